@@ -1,0 +1,33 @@
+/**
+ * The types every robot backend (MuJoCo simulation, ROS 2, test fakes) shares with the rest of the daemon.
+ * Units: metres, newtons, newton-metres, seconds. Frames: the robot base frame, z up.
+ */
+
+export type Vec3 = [number, number, number];
+
+/** An RGB image, row-major, 3 bytes per pixel, no padding. */
+export interface RgbImage {
+  width: number;
+  height: number;
+  /** length width*height*3 */
+  data: Uint8Array;
+}
+
+/** Force (N) then torque (N m) at the wrist, in the base frame. */
+export type Wrench = [number, number, number, number, number, number];
+
+/** One synchronised reading of everything the controller needs. */
+export interface Observation {
+  image: RgbImage;
+  /** Bias-corrected wrist wrench. */
+  wrench: Wrench;
+  /** End-effector (connector tip) position. */
+  eePos: Vec3;
+  /** End-effector orientation as a unit quaternion [w, x, y, z]. */
+  eeQuat: [number, number, number, number];
+  /** The commanded goal x*: nominal socket position as calibrated (may be wrong by the calibration error). */
+  goal: Vec3;
+  /** Acquisition times (s, backend clock) of the camera frame and of the wrench sample, for the stale-sensor watchdog. */
+  imageStamp: number;
+  wrenchStamp: number;
+}
