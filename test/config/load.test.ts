@@ -1,0 +1,123 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { ConfigError, loadCalibration, loadDaemonConfig, parseDaemonArgs, resolveToken } from '../../src/config/load.ts';
+
+const root = resolve(import.meta.dirname, '../..');
+const defaultConfig = join(root, 'config/daemon.yaml');
+
+function tmpCopy(): { dir: string; config: string; cal: string; done: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'daemon-cfg-'));
+  cpSync(join(root, 'config'), join(dir, 'config'), { recursive: true });
+  cpSync(join(root, 'calibration'), join(dir, 'calibration'), { recursive: true });
+  return { dir, config: join(dir, 'config/daemon.yaml'), cal: join(dir, 'calibration'), done: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+function edit(file: string, from: RegExp, to: string): void {
+  const text = readFileSync(file, 'utf8');
+  assert.match(text, from, `test setup: ${from} not in ${file}`);
+  writeFileSync(file, text.replace(from, to));
+}
+
+function throwsConfig(fn: () => unknown, file: RegExp, field: string | null, detail?: RegExp): void {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof ConfigError, `expected ConfigError, got ${String(e)}`);
+    assert.match(e.file, file);
+    assert.equal(e.field, field);
+    if (detail) assert.match(e.message, detail);
+    return true;
+  });
+}
+
+test('the shipped config and calibration load and resolve paths against the config file', () => {
+  const cfg = loadDaemonConfig(defaultConfig);
+  assert.equal(cfg.api.host, '127.0.0.1');
+  assert.equal(cfg.db, join(root, 'data/daemon.db'));
+  assert.equal(cfg.calibrationDir, join(root, 'calibration'));
+  assert.equal(cfg.practice.useGroundTruthReward, false);
+  const cal = loadCalibration(cfg.calibrationDir);
+  assert.deepEqual(cal.gains.kp, [1, 1, 0.3]);
+  assert.ok(cal.limits.residualBoundM <= cal.limits.maxStepM);
+});
+
+test('command-line flags override the file; bad flag values name the flag', () => {
+  const args = parseDaemonArgs(['--port', '0', '--tick-hz', '20', '--db', 'x.db', '--free-run', '--episode-steps', '5'], defaultConfig);
+  const cfg = loadDaemonConfig(args.configFile, args.overrides);
+  assert.equal(cfg.api.port, 0);
+  assert.equal(cfg.tickHz, 20);
+  assert.equal(cfg.realtime, false);
+  assert.equal(cfg.practice.episodeSteps, 5);
+  assert.equal(cfg.db, resolve('x.db'));
+  throwsConfig(() => parseDaemonArgs(['--port', 'abc'], defaultConfig), /command line/, '--port', /integer/);
+  throwsConfig(() => parseDaemonArgs(['--tick-hz', ''], defaultConfig), /command line/, '--tick-hz');
+  throwsConfig(() => parseDaemonArgs(['--bogus'], defaultConfig), /command line/, null, /bogus/);
+  // A flag value the schema refuses names the field and the flag.
+  const over = parseDaemonArgs(['--port', '70000'], defaultConfig);
+  throwsConfig(() => loadDaemonConfig(over.configFile, over.overrides), /daemon\.yaml/, 'api.port', /--port/);
+});
+
+test('config file errors name the file and the field', (t) => {
+  const c = tmpCopy();
+  t.after(c.done);
+  const orig = readFileSync(c.config, 'utf8');
+  const cases: Array<[RegExp, string, string, RegExp?]> = [
+    [/tickHz: 10 /, 'tickHz: -1 ', 'tickHz'],
+    [/tickHz: 10 /, 'tickHz: fast ', 'tickHz', /number/],
+    [/port: 8750/, 'port: 1.5', 'api.port'],
+    [/port: 8750/, 'prot: 8750', 'api.port', /required/],
+    [/host: 127.0.0.1/, 'host: 127.0.0.1\n  extra: 1', 'api.extra', /unknown field/],
+    [/scenario: II/, 'scenario: III', 'practice.scenario', /"I","II"/],
+    [/useGroundTruthReward: false/, 'useGroundTruthReward: 0', 'practice.useGroundTruthReward', /boolean/],
+    [/imageSize: 64/, 'imageSize: 2', 'backend.sim.imageSize'],
+    [/swapAt: episode-boundary/, 'swapAt: whenever', 'swapAt'],
+  ];
+  for (const [from, to, field, detail] of cases) {
+    writeFileSync(c.config, orig);
+    edit(c.config, from, to);
+    throwsConfig(() => loadDaemonConfig(c.config), /daemon\.yaml$/, field, detail);
+  }
+  writeFileSync(c.config, 'api: [unclosed');
+  throwsConfig(() => loadDaemonConfig(c.config), /daemon\.yaml$/, null, /YAML/);
+  writeFileSync(c.config, '- a list');
+  throwsConfig(() => loadDaemonConfig(c.config), /daemon\.yaml$/, null, /mapping/);
+  throwsConfig(() => loadDaemonConfig(join(c.dir, 'nope.yaml')), /nope\.yaml$/, null, /cannot read/);
+});
+
+test('calibration errors name the file and the field', (t) => {
+  const c = tmpCopy();
+  t.after(c.done);
+  const files = ['camera', 'wrench', 'socket', 'workspace', 'gains', 'limits'];
+  const originals = Object.fromEntries(files.map((f) => [f, readFileSync(join(c.cal, `${f}.yaml`), 'utf8')]));
+  const restore = (): void => {
+    for (const f of files) writeFileSync(join(c.cal, `${f}.yaml`), originals[f] as string);
+  };
+  const cases: Array<[string, RegExp, string, string, RegExp?]> = [
+    ['limits', /forceLimitN: 40/, 'forceLimitN: -3', 'forceLimitN'],
+    ['limits', /residualBoundM: 0.005/, 'residualBoundM: 0.05', 'residualBoundM', /maxStepM/],
+    ['limits', /staleSensorMaxAgeS: 0.5 /, '', 'staleSensorMaxAgeS', /required/],
+    ['gains', /kp: \[1, 1, 0.3\]/, 'kp: [1, 1]', 'kp'],
+    ['gains', /kp: \[1, 1, 0.3\]/, 'kp: [1, -1, 0.3]', 'kp[1]'],
+    ['wrench', /bias: \[0, 0, 0, 0, 0, 0\]/, 'bias: [0, 0, 0, 0, 0, x]', 'bias[5]'],
+    ['workspace', /min: \[0.2, -0.4, -0.05\]/, 'min: [0.2, 0.5, -0.05]', 'min[1]', /below max/],
+    ['camera', /channelOrder: rgb/, 'channelOrder: yuv', 'channelOrder'],
+    ['camera', /crop: null/, 'crop: {x: 0, y: 0, width: 0, height: 4}', 'crop'],
+    ['socket', /goal: null/, 'goal: [0.5, 0]', 'goal'],
+  ];
+  for (const [file, from, to, field, detail] of cases) {
+    restore();
+    edit(join(c.cal, `${file}.yaml`), from, to);
+    throwsConfig(() => loadCalibration(c.cal), new RegExp(`${file}\\.yaml$`), field, detail);
+  }
+  restore();
+  rmSync(join(c.cal, 'gains.yaml'));
+  throwsConfig(() => loadCalibration(c.cal), /gains\.yaml$/, null, /missing/);
+});
+
+test('token: environment wins over the file; none means null', () => {
+  const cfg = loadDaemonConfig(defaultConfig);
+  assert.equal(resolveToken(cfg, {}), null);
+  assert.equal(resolveToken({ ...cfg, api: { ...cfg.api, token: 'file-token-123' } }, {}), 'file-token-123');
+  assert.equal(resolveToken({ ...cfg, api: { ...cfg.api, token: 'file-token-123' } }, { DAEMON_TOKEN: 'env-token' }), 'env-token');
+});
