@@ -1,0 +1,110 @@
+/**
+ * Controllers by name, for the evaluation CLI, prior-data collection and tests.
+ * Each factory returns a fresh instance (controllers hold per-episode state).
+ */
+import {
+  LocalizeFirst,
+  Localize,
+  RandomSearch,
+  SpiralSearch,
+  StraightDown,
+  type LocalizeConfig,
+  type RandomSearchConfig,
+  type SpiralSearchConfig,
+  type StraightDownConfig,
+} from './baselines.ts';
+import type { Controller } from './controller.ts';
+import { NoisyExpert, type NoisyExpertConfig } from './noisy-expert.ts';
+import { PController, type PControllerConfig } from './p-controller.ts';
+
+/** Per-controller config overrides; each applies to every controller that uses that config. */
+export interface ControllerOverrides {
+  p?: Partial<PControllerConfig>;
+  expert?: Partial<NoisyExpertConfig>;
+  straight?: Partial<StraightDownConfig>;
+  random?: Partial<RandomSearchConfig>;
+  spiral?: Partial<SpiralSearchConfig>;
+  /** Used by `localize` and by the localize-first variants. */
+  localize?: Partial<LocalizeConfig>;
+}
+
+interface Entry {
+  description: string;
+  /** Reads the true socket pose (only the expert, and the localize stand-in for its estimate). */
+  privileged: boolean;
+  make: (o: ControllerOverrides) => Controller;
+}
+
+const REGISTRY: Record<string, Entry> = {
+  p: {
+    description: 'P-controller u = -kp (x - x*), kp = [1, 1, 0.3] (residual RL base controller)',
+    privileged: false,
+    make: (o) => new PController(o.p),
+  },
+  straight: {
+    description: 'straight down from the start position, pressing',
+    privileged: false,
+    make: (o) => new StraightDown(o.straight),
+  },
+  random: {
+    description: 'down until contact, then 5 random positions around the contact point while pressing',
+    privileged: false,
+    make: (o) => new RandomSearch(o.random),
+  },
+  spiral: {
+    description: 'down until contact, then an Archimedean spiral around the contact point while pressing',
+    privileged: false,
+    make: (o) => new SpiralSearch(o.spiral),
+  },
+  localize: {
+    description: 'move to a socket estimate (true pose + configurable error, stand-in for a regression model), then down',
+    privileged: true,
+    make: (o) => new Localize(o.localize),
+  },
+  'loc-straight': {
+    description: 'localize first, then straight down (research scenario II baseline)',
+    privileged: true,
+    make: (o) => new LocalizeFirst(new StraightDown(o.straight), o.localize),
+  },
+  'loc-random': {
+    description: 'localize first, then random search (research scenario II baseline)',
+    privileged: true,
+    make: (o) => new LocalizeFirst(new RandomSearch(o.random), o.localize),
+  },
+  'loc-spiral': {
+    description: 'localize first, then spiral search (research scenario II baseline)',
+    privileged: true,
+    make: (o) => new LocalizeFirst(new SpiralSearch(o.spiral), o.localize),
+  },
+  expert: {
+    description: 'noisy scripted expert (prior-data collector; uses the true socket pose, random action w.p. 0.2)',
+    privileged: true,
+    make: (o) => new NoisyExpert(o.expert),
+  },
+};
+
+export const CONTROLLER_NAMES: readonly string[] = Object.keys(REGISTRY);
+
+/** The research's baseline columns for each scenario (tables 5 and 6), plus the P-controller. */
+export const BASELINES_SCENARIO_I: readonly string[] = ['localize', 'straight', 'random', 'spiral', 'p'];
+export const BASELINES_SCENARIO_II: readonly string[] = ['localize', 'loc-straight', 'loc-random', 'loc-spiral', 'p'];
+
+export function isControllerName(name: string): boolean {
+  return Object.prototype.hasOwnProperty.call(REGISTRY, name);
+}
+
+export function describeController(name: string): string {
+  return REGISTRY[name]?.description ?? '';
+}
+
+/** Whether the named controller needs ctx.privileged. */
+export function needsPrivileged(name: string): boolean {
+  return REGISTRY[name]?.privileged ?? false;
+}
+
+/** A fresh controller by name; throws a clear error listing the known names. */
+export function createController(name: string, overrides: ControllerOverrides = {}): Controller {
+  const e = REGISTRY[name];
+  if (!e) throw new Error(`unknown controller "${name}"; known: ${CONTROLLER_NAMES.join(', ')}`);
+  return e.make(overrides);
+}
