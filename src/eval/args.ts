@@ -1,0 +1,173 @@
+/**
+ * Command-line options of the evaluation (src/cli/evaluate.ts), parsed and validated without side effects so
+ * that errors can be tested: every bad value gives a message naming the flag and the value.
+ */
+import { parseArgs } from 'node:util';
+import { BASELINES_SCENARIO_I, BASELINES_SCENARIO_II, CONTROLLER_NAMES, describeController, isControllerName } from '../control/registry.ts';
+import type { Scenario } from './evaluate.ts';
+
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export interface EvalArgs {
+  /** Controller names; null = the research's baselines for each scenario (BASELINES_SCENARIO_I / _II). */
+  controllers: string[] | null;
+  /** Connector names; null = all connectors in the directory. */
+  connectors: string[] | null;
+  connectorDir: string | null;
+  scenarios: Scenario[];
+  trials: number;
+  episodeLength: number;
+  seed: number;
+  /** Calibration error of x* (m): fixed bias (x, y, z) and per-episode Gaussian std. */
+  goalBias: [number, number, number];
+  goalNoise: number;
+  /** Start height above the socket (m); null = the cell's default. */
+  startHeight: number | null;
+  /** Camera image size (px); null = the cell's default. */
+  imageSize: number | null;
+  /** Localize stand-in: estimate error std (m) and bias (m). */
+  localizeStd: number | null;
+  localizeBias: [number, number, number] | null;
+  nuisance: boolean;
+  out: string | null;
+  progress: boolean;
+  help: boolean;
+}
+
+export const DEFAULT_OUT = 'data/runs/eval.json';
+
+export const USAGE = `Evaluate scripted controllers (and later policies) in the simulated insertion cell.
+
+Usage: npx tsx src/cli/evaluate.ts [options]
+
+  --controllers LIST     comma-separated controller names (default: the research's baselines per scenario:
+                           I: ${BASELINES_SCENARIO_I.join(',')}
+                           II: ${BASELINES_SCENARIO_II.join(',')})
+  --connectors LIST      "all" (default) or comma-separated connector names
+  --connector-dir DIR    directory of connector definition files (default: data/connectors)
+  --scenario S           I, II, or I,II (default: I,II)
+  --trials N             trials per connector and controller (default: 20)
+  --episode-length N     control steps per episode (default: 20)
+  --seed N               base seed (integer, default: 0)
+  --goal-bias-mm X,Y[,Z] calibration error of the goal x* in mm (default: 0,0); negative: --goal-bias-mm=-1,0
+  --goal-noise-mm S      per-episode Gaussian error of x* in mm, std per horizontal axis (default: 0)
+  --start-height-mm H    start height of the connector tip above the socket face in mm (default: the cell's)
+  --image-size N         camera image size in px (default: the cell's)
+  --localize-std-mm S    error std of the localize stand-in's socket estimate in mm (default: 1)
+  --localize-bias-mm X,Y[,Z]  bias of that estimate in mm (default: 0,0)
+  --nuisance             randomise table colour, lighting and camera pose per episode
+  --out FILE             write the results as JSON (default: ${DEFAULT_OUT}; "-" for none)
+  --no-progress          no progress bar on stderr
+  --help                 this text
+
+Controllers:
+${CONTROLLER_NAMES.map((n) => `  ${n.padEnd(14)} ${describeController(n)}`).join('\n')}
+`;
+
+function num(flag: string, s: string): number {
+  const t = s.trim();
+  const v = t === '' ? Number.NaN : Number(t);
+  if (!Number.isFinite(v)) throw new UsageError(`${flag}: "${s}" is not a number`);
+  return v;
+}
+
+function posInt(flag: string, s: string, max: number): number {
+  const v = num(flag, s);
+  if (!Number.isInteger(v) || v < 1 || v > max) throw new UsageError(`${flag}: must be an integer in [1, ${max}], got "${s}"`);
+  return v;
+}
+
+function vecMm(flag: string, s: string): [number, number, number] {
+  const parts = s.split(',');
+  if (parts.length < 2 || parts.length > 3) throw new UsageError(`${flag}: expected X,Y or X,Y,Z in mm, got "${s}"`);
+  const v = parts.map((p) => num(flag, p));
+  for (const x of v) if (Math.abs(x) > 100) throw new UsageError(`${flag}: ${x} mm is beyond +-100 mm`);
+  return [(v[0] ?? 0) / 1000, (v[1] ?? 0) / 1000, (v[2] ?? 0) / 1000];
+}
+
+function nonNegMm(flag: string, s: string, max: number): number {
+  const v = num(flag, s);
+  if (v < 0 || v > max) throw new UsageError(`${flag}: must be in [0, ${max}] mm, got "${s}"`);
+  return v / 1000;
+}
+
+function list(flag: string, s: string): string[] {
+  const xs = s.split(',').map((x) => x.trim());
+  if (xs.some((x) => x === '')) throw new UsageError(`${flag}: empty name in "${s}"`);
+  const d = xs.find((x, i) => xs.indexOf(x) !== i);
+  if (d !== undefined) throw new UsageError(`${flag}: "${d}" listed twice`);
+  return xs;
+}
+
+export function parseEvalArgs(argv: string[]): EvalArgs {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        controllers: { type: 'string' },
+        connectors: { type: 'string' },
+        'connector-dir': { type: 'string' },
+        scenario: { type: 'string' },
+        trials: { type: 'string' },
+        'episode-length': { type: 'string' },
+        seed: { type: 'string' },
+        'goal-bias-mm': { type: 'string' },
+        'goal-noise-mm': { type: 'string' },
+        'start-height-mm': { type: 'string' },
+        'image-size': { type: 'string' },
+        'localize-std-mm': { type: 'string' },
+        'localize-bias-mm': { type: 'string' },
+        nuisance: { type: 'boolean' },
+        out: { type: 'string' },
+        'no-progress': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message} (see --help)`);
+  }
+  const v = parsed.values;
+  let controllers: string[] | null = null;
+  if (v.controllers !== undefined) {
+    controllers = list('--controllers', v.controllers);
+    const bad = controllers.filter((c) => !isControllerName(c));
+    if (bad.length) throw new UsageError(`--controllers: unknown controller(s) ${bad.map((b) => `"${b}"`).join(', ')}; known: ${CONTROLLER_NAMES.join(', ')}`);
+  }
+  let connectors: string[] | null = null;
+  if (v.connectors !== undefined && v.connectors.trim() !== 'all') connectors = list('--connectors', v.connectors);
+  let scenarios: Scenario[] = ['I', 'II'];
+  if (v.scenario !== undefined) {
+    const xs = list('--scenario', v.scenario);
+    for (const x of xs) if (x !== 'I' && x !== 'II') throw new UsageError(`--scenario: expected I, II or I,II, got "${v.scenario}"`);
+    scenarios = xs as Scenario[];
+  }
+  const seed = v.seed === undefined ? 0 : num('--seed', v.seed);
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new UsageError(`--seed: must be an integer in [0, 2^32), got "${v.seed}"`);
+  return {
+    controllers,
+    connectors,
+    connectorDir: v['connector-dir'] ?? null,
+    scenarios,
+    trials: v.trials === undefined ? 20 : posInt('--trials', v.trials, 100000),
+    episodeLength: v['episode-length'] === undefined ? 20 : posInt('--episode-length', v['episode-length'], 10000),
+    seed,
+    goalBias: v['goal-bias-mm'] === undefined ? [0, 0, 0] : vecMm('--goal-bias-mm', v['goal-bias-mm']),
+    goalNoise: v['goal-noise-mm'] === undefined ? 0 : nonNegMm('--goal-noise-mm', v['goal-noise-mm'], 50),
+    startHeight: v['start-height-mm'] === undefined ? null : nonNegMm('--start-height-mm', v['start-height-mm'], 500),
+    imageSize: v['image-size'] === undefined ? null : posInt('--image-size', v['image-size'], 1024),
+    localizeStd: v['localize-std-mm'] === undefined ? null : nonNegMm('--localize-std-mm', v['localize-std-mm'], 50),
+    localizeBias: v['localize-bias-mm'] === undefined ? null : vecMm('--localize-bias-mm', v['localize-bias-mm']),
+    nuisance: v.nuisance ?? false,
+    out: v.out === undefined ? DEFAULT_OUT : v.out === '-' ? null : v.out,
+    progress: !(v['no-progress'] ?? false),
+    help: v.help ?? false,
+  };
+}

@@ -1,0 +1,62 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DEFAULT_OUT, USAGE, UsageError, parseEvalArgs } from '../../src/eval/args.ts';
+import { CONTROLLER_NAMES } from '../../src/control/registry.ts';
+
+test('defaults: both scenarios, research baselines, all connectors, 20 trials', () => {
+  const a = parseEvalArgs([]);
+  assert.deepEqual(a.scenarios, ['I', 'II']);
+  assert.equal(a.controllers, null);
+  assert.equal(a.connectors, null);
+  assert.equal(a.trials, 20);
+  assert.equal(a.episodeLength, 20);
+  assert.equal(a.out, DEFAULT_OUT);
+  assert.deepEqual(a.goalBias, [0, 0, 0]);
+});
+
+test('values are parsed and converted from mm to m', () => {
+  const a = parseEvalArgs([
+    '--controllers', 'straight,p,spiral', '--connectors', 'europlug,usb_a', '--scenario', 'II', '--trials', '3',
+    '--goal-bias-mm', '1.5,0', '--goal-noise-mm', '1', '--seed', '7', '--out', '-', '--no-progress', '--localize-bias-mm', '0,2,0.5',
+  ]);
+  assert.deepEqual(a.controllers, ['straight', 'p', 'spiral']);
+  assert.deepEqual(a.connectors, ['europlug', 'usb_a']);
+  assert.deepEqual(a.scenarios, ['II']);
+  assert.equal(a.trials, 3);
+  assert.ok(Math.abs(a.goalBias[0] - 0.0015) < 1e-15 && a.goalBias[1] === 0 && a.goalBias[2] === 0);
+  assert.equal(a.goalNoise, 0.001);
+  assert.equal(a.seed, 7);
+  assert.equal(a.out, null);
+  assert.equal(a.progress, false);
+  assert.deepEqual(a.localizeBias, [0, 0.002, 0.0005]);
+  assert.equal(parseEvalArgs(['--connectors', 'all']).connectors, null);
+  assert.deepEqual(parseEvalArgs(['--goal-bias-mm=-1,2']).goalBias, [-0.001, 0.002, 0]);
+});
+
+test('bad input names the flag and the value', () => {
+  const bad: Array<[string[], RegExp]> = [
+    [['--controllers', 'straight,warp'], /--controllers: unknown controller\(s\) "warp"; known: p, /],
+    [['--controllers', 'p,p'], /--controllers: "p" listed twice/],
+    [['--connectors', 'a,,b'], /--connectors: empty name/],
+    [['--scenario', 'III'], /--scenario: expected I, II or I,II, got "III"/],
+    [['--trials', 'ten'], /--trials: "ten" is not a number/],
+    [['--trials', '0'], /--trials: must be an integer in \[1, /],
+    [['--trials', '2.5'], /--trials: must be an integer/],
+    [['--goal-bias-mm', '1.5'], /--goal-bias-mm: expected X,Y or X,Y,Z in mm, got "1.5"/],
+    [['--goal-bias-mm', '1,x'], /--goal-bias-mm: "x" is not a number/],
+    [['--goal-noise-mm=-1'], /--goal-noise-mm: must be in \[0, 50\] mm, got "-1"/],
+    [['--goal-bias-mm', '-1,0'], /--goal-bias-mm.*use '--goal-bias-mm=-XYZ'/s],
+    [['--seed=-3'], /--seed: must be an integer/],
+    [['--seed', '1.5'], /--seed: must be an integer/],
+    [['--frobnicate'], /Unknown option '--frobnicate'/],
+    [['--trials'], /--trials/],
+  ];
+  for (const [argv, re] of bad) {
+    assert.throws(() => parseEvalArgs(argv), (e: unknown) => e instanceof UsageError && re.test((e as Error).message), argv.join(' '));
+  }
+});
+
+test('usage lists every controller', () => {
+  for (const n of CONTROLLER_NAMES) assert.ok(USAGE.includes(`  ${n} `), n);
+  assert.equal(parseEvalArgs(['--help']).help, true);
+});
