@@ -12,6 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import onnxProto from 'onnx-proto';
+import { writeModelFiles, type CardDraft, type InputRole, type ModelCard, type OutputRole, type TensorSpec } from '../policy/card.ts';
 
 const { onnx } = onnxProto;
 type INodeProto = onnxProto.onnx.INodeProto;
@@ -409,4 +410,33 @@ function valueInfo(name: string, shape: Shape): IValueInfoProto {
       },
     },
   };
+}
+
+export interface SaveOnnxOptions extends ExportOptions {
+  /** Role of each model input, in model.inputs order. */
+  inputRoles: InputRole[];
+  /** Role of each model output, in model.outputs order. */
+  outputRoles: OutputRole[];
+  /** The card minus what the export itself knows (inputs, outputs, onnx section; code version defaults to git HEAD). */
+  card: Omit<CardDraft, 'inputs' | 'outputs'>;
+}
+
+/**
+ * Exports `model`, writes `<onnxPath>` and its card `<onnxPath>.json` (see src/policy/card.ts), and returns both.
+ * Input/output specs in the card come from the model itself, so they cannot drift from the graph.
+ */
+export function saveOnnxModel(model: tf.LayersModel, onnxPath: string, opts: SaveOnnxOptions): { bytes: Uint8Array; card: ModelCard } {
+  const inputNames = opts.inputNames ?? model.inputNames;
+  const outputNames = opts.outputNames ?? model.outputNames;
+  if (opts.inputRoles.length !== model.inputs.length) throw new OnnxExportError(`inputRoles has ${opts.inputRoles.length} entries for ${model.inputs.length} inputs`);
+  if (opts.outputRoles.length !== model.outputs.length) throw new OnnxExportError(`outputRoles has ${opts.outputRoles.length} entries for ${model.outputs.length} outputs`);
+  const bytes = exportOnnx(model, { ...opts, inputNames, outputNames, metadata: { kind: opts.card.kind, name: opts.card.name, version: String(opts.card.version), ...opts.metadata } });
+  const spec = (t: tf.SymbolicTensor, name: string, role: InputRole | OutputRole): TensorSpec => ({ name, role, shape: [...t.shape], dtype: 'float32' });
+  const draft: CardDraft = {
+    ...opts.card,
+    inputs: model.inputs.map((t, i) => spec(t, inputNames[i] as string, opts.inputRoles[i] as InputRole)),
+    outputs: model.outputs.map((t, i) => spec(t, outputNames[i] as string, opts.outputRoles[i] as OutputRole)),
+  };
+  const card = writeModelFiles(onnxPath, bytes, draft, { opset: ONNX_OPSET, irVersion: ONNX_IR_VERSION });
+  return { bytes, card };
 }
