@@ -1,0 +1,526 @@
+/**
+ * DAIB: domain-adversarial information bottleneck, and the reward (success) classifier built on it.
+ * Thesis chapter 10.5.1 (T:5201-5262); SPEC.md "Learning on the job".
+ *
+ *   image x --encoder--> z = (zI, zS)
+ *     zI: deterministic, made domain-invariant by a domain classifier trained through gradient reversal (DANN);
+ *     zS: variational bottleneck, zS = mu + sigma * eps while training (mu at inference), KL(q(zS|x) || N(0, I));
+ *   success head on z, binary cross-entropy.
+ *   L = L_task(z) + advWeight * CE(domain | GRL(zI)) + beta * KL
+ *
+ * Ablations come from the same code (`method`):
+ *   'erm'               z = zI, no auxiliary terms (plain classifier).
+ *   'vib'               z = zS, bottleneck only.
+ *   'dann'              z = zI, adversarial only.
+ *   'daib-nobottleneck' z = (zI, zS), adversarial, zS deterministic and without KL.
+ *   'daib'              z = (zI, zS), adversarial + bottleneck.
+ *
+ * The representation part (`DaibRepresentation`) is reused by IQL (src/learn/iql.ts), where each of policy, Q and V
+ * owns one and adds its auxiliary loss to its own task loss.
+ *
+ * Data stays in plain typed arrays (the wasm heap never shrinks); batches are assembled per step with a seeded RNG.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { Rng, deriveSeed } from '../util/rng.ts';
+import { backendLabel } from './backend.ts';
+import {
+  type Encoder, type EncoderConfig, type Mlp, buildEncoder, buildMlp, gatherImages, netVariables, validateEncoderConfig,
+} from './nets.ts';
+
+export type DaibMethod = 'erm' | 'vib' | 'dann' | 'daib-nobottleneck' | 'daib';
+export const DAIB_METHODS: readonly DaibMethod[] = ['erm', 'vib', 'dann', 'daib-nobottleneck', 'daib'];
+
+/** What each method switches on. */
+export interface MethodSettings {
+  useZI: boolean;
+  useZS: boolean;
+  /** Domain classifier on zI through gradient reversal. */
+  adversarial: boolean;
+  /** zS sampled with the reparameterisation trick and penalised by KL. */
+  bottleneck: boolean;
+}
+
+export function methodSettings(method: DaibMethod): MethodSettings {
+  switch (method) {
+    case 'erm': return { useZI: true, useZS: false, adversarial: false, bottleneck: false };
+    case 'vib': return { useZI: false, useZS: true, adversarial: false, bottleneck: true };
+    case 'dann': return { useZI: true, useZS: false, adversarial: true, bottleneck: false };
+    case 'daib-nobottleneck': return { useZI: true, useZS: true, adversarial: true, bottleneck: false };
+    case 'daib': return { useZI: true, useZS: true, adversarial: true, bottleneck: true };
+    default: throw new Error(`unknown DAIB method '${String(method)}' (expected one of ${DAIB_METHODS.join(', ')})`);
+  }
+}
+
+// ----------------------------------------------------------------------------------------------------------------
+// Config
+
+/** Settings of one DAIB representation (encoder + domain adversary + bottleneck). */
+export interface DaibRepConfig {
+  /** Which objective (see the file header). */
+  method: DaibMethod;
+  /** Conv encoder; zIDim/zSDim are the widths when the method uses that code (an unused code gets width 0). */
+  encoder: EncoderConfig;
+  /** Number of training domains (connectors); domain ids are 0..numDomains-1. */
+  numDomains: number;
+  /** Hidden widths of the domain classifier on zI. */
+  domainHidden: number[];
+  /** Weight of the domain cross-entropy (L_adv). The domain classifier minimises it; the encoder maximises it via GRL. */
+  advWeight: number;
+  /** Gradient-reversal strength lambda (the encoder sees -lambda * gradient). */
+  grlLambda: number;
+  /** Lambda ramps up as 2/(1+exp(-10 p)) - 1, p = step / grlWarmupSteps (Ganin et al.), so the adversary starts gently. 0 = no ramp. */
+  grlWarmupSteps: number;
+  /** KL weight beta on the bottleneck (ignored by methods without a bottleneck). */
+  beta: number;
+  /** zS log-variance clamp, keeps exp() finite early in training. */
+  logVarClip: [number, number];
+}
+
+/** The reward classifier's full config. */
+export interface DaibConfig extends DaibRepConfig {
+  /** Hidden widths of the success head on z. */
+  headHidden: number[];
+  /** Adam learning rate. */
+  lr: number;
+  /** Batch size. */
+  batchSize: number;
+  /** Random-shift augmentation in pixels (pad with edge replication, random crop); 0 = off. 4 at 64x64, 2 at 32x32. */
+  shiftPad: number;
+  /** Seed for weights, batches, noise. */
+  seed: number;
+}
+
+export function defaultDaibConfig(overrides: Partial<DaibConfig> & { numDomains: number }): DaibConfig {
+  const encoder: EncoderConfig = { inputShape: [64, 64, 3], filters: [32, 32, 32], kernelSize: 3, strides: [2, 2, 2], padding: 'same', zIDim: 32, zSDim: 16, ...overrides.encoder };
+  return {
+    method: 'daib',
+    domainHidden: [128],
+    advWeight: 1,
+    grlLambda: 1,
+    grlWarmupSteps: 1000,
+    beta: 1e-2,
+    logVarClip: [-10, 4],
+    headHidden: [256, 256],
+    lr: 3e-4,
+    batchSize: 256,
+    shiftPad: Math.round(encoder.inputShape[0] / 16),
+    seed: 0,
+    ...overrides,
+    encoder,
+  };
+}
+
+export function validateDaibRepConfig(c: DaibRepConfig, where: string): void {
+  methodSettings(c.method);
+  validateEncoderConfig(c.encoder, `${where}.encoder`);
+  const num = (field: string, v: number, ok: boolean): void => {
+    if (!Number.isFinite(v) || !ok) throw new Error(`${where}: field '${field}' has invalid value ${v}`);
+  };
+  num('numDomains', c.numDomains, Number.isInteger(c.numDomains) && c.numDomains >= 1);
+  num('advWeight', c.advWeight, c.advWeight >= 0);
+  num('grlLambda', c.grlLambda, c.grlLambda >= 0);
+  num('grlWarmupSteps', c.grlWarmupSteps, c.grlWarmupSteps >= 0);
+  num('beta', c.beta, c.beta >= 0);
+}
+
+// ----------------------------------------------------------------------------------------------------------------
+// Building blocks: gradient reversal, KL, losses
+
+/** Identity forward; backward multiplies the gradient by -lambda (Ganin & Lempitsky). */
+export function gradientReversal(x: tf.Tensor, lambda: number): tf.Tensor {
+  const f = tf.customGrad((a: tf.Tensor | tf.GradSaveFunc) => ({
+    value: tf.clone(a as tf.Tensor),
+    gradFunc: (dy: tf.Tensor) => tf.mul(dy, -lambda),
+  }));
+  return f(x);
+}
+
+/** Mean over the batch of KL(N(mu, exp(logvar)) || N(0, I)), summed over dimensions. */
+export function gaussianKl(mu: tf.Tensor, logVar: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => tf.mean(tf.sum(tf.mul(0.5, tf.sub(tf.sub(tf.add(tf.square(mu), tf.exp(logVar)), 1), logVar)), -1)));
+}
+
+/** Mean binary cross-entropy from logits, numerically stable: relu(x) - x*y + log(1 + exp(-|x|)). */
+export function bceWithLogits(logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => tf.mean(tf.add(tf.sub(tf.relu(logits), tf.mul(logits, labels)), tf.log1p(tf.exp(tf.neg(tf.abs(logits)))))));
+}
+
+/** Mean softmax cross-entropy from logits and integer labels (as a one-hot tensor). */
+export function softmaxCe(logits: tf.Tensor, oneHot: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => tf.neg(tf.mean(tf.sum(tf.mul(oneHot, tf.logSoftmax(logits)), -1))));
+}
+
+// ----------------------------------------------------------------------------------------------------------------
+// The representation
+
+export interface RepForward {
+  /** The code fed to downstream heads: concat of the used parts (zS sampled when training with a bottleneck). */
+  z: tf.Tensor2D;
+  zI: tf.Tensor2D | null;
+  zSMean: tf.Tensor2D | null;
+  zSLogVar: tf.Tensor2D | null;
+}
+
+export interface RepAux {
+  /** advWeight * domain CE (through GRL for the encoder); 0 when not adversarial. */
+  adv: tf.Scalar;
+  /** beta * KL; 0 without a bottleneck. */
+  kl: tf.Scalar;
+  /** Unweighted domain CE and KL, for logs. */
+  domainCe: tf.Scalar;
+  klRaw: tf.Scalar;
+}
+
+export class DaibRepresentation {
+  readonly config: DaibRepConfig;
+  readonly settings: MethodSettings;
+  readonly encoder: Encoder;
+  readonly domainHead: Mlp | null;
+  private readonly rng: Rng;
+
+  constructor(readonly name: string, config: DaibRepConfig, seed: number) {
+    validateDaibRepConfig(config, `DAIB representation '${name}'`);
+    this.settings = methodSettings(config.method);
+    const enc: EncoderConfig = {
+      ...config.encoder,
+      zIDim: this.settings.useZI ? config.encoder.zIDim : 0,
+      zSDim: this.settings.useZS ? config.encoder.zSDim : 0,
+    };
+    this.config = { ...config, encoder: enc };
+    this.encoder = buildEncoder(`${name}_enc`, enc, seed);
+    this.domainHead = this.settings.adversarial
+      ? buildMlp(`${name}_dom`, { inDim: enc.zIDim, hidden: config.domainHidden, outDim: config.numDomains, layerNorm: false }, seed)
+      : null;
+    this.rng = new Rng(deriveSeed(seed, name, 'noise'));
+  }
+
+  /** Width of z (and of the inference features). */
+  get zDim(): number {
+    return this.encoder.featureDim;
+  }
+
+  /** Forward pass. `training` samples zS (bottleneck methods); otherwise zS = mean. Call inside a tidy/minimize. */
+  forward(images: tf.Tensor4D, training: boolean): RepForward {
+    const o = this.encoder.apply(images, training && this.settings.bottleneck);
+    let zS = o.zSMean as tf.Tensor2D | null;
+    let logVar: tf.Tensor2D | null = null;
+    if (o.zSMean && o.zSLogVar && training && this.settings.bottleneck) {
+      const [lo, hi] = this.config.logVarClip;
+      logVar = tf.clipByValue(o.zSLogVar, lo, hi) as tf.Tensor2D;
+      const [b, d] = o.zSMean.shape as [number, number];
+      const eps = new Float32Array(b * d);
+      for (let i = 0; i < eps.length; i++) eps[i] = this.rng.normal();
+      zS = tf.add(o.zSMean, tf.mul(tf.exp(tf.mul(logVar, 0.5)), tf.tensor2d(eps, [b, d]))) as tf.Tensor2D;
+    }
+    const parts = [o.zI as tf.Tensor2D | null, zS].filter((p): p is tf.Tensor2D => p !== null);
+    const z = parts.length === 1 ? (parts[0] as tf.Tensor2D) : (tf.concat(parts, -1) as tf.Tensor2D);
+    return { z, zI: o.zI as tf.Tensor2D | null, zSMean: o.zSMean as tf.Tensor2D | null, zSLogVar: logVar };
+  }
+
+  /** Current reversal strength at an update step (the DANN ramp). */
+  lambdaAt(step: number): number {
+    const w = this.config.grlWarmupSteps;
+    if (w <= 0) return this.config.grlLambda;
+    const p = Math.min(1, step / w);
+    return this.config.grlLambda * (2 / (1 + Math.exp(-10 * p)) - 1);
+  }
+
+  /** Auxiliary DAIB terms for a forward pass. `domainOneHot` [B, numDomains]. */
+  aux(f: RepForward, domainOneHot: tf.Tensor2D | null, step: number): RepAux {
+    const zero = tf.scalar(0);
+    let adv = zero;
+    let domainCe = zero;
+    if (this.domainHead && f.zI && this.config.advWeight > 0) {
+      if (!domainOneHot) throw new Error(`DAIB '${this.name}': method '${this.config.method}' needs domain ids in every batch`);
+      const logits = this.domainHead.apply(gradientReversal(f.zI, this.lambdaAt(step)));
+      domainCe = softmaxCe(logits, domainOneHot);
+      adv = tf.mul(domainCe, this.config.advWeight) as tf.Scalar;
+    }
+    let kl = zero;
+    let klRaw = zero;
+    if (this.settings.bottleneck && f.zSMean && f.zSLogVar) {
+      klRaw = gaussianKl(f.zSMean, f.zSLogVar);
+      kl = tf.mul(klRaw, this.config.beta) as tf.Scalar;
+    }
+    return { adv, kl, domainCe, klRaw };
+  }
+
+  variables(): tf.Variable[] {
+    return [...netVariables(this.encoder), ...(this.domainHead ? netVariables(this.domainHead) : [])];
+  }
+
+  /** Encoder-only variables (the part that is frozen online). */
+  encoderVariables(): tf.Variable[] {
+    return netVariables(this.encoder);
+  }
+
+  /** Inference features model: image -> concat(zI, zSMean), contract layers only. */
+  featuresModel(name = `${this.name}_features`): tf.LayersModel {
+    const input = tf.input({ shape: this.config.encoder.inputShape, name: 'image' });
+    return tf.model({ inputs: input, outputs: this.encoder.features(input), name });
+  }
+}
+
+// ----------------------------------------------------------------------------------------------------------------
+// Data: images + success label + domain id, in plain typed arrays.
+
+export interface LabelledImages {
+  /** Number of samples. */
+  count: number;
+  /** [height, width, channels] of every image. */
+  shape: [number, number, number];
+  /** NHWC pixels, count * h * w * c: uint8 0..255 or float in [0, 1]. */
+  images: Uint8Array | Float32Array;
+  /** 1 = success (connector seated), 0 = not. */
+  success: Uint8Array;
+  /** Domain (connector) index per sample. */
+  domain: Int32Array;
+  /** Optional domain names, index = domain id (for tables). */
+  domainNames?: string[];
+}
+
+export function validateLabelledImages(ds: LabelledImages, where = 'dataset'): void {
+  const [h, w, c] = ds.shape;
+  if (!Number.isInteger(ds.count) || ds.count <= 0) throw new Error(`${where}: field 'count' must be a positive integer, got ${ds.count}`);
+  if (ds.images.length !== ds.count * h * w * c) throw new Error(`${where}: field 'images' has length ${ds.images.length}, expected count*h*w*c = ${ds.count * h * w * c}`);
+  if (ds.success.length !== ds.count) throw new Error(`${where}: field 'success' has length ${ds.success.length}, expected ${ds.count}`);
+  if (ds.domain.length !== ds.count) throw new Error(`${where}: field 'domain' has length ${ds.domain.length}, expected ${ds.count}`);
+  for (let i = 0; i < ds.count; i++) {
+    const s = ds.success[i];
+    if (s !== 0 && s !== 1) throw new Error(`${where}: field 'success'[${i}] must be 0 or 1, got ${s}`);
+    if ((ds.domain[i] ?? -1) < 0) throw new Error(`${where}: field 'domain'[${i}] must be >= 0`);
+  }
+}
+
+/** Sub-dataset of the samples whose domain is in `domains` (copies; for train/held-out splits by connector). */
+export function selectDomains(ds: LabelledImages, domains: number[]): LabelledImages {
+  const keep = new Set(domains);
+  const idx: number[] = [];
+  for (let i = 0; i < ds.count; i++) if (keep.has(ds.domain[i] ?? -1)) idx.push(i);
+  const size = ds.shape[0] * ds.shape[1] * ds.shape[2];
+  const images = ds.images instanceof Uint8Array ? new Uint8Array(idx.length * size) : new Float32Array(idx.length * size);
+  const success = new Uint8Array(idx.length);
+  const domain = new Int32Array(idx.length);
+  idx.forEach((s, j) => {
+    images.set(ds.images.subarray(s * size, (s + 1) * size), j * size);
+    success[j] = ds.success[s] ?? 0;
+    domain[j] = ds.domain[s] ?? 0;
+  });
+  const out: LabelledImages = { count: idx.length, shape: ds.shape, images, success, domain };
+  if (ds.domainNames) out.domainNames = ds.domainNames;
+  return out;
+}
+
+/** Domain ids -> one-hot [B, n] as a tensor. */
+export function oneHot(ids: ArrayLike<number>, n: number): tf.Tensor2D {
+  const a = new Float32Array(ids.length * n);
+  for (let i = 0; i < ids.length; i++) {
+    const d = ids[i] ?? 0;
+    if (d < 0 || d >= n) throw new Error(`domain id ${d} out of range [0, ${n}) (numDomains too small for this dataset?)`);
+    a[i * n + d] = 1;
+  }
+  return tf.tensor2d(a, [ids.length, n]);
+}
+
+// ----------------------------------------------------------------------------------------------------------------
+// Evaluation: accuracy rebalanced 50/50 per domain (mean of the true-positive and true-negative rates).
+
+export interface DomainAccuracy {
+  domain: number;
+  name?: string;
+  samples: number;
+  positives: number;
+  negatives: number;
+  /** 0.5 * (TPR + TNR); with only one class present, that class's accuracy. */
+  accuracy: number;
+}
+
+export interface BalancedEvaluation {
+  perDomain: DomainAccuracy[];
+  /** Mean of the per-domain rebalanced accuracies. */
+  accuracy: number;
+  samples: number;
+  domains: number;
+}
+
+export function evaluateBalanced(probs: ArrayLike<number>, success: ArrayLike<number>, domain: ArrayLike<number>, threshold = 0.5, names?: string[]): BalancedEvaluation {
+  if (probs.length !== success.length || probs.length !== domain.length) throw new Error('evaluateBalanced: probs, success and domain lengths differ');
+  const acc = new Map<number, { tp: number; p: number; tn: number; n: number }>();
+  for (let i = 0; i < probs.length; i++) {
+    const d = domain[i] ?? 0;
+    const a = acc.get(d) ?? { tp: 0, p: 0, tn: 0, n: 0 };
+    const pred = (probs[i] ?? 0) >= threshold;
+    if (success[i]) {
+      a.p++;
+      if (pred) a.tp++;
+    } else {
+      a.n++;
+      if (!pred) a.tn++;
+    }
+    acc.set(d, a);
+  }
+  const perDomain: DomainAccuracy[] = [...acc.entries()].sort((x, y) => x[0] - y[0]).map(([d, a]) => {
+    const rates = [a.p ? a.tp / a.p : null, a.n ? a.tn / a.n : null].filter((r): r is number => r !== null);
+    const row: DomainAccuracy = { domain: d, samples: a.p + a.n, positives: a.p, negatives: a.n, accuracy: rates.reduce((s, r) => s + r, 0) / rates.length };
+    const nm = names?.[d];
+    if (nm !== undefined) row.name = nm;
+    return row;
+  });
+  const mean = perDomain.reduce((s, r) => s + r.accuracy, 0) / Math.max(1, perDomain.length);
+  return { perDomain, accuracy: mean, samples: probs.length, domains: perDomain.length };
+}
+
+/** Plain-text table like the thesis' table 8: method vs held-out accuracy. */
+export function formatAccuracyTable(rows: Array<{ method: string; evaluation: BalancedEvaluation; seed?: number }>): string {
+  const lines = ['method               held-out acc  connectors  samples  seed', '-------------------  ------------  ----------  -------  ----'];
+  for (const r of rows) {
+    lines.push(`${r.method.padEnd(19)}  ${(100 * r.evaluation.accuracy).toFixed(1).padStart(11)}%  ${String(r.evaluation.domains).padStart(10)}  ${String(r.evaluation.samples).padStart(7)}  ${r.seed ?? ''}`);
+  }
+  return lines.join('\n');
+}
+
+// ----------------------------------------------------------------------------------------------------------------
+// The reward classifier
+
+export interface DaibTrainStats {
+  step: number;
+  loss: number;
+  bce: number;
+  domainCe: number;
+  kl: number;
+  lambda: number;
+}
+
+export class DaibClassifier {
+  readonly config: DaibConfig;
+  readonly rep: DaibRepresentation;
+  readonly head: Mlp;
+  readonly optimizer: tf.Optimizer;
+  /** Updates done so far. */
+  step = 0;
+  /** Backend label at construction, for logs and model cards. */
+  readonly backend: string;
+  private readonly rng: Rng;
+  private batchBuf: Float32Array;
+
+  constructor(config: DaibConfig) {
+    validateDaibRepConfig(config, 'DAIB classifier config');
+    if (!(config.lr > 0)) throw new Error(`DAIB classifier config: field 'lr' must be > 0`);
+    if (!Number.isInteger(config.batchSize) || config.batchSize <= 0) throw new Error(`DAIB classifier config: field 'batchSize' must be a positive integer`);
+    this.config = config;
+    this.rep = new DaibRepresentation('reward', config, config.seed);
+    this.head = buildMlp('reward_head', { inDim: this.rep.zDim, hidden: config.headHidden, outDim: 1, layerNorm: false }, config.seed);
+    this.optimizer = tf.train.adam(config.lr);
+    this.rng = new Rng(deriveSeed(config.seed, 'batches'));
+    const [h, w, c] = config.encoder.inputShape;
+    this.batchBuf = new Float32Array(config.batchSize * h * w * c);
+    this.backend = backendLabel();
+  }
+
+  variables(): tf.Variable[] {
+    return [...this.rep.variables(), ...netVariables(this.head)];
+  }
+
+  /** One update on a batch given as typed arrays (images already float [0, 1], NHWC). */
+  trainStep(images: Float32Array, success: ArrayLike<number>, domain: ArrayLike<number>): DaibTrainStats {
+    const b = success.length;
+    const shape = this.config.encoder.inputShape;
+    let parts = { bce: 0, domainCe: 0, kl: 0 };
+    const lambda = this.rep.lambdaAt(this.step);
+    let stats: tf.Tensor | undefined;
+    const cost = tf.tidy(() => {
+      const x = tf.tensor4d(images.subarray(0, b * shape[0] * shape[1] * shape[2]), [b, ...shape]);
+      const y = tf.tensor2d(Float32Array.from(success), [b, 1]);
+      const dom = this.rep.settings.adversarial ? oneHot(domain, this.config.numDomains) : null;
+      const loss = this.optimizer.minimize(() => {
+        const f = this.rep.forward(x, true);
+        const logits = this.head.apply(f.z);
+        const bce = bceWithLogits(logits, y);
+        const aux = this.rep.aux(f, dom, this.step);
+        // Kept: minimize() disposes everything else created in here.
+        stats = tf.keep(tf.stack([bce, aux.domainCe, aux.klRaw]));
+        return tf.addN([bce, aux.adv, aux.kl]) as tf.Scalar;
+      }, true, this.variables());
+      if (!loss) throw new Error('DAIB: optimiser returned no loss');
+      return loss;
+    });
+    const lossV = cost.dataSync()[0] ?? NaN;
+    cost.dispose();
+    const v = stats ? stats.dataSync() : new Float32Array(3).fill(NaN);
+    stats?.dispose();
+    parts = { bce: v[0] ?? NaN, domainCe: v[1] ?? NaN, kl: v[2] ?? NaN };
+    this.step++;
+    const loss = lossV;
+    if (!Number.isFinite(loss)) throw new Error(`DAIB: loss became non-finite at step ${this.step} (lr too high?)`);
+    return { step: this.step, loss, ...parts, lambda };
+  }
+
+  /** Sample a batch from `ds` (seeded), with random-shift augmentation, and update. */
+  trainOnDataset(ds: LabelledImages): DaibTrainStats {
+    const b = this.config.batchSize;
+    const idx = new Int32Array(b);
+    for (let i = 0; i < b; i++) idx[i] = this.rng.int(ds.count);
+    gatherImages(ds.images, ds.shape, idx, this.batchBuf, this.config.shiftPad, (n) => this.rng.int(n));
+    const success = new Float32Array(b);
+    const domain = new Int32Array(b);
+    for (let i = 0; i < b; i++) {
+      const j = idx[i] ?? 0;
+      success[i] = ds.success[j] ?? 0;
+      domain[i] = ds.domain[j] ?? 0;
+    }
+    return this.trainStep(this.batchBuf, success, domain);
+  }
+
+  /** Train for `steps` updates; `onLog` every `logEvery` steps. */
+  fit(ds: LabelledImages, steps: number, onLog?: (s: DaibTrainStats) => void, logEvery = 100): DaibTrainStats | undefined {
+    validateLabelledImages(ds, 'DAIB training data');
+    if (ds.shape.join('x') !== this.config.encoder.inputShape.join('x')) {
+      throw new Error(`DAIB training data: field 'shape' ${ds.shape.join('x')} differs from the encoder's inputShape ${this.config.encoder.inputShape.join('x')}`);
+    }
+    let last: DaibTrainStats | undefined;
+    for (let i = 0; i < steps; i++) {
+      last = this.trainOnDataset(ds);
+      if (onLog && (last.step % logEvery === 0 || i === steps - 1)) onLog(last);
+    }
+    return last;
+  }
+
+  /** Success probabilities for `count` images (uint8 or float [0, 1], NHWC), deterministic (zS = mean). */
+  predict(images: Uint8Array | Float32Array, count?: number, chunk = 256): Float32Array {
+    const shape = this.config.encoder.inputShape;
+    const size = shape[0] * shape[1] * shape[2];
+    const n = count ?? Math.floor(images.length / size);
+    if (images.length < n * size) throw new Error(`predict: images has ${images.length} values, need ${n}*${size}`);
+    const out = new Float32Array(n);
+    const buf = new Float32Array(Math.min(chunk, n) * size);
+    for (let s = 0; s < n; s += chunk) {
+      const m = Math.min(chunk, n - s);
+      const idx = Int32Array.from({ length: m }, (_, i) => s + i);
+      gatherImages(images, shape, idx, buf);
+      const p = tf.tidy(() => {
+        const x = tf.tensor4d(buf.subarray(0, m * size), [m, ...shape]);
+        return tf.sigmoid(this.head.apply(this.rep.encoder.features(x)));
+      });
+      out.set(p.dataSync(), s);
+      p.dispose();
+    }
+    return out;
+  }
+
+  /** Rebalanced held-out accuracy on a dataset. */
+  evaluate(ds: LabelledImages): BalancedEvaluation {
+    validateLabelledImages(ds, 'DAIB evaluation data');
+    return evaluateBalanced(this.predict(ds.images, ds.count), ds.success, ds.domain, 0.5, ds.domainNames);
+  }
+
+  /**
+   * image [N, h, w, c] float [0, 1] -> success probability [N, 1]; contract layers only:
+   * encoder -> concat(zI, zS mean) -> head -> sigmoid. Input named 'image', output 'success_prob'.
+   */
+  inferenceModel(): tf.LayersModel {
+    const input = tf.input({ shape: this.config.encoder.inputShape, name: 'image' });
+    const logit = this.head.apply(this.rep.encoder.features(input));
+    const prob = tf.layers.activation({ activation: 'sigmoid', name: 'success_prob' }).apply(logit) as tf.SymbolicTensor;
+    return tf.model({ inputs: input, outputs: prob, name: 'reward_classifier' });
+  }
+}
