@@ -151,14 +151,14 @@ test('the export carries opset 17, IR 8, a dynamic batch dimension and the reque
   assert.deepEqual(dims.slice(1).map((d) => Number(d.dimValue)), [16, 16, 3]);
   // The first conv's TF 'same' padding for 16 px, k5, s2 is 1 before and 2 after.
   const conv = graph.node.find((n) => n.opType === 'Conv');
-  assert.deepEqual(conv?.attribute.find((a) => a.name === 'pads')?.ints.map(Number), [1, 1, 2, 2]);
+  assert.deepEqual((conv?.attribute ?? []).find((a) => a.name === 'pads')?.ints?.map(Number), [1, 1, 2, 2]);
 });
 
 test('the checker invocation can fail: a graph whose node reads an undefined tensor is refused', () => {
   const model = buildPolicyLike({ size: 16, hidden: 8, head: 'probability', seed: 8 });
   const proto = onnxProto.onnx.ModelProto.decode(exportOnnx(model));
-  const node = proto.graph?.node[0];
-  assert.ok(node);
+  const node = proto.graph?.node?.[0];
+  assert.ok(node?.input);
   node.input[0] = 'no_such_tensor';
   const chk = onnxCheck(onnxProto.onnx.ModelProto.encode(proto).finish(), 'broken');
   assert.equal(chk.ok, false);
