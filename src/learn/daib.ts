@@ -147,7 +147,7 @@ export function bceWithLogits(logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
 
 /** Mean softmax cross-entropy from logits and integer labels (as a one-hot tensor). */
 export function softmaxCe(logits: tf.Tensor, oneHot: tf.Tensor): tf.Scalar {
-  return tf.tidy(() => tf.neg(tf.mean(tf.sum(tf.mul(oneHot, tf.logSoftmax(logits)), -1))));
+  return tf.tidy(() => tf.neg(tf.mean(tf.sum(tf.mul(oneHot, tf.logSoftmax(logits)), -1))) as tf.Scalar);
 }
 
 // ----------------------------------------------------------------------------------------------------------------
@@ -201,7 +201,7 @@ export class DaibRepresentation {
 
   /** Forward pass. `training` samples zS (bottleneck methods); otherwise zS = mean. Call inside a tidy/minimize. */
   forward(images: tf.Tensor4D, training: boolean): RepForward {
-    const o = this.encoder.apply(images, training && this.settings.bottleneck);
+    const o = this.encoder.apply<tf.Tensor>(images, training && this.settings.bottleneck);
     let zS = o.zSMean as tf.Tensor2D | null;
     let logVar: tf.Tensor2D | null = null;
     if (o.zSMean && o.zSLogVar && training && this.settings.bottleneck) {
