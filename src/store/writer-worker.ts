@@ -1,0 +1,127 @@
+/**
+ * The TransitionWriter's worker thread: owns its own write connection, compresses images and commits transitions in
+ * batches. Messages are processed in arrival order; whatever has arrived when the thread is free is committed in one
+ * transaction (at most maxBatch rows), so batches grow with load and a lone 10 Hz transition is committed at once.
+ */
+import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
+import type Database from 'better-sqlite3';
+import { type Db, openWritable } from './open.ts';
+import { INSERT_TRANSITION_SQL, type TransitionParams, transitionParams } from './rows.ts';
+import type { QueuedItem as Item, ToMain, ToWorker, WorkerConfig } from './writer-protocol.ts';
+
+if (!parentPort) throw new Error('writer-worker.ts must run as a worker thread');
+const port: MessagePort = parentPort;
+const cfg = workerData as WorkerConfig;
+
+const send = (m: ToMain): void => port.postMessage(m);
+
+function openDb(): Db | null {
+  try {
+    return openWritable(cfg.file, { integrityCheck: 'header', busyTimeoutMs: cfg.busyTimeoutMs, synchronous: cfg.synchronous });
+  } catch (e) {
+    // Reported as a message (an exit code would lose the reason); closing the port lets the thread end.
+    send({ type: 'fatal', message: (e as Error).message });
+    port.close();
+    return null;
+  }
+}
+const opened = openDb();
+if (opened) start(opened);
+
+function start(db: Db): void {
+  const insert: Database.Statement = db.prepare(INSERT_TRANSITION_SQL);
+  const reward = db.prepare(`UPDATE transitions SET reward_prob = @reward_prob,
+    gt_success = CASE WHEN @set_gt THEN @gt_success ELSE gt_success END,
+    done = CASE WHEN @set_done THEN @done ELSE done END
+    WHERE episode_id = @episode_id AND step = @step`);
+
+  const queue: Item[] = [];
+  let scheduled = false;
+  let closing = false;
+
+  function applyRewards(it: Extract<Item, { type: 'rewards' }>): void {
+    for (const u of it.updates) {
+      reward.run({
+        episode_id: it.episodeId, step: u.step, reward_prob: u.rewardProb,
+        set_gt: u.gtSuccess === undefined ? 0 : 1, gt_success: u.gtSuccess == null ? null : u.gtSuccess ? 1 : 0,
+        set_done: u.done === undefined ? 0 : 1, done: u.done ? 1 : 0,
+      });
+    }
+  }
+
+  const commitAll = db.transaction((items: Item[], params: (TransitionParams | null)[]) => {
+    const ids: number[] = [];
+    items.forEach((it, i) => {
+      if (it.type === 'rewards') applyRewards(it);
+      else ids.push(Number(insert.run(params[i]!).lastInsertRowid));
+    });
+    return ids;
+  });
+
+  function processBatch(): void {
+    scheduled = false;
+    const items = queue.splice(0, cfg.maxBatch);
+    if (items.length === 0) return maybeClose();
+    // Encode first (CPU), outside the write transaction so the lock is held only for the inserts.
+    const failed: { seq: number; message: string }[] = [];
+    const good: Item[] = [];
+    const goodParams: (TransitionParams | null)[] = [];
+    for (const it of items) {
+      if (it.type !== 'row') { good.push(it); goodParams.push(null); continue; }
+      try {
+        const p = transitionParams(it.t, `transition(episode ${it.t.episodeId}, step ${it.t.step})`);
+        good.push(it);
+        goodParams.push(p);
+      } catch (e) {
+        failed.push({ seq: it.seq, message: (e as Error).message });
+      }
+    }
+    const committed: { seq: number; id: number; episodeId: number; step: number }[] = [];
+    try {
+      const ids = commitAll.immediate(good, goodParams);
+      let k = 0;
+      for (const it of good) if (it.type === 'row') committed.push({ seq: it.seq, id: ids[k++]!, episodeId: it.t.episodeId, step: it.t.step });
+    } catch {
+      // One bad row (unknown episode, duplicate step) must not sink its neighbours: retry one by one.
+      good.forEach((it, i) => {
+        try {
+          const ids = commitAll.immediate([it], [goodParams[i]!]);
+          if (it.type === 'row') committed.push({ seq: it.seq, id: ids[0]!, episodeId: it.t.episodeId, step: it.t.step });
+        } catch (e) {
+          const what = it.type === 'row' ? `transition(episode ${it.t.episodeId}, step ${it.t.step})` : `rewards(episode ${it.episodeId})`;
+          failed.push({ seq: it.seq, message: `${cfg.file}: ${what}: ${(e as Error).message}` });
+        }
+      });
+    }
+    const lastSeq = items[items.length - 1]!.seq;
+    send({ type: 'done', lastSeq, committed, failed, items: items.length });
+    if (queue.length) schedule();
+    else maybeClose();
+  }
+
+  function schedule(): void {
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(processBatch);
+    }
+  }
+
+  function maybeClose(): void {
+    if (!closing || queue.length || scheduled) return;
+    db.close();
+    send({ type: 'closed' });
+    port.close();
+  }
+
+  port.on('message', (m: ToWorker) => {
+    if (m.type === 'batch') {
+      for (const it of m.items) queue.push(it);
+      schedule();
+    } else if (m.type === 'close') {
+      closing = true;
+      maybeClose();
+    }
+  });
+
+  send({ type: 'ready' });
+}
