@@ -4,43 +4,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { APPLICATION_ID, SCHEMA_VERSION, Store, type TransitionInput, type TransitionRecord } from '../../src/store/index.ts';
+import { APPLICATION_ID, SCHEMA_VERSION, Store } from '../../src/store/index.ts';
+import { assertSameTransition } from './fixtures/assert.ts';
 import { makeTransition } from './fixtures/data.ts';
 
 function tmp(): { dir: string; file: string; done: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'store-test-'));
   return { dir, file: join(dir, 'log.db'), done: () => rmSync(dir, { recursive: true, force: true }) };
-}
-
-/** Every logged field must come back exactly (Object.is on numbers, so -0 and tiny values count). */
-export function assertSameTransition(got: TransitionRecord, want: TransitionInput): void {
-  assert.equal(got.episodeId, want.episodeId);
-  assert.equal(got.step, want.step);
-  assert.ok(got.image, 'image decoded');
-  assert.equal(got.image.width, want.obs.image.width);
-  assert.equal(got.image.height, want.obs.image.height);
-  assert.ok(Buffer.from(got.image.data).equals(Buffer.from(want.obs.image.data)), `image of step ${want.step} byte-equal`);
-  const same = (a: readonly number[] | null, b: readonly number[] | null | undefined, what: string) => {
-    if (b == null) return assert.equal(a, null, what);
-    assert.ok(a, what);
-    assert.equal(a.length, b.length, what);
-    b.forEach((v, i) => assert.ok(Object.is(a[i], v), `${what}[${i}]: ${a[i]} vs ${v}`));
-  };
-  same(got.wrench, want.obs.wrench, 'wrench');
-  same(got.eePos, want.obs.eePos, 'eePos');
-  same(got.eeQuat, want.obs.eeQuat, 'eeQuat');
-  same(got.goal, want.obs.goal, 'goal');
-  same(got.actionP, want.actionP, 'actionP');
-  same(got.actionResidual, want.actionResidual, 'actionResidual');
-  same(got.actionExecuted, want.actionExecuted, 'actionExecuted');
-  assert.equal(got.rewardProb, want.rewardProb ?? null);
-  assert.equal(got.gtSuccess, want.gtSuccess ?? null);
-  assert.equal(got.done, want.done ?? false);
-  assert.equal(got.tickTime, want.tickTime ?? null);
-  assert.equal(got.imageStamp, want.obs.imageStamp);
-  assert.equal(got.wrenchStamp, want.obs.wrenchStamp);
-  assert.equal(got.policyVersion, want.policyVersion ?? null);
-  assert.equal(got.wallTime, want.wallTime);
 }
 
 test('a new file gets our application_id, the current schema, WAL; reopening migrates nothing', () => {
