@@ -1,0 +1,93 @@
+/**
+ * What the control loop needs from models and from the log, as small interfaces. The real implementations are
+ * src/policy/onnx-model.ts (through models.ts) and src/store (through log.ts); tests may pass their own.
+ */
+import type { Observation, RgbImage, Vec3 } from '../robot/types.ts';
+import type { EpisodeOutcome } from '../store/types.ts';
+
+/** What a model wants to be fed; the daemon builds it once per tick. */
+export interface ModelInputSpec {
+  /** Image input size (NHWC, RGB, [0,1]); null when the model takes no image. */
+  image: { width: number; height: number } | null;
+  /** Proprio layout (names, see proprio.ts) with the normalisation the card asks the caller to apply; null: none. */
+  proprio: { layout: string[]; mean: number[]; std: number[] } | null;
+}
+
+/** The learned residual u_theta. */
+export interface ResidualPolicy {
+  /** Version string recorded with every transition and episode. */
+  readonly version: string;
+  readonly input: ModelInputSpec;
+  /** May throw or return non-finite numbers: the loop falls back to the P-controller alone for that tick. */
+  run(image: Float32Array | undefined, proprio: Float32Array | undefined): Promise<Vec3>;
+  dispose?(): Promise<void> | void;
+}
+
+/** The learned reward classifier: probability that the observation shows a seated connector. */
+export interface RewardScorer {
+  readonly version: string;
+  readonly input: ModelInputSpec;
+  probability(image: Float32Array | undefined, proprio: Float32Array | undefined): Promise<number>;
+  dispose?(): Promise<void> | void;
+}
+
+/** One control step as the loop hands it to the log. */
+export interface TickTransition {
+  episodeId: number;
+  step: number;
+  /** The observation the action was computed from: policy-size RGB image, bias-corrected wrench. */
+  obs: Observation;
+  actionP: Vec3;
+  /** Bounded residual + exploration noise: what learning uses. Zero when no policy is loaded or it failed. */
+  actionResidual: Vec3;
+  /** What the robot was commanded after the safety filter. */
+  actionExecuted: Vec3;
+  /** Reward classifier's probability on the NEXT observation (null without a reward model). */
+  rewardProb: number | null;
+  /** Simulator ground truth of the next observation (evaluation only). */
+  gtSuccess: boolean | null;
+  done: boolean;
+  /** Backend clock at the tick (s). */
+  tickTime: number;
+  policyVersion: string | null;
+}
+
+export interface EpisodeBegin {
+  kind: 'practice' | 'eval';
+  domain: string;
+  scenario: 'I' | 'II';
+  seed: number;
+  startState: unknown;
+  policyVersion: string | null;
+}
+
+export interface EpisodeFinish {
+  outcome: EpisodeOutcome;
+  reason: string | null;
+  learnedSuccessProb: number | null;
+  gtSuccess: boolean | null;
+}
+
+export interface DaemonEvent {
+  kind: string;
+  message: string;
+  data?: unknown;
+  episodeId?: number | null;
+}
+
+/**
+ * The loop's view of the log. `transition` must return at once (queue, never touch disk on the tick); the others are
+ * called at episode boundaries or from the API and may be synchronous SQLite calls (microseconds in WAL mode).
+ */
+export interface DaemonLog {
+  beginEpisode(e: EpisodeBegin): number;
+  transition(t: TickTransition): void;
+  endEpisode(id: number, end: EpisodeFinish): void;
+  event(e: DaemonEvent): void;
+  /** Resolves when every queued transition is committed. */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Image the log keeps for a tick (the policy's view, losslessly compressed by the store). */
+export type LoggedImage = RgbImage;

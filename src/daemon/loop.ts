@@ -1,0 +1,785 @@
+/**
+ * The control daemon: the 10 Hz tick and the practice-episode state machine.
+ *
+ * One tick (state 'running'):
+ *   observe -> preprocess (crop/resize image, bias-correct wrench) -> [policy u_theta | reward of this observation for
+ *   the previous transition] in parallel -> u = u_H + clamp(u_theta) + noise -> safety filter (decides last) ->
+ *   command -> queue the transition for the log (never waits for disk).
+ * A transition is completed one tick later, when the next observation (and so its reward) is known; the last one of
+ * an episode in the 'scoring' tick.
+ *
+ * States: idle -> resetting -> running (episodeSteps ticks) -> scoring -> (resetting ... | idle); 'estopped' is its own
+ * state, left only by resetEstop(). A practice run is `count` episodes; stopPractice() ends it at the next tick (the
+ * arm is held, the episode closed as 'aborted').
+ *
+ * Everything that can wait (model loading, session warm-up, log commits) happens off the tick: the tick awaits only the
+ * inference of already-warm models and sharp, when a crop/resize is needed.
+ */
+import { EventEmitter } from 'node:events';
+import { pControl } from '../control/p-controller.ts';
+import type { Calibration, DaemonConfig } from '../config/schema.ts';
+import type { EpisodeSpec, GroundTruth, RobotBackend } from '../robot/backend.ts';
+import { ImagePreprocessor, WrenchCorrector } from '../robot/preprocess.ts';
+import type { Observation, Vec3 } from '../robot/types.ts';
+import { deriveSeed, Rng } from '../util/rng.ts';
+import type { EpisodeOutcome } from '../store/types.ts';
+import type { DaemonLog, ModelInputSpec, ResidualPolicy, RewardScorer, TickTransition } from './interfaces.ts';
+import { ProprioBuilder } from './proprio.ts';
+import { clampPerAxis, decideSafety, EstopLatch, type EstopOrigin, type LatchState, type ResetResult, type SafetyDecision, type SafetyLimits, type TripReason } from './safety.ts';
+import { RingStats, TickScheduler } from './scheduler.ts';
+import type { Summary } from './stats.ts';
+
+export type DaemonState = 'idle' | 'resetting' | 'running' | 'scoring' | 'estopped';
+
+export interface PracticeRequest {
+  /** Episodes to run. */
+  count: number;
+  /** Connector / domain label (sim: the connector to load). */
+  domain?: string;
+  scenario?: 'I' | 'II';
+  /** Std dev (m) of Gaussian noise added to the residual; 0 for evaluation. */
+  explorationNoise?: number;
+  /** Base seed of this run's start poses and noise (default: config seed + run number). */
+  seed?: number;
+  /** Recorded episode kind: practice (default) or eval. */
+  kind?: 'practice' | 'eval';
+}
+
+export interface PracticeRun {
+  id: number;
+  count: number;
+  done: number;
+  domain: string;
+  scenario: 'I' | 'II';
+  explorationNoise: number;
+  seed: number;
+  kind: 'practice' | 'eval';
+  stopRequested: boolean;
+}
+
+export interface EpisodeSummary {
+  id: number;
+  index: number;
+  domain: string;
+  outcome: EpisodeOutcome;
+  reason: string | null;
+  learnedSuccessProb: number | null;
+  gtSuccess: boolean | null;
+  steps: number;
+  policyVersion: string | null;
+}
+
+export interface TripRecord {
+  reason: TripReason | 'stop-requested' | 'shutdown' | 'fault';
+  detail: string;
+  at: number;
+  episodeId: number | null;
+}
+
+export interface TimingStatus {
+  ticks: number;
+  missed: number;
+  /** The daemon's own compute per control tick (ms), excluding the robot's command time (sim physics). */
+  computeMs: Summary & { last: number };
+  /** Tick start minus deadline (ms). */
+  jitterMs: Summary & { last: number };
+  /** Time inside backend.command (ms): the sim's physics step, or a ROS publish. */
+  backendMs: Summary & { last: number };
+  /** Model inference (policy and reward in parallel) per control tick (ms). */
+  inferMs: Summary & { last: number };
+  /** Ticks where sharp had to crop/resize. */
+  sharpTicks: number;
+}
+
+export interface DaemonStatus {
+  state: DaemonState;
+  backend: string;
+  tickHz: number;
+  realtime: boolean;
+  practice: PracticeRun | null;
+  episode: { id: number; index: number; step: number; steps: number; domain: string; scenario: string } | null;
+  lastEpisode: EpisodeSummary | null;
+  /** Recent episodes (newest last), for learned / ground-truth success rates. */
+  recent: { n: number; learnedSuccessRate: number | null; gtSuccessRate: number | null };
+  safety: { estop: LatchState; backendEstop: { engaged: boolean; source: string | null }; lastTrip: TripRecord | null };
+  timing: TimingStatus;
+  policy: { version: string | null; mode: 'residual' | 'p-only'; pendingSwap: string | null; faults: number };
+  reward: { version: string | null };
+  lastPose: Vec3 | null;
+}
+
+export interface DaemonOptions {
+  backend: RobotBackend;
+  config: DaemonConfig;
+  calibration: Calibration;
+  log: DaemonLog;
+  policy?: ResidualPolicy | null;
+  reward?: RewardScorer | null;
+  /** Wall clock in ms for timing; default performance.now. */
+  now?: () => number;
+}
+
+export interface SwapOptions {
+  at?: 'episode-boundary' | 'between-ticks';
+}
+
+/** A model with its input builders, built off the tick when the model is set. */
+interface ModelSlot<M> {
+  model: M;
+  image: ImagePreprocessor | null;
+  proprio: ProprioBuilder | null;
+}
+
+interface Pending {
+  t: Omit<TickTransition, 'rewardProb' | 'gtSuccess' | 'done'>;
+}
+
+interface OpenEpisode {
+  id: number;
+  index: number;
+  step: number;
+  steps: number;
+  domain: string;
+  scenario: 'I' | 'II';
+  noise: number;
+  rng: Rng;
+  pending: Pending | null;
+  policyVersion: string | null;
+}
+
+interface Prepared {
+  obs: Observation;
+  policyImage: Float32Array | undefined;
+  policyProprio: Float32Array | undefined;
+  rewardImage: Float32Array | undefined;
+  rewardProprio: Float32Array | undefined;
+}
+
+const RECENT = 20;
+
+export class Daemon extends EventEmitter {
+  private state: DaemonState = 'idle';
+  private readonly latch = new EstopLatch();
+  private readonly backend: RobotBackend;
+  private readonly cfg: DaemonConfig;
+  private readonly cal: Calibration;
+  private readonly log: DaemonLog;
+  private readonly limits: SafetyLimits;
+  private readonly wrench: WrenchCorrector;
+  private readonly logImage: ImagePreprocessor;
+  private policySlot: ModelSlot<ResidualPolicy> | null = null;
+  private rewardSlot: ModelSlot<RewardScorer> | null = null;
+  private pendingSwap: { slot: ModelSlot<ResidualPolicy> | null; resolve: (old: ResidualPolicy | null) => void } | null = null;
+  private run: PracticeRun | null = null;
+  private runCounter = 0;
+  private episode: OpenEpisode | null = null;
+  private lastEpisode: EpisodeSummary | null = null;
+  private readonly recent: EpisodeSummary[] = [];
+  private lastTrip: TripRecord | null = null;
+  private lastPose: Vec3 | null = null;
+  private policyFaults = 0;
+  private readonly scheduler: TickScheduler;
+  private readonly now: () => number;
+  private readonly compute = new RingStats(4096);
+  private readonly backendTime = new RingStats(4096);
+  private readonly infer = new RingStats(4096);
+  private sharpTicks = 0;
+  private controlTicks = 0;
+  private busy: Promise<void> | null = null;
+  private tickInFlight = false;
+  private unsubscribeEstop: () => void;
+  private closed = false;
+
+  constructor(opts: DaemonOptions) {
+    super();
+    this.backend = opts.backend;
+    this.cfg = opts.config;
+    this.cal = opts.calibration;
+    this.log = opts.log;
+    this.now = opts.now ?? (() => performance.now());
+    const lim = this.cal.limits;
+    this.limits = { forceLimitN: lim.forceLimitN, maxStepM: lim.maxStepM, staleSensorMaxAgeS: lim.staleSensorMaxAgeS, workspace: this.cal.workspace };
+    this.wrench = new WrenchCorrector(this.cal.wrench.bias);
+    const [w, h] = this.cal.camera.inputSize;
+    this.logImage = new ImagePreprocessor({ crop: this.cal.camera.crop, width: w, height: h, channelOrder: this.cal.camera.channelOrder });
+    if (opts.policy) this.policySlot = this.slot(opts.policy, 'policy');
+    if (opts.reward) this.rewardSlot = this.slot(opts.reward, 'reward model');
+    this.scheduler = new TickScheduler({ periodMs: 1000 / this.cfg.tickHz, realtime: this.cfg.realtime, now: this.now });
+    this.unsubscribeEstop = this.backend.onEstop((sig) => {
+      if (sig.engaged) this.enterEstop('backend', `backend:${sig.source ?? 'unknown'}`, 'robot e-stop engaged');
+      else this.emitStatus();
+    });
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  /** Starts the tick schedule (monitoring while idle, control while running). */
+  start(): void {
+    this.scheduler.start(
+      () => this.tick(),
+      (e) => this.fault(`tick failed: ${(e as Error).stack ?? String(e)}`),
+    );
+  }
+
+  /**
+   * Graceful shutdown: hold the arm, close the open episode, stop ticking, flush the log. The caller closes the log's
+   * database afterwards.
+   */
+  async shutdown(reason = 'shutdown'): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.run) this.run.stopRequested = true;
+    this.backend.stop();
+    await this.scheduler.stop();
+    if (this.busy) await this.busy.catch(() => undefined);
+    if (this.episode) this.closeEpisode(this.episode, 'aborted', reason, null, null);
+    this.run = null;
+    if (this.state !== 'estopped') this.setState('idle');
+    this.unsubscribeEstop();
+    await this.log.flush();
+  }
+
+  // ---------------------------------------------------------------- commands (REST, CLI, tests)
+
+  startPractice(req: PracticeRequest): { ok: true; run: PracticeRun } | { ok: false; reason: string } {
+    if (this.closed) return { ok: false, reason: 'daemon is shutting down' };
+    if (this.state === 'estopped' || this.latch.engaged) return { ok: false, reason: 'e-stop is latched; reset it first' };
+    if (this.run || this.state !== 'idle') return { ok: false, reason: `busy (state ${this.state}); stop the current practice first` };
+    if (!Number.isInteger(req.count) || req.count < 1) return { ok: false, reason: 'count must be a positive integer' };
+    const noise = req.explorationNoise ?? (req.kind === 'eval' ? 0 : this.cfg.practice.explorationNoise);
+    if (!(noise >= 0 && Number.isFinite(noise))) return { ok: false, reason: 'explorationNoise must be a finite number >= 0' };
+    const id = ++this.runCounter;
+    this.run = {
+      id,
+      count: req.count,
+      done: 0,
+      domain: req.domain ?? this.cfg.backend.sim.connector,
+      scenario: req.scenario ?? this.cfg.practice.scenario,
+      explorationNoise: noise,
+      seed: req.seed ?? deriveSeed(this.cfg.practice.seed, 'run', id),
+      kind: req.kind ?? 'practice',
+      stopRequested: false,
+    };
+    this.log.event({ kind: 'practice', message: `practice started: ${req.count} episodes of ${this.run.domain}, scenario ${this.run.scenario}`, data: this.run });
+    this.track(this.beginEpisode());
+    return { ok: true, run: { ...this.run } };
+  }
+
+  /** Ends the practice run at the next safe point (next tick: arm held, episode closed as aborted). */
+  stopPractice(): { ok: true; wasRunning: boolean } {
+    const wasRunning = this.run !== null;
+    if (this.run) this.run.stopRequested = true;
+    if (this.state === 'idle' || this.state === 'estopped') this.run = null;
+    return { ok: true, wasRunning };
+  }
+
+  /** E-stop from outside the loop (REST, CLI): holds the arm now, latches, closes the episode. */
+  estop(detail = 'operator request', origin: 'rest' | 'internal' = 'rest'): void {
+    this.enterEstop(origin, origin, detail);
+  }
+
+  /** Leaves the e-stop state; refused while the robot's own e-stop or the internal fault persists. */
+  resetEstop(): ResetResult {
+    if (!this.latch.engaged) return { ok: true };
+    const res = this.latch.reset(this.backend.estopEngaged(), this.latch.state.origin === 'internal' ? this.persistingFault() : null);
+    if (res.ok) {
+      this.log.event({ kind: 'estop_reset', message: 'e-stop reset' });
+      this.setState('idle');
+    } else {
+      this.log.event({ kind: 'estop_reset_refused', message: res.reason });
+    }
+    return res;
+  }
+
+  /**
+   * Hot-swap the residual policy (null: P-controller alone). The model must already be loaded and warm; its input
+   * builders are made here, off the tick. Resolves with the previous policy (the caller disposes it) once swapped:
+   * at the next episode boundary (default from config) or before the next tick.
+   */
+  setPolicy(policy: ResidualPolicy | null, opts: SwapOptions = {}): Promise<ResidualPolicy | null> {
+    const slot = policy ? this.slot(policy, 'policy') : null;
+    const at = opts.at ?? this.cfg.swapAt;
+    if (this.pendingSwap) {
+      // A newer swap supersedes a pending one; the superseded policy never drove the arm.
+      this.pendingSwap.resolve(this.pendingSwap.slot?.model ?? null);
+      this.pendingSwap = null;
+    }
+    const noEpisode = this.episode === null && this.state !== 'resetting';
+    if (at === 'between-ticks' || noEpisode) {
+      // JS is single-threaded and a tick captures its policy at its start: this lands between ticks.
+      return Promise.resolve(this.applySwap(slot, at));
+    }
+    return new Promise((resolve) => {
+      this.pendingSwap = { slot, resolve };
+      this.emitStatus();
+    });
+  }
+
+  setReward(reward: RewardScorer | null): RewardScorer | null {
+    const old = this.rewardSlot?.model ?? null;
+    this.rewardSlot = reward ? this.slot(reward, 'reward model') : null;
+    this.log.event({ kind: 'swap', message: `reward model ${old?.version ?? 'none'} -> ${reward?.version ?? 'none'}` });
+    return old;
+  }
+
+  get policyVersion(): string | null {
+    return this.policySlot?.model.version ?? null;
+  }
+
+  get currentState(): DaemonState {
+    return this.state;
+  }
+
+  /** Resolves when the daemon reaches `state` (immediately if it is there). */
+  whenState(state: DaemonState, timeoutMs = 60_000): Promise<void> {
+    if (this.state === state) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => {
+        this.off('state', on);
+        reject(new Error(`timed out waiting for state ${state} (now ${this.state})`));
+      }, timeoutMs);
+      const on = (s: DaemonState): void => {
+        if (s !== state) return;
+        clearTimeout(t);
+        this.off('state', on);
+        resolve();
+      };
+      this.on('state', on);
+    });
+  }
+
+  /** Resolves when any async work in flight (a reset, a retract) has finished. For tests and shutdown. */
+  async settle(): Promise<void> {
+    while (this.busy) await this.busy.catch(() => undefined);
+  }
+
+  status(): DaemonStatus {
+    const ep = this.episode;
+    const withLast = (r: RingStats): Summary & { last: number } => ({ ...r.summary(), last: r.last });
+    const learned = this.recent.filter((e) => e.learnedSuccessProb !== null);
+    const gt = this.recent.filter((e) => e.gtSuccess !== null);
+    return {
+      state: this.state,
+      backend: this.backend.kind,
+      tickHz: this.cfg.tickHz,
+      realtime: this.cfg.realtime,
+      practice: this.run ? { ...this.run } : null,
+      episode: ep ? { id: ep.id, index: ep.index, step: ep.step, steps: ep.steps, domain: ep.domain, scenario: ep.scenario } : null,
+      lastEpisode: this.lastEpisode,
+      recent: {
+        n: this.recent.length,
+        learnedSuccessRate: learned.length ? learned.filter((e) => (e.learnedSuccessProb as number) >= this.cfg.practice.successThreshold).length / learned.length : null,
+        gtSuccessRate: gt.length ? gt.filter((e) => e.gtSuccess).length / gt.length : null,
+      },
+      safety: { estop: this.latch.state, backendEstop: this.backend.estopEngaged(), lastTrip: this.lastTrip },
+      timing: {
+        ticks: this.scheduler.ticks,
+        missed: this.scheduler.missed,
+        computeMs: withLast(this.compute),
+        jitterMs: withLast(this.scheduler.jitter),
+        backendMs: withLast(this.backendTime),
+        inferMs: withLast(this.infer),
+        sharpTicks: this.sharpTicks,
+      },
+      policy: {
+        version: this.policyVersion,
+        mode: this.policySlot ? 'residual' : 'p-only',
+        pendingSwap: this.pendingSwap ? (this.pendingSwap.slot?.model.version ?? 'p-only') : null,
+        faults: this.policyFaults,
+      },
+      reward: { version: this.rewardSlot?.model.version ?? null },
+      lastPose: this.lastPose,
+    };
+  }
+
+  /** Raw per-tick timing samples (ms) for benchmarks. */
+  timingSamples(): { compute: Float64Array; backend: Float64Array; jitter: Float64Array; infer: Float64Array } {
+    return { compute: this.compute.values(), backend: this.backendTime.values(), jitter: this.scheduler.jitter.values(), infer: this.infer.values() };
+  }
+
+  // ---------------------------------------------------------------- the tick
+
+  /**
+   * One tick. Public so that tests and benchmarks can drive the loop tick by tick without the scheduler; never call it
+   * while the scheduler runs.
+   */
+  async tick(): Promise<void> {
+    if (this.tickInFlight) return; // defensive: the scheduler never overlaps ticks
+    this.tickInFlight = true;
+    try {
+      if (this.pendingSwap && this.episode === null) this.applySwap(this.pendingSwap.slot, 'episode-boundary');
+      const be = this.backend.estopEngaged();
+      if (be.engaged && !this.latch.engaged) this.enterEstop('backend', `backend:${be.source ?? 'unknown'}`, 'robot e-stop engaged');
+      if (this.state === 'running') await this.controlTick();
+      else if (this.state === 'scoring') await this.scoringTick();
+    } finally {
+      this.tickInFlight = false;
+    }
+  }
+
+  private async controlTick(): Promise<void> {
+    const ep = this.episode;
+    if (!ep) return;
+    const t0 = this.now();
+    if (this.run?.stopRequested) {
+      this.backend.stop();
+      const p = await this.prepare();
+      if (this.episode !== ep) return;
+      const r = await this.scoreReward(p);
+      if (this.episode !== ep) return;
+      this.completePending(ep, r.prob, r.gt, true);
+      this.closeEpisode(ep, 'aborted', 'stop requested', r.prob, r.gt);
+      this.lastTrip = { reason: 'stop-requested', detail: 'practice stopped on request', at: Date.now(), episodeId: ep.id };
+      this.afterEpisode();
+      return;
+    }
+    const policySlot = this.policySlot;
+    const p = await this.prepare();
+    if (this.episode !== ep) return;
+    const ti = this.now();
+    const [residualRaw, reward] = await Promise.all([
+      this.runPolicy(policySlot, p),
+      ep.pending ? this.scoreReward(p) : Promise.resolve({ prob: null, gt: null }),
+    ]);
+    const tInferEnd = this.now();
+    // Anything may have happened while we awaited (REST e-stop, stop request, shutdown): re-check before moving.
+    if (this.episode !== ep || this.state !== 'running') return;
+    if (ep.pending) this.completePending(ep, reward.prob, reward.gt, false);
+
+    const goal = p.obs.goal;
+    const uH = pControl(p.obs.eePos, goal, this.cal.gains.kp);
+    const bounded = clampPerAxis(residualRaw, this.cal.limits.residualBoundM);
+    const residual: Vec3 =
+      ep.noise > 0 ? [bounded[0] + ep.rng.normal(0, ep.noise), bounded[1] + ep.rng.normal(0, ep.noise), bounded[2] + ep.rng.normal(0, ep.noise)] : bounded;
+    const proposed: Vec3 = [uH[0] + residual[0], uH[1] + residual[1], uH[2] + residual[2]];
+    const decision = decideSafety(
+      { now: this.backend.clock(), obs: p.obs, proposed, latch: this.latch.state, backendEstop: this.backend.estopEngaged() },
+      this.limits,
+    );
+    if (decision.kind === 'trip') {
+      this.handleTrip(decision, ep);
+      this.compute.push(this.now() - t0);
+      return;
+    }
+    const tc = this.now();
+    this.backend.command(decision.action);
+    const tcEnd = this.now();
+    this.backendTime.push(tcEnd - tc);
+    this.infer.push(tInferEnd - ti);
+    this.lastPose = p.obs.eePos;
+    ep.pending = {
+      t: {
+        episodeId: ep.id,
+        step: ep.step,
+        obs: p.obs,
+        actionP: uH,
+        actionResidual: residual,
+        actionExecuted: decision.action,
+        tickTime: this.backend.clock(),
+        policyVersion: policySlot?.model.version ?? null,
+      },
+    };
+    ep.step++;
+    this.controlTicks++;
+    if (ep.step >= ep.steps) this.setState('scoring');
+    this.compute.push(this.now() - t0 - (tcEnd - tc));
+    if (this.controlTicks % Math.max(1, Math.round(this.cfg.tickHz)) === 0) this.emitStatus();
+  }
+
+  /** The tick after the last step: score the final observation, close the episode. */
+  private async scoringTick(): Promise<void> {
+    const ep = this.episode;
+    if (!ep) return;
+    const p = await this.prepare();
+    if (this.episode !== ep) return;
+    const r = await this.scoreReward(p);
+    if (this.episode !== ep || this.state !== 'scoring') return;
+    this.lastPose = p.obs.eePos;
+    this.completePending(ep, r.prob, r.gt, true);
+    const useGt = this.cfg.practice.useGroundTruthReward || r.prob === null;
+    let outcome: EpisodeOutcome;
+    let reason: string | null = null;
+    if (useGt && r.gt !== null) {
+      outcome = r.gt ? 'success' : 'failure';
+      reason = r.prob === null ? 'judged by ground truth (no reward model loaded)' : 'judged by ground truth (useGroundTruthReward)';
+    } else if (r.prob !== null) {
+      outcome = r.prob >= this.cfg.practice.successThreshold ? 'success' : 'failure';
+    } else {
+      outcome = 'failure';
+      reason = 'no reward model and no ground truth: not judged';
+    }
+    this.closeEpisode(ep, outcome, reason, r.prob, r.gt);
+    this.afterEpisode();
+  }
+
+  // ---------------------------------------------------------------- episode lifecycle
+
+  private async beginEpisode(): Promise<void> {
+    const run = this.run;
+    if (!run) return;
+    this.setState('resetting');
+    if (this.pendingSwap) this.applySwap(this.pendingSwap.slot, 'episode-boundary');
+    const index = run.done;
+    const seed = deriveSeed(run.seed, 'episode', index);
+    const spec: EpisodeSpec = { seed, scenario: run.scenario, domain: run.domain };
+    try {
+      await this.backend.moveToStart(spec);
+    } catch (e) {
+      this.fault(`moveToStart failed: ${(e as Error).message}`);
+      this.backend.stop();
+      this.run = null;
+      if (this.state === 'resetting') this.setState('idle');
+      return;
+    }
+    if (this.state !== 'resetting' || this.run !== run) return; // e-stopped or shut down meanwhile
+    if (run.stopRequested) {
+      this.run = null;
+      this.setState('idle');
+      return;
+    }
+    const raw = this.backend.observe();
+    if (this.cal.wrench.rezeroAtEpisodeStart && !this.wrench.rezero(raw.wrench)) {
+      this.fault('wrench re-zero refused: non-finite reading');
+    }
+    const startState = { eePos: raw.eePos, goal: raw.goal, seed, wrenchBias: this.wrench.currentBias };
+    const policyVersion = this.policyVersion;
+    let id: number;
+    try {
+      id = this.log.beginEpisode({ kind: run.kind, domain: run.domain, scenario: run.scenario, seed, startState, policyVersion });
+    } catch (e) {
+      this.fault(`log refused the episode: ${(e as Error).message}`);
+      this.run = null;
+      this.setState('idle');
+      return;
+    }
+    this.episode = {
+      id,
+      index,
+      step: 0,
+      steps: this.cfg.practice.episodeSteps,
+      domain: run.domain,
+      scenario: run.scenario,
+      noise: run.explorationNoise,
+      rng: new Rng(deriveSeed(seed, 'exploration')),
+      pending: null,
+      policyVersion,
+    };
+    this.setState('running');
+  }
+
+  /** Decides what follows a closed episode: the next one, or idle. */
+  private afterEpisode(): void {
+    const run = this.run;
+    if (this.state === 'estopped') return;
+    if (!run || run.stopRequested || run.done >= run.count) {
+      if (run) this.log.event({ kind: 'practice', message: `practice ended after ${run.done} of ${run.count} episodes`, data: { runId: run.id } });
+      this.run = null;
+      this.setState('idle');
+      return;
+    }
+    this.track(this.beginEpisode());
+  }
+
+  private completePending(ep: OpenEpisode, rewardProb: number | null, gt: boolean | null, done: boolean): void {
+    if (!ep.pending) return;
+    this.log.transition({ ...ep.pending.t, rewardProb, gtSuccess: gt, done });
+    ep.pending = null;
+  }
+
+  private closeEpisode(ep: OpenEpisode, outcome: EpisodeOutcome, reason: string | null, prob: number | null, gt: boolean | null): void {
+    if (this.episode !== ep) return;
+    this.completePending(ep, null, null, true);
+    this.episode = null;
+    try {
+      this.log.endEpisode(ep.id, { outcome, reason, learnedSuccessProb: prob, gtSuccess: gt });
+    } catch (e) {
+      this.fault(`log refused to close episode ${ep.id}: ${(e as Error).message}`);
+    }
+    if (this.run) this.run.done++;
+    const summary: EpisodeSummary = { id: ep.id, index: ep.index, domain: ep.domain, outcome, reason, learnedSuccessProb: prob, gtSuccess: gt, steps: ep.step, policyVersion: ep.policyVersion };
+    this.lastEpisode = summary;
+    if (outcome === 'success' || outcome === 'failure') {
+      this.recent.push(summary);
+      if (this.recent.length > RECENT) this.recent.shift();
+    }
+    this.emit('episode', summary);
+    if (this.pendingSwap) this.applySwap(this.pendingSwap.slot, 'episode-boundary');
+  }
+
+  // ---------------------------------------------------------------- safety
+
+  private handleTrip(d: Extract<SafetyDecision, { kind: 'trip' }>, ep: OpenEpisode): void {
+    this.backend.stop(); // same tick: nothing else is commanded
+    this.lastTrip = { reason: d.reason, detail: d.detail, at: Date.now(), episodeId: ep.id };
+    this.log.event({ kind: 'trip', message: `${d.reason}: ${d.detail}`, data: { reason: d.reason, latch: d.latch }, episodeId: ep.id });
+    if (d.latch) {
+      const origin = d.reason === 'estop' ? (this.backend.estopEngaged().engaged ? 'backend' : (this.latch.state.origin ?? 'internal')) : 'internal';
+      this.enterEstop(origin, d.reason === 'estop' ? (this.latch.state.source ?? 'backend') : `internal:${d.reason}`, d.detail);
+      return;
+    }
+    this.closeEpisode(ep, 'tripped', `${d.reason}: ${d.detail}`, null, null);
+    if (d.retract) {
+      this.setState('resetting');
+      this.track(this.retractThenContinue());
+    } else {
+      this.afterEpisode();
+    }
+  }
+
+  private async retractThenContinue(): Promise<void> {
+    const pose = this.backend.observe().eePos;
+    // The retract must itself respect the workspace box and be finite.
+    const dz = Math.min(this.cal.limits.retractM, this.cal.workspace.max[2] - pose[2]);
+    if (Number.isFinite(dz) && dz > 0 && !this.latch.engaged) {
+      try {
+        await this.backend.retract(dz);
+      } catch (e) {
+        this.fault(`retract failed: ${(e as Error).message}`);
+      }
+    }
+    if (this.state === 'resetting') this.afterEpisode();
+  }
+
+  private enterEstop(origin: EstopOrigin, source: string, detail: string): void {
+    this.backend.stop(); // hold first, bookkeeping after
+    const fresh = this.latch.engage(origin, source, detail);
+    if (fresh) {
+      this.lastTrip = { reason: 'estop', detail: `${source}: ${detail}`, at: Date.now(), episodeId: this.episode?.id ?? null };
+      this.log.event({ kind: 'estop', message: `e-stop (${source}): ${detail}`, data: { origin, source }, episodeId: this.episode?.id ?? null });
+    }
+    if (this.episode) this.closeEpisode(this.episode, 'tripped', `estop (${source}): ${detail}`, null, null);
+    if (this.run) {
+      this.log.event({ kind: 'practice', message: `practice cancelled by e-stop after ${this.run.done} of ${this.run.count} episodes` });
+      this.run = null;
+    }
+    this.setState('estopped');
+  }
+
+  /** For an internal latch: is its cause still present? (Checked on reset.) */
+  private persistingFault(): string | null {
+    let obs: Observation;
+    try {
+      obs = this.backend.observe();
+    } catch (e) {
+      return `cannot observe: ${(e as Error).message}`;
+    }
+    const d = decideSafety({ now: this.backend.clock(), obs, proposed: [0, 0, 0], latch: new EstopLatch().state, backendEstop: { engaged: false, source: null } }, this.limits);
+    if (d.kind === 'trip' && d.latch) return d.detail;
+    return null;
+  }
+
+  // ---------------------------------------------------------------- models
+
+  private slot<M extends { input: ModelInputSpec; version: string }>(model: M, what: string): ModelSlot<M> {
+    const src = `${what} ${model.version}`;
+    const img = model.input.image;
+    return {
+      model,
+      image: img ? new ImagePreprocessor({ crop: this.cal.camera.crop, width: img.width, height: img.height, channelOrder: this.cal.camera.channelOrder }) : null,
+      proprio: model.input.proprio ? new ProprioBuilder(model.input.proprio, src) : null,
+    };
+  }
+
+  private applySwap(slot: ModelSlot<ResidualPolicy> | null, at: string): ResidualPolicy | null {
+    const old = this.policySlot?.model ?? null;
+    this.policySlot = slot;
+    const pending = this.pendingSwap;
+    this.pendingSwap = null;
+    this.log.event({ kind: 'swap', message: `policy ${old?.version ?? 'p-only'} -> ${slot?.model.version ?? 'p-only'} (${at})`, data: { from: old?.version ?? null, to: slot?.model.version ?? null, at } });
+    pending?.resolve(old);
+    this.emitStatus();
+    return old;
+  }
+
+  private async runPolicy(slot: ModelSlot<ResidualPolicy> | null, p: Prepared): Promise<Vec3> {
+    if (!slot) return [0, 0, 0];
+    try {
+      const r = await slot.model.run(p.policyImage, p.policyProprio);
+      if (r.length === 3 && r.every(Number.isFinite)) return [r[0], r[1], r[2]];
+      this.policyFault(`policy ${slot.model.version} returned a non-finite residual`);
+    } catch (e) {
+      this.policyFault(`policy ${slot.model.version} failed: ${(e as Error).message}`);
+    }
+    return [0, 0, 0]; // P-controller alone for this tick
+  }
+
+  private policyFault(msg: string): void {
+    this.policyFaults++;
+    // Rate-limited: the first and then every 100th, so a broken model cannot flood the log.
+    if (this.policyFaults === 1 || this.policyFaults % 100 === 0) {
+      this.log.event({ kind: 'fault', message: `${msg} (P-controller alone this tick; ${this.policyFaults} faults so far)`, episodeId: this.episode?.id ?? null });
+    }
+  }
+
+  private async scoreReward(p: Prepared): Promise<{ prob: number | null; gt: boolean | null }> {
+    let gt: boolean | null = null;
+    if (this.backend.groundTruth) {
+      const g: GroundTruth = this.backend.groundTruth();
+      gt = g.success;
+    }
+    const slot = this.rewardSlot;
+    if (!slot) return { prob: null, gt };
+    try {
+      const prob = await slot.model.probability(p.rewardImage, p.rewardProprio);
+      if (Number.isFinite(prob) && prob >= 0 && prob <= 1) return { prob, gt };
+      this.fault(`reward model ${slot.model.version} returned ${prob}`);
+    } catch (e) {
+      this.fault(`reward model ${slot.model.version} failed: ${(e as Error).message}`);
+    }
+    return { prob: null, gt };
+  }
+
+  /** Observe and build every model input (one sharp call per distinct input size, none on the identity path). */
+  private async prepare(): Promise<Prepared> {
+    const raw = this.backend.observe();
+    const wrench = this.wrench.correct(raw.wrench);
+    const s = this.cal.socket;
+    const base = s.goal ?? raw.goal;
+    const goal: Vec3 = [base[0] + s.offset[0], base[1] + s.offset[1], base[2] + s.offset[2]];
+    const pol = this.policySlot;
+    const rew = this.rewardSlot;
+    const logPre = pol?.image ?? this.logImage;
+    const logged = await logPre.prepare(raw.image);
+    if (logged.usedSharp) this.sharpTicks++;
+    const obs: Observation = { ...raw, image: logged.rgb, wrench, goal };
+    let rewardImage: Float32Array | undefined;
+    if (rew?.image) {
+      const same = rew.image.spec.width === logPre.spec.width && rew.image.spec.height === logPre.spec.height && rew.image.spec.crop === logPre.spec.crop;
+      rewardImage = same ? logged.tensor : (await rew.image.prepare(raw.image)).tensor;
+    }
+    return {
+      obs,
+      policyImage: pol?.image ? logged.tensor : undefined,
+      policyProprio: pol?.proprio?.build(obs),
+      rewardImage,
+      rewardProprio: rew?.proprio?.build(obs),
+    };
+  }
+
+  // ---------------------------------------------------------------- plumbing
+
+  private setState(s: DaemonState): void {
+    if (this.state === s) return;
+    this.state = s;
+    this.emit('state', s);
+    this.emitStatus();
+  }
+
+  private emitStatus(): void {
+    if (this.listenerCount('status') > 0) this.emit('status', this.status());
+  }
+
+  private fault(message: string): void {
+    this.log.event({ kind: 'fault', message, episodeId: this.episode?.id ?? null });
+    this.emit('fault', message);
+  }
+
+  private track(p: Promise<void>): void {
+    const wrapped = p
+      .catch((e: unknown) => this.fault(`internal: ${(e as Error).stack ?? String(e)}`))
+      .finally(() => {
+        if (this.busy === wrapped) this.busy = null;
+      });
+    this.busy = wrapped;
+  }
+}

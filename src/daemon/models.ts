@@ -1,0 +1,152 @@
+/**
+ * The daemon's models: adapters from the checked ONNX models (src/policy/onnx-model.ts) to the loop's small
+ * interfaces, and discovery of the models the project ships under models/ (newest version per kind, or the version
+ * the store marks active).
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { readCard, cardPathFor, sha256Hex, type ModelCard } from '../policy/card.ts';
+import { PolicyModel, RewardModel } from '../policy/onnx-model.ts';
+import type { Vec3 } from '../robot/types.ts';
+import type { Store } from '../store/index.ts';
+import { readFileSync } from 'node:fs';
+import type { ModelInputSpec, ResidualPolicy, RewardScorer } from './interfaces.ts';
+
+export function versionOf(card: ModelCard): string {
+  return `${card.name}@${card.version}`;
+}
+
+/** What a card asks the daemon to feed. Only RGB image inputs are supported by the daemon's preprocessing. */
+export function inputSpecOf(card: ModelCard, source: string): ModelInputSpec {
+  const hasImage = card.inputs.some((s) => s.role === 'image');
+  const hasProprio = card.inputs.some((s) => s.role === 'proprio');
+  if (card.inputs.some((s) => s.role === 'features')) throw new Error(`${source}: takes cached features, not observations; the daemon cannot drive with it`);
+  const img = card.preprocessing.image;
+  if (hasImage && !img) throw new Error(`${source}: field 'preprocessing.image' is required for a model with an image input`);
+  if (img && (img.channels !== 3 || img.colour !== 'rgb')) throw new Error(`${source}: field 'preprocessing.image.colour' '${img.colour}' with ${img.channels} channels is not supported (the daemon feeds RGB)`);
+  if (img && (Math.abs(img.scale - 1 / 255) > 1e-9 || img.offset !== 0)) throw new Error(`${source}: field 'preprocessing.image.scale/offset' must be 1/255 and 0 (the daemon feeds [0,1])`);
+  const pro = card.preprocessing.proprio;
+  if (hasProprio && !pro) throw new Error(`${source}: field 'preprocessing.proprio' is required for a model with a proprio input`);
+  return {
+    image: hasImage && img ? { width: img.width, height: img.height } : null,
+    proprio: hasProprio && pro ? { layout: pro.layout, mean: pro.mean, std: pro.std } : null,
+  };
+}
+
+export function policyFromModel(m: PolicyModel): ResidualPolicy {
+  const input = inputSpecOf(m.card, m.path);
+  return {
+    version: versionOf(m.card),
+    input,
+    run: (image, proprio): Promise<Vec3> => m.run(image, proprio),
+    dispose: () => m.dispose(),
+  };
+}
+
+export function rewardFromModel(m: RewardModel): RewardScorer {
+  const input = inputSpecOf(m.card, m.path);
+  return {
+    version: versionOf(m.card),
+    input,
+    probability: (image, proprio) => m.probability(image ?? new Float32Array(0), proprio),
+    dispose: () => m.dispose(),
+  };
+}
+
+export interface ShippedModel {
+  kind: 'policy' | 'reward';
+  path: string;
+  card: ModelCard;
+}
+
+/** Every ONNX file in `dir` with a readable card of kind policy or reward; unreadable cards are reported, not fatal. */
+export function scanModels(dir: string): { models: ShippedModel[]; problems: string[] } {
+  const models: ShippedModel[] = [];
+  const problems: string[] = [];
+  if (!existsSync(dir)) return { models, problems: [`${dir}: no models directory`] };
+  const files: string[] = [];
+  const walk = (d: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      if (e.isDirectory()) walk(join(d, e.name));
+      else if (e.name.endsWith('.onnx')) files.push(join(d, e.name));
+    }
+  };
+  walk(dir);
+  for (const f of files.sort()) {
+    try {
+      const card = readCard(cardPathFor(f));
+      if (card.kind === 'policy' || card.kind === 'reward') models.push({ kind: card.kind, path: f, card });
+    } catch (e) {
+      problems.push(`${f}: ${(e as Error).message}`);
+    }
+  }
+  return { models, problems };
+}
+
+export interface LoadedModels {
+  policy: ResidualPolicy | null;
+  reward: RewardScorer | null;
+  /** Human-readable lines for the operator (what was loaded, what was refused, and why). */
+  notes: string[];
+}
+
+/**
+ * Picks and loads the policy and reward model to start with: the store's active version of each kind if its file
+ * exists, else the newest shipped version (by card version). Registers shipped models in the store. A model that
+ * fails to load is reported and skipped: the daemon then runs the P-controller alone (or without a learned reward).
+ */
+export async function loadStartupModels(dir: string, store: Store | null): Promise<LoadedModels> {
+  const notes: string[] = [];
+  const { models, problems } = scanModels(dir);
+  notes.push(...problems);
+  if (store) {
+    for (const m of models) {
+      const version = versionOf(m.card);
+      if (!store.findModel(m.kind, version)) {
+        store.registerModel({ kind: m.kind, version, path: m.path, card: m.card, sha256: sha256Hex(readFileSync(m.path)) });
+      }
+    }
+  }
+  const pick = (kind: 'policy' | 'reward'): ShippedModel | null => {
+    const active = store?.activeModel(kind);
+    if (active && existsSync(active.path)) {
+      const m = models.find((x) => x.path === active.path);
+      if (m) return m;
+      try {
+        return { kind, path: active.path, card: readCard(cardPathFor(active.path)) };
+      } catch (e) {
+        notes.push(`active ${kind} ${active.version}: ${(e as Error).message}`);
+      }
+    }
+    const ofKind = models.filter((m) => m.kind === kind).sort((a, b) => a.card.version - b.card.version);
+    return ofKind[ofKind.length - 1] ?? null;
+  };
+  let policy: ResidualPolicy | null = null;
+  let reward: RewardScorer | null = null;
+  const p = pick('policy');
+  if (p) {
+    try {
+      policy = policyFromModel(await PolicyModel.load(p.path));
+      notes.push(`policy ${policy.version} loaded from ${p.path}`);
+    } catch (e) {
+      notes.push(`policy ${p.path} refused: ${(e as Error).message}`);
+    }
+  }
+  if (!policy) notes.push('no policy: running the P-controller alone');
+  const r = pick('reward');
+  if (r) {
+    try {
+      reward = rewardFromModel(await RewardModel.load(r.path));
+      notes.push(`reward model ${reward.version} loaded from ${r.path}`);
+    } catch (e) {
+      notes.push(`reward model ${r.path} refused: ${(e as Error).message}`);
+    }
+  }
+  if (!reward) notes.push('no reward model: episodes are judged by simulator ground truth where available, transitions carry no learned reward');
+  return { policy, reward, notes };
+}
+
+/** Loads a registered model by id for activation through the API (off the control path). */
+export async function loadPolicyFile(path: string): Promise<ResidualPolicy> {
+  return policyFromModel(await PolicyModel.load(path));
+}

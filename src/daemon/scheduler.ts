@@ -1,0 +1,148 @@
+/**
+ * Drift-free periodic scheduling for the control tick, and the tick timing statistics.
+ *
+ * Deadlines are absolute (t0 + k * period), so lateness never accumulates. We sleep with setTimeout until shortly
+ * before the deadline (timers fire up to ~1 ms late, more under load) and spin the last stretch with setImmediate,
+ * which keeps the event loop responsive (HTTP, SQLite callbacks) while we wait. A tick that starts more than half a
+ * period late counts as missed, and the schedule skips forward to the next deadline instead of bursting to catch up.
+ * In free-run mode (simulation experiments) ticks run back to back, yielding to the event loop between them.
+ */
+import { summarize, type Summary } from './stats.ts';
+
+export interface TickInfo {
+  /** Tick index since start. */
+  index: number;
+  /** Deadline of this tick (performance.now ms); in free-run mode the actual start. */
+  deadline: number;
+  /** Start time minus deadline (ms). */
+  lateMs: number;
+}
+
+export interface SchedulerOptions {
+  periodMs: number;
+  /** false: free-run, no waiting between ticks. */
+  realtime: boolean;
+  /** Spin (setImmediate) for this long before a deadline instead of trusting setTimeout (ms). */
+  spinMs?: number;
+  now?: () => number;
+}
+
+export class TickScheduler {
+  private running = false;
+  private stopped: Promise<void> | null = null;
+  private wake: (() => void) | null = null;
+  /** Ticks started late by more than half a period, plus deadlines skipped. */
+  missed = 0;
+  ticks = 0;
+  readonly jitter = new RingStats(2048);
+  private readonly now: () => number;
+
+  constructor(private readonly opts: SchedulerOptions) {
+    this.now = opts.now ?? (() => performance.now());
+  }
+
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  /** Runs `tick` every period until stop(); a tick's errors go to `onError` and never stop the schedule. */
+  start(tick: (info: TickInfo) => Promise<void> | void, onError: (e: unknown) => void): void {
+    if (this.running) throw new Error('scheduler already running');
+    this.running = true;
+    this.stopped = this.loop(tick, onError);
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake?.();
+    await this.stopped;
+  }
+
+  private async loop(tick: (info: TickInfo) => Promise<void> | void, onError: (e: unknown) => void): Promise<void> {
+    const period = this.opts.periodMs;
+    const spin = this.opts.spinMs ?? 1.5;
+    let deadline = this.now();
+    let index = 0;
+    while (this.running) {
+      if (this.opts.realtime) {
+        await this.sleepUntil(deadline, spin);
+        if (!this.running) break;
+      } else {
+        await new Promise<void>((r) => setImmediate(r));
+        deadline = this.now();
+      }
+      const start = this.now();
+      const lateMs = start - deadline;
+      if (this.opts.realtime) {
+        this.jitter.push(lateMs);
+        if (lateMs > period / 2) this.missed++;
+      }
+      this.ticks++;
+      try {
+        await tick({ index, deadline, lateMs });
+      } catch (e) {
+        onError(e);
+      }
+      index++;
+      if (this.opts.realtime) {
+        deadline += period;
+        // Overran by whole periods: those deadlines are lost; skip them rather than burst.
+        const now = this.now();
+        if (now > deadline + period / 2) {
+          const skip = Math.floor((now - deadline) / period + 0.5);
+          this.missed += skip;
+          deadline += skip * period;
+        }
+      }
+    }
+  }
+
+  private async sleepUntil(deadline: number, spinMs: number): Promise<void> {
+    const coarse = deadline - this.now() - spinMs;
+    if (coarse > 0) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => {
+          this.wake = null;
+          resolve();
+        }, coarse);
+        this.wake = () => {
+          clearTimeout(t);
+          this.wake = null;
+          resolve();
+        };
+      });
+    }
+    while (this.running && this.now() < deadline) await new Promise<void>((r) => setImmediate(r));
+  }
+}
+
+/** Fixed-size ring of recent samples with percentile summaries; O(1) push, no allocation on the tick. */
+export class RingStats {
+  private readonly buf: Float64Array;
+  private n = 0;
+  private i = 0;
+  last = NaN;
+
+  constructor(size: number) {
+    this.buf = new Float64Array(size);
+  }
+
+  push(v: number): void {
+    this.buf[this.i] = v;
+    this.i = (this.i + 1) % this.buf.length;
+    if (this.n < this.buf.length) this.n++;
+    this.last = v;
+  }
+
+  get count(): number {
+    return this.n;
+  }
+
+  summary(): Summary {
+    return summarize(this.buf.subarray(0, this.n));
+  }
+
+  values(): Float64Array {
+    return this.buf.slice(0, this.n);
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * Per-tick sensor preprocessing: the camera frame into the policy's input, the wrench bias-corrected.
+ *
+ * Image: sharp does the crop (from calibration) and the resize (to the policy's input size); the colour conversion
+ * (BGR cameras -> RGB) and the byte -> Float32 NHWC [0,1] conversion happen in one JS pass over the small output.
+ * When the frame already is the policy's size and no crop is set (the simulator renders 64x64), sharp is skipped:
+ * its per-call overhead (a libuv thread-pool round trip, ~0.1-0.3 ms measured in bench/daemon.bench.ts) would be pure
+ * cost for an identity resize.
+ */
+import sharp from 'sharp';
+import type { RgbImage, Wrench } from './types.ts';
+
+export interface ImagePreprocessSpec {
+  /** Crop rectangle in camera pixels, or null for the full frame. */
+  crop: { x: number; y: number; width: number; height: number } | null;
+  /** Policy input size. */
+  width: number;
+  height: number;
+  /** Channel order the camera delivers. */
+  channelOrder: 'rgb' | 'bgr';
+}
+
+/** The policy's view of one frame: bytes (logged, losslessly compressed off the tick) and floats (fed to the policy). */
+export interface PreparedImage {
+  /** RGB, policy input size; what the transition log stores and learning trains on. */
+  rgb: RgbImage;
+  /** NHWC [1, height, width, 3] in [0, 1]. */
+  tensor: Float32Array;
+  /** Whether sharp ran for this frame (false on the identity fast path). */
+  usedSharp: boolean;
+}
+
+export class PreprocessError extends Error {
+  override name = 'PreprocessError';
+}
+
+export class ImagePreprocessor {
+  /** Reused output buffer for the float tensor: the tick must not allocate per frame. Callers copy if they keep it. */
+  private readonly tensor: Float32Array;
+
+  constructor(readonly spec: ImagePreprocessSpec) {
+    if (!(spec.width > 0 && spec.height > 0)) throw new PreprocessError(`policy input size must be positive, got ${spec.width}x${spec.height}`);
+    this.tensor = new Float32Array(spec.width * spec.height * 3);
+  }
+
+  /** True when frames of this size need no sharp call. */
+  isIdentity(frameWidth: number, frameHeight: number): boolean {
+    return this.spec.crop === null && frameWidth === this.spec.width && frameHeight === this.spec.height;
+  }
+
+  async prepare(frame: RgbImage): Promise<PreparedImage> {
+    const { width, height } = this.spec;
+    if (frame.data.length !== frame.width * frame.height * 3) {
+      throw new PreprocessError(`camera frame ${frame.width}x${frame.height} has ${frame.data.length} bytes, expected ${frame.width * frame.height * 3}`);
+    }
+    let bytes: Uint8Array;
+    let usedSharp = false;
+    if (this.isIdentity(frame.width, frame.height)) {
+      bytes = frame.data;
+    } else {
+      const crop = this.spec.crop;
+      if (crop && (crop.x + crop.width > frame.width || crop.y + crop.height > frame.height)) {
+        throw new PreprocessError(`calibration camera.crop ${JSON.stringify(crop)} exceeds the ${frame.width}x${frame.height} frame`);
+      }
+      let img = sharp(frame.data, { raw: { width: frame.width, height: frame.height, channels: 3 } });
+      if (crop) img = img.extract({ left: crop.x, top: crop.y, width: crop.width, height: crop.height });
+      const buf = await img.resize(width, height, { fit: 'fill', kernel: 'linear' }).raw().toBuffer();
+      bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+      usedSharp = true;
+    }
+    return this.finish(bytes, usedSharp);
+  }
+
+  private finish(bytes: Uint8Array, usedSharp: boolean): PreparedImage {
+    const { width, height, channelOrder } = this.spec;
+    const n = width * height;
+    const t = this.tensor;
+    const k = 1 / 255;
+    let rgbBytes: Uint8Array;
+    if (channelOrder === 'bgr') {
+      rgbBytes = new Uint8Array(n * 3);
+      for (let i = 0, j = 0; i < n; i++, j += 3) {
+        rgbBytes[j] = bytes[j + 2] as number;
+        rgbBytes[j + 1] = bytes[j + 1] as number;
+        rgbBytes[j + 2] = bytes[j] as number;
+      }
+    } else {
+      // Own copy: the backend may reuse its frame buffer, and the log keeps this one.
+      rgbBytes = usedSharp ? bytes : bytes.slice();
+    }
+    for (let i = 0; i < n * 3; i++) t[i] = (rgbBytes[i] as number) * k;
+    return { rgb: { width, height, data: rgbBytes }, tensor: t, usedSharp };
+  }
+}
+
+/**
+ * Wrench bias correction: subtract the calibrated static bias; `rezero` (at episode start, in free air) replaces it
+ * with the current reading, as the real robot's F/T sensor is tared before each rollout.
+ */
+export class WrenchCorrector {
+  private bias: Wrench;
+
+  constructor(calibratedBias: Wrench) {
+    this.bias = [...calibratedBias] as Wrench;
+  }
+
+  get currentBias(): Wrench {
+    return [...this.bias] as Wrench;
+  }
+
+  correct(raw: Wrench): Wrench {
+    const b = this.bias;
+    return [raw[0] - b[0], raw[1] - b[1], raw[2] - b[2], raw[3] - b[3], raw[4] - b[4], raw[5] - b[5]];
+  }
+
+  /** Takes `raw` as the new zero. A non-finite reading is refused (keeps the previous bias) and reported. */
+  rezero(raw: Wrench): boolean {
+    if (!raw.every(Number.isFinite)) return false;
+    this.bias = [...raw] as Wrench;
+    return true;
+  }
+}
