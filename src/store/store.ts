@@ -494,6 +494,12 @@ export class Store {
     return (this.db.pragma('page_count', { simple: true }) as number) * (this.db.pragma('page_size', { simple: true }) as number);
   }
 
+  /** Where the bytes go: pages in use (main file + WAL, as SQLite sees them) and the stored (compressed) image bytes. */
+  storage(): { pageBytes: number; imageBytes: number; transitions: number } {
+    const r = this.stmt(`SELECT count(*) AS n, coalesce(sum(length(image)), 0) AS img FROM transitions`).get() as { n: number; img: number };
+    return { pageBytes: this.sizeBytes(), imageBytes: r.img, transitions: r.n };
+  }
+
   /**
    * A content hash of a training set for model cards: counts and sha256 over the selected episodes and their
    * transitions' stored columns (compressed images included as stored), in id order. Independent of page layout,
