@@ -285,6 +285,11 @@ export interface LocalizeConfig {
   errorStd: number;
   /** Move laterally until within this distance (m) of the estimate, then go down. Research: 1 mm. */
   alignTolerance: number;
+  /**
+   * ...and until the tip has settled: it moved less than this (m, horizontally) during the last step.
+   * A real (and the simulated) arm lags its commands; descending while it still swings lands off target.
+   */
+  settleTolerance: number;
   /** Descent aims this far (m) below the estimated seated height. */
   pressDepth: number;
 }
@@ -293,6 +298,7 @@ export const DEFAULT_LOCALIZE_CONFIG: LocalizeConfig = {
   errorBias: [0, 0, 0],
   errorStd: 0.001,
   alignTolerance: 0.001,
+  settleTolerance: 0.0003,
   pressDepth: DEFAULT_PRESS_CONFIG.pressDepth,
 };
 
@@ -301,6 +307,7 @@ function checkLocalize(where: string, c: LocalizeConfig): void {
   c.errorBias.forEach((v, i) => checkNumber(where, `errorBias[${i}]`, v, -0.1, 0.1));
   checkNumber(where, 'errorStd', c.errorStd, 0, 0.1);
   checkNumber(where, 'alignTolerance', c.alignTolerance, 0, 0.1);
+  checkNumber(where, 'settleTolerance', c.settleTolerance, 0, 0.1);
   checkNumber(where, 'pressDepth', c.pressDepth, 0, 0.05);
 }
 
@@ -318,16 +325,30 @@ export function estimateSocket(ctx: ControlContext, cfg: LocalizeConfig, where: 
   ];
 }
 
+/** Tracks whether the tip has reached the estimate and stopped there (latches once true). */
+class AlignGate {
+  private last: Vec3 | null = null;
+  aligned = false;
+  constructor(private readonly cfg: LocalizeConfig) {}
+  update(x: Vec3, e: Vec3): boolean {
+    const moved = this.last ? lateralDistance(x, this.last) : Infinity;
+    this.last = [...x];
+    if (!this.aligned && lateralDistance(x, e) <= this.cfg.alignTolerance && moved <= this.cfg.settleTolerance) this.aligned = true;
+    return this.aligned;
+  }
+}
+
 export class Localize implements Controller {
   readonly name: string;
   readonly config: LocalizeConfig;
   private estimate: Vec3 | null = null;
-  private aligned = false;
+  private gate: AlignGate;
 
   constructor(config: Partial<LocalizeConfig> = {}, name = 'localize') {
     this.config = { ...DEFAULT_LOCALIZE_CONFIG, ...config };
     checkLocalize('Localize', this.config);
     this.name = name;
+    this.gate = new AlignGate(this.config);
   }
 
   /** This episode's socket estimate (for tests and logs). */
@@ -337,16 +358,16 @@ export class Localize implements Controller {
 
   reset(ctx: ControlContext): void {
     this.estimate = estimateSocket(ctx, this.config, 'Localize');
-    this.aligned = false;
+    this.gate = new AlignGate(this.config);
   }
 
   act(obs: Observation, ctx: ControlContext): Vec3 {
     const e = this.estimate;
     if (!e) throw new Error('Localize: act() before reset()');
     const x = obs.eePos;
-    if (!this.aligned && lateralDistance(x, e) <= this.config.alignTolerance) this.aligned = true;
+    const aligned = this.gate.update(x, e);
     const [dx, dy] = limitXY(e[0] - x[0], e[1] - x[1], ctx.maxStep);
-    if (!this.aligned) return clipAction([dx, dy, 0], ctx.maxStep);
+    if (!aligned) return clipAction([dx, dy, 0], ctx.maxStep);
     // Down, keeping (x, y) servoed on the estimate.
     const dz = Math.min(0, e[2] - this.config.pressDepth - x[2]);
     return clipAction([dx, dy, dz], ctx.maxStep);
@@ -355,13 +376,13 @@ export class Localize implements Controller {
 
 /**
  * Localize first, then hand over to another strategy (the research's scenario II baselines): move laterally to
- * the socket estimate at the current height until within `alignTolerance`, then let `inner` act from there on.
+ * the socket estimate at the current height until within `alignTolerance` and settled, then let `inner` act.
  */
 export class LocalizeFirst implements Controller {
   readonly name: string;
   readonly config: LocalizeConfig;
   private estimate: Vec3 | null = null;
-  private handedOver = false;
+  private gate: AlignGate;
 
   constructor(
     readonly inner: Controller,
@@ -371,6 +392,7 @@ export class LocalizeFirst implements Controller {
     this.config = { ...DEFAULT_LOCALIZE_CONFIG, ...config };
     checkLocalize('LocalizeFirst', this.config);
     this.name = name;
+    this.gate = new AlignGate(this.config);
   }
 
   get socketEstimate(): Vec3 | null {
@@ -380,15 +402,14 @@ export class LocalizeFirst implements Controller {
   reset(ctx: ControlContext): void {
     // Fork so that the inner controller sees the same random stream whether or not it is wrapped.
     this.estimate = estimateSocket({ ...ctx, rng: ctx.rng.fork('localize') }, this.config, 'LocalizeFirst');
-    this.handedOver = false;
+    this.gate = new AlignGate(this.config);
     this.inner.reset(ctx);
   }
 
   act(obs: Observation, ctx: ControlContext): Vec3 | Promise<Vec3> {
     const e = this.estimate;
     if (!e) throw new Error('LocalizeFirst: act() before reset()');
-    if (!this.handedOver && lateralDistance(obs.eePos, e) <= this.config.alignTolerance) this.handedOver = true;
-    if (this.handedOver) return this.inner.act(obs, ctx);
+    if (this.gate.update(obs.eePos, e)) return this.inner.act(obs, ctx);
     const [dx, dy] = limitXY(e[0] - obs.eePos[0], e[1] - obs.eePos[1], ctx.maxStep);
     return clipAction([dx, dy, 0], ctx.maxStep);
   }

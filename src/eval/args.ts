@@ -23,17 +23,20 @@ export interface EvalArgs {
   trials: number;
   episodeLength: number;
   seed: number;
-  /** Calibration error of x* (m): fixed bias (x, y, z) and per-episode Gaussian std. */
+  /** Calibration error of x* (m): fixed bias (x, y, z) and per-episode uniform +- noise on x and y. */
   goalBias: [number, number, number];
   goalNoise: number;
   /** Start height above the socket (m); null = the cell's default. */
   startHeight: number | null;
-  /** Camera image size (px); null = the cell's default. */
-  imageSize: number | null;
+  /** Camera image size (px); 0 = no rendering (scripted controllers do not look). */
+  imageSize: number;
   /** Localize stand-in: estimate error std (m) and bias (m). */
   localizeStd: number | null;
   localizeBias: [number, number, number] | null;
-  nuisance: boolean;
+  /** Nuisance variation (table colour, light, camera jitter); null = the cell's default. */
+  nuisance: boolean | null;
+  /** Start centred over x* instead of at the scenario's offset. */
+  centredStart: boolean;
   out: string | null;
   progress: boolean;
   help: boolean;
@@ -55,12 +58,14 @@ Usage: npx tsx src/cli/evaluate.ts [options]
   --episode-length N     control steps per episode (default: 20)
   --seed N               base seed (integer, default: 0)
   --goal-bias-mm X,Y[,Z] calibration error of the goal x* in mm (default: 0,0); negative: --goal-bias-mm=-1,0
-  --goal-noise-mm S      per-episode Gaussian error of x* in mm, std per horizontal axis (default: 0)
+  --goal-noise-mm S      per-episode error of x* in mm: uniform in +-S on each horizontal axis (default: 0)
+  --centred-start        start every episode centred over x* (servoed there after the reset) instead of at
+                         the scenario's offset; with an exact goal: the research's "centred start"
   --start-height-mm H    start height of the connector tip above the socket face in mm (default: the cell's)
-  --image-size N         camera image size in px (default: the cell's)
+  --image-size N         camera image size in px (default: 0 = no rendering; scripted controllers do not look)
   --localize-std-mm S    error std of the localize stand-in's socket estimate in mm (default: 1)
   --localize-bias-mm X,Y[,Z]  bias of that estimate in mm (default: 0,0)
-  --nuisance             randomise table colour, lighting and camera pose per episode
+  --nuisance / --no-nuisance  randomise table colour, lighting and camera pose per episode (default: the cell's)
   --out FILE             write the results as JSON (default: ${DEFAULT_OUT}; "-" for none)
   --no-progress          no progress bar on stderr
   --help                 this text
@@ -126,6 +131,8 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
         'localize-std-mm': { type: 'string' },
         'localize-bias-mm': { type: 'string' },
         nuisance: { type: 'boolean' },
+        'no-nuisance': { type: 'boolean' },
+        'centred-start': { type: 'boolean' },
         out: { type: 'string' },
         'no-progress': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -149,6 +156,7 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
     for (const x of xs) if (x !== 'I' && x !== 'II') throw new UsageError(`--scenario: expected I, II or I,II, got "${v.scenario}"`);
     scenarios = xs as Scenario[];
   }
+  if (v.nuisance && v['no-nuisance']) throw new UsageError('--nuisance and --no-nuisance contradict each other');
   const seed = v.seed === undefined ? 0 : num('--seed', v.seed);
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new UsageError(`--seed: must be an integer in [0, 2^32), got "${v.seed}"`);
   return {
@@ -162,10 +170,11 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
     goalBias: v['goal-bias-mm'] === undefined ? [0, 0, 0] : vecMm('--goal-bias-mm', v['goal-bias-mm']),
     goalNoise: v['goal-noise-mm'] === undefined ? 0 : nonNegMm('--goal-noise-mm', v['goal-noise-mm'], 50),
     startHeight: v['start-height-mm'] === undefined ? null : nonNegMm('--start-height-mm', v['start-height-mm'], 500),
-    imageSize: v['image-size'] === undefined ? null : posInt('--image-size', v['image-size'], 1024),
+    imageSize: v['image-size'] === undefined ? 0 : v['image-size'].trim() === '0' ? 0 : posInt('--image-size', v['image-size'], 512),
     localizeStd: v['localize-std-mm'] === undefined ? null : nonNegMm('--localize-std-mm', v['localize-std-mm'], 50),
     localizeBias: v['localize-bias-mm'] === undefined ? null : vecMm('--localize-bias-mm', v['localize-bias-mm']),
-    nuisance: v.nuisance ?? false,
+    nuisance: v.nuisance ? true : v['no-nuisance'] ? false : null,
+    centredStart: v['centred-start'] ?? false,
     out: v.out === undefined ? DEFAULT_OUT : v.out === '-' ? null : v.out,
     progress: !(v['no-progress'] ?? false),
     help: v.help ?? false,

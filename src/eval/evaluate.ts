@@ -63,6 +63,12 @@ export interface EvalOptions {
   seed?: number;
   /** Called after every episode. */
   onProgress?: (p: EvalProgress) => void;
+  /**
+   * Start every episode centred over the goal x* instead of at the scenario's offset: after the reset the tip is
+   * servoed (unrecorded) over x* at the start height until it settles. With an exact goal this is the research's
+   * "centred start"; with a calibration error it is where a real cell would start (over the wrong x*).
+   */
+  centredStart?: boolean;
   /** Free-form settings recorded in the result (cell config, goal error...). */
   settings?: Record<string, unknown>;
 }
@@ -97,6 +103,8 @@ export interface CellResult {
 
 export interface EvalResult {
   scenario: Scenario;
+  /** Episodes started centred over x* (see EvalOptions.centredStart). */
+  centredStart: boolean;
   seed: number;
   trials: number;
   episodeLength: number;
@@ -124,14 +132,45 @@ function checkPositiveInt(field: string, v: number): void {
   if (!Number.isInteger(v) || v <= 0) throw new RangeError(`evaluate: ${field} must be a positive integer, got ${String(v)}`);
 }
 
+/** Settling criteria of the centred start: within this of x* (horizontally, m) and moving less than this per step. */
+const CENTRE_TOLERANCE = 0.0002;
+const CENTRE_MAX_STEPS = 40;
+
+/**
+ * Servo the tip over the goal's (x, y) at constant height until it is within CENTRE_TOLERANCE and still.
+ * A gain below 1 because the arm lags its commands (a unit gain on a lagging plant overshoots).
+ */
+function centreOverGoal(cell: EvalCell, obs: Observation, maxStep: number): Observation {
+  let last = obs.eePos;
+  for (let k = 0; k < CENTRE_MAX_STEPS; k++) {
+    const ex = obs.goal[0] - obs.eePos[0];
+    const ey = obs.goal[1] - obs.eePos[1];
+    const moved = Math.hypot(obs.eePos[0] - last[0], obs.eePos[1] - last[1]);
+    if (k > 0 && Math.hypot(ex, ey) < CENTRE_TOLERANCE && moved < CENTRE_TOLERANCE) return obs;
+    last = obs.eePos;
+    const c = (v: number): number => Math.max(-maxStep, Math.min(maxStep, v));
+    obs = cell.step([c(0.6 * ex), c(0.6 * ey), 0]);
+  }
+  throw new Error(`centred start: the tip did not settle over x* within ${CENTRE_MAX_STEPS} steps`);
+}
+
 /** Run one episode; exported for prior-data collection and tests. */
 export async function runEpisode(
   cell: EvalCell,
   controller: Controller,
-  o: { seed: number; scenario: Scenario; controlSeed: number; episodeLength: number; maxStep: number; privileged: boolean },
+  o: {
+    seed: number;
+    scenario: Scenario;
+    controlSeed: number;
+    episodeLength: number;
+    maxStep: number;
+    privileged: boolean;
+    centredStart?: boolean;
+  },
   onStep?: (step: number, obs: Observation, action: Vec3, next: Observation) => void,
 ): Promise<{ obs: Observation; maxAbsFz: number; startPos: Vec3 }> {
   let obs = cell.reset({ seed: o.seed, scenario: o.scenario });
+  if (o.centredStart) obs = centreOverGoal(cell, obs, o.maxStep);
   if (cell.zeroWrench) {
     cell.zeroWrench();
     if (cell.observe) obs = cell.observe();
@@ -192,6 +231,7 @@ export async function evaluate(opts: EvalOptions): Promise<EvalResult> {
             episodeLength,
             maxStep,
             privileged: spec.privileged ?? false,
+            centredStart: opts.centredStart ?? false,
           });
           const gt = cell.groundTruth();
           records.push({
@@ -220,6 +260,7 @@ export async function evaluate(opts: EvalOptions): Promise<EvalResult> {
   }
   return {
     scenario: opts.scenario,
+    centredStart: opts.centredStart ?? false,
     seed,
     trials,
     episodeLength,
@@ -270,7 +311,7 @@ export function formatTable(r: EvalResult, title?: string): string {
   const line = (cells: string[]): string =>
     cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ').trimEnd();
   const sep = widths.map((w) => '-'.repeat(w)).join('  ');
-  const caption =
-    title ?? `${SCENARIO_TEXT[r.scenario]}; ${r.trials} trials per cell, ${r.episodeLength}-step episodes, seed ${r.seed}`;
+  const start = r.centredStart ? 'start centred over the goal x*' : SCENARIO_TEXT[r.scenario];
+  const caption = title ?? `${start}; ${r.trials} trials per cell, ${r.episodeLength}-step episodes, seed ${r.seed}`;
   return [caption, line(head), sep, ...rows.map(line)].join('\n');
 }

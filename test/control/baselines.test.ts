@@ -118,8 +118,12 @@ test('localize: estimate = socket + bias + N(0, std^2); moves laterally first, t
   assert.deepEqual(exact.socketEstimate, socket);
   const u0 = exact.act(obs([0.61, 0.05, 0.14], [0.6, 0.05, 0.1]), c);
   assert.ok(Math.abs(u0[0] - -0.01) < 1e-12 && u0[2] === 0);
+  // On target but still moving (10 mm since the last step): wait; settled: go down.
   const u1 = exact.act(obs([0.6, 0.05, 0.14], [0.6, 0.05, 0.1]), c);
-  assert.equal(u1[2], -0.01);
+  assert.equal(u1[2], 0);
+  const u2 = exact.act(obs([0.6001, 0.05, 0.14], [0.6, 0.05, 0.1]), c);
+  assert.equal(u2[2], -0.01);
+  assert.ok(Math.abs(u2[0] - -0.0001) < 1e-12); // keeps servoing (x, y) on the estimate while descending
   // Error statistics over many episodes.
   const loc = new Localize({ errorBias: [0.001, -0.002, 0], errorStd: 0.0015 });
   const r = ctx(2, socket);
