@@ -71,7 +71,7 @@ export function buildPolicyLike(o: PolicyLikeOptions = {}): tf.LayersModel {
   return model;
 }
 
-/** A plausible card (minus inputs/outputs/onnx) for a buildPolicyLike model. */
+/** A plausible card (minus inputs/outputs/onnx) for a buildPolicyLike model; proprioDim 0 for an image-only model. */
 export function cardDraft(kind: ModelKind, o: { size?: number; channels?: number; proprioDim?: number; bound?: number } = {}): Omit<CardDraft, 'inputs' | 'outputs'> {
   const size = o.size ?? 64;
   const channels = o.channels ?? 3;
@@ -87,7 +87,8 @@ export function cardDraft(kind: ModelKind, o: { size?: number; channels?: number
     description: `A randomly initialised ${kind} network used by the tests.`,
     preprocessing: {
       image: { width: size, height: size, channels: channels as 1 | 3, colour: channels === 3 ? 'rgb' : 'gray', layout: 'NHWC', crop: null, resize: 'lanczos3', scale: 1 / 255, offset: 0 },
-      proprio: { layout, mean: layout.map(() => 0), std: layout.map(() => 1) },
+      // proprioDim 0: an image-only model (e.g. the reward classifier), no proprio preprocessing.
+      ...(proprioDim > 0 ? { proprio: { layout, mean: layout.map(() => 0), std: layout.map(() => 1) } } : {}),
     },
     training: { connectors: ['rect-a', 'round-b'], heldOut: ['dshape-c'], episodes: 10, transitions: 200, database: null, updates: 0, seed: 1 },
     hyperparameters: { note: 'random weights' },
