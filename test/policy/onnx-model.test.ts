@@ -81,6 +81,9 @@ test('a reward model gives probabilities for a batch that match tfjs; an encoder
   const e = save('encoder', 'encoder');
   const enc = await loadModel(e.path);
   assert.ok(enc instanceof EncoderModel);
+  const again = await loadModel(r.path);
+  assert.ok(again instanceof RewardModel);
+  await again.dispose();
   assert.equal(enc.featureDim, 16);
   const f = await enc.featuresBatch(4, obs.image, obs.proprio);
   const fref = (e.model.predict(obs.t) as tf.Tensor).dataSync();
@@ -92,6 +95,10 @@ test('a reward model gives probabilities for a batch that match tfjs; an encoder
 test('refuses a missing file, a corrupt file and a truncated file', async () => {
   const missing = join(dir, 'nope.onnx');
   await refused(PolicyModel.load(missing), missing, /does not exist/);
+  await refused(PolicyModel.load(dir), dir, /cannot be read/); // a directory: unreadable as a file
+  const empty = join(dir, 'empty.onnx');
+  writeFileSync(empty, '');
+  await refused(PolicyModel.load(empty), empty, /empty/);
 
   const { path } = save('corrupt', 'policy');
   const good = readFileSync(path);
