@@ -1,0 +1,559 @@
+/**
+ * The simulated insertion cell: a Sawyer-like arm holding a plug over its socket, in MuJoCo (wasm).
+ *
+ * Control: every step(action) moves a Cartesian tip target by the clipped action, solves DLS IK for the
+ * joint targets (orientation fixed, tip down), and ramps the force-limited joint servos towards them over
+ * 1/controlHz s of physics. The move is relative to the measured tip, so pressing on an obstacle gives a
+ * bounded force (servo stiffness x one step, capped by the joint effort limits, like the real arm's
+ * force-limited joint control) instead of winding up.
+ *
+ * Wrench convention: the force/torque the environment exerts on the tool, in the base frame, at the wrist
+ * site; pressing the plug down onto the socket face reads as a positive (upward) Fz.
+ */
+import type { Observation, Vec3, Wrench } from '../robot/types.ts';
+import { RayCamera, lookAt, matMul3, rotVec, type CameraPose, type Shading, type TextureFrame } from './camera.ts';
+import type { ConnectorDef } from './connectors.ts';
+import { TipIk } from './ik.ts';
+import { buildCellXml, type CellLayout } from './mjcf.ts';
+import { compileXml, DataViews, describeWasmError, mujoco, type Mujoco } from './mujoco.ts';
+import { Rng } from './rng.ts';
+import { SAWYER_NEUTRAL } from './sawyer.ts';
+
+export type Scenario = 'I' | 'II';
+
+export interface CellConfig {
+  connector: ConnectorDef;
+  /** Square RGB image side (px). */
+  imageSize?: number;
+  camera?: 'wrist' | 'fixed';
+  /** Physics time step (s). */
+  timestep?: number;
+  /** Control rate (Hz): physics steps per control step = 1 / (controlHz * timestep). */
+  controlHz?: number;
+  /** Per-axis bound on |action| per control step (m). */
+  maxStep?: number;
+  /** Tip height above the socket face at reset (m). */
+  startHeight?: number;
+  /** Systematic calibration error added to the goal x* (m). */
+  goalBias?: Vec3;
+  /** Per-episode uniform +- noise on x* in x and y (m). */
+  goalNoise?: number;
+  /** Randomise table colour, light direction and camera pose jitter at every reset. */
+  nuisance?: boolean;
+  /** Vertical field of view of the camera (deg). */
+  fovDeg?: number;
+}
+
+export interface ResetOptions {
+  seed: number;
+  scenario: Scenario;
+}
+
+export interface GroundTruth {
+  success: boolean;
+  /** Depth of the tip below the socket face (m); the connector is seated at its insertion depth. */
+  depth: number;
+  /** Tip position when fully seated (m). */
+  socketPos: Vec3;
+  /** Horizontal distance of the tip from the seated position (m). */
+  lateralError: number;
+}
+
+/** The tip counts as seated within this distance of the full insertion depth. */
+export const SEATED_TOLERANCE = 0.001;
+
+export class SimError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SimError';
+  }
+}
+
+type Model = InstanceType<Mujoco['MjModel']>;
+type Data = InstanceType<Mujoco['MjData']>;
+
+const DEFAULTS = {
+  imageSize: 64,
+  camera: 'wrist' as 'wrist' | 'fixed',
+  timestep: 0.001,
+  controlHz: 10,
+  maxStep: 0.01,
+  startHeight: 0.02,
+  goalBias: [0, 0, 0] as Vec3,
+  goalNoise: 0,
+  nuisance: true,
+  fovDeg: 32,
+};
+
+/** Wrist camera in the plug frame (z up the tool, origin at the tip): beside and above the tip, looking just below it. */
+const WRIST_CAM_POS: Vec3 = [0, -0.05, 0.065];
+const WRIST_CAM_TARGET: Vec3 = [0, 0, -0.012];
+/** Fixed camera relative to the socket face centre. */
+const FIXED_CAM_POS: Vec3 = [0.0, -0.2, 0.16];
+const NOMINAL_LIGHT: Vec3 = [0.3, -0.45, 1];
+const NOMINAL_TABLE: Vec3 = [0.6, 0.5, 0.4];
+
+function checkConfig(c: Required<CellConfig>): void {
+  const bad = (field: string, msg: string, got: unknown): never => {
+    throw new RangeError(`CellConfig.${field} ${msg}, got ${JSON.stringify(got)}`);
+  };
+  if (!Number.isInteger(c.imageSize) || c.imageSize < 0 || c.imageSize > 512) bad('imageSize', 'must be an integer in [0, 512]', c.imageSize);
+  if (c.camera !== 'wrist' && c.camera !== 'fixed') bad('camera', 'must be "wrist" or "fixed"', c.camera);
+  if (!(c.timestep >= 0.0002 && c.timestep <= 0.004)) bad('timestep', 'must be in [0.0002, 0.004] s', c.timestep);
+  if (!(c.controlHz >= 1 && c.controlHz <= 1 / c.timestep)) bad('controlHz', 'must be in [1, 1/timestep]', c.controlHz);
+  if (!(c.maxStep > 0 && c.maxStep <= 0.05)) bad('maxStep', 'must be in (0, 0.05] m', c.maxStep);
+  if (!(c.startHeight >= 0 && c.startHeight <= 0.15)) bad('startHeight', 'must be in [0, 0.15] m', c.startHeight);
+  if (!Array.isArray(c.goalBias) || c.goalBias.length !== 3 || !c.goalBias.every((x) => Number.isFinite(x) && Math.abs(x) <= 0.05)) {
+    bad('goalBias', 'must be 3 finite numbers within +-0.05 m', c.goalBias);
+  }
+  if (!(c.goalNoise >= 0 && c.goalNoise <= 0.05)) bad('goalNoise', 'must be in [0, 0.05] m', c.goalNoise);
+  if (!(c.fovDeg > 5 && c.fovDeg < 120)) bad('fovDeg', 'must be in (5, 120) deg', c.fovDeg);
+}
+
+export class SimCell {
+  readonly config: Required<CellConfig>;
+  readonly layout: CellLayout;
+  private readonly nv: number;
+  private readonly physicsPerControl: number;
+  private readonly tipSite: number;
+  private readonly ftSite: number;
+  private readonly tableGeom: number;
+  private readonly ik: TipIk;
+  private readonly camera: RayCamera | null;
+  private readonly imageBuf: Uint8Array;
+  private readonly ctrlFrom: Float64Array;
+  private readonly v: DataViews;
+  /** Per joint servo kv/kp (MuJoCo derives kv from dampratio at compile time). */
+  private readonly kvOverKp: Float64Array;
+  private readonly massBuf: InstanceType<Mujoco['DoubleBuffer']>;
+  private readonly mdq: Float64Array;
+  private qTarget: Float64Array;
+  private target: Vec3 = [0, 0, 0];
+  private goal: Vec3 = [0, 0, 0];
+  private bias: Wrench = [0, 0, 0, 0, 0, 0];
+  private camLocalPos: Vec3 = WRIST_CAM_POS;
+  private camLocalR: Float64Array;
+  private shading: Shading;
+  private disposed = false;
+  private episodeReady = false;
+
+  private constructor(
+    private readonly mj: Mujoco,
+    private readonly model: Model,
+    private readonly data: Data,
+    private readonly scratch: Data,
+    config: Required<CellConfig>,
+    layout: CellLayout,
+  ) {
+    this.config = config;
+    this.layout = layout;
+    this.nv = model.nv;
+    this.v = new DataViews(data);
+    this.massBuf = new mj.DoubleBuffer(model.nv * model.nv);
+    this.mdq = new Float64Array(model.nv);
+    const gain = model.actuator_gainprm as Float64Array;
+    const biasp = model.actuator_biasprm as Float64Array;
+    const nprm = gain.length / model.nu;
+    this.kvOverKp = Float64Array.from({ length: this.nv }, (_, i) => -biasp[i * nprm + 2]! / gain[i * nprm]!);
+    this.physicsPerControl = Math.max(1, Math.round(1 / (config.controlHz * config.timestep)));
+    this.tipSite = mj.mj_name2id(model, mj.mjtObj.mjOBJ_SITE.value, 'tip');
+    this.ftSite = mj.mj_name2id(model, mj.mjtObj.mjOBJ_SITE.value, 'ft');
+    this.tableGeom = mj.mj_name2id(model, mj.mjtObj.mjOBJ_GEOM.value, 'table');
+    if (this.tipSite < 0 || this.ftSite < 0 || this.tableGeom < 0) throw new SimError('generated model lacks the tip/ft sites or the table');
+    const Rd = Float64Array.from([1, 0, 0, 0, 1, 0, 0, 0, 1]);
+    this.ik = new TipIk(mj, model, scratch, this.tipSite, Rd, Float64Array.from(SAWYER_NEUTRAL));
+    this.qTarget = Float64Array.from(SAWYER_NEUTRAL);
+    this.ctrlFrom = new Float64Array(this.nv);
+    this.camLocalR = lookAt(WRIST_CAM_POS, WRIST_CAM_TARGET, [0, 0, 1]);
+    this.shading = { light: norm3(NOMINAL_LIGHT), ambient: 0.35, background: [40, 44, 52] };
+    const size = config.imageSize;
+    this.camera = size > 0 ? new RayCamera(mj, model, size, size, config.fovDeg) : null;
+    this.imageBuf = new Uint8Array(3 * size * size);
+    if (this.camera && config.camera === 'wrist') {
+      this.camera.groups = [1, 1, 1, 0, 1, 1];
+      this.camera.cutoff = 0.5;
+    }
+    if (this.camera) {
+      // Texture slots: 0 = plug (moves with the tip), 1 = socket.
+      for (let g = 0; g < model.ngeom; g++) {
+        const name = mj.mj_id2name(model, mj.mjtObj.mjOBJ_GEOM.value, g) ?? '';
+        if (name.startsWith('plug_')) this.camera.geomTex[g] = 0;
+        else if (name.startsWith('sock_')) this.camera.geomTex[g] = 1;
+      }
+    }
+  }
+
+  static async create(cfg: CellConfig): Promise<SimCell> {
+    const config: Required<CellConfig> = { ...DEFAULTS, ...stripUndefined(cfg) } as Required<CellConfig>;
+    config.goalBias = [...config.goalBias] as Vec3;
+    checkConfig(config);
+    const mj = await mujoco();
+    const { xml, layout } = buildCellXml(config.connector, { timestep: config.timestep });
+    const model = compileXml(mj, xml);
+    let data: Data | null = null;
+    let scratch: Data | null = null;
+    try {
+      data = new mj.MjData(model);
+      scratch = new mj.MjData(model);
+      return new SimCell(mj, model, data, scratch, config, layout);
+    } catch (e) {
+      data?.delete();
+      scratch?.delete();
+      model.delete();
+      throw e instanceof Error ? e : new SimError(describeWasmError(mj, e));
+    }
+  }
+
+  /** True seated tip position. */
+  socketPos(): Vec3 {
+    const [sx, sy] = this.layout.socketXY;
+    return [sx, sy, this.layout.socketTop - this.config.connector.depth];
+  }
+
+  reset(opt: ResetOptions): Observation {
+    this.alive();
+    if (opt.scenario !== 'I' && opt.scenario !== 'II') throw new RangeError(`scenario must be "I" or "II", got ${JSON.stringify(opt.scenario)}`);
+    const rng = new Rng(opt.seed);
+    const c = this.config;
+    // Draw everything in a fixed order whatever the options, so a seed means the same start with or without nuisance.
+    let ox: number, oy: number;
+    if (opt.scenario === 'I') {
+      ox = rng.uniform(-0.01, 0.01);
+      oy = rng.uniform(-0.01, 0.01);
+      rng.next();
+    } else {
+      const r = rng.uniform(0.01, 0.02);
+      const a = rng.uniform(0, 2 * Math.PI);
+      ox = r * Math.cos(a);
+      oy = r * Math.sin(a);
+      rng.next();
+    }
+    const gn: [number, number] = [rng.uniform(-1, 1) * c.goalNoise, rng.uniform(-1, 1) * c.goalNoise];
+    const tableTint: Vec3 = [rng.next(), rng.next(), rng.next()];
+    const lightDraw: [number, number] = [rng.next(), rng.next()];
+    const jitter = [rng.next(), rng.next(), rng.next(), rng.next(), rng.next(), rng.next()];
+
+    const sp = this.socketPos();
+    this.goal = [sp[0] + c.goalBias[0] + gn[0], sp[1] + c.goalBias[1] + gn[1], sp[2] + c.goalBias[2]];
+    this.applyNuisance(c.nuisance, tableTint, lightDraw, jitter);
+
+    const start: Vec3 = [sp[0] + ox, sp[1] + oy, this.layout.socketTop + c.startHeight];
+    const sol = this.ik.solve(start, SAWYER_NEUTRAL, 300);
+    if (sol.posErr > 1e-4) throw new SimError(`cannot reach the start pose (IK error ${(sol.posErr * 1000).toFixed(2)} mm)`);
+    const m = this.model, d = this.data;
+    this.mj.mj_resetData(m, d);
+    this.v.get('qpos').set(sol.q);
+    this.v.get('ctrl').set(sol.q);
+    this.qTarget = sol.q;
+    this.target = start;
+    this.mj.mj_forward(m, d);
+    for (let k = 0; k < 300; k++) this.mj.mj_step(m, d); // settle the servos and contacts
+    this.checkFinite();
+    d.time = 0;
+    this.episodeReady = true;
+    this.zeroWrench();
+    return this.observe();
+  }
+
+  step(action: Vec3): Observation {
+    this.alive();
+    if (!this.episodeReady) throw new SimError('step() before reset()');
+    if (!Array.isArray(action) || action.length !== 3 || !action.every((x) => Number.isFinite(x))) {
+      throw new RangeError(`action must be 3 finite numbers, got ${JSON.stringify(action)}`);
+    }
+    const c = this.config;
+    const tip = this.tipPos();
+    // Relative move from where the tip IS (not from the last target): blocked motion never winds up, so
+    // pressing force stays bounded by servo stiffness x one step, and transient tracking errors are not integrated.
+    for (let i = 0; i < 3; i++) this.target[i] = tip[i]! + Math.max(-c.maxStep, Math.min(c.maxStep, action[i]!));
+    const sol = this.ik.solve(this.target, this.qTarget);
+    const from = this.ctrlFrom;
+    from.set(this.qTarget);
+    const to = sol.q;
+    const m = this.model, d = this.data;
+    const n = this.physicsPerControl;
+    // Smooth (cosine) joint trajectory over the first 60% of the control period, then hold. The servo is PD
+    // with velocity feed-forward: ctrl = q_des + (kv/kp) qd_des turns kp(ctrl - q) - kv qd into
+    // kp(q_des - q) + kv(qd_des - qd), so tracking has no velocity lag.
+    // Inertial feed-forward (qfrc_applied = M qdd_des) removes the dynamic coupling between joints, so a
+    // large vertical move does not throw the tip sideways: the arm ends each period on target and at rest.
+    const ramp = Math.max(1, Math.round(0.7 * n));
+    const dt = this.config.timestep;
+    const nv = this.nv;
+    this.mj.mj_fullM(m, this.massBuf, this.v.get('qM') as unknown as number[]);
+    const M = this.massBuf.GetView() as Float64Array;
+    const Mdq = this.mdq;
+    for (let i = 0; i < nv; i++) {
+      let t = 0;
+      for (let j = 0; j < nv; j++) t += M[i * nv + j]! * (to[j]! - from[j]!);
+      Mdq[i] = t;
+    }
+    const w = Math.PI / (ramp * dt);
+    for (let k = 1; k <= n; k++) {
+      const ctrl = this.v.get('ctrl');
+      const ff = this.v.get('qfrc_applied');
+      let s = 1;
+      let sd = 0;
+      let sdd = 0;
+      if (k <= ramp) {
+        // Profile evaluated mid-step (k - 0.5) so the applied force matches the interval it acts over.
+        const ph = (Math.PI * (k - 0.5)) / ramp;
+        s = 0.5 * (1 - Math.cos((Math.PI * k) / ramp));
+        sd = 0.5 * w * Math.sin((Math.PI * k) / ramp);
+        sdd = 0.5 * w * w * Math.cos(ph);
+      }
+      for (let i = 0; i < nv; i++) {
+        const dq = to[i]! - from[i]!;
+        ctrl[i] = from[i]! + s * dq + this.kvOverKp[i]! * sd * dq;
+        ff[i] = sdd * Mdq[i]!;
+      }
+      this.mj.mj_step(m, d);
+    }
+    this.v.get('qfrc_applied').fill(0);
+    this.qTarget = to;
+    this.checkFinite();
+    return this.observe();
+  }
+
+  observe(): Observation {
+    this.alive();
+    const d = this.data;
+    const t = d.time as number;
+    const image = this.render();
+    return {
+      image,
+      wrench: this.wrench(),
+      eePos: this.tipPos(),
+      eeQuat: this.tipQuat(),
+      goal: [...this.goal] as Vec3,
+      imageStamp: t,
+      wrenchStamp: t,
+    };
+  }
+
+  zeroWrench(): void {
+    this.alive();
+    this.bias = this.rawWrench();
+  }
+
+  groundTruth(): GroundTruth {
+    this.alive();
+    const tip = this.tipPos();
+    const sp = this.socketPos();
+    const depth = this.layout.socketTop - tip[2];
+    const lateralError = Math.hypot(tip[0] - sp[0], tip[1] - sp[1]);
+    const success = depth >= this.config.connector.depth - SEATED_TOLERANCE && lateralError < this.config.connector.clearance + 0.001;
+    return { success, depth, socketPos: sp, lateralError };
+  }
+
+  time(): number {
+    return this.data.time as number;
+  }
+
+  /** Current joint positions (rad). */
+  jointPositions(): Float64Array {
+    return Float64Array.from(this.v.get('qpos').subarray(0, this.nv));
+  }
+
+  /** The commanded Cartesian tip target (m). */
+  tipTarget(): Vec3 {
+    return [...this.target] as Vec3;
+  }
+
+  /** Forward kinematics of arbitrary joint angles (does not touch the simulation). */
+  forwardKinematics(q: ArrayLike<number>): Vec3 {
+    return this.ik.forward(q);
+  }
+
+  /** IK for a tip position with the fixed orientation (does not touch the simulation). */
+  inverseKinematics(target: Vec3, seed: ArrayLike<number> = SAWYER_NEUTRAL, maxIter = 100): { q: Float64Array; posErr: number; rotErr: number } {
+    return this.ik.solve(target, seed, maxIter);
+  }
+
+  /** Render an image now (also part of observe()). */
+  render(): Observation['image'] {
+    if (!this.camera) return { width: 0, height: 0, data: new Uint8Array(0) };
+    const out = new Uint8Array(this.imageBuf.length);
+    return this.camera.render(this.data, this.cameraPose(), this.shading, this.textureFrames(), out);
+  }
+
+  /** Physics contact count (diagnostics). */
+  contactCount(): number {
+    return this.data.ncon as number;
+  }
+
+  /** Run physics only, holding the current servo targets (for benchmarks and diagnostics). */
+  physicsSteps(n: number): void {
+    this.alive();
+    for (let k = 0; k < n; k++) this.mj.mj_step(this.model, this.data);
+    this.checkFinite();
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.camera?.dispose();
+    this.ik.dispose();
+    this.massBuf.delete();
+    this.scratch.delete();
+    this.data.delete();
+    this.model.delete();
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  private alive(): void {
+    if (this.disposed) throw new SimError('SimCell used after dispose()');
+  }
+
+  private tipPos(): Vec3 {
+    const p = this.v.get('site_xpos');
+    const s = 3 * this.tipSite;
+    return [p[s]!, p[s + 1]!, p[s + 2]!];
+  }
+
+  private tipMat(): Float64Array {
+    const m = this.v.get('site_xmat');
+    return Float64Array.from(m.subarray(9 * this.tipSite, 9 * this.tipSite + 9));
+  }
+
+  private tipQuat(): [number, number, number, number] {
+    return mat2quat(this.tipMat());
+  }
+
+  /** External wrench on the tool at the ft site, base frame, without bias correction. */
+  private rawWrench(): Wrench {
+    const sd = this.v.get('sensordata');
+    const xm = this.v.get('site_xmat');
+    const R = xm.subarray(9 * this.ftSite, 9 * this.ftSite + 9);
+    const rot = (o: number): Vec3 => {
+      const x = sd[o]!, y = sd[o + 1]!, z = sd[o + 2]!;
+      // The sensor reports what the parent (hand) exerts on the plug; the environment's push is its negative.
+      return [-(R[0]! * x + R[1]! * y + R[2]! * z), -(R[3]! * x + R[4]! * y + R[5]! * z), -(R[6]! * x + R[7]! * y + R[8]! * z)];
+    };
+    const f = rot(0);
+    const t = rot(3);
+    return [f[0], f[1], f[2], t[0], t[1], t[2]];
+  }
+
+  private wrench(): Wrench {
+    const r = this.rawWrench();
+    return r.map((x, i) => x - this.bias[i]!) as Wrench;
+  }
+
+  private checkFinite(): void {
+    const q = this.v.get('qpos');
+    const v = this.v.get('qvel');
+    for (let i = 0; i < this.nv; i++) {
+      if (!Number.isFinite(q[i]!) || !Number.isFinite(v[i]!)) {
+        this.episodeReady = false;
+        throw new SimError(`physics diverged (non-finite joint state at t=${this.data.time}); reset() the cell`);
+      }
+    }
+  }
+
+  private applyNuisance(on: boolean, tint: Vec3, light: [number, number], jitter: number[]): void {
+    const cam = this.camera;
+    if (on) {
+      // Muted table colours: a random hue at low-moderate saturation and value.
+      const h = tint[0] * 6, s = 0.1 + 0.45 * tint[1], val = 0.35 + 0.45 * tint[2];
+      const rgb = hsv(h, s, val);
+      if (cam) cam.geomColor.set(rgb, 3 * this.tableGeom);
+      // Light within ~40 deg of the nominal direction.
+      const az = 2 * Math.PI * light[0];
+      const el = 0.7 * Math.sqrt(light[1]);
+      const base = norm3(NOMINAL_LIGHT);
+      const R = rotVec([el * Math.cos(az), el * Math.sin(az), 0]);
+      this.shading.light = norm3([
+        R[0]! * base[0] + R[1]! * base[1] + R[2]! * base[2],
+        R[3]! * base[0] + R[4]! * base[1] + R[5]! * base[2],
+        R[6]! * base[0] + R[7]! * base[1] + R[8]! * base[2],
+      ]);
+      // Camera pose jitter: +-2 mm, +-1.5 deg.
+      const dp: Vec3 = [(jitter[0]! - 0.5) * 0.004, (jitter[1]! - 0.5) * 0.004, (jitter[2]! - 0.5) * 0.004];
+      const dr = rotVec([(jitter[3]! - 0.5) * 0.052, (jitter[4]! - 0.5) * 0.052, (jitter[5]! - 0.5) * 0.052]);
+      const basePos = this.config.camera === 'wrist' ? WRIST_CAM_POS : FIXED_CAM_POS;
+      const baseTarget: Vec3 = this.config.camera === 'wrist' ? WRIST_CAM_TARGET : [0, 0, 0];
+      this.camLocalPos = [basePos[0] + dp[0], basePos[1] + dp[1], basePos[2] + dp[2]];
+      this.camLocalR = matMul3(dr, lookAt(basePos, baseTarget, [0, 0, 1]));
+    } else {
+      if (cam) cam.geomColor.set(NOMINAL_TABLE, 3 * this.tableGeom);
+      this.shading.light = norm3(NOMINAL_LIGHT);
+      const basePos = this.config.camera === 'wrist' ? WRIST_CAM_POS : FIXED_CAM_POS;
+      const baseTarget: Vec3 = this.config.camera === 'wrist' ? WRIST_CAM_TARGET : [0, 0, 0];
+      this.camLocalPos = basePos;
+      this.camLocalR = lookAt(basePos, baseTarget, [0, 0, 1]);
+    }
+  }
+
+  private cameraPose(): CameraPose {
+    if (this.config.camera === 'fixed') {
+      const [sx, sy] = this.layout.socketXY;
+      const o: Vec3 = [sx, sy, this.layout.socketTop];
+      const p = this.camLocalPos;
+      return { pos: [o[0] + p[0], o[1] + p[1], o[2] + p[2]], R: this.camLocalR };
+    }
+    const tip = this.tipPos();
+    const Rt = this.tipMat();
+    const p = this.camLocalPos;
+    return {
+      pos: [
+        tip[0] + Rt[0]! * p[0] + Rt[1]! * p[1] + Rt[2]! * p[2],
+        tip[1] + Rt[3]! * p[0] + Rt[4]! * p[1] + Rt[5]! * p[2],
+        tip[2] + Rt[6]! * p[0] + Rt[7]! * p[1] + Rt[8]! * p[2],
+      ],
+      R: matMul3(Rt, this.camLocalR),
+    };
+  }
+
+  private textureFrames(): TextureFrame[] {
+    const def = this.config.connector;
+    const [sx, sy] = this.layout.socketXY;
+    return [
+      { origin: this.tipPos(), R: this.tipMat(), tex: def.plug.texture },
+      { origin: [sx, sy, this.layout.socketTop], R: IDENTITY, tex: def.socket.texture },
+    ];
+  }
+}
+
+const IDENTITY = Float64Array.from([1, 0, 0, 0, 1, 0, 0, 0, 1]);
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, x]) => x !== undefined)) as Partial<T>;
+}
+
+function norm3(a: Vec3): Vec3 {
+  const l = Math.hypot(a[0], a[1], a[2]);
+  return [a[0] / l, a[1] / l, a[2] / l];
+}
+
+function hsv(h: number, s: number, v: number): Vec3 {
+  const i = Math.floor(h) % 6;
+  const f = h - Math.floor(h);
+  const p = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f));
+  const table: Vec3[] = [[v, t, p], [q, v, p], [p, v, t], [p, q, v], [t, p, v], [v, p, q]];
+  return table[i]!;
+}
+
+/** Row-major rotation matrix to unit quaternion [w, x, y, z] (Shepperd's method), w >= 0. */
+export function mat2quat(m: ArrayLike<number>): [number, number, number, number] {
+  const m00 = m[0]!, m01 = m[1]!, m02 = m[2]!, m10 = m[3]!, m11 = m[4]!, m12 = m[5]!, m20 = m[6]!, m21 = m[7]!, m22 = m[8]!;
+  const tr = m00 + m11 + m22;
+  let w: number, x: number, y: number, z: number;
+  if (tr > 0) {
+    const s = Math.sqrt(tr + 1) * 2;
+    w = 0.25 * s; x = (m21 - m12) / s; y = (m02 - m20) / s; z = (m10 - m01) / s;
+  } else if (m00 > m11 && m00 > m22) {
+    const s = Math.sqrt(1 + m00 - m11 - m22) * 2;
+    w = (m21 - m12) / s; x = 0.25 * s; y = (m01 + m10) / s; z = (m02 + m20) / s;
+  } else if (m11 > m22) {
+    const s = Math.sqrt(1 + m11 - m00 - m22) * 2;
+    w = (m02 - m20) / s; x = (m01 + m10) / s; y = 0.25 * s; z = (m12 + m21) / s;
+  } else {
+    const s = Math.sqrt(1 + m22 - m00 - m11) * 2;
+    w = (m10 - m01) / s; x = (m02 + m20) / s; y = (m12 + m21) / s; z = 0.25 * s;
+  }
+  const l = Math.hypot(w, x, y, z);
+  const sg = w < 0 ? -1 : 1;
+  return [(sg * w) / l, (sg * x) / l, (sg * y) / l, (sg * z) / l];
+}

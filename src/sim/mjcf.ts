@@ -1,0 +1,233 @@
+/**
+ * MJCF for the insertion cell, generated from a connector definition:
+ * table, socket (floor + face plate decomposed around the holes), a Sawyer-like 7-DoF arm with
+ * force-limited joint position servos, and the plug rigidly held at the hand with a wrist F/T sensor.
+ *
+ * Frames: world = robot base, z up. The plug body's origin is the connector tip (bottom of the pins,
+ * connector reference centre); its z axis points up the tool, so "tip pointing down" is the identity
+ * orientation in the world.
+ */
+import type { Vec3 } from '../robot/types.ts';
+import { holePolygons, partPolygon, type ConnectorDef } from './connectors.ts';
+import { bbox, decomposePlate, isRectangle, type Vec2 } from './geometry.ts';
+import { SAWYER_HAND, SAWYER_JOINTS, rpyToQuat } from './sawyer.ts';
+
+export interface CellLayout {
+  /** Socket reference centre on the table (x, y) and table top z. */
+  socketXY: [number, number];
+  tableTop: number;
+  /** Thickness of the socket's floor block under the face plate. */
+  floor: number;
+  /** z of the socket face (top of the plate). */
+  socketTop: number;
+  /** Half extents of the socket block in x, y. */
+  socketHalf: [number, number];
+  /** Pins stick out this much more than the insertion depth, so the housing never touches the face. */
+  standoff: number;
+  /** Pin length = depth + standoff. */
+  pinLength: number;
+  /** Adapter (gripper) length between the hand flange and the housing. */
+  adapter: number;
+  /** Distance from the F/T site (flange) down to the tip. */
+  toolLength: number;
+}
+
+/** Joint servo gains and limits (per joint, j0..j6). */
+export const SERVO = {
+  kp: [6000, 6000, 3000, 3000, 800, 800, 400],
+  /** Rotor inertia reflected to the joint: keeps the wrist stable at 1 ms and makes the arm feel like a real one. */
+  armature: [0.4, 0.4, 0.15, 0.15, 0.04, 0.04, 0.02],
+  /** Damping ratio target for the servo's velocity gain. */
+  zeta: 1.0,
+};
+
+const f = (x: number): string => {
+  const r = Math.round(x * 1e7) / 1e7;
+  return Object.is(r, -0) ? '0' : String(r);
+};
+const v = (a: readonly number[]): string => a.map(f).join(' ');
+
+export function cellLayout(def: ConnectorDef): CellLayout {
+  const holes = holePolygons(def);
+  const b = bbox(holes.flat());
+  // The face extends 32 mm beyond the holes: scenario II starts (<= 20 mm off) land on the face, not the table.
+  const half: [number, number] = [
+    Math.max(Math.abs(b.min[0]), Math.abs(b.max[0])) + 0.032,
+    Math.max(Math.abs(b.min[1]), Math.abs(b.max[1])) + 0.032,
+  ];
+  const floor = 0.01;
+  const standoff = 0.004;
+  const pinLength = def.depth + standoff;
+  const adapter = 0.03;
+  return {
+    socketXY: [0.62, 0.16],
+    tableTop: 0,
+    floor,
+    socketTop: floor + def.depth,
+    socketHalf: half,
+    standoff,
+    pinLength,
+    adapter,
+    toolLength: pinLength + def.housing.height + adapter,
+  };
+}
+
+function rgba(c: readonly number[], a = 1): string {
+  return `${v(c)} ${a}`;
+}
+
+/** Geometry of the plug (in the plug body frame) and its mesh assets. */
+function plugGeoms(def: ConnectorDef, L: CellLayout, assets: string[]): string[] {
+  const out: string[] = [];
+  const col = rgba(def.plug.color);
+  const pl = L.pinLength;
+  def.parts.forEach((p, i) => {
+    const name = `plug_pin${i}`;
+    if (p.shape === 'circle') {
+      out.push(`<geom name="${name}" type="cylinder" size="${f(p.radius)} ${f(pl / 2)}" pos="${v([p.center[0], p.center[1], pl / 2])}" rgba="${col}" class="plug"/>`);
+    } else if (p.shape === 'rect') {
+      const q = [Math.cos(p.rotation / 2), 0, 0, Math.sin(p.rotation / 2)];
+      out.push(`<geom name="${name}" type="box" size="${f(p.size[0] / 2)} ${f(p.size[1] / 2)} ${f(pl / 2)}" pos="${v([p.center[0], p.center[1], pl / 2])}" quat="${v(q)}" rgba="${col}" class="plug"/>`);
+    } else {
+      const poly = partPolygon(p);
+      const verts = poly.flatMap((q) => [q[0], q[1], 0]).concat(poly.flatMap((q) => [q[0], q[1], pl]));
+      assets.push(`<mesh name="m_${name}" vertex="${v(verts)}"/>`);
+      out.push(`<geom name="${name}" type="mesh" mesh="m_${name}" rgba="${col}" class="plug"/>`);
+    }
+  });
+  const [hx, hy] = [def.housing.size[0] / 2, def.housing.size[1] / 2];
+  const hh = def.housing.height / 2;
+  out.push(`<geom name="plug_housing" type="box" size="${f(hx)} ${f(hy)} ${f(hh)}" pos="0 0 ${f(pl + hh)}" rgba="${col}" class="plug"/>`);
+  // Gripper: an adapter block and two fingers clamping the housing (visual only).
+  const az = pl + def.housing.height + L.adapter / 2;
+  out.push(`<geom name="grip_adapter" type="box" size="${f(Math.min(hx, 0.02) + 0.004)} 0.012 ${f(L.adapter / 2)}" pos="0 0 ${f(az)}" rgba="0.25 0.25 0.28 1" class="visual"/>`);
+  for (const s of [-1, 1]) {
+    out.push(`<geom name="grip_finger${s > 0 ? 'r' : 'l'}" type="box" size="0.004 0.01 ${f(hh + L.adapter / 2)}" pos="${v([s * (hx + 0.004), 0, pl + hh + L.adapter / 2])}" rgba="0.3 0.3 0.33 1" class="visual"/>`);
+  }
+  return out;
+}
+
+/** Socket geoms (in the socket body frame: origin at the table top under the socket centre). */
+function socketGeoms(def: ConnectorDef, L: CellLayout, assets: string[]): string[] {
+  const out: string[] = [];
+  const col = rgba(def.socket.color);
+  const [hx, hy] = L.socketHalf;
+  const holes = holePolygons(def);
+  // The floor only needs to span the holes (the plate pieces stand on the table): fewer large geoms for the rays to test.
+  const hb = bbox(holes.flat());
+  const fx = [hb.min[0] - 0.001, hb.max[0] + 0.001];
+  const fy = [hb.min[1] - 0.001, hb.max[1] + 0.001];
+  out.push(`<geom name="sock_floor" type="box" size="${f((fx[1]! - fx[0]!) / 2)} ${f((fy[1]! - fy[0]!) / 2)} ${f(L.floor / 2)}" pos="${v([(fx[0]! + fx[1]!) / 2, (fy[0]! + fy[1]!) / 2, L.floor / 2])}" rgba="${col}" class="env"/>`);
+  const z0 = 0;
+  const hz = L.socketTop / 2;
+  const pieces = decomposePlate(holes, -hx, hx, -hy, hy);
+  pieces.forEach((t, i) => {
+    const name = `sock_p${i}`;
+    if (isRectangle(t)) {
+      const cx = (t.xl0 + t.xr0) / 2;
+      const cy = (t.y0 + t.y1) / 2;
+      out.push(`<geom name="${name}" type="box" size="${f((t.xr0 - t.xl0) / 2)} ${f((t.y1 - t.y0) / 2)} ${f(hz)}" pos="${v([cx, cy, z0 + hz])}" rgba="${col}" class="env"/>`);
+    } else {
+      const quad: Vec2[] = [
+        [t.xl0, t.y0],
+        [t.xr0, t.y0],
+        [t.xr1, t.y1],
+        [t.xl1, t.y1],
+      ];
+      // Degenerate ends (a vertex where a hole touches the slab edge) collapse two corners: drop duplicates.
+      const uniq = quad.filter((p, k) => {
+        const q = quad[(k + 1) % 4]!;
+        return Math.hypot(p[0] - q[0], p[1] - q[1]) > 1e-9;
+      });
+      const verts = uniq.flatMap((p) => [p[0], p[1], z0]).concat(uniq.flatMap((p) => [p[0], p[1], L.socketTop]));
+      assets.push(`<mesh name="m_${name}" vertex="${v(verts)}"/>`);
+      out.push(`<geom name="${name}" type="mesh" mesh="m_${name}" rgba="${col}" class="env"/>`);
+    }
+  });
+  return out;
+}
+
+/** Capsule visual for a link: from the link origin towards the next joint origin. */
+function linkCapsule(name: string, to: Vec3, radius: number): string {
+  const len = Math.hypot(to[0], to[1], to[2]);
+  if (len < 1e-6) return `<geom name="${name}" type="sphere" size="${f(radius)}" class="arm" rgba="0.75 0.12 0.12 1"/>`;
+  return `<geom name="${name}" type="capsule" fromto="0 0 0 ${v(to)}" size="${f(radius)}" class="arm" rgba="0.75 0.12 0.12 1"/>`;
+}
+
+export interface CellModelOptions {
+  timestep: number;
+}
+
+export function buildCellXml(def: ConnectorDef, opt: CellModelOptions): { xml: string; layout: CellLayout } {
+  const L = cellLayout(def);
+  const assets: string[] = [];
+  const sock = socketGeoms(def, L, assets);
+  const plug = plugGeoms(def, L, assets);
+  const radii = [0.07, 0.06, 0.055, 0.05, 0.045, 0.04, 0.035];
+
+  // Kinematic chain: base -> l0 (j0) -> ... -> l6 (j6) -> hand -> plug (welded).
+  let chain = '';
+  let close = '';
+  SAWYER_JOINTS.forEach((j, i) => {
+    const next = SAWYER_JOINTS[i + 1];
+    const to: Vec3 = next ? next.xyz : SAWYER_HAND.xyz;
+    chain += `<body name="l${i}" pos="${v(j.xyz)}" quat="${v(rpyToQuat(j.rpy))}" gravcomp="1">
+  <joint name="j${i}" axis="0 0 1" range="${v(j.range)}" armature="${f(SERVO.armature[i]!)}" damping="0.5"/>
+  <inertial pos="${v(j.com)}" mass="${f(j.mass)}" diaginertia="${v(j.inertia)}"/>
+  ${linkCapsule(`arm_l${i}`, to, radii[i]!)}
+`;
+    close = `</body>\n` + close;
+  });
+  // Hand: flange at right_hand; the plug body hangs below it with its z axis flipped (tool points along hand +z).
+  const hand = `<body name="hand" pos="${v(SAWYER_HAND.xyz)}" quat="${v(rpyToQuat(SAWYER_HAND.rpy))}" gravcomp="1">
+  <inertial pos="0 0 0.01" mass="0.2" diaginertia="1e-4 1e-4 1e-4"/>
+  <geom name="arm_flange" type="cylinder" size="0.035 0.006" pos="0 0 0.006" class="arm" rgba="0.2 0.2 0.2 1"/>
+  <body name="plug" pos="0 0 ${f(0.012 + L.toolLength)}" quat="0 1 0 0" gravcomp="1">
+    <site name="tip" pos="0 0 0" size="0.001"/>
+    <site name="ft" pos="0 0 ${f(L.toolLength)}" size="0.002"/>
+    ${plug.join('\n    ')}
+  </body>
+</body>
+`;
+
+  const actuators = SAWYER_JOINTS.map((j, i) => {
+    const kp = SERVO.kp[i]!;
+    return `<position name="a${i}" joint="j${i}" kp="${f(kp)}" dampratio="1" forcerange="${f(-j.effort)} ${f(j.effort)}"/>`;
+  }).join('\n    ');
+
+  const [sx, sy] = L.socketXY;
+  const xml = `<mujoco model="insertion_cell_${def.name}">
+  <compiler angle="radian" autolimits="true"/>
+  <option timestep="${f(opt.timestep)}" integrator="implicitfast" cone="elliptic" impratio="10"/>
+  <size memory="4M"/>
+  <default>
+    <geom solref="0.004 1" solimp="0.95 0.99 0.0005" friction="0.6 0.005 0.0001"/>
+    <default class="visual"><geom contype="0" conaffinity="0" density="0" group="4"/></default>
+    <default class="arm"><geom contype="0" conaffinity="0" density="0" group="3"/></default>
+    <default class="env"><geom contype="1" conaffinity="2" condim="3" group="2"/></default>
+    <default class="plug"><geom contype="2" conaffinity="1" condim="3" density="1500" group="1"/></default>
+  </default>
+  <asset>
+    ${assets.join('\n    ')}
+  </asset>
+  <worldbody>
+    <geom name="table" type="plane" size="0.5 0.6 0.01" pos="0.62 0.1 0" rgba="0.6 0.5 0.4 1" class="env" group="0"/>
+    <geom name="arm_pedestal" type="cylinder" size="0.09 0.05" pos="0 0 0.05" rgba="0.2 0.2 0.22 1" class="arm"/>
+    <body name="socket" pos="${v([sx, sy, L.tableTop])}">
+      ${sock.join('\n      ')}
+    </body>
+    <body name="base" pos="0 0 0.1">
+      ${chain}${hand}${close}
+    </body>
+  </worldbody>
+  <actuator>
+    ${actuators}
+  </actuator>
+  <sensor>
+    <force name="ft_force" site="ft"/>
+    <torque name="ft_torque" site="ft"/>
+  </sensor>
+</mujoco>
+`;
+  return { xml, layout: L };
+}
