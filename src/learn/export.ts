@@ -21,9 +21,9 @@ type IAttributeProto = onnxProto.onnx.IAttributeProto;
 type IValueInfoProto = onnxProto.onnx.IValueInfoProto;
 
 export interface ExportOptions {
-  /** ONNX graph input names, one per model input in model.inputs order (default: the tfjs input names). */
+  /** ONNX graph input names, one per model input in model.inputs order (default: the input layers' names). */
   inputNames?: string[];
-  /** ONNX graph output names, one per model output (default: the tfjs output names). */
+  /** ONNX graph output names, one per model output (default: the names of the layers producing them). */
   outputNames?: string[];
   /** Only 17 is supported: it has LayerNormalization and is the newest opset Debian's python3-onnx (1.12) checks. */
   opset?: 17;
@@ -136,13 +136,14 @@ export function exportOnnx(model: tf.LayersModel, opts: ExportOptions = {}): Uin
   if (opset !== ONNX_OPSET) throw new OnnxExportError(`opset ${String(opset)} is not supported; only ${ONNX_OPSET}`);
   const g = new GraphBuilder();
 
-  const inputNames = opts.inputNames ?? model.inputNames;
-  const outputNames = opts.outputNames ?? model.outputNames;
+  // Defaults: the layer names (a Sequential model leaves model.inputNames empty).
+  const inputNames = opts.inputNames ?? model.inputs.map((t) => t.sourceLayer.name);
+  const outputNames = opts.outputNames ?? model.outputs.map((t) => t.sourceLayer.name);
   if (inputNames.length !== model.inputs.length) {
-    throw new OnnxExportError(`inputNames has ${inputNames.length} names but the model has ${model.inputs.length} inputs (${model.inputNames.join(', ')})`);
+    throw new OnnxExportError(`inputNames has ${inputNames.length} names but the model has ${model.inputs.length} inputs (${model.inputs.map((t) => t.sourceLayer.name).join(', ')})`);
   }
   if (outputNames.length !== model.outputs.length) {
-    throw new OnnxExportError(`outputNames has ${outputNames.length} names but the model has ${model.outputs.length} outputs (${model.outputNames.join(', ')})`);
+    throw new OnnxExportError(`outputNames has ${outputNames.length} names but the model has ${model.outputs.length} outputs (${model.outputs.map((t) => t.sourceLayer.name).join(', ')})`);
   }
   for (const n of [...inputNames, ...outputNames]) {
     if (!/^[A-Za-z_][A-Za-z0-9_.:-]*$/.test(n)) throw new OnnxExportError(`'${n}' is not a usable ONNX input/output name`);
@@ -426,8 +427,8 @@ export interface SaveOnnxOptions extends ExportOptions {
  * Input/output specs in the card come from the model itself, so they cannot drift from the graph.
  */
 export function saveOnnxModel(model: tf.LayersModel, onnxPath: string, opts: SaveOnnxOptions): { bytes: Uint8Array; card: ModelCard } {
-  const inputNames = opts.inputNames ?? model.inputNames;
-  const outputNames = opts.outputNames ?? model.outputNames;
+  const inputNames = opts.inputNames ?? model.inputs.map((t) => t.sourceLayer.name);
+  const outputNames = opts.outputNames ?? model.outputs.map((t) => t.sourceLayer.name);
   if (opts.inputRoles.length !== model.inputs.length) throw new OnnxExportError(`inputRoles has ${opts.inputRoles.length} entries for ${model.inputs.length} inputs`);
   if (opts.outputRoles.length !== model.outputs.length) throw new OnnxExportError(`outputRoles has ${opts.outputRoles.length} entries for ${model.outputs.length} outputs`);
   const bytes = exportOnnx(model, { ...opts, inputNames, outputNames, metadata: { kind: opts.card.kind, name: opts.card.name, version: String(opts.card.version), ...opts.metadata } });

@@ -188,3 +188,21 @@ test('unsupported layers, bad options and non-finite weights are refused with th
   assert.throws(() => exportOnnx(m3, { outputNames: ['x y'] }), /not a usable ONNX/);
   assert.throws(() => exportOnnx(m3, { opset: 18 as 17 }), /opset 18 is not supported/);
 });
+
+test('a Sequential model, and one nested in a functional model, export with default names', async () => {
+  const seq = tf.sequential({ layers: [
+    tf.layers.conv2d({ inputShape: [8, 8, 2], filters: 3, kernelSize: 3, padding: 'same', activation: 'relu', name: 'seq_conv' }),
+    tf.layers.flatten(),
+    tf.layers.dense({ units: 2, name: 'seq_out' }),
+  ] });
+  randomizeWeights(seq, 9);
+  const bytes = await assertEquivalent(seq, 'sequential');
+  const session = await ort.InferenceSession.create(bytes);
+  assert.deepEqual(session.outputNames, ['seq_out']);
+  await session.release();
+  const inp = tf.input({ shape: [8, 8, 2], name: 'image' });
+  const out = sym(tf.layers.dense({ units: 3 }).apply(sym(seq.apply(inp))));
+  const outer = tf.model({ inputs: inp, outputs: out });
+  randomizeWeights(outer, 10);
+  await assertEquivalent(outer, 'nested-sequential');
+});
