@@ -78,7 +78,10 @@ export interface TripRecord {
 
 export interface TimingStatus {
   ticks: number;
+  /** Every late (> half a period) or skipped tick, in any state. */
   missed: number;
+  /** Missed ticks during episodes (between two control ticks): the figure that must be 0. */
+  missedControl: number;
   /** The daemon's own compute per control tick (ms), excluding the robot's command time (sim physics). */
   computeMs: Summary & { last: number };
   /** Tick start minus deadline (ms). */
@@ -184,6 +187,8 @@ export class Daemon extends EventEmitter {
   private readonly backendTime = new RingStats(4096);
   private readonly infer = new RingStats(4096);
   private sharpTicks = 0;
+  private missedControl = 0;
+  private prevTickControl = false;
   private controlTicks = 0;
   private busy: Promise<void> | null = null;
   private tickInFlight = false;
@@ -216,7 +221,15 @@ export class Daemon extends EventEmitter {
   /** Starts the tick schedule (monitoring while idle, control while running). */
   start(): void {
     this.scheduler.start(
-      () => this.tick(),
+      (info) => {
+        // Missed ticks are charged to control only when this tick and the one before it are both control ticks:
+        // a simulated reset (moveToStart) blocks the event loop by design and is the robot's time, not the loop's.
+        const control = this.state === 'running' || this.state === 'scoring';
+        if (info.missed && control && this.prevTickControl) this.missedControl += Math.max(1, info.skipped + (info.lateMs > 1000 / this.cfg.tickHz / 2 ? 1 : 0));
+        return this.tick().finally(() => {
+          this.prevTickControl = this.state === 'running' || this.state === 'scoring';
+        });
+      },
       (e) => this.fault(`tick failed: ${(e as Error).stack ?? String(e)}`),
     );
   }
@@ -322,6 +335,11 @@ export class Daemon extends EventEmitter {
     return old;
   }
 
+  /** The models driving now (e.g. to dispose them after shutdown). */
+  models(): { policy: ResidualPolicy | null; reward: RewardScorer | null } {
+    return { policy: this.policySlot?.model ?? null, reward: this.rewardSlot?.model ?? null };
+  }
+
   get policyVersion(): string | null {
     return this.policySlot?.model.version ?? null;
   }
@@ -375,6 +393,7 @@ export class Daemon extends EventEmitter {
       timing: {
         ticks: this.scheduler.ticks,
         missed: this.scheduler.missed,
+        missedControl: this.missedControl,
         computeMs: withLast(this.compute),
         jitterMs: withLast(this.scheduler.jitter),
         backendMs: withLast(this.backendTime),
@@ -448,9 +467,10 @@ export class Daemon extends EventEmitter {
 
     const goal = p.obs.goal;
     const uH = pControl(p.obs.eePos, goal, this.cal.gains.kp);
-    const bounded = clampPerAxis(residualRaw, this.cal.limits.residualBoundM);
-    const residual: Vec3 =
-      ep.noise > 0 ? [bounded[0] + ep.rng.normal(0, ep.noise), bounded[1] + ep.rng.normal(0, ep.noise), bounded[2] + ep.rng.normal(0, ep.noise)] : bounded;
+    // Noise goes inside the bound: what is executed as residual never exceeds it, and learning sees that same action.
+    const noisy: Vec3 =
+      ep.noise > 0 ? [residualRaw[0] + ep.rng.normal(0, ep.noise), residualRaw[1] + ep.rng.normal(0, ep.noise), residualRaw[2] + ep.rng.normal(0, ep.noise)] : residualRaw;
+    const residual = clampPerAxis(noisy, this.cal.limits.residualBoundM);
     const proposed: Vec3 = [uH[0] + residual[0], uH[1] + residual[1], uH[2] + residual[2]];
     const decision = decideSafety(
       { now: this.backend.clock(), obs: p.obs, proposed, latch: this.latch.state, backendEstop: this.backend.estopEngaged() },
@@ -627,6 +647,7 @@ export class Daemon extends EventEmitter {
   }
 
   private async retractThenContinue(): Promise<void> {
+    await new Promise<void>((r) => setImmediate(r)); // after the tick, not inside it
     const pose = this.backend.observe().eePos;
     // The retract must itself respect the workspace box and be finite.
     const dz = Math.min(this.cal.limits.retractM, this.cal.workspace.max[2] - pose[2]);

@@ -16,6 +16,10 @@ export interface TickInfo {
   deadline: number;
   /** Start time minus deadline (ms). */
   lateMs: number;
+  /** Deadlines skipped just before this tick (the previous tick or a blocked event loop overran them). */
+  skipped: number;
+  /** True when this tick counts as missed: started over half a period late, or deadlines were skipped before it. */
+  missed: boolean;
 }
 
 export interface SchedulerOptions {
@@ -63,6 +67,7 @@ export class TickScheduler {
     const spin = this.opts.spinMs ?? 1.5;
     let deadline = this.now();
     let index = 0;
+    let skipped = 0;
     while (this.running) {
       if (this.opts.realtime) {
         await this.sleepUntil(deadline, spin);
@@ -73,13 +78,17 @@ export class TickScheduler {
       }
       const start = this.now();
       const lateMs = start - deadline;
+      let missed = false;
       if (this.opts.realtime) {
         this.jitter.push(lateMs);
         if (lateMs > period / 2) this.missed++;
+        missed = lateMs > period / 2 || skipped > 0;
       }
       this.ticks++;
+      const info: TickInfo = { index, deadline, lateMs, skipped, missed };
+      skipped = 0;
       try {
-        await tick({ index, deadline, lateMs });
+        await tick(info);
       } catch (e) {
         onError(e);
       }
@@ -91,6 +100,7 @@ export class TickScheduler {
         if (now > deadline + period / 2) {
           const skip = Math.floor((now - deadline) / period + 0.5);
           this.missed += skip;
+          skipped = skip;
           deadline += skip * period;
         }
       }

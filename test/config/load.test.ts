@@ -94,7 +94,7 @@ test('calibration errors name the file and the field', (t) => {
     for (const f of files) writeFileSync(join(c.cal, `${f}.yaml`), originals[f] as string);
   };
   const cases: Array<[string, RegExp, string, string, RegExp?]> = [
-    ['limits', /forceLimitN: 40/, 'forceLimitN: -3', 'forceLimitN'],
+    ['limits', /forceLimitN: 250/, 'forceLimitN: -3', 'forceLimitN'],
     ['limits', /residualBoundM: 0.005/, 'residualBoundM: 0.05', 'residualBoundM', /maxStepM/],
     ['limits', /staleSensorMaxAgeS: 0.5 /, '', 'staleSensorMaxAgeS', /required/],
     ['gains', /kp: \[1, 1, 0.3\]/, 'kp: [1, 1]', 'kp'],

@@ -1,0 +1,329 @@
+/**
+ * The daemon's REST front door (fastify). Reads (status, sessions, episodes, models, images) are open; every route
+ * that moves the arm or changes state needs `Authorization: Bearer <token>`, except the e-stop: stopping the arm
+ * must never be blocked by a missing credential (like a physical e-stop button), and it can only make things safer.
+ * Binds 127.0.0.1 by default (config api.host).
+ *
+ * Bodies, params and query strings are validated by JSON schema: unknown fields are refused (not silently stripped),
+ * bodies are never type-coerced ("5" is not a count), and errors come back as 400 with the offending field named.
+ * The OpenAPI document is served at /openapi.json; /events streams status as server-sent events.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import swagger from '@fastify/swagger';
+import { Ajv } from 'ajv';
+import sharp from 'sharp';
+import type { Daemon, DaemonStatus } from '../daemon/loop.ts';
+import type { ResidualPolicy, RewardScorer } from '../daemon/interfaces.ts';
+import type { Store } from '../store/index.ts';
+import type { ModelRecord } from '../store/types.ts';
+
+export interface ApiOptions {
+  daemon: Daemon;
+  /** The log (the daemon's writable store; reads go through it too). */
+  store: Store;
+  /** Bearer token; null refuses every state-changing route (and says how to set one). */
+  token: string | null;
+  /** Environment variable the token comes from, for error messages. */
+  tokenEnv?: string;
+  /** Loads a registered model file for activation (off the control path). */
+  loadPolicy: (path: string) => Promise<ResidualPolicy>;
+  loadReward?: (path: string) => Promise<RewardScorer>;
+  /** Max status events per second per SSE client. Default 5. */
+  sseRateHz?: number;
+  logger?: boolean;
+}
+
+const id = { type: 'integer', minimum: 1 } as const;
+const idParams = { type: 'object', additionalProperties: false, required: ['id'], properties: { id } } as const;
+const listQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { limit: { type: 'integer', minimum: 1, maximum: 1000 }, offset: { type: 'integer', minimum: 0 }, order: { enum: ['asc', 'desc'] } },
+} as const;
+const bearer = [{ bearer: [] as string[] }];
+
+function tokensEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
+  const { daemon, store } = opts;
+  const app = Fastify({ logger: opts.logger ?? false });
+
+  // Two validators: params/query strings arrive as text and are coerced; bodies must already have the right types.
+  const ajvCoerce = new Ajv({ coerceTypes: true, useDefaults: true, removeAdditional: false, allErrors: false, strict: false });
+  const ajvStrict = new Ajv({ coerceTypes: false, useDefaults: true, removeAdditional: false, allErrors: false, strict: false });
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? ajvStrict : ajvCoerce).compile(schema));
+  app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, _req, reply) => {
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
+    void reply.code(status).send({ statusCode: status, error: status < 500 ? 'Bad Request' : 'Internal Server Error', message: err.message });
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'insertion-daemon', description: 'Control daemon: practice episodes, safety, log and models.', version: '0.1.0' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    },
+  });
+
+  const requireToken = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    if (opts.token === null) {
+      return reply.code(401).send({ statusCode: 401, error: 'Unauthorized', message: `no API token configured: set ${opts.tokenEnv ?? 'DAEMON_TOKEN'} and restart` });
+    }
+    const h = req.headers.authorization;
+    if (!h || !h.startsWith('Bearer ')) {
+      return reply.code(401).send({ statusCode: 401, error: 'Unauthorized', message: 'missing bearer token (Authorization: Bearer <token>)' });
+    }
+    if (!tokensEqual(h.slice(7), opts.token)) {
+      return reply.code(403).send({ statusCode: 403, error: 'Forbidden', message: 'wrong bearer token' });
+    }
+  };
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  app.get('/status', { schema: { summary: 'Daemon state, episode, tick timing, safety and policy', tags: ['daemon'] } }, async () => daemon.status());
+
+  app.post(
+    '/practice/start',
+    {
+      preHandler: requireToken,
+      schema: {
+        summary: 'Start practising: `count` episodes on a connector (domain) and scenario',
+        tags: ['practice'],
+        security: bearer,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['count'],
+          properties: {
+            count: { type: 'integer', minimum: 1, maximum: 100000 },
+            domain: { type: 'string', minLength: 1, maxLength: 200 },
+            scenario: { enum: ['I', 'II'] },
+            explorationNoise: { type: 'number', minimum: 0, maximum: 0.05 },
+            seed: { type: 'integer' },
+            kind: { enum: ['practice', 'eval'] },
+          },
+        },
+      },
+    },
+    async (req, reply) => {
+      const body = req.body as { count: number; domain?: string; scenario?: 'I' | 'II'; explorationNoise?: number; seed?: number; kind?: 'practice' | 'eval' };
+      const r = daemon.startPractice(body);
+      if (!r.ok) return reply.code(409).send({ statusCode: 409, error: 'Conflict', message: r.reason });
+      return reply.code(202).send({ accepted: true, run: r.run });
+    },
+  );
+
+  app.post('/practice/stop', { preHandler: requireToken, schema: { summary: 'Stop practising at the next safe point', tags: ['practice'], security: bearer } }, async () =>
+    daemon.stopPractice(),
+  );
+
+  app.post(
+    '/estop',
+    {
+      schema: {
+        summary: 'Engage the e-stop: holds the arm now, ends the episode, latches (no token needed)',
+        tags: ['safety'],
+        body: { type: 'object', additionalProperties: false, properties: { detail: { type: 'string', maxLength: 500 } } },
+      },
+    },
+    async (req) => {
+      const body = (req.body ?? {}) as { detail?: string };
+      daemon.estop(body.detail ?? `REST from ${req.ip}`);
+      return { engaged: true, safety: daemon.status().safety };
+    },
+  );
+
+  app.post(
+    '/estop/reset',
+    { preHandler: requireToken, schema: { summary: 'Reset the e-stop latch (refused while its source is engaged)', tags: ['safety'] , security: bearer } },
+    async (_req, reply) => {
+      const r = daemon.resetEstop();
+      if (!r.ok) return reply.code(409).send({ statusCode: 409, error: 'Conflict', message: r.reason });
+      return { reset: true, state: daemon.currentState };
+    },
+  );
+
+  app.get('/sessions', { schema: { summary: 'Sessions, newest first', tags: ['log'], querystring: listQuery } }, async (req) => store.listSessions(req.query as object));
+
+  app.get('/sessions/:id', { schema: { summary: 'One session', tags: ['log'], params: idParams } }, async (req, reply) => {
+    const s = store.getSession((req.params as { id: number }).id);
+    return s ?? reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no session ${(req.params as { id: number }).id}` });
+  });
+
+  app.get(
+    '/episodes',
+    {
+      schema: {
+        summary: 'Episodes, newest first',
+        tags: ['log'],
+        querystring: {
+          ...listQuery,
+          properties: { ...listQuery.properties, sessionId: id, domain: { type: 'string', minLength: 1 }, kind: { enum: ['practice', 'eval', 'prior'] } },
+        },
+      },
+    },
+    async (req) => store.listEpisodes(req.query as object),
+  );
+
+  app.get('/episodes/:id', { schema: { summary: 'One episode with its transitions (images as URLs)', tags: ['log'], params: idParams } }, async (req, reply) => {
+    const eid = (req.params as { id: number }).id;
+    const ep = store.getEpisode(eid, { transitions: true, images: false });
+    if (!ep) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no episode ${eid}` });
+    return { ...ep, transitions: (ep.transitions ?? []).map((t) => ({ ...t, image: null, imageUrl: `/transitions/${t.id}/image.png` })) };
+  });
+
+  app.get('/transitions/:id/image.png', { schema: { summary: 'The logged camera image (policy input) as PNG', tags: ['log'], params: idParams } }, async (req, reply) => {
+    const tid = (req.params as { id: number }).id;
+    const t = store.getTransition(tid, { images: true });
+    if (!t || !t.image) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no image for transition ${tid}` });
+    const png = await sharp(t.image.data, { raw: { width: t.image.width, height: t.image.height, channels: 3 } }).png().toBuffer();
+    return reply.type('image/png').send(png);
+  });
+
+  app.get(
+    '/models',
+    { schema: { summary: 'Registered models and the active version of each kind', tags: ['models'], querystring: { type: 'object', additionalProperties: false, properties: { kind: { type: 'string' } } } } },
+    async (req) => {
+      const kind = (req.query as { kind?: string }).kind;
+      return {
+        models: store.listModels(kind),
+        active: { policy: store.activeModel('policy')?.version ?? null, reward: store.activeModel('reward')?.version ?? null },
+        driving: { policy: daemon.policyVersion, reward: daemon.status().reward.version },
+        activations: store.listActivations(kind, 50),
+      };
+    },
+  );
+
+  const activate = async (m: ModelRecord, action: 'activate' | 'rollback', reason: string | null, at: 'episode-boundary' | 'between-ticks' | undefined, reply: FastifyReply) => {
+    if (m.kind === 'policy') {
+      let p: ResidualPolicy;
+      try {
+        p = await opts.loadPolicy(m.path); // loads and warms the session off the control path
+      } catch (e) {
+        store.recordEvent({ kind: 'swap_rejected', message: `policy ${m.version}: ${(e as Error).message}` });
+        return reply.code(422).send({ statusCode: 422, error: 'Unprocessable Entity', message: `model ${m.version} refused: ${(e as Error).message}` });
+      }
+      store.activateModel(m.id, { by: 'api', action, reason });
+      const swapped = daemon.setPolicy(p, at ? { at } : {});
+      void swapped.then((old) => old?.dispose?.());
+      return reply.code(202).send({ activated: m.version, kind: m.kind, action, takesEffect: at ?? 'config default', pendingSwap: daemon.status().policy.pendingSwap });
+    }
+    if (m.kind === 'reward') {
+      if (!opts.loadReward) return reply.code(501).send({ statusCode: 501, error: 'Not Implemented', message: 'reward model activation not available' });
+      let r: RewardScorer;
+      try {
+        r = await opts.loadReward(m.path);
+      } catch (e) {
+        store.recordEvent({ kind: 'swap_rejected', message: `reward ${m.version}: ${(e as Error).message}` });
+        return reply.code(422).send({ statusCode: 422, error: 'Unprocessable Entity', message: `model ${m.version} refused: ${(e as Error).message}` });
+      }
+      store.activateModel(m.id, { by: 'api', action, reason });
+      const old = daemon.setReward(r);
+      void old?.dispose?.();
+      return reply.code(202).send({ activated: m.version, kind: m.kind, action });
+    }
+    return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: `models of kind '${m.kind}' do not drive the daemon` });
+  };
+
+  app.post(
+    '/models/:id/activate',
+    {
+      preHandler: requireToken,
+      schema: {
+        summary: 'Activate a registered model (policy: swapped in at the next episode boundary unless `at` says between-ticks)',
+        tags: ['models'],
+        security: bearer,
+        params: idParams,
+        body: { type: 'object', additionalProperties: false, properties: { reason: { type: 'string', maxLength: 500 }, at: { enum: ['episode-boundary', 'between-ticks'] } } },
+      },
+    },
+    async (req, reply) => {
+      const mid = (req.params as { id: number }).id;
+      const body = (req.body ?? {}) as { reason?: string; at?: 'episode-boundary' | 'between-ticks' };
+      const m = store.getModel(mid);
+      if (!m) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no model ${mid}` });
+      return activate(m, 'activate', body.reason ?? null, body.at, reply);
+    },
+  );
+
+  app.post(
+    '/models/rollback',
+    {
+      preHandler: requireToken,
+      schema: {
+        summary: 'Roll back to an earlier version: `toId`, or the version active before the current one',
+        tags: ['models'],
+        security: bearer,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['kind'],
+          properties: { kind: { enum: ['policy', 'reward'] }, toId: id, reason: { type: 'string', maxLength: 500 }, at: { enum: ['episode-boundary', 'between-ticks'] } },
+        },
+      },
+    },
+    async (req, reply) => {
+      const body = req.body as { kind: 'policy' | 'reward'; toId?: number; reason?: string; at?: 'episode-boundary' | 'between-ticks' };
+      let target: ModelRecord | null = null;
+      if (body.toId !== undefined) {
+        target = store.getModel(body.toId);
+        if (!target || target.kind !== body.kind) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no ${body.kind} model ${body.toId}` });
+      } else {
+        const current = store.activeModel(body.kind);
+        const previous = store.listActivations(body.kind, 1000).find((a) => a.modelId !== null && a.modelId !== current?.id && a.action !== 'deactivate');
+        target = previous?.modelId != null ? store.getModel(previous.modelId) : null;
+        if (!target) return reply.code(409).send({ statusCode: 409, error: 'Conflict', message: `no earlier ${body.kind} version to roll back to` });
+      }
+      return activate(target, 'rollback', body.reason ?? null, body.at, reply);
+    },
+  );
+
+  app.get('/events', { schema: { summary: 'Server-sent events: `status` (throttled), `episode`, `fault`', tags: ['daemon'] } }, (req, reply) => {
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    const send = (event: string, data: unknown): void => {
+      res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    };
+    const minGapMs = 1000 / (opts.sseRateHz ?? 5);
+    let lastSent = 0;
+    let trailing: NodeJS.Timeout | null = null;
+    let latest: DaemonStatus | null = null;
+    const onStatus = (s: DaemonStatus): void => {
+      latest = s;
+      const now = Date.now();
+      if (now - lastSent >= minGapMs) {
+        lastSent = now;
+        send('status', s);
+      } else if (!trailing) {
+        // Throttled, but the newest state always goes out (a client must see the final 'idle').
+        trailing = setTimeout(() => {
+          trailing = null;
+          lastSent = Date.now();
+          if (latest) send('status', latest);
+        }, minGapMs - (now - lastSent));
+      }
+    };
+    const onEpisode = (e: unknown): void => send('episode', e);
+    const onFault = (m: string): void => send('fault', { message: m });
+    const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15000);
+    daemon.on('status', onStatus);
+    daemon.on('episode', onEpisode);
+    daemon.on('fault', onFault);
+    send('status', daemon.status());
+    req.raw.on('close', () => {
+      clearInterval(heartbeat);
+      if (trailing) clearTimeout(trailing);
+      daemon.off('status', onStatus);
+      daemon.off('episode', onEpisode);
+      daemon.off('fault', onFault);
+    });
+  });
+
+  return app;
+}

@@ -1,0 +1,114 @@
+/**
+ * Assembles a running daemon: robot backend (the simulated cell unless one is given), the SQLite log, the models,
+ * the control loop and the REST API. Used by the main job (src/cli/daemon.ts), the tests and the benchmark.
+ */
+import type { FastifyInstance } from 'fastify';
+import { buildApi } from '../api/server.ts';
+import type { Calibration, DaemonConfig } from '../config/schema.ts';
+import { PolicyModel, RewardModel } from '../policy/onnx-model.ts';
+import type { RobotBackend } from '../robot/backend.ts';
+import { SimBackend } from '../robot/sim-backend.ts';
+import type { ResidualPolicy, RewardScorer } from './interfaces.ts';
+import { StoreLog } from './log.ts';
+import { Daemon } from './loop.ts';
+import { loadStartupModels, policyFromModel, rewardFromModel } from './models.ts';
+
+export interface DaemonAppOptions {
+  config: DaemonConfig;
+  calibration: Calibration;
+  /** Bearer token for state-changing routes (null: refused). */
+  token: string | null;
+  /** A backend to drive; default: the simulated cell from config.backend.sim. */
+  backend?: RobotBackend;
+  /** Models to start with; default: what models/ and the log say (loadStartupModels). null = none. */
+  policy?: ResidualPolicy | null;
+  reward?: RewardScorer | null;
+  /** Start the HTTP server (default true). */
+  listen?: boolean;
+  /** Start the tick schedule (default true); tests may drive ticks by hand. */
+  startLoop?: boolean;
+  /** Model loaders for activation through the API (default: the ONNX loaders). */
+  loadPolicy?: (path: string) => Promise<ResidualPolicy>;
+  loadReward?: (path: string) => Promise<RewardScorer>;
+}
+
+export interface DaemonApp {
+  daemon: Daemon;
+  api: FastifyInstance;
+  log: StoreLog;
+  backend: RobotBackend;
+  /** http://host:port of the API, or null when not listening. */
+  url: string | null;
+  /** What was loaded and what was not, for the operator. */
+  notes: string[];
+  /** Graceful: stop the arm, close the episode, flush and close the log, stop HTTP, release the backend. */
+  close(): Promise<void>;
+}
+
+/** The config as recorded in the session row: never the token. */
+function configSnapshot(cfg: DaemonConfig): unknown {
+  return { ...cfg, api: { ...cfg.api, token: cfg.api.token === null ? null : '(set)' } };
+}
+
+export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp> {
+  const cfg = o.config;
+  const sim = cfg.backend.sim;
+  const backend =
+    o.backend ??
+    (await SimBackend.create({
+      connector: sim.connector,
+      cell: { imageSize: sim.imageSize, camera: sim.camera as 'wrist' | 'fixed', controlHz: cfg.tickHz, goalNoise: sim.goalNoise, startHeight: sim.startHeight, nuisance: sim.nuisance },
+    }));
+  const notes: string[] = [];
+  let log: StoreLog;
+  try {
+    log = await StoreLog.open(
+      cfg.db,
+      { robot: backend.kind === 'sim' ? 'simulated sawyer cell' : backend.kind, backend: backend.kind, config: configSnapshot(cfg), calibration: o.calibration },
+      { onError: (m) => notes.push(m) },
+    );
+  } catch (e) {
+    if (!o.backend) backend.dispose();
+    throw e;
+  }
+  let policy = o.policy;
+  let reward = o.reward;
+  if (policy === undefined || reward === undefined) {
+    const loaded = await loadStartupModels(cfg.modelsDir, log.store);
+    notes.push(...loaded.notes);
+    if (policy === undefined) policy = loaded.policy;
+    else await loaded.policy?.dispose?.();
+    if (reward === undefined) reward = loaded.reward;
+    else await loaded.reward?.dispose?.();
+  }
+  const daemon = new Daemon({ backend, config: cfg, calibration: o.calibration, log, policy: policy ?? null, reward: reward ?? null });
+  const api = await buildApi({
+    daemon,
+    store: log.store,
+    token: o.token,
+    tokenEnv: cfg.api.tokenEnv,
+    loadPolicy: o.loadPolicy ?? (async (p) => policyFromModel(await PolicyModel.load(p))),
+    loadReward: o.loadReward ?? (async (p) => rewardFromModel(await RewardModel.load(p))),
+  });
+  let url: string | null = null;
+  if (o.listen ?? true) {
+    await api.listen({ host: cfg.api.host, port: cfg.api.port });
+    const addr = api.server.address();
+    if (addr && typeof addr === 'object') url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+  }
+  if (o.startLoop ?? true) daemon.start();
+  let closing: Promise<void> | null = null;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      await daemon.shutdown();
+      await api.close();
+      await log.close();
+      const current = daemon.models();
+      await current.policy?.dispose?.();
+      await current.reward?.dispose?.();
+      if (!o.backend) backend.dispose();
+    })();
+    return closing;
+  };
+  return { daemon, api, log, backend, url, notes, close };
+}
