@@ -226,6 +226,8 @@ async function probe(session: ort.InferenceSession, card: ModelCard, refuse: (m:
 /** Shared by the three model classes: one checked session and its card. */
 abstract class OnnxModel {
   private released = false;
+  private disposing: Promise<void> | null = null;
+  private readonly inflight = new Set<Promise<unknown>>();
   protected constructor(readonly path: string, readonly card: ModelCard, protected readonly session: ort.InferenceSession) {}
 
   /** Input spec for a role, if the model has that input. */
@@ -236,16 +238,28 @@ abstract class OnnxModel {
   /** Runs a batch of n samples (feeds are flat, sample-major) and returns the first output, checked. */
   protected async runFirst(feeds: RoleFeeds, n: number): Promise<Float32Array> {
     if (this.released) throw new ModelRunError(`${this.path}: model was disposed`);
-    const res = await this.session.run(feedsFor(this.card, feeds, n));
-    const spec = this.card.outputs[0] as TensorSpec;
-    return checkOutput(this.card, spec, res[spec.name] as ort.Tensor | undefined, n);
+    const pending = this.session.run(feedsFor(this.card, feeds, n));
+    this.inflight.add(pending);
+    try {
+      const res = await pending;
+      const spec = this.card.outputs[0] as TensorSpec;
+      return checkOutput(this.card, spec, res[spec.name] as ort.Tensor | undefined, n);
+    } finally {
+      this.inflight.delete(pending);
+    }
   }
 
-  /** Frees the native session; further runs throw. Safe to call twice. */
-  async dispose(): Promise<void> {
-    if (this.released) return;
-    this.released = true;
-    await this.session.release();
+  /**
+   * Frees the native session; further runs throw. Runs already started finish first: releasing a session under a
+   * running inference is a use-after-free in native code, and a hot-swap may dispose the old policy mid-tick.
+   * Safe to call twice.
+   */
+  dispose(): Promise<void> {
+    if (this.disposing === null) {
+      this.released = true;
+      this.disposing = Promise.allSettled([...this.inflight]).then(() => this.session.release());
+    }
+    return this.disposing;
   }
 }
 

@@ -8,7 +8,7 @@ import { saveOnnxModel } from '../../src/learn/export.ts';
 import { scale } from '../../src/learn/layers.ts';
 import { cardPathFor, sha256Hex, type ModelKind } from '../../src/policy/card.ts';
 import { EncoderModel, loadModel, ModelLoadError, ModelRunError, PolicyModel, RewardModel } from '../../src/policy/onnx-model.ts';
-import { buildPolicyLike, cardDraft } from './fixtures.ts';
+import { buildPolicyLike, cardDraft, randomizeWeights } from './fixtures.ts';
 
 await tf.setBackend('cpu');
 const dir = mkdtempSync(join(tmpdir(), 'onnx-model-test-'));
@@ -61,9 +61,13 @@ test('a policy loads, matches tfjs, stays in its bounds, checks input sizes and 
   u.forEach((v, i) => assert.ok(Math.abs(v - (ref[i] as number)) < 1e-7 + 1e-4 * 0.002, `axis ${i}: ${v} vs ${ref[i]}`));
   assert.ok(u.some((v) => Math.abs(v) > 1e-5), 'residual is trivially zero');
   await assert.rejects(policy.run(obs.image.subarray(1), obs.proprio), (e: unknown) => e instanceof ModelRunError && /input 'image' needs 768 values/.test(e.message));
-  await policy.dispose();
-  await policy.dispose();
+  // Disposing while runs are in flight lets them finish (a hot-swap may dispose the old policy mid-tick).
+  const inflight = [policy.run(obs.image, obs.proprio), policy.run(obs.image, obs.proprio)];
+  const disposed = policy.dispose();
   await assert.rejects(policy.run(obs.image, obs.proprio), /disposed/);
+  for (const r of await Promise.all(inflight)) assert.deepEqual(r, u);
+  await disposed;
+  await policy.dispose();
 });
 
 test('a reward model gives probabilities for a batch that match tfjs; an encoder gives its features', async () => {
@@ -171,14 +175,16 @@ test('refuses a model producing NaN, a policy beyond its bounds and a "probabili
   const h = tf.layers.concatenate().apply([flat, big]) as tf.SymbolicTensor;
   const out = tf.layers.dense({ units: 3, activation: 'tanh' }).apply(h) as tf.SymbolicTensor;
   const nanModel = tf.model({ inputs: [image, proprio], outputs: out });
+  randomizeWeights(nanModel, 5); // seeded: mixed-sign weights, so +inf and -inf meet
   const nan = save('nan', 'policy', nanModel);
   await refused(PolicyModel.load(nan.path), nan.path, /probe run .*non-finite/);
 
   const { path } = save('bounds', 'policy', buildPolicyLike({ size: SIZE, proprioDim: PROPRIO, hidden: 16, head: 'action', bound: 0.5, seed: 3 }));
   await refused(PolicyModel.load(path), path, /outside the card's action bounds \[-0\.002, 0\.002\]/);
 
-  const lin = buildPolicyLike({ size: SIZE, proprioDim: PROPRIO, hidden: 16, head: 'action', bound: 20, seed: 4 });
-  const one = tf.model({ inputs: lin.inputs, outputs: tf.layers.dense({ units: 1 }).apply(lin.layers[lin.layers.length - 3]?.output as tf.SymbolicTensor) as tf.SymbolicTensor });
-  const notProb = save('notprob', 'reward', one);
+  // Minus a sigmoid: always in (-1, 0), never a probability.
+  const sig = buildPolicyLike({ size: SIZE, proprioDim: PROPRIO, hidden: 16, head: 'probability', seed: 4 });
+  const neg = tf.model({ inputs: sig.inputs, outputs: scale([-1]).apply(sig.outputs[0] as tf.SymbolicTensor) as tf.SymbolicTensor });
+  const notProb = save('notprob', 'reward', neg);
   await refused(RewardModel.load(notProb.path), notProb.path, /not a probability in \[0, 1\]/);
 });
