@@ -178,7 +178,10 @@ export class SimCell {
       for (let g = 0; g < model.ngeom; g++) {
         const name = mj.mj_id2name(model, mj.mjtObj.mjOBJ_GEOM.value, g) ?? '';
         if (name.startsWith('plug_')) this.camera.geomTex[g] = 0;
-        else if (name.startsWith('sock_')) this.camera.geomTex[g] = 1;
+        else if (name === 'sock_floor') {
+          // Hole bottoms get little light in reality: darken them so holes read as holes.
+          for (let k = 0; k < 3; k++) this.camera.geomColor[3 * g + k] = 0.35 * this.camera.geomColor[3 * g + k]!;
+        } else if (name.startsWith('sock_')) this.camera.geomTex[g] = 1;
       }
     }
   }
@@ -375,6 +378,26 @@ export class SimCell {
     if (!this.camera) return { width: 0, height: 0, data: new Uint8Array(0) };
     const out = new Uint8Array(this.imageBuf.length);
     return this.camera.render(this.data, this.cameraPose(), this.shading, this.textureFrames(), out);
+  }
+
+  /**
+   * Pixel coordinates (column, row; may fall outside the image) where the camera sees world point p now,
+   * or null if it is behind the camera. For calibration (crop) and for checking image resolution.
+   */
+  project(p: Vec3): [number, number] | null {
+    const size = this.config.imageSize;
+    const pose = this.cameraPose();
+    const R = pose.R;
+    const d: Vec3 = [p[0] - pose.pos[0], p[1] - pose.pos[1], p[2] - pose.pos[2]];
+    // camera frame: x right, y up, z backward
+    const x = R[0]! * d[0] + R[3]! * d[1] + R[6]! * d[2];
+    const y = R[1]! * d[0] + R[4]! * d[1] + R[7]! * d[2];
+    const z = R[2]! * d[0] + R[5]! * d[1] + R[8]! * d[2];
+    if (z >= 0) return null;
+    const t = Math.tan((this.config.fovDeg * Math.PI) / 360);
+    const u = ((x / -z / t + 1) * size) / 2 - 0.5;
+    const v = ((1 - y / -z / t) * size) / 2 - 0.5;
+    return [u, v];
   }
 
   /** Physics contact count (diagnostics). */

@@ -34,7 +34,7 @@ export interface CellLayout {
 
 /** Joint servo gains and limits (per joint, j0..j6). */
 export const SERVO = {
-  kp: [6000, 6000, 3000, 3000, 800, 800, 400],
+  kp: [1500, 1500, 750, 750, 200, 200, 100],
   /** Rotor inertia reflected to the joint: keeps the wrist stable at 1 ms and makes the arm feel like a real one. */
   armature: [0.4, 0.4, 0.15, 0.15, 0.04, 0.04, 0.02],
   /** Damping ratio target for the servo's velocity gain. */

@@ -1,0 +1,232 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Observation, Vec3 } from '../../src/robot/types.ts';
+import { SimCell, SimError, type CellConfig } from '../../src/sim/cell.ts';
+import { findConnector, loadConnectors, parseConnector, type ConnectorDef } from '../../src/sim/connectors.ts';
+
+const all = loadConnectors();
+const byName = (n: string): ConnectorDef => findConnector(all, n);
+
+/** The research's P-controller u = -kp (x - x*), kp = [1, 1, 0.3]. */
+const pControl = (o: Observation): Vec3 => [-(o.eePos[0] - o.goal[0]), -(o.eePos[1] - o.goal[1]), -0.3 * (o.eePos[2] - o.goal[2])];
+
+async function runP(cfg: CellConfig, seed: number, steps = 20): Promise<{ cell: SimCell; last: Observation; maxFz: number }> {
+  const cell = await SimCell.create(cfg);
+  let o = cell.reset({ seed, scenario: 'I' });
+  let maxFz = -Infinity;
+  for (let k = 0; k < steps; k++) {
+    o = cell.step(pControl(o));
+    maxFz = Math.max(maxFz, o.wrench[2]);
+  }
+  return { cell, last: o, maxFz };
+}
+
+test('centred start, exact goal: the P-controller seats every connector family', async () => {
+  for (const name of ['square16', 'europlug', 'dt12', 'round08', 'dshape14', 'nema515']) {
+    const { cell, maxFz } = await runP({ connector: byName(name), imageSize: 0 }, 11);
+    const gt = cell.groundTruth();
+    assert.ok(gt.success, `${name}: not seated, depth ${(gt.depth * 1000).toFixed(2)} mm`);
+    assert.ok(Math.abs(gt.depth - byName(name).depth) < 0.001);
+    assert.ok(gt.lateralError < 0.0005, `${name}: lateral ${gt.lateralError}`);
+    assert.ok(maxFz < 5, `${name}: a clean insertion should not press hard (max Fz ${maxFz.toFixed(1)} N)`);
+    cell.dispose();
+  }
+});
+
+test('a 2 mm goal error is blocked at the socket face with a large upward force on the wrist sensor', async () => {
+  for (const name of ['square16', 'europlug']) {
+    const { cell, last } = await runP({ connector: byName(name), imageSize: 0, goalBias: [0.002, 0, 0] }, 11);
+    const gt = cell.groundTruth();
+    assert.equal(gt.success, false, `${name} should be blocked`);
+    assert.ok(gt.depth < 0.002, `${name}: went ${gt.depth} m deep`);
+    assert.ok(last.wrench[2] > 10, `${name}: Fz ${last.wrench[2].toFixed(1)} N, expected a clear upward push`);
+    assert.ok(last.wrench[2] < 200, `${name}: Fz ${last.wrench[2].toFixed(1)} N is not bounded`);
+    cell.dispose();
+  }
+});
+
+test('clearance matters: at a 0.5 mm goal error a 1.5 mm-clearance peg goes in, a 0.3 mm one is blocked', async () => {
+  const peg = (clearance: number): ConnectorDef =>
+    parseConnector(
+      { name: 'peg', family: 'test', clearance_mm: clearance, depth_mm: 10, parts: [{ shape: 'rect', size_mm: [16, 16] }], plug: { color: [0.5, 0.5, 0.5] }, socket: { color: [0.8, 0.8, 0.8] } },
+      `inline(clearance ${clearance})`,
+    );
+  const results: Record<string, boolean> = {};
+  for (const c of [0.3, 1.5]) {
+    const { cell } = await runP({ connector: peg(c), imageSize: 0, goalBias: [0.0005, 0, 0] }, 5);
+    results[c] = cell.groundTruth().success;
+    cell.dispose();
+  }
+  assert.deepEqual(results, { '0.3': false, '1.5': true });
+});
+
+test('scenario II with straight-down motion never seats the plug', async () => {
+  const cell = await SimCell.create({ connector: byName('round12'), imageSize: 0 });
+  for (let s = 0; s < 3; s++) {
+    cell.reset({ seed: 100 + s, scenario: 'II' });
+    for (let k = 0; k < 15; k++) cell.step([0, 0, -0.005]);
+    const gt = cell.groundTruth();
+    assert.equal(gt.success, false);
+    assert.ok(gt.lateralError >= 0.009, `lateral ${gt.lateralError}`);
+  }
+  cell.dispose();
+});
+
+test('resets: scenario ranges, start height and the goal with bias and noise', async () => {
+  const def = byName('square16');
+  const cell = await SimCell.create({ connector: def, imageSize: 0, startHeight: 0.03, goalBias: [0.001, -0.002, 0.0005], goalNoise: 0.001 });
+  const sp = cell.socketPos();
+  const top = cell.layout.socketTop;
+  const goals: number[] = [];
+  for (let s = 0; s < 12; s++) {
+    for (const sc of ['I', 'II'] as const) {
+      const o = cell.reset({ seed: s, scenario: sc });
+      const dx = o.eePos[0] - sp[0];
+      const dy = o.eePos[1] - sp[1];
+      if (sc === 'I') assert.ok(Math.abs(dx) <= 0.0101 && Math.abs(dy) <= 0.0101, `I: ${dx}, ${dy}`);
+      else assert.ok(Math.hypot(dx, dy) >= 0.0099 && Math.hypot(dx, dy) <= 0.0201, `II: r=${Math.hypot(dx, dy)}`);
+      assert.ok(Math.abs(o.eePos[2] - (top + 0.03)) < 3e-4, `height ${o.eePos[2] - top}`);
+      assert.ok(Math.abs(o.goal[0] - (sp[0] + 0.001)) <= 0.001 + 1e-12);
+      assert.ok(Math.abs(o.goal[1] - (sp[1] - 0.002)) <= 0.001 + 1e-12);
+      assert.equal(o.goal[2], sp[2] + 0.0005);
+      assert.deepEqual(o.wrench.map((w) => Math.abs(w) < 1e-9), [true, true, true, true, true, true], 'wrench is zeroed at reset');
+      goals.push(o.goal[0]);
+    }
+  }
+  assert.ok(new Set(goals).size > 10, 'goal noise varies per episode');
+  cell.dispose();
+});
+
+test('same seed gives bitwise the same observations; another seed does not', async () => {
+  const cfg: CellConfig = { connector: byName('dsub'), imageSize: 32 };
+  const a = await SimCell.create(cfg);
+  const b = await SimCell.create(cfg);
+  const actions: Vec3[] = [[0.003, -0.002, -0.004], [0, 0, -0.006], [-0.004, 0.004, -0.01], [0.01, 0, -0.01]];
+  const trace = (c: SimCell, seed: number): Observation[] => {
+    const out = [c.reset({ seed, scenario: 'II' })];
+    for (const u of actions) out.push(c.step(u));
+    return out;
+  };
+  const ta = trace(a, 42);
+  const tb = trace(b, 42);
+  const ta2 = trace(a, 42); // the same cell again, after other episodes
+  for (const t of [tb, ta2]) {
+    t.forEach((o, i) => {
+      const r = ta[i]!;
+      assert.deepEqual(o.eePos, r.eePos);
+      assert.deepEqual(o.wrench, r.wrench);
+      assert.deepEqual(o.goal, r.goal);
+      assert.ok(Buffer.from(o.image.data).equals(Buffer.from(r.image.data)), `image ${i} differs`);
+    });
+  }
+  const other = trace(b, 43);
+  assert.notDeepEqual(other[0]!.eePos, ta[0]!.eePos);
+  a.dispose();
+  b.dispose();
+});
+
+test('the image is not blank, has the right size, and changes when the arm moves', async () => {
+  const cell = await SimCell.create({ connector: byName('round12') });
+  const o0 = cell.reset({ seed: 3, scenario: 'I' });
+  assert.equal(o0.image.width, 64);
+  assert.equal(o0.image.height, 64);
+  assert.equal(o0.image.data.length, 64 * 64 * 3);
+  const px = o0.image.data;
+  const mean = px.reduce((a, v) => a + v, 0) / px.length;
+  const std = Math.sqrt(px.reduce((a, v) => a + (v - mean) ** 2, 0) / px.length);
+  assert.ok(std > 15, `image is nearly uniform (std ${std.toFixed(1)})`);
+  const meanDiff = (a: Uint8Array, b: Uint8Array): number => {
+    let d = 0;
+    for (let i = 0; i < a.length; i++) d += Math.abs(a[i]! - b[i]!);
+    return d / a.length;
+  };
+  const still = cell.step([0, 0, 0]);
+  const moved = cell.step([0.008, 0.008, -0.008]);
+  const dStill = meanDiff(px, still.image.data);
+  const dMoved = meanDiff(still.image.data, moved.image.data);
+  assert.ok(dMoved > 1 && dMoved > 5 * dStill, `image barely changed: ${dMoved.toFixed(2)} moved vs ${dStill.toFixed(2)} still`);
+  cell.dispose();
+});
+
+test('the wrist camera resolves at least 1 px per mm at the socket face at the start height', async () => {
+  const cell = await SimCell.create({ connector: byName('square16'), nuisance: false });
+  const o = cell.reset({ seed: 1, scenario: 'I' });
+  const top = cell.layout.socketTop;
+  const [x, y] = [o.eePos[0], o.eePos[1]];
+  const a = cell.project([x, y, top])!;
+  const bx = cell.project([x + 0.001, y, top])!;
+  const by = cell.project([x, y + 0.001, top])!;
+  const pxPerMmX = Math.hypot(bx[0] - a[0], bx[1] - a[1]);
+  const pxPerMmY = Math.hypot(by[0] - a[0], by[1] - a[1]);
+  assert.ok(pxPerMmX >= 1, `x: ${pxPerMmX.toFixed(2)} px/mm`);
+  assert.ok(pxPerMmY >= 0.8, `y: ${pxPerMmY.toFixed(2)} px/mm`);
+  // The point under the tip is in the image.
+  assert.ok(a[0] >= 0 && a[0] < 64 && a[1] >= 0 && a[1] < 64, `socket point at ${a}`);
+  cell.dispose();
+});
+
+test('nuisance changes the picture between seeds but not the physics', async () => {
+  const def = byName('square16');
+  const on = await SimCell.create({ connector: def });
+  const off = await SimCell.create({ connector: def, nuisance: false });
+  const a1 = on.reset({ seed: 1, scenario: 'I' });
+  const b1 = off.reset({ seed: 1, scenario: 'I' });
+  assert.deepEqual(a1.eePos, b1.eePos);
+  assert.ok(!Buffer.from(a1.image.data).equals(Buffer.from(b1.image.data)));
+  on.dispose();
+  off.dispose();
+});
+
+test('long run of random pressing: no NaN, no tunnelling, bounded forces', async () => {
+  const def = byName('europlug');
+  const cell = await SimCell.create({ connector: def, imageSize: 0 });
+  const top = cell.layout.socketTop;
+  const floorZ = top - def.depth;
+  let seed = 7;
+  const rnd = (): number => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed / 2147483648;
+  };
+  let maxF = 0;
+  let steps = 0;
+  for (let ep = 0; ep < 50; ep++) {
+    let o = cell.reset({ seed: ep, scenario: ep % 2 ? 'I' : 'II' });
+    for (let k = 0; k < 45; k++, steps++) {
+      // Mostly pressing down, wandering sideways, sometimes hard.
+      const sp = cell.socketPos();
+      const u: Vec3 = [(rnd() - 0.5) * 0.012 - 0.2 * (o.eePos[0] - sp[0]), (rnd() - 0.5) * 0.012 - 0.2 * (o.eePos[1] - sp[1]), -rnd() * 0.012 + 0.002];
+      o = cell.step(u);
+      for (const v of [...o.eePos, ...o.wrench, ...o.eeQuat]) assert.ok(Number.isFinite(v), `non-finite at step ${steps}`);
+      maxF = Math.max(maxF, Math.hypot(o.wrench[0], o.wrench[1], o.wrench[2]));
+      // Never below the hole floors, and never through the face away from the holes.
+      assert.ok(o.eePos[2] > floorZ - 0.001, `tip at ${o.eePos[2]} below the floor ${floorZ}`);
+      const dx = Math.abs(o.eePos[0] - cell.socketPos()[0]);
+      const dy = Math.abs(o.eePos[1] - cell.socketPos()[1]);
+      const [hx, hy] = cell.layout.socketHalf;
+      const onFace = dy > 0.004 && dx < hx - 0.002 && dy < hy - 0.002; // europlug holes lie on the x axis
+      if (onFace) assert.ok(o.eePos[2] > top - 0.001, `tip through the face at (${dx}, ${dy}) m off-centre: z=${o.eePos[2]}`);
+      assert.ok(o.eePos[2] > -0.001, 'tip through the table');
+      // Orientation stays tip-down.
+      assert.ok(o.eeQuat[0] > 0.995, `tilted: ${o.eeQuat}`);
+    }
+  }
+  assert.ok(steps >= 2000);
+  assert.ok(maxF < 300, `force peaked at ${maxF.toFixed(0)} N`);
+  cell.dispose();
+});
+
+test('bad inputs fail loudly', async () => {
+  await assert.rejects(SimCell.create({ connector: byName('square16'), imageSize: -1 }), /CellConfig\.imageSize/);
+  await assert.rejects(SimCell.create({ connector: byName('square16'), maxStep: 1 }), /CellConfig\.maxStep/);
+  const cell = await SimCell.create({ connector: byName('square16'), imageSize: 0 });
+  assert.throws(() => cell.step([0, 0, 0]), SimError);
+  cell.reset({ seed: 1, scenario: 'I' });
+  assert.throws(() => cell.step([Number.NaN, 0, 0]), RangeError);
+  assert.throws(() => cell.reset({ seed: 1, scenario: 'III' as 'I' }), RangeError);
+  // Actions are clipped per axis to maxStep.
+  const before = cell.observe().eePos;
+  const after = cell.step([0.5, 0, 0]).eePos;
+  assert.ok(Math.abs(after[0] - before[0] - 0.01) < 5e-4, `moved ${after[0] - before[0]}`);
+  cell.dispose();
+  assert.throws(() => cell.observe(), SimError);
+});

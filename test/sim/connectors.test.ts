@@ -1,0 +1,131 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  ConnectorError,
+  DEFAULT_CONNECTOR_DIR,
+  holePolygons,
+  loadConnector,
+  loadConnectors,
+  partPolygon,
+} from '../../src/sim/connectors.ts';
+import { decomposePlate, insideConvex, polygonArea, trapezoidArea, xInterval, type Vec2 } from '../../src/sim/geometry.ts';
+
+const shipped = loadConnectors();
+
+test('ships at least 16 connectors across at least 5 families, sorted by name, in the documented ranges', () => {
+  assert.ok(shipped.length >= 16, `only ${shipped.length} connectors`);
+  const families = new Set(shipped.map((d) => d.family));
+  assert.ok(families.size >= 5, `only ${families.size} families: ${[...families].join(', ')}`);
+  const names = shipped.map((d) => d.name);
+  assert.deepEqual(names, [...names].sort());
+  for (const d of shipped) {
+    assert.ok(d.clearance >= 0.0003 - 1e-12 && d.clearance <= 0.0015 + 1e-12, `${d.name} clearance ${d.clearance}`);
+    assert.ok(d.depth >= 0.003 && d.depth <= 0.03, `${d.name} depth ${d.depth}`);
+    assert.ok(d.parts.length >= 1);
+  }
+  // The shape kinds the issue asks for are all present: circles, polygons/rects, multi-pin layouts.
+  assert.ok(shipped.some((d) => d.parts.some((p) => p.shape === 'circle')));
+  assert.ok(shipped.some((d) => d.parts.some((p) => p.shape === 'polygon')));
+  assert.ok(shipped.some((d) => d.parts.length >= 2 && d.parts.every((p) => p.shape === 'circle')), 'two-pin round (mains)');
+  assert.ok(shipped.some((d) => d.parts.length >= 4), 'multi-pin');
+  assert.ok(shipped.some((d) => d.plug.texture.kind !== 'none') && shipped.some((d) => d.socket.texture.kind !== 'none'));
+});
+
+test('holes are the pins grown by half the clearance on every side', () => {
+  for (const d of shipped) {
+    const holes = holePolygons(d);
+    d.parts.forEach((p, i) => {
+      const pin = partPolygon(p);
+      const hole = holes[i]!;
+      // Every pin vertex lies inside the hole, at least clearance/2 from every hole edge.
+      for (const v of pin) assert.ok(insideConvex(hole, v, d.clearance / 2 - 1e-9), `${d.name} part ${i}`);
+      assert.ok(polygonArea(hole) > polygonArea(pin));
+    });
+  }
+});
+
+test('the socket plate decomposition covers the plate minus the holes exactly', () => {
+  for (const d of shipped) {
+    const holes = holePolygons(d);
+    const [x0, x1, y0, y1] = [-0.06, 0.06, -0.05, 0.05];
+    const pieces = decomposePlate(holes, x0, x1, y0, y1);
+    const area = pieces.reduce((a, t) => a + trapezoidArea(t), 0);
+    const expected = (x1 - x0) * (y1 - y0) - holes.reduce((a, h) => a + polygonArea(h), 0);
+    assert.ok(Math.abs(area - expected) < 1e-9, `${d.name}: area ${area} vs ${expected}`);
+    // No piece reaches into a hole: sample points inside every piece.
+    for (const t of pieces) {
+      for (const fy of [0.1, 0.5, 0.9]) {
+        const y = t.y0 + fy * (t.y1 - t.y0);
+        const xl = t.xl0 + fy * (t.xl1 - t.xl0);
+        const xr = t.xr0 + fy * (t.xr1 - t.xr0);
+        for (const fx of [0.05, 0.5, 0.95]) {
+          const p: Vec2 = [xl + fx * (xr - xl), y];
+          for (const h of holes) assert.ok(!insideConvex(h, p, 1e-7), `${d.name}: piece point ${p} inside a hole`);
+        }
+      }
+    }
+  }
+});
+
+test('xInterval of a square', () => {
+  const sq: Vec2[] = [[0, 0], [2, 0], [2, 2], [0, 2]];
+  assert.deepEqual(xInterval(sq, 1), [0, 2]);
+  assert.equal(xInterval(sq, 3), null);
+});
+
+function withBadFile(mutate: (j: Record<string, unknown>) => void): string {
+  const dir = mkdtempSync(join(tmpdir(), 'conn-'));
+  const json = JSON.parse(readFileSync(join(DEFAULT_CONNECTOR_DIR, 'europlug.json'), 'utf8')) as Record<string, unknown>;
+  mutate(json);
+  const file = join(dir, 'bad.json');
+  writeFileSync(file, JSON.stringify(json));
+  return file;
+}
+
+function expectError(file: string, ...fragments: string[]): void {
+  try {
+    assert.throws(() => loadConnector(file), (e: unknown) => {
+      assert.ok(e instanceof ConnectorError, `not a ConnectorError: ${String(e)}`);
+      assert.ok(e.message.startsWith(file), `message does not name the file: ${e.message}`);
+      for (const f of fragments) assert.ok(e.message.includes(f), `message lacks "${f}": ${e.message}`);
+      return true;
+    });
+  } finally {
+    rmSync(join(file, '..'), { recursive: true, force: true });
+  }
+}
+
+test('validation errors name the file and the field', () => {
+  expectError(withBadFile((j) => (j.clearance_mm = 3)), 'clearance_mm', 'between 0.3 and 1.5', 'got 3');
+  expectError(withBadFile((j) => delete j.depth_mm), 'depth_mm', 'must be a number');
+  expectError(withBadFile((j) => (j.name = 'Bad Name')), 'name');
+  expectError(withBadFile((j) => ((j.parts as Record<string, unknown>[])[1]!.shape = 'star')), 'parts[1].shape');
+  expectError(withBadFile((j) => ((j.parts as Record<string, unknown>[])[0]!.diameter_mm = -1)), 'parts[0].diameter_mm');
+  expectError(withBadFile((j) => ((j.parts as Record<string, unknown>[])[1]!.center_mm = [-8, 0])), 'parts[1]', 'wall');
+  expectError(withBadFile((j) => (j.parts = [{ shape: 'polygon', vertices_mm: [[0, 0], [10, 0], [2, 2], [0, 10]] }])), 'parts[0].vertices_mm', 'convex');
+  expectError(withBadFile((j) => ((j.plug as Record<string, unknown>).color = [1, 2, 0])), 'plug.color[1]');
+  expectError(withBadFile((j) => ((j.socket as Record<string, unknown>).texture = { kind: 'stripes' })), 'socket.texture.color2');
+  expectError(withBadFile((j) => (j.colour = 'red')), 'colour', 'not a known field');
+  expectError(withBadFile((j) => (j.housing_mm = { size: [5, 5] })), 'housing_mm.size', 'cover the parts');
+});
+
+test('unreadable and malformed files get a clear error', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'conn-'));
+  try {
+    const f = join(dir, 'broken.json');
+    writeFileSync(f, '{ "name": ');
+    assert.throws(() => loadConnector(f), (e: unknown) => e instanceof ConnectorError && e.message.startsWith(f) && e.message.includes('invalid JSON'));
+    assert.throws(() => loadConnector(join(dir, 'missing.json')), (e: unknown) => e instanceof ConnectorError && e.message.includes('missing.json'));
+    // duplicate names across files in one directory
+    const good = readFileSync(join(DEFAULT_CONNECTOR_DIR, 'europlug.json'), 'utf8');
+    rmSync(f);
+    writeFileSync(join(dir, 'a.json'), good);
+    writeFileSync(join(dir, 'b.json'), good);
+    assert.throws(() => loadConnectors(dir), (e: unknown) => e instanceof ConnectorError && e.message.includes('europlug') && e.message.includes('also used'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
