@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync, renameSync, mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, readSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, basename } from 'node:path';
 
 export const CARD_FORMAT = 'insertion-daemon/model-card';
@@ -299,6 +299,22 @@ export function cardPathFor(onnxPath: string): string {
 
 export function sha256Hex(data: Uint8Array | Buffer): string {
   return createHash('sha256').update(data).digest('hex');
+}
+
+/**
+ * sha256 of a file read in 1 MiB chunks (the training database can be gigabytes), for card.training.database.
+ * Hash a SQLite log only when no writer is active (or after a checkpoint), or the hash describes a moving target.
+ */
+export function sha256File(path: string): string {
+  const hash = createHash('sha256');
+  const buf = Buffer.allocUnsafe(1 << 20);
+  const fd = openSync(path, 'r');
+  try {
+    for (let n = readSync(fd, buf, 0, buf.length, null); n > 0; n = readSync(fd, buf, 0, buf.length, null)) hash.update(buf.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  return hash.digest('hex');
 }
 
 /** Reads and validates a card file; errors name the file (and the field). */

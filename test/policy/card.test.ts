@@ -1,9 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, readdirSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cardPathFor, codeVersion, ModelCardError, readCard, sha256Hex, validateCard, writeModelFiles, type CardDraft } from '../../src/policy/card.ts';
+import { cardPathFor, codeVersion, ModelCardError, readCard, sha256File, sha256Hex, validateCard, writeModelFiles, type CardDraft } from '../../src/policy/card.ts';
 import { cardDraft } from './fixtures.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'card-test-'));
@@ -91,4 +92,13 @@ test('a reward card must have a [null, 1] probability output and no action bound
 
 test('readCard names the file when it is missing or not JSON', () => {
   assert.throws(() => readCard(join(dir, 'none.onnx.json')), /model card .*none\.onnx\.json does not exist/);
+});
+
+test('sha256File hashes a multi-chunk file like a one-shot hash', () => {
+  const data = Buffer.alloc((1 << 20) * 2 + 12345);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 31 + (i >> 11)) & 255;
+  const f = join(dir, 'db.sqlite');
+  writeFileSync(f, data);
+  assert.equal(sha256File(f), createHash('sha256').update(data).digest('hex'));
+  assert.notEqual(sha256File(f), sha256Hex(data.subarray(1)));
 });
