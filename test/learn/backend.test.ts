@@ -1,0 +1,95 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend, backendLabel } from '../../src/learn/backend.ts';
+import { buildEncoder, buildMlp, netVariables } from '../../src/learn/nets.ts';
+
+const info = await initBackend();
+
+/** Run `f` on the cpu backend (reference) and on the training backend; return both results as arrays. */
+async function onBoth(f: () => tf.Tensor[]): Promise<{ ref: Float32Array[]; got: Float32Array[] }> {
+  const run = async (): Promise<Float32Array[]> => {
+    const outs = tf.tidy(f);
+    const data = await Promise.all(outs.map((o) => o.data() as Promise<Float32Array>));
+    outs.forEach((o) => o.dispose());
+    return data;
+  };
+  const got = await run();
+  await tf.setBackend('cpu');
+  const ref = await run();
+  await tf.setBackend(info.name);
+  return { ref, got };
+}
+
+function maxRelErr(a: Float32Array, b: Float32Array): number {
+  assert.equal(a.length, b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs((a[i] ?? 0) - (b[i] ?? 0)) / (1 + Math.abs(b[i] ?? 0)));
+  return m;
+}
+
+test('backend is reported with its fixes', () => {
+  assert.ok(['tensorflow', 'wasm'].includes(info.name), `unexpected backend ${info.name}`);
+  assert.equal(tf.getBackend(), info.name);
+  if (info.name === 'wasm') {
+    assert.ok(info.fixes.includes('Conv2DBackpropFilter'));
+    assert.ok(tf.getKernel('Conv2DBackpropFilter', 'wasm'), 'kernel registered');
+    assert.match(backendLabel(), /^wasm \(fixes: /);
+  }
+});
+
+test('conv2d filter gradient matches the cpu backend (strides, same/valid, odd sizes)', async () => {
+  const cases: Array<{ x: [number, number, number, number]; f: [number, number, number, number]; s: number; pad: 'same' | 'valid' }> = [
+    { x: [2, 9, 9, 3], f: [3, 3, 3, 4], s: 2, pad: 'same' },
+    { x: [2, 9, 9, 3], f: [3, 3, 3, 4], s: 2, pad: 'valid' },
+    { x: [3, 8, 8, 2], f: [4, 4, 2, 5], s: 2, pad: 'valid' },
+    { x: [2, 7, 7, 3], f: [3, 3, 3, 2], s: 1, pad: 'same' },
+    { x: [2, 8, 8, 3], f: [3, 3, 3, 2], s: 2, pad: 'same' },
+  ];
+  for (const c of cases) {
+    const xv = tf.randomNormal(c.x, 0, 1, 'float32', 11);
+    const fv = tf.randomNormal(c.f, 0, 1, 'float32', 12);
+    const { ref, got } = await onBoth(() => {
+      const [gx, gf] = tf.grads((x: tf.Tensor, f: tf.Tensor) => tf.sum(tf.square(tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, c.s, c.pad))))([xv, fv]);
+      return [gx as tf.Tensor, gf as tf.Tensor];
+    });
+    assert.ok(maxRelErr(got[1] as Float32Array, ref[1] as Float32Array) < 1e-4, `filter grad ${JSON.stringify(c)}: ${maxRelErr(got[1] as Float32Array, ref[1] as Float32Array)}`);
+    assert.ok(maxRelErr(got[0] as Float32Array, ref[0] as Float32Array) < 1e-4, `input grad ${JSON.stringify(c)}`);
+    xv.dispose();
+    fv.dispose();
+  }
+});
+
+test('matMul with every transpose combination (values and gradients) matches cpu', async () => {
+  const a = tf.randomNormal([2, 5, 7], 0, 1, 'float32', 1);
+  const b = tf.randomNormal([2, 7, 3], 0, 1, 'float32', 2);
+  for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]] as const) {
+    const A = ta ? tf.transpose(a, [0, 2, 1]) : a;
+    const B = tb ? tf.transpose(b, [0, 2, 1]) : b;
+    const { ref, got } = await onBoth(() => {
+      const y = tf.matMul(A, B, ta, tb);
+      const [ga, gb] = tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.square(tf.matMul(p, q, ta, tb))))([A, B]);
+      return [y, ga as tf.Tensor, gb as tf.Tensor];
+    });
+    got.forEach((g, i) => assert.ok(maxRelErr(g, ref[i] as Float32Array) < 1e-5, `transposeA=${ta} transposeB=${tb} output ${i}`));
+    // Against the untransposed product too: the wrapper must not silently drop a transpose.
+    const plain = tf.matMul(a, b).dataSync() as Float32Array;
+    assert.ok(maxRelErr(got[0] as Float32Array, plain) < 1e-5);
+  }
+});
+
+test('gradient of a small conv-net loss matches cpu for every variable', async () => {
+  const enc = buildEncoder('bt_enc', { inputShape: [16, 16, 3], filters: [4, 6], kernelSize: 3, strides: [2, 2], padding: 'same', zIDim: 5, zSDim: 3 }, 5);
+  const head = buildMlp('bt_head', { inDim: 8, hidden: [16], outDim: 1, layerNorm: true }, 5);
+  const x = tf.randomUniform([4, 16, 16, 3], 0, 1, 'float32', 3);
+  const vars = [...netVariables(enc), ...netVariables(head)];
+  const { ref, got } = await onBoth(() => {
+    const { grads } = tf.variableGrads(() => {
+      const o = enc.apply(x);
+      return tf.add(tf.mean(tf.square(head.apply(enc.features(x)))), tf.mean(tf.square(o.zSLogVar as tf.Tensor))) as tf.Scalar;
+    }, vars);
+    return vars.map((v) => grads[v.name] as tf.Tensor);
+  });
+  assert.equal(got.length, vars.length);
+  got.forEach((g, i) => assert.ok(maxRelErr(g, ref[i] as Float32Array) < 1e-4, `variable ${vars[i]?.name}: ${maxRelErr(g, ref[i] as Float32Array)}`));
+});
