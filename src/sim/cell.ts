@@ -17,7 +17,7 @@ import { TipIk } from './ik.ts';
 import { buildCellXml, type CellLayout } from './mjcf.ts';
 import { compileXml, DataViews, describeWasmError, mujoco, type Mujoco } from './mujoco.ts';
 import { Rng } from './rng.ts';
-import { SAWYER_NEUTRAL } from './sawyer.ts';
+import { CELL_HOME } from './sawyer.ts';
 
 export type Scenario = 'I' | 'II';
 
@@ -161,27 +161,26 @@ export class SimCell {
     this.tableGeom = mj.mj_name2id(model, mj.mjtObj.mjOBJ_GEOM.value, 'table');
     if (this.tipSite < 0 || this.ftSite < 0 || this.tableGeom < 0) throw new SimError('generated model lacks the tip/ft sites or the table');
     const Rd = Float64Array.from([1, 0, 0, 0, 1, 0, 0, 0, 1]);
-    this.ik = new TipIk(mj, model, scratch, this.tipSite, Rd, Float64Array.from(SAWYER_NEUTRAL));
-    this.qTarget = Float64Array.from(SAWYER_NEUTRAL);
+    this.ik = new TipIk(mj, model, scratch, this.tipSite, Rd, Float64Array.from(CELL_HOME));
+    this.qTarget = Float64Array.from(CELL_HOME);
     this.ctrlFrom = new Float64Array(this.nv);
     this.camLocalR = lookAt(WRIST_CAM_POS, WRIST_CAM_TARGET, [0, 0, 1]);
     this.shading = { light: norm3(NOMINAL_LIGHT), ambient: 0.35, background: [40, 44, 52] };
     const size = config.imageSize;
     this.camera = size > 0 ? new RayCamera(mj, model, size, size, config.fovDeg) : null;
     this.imageBuf = new Uint8Array(3 * size * size);
-    if (this.camera && config.camera === 'wrist') {
-      this.camera.groups = [1, 1, 1, 0, 1, 1];
-      this.camera.cutoff = 0.5;
+    if (this.camera) {
+      // Group 5 holds the socket's exact collision pieces: the camera sees their visual stand-ins instead.
+      // The wrist camera also skips the arm links (group 3): never in its view, costly to test.
+      this.camera.groups = config.camera === 'wrist' ? [1, 1, 1, 0, 1, 0] : [1, 1, 1, 1, 1, 0];
+      this.camera.cutoff = config.camera === 'wrist' ? 0.5 : 3;
     }
     if (this.camera) {
       // Texture slots: 0 = plug (moves with the tip), 1 = socket.
       for (let g = 0; g < model.ngeom; g++) {
         const name = mj.mj_id2name(model, mj.mjtObj.mjOBJ_GEOM.value, g) ?? '';
         if (name.startsWith('plug_')) this.camera.geomTex[g] = 0;
-        else if (name === 'sock_floor') {
-          // Hole bottoms get little light in reality: darken them so holes read as holes.
-          for (let k = 0; k < 3; k++) this.camera.geomColor[3 * g + k] = 0.35 * this.camera.geomColor[3 * g + k]!;
-        } else if (name.startsWith('sock_')) this.camera.geomTex[g] = 1;
+        else if (name === 'sock_block') this.camera.geomTex[g] = 1;
       }
     }
   }
@@ -241,7 +240,7 @@ export class SimCell {
     this.applyNuisance(c.nuisance, tableTint, lightDraw, jitter);
 
     const start: Vec3 = [sp[0] + ox, sp[1] + oy, this.layout.socketTop + c.startHeight];
-    const sol = this.ik.solve(start, SAWYER_NEUTRAL, 300);
+    const sol = this.ik.solve(start, CELL_HOME, 300);
     if (sol.posErr > 1e-4) throw new SimError(`cannot reach the start pose (IK error ${(sol.posErr * 1000).toFixed(2)} mm)`);
     const m = this.model, d = this.data;
     this.mj.mj_resetData(m, d);
@@ -369,7 +368,7 @@ export class SimCell {
   }
 
   /** IK for a tip position with the fixed orientation (does not touch the simulation). */
-  inverseKinematics(target: Vec3, seed: ArrayLike<number> = SAWYER_NEUTRAL, maxIter = 100): { q: Float64Array; posErr: number; rotErr: number } {
+  inverseKinematics(target: Vec3, seed: ArrayLike<number> = CELL_HOME, maxIter = 100): { q: Float64Array; posErr: number; rotErr: number } {
     return this.ik.solve(target, seed, maxIter);
   }
 

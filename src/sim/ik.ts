@@ -148,7 +148,9 @@ export class TipIk {
       J.set(jp, 0);
       J.set(jr, 3 * nv);
       // Secondary task: drift towards the nominal posture inside the null space.
-      for (let i = 0; i < nv; i++) dq0[i] = this.opt.nullGain * (this.nominal[i]! - q[i]!);
+      // Near the solution drop the pull: with damping it would leave a small residual task error.
+      const pull = posErr > 1e-3 || rotErr > 1e-2 ? this.opt.nullGain : 0;
+      for (let i = 0; i < nv; i++) dq0[i] = pull * (this.nominal[i]! - q[i]!);
       // rhs = e - J dq0; A = J J^T + lambda^2 I
       for (let r = 0; r < 6; r++) {
         let t = 0;

@@ -117,7 +117,7 @@ function socketGeoms(def: ConnectorDef, L: CellLayout, assets: string[]): string
   const hb = bbox(holes.flat());
   const fx = [hb.min[0] - 0.001, hb.max[0] + 0.001];
   const fy = [hb.min[1] - 0.001, hb.max[1] + 0.001];
-  out.push(`<geom name="sock_floor" type="box" size="${f((fx[1]! - fx[0]!) / 2)} ${f((fy[1]! - fy[0]!) / 2)} ${f(L.floor / 2)}" pos="${v([(fx[0]! + fx[1]!) / 2, (fy[0]! + fy[1]!) / 2, L.floor / 2])}" rgba="${col}" class="env"/>`);
+  out.push(`<geom name="sock_floor" type="box" size="${f((fx[1]! - fx[0]!) / 2)} ${f((fy[1]! - fy[0]!) / 2)} ${f(L.floor / 2)}" pos="${v([(fx[0]! + fx[1]!) / 2, (fy[0]! + fy[1]!) / 2, L.floor / 2])}" rgba="${col}" class="envc"/>`);
   const z0 = 0;
   const hz = L.socketTop / 2;
   const pieces = decomposePlate(holes, -hx, hx, -hy, hy);
@@ -126,7 +126,7 @@ function socketGeoms(def: ConnectorDef, L: CellLayout, assets: string[]): string
     if (isRectangle(t)) {
       const cx = (t.xl0 + t.xr0) / 2;
       const cy = (t.y0 + t.y1) / 2;
-      out.push(`<geom name="${name}" type="box" size="${f((t.xr0 - t.xl0) / 2)} ${f((t.y1 - t.y0) / 2)} ${f(hz)}" pos="${v([cx, cy, z0 + hz])}" rgba="${col}" class="env"/>`);
+      out.push(`<geom name="${name}" type="box" size="${f((t.xr0 - t.xl0) / 2)} ${f((t.y1 - t.y0) / 2)} ${f(hz)}" pos="${v([cx, cy, z0 + hz])}" rgba="${col}" class="envc"/>`);
     } else {
       const quad: Vec2[] = [
         [t.xl0, t.y0],
@@ -141,7 +141,27 @@ function socketGeoms(def: ConnectorDef, L: CellLayout, assets: string[]): string
       });
       const verts = uniq.flatMap((p) => [p[0], p[1], z0]).concat(uniq.flatMap((p) => [p[0], p[1], L.socketTop]));
       assets.push(`<mesh name="m_${name}" vertex="${v(verts)}"/>`);
-      out.push(`<geom name="${name}" type="mesh" mesh="m_${name}" rgba="${col}" class="env"/>`);
+      out.push(`<geom name="${name}" type="mesh" mesh="m_${name}" rgba="${col}" class="envc"/>`);
+    }
+  });
+  // What the camera sees (group 2): one block and a dark marker per hole on its face. The exact collision
+  // pieces above (group 5) would cost the ray caster dozens of mesh tests per pixel for round holes.
+  const dark = rgba(def.socket.color.map((c) => 0.3 * c));
+  out.push(`<geom name="sock_block" type="box" size="${f(hx)} ${f(hy)} ${f(L.socketTop / 2)}" pos="0 0 ${f(L.socketTop / 2)}" rgba="${col}" class="sockvis"/>`);
+  const mz = L.socketTop + 0.0001;
+  def.parts.forEach((p, i) => {
+    const name = `hole_${i}`;
+    const grow = def.clearance / 2;
+    if (p.shape === 'circle') {
+      out.push(`<geom name="${name}" type="cylinder" size="${f(p.radius + grow)} 0.0001" pos="${v([p.center[0], p.center[1], mz])}" rgba="${dark}" class="sockvis"/>`);
+    } else if (p.shape === 'rect') {
+      const q = [Math.cos(p.rotation / 2), 0, 0, Math.sin(p.rotation / 2)];
+      out.push(`<geom name="${name}" type="box" size="${f(p.size[0] / 2 + grow)} ${f(p.size[1] / 2 + grow)} 0.0001" pos="${v([p.center[0], p.center[1], mz])}" quat="${v(q)}" rgba="${dark}" class="sockvis"/>`);
+    } else {
+      const poly = holes[i]!;
+      const verts = poly.flatMap((q) => [q[0], q[1], mz - 0.0001]).concat(poly.flatMap((q) => [q[0], q[1], mz + 0.0001]));
+      assets.push(`<mesh name="m_${name}" vertex="${v(verts)}"/>`);
+      out.push(`<geom name="${name}" type="mesh" mesh="m_${name}" rgba="${dark}" class="sockvis"/>`);
     }
   });
   return out;
@@ -205,6 +225,8 @@ export function buildCellXml(def: ConnectorDef, opt: CellModelOptions): { xml: s
     <default class="visual"><geom contype="0" conaffinity="0" density="0" group="4"/></default>
     <default class="arm"><geom contype="0" conaffinity="0" density="0" group="3"/></default>
     <default class="env"><geom contype="1" conaffinity="2" condim="3" group="2"/></default>
+    <default class="envc"><geom contype="1" conaffinity="2" condim="3" group="5"/></default>
+    <default class="sockvis"><geom contype="0" conaffinity="0" density="0" group="2"/></default>
     <default class="plug"><geom contype="2" conaffinity="1" condim="3" density="1500" group="1"/></default>
   </default>
   <asset>

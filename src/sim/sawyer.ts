@@ -38,6 +38,12 @@ export const SAWYER_HAND = { xyz: [0, 0, 0.0245] as Vec3, rpy: [0, 0, Math.PI / 
 /** Rethink's "neutral" posture: a good seed and null-space target with the hand pointing down in front. */
 export const SAWYER_NEUTRAL: readonly number[] = [0, -1.18, 0, 2.18, 0, 0.57, 3.3161];
 
+/**
+ * Seed and null-space posture for the insertion cell: the neutral posture with the last joint turned so that
+ * the tool's required yaw sits mid-range (the neutral 3.32 rad leaves too little margin before the 4.71 limit).
+ */
+export const CELL_HOME: readonly number[] = [0.07, -0.46, -0.1, 1.6, 0.22, 0.44, -1.57];
+
 /** URDF rpy (R = Rz(yaw) Ry(pitch) Rx(roll)) as a MuJoCo quaternion [w, x, y, z]. */
 export function rpyToQuat(rpy: Vec3): [number, number, number, number] {
   const [r, p, y] = rpy;

@@ -1,0 +1,134 @@
+/**
+ * The simulated cell's figures: one 10 Hz control step (100 physics steps at 1 ms + IK + F/T + 64x64 image;
+ * target median <= 3 ms, i.e. >= 33x real time per core), and separately physics only, image only and IK only;
+ * the real-time factor; memory per cell (RSS and heap when creating N cells).
+ * Run: npx tsx bench/sim.bench.ts [--quick]   (writes bench/results/sim.json)
+ *
+ * Each sample is timed twice: wall clock and this process's CPU time. The machine is shared, so wall-clock
+ * percentiles include time the OS gave to other processes; CPU time is what the step itself costs.
+ * The workload is realistic: P-controller episodes of 20 steps, half of them with a 2 mm goal error, so about
+ * half the steps are in contact (pressing on the socket face) and half insert.
+ */
+import type { Observation, Vec3 } from '../src/robot/types.ts';
+import { SimCell } from '../src/sim/cell.ts';
+import { findConnector, loadConnectors } from '../src/sim/connectors.ts';
+import { fmt, summarize, writeResults, type Summary } from './lib.ts';
+
+const quick = process.argv.includes('--quick');
+const CONNECTORS = ['square16', 'europlug', 'dt12', 'round12'];
+const STEPS = quick ? 200 : 1000;
+const all = loadConnectors();
+
+interface Timed {
+  wall: Summary;
+  cpu: Summary;
+}
+
+function timeBoth(fn: () => void, n: number): Timed {
+  const wall: number[] = [];
+  const cpu: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    fn();
+    const t1 = performance.now();
+    const c = process.cpuUsage(c0);
+    wall.push(t1 - t0);
+    cpu.push((c.user + c.system) / 1000);
+  }
+  return { wall: summarize(wall), cpu: summarize(cpu) };
+}
+
+const pControl = (o: Observation): Vec3 => [-(o.eePos[0] - o.goal[0]), -(o.eePos[1] - o.goal[1]), -0.3 * (o.eePos[2] - o.goal[2])];
+
+async function benchConnector(name: string): Promise<Record<string, unknown>> {
+  const def = findConnector(all, name);
+  const exact = await SimCell.create({ connector: def });
+  const biased = await SimCell.create({ connector: def, goalBias: [0.002, 0, 0] });
+  let cell = exact;
+  let obs = cell.reset({ seed: 0, scenario: 'I' });
+  let k = 0;
+  let episode = 0;
+  let successes = 0;
+  const one = (): void => {
+    obs = cell.step(pControl(obs));
+    if (++k % 20 === 0) {
+      if (cell.groundTruth().success) successes++;
+      episode++;
+      cell = episode % 2 ? biased : exact;
+      obs = cell.reset({ seed: episode, scenario: 'I' });
+    }
+  };
+  // Warm-up: V8 tiers wasm and JS up during the first seconds.
+  const tw = performance.now();
+  while (performance.now() - tw < (quick ? 1000 : 3000)) one();
+  k = 0;
+  successes = 0;
+  episode = 0;
+  const step = timeBoth(one, STEPS);
+  const physics = timeBoth(() => cell.physicsSteps(100), STEPS / 2);
+  const image = timeBoth(() => cell.render(), STEPS / 2);
+  const ik = timeBoth(() => cell.inverseKinematics(cell.tipTarget(), cell.jointPositions(), 30), STEPS / 2);
+  const geoms = (cell as unknown as { model: { ngeom: number } }).model.ngeom;
+  exact.dispose();
+  biased.dispose();
+  return { connector: name, geoms, step, physics100: physics, image64: image, ik, insertedEpisodes: `${successes}/${Math.floor(STEPS / 20)}` };
+}
+
+async function memoryPerCell(n: number): Promise<Record<string, number>> {
+  const def = findConnector(all, 'europlug');
+  // Load the module and create one cell first, so the shared module is not charged to the first cell.
+  const first = await SimCell.create({ connector: def });
+  first.reset({ seed: 0, scenario: 'I' });
+  (globalThis as { gc?: () => void }).gc?.();
+  const m0 = process.memoryUsage();
+  const cells: SimCell[] = [];
+  for (let i = 0; i < n; i++) {
+    const c = await SimCell.create({ connector: def });
+    c.reset({ seed: i, scenario: 'I' });
+    cells.push(c);
+  }
+  (globalThis as { gc?: () => void }).gc?.();
+  const m1 = process.memoryUsage();
+  for (const c of cells) c.dispose();
+  first.dispose();
+  const mb = (x: number): number => x / n / 2 ** 20;
+  return {
+    cells: n,
+    rssPerCellMB: mb(m1.rss - m0.rss),
+    heapUsedPerCellMB: mb(m1.heapUsed - m0.heapUsed),
+    externalPerCellMB: mb(m1.external - m0.external),
+    arrayBuffersPerCellMB: mb(m1.arrayBuffers - m0.arrayBuffers),
+  };
+}
+
+const perConnector: Record<string, unknown>[] = [];
+for (const name of CONNECTORS) {
+  const r = await benchConnector(name);
+  perConnector.push(r);
+  const s = r.step as Timed;
+  const p = r.physics100 as Timed;
+  const im = r.image64 as Timed;
+  const ik = r.ik as Timed;
+  console.log(
+    `${name.padEnd(9)} geoms ${String(r.geoms).padStart(3)} | step median ${fmt(s.wall.median)} p99 ${fmt(s.wall.p99)} (cpu median ${fmt(s.cpu.median)} p99 ${fmt(s.cpu.p99)})` +
+      ` | physics x100 ${fmt(p.cpu.median)} cpu | image ${fmt(im.cpu.median)} cpu | IK ${fmt(ik.cpu.median)} cpu | inserted ${r.insertedEpisodes}`,
+  );
+}
+const stepMedWall = summarize(perConnector.map((r) => (r.step as Timed).wall.median)).median;
+const stepMedCpu = summarize(perConnector.map((r) => (r.step as Timed).cpu.median)).median;
+const mem = await memoryPerCell(quick ? 4 : 16);
+const figures = {
+  steps: STEPS,
+  controlPeriodMs: 100,
+  stepMedianWallMs: stepMedWall,
+  stepMedianCpuMs: stepMedCpu,
+  realTimeFactorWall: 100 / stepMedWall,
+  realTimeFactorCpu: 100 / stepMedCpu,
+  targetMedianMs: 3,
+  perConnector,
+  memory: mem,
+};
+console.log(`control step (median over connectors): ${fmt(stepMedWall)} wall, ${fmt(stepMedCpu)} cpu -> ${(100 / stepMedWall).toFixed(0)}x real time (wall), ${(100 / stepMedCpu).toFixed(0)}x (cpu)`);
+console.log(`memory per cell (${mem.cells} cells): RSS ${mem.rssPerCellMB!.toFixed(2)} MB, heap ${mem.heapUsedPerCellMB!.toFixed(3)} MB, external ${mem.externalPerCellMB!.toFixed(2)} MB`);
+console.log(`wrote ${writeResults('sim', figures)}`);
