@@ -1,0 +1,160 @@
+/**
+ * Command-line evaluation of controllers in the simulated cell: prints success tables like the research's
+ * tables 5 and 6 and writes every trial as JSON. `--help` for the options.
+ *
+ *   npx tsx src/cli/evaluate.ts --controllers straight,p,spiral --connectors all --scenario I --trials 20 \
+ *       --goal-bias-mm 1.5,0 --goal-noise-mm 1 --seed 0 --out data/runs/eval.json
+ *
+ * Exit codes: 0 done, 2 bad arguments or connector files, 1 anything else.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import cliProgress from 'cli-progress';
+import { BASELINES_SCENARIO_I, BASELINES_SCENARIO_II, createController, needsPrivileged, type ControllerOverrides } from '../control/registry.ts';
+import { USAGE, UsageError, parseEvalArgs, type EvalArgs } from '../eval/args.ts';
+import { evaluate, formatTable, type ControllerSpec, type EvalProgress, type EvalResult, type Scenario } from '../eval/evaluate.ts';
+import { simCellFactory, selectConnectors } from '../eval/sim-cells.ts';
+
+export interface EvalReport {
+  tool: 'evaluate';
+  createdAt: string;
+  argv: string[];
+  args: EvalArgs;
+  results: EvalResult[];
+}
+
+function controllerSpecs(names: readonly string[], args: EvalArgs): ControllerSpec[] {
+  const overrides: ControllerOverrides = {};
+  if (args.localizeStd !== null || args.localizeBias !== null) {
+    overrides.localize = {};
+    if (args.localizeStd !== null) overrides.localize.errorStd = args.localizeStd;
+    if (args.localizeBias !== null) overrides.localize.errorBias = args.localizeBias;
+  }
+  return names.map((name) => ({ name, make: () => createController(name, overrides), privileged: needsPrivileged(name) }));
+}
+
+/** Run the evaluation described by `args`; tables go to `out`, progress to stderr. */
+export async function runEvaluation(args: EvalArgs, argv: string[], out: (s: string) => void = console.log): Promise<EvalReport> {
+  const defs = selectConnectors(args.connectorDir, args.connectors);
+  const connectors = defs.map((d) => d.name);
+  const createCell = simCellFactory(defs, {
+    goalBias: args.goalBias,
+    goalNoise: args.goalNoise,
+    imageSize: args.imageSize,
+    ...(args.nuisance !== null ? { nuisance: args.nuisance } : {}),
+    ...(args.startHeight !== null ? { startHeight: args.startHeight } : {}),
+  });
+  const plan = args.scenarios.map((scenario: Scenario) => ({
+    scenario,
+    controllers: args.controllers ?? [...(scenario === 'I' ? BASELINES_SCENARIO_I : BASELINES_SCENARIO_II)],
+  }));
+  const total = plan.reduce((a, p) => a + p.controllers.length * connectors.length * args.trials, 0);
+
+  const bar =
+    args.progress && process.stderr.isTTY
+      ? new cliProgress.SingleBar(
+          {
+            stream: process.stderr,
+            format: 'evaluate |{bar}| {value}/{total} episodes | ETA {eta_formatted} | {scenario} {connector} {controller}',
+            hideCursor: true,
+            etaBuffer: 200,
+          },
+          cliProgress.Presets.shades_classic,
+        )
+      : null;
+  bar?.start(total, 0, { scenario: '', connector: '', controller: '' });
+  let base = 0;
+  let lastConnector = '';
+  const results: EvalResult[] = [];
+  try {
+    for (const p of plan) {
+      const onProgress = (e: EvalProgress): void => {
+        if (bar) bar.update(base + e.done, { scenario: `scenario ${p.scenario}`, connector: e.connector, controller: e.controller });
+        else if (args.progress && e.connector !== lastConnector) {
+          process.stderr.write(`evaluate: scenario ${p.scenario}, ${e.connector} (${base + e.done}/${total} episodes)\n`);
+        }
+        lastConnector = e.connector;
+      };
+      const r = await evaluate({
+        controllers: controllerSpecs(p.controllers, args),
+        connectors,
+        scenario: p.scenario,
+        createCell,
+        trials: args.trials,
+        episodeLength: args.episodeLength,
+        seed: args.seed,
+        centredStart: args.centredStart,
+        onProgress,
+        settings: {
+          goalBiasMm: args.goalBias.map((v) => v * 1000),
+          goalNoiseMm: args.goalNoise * 1000,
+          startHeightMm: args.startHeight === null ? 'cell default' : args.startHeight * 1000,
+          imageSize: args.imageSize,
+          localizeStdMm: args.localizeStd === null ? 'default' : args.localizeStd * 1000,
+          localizeBiasMm: args.localizeBias === null ? 'default' : args.localizeBias.map((v) => v * 1000),
+          nuisance: args.nuisance ?? 'cell default',
+          centredStart: args.centredStart,
+        },
+      });
+      base += p.controllers.length * connectors.length * args.trials;
+      results.push(r);
+      bar?.stop();
+      const goal = `goal error: bias (${args.goalBias.map((v) => +(v * 1000).toFixed(3)).join(', ')}) mm, noise ${+(args.goalNoise * 1000).toFixed(3)} mm`;
+      out(`\n${formatTable(r)}\n${goal}; ${r.elapsedS.toFixed(1)} s\n`);
+      if (bar && p !== plan[plan.length - 1]) bar.start(total, base, { scenario: '', connector: '', controller: '' });
+    }
+  } finally {
+    bar?.stop();
+  }
+  const report: EvalReport = { tool: 'evaluate', createdAt: new Date().toISOString(), argv, args, results };
+  if (args.out !== null) {
+    const file = resolve(args.out);
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, JSON.stringify(report, null, 1) + '\n');
+    out(`results written to ${file}`);
+  }
+  return report;
+}
+
+async function main(): Promise<number> {
+  const argv = process.argv.slice(2);
+  let args: EvalArgs;
+  try {
+    args = parseEvalArgs(argv);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`evaluate: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  if (args.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  try {
+    await runEvaluation(args, argv);
+    return 0;
+  } catch (e) {
+    const err = e as Error;
+    if (e instanceof UsageError || err.name === 'ConnectorError') {
+      process.stderr.write(`evaluate: ${err.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`evaluate: ${err.stack ?? err.message}\n`);
+    return 1;
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  main().then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      process.stderr.write(`evaluate: ${(e as Error).stack ?? String(e)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
