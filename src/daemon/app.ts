@@ -27,6 +27,8 @@ export interface DaemonAppOptions {
   listen?: boolean;
   /** Start the tick schedule (default true); tests may drive ticks by hand. */
   startLoop?: boolean;
+  /** Tick timing samples kept for percentiles (default 4096). */
+  timingWindow?: number;
   /** Model loaders for activation through the API (default: the ONNX loaders). */
   loadPolicy?: (path: string) => Promise<ResidualPolicy>;
   loadReward?: (path: string) => Promise<RewardScorer>;
@@ -81,7 +83,7 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp> {
     if (reward === undefined) reward = loaded.reward;
     else await loaded.reward?.dispose?.();
   }
-  const daemon = new Daemon({ backend, config: cfg, calibration: o.calibration, log, policy: policy ?? null, reward: reward ?? null });
+  const daemon = new Daemon({ backend, config: cfg, calibration: o.calibration, log, policy: policy ?? null, reward: reward ?? null, ...(o.timingWindow ? { timingWindow: o.timingWindow } : {}) });
   const api = await buildApi({
     daemon,
     store: log.store,

@@ -120,6 +120,8 @@ export interface DaemonOptions {
   reward?: RewardScorer | null;
   /** Wall clock in ms for timing; default performance.now. */
   now?: () => number;
+  /** Samples kept for the timing percentiles (newest N ticks). Default 4096. */
+  timingWindow?: number;
 }
 
 export interface SwapOptions {
@@ -183,9 +185,9 @@ export class Daemon extends EventEmitter {
   private policyFaults = 0;
   private readonly scheduler: TickScheduler;
   private readonly now: () => number;
-  private readonly compute = new RingStats(4096);
-  private readonly backendTime = new RingStats(4096);
-  private readonly infer = new RingStats(4096);
+  private readonly compute: RingStats;
+  private readonly backendTime: RingStats;
+  private readonly infer: RingStats;
   private sharpTicks = 0;
   private missedControl = 0;
   private prevTickControl = false;
@@ -202,6 +204,10 @@ export class Daemon extends EventEmitter {
     this.cal = opts.calibration;
     this.log = opts.log;
     this.now = opts.now ?? (() => performance.now());
+    const win = opts.timingWindow ?? 4096;
+    this.compute = new RingStats(win);
+    this.backendTime = new RingStats(win);
+    this.infer = new RingStats(win);
     const lim = this.cal.limits;
     this.limits = { forceLimitN: lim.forceLimitN, maxStepM: lim.maxStepM, staleSensorMaxAgeS: lim.staleSensorMaxAgeS, workspace: this.cal.workspace };
     this.wrench = new WrenchCorrector(this.cal.wrench.bias);
@@ -209,7 +215,8 @@ export class Daemon extends EventEmitter {
     this.logImage = new ImagePreprocessor({ crop: this.cal.camera.crop, width: w, height: h, channelOrder: this.cal.camera.channelOrder });
     if (opts.policy) this.policySlot = this.slot(opts.policy, 'policy');
     if (opts.reward) this.rewardSlot = this.slot(opts.reward, 'reward model');
-    this.scheduler = new TickScheduler({ periodMs: 1000 / this.cfg.tickHz, realtime: this.cfg.realtime, now: this.now });
+    this.scheduler = new TickScheduler({ periodMs: 1000 / this.cfg.tickHz, realtime: this.cfg.realtime, now: this.now, jitterWindow: win,
+      idle: () => this.state !== 'running' && this.state !== 'scoring' });
     this.unsubscribeEstop = this.backend.onEstop((sig) => {
       if (sig.engaged) this.enterEstop('backend', `backend:${sig.source ?? 'unknown'}`, 'robot e-stop engaged');
       else this.emitStatus();

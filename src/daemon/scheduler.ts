@@ -29,6 +29,10 @@ export interface SchedulerOptions {
   /** Spin (setImmediate) for this long before a deadline instead of trusting setTimeout (ms). */
   spinMs?: number;
   now?: () => number;
+  /** Jitter samples kept (newest N). Default 2048. */
+  jitterWindow?: number;
+  /** Free-run only: while this returns true (nothing to control), wait a period instead of spinning. */
+  idle?: () => boolean;
 }
 
 export class TickScheduler {
@@ -38,11 +42,12 @@ export class TickScheduler {
   /** Ticks started late by more than half a period, plus deadlines skipped. */
   missed = 0;
   ticks = 0;
-  readonly jitter = new RingStats(2048);
+  readonly jitter: RingStats;
   private readonly now: () => number;
 
   constructor(private readonly opts: SchedulerOptions) {
     this.now = opts.now ?? (() => performance.now());
+    this.jitter = new RingStats(opts.jitterWindow ?? 2048);
   }
 
   get isRunning(): boolean {
@@ -73,7 +78,9 @@ export class TickScheduler {
         await this.sleepUntil(deadline, spin);
         if (!this.running) break;
       } else {
-        await new Promise<void>((r) => setImmediate(r));
+        if (this.opts.idle?.()) await this.sleepUntil(this.now() + period, 0);
+        else await new Promise<void>((r) => setImmediate(r));
+        if (!this.running) break;
         deadline = this.now();
       }
       const start = this.now();
