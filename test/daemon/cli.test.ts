@@ -1,0 +1,83 @@
+/**
+ * The main job as a real process: it starts on the simulator, prints its API address, practises on request, and on
+ * SIGTERM stops the arm, closes the open episode and flushes the log before exiting 0.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { Store } from '../../src/store/index.ts';
+import { root, tempDir } from './helpers.ts';
+
+test('the daemon process shuts down gracefully on SIGTERM mid-episode', async (t) => {
+  const tmp = tempDir('daemon-cli-');
+  t.after(tmp.cleanup);
+  const db = join(tmp.dir, 'cli.db');
+  const token = 'cli-test-token-42';
+  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/daemon.ts'), '--port', '0', '--db', db, '--models', join(tmp.dir, 'models'), '--episode-steps', '40'], {
+    cwd: root,
+    env: { ...process.env, DAEMON_TOKEN: token },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.after(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  let out = '';
+  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  child.stderr.on('data', (b: Buffer) => (out += b.toString()));
+  const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+  const url = await new Promise<string>((res, rej) => {
+    const timer = setTimeout(() => rej(new Error(`no API line in 30 s:\n${out}`)), 30_000);
+    const poll = setInterval(() => {
+      const m = /API: (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (m?.[1]) {
+        clearInterval(poll);
+        clearTimeout(timer);
+        res(m[1]);
+      }
+    }, 50);
+  });
+  assert.match(out, /P-controller alone/, 'says it runs without a policy');
+  assert.doesNotMatch(out, /token for this run/, 'uses the token from the environment');
+  const start = await fetch(`${url}/practice/start`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ count: 3, scenario: 'II' }),
+  });
+  assert.equal(start.status, 202);
+  for (let i = 0; i < 200; i++) {
+    const s = (await (await fetch(`${url}/status`)).json()) as { episode: { step: number } | null };
+    if ((s.episode?.step ?? 0) >= 3) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  child.kill('SIGTERM');
+  const code = await exited;
+  assert.equal(code, 0, out);
+  assert.match(out, /daemon stopped cleanly/);
+
+  const store = Store.openReadOnly(db);
+  t.after(() => store.close());
+  const [session] = store.listSessions();
+  assert.ok(session?.endedAt, 'session closed');
+  const [ep] = store.listEpisodes();
+  assert.ok(ep);
+  assert.equal(ep.outcome, 'aborted');
+  assert.equal(ep.reason, 'shutdown');
+  assert.ok(ep.transitionCount >= 3, `${ep.transitionCount} transitions flushed`);
+  const ts = store.getEpisode(ep.id, { transitions: true, images: false })?.transitions ?? [];
+  assert.equal(ts[ts.length - 1]?.done, true, 'the last logged transition is marked done');
+});
+
+test('a bad config file stops the daemon with exit code 2 and names the file and field', async () => {
+  const tmp = tempDir('daemon-cli-bad-');
+  try {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/daemon.ts'), '--tick-hz', 'fast'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    const code = await new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
+    assert.equal(code, 2);
+    assert.match(err, /command line: field '--tick-hz': must be a number/);
+  } finally {
+    tmp.cleanup();
+  }
+});
