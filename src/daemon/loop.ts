@@ -70,7 +70,7 @@ export interface EpisodeSummary {
 }
 
 export interface TripRecord {
-  reason: TripReason | 'stop-requested' | 'shutdown' | 'fault';
+  reason: TripReason;
   detail: string;
   at: number;
   episodeId: number | null;
@@ -190,6 +190,7 @@ export class Daemon extends EventEmitter {
   private readonly infer: RingStats;
   private sharpTicks = 0;
   private missedControl = 0;
+  private statusQueued = false;
   private prevTickControl = false;
   private controlTicks = 0;
   private busy: Promise<void> | null = null;
@@ -455,7 +456,6 @@ export class Daemon extends EventEmitter {
       if (this.episode !== ep) return;
       this.completePending(ep, r.prob, r.gt, true);
       this.closeEpisode(ep, 'aborted', 'stop requested', r.prob, r.gt);
-      this.lastTrip = { reason: 'stop-requested', detail: 'practice stopped on request', at: Date.now(), episodeId: ep.id };
       this.afterEpisode();
       return;
     }
@@ -793,8 +793,14 @@ export class Daemon extends EventEmitter {
     this.emitStatus();
   }
 
+  /** Status goes out after the current tick (coalesced): building it sorts timing samples, not tick work. */
   private emitStatus(): void {
-    if (this.listenerCount('status') > 0) this.emit('status', this.status());
+    if (this.statusQueued || this.listenerCount('status') === 0) return;
+    this.statusQueued = true;
+    setImmediate(() => {
+      this.statusQueued = false;
+      this.emit('status', this.status());
+    });
   }
 
   private fault(message: string): void {

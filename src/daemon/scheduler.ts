@@ -155,8 +155,12 @@ export class RingStats {
     return this.n;
   }
 
-  summary(): Summary {
-    return summarize(this.buf.subarray(0, this.n));
+  /** Percentiles over the newest `lastN` samples (bounded so that a status request stays cheap). */
+  summary(lastN = 1024): Summary {
+    const k = Math.min(lastN, this.n);
+    const out = new Float64Array(k);
+    for (let j = 0; j < k; j++) out[j] = this.buf[(this.i - 1 - j + this.buf.length) % this.buf.length] as number;
+    return summarize(out);
   }
 
   values(): Float64Array {
