@@ -147,6 +147,8 @@ export function openWritable(file: string, opts: OpenOptions = {}): Db {
     const mode = db.pragma('journal_mode = WAL', { simple: true });
     if (mode !== 'wal') throw new StoreOpenError(file, 'io', `could not enable WAL (journal_mode is ${String(mode)})`);
     db.pragma(`synchronous = ${opts.synchronous ?? 'NORMAL'}`);
+    // After a checkpoint, shrink a -wal that a burst (or a long reader) let grow, instead of keeping its peak size.
+    db.pragma('journal_size_limit = 67108864');
     migrate(db, file);
     return db;
   } catch (e) {

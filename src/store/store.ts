@@ -355,6 +355,19 @@ export class Store {
     }
   }
 
+  /**
+   * Streams matching episodes, each with all its transitions in step order (for building (o, a, r, o') tuples).
+   * The transition-level filter fields (afterId) do not apply; an episode matches on domain/kind/session/ids/endedOnly.
+   */
+  *iterateEpisodes(f: Omit<TransitionFilter, 'afterId'> = {}, o: ReadOptions = {}): Generator<EpisodeRecord & { transitions: TransitionRecord[] }> {
+    const { where, params } = filterSql({ ...f, afterId: undefined });
+    const ids = this.stmt(`SELECT e.id FROM episodes e WHERE ${where} ORDER BY e.id`).pluck().all(params) as number[];
+    for (const id of ids) {
+      const ep = this.getEpisode(id, { transitions: true, images: o.images ?? true });
+      if (ep) yield ep as EpisodeRecord & { transitions: TransitionRecord[] };
+    }
+  }
+
   // ---------------------------------------------------------------- features (cached frozen-encoder outputs)
 
   putFeatures(encoderVersion: string, rows: readonly { transitionId: number; vector: Float32Array }[]): void {

@@ -136,7 +136,9 @@ export class TransitionWriter {
     let buf: ArrayBuffer;
     try {
       const o = t.obs;
-      const data = o.image.data.slice();
+      // new Uint8Array(x) always copies into a fresh ArrayBuffer. (Buffer#slice would not: it shares memory, often
+      // Node's 8 KB pool or sharp's output, and transferring that to the worker would detach the caller's buffer.)
+      const data = new Uint8Array(o.image.data);
       buf = data.buffer as ArrayBuffer;
       item = {
         type: 'row',

@@ -105,6 +105,9 @@ test('listing, filtering, iteration, features, digest', () => {
     const priorUsb = [...s.iterateTransitions({ domain: 'usb', kind: 'prior' }, { chunk: 3 })];
     assert.deepEqual(priorUsb.map((x) => `${x.episodeId}:${x.step}`), [eps[0], eps[4]].flatMap((e) => [0, 1, 2, 3, 4].map((k) => `${e}:${k}`)));
     priorUsb.forEach((x) => assertSameTransition(x, makeTransition(x.episodeId, x.step)));
+    const byEpisode = [...s.iterateEpisodes({ domain: 'usb', endedOnly: true }, { images: false })];
+    assert.deepEqual(byEpisode.map((e) => [e.id, e.transitions.map((x) => x.step)]), [eps[0], eps[2]].map((e) => [e, [0, 1, 2, 3, 4]]));
+    assert.equal(byEpisode[0]!.transitions[0]!.image, null);
     assert.equal(s.countTransitions({ domain: ['usb', 'round'], kind: 'prior' }), 15);
     assert.equal(s.countTransitions({ kind: ['practice', 'eval'] }), 10);
     assert.equal(s.countTransitions({ domain: 'usb', endedOnly: true }), 10);
