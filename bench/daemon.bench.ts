@@ -14,6 +14,8 @@
  *    event loop) and during episodes (`missedControl`, target 0); quiet and with a busy-loop child process beside it.
  *  - free-run: ticks per second when the loop runs the simulation as fast as it can.
  *  - sharp path: compute when the camera frame needs a crop + resize (sharp) instead of the identity fast path.
+ *  - log throughput through the daemon's log path (StoreLog -> TransitionWriter worker -> SQLite WAL), 64x64 images,
+ *    sustained over --log-rows rows (target >= 1,000/s); `--log-only` runs just this.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -25,6 +27,7 @@ import { summarize, writeResults, type Summary } from './lib.ts';
 import { loadCalibration, loadDaemonConfig } from '../src/config/load.ts';
 import type { Calibration, DaemonConfig } from '../src/config/schema.ts';
 import { startDaemonApp, type DaemonApp } from '../src/daemon/app.ts';
+import { StoreLog } from '../src/daemon/log.ts';
 import { policyFromModel, rewardFromModel } from '../src/daemon/models.ts';
 import { saveOnnxModel } from '../src/learn/export.ts';
 import { PolicyModel, RewardModel } from '../src/policy/onnx-model.ts';
@@ -38,6 +41,8 @@ const { values: args } = parseArgs({
     'free-only': { type: 'boolean', default: false },
     'no-hog': { type: 'boolean', default: false },
     'hog-ticks': { type: 'string' },
+    'log-only': { type: 'boolean', default: false },
+    'log-rows': { type: 'string', default: '20000' },
   },
 });
 const rtTicks = Number(args.ticks);
@@ -122,6 +127,44 @@ function figures(run: Run, wallS: number): Record<string, unknown> {
 }
 
 const results: Record<string, unknown> = { models: 'policy + reward: 3-conv encoder 64x64x3 + 2x256 MLP (random weights), onnxruntime-node, 1 thread' };
+
+// Log throughput through the daemon's own log path, with real camera frames from the cell.
+{
+  const rows = Number(args['log-rows']);
+  const sim = await SimBackend.create({ connector: 'square16', cell: { imageSize: 64, nuisance: true } });
+  const frames = [];
+  for (let k = 0; k < 32; k++) {
+    await sim.moveToStart({ seed: k, scenario: 'II' });
+    frames.push(sim.observe());
+  }
+  sim.dispose();
+  const log = await StoreLog.open(join(dir, 'throughput.db'), { robot: 'bench', backend: 'sim', config: {}, calibration: {} }, { maxPending: 1 << 20 });
+  const appendMs: number[] = [];
+  const t0 = performance.now();
+  let episodeId = log.beginEpisode({ kind: 'practice', domain: 'square16', scenario: 'II', seed: 0, startState: null, policyVersion: null });
+  for (let i = 0; i < rows; i++) {
+    const step = i % 20;
+    if (step === 0 && i > 0) {
+      log.endEpisode(episodeId, { outcome: 'failure', reason: null, learnedSuccessProb: 0.1, gtSuccess: false });
+      episodeId = log.beginEpisode({ kind: 'practice', domain: 'square16', scenario: 'II', seed: i, startState: null, policyVersion: null });
+    }
+    const obs = frames[i % frames.length] as (typeof frames)[number];
+    const ta = performance.now();
+    log.transition({ episodeId, step, obs, actionP: [0.001, 0, -0.002], actionResidual: [0, 0.0005, 0], actionExecuted: [0.001, 0.0005, -0.002], rewardProb: 0.2, gtSuccess: false, done: step === 19, tickTime: step / 10, policyVersion: null });
+    appendMs.push(performance.now() - ta);
+    if (i % 1000 === 999) await new Promise((r) => setImmediate(r)); // let the writer's posts go out, as the loop does
+  }
+  await log.flush();
+  const seconds = (performance.now() - t0) / 1000;
+  const st = log.writer.stats();
+  await log.close();
+  results.logThroughput = { rows, seconds, transitionsPerSecond: rows / seconds, appendMs: summarize(appendMs), committed: st.committed, dropped: st.dropped, failed: st.failed };
+  console.log(`log throughput (64x64 images, daemon log path): ${(rows / seconds).toFixed(0)} transitions/s sustained over ${rows}; append ${ms(summarize(appendMs))}; committed ${st.committed}, dropped ${st.dropped}`);
+}
+if (args['log-only']) {
+  console.log(`results: ${writeResults('daemon-log', results)}`);
+  process.exit(0);
+}
 
 // Free-running: the loop drives the simulation as fast as it goes (V8/wasm warm-up first).
 {
