@@ -178,7 +178,7 @@ export class DaibRepresentation {
   readonly domainHead: Mlp | null;
   private readonly rng: Rng;
 
-  constructor(readonly name: string, config: DaibRepConfig, seed: number) {
+  constructor(readonly name: string, config: DaibRepConfig, readonly seed: number) {
     validateDaibRepConfig(config, `DAIB representation '${name}'`);
     this.settings = methodSettings(config.method);
     const enc: EncoderConfig = {
@@ -199,8 +199,11 @@ export class DaibRepresentation {
     return this.encoder.featureDim;
   }
 
-  /** Forward pass. `training` samples zS (bottleneck methods); otherwise zS = mean. Call inside a tidy/minimize. */
-  forward(images: tf.Tensor4D, training: boolean): RepForward {
+  /**
+   * Forward pass. `training` samples zS (bottleneck methods); otherwise zS = mean. Call inside a tidy/minimize.
+   * With `step` the noise is a pure function of (seed, name, step), so a resumed run draws the same noise.
+   */
+  forward(images: tf.Tensor4D, training: boolean, step?: number): RepForward {
     const o = this.encoder.apply<tf.Tensor>(images, training && this.settings.bottleneck);
     let zS = o.zSMean as tf.Tensor2D | null;
     let logVar: tf.Tensor2D | null = null;
@@ -209,7 +212,8 @@ export class DaibRepresentation {
       logVar = tf.clipByValue(o.zSLogVar, lo, hi) as tf.Tensor2D;
       const [b, d] = o.zSMean.shape as [number, number];
       const eps = new Float32Array(b * d);
-      for (let i = 0; i < eps.length; i++) eps[i] = this.rng.normal();
+      const rng = step === undefined ? this.rng : new Rng(deriveSeed(this.seed, this.name, 'noise', step));
+      for (let i = 0; i < eps.length; i++) eps[i] = rng.normal();
       zS = tf.add(o.zSMean, tf.mul(tf.exp(tf.mul(logVar, 0.5)), tf.tensor2d(eps, [b, d]))) as tf.Tensor2D;
     }
     const parts = [o.zI as tf.Tensor2D | null, zS].filter((p): p is tf.Tensor2D => p !== null);
@@ -433,7 +437,7 @@ export class DaibClassifier {
       const y = tf.tensor2d(Float32Array.from(success), [b, 1]);
       const dom = this.rep.settings.adversarial ? oneHot(domain, this.config.numDomains) : null;
       const loss = this.optimizer.minimize(() => {
-        const f = this.rep.forward(x, true);
+        const f = this.rep.forward(x, true, this.step);
         const logits = this.head.apply(f.z);
         const bce = bceWithLogits(logits, y);
         const aux = this.rep.aux(f, dom, this.step);

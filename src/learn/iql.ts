@@ -207,7 +207,6 @@ export class IqlAgent {
   step = 0;
   /** True once encoders are frozen (features mode, or image mode after freezeEncoders()). */
   encodersFrozen: boolean;
-  private readonly rng: Rng;
   private readonly featDims: { pi: number; q: number; v: number };
 
   constructor(config: IqlConfig) {
@@ -215,7 +214,6 @@ export class IqlAgent {
     this.config = config;
     this.backend = backendLabel();
     const seed = config.seed;
-    this.rng = new Rng(deriveSeed(seed, 'iql'));
     if (config.mode === 'image' && config.daib) {
       const d = config.daib;
       this.reps = { pi: new DaibRepresentation('pi', d, seed), q: new DaibRepresentation('q', d, seed), v: new DaibRepresentation('v', d, seed) };
@@ -247,7 +245,8 @@ export class IqlAgent {
     this.q2Target = buildMlp('q2t_head', this.q2.config, seed);
     polyakUpdate(this.q1Target, this.q1, 1);
     polyakUpdate(this.q2Target, this.q2, 1);
-    this.logStd = tf.variable(tf.fill([a], config.logStdInit), true, 'pi_logstd');
+    // Unnamed: tfjs variable names are process-global; the checkpoint key 'pi_logstd' is ours.
+    this.logStd = tf.variable(tf.fill([a], config.logStdInit), true);
     this.optimizers = { pi: tf.train.adam(config.actorLr), q: tf.train.adam(config.criticLr), v: tf.train.adam(config.valueLr) };
   }
 
@@ -279,12 +278,14 @@ export class IqlAgent {
     return this.config.daib.encoder.inputShape;
   }
 
-  private imagesTensor(src: Uint8Array | Float32Array, n: number, augment: boolean): tf.Tensor4D {
+  /** Random shifts are a pure function of (seed, step, which): a resumed run augments exactly as the original would. */
+  private imagesTensor(src: Uint8Array | Float32Array, n: number, augment: boolean, which: string): tf.Tensor4D {
     const shape = this.imageShape();
     const size = shape[0] * shape[1] * shape[2];
     if (src.length < n * size) throw new Error(`IQL batch: field 'images' has ${src.length} values, expected size*h*w*c = ${n * size}`);
     const buf = new Float32Array(n * size);
-    gatherImages(src, shape, Int32Array.from({ length: n }, (_, i) => i), buf, augment ? this.config.shiftPad : 0, (k) => this.rng.int(k));
+    const rng = new Rng(deriveSeed(this.config.seed, 'augment', this.step, which));
+    gatherImages(src, shape, Int32Array.from({ length: n }, (_, i) => i), buf, augment ? this.config.shiftPad : 0, (k) => rng.int(k));
     return tf.tensor4d(buf, [n, ...shape]);
   }
 
@@ -328,8 +329,8 @@ export class IqlAgent {
       const notDone = tf.sub(1, tf.tensor2d(batch.done, [n, 1]));
       const p = this.proprioTensor(batch.proprio, n, 'proprio');
       const pNext = this.proprioTensor(batch.nextProprio, n, 'nextProprio');
-      const img = imageMode ? this.imagesTensor(batch.images as Uint8Array | Float32Array, n, augment) : null;
-      const imgNext = imageMode ? this.imagesTensor(batch.nextImages as Uint8Array | Float32Array, n, augment) : null;
+      const img = imageMode ? this.imagesTensor(batch.images as Uint8Array | Float32Array, n, augment, 'obs') : null;
+      const imgNext = imageMode ? this.imagesTensor(batch.nextImages as Uint8Array | Float32Array, n, augment, 'next') : null;
       const dom = imageMode && this.reps?.pi.settings.adversarial ? oneHot(batch.domain ?? fail('domain'), c.daib?.numDomains ?? 1) : null;
       const succ = imageMode && this.aux ? tf.tensor2d(Float32Array.from(batch.success ?? fail('success')), [n, 1]) : null;
 
@@ -347,7 +348,7 @@ export class IqlAgent {
           return { z, aux: tf.scalar(0), domainCe: tf.scalar(NaN), kl: tf.scalar(NaN) };
         }
         const rep = this.reps[which];
-        const f = rep.forward(img as tf.Tensor4D, true);
+        const f = rep.forward(img as tf.Tensor4D, true, step);
         const a = rep.aux(f, dom, step);
         let aux = tf.add(a.adv, a.kl) as tf.Scalar;
         if (this.aux && succ) aux = tf.add(aux, tf.mul(c.successAuxWeight, bceWithLogits(this.aux[which].apply(f.z), succ))) as tf.Scalar;

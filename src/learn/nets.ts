@@ -114,7 +114,8 @@ export function netVariables(net: Net): tf.Variable[] {
 
 /** Stable checkpoint keys for a net's variables, in `netVariables` order. */
 export function netVariableKeys(net: Net): string[] {
-  return net.layers.flatMap((l) => l.trainableWeights.map((w, i) => `${l.name}/${i}:${w.name.split('/').pop() ?? ''}`));
+  // Layer name + index only: tfjs suffixes weight names (kernel_3) to keep them process-unique.
+  return net.layers.flatMap((l) => l.trainableWeights.map((_, i) => `${l.name}/${i}`));
 }
 
 // ----------------------------------------------------------------------------------------------------------------
