@@ -135,6 +135,7 @@ export class SimCell {
   private camLocalR: Float64Array;
   private shading: Shading;
   private disposed = false;
+  private clockOffset = 0;
   private episodeReady = false;
 
   private constructor(
@@ -243,6 +244,7 @@ export class SimCell {
     const sol = this.ik.solve(start, CELL_HOME, 300);
     if (sol.posErr > 1e-4) throw new SimError(`cannot reach the start pose (IK error ${(sol.posErr * 1000).toFixed(2)} mm)`);
     const m = this.model, d = this.data;
+    this.clockOffset += d.time as number; // the backend clock never runs backwards across resets
     this.mj.mj_resetData(m, d);
     this.v.get('qpos').set(sol.q);
     this.v.get('ctrl').set(sol.q);
@@ -251,6 +253,7 @@ export class SimCell {
     this.mj.mj_forward(m, d);
     for (let k = 0; k < 300; k++) this.mj.mj_step(m, d); // settle the servos and contacts
     this.checkFinite();
+    this.clockOffset += d.time as number;
     d.time = 0;
     this.episodeReady = true;
     this.zeroWrench();
@@ -320,7 +323,7 @@ export class SimCell {
   observe(): Observation {
     this.alive();
     const d = this.data;
-    const t = d.time as number;
+    const t = this.time();
     const image = this.render();
     return {
       image,
@@ -348,8 +351,9 @@ export class SimCell {
     return { success, depth, socketPos: sp, lateralError };
   }
 
+  /** Simulated seconds since the cell was created (monotonic: resets and their settling included). */
   time(): number {
-    return this.data.time as number;
+    return this.clockOffset + (this.data.time as number);
   }
 
   /** Current joint positions (rad). */

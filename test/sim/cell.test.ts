@@ -148,6 +148,24 @@ test('the image is not blank, has the right size, and changes when the arm moves
   cell.dispose();
 });
 
+test('the fixed camera sees the plug go down into the socket', async () => {
+  const cell = await SimCell.create({ connector: byName('round12'), camera: 'fixed', imageSize: 48, nuisance: false });
+  let o = cell.reset({ seed: 3, scenario: 'I' });
+  const first = o.image.data;
+  assert.equal(first.length, 48 * 48 * 3);
+  // The socket centre is in view, and the plug tip projects above it (smaller row index) before insertion.
+  const s = cell.project([cell.socketPos()[0], cell.socketPos()[1], cell.layout.socketTop])!;
+  const t = cell.project(o.eePos)!;
+  assert.ok(s[0] > 0 && s[0] < 48 && s[1] > 0 && s[1] < 48, `socket at ${s}`);
+  assert.ok(t[1] < s[1], 'tip above the socket in the image');
+  for (let k = 0; k < 20; k++) o = cell.step(pControl(o));
+  assert.ok(cell.groundTruth().success);
+  let diff = 0;
+  for (let i = 0; i < first.length; i++) diff += Math.abs(first[i]! - o.image.data[i]!);
+  assert.ok(diff / first.length > 1, 'the fixed view changes as the arm moves');
+  cell.dispose();
+});
+
 test('the wrist camera resolves at least 1 px per mm at the socket face at the start height', async () => {
   const cell = await SimCell.create({ connector: byName('square16'), nuisance: false });
   const o = cell.reset({ seed: 1, scenario: 'I' });
@@ -212,6 +230,18 @@ test('long run of random pressing: no NaN, no tunnelling, bounded forces', async
   }
   assert.ok(steps >= 2000);
   assert.ok(maxF < 300, `force peaked at ${maxF.toFixed(0)} N`);
+  cell.dispose();
+});
+
+test('the cell clock advances one control period per step and never runs backwards', async () => {
+  const cell = await SimCell.create({ connector: byName('square16'), imageSize: 0 });
+  const o0 = cell.reset({ seed: 1, scenario: 'I' });
+  const o1 = cell.step([0, 0, 0]);
+  assert.ok(Math.abs(o1.wrenchStamp - o0.wrenchStamp - 0.1) < 1e-9);
+  assert.equal(o1.imageStamp, o1.wrenchStamp);
+  assert.equal(cell.time(), o1.wrenchStamp);
+  const o2 = cell.reset({ seed: 2, scenario: 'I' });
+  assert.ok(o2.wrenchStamp > o1.wrenchStamp);
   cell.dispose();
 });
 
