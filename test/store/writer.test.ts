@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store, TransitionWriter, type CommittedTransition } from '../../src/store/index.ts';
@@ -109,4 +110,29 @@ test('a writer on a foreign file fails to open with the reason', async () => {
   const file = join(dir, 'garbage.db');
   (await import('node:fs')).writeFileSync(file, Buffer.alloc(4096, 7));
   await assert.rejects(TransitionWriter.open(file), (e: Error) => e.message.includes(file) && /not an SQLite database/.test(e.message));
+});
+
+test('a read-only Store in another worker thread sees rows as the writer commits them', { timeout: 30_000 }, async () => {
+  const { file, store, eid } = setup('c.db');
+  const w = await TransitionWriter.open(file);
+  const readerUrl = new URL('./fixtures/reader-worker.ts', import.meta.url).href;
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const reader = new Worker(`import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(readerUrl)}); });`, { eval: true, workerData: { file } });
+  const ask = () => new Promise<{ count: number; lastStep: number | null; lastImageBytes: number }>((resolve, reject) => {
+    reader.once('message', resolve);
+    reader.once('error', reject);
+    reader.postMessage('ask');
+  });
+  try {
+    assert.equal((await ask()).count, 0);
+    for (let round = 1; round <= 3; round++) {
+      for (let k = 0; k < 10; k++) w.append(makeTransition(eid, (round - 1) * 10 + k));
+      await w.flush();
+      assert.deepEqual(await ask(), { count: round * 10, lastStep: round * 10 - 1, lastImageBytes: 64 * 64 * 3 });
+    }
+  } finally {
+    reader.postMessage('close');
+    await w.close();
+    store.close();
+  }
 });
