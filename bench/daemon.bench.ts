@@ -114,6 +114,7 @@ function figures(run: Run, wallS: number): Record<string, unknown> {
     episodes: run.app.log.store.listEpisodes({ limit: 1_000_000 }).length,
     missed: st.timing.missed,
     missedControl: st.timing.missedControl,
+    missedControlBackend: st.timing.missedControlBackend,
     computeMs: summarize(smp.compute),
     simStepMs: summarize(smp.backend),
     inferMs: summarize(smp.infer),
@@ -208,7 +209,7 @@ if (!args['free-only']) {
       await practise(run, ticks, label);
       const f = figures(run, (performance.now() - t0) / 1000);
       await run.close();
-      console.log(`${label}: ${f.ticks} ticks at 10 Hz: missed ${f.missed} (during episodes ${f.missedControl}); jitter ${ms(f.jitterMs as Summary)}; compute ${ms(f.computeMs as Summary)}`);
+      console.log(`${label}: ${f.ticks} ticks at 10 Hz: missed ${f.missed} (during episodes ${f.missedControl}, of which ${f.missedControlBackend} after a sim step > half a period); jitter ${ms(f.jitterMs as Summary)}; compute ${ms(f.computeMs as Summary)}`);
       return f;
     } finally {
       if (child?.pid) process.kill(child.pid, 'SIGKILL');

@@ -82,6 +82,9 @@ export interface TimingStatus {
   missed: number;
   /** Missed ticks during episodes (between two control ticks): the figure that must be 0. */
   missedControl: number;
+  /** Of missedControl, those right after a tick whose backend.command alone took over half a period (in simulation:
+   *  the physics step, i.e. the robot's time, starved of CPU), not the daemon's own compute. */
+  missedControlBackend: number;
   /** The daemon's own compute per control tick (ms), excluding the robot's command time (sim physics). */
   computeMs: Summary & { last: number };
   /** Tick start minus deadline (ms). */
@@ -190,6 +193,8 @@ export class Daemon extends EventEmitter {
   private readonly infer: RingStats;
   private sharpTicks = 0;
   private missedControl = 0;
+  private missedControlBackend = 0;
+  private prevTickBackendMs = 0;
   private statusQueued = false;
   private prevTickControl = false;
   private controlTicks = 0;
@@ -233,9 +238,16 @@ export class Daemon extends EventEmitter {
         // Missed ticks are charged to control only when this tick and the one before it are both control ticks:
         // a simulated reset (moveToStart) blocks the event loop by design and is the robot's time, not the loop's.
         const control = this.state === 'running' || this.state === 'scoring';
-        if (info.missed && control && this.prevTickControl) this.missedControl += Math.max(1, info.skipped + (info.lateMs > 1000 / this.cfg.tickHz / 2 ? 1 : 0));
+        if (info.missed && control && this.prevTickControl) {
+          const n = Math.max(1, info.skipped + (info.lateMs > 1000 / this.cfg.tickHz / 2 ? 1 : 0));
+          this.missedControl += n;
+          // Attribution: the previous tick's robot command alone (the sim's physics step) took over half a period.
+          if (this.prevTickBackendMs > 1000 / this.cfg.tickHz / 2) this.missedControlBackend += n;
+        }
+        const before = this.backendTime.total;
         return this.tick().finally(() => {
           this.prevTickControl = this.state === 'running' || this.state === 'scoring';
+          this.prevTickBackendMs = this.backendTime.total !== before ? this.backendTime.last : 0;
         });
       },
       (e) => this.fault(`tick failed: ${(e as Error).stack ?? String(e)}`),
@@ -402,6 +414,7 @@ export class Daemon extends EventEmitter {
         ticks: this.scheduler.ticks,
         missed: this.scheduler.missed,
         missedControl: this.missedControl,
+        missedControlBackend: this.missedControlBackend,
         computeMs: withLast(this.compute),
         jitterMs: withLast(this.scheduler.jitter),
         backendMs: withLast(this.backendTime),

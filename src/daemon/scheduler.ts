@@ -144,7 +144,11 @@ export class RingStats {
     this.buf = new Float64Array(size);
   }
 
+  /** Samples ever pushed (count saturates at the window size). */
+  total = 0;
+
   push(v: number): void {
+    this.total++;
     this.buf[this.i] = v;
     this.i = (this.i + 1) % this.buf.length;
     if (this.n < this.buf.length) this.n++;
