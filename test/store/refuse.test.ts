@@ -6,7 +6,7 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { Store, StoreOpenError } from '../../src/store/index.ts';
+import { APPLICATION_ID, Store, StoreOpenError } from '../../src/store/index.ts';
 import { makeTransition } from './fixtures/data.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'store-refuse-'));
@@ -123,4 +123,18 @@ test('a database from a newer schema version is refused', () => {
     db.close();
   });
   assertRefused(newer, 'newer', new RegExp(`schema version ${Store.schemaVersion + 1} is newer`));
+});
+
+test('our application_id with our tables missing is refused; a read-only open of a missing file is refused', () => {
+  const hollow = join(dir, 'hollow.db');
+  const db = new Database(hollow);
+  db.pragma(`application_id = ${APPLICATION_ID}`);
+  db.pragma(`user_version = ${Store.schemaVersion}`);
+  db.exec('CREATE TABLE sessions (id INTEGER PRIMARY KEY)');
+  db.close();
+  assertRefused(hollow, 'corrupt', /tables missing: episodes, transitions/);
+
+  const missing = join(dir, 'nope.db');
+  assert.throws(() => Store.openReadOnly(missing), (e: unknown) => e instanceof StoreOpenError && e.reason === 'missing' && e.message.includes(missing));
+  assert.equal(existsSync(missing), false, 'a read-only open creates nothing');
 });
