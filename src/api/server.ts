@@ -283,6 +283,12 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
     },
   );
 
+  // Open event streams end when the server closes (otherwise close() would wait for every dashboard to hang up).
+  const streams = new Set<() => void>();
+  app.addHook('preClose', async () => {
+    for (const end of [...streams]) end();
+  });
+
   app.get('/events', { schema: { summary: 'Server-sent events: `status` (throttled), `episode`, `fault`', tags: ['daemon'] } }, (req, reply) => {
     reply.hijack();
     const res = reply.raw;
@@ -316,13 +322,20 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
     daemon.on('episode', onEpisode);
     daemon.on('fault', onFault);
     send('status', daemon.status());
-    req.raw.on('close', () => {
+    const cleanup = (): void => {
       clearInterval(heartbeat);
       if (trailing) clearTimeout(trailing);
       daemon.off('status', onStatus);
       daemon.off('episode', onEpisode);
       daemon.off('fault', onFault);
-    });
+      streams.delete(end);
+    };
+    const end = (): void => {
+      cleanup();
+      res.end();
+    };
+    streams.add(end);
+    req.raw.on('close', cleanup);
   });
 
   return app;

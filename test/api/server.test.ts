@@ -199,3 +199,17 @@ test('stop practice over REST ends the run; models list answers with none regist
   assert.equal((await call(r, 'POST', '/models/5/activate', {})).status, 404);
   assert.equal((await call(r, 'POST', '/models/rollback', { kind: 'policy' })).status, 409);
 });
+
+test('closing the daemon ends open event streams instead of waiting for clients', { timeout: 20_000 }, async () => {
+  const r = await rig({ listen: true });
+  const res = await fetch(`${r.app.url}/events`);
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+  await reader.read(); // the first status event
+  const t0 = performance.now();
+  await r.close();
+  assert.ok(performance.now() - t0 < 5000, 'close did not hang on the open stream');
+  for (;;) {
+    const { done } = await reader.read();
+    if (done) break;
+  }
+});
