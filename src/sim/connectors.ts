@@ -73,7 +73,7 @@ export interface ConnectorDef {
 }
 
 /** Sides of the polygon that stands in for a round hole (edges tangent to the hole circle). */
-export const ROUND_HOLE_SIDES = 16;
+export const ROUND_HOLE_SIDES = 12;
 
 const MM = 1e-3;
 const DEG = Math.PI / 180;

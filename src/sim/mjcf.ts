@@ -97,7 +97,7 @@ function plugGeoms(def: ConnectorDef, L: CellLayout, assets: string[]): string[]
   });
   const [hx, hy] = [def.housing.size[0] / 2, def.housing.size[1] / 2];
   const hh = def.housing.height / 2;
-  out.push(`<geom name="plug_housing" type="box" size="${f(hx)} ${f(hy)} ${f(hh)}" pos="0 0 ${f(pl + hh)}" rgba="${col}" class="plug"/>`);
+  out.push(`<geom name="plug_housing" type="box" size="${f(hx)} ${f(hy)} ${f(hh)}" pos="0 0 ${f(pl + hh)}" rgba="${col}" class="housing"/>`);
   // Gripper: an adapter block and two fingers clamping the housing (visual only).
   const az = pl + def.housing.height + L.adapter / 2;
   out.push(`<geom name="grip_adapter" type="box" size="${f(Math.min(hx, 0.02) + 0.004)} 0.012 ${f(L.adapter / 2)}" pos="0 0 ${f(az)}" rgba="0.25 0.25 0.28 1" class="visual"/>`);
@@ -144,6 +144,11 @@ function socketGeoms(def: ConnectorDef, L: CellLayout, assets: string[]): string
       out.push(`<geom name="${name}" type="mesh" mesh="m_${name}" rgba="${col}" class="envc"/>`);
     }
   });
+  // Rim: a 2 mm band round the block's edge, so the housing cannot sink into the block beside it.
+  const rw = 0.001;
+  for (const [sx, sy, px, py] of [[hx, rw, 0, hy - rw], [hx, rw, 0, -hy + rw], [rw, hy, hx - rw, 0], [rw, hy, -hx + rw, 0]] as const) {
+    out.push(`<geom name="sock_rim_${out.length}" type="box" size="${f(sx)} ${f(sy)} ${f(L.socketTop / 2)}" pos="${v([px, py, L.socketTop / 2])}" rgba="${col}" class="rim"/>`);
+  }
   // What the camera sees (group 2): one block and a dark marker per hole on its face. The exact collision
   // pieces above (group 5) would cost the ray caster dozens of mesh tests per pixel for round holes.
   const dark = rgba(def.socket.color.map((c) => 0.3 * c));
@@ -224,10 +229,15 @@ export function buildCellXml(def: ConnectorDef, opt: CellModelOptions): { xml: s
     <geom solref="0.004 1" solimp="0.95 0.99 0.0005" friction="0.6 0.005 0.0001"/>
     <default class="visual"><geom contype="0" conaffinity="0" density="0" group="4"/></default>
     <default class="arm"><geom contype="0" conaffinity="0" density="0" group="3"/></default>
-    <default class="env"><geom contype="1" conaffinity="2" condim="3" group="2"/></default>
-    <default class="envc"><geom contype="1" conaffinity="2" condim="3" group="5"/></default>
+    <!-- Collision bits: pins have contype 2, the housing 4. The face pieces and hole floors accept only pins
+         (2), the block's rim and the table accept both (6). The housing never tests the many face pieces: the
+         pins reach the face first, and only near the block's edge could the housing touch it (the rim). -->
+    <default class="env"><geom contype="0" conaffinity="6" condim="3" group="2"/></default>
+    <default class="envc"><geom contype="0" conaffinity="2" condim="3" group="5"/></default>
+    <default class="rim"><geom contype="0" conaffinity="6" condim="3" group="5"/></default>
     <default class="sockvis"><geom contype="0" conaffinity="0" density="0" group="2"/></default>
-    <default class="plug"><geom contype="2" conaffinity="1" condim="3" density="1500" group="1"/></default>
+    <default class="plug"><geom contype="2" conaffinity="0" condim="3" density="1500" group="1"/></default>
+    <default class="housing"><geom contype="4" conaffinity="0" condim="3" density="1500" group="1"/></default>
   </default>
   <asset>
     ${assets.join('\n    ')}
