@@ -112,6 +112,8 @@ export interface DaemonStatus {
   policy: { version: string | null; mode: 'residual' | 'p-only'; pendingSwap: string | null; faults: number };
   reward: { version: string | null };
   lastPose: Vec3 | null;
+  /** Sections other components attach (e.g. the background trainer's progress), see setStatusExtra. */
+  extra: Record<string, unknown>;
 }
 
 export interface DaemonOptions {
@@ -196,6 +198,7 @@ export class Daemon extends EventEmitter {
   private missedControlBackend = 0;
   private prevTickBackendMs = 0;
   private statusQueued = false;
+  private readonly extras: Record<string, unknown> = {};
   private prevTickControl = false;
   private controlTicks = 0;
   private busy: Promise<void> | null = null;
@@ -429,7 +432,15 @@ export class Daemon extends EventEmitter {
       },
       reward: { version: this.rewardSlot?.model.version ?? null },
       lastPose: this.lastPose,
+      extra: { ...this.extras },
     };
+  }
+
+  /** Attaches (or with undefined removes) a named section to status and the SSE stream, e.g. trainer progress. */
+  setStatusExtra(name: string, value: unknown): void {
+    if (value === undefined) delete this.extras[name];
+    else this.extras[name] = value;
+    this.emitStatus();
   }
 
   /** Raw per-tick timing samples (ms) for benchmarks. */

@@ -85,6 +85,10 @@ test('P-controller practice: episodes and transitions are logged with the right 
   assert.equal(status.timing.computeMs.n, 2 * steps);
   assert.ok(status.timing.computeMs.p50 > 0);
   assert.equal(status.lastEpisode?.id, eps[1]?.id);
+  d.setStatusExtra('trainer', { updates: 12 });
+  assert.deepEqual(d.status().extra, { trainer: { updates: 12 } });
+  d.setStatusExtra('trainer', undefined);
+  assert.deepEqual(d.status().extra, {});
 });
 
 test('e-stop mid-episode holds the arm in the same tick, ends the episode, and stays latched', async (t) => {
