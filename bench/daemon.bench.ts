@@ -88,14 +88,14 @@ async function practise(run: Run, ticks: number, label: string, controlOnly = fa
   const res = d.startPractice({ count: 1_000_000, scenario: 'II', seed: 1 });
   if (!res.ok) throw new Error(res.reason);
   let lastPrint = 0;
-  const done = (): number => (controlOnly ? d.status().timing.computeMs.n : d.status().timing.ticks);
+  const done = (): number => (controlOnly ? d.status().timing.controlTicks : d.status().timing.ticks);
   while (done() < ticks) {
     await new Promise((r) => setTimeout(r, 200));
     const s = d.status();
     if (s.state === 'estopped') throw new Error(`e-stopped during the bench: ${JSON.stringify(s.safety.lastTrip)}`);
     if (performance.now() - lastPrint > 30_000) {
       lastPrint = performance.now();
-      process.stdout.write(`  ${label}: ${s.timing.ticks}/${ticks} ticks, missed ${s.timing.missed} (control ${s.timing.missedControl})\n`);
+      process.stdout.write(`  ${label}: ${controlOnly ? s.timing.controlTicks : s.timing.ticks}/${ticks} ticks, missed ${s.timing.missed} (control ${s.timing.missedControl})\n`);
     }
   }
   d.stopPractice();

@@ -78,6 +78,8 @@ export interface TripRecord {
 
 export interface TimingStatus {
   ticks: number;
+  /** Ticks that commanded the robot. */
+  controlTicks: number;
   /** Every late (> half a period) or skipped tick, in any state. */
   missed: number;
   /** Missed ticks during episodes (between two control ticks): the figure that must be 0. */
@@ -415,6 +417,7 @@ export class Daemon extends EventEmitter {
       safety: { estop: this.latch.state, backendEstop: this.backend.estopEngaged(), lastTrip: this.lastTrip },
       timing: {
         ticks: this.scheduler.ticks,
+        controlTicks: this.controlTicks,
         missed: this.scheduler.missed,
         missedControl: this.missedControl,
         missedControlBackend: this.missedControlBackend,
