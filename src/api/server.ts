@@ -57,7 +57,11 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   const ajvCoerce = new Ajv({ coerceTypes: true, useDefaults: true, removeAdditional: false, allErrors: false, strict: false });
   const ajvStrict = new Ajv({ coerceTypes: false, useDefaults: true, removeAdditional: false, allErrors: false, strict: false });
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? ajvStrict : ajvCoerce).compile(schema));
-  app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, _req, reply) => {
+  app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, req, reply) => {
+    if (req.routeOptions.url === '/estop') {
+      void reply.code(200).send({ engaged: true, note: `body ignored: ${err.message}`, safety: daemon.status().safety });
+      return;
+    }
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
     void reply.code(status).send({ statusCode: status, error: status < 500 ? 'Bad Request' : 'Internal Server Error', message: err.message });
   });
@@ -125,15 +129,21 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   app.post(
     '/estop',
     {
+      // Engaged on arrival, before the body is parsed or validated: no malformed request can stop an e-stop.
+      onRequest: async (req) => {
+        daemon.estop(`REST from ${req.ip}`);
+      },
       schema: {
-        summary: 'Engage the e-stop: holds the arm now, ends the episode, latches (no token needed)',
+        summary: 'Engage the e-stop: holds the arm now, ends the episode, latches. No token needed; any body is accepted ' +
+          '(an optional JSON `{"detail": "..."}` is recorded as a note).',
         tags: ['safety'],
-        body: { type: 'object', additionalProperties: false, properties: { detail: { type: 'string', maxLength: 500 } } },
       },
     },
     async (req) => {
-      const body = (req.body ?? {}) as { detail?: string };
-      daemon.estop(body.detail ?? `REST from ${req.ip}`);
+      const detail = (req.body as { detail?: unknown } | undefined)?.detail;
+      if (typeof detail === 'string' && detail.length > 0) {
+        store.recordEvent({ kind: 'estop_note', message: detail.slice(0, 500), data: { ip: req.ip } });
+      }
       return { engaged: true, safety: daemon.status().safety };
     },
   );
