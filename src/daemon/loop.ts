@@ -89,6 +89,9 @@ export interface TimingStatus {
   missedControlBackend: number;
   /** The daemon's own compute per control tick (ms), excluding the robot's command time (sim physics). */
   computeMs: Summary & { last: number };
+  /** CPU time of the same work (ms, every thread of the process): immune to waiting for a core on a loaded machine,
+   *  though it also counts whatever other threads (log writer) ran meanwhile. */
+  computeCpuMs: Summary & { last: number };
   /** Tick start minus deadline (ms). */
   jitterMs: Summary & { last: number };
   /** Time inside backend.command (ms): the sim's physics step, or a ROS publish. */
@@ -193,6 +196,8 @@ export class Daemon extends EventEmitter {
   private readonly scheduler: TickScheduler;
   private readonly now: () => number;
   private readonly compute: RingStats;
+  /** CPU time (all threads of this process: main, onnxruntime) spent on a control tick, excluding the command. */
+  private readonly computeCpu: RingStats;
   private readonly backendTime: RingStats;
   private readonly infer: RingStats;
   private sharpTicks = 0;
@@ -217,6 +222,7 @@ export class Daemon extends EventEmitter {
     this.now = opts.now ?? (() => performance.now());
     const win = opts.timingWindow ?? 4096;
     this.compute = new RingStats(win);
+    this.computeCpu = new RingStats(win);
     this.backendTime = new RingStats(win);
     this.infer = new RingStats(win);
     const lim = this.cal.limits;
@@ -422,6 +428,7 @@ export class Daemon extends EventEmitter {
         missedControl: this.missedControl,
         missedControlBackend: this.missedControlBackend,
         computeMs: withLast(this.compute),
+        computeCpuMs: withLast(this.computeCpu),
         jitterMs: withLast(this.scheduler.jitter),
         backendMs: withLast(this.backendTime),
         inferMs: withLast(this.infer),
@@ -447,8 +454,8 @@ export class Daemon extends EventEmitter {
   }
 
   /** Raw per-tick timing samples (ms) for benchmarks. */
-  timingSamples(): { compute: Float64Array; backend: Float64Array; jitter: Float64Array; infer: Float64Array } {
-    return { compute: this.compute.values(), backend: this.backendTime.values(), jitter: this.scheduler.jitter.values(), infer: this.infer.values() };
+  timingSamples(): { compute: Float64Array; computeCpu: Float64Array; backend: Float64Array; jitter: Float64Array; infer: Float64Array } {
+    return { compute: this.compute.values(), computeCpu: this.computeCpu.values(), backend: this.backendTime.values(), jitter: this.scheduler.jitter.values(), infer: this.infer.values() };
   }
 
   // ---------------------------------------------------------------- the tick
@@ -475,6 +482,7 @@ export class Daemon extends EventEmitter {
     const ep = this.episode;
     if (!ep) return;
     const t0 = this.now();
+    const cpu0 = process.cpuUsage();
     if (this.run?.stopRequested) {
       this.backend.stop();
       const p = await this.prepare();
@@ -515,9 +523,11 @@ export class Daemon extends EventEmitter {
       this.compute.push(this.now() - t0);
       return;
     }
+    const cpuBefore = process.cpuUsage(cpu0);
     const tc = this.now();
     this.backend.command(decision.action);
     const tcEnd = this.now();
+    const cpu2 = process.cpuUsage();
     this.backendTime.push(tcEnd - tc);
     this.infer.push(tInferEnd - ti);
     this.lastPose = p.obs.eePos;
@@ -537,6 +547,8 @@ export class Daemon extends EventEmitter {
     this.controlTicks++;
     if (ep.step >= ep.steps) this.setState('scoring');
     this.compute.push(this.now() - t0 - (tcEnd - tc));
+    const cpuAfter = process.cpuUsage(cpu2);
+    this.computeCpu.push((cpuBefore.user + cpuBefore.system + cpuAfter.user + cpuAfter.system) / 1000);
     if (this.controlTicks % Math.max(1, Math.round(this.cfg.tickHz)) === 0) this.emitStatus();
   }
 
