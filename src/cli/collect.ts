@@ -1,0 +1,288 @@
+/**
+ * Collects simulated prior data (the noisy scripted expert, optionally other controllers) into a SQLite log with the
+ * daemon's schema. `--help` for the options. Re-running the same command skips episodes already collected.
+ *
+ *   npx tsx src/cli/collect.ts --db data/prior.db --connectors train --episodes-per-connector 80 \
+ *       --controllers expert --scenario I,II --seed 0 --workers 2
+ *
+ * Exit codes: 0 done, 2 bad arguments / connector or split files, 1 anything else (3: interrupted, resumable).
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { pathToFileURL } from 'node:url';
+import cliProgress from 'cli-progress';
+import { CONTROLLER_NAMES, isControllerName } from '../control/registry.ts';
+import { collectPrior, formatCollectTable, type CollectProgress, type CollectResult } from '../data/collect.ts';
+import { DEFAULT_PRIOR_SETTINGS, type PriorSettings } from '../data/episode.ts';
+import { DEFAULT_SPLIT_FILE, loadSplit } from '../data/splits.ts';
+import type { Scenario } from '../eval/evaluate.ts';
+import type { Vec3 } from '../robot/types.ts';
+import { loadConnectors } from '../sim/connectors.ts';
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+export interface CollectArgs {
+  db: string;
+  /** Resolved connector names. */
+  connectors: string[];
+  connectorDir: string | null;
+  controllers: string[];
+  scenarios: Scenario[];
+  episodesPerConnector: number;
+  seed: number;
+  settings: PriorSettings;
+  workers: number;
+  progress: boolean;
+  help: boolean;
+}
+
+export const USAGE = `Collect prior data: scripted controllers in the simulated cell, logged with the daemon's SQLite schema
+(episodes of kind 'prior', domain = connector; labels from ground truth). Re-running skips what is already there.
+
+Usage: npx tsx src/cli/collect.ts [options]
+
+  --db FILE                  SQLite log to write (default: data/prior.db)
+  --connectors SPEC          all | train | heldout | comma-separated names (default: train)
+                             train/heldout: the connectors of the split file
+  --split FILE               split file for train/heldout (default: data/splits/default.json)
+  --exclude LIST             connector names to leave out
+  --connector-dir DIR        connector definitions (default: data/connectors)
+  --controllers LIST         controller names (default: expert), e.g. expert,p,spiral
+  --episodes-per-connector N episodes per connector and controller (default: 40); scenarios alternate
+  --scenario S               I, II or I,II (default: I,II)
+  --seed N                   base seed (default: 0)
+  --image-size N             camera image side in px (default: ${DEFAULT_PRIOR_SETTINGS.imageSize})
+  --camera C                 wrist | fixed (default: ${DEFAULT_PRIOR_SETTINGS.camera})
+  --goal-noise-mm S          per-episode x* error, uniform +-S mm in x and y (default: ${DEFAULT_PRIOR_SETTINGS.goalNoise * 1000})
+  --goal-bias-mm X,Y[,Z]     fixed x* error in mm (default: 0,0)
+  --start-height-mm H        start height above the socket face (default: ${DEFAULT_PRIOR_SETTINGS.startHeight * 1000}, as config/daemon.yaml)
+  --episode-length N         control steps per episode (default: ${DEFAULT_PRIOR_SETTINGS.episodeLength})
+  --no-nuisance              no table colour / lighting / camera jitter randomisation
+  --workers N                worker threads (0 = in this thread; default: 2)
+  --no-progress              no progress bar on stderr
+  --help                     this text
+
+Controllers: ${CONTROLLER_NAMES.join(', ')}
+`;
+
+function num(flag: string, s: string): number {
+  const v = s.trim() === '' ? Number.NaN : Number(s);
+  if (!Number.isFinite(v)) throw new UsageError(`${flag}: "${s}" is not a number`);
+  return v;
+}
+
+function int(flag: string, s: string, lo: number, hi: number): number {
+  const v = num(flag, s);
+  if (!Number.isInteger(v) || v < lo || v > hi) throw new UsageError(`${flag}: must be an integer in [${lo}, ${hi}], got "${s}"`);
+  return v;
+}
+
+function list(flag: string, s: string): string[] {
+  const xs = s.split(',').map((x) => x.trim());
+  if (xs.some((x) => x === '')) throw new UsageError(`${flag}: empty name in "${s}"`);
+  const d = xs.find((x, i) => xs.indexOf(x) !== i);
+  if (d !== undefined) throw new UsageError(`${flag}: "${d}" listed twice`);
+  return xs;
+}
+
+/** Parses and validates the command line (reads the connector and split files to resolve names). */
+export function parseCollectArgs(argv: string[]): CollectArgs {
+  let v;
+  try {
+    v = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        db: { type: 'string' },
+        connectors: { type: 'string' },
+        split: { type: 'string' },
+        exclude: { type: 'string' },
+        'connector-dir': { type: 'string' },
+        controllers: { type: 'string' },
+        'episodes-per-connector': { type: 'string' },
+        scenario: { type: 'string' },
+        seed: { type: 'string' },
+        'image-size': { type: 'string' },
+        camera: { type: 'string' },
+        'goal-noise-mm': { type: 'string' },
+        'goal-bias-mm': { type: 'string' },
+        'start-height-mm': { type: 'string' },
+        'episode-length': { type: 'string' },
+        'no-nuisance': { type: 'boolean' },
+        workers: { type: 'string' },
+        'no-progress': { type: 'boolean' },
+        help: { type: 'boolean' },
+      },
+    }).values;
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const help = v.help ?? false;
+  const connectorDir = v['connector-dir'] ?? null;
+  const defs = connectorDir === null ? loadConnectors() : loadConnectors(connectorDir);
+  const known = defs.map((d) => d.name);
+  const spec = v.connectors ?? 'train';
+  let connectors: string[];
+  if (spec === 'all') connectors = known;
+  else if (spec === 'train' || spec === 'heldout') {
+    const split = loadSplit(defs, v.split ?? DEFAULT_SPLIT_FILE);
+    connectors = spec === 'train' ? split.train : split.heldOut;
+  } else {
+    connectors = list('--connectors', spec);
+    for (const c of connectors) if (!known.includes(c)) throw new UsageError(`--connectors: unknown connector "${c}" (known: ${known.join(', ')})`);
+  }
+  if (v.exclude !== undefined) {
+    const ex = list('--exclude', v.exclude);
+    for (const c of ex) if (!known.includes(c)) throw new UsageError(`--exclude: unknown connector "${c}" (known: ${known.join(', ')})`);
+    connectors = connectors.filter((c) => !ex.includes(c));
+  }
+  if (connectors.length === 0) throw new UsageError('--connectors/--exclude: no connector left to collect');
+  const controllers = v.controllers === undefined ? ['expert'] : list('--controllers', v.controllers);
+  for (const c of controllers) if (!isControllerName(c)) throw new UsageError(`--controllers: unknown controller "${c}" (known: ${CONTROLLER_NAMES.join(', ')})`);
+  const scenarios = (v.scenario === undefined ? ['I', 'II'] : list('--scenario', v.scenario)) as Scenario[];
+  for (const s of scenarios) if (s !== 'I' && s !== 'II') throw new UsageError(`--scenario: must be I, II or I,II, got "${v.scenario}"`);
+  const d = DEFAULT_PRIOR_SETTINGS;
+  const mm = (flag: string, s: string | undefined, def: number, max: number): number => {
+    if (s === undefined) return def;
+    const x = num(flag, s);
+    if (x < 0 || x > max) throw new UsageError(`${flag}: must be in [0, ${max}] mm, got "${s}"`);
+    return x / 1000;
+  };
+  let goalBias: Vec3 = [...d.goalBias];
+  if (v['goal-bias-mm'] !== undefined) {
+    const parts = v['goal-bias-mm'].split(',').map((p) => num('--goal-bias-mm', p));
+    if (parts.length < 2 || parts.length > 3 || parts.some((p) => Math.abs(p) > 50)) throw new UsageError(`--goal-bias-mm: expected X,Y[,Z] within +-50 mm, got "${v['goal-bias-mm']}"`);
+    goalBias = [parts[0]! / 1000, parts[1]! / 1000, (parts[2] ?? 0) / 1000];
+  }
+  const camera = v.camera ?? d.camera;
+  if (camera !== 'wrist' && camera !== 'fixed') throw new UsageError(`--camera: must be wrist or fixed, got "${camera}"`);
+  const settings: PriorSettings = {
+    ...d,
+    imageSize: v['image-size'] === undefined ? d.imageSize : int('--image-size', v['image-size'], 8, 512),
+    camera,
+    goalNoise: mm('--goal-noise-mm', v['goal-noise-mm'], d.goalNoise, 50),
+    goalBias,
+    startHeight: mm('--start-height-mm', v['start-height-mm'], d.startHeight, 150),
+    episodeLength: v['episode-length'] === undefined ? d.episodeLength : int('--episode-length', v['episode-length'], 1, 1000),
+    nuisance: !(v['no-nuisance'] ?? false),
+  };
+  return {
+    db: v.db ?? 'data/prior.db',
+    connectors,
+    connectorDir,
+    controllers,
+    scenarios,
+    episodesPerConnector: v['episodes-per-connector'] === undefined ? 40 : int('--episodes-per-connector', v['episodes-per-connector'], 1, 100000),
+    seed: v.seed === undefined ? 0 : int('--seed', v.seed, -(2 ** 31), 2 ** 32 - 1),
+    settings,
+    workers: v.workers === undefined ? 2 : int('--workers', v.workers, 0, 64),
+    progress: !(v['no-progress'] ?? false),
+    help,
+  };
+}
+
+export async function runCollect(args: CollectArgs, argv: string[], out: (s: string) => void = console.log): Promise<CollectResult> {
+  mkdirSync(dirname(resolve(args.db)), { recursive: true });
+  const bar =
+    args.progress && process.stderr.isTTY
+      ? new cliProgress.SingleBar(
+          {
+            stream: process.stderr,
+            format: 'collect |{bar}| {value}/{total} episodes | {eps} ep/s | ETA {eta_formatted} | {connector} {controller} {scenario} | ok {ok}',
+            hideCursor: true,
+            etaBuffer: 100,
+          },
+          cliProgress.Presets.shades_classic,
+        )
+      : null;
+  const ac = new AbortController();
+  const onSig = (): void => {
+    if (!ac.signal.aborted) process.stderr.write('\ncollect: interrupted; finishing the episodes in flight (run the same command again to resume)\n');
+    ac.abort();
+  };
+  process.on('SIGINT', onSig);
+  process.on('SIGTERM', onSig);
+  const t0 = performance.now();
+  let successes = 0;
+  let started = false;
+  let lastLine = 0;
+  const onProgress = (p: CollectProgress): void => {
+    if (p.success) successes++;
+    const eps = p.written / Math.max(1e-3, (performance.now() - t0) / 1000);
+    const payload = { connector: p.connector, controller: p.controller, scenario: p.scenario, ok: `${successes}/${p.written}`, eps: eps.toFixed(1) };
+    if (bar) {
+      if (!started) {
+        bar.start(p.total, p.done, payload);
+        started = true;
+      } else bar.update(p.done, payload);
+    } else if (args.progress && performance.now() - lastLine > 5000) {
+      lastLine = performance.now();
+      process.stderr.write(`collect: ${p.done}/${p.total} episodes (${p.skipped} already there), ${eps.toFixed(1)} ep/s, ${p.connector}\n`);
+    }
+  };
+  let r: CollectResult;
+  try {
+    r = await collectPrior({
+      db: args.db,
+      connectors: args.connectors,
+      connectorDir: args.connectorDir,
+      controllers: args.controllers,
+      scenarios: args.scenarios,
+      episodesPerConnector: args.episodesPerConnector,
+      seed: args.seed,
+      settings: args.settings,
+      workers: args.workers,
+      onProgress,
+      signal: ac.signal,
+      argv,
+    });
+  } finally {
+    bar?.stop();
+    process.off('SIGINT', onSig);
+    process.off('SIGTERM', onSig);
+  }
+  out(
+    `${args.db}: ${r.written} episodes written (${r.rowsWritten} rows), ${r.skipped} already there, ${r.failed.length} failed` +
+      `; ${r.elapsedS.toFixed(1)} s, ${r.episodesPerS.toFixed(2)} episodes/s with ${args.workers} worker(s)`,
+  );
+  for (const f of r.failed) out(`  failed: ${f.task.connector} ${f.task.controller} ${f.task.scenario} #${f.task.episode}: ${f.message}`);
+  if (r.cells.length) out(`\n${formatCollectTable(r.cells)}`);
+  return r;
+}
+
+async function main(): Promise<number> {
+  const argv = process.argv.slice(2);
+  let args: CollectArgs;
+  try {
+    args = parseCollectArgs(argv);
+  } catch (e) {
+    const err = e as Error;
+    if (e instanceof UsageError || err.name === 'ConnectorError' || err.name === 'SplitError') {
+      process.stderr.write(`collect: ${err.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  if (args.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const r = await runCollect(args, argv);
+  return r.aborted ? 3 : r.failed.length ? 1 : 0;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  main().then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      process.stderr.write(`collect: ${(e as Error).stack ?? String(e)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,0 +1,541 @@
+/**
+ * The bridge from the SQLite log (src/store) to the learners (src/learn): plain typed arrays, never tensors (the
+ * wasm heap never shrinks), images kept as uint8 (12 KB per 64x64 frame) and converted per batch.
+ *
+ * Reading the log (prior data and daemon episodes alike; see src/data/collect.ts for the row layout):
+ * - a row with an executed/residual action is a transition: obs_t, residual action, labels of obs_{t+1}
+ *   (gtSuccess from ground truth, rewardProb from the reward model or, for prior data, ground truth), done;
+ * - a row without actions is an observation only (the prior collector's final row, step = L);
+ * - next observation of row t = the observation of row t+1 of the same episode; the last transition of an episode
+ *   is done, and when its next observation was not logged (daemon episodes have no final row) its next index points
+ *   at its own observation (any value is fine: (1 - done) masks it in the TD target).
+ * - the label of the observation at row t >= 1 is the next-observation label of row t-1; the first observation's
+ *   label comes from the episode's startState.gtSuccess (prior data) when present.
+ *
+ * Proprioception is built with the daemon's own ProprioBuilder (src/daemon/proprio.ts) so that training and the
+ * control tick see the same vector.
+ */
+import type { IqlBatch } from '../learn/iql.ts';
+import type { LabelledImages } from '../learn/daib.ts';
+import { ProprioBuilder } from '../daemon/proprio.ts';
+import type { Observation, RgbImage } from '../robot/types.ts';
+import type { Store } from '../store/index.ts';
+import type { EpisodeKind, EpisodeRecord, TransitionRecord } from '../store/types.ts';
+import { Rng } from '../util/rng.ts';
+
+/** The project's proprio layout for IQL: tip minus goal x* (m), then the bias-corrected wrench (N, N m); raw units
+ *  (mean 0, std 1: scaling is IqlConfig.proprioScale, baked into the exported model). */
+export const DEFAULT_PROPRIO_SPEC = {
+  layout: ['dx', 'dy', 'dz', 'fx', 'fy', 'fz', 'tx', 'ty', 'tz'],
+  mean: [0, 0, 0, 0, 0, 0, 0, 0, 0],
+  std: [1, 1, 1, 1, 1, 1, 1, 1, 1],
+};
+
+export type ProprioSpec = { layout: string[]; mean: number[]; std: number[] };
+
+/** Where a success label comes from. 'gt': ground truth (prior data, simulation); 'reward': rewardProb >= threshold. */
+export type LabelSource = 'gt' | 'reward';
+
+export class DatasetError extends Error {
+  override name = 'DatasetError';
+}
+
+// ----------------------------------------------------------------------------------------------------------------
+// Image resizing (logged size -> model input size)
+
+/**
+ * Resizes RGB uint8 into `out` (at `offset`): area average when shrinking (each output pixel averages the input pixels
+ * its footprint covers; exact for integer factors, e.g. 64 -> 32), nearest when enlarging. Same size: a copy.
+ */
+export function resizeRgb(src: Uint8Array, sw: number, sh: number, out: Uint8Array, dw: number, dh: number, offset = 0): void {
+  if (sw === dw && sh === dh) {
+    out.set(src.subarray(0, sw * sh * 3), offset);
+    return;
+  }
+  for (let y = 0; y < dh; y++) {
+    let y0 = Math.floor((y * sh) / dh);
+    let y1 = Math.floor(((y + 1) * sh) / dh);
+    if (y1 <= y0) { y0 = Math.min(sh - 1, Math.floor(((y + 0.5) * sh) / dh)); y1 = y0 + 1; }
+    for (let x = 0; x < dw; x++) {
+      let x0 = Math.floor((x * sw) / dw);
+      let x1 = Math.floor(((x + 1) * sw) / dw);
+      if (x1 <= x0) { x0 = Math.min(sw - 1, Math.floor(((x + 0.5) * sw) / dw)); x1 = x0 + 1; }
+      let r = 0, g = 0, b = 0;
+      for (let yy = y0; yy < y1; yy++) {
+        let p = (yy * sw + x0) * 3;
+        for (let xx = x0; xx < x1; xx++, p += 3) {
+          r += src[p]!;
+          g += src[p + 1]!;
+          b += src[p + 2]!;
+        }
+      }
+      const n = (y1 - y0) * (x1 - x0);
+      const o = offset + (y * dw + x) * 3;
+      out[o] = Math.round(r / n);
+      out[o + 1] = Math.round(g / n);
+      out[o + 2] = Math.round(b / n);
+    }
+  }
+}
+
+function copyImage(img: RgbImage | null, size: number, out: Uint8Array, offset: number, where: string): void {
+  if (!img) throw new DatasetError(`${where}: row has no image`);
+  resizeRgb(img.data, img.width, img.height, out, size, size, offset);
+}
+
+// ----------------------------------------------------------------------------------------------------------------
+// Episode scan (no pixels): which rows exist, their labels
+
+interface ScannedRow {
+  id: number;
+  step: number;
+  isTransition: boolean;
+  /** Label of this row's observation (null: unknown). */
+  obsLabel: boolean | null;
+  /** Label of the next observation (transitions). */
+  nextLabel: boolean | null;
+  rewardProb: number | null;
+  done: boolean;
+}
+
+interface ScannedEpisode {
+  record: EpisodeRecord;
+  domain: number;
+  rows: ScannedRow[];
+}
+
+function labelOf(t: TransitionRecord, source: LabelSource, threshold: number): boolean | null {
+  if (source === 'gt') return t.gtSuccess;
+  return t.rewardProb == null ? null : t.rewardProb >= threshold;
+}
+
+function checkDomains(domains: readonly string[], where: string): void {
+  if (domains.length === 0) throw new DatasetError(`${where}: domains is empty`);
+  const d = domains.find((x, i) => domains.indexOf(x) !== i);
+  if (d !== undefined) throw new DatasetError(`${where}: domain "${d}" listed twice`);
+}
+
+function checkSize(size: number, where: string): void {
+  if (!Number.isInteger(size) || size < 1 || size > 512) throw new DatasetError(`${where}: imageSize must be an integer in [1, 512], got ${size}`);
+}
+
+/** Usable episodes of the store for `domains` (ended; outcome not 'error'), rows in step order, without pixels. */
+function scanEpisodes(store: Store, domains: readonly string[], kinds: readonly EpisodeKind[], source: LabelSource, threshold: number): ScannedEpisode[] {
+  const index = new Map(domains.map((d, i) => [d, i]));
+  const out: ScannedEpisode[] = [];
+  for (const ep of store.iterateEpisodes({ domain: domains, kind: kinds, endedOnly: true }, { images: false })) {
+    if (ep.outcome === 'error') continue; // a fault or a killed writer: rows may be incomplete
+    const rows: ScannedRow[] = [];
+    const st = ep.startState as { gtSuccess?: unknown } | null;
+    let prevNext: boolean | null = source === 'gt' && st && typeof st.gtSuccess === 'boolean' ? st.gtSuccess : null;
+    let prevStep = -1;
+    for (const t of ep.transitions) {
+      if (t.step !== prevStep + 1) prevNext = null; // a gap (dropped row): the previous label is not this row's
+      prevStep = t.step;
+      const isTransition = t.actionResidual !== null;
+      // The final (observation-only) row carries its own observation's label.
+      const own = labelOf(t, source, threshold);
+      const obsLabel = isTransition ? prevNext : (prevNext ?? own);
+      rows.push({ id: t.id, step: t.step, isTransition, obsLabel, nextLabel: isTransition ? own : null, rewardProb: t.rewardProb, done: t.done });
+      prevNext = isTransition ? own : null;
+    }
+    out.push({ record: ep, domain: index.get(ep.domain)!, rows });
+  }
+  return out;
+}
+
+/** Reads rows by id in chunks and hands each (with its decoded image) to `fn`. */
+function forEachRow(store: Store, ids: readonly number[], fn: (t: TransitionRecord, i: number) => void, chunk = 512): void {
+  for (let s = 0; s < ids.length; s += chunk) {
+    const part = ids.slice(s, s + chunk);
+    const rows = store.getTransitions(part, { images: true });
+    if (rows.length !== part.length) throw new DatasetError(`${store.file}: ${part.length - rows.length} transition rows vanished while loading`);
+    rows.forEach((t, j) => fn(t, s + j));
+  }
+}
+
+// ----------------------------------------------------------------------------------------------------------------
+// (a) Labelled images for the DAIB reward classifier
+
+export interface LoadImagesOptions {
+  /** Connector names; domain id = position in this list (stable: pass the same list for train and evaluation). */
+  domains: readonly string[];
+  /** Model input side (px); logged images are resized when they differ. */
+  imageSize: number;
+  /** Episode kinds to read (default ['prior']). */
+  kinds?: readonly EpisodeKind[];
+  /** Label source (default 'gt'). 'reward' thresholds rewardProb (the daemon's learned labels). */
+  labels?: LabelSource;
+  rewardThreshold?: number;
+  /** Per domain, keep as many positives as negatives (random subset of the larger class). Default false. */
+  balance?: boolean;
+  /** Per domain cap on samples (random subset, after balancing). */
+  maxPerDomain?: number;
+  /** Seed of the subsets. */
+  seed?: number;
+}
+
+export interface DomainCounts {
+  name: string;
+  episodes: number;
+  /** Labelled observations available, and kept. */
+  available: number;
+  positives: number;
+  negatives: number;
+}
+
+export type LoadedImages = LabelledImages & {
+  domainNames: string[];
+  /** Store row id of each sample (for tracing a sample back to its episode). */
+  transitionId: Int32Array;
+  perDomain: DomainCounts[];
+};
+
+/** Labelled observation images of `domains` (every observation whose label is known), as DAIB's LabelledImages. */
+export function loadLabelledImages(store: Store, o: LoadImagesOptions): LoadedImages {
+  const where = `loadLabelledImages(${store.file})`;
+  checkDomains(o.domains, where);
+  checkSize(o.imageSize, where);
+  const rng = new Rng(o.seed ?? 0);
+  const eps = scanEpisodes(store, o.domains, o.kinds ?? ['prior'], o.labels ?? 'gt', o.rewardThreshold ?? 0.5);
+  const pos: number[][] = o.domains.map(() => []);
+  const neg: number[][] = o.domains.map(() => []);
+  const episodes = o.domains.map(() => 0);
+  for (const e of eps) {
+    episodes[e.domain]!++;
+    for (const r of e.rows) {
+      if (r.obsLabel === null) continue;
+      (r.obsLabel ? pos : neg)[e.domain]!.push(r.id);
+    }
+  }
+  const perDomain: DomainCounts[] = [];
+  const chosen: Array<{ id: number; success: number; domain: number }> = [];
+  o.domains.forEach((name, d) => {
+    let p = pos[d]!, n = neg[d]!;
+    const available = p.length + n.length;
+    if (o.balance && p.length > 0 && n.length > 0) {
+      const k = Math.min(p.length, n.length);
+      p = sample(p, k, rng);
+      n = sample(n, k, rng);
+    }
+    let both = [...p.map((id) => ({ id, success: 1, domain: d })), ...n.map((id) => ({ id, success: 0, domain: d }))];
+    if (o.maxPerDomain !== undefined && both.length > o.maxPerDomain) {
+      // Keep the class ratio when capping.
+      const kp = Math.round((o.maxPerDomain * p.length) / both.length);
+      both = [...sample(p, kp, rng).map((id) => ({ id, success: 1, domain: d })), ...sample(n, o.maxPerDomain - kp, rng).map((id) => ({ id, success: 0, domain: d }))];
+    }
+    both.sort((a, b) => a.id - b.id);
+    chosen.push(...both);
+    perDomain.push({ name, episodes: episodes[d]!, available, positives: both.filter((x) => x.success).length, negatives: both.filter((x) => !x.success).length });
+  });
+  if (chosen.length === 0) throw new DatasetError(`${where}: no labelled observations for ${o.domains.join(', ')} (kinds ${(o.kinds ?? ['prior']).join(',')})`);
+  chosen.sort((a, b) => a.id - b.id);
+  const size = o.imageSize;
+  const px = size * size * 3;
+  const images = new Uint8Array(chosen.length * px);
+  forEachRow(store, chosen.map((c) => c.id), (t, i) => copyImage(t.image, size, images, i * px, `${store.file}: transitions.id=${t.id}`));
+  return {
+    count: chosen.length,
+    shape: [size, size, 3],
+    images,
+    success: Uint8Array.from(chosen, (c) => c.success),
+    domain: Int32Array.from(chosen, (c) => c.domain),
+    domainNames: [...o.domains],
+    transitionId: Int32Array.from(chosen, (c) => c.id),
+    perDomain,
+  };
+}
+
+/** k distinct elements of xs, in their original order (seeded partial Fisher-Yates). */
+function sample(xs: readonly number[], k: number, rng: Rng): number[] {
+  if (k >= xs.length) return [...xs];
+  const a = [...xs];
+  for (let i = 0; i < k; i++) {
+    const j = i + rng.int(a.length - i);
+    [a[i], a[j]] = [a[j]!, a[i]!];
+  }
+  return a.slice(0, k).sort((x, y) => x - y);
+}
+
+// ----------------------------------------------------------------------------------------------------------------
+// (b) Offline replay for IQL
+
+/** Where the reward of a transition comes from. */
+export type RewardSource =
+  /** rewardProb as logged: the learned probability on the daemon's episodes, ground truth 0/1 on prior data
+   *  (the thesis: r_hat = R(F(s'))). Rows without it fall back to gtSuccess, else are dropped. */
+  | 'rewardProb'
+  /** Ground truth of the next observation (prior data, simulation only). */
+  | 'gt'
+  /** rewardProb >= rewardThreshold as 0/1. */
+  | 'rewardThreshold';
+
+export interface LoadTransitionsOptions {
+  domains: readonly string[];
+  /** Model input side (px); 0 = no images (proprio-only or feature-mode loaders). */
+  imageSize: number;
+  /** Episode kinds (default ['prior']). */
+  kinds?: readonly EpisodeKind[];
+  /** Default 'rewardProb'. */
+  reward?: RewardSource;
+  rewardThreshold?: number;
+  /** Label source of the observations' success labels (IqlBatch.success, the encoders' auxiliary head). Default 'gt'. */
+  labels?: LabelSource;
+  /** Proprio layout/normalisation, as in the policy's card (default DEFAULT_PROPRIO_SPEC). */
+  proprio?: ProprioSpec;
+}
+
+/**
+ * Observations are stored once (an episode of L steps has L+1 observations with the final row); transitions index
+ * them. Memory: imageSize^2 * 3 bytes per observation (12 KB at 64x64).
+ */
+export interface TransitionDataset {
+  /** Number of transitions. */
+  count: number;
+  /** Number of observations. */
+  obsCount: number;
+  /** [h, w, 3] of obsImages (h = w = 0 without images). */
+  shape: [number, number, number];
+  /** obsCount * h*w*3, uint8 RGB. */
+  obsImages: Uint8Array;
+  /** obsCount * proprioDim, from the daemon's ProprioBuilder. */
+  obsProprio: Float32Array;
+  proprioDim: number;
+  proprio: ProprioSpec;
+  /** Success label of each observation (0/1), and whether it is known (1) or filled with 0 (0). */
+  obsSuccess: Uint8Array;
+  obsLabelKnown: Uint8Array;
+  /** Per transition: observation index of s and of s'. */
+  obs: Int32Array;
+  nextObs: Int32Array;
+  /** count * 3: residual action in metres (IqlAgent scales by actionScale and clips to [-1, 1]). */
+  action: Float32Array;
+  reward: Float32Array;
+  /** 1 at the last step of an episode. */
+  done: Uint8Array;
+  /** Domain index (into domainNames) per transition. */
+  domain: Int32Array;
+  domainNames: string[];
+  episodeId: Int32Array;
+  step: Int32Array;
+  /** Store row id of each transition. */
+  transitionId: Int32Array;
+  /** Transitions dropped for want of a reward. */
+  droppedNoReward: number;
+  episodes: number;
+}
+
+function observationOf(t: TransitionRecord): Observation {
+  return {
+    image: t.image ?? { width: 0, height: 0, data: new Uint8Array(0) },
+    wrench: t.wrench,
+    eePos: t.eePos,
+    eeQuat: t.eeQuat,
+    goal: t.goal,
+    imageStamp: t.imageStamp ?? 0,
+    wrenchStamp: t.wrenchStamp ?? 0,
+  };
+}
+
+/** The offline replay of `domains`: every logged transition with its next observation, reward and done. */
+export function loadTransitions(store: Store, o: LoadTransitionsOptions): TransitionDataset {
+  const where = `loadTransitions(${store.file})`;
+  checkDomains(o.domains, where);
+  if (o.imageSize !== 0) checkSize(o.imageSize, where);
+  const rewardSource = o.reward ?? 'rewardProb';
+  if (!['rewardProb', 'gt', 'rewardThreshold'].includes(rewardSource)) throw new DatasetError(`${where}: reward must be rewardProb | gt | rewardThreshold, got ${JSON.stringify(rewardSource)}`);
+  const threshold = o.rewardThreshold ?? 0.5;
+  const spec = o.proprio ?? DEFAULT_PROPRIO_SPEC;
+  const builder = new ProprioBuilder(spec, where);
+  const pdim = spec.layout.length;
+  const eps = scanEpisodes(store, o.domains, o.kinds ?? ['prior'], o.labels ?? 'gt', 0.5);
+  const obsIds: number[] = [];
+  const obsLabel: Array<boolean | null> = [];
+  const tObs: number[] = [];
+  const tNext: number[] = [];
+  const tRowId: number[] = [];
+  const tDone: number[] = [];
+  const tDomain: number[] = [];
+  const tEpisode: number[] = [];
+  const tStep: number[] = [];
+  for (const e of eps) {
+    const base = obsIds.length;
+    e.rows.forEach((r) => {
+      obsIds.push(r.id);
+      obsLabel.push(r.obsLabel);
+    });
+    e.rows.forEach((r, k) => {
+      if (!r.isTransition) return;
+      const next = e.rows[k + 1];
+      const contiguous = next !== undefined && next.step === r.step + 1;
+      tObs.push(base + k);
+      tNext.push(contiguous ? base + k + 1 : base + k);
+      tRowId.push(r.id);
+      // Done at the episode's last transition, whatever the row says (a daemon row of a tripped episode says so too).
+      const last = !e.rows.slice(k + 1).some((x) => x.isTransition);
+      tDone.push(r.done || last || !contiguous ? 1 : 0);
+      tDomain.push(e.domain);
+      tEpisode.push(e.record.id);
+      tStep.push(r.step);
+    });
+  }
+  if (tObs.length === 0) throw new DatasetError(`${where}: no transitions for ${o.domains.join(', ')} (kinds ${(o.kinds ?? ['prior']).join(',')})`);
+  const size = o.imageSize;
+  const px = size * size * 3;
+  const obsImages = new Uint8Array(obsIds.length * px);
+  const obsProprio = new Float32Array(obsIds.length * pdim);
+  const rowIndex = new Map<number, number>();
+  obsIds.forEach((id, i) => rowIndex.set(id, i));
+  const action = new Float32Array(tObs.length * 3);
+  const rewardOf = new Map<number, number | null>();
+  const actOf = new Map<number, [number, number, number]>();
+  forEachRow(store, obsIds, (t, i) => {
+    if (size > 0) copyImage(t.image, size, obsImages, i * px, `${store.file}: transitions.id=${t.id}`);
+    obsProprio.set(builder.build(observationOf(t)), i * pdim);
+    if (t.actionResidual) {
+      actOf.set(t.id, t.actionResidual);
+      let r: number | null;
+      if (rewardSource === 'gt') r = t.gtSuccess == null ? null : t.gtSuccess ? 1 : 0;
+      else if (rewardSource === 'rewardThreshold') r = t.rewardProb == null ? null : t.rewardProb >= threshold ? 1 : 0;
+      else r = t.rewardProb ?? (t.gtSuccess == null ? null : t.gtSuccess ? 1 : 0);
+      rewardOf.set(t.id, r);
+    }
+  });
+  // Drop transitions without a reward.
+  const keep: number[] = [];
+  tRowId.forEach((id, j) => {
+    if (rewardOf.get(id) != null) keep.push(j);
+  });
+  const n = keep.length;
+  const reward = new Float32Array(n);
+  keep.forEach((j, i) => {
+    const id = tRowId[j]!;
+    reward[i] = rewardOf.get(id)!;
+    action.set(actOf.get(id)!, i * 3);
+  });
+  const pick = (xs: number[]): Int32Array => Int32Array.from(keep, (j) => xs[j]!);
+  return {
+    count: n,
+    obsCount: obsIds.length,
+    shape: [size, size, size > 0 ? 3 : 0],
+    obsImages,
+    obsProprio,
+    proprioDim: pdim,
+    proprio: { layout: [...spec.layout], mean: [...spec.mean], std: [...spec.std] },
+    obsSuccess: Uint8Array.from(obsLabel, (l) => (l ? 1 : 0)),
+    obsLabelKnown: Uint8Array.from(obsLabel, (l) => (l === null ? 0 : 1)),
+    obs: pick(tObs),
+    nextObs: pick(tNext),
+    action: action.slice(0, n * 3),
+    reward,
+    done: Uint8Array.from(keep, (j) => tDone[j]!),
+    domain: pick(tDomain),
+    domainNames: [...o.domains],
+    episodeId: pick(tEpisode),
+    step: pick(tStep),
+    transitionId: pick(tRowId),
+    droppedNoReward: tRowId.length - n,
+    episodes: eps.length,
+  };
+}
+
+// ----------------------------------------------------------------------------------------------------------------
+// Sampler
+
+export interface SamplerOptions {
+  /** Seed of the index stream. */
+  seed: number;
+  /** Default batch size of sample(). */
+  batchSize?: number;
+  /** Sets IqlBatch.augment (offline data: true; online data: false). Default true. */
+  augment?: boolean;
+  /** Include images (default: when the dataset has them). */
+  images?: boolean;
+}
+
+/**
+ * Uniform minibatches of a TransitionDataset as IqlBatch (fresh arrays per batch: the learner may keep them).
+ * Deterministic under the seed.
+ */
+export class TransitionSampler {
+  private readonly rng: Rng;
+  readonly batchSize: number;
+  private readonly augment: boolean;
+  private readonly images: boolean;
+
+  constructor(
+    readonly data: TransitionDataset,
+    o: SamplerOptions,
+  ) {
+    if (data.count <= 0) throw new DatasetError('TransitionSampler: empty dataset');
+    this.rng = new Rng(o.seed);
+    this.batchSize = o.batchSize ?? 256;
+    if (!Number.isInteger(this.batchSize) || this.batchSize < 1) throw new DatasetError(`TransitionSampler: batchSize must be a positive integer, got ${this.batchSize}`);
+    this.augment = o.augment ?? true;
+    this.images = (o.images ?? true) && data.shape[0] > 0;
+  }
+
+  /** Indices of the next batch (advances the stream). */
+  nextIndices(size = this.batchSize): Int32Array {
+    const idx = new Int32Array(size);
+    for (let i = 0; i < size; i++) idx[i] = this.rng.int(this.data.count);
+    return idx;
+  }
+
+  sample(size = this.batchSize): IqlBatch {
+    return this.batch(this.nextIndices(size));
+  }
+
+  /** The batch of the given transition indices. */
+  batch(idx: Int32Array): IqlBatch {
+    const d = this.data;
+    const size = idx.length;
+    const px = d.shape[0] * d.shape[1] * d.shape[2];
+    const pd = d.proprioDim;
+    const proprio = new Float32Array(size * pd);
+    const nextProprio = new Float32Array(size * pd);
+    const action = new Float32Array(size * 3);
+    const reward = new Float32Array(size);
+    const done = new Float32Array(size);
+    const success = new Uint8Array(size);
+    const domain = new Int32Array(size);
+    const images = this.images ? new Uint8Array(size * px) : undefined;
+    const nextImages = this.images ? new Uint8Array(size * px) : undefined;
+    for (let b = 0; b < size; b++) {
+      const i = idx[b]!;
+      const s = d.obs[i]!;
+      const s2 = d.nextObs[i]!;
+      proprio.set(d.obsProprio.subarray(s * pd, (s + 1) * pd), b * pd);
+      nextProprio.set(d.obsProprio.subarray(s2 * pd, (s2 + 1) * pd), b * pd);
+      action.set(d.action.subarray(i * 3, i * 3 + 3), b * 3);
+      reward[b] = d.reward[i]!;
+      done[b] = d.done[i]!;
+      success[b] = d.obsSuccess[s]!;
+      domain[b] = d.domain[i]!;
+      if (images && nextImages) {
+        images.set(d.obsImages.subarray(s * px, (s + 1) * px), b * px);
+        nextImages.set(d.obsImages.subarray(s2 * px, (s2 + 1) * px), b * px);
+      }
+    }
+    const out: IqlBatch = { size, action, reward, done, success, domain, augment: this.augment };
+    if (pd > 0) {
+      out.proprio = proprio;
+      out.nextProprio = nextProprio;
+    }
+    if (images && nextImages) {
+      out.images = images;
+      out.nextImages = nextImages;
+    }
+    return out;
+  }
+}
+
+/** Summary of a TransitionDataset (for logs and model cards). */
+export function describeTransitions(d: TransitionDataset): { transitions: number; observations: number; episodes: number; rewardMean: number; doneCount: number; perDomain: Record<string, number> } {
+  const perDomain: Record<string, number> = {};
+  for (const name of d.domainNames) perDomain[name] = 0;
+  for (let i = 0; i < d.count; i++) perDomain[d.domainNames[d.domain[i]!]!]! += 1;
+  let r = 0, dn = 0;
+  for (let i = 0; i < d.count; i++) { r += d.reward[i]!; dn += d.done[i]!; }
+  return { transitions: d.count, observations: d.obsCount, episodes: d.episodes, rewardMean: r / d.count, doneCount: dn, perDomain };
+}
