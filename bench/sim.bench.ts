@@ -9,12 +9,16 @@
  * The workload is realistic: P-controller episodes of 20 steps, half of them with a 2 mm goal error, so about
  * half the steps are in contact (pressing on the socket face) and half insert.
  */
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import type { Observation, Vec3 } from '../src/robot/types.ts';
 import { SimCell } from '../src/sim/cell.ts';
 import { findConnector, loadConnectors } from '../src/sim/connectors.ts';
 import { fmt, summarize, writeResults, type Summary } from './lib.ts';
 
 const quick = process.argv.includes('--quick');
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc') as () => void;
 const CONNECTORS = ['square16', 'europlug', 'dt12', 'round12'];
 const STEPS = quick ? 200 : 1000;
 const all = loadConnectors();
@@ -68,11 +72,15 @@ async function benchConnector(name: string): Promise<Record<string, unknown>> {
   const step = timeBoth(one, STEPS);
   const physics = timeBoth(() => cell.physicsSteps(100), STEPS / 2);
   const image = timeBoth(() => cell.render(), STEPS / 2);
-  const ik = timeBoth(() => cell.inverseKinematics(cell.tipTarget(), cell.jointPositions(), 30), STEPS / 2);
+  // IK as in a step: a new target 5 mm away, seeded with the current joints.
+  const q = cell.jointPositions();
+  const t = cell.tipTarget();
+  const ik = timeBoth(() => cell.inverseKinematics([t[0] + 0.005, t[1] - 0.003, t[2] + 0.004], q, 30), STEPS / 2);
+  const reference = timeBoth(() => cell.renderReference(), STEPS / 4);
   const geoms = (cell as unknown as { model: { ngeom: number } }).model.ngeom;
   exact.dispose();
   biased.dispose();
-  return { connector: name, geoms, step, physics100: physics, image64: image, ik, insertedEpisodes: `${successes}/${Math.floor(STEPS / 20)}` };
+  return { connector: name, geoms, step, physics100: physics, image64: image, image64FullCast: reference, ik, insertedEpisodes: `${successes}/${Math.floor(STEPS / 20)}` };
 }
 
 async function memoryPerCell(n: number): Promise<Record<string, number>> {
@@ -80,7 +88,7 @@ async function memoryPerCell(n: number): Promise<Record<string, number>> {
   // Load the module and create one cell first, so the shared module is not charged to the first cell.
   const first = await SimCell.create({ connector: def });
   first.reset({ seed: 0, scenario: 'I' });
-  (globalThis as { gc?: () => void }).gc?.();
+  gc();
   const m0 = process.memoryUsage();
   const cells: SimCell[] = [];
   for (let i = 0; i < n; i++) {
@@ -88,7 +96,7 @@ async function memoryPerCell(n: number): Promise<Record<string, number>> {
     c.reset({ seed: i, scenario: 'I' });
     cells.push(c);
   }
-  (globalThis as { gc?: () => void }).gc?.();
+  gc();
   const m1 = process.memoryUsage();
   for (const c of cells) c.dispose();
   first.dispose();
@@ -102,6 +110,18 @@ async function memoryPerCell(n: number): Promise<Record<string, number>> {
   };
 }
 
+/** Camera resolution at the socket face under the tip at the start height (px per mm, x and y). */
+async function resolution(): Promise<{ pxPerMmX: number; pxPerMmY: number }> {
+  const cell = await SimCell.create({ connector: findConnector(all, 'square16'), nuisance: false });
+  const o = cell.reset({ seed: 1, scenario: 'I' });
+  const z = cell.layout.socketTop;
+  const a = cell.project([o.eePos[0], o.eePos[1], z])!;
+  const bx = cell.project([o.eePos[0] + 0.001, o.eePos[1], z])!;
+  const by = cell.project([o.eePos[0], o.eePos[1] + 0.001, z])!;
+  cell.dispose();
+  return { pxPerMmX: Math.hypot(bx[0] - a[0], bx[1] - a[1]), pxPerMmY: Math.hypot(by[0] - a[0], by[1] - a[1]) };
+}
+
 const perConnector: Record<string, unknown>[] = [];
 for (const name of CONNECTORS) {
   const r = await benchConnector(name);
@@ -110,14 +130,16 @@ for (const name of CONNECTORS) {
   const p = r.physics100 as Timed;
   const im = r.image64 as Timed;
   const ik = r.ik as Timed;
+  const ref = r.image64FullCast as Timed;
   console.log(
     `${name.padEnd(9)} geoms ${String(r.geoms).padStart(3)} | step median ${fmt(s.wall.median)} p99 ${fmt(s.wall.p99)} (cpu median ${fmt(s.cpu.median)} p99 ${fmt(s.cpu.p99)})` +
-      ` | physics x100 ${fmt(p.cpu.median)} cpu | image ${fmt(im.cpu.median)} cpu | IK ${fmt(ik.cpu.median)} cpu | inserted ${r.insertedEpisodes}`,
+      ` | physics x100 ${fmt(p.cpu.median)} cpu | image ${fmt(im.cpu.median)} cpu (full cast ${fmt(ref.cpu.median)}) | IK ${fmt(ik.cpu.median)} cpu | inserted ${r.insertedEpisodes}`,
   );
 }
 const stepMedWall = summarize(perConnector.map((r) => (r.step as Timed).wall.median)).median;
 const stepMedCpu = summarize(perConnector.map((r) => (r.step as Timed).cpu.median)).median;
 const mem = await memoryPerCell(quick ? 4 : 16);
+const res = await resolution();
 const figures = {
   steps: STEPS,
   controlPeriodMs: 100,
@@ -128,7 +150,9 @@ const figures = {
   targetMedianMs: 3,
   perConnector,
   memory: mem,
+  cameraResolution: res,
 };
 console.log(`control step (median over connectors): ${fmt(stepMedWall)} wall, ${fmt(stepMedCpu)} cpu -> ${(100 / stepMedWall).toFixed(0)}x real time (wall), ${(100 / stepMedCpu).toFixed(0)}x (cpu)`);
 console.log(`memory per cell (${mem.cells} cells): RSS ${mem.rssPerCellMB!.toFixed(2)} MB, heap ${mem.heapUsedPerCellMB!.toFixed(3)} MB, external ${mem.externalPerCellMB!.toFixed(2)} MB`);
+console.log(`wrist camera at the start height: ${res.pxPerMmX.toFixed(2)} px/mm (x), ${res.pxPerMmY.toFixed(2)} px/mm (y) at the socket face`);
 console.log(`wrote ${writeResults('sim', figures)}`);

@@ -32,6 +32,31 @@ export interface Shading {
   background: Vec3;
 }
 
+/** Rays in groups per pass (mjNGROUP = 6). */
+export type Groups = [number, number, number, number, number, number];
+
+/**
+ * What a camera rigidly attached to a body sees of that body: fixed for as long as the mounting is fixed
+ * (one episode), so it is ray-cast once and only shaded per frame. Pixels that see "solid" attached geoms
+ * (ones that always stay above the socket face, like the plug housing and gripper) need no other ray: the
+ * world below the face cannot occlude them. Pixels that see the pins or nothing are re-cast every frame
+ * against the environment, and the nearer hit wins: the result equals a full render.
+ */
+interface AttachedLayer {
+  /** Per pixel: 0 = sees nothing attached, 1 = solid attached (final), 2 = attached but occludable. */
+  kind: Uint8Array;
+  dist: Float64Array;
+  /** Colour after texture, per pixel RGB in [0,1]. */
+  color: Float64Array;
+  /** Surface normal in the camera frame (facing the camera). */
+  normal: Float64Array;
+  /** Pixels cast against the environment every frame. */
+  envIdx: Int32Array;
+  gid: InstanceType<Mujoco['IntBuffer']>;
+  dist2: InstanceType<Mujoco['DoubleBuffer']>;
+  nrm2: InstanceType<Mujoco['DoubleBuffer']>;
+}
+
 export class RayCamera {
   readonly n: number;
   private readonly local: Float64Array; // ray directions in the camera frame (x right, y up, z backward)
@@ -39,13 +64,14 @@ export class RayCamera {
   private readonly gid: InstanceType<Mujoco['IntBuffer']>;
   private readonly dist: InstanceType<Mujoco['DoubleBuffer']>;
   private readonly nrm: InstanceType<Mujoco['DoubleBuffer']>;
-  /** Geom groups the rays see (group 3 = arm links: never in view of the wrist camera, costly to test). */
-  groups = [1, 1, 1, 1, 1, 1];
+  /** Geom groups the rays see in a plain render (group 3 = arm links, 5 = hidden collision pieces). */
+  groups: Groups = [1, 1, 1, 1, 1, 1];
   /** Per geom: RGB in [0,1] and texture slot (-1 none, else index into the frames passed to render). */
   readonly geomColor: Float64Array;
   readonly geomTex: Int8Array;
   /** Rays ignore geoms farther than this (m). */
   cutoff = 2;
+  private layer: AttachedLayer | null = null;
 
   constructor(
     private readonly mj: Mujoco,
@@ -85,77 +111,208 @@ export class RayCamera {
     }
   }
 
-  render(data: Data, pose: CameraPose, shade: Shading, frames: readonly TextureFrame[], out?: Uint8Array): RgbImage {
-    const { n, local, world } = this;
-    const R = pose.R;
-    for (let k = 0; k < 3 * n; k += 3) {
+  /** World ray directions for the listed pixels (all when idx is null), packed from the start of `world`. */
+  private rotate(R: ArrayLike<number>, idx: Int32Array | null): number {
+    const { local, world } = this;
+    const m = idx ? idx.length : this.n;
+    for (let q = 0; q < m; q++) {
+      const k = 3 * (idx ? idx[q]! : q);
       const x = local[k]!, y = local[k + 1]!, z = local[k + 2]!;
-      world[k] = R[0]! * x + R[1]! * y + R[2]! * z;
-      world[k + 1] = R[3]! * x + R[4]! * y + R[5]! * z;
-      world[k + 2] = R[6]! * x + R[7]! * y + R[8]! * z;
+      world[3 * q] = R[0]! * x + R[1]! * y + R[2]! * z;
+      world[3 * q + 1] = R[3]! * x + R[4]! * y + R[5]! * z;
+      world[3 * q + 2] = R[6]! * x + R[7]! * y + R[8]! * z;
     }
+    return m;
+  }
+
+  /** Base colour of geom g at a world hit point, after its texture. */
+  private surface(g: number, hx: number, hy: number, hz: number, frames: readonly TextureFrame[], out: Float64Array, o: number): void {
+    out[o] = this.geomColor[3 * g]!;
+    out[o + 1] = this.geomColor[3 * g + 1]!;
+    out[o + 2] = this.geomColor[3 * g + 2]!;
+    const slot = this.geomTex[g]!;
+    const fr = slot >= 0 ? frames[slot] : undefined;
+    if (!fr || fr.tex.kind === 'none') return;
+    // Hit point in the texture's frame: R^T (hit - origin)
+    const px = hx - fr.origin[0], py = hy - fr.origin[1], pz = hz - fr.origin[2];
+    const Rt = fr.R;
+    const ux = Rt[0]! * px + Rt[3]! * py + Rt[6]! * pz;
+    const uy = Rt[1]! * px + Rt[4]! * py + Rt[7]! * pz;
+    const uz = Rt[2]! * px + Rt[5]! * py + Rt[8]! * pz;
+    const per = fr.tex.period;
+    let alt: boolean;
+    if (fr.tex.kind === 'stripes') {
+      const v = ux * Math.cos(fr.tex.angle) + uy * Math.sin(fr.tex.angle) + 0.5 * uz;
+      alt = (Math.floor(v / (per / 2)) & 1) === 1;
+    } else {
+      alt = ((Math.floor(ux / per) + Math.floor(uy / per) + Math.floor(uz / per)) & 1) === 1;
+    }
+    if (alt) {
+      out[o] = fr.tex.color2[0];
+      out[o + 1] = fr.tex.color2[1];
+      out[o + 2] = fr.tex.color2[2];
+    }
+  }
+
+  private readonly rgb = new Float64Array(3);
+
+  /** Shade one environment/plain hit into img at pixel p (q = index of the ray in the packed arrays). */
+  private shadeHit(img: Uint8Array, p: number, q: number, g: number, d: number, nrm: Float64Array, pose: CameraPose, shade: Shading, frames: readonly TextureFrame[]): void {
+    const w = this.world;
+    const dx = w[3 * q]!, dy = w[3 * q + 1]!, dz = w[3 * q + 2]!;
+    let nx = nrm[3 * q]!, ny = nrm[3 * q + 1]!, nz = nrm[3 * q + 2]!;
+    if (nx * dx + ny * dy + nz * dz > 0) {
+      nx = -nx;
+      ny = -ny;
+      nz = -nz;
+    }
+    const lam = Math.max(0, nx * shade.light[0] + ny * shade.light[1] + nz * shade.light[2]);
+    const bright = shade.ambient + (1 - shade.ambient) * lam;
+    this.surface(g, pose.pos[0] + d * dx, pose.pos[1] + d * dy, pose.pos[2] + d * dz, frames, this.rgb, 0);
+    const o = 3 * p;
+    img[o] = Math.min(255, Math.round(255 * this.rgb[0]! * bright));
+    img[o + 1] = Math.min(255, Math.round(255 * this.rgb[1]! * bright));
+    img[o + 2] = Math.min(255, Math.round(255 * this.rgb[2]! * bright));
+  }
+
+  private background(img: Uint8Array, p: number, shade: Shading): void {
+    img[3 * p] = shade.background[0];
+    img[3 * p + 1] = shade.background[1];
+    img[3 * p + 2] = shade.background[2];
+  }
+
+  /** Plain render: every pixel cast against every geom in `groups`. */
+  render(data: Data, pose: CameraPose, shade: Shading, frames: readonly TextureFrame[], out?: Uint8Array): RgbImage {
+    const n = this.rotate(pose.R, null);
     // flg_static=1: include the world's static geoms (table, socket); bodyexclude=-1: none.
-    this.mj.mj_multiRay(this.model, data, pose.pos as unknown as number[], world as unknown as number[], this.groups, 1, -1, this.gid, this.dist, this.nrm, n, this.cutoff);
+    this.mj.mj_multiRay(this.model, data, pose.pos as unknown as number[], this.world as unknown as number[], this.groups, 1, -1, this.gid, this.dist, this.nrm, n, this.cutoff);
     const gid = this.gid.GetView() as Int32Array;
     const dist = this.dist.GetView() as Float64Array;
     const nrm = this.nrm.GetView() as Float64Array;
     const img = out ?? new Uint8Array(3 * n);
-    const [lx, ly, lz] = shade.light;
-    const amb = shade.ambient;
-    const [bgR, bgG, bgB] = shade.background;
     for (let p = 0; p < n; p++) {
       const g = gid[p]!;
-      const o = 3 * p;
-      if (g < 0) {
-        img[o] = bgR;
-        img[o + 1] = bgG;
-        img[o + 2] = bgB;
-        continue;
-      }
-      const dx = world[o]!, dy = world[o + 1]!, dz = world[o + 2]!;
-      let nx = nrm[o]!, ny = nrm[o + 1]!, nz = nrm[o + 2]!;
-      if (nx * dx + ny * dy + nz * dz > 0) {
-        nx = -nx;
-        ny = -ny;
-        nz = -nz;
-      }
-      const lam = Math.max(0, nx * lx + ny * ly + nz * lz);
-      const bright = amb + (1 - amb) * lam;
-      let r = this.geomColor[3 * g]!, gg = this.geomColor[3 * g + 1]!, b = this.geomColor[3 * g + 2]!;
-      const slot = this.geomTex[g]!;
-      const fr = slot >= 0 ? frames[slot] : undefined;
-      if (fr && fr.tex.kind !== 'none') {
+      if (g < 0) this.background(img, p, shade);
+      else this.shadeHit(img, p, p, g, dist[p]!, nrm, pose, shade, frames);
+    }
+    return { width: this.width, height: this.height, data: img };
+  }
+
+  /** Forget the attached layer (call when the camera's mounting changes, e.g. jitter at reset). */
+  invalidateLayer(): void {
+    if (this.layer) {
+      this.layer.gid.delete();
+      this.layer.dist2.delete();
+      this.layer.nrm2.delete();
+    }
+    this.layer = null;
+  }
+
+  /**
+   * Render for a camera rigidly mounted on a body: `attachedGroups` are that body's geoms (cast once per
+   * mounting), `solid(g)` tells which of them can never be occluded by `envGroups` geoms.
+   */
+  renderAttached(
+    data: Data,
+    pose: CameraPose,
+    shade: Shading,
+    frames: readonly TextureFrame[],
+    attachedGroups: Groups,
+    envGroups: Groups,
+    solid: (geom: number) => boolean,
+    out?: Uint8Array,
+  ): RgbImage {
+    const n = this.n;
+    const R = pose.R;
+    let L = this.layer;
+    if (!L) {
+      this.rotate(R, null);
+      this.mj.mj_multiRay(this.model, data, pose.pos as unknown as number[], this.world as unknown as number[], attachedGroups, 1, -1, this.gid, this.dist, this.nrm, n, this.cutoff);
+      const gid = this.gid.GetView() as Int32Array;
+      const dist = this.dist.GetView() as Float64Array;
+      const nrm = this.nrm.GetView() as Float64Array;
+      const kind = new Uint8Array(n);
+      const ldist = new Float64Array(n);
+      const color = new Float64Array(3 * n);
+      const normal = new Float64Array(3 * n);
+      const env: number[] = [];
+      for (let p = 0; p < n; p++) {
+        const g = gid[p]!;
+        if (g < 0) {
+          env.push(p);
+          continue;
+        }
         const d = dist[p]!;
-        // Hit point in the texture's frame: R^T (hit - origin)
-        const hx = pose.pos[0] + d * dx - fr.origin[0];
-        const hy = pose.pos[1] + d * dy - fr.origin[1];
-        const hz = pose.pos[2] + d * dz - fr.origin[2];
-        const Rt = fr.R;
-        const ux = Rt[0]! * hx + Rt[3]! * hy + Rt[6]! * hz;
-        const uy = Rt[1]! * hx + Rt[4]! * hy + Rt[7]! * hz;
-        const uz = Rt[2]! * hx + Rt[5]! * hy + Rt[8]! * hz;
-        const per = fr.tex.period;
-        let alt: boolean;
-        if (fr.tex.kind === 'stripes') {
-          const s = ux * Math.cos(fr.tex.angle) + uy * Math.sin(fr.tex.angle) + 0.5 * uz;
-          alt = (Math.floor(s / (per / 2)) & 1) === 1;
-        } else {
-          alt = ((Math.floor(ux / per) + Math.floor(uy / per) + Math.floor(uz / per)) & 1) === 1;
+        const dx = this.world[3 * p]!, dy = this.world[3 * p + 1]!, dz = this.world[3 * p + 2]!;
+        this.surface(g, pose.pos[0] + d * dx, pose.pos[1] + d * dy, pose.pos[2] + d * dz, frames, color, 3 * p);
+        let nx = nrm[3 * p]!, ny = nrm[3 * p + 1]!, nz = nrm[3 * p + 2]!;
+        if (nx * dx + ny * dy + nz * dz > 0) {
+          nx = -nx;
+          ny = -ny;
+          nz = -nz;
         }
-        if (alt) {
-          r = fr.tex.color2[0];
-          gg = fr.tex.color2[1];
-          b = fr.tex.color2[2];
+        // camera frame normal: R^T n
+        normal[3 * p] = R[0]! * nx + R[3]! * ny + R[6]! * nz;
+        normal[3 * p + 1] = R[1]! * nx + R[4]! * ny + R[7]! * nz;
+        normal[3 * p + 2] = R[2]! * nx + R[5]! * ny + R[8]! * nz;
+        ldist[p] = d;
+        if (solid(g)) kind[p] = 1;
+        else {
+          kind[p] = 2;
+          env.push(p);
         }
       }
-      img[o] = Math.min(255, Math.round(255 * r * bright));
-      img[o + 1] = Math.min(255, Math.round(255 * gg * bright));
-      img[o + 2] = Math.min(255, Math.round(255 * b * bright));
+      const m = Math.max(1, env.length);
+      L = {
+        kind,
+        dist: ldist,
+        color,
+        normal,
+        envIdx: Int32Array.from(env),
+        gid: new this.mj.IntBuffer(m),
+        dist2: new this.mj.DoubleBuffer(m),
+        nrm2: new this.mj.DoubleBuffer(3 * m),
+      };
+      this.layer = L;
+    }
+    const img = out ?? new Uint8Array(3 * n);
+    const m = L.envIdx.length;
+    let egid: Int32Array = new Int32Array(0), edist: Float64Array = new Float64Array(0), enrm: Float64Array = new Float64Array(0);
+    if (m > 0) {
+      this.rotate(R, L.envIdx);
+      this.mj.mj_multiRay(this.model, data, pose.pos as unknown as number[], this.world.subarray(0, 3 * m) as unknown as number[], envGroups, 1, -1, L.gid, L.dist2, L.nrm2, m, this.cutoff);
+      egid = L.gid.GetView() as Int32Array;
+      edist = L.dist2.GetView() as Float64Array;
+      enrm = L.nrm2.GetView() as Float64Array;
+    }
+    const [lx, ly, lz] = shade.light;
+    // Attached pixels: shade the cached surface with the current orientation (the body may tilt a little).
+    const shadeLayer = (p: number): void => {
+      const nx0 = L.normal[3 * p]!, ny0 = L.normal[3 * p + 1]!, nz0 = L.normal[3 * p + 2]!;
+      const nx = R[0]! * nx0 + R[1]! * ny0 + R[2]! * nz0;
+      const ny = R[3]! * nx0 + R[4]! * ny0 + R[5]! * nz0;
+      const nz = R[6]! * nx0 + R[7]! * ny0 + R[8]! * nz0;
+      const bright = shade.ambient + (1 - shade.ambient) * Math.max(0, nx * lx + ny * ly + nz * lz);
+      const o = 3 * p;
+      img[o] = Math.min(255, Math.round(255 * L.color[o]! * bright));
+      img[o + 1] = Math.min(255, Math.round(255 * L.color[o + 1]! * bright));
+      img[o + 2] = Math.min(255, Math.round(255 * L.color[o + 2]! * bright));
+    };
+    for (let p = 0; p < n; p++) if (L.kind[p] === 1) shadeLayer(p);
+    for (let q = 0; q < m; q++) {
+      const p = L.envIdx[q]!;
+      const g = egid[q]!;
+      const d = edist[q]!;
+      const attached = L.kind[p] === 2;
+      if (g >= 0 && (!attached || d < L.dist[p]!)) this.shadeHit(img, p, q, g, d, enrm, pose, shade, frames);
+      else if (attached) shadeLayer(p);
+      else this.background(img, p, shade);
     }
     return { width: this.width, height: this.height, data: img };
   }
 
   dispose(): void {
+    this.invalidateLayer();
     this.gid.delete();
     this.dist.delete();
     this.nrm.delete();

@@ -1,11 +1,17 @@
 /**
  * The simulated insertion cell: a Sawyer-like arm holding a plug over its socket, in MuJoCo (wasm).
  *
- * Control: every step(action) moves a Cartesian tip target by the clipped action, solves DLS IK for the
- * joint targets (orientation fixed, tip down), and ramps the force-limited joint servos towards them over
- * 1/controlHz s of physics. The move is relative to the measured tip, so pressing on an obstacle gives a
- * bounded force (servo stiffness x one step, capped by the joint effort limits, like the real arm's
- * force-limited joint control) instead of winding up.
+ * Control: every step(action) sets a Cartesian tip target = measured tip + clipped action, solves DLS IK
+ * for the joint targets (orientation fixed, tip down), and drives the force-limited joint servos along a
+ * smooth joint trajectory with velocity and inertial feed-forward over 1/controlHz s of physics, so in free
+ * space the tip lands on target (~0.05 mm) and at rest at the end of every control period. Because the move
+ * is relative to where the tip is, pressing on an obstacle gives a bounded force (servo stiffness x one
+ * step, ~20-30 N for the P-controller, capped by the joint effort limits like the real arm's force-limited
+ * joint control) instead of winding up.
+ *
+ * Observation: a ray-cast RGB image (wrist camera beside the tool looking at the tip and socket, or a fixed
+ * camera), the bias-corrected wrench, the tip pose, and the goal x* = nominal seated tip position + goalBias
+ * + per-episode noise. Resets are deterministic under their seed (start offset, goal noise, nuisance).
  *
  * Wrench convention: the force/torque the environment exerts on the tool, in the base frame, at the wrist
  * site; pressing the plug down onto the socket face reads as a positive (upward) Fz.
@@ -121,6 +127,7 @@ export class SimCell {
   private readonly ik: TipIk;
   private readonly camera: RayCamera | null;
   private readonly imageBuf: Uint8Array;
+  private readonly solidGeom: Uint8Array;
   private readonly ctrlFrom: Float64Array;
   private readonly v: DataViews;
   /** Per joint servo kv/kp (MuJoCo derives kv from dampratio at compile time). */
@@ -169,6 +176,7 @@ export class SimCell {
     this.shading = { light: norm3(NOMINAL_LIGHT), ambient: 0.35, background: [40, 44, 52] };
     const size = config.imageSize;
     this.camera = size > 0 ? new RayCamera(mj, model, size, size, config.fovDeg) : null;
+    this.solidGeom = new Uint8Array(model.ngeom);
     this.imageBuf = new Uint8Array(3 * size * size);
     if (this.camera) {
       // Group 5 holds the socket's exact collision pieces: the camera sees their visual stand-ins instead.
@@ -182,6 +190,8 @@ export class SimCell {
         const name = mj.mj_id2name(model, mj.mjtObj.mjOBJ_GEOM.value, g) ?? '';
         if (name.startsWith('plug_')) this.camera.geomTex[g] = 0;
         else if (name === 'sock_block') this.camera.geomTex[g] = 1;
+        // The housing and the gripper always stay above the socket face: nothing in the world can hide them.
+        this.solidGeom[g] = name === 'plug_housing' || name.startsWith('grip_') ? 1 : 0;
       }
     }
   }
@@ -380,7 +390,15 @@ export class SimCell {
   render(): Observation['image'] {
     if (!this.camera) return { width: 0, height: 0, data: new Uint8Array(0) };
     const out = new Uint8Array(this.imageBuf.length);
-    return this.camera.render(this.data, this.cameraPose(), this.shading, this.textureFrames(), out);
+    if (this.config.camera === 'fixed') return this.camera.render(this.data, this.cameraPose(), this.shading, this.textureFrames(), out);
+    // Wrist camera: the plug and gripper (groups 1, 4) are cast once per episode; table and socket (0, 2) per frame.
+    return this.camera.renderAttached(this.data, this.cameraPose(), this.shading, this.textureFrames(), [0, 1, 0, 0, 1, 0], [1, 0, 1, 0, 0, 0], (g) => this.solidGeom[g] === 1, out);
+  }
+
+  /** Reference render: every ray against every visible geom (what render() must equal; for tests). */
+  renderReference(): Observation['image'] {
+    if (!this.camera) return { width: 0, height: 0, data: new Uint8Array(0) };
+    return this.camera.render(this.data, this.cameraPose(), this.shading, this.textureFrames());
   }
 
   /**
@@ -480,6 +498,7 @@ export class SimCell {
 
   private applyNuisance(on: boolean, tint: Vec3, light: [number, number], jitter: number[]): void {
     const cam = this.camera;
+    cam?.invalidateLayer(); // the camera's mounting may change below
     if (on) {
       // Muted table colours: a random hue at low-moderate saturation and value.
       const h = tint[0] * 6, s = 0.1 + 0.45 * tint[1], val = 0.35 + 0.45 * tint[2];
