@@ -58,9 +58,11 @@ test('scenario II: straight down never inserts; the table has a row per connecto
   assert.deepEqual(starts('straight'), starts('p'));
 });
 
-test('centred start: straight down inserts with an exact goal, and fails with 2 mm of calibration error', async () => {
-  const exact = await run(['straight'], 'I', { centredStart: true });
-  for (const n of names) assert.ok(k(exact, n, 'straight') >= TRIALS - 1, `${n}: ${k(exact, n, 'straight')}/${TRIALS} with an exact goal`);
+test('straight down and the P-controller insert with an exact goal, and fail with 2 mm of calibration error', async () => {
+  const exact = await run(['straight', 'p'], 'I', { centredStart: true });
+  for (const n of names) {
+    for (const c of ['straight', 'p']) assert.ok(k(exact, n, c) >= TRIALS - 1, `${n}: ${c} ${k(exact, n, c)}/${TRIALS} with an exact goal`);
+  }
   const biased = await run(['straight', 'p'], 'I', { centredStart: true, goalBias: [0.002, 0, 0] });
   for (const n of names) {
     assert.equal(k(biased, n, 'straight'), 0, `${n}: straight down 2 mm off`);
