@@ -20,8 +20,8 @@ export interface SimBackendConfig {
   connector: string;
   /** Camera image side in pixels as rendered by the simulator. */
   imageSize: number;
-  /** Camera name in the cell ('wrist' or 'fixed'). */
-  camera: string;
+  /** Camera in the cell. */
+  camera: 'wrist' | 'fixed';
   /** Std dev (m) of the x* calibration error the simulator adds to the goal it publishes. */
   goalNoise: number;
   /** Height (m) of the start pose above the socket. */
@@ -166,7 +166,7 @@ export const daemonConfigSchema = {
           properties: {
             connector: { type: 'string', minLength: 1 },
             imageSize: { type: 'integer', minimum: 8, maximum: 1024 },
-            camera: { type: 'string', minLength: 1 },
+            camera: { enum: ['wrist', 'fixed'] },
             goalNoise: { type: 'number', minimum: 0, maximum: 0.05 },
             startHeight: { type: 'number', exclusiveMinimum: 0, maximum: 0.5 },
             nuisance: { type: 'boolean' },

@@ -59,7 +59,7 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp> {
     o.backend ??
     (await SimBackend.create({
       connector: sim.connector,
-      cell: { imageSize: sim.imageSize, camera: sim.camera as 'wrist' | 'fixed', controlHz: cfg.tickHz, goalNoise: sim.goalNoise, startHeight: sim.startHeight, nuisance: sim.nuisance },
+      cell: { imageSize: sim.imageSize, camera: sim.camera, controlHz: cfg.tickHz, goalNoise: sim.goalNoise, startHeight: sim.startHeight, nuisance: sim.nuisance },
     }));
   const notes: string[] = [];
   let log: StoreLog;

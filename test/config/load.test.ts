@@ -71,6 +71,7 @@ test('config file errors name the file and the field', (t) => {
     [/scenario: II/, 'scenario: III', 'practice.scenario', /"I","II"/],
     [/useGroundTruthReward: false/, 'useGroundTruthReward: 0', 'practice.useGroundTruthReward', /boolean/],
     [/imageSize: 64/, 'imageSize: 2', 'backend.sim.imageSize'],
+    [/camera: wrist /, 'camera: ceiling ', 'backend.sim.camera', /"wrist","fixed"/],
     [/swapAt: episode-boundary/, 'swapAt: whenever', 'swapAt'],
   ];
   for (const [from, to, field, detail] of cases) {
