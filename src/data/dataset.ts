@@ -407,6 +407,7 @@ export function loadTransitions(store: Store, o: LoadTransitionsOptions): Transi
     if (rewardOf.get(id) != null) keep.push(j);
   });
   const n = keep.length;
+  if (n === 0) throw new DatasetError(`${where}: none of the ${tRowId.length} transitions has a reward under reward source '${rewardSource}'`);
   const reward = new Float32Array(n);
   keep.forEach((j, i) => {
     const id = tRowId[j]!;

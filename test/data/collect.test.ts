@@ -1,0 +1,181 @@
+// Prior-data collection on the real MuJoCo cell into a real SQLite file: what gets logged, determinism, resume.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pControl } from '../../src/control/p-controller.ts';
+import { collectPrior, type CollectOptions } from '../../src/data/collect.ts';
+import { DEFAULT_PRIOR_SETTINGS, planTasks, settingsKey, type PriorSettings } from '../../src/data/episode.ts';
+import { UsageError, parseCollectArgs } from '../../src/cli/collect.ts';
+import { Store } from '../../src/store/index.ts';
+import type { EpisodeRecord, TransitionRecord } from '../../src/store/types.ts';
+import { loadConnectors } from '../../src/sim/connectors.ts';
+
+const CONNECTORS = ['round16', 'square16'];
+const defs = loadConnectors();
+const SETTINGS: PriorSettings = { ...DEFAULT_PRIOR_SETTINGS, imageSize: 32, goalNoise: 0.002 };
+const L = SETTINGS.episodeLength;
+
+function opts(db: string, over: Partial<CollectOptions> = {}): CollectOptions {
+  return { db, connectors: CONNECTORS, controllers: ['expert'], scenarios: ['I', 'II'], episodesPerConnector: 3, seed: 5, settings: SETTINGS, workers: 0, ...over };
+}
+
+type Ep = EpisodeRecord & { transitions: TransitionRecord[] };
+function episodes(file: string): Ep[] {
+  const s = Store.openReadOnly(file);
+  try {
+    return [...s.iterateEpisodes({}, { images: true })];
+  } finally {
+    s.close();
+  }
+}
+const key = (e: Ep): string => `${e.domain}/${e.seed}/${e.policyVersion}`;
+
+const dir = mkdtempSync(join(tmpdir(), 'collect-test-'));
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+const dbA = join(dir, 'a.db');
+
+test('2 connectors x 3 episodes: kind prior, residual = executed - P, ground-truth labels of the next observation, final row', async () => {
+  const r = await collectPrior(opts(dbA));
+  assert.equal(r.written, 6);
+  assert.equal(r.skipped, 0);
+  assert.equal(r.failed.length, 0);
+  assert.equal(r.rowsWritten, 6 * (L + 1));
+  const eps = episodes(dbA);
+  assert.equal(eps.length, 6);
+  const s = Store.openReadOnly(dbA);
+  const session = s.getSession(r.sessionId!)!;
+  s.close();
+  assert.equal(session.backend, 'sim');
+  assert.ok(session.endedAt !== null);
+  assert.deepEqual((session.config as { settings: PriorSettings }).settings, SETTINGS);
+  const plan = planTasks({ connectors: CONNECTORS, controllers: ['expert'], scenarios: ['I', 'II'], episodesPerConnector: 3, seed: 5 });
+  let positives = 0;
+  let negatives = 0;
+  for (const [i, e] of eps.entries()) {
+    const task = plan[i]!;
+    assert.equal(e.kind, 'prior');
+    assert.equal(e.domain, task.connector);
+    assert.equal(e.scenario, task.scenario);
+    assert.equal(e.seed, task.resetSeed);
+    assert.equal(e.policyVersion, 'expert');
+    assert.equal(e.sessionId, r.sessionId);
+    assert.equal(e.transitionCount, L + 1);
+    const st = e.startState as { socketPos: [number, number, number]; settingsKey: string; eePos: number[]; gtSuccess: boolean };
+    assert.equal(st.settingsKey, settingsKey(SETTINGS, 'expert'));
+    assert.deepEqual(st.eePos, e.transitions[0]!.eePos);
+    assert.equal(st.gtSuccess, false);
+    const def = defs.find((d) => d.name === e.domain)!;
+    // Ground truth recomputed from the logged tip position and the true socket pose (independent of the collector).
+    const seated = (t: TransitionRecord): boolean =>
+      t.eePos[2] <= st.socketPos[2] + 0.001 && Math.hypot(t.eePos[0] - st.socketPos[0], t.eePos[1] - st.socketPos[1]) < def.clearance + 0.001;
+    e.transitions.forEach((t, k) => {
+      assert.equal(t.step, k);
+      assert.equal(t.policyVersion, 'expert');
+      assert.equal(t.imageWidth, 32);
+      assert.equal(t.image!.data.length, 32 * 32 * 3);
+      if (k < L) {
+        const p = pControl(t.eePos, t.goal, SETTINGS.kp);
+        assert.deepEqual(t.actionP, p);
+        for (let a = 0; a < 3; a++) {
+          assert.ok(Math.abs(t.actionResidual![a]! - (t.actionExecuted![a]! - p[a]!)) < 1e-15, `residual ${e.domain} step ${k}`);
+          assert.ok(Math.abs(t.actionExecuted![a]!) <= SETTINGS.maxStep + 1e-12);
+        }
+        const next = e.transitions[k + 1]!;
+        assert.equal(t.gtSuccess, seated(next), `${e.domain} step ${k}: label of the next observation`);
+        assert.equal(t.rewardProb, t.gtSuccess ? 1 : 0);
+        assert.equal(t.done, k === L - 1);
+        if (t.gtSuccess) positives++;
+        else negatives++;
+      } else {
+        // The final observation: no actions, its own label, done.
+        assert.equal(t.actionP, null);
+        assert.equal(t.actionResidual, null);
+        assert.equal(t.actionExecuted, null);
+        assert.equal(t.done, true);
+        assert.equal(t.gtSuccess, seated(t));
+        assert.equal(t.gtSuccess, e.gtSuccess);
+        assert.equal(e.outcome, e.gtSuccess ? 'success' : 'failure');
+      }
+    });
+    // Observations move: the log is a trajectory, not a repeated frame.
+    assert.notDeepEqual(e.transitions[0]!.eePos, e.transitions[L]!.eePos);
+    // The goal x* carries the configured calibration noise (uniform +-2 mm), not the true socket pose.
+    const g = e.transitions[0]!.goal;
+    assert.ok(Math.abs(g[0] - st.socketPos[0]) <= 0.002 + 1e-9 && Math.abs(g[1] - st.socketPos[1]) <= 0.002 + 1e-9);
+  }
+  // Per-step labels give both classes (early steps unseated, seated steps positive).
+  assert.ok(positives > 0 && negatives > 0, `positives ${positives}, negatives ${negatives}`);
+  const cellEps = r.cells.reduce((a, c) => a + c.episodes, 0);
+  assert.equal(cellEps, 6);
+  assert.equal(r.cells.reduce((a, c) => a + c.successes, 0), eps.filter((e) => e.gtSuccess).length);
+});
+
+test('deterministic under the seed, whatever the number of workers: identical actions, labels and images', async () => {
+  const dbB = join(dir, 'b.db');
+  const r = await collectPrior(opts(dbB, { workers: 2 }));
+  assert.equal(r.written, 6);
+  const a = episodes(dbA);
+  const b = episodes(dbB);
+  assert.deepEqual(a.map(key), b.map(key)); // same plan order in the file
+  for (const [i, ea] of a.entries()) {
+    const eb = b[i]!;
+    assert.equal(ea.outcome, eb.outcome);
+    assert.deepEqual(ea.startState, eb.startState);
+    for (const [k, ta] of ea.transitions.entries()) {
+      const tb = eb.transitions[k]!;
+      assert.deepEqual(ta.actionExecuted, tb.actionExecuted);
+      assert.deepEqual(ta.actionResidual, tb.actionResidual);
+      assert.deepEqual(ta.eePos, tb.eePos);
+      assert.deepEqual(ta.wrench, tb.wrench);
+      assert.equal(ta.gtSuccess, tb.gtSuccess);
+      assert.deepEqual(ta.image!.data, tb.image!.data);
+    }
+  }
+  // A different seed gives different episodes.
+  const dbC = join(dir, 'c.db');
+  await collectPrior(opts(dbC, { seed: 6, connectors: [CONNECTORS[0]!], episodesPerConnector: 1 }));
+  const c = episodes(dbC);
+  assert.notDeepEqual(c[0]!.transitions.map((t) => t.actionExecuted), a[0]!.transitions.map((t) => t.actionExecuted));
+});
+
+test('re-running skips what is there, extends what is asked, re-collects an episode a killed run left dangling', async () => {
+  const before = episodes(dbA).length;
+  const again = await collectPrior(opts(dbA));
+  assert.equal(again.written, 0);
+  assert.equal(again.skipped, 6);
+  assert.equal(again.sessionId, null); // nothing to do: no session row either
+  assert.equal(episodes(dbA).length, before);
+  // A dangling episode (a killed run between beginEpisode and endEpisode) with the key of a new task.
+  const next = planTasks({ connectors: CONNECTORS, controllers: ['expert'], scenarios: ['I', 'II'], episodesPerConnector: 4, seed: 5 }).filter((t) => t.episode === 3);
+  const s = Store.open(dbA);
+  const sid = s.openSession({ robot: 'sim', backend: 'sim', config: {}, calibration: {} });
+  s.beginEpisode({ sessionId: sid, kind: 'prior', domain: next[0]!.connector, seed: next[0]!.resetSeed, policyVersion: 'expert', startState: { settingsKey: settingsKey(SETTINGS, 'expert') } });
+  s.close();
+  const more = await collectPrior(opts(dbA, { episodesPerConnector: 4 }));
+  assert.equal(more.written, 2);
+  assert.equal(more.skipped, 6);
+  const eps = episodes(dbA);
+  assert.equal(eps.filter((e) => e.outcome === 'error').length, 1);
+  assert.equal(eps.filter((e) => e.outcome === 'success' || e.outcome === 'failure').length, 8);
+  // Other settings are a different dataset: nothing skipped.
+  const other = await collectPrior(opts(dbA, { connectors: [CONNECTORS[0]!], episodesPerConnector: 1, settings: { ...SETTINGS, goalNoise: 0 } }));
+  assert.equal(other.written, 1);
+  assert.equal(other.skipped, 0);
+});
+
+test('command line: connector sets from the split, exclusions, and clear errors', () => {
+  const a = parseCollectArgs(['--connectors', 'train', '--exclude', 'round16', '--goal-noise-mm', '1.5', '--image-size', '32']);
+  assert.ok(!a.connectors.includes('round16'));
+  assert.ok(!a.connectors.includes('dt12')); // held out by the default split
+  assert.equal(a.settings.goalNoise, 0.0015);
+  assert.equal(a.settings.imageSize, 32);
+  assert.deepEqual(parseCollectArgs(['--connectors', 'heldout']).connectors.includes('dt12'), true);
+  assert.throws(() => parseCollectArgs(['--connectors', 'round16,nope']), (e: Error) => e instanceof UsageError && /unknown connector "nope"/.test(e.message));
+  assert.throws(() => parseCollectArgs(['--controllers', 'expert,wizard']), /unknown controller "wizard"/);
+  assert.throws(() => parseCollectArgs(['--scenario', 'III']), /--scenario/);
+  assert.throws(() => parseCollectArgs(['--workers', '65']), /--workers: must be an integer/);
+  assert.throws(() => parseCollectArgs(['--connectors', 'round16', '--exclude', 'round16']), /no connector left/);
+  assert.throws(() => parseCollectArgs(['--bogus']), UsageError);
+});
