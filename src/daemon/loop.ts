@@ -111,7 +111,7 @@ export interface DaemonStatus {
   episode: { id: number; index: number; step: number; steps: number; domain: string; scenario: string } | null;
   lastEpisode: EpisodeSummary | null;
   /** Recent episodes (newest last), for learned / ground-truth success rates. */
-  recent: { n: number; learnedSuccessRate: number | null; gtSuccessRate: number | null };
+  recent: { n: number; learnedSuccessRate: number | null; gtSuccessRate: number | null; meanRewardProb: number | null };
   safety: { estop: LatchState; backendEstop: { engaged: boolean; source: string | null }; lastTrip: TripRecord | null };
   timing: TimingStatus;
   policy: { version: string | null; mode: 'residual' | 'p-only'; pendingSwap: string | null; faults: number };
@@ -419,6 +419,7 @@ export class Daemon extends EventEmitter {
         n: this.recent.length,
         learnedSuccessRate: learned.length ? learned.filter((e) => (e.learnedSuccessProb as number) >= this.cfg.practice.successThreshold).length / learned.length : null,
         gtSuccessRate: gt.length ? gt.filter((e) => e.gtSuccess).length / gt.length : null,
+        meanRewardProb: learned.length ? learned.reduce((a, e) => a + (e.learnedSuccessProb as number), 0) / learned.length : null,
       },
       safety: { estop: this.latch.state, backendEstop: this.backend.estopEngaged(), lastTrip: this.lastTrip },
       timing: {

@@ -78,6 +78,11 @@ test('ONNX policy drives the loop; each reward is the classifier on the next obs
   assert.equal(ep.outcome, (ep.learnedSuccessProb as number) >= r.config.practice.successThreshold ? 'success' : 'failure');
   assert.equal(typeof ep.gtSuccess, 'boolean', 'ground truth stored beside it');
   assert.equal(d.status().timing.inferMs.n, 6);
+  const recent = d.status().recent;
+  assert.equal(recent.n, 1);
+  assert.ok(Math.abs((recent.meanRewardProb as number) - (ep.learnedSuccessProb as number)) < 1e-12);
+  assert.equal(recent.learnedSuccessRate, ep.outcome === 'success' ? 1 : 0);
+  assert.equal(recent.gtSuccessRate, ep.gtSuccess ? 1 : 0);
 });
 
 test('startup picks the newest shipped model and registers it; the store active version wins', async (t) => {
