@@ -98,16 +98,25 @@ async function memoryPerCell(n: number): Promise<Record<string, number>> {
   }
   gc();
   const m1 = process.memoryUsage();
+  const result = measured();
   for (const c of cells) c.dispose();
   first.dispose();
+  return result;
+  function measured(): Record<string, number> {
   const mb = (x: number): number => x / n / 2 ** 20;
+  // What MuJoCo allocates per cell inside the wasm heap: the model, and two MjData (simulation + IK scratch),
+  // each a buffer plus its arena (contacts, constraint solver); most arena pages are never touched.
+  const c0 = cells[0]! as unknown as { model: { nbuffer: number }; data: { nbuffer: number; narena: number } };
+  const mujocoBytes = c0.model.nbuffer + 2 * (c0.data.nbuffer + c0.data.narena);
   return {
+    mujocoAllocatedPerCellMB: mujocoBytes / 2 ** 20,
     cells: n,
     rssPerCellMB: mb(m1.rss - m0.rss),
     heapUsedPerCellMB: mb(m1.heapUsed - m0.heapUsed),
     externalPerCellMB: mb(m1.external - m0.external),
     arrayBuffersPerCellMB: mb(m1.arrayBuffers - m0.arrayBuffers),
   };
+  }
 }
 
 /** Camera resolution at the socket face under the tip at the start height (px per mm, x and y). */
@@ -122,6 +131,8 @@ async function resolution(): Promise<{ pxPerMmX: number; pxPerMmY: number }> {
   return { pxPerMmX: Math.hypot(bx[0] - a[0], bx[1] - a[1]), pxPerMmY: Math.hypot(by[0] - a[0], by[1] - a[1]) };
 }
 
+// Memory first, while the wasm heap is fresh (it never shrinks; later cells would reuse freed space).
+const mem = await memoryPerCell(quick ? 4 : 16);
 const perConnector: Record<string, unknown>[] = [];
 for (const name of CONNECTORS) {
   const r = await benchConnector(name);
@@ -138,7 +149,6 @@ for (const name of CONNECTORS) {
 }
 const stepMedWall = summarize(perConnector.map((r) => (r.step as Timed).wall.median)).median;
 const stepMedCpu = summarize(perConnector.map((r) => (r.step as Timed).cpu.median)).median;
-const mem = await memoryPerCell(quick ? 4 : 16);
 const res = await resolution();
 const figures = {
   steps: STEPS,
@@ -153,6 +163,8 @@ const figures = {
   cameraResolution: res,
 };
 console.log(`control step (median over connectors): ${fmt(stepMedWall)} wall, ${fmt(stepMedCpu)} cpu -> ${(100 / stepMedWall).toFixed(0)}x real time (wall), ${(100 / stepMedCpu).toFixed(0)}x (cpu)`);
-console.log(`memory per cell (${mem.cells} cells): RSS ${mem.rssPerCellMB!.toFixed(2)} MB, heap ${mem.heapUsedPerCellMB!.toFixed(3)} MB, external ${mem.externalPerCellMB!.toFixed(2)} MB`);
+console.log(
+  `memory per cell (${mem.cells} cells): RSS ${mem.rssPerCellMB!.toFixed(2)} MB, JS heap ${mem.heapUsedPerCellMB!.toFixed(3)} MB, external ${mem.externalPerCellMB!.toFixed(2)} MB; MuJoCo allocates ${mem.mujocoAllocatedPerCellMB!.toFixed(2)} MB (model + 2 MjData incl. arenas)`,
+);
 console.log(`wrist camera at the start height: ${res.pxPerMmX.toFixed(2)} px/mm (x), ${res.pxPerMmY.toFixed(2)} px/mm (y) at the socket face`);
 console.log(`wrote ${writeResults('sim', figures)}`);
