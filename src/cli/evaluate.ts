@@ -67,6 +67,17 @@ export async function runEvaluation(args: EvalArgs, argv: string[], out: (s: str
   let base = 0;
   let lastConnector = '';
   const results: EvalResult[] = [];
+  const createdAt = new Date().toISOString();
+  // Rewritten after every scenario, so an interrupted run keeps what it finished.
+  const save = (): EvalReport => {
+    const report: EvalReport = { tool: 'evaluate', createdAt, argv, args, results };
+    if (args.out !== null) {
+      const file = resolve(args.out);
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(file, JSON.stringify(report, null, 1) + '\n');
+    }
+    return report;
+  };
   try {
     for (const p of plan) {
       const onProgress = (e: EvalProgress): void => {
@@ -99,6 +110,7 @@ export async function runEvaluation(args: EvalArgs, argv: string[], out: (s: str
       });
       base += p.controllers.length * connectors.length * args.trials;
       results.push(r);
+      save();
       bar?.stop();
       const goal = `goal error: bias (${args.goalBias.map((v) => +(v * 1000).toFixed(3)).join(', ')}) mm, noise ${+(args.goalNoise * 1000).toFixed(3)} mm`;
       out(`\n${formatTable(r)}\n${goal}; ${r.elapsedS.toFixed(1)} s\n`);
@@ -107,13 +119,8 @@ export async function runEvaluation(args: EvalArgs, argv: string[], out: (s: str
   } finally {
     bar?.stop();
   }
-  const report: EvalReport = { tool: 'evaluate', createdAt: new Date().toISOString(), argv, args, results };
-  if (args.out !== null) {
-    const file = resolve(args.out);
-    mkdirSync(dirname(file), { recursive: true });
-    writeFileSync(file, JSON.stringify(report, null, 1) + '\n');
-    out(`results written to ${file}`);
-  }
+  const report = save();
+  if (args.out !== null) out(`results written to ${resolve(args.out)}`);
   return report;
 }
 
