@@ -91,7 +91,8 @@ function vecMm(flag: string, s: string): [number, number, number] {
   const parts = s.split(',');
   if (parts.length < 2 || parts.length > 3) throw new UsageError(`${flag}: expected X,Y or X,Y,Z in mm, got "${s}"`);
   const v = parts.map((p) => num(flag, p));
-  for (const x of v) if (Math.abs(x) > 100) throw new UsageError(`${flag}: ${x} mm is beyond +-100 mm`);
+  // The cell accepts calibration errors up to 50 mm per axis.
+  for (const x of v) if (Math.abs(x) > 50) throw new UsageError(`${flag}: ${x} mm is beyond +-50 mm`);
   return [(v[0] ?? 0) / 1000, (v[1] ?? 0) / 1000, (v[2] ?? 0) / 1000];
 }
 
@@ -169,7 +170,7 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
     seed,
     goalBias: v['goal-bias-mm'] === undefined ? [0, 0, 0] : vecMm('--goal-bias-mm', v['goal-bias-mm']),
     goalNoise: v['goal-noise-mm'] === undefined ? 0 : nonNegMm('--goal-noise-mm', v['goal-noise-mm'], 50),
-    startHeight: v['start-height-mm'] === undefined ? null : nonNegMm('--start-height-mm', v['start-height-mm'], 500),
+    startHeight: v['start-height-mm'] === undefined ? null : nonNegMm('--start-height-mm', v['start-height-mm'], 150),
     imageSize: v['image-size'] === undefined ? 0 : v['image-size'].trim() === '0' ? 0 : posInt('--image-size', v['image-size'], 512),
     localizeStd: v['localize-std-mm'] === undefined ? null : nonNegMm('--localize-std-mm', v['localize-std-mm'], 50),
     localizeBias: v['localize-bias-mm'] === undefined ? null : vecMm('--localize-bias-mm', v['localize-bias-mm']),

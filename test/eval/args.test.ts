@@ -44,6 +44,8 @@ test('bad input names the flag and the value', () => {
     [['--trials', '2.5'], /--trials: must be an integer/],
     [['--goal-bias-mm', '1.5'], /--goal-bias-mm: expected X,Y or X,Y,Z in mm, got "1.5"/],
     [['--goal-bias-mm', '1,x'], /--goal-bias-mm: "x" is not a number/],
+    [['--goal-bias-mm', '60,0'], /--goal-bias-mm: 60 mm is beyond \+-50 mm/],
+    [['--start-height-mm', '200'], /--start-height-mm: must be in \[0, 150\] mm/],
     [['--goal-noise-mm=-1'], /--goal-noise-mm: must be in \[0, 50\] mm, got "-1"/],
     [['--goal-bias-mm', '-1,0'], /--goal-bias-mm.*use '--goal-bias-mm=-XYZ'/s],
     [['--seed=-3'], /--seed: must be an integer/],
