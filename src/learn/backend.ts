@@ -4,10 +4,13 @@
  * Order: the native backend (`@tensorflow/tfjs-node`, name 'tensorflow') if it is installed AND loads; otherwise
  * `@tensorflow/tfjs-backend-wasm` with the project's own fixes (see PLATFORM.md, "Training with TensorFlow.js"):
  *  1. wasm has no `Conv2DBackpropFilter` kernel, so conv nets cannot be trained at all. We register one built from
- *     wasm's own kernels: the filter gradient of a conv is itself a conv (batch and channel axes swapped, the output
- *     gradient as the filter, the forward stride as the dilation).
- *  2. wasm's matMul only takes XNNPack's fast path without transposeA/transposeB, and backprop always transposes.
+ *     an im2col gather (JS, on wasm-heap views) and one XNNPack GEMM.
+ *  2. wasm's own `Conv2DBackpropInput` is a plain loop (about 0.6 GFLOP/s, 10x slower than its forward conv). We
+ *     replace it by a sub-pixel formulation: one stride-1 XNNPack conv of dy with s*s phase filters, then a
+ *     depth-to-space transpose and a crop (the original stays as the fallback for dilated convs).
+ *  3. wasm's matMul only takes XNNPack's fast path without transposeA/transposeB, and backprop always transposes.
  *     We wrap `BatchMatMul` and `_FusedMatMul` to transpose the operand explicitly first.
+ * Each fix is tested against the cpu backend (test/learn/backend.test.ts).
  * The chosen backend name and the list of applied fixes go into every training log and model card.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -112,6 +115,8 @@ export function applyWasmFixes(): string[] {
     registerConv2DBackpropFilter();
     fixes.push('Conv2DBackpropFilter');
   }
+  registerFastConv2DBackpropInput();
+  fixes.push('Conv2DBackpropInput-subpixel');
   for (const name of ['BatchMatMul', '_FusedMatMul']) {
     wrapMatMulTranspose(name);
     fixes.push(`${name}-explicit-transpose`);
@@ -120,48 +125,187 @@ export function applyWasmFixes(): string[] {
   return fixes;
 }
 
+/**
+ * dW = im2col(x)^T dy as ONE GEMM: dW [kh*kw*ci, co] = colsT [kh*kw*ci, N*OH*OW] x dy [N*OH*OW, co], with the
+ * im2col matrix gathered in JS straight between wasm-heap views (padding = zeros) and transposed by wasm. (Tried first: one dilated conv with batch and channels swapped, correct but 5-8x slower than
+ * the forward conv as XNNPack handles its huge kernels poorly; per-tap wasm Slice/StridedSlice copy the whole input
+ * per call.) GEMMs with a long inner dimension are XNNPack's fast path.
+ */
 function registerConv2DBackpropFilter(): void {
-  const conv2d = wasmKernel('Conv2D');
   const transpose = wasmKernel('Transpose');
-  const slice = wasmKernel('Slice');
+  const reshape = wasmKernel('Reshape');
+  const matMul = wasmKernel('BatchMatMul');
   tf.registerKernel({
     kernelName: 'Conv2DBackpropFilter',
     backendName: 'wasm',
-    kernelFunc: (({ inputs, backend, attrs }: { inputs: Record<string, Info>; backend: KernelBackend; attrs: Record<string, unknown> }) => {
+    kernelFunc: (({ inputs, backend, attrs }: { inputs: Record<string, Info>; backend: WasmBackendLike; attrs: Record<string, unknown> }) => {
       const x = inputs['x'];
       const dy = inputs['dy'];
       if (!x || !dy) throw new Error('Conv2DBackpropFilter: missing x or dy');
-      const strides = attrs['strides'] as [number, number] | number;
-      const pad = attrs['pad'] as 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
       const dataFormat = (attrs['dataFormat'] as 'NHWC' | 'NCHW' | undefined) ?? 'NHWC';
-      const dimRoundingMode = attrs['dimRoundingMode'] as 'floor' | 'round' | 'ceil' | undefined;
-      const filterShape = attrs['filterShape'] as [number, number, number, number];
       if (dataFormat !== 'NHWC') throw new Error('Conv2DBackpropFilter (wasm fix): only NHWC is supported');
+      const filterShape = attrs['filterShape'] as [number, number, number, number];
       const info = tf.backend_util.computeConv2DInfo(
-        x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode, false, 'channelsLast');
+        x.shape as [number, number, number, number], filterShape, attrs['strides'] as [number, number] | number,
+        (attrs['dilations'] as [number, number] | number | undefined) ?? 1, attrs['pad'] as 'valid' | 'same' | number,
+        attrs['dimRoundingMode'] as 'floor' | 'round' | 'ceil' | undefined, false, 'channelsLast');
       const [kh, kw, ci, co] = filterShape;
-      // dW[kh,kw,ci,co] = sum_{n,oh,ow} xpad[n, oh*sh + kh, ow*sw + kw, ci] * dy[n,oh,ow,co]
-      // = conv2d(input = x^T [ci,H,W,n], filter = dy^T [oh,ow,n,co], stride 1, dilation (sh,sw)) -> [ci,kh',kw',co]
-      const xT = one(transpose({ inputs: { x }, backend, attrs: { perm: [3, 1, 2, 0] } }));
-      const dyT = one(transpose({ inputs: { x: dy }, backend, attrs: { perm: [1, 2, 0, 3] } }));
-      const p = info.padInfo;
-      const convOut = one(conv2d({
-        inputs: { x: xT, filter: dyT }, backend,
-        attrs: {
-          strides: [1, 1], dilations: [info.strideHeight, info.strideWidth], dataFormat: 'NHWC', dimRoundingMode: undefined,
-          pad: [[0, 0], [p.top, p.bottom], [p.left, p.right], [0, 0]],
-        },
-      }));
-      backend.disposeData(xT.dataId);
-      backend.disposeData(dyT.dataId);
-      // 'valid' convs that ignore trailing input rows leave extra rows here: keep the first kh x kw.
-      let cropped = convOut;
-      if (convOut.shape[1] !== kh || convOut.shape[2] !== kw) {
-        cropped = one(slice({ inputs: { x: convOut }, backend, attrs: { begin: [0, 0, 0, 0], size: [ci, kh, kw, co] } }));
-        backend.disposeData(convOut.dataId);
+      const [n, H, W] = x.shape as [number, number, number, number];
+      const oh = info.outHeight;
+      const ow = info.outWidth;
+      const np = n * oh * ow;
+      const kk = kh * kw * ci;
+      const sh = info.strideHeight;
+      const sw = info.strideWidth;
+      const dh = info.dilationHeight;
+      const dw = info.dilationWidth;
+      const pT = info.padInfo.top;
+      const pL = info.padInfo.left;
+      // cols [N*OH*OW, kh*kw*ci], gathered in memory order: runs of ci floats, moved with copyWithin inside the heap
+      // (no per-run objects) when runs are long enough to pay for the call.
+      const cols = backend.makeOutput([np, kk], 'float32');
+      // Views after the allocation (a heap growth detaches older views).
+      const cv = backend.typedArrayFromHeap(cols);
+      const xv = backend.typedArrayFromHeap(x);
+      const heap = new Float32Array(cv.buffer);
+      const cBase = cv.byteOffset >> 2;
+      const xBase = xv.byteOffset >> 2;
+      const bulk = ci >= 8;
+      let o = 0;
+      for (let b = 0; b < n; b++) {
+        for (let i = 0; i < oh; i++) {
+          for (let j = 0; j < ow; j++) {
+            for (let a = 0; a < kh; a++) {
+              const r = i * sh + a * dh - pT;
+              for (let c = 0; c < kw; c++) {
+                const q = j * sw + c * dw - pL;
+                if (r < 0 || r >= H || q < 0 || q >= W) {
+                  cv.fill(0, o, o + ci);
+                } else {
+                  const src = ((b * H + r) * W + q) * ci;
+                  if (bulk) heap.copyWithin(cBase + o, xBase + src, xBase + src + ci);
+                  else for (let k = 0; k < ci; k++) cv[o + k] = xv[src + k] as number;
+                }
+                o += ci;
+              }
+            }
+          }
+        }
       }
-      const out = one(transpose({ inputs: { x: cropped }, backend, attrs: { perm: [1, 2, 0, 3] } }));
-      backend.disposeData(cropped.dataId);
+      // XNNPack packs (and caches by tensor) the second GEMM operand: keep the fresh 19M-float matrix first.
+      const colsT = one(transpose({ inputs: { x: cols }, backend, attrs: { perm: [1, 0] } }));
+      backend.disposeData(cols.dataId);
+      const dy2 = one(reshape({ inputs: { x: dy }, backend, attrs: { shape: [np, co] } }));
+      const g = one(matMul({ inputs: { a: colsT, b: dy2 }, backend, attrs: { transposeA: false, transposeB: false } })); // [kk, co]
+      backend.disposeData(dy2.dataId);
+      backend.disposeData(colsT.dataId);
+      const out = one(reshape({ inputs: { x: g }, backend, attrs: { shape: [kh, kw, ci, co] } }));
+      backend.disposeData(g.dataId);
+      return out;
+    }) as unknown as tf.KernelFunc,
+  });
+}
+
+/** The wasm backend methods the sub-pixel kernel uses to build its phase filter on the JS side. */
+interface WasmBackendLike extends KernelBackend {
+  readSync(dataId: object): Float32Array;
+  makeOutput(shape: number[], dtype: 'float32'): Info;
+  typedArrayFromHeap(info: Info): Float32Array;
+}
+
+/**
+ * dx of a conv with stride s, kernel K (no dilation), as a sub-pixel conv. Writing i + padTop = q*s + r:
+ *   dx[i] = sum_m dy[q - m] * W[r + s*m]     (m = 0..M-1, M = ceil(K/s))
+ * i.e. for every phase r a stride-1 correlation of dy (padded by M-1 in front) with the flipped sub-filter
+ * G_r[t] = W[r + s*(M-1-t)]. All s*s phases (rows x cols) are output channels of ONE conv
+ * ([M, M, Co, s*s*Ci]); a transpose interleaves them (DepthToSpace) and a slice removes padTop/padLeft. Same FLOPs as the forward
+ * conv times (M*s/K)^2 (16/9 for K=3, s=2), on XNNPack's fast path.
+ */
+function registerFastConv2DBackpropInput(): void {
+  const orig = tf.getKernel('Conv2DBackpropInput', 'wasm');
+  if (!orig) throw new Error('wasm backend has no Conv2DBackpropInput kernel');
+  const origFunc = orig.kernelFunc as unknown as KFunc;
+  const conv2d = wasmKernel('Conv2D');
+  const transpose = wasmKernel('Transpose');
+  const reshape = wasmKernel('Reshape');
+  const slice = wasmKernel('Slice');
+  tf.unregisterKernel('Conv2DBackpropInput', 'wasm');
+  tf.registerKernel({
+    ...orig,
+    kernelFunc: (({ inputs, backend, attrs }: { inputs: Record<string, Info>; backend: WasmBackendLike; attrs: Record<string, unknown> }) => {
+      const dy = inputs['dy'];
+      const filter = inputs['filter'];
+      if (!dy || !filter) throw new Error('Conv2DBackpropInput: missing dy or filter');
+      const dataFormat = (attrs['dataFormat'] as string | undefined) ?? 'NHWC';
+      const inputShape = attrs['inputShape'] as [number, number, number, number];
+      const info = tf.backend_util.computeConv2DInfo(
+        inputShape, filter.shape as [number, number, number, number], attrs['strides'] as [number, number] | number, 1,
+        attrs['pad'] as 'valid' | 'same' | number, attrs['dimRoundingMode'] as 'floor' | 'round' | 'ceil' | undefined, false, 'channelsLast');
+      if (dataFormat !== 'NHWC' || info.dilationHeight !== 1 || info.dilationWidth !== 1) return origFunc({ inputs, backend, attrs });
+      const [n, H, W, ci] = inputShape;
+      const [kh, kw, , co] = filter.shape as [number, number, number, number];
+      const sh = info.strideHeight;
+      const sw = info.strideWidth;
+      if (sh !== sw) return origFunc({ inputs, backend, attrs }); // DepthToSpace needs a square block
+      const s = sh;
+      const pT = info.padInfo.top;
+      const pL = info.padInfo.left;
+      const oh = dy.shape[1] as number;
+      const ow = dy.shape[2] as number;
+      const mh = Math.ceil(kh / s);
+      const mw = Math.ceil(kw / s);
+      const qRows = Math.ceil((pT + H) / s);
+      const pCols = Math.ceil((pL + W) / s);
+      // Phase filter G[t, u, co, (rh*s + rw)*ci + c] = W[rh + s*(mh-1-t), rw + s*(mw-1-u), c, co] (0 outside W).
+      const wv = backend.readSync(filter.dataId);
+      const g = backend.makeOutput([mh, mw, co, s * s * ci], 'float32');
+      const gv = backend.typedArrayFromHeap(g);
+      gv.fill(0);
+      const outC = s * s * ci;
+      for (let t = 0; t < mh; t++) {
+        for (let u = 0; u < mw; u++) {
+          for (let rh = 0; rh < s; rh++) {
+            const a = rh + s * (mh - 1 - t);
+            if (a >= kh) continue;
+            for (let rw = 0; rw < s; rw++) {
+              const b = rw + s * (mw - 1 - u);
+              if (b >= kw) continue;
+              for (let c = 0; c < ci; c++) {
+                const src = ((a * kw + b) * ci + c) * co;
+                const dst = ((t * mw + u) * co) * outC + (rh * s + rw) * ci + c;
+                for (let o = 0; o < co; o++) gv[dst + o * outC] = wv[src + o] ?? 0;
+              }
+            }
+          }
+        }
+      }
+      // Rows of dy beyond qRows only reach dx rows >= H: pad at the bottom/right, never negative.
+      const padB = Math.max(0, qRows - oh);
+      const padR = Math.max(0, pCols - ow);
+      let dyIn = dy;
+      if (qRows < oh || pCols < ow) {
+        dyIn = one(slice({ inputs: { x: dy }, backend, attrs: { begin: [0, 0, 0, 0], size: [n, Math.min(oh, qRows), Math.min(ow, pCols), co] } }));
+      }
+      const z = one(conv2d({
+        inputs: { x: dyIn, filter: g }, backend,
+        attrs: { strides: [1, 1], dilations: [1, 1], dataFormat: 'NHWC', dimRoundingMode: undefined, pad: [[0, 0], [mh - 1, padB], [mw - 1, padR], [0, 0]] },
+      }));
+      backend.disposeData(g.dataId);
+      if (dyIn !== dy) backend.disposeData(dyIn.dataId);
+      // Interleave the phases (DepthToSpace; wasm's own kernel is a slow generic loop, a rank-4 transpose is fast):
+      // [n*Q, P, s_r, s_c*ci] -> [n*Q, s_r, P, s_c*ci] -> [n, Q*s, P*s, ci].
+      let y = z;
+      if (s > 1) {
+        const z4 = one(reshape({ inputs: { x: z }, backend, attrs: { shape: [n * qRows, pCols, s, s * ci] } }));
+        const zt = one(transpose({ inputs: { x: z4 }, backend, attrs: { perm: [0, 2, 1, 3] } }));
+        backend.disposeData(z4.dataId);
+        backend.disposeData(z.dataId);
+        y = one(reshape({ inputs: { x: zt }, backend, attrs: { shape: [n, qRows * s, pCols * s, ci] } }));
+        backend.disposeData(zt.dataId);
+      }
+      if (pT === 0 && pL === 0 && y.shape[1] === H && y.shape[2] === W) return y;
+      const out = one(slice({ inputs: { x: y }, backend, attrs: { begin: [0, pT, pL, 0], size: [n, H, W, ci] } }));
+      backend.disposeData(y.dataId);
       return out;
     }) as unknown as tf.KernelFunc,
   });

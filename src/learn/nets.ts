@@ -69,14 +69,13 @@ export function eagerApply(layer: tf.layers.Layer, x: tf.Tensor | tf.Tensor[]): 
       return fusable ? y : activate(y, act);
     }
     case 'Conv2D': {
+      // Unfused on purpose: the fused op's custom gradient always computes the input gradient, which for the first
+      // layer (the image) is wasted work, about as costly as the forward conv. The plain ops compute it lazily.
       const [kernel, bias] = w;
       if (!kernel) break;
-      const fusable = act === 'linear' || act === 'relu' || act === 'sigmoid';
-      const y = tf.fused.conv2d({
-        x: t as tf.Tensor4D, filter: kernel as tf.Tensor4D, strides: cfg['strides'] as [number, number],
-        pad: cfg['padding'] as 'same' | 'valid', ...(bias ? { bias } : {}), activation: fusable ? (act as Fusable) : 'linear',
-      });
-      return fusable ? y : activate(y, act);
+      let y = tf.conv2d(t as tf.Tensor4D, kernel as tf.Tensor4D, cfg['strides'] as [number, number], cfg['padding'] as 'same' | 'valid');
+      if (bias) y = tf.add(y, bias);
+      return activate(y, act);
     }
     case 'LayerNormalization': {
       const [gamma, beta] = w;

@@ -1,0 +1,93 @@
+/**
+ * Learning-core throughput: updates per second at batch 256 for
+ *   - DAIB reward-classifier training (64x64x3, 3-conv encoder),
+ *   - offline IQL with a DAIB image encoder per network (policy, twin Q, V) at 32x32x3 and 64x64x3,
+ *   - IQL on cached frozen-encoder features (the online case; 48-d features + 9-d proprio, 2x256 MLPs).
+ * Prints the backend (and its fixes). Short on purpose: a few updates after warm-up (V8 tiers wasm up first).
+ *
+ *   npx tsx bench/learn.bench.ts [--quick]
+ */
+import { initBackend, backendLabel } from '../src/learn/backend.ts';
+import { DaibClassifier, defaultDaibConfig } from '../src/learn/daib.ts';
+import { DEFAULT_IQL, IqlAgent, type IqlBatch } from '../src/learn/iql.ts';
+import { makePegDataset } from '../src/learn/synthetic.ts';
+import { Rng } from '../src/util/rng.ts';
+import { summarize, writeResults, type Summary } from './lib.ts';
+
+const quick = process.argv.includes('--quick');
+const B = 256;
+const info = await initBackend();
+console.log(`backend: ${backendLabel()}`);
+
+interface Row {
+  name: string;
+  ms: Summary;
+  updatesPerSec: number;
+}
+const rows: Row[] = [];
+
+function measure(name: string, warmup: number, iters: number, fn: () => void): void {
+  for (let i = 0; i < warmup; i++) fn();
+  const samples: number[] = [];
+  for (let i = 0; i < iters; i++) {
+    const t0 = performance.now();
+    fn();
+    samples.push(performance.now() - t0);
+  }
+  const ms = summarize(samples);
+  const row = { name, ms, updatesPerSec: 1000 / ms.median };
+  rows.push(row);
+  console.log(`${name.padEnd(34)} median ${ms.median.toFixed(1)} ms  p99 ${ms.p99.toFixed(1)} ms  -> ${row.updatesPerSec.toFixed(2)} updates/s (n=${ms.n})`);
+}
+
+// --- DAIB classifier, 64x64x3
+{
+  const ds = makePegDataset({ domains: [...Array(8).keys()], perDomain: 64, size: 64, seed: 1 });
+  const c = new DaibClassifier(defaultDaibConfig({ numDomains: 8, batchSize: B, seed: 1 }));
+  measure('daib classifier 64x64', 2, quick ? 2 : 5, () => c.trainOnDataset(ds));
+}
+
+// --- IQL with image encoders
+function imageBatch(rng: Rng, S: number, domains: number): IqlBatch {
+  const px = B * S * S * 3;
+  const img = (): Uint8Array => {
+    const a = new Uint8Array(px);
+    for (let i = 0; i < px; i++) a[i] = rng.int(256);
+    return a;
+  };
+  const f = (k: number, s: number): Float32Array => Float32Array.from({ length: B * k }, () => rng.normal(0, s));
+  return {
+    size: B, images: img(), nextImages: img(), proprio: f(9, 0.01), nextProprio: f(9, 0.01), action: f(3, 0.003),
+    reward: Float32Array.from({ length: B }, () => (rng.bernoulli(0.3) ? 1 : 0)), done: new Float32Array(B),
+    success: Uint8Array.from({ length: B }, () => (rng.bernoulli(0.3) ? 1 : 0)), domain: Int32Array.from({ length: B }, () => rng.int(domains)),
+  };
+}
+
+const proprioScale = [100, 100, 100, 0.1, 0.1, 0.1, 1, 1, 1];
+for (const S of [32, 64]) {
+  const agent = new IqlAgent({
+    ...DEFAULT_IQL, mode: 'image', proprioDim: 9, proprioScale, shiftPad: S / 16, seed: 1,
+    daib: defaultDaibConfig({ numDomains: 8, encoder: { inputShape: [S, S, 3], filters: [32, 32, 32], kernelSize: 3, strides: [2, 2, 2], padding: 'same', zIDim: 32, zSDim: 16 } }),
+  });
+  const batch = imageBatch(new Rng(S), S, 8);
+  measure(`iql image encoders ${S}x${S}`, 2, quick ? 2 : S === 64 ? 3 : 5, () => agent.update(batch));
+}
+
+// --- IQL on cached features (online)
+{
+  const F = 48;
+  const agent = new IqlAgent({ ...DEFAULT_IQL, mode: 'features', proprioDim: 9, proprioScale, featureDims: { pi: F, q: F, v: F }, seed: 1 });
+  const rng = new Rng(3);
+  const f = (k: number, s = 1): Float32Array => Float32Array.from({ length: B * k }, () => rng.normal(0, s));
+  const batch: IqlBatch = {
+    size: B, features: f(F), nextFeatures: f(F), proprio: f(9, 0.01), nextProprio: f(9, 0.01), action: f(3, 0.003),
+    reward: Float32Array.from({ length: B }, () => (rng.bernoulli(0.3) ? 1 : 0)), done: new Float32Array(B),
+  };
+  measure('iql cached features (48-d)', 10, quick ? 10 : 40, () => agent.update(batch));
+}
+
+const file = writeResults('learn', {
+  backend: info.name, backendFixes: info.fixes, backendLabel: backendLabel(), batch: B,
+  rows: rows.map((r) => ({ name: r.name, updatesPerSec: r.updatesPerSec, medianMs: r.ms.median, p99Ms: r.ms.p99, n: r.ms.n })),
+});
+console.log(`wrote ${file}`);
