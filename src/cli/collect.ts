@@ -61,6 +61,9 @@ Usage: npx tsx src/cli/collect.ts [options]
   --start-height-mm H        start height above the socket face (default: ${DEFAULT_PRIOR_SETTINGS.startHeight * 1000}, as config/daemon.yaml)
   --episode-length N         control steps per episode (default: ${DEFAULT_PRIOR_SETTINGS.episodeLength})
   --no-nuisance              no table colour / lighting / camera jitter randomisation
+  --residual-bound-mm B      apply each controller as the daemon applies a policy: u = u_H + residual, residual
+                             clamped to +-B mm per axis (calibration residualBoundM: 5); default: free (the research's
+                             collector), whose residuals often exceed the bound
   --workers N                worker threads (0 = in this thread; default: 2)
   --no-progress              no progress bar on stderr
   --help                     this text
@@ -113,6 +116,7 @@ export function parseCollectArgs(argv: string[]): CollectArgs {
         'start-height-mm': { type: 'string' },
         'episode-length': { type: 'string' },
         'no-nuisance': { type: 'boolean' },
+        'residual-bound-mm': { type: 'string' },
         workers: { type: 'string' },
         'no-progress': { type: 'boolean' },
         help: { type: 'boolean' },
@@ -169,7 +173,9 @@ export function parseCollectArgs(argv: string[]): CollectArgs {
     startHeight: mm('--start-height-mm', v['start-height-mm'], d.startHeight, 150),
     episodeLength: v['episode-length'] === undefined ? d.episodeLength : int('--episode-length', v['episode-length'], 1, 1000),
     nuisance: !(v['no-nuisance'] ?? false),
+    residualBound: v['residual-bound-mm'] === undefined ? null : mm('--residual-bound-mm', v['residual-bound-mm'], 0, 50),
   };
+  if (settings.residualBound === 0) throw new UsageError('--residual-bound-mm: must be > 0 (omit it for a free controller)');
   return {
     db: v.db ?? 'data/prior.db',
     connectors,

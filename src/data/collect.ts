@@ -7,7 +7,8 @@
  * - an episode: kind 'prior', domain = connector name, scenario, seed = cell reset seed, startState (start pose,
  *   goal x*, true socket pose, control seed, settings key), policyVersion = controller name;
  * - one transition row per control step t = 0..L-1: obs_t (image, wrench, pose, goal), actionP = u_H =
- *   -kp (x - x*), actionExecuted = the controller's (clipped) move, actionResidual = executed - actionP,
+ *   -kp (x - x*), actionExecuted = the controller's move, actionResidual = executed - actionP (see episode.ts for
+ *   the optional residual bound and the step limit, applied as the daemon applies them),
  *   gtSuccess = ground truth of obs_{t+1}, rewardProb = that label as 0/1, done = (t = L-1), like the daemon's rows;
  * - one final row, step = L: the last observation, no actions, labels of its own observation (= those of row L-1,
  *   whose next observation it is), done = true. The daemon does not log this row; loaders treat rows without an
@@ -81,6 +82,8 @@ export interface CollectCell {
   positiveTransitions: number;
   /** Residual components beyond +-5 mm (the daemon's default residual bound) among those steps. */
   residualBeyond5mm: number;
+  /** Steps whose move the step limit scaled (executed != actionP + actionResidual). */
+  stepLimited: number;
 }
 
 export interface CollectResult {
@@ -348,7 +351,7 @@ export async function collectPrior(o: CollectOptions): Promise<CollectResult> {
       const ck = `${t.connector}\0${t.controller}\0${t.scenario}`;
       let c = cells.get(ck);
       if (!c) {
-        c = { connector: t.connector, controller: t.controller, scenario: t.scenario, episodes: 0, successes: 0, transitions: 0, positiveTransitions: 0, residualBeyond5mm: 0 };
+        c = { connector: t.connector, controller: t.controller, scenario: t.scenario, episodes: 0, successes: 0, transitions: 0, positiveTransitions: 0, residualBeyond5mm: 0, stepLimited: 0 };
         cells.set(ck, c);
       }
       c.episodes++;
@@ -356,6 +359,7 @@ export async function collectPrior(o: CollectOptions): Promise<CollectResult> {
       for (const s of ep.steps) {
         c.transitions++;
         if (s.nextSuccess) c.positiveTransitions++;
+        if (s.stepLimited) c.stepLimited++;
         for (const v of s.actionResidual) if (Math.abs(v) > RESIDUAL_BOUND_REPORT + 1e-12) c.residualBeyond5mm++;
       }
       o.onProgress?.({ done, total: plan.length, written, skipped, failed: failed.length, connector: t.connector, controller: t.controller, scenario: t.scenario, success: ep.success });

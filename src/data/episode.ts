@@ -2,13 +2,17 @@
  * One prior-data episode in the simulated cell, as the daemon would log it (pure simulation, no database), and the
  * plan of which episodes a collection consists of. Shared by the in-process collector and its worker threads.
  *
- * Residual convention (thesis T:4060-4135, and the daemon's loop): the executed action is u = u_H + residual with
+ * Residual convention (thesis T:4060-4135, and the daemon's loop): the command is u = u_H + residual with
  * u_H = -kp (x - x*) computed from the observation's x (tip) and x* (goal, with its calibration error), unclipped,
- * exactly as the daemon computes it. A scripted controller decides u directly; its residual is u - u_H, so prior
- * data and daemon logs mean the same thing by `actionResidual` and a learner can train on both.
+ * exactly as the daemon computes it. A scripted controller decides u directly; its residual is u - u_H (bounded per
+ * axis when settings.residualBound is set), so prior data and daemon logs mean the same thing by `actionResidual`
+ * and a learner can train on both. As in the daemon, the executed move is u after the safety filter's step limit
+ * (Euclidean norm <= maxStep): executed = actionP + actionResidual exactly, unless that limit acted (never for the
+ * free expert, whose moves are within it; counted by the collector when bounded).
  */
 import { createHash } from 'node:crypto';
-import { clipAction } from '../control/controller.ts';
+import { clipAction, type ControlContext, type Controller } from '../control/controller.ts';
+import { clampNorm, clampPerAxis } from '../daemon/safety.ts';
 import { pControl } from '../control/p-controller.ts';
 import { createController, needsPrivileged } from '../control/registry.ts';
 import { runEpisode, type Scenario } from '../eval/evaluate.ts';
@@ -36,6 +40,13 @@ export interface PriorSettings {
   maxStep: number;
   /** P-controller gains of u_H = -kp (x - x*), as in calibration/gains.yaml. */
   kp: Vec3;
+  /**
+   * null: the controller acts freely (the research's collector); its residual u - u_H is often beyond the daemon's
+   * residual bound (the expert holds its height while aligning, u_H descends). A number b (m): the controller's action
+   * is applied as the daemon would apply a policy's, u = u_H + clamp(u_ctrl - u_H, +-b), so every logged action is
+   * one a bounded residual policy can take (calibration/limits.yaml residualBoundM = 0.005).
+   */
+  residualBound: number | null;
 }
 
 export const DEFAULT_PRIOR_SETTINGS: PriorSettings = {
@@ -48,6 +59,7 @@ export const DEFAULT_PRIOR_SETTINGS: PriorSettings = {
   episodeLength: 20,
   maxStep: 0.01,
   kp: [1, 1, 0.3],
+  residualBound: null,
 };
 
 export function validatePriorSettings(s: PriorSettings, where = 'prior settings'): void {
@@ -65,12 +77,13 @@ export function validatePriorSettings(s: PriorSettings, where = 'prior settings'
   if (!Number.isInteger(s.episodeLength) || s.episodeLength < 1 || s.episodeLength > 1000) bad('episodeLength', 'must be an integer in [1, 1000]', s.episodeLength);
   if (!(s.maxStep > 0 && s.maxStep <= 0.05)) bad('maxStep', 'must be in (0, 0.05] m', s.maxStep);
   if (!Array.isArray(s.kp) || s.kp.length !== 3 || !s.kp.every((v) => Number.isFinite(v) && v >= 0 && v <= 10)) bad('kp', 'must be 3 gains in [0, 10]', s.kp);
+  if (s.residualBound !== null && !(s.residualBound > 0 && s.residualBound <= 0.05)) bad('residualBound', 'must be null or in (0, 0.05] m', s.residualBound);
 }
 
 /** Short hash of the settings (and the controller name), stored in every episode's start state: resume only skips
  *  an episode collected with the same settings. */
 export function settingsKey(s: PriorSettings, controller: string): string {
-  const canon = JSON.stringify([s.imageSize, s.camera, s.goalNoise, s.goalBias, s.startHeight, s.nuisance, s.episodeLength, s.maxStep, s.kp, controller]);
+  const canon = JSON.stringify([s.imageSize, s.camera, s.goalNoise, s.goalBias, s.startHeight, s.nuisance, s.episodeLength, s.maxStep, s.kp, controller, ...(s.residualBound === null ? [] : [s.residualBound])]);
   return createHash('sha256').update(canon).digest('hex').slice(0, 16);
 }
 
@@ -120,6 +133,8 @@ export interface PriorStep {
   actionP: Vec3;
   actionResidual: Vec3;
   actionExecuted: Vec3;
+  /** The daemon's step limit (Euclidean norm) scaled the move: only then executed != actionP + actionResidual. */
+  stepLimited: boolean;
   /** Ground-truth success of the observation after this step. */
   nextSuccess: boolean;
 }
@@ -155,7 +170,7 @@ export interface PriorEpisode {
 /** Runs one task in `cell` (which must be the task's connector) and returns what to log. */
 export async function runPriorEpisode(cell: SimCell, task: PriorTask, s: PriorSettings): Promise<PriorEpisode> {
   const t0 = performance.now();
-  const controller = createController(task.controller);
+  const controller = new AsDaemonApplies(createController(task.controller), s);
   const steps: PriorStep[] = [];
   const start: { obs: Observation | null } = { obs: null };
   const ep = await runEpisode(
@@ -171,11 +186,9 @@ export async function runPriorEpisode(cell: SimCell, task: PriorTask, s: PriorSe
     },
     (step, obs, action, _next) => {
       if (step === 0) start.obs = obs;
-      // The cell clips each axis to its maxStep (= s.maxStep): that clipped move is what was executed.
-      const executed = clipAction(action, s.maxStep);
-      const p = pControl(obs.eePos, obs.goal, s.kp);
-      const residual: Vec3 = [executed[0] - p[0], executed[1] - p[1], executed[2] - p[2]];
-      steps.push({ obs, actionP: p, actionResidual: residual, actionExecuted: executed, nextSuccess: cell.groundTruth().success });
+      // `action` is what the cell executed (AsDaemonApplies applied it as the daemon would).
+      const last = controller.last!;
+      steps.push({ obs, actionP: last.p, actionResidual: last.residual, actionExecuted: [action[0], action[1], action[2]], stepLimited: last.clamped, nextSuccess: cell.groundTruth().success });
     },
   );
   const gt = cell.groundTruth();
@@ -206,6 +219,39 @@ export async function runPriorEpisode(cell: SimCell, task: PriorTask, s: PriorSe
     lateralError: gt.lateralError,
     elapsedMs: performance.now() - t0,
   };
+}
+
+/**
+ * Applies a scripted controller's action the way the daemon applies u_H + residual: optionally the residual bounded
+ * per axis (settings.residualBound), then the safety filter's step limit (Euclidean norm <= maxStep, direction kept).
+ * Per-axis clipping first, as the cell does. What it returns is exactly what the cell executes.
+ */
+class AsDaemonApplies implements Controller {
+  readonly name: string;
+  /** The last step's residual as commanded (before the step limit) and whether the step limit scaled the move. */
+  last: { residual: Vec3; p: Vec3; clamped: boolean } | null = null;
+
+  constructor(
+    private readonly inner: Controller,
+    private readonly s: PriorSettings,
+  ) {
+    this.name = inner.name;
+  }
+
+  reset(ctx: ControlContext): void {
+    this.last = null;
+    this.inner.reset(ctx);
+  }
+
+  async act(obs: Observation, ctx: ControlContext): Promise<Vec3> {
+    const u = clipAction(await this.inner.act(obs, ctx), this.s.maxStep);
+    const p = pControl(obs.eePos, obs.goal, this.s.kp);
+    let r: Vec3 = [u[0] - p[0], u[1] - p[1], u[2] - p[2]];
+    if (this.s.residualBound !== null) r = clampPerAxis(r, this.s.residualBound);
+    const cmd = clampNorm([p[0] + r[0], p[1] + r[1], p[2] + r[2]], this.s.maxStep);
+    this.last = { residual: r, p, clamped: cmd.clamped };
+    return cmd.v;
+  }
 }
 
 /** Ground truth of the start observation from its tip position (the cell's groundTruth() is of the current state). */

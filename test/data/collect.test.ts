@@ -107,6 +107,7 @@ test('2 connectors x 3 episodes: kind prior, residual = executed - P, ground-tru
   }
   // Per-step labels give both classes (early steps unseated, seated steps positive).
   assert.ok(positives > 0 && negatives > 0, `positives ${positives}, negatives ${negatives}`);
+  assert.equal(r.cells.reduce((a, c) => a + c.stepLimited, 0), 0); // the free expert's moves are within the step limit
   const cellEps = r.cells.reduce((a, c) => a + c.episodes, 0);
   assert.equal(cellEps, 6);
   assert.equal(r.cells.reduce((a, c) => a + c.successes, 0), eps.filter((e) => e.gtSuccess).length);
@@ -163,6 +164,32 @@ test('re-running skips what is there, extends what is asked, re-collects an epis
   const other = await collectPrior(opts(dbA, { connectors: [CONNECTORS[0]!], episodesPerConnector: 1, settings: { ...SETTINGS, goalNoise: 0 } }));
   assert.equal(other.written, 1);
   assert.equal(other.skipped, 0);
+});
+
+test('bounded residual: the expert applied as the daemon applies a policy (u_H + residual within +-b, step limit)', async () => {
+  const db = join(dir, 'bounded.db');
+  const b = 0.005;
+  const r = await collectPrior(opts(db, { connectors: [CONNECTORS[0]!], episodesPerConnector: 2, settings: { ...SETTINGS, residualBound: b } }));
+  assert.equal(r.written, 2);
+  let beyondFree = 0;
+  for (const e of episodes(db)) {
+    for (const t of e.transitions.slice(0, L)) {
+      const p = pControl(t.eePos, t.goal, SETTINGS.kp);
+      assert.deepEqual(t.actionP, p);
+      const cmd = [0, 1, 2].map((a) => p[a]! + t.actionResidual![a]!);
+      const n = Math.hypot(cmd[0]!, cmd[1]!, cmd[2]!);
+      const scale = n > SETTINGS.maxStep ? SETTINGS.maxStep / n : 1;
+      for (let a = 0; a < 3; a++) {
+        assert.ok(Math.abs(t.actionResidual![a]!) <= b + 1e-15, `residual ${t.actionResidual}`);
+        // executed = the command after the daemon's step limit (norm <= maxStep, direction kept)
+        assert.ok(Math.abs(t.actionExecuted![a]! - cmd[a]! * scale) < 1e-12);
+      }
+      assert.ok(Math.hypot(...t.actionExecuted!) <= SETTINGS.maxStep + 1e-12);
+    }
+  }
+  // The free expert of the first test leaves the bound often (it holds its height while u_H descends).
+  for (const e of episodes(dbA)) for (const t of e.transitions.slice(0, L)) if (t.actionResidual!.some((v) => Math.abs(v) > b)) beyondFree++;
+  assert.ok(beyondFree > 0);
 });
 
 test('command line: connector sets from the split, exclusions, and clear errors', () => {
