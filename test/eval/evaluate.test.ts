@@ -44,12 +44,14 @@ test('scenario II: straight down never inserts; the table has a row per connecto
     assert.equal(cells[1], `${k(r, n, 'straight')}/${TRIALS}`);
     assert.equal(cells[2], `${k(r, n, 'p')}/${TRIALS}`);
   }
-  // Records carry the physics: blocked straight descents end at the socket face with a clear contact force.
+  // Records carry the physics: a straight descent either ends blocked on the socket face with a clear contact
+  // force, or, from far enough out, misses the socket block altogether and ends beside it.
   const straight = r.records.filter((t) => t.controller === 'straight');
   assert.equal(straight.length, names.length * TRIALS);
   for (const t of straight) {
-    assert.ok(t.depth < 0.002, `${t.connector} trial ${t.trial}: depth ${t.depth}`);
-    assert.ok(t.maxAbsFz > 5, `${t.connector} trial ${t.trial}: max |Fz| ${t.maxAbsFz}`);
+    const blocked = t.depth < 0.002 && t.maxAbsFz > 5;
+    const beside = t.lateralError > 0.005;
+    assert.ok(!t.success && (blocked || beside), `${t.connector} trial ${t.trial}: depth ${t.depth}, lateral ${t.lateralError}, max |Fz| ${t.maxAbsFz}`);
     const off = Math.hypot(t.startPos[0] - t.socketPos[0], t.startPos[1] - t.socketPos[1]);
     assert.ok(off > 0.009 && off < 0.021, `start offset ${off}`);
   }
