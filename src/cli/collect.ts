@@ -62,8 +62,9 @@ Usage: npx tsx src/cli/collect.ts [options]
   --episode-length N         control steps per episode (default: ${DEFAULT_PRIOR_SETTINGS.episodeLength})
   --no-nuisance              no table colour / lighting / camera jitter randomisation
   --residual-bound-mm B      apply each controller as the daemon applies a policy: u = u_H + residual, residual
-                             clamped to +-B mm per axis (calibration residualBoundM: 5); default: free (the research's
-                             collector), whose residuals often exceed the bound
+                             clamped to +-B mm per axis (default: ${DEFAULT_PRIOR_SETTINGS.residualBound === null ? 'free' : DEFAULT_PRIOR_SETTINGS.residualBound * 1000}, as calibration residualBoundM);
+                             "free": the controller acts unbounded (the research's collector; its residuals often
+                             exceed the bound a policy has)
   --workers N                worker threads (0 = in this thread; default: 2)
   --no-progress              no progress bar on stderr
   --help                     this text
@@ -173,9 +174,10 @@ export function parseCollectArgs(argv: string[]): CollectArgs {
     startHeight: mm('--start-height-mm', v['start-height-mm'], d.startHeight, 150),
     episodeLength: v['episode-length'] === undefined ? d.episodeLength : int('--episode-length', v['episode-length'], 1, 1000),
     nuisance: !(v['no-nuisance'] ?? false),
-    residualBound: v['residual-bound-mm'] === undefined ? null : mm('--residual-bound-mm', v['residual-bound-mm'], 0, 50),
+    residualBound:
+      v['residual-bound-mm'] === undefined ? d.residualBound : v['residual-bound-mm'] === 'free' ? null : mm('--residual-bound-mm', v['residual-bound-mm'], 0, 50),
   };
-  if (settings.residualBound === 0) throw new UsageError('--residual-bound-mm: must be > 0 (omit it for a free controller)');
+  if (settings.residualBound === 0) throw new UsageError('--residual-bound-mm: must be > 0 ("free" for an unbounded controller)');
   return {
     db: v.db ?? 'data/prior.db',
     connectors,

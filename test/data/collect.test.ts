@@ -14,7 +14,8 @@ import { loadConnectors } from '../../src/sim/connectors.ts';
 
 const CONNECTORS = ['round16', 'square16'];
 const defs = loadConnectors();
-const SETTINGS: PriorSettings = { ...DEFAULT_PRIOR_SETTINGS, imageSize: 32, goalNoise: 0.002 };
+// The free expert (the research's collector); the bounded one has its own test below.
+const SETTINGS: PriorSettings = { ...DEFAULT_PRIOR_SETTINGS, imageSize: 32, goalNoise: 0.002, residualBound: null };
 const L = SETTINGS.episodeLength;
 
 function opts(db: string, over: Partial<CollectOptions> = {}): CollectOptions {
@@ -198,6 +199,10 @@ test('command line: connector sets from the split, exclusions, and clear errors'
   assert.ok(!a.connectors.includes('dt12')); // held out by the default split
   assert.equal(a.settings.goalNoise, 0.0015);
   assert.equal(a.settings.imageSize, 32);
+  assert.equal(a.settings.residualBound, 0.005);
+  assert.equal(parseCollectArgs(['--residual-bound-mm', 'free']).settings.residualBound, null);
+  assert.equal(parseCollectArgs(['--residual-bound-mm', '3']).settings.residualBound, 0.003);
+  assert.throws(() => parseCollectArgs(['--residual-bound-mm', '0']), /must be > 0/);
   assert.deepEqual(parseCollectArgs(['--connectors', 'heldout']).connectors.includes('dt12'), true);
   assert.throws(() => parseCollectArgs(['--connectors', 'round16,nope']), (e: Error) => e instanceof UsageError && /unknown connector "nope"/.test(e.message));
   assert.throws(() => parseCollectArgs(['--controllers', 'expert,wizard']), /unknown controller "wizard"/);
