@@ -120,11 +120,14 @@ function checkSize(size: number, where: string): void {
 }
 
 /** Usable episodes of the store for `domains` (ended; outcome not 'error'), rows in step order, without pixels. */
-function scanEpisodes(store: Store, domains: readonly string[], kinds: readonly EpisodeKind[], source: LabelSource, threshold: number): ScannedEpisode[] {
+function scanEpisodes(
+  store: Store, domains: readonly string[], kinds: readonly EpisodeKind[], source: LabelSource, threshold: number, policies?: readonly (string | null)[],
+): ScannedEpisode[] {
   const index = new Map(domains.map((d, i) => [d, i]));
   const out: ScannedEpisode[] = [];
   for (const ep of store.iterateEpisodes({ domain: domains, kind: kinds, endedOnly: true }, { images: false })) {
     if (ep.outcome === 'error') continue; // a fault or a killed writer: rows may be incomplete
+    if (policies && !policies.includes(ep.policyVersion)) continue;
     const rows: ScannedRow[] = [];
     const st = ep.startState as { gtSuccess?: unknown } | null;
     let prevNext: boolean | null = source === 'gt' && st && typeof st.gtSuccess === 'boolean' ? st.gtSuccess : null;
@@ -167,6 +170,8 @@ export interface LoadImagesOptions {
   /** Label source (default 'gt'). 'reward' thresholds rewardProb (the daemon's learned labels). */
   labels?: LabelSource;
   rewardThreshold?: number;
+  /** Only episodes whose policyVersion (prior data: the controller name, e.g. 'expert') is listed. Default: all. */
+  policyVersions?: readonly (string | null)[];
   /** Per domain, keep as many positives as negatives (random subset of the larger class). Default false. */
   balance?: boolean;
   /** Per domain cap on samples (random subset, after balancing). */
@@ -197,7 +202,7 @@ export function loadLabelledImages(store: Store, o: LoadImagesOptions): LoadedIm
   checkDomains(o.domains, where);
   checkSize(o.imageSize, where);
   const rng = new Rng(o.seed ?? 0);
-  const eps = scanEpisodes(store, o.domains, o.kinds ?? ['prior'], o.labels ?? 'gt', o.rewardThreshold ?? 0.5);
+  const eps = scanEpisodes(store, o.domains, o.kinds ?? ['prior'], o.labels ?? 'gt', o.rewardThreshold ?? 0.5, o.policyVersions);
   const pos: number[][] = o.domains.map(() => []);
   const neg: number[][] = o.domains.map(() => []);
   const episodes = o.domains.map(() => 0);
@@ -281,6 +286,8 @@ export interface LoadTransitionsOptions {
   rewardThreshold?: number;
   /** Label source of the observations' success labels (IqlBatch.success, the encoders' auxiliary head). Default 'gt'. */
   labels?: LabelSource;
+  /** Only episodes whose policyVersion (prior data: the controller name) is listed. Default: all. */
+  policyVersions?: readonly (string | null)[];
   /** Proprio layout/normalisation, as in the policy's card (default DEFAULT_PROPRIO_SPEC). */
   proprio?: ProprioSpec;
 }
@@ -348,7 +355,7 @@ export function loadTransitions(store: Store, o: LoadTransitionsOptions): Transi
   const spec = o.proprio ?? DEFAULT_PROPRIO_SPEC;
   const builder = new ProprioBuilder(spec, where);
   const pdim = spec.layout.length;
-  const eps = scanEpisodes(store, o.domains, o.kinds ?? ['prior'], o.labels ?? 'gt', 0.5);
+  const eps = scanEpisodes(store, o.domains, o.kinds ?? ['prior'], o.labels ?? 'gt', 0.5, o.policyVersions);
   const obsIds: number[] = [];
   const obsLabel: Array<boolean | null> = [];
   const tObs: number[] = [];

@@ -173,6 +173,10 @@ test('transitions: daemon episodes (no final row, learned rewards) load beside p
   assert.equal(thr.obsImages.length, 0);
   const both = loadTransitions(store(), { domains: DOMAINS, imageSize: 16, kinds: ['prior', 'practice'] });
   assert.equal(both.count, eps.length * L + 3);
+  // Filter by policy version: the practice episode ran the P-controller alone (null), the prior ones 'expert'.
+  assert.equal(loadTransitions(store(), { domains: DOMAINS, imageSize: 0, kinds: ['prior', 'practice'], policyVersions: [null] }).count, 3);
+  assert.equal(loadTransitions(store(), { domains: DOMAINS, imageSize: 0, kinds: ['prior', 'practice'], policyVersions: ['expert'] }).count, eps.length * L);
+  assert.equal(loadLabelledImages(store(), { domains: DOMAINS, imageSize: 8, policyVersions: ['expert'] }).count, eps.length * (L + 1));
   assert.throws(() => loadTransitions(store(), { domains: DOMAINS, imageSize: 16, kinds: ['practice'], reward: 'gt' }), /none of the 3 transitions has a reward under reward source 'gt'/);
 });
 
