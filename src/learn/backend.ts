@@ -127,12 +127,11 @@ export function applyWasmFixes(): string[] {
 
 /**
  * dW = im2col(x)^T dy as ONE GEMM: dW [kh*kw*ci, co] = colsT [kh*kw*ci, N*OH*OW] x dy [N*OH*OW, co], with the
- * im2col matrix gathered in JS straight between wasm-heap views (padding = zeros) and transposed by wasm. (Tried first: one dilated conv with batch and channels swapped, correct but 5-8x slower than
+ * transposed im2col matrix gathered in JS straight between wasm-heap views (padding = zeros). (Tried first: one dilated conv with batch and channels swapped, correct but 5-8x slower than
  * the forward conv as XNNPack handles its huge kernels poorly; per-tap wasm Slice/StridedSlice copy the whole input
  * per call.) GEMMs with a long inner dimension are XNNPack's fast path.
  */
 function registerConv2DBackpropFilter(): void {
-  const transpose = wasmKernel('Transpose');
   const reshape = wasmKernel('Reshape');
   const matMul = wasmKernel('BatchMatMul');
   tf.registerKernel({
@@ -161,40 +160,38 @@ function registerConv2DBackpropFilter(): void {
       const dw = info.dilationWidth;
       const pT = info.padInfo.top;
       const pL = info.padInfo.left;
-      // cols [N*OH*OW, kh*kw*ci], gathered in memory order: runs of ci floats, moved with copyWithin inside the heap
-      // (no per-run objects) when runs are long enough to pay for the call.
-      const cols = backend.makeOutput([np, kk], 'float32');
+      // colsT [kh*kw*ci, N*OH*OW] gathered directly: for each output row (b, i) and filter row a, one input row of x
+      // (W*ci floats, cache-hot) feeds kw*ci runs of OW destination floats. XNNPack packs (and caches by tensor) the
+      // second GEMM operand, so the fresh big matrix goes first and the GEMM needs no transpose. (A [N*OH*OW, kk]
+      // gather + wasm Transpose was 10x slower: wasm's transpose of tall matrices is cache-unfriendly.)
+      const colsT = backend.makeOutput([kk, np], 'float32');
       // Views after the allocation (a heap growth detaches older views).
-      const cv = backend.typedArrayFromHeap(cols);
+      const cv = backend.typedArrayFromHeap(colsT);
       const xv = backend.typedArrayFromHeap(x);
-      const heap = new Float32Array(cv.buffer);
-      const cBase = cv.byteOffset >> 2;
-      const xBase = xv.byteOffset >> 2;
-      const bulk = ci >= 8;
-      let o = 0;
       for (let b = 0; b < n; b++) {
         for (let i = 0; i < oh; i++) {
-          for (let j = 0; j < ow; j++) {
-            for (let a = 0; a < kh; a++) {
-              const r = i * sh + a * dh - pT;
-              for (let c = 0; c < kw; c++) {
-                const q = j * sw + c * dw - pL;
-                if (r < 0 || r >= H || q < 0 || q >= W) {
-                  cv.fill(0, o, o + ci);
-                } else {
-                  const src = ((b * H + r) * W + q) * ci;
-                  if (bulk) heap.copyWithin(cBase + o, xBase + src, xBase + src + ci);
-                  else for (let k = 0; k < ci; k++) cv[o + k] = xv[src + k] as number;
+          const p0 = (b * oh + i) * ow;
+          for (let a = 0; a < kh; a++) {
+            const r = i * sh + a * dh - pT;
+            const inRow = r >= 0 && r < H;
+            const rowBase = (b * H + r) * W;
+            for (let c = 0; c < kw; c++) {
+              const qOff = c * dw - pL;
+              for (let k = 0; k < ci; k++) {
+                const o = ((a * kw + c) * ci + k) * np + p0;
+                if (!inRow) {
+                  cv.fill(0, o, o + ow);
+                  continue;
                 }
-                o += ci;
+                for (let j = 0; j < ow; j++) {
+                  const q = j * sw + qOff;
+                  cv[o + j] = q < 0 || q >= W ? 0 : (xv[(rowBase + q) * ci + k] as number);
+                }
               }
             }
           }
         }
       }
-      // XNNPack packs (and caches by tensor) the second GEMM operand: keep the fresh 19M-float matrix first.
-      const colsT = one(transpose({ inputs: { x: cols }, backend, attrs: { perm: [1, 0] } }));
-      backend.disposeData(cols.dataId);
       const dy2 = one(reshape({ inputs: { x: dy }, backend, attrs: { shape: [np, co] } }));
       const g = one(matMul({ inputs: { a: colsT, b: dy2 }, backend, attrs: { transposeA: false, transposeB: false } })); // [kk, co]
       backend.disposeData(dy2.dataId);
