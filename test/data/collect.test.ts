@@ -167,6 +167,23 @@ test('re-running skips what is there, extends what is asked, re-collects an epis
   assert.equal(other.skipped, 0);
 });
 
+test('an interrupted collection (abort) keeps what it wrote and the same command finishes it', async () => {
+  const db = join(dir, 'abort.db');
+  const ac = new AbortController();
+  const r = await collectPrior(opts(db, { connectors: [CONNECTORS[1]!], episodesPerConnector: 4, signal: ac.signal, onProgress: (p) => p.written >= 2 && ac.abort() }));
+  assert.equal(r.aborted, true);
+  assert.equal(r.written, 2);
+  assert.equal(episodes(db).length, 2);
+  const rest = await collectPrior(opts(db, { connectors: [CONNECTORS[1]!], episodesPerConnector: 4 }));
+  assert.equal(rest.skipped, 2);
+  assert.equal(rest.written, 2);
+  // Same episodes as an uninterrupted run of the same plan (the first test's file holds them).
+  const all = episodes(db);
+  const ref = new Map(episodes(dbA).map((e) => [key(e), e]));
+  assert.equal(all.length, 4);
+  for (const e of all) assert.deepEqual(e.transitions.map((t) => t.actionExecuted), ref.get(key(e))!.transitions.map((t) => t.actionExecuted));
+});
+
 test('bounded residual: the expert applied as the daemon applies a policy (u_H + residual within +-b, step limit)', async () => {
   const db = join(dir, 'bounded.db');
   const b = 0.005;
