@@ -8,7 +8,9 @@
  *  2. wasm's own `Conv2DBackpropInput` is a plain loop (about 0.6 GFLOP/s, 10x slower than its forward conv). We
  *     replace it by a sub-pixel formulation: one stride-1 XNNPack conv of dy with s*s phase filters, then a
  *     depth-to-space transpose and a crop (the original stays as the fallback for dilated convs).
- *  3. wasm's matMul only takes XNNPack's fast path without transposeA/transposeB, and backprop always transposes.
+ *  3. wasm's Sum transposes its input when the reduced axes are not innermost. Bias gradients reduce every axis but
+ *     the last (e.g. [256,32,32,32] -> [32] for a conv bias): we sum those rows directly on the heap instead.
+ *  4. wasm's matMul only takes XNNPack's fast path without transposeA/transposeB, and backprop always transposes.
  *     We wrap `BatchMatMul` and `_FusedMatMul` to transpose the operand explicitly first.
  * Each fix is tested against the cpu backend (test/learn/backend.test.ts).
  * The chosen backend name and the list of applied fixes go into every training log and model card.
@@ -117,6 +119,8 @@ export function applyWasmFixes(): string[] {
   }
   registerFastConv2DBackpropInput();
   fixes.push('Conv2DBackpropInput-subpixel');
+  wrapSumOverLeadingAxes();
+  fixes.push('Sum-leading-axes');
   for (const name of ['BatchMatMul', '_FusedMatMul']) {
     wrapMatMulTranspose(name);
     fixes.push(`${name}-explicit-transpose`);
@@ -303,6 +307,36 @@ function registerFastConv2DBackpropInput(): void {
       if (pT === 0 && pL === 0 && y.shape[1] === H && y.shape[2] === W) return y;
       const out = one(slice({ inputs: { x: y }, backend, attrs: { begin: [0, pT, pL, 0], size: [n, H, W, ci] } }));
       backend.disposeData(y.dataId);
+      return out;
+    }) as unknown as tf.KernelFunc,
+  });
+}
+
+/** Sum over all axes but the last (bias gradients) by a row loop on heap views; anything else goes to wasm's kernel. */
+function wrapSumOverLeadingAxes(): void {
+  const orig = tf.getKernel('Sum', 'wasm');
+  if (!orig) throw new Error('wasm backend has no Sum kernel');
+  const origFunc = orig.kernelFunc as unknown as KFunc;
+  tf.unregisterKernel('Sum', 'wasm');
+  tf.registerKernel({
+    ...orig,
+    kernelFunc: (({ inputs, backend, attrs }: { inputs: Record<string, Info>; backend: WasmBackendLike; attrs: Record<string, unknown> }) => {
+      const x = inputs['x'];
+      if (!x) throw new Error('Sum: missing x');
+      const r = x.shape.length;
+      const rawAxes = attrs['axis'] as number | number[] | null | undefined;
+      const axes = rawAxes == null ? [...Array(r).keys()] : (Array.isArray(rawAxes) ? rawAxes : [rawAxes]).map((a) => (a < 0 ? a + r : a));
+      const leading = r >= 2 && axes.length === r - 1 && [...axes].sort((a, b) => a - b).every((a, i) => a === i);
+      const c = x.shape[r - 1] ?? 0;
+      const rows = c > 0 ? tf.util.sizeFromShape(x.shape) / c : 0;
+      if (!leading || x.dtype !== 'float32' || rows < 1024) return origFunc({ inputs, backend, attrs });
+      const outShape = attrs['keepDims'] === true ? [...Array(r - 1).fill(1), c] : [c];
+      const out = backend.makeOutput(outShape, 'float32');
+      const ov = backend.typedArrayFromHeap(out);
+      const xv = backend.typedArrayFromHeap(x);
+      const acc = new Float64Array(c);
+      for (let p = 0, o = 0; p < rows; p++, o += c) for (let k = 0; k < c; k++) acc[k] = (acc[k] as number) + (xv[o + k] as number);
+      ov.set(acc);
       return out;
     }) as unknown as tf.KernelFunc,
   });

@@ -85,6 +85,16 @@ test('matMul with every transpose combination (values and gradients) matches cpu
   }
 });
 
+test('sum over all but the last axis (bias gradients) matches cpu; other sums unchanged', async () => {
+  const x = tf.randomNormal([8, 16, 16, 5], 0, 1, 'float32', 4);
+  const { ref, got } = await onBoth(() => [
+    tf.sum(x, [0, 1, 2]), tf.sum(x, [2, 0, 1], true), tf.sum(x, [-4, -3, -2]), tf.sum(x, [1, 2]), tf.sum(x, -1), tf.sum(x),
+  ]);
+  assert.deepEqual(got.map((g) => g.length), [5, 5, 5, 40, 2048, 1]);
+  got.forEach((g, i) => assert.ok(maxRelErr(g, ref[i] as Float32Array) < 1e-4, `sum case ${i}: ${maxRelErr(g, ref[i] as Float32Array)}`));
+  assert.deepEqual(tf.sum(x, [0, 1, 2], true).shape, [1, 1, 1, 5]);
+});
+
 test('gradient of a small conv-net loss matches cpu for every variable', async () => {
   const enc = buildEncoder('bt_enc', { inputShape: [16, 16, 3], filters: [4, 6], kernelSize: 3, strides: [2, 2], padding: 'same', zIDim: 5, zSDim: 3 }, 5);
   const head = buildMlp('bt_head', { inDim: 8, hidden: [16], outDim: 1, layerNorm: true }, 5);
