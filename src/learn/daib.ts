@@ -23,6 +23,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng, deriveSeed } from '../util/rng.ts';
 import { backendLabel } from './backend.ts';
+import { makeAdam } from './optim.ts';
 import {
   type Encoder, type EncoderConfig, type Mlp, buildEncoder, buildMlp, gatherImages, netVariables, validateEncoderConfig,
 } from './nets.ts';
@@ -414,7 +415,7 @@ export class DaibClassifier {
     this.config = config;
     this.rep = new DaibRepresentation('reward', config, config.seed);
     this.head = buildMlp('reward_head', { inDim: this.rep.zDim, hidden: config.headHidden, outDim: 1, layerNorm: false }, config.seed);
-    this.optimizer = tf.train.adam(config.lr);
+    this.optimizer = makeAdam(config.lr);
     this.rng = new Rng(deriveSeed(config.seed, 'batches'));
     const [h, w, c] = config.encoder.inputShape;
     this.batchBuf = new Float32Array(config.batchSize * h * w * c);

@@ -25,6 +25,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { Rng, deriveSeed } from '../util/rng.ts';
 import { backendLabel } from './backend.ts';
+import { makeAdam } from './optim.ts';
 import { DaibRepresentation, type DaibRepConfig, bceWithLogits, oneHot } from './daib.ts';
 import { Scale } from './layers.ts';
 import { type Mlp, type Net, ap, buildMlp, gatherImages, netVariableKeys, netVariables, polyakUpdate, buildEncoder, type Encoder } from './nets.ts';
@@ -247,7 +248,7 @@ export class IqlAgent {
     polyakUpdate(this.q2Target, this.q2, 1);
     // Unnamed: tfjs variable names are process-global; the checkpoint key 'pi_logstd' is ours.
     this.logStd = tf.variable(tf.fill([a], config.logStdInit), true);
-    this.optimizers = { pi: tf.train.adam(config.actorLr), q: tf.train.adam(config.criticLr), v: tf.train.adam(config.valueLr) };
+    this.optimizers = { pi: makeAdam(config.actorLr), q: makeAdam(config.criticLr), v: makeAdam(config.valueLr) };
   }
 
   /** Online phase: stop training encoders; subsequent updates take cached features (bottleneck mean). */

@@ -15,6 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { deriveSeed } from '../util/rng.ts';
+import { polyak } from './optim.ts';
 
 /** LayerNorm epsilon shared with ONNX. */
 export const LN_EPSILON = 1e-5;
@@ -285,18 +286,12 @@ export function buildMlp(name: string, config: MlpConfig, seed: number): Mlp {
 // ----------------------------------------------------------------------------------------------------------------
 // Weight utilities.
 
-/** target <- tau * source + (1 - tau) * target (Polyak). tau = 1 copies. */
+/** target <- tau * source + (1 - tau) * target (Polyak). tau = 1 copies (values, never shared buffers). */
 export function polyakUpdate(target: Net, source: Net, tau: number): void {
   const t = netVariables(target);
   const s = netVariables(source);
   if (t.length !== s.length) throw new Error(`polyak: '${target.name}' and '${source.name}' differ in variable count`);
-  tf.tidy(() => {
-    t.forEach((tv, i) => {
-      const sv = s[i];
-      if (!sv) return;
-      tv.assign(tau === 1 ? sv : tf.add(tf.mul(sv, tau), tf.mul(tv, 1 - tau)));
-    });
-  });
+  polyak(t, s, tau);
 }
 
 /** Uint8 (0..255) or float [0, 1] pixel data -> float [0, 1] (copied into `out` at `offset`). */

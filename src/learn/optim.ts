@@ -1,0 +1,132 @@
+/**
+ * Optimiser and Polyak averaging that update weights with plain loops on the wasm heap.
+ *
+ * Why: tfjs' Adam runs ~14 small kernels per variable (and Polyak 3), each paying tfjs' per-kernel overhead; with
+ * ~100 variables (IQL with three DAIB encoders) that is ~1,500 kernels per update, a large share of an update on
+ * cached features. Here each variable is one JS loop over its floats (read from heap views, written as a new tensor). Same math as `tf.train.adam` (epsilon 1e-7,
+ * bias correction by beta^t), same checkpoint layout (`getWeights`: iterations, all first moments, all second
+ * moments, by position in the variable list), so the two are interchangeable. On other backends `makeAdam` returns
+ * tfjs' own Adam and `polyak` uses tf ops.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+/** The wasm backend methods used here. */
+interface WasmHeapBackend {
+  typedArrayFromHeap(info: tf.TensorInfo): Float32Array;
+}
+
+/**
+ * New values go into a NEW tensor that the variable is assigned to; never written in place: XNNPack caches packed
+ * weights per tensor id (matMul, conv), so an in-place update would leave the forward pass on stale weights.
+ */
+function assignNew(v: tf.Variable, values: Float32Array): void {
+  const t = tf.tensor(values, v.shape, 'float32');
+  v.assign(t);
+  t.dispose();
+}
+
+function wasmBackend(): WasmHeapBackend | null {
+  return tf.getBackend() === 'wasm' ? (tf.backend() as unknown as WasmHeapBackend) : null;
+}
+
+function view(b: WasmHeapBackend, t: tf.Tensor): Float32Array {
+  if (t.dtype !== 'float32') throw new Error(`heap update: tensor has dtype ${t.dtype}, expected float32`);
+  return b.typedArrayFromHeap({ dataId: t.dataId, shape: t.shape, dtype: t.dtype });
+}
+
+export class HeapAdam extends tf.Optimizer {
+  static get className(): string {
+    return 'HeapAdam';
+  }
+
+  private m: Float32Array[] = [];
+  private v: Float32Array[] = [];
+
+  constructor(readonly learningRate: number, readonly beta1 = 0.9, readonly beta2 = 0.999, readonly epsilon = 1e-7) {
+    super();
+  }
+
+  override applyGradients(variableGradients: tf.NamedTensorMap | tf.NamedTensor[]): void {
+    const b = wasmBackend();
+    if (!b) throw new Error('HeapAdam needs the wasm backend (use makeAdam())');
+    const list = Array.isArray(variableGradients)
+      ? variableGradients
+      : Object.keys(variableGradients).map((name) => ({ name, tensor: variableGradients[name] as tf.Tensor }));
+    const t = this.iterations + 1;
+    const c1 = 1 - Math.pow(this.beta1, t);
+    const c2 = 1 - Math.pow(this.beta2, t);
+    const { beta1, beta2, epsilon } = this;
+    const lr = this.learningRate;
+    list.forEach(({ name, tensor: g }, i) => {
+      const variable = tf.engine().registeredVariables[name];
+      if (!variable) throw new Error(`HeapAdam: no variable named ${name}`);
+      const n = variable.size;
+      if (!this.m[i]) this.m[i] = new Float32Array(n);
+      if (!this.v[i]) this.v[i] = new Float32Array(n);
+      const m = this.m[i] as Float32Array;
+      const s = this.v[i] as Float32Array;
+      if (m.length !== n) throw new Error(`HeapAdam: slot ${i} has ${m.length} values but variable ${name} has ${n} (variable list changed order?)`);
+      if (g == null) return;
+      const w = view(b, variable);
+      const gv = view(b, g);
+      const next = new Float32Array(n);
+      for (let k = 0; k < n; k++) {
+        const gk = gv[k] as number;
+        const mk = beta1 * (m[k] as number) + (1 - beta1) * gk;
+        const sk = beta2 * (s[k] as number) + (1 - beta2) * gk * gk;
+        m[k] = mk;
+        s[k] = sk;
+        next[k] = (w[k] as number) - lr * (mk / c1) / (Math.sqrt(sk / c2) + epsilon);
+      }
+      assignNew(variable, next);
+    });
+    this.incrementIterations();
+  }
+
+  override async getWeights(): Promise<tf.NamedTensor[]> {
+    const it = await this.saveIterations();
+    const ms = this.m.map((a, i) => ({ name: `m/${i}`, tensor: tf.tensor1d(a) }));
+    const vs = this.v.map((a, i) => ({ name: `v/${i}`, tensor: tf.tensor1d(a) }));
+    return [it, ...ms, ...vs];
+  }
+
+  override async setWeights(weightValues: tf.NamedTensor[]): Promise<void> {
+    const rest = await this.extractIterations(weightValues);
+    if (rest.length % 2 !== 0) throw new Error(`HeapAdam.setWeights: expected pairs of moments, got ${rest.length} tensors`);
+    const half = rest.length / 2;
+    this.m = rest.slice(0, half).map((w) => Float32Array.from(w.tensor.dataSync()));
+    this.v = rest.slice(half).map((w) => Float32Array.from(w.tensor.dataSync()));
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { learningRate: this.learningRate, beta1: this.beta1, beta2: this.beta2, epsilon: this.epsilon };
+  }
+}
+
+/** Adam: the heap version on wasm, tfjs' own elsewhere (same hyperparameters and checkpoint layout). */
+export function makeAdam(learningRate: number): tf.Optimizer {
+  return wasmBackend() ? new HeapAdam(learningRate) : tf.train.adam(learningRate, 0.9, 0.999, 1e-7);
+}
+
+/** target <- tau * source + (1 - tau) * target, per variable pair (tau = 1 copies values, never shares buffers). */
+export function polyak(target: tf.Variable[], source: tf.Variable[], tau: number): void {
+  if (target.length !== source.length) throw new Error(`polyak: ${target.length} target vs ${source.length} source variables`);
+  const b = wasmBackend();
+  if (!b) {
+    tf.tidy(() => target.forEach((tv, i) => {
+      const sv = source[i] as tf.Variable;
+      tv.assign(tau === 1 ? tf.add(sv, 0) : tf.add(tf.mul(sv, tau), tf.mul(tv, 1 - tau)));
+    }));
+    return;
+  }
+  target.forEach((tv, i) => {
+    const sv = source[i] as tf.Variable;
+    if (tv.size !== sv.size) throw new Error(`polyak: variable ${i} sizes differ (${tv.size} vs ${sv.size})`);
+    const t = view(b, tv);
+    const s = view(b, sv);
+    const next = new Float32Array(t.length);
+    if (tau === 1) next.set(s);
+    else for (let k = 0; k < t.length; k++) next[k] = tau * (s[k] as number) + (1 - tau) * (t[k] as number);
+    assignNew(tv, next);
+  });
+}
