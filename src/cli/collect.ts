@@ -258,7 +258,13 @@ export async function runCollect(args: CollectArgs, argv: string[], out: (s: str
       `; ${r.elapsedS.toFixed(1)} s, ${r.episodesPerS.toFixed(2)} episodes/s with ${args.workers} worker(s)`,
   );
   for (const f of r.failed) out(`  failed: ${f.task.connector} ${f.task.controller} ${f.task.scenario} #${f.task.episode}: ${f.message}`);
-  if (r.cells.length) out(`\n${formatCollectTable(r.cells)}`);
+  if (r.cells.length) {
+    const steps = r.cells.reduce((a, c) => a + c.transitions, 0);
+    const limited = r.cells.reduce((a, c) => a + c.stepLimited, 0);
+    const beyond = r.cells.reduce((a, c) => a + c.residualBeyond5mm, 0);
+    out(`\n${formatCollectTable(r.cells)}`);
+    out(`steps: ${steps}; moves scaled by the step limit: ${limited} (${((100 * limited) / steps).toFixed(1)}%); residual components beyond 5 mm: ${beyond}`);
+  }
   return r;
 }
 

@@ -172,7 +172,8 @@ export interface LoadImagesOptions {
   rewardThreshold?: number;
   /** Only episodes whose policyVersion (prior data: the controller name, e.g. 'expert') is listed. Default: all. */
   policyVersions?: readonly (string | null)[];
-  /** Per domain, keep as many positives as negatives (random subset of the larger class). Default false. */
+  /** Per domain, keep as many positives as negatives (random subset of the larger class). Default false. A domain
+   *  with only one class stays as it is (see perDomain). */
   balance?: boolean;
   /** Per domain cap on samples (random subset, after balancing). */
   maxPerDomain?: number;

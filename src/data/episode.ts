@@ -81,10 +81,13 @@ export function validatePriorSettings(s: PriorSettings, where = 'prior settings'
   if (s.residualBound !== null && !(s.residualBound > 0 && s.residualBound <= 0.05)) bad('residualBound', 'must be null or in (0, 0.05] m', s.residualBound);
 }
 
+/** Version of how episodes are generated from the settings; bump it when that changes (resume then re-collects). */
+export const COLLECT_FORMAT = 2;
+
 /** Short hash of the settings (and the controller name), stored in every episode's start state: resume only skips
  *  an episode collected with the same settings. */
 export function settingsKey(s: PriorSettings, controller: string): string {
-  const canon = JSON.stringify([s.imageSize, s.camera, s.goalNoise, s.goalBias, s.startHeight, s.nuisance, s.episodeLength, s.maxStep, s.kp, controller, ...(s.residualBound === null ? [] : [s.residualBound])]);
+  const canon = JSON.stringify([COLLECT_FORMAT, s.imageSize, s.camera, s.goalNoise, s.goalBias, s.startHeight, s.nuisance, s.episodeLength, s.maxStep, s.kp, controller, ...(s.residualBound === null ? [] : [s.residualBound])]);
   return createHash('sha256').update(canon).digest('hex').slice(0, 16);
 }
 
@@ -248,7 +251,13 @@ class AsDaemonApplies implements Controller {
     const u = clipAction(await this.inner.act(obs, ctx), this.s.maxStep);
     const p = pControl(obs.eePos, obs.goal, this.s.kp);
     let r: Vec3 = [u[0] - p[0], u[1] - p[1], u[2] - p[2]];
-    if (this.s.residualBound !== null) r = clampPerAxis(r, this.s.residualBound);
+    if (this.s.residualBound !== null) {
+      // Where the controller's move equals u_H's after the same per-axis clip, it agrees with u_H: no residual on
+      // that axis (the step limit then bounds u_H, as in the daemon). Else a saturated u_H would read as a correction,
+      // and the P-controller itself would log non-zero residuals.
+      const pc = clipAction(p, this.s.maxStep);
+      r = clampPerAxis([u[0] === pc[0] ? 0 : r[0], u[1] === pc[1] ? 0 : r[1], u[2] === pc[2] ? 0 : r[2]], this.s.residualBound);
+    }
     const cmd = clampNorm([p[0] + r[0], p[1] + r[1], p[2] + r[2]], this.s.maxStep);
     this.last = { residual: r, p, clamped: cmd.clamped };
     return cmd.v;

@@ -205,6 +205,19 @@ test('bounded residual: the expert applied as the daemon applies a policy (u_H +
       assert.ok(Math.hypot(...t.actionExecuted!) <= SETTINGS.maxStep + 1e-12);
     }
   }
+  // The P-controller under the same rule logs zero residuals, and executes u_H within the step limit.
+  const pdb = join(dir, 'bounded-p.db');
+  await collectPrior(opts(pdb, { connectors: [CONNECTORS[0]!], controllers: ['p'], episodesPerConnector: 2, settings: { ...SETTINGS, residualBound: b } }));
+  for (const e of episodes(pdb)) {
+    assert.equal(e.policyVersion, 'p');
+    for (const t of e.transitions.slice(0, L)) {
+      assert.deepEqual(t.actionResidual, [0, 0, 0]);
+      const p = t.actionP!;
+      const n = Math.hypot(...p);
+      const scale = n > SETTINGS.maxStep ? SETTINGS.maxStep / n : 1;
+      for (let a = 0; a < 3; a++) assert.ok(Math.abs(t.actionExecuted![a]! - p[a]! * scale) < 1e-12);
+    }
+  }
   // The free expert of the first test leaves the bound often (it holds its height while u_H descends).
   for (const e of episodes(dbA)) for (const t of e.transitions.slice(0, L)) if (t.actionResidual!.some((v) => Math.abs(v) > b)) beyondFree++;
   assert.ok(beyondFree > 0);
