@@ -19,11 +19,12 @@
 import type { Observation, Vec3, Wrench } from '../robot/types.ts';
 import { RayCamera, lookAt, matMul3, rotVec, type CameraPose, type Shading, type TextureFrame } from './camera.ts';
 import type { ConnectorDef } from './connectors.ts';
-import { TipIk } from './ik.ts';
+import { cholSolve6, TipIk } from './ik.ts';
+import { SERVO } from './mjcf.ts';
 import { buildCellXml, type CellLayout } from './mjcf.ts';
 import { compileXml, DataViews, describeWasmError, mujoco, type Mujoco } from './mujoco.ts';
 import { Rng } from './rng.ts';
-import { CELL_HOME } from './sawyer.ts';
+import { CELL_HOME, SAWYER_JOINTS } from './sawyer.ts';
 
 export type Scenario = 'I' | 'II';
 
@@ -134,6 +135,11 @@ export class SimCell {
   private readonly kvOverKp: Float64Array;
   private readonly massBuf: InstanceType<Mujoco['DoubleBuffer']>;
   private readonly mdq: Float64Array;
+  private readonly jacp: InstanceType<Mujoco['DoubleBuffer']>;
+  private readonly jacr: InstanceType<Mujoco['DoubleBuffer']>;
+  /** Stiffness correction (7x7): shaped Cartesian stiffness minus what the per-joint servos already give. */
+  private readonly kCorr: Float64Array;
+  private readonly effort: Float64Array;
   private qTarget: Float64Array;
   private target: Vec3 = [0, 0, 0];
   private goal: Vec3 = [0, 0, 0];
@@ -159,6 +165,10 @@ export class SimCell {
     this.v = new DataViews(data);
     this.massBuf = new mj.DoubleBuffer(model.nv * model.nv);
     this.mdq = new Float64Array(model.nv);
+    this.jacp = new mj.DoubleBuffer(3 * model.nv);
+    this.jacr = new mj.DoubleBuffer(3 * model.nv);
+    this.kCorr = new Float64Array(model.nv * model.nv);
+    this.effort = Float64Array.from(SAWYER_JOINTS.map((j) => j.effort));
     const gain = model.actuator_gainprm as Float64Array;
     const biasp = model.actuator_biasprm as Float64Array;
     const nprm = gain.length / model.nu;
@@ -278,12 +288,21 @@ export class SimCell {
     }
     const c = this.config;
     const tip = this.tipPos();
-    // Relative move from where the tip IS (not from the last target): blocked motion never winds up, so
-    // pressing force stays bounded by servo stiffness x one step, and transient tracking errors are not integrated.
-    for (let i = 0; i < 3; i++) this.target[i] = tip[i]! + Math.max(-c.maxStep, Math.min(c.maxStep, action[i]!));
+    // Vertical: a move from where the tip IS, so blocked motion never winds up and the pressing force stays
+    // bounded (stiffness x one step). Horizontal: a move of the commanded target, kept within LATERAL_LEAD of
+    // the tip: under a contact load the tip sits a little off its target, and re-basing on the measured tip
+    // every step would let that offset walk the plug sideways across the face.
+    for (let i = 0; i < 3; i++) {
+      const a = Math.max(-c.maxStep, Math.min(c.maxStep, action[i]!));
+      const base = i === 2 ? tip[i]! : Math.max(tip[i]! - LATERAL_LEAD, Math.min(tip[i]! + LATERAL_LEAD, this.target[i]!));
+      this.target[i] = base + a;
+    }
     const sol = this.ik.solve(this.target, this.qTarget);
+    // Plan from where the joints ARE: after pressing, the previous target lies inside the obstacle, and a
+    // trajectory starting there would kick the arm (feed-forward of a motion that never happened).
     const from = this.ctrlFrom;
-    from.set(this.qTarget);
+    from.set(this.v.get('qpos').subarray(0, this.nv));
+    const fromCopy = Float64Array.from(from);
     const to = sol.q;
     const m = this.model, d = this.data;
     const n = this.physicsPerControl;
@@ -300,9 +319,13 @@ export class SimCell {
     const Mdq = this.mdq;
     for (let i = 0; i < nv; i++) {
       let t = 0;
-      for (let j = 0; j < nv; j++) t += M[i * nv + j]! * (to[j]! - from[j]!);
+      for (let j = 0; j < nv; j++) t += M[i * nv + j]! * (to[j]! - fromCopy[j]!);
       Mdq[i] = t;
     }
+    this.prepareStiffnessCorrection();
+    const K = this.kCorr;
+    const q = this.v.get('qpos');
+    const qd = this.ctrlFrom; // reused below as the desired joint position
     const w = Math.PI / (ramp * dt);
     for (let k = 1; k <= n; k++) {
       const ctrl = this.v.get('ctrl');
@@ -318,9 +341,15 @@ export class SimCell {
         sdd = 0.5 * w * w * Math.cos(ph);
       }
       for (let i = 0; i < nv; i++) {
-        const dq = to[i]! - from[i]!;
-        ctrl[i] = from[i]! + s * dq + this.kvOverKp[i]! * sd * dq;
-        ff[i] = sdd * Mdq[i]!;
+        const dq = to[i]! - fromCopy[i]!;
+        qd[i] = fromCopy[i]! + s * dq;
+        ctrl[i] = qd[i]! + this.kvOverKp[i]! * sd * dq;
+      }
+      for (let i = 0; i < nv; i++) {
+        let t = 0;
+        for (let j = 0; j < nv; j++) t += K[i * nv + j]! * (qd[j]! - q[j]!);
+        const lim = 0.5 * this.effort[i]!;
+        ff[i] = sdd * Mdq[i]! + Math.max(-lim, Math.min(lim, t));
       }
       this.mj.mj_step(m, d);
     }
@@ -421,6 +450,47 @@ export class SimCell {
     return [u, v];
   }
 
+  /**
+   * Per-joint servos make the tip a spring with strong cross terms on this arm (a 20 N push up moved it
+   * ~6 mm sideways). An explicit joint torque (K_shaped - K_joint)(q_d - q), with K_shaped = J^T Kc J +
+   * k_null N (Kc diagonal in the base frame, N the null-space projector), makes the tip behave like independent
+   * x/y/z springs, as the real arm's impedance control does; the servos keep their implicit damping.
+   */
+  private prepareStiffnessCorrection(): void {
+    const nv = this.nv;
+    const J = new Float64Array(6 * nv);
+    this.mj.mj_jacSite(this.model, this.data, this.jacp, this.jacr, this.tipSite);
+    J.set(this.jacp.GetView() as Float64Array, 0);
+    J.set(this.jacr.GetView() as Float64Array, 3 * nv);
+    const A = new Float64Array(36);
+    for (let r = 0; r < 6; r++) {
+      for (let c = 0; c < 6; c++) {
+        let t = 0;
+        for (let i = 0; i < nv; i++) t += J[r * nv + i]! * J[c * nv + i]!;
+        A[r * 6 + c] = t + (r === c ? 1e-6 : 0);
+      }
+    }
+    const X = new Float64Array(6 * nv);
+    const col = new Float64Array(6);
+    for (let i = 0; i < nv; i++) {
+      for (let r = 0; r < 6; r++) col[r] = J[r * nv + i]!;
+      cholSolve6(Float64Array.from(A), col);
+      for (let r = 0; r < 6; r++) X[r * nv + i] = col[r]!;
+    }
+    const kc = [TIP_STIFFNESS.pos, TIP_STIFFNESS.pos, TIP_STIFFNESS.pos, TIP_STIFFNESS.rot, TIP_STIFFNESS.rot, TIP_STIFFNESS.rot];
+    for (let i = 0; i < nv; i++) {
+      for (let j = 0; j < nv; j++) {
+        let k = 0, p = 0;
+        for (let r = 0; r < 6; r++) {
+          k += kc[r]! * J[r * nv + i]! * J[r * nv + j]!;
+          p += J[r * nv + i]! * X[r * nv + j]!;
+        }
+        const nullspace = (i === j ? 1 : 0) - p;
+        this.kCorr[i * nv + j] = k + TIP_STIFFNESS.nullspace * nullspace - (i === j ? SERVO.kp[i]! : 0);
+      }
+    }
+  }
+
   /** Physics contact count (diagnostics). */
   contactCount(): number {
     return this.data.ncon as number;
@@ -439,6 +509,8 @@ export class SimCell {
     this.camera?.dispose();
     this.ik.dispose();
     this.massBuf.delete();
+    this.jacp.delete();
+    this.jacr.delete();
     this.scratch.delete();
     this.data.delete();
     this.model.delete();
@@ -562,6 +634,12 @@ export class SimCell {
 }
 
 const IDENTITY = Float64Array.from([1, 0, 0, 0, 1, 0, 0, 0, 1]);
+
+/** How far (m) the horizontal target may stay ahead of the tip between steps (bounds lateral push when blocked). */
+const LATERAL_LEAD = 0.002;
+
+/** Shaped tip stiffness: translation (N/m), rotation (N m/rad), null space (N m/rad). */
+export const TIP_STIFFNESS = { pos: 4000, rot: 150, nullspace: 20 };
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, x]) => x !== undefined)) as Partial<T>;

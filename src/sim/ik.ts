@@ -35,7 +35,7 @@ export interface IkResult {
 }
 
 /** Solves 6x6 symmetric positive definite A x = b in place (Cholesky); A is row-major, overwritten. */
-function cholSolve6(A: Float64Array, b: Float64Array): void {
+export function cholSolve6(A: Float64Array, b: Float64Array): void {
   const n = 6;
   for (let j = 0; j < n; j++) {
     let s = A[j * n + j]!;

@@ -226,7 +226,7 @@ export function buildCellXml(def: ConnectorDef, opt: CellModelOptions): { xml: s
   <option timestep="${f(opt.timestep)}" integrator="implicitfast" cone="elliptic" impratio="10"/>
   <size memory="1M"/>
   <default>
-    <geom solref="0.004 1" solimp="0.95 0.99 0.0005" friction="0.6 0.005 0.0001"/>
+    <geom solref="0.004 1" solimp="0.95 0.99 0.0005" friction="0.3 0.005 0.0001"/>
     <default class="visual"><geom contype="0" conaffinity="0" density="0" group="4"/></default>
     <default class="arm"><geom contype="0" conaffinity="0" density="0" group="3"/></default>
     <!-- Collision bits: pins have contype 2, the housing 4. The face pieces and hole floors accept only pins
