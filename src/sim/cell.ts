@@ -1,13 +1,14 @@
 /**
  * The simulated insertion cell: a Sawyer-like arm holding a plug over its socket, in MuJoCo (wasm).
  *
- * Control: every step(action) sets a Cartesian tip target = measured tip + clipped action, solves DLS IK
- * for the joint targets (orientation fixed, tip down), and drives the force-limited joint servos along a
- * smooth joint trajectory with velocity and inertial feed-forward over 1/controlHz s of physics, so in free
- * space the tip lands on target (~0.05 mm) and at rest at the end of every control period. Because the move
- * is relative to where the tip is, pressing on an obstacle gives a bounded force (servo stiffness x one
- * step, ~20-30 N for the P-controller, capped by the joint effort limits like the real arm's force-limited
- * joint control) instead of winding up.
+ * Control: every step(action) moves a Cartesian tip target by the clipped action (vertically from the
+ * measured tip, horizontally from the previous target kept within 2 mm of the tip), solves DLS IK for the
+ * joint targets (orientation fixed, tip down), and drives the force-limited joint servos along a smooth
+ * joint trajectory with velocity and inertial feed-forward over 1/controlHz s of physics. An explicit
+ * stiffness correction makes the tip behave like independent x/y/z springs (4000 N/m). In free space the tip
+ * lands on target (< 0.1 mm) and at rest at the end of every control period; pressing on an obstacle gives a
+ * bounded force (stiffness x one step: ~20 N for the P-controller on the socket face, capped by the joint
+ * effort limits like the real arm's force-limited joint control) instead of winding up.
  *
  * Observation: a ray-cast RGB image (wrist camera beside the tool looking at the tip and socket, or a fixed
  * camera), the bias-corrected wrench, the tip pose, and the goal x* = nominal seated tip position + goalBias
