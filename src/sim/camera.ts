@@ -57,6 +57,14 @@ interface AttachedLayer {
   nrm2: InstanceType<Mujoco['DoubleBuffer']>;
 }
 
+/** A static model of the visible world, with its own colour and texture tables. */
+export interface EnvView {
+  model: Model;
+  data: Data;
+  color: Float64Array;
+  tex: Int8Array;
+}
+
 export class RayCamera {
   readonly n: number;
   private readonly local: Float64Array; // ray directions in the camera frame (x right, y up, z backward)
@@ -72,6 +80,20 @@ export class RayCamera {
   /** Rays ignore geoms farther than this (m). */
   cutoff = 2;
   private layer: AttachedLayer | null = null;
+  private envView: EnvView | null = null;
+
+  /**
+   * Cast the world pass of renderAttached against a separate static model of what is visible of the world
+   * (same coordinates). Its geom colours start from the view model's rgba; adjust them in the returned view.
+   */
+  setEnvView(model: Model, data: Data): EnvView {
+    const ng = model.ngeom;
+    const rgba = model.geom_rgba as Float32Array;
+    const color = new Float64Array(3 * ng);
+    for (let g = 0; g < ng; g++) for (let k = 0; k < 3; k++) color[3 * g + k] = rgba[4 * g + k]!;
+    this.envView = { model, data, color, tex: new Int8Array(ng).fill(-1) };
+    return this.envView;
+  }
 
   constructor(
     private readonly mj: Mujoco,
@@ -126,11 +148,11 @@ export class RayCamera {
   }
 
   /** Base colour of geom g at a world hit point, after its texture. */
-  private surface(g: number, hx: number, hy: number, hz: number, frames: readonly TextureFrame[], out: Float64Array, o: number): void {
-    out[o] = this.geomColor[3 * g]!;
-    out[o + 1] = this.geomColor[3 * g + 1]!;
-    out[o + 2] = this.geomColor[3 * g + 2]!;
-    const slot = this.geomTex[g]!;
+  private surface(g: number, hx: number, hy: number, hz: number, frames: readonly TextureFrame[], out: Float64Array, o: number, color = this.geomColor, tex = this.geomTex): void {
+    out[o] = color[3 * g]!;
+    out[o + 1] = color[3 * g + 1]!;
+    out[o + 2] = color[3 * g + 2]!;
+    const slot = tex[g]!;
     const fr = slot >= 0 ? frames[slot] : undefined;
     if (!fr || fr.tex.kind === 'none') return;
     // Hit point in the texture's frame: R^T (hit - origin)
@@ -157,7 +179,7 @@ export class RayCamera {
   private readonly rgb = new Float64Array(3);
 
   /** Shade one environment/plain hit into img at pixel p (q = index of the ray in the packed arrays). */
-  private shadeHit(img: Uint8Array, p: number, q: number, g: number, d: number, nrm: Float64Array, pose: CameraPose, shade: Shading, frames: readonly TextureFrame[]): void {
+  private shadeHit(img: Uint8Array, p: number, q: number, g: number, d: number, nrm: Float64Array, pose: CameraPose, shade: Shading, frames: readonly TextureFrame[], view: EnvView | null = null): void {
     const w = this.world;
     const dx = w[3 * q]!, dy = w[3 * q + 1]!, dz = w[3 * q + 2]!;
     let nx = nrm[3 * q]!, ny = nrm[3 * q + 1]!, nz = nrm[3 * q + 2]!;
@@ -168,7 +190,8 @@ export class RayCamera {
     }
     const lam = Math.max(0, nx * shade.light[0] + ny * shade.light[1] + nz * shade.light[2]);
     const bright = shade.ambient + (1 - shade.ambient) * lam;
-    this.surface(g, pose.pos[0] + d * dx, pose.pos[1] + d * dy, pose.pos[2] + d * dz, frames, this.rgb, 0);
+    if (view) this.surface(g, pose.pos[0] + d * dx, pose.pos[1] + d * dy, pose.pos[2] + d * dz, frames, this.rgb, 0, view.color, view.tex);
+    else this.surface(g, pose.pos[0] + d * dx, pose.pos[1] + d * dy, pose.pos[2] + d * dz, frames, this.rgb, 0);
     const o = 3 * p;
     img[o] = Math.min(255, Math.round(255 * this.rgb[0]! * bright));
     img[o + 1] = Math.min(255, Math.round(255 * this.rgb[1]! * bright));
@@ -278,9 +301,12 @@ export class RayCamera {
     const img = out ?? new Uint8Array(3 * n);
     const m = L.envIdx.length;
     let egid: Int32Array = new Int32Array(0), edist: Float64Array = new Float64Array(0), enrm: Float64Array = new Float64Array(0);
+    const view = this.envView;
     if (m > 0) {
       this.rotate(R, L.envIdx);
-      this.mj.mj_multiRay(this.model, data, pose.pos as unknown as number[], this.world.subarray(0, 3 * m) as unknown as number[], envGroups, 1, -1, L.gid, L.dist2, L.nrm2, m, this.cutoff);
+      // The world pass runs on the static view model when there is one (same coordinates, far fewer geoms).
+      if (view) this.mj.mj_multiRay(view.model, view.data, pose.pos as unknown as number[], this.world.subarray(0, 3 * m) as unknown as number[], [1, 1, 1, 1, 1, 1], 1, -1, L.gid, L.dist2, L.nrm2, m, this.cutoff);
+      else this.mj.mj_multiRay(this.model, data, pose.pos as unknown as number[], this.world.subarray(0, 3 * m) as unknown as number[], envGroups, 1, -1, L.gid, L.dist2, L.nrm2, m, this.cutoff);
       egid = L.gid.GetView() as Int32Array;
       edist = L.dist2.GetView() as Float64Array;
       enrm = L.nrm2.GetView() as Float64Array;
@@ -304,7 +330,7 @@ export class RayCamera {
       const g = egid[q]!;
       const d = edist[q]!;
       const attached = L.kind[p] === 2;
-      if (g >= 0 && (!attached || d < L.dist[p]!)) this.shadeHit(img, p, q, g, d, enrm, pose, shade, frames);
+      if (g >= 0 && (!attached || d < L.dist[p]!)) this.shadeHit(img, p, q, g, d, enrm, pose, shade, frames, view);
       else if (attached) shadeLayer(p);
       else this.background(img, p, shade);
     }

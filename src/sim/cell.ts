@@ -18,11 +18,11 @@
  * site; pressing the plug down onto the socket face reads as a positive (upward) Fz.
  */
 import type { Observation, Vec3, Wrench } from '../robot/types.ts';
-import { RayCamera, lookAt, matMul3, rotVec, type CameraPose, type Shading, type TextureFrame } from './camera.ts';
+import { RayCamera, lookAt, matMul3, rotVec, type CameraPose, type EnvView, type Shading, type TextureFrame } from './camera.ts';
 import type { ConnectorDef } from './connectors.ts';
 import { cholSolve6, TipIk } from './ik.ts';
 import { SERVO } from './mjcf.ts';
-import { buildCellXml, type CellLayout } from './mjcf.ts';
+import { buildCellXml, buildViewXml, type CellLayout } from './mjcf.ts';
 import { compileXml, DataViews, describeWasmError, mujoco, type Mujoco } from './mujoco.ts';
 import { Rng } from './rng.ts';
 import { CELL_HOME, SAWYER_JOINTS } from './sawyer.ts';
@@ -130,6 +130,8 @@ export class SimCell {
   private readonly camera: RayCamera | null;
   private readonly imageBuf: Uint8Array;
   private readonly solidGeom: Uint8Array;
+  private envView: EnvView | null = null;
+  private viewTable = -1;
   private readonly ctrlFrom: Float64Array;
   private readonly v: DataViews;
   /** Per joint servo kv/kp (MuJoCo derives kv from dampratio at compile time). */
@@ -159,6 +161,7 @@ export class SimCell {
     private readonly scratch: Data,
     config: Required<CellConfig>,
     layout: CellLayout,
+    private readonly view: { model: Model; data: Data } | null,
   ) {
     this.config = config;
     this.layout = layout;
@@ -204,6 +207,14 @@ export class SimCell {
         // The housing and the gripper always stay above the socket face: nothing in the world can hide them.
         this.solidGeom[g] = name === 'plug_housing' || name.startsWith('grip_') ? 1 : 0;
       }
+      if (view) {
+        this.envView = this.camera.setEnvView(view.model, view.data);
+        const vm = view.model;
+        this.viewTable = mj.mj_name2id(vm, mj.mjtObj.mjOBJ_GEOM.value, 'table');
+        const block = mj.mj_name2id(vm, mj.mjtObj.mjOBJ_GEOM.value, 'sock_block');
+        if (this.viewTable < 0 || block < 0) throw new SimError('generated view model lacks the table or the socket block');
+        this.envView.tex[block] = 1;
+      }
     }
   }
 
@@ -216,13 +227,22 @@ export class SimCell {
     const model = compileXml(mj, xml);
     let data: Data | null = null;
     let scratch: Data | null = null;
+    let viewModel: Model | null = null;
+    let viewData: Data | null = null;
     try {
       data = new mj.MjData(model);
       scratch = new mj.MjData(model);
-      return new SimCell(mj, model, data, scratch, config, layout);
+      if (config.imageSize > 0 && config.camera === 'wrist') {
+        viewModel = compileXml(mj, buildViewXml(config.connector));
+        viewData = new mj.MjData(viewModel);
+        mj.mj_forward(viewModel, viewData);
+      }
+      return new SimCell(mj, model, data, scratch, config, layout, viewModel && viewData ? { model: viewModel, data: viewData } : null);
     } catch (e) {
       data?.delete();
       scratch?.delete();
+      viewData?.delete();
+      viewModel?.delete();
       model.delete();
       throw e instanceof Error ? e : new SimError(describeWasmError(mj, e));
     }
@@ -515,6 +535,8 @@ export class SimCell {
     this.scratch.delete();
     this.data.delete();
     this.model.delete();
+    this.view?.data.delete();
+    this.view?.model.delete();
   }
 
   // ------------------------------------------------------------------ internals
@@ -577,6 +599,7 @@ export class SimCell {
       const h = tint[0] * 6, s = 0.1 + 0.45 * tint[1], val = 0.35 + 0.45 * tint[2];
       const rgb = hsv(h, s, val);
       if (cam) cam.geomColor.set(rgb, 3 * this.tableGeom);
+      if (this.envView) this.envView.color.set(rgb, 3 * this.viewTable);
       // Light within ~40 deg of the nominal direction.
       const az = 2 * Math.PI * light[0];
       const el = 0.7 * Math.sqrt(light[1]);
@@ -596,6 +619,7 @@ export class SimCell {
       this.camLocalR = matMul3(dr, lookAt(basePos, baseTarget, [0, 0, 1]));
     } else {
       if (cam) cam.geomColor.set(NOMINAL_TABLE, 3 * this.tableGeom);
+      if (this.envView) this.envView.color.set(NOMINAL_TABLE, 3 * this.viewTable);
       this.shading.light = norm3(NOMINAL_LIGHT);
       const basePos = this.config.camera === 'wrist' ? WRIST_CAM_POS : FIXED_CAM_POS;
       const baseTarget: Vec3 = this.config.camera === 'wrist' ? WRIST_CAM_TARGET : [0, 0, 0];

@@ -149,8 +149,18 @@ function socketGeoms(def: ConnectorDef, L: CellLayout, assets: string[]): string
   for (const [sx, sy, px, py] of [[hx, rw, 0, hy - rw], [hx, rw, 0, -hy + rw], [rw, hy, hx - rw, 0], [rw, hy, -hx + rw, 0]] as const) {
     out.push(`<geom name="sock_rim_${out.length}" type="box" size="${f(sx)} ${f(sy)} ${f(L.socketTop / 2)}" pos="${v([px, py, L.socketTop / 2])}" rgba="${col}" class="rim"/>`);
   }
-  // What the camera sees (group 2): one block and a dark marker per hole on its face. The exact collision
-  // pieces above (group 5) would cost the ray caster dozens of mesh tests per pixel for round holes.
+  return out.concat(socketVisualGeoms(def, L, assets));
+}
+
+/**
+ * What the camera sees of the socket (group 2): one block and a dark marker per hole on its face. The exact
+ * collision pieces (group 5) would cost the ray caster dozens of mesh tests per pixel for round holes.
+ */
+function socketVisualGeoms(def: ConnectorDef, L: CellLayout, assets: string[]): string[] {
+  const out: string[] = [];
+  const col = rgba(def.socket.color);
+  const [hx, hy] = L.socketHalf;
+  const holes = holePolygons(def);
   const dark = rgba(def.socket.color.map((c) => 0.3 * c));
   out.push(`<geom name="sock_block" type="box" size="${f(hx)} ${f(hy)} ${f(L.socketTop / 2)}" pos="0 0 ${f(L.socketTop / 2)}" rgba="${col}" class="sockvis"/>`);
   const mz = L.socketTop + 0.0001;
@@ -181,6 +191,38 @@ function linkCapsule(name: string, to: Vec3, radius: number): string {
 
 export interface CellModelOptions {
   timestep: number;
+}
+
+const TABLE = '<geom name="table" type="plane" size="0.5 0.6 0.01" pos="0.62 0.1 0" rgba="0.6 0.5 0.4 1" class="env" group="0"/>';
+
+/**
+ * A second, static model holding only what the camera sees of the world (table, socket block, hole markers),
+ * at the same coordinates. mj_multiRay loops over every geom of a model for every ray, so casting the world
+ * against this 3-15 geom model instead of the full cell (arm, plug and hidden collision pieces) is much cheaper.
+ */
+export function buildViewXml(def: ConnectorDef): string {
+  const L = cellLayout(def);
+  const assets: string[] = [];
+  const vis = socketVisualGeoms(def, L, assets);
+  const [sx, sy] = L.socketXY;
+  return `<mujoco model="view_${def.name}">
+  <compiler angle="radian" autolimits="true"/>
+  <size memory="64K"/>
+  <default>
+    <default class="env"><geom contype="0" conaffinity="0" group="0"/></default>
+    <default class="sockvis"><geom contype="0" conaffinity="0" density="0" group="2"/></default>
+  </default>
+  <asset>
+    ${assets.join('\n    ')}
+  </asset>
+  <worldbody>
+    ${TABLE}
+    <body name="socket" pos="${v([sx, sy, L.tableTop])}">
+      ${vis.join('\n      ')}
+    </body>
+  </worldbody>
+</mujoco>
+`;
 }
 
 export function buildCellXml(def: ConnectorDef, opt: CellModelOptions): { xml: string; layout: CellLayout } {
@@ -243,7 +285,7 @@ export function buildCellXml(def: ConnectorDef, opt: CellModelOptions): { xml: s
     ${assets.join('\n    ')}
   </asset>
   <worldbody>
-    <geom name="table" type="plane" size="0.5 0.6 0.01" pos="0.62 0.1 0" rgba="0.6 0.5 0.4 1" class="env" group="0"/>
+    ${TABLE}
     <geom name="arm_pedestal" type="cylinder" size="0.09 0.05" pos="0 0 0.05" rgba="0.2 0.2 0.22 1" class="arm"/>
     <body name="socket" pos="${v([sx, sy, L.tableTop])}">
       ${sock.join('\n      ')}
