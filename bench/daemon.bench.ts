@@ -18,6 +18,7 @@
  *    sustained over --log-rows rows (target >= 1,000/s); `--log-only` runs just this.
  */
 import { spawn } from 'node:child_process';
+import { getPriority } from 'node:os';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -43,6 +44,7 @@ const { values: args } = parseArgs({
     'hog-ticks': { type: 'string' },
     'log-only': { type: 'boolean', default: false },
     'log-rows': { type: 'string', default: '20000' },
+    priority: { type: 'string' },
   },
 });
 const rtTicks = Number(args.ticks);
@@ -73,12 +75,15 @@ interface Run {
 
 async function start(name: string, o: { realtime: boolean; crop?: boolean; noModels?: boolean }): Promise<Run> {
   const config: DaemonConfig = loadDaemonConfig(join(root, 'config/daemon.yaml'), { port: 0, db: join(dir, `${name}.db`), realtime: o.realtime, modelsDir: join(dir, 'none') });
+  // Free-running phases keep the normal priority (they use a whole core); real-time phases use the configured one.
+  config.priority = o.realtime ? (args.priority === undefined ? config.priority : args.priority === 'none' ? null : Number(args.priority)) : null;
   const calibration: Calibration = loadCalibration(join(root, 'calibration'));
   if (o.crop) calibration.camera.crop = { x: 4, y: 4, width: 56, height: 56 };
   const sim = await SimBackend.create({ connector: config.backend.sim.connector, cell: { imageSize: 64, controlHz: config.tickHz, nuisance: true } });
   const policy = o.noModels ? null : policyFromModel(await PolicyModel.load(policyPath));
   const reward = o.noModels ? null : rewardFromModel(await RewardModel.load(rewardPath));
   const app = await startDaemonApp({ config, calibration, token: 'bench-token-123456', backend: sim, policy, reward, listen: false, startLoop: true, timingWindow: 1 << 16 });
+  for (const n of app.notes) if (/priority/.test(n)) console.log(`  ${name}: ${n}`);
   return { app, sim, close: async () => { await app.close(); sim.dispose(); } };
 }
 
@@ -115,6 +120,7 @@ function figures(run: Run, wallS: number): Record<string, unknown> {
     missed: st.timing.missed,
     missedControl: st.timing.missedControl,
     missedControlBackend: st.timing.missedControlBackend,
+    nice: getPriority(0),
     computeMs: summarize(smp.compute),
     computeCpuMs: summarize(smp.computeCpu),
     simStepMs: summarize(smp.backend),

@@ -39,7 +39,7 @@ async function main(): Promise<number> {
     console.error(`daemon: cannot start: ${(e as Error).message}`);
     return 1;
   }
-  for (const n of app.notes) console.log(`models: ${n}`);
+  for (const n of app.notes) console.log(n);
   const s = app.daemon.status();
   console.log(`backend: ${s.backend} (${s.realtime ? `${s.tickHz} Hz real time` : 'free-running'}); policy: ${s.policy.version ?? 'none (P-controller alone)'}; reward: ${s.reward.version ?? 'none'}`);
   console.log(`API: ${app.url}  (OpenAPI: ${app.url}/openapi.json, status: ${app.url}/status, events: ${app.url}/events)`);

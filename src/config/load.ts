@@ -78,6 +78,8 @@ export interface ConfigOverrides {
   calibrationDir?: string;
   realtime?: boolean;
   episodeSteps?: number;
+  /** Nice value, or null to leave the priority alone. */
+  priority?: number | null;
 }
 
 const FLAG_OF: Record<string, string> = {
@@ -89,6 +91,7 @@ const FLAG_OF: Record<string, string> = {
   calibrationDir: '--calibration',
   realtime: '--free-run',
   'practice.episodeSteps': '--episode-steps',
+  priority: '--priority',
 };
 
 /**
@@ -122,6 +125,7 @@ export function loadDaemonConfig(file: string, overrides: ConfigOverrides = {}):
   apply('calibrationDir', overrides.calibrationDir);
   apply('realtime', overrides.realtime);
   apply('practice.episodeSteps', overrides.episodeSteps);
+  apply('priority', overrides.priority);
 
   if (!validateDaemon(doc)) {
     const err = validateDaemon.errors?.[0];
@@ -176,7 +180,7 @@ export interface DaemonArgs {
 }
 
 export const DAEMON_USAGE = `usage: daemon [--config FILE] [--port N] [--host ADDR] [--db FILE] [--tick-hz HZ]
-              [--models DIR] [--calibration DIR] [--episode-steps N] [--free-run]
+              [--models DIR] [--calibration DIR] [--episode-steps N] [--free-run] [--priority NICE|none]
 The bearer token is read from the environment variable named by api.tokenEnv (default DAEMON_TOKEN).`;
 
 function num(flag: string, v: string | undefined, integer: boolean): number | undefined {
@@ -206,6 +210,7 @@ export function parseDaemonArgs(argv: string[], defaultConfig: string): DaemonAr
         calibration: { type: 'string' },
         'episode-steps': { type: 'string' },
         'free-run': { type: 'boolean' },
+        priority: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -225,6 +230,8 @@ export function parseDaemonArgs(argv: string[], defaultConfig: string): DaemonAr
   if (str('models') !== undefined) overrides.modelsDir = str('models');
   if (str('calibration') !== undefined) overrides.calibrationDir = str('calibration');
   if (values['free-run']) overrides.realtime = false;
+  const pr = str('priority');
+  if (pr !== undefined) overrides.priority = pr === 'none' ? null : num('--priority', pr, true);
   return { configFile: resolve(str('config') ?? defaultConfig), overrides, help: values.help === true };
 }
 

@@ -64,6 +64,10 @@ export interface DaemonConfig {
   calibrationDir: string;
   /** When a newly activated policy takes over by default. */
   swapAt: 'episode-boundary' | 'between-ticks';
+  /** Nice value for the daemon's process (-20..19; lower = more CPU priority), so the control loop outranks a trainer
+   *  or any other CPU-heavy process on the machine; null leaves it alone. Raising priority (< 0) needs root or
+   *  CAP_SYS_NICE; when refused, the daemon says so and runs at the normal priority. */
+  priority: number | null;
   backend: BackendConfig;
   practice: PracticeConfig;
 }
@@ -134,7 +138,7 @@ const posVec3 = { type: 'array', items: { type: 'number', minimum: 0 }, minItems
 export const daemonConfigSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['api', 'db', 'tickHz', 'realtime', 'modelsDir', 'calibrationDir', 'swapAt', 'backend', 'practice'],
+  required: ['api', 'db', 'tickHz', 'realtime', 'modelsDir', 'calibrationDir', 'swapAt', 'priority', 'backend', 'practice'],
   properties: {
     api: {
       type: 'object',
@@ -153,6 +157,7 @@ export const daemonConfigSchema = {
     modelsDir: { type: 'string', minLength: 1 },
     calibrationDir: { type: 'string', minLength: 1 },
     swapAt: { enum: ['episode-boundary', 'between-ticks'] },
+    priority: { type: ['integer', 'null'], minimum: -20, maximum: 19 },
     backend: {
       type: 'object',
       additionalProperties: false,

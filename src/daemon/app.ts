@@ -2,6 +2,7 @@
  * Assembles a running daemon: robot backend (the simulated cell unless one is given), the SQLite log, the models,
  * the control loop and the REST API. Used by the main job (src/cli/daemon.ts), the tests and the benchmark.
  */
+import { getPriority, setPriority } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import { buildApi } from '../api/server.ts';
 import type { Calibration, DaemonConfig } from '../config/schema.ts';
@@ -47,6 +48,16 @@ export interface DaemonApp {
   close(): Promise<void>;
 }
 
+/** Sets the process nice value (main thread and threads started after it); returns a line for the operator. */
+export function applyPriority(nice: number): string {
+  try {
+    setPriority(0, nice);
+    return `process priority: nice ${getPriority(0)}`;
+  } catch (e) {
+    return `process priority: could not set nice ${nice} (${(e as Error).message}); running at nice ${getPriority(0)}`;
+  }
+}
+
 /** The config as recorded in the session row: never the token. */
 function configSnapshot(cfg: DaemonConfig): unknown {
   return { ...cfg, api: { ...cfg.api, token: cfg.api.token === null ? null : '(set)' } };
@@ -62,6 +73,7 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp> {
       cell: { imageSize: sim.imageSize, camera: sim.camera, controlHz: cfg.tickHz, goalNoise: sim.goalNoise, startHeight: sim.startHeight, nuisance: sim.nuisance },
     }));
   const notes: string[] = [];
+  if (cfg.priority !== null) notes.push(applyPriority(cfg.priority));
   let log: StoreLog;
   try {
     log = await StoreLog.open(

@@ -50,6 +50,11 @@ test('command-line flags override the file; bad flag values name the flag', () =
   assert.equal(cfg.realtime, false);
   assert.equal(cfg.practice.episodeSteps, 5);
   assert.equal(cfg.db, resolve('x.db'));
+  assert.equal(cfg.priority, -5, 'file value kept when no flag');
+  assert.equal(loadDaemonConfig(defaultConfig, parseDaemonArgs(['--priority', 'none'], defaultConfig).overrides).priority, null);
+  assert.equal(loadDaemonConfig(defaultConfig, parseDaemonArgs(['--priority', '3'], defaultConfig).overrides).priority, 3);
+  const pr = parseDaemonArgs(['--priority=-30'], defaultConfig);
+  throwsConfig(() => loadDaemonConfig(pr.configFile, pr.overrides), /daemon\.yaml/, 'priority', /--priority/);
   throwsConfig(() => parseDaemonArgs(['--port', 'abc'], defaultConfig), /command line/, '--port', /integer/);
   throwsConfig(() => parseDaemonArgs(['--tick-hz', ''], defaultConfig), /command line/, '--tick-hz');
   throwsConfig(() => parseDaemonArgs(['--bogus'], defaultConfig), /command line/, null, /bogus/);

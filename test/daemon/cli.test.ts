@@ -14,7 +14,7 @@ test('the daemon process shuts down gracefully on SIGTERM mid-episode', async (t
   t.after(tmp.cleanup);
   const db = join(tmp.dir, 'cli.db');
   const token = 'cli-test-token-42';
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/daemon.ts'), '--port', '0', '--db', db, '--models', join(tmp.dir, 'models'), '--episode-steps', '40'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/daemon.ts'), '--port', '0', '--db', db, '--models', join(tmp.dir, 'models'), '--episode-steps', '40', '--priority', 'none'], {
     cwd: root,
     env: { ...process.env, DAEMON_TOKEN: token },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -43,7 +43,7 @@ export interface RigOptions {
 export async function rig(o: RigOptions = {}): Promise<Rig> {
   const t = tempDir('daemon-test-');
   const db = join(t.dir, 'log.db');
-  const config = loadDaemonConfig(join(root, 'config/daemon.yaml'), { port: 0, db, realtime: false, episodeSteps: 6, modelsDir: join(t.dir, 'models'), ...o.overrides });
+  const config = loadDaemonConfig(join(root, 'config/daemon.yaml'), { port: 0, db, realtime: false, episodeSteps: 6, modelsDir: join(t.dir, 'models'), priority: null, ...o.overrides });
   config.practice.explorationNoise = 0;
   config.backend.sim.nuisance = false;
   if (o.connector) config.backend.sim.connector = o.connector;
