@@ -3,10 +3,12 @@
  *   - DAIB reward-classifier training (64x64x3, 3-conv encoder),
  *   - offline IQL with a DAIB image encoder per network (policy, twin Q, V) at 32x32x3 and 64x64x3,
  *   - IQL on cached frozen-encoder features (the online case; 48-d features + 9-d proprio, 2x256 MLPs).
- * Prints the backend (and its fixes). Short on purpose: a few updates after warm-up (V8 tiers wasm up first).
+ * Prints the backend (and its fixes), wall time and CPU time per update (CPU time approximates the unloaded cost on a
+ * shared machine). Short on purpose: a few updates after warm-up (V8 tiers wasm up first).
  *
  *   npx tsx bench/learn.bench.ts [--quick]
  */
+import * as tf from '@tensorflow/tfjs';
 import { initBackend, backendLabel } from '../src/learn/backend.ts';
 import { DaibClassifier, defaultDaibConfig } from '../src/learn/daib.ts';
 import { DEFAULT_IQL, IqlAgent, type IqlBatch } from '../src/learn/iql.ts';
@@ -22,22 +24,58 @@ console.log(`backend: ${backendLabel()}`);
 interface Row {
   name: string;
   ms: Summary;
+  /** CPU time (user + sys) per update: on a shared machine a better estimate of the unloaded cost (wasm is single-threaded). */
+  cpuMs: Summary;
   updatesPerSec: number;
+  updatesPerCpuSec: number;
 }
 const rows: Row[] = [];
 
 function measure(name: string, warmup: number, iters: number, fn: () => void): void {
   for (let i = 0; i < warmup; i++) fn();
   const samples: number[] = [];
+  const cpu: number[] = [];
   for (let i = 0; i < iters; i++) {
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     fn();
     samples.push(performance.now() - t0);
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / 1000);
   }
   const ms = summarize(samples);
-  const row = { name, ms, updatesPerSec: 1000 / ms.median };
+  const cpuMs = summarize(cpu);
+  const row = { name, ms, cpuMs, updatesPerSec: 1000 / ms.median, updatesPerCpuSec: 1000 / cpuMs.median };
   rows.push(row);
-  console.log(`${name.padEnd(34)} median ${ms.median.toFixed(1)} ms  p99 ${ms.p99.toFixed(1)} ms  -> ${row.updatesPerSec.toFixed(2)} updates/s (n=${ms.n})`);
+  console.log(`${name.padEnd(30)} wall median ${ms.median.toFixed(1)} ms p99 ${ms.p99.toFixed(1)} ms -> ${row.updatesPerSec.toFixed(2)}/s | cpu median ${cpuMs.median.toFixed(1)} ms -> ${row.updatesPerCpuSec.toFixed(2)}/s per core (n=${ms.n})`);
+}
+
+// --- The conv kernels behind image training (batch 256, 3x3, stride 2, same), forward vs the two gradients.
+const convRows: Array<{ layer: string; gflop: number; fwdMs: number; dFilterMs: number; dInputMs: number }> = [];
+for (const [H, ci, co] of [[64, 3, 32], [32, 32, 32], [16, 32, 32]] as const) {
+  const x = tf.randomNormal([B, H, H, ci]) as tf.Tensor4D;
+  const w = tf.randomNormal([3, 3, ci, co]) as tf.Tensor4D;
+  const dy = tf.onesLike(tf.conv2d(x, w, 2, 'same'));
+  const med = (f: () => void): number => {
+    f();
+    const t: number[] = [];
+    for (let i = 0; i < (quick ? 2 : 4); i++) {
+      const t0 = performance.now();
+      f();
+      t.push(performance.now() - t0);
+    }
+    return summarize(t).median;
+  };
+  const attrs = { strides: [2, 2], pad: 'same', dataFormat: 'NHWC' };
+  const row = {
+    layer: `${H}x${H}x${ci}->${co}`, gflop: (2 * B * (H / 2) ** 2 * 9 * ci * co) / 1e9,
+    fwdMs: med(() => tf.tidy(() => { tf.conv2d(x, w, 2, 'same').dataSync(); })),
+    dFilterMs: med(() => tf.tidy(() => { (tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { ...attrs, filterShape: [3, 3, ci, co] }) as tf.Tensor).dataSync(); })),
+    dInputMs: med(() => tf.tidy(() => { (tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: w }, { ...attrs, inputShape: [B, H, H, ci] }) as tf.Tensor).dataSync(); })),
+  };
+  convRows.push(row);
+  console.log(`conv ${row.layer.padEnd(16)} ${row.gflop.toFixed(2)} GFLOP: fwd ${row.fwdMs.toFixed(1)} ms, dFilter ${row.dFilterMs.toFixed(1)} ms, dInput ${row.dInputMs.toFixed(1)} ms`);
+  tf.dispose([x, w, dy]);
 }
 
 // --- DAIB classifier, 64x64x3
@@ -87,7 +125,7 @@ for (const S of [32, 64]) {
 }
 
 const file = writeResults('learn', {
-  backend: info.name, backendFixes: info.fixes, backendLabel: backendLabel(), batch: B,
-  rows: rows.map((r) => ({ name: r.name, updatesPerSec: r.updatesPerSec, medianMs: r.ms.median, p99Ms: r.ms.p99, n: r.ms.n })),
+  backend: info.name, backendFixes: info.fixes, backendLabel: backendLabel(), batch: B, convKernels: convRows,
+  rows: rows.map((r) => ({ name: r.name, updatesPerSec: r.updatesPerSec, medianMs: r.ms.median, p99Ms: r.ms.p99, cpuMedianMs: r.cpuMs.median, updatesPerCpuSec: r.updatesPerCpuSec, n: r.ms.n })),
 });
 console.log(`wrote ${file}`);
