@@ -151,7 +151,6 @@ export class SimCell {
   private camLocalR: Float64Array;
   private shading: Shading;
   private disposed = false;
-  private clockOffset = 0;
   private episodeReady = false;
 
   private constructor(
@@ -285,7 +284,6 @@ export class SimCell {
     const sol = this.ik.solve(start, CELL_HOME, 300);
     if (sol.posErr > 1e-4) throw new SimError(`cannot reach the start pose (IK error ${(sol.posErr * 1000).toFixed(2)} mm)`);
     const m = this.model, d = this.data;
-    this.clockOffset += d.time as number; // the backend clock never runs backwards across resets
     this.mj.mj_resetData(m, d);
     this.v.get('qpos').set(sol.q);
     this.v.get('ctrl').set(sol.q);
@@ -294,8 +292,7 @@ export class SimCell {
     this.mj.mj_forward(m, d);
     for (let k = 0; k < 300; k++) this.mj.mj_step(m, d); // settle the servos and contacts
     this.checkFinite();
-    this.clockOffset += d.time as number;
-    d.time = 0;
+    d.time = 0; // episode clock: observations of a seed are identical, stamps included
     this.episodeReady = true;
     this.zeroWrench();
     return this.observe();
@@ -411,9 +408,9 @@ export class SimCell {
     return { success, depth, socketPos: sp, lateralError };
   }
 
-  /** Simulated seconds since the cell was created (monotonic: resets and their settling included). */
+  /** Simulated seconds since the end of the last reset (the episode clock; reset() sets it to 0). */
   time(): number {
-    return this.clockOffset + (this.data.time as number);
+    return this.data.time as number;
   }
 
   /** Current joint positions (rad). */
