@@ -310,10 +310,14 @@ export class SimCell {
     // bounded (stiffness x one step). Horizontal: a move of the commanded target, kept within LATERAL_LEAD of
     // the tip: under a contact load the tip sits a little off its target, and re-basing on the measured tip
     // every step would let that offset walk the plug sideways across the face.
+    const [sx, sy] = this.layout.socketXY;
+    const lo: Vec3 = [sx - WORKSPACE_HALF, sy - WORKSPACE_HALF, this.layout.tableTop];
+    const hi: Vec3 = [sx + WORKSPACE_HALF, sy + WORKSPACE_HALF, this.layout.socketTop + WORKSPACE_HEIGHT];
     for (let i = 0; i < 3; i++) {
       const a = Math.max(-c.maxStep, Math.min(c.maxStep, action[i]!));
       const base = i === 2 ? tip[i]! : Math.max(tip[i]! - LATERAL_LEAD, Math.min(tip[i]! + LATERAL_LEAD, this.target[i]!));
-      this.target[i] = base + a;
+      // The cell's reachable box: commands beyond it saturate (the arm never leaves the socket's neighbourhood).
+      this.target[i] = Math.max(lo[i]!, Math.min(hi[i]!, base + a));
     }
     const sol = this.ik.solve(this.target, this.qTarget);
     // Plan from where the joints ARE: after pressing, the previous target lies inside the obstacle, and a
@@ -659,6 +663,9 @@ const IDENTITY = Float64Array.from([1, 0, 0, 0, 1, 0, 0, 0, 1]);
 
 /** How far (m) the horizontal target may stay ahead of the tip between steps (bounds lateral push when blocked). */
 const LATERAL_LEAD = 0.002;
+/** Tip targets stay within this distance (m) of the socket in x and y, and this high above its face. */
+export const WORKSPACE_HALF = 0.12;
+export const WORKSPACE_HEIGHT = 0.15;
 
 /** Shaped tip stiffness: translation (N/m), rotation (N m/rad), null space (N m/rad). */
 export const TIP_STIFFNESS = { pos: 4000, rot: 150, nullspace: 20 };

@@ -268,6 +268,20 @@ test('the episode clock starts at 0 at reset and advances one control period per
   cell.dispose();
 });
 
+test('commands that would leave the workspace saturate at its box; the arm stays sane', async () => {
+  const cell = await SimCell.create({ connector: byName('square16'), imageSize: 0 });
+  cell.reset({ seed: 1, scenario: 'I' });
+  const sp = cell.socketPos();
+  for (const dir of [[1, 0, 0.3], [-1, 1, 0.5], [0, -1, 1]] as const) {
+    let o = cell.observe();
+    for (let k = 0; k < 40; k++) o = cell.step([dir[0] * 0.01, dir[1] * 0.01, dir[2] * 0.01]);
+    assert.ok(Math.abs(o.eePos[0] - sp[0]) <= 0.1205 && Math.abs(o.eePos[1] - sp[1]) <= 0.1205, `left the box: ${o.eePos}`);
+    assert.ok(o.eePos[2] <= cell.layout.socketTop + 0.1505);
+    assert.ok(2 * Math.acos(Math.min(1, o.eeQuat[0])) < 0.01, 'tip still points down');
+  }
+  cell.dispose();
+});
+
 test('bad inputs fail loudly', async () => {
   await assert.rejects(SimCell.create({ connector: byName('square16'), imageSize: -1 }), /CellConfig\.imageSize/);
   await assert.rejects(SimCell.create({ connector: byName('square16'), maxStep: 1 }), /CellConfig\.maxStep/);
