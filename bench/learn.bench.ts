@@ -11,7 +11,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, backendLabel } from '../src/learn/backend.ts';
 import { DaibClassifier, defaultDaibConfig } from '../src/learn/daib.ts';
-import { DEFAULT_IQL, IqlAgent, type IqlBatch } from '../src/learn/iql.ts';
+import { DEFAULT_IQL, IqlAgent, type IqlBatch, iqlDaibConfig } from '../src/learn/iql.ts';
 import { makePegDataset } from '../src/learn/synthetic.ts';
 import { Rng } from '../src/util/rng.ts';
 import { summarize, writeResults, type Summary } from './lib.ts';
@@ -105,7 +105,7 @@ const proprioScale = [100, 100, 100, 0.1, 0.1, 0.1, 1, 1, 1];
 for (const S of [32, 64]) {
   const agent = new IqlAgent({
     ...DEFAULT_IQL, mode: 'image', proprioDim: 9, proprioScale, shiftPad: S / 16, seed: 1,
-    daib: defaultDaibConfig({ numDomains: 8, encoder: { inputShape: [S, S, 3], filters: [32, 32, 32], kernelSize: 3, strides: [2, 2, 2], padding: 'same', zIDim: 32, zSDim: 16 } }),
+    daib: iqlDaibConfig({ numDomains: 8, encoder: { inputShape: [S, S, 3], filters: [32, 32, 32], kernelSize: 3, strides: [2, 2, 2], padding: 'same', zIDim: 32, zSDim: 16 } }),
   });
   const batch = imageBatch(new Rng(S), S, 8);
   measure(`iql image encoders ${S}x${S}`, 2, quick ? 2 : S === 64 ? 3 : 5, () => agent.update(batch));

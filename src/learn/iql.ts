@@ -26,7 +26,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Rng, deriveSeed } from '../util/rng.ts';
 import { backendLabel } from './backend.ts';
 import { makeAdam } from './optim.ts';
-import { DaibRepresentation, type DaibRepConfig, bceWithLogits, oneHot } from './daib.ts';
+import { DaibRepresentation, type DaibRepConfig, bceWithLogits, defaultDaibConfig, oneHot } from './daib.ts';
 import { Scale } from './layers.ts';
 import { type Mlp, type Net, ap, buildMlp, gatherImages, netVariableKeys, netVariables, polyakUpdate, buildEncoder, type Encoder } from './nets.ts';
 
@@ -66,7 +66,9 @@ export interface IqlConfig {
   logStdMax: number;
   /** Batch size (documentation for samplers; update() takes whatever size it is given). */
   batchSize: number;
-  /** Image mode: the DAIB settings each of policy, Q and V gets its own copy of (numDomains = training connectors). */
+  /** Image mode: the DAIB settings each of policy, Q and V gets its own copy of (numDomains = training connectors).
+   *  Start from `iqlDaibConfig()`: the adversarial weight must be small against the RL losses (measured on the visual
+   *  chain test: advWeight 0.1 lets the adversary win, zI collapses to a constant and Q stops fitting; 0.01 learns). */
   daib?: DaibRepConfig;
   /** Image mode: random-shift augmentation in pixels (4 at 64x64, 2 at 32x32; RLPD/DrQ). Applied when a batch says augment. */
   shiftPad: number;
@@ -99,6 +101,11 @@ export const DEFAULT_IQL: Omit<IqlConfig, 'mode' | 'proprioDim' | 'proprioScale'
   successAuxWeight: 1,
   seed: 0,
 };
+
+/** DAIB settings for IQL's encoders: the research's objective, weights scaled to the RL losses (advWeight 0.01, beta 1e-3). */
+export function iqlDaibConfig(overrides: Partial<DaibRepConfig> & { numDomains: number }): DaibRepConfig {
+  return defaultDaibConfig({ advWeight: 0.01, beta: 1e-3, ...overrides });
+}
 
 export function validateIqlConfig(c: IqlConfig, where = 'IQL config'): void {
   const bad = (field: string, why: string): never => {
