@@ -117,6 +117,7 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
     async (req, reply) => {
       const body = req.body as { count: number; domain?: string; scenario?: 'I' | 'II'; explorationNoise?: number; seed?: number; kind?: 'practice' | 'eval' };
       const r = daemon.startPractice(body);
+      if (!r.ok && r.reason.startsWith('unknown domain')) return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: `body/domain: ${r.reason}` });
       if (!r.ok) return reply.code(409).send({ statusCode: 409, error: 'Conflict', message: r.reason });
       return reply.code(202).send({ accepted: true, run: r.run });
     },

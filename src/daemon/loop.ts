@@ -290,6 +290,10 @@ export class Daemon extends EventEmitter {
     if (this.state === 'estopped' || this.latch.engaged) return { ok: false, reason: 'e-stop is latched; reset it first' };
     if (this.run || this.state !== 'idle') return { ok: false, reason: `busy (state ${this.state}); stop the current practice first` };
     if (!Number.isInteger(req.count) || req.count < 1) return { ok: false, reason: 'count must be a positive integer' };
+    const known = this.backend.domains?.();
+    if (req.domain !== undefined && known && !known.includes(req.domain)) {
+      return { ok: false, reason: `unknown domain '${req.domain}' for this ${this.backend.kind} backend (known: ${known.join(', ')})` };
+    }
     const noise = req.explorationNoise ?? (req.kind === 'eval' ? 0 : this.cfg.practice.explorationNoise);
     if (!(noise >= 0 && Number.isFinite(noise))) return { ok: false, reason: 'explorationNoise must be a finite number >= 0' };
     const id = ++this.runCounter;

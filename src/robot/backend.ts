@@ -58,6 +58,8 @@ export interface RobotBackend {
   clock(): number;
   /** Simulation only, evaluation only. */
   groundTruth?(): GroundTruth;
+  /** Domains (connectors) this backend can switch to by itself; absent: any label is accepted (a real cell records it). */
+  domains?(): string[];
   /** Release resources. */
   dispose(): void;
 }

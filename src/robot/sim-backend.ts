@@ -156,6 +156,10 @@ export class SimBackend implements RobotBackend {
     return this.cell.groundTruth();
   }
 
+  domains(): string[] {
+    return this.connectors.map((c) => c.name);
+  }
+
   dispose(): void {
     this.cell.dispose();
   }

@@ -98,6 +98,7 @@ test('bodies, params and queries are validated with 4xx errors naming the field'
     [{ count: 1, explorationNoise: 1 }, /explorationNoise/],
     [{ count: 1, colour: 'red' }, /additional properties/],
     [{ count: 1, domain: '' }, /domain/],
+    [{ count: 1, domain: 'no-such-plug' }, /body\/domain: unknown domain 'no-such-plug'.*square16/],
     ['{"count": ', /JSON|Body/i],
   ];
   for (const [body, msg] of bad) {
