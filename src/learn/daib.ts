@@ -529,3 +529,23 @@ export class DaibClassifier {
     return tf.model({ inputs: input, outputs: prob, name: 'reward_classifier' });
   }
 }
+
+/**
+ * The research's table 8 on any split: train each method (same config, same seed, same steps) on `train` and report
+ * rebalanced accuracy on `heldOut`. Rows are ready for `formatAccuracyTable`.
+ */
+export function compareMethods(
+  train: LabelledImages, heldOut: LabelledImages, base: DaibConfig, steps: number,
+  methods: readonly DaibMethod[] = DAIB_METHODS, onDone?: (row: { method: DaibMethod; evaluation: BalancedEvaluation; seed: number }) => void,
+): Array<{ method: DaibMethod; evaluation: BalancedEvaluation; seed: number }> {
+  const rows: Array<{ method: DaibMethod; evaluation: BalancedEvaluation; seed: number }> = [];
+  for (const method of methods) {
+    const clf = new DaibClassifier({ ...base, method });
+    clf.fit(train, steps);
+    const row = { method, evaluation: clf.evaluate(heldOut), seed: base.seed };
+    rows.push(row);
+    onDone?.(row);
+    for (const v of clf.variables()) v.dispose();
+  }
+  return rows;
+}

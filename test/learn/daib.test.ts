@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/learn/backend.ts';
 import {
-  DaibClassifier, DAIB_METHODS, bceWithLogits, defaultDaibConfig, evaluateBalanced, formatAccuracyTable, gaussianKl, gradientReversal,
+  DaibClassifier, DAIB_METHODS, bceWithLogits, compareMethods, defaultDaibConfig, evaluateBalanced, formatAccuracyTable, gaussianKl, gradientReversal,
 } from '../../src/learn/daib.ts';
 import { makePegDataset } from '../../src/learn/synthetic.ts';
 
@@ -54,6 +54,24 @@ test('rebalanced accuracy weights positives and negatives 50/50 per domain', () 
   assert.equal(e.accuracy, 0.75);
   assert.equal(e.samples, 6);
   assert.match(formatAccuracyTable([{ method: 'daib', evaluation: e, seed: 1 }]), /daib\s+75\.0%\s+2\s+6\s+1/);
+});
+
+test('compareMethods trains each method on the split and evaluates on the held-out domains', () => {
+  const train = makePegDataset({ domains: [0, 1, 2], perDomain: 6, size: 32, seed: 4 });
+  const held = makePegDataset({ domains: [50, 51], perDomain: 6, size: 32, seed: 4 });
+  const base = defaultDaibConfig({
+    numDomains: 3, batchSize: 8, seed: 9, headHidden: [8],
+    encoder: { inputShape: [32, 32, 3], filters: [4], kernelSize: 3, strides: [4], padding: 'valid', zIDim: 4, zSDim: 2 },
+  });
+  const seen: string[] = [];
+  const rows = compareMethods(train, held, base, 2, ['erm', 'daib'], (r) => seen.push(r.method));
+  assert.deepEqual(rows.map((r) => r.method), ['erm', 'daib']);
+  assert.deepEqual(seen, ['erm', 'daib']);
+  for (const r of rows) {
+    assert.equal(r.evaluation.domains, 2);
+    assert.equal(r.evaluation.samples, 12);
+    assert.equal(r.seed, 9);
+  }
 });
 
 test('bad config is refused naming the field', () => {
