@@ -1,6 +1,6 @@
 /**
  * Prior-data collection and loading: per-episode simulation and write cost, collection throughput with 0 (in this
- * thread), 1 and 2 worker threads, and the loaders' speed. `npx tsx bench/collect.bench.ts [episodesPerConnector]`.
+ * thread), 1 and 2 worker threads, and the loaders' speed. `npx tsx bench/collect.bench.ts [episodesPerConnector] [rounds]`.
  */
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -41,19 +41,25 @@ try {
   figures.episodeSimulateMs = s1;
   figures.episodeWriteMs = w1;
 
-  // 2. Throughput of whole collections.
-  const throughput: Record<string, unknown> = {};
-  for (const workers of [0, 1, 2]) {
-    const db = join(dir, `w${workers}.db`);
-    const r = await collectPrior({ db, connectors, controllers: ['expert'], scenarios: ['I', 'II'], episodesPerConnector: perConnector, seed: 1, settings, workers });
-    const bytes = statSync(db).size + (() => { try { return statSync(`${db}-wal`).size; } catch { return 0; } })();
-    console.log(`workers ${workers}: ${r.written} episodes in ${r.elapsedS.toFixed(1)} s = ${r.episodesPerS.toFixed(2)} episodes/s (${(r.written * (settings.episodeLength + 1) / r.elapsedS).toFixed(0)} rows/s); ${(bytes / r.rowsWritten / 1024).toFixed(1)} KiB/row on disk`);
-    throughput[`workers${workers}`] = { episodes: r.written, elapsedS: r.elapsedS, episodesPerS: r.episodesPerS, simulationS: r.simulationS, bytesPerRow: bytes / r.rowsWritten };
+  // 2. Throughput of whole collections, interleaved rounds (the machine is shared: one run per setting is noise).
+  const throughput: Record<string, { episodesPerS: number[]; elapsedS: number[]; bytesPerRow: number }> = {};
+  const rounds = Number(process.argv[3] ?? 2);
+  for (let round = 0; round < rounds; round++) {
+    for (const workers of round % 2 ? [2, 1, 0] : [0, 1, 2]) {
+      const db = join(dir, `w${workers}-${round}.db`);
+      const r = await collectPrior({ db, connectors, controllers: ['expert'], scenarios: ['I', 'II'], episodesPerConnector: perConnector, seed: 1, settings, workers });
+      const bytes = statSync(db).size + (() => { try { return statSync(`${db}-wal`).size; } catch { return 0; } })();
+      console.log(`round ${round} workers ${workers}: ${r.written} episodes in ${r.elapsedS.toFixed(1)} s = ${r.episodesPerS.toFixed(2)} episodes/s (${(r.written * (settings.episodeLength + 1) / r.elapsedS).toFixed(0)} rows/s); ${(bytes / r.rowsWritten / 1024).toFixed(1)} KiB/row on disk`);
+      const t = (throughput[`workers${workers}`] ??= { episodesPerS: [], elapsedS: [], bytesPerRow: bytes / r.rowsWritten });
+      t.episodesPerS.push(r.episodesPerS);
+      t.elapsedS.push(r.elapsedS);
+    }
   }
+  for (const [k, v] of Object.entries(throughput)) console.log(`${k}: best ${Math.max(...v.episodesPerS).toFixed(2)} episodes/s, median ${summarize(v.episodesPerS).median.toFixed(2)}`);
   figures.throughput = throughput;
 
   // 3. Loaders on what was collected.
-  const ro = Store.openReadOnly(join(dir, 'w0.db'));
+  const ro = Store.openReadOnly(join(dir, 'w0-0.db'));
   let t0 = performance.now();
   const li = loadLabelledImages(ro, { domains: connectors, imageSize: 64 });
   const liMs = performance.now() - t0;
