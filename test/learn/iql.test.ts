@@ -189,6 +189,24 @@ test('checkpoints restore weights, optimiser state and step; bad files are refus
   }
 });
 
+test('updates leak no tensors (image mode, then frozen features)', () => {
+  const agent = new IqlAgent(tinyImageConfig(8));
+  const rng = new Rng(3);
+  agent.update(randomImageBatch(rng, 8)); // first step creates optimiser state
+  const before = tf.memory().numTensors;
+  for (let i = 0; i < 3; i++) agent.update(randomImageBatch(rng, 8));
+  assert.equal(tf.memory().numTensors, before);
+  agent.freezeEncoders();
+  const fb = (): Parameters<IqlAgent['update']>[0] => {
+    const b = randomImageBatch(rng, 8);
+    return { ...b, images: undefined, nextImages: undefined, features: agent.computeFeatures(b.images as Uint8Array, 8), nextFeatures: agent.computeFeatures(b.nextImages as Uint8Array, 8) };
+  };
+  agent.update(fb());
+  const mid = tf.memory().numTensors;
+  for (let i = 0; i < 3; i++) agent.update(fb());
+  assert.equal(tf.memory().numTensors, mid);
+});
+
 test('bad IQL config is refused naming the field', () => {
   assert.throws(() => new IqlAgent({ ...tinyImageConfig(1), expectile: 1.5 }), /'expectile'/);
   assert.throws(() => new IqlAgent({ ...tinyImageConfig(1), actionScale: [0.005] }), /'actionScale'/);
