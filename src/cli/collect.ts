@@ -13,12 +13,13 @@ import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import cliProgress from 'cli-progress';
 import { CONTROLLER_NAMES, isControllerName } from '../control/registry.ts';
-import { collectPrior, formatCollectTable, type CollectProgress, type CollectResult } from '../data/collect.ts';
+import { collectPrior, formatCollectTable, summarizeStore, type CollectProgress, type CollectResult } from '../data/collect.ts';
 import { DEFAULT_PRIOR_SETTINGS, type PriorSettings } from '../data/episode.ts';
 import { DEFAULT_SPLIT_FILE, loadSplit } from '../data/splits.ts';
 import type { Scenario } from '../eval/evaluate.ts';
 import type { Vec3 } from '../robot/types.ts';
 import { loadConnectors } from '../sim/connectors.ts';
+import { Store } from '../store/index.ts';
 
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -36,6 +37,8 @@ export interface CollectArgs {
   settings: PriorSettings;
   workers: number;
   progress: boolean;
+  /** Print what the database holds and exit (no collection). */
+  summary: boolean;
   help: boolean;
 }
 
@@ -67,6 +70,7 @@ Usage: npx tsx src/cli/collect.ts [options]
                              exceed the bound a policy has)
   --workers N                worker threads (0 = in this thread; default: 2)
   --no-progress              no progress bar on stderr
+  --summary                  print what --db holds (prior episodes per connector, controller, scenario) and exit
   --help                     this text
 
 Controllers: ${CONTROLLER_NAMES.join(', ')}
@@ -120,6 +124,7 @@ export function parseCollectArgs(argv: string[]): CollectArgs {
         'residual-bound-mm': { type: 'string' },
         workers: { type: 'string' },
         'no-progress': { type: 'boolean' },
+        summary: { type: 'boolean' },
         help: { type: 'boolean' },
       },
     }).values;
@@ -189,6 +194,7 @@ export function parseCollectArgs(argv: string[]): CollectArgs {
     settings,
     workers: v.workers === undefined ? 2 : int('--workers', v.workers, 0, 64),
     progress: !(v['no-progress'] ?? false),
+    summary: v.summary ?? false,
     help,
   };
 }
@@ -263,7 +269,7 @@ export async function runCollect(args: CollectArgs, argv: string[], out: (s: str
     const limited = r.cells.reduce((a, c) => a + c.stepLimited, 0);
     const beyond = r.cells.reduce((a, c) => a + c.residualBeyond5mm, 0);
     out(`\n${formatCollectTable(r.cells)}`);
-    out(`steps: ${steps}; moves scaled by the step limit: ${limited} (${((100 * limited) / steps).toFixed(1)}%); residual components beyond 5 mm: ${beyond}`);
+    out(`steps: ${steps}; moves scaled by the step limit: ${limited} (${((100 * limited) / steps).toFixed(1)}%); steps with a residual beyond 5 mm: ${beyond}`);
   }
   return r;
 }
@@ -283,6 +289,27 @@ async function main(): Promise<number> {
   }
   if (args.help) {
     process.stdout.write(USAGE);
+    return 0;
+  }
+  if (args.summary) {
+    let store: Store;
+    try {
+      store = Store.openReadOnly(args.db);
+    } catch (e) {
+      process.stderr.write(`collect: ${(e as Error).message}\n`);
+      return 2;
+    }
+    try {
+      const c = store.counts();
+      process.stdout.write(`${args.db}: ${c.episodes} episodes, ${c.transitions} rows, ${(store.sizeBytes() / 2 ** 20).toFixed(1)} MiB\n`);
+      const cells = summarizeStore(store);
+      if (cells.length) process.stdout.write(`\n${formatCollectTable(cells)}\n`);
+      const steps = cells.reduce((a, x) => a + x.transitions, 0);
+      process.stdout.write(`steps: ${steps}; moves scaled by the step limit: ${cells.reduce((a, x) => a + x.stepLimited, 0)}; steps with a residual beyond 5 mm: ${cells.reduce((a, x) => a + x.residualBeyond5mm, 0)}\n`);
+      process.stdout.write(`dataset digest (prior): ${JSON.stringify(store.datasetDigest({ kind: 'prior' }))}\n`);
+    } finally {
+      store.close();
+    }
     return 0;
   }
   const r = await runCollect(args, argv);

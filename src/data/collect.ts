@@ -80,7 +80,7 @@ export interface CollectCell {
   /** Transition rows with an action (steps), and how many of them are labelled positive (next obs seated). */
   transitions: number;
   positiveTransitions: number;
-  /** Residual components beyond +-5 mm (the daemon's default residual bound) among those steps. */
+  /** Steps with a residual component beyond +-5 mm (the daemon's default residual bound). */
   residualBeyond5mm: number;
   /** Steps whose move the step limit scaled (executed != actionP + actionResidual). */
   stepLimited: number;
@@ -360,7 +360,7 @@ export async function collectPrior(o: CollectOptions): Promise<CollectResult> {
         c.transitions++;
         if (s.nextSuccess) c.positiveTransitions++;
         if (s.stepLimited) c.stepLimited++;
-        for (const v of s.actionResidual) if (Math.abs(v) > RESIDUAL_BOUND_REPORT + 1e-12) c.residualBeyond5mm++;
+        if (s.actionResidual.some((v) => Math.abs(v) > RESIDUAL_BOUND_REPORT + 1e-12)) c.residualBeyond5mm++;
       }
       o.onProgress?.({ done, total: plan.length, written, skipped, failed: failed.length, connector: t.connector, controller: t.controller, scenario: t.scenario, success: ep.success });
     });
@@ -383,6 +383,35 @@ export async function collectPrior(o: CollectOptions): Promise<CollectResult> {
   } finally {
     store.close();
   }
+}
+
+/**
+ * What a log holds: completed prior episodes per (connector, controller, scenario), from the store (read-only use).
+ * Steps and positives are counted from the rows (no images decoded).
+ */
+export function summarizeStore(store: Store, kinds: readonly ('prior' | 'practice' | 'eval')[] = ['prior']): CollectCell[] {
+  const cells = new Map<string, CollectCell>();
+  for (const ep of store.iterateEpisodes({ kind: kinds, endedOnly: true }, { images: false })) {
+    if (ep.outcome !== 'success' && ep.outcome !== 'failure') continue;
+    const controller = ep.policyVersion ?? 'p-only';
+    const scenario = (ep.scenario ?? '?') as Scenario;
+    const k = `${ep.domain}\0${controller}\0${scenario}`;
+    let c = cells.get(k);
+    if (!c) {
+      c = { connector: ep.domain, controller, scenario, episodes: 0, successes: 0, transitions: 0, positiveTransitions: 0, residualBeyond5mm: 0, stepLimited: 0 };
+      cells.set(k, c);
+    }
+    c.episodes++;
+    if (ep.outcome === 'success') c.successes++;
+    for (const t of ep.transitions) {
+      if (!t.actionResidual) continue;
+      c.transitions++;
+      if (t.gtSuccess) c.positiveTransitions++;
+      if (t.actionResidual.some((v) => Math.abs(v) > RESIDUAL_BOUND_REPORT + 1e-12)) c.residualBeyond5mm++;
+      if (t.actionExecuted && t.actionP && t.actionExecuted.some((v, i) => Math.abs(v - t.actionP![i]! - t.actionResidual![i]!) > 1e-12)) c.stepLimited++;
+    }
+  }
+  return [...cells.values()];
 }
 
 /** Text table of a collection's cells: connector rows, per scenario and controller "successes/episodes (positive-step %)". */

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pControl } from '../../src/control/p-controller.ts';
-import { collectPrior, type CollectOptions } from '../../src/data/collect.ts';
+import { collectPrior, summarizeStore, type CollectOptions } from '../../src/data/collect.ts';
 import { DEFAULT_PRIOR_SETTINGS, planTasks, settingsKey, type PriorSettings } from '../../src/data/episode.ts';
 import { UsageError, parseCollectArgs } from '../../src/cli/collect.ts';
 import { Store } from '../../src/store/index.ts';
@@ -109,6 +109,12 @@ test('2 connectors x 3 episodes: kind prior, residual = executed - P, ground-tru
   // Per-step labels give both classes (early steps unseated, seated steps positive).
   assert.ok(positives > 0 && negatives > 0, `positives ${positives}, negatives ${negatives}`);
   assert.equal(r.cells.reduce((a, c) => a + c.stepLimited, 0), 0); // the free expert's moves are within the step limit
+  // The summary read back from the file agrees with what the run reported.
+  const ro = Store.openReadOnly(dbA);
+  const back = summarizeStore(ro);
+  ro.close();
+  const norm = (cs: typeof back) => [...cs].sort((x, y) => `${x.connector}${x.scenario}`.localeCompare(`${y.connector}${y.scenario}`));
+  assert.deepEqual(norm(back), norm(r.cells));
   const cellEps = r.cells.reduce((a, c) => a + c.episodes, 0);
   assert.equal(cellEps, 6);
   assert.equal(r.cells.reduce((a, c) => a + c.successes, 0), eps.filter((e) => e.gtSuccess).length);
