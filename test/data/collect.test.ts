@@ -1,6 +1,7 @@
 // Prior-data collection on the real MuJoCo cell into a real SQLite file: what gets logged, determinism, resume.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -246,4 +247,27 @@ test('command line: connector sets from the split, exclusions, and clear errors'
   assert.throws(() => parseCollectArgs(['--workers', '65']), /--workers: must be an integer/);
   assert.throws(() => parseCollectArgs(['--connectors', 'round16', '--exclude', 'round16']), /no connector left/);
   assert.throws(() => parseCollectArgs(['--bogus']), UsageError);
+});
+
+test('the command: collects, resumes, summarises; bad flags exit 2 with the flag named', () => {
+  const ROOT = join(import.meta.dirname, '../..');
+  const run = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/collect.ts', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+  const db = join(dir, 'cli.db');
+  const args = ['--db', db, '--connectors', 'round16', '--episodes-per-connector', '2', '--image-size', '16', '--workers', '0', '--no-progress'];
+  const a = run(...args);
+  assert.equal(a.status, 0, a.stderr);
+  assert.match(a.stdout, /2 episodes written \(42 rows\), 0 already there/);
+  const b = run(...args);
+  assert.equal(b.status, 0, b.stderr);
+  assert.match(b.stdout, /0 episodes written \(0 rows\), 2 already there/);
+  const s = run('--db', db, '--summary');
+  assert.equal(s.status, 0, s.stderr);
+  assert.match(s.stdout, /2 episodes, 42 rows/);
+  assert.match(s.stdout, /round16\s+\d\/1 \(\d+%\)\s+\d\/1 \(\d+%\)/);
+  const bad = run('--db', db, '--connectors', 'nope');
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--connectors: unknown connector "nope"/);
+  const missing = run('--db', join(dir, 'none.db'), '--summary');
+  assert.equal(missing.status, 2);
+  assert.match(missing.stderr, /none\.db/);
 });
