@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import cliProgress from 'cli-progress';
 import { CONTROLLER_NAMES, isControllerName } from '../control/registry.ts';
-import { collectPrior, formatCollectTable, summarizeStore, type CollectProgress, type CollectResult } from '../data/collect.ts';
+import { collectPrior, collectionSessions, formatCollectTable, summarizeStore, type CollectProgress, type CollectResult } from '../data/collect.ts';
 import { DEFAULT_PRIOR_SETTINGS, type PriorSettings } from '../data/episode.ts';
 import { DEFAULT_SPLIT_FILE, loadSplit } from '../data/splits.ts';
 import type { Scenario } from '../eval/evaluate.ts';
@@ -263,6 +263,15 @@ export async function runCollect(args: CollectArgs, argv: string[], out: (s: str
     `${args.db}: ${r.written} episodes written (${r.rowsWritten} rows), ${r.skipped} already there, ${r.failed.length} failed` +
       `; ${r.elapsedS.toFixed(1)} s, ${r.episodesPerS.toFixed(2)} episodes/s with ${args.workers} worker(s)`,
   );
+  {
+    const ro = Store.openReadOnly(args.db);
+    try {
+      const versions = new Set(collectionSessions(ro).map((x) => `${x.commit}${x.dirty ? '+dirty' : ''}`));
+      if (versions.size > 1) out(`warning: ${args.db} holds episodes from ${versions.size} code versions (see --summary); simulator changes alter the data`);
+    } finally {
+      ro.close();
+    }
+  }
   for (const f of r.failed) out(`  failed: ${f.task.connector} ${f.task.controller} ${f.task.scenario} #${f.task.episode}: ${f.message}`);
   if (r.cells.length) {
     const steps = r.cells.reduce((a, c) => a + c.transitions, 0);
@@ -307,6 +316,13 @@ async function main(): Promise<number> {
       const steps = cells.reduce((a, x) => a + x.transitions, 0);
       process.stdout.write(`steps: ${steps}; moves scaled by the step limit: ${cells.reduce((a, x) => a + x.stepLimited, 0)}; steps with a residual beyond 5 mm: ${cells.reduce((a, x) => a + x.residualBeyond5mm, 0)}\n`);
       process.stdout.write(`dataset digest (prior): ${JSON.stringify(store.datasetDigest({ kind: 'prior' }))}\n`);
+      const sessions = collectionSessions(store);
+      for (const x of sessions) {
+        process.stdout.write(`session ${x.id}: ${new Date(x.startedAt).toISOString()}, ${x.episodes} episodes, code ${x.commit?.slice(0, 12) ?? 'unknown'}${x.dirty ? ' (uncommitted changes)' : ''}\n`);
+      }
+      if (new Set(sessions.map((x) => `${x.commit}${x.dirty}`)).size > 1) {
+        process.stdout.write('warning: the episodes come from different code versions (simulator changes alter the data)\n');
+      }
     } finally {
       store.close();
     }

@@ -182,7 +182,8 @@ function existingKeys(store: Store, connectors: readonly string[]): Set<string> 
   return keys;
 }
 
-function codeVersion(): { commit: string | null; dirty: boolean | null } {
+/** The git commit of this checkout and whether the collection-relevant code has uncommitted changes (null: no git). */
+export function codeVersion(): { commit: string | null; dirty: boolean | null } {
   try {
     const opts = { cwd: import.meta.dirname, encoding: 'utf8' as const, stdio: ['ignore', 'pipe', 'ignore'] as ['ignore', 'pipe', 'ignore'] };
     const commit = execFileSync('git', ['rev-parse', 'HEAD'], opts).trim();
@@ -412,6 +413,22 @@ export function summarizeStore(store: Store, kinds: readonly ('prior' | 'practic
     }
   }
   return [...cells.values()];
+}
+
+/** Collection sessions of a log with the code version each ran (to spot a dataset mixing simulator versions). */
+export function collectionSessions(store: Store): Array<{ id: number; startedAt: number; episodes: number; commit: string | null; dirty: boolean | null }> {
+  const out: Array<{ id: number; startedAt: number; episodes: number; commit: string | null; dirty: boolean | null }> = [];
+  for (let offset = 0; ; offset += 500) {
+    const page = store.listSessions({ limit: 500, offset, order: 'asc' });
+    for (const s of page) {
+      const cfg = s.config as { tool?: unknown; code?: { commit?: unknown; dirty?: unknown } } | null;
+      if (!cfg || cfg.tool !== 'collect') continue;
+      const commit = typeof cfg.code?.commit === 'string' ? cfg.code.commit : null;
+      const dirty = typeof cfg.code?.dirty === 'boolean' ? cfg.code.dirty : null;
+      out.push({ id: s.id, startedAt: s.startedAt, episodes: s.episodeCount, commit, dirty });
+    }
+    if (page.length < 500) return out;
+  }
 }
 
 /** Text table of a collection's cells: connector rows, per scenario and controller "successes/episodes (positive-step %)". */
