@@ -6,8 +6,13 @@
  * Prints the backend (and its fixes), wall time and CPU time per update (CPU time approximates the unloaded cost on a
  * shared machine). Short on purpose: a few updates after warm-up (V8 tiers wasm up first).
  *
- *   npx tsx bench/learn.bench.ts [--quick]
+ * Then the same shapes in PyTorch (bench/learn_torch.py, Debian's python3-torch) with 1 and 2 threads, side by side.
+ *
+ *   npx tsx bench/learn.bench.ts [--quick] [--no-torch]
  */
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, backendLabel } from '../src/learn/backend.ts';
 import { DaibClassifier, defaultDaibConfig } from '../src/learn/daib.ts';
@@ -124,8 +129,31 @@ for (const S of [32, 64]) {
   measure('iql cached features (48-d)', 10, quick ? 10 : 40, () => agent.update(batch));
 }
 
+// --- The yardstick: the same shapes in PyTorch (Debian's python3-torch, CPU), one thread (as wasm) and two.
+interface TorchRun { threads: number; torch: string; rows: Array<{ name: string; medianMs: number; p99Ms: number; n: number }> }
+const torchRuns: TorchRun[] = [];
+if (!process.argv.includes('--no-torch')) {
+  const script = join(dirname(fileURLToPath(import.meta.url)), 'learn_torch.py');
+  for (const threads of [1, 2]) {
+    const r = spawnSync('/usr/bin/python3', [script, String(threads), quick ? '1' : '0'], { encoding: 'utf8', timeout: 600_000 });
+    const line = r.stdout?.trim().split('\n').at(-1) ?? '';
+    if (r.status !== 0 || !line.startsWith('{')) {
+      console.log(`pytorch yardstick skipped (${(r.stderr ?? '').trim().split('\n').at(-1) ?? 'no output'}); install python3-torch and libopenblas0-pthread to compare`);
+      break;
+    }
+    const run = JSON.parse(line) as TorchRun;
+    torchRuns.push(run);
+    for (const row of run.rows) {
+      const ours = rows.find((x) => x.name === row.name);
+      const ratio = ours ? ` (tfjs ${backendLabel().split(' ')[0]}: ${(ours.ms.median / row.medianMs).toFixed(1)}x its time)` : '';
+      console.log(`pytorch ${run.torch} ${threads}T ${row.name.padEnd(28)} median ${row.medianMs.toFixed(1)} ms -> ${(1000 / row.medianMs).toFixed(2)}/s${ratio}`);
+    }
+  }
+}
+
 const file = writeResults('learn', {
   backend: info.name, backendFixes: info.fixes, backendLabel: backendLabel(), batch: B, convKernels: convRows,
+  pytorch: torchRuns,
   rows: rows.map((r) => ({ name: r.name, updatesPerSec: r.updatesPerSec, medianMs: r.ms.median, p99Ms: r.ms.p99, cpuMedianMs: r.cpuMs.median, updatesPerCpuSec: r.updatesPerCpuSec, n: r.ms.n })),
 });
 console.log(`wrote ${file}`);
