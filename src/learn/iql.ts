@@ -258,6 +258,12 @@ export class IqlAgent {
     this.optimizers = { pi: makeAdam(config.actorLr), q: makeAdam(config.criticLr), v: makeAdam(config.valueLr) };
   }
 
+  /** Release every variable (weights, targets, log-std). The agent is unusable afterwards. */
+  dispose(): void {
+    for (const [, v] of this.namedVariables()) v.dispose();
+    for (const o of Object.values(this.optimizers)) o.dispose();
+  }
+
   /** Online phase: stop training encoders; subsequent updates take cached features (bottleneck mean). */
   freezeEncoders(): void {
     if (this.reps && this.qTargetEncoder) polyakUpdate(this.qTargetEncoder, this.reps.q.encoder, 1);
@@ -550,8 +556,17 @@ export class IqlAgent {
     writeSync(path.join(tmp, 'weights.bin'), Buffer.from(bin.buffer, bin.byteOffset, bin.byteLength));
     writeSync(path.join(tmp, 'manifest.json'), Buffer.from(JSON.stringify(manifest, null, 1)));
     const final = path.join(dir, name);
-    fs.rmSync(final, { recursive: true, force: true });
-    fs.renameSync(tmp, final);
+    if (fs.existsSync(final)) {
+      // Same step saved again: move the old copy aside first so a crash never leaves latest.json without a directory
+      // for long (and loadCheckpoint falls back to the newest complete checkpoint if it does).
+      const aside = `${final}.old-${process.pid}`;
+      fs.rmSync(aside, { recursive: true, force: true });
+      fs.renameSync(final, aside);
+      fs.renameSync(tmp, final);
+      fs.rmSync(aside, { recursive: true, force: true });
+    } else {
+      fs.renameSync(tmp, final);
+    }
     const latestTmp = path.join(dir, `latest.json.tmp-${process.pid}`);
     writeSync(latestTmp, Buffer.from(JSON.stringify({ checkpoint: name, step: this.step })));
     fs.renameSync(latestTmp, path.join(dir, 'latest.json'));
@@ -570,7 +585,14 @@ export class IqlAgent {
       throw new Error(`IQL checkpoint: cannot read ${latestPath}: ${(err as Error).message}`);
     }
     if (typeof latest.checkpoint !== 'string' || !/^ckpt-\d+$/.test(latest.checkpoint)) throw new Error(`IQL checkpoint: ${latestPath}: field 'checkpoint' is missing or invalid`);
-    const ck = path.join(dir, latest.checkpoint);
+    let ck = path.join(dir, latest.checkpoint);
+    if (!fs.existsSync(ck)) {
+      // Interrupted between a rename and latest.json: use the newest complete checkpoint instead.
+      const complete = fs.readdirSync(dir).filter((f) => /^ckpt-\d+$/.test(f) && fs.existsSync(path.join(dir, f, 'manifest.json'))).sort();
+      const newest = complete.at(-1);
+      if (!newest) throw new Error(`IQL checkpoint: ${latestPath} points to ${latest.checkpoint}, which is missing, and no other checkpoint is complete`);
+      ck = path.join(dir, newest);
+    }
     const mPath = path.join(ck, 'manifest.json');
     let m: { format?: unknown; step?: unknown; encodersFrozen?: unknown; optimizers?: Record<string, number>; tensors?: Array<{ key: string; shape: number[]; offset: number; length: number }> };
     try {

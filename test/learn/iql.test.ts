@@ -174,6 +174,15 @@ test('checkpoints restore weights, optimiser state and step; bad files are refus
     await a.saveCheckpoint(dir);
     assert.deepEqual(fs.readdirSync(dir).filter((f) => f.includes('tmp')), []);
     assert.equal(fs.readdirSync(dir).filter((f) => f.startsWith('ckpt-')).length, 2);
+    // Saving the same step twice keeps one complete checkpoint; a latest.json pointing nowhere falls back to it.
+    await a.saveCheckpoint(dir);
+    const latestNow = JSON.parse(fs.readFileSync(path.join(dir, 'latest.json'), 'utf8')) as { checkpoint: string };
+    fs.writeFileSync(path.join(dir, 'latest.json'), JSON.stringify({ checkpoint: 'ckpt-999999999' }));
+    const c = new IqlAgent(tinyImageConfig(6));
+    await c.loadCheckpoint(dir);
+    assert.equal(c.step, a.step);
+    fs.writeFileSync(path.join(dir, 'latest.json'), JSON.stringify(latestNow));
+    c.dispose();
     // A mismatched network is refused, naming the tensor.
     const other = new IqlAgent({ ...tinyImageConfig(6), hidden: [16, 16] });
     await assert.rejects(other.loadCheckpoint(dir), /tensor 'pi_head_d0\/0' has shape/);
