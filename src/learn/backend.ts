@@ -34,6 +34,8 @@ export interface BackendInfo {
 export interface InitBackendOptions {
   /** 'auto' (default): native if it loads, else wasm. 'wasm'/'cpu' force that backend (cpu is for tests only: 30-1000x slower). */
   prefer?: 'auto' | 'wasm' | 'cpu' | 'tensorflow';
+  /** Module specifier of the native backend (default '@tensorflow/tfjs-node'; '@tensorflow/tfjs-node-gpu' for CUDA, or a path in tests). */
+  nativeModule?: string;
 }
 
 let current: BackendInfo | undefined;
@@ -55,7 +57,7 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
   if (prefer === 'auto' || prefer === 'tensorflow') {
     try {
       // A non-literal specifier keeps tsc from requiring the (optional, usually absent) package's types.
-      const spec = '@tensorflow/tfjs-node';
+      const spec = opts.nativeModule ?? '@tensorflow/tfjs-node';
       await import(spec);
       // A second tfjs-core copy (version mismatch) would register the backend elsewhere: check ours has it.
       if (tf.findBackendFactory('tensorflow') == null) throw new Error('tfjs-node loaded but registered no "tensorflow" backend in this tfjs-core (version mismatch?)');

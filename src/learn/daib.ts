@@ -426,6 +426,12 @@ export class DaibClassifier {
     return [...this.rep.variables(), ...netVariables(this.head)];
   }
 
+  /** Release the weights and optimiser state. The classifier is unusable afterwards. */
+  dispose(): void {
+    for (const v of this.variables()) v.dispose();
+    this.optimizer.dispose();
+  }
+
   /** One update on a batch given as typed arrays (images already float [0, 1], NHWC). */
   trainStep(images: Float32Array, success: ArrayLike<number>, domain: ArrayLike<number>): DaibTrainStats {
     const b = success.length;
@@ -545,7 +551,7 @@ export function compareMethods(
     const row = { method, evaluation: clf.evaluate(heldOut), seed: base.seed };
     rows.push(row);
     onDone?.(row);
-    for (const v of clf.variables()) v.dispose();
+    clf.dispose();
   }
   return rows;
 }

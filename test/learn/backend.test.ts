@@ -1,5 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, backendLabel } from '../../src/learn/backend.ts';
 import { buildEncoder, buildMlp, netVariables } from '../../src/learn/nets.ts';
@@ -35,6 +39,22 @@ test('backend is reported with its fixes', () => {
     assert.ok(info.fixes.includes('Conv2DBackpropFilter'));
     assert.ok(tf.getKernel('Conv2DBackpropFilter', 'wasm'), 'kernel registered');
     assert.match(backendLabel(), /^wasm \(fixes: /);
+  }
+});
+
+test('a native backend that fails to load (any error, not only MODULE_NOT_FOUND) falls back to wasm', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tfjs-node-broken-'));
+  try {
+    // Like a half-installed tfjs-node: the package is there, its native library is not.
+    const broken = path.join(dir, 'index.mjs');
+    fs.writeFileSync(broken, "throw new Error('libtensorflow.so.2: cannot open shared object file');\n");
+    const got = await initBackend({ nativeModule: pathToFileURL(broken).href });
+    assert.equal(got.name, 'wasm');
+    assert.match(got.nativeError ?? '', /libtensorflow\.so\.2/);
+    await assert.rejects(initBackend({ prefer: 'tensorflow', nativeModule: pathToFileURL(broken).href }), /native tfjs backend requested but unavailable: libtensorflow/);
+    assert.equal(tf.getBackend(), 'wasm');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
 
