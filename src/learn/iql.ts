@@ -23,12 +23,16 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+
 import { Rng, deriveSeed } from '../util/rng.ts';
 import { backendLabel } from './backend.ts';
 import { makeAdam } from './optim.ts';
 import { DaibRepresentation, type DaibRepConfig, bceWithLogits, defaultDaibConfig, oneHot } from './daib.ts';
 import { Scale } from './layers.ts';
 import { type Mlp, type Net, ap, buildMlp, gatherImages, netVariableKeys, netVariables, polyakUpdate, buildEncoder, type Encoder } from './nets.ts';
+
+/** tfjs-core's NamedTensor (not re-exported by the @tensorflow/tfjs umbrella). */
+type NamedTensor = { name: string; tensor: tf.Tensor };
 
 // ----------------------------------------------------------------------------------------------------------------
 // Config
@@ -619,7 +623,7 @@ export class IqlAgent {
     tf.tidy(() => named.forEach(([, v], i) => v.assign(tf.tensor(values[i] as Float32Array, v.shape))));
     for (const [k, opt] of Object.entries(this.optimizers)) {
       const count = m.optimizers[k] ?? 0;
-      const ws: tf.NamedTensor[] = [];
+      const ws: NamedTensor[] = [];
       for (let i = 0; i < count; i++) {
         const t = byKey.get(`opt_${k}/${i}`);
         if (!t) throw new Error(`IQL checkpoint: ${mPath}: optimiser tensor 'opt_${k}/${i}' is missing`);

@@ -10,6 +10,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
+/** tfjs-core's NamedTensor (not re-exported by the @tensorflow/tfjs umbrella). */
+type NamedTensor = { name: string; tensor: tf.Tensor };
+
 /** The wasm backend methods used here. */
 interface WasmHeapBackend {
   typedArrayFromHeap(info: tf.TensorInfo): Float32Array;
@@ -46,7 +49,7 @@ export class HeapAdam extends tf.Optimizer {
     super();
   }
 
-  override applyGradients(variableGradients: tf.NamedTensorMap | tf.NamedTensor[]): void {
+  override applyGradients(variableGradients: tf.NamedTensorMap | NamedTensor[]): void {
     const b = wasmBackend();
     if (!b) throw new Error('HeapAdam needs the wasm backend (use makeAdam())');
     const list = Array.isArray(variableGradients)
@@ -83,14 +86,14 @@ export class HeapAdam extends tf.Optimizer {
     this.incrementIterations();
   }
 
-  override async getWeights(): Promise<tf.NamedTensor[]> {
+  override async getWeights(): Promise<NamedTensor[]> {
     const it = await this.saveIterations();
     const ms = this.m.map((a, i) => ({ name: `m/${i}`, tensor: tf.tensor1d(a) }));
     const vs = this.v.map((a, i) => ({ name: `v/${i}`, tensor: tf.tensor1d(a) }));
     return [it, ...ms, ...vs];
   }
 
-  override async setWeights(weightValues: tf.NamedTensor[]): Promise<void> {
+  override async setWeights(weightValues: NamedTensor[]): Promise<void> {
     const rest = await this.extractIterations(weightValues);
     if (rest.length % 2 !== 0) throw new Error(`HeapAdam.setWeights: expected pairs of moments, got ${rest.length} tensors`);
     const half = rest.length / 2;
