@@ -266,8 +266,8 @@ export async function runCollect(args: CollectArgs, argv: string[], out: (s: str
   {
     const ro = Store.openReadOnly(args.db);
     try {
-      const versions = new Set(collectionSessions(ro).map((x) => `${x.commit}${x.dirty ? '+dirty' : ''}`));
-      if (versions.size > 1) out(`warning: ${args.db} holds episodes from ${versions.size} code versions (see --summary); simulator changes alter the data`);
+      const versions = new Set(collectionSessions(ro).map((x) => x.dataHash));
+      if (versions.size > 1) out(`warning: ${args.db} holds episodes from ${versions.size} versions of the simulator/controller sources (see --summary): their data may differ`);
     } finally {
       ro.close();
     }
@@ -318,10 +318,13 @@ async function main(): Promise<number> {
       process.stdout.write(`dataset digest (prior): ${JSON.stringify(store.datasetDigest({ kind: 'prior' }))}\n`);
       const sessions = collectionSessions(store);
       for (const x of sessions) {
-        process.stdout.write(`session ${x.id}: ${new Date(x.startedAt).toISOString()}, ${x.episodes} episodes, code ${x.commit?.slice(0, 12) ?? 'unknown'}${x.dirty ? ' (uncommitted changes)' : ''}\n`);
+        process.stdout.write(
+          `session ${x.id}: ${new Date(x.startedAt).toISOString()}, ${x.episodes} episodes, commit ${x.commit?.slice(0, 12) ?? 'unknown'}` +
+            `${x.dirty ? ' + uncommitted changes' : ''}, sources ${x.dataHash ?? 'unknown'}\n`,
+        );
       }
-      if (new Set(sessions.map((x) => `${x.commit}${x.dirty}`)).size > 1) {
-        process.stdout.write('warning: the episodes come from different code versions (simulator changes alter the data)\n');
+      if (new Set(sessions.map((x) => x.dataHash)).size > 1) {
+        process.stdout.write('warning: the episodes come from different versions of the simulator/controller sources: their data may differ\n');
       }
     } finally {
       store.close();

@@ -26,6 +26,9 @@
  * (and re-collected) by the next run.
  */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Scenario } from '../eval/evaluate.ts';
 import { Store } from '../store/index.ts';
@@ -182,15 +185,36 @@ function existingKeys(store: Store, connectors: readonly string[]): Set<string> 
   return keys;
 }
 
-/** The git commit of this checkout and whether the collection-relevant code has uncommitted changes (null: no git). */
-export function codeVersion(): { commit: string | null; dirty: boolean | null } {
+/** Sources that decide what an episode contains (simulator, controllers, episode runner, connector files). */
+const DATA_SOURCES = ['src/sim', 'src/control', 'src/eval/evaluate.ts', 'src/data/episode.ts', 'src/daemon/safety.ts', 'src/util/rng.ts', 'data/connectors'];
+
+/**
+ * The git commit of this checkout, whether it has uncommitted changes, and `dataHash`: sha256 over the sources that
+ * decide episode content (DATA_SOURCES, working tree). Two collections with the same dataHash produce the same data.
+ */
+export function codeVersion(): { commit: string | null; dirty: boolean | null; dataHash: string } {
+  const root = resolve(import.meta.dirname, '../..');
+  const h = createHash('sha256');
+  const walk = (rel: string): void => {
+    const abs = join(root, rel);
+    let st;
+    try {
+      st = statSync(abs);
+    } catch {
+      return;
+    }
+    if (st.isDirectory()) for (const f of readdirSync(abs).sort()) walk(join(rel, f));
+    else if (/\.(ts|json)$/.test(rel)) h.update(`${rel}\0`).update(readFileSync(abs)).update('\0');
+  };
+  for (const d of DATA_SOURCES) walk(d);
+  const dataHash = h.digest('hex').slice(0, 16);
   try {
-    const opts = { cwd: import.meta.dirname, encoding: 'utf8' as const, stdio: ['ignore', 'pipe', 'ignore'] as ['ignore', 'pipe', 'ignore'] };
+    const opts = { cwd: root, encoding: 'utf8' as const, stdio: ['ignore', 'pipe', 'ignore'] as ['ignore', 'pipe', 'ignore'] };
     const commit = execFileSync('git', ['rev-parse', 'HEAD'], opts).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', '../sim', '../control', '../eval', '.'], opts).trim().length > 0;
-    return { commit, dirty };
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', ...DATA_SOURCES], opts).trim().length > 0;
+    return { commit, dirty, dataHash };
   } catch {
-    return { commit: null, dirty: null };
+    return { commit: null, dirty: null, dataHash };
   }
 }
 
@@ -415,17 +439,31 @@ export function summarizeStore(store: Store, kinds: readonly ('prior' | 'practic
   return [...cells.values()];
 }
 
+export interface CollectionSession {
+  id: number;
+  startedAt: number;
+  episodes: number;
+  commit: string | null;
+  dirty: boolean | null;
+  /** See codeVersion(); null for files written before it was recorded. */
+  dataHash: string | null;
+}
+
 /** Collection sessions of a log with the code version each ran (to spot a dataset mixing simulator versions). */
-export function collectionSessions(store: Store): Array<{ id: number; startedAt: number; episodes: number; commit: string | null; dirty: boolean | null }> {
-  const out: Array<{ id: number; startedAt: number; episodes: number; commit: string | null; dirty: boolean | null }> = [];
+export function collectionSessions(store: Store): CollectionSession[] {
+  const out: CollectionSession[] = [];
   for (let offset = 0; ; offset += 500) {
     const page = store.listSessions({ limit: 500, offset, order: 'asc' });
     for (const s of page) {
-      const cfg = s.config as { tool?: unknown; code?: { commit?: unknown; dirty?: unknown } } | null;
+      const cfg = s.config as { tool?: unknown; code?: { commit?: unknown; dirty?: unknown; dataHash?: unknown } } | null;
       if (!cfg || cfg.tool !== 'collect') continue;
-      const commit = typeof cfg.code?.commit === 'string' ? cfg.code.commit : null;
-      const dirty = typeof cfg.code?.dirty === 'boolean' ? cfg.code.dirty : null;
-      out.push({ id: s.id, startedAt: s.startedAt, episodes: s.episodeCount, commit, dirty });
+      const c = cfg.code;
+      out.push({
+        id: s.id, startedAt: s.startedAt, episodes: s.episodeCount,
+        commit: typeof c?.commit === 'string' ? c.commit : null,
+        dirty: typeof c?.dirty === 'boolean' ? c.dirty : null,
+        dataHash: typeof c?.dataHash === 'string' ? c.dataHash : null,
+      });
     }
     if (page.length < 500) return out;
   }

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pControl } from '../../src/control/p-controller.ts';
-import { collectPrior, summarizeStore, type CollectOptions } from '../../src/data/collect.ts';
+import { codeVersion, collectPrior, summarizeStore, type CollectOptions } from '../../src/data/collect.ts';
 import { DEFAULT_PRIOR_SETTINGS, planTasks, settingsKey, type PriorSettings } from '../../src/data/episode.ts';
 import { UsageError, parseCollectArgs } from '../../src/cli/collect.ts';
 import { Store } from '../../src/store/index.ts';
@@ -52,6 +52,10 @@ test('2 connectors x 3 episodes: kind prior, residual = executed - P, ground-tru
   assert.equal(session.backend, 'sim');
   assert.ok(session.endedAt !== null);
   assert.deepEqual((session.config as { settings: PriorSettings }).settings, SETTINGS);
+  // The session records which simulator/controller sources made the data.
+  const code = (session.config as { code: { dataHash: string } }).code;
+  assert.match(code.dataHash, /^[0-9a-f]{16}$/);
+  assert.equal(code.dataHash, codeVersion().dataHash);
   const plan = planTasks({ connectors: CONNECTORS, controllers: ['expert'], scenarios: ['I', 'II'], episodesPerConnector: 3, seed: 5 });
   let positives = 0;
   let negatives = 0;
