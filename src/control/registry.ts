@@ -16,6 +16,7 @@ import {
 import type { Controller } from './controller.ts';
 import { NoisyExpert, type NoisyExpertConfig } from './noisy-expert.ts';
 import { PController, type PControllerConfig } from './p-controller.ts';
+import { PolicyController, type PolicyControllerConfig } from './policy-controller.ts';
 
 /** Per-controller config overrides; each applies to every controller that uses that config. */
 export interface ControllerOverrides {
@@ -26,10 +27,14 @@ export interface ControllerOverrides {
   spiral?: Partial<SpiralSearchConfig>;
   /** Used by `localize` and by the localize-first variants. */
   localize?: Partial<LocalizeConfig>;
+  /** `policy`: the ONNX residual policy (modelPath, default models/policy.onnx) on top of the P-controller. */
+  policy?: Partial<PolicyControllerConfig>;
 }
 
 interface Entry {
   description: string;
+  /** Runs a learned model (async act, needs a model file): kept out of CONTROLLER_NAMES, the scripted list. */
+  learned?: boolean;
   /** Reads the true socket pose (only the expert, and the localize stand-in for its estimate). */
   privileged: boolean;
   make: (o: ControllerOverrides) => Controller;
@@ -76,6 +81,12 @@ const REGISTRY: Record<string, Entry> = {
     privileged: true,
     make: (o) => new LocalizeFirst(new SpiralSearch(o.spiral), o.localize),
   },
+  policy: {
+    description: 'P-controller + learned residual from an ONNX policy (default models/policy.onnx), as the daemon runs it',
+    privileged: false,
+    learned: true,
+    make: (o) => new PolicyController(o.policy),
+  },
   expert: {
     description: 'noisy scripted expert (prior-data collector; uses the true socket pose, random action w.p. 0.2)',
     privileged: true,
@@ -83,7 +94,10 @@ const REGISTRY: Record<string, Entry> = {
   },
 };
 
-export const CONTROLLER_NAMES: readonly string[] = Object.keys(REGISTRY);
+/** The scripted controllers (synchronous act, no model file). */
+export const CONTROLLER_NAMES: readonly string[] = Object.keys(REGISTRY).filter((n) => !REGISTRY[n]?.learned);
+/** Controllers that run a learned model (async act; `policy` reads models/policy.onnx unless overridden). */
+export const LEARNED_CONTROLLER_NAMES: readonly string[] = Object.keys(REGISTRY).filter((n) => REGISTRY[n]?.learned);
 
 /** The research's baseline columns for each scenario (tables 5 and 6), plus the P-controller. */
 export const BASELINES_SCENARIO_I: readonly string[] = ['localize', 'straight', 'random', 'spiral', 'p'];

@@ -1,0 +1,204 @@
+/**
+ * Offline IQL on the training connectors' prior data (thesis ch. 10.5.2): per-network DAIB encoders, random-shift
+ * augmentation, reward = the logged rewardProb (ground truth 0/1 on prior data, see src/data/README.md), resumable
+ * checkpoints, then ONNX export of the deterministic policy and the three frozen encoders with cards.
+ *
+ * Resumability: the minibatch of update k is a pure function of (seed, k) (a fresh sampler stream per step), and the
+ * agent's noise/augmentation already is (src/learn/iql.ts), so resuming from the checkpoint at step k repeats exactly
+ * what the uninterrupted run did after step k. An interrupted run loses only the steps since its last checkpoint.
+ */
+import { join } from 'node:path';
+import { DEFAULT_PROPRIO_SPEC, TransitionSampler, describeTransitions, loadTransitions, type TransitionDataset } from '../data/dataset.ts';
+import { assertNoHeldOut, type Split } from '../data/splits.ts';
+import { backendLabel } from '../learn/backend.ts';
+import { DEFAULT_IQL, IqlAgent, iqlDaibConfig, type IqlConfig, type IqlStats } from '../learn/iql.ts';
+import { saveOnnxModel } from '../learn/export.ts';
+import type { ModelCard } from '../policy/card.ts';
+import { Store } from '../store/index.ts';
+import { deriveSeed } from '../util/rng.ts';
+import { existsSync } from 'node:fs';
+import { log } from './common.ts';
+
+/** Proprio scaling baked into the policy (Scale layer): metres -> cm-ish units (x100), N -> x0.1, N m -> x1. */
+export const PROPRIO_SCALE = [100, 100, 100, 0.1, 0.1, 0.1, 1, 1, 1];
+
+export interface OfflineOptions {
+  db: string;
+  split: Split;
+  /** Total updates of the run (a resumed run continues up to this). */
+  steps: number;
+  /** Square network input (px); logged images are area-resized to it by the loader. */
+  imageSize: number;
+  batchSize: number;
+  /** Conv filters per encoder layer (each stride 2). */
+  filters: number[];
+  zIDim: number;
+  zSDim: number;
+  /** Hidden widths of the policy, Q and V heads. */
+  hidden: number[];
+  seed: number;
+  checkpointDir: string | null;
+  /** Save a checkpoint every this many updates (and at the end). */
+  checkpointEvery: number;
+  resume: boolean;
+  logEvery: number;
+  /** Stop (as if interrupted) after this many updates in this process; tests use it. */
+  stopAfter?: number;
+  /** Residual bound per axis (m); must match the daemon's residualBoundM. */
+  actionBound: number;
+  onLog?: (s: IqlStats & { updatesPerSec: number }) => void;
+}
+
+export const DEFAULT_OFFLINE: Omit<OfflineOptions, 'db' | 'split' | 'checkpointDir'> = {
+  steps: 2000,
+  imageSize: 32,
+  batchSize: 128,
+  filters: [16, 16, 16],
+  zIDim: 16,
+  zSDim: 16,
+  hidden: [256, 256],
+  seed: 0,
+  checkpointEvery: 200,
+  resume: false,
+  logEvery: 50,
+  actionBound: 0.005,
+};
+
+export interface OfflineRun {
+  agent: IqlAgent;
+  data: TransitionDataset;
+  domains: string[];
+  digest: { episodes: number; transitions: number; sha256: string };
+  /** Updates done by this process, and wall time of training in this process. */
+  updatesThisRun: number;
+  seconds: number;
+  last: IqlStats | null;
+  /** True when stopAfter cut the run short. */
+  interrupted: boolean;
+}
+
+export function offlineConfig(o: Pick<OfflineOptions, 'imageSize' | 'filters' | 'zIDim' | 'zSDim' | 'hidden' | 'seed' | 'batchSize' | 'actionBound'>, numDomains: number): IqlConfig {
+  const strides = o.filters.map(() => 2);
+  return {
+    ...DEFAULT_IQL,
+    mode: 'image',
+    proprioDim: DEFAULT_PROPRIO_SPEC.layout.length,
+    proprioScale: PROPRIO_SCALE,
+    actionScale: [o.actionBound, o.actionBound, o.actionBound],
+    hidden: o.hidden,
+    batchSize: o.batchSize,
+    shiftPad: Math.max(1, Math.round(o.imageSize / 16)),
+    seed: o.seed,
+    daib: iqlDaibConfig({
+      numDomains,
+      encoder: { inputShape: [o.imageSize, o.imageSize, 3], filters: o.filters, kernelSize: 3, strides, padding: 'same', zIDim: o.zIDim, zSDim: o.zSDim },
+      domainHidden: [64],
+    }),
+  };
+}
+
+/** Loads the training connectors' prior data and trains (resuming when asked and a checkpoint exists). */
+export async function trainOffline(o: OfflineOptions): Promise<OfflineRun> {
+  const store = Store.openReadOnly(o.db);
+  let data: TransitionDataset;
+  let digest: OfflineRun['digest'];
+  let domains: string[];
+  try {
+    domains = o.split.train.filter((d) => store.countTransitions({ domain: d, kind: 'prior' }) > 0);
+    if (domains.length === 0) throw new Error(`${o.db}: no prior episodes of any training connector (${o.split.train.join(', ')})`);
+    assertNoHeldOut(o.split, domains, 'offline IQL data');
+    data = loadTransitions(store, { domains, imageSize: o.imageSize });
+    digest = store.datasetDigest({ domain: domains, kind: 'prior' });
+  } finally {
+    store.close();
+  }
+  const agent = new IqlAgent(offlineConfig(o, domains.length));
+  const backend = backendLabel();
+  const d = describeTransitions(data);
+  log(backend, `offline IQL: ${d.transitions} transitions, ${d.episodes} episodes, ${domains.length} connectors, reward mean ${d.rewardMean.toFixed(3)}; backend ${backend}`);
+  if (o.resume && o.checkpointDir && existsSync(join(o.checkpointDir, 'latest.json'))) {
+    await agent.loadCheckpoint(o.checkpointDir);
+    log(backend, `resumed from ${o.checkpointDir} at step ${agent.step}`);
+  }
+  const t0 = performance.now();
+  let tLog = t0;
+  let stepsLog = 0;
+  let done = 0;
+  let last: IqlStats | null = null;
+  let interrupted = false;
+  while (agent.step < o.steps) {
+    if (o.stopAfter !== undefined && done >= o.stopAfter) {
+      interrupted = true;
+      break;
+    }
+    // The batch of update k depends only on (seed, k): see the file header.
+    const sampler = new TransitionSampler(data, { seed: deriveSeed(o.seed, 'offline-batch', agent.step), batchSize: o.batchSize });
+    last = agent.update(sampler.sample());
+    done++;
+    stepsLog++;
+    if (agent.step % o.logEvery === 0 || agent.step === o.steps) {
+      const now = performance.now();
+      const ups = (stepsLog * 1000) / Math.max(1, now - tLog);
+      tLog = now;
+      stepsLog = 0;
+      log(backend, `step ${agent.step}/${o.steps} vLoss ${last.vLoss.toFixed(4)} qLoss ${last.qLoss.toFixed(4)} piLoss ${last.piLoss.toFixed(3)} ` +
+        `Q mean ${last.qMean.toFixed(3)} max ${last.qMax.toFixed(3)} V mean ${last.vMean.toFixed(3)} adv ${last.advMean.toFixed(3)} w ${last.weightMean.toFixed(2)} ` +
+        `logStd ${last.logStdMean.toFixed(2)} domCE ${last.domainCe.toFixed(3)} KL ${last.kl.toFixed(3)} | ${ups.toFixed(2)} upd/s`);
+      o.onLog?.({ ...last, updatesPerSec: ups });
+    }
+    if (o.checkpointDir && (agent.step % o.checkpointEvery === 0 || agent.step === o.steps)) await agent.saveCheckpoint(o.checkpointDir);
+  }
+  return { agent, data, domains, digest, updatesThisRun: done, seconds: (performance.now() - t0) / 1000, last, interrupted };
+}
+
+export interface ExportedOffline {
+  policy: ModelCard;
+  encoders: Record<'pi' | 'q' | 'v', ModelCard>;
+}
+
+/** Export the deterministic policy to `<outDir>/policy.onnx` and the encoders to `<outDir>/encoder-{pi,q,v}.onnx`, with cards. */
+export function exportOffline(run: OfflineRun, o: OfflineOptions, outDir: string, extra: { metrics?: Record<string, number>; trainingSeconds?: number } = {}): ExportedOffline {
+  const { agent, data, domains, digest } = run;
+  const c = agent.config;
+  const image = {
+    width: o.imageSize, height: o.imageSize, channels: 3 as const, colour: 'rgb' as const, layout: 'NHWC' as const, crop: null,
+    resize: 'area-average (training loader resizeRgb; the simulator renders 64x64)', scale: 1 / 255, offset: 0,
+  };
+  const training = {
+    connectors: domains, heldOut: o.split.heldOut, episodes: digest.episodes, transitions: data.count,
+    database: { path: o.db, sha256: digest.sha256 }, updates: agent.step, seed: o.seed,
+  };
+  const hyperparameters = {
+    iql: c, batchSize: o.batchSize, steps: o.steps, imageSize: o.imageSize, reward: 'rewardProb (ground truth 0/1 on prior data)',
+    augmentation: `random shift, pad ${c.shiftPad} px`, split: o.split.source, trainingSeconds: extra.trainingSeconds ?? null,
+  };
+  const created = new Date().toISOString();
+  const policyModel = agent.policyInferenceModel();
+  const b = o.actionBound;
+  const { card: policy } = saveOnnxModel(policyModel, join(outDir, 'policy.onnx'), {
+    inputRoles: ['image', 'proprio'], outputRoles: ['action'],
+    card: {
+      kind: 'policy', name: 'policy-iql-offline', version: 1, created,
+      description: 'Offline IQL residual policy (deterministic mean, tanh-bounded) with its own DAIB encoder, trained on simulated prior data of the training connectors. u = u_H + residual.',
+      preprocessing: { image, proprio: { ...DEFAULT_PROPRIO_SPEC }, notes: 'proprio raw units (m, N, N m); the graph scales it (Scale layer)' },
+      action: { low: [-b, -b, -b], high: [b, b, b], units: 'm/step' },
+      training, hyperparameters, backend: agent.backend, metrics: extra.metrics ?? {},
+    },
+  });
+  policyModel.dispose();
+  const encoders = {} as Record<'pi' | 'q' | 'v', ModelCard>;
+  for (const which of ['pi', 'q', 'v'] as const) {
+    const m = agent.encoderInferenceModel(which);
+    const { card } = saveOnnxModel(m, join(outDir, `encoder-${which}.onnx`), {
+      inputRoles: ['image'], outputRoles: ['features'],
+      card: {
+        kind: 'encoder', name: `encoder-${which}`, version: 1, created,
+        description: `Frozen DAIB encoder of the ${which === 'pi' ? 'policy' : which === 'q' ? 'Q' : 'value'} network from offline IQL: image -> concat(zI, zS mean), the features cached for online learning.`,
+        preprocessing: { image }, training, hyperparameters, backend: agent.backend, metrics: {},
+      },
+    });
+    m.dispose();
+    encoders[which] = card;
+  }
+  return { policy, encoders };
+}
