@@ -185,7 +185,6 @@ export function exportOffline(run: OfflineRun, o: OfflineOptions, outDir: string
       training, hyperparameters, backend: agent.backend, metrics: extra.metrics ?? {},
     },
   });
-  policyModel.dispose();
   const encoders = {} as Record<'pi' | 'q' | 'v', ModelCard>;
   for (const which of ['pi', 'q', 'v'] as const) {
     const m = agent.encoderInferenceModel(which);
@@ -197,7 +196,6 @@ export function exportOffline(run: OfflineRun, o: OfflineOptions, outDir: string
         preprocessing: { image }, training, hyperparameters, backend: agent.backend, metrics: {},
       },
     });
-    m.dispose();
     encoders[which] = card;
   }
   return { policy, encoders };

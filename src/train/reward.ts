@@ -147,7 +147,6 @@ export function exportReward(clf: DaibClassifier, row: RewardRow, o: RewardOptio
       metrics,
     },
   });
-  model.dispose();
   return card;
 }
 

@@ -1,0 +1,35 @@
+/** A tiny real prior-data database collected in the real MuJoCo cell, shared by the training tests. */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { collectPrior } from '../../src/data/collect.ts';
+import { DEFAULT_PRIOR_SETTINGS } from '../../src/data/episode.ts';
+import { makeSplit, type Split } from '../../src/data/splits.ts';
+import { loadConnectors } from '../../src/sim/connectors.ts';
+
+export const TRAIN = ['hex14', 'round22', 'dsub'];
+export const HELD_OUT = ['dt12', 'europlug'];
+
+export interface TinyDb {
+  dir: string;
+  db: string;
+  split: Split;
+  /** The split as a file (for the commands' --split). */
+  splitFile: string;
+  cleanup: () => void;
+}
+
+/** `episodes` expert episodes per connector (scenario I and II), 64 px images, 12-step episodes. */
+export async function tinyDb(prefix: string, episodes = 4, connectors: string[] = [...TRAIN, ...HELD_OUT]): Promise<TinyDb> {
+  const dir = mkdtempSync(join(tmpdir(), `${prefix}-`));
+  const db = join(dir, 'prior.db');
+  await collectPrior({
+    db, connectors, controllers: ['expert'], scenarios: ['I', 'II'], episodesPerConnector: episodes, seed: 5, workers: 0,
+    settings: { ...DEFAULT_PRIOR_SETTINGS, imageSize: 64, episodeLength: 12, goalNoise: 0.002 },
+  });
+  const spec = { description: 'test split', heldOut: HELD_OUT, train: TRAIN };
+  const splitFile = join(dir, 'split.json');
+  writeFileSync(splitFile, JSON.stringify(spec));
+  const split = makeSplit(spec, loadConnectors(), splitFile);
+  return { dir, db, split, splitFile, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
