@@ -18,12 +18,12 @@ import { TrainArgError, existingFile, intArg, log, numArg, parseArgs, splitFrom,
 const KNOWN = {
   db: 'value', split: 'value', steps: 'value', 'image-size': 'value', 'batch-size': 'value', filters: 'value', 'z-dim': 'value',
   hidden: 'value', seed: 'value', 'checkpoint-dir': 'value', 'checkpoint-every': 'value', resume: 'flag', 'log-every': 'value',
-  'eval-trials': 'value', 'eval-connectors': 'value', 'goal-bias-mm': 'value', out: 'value', 'results': 'value', help: 'flag',
+  'eval-trials': 'value', 'train-eval-trials': 'value', 'eval-connectors': 'value', 'goal-bias-mm': 'value', out: 'value', 'results': 'value', help: 'flag',
 } as const;
 
 const USAGE = `usage: train-offline --db FILE [--split FILE] [--steps N] [--image-size 32|64] [--batch-size N] [--filters 16,16,16]
   [--z-dim N] [--hidden 256,256] [--seed S] [--checkpoint-dir DIR] [--checkpoint-every N] [--resume] [--log-every N]
-  [--eval-trials N (0 = skip)] [--eval-connectors train,heldout|heldout] [--goal-bias-mm 0,1.5] [--out DIR] [--results FILE]`;
+  [--eval-trials N (0 = skip)] [--train-eval-trials N (default: eval-trials)] [--eval-connectors train,heldout|heldout] [--goal-bias-mm 0,1.5] [--out DIR] [--results FILE]`;
 
 function list(s: string | undefined, def: number[], key: string): number[] {
   if (s === undefined) return def;
@@ -36,6 +36,7 @@ export async function main(argv: string[]): Promise<number> {
   let args: Map<string, string>;
   let opts: OfflineOptions;
   let evalTrials: number;
+  let trainEvalTrials: number;
   let goalBiasMm: number[];
   let evalSets: ('train' | 'heldout')[];
   try {
@@ -63,6 +64,7 @@ export async function main(argv: string[]): Promise<number> {
       logEvery: intArg(args, 'log-every', DEFAULT_OFFLINE.logEvery, 1, 1_000_000),
     };
     evalTrials = intArg(args, 'eval-trials', 20, 0, 1000);
+    trainEvalTrials = intArg(args, 'train-eval-trials', evalTrials, 1, 1000);
     goalBiasMm = (args.get('goal-bias-mm') ?? '0,1.5').split(',').map(Number);
     if (!goalBiasMm.every((g) => Number.isFinite(g) && g >= 0 && g <= 10)) throw new TrainArgError(`option '--goal-bias-mm' must be comma-separated numbers in [0, 10]`);
     const sets = (args.get('eval-connectors') ?? 'train,heldout').split(',');
@@ -83,7 +85,8 @@ export async function main(argv: string[]): Promise<number> {
   if (evalTrials > 0) {
     const results = args.get('results') ?? join(out, 'policy-eval.json');
     const report = await evaluatePolicy({
-      policyPath: join(out, 'policy.onnx'), split: opts.split, sets: evalSets, trials: evalTrials, goalBiasMm, seed: opts.seed,
+      policyPath: join(out, 'policy.onnx'), split: opts.split, sets: evalSets, trials: evalTrials, trainTrials: trainEvalTrials, goalBiasMm,
+      onProgress: (m) => log(label, m), seed: opts.seed,
       onScenario: (partial) => writeJson(results, partial),
     });
     console.log(formatPolicyEval(report));

@@ -16,7 +16,7 @@ import { saveOnnxModel } from '../learn/export.ts';
 import type { ModelCard } from '../policy/card.ts';
 import { Store } from '../store/index.ts';
 import { deriveSeed } from '../util/rng.ts';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { log } from './common.ts';
 
 /** Proprio scaling baked into the policy (Scale layer): metres -> cm-ish units (x100), N -> x0.1, N m -> x1. */
@@ -116,9 +116,20 @@ export async function trainOffline(o: OfflineOptions): Promise<OfflineRun> {
   const backend = backendLabel();
   const d = describeTransitions(data);
   log(backend, `offline IQL: ${d.transitions} transitions, ${d.episodes} episodes, ${domains.length} connectors, reward mean ${d.rewardMean.toFixed(3)}; backend ${backend}`);
-  if (o.resume && o.checkpointDir && existsSync(join(o.checkpointDir, 'latest.json'))) {
-    await agent.loadCheckpoint(o.checkpointDir);
-    log(backend, `resumed from ${o.checkpointDir} at step ${agent.step}`);
+  if (o.checkpointDir) {
+    // The checkpoints belong to one training set: refuse to resume on different data (the card's hash would lie).
+    const runFile = join(o.checkpointDir, 'run.json');
+    if (o.resume && existsSync(join(o.checkpointDir, 'latest.json'))) {
+      const prev = existsSync(runFile) ? (JSON.parse(readFileSync(runFile, 'utf8')) as { digest?: { sha256?: string } }) : null;
+      if (prev?.digest?.sha256 !== digest.sha256) {
+        throw new Error(`${runFile}: the checkpoints were trained on data with sha256 ${String(prev?.digest?.sha256)}, but ${o.db} now holds ${digest.sha256}; use a new --checkpoint-dir (or restore that database)`);
+      }
+      await agent.loadCheckpoint(o.checkpointDir);
+      log(backend, `resumed from ${o.checkpointDir} at step ${agent.step}`);
+    } else {
+      mkdirSync(o.checkpointDir, { recursive: true });
+      writeFileSync(runFile, `${JSON.stringify({ db: o.db, digest, domains, startedAt: new Date().toISOString() }, null, 1)}\n`);
+    }
   }
   const t0 = performance.now();
   let tLog = t0;

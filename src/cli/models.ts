@@ -1,0 +1,108 @@
+/**
+ * Reproduce the shipped models from scratch: collect prior data (if missing) -> train the reward classifier (table 8)
+ * -> offline IQL -> export -> evaluate -> models/ + cards + models/README.md.
+ *
+ *   npx tsx src/cli/models.ts                 # everything, with the shipped settings
+ *   npx tsx src/cli/models.ts --readme-only   # regenerate models/README.md from the files in models/
+ *
+ * Each stage is one of the project's own commands, run as a child process (its output streams through), so the
+ * stages can also be run by hand. Collection and offline training resume when re-run after an interruption.
+ * Exit codes: 0 done, 2 bad arguments, 1 a stage failed.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { TrainArgError, intArg, parseArgs } from '../train/common.ts';
+import { buildModelsReadme } from '../train/readme.ts';
+
+/** The shipped settings (chosen for <= ~40 min of offline training on this 2-core machine; see models/README.md). */
+export const SHIPPED = {
+  split: 'data/splits/default.json',
+  prior: 'data/prior.db',
+  heldOut: 'data/heldout.db',
+  rewardSteps: 800,
+  rewardImageSize: 32,
+  offlineSteps: 3000,
+  offlineImageSize: 32,
+  offlineBatch: 128,
+  evalTrials: 20,
+  trainEvalTrials: 5,
+  checkpointDir: 'data/runs/iql',
+};
+
+export const REPRODUCE = 'npx tsx src/cli/models.ts';
+
+const KNOWN = {
+  out: 'value', 'reward-steps': 'value', 'offline-steps': 'value', 'eval-trials': 'value', 'skip-collect': 'flag', 'skip-reward': 'flag',
+  'skip-offline': 'flag', 'readme-only': 'flag', help: 'flag',
+} as const;
+
+const USAGE = `usage: models [--out models] [--reward-steps N] [--offline-steps N] [--eval-trials N] [--skip-collect] [--skip-reward] [--skip-offline] [--readme-only]`;
+
+function run(cli: string, args: string[]): void {
+  const cmd = ['--import', 'tsx', cli, ...args];
+  process.stdout.write(`\n$ npx tsx ${cli} ${args.join(' ')}\n`);
+  const r = spawnSync(process.execPath, cmd, { stdio: 'inherit' });
+  if (r.status !== 0) throw new Error(`${cli} exited with ${r.status ?? r.signal}`);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let args: Map<string, string>;
+  let rewardSteps: number;
+  let offlineSteps: number;
+  let evalTrials: number;
+  try {
+    args = parseArgs(argv, KNOWN, 'models');
+    rewardSteps = intArg(args, 'reward-steps', SHIPPED.rewardSteps, 1, 1e7);
+    offlineSteps = intArg(args, 'offline-steps', SHIPPED.offlineSteps, 1, 1e7);
+    evalTrials = intArg(args, 'eval-trials', SHIPPED.evalTrials, 0, 1000);
+  } catch (err) {
+    console.error(`models: ${(err as TrainArgError).message}\n${USAGE}`);
+    return 2;
+  }
+  if (args.has('help')) {
+    console.log(USAGE);
+    return 0;
+  }
+  const out = args.get('out') ?? 'models';
+  try {
+    if (!args.has('readme-only')) {
+      if (!args.has('skip-collect')) {
+        // The commands of src/data/README.md; re-running skips episodes already collected.
+        if (!existsSync(SHIPPED.prior)) {
+          const common = ['--scenario', 'I,II', '--seed', '0', '--image-size', '64', '--goal-noise-mm', '2', '--workers', '2', '--split', SHIPPED.split];
+          run('src/cli/collect.ts', ['--db', SHIPPED.prior, '--connectors', 'train', '--episodes-per-connector', '100', '--controllers', 'expert', ...common]);
+          run('src/cli/collect.ts', ['--db', SHIPPED.prior, '--connectors', 'train', '--episodes-per-connector', '20', '--controllers', 'p', ...common]);
+        }
+        if (!existsSync(SHIPPED.heldOut)) {
+          run('src/cli/collect.ts', ['--db', SHIPPED.heldOut, '--connectors', 'heldout', '--episodes-per-connector', '40', '--controllers', 'expert',
+            '--scenario', 'I,II', '--seed', '1', '--image-size', '64', '--goal-noise-mm', '2', '--workers', '2', '--split', SHIPPED.split]);
+        }
+      }
+      if (!args.has('skip-reward')) {
+        run('src/cli/train-reward.ts', ['--db', SHIPPED.prior, '--heldout-db', SHIPPED.heldOut, '--split', SHIPPED.split, '--method', 'daib,erm,vib,dann,daib-nobottleneck',
+          '--steps', String(rewardSteps), '--seed', '0', '--image-size', String(SHIPPED.rewardImageSize), '--out', out]);
+      }
+      if (!args.has('skip-offline')) {
+        run('src/cli/train-offline.ts', ['--db', SHIPPED.prior, '--split', SHIPPED.split, '--steps', String(offlineSteps), '--image-size', String(SHIPPED.offlineImageSize),
+          '--batch-size', String(SHIPPED.offlineBatch), '--checkpoint-dir', SHIPPED.checkpointDir, '--resume', '--eval-trials', String(evalTrials),
+          '--train-eval-trials', String(Math.min(evalTrials, SHIPPED.trainEvalTrials)), '--out', out]);
+      }
+    }
+    const readme = buildModelsReadme(out, REPRODUCE);
+    writeFileSync(join(out, 'README.md'), readme);
+    console.log(`wrote ${join(out, 'README.md')}`);
+    return 0;
+  } catch (err) {
+    console.error(`models: ${(err as Error).message}`);
+    return 1;
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  main(process.argv.slice(2)).then((code) => process.exit(code), (err: unknown) => {
+    console.error(`models: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+    process.exit(1);
+  });
+}
