@@ -41,6 +41,15 @@ export function buildModelsReadme(dir: string, reproduce: string): string {
     reproduce,
     '```',
     '',
+    'Stages (each a command of its own, see `src/train/README.md`): collect prior data if `data/prior.db` / `data/heldout.db`',
+    'are missing -> `src/cli/train-reward.ts` (all five methods, exports DAIB) -> `src/cli/train-offline.ts` (resumable',
+    'checkpoints in `data/runs/iql`; exports the policy and encoders, then evaluates the exported policy).',
+    '',
+    '**Why these sizes.** wasm image-IQL costs three conv encoders (policy, Q, V) per update; on this shared 2-core machine',
+    'it ran 1-3 updates/s at 32x32 with batch 128 and 3x16-filter encoders (5.8/s on idle cores). 32x32 input, batch 128,',
+    'filters 16-16-16 and z = 16+16 keep the offline run within ~40 min; 64x64 would be ~3x slower per update. The reward',
+    'classifier (one encoder, 32-32-32 filters) trains at ~2-6 updates/s, so each table-8 method gets the same step budget.',
+    '',
   ];
   const tablePath = join(dir, 'reward-table8.json');
   if (existsSync(tablePath)) {
