@@ -23,11 +23,11 @@ export const SHIPPED = {
   heldOut: 'data/heldout.db',
   rewardSteps: 800,
   rewardImageSize: 32,
-  offlineSteps: 3000,
+  offlineSteps: 2500,
   offlineImageSize: 32,
   offlineBatch: 128,
   evalTrials: 20,
-  trainEvalTrials: 5,
+  trainEvalTrials: 3,
   checkpointDir: 'data/runs/iql',
 };
 
@@ -58,7 +58,7 @@ export async function main(argv: string[]): Promise<number> {
     offlineSteps = intArg(args, 'offline-steps', SHIPPED.offlineSteps, 1, 1e7);
     evalTrials = intArg(args, 'eval-trials', SHIPPED.evalTrials, 0, 1000);
   } catch (err) {
-    console.error(`models: ${(err as TrainArgError).message}\n${USAGE}`);
+    console.error(`${(err as TrainArgError).message}\n${USAGE}`);
     return 2;
   }
   if (args.has('help')) {
