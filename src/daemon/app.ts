@@ -2,6 +2,7 @@
  * Assembles a running daemon: robot backend (the simulated cell unless one is given), the SQLite log, the models,
  * the control loop and the REST API. Used by the main job (src/cli/daemon.ts), the tests and the benchmark.
  */
+import { readdirSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import { buildApi } from '../api/server.ts';
@@ -48,11 +49,29 @@ export interface DaemonApp {
   close(): Promise<void>;
 }
 
-/** Sets the process nice value (main thread and threads started after it); returns a line for the operator. */
+/**
+ * Sets the nice value of every thread of this process (Linux nice is per thread: the libuv pool that runs onnxruntime
+ * and sharp, and the log writer, exist already) and so of threads started later; returns a line for the operator.
+ */
 export function applyPriority(nice: number): string {
+  let tids: number[] = [];
+  try {
+    tids = readdirSync('/proc/self/task').map(Number).filter(Number.isInteger);
+  } catch {
+    // not Linux: the calling thread only
+  }
   try {
     setPriority(0, nice);
-    return `process priority: nice ${getPriority(0)}`;
+    let others = 0;
+    for (const tid of tids) {
+      try {
+        setPriority(tid, nice);
+        others++;
+      } catch {
+        // a thread that has just exited
+      }
+    }
+    return `process priority: nice ${getPriority(0)} (${Math.max(1, others)} threads)`;
   } catch (e) {
     return `process priority: could not set nice ${nice} (${(e as Error).message}); running at nice ${getPriority(0)}`;
   }
