@@ -83,6 +83,10 @@ export async function main(argv: string[]): Promise<number> {
       if (!args.has('skip-reward')) {
         run('src/cli/train-reward.ts', ['--db', SHIPPED.prior, '--heldout-db', SHIPPED.heldOut, '--split', SHIPPED.split, '--method', 'daib,erm,vib,dann,daib-nobottleneck',
           '--steps', String(rewardSteps), '--seed', '0', '--image-size', String(SHIPPED.rewardImageSize), '--out', out]);
+        // DAIB vs ERM on more seeds (table only; that run's model stays in data/runs).
+        run('src/cli/train-reward.ts', ['--db', SHIPPED.prior, '--heldout-db', SHIPPED.heldOut, '--split', SHIPPED.split, '--method', 'daib,erm',
+          '--steps', String(rewardSteps), '--seed', '1,2', '--image-size', String(SHIPPED.rewardImageSize), '--out', 'data/runs/reward-seeds',
+          '--results', join(out, 'reward-table8-seeds.json')]);
       }
       if (!args.has('skip-offline')) {
         run('src/cli/train-offline.ts', ['--db', SHIPPED.prior, '--split', SHIPPED.split, '--steps', String(offlineSteps), '--image-size', String(SHIPPED.offlineImageSize),

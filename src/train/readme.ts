@@ -61,6 +61,17 @@ export function buildModelsReadme(dir: string, reproduce: string): string {
       ...t.rows.map((r) => `| ${r.method} | ${r.seed} | ${r.steps} | ${pct(r.evaluation.accuracy)} | ${pct(r.trainAccuracy)} | ${r.evaluation.perDomain.map((d) => `${d.name} ${pct(d.accuracy)}`).join(', ')} | ${r.seconds.toFixed(0)} s |`),
       '');
   }
+  const seedsPath = join(dir, 'reward-table8-seeds.json');
+  if (existsSync(seedsPath)) {
+    const t = JSON.parse(readFileSync(seedsPath, 'utf8')) as { rows: Array<{ method: string; seed: number; evaluation: BalancedEvaluation }>; settings: Record<string, unknown> };
+    parts.push('More seeds (same settings, not exported; ' + JSON.stringify(t.settings) + '):', '', '```', formatAccuracyTable(t.rows), '```', '');
+    const all = [...(existsSync(tablePath) ? (JSON.parse(readFileSync(tablePath, 'utf8')) as { rows: typeof t.rows }).rows : []), ...t.rows];
+    const methods = [...new Set(all.map((r) => r.method))];
+    parts.push('Mean over seeds: ' + methods.map((m) => {
+      const rs = all.filter((r) => r.method === m);
+      return `${m} ${pct(rs.reduce((a, r) => a + r.evaluation.accuracy, 0) / rs.length)} (${rs.length} seed${rs.length > 1 ? 's' : ''})`;
+    }).join(', ') + '.', '');
+  }
   const evalPath = join(dir, 'policy-eval.json');
   if (existsSync(evalPath)) {
     const r = JSON.parse(readFileSync(evalPath, 'utf8')) as PolicyEvalReport;
