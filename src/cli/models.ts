@@ -23,7 +23,7 @@ export const SHIPPED = {
   heldOut: 'data/heldout.db',
   rewardSteps: 800,
   rewardImageSize: 32,
-  offlineSteps: 2500,
+  offlineSteps: 3000,
   offlineImageSize: 32,
   offlineBatch: 128,
   evalTrials: 20,
