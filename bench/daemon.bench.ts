@@ -18,7 +18,7 @@
  *    sustained over --log-rows rows (target >= 1,000/s); `--log-only` runs just this.
  */
 import { spawn } from 'node:child_process';
-import { getPriority } from 'node:os';
+import { getPriority, setPriority } from 'node:os';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -209,7 +209,11 @@ if (args['log-only']) {
 if (!args['free-only']) {
   const realtime = async (label: string, hog: boolean, ticks: number): Promise<Record<string, unknown>> => {
     let child: ReturnType<typeof spawn> | null = null;
-    if (hog) child = spawn(process.execPath, ['-e', 'for(;;){}'], { stdio: 'ignore' });
+    if (hog) {
+      child = spawn(process.execPath, ['-e', 'for(;;){}'], { stdio: 'ignore' });
+      // A child inherits our nice value: put the neighbour at the normal priority, as a trainer or any other job runs.
+      if (child.pid) setPriority(child.pid, 0);
+    }
     try {
       const run = await start(label, { realtime: true });
       const t0 = performance.now();
