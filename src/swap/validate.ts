@@ -1,0 +1,123 @@
+/**
+ * Validation of a candidate policy before it may drive the arm (issue 5, hot-swap):
+ *   1. it loads (PolicyModel refuses corrupt files, bad cards, wrong shapes) - done by the caller;
+ *   2. on a probe set of recently logged observations its outputs are finite and within the daemon's residual bound;
+ *   3. its actions are compared with the current policy's on the same probes: a mean |difference| beyond
+ *      `maxMeanDiffM` (or a max beyond `maxDiffM`) FLAGS the version; per `onFlag` it is then accepted-with-flag or rejected.
+ * Each model is fed the probe as its own card asks (image size, proprio layout), from the same logged rows.
+ */
+import { ProprioBuilder } from '../daemon/proprio.ts';
+import type { ResidualPolicy } from '../daemon/interfaces.ts';
+import { resizeRgb } from '../data/dataset.ts';
+import type { Observation, RgbImage } from '../robot/types.ts';
+import type { Store } from '../store/index.ts';
+import type { TransitionRecord } from '../store/types.ts';
+
+export interface SwapValidationConfig {
+  /** Recently logged observations used as probes (newest transitions with an image). */
+  probeCount: number;
+  /** Residual bound per axis (m): every probe output must be within it (plus float tolerance). */
+  residualBoundM: number;
+  /** Max |a_new - a_current| on any probe and axis (m) before the version is flagged. */
+  maxDiffM: number;
+  /** Mean over probes of max-axis |a_new - a_current| (m) before the version is flagged. */
+  maxMeanDiffM: number;
+  /** What happens to a flagged version: 'accept' (recorded with the flag) or 'reject'. */
+  onFlag: 'accept' | 'reject';
+}
+
+export const DEFAULT_SWAP_VALIDATION: SwapValidationConfig = {
+  probeCount: 32,
+  residualBoundM: 0.005,
+  maxDiffM: 0.005,
+  maxMeanDiffM: 0.002,
+  onFlag: 'accept',
+};
+
+export interface ProbeObservation {
+  obs: Observation;
+}
+
+export interface ValidationResult {
+  ok: boolean;
+  flagged: boolean;
+  reason: string;
+  probes: number;
+  meanDiffM: number | null;
+  maxDiffM: number | null;
+  maxAbsActionM: number;
+  ms: number;
+}
+
+/** The newest `n` logged transitions that carry an image, as observations (oldest first). */
+export function probeSet(store: Store, n: number): Observation[] {
+  const ids = store.transitionIds({});
+  const pick = ids.slice(Math.max(0, ids.length - n * 2));
+  const rows = store.getTransitions(pick, { images: true }).filter((r) => r.image !== null);
+  return rows.slice(Math.max(0, rows.length - n)).map(observationOf);
+}
+
+function observationOf(t: TransitionRecord): Observation {
+  return { image: t.image as RgbImage, wrench: t.wrench, eePos: t.eePos, eeQuat: t.eeQuat, goal: t.goal, imageStamp: t.imageStamp ?? 0, wrenchStamp: t.wrenchStamp ?? 0 };
+}
+
+/** Builds the model's own inputs for one observation (area resize to its image size, 1/255, its proprio layout). */
+export function inputsFor(policy: ResidualPolicy, obs: Observation): { image: Float32Array | undefined; proprio: Float32Array | undefined } {
+  let image: Float32Array | undefined;
+  const spec = policy.input.image;
+  if (spec) {
+    const bytes = new Uint8Array(spec.width * spec.height * 3);
+    resizeRgb(obs.image.data, obs.image.width, obs.image.height, bytes, spec.width, spec.height);
+    image = Float32Array.from(bytes, (v) => v / 255);
+  }
+  const proprio = policy.input.proprio ? Float32Array.from(new ProprioBuilder(policy.input.proprio, policy.version).build(obs)) : undefined;
+  return { image, proprio };
+}
+
+/** Runs the candidate (and the current policy, if any) on the probes; never throws for a bad model, says why instead. */
+export async function validatePolicy(candidate: ResidualPolicy, current: ResidualPolicy | null, probes: readonly Observation[], c: SwapValidationConfig): Promise<ValidationResult> {
+  const t0 = performance.now();
+  const done = (r: Omit<ValidationResult, 'ms'>): ValidationResult => ({ ...r, ms: performance.now() - t0 });
+  let maxAbs = 0;
+  let sumDiff = 0;
+  let maxDiff = 0;
+  let compared = 0;
+  const tol = 1e-6;
+  for (let i = 0; i < probes.length; i++) {
+    const obs = probes[i] as Observation;
+    let a: number[];
+    try {
+      const x = inputsFor(candidate, obs);
+      a = await candidate.run(x.image, x.proprio);
+    } catch (e) {
+      return done({ ok: false, flagged: false, reason: `probe ${i}: candidate failed: ${(e as Error).message}`, probes: i, meanDiffM: null, maxDiffM: null, maxAbsActionM: maxAbs });
+    }
+    if (a.length !== 3 || !a.every(Number.isFinite)) return done({ ok: false, flagged: false, reason: `probe ${i}: non-finite output [${a.join(', ')}]`, probes: i, meanDiffM: null, maxDiffM: null, maxAbsActionM: maxAbs });
+    const m = Math.max(...a.map(Math.abs));
+    maxAbs = Math.max(maxAbs, m);
+    if (m > c.residualBoundM + tol) return done({ ok: false, flagged: false, reason: `probe ${i}: residual ${m.toExponential(3)} m beyond the bound ${c.residualBoundM} m`, probes: i, meanDiffM: null, maxDiffM: null, maxAbsActionM: maxAbs });
+    if (current) {
+      try {
+        const x = inputsFor(current, obs);
+        const b = await current.run(x.image, x.proprio);
+        const d = Math.max(Math.abs(a[0]! - b[0]), Math.abs(a[1]! - b[1]), Math.abs(a[2]! - b[2]));
+        sumDiff += d;
+        maxDiff = Math.max(maxDiff, d);
+        compared++;
+      } catch {
+        // The current policy failing on a probe says nothing about the candidate.
+      }
+    }
+  }
+  const mean = compared > 0 ? sumDiff / compared : null;
+  const flagged = compared > 0 && ((mean as number) > c.maxMeanDiffM || maxDiff > c.maxDiffM);
+  const diffText = compared > 0 ? `mean |da| ${((mean as number) * 1000).toFixed(3)} mm, max ${(maxDiff * 1000).toFixed(3)} mm vs current` : 'no current policy to compare with';
+  if (flagged && c.onFlag === 'reject') {
+    return done({ ok: false, flagged, reason: `differs from the current policy beyond the limit (${diffText}; limits mean ${c.maxMeanDiffM * 1000} mm, max ${c.maxDiffM * 1000} mm)`, probes: probes.length, meanDiffM: mean, maxDiffM: compared ? maxDiff : null, maxAbsActionM: maxAbs });
+  }
+  return done({
+    ok: true, flagged,
+    reason: `${probes.length} probes finite and within +-${c.residualBoundM * 1000} mm; ${diffText}${flagged ? ' (FLAGGED: beyond the limit, accepted per setting)' : ''}`,
+    probes: probes.length, meanDiffM: mean, maxDiffM: compared ? maxDiff : null, maxAbsActionM: maxAbs,
+  });
+}

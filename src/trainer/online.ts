@@ -1,0 +1,531 @@
+/**
+ * Online IQL beside the daemon (thesis ch. 10.5.3; RLPD for the 50/50 mix), reading top to bottom:
+ *
+ *   0. Start from the offline IQL checkpoint (or this trainer's own newer checkpoint after a restart); freeze the
+ *      encoders: from now on each network sees the bottleneck MEAN of its frozen DAIB encoder (computeFeatures).
+ *   1. Offline replay: the training connectors' prior data; features computed once at start-up for K copies of every
+ *      observation, copy 0 unshifted and copies 1..K-1 random-shifted (augmentation has to happen before the encoder,
+ *      so it is precomputed: a sampled offline transition picks one of its K copies at random).
+ *   2. Online replay: the daemon's practice transitions, read incrementally from the same SQLite file (ended episodes
+ *      only, so s' is known); features computed once, without augmentation, and cached in the store (putFeatures) so
+ *      a restarted trainer does not recompute them. Reward = the reward classifier's probability on the NEXT
+ *      observation, which the daemon logged as rewardProb (ground truth only with reward: 'gt', an ablation).
+ *   3. Updates: each batch = round(onlineFraction * B) online + the rest offline samples; `utd` updates per new
+ *      environment step (transition) are owed and paid as data arrives.
+ *   4. Every `exportEvery` updates (0: after the updates owed for each new batch of episodes) the deterministic policy
+ *      (frozen pi encoder + trained head) is exported to ONNX with a card, registered in the store, checkpointed, and
+ *      announced (onExport) - the daemon validates and hot-swaps it (src/swap).
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ProprioBuilder } from '../daemon/proprio.ts';
+import { DEFAULT_PROPRIO_SPEC, loadTransitions, resizeRgb, type TransitionDataset } from '../data/dataset.ts';
+import { initBackend } from '../learn/backend.ts';
+import { saveOnnxModel } from '../learn/export.ts';
+import { IqlAgent, type IqlConfig, type IqlFeatures, type IqlStats } from '../learn/iql.ts';
+import { gatherImages } from '../learn/nets.ts';
+import { sha256Hex } from '../policy/card.ts';
+import type { Observation } from '../robot/types.ts';
+import { Store } from '../store/index.ts';
+import type { TransitionRecord } from '../store/types.ts';
+import { deriveSeed, Rng } from '../util/rng.ts';
+
+export interface OnlineTrainerConfig {
+  /** The daemon's log (read: practice transitions; write: feature cache, model registrations). */
+  db: string;
+  /** Prior data for the offline share of each batch (null: online only, e.g. tests). */
+  offlineDb: string | null;
+  /** Connectors of the offline data (the training connectors). */
+  offlineDomains: string[];
+  /** Online data: only practice episodes of these connectors (empty: any). */
+  onlineDomains: string[];
+  /** Offline IQL checkpoint directory to start from (latest.json). */
+  startCheckpoint: string;
+  /** This trainer's own checkpoints (resume after a crash); exports go to `<workDir>/models/`. */
+  workDir: string;
+  /** Fraction of each batch from online data: 0.25 in the research, 0.5 = RLPD. */
+  onlineFraction: number;
+  batchSize: number;
+  /** Updates per new environment step (transition). */
+  utd: number;
+  /** Export every N updates; 0 = after the updates owed for each new set of ended episodes. */
+  exportEvery: number;
+  /** Offline feature copies (1 = no augmentation; K > 1: copies 1..K-1 random-shifted by the agent's shiftPad). */
+  offlineAugmentCopies: number;
+  /** 'rewardProb' (the learned reward, default) or 'gt' (simulator ground truth; ablation only). */
+  reward: 'rewardProb' | 'gt';
+  /** Minimum online transitions before the first update. */
+  minOnline: number;
+  seed: number;
+  /** Cap of owed updates (a trainer that fell far behind does not spend an hour catching up). */
+  maxOwed: number;
+  /** Card name of exported versions; the version number is the agent's update count. */
+  exportName: string;
+}
+
+export const DEFAULT_ONLINE: Omit<OnlineTrainerConfig, 'db' | 'offlineDb' | 'offlineDomains' | 'startCheckpoint' | 'workDir'> = {
+  onlineDomains: [],
+  onlineFraction: 0.25,
+  batchSize: 256,
+  utd: 1,
+  exportEvery: 0,
+  offlineAugmentCopies: 2,
+  reward: 'rewardProb',
+  minOnline: 1,
+  seed: 0,
+  maxOwed: 5000,
+  exportName: 'policy-iql-online',
+};
+
+export interface TrainerProgress {
+  updates: number;
+  /** Agent step (offline + online updates). */
+  agentStep: number;
+  onlineTransitions: number;
+  offlineTransitions: number;
+  episodesSeen: number;
+  owed: number;
+  losses: { vLoss: number; qLoss: number; piLoss: number; qMean: number; vMean: number } | null;
+  /** Mean learned reward (rewardProb) of the online transitions seen so far. */
+  meanPredictedReward: number | null;
+  updatesPerSec: number | null;
+  exports: number;
+  lastExport: { version: string; path: string; modelId: number } | null;
+}
+
+export interface ExportInfo {
+  path: string;
+  version: string;
+  modelId: number;
+  updates: number;
+  exportedAt: number;
+}
+
+interface Replay {
+  n: number;
+  /** Per transition: feature rows of s and s' (index into feats), action (3), reward, done. */
+  obs: Int32Array;
+  next: Int32Array;
+  action: Float32Array;
+  reward: Float32Array;
+  done: Float32Array;
+  proprio: Float32Array;
+  nextProprio: Float32Array;
+}
+
+const PD = DEFAULT_PROPRIO_SPEC.layout.length;
+
+/** Growable feature table: row i = [pi | q | v] features of one observation copy. */
+class FeatureTable {
+  pi: Float32Array;
+  q: Float32Array;
+  v: Float32Array;
+  rows = 0;
+  constructor(private readonly dims: { pi: number; q: number; v: number }, cap = 1024) {
+    this.pi = new Float32Array(cap * dims.pi);
+    this.q = new Float32Array(cap * dims.q);
+    this.v = new Float32Array(cap * dims.v);
+  }
+  add(f: { pi: Float32Array; q: Float32Array; v: Float32Array }, count: number): number {
+    const start = this.rows;
+    const need = start + count;
+    if (need * this.dims.pi > this.pi.length) {
+      const cap = Math.max(need, (this.pi.length / this.dims.pi) * 2);
+      const grow = (a: Float32Array, d: number): Float32Array => {
+        const b = new Float32Array(cap * d);
+        b.set(a);
+        return b;
+      };
+      this.pi = grow(this.pi, this.dims.pi);
+      this.q = grow(this.q, this.dims.q);
+      this.v = grow(this.v, this.dims.v);
+    }
+    this.pi.set(f.pi, start * this.dims.pi);
+    this.q.set(f.q, start * this.dims.q);
+    this.v.set(f.v, start * this.dims.v);
+    this.rows = need;
+    return start;
+  }
+  gather(rows: Int32Array): { pi: Float32Array; q: Float32Array; v: Float32Array } {
+    const out = { pi: new Float32Array(rows.length * this.dims.pi), q: new Float32Array(rows.length * this.dims.q), v: new Float32Array(rows.length * this.dims.v) };
+    for (const k of ['pi', 'q', 'v'] as const) {
+      const d = this.dims[k];
+      const src = this[k];
+      for (let i = 0; i < rows.length; i++) {
+        const r = rows[i] as number;
+        out[k].set(src.subarray(r * d, (r + 1) * d), i * d);
+      }
+    }
+    return out;
+  }
+}
+
+function emptyReplay(): Replay {
+  return { n: 0, obs: new Int32Array(0), next: new Int32Array(0), action: new Float32Array(0), reward: new Float32Array(0), done: new Float32Array(0), proprio: new Float32Array(0), nextProprio: new Float32Array(0) };
+}
+
+function appendReplay(r: Replay, add: Omit<Replay, 'n'> & { n: number }): Replay {
+  const cat = <T extends Int32Array | Float32Array>(a: T, b: T): T => {
+    const c = new (a.constructor as { new (n: number): T })(a.length + b.length);
+    c.set(a);
+    c.set(b, a.length);
+    return c;
+  };
+  return {
+    n: r.n + add.n,
+    obs: cat(r.obs, add.obs), next: cat(r.next, add.next), action: cat(r.action, add.action), reward: cat(r.reward, add.reward),
+    done: cat(r.done, add.done), proprio: cat(r.proprio, add.proprio), nextProprio: cat(r.nextProprio, add.nextProprio),
+  };
+}
+
+/** Reads the IQL config a checkpoint was trained with (so the online agent has the same networks). */
+export function checkpointConfig(dir: string): IqlConfig {
+  const latest = JSON.parse(readFileSync(join(dir, 'latest.json'), 'utf8')) as { checkpoint: string };
+  const m = JSON.parse(readFileSync(join(dir, latest.checkpoint, 'manifest.json'), 'utf8')) as { config?: IqlConfig };
+  if (!m.config || m.config.mode !== 'image') throw new Error(`${join(dir, latest.checkpoint, 'manifest.json')}: field 'config' must be an image-mode IQL config (the online trainer needs its encoders)`);
+  return m.config;
+}
+
+export class OnlineTrainer {
+  readonly cfg: OnlineTrainerConfig;
+  agent!: IqlAgent;
+  private offline: Replay = emptyReplay();
+  private online: Replay = emptyReplay();
+  private offFeat!: FeatureTable;
+  private onFeat!: FeatureTable;
+  private copies = 1;
+  private lastTransitionId = 0;
+  private seenEpisodes = new Set<number>();
+  private rewardSum = 0;
+  private rewardCount = 0;
+  private owed = 0;
+  private updates = 0;
+  private sinceExport = 0;
+  private exportDue = false;
+  private last: IqlStats | null = null;
+  private rate: { t: number; u: number } | null = null;
+  private ups: number | null = null;
+  private exports = 0;
+  private lastExport: TrainerProgress['lastExport'] = null;
+  private rng: Rng;
+  private encoderVersion = '';
+  private imageSize = 0;
+  private reader!: Store;
+  private writer!: Store;
+
+  constructor(cfg: OnlineTrainerConfig) {
+    if (!(cfg.onlineFraction >= 0 && cfg.onlineFraction <= 1)) throw new Error(`online trainer: field 'onlineFraction' must be in [0, 1], got ${cfg.onlineFraction}`);
+    if (!(cfg.utd > 0)) throw new Error(`online trainer: field 'utd' must be > 0, got ${cfg.utd}`);
+    if (!Number.isInteger(cfg.batchSize) || cfg.batchSize < 2) throw new Error(`online trainer: field 'batchSize' must be an integer >= 2`);
+    if (!Number.isInteger(cfg.offlineAugmentCopies) || cfg.offlineAugmentCopies < 1) throw new Error(`online trainer: field 'offlineAugmentCopies' must be an integer >= 1`);
+    this.cfg = cfg;
+    this.rng = new Rng(deriveSeed(cfg.seed, 'online-trainer'));
+  }
+
+  /** Loads the agent and the offline replay (features of K copies). Seconds of work on a big prior database. */
+  async init(): Promise<void> {
+    await initBackend();
+    const c = this.cfg;
+    const own = join(c.workDir, 'checkpoints');
+    const from = existsSync(join(own, 'latest.json')) ? own : c.startCheckpoint;
+    const config = checkpointConfig(from);
+    this.agent = new IqlAgent(config);
+    await this.agent.loadCheckpoint(from);
+    this.agent.freezeEncoders();
+    const shape = config.daib?.encoder.inputShape;
+    if (!shape) throw new Error(`${from}: checkpoint config has no encoder input shape`);
+    this.imageSize = shape[0];
+    // Features depend on the frozen encoders: name them by the checkpoint they came from.
+    this.encoderVersion = `iql-encoders:${sha256Hex(readFileSync(join(c.startCheckpoint, 'latest.json'))).slice(0, 16)}:${this.imageSize}`;
+    this.offFeat = new FeatureTable(this.agent.featureDims);
+    this.onFeat = new FeatureTable(this.agent.featureDims);
+    this.reader = Store.openReadOnly(c.db);
+    this.writer = Store.open(c.db, { integrityCheck: 'header' });
+    if (c.offlineDb && c.offlineDomains.length > 0 && c.onlineFraction < 1) {
+      const s = Store.openReadOnly(c.offlineDb);
+      let d: TransitionDataset;
+      try {
+        d = loadTransitions(s, { domains: c.offlineDomains, imageSize: this.imageSize });
+      } finally {
+        s.close();
+      }
+      this.loadOffline(d, config.shiftPad);
+    }
+  }
+
+  private loadOffline(d: TransitionDataset, shiftPad: number): void {
+    const K = this.cfg.offlineAugmentCopies;
+    this.copies = K;
+    const shape = d.shape;
+    const size = shape[0] * shape[1] * shape[2];
+    const chunk = 512;
+    const buf = new Float32Array(chunk * size);
+    const rng = new Rng(deriveSeed(this.cfg.seed, 'offline-augment'));
+    // Row of (observation o, copy k) = o * K + k.
+    const all = { pi: [] as Float32Array[], q: [] as Float32Array[], v: [] as Float32Array[] };
+    for (let s = 0; s < d.obsCount; s += chunk) {
+      const m = Math.min(chunk, d.obsCount - s);
+      const per: Array<{ pi: Float32Array; q: Float32Array; v: Float32Array }> = [];
+      for (let k = 0; k < K; k++) {
+        gatherImages(d.obsImages, shape, Int32Array.from({ length: m }, (_, i) => s + i), buf, k === 0 ? 0 : shiftPad, k === 0 ? undefined : (n) => rng.int(n));
+        per.push(this.agent.computeFeatures(buf.subarray(0, m * size), m));
+      }
+      // Interleave copies per observation.
+      const dims = this.agent.featureDims;
+      for (const key of ['pi', 'q', 'v'] as const) {
+        const dd = dims[key];
+        const out = new Float32Array(m * K * dd);
+        for (let i = 0; i < m; i++) for (let k = 0; k < K; k++) out.set((per[k] as { pi: Float32Array; q: Float32Array; v: Float32Array })[key].subarray(i * dd, (i + 1) * dd), (i * K + k) * dd);
+        all[key].push(out);
+      }
+    }
+    const join2 = (xs: Float32Array[]): Float32Array => {
+      const n = xs.reduce((a, x) => a + x.length, 0);
+      const o = new Float32Array(n);
+      let p = 0;
+      for (const x of xs) {
+        o.set(x, p);
+        p += x.length;
+      }
+      return o;
+    };
+    this.offFeat.add({ pi: join2(all.pi), q: join2(all.q), v: join2(all.v) }, d.obsCount * K);
+    const pd = d.proprioDim;
+    const proprio = new Float32Array(d.count * pd);
+    const nextProprio = new Float32Array(d.count * pd);
+    for (let i = 0; i < d.count; i++) {
+      proprio.set(d.obsProprio.subarray(d.obs[i]! * pd, (d.obs[i]! + 1) * pd), i * pd);
+      nextProprio.set(d.obsProprio.subarray(d.nextObs[i]! * pd, (d.nextObs[i]! + 1) * pd), i * pd);
+    }
+    this.offline = {
+      n: d.count, obs: Int32Array.from(d.obs), next: Int32Array.from(d.nextObs), action: d.action, reward: d.reward,
+      done: Float32Array.from(d.done), proprio, nextProprio,
+    };
+  }
+
+  /**
+   * Reads practice transitions of episodes that ended since the last poll; returns how many were added.
+   * Owes `utd` updates per new transition.
+   */
+  poll(): number {
+    const c = this.cfg;
+    const filter = { kind: 'practice' as const, endedOnly: true, afterId: this.lastTransitionId, ...(c.onlineDomains.length ? { domain: c.onlineDomains } : {}) };
+    const ids = this.reader.transitionIds(filter);
+    if (ids.length === 0) return 0;
+    const recs = this.reader.getTransitions(ids, { images: true });
+    const byEp = new Map<number, TransitionRecord[]>();
+    for (const r of recs) {
+      const l = byEp.get(r.episodeId) ?? [];
+      l.push(r);
+      byEp.set(r.episodeId, l);
+    }
+    const rows: TransitionRecord[] = [];
+    for (const [ep, l] of byEp) {
+      l.sort((a, b) => a.step - b.step);
+      this.seenEpisodes.add(ep);
+      rows.push(...l);
+    }
+    this.lastTransitionId = Math.max(this.lastTransitionId, ...ids);
+    // Features: from the cache when present, else computed (no augmentation) and cached.
+    const cached = this.reader.getFeatures(this.encoderVersion, rows.map((r) => r.id));
+    const dims = this.agent.featureDims;
+    const width = dims.pi + dims.q + dims.v;
+    const missing = rows.filter((r) => !cached.has(r.id) || cached.get(r.id)!.length !== width);
+    if (missing.length > 0) {
+      const px = this.imageSize * this.imageSize * 3;
+      const imgs = new Uint8Array(missing.length * px);
+      missing.forEach((r, i) => {
+        if (!r.image) throw new Error(`${c.db}: transitions.id=${r.id} has no image; the online trainer needs the logged image`);
+        resizeRgb(r.image.data, r.image.width, r.image.height, imgs, this.imageSize, this.imageSize, i * px);
+      });
+      const f = this.agent.computeFeatures(imgs, missing.length);
+      const put = missing.map((r, i) => {
+        const v = new Float32Array(width);
+        v.set(f.pi.subarray(i * dims.pi, (i + 1) * dims.pi), 0);
+        v.set(f.q.subarray(i * dims.q, (i + 1) * dims.q), dims.pi);
+        v.set(f.v.subarray(i * dims.v, (i + 1) * dims.v), dims.pi + dims.q);
+        cached.set(r.id, v);
+        return { transitionId: r.id, vector: v };
+      });
+      try {
+        this.writer.putFeatures(this.encoderVersion, put);
+      } catch {
+        // The cache is an optimisation: a busy database costs a recomputation after a restart, nothing else.
+      }
+    }
+    const n = rows.length;
+    const pi = new Float32Array(n * dims.pi);
+    const q = new Float32Array(n * dims.q);
+    const v = new Float32Array(n * dims.v);
+    rows.forEach((r, i) => {
+      const f = cached.get(r.id) as Float32Array;
+      pi.set(f.subarray(0, dims.pi), i * dims.pi);
+      q.set(f.subarray(dims.pi, dims.pi + dims.q), i * dims.q);
+      v.set(f.subarray(dims.pi + dims.q), i * dims.v);
+    });
+    const base = this.onFeat.add({ pi, q, v }, n);
+    const builder = new ProprioBuilder(DEFAULT_PROPRIO_SPEC, c.db);
+    const prop = new Float32Array(n * PD);
+    rows.forEach((r, i) => prop.set(builder.build(obsOf(r)), i * PD));
+    const keep: number[] = [];
+    const rewards: number[] = [];
+    rows.forEach((r, i) => {
+      if (!r.actionResidual) return;
+      const rw = c.reward === 'gt' ? (r.gtSuccess == null ? null : r.gtSuccess ? 1 : 0) : r.rewardProb ?? (r.gtSuccess == null ? null : r.gtSuccess ? 1 : 0);
+      if (rw === null) return;
+      keep.push(i);
+      rewards.push(rw);
+      if (r.rewardProb != null) {
+        this.rewardSum += r.rewardProb;
+        this.rewardCount++;
+      }
+    });
+    const m = keep.length;
+    const add = { n: m, obs: new Int32Array(m), next: new Int32Array(m), action: new Float32Array(m * 3), reward: Float32Array.from(rewards), done: new Float32Array(m), proprio: new Float32Array(m * PD), nextProprio: new Float32Array(m * PD) };
+    keep.forEach((i, j) => {
+      const r = rows[i] as TransitionRecord;
+      const nx = rows[i + 1];
+      const hasNext = nx !== undefined && nx.episodeId === r.episodeId && nx.step === r.step + 1;
+      const ni = hasNext ? i + 1 : i;
+      add.obs[j] = base + i;
+      add.next[j] = base + ni;
+      add.action.set(r.actionResidual as number[], j * 3);
+      add.done[j] = r.done || !hasNext ? 1 : 0;
+      add.proprio.set(prop.subarray(i * PD, (i + 1) * PD), j * PD);
+      add.nextProprio.set(prop.subarray(ni * PD, (ni + 1) * PD), j * PD);
+    });
+    this.online = appendReplay(this.online, add);
+    this.owed = Math.min(c.maxOwed, this.owed + m * c.utd);
+    if (c.exportEvery === 0 && m > 0) this.exportDue = true;
+    return m;
+  }
+
+  /** Updates owed and possible now. */
+  get pending(): number {
+    return this.online.n >= this.cfg.minOnline ? Math.floor(this.owed) : 0;
+  }
+
+  /** One IQL update on a mixed batch. */
+  update(): IqlStats {
+    const c = this.cfg;
+    const B = c.batchSize;
+    const nOn = this.offline.n === 0 ? B : this.online.n === 0 ? 0 : Math.round(c.onlineFraction * B);
+    const rowsS = new Int32Array(B);
+    const rowsN = new Int32Array(B);
+    const action = new Float32Array(B * 3);
+    const reward = new Float32Array(B);
+    const done = new Float32Array(B);
+    const proprio = new Float32Array(B * PD);
+    const nextProprio = new Float32Array(B * PD);
+    for (let b = 0; b < B; b++) {
+      const off = b >= nOn;
+      const r = off ? this.offline : this.online;
+      const i = this.rng.int(r.n);
+      if (off) {
+        // One of the K precomputed copies of s and of s' (augmentation of offline data only).
+        rowsS[b] = r.obs[i]! * this.copies + this.rng.int(this.copies);
+        rowsN[b] = r.next[i]! * this.copies + this.rng.int(this.copies);
+      } else {
+        rowsS[b] = r.obs[i]!;
+        rowsN[b] = r.next[i]!;
+      }
+      action.set(r.action.subarray(i * 3, i * 3 + 3), b * 3);
+      reward[b] = r.reward[i]!;
+      done[b] = r.done[i]!;
+      proprio.set(r.proprio.subarray(i * PD, (i + 1) * PD), b * PD);
+      nextProprio.set(r.nextProprio.subarray(i * PD, (i + 1) * PD), b * PD);
+    }
+    const feats = (rows: Int32Array): IqlFeatures => {
+      const on = this.onFeat.gather(rows.subarray(0, nOn));
+      const of = this.offFeat.gather(rows.subarray(nOn));
+      const cat = (a: Float32Array, b2: Float32Array): Float32Array => {
+        const o = new Float32Array(a.length + b2.length);
+        o.set(a);
+        o.set(b2, a.length);
+        return o;
+      };
+      return { pi: cat(on.pi, of.pi), q: cat(on.q, of.q), v: cat(on.v, of.v) };
+    };
+    const stats = this.agent.update({ size: B, features: feats(rowsS), nextFeatures: feats(rowsN), proprio, nextProprio, action, reward, done, augment: false });
+    this.last = stats;
+    this.updates++;
+    this.sinceExport++;
+    this.owed = Math.max(0, this.owed - 1);
+    const now = performance.now();
+    if (!this.rate) this.rate = { t: now, u: this.updates };
+    else if (now - this.rate.t > 2000) {
+      this.ups = ((this.updates - this.rate.u) * 1000) / (now - this.rate.t);
+      this.rate = { t: now, u: this.updates };
+    }
+    return stats;
+  }
+
+  /** Whether an export is due now (every N updates, or once the owed updates for new episodes are paid). */
+  get exportDueNow(): boolean {
+    if (this.updates === 0) return false;
+    if (this.cfg.exportEvery > 0) return this.sinceExport >= this.cfg.exportEvery;
+    return this.exportDue && this.pending === 0;
+  }
+
+  /** Exports the current policy to ONNX (+ card), checkpoints the agent, registers the version in the store. */
+  async export(): Promise<ExportInfo> {
+    const c = this.cfg;
+    const dir = join(c.workDir, 'models');
+    mkdirSync(dir, { recursive: true });
+    const version = this.agent.step;
+    const path = join(dir, `${c.exportName}-${String(version).padStart(7, '0')}.onnx`);
+    const a = this.agent.config.actionScale;
+    const img = this.imageSize;
+    const { card, bytes } = saveOnnxModel(this.agent.policyInferenceModel(), path, {
+      inputRoles: ['image', 'proprio'], outputRoles: ['action'],
+      card: {
+        kind: 'policy', name: c.exportName, version, created: new Date().toISOString(),
+        description: 'Online IQL residual policy: frozen DAIB encoder (bottleneck mean) from offline IQL + a head fine-tuned on the daemon\'s practice data with the learned reward.',
+        preprocessing: {
+          image: { width: img, height: img, channels: 3, colour: 'rgb', layout: 'NHWC', crop: null, resize: 'area-average', scale: 1 / 255, offset: 0 },
+          proprio: { ...DEFAULT_PROPRIO_SPEC }, notes: 'proprio raw units (m, N, N m); the graph scales it',
+        },
+        action: { low: a.map((x) => -x), high: [...a], units: 'm/step' },
+        training: { connectors: [...c.offlineDomains, ...c.onlineDomains], heldOut: [], episodes: this.seenEpisodes.size, transitions: this.online.n + this.offline.n, database: null, updates: this.agent.step, seed: c.seed },
+        hyperparameters: { iql: this.agent.config, online: { ...c }, startCheckpoint: c.startCheckpoint, onlineTransitions: this.online.n, offlineTransitions: this.offline.n, onlineUpdates: this.updates },
+        backend: this.agent.backend,
+        metrics: this.last ? { vLoss: this.last.vLoss, qLoss: this.last.qLoss, piLoss: this.last.piLoss } : {},
+      },
+    });
+    await this.agent.saveCheckpoint(join(c.workDir, 'checkpoints'));
+    const v = `${card.name}@${card.version}`;
+    const modelId = this.writer.findModel('policy', v)?.id ?? this.writer.registerModel({ kind: 'policy', version: v, path, card, sha256: sha256Hex(bytes) });
+    this.sinceExport = 0;
+    this.exportDue = false;
+    this.exports++;
+    this.lastExport = { version: v, path, modelId };
+    return { path, version: v, modelId, updates: this.updates, exportedAt: Date.now() };
+  }
+
+  progress(): TrainerProgress {
+    const l = this.last;
+    return {
+      updates: this.updates,
+      agentStep: this.agent?.step ?? 0,
+      onlineTransitions: this.online.n,
+      offlineTransitions: this.offline.n,
+      episodesSeen: this.seenEpisodes.size,
+      owed: Math.floor(this.owed),
+      losses: l ? { vLoss: l.vLoss, qLoss: l.qLoss, piLoss: l.piLoss, qMean: l.qMean, vMean: l.vMean } : null,
+      meanPredictedReward: this.rewardCount ? this.rewardSum / this.rewardCount : null,
+      updatesPerSec: this.ups,
+      exports: this.exports,
+      lastExport: this.lastExport,
+    };
+  }
+
+  close(): void {
+    this.reader?.close();
+    this.writer?.close();
+    this.agent?.dispose();
+  }
+}
+
+function obsOf(t: TransitionRecord): Observation {
+  return { image: t.image ?? { width: 0, height: 0, data: new Uint8Array(0) }, wrench: t.wrench, eePos: t.eePos, eeQuat: t.eeQuat, goal: t.goal, imageStamp: t.imageStamp ?? 0, wrenchStamp: t.wrenchStamp ?? 0 };
+}

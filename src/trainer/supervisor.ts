@@ -1,0 +1,133 @@
+/**
+ * Starts the background trainer as a child process beside the daemon and keeps it alive: restarted after a crash with
+ * exponential back-off (base * 2^k, capped; k resets after a stable run). Its failures never reach the control loop:
+ * the daemon only receives messages (progress for status, exports for the hot-swap). Status: state, pid, restarts,
+ * last error, and the trainer's progress, attached to the daemon's status as `extra.trainer`.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import type { ExportInfo, OnlineTrainerConfig, TrainerProgress } from './online.ts';
+import type { TrainerMessage } from './child.ts';
+
+export interface SupervisorOptions {
+  config: OnlineTrainerConfig;
+  /** Back-off after a crash: first delay, cap (ms); reset after `stableMs` of uptime. */
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+  stableMs?: number;
+  /** Extra environment of the child (e.g. TRAINER_CRASH_AFTER in tests). */
+  env?: Record<string, string>;
+  /** Nice value of the trainer process (default 10: the control loop outranks it). */
+  nice?: number;
+}
+
+export type TrainerState = 'starting' | 'running' | 'backoff' | 'stopped';
+
+export interface TrainerStatus {
+  state: TrainerState;
+  pid: number | null;
+  starts: number;
+  crashes: number;
+  lastError: string | null;
+  nextRestartInMs: number | null;
+  progress: TrainerProgress | null;
+}
+
+export class TrainerSupervisor extends EventEmitter {
+  private child: ChildProcess | null = null;
+  private stopped = false;
+  private timer: NodeJS.Timeout | null = null;
+  private consecutive = 0;
+  private startedAt = 0;
+  private restartAt: number | null = null;
+  private readonly st: TrainerStatus = { state: 'stopped', pid: null, starts: 0, crashes: 0, lastError: null, nextRestartInMs: null, progress: null };
+
+  constructor(private readonly o: SupervisorOptions) {
+    super();
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.spawn();
+  }
+
+  status(): TrainerStatus {
+    return { ...this.st, nextRestartInMs: this.restartAt === null ? null : Math.max(0, this.restartAt - Date.now()) };
+  }
+
+  private spawn(): void {
+    if (this.stopped) return;
+    this.restartAt = null;
+    this.st.state = 'starting';
+    this.st.starts++;
+    this.startedAt = Date.now();
+    const child = fork(new URL('./child.ts', import.meta.url).pathname, [JSON.stringify(this.o.config)], {
+      execArgv: ['--import', 'tsx'],
+      env: { ...process.env, TRAINER_NICE: String(this.o.nice ?? 10), ...this.o.env },
+      stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+    });
+    this.child = child;
+    this.st.pid = child.pid ?? null;
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-4000);
+    });
+    child.on('message', (m: TrainerMessage) => {
+      if (m.type === 'ready' || m.type === 'progress') {
+        this.st.state = 'running';
+        this.st.progress = m.progress;
+        this.emit('progress', this.status());
+      } else if (m.type === 'export') {
+        this.st.progress = m.progress;
+        this.emit('export', m.info as ExportInfo);
+      } else if (m.type === 'error') {
+        this.st.lastError = m.message.split('\n').slice(0, 3).join(' | ');
+      }
+    });
+    child.on('exit', (code, signal) => {
+      if (this.child === child) this.child = null;
+      this.st.pid = null;
+      if (this.stopped) {
+        this.st.state = 'stopped';
+        this.emit('progress', this.status());
+        return;
+      }
+      this.st.crashes++;
+      if (!this.st.lastError || code !== 1) this.st.lastError = `exited with ${signal ?? `code ${code}`}${stderr ? `: ${stderr.trim().split('\n').slice(-2).join(' | ')}` : ''}`;
+      if (Date.now() - this.startedAt > (this.o.stableMs ?? 60_000)) this.consecutive = 0;
+      const delay = Math.min(this.o.backoffMaxMs ?? 60_000, (this.o.backoffBaseMs ?? 1000) * 2 ** this.consecutive);
+      this.consecutive++;
+      this.st.state = 'backoff';
+      this.restartAt = Date.now() + delay;
+      this.emit('crash', { code, signal, delay, error: this.st.lastError });
+      this.emit('progress', this.status());
+      this.timer = setTimeout(() => this.spawn(), delay);
+    });
+  }
+
+  /** Kills the trainer process (SIGKILL): a crash as far as supervision is concerned (tests, operator). */
+  kill(): void {
+    this.child?.kill('SIGKILL');
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const c = this.child;
+    if (!c) {
+      this.st.state = 'stopped';
+      return;
+    }
+    const exited = new Promise<void>((r) => c.once('exit', () => r()));
+    try {
+      c.send({ type: 'stop' });
+    } catch {
+      // already gone
+    }
+    const t = setTimeout(() => c.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(t);
+    this.st.state = 'stopped';
+  }
+}
