@@ -30,7 +30,10 @@ export interface TrainerStatus {
   crashes: number;
   lastError: string | null;
   nextRestartInMs: number | null;
+  /** Progress of the current trainer process (null before it is ready). */
   progress: TrainerProgress | null;
+  /** Updates done by every trainer process so far (a restart starts its own count at 0). */
+  updatesTotal: number;
 }
 
 export class TrainerSupervisor extends EventEmitter {
@@ -40,7 +43,8 @@ export class TrainerSupervisor extends EventEmitter {
   private consecutive = 0;
   private startedAt = 0;
   private restartAt: number | null = null;
-  private readonly st: TrainerStatus = { state: 'stopped', pid: null, starts: 0, crashes: 0, lastError: null, nextRestartInMs: null, progress: null };
+  private readonly st: TrainerStatus = { state: 'stopped', pid: null, starts: 0, crashes: 0, lastError: null, nextRestartInMs: null, progress: null, updatesTotal: 0 };
+  private prevUpdates = 0;
 
   constructor(private readonly o: SupervisorOptions) {
     super();
@@ -52,7 +56,7 @@ export class TrainerSupervisor extends EventEmitter {
   }
 
   status(): TrainerStatus {
-    return { ...this.st, nextRestartInMs: this.restartAt === null ? null : Math.max(0, this.restartAt - Date.now()) };
+    return { ...this.st, nextRestartInMs: this.restartAt === null ? null : Math.max(0, this.restartAt - Date.now()), updatesTotal: this.prevUpdates + (this.st.progress?.updates ?? 0) };
   }
 
   private spawn(): void {
@@ -87,6 +91,8 @@ export class TrainerSupervisor extends EventEmitter {
     child.on('exit', (code, signal) => {
       if (this.child === child) this.child = null;
       this.st.pid = null;
+      this.prevUpdates += this.st.progress?.updates ?? 0;
+      this.st.progress = null;
       if (this.stopped) {
         this.st.state = 'stopped';
         this.emit('progress', this.status());

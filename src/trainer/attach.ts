@@ -1,0 +1,100 @@
+/**
+ * Learning on the job, wired into a running daemon: the supervised background trainer (child process), the hot-swap
+ * of its exports, and the operator view (daemon status `extra.trainer` and `extra.learning`, which also go out on
+ * the SSE stream with every status).
+ */
+import type { DaemonApp } from '../daemon/app.ts';
+import type { EpisodeSummary } from '../daemon/loop.ts';
+import { SwapManager, type SwapConfig } from '../swap/manager.ts';
+import type { OnlineTrainerConfig } from './online.ts';
+import { TrainerSupervisor, type SupervisorOptions } from './supervisor.ts';
+
+export interface LearningOptions {
+  trainer: OnlineTrainerConfig;
+  swap?: Partial<SwapConfig>;
+  supervisor?: Omit<SupervisorOptions, 'config'>;
+  /** Window K of the learned / ground-truth success rates in the operator view. */
+  windowK?: number;
+}
+
+export interface Learning {
+  supervisor: TrainerSupervisor;
+  swaps: SwapManager;
+  /** The operator view section (also in status.extra.learning). */
+  view(): LearningView;
+  close(): Promise<void>;
+}
+
+export interface LearningView {
+  policyVersion: string | null;
+  trainer: { state: string; crashes: number; updates: number; losses: unknown; meanPredictedReward: number | null; updatesPerSec: number | null; lastError: string | null };
+  window: number;
+  /** Over the last K judged episodes: learned (reward classifier) vs simulator ground truth. */
+  learnedSuccessRate: number | null;
+  gtSuccessRate: number | null;
+  /** Episodes judged successful by the learned reward that the ground truth says failed (false positives). */
+  rewardFalsePositives: number;
+  rewardFalseNegatives: number;
+  swaps: { swaps: number; rejected: number; flagged: number; rollbacks: number; lastLiveMs: number | null; lastRejection: string | null };
+}
+
+export function startLearning(app: DaemonApp, o: LearningOptions): Learning {
+  const daemon = app.daemon;
+  const swaps = new SwapManager(daemon, app.log.store, app.log, o.swap ?? {});
+  const supervisor = new TrainerSupervisor({ config: o.trainer, ...o.supervisor });
+  const K = o.windowK ?? 20;
+  const recent: EpisodeSummary[] = [];
+  const onEpisode = (e: EpisodeSummary): void => {
+    if (e.outcome !== 'success' && e.outcome !== 'failure') return;
+    recent.push(e);
+    if (recent.length > K) recent.shift();
+    publish();
+  };
+  const view = (): LearningView => {
+    const s = supervisor.status();
+    const p = s.progress;
+    const learned = recent.filter((e) => e.learnedSuccessProb !== null);
+    const gt = recent.filter((e) => e.gtSuccess !== null);
+    const both = recent.filter((e) => e.learnedSuccessProb !== null && e.gtSuccess !== null);
+    return {
+      policyVersion: daemon.policyVersion,
+      trainer: { state: s.state, crashes: s.crashes, updates: s.updatesTotal, losses: p?.losses ?? null, meanPredictedReward: p?.meanPredictedReward ?? null, updatesPerSec: p?.updatesPerSec ?? null, lastError: s.lastError },
+      window: K,
+      learnedSuccessRate: learned.length ? learned.filter((e) => e.outcome === 'success').length / learned.length : null,
+      gtSuccessRate: gt.length ? gt.filter((e) => e.gtSuccess).length / gt.length : null,
+      rewardFalsePositives: both.filter((e) => e.outcome === 'success' && !e.gtSuccess).length,
+      rewardFalseNegatives: both.filter((e) => e.outcome === 'failure' && e.gtSuccess).length,
+      swaps: { swaps: swaps.stats.swaps, rejected: swaps.stats.rejected, flagged: swaps.stats.flagged, rollbacks: swaps.stats.rollbacks, lastLiveMs: swaps.stats.lastLiveMs, lastRejection: swaps.stats.lastRejection },
+    };
+  };
+  const publish = (): void => {
+    daemon.setStatusExtra('trainer', supervisor.status());
+    daemon.setStatusExtra('learning', view());
+  };
+  supervisor.on('progress', publish);
+  supervisor.on('crash', (c: { delay: number; error: string | null }) => {
+    app.log.event({ kind: 'trainer', message: `trainer crashed (${c.error ?? 'unknown'}); restart in ${c.delay} ms` });
+    publish();
+  });
+  supervisor.on('export', (info: { path: string; version: string }) => {
+    app.log.event({ kind: 'trainer', message: `trainer exported ${info.version}`, data: info });
+    void swaps.offer(info.path, { by: 'trainer' }).then((out) => {
+      void out.live.then(publish);
+      publish();
+    });
+  });
+  daemon.on('episode', onEpisode);
+  supervisor.start();
+  publish();
+  return {
+    supervisor,
+    swaps,
+    view,
+    close: async () => {
+      daemon.off('episode', onEpisode);
+      swaps.close();
+      await supervisor.stop();
+      publish();
+    },
+  };
+}

@@ -1,0 +1,64 @@
+/**
+ * The background trainer as a real child process beside a real daemon (MuJoCo, SQLite, onnxruntime): it trains on
+ * the daemon's practice data, its exports are validated and hot-swapped in, and when it crashes (test hook: exit
+ * after N updates) control keeps running and the supervisor restarts it from its own checkpoint.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { startLearning } from '../../src/trainer/attach.ts';
+import { DEFAULT_ONLINE } from '../../src/trainer/online.ts';
+import { rig } from '../daemon/helpers.ts';
+import { tinyOffline } from './fixtures.ts';
+
+const fx = await tinyOffline('trainer-sup-test');
+after(() => fx.cleanup());
+
+async function until(pred: () => boolean, ms: number, what: string): Promise<void> {
+  const t0 = Date.now();
+  while (!pred()) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+test('trainer exports are swapped in; a trainer crash leaves control running and the trainer restarts', async (t) => {
+  const r = await rig({ startLoop: true, overrides: { episodeSteps: 6 }, connector: fx.domains[0] as string });
+  t.after(() => r.close());
+  const d = r.app.daemon;
+  const learning = startLearning(r.app, {
+    trainer: {
+      ...DEFAULT_ONLINE, db: r.db, offlineDb: fx.db, offlineDomains: fx.domains, startCheckpoint: fx.checkpoint, workDir: join(fx.dir, 'online'),
+      batchSize: 16, utd: 1, exportEvery: 5, seed: 1,
+    },
+    swap: { validation: { probeCount: 8, residualBoundM: 0.005, maxDiffM: 1, maxMeanDiffM: 1, onFlag: 'accept' } },
+    supervisor: { backoffBaseMs: 200, backoffMaxMs: 1000, env: { TRAINER_CRASH_AFTER: '12', TRAINER_POLL_MS: '50' } },
+  });
+  t.after(() => learning.close());
+  assert.ok(d.startPractice({ count: 4, scenario: 'I', explorationNoise: 0.001 }).ok);
+  await until(() => learning.supervisor.status().crashes >= 1, 90_000, 'a trainer crash');
+  // Control is unaffected by the crash: a new practice run completes while the trainer is down or restarting.
+  await until(() => d.status().practice === null, 30_000, 'the first run to end');
+  const before = r.app.log.store.listEpisodes().length;
+  assert.ok(d.startPractice({ count: 3, scenario: 'I', explorationNoise: 0.001 }).ok);
+  await until(() => d.status().practice === null, 30_000, 'the second run to end');
+  await r.app.log.flush();
+  const eps = r.app.log.store.listEpisodes();
+  assert.equal(eps.length, before + 3);
+  assert.ok(eps.every((e) => e.outcome === 'success' || e.outcome === 'failure'), `no episode aborted by the crash: ${JSON.stringify(eps.map((e) => [e.outcome, e.reason]))}`);
+  await until(() => learning.supervisor.status().starts >= 2 && learning.supervisor.status().state === 'running', 60_000, 'the restart');
+  await until(() => learning.swaps.stats.swaps >= 1 || d.status().policy.pendingSwap !== null, 60_000, 'a swap');
+  if (learning.swaps.stats.swaps === 0) {
+    assert.ok(d.startPractice({ count: 1, scenario: 'I' }).ok);
+    await until(() => learning.swaps.stats.swaps >= 1, 30_000, 'the pending swap to land');
+  }
+  assert.match(d.policyVersion ?? '', /^policy-iql-online@\d+$/);
+  const view = learning.view();
+  assert.ok(view.trainer.crashes >= 1);
+  assert.ok(view.trainer.updates > 0);
+  assert.equal(view.policyVersion, d.policyVersion);
+  const st = d.status().extra as { trainer?: { crashes: number }; learning?: { policyVersion: string | null } };
+  assert.ok((st.trainer?.crashes ?? 0) >= 1);
+  await r.app.log.flush();
+  assert.ok(r.app.log.store.listEvents({ kind: 'trainer' }).some((e) => /crashed/.test(e.message)));
+});
