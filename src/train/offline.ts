@@ -69,7 +69,7 @@ export interface OfflineRun {
   data: TransitionDataset;
   domains: string[];
   digest: { episodes: number; transitions: number; sha256: string };
-  /** Updates done by this process, and wall time of training in this process. */
+  /** Updates done by this process, and wall time of training in this process (a resumed run counts only its own part). */
   updatesThisRun: number;
   seconds: number;
   last: IqlStats | null;
@@ -181,7 +181,7 @@ export function exportOffline(run: OfflineRun, o: OfflineOptions, outDir: string
   };
   const hyperparameters = {
     iql: c, batchSize: o.batchSize, steps: o.steps, imageSize: o.imageSize, reward: 'rewardProb (ground truth 0/1 on prior data)',
-    augmentation: `random shift, pad ${c.shiftPad} px`, split: o.split.source, trainingSeconds: extra.trainingSeconds ?? null,
+    augmentation: `random shift, pad ${c.shiftPad} px`, split: o.split.source, trainingSecondsThisProcess: extra.trainingSeconds ?? null,
   };
   const created = new Date().toISOString();
   const policyModel = agent.policyInferenceModel();
