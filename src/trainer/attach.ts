@@ -22,6 +22,8 @@ export interface Learning {
   swaps: SwapManager;
   /** The operator view section (also in status.extra.learning). */
   view(): LearningView;
+  /** True while an export is being loaded/validated (before its swap is requested). */
+  busy(): boolean;
   close(): Promise<void>;
 }
 
@@ -76,11 +78,16 @@ export function startLearning(app: DaemonApp, o: LearningOptions): Learning {
     app.log.event({ kind: 'trainer', message: `trainer crashed (${c.error ?? 'unknown'}); restart in ${c.delay} ms` });
     publish();
   });
+  let inFlight = 0;
   supervisor.on('export', (info: { path: string; version: string }) => {
     app.log.event({ kind: 'trainer', message: `trainer exported ${info.version}`, data: info });
+    inFlight++;
     void swaps.offer(info.path, { by: 'trainer' }).then((out) => {
+      inFlight--;
       void out.live.then(publish);
       publish();
+    }, () => {
+      inFlight--;
     });
   });
   daemon.on('episode', onEpisode);
@@ -90,6 +97,7 @@ export function startLearning(app: DaemonApp, o: LearningOptions): Learning {
     supervisor,
     swaps,
     view,
+    busy: () => inFlight > 0,
     close: async () => {
       daemon.off('episode', onEpisode);
       swaps.close();

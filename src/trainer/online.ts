@@ -24,7 +24,7 @@ import { initBackend } from '../learn/backend.ts';
 import { saveOnnxModel } from '../learn/export.ts';
 import { IqlAgent, type IqlConfig, type IqlFeatures, type IqlStats } from '../learn/iql.ts';
 import { gatherImages } from '../learn/nets.ts';
-import { sha256Hex } from '../policy/card.ts';
+import { sha256Hex, type ModelCard } from '../policy/card.ts';
 import type { Observation } from '../robot/types.ts';
 import { Store } from '../store/index.ts';
 import type { TransitionRecord } from '../store/types.ts';
@@ -474,23 +474,10 @@ export class OnlineTrainer {
     mkdirSync(dir, { recursive: true });
     const version = this.agent.step;
     const path = join(dir, `${c.exportName}-${String(version).padStart(7, '0')}.onnx`);
-    const a = this.agent.config.actionScale;
-    const img = this.imageSize;
-    const { card, bytes } = saveOnnxModel(this.agent.policyInferenceModel(), path, {
-      inputRoles: ['image', 'proprio'], outputRoles: ['action'],
-      card: {
-        kind: 'policy', name: c.exportName, version, created: new Date().toISOString(),
-        description: 'Online IQL residual policy: frozen DAIB encoder (bottleneck mean) from offline IQL + a head fine-tuned on the daemon\'s practice data with the learned reward.',
-        preprocessing: {
-          image: { width: img, height: img, channels: 3, colour: 'rgb', layout: 'NHWC', crop: null, resize: 'area-average', scale: 1 / 255, offset: 0 },
-          proprio: { ...DEFAULT_PROPRIO_SPEC }, notes: 'proprio raw units (m, N, N m); the graph scales it',
-        },
-        action: { low: a.map((x) => -x), high: [...a], units: 'm/step' },
-        training: { connectors: [...c.offlineDomains, ...c.onlineDomains], heldOut: [], episodes: this.seenEpisodes.size, transitions: this.online.n + this.offline.n, database: null, updates: this.agent.step, seed: c.seed },
-        hyperparameters: { iql: this.agent.config, online: { ...c }, startCheckpoint: c.startCheckpoint, onlineTransitions: this.online.n, offlineTransitions: this.offline.n, onlineUpdates: this.updates },
-        backend: this.agent.backend,
-        metrics: this.last ? { vLoss: this.last.vLoss, qLoss: this.last.qLoss, piLoss: this.last.piLoss } : {},
-      },
+    const { card, bytes } = exportPolicyOnnx(this.agent, path, c.exportName, version, {
+      training: { connectors: [...c.offlineDomains, ...c.onlineDomains], heldOut: [], episodes: this.seenEpisodes.size, transitions: this.online.n + this.offline.n, database: null, updates: this.agent.step, seed: c.seed },
+      hyperparameters: { iql: this.agent.config, online: { ...c }, startCheckpoint: c.startCheckpoint, onlineTransitions: this.online.n, offlineTransitions: this.offline.n, onlineUpdates: this.updates },
+      metrics: this.last ? { vLoss: this.last.vLoss, qLoss: this.last.qLoss, piLoss: this.last.piLoss } : {},
     });
     await this.agent.saveCheckpoint(join(c.workDir, 'checkpoints'));
     const v = `${card.name}@${card.version}`;
@@ -528,4 +515,45 @@ export class OnlineTrainer {
 
 function obsOf(t: TransitionRecord): Observation {
   return { image: t.image ?? { width: 0, height: 0, data: new Uint8Array(0) }, wrench: t.wrench, eePos: t.eePos, eeQuat: t.eeQuat, goal: t.goal, imageStamp: t.imageStamp ?? 0, wrenchStamp: t.wrenchStamp ?? 0 };
+}
+
+/** The agent's deterministic policy (frozen pi encoder + head) as ONNX + card, in the daemon's input contract. */
+export function exportPolicyOnnx(
+  agent: IqlAgent, path: string, name: string, version: number,
+  extra: { training: ModelCard['training']; hyperparameters: Record<string, unknown>; metrics: Record<string, number>; description?: string },
+): { card: ModelCard; bytes: Uint8Array } {
+  const a = agent.config.actionScale;
+  const shape = agent.config.daib?.encoder.inputShape;
+  if (!shape) throw new Error('exportPolicyOnnx: the agent has no image encoder');
+  const img = shape[0];
+  return saveOnnxModel(agent.policyInferenceModel(), path, {
+    inputRoles: ['image', 'proprio'], outputRoles: ['action'],
+    card: {
+      kind: 'policy', name, version, created: new Date().toISOString(),
+      description: extra.description ?? "Online IQL residual policy: frozen DAIB encoder (bottleneck mean) from offline IQL + a head fine-tuned on the daemon's practice data with the learned reward.",
+      preprocessing: {
+        image: { width: img, height: img, channels: 3, colour: 'rgb', layout: 'NHWC', crop: null, resize: 'area-average', scale: 1 / 255, offset: 0 },
+        proprio: { ...DEFAULT_PROPRIO_SPEC }, notes: 'proprio raw units (m, N, N m); the graph scales it',
+      },
+      action: { low: a.map((x) => -x), high: [...a], units: 'm/step' },
+      training: extra.training, hyperparameters: extra.hyperparameters, backend: agent.backend, metrics: extra.metrics,
+    },
+  });
+}
+
+/** Exports the policy of an IQL checkpoint (e.g. the offline one the trainer starts from) to `path`. */
+export async function exportCheckpointPolicy(checkpoint: string, path: string, name = 'policy-iql-offline'): Promise<string> {
+  await initBackend();
+  const agent = new IqlAgent(checkpointConfig(checkpoint));
+  try {
+    await agent.loadCheckpoint(checkpoint);
+    exportPolicyOnnx(agent, path, name, agent.step, {
+      training: { connectors: [], heldOut: [], episodes: 0, transitions: 0, database: null, updates: agent.step, seed: agent.config.seed },
+      hyperparameters: { iql: agent.config, checkpoint }, metrics: {},
+      description: `Policy of the IQL checkpoint ${checkpoint} (exported for the online experiment).`,
+    });
+  } finally {
+    agent.dispose();
+  }
+  return path;
 }

@@ -1,0 +1,119 @@
+/**
+ * The end-to-end experiment: learning on the job on held-out connectors through the real daemon path
+ * (src/experiment/online.ts). Writes <out>/results.json, <out>/table.md, <out>/curve.svg and <out>/curve.png.
+ *
+ *   npx tsx src/cli/experiment.ts                                  # full: held-out connectors, 200 episodes, eval 20 every 25
+ *   npx tsx src/cli/experiment.ts --connectors europlug --episodes 10 --eval-every 5 --trials 5   # a short run
+ *   ablations (table 7): --ablation no-daib-policy --checkpoint <IQL checkpoint trained without DAIB>
+ *                        --ablation no-daib-reward --reward <reward classifier trained without DAIB (ERM)>
+ *                        --reward gt   (ground-truth reward; not in the research's table, an upper bound)
+ *
+ * Calibration error: a fixed x* error of --offset-mm (default 1.5 mm) along (1,1,0)/sqrt2 in the daemon's calibration
+ * (socket.offset), as in src/train's evaluation: the P-controller alone misses the socket.
+ */
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { curveSvg, formatTable, runConnector, type ConnectorResult, type ExperimentOptions } from '../experiment/online.ts';
+import { TrainArgError, intArg, numArg, parseArgs, splitFrom } from '../train/common.ts';
+import { exportCheckpointPolicy } from '../trainer/online.ts';
+
+const KNOWN = {
+  connectors: 'value', episodes: 'value', 'eval-every': 'value', trials: 'value', 'offset-mm': 'value', checkpoint: 'value', policy: 'value',
+  reward: 'value', 'offline-db': 'value', split: 'value', out: 'value', seed: 'value', 'episode-steps': 'value', noise: 'value', utd: 'value',
+  'online-fraction': 'value', 'batch-size': 'value', 'robust-mm': 'value', 'no-baselines': 'flag', ablation: 'value', 'export-every': 'value', 'trainer-wait-s': 'value', help: 'flag',
+} as const;
+
+const USAGE = `usage: experiment [--connectors a,b] [--episodes 200] [--eval-every 25] [--trials 20] [--offset-mm 1.5]
+  [--checkpoint data/runs/iql] [--policy models/policy.onnx] [--reward models/reward.onnx|gt] [--offline-db data/prior.db]
+  [--split data/splits/default.json] [--out data/runs/experiment-<time>] [--seed 0] [--episode-steps 20] [--noise 0.003]
+  [--utd 1] [--online-fraction 0.25] [--batch-size 256] [--export-every 0] [--robust-mm 1] [--no-baselines] [--trainer-wait-s 600]
+  [--ablation none|no-daib-policy|no-daib-reward]`;
+
+async function main(): Promise<number> {
+  let args: Map<string, string>;
+  try {
+    args = parseArgs(process.argv.slice(2), KNOWN, 'experiment');
+  } catch (e) {
+    console.error(`${(e as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (args.has('help')) {
+    console.log(USAGE);
+    return 0;
+  }
+  try {
+    const split = splitFrom(args.get('split'));
+    const connectors = (args.get('connectors') ?? split.heldOut.join(',')).split(',').filter(Boolean);
+    const bad = connectors.filter((c) => split.train.includes(c));
+    if (bad.length) throw new TrainArgError(`--connectors: ${bad.join(', ')} are training connectors of ${split.source}; the experiment is on held-out connectors`);
+    const checkpoint = args.get('checkpoint') ?? 'data/runs/iql';
+    if (!existsSync(join(checkpoint, 'latest.json'))) throw new TrainArgError(`--checkpoint: ${checkpoint}/latest.json does not exist (train one: src/cli/train-offline.ts --checkpoint-dir ${checkpoint})`);
+    const out = args.get('out') ?? join('data/runs', `experiment-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+    mkdirSync(out, { recursive: true });
+    let policyPath = args.get('policy') ?? 'models/policy.onnx';
+    if (!args.has('policy') && !existsSync(policyPath)) {
+      policyPath = await exportCheckpointPolicy(checkpoint, join(out, 'offline-policy.onnx'));
+      console.log(`no shipped policy: exported the checkpoint's policy to ${policyPath}`);
+    }
+    const rewardArg = args.get('reward') ?? 'models/reward.onnx';
+    const rewardPath = rewardArg === 'gt' ? null : rewardArg;
+    if (rewardPath && !existsSync(rewardPath)) throw new TrainArgError(`--reward: ${rewardPath} does not exist`);
+    const offlineDb = args.get('offline-db') ?? 'data/prior.db';
+    const ablation = args.get('ablation') ?? 'none';
+    if (!['none', 'no-daib-policy', 'no-daib-reward'].includes(ablation)) throw new TrainArgError(`--ablation must be none | no-daib-policy | no-daib-reward, got '${ablation}'`);
+    if (ablation === 'no-daib-policy' && !args.has('checkpoint')) throw new TrainArgError('--ablation no-daib-policy needs --checkpoint of an IQL run trained without DAIB');
+    if (ablation === 'no-daib-reward' && !args.has('reward')) throw new TrainArgError('--ablation no-daib-reward needs --reward of a classifier trained without DAIB (train-reward --method erm)');
+    const o: ExperimentOptions = {
+      connectors,
+      episodes: intArg(args, 'episodes', 200, 1, 100000),
+      evalEvery: intArg(args, 'eval-every', 25, 1, 100000),
+      trials: intArg(args, 'trials', 20, 1, 1000),
+      offsetMm: numArg(args, 'offset-mm', 1.5, 0, 20),
+      startCheckpoint: checkpoint,
+      policyPath,
+      rewardPath,
+      offlineDb: existsSync(offlineDb) ? offlineDb : null,
+      offlineDomains: split.train,
+      outDir: out,
+      seed: intArg(args, 'seed', 0, 0, 1e9),
+      episodeSteps: intArg(args, 'episode-steps', 20, 2, 1000),
+      explorationNoise: numArg(args, 'noise', 0.003, 0, 0.05),
+      trainer: {
+        utd: numArg(args, 'utd', 1, 0.01, 100),
+        onlineFraction: numArg(args, 'online-fraction', 0.25, 0, 1),
+        batchSize: intArg(args, 'batch-size', 256, 2, 4096),
+        exportEvery: intArg(args, 'export-every', 0, 0, 1e6),
+      },
+      robustMm: numArg(args, 'robust-mm', 1, 0, 20),
+      trainerWaitS: numArg(args, 'trainer-wait-s', 600, 0, 86400),
+      baselines: !args.has('no-baselines'),
+      configFile: 'config/daemon.yaml',
+      calibrationDir: 'calibration',
+      onProgress: (l) => console.log(`${new Date().toISOString()} ${l}`),
+    };
+    const settings = { ...o, onProgress: undefined, ablation, command: process.argv.slice(2).join(' ') };
+    writeFileSync(join(out, 'settings.json'), JSON.stringify(settings, null, 1));
+    const t0 = performance.now();
+    const results: ConnectorResult[] = [];
+    for (const c of connectors) {
+      results.push(await runConnector(c, o));
+      writeFileSync(join(out, 'results.json'), JSON.stringify({ settings, results, wallClockS: (performance.now() - t0) / 1000 }, null, 1));
+    }
+    const table = formatTable(results);
+    const header = `Online fine-tuning on held-out connectors (ablation: ${ablation}; x* error ${o.offsetMm} mm; ${o.episodes} practice episodes; ${o.trials} trials per point; seed ${o.seed}; wall clock ${((performance.now() - t0) / 60000).toFixed(1)} min)`;
+    const robust = results.flatMap((r) => r.robustness.map((x) => `| ${r.connector} | ${x.errorMm} mm | ${x.pOnly}/${x.trials} | ${x.residual}/${x.trials} |`));
+    const md = `${header}\n\n${table}\n\nResidual-RL robustness (scenario II):\n\n| connector | x* error | P alone | residual policy |\n|---|---|---|---|\n${robust.join('\n')}\n`;
+    writeFileSync(join(out, 'table.md'), md);
+    const svg = curveSvg(results, `Success vs practice (${ablation}, x* error ${o.offsetMm} mm)`);
+    writeFileSync(join(out, 'curve.svg'), svg);
+    await sharp(Buffer.from(svg)).png().toFile(join(out, 'curve.png'));
+    console.log(`\n${md}\nwritten: ${out}/results.json, table.md, curve.svg, curve.png`);
+    return 0;
+  } catch (e) {
+    console.error(e instanceof TrainArgError ? e.message : (e as Error).stack ?? String(e));
+    return 1;
+  }
+}
+
+process.exitCode = await main();

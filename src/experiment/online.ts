@@ -1,0 +1,262 @@
+/**
+ * The end-to-end experiment (issue 5): learning on the job on held-out connectors through the REAL daemon path.
+ *
+ * Per connector: a daemon (control loop free-running against the simulated cell, SQLite log, reward classifier,
+ * the offline policy), with a calibration error on x* (daemon calibration socket.offset, fixed, direction
+ * (1,1,0)/sqrt2 as in src/train's evaluation: the P-controller alone then misses the socket). Then:
+ *   1. evaluate the offline policy: `trials` eval episodes in scenario II and in scenario I (ground-truth success);
+ *      the P-controller alone through the daemon, and the search baselines in the plain evaluator, beside it;
+ *   2. practise `episodes` episodes with the background trainer attached (online IQL, learned reward, hot-swap),
+ *      evaluating `trials` scenario-II episodes every `evalEvery` practice episodes (the live version drives them);
+ *   3. robustness check: P-controller alone vs the final residual policy at +-`robustMm` error in x*.
+ * Eval episodes are logged as kind 'eval' (the trainer learns only from 'practice').
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadCalibration, loadDaemonConfig } from '../config/load.ts';
+import { startDaemonApp, type DaemonApp } from '../daemon/app.ts';
+import { loadPolicyFile, rewardFromModel } from '../daemon/models.ts';
+import { createController, needsPrivileged } from '../control/registry.ts';
+import { evaluate } from '../eval/evaluate.ts';
+import { simCellFactory } from '../eval/sim-cells.ts';
+import { RewardModel } from '../policy/onnx-model.ts';
+import { SimBackend } from '../robot/sim-backend.ts';
+import type { Vec3 } from '../robot/types.ts';
+import { selectConnectors } from '../eval/sim-cells.ts';
+import { GOAL_BIAS_DIRECTION, POLICY_EVAL_BASELINES } from '../train/evaluate-policy.ts';
+import { startLearning } from '../trainer/attach.ts';
+import { DEFAULT_ONLINE, type OnlineTrainerConfig } from '../trainer/online.ts';
+import type { SwapConfig } from '../swap/manager.ts';
+
+export interface ExperimentOptions {
+  connectors: string[];
+  /** Practice episodes per connector (research: 200). */
+  episodes: number;
+  evalEvery: number;
+  /** Eval trials per point (research: 20). */
+  trials: number;
+  /** Calibration error |x* error| in mm along (1,1,0)/sqrt2. */
+  offsetMm: number;
+  /** Offline IQL checkpoint the trainer starts from. */
+  startCheckpoint: string;
+  /** ONNX of the offline policy (exported from the same checkpoint). */
+  policyPath: string;
+  /** Reward classifier; null = simulator ground truth (the 'no learned reward' ablation). */
+  rewardPath: string | null;
+  offlineDb: string | null;
+  offlineDomains: string[];
+  outDir: string;
+  seed: number;
+  episodeSteps: number;
+  explorationNoise: number;
+  trainer: Partial<OnlineTrainerConfig>;
+  swap?: Partial<SwapConfig>;
+  /** Max seconds to wait after each practice chunk for the trainer to pay its owed updates and export (it keeps
+   *  training during the evaluation anyway). */
+  trainerWaitS: number;
+  /** Robustness check error (mm), 0 = skip. */
+  robustMm: number;
+  /** Search baselines in the plain evaluator (slow-ish); false = P-controller only. */
+  baselines: boolean;
+  /** Path of the daemon config / calibration (defaults: the shipped ones). */
+  configFile: string;
+  calibrationDir: string;
+  onProgress?: (line: string) => void;
+}
+
+export interface CurvePoint {
+  practiceEpisodes: number;
+  policyVersion: string | null;
+  successes: number;
+  trials: number;
+  trainerUpdates: number;
+  learnedSuccessRate: number | null;
+  gtSuccessRate: number | null;
+  elapsedS: number;
+}
+
+export interface ConnectorResult {
+  connector: string;
+  offsetMm: number;
+  offline: { II: number; I: number; trials: number };
+  pOnly: { II: number; I: number; trials: number };
+  baselines: Record<string, { scenario: string; successes: number; trials: number }>;
+  curve: CurvePoint[];
+  final: { II: number; trials: number; version: string | null };
+  robustness: Array<{ errorMm: number; pOnly: number; residual: number; trials: number }>;
+  swaps: { swaps: number; rejected: number; flagged: number };
+  trainer: { crashes: number; updates: number };
+  wallClockS: number;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function waitIdle(app: DaemonApp): Promise<void> {
+  while (app.daemon.status().practice !== null || app.daemon.currentState !== 'idle') {
+    if (app.daemon.currentState === 'estopped') throw new Error('daemon e-stopped during the experiment');
+    await sleep(20);
+  }
+}
+
+/** `count` eval episodes with the live policy; returns ground-truth successes. */
+async function evalRun(app: DaemonApp, count: number, scenario: 'I' | 'II', seed: number): Promise<number> {
+  const before = new Set(app.log.store.listEpisodes({ limit: 1_000_000 }).map((e) => e.id));
+  const r = app.daemon.startPractice({ count, scenario, kind: 'eval', explorationNoise: 0, seed });
+  if (!r.ok) throw new Error(`eval refused: ${r.reason}`);
+  await waitIdle(app);
+  await app.log.flush();
+  const eps = app.log.store.listEpisodes({ kind: 'eval', limit: 1_000_000 }).filter((e) => !before.has(e.id));
+  return eps.filter((e) => e.gtSuccess === true).length;
+}
+
+function offsetVec(mm: number, sign = 1): Vec3 {
+  return GOAL_BIAS_DIRECTION.map((d) => (sign * d * mm) / 1000) as Vec3;
+}
+
+export async function runConnector(connector: string, o: ExperimentOptions): Promise<ConnectorResult> {
+  const t0 = performance.now();
+  const say = (s: string): void => o.onProgress?.(`[${connector}] ${s}`);
+  const dir = join(o.outDir, connector);
+  mkdirSync(dir, { recursive: true });
+  const db = join(dir, `daemon-${Date.now()}.db`);
+  const config = loadDaemonConfig(o.configFile, { port: 0, db, realtime: false, episodeSteps: o.episodeSteps, priority: null });
+  config.backend.sim.connector = connector;
+  config.practice.explorationNoise = o.explorationNoise;
+  config.practice.seed = o.seed;
+  config.practice.useGroundTruthReward = o.rewardPath === null;
+  const calibration = loadCalibration(o.calibrationDir);
+  calibration.socket.offset = offsetVec(o.offsetMm);
+  const sim = config.backend.sim;
+  const backend = await SimBackend.create({ connector, cell: { imageSize: sim.imageSize, camera: sim.camera, controlHz: config.tickHz, goalNoise: sim.goalNoise, startHeight: sim.startHeight, nuisance: sim.nuisance } });
+  const offline = await loadPolicyFile(o.policyPath);
+  const reward = o.rewardPath ? rewardFromModel(await RewardModel.load(o.rewardPath)) : null;
+  const app = await startDaemonApp({ config, calibration, token: null, backend, policy: offline, reward, listen: false, startLoop: true });
+  const trials = o.trials;
+  let evalSeed = o.seed * 1000 + 17; // every eval point sees the same start poses
+  try {
+    say(`offline policy ${offline.version}, x* error ${o.offsetMm} mm, reward ${reward?.version ?? 'ground truth (ablation)'}`);
+    const offII = await evalRun(app, trials, 'II', evalSeed);
+    const offI = await evalRun(app, trials, 'I', evalSeed + 1);
+    say(`offline: scenario II ${offII}/${trials}, scenario I ${offI}/${trials}`);
+    await app.daemon.setPolicy(null, { at: 'between-ticks' });
+    const pII = await evalRun(app, trials, 'II', evalSeed);
+    const pI = await evalRun(app, trials, 'I', evalSeed + 1);
+    say(`P-controller alone: scenario II ${pII}/${trials}, scenario I ${pI}/${trials}`);
+    await app.daemon.setPolicy(offline, { at: 'between-ticks' });
+    const baselines: ConnectorResult['baselines'] = {};
+    if (o.baselines) {
+      for (const scenario of ['II', 'I'] as const) {
+        const names = POLICY_EVAL_BASELINES[scenario].filter((n) => n !== 'p');
+        const defs = selectConnectors(null, [connector]);
+        const res = await evaluate({
+          controllers: names.map((name) => ({ name, make: () => createController(name), privileged: needsPrivileged(name) })),
+          connectors: [connector], scenario, trials, seed: evalSeed, episodeLength: o.episodeSteps,
+          createCell: simCellFactory(defs, { goalBias: offsetVec(o.offsetMm), imageSize: 64 }),
+        });
+        for (const c of res.cells) baselines[`${c.controller} (${scenario})`] = { scenario, successes: c.successes, trials: c.trials };
+      }
+      say(`baselines: ${Object.entries(baselines).map(([k, v]) => `${k} ${v.successes}/${v.trials}`).join(', ')}`);
+    }
+    // Online fine-tuning through the daemon path.
+    const learning = startLearning(app, {
+      trainer: { ...DEFAULT_ONLINE, db, offlineDb: o.offlineDb, offlineDomains: o.offlineDomains, onlineDomains: [connector], startCheckpoint: o.startCheckpoint, workDir: join(dir, 'trainer'), seed: o.seed, reward: o.rewardPath === null ? 'gt' : 'rewardProb', ...o.trainer },
+      ...(o.swap ? { swap: o.swap } : {}),
+      supervisor: { backoffBaseMs: 500, backoffMaxMs: 10_000 },
+    });
+    const curve: CurvePoint[] = [{ practiceEpisodes: 0, policyVersion: offline.version, successes: offII, trials, trainerUpdates: 0, learnedSuccessRate: null, gtSuccessRate: null, elapsedS: (performance.now() - t0) / 1000 }];
+    let done = 0;
+    let runSeed = o.seed * 100000;
+    while (done < o.episodes) {
+      const n = Math.min(o.evalEvery, o.episodes - done);
+      const r = app.daemon.startPractice({ count: n, scenario: 'II', kind: 'practice', seed: runSeed++ });
+      if (!r.ok) throw new Error(`practice refused: ${r.reason}`);
+      await waitIdle(app);
+      done += n;
+      // Let the trainer pay the updates owed for these episodes and its export land (bounded wait).
+      await app.log.flush();
+      const logged = app.log.store.countTransitions({ kind: 'practice' });
+      const tw = performance.now();
+      while (performance.now() - tw < o.trainerWaitS * 1000) {
+        const p = learning.supervisor.status().progress;
+        if (p && p.owed === 0 && p.onlineTransitions >= logged && app.daemon.status().policy.pendingSwap === null && !learning.busy()) break;
+        await sleep(100);
+      }
+      // A pending swap lands at the next episode boundary: the eval run's first reset applies it.
+      const succ = await evalRun(app, trials, 'II', evalSeed);
+      const v = learning.view();
+      curve.push({ practiceEpisodes: done, policyVersion: app.daemon.policyVersion, successes: succ, trials, trainerUpdates: v.trainer.updates, learnedSuccessRate: v.learnedSuccessRate, gtSuccessRate: v.gtSuccessRate, elapsedS: (performance.now() - t0) / 1000 });
+      say(`${done} practice episodes: scenario II ${succ}/${trials} (policy ${app.daemon.policyVersion}, ${v.trainer.updates} updates, learned success ${v.learnedSuccessRate?.toFixed(2)} vs ground truth ${v.gtSuccessRate?.toFixed(2)}, swaps ${v.swaps.swaps}, rejected ${v.swaps.rejected})`);
+      writeFileSync(join(dir, 'curve.json'), JSON.stringify(curve, null, 1));
+    }
+    const view = learning.view();
+    await learning.close();
+    const robustness: ConnectorResult['robustness'] = [];
+    if (o.robustMm > 0) {
+      const final = app.daemon.models().policy;
+      for (const sign of [1, -1]) {
+        // Change the calibration error in place: the daemon reads calibration.socket.offset every tick.
+        calibration.socket.offset = offsetVec(o.robustMm, sign);
+        const res = await evalRun(app, trials, 'II', evalSeed + 7);
+        await app.daemon.setPolicy(null, { at: 'between-ticks' });
+        const p = await evalRun(app, trials, 'II', evalSeed + 7);
+        await app.daemon.setPolicy(final, { at: 'between-ticks' });
+        robustness.push({ errorMm: sign * o.robustMm, residual: res, pOnly: p, trials });
+        say(`robustness at ${sign * o.robustMm} mm: residual ${res}/${trials}, P alone ${p}/${trials}`);
+      }
+      calibration.socket.offset = offsetVec(o.offsetMm);
+    }
+    const last = curve[curve.length - 1] as CurvePoint;
+    return {
+      connector, offsetMm: o.offsetMm,
+      offline: { II: offII, I: offI, trials }, pOnly: { II: pII, I: pI, trials }, baselines, curve,
+      final: { II: last.successes, trials, version: last.policyVersion }, robustness,
+      swaps: { swaps: view.swaps.swaps, rejected: view.swaps.rejected, flagged: view.swaps.flagged },
+      trainer: { crashes: view.trainer.crashes, updates: view.trainer.updates },
+      wallClockS: (performance.now() - t0) / 1000,
+    };
+  } finally {
+    await app.close();
+    backend.dispose();
+  }
+}
+
+export function formatTable(results: ConnectorResult[]): string {
+  const lines = ['| connector | x* error | P alone (II) | offline policy (II) | after practice (II) | best during practice | P alone (I) | offline (I) | baselines |', '|---|---|---|---|---|---|---|---|---|'];
+  for (const r of results) {
+    const best = Math.max(...r.curve.map((c) => c.successes));
+    const b = Object.entries(r.baselines).map(([k, v]) => `${k} ${v.successes}/${v.trials}`).join('; ');
+    lines.push(`| ${r.connector} | ${r.offsetMm} mm | ${r.pOnly.II}/${r.pOnly.trials} | ${r.offline.II}/${r.offline.trials} | ${r.final.II}/${r.final.trials} (${r.curve.at(-1)?.practiceEpisodes} ep) | ${best}/${r.final.trials} | ${r.pOnly.I}/${r.pOnly.trials} | ${r.offline.I}/${r.offline.trials} | ${b || '-'} |`);
+  }
+  return lines.join('\n');
+}
+
+/** Success vs practice episodes as an SVG (one line per connector); render to PNG with sharp. */
+export function curveSvg(results: ConnectorResult[], title: string): string {
+  const W = 640, H = 400, L = 60, R = 160, T = 40, B = 50;
+  const maxEp = Math.max(1, ...results.flatMap((r) => r.curve.map((c) => c.practiceEpisodes)));
+  const x = (e: number): number => L + ((W - L - R) * e) / maxEp;
+  const y = (f: number): number => T + (H - T - B) * (1 - f);
+  const colours = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b'];
+  const parts: string[] = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="white"/>`];
+  parts.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="14">${title.replace(/[<&>]/g, '')}</text>`);
+  for (let i = 0; i <= 4; i++) {
+    const f = i / 4;
+    parts.push(`<line x1="${L}" x2="${W - R}" y1="${y(f)}" y2="${y(f)}" stroke="#ddd"/><text x="${L - 8}" y="${y(f) + 4}" text-anchor="end">${Math.round(f * 100)}%</text>`);
+  }
+  for (let i = 0; i <= 4; i++) {
+    const e = Math.round((maxEp * i) / 4);
+    parts.push(`<text x="${x(e)}" y="${H - B + 18}" text-anchor="middle">${e}</text>`);
+  }
+  parts.push(`<text x="${(L + W - R) / 2}" y="${H - 10}" text-anchor="middle">practice episodes</text>`);
+  parts.push(`<text x="16" y="${(T + H - B) / 2}" transform="rotate(-90 16 ${(T + H - B) / 2})" text-anchor="middle">scenario II success (ground truth)</text>`);
+  results.forEach((r, k) => {
+    const c = colours[k % colours.length] as string;
+    const pts = r.curve.map((p) => `${x(p.practiceEpisodes).toFixed(1)},${y(p.successes / p.trials).toFixed(1)}`).join(' ');
+    parts.push(`<polyline fill="none" stroke="${c}" stroke-width="2" points="${pts}"/>`);
+    for (const p of r.curve) parts.push(`<circle cx="${x(p.practiceEpisodes).toFixed(1)}" cy="${y(p.successes / p.trials).toFixed(1)}" r="3" fill="${c}"/>`);
+    parts.push(`<line x1="${L}" x2="${W - R}" y1="${y(r.pOnly.II / r.pOnly.trials)}" y2="${y(r.pOnly.II / r.pOnly.trials)}" stroke="${c}" stroke-dasharray="4 4"/>`);
+    parts.push(`<text x="${W - R + 10}" y="${T + 16 * k + 10}" fill="${c}">${r.connector} (dashed: P alone)</text>`);
+  });
+  parts.push('</svg>');
+  return parts.join('\n');
+}
