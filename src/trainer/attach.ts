@@ -6,7 +6,9 @@
 import type { DaemonApp } from '../daemon/app.ts';
 import type { EpisodeSummary } from '../daemon/loop.ts';
 import { SwapManager, type SwapConfig } from '../swap/manager.ts';
-import type { OnlineTrainerConfig } from './online.ts';
+import { existsSync } from 'node:fs';
+import { splitFrom } from '../train/common.ts';
+import { DEFAULT_ONLINE, type OnlineTrainerConfig } from './online.ts';
 import { TrainerSupervisor, type SupervisorOptions } from './supervisor.ts';
 
 export interface LearningOptions {
@@ -105,4 +107,24 @@ export function startLearning(app: DaemonApp, o: LearningOptions): Learning {
       publish();
     },
   };
+}
+
+/**
+ * The daemon's main job starts learning when $TRAINER_CHECKPOINT names an offline IQL checkpoint; optional
+ * $TRAINER_OFFLINE_DB (default data/prior.db if present), $TRAINER_WORK_DIR (default data/runs/trainer),
+ * $TRAINER_ONLINE_FRACTION, $TRAINER_UTD. Returns null when not asked.
+ */
+export function learningFromEnv(app: DaemonApp, env: NodeJS.ProcessEnv): Learning | null {
+  const ck = env.TRAINER_CHECKPOINT;
+  if (!ck) return null;
+  const offlineDb = env.TRAINER_OFFLINE_DB ?? 'data/prior.db';
+  const db = app.log.store.file;
+  return startLearning(app, {
+    trainer: {
+      ...DEFAULT_ONLINE, db, startCheckpoint: ck, offlineDb: existsSync(offlineDb) ? offlineDb : null,
+      offlineDomains: existsSync(offlineDb) ? splitFrom(undefined).train : [], workDir: env.TRAINER_WORK_DIR ?? 'data/runs/trainer',
+      onlineFraction: env.TRAINER_ONLINE_FRACTION ? Number(env.TRAINER_ONLINE_FRACTION) : DEFAULT_ONLINE.onlineFraction,
+      utd: env.TRAINER_UTD ? Number(env.TRAINER_UTD) : DEFAULT_ONLINE.utd,
+    },
+  });
 }
