@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { ConfigError, DAEMON_USAGE, loadCalibration, loadDaemonConfig, parseDaemonArgs, resolveToken } from '../config/load.ts';
 import { startDaemonApp } from '../daemon/app.ts';
+import { learningFromEnv } from '../trainer/attach.ts';
 
 const DEFAULT_CONFIG = resolve(import.meta.dirname, '../../config/daemon.yaml');
 
@@ -40,6 +41,16 @@ async function main(): Promise<number> {
     return 1;
   }
   for (const n of app.notes) console.log(n);
+  // Background trainer (online IQL + hot-swap) when $TRAINER_CHECKPOINT names an offline IQL checkpoint.
+  const learning = learningFromEnv(app, process.env);
+  if (learning) {
+    console.log(`background trainer: started from ${process.env.TRAINER_CHECKPOINT}`);
+    const close = app.close;
+    app.close = async () => {
+      await learning.close();
+      await close();
+    };
+  }
   const s = app.daemon.status();
   console.log(`backend: ${s.backend} (${s.realtime ? `${s.tickHz} Hz real time` : 'free-running'}); policy: ${s.policy.version ?? 'none (P-controller alone)'}; reward: ${s.reward.version ?? 'none'}`);
   console.log(`API: ${app.url}  (OpenAPI: ${app.url}/openapi.json, status: ${app.url}/status, events: ${app.url}/events)`);
