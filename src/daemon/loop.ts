@@ -747,7 +747,9 @@ export class Daemon extends EventEmitter {
     const img = model.input.image;
     return {
       model,
-      image: img ? new ImagePreprocessor({ crop: this.cal.camera.crop, width: img.width, height: img.height, channelOrder: this.cal.camera.channelOrder }) : null,
+      image: img
+        ? new ImagePreprocessor({ crop: this.cal.camera.crop, width: img.width, height: img.height, channelOrder: this.cal.camera.channelOrder, ...(img.resize ? { resize: img.resize } : {}) })
+        : null,
       proprio: model.input.proprio ? new ProprioBuilder(model.input.proprio, src) : null,
     };
   }
@@ -816,7 +818,9 @@ export class Daemon extends EventEmitter {
     const obs: Observation = { ...raw, image: logged.rgb, wrench, goal };
     let rewardImage: Float32Array | undefined;
     if (rew?.image) {
-      const same = rew.image.spec.width === logPre.spec.width && rew.image.spec.height === logPre.spec.height && rew.image.spec.crop === logPre.spec.crop;
+      const a = rew.image.spec;
+      const b = logPre.spec;
+      const same = a.width === b.width && a.height === b.height && a.crop === b.crop && (a.resize ?? 'linear') === (b.resize ?? 'linear');
       rewardImage = same ? logged.tensor : (await rew.image.prepare(raw.image)).tensor;
     }
     return {

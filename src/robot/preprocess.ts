@@ -8,7 +8,21 @@
  * cost for an identity resize.
  */
 import sharp from 'sharp';
+import { resizeRgb } from '../data/dataset.ts';
 import type { RgbImage, Wrench } from './types.ts';
+
+/** sharp's resampling kernels, or 'area': the training loader's area average (src/data/dataset.ts resizeRgb), done in
+ *  JS so that a model sees at serve time exactly the pixels it was trained on. */
+export type ResizeMethod = 'area' | 'nearest' | 'linear' | 'cubic' | 'mitchell' | 'lanczos2' | 'lanczos3';
+const SHARP_KERNELS = ['nearest', 'linear', 'cubic', 'mitchell', 'lanczos2', 'lanczos3'] as const;
+
+/** Maps a model card's free-text `preprocessing.image.resize` to a method; null when it names none we can reproduce. */
+export function resizeMethodOf(text: string): ResizeMethod | null {
+  const t = text.toLowerCase();
+  if (/\barea\b/.test(t)) return 'area';
+  const k = SHARP_KERNELS.find((name) => t === name || t.startsWith(`${name} `));
+  return k ?? null;
+}
 
 export interface ImagePreprocessSpec {
   /** Crop rectangle in camera pixels, or null for the full frame. */
@@ -18,6 +32,8 @@ export interface ImagePreprocessSpec {
   height: number;
   /** Channel order the camera delivers. */
   channelOrder: 'rgb' | 'bgr';
+  /** Resampling when the (cropped) frame is not the input size; default 'linear' (sharp). */
+  resize?: ResizeMethod;
 }
 
 /** The policy's view of one frame: bytes (logged, losslessly compressed off the tick) and floats (fed to the policy). */
@@ -57,6 +73,8 @@ export class ImagePreprocessor {
     let usedSharp = false;
     if (this.isIdentity(frame.width, frame.height)) {
       bytes = frame.data;
+    } else if (this.spec.resize === 'area') {
+      bytes = this.areaResize(frame);
     } else {
       const crop = this.spec.crop;
       if (crop && (crop.x + crop.width > frame.width || crop.y + crop.height > frame.height)) {
@@ -64,11 +82,34 @@ export class ImagePreprocessor {
       }
       let img = sharp(frame.data, { raw: { width: frame.width, height: frame.height, channels: 3 } });
       if (crop) img = img.extract({ left: crop.x, top: crop.y, width: crop.width, height: crop.height });
-      const buf = await img.resize(width, height, { fit: 'fill', kernel: 'linear' }).raw().toBuffer();
+      const buf = await img.resize(width, height, { fit: 'fill', kernel: this.spec.resize ?? 'linear' }).raw().toBuffer();
       bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
       usedSharp = true;
     }
     return this.finish(bytes, usedSharp);
+  }
+
+  /** Crop (row copies) and area-average resize in JS: exactly the training loader's arithmetic. */
+  private areaResize(frame: RgbImage): Uint8Array {
+    const c = this.spec.crop;
+    let src = frame.data;
+    let sw = frame.width;
+    let sh = frame.height;
+    if (c) {
+      if (c.x + c.width > frame.width || c.y + c.height > frame.height) {
+        throw new PreprocessError(`calibration camera.crop ${JSON.stringify(c)} exceeds the ${frame.width}x${frame.height} frame`);
+      }
+      src = new Uint8Array(c.width * c.height * 3);
+      for (let y = 0; y < c.height; y++) {
+        const from = ((c.y + y) * frame.width + c.x) * 3;
+        src.set(frame.data.subarray(from, from + c.width * 3), y * c.width * 3);
+      }
+      sw = c.width;
+      sh = c.height;
+    }
+    const out = new Uint8Array(this.spec.width * this.spec.height * 3);
+    resizeRgb(src, sw, sh, out, this.spec.width, this.spec.height);
+    return out;
   }
 
   private finish(bytes: Uint8Array, usedSharp: boolean): PreparedImage {

@@ -15,6 +15,7 @@ import { policyFromModel, rewardFromModel, loadStartupModels } from '../../src/d
 import { buildPolicyLike, cardDraft } from '../policy/fixtures.ts';
 import { rig, tempDir, tickUntil, TOKEN } from './helpers.ts';
 import { sha256Hex } from '../../src/policy/card.ts';
+import { resizeRgb } from '../../src/data/dataset.ts';
 import { readFileSync } from 'node:fs';
 
 await tf.setBackend('cpu');
@@ -31,7 +32,24 @@ function saveModel(file: string, kind: 'policy' | 'reward', version: number, see
   return path;
 }
 
+/** A 32x32 image-only reward model whose card says it was trained on area-averaged images (like models/reward.onnx). */
+function saveSmallReward(): string {
+  const path = join(tmp.dir, 'small', 'reward32.onnx');
+  mkdirSync(join(tmp.dir, 'small'), { recursive: true });
+  const image = tf.input({ shape: [32, 32, 3], name: 'image' });
+  let x = tf.layers.conv2d({ filters: 4, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu' }).apply(image) as tf.SymbolicTensor;
+  x = tf.layers.flatten().apply(x) as tf.SymbolicTensor;
+  const out = tf.layers.dense({ units: 1, activation: 'sigmoid' }).apply(x) as tf.SymbolicTensor;
+  const m = tf.model({ inputs: image, outputs: out });
+  const draft = cardDraft('reward', { size: 32, proprioDim: 0 });
+  (draft.preprocessing.image as { resize: string }).resize = 'area-average (training loader resizeRgb)';
+  saveOnnxModel(m, path, { inputRoles: ['image'], outputRoles: ['probability'], card: { ...draft, name: 'small-reward', version: 1 } });
+  m.dispose();
+  return path;
+}
+
 const policyPath = saveModel('policy-v3.onnx', 'policy', 3, 1);
+const smallRewardPath = saveSmallReward();
 const policy2Path = saveModel('policy-v4.onnx', 'policy', 4, 2);
 const rewardPath = saveModel('reward-v3.onnx', 'reward', 3, 3);
 
@@ -153,4 +171,27 @@ test('activate and roll back over REST; a corrupt model is refused and the old o
   const list = await fetch(`${r.app.url}/models`).then((x) => x.json() as Promise<any>);
   assert.equal(list.driving.policy, 'test-policy@3');
   assert.equal(list.active.policy, 'test-policy@3');
+});
+
+test('a 32x32 reward model sees the 64x64 camera area-averaged exactly as its training loader did', async (t) => {
+  const rewardModel = await RewardModel.load(smallRewardPath);
+  const r = await rig({ reward: rewardFromModel(rewardModel), overrides: { episodeSteps: 3 } });
+  t.after(() => r.close());
+  const d = r.app.daemon;
+  assert.ok(d.startPractice({ count: 1, scenario: 'I' }).ok);
+  await tickUntil(r.app, () => d.currentState === 'idle' && d.status().practice === null);
+  await r.app.log.flush();
+  await new Promise((res) => setImmediate(res));
+  const ep = r.app.log.store.listEpisodes()[0];
+  const ts = r.app.log.store.getEpisode(ep?.id as number, { transitions: true, images: true })?.transitions ?? [];
+  assert.equal(ts.length, 3);
+  assert.equal(d.status().timing.sharpTicks, 0, 'no sharp call for an area resize');
+  for (let k = 1; k < ts.length; k++) {
+    const img = ts[k]?.image;
+    assert.ok(img && img.width === 64, 'the log keeps the camera-size image');
+    const small = new Uint8Array(32 * 32 * 3);
+    resizeRgb(img.data, 64, 64, small, 32, 32);
+    const p = await rewardModel.probability(Float32Array.from(small, (v) => v / 255));
+    assert.ok(Math.abs((ts[k - 1]?.rewardProb as number) - p) < 1e-6, `transition ${k - 1}: ${ts[k - 1]?.rewardProb} vs ${p}`);
+  }
 });

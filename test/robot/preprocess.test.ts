@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
-import { ImagePreprocessor, PreprocessError, WrenchCorrector } from '../../src/robot/preprocess.ts';
+import { ImagePreprocessor, PreprocessError, resizeMethodOf, WrenchCorrector } from '../../src/robot/preprocess.ts';
+import { resizeRgb } from '../../src/data/dataset.ts';
 import type { RgbImage, Wrench } from '../../src/robot/types.ts';
 
 function gradient(w: number, h: number): RgbImage {
@@ -77,4 +78,31 @@ test('wrench: calibrated bias subtracted, re-zero takes the current reading, non
   assert.deepEqual(c.correct([0.5, -0.5, 9, 0, 0, 0.01]), [0, 0, 5, 0, 0, 0]);
   assert.equal(c.rezero([NaN, 0, 0, 0, 0, 0]), false);
   assert.deepEqual(c.currentBias, raw);
+});
+
+test('area resize reproduces the training loader exactly (no sharp), with and without a crop', async () => {
+  const frame = gradient(64, 64);
+  const p = new ImagePreprocessor({ crop: null, width: 32, height: 32, channelOrder: 'rgb', resize: 'area' });
+  const out = await p.prepare(frame);
+  assert.equal(out.usedSharp, false);
+  const want = new Uint8Array(32 * 32 * 3);
+  resizeRgb(frame.data, 64, 64, want, 32, 32);
+  assert.deepEqual(out.rgb.data, want);
+  // 2x2 box average by hand for one pixel.
+  const px = (x: number, y: number, c: number) => frame.data[(y * 64 + x) * 3 + c] as number;
+  assert.equal(out.rgb.data[(5 * 32 + 7) * 3], Math.round((px(14, 10, 0) + px(15, 10, 0) + px(14, 11, 0) + px(15, 11, 0)) / 4));
+  const crop = { x: 8, y: 4, width: 48, height: 48 };
+  const q = new ImagePreprocessor({ crop, width: 16, height: 16, channelOrder: 'rgb', resize: 'area' });
+  const cropped = new Uint8Array(48 * 48 * 3);
+  for (let y = 0; y < 48; y++) cropped.set(frame.data.subarray(((4 + y) * 64 + 8) * 3, ((4 + y) * 64 + 8 + 48) * 3), y * 48 * 3);
+  const want2 = new Uint8Array(16 * 16 * 3);
+  resizeRgb(cropped, 48, 48, want2, 16, 16);
+  assert.deepEqual((await q.prepare(frame)).rgb.data, want2);
+});
+
+test('model card resize text maps to a method we can reproduce, or to none', () => {
+  assert.equal(resizeMethodOf('area-average (training loader resizeRgb; the simulator renders 64x64)'), 'area');
+  assert.equal(resizeMethodOf('lanczos3'), 'lanczos3');
+  assert.equal(resizeMethodOf('linear'), 'linear');
+  assert.equal(resizeMethodOf('bicubic-antialias'), null);
 });
