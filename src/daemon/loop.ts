@@ -747,9 +747,9 @@ export class Daemon extends EventEmitter {
     const img = model.input.image;
     return {
       model,
-      image: img
-        ? new ImagePreprocessor({ crop: this.cal.camera.crop, width: img.width, height: img.height, channelOrder: this.cal.camera.channelOrder, ...(img.resize ? { resize: img.resize } : {}) })
-        : null,
+      // Models are fed from the logged image (calibration crop/resize, RGB), resized as their card says: the same path
+      // their training data took (logged rows -> the loader's resize), so serve-time pixels equal train-time pixels.
+      image: img ? new ImagePreprocessor({ crop: null, width: img.width, height: img.height, channelOrder: 'rgb', ...(img.resize ? { resize: img.resize } : {}) }) : null,
       proprio: model.input.proprio ? new ProprioBuilder(model.input.proprio, src) : null,
     };
   }
@@ -803,7 +803,10 @@ export class Daemon extends EventEmitter {
     return { prob: null, gt };
   }
 
-  /** Observe and build every model input (one sharp call per distinct input size, none on the identity path). */
+  /**
+   * Observe and build every model input. The camera frame becomes the logged image (calibration crop/resize; the
+   * identity when the camera delivers that size, as the simulator does); each model's input is made from it.
+   */
   private async prepare(): Promise<Prepared> {
     const raw = this.backend.observe();
     const wrench = this.wrench.correct(raw.wrench);
@@ -812,22 +815,21 @@ export class Daemon extends EventEmitter {
     const goal: Vec3 = [base[0] + s.offset[0], base[1] + s.offset[1], base[2] + s.offset[2]];
     const pol = this.policySlot;
     const rew = this.rewardSlot;
-    const logPre = pol?.image ?? this.logImage;
-    const logged = await logPre.prepare(raw.image);
+    const logged = await this.logImage.prepare(raw.image);
     if (logged.usedSharp) this.sharpTicks++;
     const obs: Observation = { ...raw, image: logged.rgb, wrench, goal };
-    let rewardImage: Float32Array | undefined;
-    if (rew?.image) {
-      const a = rew.image.spec;
-      const b = logPre.spec;
-      const same = a.width === b.width && a.height === b.height && a.crop === b.crop && (a.resize ?? 'linear') === (b.resize ?? 'linear');
-      rewardImage = same ? logged.tensor : (await rew.image.prepare(raw.image)).tensor;
-    }
+    const input = async (pre: ImagePreprocessor | null): Promise<Float32Array | undefined> => {
+      if (!pre) return undefined;
+      if (pre.isIdentity(logged.rgb.width, logged.rgb.height)) return logged.tensor;
+      const out = await pre.prepare(logged.rgb);
+      if (out.usedSharp) this.sharpTicks++;
+      return out.tensor;
+    };
     return {
       obs,
-      policyImage: pol?.image ? logged.tensor : undefined,
+      policyImage: await input(pol?.image ?? null),
       policyProprio: pol?.proprio?.build(obs),
-      rewardImage,
+      rewardImage: await input(rew?.image ?? null),
       rewardProprio: rew?.proprio?.build(obs),
     };
   }
