@@ -77,7 +77,12 @@ if (process.send && process.argv[2] && import.meta.filename === process.argv[1])
   }
   const cfg = JSON.parse(process.argv[2]) as OnlineTrainerConfig;
   const crash = process.env.TRAINER_CRASH_AFTER ? Number(process.env.TRAINER_CRASH_AFTER) : undefined;
-  runTrainerLoop(cfg, { pollMs: Number(process.env.TRAINER_POLL_MS ?? 250), emit: (m) => send(m), shouldStop: () => stop, ...(crash !== undefined ? { crashAfter: crash } : {}) }).then(
+  const t0 = performance.now();
+  const emit = (m: TrainerMessage): void => {
+    if (m.type === 'ready') console.log(`trainer ready in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${m.progress.offlineTransitions} offline transitions, agent step ${m.progress.agentStep}`);
+    send(m);
+  };
+  runTrainerLoop(cfg, { pollMs: Number(process.env.TRAINER_POLL_MS ?? 250), emit, shouldStop: () => stop, ...(crash !== undefined ? { crashAfter: crash } : {}) }).then(
     () => process.exit(0),
     (e: unknown) => {
       try {
