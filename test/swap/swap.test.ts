@@ -11,6 +11,7 @@ import { saveOnnxModel } from '../../src/learn/export.ts';
 import { PolicyModel } from '../../src/policy/onnx-model.ts';
 import { policyFromModel } from '../../src/daemon/models.ts';
 import { SwapManager } from '../../src/swap/manager.ts';
+import { sha256Hex } from '../../src/policy/card.ts';
 import { buildPolicyLike, cardDraft } from '../policy/fixtures.ts';
 import { rig, tempDir, tickUntil } from '../daemon/helpers.ts';
 
@@ -136,4 +137,36 @@ test('a version that differs beyond the limit is flagged: rejected or accepted p
   assert.equal(c.accepted, false);
   assert.match(c.reason, /beyond the bound/);
   assert.equal(d.policyVersion, 'test-policy@5');
+});
+
+test('automatic rollback: learned success of the new version drops below the previous one by the margin', async (t) => {
+  let daemonRef: { policyVersion: string | null } | null = null;
+  // The reward classifier's verdict depends on which version drove (v4 "fails"): a stand-in for a worse policy.
+  const reward = {
+    version: 'scripted-reward@1',
+    input: { image: null, proprio: { layout: ['dx', 'dy', 'dz'], mean: [0, 0, 0], std: [1, 1, 1] } },
+    probability: async (): Promise<number> => (daemonRef?.policyVersion === 'test-policy@4' ? 0.1 : 0.9),
+  };
+  const r = await rig({ policy: policyFromModel(await PolicyModel.load(v3)), reward, overrides: { episodeSteps: 3 } });
+  t.after(() => r.close());
+  const d = r.app.daemon;
+  daemonRef = d;
+  const store = r.app.log.store;
+  const m = new SwapManager(d, store, r.app.log, { autoRollback: { k: 3, margin: 0.3 }, validation: { probeCount: 4, residualBoundM: 0.005, maxDiffM: 1, maxMeanDiffM: 1, onFlag: 'accept' } });
+  t.after(() => m.close());
+  // v3 must be registered (it was loaded at start-up by the test, not through the store).
+  store.registerModel({ kind: 'policy', version: 'test-policy@3', path: v3, card: JSON.parse(readFileSync(`${v3}.json`, 'utf8')), sha256: sha256Hex(readFileSync(v3)) });
+  await practice(r, 3);
+  const out = await m.offer(v4);
+  assert.equal(out.accepted, true, out.reason);
+  await practice(r, 4); // v4 lands at the first boundary, then 3 judged failures trigger the rollback
+  assert.equal(m.stats.rollbacks, 1);
+  // The previous version loads off the control path, then lands at a boundary (at once while idle).
+  for (let i = 0; i < 250 && d.policyVersion !== 'test-policy@3'; i++) await new Promise((res) => setTimeout(res, 20));
+  assert.equal(d.policyVersion, 'test-policy@3');
+  await r.app.log.flush();
+  const ev = store.listEvents({ kind: 'rollback' });
+  assert.equal(ev.length, 1);
+  assert.match(ev[0]?.message ?? '', /automatic rollback: learned success 0\.00 over the last 3 episodes of test-policy@4 < 1\.00 of test-policy@3/);
+  assert.equal(store.listActivations('policy', 1)[0]?.action, 'rollback');
 });
