@@ -178,7 +178,10 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
       const tw = performance.now();
       while (performance.now() - tw < o.trainerWaitS * 1000) {
         const p = learning.supervisor.status().progress;
-        if (p && p.owed === 0 && p.onlineTransitions >= logged && app.daemon.status().policy.pendingSwap === null && !learning.busy()) break;
+        // Caught up: owed updates paid, and the export of the current weights received and offered (it lands at the
+        // eval run's first episode boundary).
+        const current = (o.trainer.exportEvery ?? 0) > 0 || (p?.lastExport?.version.endsWith(`@${p.agentStep}`) ?? false);
+        if (p && p.owed === 0 && p.onlineTransitions >= logged && current && !learning.busy()) break;
         await sleep(100);
       }
       // A pending swap lands at the next episode boundary: the eval run's first reset applies it.
