@@ -59,6 +59,15 @@ test('trainer exports are swapped in; a trainer crash leaves control running and
   assert.equal(view.policyVersion, d.policyVersion);
   const st = d.status().extra as { trainer?: { crashes: number }; learning?: { policyVersion: string | null } };
   assert.ok((st.trainer?.crashes ?? 0) >= 1);
+  // Operator view over REST (the SSE stream sends the same status object).
+  const res = await r.app.api.inject({ method: 'GET', url: '/status' });
+  const body = res.json() as { extra: { learning: { policyVersion: string; trainer: { state: string; updates: number; crashes: number }; gtSuccessRate: number | null; learnedSuccessRate: number | null; window: number; swaps: { swaps: number } } } };
+  const lv = body.extra.learning;
+  assert.equal(lv.policyVersion, d.policyVersion);
+  assert.ok(lv.trainer.updates > 0 && lv.trainer.crashes >= 1);
+  assert.equal(typeof lv.gtSuccessRate, 'number');
+  assert.equal(lv.learnedSuccessRate, null, 'no reward model: no learned rate');
+  assert.ok(lv.swaps.swaps >= 1);
   await r.app.log.flush();
   assert.ok(r.app.log.store.listEvents({ kind: 'trainer' }).some((e) => /crashed/.test(e.message)));
 });
