@@ -258,8 +258,9 @@ export function curveSvg(results: ConnectorResult[], title: string): string {
     parts.push(`<polyline fill="none" stroke="${c}" stroke-width="2" points="${pts}"/>`);
     for (const p of r.curve) parts.push(`<circle cx="${x(p.practiceEpisodes).toFixed(1)}" cy="${y(p.successes / p.trials).toFixed(1)}" r="3" fill="${c}"/>`);
     parts.push(`<line x1="${L}" x2="${W - R}" y1="${y(r.pOnly.II / r.pOnly.trials)}" y2="${y(r.pOnly.II / r.pOnly.trials)}" stroke="${c}" stroke-dasharray="4 4"/>`);
-    parts.push(`<text x="${W - R + 10}" y="${T + 16 * k + 10}" fill="${c}">${r.connector} (dashed: P alone)</text>`);
+    parts.push(`<text x="${W - R + 10}" y="${T + 16 * k + 10}" fill="${c}">${r.connector}</text>`);
   });
+  parts.push(`<text x="${W - R + 10}" y="${T + 16 * results.length + 16}" fill="#555">dashed: P alone</text>`);
   parts.push('</svg>');
   return parts.join('\n');
 }
