@@ -1,0 +1,40 @@
+/**
+ * The experiment runner end to end at a tiny size: real daemon (free-running), real trainer child, hot-swap, eval
+ * episodes judged by simulator ground truth, the learning curve, the table and the plot. (Whether learning succeeds
+ * is the experiment's result, not this test's.)
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { join, resolve } from 'node:path';
+import sharp from 'sharp';
+import { curveSvg, formatTable, runConnector } from '../../src/experiment/online.ts';
+import { exportCheckpointPolicy } from '../../src/trainer/online.ts';
+import { tinyOffline } from '../trainer/fixtures.ts';
+
+const root = resolve(import.meta.dirname, '../..');
+const fx = await tinyOffline('experiment-test');
+after(() => fx.cleanup());
+
+test('runConnector: offline eval, practice with the trainer through the daemon, curve, table, plot', async () => {
+  const policyPath = await exportCheckpointPolicy(fx.checkpoint, join(fx.dir, 'offline-policy.onnx'));
+  const lines: string[] = [];
+  const r = await runConnector('europlug', {
+    connectors: ['europlug'], episodes: 4, evalEvery: 2, trials: 2, offsetMm: 1.5, startCheckpoint: fx.checkpoint, policyPath,
+    rewardPath: null, offlineDb: fx.db, offlineDomains: fx.domains, outDir: join(fx.dir, 'exp'), seed: 1, episodeSteps: 6,
+    explorationNoise: 0.002, trainer: { batchSize: 16 }, robustMm: 1, baselines: false, trainerWaitS: 60,
+    configFile: join(root, 'config/daemon.yaml'), calibrationDir: join(root, 'calibration'), onProgress: (l) => lines.push(l),
+  });
+  assert.deepEqual(r.curve.map((c) => c.practiceEpisodes), [0, 2, 4]);
+  for (const c of r.curve) assert.ok(c.successes >= 0 && c.successes <= 2 && c.trials === 2);
+  assert.ok(r.trainer.updates > 0, 'the trainer trained on the practice data');
+  assert.ok(r.swaps.swaps >= 1, 'trainer exports were swapped in');
+  assert.match(r.final.version ?? '', /^policy-iql-online@\d+$/);
+  assert.equal(r.robustness.length, 2);
+  assert.deepEqual(r.robustness.map((x) => x.errorMm), [1, -1]);
+  const table = formatTable([r]);
+  assert.match(table, /\| europlug \| 1\.5 mm \| \d\/2 \| \d\/2 \| \d\/2 \(4 ep\) \|/);
+  const png = await sharp(Buffer.from(curveSvg([r], 'test'))).png().toBuffer();
+  const meta = await sharp(png).metadata();
+  assert.equal(meta.width, 640);
+  assert.ok(lines.some((l) => /2 practice episodes: scenario II \d\/2/.test(l)));
+});
