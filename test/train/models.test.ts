@@ -1,0 +1,52 @@
+// The shipped models in models/: each loads through the daemon's loader (which checks the card, the sha256, the
+// graph's names and shapes, and a probe run), and the cards say what the README claims they are.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { cardPathFor, readCard } from '../../src/policy/card.ts';
+import { EncoderModel, PolicyModel, RewardModel } from '../../src/policy/onnx-model.ts';
+
+const MODELS = resolve(import.meta.dirname, '../../models');
+
+test('shipped reward classifier: loads, valid card, held-out accuracy recorded, trained only on training connectors', async () => {
+  const path = join(MODELS, 'reward.onnx');
+  const card = readCard(cardPathFor(path));
+  assert.equal(card.kind, 'reward');
+  assert.ok(card.training.heldOut.length > 0);
+  for (const c of card.training.heldOut) assert.ok(!card.training.connectors.includes(c), `${c} is both trained on and held out`);
+  assert.match(card.training.database?.sha256 ?? '', /^[0-9a-f]{64}$/);
+  assert.ok((card.metrics.heldOutAccuracy ?? NaN) > 0.5, `held-out accuracy ${card.metrics.heldOutAccuracy}`);
+  const m = await RewardModel.load(path);
+  const size = card.preprocessing.image?.width ?? 0;
+  const p = await m.probability(new Float32Array(size * size * 3).fill(0.5));
+  assert.ok(p >= 0 && p <= 1);
+  await m.dispose();
+});
+
+test('shipped offline policy and encoders: load, valid cards, bounded residual, same training data', async () => {
+  const policyPath = join(MODELS, 'policy.onnx');
+  const card = readCard(cardPathFor(policyPath));
+  assert.equal(card.kind, 'policy');
+  assert.ok(card.training.updates > 0);
+  const policy = await PolicyModel.load(policyPath);
+  const size = card.preprocessing.image?.width ?? 0;
+  const u = await policy.run(new Float32Array(size * size * 3).fill(0.5), new Float32Array(9));
+  u.forEach((v, i) => assert.ok(Math.abs(v) <= (card.action?.high[i] ?? 0) + 1e-6));
+  await policy.dispose();
+  for (const w of ['pi', 'q', 'v']) {
+    const path = join(MODELS, `encoder-${w}.onnx`);
+    const ec = readCard(cardPathFor(path));
+    assert.equal(ec.kind, 'encoder');
+    assert.equal(ec.training.database?.sha256, card.training.database?.sha256, `encoder-${w} and the policy come from the same data`);
+    const e = await EncoderModel.load(path);
+    assert.ok(e.featureDim > 0);
+    await e.dispose();
+  }
+  // The README lists every shipped model file.
+  const readme = readFileSync(join(MODELS, 'README.md'), 'utf8');
+  for (const f of ['reward.onnx', 'policy.onnx', 'encoder-pi.onnx', 'encoder-q.onnx', 'encoder-v.onnx']) {
+    assert.ok(existsSync(join(MODELS, f)), f);
+    assert.ok(readme.includes(`\`${f}\``), `models/README.md does not list ${f}`);
+  }
+});
