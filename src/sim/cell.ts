@@ -24,7 +24,7 @@ import { cholSolve6, TipIk } from './ik.ts';
 import { SERVO } from './mjcf.ts';
 import { buildCellXml, buildViewXml, type CellLayout } from './mjcf.ts';
 import { compileXml, DataViews, describeWasmError, mujoco, type Mujoco } from './mujoco.ts';
-import { Rng } from './rng.ts';
+import { Rng } from '../util/rng.ts';
 import { CELL_HOME, SAWYER_JOINTS } from './sawyer.ts';
 
 export type Scenario = 'I' | 'II';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { Vec3 } from '../../src/robot/types.ts';
 import { SimCell } from '../../src/sim/cell.ts';
 import { findConnector, loadConnectors } from '../../src/sim/connectors.ts';
-import { Rng } from '../../src/sim/rng.ts';
+import { Rng } from '../../src/util/rng.ts';
 import { CELL_HOME } from '../../src/sim/sawyer.ts';
 
 const def = findConnector(loadConnectors(), 'square16');
