@@ -20,10 +20,9 @@ import type { Scenario } from '../eval/evaluate.ts';
 import type { Vec3 } from '../robot/types.ts';
 import { loadConnectors } from '../sim/connectors.ts';
 import { Store } from '../store/index.ts';
+import { UsageError, int, list, nonNegMm, num } from '../util/args.ts';
 
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+export { UsageError };
 
 export interface CollectArgs {
   db: string;
@@ -75,26 +74,6 @@ Usage: npx tsx src/cli/collect.ts [options]
 
 Controllers: ${CONTROLLER_NAMES.join(', ')}
 `;
-
-function num(flag: string, s: string): number {
-  const v = s.trim() === '' ? Number.NaN : Number(s);
-  if (!Number.isFinite(v)) throw new UsageError(`${flag}: "${s}" is not a number`);
-  return v;
-}
-
-function int(flag: string, s: string, lo: number, hi: number): number {
-  const v = num(flag, s);
-  if (!Number.isInteger(v) || v < lo || v > hi) throw new UsageError(`${flag}: must be an integer in [${lo}, ${hi}], got "${s}"`);
-  return v;
-}
-
-function list(flag: string, s: string): string[] {
-  const xs = s.split(',').map((x) => x.trim());
-  if (xs.some((x) => x === '')) throw new UsageError(`${flag}: empty name in "${s}"`);
-  const d = xs.find((x, i) => xs.indexOf(x) !== i);
-  if (d !== undefined) throw new UsageError(`${flag}: "${d}" listed twice`);
-  return xs;
-}
 
 /** Parses and validates the command line (reads the connector and split files to resolve names). */
 export function parseCollectArgs(argv: string[]): CollectArgs {
@@ -156,12 +135,7 @@ export function parseCollectArgs(argv: string[]): CollectArgs {
   const scenarios = (v.scenario === undefined ? ['I', 'II'] : list('--scenario', v.scenario)) as Scenario[];
   for (const s of scenarios) if (s !== 'I' && s !== 'II') throw new UsageError(`--scenario: must be I, II or I,II, got "${v.scenario}"`);
   const d = DEFAULT_PRIOR_SETTINGS;
-  const mm = (flag: string, s: string | undefined, def: number, max: number): number => {
-    if (s === undefined) return def;
-    const x = num(flag, s);
-    if (x < 0 || x > max) throw new UsageError(`${flag}: must be in [0, ${max}] mm, got "${s}"`);
-    return x / 1000;
-  };
+  const mm = (flag: string, s: string | undefined, def: number, max: number): number => (s === undefined ? def : nonNegMm(flag, s, max));
   let goalBias: Vec3 = [...d.goalBias];
   if (v['goal-bias-mm'] !== undefined) {
     const parts = v['goal-bias-mm'].split(',').map((p) => num('--goal-bias-mm', p));

@@ -4,14 +4,10 @@
  */
 import { parseArgs } from 'node:util';
 import { BASELINES_SCENARIO_I, BASELINES_SCENARIO_II, CONTROLLER_NAMES, describeController, isControllerName } from '../control/registry.ts';
+import { UsageError, int, list, nonNegMm, num } from '../util/args.ts';
 import type { Scenario } from './evaluate.ts';
 
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
+export { UsageError };
 
 export interface EvalArgs {
   /** Controller names; null = the research's baselines for each scenario (BASELINES_SCENARIO_I / _II). */
@@ -74,19 +70,6 @@ Controllers:
 ${CONTROLLER_NAMES.map((n) => `  ${n.padEnd(14)} ${describeController(n)}`).join('\n')}
 `;
 
-function num(flag: string, s: string): number {
-  const t = s.trim();
-  const v = t === '' ? Number.NaN : Number(t);
-  if (!Number.isFinite(v)) throw new UsageError(`${flag}: "${s}" is not a number`);
-  return v;
-}
-
-function posInt(flag: string, s: string, max: number): number {
-  const v = num(flag, s);
-  if (!Number.isInteger(v) || v < 1 || v > max) throw new UsageError(`${flag}: must be an integer in [1, ${max}], got "${s}"`);
-  return v;
-}
-
 function vecMm(flag: string, s: string): [number, number, number] {
   const parts = s.split(',');
   if (parts.length < 2 || parts.length > 3) throw new UsageError(`${flag}: expected X,Y or X,Y,Z in mm, got "${s}"`);
@@ -94,20 +77,6 @@ function vecMm(flag: string, s: string): [number, number, number] {
   // The cell accepts calibration errors up to 50 mm per axis.
   for (const x of v) if (Math.abs(x) > 50) throw new UsageError(`${flag}: ${x} mm is beyond +-50 mm`);
   return [(v[0] ?? 0) / 1000, (v[1] ?? 0) / 1000, (v[2] ?? 0) / 1000];
-}
-
-function nonNegMm(flag: string, s: string, max: number): number {
-  const v = num(flag, s);
-  if (v < 0 || v > max) throw new UsageError(`${flag}: must be in [0, ${max}] mm, got "${s}"`);
-  return v / 1000;
-}
-
-function list(flag: string, s: string): string[] {
-  const xs = s.split(',').map((x) => x.trim());
-  if (xs.some((x) => x === '')) throw new UsageError(`${flag}: empty name in "${s}"`);
-  const d = xs.find((x, i) => xs.indexOf(x) !== i);
-  if (d !== undefined) throw new UsageError(`${flag}: "${d}" listed twice`);
-  return xs;
 }
 
 export function parseEvalArgs(argv: string[]): EvalArgs {
@@ -165,13 +134,13 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
     connectors,
     connectorDir: v['connector-dir'] ?? null,
     scenarios,
-    trials: v.trials === undefined ? 20 : posInt('--trials', v.trials, 100000),
-    episodeLength: v['episode-length'] === undefined ? 20 : posInt('--episode-length', v['episode-length'], 10000),
+    trials: v.trials === undefined ? 20 : int('--trials', v.trials, 1, 100000),
+    episodeLength: v['episode-length'] === undefined ? 20 : int('--episode-length', v['episode-length'], 1, 10000),
     seed,
     goalBias: v['goal-bias-mm'] === undefined ? [0, 0, 0] : vecMm('--goal-bias-mm', v['goal-bias-mm']),
     goalNoise: v['goal-noise-mm'] === undefined ? 0 : nonNegMm('--goal-noise-mm', v['goal-noise-mm'], 50),
     startHeight: v['start-height-mm'] === undefined ? null : nonNegMm('--start-height-mm', v['start-height-mm'], 150),
-    imageSize: v['image-size'] === undefined ? 0 : v['image-size'].trim() === '0' ? 0 : posInt('--image-size', v['image-size'], 512),
+    imageSize: v['image-size'] === undefined ? 0 : v['image-size'].trim() === '0' ? 0 : int('--image-size', v['image-size'], 1, 512),
     localizeStd: v['localize-std-mm'] === undefined ? null : nonNegMm('--localize-std-mm', v['localize-std-mm'], 50),
     localizeBias: v['localize-bias-mm'] === undefined ? null : vecMm('--localize-bias-mm', v['localize-bias-mm']),
     nuisance: v.nuisance ? true : v['no-nuisance'] ? false : null,
