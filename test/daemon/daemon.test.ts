@@ -8,7 +8,7 @@ import { pControl } from '../../src/control/p-controller.ts';
 import { clampNorm } from '../../src/daemon/safety.ts';
 import { Store } from '../../src/store/index.ts';
 import type { Vec3 } from '../../src/robot/types.ts';
-import { dist, rig, scriptedPolicy, tickUntil, type Rig } from './helpers.ts';
+import { dist, logged, rig, scriptedPolicy, tickUntil, type Rig } from './helpers.ts';
 
 /** Every command that reaches the simulated robot must be finite: wrap the backend and record them. */
 function spyCommands(r: Rig): Vec3[] {
@@ -24,6 +24,17 @@ function spyCommands(r: Rig): Vec3[] {
 
 const idle = (r: Rig) => () => r.app.daemon.currentState === 'idle' && r.app.daemon.status().practice === null;
 
+/** x* 4 mm off the socket: the P-controller presses the plug onto the socket face, into a 15 N force limit. */
+function forceTripRig(): Promise<Rig> {
+  return rig({
+    overrides: { episodeSteps: 20 },
+    calibration: (c) => {
+      c.limits.forceLimitN = 15;
+      c.socket.offset = [0.004, 0, 0];
+    },
+  });
+}
+
 test('P-controller practice: episodes and transitions are logged with the right fields', async (t) => {
   const r = await rig();
   t.after(() => r.close());
@@ -32,8 +43,7 @@ test('P-controller practice: episodes and transitions are logged with the right 
   const started = d.startPractice({ count: 2, scenario: 'I', domain: 'square16', seed: 11 });
   assert.ok(started.ok);
   await tickUntil(r.app, idle(r));
-  await r.app.log.flush();
-  await new Promise((res) => setImmediate(res));
+  await logged(r);
 
   const ro = Store.openReadOnly(r.db);
   t.after(() => ro.close());
@@ -110,8 +120,7 @@ test('e-stop mid-episode holds the arm in the same tick, ends the episode, and s
   assert.equal(d.status().practice, null, 'practice cancelled');
   const refused = d.startPractice({ count: 1 });
   assert.ok(!refused.ok && /e-stop/.test(refused.reason));
-  await r.app.log.flush();
-  await new Promise((res) => setImmediate(res));
+  await logged(r);
   const ep = r.app.log.store.getEpisode(epId as number);
   assert.equal(ep?.outcome, 'tripped');
   assert.match(ep?.reason ?? '', /estop/);
@@ -196,14 +205,7 @@ test('a stale wrench stream trips the watchdog too', async (t) => {
 });
 
 test('force limit: the arm stops and retracts, the episode ends with the reason, practice goes on', async (t) => {
-  // x* 4 mm off the socket: the P-controller presses the plug onto the socket face.
-  const r = await rig({
-    overrides: { episodeSteps: 20 },
-    calibration: (c) => {
-      c.limits.forceLimitN = 15;
-      c.socket.offset = [0.004, 0, 0];
-    },
-  });
+  const r = await forceTripRig();
   t.after(() => r.close());
   const sent = spyCommands(r);
   const d = r.app.daemon;
@@ -216,8 +218,7 @@ test('force limit: the arm stops and retracts, the episode ends with the reason,
   assert.ok(d.startPractice({ count: 2, scenario: 'I', seed: 5 }).ok);
   await tickUntil(r.app, idle(r), 100);
   assert.equal(d.currentState, 'idle', 'a force trip does not latch the e-stop');
-  await r.app.log.flush();
-  await new Promise((res) => setImmediate(res));
+  await logged(r);
   const eps = r.app.log.store.listEpisodes({ order: 'asc' });
   assert.equal(eps.length, 2, 'practice continued after the trip');
   const tripped = eps.filter((e) => e.outcome === 'tripped');
@@ -232,13 +233,7 @@ test('force limit: the arm stops and retracts, the episode ends with the reason,
 });
 
 test('the retract after a force trip lifts the arm by the configured distance', async (t) => {
-  const r = await rig({
-    overrides: { episodeSteps: 20 },
-    calibration: (c) => {
-      c.limits.forceLimitN = 15;
-      c.socket.offset = [0.004, 0, 0];
-    },
-  });
+  const r = await forceTripRig();
   t.after(() => r.close());
   const d = r.app.daemon;
   let zTrip = NaN;
@@ -269,8 +264,7 @@ test('the residual is bounded, a NaN policy falls back to u_H, and non-finite nu
   const d = r.app.daemon;
   assert.ok(d.startPractice({ count: 1, scenario: 'I', explorationNoise: 0.002 }).ok);
   await tickUntil(r.app, idle(r));
-  await r.app.log.flush();
-  await new Promise((res) => setImmediate(res));
+  await logged(r);
   const ep = r.app.log.store.listEpisodes()[0];
   assert.ok(ep);
   const ts = r.app.log.store.getEpisode(ep.id, { transitions: true, images: false })?.transitions ?? [];
@@ -326,8 +320,7 @@ test('policy hot-swap: at the episode boundary by default, or between ticks on r
   await d.setPolicy(c, { at: 'between-ticks' });
   assert.equal(d.policyVersion, 'v-c');
   await tickUntil(r.app, idle(r));
-  await r.app.log.flush();
-  await new Promise((res) => setImmediate(res));
+  await logged(r);
   const eps = r.app.log.store.listEpisodes({ order: 'asc' });
   const versions = eps.map((e) => (r.app.log.store.getEpisode(e.id, { transitions: true, images: false })?.transitions ?? []).map((x) => x.policyVersion));
   assert.deepEqual(versions[0], ['v-a', 'v-a', 'v-a', 'v-a', 'v-a']);

@@ -90,6 +90,12 @@ export async function tickUntil(app: DaemonApp, pred: () => boolean, max = 200):
   return max;
 }
 
+/** Waits until what the daemon logged so far is in the file. */
+export async function logged(r: Rig): Promise<void> {
+  await r.app.log.flush();
+  await new Promise((res) => setImmediate(res));
+}
+
 /** A residual policy with a fixed (or scripted) output, no image: tests the loop around the model. */
 export function scriptedPolicy(version: string, out: (call: number) => Vec3, delayMs = 0): ResidualPolicy & { calls: number } {
   const p = {

@@ -13,7 +13,7 @@ import { PolicyModel, RewardModel } from '../../src/policy/onnx-model.ts';
 import { ProprioBuilder } from '../../src/daemon/proprio.ts';
 import { policyFromModel, rewardFromModel, loadStartupModels } from '../../src/daemon/models.ts';
 import { buildPolicyLike, cardDraft } from '../policy/fixtures.ts';
-import { rig, tempDir, tickUntil, TOKEN } from './helpers.ts';
+import { logged, rig, tempDir, tickUntil, TOKEN } from './helpers.ts';
 import { sha256Hex } from '../../src/policy/card.ts';
 import { resizeRgb } from '../../src/data/dataset.ts';
 import { readFileSync } from 'node:fs';
@@ -63,8 +63,7 @@ test('ONNX policy drives the loop; each reward is the classifier on the next obs
   assert.equal(d.status().policy.mode, 'residual');
   assert.ok(d.startPractice({ count: 1, scenario: 'I', explorationNoise: 0 }).ok);
   await tickUntil(r.app, () => d.currentState === 'idle' && d.status().practice === null);
-  await r.app.log.flush();
-  await new Promise((res) => setImmediate(res));
+  await logged(r);
   const ep = r.app.log.store.listEpisodes()[0];
   assert.ok(ep);
   assert.equal(ep.policyVersion, 'test-policy@3');
@@ -180,8 +179,7 @@ test('a 32x32 reward model sees the 64x64 camera area-averaged exactly as its tr
   const d = r.app.daemon;
   assert.ok(d.startPractice({ count: 1, scenario: 'I' }).ok);
   await tickUntil(r.app, () => d.currentState === 'idle' && d.status().practice === null);
-  await r.app.log.flush();
-  await new Promise((res) => setImmediate(res));
+  await logged(r);
   const ep = r.app.log.store.listEpisodes()[0];
   const ts = r.app.log.store.getEpisode(ep?.id as number, { transitions: true, images: true })?.transitions ?? [];
   assert.equal(ts.length, 3);
