@@ -11,7 +11,7 @@
  */
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import type { Observation, Vec3 } from '../src/robot/types.ts';
+import { pControl } from '../src/control/p-controller.ts';
 import { SimCell } from '../src/sim/cell.ts';
 import { findConnector, loadConnectors } from '../src/sim/connectors.ts';
 import { fmt, summarize, writeResults, type Summary } from './lib.ts';
@@ -43,8 +43,6 @@ function timeBoth(fn: () => void, n: number): Timed {
   return { wall: summarize(wall), cpu: summarize(cpu) };
 }
 
-const pControl = (o: Observation): Vec3 => [-(o.eePos[0] - o.goal[0]), -(o.eePos[1] - o.goal[1]), -0.3 * (o.eePos[2] - o.goal[2])];
-
 async function benchConnector(name: string): Promise<Record<string, unknown>> {
   const def = findConnector(all, name);
   const exact = await SimCell.create({ connector: def });
@@ -55,7 +53,7 @@ async function benchConnector(name: string): Promise<Record<string, unknown>> {
   let episode = 0;
   let successes = 0;
   const one = (): void => {
-    obs = cell.step(pControl(obs));
+    obs = cell.step(pControl(obs.eePos, obs.goal));
     if (++k % 20 === 0) {
       if (cell.groundTruth().success) successes++;
       episode++;

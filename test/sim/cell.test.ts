@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { pControl } from '../../src/control/p-controller.ts';
 import type { Observation, Vec3 } from '../../src/robot/types.ts';
 import { SimCell, SimError, type CellConfig } from '../../src/sim/cell.ts';
 import { findConnector, loadConnectors, parseConnector, type ConnectorDef } from '../../src/sim/connectors.ts';
@@ -7,15 +8,12 @@ import { findConnector, loadConnectors, parseConnector, type ConnectorDef } from
 const all = loadConnectors();
 const byName = (n: string): ConnectorDef => findConnector(all, n);
 
-/** The research's P-controller u = -kp (x - x*), kp = [1, 1, 0.3]. */
-const pControl = (o: Observation): Vec3 => [-(o.eePos[0] - o.goal[0]), -(o.eePos[1] - o.goal[1]), -0.3 * (o.eePos[2] - o.goal[2])];
-
 async function runP(cfg: CellConfig, seed: number, steps = 20): Promise<{ cell: SimCell; last: Observation; maxFz: number }> {
   const cell = await SimCell.create(cfg);
   let o = cell.reset({ seed, scenario: 'I' });
   let maxFz = -Infinity;
   for (let k = 0; k < steps; k++) {
-    o = cell.step(pControl(o));
+    o = cell.step(pControl(o.eePos, o.goal));
     maxFz = Math.max(maxFz, o.wrench[2]);
   }
   return { cell, last: o, maxFz };
@@ -155,7 +153,7 @@ test('the wrist camera\'s cached plug layer renders exactly what a full ray cast
     const cell = await SimCell.create({ connector: byName(name), goalBias: [0.0015, 0, 0] });
     let o = cell.reset({ seed: 4, scenario: 'I' });
     for (let k = 0; k < 12; k++) {
-      o = cell.step(pControl(o));
+      o = cell.step(pControl(o.eePos, o.goal));
       assert.ok(Buffer.from(o.image.data).equals(Buffer.from(cell.renderReference().data)), `${name} step ${k}`);
     }
     cell.dispose();
@@ -172,7 +170,7 @@ test('the fixed camera sees the plug go down into the socket', async () => {
   const t = cell.project(o.eePos)!;
   assert.ok(s[0] > 0 && s[0] < 48 && s[1] > 0 && s[1] < 48, `socket at ${s}`);
   assert.ok(t[1] < s[1], 'tip above the socket in the image');
-  for (let k = 0; k < 20; k++) o = cell.step(pControl(o));
+  for (let k = 0; k < 20; k++) o = cell.step(pControl(o.eePos, o.goal));
   assert.ok(cell.groundTruth().success);
   let diff = 0;
   for (let i = 0; i < first.length; i++) diff += Math.abs(first[i]! - o.image.data[i]!);
