@@ -12,25 +12,11 @@ import type { Controller } from '../../src/control/controller.ts';
 import { CONTROLLER_NAMES, createController } from '../../src/control/registry.ts';
 import type { Vec3 } from '../../src/robot/types.ts';
 import { Rng } from '../../src/util/rng.ts';
-import { HolePlant, ctx, obs } from './helpers.ts';
+import { ctx, obs, plantEpisode } from './helpers.ts';
 
 const socket: Vec3 = [0.6, 0.05, 0.1];
 
-/** Run one 20-step episode of `c` on a point plant; returns the plant and the actions. */
-function episode(c: Controller, start: Vec3, goal: Vec3, seed: number, clearance = 0.0005): { plant: HolePlant; actions: Vec3[] } {
-  const plant = new HolePlant(start, socket, 0.008, clearance);
-  const cx = ctx(seed, socket);
-  c.reset(cx);
-  const actions: Vec3[] = [];
-  for (let k = 0; k < 20; k++) {
-    cx.step = k;
-    const u = c.act(obs(plant.pos, goal, plant.fz), cx);
-    if (u instanceof Promise) throw new Error('scripted controllers are synchronous');
-    actions.push(u);
-    plant.step(u);
-  }
-  return { plant, actions };
-}
+const episode = (c: Controller, start: Vec3, goal: Vec3, seed: number, clearance = 0.0005) => plantEpisode(c, start, goal, socket, seed, clearance);
 
 test('straight down: centred start inserts, 2 mm off is blocked with a large force, no lateral motion', () => {
   const ok = episode(new StraightDown(), [0.6, 0.05, 0.14], socket, 0);

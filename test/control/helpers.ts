@@ -1,5 +1,5 @@
 import type { Observation, Vec3, Wrench } from '../../src/robot/types.ts';
-import type { ControlContext } from '../../src/control/controller.ts';
+import type { ControlContext, Controller } from '../../src/control/controller.ts';
 import { Rng } from '../../src/util/rng.ts';
 
 /** A synthetic observation: only the fields controllers read are meaningful. */
@@ -64,4 +64,20 @@ export class HolePlant {
     z = Math.max(z, floor);
     this.pos = [x, y, z];
   }
+}
+
+/** Runs one 20-step episode of `c` on a HolePlant (8 mm deep hole at `socket`); returns the plant and the actions. */
+export function plantEpisode(c: Controller, start: Vec3, goal: Vec3, socket: Vec3, seed: number, clearance = 0.0005): { plant: HolePlant; actions: Vec3[] } {
+  const plant = new HolePlant(start, socket, 0.008, clearance);
+  const cx = ctx(seed, socket);
+  c.reset(cx);
+  const actions: Vec3[] = [];
+  for (let k = 0; k < 20; k++) {
+    cx.step = k;
+    const u = c.act(obs(plant.pos, goal, plant.fz), cx);
+    if (u instanceof Promise) throw new Error('scripted controllers are synchronous');
+    actions.push(u);
+    plant.step(u);
+  }
+  return { plant, actions };
 }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { NoisyExpert } from '../../src/control/noisy-expert.ts';
 import type { Vec3 } from '../../src/robot/types.ts';
 import { Rng } from '../../src/util/rng.ts';
-import { HolePlant, ctx, obs } from './helpers.ts';
+import { ctx, obs, plantEpisode } from './helpers.ts';
 
 const socket: Vec3 = [0.6, 0.05, 0.1];
 // The goal x* is deliberately wrong by 3 mm: the expert must follow the TRUE socket.
@@ -59,18 +59,8 @@ test('random actions happen with probability 0.2 and stay within the bound', () 
 
 test('expert inserts on a point plant from a 15 mm offset and is deterministic under a seed', () => {
   const run = (seed: number, randomProb = 0.2): { seated: boolean; actions: Vec3[] } => {
-    const e = new NoisyExpert({ randomProb });
     // Clearance at least the expert's 1 mm tolerance, so "aligned" means "insertable" on this plant.
-    const plant = new HolePlant([0.615, 0.05 - 0.008, 0.14], socket, 0.008, 0.0012);
-    const c = ctx(seed, socket);
-    e.reset(c);
-    const actions: Vec3[] = [];
-    for (let k = 0; k < 20; k++) {
-      c.step = k;
-      const u = e.act(obs(plant.pos, goal, plant.fz), c);
-      actions.push(u);
-      plant.step(u);
-    }
+    const { plant, actions } = plantEpisode(new NoisyExpert({ randomProb }), [0.615, 0.05 - 0.008, 0.14], goal, socket, seed, 0.0012);
     return { seated: plant.seated, actions };
   };
   let seated = 0;
