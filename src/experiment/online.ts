@@ -70,6 +70,8 @@ export interface CurvePoint {
   successes: number;
   trials: number;
   trainerUpdates: number;
+  /** Operator view rates over the last K (20) judged episodes, i.e. mostly this point's eval run: learned reward
+   *  verdict vs simulator ground truth (the gap is the reward's false positives / negatives). */
   learnedSuccessRate: number | null;
   gtSuccessRate: number | null;
   elapsedS: number;
