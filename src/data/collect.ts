@@ -29,7 +29,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { startWorker } from '../util/worker.ts';
 import type { Scenario } from '../eval/evaluate.ts';
 import { Store } from '../store/index.ts';
 import type { TransitionInput } from '../store/types.ts';
@@ -218,13 +218,7 @@ export function codeVersion(): { commit: string | null; dirty: boolean | null; d
   }
 }
 
-/** Node 20 cannot start a .ts worker entry even under --import tsx: register tsx in the worker first (as src/store/writer.ts). */
-function startWorker(data: unknown): Worker {
-  const url = new URL('./collect-worker.ts', import.meta.url);
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); });`;
-  return new Worker(code, { eval: true, workerData: data });
-}
+const workerUrl = new URL('./collect-worker.ts', import.meta.url);
 
 type Outcome = { episode: PriorEpisode } | { task: PriorTask; message: string };
 
@@ -267,7 +261,7 @@ async function runTasks(
       sink(r);
     }
   };
-  const workers = Array.from({ length: Math.min(o.workers, tasks.length) }, () => startWorker({ settings: o.settings, connectorDir: o.connectorDir }));
+  const workers = Array.from({ length: Math.min(o.workers, tasks.length) }, () => startWorker(workerUrl, { settings: o.settings, connectorDir: o.connectorDir }));
   try {
     await Promise.all(
       workers.map(

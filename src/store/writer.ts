@@ -13,10 +13,11 @@
  * transition and returns false (counted in stats().dropped): losing log rows is better than stalling the arm or
  * growing without bound. The daemon should record an event when drops happen.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { OpenOptions } from './open.ts';
 import type { RewardUpdate, TransitionInput } from './types.ts';
 import type { CommittedTransition, QueuedItem, ToMain, ToWorker, WorkerConfig } from './writer-protocol.ts';
+import { startWorker } from '../util/worker.ts';
 
 export type { CommittedTransition } from './writer-protocol.ts';
 
@@ -52,14 +53,6 @@ export interface WriterStats {
 
 const workerUrl = new URL('./writer-worker.ts', import.meta.url);
 
-/** Node 20 cannot start a .ts worker entry even under --import tsx: register tsx in the worker first. */
-function startWorker(cfg: WorkerConfig): Worker {
-  if (!workerUrl.pathname.endsWith('.ts')) return new Worker(workerUrl, { workerData: cfg });
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(workerUrl.href)}); });`;
-  return new Worker(code, { eval: true, workerData: cfg });
-}
-
 export class TransitionWriter {
   private seq = 0;
   private doneSeq = 0;
@@ -93,7 +86,7 @@ export class TransitionWriter {
   /** Starts the worker, which opens (creating/migrating if needed) the log; resolves when it is ready to commit. */
   static async open(file: string, opts: TransitionWriterOptions = {}): Promise<TransitionWriter> {
     const cfg: WorkerConfig = { file, maxBatch: opts.maxBatch ?? 256, busyTimeoutMs: opts.busyTimeoutMs ?? 5000, synchronous: opts.synchronous ?? 'NORMAL' };
-    const worker = startWorker(cfg);
+    const worker = startWorker(workerUrl, cfg);
     await new Promise<void>((resolve, reject) => {
       const onMsg = (m: ToMain) => {
         if (m.type === 'ready') { cleanup(); resolve(); }

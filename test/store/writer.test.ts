@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { Worker } from 'node:worker_threads';
+import { startWorker } from '../../src/util/worker.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store, TransitionWriter, type CommittedTransition } from '../../src/store/index.ts';
@@ -115,9 +115,7 @@ test('a writer on a foreign file fails to open with the reason', async () => {
 test('a read-only Store in another worker thread sees rows as the writer commits them', { timeout: 30_000 }, async () => {
   const { file, store, eid } = setup('c.db');
   const w = await TransitionWriter.open(file);
-  const readerUrl = new URL('./fixtures/reader-worker.ts', import.meta.url).href;
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const reader = new Worker(`import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(readerUrl)}); });`, { eval: true, workerData: { file } });
+  const reader = startWorker(new URL('./fixtures/reader-worker.ts', import.meta.url), { file });
   const ask = () => new Promise<{ count: number; lastStep: number | null; lastImageBytes: number }>((resolve, reject) => {
     reader.once('message', resolve);
     reader.once('error', reject);
