@@ -1,7 +1,7 @@
 /** Mapping between TransitionInput / TransitionRecord and the transitions table's columns. Shared with the writer worker. */
 import type { Vec3, Wrench } from '../robot/types.ts';
 import { IMAGE_CODEC, IMAGE_FORMAT, checkImage, decodeImage, decodeVec, decodeVecOrNull, encodeImage, encodeVec, encodeVecOrNull } from './codec.ts';
-import type { TransitionInput, TransitionRecord } from './types.ts';
+import type { RewardUpdate, TransitionInput, TransitionRecord } from './types.ts';
 
 export const INSERT_TRANSITION_SQL = `INSERT INTO transitions (
   episode_id, step, image_width, image_height, image_format, image_codec, image,
@@ -14,6 +14,20 @@ export const INSERT_TRANSITION_SQL = `INSERT INTO transitions (
 )`;
 
 export type TransitionParams = Record<string, number | string | Buffer | null>;
+
+/** Relabels one logged step: reward always; ground truth and done only when the update carries them. */
+export const UPDATE_REWARD_SQL = `UPDATE transitions SET reward_prob = @reward_prob,
+  gt_success = CASE WHEN @set_gt THEN @gt_success ELSE gt_success END,
+  done = CASE WHEN @set_done THEN @done ELSE done END
+  WHERE episode_id = @episode_id AND step = @step`;
+
+export function rewardParams(episodeId: number, u: RewardUpdate): TransitionParams {
+  return {
+    episode_id: episodeId, step: u.step, reward_prob: u.rewardProb,
+    set_gt: u.gtSuccess === undefined ? 0 : 1, gt_success: u.gtSuccess == null ? null : u.gtSuccess ? 1 : 0,
+    set_done: u.done === undefined ? 0 : 1, done: u.done ? 1 : 0,
+  };
+}
 
 const numOrNull = (v: number | null | undefined): number | null => (v == null ? null : v);
 const boolOrNull = (v: boolean | null | undefined): number | null => (v == null ? null : v ? 1 : 0);

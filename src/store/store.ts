@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { decodeF32, encodeF32 } from './codec.ts';
 import { type Db, type OpenOptions, openReadOnly, openWritable } from './open.ts';
-import { INSERT_TRANSITION_SQL, TRANSITION_COLS, TRANSITION_COLS_NO_IMAGE, type TransitionRow, transitionFromRow, transitionParams } from './rows.ts';
+import { INSERT_TRANSITION_SQL, TRANSITION_COLS, TRANSITION_COLS_NO_IMAGE, UPDATE_REWARD_SQL, type TransitionRow, rewardParams, transitionFromRow, transitionParams } from './rows.ts';
 import { SCHEMA_VERSION } from './schema.ts';
 import type {
   ActivationAction, ActivationRecord, DatasetDigest, EpisodeEnd, EpisodeKind, EpisodeOutcome, EpisodeRecord, EpisodeStart,
@@ -284,19 +284,10 @@ export class Store {
 
   /** Sets rewards (and optionally ground truth / done) of logged transitions of one episode, by step. Returns rows changed. */
   setRewards(episodeId: number, updates: readonly RewardUpdate[]): number {
-    const up = this.stmt(`UPDATE transitions SET reward_prob = @reward_prob,
-      gt_success = CASE WHEN @set_gt THEN @gt_success ELSE gt_success END,
-      done = CASE WHEN @set_done THEN @done ELSE done END
-      WHERE episode_id = @episode_id AND step = @step`);
+    const up = this.stmt(UPDATE_REWARD_SQL);
     return this.db.transaction(() => {
       let n = 0;
-      for (const u of updates) {
-        n += up.run({
-          episode_id: episodeId, step: u.step, reward_prob: u.rewardProb,
-          set_gt: u.gtSuccess === undefined ? 0 : 1, gt_success: u.gtSuccess == null ? null : u.gtSuccess ? 1 : 0,
-          set_done: u.done === undefined ? 0 : 1, done: u.done ? 1 : 0,
-        }).changes;
-      }
+      for (const u of updates) n += up.run(rewardParams(episodeId, u)).changes;
       return n;
     })();
   }

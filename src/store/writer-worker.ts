@@ -6,7 +6,7 @@
 import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import { type Db, openWritable } from './open.ts';
-import { INSERT_TRANSITION_SQL, type TransitionParams, transitionParams } from './rows.ts';
+import { INSERT_TRANSITION_SQL, type TransitionParams, UPDATE_REWARD_SQL, rewardParams, transitionParams } from './rows.ts';
 import type { QueuedItem as Item, ToMain, ToWorker, WorkerConfig } from './writer-protocol.ts';
 
 if (!parentPort) throw new Error('writer-worker.ts must run as a worker thread');
@@ -30,23 +30,14 @@ if (opened) start(opened);
 
 function start(db: Db): void {
   const insert: Database.Statement = db.prepare(INSERT_TRANSITION_SQL);
-  const reward = db.prepare(`UPDATE transitions SET reward_prob = @reward_prob,
-    gt_success = CASE WHEN @set_gt THEN @gt_success ELSE gt_success END,
-    done = CASE WHEN @set_done THEN @done ELSE done END
-    WHERE episode_id = @episode_id AND step = @step`);
+  const reward = db.prepare(UPDATE_REWARD_SQL);
 
   const queue: Item[] = [];
   let scheduled = false;
   let closing = false;
 
   function applyRewards(it: Extract<Item, { type: 'rewards' }>): void {
-    for (const u of it.updates) {
-      reward.run({
-        episode_id: it.episodeId, step: u.step, reward_prob: u.rewardProb,
-        set_gt: u.gtSuccess === undefined ? 0 : 1, gt_success: u.gtSuccess == null ? null : u.gtSuccess ? 1 : 0,
-        set_done: u.done === undefined ? 0 : 1, done: u.done ? 1 : 0,
-      });
-    }
+    for (const u of it.updates) reward.run(rewardParams(it.episodeId, u));
   }
 
   const commitAll = db.transaction((items: Item[], params: (TransitionParams | null)[]) => {
