@@ -319,13 +319,25 @@ export class OnlineTrainer {
       l.push(r);
       byEp.set(r.episodeId, l);
     }
-    const rows: TransitionRecord[] = [];
+    // The daemon commits an episode's end (main thread) and its transitions (writer worker) separately: an ended
+    // episode whose last row is not yet `done` may still have rows in flight. Hold it back (and everything after it)
+    // until it is complete, unless it ended long ago (a killed daemon's episode, closed at start-up, has no done row).
+    let holdFrom = Infinity;
     for (const [ep, l] of byEp) {
       l.sort((a, b) => a.step - b.step);
+      if (!(l[l.length - 1] as TransitionRecord).done) {
+        const rec = this.reader.getEpisode(ep);
+        if (rec?.endedAt != null && Date.now() - rec.endedAt < 30_000) holdFrom = Math.min(holdFrom, ...l.map((r) => r.id));
+      }
+    }
+    const rows: TransitionRecord[] = [];
+    for (const [ep, l] of byEp) {
+      if (l.some((r) => r.id >= holdFrom)) continue;
       this.seenEpisodes.add(ep);
       rows.push(...l);
     }
-    this.lastTransitionId = Math.max(this.lastTransitionId, ...ids);
+    if (rows.length === 0) return 0;
+    this.lastTransitionId = Math.max(this.lastTransitionId, ...rows.map((r) => r.id));
     // Features: from the cache when present, else computed (no augmentation) and cached.
     const cached = this.reader.getFeatures(this.encoderVersion, rows.map((r) => r.id));
     const dims = this.agent.featureDims;
