@@ -27,10 +27,11 @@ export interface EpisodeSpec {
 /** Ground truth a simulator can report; used for evaluation only, never on the control path for learning by default. */
 export interface GroundTruth {
   success: boolean;
-  /** Insertion depth reached (m). */
+  /** Depth of the connector tip below the socket face (m); the connector is seated at its insertion depth. */
   depth: number;
+  /** Tip position when fully seated (m). */
   socketPos: Vec3;
-  /** Horizontal distance of the connector tip from the socket axis (m). */
+  /** Horizontal distance of the tip from the seated position / socket axis (m). */
   lateralError: number;
 }
 

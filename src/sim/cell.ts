@@ -17,6 +17,7 @@
  * Wrench convention: the force/torque the environment exerts on the tool, in the base frame, at the wrist
  * site; pressing the plug down onto the socket face reads as a positive (upward) Fz.
  */
+import type { GroundTruth } from '../robot/backend.ts';
 import type { Observation, Vec3, Wrench } from '../robot/types.ts';
 import { RayCamera, lookAt, matMul3, rotVec, type CameraPose, type EnvView, type Shading, type TextureFrame } from './camera.ts';
 import type { ConnectorDef } from './connectors.ts';
@@ -57,15 +58,7 @@ export interface ResetOptions {
   scenario: Scenario;
 }
 
-export interface GroundTruth {
-  success: boolean;
-  /** Depth of the tip below the socket face (m); the connector is seated at its insertion depth. */
-  depth: number;
-  /** Tip position when fully seated (m). */
-  socketPos: Vec3;
-  /** Horizontal distance of the tip from the seated position (m). */
-  lateralError: number;
-}
+export type { GroundTruth };
 
 /** The tip counts as seated within this distance of the full insertion depth. */
 export const SEATED_TOLERANCE = 0.001;
