@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import { sha256Hex, readCard, cardPathFor } from '../policy/card.ts';
 import type { DaemonLog, ResidualPolicy } from '../daemon/interfaces.ts';
 import type { Daemon, EpisodeSummary } from '../daemon/loop.ts';
-import { loadPolicyFile, versionOf } from '../daemon/models.ts';
+import { loadPolicyFile } from '../daemon/models.ts';
 import type { Store } from '../store/index.ts';
 import { DEFAULT_SWAP_VALIDATION, probeSet, validatePolicy, type SwapValidationConfig, type ValidationResult } from './validate.ts';
 
@@ -194,4 +194,3 @@ export class SwapManager {
   }
 }
 
-export { versionOf };

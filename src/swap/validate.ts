@@ -34,10 +34,6 @@ export const DEFAULT_SWAP_VALIDATION: SwapValidationConfig = {
   onFlag: 'accept',
 };
 
-export interface ProbeObservation {
-  obs: Observation;
-}
-
 export interface ValidationResult {
   ok: boolean;
   flagged: boolean;
