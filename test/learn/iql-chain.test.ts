@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { initBackend } from '../../src/learn/backend.ts';
 import { DEFAULT_IQL, IqlAgent } from '../../src/learn/iql.ts';
 import { Rng } from '../../src/util/rng.ts';
+import { chainExpectileValues } from './chain.ts';
 
 await initBackend();
 
@@ -18,15 +19,7 @@ test('IQL on a chain MDP converges to the known expectile value and the optimal 
   const gamma = 0.9;
   const tau = 0.9;
   const beta = 10;
-  const V = new Array<number>(N).fill(0);
-  for (let it = 0; it < 500; it++) {
-    for (let s = 0; s < N - 1; s++) {
-      const q = (sn: number): number => (sn === N - 1 ? 1 : gamma * (V[sn] ?? 0));
-      const hi = q(s + 1);
-      const lo = q(Math.max(0, s - 1));
-      V[s] = tau * Math.max(hi, lo) + (1 - tau) * Math.min(hi, lo);
-    }
-  }
+  const V = chainExpectileValues(N, gamma, tau);
   const agent = new IqlAgent({
     ...DEFAULT_IQL, mode: 'features', proprioDim: 0, proprioScale: [], actionDim: 1, actionScale: [1], hidden: [32, 32],
     expectile: tau, temperature: beta, gamma, polyak: 0.05, actorLr: 1e-3, criticLr: 1e-3, valueLr: 1e-3, featureDims: { pi: N, q: N, v: N }, seed: 3,

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { initBackend } from '../../src/learn/backend.ts';
 import { DEFAULT_IQL, IqlAgent, iqlDaibConfig } from '../../src/learn/iql.ts';
 import { Rng } from '../../src/util/rng.ts';
+import { chainExpectileValues } from './chain.ts';
 
 await initBackend();
 
@@ -16,13 +17,7 @@ test('image-mode IQL with DAIB encoders learns the visual chain in every domain'
   const S = 16;
   const gamma = 0.9;
   const tau = 0.9;
-  const V = new Array<number>(N).fill(0);
-  for (let it = 0; it < 500; it++) {
-    for (let s = 0; s < N - 1; s++) {
-      const q = (sn: number): number => (sn === N - 1 ? 1 : gamma * (V[sn] ?? 0));
-      V[s] = tau * Math.max(q(s + 1), q(Math.max(0, s - 1))) + (1 - tau) * Math.min(q(s + 1), q(Math.max(0, s - 1)));
-    }
-  }
+  const V = chainExpectileValues(N, gamma, tau);
   const render = (s: number, dom: number, out: Uint8Array, off: number): void => {
     const bg = dom === 0 ? [40, 60, 90] : [90, 40, 30];
     for (let y = 0; y < S; y++) {
