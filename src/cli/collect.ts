@@ -10,7 +10,6 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { pathToFileURL } from 'node:url';
 import cliProgress from 'cli-progress';
 import { CONTROLLER_NAMES, isControllerName } from '../control/registry.ts';
 import { collectPrior, collectionSessions, formatCollectTable, summarizeStore, type CollectProgress, type CollectResult } from '../data/collect.ts';
@@ -20,7 +19,7 @@ import type { Scenario } from '../eval/evaluate.ts';
 import type { Vec3 } from '../robot/types.ts';
 import { loadConnectors } from '../sim/connectors.ts';
 import { Store } from '../store/index.ts';
-import { UsageError, int, list, nonNegMm, num } from '../util/args.ts';
+import { UsageError, int, list, nonNegMm, num, runIfMain } from '../util/args.ts';
 
 export { UsageError };
 
@@ -309,14 +308,4 @@ async function main(): Promise<number> {
   return r.aborted ? 3 : r.failed.length ? 1 : 0;
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  main().then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (e: unknown) => {
-      process.stderr.write(`collect: ${(e as Error).stack ?? String(e)}\n`);
-      process.exitCode = 1;
-    },
-  );
-}
+runIfMain(import.meta.url, 'collect', main);

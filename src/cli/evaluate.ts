@@ -9,12 +9,12 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import cliProgress from 'cli-progress';
 import { BASELINES_SCENARIO_I, BASELINES_SCENARIO_II, createController, needsPrivileged, type ControllerOverrides } from '../control/registry.ts';
 import { USAGE, UsageError, parseEvalArgs, type EvalArgs } from '../eval/args.ts';
 import { evaluate, formatTable, type ControllerSpec, type EvalProgress, type EvalResult, type Scenario } from '../eval/evaluate.ts';
 import { simCellFactory, selectConnectors } from '../eval/sim-cells.ts';
+import { runIfMain } from '../util/args.ts';
 
 export interface EvalReport {
   tool: 'evaluate';
@@ -154,14 +154,4 @@ async function main(): Promise<number> {
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  main().then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (e: unknown) => {
-      process.stderr.write(`evaluate: ${(e as Error).stack ?? String(e)}\n`);
-      process.exitCode = 1;
-    },
-  );
-}
+runIfMain(import.meta.url, 'evaluate', main);

@@ -1,7 +1,9 @@
 /**
- * Validators for command-line values shared by the CLIs (collect, evaluate). Each error names the flag and the
- * value as typed, and is a UsageError so a CLI can tell bad arguments (exit 2) from failures.
+ * Shared by the CLIs (collect, evaluate): validators for command-line values, each error naming the flag and the
+ * value as typed (a UsageError, so a CLI can tell bad arguments, exit 2, from failures), and the entry-point runner.
  */
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -35,4 +37,21 @@ export function list(flag: string, s: string): string[] {
   const d = xs.find((x, i) => xs.indexOf(x) !== i);
   if (d !== undefined) throw new UsageError(`${flag}: "${d}" listed twice`);
   return xs;
+}
+
+/**
+ * Runs `main` when the module at `moduleUrl` (pass import.meta.url) is the script node was started with, so tests
+ * can import a CLI module without running it. The exit code is main's; an unexpected throw prints the stack, exit 1.
+ */
+export function runIfMain(moduleUrl: string, name: string, main: () => Promise<number>): void {
+  if (!process.argv[1] || moduleUrl !== pathToFileURL(resolve(process.argv[1])).href) return;
+  main().then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      process.stderr.write(`${name}: ${(e as Error).stack ?? String(e)}\n`);
+      process.exitCode = 1;
+    },
+  );
 }
