@@ -825,11 +825,14 @@ export class Daemon extends EventEmitter {
       if (out.usedSharp) this.sharpTicks++;
       return out.tensor;
     };
+    const policyImage = await input(pol?.image ?? null);
+    // Policy and reward usually share an input spec: resize once per tick, not twice.
+    const shared = pol?.image && rew?.image && pol.image.sameAs(rew.image);
     return {
       obs,
-      policyImage: await input(pol?.image ?? null),
+      policyImage,
       policyProprio: pol?.proprio?.build(obs),
-      rewardImage: await input(rew?.image ?? null),
+      rewardImage: shared ? policyImage : await input(rew?.image ?? null),
       rewardProprio: rew?.proprio?.build(obs),
     };
   }

@@ -59,6 +59,16 @@ export class ImagePreprocessor {
     this.tensor = new Float32Array(spec.width * spec.height * 3);
   }
 
+  /** True when `other` turns a frame into exactly the same input, so one result can feed both models. */
+  sameAs(other: ImagePreprocessor): boolean {
+    const a = this.spec;
+    const b = other.spec;
+    const ca = a.crop;
+    const cb = b.crop;
+    const sameCrop = ca === cb || (ca !== null && cb !== null && ca.x === cb.x && ca.y === cb.y && ca.width === cb.width && ca.height === cb.height);
+    return sameCrop && a.width === b.width && a.height === b.height && a.channelOrder === b.channelOrder && (a.resize ?? 'linear') === (b.resize ?? 'linear');
+  }
+
   /** True when frames of this size need no sharp call. */
   isIdentity(frameWidth: number, frameHeight: number): boolean {
     return this.spec.crop === null && frameWidth === this.spec.width && frameHeight === this.spec.height;

@@ -106,3 +106,16 @@ test('model card resize text maps to a method we can reproduce, or to none', () 
   assert.equal(resizeMethodOf('linear'), 'linear');
   assert.equal(resizeMethodOf('bicubic-antialias'), null);
 });
+
+test('sameAs: only preprocessors that produce the same input are shared between models', () => {
+  const base = { crop: null, width: 32, height: 32, channelOrder: 'rgb' as const, resize: 'area' as const };
+  const a = new ImagePreprocessor(base);
+  assert.equal(a.sameAs(new ImagePreprocessor({ ...base })), true);
+  assert.equal(a.sameAs(new ImagePreprocessor({ ...base, width: 64, height: 64 })), false);
+  assert.equal(a.sameAs(new ImagePreprocessor({ ...base, resize: 'linear' })), false);
+  assert.equal(a.sameAs(new ImagePreprocessor({ ...base, channelOrder: 'bgr' })), false);
+  const cropped = new ImagePreprocessor({ ...base, crop: { x: 4, y: 4, width: 48, height: 48 } });
+  assert.equal(a.sameAs(cropped), false);
+  assert.equal(cropped.sameAs(new ImagePreprocessor({ ...base, crop: { x: 4, y: 4, width: 48, height: 48 } })), true);
+  assert.equal(cropped.sameAs(new ImagePreprocessor({ ...base, crop: { x: 5, y: 4, width: 48, height: 48 } })), false);
+});
