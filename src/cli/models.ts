@@ -11,8 +11,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { join } from 'node:path';
+import { runIfMain } from '../util/args.ts';
 import { TrainArgError, intArg, parseArgs } from '../train/common.ts';
 import { buildModelsReadme } from '../train/readme.ts';
 
@@ -104,9 +104,4 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  main(process.argv.slice(2)).then((code) => process.exit(code), (err: unknown) => {
-    console.error(`models: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
-    process.exit(1);
-  });
-}
+runIfMain(import.meta.url, 'models', () => main(process.argv.slice(2)), { exit: true });

@@ -8,8 +8,8 @@
  * `--resume` continues from the checkpoint directory's latest checkpoint (a finished run just re-exports and evaluates).
  * Exit codes: 0 done, 2 bad arguments, 1 anything else.
  */
-import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { join } from 'node:path';
+import { runIfMain } from '../util/args.ts';
 import { backendLabel, initBackend } from '../learn/backend.ts';
 import { DEFAULT_OFFLINE, exportOffline, trainOffline, type OfflineOptions } from '../train/offline.ts';
 import { evaluatePolicy, formatPolicyEval, policyMetrics } from '../train/evaluate-policy.ts';
@@ -99,9 +99,4 @@ export async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  main(process.argv.slice(2)).then((code) => process.exit(code), (err: unknown) => {
-    console.error(`train-offline: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
-    process.exit(1);
-  });
-}
+runIfMain(import.meta.url, 'train-offline', () => main(process.argv.slice(2)), { exit: true });

@@ -10,8 +10,8 @@
  * (or --results). Exit codes: 0 done, 2 bad arguments, 1 anything else.
  */
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { join } from 'node:path';
+import { runIfMain } from '../util/args.ts';
 import { backendLabel, initBackend } from '../learn/backend.ts';
 import { DAIB_METHODS, type DaibMethod } from '../learn/daib.ts';
 import { TrainArgError, existingFile, intArg, log, parseArgs, splitFrom, writeJson } from '../train/common.ts';
@@ -100,9 +100,4 @@ export async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  main(process.argv.slice(2)).then((code) => process.exit(code), (err: unknown) => {
-    console.error(`train-reward: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
-    process.exit(1);
-  });
-}
+runIfMain(import.meta.url, 'train-reward', () => main(process.argv.slice(2)), { exit: true });

@@ -43,15 +43,15 @@ export function list(flag: string, s: string): string[] {
  * Runs `main` when the module at `moduleUrl` (pass import.meta.url) is the script node was started with, so tests
  * can import a CLI module without running it. The exit code is main's; an unexpected throw prints the stack, exit 1.
  */
-export function runIfMain(moduleUrl: string, name: string, main: () => Promise<number>): void {
+export function runIfMain(moduleUrl: string, name: string, main: () => Promise<number>, opts: { exit?: boolean } = {}): void {
   if (!process.argv[1] || moduleUrl !== pathToFileURL(resolve(process.argv[1])).href) return;
-  main().then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (e: unknown) => {
-      process.stderr.write(`${name}: ${(e as Error).stack ?? String(e)}\n`);
-      process.exitCode = 1;
-    },
-  );
+  // exit: end the process at once (training commands leave tfjs/onnxruntime handles that may hold it open).
+  const done = (code: number): void => {
+    if (opts.exit) process.exit(code);
+    process.exitCode = code;
+  };
+  main().then(done, (e: unknown) => {
+    process.stderr.write(`${name}: ${(e as Error).stack ?? String(e)}\n`);
+    done(1);
+  });
 }
