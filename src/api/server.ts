@@ -17,6 +17,8 @@ import type { Daemon, DaemonStatus } from '../daemon/loop.ts';
 import type { ResidualPolicy, RewardScorer } from '../daemon/interfaces.ts';
 import type { Store } from '../store/index.ts';
 import type { ModelRecord } from '../store/types.ts';
+import { validateCandidate } from '../swap/manager.ts';
+import { DEFAULT_SWAP_VALIDATION, type SwapValidationConfig } from '../swap/validate.ts';
 
 export interface ApiOptions {
   daemon: Daemon;
@@ -29,6 +31,9 @@ export interface ApiOptions {
   /** Loads a registered model file for activation (off the control path). */
   loadPolicy: (path: string) => Promise<ResidualPolicy>;
   loadReward?: (path: string) => Promise<RewardScorer>;
+  /** Probe validation of a policy before activation/rollback, as the trainer's hot-swaps get it. Default
+   *  DEFAULT_SWAP_VALIDATION (the daemon app passes its residual bound from the calibration). */
+  swapValidation?: SwapValidationConfig;
   /** Max status events per second per SSE client. Default 5. */
   sseRateHz?: number;
   logger?: boolean;
@@ -219,10 +224,21 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
         store.recordEvent({ kind: 'swap_rejected', message: `policy ${m.version}: ${(e as Error).message}` });
         return reply.code(422).send({ statusCode: 422, error: 'Unprocessable Entity', message: `model ${m.version} refused: ${(e as Error).message}` });
       }
-      store.activateModel(m.id, { by: 'api', action, reason });
+      // The same probe validation and records as a trainer hot-swap; the current policy drives meanwhile.
+      const verdict = await validateCandidate({
+        store, event: (e) => store.recordEvent({ kind: e.kind, message: e.message, data: e.data ?? null }),
+        candidate: p, current: daemon.models().policy, modelId: m.id, path: m.path, cfg: opts.swapValidation ?? DEFAULT_SWAP_VALIDATION,
+      });
+      if (!verdict.ok) {
+        await p.dispose?.();
+        return reply.code(422).send({ statusCode: 422, error: 'Unprocessable Entity', message: `model ${m.version} refused by validation: ${verdict.reason}`, validation: verdict.validation });
+      }
+      store.activateModel(m.id, { by: 'api', action, reason: reason ?? verdict.reason });
       const swapped = daemon.setPolicy(p, at ? { at } : {});
       void swapped.then((old) => old?.dispose?.());
-      return reply.code(202).send({ activated: m.version, kind: m.kind, action, takesEffect: at ?? 'config default', pendingSwap: daemon.status().policy.pendingSwap });
+      return reply.code(202).send({
+        activated: m.version, kind: m.kind, action, takesEffect: at ?? 'config default', pendingSwap: daemon.status().policy.pendingSwap, validation: verdict.validation,
+      });
     }
     if (m.kind === 'reward') {
       if (!opts.loadReward) return reply.code(501).send({ statusCode: 501, error: 'Not Implemented', message: 'reward model activation not available' });
@@ -246,7 +262,8 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
     {
       preHandler: requireToken,
       schema: {
-        summary: 'Activate a registered model (policy: swapped in at the next episode boundary unless `at` says between-ticks)',
+        summary: 'Activate a registered model (policy: validated on recently logged observations, 422 if refused, then swapped in ' +
+          'at the next episode boundary unless `at` says between-ticks)',
         tags: ['models'],
         security: bearer,
         params: idParams,
@@ -267,7 +284,7 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
     {
       preHandler: requireToken,
       schema: {
-        summary: 'Roll back to an earlier version: `toId`, or the version active before the current one',
+        summary: 'Roll back to an earlier version: `toId`, or the version active before the current one (a policy is validated as on activation)',
         tags: ['models'],
         security: bearer,
         body: {

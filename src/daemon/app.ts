@@ -9,6 +9,7 @@ import { buildApi } from '../api/server.ts';
 import type { Calibration, DaemonConfig } from '../config/schema.ts';
 import { PolicyModel, RewardModel } from '../policy/onnx-model.ts';
 import type { RobotBackend } from '../robot/backend.ts';
+import { DEFAULT_SWAP_VALIDATION, type SwapValidationConfig } from '../swap/validate.ts';
 import { SimBackend } from '../robot/sim-backend.ts';
 import type { ResidualPolicy, RewardScorer } from './interfaces.ts';
 import { StoreLog } from './log.ts';
@@ -34,6 +35,8 @@ export interface DaemonAppOptions {
   /** Model loaders for activation through the API (default: the ONNX loaders). */
   loadPolicy?: (path: string) => Promise<ResidualPolicy>;
   loadReward?: (path: string) => Promise<RewardScorer>;
+  /** Overrides of the probe validation a policy passes before it may drive (REST activation/rollback, trainer hot-swaps). */
+  swapValidation?: Partial<SwapValidationConfig>;
 }
 
 export interface DaemonApp {
@@ -43,6 +46,8 @@ export interface DaemonApp {
   backend: RobotBackend;
   /** http://host:port of the API, or null when not listening. */
   url: string | null;
+  /** Probe validation of policies before they drive: DEFAULT_SWAP_VALIDATION with the calibration's residual bound. */
+  swapValidation: SwapValidationConfig;
   /** What was loaded and what was not, for the operator. */
   notes: string[];
   /** Graceful: stop the arm, close the episode, flush and close the log, stop HTTP, release the backend. */
@@ -114,6 +119,7 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp> {
     if (reward === undefined) reward = loaded.reward;
     else await loaded.reward?.dispose?.();
   }
+  const swapValidation: SwapValidationConfig = { ...DEFAULT_SWAP_VALIDATION, residualBoundM: o.calibration.limits.residualBoundM, ...o.swapValidation };
   const daemon = new Daemon({ backend, config: cfg, calibration: o.calibration, log, policy: policy ?? null, reward: reward ?? null, ...(o.timingWindow ? { timingWindow: o.timingWindow } : {}) });
   const api = await buildApi({
     daemon,
@@ -122,6 +128,7 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp> {
     tokenEnv: cfg.api.tokenEnv,
     loadPolicy: o.loadPolicy ?? (async (p) => policyFromModel(await PolicyModel.load(p))),
     loadReward: o.loadReward ?? (async (p) => rewardFromModel(await RewardModel.load(p))),
+    swapValidation,
   });
   let url: string | null = null;
   if (o.listen ?? true) {
@@ -143,5 +150,5 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp> {
     })();
     return closing;
   };
-  return { daemon, api, log, backend, url, notes, close };
+  return { daemon, api, log, backend, url, swapValidation, notes, close };
 }

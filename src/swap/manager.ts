@@ -12,7 +12,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { sha256Hex, readCard, cardPathFor } from '../policy/card.ts';
-import type { DaemonLog, ResidualPolicy } from '../daemon/interfaces.ts';
+import type { DaemonEvent, DaemonLog, ResidualPolicy } from '../daemon/interfaces.ts';
 import type { Daemon, EpisodeSummary } from '../daemon/loop.ts';
 import { loadPolicyFile } from '../daemon/models.ts';
 import type { Store } from '../store/index.ts';
@@ -56,6 +56,47 @@ export interface SwapStats {
   lastRejection: string | null;
 }
 
+/** What validation decided about a loaded candidate policy. */
+export interface SwapVerdict {
+  ok: boolean;
+  reason: string;
+  /** null when validation itself could not run (e.g. the log could not be read). */
+  validation: ValidationResult | null;
+}
+
+/**
+ * Validates a loaded candidate on recently logged observations against the policy driving now, and records the verdict
+ * the same way for every path that swaps a policy in (trainer hot-swap here, REST activation/rollback in the API):
+ * the result on the model row, a 'swap_flagged' event for a flagged but accepted version, a 'swap_rejected' event for
+ * a refused one. Never throws for a bad model; the caller disposes a refused candidate.
+ */
+export async function validateCandidate(o: {
+  store: Store;
+  event: (e: DaemonEvent) => void;
+  candidate: ResidualPolicy;
+  current: ResidualPolicy | null;
+  modelId: number;
+  path: string;
+  cfg: SwapValidationConfig;
+}): Promise<SwapVerdict> {
+  const { store, candidate, modelId, path } = o;
+  const version = candidate.version;
+  const rejected = (reason: string, validation: ValidationResult | null): SwapVerdict => {
+    o.event({ kind: 'swap_rejected', message: `policy ${version} rejected: ${reason}`, data: { path, version, modelId, validation } });
+    return { ok: false, reason, validation };
+  };
+  let validation: ValidationResult;
+  try {
+    validation = await validatePolicy(candidate, o.current, probeSet(store, o.cfg.probeCount), o.cfg);
+  } catch (e) {
+    return rejected(`validation failed: ${(e as Error).message}`, null);
+  }
+  store.setModelValidation(modelId, validation);
+  if (!validation.ok) return rejected(validation.reason, validation);
+  if (validation.flagged) o.event({ kind: 'swap_flagged', message: `policy ${version} flagged: ${validation.reason}`, data: { version, modelId, validation } });
+  return { ok: true, reason: validation.reason, validation };
+}
+
 export class SwapManager {
   readonly stats: SwapStats = { offered: 0, swaps: 0, rejected: 0, flagged: 0, rollbacks: 0, lastPrepareMs: null, lastLiveMs: null, lastRejection: null };
   private readonly cfg: SwapConfig;
@@ -96,10 +137,11 @@ export class SwapManager {
   private async doOffer(path: string, o: { by?: string; reason?: string }): Promise<SwapOutcome> {
     const t0 = performance.now();
     this.stats.offered++;
-    const reject = (version: string | null, modelId: number | null, reason: string, validation: ValidationResult | null): SwapOutcome => {
+    // record = false: validateCandidate has already recorded the rejection event.
+    const reject = (version: string | null, modelId: number | null, reason: string, validation: ValidationResult | null, record = true): SwapOutcome => {
       this.stats.rejected++;
       this.stats.lastRejection = reason;
-      this.log.event({ kind: 'swap_rejected', message: `policy ${version ?? path} rejected: ${reason}`, data: { path, version, modelId, validation } });
+      if (record) this.log.event({ kind: 'swap_rejected', message: `policy ${version ?? path} rejected: ${reason}`, data: { path, version, modelId, validation } });
       return { accepted: false, version, modelId, validation, reason, prepareMs: performance.now() - t0, live: Promise.resolve(null) };
     };
     let candidate: ResidualPolicy;
@@ -116,24 +158,15 @@ export class SwapManager {
       await candidate.dispose?.();
       return reject(version, null, `cannot register: ${(e as Error).message}`, null);
     }
-    const current = this.daemon.models().policy;
-    let validation: ValidationResult;
-    try {
-      const probes = probeSet(this.store, this.cfg.validation.probeCount);
-      validation = await validatePolicy(candidate, current, probes, this.cfg.validation);
-    } catch (e) {
+    const verdict = await validateCandidate({
+      store: this.store, event: (e) => this.log.event(e), candidate, current: this.daemon.models().policy, modelId, path, cfg: this.cfg.validation,
+    });
+    if (!verdict.ok || !verdict.validation) {
       await candidate.dispose?.();
-      return reject(version, modelId, `validation failed: ${(e as Error).message}`, null);
+      return reject(version, modelId, verdict.reason, verdict.validation, false);
     }
-    this.store.setModelValidation(modelId, validation);
-    if (!validation.ok) {
-      await candidate.dispose?.();
-      return reject(version, modelId, validation.reason, validation);
-    }
-    if (validation.flagged) {
-      this.stats.flagged++;
-      this.log.event({ kind: 'swap_flagged', message: `policy ${version} flagged: ${validation.reason}`, data: { version, modelId, validation } });
-    }
+    const validation = verdict.validation;
+    if (validation.flagged) this.stats.flagged++;
     this.store.activateModel(modelId, { by: o.by ?? 'trainer', reason: o.reason ?? validation.reason });
     const prepareMs = performance.now() - t0;
     this.stats.lastPrepareMs = prepareMs;

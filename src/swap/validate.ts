@@ -111,6 +111,10 @@ export async function validatePolicy(candidate: ResidualPolicy, current: Residua
   if (flagged && c.onFlag === 'reject') {
     return done({ ok: false, flagged, reason: `differs from the current policy beyond the limit (${diffText}; limits mean ${c.maxMeanDiffM * 1000} mm, max ${c.maxDiffM * 1000} mm)`, probes: probes.length, meanDiffM: mean, maxDiffM: compared ? maxDiff : null, maxAbsActionM: maxAbs });
   }
+  if (probes.length === 0) {
+    // Nothing logged yet (a fresh log): accepted unchecked; the loop still clamps every residual to the bound.
+    return done({ ok: true, flagged: false, reason: '0 probes: no logged observations with an image yet, outputs not checked before the swap', probes: 0, meanDiffM: null, maxDiffM: null, maxAbsActionM: 0 });
+  }
   return done({
     ok: true, flagged,
     reason: `${probes.length} probes finite and within +-${c.residualBoundM * 1000} mm; ${diffText}${flagged ? ' (FLAGGED: beyond the limit, accepted per setting)' : ''}`,

@@ -44,7 +44,8 @@ export interface LearningView {
 
 export function startLearning(app: DaemonApp, o: LearningOptions): Learning {
   const daemon = app.daemon;
-  const swaps = new SwapManager(daemon, app.log.store, app.log, o.swap ?? {});
+  // Same validation as REST activation (the app's, from the calibration's residual bound) unless told otherwise.
+  const swaps = new SwapManager(daemon, app.log.store, app.log, { ...o.swap, validation: { ...app.swapValidation, ...o.swap?.validation } });
   const supervisor = new TrainerSupervisor({ config: o.trainer, ...o.supervisor });
   const K = o.windowK ?? 20;
   const recent: EpisodeSummary[] = [];

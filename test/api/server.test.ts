@@ -1,8 +1,50 @@
 /** The REST API on a real fastify server (port 0) in front of a real daemon on the simulator and a real SQLite log. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import sharp from 'sharp';
-import { rig, TOKEN, type Rig } from '../daemon/helpers.ts';
+import * as tf from '@tensorflow/tfjs';
+import { buildApi } from '../../src/api/server.ts';
+import { loadPolicyFile, policyFromModel, versionOf } from '../../src/daemon/models.ts';
+import { saveOnnxModel } from '../../src/learn/export.ts';
+import { cardPathFor, readCard, sha256Hex } from '../../src/policy/card.ts';
+import { PolicyModel } from '../../src/policy/onnx-model.ts';
+import type { Store } from '../../src/store/index.ts';
+import { DEFAULT_SWAP_VALIDATION } from '../../src/swap/validate.ts';
+import { buildPolicyLike, cardDraft } from '../policy/fixtures.ts';
+import { rig, tempDir, tickUntil, TOKEN, type Rig } from '../daemon/helpers.ts';
+
+await tf.setBackend('cpu');
+const tmp = tempDir('api-models-');
+process.on('exit', tmp.cleanup);
+
+/** A small random-weight ONNX policy whose outputs are tanh * `bound` per axis (its card allows +-bound). */
+function savePolicy(version: number, seed: number, bound: number): string {
+  const path = join(tmp.dir, `policy-v${version}.onnx`);
+  const m = buildPolicyLike({ size: 64, proprioDim: 9, hidden: 16, head: 'action', bound, seed });
+  saveOnnxModel(m, path, { inputRoles: ['image', 'proprio'], outputRoles: ['action'], card: { ...cardDraft('policy', { size: 64, proprioDim: 9, bound }), name: 'test-policy', version } });
+  m.dispose();
+  return path;
+}
+
+function register(store: Store, path: string): number {
+  const card = readCard(cardPathFor(path));
+  return store.registerModel({ kind: 'policy', version: versionOf(card), path, card, sha256: sha256Hex(readFileSync(path)) });
+}
+
+const good1 = savePolicy(1, 1, 0.002);
+const good2 = savePolicy(2, 2, 0.002);
+// Its card allows +-5 cm, so it loads; the daemon's residual bound (calibration) is 5 mm.
+const wild = savePolicy(3, 3, 0.05);
+
+/** One practice episode with the daemon's ticks driven by hand, so the log holds probe observations. */
+async function practiceOnce(r: Rig): Promise<void> {
+  const d = r.app.daemon;
+  assert.ok(d.startPractice({ count: 1, scenario: 'I', explorationNoise: 0 }).ok);
+  await tickUntil(r.app, () => d.currentState === 'idle' && d.status().practice === null, 400);
+  await r.app.log.flush();
+}
 
 const auth = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
 
@@ -220,4 +262,117 @@ test('closing the daemon ends open event streams instead of waiting for clients'
     const { done } = await reader.read();
     if (done) break;
   }
+});
+
+test('policy activation and rollback over REST run the hot-swap probe validation; a failing version is refused with 422', async (t) => {
+  const r = await rig({ listen: true, overrides: { episodeSteps: 4 } });
+  t.after(() => r.close());
+  const d = r.app.daemon;
+  const store = r.app.log.store;
+  const id1 = register(store, good1);
+  const id2 = register(store, good2);
+  const idWild = register(store, wild);
+  const settle = () => new Promise((res) => setImmediate(res));
+
+  // Empty log: nothing to probe with; activation still works and says so.
+  const first = await call(r, 'POST', `/models/${id1}/activate`, {});
+  assert.equal(first.status, 202, JSON.stringify(first.json));
+  assert.equal(first.json.validation.probes, 0);
+  assert.match(first.json.validation.reason, /0 probes/);
+  await settle();
+  assert.equal(d.policyVersion, 'test-policy@1');
+
+  await practiceOnce(r);
+  const withImage = store.getTransitions(store.transitionIds({}), { images: true }).filter((x) => x.image !== null).length;
+  assert.ok(withImage > 0, 'the episode logged observations');
+  const expectedProbes = Math.min(withImage, r.app.swapValidation.probeCount);
+  assert.equal(r.app.swapValidation.residualBoundM, r.calibration.limits.residualBoundM);
+
+  // Outputs beyond the residual bound: refused, recorded, and v1 keeps driving.
+  const bad = await call(r, 'POST', `/models/${idWild}/activate`, { at: 'between-ticks' });
+  assert.equal(bad.status, 422, JSON.stringify(bad.json));
+  assert.match(bad.json.message, /test-policy@3 refused by validation: probe \d+: residual .* beyond the bound 0\.005 m/);
+  assert.equal(bad.json.validation.ok, false);
+  assert.ok(bad.json.validation.maxAbsActionM > r.calibration.limits.residualBoundM);
+  await settle();
+  assert.equal(d.policyVersion, 'test-policy@1');
+  assert.equal(d.status().policy.pendingSwap, null);
+  assert.equal(store.activeModel('policy')?.version, 'test-policy@1');
+  const rejected = store.listEvents({ kind: 'swap_rejected' });
+  assert.equal(rejected.length, 1);
+  assert.match(rejected[0]?.message ?? '', /test-policy@3 rejected: .*beyond the bound/);
+  assert.equal((store.getModel(idWild)?.validation as { ok: boolean }).ok, false, 'the verdict is stored on the model');
+  // A rollback to it is refused the same way.
+  const badRollback = await call(r, 'POST', '/models/rollback', { kind: 'policy', toId: idWild });
+  assert.equal(badRollback.status, 422);
+  assert.equal(d.policyVersion, 'test-policy@1');
+  assert.equal(store.listEvents({ kind: 'swap_rejected' }).length, 2);
+
+  // A good version: accepted with its validation against the policy driving now.
+  const ok = await call(r, 'POST', `/models/${id2}/activate`, {});
+  assert.equal(ok.status, 202, JSON.stringify(ok.json));
+  const v = ok.json.validation;
+  assert.equal(v.ok, true);
+  assert.equal(v.probes, expectedProbes);
+  assert.ok(v.meanDiffM > 0 && v.maxDiffM >= v.meanDiffM, `compared with v1: ${JSON.stringify(v)}`);
+  assert.equal(typeof v.flagged, 'boolean');
+  assert.match(v.reason, new RegExp(`^${expectedProbes} probes finite and within \\+-5 mm; mean`));
+  assert.deepEqual(store.getModel(id2)?.validation, v);
+  assert.equal(store.listEvents({ kind: 'swap_flagged' }).length, v.flagged ? 1 : 0);
+  await settle();
+  assert.equal(d.policyVersion, 'test-policy@2');
+
+  // Rollback (to the version active before) is validated too.
+  const rb = await call(r, 'POST', '/models/rollback', { kind: 'policy' });
+  assert.equal(rb.status, 202, JSON.stringify(rb.json));
+  assert.equal(rb.json.activated, 'test-policy@1');
+  assert.equal(rb.json.validation.probes, expectedProbes);
+  assert.ok(rb.json.validation.meanDiffM > 0);
+  await settle();
+  assert.equal(d.policyVersion, 'test-policy@1');
+  assert.equal(store.listActivations('policy', 1)[0]?.action, 'rollback');
+});
+
+test('REST activation: a flagged policy follows onFlag; the residual bound comes from the calibration', async (t) => {
+  const r = await rig({ listen: true, policy: policyFromModel(await PolicyModel.load(good1)), overrides: { episodeSteps: 4 }, calibration: (c) => { c.limits.residualBoundM = 0.0001; } });
+  t.after(() => r.close());
+  const d = r.app.daemon;
+  const store = r.app.log.store;
+  register(store, good1);
+  const id2 = register(store, good2);
+  await practiceOnce(r);
+  const withApi = async (onFlag: 'accept' | 'reject', body: unknown): Promise<{ status: number; json: any }> => {
+    // Any difference flags; the bound is loose so that only the flag decides.
+    const api = await buildApi({ daemon: d, store, token: TOKEN, loadPolicy: loadPolicyFile, swapValidation: { ...DEFAULT_SWAP_VALIDATION, residualBoundM: 0.005, maxDiffM: 1e-9, maxMeanDiffM: 1e-9, onFlag } });
+    try {
+      const url = await api.listen({ host: '127.0.0.1', port: 0 });
+      const res = await fetch(`${url}/models/${id2}/activate`, { method: 'POST', headers: auth, body: JSON.stringify(body) });
+      return { status: res.status, json: await res.json() };
+    } finally {
+      await api.close();
+    }
+  };
+  // The app's own API: 0.1 mm from the calibration, which a +-2 mm policy exceeds.
+  const tight = await call(r, 'POST', `/models/${id2}/activate`, {});
+  assert.equal(tight.status, 422, JSON.stringify(tight.json));
+  assert.match(tight.json.message, /beyond the bound 0\.0001 m/);
+  assert.equal(d.policyVersion, 'test-policy@1');
+
+  const refused = await withApi('reject', {});
+  assert.equal(refused.status, 422, JSON.stringify(refused.json));
+  assert.match(refused.json.message, /differs from the current policy beyond the limit/);
+  assert.equal(refused.json.validation.flagged, true);
+  assert.equal(d.policyVersion, 'test-policy@1');
+  assert.equal(store.listEvents({ kind: 'swap_rejected' }).length, 2);
+  assert.equal(store.listEvents({ kind: 'swap_flagged' }).length, 0);
+
+  const accepted = await withApi('accept', { at: 'between-ticks' });
+  assert.equal(accepted.status, 202, JSON.stringify(accepted.json));
+  assert.equal(accepted.json.validation.flagged, true);
+  assert.match(accepted.json.validation.reason, /FLAGGED/);
+  await new Promise((res) => setImmediate(res));
+  assert.equal(d.policyVersion, 'test-policy@2');
+  const flagged = store.listEvents({ kind: 'swap_flagged' });
+  assert.equal(flagged.length, 1);
+  assert.match(flagged[0]?.message ?? '', /test-policy@2 flagged/);
 });
