@@ -4,7 +4,11 @@
  *
  *   npx tsx src/cli/experiment.ts                                  # full: held-out connectors, 200 episodes, eval 20 every 25
  *   npx tsx src/cli/experiment.ts --connectors europlug --episodes 10 --eval-every 5 --trials 5   # a short run
- *   ablations (table 7): --ablation no-daib-policy --checkpoint <IQL checkpoint trained without DAIB>
+ *   ablations (table 7): --ablation no-daib-policy --checkpoint <IQL checkpoint trained without DAIB>, made by
+ *                          npx tsx src/cli/train-offline.ts --db data/prior.db --split data/splits/default.json --steps 3000 \
+ *                              --image-size 32 --encoder-method erm --checkpoint-dir data/runs/iql-erm --resume --eval-trials 0 --out models/erm/
+ *                        then --checkpoint data/runs/iql-erm (the checkpoint's encoder method must be erm; without
+ *                        --policy its own policy is exported and evaluated, not the shipped DAIB models/policy.onnx)
  *                        --ablation no-daib-reward --reward <reward classifier trained without DAIB (ERM)>
  *                        --reward gt   (ground-truth reward; not in the research's table, an upper bound)
  *
@@ -16,7 +20,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { curveSvg, formatTable, runConnector, type ConnectorResult, type ExperimentOptions } from '../experiment/online.ts';
 import { TrainArgError, intArg, numArg, parseArgs, splitFrom } from '../train/common.ts';
-import { exportCheckpointPolicy } from '../trainer/online.ts';
+import { checkpointConfig, exportCheckpointPolicy } from '../trainer/online.ts';
 
 const KNOWN = {
   connectors: 'value', episodes: 'value', 'eval-every': 'value', trials: 'value', 'offset-mm': 'value', checkpoint: 'value', policy: 'value',
@@ -49,20 +53,25 @@ async function main(): Promise<number> {
     if (bad.length) throw new TrainArgError(`--connectors: ${bad.join(', ')} are training connectors of ${split.source}; the experiment is on held-out connectors`);
     const checkpoint = args.get('checkpoint') ?? 'data/runs/iql';
     if (!existsSync(join(checkpoint, 'latest.json'))) throw new TrainArgError(`--checkpoint: ${checkpoint}/latest.json does not exist (train one: src/cli/train-offline.ts --checkpoint-dir ${checkpoint})`);
+    const ablation = args.get('ablation') ?? 'none';
+    if (!['none', 'no-daib-policy', 'no-daib-reward'].includes(ablation)) throw new TrainArgError(`--ablation must be none | no-daib-policy | no-daib-reward, got '${ablation}'`);
+    if (ablation === 'no-daib-policy') {
+      if (!args.has('checkpoint')) throw new TrainArgError('--ablation no-daib-policy needs --checkpoint of an IQL run trained without DAIB (train-offline --encoder-method erm)');
+      const method = checkpointConfig(checkpoint).daib?.method;
+      if (method !== 'erm') throw new TrainArgError(`--ablation no-daib-policy: ${checkpoint} was trained with encoder method '${String(method)}', expected 'erm' (train-offline --encoder-method erm)`);
+    }
     const out = args.get('out') ?? join('data/runs', `experiment-${new Date().toISOString().replace(/[:.]/g, '-')}`);
     mkdirSync(out, { recursive: true });
     let policyPath = args.get('policy') ?? 'models/policy.onnx';
-    if (!args.has('policy') && !existsSync(policyPath)) {
+    // The shipped policy has DAIB encoders: the no-DAIB ablation evaluates its own checkpoint's policy.
+    if (!args.has('policy') && (ablation === 'no-daib-policy' || !existsSync(policyPath))) {
       policyPath = await exportCheckpointPolicy(checkpoint, join(out, 'offline-policy.onnx'));
-      console.log(`no shipped policy: exported the checkpoint's policy to ${policyPath}`);
+      console.log(`${ablation === 'no-daib-policy' ? 'ablation no-daib-policy' : 'no shipped policy'}: exported the checkpoint's policy to ${policyPath}`);
     }
     const rewardArg = args.get('reward') ?? 'models/reward.onnx';
     const rewardPath = rewardArg === 'gt' ? null : rewardArg;
     if (rewardPath && !existsSync(rewardPath)) throw new TrainArgError(`--reward: ${rewardPath} does not exist`);
     const offlineDb = args.get('offline-db') ?? 'data/prior.db';
-    const ablation = args.get('ablation') ?? 'none';
-    if (!['none', 'no-daib-policy', 'no-daib-reward'].includes(ablation)) throw new TrainArgError(`--ablation must be none | no-daib-policy | no-daib-reward, got '${ablation}'`);
-    if (ablation === 'no-daib-policy' && !args.has('checkpoint')) throw new TrainArgError('--ablation no-daib-policy needs --checkpoint of an IQL run trained without DAIB');
     if (ablation === 'no-daib-reward' && !args.has('reward')) throw new TrainArgError('--ablation no-daib-reward needs --reward of a classifier trained without DAIB (train-reward --method erm)');
     const o: ExperimentOptions = {
       connectors,

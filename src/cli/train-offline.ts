@@ -5,11 +5,15 @@
  *   npx tsx src/cli/train-offline.ts --db data/prior.db --split data/splits/default.json --steps 2000 --image-size 32 \
  *       --checkpoint-dir data/runs/iql --resume --eval-trials 20 --out models/
  *
+ * `--encoder-method erm` trains the encoders without DAIB (no domain adversary, no bottleneck): the checkpoint for table 7's
+ * "no DAIB in the policy" ablation (src/cli/experiment.ts --ablation no-daib-policy). vib, dann, daib-nobottleneck are
+ * the other ablations of src/learn/daib.ts; default daib.
  * `--resume` continues from the checkpoint directory's latest checkpoint (a finished run just re-exports and evaluates).
  * Exit codes: 0 done, 2 bad arguments, 1 anything else.
  */
 import { join } from 'node:path';
 import { runIfMain } from '../util/args.ts';
+import { DAIB_METHODS, type DaibMethod } from '../learn/daib.ts';
 import { backendLabel, initBackend } from '../learn/backend.ts';
 import { DEFAULT_OFFLINE, exportOffline, trainOffline, type OfflineOptions } from '../train/offline.ts';
 import { evaluatePolicy, formatPolicyEval, policyMetrics } from '../train/evaluate-policy.ts';
@@ -17,12 +21,12 @@ import { TrainArgError, existingFile, intArg, log, numArg, parseArgs, splitFrom,
 
 const KNOWN = {
   db: 'value', split: 'value', steps: 'value', 'image-size': 'value', 'batch-size': 'value', filters: 'value', 'z-dim': 'value',
-  hidden: 'value', seed: 'value', 'checkpoint-dir': 'value', 'checkpoint-every': 'value', resume: 'flag', 'log-every': 'value',
+  hidden: 'value', 'encoder-method': 'value', seed: 'value', 'checkpoint-dir': 'value', 'checkpoint-every': 'value', resume: 'flag', 'log-every': 'value',
   'eval-trials': 'value', 'train-eval-trials': 'value', 'eval-connectors': 'value', 'goal-bias-mm': 'value', out: 'value', 'results': 'value', help: 'flag',
 } as const;
 
 const USAGE = `usage: train-offline --db FILE [--split FILE] [--steps N] [--image-size 32|64] [--batch-size N] [--filters 16,16,16]
-  [--z-dim N] [--hidden 256,256] [--seed S] [--checkpoint-dir DIR] [--checkpoint-every N] [--resume] [--log-every N]
+  [--z-dim N] [--hidden 256,256] [--encoder-method daib|erm|vib|dann|daib-nobottleneck] [--seed S] [--checkpoint-dir DIR] [--checkpoint-every N] [--resume] [--log-every N]
   [--eval-trials N (0 = skip)] [--train-eval-trials N (default: eval-trials)] [--eval-connectors train,heldout|heldout] [--goal-bias-mm 0,1.5] [--out DIR] [--results FILE]`;
 
 function list(s: string | undefined, def: number[], key: string): number[] {
@@ -30,6 +34,12 @@ function list(s: string | undefined, def: number[], key: string): number[] {
   const v = s.split(',').map(Number);
   if (!v.every((x) => Number.isInteger(x) && x > 0)) throw new TrainArgError(`option '--${key}' must be comma-separated positive integers, got '${s}'`);
   return v;
+}
+
+function encoderMethod(s: string | undefined): DaibMethod {
+  if (s === undefined) return DEFAULT_OFFLINE.encoderMethod;
+  if (!(DAIB_METHODS as readonly string[]).includes(s)) throw new TrainArgError(`option '--encoder-method' must be one of ${DAIB_METHODS.join(', ')}, got '${s}'`);
+  return s as DaibMethod;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -57,6 +67,7 @@ export async function main(argv: string[]): Promise<number> {
       filters: list(args.get('filters'), DEFAULT_OFFLINE.filters, 'filters'),
       zIDim: z, zSDim: z,
       hidden: list(args.get('hidden'), DEFAULT_OFFLINE.hidden, 'hidden'),
+      encoderMethod: encoderMethod(args.get('encoder-method')),
       seed: intArg(args, 'seed', 0, 0, 2 ** 31),
       checkpointDir: args.get('checkpoint-dir') ?? null,
       checkpointEvery: intArg(args, 'checkpoint-every', DEFAULT_OFFLINE.checkpointEvery, 1, 1_000_000),

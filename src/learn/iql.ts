@@ -14,7 +14,9 @@
  *
  * Two modes sharing this math:
  *  - 'image' (offline): policy, Q and V EACH own a DAIB encoder (a shared one was worse, T:5270), each adds its DAIB
- *    loss; random-shift augmentation on the images. Batches carry success labels and domain ids.
+ *    loss; random-shift augmentation on the images. Batches carry success labels and domain ids (domain ids only for
+ *    adversarial methods). `daib.method` 'erm' gives plain encoders (z = zI, no adversary, no KL): table 7's
+ *    "no DAIB in the policy" ablation.
  *  - 'features' (online): inputs are cached frozen-encoder features (bottleneck mean, from `encoderInferenceModel`)
  *    + proprio; no encoder training. An image-mode agent switches with `freezeEncoders()` (same heads keep learning).
  *
@@ -189,9 +191,9 @@ export interface IqlStats {
   advMean: number;
   weightMean: number;
   logStdMean: number;
-  /** Domain CE of each encoder's adversary (image mode), NaN otherwise. */
+  /** Domain CE of the policy encoder's adversary (image mode, adversarial method with advWeight > 0), NaN otherwise. */
   domainCe: number;
-  /** Mean KL of the bottlenecks (image mode), NaN otherwise. */
+  /** KL of the policy encoder's bottleneck (image mode, method with a bottleneck), NaN otherwise (e.g. 'erm'). */
   kl: number;
 }
 
@@ -370,7 +372,9 @@ export class IqlAgent {
         const a = rep.aux(f, dom, step);
         let aux = tf.add(a.adv, a.kl) as tf.Scalar;
         if (this.aux && succ) aux = tf.add(aux, tf.mul(c.successAuxWeight, bceWithLogits(this.aux[which].apply(f.z), succ))) as tf.Scalar;
-        return { z: f.z, aux, domainCe: a.domainCe, kl: a.klRaw };
+        // A term the method does not have is logged as NaN, not as a misleading 0.
+        const hasAdv = rep.domainHead !== null && rep.config.advWeight > 0;
+        return { z: f.z, aux, domainCe: hasAdv ? a.domainCe : tf.scalar(NaN), kl: rep.settings.bottleneck ? a.klRaw : tf.scalar(NaN) };
       };
 
       // Targets that do not depend on this step's updates.
@@ -598,7 +602,7 @@ export class IqlAgent {
       ck = path.join(dir, newest);
     }
     const mPath = path.join(ck, 'manifest.json');
-    let m: { format?: unknown; step?: unknown; encodersFrozen?: unknown; optimizers?: Record<string, number>; tensors?: Array<{ key: string; shape: number[]; offset: number; length: number }> };
+    let m: { format?: unknown; step?: unknown; encodersFrozen?: unknown; config?: { daib?: { method?: unknown } }; optimizers?: Record<string, number>; tensors?: Array<{ key: string; shape: number[]; offset: number; length: number }> };
     try {
       m = JSON.parse(fs.readFileSync(mPath, 'utf8')) as typeof m;
     } catch (err) {
@@ -606,6 +610,13 @@ export class IqlAgent {
     }
     if (m.format !== 'iql-checkpoint/1') throw new Error(`IQL checkpoint: ${mPath}: field 'format' is ${JSON.stringify(m.format)}, expected "iql-checkpoint/1"`);
     if (!Array.isArray(m.tensors) || typeof m.step !== 'number' || !m.optimizers) throw new Error(`IQL checkpoint: ${mPath}: fields 'tensors', 'step', 'optimizers' are required`);
+    // Another encoder method would otherwise fail later on some tensor's shape, or, where the shapes happen to agree,
+    // silently continue encoders trained with another objective (e.g. DAIB weights in an 'erm' run).
+    const saved = m.config?.daib?.method;
+    const mine = this.config.daib?.method;
+    if (saved !== undefined && mine !== undefined && saved !== mine) {
+      throw new Error(`IQL checkpoint: ${mPath}: field 'config.daib.method' is ${JSON.stringify(saved)}, this agent's encoders use '${mine}' (a different --encoder-method needs a new checkpoint directory)`);
+    }
     const binPath = path.join(ck, 'weights.bin');
     const raw = fs.readFileSync(binPath);
     const total = m.tensors.reduce((s, t) => Math.max(s, t.offset + t.length), 0);

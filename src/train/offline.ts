@@ -1,5 +1,6 @@
 /**
- * Offline IQL on the training connectors' prior data (thesis ch. 10.5.2): per-network DAIB encoders, random-shift
+ * Offline IQL on the training connectors' prior data (thesis ch. 10.5.2): per-network DAIB encoders (or, with
+ * `encoderMethod`, an ablation of them: 'erm' = plain encoders for table 7's "no DAIB in the policy"), random-shift
  * augmentation, reward = the logged rewardProb (ground truth 0/1 on prior data, see src/data/README.md), resumable
  * checkpoints, then ONNX export of the deterministic policy and the three frozen encoders with cards.
  *
@@ -11,6 +12,7 @@ import { join } from 'node:path';
 import { DEFAULT_PROPRIO_SPEC, TransitionSampler, describeTransitions, loadTransitions, type TransitionDataset } from '../data/dataset.ts';
 import { assertNoHeldOut, type Split } from '../data/splits.ts';
 import { backendLabel } from '../learn/backend.ts';
+import type { DaibMethod } from '../learn/daib.ts';
 import { DEFAULT_IQL, IqlAgent, iqlDaibConfig, type IqlConfig, type IqlStats } from '../learn/iql.ts';
 import { saveOnnxModel } from '../learn/export.ts';
 import type { ModelCard } from '../policy/card.ts';
@@ -36,6 +38,9 @@ export interface OfflineOptions {
   zSDim: number;
   /** Hidden widths of the policy, Q and V heads. */
   hidden: number[];
+  /** Objective of the per-network encoders: 'daib' (the research's), or an ablation; 'erm' = no domain adversary and
+   *  no bottleneck (z = zI; table 7's "no DAIB in the policy"). See src/learn/daib.ts. */
+  encoderMethod: DaibMethod;
   seed: number;
   checkpointDir: string | null;
   /** Save a checkpoint every this many updates (and at the end). */
@@ -57,6 +62,7 @@ export const DEFAULT_OFFLINE: Omit<OfflineOptions, 'db' | 'split' | 'checkpointD
   zIDim: 16,
   zSDim: 16,
   hidden: [256, 256],
+  encoderMethod: 'daib',
   seed: 0,
   checkpointEvery: 200,
   resume: false,
@@ -77,7 +83,7 @@ export interface OfflineRun {
   interrupted: boolean;
 }
 
-export function offlineConfig(o: Pick<OfflineOptions, 'imageSize' | 'filters' | 'zIDim' | 'zSDim' | 'hidden' | 'seed' | 'batchSize' | 'actionBound'>, numDomains: number): IqlConfig {
+export function offlineConfig(o: Pick<OfflineOptions, 'imageSize' | 'filters' | 'zIDim' | 'zSDim' | 'hidden' | 'encoderMethod' | 'seed' | 'batchSize' | 'actionBound'>, numDomains: number): IqlConfig {
   const strides = o.filters.map(() => 2);
   return {
     ...DEFAULT_IQL,
@@ -90,6 +96,7 @@ export function offlineConfig(o: Pick<OfflineOptions, 'imageSize' | 'filters' | 
     shiftPad: Math.max(1, Math.round(o.imageSize / 16)),
     seed: o.seed,
     daib: iqlDaibConfig({
+      method: o.encoderMethod,
       numDomains,
       encoder: { inputShape: [o.imageSize, o.imageSize, 3], filters: o.filters, kernelSize: 3, strides, padding: 'same', zIDim: o.zIDim, zSDim: o.zSDim },
       domainHidden: [64],
@@ -115,7 +122,7 @@ export async function trainOffline(o: OfflineOptions): Promise<OfflineRun> {
   const agent = new IqlAgent(offlineConfig(o, domains.length));
   const backend = backendLabel();
   const d = describeTransitions(data);
-  log(backend, `offline IQL: ${d.transitions} transitions, ${d.episodes} episodes, ${domains.length} connectors, reward mean ${d.rewardMean.toFixed(3)}; backend ${backend}`);
+  log(backend, `offline IQL: ${d.transitions} transitions, ${d.episodes} episodes, ${domains.length} connectors, reward mean ${d.rewardMean.toFixed(3)}; encoders ${o.encoderMethod}; backend ${backend}`);
   if (o.checkpointDir) {
     // The checkpoints belong to one training set: refuse to resume on different data (the card's hash would lie).
     const runFile = join(o.checkpointDir, 'run.json');
@@ -128,7 +135,7 @@ export async function trainOffline(o: OfflineOptions): Promise<OfflineRun> {
       log(backend, `resumed from ${o.checkpointDir} at step ${agent.step}`);
     } else {
       mkdirSync(o.checkpointDir, { recursive: true });
-      writeFileSync(runFile, `${JSON.stringify({ db: o.db, digest, domains, startedAt: new Date().toISOString() }, null, 1)}\n`);
+      writeFileSync(runFile, `${JSON.stringify({ db: o.db, digest, domains, encoderMethod: o.encoderMethod, startedAt: new Date().toISOString() }, null, 1)}\n`);
     }
   }
   const t0 = performance.now();
@@ -154,12 +161,24 @@ export async function trainOffline(o: OfflineOptions): Promise<OfflineRun> {
       stepsLog = 0;
       log(backend, `step ${agent.step}/${o.steps} vLoss ${last.vLoss.toFixed(4)} qLoss ${last.qLoss.toFixed(4)} piLoss ${last.piLoss.toFixed(3)} ` +
         `Q mean ${last.qMean.toFixed(3)} max ${last.qMax.toFixed(3)} V mean ${last.vMean.toFixed(3)} adv ${last.advMean.toFixed(3)} w ${last.weightMean.toFixed(2)} ` +
-        `logStd ${last.logStdMean.toFixed(2)} domCE ${last.domainCe.toFixed(3)} KL ${last.kl.toFixed(3)} | ${ups.toFixed(2)} upd/s`);
+        `logStd ${last.logStdMean.toFixed(2)}${Number.isFinite(last.domainCe) ? ` domCE ${last.domainCe.toFixed(3)}` : ''}` +
+        `${Number.isFinite(last.kl) ? ` KL ${last.kl.toFixed(3)}` : ''} | ${ups.toFixed(2)} upd/s`);
       o.onLog?.({ ...last, updatesPerSec: ups });
     }
     if (o.checkpointDir && (agent.step % o.checkpointEvery === 0 || agent.step === o.steps)) await agent.saveCheckpoint(o.checkpointDir);
   }
   return { agent, data, domains, digest, updatesThisRun: done, seconds: (performance.now() - t0) / 1000, last, interrupted };
+}
+
+/** How the cards name the encoders of a method: what they are and what their features are. */
+function encoderWords(method: DaibMethod): { policy: string; encoder: string; features: string } {
+  switch (method) {
+    case 'daib': return { policy: 'with its own DAIB encoder', encoder: 'DAIB encoder', features: 'concat(zI, zS mean)' };
+    case 'erm': return { policy: 'without DAIB (ERM encoders: no domain adversary, no bottleneck), with its own plain encoder', encoder: 'ERM encoder (no DAIB)', features: 'zI' };
+    case 'vib': return { policy: 'with its own bottleneck-only encoder (VIB, DAIB ablation)', encoder: 'VIB encoder (DAIB ablation)', features: 'zS mean' };
+    case 'dann': return { policy: 'with its own adversarial-only encoder (DANN, DAIB ablation)', encoder: 'DANN encoder (DAIB ablation)', features: 'zI' };
+    case 'daib-nobottleneck': return { policy: 'with its own DAIB encoder without bottleneck (DAIB ablation)', encoder: 'DAIB encoder without bottleneck', features: 'concat(zI, zS)' };
+  }
 }
 
 export interface ExportedOffline {
@@ -179,8 +198,10 @@ export function exportOffline(run: OfflineRun, o: OfflineOptions, outDir: string
     connectors: domains, heldOut: o.split.heldOut, episodes: digest.episodes, transitions: data.count,
     database: { path: o.db, sha256: digest.sha256 }, updates: agent.step, seed: o.seed,
   };
+  const method = c.daib?.method ?? o.encoderMethod;
+  const words = encoderWords(method);
   const hyperparameters = {
-    iql: c, batchSize: o.batchSize, steps: o.steps, imageSize: o.imageSize, reward: 'rewardProb (ground truth 0/1 on prior data)',
+    iql: c, encoderMethod: method, batchSize: o.batchSize, steps: o.steps, imageSize: o.imageSize, reward: 'rewardProb (ground truth 0/1 on prior data)',
     augmentation: `random shift, pad ${c.shiftPad} px`, split: o.split.source, trainingSecondsThisProcess: extra.trainingSeconds ?? null,
   };
   const created = new Date().toISOString();
@@ -190,7 +211,7 @@ export function exportOffline(run: OfflineRun, o: OfflineOptions, outDir: string
     inputRoles: ['image', 'proprio'], outputRoles: ['action'],
     card: {
       kind: 'policy', name: 'policy-iql-offline', version: 1, created,
-      description: 'Offline IQL residual policy (deterministic mean, tanh-bounded) with its own DAIB encoder, trained on simulated prior data of the training connectors. u = u_H + residual.',
+      description: `Offline IQL residual policy (deterministic mean, tanh-bounded) ${words.policy}, trained on simulated prior data of the training connectors. u = u_H + residual.`,
       preprocessing: { image, proprio: { ...DEFAULT_PROPRIO_SPEC }, notes: 'proprio raw units (m, N, N m); the graph scales it (Scale layer)' },
       action: { low: [-b, -b, -b], high: [b, b, b], units: 'm/step' },
       training, hyperparameters, backend: agent.backend, metrics: extra.metrics ?? {},
@@ -203,7 +224,7 @@ export function exportOffline(run: OfflineRun, o: OfflineOptions, outDir: string
       inputRoles: ['image'], outputRoles: ['features'],
       card: {
         kind: 'encoder', name: `encoder-${which}`, version: 1, created,
-        description: `Frozen DAIB encoder of the ${which === 'pi' ? 'policy' : which === 'q' ? 'Q' : 'value'} network from offline IQL: image -> concat(zI, zS mean), the features cached for online learning.`,
+        description: `Frozen ${words.encoder} of the ${which === 'pi' ? 'policy' : which === 'q' ? 'Q' : 'value'} network from offline IQL: image -> ${words.features}, the features cached for online learning.`,
         preprocessing: { image }, training, hyperparameters, backend: agent.backend, metrics: {},
       },
     });

@@ -2,7 +2,9 @@
  * Online IQL beside the daemon (thesis ch. 10.5.3; RLPD for the 50/50 mix), reading top to bottom:
  *
  *   0. Start from the offline IQL checkpoint (or this trainer's own newer checkpoint after a restart); freeze the
- *      encoders: from now on each network sees the bottleneck MEAN of its frozen DAIB encoder (computeFeatures).
+ *      encoders: from now on each network sees the bottleneck MEAN of its frozen DAIB encoder (computeFeatures);
+ *      with a checkpoint of another encoder method (train-offline --encoder-method erm: table 7's "no DAIB in the
+ *      policy") the features are whatever that encoder outputs (ERM: zI), with widths from the agent's featureDims.
  *   1. Offline replay: the training connectors' prior data; features computed once at start-up for K copies of every
  *      observation, copy 0 unshifted and copies 1..K-1 random-shifted (augmentation has to happen before the encoder,
  *      so it is precomputed: a sampled offline transition picks one of its K copies at random).
@@ -488,7 +490,7 @@ export class OnlineTrainer {
     const path = join(dir, `${c.exportName}-${String(version).padStart(7, '0')}.onnx`);
     const { card, bytes } = exportPolicyOnnx(this.agent, path, c.exportName, version, {
       training: { connectors: [...c.offlineDomains, ...c.onlineDomains], heldOut: [], episodes: this.seenEpisodes.size, transitions: this.online.n + this.offline.n, database: null, updates: this.agent.step, seed: c.seed },
-      hyperparameters: { iql: this.agent.config, online: { ...c }, startCheckpoint: c.startCheckpoint, onlineTransitions: this.online.n, offlineTransitions: this.offline.n, onlineUpdates: this.updates },
+      hyperparameters: { iql: this.agent.config, encoderMethod: this.agent.config.daib?.method ?? null, online: { ...c }, startCheckpoint: c.startCheckpoint, onlineTransitions: this.online.n, offlineTransitions: this.offline.n, onlineUpdates: this.updates },
       metrics: this.last ? { vLoss: this.last.vLoss, qLoss: this.last.qLoss, piLoss: this.last.piLoss } : {},
     });
     await this.agent.saveCheckpoint(join(c.workDir, 'checkpoints'));
@@ -542,7 +544,7 @@ export function exportPolicyOnnx(
     inputRoles: ['image', 'proprio'], outputRoles: ['action'],
     card: {
       kind: 'policy', name, version, created: new Date().toISOString(),
-      description: extra.description ?? "Online IQL residual policy: frozen DAIB encoder (bottleneck mean) from offline IQL + a head fine-tuned on the daemon's practice data with the learned reward.",
+      description: extra.description ?? `Online IQL residual policy: ${frozenEncoderWords(agent)} from offline IQL + a head fine-tuned on the daemon's practice data with the learned reward.`,
       preprocessing: {
         image: { width: img, height: img, channels: 3, colour: 'rgb', layout: 'NHWC', crop: null, resize: 'area-average', scale: 1 / 255, offset: 0 },
         proprio: { ...DEFAULT_PROPRIO_SPEC }, notes: 'proprio raw units (m, N, N m); the graph scales it',
@@ -553,6 +555,13 @@ export function exportPolicyOnnx(
   });
 }
 
+function frozenEncoderWords(agent: IqlAgent): string {
+  const m = agent.config.daib?.method ?? 'daib';
+  if (m === 'daib') return 'frozen DAIB encoder (bottleneck mean)';
+  if (m === 'erm') return 'frozen encoder without DAIB (ERM: no domain adversary, no bottleneck)';
+  return `frozen '${m}' encoder (DAIB ablation)`;
+}
+
 /** Exports the policy of an IQL checkpoint (e.g. the offline one the trainer starts from) to `path`. */
 export async function exportCheckpointPolicy(checkpoint: string, path: string, name = 'policy-iql-offline'): Promise<string> {
   await initBackend();
@@ -561,8 +570,8 @@ export async function exportCheckpointPolicy(checkpoint: string, path: string, n
     await agent.loadCheckpoint(checkpoint);
     exportPolicyOnnx(agent, path, name, agent.step, {
       training: { connectors: [], heldOut: [], episodes: 0, transitions: 0, database: null, updates: agent.step, seed: agent.config.seed },
-      hyperparameters: { iql: agent.config, checkpoint }, metrics: {},
-      description: `Policy of the IQL checkpoint ${checkpoint} (exported for the online experiment).`,
+      hyperparameters: { iql: agent.config, encoderMethod: agent.config.daib?.method ?? null, checkpoint }, metrics: {},
+      description: `Policy of the IQL checkpoint ${checkpoint} (${frozenEncoderWords(agent).replace('frozen ', '')}; exported for the online experiment).`,
     });
   } finally {
     agent.dispose();

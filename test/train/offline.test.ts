@@ -3,6 +3,7 @@
 // valid, and the exported policy runs in the simulated cell through the residual controller.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/learn/backend.ts';
@@ -12,6 +13,8 @@ import { cardPathFor, readCard } from '../../src/policy/card.ts';
 import { EncoderModel, PolicyModel } from '../../src/policy/onnx-model.ts';
 import { DEFAULT_OFFLINE, exportOffline, trainOffline, type OfflineOptions } from '../../src/train/offline.ts';
 import { evaluatePolicy, policyMetrics } from '../../src/train/evaluate-policy.ts';
+import { DEFAULT_ONLINE, OnlineTrainer, checkpointConfig, exportCheckpointPolicy } from '../../src/trainer/online.ts';
+import { main as trainOfflineCli } from '../../src/cli/train-offline.ts';
 import { HELD_OUT, TRAIN, tinyDb } from './fixtures.ts';
 
 await initBackend();
@@ -97,4 +100,133 @@ test('interrupted offline IQL resumes to exactly the uninterrupted result', asyn
   assert.equal(e.result.cells.length, 2 * HELD_OUT.length);
   const m = policyMetrics(report);
   assert.ok(Number.isFinite(m.successRate_heldout_I_bias1p5mm_policy));
+});
+
+// Table 7's "no DAIB in the policy": the same pipeline with plain ERM encoders (no domain adversary, no bottleneck).
+test('encoderMethod erm: no adversary and no KL; trains, resumes, exports, and the online trainer uses its features', async () => {
+  // A DAIB agent has the domain head and the KL term (the contrast the ERM assertions below rely on).
+  const daibDir = join(fx.dir, 'ck-daib-1');
+  const daib = await trainOffline(opts(daibDir, { steps: 2, resume: false }));
+  assert.equal(daib.agent.config.daib?.method, 'daib');
+  assert.ok(daib.agent.reps?.pi.domainHead, 'DAIB agent has a domain head');
+  assert.ok(Number.isFinite(daib.last?.domainCe ?? NaN) && (daib.last?.domainCe ?? 0) > 0, `DAIB domain CE ${daib.last?.domainCe}`);
+  assert.ok(Number.isFinite(daib.last?.kl ?? NaN), `DAIB KL ${daib.last?.kl}`);
+  assert.equal(daib.agent.featureDims.pi, 8, 'DAIB features = concat(zI, zS)');
+  daib.agent.dispose();
+
+  const erm = (dir: string | null, extra: Partial<OfflineOptions> = {}): OfflineOptions => opts(dir, { encoderMethod: 'erm', steps: 4, ...extra });
+  const full = await trainOffline(erm(join(fx.dir, 'ck-erm-full')));
+  const ag = full.agent;
+  assert.equal(ag.step, 4);
+  assert.equal(ag.config.daib?.method, 'erm');
+  for (const w of ['pi', 'q', 'v'] as const) {
+    assert.equal(ag.reps?.[w].domainHead, null, `${w}: no domain adversary`);
+    assert.equal(ag.reps?.[w].settings.bottleneck, false, `${w}: no bottleneck`);
+  }
+  assert.deepEqual(ag.featureDims, { pi: 4, q: 4, v: 4 }, 'ERM features = zI only');
+  assert.ok(ag.aux, 'the success aux head is still there');
+  const s = full.last;
+  assert.ok(s && Number.isFinite(s.qLoss) && Number.isFinite(s.piLoss) && Number.isFinite(s.vLoss));
+  assert.ok(Number.isNaN(s.domainCe), `ERM reports no domain CE, got ${s.domainCe}`);
+  assert.ok(Number.isNaN(s.kl), `ERM reports no KL, got ${s.kl}`);
+
+  // Interrupted + resumed == uninterrupted, as for DAIB.
+  const cutDir = join(fx.dir, 'ck-erm-cut');
+  const cut = await trainOffline(erm(cutDir, { stopAfter: 3 }));
+  assert.ok(cut.interrupted);
+  cut.agent.dispose();
+  const resumed = await trainOffline(erm(cutDir));
+  assert.equal(resumed.updatesThisRun, 2, 'resumed from the step-2 checkpoint');
+  assert.deepEqual(Array.from(policyOn(resumed, 12).out), Array.from(policyOn(full, 12).out));
+  resumed.agent.dispose();
+  // A checkpoint never continues under another encoder method, and the error names the field (not a tensor shape).
+  await assert.rejects(trainOffline(erm(daibDir)), /config\.daib\.method.*"daib".*'erm'/);
+  await assert.rejects(trainOffline(opts(cutDir, { steps: 4 })), /config\.daib\.method.*"erm".*'daib'/);
+
+  // Export: the cards say so; the ONNX policy loads in onnxruntime and matches tfjs; encoders output zI (width 4).
+  const out = join(fx.dir, 'models-erm');
+  const o = erm(null);
+  const ex = exportOffline(full, o, out);
+  assert.match(ex.policy.description, /without DAIB \(ERM encoders/);
+  assert.equal(ex.policy.hyperparameters.encoderMethod, 'erm');
+  assert.equal((ex.policy.hyperparameters.iql as { daib?: { method?: string } }).daib?.method, 'erm');
+  const card = readCard(cardPathFor(join(out, 'policy.onnx')));
+  assert.match(card.description, /without DAIB/);
+  assert.match(ex.encoders.pi.description, /ERM encoder/);
+  const ref = policyOn(full, 8);
+  const policy = await PolicyModel.load(join(out, 'policy.onnx'));
+  const px = 16 * 16 * 3;
+  let maxDiff = 0;
+  for (let k = 0; k < 8; k++) {
+    const u = await policy.run(ref.images.subarray(k * px, (k + 1) * px), ref.proprio.subarray(k * 9, (k + 1) * 9));
+    u.forEach((v, j) => (maxDiff = Math.max(maxDiff, Math.abs(v - (ref.out[k * 3 + j] as number)))));
+  }
+  await policy.dispose();
+  assert.ok(maxDiff <= 1e-4 * o.actionBound, `max |onnx - tfjs| = ${maxDiff} m`);
+  const enc = await EncoderModel.load(join(out, 'encoder-pi.onnx'));
+  assert.equal(enc.featureDim, 4);
+
+  // Online: the trainer starts from the ERM checkpoint, caches its features (== the exported encoder's), updates, exports.
+  const daemonDb = join(fx.dir, 'daemon-erm.db');
+  copyFileSync(fx.db, daemonDb);
+  assert.equal(checkpointConfig(join(fx.dir, 'ck-erm-full')).daib?.method, 'erm');
+  const tr = new OnlineTrainer({
+    ...DEFAULT_ONLINE, db: daemonDb, offlineDb: fx.db, offlineDomains: full.domains, startCheckpoint: join(fx.dir, 'ck-erm-full'),
+    workDir: join(fx.dir, 'online-erm'), onlineFraction: 0, batchSize: 16, offlineAugmentCopies: 1, seed: 1,
+  });
+  try {
+    await tr.init();
+    assert.deepEqual(tr.agent.featureDims, { pi: 4, q: 4, v: 4 });
+    const f = tr.agent.computeFeatures(ref.images.subarray(0, 2 * px), 2);
+    const g = await enc.featuresBatch(2, ref.images.subarray(0, 2 * px));
+    assert.equal(f.pi.length, 8);
+    f.pi.forEach((v, i) => assert.ok(Math.abs(v - (g[i] as number)) < 1e-4, `feature ${i}: trainer ${v} vs onnx encoder ${g[i]}`));
+    const u = tr.update();
+    assert.ok(Number.isFinite(u.qLoss) && Number.isNaN(u.kl), `online update on frozen ERM features: q ${u.qLoss}, kl ${u.kl}`);
+    const e = await tr.export();
+    const p = await PolicyModel.load(e.path);
+    const r = await p.run(ref.images.subarray(0, px), ref.proprio.subarray(0, 9));
+    assert.ok(r.every((x) => Number.isFinite(x) && Math.abs(x) <= o.actionBound + 1e-9));
+    assert.match(p.card.description, /without DAIB \(ERM/);
+    await p.dispose();
+  } finally {
+    tr.close();
+    await enc.dispose();
+  }
+  // The experiment's path: the checkpoint's own policy exported for --ablation no-daib-policy.
+  const ck = await exportCheckpointPolicy(join(fx.dir, 'ck-erm-full'), join(out, 'ckpt-policy.onnx'));
+  const cp = await PolicyModel.load(ck);
+  assert.match(cp.card.description, /ERM/);
+  await cp.dispose();
+  full.agent.dispose();
+});
+
+test('train-offline --encoder-method: erm reaches the cards; a bad value is refused naming the option', async () => {
+  const errors: string[] = [];
+  const orig = console.error;
+  console.error = (...a: unknown[]) => void errors.push(a.join(' '));
+  let code: number;
+  try {
+    code = await trainOfflineCli(['--db', fx.db, '--split', fx.splitFile, '--encoder-method', 'nodaib']);
+  } finally {
+    console.error = orig;
+  }
+  assert.equal(code, 2);
+  assert.match(errors.join('\n'), /--encoder-method' must be one of erm, vib, dann, daib-nobottleneck, daib, got 'nodaib'/);
+  const out = join(fx.dir, 'cli-erm');
+  const origLog = console.log;
+  console.log = () => undefined;
+  try {
+    code = await trainOfflineCli(['--db', fx.db, '--split', fx.splitFile, '--steps', '1', '--image-size', '16', '--batch-size', '8', '--filters', '4',
+      '--z-dim', '3', '--hidden', '8', '--encoder-method', 'erm', '--eval-trials', '0', '--out', out]);
+  } finally {
+    console.log = origLog;
+  }
+  assert.equal(code, 0);
+  const card = readCard(cardPathFor(join(out, 'policy.onnx')));
+  assert.equal(card.hyperparameters.encoderMethod, 'erm');
+  assert.match(card.description, /without DAIB/);
+  const enc = await EncoderModel.load(join(out, 'encoder-v.onnx'));
+  assert.equal(enc.featureDim, 3, 'ERM encoder outputs zI only');
+  await enc.dispose();
 });
