@@ -1,6 +1,6 @@
 /**
  * Reproduce the shipped models from scratch: collect prior data (if missing) -> train the reward classifier (table 8)
- * -> offline IQL -> export -> evaluate -> models/ + cards + models/README.md.
+ * -> offline IQL -> export -> evaluate -> models/ + cards + models/iql-offline/ (the checkpoint) + models/README.md.
  *
  *   npx tsx src/cli/models.ts                 # everything, with the shipped settings
  *   npx tsx src/cli/models.ts --readme-only   # regenerate models/README.md from the files in models/
@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { runIfMain } from '../util/args.ts';
 import { TrainArgError, intArg, parseArgs } from '../train/common.ts';
 import { buildModelsReadme } from '../train/readme.ts';
+import { shipCheckpoint } from '../train/ship-checkpoint.ts';
 
 /** The shipped settings (chosen for <= ~40 min of offline training on this 2-core machine; see models/README.md). */
 export const SHIPPED = {
@@ -92,6 +93,8 @@ export async function main(argv: string[]): Promise<number> {
         run('src/cli/train-offline.ts', ['--db', SHIPPED.prior, '--split', SHIPPED.split, '--steps', String(offlineSteps), '--image-size', String(SHIPPED.offlineImageSize),
           '--batch-size', String(SHIPPED.offlineBatch), '--checkpoint-dir', SHIPPED.checkpointDir, '--resume', '--eval-trials', String(evalTrials),
           '--train-eval-trials', String(Math.min(evalTrials, SHIPPED.trainEvalTrials)), '--out', out]);
+        // The checkpoint itself: the online trainer starts from it (ONNX files hold inference graphs only).
+        shipCheckpoint(SHIPPED.checkpointDir, join(out, 'iql-offline'), REPRODUCE);
       }
     }
     const readme = buildModelsReadme(out, REPRODUCE);

@@ -24,7 +24,7 @@ import { SimBackend } from '../robot/sim-backend.ts';
 import type { Vec3 } from '../robot/types.ts';
 import { selectConnectors } from '../eval/sim-cells.ts';
 import { GOAL_BIAS_DIRECTION, POLICY_EVAL_BASELINES } from '../train/evaluate-policy.ts';
-import { startLearning } from '../trainer/attach.ts';
+import { startLearning, type Learning } from '../trainer/attach.ts';
 import { DEFAULT_ONLINE, type OnlineTrainerConfig } from '../trainer/online.ts';
 import type { SwapConfig } from '../swap/manager.ts';
 
@@ -33,6 +33,10 @@ export interface ExperimentOptions {
   /** Practice episodes per connector (research: 200). */
   episodes: number;
   evalEvery: number;
+  /** Practise in chunks of this many episodes, each followed by a wait for the trainer to pay its owed updates and its
+   *  export to go live (default: evalEvery). 1 makes a run reproducible: every practice episode is driven by the
+   *  version trained on exactly the episodes before it, whatever the machine's speed. */
+  syncEvery?: number;
   /** Eval trials per point (research: 20). */
   trials: number;
   /** Calibration error |x* error| in mm along (1,1,0)/sqrt2. */
@@ -115,6 +119,21 @@ function offsetVec(mm: number, sign = 1): Vec3 {
   return GOAL_BIAS_DIRECTION.map((d) => (sign * d * mm) / 1000) as Vec3;
 }
 
+/** Lets the trainer pay the updates owed for the practice logged so far and its export land (bounded wait). */
+async function waitForTrainer(app: DaemonApp, learning: Learning, o: ExperimentOptions): Promise<void> {
+  await app.log.flush();
+  const logged = app.log.store.countTransitions({ kind: 'practice' });
+  const tw = performance.now();
+  while (performance.now() - tw < o.trainerWaitS * 1000) {
+    const p = learning.supervisor.status().progress;
+    // Caught up: owed updates paid, and the export of the current weights received and offered (it lands at the next
+    // episode boundary).
+    const current = (o.trainer.exportEvery ?? 0) > 0 || (p?.lastExport?.version.endsWith(`@${p.agentStep}`) ?? false);
+    if (p && p.owed === 0 && p.onlineTransitions >= logged && current && !learning.busy()) return;
+    await sleep(100);
+  }
+}
+
 export async function runConnector(connector: string, o: ExperimentOptions): Promise<ConnectorResult> {
   const t0 = performance.now();
   const say = (s: string): void => o.onProgress?.(`[${connector}] ${s}`);
@@ -168,24 +187,15 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
     const curve: CurvePoint[] = [{ practiceEpisodes: 0, policyVersion: offline.version, successes: offII, trials, trainerUpdates: 0, learnedSuccessRate: null, gtSuccessRate: null, elapsedS: (performance.now() - t0) / 1000 }];
     let done = 0;
     let runSeed = o.seed * 100000;
+    const sync = Math.max(1, Math.min(o.syncEvery ?? o.evalEvery, o.evalEvery));
     while (done < o.episodes) {
-      const n = Math.min(o.evalEvery, o.episodes - done);
+      const n = Math.min(sync, o.evalEvery - (done % o.evalEvery), o.episodes - done);
       const r = app.daemon.startPractice({ count: n, scenario: 'II', kind: 'practice', seed: runSeed++ });
       if (!r.ok) throw new Error(`practice refused: ${r.reason}`);
       await waitIdle(app);
       done += n;
-      // Let the trainer pay the updates owed for these episodes and its export land (bounded wait).
-      await app.log.flush();
-      const logged = app.log.store.countTransitions({ kind: 'practice' });
-      const tw = performance.now();
-      while (performance.now() - tw < o.trainerWaitS * 1000) {
-        const p = learning.supervisor.status().progress;
-        // Caught up: owed updates paid, and the export of the current weights received and offered (it lands at the
-        // eval run's first episode boundary).
-        const current = (o.trainer.exportEvery ?? 0) > 0 || (p?.lastExport?.version.endsWith(`@${p.agentStep}`) ?? false);
-        if (p && p.owed === 0 && p.onlineTransitions >= logged && current && !learning.busy()) break;
-        await sleep(100);
-      }
+      await waitForTrainer(app, learning, o);
+      if (done % o.evalEvery !== 0 && done < o.episodes) continue;
       // A pending swap lands at the next episode boundary: the eval run's first reset applies it.
       const succ = await evalRun(app, trials, 'II', evalSeed);
       const v = learning.view();

@@ -450,10 +450,17 @@ export class IqlAgent {
     return tf.tidy(() => this.v.apply(this.withProprio(tf.tensor2d(features, [n, this.featDims.v]), this.proprioTensor(proprio, n, 'proprio'))).dataSync() as Float32Array);
   }
 
-  /** Deterministic residual (metres) for features rows (featureDims.pi) and proprio. */
-  actFeatures(features: Float32Array, proprio?: Float32Array): Float32Array {
+  /** A copy of the policy head (same architecture and weights), e.g. to keep a Polyak average of it. */
+  clonePolicyHead(name: string): Mlp {
+    const m = buildMlp(name, this.pi.config, this.config.seed);
+    polyakUpdate(m, this.pi, 1);
+    return m;
+  }
+
+  /** Deterministic residual (metres) for features rows (featureDims.pi) and proprio (of `head`, default the policy's). */
+  actFeatures(features: Float32Array, proprio?: Float32Array, head: Mlp = this.pi): Float32Array {
     const n = features.length / this.featDims.pi;
-    return tf.tidy(() => tf.mul(tf.tanh(this.pi.apply(this.withProprio(tf.tensor2d(features, [n, this.featDims.pi]), this.proprioTensor(proprio, n, 'proprio')))), tf.tensor1d(this.config.actionScale)).dataSync() as Float32Array);
+    return tf.tidy(() => tf.mul(tf.tanh(head.apply(this.withProprio(tf.tensor2d(features, [n, this.featDims.pi]), this.proprioTensor(proprio, n, 'proprio')))), tf.tensor1d(this.config.actionScale)).dataSync() as Float32Array);
   }
 
   // ----------------------------------------------------------------------------------------------------------------
@@ -463,7 +470,7 @@ export class IqlAgent {
    * Deterministic policy: inputs 'image' [h,w,c] float [0,1] (image mode) or 'features' [featureDims.pi] (features
    * mode), and 'proprio' [proprioDim] raw units (absent when proprioDim = 0) -> 'residual' [actionDim] metres.
    */
-  policyInferenceModel(): tf.LayersModel {
+  policyInferenceModel(head: Mlp = this.pi): tf.LayersModel {
     const c = this.config;
     const inputs: tf.SymbolicTensor[] = [];
     let z: tf.SymbolicTensor;
@@ -483,7 +490,7 @@ export class IqlAgent {
       const ps = ap(new Scale({ scale: c.proprioScale, name: 'proprio_scale' }), pr);
       h = ap(tf.layers.concatenate({ name: 'pi_input', axis: -1 }), [z, ps]);
     }
-    const raw = this.pi.apply(h);
+    const raw = head.apply(h);
     const mean = ap(tf.layers.activation({ activation: 'tanh', name: 'pi_tanh' }), raw);
     const res = ap(new Scale({ scale: c.actionScale, name: 'residual' }), mean);
     return tf.model({ inputs, outputs: res, name: 'policy' });

@@ -86,6 +86,14 @@ export function buildModelsReadme(dir: string, reproduce: string): string {
     const cp = cardPathFor(join(dir, f));
     parts.push(existsSync(cp) ? cardSection(f, readCard(cp)) : `### \`${f}\`\n\n(no card)`, '');
   }
+  const ckCard = join(dir, 'iql-offline', 'card.json');
+  if (existsSync(ckCard)) {
+    const c = JSON.parse(readFileSync(ckCard, 'utf8')) as { checkpoint: string; step: number; backend: string | null; training: { db?: string; digest?: { sha256?: string; episodes?: number }; domains?: string[] } | null };
+    parts.push('### `iql-offline/` (offline IQL checkpoint)', '',
+      `The checkpoint \`policy.onnx\` and \`encoder-*.onnx\` were exported from (${c.checkpoint}, ${c.step} updates, backend ${c.backend ?? '-'}): all weights,`,
+      'target networks and Adam state. The online trainer starts from it (`TRAINER_CHECKPOINT=models/iql-offline`, the experiment\'s default',
+      `\`--checkpoint\`). Trained on \`${c.training?.db ?? '-'}\` (${c.training?.digest?.episodes ?? '-'} episodes, dataset sha256 \`${c.training?.digest?.sha256 ?? '-'}\`). Card: \`iql-offline/card.json\`.`, '');
+  }
   const other = readdirSync(dir).filter((f) => f.endsWith('.json') && !f.endsWith('.onnx.json')).sort();
   if (other.length) parts.push(`Other files: ${other.map((f) => `\`${f}\``).join(', ')} (the tables above as JSON).`, '');
   return parts.join('\n');

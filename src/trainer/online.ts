@@ -25,7 +25,7 @@ import { DEFAULT_PROPRIO_SPEC, loadTransitions, resizeRgb, type TransitionDatase
 import { initBackend } from '../learn/backend.ts';
 import { saveOnnxModel } from '../learn/export.ts';
 import { IqlAgent, type IqlConfig, type IqlFeatures, type IqlStats } from '../learn/iql.ts';
-import { gatherImages } from '../learn/nets.ts';
+import { gatherImages, netVariables, polyakUpdate, type Mlp } from '../learn/nets.ts';
 import { sha256Hex, type ModelCard } from '../policy/card.ts';
 import type { Observation } from '../robot/types.ts';
 import { Store } from '../store/index.ts';
@@ -63,6 +63,12 @@ export interface OnlineTrainerConfig {
   maxOwed: number;
   /** Card name of exported versions; the version number is the agent's update count. */
   exportName: string;
+  /** Polyak rate of the EXPORTED policy head: after every update avg <- (1 - rate) avg + rate pi, and exports carry
+   *  the average. The residual must be right to a fraction of a millimetre (the clearance), and raw SGD weights move it
+   *  by more than that between exports (test/trainer/learning.test.ts at 60 episodes: raw weights 0 7 0 19 0 /20 every
+   *  10 episodes; 0.002: 0 0 9 18 18 19). 1 = raw weights. The average restarts from the current weights when the
+   *  trainer restarts. */
+  policyAverage: number;
 }
 
 export const DEFAULT_ONLINE: Omit<OnlineTrainerConfig, 'db' | 'offlineDb' | 'offlineDomains' | 'startCheckpoint' | 'workDir'> = {
@@ -77,6 +83,7 @@ export const DEFAULT_ONLINE: Omit<OnlineTrainerConfig, 'db' | 'offlineDb' | 'off
   seed: 0,
   maxOwed: 5000,
   exportName: 'policy-iql-online',
+  policyAverage: 0.002,
 };
 
 export interface TrainerProgress {
@@ -191,6 +198,8 @@ export function checkpointConfig(dir: string): IqlConfig {
 export class OnlineTrainer {
   readonly cfg: OnlineTrainerConfig;
   agent!: IqlAgent;
+  /** Polyak average of the policy head (what is exported), null when policyAverage = 1. */
+  private piAvg: Mlp | null = null;
   private offline: Replay = emptyReplay();
   private online: Replay = emptyReplay();
   private offFeat!: FeatureTable;
@@ -220,6 +229,7 @@ export class OnlineTrainer {
     if (!(cfg.utd > 0)) throw new Error(`online trainer: field 'utd' must be > 0, got ${cfg.utd}`);
     if (!Number.isInteger(cfg.batchSize) || cfg.batchSize < 2) throw new Error(`online trainer: field 'batchSize' must be an integer >= 2`);
     if (!Number.isInteger(cfg.offlineAugmentCopies) || cfg.offlineAugmentCopies < 1) throw new Error(`online trainer: field 'offlineAugmentCopies' must be an integer >= 1`);
+    if (!(cfg.policyAverage > 0 && cfg.policyAverage <= 1)) throw new Error(`online trainer: field 'policyAverage' must be in (0, 1], got ${cfg.policyAverage}`);
     this.cfg = cfg;
     this.rng = new Rng(deriveSeed(cfg.seed, 'online-trainer'));
   }
@@ -234,6 +244,7 @@ export class OnlineTrainer {
     this.agent = new IqlAgent(config);
     await this.agent.loadCheckpoint(from);
     this.agent.freezeEncoders();
+    if (c.policyAverage < 1) this.piAvg = this.agent.clonePolicyHead('pi_avg');
     const shape = config.daib?.encoder.inputShape;
     if (!shape) throw new Error(`${from}: checkpoint config has no encoder input shape`);
     this.imageSize = shape[0];
@@ -461,6 +472,7 @@ export class OnlineTrainer {
       return { pi: cat(on.pi, of.pi), q: cat(on.q, of.q), v: cat(on.v, of.v) };
     };
     const stats = this.agent.update({ size: B, features: feats(rowsS), nextFeatures: feats(rowsN), proprio, nextProprio, action, reward, done, augment: false });
+    if (this.piAvg) polyakUpdate(this.piAvg, this.agent.pi, c.policyAverage);
     this.last = stats;
     this.updates++;
     this.sinceExport++;
@@ -492,6 +504,7 @@ export class OnlineTrainer {
       training: { connectors: [...c.offlineDomains, ...c.onlineDomains], heldOut: [], episodes: this.seenEpisodes.size, transitions: this.online.n + this.offline.n, database: null, updates: this.agent.step, seed: c.seed },
       hyperparameters: { iql: this.agent.config, encoderMethod: this.agent.config.daib?.method ?? null, online: { ...c }, startCheckpoint: c.startCheckpoint, onlineTransitions: this.online.n, offlineTransitions: this.offline.n, onlineUpdates: this.updates },
       metrics: this.last ? { vLoss: this.last.vLoss, qLoss: this.last.qLoss, piLoss: this.last.piLoss } : {},
+      ...(this.piAvg ? { head: this.piAvg } : {}),
     });
     await this.agent.saveCheckpoint(join(c.workDir, 'checkpoints'));
     const v = `${card.name}@${card.version}`;
@@ -524,6 +537,7 @@ export class OnlineTrainer {
     this.reader?.close();
     this.writer?.close();
     this.agent?.dispose();
+    if (this.piAvg) for (const v of netVariables(this.piAvg)) v.dispose();
   }
 }
 
@@ -534,13 +548,13 @@ function obsOf(t: TransitionRecord): Observation {
 /** The agent's deterministic policy (frozen pi encoder + head) as ONNX + card, in the daemon's input contract. */
 export function exportPolicyOnnx(
   agent: IqlAgent, path: string, name: string, version: number,
-  extra: { training: ModelCard['training']; hyperparameters: Record<string, unknown>; metrics: Record<string, number>; description?: string },
+  extra: { training: ModelCard['training']; hyperparameters: Record<string, unknown>; metrics: Record<string, number>; description?: string; head?: Mlp },
 ): { card: ModelCard; bytes: Uint8Array } {
   const a = agent.config.actionScale;
   const shape = agent.config.daib?.encoder.inputShape;
   if (!shape) throw new Error('exportPolicyOnnx: the agent has no image encoder');
   const img = shape[0];
-  return saveOnnxModel(agent.policyInferenceModel(), path, {
+  return saveOnnxModel(agent.policyInferenceModel(extra.head), path, {
     inputRoles: ['image', 'proprio'], outputRoles: ['action'],
     card: {
       kind: 'policy', name, version, created: new Date().toISOString(),
