@@ -22,8 +22,8 @@ export const SHIPPED = {
   split: 'data/splits/default.json',
   prior: 'data/prior.db',
   heldOut: 'data/heldout.db',
-  rewardSteps: 800,
-  rewardImageSize: 32,
+  rewardSteps: 1500,
+  rewardImageSize: 64,
   offlineSteps: 3000,
   offlineImageSize: 32,
   offlineBatch: 128,
@@ -83,7 +83,8 @@ export async function main(argv: string[]): Promise<number> {
       }
       if (!args.has('skip-reward')) {
         run('src/cli/train-reward.ts', ['--db', SHIPPED.prior, '--heldout-db', SHIPPED.heldOut, '--split', SHIPPED.split, '--method', 'daib,erm,vib,dann,daib-nobottleneck',
-          '--steps', String(rewardSteps), '--seed', '0', '--image-size', String(SHIPPED.rewardImageSize), '--out', out]);
+          '--steps', String(rewardSteps), '--seed', '0', '--image-size', String(SHIPPED.rewardImageSize), '--out', out,
+          '--results', join(out, `reward-table8-${SHIPPED.rewardImageSize}px.json`)]);
         // DAIB vs ERM on more seeds (table only; that run's model stays in data/runs).
         run('src/cli/train-reward.ts', ['--db', SHIPPED.prior, '--heldout-db', SHIPPED.heldOut, '--split', SHIPPED.split, '--method', 'daib,erm',
           '--steps', String(rewardSteps), '--seed', '1,2', '--image-size', String(SHIPPED.rewardImageSize), '--out', 'data/runs/reward-seeds',

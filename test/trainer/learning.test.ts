@@ -49,7 +49,7 @@ test('online IQL with the learned reward lifts a zero residual from P-controller
   assert.equal(r.pOnly.II, 0, 'the P-controller alone fails with a 1 mm calibration error');
   assert.equal(start, 0, 'the zero residual is the P-controller');
   assert.ok(r.trainer.updates >= 40 * 20 * 4 * 0.9, `the trainer paid its updates (${r.trainer.updates})`);
-  // Measured with this seed: 0 0 0 9 18 (every 10 episodes).
+  // Measured with this seed: 0 0 0 17 15 (every 10 episodes; the learned reward agreed with ground truth: 0.85 / 0.85).
   assert.ok(r.final.II >= 12, `after 40 practice episodes the live version seats >= 12/20 (curve ${r.curve.map((c) => c.successes).join(' ')})`);
   assert.ok(r.curve.every((c, i) => i === 0 || c.practiceEpisodes === 10 * i), 'evaluated every 10 episodes');
   // The learned reward, not ground truth, drove the updates: the trainer logged learned rewards on practice transitions.
