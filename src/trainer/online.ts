@@ -15,8 +15,8 @@
  *   3. Updates: each batch = round(onlineFraction * B) online + the rest offline samples; `utd` updates per new
  *      environment step (transition) are owed and paid as data arrives.
  *   4. Every `exportEvery` updates (0: after the updates owed for each new batch of episodes) the deterministic policy
- *      (frozen pi encoder + trained head) is exported to ONNX with a card, registered in the store, checkpointed, and
- *      announced (onExport) - the daemon validates and hot-swaps it (src/swap).
+ *      (frozen pi encoder + a Polyak average of the trained head, `policyAverage`) is exported to ONNX with a card,
+ *      registered in the store, checkpointed, and announced (onExport) - the daemon validates and hot-swaps it (src/swap).
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -65,9 +65,9 @@ export interface OnlineTrainerConfig {
   exportName: string;
   /** Polyak rate of the EXPORTED policy head: after every update avg <- (1 - rate) avg + rate pi, and exports carry
    *  the average. The residual must be right to a fraction of a millimetre (the clearance), and raw SGD weights move it
-   *  by more than that between exports (test/trainer/learning.test.ts at 60 episodes: raw weights 0 7 0 19 0 /20 every
-   *  10 episodes; 0.002: 0 0 9 18 18 19). 1 = raw weights. The average restarts from the current weights when the
-   *  trainer restarts. */
+   *  by more than that between exports (test/trainer/learning.test.ts's set-up with the 32 px reward, successes /20
+   *  every 10 episodes: raw weights 0 7 0 19 0; 0.002: 0 0 0 9 18 18 19). 1 = raw weights. The average restarts from
+   *  the current weights when the trainer restarts. */
   policyAverage: number;
 }
 
