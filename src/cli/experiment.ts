@@ -30,7 +30,7 @@ const KNOWN = {
 
 /**
  * The experiment's settings where they differ from the daemon's defaults, chosen by measurement on europlug/dt12
- * (ground-truth and learned reward, 100 episodes; README "Learning on the job"): exploration noise 3 mm -> no
+ * (ground-truth and learned reward, 100 episodes; src/trainer/README.md, "What it took"): exploration noise 3 mm -> no
  * improvement (practice rarely aligns within the sub-mm clearance); 1 mm with RLPD's 50/50 mix and 2 updates per step
  * -> 8 -> 17/20 (ground truth) and 8 -> 13/20 (learned reward) after 50 episodes; the research's 25 % mix was slower.
  */
@@ -80,6 +80,7 @@ async function main(): Promise<number> {
     const rewardPath = rewardArg === 'gt' ? null : rewardArg;
     if (rewardPath && !existsSync(rewardPath)) throw new TrainArgError(`--reward: ${rewardPath} does not exist`);
     const offlineDb = args.get('offline-db') ?? 'data/prior.db';
+    if (!existsSync(offlineDb)) console.log(`no offline data at ${offlineDb}: the trainer learns from practice data only (the measured results used it; make it with the commands in src/data/README.md)`);
     if (ablation === 'no-daib-reward' && !args.has('reward')) throw new TrainArgError('--ablation no-daib-reward needs --reward of a classifier trained without DAIB (train-reward --method erm)');
     const o: ExperimentOptions = {
       connectors,
