@@ -81,7 +81,7 @@ async function main(): Promise<number> {
     if (rewardPath && !existsSync(rewardPath)) throw new TrainArgError(`--reward: ${rewardPath} does not exist`);
     const offlineDb = args.get('offline-db') ?? 'data/prior.db';
     if (!existsSync(offlineDb)) console.log(`no offline data at ${offlineDb}: the trainer learns from practice data only (the measured results used it; make it with the commands in src/data/README.md)`);
-    if (ablation === 'no-daib-reward' && !args.has('reward')) throw new TrainArgError('--ablation no-daib-reward needs --reward of a classifier trained without DAIB (train-reward --method erm)');
+    if (ablation === 'no-daib-reward' && !args.has('reward')) throw new TrainArgError('--ablation no-daib-reward needs --reward of a classifier trained without DAIB (train-reward --method erm --export erm)');
     const o: ExperimentOptions = {
       connectors,
       episodes: intArg(args, 'episodes', 200, 1, 100000),
