@@ -88,7 +88,7 @@ export async function main(argv: string[]): Promise<number> {
         // DAIB vs ERM on more seeds (table only; that run's model stays in data/runs).
         run('src/cli/train-reward.ts', ['--db', SHIPPED.prior, '--heldout-db', SHIPPED.heldOut, '--split', SHIPPED.split, '--method', 'daib,erm',
           '--steps', String(rewardSteps), '--seed', '1,2', '--image-size', String(SHIPPED.rewardImageSize), '--out', 'data/runs/reward-seeds',
-          '--results', join(out, 'reward-table8-seeds.json')]);
+          '--results', join(out, `reward-table8-${SHIPPED.rewardImageSize}px-seeds.json`)]);
       }
       if (!args.has('skip-offline')) {
         run('src/cli/train-offline.ts', ['--db', SHIPPED.prior, '--split', SHIPPED.split, '--steps', String(offlineSteps), '--image-size', String(SHIPPED.offlineImageSize),
