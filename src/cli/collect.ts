@@ -62,6 +62,8 @@ Usage: npx tsx src/cli/collect.ts [options]
   --start-height-mm H        start height above the socket face (default: ${DEFAULT_PRIOR_SETTINGS.startHeight * 1000}, as config/daemon.yaml)
   --episode-length N         control steps per episode (default: ${DEFAULT_PRIOR_SETTINGS.episodeLength})
   --no-nuisance              no table colour / lighting / camera jitter randomisation
+  --shadows                  render shadows (a lamp along the light direction): the plug's shadow shows how deep
+                             it is once its pins are hidden; keep shadowed and shadowless data in separate files
   --residual-bound-mm B      apply each controller as the daemon applies a policy: u = u_H + residual, residual
                              clamped to +-B mm per axis (default: ${DEFAULT_PRIOR_SETTINGS.residualBound === null ? 'free' : DEFAULT_PRIOR_SETTINGS.residualBound * 1000}, as calibration residualBoundM);
                              "free": the controller acts unbounded (the research's collector; its residuals often
@@ -99,6 +101,7 @@ export function parseCollectArgs(argv: string[]): CollectArgs {
         'start-height-mm': { type: 'string' },
         'episode-length': { type: 'string' },
         'no-nuisance': { type: 'boolean' },
+        shadows: { type: 'boolean' },
         'residual-bound-mm': { type: 'string' },
         workers: { type: 'string' },
         'no-progress': { type: 'boolean' },
@@ -152,6 +155,7 @@ export function parseCollectArgs(argv: string[]): CollectArgs {
     startHeight: mm('--start-height-mm', v['start-height-mm'], d.startHeight, 150),
     episodeLength: v['episode-length'] === undefined ? d.episodeLength : int('--episode-length', v['episode-length'], 1, 1000),
     nuisance: !(v['no-nuisance'] ?? false),
+    shadows: v.shadows ?? false,
     residualBound:
       v['residual-bound-mm'] === undefined ? d.residualBound : v['residual-bound-mm'] === 'free' ? null : mm('--residual-bound-mm', v['residual-bound-mm'], 0, 50),
   };

@@ -14,17 +14,17 @@ import { join } from 'node:path';
 import { runIfMain } from '../util/args.ts';
 import { backendLabel, initBackend } from '../learn/backend.ts';
 import { DAIB_METHODS, type DaibMethod } from '../learn/daib.ts';
-import { TrainArgError, existingFile, intArg, log, parseArgs, splitFrom, writeJson } from '../train/common.ts';
+import { TrainArgError, existingFile, intArg, log, numArg, parseArgs, splitFrom, writeJson } from '../train/common.ts';
 import { DEFAULT_REWARD, exportReward, formatRewardTable, loadRewardData, trainRewardMethod, type RewardOptions, type RewardRow } from '../train/reward.ts';
 
 const KNOWN = {
   db: 'value', 'heldout-db': 'value', split: 'value', method: 'value', export: 'value', steps: 'value', seed: 'value', 'image-size': 'value',
-  'batch-size': 'value', filters: 'value', 'max-per-domain': 'value', 'log-every': 'value', out: 'value', results: 'value', help: 'flag',
+  'batch-size': 'value', filters: 'value', 'max-per-domain': 'value', 'color-jitter': 'value', 'log-every': 'value', out: 'value', results: 'value', help: 'flag',
 } as const;
 
 const USAGE = `usage: train-reward --db FILE [--heldout-db FILE] [--split FILE] [--method daib|erm|vib|dann|daib-nobottleneck|all|a,b]
   [--export daib] [--steps N] [--seed S[,S2...]] [--image-size 32|64] [--batch-size N] [--filters 32,32,32]
-  [--max-per-domain N] [--log-every N] [--out DIR] [--results FILE]`;
+  [--max-per-domain N] [--color-jitter C] [--log-every N] [--out DIR] [--results FILE]`;
 
 function methodsOf(s: string): DaibMethod[] {
   if (s === 'all') return [...DAIB_METHODS];
@@ -59,6 +59,7 @@ export async function main(argv: string[]): Promise<number> {
       imageSize, filters, seed: seeds[0] ?? 0,
       batchSize: intArg(args, 'batch-size', DEFAULT_REWARD.batchSize, 1, 4096),
       maxPerDomain: intArg(args, 'max-per-domain', DEFAULT_REWARD.maxPerDomain, 2, 1_000_000),
+      colorJitter: numArg(args, 'color-jitter', DEFAULT_REWARD.colorJitter, 0, 0.99),
       logEvery: intArg(args, 'log-every', DEFAULT_REWARD.logEvery, 1, 1_000_000),
     };
     exportMethod = methodsOf(args.get('export') ?? (o.methods.includes('daib') ? 'daib' : (o.methods[0] as DaibMethod)))[0] as DaibMethod;
@@ -75,7 +76,7 @@ export async function main(argv: string[]): Promise<number> {
   let exported: string | null = null;
   const report = (): unknown => ({
     tool: 'train-reward', createdAt: new Date().toISOString(), backend, db: o.db, heldOutDb: o.heldOutDb, split: o.split,
-    settings: { steps: o.steps, imageSize: o.imageSize, batchSize: o.batchSize, filters: o.filters, maxPerDomain: o.maxPerDomain, seeds },
+    settings: { steps: o.steps, imageSize: o.imageSize, batchSize: o.batchSize, filters: o.filters, maxPerDomain: o.maxPerDomain, colorJitter: o.colorJitter, seeds },
     rows, exported,
   });
   for (const [si, seed] of seeds.entries()) {

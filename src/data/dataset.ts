@@ -194,6 +194,11 @@ export type LoadedImages = LabelledImages & {
   domainNames: string[];
   /** Store row id of each sample (for tracing a sample back to its episode). */
   transitionId: Int32Array;
+  /**
+   * Tip height above the fully seated position (m) where the log knows the true socket (simulated prior data keeps it
+   * in the episode's start state), NaN elsewhere: how near a negative was to seated, for error analysis.
+   */
+  aboveSeated: Float32Array;
   perDomain: DomainCounts[];
 };
 
@@ -207,11 +212,14 @@ export function loadLabelledImages(store: Store, o: LoadImagesOptions): LoadedIm
   const pos: number[][] = o.domains.map(() => []);
   const neg: number[][] = o.domains.map(() => []);
   const episodes = o.domains.map(() => 0);
+  const seatedZ = new Map<number, number>();
   for (const e of eps) {
     episodes[e.domain]!++;
+    const z = seatedHeight(e.record.startState);
     for (const r of e.rows) {
       if (r.obsLabel === null) continue;
       (r.obsLabel ? pos : neg)[e.domain]!.push(r.id);
+      if (z !== null) seatedZ.set(r.id, z);
     }
   }
   const perDomain: DomainCounts[] = [];
@@ -239,7 +247,12 @@ export function loadLabelledImages(store: Store, o: LoadImagesOptions): LoadedIm
   const size = o.imageSize;
   const px = size * size * 3;
   const images = new Uint8Array(chosen.length * px);
-  forEachRow(store, chosen.map((c) => c.id), (t, i) => copyImage(t.image, size, images, i * px, `${store.file}: transitions.id=${t.id}`));
+  const aboveSeated = new Float32Array(chosen.length).fill(NaN);
+  forEachRow(store, chosen.map((c) => c.id), (t, i) => {
+    copyImage(t.image, size, images, i * px, `${store.file}: transitions.id=${t.id}`);
+    const z = seatedZ.get(t.id);
+    if (z !== undefined) aboveSeated[i] = t.eePos[2] - z;
+  });
   return {
     count: chosen.length,
     shape: [size, size, 3],
@@ -248,8 +261,15 @@ export function loadLabelledImages(store: Store, o: LoadImagesOptions): LoadedIm
     domain: Int32Array.from(chosen, (c) => c.domain),
     domainNames: [...o.domains],
     transitionId: Int32Array.from(chosen, (c) => c.id),
+    aboveSeated,
     perDomain,
   };
+}
+
+/** The seated tip height from a simulated episode's start state (its true socket position), or null. */
+function seatedHeight(startState: unknown): number | null {
+  const sp = (startState as { socketPos?: unknown } | null)?.socketPos;
+  return Array.isArray(sp) && sp.length === 3 && typeof sp[2] === 'number' && Number.isFinite(sp[2]) ? sp[2] : null;
 }
 
 /** k distinct elements of xs, in their original order (seeded partial Fisher-Yates). */

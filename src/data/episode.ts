@@ -48,6 +48,8 @@ export interface PriorSettings {
    * on 5 connectors x 25 episodes, the bounded expert succeeds as often as the free one (46/50 vs 45/50).
    */
   residualBound: number | null;
+  /** Render shadows (CellConfig.shadows). Data with and without shadows must not be mixed in one training set. */
+  shadows: boolean;
 }
 
 export const DEFAULT_PRIOR_SETTINGS: PriorSettings = {
@@ -61,6 +63,7 @@ export const DEFAULT_PRIOR_SETTINGS: PriorSettings = {
   maxStep: 0.01,
   kp: [1, 1, 0.3],
   residualBound: 0.005,
+  shadows: false,
 };
 
 export function validatePriorSettings(s: PriorSettings, where = 'prior settings'): void {
@@ -79,6 +82,7 @@ export function validatePriorSettings(s: PriorSettings, where = 'prior settings'
   if (!(s.maxStep > 0 && s.maxStep <= 0.05)) bad('maxStep', 'must be in (0, 0.05] m', s.maxStep);
   if (!Array.isArray(s.kp) || s.kp.length !== 3 || !s.kp.every((v) => Number.isFinite(v) && v >= 0 && v <= 10)) bad('kp', 'must be 3 gains in [0, 10]', s.kp);
   if (s.residualBound !== null && !(s.residualBound > 0 && s.residualBound <= 0.05)) bad('residualBound', 'must be null or in (0, 0.05] m', s.residualBound);
+  if (typeof s.shadows !== 'boolean') bad('shadows', 'must be a boolean', s.shadows);
 }
 
 /** Version of how episodes are generated from the settings; bump it when that changes (resume then re-collects). */
@@ -87,7 +91,7 @@ export const COLLECT_FORMAT = 2;
 /** Short hash of the settings (and the controller name), stored in every episode's start state: resume only skips
  *  an episode collected with the same settings. */
 export function settingsKey(s: PriorSettings, controller: string): string {
-  const canon = JSON.stringify([COLLECT_FORMAT, s.imageSize, s.camera, s.goalNoise, s.goalBias, s.startHeight, s.nuisance, s.episodeLength, s.maxStep, s.kp, controller, ...(s.residualBound === null ? [] : [s.residualBound])]);
+  const canon = JSON.stringify([COLLECT_FORMAT, s.imageSize, s.camera, s.goalNoise, s.goalBias, s.startHeight, s.nuisance, s.episodeLength, s.maxStep, s.kp, controller, ...(s.residualBound === null ? [] : [s.residualBound]), ...(s.shadows ? ['shadows'] : [])]);
   return createHash('sha256').update(canon).digest('hex').slice(0, 16);
 }
 
@@ -300,6 +304,7 @@ export class CellCache {
       startHeight: s.startHeight,
       nuisance: s.nuisance,
       maxStep: s.maxStep,
+      shadows: s.shadows,
     });
     this.current = { name, cell };
     return cell;

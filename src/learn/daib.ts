@@ -87,6 +87,12 @@ export interface DaibConfig extends DaibRepConfig {
   batchSize: number;
   /** Random-shift augmentation in pixels (pad with edge replication, random crop); 0 = off. 4 at 64x64, 2 at 32x32. */
   shiftPad: number;
+  /**
+   * Colour augmentation, 0 = off. Otherwise each training image gets a random permutation of its RGB channels and a
+   * gain per channel drawn from [1 - c, 1 + c]. Whether a plug is seated does not depend on colour, and the training
+   * connectors span few colours: none has a saturated blue socket like megablock.
+   */
+  colorJitter: number;
   /** Seed for weights, batches, noise. */
   seed: number;
 }
@@ -105,6 +111,7 @@ export function defaultDaibConfig(overrides: Partial<DaibConfig> & { numDomains:
     lr: 3e-4,
     batchSize: 256,
     shiftPad: Math.round(encoder.inputShape[0] / 16),
+    colorJitter: 0,
     seed: 0,
     ...overrides,
     encoder,
@@ -125,7 +132,29 @@ export function validateDaibRepConfig(c: DaibRepConfig, where: string): void {
 }
 
 // ----------------------------------------------------------------------------------------------------------------
-// Building blocks: gradient reversal, KL, losses
+// Building blocks: gradient reversal, KL, losses, colour augmentation
+
+const CHANNEL_ORDERS = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]] as const;
+
+/** In place on `count` NHWC float images in [0, 1]: per image, a random channel order and per-channel gains in [1 - c, 1 + c]. */
+export function jitterColours(buf: Float32Array, count: number, shape: readonly [number, number, number] | readonly number[], c: number, rand: () => number): void {
+  const ch = shape[2];
+  if (ch !== 3) throw new Error(`colour augmentation needs RGB images, got ${ch} channels`);
+  const px = (shape[0] as number) * (shape[1] as number);
+  const g = [0, 0, 0];
+  for (let i = 0; i < count; i++) {
+    const order = CHANNEL_ORDERS[Math.min(5, Math.floor(rand() * 6))]!;
+    for (let k = 0; k < 3; k++) g[k] = 1 + c * (2 * rand() - 1);
+    const [o0, o1, o2] = order;
+    const [g0, g1, g2] = [g[0]!, g[1]!, g[2]!];
+    for (let p = 0, o = i * px * 3; p < px; p++, o += 3) {
+      const r = buf[o + o0]!, gr = buf[o + o1]!, b = buf[o + o2]!;
+      buf[o] = Math.min(1, r * g0);
+      buf[o + 1] = Math.min(1, gr * g1);
+      buf[o + 2] = Math.min(1, b * g2);
+    }
+  }
+}
 
 /** Identity forward; backward multiplies the gradient by -lambda (Ganin & Lempitsky). */
 export function gradientReversal(x: tf.Tensor, lambda: number): tf.Tensor {
@@ -412,6 +441,7 @@ export class DaibClassifier {
     validateDaibRepConfig(config, 'DAIB classifier config');
     if (!(config.lr > 0)) throw new Error(`DAIB classifier config: field 'lr' must be > 0`);
     if (!Number.isInteger(config.batchSize) || config.batchSize <= 0) throw new Error(`DAIB classifier config: field 'batchSize' must be a positive integer`);
+    if (!(config.colorJitter >= 0 && config.colorJitter < 1)) throw new Error(`DAIB classifier config: field 'colorJitter' must be in [0, 1), got ${config.colorJitter}`);
     this.config = config;
     this.rep = new DaibRepresentation('reward', config, config.seed);
     this.head = buildMlp('reward_head', { inDim: this.rep.zDim, hidden: config.headHidden, outDim: 1, layerNorm: false }, config.seed);
@@ -472,6 +502,7 @@ export class DaibClassifier {
     const idx = new Int32Array(b);
     for (let i = 0; i < b; i++) idx[i] = this.rng.int(ds.count);
     gatherImages(ds.images, ds.shape, idx, this.batchBuf, this.config.shiftPad, (n) => this.rng.int(n));
+    if (this.config.colorJitter > 0) jitterColours(this.batchBuf, b, ds.shape, this.config.colorJitter, () => this.rng.next());
     const success = new Float32Array(b);
     const domain = new Int32Array(b);
     for (let i = 0; i < b; i++) {

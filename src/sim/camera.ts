@@ -30,6 +30,11 @@ export interface Shading {
   light: Vec3;
   ambient: number;
   background: Vec3;
+  /**
+   * Position of a lamp (world) that casts shadows: a world hit it cannot see gets only the ambient term. Null: no
+   * shadows. The Lambert term keeps using `light`, so put the lamp far along it (then the two agree).
+   */
+  lamp: Vec3 | null;
 }
 
 /** Rays in groups per pass (mjNGROUP = 6). */
@@ -79,8 +84,18 @@ export class RayCamera {
   readonly geomTex: Int8Array;
   /** Rays ignore geoms farther than this (m). */
   cutoff = 2;
+  /** Geom groups that can cast shadows. */
+  shadowGroups: Groups = [1, 1, 1, 0, 1, 0];
+  /**
+   * Per geom of the camera's model: 1 = shadows fall on it. renderAttached shades the attached layer without
+   * shadows, so a cell clears this for the attached geoms and render() then agrees with it.
+   */
+  readonly shadowReceiver: Uint8Array;
   private layer: AttachedLayer | null = null;
   private envView: EnvView | null = null;
+  private readonly shadowDir: Float64Array;
+  private readonly shadowHit: Float64Array;
+  private readonly shadowed: Uint8Array;
 
   /**
    * Cast the world pass of renderAttached against a separate static model of what is visible of the world
@@ -122,7 +137,11 @@ export class RayCamera {
     this.gid = new mj.IntBuffer(this.n);
     this.dist = new mj.DoubleBuffer(this.n);
     this.nrm = new mj.DoubleBuffer(3 * this.n);
+    this.shadowDir = new Float64Array(3 * this.n);
+    this.shadowHit = new Float64Array(this.n);
+    this.shadowed = new Uint8Array(this.n);
     const ng = model.ngeom;
+    this.shadowReceiver = new Uint8Array(ng).fill(1);
     this.geomColor = new Float64Array(3 * ng);
     this.geomTex = new Int8Array(ng).fill(-1);
     const rgba = model.geom_rgba as Float32Array;
@@ -179,7 +198,7 @@ export class RayCamera {
   private readonly rgb = new Float64Array(3);
 
   /** Shade one environment/plain hit into img at pixel p (q = index of the ray in the packed arrays). */
-  private shadeHit(img: Uint8Array, p: number, q: number, g: number, d: number, nrm: Float64Array, pose: CameraPose, shade: Shading, frames: readonly TextureFrame[], view: EnvView | null = null): void {
+  private shadeHit(img: Uint8Array, p: number, q: number, g: number, d: number, nrm: Float64Array, pose: CameraPose, shade: Shading, frames: readonly TextureFrame[], view: EnvView | null = null, shadowed = false): void {
     const w = this.world;
     const dx = w[3 * q]!, dy = w[3 * q + 1]!, dz = w[3 * q + 2]!;
     let nx = nrm[3 * q]!, ny = nrm[3 * q + 1]!, nz = nrm[3 * q + 2]!;
@@ -188,7 +207,7 @@ export class RayCamera {
       ny = -ny;
       nz = -nz;
     }
-    const lam = Math.max(0, nx * shade.light[0] + ny * shade.light[1] + nz * shade.light[2]);
+    const lam = shadowed ? 0 : Math.max(0, nx * shade.light[0] + ny * shade.light[1] + nz * shade.light[2]);
     const bright = shade.ambient + (1 - shade.ambient) * lam;
     if (view) this.surface(g, pose.pos[0] + d * dx, pose.pos[1] + d * dy, pose.pos[2] + d * dz, frames, this.rgb, 0, view.color, view.tex);
     else this.surface(g, pose.pos[0] + d * dx, pose.pos[1] + d * dy, pose.pos[2] + d * dz, frames, this.rgb, 0);
@@ -196,6 +215,46 @@ export class RayCamera {
     img[o] = Math.min(255, Math.round(255 * this.rgb[0]! * bright));
     img[o + 1] = Math.min(255, Math.round(255 * this.rgb[1]! * bright));
     img[o + 2] = Math.min(255, Math.round(255 * this.rgb[2]! * bright));
+  }
+
+  /**
+   * Shadow test for rays q in `rays` (indices into the packed primary arrays) that hit at distances dist[q]:
+   * one mj_multiRay from the lamp to every hit point (a single call needs a single origin, hence a point lamp);
+   * a hit point is in shadow when something lies between it and the lamp. Writes this.shadowed[q].
+   */
+  private castShadows(data: Data, pose: CameraPose, lamp: Vec3, rays: Int32Array, count: number, dist: Float64Array): void {
+    const w = this.world, sd = this.shadowDir, far = this.shadowHit;
+    for (let k = 0; k < count; k++) {
+      const q = rays[k]!;
+      const d = dist[q]!;
+      const hx = pose.pos[0] + d * w[3 * q]! - lamp[0];
+      const hy = pose.pos[1] + d * w[3 * q + 1]! - lamp[1];
+      const hz = pose.pos[2] + d * w[3 * q + 2]! - lamp[2];
+      const l = Math.hypot(hx, hy, hz);
+      sd[3 * k] = hx / l;
+      sd[3 * k + 1] = hy / l;
+      sd[3 * k + 2] = hz / l;
+      far[k] = l;
+    }
+    this.shadowed.fill(0);
+    if (count === 0) return;
+    let cutoff = 0;
+    for (let k = 0; k < count; k++) cutoff = Math.max(cutoff, far[k]!);
+    // mj_multiRay wants output buffers of exactly `count` rays, and the count changes every frame.
+    const gid = new this.mj.IntBuffer(count);
+    const dist2 = new this.mj.DoubleBuffer(count);
+    const nrm2 = new this.mj.DoubleBuffer(3 * count);
+    try {
+      this.mj.mj_multiRay(this.model, data, lamp as unknown as number[], sd.subarray(0, 3 * count) as unknown as number[], this.shadowGroups, 1, -1, gid, dist2, nrm2, count, cutoff + 0.01);
+      const sg = gid.GetView() as Int32Array;
+      const sdv = dist2.GetView() as Float64Array;
+      // 0.2 mm: the surface the point lies on must not shadow itself.
+      for (let k = 0; k < count; k++) if (sg[k]! >= 0 && sdv[k]! < far[k]! - 2e-4) this.shadowed[rays[k]!] = 1;
+    } finally {
+      gid.delete();
+      dist2.delete();
+      nrm2.delete();
+    }
   }
 
   private background(img: Uint8Array, p: number, shade: Shading): void {
@@ -213,10 +272,17 @@ export class RayCamera {
     const dist = this.dist.GetView() as Float64Array;
     const nrm = this.nrm.GetView() as Float64Array;
     const img = out ?? new Uint8Array(3 * n);
+    const lamp = shade.lamp;
+    if (lamp) {
+      const rays = new Int32Array(n);
+      let c = 0;
+      for (let p = 0; p < n; p++) if (gid[p]! >= 0 && this.shadowReceiver[gid[p]!] === 1) rays[c++] = p;
+      this.castShadows(data, pose, lamp, rays, c, dist);
+    }
     for (let p = 0; p < n; p++) {
       const g = gid[p]!;
       if (g < 0) this.background(img, p, shade);
-      else this.shadeHit(img, p, p, g, dist[p]!, nrm, pose, shade, frames);
+      else this.shadeHit(img, p, p, g, dist[p]!, nrm, pose, shade, frames, null, lamp !== null && this.shadowed[p] === 1);
     }
     return { width: this.width, height: this.height, data: img };
   }
@@ -325,12 +391,24 @@ export class RayCamera {
       img[o + 2] = Math.min(255, Math.round(255 * L.color[o + 2]! * bright));
     };
     for (let p = 0; p < n; p++) if (L.kind[p] === 1) shadeLayer(p);
+    // Shadows fall on the world (cast against the full model: the plug and gripper are what shade the socket);
+    // the attached layer is lit as cached.
+    const lamp = shade.lamp;
+    if (lamp && m > 0) {
+      const rays = new Int32Array(m);
+      let c = 0;
+      for (let q = 0; q < m; q++) {
+        const g = egid[q]!;
+        if (g >= 0 && (L.kind[L.envIdx[q]!] !== 2 || edist[q]! < L.dist[L.envIdx[q]!]!)) rays[c++] = q;
+      }
+      this.castShadows(data, pose, lamp, rays, c, edist);
+    }
     for (let q = 0; q < m; q++) {
       const p = L.envIdx[q]!;
       const g = egid[q]!;
       const d = edist[q]!;
       const attached = L.kind[p] === 2;
-      if (g >= 0 && (!attached || d < L.dist[p]!)) this.shadeHit(img, p, q, g, d, enrm, pose, shade, frames, view);
+      if (g >= 0 && (!attached || d < L.dist[p]!)) this.shadeHit(img, p, q, g, d, enrm, pose, shade, frames, view, lamp !== null && this.shadowed[q] === 1);
       else if (attached) shadeLayer(p);
       else this.background(img, p, shade);
     }

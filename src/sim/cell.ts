@@ -51,6 +51,12 @@ export interface CellConfig {
   nuisance?: boolean;
   /** Vertical field of view of the camera (deg). */
   fovDeg?: number;
+  /**
+   * Shadows from a lamp 0.6 m away along the light direction. They are the image's main cue for how deep the plug is
+   * once its pins are hidden in the socket; without them, an untextured socket face looks the same 5 mm above seated
+   * as seated.
+   */
+  shadows?: boolean;
 }
 
 export interface ResetOptions {
@@ -84,6 +90,7 @@ const DEFAULTS = {
   goalNoise: 0,
   nuisance: true,
   fovDeg: 32,
+  shadows: false,
 };
 
 /** Wrist camera in the plug frame (z up the tool, origin at the tip): beside and above the tip, looking just below it. */
@@ -93,6 +100,8 @@ const WRIST_CAM_TARGET: Vec3 = [0, 0, -0.012];
 const FIXED_CAM_POS: Vec3 = [0.0, -0.2, 0.16];
 const NOMINAL_LIGHT: Vec3 = [0.3, -0.45, 1];
 const NOMINAL_TABLE: Vec3 = [0.6, 0.5, 0.4];
+/** Lamp distance from the socket face centre along the light direction (m). */
+const LAMP_DISTANCE = 0.6;
 
 function checkConfig(c: Required<CellConfig>): void {
   const bad = (field: string, msg: string, got: unknown): never => {
@@ -109,6 +118,7 @@ function checkConfig(c: Required<CellConfig>): void {
   }
   if (!(c.goalNoise >= 0 && c.goalNoise <= 0.05)) bad('goalNoise', 'must be in [0, 0.05] m', c.goalNoise);
   if (!(c.fovDeg > 5 && c.fovDeg < 120)) bad('fovDeg', 'must be in (5, 120) deg', c.fovDeg);
+  if (typeof c.shadows !== 'boolean') bad('shadows', 'must be a boolean', c.shadows);
 }
 
 export class SimCell {
@@ -179,7 +189,7 @@ export class SimCell {
     this.qTarget = Float64Array.from(CELL_HOME);
     this.ctrlFrom = new Float64Array(this.nv);
     this.camLocalR = lookAt(WRIST_CAM_POS, WRIST_CAM_TARGET, [0, 0, 1]);
-    this.shading = { light: norm3(NOMINAL_LIGHT), ambient: 0.35, background: [40, 44, 52] };
+    this.shading = { light: norm3(NOMINAL_LIGHT), ambient: 0.35, background: [40, 44, 52], lamp: null };
     const size = config.imageSize;
     this.camera = size > 0 ? new RayCamera(mj, model, size, size, config.fovDeg) : null;
     this.solidGeom = new Uint8Array(model.ngeom);
@@ -198,6 +208,8 @@ export class SimCell {
         else if (name === 'sock_block') this.camera.geomTex[g] = 1;
         // The housing and the gripper always stay above the socket face: nothing in the world can hide them.
         this.solidGeom[g] = name === 'plug_housing' || name.startsWith('grip_') ? 1 : 0;
+        // Shadows fall on the world only (the wrist view's cached plug layer is shaded without them).
+        if (name.startsWith('plug_') || name.startsWith('grip_')) this.camera.shadowReceiver[g] = 0;
       }
       if (view) {
         this.envView = this.camera.setEnvView(view.model, view.data);
@@ -619,6 +631,11 @@ export class SimCell {
       const baseTarget: Vec3 = this.config.camera === 'wrist' ? WRIST_CAM_TARGET : [0, 0, 0];
       this.camLocalPos = basePos;
       this.camLocalR = lookAt(basePos, baseTarget, [0, 0, 1]);
+    }
+    if (this.config.shadows) {
+      const [sx, sy] = this.layout.socketXY;
+      const l = this.shading.light;
+      this.shading.lamp = [sx + LAMP_DISTANCE * l[0], sy + LAMP_DISTANCE * l[1], this.layout.socketTop + LAMP_DISTANCE * l[2]];
     }
   }
 

@@ -31,6 +31,8 @@ export interface RewardOptions {
   headHidden: number[];
   /** Per training connector cap on images (random subset after 50/50 balancing), bounds memory and load time. */
   maxPerDomain: number;
+  /** DaibConfig.colorJitter: channel permutation + per-channel gain augmentation (0 = off). */
+  colorJitter: number;
   logEvery: number;
 }
 
@@ -45,6 +47,7 @@ export const DEFAULT_REWARD: Omit<RewardOptions, 'db' | 'heldOutDb' | 'split'> =
   zSDim: 16,
   headHidden: [128],
   maxPerDomain: 2000,
+  colorJitter: 0,
   logEvery: 100,
 };
 
@@ -57,6 +60,42 @@ export interface RewardRow {
   /** Training-set accuracy (same rebalancing), to see over/under-fitting. */
   trainAccuracy: number;
   seconds: number;
+  /** Held-out error rates by how far the tip was above seated: where the classifier is wrong. */
+  errorsByHeight: HeightErrors[];
+}
+
+/** Held-out errors of one connector: seated samples, then unseated ones by tip height above seated. */
+export interface HeightErrors {
+  name: string;
+  bins: Array<{ label: string; samples: number; errorRate: number }>;
+}
+
+/** Edges (mm above seated) of the unseated bins. */
+const HEIGHT_EDGES_MM = [0, 3, 6, 10, Infinity] as const;
+
+/**
+ * Error rate per connector on seated samples and on unseated ones binned by height above seated (samples whose
+ * height is unknown are left out). Unseated frames a few mm above seated are where an image classifier is unsure.
+ */
+export function errorsByHeight(prob: Float32Array, data: LoadedImages): HeightErrors[] {
+  return data.domainNames.map((name, d) => {
+    const labels = ['seated', ...HEIGHT_EDGES_MM.slice(0, -1).map((lo, k) => (HEIGHT_EDGES_MM[k + 1] === Infinity ? `>=${lo} mm` : `${lo}-${HEIGHT_EDGES_MM[k + 1]} mm`))];
+    const n = labels.map(() => 0), wrong = labels.map(() => 0);
+    for (let i = 0; i < data.count; i++) {
+      if (data.domain[i] !== d) continue;
+      const h = data.aboveSeated[i]! * 1000;
+      if (!Number.isFinite(h)) continue;
+      const seated = data.success[i] === 1;
+      const b = seated ? 0 : 1 + HEIGHT_EDGES_MM.findIndex((_, k) => h < (HEIGHT_EDGES_MM[k + 1] ?? Infinity));
+      n[b]!++;
+      if ((prob[i]! >= 0.5) !== seated) wrong[b]!++;
+    }
+    return { name, bins: labels.map((label, b) => ({ label, samples: n[b]!, errorRate: n[b]! > 0 ? wrong[b]! / n[b]! : NaN })).filter((x) => x.samples > 0) };
+  });
+}
+
+export function formatHeightErrors(rows: HeightErrors[]): string {
+  return rows.map((r) => `  ${r.name.padEnd(10)} ${r.bins.map((b) => `${b.label} ${b.samples}: ${(100 * b.errorRate).toFixed(0)}% wrong`).join(' | ')}`).join('\n');
 }
 
 export interface RewardData {
@@ -68,7 +107,7 @@ export interface RewardData {
 
 export function rewardConfig(o: Omit<RewardOptions, 'db' | 'heldOutDb' | 'split' | 'methods'>, numDomains: number, method: DaibMethod): DaibConfig {
   return defaultDaibConfig({
-    numDomains, method, seed: o.seed, batchSize: o.batchSize, headHidden: o.headHidden,
+    numDomains, method, seed: o.seed, batchSize: o.batchSize, headHidden: o.headHidden, colorJitter: o.colorJitter,
     grlWarmupSteps: Math.max(1, Math.round(o.steps / 3)),
     encoder: { inputShape: [o.imageSize, o.imageSize, 3], filters: o.filters, kernelSize: 3, strides: o.filters.map(() => 2), padding: 'same', zIDim: o.zIDim, zSDim: o.zSDim },
   });
@@ -117,8 +156,9 @@ export function trainRewardMethod(o: RewardOptions, data: RewardData, method: Da
   const seconds = (performance.now() - t0) / 1000;
   const evaluation = clf.evaluate(data.heldOut);
   const trainAccuracy = clf.evaluate(data.train).accuracy;
-  log(backend, `reward ${method}: held-out ${(100 * evaluation.accuracy).toFixed(1)}% (${evaluation.perDomain.map((d) => `${d.name} ${(100 * d.accuracy).toFixed(1)}`).join(', ')}), train ${(100 * trainAccuracy).toFixed(1)}%, ${seconds.toFixed(0)} s`);
-  return { clf, row: { method, seed: o.seed, steps: o.steps, evaluation, finalLoss: last?.loss ?? NaN, trainAccuracy, seconds } };
+  const byHeight = errorsByHeight(clf.predict(data.heldOut.images, data.heldOut.count), data.heldOut);
+  log(backend, `reward ${method}: held-out ${(100 * evaluation.accuracy).toFixed(1)}% (${evaluation.perDomain.map((d) => `${d.name} ${(100 * d.accuracy).toFixed(1)}`).join(', ')}), train ${(100 * trainAccuracy).toFixed(1)}%, ${seconds.toFixed(0)} s; held-out errors by height above seated:\n${formatHeightErrors(byHeight)}`);
+  return { clf, row: { method, seed: o.seed, steps: o.steps, evaluation, finalLoss: last?.loss ?? NaN, trainAccuracy, seconds, errorsByHeight: byHeight } };
 }
 
 export function formatRewardTable(rows: RewardRow[]): string {

@@ -4,8 +4,10 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/learn/backend.ts';
 import {
   DaibClassifier, DAIB_METHODS, bceWithLogits, compareMethods, defaultDaibConfig, evaluateBalanced, formatAccuracyTable, gaussianKl, gradientReversal,
+  jitterColours,
 } from '../../src/learn/daib.ts';
 import { makePegDataset } from '../../src/learn/synthetic.ts';
+import { Rng } from '../../src/util/rng.ts';
 
 await initBackend();
 
@@ -77,6 +79,31 @@ test('compareMethods trains each method on the split and evaluates on the held-o
 test('bad config is refused naming the field', () => {
   assert.throws(() => new DaibClassifier(defaultDaibConfig({ numDomains: 0 })), /numDomains/);
   assert.throws(() => new DaibClassifier(defaultDaibConfig({ numDomains: 3, method: 'bogus' as never })), /unknown DAIB method 'bogus'/);
+  assert.throws(() => new DaibClassifier(defaultDaibConfig({ numDomains: 3, colorJitter: 1 })), /colorJitter/);
+});
+
+test('colour augmentation permutes each image\'s channels and scales each within the gain range', () => {
+  const shape = [2, 2, 3] as const;
+  const img = Float32Array.from({ length: 4 * 12 }, (_, i) => [0.1, 0.4, 0.7][i % 3]!);
+  // No gain: every pixel keeps its three values, in one of the 6 orders, the same order across an image.
+  const a = img.slice();
+  const rng = new Rng(5);
+  const rand = (): number => rng.next();
+  jitterColours(a, 4, shape, 0, rand);
+  const orders = new Set<string>();
+  for (let i = 0; i < 4; i++) {
+    const px = [...a.subarray(i * 12, i * 12 + 3)].map((v) => v.toFixed(2));
+    assert.deepEqual([...px].sort(), ['0.10', '0.40', '0.70']);
+    for (let p = 1; p < 4; p++) assert.deepEqual([...a.subarray(i * 12 + 3 * p, i * 12 + 3 * p + 3)].map((v) => v.toFixed(2)), px);
+    orders.add(px.join());
+  }
+  assert.ok(orders.size > 1, 'four images, all in the same channel order');
+  // With gain 0.2: each value is one of the originals times a factor in [0.8, 1.2], clipped to 1.
+  const b = img.slice();
+  jitterColours(b, 4, shape, 0.2, rand);
+  for (const v of b) assert.ok([0.1, 0.4, 0.7].some((o) => v >= o * 0.8 - 1e-6 && v <= Math.min(1, o * 1.2) + 1e-6), `${v}`);
+  assert.ok(b.some((v, i) => Math.abs(v - img[i]!) > 1e-3));
+  assert.throws(() => jitterColours(b, 1, [2, 2, 1], 0.2, rand), /RGB/);
 });
 
 test('every ablation builds and its inference model matches predict()', () => {

@@ -295,3 +295,47 @@ test('bad inputs fail loudly', async () => {
   cell.dispose();
   assert.throws(() => cell.observe(), SimError);
 });
+
+test('shadows: the cached wrist render still equals a full ray cast, shadows only darken, and they show how deep an untextured plug is', async () => {
+  const meanDiff = (a: Uint8Array, b: Uint8Array): number => {
+    let d = 0;
+    for (let i = 0; i < a.length; i++) d += Math.abs(a[i]! - b[i]!);
+    return d / a.length;
+  };
+  // roundkey's socket face is untextured: once the pins are inside, only a shadow tells 4 mm above seated from seated.
+  const depthPair = async (shadows: boolean): Promise<{ partial: Uint8Array; seated: Uint8Array; frames: Uint8Array[] }> => {
+    const cell = await SimCell.create({ connector: byName('roundkey'), shadows });
+    let o = cell.reset({ seed: 2, scenario: 'I' });
+    let partial: Uint8Array | null = null;
+    const frames: Uint8Array[] = [];
+    for (let k = 0; k < 30 && !cell.groundTruth().success; k++) {
+      o = cell.step(pControl(o.eePos, o.goal));
+      frames.push(o.image.data);
+      if (shadows) assert.ok(Buffer.from(o.image.data).equals(Buffer.from(cell.renderReference().data)), `step ${k}`);
+      const togo = (o.eePos[2] - cell.socketPos()[2]) * 1000;
+      if (togo > 2 && togo < 6) partial = o.image.data;
+    }
+    assert.ok(cell.groundTruth().success, 'seated');
+    assert.ok(partial, 'passed through 2-6 mm above seated');
+    const seated = o.image.data;
+    cell.dispose();
+    return { partial, seated, frames };
+  };
+  const off = await depthPair(false);
+  const on = await depthPair(true);
+  // Same physics, so frame k of both runs shows the same state: shadows may only darken a pixel, and some they do.
+  assert.equal(on.frames.length, off.frames.length);
+  let darker = 0;
+  for (let k = 0; k < on.frames.length; k++) {
+    const a = on.frames[k]!, b = off.frames[k]!;
+    for (let i = 0; i < a.length; i++) {
+      assert.ok(a[i]! <= b[i]!, `frame ${k} value ${i}: ${a[i]} with shadows > ${b[i]} without`);
+      if (a[i]! < b[i]!) darker++;
+    }
+  }
+  assert.ok(darker > 100, `only ${darker} values darkened`);
+  const dOff = meanDiff(off.partial, off.seated);
+  const dOn = meanDiff(on.partial, on.seated);
+  assert.ok(dOff < 0.1, `without shadows partial and seated differ by ${dOff.toFixed(3)}`);
+  assert.ok(dOn > 10 * Math.max(dOff, 0.02), `with shadows partial and seated differ by only ${dOn.toFixed(3)} (without: ${dOff.toFixed(3)})`);
+});
