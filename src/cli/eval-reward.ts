@@ -1,0 +1,119 @@
+/**
+ * Evaluate an exported reward classifier (ONNX, through onnxruntime as the daemon runs it) on labelled logged
+ * observations: accuracy rebalanced 50/50 per connector, as in table 8, and where it errs by tip height above seated.
+ *
+ *   npx tsx src/cli/eval-reward.ts --model models/reward.onnx --db data/heldout.db            # held-out prior data
+ *   npx tsx src/cli/eval-reward.ts --db data/daemon.db --kinds practice --connectors europlug  # the daemon's own log (sim: gt labels)
+ *
+ * Labels are ground truth (gtSuccess), so a daemon log qualifies only where the simulator wrote them; heights above
+ * seated need the true socket in the episode's start state (simulated prior data), other samples are left out of that
+ * breakdown. Exit codes: 0 done, 2 bad arguments or unusable model/database.
+ */
+import { loadLabelledImages } from '../data/dataset.ts';
+import { evaluateBalanced, formatAccuracyTable, type BalancedEvaluation } from '../learn/daib.ts';
+import { RewardModel } from '../policy/onnx-model.ts';
+import { Store } from '../store/index.ts';
+import type { EpisodeKind } from '../store/types.ts';
+import { TrainArgError, existingFile, intArg, parseArgs, splitFrom, writeJson } from '../train/common.ts';
+import { errorsByHeight, formatHeightErrors, type HeightErrors } from '../train/reward.ts';
+import { runIfMain } from '../util/args.ts';
+
+const KNOWN = { model: 'value', db: 'value', split: 'value', connectors: 'value', kinds: 'value', 'max-per-domain': 'value', out: 'value', help: 'flag' } as const;
+
+const USAGE = `usage: eval-reward [--model models/reward.onnx] [--db data/heldout.db] [--split FILE] [--connectors heldout|a,b]
+  [--kinds prior|practice|eval|a,b] [--max-per-domain N] [--out FILE.json]`;
+
+const KINDS: readonly EpisodeKind[] = ['prior', 'practice', 'eval'];
+
+export interface RewardEvalReport {
+  tool: 'eval-reward';
+  createdAt: string;
+  model: { path: string; name: string; version: number; sha256: string };
+  db: string;
+  kinds: EpisodeKind[];
+  evaluation: BalancedEvaluation;
+  errorsByHeight: HeightErrors[];
+}
+
+/** Probabilities of `count` uint8 NHWC images through the ONNX model, in chunks, scaled as its card says. */
+async function probabilities(model: RewardModel, images: Uint8Array, count: number, size: number, scale: number, offset: number, chunk = 256): Promise<Float32Array> {
+  const px = size * size * 3;
+  const out = new Float32Array(count);
+  for (let s = 0; s < count; s += chunk) {
+    const m = Math.min(chunk, count - s);
+    const x = new Float32Array(m * px);
+    for (let i = 0; i < m * px; i++) x[i] = images[s * px + i]! * scale + offset;
+    out.set(await model.probabilities(m, x), s);
+  }
+  return out;
+}
+
+export async function evaluateRewardModel(o: { model: string; db: string; connectors: string[]; kinds: EpisodeKind[]; maxPerDomain?: number }): Promise<RewardEvalReport> {
+  const model = await RewardModel.load(o.model);
+  try {
+    const img = model.card.preprocessing.image;
+    if (!img || img.width !== img.height || img.channels !== 3) throw new TrainArgError(`${o.model}: its card does not describe a square RGB image input`);
+    // Logged images are the camera's; the daemon would crop before resizing, which this evaluator does not do.
+    if (img.crop !== null) throw new TrainArgError(`${o.model}: its card asks for a crop; evaluate it on images logged at its input size`);
+    const store = Store.openReadOnly(o.db);
+    let data;
+    try {
+      const domains = o.connectors.filter((d) => o.kinds.some((kind) => store.countTransitions({ domain: d, kind }) > 0));
+      if (domains.length === 0) throw new TrainArgError(`${o.db}: no ${o.kinds.join('/')} episodes of ${o.connectors.join(', ')}`);
+      data = loadLabelledImages(store, { domains, imageSize: img.width, kinds: o.kinds, seed: 0, ...(o.maxPerDomain === undefined ? {} : { maxPerDomain: o.maxPerDomain }) });
+    } finally {
+      store.close();
+    }
+    if (!(data.images instanceof Uint8Array)) throw new Error('eval-reward: expected 8-bit logged images');
+    const prob = await probabilities(model, data.images, data.count, img.width, img.scale, img.offset);
+    const evaluation = evaluateBalanced(prob, data.success, data.domain, 0.5, data.domainNames);
+    const c = model.card;
+    return {
+      tool: 'eval-reward', createdAt: new Date().toISOString(), model: { path: o.model, name: c.name, version: c.version, sha256: c.onnx.sha256 },
+      db: o.db, kinds: o.kinds, evaluation, errorsByHeight: errorsByHeight(prob, data),
+    };
+  } finally {
+    await model.dispose();
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let o: Parameters<typeof evaluateRewardModel>[0];
+  let out: string | undefined;
+  try {
+    const args = parseArgs(argv, KNOWN, 'eval-reward');
+    if (args.has('help')) {
+      console.log(USAGE);
+      return 0;
+    }
+    const conn = args.get('connectors') ?? 'heldout';
+    const connectors = conn === 'heldout' ? splitFrom(args.get('split')).heldOut : conn.split(',').filter((s) => s.length > 0);
+    if (connectors.length === 0) throw new TrainArgError(`option '--connectors' is empty`);
+    const kinds = (args.get('kinds') ?? 'prior').split(',') as EpisodeKind[];
+    for (const k of kinds) if (!KINDS.includes(k)) throw new TrainArgError(`option '--kinds': unknown kind '${k}' (known: ${KINDS.join(', ')})`);
+    o = {
+      model: existingFile(args, 'model', 'models/reward.onnx'), db: existingFile(args, 'db', 'data/heldout.db'), connectors, kinds,
+      ...(args.has('max-per-domain') ? { maxPerDomain: intArg(args, 'max-per-domain', 0, 2, 10_000_000) } : {}),
+    };
+    out = args.get('out');
+  } catch (err) {
+    console.error(`eval-reward: ${(err as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  let r: RewardEvalReport;
+  try {
+    r = await evaluateRewardModel(o);
+  } catch (err) {
+    console.error(`eval-reward: ${(err as Error).message}`);
+    return 2;
+  }
+  console.log(formatAccuracyTable([{ method: `${r.model.name} v${r.model.version}`, evaluation: r.evaluation }]));
+  console.log(`errors by tip height above seated (samples: share wrong):\n${formatHeightErrors(r.errorsByHeight)}`);
+  if (out) {
+    writeJson(out, r);
+    console.log(`written to ${out}`);
+  }
+  return 0;
+}
+
+runIfMain(import.meta.url, 'eval-reward', () => main(process.argv.slice(2)), { exit: true });

@@ -1,0 +1,39 @@
+// The reward evaluator runs the shipped ONNX classifier through onnxruntime on a real collected database.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { main } from '../../src/cli/eval-reward.ts';
+import type { RewardEvalReport } from '../../src/cli/eval-reward.ts';
+import { HELD_OUT, tinyDb } from '../train/fixtures.ts';
+
+const fx = await tinyDb('eval-reward-test', 6, [...HELD_OUT]);
+after(() => fx.cleanup());
+
+test('eval-reward: the shipped classifier on held-out connectors beats chance, with errors by height that add up', async () => {
+  const out = join(fx.dir, 'eval.json');
+  assert.equal(await main(['--model', 'models/reward.onnx', '--db', fx.db, '--split', fx.splitFile, '--out', out]), 0);
+  const r = JSON.parse(readFileSync(out, 'utf8')) as RewardEvalReport;
+  assert.equal(r.model.name, 'reward-daib');
+  assert.deepEqual(r.evaluation.perDomain.map((d) => d.name), HELD_OUT);
+  // Shipped model: 86 % on dt12 and 89 % on europlug over 40 episodes each (models/reward-table8-64px.json).
+  for (const d of r.evaluation.perDomain) assert.ok(d.accuracy > 0.7, `${d.name}: ${d.accuracy}`);
+  r.errorsByHeight.forEach((e, i) => {
+    const d = r.evaluation.perDomain[i]!;
+    assert.equal(e.name, d.name);
+    assert.equal(e.bins.reduce((a, b) => a + b.samples, 0), d.samples);
+    assert.equal(e.bins.find((b) => b.label === 'seated')?.samples, d.positives);
+  });
+  // Far above the socket it is never fooled.
+  for (const e of r.errorsByHeight) assert.ok((e.bins.find((b) => b.label === '>=10 mm')?.errorRate ?? 1) < 0.1, e.name);
+});
+
+test('eval-reward: bad arguments, no matching episodes and a corrupt model exit 2', async () => {
+  assert.equal(await main(['--db', fx.db, '--kinds', 'nope']), 2);
+  assert.equal(await main(['--db', join(fx.dir, 'missing.db')]), 2);
+  assert.equal(await main(['--db', fx.db, '--split', fx.splitFile, '--kinds', 'practice']), 2);
+  const bad = join(fx.dir, 'reward.onnx');
+  writeFileSync(bad, 'not a model');
+  writeFileSync(`${bad}.json`, readFileSync('models/reward.onnx.json'));
+  assert.equal(await main(['--model', bad, '--db', fx.db, '--split', fx.splitFile]), 2);
+});
