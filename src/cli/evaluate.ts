@@ -43,6 +43,7 @@ export async function runEvaluation(args: EvalArgs, argv: string[], out: (s: str
     goalNoise: args.goalNoise,
     imageSize: args.imageSize,
     ...(args.nuisance !== null ? { nuisance: args.nuisance } : {}),
+    shadows: args.shadows,
     ...(args.startHeight !== null ? { startHeight: args.startHeight } : {}),
   });
   const plan = args.scenarios.map((scenario: Scenario) => ({
@@ -105,6 +106,7 @@ export async function runEvaluation(args: EvalArgs, argv: string[], out: (s: str
           localizeStdMm: args.localizeStd === null ? 'default' : args.localizeStd * 1000,
           localizeBiasMm: args.localizeBias === null ? 'default' : args.localizeBias.map((v) => v * 1000),
           nuisance: args.nuisance ?? 'cell default',
+          shadows: args.shadows,
           centredStart: args.centredStart,
         },
       });

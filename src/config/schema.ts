@@ -28,6 +28,8 @@ export interface SimBackendConfig {
   startHeight: number;
   /** Randomise table colour, light direction and camera pose jitter per episode. */
   nuisance: boolean;
+  /** Render shadows (CellConfig.shadows); must match how the reward and policy models' data were rendered. Default false. */
+  shadows?: boolean;
 }
 
 export interface BackendConfig {
@@ -175,6 +177,7 @@ export const daemonConfigSchema = {
             goalNoise: { type: 'number', minimum: 0, maximum: 0.05 },
             startHeight: { type: 'number', exclusiveMinimum: 0, maximum: 0.5 },
             nuisance: { type: 'boolean' },
+            shadows: { type: 'boolean' },
           },
         },
       },

@@ -31,6 +31,8 @@ export interface EvalArgs {
   localizeBias: [number, number, number] | null;
   /** Nuisance variation (table colour, light, camera jitter); null = the cell's default. */
   nuisance: boolean | null;
+  /** Render shadows (CellConfig.shadows), for policies trained on shadowed data. */
+  shadows: boolean;
   /** Start centred over x* instead of at the scenario's offset. */
   centredStart: boolean;
   out: string | null;
@@ -62,6 +64,7 @@ Usage: npx tsx src/cli/evaluate.ts [options]
   --localize-std-mm S    error std of the localize stand-in's socket estimate in mm (default: 1)
   --localize-bias-mm X,Y[,Z]  bias of that estimate in mm (default: 0,0)
   --nuisance / --no-nuisance  randomise table colour, lighting and camera pose per episode (default: the cell's)
+  --shadows              render shadows (for a policy trained on data collected with --shadows)
   --out FILE             write the results as JSON (default: ${DEFAULT_OUT}; "-" for none)
   --no-progress          no progress bar on stderr
   --help                 this text
@@ -102,6 +105,7 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
         'localize-bias-mm': { type: 'string' },
         nuisance: { type: 'boolean' },
         'no-nuisance': { type: 'boolean' },
+        shadows: { type: 'boolean' },
         'centred-start': { type: 'boolean' },
         out: { type: 'string' },
         'no-progress': { type: 'boolean' },
@@ -144,6 +148,7 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
     localizeStd: v['localize-std-mm'] === undefined ? null : nonNegMm('--localize-std-mm', v['localize-std-mm'], 50),
     localizeBias: v['localize-bias-mm'] === undefined ? null : vecMm('--localize-bias-mm', v['localize-bias-mm']),
     nuisance: v.nuisance ? true : v['no-nuisance'] ? false : null,
+    shadows: v.shadows ?? false,
     centredStart: v['centred-start'] ?? false,
     out: v.out === undefined ? DEFAULT_OUT : v.out === '-' ? null : v.out,
     progress: !(v['no-progress'] ?? false),

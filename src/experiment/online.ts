@@ -14,7 +14,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadCalibration, loadDaemonConfig } from '../config/load.ts';
-import { startDaemonApp, type DaemonApp } from '../daemon/app.ts';
+import { simCellOptions, startDaemonApp, type DaemonApp } from '../daemon/app.ts';
 import { loadPolicyFile, rewardFromModel } from '../daemon/models.ts';
 import { createController, needsPrivileged } from '../control/registry.ts';
 import { evaluate } from '../eval/evaluate.ts';
@@ -147,8 +147,7 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
   config.practice.useGroundTruthReward = o.rewardPath === null;
   const calibration = loadCalibration(o.calibrationDir);
   calibration.socket.offset = offsetVec(o.offsetMm);
-  const sim = config.backend.sim;
-  const backend = await SimBackend.create({ connector, cell: { imageSize: sim.imageSize, camera: sim.camera, controlHz: config.tickHz, goalNoise: sim.goalNoise, startHeight: sim.startHeight, nuisance: sim.nuisance } });
+  const backend = await SimBackend.create({ connector, cell: simCellOptions(config) });
   const offline = await loadPolicyFile(o.policyPath);
   const reward = o.rewardPath ? rewardFromModel(await RewardModel.load(o.rewardPath)) : null;
   const app = await startDaemonApp({ config, calibration, token: null, backend, policy: offline, reward, listen: false, startLoop: true });
@@ -172,7 +171,7 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
         const res = await evaluate({
           controllers: names.map((name) => ({ name, make: () => createController(name), privileged: needsPrivileged(name) })),
           connectors: [connector], scenario, trials, seed: evalSeed, episodeLength: o.episodeSteps,
-          createCell: simCellFactory(defs, { goalBias: offsetVec(o.offsetMm), imageSize: 64 }),
+          createCell: simCellFactory(defs, { goalBias: offsetVec(o.offsetMm), imageSize: 64, shadows: config.backend.sim.shadows ?? false }),
         });
         for (const c of res.cells) baselines[`${c.controller} (${scenario})`] = { scenario, successes: c.successes, trials: c.trials };
       }

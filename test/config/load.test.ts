@@ -77,6 +77,7 @@ test('config file errors name the file and the field', (t) => {
     [/useGroundTruthReward: false/, 'useGroundTruthReward: 0', 'practice.useGroundTruthReward', /boolean/],
     [/imageSize: 64/, 'imageSize: 2', 'backend.sim.imageSize'],
     [/camera: wrist /, 'camera: ceiling ', 'backend.sim.camera', /"wrist","fixed"/],
+    [/shadows: false /, 'shadows: sometimes ', 'backend.sim.shadows', /boolean/],
     [/swapAt: episode-boundary/, 'swapAt: whenever', 'swapAt'],
   ];
   for (const [from, to, field, detail] of cases) {
