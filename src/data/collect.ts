@@ -34,7 +34,7 @@ import type { Scenario } from '../eval/evaluate.ts';
 import { Store } from '../store/index.ts';
 import type { TransitionInput } from '../store/types.ts';
 import type { FromCollectWorker, ToCollectWorker } from './collect-worker.ts';
-import { CellCache, planTasks, runPriorEpisode, settingsKey, validatePriorSettings, type PriorEpisode, type PriorSettings, type PriorTask } from './episode.ts';
+import { COLLECT_FORMAT, CellCache, planTasks, runPriorEpisode, settingsKey, validatePriorSettings, type PriorEpisode, type PriorSettings, type PriorTask } from './episode.ts';
 
 export interface CollectOptions {
   /** SQLite file (created if missing). */
@@ -165,6 +165,24 @@ export function episodeRows(episodeId: number, ep: PriorEpisode, wallTime = Date
 /** Resume key of an episode. */
 function resumeKey(domain: string, seed: number | null, controller: string | null, key: string | null): string {
   return JSON.stringify([domain, seed, controller, key]);
+}
+
+/**
+ * Refuses a file holding prior episodes made by another collector version (COLLECT_FORMAT): their images would not
+ * match new ones, and training on both would mix two renderings.
+ */
+function assertSameFormat(store: Store): void {
+  for (let offset = 0; ; offset += 1000) {
+    const page = store.listEpisodes({ kind: 'prior', limit: 1000, offset, order: 'asc' });
+    for (const e of page) {
+      if (e.outcome === 'error') continue; // never trained on
+      const f = (e.startState as { collectFormat?: unknown } | null)?.collectFormat ?? '1 or 2';
+      if (f !== COLLECT_FORMAT) {
+        throw new Error(`${store.file} holds prior episodes from collector format ${f} (episode ${e.id}, ${e.domain}); this collector writes format ${COLLECT_FORMAT}, which renders differently. Collect into a new file (or delete this one)`);
+      }
+    }
+    if (page.length < 1000) return;
+  }
 }
 
 /** Keys of the completed prior episodes already in the store, for the given connectors. */
@@ -313,6 +331,7 @@ export async function collectPrior(o: CollectOptions): Promise<CollectResult> {
   let simulationMs = 0;
   try {
     store.closeDangling('prior-data collection ended before the episode was written');
+    assertSameFormat(store);
     const have = existingKeys(store, o.connectors);
     const todo = plan.filter((t) => !have.has(resumeKey(t.connector, t.resetSeed, t.controller, settingsKey(o.settings, t.controller))));
     const skipped = plan.length - todo.length;

@@ -85,8 +85,12 @@ export function validatePriorSettings(s: PriorSettings, where = 'prior settings'
   if (typeof s.shadows !== 'boolean') bad('shadows', 'must be a boolean', s.shadows);
 }
 
-/** Version of how episodes are generated from the settings; bump it when that changes (resume then re-collects). */
-export const COLLECT_FORMAT = 2;
+/**
+ * Version of how episodes are generated from the settings (including how the camera renders); bump it when that
+ * changes. Episodes carry it in their start state, and the collector refuses to add to a file of another version.
+ * 3: checker textures no longer speckle on the socket face.
+ */
+export const COLLECT_FORMAT = 3;
 
 /** Short hash of the settings (and the controller name), stored in every episode's start state: resume only skips
  *  an episode collected with the same settings. */
@@ -160,6 +164,7 @@ export interface PriorEpisode {
     episode: number;
     controller: string;
     settingsKey: string;
+    collectFormat: number;
     /** Ground truth of the first observation. */
     gtSuccess: boolean;
     /** The daemon records the wrench bias; the simulated cell re-zeroes it at the start (null: not exposed). */
@@ -217,6 +222,7 @@ export async function runPriorEpisode(cell: SimCell, task: PriorTask, s: PriorSe
       episode: task.episode,
       controller: task.controller,
       settingsKey: key,
+      collectFormat: COLLECT_FORMAT,
       gtSuccess: startGt,
       wrenchBias: null,
     },

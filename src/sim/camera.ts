@@ -8,6 +8,9 @@ import type { RgbImage, Vec3 } from '../robot/types.ts';
 import type { TextureDef } from './connectors.ts';
 import type { Mujoco } from './mujoco.ts';
 
+/** Fraction of a period added before flooring the checker coordinates (see surface()). */
+const CHECKER_NUDGE = 1e-6;
+
 type Model = InstanceType<Mujoco['MjModel']>;
 type Data = InstanceType<Mujoco['MjData']>;
 
@@ -186,7 +189,9 @@ export class RayCamera {
       const v = ux * Math.cos(fr.tex.angle) + uy * Math.sin(fr.tex.angle) + 0.5 * uz;
       alt = (Math.floor(v / (per / 2)) & 1) === 1;
     } else {
-      alt = ((Math.floor(ux / per) + Math.floor(uy / per) + Math.floor(uz / per)) & 1) === 1;
+      // The socket face lies exactly on the plane uz = 0 of its frame: without the nudge, rounding noise in the hit
+      // point (~1e-17 m) flips floor() between -1 and 0 from pixel to pixel and the face comes out speckled.
+      alt = ((Math.floor(ux / per + CHECKER_NUDGE) + Math.floor(uy / per + CHECKER_NUDGE) + Math.floor(uz / per + CHECKER_NUDGE)) & 1) === 1;
     }
     if (alt) {
       out[o] = fr.tex.color2[0];

@@ -178,6 +178,17 @@ test('re-running skips what is there, extends what is asked, re-collects an epis
   assert.equal(other.skipped, 0);
 });
 
+test('a file holding episodes of an older collector format is refused, and nothing is added to it', async () => {
+  const db = join(dir, 'old-format.db');
+  const s = Store.open(db);
+  const sid = s.openSession({ robot: 'sim', backend: 'sim', config: {}, calibration: null });
+  const id = s.beginEpisode({ sessionId: sid, kind: 'prior', domain: CONNECTORS[0]!, seed: 1, policyVersion: 'expert', startState: { settingsKey: settingsKey(SETTINGS, 'expert') } });
+  s.endEpisode(id, { outcome: 'success', gtSuccess: true });
+  s.close();
+  await assert.rejects(collectPrior(opts(db, { connectors: [CONNECTORS[0]!], episodesPerConnector: 1 })), /collector format 1 or 2 .*writes format 3.*new file/);
+  assert.equal(episodes(db).length, 1);
+});
+
 test('an interrupted collection (abort) keeps what it wrote and the same command finishes it', async () => {
   const db = join(dir, 'abort.db');
   const ac = new AbortController();
