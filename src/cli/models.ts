@@ -82,9 +82,13 @@ export async function main(argv: string[]): Promise<number> {
         }
       }
       if (!args.has('skip-reward')) {
-        run('src/cli/train-reward.ts', ['--db', SHIPPED.prior, '--heldout-db', SHIPPED.heldOut, '--split', SHIPPED.split, '--method', 'daib,erm,vib,dann,daib-nobottleneck',
+        // DAIB (exported) and ERM first, so the shipped classifier is ready early; then the other table-8 methods.
+        run('src/cli/train-reward.ts', ['--db', SHIPPED.prior, '--heldout-db', SHIPPED.heldOut, '--split', SHIPPED.split, '--method', 'daib,erm',
           '--steps', String(rewardSteps), '--seed', '0', '--image-size', String(SHIPPED.rewardImageSize), '--out', out,
           '--results', join(out, `reward-table8-${SHIPPED.rewardImageSize}px.json`)]);
+        run('src/cli/train-reward.ts', ['--db', SHIPPED.prior, '--heldout-db', SHIPPED.heldOut, '--split', SHIPPED.split, '--method', 'vib,dann,daib-nobottleneck',
+          '--steps', String(rewardSteps), '--seed', '0', '--image-size', String(SHIPPED.rewardImageSize), '--out', 'data/runs/reward-ablations',
+          '--results', join(out, `reward-table8-${SHIPPED.rewardImageSize}px-ablations.json`)]);
         // DAIB vs ERM on more seeds (table only; that run's model stays in data/runs).
         run('src/cli/train-reward.ts', ['--db', SHIPPED.prior, '--heldout-db', SHIPPED.heldOut, '--split', SHIPPED.split, '--method', 'daib,erm',
           '--steps', String(rewardSteps), '--seed', '1,2', '--image-size', String(SHIPPED.rewardImageSize), '--out', 'data/runs/reward-seeds',

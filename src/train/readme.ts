@@ -56,12 +56,14 @@ export function buildModelsReadme(dir: string, reproduce: string): string {
   ];
   type Row = { method: string; seed: number; steps: number; evaluation: BalancedEvaluation; trainAccuracy: number; seconds: number; errorsByHeight?: HeightErrors[] };
   const readTable = (p: string): { rows: Row[]; settings: Record<string, unknown>; backend: string } => JSON.parse(readFileSync(p, 'utf8')) as { rows: Row[]; settings: Record<string, unknown>; backend: string };
-  // The shipped classifier's run, then the same settings on more seeds (not exported) when present.
-  for (const [file, seedsFile] of [['reward-table8-64px.json', 'reward-table8-64px-seeds.json']] as const) {
+  // The shipped classifier's run (+ the other table-8 methods, same seed and settings), then more seeds when present.
+  for (const [file, ablationsFile, seedsFile] of [['reward-table8-64px.json', 'reward-table8-64px-ablations.json', 'reward-table8-64px-seeds.json']] as const) {
     const p = join(dir, file);
     if (!existsSync(p)) continue;
     const t = readTable(p);
-    parts.push(`## Reward classifier: held-out accuracy by method (research table 8), ${String(t.settings.imageSize)} px (\`${file}\`)`, '',
+    const ap = join(dir, ablationsFile);
+    if (existsSync(ap)) t.rows.push(...readTable(ap).rows);
+    parts.push(`## Reward classifier: held-out accuracy by method (research table 8), ${String(t.settings.imageSize)} px (\`${file}\`${existsSync(ap) ? `, \`${ablationsFile}\`` : ''})`, '',
       `Each method trained with the same settings (${JSON.stringify(t.settings)}), evaluated on the held-out connectors, rebalanced 50/50 per connector (mean over connectors of (TPR+TNR)/2). Backend: ${t.backend}.`, '',
       '```', formatAccuracyTable(t.rows), '```', '',
       '| method | seed | steps | held-out | train | per held-out connector | time |', '|---|---|---|---|---|---|---|',
