@@ -24,6 +24,8 @@ export const SHIPPED = {
   heldOut: 'data/heldout.db',
   rewardSteps: 1500,
   rewardImageSize: 64,
+  /** Colour augmentation of every table-8 method (DaibConfig.colorJitter): megablock's saturated blue socket is unlike any training colour. */
+  rewardColorJitter: 0.2,
   offlineSteps: 3000,
   offlineImageSize: 32,
   offlineBatch: 128,
@@ -84,14 +86,14 @@ export async function main(argv: string[]): Promise<number> {
       if (!args.has('skip-reward')) {
         // DAIB (exported) and ERM first, so the shipped classifier is ready early; then the other table-8 methods.
         run('src/cli/train-reward.ts', ['--db', SHIPPED.prior, '--heldout-db', SHIPPED.heldOut, '--split', SHIPPED.split, '--method', 'daib,erm',
-          '--steps', String(rewardSteps), '--seed', '0', '--image-size', String(SHIPPED.rewardImageSize), '--out', out,
+          '--steps', String(rewardSteps), '--seed', '0', '--image-size', String(SHIPPED.rewardImageSize), '--color-jitter', String(SHIPPED.rewardColorJitter), '--out', out,
           '--results', join(out, `reward-table8-${SHIPPED.rewardImageSize}px.json`)]);
         run('src/cli/train-reward.ts', ['--db', SHIPPED.prior, '--heldout-db', SHIPPED.heldOut, '--split', SHIPPED.split, '--method', 'vib,dann,daib-nobottleneck',
-          '--steps', String(rewardSteps), '--seed', '0', '--image-size', String(SHIPPED.rewardImageSize), '--out', 'data/runs/reward-ablations',
+          '--steps', String(rewardSteps), '--seed', '0', '--image-size', String(SHIPPED.rewardImageSize), '--color-jitter', String(SHIPPED.rewardColorJitter), '--out', 'data/runs/reward-ablations',
           '--results', join(out, `reward-table8-${SHIPPED.rewardImageSize}px-ablations.json`)]);
         // DAIB vs ERM on more seeds (table only; that run's model stays in data/runs).
         run('src/cli/train-reward.ts', ['--db', SHIPPED.prior, '--heldout-db', SHIPPED.heldOut, '--split', SHIPPED.split, '--method', 'daib,erm',
-          '--steps', String(rewardSteps), '--seed', '1,2', '--image-size', String(SHIPPED.rewardImageSize), '--out', 'data/runs/reward-seeds',
+          '--steps', String(rewardSteps), '--seed', '1,2', '--image-size', String(SHIPPED.rewardImageSize), '--color-jitter', String(SHIPPED.rewardColorJitter), '--out', 'data/runs/reward-seeds',
           '--results', join(out, `reward-table8-${SHIPPED.rewardImageSize}px-seeds.json`)]);
       }
       if (!args.has('skip-offline')) {
