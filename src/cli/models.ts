@@ -26,6 +26,9 @@ export const SHIPPED = {
   rewardImageSize: 64,
   /** Colour augmentation of every table-8 method (DaibConfig.colorJitter): megablock's saturated blue socket is unlike any training colour. */
   rewardColorJitter: 0.2,
+  /** Card versions of the shipped models: raised whenever a retrained model replaces a shipped one at the same path. */
+  rewardCardVersion: 3,
+  offlineCardVersion: 2,
   offlineSteps: 3000,
   offlineImageSize: 32,
   offlineBatch: 128,
@@ -86,7 +89,7 @@ export async function main(argv: string[]): Promise<number> {
       if (!args.has('skip-reward')) {
         // DAIB (exported) and ERM first, so the shipped classifier is ready early; then the other table-8 methods.
         run('src/cli/train-reward.ts', ['--db', SHIPPED.prior, '--heldout-db', SHIPPED.heldOut, '--split', SHIPPED.split, '--method', 'daib,erm',
-          '--steps', String(rewardSteps), '--seed', '0', '--image-size', String(SHIPPED.rewardImageSize), '--color-jitter', String(SHIPPED.rewardColorJitter), '--out', out,
+          '--steps', String(rewardSteps), '--seed', '0', '--image-size', String(SHIPPED.rewardImageSize), '--color-jitter', String(SHIPPED.rewardColorJitter), '--card-version', String(SHIPPED.rewardCardVersion), '--out', out,
           '--results', join(out, `reward-table8-${SHIPPED.rewardImageSize}px.json`)]);
         run('src/cli/train-reward.ts', ['--db', SHIPPED.prior, '--heldout-db', SHIPPED.heldOut, '--split', SHIPPED.split, '--method', 'vib,dann,daib-nobottleneck',
           '--steps', String(rewardSteps), '--seed', '0', '--image-size', String(SHIPPED.rewardImageSize), '--color-jitter', String(SHIPPED.rewardColorJitter), '--out', 'data/runs/reward-ablations',
@@ -98,7 +101,7 @@ export async function main(argv: string[]): Promise<number> {
       }
       if (!args.has('skip-offline')) {
         run('src/cli/train-offline.ts', ['--db', SHIPPED.prior, '--split', SHIPPED.split, '--steps', String(offlineSteps), '--image-size', String(SHIPPED.offlineImageSize),
-          '--batch-size', String(SHIPPED.offlineBatch), '--checkpoint-dir', SHIPPED.checkpointDir, '--resume', '--eval-trials', String(evalTrials),
+          '--batch-size', String(SHIPPED.offlineBatch), '--card-version', String(SHIPPED.offlineCardVersion), '--checkpoint-dir', SHIPPED.checkpointDir, '--resume', '--eval-trials', String(evalTrials),
           '--train-eval-trials', String(Math.min(evalTrials, SHIPPED.trainEvalTrials)), '--out', out]);
         // The checkpoint itself: the online trainer starts from it (ONNX files hold inference graphs only).
         shipCheckpoint(SHIPPED.checkpointDir, join(out, 'iql-offline'), REPRODUCE);

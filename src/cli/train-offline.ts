@@ -22,12 +22,13 @@ import { TrainArgError, existingFile, intArg, log, numArg, parseArgs, splitFrom,
 const KNOWN = {
   db: 'value', split: 'value', steps: 'value', 'image-size': 'value', 'batch-size': 'value', filters: 'value', 'z-dim': 'value',
   hidden: 'value', 'encoder-method': 'value', seed: 'value', 'checkpoint-dir': 'value', 'checkpoint-every': 'value', resume: 'flag', 'log-every': 'value',
-  'eval-trials': 'value', 'train-eval-trials': 'value', 'eval-connectors': 'value', 'goal-bias-mm': 'value', out: 'value', 'results': 'value', help: 'flag',
+  'eval-trials': 'value', 'card-version': 'value', 'train-eval-trials': 'value', 'eval-connectors': 'value', 'goal-bias-mm': 'value', out: 'value', 'results': 'value', help: 'flag',
 } as const;
 
 const USAGE = `usage: train-offline --db FILE [--split FILE] [--steps N] [--image-size 32|64] [--batch-size N] [--filters 16,16,16]
   [--z-dim N] [--hidden 256,256] [--encoder-method daib|erm|vib|dann|daib-nobottleneck] [--seed S] [--checkpoint-dir DIR] [--checkpoint-every N] [--resume] [--log-every N]
-  [--eval-trials N (0 = skip)] [--train-eval-trials N (default: eval-trials)] [--eval-connectors train,heldout|heldout] [--goal-bias-mm 0,1.5] [--out DIR] [--results FILE]`;
+  [--eval-trials N (0 = skip)] [--train-eval-trials N (default: eval-trials)] [--eval-connectors train,heldout|heldout] [--goal-bias-mm 0,1.5] [--out DIR] [--results FILE]
+  [--card-version N (version in the exported cards; raise it when replacing shipped models)]`;
 
 function list(s: string | undefined, def: number[], key: string): number[] {
   if (s === undefined) return def;
@@ -62,6 +63,7 @@ export async function main(argv: string[]): Promise<number> {
     opts = {
       ...DEFAULT_OFFLINE, db, split,
       steps: intArg(args, 'steps', DEFAULT_OFFLINE.steps, 1, 10_000_000),
+      cardVersion: intArg(args, 'card-version', DEFAULT_OFFLINE.cardVersion, 1, 1_000_000),
       imageSize,
       batchSize: intArg(args, 'batch-size', DEFAULT_OFFLINE.batchSize, 1, 4096),
       filters: list(args.get('filters'), DEFAULT_OFFLINE.filters, 'filters'),

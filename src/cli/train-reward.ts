@@ -19,12 +19,12 @@ import { DEFAULT_REWARD, exportReward, formatRewardTable, loadRewardData, trainR
 
 const KNOWN = {
   db: 'value', 'heldout-db': 'value', split: 'value', method: 'value', export: 'value', steps: 'value', seed: 'value', 'image-size': 'value',
-  'batch-size': 'value', filters: 'value', 'max-per-domain': 'value', 'color-jitter': 'value', 'log-every': 'value', out: 'value', results: 'value', help: 'flag',
+  'batch-size': 'value', filters: 'value', 'max-per-domain': 'value', 'color-jitter': 'value', 'card-version': 'value', 'log-every': 'value', out: 'value', results: 'value', help: 'flag',
 } as const;
 
 const USAGE = `usage: train-reward --db FILE [--heldout-db FILE] [--split FILE] [--method daib|erm|vib|dann|daib-nobottleneck|all|a,b]
   [--export daib] [--steps N] [--seed S[,S2...]] [--image-size 32|64] [--batch-size N] [--filters 32,32,32]
-  [--max-per-domain N] [--color-jitter C] [--log-every N] [--out DIR] [--results FILE]`;
+  [--max-per-domain N] [--color-jitter C] [--card-version N] [--log-every N] [--out DIR] [--results FILE]`;
 
 function methodsOf(s: string): DaibMethod[] {
   if (s === 'all') return [...DAIB_METHODS];
@@ -60,6 +60,7 @@ export async function main(argv: string[]): Promise<number> {
       batchSize: intArg(args, 'batch-size', DEFAULT_REWARD.batchSize, 1, 4096),
       maxPerDomain: intArg(args, 'max-per-domain', DEFAULT_REWARD.maxPerDomain, 2, 1_000_000),
       colorJitter: numArg(args, 'color-jitter', DEFAULT_REWARD.colorJitter, 0, 0.99),
+      cardVersion: intArg(args, 'card-version', DEFAULT_REWARD.cardVersion, 1, 1_000_000),
       logEvery: intArg(args, 'log-every', DEFAULT_REWARD.logEvery, 1, 1_000_000),
     };
     exportMethod = methodsOf(args.get('export') ?? (o.methods.includes('daib') ? 'daib' : (o.methods[0] as DaibMethod)))[0] as DaibMethod;

@@ -26,6 +26,8 @@ export const PROPRIO_SCALE = [100, 100, 100, 0.1, 0.1, 0.1, 1, 1, 1];
 
 export interface OfflineOptions {
   db: string;
+  /** Version written into the exported cards; raise it when a new model replaces a shipped one at the same path (a daemon registers name@version once). */
+  cardVersion: number;
   split: Split;
   /** Total updates of the run (a resumed run continues up to this). */
   steps: number;
@@ -55,6 +57,7 @@ export interface OfflineOptions {
 }
 
 export const DEFAULT_OFFLINE: Omit<OfflineOptions, 'db' | 'split' | 'checkpointDir'> = {
+  cardVersion: 1,
   steps: 2000,
   imageSize: 32,
   batchSize: 128,
@@ -210,7 +213,7 @@ export function exportOffline(run: OfflineRun, o: OfflineOptions, outDir: string
   const { card: policy } = saveOnnxModel(policyModel, join(outDir, 'policy.onnx'), {
     inputRoles: ['image', 'proprio'], outputRoles: ['action'],
     card: {
-      kind: 'policy', name: 'policy-iql-offline', version: 1, created,
+      kind: 'policy', name: 'policy-iql-offline', version: o.cardVersion, created,
       description: `Offline IQL residual policy (deterministic mean, tanh-bounded) ${words.policy}, trained on simulated prior data of the training connectors. u = u_H + residual.`,
       preprocessing: { image, proprio: { ...DEFAULT_PROPRIO_SPEC }, notes: 'proprio raw units (m, N, N m); the graph scales it (Scale layer)' },
       action: { low: [-b, -b, -b], high: [b, b, b], units: 'm/step' },
@@ -223,7 +226,7 @@ export function exportOffline(run: OfflineRun, o: OfflineOptions, outDir: string
     const { card } = saveOnnxModel(m, join(outDir, `encoder-${which}.onnx`), {
       inputRoles: ['image'], outputRoles: ['features'],
       card: {
-        kind: 'encoder', name: `encoder-${which}`, version: 1, created,
+        kind: 'encoder', name: `encoder-${which}`, version: o.cardVersion, created,
         description: `Frozen ${words.encoder} of the ${which === 'pi' ? 'policy' : which === 'q' ? 'Q' : 'value'} network from offline IQL: image -> ${words.features}, the features cached for online learning.`,
         preprocessing: { image }, training, hyperparameters, backend: agent.backend, metrics: {},
       },

@@ -31,6 +31,8 @@ export interface RewardOptions {
   headHidden: number[];
   /** Per training connector cap on images (random subset after 50/50 balancing), bounds memory and load time. */
   maxPerDomain: number;
+  /** Version written into the exported card (see OfflineOptions.cardVersion). */
+  cardVersion: number;
   /** DaibConfig.colorJitter: channel permutation + per-channel gain augmentation (0 = off). */
   colorJitter: number;
   logEvery: number;
@@ -48,6 +50,7 @@ export const DEFAULT_REWARD: Omit<RewardOptions, 'db' | 'heldOutDb' | 'split'> =
   headHidden: [128],
   maxPerDomain: 2000,
   colorJitter: 0,
+  cardVersion: 1,
   logEvery: 100,
 };
 
@@ -173,7 +176,7 @@ export function exportReward(clf: DaibClassifier, row: RewardRow, o: RewardOptio
   const { card } = saveOnnxModel(model, path, {
     inputRoles: ['image'], outputRoles: ['probability'],
     card: {
-      kind: 'reward', name: `reward-${row.method}`, version: 1, created: new Date().toISOString(),
+      kind: 'reward', name: `reward-${row.method}`, version: o.cardVersion, created: new Date().toISOString(),
       description: `Reward classifier (${row.method}): probability that the wrist-camera image shows the connector seated. Trained on simulated prior data of the training connectors with ground-truth labels; held-out accuracy is rebalanced 50/50 per connector.`,
       preprocessing: {
         image: { width: o.imageSize, height: o.imageSize, channels: 3, colour: 'rgb', layout: 'NHWC', crop: null, resize: 'area-average (training loader resizeRgb; the simulator renders 64x64)', scale: 1 / 255, offset: 0 },
