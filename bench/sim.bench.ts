@@ -75,10 +75,19 @@ async function benchConnector(name: string): Promise<Record<string, unknown>> {
   const t = cell.tipTarget();
   const ik = timeBoth(() => cell.inverseKinematics([t[0] + 0.005, t[1] - 0.003, t[2] + 0.004], q, 30), STEPS / 2);
   const reference = timeBoth(() => cell.renderReference(), STEPS / 4);
+  // Shadows (CellConfig.shadows) side by side with the plain render of the same state, half-way down to the socket.
+  const pair = await Promise.all([false, true].map((shadows) => SimCell.create({ connector: def, shadows })));
+  for (const c of pair) {
+    let o = c.reset({ seed: 3, scenario: 'I' });
+    for (let i = 0; i < 6; i++) o = c.step(pControl(o.eePos, o.goal));
+  }
+  const plainSame = timeBoth(() => pair[0]!.render(), STEPS / 4);
+  const shadowed = timeBoth(() => pair[1]!.render(), STEPS / 4);
+  for (const c of pair) c.dispose();
   const geoms = (cell as unknown as { model: { ngeom: number } }).model.ngeom;
   exact.dispose();
   biased.dispose();
-  return { connector: name, geoms, step, physics100: physics, image64: image, image64FullCast: reference, ik, insertedEpisodes: `${successes}/${Math.floor(STEPS / 20)}` };
+  return { connector: name, geoms, step, physics100: physics, image64: image, image64FullCast: reference, image64SameState: plainSame, image64Shadows: shadowed, ik, insertedEpisodes: `${successes}/${Math.floor(STEPS / 20)}` };
 }
 
 async function memoryPerCell(n: number): Promise<Record<string, number>> {
@@ -140,9 +149,11 @@ for (const name of CONNECTORS) {
   const im = r.image64 as Timed;
   const ik = r.ik as Timed;
   const ref = r.image64FullCast as Timed;
+  const sh = r.image64Shadows as Timed;
+  const same = r.image64SameState as Timed;
   console.log(
     `${name.padEnd(9)} geoms ${String(r.geoms).padStart(3)} | step median ${fmt(s.wall.median)} p99 ${fmt(s.wall.p99)} (cpu median ${fmt(s.cpu.median)} p99 ${fmt(s.cpu.p99)})` +
-      ` | physics x100 ${fmt(p.cpu.median)} cpu | image ${fmt(im.cpu.median)} cpu (full cast ${fmt(ref.cpu.median)}) | IK ${fmt(ik.cpu.median)} cpu | inserted ${r.insertedEpisodes}`,
+      ` | physics x100 ${fmt(p.cpu.median)} cpu | image ${fmt(im.cpu.median)} cpu (full cast ${fmt(ref.cpu.median)}; with shadows ${fmt(sh.cpu.median)} vs ${fmt(same.cpu.median)} without, same state) | IK ${fmt(ik.cpu.median)} cpu | inserted ${r.insertedEpisodes}`,
   );
 }
 const stepMedWall = summarize(perConnector.map((r) => (r.step as Timed).wall.median)).median;
