@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { cardPathFor, readCard } from '../../src/policy/card.ts';
 import { EncoderModel, PolicyModel, RewardModel } from '../../src/policy/onnx-model.ts';
+import { SHIPPED } from '../../src/cli/models.ts';
 
 const MODELS = resolve(import.meta.dirname, '../../models');
 
@@ -13,6 +14,8 @@ test('shipped reward classifier: loads, valid card, held-out accuracy recorded, 
   const path = join(MODELS, 'reward.onnx');
   const card = readCard(cardPathFor(path));
   assert.equal(card.kind, 'reward');
+  // The version `npm run models` writes: a daemon registers name@version once, so a replaced model needs a new one.
+  assert.equal(card.version, SHIPPED.rewardCardVersion);
   assert.ok(card.training.heldOut.length > 0);
   for (const c of card.training.heldOut) assert.ok(!card.training.connectors.includes(c), `${c} is both trained on and held out`);
   assert.match(card.training.database?.sha256 ?? '', /^[0-9a-f]{64}$/);
@@ -28,6 +31,7 @@ test('shipped offline policy and encoders: load, valid cards, bounded residual, 
   const policyPath = join(MODELS, 'policy.onnx');
   const card = readCard(cardPathFor(policyPath));
   assert.equal(card.kind, 'policy');
+  assert.equal(card.version, SHIPPED.offlineCardVersion);
   assert.ok(card.training.updates > 0);
   const policy = await PolicyModel.load(policyPath);
   const size = card.preprocessing.image?.width ?? 0;
@@ -38,6 +42,7 @@ test('shipped offline policy and encoders: load, valid cards, bounded residual, 
     const path = join(MODELS, `encoder-${w}.onnx`);
     const ec = readCard(cardPathFor(path));
     assert.equal(ec.kind, 'encoder');
+    assert.equal(ec.version, SHIPPED.offlineCardVersion);
     assert.equal(ec.training.database?.sha256, card.training.database?.sha256, `encoder-${w} and the policy come from the same data`);
     const e = await EncoderModel.load(path);
     assert.ok(e.featureDim > 0);
