@@ -4,6 +4,7 @@
  *
  *   npx tsx src/cli/experiment.ts                                  # full: held-out connectors, 200 episodes, eval 20 every 25
  *   npx tsx src/cli/experiment.ts --connectors europlug --episodes 10 --eval-every 5 --trials 5   # a short run
+ *   npx tsx src/cli/experiment.ts --merge runA,runB --out results/x   # one report from runs made side by side
  *   ablations (table 7): --ablation no-daib-policy --checkpoint <IQL checkpoint trained without DAIB>, made by
  *                          npx tsx src/cli/train-offline.ts --db data/prior.db --split data/splits/default.json --steps 3000 \
  *                              --image-size 32 --encoder-method erm --checkpoint-dir data/runs/iql-erm --resume --eval-trials 0 --out models/erm/
@@ -17,15 +18,15 @@
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import sharp from 'sharp';
-import { curveSvg, formatTable, runConnector, type ConnectorResult, type ExperimentOptions } from '../experiment/online.ts';
+import { mergeRuns, runConnector, writeReport, type ConnectorResult, type ExperimentOptions } from '../experiment/online.ts';
+import { runIfMain } from '../util/args.ts';
 import { TrainArgError, intArg, numArg, parseArgs, splitFrom } from '../train/common.ts';
 import { checkpointConfig, exportCheckpointPolicy } from '../trainer/online.ts';
 
 const KNOWN = {
   connectors: 'value', episodes: 'value', 'eval-every': 'value', 'sync-every': 'value', trials: 'value', 'offset-mm': 'value', checkpoint: 'value', policy: 'value',
   reward: 'value', 'offline-db': 'value', split: 'value', out: 'value', seed: 'value', 'episode-steps': 'value', noise: 'value', utd: 'value',
-  'online-fraction': 'value', 'batch-size': 'value', 'robust-mm': 'value', 'no-baselines': 'flag', ablation: 'value', 'export-every': 'value', 'trainer-wait-s': 'value', help: 'flag',
+  'online-fraction': 'value', 'batch-size': 'value', 'robust-mm': 'value', 'no-baselines': 'flag', ablation: 'value', 'export-every': 'value', 'trainer-wait-s': 'value', merge: 'value', help: 'flag',
 } as const;
 
 /**
@@ -40,12 +41,13 @@ const USAGE = `usage: experiment [--connectors a,b] [--episodes 200] [--eval-eve
   [--checkpoint models/iql-offline] [--policy models/policy.onnx] [--reward models/reward.onnx|gt] [--offline-db data/prior.db]
   [--split data/splits/default.json] [--out data/runs/experiment-<time>] [--seed 0] [--episode-steps 20] [--noise 0.001]
   [--utd 2] [--online-fraction 0.5] [--batch-size 256] [--export-every 0] [--robust-mm 1] [--no-baselines] [--trainer-wait-s 600]
-  [--ablation none|no-daib-policy|no-daib-reward]`;
+  [--ablation none|no-daib-policy|no-daib-reward]
+  or: experiment --merge DIR,DIR... --out DIR   (one report from runs made side by side, e.g. one per connector)`;
 
-async function main(): Promise<number> {
+export async function main(argv: string[]): Promise<number> {
   let args: Map<string, string>;
   try {
-    args = parseArgs(process.argv.slice(2), KNOWN, 'experiment');
+    args = parseArgs(argv, KNOWN, 'experiment');
   } catch (e) {
     console.error(`${(e as Error).message}\n${USAGE}`);
     return 2;
@@ -53,6 +55,21 @@ async function main(): Promise<number> {
   if (args.has('help')) {
     console.log(USAGE);
     return 0;
+  }
+  const merge = args.get('merge');
+  if (merge !== undefined) {
+    const out = args.get('out');
+    if (out === undefined) {
+      console.error(`--merge needs --out\n${USAGE}`);
+      return 2;
+    }
+    try {
+      console.log(await mergeRuns(merge.split(',').filter(Boolean), out));
+      return 0;
+    } catch (e) {
+      console.error((e as Error).message);
+      return 1;
+    }
   }
   try {
     const split = splitFrom(args.get('split'));
@@ -111,7 +128,7 @@ async function main(): Promise<number> {
       calibrationDir: 'calibration',
       onProgress: (l) => console.log(`${new Date().toISOString()} ${l}`),
     };
-    const settings = { ...o, onProgress: undefined, ablation, command: process.argv.slice(2).join(' ') };
+    const settings = { ...o, onProgress: undefined, ablation, command: argv.join(' ') };
     writeFileSync(join(out, 'settings.json'), JSON.stringify(settings, null, 1));
     const t0 = performance.now();
     const results: ConnectorResult[] = [];
@@ -119,14 +136,8 @@ async function main(): Promise<number> {
       results.push(await runConnector(c, o));
       writeFileSync(join(out, 'results.json'), JSON.stringify({ settings, results, wallClockS: (performance.now() - t0) / 1000 }, null, 1));
     }
-    const table = formatTable(results);
     const header = `Online fine-tuning on held-out connectors (ablation: ${ablation}; x* error ${o.offsetMm} mm; ${o.episodes} practice episodes; ${o.trials} trials per point; seed ${o.seed}; wall clock ${((performance.now() - t0) / 60000).toFixed(1)} min)`;
-    const robust = results.flatMap((r) => r.robustness.map((x) => `| ${r.connector} | ${x.errorMm} mm | ${x.pOnly}/${x.trials} | ${x.residual}/${x.trials} |`));
-    const md = `${header}\n\n${table}\n\nResidual-RL robustness (scenario II):\n\n| connector | x* error | P alone | residual policy |\n|---|---|---|---|\n${robust.join('\n')}\n`;
-    writeFileSync(join(out, 'table.md'), md);
-    const svg = curveSvg(results, `Success vs practice (${ablation}, x* error ${o.offsetMm} mm)`);
-    writeFileSync(join(out, 'curve.svg'), svg);
-    await sharp(Buffer.from(svg)).png().toFile(join(out, 'curve.png'));
+    const md = await writeReport(out, results, header, `Success vs practice (${ablation}, x* error ${o.offsetMm} mm)`);
     console.log(`\n${md}\nwritten: ${out}/results.json, table.md, curve.svg, curve.png`);
     return 0;
   } catch (e) {
@@ -135,4 +146,4 @@ async function main(): Promise<number> {
   }
 }
 
-process.exitCode = await main();
+runIfMain(import.meta.url, 'experiment', () => main(process.argv.slice(2)));

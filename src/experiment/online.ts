@@ -11,8 +11,9 @@
  *   3. robustness check: P-controller alone vs the final residual policy at +-`robustMm` error in x*.
  * Eval episodes are logged as kind 'eval' (the trainer learns only from 'practice').
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import sharp from 'sharp';
 import { loadCalibration, loadDaemonConfig } from '../config/load.ts';
 import { simCellOptions, startDaemonApp, type DaemonApp } from '../daemon/app.ts';
 import { loadPolicyFile, rewardFromModel } from '../daemon/models.ts';
@@ -274,4 +275,40 @@ export function curveSvg(results: ConnectorResult[], title: string): string {
   parts.push(`<text x="${W - R + 10}" y="${T + 16 * results.length + 16}" fill="#555">dashed: P alone</text>`);
   parts.push('</svg>');
   return parts.join('\n');
+}
+
+/** <out>/table.md (results + robustness), curve.svg and curve.png for a set of connector results. */
+export async function writeReport(out: string, results: ConnectorResult[], header: string, curveTitle: string): Promise<string> {
+  const robust = results.flatMap((r) => r.robustness.map((x) => `| ${r.connector} | ${x.errorMm} mm | ${x.pOnly}/${x.trials} | ${x.residual}/${x.trials} |`));
+  const md = `${header}\n\n${formatTable(results)}\n\nResidual-RL robustness (scenario II):\n\n| connector | x* error | P alone | residual policy |\n|---|---|---|---|\n${robust.join('\n')}\n`;
+  writeFileSync(join(out, 'table.md'), md);
+  const svg = curveSvg(results, curveTitle);
+  writeFileSync(join(out, 'curve.svg'), svg);
+  await sharp(Buffer.from(svg)).png().toFile(join(out, 'curve.png'));
+  return md;
+}
+
+/**
+ * One report from several runs of the experiment command (e.g. one process per connector, run side by side): each
+ * dir's results.json, in the order given. A connector may appear once.
+ */
+export async function mergeRuns(dirs: readonly string[], out: string): Promise<string> {
+  if (dirs.length === 0) throw new Error('merge: no run directories given');
+  const runs = dirs.map((d) => {
+    const f = join(d, 'results.json');
+    if (!existsSync(f)) throw new Error(`merge: ${f} does not exist (not an experiment output, or it ended before its first connector)`);
+    const r = JSON.parse(readFileSync(f, 'utf8')) as { settings?: unknown; results?: unknown; wallClockS?: number };
+    if (!Array.isArray(r.results) || r.results.length === 0) throw new Error(`merge: ${f} holds no connector results`);
+    return { dir: d, settings: r.settings ?? null, wallClockS: r.wallClockS ?? null, results: r.results as ConnectorResult[] };
+  });
+  const results = runs.flatMap((r) => r.results);
+  const seen = new Set<string>();
+  for (const r of results) {
+    if (seen.has(r.connector)) throw new Error(`merge: connector ${r.connector} appears in more than one run`);
+    seen.add(r.connector);
+  }
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, 'results.json'), JSON.stringify({ merged: runs.map((r) => ({ dir: r.dir, settings: r.settings, wallClockS: r.wallClockS })), results }, null, 1));
+  const episodes = [...new Set(results.map((r) => r.curve.at(-1)?.practiceEpisodes ?? 0))].join('/');
+  return writeReport(out, results, `Online fine-tuning on held-out connectors, merged from ${runs.length} runs (${dirs.join(', ')}); ${episodes} practice episodes`, 'Success vs practice (merged runs)');
 }

@@ -5,8 +5,10 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
+import { main as experimentMain } from '../../src/cli/experiment.ts';
 import { curveSvg, formatTable, runConnector } from '../../src/experiment/online.ts';
 import { exportCheckpointPolicy } from '../../src/trainer/online.ts';
 import { tinyOffline } from '../trainer/fixtures.ts';
@@ -37,4 +39,24 @@ test('runConnector: offline eval, practice with the trainer through the daemon, 
   const meta = await sharp(png).metadata();
   assert.equal(meta.width, 640);
   assert.ok(lines.some((l) => /2 practice episodes: scenario II \d\/2/.test(l)));
+
+  // --merge: one report from runs made side by side (here the same result filed under a second connector's name).
+  const runA = join(fx.dir, 'runA'), runB = join(fx.dir, 'runB'), merged = join(fx.dir, 'merged');
+  for (const [dir, res] of [[runA, r], [runB, { ...r, connector: 'dt12' }]] as const) {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'results.json'), JSON.stringify({ settings: {}, results: [res], wallClockS: 1 }));
+  }
+  assert.equal(await experimentMain(['--merge', `${runA},${runB}`, '--out', merged]), 0);
+  const m = JSON.parse(readFileSync(join(merged, 'results.json'), 'utf8')) as { results: Array<{ connector: string }>; merged: Array<{ dir: string }> };
+  assert.deepEqual(m.results.map((x) => x.connector), ['europlug', 'dt12']);
+  assert.deepEqual(m.merged.map((x) => x.dir), [runA, runB]);
+  const md = readFileSync(join(merged, 'table.md'), 'utf8');
+  assert.match(md, /\| europlug \| 1\.5 mm \|/);
+  assert.match(md, /\| dt12 \| -1 mm \| \d\/2 \| \d\/2 \|/);
+  assert.equal((await sharp(join(merged, 'curve.png')).metadata()).width, 640);
+  // The same connector twice, a directory without results, and no --out are refused.
+  assert.equal(await experimentMain(['--merge', `${runA},${runA}`, '--out', join(fx.dir, 'm2')]), 1);
+  assert.equal(await experimentMain(['--merge', `${runA},${join(fx.dir, 'nothing')}`, '--out', join(fx.dir, 'm3')]), 1);
+  assert.ok(!existsSync(join(fx.dir, 'm3', 'results.json')));
+  assert.equal(await experimentMain(['--merge', runA]), 2);
 });
