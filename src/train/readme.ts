@@ -54,6 +54,15 @@ export function buildModelsReadme(dir: string, reproduce: string): string {
     'at 75.2 % over three seeds at 32 px against 78.6 % at 64 px). The shipped classifier is seed 0 of the table below.',
     '',
   ];
+  const cardAt = (f: string): ModelCard | null => (existsSync(cardPathFor(join(dir, f))) ? readCard(cardPathFor(join(dir, f))) : null);
+  const rewardCard = cardAt('reward.onnx'), policyCard = cardAt('policy.onnx');
+  if (rewardCard && policyCard && rewardCard.training.database?.sha256 !== policyCard.training.database?.sha256) {
+    parts.push('**Two data sets.** The reward classifier and the policy were trained on different collections of `data/prior.db` (the dataset',
+      'hashes in their cards below differ). The policy, encoders and checkpoint come from the collector-format-2 run (code',
+      `${policyCard.code.gitCommit.slice(0, 12)}). Its renders differ from format 3 only on checker-textured connectors. A format-3 re-run of the offline stage, which`,
+      '`npm run models` makes, learned europlug much more slowly online with the shipped reward (3/20 against 15/20 after 100 practice',
+      'episodes; `src/trainer/README.md`), so it was not shipped.', '');
+  }
   type Row = { method: string; seed: number; steps: number; evaluation: BalancedEvaluation; trainAccuracy: number; seconds: number; errorsByHeight?: HeightErrors[] };
   const readTable = (p: string): { rows: Row[]; settings: Record<string, unknown>; backend: string } => JSON.parse(readFileSync(p, 'utf8')) as { rows: Row[]; settings: Record<string, unknown>; backend: string };
   // The shipped classifier's run (+ the other table-8 methods, same seed and settings), then more seeds when present.

@@ -31,7 +31,8 @@ test('shipped offline policy and encoders: load, valid cards, bounded residual, 
   const policyPath = join(MODELS, 'policy.onnx');
   const card = readCard(cardPathFor(policyPath));
   assert.equal(card.kind, 'policy');
-  assert.equal(card.version, SHIPPED.offlineCardVersion);
+  // The shipped policy may be from an earlier run than the pipeline's current one (models/README.md), never a later one.
+  assert.ok(card.version <= SHIPPED.offlineCardVersion, `policy card v${card.version} > pipeline v${SHIPPED.offlineCardVersion}`);
   assert.ok(card.training.updates > 0);
   const policy = await PolicyModel.load(policyPath);
   const size = card.preprocessing.image?.width ?? 0;
@@ -42,7 +43,7 @@ test('shipped offline policy and encoders: load, valid cards, bounded residual, 
     const path = join(MODELS, `encoder-${w}.onnx`);
     const ec = readCard(cardPathFor(path));
     assert.equal(ec.kind, 'encoder');
-    assert.equal(ec.version, SHIPPED.offlineCardVersion);
+    assert.equal(ec.version, card.version, `encoder-${w} and the policy come from the same run`);
     assert.equal(ec.training.database?.sha256, card.training.database?.sha256, `encoder-${w} and the policy come from the same data`);
     const e = await EncoderModel.load(path);
     assert.ok(e.featureDim > 0);
