@@ -97,7 +97,7 @@ export class RayCamera {
   private layer: AttachedLayer | null = null;
   private envView: EnvView | null = null;
   private readonly shadowDir: Float64Array;
-  private readonly shadowHit: Float64Array;
+  private readonly lampDist: Float64Array;
   private readonly shadowed: Uint8Array;
 
   /**
@@ -141,7 +141,7 @@ export class RayCamera {
     this.dist = new mj.DoubleBuffer(this.n);
     this.nrm = new mj.DoubleBuffer(3 * this.n);
     this.shadowDir = new Float64Array(3 * this.n);
-    this.shadowHit = new Float64Array(this.n);
+    this.lampDist = new Float64Array(this.n);
     this.shadowed = new Uint8Array(this.n);
     const ng = model.ngeom;
     this.shadowReceiver = new Uint8Array(ng).fill(1);
@@ -228,7 +228,7 @@ export class RayCamera {
    * a hit point is in shadow when something lies between it and the lamp. Writes this.shadowed[q].
    */
   private castShadows(data: Data, pose: CameraPose, lamp: Vec3, rays: Int32Array, count: number, dist: Float64Array): void {
-    const w = this.world, sd = this.shadowDir, far = this.shadowHit;
+    const w = this.world, sd = this.shadowDir, far = this.lampDist;
     for (let k = 0; k < count; k++) {
       const q = rays[k]!;
       const d = dist[q]!;
@@ -398,23 +398,24 @@ export class RayCamera {
     for (let p = 0; p < n; p++) if (L.kind[p] === 1) shadeLayer(p);
     // Shadows fall on the world (cast against the full model: the plug and gripper are what shade the socket);
     // the attached layer is lit as cached.
+    // Ray q shows the world when it hit something nearer than any attached surface behind the same pixel.
+    const worldWins = (q: number): boolean => {
+      const p = L.envIdx[q]!;
+      return egid[q]! >= 0 && (L.kind[p] !== 2 || edist[q]! < L.dist[p]!);
+    };
     const lamp = shade.lamp;
     if (lamp && m > 0) {
       const rays = new Int32Array(m);
       let c = 0;
-      for (let q = 0; q < m; q++) {
-        const g = egid[q]!;
-        if (g >= 0 && (L.kind[L.envIdx[q]!] !== 2 || edist[q]! < L.dist[L.envIdx[q]!]!)) rays[c++] = q;
-      }
+      for (let q = 0; q < m; q++) if (worldWins(q)) rays[c++] = q;
       this.castShadows(data, pose, lamp, rays, c, edist);
     }
     for (let q = 0; q < m; q++) {
       const p = L.envIdx[q]!;
       const g = egid[q]!;
       const d = edist[q]!;
-      const attached = L.kind[p] === 2;
-      if (g >= 0 && (!attached || d < L.dist[p]!)) this.shadeHit(img, p, q, g, d, enrm, pose, shade, frames, view, lamp !== null && this.shadowed[q] === 1);
-      else if (attached) shadeLayer(p);
+      if (worldWins(q)) this.shadeHit(img, p, q, g, d, enrm, pose, shade, frames, view, lamp !== null && this.shadowed[q] === 1);
+      else if (L.kind[p] === 2) shadeLayer(p);
       else this.background(img, p, shade);
     }
     return { width: this.width, height: this.height, data: img };
