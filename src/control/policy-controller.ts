@@ -1,7 +1,7 @@
 /**
  * An exported ONNX residual policy run the way the daemon runs it, for evaluation in the simulated cell:
- * u = u_H + u_theta with u_H = -kp (x - x*) (the P-controller) and u_theta the policy's deterministic mean residual
- * (already bounded by the graph, and checked against the card's bounds by PolicyModel).
+ * u_H = -kp (x - x*) (the P-controller) plus u_theta, the policy's deterministic mean residual, composed by the
+ * daemon's action rule (control/action.ts): residual bounded per axis, step limited.
  *
  * Preprocessing follows the model's card: the camera frame is area-resized to the card's input size (the training
  * loader's resizeRgb, so evaluation sees exactly what training saw; no crop in the simulator), scaled by 1/255; the
@@ -13,7 +13,8 @@ import { ProprioBuilder } from '../daemon/proprio.ts';
 import { resizeRgb } from '../data/dataset.ts';
 import { PolicyModel } from '../policy/onnx-model.ts';
 import type { Observation, Vec3 } from '../robot/types.ts';
-import { clipAction, type ControlContext, type Controller } from './controller.ts';
+import { composeAction, DEFAULT_RESIDUAL_BOUND_M } from './action.ts';
+import type { ControlContext, Controller } from './controller.ts';
 import { DEFAULT_P_CONFIG, pControl, type PControllerConfig } from './p-controller.ts';
 
 export interface PolicyControllerConfig {
@@ -21,6 +22,8 @@ export interface PolicyControllerConfig {
   modelPath: string;
   /** Base controller gains (the daemon's kp). */
   kp: PControllerConfig['kp'];
+  /** Per-axis residual bound (m), the daemon's calibration residualBoundM. */
+  residualBoundM: number;
 }
 
 export const DEFAULT_POLICY_MODEL = 'models/policy.onnx';
@@ -38,7 +41,7 @@ export class PolicyController implements Controller {
   lastError: string | null = null;
 
   constructor(config: Partial<PolicyControllerConfig> = {}, name = 'policy') {
-    this.config = { modelPath: DEFAULT_POLICY_MODEL, kp: DEFAULT_P_CONFIG.kp, ...config };
+    this.config = { modelPath: DEFAULT_POLICY_MODEL, kp: DEFAULT_P_CONFIG.kp, residualBoundM: DEFAULT_RESIDUAL_BOUND_M, ...config };
     this.name = name;
   }
 
@@ -73,7 +76,7 @@ export class PolicyController implements Controller {
       this.fallbacks++;
       this.lastError = (err as Error).message;
     }
-    return clipAction([uH[0] + r[0], uH[1] + r[1], uH[2] + r[2]], ctx.maxStep);
+    return composeAction(uH, r, { residualBoundM: this.config.residualBoundM, maxStepM: ctx.maxStep }).executed;
   }
 
   private prepareImage(obs: Observation, model: PolicyModel): Float32Array {

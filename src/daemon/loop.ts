@@ -16,6 +16,7 @@
  * inference of already-warm models and sharp, when a crop/resize is needed.
  */
 import { EventEmitter } from 'node:events';
+import { composeAction, type ActionLimits } from '../control/action.ts';
 import { pControl } from '../control/p-controller.ts';
 import type { Calibration, DaemonConfig } from '../config/schema.ts';
 import type { EpisodeSpec, GroundTruth, RobotBackend } from '../robot/backend.ts';
@@ -25,7 +26,7 @@ import { deriveSeed, Rng } from '../util/rng.ts';
 import type { EpisodeOutcome } from '../store/types.ts';
 import type { DaemonLog, ModelInputSpec, ResidualPolicy, RewardScorer, TickTransition } from './interfaces.ts';
 import { ProprioBuilder } from './proprio.ts';
-import { clampPerAxis, decideSafety, EstopLatch, type EstopOrigin, type LatchState, type ResetResult, type SafetyDecision, type SafetyLimits, type TripReason } from './safety.ts';
+import { decideSafety, EstopLatch, type EstopOrigin, type LatchState, type ResetResult, type SafetyDecision, type SafetyLimits, type TripReason } from './safety.ts';
 import { RingStats, TickScheduler } from './scheduler.ts';
 import type { Summary } from './stats.ts';
 
@@ -180,6 +181,7 @@ export class Daemon extends EventEmitter {
   private readonly cal: Calibration;
   private readonly log: DaemonLog;
   private readonly limits: SafetyLimits;
+  private readonly actionLimits: ActionLimits;
   private readonly wrench: WrenchCorrector;
   private readonly logImage: ImagePreprocessor;
   private policySlot: ModelSlot<ResidualPolicy> | null = null;
@@ -227,6 +229,7 @@ export class Daemon extends EventEmitter {
     this.infer = new RingStats(win);
     const lim = this.cal.limits;
     this.limits = { forceLimitN: lim.forceLimitN, maxStepM: lim.maxStepM, staleSensorMaxAgeS: lim.staleSensorMaxAgeS, workspace: this.cal.workspace };
+    this.actionLimits = { residualBoundM: lim.residualBoundM, maxStepM: lim.maxStepM };
     this.wrench = new WrenchCorrector(this.cal.wrench.bias);
     const [w, h] = this.cal.camera.inputSize;
     this.logImage = new ImagePreprocessor({ crop: this.cal.camera.crop, width: w, height: h, channelOrder: this.cal.camera.channelOrder });
@@ -512,15 +515,13 @@ export class Daemon extends EventEmitter {
     if (this.episode !== ep || this.state !== 'running') return;
     if (ep.pending) this.completePending(ep, reward.prob, reward.gt, false);
 
-    const goal = p.obs.goal;
-    const uH = pControl(p.obs.eePos, goal, this.cal.gains.kp);
+    const uH = pControl(p.obs.eePos, p.obs.goal, this.cal.gains.kp);
     // Noise goes inside the bound: what is executed as residual never exceeds it, and learning sees that same action.
     const noisy: Vec3 =
       ep.noise > 0 ? [residualRaw[0] + ep.rng.normal(0, ep.noise), residualRaw[1] + ep.rng.normal(0, ep.noise), residualRaw[2] + ep.rng.normal(0, ep.noise)] : residualRaw;
-    const residual = clampPerAxis(noisy, this.cal.limits.residualBoundM);
-    const proposed: Vec3 = [uH[0] + residual[0], uH[1] + residual[1], uH[2] + residual[2]];
+    const action = composeAction(uH, noisy, this.actionLimits);
     const decision = decideSafety(
-      { now: this.backend.clock(), obs: p.obs, proposed, latch: this.latch.state, backendEstop: this.backend.estopEngaged() },
+      { now: this.backend.clock(), obs: p.obs, proposed: action.executed, latch: this.latch.state, backendEstop: this.backend.estopEngaged() },
       this.limits,
     );
     if (decision.kind === 'trip') {
@@ -541,8 +542,8 @@ export class Daemon extends EventEmitter {
         episodeId: ep.id,
         step: ep.step,
         obs: p.obs,
-        actionP: uH,
-        actionResidual: residual,
+        actionP: action.actionP,
+        actionResidual: action.actionResidual,
         actionExecuted: decision.action,
         tickTime: this.backend.clock(),
         policyVersion: policySlot?.model.version ?? null,

@@ -7,10 +7,12 @@
  *   4. force limit: |F| above the limit -> stop and retract
  *   5. end effector outside the workspace box
  *   6. non-finite proposed action
- *   7. clamps (not trips): per-step displacement norm, then the target is kept inside the workspace box
+ *   7. clamps (not trips): per-step displacement norm (control/action.ts limitStep), then the target is kept inside
+ *      the workspace box
  * Trips that mean "something is broken" (stale sensor, non-finite numbers) latch the e-stop internally, so a human must
  * look before the arm moves again; a force-limit or workspace trip ends the episode and practice goes on.
  */
+import { limitStep } from '../control/action.ts';
 import type { EstopSignal } from '../robot/backend.ts';
 import type { Observation, Vec3 } from '../robot/types.ts';
 
@@ -66,19 +68,6 @@ function inBox(p: Vec3, min: Vec3, max: Vec3): boolean {
   return true;
 }
 
-/** Scales `a` down so that its Euclidean norm is at most `max`; keeps its direction. */
-export function clampNorm(a: Vec3, max: number): { v: Vec3; clamped: boolean } {
-  const n = Math.hypot(a[0], a[1], a[2]);
-  if (n <= max) return { v: [a[0], a[1], a[2]], clamped: false };
-  const s = max / n;
-  return { v: [a[0] * s, a[1] * s, a[2] * s], clamped: true };
-}
-
-/** Clamps every component to [-b, b]; a NaN stays NaN (the finite check catches it, never silently zeroed). */
-export function clampPerAxis(a: Vec3, b: number): Vec3 {
-  return [Math.max(-b, Math.min(b, a[0])), Math.max(-b, Math.min(b, a[1])), Math.max(-b, Math.min(b, a[2]))];
-}
-
 export function decideSafety(input: SafetyInput, limits: SafetyLimits): SafetyDecision {
   const { obs, proposed, now } = input;
   if (input.latch.engaged) {
@@ -109,7 +98,9 @@ export function decideSafety(input: SafetyInput, limits: SafetyLimits): SafetyDe
   if (!allFinite(proposed)) {
     return { kind: 'trip', reason: 'non-finite', detail: 'controller proposed a non-finite action', latch: true, retract: false };
   }
-  const step = clampNorm(proposed, limits.maxStepM);
+  // The action rule (control/action.ts) already limits the step; applying it here too keeps the guarantee for
+  // whatever else reaches the filter (an operator's command).
+  const step = limitStep(proposed, limits.maxStepM);
   const a = step.v;
   let workspaceClamped = false;
   for (let i = 0; i < 3; i++) {

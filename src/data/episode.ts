@@ -11,8 +11,8 @@
  * free expert, whose moves are within it; counted by the collector when bounded).
  */
 import { createHash } from 'node:crypto';
+import { composeAction, DEFAULT_RESIDUAL_BOUND_M } from '../control/action.ts';
 import { clipAction, type ControlContext, type Controller } from '../control/controller.ts';
-import { clampNorm, clampPerAxis } from '../daemon/safety.ts';
 import { pControl } from '../control/p-controller.ts';
 import { createController, needsPrivileged } from '../control/registry.ts';
 import { runEpisode, type Scenario } from '../eval/evaluate.ts';
@@ -62,7 +62,7 @@ export const DEFAULT_PRIOR_SETTINGS: PriorSettings = {
   episodeLength: 20,
   maxStep: 0.01,
   kp: [1, 1, 0.3],
-  residualBound: 0.005,
+  residualBound: DEFAULT_RESIDUAL_BOUND_M,
   shadows: false,
 };
 
@@ -236,9 +236,9 @@ export async function runPriorEpisode(cell: SimCell, task: PriorTask, s: PriorSe
 }
 
 /**
- * Applies a scripted controller's action the way the daemon applies u_H + residual: optionally the residual bounded
- * per axis (settings.residualBound), then the safety filter's step limit (Euclidean norm <= maxStep, direction kept).
- * Per-axis clipping first, as the cell does. What it returns is exactly what the cell executes.
+ * Applies a scripted controller's action the way the daemon applies u_H + residual (control/action.ts composeAction):
+ * its residual u - u_H, bounded per axis when settings.residualBound is set, then the step limit. What it returns is
+ * exactly what the cell executes.
  */
 class AsDaemonApplies implements Controller {
   readonly name: string;
@@ -266,11 +266,11 @@ class AsDaemonApplies implements Controller {
       // that axis (the step limit then bounds u_H, as in the daemon). Else a saturated u_H would read as a correction,
       // and the P-controller itself would log non-zero residuals.
       const pc = clipAction(p, this.s.maxStep);
-      r = clampPerAxis([u[0] === pc[0] ? 0 : r[0], u[1] === pc[1] ? 0 : r[1], u[2] === pc[2] ? 0 : r[2]], this.s.residualBound);
+      r = [u[0] === pc[0] ? 0 : r[0], u[1] === pc[1] ? 0 : r[1], u[2] === pc[2] ? 0 : r[2]];
     }
-    const cmd = clampNorm([p[0] + r[0], p[1] + r[1], p[2] + r[2]], this.s.maxStep);
-    this.last = { residual: r, p, clamped: cmd.clamped };
-    return cmd.v;
+    const a = composeAction(p, r, { residualBoundM: this.s.residualBound, maxStepM: this.s.maxStep });
+    this.last = { residual: a.actionResidual, p, clamped: a.stepLimited };
+    return a.executed;
   }
 }
 

@@ -9,6 +9,7 @@
  * The cell is injected (`createCell`), so the loop runs against the MuJoCo cell, and later against anything
  * else that can reset, step and report ground truth.
  */
+import { limitStep } from '../control/action.ts';
 import type { Controller, ControlContext } from '../control/controller.ts';
 import { DEFAULT_EPISODE_LENGTH, DEFAULT_MAX_STEP } from '../control/controller.ts';
 import type { Observation, Vec3 } from '../robot/types.ts';
@@ -182,7 +183,9 @@ export async function runEpisode(
   let maxAbsFz = Math.abs(obs.wrench[2]);
   for (let k = 0; k < o.episodeLength; k++) {
     ctx.step = k;
-    const action = await controller.act(obs, ctx);
+    // The daemon's step limit applies to every controller, scripted or learned (control/action.ts).
+    const proposed = limitStep(await controller.act(obs, ctx), o.maxStep).v;
+    const action: Vec3 = proposed.every(Number.isFinite) ? proposed : [0, 0, 0];
     const next = cell.step(action);
     onStep?.(k, obs, action, next);
     obs = next;

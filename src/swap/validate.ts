@@ -6,6 +6,7 @@
  *      `maxMeanDiffM` (or a max beyond `maxDiffM`) FLAGS the version; per `onFlag` it is then accepted-with-flag or rejected.
  * Each model is fed the probe as its own card asks (image size, proprio layout), from the same logged rows.
  */
+import { DEFAULT_RESIDUAL_BOUND_M } from '../control/action.ts';
 import { ProprioBuilder } from '../daemon/proprio.ts';
 import type { ResidualPolicy } from '../daemon/interfaces.ts';
 import { resizeRgb } from '../data/dataset.ts';
@@ -28,7 +29,7 @@ export interface SwapValidationConfig {
 
 export const DEFAULT_SWAP_VALIDATION: SwapValidationConfig = {
   probeCount: 32,
-  residualBoundM: 0.005,
+  residualBoundM: DEFAULT_RESIDUAL_BOUND_M,
   maxDiffM: 0.005,
   maxMeanDiffM: 0.002,
   onFlag: 'accept',

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pControl } from '../../src/control/p-controller.ts';
-import { clampNorm } from '../../src/daemon/safety.ts';
+import { limitStep } from '../../src/control/action.ts';
 import { Store } from '../../src/store/index.ts';
 import type { Vec3 } from '../../src/robot/types.ts';
 import { dist, logged, rig, scriptedPolicy, tickUntil, type Rig } from './helpers.ts';
@@ -79,7 +79,7 @@ test('P-controller practice: episodes and transitions are logged with the right 
       const uH = pControl(tr.eePos, tr.goal, [1, 1, 0.3]);
       tr.actionP?.forEach((v, i) => assert.ok(Math.abs(v - (uH[i] as number)) < 1e-12));
       assert.deepEqual(tr.actionResidual, [0, 0, 0]);
-      const expect = clampNorm(uH, r.calibration.limits.maxStepM).v;
+      const expect = limitStep(uH, r.calibration.limits.maxStepM).v;
       tr.actionExecuted?.forEach((v, i) => assert.ok(Math.abs(v - (expect[i] as number)) < 1e-12));
       assert.equal(tr.rewardProb, null, 'no reward model loaded');
       assert.equal(typeof tr.gtSuccess, 'boolean');
