@@ -3,14 +3,12 @@
  * u_H = -kp (x - x*) (the P-controller) plus u_theta, the policy's deterministic mean residual, composed by the
  * daemon's action rule (control/action.ts): residual bounded per axis, step limited.
  *
- * Preprocessing follows the model's card: the camera frame is area-resized to the card's input size (the training
- * loader's resizeRgb, so evaluation sees exactly what training saw; no crop in the simulator), scaled by 1/255; the
- * proprio vector comes from the daemon's ProprioBuilder with the card's layout.
+ * Inputs follow the model's card through the one input pipeline (policy/inputs.ts), as in the daemon and in training
+ * (the simulator's frame is the logged image: no calibration crop in the cell).
  *
  * Fail safe like the daemon: if the policy cannot run on an observation, this step uses the P-controller alone.
  */
-import { ProprioBuilder } from '../daemon/proprio.ts';
-import { resizeRgb } from '../data/dataset.ts';
+import { inputSpecOf, ModelInputs } from '../policy/inputs.ts';
 import { PolicyModel } from '../policy/onnx-model.ts';
 import type { Observation, Vec3 } from '../robot/types.ts';
 import { composeAction, DEFAULT_RESIDUAL_BOUND_M } from './action.ts';
@@ -33,9 +31,7 @@ export class PolicyController implements Controller {
   readonly config: PolicyControllerConfig;
   private model: PolicyModel | null = null;
   private loading: Promise<PolicyModel> | null = null;
-  private proprio: ProprioBuilder | null = null;
-  private image: Float32Array | null = null;
-  private resized: Uint8Array | null = null;
+  private inputs: ModelInputs | null = null;
   /** Steps where the policy failed and the P-controller ran alone (should stay 0). */
   fallbacks = 0;
   lastError: string | null = null;
@@ -49,13 +45,9 @@ export class PolicyController implements Controller {
   async load(): Promise<PolicyModel> {
     if (this.model) return this.model;
     this.loading ??= PolicyModel.load(this.config.modelPath).then((m) => {
-      const card = m.card;
-      const img = card.preprocessing.image;
-      if (!img || img.channels !== 3) throw new Error(`${this.config.modelPath}: the policy controller needs an RGB image input (card preprocessing.image)`);
-      if (!card.preprocessing.proprio) throw new Error(`${this.config.modelPath}: card field 'preprocessing.proprio' is missing`);
-      this.proprio = new ProprioBuilder(card.preprocessing.proprio, this.config.modelPath);
-      this.image = new Float32Array(img.width * img.height * 3);
-      this.resized = new Uint8Array(img.width * img.height * 3);
+      const spec = inputSpecOf(m.card, this.config.modelPath);
+      if (!spec.image || !spec.proprio) throw new Error(`${this.config.modelPath}: the policy controller needs a policy with image and proprio inputs`);
+      this.inputs = new ModelInputs(spec, this.config.modelPath);
       this.model = m;
       return m;
     });
@@ -71,24 +63,13 @@ export class PolicyController implements Controller {
     const model = await this.load();
     let r: Vec3 = [0, 0, 0];
     try {
-      r = await model.run(this.prepareImage(obs, model), (this.proprio as ProprioBuilder).build(obs));
+      const x = (this.inputs as ModelInputs).build(obs);
+      r = await model.run(x.image, x.proprio);
     } catch (err) {
       this.fallbacks++;
       this.lastError = (err as Error).message;
     }
     return composeAction(uH, r, { residualBoundM: this.config.residualBoundM, maxStepM: ctx.maxStep }).executed;
-  }
-
-  private prepareImage(obs: Observation, model: PolicyModel): Float32Array {
-    const spec = model.card.preprocessing.image as NonNullable<typeof model.card.preprocessing.image>;
-    const out = this.image as Float32Array;
-    const bytes = this.resized as Uint8Array;
-    const f = obs.image;
-    if (f.data.length !== f.width * f.height * 3) throw new Error(`camera frame ${f.width}x${f.height} has ${f.data.length} bytes`);
-    resizeRgb(f.data, f.width, f.height, bytes, spec.width, spec.height);
-    const k = spec.scale;
-    for (let i = 0; i < bytes.length; i++) out[i] = (bytes[i] as number) * k + spec.offset;
-    return out;
   }
 
   async dispose(): Promise<void> {

@@ -2,17 +2,11 @@
  * What the control loop needs from models and from the log, as small interfaces. The real implementations are
  * src/policy/onnx-model.ts (through models.ts) and src/store (through log.ts); tests may pass their own.
  */
-import type { ResizeMethod } from '../robot/preprocess.ts';
+import type { ModelInputSpec } from '../policy/inputs.ts';
 import type { Observation, RgbImage, Vec3 } from '../robot/types.ts';
 import type { EpisodeOutcome } from '../store/types.ts';
 
-/** What a model wants to be fed; the daemon builds it once per tick. */
-export interface ModelInputSpec {
-  /** Image input size (NHWC, RGB, [0,1]) and the resampling it was trained with; null when the model takes no image. */
-  image: { width: number; height: number; resize?: ResizeMethod } | null;
-  /** Proprio layout (names, see proprio.ts) with the normalisation the card asks the caller to apply; null: none. */
-  proprio: { layout: string[]; mean: number[]; std: number[] } | null;
-}
+export type { ModelInputSpec };
 
 /** The learned residual u_theta. */
 export interface ResidualPolicy {

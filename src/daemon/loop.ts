@@ -24,8 +24,8 @@ import { ImagePreprocessor, WrenchCorrector } from '../robot/preprocess.ts';
 import type { Observation, Vec3 } from '../robot/types.ts';
 import { deriveSeed, Rng } from '../util/rng.ts';
 import type { EpisodeOutcome } from '../store/types.ts';
+import { ModelInputs, type ModelInput } from '../policy/inputs.ts';
 import type { DaemonLog, ModelInputSpec, ResidualPolicy, RewardScorer, TickTransition } from './interfaces.ts';
-import { ProprioBuilder } from './proprio.ts';
 import { decideSafety, EstopLatch, type EstopOrigin, type LatchState, type ResetResult, type SafetyDecision, type SafetyLimits, type TripReason } from './safety.ts';
 import { RingStats, TickScheduler } from './scheduler.ts';
 import type { Summary } from './stats.ts';
@@ -139,11 +139,10 @@ export interface SwapOptions {
   at?: 'episode-boundary' | 'between-ticks';
 }
 
-/** A model with its input builders, built off the tick when the model is set. */
+/** A model with its input builder, made off the tick when the model is set. */
 interface ModelSlot<M> {
   model: M;
-  image: ImagePreprocessor | null;
-  proprio: ProprioBuilder | null;
+  inputs: ModelInputs;
 }
 
 interface Pending {
@@ -165,10 +164,8 @@ interface OpenEpisode {
 
 interface Prepared {
   obs: Observation;
-  policyImage: Float32Array | undefined;
-  policyProprio: Float32Array | undefined;
-  rewardImage: Float32Array | undefined;
-  rewardProprio: Float32Array | undefined;
+  policy: ModelInput;
+  reward: ModelInput;
 }
 
 const RECENT = 20;
@@ -744,15 +741,7 @@ export class Daemon extends EventEmitter {
   // ---------------------------------------------------------------- models
 
   private slot<M extends { input: ModelInputSpec; version: string }>(model: M, what: string): ModelSlot<M> {
-    const src = `${what} ${model.version}`;
-    const img = model.input.image;
-    return {
-      model,
-      // Models are fed from the logged image (calibration crop/resize, RGB), resized as their card says: the same path
-      // their training data took (logged rows -> the loader's resize), so serve-time pixels equal train-time pixels.
-      image: img ? new ImagePreprocessor({ crop: null, width: img.width, height: img.height, channelOrder: 'rgb', ...(img.resize ? { resize: img.resize } : {}) }) : null,
-      proprio: model.input.proprio ? new ProprioBuilder(model.input.proprio, src) : null,
-    };
+    return { model, inputs: new ModelInputs(model.input, `${what} ${model.version}`) };
   }
 
   private applySwap(slot: ModelSlot<ResidualPolicy> | null, at: string): ResidualPolicy | null {
@@ -769,7 +758,7 @@ export class Daemon extends EventEmitter {
   private async runPolicy(slot: ModelSlot<ResidualPolicy> | null, p: Prepared): Promise<Vec3> {
     if (!slot) return [0, 0, 0];
     try {
-      const r = await slot.model.run(p.policyImage, p.policyProprio);
+      const r = await slot.model.run(p.policy.image, p.policy.proprio);
       if (r.length === 3 && r.every(Number.isFinite)) return [r[0], r[1], r[2]];
       this.policyFault(`policy ${slot.model.version} returned a non-finite residual`);
     } catch (e) {
@@ -795,7 +784,7 @@ export class Daemon extends EventEmitter {
     const slot = this.rewardSlot;
     if (!slot) return { prob: null, gt };
     try {
-      const prob = await slot.model.probability(p.rewardImage, p.rewardProprio);
+      const prob = await slot.model.probability(p.reward.image, p.reward.proprio);
       if (Number.isFinite(prob) && prob >= 0 && prob <= 1) return { prob, gt };
       this.fault(`reward model ${slot.model.version} returned ${prob}`);
     } catch (e) {
@@ -806,7 +795,8 @@ export class Daemon extends EventEmitter {
 
   /**
    * Observe and build every model input. The camera frame becomes the logged image (calibration crop/resize; the
-   * identity when the camera delivers that size, as the simulator does); each model's input is made from it.
+   * identity when the camera delivers that size, as the simulator does); each model's input is made from it by the
+   * one input pipeline (policy/inputs.ts), exactly as its training data was.
    */
   private async prepare(): Promise<Prepared> {
     const raw = this.backend.observe();
@@ -814,28 +804,15 @@ export class Daemon extends EventEmitter {
     const s = this.cal.socket;
     const base = s.goal ?? raw.goal;
     const goal: Vec3 = [base[0] + s.offset[0], base[1] + s.offset[1], base[2] + s.offset[2]];
-    const pol = this.policySlot;
-    const rew = this.rewardSlot;
     const logged = await this.logImage.prepare(raw.image);
     if (logged.usedSharp) this.sharpTicks++;
     const obs: Observation = { ...raw, image: logged.rgb, wrench, goal };
-    const input = async (pre: ImagePreprocessor | null): Promise<Float32Array | undefined> => {
-      if (!pre) return undefined;
-      if (pre.isIdentity(logged.rgb.width, logged.rgb.height)) return logged.tensor;
-      const out = await pre.prepare(logged.rgb);
-      if (out.usedSharp) this.sharpTicks++;
-      return out.tensor;
-    };
-    const policyImage = await input(pol?.image ?? null);
-    // Policy and reward usually share an input spec: resize once per tick, not twice.
-    const shared = pol?.image && rew?.image && pol.image.sameAs(rew.image);
-    return {
-      obs,
-      policyImage,
-      policyProprio: pol?.proprio?.build(obs),
-      rewardImage: shared ? policyImage : await input(rew?.image ?? null),
-      rewardProprio: rew?.proprio?.build(obs),
-    };
+    const none: ModelInput = { image: undefined, proprio: undefined };
+    const pol = this.policySlot?.inputs;
+    const rew = this.rewardSlot?.inputs;
+    const policy = pol ? pol.build(obs) : none;
+    const reward = rew ? rew.build(obs) : none;
+    return { obs, policy, reward };
   }
 
   // ---------------------------------------------------------------- plumbing

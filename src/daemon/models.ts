@@ -7,33 +7,14 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { readCard, cardPathFor, sha256Hex, type ModelCard } from '../policy/card.ts';
 import { PolicyModel, RewardModel } from '../policy/onnx-model.ts';
-import { resizeMethodOf } from '../robot/preprocess.ts';
+import { inputSpecOf } from '../policy/inputs.ts';
 import type { Vec3 } from '../robot/types.ts';
 import type { Store } from '../store/index.ts';
 import { readFileSync } from 'node:fs';
-import type { ModelInputSpec, ResidualPolicy, RewardScorer } from './interfaces.ts';
+import type { ResidualPolicy, RewardScorer } from './interfaces.ts';
 
 export function versionOf(card: ModelCard): string {
   return `${card.name}@${card.version}`;
-}
-
-/** What a card asks the daemon to feed. Only RGB image inputs are supported by the daemon's preprocessing. */
-export function inputSpecOf(card: ModelCard, source: string): ModelInputSpec {
-  const hasImage = card.inputs.some((s) => s.role === 'image');
-  const hasProprio = card.inputs.some((s) => s.role === 'proprio');
-  if (card.inputs.some((s) => s.role === 'features')) throw new Error(`${source}: takes cached features, not observations; the daemon cannot drive with it`);
-  const img = card.preprocessing.image;
-  if (hasImage && !img) throw new Error(`${source}: field 'preprocessing.image' is required for a model with an image input`);
-  if (img && (img.channels !== 3 || img.colour !== 'rgb')) throw new Error(`${source}: field 'preprocessing.image.colour' '${img.colour}' with ${img.channels} channels is not supported (the daemon feeds RGB)`);
-  if (img && (Math.abs(img.scale - 1 / 255) > 1e-9 || img.offset !== 0)) throw new Error(`${source}: field 'preprocessing.image.scale/offset' must be 1/255 and 0 (the daemon feeds [0,1])`);
-  const resize = img ? resizeMethodOf(img.resize) : null;
-  if (img && !resize) throw new Error(`${source}: field 'preprocessing.image.resize' '${img.resize}' names no resampling the daemon can reproduce (area, nearest, linear, cubic, mitchell, lanczos2, lanczos3)`);
-  const pro = card.preprocessing.proprio;
-  if (hasProprio && !pro) throw new Error(`${source}: field 'preprocessing.proprio' is required for a model with a proprio input`);
-  return {
-    image: hasImage && img && resize ? { width: img.width, height: img.height, resize } : null,
-    proprio: hasProprio && pro ? { layout: pro.layout, mean: pro.mean, std: pro.std } : null,
-  };
 }
 
 export function policyFromModel(m: PolicyModel): ResidualPolicy {

@@ -12,26 +12,17 @@
  * - the label of the observation at row t >= 1 is the next-observation label of row t-1; the first observation's
  *   label comes from the episode's startState.gtSuccess (prior data) when present.
  *
- * Proprioception is built with the daemon's own ProprioBuilder (src/daemon/proprio.ts) so that training and the
- * control tick see the same vector.
+ * Images and proprioception are made by the models' one input pipeline (src/policy/inputs.ts), so that training and
+ * the control tick see the same input.
  */
 import type { IqlBatch } from '../learn/iql.ts';
 import type { LabelledImages } from '../learn/daib.ts';
-import { ProprioBuilder } from '../daemon/proprio.ts';
+import { DEFAULT_PROPRIO_SPEC, modelImageBytes, ProprioBuilder, type ProprioSpec } from '../policy/inputs.ts';
 import type { Observation, RgbImage } from '../robot/types.ts';
 import type { Store } from '../store/index.ts';
 import type { EpisodeKind, EpisodeRecord, TransitionRecord } from '../store/types.ts';
 import { Rng } from '../util/rng.ts';
 
-/** The project's proprio layout for IQL: tip minus goal x* (m), then the bias-corrected wrench (N, N m); raw units
- *  (mean 0, std 1: scaling is IqlConfig.proprioScale, baked into the exported model). */
-export const DEFAULT_PROPRIO_SPEC = {
-  layout: ['dx', 'dy', 'dz', 'fx', 'fy', 'fz', 'tx', 'ty', 'tz'],
-  mean: [0, 0, 0, 0, 0, 0, 0, 0, 0],
-  std: [1, 1, 1, 1, 1, 1, 1, 1, 1],
-};
-
-export type ProprioSpec = { layout: string[]; mean: number[]; std: number[] };
 
 /** Where a success label comes from. 'gt': ground truth (prior data, simulation); 'reward': rewardProb >= threshold. */
 export type LabelSource = 'gt' | 'reward';
@@ -40,47 +31,9 @@ export class DatasetError extends Error {
   override name = 'DatasetError';
 }
 
-// ----------------------------------------------------------------------------------------------------------------
-// Image resizing (logged size -> model input size)
-
-/**
- * Resizes RGB uint8 into `out` (at `offset`): area average when shrinking (each output pixel averages the input pixels
- * its footprint covers; exact for integer factors, e.g. 64 -> 32), nearest when enlarging. Same size: a copy.
- */
-export function resizeRgb(src: Uint8Array, sw: number, sh: number, out: Uint8Array, dw: number, dh: number, offset = 0): void {
-  if (sw === dw && sh === dh) {
-    out.set(src.subarray(0, sw * sh * 3), offset);
-    return;
-  }
-  for (let y = 0; y < dh; y++) {
-    let y0 = Math.floor((y * sh) / dh);
-    let y1 = Math.floor(((y + 1) * sh) / dh);
-    if (y1 <= y0) { y0 = Math.min(sh - 1, Math.floor(((y + 0.5) * sh) / dh)); y1 = y0 + 1; }
-    for (let x = 0; x < dw; x++) {
-      let x0 = Math.floor((x * sw) / dw);
-      let x1 = Math.floor(((x + 1) * sw) / dw);
-      if (x1 <= x0) { x0 = Math.min(sw - 1, Math.floor(((x + 0.5) * sw) / dw)); x1 = x0 + 1; }
-      let r = 0, g = 0, b = 0;
-      for (let yy = y0; yy < y1; yy++) {
-        let p = (yy * sw + x0) * 3;
-        for (let xx = x0; xx < x1; xx++, p += 3) {
-          r += src[p]!;
-          g += src[p + 1]!;
-          b += src[p + 2]!;
-        }
-      }
-      const n = (y1 - y0) * (x1 - x0);
-      const o = offset + (y * dw + x) * 3;
-      out[o] = Math.round(r / n);
-      out[o + 1] = Math.round(g / n);
-      out[o + 2] = Math.round(b / n);
-    }
-  }
-}
-
 function copyImage(img: RgbImage | null, size: number, out: Uint8Array, offset: number, where: string): void {
   if (!img) throw new DatasetError(`${where}: row has no image`);
-  resizeRgb(img.data, img.width, img.height, out, size, size, offset);
+  modelImageBytes(img, size, size, out, offset);
 }
 
 // ----------------------------------------------------------------------------------------------------------------
@@ -353,7 +306,8 @@ export interface TransitionDataset {
   episodes: number;
 }
 
-function observationOf(t: TransitionRecord): Observation {
+/** A logged row as the observation it was made from (its image is the logged one). */
+export function observationOf(t: TransitionRecord): Observation {
   return {
     image: t.image ?? { width: 0, height: 0, data: new Uint8Array(0) },
     wrench: t.wrench,

@@ -8,21 +8,11 @@
  * cost for an identity resize.
  */
 import sharp from 'sharp';
-import { resizeRgb } from '../data/dataset.ts';
+import { resizeRgb } from '../policy/inputs.ts';
 import type { RgbImage, Wrench } from './types.ts';
 
-/** sharp's resampling kernels, or 'area': the training loader's area average (src/data/dataset.ts resizeRgb), done in
- *  JS so that a model sees at serve time exactly the pixels it was trained on. */
+/** sharp's resampling kernels, or 'area': the models' area average (policy/inputs.ts resizeRgb), done in JS. */
 export type ResizeMethod = 'area' | 'nearest' | 'linear' | 'cubic' | 'mitchell' | 'lanczos2' | 'lanczos3';
-const SHARP_KERNELS = ['nearest', 'linear', 'cubic', 'mitchell', 'lanczos2', 'lanczos3'] as const;
-
-/** Maps a model card's free-text `preprocessing.image.resize` to a method; null when it names none we can reproduce. */
-export function resizeMethodOf(text: string): ResizeMethod | null {
-  const t = text.toLowerCase();
-  if (/\barea\b/.test(t)) return 'area';
-  const k = SHARP_KERNELS.find((name) => t === name || t.startsWith(`${name} `));
-  return k ?? null;
-}
 
 export interface ImagePreprocessSpec {
   /** Crop rectangle in camera pixels, or null for the full frame. */

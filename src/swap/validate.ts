@@ -7,9 +7,9 @@
  * Each model is fed the probe as its own card asks (image size, proprio layout), from the same logged rows.
  */
 import { DEFAULT_RESIDUAL_BOUND_M } from '../control/action.ts';
-import { ProprioBuilder } from '../daemon/proprio.ts';
 import type { ResidualPolicy } from '../daemon/interfaces.ts';
-import { resizeRgb } from '../data/dataset.ts';
+import { observationOf } from '../data/dataset.ts';
+import { ModelInputs, type ModelInput } from '../policy/inputs.ts';
 import type { Observation, RgbImage } from '../robot/types.ts';
 import type { Store } from '../store/index.ts';
 import type { TransitionRecord } from '../store/types.ts';
@@ -54,21 +54,10 @@ export function probeSet(store: Store, n: number): Observation[] {
   return rows.slice(Math.max(0, rows.length - n)).map(observationOf);
 }
 
-function observationOf(t: TransitionRecord): Observation {
-  return { image: t.image as RgbImage, wrench: t.wrench, eePos: t.eePos, eeQuat: t.eeQuat, goal: t.goal, imageStamp: t.imageStamp ?? 0, wrenchStamp: t.wrenchStamp ?? 0 };
-}
-
-/** Builds the model's own inputs for one observation (area resize to its image size, 1/255, its proprio layout). */
-export function inputsFor(policy: ResidualPolicy, obs: Observation): { image: Float32Array | undefined; proprio: Float32Array | undefined } {
-  let image: Float32Array | undefined;
-  const spec = policy.input.image;
-  if (spec) {
-    const bytes = new Uint8Array(spec.width * spec.height * 3);
-    resizeRgb(obs.image.data, obs.image.width, obs.image.height, bytes, spec.width, spec.height);
-    image = Float32Array.from(bytes, (v) => v / 255);
-  }
-  const proprio = policy.input.proprio ? Float32Array.from(new ProprioBuilder(policy.input.proprio, policy.version).build(obs)) : undefined;
-  return { image, proprio };
+/** The model's own inputs for one observation, by the one input pipeline (a copy: safe to keep). */
+export function inputsFor(policy: ResidualPolicy, obs: Observation): ModelInput {
+  const x = new ModelInputs(policy.input, policy.version).build(obs);
+  return { image: x.image && Float32Array.from(x.image), proprio: x.proprio && Float32Array.from(x.proprio) };
 }
 
 /** Runs the candidate (and the current policy, if any) on the probes; never throws for a bad model, says why instead. */

@@ -8,8 +8,9 @@
  * agent's noise/augmentation already is (src/learn/iql.ts), so resuming from the checkpoint at step k repeats exactly
  * what the uninterrupted run did after step k. An interrupted run loses only the steps since its last checkpoint.
  */
+import { cardPreprocessing, DEFAULT_PROPRIO_SPEC } from '../policy/inputs.ts';
 import { join } from 'node:path';
-import { DEFAULT_PROPRIO_SPEC, TransitionSampler, describeTransitions, loadTransitions, type TransitionDataset } from '../data/dataset.ts';
+import { TransitionSampler, describeTransitions, loadTransitions, type TransitionDataset } from '../data/dataset.ts';
 import { assertNoHeldOut, type Split } from '../data/splits.ts';
 import { backendLabel } from '../learn/backend.ts';
 import type { DaibMethod } from '../learn/daib.ts';
@@ -193,10 +194,6 @@ export interface ExportedOffline {
 export function exportOffline(run: OfflineRun, o: OfflineOptions, outDir: string, extra: { metrics?: Record<string, number>; trainingSeconds?: number } = {}): ExportedOffline {
   const { agent, data, domains, digest } = run;
   const c = agent.config;
-  const image = {
-    width: o.imageSize, height: o.imageSize, channels: 3 as const, colour: 'rgb' as const, layout: 'NHWC' as const, crop: null,
-    resize: 'area-average (training loader resizeRgb; the simulator renders 64x64)', scale: 1 / 255, offset: 0,
-  };
   const training = {
     connectors: domains, heldOut: o.split.heldOut, episodes: digest.episodes, transitions: data.count,
     database: { path: o.db, sha256: digest.sha256 }, updates: agent.step, seed: o.seed,
@@ -215,7 +212,7 @@ export function exportOffline(run: OfflineRun, o: OfflineOptions, outDir: string
     card: {
       kind: 'policy', name: 'policy-iql-offline', version: o.cardVersion, created,
       description: `Offline IQL residual policy (deterministic mean, tanh-bounded) ${words.policy}, trained on simulated prior data of the training connectors. u = u_H + residual.`,
-      preprocessing: { image, proprio: { ...DEFAULT_PROPRIO_SPEC }, notes: 'proprio raw units (m, N, N m); the graph scales it (Scale layer)' },
+      preprocessing: cardPreprocessing(o.imageSize, DEFAULT_PROPRIO_SPEC),
       action: { low: [-b, -b, -b], high: [b, b, b], units: 'm/step' },
       training, hyperparameters, backend: agent.backend, metrics: extra.metrics ?? {},
     },
@@ -228,7 +225,7 @@ export function exportOffline(run: OfflineRun, o: OfflineOptions, outDir: string
       card: {
         kind: 'encoder', name: `encoder-${which}`, version: o.cardVersion, created,
         description: `Frozen ${words.encoder} of the ${which === 'pi' ? 'policy' : which === 'q' ? 'Q' : 'value'} network from offline IQL: image -> ${words.features}, the features cached for online learning.`,
-        preprocessing: { image }, training, hyperparameters, backend: agent.backend, metrics: {},
+        preprocessing: cardPreprocessing(o.imageSize, null), training, hyperparameters, backend: agent.backend, metrics: {},
       },
     });
     encoders[which] = card;

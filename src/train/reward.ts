@@ -6,6 +6,7 @@
  * Held-out connectors are never in the training set (assertNoHeldOut); their images may live in a separate database
  * (data/heldout.db, collected with another seed).
  */
+import { cardPreprocessing } from '../policy/inputs.ts';
 import { loadLabelledImages, type LoadedImages } from '../data/dataset.ts';
 import { assertNoHeldOut, type Split } from '../data/splits.ts';
 import { backendLabel } from '../learn/backend.ts';
@@ -178,9 +179,7 @@ export function exportReward(clf: DaibClassifier, row: RewardRow, o: RewardOptio
     card: {
       kind: 'reward', name: `reward-${row.method}`, version: o.cardVersion, created: new Date().toISOString(),
       description: `Reward classifier (${row.method}): probability that the wrist-camera image shows the connector seated. Trained on simulated prior data of the training connectors with ground-truth labels; held-out accuracy is rebalanced 50/50 per connector.`,
-      preprocessing: {
-        image: { width: o.imageSize, height: o.imageSize, channels: 3, colour: 'rgb', layout: 'NHWC', crop: null, resize: 'area-average (training loader resizeRgb; the simulator renders 64x64)', scale: 1 / 255, offset: 0 },
-      },
+      preprocessing: cardPreprocessing(o.imageSize, null),
       training: {
         connectors: data.train.domainNames, heldOut: o.split.heldOut, episodes: data.trainDigest.episodes, transitions: data.train.count,
         database: { path: o.db, sha256: data.trainDigest.sha256 }, updates: clf.step, seed: o.seed,

@@ -20,8 +20,8 @@
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ProprioBuilder } from '../daemon/proprio.ts';
-import { DEFAULT_PROPRIO_SPEC, loadTransitions, resizeRgb, type TransitionDataset } from '../data/dataset.ts';
+import { loadTransitions, observationOf, type TransitionDataset } from '../data/dataset.ts';
+import { cardPreprocessing, DEFAULT_PROPRIO_SPEC, modelImageBytes, ProprioBuilder } from '../policy/inputs.ts';
 import { initBackend } from '../learn/backend.ts';
 import { saveOnnxModel } from '../learn/export.ts';
 import { IqlAgent, type IqlConfig, type IqlFeatures, type IqlStats } from '../learn/iql.ts';
@@ -361,7 +361,7 @@ export class OnlineTrainer {
       const imgs = new Uint8Array(missing.length * px);
       missing.forEach((r, i) => {
         if (!r.image) throw new Error(`${c.db}: transitions.id=${r.id} has no image; the online trainer needs the logged image`);
-        resizeRgb(r.image.data, r.image.width, r.image.height, imgs, this.imageSize, this.imageSize, i * px);
+        modelImageBytes(r.image, this.imageSize, this.imageSize, imgs, i * px);
       });
       const f = this.agent.computeFeatures(imgs, missing.length);
       const put = missing.map((r, i) => {
@@ -391,7 +391,7 @@ export class OnlineTrainer {
     const base = this.onFeat.add({ pi, q, v }, n);
     const builder = new ProprioBuilder(DEFAULT_PROPRIO_SPEC, c.db);
     const prop = new Float32Array(n * PD);
-    rows.forEach((r, i) => prop.set(builder.build(obsOf(r)), i * PD));
+    rows.forEach((r, i) => prop.set(builder.build(observationOf(r)), i * PD));
     const keep: number[] = [];
     const rewards: number[] = [];
     rows.forEach((r, i) => {
@@ -541,10 +541,6 @@ export class OnlineTrainer {
   }
 }
 
-function obsOf(t: TransitionRecord): Observation {
-  return { image: t.image ?? { width: 0, height: 0, data: new Uint8Array(0) }, wrench: t.wrench, eePos: t.eePos, eeQuat: t.eeQuat, goal: t.goal, imageStamp: t.imageStamp ?? 0, wrenchStamp: t.wrenchStamp ?? 0 };
-}
-
 /** The agent's deterministic policy (frozen pi encoder + head) as ONNX + card, in the daemon's input contract. */
 export function exportPolicyOnnx(
   agent: IqlAgent, path: string, name: string, version: number,
@@ -559,10 +555,7 @@ export function exportPolicyOnnx(
     card: {
       kind: 'policy', name, version, created: new Date().toISOString(),
       description: extra.description ?? `Online IQL residual policy: ${frozenEncoderWords(agent)} from offline IQL + a head fine-tuned on the daemon's practice data with the learned reward.`,
-      preprocessing: {
-        image: { width: img, height: img, channels: 3, colour: 'rgb', layout: 'NHWC', crop: null, resize: 'area-average', scale: 1 / 255, offset: 0 },
-        proprio: { ...DEFAULT_PROPRIO_SPEC }, notes: 'proprio raw units (m, N, N m); the graph scales it',
-      },
+      preprocessing: cardPreprocessing(img, DEFAULT_PROPRIO_SPEC),
       action: { low: a.map((x) => -x), high: [...a], units: 'm/step' },
       training: extra.training, hyperparameters: extra.hyperparameters, backend: agent.backend, metrics: extra.metrics,
     },

@@ -10,12 +10,11 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { saveOnnxModel } from '../../src/learn/export.ts';
 import { PolicyModel, RewardModel } from '../../src/policy/onnx-model.ts';
-import { ProprioBuilder } from '../../src/daemon/proprio.ts';
+import { ProprioBuilder, resizeRgb } from '../../src/policy/inputs.ts';
 import { policyFromModel, rewardFromModel, loadStartupModels } from '../../src/daemon/models.ts';
 import { buildPolicyLike, cardDraft } from '../policy/fixtures.ts';
 import { logged, rig, tempDir, tickUntil, TOKEN } from './helpers.ts';
 import { sha256Hex } from '../../src/policy/card.ts';
-import { resizeRgb } from '../../src/data/dataset.ts';
 import { readFileSync } from 'node:fs';
 
 await tf.setBackend('cpu');

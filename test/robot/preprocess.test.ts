@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
-import { ImagePreprocessor, PreprocessError, resizeMethodOf, WrenchCorrector } from '../../src/robot/preprocess.ts';
-import { resizeRgb } from '../../src/data/dataset.ts';
+import { ImagePreprocessor, PreprocessError, WrenchCorrector } from '../../src/robot/preprocess.ts';
+import { resizeRgb } from '../../src/policy/inputs.ts';
 import type { RgbImage, Wrench } from '../../src/robot/types.ts';
 
 function gradient(w: number, h: number): RgbImage {
@@ -98,13 +98,6 @@ test('area resize reproduces the training loader exactly (no sharp), with and wi
   const want2 = new Uint8Array(16 * 16 * 3);
   resizeRgb(cropped, 48, 48, want2, 16, 16);
   assert.deepEqual((await q.prepare(frame)).rgb.data, want2);
-});
-
-test('model card resize text maps to a method we can reproduce, or to none', () => {
-  assert.equal(resizeMethodOf('area-average (training loader resizeRgb; the simulator renders 64x64)'), 'area');
-  assert.equal(resizeMethodOf('lanczos3'), 'lanczos3');
-  assert.equal(resizeMethodOf('linear'), 'linear');
-  assert.equal(resizeMethodOf('bicubic-antialias'), null);
 });
 
 test('sameAs: only preprocessors that produce the same input are shared between models', () => {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ProprioBuilder, PROPRIO_NAMES } from '../../src/daemon/proprio.ts';
+import { ProprioBuilder, PROPRIO_NAMES } from '../../src/policy/inputs.ts';
 import type { Observation } from '../../src/robot/types.ts';
 
 const obs: Observation = {

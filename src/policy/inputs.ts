@@ -1,0 +1,229 @@
+/**
+ * How an observation becomes model input, written once and driven by the model card. The control tick, swap
+ * validation, the offline policy controller, the training loaders and the online trainer all call this module, so a
+ * model is fed at drive time exactly what it was trained on.
+ *
+ * The observation's image is the LOGGED image (the camera frame after the calibration's crop and resize, RGB: see
+ * robot/preprocess.ts); a model's image input is that image area-resized to the card's size, then byte * scale + offset.
+ * Proprio: the card's layout of named elements, normalised as (raw - mean) / std.
+ *
+ * Only area resampling is accepted in a card: it is what the training loaders do, so a card naming another kernel
+ * would be fed differently at training and at drive time.
+ */
+import type { Observation, RgbImage } from '../robot/types.ts';
+import type { ModelCard } from './card.ts';
+
+/** Proprio layout (element names, see PROPRIO_NAMES) and the normalisation the caller applies. */
+export interface ProprioSpec {
+  layout: string[];
+  mean: number[];
+  std: number[];
+}
+
+/** The project's proprio layout: tip minus goal x* (m), then the bias-corrected wrench (N, N m); raw units (mean 0,
+ *  std 1: the learner's scaling is baked into the exported graph). */
+export const DEFAULT_PROPRIO_SPEC: ProprioSpec = {
+  layout: ['dx', 'dy', 'dz', 'fx', 'fy', 'fz', 'tx', 'ty', 'tz'],
+  mean: [0, 0, 0, 0, 0, 0, 0, 0, 0],
+  std: [1, 1, 1, 1, 1, 1, 1, 1, 1],
+};
+
+/** What a model is fed: an RGB NHWC image of this size and scaling (null: no image), and a proprio vector. */
+export interface ModelInputSpec {
+  image: { width: number; height: number; scale: number; offset: number } | null;
+  proprio: ProprioSpec | null;
+}
+
+export class InputSpecError extends Error {
+  override name = 'InputSpecError';
+}
+
+// ----------------------------------------------------------------------------------------------------------------
+// The card's preprocessing block: written by every training path, read back by inputSpecOf.
+
+/** The words a card uses for the one resampling there is. */
+export const AREA_RESIZE = 'area-average';
+
+/** The `preprocessing` block of a card for a model trained on logged images of `imageSize` (and proprio). */
+export function cardPreprocessing(imageSize: number, proprio: ProprioSpec | null): ModelCard['preprocessing'] {
+  return {
+    image: { width: imageSize, height: imageSize, channels: 3, colour: 'rgb', layout: 'NHWC', crop: null, resize: AREA_RESIZE, scale: 1 / 255, offset: 0 },
+    ...(proprio ? { proprio: { layout: [...proprio.layout], mean: [...proprio.mean], std: [...proprio.std] }, notes: 'proprio raw units (m, N, N m); the graph scales it' } : {}),
+  };
+}
+
+/** What a card asks to be fed; refuses what this module cannot reproduce exactly. Errors name `source` and the field. */
+export function inputSpecOf(card: ModelCard, source: string): ModelInputSpec {
+  const hasImage = card.inputs.some((s) => s.role === 'image');
+  const hasProprio = card.inputs.some((s) => s.role === 'proprio');
+  if (card.inputs.some((s) => s.role === 'features')) throw new InputSpecError(`${source}: takes cached features, not observations; it cannot be fed from an observation`);
+  const img = card.preprocessing.image;
+  if (hasImage && !img) throw new InputSpecError(`${source}: field 'preprocessing.image' is required for a model with an image input`);
+  if (img && (img.channels !== 3 || img.colour !== 'rgb')) throw new InputSpecError(`${source}: field 'preprocessing.image.colour' '${img.colour}' with ${img.channels} channels is not supported (models are fed RGB)`);
+  if (img && (Math.abs(img.scale - 1 / 255) > 1e-12 || img.offset !== 0)) throw new InputSpecError(`${source}: field 'preprocessing.image.scale/offset' must be 1/255 and 0 (the learners train on byte / 255)`);
+  if (img && img.crop !== null) throw new InputSpecError(`${source}: field 'preprocessing.image.crop' must be null (the camera crop is the calibration's, applied before logging)`);
+  if (img && !/\barea\b/i.test(img.resize)) {
+    throw new InputSpecError(`${source}: field 'preprocessing.image.resize' '${img.resize}' is not area resampling, the only one the training loaders use (write '${AREA_RESIZE}')`);
+  }
+  const pro = card.preprocessing.proprio;
+  if (hasProprio && !pro) throw new InputSpecError(`${source}: field 'preprocessing.proprio' is required for a model with a proprio input`);
+  if (hasProprio && pro) new ProprioBuilder(pro, source); // validates names and std now, not at the first tick
+  return {
+    image: hasImage && img ? { width: img.width, height: img.height, scale: img.scale, offset: img.offset } : null,
+    proprio: hasProprio && pro ? { layout: [...pro.layout], mean: [...pro.mean], std: [...pro.std] } : null,
+  };
+}
+
+// ----------------------------------------------------------------------------------------------------------------
+// Image
+
+/**
+ * Resizes RGB uint8 into `out` (at `offset`): area average when shrinking (each output pixel averages the input pixels
+ * its footprint covers; exact for integer factors, e.g. 64 -> 32), nearest when enlarging. Same size: a copy.
+ */
+export function resizeRgb(src: Uint8Array, sw: number, sh: number, out: Uint8Array, dw: number, dh: number, offset = 0): void {
+  if (sw === dw && sh === dh) {
+    out.set(src.subarray(0, sw * sh * 3), offset);
+    return;
+  }
+  for (let y = 0; y < dh; y++) {
+    let y0 = Math.floor((y * sh) / dh);
+    let y1 = Math.floor(((y + 1) * sh) / dh);
+    if (y1 <= y0) { y0 = Math.min(sh - 1, Math.floor(((y + 0.5) * sh) / dh)); y1 = y0 + 1; }
+    for (let x = 0; x < dw; x++) {
+      let x0 = Math.floor((x * sw) / dw);
+      let x1 = Math.floor(((x + 1) * sw) / dw);
+      if (x1 <= x0) { x0 = Math.min(sw - 1, Math.floor(((x + 0.5) * sw) / dw)); x1 = x0 + 1; }
+      let r = 0, g = 0, b = 0;
+      for (let yy = y0; yy < y1; yy++) {
+        let p = (yy * sw + x0) * 3;
+        for (let xx = x0; xx < x1; xx++, p += 3) {
+          r += src[p]!;
+          g += src[p + 1]!;
+          b += src[p + 2]!;
+        }
+      }
+      const n = (y1 - y0) * (x1 - x0);
+      const o = offset + (y * dw + x) * 3;
+      out[o] = Math.round(r / n);
+      out[o + 1] = Math.round(g / n);
+      out[o + 2] = Math.round(b / n);
+    }
+  }
+}
+
+/** A logged image as a model's image bytes (width x height x 3, uint8) into `out` at `offset`: what loaders store. */
+export function modelImageBytes(img: RgbImage, width: number, height: number, out: Uint8Array, offset = 0): void {
+  if (img.data.length !== img.width * img.height * 3) throw new InputSpecError(`image ${img.width}x${img.height} has ${img.data.length} bytes, expected ${img.width * img.height * 3}`);
+  resizeRgb(img.data, img.width, img.height, out, width, height, offset);
+}
+
+// ----------------------------------------------------------------------------------------------------------------
+// Proprio
+
+type Getter = (o: Observation) => number;
+
+const GETTERS: Record<string, Getter> = {
+  dx: (o) => o.eePos[0] - o.goal[0],
+  dy: (o) => o.eePos[1] - o.goal[1],
+  dz: (o) => o.eePos[2] - o.goal[2],
+  x: (o) => o.eePos[0],
+  y: (o) => o.eePos[1],
+  z: (o) => o.eePos[2],
+  gx: (o) => o.goal[0],
+  gy: (o) => o.goal[1],
+  gz: (o) => o.goal[2],
+  fx: (o) => o.wrench[0],
+  fy: (o) => o.wrench[1],
+  fz: (o) => o.wrench[2],
+  tx: (o) => o.wrench[3],
+  ty: (o) => o.wrench[4],
+  tz: (o) => o.wrench[5],
+};
+
+/** Names a proprio layout may use: dx dy dz = end effector minus goal x* (m); x y z = end effector (m);
+ *  gx gy gz = goal x* (m); fx fy fz tx ty tz = bias-corrected wrench (N, N m). */
+export const PROPRIO_NAMES = Object.keys(GETTERS);
+
+/** Builds a proprio vector by the layout's names; compiled once, so the tick runs a loop into a reused buffer. */
+export class ProprioBuilder {
+  private readonly getters: Getter[];
+  private readonly buf: Float32Array;
+  private readonly mean: Float64Array;
+  private readonly invStd: Float64Array;
+
+  /** @param source names the model in errors */
+  constructor(spec: ProprioSpec, source: string) {
+    if (spec.mean.length !== spec.layout.length || spec.std.length !== spec.layout.length) {
+      throw new InputSpecError(`${source}: proprio layout, mean and std must have the same length (${spec.layout.length}, ${spec.mean.length}, ${spec.std.length})`);
+    }
+    this.getters = spec.layout.map((name, i) => {
+      const g = GETTERS[name];
+      if (!g) throw new InputSpecError(`${source}: proprio layout[${i}] '${name}' is not a known element (known: ${PROPRIO_NAMES.join(' ')})`);
+      return g;
+    });
+    spec.std.forEach((s, i) => {
+      if (!(s > 0)) throw new InputSpecError(`${source}: proprio std[${i}] must be > 0, got ${s}`);
+    });
+    this.mean = Float64Array.from(spec.mean);
+    this.invStd = Float64Array.from(spec.std, (s) => 1 / s);
+    this.buf = new Float32Array(spec.layout.length);
+  }
+
+  /** Fills and returns the reused buffer (copy it to keep it). */
+  build(o: Observation): Float32Array {
+    for (let i = 0; i < this.getters.length; i++) {
+      this.buf[i] = ((this.getters[i] as Getter)(o) - (this.mean[i] as number)) * (this.invStd[i] as number);
+    }
+    return this.buf;
+  }
+}
+
+// ----------------------------------------------------------------------------------------------------------------
+// Both, for one model
+
+export interface ModelInput {
+  image: Float32Array | undefined;
+  proprio: Float32Array | undefined;
+}
+
+/** A model's input builder: made once per model (off the tick), then `build` per observation into reused buffers. */
+export class ModelInputs {
+  private readonly proprio: ProprioBuilder | null;
+  private readonly bytes: Uint8Array | null;
+  private readonly image: Float32Array | null;
+
+  constructor(
+    readonly spec: ModelInputSpec,
+    source: string,
+  ) {
+    const im = spec.image;
+    if (im && !(Number.isInteger(im.width) && Number.isInteger(im.height) && im.width > 0 && im.height > 0)) {
+      throw new InputSpecError(`${source}: image input size must be positive integers, got ${im.width}x${im.height}`);
+    }
+    this.proprio = spec.proprio ? new ProprioBuilder(spec.proprio, source) : null;
+    this.bytes = im ? new Uint8Array(im.width * im.height * 3) : null;
+    this.image = im ? new Float32Array(im.width * im.height * 3) : null;
+  }
+
+  /** True when `other` makes the same image input, so one result can feed both models. */
+  sameImageAs(other: ModelInputs): boolean {
+    const a = this.spec.image;
+    const b = other.spec.image;
+    return a !== null && b !== null && a.width === b.width && a.height === b.height && a.scale === b.scale && a.offset === b.offset;
+  }
+
+  /** The model's inputs for one observation (reused buffers: copy to keep). Throws InputSpecError on a bad frame. */
+  build(obs: Observation): ModelInput {
+    let image: Float32Array | undefined;
+    const im = this.spec.image;
+    if (im && this.bytes && this.image) {
+      modelImageBytes(obs.image, im.width, im.height, this.bytes);
+      const out = this.image;
+      const bytes = this.bytes;
+      for (let i = 0; i < bytes.length; i++) out[i] = (bytes[i] as number) * im.scale + im.offset;
+      image = out;
+    }
+    return { image, proprio: this.proprio?.build(obs) };
+  }
+}
