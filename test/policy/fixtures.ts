@@ -86,7 +86,7 @@ export function cardDraft(kind: ModelKind, o: { size?: number; channels?: number
     created: new Date(0).toISOString(),
     description: `A randomly initialised ${kind} network used by the tests.`,
     preprocessing: {
-      image: { width: size, height: size, channels: channels as 1 | 3, colour: channels === 3 ? 'rgb' : 'gray', layout: 'NHWC', crop: null, resize: 'lanczos3', scale: 1 / 255, offset: 0 },
+      image: { width: size, height: size, channels: channels as 1 | 3, colour: channels === 3 ? 'rgb' : 'gray', layout: 'NHWC', crop: null, resize: 'area-average', scale: 1 / 255, offset: 0 },
       // proprioDim 0: an image-only model (e.g. the reward classifier), no proprio preprocessing.
       ...(proprioDim > 0 ? { proprio: { layout, mean: layout.map(() => 0), std: layout.map(() => 1) } } : {}),
     },
