@@ -8,7 +8,7 @@ import { createController, needsPrivileged } from '../src/control/registry.ts';
 import { runEpisode } from '../src/eval/evaluate.ts';
 import { SimCell } from '../src/sim/cell.ts';
 import { findConnector, loadConnectors } from '../src/sim/connectors.ts';
-import type { Observation, Vec3 } from '../src/robot/types.ts';
+import type { Observation, Vec3 } from '../src/core/types.ts';
 import { Rng, deriveSeed } from '../src/util/rng.ts';
 import { fmt, summarize, writeResults } from './lib.ts';
 

@@ -8,6 +8,7 @@
  * bodies are never type-coerced ("5" is not a count), and errors come back as 400 with the offending field named.
  * The OpenAPI document is served at /openapi.json; /events streams status as server-sent events.
  */
+import type { Scenario } from '../core/types.ts';
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
@@ -120,7 +121,7 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
       },
     },
     async (req, reply) => {
-      const body = req.body as { count: number; domain?: string; scenario?: 'I' | 'II'; explorationNoise?: number; seed?: number; kind?: 'practice' | 'eval' };
+      const body = req.body as { count: number; domain?: string; scenario?: Scenario; explorationNoise?: number; seed?: number; kind?: 'practice' | 'eval' };
       const r = daemon.startPractice(body);
       if (!r.ok && r.reason.startsWith('unknown domain')) return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: `body/domain: ${r.reason}` });
       if (!r.ok) return reply.code(409).send({ statusCode: 409, error: 'Conflict', message: r.reason });

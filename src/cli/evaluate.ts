@@ -7,12 +7,13 @@
  *
  * Exit codes: 0 done, 2 bad arguments or connector files, 1 anything else.
  */
+import type { Scenario } from '../core/types.ts';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { BASELINES_SCENARIO_I, BASELINES_SCENARIO_II, createController, needsPrivileged, type ControllerOverrides } from '../control/registry.ts';
 import { USAGE, UsageError, parseEvalArgs, type EvalArgs } from '../eval/args.ts';
-import { evaluate, formatTable, type ControllerSpec, type EvalProgress, type EvalResult, type Scenario } from '../eval/evaluate.ts';
+import { evaluate, formatTable, type ControllerSpec, type EvalProgress, type EvalResult } from '../eval/evaluate.ts';
 import { simCellFactory, selectConnectors } from '../eval/sim-cells.ts';
 import { runIfMain } from '../util/args.ts';
 

@@ -2,7 +2,7 @@
  * Types and JSON schemas of the daemon config file (config/daemon.yaml) and of the calibration files (calibration/*.yaml).
  * Every field is documented here once; the YAML files repeat the essentials as comments.
  */
-import type { Vec3, Wrench } from '../robot/types.ts';
+import type { Vec3, Wrench, Scenario } from '../core/types.ts';
 
 export interface ApiConfig {
   /** Interface to bind; 127.0.0.1 by default so that only this machine can move the arm. */
@@ -43,7 +43,7 @@ export interface PracticeConfig {
   /** Default std dev (m) of the Gaussian exploration noise added to the residual while practising. */
   explorationNoise: number;
   /** Default start distribution. */
-  scenario: 'I' | 'II';
+  scenario: Scenario;
   /** Base seed of episode start poses and exploration noise. */
   seed: number;
   /** Reward probability above which an episode's final observation counts as a (learned) success. */

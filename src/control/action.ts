@@ -8,7 +8,7 @@
  * policy is judged, trained and driven under the same rule. The daemon's safety filter applies the same `limitStep`
  * again to whatever it is handed (an operator's command, too) and then keeps the move inside the workspace box.
  */
-import type { Vec3 } from '../robot/types.ts';
+import type { Vec3 } from '../core/types.ts';
 
 /** calibration/limits.yaml's residualBoundM as shipped, for tools that run without a calibration (evaluation,
  *  collection); test/control/action.test.ts checks that the two agree. */

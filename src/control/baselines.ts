@@ -14,7 +14,7 @@
  * Contact is judged from what a real cell measures: the vertical force |Fz| and stalled descent (the tip moved
  * less than a fraction of the commanded descent). "Found the hole" is the tip dropping below the contact height.
  */
-import type { Observation, Vec3 } from '../robot/types.ts';
+import type { Observation, Vec3 } from '../core/types.ts';
 import { checkNumber, clipAction, lateralDistance, limitXY, type ControlContext, type Controller } from './controller.ts';
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@
  * over one control step (10 Hz). The runner, and the cell after it, bound each axis to `maxStep`; controllers
  * clip their own output too so that what they return is what will be executed.
  */
-import type { Observation, Vec3 } from '../robot/types.ts';
+import type { Observation, Vec3 } from '../core/types.ts';
 import type { Rng } from '../util/rng.ts';
 
 /** Facts no real controller could know, available only to instrumented data collection. */

@@ -6,7 +6,7 @@
  * It reads the TRUE socket position (`ctx.privileged`), as the research's collector relied on a calibrated,
  * instrumented socket pose. It is for collecting prior data only, never a baseline.
  */
-import type { Observation, Vec3 } from '../robot/types.ts';
+import type { Observation, Vec3 } from '../core/types.ts';
 import { checkNumber, clipAction, limitXY, type ControlContext, type Controller } from './controller.ts';
 
 export interface NoisyExpertConfig {

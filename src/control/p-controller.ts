@@ -5,7 +5,7 @@
  * (70% of the remaining height left after each step), so it reaches x* from 5 cm above in about 10 steps.
  * It has no notion of contact: a goal that is wrong by more than the clearance leaves it pressing on the rim.
  */
-import type { Observation, Vec3 } from '../robot/types.ts';
+import type { Observation, Vec3 } from '../core/types.ts';
 import { checkNumber, clipAction, type ControlContext, type Controller } from './controller.ts';
 
 export interface PControllerConfig {

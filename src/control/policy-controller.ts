@@ -10,7 +10,7 @@
  */
 import { inputSpecOf, ModelInputs } from '../policy/inputs.ts';
 import { PolicyModel } from '../policy/onnx-model.ts';
-import type { Observation, Vec3 } from '../robot/types.ts';
+import type { Observation, Vec3 } from '../core/types.ts';
 import { composeAction, DEFAULT_RESIDUAL_BOUND_M } from './action.ts';
 import type { ControlContext, Controller } from './controller.ts';
 import { DEFAULT_P_CONFIG, pControl, type PControllerConfig } from './p-controller.ts';

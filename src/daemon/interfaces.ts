@@ -3,7 +3,7 @@
  * src/policy/onnx-model.ts (through models.ts) and src/store (through log.ts); tests may pass their own.
  */
 import type { ModelInputSpec } from '../policy/inputs.ts';
-import type { Observation, RgbImage, Vec3 } from '../robot/types.ts';
+import type { Observation, RgbImage, Vec3, Scenario } from '../core/types.ts';
 import type { EpisodeOutcome } from '../store/types.ts';
 
 export type { ModelInputSpec };
@@ -50,7 +50,7 @@ export interface TickTransition {
 export interface EpisodeBegin {
   kind: 'practice' | 'eval';
   domain: string;
-  scenario: 'I' | 'II';
+  scenario: Scenario;
   seed: number;
   startState: unknown;
   policyVersion: string | null;

@@ -19,9 +19,9 @@ import { EventEmitter } from 'node:events';
 import { composeAction, type ActionLimits } from '../control/action.ts';
 import { pControl } from '../control/p-controller.ts';
 import type { Calibration, DaemonConfig } from '../config/schema.ts';
-import type { EpisodeSpec, GroundTruth, RobotBackend } from '../robot/backend.ts';
+import type { EpisodeSpec, RobotBackend } from '../robot/backend.ts';
 import { ImagePreprocessor, WrenchCorrector } from '../robot/preprocess.ts';
-import type { Observation, Vec3 } from '../robot/types.ts';
+import type { Observation, Vec3, Scenario, GroundTruth } from '../core/types.ts';
 import { deriveSeed, Rng } from '../util/rng.ts';
 import type { EpisodeOutcome } from '../store/types.ts';
 import { ModelInputs, type ModelInput } from '../policy/inputs.ts';
@@ -37,7 +37,7 @@ export interface PracticeRequest {
   count: number;
   /** Connector / domain label (sim: the connector to load). */
   domain?: string;
-  scenario?: 'I' | 'II';
+  scenario?: Scenario;
   /** Std dev (m) of Gaussian noise added to the residual; 0 for evaluation. */
   explorationNoise?: number;
   /** Base seed of this run's start poses and noise (default: config seed + run number). */
@@ -51,7 +51,7 @@ export interface PracticeRun {
   count: number;
   done: number;
   domain: string;
-  scenario: 'I' | 'II';
+  scenario: Scenario;
   explorationNoise: number;
   seed: number;
   kind: 'practice' | 'eval';
@@ -155,7 +155,7 @@ interface OpenEpisode {
   step: number;
   steps: number;
   domain: string;
-  scenario: 'I' | 'II';
+  scenario: Scenario;
   noise: number;
   rng: Rng;
   pending: Pending | null;

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { readCard, cardPathFor, sha256Hex, type ModelCard } from '../policy/card.ts';
 import { PolicyModel, RewardModel } from '../policy/onnx-model.ts';
 import { inputSpecOf } from '../policy/inputs.ts';
-import type { Vec3 } from '../robot/types.ts';
+import type { Vec3 } from '../core/types.ts';
 import type { Store } from '../store/index.ts';
 import { readFileSync } from 'node:fs';
 import type { ResidualPolicy, RewardScorer } from './interfaces.ts';

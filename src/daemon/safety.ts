@@ -14,7 +14,7 @@
  */
 import { limitStep } from '../control/action.ts';
 import type { EstopSignal } from '../robot/backend.ts';
-import type { Observation, Vec3 } from '../robot/types.ts';
+import type { Observation, Vec3 } from '../core/types.ts';
 
 export type TripReason = 'estop' | 'non-finite' | 'stale-camera' | 'stale-wrench' | 'force-limit' | 'workspace';
 

@@ -30,7 +30,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startWorker } from '../util/worker.ts';
-import type { Scenario } from '../eval/evaluate.ts';
+import type { Scenario } from '../core/types.ts';
 import { Store } from '../store/index.ts';
 import type { TransitionInput } from '../store/types.ts';
 import type { FromCollectWorker, ToCollectWorker } from './collect-worker.ts';

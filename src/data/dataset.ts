@@ -18,7 +18,7 @@
 import type { IqlBatch } from '../learn/iql.ts';
 import type { LabelledImages } from '../learn/daib.ts';
 import { DEFAULT_PROPRIO_SPEC, modelImageBytes, ProprioBuilder, type ProprioSpec } from '../policy/inputs.ts';
-import type { Observation, RgbImage } from '../robot/types.ts';
+import type { Observation, RgbImage } from '../core/types.ts';
 import type { Store } from '../store/index.ts';
 import type { EpisodeKind, EpisodeRecord, TransitionRecord } from '../store/types.ts';
 import { Rng } from '../util/rng.ts';

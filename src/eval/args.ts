@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { BASELINES_SCENARIO_I, BASELINES_SCENARIO_II, CONTROLLER_NAMES, describeController, isControllerName } from '../control/registry.ts';
 import { UsageError, int, list, nonNegMm, num } from '../util/args.ts';
-import type { Scenario } from './evaluate.ts';
+import type { Scenario } from '../core/types.ts';
 
 export { UsageError };
 

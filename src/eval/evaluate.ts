@@ -12,10 +12,10 @@
 import { limitStep } from '../control/action.ts';
 import type { Controller, ControlContext } from '../control/controller.ts';
 import { DEFAULT_EPISODE_LENGTH, DEFAULT_MAX_STEP } from '../control/controller.ts';
-import type { Observation, Vec3 } from '../robot/types.ts';
+import type { Observation, Vec3 } from '../core/types.ts';
 import { Rng, deriveSeed } from '../util/rng.ts';
 
-export type Scenario = 'I' | 'II';
+import type { Scenario } from '../core/types.ts';
 
 /** What the evaluation needs from a simulated cell (SimCell satisfies it). */
 export interface EvalCell {

@@ -22,7 +22,7 @@ import { evaluate } from '../eval/evaluate.ts';
 import { simCellFactory } from '../eval/sim-cells.ts';
 import { RewardModel } from '../policy/onnx-model.ts';
 import { SimBackend } from '../robot/sim-backend.ts';
-import type { Vec3 } from '../robot/types.ts';
+import type { Vec3, Scenario } from '../core/types.ts';
 import { selectConnectors } from '../eval/sim-cells.ts';
 import { GOAL_BIAS_DIRECTION, POLICY_EVAL_BASELINES } from '../train/evaluate-policy.ts';
 import { startLearning, type Learning } from '../trainer/attach.ts';
@@ -106,7 +106,7 @@ async function waitIdle(app: DaemonApp): Promise<void> {
 }
 
 /** `count` eval episodes with the live policy; returns ground-truth successes. */
-async function evalRun(app: DaemonApp, count: number, scenario: 'I' | 'II', seed: number): Promise<number> {
+async function evalRun(app: DaemonApp, count: number, scenario: Scenario, seed: number): Promise<number> {
   const before = new Set(app.log.store.listEpisodes({ limit: 1_000_000 }).map((e) => e.id));
   const r = app.daemon.startPractice({ count, scenario, kind: 'eval', explorationNoise: 0, seed });
   if (!r.ok) throw new Error(`eval refused: ${r.reason}`);

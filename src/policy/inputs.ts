@@ -10,7 +10,7 @@
  * Only area resampling is accepted in a card: it is what the training loaders do, so a card naming another kernel
  * would be fed differently at training and at drive time.
  */
-import type { Observation, RgbImage } from '../robot/types.ts';
+import type { Observation, RgbImage } from '../core/types.ts';
 import type { ModelCard } from './card.ts';
 
 /** Proprio layout (element names, see PROPRIO_NAMES) and the normalisation the caller applies. */

@@ -12,7 +12,7 @@
 import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
-import type { Vec3 } from '../robot/types.ts';
+import type { Vec3 } from '../core/types.ts';
 import { cardPathFor, readCard, sha256Hex, type InputRole, type ModelCard, type ModelKind, type TensorSpec } from './card.ts';
 
 const { onnx } = onnxProto;

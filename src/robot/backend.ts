@@ -3,7 +3,7 @@
  * Like a ros2_control hardware interface, the daemon talks only to this, so the same loop drives the MuJoCo cell,
  * a ROS 2 arm, or a test fake. Units as in types.ts (metres, newtons, seconds); frames: robot base, z up.
  */
-import type { Observation, Vec3 } from './types.ts';
+import type { GroundTruth, Observation, Scenario, Vec3 } from '../core/types.ts';
 
 export type BackendKind = 'sim' | 'ros2' | 'replay' | 'test';
 
@@ -19,20 +19,9 @@ export interface EpisodeSpec {
   /** Seed for the start pose (sim: start position, nuisance; real robot: jitter of the start pose). */
   seed: number;
   /** Start distribution: I within +-10 mm of the socket, II 10-20 mm away. */
-  scenario: 'I' | 'II';
+  scenario: Scenario;
   /** Connector / domain label; a sim backend may switch its connector, a real one just records it. */
   domain?: string;
-}
-
-/** Ground truth a simulator can report; used for evaluation only, never on the control path for learning by default. */
-export interface GroundTruth {
-  success: boolean;
-  /** Depth of the connector tip below the socket face (m); the connector is seated at its insertion depth. */
-  depth: number;
-  /** Tip position when fully seated (m). */
-  socketPos: Vec3;
-  /** Horizontal distance of the tip from the seated position / socket axis (m). */
-  lateralError: number;
 }
 
 export type EstopListener = (signal: EstopSignal) => void;

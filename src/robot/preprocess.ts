@@ -9,7 +9,7 @@
  */
 import sharp from 'sharp';
 import { resizeRgb } from '../policy/inputs.ts';
-import type { RgbImage, Wrench } from './types.ts';
+import type { RgbImage, Wrench } from '../core/types.ts';
 
 /** sharp's resampling kernels, or 'area': the models' area average (policy/inputs.ts resizeRgb), done in JS. */
 export type ResizeMethod = 'area' | 'nearest' | 'linear' | 'cubic' | 'mitchell' | 'lanczos2' | 'lanczos3';

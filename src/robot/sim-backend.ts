@@ -9,8 +9,9 @@
  */
 import { findConnector, loadConnectors, type ConnectorDef } from '../sim/connectors.ts';
 import { SimCell, type CellConfig } from '../sim/cell.ts';
-import { EstopSource, type EpisodeSpec, type EstopListener, type EstopSignal, type GroundTruth, type RobotBackend } from './backend.ts';
-import type { Observation, Vec3 } from './types.ts';
+import { EstopSource, type EpisodeSpec, type EstopListener, type EstopSignal, type RobotBackend } from './backend.ts';
+import type { GroundTruth } from '../core/types.ts';
+import type { Observation, Vec3 } from '../core/types.ts';
 
 export interface SimBackendOptions {
   /** Connector loaded first (name in `connectors`). */

@@ -4,7 +4,7 @@
  * (stripes/checker) evaluated in the frame of the object it belongs to (plug or socket), so patterns move
  * with the plug. No OpenGL needed; ~1 ms for 64x64.
  */
-import type { RgbImage, Vec3 } from '../robot/types.ts';
+import type { RgbImage, Vec3 } from '../core/types.ts';
 import type { TextureDef } from './connectors.ts';
 import type { Mujoco } from './mujoco.ts';
 

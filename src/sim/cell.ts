@@ -17,8 +17,8 @@
  * Wrench convention: the force/torque the environment exerts on the tool, in the base frame, at the wrist
  * site; pressing the plug down onto the socket face reads as a positive (upward) Fz.
  */
-import type { GroundTruth } from '../robot/backend.ts';
-import type { Observation, Vec3, Wrench } from '../robot/types.ts';
+import type { GroundTruth } from '../core/types.ts';
+import type { Observation, Vec3, Wrench } from '../core/types.ts';
 import { RayCamera, lookAt, matMul3, rotVec, type CameraPose, type EnvView, type Shading, type TextureFrame } from './camera.ts';
 import type { ConnectorDef } from './connectors.ts';
 import { cholSolve6, TipIk } from './ik.ts';
@@ -28,7 +28,7 @@ import { compileXml, DataViews, describeWasmError, mujoco, type Mujoco } from '.
 import { Rng } from '../util/rng.ts';
 import { CELL_HOME, SAWYER_JOINTS } from './sawyer.ts';
 
-export type Scenario = 'I' | 'II';
+import type { Scenario } from '../core/types.ts';
 
 export interface CellConfig {
   connector: ConnectorDef;
@@ -64,7 +64,6 @@ export interface ResetOptions {
   scenario: Scenario;
 }
 
-export type { GroundTruth };
 
 /** The tip counts as seated within this distance of the full insertion depth. */
 export const SEATED_TOLERANCE = 0.001;

@@ -6,7 +6,7 @@
  * forward kinematics (mj_kinematics + mj_comPos) and the site Jacobian (mj_jacSite, written into the
  * module's own DoubleBuffers: plain typed arrays are silently not written).
  */
-import type { Vec3 } from '../robot/types.ts';
+import type { Vec3 } from '../core/types.ts';
 import { DataViews, type Mujoco } from './mujoco.ts';
 
 type Model = InstanceType<Mujoco['MjModel']>;

@@ -7,7 +7,7 @@
  * connector reference centre); its z axis points up the tool, so "tip pointing down" is the identity
  * orientation in the world.
  */
-import type { Vec3 } from '../robot/types.ts';
+import type { Vec3 } from '../core/types.ts';
 import { holePolygons, partPolygon, type ConnectorDef } from './connectors.ts';
 import { bbox, decomposePlate, isRectangle, type Vec2 } from './geometry.ts';
 import { SAWYER_HAND, SAWYER_JOINTS, rpyToQuat } from './sawyer.ts';

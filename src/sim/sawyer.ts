@@ -3,7 +3,7 @@
  * sawyer_base.urdf.xacro): joint origins (xyz, rpy), all joint axes z, position/velocity/effort limits,
  * link masses. Used to build a capsule-geometry MuJoCo arm with the same kinematic chain.
  */
-import type { Vec3 } from '../robot/types.ts';
+import type { Vec3 } from '../core/types.ts';
 
 export interface SawyerJoint {
   name: string;

@@ -10,7 +10,7 @@
  * Vectors (wrench, pose, actions): little-endian float64, so every JS number round-trips exactly.
  */
 import zlib from 'node:zlib';
-import type { RgbImage } from '../robot/types.ts';
+import type { RgbImage } from '../core/types.ts';
 
 export const IMAGE_CODEC = 'deflate-sub1';
 export const IMAGE_FORMAT = 'rgb8';

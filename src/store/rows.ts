@@ -1,5 +1,5 @@
 /** Mapping between TransitionInput / TransitionRecord and the transitions table's columns. Shared with the writer worker. */
-import type { Vec3, Wrench } from '../robot/types.ts';
+import type { Vec3, Wrench } from '../core/types.ts';
 import { IMAGE_CODEC, IMAGE_FORMAT, checkImage, decodeImage, decodeVec, decodeVecOrNull, encodeImage, encodeVec, encodeVecOrNull } from './codec.ts';
 import type { RewardUpdate, TransitionInput, TransitionRecord } from './types.ts';
 

@@ -1,5 +1,5 @@
 /** Records the Store reads and writes. Times: `*At`/`wallTime` are ms since the Unix epoch; stamps are robot-clock seconds. */
-import type { Observation, RgbImage, Vec3, Wrench } from '../robot/types.ts';
+import type { Observation, RgbImage, Vec3, Wrench } from '../core/types.ts';
 
 export type EpisodeKind = 'practice' | 'eval' | 'prior';
 /** success/failure: judged by the learned reward (or ground truth for prior data); aborted: stopped on request;

@@ -10,7 +10,7 @@ import { DEFAULT_RESIDUAL_BOUND_M } from '../control/action.ts';
 import type { ResidualPolicy } from '../daemon/interfaces.ts';
 import { observationOf } from '../data/dataset.ts';
 import { ModelInputs, type ModelInput } from '../policy/inputs.ts';
-import type { Observation, RgbImage } from '../robot/types.ts';
+import type { Observation, RgbImage } from '../core/types.ts';
 import type { Store } from '../store/index.ts';
 import type { TransitionRecord } from '../store/types.ts';
 

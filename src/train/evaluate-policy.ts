@@ -10,9 +10,9 @@
 import { createController, needsPrivileged } from '../control/registry.ts';
 import { PolicyController } from '../control/policy-controller.ts';
 import type { Split } from '../data/splits.ts';
-import { evaluate, formatTable, type ControllerSpec, type EvalResult, type Scenario } from '../eval/evaluate.ts';
+import { evaluate, formatTable, type ControllerSpec, type EvalResult } from '../eval/evaluate.ts';
 import { selectConnectors, simCellFactory } from '../eval/sim-cells.ts';
-import type { Vec3 } from '../robot/types.ts';
+import type { Vec3, Scenario } from '../core/types.ts';
 
 export interface PolicyEvalOptions {
   policyPath: string;

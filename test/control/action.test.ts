@@ -5,7 +5,7 @@ import type { Controller } from '../../src/control/controller.ts';
 import { PolicyController } from '../../src/control/policy-controller.ts';
 import { loadCalibration } from '../../src/config/load.ts';
 import { runEpisode, type EvalCell } from '../../src/eval/evaluate.ts';
-import type { Observation, Vec3 } from '../../src/robot/types.ts';
+import type { Observation, Vec3 } from '../../src/core/types.ts';
 import { ctx, obs } from './helpers.ts';
 
 const limits = { residualBoundM: 0.005, maxStepM: 0.01 };

@@ -10,7 +10,7 @@ import {
 } from '../../src/control/baselines.ts';
 import type { Controller } from '../../src/control/controller.ts';
 import { CONTROLLER_NAMES, createController } from '../../src/control/registry.ts';
-import type { Vec3 } from '../../src/robot/types.ts';
+import type { Vec3 } from '../../src/core/types.ts';
 import { Rng } from '../../src/util/rng.ts';
 import { ctx, obs, plantEpisode } from './helpers.ts';
 

@@ -1,4 +1,4 @@
-import type { Observation, Vec3, Wrench } from '../../src/robot/types.ts';
+import type { Observation, Vec3, Wrench } from '../../src/core/types.ts';
 import type { ControlContext, Controller } from '../../src/control/controller.ts';
 import { Rng } from '../../src/util/rng.ts';
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NoisyExpert } from '../../src/control/noisy-expert.ts';
-import type { Vec3 } from '../../src/robot/types.ts';
+import type { Vec3 } from '../../src/core/types.ts';
 import { Rng } from '../../src/util/rng.ts';
 import { ctx, obs, plantEpisode } from './helpers.ts';
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { PController, pControl } from '../../src/control/p-controller.ts';
 import { clipAction } from '../../src/control/controller.ts';
 import { Rng } from '../../src/util/rng.ts';
-import type { Vec3 } from '../../src/robot/types.ts';
+import type { Vec3 } from '../../src/core/types.ts';
 import { ctx, obs } from './helpers.ts';
 
 test('pControl is -kp (x - x*) per axis', () => {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { pControl } from '../../src/control/p-controller.ts';
 import { limitStep } from '../../src/control/action.ts';
 import { Store } from '../../src/store/index.ts';
-import type { Vec3 } from '../../src/robot/types.ts';
+import type { Vec3 } from '../../src/core/types.ts';
 import { dist, logged, rig, scriptedPolicy, tickUntil, type Rig } from './helpers.ts';
 
 /** Every command that reaches the simulated robot must be finite: wrap the backend and record them. */

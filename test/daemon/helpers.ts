@@ -7,7 +7,7 @@ import type { Calibration, DaemonConfig } from '../../src/config/schema.ts';
 import { startDaemonApp, type DaemonApp, type DaemonAppOptions } from '../../src/daemon/app.ts';
 import type { ResidualPolicy, RewardScorer } from '../../src/daemon/interfaces.ts';
 import { SimBackend } from '../../src/robot/sim-backend.ts';
-import type { Vec3 } from '../../src/robot/types.ts';
+import type { Vec3 } from '../../src/core/types.ts';
 
 export const root = resolve(import.meta.dirname, '../..');
 export const TOKEN = 'test-token-0123456789';

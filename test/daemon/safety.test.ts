@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decideSafety, EstopLatch, type SafetyInput, type SafetyLimits } from '../../src/daemon/safety.ts';
-import type { Observation, Vec3 } from '../../src/robot/types.ts';
+import type { Observation, Vec3 } from '../../src/core/types.ts';
 
 const limits: SafetyLimits = {
   forceLimitN: 30,

@@ -11,7 +11,7 @@ import { DatasetError, TransitionSampler, loadLabelledImages, loadTransitions } 
 import { DEFAULT_PROPRIO_SPEC, ProprioBuilder, resizeRgb } from '../../src/policy/inputs.ts';
 import { Store } from '../../src/store/index.ts';
 import type { EpisodeRecord, TransitionRecord } from '../../src/store/types.ts';
-import type { Observation } from '../../src/robot/types.ts';
+import type { Observation } from '../../src/core/types.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'dataset-test-'));
 const db = join(dir, 'prior.db');

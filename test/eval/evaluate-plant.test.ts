@@ -4,8 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Controller, ControlContext } from '../../src/control/controller.ts';
 import { createController, needsPrivileged } from '../../src/control/registry.ts';
-import { evaluate, formatTable, resetSeed, type EvalCell, type Scenario } from '../../src/eval/evaluate.ts';
-import type { Observation, Vec3 } from '../../src/robot/types.ts';
+import { evaluate, formatTable, resetSeed, type EvalCell } from '../../src/eval/evaluate.ts';
+import type { Observation, Vec3, Scenario } from '../../src/core/types.ts';
 import { Rng } from '../../src/util/rng.ts';
 import { HolePlant, obs } from '../control/helpers.ts';
 

@@ -3,10 +3,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createController, needsPrivileged } from '../../src/control/registry.ts';
-import { evaluate, formatTable, type EvalResult, type Scenario } from '../../src/eval/evaluate.ts';
+import { evaluate, formatTable, type EvalResult } from '../../src/eval/evaluate.ts';
 import { simCellFactory } from '../../src/eval/sim-cells.ts';
 import { loadConnectors, type ConnectorDef } from '../../src/sim/connectors.ts';
-import type { Vec3 } from '../../src/robot/types.ts';
+import type { Vec3, Scenario } from '../../src/core/types.ts';
 
 // Two shipped connectors of different families, the roomiest of each (the test is about the loop, not about
 // tight fits): clearance decides how much lateral error the physics forgives.

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ProprioBuilder, PROPRIO_NAMES } from '../../src/policy/inputs.ts';
-import type { Observation } from '../../src/robot/types.ts';
+import type { Observation } from '../../src/core/types.ts';
 
 const obs: Observation = {
   image: { width: 1, height: 1, data: new Uint8Array(3) },

@@ -6,7 +6,7 @@ import { gatherImages } from '../../src/learn/nets.ts';
 import { readCard, type ModelCard } from '../../src/policy/card.ts';
 import { cardPreprocessing, DEFAULT_PROPRIO_SPEC, inputSpecOf, InputSpecError } from '../../src/policy/inputs.ts';
 import { Store } from '../../src/store/index.ts';
-import type { Vec3 } from '../../src/robot/types.ts';
+import type { Vec3 } from '../../src/core/types.ts';
 import { logged, rig, tickUntil } from '../daemon/helpers.ts';
 
 const shippedPolicy = readCard('models/policy.onnx.json');

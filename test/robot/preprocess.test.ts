@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import sharp from 'sharp';
 import { ImagePreprocessor, PreprocessError, WrenchCorrector } from '../../src/robot/preprocess.ts';
 import { resizeRgb } from '../../src/policy/inputs.ts';
-import type { RgbImage, Wrench } from '../../src/robot/types.ts';
+import type { RgbImage, Wrench } from '../../src/core/types.ts';
 
 function gradient(w: number, h: number): RgbImage {
   const data = new Uint8Array(w * h * 3);

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pControl } from '../../src/control/p-controller.ts';
-import type { Observation, Vec3 } from '../../src/robot/types.ts';
+import type { Observation, Vec3 } from '../../src/core/types.ts';
 import { SimCell, SimError, type CellConfig } from '../../src/sim/cell.ts';
 import { findConnector, loadConnectors, parseConnector, type ConnectorDef } from '../../src/sim/connectors.ts';
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Vec3 } from '../../src/robot/types.ts';
+import type { Vec3 } from '../../src/core/types.ts';
 import { SimCell } from '../../src/sim/cell.ts';
 import { findConnector, loadConnectors } from '../../src/sim/connectors.ts';
 import { Rng } from '../../src/util/rng.ts';

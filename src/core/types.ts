@@ -1,5 +1,5 @@
 /**
- * The types every robot backend (MuJoCo simulation, ROS 2, test fakes) shares with the rest of the daemon.
+ * The types every layer shares: what a robot observes, where an episode starts, what a simulator knows.
  * Units: metres, newtons, newton-metres, seconds. Frames: the robot base frame, z up.
  */
 
@@ -30,4 +30,18 @@ export interface Observation {
   /** Acquisition times (s, backend clock) of the camera frame and of the wrench sample, for the stale-sensor watchdog. */
   imageStamp: number;
   wrenchStamp: number;
+}
+
+/** Start distribution of an episode (the research's): I within +-10 mm of the socket, II 10-20 mm away. */
+export type Scenario = 'I' | 'II';
+
+/** Ground truth a simulator can report; used for evaluation only, never on the control path for learning by default. */
+export interface GroundTruth {
+  success: boolean;
+  /** Depth of the connector tip below the socket face (m); the connector is seated at its insertion depth. */
+  depth: number;
+  /** Tip position when fully seated (m). */
+  socketPos: Vec3;
+  /** Horizontal distance of the tip from the seated position / socket axis (m). */
+  lateralError: number;
 }
