@@ -27,7 +27,7 @@ import * as tf from '@tensorflow/tfjs';
 import { summarize, writeResults, type Summary } from './lib.ts';
 import { loadCalibration, loadDaemonConfig } from '../src/config/load.ts';
 import type { Calibration, DaemonConfig } from '../src/config/schema.ts';
-import { startDaemonApp, type DaemonApp } from '../src/daemon/app.ts';
+import { startDaemonApp, type DaemonApp } from '../src/app/daemon-app.ts';
 import { StoreLog } from '../src/daemon/log.ts';
 import { policyFromModel, rewardFromModel } from '../src/daemon/models.ts';
 import { saveOnnxModel } from '../src/learn/export.ts';

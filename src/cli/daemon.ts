@@ -10,8 +10,8 @@
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { ConfigError, DAEMON_USAGE, loadCalibration, loadDaemonConfig, parseDaemonArgs, resolveToken } from '../config/load.ts';
-import { startDaemonApp } from '../daemon/app.ts';
-import { learningFromEnv } from '../trainer/attach.ts';
+import { startDaemonApp } from '../app/daemon-app.ts';
+import { learningFromEnv } from '../app/learning.ts';
 
 const DEFAULT_CONFIG = resolve(import.meta.dirname, '../../config/daemon.yaml');
 

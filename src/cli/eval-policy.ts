@@ -8,8 +8,8 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { cardPathFor, readCard } from '../policy/card.ts';
-import { evaluatePolicy, formatPolicyEval, policyMetrics } from '../train/evaluate-policy.ts';
-import { splitFrom, writeJson } from '../train/common.ts';
+import { evaluatePolicy, formatPolicyEval, policyMetrics } from '../offline/evaluate-policy.ts';
+import { splitFrom, writeJson } from '../offline/common.ts';
 import { int, list, num, runIfMain, UsageError } from '../util/args.ts';
 
 const USAGE = `Evaluate an exported residual policy in the simulated cell beside the baselines.

@@ -14,8 +14,8 @@ import { evaluateBalanced, formatAccuracyTable, type BalancedEvaluation } from '
 import { RewardModel } from '../policy/onnx-model.ts';
 import { Store } from '../store/index.ts';
 import type { EpisodeKind } from '../store/types.ts';
-import { TrainArgError, existingFile, intArg, parseArgs, splitFrom, writeJson } from '../train/common.ts';
-import { errorsByHeight, formatHeightErrors, type HeightErrors } from '../train/reward.ts';
+import { TrainArgError, existingFile, intArg, parseArgs, splitFrom, writeJson } from '../offline/common.ts';
+import { errorsByHeight, formatHeightErrors, type HeightErrors } from '../offline/reward.ts';
 import { runIfMain } from '../util/args.ts';
 
 const KNOWN = { model: 'value', db: 'value', split: 'value', connectors: 'value', kinds: 'value', 'max-per-domain': 'value', out: 'value', help: 'flag' } as const;

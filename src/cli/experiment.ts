@@ -20,8 +20,8 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { mergeRuns, runConnector, writeReport, type ConnectorResult, type ExperimentOptions } from '../experiment/online.ts';
 import { runIfMain } from '../util/args.ts';
-import { TrainArgError, intArg, numArg, parseArgs, splitFrom } from '../train/common.ts';
-import { checkpointConfig, exportCheckpointPolicy } from '../trainer/online.ts';
+import { TrainArgError, intArg, numArg, parseArgs, splitFrom } from '../offline/common.ts';
+import { checkpointConfig, exportCheckpointPolicy } from '../online/trainer.ts';
 
 const KNOWN = {
   connectors: 'value', episodes: 'value', 'eval-every': 'value', 'sync-every': 'value', trials: 'value', 'offset-mm': 'value', checkpoint: 'value', policy: 'value',
@@ -31,7 +31,7 @@ const KNOWN = {
 
 /**
  * The experiment's settings where they differ from the daemon's defaults, chosen by measurement on europlug/dt12
- * (ground-truth and learned reward, 100 episodes; src/trainer/README.md, "What it took"): exploration noise 3 mm -> no
+ * (ground-truth and learned reward, 100 episodes; src/online/README.md, "What it took"): exploration noise 3 mm -> no
  * improvement (practice rarely aligns within the sub-mm clearance); 1 mm with RLPD's 50/50 mix and 2 updates per step
  * -> 8 -> 17/20 (ground truth) and 8 -> 13/20 (learned reward) after 50 episodes; the research's 25 % mix was slower.
  */

@@ -13,9 +13,9 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runIfMain } from '../util/args.ts';
-import { TrainArgError, intArg, parseArgs } from '../train/common.ts';
-import { buildModelsReadme } from '../train/readme.ts';
-import { shipCheckpoint } from '../train/ship-checkpoint.ts';
+import { TrainArgError, intArg, parseArgs } from '../offline/common.ts';
+import { buildModelsReadme } from '../offline/readme.ts';
+import { shipCheckpoint } from '../offline/ship-checkpoint.ts';
 
 /** The shipped settings (chosen for <= ~40 min of offline training on this 2-core machine; see models/README.md). */
 export const SHIPPED = {

@@ -15,9 +15,9 @@ import { join } from 'node:path';
 import { runIfMain } from '../util/args.ts';
 import { DAIB_METHODS, type DaibMethod } from '../learn/daib.ts';
 import { backendLabel, initBackend } from '../learn/backend.ts';
-import { DEFAULT_OFFLINE, exportOffline, trainOffline, type OfflineOptions } from '../train/offline.ts';
-import { evaluatePolicy, formatPolicyEval, policyMetrics } from '../train/evaluate-policy.ts';
-import { TrainArgError, existingFile, intArg, log, numArg, parseArgs, splitFrom, writeJson } from '../train/common.ts';
+import { DEFAULT_OFFLINE, exportOffline, trainOffline, type OfflineOptions } from '../offline/iql.ts';
+import { evaluatePolicy, formatPolicyEval, policyMetrics } from '../offline/evaluate-policy.ts';
+import { TrainArgError, existingFile, intArg, log, numArg, parseArgs, splitFrom, writeJson } from '../offline/common.ts';
 
 const KNOWN = {
   db: 'value', split: 'value', steps: 'value', 'image-size': 'value', 'batch-size': 'value', filters: 'value', 'z-dim': 'value',

@@ -14,8 +14,8 @@ import { join } from 'node:path';
 import { runIfMain } from '../util/args.ts';
 import { backendLabel, initBackend } from '../learn/backend.ts';
 import { DAIB_METHODS, type DaibMethod } from '../learn/daib.ts';
-import { TrainArgError, existingFile, intArg, log, numArg, parseArgs, splitFrom, writeJson } from '../train/common.ts';
-import { DEFAULT_REWARD, exportReward, formatRewardTable, loadRewardData, trainRewardMethod, type RewardOptions, type RewardRow } from '../train/reward.ts';
+import { TrainArgError, existingFile, intArg, log, numArg, parseArgs, splitFrom, writeJson } from '../offline/common.ts';
+import { DEFAULT_REWARD, exportReward, formatRewardTable, loadRewardData, trainRewardMethod, type RewardOptions, type RewardRow } from '../offline/reward.ts';
 
 const KNOWN = {
   db: 'value', 'heldout-db': 'value', split: 'value', method: 'value', export: 'value', steps: 'value', seed: 'value', 'image-size': 'value',

@@ -9,9 +9,9 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { TrainArgError, intArg, numArg, parseArgs, splitFrom } from '../train/common.ts';
-import { runTrainerLoop } from '../trainer/child.ts';
-import { DEFAULT_ONLINE, type OnlineTrainerConfig } from '../trainer/online.ts';
+import { TrainArgError, intArg, numArg, parseArgs, splitFrom } from '../offline/common.ts';
+import { runTrainerLoop } from '../online/child.ts';
+import { DEFAULT_ONLINE, type OnlineTrainerConfig } from '../online/trainer.ts';
 
 const KNOWN = {
   db: 'value', checkpoint: 'value', 'offline-db': 'value', 'work-dir': 'value', 'online-fraction': 'value', utd: 'value', 'batch-size': 'value',

@@ -15,7 +15,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { loadCalibration, loadDaemonConfig } from '../config/load.ts';
-import { simCellOptions, startDaemonApp, type DaemonApp } from '../daemon/app.ts';
+import { simCellOptions, startDaemonApp, type DaemonApp } from '../app/daemon-app.ts';
 import { loadPolicyFile, rewardFromModel } from '../daemon/models.ts';
 import { createController, needsPrivileged } from '../control/registry.ts';
 import { evaluate } from '../eval/evaluate.ts';
@@ -24,9 +24,9 @@ import { RewardModel } from '../policy/onnx-model.ts';
 import { SimBackend } from '../robot/sim-backend.ts';
 import type { Vec3, Scenario } from '../core/types.ts';
 import { selectConnectors } from '../eval/sim-cells.ts';
-import { GOAL_BIAS_DIRECTION, POLICY_EVAL_BASELINES } from '../train/evaluate-policy.ts';
-import { startLearning, type Learning } from '../trainer/attach.ts';
-import { DEFAULT_ONLINE, type OnlineTrainerConfig } from '../trainer/online.ts';
+import { GOAL_BIAS_DIRECTION, POLICY_EVAL_BASELINES } from '../offline/evaluate-policy.ts';
+import { startLearning, type Learning } from '../app/learning.ts';
+import { DEFAULT_ONLINE, type OnlineTrainerConfig } from '../online/trainer.ts';
 import type { SwapConfig } from '../swap/manager.ts';
 
 export interface ExperimentOptions {

@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { main } from '../../src/cli/eval-reward.ts';
 import type { RewardEvalReport } from '../../src/cli/eval-reward.ts';
-import { HELD_OUT, tinyDb } from '../train/fixtures.ts';
+import { HELD_OUT, tinyDb } from '../offline/fixtures.ts';
 
 const fx = await tinyDb('eval-reward-test', 6, [...HELD_OUT]);
 after(() => fx.cleanup());

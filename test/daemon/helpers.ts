@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadCalibration, loadDaemonConfig, type ConfigOverrides } from '../../src/config/load.ts';
 import type { Calibration, DaemonConfig } from '../../src/config/schema.ts';
-import { startDaemonApp, type DaemonApp, type DaemonAppOptions } from '../../src/daemon/app.ts';
+import { startDaemonApp, type DaemonApp, type DaemonAppOptions } from '../../src/app/daemon-app.ts';
 import type { ResidualPolicy, RewardScorer } from '../../src/daemon/interfaces.ts';
 import { SimBackend } from '../../src/robot/sim-backend.ts';
 import type { Vec3 } from '../../src/core/types.ts';

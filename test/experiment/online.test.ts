@@ -10,8 +10,8 @@ import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { main as experimentMain } from '../../src/cli/experiment.ts';
 import { curveSvg, formatTable, runConnector } from '../../src/experiment/online.ts';
-import { exportCheckpointPolicy } from '../../src/trainer/online.ts';
-import { tinyOffline } from '../trainer/fixtures.ts';
+import { exportCheckpointPolicy } from '../../src/online/trainer.ts';
+import { tinyOffline } from '../online/fixtures.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 const fx = await tinyOffline('experiment-test');

@@ -13,7 +13,7 @@ import { PolicyModel } from '../../src/policy/onnx-model.ts';
 import { policyFromModel } from '../../src/daemon/models.ts';
 import { Store } from '../../src/store/index.ts';
 import { inputsFor, probeSet } from '../../src/swap/validate.ts';
-import { DEFAULT_ONLINE, OnlineTrainer } from '../../src/trainer/online.ts';
+import { DEFAULT_ONLINE, OnlineTrainer } from '../../src/online/trainer.ts';
 import { rig, tickUntil } from '../daemon/helpers.ts';
 import { tinyOffline } from './fixtures.ts';
 

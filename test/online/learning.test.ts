@@ -16,10 +16,10 @@ import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/learn/backend.ts';
 import { netVariables } from '../../src/learn/nets.ts';
-import { DEFAULT_OFFLINE, trainOffline } from '../../src/train/offline.ts';
-import { exportCheckpointPolicy } from '../../src/trainer/online.ts';
+import { DEFAULT_OFFLINE, trainOffline } from '../../src/offline/iql.ts';
+import { exportCheckpointPolicy } from '../../src/online/trainer.ts';
 import { runConnector } from '../../src/experiment/online.ts';
-import { tinyDb } from '../train/fixtures.ts';
+import { tinyDb } from '../offline/fixtures.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 

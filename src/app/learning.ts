@@ -3,13 +3,13 @@
  * of its exports, and the operator view (daemon status `extra.trainer` and `extra.learning`, which also go out on
  * the SSE stream with every status).
  */
-import type { DaemonApp } from '../daemon/app.ts';
+import type { DaemonApp } from './daemon-app.ts';
 import type { EpisodeSummary } from '../daemon/loop.ts';
 import { SwapManager, type SwapConfig } from '../swap/manager.ts';
 import { existsSync } from 'node:fs';
-import { splitFrom } from '../train/common.ts';
-import { DEFAULT_ONLINE, type OnlineTrainerConfig } from './online.ts';
-import { TrainerSupervisor, type SupervisorOptions } from './supervisor.ts';
+import { splitFrom } from '../offline/common.ts';
+import { DEFAULT_ONLINE, type OnlineTrainerConfig } from '../online/trainer.ts';
+import { TrainerSupervisor, type SupervisorOptions } from '../online/supervisor.ts';
 
 export interface LearningOptions {
   trainer: OnlineTrainerConfig;

@@ -1,8 +1,8 @@
 /** A tiny real offline IQL checkpoint (real MuJoCo prior data, real tfjs training) for the trainer tests. */
 import { join } from 'node:path';
 import { initBackend } from '../../src/learn/backend.ts';
-import { DEFAULT_OFFLINE, trainOffline } from '../../src/train/offline.ts';
-import { tinyDb, TRAIN, type TinyDb } from '../train/fixtures.ts';
+import { DEFAULT_OFFLINE, trainOffline } from '../../src/offline/iql.ts';
+import { tinyDb, TRAIN, type TinyDb } from '../offline/fixtures.ts';
 
 export interface TinyOffline extends TinyDb {
   checkpoint: string;

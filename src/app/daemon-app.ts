@@ -12,10 +12,10 @@ import type { RobotBackend } from '../robot/backend.ts';
 import { DEFAULT_SWAP_VALIDATION, type SwapValidationConfig } from '../swap/validate.ts';
 import { SimBackend } from '../robot/sim-backend.ts';
 import type { CellConfig } from '../sim/cell.ts';
-import type { ResidualPolicy, RewardScorer } from './interfaces.ts';
-import { StoreLog } from './log.ts';
-import { Daemon } from './loop.ts';
-import { loadStartupModels, policyFromModel, rewardFromModel } from './models.ts';
+import type { ResidualPolicy, RewardScorer } from '../daemon/interfaces.ts';
+import { StoreLog } from '../daemon/log.ts';
+import { Daemon } from '../daemon/loop.ts';
+import { loadStartupModels, policyFromModel, rewardFromModel } from '../daemon/models.ts';
 
 export interface DaemonAppOptions {
   config: DaemonConfig;

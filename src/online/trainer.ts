@@ -65,7 +65,7 @@ export interface OnlineTrainerConfig {
   exportName: string;
   /** Polyak rate of the EXPORTED policy head: after every update avg <- (1 - rate) avg + rate pi, and exports carry
    *  the average. The residual must be right to a fraction of a millimetre (the clearance), and raw SGD weights move it
-   *  by more than that between exports (test/trainer/learning.test.ts's set-up with the 32 px reward, successes /20
+   *  by more than that between exports (test/online/learning.test.ts's set-up with the 32 px reward, successes /20
    *  every 10 episodes: raw weights 0 7 0 19 0; 0.002: 0 0 0 9 18 18 19). 1 = raw weights. The average restarts from
    *  the current weights when the trainer restarts. */
   policyAverage: number;

@@ -42,7 +42,7 @@ export function buildModelsReadme(dir: string, reproduce: string): string {
     reproduce,
     '```',
     '',
-    'Stages (each a command of its own, see `src/train/README.md`): collect prior data if `data/prior.db` / `data/heldout.db`',
+    'Stages (each a command of its own, see `src/offline/README.md`): collect prior data if `data/prior.db` / `data/heldout.db`',
     'are missing -> `src/cli/train-reward.ts` (all five methods, exports DAIB) -> `src/cli/train-offline.ts` (resumable',
     'checkpoints in `data/runs/iql`; exports the policy and encoders, then evaluates the exported policy).',
     '',
@@ -61,7 +61,7 @@ export function buildModelsReadme(dir: string, reproduce: string): string {
       'hashes in their cards below differ). The policy, encoders and checkpoint come from the collector-format-2 run (code',
       `${policyCard.code.gitCommit.slice(0, 12)}). Its renders differ from format 3 only on checker-textured connectors. A format-3 re-run of the offline stage, which`,
       '`npm run models` makes, learned europlug much more slowly online with the shipped reward (3/20 against 15/20 after 100 practice',
-      'episodes; `src/trainer/README.md`), so it was not shipped.', '');
+      'episodes; `src/online/README.md`), so it was not shipped.', '');
   }
   type Row = { method: string; seed: number; steps: number; evaluation: BalancedEvaluation; trainAccuracy: number; seconds: number; errorsByHeight?: HeightErrors[] };
   const readTable = (p: string): { rows: Row[]; settings: Record<string, unknown>; backend: string } => JSON.parse(readFileSync(p, 'utf8')) as { rows: Row[]; settings: Record<string, unknown>; backend: string };

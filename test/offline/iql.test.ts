@@ -11,9 +11,9 @@ import { PolicyController } from '../../src/control/policy-controller.ts';
 import { createController } from '../../src/control/registry.ts';
 import { cardPathFor, readCard } from '../../src/policy/card.ts';
 import { EncoderModel, PolicyModel } from '../../src/policy/onnx-model.ts';
-import { DEFAULT_OFFLINE, exportOffline, trainOffline, type OfflineOptions } from '../../src/train/offline.ts';
-import { evaluatePolicy, policyMetrics } from '../../src/train/evaluate-policy.ts';
-import { DEFAULT_ONLINE, OnlineTrainer, checkpointConfig, exportCheckpointPolicy } from '../../src/trainer/online.ts';
+import { DEFAULT_OFFLINE, exportOffline, trainOffline, type OfflineOptions } from '../../src/offline/iql.ts';
+import { evaluatePolicy, policyMetrics } from '../../src/offline/evaluate-policy.ts';
+import { DEFAULT_ONLINE, OnlineTrainer, checkpointConfig, exportCheckpointPolicy } from '../../src/online/trainer.ts';
 import { main as trainOfflineCli } from '../../src/cli/train-offline.ts';
 import { HELD_OUT, TRAIN, tinyDb } from './fixtures.ts';
 

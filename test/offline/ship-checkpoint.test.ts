@@ -2,10 +2,10 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { shipCheckpoint } from '../../src/train/ship-checkpoint.ts';
+import { shipCheckpoint } from '../../src/offline/ship-checkpoint.ts';
 import { IqlAgent } from '../../src/learn/iql.ts';
-import { checkpointConfig } from '../../src/trainer/online.ts';
-import { tinyOffline } from '../trainer/fixtures.ts';
+import { checkpointConfig } from '../../src/online/trainer.ts';
+import { tinyOffline } from '../online/fixtures.ts';
 
 const fx = await tinyOffline('ship-ckpt');
 after(() => fx.cleanup());

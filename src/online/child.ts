@@ -4,7 +4,7 @@
  * registered in the store), 'error'. A crash here cannot touch the daemon's process: the supervisor restarts it.
  */
 import { setPriority } from 'node:os';
-import { OnlineTrainer, type ExportInfo, type OnlineTrainerConfig, type TrainerProgress } from './online.ts';
+import { OnlineTrainer, type ExportInfo, type OnlineTrainerConfig, type TrainerProgress } from './trainer.ts';
 
 export type TrainerMessage =
   | { type: 'ready'; progress: TrainerProgress }

@@ -8,7 +8,7 @@ import { initBackend } from '../../src/learn/backend.ts';
 import { main as trainRewardMain } from '../../src/cli/train-reward.ts';
 import { cardPathFor, readCard, sha256File } from '../../src/policy/card.ts';
 import { RewardModel } from '../../src/policy/onnx-model.ts';
-import { DEFAULT_REWARD, errorsByHeight, exportReward, loadRewardData, trainRewardMethod, type RewardOptions } from '../../src/train/reward.ts';
+import { DEFAULT_REWARD, errorsByHeight, exportReward, loadRewardData, trainRewardMethod, type RewardOptions } from '../../src/offline/reward.ts';
 import type { LoadedImages } from '../../src/data/dataset.ts';
 import { Store } from '../../src/store/index.ts';
 import { HELD_OUT, TRAIN, tinyDb } from './fixtures.ts';

@@ -6,10 +6,10 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { startLearning } from '../../src/trainer/attach.ts';
-import { DEFAULT_ONLINE } from '../../src/trainer/online.ts';
+import { startLearning } from '../../src/app/learning.ts';
+import { DEFAULT_ONLINE } from '../../src/online/trainer.ts';
 import { rig } from '../daemon/helpers.ts';
-import { tinyOffline } from './fixtures.ts';
+import { tinyOffline } from '../online/fixtures.ts';
 
 const fx = await tinyOffline('trainer-sup-test');
 after(() => fx.cleanup());
