@@ -14,7 +14,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import swagger from '@fastify/swagger';
 import { Ajv } from 'ajv';
 import sharp from 'sharp';
-import type { Daemon, DaemonStatus } from '../daemon/loop.ts';
+import type { DaemonControl, DaemonStatus } from '../daemon/types.ts';
 import type { ResidualPolicy, RewardScorer } from '../daemon/interfaces.ts';
 import type { Store } from '../store/index.ts';
 import type { ModelRecord } from '../store/types.ts';
@@ -22,7 +22,7 @@ import { validateCandidate } from '../swap/manager.ts';
 import { DEFAULT_SWAP_VALIDATION, type SwapValidationConfig } from '../swap/validate.ts';
 
 export interface ApiOptions {
-  daemon: Daemon;
+  daemon: DaemonControl;
   /** The log (the daemon's writable store; reads go through it too). */
   store: Store;
   /** Bearer token; null refuses every state-changing route (and says how to set one). */

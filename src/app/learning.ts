@@ -4,7 +4,7 @@
  * the SSE stream with every status).
  */
 import type { DaemonApp } from './daemon-app.ts';
-import type { EpisodeSummary } from '../daemon/loop.ts';
+import type { EpisodeSummary } from '../daemon/types.ts';
 import { SwapManager, type SwapConfig } from '../swap/manager.ts';
 import { existsSync } from 'node:fs';
 import { splitFrom } from '../offline/common.ts';

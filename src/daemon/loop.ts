@@ -1,10 +1,13 @@
 /**
  * The control daemon: the 10 Hz tick and the practice-episode state machine.
  *
- * One tick (state 'running'):
- *   observe -> preprocess (crop/resize image, bias-correct wrench) -> [policy u_theta | reward of this observation for
- *   the previous transition] in parallel -> u = u_H + clamp(u_theta) + noise -> safety filter (decides last) ->
- *   command -> queue the transition for the log (never waits for disk).
+ * One tick (state 'running', `controlTick`):
+ *   observe (backend; calibration crop/resize, wrench bias) -> model inputs (policy/inputs.ts) -> [policy u_theta |
+ *   reward of this observation for the previous transition] in parallel -> the action rule u = u_H + bounded residual
+ *   (+ noise), step-limited (control/action.ts) -> safety filter, which decides last (safety.ts) -> command -> queue
+ *   the transition for the log (never waits for disk).
+ * Beside it: tick timing and missed-tick accounting (timing.ts), episode scoring (scoring.ts), the vocabulary and the
+ * typed events seen from outside (types.ts).
  * A transition is completed one tick later, when the next observation (and so its reward) is known; the last one of
  * an episode in the 'scoring' tick.
  *
@@ -21,106 +24,18 @@ import { pControl } from '../control/p-controller.ts';
 import type { Calibration, DaemonConfig } from '../config/schema.ts';
 import type { EpisodeSpec, RobotBackend } from '../robot/backend.ts';
 import { ImagePreprocessor, WrenchCorrector } from '../robot/preprocess.ts';
-import type { Observation, Vec3, Scenario, GroundTruth } from '../core/types.ts';
+import type { GroundTruth, Observation, Scenario, Vec3 } from '../core/types.ts';
 import { deriveSeed, Rng } from '../util/rng.ts';
 import type { EpisodeOutcome } from '../store/types.ts';
 import { ModelInputs, type ModelInput } from '../policy/inputs.ts';
 import type { DaemonLog, ModelInputSpec, ResidualPolicy, RewardScorer, TickTransition } from './interfaces.ts';
-import { decideSafety, EstopLatch, type EstopOrigin, type LatchState, type ResetResult, type SafetyDecision, type SafetyLimits, type TripReason } from './safety.ts';
-import { RingStats, TickScheduler } from './scheduler.ts';
-import type { Summary } from './stats.ts';
+import { decideSafety, EstopLatch, type EstopOrigin, type ResetResult, type SafetyDecision, type SafetyLimits } from './safety.ts';
+import { TickScheduler } from './scheduler.ts';
+import { judgeEpisode, RecentEpisodes } from './scoring.ts';
+import { TickTiming } from './timing.ts';
+import type { DaemonControl, DaemonEvents, DaemonState, DaemonStatus, EpisodeSummary, PracticeRequest, PracticeRun, SwapOptions, TripRecord } from './types.ts';
 
-export type DaemonState = 'idle' | 'resetting' | 'running' | 'scoring' | 'estopped';
-
-export interface PracticeRequest {
-  /** Episodes to run. */
-  count: number;
-  /** Connector / domain label (sim: the connector to load). */
-  domain?: string;
-  scenario?: Scenario;
-  /** Std dev (m) of Gaussian noise added to the residual; 0 for evaluation. */
-  explorationNoise?: number;
-  /** Base seed of this run's start poses and noise (default: config seed + run number). */
-  seed?: number;
-  /** Recorded episode kind: practice (default) or eval. */
-  kind?: 'practice' | 'eval';
-}
-
-export interface PracticeRun {
-  id: number;
-  count: number;
-  done: number;
-  domain: string;
-  scenario: Scenario;
-  explorationNoise: number;
-  seed: number;
-  kind: 'practice' | 'eval';
-  stopRequested: boolean;
-}
-
-export interface EpisodeSummary {
-  id: number;
-  index: number;
-  domain: string;
-  outcome: EpisodeOutcome;
-  reason: string | null;
-  learnedSuccessProb: number | null;
-  gtSuccess: boolean | null;
-  steps: number;
-  policyVersion: string | null;
-}
-
-export interface TripRecord {
-  reason: TripReason;
-  detail: string;
-  at: number;
-  episodeId: number | null;
-}
-
-export interface TimingStatus {
-  ticks: number;
-  /** Ticks that commanded the robot. */
-  controlTicks: number;
-  /** Every late (> half a period) or skipped tick, in any state. */
-  missed: number;
-  /** Missed ticks during episodes (between two control ticks): the figure that must be 0. */
-  missedControl: number;
-  /** Of missedControl, those right after a tick whose backend.command alone took over half a period (in simulation:
-   *  the physics step, i.e. the robot's time, starved of CPU), not the daemon's own compute. */
-  missedControlBackend: number;
-  /** The daemon's own compute per control tick (ms), excluding the robot's command time (sim physics). */
-  computeMs: Summary & { last: number };
-  /** CPU time of the same work (ms, every thread of the process): immune to waiting for a core on a loaded machine,
-   *  though it also counts whatever other threads (log writer) ran meanwhile. */
-  computeCpuMs: Summary & { last: number };
-  /** Tick start minus deadline (ms). */
-  jitterMs: Summary & { last: number };
-  /** Time inside backend.command (ms): the sim's physics step, or a ROS publish. */
-  backendMs: Summary & { last: number };
-  /** Model inference (policy and reward in parallel) per control tick (ms). */
-  inferMs: Summary & { last: number };
-  /** Ticks where sharp had to crop/resize. */
-  sharpTicks: number;
-}
-
-export interface DaemonStatus {
-  state: DaemonState;
-  backend: string;
-  tickHz: number;
-  realtime: boolean;
-  practice: PracticeRun | null;
-  episode: { id: number; index: number; step: number; steps: number; domain: string; scenario: string } | null;
-  lastEpisode: EpisodeSummary | null;
-  /** Recent episodes (newest last), for learned / ground-truth success rates. */
-  recent: { n: number; learnedSuccessRate: number | null; gtSuccessRate: number | null; meanRewardProb: number | null };
-  safety: { estop: LatchState; backendEstop: { engaged: boolean; source: string | null }; lastTrip: TripRecord | null };
-  timing: TimingStatus;
-  policy: { version: string | null; mode: 'residual' | 'p-only'; pendingSwap: string | null; faults: number };
-  reward: { version: string | null };
-  lastPose: Vec3 | null;
-  /** Sections other components attach (e.g. the background trainer's progress), see setStatusExtra. */
-  extra: Record<string, unknown>;
-}
+export type * from './types.ts';
 
 export interface DaemonOptions {
   backend: RobotBackend;
@@ -133,10 +48,6 @@ export interface DaemonOptions {
   now?: () => number;
   /** Samples kept for the timing percentiles (newest N ticks). Default 4096. */
   timingWindow?: number;
-}
-
-export interface SwapOptions {
-  at?: 'episode-boundary' | 'between-ticks';
 }
 
 /** A model with its input builder, made off the tick when the model is set. */
@@ -170,7 +81,7 @@ interface Prepared {
 
 const RECENT = 20;
 
-export class Daemon extends EventEmitter {
+export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl {
   private state: DaemonState = 'idle';
   private readonly latch = new EstopLatch();
   private readonly backend: RobotBackend;
@@ -188,25 +99,15 @@ export class Daemon extends EventEmitter {
   private runCounter = 0;
   private episode: OpenEpisode | null = null;
   private lastEpisode: EpisodeSummary | null = null;
-  private readonly recent: EpisodeSummary[] = [];
+  private readonly recent = new RecentEpisodes(RECENT);
   private lastTrip: TripRecord | null = null;
   private lastPose: Vec3 | null = null;
   private policyFaults = 0;
   private readonly scheduler: TickScheduler;
   private readonly now: () => number;
-  private readonly compute: RingStats;
-  /** CPU time (all threads of this process: main, onnxruntime) spent on a control tick, excluding the command. */
-  private readonly computeCpu: RingStats;
-  private readonly backendTime: RingStats;
-  private readonly infer: RingStats;
-  private sharpTicks = 0;
-  private missedControl = 0;
-  private missedControlBackend = 0;
-  private prevTickBackendMs = 0;
+  private readonly timing: TickTiming;
   private statusQueued = false;
   private readonly extras: Record<string, unknown> = {};
-  private prevTickControl = false;
-  private controlTicks = 0;
   private busy: Promise<void> | null = null;
   private tickInFlight = false;
   private unsubscribeEstop: () => void;
@@ -220,10 +121,7 @@ export class Daemon extends EventEmitter {
     this.log = opts.log;
     this.now = opts.now ?? (() => performance.now());
     const win = opts.timingWindow ?? 4096;
-    this.compute = new RingStats(win);
-    this.computeCpu = new RingStats(win);
-    this.backendTime = new RingStats(win);
-    this.infer = new RingStats(win);
+    this.timing = new TickTiming(win, 1000 / this.cfg.tickHz);
     const lim = this.cal.limits;
     this.limits = { forceLimitN: lim.forceLimitN, maxStepM: lim.maxStepM, staleSensorMaxAgeS: lim.staleSensorMaxAgeS, workspace: this.cal.workspace };
     this.actionLimits = { residualBoundM: lim.residualBoundM, maxStepM: lim.maxStepM };
@@ -233,7 +131,7 @@ export class Daemon extends EventEmitter {
     if (opts.policy) this.policySlot = this.slot(opts.policy, 'policy');
     if (opts.reward) this.rewardSlot = this.slot(opts.reward, 'reward model');
     this.scheduler = new TickScheduler({ periodMs: 1000 / this.cfg.tickHz, realtime: this.cfg.realtime, now: this.now, jitterWindow: win,
-      idle: () => this.state !== 'running' && this.state !== 'scoring' });
+      idle: () => !this.isControlling() });
     this.unsubscribeEstop = this.backend.onEstop((sig) => {
       if (sig.engaged) this.enterEstop('backend', `backend:${sig.source ?? 'unknown'}`, 'robot e-stop engaged');
       else this.emitStatus();
@@ -246,20 +144,8 @@ export class Daemon extends EventEmitter {
   start(): void {
     this.scheduler.start(
       (info) => {
-        // Missed ticks are charged to control only when this tick and the one before it are both control ticks:
-        // a simulated reset (moveToStart) blocks the event loop by design and is the robot's time, not the loop's.
-        const control = this.state === 'running' || this.state === 'scoring';
-        if (info.missed && control && this.prevTickControl) {
-          const n = Math.max(1, info.skipped + (info.lateMs > 1000 / this.cfg.tickHz / 2 ? 1 : 0));
-          this.missedControl += n;
-          // Attribution: the previous tick's robot command alone (the sim's physics step) took over half a period.
-          if (this.prevTickBackendMs > 1000 / this.cfg.tickHz / 2) this.missedControlBackend += n;
-        }
-        const before = this.backendTime.total;
-        return this.tick().finally(() => {
-          this.prevTickControl = this.state === 'running' || this.state === 'scoring';
-          this.prevTickBackendMs = this.backendTime.total !== before ? this.backendTime.last : 0;
-        });
+        this.timing.tickStarted(info, this.isControlling());
+        return this.tick().finally(() => this.timing.tickEnded(this.isControlling()));
       },
       (e) => this.fault(`tick failed: ${(e as Error).stack ?? String(e)}`),
     );
@@ -408,9 +294,6 @@ export class Daemon extends EventEmitter {
 
   status(): DaemonStatus {
     const ep = this.episode;
-    const withLast = (r: RingStats): Summary & { last: number } => ({ ...r.summary(), last: r.last });
-    const learned = this.recent.filter((e) => e.learnedSuccessProb !== null);
-    const gt = this.recent.filter((e) => e.gtSuccess !== null);
     return {
       state: this.state,
       backend: this.backend.kind,
@@ -419,26 +302,9 @@ export class Daemon extends EventEmitter {
       practice: this.run ? { ...this.run } : null,
       episode: ep ? { id: ep.id, index: ep.index, step: ep.step, steps: ep.steps, domain: ep.domain, scenario: ep.scenario } : null,
       lastEpisode: this.lastEpisode,
-      recent: {
-        n: this.recent.length,
-        learnedSuccessRate: learned.length ? learned.filter((e) => (e.learnedSuccessProb as number) >= this.cfg.practice.successThreshold).length / learned.length : null,
-        gtSuccessRate: gt.length ? gt.filter((e) => e.gtSuccess).length / gt.length : null,
-        meanRewardProb: learned.length ? learned.reduce((a, e) => a + (e.learnedSuccessProb as number), 0) / learned.length : null,
-      },
+      recent: this.recent.rates(this.cfg.practice.successThreshold),
       safety: { estop: this.latch.state, backendEstop: this.backend.estopEngaged(), lastTrip: this.lastTrip },
-      timing: {
-        ticks: this.scheduler.ticks,
-        controlTicks: this.controlTicks,
-        missed: this.scheduler.missed,
-        missedControl: this.missedControl,
-        missedControlBackend: this.missedControlBackend,
-        computeMs: withLast(this.compute),
-        computeCpuMs: withLast(this.computeCpu),
-        jitterMs: withLast(this.scheduler.jitter),
-        backendMs: withLast(this.backendTime),
-        inferMs: withLast(this.infer),
-        sharpTicks: this.sharpTicks,
-      },
+      timing: this.timing.status(this.scheduler),
       policy: {
         version: this.policyVersion,
         mode: this.policySlot ? 'residual' : 'p-only',
@@ -459,8 +325,8 @@ export class Daemon extends EventEmitter {
   }
 
   /** Raw per-tick timing samples (ms) for benchmarks. */
-  timingSamples(): { compute: Float64Array; computeCpu: Float64Array; backend: Float64Array; jitter: Float64Array; infer: Float64Array } {
-    return { compute: this.compute.values(), computeCpu: this.computeCpu.values(), backend: this.backendTime.values(), jitter: this.scheduler.jitter.values(), infer: this.infer.values() };
+  timingSamples(): ReturnType<TickTiming['samples']> {
+    return this.timing.samples(this.scheduler);
   }
 
   // ---------------------------------------------------------------- the tick
@@ -523,7 +389,7 @@ export class Daemon extends EventEmitter {
     );
     if (decision.kind === 'trip') {
       this.handleTrip(decision, ep);
-      this.compute.push(this.now() - t0);
+      this.timing.compute.push(this.now() - t0);
       return;
     }
     const cpuBefore = process.cpuUsage(cpu0);
@@ -531,8 +397,8 @@ export class Daemon extends EventEmitter {
     this.backend.command(decision.action);
     const tcEnd = this.now();
     const cpu2 = process.cpuUsage();
-    this.backendTime.push(tcEnd - tc);
-    this.infer.push(tInferEnd - ti);
+    this.timing.backend.push(tcEnd - tc);
+    this.timing.infer.push(tInferEnd - ti);
     this.lastPose = p.obs.eePos;
     ep.pending = {
       t: {
@@ -547,12 +413,12 @@ export class Daemon extends EventEmitter {
       },
     };
     ep.step++;
-    this.controlTicks++;
+    this.timing.controlTicks++;
     if (ep.step >= ep.steps) this.setState('scoring');
-    this.compute.push(this.now() - t0 - (tcEnd - tc));
+    this.timing.compute.push(this.now() - t0 - (tcEnd - tc));
     const cpuAfter = process.cpuUsage(cpu2);
-    this.computeCpu.push((cpuBefore.user + cpuBefore.system + cpuAfter.user + cpuAfter.system) / 1000);
-    if (this.controlTicks % Math.max(1, Math.round(this.cfg.tickHz)) === 0) this.emitStatus();
+    this.timing.computeCpu.push((cpuBefore.user + cpuBefore.system + cpuAfter.user + cpuAfter.system) / 1000);
+    if (this.timing.controlTicks % Math.max(1, Math.round(this.cfg.tickHz)) === 0) this.emitStatus();
   }
 
   /** The tick after the last step: score the final observation, close the episode. */
@@ -565,18 +431,7 @@ export class Daemon extends EventEmitter {
     if (this.episode !== ep || this.state !== 'scoring') return;
     this.lastPose = p.obs.eePos;
     this.completePending(ep, r.prob, r.gt, true);
-    const useGt = this.cfg.practice.useGroundTruthReward || r.prob === null;
-    let outcome: EpisodeOutcome;
-    let reason: string | null = null;
-    if (useGt && r.gt !== null) {
-      outcome = r.gt ? 'success' : 'failure';
-      reason = r.prob === null ? 'judged by ground truth (no reward model loaded)' : 'judged by ground truth (useGroundTruthReward)';
-    } else if (r.prob !== null) {
-      outcome = r.prob >= this.cfg.practice.successThreshold ? 'success' : 'failure';
-    } else {
-      outcome = 'failure';
-      reason = 'no reward model and no ground truth: not judged';
-    }
+    const { outcome, reason } = judgeEpisode(r.prob, r.gt, this.cfg.practice);
     this.closeEpisode(ep, outcome, reason, r.prob, r.gt);
     this.afterEpisode();
   }
@@ -667,10 +522,7 @@ export class Daemon extends EventEmitter {
     if (this.run) this.run.done++;
     const summary: EpisodeSummary = { id: ep.id, index: ep.index, domain: ep.domain, outcome, reason, learnedSuccessProb: prob, gtSuccess: gt, steps: ep.step, policyVersion: ep.policyVersion };
     this.lastEpisode = summary;
-    if (outcome === 'success' || outcome === 'failure') {
-      this.recent.push(summary);
-      if (this.recent.length > RECENT) this.recent.shift();
-    }
+    this.recent.add(summary);
     this.emit('episode', summary);
     if (this.pendingSwap) this.applySwap(this.pendingSwap.slot, 'episode-boundary');
   }
@@ -805,7 +657,7 @@ export class Daemon extends EventEmitter {
     const base = s.goal ?? raw.goal;
     const goal: Vec3 = [base[0] + s.offset[0], base[1] + s.offset[1], base[2] + s.offset[2]];
     const logged = await this.logImage.prepare(raw.image);
-    if (logged.usedSharp) this.sharpTicks++;
+    if (logged.usedSharp) this.timing.sharpTicks++;
     const obs: Observation = { ...raw, image: logged.rgb, wrench, goal };
     const none: ModelInput = { image: undefined, proprio: undefined };
     const pol = this.policySlot?.inputs;
@@ -816,6 +668,10 @@ export class Daemon extends EventEmitter {
   }
 
   // ---------------------------------------------------------------- plumbing
+
+  private isControlling(): boolean {
+    return this.state === 'running' || this.state === 'scoring';
+  }
 
   private setState(s: DaemonState): void {
     if (this.state === s) return;

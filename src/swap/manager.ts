@@ -13,7 +13,7 @@
 import { readFileSync } from 'node:fs';
 import { sha256Hex, readCard, cardPathFor } from '../policy/card.ts';
 import type { DaemonEvent, DaemonLog, ResidualPolicy } from '../daemon/interfaces.ts';
-import type { Daemon, EpisodeSummary } from '../daemon/loop.ts';
+import type { DaemonControl, EpisodeSummary } from '../daemon/types.ts';
 import { loadPolicyFile } from '../daemon/models.ts';
 import type { Store } from '../store/index.ts';
 import { DEFAULT_SWAP_VALIDATION, probeSet, validatePolicy, type SwapValidationConfig, type ValidationResult } from './validate.ts';
@@ -109,7 +109,7 @@ export class SwapManager {
   private readonly onEpisode: (e: EpisodeSummary) => void;
 
   constructor(
-    private readonly daemon: Daemon,
+    private readonly daemon: DaemonControl,
     private readonly store: Store,
     private readonly log: DaemonLog,
     cfg: Partial<SwapConfig> = {},

@@ -1,0 +1,136 @@
+/**
+ * The daemon's vocabulary, seen from outside the loop: its states, practice runs, episode summaries, status, typed
+ * events, and `DaemonControl`, the narrow interface the API, the swap manager and the learning wiring drive it through.
+ */
+import type { Scenario, Vec3 } from '../core/types.ts';
+import type { EpisodeOutcome } from '../store/types.ts';
+import type { ResidualPolicy, RewardScorer } from './interfaces.ts';
+import type { EstopOrigin, LatchState, ResetResult, TripReason } from './safety.ts';
+import type { Summary } from './stats.ts';
+
+export type { EstopOrigin, ResetResult };
+
+export type DaemonState = 'idle' | 'resetting' | 'running' | 'scoring' | 'estopped';
+
+export interface PracticeRequest {
+  /** Episodes to run. */
+  count: number;
+  /** Connector / domain label (sim: the connector to load). */
+  domain?: string;
+  scenario?: Scenario;
+  /** Std dev (m) of Gaussian noise added to the residual; 0 for evaluation. */
+  explorationNoise?: number;
+  /** Base seed of this run's start poses and noise (default: config seed + run number). */
+  seed?: number;
+  /** Recorded episode kind: practice (default) or eval. */
+  kind?: 'practice' | 'eval';
+}
+
+export interface PracticeRun {
+  id: number;
+  count: number;
+  done: number;
+  domain: string;
+  scenario: Scenario;
+  explorationNoise: number;
+  seed: number;
+  kind: 'practice' | 'eval';
+  stopRequested: boolean;
+}
+
+export interface EpisodeSummary {
+  id: number;
+  index: number;
+  domain: string;
+  outcome: EpisodeOutcome;
+  reason: string | null;
+  learnedSuccessProb: number | null;
+  gtSuccess: boolean | null;
+  steps: number;
+  policyVersion: string | null;
+}
+
+export interface TripRecord {
+  reason: TripReason;
+  detail: string;
+  at: number;
+  episodeId: number | null;
+}
+
+export interface TimingStatus {
+  ticks: number;
+  /** Ticks that commanded the robot. */
+  controlTicks: number;
+  /** Every late (> half a period) or skipped tick, in any state. */
+  missed: number;
+  /** Missed ticks during episodes (between two control ticks): the figure that must be 0. */
+  missedControl: number;
+  /** Of missedControl, those right after a tick whose backend.command alone took over half a period (in simulation:
+   *  the physics step, i.e. the robot's time, starved of CPU), not the daemon's own compute. */
+  missedControlBackend: number;
+  /** The daemon's own compute per control tick (ms), excluding the robot's command time (sim physics). */
+  computeMs: Summary & { last: number };
+  /** CPU time of the same work (ms, every thread of the process): immune to waiting for a core on a loaded machine,
+   *  though it also counts whatever other threads (log writer) ran meanwhile. */
+  computeCpuMs: Summary & { last: number };
+  /** Tick start minus deadline (ms). */
+  jitterMs: Summary & { last: number };
+  /** Time inside backend.command (ms): the sim's physics step, or a ROS publish. */
+  backendMs: Summary & { last: number };
+  /** Model inference (policy and reward in parallel) per control tick (ms). */
+  inferMs: Summary & { last: number };
+  /** Ticks where sharp had to crop/resize. */
+  sharpTicks: number;
+}
+
+export interface DaemonStatus {
+  state: DaemonState;
+  backend: string;
+  tickHz: number;
+  realtime: boolean;
+  practice: PracticeRun | null;
+  episode: { id: number; index: number; step: number; steps: number; domain: string; scenario: string } | null;
+  lastEpisode: EpisodeSummary | null;
+  /** Recent episodes (newest last), for learned / ground-truth success rates. */
+  recent: { n: number; learnedSuccessRate: number | null; gtSuccessRate: number | null; meanRewardProb: number | null };
+  safety: { estop: LatchState; backendEstop: { engaged: boolean; source: string | null }; lastTrip: TripRecord | null };
+  timing: TimingStatus;
+  policy: { version: string | null; mode: 'residual' | 'p-only'; pendingSwap: string | null; faults: number };
+  reward: { version: string | null };
+  lastPose: Vec3 | null;
+  /** Sections other components attach (e.g. the background trainer's progress), see setStatusExtra. */
+  extra: Record<string, unknown>;
+}
+
+export interface SwapOptions {
+  at?: 'episode-boundary' | 'between-ticks';
+}
+
+/** The events a daemon emits (typed: a listener of the wrong shape does not compile). */
+export interface DaemonEvents {
+  /** Every state change. */
+  state: [DaemonState];
+  /** Coalesced status snapshots (after ticks, on changes); only built while someone listens. */
+  status: [DaemonStatus];
+  /** An episode was closed (any outcome). */
+  episode: [EpisodeSummary];
+  /** A fault the operator should see (also logged as an event). */
+  fault: [string];
+}
+
+/** What the API, the swap manager and the learning wiring may do with a daemon: commands, status, models, events. */
+export interface DaemonControl {
+  readonly currentState: DaemonState;
+  readonly policyVersion: string | null;
+  status(): DaemonStatus;
+  startPractice(req: PracticeRequest): { ok: true; run: PracticeRun } | { ok: false; reason: string };
+  stopPractice(): { ok: true; wasRunning: boolean };
+  estop(detail?: string, origin?: 'rest' | 'internal'): void;
+  resetEstop(): ResetResult;
+  setPolicy(policy: ResidualPolicy | null, opts?: SwapOptions): Promise<ResidualPolicy | null>;
+  setReward(reward: RewardScorer | null): RewardScorer | null;
+  models(): { policy: ResidualPolicy | null; reward: RewardScorer | null };
+  setStatusExtra(name: string, value: unknown): void;
+  on<K extends keyof DaemonEvents>(event: K, listener: (...args: DaemonEvents[K]) => void): unknown;
+  off<K extends keyof DaemonEvents>(event: K, listener: (...args: DaemonEvents[K]) => void): unknown;
+}
