@@ -7,6 +7,7 @@
  *
  * Exit codes: 0 done, 2 bad arguments / connector or split files, 1 anything else (3: interrupted, resumable).
  */
+import { goalErrorArg } from '../eval/args.ts';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -58,7 +59,8 @@ Usage: npx tsx src/cli/collect.ts [options]
   --image-size N             camera image side in px (default: ${DEFAULT_PRIOR_SETTINGS.imageSize})
   --camera C                 wrist | fixed (default: ${DEFAULT_PRIOR_SETTINGS.camera})
   --goal-noise-mm S          per-episode x* error, uniform +-S mm in x and y (default: ${DEFAULT_PRIOR_SETTINGS.goalNoise * 1000})
-  --goal-bias-mm X,Y[,Z]     fixed x* error in mm (default: 0,0)
+  --goal-error-mm M          fixed x* error: M mm along (1,1,0)/sqrt2 (default: 0)
+  --goal-error-vec-mm X,Y[,Z]  the same error as a vector in mm instead
   --start-height-mm H        start height above the socket face (default: ${DEFAULT_PRIOR_SETTINGS.startHeight * 1000}, as config/daemon.yaml)
   --episode-length N         control steps per episode (default: ${DEFAULT_PRIOR_SETTINGS.episodeLength})
   --no-nuisance              no table colour / lighting / camera jitter randomisation
@@ -97,7 +99,8 @@ export function parseCollectArgs(argv: string[]): CollectArgs {
         'image-size': { type: 'string' },
         camera: { type: 'string' },
         'goal-noise-mm': { type: 'string' },
-        'goal-bias-mm': { type: 'string' },
+        'goal-error-mm': { type: 'string' },
+        'goal-error-vec-mm': { type: 'string' },
         'start-height-mm': { type: 'string' },
         'episode-length': { type: 'string' },
         'no-nuisance': { type: 'boolean' },
@@ -138,12 +141,7 @@ export function parseCollectArgs(argv: string[]): CollectArgs {
   for (const s of scenarios) if (s !== 'I' && s !== 'II') throw new UsageError(`--scenario: must be I, II or I,II, got "${v.scenario}"`);
   const d = DEFAULT_PRIOR_SETTINGS;
   const mm = (flag: string, s: string | undefined, def: number, max: number): number => (s === undefined ? def : nonNegMm(flag, s, max));
-  let goalBias: Vec3 = [...d.goalBias];
-  if (v['goal-bias-mm'] !== undefined) {
-    const parts = v['goal-bias-mm'].split(',').map((p) => num('--goal-bias-mm', p));
-    if (parts.length < 2 || parts.length > 3 || parts.some((p) => Math.abs(p) > 50)) throw new UsageError(`--goal-bias-mm: expected X,Y[,Z] within +-50 mm, got "${v['goal-bias-mm']}"`);
-    goalBias = [parts[0]! / 1000, parts[1]! / 1000, (parts[2] ?? 0) / 1000];
-  }
+  const goalBias: Vec3 = v['goal-error-mm'] === undefined && v['goal-error-vec-mm'] === undefined ? [...d.goalBias] : goalErrorArg(v['goal-error-mm'], v['goal-error-vec-mm']);
   const camera = v.camera ?? d.camera;
   if (camera !== 'wrist' && camera !== 'fixed') throw new UsageError(`--camera: must be wrist or fixed, got "${camera}"`);
   const settings: PriorSettings = {

@@ -3,7 +3,7 @@
  * tables 5 and 6 and writes every trial as JSON. `--help` for the options.
  *
  *   npx tsx src/cli/evaluate.ts --controllers straight,p,spiral --connectors all --scenario I --trials 20 \
- *       --goal-bias-mm 1.5,0 --goal-noise-mm 1 --seed 0 --out data/runs/eval.json
+ *       --goal-error-mm 1.5 --goal-noise-mm 1 --seed 0 --out data/runs/eval.json
  *
  * Exit codes: 0 done, 2 bad arguments or connector files, 1 anything else.
  */

@@ -13,20 +13,20 @@
  *                        --ablation no-daib-reward --reward <reward classifier trained without DAIB (ERM)>
  *                        --reward gt   (ground-truth reward; not in the research's table, an upper bound)
  *
- * Calibration error: a fixed x* error of --offset-mm (default 1.5 mm) along (1,1,0)/sqrt2 in the daemon's calibration
+ * Calibration error: a fixed x* error of --goal-error-mm (default 1.5 mm) along (1,1,0)/sqrt2 in the daemon's calibration
  * (socket.offset), as in src/train's evaluation: the P-controller alone misses the socket.
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { mergeRuns, runConnector, writeReport, type ConnectorResult, type ExperimentOptions } from '../experiment/online.ts';
+import { measureBaselines, mergeRuns, runConnector, writeReport, type ConnectorResult, type ExperimentOptions } from '../experiment/online.ts';
 import { runIfMain } from '../util/args.ts';
 import { TrainArgError, intArg, numArg, parseArgs, splitFrom } from '../offline/common.ts';
 import { checkpointConfig, exportCheckpointPolicy } from '../online/trainer.ts';
 
 const KNOWN = {
-  connectors: 'value', episodes: 'value', 'eval-every': 'value', 'sync-every': 'value', trials: 'value', 'offset-mm': 'value', checkpoint: 'value', policy: 'value',
+  connectors: 'value', episodes: 'value', 'eval-every': 'value', 'sync-every': 'value', trials: 'value', 'goal-error-mm': 'value', checkpoint: 'value', policy: 'value',
   reward: 'value', 'offline-db': 'value', split: 'value', out: 'value', seed: 'value', 'episode-steps': 'value', noise: 'value', utd: 'value',
-  'online-fraction': 'value', 'batch-size': 'value', 'robust-mm': 'value', 'no-baselines': 'flag', ablation: 'value', 'export-every': 'value', 'trainer-wait-s': 'value', merge: 'value', help: 'flag',
+  'online-fraction': 'value', 'batch-size': 'value', 'robust-mm': 'value', 'no-baselines': 'flag', 'baselines-only': 'flag', ablation: 'value', 'export-every': 'value', 'trainer-wait-s': 'value', merge: 'value', help: 'flag',
 } as const;
 
 /**
@@ -37,10 +37,10 @@ const KNOWN = {
  */
 export const EXPERIMENT_DEFAULTS = { noise: 0.001, onlineFraction: 0.5, utd: 2 };
 
-const USAGE = `usage: experiment [--connectors a,b] [--episodes 200] [--eval-every 25] [--sync-every N (default eval-every; 1 = reproducible)] [--trials 20] [--offset-mm 1.5]
+const USAGE = `usage: experiment [--connectors a,b] [--episodes 200] [--eval-every 25] [--sync-every N (default eval-every; 1 = reproducible)] [--trials 20] [--goal-error-mm 1.5]
   [--checkpoint models/iql-offline] [--policy models/policy.onnx] [--reward models/reward.onnx|gt] [--offline-db data/prior.db]
   [--split data/splits/default.json] [--out data/runs/experiment-<time>] [--seed 0] [--episode-steps 20] [--noise 0.001]
-  [--utd 2] [--online-fraction 0.5] [--batch-size 256] [--export-every 0] [--robust-mm 1] [--no-baselines] [--trainer-wait-s 600]
+  [--utd 2] [--online-fraction 0.5] [--batch-size 256] [--export-every 0] [--robust-mm 1] [--no-baselines | --baselines-only] [--trainer-wait-s 600]
   [--ablation none|no-daib-policy|no-daib-reward]
   or: experiment --merge DIR,DIR... --out DIR   (one report from runs made side by side, e.g. one per connector)`;
 
@@ -97,7 +97,7 @@ export async function main(argv: string[]): Promise<number> {
     const rewardPath = rewardArg === 'gt' ? null : rewardArg;
     if (rewardPath && !existsSync(rewardPath)) throw new TrainArgError(`--reward: ${rewardPath} does not exist`);
     const offlineDb = args.get('offline-db') ?? 'data/prior.db';
-    if (!existsSync(offlineDb)) console.log(`no offline data at ${offlineDb}: the trainer learns from practice data only (the measured results used it; make it with the commands in src/data/README.md)`);
+    if (!existsSync(offlineDb) && !args.has('baselines-only')) console.log(`no offline data at ${offlineDb}: the trainer learns from practice data only (the measured results used it; make it with the commands in src/data/README.md)`);
     if (ablation === 'no-daib-reward' && !args.has('reward')) throw new TrainArgError('--ablation no-daib-reward needs --reward of a classifier trained without DAIB (train-reward --method erm --export erm)');
     const o: ExperimentOptions = {
       connectors,
@@ -105,7 +105,7 @@ export async function main(argv: string[]): Promise<number> {
       evalEvery: intArg(args, 'eval-every', 25, 1, 100000),
       ...(args.has('sync-every') ? { syncEvery: intArg(args, 'sync-every', 1, 1, 100000) } : {}),
       trials: intArg(args, 'trials', 20, 1, 1000),
-      offsetMm: numArg(args, 'offset-mm', 1.5, 0, 20),
+      offsetMm: numArg(args, 'goal-error-mm', 1.5, 0, 20),
       startCheckpoint: checkpoint,
       policyPath,
       rewardPath,
@@ -128,6 +128,17 @@ export async function main(argv: string[]): Promise<number> {
       calibrationDir: 'calibration',
       onProgress: (l) => console.log(`${new Date().toISOString()} ${l}`),
     };
+    if (args.has('baselines-only')) {
+      // The search baselines alone, as the full run measures them (same seeds, x* error and step limit).
+      const baselines: Record<string, ConnectorResult['baselines']> = {};
+      for (const c of connectors) {
+        baselines[c] = await measureBaselines(c, o, o.seed * 1000 + 17, false);
+        console.log(`${c}: ${Object.entries(baselines[c] ?? {}).map(([k, v]) => `${k} ${v.successes}/${v.trials}`).join(', ')}`);
+      }
+      writeFileSync(join(out, 'baselines.json'), JSON.stringify({ command: argv.join(' '), trials: o.trials, offsetMm: o.offsetMm, seed: o.seed, baselines }, null, 1));
+      console.log(`written: ${out}/baselines.json`);
+      return 0;
+    }
     const settings = { ...o, onProgress: undefined, ablation, command: argv.join(' ') };
     writeFileSync(join(out, 'settings.json'), JSON.stringify(settings, null, 1));
     const t0 = performance.now();

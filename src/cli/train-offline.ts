@@ -22,12 +22,12 @@ import { TrainArgError, existingFile, intArg, log, numArg, parseArgs, splitFrom,
 const KNOWN = {
   db: 'value', split: 'value', steps: 'value', 'image-size': 'value', 'batch-size': 'value', filters: 'value', 'z-dim': 'value',
   hidden: 'value', 'encoder-method': 'value', seed: 'value', 'checkpoint-dir': 'value', 'checkpoint-every': 'value', resume: 'flag', 'log-every': 'value',
-  'eval-trials': 'value', 'card-version': 'value', 'train-eval-trials': 'value', 'eval-connectors': 'value', 'goal-bias-mm': 'value', out: 'value', 'results': 'value', help: 'flag',
+  'eval-trials': 'value', 'card-version': 'value', 'train-eval-trials': 'value', 'eval-connectors': 'value', 'goal-error-mm': 'value', out: 'value', 'results': 'value', help: 'flag',
 } as const;
 
 const USAGE = `usage: train-offline --db FILE [--split FILE] [--steps N] [--image-size 32|64] [--batch-size N] [--filters 16,16,16]
   [--z-dim N] [--hidden 256,256] [--encoder-method daib|erm|vib|dann|daib-nobottleneck] [--seed S] [--checkpoint-dir DIR] [--checkpoint-every N] [--resume] [--log-every N]
-  [--eval-trials N (0 = skip)] [--train-eval-trials N (default: eval-trials)] [--eval-connectors train,heldout|heldout] [--goal-bias-mm 0,1.5] [--out DIR] [--results FILE]
+  [--eval-trials N (0 = skip)] [--train-eval-trials N (default: eval-trials)] [--eval-connectors train,heldout|heldout] [--goal-error-mm 0,1.5] [--out DIR] [--results FILE]
   [--card-version N (version in the exported cards; raise it when replacing shipped models)]`;
 
 function list(s: string | undefined, def: number[], key: string): number[] {
@@ -78,8 +78,8 @@ export async function main(argv: string[]): Promise<number> {
     };
     evalTrials = intArg(args, 'eval-trials', 20, 0, 1000);
     trainEvalTrials = intArg(args, 'train-eval-trials', evalTrials, 1, 1000);
-    goalBiasMm = (args.get('goal-bias-mm') ?? '0,1.5').split(',').map(Number);
-    if (!goalBiasMm.every((g) => Number.isFinite(g) && g >= 0 && g <= 10)) throw new TrainArgError(`option '--goal-bias-mm' must be comma-separated numbers in [0, 10]`);
+    goalBiasMm = (args.get('goal-error-mm') ?? '0,1.5').split(',').map(Number);
+    if (!goalBiasMm.every((g) => Number.isFinite(g) && g >= 0 && g <= 10)) throw new TrainArgError(`option '--goal-error-mm' must be comma-separated magnitudes in [0, 10] mm along (1,1,0)/sqrt2`);
     const sets = (args.get('eval-connectors') ?? 'train,heldout').split(',');
     if (!sets.every((s) => s === 'train' || s === 'heldout')) throw new TrainArgError(`option '--eval-connectors' takes train and/or heldout`);
     evalSets = sets as ('train' | 'heldout')[];

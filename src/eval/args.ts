@@ -4,7 +4,8 @@
  */
 import { parseArgs } from 'node:util';
 import { BASELINES_SCENARIO_I, BASELINES_SCENARIO_II, CONTROLLER_NAMES, describeController, isControllerName } from '../control/registry.ts';
-import { UsageError, int, list, nonNegMm, num } from '../util/args.ts';
+import { goalErrorVec } from '../core/goal-error.ts';
+import { UsageError, goalErrorMm, int, list, nonNegMm, num, vecMm } from '../util/args.ts';
 import type { Scenario } from '../core/types.ts';
 
 export { UsageError };
@@ -55,7 +56,9 @@ Usage: npx tsx src/cli/evaluate.ts [options]
   --trials N             trials per connector and controller (default: 20)
   --episode-length N     control steps per episode (default: 20)
   --seed N               base seed (integer, default: 0)
-  --goal-bias-mm X,Y[,Z] calibration error of the goal x* in mm (default: 0,0); negative: --goal-bias-mm=-1,0
+  --goal-error-mm M      calibration error of the goal x*: M mm along (1,1,0)/sqrt2, the same for every trial
+                         (default: 0); negative: --goal-error-mm=-1
+  --goal-error-vec-mm X,Y[,Z]  the same error as a vector in mm instead (any direction)
   --goal-noise-mm S      per-episode error of x* in mm: uniform in +-S on each horizontal axis (default: 0)
   --centred-start        start every episode centred over x* (servoed there after the reset) instead of at
                          the scenario's offset; with an exact goal: the research's "centred start"
@@ -73,13 +76,12 @@ Controllers:
 ${CONTROLLER_NAMES.map((n) => `  ${n.padEnd(14)} ${describeController(n)}`).join('\n')}
 `;
 
-function vecMm(flag: string, s: string): [number, number, number] {
-  const parts = s.split(',');
-  if (parts.length < 2 || parts.length > 3) throw new UsageError(`${flag}: expected X,Y or X,Y,Z in mm, got "${s}"`);
-  const v = parts.map((p) => num(flag, p));
-  // The cell accepts calibration errors up to 50 mm per axis.
-  for (const x of v) if (Math.abs(x) > 50) throw new UsageError(`${flag}: ${x} mm is beyond +-50 mm`);
-  return [(v[0] ?? 0) / 1000, (v[1] ?? 0) / 1000, (v[2] ?? 0) / 1000];
+/** `--goal-error-mm M` or `--goal-error-vec-mm X,Y[,Z]` (core/goal-error.ts) as a vector in m. */
+export function goalErrorArg(magnitude: string | undefined, vec: string | undefined): [number, number, number] {
+  if (magnitude !== undefined && vec !== undefined) throw new UsageError('--goal-error-mm and --goal-error-vec-mm contradict each other: give one');
+  if (vec !== undefined) return vecMm('--goal-error-vec-mm', vec);
+  if (magnitude === undefined) return [0, 0, 0];
+  return goalErrorVec(goalErrorMm('--goal-error-mm', magnitude, { single: true, max: 50 })[0] as number);
 }
 
 export function parseEvalArgs(argv: string[]): EvalArgs {
@@ -97,7 +99,8 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
         trials: { type: 'string' },
         'episode-length': { type: 'string' },
         seed: { type: 'string' },
-        'goal-bias-mm': { type: 'string' },
+        'goal-error-mm': { type: 'string' },
+        'goal-error-vec-mm': { type: 'string' },
         'goal-noise-mm': { type: 'string' },
         'start-height-mm': { type: 'string' },
         'image-size': { type: 'string' },
@@ -141,7 +144,7 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
     trials: v.trials === undefined ? 20 : int('--trials', v.trials, 1, 100000),
     episodeLength: v['episode-length'] === undefined ? 20 : int('--episode-length', v['episode-length'], 1, 10000),
     seed,
-    goalBias: v['goal-bias-mm'] === undefined ? [0, 0, 0] : vecMm('--goal-bias-mm', v['goal-bias-mm']),
+    goalBias: goalErrorArg(v['goal-error-mm'], v['goal-error-vec-mm']),
     goalNoise: v['goal-noise-mm'] === undefined ? 0 : nonNegMm('--goal-noise-mm', v['goal-noise-mm'], 50),
     startHeight: v['start-height-mm'] === undefined ? null : nonNegMm('--start-height-mm', v['start-height-mm'], 150),
     imageSize: v['image-size'] === undefined ? 0 : v['image-size'].trim() === '0' ? 0 : int('--image-size', v['image-size'], 1, 512),

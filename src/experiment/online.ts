@@ -24,7 +24,8 @@ import { RewardModel } from '../policy/onnx-model.ts';
 import { SimBackend } from '../robot/sim-backend.ts';
 import type { Vec3, Scenario } from '../core/types.ts';
 import { selectConnectors } from '../eval/sim-cells.ts';
-import { GOAL_BIAS_DIRECTION, POLICY_EVAL_BASELINES } from '../offline/evaluate-policy.ts';
+import { goalErrorVec } from '../core/goal-error.ts';
+import { POLICY_EVAL_BASELINES } from '../offline/evaluate-policy.ts';
 import { startLearning, type Learning } from '../app/learning.ts';
 import { DEFAULT_ONLINE, type OnlineTrainerConfig } from '../online/trainer.ts';
 import type { SwapConfig } from '../swap/manager.ts';
@@ -117,7 +118,7 @@ async function evalRun(app: DaemonApp, count: number, scenario: Scenario, seed: 
 }
 
 function offsetVec(mm: number, sign = 1): Vec3 {
-  return GOAL_BIAS_DIRECTION.map((d) => (sign * d * mm) / 1000) as Vec3;
+  return goalErrorVec(sign * mm);
 }
 
 /** Lets the trainer pay the updates owed for the practice logged so far and its export land (bounded wait). */
@@ -133,6 +134,24 @@ async function waitForTrainer(app: DaemonApp, learning: Learning, o: ExperimentO
     if (p && p.owed === 0 && p.onlineTransitions >= logged && current && !learning.busy()) return;
     await sleep(100);
   }
+}
+
+/** The search baselines of the research in the plain evaluator (under the daemon's step limit), for one connector. */
+export async function measureBaselines(
+  connector: string, o: Pick<ExperimentOptions, 'trials' | 'episodeSteps' | 'offsetMm'>, seed: number, shadows: boolean,
+): Promise<ConnectorResult['baselines']> {
+  const baselines: ConnectorResult['baselines'] = {};
+  for (const scenario of ['II', 'I'] as const) {
+    const names = POLICY_EVAL_BASELINES[scenario].filter((n) => n !== 'p');
+    const defs = selectConnectors(null, [connector]);
+    const res = await evaluate({
+      controllers: names.map((name) => ({ name, make: () => createController(name), privileged: needsPrivileged(name) })),
+      connectors: [connector], scenario, trials: o.trials, seed, episodeLength: o.episodeSteps,
+      createCell: simCellFactory(defs, { goalBias: offsetVec(o.offsetMm), imageSize: 64, shadows }),
+    });
+    for (const c of res.cells) baselines[`${c.controller} (${scenario})`] = { scenario, successes: c.successes, trials: c.trials };
+  }
+  return baselines;
 }
 
 export async function runConnector(connector: string, o: ExperimentOptions): Promise<ConnectorResult> {
@@ -154,6 +173,7 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
   const app = await startDaemonApp({ config, calibration, token: null, backend, policy: offline, reward, listen: false, startLoop: true });
   const trials = o.trials;
   let evalSeed = o.seed * 1000 + 17; // every eval point sees the same start poses
+  let baselines: ConnectorResult['baselines'] = {};
   try {
     say(`offline policy ${offline.version}, x* error ${o.offsetMm} mm, reward ${reward?.version ?? 'ground truth (ablation)'}`);
     const offII = await evalRun(app, trials, 'II', evalSeed);
@@ -164,18 +184,8 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
     const pI = await evalRun(app, trials, 'I', evalSeed + 1);
     say(`P-controller alone: scenario II ${pII}/${trials}, scenario I ${pI}/${trials}`);
     await app.daemon.setPolicy(offline, { at: 'between-ticks' });
-    const baselines: ConnectorResult['baselines'] = {};
     if (o.baselines) {
-      for (const scenario of ['II', 'I'] as const) {
-        const names = POLICY_EVAL_BASELINES[scenario].filter((n) => n !== 'p');
-        const defs = selectConnectors(null, [connector]);
-        const res = await evaluate({
-          controllers: names.map((name) => ({ name, make: () => createController(name), privileged: needsPrivileged(name) })),
-          connectors: [connector], scenario, trials, seed: evalSeed, episodeLength: o.episodeSteps,
-          createCell: simCellFactory(defs, { goalBias: offsetVec(o.offsetMm), imageSize: 64, shadows: config.backend.sim.shadows ?? false }),
-        });
-        for (const c of res.cells) baselines[`${c.controller} (${scenario})`] = { scenario, successes: c.successes, trials: c.trials };
-      }
+      baselines = await measureBaselines(connector, o, evalSeed, config.backend.sim.shadows ?? false);
       say(`baselines: ${Object.entries(baselines).map(([k, v]) => `${k} ${v.successes}/${v.trials}`).join(', ')}`);
     }
     // Online fine-tuning through the daemon path.

@@ -22,19 +22,16 @@
  *
  * Batches arrive as plain typed arrays (the replay lives outside the wasm heap).
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 
 import { Rng, deriveSeed } from '../util/rng.ts';
 import { backendLabel } from './backend.ts';
+import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
 import { makeAdam } from './optim.ts';
 import { DaibRepresentation, type DaibRepConfig, bceWithLogits, defaultDaibConfig, oneHot } from './daib.ts';
 import { Scale } from './layers.ts';
 import { type Mlp, type Net, ap, buildMlp, gatherImages, netVariableKeys, netVariables, polyakUpdate, buildEncoder, type Encoder } from './nets.ts';
 
-/** tfjs-core's NamedTensor (not re-exported by the @tensorflow/tfjs umbrella). */
-type NamedTensor = { name: string; tensor: tf.Tensor };
 
 // ----------------------------------------------------------------------------------------------------------------
 // Config
@@ -201,6 +198,9 @@ export interface IqlStats {
 // The agent
 
 type NetName = 'pi' | 'q' | 'v';
+
+/** Checkpoint format of this agent (learn/checkpoint.ts). */
+export const IQL_CHECKPOINT_FORMAT = 'iql-checkpoint/1';
 
 export class IqlAgent {
   readonly config: IqlConfig;
@@ -523,7 +523,7 @@ export class IqlAgent {
   }
 
   // ----------------------------------------------------------------------------------------------------------------
-  // Checkpoints: all weights + optimiser state + step counter, written atomically (tmp dir, rename, then latest.json).
+  // Checkpoints: all weights + optimiser state + step counter (file I/O in learn/checkpoint.ts).
 
   private namedVariables(): Array<[string, tf.Variable]> {
     const nets: Net[] = [this.pi, this.v, this.q1, this.q2, this.q1Target, this.q2Target];
@@ -538,118 +538,28 @@ export class IqlAgent {
     return out;
   }
 
-  /** Save to `dir/ckpt-<step>/`, then point `dir/latest.json` at it; keeps the newest `keep` checkpoints. */
+  /** Save to `dir/ckpt-<step>/` (learn/checkpoint.ts), then point `dir/latest.json` at it; keeps the newest `keep`. */
   async saveCheckpoint(dir: string, keep = 2): Promise<string> {
-    fs.mkdirSync(dir, { recursive: true });
-    const name = `ckpt-${String(this.step).padStart(9, '0')}`;
-    const tmp = path.join(dir, `${name}.tmp-${process.pid}`);
-    fs.rmSync(tmp, { recursive: true, force: true });
-    fs.mkdirSync(tmp);
-    const entries: Array<{ key: string; shape: number[]; offset: number; length: number }> = [];
-    const chunks: Float32Array[] = [];
-    let offset = 0;
-    const add = (key: string, t: tf.Tensor): void => {
-      const data = t.dataSync() as Float32Array;
-      entries.push({ key, shape: t.shape, offset, length: data.length });
-      chunks.push(data);
-      offset += data.length;
-    };
-    for (const [k, v] of this.namedVariables()) add(k, v);
-    const optimizers: Record<string, number> = {};
-    for (const [k, opt] of Object.entries(this.optimizers)) {
-      const ws = await opt.getWeights();
-      optimizers[k] = ws.length;
-      ws.forEach((w, i) => add(`opt_${k}/${i}`, w.tensor));
-    }
-    const bin = new Float32Array(offset);
-    let o = 0;
-    for (const ch of chunks) {
-      bin.set(ch, o);
-      o += ch.length;
-    }
-    const manifest = { format: 'iql-checkpoint/1', step: this.step, encodersFrozen: this.encodersFrozen, backend: this.backend, config: this.config, optimizers, tensors: entries, savedAt: new Date().toISOString() };
-    writeSync(path.join(tmp, 'weights.bin'), Buffer.from(bin.buffer, bin.byteOffset, bin.byteLength));
-    writeSync(path.join(tmp, 'manifest.json'), Buffer.from(JSON.stringify(manifest, null, 1)));
-    const final = path.join(dir, name);
-    if (fs.existsSync(final)) {
-      // Same step saved again: move the old copy aside first so a crash never leaves latest.json without a directory
-      // for long (and loadCheckpoint falls back to the newest complete checkpoint if it does).
-      const aside = `${final}.old-${process.pid}`;
-      fs.rmSync(aside, { recursive: true, force: true });
-      fs.renameSync(final, aside);
-      fs.renameSync(tmp, final);
-      fs.rmSync(aside, { recursive: true, force: true });
-    } else {
-      fs.renameSync(tmp, final);
-    }
-    const latestTmp = path.join(dir, `latest.json.tmp-${process.pid}`);
-    writeSync(latestTmp, Buffer.from(JSON.stringify({ checkpoint: name, step: this.step })));
-    fs.renameSync(latestTmp, path.join(dir, 'latest.json'));
-    const old = fs.readdirSync(dir).filter((f) => /^ckpt-\d+$/.test(f)).sort();
-    for (const f of old.slice(0, Math.max(0, old.length - keep))) fs.rmSync(path.join(dir, f), { recursive: true, force: true });
-    return final;
+    return saveCheckpoint(dir, {
+      format: IQL_CHECKPOINT_FORMAT, step: this.step, variables: this.namedVariables(), optimizers: this.optimizers,
+      fields: { encodersFrozen: this.encodersFrozen, backend: this.backend, config: this.config },
+    }, keep);
   }
 
   /** Restore the checkpoint `dir/latest.json` points at. Refuses (clear error naming file and key) anything that does not match this agent. */
   async loadCheckpoint(dir: string): Promise<void> {
-    const latestPath = path.join(dir, 'latest.json');
-    let latest: { checkpoint?: unknown };
-    try {
-      latest = JSON.parse(fs.readFileSync(latestPath, 'utf8')) as { checkpoint?: unknown };
-    } catch (err) {
-      throw new Error(`IQL checkpoint: cannot read ${latestPath}: ${(err as Error).message}`);
-    }
-    if (typeof latest.checkpoint !== 'string' || !/^ckpt-\d+$/.test(latest.checkpoint)) throw new Error(`IQL checkpoint: ${latestPath}: field 'checkpoint' is missing or invalid`);
-    let ck = path.join(dir, latest.checkpoint);
-    if (!fs.existsSync(ck)) {
-      // Interrupted between a rename and latest.json: use the newest complete checkpoint instead.
-      const complete = fs.readdirSync(dir).filter((f) => /^ckpt-\d+$/.test(f) && fs.existsSync(path.join(dir, f, 'manifest.json'))).sort();
-      const newest = complete.at(-1);
-      if (!newest) throw new Error(`IQL checkpoint: ${latestPath} points to ${latest.checkpoint}, which is missing, and no other checkpoint is complete`);
-      ck = path.join(dir, newest);
-    }
-    const mPath = path.join(ck, 'manifest.json');
-    let m: { format?: unknown; step?: unknown; encodersFrozen?: unknown; config?: { daib?: { method?: unknown } }; optimizers?: Record<string, number>; tensors?: Array<{ key: string; shape: number[]; offset: number; length: number }> };
-    try {
-      m = JSON.parse(fs.readFileSync(mPath, 'utf8')) as typeof m;
-    } catch (err) {
-      throw new Error(`IQL checkpoint: cannot read ${mPath}: ${(err as Error).message}`);
-    }
-    if (m.format !== 'iql-checkpoint/1') throw new Error(`IQL checkpoint: ${mPath}: field 'format' is ${JSON.stringify(m.format)}, expected "iql-checkpoint/1"`);
-    if (!Array.isArray(m.tensors) || typeof m.step !== 'number' || !m.optimizers) throw new Error(`IQL checkpoint: ${mPath}: fields 'tensors', 'step', 'optimizers' are required`);
-    // Another encoder method would otherwise fail later on some tensor's shape, or, where the shapes happen to agree,
-    // silently continue encoders trained with another objective (e.g. DAIB weights in an 'erm' run).
-    const saved = m.config?.daib?.method;
-    const mine = this.config.daib?.method;
-    if (saved !== undefined && mine !== undefined && saved !== mine) {
-      throw new Error(`IQL checkpoint: ${mPath}: field 'config.daib.method' is ${JSON.stringify(saved)}, this agent's encoders use '${mine}' (a different --encoder-method needs a new checkpoint directory)`);
-    }
-    const binPath = path.join(ck, 'weights.bin');
-    const raw = fs.readFileSync(binPath);
-    const total = m.tensors.reduce((s, t) => Math.max(s, t.offset + t.length), 0);
-    if (raw.byteLength !== total * 4) throw new Error(`IQL checkpoint: ${binPath} has ${raw.byteLength} bytes, manifest expects ${total * 4}`);
-    const bin = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
-    const byKey = new Map(m.tensors.map((t) => [t.key, t]));
-    const get = (key: string, shape: number[]): Float32Array => {
-      const t = byKey.get(key);
-      if (!t) throw new Error(`IQL checkpoint: ${mPath}: tensor '${key}' is missing (different network config?)`);
-      if (t.shape.join(',') !== shape.join(',')) throw new Error(`IQL checkpoint: ${mPath}: tensor '${key}' has shape [${t.shape}], this agent needs [${shape}]`);
-      return bin.subarray(t.offset, t.offset + t.length);
-    };
-    const named = this.namedVariables();
-    const values = named.map(([k, v]) => get(k, v.shape));
-    tf.tidy(() => named.forEach(([, v], i) => v.assign(tf.tensor(values[i] as Float32Array, v.shape))));
-    for (const [k, opt] of Object.entries(this.optimizers)) {
-      const count = m.optimizers[k] ?? 0;
-      const ws: NamedTensor[] = [];
-      for (let i = 0; i < count; i++) {
-        const t = byKey.get(`opt_${k}/${i}`);
-        if (!t) throw new Error(`IQL checkpoint: ${mPath}: optimiser tensor 'opt_${k}/${i}' is missing`);
-        ws.push({ name: `opt_${k}/${i}`, tensor: tf.tensor(bin.subarray(t.offset, t.offset + t.length), t.shape) });
-      }
-      if (count > 0) await opt.setWeights(ws);
-      for (const w of ws) w.tensor.dispose();
-    }
+    const m = await loadCheckpoint(dir, 'IQL checkpoint', {
+      format: IQL_CHECKPOINT_FORMAT, variables: this.namedVariables(), optimizers: this.optimizers,
+      check: (manifest, file) => {
+        // Another encoder method would otherwise fail later on some tensor's shape, or, where the shapes happen to
+        // agree, silently continue encoders trained with another objective (e.g. DAIB weights in an 'erm' run).
+        const saved = (manifest.config as { daib?: { method?: unknown } } | undefined)?.daib?.method;
+        const mine = this.config.daib?.method;
+        if (saved !== undefined && mine !== undefined && saved !== mine) {
+          throw new Error(`IQL checkpoint: ${file}: field 'config.daib.method' is ${JSON.stringify(saved)}, this agent's encoders use '${mine}' (a different --encoder-method needs a new checkpoint directory)`);
+        }
+      },
+    });
     this.step = m.step;
     if (m.encodersFrozen === true) this.encodersFrozen = true;
   }
@@ -659,12 +569,3 @@ function fail(field: string): never {
   throw new Error(`IQL batch: field '${field}' is required in image mode with this DAIB method / success aux weight`);
 }
 
-function writeSync(file: string, data: Buffer): void {
-  const fd = fs.openSync(file, 'w');
-  try {
-    fs.writeSync(fd, data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}

@@ -4,9 +4,10 @@
  * calibration error (the research's point: the P-controller alone fails with ~1-2 mm of goal error; the residual
  * should correct it from the image and the wrench).
  *
- * Calibration error: a FIXED goal bias of `goalBiasMm` millimetres in the direction (1, 1, 0)/sqrt(2) (x and y equally,
+ * Calibration error: a FIXED goal error of `goalBiasMm` millimetres along core/goal-error.ts's direction (x and y equally,
  * none in z), the same for every trial: that is what a wrong extrinsic calibration looks like (systematic, not noise).
  */
+import { GOAL_ERROR_DIRECTION, goalErrorVec } from '../core/goal-error.ts';
 import { createController, needsPrivileged } from '../control/registry.ts';
 import { PolicyController } from '../control/policy-controller.ts';
 import type { Split } from '../data/splits.ts';
@@ -53,12 +54,11 @@ export interface PolicyEvalReport {
   entries: PolicyEvalEntry[];
 }
 
-export const GOAL_BIAS_DIRECTION: Vec3 = [Math.SQRT1_2, Math.SQRT1_2, 0];
 
 export const POLICY_EVAL_BASELINES = { I: ['p', 'straight', 'spiral'], II: ['p', 'loc-straight', 'loc-spiral'] } as const;
 
 export async function evaluatePolicy(o: PolicyEvalOptions): Promise<PolicyEvalReport> {
-  const report: PolicyEvalReport = { tool: 'train-offline/evaluate-policy', createdAt: new Date().toISOString(), policyPath: o.policyPath, goalBiasDirection: GOAL_BIAS_DIRECTION, entries: [] };
+  const report: PolicyEvalReport = { tool: 'train-offline/evaluate-policy', createdAt: new Date().toISOString(), policyPath: o.policyPath, goalBiasDirection: GOAL_ERROR_DIRECTION, entries: [] };
   const baselines = o.baselines ?? POLICY_EVAL_BASELINES;
   // One loaded policy shared by all episodes (the session is stateless; loading it per trial would dominate).
   const policy = new PolicyController({ modelPath: o.policyPath });
@@ -69,7 +69,7 @@ export async function evaluatePolicy(o: PolicyEvalOptions): Promise<PolicyEvalRe
       const defs = selectConnectors(null, names);
       for (const scenario of o.scenarios ?? (['I', 'II'] as Scenario[])) {
         for (const mm of o.goalBiasMm) {
-          const goalBias = GOAL_BIAS_DIRECTION.map((d) => (d * mm) / 1000) as Vec3;
+          const goalBias = goalErrorVec(mm);
           const controllers: ControllerSpec[] = [
             { name: 'policy', make: () => policy, privileged: false },
             ...baselines[scenario].map((name) => ({ name, make: () => createController(name), privileged: needsPrivileged(name) })),
@@ -80,7 +80,7 @@ export async function evaluatePolicy(o: PolicyEvalOptions): Promise<PolicyEvalRe
           const result = await evaluate({
             controllers, connectors: defs.map((d) => d.name), scenario, trials, seed: o.seed,
             createCell: simCellFactory(defs, { goalBias, imageSize: o.imageSize ?? 64 }),
-            settings: { set, goalBiasMm: mm, goalBiasDirection: GOAL_BIAS_DIRECTION, policy: o.policyPath },
+            settings: { set, goalBiasMm: mm, goalBiasDirection: GOAL_ERROR_DIRECTION, policy: o.policyPath },
           });
           report.entries.push({ set, scenario, goalBiasMm: mm, goalBias, result, policyFallbacks: policy.fallbacks - before });
           o.onScenario?.(report);

@@ -30,6 +30,25 @@ export function nonNegMm(flag: string, s: string, max: number): number {
   return v / 1000;
 }
 
+/** `--goal-error-mm`: comma-separated magnitudes in mm (core/goal-error.ts), each within +-max; `single` allows one. */
+export function goalErrorMm(flag: string, s: string, o: { single?: boolean; max?: number } = {}): number[] {
+  const max = o.max ?? 10;
+  const v = s.split(',').map((p) => num(flag, p));
+  if (o.single && v.length !== 1) throw new UsageError(`${flag}: one magnitude in mm along (1,1,0)/sqrt2, got "${s}" (for a vector use --goal-error-vec-mm X,Y[,Z])`);
+  for (const x of v) if (Math.abs(x) > max) throw new UsageError(`${flag}: ${x} mm is beyond +-${max} mm`);
+  return v;
+}
+
+/** A vector X,Y[,Z] in mm (within +-50 mm per axis, the cell's limit); returned in m. */
+export function vecMm(flag: string, s: string): [number, number, number] {
+  const parts = s.split(',');
+  if (parts.length < 2 || parts.length > 3) throw new UsageError(`${flag}: expected X,Y or X,Y,Z in mm, got "${s}"`);
+  const v = parts.map((p) => num(flag, p));
+  // The cell accepts calibration errors up to 50 mm per axis.
+  for (const x of v) if (Math.abs(x) > 50) throw new UsageError(`${flag}: ${x} mm is beyond +-50 mm`);
+  return [(v[0] ?? 0) / 1000, (v[1] ?? 0) / 1000, (v[2] ?? 0) / 1000];
+}
+
 /** A comma-separated list of distinct, non-empty names. */
 export function list(flag: string, s: string): string[] {
   const xs = s.split(',').map((x) => x.trim());

@@ -17,7 +17,7 @@ test('defaults: both scenarios, research baselines, all connectors, 20 trials', 
 test('values are parsed and converted from mm to m', () => {
   const a = parseEvalArgs([
     '--controllers', 'straight,p,spiral', '--connectors', 'europlug,usb_a', '--scenario', 'II', '--trials', '3',
-    '--goal-bias-mm', '1.5,0', '--goal-noise-mm', '1', '--seed', '7', '--out', '-', '--no-progress', '--localize-bias-mm', '0,2,0.5',
+    '--goal-error-vec-mm', '1.5,0', '--goal-noise-mm', '1', '--seed', '7', '--out', '-', '--no-progress', '--localize-bias-mm', '0,2,0.5',
   ]);
   assert.deepEqual(a.controllers, ['straight', 'p', 'spiral']);
   assert.deepEqual(a.connectors, ['europlug', 'usb_a']);
@@ -30,7 +30,10 @@ test('values are parsed and converted from mm to m', () => {
   assert.equal(a.progress, false);
   assert.deepEqual(a.localizeBias, [0, 0.002, 0.0005]);
   assert.equal(parseEvalArgs(['--connectors', 'all']).connectors, null);
-  assert.deepEqual(parseEvalArgs(['--goal-bias-mm=-1,2']).goalBias, [-0.001, 0.002, 0]);
+  assert.deepEqual(parseEvalArgs(['--goal-error-vec-mm=-1,2']).goalBias, [-0.001, 0.002, 0]);
+  // One name, one meaning: a magnitude along (1,1,0)/sqrt2, as eval:policy, train-offline and the experiment take it.
+  const g = parseEvalArgs(['--goal-error-mm', '1.5']).goalBias;
+  assert.ok(Math.abs(g[0] - 0.0015 * Math.SQRT1_2) < 1e-15 && g[0] === g[1] && g[2] === 0);
 });
 
 test('bad input names the flag and the value', () => {
@@ -42,12 +45,14 @@ test('bad input names the flag and the value', () => {
     [['--trials', 'ten'], /--trials: "ten" is not a number/],
     [['--trials', '0'], /--trials: must be an integer in \[1, /],
     [['--trials', '2.5'], /--trials: must be an integer/],
-    [['--goal-bias-mm', '1.5'], /--goal-bias-mm: expected X,Y or X,Y,Z in mm, got "1.5"/],
-    [['--goal-bias-mm', '1,x'], /--goal-bias-mm: "x" is not a number/],
-    [['--goal-bias-mm', '60,0'], /--goal-bias-mm: 60 mm is beyond \+-50 mm/],
+    [['--goal-error-vec-mm', '1.5'], /--goal-error-vec-mm: expected X,Y or X,Y,Z in mm, got "1.5"/],
+    [['--goal-error-vec-mm', '1,x'], /--goal-error-vec-mm: "x" is not a number/],
+    [['--goal-error-vec-mm', '60,0'], /--goal-error-vec-mm: 60 mm is beyond \+-50 mm/],
+    [['--goal-error-mm', '1,2'], /--goal-error-mm: one magnitude in mm along \(1,1,0\)\/sqrt2/],
+    [['--goal-error-mm', '1', '--goal-error-vec-mm', '1,0'], /contradict/],
     [['--start-height-mm', '200'], /--start-height-mm: must be in \[0, 150\] mm/],
     [['--goal-noise-mm=-1'], /--goal-noise-mm: must be in \[0, 50\] mm, got "-1"/],
-    [['--goal-bias-mm', '-1,0'], /--goal-bias-mm.*use '--goal-bias-mm=-XYZ'/s],
+    [['--goal-error-vec-mm', '-1,0'], /--goal-error-vec-mm.*use '--goal-error-vec-mm=-XYZ'/s],
     [['--seed=-3'], /--seed: must be an integer/],
     [['--seed', '1.5'], /--seed: must be an integer/],
     [['--frobnicate'], /Unknown option '--frobnicate'/],

@@ -1,0 +1,95 @@
+// Lint: typescript-eslint's type-checked rules, and the architecture as rules (see README, "How it is built").
+import path from 'node:path';
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+/**
+ * The layers of src/, lowest first. A folder may import folders of lower layers only (and itself); `core` and `util`
+ * are below everything. Keep this list and the README's picture the same.
+ */
+export const LAYERS = [
+  ['core', 'util'],
+  ['sim', 'store', 'policy', 'config'],
+  ['learn', 'robot'],
+  ['control'],
+  ['eval'],
+  ['data'],
+  ['daemon'],
+  ['swap', 'online', 'offline'],
+  ['api'],
+  ['app'],
+  ['experiment'],
+  ['cli'],
+];
+
+/** Outside libraries and the one folder that may import each (everything else goes through that folder). */
+export const LIBRARY_HOMES = {
+  'better-sqlite3': 'store',
+  mujoco: 'sim',
+  'onnxruntime-node': 'policy',
+  'onnx-proto': 'policy',
+  '@tensorflow/tfjs': 'learn',
+  '@tensorflow/tfjs-backend-wasm': 'learn',
+  '@tensorflow/tfjs-node': 'learn',
+  fastify: 'api',
+  '@fastify/swagger': 'api',
+  sharp: 'robot',
+  yaml: 'config',
+  'cli-progress': 'cli',
+  rclnodejs: 'robot',
+};
+
+const levelOf = new Map(LAYERS.flatMap((names, i) => names.map((n) => [n, i])));
+const srcDir = path.resolve(import.meta.dirname, 'src');
+
+function folderOf(file) {
+  const rel = path.relative(srcDir, file);
+  if (rel.startsWith('..')) return null;
+  return rel.split(path.sep)[0] ?? null;
+}
+
+/** A local rule: layer order and library homes, checked on every import and dynamic import of src/. */
+const layers = {
+  meta: { type: 'problem', schema: [] },
+  create(context) {
+    const from = folderOf(context.filename);
+    if (from === null) return {};
+    const check = (node, spec) => {
+      if (typeof spec !== 'string') return;
+      if (spec.startsWith('.')) {
+        const to = folderOf(path.resolve(path.dirname(context.filename), spec));
+        if (to === null || to === from) return;
+        const lf = levelOf.get(from);
+        const lt = levelOf.get(to);
+        if (lf === undefined) context.report({ node, message: `src/${from}/ is not in a layer (eslint.config.js LAYERS)` });
+        else if (lt === undefined) context.report({ node, message: `src/${to}/ is not in a layer (eslint.config.js LAYERS)` });
+        else if (lt >= lf) context.report({ node, message: `src/${from}/ (layer ${lf}) must not import src/${to}/ (layer ${lt}): only lower layers` });
+        return;
+      }
+      const lib = Object.keys(LIBRARY_HOMES).find((l) => spec === l || spec.startsWith(`${l}/`));
+      if (lib && LIBRARY_HOMES[lib] !== from) context.report({ node, message: `'${lib}' is imported only in src/${LIBRARY_HOMES[lib]}/` });
+    };
+    return {
+      ImportDeclaration: (node) => check(node, node.source.value),
+      ExportAllDeclaration: (node) => check(node, node.source.value),
+      ExportNamedDeclaration: (node) => node.source && check(node, node.source.value),
+      ImportExpression: (node) => node.source.type === 'Literal' && check(node, node.source.value),
+    };
+  },
+};
+
+export default tseslint.config(
+  { ignores: ['node_modules/', 'web/dist/', 'data/', 'models/', 'results/', 'bench/results/', '**/*.js', '**/*.mjs'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    plugins: { arch: { rules: { layers } } },
+    rules: {
+      'arch/layers': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+      // node:test's test()/describe() return promises the runner awaits itself.
+      '@typescript-eslint/no-floating-promises': ['error', { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['test', 'it', 'describe', 'suite', 'before', 'after', 'beforeEach', 'afterEach'] }] }],
+    },
+  },
+);
