@@ -18,7 +18,7 @@ import { UsageError, int, num, runIfMain } from '../util/args.ts';
 const USAGE = `usage: import-bag --bag FILE.mcap --db FILE.db --domain CONNECTOR --labels topic:/T | json:FILE | final-z:METRES
   [--image-topic /camera/image/compressed] [--wrench-topic /wrist/wrench] [--pose-topic /ee/pose]
   [--goal-topic /goal | --goal X,Y,Z] [--split gap:SECONDS | marker:/TOPIC] (default gap:1.0)
-  [--image-size 64] [--hz HZ] [--max-skew 0.2] [--kp 1,1,0.3] [--min-ticks 2] [--no-rezero] [--controller ros2-bag] [--note TEXT]
+  [--image-size 64] [--hz HZ] [--max-skew 0.2] [--label-grace 0.5] [--kp 1,1,0.3] [--min-ticks 2] [--no-rezero] [--controller ros2-bag] [--note TEXT]
   Topic defaults are the names 'npm run export' writes; pass the recording's own.`;
 
 function vec3(flag: string, s: string): Vec3 {
@@ -55,7 +55,7 @@ export function parseImportArgs(argv: string[]): ImportOptions | 'help' {
       options: {
         bag: { type: 'string' }, db: { type: 'string' }, domain: { type: 'string' }, labels: { type: 'string' }, split: { type: 'string' },
         'image-topic': { type: 'string' }, 'wrench-topic': { type: 'string' }, 'pose-topic': { type: 'string' }, 'goal-topic': { type: 'string' },
-        goal: { type: 'string' }, 'image-size': { type: 'string' }, hz: { type: 'string' }, 'max-skew': { type: 'string' }, kp: { type: 'string' },
+        goal: { type: 'string' }, 'image-size': { type: 'string' }, hz: { type: 'string' }, 'max-skew': { type: 'string' }, 'label-grace': { type: 'string' }, kp: { type: 'string' },
         'min-ticks': { type: 'string' }, 'no-rezero': { type: 'boolean' }, controller: { type: 'string' }, note: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -72,6 +72,8 @@ export function parseImportArgs(argv: string[]): ImportOptions | 'help' {
   if (hz !== null && !(hz > 0)) throw new UsageError(`--hz: must be > 0, got "${v.hz}"`);
   const maxSkew = v['max-skew'] === undefined ? 0.2 : num('--max-skew', v['max-skew']);
   if (!(maxSkew >= 0)) throw new UsageError(`--max-skew: must be >= 0 s, got "${v['max-skew']}"`);
+  const grace = v['label-grace'] === undefined ? 0.5 : num('--label-grace', v['label-grace']);
+  if (!(grace >= 0)) throw new UsageError(`--label-grace: must be >= 0 s, got "${v['label-grace']}"`);
   return {
     bag: v.bag, db: v.db, domain: v.domain,
     topics: { image: v['image-topic'] ?? '/camera/image/compressed', wrench: v['wrench-topic'] ?? '/wrist/wrench', pose: v['pose-topic'] ?? '/ee/pose', goal: v['goal-topic'] ?? null },
@@ -79,7 +81,7 @@ export function parseImportArgs(argv: string[]): ImportOptions | 'help' {
     split: split(v.split ?? 'gap:1.0'),
     labels: labels(v.labels),
     imageSize: v['image-size'] === undefined ? 64 : int('--image-size', v['image-size'], 8, 1024),
-    hz, maxSkewS: maxSkew,
+    hz, maxSkewS: maxSkew, labelGraceS: grace,
     kp: v.kp ? vec3('--kp', v.kp) : [1, 1, 0.3],
     minTicks: v['min-ticks'] === undefined ? 2 : int('--min-ticks', v['min-ticks'], 2, 1_000_000),
     rezero: !v['no-rezero'],

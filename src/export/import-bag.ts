@@ -34,7 +34,8 @@ import { ExportError } from './select.ts';
 export type SplitRule = { kind: 'gap'; seconds: number } | { kind: 'marker'; topic: string };
 export type LabelSource =
   /** std_msgs/msg/Bool: an observation is labelled with the latest value at or before it within its episode (false
-   *  before any); the episode with the last value up to the next episode's start. */
+   *  before any); the episode with the last value up to `labelGraceS` after its last frame (never past the next
+   *  episode's start), which also labels its final observation. */
   | { kind: 'topic'; topic: string }
   /** A JSON array of per-episode labels in episode order (true/false or 1/0), or { "labels": [...] }. Episode-level:
    *  the final observation carries the label, earlier observations 0 (episodes end at insertion). */
@@ -65,6 +66,8 @@ export interface ImportOptions {
   hz?: number | null;
   /** Oldest wrench/pose sample a tick may use, s (default 0.2). */
   maxSkewS?: number;
+  /** Label topic: how long after an episode's last frame its label may arrive, s (default 0.5). */
+  labelGraceS?: number;
   /** P-controller gains for actionP (default the shipped calibration's 1, 1, 0.3). */
   kp?: Vec3;
   /** Episodes with fewer ticks are skipped (default 2, the least that makes one transition). */
@@ -195,6 +198,7 @@ export async function importBag(o: ImportOptions): Promise<ImportSummary> {
   const size = o.imageSize ?? 64;
   if (!Number.isInteger(size) || size < 8 || size > 1024) throw new ExportError(`imageSize must be an integer in [8, 1024], got ${size}`);
   if (typeof o.domain !== 'string' || o.domain === '') throw new ExportError('domain: the connector name of the recording is required');
+  const grace = BigInt(Math.round((o.labelGraceS ?? 0.5) * 1e9));
   const maxSkew = BigInt(Math.round((o.maxSkewS ?? 0.2) * 1e9));
   const kp = o.kp ?? [1, 1, 0.3];
   const minTicks = Math.max(2, o.minTicks ?? 2);
@@ -380,13 +384,16 @@ export async function importBag(o: ImportOptions): Promise<ImportSummary> {
       } else {
         const xs = series.get(o.labels.topic)!;
         const start = e.ticks[0]!.t;
-        const inWindow = xs.filter((x) => x.t >= start && (e.windowEnd === null || x.t < e.windowEnd));
+        // The label may arrive a little after the last frame (a checker node), but not from the next episode's reset.
+        let end = e.ticks[n - 1]!.t + grace;
+        if (e.windowEnd !== null && e.windowEnd <= end) end = e.windowEnd - 1n;
+        const inWindow = xs.filter((x) => x.t >= start && x.t <= end);
         const c = new Cursor(inWindow);
         obs = e.ticks.map((t) => c.at(t.t)?.v.data === true);
         const lastMsg = inWindow[inWindow.length - 1];
-        if (!lastMsg) throw new ExportError(`bag ${o.bag}: no message on ${o.labels.topic} during episode ${k} (log time ${start}..${e.windowEnd ?? 'end'}), so it has no success label`);
+        if (!lastMsg) throw new ExportError(`bag ${o.bag}: no message on ${o.labels.topic} during episode ${k} (log time ${start}..${end}), so it has no success label`);
         episode = lastMsg.v.data === true;
-        obs[n - 1] = episode; // the label may arrive after the last frame
+        obs[n - 1] = episode;
       }
       return { ...e, obs, episode };
     });
@@ -402,7 +409,7 @@ export async function importBag(o: ImportOptions): Promise<ImportSummary> {
     try {
       const config = {
         tool: 'import-bag', bag: o.bag, bagSha256: bagSha, domain: o.domain, topics: o.topics, goal: o.goal ?? null, split: o.split, labels: o.labels,
-        imageSize: size, hz: o.hz ?? null, maxSkewS: sec(maxSkew), kp, minTicks, rezero: o.rezero ?? true, library: reader.header.library, profile: reader.header.profile,
+        imageSize: size, hz: o.hz ?? null, maxSkewS: sec(maxSkew), labelGraceS: sec(grace), kp, minTicks, rezero: o.rezero ?? true, library: reader.header.library, profile: reader.header.profile,
       };
       const sessionId = store.openSession({ robot: o.robot ?? 'ros2-bag', backend: 'ros2-bag', config, calibration: { gains: { kp } }, note: o.note ?? null, startedAt: Math.round(Number(ticks[0]!.t) / 1e6) });
       const out: ImportSummary['episodes'] = [];
