@@ -50,34 +50,41 @@ export function parseExportArgs(argv: string[]): ExportArgs | 'help' {
   return { db: v.db, session: int('--session', v.session, 1, Number.MAX_SAFE_INTEGER), ...(episodes ? { episodes } : {}), format, out: v.out, compress: !!v.compress, quiet: !!v.quiet };
 }
 
-export async function main(argv: string[]): Promise<number> {
+/** Where a command writes (tests pass their own: the test runner owns the process's stdout). */
+export interface Io {
+  out: (s: string) => void;
+  err: (s: string) => void;
+}
+const STDIO: Io = { out: (s) => void process.stdout.write(s), err: (s) => void process.stderr.write(s) };
+
+export async function main(argv: string[], io: Io = STDIO): Promise<number> {
   let a: ExportArgs | 'help';
   try {
     a = parseExportArgs(argv);
   } catch (e) {
-    process.stderr.write(`export: ${(e as Error).message}\n${USAGE}\n`);
+    io.err(`export: ${(e as Error).message}\n${USAGE}\n`);
     return 2;
   }
   if (a === 'help') {
-    process.stdout.write(`${USAGE}\n`);
+    io.out(`${USAGE}\n`);
     return 0;
   }
   let store: Store | null = null;
   try {
     store = Store.openReadOnly(a.db);
     const progress = a.quiet ? undefined : (p: { episodes: number; ofEpisodes: number; transitions: number }): void => {
-      process.stderr.write(`\rexport: episode ${p.episodes}/${p.ofEpisodes}, ${p.transitions} transitions`);
+      io.err(`\rexport: episode ${p.episodes}/${p.ofEpisodes}, ${p.transitions} transitions`);
     };
     const common = { store, sessionId: a.session, ...(a.episodes ? { episodeIds: a.episodes } : {}), out: a.out, ...(progress ? { onProgress: progress } : {}) };
     const r = a.format === 'mcap' ? await exportMcap(common) : await exportNpz({ ...common, compress: a.compress });
-    if (!a.quiet) process.stderr.write('\n');
+    if (!a.quiet) io.err('\n');
     const rate = r.transitions / Math.max(r.seconds, 1e-9);
-    process.stdout.write(`${JSON.stringify(r)}\n`);
-    if (!a.quiet) process.stderr.write(`export: ${r.format} ${a.out}: ${r.episodes} episodes, ${r.transitions} transitions, ${(r.bytes / 1024).toFixed(0)} KiB in ${r.seconds.toFixed(2)} s (${rate.toFixed(0)} transitions/s)\n`);
+    io.out(`${JSON.stringify(r)}\n`);
+    if (!a.quiet) io.err(`export: ${r.format} ${a.out}: ${r.episodes} episodes, ${r.transitions} transitions, ${(r.bytes / 1024).toFixed(0)} KiB in ${r.seconds.toFixed(2)} s (${rate.toFixed(0)} transitions/s)\n`);
     return 0;
   } catch (e) {
     if (e instanceof ExportError || e instanceof StoreOpenError || e instanceof UsageError) {
-      process.stderr.write(`\nexport: ${e.message}\n`);
+      io.err(`\nexport: ${e.message}\n`);
       return 2;
     }
     throw e;

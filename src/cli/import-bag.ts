@@ -90,27 +90,34 @@ export function parseImportArgs(argv: string[]): ImportOptions | 'help' {
   };
 }
 
-export async function main(argv: string[]): Promise<number> {
+/** Where a command writes (tests pass their own: the test runner owns the process's stdout). */
+export interface Io {
+  out: (s: string) => void;
+  err: (s: string) => void;
+}
+const STDIO: Io = { out: (s) => void process.stdout.write(s), err: (s) => void process.stderr.write(s) };
+
+export async function main(argv: string[], io: Io = STDIO): Promise<number> {
   let o: ImportOptions | 'help';
   try {
     o = parseImportArgs(argv);
   } catch (e) {
-    process.stderr.write(`import-bag: ${(e as Error).message}\n${USAGE}\n`);
+    io.err(`import-bag: ${(e as Error).message}\n${USAGE}\n`);
     return 2;
   }
   if (o === 'help') {
-    process.stdout.write(`${USAGE}\n`);
+    io.out(`${USAGE}\n`);
     return 0;
   }
   try {
     const r = await importBag(o);
-    process.stdout.write(`${JSON.stringify(r)}\n`);
+    io.out(`${JSON.stringify(r)}\n`);
     const ok = r.episodes.filter((e) => e.success).length;
-    process.stderr.write(`import-bag: ${o.bag} -> ${o.db} session ${r.sessionId}: ${r.episodes.length} episodes (${ok} successful by ${r.labelSource}), ${r.transitions} transitions; ${r.frames.used} of ${r.frames.total} frames used\n`);
+    io.err(`import-bag: ${o.bag} -> ${o.db} session ${r.sessionId}: ${r.episodes.length} episodes (${ok} successful by ${r.labelSource}), ${r.transitions} transitions; ${r.frames.used} of ${r.frames.total} frames used\n`);
     return 0;
   } catch (e) {
     if (e instanceof ExportError || e instanceof StoreOpenError || e instanceof UsageError) {
-      process.stderr.write(`import-bag: ${e.message}\n`);
+      io.err(`import-bag: ${e.message}\n`);
       return 2;
     }
     throw e;
