@@ -183,11 +183,20 @@ export async function exportMcap(o: McapExportOptions): Promise<McapExportSummar
       };
       let after = 0n;
       let done = 0;
-      for (const [k, e] of sel.episodes.entries()) {
+      // sharp encodes on its own threads: the next episode's frames are encoded while this one is serialised.
+      const load = (e: EpisodeRecord): { rows: TransitionRecord[]; pngs: Promise<(Uint8Array | null)[]> } => {
         const rows = o.store.getEpisode(e.id, { transitions: true, images: true })?.transitions ?? [];
+        const pngs = Promise.all(rows.map(pngOf));
+        pngs.catch(() => undefined); // awaited below; an early error elsewhere must not leave it unhandled
+        return { rows, pngs };
+      };
+      let next = load(sel.episodes[0]!);
+      for (const [k, e] of sel.episodes.entries()) {
+        const { rows, pngs: pending } = next;
+        const following = sel.episodes[k + 1];
+        if (following) next = load(following);
         const clock = episodeClock(timeline, e, rows, after);
-        // sharp encodes on its own thread pool: all of an episode's frames at once, then written in order.
-        const pngs = await Promise.all(rows.map(pngOf));
+        const pngs = await pending;
         await put('/episode', clock.log(rows[0]!), episodeEvent('start', e, clock.log(rows[0]!)));
         for (const [i, t] of rows.entries()) {
           const ns = clock.log(t);
