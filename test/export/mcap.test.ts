@@ -181,3 +181,42 @@ test('chosen episodes only; unknown session or episode and an unwritable output 
   assert.ok(!existsSync(join(tmp.dir, 'x.mcap')));
   assert.deepEqual(readdirSync(tmp.dir).filter((f) => f.includes('.partial')), [], 'no temporary file left behind');
 });
+
+test('a real robot\'s epoch clock is kept: log time = tick time, header stamps = the logged stamps', async () => {
+  const db = join(tmp.dir, 'robot.db');
+  const w = Store.open(db);
+  const sid = w.openSession({ robot: 'sawyer', backend: 'ros2', config: {}, calibration: {} });
+  const t0 = 1_796_000_000.25;
+  let k = 0;
+  for (let e = 0; e < 2; e++) {
+    const id = w.beginEpisode({ sessionId: sid, kind: 'practice', domain: 'europlug' });
+    w.appendTransitions([0, 1, 2].map((step) => {
+      const tick = t0 + 0.1 * k++;
+      return {
+        episodeId: id, step, tickTime: tick, actionP: [0, 0, -0.001], actionResidual: [0, 0, 0], actionExecuted: [0, 0, -0.001], rewardProb: 0.5,
+        obs: { image: { width: 4, height: 4, data: new Uint8Array(48).fill(step * 40) }, wrench: [0, 0, step, 0, 0, 0], eePos: [0.6, 0.1, 0.05 - 0.001 * step], eeQuat: [1, 0, 0, 0], goal: [0.6, 0.1, 0], imageStamp: tick - 0.03, wrenchStamp: tick - 0.002 },
+      };
+    }));
+    w.endEpisode(id, { outcome: 'failure' });
+  }
+  w.close();
+  const ro = Store.openReadOnly(db);
+  try {
+    const out = join(tmp.dir, 'robot.mcap');
+    const s = await exportMcap({ store: ro, sessionId: sid, out });
+    assert.equal(s.timeline, 'robot-clock');
+    const { msgs } = await readAll(out);
+    const rows = ro.listEpisodes({ sessionId: sid, order: 'asc' }).flatMap((e) => ro.getEpisode(e.id, { transitions: true, images: false })!.transitions!);
+    const ns = (x: number): bigint => BigInt(Math.round(x * 1e9));
+    const stampNs = (m: Decoded): bigint => BigInt(m.msg.header.stamp.sec) * 1_000_000_000n + BigInt(m.msg.header.stamp.nanosec);
+    const img = msgs.filter((m) => m.topic === '/camera/image/compressed');
+    const wr = msgs.filter((m) => m.topic === '/wrist/wrench');
+    rows.forEach((r, i) => {
+      assert.equal(img[i]!.logTime, ns(r.tickTime!));
+      assert.equal(stampNs(img[i]!), ns(r.imageStamp!));
+      assert.equal(stampNs(wr[i]!), ns(r.wrenchStamp!));
+    });
+  } finally {
+    ro.close();
+  }
+});
