@@ -13,7 +13,7 @@ import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import { Ajv } from 'ajv';
-import sharp from 'sharp';
+import { encodePng } from '../robot/image-codec.ts';
 import type { DaemonControl, DaemonStatus } from '../daemon/types.ts';
 import type { ResidualPolicy, RewardScorer } from '../daemon/interfaces.ts';
 import type { Store } from '../store/index.ts';
@@ -198,7 +198,7 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
     const tid = (req.params as { id: number }).id;
     const t = store.getTransition(tid, { images: true });
     if (!t || !t.image) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no image for transition ${tid}` });
-    const png = await sharp(t.image.data, { raw: { width: t.image.width, height: t.image.height, channels: 3 } }).png().toBuffer();
+    const png = await encodePng(t.image);
     return reply.type('image/png').send(png);
   });
 

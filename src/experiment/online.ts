@@ -13,7 +13,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import sharp from 'sharp';
+import { svgToPngFile } from '../robot/image-codec.ts';
 import { loadCalibration, loadDaemonConfig } from '../config/load.ts';
 import { simCellOptions, startDaemonApp, type DaemonApp } from '../app/daemon-app.ts';
 import { loadPolicyFile, rewardFromModel } from '../daemon/models.ts';
@@ -294,7 +294,7 @@ export async function writeReport(out: string, results: ConnectorResult[], heade
   writeFileSync(join(out, 'table.md'), md);
   const svg = curveSvg(results, curveTitle);
   writeFileSync(join(out, 'curve.svg'), svg);
-  await sharp(Buffer.from(svg)).png().toFile(join(out, 'curve.png'));
+  await svgToPngFile(svg, join(out, 'curve.png'));
   return md;
 }
 
