@@ -33,8 +33,8 @@ function saveModel(version: number, seed: number): string {
 const v3 = saveModel(3, 1);
 const v4 = saveModel(4, 2);
 const v5 = saveModel(5, 3);
-const V3 = 'test-policy@3';
-const V4 = 'test-policy@4';
+const V3: string = 'test-policy@3';
+const V4: string = 'test-policy@4';
 const LENIENT: SwapConfig['validation'] = { probeCount: 4, residualBoundM: 0.005, maxDiffM: 1, maxMeanDiffM: 1, onFlag: 'accept' };
 
 /**
