@@ -6,6 +6,7 @@ import { loadCalibration, loadDaemonConfig, type ConfigOverrides } from '../../s
 import type { Calibration, DaemonConfig } from '../../src/config/schema.ts';
 import { startDaemonApp, type DaemonApp, type DaemonAppOptions } from '../../src/app/daemon-app.ts';
 import type { ResidualPolicy, RewardScorer } from '../../src/daemon/interfaces.ts';
+import { MockBackend, type MockBackendOptions } from '../../src/robot/mock-backend.ts';
 import { SimBackend } from '../../src/robot/sim-backend.ts';
 import type { Vec3 } from '../../src/core/types.ts';
 
@@ -79,6 +80,48 @@ export async function rig(o: RigOptions = {}): Promise<Rig> {
   };
 }
 
+export interface MockRig extends Omit<Rig, 'sim'> {
+  mock: MockBackend;
+}
+
+/**
+ * A daemon on the mock robot (src/robot/mock-backend.ts) and a real SQLite file: for tests about the daemon, not about
+ * physics (no MuJoCo: a practice episode costs about a millisecond of robot time).
+ */
+export async function mockRig(o: Omit<RigOptions, 'connector'> & { mock?: MockBackendOptions } = {}): Promise<MockRig> {
+  const t = tempDir('daemon-mock-test-');
+  const db = join(t.dir, 'log.db');
+  const config = loadDaemonConfig(join(root, 'config/daemon.yaml'), { port: 0, db, realtime: false, episodeSteps: 6, modelsDir: join(t.dir, 'models'), priority: null, ...o.overrides });
+  config.practice.explorationNoise = 0;
+  o.config?.(config);
+  const calibration = loadCalibration(join(root, 'calibration'));
+  o.calibration?.(calibration);
+  const mock = new MockBackend({ controlHz: config.tickHz, imageSize: config.backend.sim.imageSize, ...o.mock });
+  const app = await startDaemonApp({
+    config,
+    calibration,
+    token: TOKEN,
+    backend: mock,
+    policy: o.policy ?? null,
+    reward: o.reward ?? null,
+    listen: o.listen ?? false,
+    startLoop: o.startLoop ?? false,
+    ...(o.loadPolicy ? { loadPolicy: o.loadPolicy } : {}),
+  });
+  return {
+    app,
+    mock,
+    config,
+    calibration,
+    db,
+    close: async () => {
+      mock.dispose(); // first: aborts a reset a failed test left held open, which shutdown would wait for
+      await app.close();
+      t.cleanup();
+    },
+  };
+}
+
 /** Drives ticks by hand until `pred` holds (or `max` ticks), awaiting resets in between. */
 export async function tickUntil(app: DaemonApp, pred: () => boolean, max = 200): Promise<number> {
   for (let i = 0; i < max; i++) {
@@ -91,7 +134,7 @@ export async function tickUntil(app: DaemonApp, pred: () => boolean, max = 200):
 }
 
 /** Waits until what the daemon logged so far is in the file. */
-export async function logged(r: Rig): Promise<void> {
+export async function logged(r: Pick<Rig, 'app'>): Promise<void> {
   await r.app.log.flush();
   await new Promise((res) => setImmediate(res));
 }
