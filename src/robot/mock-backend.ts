@@ -23,8 +23,8 @@
  * (options.seed, episode seed); nothing reads the wall clock or Math.random.
  */
 import { deriveSeed, Rng } from '../util/rng.ts';
-import { EstopSource, type EpisodeSpec, type EstopListener, type EstopSignal, type GroundTruth, type RobotBackend } from './backend.ts';
-import type { Observation, RgbImage, Vec3, Wrench } from './types.ts';
+import { EstopSource, type EpisodeSpec, type EstopListener, type EstopSignal, type RobotBackend } from './backend.ts';
+import type { GroundTruth, Observation, RgbImage, Vec3, Wrench } from '../core/types.ts';
 
 /** Socket and table, metres in the base frame. */
 export interface MockGeometry {

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decideSafety, EstopLatch, type SafetyInput, type SafetyLimits } from '../../src/daemon/safety.ts';
 import type { MockFaults } from '../../src/robot/mock-backend.ts';
-import type { Observation } from '../../src/robot/types.ts';
+import type { Observation } from '../../src/core/types.ts';
 import { mockRig, tickUntil } from './helpers.ts';
 
 const limits: SafetyLimits = { forceLimitN: 30, maxStepM: 0.01, staleSensorMaxAgeS: 0.5, workspace: { min: [0, -0.2, 0], max: [1, 0.2, 0.5] } };

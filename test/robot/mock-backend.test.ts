@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MockBackend } from '../../src/robot/mock-backend.ts';
 import type { EstopSignal } from '../../src/robot/backend.ts';
-import type { Observation, Vec3 } from '../../src/robot/types.ts';
+import type { Observation, Vec3 } from '../../src/core/types.ts';
 
 const close = (a: number, b: number, tol = 1e-12): boolean => Math.abs(a - b) <= tol;
 
