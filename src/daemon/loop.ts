@@ -71,6 +71,8 @@ interface OpenEpisode {
   rng: Rng;
   pending: Pending | null;
   policyVersion: string | null;
+  /** Backend clock at the last commanded tick: the next control tick must see it advance. */
+  lastClock: number;
 }
 
 interface Prepared {
@@ -80,6 +82,8 @@ interface Prepared {
 }
 
 const RECENT = 20;
+/** How long shutdown waits for a reset or retract in flight (ms). */
+const SHUTDOWN_WAIT_MS = 5000;
 
 export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl {
   private state: DaemonState = 'idle';
@@ -161,7 +165,8 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     if (this.run) this.run.stopRequested = true;
     this.backend.stop();
     await this.scheduler.stop();
-    if (this.busy) await this.busy.catch(() => undefined);
+    // A reset that ignores stop() must not hold shutdown forever: the arm is already told to hold.
+    if (this.busy) await Promise.race([this.busy.catch(() => undefined), new Promise((r) => setTimeout(r, SHUTDOWN_WAIT_MS).unref())]);
     if (this.episode) this.closeEpisode(this.episode, 'aborted', reason, null, null);
     this.run = null;
     if (this.state !== 'estopped') this.setState('idle');
@@ -356,8 +361,8 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     const cpu0 = process.cpuUsage();
     if (this.run?.stopRequested) {
       this.backend.stop();
-      const p = await this.prepare();
-      if (this.episode !== ep) return;
+      const p = await this.observeOrLatch();
+      if (!p || this.episode !== ep) return;
       const r = await this.scoreReward(p);
       if (this.episode !== ep) return;
       this.completePending(ep, r.prob, r.gt, true);
@@ -366,8 +371,8 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
       return;
     }
     const policySlot = this.policySlot;
-    const p = await this.prepare();
-    if (this.episode !== ep) return;
+    const p = await this.observeOrLatch();
+    if (!p || this.episode !== ep) return;
     const ti = this.now();
     const [residualRaw, reward] = await Promise.all([
       this.runPolicy(policySlot, p),
@@ -383,10 +388,12 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     const noisy: Vec3 =
       ep.noise > 0 ? [residualRaw[0] + ep.rng.normal(0, ep.noise), residualRaw[1] + ep.rng.normal(0, ep.noise), residualRaw[2] + ep.rng.normal(0, ep.noise)] : residualRaw;
     const action = composeAction(uH, noisy, this.actionLimits);
-    const decision = decideSafety(
-      { now: this.backend.clock(), obs: p.obs, proposed: action.executed, latch: this.latch.state, backendEstop: this.backend.estopEngaged() },
-      this.limits,
-    );
+    const now = this.backend.clock();
+    // A robot clock that stands still would blind the stale-sensor watchdog (it measures ages on that clock).
+    const decision: SafetyDecision =
+      ep.step > 0 && !(now > ep.lastClock)
+        ? { kind: 'trip', reason: 'stale-clock', detail: `robot clock did not advance since the last tick (${now} s)`, latch: true, retract: false }
+        : decideSafety({ now, obs: p.obs, proposed: action.executed, latch: this.latch.state, backendEstop: this.backend.estopEngaged() }, this.limits);
     if (decision.kind === 'trip') {
       this.handleTrip(decision, ep);
       this.timing.compute.push(this.now() - t0);
@@ -395,6 +402,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     const cpuBefore = process.cpuUsage(cpu0);
     const tc = this.now();
     this.backend.command(decision.action);
+    ep.lastClock = now;
     const tcEnd = this.now();
     const cpu2 = process.cpuUsage();
     this.timing.backend.push(tcEnd - tc);
@@ -425,8 +433,8 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
   private async scoringTick(): Promise<void> {
     const ep = this.episode;
     if (!ep) return;
-    const p = await this.prepare();
-    if (this.episode !== ep) return;
+    const p = await this.observeOrLatch();
+    if (!p || this.episode !== ep) return;
     const r = await this.scoreReward(p);
     if (this.episode !== ep || this.state !== 'scoring') return;
     this.lastPose = p.obs.eePos;
@@ -487,6 +495,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
       rng: new Rng(deriveSeed(seed, 'exploration')),
       pending: null,
       policyVersion,
+      lastClock: Number.NEGATIVE_INFINITY,
     };
     this.setState('running');
   }
@@ -643,6 +652,17 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
       this.fault(`reward model ${slot.model.version} failed: ${(e as Error).message}`);
     }
     return { prob: null, gt };
+  }
+
+  /** `prepare`, failing safe: an observation that cannot be made (a corrupt frame, a backend error) stops the arm and
+   *  latches the e-stop with the reason, as a non-finite one does; null then. */
+  private async observeOrLatch(): Promise<Prepared | null> {
+    try {
+      return await this.prepare();
+    } catch (e) {
+      this.enterEstop('internal', 'internal:observation', `observation failed: ${(e as Error).message}`);
+      return null;
+    }
   }
 
   /**

@@ -61,11 +61,8 @@ for (const s of stale) {
   });
 }
 
-// A known gap, handed over as a todo (it runs and reports, but does not fail the suite): a frame whose data does not
-// match its size makes the tick throw every period. Nothing is commanded, but the arm is not told to stop, the episode
-// stays open in 'running', nothing latches, and the scheduler logs a fault per tick. Remove `todo` once loop.ts fails
-// safe on it (a preprocessing failure treated like a non-finite observation: stop, latch, close the episode).
-test('a corrupt camera frame: stopped and latched with the reason, the tick does not throw', { todo: 'loop.ts: a throwing prepare() does not fail safe' }, async (t) => {
+// A frame whose data does not match its size makes preprocessing throw: treated like a non-finite observation.
+test('a corrupt camera frame: stopped and latched with the reason, the tick does not throw', async (t) => {
   const r = await running();
   t.after(() => r.close());
   const d = r.app.daemon;
@@ -78,4 +75,20 @@ test('a corrupt camera frame: stopped and latched with the reason, the tick does
   assert.equal(d.currentState, 'estopped');
   assert.match(d.status().safety.estop.detail ?? '', /camera frame/);
   assert.equal(d.status().episode, null, 'the episode was closed');
+});
+
+// A robot clock that stands still makes every sensor look fresh (ages are measured on it): the loop checks that it
+// advances between commanded ticks.
+test('a frozen robot clock: stopped and latched at the next tick, which would otherwise go on moving', async (t) => {
+  const r = await running();
+  t.after(() => r.close());
+  const d = r.app.daemon;
+  r.mock.injectFault({ frozenClock: true });
+  const before = r.mock.commandsExecuted;
+  await d.tick();
+  await d.tick();
+  assert.ok(r.mock.commandsExecuted - before <= 1, `${r.mock.commandsExecuted - before} commands on a frozen clock`);
+  assert.equal(d.currentState, 'estopped');
+  assert.equal(d.status().safety.estop.source, 'internal:stale-clock');
+  assert.match(d.status().safety.estop.detail ?? '', /clock did not advance/);
 });
