@@ -85,7 +85,8 @@ export interface ReplayResult {
   episodes: EpisodeComparison[];
   overall: OverallComparison;
   audit: RewardAudit | null;
-  speed: { controlSteps: number; seconds: number; stepsPerSecond: number };
+  /** Wall-clock and CPU time (this process, all threads) of the episodes, resets included. */
+  speed: { controlSteps: number; seconds: number; stepsPerSecond: number; cpuSeconds: number; stepsPerCpuSecond: number };
   notes: string[];
   aborted: boolean;
 }
@@ -201,6 +202,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     const logSamples: AuditSample[] = [];
     let controlSteps = 0;
     let seconds = 0;
+    let cpuSeconds = 0;
     let aborted = false;
     for (const [k, plan] of plans.entries()) {
       if (o.signal?.aborted) {
@@ -220,6 +222,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
       };
       d.on('episode', onEpisode);
       const t0 = performance.now();
+      const cpu0 = process.cpuUsage();
       const started = d.startPractice({ count: 1, domain: plan.domain, scenario: plan.scenario, explorationNoise: 0, kind: 'eval' });
       if (!started.ok) throw new Error(`replay of episode ${se.record.id}: the daemon refused to start: ${started.reason}`);
       const maxTicks = 4 * cfg.practice.episodeSteps + 20;
@@ -231,6 +234,8 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
       }
       await d.settle();
       seconds += (performance.now() - t0) / 1000;
+      const cpu = process.cpuUsage(cpu0);
+      cpuSeconds += (cpu.user + cpu.system) / 1e6;
       d.off('episode', onEpisode);
       if (d.currentState === 'estopped') {
         notes.push(`episode ${se.record.id}: the safety filter latched the e-stop (${d.status().safety.lastTrip?.detail ?? 'unknown'}); reset for the next episode`);
@@ -278,7 +283,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
       source: { db: o.db, sessionId: o.sessionId, backend: src.session.backend, robot: src.session.robot, episodes: src.episodes.length },
       out: { db: outDb, sessionId }, policy: openLoop ? OPEN_LOOP_VERSION : policyName, reward: reward?.version ?? null, thresholds: th,
       episodes: comparisons, overall: overall(comparisons), audit,
-      speed: { controlSteps, seconds, stepsPerSecond: seconds > 0 ? controlSteps / seconds : 0 }, notes, aborted,
+      speed: { controlSteps, seconds, stepsPerSecond: seconds > 0 ? controlSteps / seconds : 0, cpuSeconds, stepsPerCpuSecond: cpuSeconds > 0 ? controlSteps / cpuSeconds : 0 }, notes, aborted,
     };
   } finally {
     if (daemon) await daemon.shutdown('replay ended').catch(() => undefined);
