@@ -13,6 +13,7 @@
 import { existsSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Vec3 } from '../robot/types.ts';
+import { BASELINE_PREFIX, checkBaseline } from '../replay/baseline.ts';
 import { ReplayJobs, type JobOptions, type ReplayJob } from '../replay/jobs.ts';
 import { planStarts, readSource, ReplaySourceError } from '../replay/source.ts';
 import { loadConnectors } from '../sim/connectors.ts';
@@ -67,7 +68,7 @@ export async function registerReplayRoutes(app: FastifyInstance, o: ReplayRouteO
             sessionId: { type: 'integer', minimum: 1 },
             mode: { enum: ['open-loop', 'closed-loop'] },
             episodes: { type: 'array', items: { type: 'integer', minimum: 1 }, minItems: 1, maxItems: 100000 },
-            policy: { type: 'string', minLength: 1, maxLength: 1000, description: "closed loop: a registered policy version, an .onnx path, or 'p-only'" },
+            policy: { type: 'string', minLength: 1, maxLength: 1000, description: "closed loop: a registered policy version, an .onnx path, 'p-only', or 'baseline:<name>'" },
             reward: { type: 'string', minLength: 1, maxLength: 1000, description: 'reward classifier for the audit: a registered version or an .onnx path' },
             mapConnector: { type: 'object', additionalProperties: { type: 'string', minLength: 1 }, description: 'logged connector -> connector the simulator defines' },
             goalErrorMm: { type: 'array', items: { type: 'number', minimum: -50, maximum: 50 }, minItems: 3, maxItems: 3 },
@@ -83,7 +84,15 @@ export async function registerReplayRoutes(app: FastifyInstance, o: ReplayRouteO
       if (b.mode === 'closed-loop' && b.policy === undefined) return bad("closed loop needs 'policy': a registered policy version, an .onnx path, or 'p-only'", 400);
       if (b.mode === 'open-loop' && b.policy !== undefined) return bad("open loop executes the logged commands: 'policy' applies to closed loop only", 400);
       for (const [kind, v] of [['policy', b.policy], ['reward', b.reward]] as const) {
-        if (v === undefined || v === 'p-only') continue;
+        if (v === undefined || (kind === 'policy' && v === 'p-only')) continue;
+        if (kind === 'policy' && v.startsWith(BASELINE_PREFIX)) {
+          try {
+            checkBaseline(v.slice(BASELINE_PREFIX.length));
+            continue;
+          } catch (e) {
+            return bad((e as Error).message);
+          }
+        }
         if (v.endsWith('.onnx') ? !existsSync(v) : !o.store.findModel(kind, v)) return bad(`${kind} '${v}' is neither an existing .onnx file nor a ${kind} version registered in the log`);
       }
       const goalError = b.goalErrorMm ? (b.goalErrorMm.map((x) => x / 1000) as Vec3) : undefined;

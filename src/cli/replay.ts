@@ -18,7 +18,9 @@ import type { Vec3 } from '../robot/types.ts';
 import { int, list, num, runIfMain, UsageError } from '../util/args.ts';
 
 export const USAGE = `usage: replay --db FILE --session ID [--episodes 4,5,6] --mode open-loop|closed-loop
-  [--policy VERSION|FILE.onnx|p-only]   closed loop: the policy that drives (a version registered in the log, or a file)
+  [--policy VERSION|FILE.onnx|p-only|baseline:NAME]
+                                        closed loop: what drives (a policy version registered in the log, an .onnx file,
+                                        the P-controller alone, or a scripted baseline such as baseline:loc-spiral)
   [--reward VERSION|FILE.onnx]          reward classifier for the audit, run on the replayed frames
   [--out-db FILE]                       where the replay's session is written (default: the source --db)
   [--map-connector logged=defined,...]  replay a connector the simulator does not define as one it does

@@ -37,6 +37,8 @@ export class ReplayBackend implements RobotBackend {
   private planned: PlannedStart | null = null;
   /** Commands since the last start: the step the daemon is at. */
   step = 0;
+  /** Starts so far (a controller that keeps per-episode state notices a new one by this). */
+  episodes = 0;
   truths: StepTruth[] = [];
   rebuilt: RebuiltStart | null = null;
 
@@ -79,6 +81,7 @@ export class ReplayBackend implements RobotBackend {
     this.rebuilt = { kind, seed: p.seed, tip: o.eePos, goal: o.goal, startErrorM: norm(sub(sub(o.eePos, o.goal), sub(p.tip, p.goal))), note };
     this.step = 0;
     this.truths = [];
+    this.episodes++;
   }
 
   observe(): Observation {

@@ -28,6 +28,7 @@ import { loadConnectors } from '../sim/connectors.ts';
 import { Store } from '../store/index.ts';
 import { auditClassifier, auditSamples, type AuditSample, type RewardAudit } from './audit.ts';
 import { ReplayBackend } from './backend.ts';
+import { BASELINE_PREFIX, BaselineResidual, checkBaseline } from './baseline.ts';
 import { compareEpisode, DEFAULT_THRESHOLDS, overall, type CompareThresholds, type EpisodeComparison, type EpisodeSide, type OverallComparison } from './compare.ts';
 import { ReplayLog } from './log.ts';
 import { OPEN_LOOP_VERSION, OpenLoopResidual } from './open-loop.ts';
@@ -46,7 +47,8 @@ export interface ReplayOptions {
   mode: ReplayMode;
   /** Where the replay's session is written (default: the source file). */
   outDb?: string;
-  /** Closed loop: 'p-only', a policy version registered in the source (or output) log, or an .onnx file. */
+  /** Closed loop: 'p-only', a policy version registered in the source (or output) log, an .onnx file, or
+   *  'baseline:<name>' (a scripted controller of src/control/registry.ts, see baseline.ts). */
   policy?: string;
   /** A reward model (version or .onnx file) for the audit; none by default. */
   reward?: string;
@@ -137,7 +139,8 @@ function replayCalibration(src: ReturnType<typeof readSource>, o: ReplayOptions)
   const cal = structuredClone(base);
   // x* is placed in the cell as logged (backend.ts): the daemon must take the cell's goal as it is.
   cal.socket = { goal: null, offset: [0, 0, 0] };
-  if (o.mode === 'open-loop') cal.limits.residualBoundM = Number.POSITIVE_INFINITY; // see open-loop.ts
+  // The command is the log's (open-loop.ts) or a whole controller's (baseline.ts), not a residual to bound.
+  if (o.mode === 'open-loop' || o.policy?.startsWith(BASELINE_PREFIX)) cal.limits.residualBoundM = Number.POSITIVE_INFINITY;
   return cal;
 }
 
@@ -171,7 +174,14 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   try {
     if (o.mode === 'closed-loop') {
       if (o.policyModel !== undefined) policy = o.policyModel;
-      else if (o.policy !== 'p-only') {
+      else if (o.policy?.startsWith(BASELINE_PREFIX)) {
+        // Made below, once the backend exists; checked now so that a bad name writes nothing.
+        try {
+          checkBaseline(o.policy.slice(BASELINE_PREFIX.length));
+        } catch (e) {
+          throw new ReplayArgError((e as Error).message);
+        }
+      } else if (o.policy !== 'p-only') {
         policy = await loadModel('policy', o.policy!, [o.db, outDb], async (p) => policyFromModel(await PolicyModel.load(p)));
         owned.push(policy);
       }
@@ -189,6 +199,10 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   const sim = await SimBackend.create({ connector: plans[0]!.domain, connectors, cell: simCellOptions(cfg) });
   const backend = new ReplayBackend(sim);
   const openLoop = o.mode === 'open-loop' ? new OpenLoopResidual(backend, cal.gains.kp) : null;
+  if (o.mode === 'closed-loop' && o.policyModel === undefined && o.policy?.startsWith(BASELINE_PREFIX)) {
+    policy = new BaselineResidual(o.policy.slice(BASELINE_PREFIX.length), backend, cal.gains.kp, sourceSteps);
+    policyName = policy.version;
+  }
   let log: ReplayLog | null = null;
   let daemon: Daemon | null = null;
   try {

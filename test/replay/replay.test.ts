@@ -7,6 +7,8 @@ import { after, before, describe, it } from 'node:test';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { runReplay } from '../../src/replay/run.ts';
+import { limitStep } from '../../src/control/action.ts';
+import { clipAction } from '../../src/control/controller.ts';
 import { ReplaySourceError } from '../../src/replay/source.ts';
 import type { RewardScorer } from '../../src/daemon/interfaces.ts';
 import { Store } from '../../src/store/index.ts';
@@ -148,5 +150,37 @@ describe('replay of a simulated session', () => {
       assert.ok(e.start!.startErrorM < 1e-4, `start rebuilt within 0.1 mm of the logged offset from x* (${e.start!.startErrorM})`);
     }
     assert.deepEqual(sourceFingerprint(db, src.sessionId), before);
+  });
+});
+
+describe('closed-loop replay with a scripted baseline', () => {
+  it("runs 'baseline:<name>' through the daemon's step limit and safety filter, and names the known ones otherwise", async () => {
+    const src = await logSession({ count: 2, steps: 12, residual: () => [0.004, 0, 0] });
+    try {
+      // The P-controller as a baseline: its own per-axis clip, then the daemon's Euclidean step limit.
+      const asBaseline = await runReplay({ db: src.db, sessionId: src.sessionId, mode: 'closed-loop', policy: 'baseline:p' });
+      assert.equal(asBaseline.policy, 'baseline:p');
+      const store = Store.openReadOnly(src.db);
+      try {
+        for (const e of asBaseline.episodes) {
+          const rows = store.getEpisode(e.replayEpisodeId!, { transitions: true, images: false })!.transitions!;
+          const logged0 = store.getEpisode(e.sourceEpisodeId, { transitions: true, images: false })!.transitions![0]!;
+          // Same start, so the same u_H at step 0: the baseline's move is clip(u_H), and what ran is its step-limited version.
+          const want = limitStep(clipAction(logged0.actionP!, 0.01), 0.01);
+          assert.ok(want.clamped, 'the start is far enough away for the step limit to bite');
+          rows[0]!.actionExecuted!.forEach((x, k) => assert.ok(Math.abs(x - want.v[k]!) < 1e-12, `step 0 axis ${k}: ${x} vs ${want.v[k]}`));
+          for (const t of rows) assert.ok(Math.hypot(...t.actionExecuted!) <= 0.01 + 1e-12, `step ${t.step} within the step limit`);
+        }
+      } finally {
+        store.close();
+      }
+      // Straight down from a scenario-II start (10-20 mm off) never inserts (README: 0/200).
+      const straight = await runReplay({ db: src.db, sessionId: src.sessionId, mode: 'closed-loop', policy: 'baseline:straight' });
+      assert.equal(straight.overall.replay.gtSuccessRate, 0);
+      for (const e of straight.episodes) assert.equal(e.replay.steps, 12);
+      await assert.rejects(runReplay({ db: src.db, sessionId: src.sessionId, mode: 'closed-loop', policy: 'baseline:teleport' }), /unknown baseline 'teleport' \(known: .*baseline:spiral/);
+    } finally {
+      src.cleanup();
+    }
   });
 });
