@@ -42,7 +42,7 @@ export interface EpisodeComparison {
   start: RebuiltStart | null;
   logged: EpisodeSide;
   replay: EpisodeSide;
-  /** Same outcome and, where both know it, the same ground truth. */
+  /** Same outcome and, where both know it, the same ground truth (a logged 'aborted': the ground truth alone). */
   sameOutcome: boolean;
   divergence: {
     stepsCompared: number;
@@ -80,9 +80,11 @@ export function compareEpisode(
   }
   const max = (k: keyof StepDivergence): number => perStep.reduce((m, x) => (Number.isFinite(x[k]) ? Math.max(m, x[k]) : m), 0);
   const gtSame = o.logged.gtSuccess === null || o.replay.gtSuccess === null || o.logged.gtSuccess === o.replay.gtSuccess;
+  // An episode stopped on request ended by an operator, not by what happened: only the ground truth compares.
+  const outcomeSame = o.logged.outcome === 'aborted' ? o.logged.gtSuccess !== null && o.replay.gtSuccess !== null : o.logged.outcome === o.replay.outcome;
   return {
     ...o,
-    sameOutcome: o.logged.outcome === o.replay.outcome && gtSame,
+    sameOutcome: outcomeSame && gtSame,
     divergence: {
       stepsCompared: n, maxPoseMm: max('poseMm'), finalPoseMm: perStep[n - 1]?.poseMm ?? NaN, maxForceN: max('forceN'), maxTorqueNm: max('torqueNm'),
       maxActionMm: max('actionMm'), partedAtStep: parted, perStep,
