@@ -29,6 +29,7 @@ export interface ReplayJob {
 export type WorkerMessage =
   | { type: 'progress'; done: number; total: number }
   | { type: 'result'; result: ReplayResult }
+  | { type: 'batch'; results: ReplayResult[] }
   | { type: 'error'; message: string };
 
 export class ReplayJobs extends EventEmitter {
@@ -158,4 +159,24 @@ export class ReplayJobs extends EventEmitter {
       if (j.state !== 'queued' && j.state !== 'running') this.jobs.delete(id);
     }
   }
+}
+
+/** Replays one after another in one worker thread (off the calling event loop); rejects with the first error. */
+export function replayInWorker(batch: JobOptions[]): Promise<ReplayResult[]> {
+  return new Promise((resolve, reject) => {
+    const worker = startWorker(new URL('./worker.ts', import.meta.url), { batch });
+    let settled = false;
+    const done = (f: () => void): void => {
+      if (settled) return;
+      settled = true;
+      f();
+      void setTimeout(() => void worker.terminate(), 5000).unref();
+    };
+    worker.on('message', (m: WorkerMessage) => {
+      if (m.type === 'batch') done(() => resolve(m.results));
+      else if (m.type === 'error') done(() => reject(new Error(m.message)));
+    });
+    worker.on('error', (e) => done(() => reject(e)));
+    worker.on('exit', (code) => done(() => reject(new Error(`replay worker exited with code ${code}`))));
+  });
 }

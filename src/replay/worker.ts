@@ -12,13 +12,17 @@ port.on('message', (m: { type: string }) => {
 const post = (m: WorkerMessage): void => port.postMessage(m);
 
 try {
-  const result = await runReplay({
-    ...(workerData as JobOptions),
-    signal: abort.signal,
-    onProgress: (p) => post({ type: 'progress', done: p.done, total: p.total }),
-  });
-  // Through structured clone: NaN and Infinity survive (the REST reply turns them into null, as JSON must).
-  post({ type: 'result', result });
+  const data = workerData as JobOptions | { batch: JobOptions[] };
+  if ('batch' in data) {
+    // Several replays in one worker (the shadow gate): one start-up (tsx, MuJoCo, onnxruntime) for all of them.
+    const results = [];
+    for (const o of data.batch) results.push(await runReplay(o));
+    post({ type: 'batch', results });
+  } else {
+    const result = await runReplay({ ...data, signal: abort.signal, onProgress: (p) => post({ type: 'progress', done: p.done, total: p.total }) });
+    // Through structured clone: NaN and Infinity survive (the REST reply turns them into null, as JSON must).
+    post({ type: 'result', result });
+  }
 } catch (e) {
   post({ type: 'error', message: (e as Error).message });
 } finally {
