@@ -1,7 +1,8 @@
 /**
  * Replay speed: simulated control steps per second when a logged session is replayed in the cell through the daemon,
  * open loop and closed loop (P-controller alone; the shipped ONNX policy with the shipped reward classifier scoring
- * every frame). Seconds include each episode's reset. `npx tsx bench/replay.bench.ts [episodes] [steps]` (default 10 x 20).
+ * every frame). Seconds include each episode's reset. Then how long the shadow swap gate takes on that session (the
+ * shipped policy as candidate vs the P-controller). `npx tsx bench/replay.bench.ts [episodes] [steps]` (default 10 x 20).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { loadCalibration, loadDaemonConfig } from '../src/config/load.ts';
 import { startDaemonApp } from '../src/daemon/app.ts';
 import { runReplay, type ReplayOptions } from '../src/replay/run.ts';
+import { shadowGate } from '../src/replay/shadow.ts';
 import { SimBackend } from '../src/robot/sim-backend.ts';
 import { writeResults } from './lib.ts';
 
@@ -50,6 +52,10 @@ try {
     figures[name] = { ...r.speed, sameOutcome: r.overall.sameOutcome, episodes: r.overall.episodes, maxPoseMm: r.overall.maxPoseMm };
     console.log(`${name}: ${r.speed.controlSteps} steps in ${r.speed.seconds.toFixed(2)} s = ${r.speed.stepsPerSecond.toFixed(0)} simulated steps/s wall, ${r.speed.stepsPerCpuSecond.toFixed(0)} per CPU second (same outcome ${r.overall.sameOutcome}/${r.overall.episodes})`);
   }
+  // The shadow swap gate on the same session: the shipped policy as the candidate, the P-controller driving.
+  const gate = await shadowGate({ db, candidate: join(root, 'models/policy.onnx'), current: 'p-only', cfg: { episodes, margin: 0.1 } });
+  figures.shadowGate = { ms: gate.ms, ok: gate.ok, episodes: gate.episodes, candidate: gate.candidate, current: gate.current, reason: gate.reason };
+  console.log(`shadow gate over ${gate.episodes} starts x ${steps} steps: ${(gate.ms / 1000).toFixed(1)} s (${gate.reason})`);
   console.log(`logging daemon (free-running, same cell): ${(episodes * steps / logSeconds).toFixed(0)} steps/s wall, ${(episodes * steps / logCpuSeconds).toFixed(0)} per CPU second`);
   console.log(`written to ${writeResults('replay', figures)}`);
 } finally {
