@@ -153,6 +153,36 @@ describe('replay of a simulated session', () => {
   });
 });
 
+describe('replay of a real-robot session', () => {
+  it('rebuilds the starts relative to x* with the assumed x* error, from the shipped config and calibration', async () => {
+    const src = await logSession({ count: 2, steps: 8 });
+    try {
+      // What a ROS 2 session looks like to replay: another backend, no daemon snapshot of the simulated cell.
+      const db = copyDb(src.db, src.dir, 'robot.db');
+      const raw = new Database(db);
+      raw.prepare(`UPDATE sessions SET backend = 'ros2', robot = 'sawyer', config_json = '{}', calibration_json = '{}' WHERE id = ?`).run(src.sessionId);
+      raw.close();
+      const exact = await runReplay({ db, sessionId: src.sessionId, mode: 'open-loop' });
+      const off = await runReplay({ db, sessionId: src.sessionId, mode: 'open-loop', goalError: [0.002, 0, 0] });
+      assert.match(exact.notes.join('\n'), /ran on 'ros2': starts rebuilt relative to x\*/);
+      for (const [i, e] of exact.episodes.entries()) {
+        assert.equal(e.start?.kind, 'relative');
+        assert.match(e.start?.note ?? '', /x\* error \[0\.00, 0\.00, 0\.00\] mm \(assumed\)/);
+        const o = off.episodes[i]!;
+        assert.match(o.start?.note ?? '', /x\* error \[2\.00, 0\.00, 0\.00\] mm/);
+        // Same offset from x* either way; x* itself 2 mm from the socket in the second.
+        assert.ok(e.start!.startErrorM < 1e-4 && o.start!.startErrorM < 1e-4);
+        assert.ok(Math.abs(o.start!.goal[0] - e.start!.goal[0] - 0.002) < 1e-9);
+        assert.equal(e.replay.steps, 8);
+      }
+      // The session was simulated with an exact x*: assuming no error, the rebuilt starts replay to the logged outcomes.
+      assert.equal(exact.overall.sameOutcome, 2);
+    } finally {
+      src.cleanup();
+    }
+  });
+});
+
 describe('closed-loop replay with a scripted baseline', () => {
   it("runs 'baseline:<name>' through the daemon's step limit and safety filter, and names the known ones otherwise", async () => {
     const src = await logSession({ count: 2, steps: 12, residual: () => [0.004, 0, 0] });
