@@ -69,6 +69,26 @@ describe('replay over REST', () => {
     assert.deepEqual(spec.paths['/replays'].post.security, [{ bearer: [] }]);
   });
 
+  it('runs one job at a time; a queued job can be cancelled before it starts', async () => {
+    const first = await call(r, 'POST', '/replays', { sessionId, mode: 'closed-loop', policy: 'p-only' });
+    const second = await call(r, 'POST', '/replays', { sessionId, mode: 'closed-loop', policy: 'baseline:straight' });
+    assert.equal(first.status, 202);
+    assert.equal(second.json.state, 'queued', 'waits for the running one');
+    const cancelled = await call(r, 'POST', `/replays/${second.json.id}/cancel`);
+    assert.equal(cancelled.json.state, 'cancelled');
+    assert.equal((await call(r, 'POST', `/replays/${second.json.id}/cancel`, undefined, null)).status, 401);
+    assert.equal((await call(r, 'GET', '/replays/9999')).status, 404);
+    let job: Json;
+    for (let i = 0; i < 600; i++) {
+      job = (await call(r, 'GET', `/replays/${first.json.id}`)).json;
+      if (job.state !== 'queued' && job.state !== 'running') break;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    assert.equal(job.state, 'done', job.error ?? '');
+    assert.equal(job.result.policy, 'p-only');
+    assert.equal(job.result.episodes.length, 2);
+  });
+
   it('refuses at once, with what is missing, a session that cannot be replayed', async () => {
     const closed = await call(r, 'POST', '/replays', { sessionId, mode: 'closed-loop' });
     assert.equal(closed.status, 400);
