@@ -196,7 +196,13 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     throw e;
   }
 
-  const sim = await SimBackend.create({ connector: plans[0]!.domain, connectors, cell: simCellOptions(cfg) });
+  let sim: SimBackend;
+  try {
+    sim = await SimBackend.create({ connector: plans[0]!.domain, connectors, cell: simCellOptions(cfg) });
+  } catch (e) {
+    for (const m of owned) await m.dispose?.();
+    throw e;
+  }
   const backend = new ReplayBackend(sim);
   const openLoop = o.mode === 'open-loop' ? new OpenLoopResidual(backend, cal.gains.kp) : null;
   if (o.mode === 'closed-loop' && o.policyModel === undefined && o.policy?.startsWith(BASELINE_PREFIX)) {
