@@ -367,5 +367,6 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
     req.raw.on('close', cleanup);
   });
 
+  await (await import('./replay.ts')).registerReplayRoutes(app, { store, requireToken }); // replay jobs (src/replay): POST/GET /replays
   return app;
 }

@@ -120,7 +120,9 @@ export function learningFromEnv(app: DaemonApp, env: NodeJS.ProcessEnv): Learnin
   if (!ck) return null;
   const offlineDb = env.TRAINER_OFFLINE_DB ?? 'data/prior.db';
   const db = app.log.store.file;
+  const gate = shadowGateFromEnv(env.TRAINER_SHADOW_GATE);
   return startLearning(app, {
+    ...(gate ? { swap: { shadow: gate } } : {}),
     trainer: {
       ...DEFAULT_ONLINE, db, startCheckpoint: ck, offlineDb: existsSync(offlineDb) ? offlineDb : null,
       offlineDomains: existsSync(offlineDb) ? splitFrom(undefined).train : [], workDir: env.TRAINER_WORK_DIR ?? 'data/runs/trainer',
@@ -128,4 +130,16 @@ export function learningFromEnv(app: DaemonApp, env: NodeJS.ProcessEnv): Learnin
       utd: env.TRAINER_UTD ? Number(env.TRAINER_UTD) : DEFAULT_ONLINE.utd,
     },
   });
+}
+
+/** TRAINER_SHADOW_GATE=EPISODES:MARGIN (e.g. 10:0.1) turns on the shadow swap gate (src/replay/shadow.ts); unset: off. */
+export function shadowGateFromEnv(v: string | undefined): { episodes: number; margin: number } | null {
+  if (v === undefined || v === '') return null;
+  const m = /^(\d+):([0-9.]+)$/.exec(v.trim());
+  const episodes = m ? Number(m[1]) : NaN;
+  const margin = m ? Number(m[2]) : NaN;
+  if (!(Number.isInteger(episodes) && episodes >= 1 && margin >= 0 && margin <= 1)) {
+    throw new Error(`TRAINER_SHADOW_GATE: '${v}' is not EPISODES:MARGIN (episodes >= 1, margin in [0, 1]), e.g. 10:0.1`);
+  }
+  return { episodes, margin };
 }

@@ -80,8 +80,13 @@ const HEIGHT_EDGES_MM = [0, 3, 6, 10, Infinity] as const;
 /**
  * Error rate per connector on seated samples and on unseated ones binned by height above seated (samples whose
  * height is unknown are left out). Unseated frames a few mm above seated are where an image classifier is unsure.
+ * Errors on seated samples are false negatives, on unseated ones false positives (replay's reward audit uses this).
  */
-export function errorsByHeight(prob: Float32Array, data: LoadedImages): HeightErrors[] {
+export function errorsByHeight(
+  prob: ArrayLike<number>,
+  data: Pick<LoadedImages, 'count' | 'domainNames'> & { domain: ArrayLike<number>; success: ArrayLike<number>; aboveSeated: ArrayLike<number> },
+  threshold = 0.5,
+): HeightErrors[] {
   return data.domainNames.map((name, d) => {
     const labels = ['seated', ...HEIGHT_EDGES_MM.slice(0, -1).map((lo, k) => (HEIGHT_EDGES_MM[k + 1] === Infinity ? `>=${lo} mm` : `${lo}-${HEIGHT_EDGES_MM[k + 1]} mm`))];
     const n = labels.map(() => 0), wrong = labels.map(() => 0);
@@ -92,7 +97,7 @@ export function errorsByHeight(prob: Float32Array, data: LoadedImages): HeightEr
       const seated = data.success[i] === 1;
       const b = seated ? 0 : 1 + HEIGHT_EDGES_MM.findIndex((_, k) => h < (HEIGHT_EDGES_MM[k + 1] ?? Infinity));
       n[b]!++;
-      if ((prob[i]! >= 0.5) !== seated) wrong[b]!++;
+      if ((prob[i]! >= threshold) !== seated) wrong[b]!++;
     }
     return { name, bins: labels.map((label, b) => ({ label, samples: n[b]!, errorRate: n[b]! > 0 ? wrong[b]! / n[b]! : NaN })).filter((x) => x.samples > 0) };
   });

@@ -87,6 +87,14 @@ export class SimBackend implements RobotBackend {
   }
 
   async moveToStart(spec: EpisodeSpec): Promise<void> {
+    await this.moveToStartAt(spec, {});
+  }
+
+  /**
+   * Replay: like moveToStart, but the tip starts at `at.tip` and the cell publishes x* = `at.goal` (cell frame, m) when
+   * given; the seed still draws the nuisance (table, light, camera jitter). See ResetOptions.
+   */
+  async moveToStartAt(spec: EpisodeSpec, at: { tip?: Vec3; goal?: Vec3 }): Promise<void> {
     if (spec.domain !== undefined && spec.domain !== this.connectorName) {
       const def = findConnector(this.connectors, spec.domain);
       const next = await SimCell.create({ ...this.cellOptions, connector: def });
@@ -94,7 +102,7 @@ export class SimBackend implements RobotBackend {
       this.cell = next;
       this.connectorName = def.name;
     }
-    this.last = this.cell.reset({ seed: spec.seed, scenario: spec.scenario });
+    this.last = this.cell.reset({ seed: spec.seed, scenario: spec.scenario, ...(at.tip ? { tip: at.tip } : {}), ...(at.goal ? { goal: at.goal } : {}) });
     this.refreezeAfterReset();
   }
 

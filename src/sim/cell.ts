@@ -62,6 +62,10 @@ export interface CellConfig {
 export interface ResetOptions {
   seed: number;
   scenario: Scenario;
+  /** Replay: start the tip here (m, cell frame) instead of the seed's start; the seed still draws the nuisance. */
+  tip?: Vec3;
+  /** Replay: publish this x* (m, cell frame) instead of the seed's nominal + bias + noise. */
+  goal?: Vec3;
 }
 
 
@@ -281,10 +285,10 @@ export class SimCell {
     const jitter = [rng.next(), rng.next(), rng.next(), rng.next(), rng.next(), rng.next()];
 
     const sp = this.socketPos();
-    this.goal = [sp[0] + c.goalBias[0] + gn[0], sp[1] + c.goalBias[1] + gn[1], sp[2] + c.goalBias[2]];
+    this.goal = opt.goal ? checkedVec(opt.goal, 'goal') : [sp[0] + c.goalBias[0] + gn[0], sp[1] + c.goalBias[1] + gn[1], sp[2] + c.goalBias[2]];
     this.applyNuisance(c.nuisance, tableTint, lightDraw, jitter);
 
-    const start: Vec3 = [sp[0] + ox, sp[1] + oy, this.layout.socketTop + c.startHeight];
+    const start: Vec3 = opt.tip ? checkedVec(opt.tip, 'tip') : [sp[0] + ox, sp[1] + oy, this.layout.socketTop + c.startHeight];
     const sol = this.ik.solve(start, CELL_HOME, 300);
     if (sol.posErr > 1e-4) throw new SimError(`cannot reach the start pose (IK error ${(sol.posErr * 1000).toFixed(2)} mm)`);
     const m = this.model, d = this.data;
@@ -678,6 +682,11 @@ export const WORKSPACE_HEIGHT = 0.15;
 
 /** Shaped tip stiffness: translation (N/m), rotation (N m/rad), null space (N m/rad). */
 export const TIP_STIFFNESS = { pos: 4000, rot: 150, nullspace: 20 };
+
+function checkedVec(v: Vec3, field: string): Vec3 {
+  if (!Array.isArray(v) || v.length !== 3 || !v.every((x) => Number.isFinite(x))) throw new RangeError(`ResetOptions.${field} must be 3 finite numbers, got ${JSON.stringify(v)}`);
+  return [v[0], v[1], v[2]];
+}
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, x]) => x !== undefined)) as Partial<T>;

@@ -16,6 +16,7 @@ import type { DaemonEvent, DaemonLog, ResidualPolicy } from '../daemon/interface
 import type { DaemonControl, EpisodeSummary } from '../daemon/types.ts';
 import { loadPolicyFile } from '../daemon/models.ts';
 import type { Store } from '../store/index.ts';
+import { shadowGate, type ShadowGateConfig } from '../replay/shadow.ts';
 import { DEFAULT_SWAP_VALIDATION, probeSet, validatePolicy, type SwapValidationConfig, type ValidationResult } from './validate.ts';
 
 export interface SwapConfig {
@@ -29,9 +30,12 @@ export interface SwapConfig {
     /** Roll back when current rate < previous rate - margin. */
     margin: number;
   };
+  /** Shadow validation (src/replay/shadow.ts): replay the candidate closed loop in the simulator from the most recent
+   *  logged starts beside the driving policy, and refuse it when it does worse by more than a margin. Off when null. */
+  shadow: null | ShadowGateConfig;
 }
 
-export const DEFAULT_SWAP: SwapConfig = { validation: DEFAULT_SWAP_VALIDATION, at: 'episode-boundary', autoRollback: null };
+export const DEFAULT_SWAP: SwapConfig = { validation: DEFAULT_SWAP_VALIDATION, at: 'episode-boundary', autoRollback: null, shadow: null };
 
 export interface SwapOutcome {
   accepted: boolean;
@@ -54,6 +58,9 @@ export interface SwapStats {
   lastPrepareMs: number | null;
   lastLiveMs: number | null;
   lastRejection: string | null;
+  /** Shadow gate: candidates it refused, and how long the last gate took (ms). */
+  shadowRefused: number;
+  lastShadowMs: number | null;
 }
 
 /** What validation decided about a loaded candidate policy. */
@@ -98,7 +105,7 @@ export async function validateCandidate(o: {
 }
 
 export class SwapManager {
-  readonly stats: SwapStats = { offered: 0, swaps: 0, rejected: 0, flagged: 0, rollbacks: 0, lastPrepareMs: null, lastLiveMs: null, lastRejection: null };
+  readonly stats: SwapStats = { offered: 0, swaps: 0, rejected: 0, flagged: 0, rollbacks: 0, lastPrepareMs: null, lastLiveMs: null, lastRejection: null, shadowRefused: 0, lastShadowMs: null };
   private readonly cfg: SwapConfig;
   private readonly loadPolicy: (path: string) => Promise<ResidualPolicy>;
   /** Judged episodes per policy version (learned outcome), newest last; for automatic rollback. */
@@ -166,6 +173,17 @@ export class SwapManager {
       return reject(version, modelId, verdict.reason, verdict.validation, false);
     }
     const validation = verdict.validation;
+    if (this.cfg.shadow) {
+      // The driving policy by its registered version (the gate replays it from the same starts).
+      const gate = await shadowGate({ db: this.store.file, candidate: path, current: this.daemon.policyVersion ?? 'p-only', cfg: this.cfg.shadow });
+      this.stats.lastShadowMs = gate.ms;
+      this.log.event({ kind: gate.ok ? 'shadow_gate' : 'swap_rejected', message: `policy ${version}: ${gate.reason}`, data: { path, version, modelId, gate } });
+      if (!gate.ok) {
+        this.stats.shadowRefused++;
+        await candidate.dispose?.();
+        return reject(version, modelId, gate.reason, validation, false);
+      }
+    }
     if (validation.flagged) this.stats.flagged++;
     this.store.activateModel(modelId, { by: o.by ?? 'trainer', reason: o.reason ?? validation.reason });
     const prepareMs = performance.now() - t0;
