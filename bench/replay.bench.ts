@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadCalibration, loadDaemonConfig } from '../src/config/load.ts';
-import { startDaemonApp } from '../src/daemon/app.ts';
+import { startDaemonApp } from '../src/app/daemon-app.ts';
 import { runReplay, type ReplayOptions } from '../src/replay/run.ts';
 import { shadowGate } from '../src/replay/shadow.ts';
 import { SimBackend } from '../src/robot/sim-backend.ts';

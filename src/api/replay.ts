@@ -12,7 +12,7 @@
  */
 import { existsSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Vec3 } from '../robot/types.ts';
+import type { Vec3 } from '../core/types.ts';
 import { BASELINE_PREFIX, checkBaseline } from '../replay/baseline.ts';
 import { ReplayJobs, type JobOptions, type ReplayJob } from '../replay/jobs.ts';
 import { planStarts, readSource, ReplaySourceError } from '../replay/source.ts';

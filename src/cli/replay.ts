@@ -14,7 +14,7 @@ import { formatComparison } from '../replay/compare.ts';
 import { ReplayArgError, runReplay, type ReplayOptions, type ReplayResult } from '../replay/run.ts';
 import { parseConnectorMap, ReplaySourceError } from '../replay/source.ts';
 import { StoreOpenError } from '../store/index.ts';
-import type { Vec3 } from '../robot/types.ts';
+import type { Vec3 } from '../core/types.ts';
 import { int, list, num, runIfMain, UsageError } from '../util/args.ts';
 
 export const USAGE = `usage: replay --db FILE --session ID [--episodes 4,5,6] --mode open-loop|closed-loop

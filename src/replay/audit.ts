@@ -14,7 +14,7 @@
  */
 import type { TickTransition } from '../daemon/interfaces.ts';
 import type { TransitionRecord } from '../store/types.ts';
-import { errorsByHeight, type HeightErrors } from '../train/reward.ts';
+import { errorsByHeight, type HeightErrors } from '../offline/reward.ts';
 import type { StepTruth } from './backend.ts';
 
 export interface AuditSample {

@@ -3,9 +3,9 @@
  * where the log's did (see source.ts) instead of where the daemon's own seed would put it, and the simulator's ground
  * truth is kept after every command for the reward audit (height above seated).
  */
-import type { EpisodeSpec, EstopListener, EstopSignal, GroundTruth, RobotBackend } from '../robot/backend.ts';
+import type { EpisodeSpec, EstopListener, EstopSignal, RobotBackend } from '../robot/backend.ts';
 import type { SimBackend } from '../robot/sim-backend.ts';
-import type { Observation, Vec3 } from '../robot/types.ts';
+import type { GroundTruth, Observation, Vec3 } from '../core/types.ts';
 import type { PlannedStart } from './source.ts';
 
 /** How a start was actually rebuilt (for the result document). */

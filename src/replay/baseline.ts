@@ -11,7 +11,7 @@ import { DEFAULT_MAX_STEP } from '../control/controller.ts';
 import { pControl } from '../control/p-controller.ts';
 import { createController, CONTROLLER_NAMES, needsPrivileged } from '../control/registry.ts';
 import type { ResidualPolicy } from '../daemon/interfaces.ts';
-import type { Vec3 } from '../robot/types.ts';
+import type { Vec3 } from '../core/types.ts';
 import { deriveSeed, Rng } from '../util/rng.ts';
 import type { ReplayBackend } from './backend.ts';
 

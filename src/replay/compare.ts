@@ -4,7 +4,7 @@
  * frame) compares like a simulated one; wrenches are the bias-corrected ones both logs hold.
  */
 import type { TickTransition } from '../daemon/interfaces.ts';
-import type { Vec3 } from '../robot/types.ts';
+import type { Vec3 } from '../core/types.ts';
 import type { EpisodeOutcome, TransitionRecord } from '../store/types.ts';
 import type { RebuiltStart } from './backend.ts';
 

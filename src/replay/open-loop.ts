@@ -14,7 +14,7 @@
  */
 import { pControl } from '../control/p-controller.ts';
 import type { ResidualPolicy } from '../daemon/interfaces.ts';
-import type { Vec3 } from '../robot/types.ts';
+import type { Vec3 } from '../core/types.ts';
 import type { TransitionRecord } from '../store/types.ts';
 import type { ReplayBackend } from './backend.ts';
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { logged, rig, scriptedPolicy, tempDir, tickUntil } from '../daemon/helpers.ts';
 import { Store } from '../../src/store/index.ts';
-import type { Vec3 } from '../../src/robot/types.ts';
+import type { Vec3 } from '../../src/core/types.ts';
 
 export interface LoggedSession {
   db: string;

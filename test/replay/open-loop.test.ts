@@ -5,7 +5,7 @@ import { composeAction } from '../../src/control/action.ts';
 import { pControl } from '../../src/control/p-controller.ts';
 import type { ReplayBackend } from '../../src/replay/backend.ts';
 import { OpenLoopResidual } from '../../src/replay/open-loop.ts';
-import type { Observation, Vec3 } from '../../src/robot/types.ts';
+import type { Observation, Vec3 } from '../../src/core/types.ts';
 import type { TransitionRecord } from '../../src/store/types.ts';
 
 const kp: Vec3 = [1, 1, 0.3];

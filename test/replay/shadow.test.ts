@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { recentStarts, shadowGate } from '../../src/replay/shadow.ts';
 import { SwapManager } from '../../src/swap/manager.ts';
-import { shadowGateFromEnv } from '../../src/trainer/attach.ts';
+import { shadowGateFromEnv } from '../../src/app/learning.ts';
 import { logged, rig, root, tickUntil, type Rig } from '../daemon/helpers.ts';
 
 describe('shadow swap gate', () => {
