@@ -16,6 +16,7 @@ export const LAYERS = [
   ['data'],
   ['daemon'],
   ['swap', 'online', 'offline', 'export'],
+  ['replay'],
   ['api'],
   ['app'],
   ['experiment'],

@@ -10,7 +10,7 @@ import type { Calibration, DaemonConfig } from '../config/schema.ts';
 import { PolicyModel, RewardModel } from '../policy/onnx-model.ts';
 import type { RobotBackend } from '../robot/backend.ts';
 import { DEFAULT_SWAP_VALIDATION, type SwapValidationConfig } from '../swap/validate.ts';
-import { SimBackend } from '../robot/sim-backend.ts';
+import { SimBackend, simCellOptions } from '../robot/sim-backend.ts';
 import type { CellConfig } from '../sim/cell.ts';
 import type { ResidualPolicy, RewardScorer } from '../daemon/interfaces.ts';
 import { StoreLog } from '../daemon/log.ts';
@@ -88,11 +88,6 @@ function configSnapshot(cfg: DaemonConfig): unknown {
   return { ...cfg, api: { ...cfg.api, token: cfg.api.token === null ? null : '(set)' } };
 }
 
-/** The simulated cell's settings from the daemon's configuration (everything but the connector). */
-export function simCellOptions(cfg: DaemonConfig): Omit<CellConfig, 'connector'> {
-  const sim = cfg.backend.sim;
-  return { imageSize: sim.imageSize, camera: sim.camera, controlHz: cfg.tickHz, goalNoise: sim.goalNoise, startHeight: sim.startHeight, nuisance: sim.nuisance, shadows: sim.shadows ?? false };
-}
 
 export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp> {
   const cfg = o.config;

@@ -3,6 +3,7 @@
  * of its exports, and the operator view (daemon status `extra.trainer` and `extra.learning`, which also go out on
  * the SSE stream with every status).
  */
+import { shadowGate } from '../replay/shadow.ts';
 import type { DaemonApp } from './daemon-app.ts';
 import type { EpisodeSummary } from '../daemon/types.ts';
 import { SwapManager, type SwapConfig } from '../swap/manager.ts';
@@ -122,7 +123,7 @@ export function learningFromEnv(app: DaemonApp, env: NodeJS.ProcessEnv): Learnin
   const db = app.log.store.file;
   const gate = shadowGateFromEnv(env.TRAINER_SHADOW_GATE);
   return startLearning(app, {
-    ...(gate ? { swap: { shadow: gate } } : {}),
+    ...(gate ? { swap: { shadow: (o) => shadowGate({ ...o, cfg: gate }) } } : {}),
     trainer: {
       ...DEFAULT_ONLINE, db, startCheckpoint: ck, offlineDb: existsSync(offlineDb) ? offlineDb : null,
       offlineDomains: existsSync(offlineDb) ? splitFrom(undefined).train : [], workDir: env.TRAINER_WORK_DIR ?? 'data/runs/trainer',

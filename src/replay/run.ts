@@ -17,7 +17,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { loadCalibration, loadDaemonConfig } from '../config/load.ts';
 import type { Calibration, DaemonConfig } from '../config/schema.ts';
-import { simCellOptions } from '../app/daemon-app.ts';
+import { simCellOptions } from '../robot/sim-backend.ts';
 import type { ResidualPolicy, RewardScorer } from '../daemon/interfaces.ts';
 import { policyFromModel, rewardFromModel } from '../daemon/models.ts';
 import { Daemon, type EpisodeSummary } from '../daemon/loop.ts';

@@ -10,8 +10,8 @@
 import { findConnector, loadConnectors, type ConnectorDef } from '../sim/connectors.ts';
 import { SimCell, type CellConfig } from '../sim/cell.ts';
 import { EstopSource, type EpisodeSpec, type EstopListener, type EstopSignal, type RobotBackend } from './backend.ts';
-import type { GroundTruth } from '../core/types.ts';
-import type { Observation, Vec3 } from '../core/types.ts';
+import type { DaemonConfig } from '../config/schema.ts';
+import type { GroundTruth, Observation, Vec3 } from '../core/types.ts';
 
 export interface SimBackendOptions {
   /** Connector loaded first (name in `connectors`). */
@@ -178,4 +178,10 @@ export class SimBackend implements RobotBackend {
     if (this.faults.freezeCamera && this.frozenImage) this.frozenImage = { ...this.frozenImage, imageStamp: -1e6 };
     if (this.faults.freezeWrench && this.frozenWrench) this.frozenWrench = { ...this.frozenWrench, wrenchStamp: -1e6 };
   }
+}
+
+/** The simulated cell's settings from the daemon's configuration (everything but the connector). */
+export function simCellOptions(cfg: DaemonConfig): Omit<CellConfig, 'connector'> {
+  const sim = cfg.backend.sim;
+  return { imageSize: sim.imageSize, camera: sim.camera, controlHz: cfg.tickHz, goalNoise: sim.goalNoise, startHeight: sim.startHeight, nuisance: sim.nuisance, shadows: sim.shadows ?? false };
 }

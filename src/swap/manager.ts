@@ -16,7 +16,6 @@ import type { DaemonEvent, DaemonLog, ResidualPolicy } from '../daemon/interface
 import type { DaemonControl, EpisodeSummary } from '../daemon/types.ts';
 import { loadPolicyFile } from '../daemon/models.ts';
 import type { Store } from '../store/index.ts';
-import { shadowGate, type ShadowGateConfig } from '../replay/shadow.ts';
 import { DEFAULT_SWAP_VALIDATION, probeSet, validatePolicy, type SwapValidationConfig, type ValidationResult } from './validate.ts';
 
 export interface SwapConfig {
@@ -30,10 +29,14 @@ export interface SwapConfig {
     /** Roll back when current rate < previous rate - margin. */
     margin: number;
   };
-  /** Shadow validation (src/replay/shadow.ts): replay the candidate closed loop in the simulator from the most recent
-   *  logged starts beside the driving policy, and refuse it when it does worse by more than a margin. Off when null. */
-  shadow: null | ShadowGateConfig;
+  /** Shadow validation, e.g. src/replay/shadow.ts (app/learning.ts wires it): replay the candidate closed loop in the
+   *  simulator from the most recent logged starts beside the driving policy, and refuse it when it does worse by more
+   *  than a margin. Off when null. */
+  shadow: null | ShadowGate;
 }
+
+/** A gate a candidate must pass before it may drive: `current` is the driving version ('p-only' for none). */
+export type ShadowGate = (o: { db: string; candidate: string; current: string }) => Promise<{ ok: boolean; reason: string; ms: number }>;
 
 export const DEFAULT_SWAP: SwapConfig = { validation: DEFAULT_SWAP_VALIDATION, at: 'episode-boundary', autoRollback: null, shadow: null };
 
@@ -175,7 +178,7 @@ export class SwapManager {
     const validation = verdict.validation;
     if (this.cfg.shadow) {
       // The driving policy by its registered version (the gate replays it from the same starts).
-      const gate = await shadowGate({ db: this.store.file, candidate: path, current: this.daemon.policyVersion ?? 'p-only', cfg: this.cfg.shadow });
+      const gate = await this.cfg.shadow({ db: this.store.file, candidate: path, current: this.daemon.policyVersion ?? 'p-only' });
       this.stats.lastShadowMs = gate.ms;
       this.log.event({ kind: gate.ok ? 'shadow_gate' : 'swap_rejected', message: `policy ${version}: ${gate.reason}`, data: { path, version, modelId, gate } });
       if (!gate.ok) {

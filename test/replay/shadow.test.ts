@@ -43,7 +43,7 @@ describe('shadow swap gate', () => {
   it('in the swap manager: off by default; on, it refuses a trainer export (recorded with the figures) or lets it through', async () => {
     const path = join(root, 'models/policy.onnx');
     // A margin below -1 refuses whatever the figures; above 1 passes whatever they are: this tests the wiring.
-    const strict = new SwapManager(r.app.daemon, r.app.log.store, r.app.log, { validation: r.app.swapValidation, shadow: { episodes: 2, margin: -1.01 } });
+    const strict = new SwapManager(r.app.daemon, r.app.log.store, r.app.log, { validation: r.app.swapValidation, shadow: (o) => shadowGate({ ...o, cfg: { episodes: 2, margin: -1.01 } }) });
     const refused = await strict.offer(path);
     strict.close();
     assert.equal(refused.accepted, false);
@@ -51,7 +51,7 @@ describe('shadow swap gate', () => {
     assert.equal(strict.stats.shadowRefused, 1);
     assert.ok(strict.stats.lastShadowMs! > 0);
     assert.equal(r.app.daemon.policyVersion, null, 'the refused candidate never drives');
-    const lenient = new SwapManager(r.app.daemon, r.app.log.store, r.app.log, { validation: r.app.swapValidation, shadow: { episodes: 2, margin: 1.01 } });
+    const lenient = new SwapManager(r.app.daemon, r.app.log.store, r.app.log, { validation: r.app.swapValidation, shadow: (o) => shadowGate({ ...o, cfg: { episodes: 2, margin: 1.01 } }) });
     const passed = await lenient.offer(path);
     lenient.close();
     assert.equal(passed.accepted, true, passed.reason);
