@@ -55,7 +55,10 @@ function tokensEqual(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
+/** The HTTP server (fastify stays inside src/api/). */
+export type ApiServer = FastifyInstance;
+
+export async function buildApi(opts: ApiOptions): Promise<ApiServer> {
   const { daemon, store } = opts;
   const app = Fastify({ logger: opts.logger ?? false });
 

@@ -4,8 +4,7 @@
  */
 import { readdirSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
-import type { FastifyInstance } from 'fastify';
-import { buildApi } from '../api/server.ts';
+import { buildApi, type ApiServer } from '../api/server.ts';
 import type { Calibration, DaemonConfig } from '../config/schema.ts';
 import { PolicyModel, RewardModel } from '../policy/onnx-model.ts';
 import type { RobotBackend } from '../robot/backend.ts';
@@ -42,7 +41,7 @@ export interface DaemonAppOptions {
 
 export interface DaemonApp {
   daemon: Daemon;
-  api: FastifyInstance;
+  api: ApiServer;
   log: StoreLog;
   backend: RobotBackend;
   /** http://host:port of the API, or null when not listening. */

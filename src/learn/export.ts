@@ -11,7 +11,7 @@
  * Elementwise layers (Activation, Scale) work in whichever layout their input already has.
  */
 import * as tf from '@tensorflow/tfjs';
-import onnxProto from 'onnx-proto';
+import { onnxProto } from '../policy/onnx-format.ts';
 import { writeModelFiles, type CardDraft, type InputRole, type ModelCard, type OutputRole, type TensorSpec } from '../policy/card.ts';
 
 const { onnx } = onnxProto;

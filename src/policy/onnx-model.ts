@@ -11,7 +11,7 @@
  */
 import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
-import onnxProto from 'onnx-proto';
+import { onnxProto } from './onnx-format.ts';
 import type { Vec3 } from '../core/types.ts';
 import { cardPathFor, readCard, sha256Hex, type InputRole, type ModelCard, type ModelKind, type TensorSpec } from './card.ts';
 
