@@ -17,6 +17,18 @@ import { StoreLog } from './log.ts';
 import { Daemon } from './loop.ts';
 import { loadStartupModels, policyFromModel, rewardFromModel } from './models.ts';
 
+/** The API could not bind its address (port taken, an address this machine does not have, no permission). */
+export class ListenError extends Error {
+  override name = 'ListenError';
+  constructor(
+    readonly host: string,
+    readonly port: number,
+    cause: Error,
+  ) {
+    super(`cannot listen on ${host}:${port}: ${cause.message} (api.host / --host, api.port / --port)`, { cause });
+  }
+}
+
 export interface DaemonAppOptions {
   config: DaemonConfig;
   calibration: Calibration;
@@ -110,45 +122,65 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp> {
     if (!o.backend) backend.dispose();
     throw e;
   }
+  // From here on the log holds an open session and a writer thread: any failure before the app is handed over (models,
+  // the API, listen: EADDRINUSE, an address the machine does not have) must close them, or the process hangs with its
+  // session open.
+  let daemon: Daemon | null = null;
+  let api: FastifyInstance | null = null;
   let policy = o.policy;
   let reward = o.reward;
-  if (policy === undefined || reward === undefined) {
-    const loaded = await loadStartupModels(cfg.modelsDir, log.store);
-    notes.push(...loaded.notes);
-    if (policy === undefined) policy = loaded.policy;
-    else await loaded.policy?.dispose?.();
-    if (reward === undefined) reward = loaded.reward;
-    else await loaded.reward?.dispose?.();
-  }
-  const swapValidation: SwapValidationConfig = { ...DEFAULT_SWAP_VALIDATION, residualBoundM: o.calibration.limits.residualBoundM, ...o.swapValidation };
-  const daemon = new Daemon({ backend, config: cfg, calibration: o.calibration, log, policy: policy ?? null, reward: reward ?? null, ...(o.timingWindow ? { timingWindow: o.timingWindow } : {}) });
-  const api = await buildApi({
-    daemon,
-    store: log.store,
-    token: o.token,
-    tokenEnv: cfg.api.tokenEnv,
-    loadPolicy: o.loadPolicy ?? (async (p) => policyFromModel(await PolicyModel.load(p))),
-    loadReward: o.loadReward ?? (async (p) => rewardFromModel(await RewardModel.load(p))),
-    swapValidation,
-  });
+  const release = async (): Promise<void> => {
+    if (daemon) await daemon.shutdown();
+    if (api) await api.close();
+    await log.close();
+    const current = daemon?.models() ?? { policy, reward };
+    await current.policy?.dispose?.();
+    await current.reward?.dispose?.();
+    if (!o.backend) backend.dispose();
+  };
   let url: string | null = null;
-  if (o.listen ?? true) {
-    await api.listen({ host: cfg.api.host, port: cfg.api.port });
-    const addr = api.server.address();
-    if (addr && typeof addr === 'object') url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+  let swapValidation: SwapValidationConfig;
+  try {
+    if (policy === undefined || reward === undefined) {
+      const loaded = await loadStartupModels(cfg.modelsDir, log.store);
+      notes.push(...loaded.notes);
+      if (policy === undefined) policy = loaded.policy;
+      else await loaded.policy?.dispose?.();
+      if (reward === undefined) reward = loaded.reward;
+      else await loaded.reward?.dispose?.();
+    }
+    swapValidation = { ...DEFAULT_SWAP_VALIDATION, residualBoundM: o.calibration.limits.residualBoundM, ...o.swapValidation };
+    daemon = new Daemon({ backend, config: cfg, calibration: o.calibration, log, policy: policy ?? null, reward: reward ?? null, ...(o.timingWindow ? { timingWindow: o.timingWindow } : {}) });
+    api = await buildApi({
+      daemon,
+      store: log.store,
+      token: o.token,
+      tokenEnv: cfg.api.tokenEnv,
+      loadPolicy: o.loadPolicy ?? (async (p) => policyFromModel(await PolicyModel.load(p))),
+      loadReward: o.loadReward ?? (async (p) => rewardFromModel(await RewardModel.load(p))),
+      swapValidation,
+    });
+    if (o.listen ?? true) {
+      try {
+        await api.listen({ host: cfg.api.host, port: cfg.api.port });
+      } catch (e) {
+        throw new ListenError(cfg.api.host, cfg.api.port, e as Error);
+      }
+      const addr = api.server.address();
+      if (addr && typeof addr === 'object') url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+    }
+  } catch (e) {
+    try {
+      await release();
+    } catch (e2) {
+      notes.push(`while closing after a failed start: ${(e2 as Error).message}`);
+    }
+    throw e;
   }
   if (o.startLoop ?? true) daemon.start();
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> => {
-    closing ??= (async () => {
-      await daemon.shutdown();
-      await api.close();
-      await log.close();
-      const current = daemon.models();
-      await current.policy?.dispose?.();
-      await current.reward?.dispose?.();
-      if (!o.backend) backend.dispose();
-    })();
+    closing ??= release();
     return closing;
   };
   return { daemon, api, log, backend, url, swapValidation, notes, close };
