@@ -5,7 +5,7 @@
 import { readdirSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import type { FastifyInstance } from 'fastify';
-import { buildApi } from '../api/server.ts';
+import { buildApi, exposureWarning } from '../api/server.ts';
 import type { Calibration, DaemonConfig } from '../config/schema.ts';
 import { PolicyModel, RewardModel } from '../policy/onnx-model.ts';
 import type { RobotBackend } from '../robot/backend.ts';
@@ -156,6 +156,7 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp> {
       store: log.store,
       token: o.token,
       tokenEnv: cfg.api.tokenEnv,
+      host: cfg.api.host,
       loadPolicy: o.loadPolicy ?? (async (p) => policyFromModel(await PolicyModel.load(p))),
       loadReward: o.loadReward ?? (async (p) => rewardFromModel(await RewardModel.load(p))),
       swapValidation,
@@ -168,6 +169,8 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp> {
       }
       const addr = api.server.address();
       if (addr && typeof addr === 'object') url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+      const exposed = exposureWarning(cfg.api.host);
+      if (exposed) notes.push(exposed);
     }
   } catch (e) {
     try {
