@@ -10,11 +10,15 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import {
   CALIBRATION_FILES,
+  SAFETY_BOUNDS,
+  SHIPPED_LIMITS,
   calibrationSchemas,
   daemonConfigSchema,
   type Calibration,
   type CalibrationFile,
   type DaemonConfig,
+  type LimitsCalibration,
+  type SoftBoundedLimit,
 } from './schema.ts';
 
 export class ConfigError extends Error {
@@ -28,7 +32,9 @@ export class ConfigError extends Error {
   }
 }
 
-const ajv = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true });
+// allErrors + verbose: every problem is seen, so the most telling one is reported (an unknown field before the
+// "required" it causes: a typo 'tickHZ' is "unknown field, did you mean tickHz?", not "tickHz is required").
+const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true });
 const validateDaemon = ajv.compile(daemonConfigSchema);
 const validateCalibration = Object.fromEntries(
   CALIBRATION_FILES.map((k) => [k, ajv.compile(calibrationSchemas[k])]),
@@ -45,12 +51,55 @@ function fieldOf(err: ErrorObject): string {
   return field || '(root)';
 }
 
+/** Edit distance counting a swap of two neighbours as one edit (optimal string alignment), for "did you mean". */
+function distance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const at = (i: number, j: number): number => d[i]?.[j] ?? Infinity;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, at(i - 2, j - 2) + 1);
+      (d[i] as number[])[j] = v;
+    }
+  }
+  return at(a.length, b.length);
+}
+
+/** The known field an unknown one was probably meant to be: same letters in another case, or 1-2 edits away. */
+export function closestField(name: string, known: readonly string[]): string | null {
+  const lower = name.toLowerCase();
+  const same = known.find((k) => k.toLowerCase() === lower);
+  if (same) return same;
+  let best: string | null = null;
+  let bestD = name.length <= 3 ? 1 : 2;
+  for (const k of known) {
+    const dd = distance(lower, k.toLowerCase());
+    if (dd <= bestD) {
+      best = k;
+      bestD = dd - 1;
+    }
+  }
+  return best;
+}
+
 function messageOf(err: ErrorObject): string {
   const params = err.params as { additionalProperty?: string; allowedValues?: unknown[] };
-  if (err.keyword === 'additionalProperties') return `unknown field (typo?)`;
+  if (err.keyword === 'additionalProperties') {
+    const known = Object.keys((err.parentSchema as { properties?: object } | undefined)?.properties ?? {});
+    const guess = params.additionalProperty === undefined ? null : closestField(params.additionalProperty, known);
+    return guess ? `unknown field (did you mean '${guess}'?)` : `unknown field (known: ${known.join(', ')})`;
+  }
   if (err.keyword === 'required') return 'is required';
   if (err.keyword === 'enum') return `must be one of ${JSON.stringify(params.allowedValues)}`;
   return err.message ?? 'is invalid';
+}
+
+/** Most telling first: unknown fields (a typo explains a "required" elsewhere), then missing ones, then the rest. */
+function rankErrors(errors: readonly ErrorObject[]): ErrorObject[] {
+  const rank = (e: ErrorObject): number => (e.keyword === 'additionalProperties' ? 0 : e.keyword === 'required' ? 1 : 2);
+  // oneOf/anyOf summaries repeat what their branches said.
+  return errors.filter((e) => e.keyword !== 'oneOf' && e.keyword !== 'anyOf').map((e, i) => ({ e, i })).sort((a, b) => rank(a.e) - rank(b.e) || a.i - b.i).map((x) => x.e);
 }
 
 /** Reads a YAML or JSON file; a syntax error names the file and the line. */
@@ -128,7 +177,7 @@ export function loadDaemonConfig(file: string, overrides: ConfigOverrides = {}):
   apply('priority', overrides.priority);
 
   if (!validateDaemon(doc)) {
-    const err = validateDaemon.errors?.[0];
+    const err = rankErrors(validateDaemon.errors ?? [])[0];
     if (!err) throw new ConfigError(file, null, 'invalid');
     const field = fieldOf(err);
     const flag = overridden.has(field) ? ` (set by ${FLAG_OF[field]})` : '';
@@ -155,7 +204,7 @@ export function loadCalibration(dir: string): Calibration {
     const doc = readStructured(file);
     const validate = validateCalibration[name];
     if (!validate(doc)) {
-      const err = validate.errors?.[0];
+      const err = rankErrors(validate.errors ?? [])[0];
       throw new ConfigError(file, err ? fieldOf(err) : null, err ? messageOf(err) : 'invalid');
     }
     out[name] = doc;
@@ -167,10 +216,51 @@ export function loadCalibration(dir: string): Calibration {
       throw new ConfigError(join(dir, 'workspace.yaml'), `min[${i}]`, `must be below max[${i}] (${ws.min[i]} >= ${ws.max[i]})`);
     }
   }
+  const limitsFile = existsSync(join(dir, 'limits.yaml')) ? join(dir, 'limits.yaml') : join(dir, 'limits.json');
   if (cal.limits.residualBoundM > cal.limits.maxStepM) {
-    throw new ConfigError(join(dir, 'limits.yaml'), 'residualBoundM', `must not exceed maxStepM (${cal.limits.residualBoundM} > ${cal.limits.maxStepM})`);
+    throw new ConfigError(limitsFile, 'residualBoundM', `must not exceed maxStepM (${cal.limits.residualBoundM} > ${cal.limits.maxStepM})`);
   }
+  checkSoftBounds(cal.limits, limitsFile);
   return cal;
+}
+
+/**
+ * A limit looser than its soft bound (SAFETY_BOUNDS) is refused unless limits.beyondSoftBound names it: loosening a
+ * safety limit that far must be a deliberate act, and it is logged at startup (limitChanges).
+ */
+export function checkSoftBounds(limits: LimitsCalibration, file: string): void {
+  const acknowledged = new Set(limits.beyondSoftBound ?? []);
+  for (const [field, b] of Object.entries(SAFETY_BOUNDS) as Array<[SoftBoundedLimit, (typeof SAFETY_BOUNDS)[SoftBoundedLimit]]>) {
+    const v = limits[field];
+    if (v > b.soft && !acknowledged.has(field)) {
+      throw new ConfigError(file, field, `${v} ${b.unit} is beyond the soft bound ${b.soft} ${b.unit} (hard bound ${b.hard} ${b.unit}); ` +
+        `if you mean it, add ${field} to beyondSoftBound in this file (the change is logged at startup)`);
+    }
+  }
+}
+
+export interface LimitChange {
+  field: keyof typeof SHIPPED_LIMITS;
+  shipped: number;
+  value: number;
+  /** Looser than shipped (a higher force limit, a bigger step, an older sensor sample accepted, a bigger residual). */
+  looser: boolean;
+  beyondSoftBound: boolean;
+}
+
+/** Every safety limit that differs from the shipped calibration, for the startup log and event. */
+export function limitChanges(limits: LimitsCalibration, reference: Readonly<Omit<LimitsCalibration, 'beyondSoftBound'>> = SHIPPED_LIMITS): LimitChange[] {
+  const out: LimitChange[] = [];
+  for (const field of Object.keys(reference) as Array<keyof typeof SHIPPED_LIMITS>) {
+    const shipped = reference[field];
+    const value = limits[field];
+    // A reference from an older session's record may lack a field.
+    if (typeof shipped !== 'number' || value === shipped) continue;
+    const soft = field in SAFETY_BOUNDS ? SAFETY_BOUNDS[field as SoftBoundedLimit].soft : Infinity;
+    // retractM: less retraction after a force trip is the looser direction.
+    out.push({ field, shipped, value, looser: field === 'retractM' ? value < shipped : value > shipped, beyondSoftBound: value > soft });
+  }
+  return out;
 }
 
 export interface DaemonArgs {

@@ -120,7 +120,40 @@ export interface LimitsCalibration {
   staleSensorMaxAgeS: number;
   /** Retract distance after a force-limit trip (m). */
   retractM: number;
+  /** Limits deliberately set beyond their soft bound (SAFETY_BOUNDS); each is logged at startup. Default none. */
+  beyondSoftBound?: SoftBoundedLimit[];
 }
+
+/** Safety limits that have a soft bound: the looser direction is upwards for each. */
+export type SoftBoundedLimit = 'forceLimitN' | 'maxStepM' | 'residualBoundM' | 'staleSensorMaxAgeS';
+
+/**
+ * Bounds of every safety limit. `hard`: never accepted beyond (the schema refuses it). `soft`: accepted beyond only
+ * when limits.beyondSoftBound lists the field, a deliberate act that is logged. Why these numbers:
+ * - forceLimitN: wrist F/T sensors of this arm class saturate at about 500-600 N (ATI Mini45: 580 N in z), so a limit
+ *   above 500 N is no limit; the simulated cell presses at 80-160 N when blocked, the shipped 250 N is above that and
+ *   300 N is where an operator must say they mean it.
+ * - maxStepM: 5 cm per step is 0.5 m/s at 10 Hz, beyond the 0.25 m/s usual for collaborative work; insertion needs
+ *   millimetres per step, so more than 2 cm (0.2 m/s) needs saying so.
+ * - residualBoundM: the learned correction rides on the P-controller; beyond 1 cm per axis it is the policy, not a
+ *   correction, driving the arm; 2 cm hard.
+ * - staleSensorMaxAgeS: 0.5 s is 5 ticks at 10 Hz without a fresh frame or wrench; 2 s blind is never acceptable.
+ */
+export const SAFETY_BOUNDS = {
+  forceLimitN: { unit: 'N', hard: 500, soft: 300 },
+  maxStepM: { unit: 'm', hard: 0.05, soft: 0.02 },
+  residualBoundM: { unit: 'm', hard: 0.02, soft: 0.01 },
+  staleSensorMaxAgeS: { unit: 's', hard: 2, soft: 0.5 },
+} as const satisfies Record<SoftBoundedLimit, { unit: string; hard: number; soft: number }>;
+
+/** The limits the project ships (calibration/limits.yaml; a test keeps the two equal): the reference a change is logged against. */
+export const SHIPPED_LIMITS: Readonly<Omit<LimitsCalibration, 'beyondSoftBound'>> = {
+  forceLimitN: 250,
+  maxStepM: 0.01,
+  residualBoundM: 0.005,
+  staleSensorMaxAgeS: 0.5,
+  retractM: 0.01,
+};
 
 export interface Calibration {
   camera: CameraCalibration;
@@ -134,8 +167,10 @@ export interface Calibration {
 export const CALIBRATION_FILES = ['camera', 'wrench', 'socket', 'workspace', 'gains', 'limits'] as const;
 export type CalibrationFile = (typeof CALIBRATION_FILES)[number];
 
-const vec3 = { type: 'array', items: { type: 'number' }, minItems: 3, maxItems: 3 } as const;
-const posVec3 = { type: 'array', items: { type: 'number', minimum: 0 }, minItems: 3, maxItems: 3 } as const;
+/** A position (m, base frame): within 2 m of the base (the arm reaches about 1.3 m). */
+const vec3 = { type: 'array', items: { type: 'number', minimum: -2, maximum: 2 }, minItems: 3, maxItems: 3 } as const;
+/** P gains: above 2 a discrete P step overshoots by more than the error and diverges. */
+const gainVec3 = { type: 'array', items: { type: 'number', minimum: 0, maximum: 2 }, minItems: 3, maxItems: 3 } as const;
 
 export const daemonConfigSchema = {
   type: 'object',
@@ -229,7 +264,8 @@ export const calibrationSchemas: Record<CalibrationFile, object> = {
     additionalProperties: false,
     required: ['bias', 'rezeroAtEpisodeStart'],
     properties: {
-      bias: { type: 'array', items: { type: 'number' }, minItems: 6, maxItems: 6 },
+      // N and N m: beyond the sensor's range (above) a bias is a broken sensor, not a bias.
+      bias: { type: 'array', items: { type: 'number', minimum: -500, maximum: 500 }, minItems: 6, maxItems: 6 },
       rezeroAtEpisodeStart: { type: 'boolean' },
     },
   },
@@ -237,7 +273,7 @@ export const calibrationSchemas: Record<CalibrationFile, object> = {
     type: 'object',
     additionalProperties: false,
     required: ['goal', 'offset'],
-    properties: { goal: { oneOf: [{ type: 'null' }, vec3] }, offset: vec3 },
+    properties: { goal: { oneOf: [{ type: 'null' }, vec3] }, offset: { ...vec3, items: { type: 'number', minimum: -0.1, maximum: 0.1 } } },
   },
   workspace: {
     type: 'object',
@@ -249,18 +285,19 @@ export const calibrationSchemas: Record<CalibrationFile, object> = {
     type: 'object',
     additionalProperties: false,
     required: ['kp'],
-    properties: { kp: posVec3 },
+    properties: { kp: gainVec3 },
   },
   limits: {
     type: 'object',
     additionalProperties: false,
     required: ['forceLimitN', 'maxStepM', 'residualBoundM', 'staleSensorMaxAgeS', 'retractM'],
     properties: {
-      forceLimitN: { type: 'number', exclusiveMinimum: 0 },
-      maxStepM: { type: 'number', exclusiveMinimum: 0, maximum: 0.1 },
-      residualBoundM: { type: 'number', minimum: 0, maximum: 0.1 },
-      staleSensorMaxAgeS: { type: 'number', exclusiveMinimum: 0 },
-      retractM: { type: 'number', minimum: 0, maximum: 0.2 },
+      forceLimitN: { type: 'number', exclusiveMinimum: 0, maximum: SAFETY_BOUNDS.forceLimitN.hard },
+      maxStepM: { type: 'number', exclusiveMinimum: 0, maximum: SAFETY_BOUNDS.maxStepM.hard },
+      residualBoundM: { type: 'number', minimum: 0, maximum: SAFETY_BOUNDS.residualBoundM.hard },
+      staleSensorMaxAgeS: { type: 'number', exclusiveMinimum: 0, maximum: SAFETY_BOUNDS.staleSensorMaxAgeS.hard },
+      retractM: { type: 'number', minimum: 0, maximum: 0.05 },
+      beyondSoftBound: { type: 'array', uniqueItems: true, items: { enum: Object.keys(SAFETY_BOUNDS) } },
     },
   },
 };

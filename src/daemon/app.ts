@@ -6,7 +6,8 @@ import { readdirSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import { buildApi, exposureWarning } from '../api/server.ts';
-import type { Calibration, DaemonConfig } from '../config/schema.ts';
+import { limitChanges, type LimitChange } from '../config/load.ts';
+import type { Calibration, DaemonConfig, LimitsCalibration } from '../config/schema.ts';
 import { PolicyModel, RewardModel } from '../policy/onnx-model.ts';
 import type { RobotBackend } from '../robot/backend.ts';
 import { DEFAULT_SWAP_VALIDATION, type SwapValidationConfig } from '../swap/validate.ts';
@@ -106,6 +107,27 @@ export function simCellOptions(cfg: DaemonConfig): Omit<CellConfig, 'connector'>
   return { imageSize: sim.imageSize, camera: sim.camera, controlHz: cfg.tickHz, goalNoise: sim.goalNoise, startHeight: sim.startHeight, nuisance: sim.nuisance, shadows: sim.shadows ?? false };
 }
 
+/**
+ * A safety limit that differs from the shipped calibration, or from the previous session on this log, is an explicit
+ * act: one 'safety_limit_changed' event per limit (old -> new) in the log, and a line for the operator (a WARNING when
+ * the change loosens the limit).
+ */
+function recordLimitChanges(log: StoreLog, calibration: Calibration, calibrationDir: string, notes: string[]): void {
+  const unit = (f: string): string => (f.endsWith('N') ? ' N' : f.endsWith('S') ? ' s' : ' m');
+  const report = (c: LimitChange, against: string): void => {
+    const message = `safety limit ${c.field}: ${c.shipped}${unit(c.field)} (${against}) -> ${c.value}${unit(c.field)} (${calibrationDir}), ` +
+      `${c.looser ? 'looser' : 'tighter'}${c.beyondSoftBound ? ', beyond its soft bound (listed in beyondSoftBound)' : ''}`;
+    log.store.recordEvent({ kind: 'safety_limit_changed', message, data: { ...c, against }, sessionId: log.sessionId });
+    notes.push(c.looser ? `WARNING: ${message}` : message);
+  };
+  for (const c of limitChanges(calibration.limits)) report(c, 'shipped');
+  const previous = log.store.listSessions({ limit: 2 }).find((s) => s.id !== log.sessionId);
+  const prevLimits = (previous?.calibration as { limits?: LimitsCalibration } | null | undefined)?.limits;
+  if (previous && prevLimits && typeof prevLimits === 'object') {
+    for (const c of limitChanges(calibration.limits, prevLimits)) report(c, `session ${previous.id}`);
+  }
+}
+
 export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp> {
   const cfg = o.config;
   const backend = o.backend ?? (await SimBackend.create({ connector: cfg.backend.sim.connector, cell: simCellOptions(cfg) }));
@@ -141,6 +163,7 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp> {
   let url: string | null = null;
   let swapValidation: SwapValidationConfig;
   try {
+    recordLimitChanges(log, o.calibration, cfg.calibrationDir, notes);
     if (policy === undefined || reward === undefined) {
       const loaded = await loadStartupModels(cfg.modelsDir, log.store);
       notes.push(...loaded.notes);
