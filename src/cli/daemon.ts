@@ -11,7 +11,8 @@
 import { randomBytes } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { ConfigError, DAEMON_USAGE, loadCalibration, loadDaemonConfig, parseDaemonArgs, resolveToken } from '../config/load.ts';
+import { ConfigError, loadCalibration, loadDaemonConfig, resolveToken } from '../config/load.ts';
+import { daemonUsage, parseDaemonArgs } from './daemon-args.ts';
 import { startDaemonApp } from '../daemon/app.ts';
 import { learningFromEnv } from '../trainer/attach.ts';
 
@@ -25,7 +26,7 @@ async function main(): Promise<number> {
   try {
     const args = parseDaemonArgs(process.argv.slice(2), DEFAULT_CONFIG);
     if (args.help) {
-      console.log(DAEMON_USAGE);
+      console.log(daemonUsage());
       return 0;
     }
     const config = loadDaemonConfig(args.configFile, args.overrides);

@@ -5,21 +5,25 @@
  */
 import { readFileSync, existsSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
+import { fieldsOf, type TSchema } from './declare.ts';
 import {
   CALIBRATION_FILES,
+  CalibrationSchema,
+  DaemonConfigSchema,
+  OVERRIDES,
   SAFETY_BOUNDS,
   SHIPPED_LIMITS,
-  calibrationSchemas,
-  daemonConfigSchema,
   type Calibration,
   type CalibrationFile,
+  type ConfigOverrides,
   type DaemonConfig,
   type LimitsCalibration,
   type SoftBoundedLimit,
 } from './schema.ts';
+
+export type { ConfigOverrides } from './schema.ts';
 
 export class ConfigError extends Error {
   constructor(
@@ -34,11 +38,18 @@ export class ConfigError extends Error {
 
 // allErrors + verbose: every problem is seen, so the most telling one is reported (an unknown field before the
 // "required" it causes: a typo 'tickHZ' is "unknown field, did you mean tickHz?", not "tickHz is required").
-const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true });
-const validateDaemon = ajv.compile(daemonConfigSchema);
+// useDefaults: a field the file leaves out gets its declared default. 'cli' is the declarations' flag annotation.
+const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true, useDefaults: true });
+ajv.addVocabulary(['cli']);
+const validateDaemon = ajv.compile(DaemonConfigSchema);
 const validateCalibration = Object.fromEntries(
-  CALIBRATION_FILES.map((k) => [k, ajv.compile(calibrationSchemas[k])]),
+  CALIBRATION_FILES.map((k) => [k, ajv.compile((CalibrationSchema.properties as Record<CalibrationFile, TSchema>)[k])]),
 ) as Record<CalibrationFile, ReturnType<typeof ajv.compile>>;
+
+/** The flag that sets each config field, from the declaration ('api.port' -> '--port'). */
+const FLAG_OF: Record<string, string> = Object.fromEntries(
+  fieldsOf(DaemonConfigSchema).flatMap((f) => (f.schema.cli ? [[f.path, (f.schema.cli as { flag: string }).flag]] : [])),
+);
 
 /** 'a/b/0' -> 'a.b[0]'; adds the missing or unknown property name where ajv keeps it in params. */
 function fieldOf(err: ErrorObject): string {
@@ -117,32 +128,6 @@ export function readStructured(file: string): unknown {
   }
 }
 
-/** Command-line overrides, already typed; each maps to one config field. */
-export interface ConfigOverrides {
-  port?: number;
-  host?: string;
-  db?: string;
-  tickHz?: number;
-  modelsDir?: string;
-  calibrationDir?: string;
-  realtime?: boolean;
-  episodeSteps?: number;
-  /** Nice value, or null to leave the priority alone. */
-  priority?: number | null;
-}
-
-const FLAG_OF: Record<string, string> = {
-  'api.port': '--port',
-  'api.host': '--host',
-  db: '--db',
-  tickHz: '--tick-hz',
-  modelsDir: '--models',
-  calibrationDir: '--calibration',
-  realtime: '--free-run',
-  'practice.episodeSteps': '--episode-steps',
-  priority: '--priority',
-};
-
 /**
  * Loads config/daemon.yaml (or the given file), applies overrides, validates, and resolves relative paths against
  * the config file's directory.
@@ -166,24 +151,16 @@ export function loadDaemonConfig(file: string, overrides: ConfigOverrides = {}):
     set(path, v);
     overridden.add(path);
   };
-  apply('api.port', overrides.port);
-  apply('api.host', overrides.host);
-  apply('db', overrides.db);
-  apply('tickHz', overrides.tickHz);
-  apply('modelsDir', overrides.modelsDir);
-  apply('calibrationDir', overrides.calibrationDir);
-  apply('realtime', overrides.realtime);
-  apply('practice.episodeSteps', overrides.episodeSteps);
-  apply('priority', overrides.priority);
+  for (const [key, path] of Object.entries(OVERRIDES)) apply(path, overrides[key as keyof ConfigOverrides]);
 
   if (!validateDaemon(doc)) {
     const err = rankErrors(validateDaemon.errors ?? [])[0];
     if (!err) throw new ConfigError(file, null, 'invalid');
     const field = fieldOf(err);
-    const flag = overridden.has(field) ? ` (set by ${FLAG_OF[field]})` : '';
+    const flag = overridden.has(field) ? ` (set by ${FLAG_OF[field] ?? 'an override'})` : '';
     throw new ConfigError(file, field, messageOf(err) + flag);
   }
-  const cfg = doc as unknown as DaemonConfig;
+  const cfg = doc as DaemonConfig; // validated against DaemonConfigSchema, whose static type DaemonConfig is
   const base = dirname(resolve(file));
   const abs = (p: string): string => (isAbsolute(p) || p === ':memory:' ? p : resolve(base, p));
   // Flags are given relative to the shell's directory, file values relative to the file.
@@ -209,7 +186,7 @@ export function loadCalibration(dir: string): Calibration {
     }
     out[name] = doc;
   }
-  const cal = out as Calibration;
+  const cal = out as Calibration; // each section validated against its part of CalibrationSchema
   const ws = cal.workspace;
   for (let i = 0; i < 3; i++) {
     if (!((ws.min[i] as number) < (ws.max[i] as number))) {
@@ -261,68 +238,6 @@ export function limitChanges(limits: LimitsCalibration, reference: Readonly<Omit
     out.push({ field, shipped, value, looser: field === 'retractM' ? value < shipped : value > shipped, beyondSoftBound: value > soft });
   }
   return out;
-}
-
-export interface DaemonArgs {
-  configFile: string;
-  overrides: ConfigOverrides;
-  help: boolean;
-}
-
-export const DAEMON_USAGE = `usage: daemon [--config FILE] [--port N] [--host ADDR] [--db FILE] [--tick-hz HZ]
-              [--models DIR] [--calibration DIR] [--episode-steps N] [--free-run] [--priority NICE|none]
-The bearer token is read from the environment variable named by api.tokenEnv (default DAEMON_TOKEN).`;
-
-function num(flag: string, v: string | undefined, integer: boolean): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n))) {
-    throw new ConfigError('command line', flag, `must be ${integer ? 'an integer' : 'a number'}, got '${v}'`);
-  }
-  return n;
-}
-
-/** Parses the daemon's command line; unknown flags are an error naming the flag. */
-export function parseDaemonArgs(argv: string[], defaultConfig: string): DaemonArgs {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        config: { type: 'string' },
-        port: { type: 'string' },
-        host: { type: 'string' },
-        db: { type: 'string' },
-        'tick-hz': { type: 'string' },
-        models: { type: 'string' },
-        calibration: { type: 'string' },
-        'episode-steps': { type: 'string' },
-        'free-run': { type: 'boolean' },
-        priority: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (e) {
-    throw new ConfigError('command line', null, `${(e as Error).message}\n${DAEMON_USAGE}`);
-  }
-  const str = (k: string): string | undefined => values[k] as string | undefined;
-  const overrides: ConfigOverrides = {};
-  const port = num('--port', str('port'), true);
-  if (port !== undefined) overrides.port = port;
-  const hz = num('--tick-hz', str('tick-hz'), false);
-  if (hz !== undefined) overrides.tickHz = hz;
-  const steps = num('--episode-steps', str('episode-steps'), true);
-  if (steps !== undefined) overrides.episodeSteps = steps;
-  if (str('host') !== undefined) overrides.host = str('host');
-  if (str('db') !== undefined) overrides.db = str('db');
-  if (str('models') !== undefined) overrides.modelsDir = str('models');
-  if (str('calibration') !== undefined) overrides.calibrationDir = str('calibration');
-  if (values['free-run']) overrides.realtime = false;
-  const pr = str('priority');
-  if (pr !== undefined) overrides.priority = pr === 'none' ? null : num('--priority', pr, true);
-  return { configFile: resolve(str('config') ?? defaultConfig), overrides, help: values.help === true };
 }
 
 /** The bearer token: environment first, then the file; null means state-changing routes are refused. */

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ConfigError, limitChanges, loadCalibration, loadDaemonConfig, parseDaemonArgs, resolveToken } from '../../src/config/load.ts';
+import { parseDaemonArgs } from '../../src/cli/daemon-args.ts';
+import { ConfigError, limitChanges, loadCalibration, loadDaemonConfig, resolveToken } from '../../src/config/load.ts';
 import { SAFETY_BOUNDS, SHIPPED_LIMITS } from '../../src/config/schema.ts';
 
 const root = resolve(import.meta.dirname, '../..');
