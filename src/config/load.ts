@@ -128,13 +128,38 @@ export function readStructured(file: string): unknown {
   }
 }
 
+/** Every schema error of a document, most telling first, as ConfigErrors naming the file and field. */
+function schemaErrors(validate: ReturnType<typeof ajv.compile>, doc: unknown, file: string, flagOf: (field: string) => string | null = () => null): ConfigError[] {
+  if (validate(doc)) return [];
+  const errors = rankErrors(validate.errors ?? []);
+  if (errors.length === 0) return [new ConfigError(file, null, 'invalid')];
+  const seen = new Set<string>();
+  const out: ConfigError[] = [];
+  for (const err of errors) {
+    const field = fieldOf(err);
+    const flag = flagOf(field);
+    const e = new ConfigError(file, field, messageOf(err) + (flag ? ` (set by ${flag})` : ''));
+    if (seen.has(e.message)) continue;
+    seen.add(e.message);
+    out.push(e);
+  }
+  return out;
+}
+
+const asConfigError = (file: string, e: unknown): ConfigError => (e instanceof ConfigError ? e : new ConfigError(file, null, (e as Error).message));
+
 /**
- * Loads config/daemon.yaml (or the given file), applies overrides, validates, and resolves relative paths against
- * the config file's directory.
+ * Reads config/daemon.yaml (or the given file), applies overrides, fills in declared defaults, validates, and resolves
+ * relative paths against the config file's directory; every problem is returned (the validate command lists them all).
  */
-export function loadDaemonConfig(file: string, overrides: ConfigOverrides = {}): DaemonConfig {
-  const raw = readStructured(file);
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(file, null, 'must be a mapping of fields');
+export function checkDaemonConfig(file: string, overrides: ConfigOverrides = {}): { config: DaemonConfig | null; errors: ConfigError[] } {
+  let raw: unknown;
+  try {
+    raw = readStructured(file);
+  } catch (e) {
+    return { config: null, errors: [asConfigError(file, e)] };
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return { config: null, errors: [new ConfigError(file, null, 'must be a mapping of fields')] };
   const doc = raw as Record<string, unknown>;
   const set = (path: string, value: unknown): void => {
     const keys = path.split('.');
@@ -146,20 +171,14 @@ export function loadDaemonConfig(file: string, overrides: ConfigOverrides = {}):
     o[keys[keys.length - 1] as string] = value;
   };
   const overridden = new Set<string>();
-  const apply = (path: string, v: unknown): void => {
-    if (v === undefined) return;
+  for (const [key, path] of Object.entries(OVERRIDES)) {
+    const v = overrides[key as keyof ConfigOverrides];
+    if (v === undefined) continue;
     set(path, v);
     overridden.add(path);
-  };
-  for (const [key, path] of Object.entries(OVERRIDES)) apply(path, overrides[key as keyof ConfigOverrides]);
-
-  if (!validateDaemon(doc)) {
-    const err = rankErrors(validateDaemon.errors ?? [])[0];
-    if (!err) throw new ConfigError(file, null, 'invalid');
-    const field = fieldOf(err);
-    const flag = overridden.has(field) ? ` (set by ${FLAG_OF[field] ?? 'an override'})` : '';
-    throw new ConfigError(file, field, messageOf(err) + flag);
   }
+  const errors = schemaErrors(validateDaemon, doc, file, (f) => (overridden.has(f) ? (FLAG_OF[f] ?? 'an override') : null));
+  if (errors.length) return { config: null, errors };
   const cfg = doc as DaemonConfig; // validated against DaemonConfigSchema, whose static type DaemonConfig is
   const base = dirname(resolve(file));
   const abs = (p: string): string => (isAbsolute(p) || p === ':memory:' ? p : resolve(base, p));
@@ -167,53 +186,89 @@ export function loadDaemonConfig(file: string, overrides: ConfigOverrides = {}):
   cfg.db = overrides.db !== undefined ? resolve(overrides.db) : abs(cfg.db);
   cfg.modelsDir = overrides.modelsDir !== undefined ? resolve(overrides.modelsDir) : abs(cfg.modelsDir);
   cfg.calibrationDir = overrides.calibrationDir !== undefined ? resolve(overrides.calibrationDir) : abs(cfg.calibrationDir);
-  return cfg;
+  return { config: cfg, errors: [] };
 }
 
-/** Loads and validates calibration/<name>.yaml for every calibration file, plus cross-field checks. */
-export function loadCalibration(dir: string): Calibration {
+/** checkDaemonConfig that throws its first (most telling) error. */
+export function loadDaemonConfig(file: string, overrides: ConfigOverrides = {}): DaemonConfig {
+  const r = checkDaemonConfig(file, overrides);
+  if (r.errors[0] || !r.config) throw r.errors[0] ?? new ConfigError(file, null, 'invalid');
+  return r.config;
+}
+
+/** The checks within one calibration file beyond its schema (workspace box, limits against each other and soft bounds). */
+function sectionChecks(name: CalibrationFile, doc: unknown, file: string): ConfigError[] {
+  const out: ConfigError[] = [];
+  if (name === 'workspace') {
+    const ws = doc as Calibration['workspace'];
+    for (let i = 0; i < 3; i++) {
+      if (!((ws.min[i] as number) < (ws.max[i] as number))) out.push(new ConfigError(file, `min[${i}]`, `must be below max[${i}] (${ws.min[i]} >= ${ws.max[i]})`));
+    }
+  }
+  if (name === 'limits') {
+    const lim = doc as LimitsCalibration;
+    if (lim.residualBoundM > lim.maxStepM) out.push(new ConfigError(file, 'residualBoundM', `must not exceed maxStepM (${lim.residualBoundM} > ${lim.maxStepM})`));
+    out.push(...softBoundErrors(lim, file));
+  }
+  return out;
+}
+
+/** Validates one calibration file (section `name`: camera, wrench, socket, workspace, gains or limits). */
+export function checkCalibrationFile(name: CalibrationFile, file: string): { section: unknown; errors: ConfigError[] } {
+  let doc: unknown;
+  try {
+    doc = readStructured(file);
+  } catch (e) {
+    return { section: null, errors: [asConfigError(file, e)] };
+  }
+  const errors = schemaErrors(validateCalibration[name], doc, file);
+  if (errors.length) return { section: null, errors };
+  const more = sectionChecks(name, doc, file);
+  return more.length ? { section: null, errors: more } : { section: doc, errors: [] };
+}
+
+/** Validates calibration/<name>.yaml (or .json) for every calibration file; every problem is returned. */
+export function checkCalibration(dir: string): { calibration: Calibration | null; errors: ConfigError[] } {
   const out: Partial<Record<CalibrationFile, unknown>> = {};
+  const errors: ConfigError[] = [];
   for (const name of CALIBRATION_FILES) {
     const yaml = join(dir, `${name}.yaml`);
     const json = join(dir, `${name}.json`);
     const file = existsSync(yaml) ? yaml : existsSync(json) ? json : null;
-    if (!file) throw new ConfigError(yaml, null, `calibration file missing (expected ${name}.yaml or ${name}.json in ${dir})`);
-    const doc = readStructured(file);
-    const validate = validateCalibration[name];
-    if (!validate(doc)) {
-      const err = rankErrors(validate.errors ?? [])[0];
-      throw new ConfigError(file, err ? fieldOf(err) : null, err ? messageOf(err) : 'invalid');
+    if (!file) {
+      errors.push(new ConfigError(yaml, null, `calibration file missing (expected ${name}.yaml or ${name}.json in ${dir})`));
+      continue;
     }
-    out[name] = doc;
+    const r = checkCalibrationFile(name, file);
+    errors.push(...r.errors);
+    out[name] = r.section;
   }
-  const cal = out as Calibration; // each section validated against its part of CalibrationSchema
-  const ws = cal.workspace;
-  for (let i = 0; i < 3; i++) {
-    if (!((ws.min[i] as number) < (ws.max[i] as number))) {
-      throw new ConfigError(join(dir, 'workspace.yaml'), `min[${i}]`, `must be below max[${i}] (${ws.min[i]} >= ${ws.max[i]})`);
-    }
-  }
-  const limitsFile = existsSync(join(dir, 'limits.yaml')) ? join(dir, 'limits.yaml') : join(dir, 'limits.json');
-  if (cal.limits.residualBoundM > cal.limits.maxStepM) {
-    throw new ConfigError(limitsFile, 'residualBoundM', `must not exceed maxStepM (${cal.limits.residualBoundM} > ${cal.limits.maxStepM})`);
-  }
-  checkSoftBounds(cal.limits, limitsFile);
-  return cal;
+  // Each section validated against its part of CalibrationSchema.
+  return errors.length ? { calibration: null, errors } : { calibration: out as Calibration, errors };
+}
+
+/** checkCalibration that throws its first error. */
+export function loadCalibration(dir: string): Calibration {
+  const r = checkCalibration(dir);
+  if (r.errors[0] || !r.calibration) throw r.errors[0] ?? new ConfigError(dir, null, 'invalid');
+  return r.calibration;
 }
 
 /**
  * A limit looser than its soft bound (SAFETY_BOUNDS) is refused unless limits.beyondSoftBound names it: loosening a
  * safety limit that far must be a deliberate act, and it is logged at startup (limitChanges).
  */
-export function checkSoftBounds(limits: LimitsCalibration, file: string): void {
+export function softBoundErrors(limits: LimitsCalibration, file: string): ConfigError[] {
   const acknowledged = new Set(limits.beyondSoftBound ?? []);
+  const out: ConfigError[] = [];
   for (const [field, b] of Object.entries(SAFETY_BOUNDS) as Array<[SoftBoundedLimit, (typeof SAFETY_BOUNDS)[SoftBoundedLimit]]>) {
     const v = limits[field];
     if (v > b.soft && !acknowledged.has(field)) {
-      throw new ConfigError(file, field, `${v} ${b.unit} is beyond the soft bound ${b.soft} ${b.unit} (hard bound ${b.hard} ${b.unit}); ` +
-        `if you mean it, add ${field} to beyondSoftBound in this file (the change is logged at startup)`);
+      out.push(new ConfigError(file, field, `${v} ${b.unit} is beyond the soft bound ${b.soft} ${b.unit} (hard bound ${b.hard} ${b.unit}); ` +
+        `if you mean it, add ${field} to beyondSoftBound in this file (the change is logged at startup)`));
     }
   }
+  return out;
 }
 
 export interface LimitChange {
