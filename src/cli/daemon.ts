@@ -35,17 +35,17 @@ async function main(): Promise<number> {
     const fromEnv = resolveToken(config);
     token = fromEnv ?? randomBytes(18).toString('base64url');
     console.log(`config: ${args.configFile}; calibration: ${config.calibrationDir}; log: ${config.db}`);
+    app = await startDaemonApp({ config, calibration, token });
     if (fromEnv === null) {
       tokenFile = `${config.db === ':memory:' ? 'daemon' : config.db}.token`;
-      // 'wx' never follows or overwrites a file someone planted; a stale one from a killed run is replaced.
-      rmSync(tokenFile, { force: true });
-      writeFileSync(tokenFile, `${token}\n`, { mode: 0o600, flag: 'wx' });
-    }
-    try {
-      app = await startDaemonApp({ config, calibration, token });
-    } catch (e) {
-      if (tokenFile) rmSync(tokenFile, { force: true });
-      throw e;
+      try {
+        // 'wx' never follows or overwrites a file someone planted; a stale one from a killed run is replaced.
+        rmSync(tokenFile, { force: true });
+        writeFileSync(tokenFile, `${token}\n`, { mode: 0o600, flag: 'wx' });
+      } catch (e) {
+        await app.close();
+        throw new Error(`cannot write the token file ${tokenFile}: ${(e as Error).message} (or set ${tokenEnv})`);
+      }
     }
   } catch (e) {
     if (e instanceof ConfigError) {
