@@ -37,8 +37,6 @@ export interface ApiOptions {
   swapValidation?: SwapValidationConfig;
   /** Max status events per second per SSE client. Default 5. */
   sseRateHz?: number;
-  /** The address the server will bind (config api.host): a non-loopback bind is reported in /status. */
-  host?: string;
   /** fastify's logger option (default off). */
   logger?: FastifyServerOptions['logger'];
 }
@@ -83,10 +81,6 @@ function tokensEqual(offered: string, expected: string): boolean {
 export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   const { daemon, store } = opts;
   const app = Fastify({ logger: opts.logger ?? false });
-  if (opts.host !== undefined) {
-    const warning = exposureWarning(opts.host);
-    daemon.setStatusExtra('api', { host: opts.host, loopbackOnly: warning === null, warnings: warning ? [warning] : [] });
-  }
 
   // Two validators: params/query strings arrive as text and are coerced; bodies must already have the right types.
   const ajvCoerce = new Ajv({ coerceTypes: true, useDefaults: true, removeAdditional: false, allErrors: false, strict: false });

@@ -179,7 +179,6 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp> {
       store: log.store,
       token: o.token,
       tokenEnv: cfg.api.tokenEnv,
-      host: cfg.api.host,
       loadPolicy: o.loadPolicy ?? (async (p) => policyFromModel(await PolicyModel.load(p))),
       loadReward: o.loadReward ?? (async (p) => rewardFromModel(await RewardModel.load(p))),
       swapValidation,
@@ -192,8 +191,10 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp> {
       }
       const addr = api.server.address();
       if (addr && typeof addr === 'object') url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+      // Where the API can be reached, in /status and /events; beyond loopback also a warning for the operator.
       const exposed = exposureWarning(cfg.api.host);
       if (exposed) notes.push(exposed);
+      daemon.setStatusExtra('api', { host: cfg.api.host, loopbackOnly: exposed === null, warnings: exposed ? [exposed] : [] });
     }
   } catch (e) {
     try {
