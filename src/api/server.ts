@@ -2,7 +2,9 @@
  * The daemon's REST front door (fastify). Reads (status, sessions, episodes, models, images) are open; every route
  * that moves the arm or changes state needs `Authorization: Bearer <token>`, except the e-stop: stopping the arm
  * must never be blocked by a missing credential (like a physical e-stop button), and it can only make things safer.
- * Binds 127.0.0.1 by default (config api.host).
+ * The token is checked first (onRequest, before the body is parsed or validated), in constant time, on every route
+ * that is not a read unless OPEN_STATE_CHANGING_ROUTES lists it; a server without a token refuses all of them.
+ * Binds 127.0.0.1 by default (config api.host); any other address is warned about at startup and in /status.
  *
  * Bodies, params and query strings are validated by JSON schema: unknown fields are refused (not silently stripped),
  * bodies are never type-coerced ("5" is not a count), and errors come back as 400 with the offending field named.
