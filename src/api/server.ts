@@ -2,15 +2,18 @@
  * The daemon's REST front door (fastify). Reads (status, sessions, episodes, models, images) are open; every route
  * that moves the arm or changes state needs `Authorization: Bearer <token>`, except the e-stop: stopping the arm
  * must never be blocked by a missing credential (like a physical e-stop button), and it can only make things safer.
- * Binds 127.0.0.1 by default (config api.host).
+ * The token is checked first (onRequest, before the body is parsed or validated), in constant time, on every route
+ * that is not a read unless OPEN_STATE_CHANGING_ROUTES lists it; a server without a token refuses all of them.
+ * Binds 127.0.0.1 by default (config api.host); any other address is warned about at startup and in /status.
  *
  * Bodies, params and query strings are validated by JSON schema: unknown fields are refused (not silently stripped),
  * bodies are never type-coerced ("5" is not a count), and errors come back as 400 with the offending field named.
  * The OpenAPI document is served at /openapi.json; /events streams status as server-sent events.
  */
 import type { Scenario } from '../core/types.ts';
-import { timingSafeEqual } from 'node:crypto';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { isIP } from 'node:net';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
 import { Ajv } from 'ajv';
 import { encodePng } from '../robot/image-codec.ts';
@@ -37,22 +40,45 @@ export interface ApiOptions {
   swapValidation?: SwapValidationConfig;
   /** Max status events per second per SSE client. Default 5. */
   sseRateHz?: number;
-  logger?: boolean;
+  /** fastify's logger option (default off). */
+  logger?: FastifyServerOptions['logger'];
 }
 
-const id = { type: 'integer', minimum: 1 } as const;
+/** Routes that change state but need no token: the e-stop can only make things safer and must never be blocked. */
+export const OPEN_STATE_CHANGING_ROUTES: ReadonlySet<string> = new Set(['/estop']);
+
+/** True for addresses only this machine can reach: 127.0.0.0/8, ::1, localhost. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.trim().toLowerCase().replace(/^\[|\]$/g, '');
+  if (h === 'localhost' || h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
+  if (isIP(h) === 4) return h.startsWith('127.');
+  if (h.startsWith('::ffff:')) return h.slice(7).startsWith('127.');
+  return false;
+}
+
+/** The warning for an API bound where other machines can reach it, or null for loopback. */
+export function exposureWarning(host: string): string | null {
+  if (isLoopbackHost(host)) return null;
+  const all = ['0.0.0.0', '::', '0:0:0:0:0:0:0:0'].includes(host.trim());
+  return `WARNING: the API listens on ${host}${all ? ' (every network interface)' : ''}, not on loopback: anyone who can reach ` +
+    `this port can e-stop the arm, and anyone who also has the token can move it. Bind 127.0.0.1 (api.host / --host) ` +
+    `and tunnel (ssh -L) unless this network is trusted.`;
+}
+
+// Upper bounds: larger numbers are not exact in JavaScript and overflow SQLite's LIMIT/OFFSET (a 500 before).
+const id = { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } as const;
 const idParams = { type: 'object', additionalProperties: false, required: ['id'], properties: { id } } as const;
 const listQuery = {
   type: 'object',
   additionalProperties: false,
-  properties: { limit: { type: 'integer', minimum: 1, maximum: 1000 }, offset: { type: 'integer', minimum: 0 }, order: { enum: ['asc', 'desc'] } },
+  properties: { limit: { type: 'integer', minimum: 1, maximum: 1000 }, offset: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER }, order: { enum: ['asc', 'desc'] } },
 } as const;
 const bearer = [{ bearer: [] as string[] }];
 
-function tokensEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
+/** Constant time in the content and the length of the offered token: both are hashed to 32 bytes first. */
+function tokensEqual(offered: string, expected: string): boolean {
+  const digest = (t: string): Buffer => createHash('sha256').update(t, 'utf8').digest();
+  return timingSafeEqual(digest(offered), digest(expected));
 }
 
 /** The HTTP server (fastify stays inside src/api/). */
@@ -96,6 +122,17 @@ export async function buildApi(opts: ApiOptions): Promise<ApiServer> {
     }
   };
 
+  // The token check runs first (onRequest: before the body is parsed or validated, so an unauthenticated caller learns
+  // nothing about the schema), and on every route that is not a plain read, unless it is listed as open: a route added
+  // later is protected without anyone remembering to.
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    if (methods.every((m) => m === 'GET' || m === 'HEAD') || OPEN_STATE_CHANGING_ROUTES.has(route.url)) return;
+    const existing = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
+    route.onRequest = [requireToken, ...existing];
+    if (route.schema && !route.schema.hide) route.schema = { ...route.schema, security: bearer };
+  });
+
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   app.get('/status', { schema: { summary: 'Daemon state, episode, tick timing, safety and policy', tags: ['daemon'] } }, async () => daemon.status());
@@ -103,11 +140,9 @@ export async function buildApi(opts: ApiOptions): Promise<ApiServer> {
   app.post(
     '/practice/start',
     {
-      preHandler: requireToken,
       schema: {
         summary: 'Start practising: `count` episodes on a connector (domain) and scenario',
         tags: ['practice'],
-        security: bearer,
         body: {
           type: 'object',
           additionalProperties: false,
@@ -132,7 +167,7 @@ export async function buildApi(opts: ApiOptions): Promise<ApiServer> {
     },
   );
 
-  app.post('/practice/stop', { preHandler: requireToken, schema: { summary: 'Stop practising at the next safe point', tags: ['practice'], security: bearer } }, async () =>
+  app.post('/practice/stop', { schema: { summary: 'Stop practising at the next safe point', tags: ['practice'] } }, async () =>
     daemon.stopPractice(),
   );
 
@@ -160,7 +195,7 @@ export async function buildApi(opts: ApiOptions): Promise<ApiServer> {
 
   app.post(
     '/estop/reset',
-    { preHandler: requireToken, schema: { summary: 'Reset the e-stop latch (refused while its source is engaged)', tags: ['safety'] , security: bearer } },
+    { schema: { summary: 'Reset the e-stop latch (refused while its source is engaged)', tags: ['safety'] } },
     async (_req, reply) => {
       const r = daemon.resetEstop();
       if (!r.ok) return reply.code(409).send({ statusCode: 409, error: 'Conflict', message: r.reason });
@@ -264,12 +299,10 @@ export async function buildApi(opts: ApiOptions): Promise<ApiServer> {
   app.post(
     '/models/:id/activate',
     {
-      preHandler: requireToken,
       schema: {
         summary: 'Activate a registered model (policy: validated on recently logged observations, 422 if refused, then swapped in ' +
           'at the next episode boundary unless `at` says between-ticks)',
         tags: ['models'],
-        security: bearer,
         params: idParams,
         body: { type: 'object', additionalProperties: false, properties: { reason: { type: 'string', maxLength: 500 }, at: { enum: ['episode-boundary', 'between-ticks'] } } },
       },
@@ -286,11 +319,9 @@ export async function buildApi(opts: ApiOptions): Promise<ApiServer> {
   app.post(
     '/models/rollback',
     {
-      preHandler: requireToken,
       schema: {
         summary: 'Roll back to an earlier version: `toId`, or the version active before the current one (a policy is validated as on activation)',
         tags: ['models'],
-        security: bearer,
         body: {
           type: 'object',
           additionalProperties: false,

@@ -4,17 +4,29 @@
  */
 import { readdirSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
-import { buildApi, type ApiServer } from '../api/server.ts';
-import type { Calibration, DaemonConfig } from '../config/schema.ts';
+import { buildApi, exposureWarning, type ApiServer } from '../api/server.ts';
+import { limitChanges, type LimitChange } from '../config/load.ts';
+import type { Calibration, DaemonConfig, LimitsCalibration } from '../config/schema.ts';
 import { PolicyModel, RewardModel } from '../policy/onnx-model.ts';
 import type { RobotBackend } from '../robot/backend.ts';
 import { DEFAULT_SWAP_VALIDATION, type SwapValidationConfig } from '../swap/validate.ts';
 import { SimBackend, simCellOptions } from '../robot/sim-backend.ts';
-import type { CellConfig } from '../sim/cell.ts';
 import type { ResidualPolicy, RewardScorer } from '../daemon/interfaces.ts';
 import { StoreLog } from '../daemon/log.ts';
 import { Daemon } from '../daemon/loop.ts';
 import { loadStartupModels, policyFromModel, rewardFromModel } from '../daemon/models.ts';
+
+/** The API could not bind its address (port taken, an address this machine does not have, no permission). */
+export class ListenError extends Error {
+  override name = 'ListenError';
+  constructor(
+    readonly host: string,
+    readonly port: number,
+    cause: Error,
+  ) {
+    super(`cannot listen on ${host}:${port}: ${cause.message} (api.host / --host, api.port / --port)`, { cause });
+  }
+}
 
 export interface DaemonAppOptions {
   config: DaemonConfig;
@@ -88,6 +100,27 @@ function configSnapshot(cfg: DaemonConfig): unknown {
 }
 
 
+/**
+ * A safety limit that differs from the shipped calibration, or from the previous session on this log, is an explicit
+ * act: one 'safety_limit_changed' event per limit (old -> new) in the log, and a line for the operator (a WARNING when
+ * the change loosens the limit).
+ */
+function recordLimitChanges(log: StoreLog, calibration: Calibration, calibrationDir: string, notes: string[]): void {
+  const unit = (f: string): string => (f.endsWith('N') ? ' N' : f.endsWith('S') ? ' s' : ' m');
+  const report = (c: LimitChange, against: string): void => {
+    const message = `safety limit ${c.field}: ${c.shipped}${unit(c.field)} (${against}) -> ${c.value}${unit(c.field)} (${calibrationDir}), ` +
+      `${c.looser ? 'looser' : 'tighter'}${c.beyondSoftBound ? ', beyond its soft bound (listed in beyondSoftBound)' : ''}`;
+    log.store.recordEvent({ kind: 'safety_limit_changed', message, data: { ...c, against }, sessionId: log.sessionId });
+    notes.push(c.looser ? `WARNING: ${message}` : message);
+  };
+  for (const c of limitChanges(calibration.limits)) report(c, 'shipped');
+  const previous = log.store.listSessions({ limit: 2 }).find((s) => s.id !== log.sessionId);
+  const prevLimits = (previous?.calibration as { limits?: LimitsCalibration } | null | undefined)?.limits;
+  if (previous && prevLimits && typeof prevLimits === 'object') {
+    for (const c of limitChanges(calibration.limits, prevLimits)) report(c, `session ${previous.id}`);
+  }
+}
+
 export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp> {
   const cfg = o.config;
   const backend = o.backend ?? (await SimBackend.create({ connector: cfg.backend.sim.connector, cell: simCellOptions(cfg) }));
@@ -104,45 +137,70 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp> {
     if (!o.backend) backend.dispose();
     throw e;
   }
+  // From here on the log holds an open session and a writer thread: any failure before the app is handed over (models,
+  // the API, listen: EADDRINUSE, an address the machine does not have) must close them, or the process hangs with its
+  // session open.
+  let daemon: Daemon | null = null;
+  let api: ApiServer | null = null;
   let policy = o.policy;
   let reward = o.reward;
-  if (policy === undefined || reward === undefined) {
-    const loaded = await loadStartupModels(cfg.modelsDir, log.store);
-    notes.push(...loaded.notes);
-    if (policy === undefined) policy = loaded.policy;
-    else await loaded.policy?.dispose?.();
-    if (reward === undefined) reward = loaded.reward;
-    else await loaded.reward?.dispose?.();
-  }
-  const swapValidation: SwapValidationConfig = { ...DEFAULT_SWAP_VALIDATION, residualBoundM: o.calibration.limits.residualBoundM, ...o.swapValidation };
-  const daemon = new Daemon({ backend, config: cfg, calibration: o.calibration, log, policy: policy ?? null, reward: reward ?? null, ...(o.timingWindow ? { timingWindow: o.timingWindow } : {}) });
-  const api = await buildApi({
-    daemon,
-    store: log.store,
-    token: o.token,
-    tokenEnv: cfg.api.tokenEnv,
-    loadPolicy: o.loadPolicy ?? (async (p) => policyFromModel(await PolicyModel.load(p))),
-    loadReward: o.loadReward ?? (async (p) => rewardFromModel(await RewardModel.load(p))),
-    swapValidation,
-  });
+  const release = async (): Promise<void> => {
+    if (daemon) await daemon.shutdown();
+    if (api) await api.close();
+    await log.close();
+    const current = daemon?.models() ?? { policy, reward };
+    await current.policy?.dispose?.();
+    await current.reward?.dispose?.();
+    if (!o.backend) backend.dispose();
+  };
   let url: string | null = null;
-  if (o.listen ?? true) {
-    await api.listen({ host: cfg.api.host, port: cfg.api.port });
-    const addr = api.server.address();
-    if (addr && typeof addr === 'object') url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+  let swapValidation: SwapValidationConfig;
+  try {
+    recordLimitChanges(log, o.calibration, cfg.calibrationDir, notes);
+    if (policy === undefined || reward === undefined) {
+      const loaded = await loadStartupModels(cfg.modelsDir, log.store);
+      notes.push(...loaded.notes);
+      if (policy === undefined) policy = loaded.policy;
+      else await loaded.policy?.dispose?.();
+      if (reward === undefined) reward = loaded.reward;
+      else await loaded.reward?.dispose?.();
+    }
+    swapValidation = { ...DEFAULT_SWAP_VALIDATION, residualBoundM: o.calibration.limits.residualBoundM, ...o.swapValidation };
+    daemon = new Daemon({ backend, config: cfg, calibration: o.calibration, log, policy: policy ?? null, reward: reward ?? null, ...(o.timingWindow ? { timingWindow: o.timingWindow } : {}) });
+    api = await buildApi({
+      daemon,
+      store: log.store,
+      token: o.token,
+      tokenEnv: cfg.api.tokenEnv,
+      loadPolicy: o.loadPolicy ?? (async (p) => policyFromModel(await PolicyModel.load(p))),
+      loadReward: o.loadReward ?? (async (p) => rewardFromModel(await RewardModel.load(p))),
+      swapValidation,
+    });
+    if (o.listen ?? true) {
+      try {
+        await api.listen({ host: cfg.api.host, port: cfg.api.port });
+      } catch (e) {
+        throw new ListenError(cfg.api.host, cfg.api.port, e as Error);
+      }
+      const addr = api.server.address();
+      if (addr && typeof addr === 'object') url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+      // Where the API can be reached, in /status and /events; beyond loopback also a warning for the operator.
+      const exposed = exposureWarning(cfg.api.host);
+      if (exposed) notes.push(exposed);
+      daemon.setStatusExtra('api', { host: cfg.api.host, loopbackOnly: exposed === null, warnings: exposed ? [exposed] : [] });
+    }
+  } catch (e) {
+    try {
+      await release();
+    } catch (e2) {
+      notes.push(`while closing after a failed start: ${(e2 as Error).message}`);
+    }
+    throw e;
   }
   if (o.startLoop ?? true) daemon.start();
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> => {
-    closing ??= (async () => {
-      await daemon.shutdown();
-      await api.close();
-      await log.close();
-      const current = daemon.models();
-      await current.policy?.dispose?.();
-      await current.reward?.dispose?.();
-      if (!o.backend) backend.dispose();
-    })();
+    closing ??= release();
     return closing;
   };
   return { daemon, api, log, backend, url, swapValidation, notes, close };

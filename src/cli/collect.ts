@@ -18,7 +18,7 @@ import { DEFAULT_PRIOR_SETTINGS, type PriorSettings } from '../data/episode.ts';
 import { DEFAULT_SPLIT_FILE, loadSplit } from '../data/splits.ts';
 import type { Scenario } from '../core/types.ts';
 import type { Vec3 } from '../core/types.ts';
-import { loadConnectors } from '../sim/connectors.ts';
+import { ConnectorError, findConnector, loadConnectors } from '../sim/connectors.ts';
 import { Store } from '../store/index.ts';
 import { UsageError, int, list, nonNegMm, num, runIfMain } from '../util/args.ts';
 
@@ -127,7 +127,15 @@ export function parseCollectArgs(argv: string[]): CollectArgs {
     connectors = spec === 'train' ? split.train : split.heldOut;
   } else {
     connectors = list('--connectors', spec);
-    for (const c of connectors) if (!known.includes(c)) throw new UsageError(`--connectors: unknown connector "${c}" (known: ${known.join(', ')})`);
+    // A connector whose file is invalid is named with the reason (findConnector); the other connectors are unaffected.
+    for (const c of connectors) {
+      try {
+        findConnector(defs, c);
+      } catch (e) {
+        if (e instanceof ConnectorError) throw new UsageError(`--connectors: ${e.message}`);
+        throw e;
+      }
+    }
   }
   if (v.exclude !== undefined) {
     const ex = list('--exclude', v.exclude);

@@ -5,11 +5,14 @@
  *   npx tsx src/cli/daemon.ts [--config config/daemon.yaml] [--port N] [--db FILE] [--tick-hz HZ] [--free-run] ...
  *
  * The bearer token comes from $DAEMON_TOKEN (config api.tokenEnv); without one, a random token is made for this run
- * and printed, so the operator can still drive it.
+ * and written to <db>.token (mode 600, removed at shutdown), so the operator can still drive it. It is never printed:
+ * stdout ends up in journals and CI logs.
  */
 import { randomBytes } from 'node:crypto';
+import { rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { ConfigError, DAEMON_USAGE, loadCalibration, loadDaemonConfig, parseDaemonArgs, resolveToken } from '../config/load.ts';
+import { ConfigError, loadCalibration, loadDaemonConfig, resolveToken } from '../config/load.ts';
+import { daemonUsage, parseDaemonArgs } from './daemon-args.ts';
 import { startDaemonApp } from '../app/daemon-app.ts';
 import { learningFromEnv } from '../app/learning.ts';
 
@@ -18,20 +21,32 @@ const DEFAULT_CONFIG = resolve(import.meta.dirname, '../../config/daemon.yaml');
 async function main(): Promise<number> {
   let app: Awaited<ReturnType<typeof startDaemonApp>>;
   let token: string;
-  let generated = false;
+  let tokenFile: string | null = null;
+  let tokenEnv = 'DAEMON_TOKEN';
   try {
     const args = parseDaemonArgs(process.argv.slice(2), DEFAULT_CONFIG);
     if (args.help) {
-      console.log(DAEMON_USAGE);
+      console.log(daemonUsage());
       return 0;
     }
     const config = loadDaemonConfig(args.configFile, args.overrides);
     const calibration = loadCalibration(config.calibrationDir);
+    tokenEnv = config.api.tokenEnv;
     const fromEnv = resolveToken(config);
-    generated = fromEnv === null;
     token = fromEnv ?? randomBytes(18).toString('base64url');
     console.log(`config: ${args.configFile}; calibration: ${config.calibrationDir}; log: ${config.db}`);
     app = await startDaemonApp({ config, calibration, token });
+    if (fromEnv === null) {
+      tokenFile = `${config.db === ':memory:' ? 'daemon' : config.db}.token`;
+      try {
+        // 'wx' never follows or overwrites a file someone planted; a stale one from a killed run is replaced.
+        rmSync(tokenFile, { force: true });
+        writeFileSync(tokenFile, `${token}\n`, { mode: 0o600, flag: 'wx' });
+      } catch (e) {
+        await app.close();
+        throw new Error(`cannot write the token file ${tokenFile}: ${(e as Error).message} (or set ${tokenEnv})`);
+      }
+    }
   } catch (e) {
     if (e instanceof ConfigError) {
       console.error(`daemon: ${e.message}`);
@@ -40,7 +55,7 @@ async function main(): Promise<number> {
     console.error(`daemon: cannot start: ${(e as Error).message}`);
     return 1;
   }
-  for (const n of app.notes) console.log(n);
+  for (const n of app.notes) (n.startsWith('WARNING') ? console.error : console.log)(n);
   // Background trainer (online IQL + hot-swap) when $TRAINER_CHECKPOINT names an offline IQL checkpoint.
   const learning = learningFromEnv(app, process.env);
   if (learning) {
@@ -51,11 +66,20 @@ async function main(): Promise<number> {
       await close();
     };
   }
+  if (tokenFile) {
+    const close = app.close;
+    const file = tokenFile;
+    app.close = async () => {
+      await close();
+      rmSync(file, { force: true });
+    };
+  }
   const s = app.daemon.status();
   console.log(`backend: ${s.backend} (${s.realtime ? `${s.tickHz} Hz real time` : 'free-running'}); policy: ${s.policy.version ?? 'none (P-controller alone)'}; reward: ${s.reward.version ?? 'none'}`);
   console.log(`API: ${app.url}  (OpenAPI: ${app.url}/openapi.json, status: ${app.url}/status, events: ${app.url}/events)`);
-  if (generated) console.log(`token for this run (set ${'$'}DAEMON_TOKEN to choose one): ${token}`);
-  console.log(`try: curl -X POST -H 'authorization: Bearer <token>' -H 'content-type: application/json' -d '{"count":5}' ${app.url}/practice/start`);
+  if (tokenFile) console.log(`token for this run: in ${tokenFile} (mode 600, removed at shutdown; set ${'$'}${tokenEnv} to choose one)`);
+  const t = tokenFile ? `$(cat ${tokenFile})` : `$${'{'}${tokenEnv}${'}'}`;
+  console.log(`try: curl -X POST -H "authorization: Bearer ${t}" -H 'content-type: application/json' -d '{"count":5}' ${app.url}/practice/start`);
   app.daemon.on('episode', (e: { id: number; domain: string; outcome: string; reason: string | null; learnedSuccessProb: number | null; gtSuccess: boolean | null }) => {
     const p = e.learnedSuccessProb === null ? '-' : e.learnedSuccessProb.toFixed(2);
     console.log(`episode ${e.id} ${e.domain}: ${e.outcome}${e.reason ? ` (${e.reason})` : ''}; reward p=${p}; ground truth ${e.gtSuccess === null ? '-' : e.gtSuccess ? 'seated' : 'not seated'}`);

@@ -5,17 +5,25 @@
  */
 import { readFileSync, existsSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
+import { fieldsOf, type TSchema } from './declare.ts';
 import {
   CALIBRATION_FILES,
-  calibrationSchemas,
-  daemonConfigSchema,
+  CalibrationSchema,
+  DaemonConfigSchema,
+  OVERRIDES,
+  SAFETY_BOUNDS,
+  SHIPPED_LIMITS,
   type Calibration,
   type CalibrationFile,
+  type ConfigOverrides,
   type DaemonConfig,
+  type LimitsCalibration,
+  type SoftBoundedLimit,
 } from './schema.ts';
+
+export type { ConfigOverrides } from './schema.ts';
 
 export class ConfigError extends Error {
   constructor(
@@ -28,11 +36,20 @@ export class ConfigError extends Error {
   }
 }
 
-const ajv = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true });
-const validateDaemon = ajv.compile(daemonConfigSchema);
+// allErrors + verbose: every problem is seen, so the most telling one is reported (an unknown field before the
+// "required" it causes: a typo 'tickHZ' is "unknown field, did you mean tickHz?", not "tickHz is required").
+// useDefaults: a field the file leaves out gets its declared default. 'cli' is the declarations' flag annotation.
+const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true, useDefaults: true });
+ajv.addVocabulary(['cli']);
+const validateDaemon = ajv.compile(DaemonConfigSchema);
 const validateCalibration = Object.fromEntries(
-  CALIBRATION_FILES.map((k) => [k, ajv.compile(calibrationSchemas[k])]),
+  CALIBRATION_FILES.map((k) => [k, ajv.compile((CalibrationSchema.properties as Record<CalibrationFile, TSchema>)[k])]),
 ) as Record<CalibrationFile, ReturnType<typeof ajv.compile>>;
+
+/** The flag that sets each config field, from the declaration ('api.port' -> '--port'). */
+const FLAG_OF: Record<string, string> = Object.fromEntries(
+  fieldsOf(DaemonConfigSchema).flatMap((f) => (f.schema.cli ? [[f.path, (f.schema.cli as { flag: string }).flag]] : [])),
+);
 
 /** 'a/b/0' -> 'a.b[0]'; adds the missing or unknown property name where ajv keeps it in params. */
 function fieldOf(err: ErrorObject): string {
@@ -45,12 +62,55 @@ function fieldOf(err: ErrorObject): string {
   return field || '(root)';
 }
 
+/** Edit distance counting a swap of two neighbours as one edit (optimal string alignment), for "did you mean". */
+function distance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const at = (i: number, j: number): number => d[i]?.[j] ?? Infinity;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, at(i - 2, j - 2) + 1);
+      (d[i] as number[])[j] = v;
+    }
+  }
+  return at(a.length, b.length);
+}
+
+/** The known field an unknown one was probably meant to be: same letters in another case, or 1-2 edits away. */
+export function closestField(name: string, known: readonly string[]): string | null {
+  const lower = name.toLowerCase();
+  const same = known.find((k) => k.toLowerCase() === lower);
+  if (same) return same;
+  let best: string | null = null;
+  let bestD = name.length <= 3 ? 1 : 2;
+  for (const k of known) {
+    const dd = distance(lower, k.toLowerCase());
+    if (dd <= bestD) {
+      best = k;
+      bestD = dd - 1;
+    }
+  }
+  return best;
+}
+
 function messageOf(err: ErrorObject): string {
   const params = err.params as { additionalProperty?: string; allowedValues?: unknown[] };
-  if (err.keyword === 'additionalProperties') return `unknown field (typo?)`;
+  if (err.keyword === 'additionalProperties') {
+    const known = Object.keys((err.parentSchema as { properties?: object } | undefined)?.properties ?? {});
+    const guess = params.additionalProperty === undefined ? null : closestField(params.additionalProperty, known);
+    return guess ? `unknown field (did you mean '${guess}'?)` : `unknown field (known: ${known.join(', ')})`;
+  }
   if (err.keyword === 'required') return 'is required';
   if (err.keyword === 'enum') return `must be one of ${JSON.stringify(params.allowedValues)}`;
   return err.message ?? 'is invalid';
+}
+
+/** Most telling first: unknown fields (a typo explains a "required" elsewhere), then missing ones, then the rest. */
+function rankErrors(errors: readonly ErrorObject[]): ErrorObject[] {
+  const rank = (e: ErrorObject): number => (e.keyword === 'additionalProperties' ? 0 : e.keyword === 'required' ? 1 : 2);
+  // oneOf/anyOf summaries repeat what their branches said.
+  return errors.filter((e) => e.keyword !== 'oneOf' && e.keyword !== 'anyOf').map((e, i) => ({ e, i })).sort((a, b) => rank(a.e) - rank(b.e) || a.i - b.i).map((x) => x.e);
 }
 
 /** Reads a YAML or JSON file; a syntax error names the file and the line. */
@@ -68,39 +128,38 @@ export function readStructured(file: string): unknown {
   }
 }
 
-/** Command-line overrides, already typed; each maps to one config field. */
-export interface ConfigOverrides {
-  port?: number;
-  host?: string;
-  db?: string;
-  tickHz?: number;
-  modelsDir?: string;
-  calibrationDir?: string;
-  realtime?: boolean;
-  episodeSteps?: number;
-  /** Nice value, or null to leave the priority alone. */
-  priority?: number | null;
+/** Every schema error of a document, most telling first, as ConfigErrors naming the file and field. */
+function schemaErrors(validate: ReturnType<typeof ajv.compile>, doc: unknown, file: string, flagOf: (field: string) => string | null = () => null): ConfigError[] {
+  if (validate(doc)) return [];
+  const errors = rankErrors(validate.errors ?? []);
+  if (errors.length === 0) return [new ConfigError(file, null, 'invalid')];
+  const seen = new Set<string>();
+  const out: ConfigError[] = [];
+  for (const err of errors) {
+    const field = fieldOf(err);
+    const flag = flagOf(field);
+    const e = new ConfigError(file, field, messageOf(err) + (flag ? ` (set by ${flag})` : ''));
+    if (seen.has(e.message)) continue;
+    seen.add(e.message);
+    out.push(e);
+  }
+  return out;
 }
 
-const FLAG_OF: Record<string, string> = {
-  'api.port': '--port',
-  'api.host': '--host',
-  db: '--db',
-  tickHz: '--tick-hz',
-  modelsDir: '--models',
-  calibrationDir: '--calibration',
-  realtime: '--free-run',
-  'practice.episodeSteps': '--episode-steps',
-  priority: '--priority',
-};
+const asConfigError = (file: string, e: unknown): ConfigError => (e instanceof ConfigError ? e : new ConfigError(file, null, (e as Error).message));
 
 /**
- * Loads config/daemon.yaml (or the given file), applies overrides, validates, and resolves relative paths against
- * the config file's directory.
+ * Reads config/daemon.yaml (or the given file), applies overrides, fills in declared defaults, validates, and resolves
+ * relative paths against the config file's directory; every problem is returned (the validate command lists them all).
  */
-export function loadDaemonConfig(file: string, overrides: ConfigOverrides = {}): DaemonConfig {
-  const raw = readStructured(file);
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(file, null, 'must be a mapping of fields');
+export function checkDaemonConfig(file: string, overrides: ConfigOverrides = {}): { config: DaemonConfig | null; errors: ConfigError[] } {
+  let raw: unknown;
+  try {
+    raw = readStructured(file);
+  } catch (e) {
+    return { config: null, errors: [asConfigError(file, e)] };
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return { config: null, errors: [new ConfigError(file, null, 'must be a mapping of fields')] };
   const doc = raw as Record<string, unknown>;
   const set = (path: string, value: unknown): void => {
     const keys = path.split('.');
@@ -112,127 +171,128 @@ export function loadDaemonConfig(file: string, overrides: ConfigOverrides = {}):
     o[keys[keys.length - 1] as string] = value;
   };
   const overridden = new Set<string>();
-  const apply = (path: string, v: unknown): void => {
-    if (v === undefined) return;
+  for (const [key, path] of Object.entries(OVERRIDES)) {
+    const v = overrides[key as keyof ConfigOverrides];
+    if (v === undefined) continue;
     set(path, v);
     overridden.add(path);
-  };
-  apply('api.port', overrides.port);
-  apply('api.host', overrides.host);
-  apply('db', overrides.db);
-  apply('tickHz', overrides.tickHz);
-  apply('modelsDir', overrides.modelsDir);
-  apply('calibrationDir', overrides.calibrationDir);
-  apply('realtime', overrides.realtime);
-  apply('practice.episodeSteps', overrides.episodeSteps);
-  apply('priority', overrides.priority);
-
-  if (!validateDaemon(doc)) {
-    const err = validateDaemon.errors?.[0];
-    if (!err) throw new ConfigError(file, null, 'invalid');
-    const field = fieldOf(err);
-    const flag = overridden.has(field) ? ` (set by ${FLAG_OF[field]})` : '';
-    throw new ConfigError(file, field, messageOf(err) + flag);
   }
-  const cfg = doc as unknown as DaemonConfig;
+  const errors = schemaErrors(validateDaemon, doc, file, (f) => (overridden.has(f) ? (FLAG_OF[f] ?? 'an override') : null));
+  if (errors.length) return { config: null, errors };
+  const cfg = doc as DaemonConfig; // validated against DaemonConfigSchema, whose static type DaemonConfig is
   const base = dirname(resolve(file));
   const abs = (p: string): string => (isAbsolute(p) || p === ':memory:' ? p : resolve(base, p));
   // Flags are given relative to the shell's directory, file values relative to the file.
   cfg.db = overrides.db !== undefined ? resolve(overrides.db) : abs(cfg.db);
   cfg.modelsDir = overrides.modelsDir !== undefined ? resolve(overrides.modelsDir) : abs(cfg.modelsDir);
   cfg.calibrationDir = overrides.calibrationDir !== undefined ? resolve(overrides.calibrationDir) : abs(cfg.calibrationDir);
-  return cfg;
+  return { config: cfg, errors: [] };
 }
 
-/** Loads and validates calibration/<name>.yaml for every calibration file, plus cross-field checks. */
-export function loadCalibration(dir: string): Calibration {
+/** checkDaemonConfig that throws its first (most telling) error. */
+export function loadDaemonConfig(file: string, overrides: ConfigOverrides = {}): DaemonConfig {
+  const r = checkDaemonConfig(file, overrides);
+  if (r.errors[0] || !r.config) throw r.errors[0] ?? new ConfigError(file, null, 'invalid');
+  return r.config;
+}
+
+/** The checks within one calibration file beyond its schema (workspace box, limits against each other and soft bounds). */
+function sectionChecks(name: CalibrationFile, doc: unknown, file: string): ConfigError[] {
+  const out: ConfigError[] = [];
+  if (name === 'workspace') {
+    const ws = doc as Calibration['workspace'];
+    for (let i = 0; i < 3; i++) {
+      if (!((ws.min[i] as number) < (ws.max[i] as number))) out.push(new ConfigError(file, `min[${i}]`, `must be below max[${i}] (${ws.min[i]} >= ${ws.max[i]})`));
+    }
+  }
+  if (name === 'limits') {
+    const lim = doc as LimitsCalibration;
+    if (lim.residualBoundM > lim.maxStepM) out.push(new ConfigError(file, 'residualBoundM', `must not exceed maxStepM (${lim.residualBoundM} > ${lim.maxStepM})`));
+    out.push(...softBoundErrors(lim, file));
+  }
+  return out;
+}
+
+/** Validates one calibration file (section `name`: camera, wrench, socket, workspace, gains or limits). */
+export function checkCalibrationFile(name: CalibrationFile, file: string): { section: unknown; errors: ConfigError[] } {
+  let doc: unknown;
+  try {
+    doc = readStructured(file);
+  } catch (e) {
+    return { section: null, errors: [asConfigError(file, e)] };
+  }
+  const errors = schemaErrors(validateCalibration[name], doc, file);
+  if (errors.length) return { section: null, errors };
+  const more = sectionChecks(name, doc, file);
+  return more.length ? { section: null, errors: more } : { section: doc, errors: [] };
+}
+
+/** Validates calibration/<name>.yaml (or .json) for every calibration file; every problem is returned. */
+export function checkCalibration(dir: string): { calibration: Calibration | null; errors: ConfigError[] } {
   const out: Partial<Record<CalibrationFile, unknown>> = {};
+  const errors: ConfigError[] = [];
   for (const name of CALIBRATION_FILES) {
     const yaml = join(dir, `${name}.yaml`);
     const json = join(dir, `${name}.json`);
     const file = existsSync(yaml) ? yaml : existsSync(json) ? json : null;
-    if (!file) throw new ConfigError(yaml, null, `calibration file missing (expected ${name}.yaml or ${name}.json in ${dir})`);
-    const doc = readStructured(file);
-    const validate = validateCalibration[name];
-    if (!validate(doc)) {
-      const err = validate.errors?.[0];
-      throw new ConfigError(file, err ? fieldOf(err) : null, err ? messageOf(err) : 'invalid');
+    if (!file) {
+      errors.push(new ConfigError(yaml, null, `calibration file missing (expected ${name}.yaml or ${name}.json in ${dir})`));
+      continue;
     }
-    out[name] = doc;
+    const r = checkCalibrationFile(name, file);
+    errors.push(...r.errors);
+    out[name] = r.section;
   }
-  const cal = out as Calibration;
-  const ws = cal.workspace;
-  for (let i = 0; i < 3; i++) {
-    if (!((ws.min[i] as number) < (ws.max[i] as number))) {
-      throw new ConfigError(join(dir, 'workspace.yaml'), `min[${i}]`, `must be below max[${i}] (${ws.min[i]} >= ${ws.max[i]})`);
+  // Each section validated against its part of CalibrationSchema.
+  return errors.length ? { calibration: null, errors } : { calibration: out as Calibration, errors };
+}
+
+/** checkCalibration that throws its first error. */
+export function loadCalibration(dir: string): Calibration {
+  const r = checkCalibration(dir);
+  if (r.errors[0] || !r.calibration) throw r.errors[0] ?? new ConfigError(dir, null, 'invalid');
+  return r.calibration;
+}
+
+/**
+ * A limit looser than its soft bound (SAFETY_BOUNDS) is refused unless limits.beyondSoftBound names it: loosening a
+ * safety limit that far must be a deliberate act, and it is logged at startup (limitChanges).
+ */
+export function softBoundErrors(limits: LimitsCalibration, file: string): ConfigError[] {
+  const acknowledged = new Set(limits.beyondSoftBound ?? []);
+  const out: ConfigError[] = [];
+  for (const [field, b] of Object.entries(SAFETY_BOUNDS) as Array<[SoftBoundedLimit, (typeof SAFETY_BOUNDS)[SoftBoundedLimit]]>) {
+    const v = limits[field];
+    if (v > b.soft && !acknowledged.has(field)) {
+      out.push(new ConfigError(file, field, `${v} ${b.unit} is beyond the soft bound ${b.soft} ${b.unit} (hard bound ${b.hard} ${b.unit}); ` +
+        `if you mean it, add ${field} to beyondSoftBound in this file (the change is logged at startup)`));
     }
   }
-  if (cal.limits.residualBoundM > cal.limits.maxStepM) {
-    throw new ConfigError(join(dir, 'limits.yaml'), 'residualBoundM', `must not exceed maxStepM (${cal.limits.residualBoundM} > ${cal.limits.maxStepM})`);
-  }
-  return cal;
+  return out;
 }
 
-export interface DaemonArgs {
-  configFile: string;
-  overrides: ConfigOverrides;
-  help: boolean;
+export interface LimitChange {
+  field: keyof typeof SHIPPED_LIMITS;
+  shipped: number;
+  value: number;
+  /** Looser than shipped (a higher force limit, a bigger step, an older sensor sample accepted, a bigger residual). */
+  looser: boolean;
+  beyondSoftBound: boolean;
 }
 
-export const DAEMON_USAGE = `usage: daemon [--config FILE] [--port N] [--host ADDR] [--db FILE] [--tick-hz HZ]
-              [--models DIR] [--calibration DIR] [--episode-steps N] [--free-run] [--priority NICE|none]
-The bearer token is read from the environment variable named by api.tokenEnv (default DAEMON_TOKEN).`;
-
-function num(flag: string, v: string | undefined, integer: boolean): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n))) {
-    throw new ConfigError('command line', flag, `must be ${integer ? 'an integer' : 'a number'}, got '${v}'`);
+/** Every safety limit that differs from the shipped calibration, for the startup log and event. */
+export function limitChanges(limits: LimitsCalibration, reference: Readonly<Omit<LimitsCalibration, 'beyondSoftBound'>> = SHIPPED_LIMITS): LimitChange[] {
+  const out: LimitChange[] = [];
+  for (const field of Object.keys(reference) as Array<keyof typeof SHIPPED_LIMITS>) {
+    const shipped = reference[field];
+    const value = limits[field];
+    // A reference from an older session's record may lack a field.
+    if (typeof shipped !== 'number' || value === shipped) continue;
+    const soft = field in SAFETY_BOUNDS ? SAFETY_BOUNDS[field as SoftBoundedLimit].soft : Infinity;
+    // retractM: less retraction after a force trip is the looser direction.
+    out.push({ field, shipped, value, looser: field === 'retractM' ? value < shipped : value > shipped, beyondSoftBound: value > soft });
   }
-  return n;
-}
-
-/** Parses the daemon's command line; unknown flags are an error naming the flag. */
-export function parseDaemonArgs(argv: string[], defaultConfig: string): DaemonArgs {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        config: { type: 'string' },
-        port: { type: 'string' },
-        host: { type: 'string' },
-        db: { type: 'string' },
-        'tick-hz': { type: 'string' },
-        models: { type: 'string' },
-        calibration: { type: 'string' },
-        'episode-steps': { type: 'string' },
-        'free-run': { type: 'boolean' },
-        priority: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (e) {
-    throw new ConfigError('command line', null, `${(e as Error).message}\n${DAEMON_USAGE}`);
-  }
-  const str = (k: string): string | undefined => values[k] as string | undefined;
-  const overrides: ConfigOverrides = {};
-  const port = num('--port', str('port'), true);
-  if (port !== undefined) overrides.port = port;
-  const hz = num('--tick-hz', str('tick-hz'), false);
-  if (hz !== undefined) overrides.tickHz = hz;
-  const steps = num('--episode-steps', str('episode-steps'), true);
-  if (steps !== undefined) overrides.episodeSteps = steps;
-  if (str('host') !== undefined) overrides.host = str('host');
-  if (str('db') !== undefined) overrides.db = str('db');
-  if (str('models') !== undefined) overrides.modelsDir = str('models');
-  if (str('calibration') !== undefined) overrides.calibrationDir = str('calibration');
-  if (values['free-run']) overrides.realtime = false;
-  const pr = str('priority');
-  if (pr !== undefined) overrides.priority = pr === 'none' ? null : num('--priority', pr, true);
-  return { configFile: resolve(str('config') ?? defaultConfig), overrides, help: values.help === true };
+  return out;
 }
 
 /** The bearer token: environment first, then the file; null means state-changing routes are refused. */

@@ -1,266 +1,194 @@
 /**
- * Types and JSON schemas of the daemon config file (config/daemon.yaml) and of the calibration files (calibration/*.yaml).
- * Every field is documented here once; the YAML files repeat the essentials as comments.
+ * The daemon config file (config/daemon.yaml) and the calibration files (calibration/*.yaml), each field declared once
+ * (declare.ts): its type, bounds, default, help text and command-line flag. The types below are derived from these
+ * declarations, and the loader validates with them, so the two cannot disagree. The YAML files repeat the essentials
+ * as comments; a test keeps the shipped daemon.yaml equal to the declared defaults.
  */
-import type { Vec3, Wrench, Scenario } from '../core/types.ts';
+import { T, type Static } from './declare.ts';
 
-export interface ApiConfig {
-  /** Interface to bind; 127.0.0.1 by default so that only this machine can move the arm. */
-  host: string;
-  /** TCP port; 0 picks a free one (tests). */
-  port: number;
-  /** Name of the environment variable holding the bearer token for state-changing routes. */
-  tokenEnv: string;
-  /** Literal token (discouraged outside tests); the environment variable wins when both are set. */
-  token: string | null;
-}
+// ------------------------------------------------------------------------------------------------ daemon config
 
-export interface SimBackendConfig {
-  /** Connector definition name (a file under data/connectors) used until a practice request names another. */
-  connector: string;
-  /** Camera image side in pixels as rendered by the simulator. */
-  imageSize: number;
-  /** Camera in the cell. */
-  camera: 'wrist' | 'fixed';
-  /** Std dev (m) of the x* calibration error the simulator adds to the goal it publishes. */
-  goalNoise: number;
-  /** Height (m) of the start pose above the socket. */
-  startHeight: number;
-  /** Randomise table colour, light direction and camera pose jitter per episode. */
-  nuisance: boolean;
-  /** Render shadows (CellConfig.shadows); must match how the reward and policy models' data were rendered. Default false. */
-  shadows?: boolean;
-}
-
-export interface BackendConfig {
-  kind: 'sim';
-  sim: SimBackendConfig;
-}
-
-export interface PracticeConfig {
-  /** Control steps per episode (the research uses 20). */
-  episodeSteps: number;
-  /** Default std dev (m) of the Gaussian exploration noise added to the residual while practising. */
-  explorationNoise: number;
-  /** Default start distribution. */
-  scenario: Scenario;
-  /** Base seed of episode start poses and exploration noise. */
-  seed: number;
-  /** Reward probability above which an episode's final observation counts as a (learned) success. */
-  successThreshold: number;
-  /** Ablation only: use the simulator's ground-truth success as the reward. Never on by default. */
-  useGroundTruthReward: boolean;
-}
-
-export interface DaemonConfig {
-  api: ApiConfig;
-  /** SQLite log file (relative paths are relative to the config file's directory). */
-  db: string;
-  /** Control rate (Hz). */
-  tickHz: number;
-  /** true: ticks at wall-clock deadlines; false: free-run as fast as the loop can (experiments in sim). */
-  realtime: boolean;
-  /** Directory of ONNX models with their JSON cards. */
-  modelsDir: string;
-  /** Directory of calibration files. */
-  calibrationDir: string;
-  /** When a newly activated policy takes over by default. */
-  swapAt: 'episode-boundary' | 'between-ticks';
-  /** Nice value for the daemon's process (-20..19; lower = more CPU priority), so the control loop outranks a trainer
-   *  or any other CPU-heavy process on the machine; null leaves it alone. Raising priority (< 0) needs root or
-   *  CAP_SYS_NICE; when refused, the daemon says so and runs at the normal priority. */
-  priority: number | null;
-  backend: BackendConfig;
-  practice: PracticeConfig;
-}
-
-/** Camera calibration: which part of the frame the policy sees, and the channel order the camera delivers. */
-export interface CameraCalibration {
-  /** Crop rectangle in camera pixels, or null for the full frame. */
-  crop: { x: number; y: number; width: number; height: number } | null;
-  /** Policy input size [width, height] used when no policy card says otherwise (e.g. P-controller only, for the log). */
-  inputSize: [number, number];
-  /** Channel order of the camera's frames; the policy always gets RGB. */
-  channelOrder: 'rgb' | 'bgr';
-}
-
-export interface WrenchCalibration {
-  /** Static sensor bias [Fx, Fy, Fz, Tx, Ty, Tz] subtracted from every reading until the first re-zero. */
-  bias: Wrench;
-  /** Re-zero (tare) the sensor at each episode start, in free air. */
-  rezeroAtEpisodeStart: boolean;
-}
-
-export interface SocketCalibration {
-  /** Nominal socket position x* (m, base frame); null: take the goal the backend publishes (the simulator knows its cell). */
-  goal: Vec3 | null;
-  /** Added to x* (m); for calibration-error experiments. */
-  offset: Vec3;
-}
-
-export interface WorkspaceCalibration {
-  /** Axis-aligned box (m, base frame) the end effector must stay in. */
-  min: Vec3;
-  max: Vec3;
-}
-
-export interface GainsCalibration {
-  /** P-controller gains: u_H = -kp (x - x*). */
-  kp: Vec3;
-}
-
-export interface LimitsCalibration {
-  /** Trip (stop and retract) when the force magnitude at the wrist exceeds this (N). */
-  forceLimitN: number;
-  /** Largest executed displacement per control step (m, Euclidean norm). */
-  maxStepM: number;
-  /** Largest residual per axis (m); the policy's output is clamped to [-b, b]. */
-  residualBoundM: number;
-  /** A camera frame or wrench sample older than this (s, backend clock) trips the watchdog. */
-  staleSensorMaxAgeS: number;
-  /** Retract distance after a force-limit trip (m). */
-  retractM: number;
-}
-
-export interface Calibration {
-  camera: CameraCalibration;
-  wrench: WrenchCalibration;
-  socket: SocketCalibration;
-  workspace: WorkspaceCalibration;
-  gains: GainsCalibration;
-  limits: LimitsCalibration;
-}
-
-export const CALIBRATION_FILES = ['camera', 'wrench', 'socket', 'workspace', 'gains', 'limits'] as const;
-export type CalibrationFile = (typeof CALIBRATION_FILES)[number];
-
-const vec3 = { type: 'array', items: { type: 'number' }, minItems: 3, maxItems: 3 } as const;
-const posVec3 = { type: 'array', items: { type: 'number', minimum: 0 }, minItems: 3, maxItems: 3 } as const;
-
-export const daemonConfigSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['api', 'db', 'tickHz', 'realtime', 'modelsDir', 'calibrationDir', 'swapAt', 'priority', 'backend', 'practice'],
-  properties: {
-    api: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['host', 'port', 'tokenEnv', 'token'],
-      properties: {
-        host: { type: 'string', minLength: 1 },
-        port: { type: 'integer', minimum: 0, maximum: 65535 },
-        tokenEnv: { type: 'string', minLength: 1 },
-        token: { type: ['string', 'null'], minLength: 8 },
-      },
-    },
-    db: { type: 'string', minLength: 1 },
-    tickHz: { type: 'number', exclusiveMinimum: 0, maximum: 1000 },
-    realtime: { type: 'boolean' },
-    modelsDir: { type: 'string', minLength: 1 },
-    calibrationDir: { type: 'string', minLength: 1 },
-    swapAt: { enum: ['episode-boundary', 'between-ticks'] },
-    priority: { type: ['integer', 'null'], minimum: -20, maximum: 19 },
-    backend: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['kind', 'sim'],
-      properties: {
-        kind: { enum: ['sim'] },
-        sim: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['connector', 'imageSize', 'camera', 'goalNoise', 'startHeight', 'nuisance'],
-          properties: {
-            connector: { type: 'string', minLength: 1 },
-            imageSize: { type: 'integer', minimum: 8, maximum: 1024 },
-            camera: { enum: ['wrist', 'fixed'] },
-            goalNoise: { type: 'number', minimum: 0, maximum: 0.05 },
-            startHeight: { type: 'number', exclusiveMinimum: 0, maximum: 0.5 },
-            nuisance: { type: 'boolean' },
-            shadows: { type: 'boolean' },
-          },
-        },
-      },
-    },
-    practice: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['episodeSteps', 'explorationNoise', 'scenario', 'seed', 'successThreshold', 'useGroundTruthReward'],
-      properties: {
-        episodeSteps: { type: 'integer', minimum: 1, maximum: 10000 },
-        explorationNoise: { type: 'number', minimum: 0, maximum: 0.05 },
-        scenario: { enum: ['I', 'II'] },
-        seed: { type: 'integer' },
-        successThreshold: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 },
-        useGroundTruthReward: { type: 'boolean' },
-      },
-    },
+export const ApiConfigSchema = T.object(
+  {
+    host: T.string({ minLength: 1, default: '127.0.0.1', description: 'interface to bind; loopback so that only this machine can move the arm (any other address is warned about)', cli: { flag: '--host', arg: 'ADDR' } }),
+    port: T.integer({ minimum: 0, maximum: 65535, default: 8750, description: 'TCP port; 0 picks a free one', cli: { flag: '--port', arg: 'N' } }),
+    tokenEnv: T.string({ minLength: 1, default: 'DAEMON_TOKEN', description: 'environment variable holding the bearer token for state-changing routes' }),
+    token: T.nullable(T.string({ minLength: 8 }), { default: null, description: 'a literal token (tests only); the environment variable wins when both are set' }),
   },
+  { default: {} },
+);
+
+export const SimBackendConfigSchema = T.object(
+  {
+    connector: T.string({ minLength: 1, default: 'square16', description: 'connector (a file under data/connectors) used until a practice request names another' }),
+    imageSize: T.integer({ minimum: 8, maximum: 1024, default: 64, description: 'camera image side as rendered (px)' }),
+    camera: T.enum(['wrist', 'fixed'], { default: 'wrist', description: 'camera in the cell' }),
+    goalNoise: T.number({ minimum: 0, maximum: 0.05, default: 0, description: 'std dev (m) of the x* calibration error the simulator adds to the goal it publishes' }),
+    startHeight: T.number({ exclusiveMinimum: 0, maximum: 0.5, default: 0.03, description: 'height (m) of the start pose above the socket' }),
+    nuisance: T.boolean({ default: true, description: 'randomise table colour, light direction and camera pose per episode' }),
+    shadows: T.boolean({ default: false, description: "render shadows; must match how the reward and policy models' data were rendered" }),
+  },
+  { default: {} },
+);
+
+export const BackendConfigSchema = T.object(
+  {
+    kind: T.enum(['sim'], { default: 'sim', description: 'robot backend' }),
+    sim: SimBackendConfigSchema,
+  },
+  { default: {} },
+);
+
+export const PracticeConfigSchema = T.object(
+  {
+    episodeSteps: T.integer({ minimum: 1, maximum: 10000, default: 20, description: 'control steps per episode (the research uses 20)', cli: { flag: '--episode-steps', arg: 'N' } }),
+    explorationNoise: T.number({ minimum: 0, maximum: 0.05, default: 0.001, description: 'default std dev (m) of the Gaussian exploration noise added to the residual while practising' }),
+    scenario: T.enum(['I', 'II'], { default: 'II', description: 'default start distribution (I: within 10 mm, II: 10-20 mm away)' }),
+    seed: T.integer({ default: 1, description: 'base seed of episode start poses and exploration noise' }),
+    successThreshold: T.number({ exclusiveMinimum: 0, exclusiveMaximum: 1, default: 0.5, description: "reward probability above which an episode's final observation counts as a (learned) success" }),
+    useGroundTruthReward: T.boolean({ default: false, description: "ablation only: the simulator's ground-truth success as the reward" }),
+  },
+  { default: {} },
+);
+
+export const DaemonConfigSchema = T.object({
+  api: ApiConfigSchema,
+  db: T.string({ minLength: 1, description: "SQLite log file (in the file: relative to the file's directory)", cli: { flag: '--db', arg: 'FILE' } }),
+  tickHz: T.number({ exclusiveMinimum: 0, maximum: 1000, default: 10, description: 'control rate (Hz)', cli: { flag: '--tick-hz', arg: 'HZ' } }),
+  realtime: T.boolean({ default: true, description: 'tick at wall-clock deadlines; false: free-run as fast as the loop goes (experiments in sim)', cli: { flag: '--free-run', sets: false } }),
+  modelsDir: T.string({ minLength: 1, description: 'directory of ONNX models with their JSON cards', cli: { flag: '--models', arg: 'DIR' } }),
+  calibrationDir: T.string({ minLength: 1, description: 'directory of calibration files', cli: { flag: '--calibration', arg: 'DIR' } }),
+  swapAt: T.enum(['episode-boundary', 'between-ticks'], { default: 'episode-boundary', description: 'when a newly activated policy takes over by default' }),
+  priority: T.nullable(T.integer({ minimum: -20, maximum: 19 }), {
+    default: -5,
+    description: 'nice value of the daemon process (-20..19, lower = more CPU), so the control loop outranks a trainer; < 0 needs root or CAP_SYS_NICE (refused: said, and run at normal priority); null leaves it alone',
+    cli: { flag: '--priority', arg: 'NICE|none', nullWord: 'none' },
+  }),
+  backend: BackendConfigSchema,
+  practice: PracticeConfigSchema,
+});
+
+export type ApiConfig = Static<typeof ApiConfigSchema>;
+export type SimBackendConfig = Static<typeof SimBackendConfigSchema>;
+export type BackendConfig = Static<typeof BackendConfigSchema>;
+export type PracticeConfig = Static<typeof PracticeConfigSchema>;
+export type DaemonConfig = Static<typeof DaemonConfigSchema>;
+
+/**
+ * Names of the programmatic overrides (loadDaemonConfig's second argument) and the field each sets. The command-line
+ * flags are declared on the fields themselves (`cli`); a test checks every flagged field has an override here.
+ */
+export const OVERRIDES = {
+  port: 'api.port',
+  host: 'api.host',
+  db: 'db',
+  tickHz: 'tickHz',
+  modelsDir: 'modelsDir',
+  calibrationDir: 'calibrationDir',
+  realtime: 'realtime',
+  episodeSteps: 'practice.episodeSteps',
+  priority: 'priority',
 } as const;
 
-export const calibrationSchemas: Record<CalibrationFile, object> = {
-  camera: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['crop', 'inputSize', 'channelOrder'],
-    properties: {
-      crop: {
-        oneOf: [
-          { type: 'null' },
-          {
-            type: 'object',
-            additionalProperties: false,
-            required: ['x', 'y', 'width', 'height'],
-            properties: {
-              x: { type: 'integer', minimum: 0 },
-              y: { type: 'integer', minimum: 0 },
-              width: { type: 'integer', minimum: 1 },
-              height: { type: 'integer', minimum: 1 },
-            },
-          },
-        ],
-      },
-      inputSize: { type: 'array', items: { type: 'integer', minimum: 1, maximum: 1024 }, minItems: 2, maxItems: 2 },
-      channelOrder: { enum: ['rgb', 'bgr'] },
-    },
-  },
-  wrench: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['bias', 'rezeroAtEpisodeStart'],
-    properties: {
-      bias: { type: 'array', items: { type: 'number' }, minItems: 6, maxItems: 6 },
-      rezeroAtEpisodeStart: { type: 'boolean' },
-    },
-  },
-  socket: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['goal', 'offset'],
-    properties: { goal: { oneOf: [{ type: 'null' }, vec3] }, offset: vec3 },
-  },
-  workspace: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['min', 'max'],
-    properties: { min: vec3, max: vec3 },
-  },
-  gains: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['kp'],
-    properties: { kp: posVec3 },
-  },
-  limits: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['forceLimitN', 'maxStepM', 'residualBoundM', 'staleSensorMaxAgeS', 'retractM'],
-    properties: {
-      forceLimitN: { type: 'number', exclusiveMinimum: 0 },
-      maxStepM: { type: 'number', exclusiveMinimum: 0, maximum: 0.1 },
-      residualBoundM: { type: 'number', minimum: 0, maximum: 0.1 },
-      staleSensorMaxAgeS: { type: 'number', exclusiveMinimum: 0 },
-      retractM: { type: 'number', minimum: 0, maximum: 0.2 },
-    },
-  },
+type PathValue<O, P extends string> = P extends `${infer H}.${infer R}` ? (H extends keyof O ? PathValue<O[H], R> : never) : P extends keyof O ? O[P] : never;
+/** Command-line or programmatic overrides of config fields, typed from the declaration. */
+export type ConfigOverrides = { [K in keyof typeof OVERRIDES]?: PathValue<DaemonConfig, (typeof OVERRIDES)[K]> };
+
+// ------------------------------------------------------------------------------------------------ calibration
+
+/** Safety limits that have a soft bound: the looser direction is upwards for each. */
+export const SOFT_BOUNDED_LIMITS = ['forceLimitN', 'maxStepM', 'residualBoundM', 'staleSensorMaxAgeS'] as const;
+export type SoftBoundedLimit = (typeof SOFT_BOUNDED_LIMITS)[number];
+
+/**
+ * Bounds of every safety limit. `hard`: never accepted beyond (the schema refuses it). `soft`: accepted beyond only
+ * when limits.beyondSoftBound lists the field, a deliberate act that is logged. Why these numbers:
+ * - forceLimitN: wrist F/T sensors of this arm class saturate at about 500-600 N (ATI Mini45: 580 N in z), so a limit
+ *   above 500 N is no limit; the simulated cell presses at 80-160 N when blocked, the shipped 250 N is above that and
+ *   300 N is where an operator must say they mean it.
+ * - maxStepM: 5 cm per step is 0.5 m/s at 10 Hz, beyond the 0.25 m/s usual for collaborative work; insertion needs
+ *   millimetres per step, so more than 2 cm (0.2 m/s) needs saying so.
+ * - residualBoundM: the learned correction rides on the P-controller; beyond 1 cm per axis it is the policy, not a
+ *   correction, driving the arm; 2 cm hard.
+ * - staleSensorMaxAgeS: 0.5 s is 5 ticks at 10 Hz without a fresh frame or wrench; 2 s blind is never acceptable.
+ */
+export const SAFETY_BOUNDS = {
+  forceLimitN: { unit: 'N', hard: 500, soft: 300 },
+  maxStepM: { unit: 'm', hard: 0.05, soft: 0.02 },
+  residualBoundM: { unit: 'm', hard: 0.02, soft: 0.01 },
+  staleSensorMaxAgeS: { unit: 's', hard: 2, soft: 0.5 },
+} as const satisfies Record<SoftBoundedLimit, { unit: string; hard: number; soft: number }>;
+
+/** A position (m, base frame): within 2 m of the base (the arm reaches about 1.3 m). */
+const position = T.tuple(T.number({ minimum: -2, maximum: 2 }), 3);
+
+export const CameraCalibrationSchema = T.object({
+  crop: T.nullable(
+    T.object({ x: T.integer({ minimum: 0 }), y: T.integer({ minimum: 0 }), width: T.integer({ minimum: 1 }), height: T.integer({ minimum: 1 }) }),
+    { description: 'crop rectangle in camera pixels, or null for the full frame' },
+  ),
+  inputSize: T.tuple(T.integer({ minimum: 1, maximum: 1024 }), 2, { description: 'policy input size [width, height] when no policy card says otherwise' }),
+  channelOrder: T.enum(['rgb', 'bgr'], { description: "channel order of the camera's frames; the policy always gets RGB" }),
+});
+
+export const WrenchCalibrationSchema = T.object({
+  // N and N m: beyond the sensor's range (see SAFETY_BOUNDS) a bias is a broken sensor, not a bias.
+  bias: T.tuple(T.number({ minimum: -500, maximum: 500 }), 6, { description: 'static sensor bias [Fx, Fy, Fz, Tx, Ty, Tz] subtracted until the first re-zero' }),
+  rezeroAtEpisodeStart: T.boolean({ description: 're-zero (tare) the sensor at each episode start, in free air' }),
+});
+
+export const SocketCalibrationSchema = T.object({
+  goal: T.nullable(position, { description: 'nominal socket position x* (m, base frame); null: the goal the backend publishes' }),
+  offset: T.tuple(T.number({ minimum: -0.1, maximum: 0.1 }), 3, { description: 'added to x* (m); calibration-error experiments' }),
+});
+
+export const WorkspaceCalibrationSchema = T.object({
+  min: position,
+  max: position,
+});
+
+export const GainsCalibrationSchema = T.object({
+  // Above 2 a discrete P step overshoots by more than the error and diverges.
+  kp: T.tuple(T.number({ minimum: 0, maximum: 2 }), 3, { description: 'P-controller gains: u_H = -kp (x - x*)' }),
+});
+
+export const LimitsCalibrationSchema = T.object({
+  forceLimitN: T.number({ exclusiveMinimum: 0, maximum: SAFETY_BOUNDS.forceLimitN.hard, description: 'trip (stop and retract) when the force magnitude at the wrist exceeds this (N)' }),
+  maxStepM: T.number({ exclusiveMinimum: 0, maximum: SAFETY_BOUNDS.maxStepM.hard, description: 'largest executed displacement per control step (m, Euclidean norm)' }),
+  residualBoundM: T.number({ minimum: 0, maximum: SAFETY_BOUNDS.residualBoundM.hard, description: "largest residual per axis (m); the policy's output is clamped to [-b, b]" }),
+  staleSensorMaxAgeS: T.number({ exclusiveMinimum: 0, maximum: SAFETY_BOUNDS.staleSensorMaxAgeS.hard, description: 'a camera frame or wrench sample older than this (s, backend clock) trips the watchdog' }),
+  retractM: T.number({ minimum: 0, maximum: 0.05, description: 'retract distance after a force-limit trip (m)' }),
+  beyondSoftBound: T.optional(
+    T.array(T.enum(SOFT_BOUNDED_LIMITS), { uniqueItems: true, description: 'limits deliberately set beyond their soft bound; each is logged at startup' }),
+  ),
+});
+
+export const CalibrationSchema = T.object({
+  camera: CameraCalibrationSchema,
+  wrench: WrenchCalibrationSchema,
+  socket: SocketCalibrationSchema,
+  workspace: WorkspaceCalibrationSchema,
+  gains: GainsCalibrationSchema,
+  limits: LimitsCalibrationSchema,
+});
+
+export type CameraCalibration = Static<typeof CameraCalibrationSchema>;
+export type WrenchCalibration = Static<typeof WrenchCalibrationSchema>;
+export type SocketCalibration = Static<typeof SocketCalibrationSchema>;
+export type WorkspaceCalibration = Static<typeof WorkspaceCalibrationSchema>;
+export type GainsCalibration = Static<typeof GainsCalibrationSchema>;
+export type LimitsCalibration = Static<typeof LimitsCalibrationSchema>;
+export type Calibration = Static<typeof CalibrationSchema>;
+
+/** One file per section, calibration/<name>.yaml (or .json). */
+export const CALIBRATION_FILES = ['camera', 'wrench', 'socket', 'workspace', 'gains', 'limits'] as const satisfies readonly (keyof Calibration)[];
+export type CalibrationFile = (typeof CALIBRATION_FILES)[number];
+
+/** The limits the project ships (calibration/limits.yaml; a test keeps the two equal): the reference a change is logged against. */
+export const SHIPPED_LIMITS: Readonly<Omit<LimitsCalibration, 'beyondSoftBound'>> = {
+  forceLimitN: 250,
+  maxStepM: 0.01,
+  residualBoundM: 0.005,
+  staleSensorMaxAgeS: 0.5,
+  retractM: 0.01,
 };

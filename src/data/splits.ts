@@ -2,14 +2,18 @@
  * Splits by connector (domain) name: training connectors and held-out connectors that no training ever sees.
  *
  * A split file (JSON, e.g. data/splits/default.json):
- *   { "description": "...", "heldOut": ["dt12", ...], "train": ["round08", ...] | "rest" }
- * "rest" (or a missing "train") means every known connector that is not held out. Names are checked against the
- * connector definitions: an unknown name, a name listed twice, or a connector both trained on and held out is an
- * error that names the file and the field.
+ *   { "description": "...", "heldOut": ["dt12", ...], "train": ["round08", ...] }
+ * Both lists are explicit. A connector the split does not name (a file dropped into data/connectors later) is
+ * `unassigned`: neither trained on nor held out until a split names it, and loading the split says so. ("train":
+ * "rest" used to mean "every other connector", which made a new file training data without anyone deciding; it is
+ * refused with the list to write instead.) Names are checked against the connector definitions: an unknown name, a
+ * name listed twice, or a connector both trained on and held out is an error that names the file and the field. A
+ * name whose connector file is currently invalid is accepted (the split is about names; a command that needs the
+ * geometry fails on its own), with a note.
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { ConnectorDef } from '../sim/connectors.ts';
+import type { ConnectorDef, ConnectorProblem } from '../sim/connectors.ts';
 
 export interface Split {
   /** Where the split came from (file path or 'inline'), for errors and model cards. */
@@ -19,6 +23,10 @@ export interface Split {
   train: string[];
   /** Connectors never seen in training, same order. */
   heldOut: string[];
+  /** Known connectors the split names in neither list: not trained on, not held out, until a split names them. */
+  unassigned: string[];
+  /** Named connectors whose file is currently invalid (see loadConnectors' problems). */
+  unavailable: string[];
 }
 
 export class SplitError extends Error {
@@ -30,8 +38,8 @@ export const DEFAULT_SPLIT_FILE = resolve(import.meta.dirname, '../../data/split
 
 export interface SplitSpec {
   heldOut: readonly string[];
-  /** Explicit training connectors, or 'rest' = all known connectors not held out (default). */
-  train?: readonly string[] | 'rest';
+  /** The training connectors, by name. */
+  train: readonly string[];
   description?: string;
 }
 
@@ -39,9 +47,10 @@ export interface SplitSpec {
  * Validates a split against the known connector names (`known`: names or definitions) and resolves 'rest'.
  * Throws SplitError naming `source` and the field.
  */
-export function makeSplit(spec: SplitSpec, known: readonly (string | ConnectorDef)[], source = 'inline'): Split {
+export function makeSplit(spec: SplitSpec, known: readonly (string | ConnectorDef)[] & { problems?: readonly ConnectorProblem[] }, source = 'inline'): Split {
   const names = known.map((k) => (typeof k === 'string' ? k : k.name));
-  const knownSet = new Set(names);
+  const broken = new Set((known.problems ?? []).map((p) => p.name).filter((n) => !names.includes(n)));
+  const knownSet = new Set([...names, ...broken]);
   const fail = (field: string, msg: string): never => {
     throw new SplitError(`${source}: ${field} ${msg}`);
   };
@@ -58,21 +67,50 @@ export function makeSplit(spec: SplitSpec, known: readonly (string | ConnectorDe
   };
   const heldOut = check('heldOut', spec.heldOut);
   const held = new Set(heldOut);
-  let train: string[];
-  if (spec.train === undefined || spec.train === 'rest') {
-    train = names.filter((n) => !held.has(n));
-  } else {
-    train = check('train', spec.train);
-    const both = train.filter((n) => held.has(n));
-    if (both.length) fail('train', `overlaps heldOut: ${both.join(', ')} (a held-out connector must never be trained on)`);
+  if ((spec.train as unknown) === 'rest' || spec.train === undefined) {
+    const rest = names.filter((n) => !held.has(n));
+    fail('train', `must list the training connectors by name: "rest" is no longer accepted, because a connector file added later ` +
+      `would become training data without anyone deciding so. To keep today's meaning write "train": ${JSON.stringify(rest)}`);
   }
+  const train = check('train', spec.train);
+  const both = train.filter((n) => held.has(n));
+  if (both.length) fail('train', `overlaps heldOut: ${both.join(', ')} (a held-out connector must never be trained on)`);
   if (train.length === 0) fail('train', 'is empty: nothing left to train on');
-  const order = (xs: string[]): string[] => names.filter((n) => xs.includes(n));
-  return { source, description: spec.description ?? '', train: order(train), heldOut: order(heldOut) };
+  // Definition order (sorted by name), names of broken files last.
+  const order = (xs: string[]): string[] => [...names, ...broken].filter((n) => xs.includes(n));
+  const named = new Set([...train, ...heldOut]);
+  return {
+    source,
+    description: spec.description ?? '',
+    train: order(train),
+    heldOut: order(heldOut),
+    unassigned: names.filter((n) => !named.has(n)),
+    unavailable: order([...train, ...heldOut].filter((n) => broken.has(n))),
+  };
 }
 
-/** Reads and validates a split file (default: data/splits/default.json). */
-export function loadSplit(known: readonly (string | ConnectorDef)[], file: string = DEFAULT_SPLIT_FILE): Split {
+/** What a command should tell its user about a split: connectors it leaves out, named ones that cannot be loaded. */
+export function splitNotes(split: Split): string[] {
+  const out: string[] = [];
+  if (split.unassigned.length) {
+    out.push(`note: connector(s) ${split.unassigned.join(', ')} are in neither list of split ${split.source}: not trained on and not held out ` +
+      `until it names them (add each to "train" or "heldOut")`);
+  }
+  if (split.unavailable.length) out.push(`note: split ${split.source} names connector(s) ${split.unavailable.join(', ')} whose file is invalid (see the warning above)`);
+  return out;
+}
+
+const noted = new Set<string>();
+
+/**
+ * Reads and validates a split file (default: data/splits/default.json). Its notes (splitNotes) go to `onNote`, by
+ * default once per process to stderr, so every command that uses a split says what it leaves out.
+ */
+export function loadSplit(
+  known: readonly (string | ConnectorDef)[] & { problems?: readonly ConnectorProblem[] },
+  file: string = DEFAULT_SPLIT_FILE,
+  opts: { onNote?: (note: string) => void } = {},
+): Split {
   let json: unknown;
   try {
     json = JSON.parse(readFileSync(file, 'utf8'));
@@ -86,13 +124,15 @@ export function loadSplit(known: readonly (string | ConnectorDef)[], file: strin
   }
   if (o.description !== undefined && typeof o.description !== 'string') throw new SplitError(`${file}: description must be a string`);
   if (o.train !== undefined && o.train !== 'rest' && !Array.isArray(o.train)) {
-    throw new SplitError(`${file}: train must be an array of connector names or "rest", got ${JSON.stringify(o.train)}`);
+    throw new SplitError(`${file}: train must be an array of connector names, got ${JSON.stringify(o.train)}`);
   }
-  return makeSplit(
-    { heldOut: o.heldOut as string[], train: o.train as string[] | 'rest' | undefined, description: (o.description as string | undefined) ?? '' },
-    known,
-    file,
-  );
+  const split = makeSplit({ heldOut: o.heldOut as string[], train: o.train as string[], description: (o.description as string | undefined) ?? '' }, known, file);
+  for (const note of splitNotes(split)) {
+    if (opts.onNote) opts.onNote(note);
+    else if (!noted.has(note)) process.stderr.write(`${note}\n`);
+    noted.add(note);
+  }
+  return split;
 }
 
 /** Throws when any of `domains` is held out in `split` (guard for trainers: held-out data must never be trained on). */

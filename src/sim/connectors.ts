@@ -23,7 +23,7 @@
  * Parts must be convex and at least 1 mm apart once the clearance is added (the socket needs a wall between holes).
  */
 import { readFileSync, readdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { ccw, isConvex, offsetConvex, separation, tangentNgon, bbox, type Vec2 } from './geometry.ts';
 
 export class ConnectorError extends Error {
@@ -111,11 +111,17 @@ class Ctx {
     const g = got === undefined ? '' : `, got ${JSON.stringify(got)}`;
     throw new ConnectorError(`${this.file}: ${field} ${msg}${g}`);
   }
+  /** A required field that is absent is "missing", not "must be a number". */
+  present(v: Json, field: string, what: string): void {
+    if (v === undefined) this.fail(field, `is missing (${what})`);
+  }
   obj(v: Json, field: string): Record<string, Json> {
+    this.present(v, field, 'an object');
     if (typeof v !== 'object' || v === null || Array.isArray(v)) this.fail(field, 'must be an object', v);
     return v as Record<string, Json>;
   }
   num(v: Json, field: string, min: number, max: number): number {
+    this.present(v, field, `a number between ${min} and ${max}`);
     if (typeof v !== 'number' || !Number.isFinite(v)) this.fail(field, 'must be a number', v);
     if (v < min || v > max) this.fail(field, `must be between ${min} and ${max}`, v);
     return v;
@@ -124,14 +130,17 @@ class Ctx {
     return v === undefined ? dflt : this.num(v, field, min, max);
   }
   str(v: Json, field: string): string {
+    this.present(v, field, 'a non-empty string');
     if (typeof v !== 'string' || v.length === 0) this.fail(field, 'must be a non-empty string', v);
     return v;
   }
   vec2(v: Json, field: string, min: number, max: number): Vec2 {
+    this.present(v, field, 'an array of 2 numbers');
     if (!Array.isArray(v) || v.length !== 2) this.fail(field, 'must be an array of 2 numbers', v);
     return [this.num(v[0], `${field}[0]`, min, max), this.num(v[1], `${field}[1]`, min, max)];
   }
   rgb(v: Json, field: string): RGB {
+    this.present(v, field, 'an array of 3 numbers in [0,1]');
     if (!Array.isArray(v) || v.length !== 3) this.fail(field, 'must be an array of 3 numbers in [0,1]', v);
     return [this.num(v[0], `${field}[0]`, 0, 1), this.num(v[1], `${field}[1]`, 0, 1), this.num(v[2], `${field}[2]`, 0, 1)];
   }
@@ -222,6 +231,7 @@ function parsePart(c: Ctx, v: Json, field: string): PartDef {
     case 'polygon': {
       c.noExtra(o, field, ['shape', 'center_mm', 'vertices_mm', 'rotation_deg']);
       const vs = o.vertices_mm;
+      c.present(vs, `${field}.vertices_mm`, 'an array of 3 to 64 [x, y] points');
       if (!Array.isArray(vs) || vs.length < 3 || vs.length > 64) {
         c.fail(`${field}.vertices_mm`, 'must be an array of 3 to 64 [x, y] points', vs);
       }
@@ -233,6 +243,7 @@ function parsePart(c: Ctx, v: Json, field: string): PartDef {
       return { shape: 'polygon', center: cm, vertices: poly };
     }
     default:
+      c.present(shape, `${field}.shape`, 'one of "rect", "circle", "dshape", "ngon", "polygon"');
       return c.fail(`${field}.shape`, 'must be one of "rect", "circle", "dshape", "ngon", "polygon"', shape);
   }
 }
@@ -249,6 +260,7 @@ export function parseConnector(json: Json, file: string): ConnectorDef {
   const clearance = c.num(o.clearance_mm, 'clearance_mm', 0.3, 1.5) * MM;
   const depth = c.num(o.depth_mm, 'depth_mm', 3, 30) * MM;
   const rawParts: unknown = o.parts;
+  c.present(rawParts, 'parts', 'an array of 1 to 16 parts');
   if (!Array.isArray(rawParts) || rawParts.length < 1 || rawParts.length > 16) {
     return c.fail('parts', 'must be an array of 1 to 16 parts', rawParts);
   }
@@ -316,27 +328,74 @@ export function loadConnector(file: string): ConnectorDef {
 /** The project's connector directory (data/connectors), independent of the working directory. */
 export const DEFAULT_CONNECTOR_DIR = resolve(import.meta.dirname, '../../data/connectors');
 
-/** Load every *.json in dir, sorted by name; duplicate names are an error. */
-export function loadConnectors(dir: string = DEFAULT_CONNECTOR_DIR): ConnectorDef[] {
+/** A connector file that could not be used, with the name it probably defines (its "name", else its file name). */
+export interface ConnectorProblem {
+  file: string;
+  name: string;
+  error: ConnectorError;
+}
+
+/** The usable connectors of a directory, sorted by name, and the files that were skipped. */
+export type ConnectorList = ConnectorDef[] & { problems: ConnectorProblem[] };
+
+const warned = new Set<string>();
+
+/** The name a (possibly broken) connector file was meant to define. */
+function intendedName(file: string): string {
+  try {
+    const n = (JSON.parse(readFileSync(file, 'utf8')) as { name?: unknown } | null)?.name;
+    if (typeof n === 'string' && /^[a-z0-9][a-z0-9_-]*$/.test(n)) return n;
+  } catch {
+    // unreadable or not JSON: fall back to the file name
+  }
+  return basename(file, '.json');
+}
+
+/**
+ * Loads every *.json in dir, sorted by name. A bad file does not stop the others: it is skipped, listed in
+ * `problems`, and reported once per process through `onProblem` (default: a warning on stderr); only a command that
+ * needs that connector fails (findConnector says why). Two files with one name are both skipped: which one was meant
+ * cannot be guessed.
+ */
+export function loadConnectors(dir: string = DEFAULT_CONNECTOR_DIR, opts: { onProblem?: (p: ConnectorProblem) => void } = {}): ConnectorList {
   let files: string[];
   try {
-    files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+    files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
   } catch (e) {
     throw new ConnectorError(`${dir}: cannot list connector directory (${(e as Error).message})`);
   }
-  const defs = files.map((f) => loadConnector(join(dir, f)));
-  const seen = new Map<string, string>();
-  for (const d of defs) {
-    const prev = seen.get(d.name);
-    if (prev) throw new ConnectorError(`${d.file}: name "${d.name}" is also used by ${prev}`);
-    seen.set(d.name, d.file);
+  const problems: ConnectorProblem[] = [];
+  const defs: ConnectorDef[] = [];
+  for (const f of files) {
+    const file = join(dir, f);
+    try {
+      defs.push(loadConnector(file));
+    } catch (e) {
+      if (!(e instanceof ConnectorError)) throw e;
+      problems.push({ file, name: intendedName(file), error: e });
+    }
   }
-  return defs.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const byName = new Map<string, ConnectorDef[]>();
+  for (const d of defs) byName.set(d.name, [...(byName.get(d.name) ?? []), d]);
+  const usable: ConnectorDef[] = [];
+  for (const [name, ds] of byName) {
+    if (ds.length === 1) usable.push(ds[0] as ConnectorDef);
+    else for (const d of ds) problems.push({ file: d.file, name, error: new ConnectorError(`${d.file}: name "${name}" is also used by ${ds.filter((x) => x !== d).map((x) => x.file).join(', ')}`) });
+  }
+  const report = opts.onProblem ?? ((p: ConnectorProblem) => process.stderr.write(`warning: connector ${p.name} skipped: ${p.error.message}\n`));
+  for (const p of problems) {
+    if (opts.onProblem || !warned.has(p.error.message)) report(p);
+    warned.add(p.error.message);
+  }
+  usable.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return Object.assign(usable, { problems });
 }
 
 /** Find a connector by name in a list, with a clear error listing what exists. */
-export function findConnector(defs: readonly ConnectorDef[], name: string): ConnectorDef {
+export function findConnector(defs: readonly ConnectorDef[] & { problems?: readonly ConnectorProblem[] }, name: string): ConnectorDef {
   const d = defs.find((x) => x.name === name);
-  if (!d) throw new ConnectorError(`unknown connector "${name}" (known: ${defs.map((x) => x.name).join(', ')})`);
-  return d;
+  if (d) return d;
+  const broken = defs.problems?.find((p) => p.name === name);
+  if (broken) throw new ConnectorError(`connector "${name}" cannot be used: ${broken.error.message}`);
+  throw new ConnectorError(`unknown connector "${name}" (known: ${defs.map((x) => x.name).join(', ')})`);
 }

@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ConfigError, loadCalibration, loadDaemonConfig, parseDaemonArgs, resolveToken } from '../../src/config/load.ts';
+import { parseDaemonArgs } from '../../src/cli/daemon-args.ts';
+import { ConfigError, limitChanges, loadCalibration, loadDaemonConfig, resolveToken } from '../../src/config/load.ts';
+import { SAFETY_BOUNDS, SHIPPED_LIMITS } from '../../src/config/schema.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 const defaultConfig = join(root, 'config/daemon.yaml');
@@ -71,7 +73,11 @@ test('config file errors name the file and the field', (t) => {
     [/tickHz: 10 /, 'tickHz: -1 ', 'tickHz'],
     [/tickHz: 10 /, 'tickHz: fast ', 'tickHz', /number/],
     [/port: 8750/, 'port: 1.5', 'api.port'],
-    [/port: 8750/, 'prot: 8750', 'api.port', /required/],
+    // A misspelt field is reported as unknown, with the likely intended name, not as the field it leaves missing.
+    [/port: 8750/, 'prot: 8750', 'api.prot', /unknown field \(did you mean 'port'\?\)/],
+    [/tickHz: 10 /, 'tickHZ: 10 ', 'tickHZ', /unknown field \(did you mean 'tickHz'\?\)/],
+    [/realtime: true /, 'realtme: true ', 'realtme', /unknown field \(did you mean 'realtime'\?\)/],
+    [/realtime: true /, 'wibble: true ', 'wibble', /unknown field \(known: api, db, tickHz/],
     [/host: 127.0.0.1/, 'host: 127.0.0.1\n  extra: 1', 'api.extra', /unknown field/],
     [/scenario: II/, 'scenario: III', 'practice.scenario', /"I","II"/],
     [/useGroundTruthReward: false/, 'useGroundTruthReward: 0', 'practice.useGroundTruthReward', /boolean/],
@@ -102,7 +108,20 @@ test('calibration errors name the file and the field', (t) => {
   };
   const cases: Array<[string, RegExp, string, string, RegExp?]> = [
     ['limits', /forceLimitN: 250/, 'forceLimitN: -3', 'forceLimitN'],
-    ['limits', /residualBoundM: 0.005/, 'residualBoundM: 0.05', 'residualBoundM', /maxStepM/],
+    ['limits', /residualBoundM: 0.005/, 'residualBoundM: 0.015', 'residualBoundM', /maxStepM/],
+    // Every safety limit has a hard bound: values that would switch the force limit or the watchdog off are refused.
+    ['limits', /forceLimitN: 250/, 'forceLimitN: 1e12', 'forceLimitN', /must be <= 500/],
+    ['limits', /staleSensorMaxAgeS: 0.5 /, 'staleSensorMaxAgeS: 1e9 ', 'staleSensorMaxAgeS', /must be <= 2/],
+    ['limits', /maxStepM: 0.01 /, 'maxStepM: 0.5 ', 'maxStepM', /must be <= 0.05/],
+    ['limits', /retractM: 0.01 /, 'retractM: 1 ', 'retractM', /must be <= 0.05/],
+    // Beyond the soft bound only when beyondSoftBound names the field.
+    ['limits', /forceLimitN: 250/, 'forceLimitN: 400', 'forceLimitN', /beyond the soft bound 300 N .*add forceLimitN to beyondSoftBound/],
+    ['limits', /staleSensorMaxAgeS: 0.5 /, 'staleSensorMaxAgeS: 1 ', 'staleSensorMaxAgeS', /soft bound 0.5 s/],
+    ['limits', /forceLimitN: 250/, 'forceLimitN: 400\nbeyondSoftBound: [forceLimitN, forceLimitN]', 'beyondSoftBound', /duplicate/],
+    ['limits', /forceLimitN: 250/, 'forceLimitN: 400\nbeyondSoftBound: [forceLimitn]', 'beyondSoftBound[0]', /must be one of/],
+    ['gains', /kp: \[1, 1, 0.3\]/, 'kp: [1, 1, 30]', 'kp[2]', /must be <= 2/],
+    ['workspace', /max: \[1.0, 0.4, 0.6\]/, 'max: [1.0, 0.4, 60]', 'max[2]', /must be <= 2/],
+    ['wrench', /bias: \[0, 0, 0, 0, 0, 0\]/, 'bias: [0, 0, 1e6, 0, 0, 0]', 'bias[2]', /must be <= 500/],
     ['limits', /staleSensorMaxAgeS: 0.5 /, '', 'staleSensorMaxAgeS', /required/],
     ['gains', /kp: \[1, 1, 0.3\]/, 'kp: [1, 1]', 'kp'],
     ['gains', /kp: \[1, 1, 0.3\]/, 'kp: [1, -1, 0.3]', 'kp[1]'],
@@ -127,4 +146,23 @@ test('token: environment wins over the file; none means null', () => {
   assert.equal(resolveToken(cfg, {}), null);
   assert.equal(resolveToken({ ...cfg, api: { ...cfg.api, token: 'file-token-123' } }, {}), 'file-token-123');
   assert.equal(resolveToken({ ...cfg, api: { ...cfg.api, token: 'file-token-123' } }, { DAEMON_TOKEN: 'env-token' }), 'env-token');
+});
+
+test('limits beyond a soft bound load when beyondSoftBound names them; the shipped limits are the reference', (t) => {
+  const c = tmpCopy();
+  t.after(c.done);
+  assert.deepEqual(limitChanges(loadCalibration(c.cal).limits), [], 'calibration/limits.yaml is SHIPPED_LIMITS');
+  assert.deepEqual({ ...loadCalibration(join(root, 'calibration')).limits }, { ...SHIPPED_LIMITS });
+  edit(join(c.cal, 'limits.yaml'), /forceLimitN: 250/, 'forceLimitN: 400\nbeyondSoftBound: [forceLimitN]');
+  edit(join(c.cal, 'limits.yaml'), /retractM: 0.01/, 'retractM: 0.02');
+  const lim = loadCalibration(c.cal).limits;
+  assert.equal(lim.forceLimitN, 400);
+  assert.deepEqual(limitChanges(lim), [
+    { field: 'forceLimitN', shipped: 250, value: 400, looser: true, beyondSoftBound: true },
+    { field: 'retractM', shipped: 0.01, value: 0.02, looser: false, beyondSoftBound: false },
+  ]);
+  for (const [field, b] of Object.entries(SAFETY_BOUNDS)) {
+    assert.ok(b.soft < b.hard, field);
+    assert.ok((SHIPPED_LIMITS as Record<string, number>)[field]! <= b.soft, `${field}: shipped within its soft bound`);
+  }
 });

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pControl } from '../../src/control/p-controller.ts';
@@ -11,7 +11,7 @@ import { DEFAULT_PRIOR_SETTINGS, planTasks, settingsKey, type PriorSettings } fr
 import { UsageError, parseCollectArgs } from '../../src/cli/collect.ts';
 import { Store } from '../../src/store/index.ts';
 import type { EpisodeRecord, TransitionRecord } from '../../src/store/types.ts';
-import { loadConnectors } from '../../src/sim/connectors.ts';
+import { DEFAULT_CONNECTOR_DIR, loadConnectors } from '../../src/sim/connectors.ts';
 
 const CONNECTORS = ['round16', 'square16'];
 const defs = loadConnectors();
@@ -285,4 +285,21 @@ test('the command: collects, resumes, summarises; bad flags exit 2 with the flag
   const missing = run('--db', join(dir, 'none.db'), '--summary');
   assert.equal(missing.status, 2);
   assert.match(missing.stderr, /none\.db/);
+});
+
+test('collect: a broken connector file fails only the commands that name it; a new one is not collected as training data', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'collect-conn-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  cpSync(DEFAULT_CONNECTOR_DIR, dir, { recursive: true });
+  const dt12 = JSON.parse(readFileSync(join(dir, 'dt12.json'), 'utf8')) as Record<string, unknown>;
+  delete dt12.depth_mm;
+  writeFileSync(join(dir, 'dt12.json'), JSON.stringify(dt12));
+  writeFileSync(join(dir, 'newplug.json'), JSON.stringify({ ...JSON.parse(readFileSync(join(dir, 'square16.json'), 'utf8')), name: 'newplug' }));
+  const train = parseCollectArgs(['--connector-dir', dir, '--connectors', 'train']).connectors;
+  assert.ok(train.includes('square16') && !train.includes('newplug') && !train.includes('dt12'), train.join(','));
+  assert.deepEqual(parseCollectArgs(['--connector-dir', dir, '--connectors', 'square16,newplug']).connectors, ['square16', 'newplug']);
+  assert.throws(
+    () => parseCollectArgs(['--connector-dir', dir, '--connectors', 'square16,dt12']),
+    (e: Error) => e instanceof UsageError && /--connectors: connector "dt12" cannot be used: .*dt12\.json: depth_mm is missing/.test(e.message),
+  );
 });

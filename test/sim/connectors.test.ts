@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import {
   ConnectorError,
   DEFAULT_CONNECTOR_DIR,
+  findConnector,
   holePolygons,
   loadConnector,
   loadConnectors,
@@ -17,6 +18,7 @@ const shipped = loadConnectors();
 
 test('ships at least 16 connectors across at least 5 families, sorted by name, in the documented ranges', () => {
   assert.ok(shipped.length >= 16, `only ${shipped.length} connectors`);
+  assert.deepEqual(shipped.problems, [], 'every shipped connector file is valid');
   const families = new Set(shipped.map((d) => d.family));
   assert.ok(families.size >= 5, `only ${families.size} families: ${[...families].join(', ')}`);
   const names = shipped.map((d) => d.name);
@@ -100,7 +102,13 @@ function expectError(file: string, ...fragments: string[]): void {
 
 test('validation errors name the file and the field', () => {
   expectError(withBadFile((j) => (j.clearance_mm = 3)), 'clearance_mm', 'between 0.3 and 1.5', 'got 3');
-  expectError(withBadFile((j) => delete j.depth_mm), 'depth_mm', 'must be a number');
+  // A field left out is "missing", not "must be a number".
+  expectError(withBadFile((j) => delete j.depth_mm), 'depth_mm', 'is missing (a number between 3 and 30)');
+  expectError(withBadFile((j) => (j.depth_mm = 'deep')), 'depth_mm', 'must be a number');
+  expectError(withBadFile((j) => delete j.family), 'family', 'is missing');
+  expectError(withBadFile((j) => delete j.parts), 'parts', 'is missing');
+  expectError(withBadFile((j) => delete j.plug), 'plug', 'is missing');
+  expectError(withBadFile((j) => delete (j.parts as Record<string, unknown>[])[0]!.shape), 'parts[0].shape', 'is missing');
   expectError(withBadFile((j) => (j.name = 'Bad Name')), 'name');
   expectError(withBadFile((j) => ((j.parts as Record<string, unknown>[])[1]!.shape = 'star')), 'parts[1].shape');
   expectError(withBadFile((j) => ((j.parts as Record<string, unknown>[])[0]!.diameter_mm = -1)), 'parts[0].diameter_mm');
@@ -124,7 +132,36 @@ test('unreadable and malformed files get a clear error', () => {
     rmSync(f);
     writeFileSync(join(dir, 'a.json'), good);
     writeFileSync(join(dir, 'b.json'), good);
-    assert.throws(() => loadConnectors(dir), (e: unknown) => e instanceof ConnectorError && e.message.includes('europlug') && e.message.includes('also used'));
+    // Both are skipped (which one was meant cannot be guessed); a command that needs europlug is told why.
+    const seen: string[] = [];
+    const defs = loadConnectors(dir, { onProblem: (p) => seen.push(p.error.message) });
+    assert.equal(defs.length, 0);
+    assert.equal(seen.length, 2);
+    assert.ok(seen.every((m) => m.includes('europlug') && m.includes('also used')), seen.join('\n'));
+    assert.throws(() => findConnector(defs, 'europlug'), (e: unknown) => e instanceof ConnectorError && /connector "europlug" cannot be used: .*also used/.test(e.message));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('one bad connector file does not stop the others: it is skipped with a warning, and only a command that needs it fails', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'conn-dir-'));
+  try {
+    for (const n of ['europlug', 'square16']) writeFileSync(join(dir, `${n}.json`), readFileSync(join(DEFAULT_CONNECTOR_DIR, `${n}.json`), 'utf8'));
+    const broken = JSON.parse(readFileSync(join(DEFAULT_CONNECTOR_DIR, 'dt12.json'), 'utf8')) as Record<string, unknown>;
+    delete broken.clearance_mm;
+    writeFileSync(join(dir, 'dt12.json'), JSON.stringify(broken));
+    writeFileSync(join(dir, 'half.json'), '{ "name": "half", ');
+    const warnings: string[] = [];
+    const defs = loadConnectors(dir, { onProblem: (p) => warnings.push(`${p.name}: ${p.error.message}`) });
+    assert.deepEqual(defs.map((d) => d.name), ['europlug', 'square16']);
+    assert.deepEqual(defs.problems.map((p) => p.name).sort(), ['dt12', 'half']);
+    assert.equal(warnings.length, 2);
+    assert.match(warnings.find((w) => w.startsWith('dt12')) ?? '', /dt12\.json: clearance_mm is missing/);
+    assert.equal(findConnector(defs, 'square16').name, 'square16');
+    assert.throws(() => findConnector(defs, 'dt12'), /connector "dt12" cannot be used: .*dt12\.json: clearance_mm is missing/);
+    assert.throws(() => findConnector(defs, 'half'), /connector "half" cannot be used: .*half\.json: invalid JSON/);
+    assert.throws(() => findConnector(defs, 'nope'), /unknown connector "nope" \(known: europlug, square16\)/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
