@@ -10,6 +10,7 @@ import { ddsTopicName } from './messages.ts';
 import { parseQos, type Ros2Transport } from './transport.ts';
 import type { JoyMapping } from './convert.ts';
 import type { Vec3 } from '../robot/types.ts';
+import { parse as parseYaml } from 'yaml';
 
 export interface TeleopConfig {
   /** geometry_msgs/Twist (spacenav) topic, or null. */
@@ -85,8 +86,8 @@ function num(v: unknown, where: string, min: number, max = Infinity): number {
 }
 
 /** Parses `backend.ros2` from the config file; missing fields take the defaults. */
-export function parseRos2Section(raw: unknown, file: string): Ros2Section {
-  const at = `${file}: backend.ros2`;
+export function parseRos2Section(raw: unknown, file: string, path = 'backend.ros2'): Ros2Section {
+  const at = `${file}: ${path}`;
   const o = obj(raw, at);
   known(o, ['transport', 'domainId', 'loopbackOnly', 'nodeName', 'namespace', 'topics', 'remaps', 'qos', 'command', 'start', 'rateWindow', 'teleop', 'node'], at);
   const d = structuredClone(DEFAULT_SECTION);
@@ -185,4 +186,51 @@ export async function createRos2Backend(s: Ros2Section, o: { tickHz: number; goa
   const transport = o.transport ?? (await createTransport(s));
   const backend = new Ros2Backend(transport, { ...s.backend, controlPeriod: 1 / o.tickHz, goal: o.goal });
   return { backend, transport };
+}
+
+/**
+ * How `ros2 launch` hands the node its settings (launch/insertion_daemon.launch.{py,xml}): INSERTION_ROS2_PARAMS, a ROS 2
+ * parameters file (`<node>: ros__parameters: {...}` or `/**: ros__parameters:`) with the backend.ros2 fields, and
+ * INSERTION_ROS2_REMAPS, `from:=to` pairs separated by ';'. Both override `base` (the config file's section).
+ */
+export function ros2SectionFromEnv(base: Ros2Section, env: NodeJS.ProcessEnv, readFile: (p: string) => string): Ros2Section {
+  let s = base;
+  const file = env.INSERTION_ROS2_PARAMS;
+  if (file) {
+    let doc: unknown;
+    try {
+      doc = parseYaml(readFile(file));
+    } catch (e) {
+      throw new Error(`${file}: cannot read the ROS 2 parameters file: ${(e as Error).message}`);
+    }
+    const root = obj(doc, file);
+    const entry = obj(root[s.nodeName] ?? root[`/${s.nodeName}`] ?? root['/**'], `${file}: ${s.nodeName}`);
+    if (!('ros__parameters' in entry)) throw new Error(`${file}: no '${s.nodeName}: ros__parameters:' (or '/**:') section`);
+    s = parseRos2Section(mergeDeep(sectionAsRaw(base), obj(entry.ros__parameters, `${file}: ${s.nodeName}.ros__parameters`)), file, `${s.nodeName}.ros__parameters`);
+  }
+  const remaps = env.INSERTION_ROS2_REMAPS;
+  if (remaps && remaps.trim() !== '') {
+    const r = { ...s.backend.remaps };
+    for (const pair of remaps.split(';').map((p) => p.trim()).filter((p) => p !== '')) {
+      const [from, to, ...rest] = pair.split(':=');
+      if (from === undefined || to === undefined || rest.length > 0) throw new Error(`INSERTION_ROS2_REMAPS: '${pair}' is not from:=to`);
+      r[topic(from.trim(), 'INSERTION_ROS2_REMAPS from', false) as string] = topic(to.trim(), `INSERTION_ROS2_REMAPS ${from}`, false) as string;
+    }
+    s = { ...s, backend: { ...s.backend, remaps: r } };
+  }
+  return s;
+}
+
+function sectionAsRaw(s: Ros2Section): Obj {
+  const { backend, ...rest } = s;
+  return { ...rest, ...backend } as unknown as Obj;
+}
+
+function mergeDeep(a: Obj, b: Obj): Obj {
+  const out: Obj = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    const cur = out[k];
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && cur && typeof cur === 'object' && !Array.isArray(cur) ? mergeDeep(cur as Obj, v as Obj) : v;
+  }
+  return out;
 }
