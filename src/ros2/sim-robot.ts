@@ -6,7 +6,7 @@
  * robot ignores motion commands, as a real controller would.
  */
 import type { SimBackend } from '../robot/sim-backend.ts';
-import type { Vec3 } from '../robot/types.ts';
+import type { RgbImage, Vec3 } from '../robot/types.ts';
 import { deltaFromTwistStamped, imageToMsg, poseFromMsg, poseToMsg, wrenchToMsg } from './convert.ts';
 import type { BoolMsg, ImageMsg, PoseStampedMsg, WrenchStampedMsg } from './messages.ts';
 import { QOS_DEFAULT, QOS_LATCHED, QOS_SENSOR, type Closable, type Publisher, type Ros2Transport } from './transport.ts';
@@ -40,12 +40,19 @@ export class SimRos2Robot {
   private readonly socket: Publisher<PoseStampedMsg>;
   private timer: NodeJS.Timeout | null = null;
   commands = 0;
+  imagesPublished = 0;
   ignoredWhileEstopped = 0;
 
   constructor(
     transport: Ros2Transport,
     private readonly sim: SimBackend,
-    private readonly o: { topics?: SimRobotTopics; controlPeriod: number; sensorHz: number },
+    private readonly o: {
+      topics?: SimRobotTopics;
+      controlPeriod: number;
+      sensorHz: number;
+      /** Publish the camera at this size (nearest-neighbour from the rendered frame), like a real 640x480 camera. */
+      camera?: { width: number; height: number };
+    },
   ) {
     const t = o.topics ?? SIM_ROBOT_TOPICS;
     this.img = transport.createPublisher(t.image, 'sensor_msgs/msg/Image', QOS_SENSOR);
@@ -60,7 +67,9 @@ export class SimRos2Robot {
       }
       this.sim.command(delta);
       this.commands++;
-      this.publishSensors();
+      // Wrench and pose go out at once (a driver's state stream); the camera keeps its own rate when it has one.
+      this.publishState();
+      if (o.sensorHz <= 0) this.publishImage();
     };
     if (t.commandMode === 'twist') {
       this.closers.push(transport.subscribe(t.command, 'geometry_msgs/msg/TwistStamped', QOS_DEFAULT, (m) => run(deltaFromTwistStamped(m, o.controlPeriod))));
@@ -96,9 +105,19 @@ export class SimRos2Robot {
 
   /** Streams the current state (the scene only changes when a command runs physics, so a repeat is the truth). */
   publishSensors(): void {
+    this.publishImage();
+    this.publishState();
+  }
+
+  private publishImage(): void {
+    const o = this.sim.observe();
+    this.img.publish(imageToMsg(this.o.camera ? resample(o.image, this.o.camera.width, this.o.camera.height) : o.image, Date.now() / 1000, 'wrist_camera'));
+    this.imagesPublished++;
+  }
+
+  private publishState(): void {
     const o = this.sim.observe();
     const now = Date.now() / 1000;
-    this.img.publish(imageToMsg(o.image, now, 'wrist_camera'));
     this.wr.publish(wrenchToMsg(o.wrench, now, 'wrist_ft'));
     this.pose.publish(poseToMsg({ pos: o.eePos, quat: o.eeQuat }, now, 'base'));
   }
@@ -107,4 +126,21 @@ export class SimRos2Robot {
     if (this.timer) clearInterval(this.timer);
     for (const c of this.closers) c.close();
   }
+}
+
+/** Nearest-neighbour resize: a stand-in for a camera's native resolution (the daemon crops and resizes as calibrated). */
+export function resample(img: RgbImage, width: number, height: number): RgbImage {
+  const out = new Uint8Array(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    const sy = Math.min(img.height - 1, Math.floor((y * img.height) / height));
+    for (let x = 0; x < width; x++) {
+      const sx = Math.min(img.width - 1, Math.floor((x * img.width) / width));
+      const s = (sy * img.width + sx) * 3;
+      const d = (y * width + x) * 3;
+      out[d] = img.data[s] as number;
+      out[d + 1] = img.data[s + 1] as number;
+      out[d + 2] = img.data[s + 2] as number;
+    }
+  }
+  return { width, height, data: out };
 }
