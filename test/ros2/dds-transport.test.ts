@@ -5,7 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { ddsAvailable, DdsTransport } from '../../src/ros2/dds-transport.ts';
+import { ddsAvailable, DdsTransport, loadShim } from '../../src/ros2/dds-transport.ts';
+import { TransportUnavailableError } from '../../src/ros2/transport.ts';
 import { encode, type ImageMsg } from '../../src/ros2/messages.ts';
 import { imageToMsg, wrenchToMsg } from '../../src/ros2/convert.ts';
 import { Ros2Backend, DEFAULT_ROS2_CONFIG } from '../../src/ros2/backend.ts';
@@ -124,4 +125,12 @@ test('loopback-only by default: the process joins no DDS multicast group (239.25
   } finally {
     await t.close();
   }
+});
+
+test('without the built shim: a clear error saying how to build it (runs everywhere)', () => {
+  assert.throws(() => loadShim('/nonexistent/dds_shim.node'), (e: Error) => {
+    assert.ok(e instanceof TransportUnavailableError);
+    assert.match(e.message, /transport 'dds': the DDS shim is not built .* run `bash scripts\/install-system-deps\.sh`/);
+    return true;
+  });
 });
