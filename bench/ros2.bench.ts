@@ -48,6 +48,27 @@ async function practise(backend: RobotBackend, label: string, secs: number): Pro
   return { episodes, perHour: (episodes / elapsed) * 3600, missedControl: timing.missedControl, controlTicks: timing.controlTicks };
 }
 
+// Phase 0, the transport alone: a camera process publishes 640x480 rgb8 at 30 Hz; the ros2 backend here receives it.
+const camDomain = domain === 199 ? 100 : domain + 1;
+const camTransport = new DdsTransport({ domainId: camDomain });
+const camBackend = new Ros2Backend(camTransport, { ...structuredClone(DEFAULT_ROS2_CONFIG), goal: [0.5, 0, 0.1] });
+const cam = spawn(process.execPath, ['--import', 'tsx', join(root, 'bench/ros2-camera.ts'), '--domain', String(camDomain), '--seconds', '10'], {
+  cwd: root,
+  env: { ...process.env, CYCLONEDDS_URI: `file://${LOOPBACK_CONFIG}` },
+  stdio: ['ignore', 'pipe', 'inherit'],
+});
+let camOut = '';
+cam.stdout.on('data', (d: Buffer) => (camOut += d.toString()));
+// The backend converts each frame it observes, as the daemon's tick would at 10 Hz.
+const observer = setInterval(() => camBackend.observe(), 100);
+await new Promise<void>((res) => cam.on('exit', () => res()));
+clearInterval(observer);
+await sleep(200);
+const camPublished = (JSON.parse(camOut.trim().split('\n').at(-1) ?? '{}') as { published?: number; seconds?: number });
+const camReceived = camBackend.topicStats()[0]?.count ?? 0;
+camBackend.dispose();
+await camTransport.close();
+
 const proc = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/ros2/sim-robot-main.ts'), '--domain', String(domain), '--sensor-hz', '30', '--camera', '640x480'], {
   cwd: root,
   env: { ...process.env, CYCLONEDDS_URI: `file://${LOOPBACK_CONFIG}` },
@@ -119,6 +140,7 @@ rmSync(dir, { recursive: true, force: true });
 const steady = rates.slice(2);
 const figures = {
   seconds,
+  transportOnly: { published: camPublished.published, seconds: camPublished.seconds, received: camReceived, publishedHz: (camPublished.published ?? 0) / (camPublished.seconds ?? 1), receivedHz: camReceived / (camPublished.seconds ?? 1) },
   imageStream: '640x480 rgb8 at 30 Hz from the sim robot process',
   imageRateHz: { mean: steady.reduce((a, b) => a + b, 0) / Math.max(1, steady.length), min: Math.min(...steady), samples: steady.map((r) => Math.round(r * 10) / 10) },
   imagesReceived: imageStat?.count,

@@ -109,9 +109,16 @@ export class SimRos2Robot {
     this.publishState();
   }
 
+  private resampled: { from: RgbImage; to: RgbImage } | null = null;
+
   private publishImage(): void {
-    const o = this.sim.observe();
-    this.img.publish(imageToMsg(this.o.camera ? resample(o.image, this.o.camera.width, this.o.camera.height) : o.image, Date.now() / 1000, 'wrist_camera'));
+    let img = this.sim.observe().image;
+    if (this.o.camera) {
+      // The rendered frame changes only when physics runs: resample once per new frame, not per publication.
+      if (this.resampled?.from !== img) this.resampled = { from: img, to: resample(img, this.o.camera.width, this.o.camera.height) };
+      img = this.resampled.to;
+    }
+    this.img.publish(imageToMsg(img, Date.now() / 1000, 'wrist_camera'));
     this.imagesPublished++;
   }
 
