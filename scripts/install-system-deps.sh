@@ -23,5 +23,6 @@ fi
 root="$(cd "$(dirname "$0")/.." && pwd)"
 shim="$root/native/dds/build/Release/dds_shim.node"
 if [ ! -f "$shim" ] || [ -n "$(find "$root/native/dds" -maxdepth 1 -newer "$shim" \( -name '*.c' -o -name '*.h' -o -name '*.idl' -o -name '*.gyp' \))" ]; then
-  bash "$root/native/dds/build.sh"
+  # Not fatal: without the shim the DDS tests skip with the reason, and everything else still runs.
+  bash "$root/native/dds/build.sh" || echo "system deps: WARNING: the DDS shim did not build; the ROS 2 DDS tests will be skipped" >&2
 fi
