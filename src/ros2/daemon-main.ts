@@ -1,0 +1,102 @@
+/**
+ * The daemon as a ROS 2 node: the same daemon as src/cli/daemon.ts, driving the `ros2` backend and serving the ROS
+ * services and topics (DaemonRosNode). This is what `ros2 launch` and `ros2 run insertion_daemon insertion_daemon` start.
+ *
+ *   npx tsx src/ros2/daemon-main.ts [--ros2 config/ros2.example.yaml] [daemon flags: --config --port --db --models ...]
+ *                                   [--ros-args -r from:=to ... --params-file FILE -p name:=value ...]
+ *
+ * The ros2 settings come from the `backend.ros2` section of the --ros2 file (default: built-in defaults), then from the
+ * ROS parameters file and remaps (--ros-args, or INSERTION_ROS2_PARAMS / INSERTION_ROS2_REMAPS as the launch files set).
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { ConfigError, loadCalibration, loadDaemonConfig, resolveToken } from '../config/load.ts';
+import { daemonUsage, parseDaemonArgs } from '../cli/daemon-args.ts';
+import { startDaemonApp } from '../app/daemon-app.ts';
+import { createRos2Backend, parseRos2Section, ros2SectionFromEnv, DEFAULT_SECTION } from './config.ts';
+import { DaemonRosNode } from './node.ts';
+import { TransportUnavailableError } from './transport.ts';
+
+const DEFAULT_CONFIG = resolve(import.meta.dirname, '../../config/daemon.yaml');
+
+/** Splits our flags from ROS's: `--ros2 FILE` and everything after `--ros-args` (until `--`). */
+export function splitArgs(argv: string[], env: NodeJS.ProcessEnv): { rest: string[]; ros2File: string | null; env: NodeJS.ProcessEnv } {
+  const rest: string[] = [];
+  const out = { ...env };
+  let ros2File: string | null = null;
+  const remaps: string[] = env.INSERTION_ROS2_REMAPS ? [env.INSERTION_ROS2_REMAPS] : [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === '--ros2') {
+      ros2File = argv[++i] ?? null;
+      if (!ros2File) throw new ConfigError('command line', '--ros2', 'needs a file');
+    } else if (a === '--ros-args') {
+      for (i++; i < argv.length && argv[i] !== '--'; i++) {
+        const r = argv[i] as string;
+        if (r === '-r' || r === '--remap') remaps.push(argv[++i] ?? '');
+        else if (r === '--params-file') out.INSERTION_ROS2_PARAMS = argv[++i] ?? '';
+        else if (r === '-p' || r === '--param' || r === '--log-level' || r === '-e' || r === '--enclave') i++; // not used by this node
+      }
+    } else {
+      rest.push(a);
+    }
+  }
+  if (remaps.length) out.INSERTION_ROS2_REMAPS = remaps.join(';');
+  return { rest, ros2File, env: out };
+}
+
+export async function main(argv = process.argv.slice(2), env = process.env): Promise<number> {
+  let close: (() => Promise<void>) | null = null;
+  try {
+    const { rest, ros2File, env: e } = splitArgs(argv, env);
+    const args = parseDaemonArgs(rest, DEFAULT_CONFIG);
+    if (args.help) {
+      console.log(`${daemonUsage()}\n  --ros2 FILE          backend.ros2 settings (config/ros2.example.yaml)\n  --ros-args ...       ROS remaps (-r from:=to) and --params-file`);
+      return 0;
+    }
+    const config = loadDaemonConfig(args.configFile, args.overrides);
+    const calibration = loadCalibration(config.calibrationDir);
+    let section = DEFAULT_SECTION;
+    if (ros2File) {
+      const raw = parseYaml(readFileSync(ros2File, 'utf8')) as { backend?: { ros2?: unknown } } | null;
+      section = parseRos2Section(raw?.backend?.ros2, ros2File);
+    }
+    section = ros2SectionFromEnv(section, e, (p) => readFileSync(p, 'utf8'));
+    const goal = calibration.socket.goal;
+    const { backend, transport } = await createRos2Backend(section, { tickHz: config.tickHz, goal: goal ?? null });
+    const fromEnv = resolveToken(config);
+    const token = fromEnv ?? randomBytes(18).toString('base64url');
+    const app = await startDaemonApp({ config, calibration, token, backend });
+    const node = new DaemonRosNode(transport, app.daemon, backend, { ...section.node, practiceCount: 10, staleAfter: calibration.limits.staleSensorMaxAgeS });
+    close = async () => {
+      node.close();
+      await app.close();
+      backend.dispose();
+      await transport.close();
+    };
+    for (const n of app.notes) console.log(n);
+    console.log(`ros2 node ${section.nodeName} over ${transport.name}; services ${section.node.servicePrefix}/{start_practice,stop_practice,estop,reset_estop}`);
+    console.log(`API: ${app.url}`);
+    if (fromEnv === null) console.log(`token for this run (set $DAEMON_TOKEN to choose one): ${token}`);
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof TransportUnavailableError) {
+      console.error(`daemon: ${(err as Error).message}`);
+      return 2;
+    }
+    console.error(`daemon: cannot start: ${(err as Error).message}`);
+    return 1;
+  }
+  const stop = close;
+  await new Promise<void>((res) => {
+    const onSignal = (): void => void stop().then(res, res);
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  });
+  return 0;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename)) {
+  process.exitCode = await main();
+}

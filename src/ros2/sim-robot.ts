@@ -1,0 +1,153 @@
+/**
+ * The simulated cell as a robot on the ROS 2 graph (run it in its own process: src/ros2/sim-robot-main.ts). Like a real
+ * arm's driver it streams camera, wrist wrench, end-effector pose and e-stop state, publishes the socket pose it knows,
+ * and executes motion commands: each TwistStamped (or target PoseStamped) runs one control period of physics.
+ * Its e-stop button is reachable as services (`/sim/estop_press`, `/sim/estop_release`); while it is pressed the
+ * robot ignores motion commands, as a real controller would.
+ */
+import type { SimBackend } from '../robot/sim-backend.ts';
+import type { RgbImage, Vec3 } from '../core/types.ts';
+import { deltaFromTwistStamped, imageToMsg, poseFromMsg, poseToMsg, wrenchToMsg } from './convert.ts';
+import type { BoolMsg, ImageMsg, PoseStampedMsg, WrenchStampedMsg } from './messages.ts';
+import { QOS_DEFAULT, QOS_LATCHED, QOS_SENSOR, type Closable, type Publisher, type Ros2Transport } from './transport.ts';
+
+export interface SimRobotTopics {
+  image: string;
+  wrench: string;
+  pose: string;
+  estop: string;
+  socketPose: string;
+  command: string;
+  commandMode: 'twist' | 'pose';
+}
+
+export const SIM_ROBOT_TOPICS: SimRobotTopics = {
+  image: '/camera/image_raw',
+  wrench: '/wrist_ft/wrench',
+  pose: '/ee_pose',
+  estop: '/estop',
+  socketPose: '/sim/socket_pose',
+  command: '/insertion/cmd_twist',
+  commandMode: 'twist',
+};
+
+export class SimRos2Robot {
+  private readonly closers: Closable[] = [];
+  private readonly img: Publisher<ImageMsg>;
+  private readonly wr: Publisher<WrenchStampedMsg>;
+  private readonly pose: Publisher<PoseStampedMsg>;
+  private readonly estop: Publisher<BoolMsg>;
+  private readonly socket: Publisher<PoseStampedMsg>;
+  private timer: NodeJS.Timeout | null = null;
+  commands = 0;
+  imagesPublished = 0;
+  ignoredWhileEstopped = 0;
+
+  constructor(
+    transport: Ros2Transport,
+    private readonly sim: SimBackend,
+    private readonly o: {
+      topics?: SimRobotTopics;
+      controlPeriod: number;
+      sensorHz: number;
+      /** Publish the camera at this size (nearest-neighbour from the rendered frame), like a real 640x480 camera. */
+      camera?: { width: number; height: number };
+    },
+  ) {
+    const t = o.topics ?? SIM_ROBOT_TOPICS;
+    this.img = transport.createPublisher(t.image, 'sensor_msgs/msg/Image', QOS_SENSOR);
+    this.wr = transport.createPublisher(t.wrench, 'geometry_msgs/msg/WrenchStamped', QOS_SENSOR);
+    this.pose = transport.createPublisher(t.pose, 'geometry_msgs/msg/PoseStamped', QOS_SENSOR);
+    this.estop = transport.createPublisher(t.estop, 'std_msgs/msg/Bool', QOS_LATCHED);
+    this.socket = transport.createPublisher(t.socketPose, 'geometry_msgs/msg/PoseStamped', QOS_LATCHED);
+    const run = (delta: Vec3): void => {
+      if (this.sim.estopEngaged().engaged) {
+        this.ignoredWhileEstopped++;
+        return;
+      }
+      this.sim.command(delta);
+      this.commands++;
+      // Wrench and pose go out at once (a driver's state stream); the camera keeps its own rate when it has one.
+      this.publishState();
+      if (o.sensorHz <= 0) this.publishImage();
+    };
+    if (t.commandMode === 'twist') {
+      this.closers.push(transport.subscribe(t.command, 'geometry_msgs/msg/TwistStamped', QOS_DEFAULT, (m) => run(deltaFromTwistStamped(m, o.controlPeriod))));
+    } else {
+      this.closers.push(
+        transport.subscribe(t.command, 'geometry_msgs/msg/PoseStamped', QOS_DEFAULT, (m) => {
+          const target = poseFromMsg(m, t.command).pos;
+          const p = this.sim.observe().eePos;
+          run([target[0] - p[0], target[1] - p[1], target[2] - p[2]]);
+        }),
+      );
+    }
+    this.closers.push(
+      transport.createService('/sim/estop_press', 'std_srvs/srv/Trigger', () => {
+        this.sim.pressEstop('sim-button');
+        return { success: true, message: 'pressed' };
+      }),
+      transport.createService('/sim/estop_release', 'std_srvs/srv/Trigger', () => {
+        this.sim.releaseEstop();
+        return { success: true, message: 'released' };
+      }),
+    );
+    this.sim.onEstop((s) => this.estop.publish({ data: s.engaged }));
+    this.estop.publish({ data: this.sim.estopEngaged().engaged });
+    this.publishSocket();
+    this.publishSensors();
+    if (o.sensorHz > 0) this.timer = setInterval(() => this.publishSensors(), 1000 / o.sensorHz);
+  }
+
+  private publishSocket(): void {
+    this.socket.publish(poseToMsg({ pos: this.sim.observe().goal, quat: [1, 0, 0, 0] }, Date.now() / 1000, 'base'));
+  }
+
+  /** Streams the current state (the scene only changes when a command runs physics, so a repeat is the truth). */
+  publishSensors(): void {
+    this.publishImage();
+    this.publishState();
+  }
+
+  private resampled: { from: RgbImage; to: RgbImage } | null = null;
+
+  private publishImage(): void {
+    let img = this.sim.observe().image;
+    if (this.o.camera) {
+      // The rendered frame changes only when physics runs: resample once per new frame, not per publication.
+      if (this.resampled?.from !== img) this.resampled = { from: img, to: resample(img, this.o.camera.width, this.o.camera.height) };
+      img = this.resampled.to;
+    }
+    this.img.publish(imageToMsg(img, Date.now() / 1000, 'wrist_camera'));
+    this.imagesPublished++;
+  }
+
+  private publishState(): void {
+    const o = this.sim.observe();
+    const now = Date.now() / 1000;
+    this.wr.publish(wrenchToMsg(o.wrench, now, 'wrist_ft'));
+    this.pose.publish(poseToMsg({ pos: o.eePos, quat: o.eeQuat }, now, 'base'));
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    for (const c of this.closers) c.close();
+  }
+}
+
+/** Nearest-neighbour resize: a stand-in for a camera's native resolution (the daemon crops and resizes as calibrated). */
+export function resample(img: RgbImage, width: number, height: number): RgbImage {
+  const out = new Uint8Array(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    const sy = Math.min(img.height - 1, Math.floor((y * img.height) / height));
+    for (let x = 0; x < width; x++) {
+      const sx = Math.min(img.width - 1, Math.floor((x * img.width) / width));
+      const s = (sy * img.width + sx) * 3;
+      const d = (y * width + x) * 3;
+      out[d] = img.data[s] as number;
+      out[d + 1] = img.data[s + 1] as number;
+      out[d + 2] = img.data[s + 2] as number;
+    }
+  }
+  return { width, height, data: out };
+}
