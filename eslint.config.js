@@ -11,7 +11,7 @@ export const LAYERS = [
   ['core', 'util'],
   ['sim', 'store', 'policy', 'config'],
   ['learn', 'robot'],
-  ['control'],
+  ['control', 'ros2'],
   ['eval'],
   ['data'],
   ['daemon'],

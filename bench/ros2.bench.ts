@@ -69,7 +69,7 @@ const camReceived = camBackend.topicStats()[0]?.count ?? 0;
 camBackend.dispose();
 await camTransport.close();
 
-const proc = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/ros2/sim-robot-main.ts'), '--domain', String(domain), '--sensor-hz', '30', '--camera', '640x480'], {
+const proc = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/ros2-sim-robot.ts'), '--domain', String(domain), '--sensor-hz', '30', '--camera', '640x480'], {
   cwd: root,
   env: { ...process.env, CYCLONEDDS_URI: `file://${LOOPBACK_CONFIG}` },
   stdio: ['ignore', 'pipe', 'inherit'],

@@ -3,7 +3,7 @@
     ros2 launch launch/insertion_daemon.launch.py config:=/abs/daemon.yaml params:=/abs/params.yaml \
         remaps:="/camera/image_raw:=/right_hand_camera/image;/ee_pose:=/robot/ee_pose"
 
-It starts the daemon as a ROS 2 node (src/ros2/daemon-main.ts: the daemon on the `ros2` robot backend, plus its ROS
+It starts the daemon as a ROS 2 node (src/cli/ros2-daemon.ts: the daemon on the `ros2` robot backend, plus its ROS
 services and topics) as a managed process. The node's topics, QoS, transport and teleop come from the parameters file
 (ROS 2 params YAML, `insertion_daemon: ros__parameters:`), topic remaps from `remaps` (from:=to pairs, ';'-separated);
 the daemon reads both from the environment (INSERTION_ROS2_PARAMS, INSERTION_ROS2_REMAPS; src/ros2/config.ts).
@@ -30,7 +30,7 @@ def generate_launch_description():
     return LaunchDescription([
         *[DeclareLaunchArgument(name, default_value=default, description=text) for name, default, text in args],
         ExecuteProcess(
-            cmd=['npx', 'tsx', os.path.join(ROOT, 'src', 'ros2', 'daemon-main.ts'),
+            cmd=['npx', 'tsx', os.path.join(ROOT, 'src', 'cli', 'ros2-daemon.ts'),
                  '--config', LaunchConfiguration('config'),
                  '--calibration', LaunchConfiguration('calibration'),
                  '--models', LaunchConfiguration('models'),

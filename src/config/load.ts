@@ -114,6 +114,11 @@ function rankErrors(errors: readonly ErrorObject[]): ErrorObject[] {
 }
 
 /** Reads a YAML or JSON file; a syntax error names the file and the line. */
+/** YAML (or JSON, by the file's extension) text as data; throws the parser's error. */
+export function parseStructured(text: string, file: string): unknown {
+  return file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+}
+
 export function readStructured(file: string): unknown {
   let text: string;
   try {
@@ -122,7 +127,7 @@ export function readStructured(file: string): unknown {
     throw new ConfigError(file, null, `cannot read: ${(e as Error).message}`);
   }
   try {
-    return file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+    return parseStructured(text, file);
   } catch (e) {
     throw new ConfigError(file, null, `not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(e as Error).message}`);
   }

@@ -28,3 +28,16 @@ export async function toSquareRgb(input: Uint8Array | RgbImage, size: number): P
 export async function svgToPngFile(svg: string, file: string): Promise<void> {
   await sharp(Buffer.from(svg)).png().toFile(file);
 }
+
+/** An encoded frame (JPEG, PNG, ... as sharp reads them) as packed RGB at its own size. */
+export async function decodeImage(data: Uint8Array): Promise<RgbImage> {
+  const { data: px, info } = await sharp(data).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+  if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
+  return { width: info.width, height: info.height, data: new Uint8Array(px.buffer, px.byteOffset, px.length) };
+}
+
+/** PNG (lossless) or JPEG (quality 95) of an RGB image. */
+export async function encodeImage(img: RgbImage, format: 'png' | 'jpeg'): Promise<Buffer> {
+  const s = sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } });
+  return format === 'png' ? s.png().toBuffer() : s.jpeg({ quality: 95 }).toBuffer();
+}

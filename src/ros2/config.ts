@@ -10,7 +10,7 @@ import { ddsTopicName } from './messages.ts';
 import { parseQos, type Ros2Transport } from './transport.ts';
 import type { JoyMapping } from './convert.ts';
 import type { Vec3 } from '../core/types.ts';
-import { parse as parseYaml } from 'yaml';
+import { parseStructured } from '../config/load.ts';
 
 export interface TeleopConfig {
   /** geometry_msgs/Twist (spacenav) topic, or null. */
@@ -199,7 +199,7 @@ export function ros2SectionFromEnv(base: Ros2Section, env: NodeJS.ProcessEnv, re
   if (file) {
     let doc: unknown;
     try {
-      doc = parseYaml(readFile(file));
+      doc = parseStructured(readFile(file), file);
     } catch (e) {
       throw new Error(`${file}: cannot read the ROS 2 parameters file: ${(e as Error).message}`);
     }

@@ -3,7 +3,7 @@
  * Conventions: stamps are seconds on the sender's clock; quaternions are [w, x, y, z] in the daemon and
  * {x, y, z, w} in ROS; images in the daemon are tightly packed RGB.
  */
-import sharp from 'sharp';
+import { decodeImage, encodeImage } from '../robot/image-codec.ts';
 import type { RgbImage, Vec3, Wrench } from '../core/types.ts';
 import {
   ESTOP_BUTTON,
@@ -101,17 +101,14 @@ export function imageToMsg(img: RgbImage, stamp: number, frameId: string, encodi
 /** sensor_msgs/CompressedImage (jpeg, png, ...) -> packed RGB, decoded by sharp off the main thread. */
 export async function compressedImageFromMsg(msg: CompressedImageMsg, topic = 'image/compressed'): Promise<RgbImage> {
   try {
-    const { data, info } = await sharp(msg.data).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
-    if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
-    return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
+    return await decodeImage(msg.data);
   } catch (e) {
     throw new Error(`ros2 ${topic}: cannot decode compressed image (format '${msg.format}', ${msg.data.length} bytes): ${(e as Error).message}`);
   }
 }
 
 export async function compressedImageToMsg(img: RgbImage, stamp: number, frameId: string, format: 'jpeg' | 'png' = 'png'): Promise<CompressedImageMsg> {
-  const s = sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } });
-  const buf = format === 'png' ? await s.png().toBuffer() : await s.jpeg({ quality: 95 }).toBuffer();
+  const buf = await encodeImage(img, format);
   return { header: header(stamp, frameId), format, data: new Uint8Array(buf.buffer, buf.byteOffset, buf.length) };
 }
 

@@ -1,5 +1,5 @@
 /**
- * The simulated cell as a robot on the ROS 2 graph (run it in its own process: src/ros2/sim-robot-main.ts). Like a real
+ * The simulated cell as a robot on the ROS 2 graph (run it in its own process: src/cli/ros2-sim-robot.ts). Like a real
  * arm's driver it streams camera, wrist wrench, end-effector pose and e-stop state, publishes the socket pose it knows,
  * and executes motion commands: each TwistStamped (or target PoseStamped) runs one control period of physics.
  * Its e-stop button is reachable as services (`/sim/estop_press`, `/sim/estop_release`); while it is pressed the

@@ -1,6 +1,6 @@
 /**
  * End to end over DDS on loopback: the simulated cell runs as a ROS 2 robot in its own process
- * (src/ros2/sim-robot-main.ts); the real daemon (startDaemonApp, 10 Hz real-time loop, SQLite log) drives it through
+ * (src/cli/ros2-sim-robot.ts); the real daemon (startDaemonApp, 10 Hz real-time loop, SQLite log) drives it through
  * the ros2 backend, exactly as on a workstation. Skips with the reason when the DDS shim is not built.
  */
 import { test } from 'node:test';
@@ -29,7 +29,7 @@ async function waitFor(pred: () => boolean, ms: number, what: string): Promise<v
 }
 
 function startRobot(domain: number): Promise<{ proc: ChildProcess; stderr: () => string }> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/ros2/sim-robot-main.ts'), '--domain', String(domain), '--sensor-hz', '30'], {
+  const proc = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/ros2-sim-robot.ts'), '--domain', String(domain), '--sensor-hz', '30'], {
     cwd: root,
     env: { ...process.env, CYCLONEDDS_URI: `file://${LOOPBACK_CONFIG}` },
     stdio: ['ignore', 'pipe', 'pipe'],

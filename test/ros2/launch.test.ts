@@ -24,7 +24,7 @@ test('launch XML validates against the launch schema; a wrong tag or output valu
   const xsd = resolve(root, 'launch/launch.xsd');
   execFileSync('xmllint', ['--noout', '--schema', xsd, resolve(root, 'launch/insertion_daemon.launch.xml')], { stdio: 'pipe' });
   const bad = readFileSync(resolve(root, 'launch/insertion_daemon.launch.xml'), 'utf8').replace('output="screen"', 'output="loud"');
-  assert.match(readFileSync(resolve(root, 'launch/insertion_daemon.launch.xml'), 'utf8'), /src\/ros2\/daemon-main\.ts/);
+  assert.match(readFileSync(resolve(root, 'launch/insertion_daemon.launch.xml'), 'utf8'), /src\/cli\/ros2-daemon\.ts/);
   assert.throws(() => execFileSync('xmllint', ['--noout', '--schema', xsd, '-'], { input: bad, stdio: 'pipe' }), /fails to validate|Command failed/);
 });
 
@@ -39,7 +39,7 @@ test('the Python launch file compiles and, with the STUB launch package, describ
   const proc = d.find((e) => e.type === 'ExecuteProcess');
   assert.ok(proc);
   const cmd = proc.kwargs.cmd as string[];
-  assert.ok(cmd.some((c) => c.endsWith('src/ros2/daemon-main.ts')));
+  assert.ok(cmd.some((c) => c.endsWith('src/cli/ros2-daemon.ts')));
   assert.ok(cmd.includes('$(var config)') && cmd.includes('$(var calibration)') && cmd.includes('$(var models)'));
   assert.deepEqual(Object.keys(proc.kwargs.additional_env as object).sort(), ['INSERTION_ROS2_PARAMS', 'INSERTION_ROS2_REMAPS', 'ROS_DOMAIN_ID']);
 });

@@ -29,7 +29,7 @@ test('ament_cmake configures the package; install rules place the ros2 run execu
   }
 });
 
-test('bin/insertion_daemon (the ros2 run executable) is a valid bash script that starts src/ros2/daemon-main.ts', () => {
+test('bin/insertion_daemon (the ros2 run executable) is a valid bash script that starts src/cli/ros2-daemon.ts', () => {
   execFileSync('bash', ['-n', join(root, 'bin/insertion_daemon')]);
-  assert.match(readFileSync(join(root, 'bin/insertion_daemon'), 'utf8'), /exec node --import tsx src\/ros2\/daemon-main\.ts "\$@"/);
+  assert.match(readFileSync(join(root, 'bin/insertion_daemon'), 'utf8'), /exec node --import tsx src\/cli\/ros2-daemon\.ts "\$@"/);
 });

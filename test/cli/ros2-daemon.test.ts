@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { splitArgs } from '../../src/ros2/daemon-main.ts';
+import { splitArgs } from '../../src/cli/ros2-daemon.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 
@@ -23,7 +23,7 @@ test('the ROS node chosen with rclnodejs and no sourced ROS 2: exits 2 saying wh
     writeFileSync(f, 'backend:\n  ros2:\n    transport: rclnodejs\n');
     const env = { ...process.env };
     delete env.AMENT_PREFIX_PATH;
-    const r = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'src/ros2/daemon-main.ts'), '--ros2', f, '--port', '0', '--db', join(dir, 'x.db')], { cwd: root, env, encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'src/cli/ros2-daemon.ts'), '--ros2', f, '--port', '0', '--db', join(dir, 'x.db')], { cwd: root, env, encoding: 'utf8', timeout: 60_000 });
     assert.equal(r.status, 2, r.stderr);
     assert.match(r.stderr, /daemon: ros2 backend, transport 'rclnodejs': no sourced ROS 2 \(AMENT_PREFIX_PATH is not set\)/);
   } finally {

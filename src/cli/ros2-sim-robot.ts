@@ -1,12 +1,12 @@
 /**
  * The simulated cell as a ROS 2 robot, in its own process, over the DDS-wire transport (loopback-only by default).
- *   npx tsx src/ros2/sim-robot-main.ts [--domain N] [--connector square16] [--image-size 64] [--sensor-hz 30] [--control-hz 10] [--camera 640x480]
+ *   npx tsx src/cli/ros2-sim-robot.ts [--domain N] [--connector square16] [--image-size 64] [--sensor-hz 30] [--control-hz 10] [--camera 640x480]
  * Prints one JSON line `{"ready":true,...}` when its publishers and subscriptions exist; stops on SIGINT/SIGTERM.
  */
 import { parseArgs } from 'node:util';
 import { SimBackend } from '../robot/sim-backend.ts';
-import { DdsTransport } from './dds-transport.ts';
-import { SimRos2Robot } from './sim-robot.ts';
+import { DdsTransport } from '../ros2/dds-transport.ts';
+import { SimRos2Robot } from '../ros2/sim-robot.ts';
 
 const { values } = parseArgs({
   options: {

@@ -2,7 +2,7 @@
  * The daemon as a ROS 2 node: the same daemon as src/cli/daemon.ts, driving the `ros2` backend and serving the ROS
  * services and topics (DaemonRosNode). This is what `ros2 launch` and `ros2 run insertion_daemon insertion_daemon` start.
  *
- *   npx tsx src/ros2/daemon-main.ts [--ros2 config/ros2.example.yaml] [daemon flags: --config --port --db --models ...]
+ *   npx tsx src/cli/ros2-daemon.ts [--ros2 config/ros2.example.yaml] [daemon flags: --config --port --db --models ...]
  *                                   [--ros-args -r from:=to ... --params-file FILE -p name:=value ...]
  *
  * The ros2 settings come from the `backend.ros2` section of the --ros2 file (default: built-in defaults), then from the
@@ -11,13 +11,12 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
-import { ConfigError, loadCalibration, loadDaemonConfig, resolveToken } from '../config/load.ts';
-import { daemonUsage, parseDaemonArgs } from '../cli/daemon-args.ts';
+import { ConfigError, loadCalibration, loadDaemonConfig, readStructured, resolveToken } from '../config/load.ts';
+import { daemonUsage, parseDaemonArgs } from './daemon-args.ts';
 import { startDaemonApp } from '../app/daemon-app.ts';
-import { createRos2Backend, parseRos2Section, ros2SectionFromEnv, DEFAULT_SECTION } from './config.ts';
-import { DaemonRosNode } from './node.ts';
-import { TransportUnavailableError } from './transport.ts';
+import { createRos2Backend, parseRos2Section, ros2SectionFromEnv, DEFAULT_SECTION } from '../ros2/config.ts';
+import { DaemonRosNode } from '../ros2/node.ts';
+import { TransportUnavailableError } from '../ros2/transport.ts';
 
 const DEFAULT_CONFIG = resolve(import.meta.dirname, '../../config/daemon.yaml');
 
@@ -60,7 +59,7 @@ export async function main(argv = process.argv.slice(2), env = process.env): Pro
     const calibration = loadCalibration(config.calibrationDir);
     let section = DEFAULT_SECTION;
     if (ros2File) {
-      const raw = parseYaml(readFileSync(ros2File, 'utf8')) as { backend?: { ros2?: unknown } } | null;
+      const raw = readStructured(ros2File) as { backend?: { ros2?: unknown } } | null;
       section = parseRos2Section(raw?.backend?.ros2, ros2File);
     }
     section = ros2SectionFromEnv(section, e, (p) => readFileSync(p, 'utf8'));
