@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Debian packages the project needs beyond Node.
 #   (default)  what the tests need: an independent ONNX checker (python3-onnx), a C toolchain for
-#              better-sqlite3's source build, and headless Chromium for anything a person looks at.
+#              better-sqlite3's source build, headless Chromium for anything a person looks at, and the sqlite3
+#              CLI (a live log must survive an operator's `sqlite3 <db>`: test/store/live-wal.test.ts).
 #   --bench    also the trainer's yardstick: PyTorch (CPU) with a threaded OpenBLAS, for side-by-side figures.
 set -euo pipefail
-pkgs=(python3 python3-onnx build-essential chromium)
+pkgs=(python3 python3-onnx build-essential chromium sqlite3)
 if [ "${1:-}" = "--bench" ]; then pkgs+=(python3-torch libopenblas0-pthread); fi
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -1,6 +1,7 @@
 /**
- * Opening a log file safely. Before anything can write, the file is inspected read-only: its SQLite header by hand,
- * then (through a read-only connection) its application_id, schema version, tables and optionally `PRAGMA quick_check`.
+ * Opening a log file safely. Before anything can write, the file is inspected read-only: its size by stat(2), then
+ * (through a read-only SQLite connection) its header, application_id, schema version, tables and optionally
+ * `PRAGMA quick_check`. Nothing here opens a descriptor on a database this process has open (see statDb: POSIX locks).
  * A corrupt, foreign or newer-schema file is refused with a StoreOpenError naming the file, and its bytes are never
  * written (read-only connections on a rollback-journal file create nothing; on a WAL file they may create the -shm
  * index beside it, never the file itself).
@@ -11,7 +12,7 @@
  * corrupt the file): that is the price of not fsync-ing every commit, which FULL would do at ~ms each. The promise we
  * make is about process death, which is what a daemon dies of; run with `synchronous: 'FULL'` for power-loss safety.
  */
-import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, openSync, readSync, readdirSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { APPLICATION_ID, MIGRATIONS, OUR_TABLES, SCHEMA_VERSION } from './schema.ts';
 
@@ -39,38 +40,115 @@ export interface OpenOptions {
 
 const MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
 
-/** Checks the 100-byte SQLite header by hand, so garbage never reaches SQLite. Returns false for a new/empty file. */
-function checkHeader(file: string): boolean {
-  if (!existsSync(file)) return false;
-  const st = statSync(file);
+/**
+ * What stat(2) alone says about the file; false for a new/empty file. Opens no file descriptor.
+ *
+ * Why no stray fs.openSync on the database: SQLite's locks are POSIX record locks, which belong to the process and
+ * are ALL dropped when the process closes ANY descriptor on the file (fcntl(2)), even one SQLite never saw. A raw
+ * header read with openSync/closeSync, from any thread of a process that already has a connection (the writer
+ * thread opening after the daemon's main connection), silently left the daemon without its SHARED lock; the next
+ * process to close its own connection (an operator's `sqlite3 <db> 'PRAGMA integrity_check'`, the trainer) then saw
+ * itself as the last connection, checkpointed and deleted the -wal and -shm while the daemon kept writing into the
+ * deleted files, and a SIGKILL lost every commit since. SQLite guards its own descriptors (a connection's close is
+ * deferred while another connection of the process holds a lock); we read the header by hand only while no
+ * descriptor of this process is on the file (headerProblem).
+ */
+function statDb(file: string): boolean {
+  let st;
+  try {
+    st = statSync(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw new StoreOpenError(file, 'io', `cannot stat: ${(e as Error).message}`);
+  }
   if (!st.isFile()) throw new StoreOpenError(file, 'io', 'not a regular file');
   if (st.size === 0) return false;
   if (st.size < 100) throw new StoreOpenError(file, 'corrupt', `file is ${st.size} bytes, shorter than an SQLite header (100 bytes)`);
+  return true;
+}
+
+/**
+ * True when some descriptor of this process (any thread: SQLite's, or anybody's) refers to the file. Linux
+ * (/proc/self/fd); elsewhere assumes yes, so that nothing is ever opened by hand there.
+ */
+function openInThisProcess(file: string): boolean {
+  return openElsewhereInThisProcess(file, -1);
+}
+
+function openElsewhereInThisProcess(file: string, except: number): boolean {
+  let target;
+  try {
+    target = statSync(file);
+  } catch {
+    return false;
+  }
+  let fds: string[];
+  try {
+    fds = readdirSync('/proc/self/fd');
+  } catch {
+    return true;
+  }
+  for (const fd of fds) {
+    if (Number(fd) === except) continue;
+    try {
+      const st = statSync(`/proc/self/fd/${fd}`); // stat through the link: no descriptor is opened or closed
+      if (st.ino === target.ino && st.dev === target.dev) return true;
+    } catch {
+      // a descriptor closed meanwhile (the readdir's own, another thread's)
+    }
+  }
+  return false;
+}
+
+/** Descriptors of header reads that could not be closed safely (see headerProblem); kept open for the process's life. */
+const parked: number[] = [];
+
+/**
+ * Checks the 100-byte SQLite header by hand, so that garbage never reaches SQLite (which, for a file whose header
+ * claims WAL mode, would create -wal/-shm beside it before noticing the damage). Returns the problem, or null.
+ *
+ * Reads only when no descriptor of this process is on the file: then this process holds no lock on it that closing
+ * ours could drop. A file this process already has open was checked when it was first opened, and is live: it is
+ * left to SQLite. Should another thread open the file during the read (microseconds), our descriptor is parked
+ * rather than closed, so that its lock survives.
+ */
+function headerProblem(file: string): string | null {
+  if (openInThisProcess(file)) return null;
+  const st = statSync(file);
   const h = Buffer.alloc(100);
   const fd = openSync(file, 'r');
   try {
     readSync(fd, h, 0, 100, 0);
   } finally {
-    closeSync(fd);
+    if (openElsewhereInThisProcess(file, fd)) parked.push(fd);
+    else closeSync(fd);
   }
-  if (!h.subarray(0, 16).equals(MAGIC)) throw new StoreOpenError(file, 'corrupt', 'not an SQLite database (bad header magic)');
+  if (!h.subarray(0, 16).equals(MAGIC)) return 'not an SQLite database (bad header magic)';
   const rawPage = h.readUInt16BE(16);
   const pageSize = rawPage === 1 ? 65536 : rawPage;
-  if (pageSize < 512 || pageSize > 65536 || (pageSize & (pageSize - 1)) !== 0) {
-    throw new StoreOpenError(file, 'corrupt', `header page size ${rawPage} is invalid`);
-  }
+  if (pageSize < 512 || pageSize > 65536 || (pageSize & (pageSize - 1)) !== 0) return `header page size ${rawPage} is invalid`;
   const wv = h[18]!, rv = h[19]!;
-  if (wv < 1 || wv > 2 || rv < 1 || rv > 2) throw new StoreOpenError(file, 'corrupt', `header file format versions ${wv}/${rv} are invalid`);
-  if (h[21] !== 64 || h[22] !== 32 || h[23] !== 32) throw new StoreOpenError(file, 'corrupt', 'header payload fractions are invalid');
-  if (st.size % pageSize !== 0) throw new StoreOpenError(file, 'corrupt', `size ${st.size} is not a multiple of the page size ${pageSize} (truncated?)`);
+  if (wv < 1 || wv > 2 || rv < 1 || rv > 2) return `header file format versions ${wv}/${rv} are invalid`;
+  if (h[21] !== 64 || h[22] !== 32 || h[23] !== 32) return 'header payload fractions are invalid';
+  if (st.size % pageSize !== 0) return `size ${st.size} is not a multiple of the page size ${pageSize} (truncated?)`;
   // The in-header page count is valid when the change counter matches "version valid for". With a non-empty -wal
   // a checkpoint may have been cut short, so the main file alone need not be complete: leave that to SQLite.
-  const walFile = `${file}-wal`;
-  const walBytes = existsSync(walFile) ? statSync(walFile).size : 0;
+  let walBytes = 0;
+  try {
+    walBytes = statSync(`${file}-wal`).size;
+  } catch {
+    // no -wal
+  }
   const pages = h.readUInt32BE(28);
   if (walBytes === 0 && h.readUInt32BE(24) === h.readUInt32BE(92) && pages * pageSize > st.size) {
-    throw new StoreOpenError(file, 'corrupt', `header says ${pages} pages of ${pageSize} bytes but the file has ${st.size} bytes (truncated)`);
+    return `header says ${pages} pages of ${pageSize} bytes but the file has ${st.size} bytes (truncated)`;
   }
+  return null;
+}
+
+function checkHeader(file: string): true {
+  const problem = headerProblem(file);
+  if (problem) throw new StoreOpenError(file, 'corrupt', problem);
   return true;
 }
 
@@ -134,7 +212,7 @@ function applyPragmas(db: Db, busyMs: number): void {
 
 /** Opens (creating if absent) a log for writing: checks, WAL, migrations. */
 export function openWritable(file: string, opts: OpenOptions = {}): Db {
-  const exists = checkHeader(file);
+  const exists = statDb(file) && checkHeader(file);
   if (exists) classify(file, inspect(file, opts.integrityCheck ?? 'quick'), true);
   let db: Db;
   try {
@@ -177,7 +255,7 @@ function migrate(db: Db, file: string): void {
 
 /** Opens an existing log read-only (for the trainer, the API, replay) while a writer may be writing. */
 export function openReadOnly(file: string, opts: OpenOptions = {}): Db {
-  if (!checkHeader(file)) throw new StoreOpenError(file, 'missing', 'no such database (or it is empty)');
+  if (!(statDb(file) && checkHeader(file))) throw new StoreOpenError(file, 'missing', 'no such database (or it is empty)');
   classify(file, inspect(file, opts.integrityCheck ?? 'header'), false);
   const db = new Database(file, { readonly: true, fileMustExist: true });
   db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 5000}`);
