@@ -16,6 +16,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
+import { whereHint } from './open.ts';
 
 export interface LockHolder {
   pid: number;
@@ -64,7 +65,7 @@ export class ProcessLock {
     try {
       db = new Database(file, { timeout: 0 });
     } catch (e) {
-      throw new Error(`cannot open lock file ${file} (for ${what}): ${(e as Error).message}`);
+      throw new Error(`cannot open lock file ${file} (for ${what}): ${(e as Error).message}${whereHint(file)}`);
     }
     try {
       const me: LockHolder = { pid: process.pid, host: hostname(), since: Date.now(), what, argv: process.argv.slice(1).join(' ').slice(0, 300) };
@@ -104,7 +105,7 @@ export class ProcessLock {
     } catch (e) {
       db.close();
       if (e instanceof LockHeldError) throw e;
-      throw new Error(`cannot take lock file ${file} (for ${what}): ${(e as Error).message}`);
+      throw new Error(`cannot take lock file ${file} (for ${what}): ${(e as Error).message}${whereHint(file)}`);
     }
     throw new Error('unreachable');
   }

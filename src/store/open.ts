@@ -12,7 +12,8 @@
  * corrupt the file): that is the price of not fsync-ing every commit, which FULL would do at ~ms each. The promise we
  * make is about process death, which is what a daemon dies of; run with `synchronous: 'FULL'` for power-loss safety.
  */
-import { closeSync, openSync, readSync, readdirSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, openSync, readSync, readdirSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { APPLICATION_ID, MIGRATIONS, OUR_TABLES, SCHEMA_VERSION } from './schema.ts';
 
@@ -205,6 +206,27 @@ function classify(file: string, ins: Inspection, forWriting: boolean): boolean {
   return true;
 }
 
+/** Why a file may not be writable, for the operator: its directory is missing or not writable, or it is read-only. */
+export function whereHint(file: string): string {
+  const dir = dirname(resolve(file));
+  try {
+    if (!statSync(dir).isDirectory()) return ` (${dir} is not a directory)`;
+  } catch {
+    return ` (directory ${dir} does not exist)`;
+  }
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch {
+    return ` (directory ${dir} is not writable)`;
+  }
+  try {
+    accessSync(file, constants.W_OK);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return ' (the file is not writable)';
+  }
+  return '';
+}
+
 function applyPragmas(db: Db, busyMs: number): void {
   db.pragma(`busy_timeout = ${busyMs}`);
   db.pragma('foreign_keys = ON');
@@ -218,7 +240,7 @@ export function openWritable(file: string, opts: OpenOptions = {}): Db {
   try {
     db = new Database(file);
   } catch (e) {
-    throw new StoreOpenError(file, 'io', (e as Error).message);
+    throw new StoreOpenError(file, 'io', `${(e as Error).message}${whereHint(file)}`);
   }
   try {
     applyPragmas(db, opts.busyTimeoutMs ?? 5000);
@@ -231,7 +253,9 @@ export function openWritable(file: string, opts: OpenOptions = {}): Db {
     return db;
   } catch (e) {
     db.close();
-    throw e;
+    if (e instanceof StoreOpenError) throw e;
+    // e.g. "attempt to write a readonly database" (SQLite opened a file it may not write read-only): name the file.
+    throw new StoreOpenError(file, 'io', `${(e as Error).message}${whereHint(file)}`);
   }
 }
 
@@ -257,7 +281,11 @@ function migrate(db: Db, file: string): void {
 export function openReadOnly(file: string, opts: OpenOptions = {}): Db {
   if (!(statDb(file) && checkHeader(file))) throw new StoreOpenError(file, 'missing', 'no such database (or it is empty)');
   classify(file, inspect(file, opts.integrityCheck ?? 'header'), false);
-  const db = new Database(file, { readonly: true, fileMustExist: true });
-  db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 5000}`);
-  return db;
+  try {
+    const db = new Database(file, { readonly: true, fileMustExist: true });
+    db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 5000}`);
+    return db;
+  } catch (e) {
+    throw new StoreOpenError(file, 'io', `cannot open read-only: ${(e as Error).message}`);
+  }
 }
