@@ -145,24 +145,37 @@ export class StoreLog implements DaemonLog {
     await this.writer.flush();
   }
 
-  /** Flushes, closes the session row, the writer and the database, then releases the locks. */
+  /**
+   * Flushes, closes the writer, the session row and the database, then releases the locks. Everything is closed even
+   * when the writer has died; then the death is thrown again at the end (the daemon exits non-zero).
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    let failure: unknown = null;
     try {
       try {
         await this.flush();
-      } finally {
+      } catch (e) {
+        failure = e;
+      }
+      try {
         await this.writer.close();
-        this.drain();
-        if (this.store.isOpen) {
+      } catch (e) {
+        failure ??= e;
+      }
+      this.drain();
+      if (this.store.isOpen) {
+        try {
           this.store.closeSession(this.sessionId);
+        } finally {
           this.store.close();
         }
       }
     } finally {
       for (const l of this.locks.reverse()) l.release();
     }
+    if (failure) throw failure;
   }
 
   private defer(fn: () => void): void {
