@@ -15,7 +15,7 @@
 import { accessSync, closeSync, constants, openSync, readSync, readdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { APPLICATION_ID, MIGRATIONS, OUR_TABLES, SCHEMA_VERSION } from './schema.ts';
+import { APPLICATION_ID, MIGRATIONS, OUR_TABLES } from './schema.ts';
 
 export type Db = Database.Database;
 
@@ -23,7 +23,7 @@ export class StoreOpenError extends Error {
   override name = 'StoreOpenError';
   constructor(
     readonly file: string,
-    readonly reason: 'corrupt' | 'foreign' | 'newer' | 'older' | 'missing' | 'io',
+    readonly reason: 'corrupt' | 'foreign' | 'newer' | 'older' | 'missing' | 'io' | 'migration',
     detail: string,
   ) {
     super(`refusing database ${file}: ${detail}`);
@@ -37,6 +37,8 @@ export interface OpenOptions {
   busyTimeoutMs?: number;
   /** WAL durability level, see the file comment. Default 'NORMAL'. */
   synchronous?: 'NORMAL' | 'FULL';
+  /** The migrations this build knows (default schema.ts MIGRATIONS). Tests of the migration path only. */
+  migrations?: readonly string[];
 }
 
 const MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
@@ -186,7 +188,7 @@ function inspect(file: string, integrity: 'quick' | 'header'): Inspection {
 }
 
 /** Classifies an inspected file; returns true when it is ours (false: brand new). Throws for everything else. */
-function classify(file: string, ins: Inspection, forWriting: boolean): boolean {
+function classify(file: string, ins: Inspection, forWriting: boolean, latest: number): boolean {
   const hex = (n: number) => `0x${(n >>> 0).toString(16).padStart(8, '0')}`;
   if (ins.appId !== APPLICATION_ID) {
     if (ins.appId !== 0) throw new StoreOpenError(file, 'foreign', `application_id ${hex(ins.appId)} is not this project's (${hex(APPLICATION_ID)})`);
@@ -194,14 +196,14 @@ function classify(file: string, ins: Inspection, forWriting: boolean): boolean {
     if (ins.version !== 0) throw new StoreOpenError(file, 'foreign', `user_version ${ins.version} without our application_id`);
     return false;
   }
-  if (ins.version > SCHEMA_VERSION) {
-    throw new StoreOpenError(file, 'newer', `schema version ${ins.version} is newer than this build's ${SCHEMA_VERSION}; upgrade the software`);
+  if (ins.version > latest) {
+    throw new StoreOpenError(file, 'newer', `schema version ${ins.version} is newer than this build's ${latest}; upgrade the software`);
   }
-  if (ins.version === SCHEMA_VERSION) {
+  if (ins.version === latest) {
     const missing = OUR_TABLES.filter((t) => !ins.tables.includes(t));
     if (missing.length) throw new StoreOpenError(file, 'corrupt', `schema version ${ins.version} but tables missing: ${missing.join(', ')}`);
   } else if (!forWriting) {
-    throw new StoreOpenError(file, 'older', `schema version ${ins.version} is older than ${SCHEMA_VERSION}; open it once for writing to migrate`);
+    throw new StoreOpenError(file, 'older', `schema version ${ins.version} is older than ${latest}; open it once for writing to migrate`);
   }
   return true;
 }
@@ -235,7 +237,8 @@ function applyPragmas(db: Db, busyMs: number): void {
 /** Opens (creating if absent) a log for writing: checks, WAL, migrations. */
 export function openWritable(file: string, opts: OpenOptions = {}): Db {
   const exists = statDb(file) && checkHeader(file);
-  if (exists) classify(file, inspect(file, opts.integrityCheck ?? 'quick'), true);
+  const migrations = opts.migrations ?? MIGRATIONS;
+  if (exists) classify(file, inspect(file, opts.integrityCheck ?? 'quick'), true, migrations.length);
   let db: Db;
   try {
     db = new Database(file);
@@ -249,7 +252,7 @@ export function openWritable(file: string, opts: OpenOptions = {}): Db {
     db.pragma(`synchronous = ${opts.synchronous ?? 'NORMAL'}`);
     // After a checkpoint, shrink a -wal that a burst (or a long reader) let grow, instead of keeping its peak size.
     db.pragma('journal_size_limit = 67108864');
-    migrate(db, file);
+    migrate(db, file, migrations);
     return db;
   } catch (e) {
     db.close();
@@ -259,20 +262,30 @@ export function openWritable(file: string, opts: OpenOptions = {}): Db {
   }
 }
 
-/** Brings the schema to SCHEMA_VERSION. The version is re-read inside the write transaction, so two openers can race. */
-function migrate(db: Db, file: string): void {
+/**
+ * Brings the schema to the newest version, all steps in one transaction (a failing step leaves the file as it was).
+ * The version is re-read inside the write transaction, so two openers can race.
+ */
+function migrate(db: Db, file: string, migrations: readonly string[]): void {
+  const latest = migrations.length;
   const run = db.transaction(() => {
     const appId = db.pragma('application_id', { simple: true }) as number;
     const from = db.pragma('user_version', { simple: true }) as number;
-    if (from > SCHEMA_VERSION) throw new StoreOpenError(file, 'newer', `schema version ${from} is newer than this build's ${SCHEMA_VERSION}`);
+    if (from > latest) throw new StoreOpenError(file, 'newer', `schema version ${from} is newer than this build's ${latest}`);
     if (appId !== APPLICATION_ID) {
       // A file that became non-empty between inspection and now is checked again rather than adopted.
       const n = (db.prepare(`SELECT count(*) AS n FROM sqlite_schema`).get() as { n: number }).n;
       if (appId !== 0 || n !== 0) throw new StoreOpenError(file, 'foreign', 'it changed under us and is not ours');
       db.pragma(`application_id = ${APPLICATION_ID}`);
     }
-    for (let v = from; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!);
-    if (from !== SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    for (let v = from; v < latest; v++) {
+      try {
+        db.exec(migrations[v]!);
+      } catch (e) {
+        throw new StoreOpenError(file, 'migration', `migration ${v} -> ${v + 1} failed (file left at version ${from}): ${(e as Error).message}`);
+      }
+    }
+    if (from !== latest) db.pragma(`user_version = ${latest}`);
   });
   run.immediate();
 }
@@ -280,7 +293,7 @@ function migrate(db: Db, file: string): void {
 /** Opens an existing log read-only (for the trainer, the API, replay) while a writer may be writing. */
 export function openReadOnly(file: string, opts: OpenOptions = {}): Db {
   if (!(statDb(file) && checkHeader(file))) throw new StoreOpenError(file, 'missing', 'no such database (or it is empty)');
-  classify(file, inspect(file, opts.integrityCheck ?? 'header'), false);
+  classify(file, inspect(file, opts.integrityCheck ?? 'header'), false, (opts.migrations ?? MIGRATIONS).length);
   try {
     const db = new Database(file, { readonly: true, fileMustExist: true });
     db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 5000}`);
