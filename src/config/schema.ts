@@ -72,6 +72,13 @@ export interface DaemonConfig {
   priority: number | null;
   backend: BackendConfig;
   practice: PracticeConfig;
+  /** What identifies the robot this daemon drives (e.g. its controller's address or serial number): a second daemon
+   *  for the same robot id is refused, whatever its database. Absent/null: no robot lock (the simulated cell lives
+   *  inside the daemon's process, so no other daemon can drive it). */
+  robotId?: string | null;
+  /** Directory of the per-robot lock files (relative to this file). Absent/null: $INSERTION_DAEMON_LOCK_DIR, else
+   *  /run/lock/insertion-daemon, else <tmpdir>/insertion-daemon-locks. */
+  lockDir?: string | null;
 }
 
 /** Camera calibration: which part of the frame the policy sees, and the channel order the camera delivers. */
@@ -182,6 +189,8 @@ export const daemonConfigSchema = {
         },
       },
     },
+    robotId: { type: ['string', 'null'], minLength: 1, maxLength: 200 },
+    lockDir: { type: ['string', 'null'], minLength: 1 },
     practice: {
       type: 'object',
       additionalProperties: false,
