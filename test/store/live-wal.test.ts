@@ -72,6 +72,10 @@ test('outside processes opening the live log leave its -wal/-shm alone; a SIGKIL
       assert.equal(inode(`${file}-shm`), shm, `${o.name}: the live -shm is the same file`);
       await child.atLeast(before + 30); // the daemon goes on writing after each visitor
     }
+    // The daemon's lock is there to be seen: leaving WAL mode needs every other connection gone, so it must fail.
+    const jm = spawnSync('sqlite3', ['-cmd', '.timeout 200', file, 'PRAGMA journal_mode=DELETE'], { encoding: 'utf8', timeout: 20_000 });
+    assert.match(`${jm.stdout}${jm.stderr}`, /wal|locked/i, 'an outside process cannot take the database from the live daemon');
+    assert.doesNotMatch(jm.stdout, /delete/i);
     // A reader that opens now still sees everything reported so far (it would not, writing into a deleted -wal).
     const reported = child.committed.slice();
     const ro = Store.openReadOnly(file);
