@@ -6,9 +6,10 @@
 #              transport's native shim (native/dds/build.sh: idlc + node-gyp against Node's own headers, no download).
 #              xmllint (libxml2-utils) validates the ROS 2 launch XML against launch/launch.xsd in the tests.
 #              ament-cmake (Debian) configures the ROS 2 package (package.xml, CMakeLists.txt) in the tests.
+#              The sqlite3 CLI: a live log must survive an operator's `sqlite3 <db>` (test/store/live-wal.test.ts).
 #   --bench    also the trainer's yardstick: PyTorch (CPU) with a threaded OpenBLAS, for side-by-side figures.
 set -euo pipefail
-pkgs=(python3 python3-onnx python3-numpy build-essential chromium cyclonedds-dev cyclonedds-tools libxml2-utils ament-cmake)
+pkgs=(python3 python3-onnx python3-numpy build-essential chromium cyclonedds-dev cyclonedds-tools libxml2-utils ament-cmake sqlite3)
 if [ "${1:-}" = "--bench" ]; then pkgs+=(python3-torch libopenblas0-pthread); fi
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

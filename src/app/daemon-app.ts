@@ -131,7 +131,7 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp> {
     log = await StoreLog.open(
       cfg.db,
       { robot: backend.kind === 'sim' ? 'simulated sawyer cell' : backend.kind, backend: backend.kind, config: configSnapshot(cfg), calibration: o.calibration },
-      { onError: (m) => notes.push(m) },
+      { onError: (m) => notes.push(m), robotId: cfg.robotId ?? null, ...(cfg.lockDir ? { lockDir: cfg.lockDir } : {}) },
     );
   } catch (e) {
     if (!o.backend) backend.dispose();

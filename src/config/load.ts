@@ -191,6 +191,7 @@ export function checkDaemonConfig(file: string, overrides: ConfigOverrides = {})
   cfg.db = overrides.db !== undefined ? resolve(overrides.db) : abs(cfg.db);
   cfg.modelsDir = overrides.modelsDir !== undefined ? resolve(overrides.modelsDir) : abs(cfg.modelsDir);
   cfg.calibrationDir = overrides.calibrationDir !== undefined ? resolve(overrides.calibrationDir) : abs(cfg.calibrationDir);
+  if (typeof cfg.lockDir === 'string') cfg.lockDir = abs(cfg.lockDir);
   return { config: cfg, errors: [] };
 }
 

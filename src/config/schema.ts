@@ -66,6 +66,14 @@ export const DaemonConfigSchema = T.object({
   }),
   backend: BackendConfigSchema,
   practice: PracticeConfigSchema,
+  robotId: T.nullable(T.string({ minLength: 1, maxLength: 200 }), {
+    default: null,
+    description: "what identifies the robot this daemon drives (e.g. its controller's address or serial number): a second daemon for the same robot id is refused, whatever its database; null: no robot lock (the simulated cell lives inside the daemon's process)",
+  }),
+  lockDir: T.nullable(T.string({ minLength: 1 }), {
+    default: null,
+    description: 'directory of the per-robot lock files (relative to the config file); null: $INSERTION_DAEMON_LOCK_DIR, else /run/lock/insertion-daemon, else <tmpdir>/insertion-daemon-locks',
+  }),
 });
 
 export type ApiConfig = Static<typeof ApiConfigSchema>;

@@ -2,10 +2,15 @@
  * The daemon's log on the project's SQLite store: one session per daemon run, episodes and events through the Store
  * (main-thread connection), transitions through the TransitionWriter (worker thread; append never waits).
  *
- * Events and episode ends raised inside a tick are queued and written right after the tick (setImmediate), so the tick
- * itself never performs a synchronous SQLite write. Order is kept: one queue, drained in order.
+ * Events raised inside a tick are queued and written right after the tick (setImmediate), so the tick itself never
+ * performs a synchronous SQLite write. An episode's end goes through the writer's queue, behind the episode's last
+ * transitions, so that it can never be committed before them (a kill then left "finished" episodes short of a step).
+ *
+ * One daemon per log and per robot: open() takes `<db>.lock` and, given a robot id, `<lockDir>/robot-<id>-<hash>.lock`
+ * (ProcessLock: SQLite-held POSIX locks the kernel releases when the process dies, SIGKILL included) before it touches
+ * anything, so a second daemon is refused with the first one's pid instead of closing its "dangling" episode.
  */
-import { Store, TransitionWriter } from '../store/index.ts';
+import { LockHeldError, ProcessLock, Store, TransitionWriter, databaseLockFile, defaultLockDir, robotLockFile, type WriterTestHooks } from '../store/index.ts';
 import type { SessionStart } from '../store/types.ts';
 import type { DaemonEvent, DaemonLog, EpisodeBegin, EpisodeFinish, TickTransition } from './interfaces.ts';
 
@@ -14,7 +19,19 @@ export interface StoreLogOptions {
   onError?: (message: string) => void;
   /** Pending transitions before the writer drops (see TransitionWriter). */
   maxPending?: number;
+  /**
+   * What identifies the robot this daemon drives (config robotId: e.g. the controller's address or serial), or null
+   * for a robot no other process can reach (the simulated cell lives inside the daemon). Given, a second daemon
+   * for the same robot is refused, whatever its database.
+   */
+  robotId?: string | null;
+  /** Directory of per-robot locks (default defaultLockDir()). */
+  lockDir?: string;
+  /** Tests only: faults and delays injected into the writer thread. */
+  writerTestHooks?: WriterTestHooks;
 }
+
+export { LockHeldError };
 
 export class StoreLog implements DaemonLog {
   private queue: Array<() => void> = [];
@@ -27,27 +44,43 @@ export class StoreLog implements DaemonLog {
     readonly writer: TransitionWriter,
     readonly sessionId: number,
     private readonly opts: StoreLogOptions,
+    private readonly locks: ProcessLock[],
+    /** What a killed predecessor left open and this open closed (outcome 'error'). */
+    readonly recovered: { sessions: number; episodes: number },
   ) {}
 
   /**
-   * Opens (creating or migrating) the log, closes episodes a killed predecessor left open, and starts a session.
-   * Refuses a corrupt or foreign file with the store's error, leaving it untouched.
+   * Takes the log's and the robot's locks (LockHeldError naming the holder when another process has either), opens
+   * (creating or migrating) the log, closes episodes a killed predecessor left open (recorded as an event of the new
+   * session), and starts a session. Refuses a corrupt or foreign file with the store's error, leaving it untouched.
    */
   static async open(file: string, session: SessionStart, opts: StoreLogOptions = {}): Promise<StoreLog> {
-    const store = Store.open(file);
-    let writer: TransitionWriter;
+    const locks: ProcessLock[] = [];
+    let store: Store | null = null;
     try {
-      store.closeDangling();
-      writer = await TransitionWriter.open(file, {
+      locks.push(ProcessLock.acquire(databaseLockFile(file), `database ${file}`));
+      if (opts.robotId != null) locks.push(ProcessLock.acquire(robotLockFile(opts.lockDir ?? defaultLockDir(), opts.robotId), `robot '${opts.robotId}'`));
+      store = Store.open(file);
+      const recovered = store.closeDangling('the daemon ended (killed?) before the episode was closed; found at the next start');
+      const writer = await TransitionWriter.open(file, {
         ...(opts.maxPending !== undefined ? { maxPending: opts.maxPending } : {}),
+        ...(opts.writerTestHooks ? { testHooks: opts.writerTestHooks } : {}),
         onError: (m) => opts.onError?.(m),
       });
+      const sessionId = store.openSession(session);
+      if (recovered.episodes || recovered.sessions) {
+        store.recordEvent({
+          kind: 'recovered', sessionId,
+          message: `closed ${recovered.episodes} episode(s) and ${recovered.sessions} session(s) left open by a previous run (outcome 'error')`,
+          data: recovered,
+        });
+      }
+      return new StoreLog(store, writer, sessionId, opts, locks, recovered);
     } catch (e) {
-      store.close();
+      store?.close();
+      for (const l of locks.reverse()) l.release();
       throw e;
     }
-    const sessionId = store.openSession(session);
-    return new StoreLog(store, writer, sessionId, opts);
   }
 
   beginEpisode(e: EpisodeBegin): number {
@@ -88,7 +121,16 @@ export class StoreLog implements DaemonLog {
   }
 
   endEpisode(id: number, end: EpisodeFinish): void {
-    this.defer(() => this.store.endEpisode(id, { outcome: end.outcome, reason: end.reason, learnedSuccessProb: end.learnedSuccessProb, gtSuccess: end.gtSuccess }));
+    const e = { outcome: end.outcome, reason: end.reason, learnedSuccessProb: end.learnedSuccessProb, gtSuccess: end.gtSuccess, endedAt: Date.now() };
+    if (this.writer.endEpisode(id, e)) return;
+    // The writer is closed (everything it had is committed) or dead (its queued transitions are lost): record the end
+    // here, and in the second case do not present the episode as complete.
+    const w = this.writer.stats();
+    const lost = w.alive ? e : {
+      ...e, outcome: 'error' as const, learnedSuccessProb: null,
+      reason: `log writer failed, transitions may be missing (episode ended ${e.outcome}${e.reason ? `: ${e.reason}` : ''}): ${w.lastError ?? ''}`,
+    };
+    this.defer(() => this.store.endEpisode(id, lost));
   }
 
   event(e: DaemonEvent): void {
@@ -103,20 +145,37 @@ export class StoreLog implements DaemonLog {
     await this.writer.flush();
   }
 
-  /** Flushes, closes the session row, the writer and the database. */
+  /**
+   * Flushes, closes the writer, the session row and the database, then releases the locks. Everything is closed even
+   * when the writer has died; then the death is thrown again at the end (the daemon exits non-zero).
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    let failure: unknown = null;
     try {
-      await this.flush();
-    } finally {
-      await this.writer.close();
+      try {
+        await this.flush();
+      } catch (e) {
+        failure = e;
+      }
+      try {
+        await this.writer.close();
+      } catch (e) {
+        failure ??= e;
+      }
       this.drain();
       if (this.store.isOpen) {
-        this.store.closeSession(this.sessionId);
-        this.store.close();
+        try {
+          this.store.closeSession(this.sessionId);
+        } finally {
+          this.store.close();
+        }
       }
+    } finally {
+      for (const l of this.locks.reverse()) l.release();
     }
+    if (failure) throw failure;
   }
 
   private defer(fn: () => void): void {

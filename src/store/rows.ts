@@ -1,7 +1,7 @@
 /** Mapping between TransitionInput / TransitionRecord and the transitions table's columns. Shared with the writer worker. */
 import type { Vec3, Wrench } from '../core/types.ts';
 import { IMAGE_CODEC, IMAGE_FORMAT, checkImage, decodeImage, decodeVec, decodeVecOrNull, encodeImage, encodeVec, encodeVecOrNull } from './codec.ts';
-import type { RewardUpdate, TransitionInput, TransitionRecord } from './types.ts';
+import type { EpisodeEnd, EpisodeOutcome, RewardUpdate, TransitionInput, TransitionRecord } from './types.ts';
 
 export const INSERT_TRANSITION_SQL = `INSERT INTO transitions (
   episode_id, step, image_width, image_height, image_format, image_codec, image,
@@ -20,6 +20,20 @@ export const UPDATE_REWARD_SQL = `UPDATE transitions SET reward_prob = @reward_p
   gt_success = CASE WHEN @set_gt THEN @gt_success ELSE gt_success END,
   done = CASE WHEN @set_done THEN @done ELSE done END
   WHERE episode_id = @episode_id AND step = @step`;
+
+/** Closes an open episode; changes 0 rows when it does not exist or has already ended. */
+export const END_EPISODE_SQL = `UPDATE episodes SET outcome = @outcome, reason = @reason, learned_success_prob = @learned_success_prob,
+  gt_success = @gt_success, ended_at = @ended_at WHERE id = @id AND ended_at IS NULL`;
+
+export const OUTCOMES: readonly EpisodeOutcome[] = ['success', 'failure', 'aborted', 'tripped', 'error'];
+
+export function endParams(id: number, end: EpisodeEnd): TransitionParams {
+  if (!OUTCOMES.includes(end.outcome)) throw new TypeError(`episode end.outcome must be one of ${OUTCOMES.join('|')}, got ${JSON.stringify(end.outcome)}`);
+  return {
+    id, outcome: end.outcome, reason: end.reason ?? null, learned_success_prob: end.learnedSuccessProb ?? null,
+    gt_success: end.gtSuccess == null ? null : end.gtSuccess ? 1 : 0, ended_at: end.endedAt ?? Date.now(),
+  };
+}
 
 export function rewardParams(episodeId: number, u: RewardUpdate): TransitionParams {
   return {

@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { decodeF32, encodeF32 } from './codec.ts';
 import { type Db, type OpenOptions, openReadOnly, openWritable } from './open.ts';
-import { INSERT_TRANSITION_SQL, TRANSITION_COLS, TRANSITION_COLS_NO_IMAGE, UPDATE_REWARD_SQL, type TransitionRow, rewardParams, transitionFromRow, transitionParams } from './rows.ts';
+import { END_EPISODE_SQL, INSERT_TRANSITION_SQL, TRANSITION_COLS, TRANSITION_COLS_NO_IMAGE, UPDATE_REWARD_SQL, type TransitionRow, endParams, rewardParams, transitionFromRow, transitionParams } from './rows.ts';
 import { SCHEMA_VERSION } from './schema.ts';
 import type {
   ActivationAction, ActivationRecord, DatasetDigest, EpisodeEnd, EpisodeKind, EpisodeOutcome, EpisodeRecord, EpisodeStart,
@@ -22,7 +22,6 @@ import type {
 } from './types.ts';
 
 const EPISODE_KINDS: readonly EpisodeKind[] = ['practice', 'eval', 'prior'];
-const OUTCOMES: readonly EpisodeOutcome[] = ['success', 'failure', 'aborted', 'tripped', 'error'];
 
 export interface ReadOptions {
   /** Decode images (inflate to RGB). Default true for single episodes, see each method. */
@@ -216,9 +215,7 @@ export class Store {
   }
 
   endEpisode(id: number, end: EpisodeEnd): void {
-    if (!OUTCOMES.includes(end.outcome)) throw new TypeError(`episode end.outcome must be one of ${OUTCOMES.join('|')}, got ${JSON.stringify(end.outcome)}`);
-    const r = this.stmt(`UPDATE episodes SET outcome = ?, reason = ?, learned_success_prob = ?, gt_success = ?, ended_at = ? WHERE id = ? AND ended_at IS NULL`)
-      .run(end.outcome, end.reason ?? null, end.learnedSuccessProb ?? null, end.gtSuccess == null ? null : end.gtSuccess ? 1 : 0, end.endedAt ?? Date.now(), id);
+    const r = this.stmt(END_EPISODE_SQL).run(endParams(id, end));
     if (r.changes !== 1) {
       const exists = this.stmt(`SELECT 1 FROM episodes WHERE id = ?`).get(id);
       throw new Error(this.where(exists ? `episode ${id} has already ended` : `no episode ${id}`));

@@ -15,11 +15,11 @@
  */
 import type { Worker } from 'node:worker_threads';
 import type { OpenOptions } from './open.ts';
-import type { RewardUpdate, TransitionInput } from './types.ts';
-import type { CommittedTransition, QueuedItem, ToMain, ToWorker, WorkerConfig } from './writer-protocol.ts';
+import type { EpisodeEnd, RewardUpdate, TransitionInput } from './types.ts';
+import type { CommittedTransition, QueuedItem, ToMain, ToWorker, WorkerConfig, WriterTestHooks } from './writer-protocol.ts';
 import { startWorker } from '../util/worker.ts';
 
-export type { CommittedTransition } from './writer-protocol.ts';
+export type { CommittedTransition, WriterTestHooks } from './writer-protocol.ts';
 
 export interface TransitionWriterOptions {
   /** Appended-but-uncommitted transitions allowed before append drops. Default 4096 (~50 MB of 64x64 frames). */
@@ -32,6 +32,10 @@ export interface TransitionWriterOptions {
   onCommit?: (rows: CommittedTransition[]) => void;
   /** Called on the main thread for each failure (bad row, worker death). Never thrown into append's caller. */
   onError?: (message: string) => void;
+  /** Called on the main thread with the ids of episodes whose end (endEpisode) was committed. */
+  onEnded?: (episodeIds: number[]) => void;
+  /** Tests only: injected delays and faults (see WriterTestHooks). */
+  testHooks?: WriterTestHooks;
 }
 
 export interface WriterStats {
@@ -39,8 +43,10 @@ export interface WriterStats {
   committed: number;
   /** Rows the worker refused (bad field, unknown episode, duplicate step); see lastError. */
   failed: number;
-  /** Rows refused by append because the queue was full or the writer closed/died. */
+  /** Rows refused by append because the queue was full or the writer closed/died, and rows lost with a dead worker. */
   dropped: number;
+  /** Episode ends committed. */
+  ended: number;
   /** Appended but not yet committed or failed. */
   pending: number;
   batches: number;
@@ -65,7 +71,7 @@ export class TransitionWriter {
   private waiters: { seq: number; resolve: () => void; reject: (e: Error) => void }[] = [];
   private appendTimes = new Map<number, number>();
   private readonly s: WriterStats = {
-    appended: 0, committed: 0, failed: 0, dropped: 0, pending: 0, batches: 0, largestBatch: 0, lastCommitLagMs: null, lastError: null, alive: true,
+    appended: 0, committed: 0, failed: 0, dropped: 0, ended: 0, pending: 0, batches: 0, largestBatch: 0, lastCommitLagMs: null, lastError: null, alive: true,
   };
   private exited: Promise<void>;
 
@@ -85,7 +91,7 @@ export class TransitionWriter {
 
   /** Starts the worker, which opens (creating/migrating if needed) the log; resolves when it is ready to commit. */
   static async open(file: string, opts: TransitionWriterOptions = {}): Promise<TransitionWriter> {
-    const cfg: WorkerConfig = { file, maxBatch: opts.maxBatch ?? 256, busyTimeoutMs: opts.busyTimeoutMs ?? 5000, synchronous: opts.synchronous ?? 'NORMAL' };
+    const cfg: WorkerConfig = { file, maxBatch: opts.maxBatch ?? 256, busyTimeoutMs: opts.busyTimeoutMs ?? 5000, synchronous: opts.synchronous ?? 'NORMAL', ...(opts.testHooks ? { testHooks: opts.testHooks } : {}) };
     const worker = startWorker(workerUrl, cfg);
     await new Promise<void>((resolve, reject) => {
       const onMsg = (m: ToMain) => {
@@ -168,6 +174,19 @@ export class TransitionWriter {
     return true;
   }
 
+  /**
+   * Queues an episode's end behind everything appended before it, so that the end and the episode's transitions
+   * commit in order (in one transaction when they share a batch): a kill can never leave an ended episode without
+   * its last steps. Never dropped for a full queue (one tiny item). Returns false when the writer is closed or dead,
+   * then the caller must record the end itself (and should not claim the transitions are complete).
+   */
+  endEpisode(episodeId: number, end: EpisodeEnd): boolean {
+    if (this.closed || !this.alive) return false;
+    this.outbox.push({ type: 'end', seq: ++this.seq, episodeId, end: { ...end, endedAt: end.endedAt ?? Date.now() } });
+    this.schedulePost();
+    return true;
+  }
+
   private schedulePost(): void {
     if (this.postScheduled) return;
     this.postScheduled = true;
@@ -208,7 +227,9 @@ export class TransitionWriter {
       this.s.lastError = f.message;
       this.opts.onError?.(f.message);
     }
+    this.s.ended += m.ended.length;
     if (m.committed.length) this.opts.onCommit?.(m.committed);
+    if (m.ended.length) this.opts.onEnded?.(m.ended);
     this.waiters = this.waiters.filter((w) => {
       if (w.seq <= this.doneSeq) w.resolve();
       return w.seq > this.doneSeq;
