@@ -6,6 +6,7 @@ import { readdirSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import { buildApi } from '../api/server.ts';
+import { LiveTap, registerDashboard } from '../api/dashboard.ts';
 import type { Calibration, DaemonConfig } from '../config/schema.ts';
 import { PolicyModel, RewardModel } from '../policy/onnx-model.ts';
 import type { RobotBackend } from '../robot/backend.ts';
@@ -38,6 +39,8 @@ export interface DaemonAppOptions {
   loadReward?: (path: string) => Promise<RewardScorer>;
   /** Overrides of the probe validation a policy passes before it may drive (REST activation/rollback, trainer hot-swaps). */
   swapValidation?: Partial<SwapValidationConfig>;
+  /** The built dashboard page (default dist/web, see src/api/dashboard.ts). */
+  webDir?: string;
 }
 
 export interface DaemonApp {
@@ -121,7 +124,9 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp> {
     else await loaded.reward?.dispose?.();
   }
   const swapValidation: SwapValidationConfig = { ...DEFAULT_SWAP_VALIDATION, residualBoundM: o.calibration.limits.residualBoundM, ...o.swapValidation };
-  const daemon = new Daemon({ backend, config: cfg, calibration: o.calibration, log, policy: policy ?? null, reward: reward ?? null, ...(o.timingWindow ? { timingWindow: o.timingWindow } : {}) });
+  // The dashboard's live view taps the loop's log (a reference per tick; see src/api/dashboard.ts).
+  const live = new LiveTap(log);
+  const daemon = new Daemon({ backend, config: cfg, calibration: o.calibration, log: live, policy: policy ?? null, reward: reward ?? null, ...(o.timingWindow ? { timingWindow: o.timingWindow } : {}) });
   const api = await buildApi({
     daemon,
     store: log.store,
@@ -131,6 +136,7 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp> {
     loadReward: o.loadReward ?? (async (p) => rewardFromModel(await RewardModel.load(p))),
     swapValidation,
   });
+  await registerDashboard(api, { store: log.store, live, ...(o.webDir ? { webDir: o.webDir } : {}) });
   let url: string | null = null;
   if (o.listen ?? true) {
     await api.listen({ host: cfg.api.host, port: cfg.api.port });
