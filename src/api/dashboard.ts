@@ -6,16 +6,17 @@
  * The per-step data comes from a LiveTap, a DaemonLog wrapper the app puts between the loop and the real log. On the
  * tick it only keeps a reference to the transition the loop built anyway; everything a page costs (JSON, PNG encoding,
  * socket writes) happens after the tick, coalesced to at most `liveHz` batches per second and serialised once for every
- * open page, so five pages cost the control loop what one does.
+ * open page, so five pages cost the control loop about what one does.
  *
  * Routes (all reads, no token): GET / (the page, or a 503 page that says how to build it), /assets/*, /favicon.svg,
- * /live (server-sent `steps` batches), /live/steps, /live/frame.png, /event-log, /connectors.
+ * /live (server-sent status, step batches, episodes, faults: one stream per page), /live/steps, /live/frame.png, /event-log, /connectors.
  */
 import { readFile, stat } from 'node:fs/promises';
 import { extname, join, resolve, sep } from 'node:path';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import sharp from 'sharp';
 import type { DaemonEvent, DaemonLog, EpisodeBegin, EpisodeFinish, TickTransition } from '../daemon/interfaces.ts';
+import type { Daemon, DaemonStatus } from '../daemon/loop.ts';
 import type { Store } from '../store/index.ts';
 import { loadConnectors } from '../sim/connectors.ts';
 import { loadSplit } from '../data/splits.ts';
@@ -136,12 +137,15 @@ function toLive(seq: number, t: TickTransition): LiveStep {
 }
 
 export interface DashboardOptions {
+  daemon: Daemon;
   store: Store;
   live: LiveTap;
   /** The built page; default DEFAULT_WEB_DIR. */
   webDir?: string;
-  /** Max live batches per second (all pages share each batch). Default 10. */
+  /** Max step batches per second (all pages share each batch). Default 10. */
   liveHz?: number;
+  /** Max status events per second on /live. Default 5. */
+  statusHz?: number;
 }
 
 const TYPES: Record<string, string> = {
@@ -229,64 +233,108 @@ export async function registerDashboard(app: FastifyInstance, o: DashboardOption
       .send(png);
   });
 
-  // Open live streams end when the server closes (close() would otherwise wait for every page to hang up).
+  // One stream per page carries everything live (a browser allows 6 connections per host, shared by all its tabs; the
+  // page shares one stream between its tabs too, see web/src/live.ts). Each message is serialised once for all pages.
+  const clients = new Set<(chunk: string) => void>();
+  const broadcast = (event: string, data: unknown): void => {
+    if (clients.size === 0) return;
+    const chunk = `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+    for (const c of clients) c(chunk);
+  };
+
+  // Steps: batched, at most liveHz batches per second.
+  const stepGapMs = 1000 / (o.liveHz ?? 10);
+  let sentSeq = live.seq;
+  let lastStepFlush = 0;
+  let stepTimer: NodeJS.Timeout | null = null;
+  const flushSteps = (): void => {
+    stepTimer = null;
+    lastStepFlush = Date.now();
+    const steps = live.stepsAfter(sentSeq, 50);
+    if (steps.length === 0) return;
+    sentSeq = live.seq;
+    broadcast('steps', steps);
+  };
+  const onSteps = (): void => {
+    if (!stepTimer) stepTimer = setTimeout(flushSteps, Math.max(0, lastStepFlush + stepGapMs - Date.now()));
+  };
+
+  // Status: at most statusHz per second, and the newest always goes out (a page must see the final 'idle').
+  const statusGapMs = 1000 / (o.statusHz ?? 5);
+  let lastStatus = 0;
+  let statusTimer: NodeJS.Timeout | null = null;
+  let latestStatus: DaemonStatus | null = null;
+  const flushStatus = (): void => {
+    statusTimer = null;
+    lastStatus = Date.now();
+    if (latestStatus) broadcast('status', latestStatus);
+  };
+  const onStatus = (st: DaemonStatus): void => {
+    latestStatus = st;
+    if (!statusTimer) statusTimer = setTimeout(flushStatus, Math.max(0, lastStatus + statusGapMs - Date.now()));
+  };
+  const onEpisode = (e: unknown): void => broadcast('episode', e);
+  const onFault = (m: string): void => broadcast('fault', { message: m });
+
+  let unsubscribeSteps: (() => void) | null = null;
+  const attach = (): void => {
+    sentSeq = live.seq;
+    unsubscribeSteps = live.subscribe(onSteps);
+    o.daemon.on('status', onStatus);
+    o.daemon.on('episode', onEpisode);
+    o.daemon.on('fault', onFault);
+  };
+  const detach = (): void => {
+    unsubscribeSteps?.();
+    unsubscribeSteps = null;
+    o.daemon.off('status', onStatus);
+    o.daemon.off('episode', onEpisode);
+    o.daemon.off('fault', onFault);
+    if (stepTimer) clearTimeout(stepTimer);
+    if (statusTimer) clearTimeout(statusTimer);
+    stepTimer = statusTimer = null;
+  };
+
+  // Open streams end when the server closes (close() would otherwise wait for every page to hang up).
   const streams = new Set<() => void>();
   app.addHook('preClose', async () => {
     for (const end of [...streams]) end();
   });
-  const clients = new Set<(chunk: string) => void>();
-  const minGapMs = 1000 / (o.liveHz ?? 10);
-  let sentSeq = live.seq;
-  let lastFlush = 0;
-  let timer: NodeJS.Timeout | null = null;
-  const flush = (): void => {
-    timer = null;
-    lastFlush = Date.now();
-    const steps = live.stepsAfter(sentSeq, 50);
-    if (steps.length === 0) return;
-    sentSeq = live.seq;
-    // Serialised once for every open page.
-    const chunk = `event: steps\ndata: ${JSON.stringify(steps)}\n\n`;
-    for (const c of clients) c(chunk);
-  };
-  let unsubscribe: (() => void) | null = null;
-  const onSteps = (): void => {
-    if (timer) return;
-    timer = setTimeout(flush, Math.max(0, lastFlush + minGapMs - Date.now()));
-  };
 
-  app.get('/live', { schema: { summary: 'Server-sent events: `steps` (batches of new control steps, at most 10 per second)', tags: ['dashboard'] } }, (req, reply) => {
-    reply.hijack();
-    const res = reply.raw;
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-    res.write(`event: hello\ndata: ${JSON.stringify({ seq: live.seq })}\n\n`);
-    const write = (chunk: string): void => {
-      res.write(chunk);
-    };
-    clients.add(write);
-    if (!unsubscribe) {
-      sentSeq = live.seq;
-      unsubscribe = live.subscribe(onSteps);
-    }
-    const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15000);
-    const cleanup = (): void => {
-      clearInterval(heartbeat);
-      clients.delete(write);
-      streams.delete(end);
-      if (clients.size === 0) {
-        unsubscribe?.();
-        unsubscribe = null;
-        if (timer) clearTimeout(timer);
-        timer = null;
-      }
-    };
-    const end = (): void => {
-      cleanup();
-      res.end();
-    };
-    streams.add(end);
-    req.raw.on('close', cleanup);
-  });
+  app.get(
+    '/live',
+    {
+      schema: {
+        summary: 'Server-sent events for the dashboard: `hello` {seq}, `status` (at most 5/s), `steps` (batches of new control steps, ' +
+          'at most 10/s), `episode`, `fault`',
+        tags: ['dashboard'],
+      },
+    },
+    (req, reply) => {
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+      res.write(`event: hello\ndata: ${JSON.stringify({ seq: live.seq })}\n\nevent: status\ndata: ${JSON.stringify(o.daemon.status())}\n\n`);
+      const write = (chunk: string): void => {
+        res.write(chunk);
+      };
+      if (clients.size === 0) attach();
+      clients.add(write);
+      const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15000);
+      const cleanup = (): void => {
+        clearInterval(heartbeat);
+        if (!clients.delete(write)) return;
+        streams.delete(end);
+        if (clients.size === 0) detach();
+      };
+      const end = (): void => {
+        cleanup();
+        res.end();
+      };
+      streams.add(end);
+      req.raw.on('close', cleanup);
+    },
+  );
 
   // The practice form's choices: the simulated cell's connectors and whether training saw them. Read once, on first ask.
   let connectors: { connectors: Array<{ name: string; family: string; heldOut: boolean | null }>; note: string | null } | null = null;

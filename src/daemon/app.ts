@@ -136,7 +136,7 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp> {
     loadReward: o.loadReward ?? (async (p) => rewardFromModel(await RewardModel.load(p))),
     swapValidation,
   });
-  await registerDashboard(api, { store: log.store, live, ...(o.webDir ? { webDir: o.webDir } : {}) });
+  await registerDashboard(api, { daemon, store: log.store, live, ...(o.webDir ? { webDir: o.webDir } : {}) });
   let url: string | null = null;
   if (o.listen ?? true) {
     await api.listen({ host: cfg.api.host, port: cfg.api.port });

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
+import { chromium, type Browser as PwBrowser, type BrowserContext } from 'playwright-core';
 
 export const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const root = resolve(import.meta.dirname, '../..');
@@ -46,4 +46,13 @@ export async function launchBrowser(viewport = { width: 1440, height: 900 }): Pr
       rmSync(profile, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A browser for separate sessions (`newContext()` each: own cookies, storage and connection pool, like separate
+ * machines). playwright's launch() gives it a fresh temporary profile of its own.
+ */
+export async function launchIsolated(): Promise<PwBrowser> {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: run scripts/install-system-deps.sh (installs Debian's chromium) or set CHROMIUM_PATH`);
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
 }

@@ -43,7 +43,7 @@ test('/ tells how to build the page when dist/web is missing, and the API still 
   const { default: Fastify } = await import('fastify');
   const { LiveTap, registerDashboard } = await import('../../src/api/dashboard.ts');
   const app = Fastify();
-  await registerDashboard(app, { store: r.app.log.store, live: new LiveTap(r.app.log), webDir: empty.dir });
+  await registerDashboard(app, { daemon: r.app.daemon, store: r.app.log.store, live: new LiveTap(r.app.log), webDir: empty.dir });
   const res = await app.inject({ method: 'GET', url: '/' });
   assert.equal(res.statusCode, 503);
   assert.match(res.headers['content-type'] as string, /text\/html/);
@@ -92,7 +92,7 @@ test('the dashboard in Chromium: live values, practice from the page, token refu
     assert.match(text ?? '', /Start practice refused by the daemon \(403\): wrong bearer token/);
     assert.equal(d.status().practice, null, 'nothing started');
     assert.equal(d.currentState, 'idle');
-    assert.equal(await page.evaluate(() => sessionStorage.getItem('insertion-daemon.token')), null, 'the refused token is forgotten');
+    assert.equal(await page.evaluate<string | null>("sessionStorage.getItem('insertion-daemon.token')"), null, 'the refused token is forgotten');
     // Cancelling the prompt sends nothing, and says why.
     await page.click('[data-testid=start]');
     await page.click('[data-testid=token-cancel]');
@@ -117,11 +117,11 @@ test('the dashboard in Chromium: live values, practice from the page, token refu
     assert.equal(run.scenario, 'II');
     assert.equal(run.explorationNoise, 0.001);
     assert.ok(requests.length > 0 && requests.every((u) => !u.includes(TOKEN)), 'token never in a URL');
-    assert.equal(await page.evaluate(() => sessionStorage.getItem('insertion-daemon.token')), TOKEN);
+    assert.equal(await page.evaluate<string | null>("sessionStorage.getItem('insertion-daemon.token')"), TOKEN);
   });
 
   await t.test('live values update while the simulator practises', async () => {
-    const firstFrame = await until('a live frame', () => page.evaluate(() => window.__dashboard?.firstFrameMs ?? null));
+    const firstFrame = await until('a live frame', () => page.evaluate<number | null>('window.__dashboard?.firstFrameMs ?? null'));
     const seen = new Set<string>();
     const steps = new Set<string>();
     await until(
@@ -153,19 +153,17 @@ test('the dashboard in Chromium: live values, practice from the page, token refu
     await until('the scrubber moved the frame', async () => (await page.getAttribute('[data-testid=episode-viewer] img', 'src')) !== before);
     await until('running mid-episode', () => d.currentState === 'running' && (d.status().episode?.step ?? 0) >= 8, 20_000, 20);
     mkdirSync(join(root, 'docs'), { recursive: true });
-    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.evaluate('window.scrollTo(0, 0)');
     await page.screenshot({ path: join(root, 'docs/dashboard.png'), fullPage: true });
     await page.setViewportSize({ width: 800, height: 1000 });
     await new Promise((res) => setTimeout(res, 400));
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
-    const wide = await page.evaluate(() =>
-      [...document.querySelectorAll('body *')]
-        .filter((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5)
-        .slice(0, 5)
-        .map((e) => `${e.tagName.toLowerCase()}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`),
-    );
+    const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth');
+    const wide = await page.evaluate<string[]>(`[...document.querySelectorAll('body *')]
+      .filter((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5)
+      .slice(0, 5)
+      .map((e) => e.tagName.toLowerCase() + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))`);
     assert.ok(overflow <= 0, `no horizontal scrolling at 800 px (overflow ${overflow} px: ${wide.join(', ')})`);
-    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.evaluate('window.scrollTo(0, 0)');
     await until('running mid-episode', () => d.currentState === 'running' && (d.status().episode?.step ?? 0) >= 8, 20_000, 20);
     await page.screenshot({ path: join(root, 'docs/dashboard-800.png'), fullPage: true });
     await page.setViewportSize({ width: 1440, height: 900 });
@@ -192,7 +190,7 @@ test('the dashboard in Chromium: live values, practice from the page, token refu
     assert.equal(d.currentState, 'estopped');
     await until('page shows it', async () => (await page.textContent('[data-testid=state]')) === 'estopped');
     assert.match((await page.textContent('[data-testid=last-trip]')) ?? '', /estop/);
-    const sent = await page.evaluate(() => window.__dashboard?.estopSentAt ?? null);
+    const sent = await page.evaluate<number | null>('window.__dashboard?.estopSentAt ?? null');
     assert.ok(sent !== null, 'the page recorded its press');
     const latency = hit.wall - sent;
     console.log(`# e-stop button press -> daemon e-stopped (arm held): ${latency} ms (tick period ${period} ms)`);

@@ -129,26 +129,27 @@ export function App() {
     };
   }, [m]);
   const s = m.status;
+  const last = m.steps[m.steps.length - 1] ?? null;
   return (
     <>
       <Header m={m} />
       <Notices />
       <TokenDialog />
       <main class="grid">
-        <CameraCard m={m} />
-        <PracticeCard s={s} live={m.steps[m.steps.length - 1] ?? null} />
+        <CameraCard f={m.frame} step={last} />
+        <PracticeCard s={s} live={last} />
         <SafetyCard s={s} />
-        <WrenchCard m={m} />
-        <RewardCard m={m} />
-        <ActionsCard m={m} />
-        <LearningCard m={m} />
-        <PolicyCard m={m} />
-        <SessionsCard m={m} />
+        <WrenchCard steps={m.steps} />
+        <RewardCard steps={m.steps} last={m.lastEpisode} />
+        <ActionsCard steps={m.steps} />
+        <LearningCard s={s} tick={m.episodeTick} losses={m.losses} />
         <TimingCard s={s} />
-        <EventsCard m={m} />
+        <SessionsCard tick={m.episodeTick} />
+        <PolicyCard s={s} tick={m.episodeTick} />
+        <EventsCard tick={m.episodeTick} />
       </main>
       <footer class="foot muted small">
-        Live from <code>/events</code> and <code>/live</code>; API reference at <a href="/openapi.json">/openapi.json</a>.
+        Live from the daemon’s <code>/live</code> stream; API reference at <a href="/openapi.json">/openapi.json</a>.
       </footer>
     </>
   );

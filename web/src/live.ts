@@ -1,12 +1,13 @@
 /**
- * The page's live model: status from /events (server-sent, throttled by the daemon), control steps from /live (batches
- * of at most 10 per second), and the newest camera frame from /live/frame.png (one request in flight at most).
+ * The page's live model: status, control steps (batches of at most 10 per second), episodes and faults from the one
+ * server-sent stream /live, and the newest camera frame from /live/frame.png (one request in flight at most).
  * Components re-render at most once per animation frame however fast data comes.
  */
 import { getJson, notify } from './api.ts';
 import type { DaemonStatus, EpisodeSummary, LearningView, LiveStep } from './types.ts';
 
 const KEEP_STEPS = 240;
+const CHANNEL = 'insertion-daemon/live';
 const KEEP_LOSSES = 600;
 
 export interface Frame {
@@ -32,6 +33,8 @@ export interface PageFigures {
   firstFrameMs: number | null;
   frames: number;
   stepBatches: number;
+  /** Whether this tab streams /live for the browser ('leader'), hears it from the tab that does, or streams alone. */
+  streamRole: 'leader' | 'follower' | 'own' | null;
   /** Wall clock (ms since epoch) when the e-stop button sent its request. */
   estopSentAt: number | null;
 }
@@ -51,11 +54,12 @@ export class LiveModel {
   episodeTick = 0;
   lastEpisode: EpisodeSummary | null = null;
   losses: LossSample[] = [];
-  readonly figures: PageFigures = { firstStatusMs: null, firstFrameMs: null, frames: 0, stepBatches: 0, estopSentAt: null };
+  readonly figures: PageFigures = { firstStatusMs: null, firstFrameMs: null, frames: 0, stepBatches: 0, estopSentAt: null, streamRole: null };
   private subs = new Set<() => void>();
   private raf = 0;
-  private events: EventSource | null = null;
-  private live: EventSource | null = null;
+  private source: EventSource | null = null;
+  private channel: BroadcastChannel | null = null;
+  private readonly stopper = new AbortController();
   private frameBusy = false;
   private frameWanted = false;
   private lastPolicy: string | null | undefined = undefined;
@@ -64,38 +68,82 @@ export class LiveModel {
     window.__dashboard = this.figures;
   }
 
+  /**
+   * One event stream per browser, not per tab: the tab holding the Web Lock opens /live and re-broadcasts every message
+   * to its sibling tabs (BroadcastChannel); when it closes, another tab takes the lock and the stream over. (A browser
+   * allows 6 connections per host across all its tabs; a stream per tab would starve the 6th tab.) Where Web Locks are
+   * missing (a plain-http address other than localhost is not a secure context), each tab opens its own stream.
+   */
   start(): void {
-    this.events = new EventSource('/events');
-    this.events.addEventListener('open', () => {
-      this.connected = true;
-      this.changed();
-    });
-    this.events.addEventListener('error', () => {
-      // EventSource reconnects by itself; the header shows the gap meanwhile.
-      this.connected = false;
-      this.changed();
-    });
-    this.events.addEventListener('status', (e) => this.onStatus(JSON.parse((e as MessageEvent<string>).data) as DaemonStatus));
-    this.events.addEventListener('episode', (e) => {
-      this.lastEpisode = JSON.parse((e as MessageEvent<string>).data) as EpisodeSummary;
-      this.episodeTick++;
-      this.changed();
-    });
-    this.events.addEventListener('fault', (e) => {
-      const m = (JSON.parse((e as MessageEvent<string>).data) as { message: string }).message;
-      notify('warn', `Fault: ${m}`);
-    });
-    this.live = new EventSource('/live');
-    this.live.addEventListener('hello', () => void this.backfill());
-    this.live.addEventListener('steps', (e) => {
-      this.figures.stepBatches++;
-      this.addSteps(JSON.parse((e as MessageEvent<string>).data) as LiveStep[]);
-    });
+    const locks = (navigator as Navigator & { locks?: LockManager }).locks;
+    if (!locks || typeof BroadcastChannel === 'undefined') {
+      this.figures.streamRole = 'own';
+      this.openStream();
+      return;
+    }
+    this.figures.streamRole = 'follower';
+    this.channel = new BroadcastChannel(CHANNEL);
+    this.channel.onmessage = (e: MessageEvent<{ type: string; data: string }>) => {
+      if (this.source === null) this.handle(e.data.type, e.data.data);
+    };
+    // Until a message arrives from the tab that streams, fill in from REST.
+    void getJson<DaemonStatus>('/status').then((st) => (this.status ? undefined : this.onStatus(st)), () => undefined);
+    void this.backfill();
+    void locks
+      .request(CHANNEL, { signal: this.stopper.signal }, () => {
+        this.figures.streamRole = 'leader';
+        this.openStream();
+        return new Promise<void>((release) => this.stopper.signal.addEventListener('abort', () => release()));
+      })
+      .catch(() => undefined); // aborted on stop
   }
 
   stop(): void {
-    this.events?.close();
-    this.live?.close();
+    this.stopper.abort();
+    this.source?.close();
+    this.source = null;
+    this.channel?.close();
+  }
+
+  private openStream(): void {
+    const es = new EventSource('/live');
+    this.source = es;
+    const relay = (type: string, data: string): void => {
+      this.handle(type, data);
+      this.channel?.postMessage({ type, data });
+    };
+    es.addEventListener('open', () => relay('conn', 'true'));
+    // EventSource reconnects by itself; the header shows the gap meanwhile.
+    es.addEventListener('error', () => relay('conn', 'false'));
+    for (const type of ['hello', 'status', 'steps', 'episode', 'fault']) es.addEventListener(type, (e) => relay(type, (e as MessageEvent<string>).data));
+  }
+
+  private handle(type: string, data: string): void {
+    switch (type) {
+      case 'conn':
+        this.connected = data === 'true';
+        this.changed();
+        break;
+      case 'hello':
+        void this.backfill();
+        break;
+      case 'status':
+        this.onStatus(JSON.parse(data) as DaemonStatus);
+        break;
+      case 'steps':
+        this.figures.stepBatches++;
+        this.connected = true;
+        this.addSteps(JSON.parse(data) as LiveStep[]);
+        break;
+      case 'episode':
+        this.lastEpisode = JSON.parse(data) as EpisodeSummary;
+        this.episodeTick++;
+        this.changed();
+        break;
+      case 'fault':
+        notify('warn', `Fault: ${(JSON.parse(data) as { message: string }).message}`);
+        break;
+    }
   }
 
   subscribe(fn: () => void): () => void {
@@ -122,8 +170,8 @@ export class LiveModel {
       const losses = (l.trainer.losses ?? null) as { vLoss?: number; qLoss?: number; piLoss?: number } | null;
       const last = this.losses[this.losses.length - 1];
       if (!last || last.updates !== l.trainer.updates) {
-        this.losses.push({ t: Date.now() / 1000, updates: l.trainer.updates, vLoss: losses?.vLoss ?? null, qLoss: losses?.qLoss ?? null, piLoss: losses?.piLoss ?? null, updatesPerSec: l.trainer.updatesPerSec });
-        if (this.losses.length > KEEP_LOSSES) this.losses.splice(0, this.losses.length - KEEP_LOSSES);
+        // A new array (not a push): the learning panel re-renders only when it changes.
+        this.losses = [...this.losses.slice(-(KEEP_LOSSES - 1)), { t: Date.now() / 1000, updates: l.trainer.updates, vLoss: losses?.vLoss ?? null, qLoss: losses?.qLoss ?? null, piLoss: losses?.piLoss ?? null, updatesPerSec: l.trainer.updatesPerSec }];
       }
     }
     this.changed();

@@ -1,10 +1,11 @@
 /** Panels fed by the live streams: safety, practice, camera, wrench, reward per step, actions, tick timing. */
+import { memo } from 'preact/compat';
 import { useMemo, useState } from 'preact/hooks';
 import type { AlignedData, Options } from 'uplot';
 import { act } from './api.ts';
-import type { LiveModel } from './live.ts';
+import type { Frame } from './live.ts';
 import { Plot, XYZ, axisStyle } from './plot.tsx';
-import type { ConnectorsReply, DaemonStatus, LiveStep } from './types.ts';
+import type { ConnectorsReply, DaemonStatus, EpisodeSummary, LiveStep } from './types.ts';
 import { ago, clock, fmt, isNum, mm, pct, usePoll } from './util.ts';
 
 export function Card(props: { title: string; id: string; wide?: boolean; aside?: preact.ComponentChildren; children: preact.ComponentChildren }) {
@@ -33,7 +34,7 @@ export function Metric(props: { label: string; value: string; unit?: string; ton
 
 // ------------------------------------------------------------------ safety
 
-export function SafetyCard({ s }: { s: DaemonStatus | null }) {
+export const SafetyCard = memo(function SafetyCard({ s }: { s: DaemonStatus | null }) {
   const latch = s?.safety.estop;
   const trip = s?.safety.lastTrip ?? null;
   const backend = s?.safety.backendEstop;
@@ -74,11 +75,11 @@ export function SafetyCard({ s }: { s: DaemonStatus | null }) {
       </div>
     </Card>
   );
-}
+});
 
 // ------------------------------------------------------------------ practice
 
-export function PracticeCard({ s, live }: { s: DaemonStatus | null; live: LiveStep | null }) {
+export const PracticeCard = memo(function PracticeCard({ s, live }: { s: DaemonStatus | null; live: LiveStep | null }) {
   const { data: conn } = usePoll<ConnectorsReply>('/connectors', 0);
   const [domain, setDomain] = useState('');
   const [scenario, setScenario] = useState<'I' | 'II'>('II');
@@ -157,13 +158,11 @@ export function PracticeCard({ s, live }: { s: DaemonStatus | null; live: LiveSt
       </div>
     </Card>
   );
-}
+});
 
 // ------------------------------------------------------------------ camera
 
-export function CameraCard({ m }: { m: LiveModel }) {
-  const f = m.frame;
-  const step = m.steps[m.steps.length - 1] ?? null;
+export const CameraCard = memo(function CameraCard({ f, step }: { f: Frame | null; step: LiveStep | null }) {
   const err = step ? [0, 1, 2].map((i) => (step.eePos[i] ?? 0) - (step.goal[i] ?? 0)) : null;
   return (
     <Card title="Camera · policy input" id="camera" aside={f && <span class="mono muted">ep {f.episodeId} · step {f.step}</span>}>
@@ -178,7 +177,7 @@ export function CameraCard({ m }: { m: LiveModel }) {
       </div>
     </Card>
   );
-}
+});
 
 // ------------------------------------------------------------------ step traces
 
@@ -207,7 +206,7 @@ const baseOpts = (yLabel: string): Omit<Options, 'width' | 'height' | 'series'> 
   axes: [xAxis, { ...axisStyle, label: yLabel, labelSize: 14, size: 46 }],
 });
 
-export function WrenchCard({ m }: { m: LiveModel }) {
+export const WrenchCard = memo(function WrenchCard({ steps }: { steps: LiveStep[] }) {
   const opts = useMemo<Omit<Options, 'width' | 'height'>>(
     () => ({
       ...baseOpts('force (N)'),
@@ -215,10 +214,10 @@ export function WrenchCard({ m }: { m: LiveModel }) {
     }),
     [],
   );
-  const data = useMemo(() => stepColumns(m.steps, [0, 1, 2].map((i) => (s: LiveStep) => s.wrench[i] ?? null)), [m.steps]);
-  const w = m.steps[m.steps.length - 1]?.wrench;
+  const data = useMemo(() => stepColumns(steps, [0, 1, 2].map((i) => (s: LiveStep) => s.wrench[i] ?? null)), [steps]);
+  const w = steps[steps.length - 1]?.wrench;
   return (
-    <Card title="Wrist wrench" id="wrench" aside={<span class="muted small">bias-corrected, last {m.steps.length} steps</span>}>
+    <Card title="Wrist wrench" id="wrench" aside={<span class="muted small">bias-corrected, last {steps.length} steps</span>}>
       <Plot opts={opts} data={data} label="force trace" />
       <div class="num-row mono">
         {w ? (
@@ -232,9 +231,9 @@ export function WrenchCard({ m }: { m: LiveModel }) {
       </div>
     </Card>
   );
-}
+});
 
-export function RewardCard({ m }: { m: LiveModel }) {
+export const RewardCard = memo(function RewardCard({ steps, last }: { steps: LiveStep[]; last: EpisodeSummary | null }) {
   const opts = useMemo<Omit<Options, 'width' | 'height'>>(
     () => ({
       ...baseOpts('P(seated)'),
@@ -247,8 +246,7 @@ export function RewardCard({ m }: { m: LiveModel }) {
     }),
     [],
   );
-  const data = useMemo(() => stepColumns(m.steps, [(s) => s.rewardProb, (s) => (s.gtSuccess === null ? null : s.gtSuccess ? 1 : 0)]), [m.steps]);
-  const last = m.lastEpisode;
+  const data = useMemo(() => stepColumns(steps, [(s) => s.rewardProb, (s) => (s.gtSuccess === null ? null : s.gtSuccess ? 1 : 0)]), [steps]);
   return (
     <Card title="Predicted reward per step" id="reward" aside={<span class="muted small">reward classifier on the next frame</span>}>
       <Plot opts={opts} data={data} label="predicted reward trace" />
@@ -264,9 +262,9 @@ export function RewardCard({ m }: { m: LiveModel }) {
       </div>
     </Card>
   );
-}
+});
 
-export function ActionsCard({ m }: { m: LiveModel }) {
+export const ActionsCard = memo(function ActionsCard({ steps }: { steps: LiveStep[] }) {
   const opts = useMemo<Omit<Options, 'width' | 'height'>>(
     () => ({
       ...baseOpts('P action (mm)'),
@@ -282,13 +280,13 @@ export function ActionsCard({ m }: { m: LiveModel }) {
   );
   const data = useMemo(
     () =>
-      stepColumns(m.steps, [
+      stepColumns(steps, [
         ...[0, 1, 2].map((i) => (s: LiveStep) => (s.actionP[i] ?? 0) * 1000),
         ...[0, 1, 2].map((i) => (s: LiveStep) => (s.actionResidual[i] ?? 0) * 1000),
       ]),
-    [m.steps],
+    [steps],
   );
-  const s = m.steps[m.steps.length - 1];
+  const s = steps[steps.length - 1];
   return (
     <Card title="Commanded actions" id="actions" aside={<span class="muted small">P solid · residual dashed</span>}>
       <Plot opts={opts} data={data} label="P and residual actions" />
@@ -321,11 +319,11 @@ export function ActionsCard({ m }: { m: LiveModel }) {
       <div class="muted small">mm per step, after the safety filter for “executed”</div>
     </Card>
   );
-}
+});
 
 // ------------------------------------------------------------------ timing
 
-export function TimingCard({ s }: { s: DaemonStatus | null }) {
+export const TimingCard = memo(function TimingCard({ s }: { s: DaemonStatus | null }) {
   const t = s?.timing;
   const period = s ? 1000 / s.tickHz : 100;
   return (
@@ -343,6 +341,6 @@ export function TimingCard({ s }: { s: DaemonStatus | null }) {
       </div>
     </Card>
   );
-}
+});
 
 export { pct };

@@ -1,8 +1,9 @@
 /** Panels fed by the log and the model registry: learning, policy and swaps, sessions and episodes, events. */
+import { memo } from 'preact/compat';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { AlignedData, Options } from 'uplot';
 import { act } from './api.ts';
-import type { LiveModel } from './live.ts';
+import type { LossSample } from './live.ts';
 import { Plot, axisStyle } from './plot.tsx';
 import { Card, Metric } from './panels-live.tsx';
 import type { DaemonStatus, EpisodeRecord, EpisodeTransition, EventRecord, LearningView, ModelsReply, SessionRecord, ValidationResult } from './types.ts';
@@ -24,11 +25,10 @@ function rolling(eps: EpisodeRecord[], k: number, hit: (e: EpisodeRecord) => boo
   return out;
 }
 
-export function LearningCard({ m }: { m: LiveModel }) {
-  const s = m.status;
+export const LearningCard = memo(function LearningCard({ s, tick, losses }: { s: DaemonStatus | null; tick: number; losses: LossSample[] }) {
   const view = (s?.extra['learning'] as LearningView | undefined) ?? null;
   const k = view?.window ?? 20;
-  const { data: eps } = usePoll<EpisodeRecord[]>('/episodes?kind=practice&limit=1000&order=desc', m.episodeTick);
+  const { data: eps } = usePoll<EpisodeRecord[]>('/episodes?kind=practice&limit=1000&order=desc', tick);
   const judged = useMemo(() => (eps ?? []).filter((e) => e.outcome === 'success' || e.outcome === 'failure').reverse(), [eps]);
   const opts = useMemo<Omit<Options, 'width' | 'height'>>(
     () => ({
@@ -73,7 +73,7 @@ export function LearningCard({ m }: { m: LiveModel }) {
     [],
   );
   const pos = (v: number | null): number | null => (isNum(v) && v > 0 ? v : null);
-  const lossData = useMemo<AlignedData>(() => [m.losses.map((l) => l.t), m.losses.map((l) => pos(l.vLoss)), m.losses.map((l) => pos(l.qLoss)), m.losses.map((l) => pos(l.piLoss))], [m.losses.length, m.losses[m.losses.length - 1]]);
+  const lossData = useMemo<AlignedData>(() => [losses.map((l) => l.t), losses.map((l) => pos(l.vLoss)), losses.map((l) => pos(l.qLoss)), losses.map((l) => pos(l.piLoss))], [losses]);
   return (
     <Card title="Learning on the job" id="learning" wide aside={<span class="muted small">{judged.length} judged practice episodes in this log</span>}>
       <div class="metrics">
@@ -90,7 +90,7 @@ export function LearningCard({ m }: { m: LiveModel }) {
           <div class="muted small">Red band: where the reward classifier calls more successes than the simulator's ground truth (false-positive gap).</div>
         </div>
         <div>
-          {m.losses.length > 1 ? (
+          {losses.length > 1 ? (
             <Plot opts={lossOpts} data={lossData} height={190} label="trainer losses" />
           ) : (
             <div class="empty">
@@ -102,7 +102,7 @@ export function LearningCard({ m }: { m: LiveModel }) {
       </div>
     </Card>
   );
-}
+});
 
 // ------------------------------------------------------------------ policy and swaps
 
@@ -123,11 +123,10 @@ function validationText(v: ValidationResult | null): string {
   return parts.join(' · ');
 }
 
-export function PolicyCard({ m }: { m: LiveModel }) {
-  const s = m.status;
-  const { data: models } = usePoll<ModelsReply>('/models?kind=policy', `${m.episodeTick}/${s?.policy.version}`, 5000);
-  const { data: rejected } = usePoll<EventRecord[]>('/event-log?kind=swap_rejected&limit=20', m.episodeTick, 5000);
-  const { data: flagged } = usePoll<EventRecord[]>('/event-log?kind=swap_flagged&limit=20', m.episodeTick, 5000);
+export const PolicyCard = memo(function PolicyCard({ s, tick }: { s: DaemonStatus | null; tick: number }) {
+  const { data: models } = usePoll<ModelsReply>('/models?kind=policy', `${tick}/${s?.policy.version}`, 5000);
+  const { data: rejected } = usePoll<EventRecord[]>('/event-log?kind=swap_rejected&limit=20', tick, 5000);
+  const { data: flagged } = usePoll<EventRecord[]>('/event-log?kind=swap_flagged&limit=20', tick, 5000);
   const [pick, setPick] = useState('');
   const rows = useMemo<SwapRow[]>(() => {
     const byId = new Map((models?.models ?? []).map((x) => [x.id, x]));
@@ -197,7 +196,7 @@ export function PolicyCard({ m }: { m: LiveModel }) {
       </div>
     </Card>
   );
-}
+});
 
 // ------------------------------------------------------------------ sessions, episodes, scrubber
 
@@ -291,11 +290,11 @@ function EpisodeViewer({ id }: { id: number }) {
   );
 }
 
-export function SessionsCard({ m }: { m: LiveModel }) {
-  const { data: sessions } = usePoll<SessionRecord[]>('/sessions?limit=50', m.episodeTick);
+export const SessionsCard = memo(function SessionsCard({ tick }: { tick: number }) {
+  const { data: sessions } = usePoll<SessionRecord[]>('/sessions?limit=50', tick);
   const [sid, setSid] = useState<number | null>(null);
   const current = sid ?? sessions?.[0]?.id ?? null;
-  const { data: eps } = usePoll<EpisodeRecord[]>(current === null ? null : `/episodes?sessionId=${current}&limit=200`, `${current}/${m.episodeTick}`);
+  const { data: eps } = usePoll<EpisodeRecord[]>(current === null ? null : `/episodes?sessionId=${current}&limit=200`, `${current}/${tick}`);
   const [sel, setSel] = useState<number | null>(null);
   return (
     <Card title="Sessions and episodes" id="sessions" wide aside={<span class="muted small">{sessions ? `${sessions.length} sessions` : ''}</span>}>
@@ -351,14 +350,14 @@ export function SessionsCard({ m }: { m: LiveModel }) {
       </div>
     </Card>
   );
-}
+});
 
 // ------------------------------------------------------------------ event log
 
 const TONE: Record<string, string> = { trip: 'bad', estop: 'bad', fault: 'bad', swap_rejected: 'bad', log_dropped: 'bad', swap_flagged: 'warn', rollback: 'warn', estop_reset_refused: 'warn', swap: 'ok', estop_reset: 'ok', practice: '' };
 
-export function EventsCard({ m }: { m: LiveModel }) {
-  const { data: events } = usePoll<EventRecord[]>('/event-log?limit=60', m.episodeTick, 4000);
+export const EventsCard = memo(function EventsCard({ tick }: { tick: number }) {
+  const { data: events } = usePoll<EventRecord[]>('/event-log?limit=60', tick, 4000);
   return (
     <Card title="Event log" id="events">
       <div class="table-wrap tall">
@@ -378,6 +377,6 @@ export function EventsCard({ m }: { m: LiveModel }) {
       </div>
     </Card>
   );
-}
+});
 
 export type { DaemonStatus };
