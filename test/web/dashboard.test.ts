@@ -200,4 +200,20 @@ test('the dashboard in Chromium: live values, practice from the page, token refu
     await until('reset on the daemon', () => d.currentState === 'idle' && !d.status().safety.estop.engaged, 5000);
     assert.deepEqual(consoleErrors.filter((e) => !/status of 403/.test(e)), []);
   });
+
+  await t.test('seven tabs of one browser all go live (they share one event stream; Chromium allows 6 connections per host)', async () => {
+    const more: Page[] = [];
+    for (let i = 0; i < 6; i++) {
+      const p = await b.context.newPage();
+      await p.goto(url, { waitUntil: 'load', timeout: 15_000 });
+      more.push(p);
+    }
+    for (const p of more) await until('tab shows the daemon state', async () => (await p.textContent('[data-testid=state]')) === d.currentState, 15_000, 100);
+    const roles = await Promise.all([page, ...more].map((p) => p.evaluate<string>("window.__dashboard?.streamRole ?? 'none'")));
+    assert.equal(roles.filter((x) => x === 'leader').length, 1, `one tab streams for all: ${roles.join(', ')}`);
+    // A state change reaches every tab through the shared stream.
+    d.estop('seven-tab test');
+    for (const p of more) await until('tab sees the e-stop', async () => (await p.textContent('[data-testid=state]')) === 'estopped', 10_000, 100);
+    await Promise.all(more.map((p) => p.close()));
+  });
 });
