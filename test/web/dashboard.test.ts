@@ -5,11 +5,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { PolicyModel, RewardModel } from '../../src/policy/onnx-model.ts';
-import { policyFromModel, rewardFromModel } from '../../src/daemon/models.ts';
+import { policyFromModel, rewardFromModel, versionOf } from '../../src/daemon/models.ts';
+import { cardPathFor, readCard, sha256Hex } from '../../src/policy/card.ts';
 import { rig, root, tempDir, TOKEN, type Rig } from '../daemon/helpers.ts';
 import { ensureWebBuilt, launchBrowser } from './browser.ts';
 
@@ -143,8 +144,20 @@ test('the dashboard in Chromium: live values, practice from the page, token refu
     console.log(`# first live frame ${firstFrame.toFixed(0)} ms after navigation start (page opened before practice; bench/dashboard.bench.ts measures it)`);
   });
 
+  await t.test('a registered policy is validated and activated from the page; the swap history shows the validation', async () => {
+    await until('an episode logged (probe observations for validation)', () => (d.status().practice?.done ?? 0) >= 1, 30_000);
+    const path = join(root, 'models/policy.onnx');
+    const card = readCard(cardPathFor(path));
+    const id = r.app.log.store.registerModel({ kind: 'policy', version: versionOf(card), path, card, sha256: sha256Hex(readFileSync(path)) });
+    await until('the page lists it', async () => (await page.locator(`#policy select option[value="${id}"]`).count()) === 1, 15_000, 200);
+    await page.selectOption('#policy select', String(id));
+    await page.click('#policy button:has-text("Validate and activate")');
+    await until('active in the registry', () => r.app.log.store.activeModel('policy')?.id === id, 15_000);
+    await until('swap history row with its validation', async () => /activate[\s\S]*passed · \d+ probes/.test((await page.textContent('[data-testid=swap-history]')) ?? ''), 15_000, 200);
+  });
+
   await t.test('screenshots mid-practice at 1440 and 800 px', async () => {
-    await until('two episodes finished', () => (d.status().practice?.done ?? 0) >= 2, 40_000);
+    await until('four episodes finished', () => (d.status().practice?.done ?? 0) >= 4, 60_000);
     // A finished episode open in the scrubber, as an operator would look at one.
     await page.click('[data-testid=episodes] tbody tr:nth-child(2)');
     await page.waitForSelector('[data-testid=episode-viewer] img');
@@ -152,6 +165,7 @@ test('the dashboard in Chromium: live values, practice from the page, token refu
     await page.locator('[data-testid=scrubber]').fill('12');
     await until('the scrubber moved the frame', async () => (await page.getAttribute('[data-testid=episode-viewer] img', 'src')) !== before);
     await until('running mid-episode', () => d.currentState === 'running' && (d.status().episode?.step ?? 0) >= 8, 20_000, 20);
+    for (const x of await page.$$('.notice button')) await x.click(); // toasts would cover a panel
     mkdirSync(join(root, 'docs'), { recursive: true });
     await page.evaluate('window.scrollTo(0, 0)');
     await page.screenshot({ path: join(root, 'docs/dashboard.png'), fullPage: true });

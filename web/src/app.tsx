@@ -143,7 +143,7 @@ export function App() {
         <RewardCard steps={m.steps} last={m.lastEpisode} />
         <ActionsCard steps={m.steps} />
         <LearningCard s={s} tick={m.episodeTick} losses={m.losses} />
-        <TimingCard s={s} />
+        <TimingCard s={s} history={m.timing} />
         <SessionsCard tick={m.episodeTick} />
         <PolicyCard s={s} tick={m.episodeTick} />
         <EventsCard tick={m.episodeTick} />

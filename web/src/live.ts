@@ -9,12 +9,21 @@ import type { DaemonStatus, EpisodeSummary, LearningView, LiveStep } from './typ
 const KEEP_STEPS = 240;
 const CHANNEL = 'insertion-daemon/live';
 const KEEP_LOSSES = 600;
+const KEEP_TIMING = 300;
 
 export interface Frame {
   url: string;
   seq: number;
   episodeId: number;
   step: number;
+}
+
+export interface TimingSample {
+  t: number;
+  /** The daemon's compute of the newest control tick, and the window's p99 (ms). */
+  computeLast: number;
+  computeP99: number;
+  jitterLast: number;
 }
 
 export interface LossSample {
@@ -54,6 +63,7 @@ export class LiveModel {
   episodeTick = 0;
   lastEpisode: EpisodeSummary | null = null;
   losses: LossSample[] = [];
+  timing: TimingSample[] = [];
   readonly figures: PageFigures = { firstStatusMs: null, firstFrameMs: null, frames: 0, stepBatches: 0, estopSentAt: null, streamRole: null };
   private subs = new Set<() => void>();
   private raf = 0;
@@ -165,6 +175,10 @@ export class LiveModel {
     this.connected = true;
     if (this.lastPolicy !== undefined && this.lastPolicy !== s.policy.version) this.episodeTick++;
     this.lastPolicy = s.policy.version;
+    const tm = s.timing;
+    if (s.state === 'running' || s.state === 'scoring') {
+      this.timing = [...this.timing.slice(-(KEEP_TIMING - 1)), { t: Date.now() / 1000, computeLast: tm.computeMs.last, computeP99: tm.computeMs.p99, jitterLast: tm.jitterMs.last }];
+    }
     const l = s.extra['learning'] as LearningView | undefined;
     if (l?.trainer) {
       const losses = (l.trainer.losses ?? null) as { vLoss?: number; qLoss?: number; piLoss?: number } | null;

@@ -3,9 +3,9 @@ import { memo } from 'preact/compat';
 import { useMemo, useState } from 'preact/hooks';
 import type { AlignedData, Options } from 'uplot';
 import { act } from './api.ts';
-import type { Frame } from './live.ts';
+import type { Frame, TimingSample } from './live.ts';
 import { Plot, XYZ, axisStyle } from './plot.tsx';
-import type { ConnectorsReply, DaemonStatus, EpisodeSummary, LiveStep } from './types.ts';
+import type { ConnectorsReply, DaemonStatus, EpisodeSummary, EventRecord, LiveStep } from './types.ts';
 import { ago, clock, fmt, isNum, mm, pct, usePoll } from './util.ts';
 
 export function Card(props: { title: string; id: string; wide?: boolean; aside?: preact.ComponentChildren; children: preact.ComponentChildren }) {
@@ -34,7 +34,13 @@ export function Metric(props: { label: string; value: string; unit?: string; ton
 
 // ------------------------------------------------------------------ safety
 
+const SAFETY_KINDS = new Set(['trip', 'estop', 'estop_note', 'estop_reset', 'estop_reset_refused', 'fault']);
+
 export const SafetyCard = memo(function SafetyCard({ s }: { s: DaemonStatus | null }) {
+  // Refetched when the trip or the latch changes.
+  const key = `${s?.safety.lastTrip?.at ?? 0}/${s?.safety.estop.engaged ?? false}/${s?.policy.faults ?? 0}`;
+  const { data: events } = usePoll<EventRecord[]>('/event-log?limit=200', key);
+  const recent = (events ?? []).filter((e) => SAFETY_KINDS.has(e.kind)).slice(0, 5);
   const latch = s?.safety.estop;
   const trip = s?.safety.lastTrip ?? null;
   const backend = s?.safety.backendEstop;
@@ -72,7 +78,17 @@ export const SafetyCard = memo(function SafetyCard({ s }: { s: DaemonStatus | nu
         <button class="btn" disabled={!engaged} onClick={() => void act('Reset e-stop', '/estop/reset')} title="Needs the API token; refused while the source is still engaged">
           Reset e-stop
         </button>
+        <span class="muted small">{engaged ? 'needs the token; refused while the source is engaged' : ''}</span>
       </div>
+      <div class="sub-h">Recent safety events</div>
+      <ul class="events-mini" data-testid="safety-events">
+        {recent.length === 0 && <li class="muted">none logged</li>}
+        {recent.map((e) => (
+          <li key={e.id}>
+            <span class="mono muted">{clock(e.time)}</span> <span class={`pill ${e.kind === 'estop_reset' ? 'ok' : e.kind === 'estop_note' ? '' : 'bad'}`}>{e.kind}</span> {e.message}
+          </li>
+        ))}
+      </ul>
     </Card>
   );
 });
@@ -172,7 +188,7 @@ export const CameraCard = memo(function CameraCard({ f, step }: { f: Frame | nul
           <Metric big label="Predicted reward" value={step && isNum(step.rewardProb) ? step.rewardProb.toFixed(2) : '–'} testid="reward-now" tone={step && isNum(step.rewardProb) ? (step.rewardProb >= 0.5 ? 'ok' : undefined) : undefined} />
           <Metric label="|F|" value={step ? fmt(Math.hypot(step.wrench[0] ?? 0, step.wrench[1] ?? 0, step.wrench[2] ?? 0), 1) : '–'} unit="N" testid="force-now" />
           <Metric text label="Tip − x* (x, y, z)" value={err ? err.map((v) => mm(v, 1)).join('  ') : '–'} unit="mm" />
-          <Metric label="Ground truth" value={step ? (step.gtSuccess === null ? 'n/a' : step.gtSuccess ? 'seated' : 'not seated') : '–'} />
+          <Metric text label="Ground truth" value={step ? (step.gtSuccess === null ? 'n/a' : step.gtSuccess ? 'seated' : 'not seated') : '–'} />
         </div>
       </div>
     </Card>
@@ -248,7 +264,7 @@ export const RewardCard = memo(function RewardCard({ steps, last }: { steps: Liv
   );
   const data = useMemo(() => stepColumns(steps, [(s) => s.rewardProb, (s) => (s.gtSuccess === null ? null : s.gtSuccess ? 1 : 0)]), [steps]);
   return (
-    <Card title="Predicted reward per step" id="reward" aside={<span class="muted small">reward classifier on the next frame</span>}>
+    <Card title="Reward per step" id="reward" aside={<span class="muted small">classifier P(seated), next frame</span>}>
       <Plot opts={opts} data={data} label="predicted reward trace" />
       <div class="num-row">
         {last ? (
@@ -323,9 +339,29 @@ export const ActionsCard = memo(function ActionsCard({ steps }: { steps: LiveSte
 
 // ------------------------------------------------------------------ timing
 
-export const TimingCard = memo(function TimingCard({ s }: { s: DaemonStatus | null }) {
+export const TimingCard = memo(function TimingCard({ s, history }: { s: DaemonStatus | null; history: TimingSample[] }) {
   const t = s?.timing;
   const period = s ? 1000 / s.tickHz : 100;
+  const opts = useMemo<Omit<Options, 'width' | 'height'>>(
+    () => ({
+      scales: { x: { time: true }, y: { distr: 3 } },
+      legend: { show: true, live: false },
+      cursor: { drag: { x: false, y: false }, points: { show: false } },
+      axes: [{ ...axisStyle, size: 28 }, { ...axisStyle, label: 'ms (log)', labelSize: 14, size: 46 }],
+      series: [
+        {},
+        { label: 'compute, newest tick', stroke: '#2b6cd4', width: 1.5 },
+        { label: 'compute p99', stroke: '#d9453b', width: 1.5 },
+        { label: 'start jitter', stroke: '#94a3b8', width: 1, dash: [4, 3] },
+      ],
+    }),
+    [],
+  );
+  const pos = (v: number): number | null => (isNum(v) && v > 0 ? v : null);
+  const data = useMemo<AlignedData>(
+    () => [history.map((h) => h.t), history.map((h) => pos(h.computeLast)), history.map((h) => pos(h.computeP99)), history.map((h) => pos(h.jitterLast))],
+    [history],
+  );
   return (
     <Card title="Tick timing" id="timing" aside={s && <span class="muted small">{s.realtime ? `${s.tickHz} Hz real time` : 'free-running'} · last {t?.computeMs.n ?? 0} ticks</span>}>
       <div class="metrics">
@@ -336,6 +372,7 @@ export const TimingCard = memo(function TimingCard({ s }: { s: DaemonStatus | nu
         <Metric label="jitter p99" value={fmt(t?.jitterMs.p99, 2)} unit="ms" />
         <Metric label="robot (sim) p50" value={fmt(t?.backendMs.p50, 2)} unit="ms" />
       </div>
+      {history.length > 1 ? <Plot opts={opts} data={data} height={130} label="tick compute over time" /> : <div class="empty short">The timing trace starts with practice.</div>}
       <div class="muted small">
         {t ? `${t.ticks} ticks, ${t.controlTicks} commanded; missed in any state ${t.missed}, of control misses ${t.missedControlBackend} after a slow robot step; CPU p99 ${fmt(t.computeCpuMs.p99, 2)} ms` : ''}
       </div>

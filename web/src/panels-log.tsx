@@ -7,7 +7,7 @@ import type { LossSample } from './live.ts';
 import { Plot, axisStyle } from './plot.tsx';
 import { Card, Metric } from './panels-live.tsx';
 import type { DaemonStatus, EpisodeRecord, EpisodeTransition, EventRecord, LearningView, ModelsReply, SessionRecord, ValidationResult } from './types.ts';
-import { clock, dateTime, fmt, isNum, mm, pct, usePoll } from './util.ts';
+import { clock, dateTime, fmt, isNum, mm, pct, shortTime, usePoll } from './util.ts';
 
 // ------------------------------------------------------------------ learning
 
@@ -38,12 +38,13 @@ export const LearningCard = memo(function LearningCard({ s, tick, losses }: { s:
       axes: [{ ...axisStyle, label: 'practice episode', labelSize: 14, size: 40, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] }, { ...axisStyle, label: `success, last ${k}`, labelSize: 14, size: 46, values: (_u, v) => v.map((x) => `${Math.round(x * 100)}%`) }],
       series: [
         { label: 'episode' },
+        // Truth drawn first and wider, so the learned line stays visible where they agree.
+        { label: 'ground truth (sim)', stroke: '#2f9e44', width: 4 },
         { label: 'learned (reward classifier)', stroke: '#7048e8', width: 2 },
-        { label: 'ground truth (sim)', stroke: '#2f9e44', width: 2 },
         // Upper edge of the false-positive band: the learned rate where it exceeds the truth, else the truth.
         { label: 'false-positive gap', stroke: 'rgba(217,69,59,0.5)', width: 0, points: { show: false } },
       ],
-      bands: [{ series: [3, 2], fill: 'rgba(217,69,59,0.22)' }],
+      bands: [{ series: [3, 1], fill: 'rgba(217,69,59,0.22)' }],
     }),
     [k],
   );
@@ -54,7 +55,7 @@ export const LearningCard = memo(function LearningCard({ s, tick, losses }: { s:
       const g = gt[i];
       return isNum(l) && isNum(g) ? Math.max(l, g) : null;
     });
-    return { data: [judged.map((_, i) => i + 1), learned, gt, upper] as AlignedData, learned, gt };
+    return { data: [judged.map((_, i) => i + 1), gt, learned, upper] as AlignedData, learned, gt };
   }, [judged, k]);
   const fp = judged.filter((e) => e.outcome === 'success' && e.gtSuccess === false).length;
   const fn = judged.filter((e) => e.outcome === 'failure' && e.gtSuccess === true).length;
@@ -182,7 +183,7 @@ export const PolicyCard = memo(function PolicyCard({ s, tick }: { s: DaemonStatu
             )}
             {rows.map((r, i) => (
               <tr key={i} title={r.reason ?? ''}>
-                <td class="mono">{dateTime(r.time)}</td>
+                <td class="mono nowrap" title={dateTime(r.time)}>{shortTime(r.time)}</td>
                 <td>
                   <span class={`pill ${r.kind === 'rejected' ? 'bad' : r.kind === 'flagged' || r.kind === 'rollback' ? 'warn' : 'ok'}`}>{r.kind}</span>
                   {r.by ? <span class="muted"> by {r.by}</span> : null}

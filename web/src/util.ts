@@ -26,6 +26,12 @@ export function dateTime(ms: number | null | undefined): string {
   return `${d.toLocaleDateString(undefined, { month: 'short', day: 'numeric' })} ${d.toLocaleTimeString(undefined, { hour12: false })}`;
 }
 
+/** Clock time for today, date and time otherwise. */
+export function shortTime(ms: number | null | undefined): string {
+  if (!isNum(ms)) return '–';
+  return new Date(ms).toDateString() === new Date().toDateString() ? clock(ms) : dateTime(ms);
+}
+
 export function ago(ms: number | null | undefined, now = Date.now()): string {
   if (!isNum(ms)) return '';
   const s = Math.max(0, Math.round((now - ms) / 1000));
