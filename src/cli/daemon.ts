@@ -8,7 +8,9 @@
  * and printed, so the operator can still drive it.
  */
 import { randomBytes } from 'node:crypto';
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { DEFAULT_WEB_DIR } from '../api/dashboard.ts';
 import { ConfigError, DAEMON_USAGE, loadCalibration, loadDaemonConfig, parseDaemonArgs, resolveToken } from '../config/load.ts';
 import { startDaemonApp } from '../daemon/app.ts';
 import { learningFromEnv } from '../trainer/attach.ts';
@@ -54,6 +56,7 @@ async function main(): Promise<number> {
   const s = app.daemon.status();
   console.log(`backend: ${s.backend} (${s.realtime ? `${s.tickHz} Hz real time` : 'free-running'}); policy: ${s.policy.version ?? 'none (P-controller alone)'}; reward: ${s.reward.version ?? 'none'}`);
   console.log(`API: ${app.url}  (OpenAPI: ${app.url}/openapi.json, status: ${app.url}/status, events: ${app.url}/events)`);
+  console.log(`dashboard: ${app.url}/${existsSync(join(DEFAULT_WEB_DIR, 'index.html')) ? '' : '  (not built: run npm run build:web)'}`);
   if (generated) console.log(`token for this run (set ${'$'}DAEMON_TOKEN to choose one): ${token}`);
   console.log(`try: curl -X POST -H 'authorization: Bearer <token>' -H 'content-type: application/json' -d '{"count":5}' ${app.url}/practice/start`);
   app.daemon.on('episode', (e: { id: number; domain: string; outcome: string; reason: string | null; learnedSuccessProb: number | null; gtSuccess: boolean | null }) => {
