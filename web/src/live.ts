@@ -7,6 +7,9 @@ import { getJson, notify } from './api.ts';
 import type { DaemonStatus, EpisodeSummary, LearningView, LiveStep } from './types.ts';
 
 const KEEP_STEPS = 240;
+/** Page renders and camera frames per second at most. */
+const RENDER_HZ = 5;
+const FRAME_HZ = 5;
 const CHANNEL = 'insertion-daemon/live';
 const KEEP_LOSSES = 600;
 const KEEP_TIMING = 300;
@@ -67,6 +70,9 @@ export class LiveModel {
   readonly figures: PageFigures = { firstStatusMs: null, firstFrameMs: null, frames: 0, stepBatches: 0, estopSentAt: null, streamRole: null };
   private subs = new Set<() => void>();
   private raf = 0;
+  private renderTimer: ReturnType<typeof setTimeout> | null = null;
+  private lastRender = 0;
+  private lastFrameAt = 0;
   private source: EventSource | null = null;
   private channel: BroadcastChannel | null = null;
   private readonly stopper = new AbortController();
@@ -161,16 +167,32 @@ export class LiveModel {
     return () => this.subs.delete(fn);
   }
 
-  private changed(): void {
+  /**
+   * Re-renders at most RENDER_HZ times a second (a person reads no faster, and each render costs the browser CPU that,
+   * on the daemon's own machine, the control loop competes for), at once for an urgent change (the state).
+   */
+  private changed(urgent = false): void {
     if (this.raf) return;
-    this.raf = requestAnimationFrame(() => {
-      this.raf = 0;
-      for (const s of this.subs) s();
-    });
+    const run = (): void => {
+      this.renderTimer = null;
+      this.raf = requestAnimationFrame(() => {
+        this.raf = 0;
+        this.lastRender = performance.now();
+        for (const s of this.subs) s();
+      });
+    };
+    if (urgent) {
+      if (this.renderTimer) clearTimeout(this.renderTimer);
+      run();
+      return;
+    }
+    if (this.renderTimer) return;
+    this.renderTimer = setTimeout(run, Math.max(0, this.lastRender + 1000 / RENDER_HZ - performance.now()));
   }
 
   private onStatus(s: DaemonStatus): void {
     if (this.figures.firstStatusMs === null) this.figures.firstStatusMs = performance.now();
+    const urgent = this.status?.state !== s.state;
     this.status = s;
     this.connected = true;
     if (this.lastPolicy !== undefined && this.lastPolicy !== s.policy.version) this.episodeTick++;
@@ -188,7 +210,7 @@ export class LiveModel {
         this.losses = [...this.losses.slice(-(KEEP_LOSSES - 1)), { t: Date.now() / 1000, updates: l.trainer.updates, vLoss: losses?.vLoss ?? null, qLoss: losses?.qLoss ?? null, piLoss: losses?.piLoss ?? null, updatesPerSec: l.trainer.updatesPerSec }];
       }
     }
-    this.changed();
+    this.changed(urgent);
   }
 
   private async backfill(): Promise<void> {
@@ -210,18 +232,23 @@ export class LiveModel {
     this.changed();
   }
 
-  /** One frame request at a time; a request asked for meanwhile runs right after (newest frame only). */
+  /** One frame request at a time, at most FRAME_HZ a second; one asked for meanwhile runs next (newest frame only). */
   private wantFrame(): void {
+    if (document.hidden) return; // a background tab fetches nothing; the next batch after it shows again does
     if (this.frameBusy) {
       this.frameWanted = true;
       return;
     }
     this.frameBusy = true;
     this.frameWanted = false;
-    void this.loadFrame().finally(() => {
-      this.frameBusy = false;
-      if (this.frameWanted) this.wantFrame();
-    });
+    const wait = Math.max(0, this.lastFrameAt + 1000 / FRAME_HZ - performance.now());
+    setTimeout(() => {
+      this.lastFrameAt = performance.now();
+      void this.loadFrame().finally(() => {
+        this.frameBusy = false;
+        if (this.frameWanted) this.wantFrame();
+      });
+    }, wait);
   }
 
   private async loadFrame(): Promise<void> {
