@@ -153,8 +153,9 @@ console.log(`daemon at ${url}; phase A: ${seconds} s of practice, no page`);
 const a = await phase(0, () => sleep(seconds * 1000));
 
 /** Opens `n` pages from `newPage`, records their first-frame figures, keeps them open until the phase ends. */
-async function withPages(label: string, n: number, newPage: () => Promise<Page>): Promise<{ phase: Phase; firstFrameMs: number[]; roles: string[] }> {
+async function withPages(label: string, n: number, newPage: () => Promise<Page>): Promise<{ phase: Phase; firstFrameMs: number[]; firstStatusMs: number[]; roles: string[] }> {
   const firstFrameMs: number[] = [];
+  const firstStatusMs: number[] = [];
   const roles: string[] = [];
   console.log(`${label}: ${seconds} s of practice with ${n} pages open`);
   const ph = await phase(n, async () => {
@@ -169,6 +170,7 @@ async function withPages(label: string, n: number, newPage: () => Promise<Page>)
       const f = await p.waitForFunction('window.__dashboard?.firstFrameMs ?? null', undefined, { timeout: 20_000 });
       firstFrameMs.push(Math.round((await f.jsonValue()) as number));
       roles.push(await p.evaluate<string>("window.__dashboard?.streamRole ?? 'none'"));
+      firstStatusMs.push(Math.round(await p.evaluate<number>('window.__dashboard?.firstStatusMs ?? NaN')));
     }
     await sleep(Math.max(0, seconds * 1000 - (performance.now() - t0)));
     const frames = await Promise.all(opened.map((p) => p.evaluate<number>('window.__dashboard?.frames ?? 0')));
@@ -176,7 +178,7 @@ async function withPages(label: string, n: number, newPage: () => Promise<Page>)
     browserCpu.end = browserCpuMs(); // before the pages close
     await Promise.all(opened.map((p) => p.close()));
   });
-  return { phase: ph, firstFrameMs, roles };
+  return { phase: ph, firstFrameMs, firstStatusMs, roles };
 }
 
 // B: five tabs of one browser (they share one event stream); C: five separate browser sessions (five streams).
@@ -206,11 +208,13 @@ const figures = {
     { what: `${pages} separate browser sessions`, streamRoles: c.roles, ...c.phase },
   ],
   firstLiveFrameMs: { perPage: firstFrameMs, median: sorted[Math.floor(sorted.length / 2)] ?? null, max: sorted[sorted.length - 1] ?? null },
+  firstStatusMs: { perPage: [...b.firstStatusMs, ...c.firstStatusMs] },
 };
 const file = writeResults('dashboard', figures);
 console.log(`\n| pages open | seconds | control ticks | missed control ticks (of which after a slow robot step) | daemon CPU ms/s | browser CPU ms/s | load avg |`);
 console.log(`|---|---|---|---|---|---|---|`);
 for (const p of [a, b.phase, c.phase]) console.log(`| ${p.pages}${p === b.phase ? ' tabs, one browser' : p === c.phase ? ' separate sessions' : ''} | ${p.seconds} | ${p.controlTicks} | ${p.missedControl} (${p.missedControlBackend}) | ${p.daemonCpuMsPerS} | ${p.browserCpuMsPerS} | ${p.loadavg1.toFixed(1)} |`);
 console.log(`\nfirst live frame on screen after navigation start (ms), per page: ${firstFrameMs.join(', ')} (median ${figures.firstLiveFrameMs.median})`);
+console.log(`first status shown after navigation start (ms), per page: ${figures.firstStatusMs.perPage.join(', ')}`);
 console.log(`written ${file}`);
 process.exit(0);
