@@ -4,9 +4,9 @@
  * of every control step, and the camera frame as the policy saw it.
  *
  * The per-step data comes from a LiveTap, a DaemonLog wrapper the app puts between the loop and the real log. On the
- * tick it only keeps a reference to the transition the loop built anyway; everything a page costs (JSON, PNG encoding,
- * socket writes) happens after the tick, coalesced to at most `liveHz` batches per second and serialised once for every
- * open page, so five pages cost the control loop about what one does.
+ * tick it only keeps a reference to the transition the loop built anyway; everything a page costs (JSON, base64 of the
+ * frame, socket writes) happens after the tick, coalesced to at most `liveHz` batches per second and serialised once for
+ * every open page, so five pages cost the control loop about what one does.
  *
  * Routes (all reads, no token): GET / (the page, or a 503 page that says how to build it), /assets/*, /favicon.svg,
  * /live (server-sent status, step batches, episodes, faults: one stream per page), /live/steps, /live/frame.png, /event-log, /connectors.
@@ -142,8 +142,10 @@ export interface DashboardOptions {
   live: LiveTap;
   /** The built page; default DEFAULT_WEB_DIR. */
   webDir?: string;
-  /** Max step batches per second (all pages share each batch). Default 10. */
+  /** Max step batches per second (all pages share each batch). Default 5. */
   liveHz?: number;
+  /** Max camera frames per second on /live. Default 5. */
+  frameHz?: number;
   /** Max status events per second on /live. Default 5. */
   statusHz?: number;
 }
@@ -242,8 +244,10 @@ export async function registerDashboard(app: FastifyInstance, o: DashboardOption
     for (const c of clients) c(chunk);
   };
 
-  // Steps: batched, at most liveHz batches per second.
-  const stepGapMs = 1000 / (o.liveHz ?? 10);
+  // Steps: batched, at most liveHz batches per second; frames at most frameHz.
+  const stepGapMs = 1000 / (o.liveHz ?? 5);
+  const frameGapMs = 1000 / (o.frameHz ?? 5) - 20; // a batch may come a little early; do not skip its frame for that
+  let lastFrameSent = 0;
   let sentSeq = live.seq;
   let lastStepFlush = 0;
   let stepTimer: NodeJS.Timeout | null = null;
@@ -254,6 +258,14 @@ export async function registerDashboard(app: FastifyInstance, o: DashboardOption
     if (steps.length === 0) return;
     sentSeq = live.seq;
     broadcast('steps', steps);
+    // The newest camera frame rides along as raw RGB (base64): a page draws it on a canvas with no PNG to encode here
+    // or to fetch and decode there (a frame fetch per page cost the browser more than everything else it does).
+    const e = live.latest();
+    if (e && Date.now() - lastFrameSent >= frameGapMs) {
+      lastFrameSent = Date.now();
+      const img = e.t.obs.image;
+      broadcast('frame', { seq: e.seq, episodeId: e.t.episodeId, step: e.t.step, width: img.width, height: img.height, rgb: Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength).toString('base64') });
+    }
   };
   const onSteps = (): void => {
     if (!stepTimer) stepTimer = setTimeout(flushSteps, Math.max(0, lastStepFlush + stepGapMs - Date.now()));
@@ -306,7 +318,7 @@ export async function registerDashboard(app: FastifyInstance, o: DashboardOption
     {
       schema: {
         summary: 'Server-sent events for the dashboard: `hello` {seq}, `status` (at most 5/s), `steps` (batches of new control steps, ' +
-          'at most 10/s), `episode`, `fault`',
+          'at most 5/s), `frame` (the newest camera frame as base64 RGB, at most 5/s), `episode`, `fault`',
         tags: ['dashboard'],
       },
     },

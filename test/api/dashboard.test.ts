@@ -92,6 +92,7 @@ test('/live: one stream carries status, step batches and episodes; many pages ge
   const url = `${r.app.url}/live`;
   const enough = (seen: Array<{ event: string; data: any }>): boolean =>
     seen.some((e) => e.event === 'episode') &&
+    seen.some((e) => e.event === 'frame') &&
     seen.filter((e) => e.event === 'steps').flatMap((e) => e.data).length >= 6 &&
     seen.some((e) => e.event === 'status' && e.data.lastEpisode !== null && e.data.state === 'idle');
   const readers = Array.from({ length: 5 }, () => readSse(url, enough));
@@ -108,6 +109,14 @@ test('/live: one stream carries status, step batches and episodes; many pages ge
     assert.ok(seen.some((e) => e.event === 'status' && e.data.lastEpisode?.id === steps[0]?.episodeId && e.data.state === 'idle'));
   }
   assert.deepEqual(all.map((s) => s.filter((e) => e.event === 'steps').length), Array(5).fill(all[0]?.filter((e) => e.event === 'steps').length));
+  // The camera frame rides along as raw RGB, byte-equal to the logged policy input of its step.
+  const frame = all[0]?.filter((e) => e.event === 'frame').at(-1)?.data as { episodeId: number; step: number; width: number; height: number; rgb: string } | undefined;
+  assert.ok(frame, `a frame event in ${all[0]?.map((e) => e.event).join(' ')}`);
+  await logged(r);
+  const row = r.app.log.store.getEpisode(frame.episodeId, { transitions: true, images: true })?.transitions?.find((x) => x.step === frame.step);
+  assert.ok(row?.image);
+  assert.equal(frame.width * frame.height * 3, row.image.data.length);
+  assert.ok(Buffer.from(frame.rgb, 'base64').equals(Buffer.from(row.image.data)));
   // The last page gone, the stream stops listening to the daemon.
   await new Promise((res) => setTimeout(res, 200));
   assert.equal(d.listenerCount('episode'), 0);

@@ -128,7 +128,7 @@ test('the dashboard in Chromium: live values, practice from the page, token refu
     await until(
       'several distinct frames and step values',
       async () => {
-        const src = await page.getAttribute('[data-testid=frame]', 'src');
+        const src = await page.getAttribute('[data-testid=frame]', 'data-seq');
         if (src) seen.add(src);
         steps.add((await page.textContent('#camera .card-aside')) ?? '');
         return seen.size >= 4 && steps.size >= 4;

@@ -1,24 +1,27 @@
 /**
- * The page's live model: status, control steps (batches of at most 10 per second), episodes and faults from the one
- * server-sent stream /live, and the newest camera frame from /live/frame.png (one request in flight at most).
+ * The page's live model: status, control steps, the newest camera frame, episodes and faults, all from the one
+ * server-sent stream /live (the daemon sends at most 5 step batches and 5 frames a second).
  * Components re-render at most once per animation frame however fast data comes.
  */
 import { getJson, notify } from './api.ts';
 import type { DaemonStatus, EpisodeSummary, LearningView, LiveStep } from './types.ts';
 
 const KEEP_STEPS = 240;
-/** Page renders and camera frames per second at most. */
+/** Page renders per second at most. */
 const RENDER_HZ = 5;
-const FRAME_HZ = 5;
 const CHANNEL = 'insertion-daemon/live';
 const KEEP_LOSSES = 600;
 const KEEP_TIMING = 300;
 
+/** The newest camera frame as the policy saw it (from the /live stream's `frame` events). */
 export interface Frame {
-  url: string;
   seq: number;
   episodeId: number;
   step: number;
+  width: number;
+  height: number;
+  /** base64 of width*height*3 bytes, RGB */
+  rgb: string;
 }
 
 export interface TimingSample {
@@ -72,12 +75,9 @@ export class LiveModel {
   private raf = 0;
   private renderTimer: ReturnType<typeof setTimeout> | null = null;
   private lastRender = 0;
-  private lastFrameAt = 0;
   private source: EventSource | null = null;
   private channel: BroadcastChannel | null = null;
   private readonly stopper = new AbortController();
-  private frameBusy = false;
-  private frameWanted = false;
   private lastPolicy: string | null | undefined = undefined;
 
   constructor() {
@@ -131,7 +131,7 @@ export class LiveModel {
     es.addEventListener('open', () => relay('conn', 'true'));
     // EventSource reconnects by itself; the header shows the gap meanwhile.
     es.addEventListener('error', () => relay('conn', 'false'));
-    for (const type of ['hello', 'status', 'steps', 'episode', 'fault']) es.addEventListener(type, (e) => relay(type, (e as MessageEvent<string>).data));
+    for (const type of ['hello', 'status', 'steps', 'frame', 'episode', 'fault']) es.addEventListener(type, (e) => relay(type, (e as MessageEvent<string>).data));
   }
 
   private handle(type: string, data: string): void {
@@ -150,6 +150,10 @@ export class LiveModel {
         this.figures.stepBatches++;
         this.connected = true;
         this.addSteps(JSON.parse(data) as LiveStep[]);
+        break;
+      case 'frame':
+        this.frame = JSON.parse(data) as Frame;
+        this.changed();
         break;
       case 'episode':
         this.lastEpisode = JSON.parse(data) as EpisodeSummary;
@@ -228,52 +232,7 @@ export class LiveModel {
     if (fresh.length === 0) return;
     this.steps = this.steps.concat(fresh);
     if (this.steps.length > KEEP_STEPS) this.steps = this.steps.slice(this.steps.length - KEEP_STEPS);
-    this.wantFrame();
     this.changed();
   }
 
-  /** One frame request at a time, at most FRAME_HZ a second; one asked for meanwhile runs next (newest frame only). */
-  private wantFrame(): void {
-    if (document.hidden) return; // a background tab fetches nothing; the next batch after it shows again does
-    if (this.frameBusy) {
-      this.frameWanted = true;
-      return;
-    }
-    this.frameBusy = true;
-    this.frameWanted = false;
-    const wait = Math.max(0, this.lastFrameAt + 1000 / FRAME_HZ - performance.now());
-    setTimeout(() => {
-      this.lastFrameAt = performance.now();
-      void this.loadFrame().finally(() => {
-        this.frameBusy = false;
-        if (this.frameWanted) this.wantFrame();
-      });
-    }, wait);
-  }
-
-  private async loadFrame(): Promise<void> {
-    try {
-      const res = await fetch('/live/frame.png', { cache: 'no-store' });
-      if (!res.ok) return;
-      const seq = Number(res.headers.get('x-live-seq'));
-      if (this.frame && seq <= this.frame.seq) {
-        await res.arrayBuffer();
-        return;
-      }
-      const url = URL.createObjectURL(await res.blob());
-      // Decoded before it is shown, so the figure means "on screen".
-      const img = new Image();
-      img.src = url;
-      await img.decode();
-      const old = this.frame;
-      this.frame = { url, seq, episodeId: Number(res.headers.get('x-episode-id')), step: Number(res.headers.get('x-step')) };
-      this.figures.frames++;
-      if (this.figures.firstFrameMs === null) this.figures.firstFrameMs = performance.now();
-      this.changed();
-      // The old URL may still be on screen until the next render.
-      if (old) setTimeout(() => URL.revokeObjectURL(old.url), 1000);
-    } catch {
-      // next step tries again
-    }
-  }
 }

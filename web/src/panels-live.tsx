@@ -1,6 +1,6 @@
 /** Panels fed by the live streams: safety, practice, camera, wrench, reward per step, actions, tick timing. */
 import { memo } from 'preact/compat';
-import { useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { AlignedData, Options } from 'uplot';
 import { act } from './api.ts';
 import type { Frame, TimingSample } from './live.ts';
@@ -179,11 +179,38 @@ export const PracticeCard = memo(function PracticeCard({ s, live }: { s: DaemonS
 // ------------------------------------------------------------------ camera
 
 export const CameraCard = memo(function CameraCard({ f, step }: { f: Frame | null; step: LiveStep | null }) {
+  const canvas = useRef<HTMLCanvasElement>(null);
+  useEffect(() => {
+    const c = canvas.current;
+    const ctx = c?.getContext('2d');
+    if (!f || !c || !ctx) return;
+    if (c.width !== f.width || c.height !== f.height) {
+      c.width = f.width;
+      c.height = f.height;
+    }
+    const bin = atob(f.rgb);
+    const img = ctx.createImageData(f.width, f.height);
+    for (let i = 0, j = 0; i < bin.length; i += 3, j += 4) {
+      img.data[j] = bin.charCodeAt(i);
+      img.data[j + 1] = bin.charCodeAt(i + 1);
+      img.data[j + 2] = bin.charCodeAt(i + 2);
+      img.data[j + 3] = 255;
+    }
+    ctx.putImageData(img, 0, 0);
+    const fig = window.__dashboard;
+    if (fig) {
+      fig.frames++;
+      fig.firstFrameMs ??= performance.now();
+    }
+  }, [f]);
   const err = step ? [0, 1, 2].map((i) => (step.eePos[i] ?? 0) - (step.goal[i] ?? 0)) : null;
   return (
     <Card title="Camera · policy input" id="camera" aside={f && <span class="mono muted">ep {f.episodeId} · step {f.step}</span>}>
       <div class="camera">
-        <div class="frame">{f ? <img src={f.url} alt={`camera frame, episode ${f.episodeId} step ${f.step}`} data-testid="frame" /> : <div class="frame-empty">No frame yet: start practice</div>}</div>
+        <div class="frame">
+          <canvas ref={canvas} data-testid="frame" data-seq={f?.seq ?? ''} role="img" aria-label={f ? `camera frame, episode ${f.episodeId} step ${f.step}` : 'no camera frame'} style={{ display: f ? 'block' : 'none' }} />
+          {!f && <div class="frame-empty">No frame yet: start practice</div>}
+        </div>
         <div class="camera-side">
           <Metric big label="Predicted reward" value={step && isNum(step.rewardProb) ? step.rewardProb.toFixed(2) : '–'} testid="reward-now" tone={step && isNum(step.rewardProb) ? (step.rewardProb >= 0.5 ? 'ok' : undefined) : undefined} />
           <Metric label="|F|" value={step ? fmt(Math.hypot(step.wrench[0] ?? 0, step.wrench[1] ?? 0, step.wrench[2] ?? 0), 1) : '–'} unit="N" testid="force-now" />
