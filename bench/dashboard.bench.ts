@@ -5,11 +5,12 @@
  * process, as an operator runs it, starts practice over REST, then:
  *   phase A: practice with no page open;
  *   phase B: the same with five dashboard tabs open in one headless Chromium (they share one /live stream);
- *   phase C: the same with five separate browser sessions (five /live streams, five frame fetchers).
+ *   phase C: the same with five separate browser sessions (five /live streams, five frame fetchers);
+ *   phase D: five page-like plain HTTP clients (five /live streams, frames at 5 Hz each), no browser: the daemon's side.
  * Figures: missed control ticks and the daemon process's CPU per phase; per page, ms from navigation start to the
  * first live camera frame on screen. Printed and written to bench/results/dashboard.json.
  *
- *   npx tsx bench/dashboard.bench.ts [--seconds 15] [--pages 5]      (about 3 x seconds + 15 s)
+ *   npx tsx bench/dashboard.bench.ts [--seconds 12] [--pages 5]      (about 4 x seconds + 20 s)
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -28,7 +29,7 @@ const opt = (name: string, def: number): number => {
   if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name}: expected a positive number, got ${argv[i + 1]}`);
   return v;
 };
-const seconds = opt('seconds', 15);
+const seconds = opt('seconds', 12);
 const pages = opt('pages', 5);
 const TOKEN = 'bench-dashboard-token';
 
@@ -181,6 +182,38 @@ async function withPages(label: string, n: number, newPage: () => Promise<Page>)
   return { phase: ph, firstFrameMs, firstStatusMs, roles };
 }
 
+// D first (no browser yet): what five pages ask of the daemon, from plain HTTP clients in this process: five /live
+// streams read to the end and five frame fetchers at the page's 5 Hz. The daemon's side of the cost, without a
+// browser competing for the cores.
+console.log(`phase D: ${seconds} s of practice with ${pages} page-like HTTP clients (no browser)`);
+const d = await phase(pages, async () => {
+  const ac = new AbortController();
+  let bytes = 0;
+  let frames = 0;
+  const stream = async (): Promise<void> => {
+    const res = await fetch(`${url}/live`, { signal: ac.signal });
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      bytes += value.length;
+    }
+  };
+  const fetcher = async (): Promise<void> => {
+    while (!ac.signal.aborted) {
+      const res = await fetch(`${url}/live/frame.png`, { signal: ac.signal });
+      await res.arrayBuffer();
+      frames++;
+      await sleep(200);
+    }
+  };
+  const tasks = Array.from({ length: pages }, () => [stream(), fetcher()]).flat().map((t) => t.catch(() => undefined));
+  await sleep(seconds * 1000);
+  ac.abort();
+  await Promise.all(tasks);
+  console.log(`  streamed ${(bytes / 1024 / seconds).toFixed(1)} KiB/s to ${pages} clients; ${frames} frames fetched`);
+});
+
 // B: five tabs of one browser (they share one event stream); C: five separate browser sessions (five streams).
 const tabs = await launchBrowser({ width: 1440, height: 900 });
 let b: Awaited<ReturnType<typeof withPages>>;
@@ -206,6 +239,7 @@ const figures = {
     { what: 'no page', ...a },
     { what: `${pages} tabs of one browser`, streamRoles: b.roles, ...b.phase },
     { what: `${pages} separate browser sessions`, streamRoles: c.roles, ...c.phase },
+    { what: `${pages} page-like HTTP clients, no browser`, ...d },
   ],
   firstLiveFrameMs: { perPage: firstFrameMs, median: sorted[Math.floor(sorted.length / 2)] ?? null, max: sorted[sorted.length - 1] ?? null },
   firstStatusMs: { perPage: [...b.firstStatusMs, ...c.firstStatusMs] },
@@ -213,7 +247,7 @@ const figures = {
 const file = writeResults('dashboard', figures);
 console.log(`\n| pages open | seconds | control ticks | missed control ticks (of which after a slow robot step) | daemon CPU ms/s | browser CPU ms/s | load avg |`);
 console.log(`|---|---|---|---|---|---|---|`);
-for (const p of [a, b.phase, c.phase]) console.log(`| ${p.pages}${p === b.phase ? ' tabs, one browser' : p === c.phase ? ' separate sessions' : ''} | ${p.seconds} | ${p.controlTicks} | ${p.missedControl} (${p.missedControlBackend}) | ${p.daemonCpuMsPerS} | ${p.browserCpuMsPerS} | ${p.loadavg1.toFixed(1)} |`);
+for (const p of [a, d, b.phase, c.phase]) console.log(`| ${p.pages}${p === b.phase ? ' tabs, one browser' : p === c.phase ? ' separate sessions' : p === d ? ' HTTP clients (no browser)' : ''} | ${p.seconds} | ${p.controlTicks} | ${p.missedControl} (${p.missedControlBackend}) | ${p.daemonCpuMsPerS} | ${p.browserCpuMsPerS} | ${p.loadavg1.toFixed(1)} |`);
 console.log(`\nfirst live frame on screen after navigation start (ms), per page: ${firstFrameMs.join(', ')} (median ${figures.firstLiveFrameMs.median})`);
 console.log(`first status shown after navigation start (ms), per page: ${figures.firstStatusMs.perPage.join(', ')}`);
 console.log(`written ${file}`);
