@@ -286,7 +286,7 @@ function EpisodeViewer({ id }: { id: number }) {
         aria-label="step in episode"
         data-testid="scrubber"
       />
-      {ts.length > 1 && <Plot opts={opts} data={marked} height={140} label="reward and Fz through the episode" />}
+      {ts.length > 1 && <Plot opts={opts} data={marked} height={140} maxHz={30} label="reward and Fz through the episode" />}
     </div>
   );
 }

@@ -8,11 +8,13 @@ export interface PlotProps {
   opts: Omit<Options, 'width' | 'height'>;
   data: AlignedData;
   height?: number;
-  /** Called with the plot after each data update (e.g. to draw a marker). */
+  /** Accessible name. */
   label?: string;
+  /** Redraws per second at most (default 2). */
+  maxHz?: number;
 }
 
-export function Plot({ opts, data, height = 170, label }: PlotProps) {
+export function Plot({ opts, data, height = 170, label, maxHz = 2 }: PlotProps) {
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   const latest = useRef(data);
@@ -36,9 +38,23 @@ export function Plot({ opts, data, height = 170, label }: PlotProps) {
     // The plot is re-created only when its caller gives new options (memoised there).
   }, [opts, height]);
 
+  // A redraw recomputes scales and axes and repaints the canvas: at most maxHz a second (traces are for trends; the
+  // numbers beside them update with every render), and always with the newest data.
+  const lastDraw = useRef(0);
+  const pending = useRef<ReturnType<typeof setTimeout> | null>(null);
   useEffect(() => {
-    plot.current?.setData(data);
-  }, [data]);
+    const draw = (): void => {
+      pending.current = null;
+      lastDraw.current = performance.now();
+      plot.current?.setData(latest.current);
+    };
+    const wait = lastDraw.current + 1000 / maxHz - performance.now();
+    if (wait <= 0) draw();
+    else pending.current ??= setTimeout(draw, wait);
+  }, [data, maxHz]);
+  useEffect(() => () => {
+    if (pending.current) clearTimeout(pending.current);
+  }, []);
 
   return <div class="plot" ref={box} role="img" aria-label={label} />;
 }
