@@ -138,7 +138,7 @@ export const PracticeCard = memo(function PracticeCard({ s, live }: { s: DaemonS
           <input type="number" min={1} max={100000} step={1} value={count} onInput={(e) => setCount(Number((e.target as HTMLInputElement).value))} data-testid="count" />
         </label>
         <label>
-          Noise <span class="muted">(mm, residual σ)</span>
+          <span title="std dev of the exploration noise added to the residual">Noise σ (mm)</span>
           <input type="number" min={0} max={50} step={0.1} value={noiseMm} onInput={(e) => setNoiseMm(Number((e.target as HTMLInputElement).value))} />
         </label>
         <div class="actions span2">
