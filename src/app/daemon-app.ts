@@ -5,6 +5,7 @@
 import { readdirSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import { buildApi, exposureWarning, type ApiServer } from '../api/server.ts';
+import { LiveTap, registerDashboard } from '../api/dashboard.ts';
 import { limitChanges, type LimitChange } from '../config/load.ts';
 import type { Calibration, DaemonConfig, LimitsCalibration } from '../config/schema.ts';
 import { PolicyModel, RewardModel } from '../policy/onnx-model.ts';
@@ -49,6 +50,8 @@ export interface DaemonAppOptions {
   loadReward?: (path: string) => Promise<RewardScorer>;
   /** Overrides of the probe validation a policy passes before it may drive (REST activation/rollback, trainer hot-swaps). */
   swapValidation?: Partial<SwapValidationConfig>;
+  /** The built dashboard page (default dist/web, see src/api/dashboard.ts). */
+  webDir?: string;
 }
 
 export interface DaemonApp {
@@ -166,7 +169,9 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp> {
       else await loaded.reward?.dispose?.();
     }
     swapValidation = { ...DEFAULT_SWAP_VALIDATION, residualBoundM: o.calibration.limits.residualBoundM, ...o.swapValidation };
-    daemon = new Daemon({ backend, config: cfg, calibration: o.calibration, log, policy: policy ?? null, reward: reward ?? null, ...(o.timingWindow ? { timingWindow: o.timingWindow } : {}) });
+    // The dashboard's live view taps the loop's log (a reference per tick; see src/api/dashboard.ts).
+    const live = new LiveTap(log);
+    daemon = new Daemon({ backend, config: cfg, calibration: o.calibration, log: live, policy: policy ?? null, reward: reward ?? null, ...(o.timingWindow ? { timingWindow: o.timingWindow } : {}) });
     api = await buildApi({
       daemon,
       store: log.store,
@@ -176,6 +181,7 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp> {
       loadReward: o.loadReward ?? (async (p) => rewardFromModel(await RewardModel.load(p))),
       swapValidation,
     });
+    await registerDashboard(api, { daemon, store: log.store, live, ...(o.webDir ? { webDir: o.webDir } : {}) });
     if (o.listen ?? true) {
       try {
         await api.listen({ host: cfg.api.host, port: cfg.api.port });

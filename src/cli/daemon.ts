@@ -9,8 +9,9 @@
  * stdout ends up in journals and CI logs.
  */
 import { randomBytes } from 'node:crypto';
-import { rmSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { DEFAULT_WEB_DIR } from '../api/dashboard.ts';
 import { ConfigError, loadCalibration, loadDaemonConfig, resolveToken } from '../config/load.ts';
 import { daemonUsage, parseDaemonArgs } from './daemon-args.ts';
 import { startDaemonApp } from '../app/daemon-app.ts';
@@ -77,6 +78,7 @@ async function main(): Promise<number> {
   const s = app.daemon.status();
   console.log(`backend: ${s.backend} (${s.realtime ? `${s.tickHz} Hz real time` : 'free-running'}); policy: ${s.policy.version ?? 'none (P-controller alone)'}; reward: ${s.reward.version ?? 'none'}`);
   console.log(`API: ${app.url}  (OpenAPI: ${app.url}/openapi.json, status: ${app.url}/status, events: ${app.url}/events)`);
+  console.log(`dashboard: ${app.url}/${existsSync(join(DEFAULT_WEB_DIR, 'index.html')) ? '' : '  (not built: run npm run build:web)'}`);
   if (tokenFile) console.log(`token for this run: in ${tokenFile} (mode 600, removed at shutdown; set ${'$'}${tokenEnv} to choose one)`);
   const t = tokenFile ? `$(cat ${tokenFile})` : `$${'{'}${tokenEnv}${'}'}`;
   console.log(`try: curl -X POST -H "authorization: Bearer ${t}" -H 'content-type: application/json' -d '{"count":5}' ${app.url}/practice/start`);

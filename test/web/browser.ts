@@ -1,0 +1,58 @@
+/**
+ * Real headless Chromium (Debian's, installed by scripts/install-system-deps.sh) through playwright-core, with a fresh
+ * profile per launch and nothing that phones home; and the built dashboard (built here if `npm run build:web` has not
+ * run yet, so a single test file can run alone).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { chromium, type Browser as PwBrowser, type BrowserContext } from 'playwright-core';
+
+export const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
+const root = resolve(import.meta.dirname, '../..');
+
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+export function ensureWebBuilt(): void {
+  if (existsSync(join(root, 'dist/web/index.html'))) return;
+  const r = spawnSync(process.execPath, [join(root, 'node_modules/vite/bin/vite.js'), 'build', '--config', join(root, 'web/vite.config.ts'), '--logLevel', 'warn'], { cwd: root, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`building the dashboard failed (npm run build:web):\n${r.stdout}\n${r.stderr}`);
+}
+
+export interface Browser {
+  context: BrowserContext;
+  close(): Promise<void>;
+}
+
+export async function launchBrowser(viewport = { width: 1440, height: 900 }): Promise<Browser> {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: run scripts/install-system-deps.sh (installs Debian's chromium) or set CHROMIUM_PATH`);
+  const profile = mkdtempSync(join(tmpdir(), 'dash-chromium-'));
+  // A persistent context on a fresh temp dir is playwright's way to pass --user-data-dir.
+  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport });
+  return {
+    context,
+    close: async () => {
+      await context.close().catch(() => undefined);
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * A browser for separate sessions (`newContext()` each: own cookies, storage and connection pool, like separate
+ * machines). playwright's launch() gives it a fresh temporary profile of its own.
+ */
+export async function launchIsolated(): Promise<PwBrowser> {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: run scripts/install-system-deps.sh (installs Debian's chromium) or set CHROMIUM_PATH`);
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+}

@@ -1,0 +1,233 @@
+/**
+ * The operator's dashboard in real headless Chromium against a real daemon (simulated cell at 10 Hz real time, shipped
+ * ONNX policy and reward, SQLite log, fastify on port 0). Every check of what the arm did reads the daemon, not the page.
+ * Writes the product's pictures: docs/dashboard.png (1440 px wide) and docs/dashboard-800.png, mid-practice.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { PolicyModel, RewardModel } from '../../src/policy/onnx-model.ts';
+import { policyFromModel, rewardFromModel, versionOf } from '../../src/daemon/models.ts';
+import { cardPathFor, readCard, sha256Hex } from '../../src/policy/card.ts';
+import { rig, root, tempDir, TOKEN, type Rig } from '../daemon/helpers.ts';
+import { ensureWebBuilt, launchBrowser } from './browser.ts';
+
+ensureWebBuilt();
+
+async function until<T>(what: string, f: () => T | Promise<T>, timeoutMs = 20_000, everyMs = 50): Promise<NonNullable<T>> {
+  const t0 = Date.now();
+  for (;;) {
+    const v = await f();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** A daemon at 10 Hz real time with the shipped models, listening on port 0, loop running. */
+async function liveRig(): Promise<Rig> {
+  const policy = policyFromModel(await PolicyModel.load(join(root, 'models/policy.onnx')));
+  const reward = rewardFromModel(await RewardModel.load(join(root, 'models/reward.onnx')));
+  return rig({ listen: true, startLoop: true, policy, reward, overrides: { realtime: true, episodeSteps: 20 } });
+}
+
+test('/ tells how to build the page when dist/web is missing, and the API still answers', async (t) => {
+  const empty = tempDir('dash-empty-');
+  const r = await rig({ listen: true });
+  t.after(async () => {
+    await r.close();
+    empty.cleanup();
+  });
+  // A second app on the same daemon config would need a second cell; rebuild the routes instead: register on a fresh server.
+  const { default: Fastify } = await import('fastify');
+  const { LiveTap, registerDashboard } = await import('../../src/api/dashboard.ts');
+  const app = Fastify();
+  await registerDashboard(app, { daemon: r.app.daemon, store: r.app.log.store, live: new LiveTap(r.app.log), webDir: empty.dir });
+  const res = await app.inject({ method: 'GET', url: '/' });
+  assert.equal(res.statusCode, 503);
+  assert.match(res.headers['content-type'] as string, /text\/html/);
+  assert.match(res.body, /npm run build:web/);
+  assert.match(res.body, /not built/);
+  const asset = await app.inject({ method: 'GET', url: '/assets/../../package.json' });
+  assert.equal(asset.statusCode, 404, 'no path out of the web dir');
+  await app.close();
+  // The daemon's own server serves the built page.
+  const page = await fetch(`${r.app.url}/`);
+  assert.equal(page.status, 200);
+  assert.match(await page.text(), /<div id="app">/);
+});
+
+test('the dashboard in Chromium: live values, practice from the page, token refusal, e-stop within a tick', async (t) => {
+  const r = await liveRig();
+  const b = await launchBrowser({ width: 1440, height: 900 });
+  t.after(async () => {
+    await b.close();
+    await r.close();
+  });
+  const d = r.app.daemon;
+  const url = r.app.url as string;
+  const consoleErrors: string[] = [];
+  const page: Page = await b.context.newPage();
+  page.on('console', (m) => {
+    if (m.type() === 'error') consoleErrors.push(`${m.text()} @ ${m.location().url}`);
+  });
+  page.on('pageerror', (e) => consoleErrors.push(`page error: ${e.message}`));
+
+  await t.test('loads with no console errors and shows the daemon state', async () => {
+    await page.goto(url, { waitUntil: 'load' });
+    await until('state badge says idle', async () => (await page.textContent('[data-testid=state]')) === 'idle');
+    await until('connectors listed', async () => (await page.locator('[data-testid=domain] option').count()) > 10);
+    assert.equal(await page.textContent('[data-testid=policy-version]'), d.policyVersion);
+    assert.deepEqual(consoleErrors, []);
+  });
+
+  await t.test('a state-changing action with a wrong token is refused and the page says so', async () => {
+    await page.click('[data-testid=start]');
+    await page.waitForSelector('[data-testid=token-input]');
+    await page.fill('[data-testid=token-input]', 'not-the-token');
+    await page.click('[data-testid=token-ok]');
+    await page.waitForSelector('.notice.error');
+    const text = await page.textContent('[data-testid=notices]');
+    assert.match(text ?? '', /Start practice refused by the daemon \(403\): wrong bearer token/);
+    assert.equal(d.status().practice, null, 'nothing started');
+    assert.equal(d.currentState, 'idle');
+    assert.equal(await page.evaluate<string | null>("sessionStorage.getItem('insertion-daemon.token')"), null, 'the refused token is forgotten');
+    // Cancelling the prompt sends nothing, and says why.
+    await page.click('[data-testid=start]');
+    await page.click('[data-testid=token-cancel]');
+    await until('not-sent notice', async () => /not sent\. This action needs the daemon's API token/.test((await page.textContent('[data-testid=notices]')) ?? ''));
+    assert.equal(d.status().practice, null);
+    for (const b of await page.$$('.notice button')) await b.click();
+    // Only the expected refusal reached the console (Chromium logs every 4xx response).
+    assert.deepEqual(consoleErrors.filter((e) => !/status of 403/.test(e)), []);
+  });
+
+  await t.test('starting practice from the page starts it on the daemon; the token stays out of URLs', async () => {
+    const requests: string[] = [];
+    page.on('request', (q) => requests.push(q.url()));
+    await page.selectOption('[data-testid=domain]', 'europlug');
+    await page.fill('[data-testid=count]', '40');
+    await page.click('[data-testid=start]');
+    await page.fill('[data-testid=token-input]', TOKEN);
+    await page.click('[data-testid=token-ok]');
+    const run = await until('the daemon practising', () => d.status().practice);
+    assert.equal(run.count, 40);
+    assert.equal(run.domain, 'europlug');
+    assert.equal(run.scenario, 'II');
+    assert.equal(run.explorationNoise, 0.001);
+    assert.ok(requests.length > 0 && requests.every((u) => !u.includes(TOKEN)), 'token never in a URL');
+    assert.equal(await page.evaluate<string | null>("sessionStorage.getItem('insertion-daemon.token')"), TOKEN);
+  });
+
+  await t.test('live values update while the simulator practises', async () => {
+    const firstFrame = await until('a live frame', () => page.evaluate<number | null>('window.__dashboard?.firstFrameMs ?? null'));
+    const seen = new Set<string>();
+    const steps = new Set<string>();
+    await until(
+      'several distinct frames and step values',
+      async () => {
+        const src = await page.getAttribute('[data-testid=frame]', 'data-seq');
+        if (src) seen.add(src);
+        steps.add((await page.textContent('#camera .card-aside')) ?? '');
+        return seen.size >= 4 && steps.size >= 4;
+      },
+      15_000,
+      100,
+    );
+    assert.match((await page.textContent('[data-testid=reward-now]')) ?? '', /^\d\.\d\d$/, 'predicted reward shown');
+    // The episode counter follows the daemon.
+    await until('an episode finished', () => (d.status().practice?.done ?? 0) >= 1, 30_000);
+    await until('page counter matches the daemon', async () => Number(await page.textContent('[data-testid=episode-counter]')) === d.status().practice?.done, 5000);
+    assert.ok(parseFloat((await page.textContent('[data-testid=p50]')) ?? '') > 0, 'tick timing shown');
+    console.log(`# first live frame ${firstFrame.toFixed(0)} ms after navigation start (page opened before practice; bench/dashboard.bench.ts measures it)`);
+  });
+
+  await t.test('a registered policy is validated and activated from the page; the swap history shows the validation', async () => {
+    await until('an episode logged (probe observations for validation)', () => (d.status().practice?.done ?? 0) >= 1, 30_000);
+    const path = join(root, 'models/policy.onnx');
+    const card = readCard(cardPathFor(path));
+    const id = r.app.log.store.registerModel({ kind: 'policy', version: versionOf(card), path, card, sha256: sha256Hex(readFileSync(path)) });
+    await until('the page lists it', async () => (await page.locator(`#policy select option[value="${id}"]`).count()) === 1, 15_000, 200);
+    await page.selectOption('#policy select', String(id));
+    await page.click('#policy button:has-text("Validate and activate")');
+    await until('active in the registry', () => r.app.log.store.activeModel('policy')?.id === id, 15_000);
+    await until('swap history row with its validation', async () => /activate[\s\S]*passed · \d+ probes/.test((await page.textContent('[data-testid=swap-history]')) ?? ''), 15_000, 200);
+  });
+
+  await t.test('screenshots mid-practice at 1440 and 800 px', async () => {
+    await until('four episodes finished', () => (d.status().practice?.done ?? 0) >= 4, 60_000);
+    // A finished episode open in the scrubber, as an operator would look at one.
+    await page.click('[data-testid=episodes] tbody tr:nth-child(2)');
+    await page.waitForSelector('[data-testid=episode-viewer] img');
+    const before = await page.getAttribute('[data-testid=episode-viewer] img', 'src');
+    await page.locator('[data-testid=scrubber]').fill('12');
+    await until('the scrubber moved the frame', async () => (await page.getAttribute('[data-testid=episode-viewer] img', 'src')) !== before);
+    await until('running mid-episode', () => d.currentState === 'running' && (d.status().episode?.step ?? 0) >= 8, 20_000, 20);
+    for (const x of await page.$$('.notice button')) await x.click(); // toasts would cover a panel
+    mkdirSync(join(root, 'docs'), { recursive: true });
+    await page.evaluate('window.scrollTo(0, 0)');
+    await page.screenshot({ path: join(root, 'docs/dashboard.png'), fullPage: true });
+    await page.setViewportSize({ width: 800, height: 1000 });
+    await new Promise((res) => setTimeout(res, 400));
+    const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth');
+    const wide = await page.evaluate<string[]>(`[...document.querySelectorAll('body *')]
+      .filter((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5)
+      .slice(0, 5)
+      .map((e) => e.tagName.toLowerCase() + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))`);
+    assert.ok(overflow <= 0, `no horizontal scrolling at 800 px (overflow ${overflow} px: ${wide.join(', ')})`);
+    await page.evaluate('window.scrollTo(0, 0)');
+    await until('running mid-episode', () => d.currentState === 'running' && (d.status().episode?.step ?? 0) >= 8, 20_000, 20);
+    await page.screenshot({ path: join(root, 'docs/dashboard-800.png'), fullPage: true });
+    await page.setViewportSize({ width: 1440, height: 900 });
+  });
+
+  await t.test('the e-stop button stops the arm within a tick (checked on the daemon)', async () => {
+    await until('running mid-episode', () => d.currentState === 'running', 20_000, 5);
+    const period = 1000 / r.config.tickHz;
+    let at: { wall: number; controlTicks: number } | null = null;
+    const onState = (s: string): void => {
+      if (s === 'estopped' && !at) at = { wall: Date.now(), controlTicks: d.status().timing.controlTicks };
+    };
+    d.on('state', onState);
+    await page.click('[data-testid=estop]');
+    const hit = await until('the daemon e-stopped', () => at, 5000, 1);
+    d.off('state', onState);
+    assert.equal(d.status().safety.estop.engaged, true);
+    assert.equal(d.status().practice, null, 'practice cancelled');
+    const pose = d.status().lastPose;
+    // Held: not one more commanded tick, for three periods.
+    await new Promise((res) => setTimeout(res, 3 * period));
+    assert.equal(d.status().timing.controlTicks, hit.controlTicks, 'no control tick after the e-stop');
+    assert.deepEqual(d.status().lastPose, pose);
+    assert.equal(d.currentState, 'estopped');
+    await until('page shows it', async () => (await page.textContent('[data-testid=state]')) === 'estopped');
+    assert.match((await page.textContent('[data-testid=last-trip]')) ?? '', /estop/);
+    const sent = await page.evaluate<number | null>('window.__dashboard?.estopSentAt ?? null');
+    assert.ok(sent !== null, 'the page recorded its press');
+    const latency = hit.wall - sent;
+    console.log(`# e-stop button press -> daemon e-stopped (arm held): ${latency} ms (tick period ${period} ms)`);
+    assert.ok(latency < 1000, `press to held in ${latency} ms`);
+    // Reset with the token held from before.
+    await page.click('#safety button:has-text("Reset e-stop")');
+    await until('reset on the daemon', () => d.currentState === 'idle' && !d.status().safety.estop.engaged, 5000);
+    assert.deepEqual(consoleErrors.filter((e) => !/status of 403/.test(e)), []);
+  });
+
+  await t.test('seven tabs of one browser all go live (they share one event stream; Chromium allows 6 connections per host)', async () => {
+    const more: Page[] = [];
+    for (let i = 0; i < 6; i++) {
+      const p = await b.context.newPage();
+      await p.goto(url, { waitUntil: 'load', timeout: 15_000 });
+      more.push(p);
+    }
+    for (const p of more) await until('tab shows the daemon state', async () => (await p.textContent('[data-testid=state]')) === d.currentState, 15_000, 100);
+    const roles = await Promise.all([page, ...more].map((p) => p.evaluate<string>("window.__dashboard?.streamRole ?? 'none'")));
+    assert.equal(roles.filter((x) => x === 'leader').length, 1, `one tab streams for all: ${roles.join(', ')}`);
+    // A state change reaches every tab through the shared stream.
+    d.estop('seven-tab test');
+    for (const p of more) await until('tab sees the e-stop', async () => (await p.textContent('[data-testid=state]')) === 'estopped', 10_000, 100);
+    await Promise.all(more.map((p) => p.close()));
+  });
+});

@@ -1,0 +1,25 @@
+/** The API's shapes, imported from the daemon's own source (type-only: nothing from the server is bundled). */
+export type { DaemonStatus, EpisodeSummary, DaemonState } from '../../src/daemon/loop.ts';
+export type { LiveStep } from '../../src/api/dashboard.ts';
+export type { EpisodeRecord, SessionRecord, ModelRecord, ActivationRecord, EventRecord, TransitionRecord } from '../../src/store/types.ts';
+export type { LearningView } from '../../src/trainer/attach.ts';
+export type { ValidationResult } from '../../src/swap/validate.ts';
+
+import type { ActivationRecord, ModelRecord, TransitionRecord } from '../../src/store/types.ts';
+
+/** GET /models */
+export interface ModelsReply {
+  models: ModelRecord[];
+  active: { policy: string | null; reward: string | null };
+  driving: { policy: string | null; reward: string | null };
+  activations: ActivationRecord[];
+}
+
+/** GET /episodes/:id: transitions carry an image URL instead of pixels. */
+export type EpisodeTransition = Omit<TransitionRecord, 'image'> & { image: null; imageUrl: string };
+
+/** GET /connectors */
+export interface ConnectorsReply {
+  connectors: Array<{ name: string; family: string; heldOut: boolean | null }>;
+  note: string | null;
+}
