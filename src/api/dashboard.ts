@@ -14,9 +14,10 @@
 import { readFile, stat } from 'node:fs/promises';
 import { extname, join, resolve, sep } from 'node:path';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import sharp from 'sharp';
+import type {} from '@fastify/swagger'; // its route-schema fields (summary, tags, hide)
+import { encodePng } from '../robot/image-codec.ts';
 import type { DaemonEvent, DaemonLog, EpisodeBegin, EpisodeFinish, TickTransition } from '../daemon/interfaces.ts';
-import type { Daemon, DaemonStatus } from '../daemon/loop.ts';
+import type { DaemonControl, DaemonStatus } from '../daemon/types.ts';
 import type { Store } from '../store/index.ts';
 import { loadConnectors } from '../sim/connectors.ts';
 import { loadSplit } from '../data/splits.ts';
@@ -137,7 +138,7 @@ function toLive(seq: number, t: TickTransition): LiveStep {
 }
 
 export interface DashboardOptions {
-  daemon: Daemon;
+  daemon: DaemonControl;
   store: Store;
   live: LiveTap;
   /** The built page; default DEFAULT_WEB_DIR. */
@@ -223,7 +224,7 @@ export async function registerDashboard(app: FastifyInstance, o: DashboardOption
       const img = e.t.obs.image;
       // Copied now: the preprocessor may reuse its buffer on a later tick while sharp encodes on its own thread.
       const pixels = Buffer.from(img.data);
-      frameCache = { seq: e.seq, png: sharp(pixels, { raw: { width: img.width, height: img.height, channels: 3 } }).png({ compressionLevel: 3 }).toBuffer() };
+      frameCache = { seq: e.seq, png: encodePng({ width: img.width, height: img.height, data: pixels }, { compressionLevel: 3, adaptiveFiltering: false }) };
     }
     const png = await frameCache.png;
     return reply
