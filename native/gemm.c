@@ -1,0 +1,188 @@
+/*
+ * gemm.node: single-precision GEMM for the tfjs trainer, through a system BLAS (OpenBLAS's cblas_sgemm).
+ *
+ * Why dlopen and not link: the addon then builds with only a C compiler and Node's own headers (no -dev package,
+ * no download), and a machine without OpenBLAS still loads it and gets a clear "no BLAS" error, so the trainer
+ * falls back to tfjs-wasm's own matMul. The library path is chosen by the JS side (src/learn/gemm.ts).
+ *
+ * Exports:
+ *   open(path) -> string            dlopen + dlsym cblas_sgemm; returns openblas_get_config() (or "") ; throws on failure
+ *   setThreads(n)                   openblas_set_num_threads when the library has it
+ *   sgemm(tA, tB, batch, M, N, K, A, strideA, B, strideB, C, bias, biasMode, act, alpha)
+ *        C[b] = act(op(A[b]) op(B[b]) + bias) for b < batch, all row-major float32, op = transpose when tA/tB.
+ *        strideA/strideB: elements between batch items (0 = broadcast one matrix). C is dense [batch, M, N].
+ *        biasMode: 0 none, 1 a row vector of N (added to every row), 2 a scalar.
+ *        act: 0 linear, 1 relu, 2 relu6, 3 elu, 4 sigmoid, 5 leakyrelu(alpha).
+ *   Every array is a Float32Array (views on the wasm heap work: no copy); sizes are checked before any BLAS call.
+ */
+#include <dlfcn.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <node_api.h>
+
+enum { RowMajor = 101, NoTrans = 111, Trans = 112 };
+typedef void (*sgemm_fn)(int, int, int, int, int, int, float, const float *, int, const float *, int, float, float *, int);
+typedef void (*set_threads_fn)(int);
+typedef char *(*get_config_fn)(void);
+
+static sgemm_fn g_sgemm = NULL;
+static set_threads_fn g_set_threads = NULL;
+
+#define CHECK(call)                                                   \
+  do {                                                                \
+    if ((call) != napi_ok) {                                          \
+      napi_throw_error(env, NULL, "gemm: N-API call failed: " #call); \
+      return NULL;                                                    \
+    }                                                                 \
+  } while (0)
+
+static napi_value Open(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char path[4096];
+  size_t len = 0;
+  if (argc < 1 || napi_get_value_string_utf8(env, argv[0], path, sizeof path, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "gemm.open(path): path must be a string");
+    return NULL;
+  }
+  void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (!h) {
+    const char *e = dlerror();
+    napi_throw_error(env, NULL, e ? e : "dlopen failed");
+    return NULL;
+  }
+  sgemm_fn f = (sgemm_fn)dlsym(h, "cblas_sgemm");
+  if (!f) {
+    char msg[4200];
+    snprintf(msg, sizeof msg, "%s has no cblas_sgemm", path);
+    dlclose(h);
+    napi_throw_error(env, NULL, msg);
+    return NULL;
+  }
+  g_sgemm = f;
+  g_set_threads = (set_threads_fn)dlsym(h, "openblas_set_num_threads");
+  get_config_fn cfg = (get_config_fn)dlsym(h, "openblas_get_config");
+  const char *c = cfg ? cfg() : "";
+  napi_value out;
+  CHECK(napi_create_string_utf8(env, c ? c : "", NAPI_AUTO_LENGTH, &out));
+  return out;
+}
+
+static napi_value SetThreads(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t n = 1;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &n) != napi_ok || n < 1) {
+    napi_throw_type_error(env, NULL, "gemm.setThreads(n): n must be an integer >= 1");
+    return NULL;
+  }
+  if (g_set_threads) g_set_threads(n);
+  napi_value r;
+  CHECK(napi_get_boolean(env, g_set_threads != NULL, &r));
+  return r;
+}
+
+/* A Float32Array argument: its data pointer (byte offset applied) and length in elements. */
+static int f32(napi_env env, napi_value v, float **data, size_t *length, const char *name) {
+  napi_typedarray_type type;
+  void *p = NULL;
+  size_t n = 0;
+  if (napi_get_typedarray_info(env, v, &type, &n, &p, NULL, NULL) != napi_ok || type != napi_float32_array) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "gemm.sgemm: %s must be a Float32Array", name);
+    napi_throw_type_error(env, NULL, msg);
+    return 0;
+  }
+  *data = (float *)p;
+  *length = n;
+  return 1;
+}
+
+static int i32(napi_env env, napi_value v, int32_t *out, const char *name) {
+  if (napi_get_value_int32(env, v, out) != napi_ok || *out < 0) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "gemm.sgemm: %s must be a non-negative integer", name);
+    napi_throw_type_error(env, NULL, msg);
+    return 0;
+  }
+  return 1;
+}
+
+static napi_value Sgemm(napi_env env, napi_callback_info info) {
+  size_t argc = 15;
+  napi_value a[15];
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  if (argc != 15) {
+    napi_throw_type_error(env, NULL, "gemm.sgemm: expected 15 arguments");
+    return NULL;
+  }
+  if (!g_sgemm) {
+    napi_throw_error(env, NULL, "gemm.sgemm: no BLAS opened (call open(path) first)");
+    return NULL;
+  }
+  bool tA = false, tB = false;
+  CHECK(napi_get_value_bool(env, a[0], &tA));
+  CHECK(napi_get_value_bool(env, a[1], &tB));
+  int32_t batch, M, N, K, sA, sB, biasMode, act;
+  if (!i32(env, a[2], &batch, "batch") || !i32(env, a[3], &M, "M") || !i32(env, a[4], &N, "N") || !i32(env, a[5], &K, "K") ||
+      !i32(env, a[7], &sA, "strideA") || !i32(env, a[9], &sB, "strideB") || !i32(env, a[12], &biasMode, "biasMode") ||
+      !i32(env, a[13], &act, "act"))
+    return NULL;
+  double alphaD = 0;
+  CHECK(napi_get_value_double(env, a[14], &alphaD));
+  const float leak = (float)alphaD;
+  float *A, *B, *C, *bias = NULL;
+  size_t lA, lB, lC, lBias = 0;
+  if (!f32(env, a[6], &A, &lA, "A") || !f32(env, a[8], &B, &lB, "B") || !f32(env, a[10], &C, &lC, "C")) return NULL;
+  if (biasMode != 0 && !f32(env, a[11], &bias, &lBias, "bias")) return NULL;
+  if (biasMode > 2 || act > 5) {
+    napi_throw_range_error(env, NULL, "gemm.sgemm: biasMode must be 0..2 and act 0..5");
+    return NULL;
+  }
+  /* Bounds: every element BLAS may touch must lie inside the arrays (these are views on a heap we must not corrupt). */
+  const uint64_t mk = (uint64_t)M * K, kn = (uint64_t)K * N, mn = (uint64_t)M * N;
+  if (batch < 1 || M < 1 || N < 1 || K < 1 || (uint64_t)(batch - 1) * sA + mk > lA || (uint64_t)(batch - 1) * sB + kn > lB ||
+      (uint64_t)batch * mn > lC || (biasMode == 1 && lBias < (size_t)N) || (biasMode == 2 && lBias < 1)) {
+    napi_throw_range_error(env, NULL, "gemm.sgemm: shapes do not fit the arrays");
+    return NULL;
+  }
+  const int lda = tA ? M : K, ldb = tB ? K : N;
+  for (int32_t b = 0; b < batch; b++) {
+    float *c = C + (uint64_t)b * mn;
+    g_sgemm(RowMajor, tA ? Trans : NoTrans, tB ? Trans : NoTrans, M, N, K, 1.0f, A + (uint64_t)b * sA, lda, B + (uint64_t)b * sB, ldb,
+            0.0f, c, N);
+    if (biasMode == 0 && act == 0) continue;
+    for (int32_t i = 0; i < M; i++) {
+      float *row = c + (uint64_t)i * N;
+      if (biasMode == 1)
+        for (int32_t j = 0; j < N; j++) row[j] += bias[j];
+      else if (biasMode == 2)
+        for (int32_t j = 0; j < N; j++) row[j] += bias[0];
+      switch (act) {
+        case 1: for (int32_t j = 0; j < N; j++) row[j] = row[j] > 0 ? row[j] : 0; break;
+        case 2: for (int32_t j = 0; j < N; j++) row[j] = row[j] < 0 ? 0 : (row[j] > 6 ? 6 : row[j]); break;
+        case 3: for (int32_t j = 0; j < N; j++) row[j] = row[j] > 0 ? row[j] : expm1f(row[j]); break;
+        case 4: for (int32_t j = 0; j < N; j++) row[j] = 1.0f / (1.0f + expf(-row[j])); break;
+        case 5: for (int32_t j = 0; j < N; j++) row[j] = row[j] > 0 ? row[j] : leak * row[j]; break;
+        default: break;
+      }
+    }
+  }
+  return NULL;
+}
+
+static napi_value Init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"open", NULL, Open, NULL, NULL, NULL, napi_default, NULL},
+      {"setThreads", NULL, SetThreads, NULL, NULL, NULL, napi_default, NULL},
+      {"sgemm", NULL, Sgemm, NULL, NULL, NULL, napi_default, NULL},
+  };
+  if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)

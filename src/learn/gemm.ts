@@ -1,0 +1,75 @@
+/**
+ * Native single-precision GEMM for the trainer: the N-API addon `native/build/gemm.node` (built by
+ * `native/build.sh`, which `scripts/install-system-deps.sh` runs) calling a system BLAS's `cblas_sgemm`
+ * (Debian `libopenblas0-pthread`). Loaded lazily and optional: when the addon or the library is missing,
+ * `loadGemm` returns the reason and the trainer keeps tfjs-wasm's own matMul (backend.ts).
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The addon's exports (native/gemm.c documents the arguments). */
+interface GemmAddon {
+  open(path: string): string;
+  setThreads(n: number): boolean;
+  sgemm(
+    tA: boolean, tB: boolean, batch: number, M: number, N: number, K: number,
+    A: Float32Array, strideA: number, B: Float32Array, strideB: number, C: Float32Array,
+    bias: Float32Array | null, biasMode: number, act: number, alpha: number,
+  ): void;
+}
+
+/** Fused activations the native kernel applies itself (codes of gemm.c); others fall back to tfjs. */
+export const GEMM_ACTIVATIONS: Readonly<Record<string, number>> = { linear: 0, relu: 1, relu6: 2, elu: 3, sigmoid: 4, leakyrelu: 5 };
+
+export interface Gemm {
+  /** e.g. 'OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Haswell MAX_THREADS=64' (the library's own config string). */
+  library: string;
+  /** Path the library was opened from. */
+  path: string;
+  threads: number;
+  /**
+   * C[b] = act(op(A[b]) op(B[b]) + bias), row-major; strideA/strideB 0 broadcast one matrix over the batch.
+   * biasMode 0 none, 1 row vector of N, 2 scalar.
+   */
+  sgemm: GemmAddon['sgemm'];
+}
+
+export interface LoadGemmOptions {
+  /** Path of the addon (default native/build/gemm.node of this checkout). */
+  addon?: string;
+  /** BLAS libraries to try in order (default: $INSERTION_BLAS if set, else OpenBLAS's soname). */
+  libraries?: string[];
+  /** BLAS threads (default 1: the trainer runs beside the 10 Hz loop on a 2-core machine; PyTorch is compared at the same count). */
+  threads?: number;
+}
+
+export const DEFAULT_ADDON = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'native', 'build', 'gemm.node');
+
+export type GemmLoad = { gemm: Gemm; error?: undefined } | { gemm?: undefined; error: string };
+
+export function loadGemm(opts: LoadGemmOptions = {}): GemmLoad {
+  const addonPath = opts.addon ?? DEFAULT_ADDON;
+  if (!existsSync(addonPath)) return { error: `native gemm addon not built (${addonPath} missing; run bash native/build.sh)` };
+  let addon: GemmAddon;
+  try {
+    addon = createRequire(import.meta.url)(addonPath) as GemmAddon;
+  } catch (err) {
+    return { error: `native gemm addon failed to load: ${(err as Error).message.split('\n')[0]}` };
+  }
+  const env = process.env['INSERTION_BLAS'];
+  const libraries = opts.libraries ?? (env ? [env] : ['libopenblas.so.0']);
+  const errors: string[] = [];
+  for (const path of libraries) {
+    try {
+      const config = addon.open(path);
+      const threads = opts.threads ?? 1;
+      addon.setThreads(threads);
+      return { gemm: { library: config || path, path, threads, sgemm: addon.sgemm } };
+    } catch (err) {
+      errors.push((err as Error).message);
+    }
+  }
+  return { error: `no BLAS with cblas_sgemm (install Debian's libopenblas0-pthread): ${errors.join('; ')}` };
+}
