@@ -38,7 +38,7 @@ test('backend is reported with its fixes', () => {
   if (info.name === 'wasm') {
     assert.ok(info.fixes.includes('Conv2DBackpropFilter'));
     assert.ok(tf.getKernel('Conv2DBackpropFilter', 'wasm'), 'kernel registered');
-    assert.match(backendLabel(), /^wasm \(fixes: /);
+    assert.match(backendLabel(), /^wasm(\+openblas \(gemm: [^;]+; | \()fixes: /);
   }
 });
 
