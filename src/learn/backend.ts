@@ -12,6 +12,9 @@
  *     the last (e.g. [256,32,32,32] -> [32] for a conv bias): we sum those rows directly on the heap instead.
  *  4. wasm's matMul only takes XNNPack's fast path without transposeA/transposeB, and backprop always transposes.
  *     We wrap `BatchMatMul` and `_FusedMatMul` to transpose the operand explicitly first.
+ *  5. wasm's `Identity` (and `Cast` to the same dtype) copies the buffer; autodiff and tf.keep/clone call it hundreds
+ *     of times per IQL update. They share the buffer by reference count instead, as the cpu backend and wasm's own
+ *     Reshape do (no kernel writes into its inputs; XNNPack's weight cache is keyed by the shared buffer).
  * Each fix is tested against the cpu backend (test/learn/backend.test.ts).
  * On wasm, when the native GEMM loads (src/learn/gemm.ts: an N-API addon over OpenBLAS's cblas_sgemm), `BatchMatMul`
  * and `_FusedMatMul` (and so every matMul gradient) run on it instead: small training GEMMs (batch 256, 256-wide MLPs)
@@ -274,6 +277,8 @@ export function applyWasmFixes(): string[] {
     wrapMatMulTranspose(name);
     fixes.push(`${name}-explicit-transpose`);
   }
+  shareIdentityBuffers();
+  fixes.push('Identity-shared');
   wasmFixesApplied = fixes;
   return fixes;
 }
@@ -489,6 +494,25 @@ function wrapSumOverLeadingAxes(): void {
       return out;
     }) as unknown as tf.KernelFunc,
   });
+}
+
+/** Identity, and Cast to the input's own dtype, return the input's buffer with one more reference (no copy). */
+function shareIdentityBuffers(): void {
+  for (const name of ['Identity', 'Cast']) {
+    const orig = tf.getKernel(name, 'wasm');
+    if (!orig) throw new Error(`wasm backend has no ${name} kernel`);
+    const origFunc = orig.kernelFunc as unknown as KFunc;
+    tf.unregisterKernel(name, 'wasm');
+    tf.registerKernel({
+      ...orig,
+      kernelFunc: ((args: { inputs: Record<string, Info>; backend: KernelBackend & { incRef(dataId: object): void }; attrs: Record<string, unknown> }) => {
+        const x = args.inputs['x'];
+        if (!x || x.dtype === 'string' || (name === 'Cast' && args.attrs['dtype'] !== x.dtype)) return origFunc(args);
+        args.backend.incRef(x.dataId);
+        return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+      }) as unknown as tf.KernelFunc,
+    });
+  }
 }
 
 function wrapMatMulTranspose(name: string): void {

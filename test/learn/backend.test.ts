@@ -130,3 +130,21 @@ test('gradient of a small conv-net loss matches cpu for every variable', async (
   assert.equal(got.length, vars.length);
   got.forEach((g, i) => assert.ok(maxRelErr(g, ref[i] as Float32Array) < 1e-4, `variable ${vars[i]?.name}: ${maxRelErr(g, ref[i] as Float32Array)}`));
 });
+
+test('Identity and same-dtype Cast share the buffer on wasm (no copy); each owner disposes independently', { skip: info.name !== 'wasm' && 'wasm only' }, () => {
+  const before = tf.memory().numTensors;
+  const x = tf.tensor1d([1, 2, 3]);
+  const y = tf.clone(x);
+  const z = tf.cast(x, 'float32');
+  const w = tf.cast(tf.tensor1d([1, 0, 2], 'int32'), 'float32'); // a real cast still converts
+  assert.equal(y.dataId, x.dataId, 'clone shares the buffer');
+  assert.equal(z.dataId, x.dataId, 'cast to the same dtype shares the buffer');
+  assert.deepEqual([...w.dataSync()], [1, 0, 2]);
+  x.dispose();
+  assert.deepEqual([...y.dataSync()], [1, 2, 3]);
+  y.dispose();
+  assert.deepEqual([...z.dataSync()], [1, 2, 3]);
+  z.dispose();
+  w.dispose();
+  assert.equal(tf.memory().numTensors, before + 1); // the int32 input of w, kept on purpose
+});
