@@ -12,7 +12,7 @@ cc_bin="${CC:-cc}"
 command -v "$cc_bin" >/dev/null || { echo "native gemm: not built (no C compiler; install build-essential)"; exit 0; }
 mkdir -p "$here/build"
 # NAPI_VERSION 8 (Node >= 12.22): a stable ABI, so one build serves later Node versions too.
-if ! "$cc_bin" -O2 -fPIC -shared -std=c11 -Wall -Wextra -DNAPI_VERSION=8 -DNODE_GYP_MODULE_NAME=gemm -I"$inc" \
+if ! "$cc_bin" -O3 -fno-math-errno -fPIC -shared -std=c11 -Wall -Wextra -DNAPI_VERSION=8 -DNODE_GYP_MODULE_NAME=gemm -I"$inc" \
   -o "$here/build/gemm.node.tmp" "$here/gemm.c" -ldl -lm; then
   echo "native gemm: not built (compile failed, see above); the trainer uses tfjs-wasm's own matMul"
   exit 0

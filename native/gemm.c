@@ -13,7 +13,10 @@
  *        strideA/strideB: elements between batch items (0 = broadcast one matrix). C is dense [batch, M, N].
  *        biasMode: 0 none, 1 a row vector of N (added to every row), 2 a scalar.
  *        act: 0 linear, 1 relu, 2 relu6, 3 elu, 4 sigmoid, 5 leakyrelu(alpha).
- *   Every array is a Float32Array (views on the wasm heap work: no copy); sizes are checked before any BLAS call.
+ *   adam(w, g, m, v, out, lr, beta1, beta2, eps, c1, c2)   one Adam step, element-wise, in double precision like
+ *        the JS loop it replaces (src/learn/optim.ts HeapAdam): m, v updated in place, out = the new weights.
+ *   lerp(out, s, t, tau)            out = tau * s + (1 - tau) * t (Polyak averaging), in double precision.
+ *   Every array is a Float32Array (views on the wasm heap work: no copy); sizes are checked before any access.
  */
 #include <dlfcn.h>
 #include <math.h>
@@ -175,11 +178,79 @@ static napi_value Sgemm(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static int dbl(napi_env env, napi_value v, double *out, const char *name) {
+  if (napi_get_value_double(env, v, out) != napi_ok) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "gemm: %s must be a number", name);
+    napi_throw_type_error(env, NULL, msg);
+    return 0;
+  }
+  return 1;
+}
+
+static napi_value Adam(napi_env env, napi_callback_info info) {
+  size_t argc = 11;
+  napi_value a[11];
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  if (argc != 11) {
+    napi_throw_type_error(env, NULL, "gemm.adam: expected 11 arguments");
+    return NULL;
+  }
+  float *w, *g, *m, *v, *out;
+  size_t lw, lg, lm, lv, lo;
+  double lr, b1, b2, eps, c1, c2;
+  if (!f32(env, a[0], &w, &lw, "w") || !f32(env, a[1], &g, &lg, "g") || !f32(env, a[2], &m, &lm, "m") || !f32(env, a[3], &v, &lv, "v") ||
+      !f32(env, a[4], &out, &lo, "out") || !dbl(env, a[5], &lr, "lr") || !dbl(env, a[6], &b1, "beta1") || !dbl(env, a[7], &b2, "beta2") ||
+      !dbl(env, a[8], &eps, "eps") || !dbl(env, a[9], &c1, "c1") || !dbl(env, a[10], &c2, "c2"))
+    return NULL;
+  if (lg != lw || lm != lw || lv != lw || lo != lw) {
+    napi_throw_range_error(env, NULL, "gemm.adam: w, g, m, v and out must have the same length");
+    return NULL;
+  }
+  /* The same operations in the same order as the JS loop (doubles, float32 stores; -std=c11 keeps FMA contraction
+   * off), so both give identical weights. */
+  /* Distinct buffers (the JS side passes fresh moment arrays and a fresh output): restrict lets the loop vectorise. */
+  if (out == w || out == g || out == m || out == v || m == v) {
+    napi_throw_range_error(env, NULL, "gemm.adam: out, m and v must be distinct buffers");
+    return NULL;
+  }
+  const float *restrict W = w, *restrict G = g;
+  float *restrict M = m, *restrict V = v, *restrict O = out;
+  for (size_t k = 0; k < lw; k++) {
+    const double gk = G[k];
+    const double mk = b1 * (double)M[k] + (1 - b1) * gk;
+    const double sk = b2 * (double)V[k] + (1 - b2) * gk * gk;
+    M[k] = (float)mk;
+    V[k] = (float)sk;
+    O[k] = (float)((double)W[k] - lr * (mk / c1) / (sqrt(sk / c2) + eps));
+  }
+  return NULL;
+}
+
+static napi_value Lerp(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value a[4];
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  float *out, *src, *tgt;
+  size_t lo, ls, lt;
+  double tau;
+  if (argc != 4 || !f32(env, a[0], &out, &lo, "out") || !f32(env, a[1], &src, &ls, "s") || !f32(env, a[2], &tgt, &lt, "t") || !dbl(env, a[3], &tau, "tau"))
+    return NULL;
+  if (ls != lo || lt != lo) {
+    napi_throw_range_error(env, NULL, "gemm.lerp: out, s and t must have the same length");
+    return NULL;
+  }
+  for (size_t k = 0; k < lo; k++) out[k] = (float)(tau * src[k] + (1 - tau) * tgt[k]);
+  return NULL;
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"open", NULL, Open, NULL, NULL, NULL, napi_default, NULL},
       {"setThreads", NULL, SetThreads, NULL, NULL, NULL, napi_default, NULL},
       {"sgemm", NULL, Sgemm, NULL, NULL, NULL, napi_default, NULL},
+      {"adam", NULL, Adam, NULL, NULL, NULL, napi_default, NULL},
+      {"lerp", NULL, Lerp, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

@@ -139,6 +139,11 @@ function gemmDescription(g: Gemm): string {
 }
 
 let activeGemm: Gemm | null = null;
+
+/** The native kernels in use (null: wasm's own); the heap optimiser uses them for its element-wise loops too. */
+export function nativeGemm(): Gemm | null {
+  return current?.name === 'wasm' ? activeGemm : null;
+}
 let loadedGemm: Gemm | null = null;
 let nativeMatMulRegistered = false;
 

@@ -18,6 +18,8 @@ interface GemmAddon {
     A: Float32Array, strideA: number, B: Float32Array, strideB: number, C: Float32Array,
     bias: Float32Array | null, biasMode: number, act: number, alpha: number,
   ): void;
+  adam(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, out: Float32Array, lr: number, beta1: number, beta2: number, eps: number, c1: number, c2: number): void;
+  lerp(out: Float32Array, s: Float32Array, t: Float32Array, tau: number): void;
 }
 
 /** Fused activations the native kernel applies itself (codes of gemm.c); others fall back to tfjs. */
@@ -34,6 +36,10 @@ export interface Gemm {
    * biasMode 0 none, 1 row vector of N, 2 scalar.
    */
   sgemm: GemmAddon['sgemm'];
+  /** One Adam step (m, v in place; out = new weights), the same double-precision arithmetic as HeapAdam's JS loop. */
+  adam: GemmAddon['adam'];
+  /** out = tau * s + (1 - tau) * t (Polyak), as polyak()'s JS loop. */
+  lerp: GemmAddon['lerp'];
 }
 
 export interface LoadGemmOptions {
@@ -66,7 +72,7 @@ export function loadGemm(opts: LoadGemmOptions = {}): GemmLoad {
       const config = addon.open(path);
       const threads = opts.threads ?? 1;
       addon.setThreads(threads);
-      return { gemm: { library: config || path, path, threads, sgemm: addon.sgemm } };
+      return { gemm: { library: config || path, path, threads, sgemm: addon.sgemm, adam: addon.adam, lerp: addon.lerp } };
     } catch (err) {
       errors.push((err as Error).message);
     }
