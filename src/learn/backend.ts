@@ -15,6 +15,9 @@
  *  5. wasm's `Identity` (and `Cast` to the same dtype) copies the buffer; autodiff and tf.keep/clone call it hundreds
  *     of times per IQL update. They share the buffer by reference count instead, as the cpu backend and wasm's own
  *     Reshape do (no kernel writes into its inputs; XNNPack's weight cache is keyed by the shared buffer).
+ *  6. LayerNorm over the last axis is one kernel forward and one backward (`LayerNormLastAxis`, row loops on the heap)
+ *     instead of ~12 and ~40 tfjs kernels; nets.ts uses it through `layerNormLastAxis` on wasm, the op-based formula
+ *     elsewhere (the same formula; tests compare values and gradients with the ops on cpu).
  * Each fix is tested against the cpu backend (test/learn/backend.test.ts).
  * On wasm, when the native GEMM loads (src/learn/gemm.ts: an N-API addon over OpenBLAS's cblas_sgemm), `BatchMatMul`
  * and `_FusedMatMul` (and so every matMul gradient) run on it instead: small training GEMMs (batch 256, 256-wide MLPs)
@@ -284,6 +287,8 @@ export function applyWasmFixes(): string[] {
   }
   shareIdentityBuffers();
   fixes.push('Identity-shared');
+  registerLayerNorm();
+  fixes.push('LayerNorm-kernel');
   wasmFixesApplied = fixes;
   return fixes;
 }
@@ -498,6 +503,106 @@ function wrapSumOverLeadingAxes(): void {
       ov.set(acc);
       return out;
     }) as unknown as tf.KernelFunc,
+  });
+}
+
+const LN = 'LayerNormLastAxis';
+const LN_GRAD = 'LayerNormLastAxisGrad';
+
+/**
+ * y = (x - mean) / sqrt(var + eps) * gamma + beta over the last axis, as one kernel on wasm; null on other backends
+ * (callers then use the op-based formula). gamma and beta have the size of the last axis.
+ */
+export function layerNormLastAxis(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number): tf.Tensor | null {
+  if (tf.getBackend() !== 'wasm' || !tf.getKernel(LN, 'wasm') || x.dtype !== 'float32') return null;
+  return tf.engine().runKernel(LN, { x, gamma, beta }, { epsilon }) as tf.Tensor;
+}
+
+/** Row statistics of a [rows, c] view: mean and 1/sqrt(var + eps), two-pass in double precision. */
+function rowStats(xv: Float32Array, o: number, c: number, eps: number): [number, number] {
+  let mu = 0;
+  for (let k = 0; k < c; k++) mu += xv[o + k] as number;
+  mu /= c;
+  let v = 0;
+  for (let k = 0; k < c; k++) {
+    const d = (xv[o + k] as number) - mu;
+    v += d * d;
+  }
+  return [mu, 1 / Math.sqrt(v / c + eps)];
+}
+
+function registerLayerNorm(): void {
+  tf.registerKernel({
+    kernelName: LN,
+    backendName: 'wasm',
+    kernelFunc: (({ inputs, backend, attrs }: { inputs: Record<string, Info>; backend: WasmBackendLike; attrs: Record<string, unknown> }) => {
+      const { x, gamma, beta } = inputs as { x: Info; gamma: Info; beta: Info };
+      const eps = attrs['epsilon'] as number;
+      const c = x.shape[x.shape.length - 1] ?? 1;
+      const out = backend.makeOutput([...x.shape], 'float32');
+      const yv = backend.typedArrayFromHeap(out);
+      const xv = backend.typedArrayFromHeap(x);
+      const gv = backend.typedArrayFromHeap(gamma);
+      const bv = backend.typedArrayFromHeap(beta);
+      if (gv.length !== c || bv.length !== c) throw new Error(`${LN}: gamma/beta have ${gv.length}/${bv.length} values, the last axis ${c}`);
+      for (let o = 0; o < xv.length; o += c) {
+        const [mu, r] = rowStats(xv, o, c, eps);
+        for (let k = 0; k < c; k++) yv[o + k] = ((xv[o + k] as number) - mu) * r * (gv[k] as number) + (bv[k] as number);
+      }
+      return out;
+    }) as unknown as tf.KernelFunc,
+  });
+  // dx = r * (g - mean(g) - xhat * mean(g * xhat)) with g = dy * gamma; dgamma = sum over rows of dy * xhat; dbeta = sum dy.
+  tf.registerKernel({
+    kernelName: LN_GRAD,
+    backendName: 'wasm',
+    kernelFunc: (({ inputs, backend, attrs }: { inputs: Record<string, Info>; backend: WasmBackendLike; attrs: Record<string, unknown> }) => {
+      const { dy, x, gamma } = inputs as { dy: Info; x: Info; gamma: Info };
+      const eps = attrs['epsilon'] as number;
+      const c = x.shape[x.shape.length - 1] ?? 1;
+      const dx = backend.makeOutput([...x.shape], 'float32');
+      const dg = backend.makeOutput([c], 'float32');
+      const db = backend.makeOutput([c], 'float32');
+      const [dxv, dgv, dbv] = [backend.typedArrayFromHeap(dx), backend.typedArrayFromHeap(dg), backend.typedArrayFromHeap(db)];
+      const [xv, dyv, gv] = [backend.typedArrayFromHeap(x), backend.typedArrayFromHeap(dy), backend.typedArrayFromHeap(gamma)];
+      const accG = new Float64Array(c);
+      const accB = new Float64Array(c);
+      const xhat = new Float64Array(c);
+      const g = new Float64Array(c);
+      for (let o = 0; o < xv.length; o += c) {
+        const [mu, r] = rowStats(xv, o, c, eps);
+        let s1 = 0;
+        let s2 = 0;
+        for (let k = 0; k < c; k++) {
+          const xh = ((xv[o + k] as number) - mu) * r;
+          const d = dyv[o + k] as number;
+          const gk = d * (gv[k] as number);
+          xhat[k] = xh;
+          g[k] = gk;
+          s1 += gk;
+          s2 += gk * xh;
+          accG[k] = (accG[k] as number) + d * xh;
+          accB[k] = (accB[k] as number) + d;
+        }
+        s1 /= c;
+        s2 /= c;
+        for (let k = 0; k < c; k++) dxv[o + k] = r * ((g[k] as number) - s1 - (xhat[k] as number) * s2);
+      }
+      dgv.set(accG);
+      dbv.set(accB);
+      return [dx, dg, db];
+    }) as unknown as tf.KernelFunc,
+  });
+  tf.registerGradient({
+    kernelName: LN,
+    inputsToSave: ['x', 'gamma'],
+    gradFunc: (dy, saved, attrs) => {
+      const [x, gamma] = saved as [tf.Tensor, tf.Tensor];
+      // One kernel computes all three gradients; the closures hand them out (tfjs asks per input).
+      const [dx, dg, db] = tf.engine().runKernel(LN_GRAD, { dy: dy as tf.Tensor, x, gamma }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+      const gShape = gamma.shape;
+      return { x: () => dx as tf.Tensor, gamma: () => tf.reshape(dg as tf.Tensor, gShape), beta: () => tf.reshape(db as tf.Tensor, gShape) };
+    },
   });
 }
 

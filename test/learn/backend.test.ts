@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, backendLabel } from '../../src/learn/backend.ts';
-import { buildEncoder, buildMlp, netVariables } from '../../src/learn/nets.ts';
+import { buildEncoder, buildMlp, eagerApply, netVariables } from '../../src/learn/nets.ts';
 
 const info = await initBackend();
 
@@ -147,4 +147,29 @@ test('Identity and same-dtype Cast share the buffer on wasm (no copy); each owne
   z.dispose();
   w.dispose();
   assert.equal(tf.memory().numTensors, before + 1); // the int32 input of w, kept on purpose
+});
+
+test('LayerNorm as one kernel (wasm) = the op formula on cpu: values and gradients for x, gamma, beta', async () => {
+  const ln = tf.layers.layerNormalization({ epsilon: 1e-5 });
+  for (const shape of [[256, 256], [7, 33], [2, 3, 5]]) {
+    const c = shape[shape.length - 1] as number;
+    const x0 = tf.add(tf.mul(tf.randomNormal(shape, 0, 1, 'float32', 1), 3), 0.5);
+    if (!ln.built) ln.apply(tf.zeros([1, 256]));
+    const lnc = tf.layers.layerNormalization({ epsilon: 1e-5 });
+    lnc.apply(tf.zeros([1, c]));
+    lnc.setWeights([tf.randomNormal([c], 1, 0.5, 'float32', 2), tf.randomNormal([c], 0, 0.5, 'float32', 3)]);
+    const dy = tf.randomNormal(shape, 0, 1, 'float32', 4);
+    const { ref, got } = await onBoth(() => {
+      const y = eagerApply(lnc, x0);
+      const { grads } = tf.variableGrads(() => tf.sum(tf.mul(eagerApply(lnc, x0), dy)) as tf.Scalar, lnc.trainableWeights.map((w) => w.read() as tf.Variable));
+      const dx = tf.grad((x: tf.Tensor) => tf.sum(tf.mul(eagerApply(lnc, x), dy)))(x0);
+      return [y, dx, ...Object.values(grads)];
+    });
+    assert.equal(got.length, 4);
+    got.forEach((g, i) => assert.ok(maxRelErr(g, ref[i] as Float32Array) < 1e-4, `${JSON.stringify(shape)} ${['y', 'dx', 'dgamma', 'dbeta'][i]}: ${maxRelErr(g, ref[i] as Float32Array)}`));
+  }
+  if (info.name === 'wasm') {
+    const p = await tf.profile(() => { tf.tidy(() => { eagerApply(ln, tf.ones([4, 256])); }); });
+    assert.deepEqual(p.kernels.map((k) => k.name).filter((n) => n !== 'Fill'), ['LayerNormLastAxis']);
+  }
 });
