@@ -16,6 +16,9 @@
  *   adam(w, g, m, v, out, lr, beta1, beta2, eps, c1, c2)   one Adam step, element-wise, in double precision like
  *        the JS loop it replaces (src/learn/optim.ts HeapAdam): m, v updated in place, out = the new weights.
  *   lerp(out, s, t, tau)            out = tau * s + (1 - tau) * t (Polyak averaging), in double precision.
+ *   layerNorm(x, gamma, beta, y, eps)               y = (x - mean) / sqrt(var + eps) * gamma + beta per row of
+ *        gamma.length values (the last axis); layerNormGrad(dy, x, gamma, dx, dgamma, dbeta, eps) its gradients.
+ *        Row statistics two-pass in double precision, as the JS kernels in src/learn/backend.ts.
  *   Every array is a Float32Array (views on the wasm heap work: no copy); sizes are checked before any access.
  */
 #include <dlfcn.h>
@@ -244,6 +247,83 @@ static napi_value Lerp(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static void row_stats(const float *x, size_t c, double eps, double *mu, double *r) {
+  double m = 0, v = 0;
+  for (size_t k = 0; k < c; k++) m += x[k];
+  m /= (double)c;
+  for (size_t k = 0; k < c; k++) {
+    const double d = x[k] - m;
+    v += d * d;
+  }
+  *mu = m;
+  *r = 1 / sqrt(v / (double)c + eps);
+}
+
+static napi_value LayerNorm(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value a[5];
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  float *x, *g, *b, *y;
+  size_t lx, lg, lb, ly;
+  double eps;
+  if (argc != 5 || !f32(env, a[0], &x, &lx, "x") || !f32(env, a[1], &g, &lg, "gamma") || !f32(env, a[2], &b, &lb, "beta") ||
+      !f32(env, a[3], &y, &ly, "y") || !dbl(env, a[4], &eps, "eps"))
+    return NULL;
+  if (lg == 0 || lb != lg || ly != lx || lx % lg != 0) {
+    napi_throw_range_error(env, NULL, "gemm.layerNorm: x and y must be rows of gamma.length values; beta as gamma");
+    return NULL;
+  }
+  const size_t c = lg;
+  for (size_t o = 0; o < lx; o += c) {
+    double mu, r;
+    row_stats(x + o, c, eps, &mu, &r);
+    for (size_t k = 0; k < c; k++) y[o + k] = (float)((x[o + k] - mu) * r * g[k] + b[k]);
+  }
+  return NULL;
+}
+
+static napi_value LayerNormGrad(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value a[7];
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  float *dy, *x, *g, *dx, *dg, *db;
+  size_t ldy, lx, lg, ldx, ldg, ldb;
+  double eps;
+  if (argc != 7 || !f32(env, a[0], &dy, &ldy, "dy") || !f32(env, a[1], &x, &lx, "x") || !f32(env, a[2], &g, &lg, "gamma") ||
+      !f32(env, a[3], &dx, &ldx, "dx") || !f32(env, a[4], &dg, &ldg, "dgamma") || !f32(env, a[5], &db, &ldb, "dbeta") ||
+      !dbl(env, a[6], &eps, "eps"))
+    return NULL;
+  if (lg == 0 || lg > 65536 || ldy != lx || ldx != lx || ldg != lg || ldb != lg || lx % lg != 0) {
+    napi_throw_range_error(env, NULL, "gemm.layerNormGrad: dy, x, dx must be rows of gamma.length (<= 65536) values; dgamma, dbeta as gamma");
+    return NULL;
+  }
+  const size_t c = lg;
+  static double accG[65536], accB[65536], xh[65536], gg[65536];
+  memset(accG, 0, c * sizeof(double));
+  memset(accB, 0, c * sizeof(double));
+  for (size_t o = 0; o < lx; o += c) {
+    double mu, r, s1 = 0, s2 = 0;
+    row_stats(x + o, c, eps, &mu, &r);
+    for (size_t k = 0; k < c; k++) {
+      const double xk = (x[o + k] - mu) * r, d = dy[o + k], gk = d * g[k];
+      xh[k] = xk;
+      gg[k] = gk;
+      s1 += gk;
+      s2 += gk * xk;
+      accG[k] += d * xk;
+      accB[k] += d;
+    }
+    s1 /= (double)c;
+    s2 /= (double)c;
+    for (size_t k = 0; k < c; k++) dx[o + k] = (float)(r * (gg[k] - s1 - xh[k] * s2));
+  }
+  for (size_t k = 0; k < c; k++) {
+    dg[k] = (float)accG[k];
+    db[k] = (float)accB[k];
+  }
+  return NULL;
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"open", NULL, Open, NULL, NULL, NULL, napi_default, NULL},
@@ -251,6 +331,8 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"sgemm", NULL, Sgemm, NULL, NULL, NULL, napi_default, NULL},
       {"adam", NULL, Adam, NULL, NULL, NULL, napi_default, NULL},
       {"lerp", NULL, Lerp, NULL, NULL, NULL, napi_default, NULL},
+      {"layerNorm", NULL, LayerNorm, NULL, NULL, NULL, napi_default, NULL},
+      {"layerNormGrad", NULL, LayerNormGrad, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

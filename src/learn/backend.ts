@@ -545,6 +545,10 @@ function registerLayerNorm(): void {
       const gv = backend.typedArrayFromHeap(gamma);
       const bv = backend.typedArrayFromHeap(beta);
       if (gv.length !== c || bv.length !== c) throw new Error(`${LN}: gamma/beta have ${gv.length}/${bv.length} values, the last axis ${c}`);
+      if (activeGemm) {
+        activeGemm.layerNorm(xv, gv, bv, yv, eps);
+        return out;
+      }
       for (let o = 0; o < xv.length; o += c) {
         const [mu, r] = rowStats(xv, o, c, eps);
         for (let k = 0; k < c; k++) yv[o + k] = ((xv[o + k] as number) - mu) * r * (gv[k] as number) + (bv[k] as number);
@@ -565,6 +569,10 @@ function registerLayerNorm(): void {
       const db = backend.makeOutput([c], 'float32');
       const [dxv, dgv, dbv] = [backend.typedArrayFromHeap(dx), backend.typedArrayFromHeap(dg), backend.typedArrayFromHeap(db)];
       const [xv, dyv, gv] = [backend.typedArrayFromHeap(x), backend.typedArrayFromHeap(dy), backend.typedArrayFromHeap(gamma)];
+      if (activeGemm && c <= 65536) {
+        activeGemm.layerNormGrad(dyv, xv, gv, dxv, dgv, dbv, eps);
+        return [dx, dg, db];
+      }
       const accG = new Float64Array(c);
       const accB = new Float64Array(c);
       const xhat = new Float64Array(c);

@@ -20,6 +20,8 @@ interface GemmAddon {
   ): void;
   adam(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, out: Float32Array, lr: number, beta1: number, beta2: number, eps: number, c1: number, c2: number): void;
   lerp(out: Float32Array, s: Float32Array, t: Float32Array, tau: number): void;
+  layerNorm(x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, eps: number): void;
+  layerNormGrad(dy: Float32Array, x: Float32Array, gamma: Float32Array, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, eps: number): void;
 }
 
 /** Fused activations the native kernel applies itself (codes of gemm.c); others fall back to tfjs. */
@@ -40,6 +42,9 @@ export interface Gemm {
   adam: GemmAddon['adam'];
   /** out = tau * s + (1 - tau) * t (Polyak), as polyak()'s JS loop. */
   lerp: GemmAddon['lerp'];
+  /** LayerNorm over the last axis (gamma.length) and its gradients, as backend.ts's JS kernels. */
+  layerNorm: GemmAddon['layerNorm'];
+  layerNormGrad: GemmAddon['layerNormGrad'];
 }
 
 export interface LoadGemmOptions {
@@ -72,7 +77,7 @@ export function loadGemm(opts: LoadGemmOptions = {}): GemmLoad {
       const config = addon.open(path);
       const threads = opts.threads ?? 1;
       addon.setThreads(threads);
-      return { gemm: { library: config || path, path, threads, sgemm: addon.sgemm, adam: addon.adam, lerp: addon.lerp } };
+      return { gemm: { library: config || path, path, threads, sgemm: addon.sgemm, adam: addon.adam, lerp: addon.lerp, layerNorm: addon.layerNorm, layerNormGrad: addon.layerNormGrad } };
     } catch (err) {
       errors.push((err as Error).message);
     }

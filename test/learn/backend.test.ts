@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend, backendLabel } from '../../src/learn/backend.ts';
+import { initBackend, backendLabel, setNativeGemm } from '../../src/learn/backend.ts';
 import { buildEncoder, buildMlp, eagerApply, netVariables } from '../../src/learn/nets.ts';
 
 const info = await initBackend();
@@ -149,9 +149,10 @@ test('Identity and same-dtype Cast share the buffer on wasm (no copy); each owne
   assert.equal(tf.memory().numTensors, before + 1); // the int32 input of w, kept on purpose
 });
 
-test('LayerNorm as one kernel (wasm) = the op formula on cpu: values and gradients for x, gamma, beta', async () => {
+test('LayerNorm as one kernel (wasm; native and JS loops) = the op formula on cpu: values and gradients for x, gamma, beta', async () => {
   const ln = tf.layers.layerNormalization({ epsilon: 1e-5 });
-  for (const shape of [[256, 256], [7, 33], [2, 3, 5]]) {
+  for (const [shape, native] of [[256, 256], [7, 33], [2, 3, 5]].flatMap((s) => [[s, true], [s, false]] as const)) {
+    setNativeGemm(native);
     const c = shape[shape.length - 1] as number;
     const x0 = tf.add(tf.mul(tf.randomNormal(shape, 0, 1, 'float32', 1), 3), 0.5);
     if (!ln.built) ln.apply(tf.zeros([1, 256]));
@@ -166,8 +167,9 @@ test('LayerNorm as one kernel (wasm) = the op formula on cpu: values and gradien
       return [y, dx, ...Object.values(grads)];
     });
     assert.equal(got.length, 4);
-    got.forEach((g, i) => assert.ok(maxRelErr(g, ref[i] as Float32Array) < 1e-4, `${JSON.stringify(shape)} ${['y', 'dx', 'dgamma', 'dbeta'][i]}: ${maxRelErr(g, ref[i] as Float32Array)}`));
+    got.forEach((g, i) => assert.ok(maxRelErr(g, ref[i] as Float32Array) < 1e-4, `${JSON.stringify(shape)} native=${native} ${['y', 'dx', 'dgamma', 'dbeta'][i]}: ${maxRelErr(g, ref[i] as Float32Array)}`));
   }
+  setNativeGemm(true);
   if (info.name === 'wasm') {
     const p = await tf.profile(() => { tf.tidy(() => { eagerApply(ln, tf.ones([4, 256])); }); });
     assert.deepEqual(p.kernels.map((k) => k.name).filter((n) => n !== 'Fill'), ['LayerNormLastAxis']);
