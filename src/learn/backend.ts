@@ -361,7 +361,8 @@ function registerConv2DBackpropFilter(): void {
         }
       }
       const dy2 = one(reshape({ inputs: { x: dy }, backend, attrs: { shape: [np, co] } }));
-      const g = one(matMul({ inputs: { a: colsT, b: dy2 }, backend, attrs: { transposeA: false, transposeB: false } })); // [kk, co]
+      const mmArgs = { inputs: { a: colsT, b: dy2 }, backend, attrs: { transposeA: false, transposeB: false } };
+      const g = (activeGemm && nativeMatMul(activeGemm, false, mmArgs)) || one(matMul(mmArgs)); // [kk, co]
       backend.disposeData(dy2.dataId);
       backend.disposeData(colsT.dataId);
       const out = one(reshape({ inputs: { x: g }, backend, attrs: { shape: [kh, kw, ci, co] } }));
