@@ -9,7 +9,8 @@
  *
  *   npx tsx bench/online.bench.ts [--checkpoint data/runs/iql] [--offline-db data/prior.db] [--seconds 120] [--swaps 200]
  * Without a checkpoint argument it trains a tiny one first (16 px, real MuJoCo data): figures then describe the
- * plumbing with small networks.
+ * plumbing with small networks. The trainer child runs the same initBackend as this process: the engine printed
+ * (wasm+openblas or wasm; INSERTION_GEMM=off forces wasm's own matMul) is the one it uses.
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,7 +29,8 @@ import { startLearning } from '../src/trainer/attach.ts';
 import { DEFAULT_ONLINE, exportCheckpointPolicy } from '../src/trainer/online.ts';
 import { splitFrom } from '../src/train/common.ts';
 import { summarize, writeResults } from './lib.ts';
-import { initBackend } from '../src/learn/backend.ts';
+import os from 'node:os';
+import { backendLabel, initBackend } from '../src/learn/backend.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const arg = (k: string): string | undefined => {
@@ -42,6 +44,9 @@ const tmp = mkdtempSync(join(tmpdir(), 'online-bench-'));
 process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
 
 await initBackend();
+const engine = backendLabel();
+const load0 = os.loadavg();
+console.log(`engine: ${engine}\nload average ${load0.map((x) => x.toFixed(2)).join(' ')}`);
 let checkpoint = arg('checkpoint');
 let offlineDb = arg('offline-db') ?? null;
 let offlineDomains: string[] = [];
@@ -157,6 +162,6 @@ const phase2 = {
   note: 'free-running loop (realtime false); the figure that matters is the RSS trend',
 };
 console.log('phase 2 (RSS over swaps):', JSON.stringify({ ...phase2, rss: undefined }, null, 1));
-const file = writeResults('online', { checkpoint, offlineDb, connector, phase1, phase2 });
+const file = writeResults('online', { engine, loadAverageBefore: load0, loadAverageAfter: os.loadavg(), checkpoint, offlineDb, connector, phase1, phase2 });
 console.log(`written ${file}`);
 process.exit(0);

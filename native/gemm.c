@@ -19,6 +19,11 @@
  *   layerNorm(x, gamma, beta, y, eps)               y = (x - mean) / sqrt(var + eps) * gamma + beta per row of
  *        gamma.length values (the last axis); layerNormGrad(dy, x, gamma, dx, dgamma, dbeta, eps) its gradients.
  *        Row statistics two-pass in double precision, as the JS kernels in src/learn/backend.ts.
+ *   conv(mode, dims, a, b, out)     NHWC 2-D convolution (no dilation) as im2col + sgemm over chunks of output pixels;
+ *        dims = Int32Array [N, H, W, Ci, KH, KW, Co, strideH, strideW, padTop, padLeft, OH, OW], filter [KH, KW, Ci, Co].
+ *        mode 0: out y [N, OH, OW, Co] = conv(a = x, b = filter);
+ *        mode 1: out dx [N, H, W, Ci] = the input gradient from a = dy, b = filter (GEMM then col2im);
+ *        mode 2: out dW [KH, KW, Ci, Co] = the filter gradient from a = x, b = dy.
  *   Every array is a Float32Array (views on the wasm heap work: no copy); sizes are checked before any access.
  */
 #include <dlfcn.h>
@@ -26,6 +31,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
 #include <node_api.h>
 
 enum { RowMajor = 101, NoTrans = 111, Trans = 112 };
@@ -324,6 +330,124 @@ static napi_value LayerNormGrad(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Output pixels per chunk: the im2col block (chunk x KH*KW*Ci floats) stays a few MB and cache-friendly. */
+#define CONV_CHUNK 2048
+
+typedef struct {
+  int N, H, W, Ci, KH, KW, Co, sh, sw, pT, pL, OH, OW;
+} ConvDims;
+
+/* cols[p - p0][(a*KW + b)*Ci + c] = x[n, i*sh + a - pT, j*sw + b - pL, c] (0 outside), for pixels p0 <= p < p1. */
+static void im2col(const float *x, const ConvDims *d, size_t p0, size_t p1, float *cols) {
+  const size_t kk = (size_t)d->KH * d->KW * d->Ci, ohw = (size_t)d->OH * d->OW;
+  for (size_t p = p0; p < p1; p++) {
+    const size_t n = p / ohw, rem = p % ohw;
+    const int i = (int)(rem / d->OW), j = (int)(rem % d->OW);
+    float *row = cols + (p - p0) * kk;
+    for (int a = 0; a < d->KH; a++) {
+      const int r = i * d->sh + a - d->pT;
+      for (int b = 0; b < d->KW; b++) {
+        const int q = j * d->sw + b - d->pL;
+        float *dst = row + ((size_t)a * d->KW + b) * d->Ci;
+        if (r < 0 || r >= d->H || q < 0 || q >= d->W) memset(dst, 0, sizeof(float) * d->Ci);
+        else memcpy(dst, x + (((size_t)n * d->H + r) * d->W + q) * d->Ci, sizeof(float) * d->Ci);
+      }
+    }
+  }
+}
+
+/* dx[n, r, q, c] += cols[p - p0][(a*KW + b)*Ci + c], the adjoint of im2col. */
+static void col2im(const float *cols, const ConvDims *d, size_t p0, size_t p1, float *dx) {
+  const size_t kk = (size_t)d->KH * d->KW * d->Ci, ohw = (size_t)d->OH * d->OW;
+  for (size_t p = p0; p < p1; p++) {
+    const size_t n = p / ohw, rem = p % ohw;
+    const int i = (int)(rem / d->OW), j = (int)(rem % d->OW);
+    const float *row = cols + (p - p0) * kk;
+    for (int a = 0; a < d->KH; a++) {
+      const int r = i * d->sh + a - d->pT;
+      if (r < 0 || r >= d->H) continue;
+      for (int b = 0; b < d->KW; b++) {
+        const int q = j * d->sw + b - d->pL;
+        if (q < 0 || q >= d->W) continue;
+        const float *src = row + ((size_t)a * d->KW + b) * d->Ci;
+        float *dst = dx + (((size_t)n * d->H + r) * d->W + q) * d->Ci;
+        for (int c = 0; c < d->Ci; c++) dst[c] += src[c];
+      }
+    }
+  }
+}
+
+static napi_value Conv(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value a[5];
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  int32_t mode = -1;
+  if (argc != 5 || !i32(env, a[0], &mode, "mode")) return NULL;
+  napi_typedarray_type type;
+  size_t nd = 0;
+  void *dp = NULL;
+  if (napi_get_typedarray_info(env, a[1], &type, &nd, &dp, NULL, NULL) != napi_ok || type != napi_int32_array || nd != 13) {
+    napi_throw_type_error(env, NULL, "gemm.conv: dims must be an Int32Array of 13 values");
+    return NULL;
+  }
+  ConvDims d;
+  memcpy(&d, dp, sizeof d);
+  float *A, *B, *O;
+  size_t lA, lB, lO;
+  if (!f32(env, a[2], &A, &lA, "a") || !f32(env, a[3], &B, &lB, "b") || !f32(env, a[4], &O, &lO, "out")) return NULL;
+  if (!g_sgemm) {
+    napi_throw_error(env, NULL, "gemm.conv: no BLAS opened");
+    return NULL;
+  }
+  const int32_t *dv = (const int32_t *)dp;
+  for (int k = 0; k < 13; k++) {
+    const int32_t lo = (k == 9 || k == 10) ? 0 : 1; /* paddings may be 0, every size and stride >= 1 */
+    if (dv[k] < lo || dv[k] > (1 << 24)) {
+      napi_throw_range_error(env, NULL, "gemm.conv: bad dims");
+      return NULL;
+    }
+  }
+  if (mode < 0 || mode > 2) {
+    napi_throw_range_error(env, NULL, "gemm.conv: mode must be 0, 1 or 2");
+    return NULL;
+  }
+  /* Sizes in double first: no size_t wrap-around can make a huge shape look like a small array. */
+  if ((double)d.N * d.H * d.W * d.Ci > 1e12 || (double)d.N * d.OH * d.OW * d.Co > 1e12 || (double)d.KH * d.KW * d.Ci * d.Co > 1e12) {
+    napi_throw_range_error(env, NULL, "gemm.conv: dims too large");
+    return NULL;
+  }
+  const size_t kk = (size_t)d.KH * d.KW * d.Ci, np = (size_t)d.N * d.OH * d.OW, nx = (size_t)d.N * d.H * d.W * d.Ci;
+  const size_t nw = kk * d.Co, ny = np * d.Co;
+  const size_t want[3][3] = {{nx, nw, ny}, {ny, nw, nx}, {nx, ny, nw}};
+  if (lA != want[mode][0] || lB != want[mode][1] || lO != want[mode][2]) {
+    napi_throw_range_error(env, NULL, "gemm.conv: array sizes do not match dims");
+    return NULL;
+  }
+  float *cols = (float *)malloc(sizeof(float) * kk * CONV_CHUNK);
+  if (!cols) {
+    napi_throw_error(env, NULL, "gemm.conv: out of memory");
+    return NULL;
+  }
+  if (mode == 1) memset(O, 0, sizeof(float) * nx);
+  for (size_t p0 = 0; p0 < np; p0 += CONV_CHUNK) {
+    const size_t p1 = p0 + CONV_CHUNK < np ? p0 + CONV_CHUNK : np;
+    const int m = (int)(p1 - p0);
+    if (mode == 0) {
+      im2col(A, &d, p0, p1, cols); /* y[p, :] = cols[p, :] . W[kk, Co] */
+      g_sgemm(RowMajor, NoTrans, NoTrans, m, d.Co, (int)kk, 1.0f, cols, (int)kk, B, d.Co, 0.0f, O + p0 * d.Co, d.Co);
+    } else if (mode == 1) {
+      /* dcols[p, :] = dy[p, :] . W^T, then scattered back */
+      g_sgemm(RowMajor, NoTrans, Trans, m, (int)kk, d.Co, 1.0f, A + p0 * d.Co, d.Co, B, d.Co, 0.0f, cols, (int)kk);
+      col2im(cols, &d, p0, p1, O);
+    } else {
+      im2col(A, &d, p0, p1, cols); /* dW[kk, Co] += cols^T . dy */
+      g_sgemm(RowMajor, Trans, NoTrans, (int)kk, d.Co, m, 1.0f, cols, (int)kk, B + p0 * d.Co, d.Co, p0 == 0 ? 0.0f : 1.0f, O, d.Co);
+    }
+  }
+  free(cols);
+  return NULL;
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"open", NULL, Open, NULL, NULL, NULL, napi_default, NULL},
@@ -333,6 +457,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"lerp", NULL, Lerp, NULL, NULL, NULL, napi_default, NULL},
       {"layerNorm", NULL, LayerNorm, NULL, NULL, NULL, napi_default, NULL},
       {"layerNormGrad", NULL, LayerNormGrad, NULL, NULL, NULL, napi_default, NULL},
+      {"conv", NULL, Conv, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

@@ -184,7 +184,43 @@ function registerNativeMatMul(): void {
       }) as unknown as tf.KernelFunc,
     });
   }
+  for (const name of ['Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter'] as const) {
+    const orig = tf.getKernel(name, 'wasm');
+    if (!orig) throw new Error(`wasm backend has no ${name} kernel`);
+    const prev = orig.kernelFunc as unknown as KFunc;
+    tf.unregisterKernel(name, 'wasm');
+    tf.registerKernel({
+      ...orig,
+      kernelFunc: ((args: { inputs: Record<string, Info>; backend: WasmBackendLike; attrs: Record<string, unknown> }) => {
+        const g = activeGemm;
+        return (g && nativeConv(g, name, args)) || prev(args);
+      }) as unknown as tf.KernelFunc,
+    });
+  }
   nativeMatMulRegistered = true;
+}
+
+/** NHWC convs without dilation through the addon's im2col + sgemm; null (previous kernel) otherwise. */
+function nativeConv(g: Gemm, name: 'Conv2D' | 'Conv2DBackpropInput' | 'Conv2DBackpropFilter', { inputs, backend, attrs }: { inputs: Record<string, Info>; backend: WasmBackendLike; attrs: Record<string, unknown> }): Info | null {
+  if (((attrs['dataFormat'] as string | undefined) ?? 'NHWC') !== 'NHWC') return null;
+  const dil = (attrs['dilations'] as number | [number, number] | undefined) ?? 1;
+  if (!(dil === 1 || (Array.isArray(dil) && dil[0] === 1 && dil[1] === 1))) return null;
+  const [a, b] = name === 'Conv2D' ? [inputs['x'], inputs['filter']] : name === 'Conv2DBackpropInput' ? [inputs['dy'], inputs['filter']] : [inputs['x'], inputs['dy']];
+  if (!a || !b || a.dtype !== 'float32' || b.dtype !== 'float32') return null;
+  const xShape = (name === 'Conv2DBackpropInput' ? attrs['inputShape'] : a.shape) as [number, number, number, number];
+  const fShape = (name === 'Conv2DBackpropFilter' ? attrs['filterShape'] : b.shape) as [number, number, number, number];
+  if (!xShape || !fShape || xShape.length !== 4 || fShape.length !== 4) return null;
+  const info = tf.backend_util.computeConv2DInfo(xShape, fShape, attrs['strides'] as [number, number] | number, 1,
+    attrs['pad'] as 'valid' | 'same' | number, attrs['dimRoundingMode'] as 'floor' | 'round' | 'ceil' | undefined, false, 'channelsLast');
+  const [n, H, W, ci] = xShape;
+  const [kh, kw, , co] = fShape;
+  if (info.outHeight < 1 || info.outWidth < 1 || n * H * W * ci === 0 || co === 0) return null;
+  const dims = Int32Array.of(n, H, W, ci, kh, kw, co, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left, info.outHeight, info.outWidth);
+  const outShape = name === 'Conv2D' ? [n, info.outHeight, info.outWidth, co] : name === 'Conv2DBackpropInput' ? [...xShape] : [...fShape];
+  const out = backend.makeOutput(outShape, 'float32');
+  const ov = backend.typedArrayFromHeap(out);
+  g.conv(name === 'Conv2D' ? 0 : name === 'Conv2DBackpropInput' ? 1 : 2, dims, backend.typedArrayFromHeap(a), backend.typedArrayFromHeap(b), ov);
+  return out;
 }
 
 const prod = (s: readonly number[]): number => s.reduce((p, d) => p * d, 1);

@@ -22,6 +22,7 @@ interface GemmAddon {
   lerp(out: Float32Array, s: Float32Array, t: Float32Array, tau: number): void;
   layerNorm(x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, eps: number): void;
   layerNormGrad(dy: Float32Array, x: Float32Array, gamma: Float32Array, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, eps: number): void;
+  conv(mode: 0 | 1 | 2, dims: Int32Array, a: Float32Array, b: Float32Array, out: Float32Array): void;
 }
 
 /** Fused activations the native kernel applies itself (codes of gemm.c); others fall back to tfjs. */
@@ -45,6 +46,11 @@ export interface Gemm {
   /** LayerNorm over the last axis (gamma.length) and its gradients, as backend.ts's JS kernels. */
   layerNorm: GemmAddon['layerNorm'];
   layerNormGrad: GemmAddon['layerNormGrad'];
+  /**
+   * NHWC conv (no dilation) as im2col + sgemm; dims [N, H, W, Ci, KH, KW, Co, strideH, strideW, padTop, padLeft, OH, OW].
+   * mode 0 y = conv(x, filter); 1 dx from (dy, filter); 2 dW from (x, dy).
+   */
+  conv: GemmAddon['conv'];
 }
 
 export interface LoadGemmOptions {
@@ -77,7 +83,7 @@ export function loadGemm(opts: LoadGemmOptions = {}): GemmLoad {
       const config = addon.open(path);
       const threads = opts.threads ?? 1;
       addon.setThreads(threads);
-      return { gemm: { library: config || path, path, threads, sgemm: addon.sgemm, adam: addon.adam, lerp: addon.lerp, layerNorm: addon.layerNorm, layerNormGrad: addon.layerNormGrad } };
+      return { gemm: { library: config || path, path, threads, sgemm: addon.sgemm, adam: addon.adam, lerp: addon.lerp, layerNorm: addon.layerNorm, layerNormGrad: addon.layerNormGrad, conv: addon.conv } };
     } catch (err) {
       errors.push((err as Error).message);
     }

@@ -73,15 +73,20 @@ test('conv2d filter and input gradients match the cpu backend (strides, same/val
     { x: [3, 9, 9, 8], f: [3, 3, 8, 4], s: 2, pad: 'same' }, // ci >= 8: the bulk-copy im2col path
     { x: [2, 8, 8, 16], f: [3, 3, 16, 5], s: 1, pad: 'valid' },
   ];
-  for (const c of cases) {
+  // Both engines on wasm: the native im2col + OpenBLAS convs (when loaded) and wasm's kernels with the fixes.
+  for (const [c, native] of cases.flatMap((c) => [[c, true], [c, false]] as const)) {
+    setNativeGemm(native);
     const xv = tf.randomNormal(c.x, 0, 1, 'float32', 11);
     const fv = tf.randomNormal(c.f, 0, 1, 'float32', 12);
     const { ref, got } = await onBoth(() => {
       const [gx, gf] = tf.grads((x: tf.Tensor, f: tf.Tensor) => tf.sum(tf.square(tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, c.s, c.pad))))([xv, fv]);
-      return [gx as tf.Tensor, gf as tf.Tensor];
+      return [gx as tf.Tensor, gf as tf.Tensor, tf.conv2d(xv as tf.Tensor4D, fv as tf.Tensor4D, c.s, c.pad)];
     });
-    assert.ok(maxRelErr(got[1] as Float32Array, ref[1] as Float32Array) < 1e-4, `filter grad ${JSON.stringify(c)}: ${maxRelErr(got[1] as Float32Array, ref[1] as Float32Array)}`);
-    assert.ok(maxRelErr(got[0] as Float32Array, ref[0] as Float32Array) < 1e-4, `input grad ${JSON.stringify(c)}: ${maxRelErr(got[0] as Float32Array, ref[0] as Float32Array)}`);
+    setNativeGemm(true);
+    const what = `${JSON.stringify(c)} native=${native}`;
+    assert.ok(maxRelErr(got[2] as Float32Array, ref[2] as Float32Array) < 1e-4, `conv ${what}: ${maxRelErr(got[2] as Float32Array, ref[2] as Float32Array)}`);
+    assert.ok(maxRelErr(got[1] as Float32Array, ref[1] as Float32Array) < 1e-4, `filter grad ${what}: ${maxRelErr(got[1] as Float32Array, ref[1] as Float32Array)}`);
+    assert.ok(maxRelErr(got[0] as Float32Array, ref[0] as Float32Array) < 1e-4, `input grad ${what}: ${maxRelErr(got[0] as Float32Array, ref[0] as Float32Array)}`);
     xv.dispose();
     fv.dispose();
   }
