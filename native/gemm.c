@@ -24,6 +24,8 @@
  *        mode 0: out y [N, OH, OW, Co] = conv(a = x, b = filter);
  *        mode 1: out dx [N, H, W, Ci] = the input gradient from a = dy, b = filter (GEMM then col2im);
  *        mode 2: out dW [KH, KW, Ci, Co] = the filter gradient from a = x, b = dy.
+ *   sumRows(x, out)                 out[k] = sum over rows of x[row, k] (rows of out.length values; double accumulators)
+ *   addRow(a, b, out)               out[i] = a[i] + b[i % b.length] (a bias row added to every row)
  *   Every array is a Float32Array (views on the wasm heap work: no copy); sizes are checked before any access.
  */
 #include <dlfcn.h>
@@ -448,6 +450,45 @@ static napi_value Conv(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value SumRows(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value a[2];
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  float *x, *out;
+  size_t lx, lo;
+  if (argc != 2 || !f32(env, a[0], &x, &lx, "x") || !f32(env, a[1], &out, &lo, "out")) return NULL;
+  if (lo == 0 || lx % lo != 0) {
+    napi_throw_range_error(env, NULL, "gemm.sumRows: x must be rows of out.length values");
+    return NULL;
+  }
+  double *acc = (double *)calloc(lo, sizeof(double));
+  if (!acc) {
+    napi_throw_error(env, NULL, "gemm.sumRows: out of memory");
+    return NULL;
+  }
+  for (size_t o = 0; o < lx; o += lo)
+    for (size_t k = 0; k < lo; k++) acc[k] += x[o + k];
+  for (size_t k = 0; k < lo; k++) out[k] = (float)acc[k];
+  free(acc);
+  return NULL;
+}
+
+static napi_value AddRow(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value a[3];
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  float *x, *b, *out;
+  size_t lx, lb, lo;
+  if (argc != 3 || !f32(env, a[0], &x, &lx, "a") || !f32(env, a[1], &b, &lb, "b") || !f32(env, a[2], &out, &lo, "out")) return NULL;
+  if (lb == 0 || lx % lb != 0 || lo != lx) {
+    napi_throw_range_error(env, NULL, "gemm.addRow: a and out must be rows of b.length values");
+    return NULL;
+  }
+  for (size_t o = 0; o < lx; o += lb)
+    for (size_t k = 0; k < lb; k++) out[o + k] = x[o + k] + b[k];
+  return NULL;
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"open", NULL, Open, NULL, NULL, NULL, napi_default, NULL},
@@ -458,6 +499,8 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"layerNorm", NULL, LayerNorm, NULL, NULL, NULL, napi_default, NULL},
       {"layerNormGrad", NULL, LayerNormGrad, NULL, NULL, NULL, napi_default, NULL},
       {"conv", NULL, Conv, NULL, NULL, NULL, napi_default, NULL},
+      {"sumRows", NULL, SumRows, NULL, NULL, NULL, napi_default, NULL},
+      {"addRow", NULL, AddRow, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

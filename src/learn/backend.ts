@@ -184,6 +184,18 @@ function registerNativeMatMul(): void {
       }) as unknown as tf.KernelFunc,
     });
   }
+  // Bias adds ([..., C] + [C]): wasm's broadcasting Add is a generic index loop.
+  const add = tf.getKernel('Add', 'wasm');
+  if (!add) throw new Error('wasm backend has no Add kernel');
+  const addPrev = add.kernelFunc as unknown as KFunc;
+  tf.unregisterKernel('Add', 'wasm');
+  tf.registerKernel({
+    ...add,
+    kernelFunc: ((args: { inputs: Record<string, Info>; backend: WasmBackendLike; attrs: Record<string, unknown> }) => {
+      const g = activeGemm;
+      return (g && nativeAddRow(g, args.inputs, args.backend)) || addPrev(args);
+    }) as unknown as tf.KernelFunc,
+  });
   for (const name of ['Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter'] as const) {
     const orig = tf.getKernel(name, 'wasm');
     if (!orig) throw new Error(`wasm backend has no ${name} kernel`);
@@ -198,6 +210,23 @@ function registerNativeMatMul(): void {
     });
   }
   nativeMatMulRegistered = true;
+}
+
+/** a + b where one operand is a big float32 tensor and the other a row of its last-axis size (any leading 1s). */
+function nativeAddRow(g: Gemm, inputs: Record<string, Info>, backend: WasmBackendLike): Info | null {
+  const a = inputs['a'];
+  const b = inputs['b'];
+  if (!a || !b || a.dtype !== 'float32' || b.dtype !== 'float32') return null;
+  const isRowOf = (row: Info, big: Info): boolean => {
+    const c = big.shape[big.shape.length - 1];
+    return row.shape.length <= big.shape.length && row.shape[row.shape.length - 1] === c && prod(row.shape) === c && prod(big.shape) >= 4096;
+  };
+  const [big, row] = isRowOf(b, a) ? [a, b] : isRowOf(a, b) ? [b, a] : [null, null];
+  if (!big || !row) return null;
+  const out = backend.makeOutput([...big.shape], 'float32');
+  const ov = backend.typedArrayFromHeap(out);
+  g.addRow(backend.typedArrayFromHeap(big), backend.typedArrayFromHeap(row), ov);
+  return out;
 }
 
 /** NHWC convs without dilation through the addon's im2col + sgemm; null (previous kernel) otherwise. */
@@ -535,6 +564,10 @@ function wrapSumOverLeadingAxes(): void {
       const out = backend.makeOutput(outShape, 'float32');
       const ov = backend.typedArrayFromHeap(out);
       const xv = backend.typedArrayFromHeap(x);
+      if (activeGemm) {
+        activeGemm.sumRows(xv, ov);
+        return out;
+      }
       const acc = new Float64Array(c);
       for (let p = 0, o = 0; p < rows; p++, o += c) for (let k = 0; k < c; k++) acc[k] = (acc[k] as number) + (xv[o + k] as number);
       ov.set(acc);

@@ -23,6 +23,8 @@ interface GemmAddon {
   layerNorm(x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, eps: number): void;
   layerNormGrad(dy: Float32Array, x: Float32Array, gamma: Float32Array, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, eps: number): void;
   conv(mode: 0 | 1 | 2, dims: Int32Array, a: Float32Array, b: Float32Array, out: Float32Array): void;
+  sumRows(x: Float32Array, out: Float32Array): void;
+  addRow(a: Float32Array, b: Float32Array, out: Float32Array): void;
 }
 
 /** Fused activations the native kernel applies itself (codes of gemm.c); others fall back to tfjs. */
@@ -51,6 +53,10 @@ export interface Gemm {
    * mode 0 y = conv(x, filter); 1 dx from (dy, filter); 2 dW from (x, dy).
    */
   conv: GemmAddon['conv'];
+  /** out[k] = sum of x[row, k] over rows (bias gradients). */
+  sumRows: GemmAddon['sumRows'];
+  /** out = a + b broadcast over rows (bias add). */
+  addRow: GemmAddon['addRow'];
 }
 
 export interface LoadGemmOptions {
@@ -83,7 +89,7 @@ export function loadGemm(opts: LoadGemmOptions = {}): GemmLoad {
       const config = addon.open(path);
       const threads = opts.threads ?? 1;
       addon.setThreads(threads);
-      return { gemm: { library: config || path, path, threads, sgemm: addon.sgemm, adam: addon.adam, lerp: addon.lerp, layerNorm: addon.layerNorm, layerNormGrad: addon.layerNormGrad, conv: addon.conv } };
+      return { gemm: { library: config || path, path, threads, sgemm: addon.sgemm, adam: addon.adam, lerp: addon.lerp, layerNorm: addon.layerNorm, layerNormGrad: addon.layerNormGrad, conv: addon.conv, sumRows: addon.sumRows, addRow: addon.addRow } };
     } catch (err) {
       errors.push((err as Error).message);
     }

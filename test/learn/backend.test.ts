@@ -112,11 +112,15 @@ test('matMul with every transpose combination (values and gradients) matches cpu
 
 test('sum over all but the last axis (bias gradients) matches cpu; other sums unchanged', async () => {
   const x = tf.randomNormal([8, 16, 16, 5], 0, 1, 'float32', 4);
-  const { ref, got } = await onBoth(() => [
-    tf.sum(x, [0, 1, 2]), tf.sum(x, [2, 0, 1], true), tf.sum(x, [-4, -3, -2]), tf.sum(x, [1, 2]), tf.sum(x, -1), tf.sum(x),
-  ]);
-  assert.deepEqual(got.map((g) => g.length), [5, 5, 5, 40, 2048, 1]);
-  got.forEach((g, i) => assert.ok(maxRelErr(g, ref[i] as Float32Array) < 1e-4, `sum case ${i}: ${maxRelErr(g, ref[i] as Float32Array)}`));
+  for (const native of [true, false]) {
+    setNativeGemm(native);
+    const { ref, got } = await onBoth(() => [
+      tf.sum(x, [0, 1, 2]), tf.sum(x, [2, 0, 1], true), tf.sum(x, [-4, -3, -2]), tf.sum(x, [1, 2]), tf.sum(x, -1), tf.sum(x),
+    ]);
+    setNativeGemm(true);
+    assert.deepEqual(got.map((g) => g.length), [5, 5, 5, 40, 2048, 1]);
+    got.forEach((g, i) => assert.ok(maxRelErr(g, ref[i] as Float32Array) < 1e-4, `sum case ${i} native=${native}: ${maxRelErr(g, ref[i] as Float32Array)}`));
+  }
   assert.deepEqual(tf.sum(x, [0, 1, 2], true).shape, [1, 1, 1, 5]);
 });
 
@@ -178,5 +182,23 @@ test('LayerNorm as one kernel (wasm; native and JS loops) = the op formula on cp
   if (info.name === 'wasm') {
     const p = await tf.profile(() => { tf.tidy(() => { eagerApply(ln, tf.ones([4, 256])); }); });
     assert.deepEqual(p.kernels.map((k) => k.name).filter((n) => n !== 'Fill'), ['LayerNormLastAxis']);
+  }
+});
+
+test('bias add (a row broadcast over a big tensor) = cpu, both operand orders; other adds unchanged', async () => {
+  const big = tf.randomNormal([8, 16, 16, 5], 0, 1, 'float32', 5);
+  const row = tf.randomNormal([5], 0, 1, 'float32', 6);
+  const row4 = tf.reshape(row, [1, 1, 1, 5]);
+  const small = tf.randomNormal([3, 5], 0, 1, 'float32', 7);
+  const col = tf.randomNormal([8, 16, 16, 1], 0, 1, 'float32', 8);
+  for (const native of [true, false]) {
+    setNativeGemm(native);
+    const { ref, got } = await onBoth(() => [
+      tf.add(big, row), tf.add(row, big), tf.add(big, row4), tf.add(small, row), tf.add(big, col), tf.add(big, big),
+      ...tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(tf.add(a, b))))([big, row]),
+    ]);
+    setNativeGemm(true);
+    assert.deepEqual(got.map((g) => g.length), [2048 * 5, 2048 * 5, 2048 * 5, 15, 2048 * 5, 2048 * 5, 2048 * 5, 5]);
+    got.forEach((g, i) => assert.ok(maxRelErr(g, ref[i] as Float32Array) < 1e-4, `add case ${i} native=${native}: ${maxRelErr(g, ref[i] as Float32Array)}`));
   }
 });
