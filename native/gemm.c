@@ -346,13 +346,26 @@ static void im2col(const float *x, const ConvDims *d, size_t p0, size_t p1, floa
     const size_t n = p / ohw, rem = p % ohw;
     const int i = (int)(rem / d->OW), j = (int)(rem % d->OW);
     float *row = cols + (p - p0) * kk;
+    const int q0 = j * d->sw - d->pL;
+    const size_t span = (size_t)d->KW * d->Ci;
     for (int a = 0; a < d->KH; a++) {
       const int r = i * d->sh + a - d->pT;
+      if (r >= 0 && r < d->H && q0 >= 0 && q0 + d->KW <= d->W) {
+        /* Inside the image the KW taps of a filter row are one contiguous run of KW*Ci floats (no dilation). */
+        const float *src = x + (((size_t)n * d->H + r) * d->W + q0) * d->Ci;
+        float *dst = row + (size_t)a * span;
+        for (size_t t = 0; t < span; t++) dst[t] = src[t];
+        continue;
+      }
       for (int b = 0; b < d->KW; b++) {
         const int q = j * d->sw + b - d->pL;
         float *dst = row + ((size_t)a * d->KW + b) * d->Ci;
-        if (r < 0 || r >= d->H || q < 0 || q >= d->W) memset(dst, 0, sizeof(float) * d->Ci);
-        else memcpy(dst, x + (((size_t)n * d->H + r) * d->W + q) * d->Ci, sizeof(float) * d->Ci);
+        if (r < 0 || r >= d->H || q < 0 || q >= d->W) {
+          for (int c = 0; c < d->Ci; c++) dst[c] = 0;
+        } else {
+          const float *src = x + (((size_t)n * d->H + r) * d->W + q) * d->Ci;
+          for (int c = 0; c < d->Ci; c++) dst[c] = src[c];
+        }
       }
     }
   }
@@ -365,9 +378,17 @@ static void col2im(const float *cols, const ConvDims *d, size_t p0, size_t p1, f
     const size_t n = p / ohw, rem = p % ohw;
     const int i = (int)(rem / d->OW), j = (int)(rem % d->OW);
     const float *row = cols + (p - p0) * kk;
+    const int q0 = j * d->sw - d->pL;
+    const size_t span = (size_t)d->KW * d->Ci;
     for (int a = 0; a < d->KH; a++) {
       const int r = i * d->sh + a - d->pT;
       if (r < 0 || r >= d->H) continue;
+      if (q0 >= 0 && q0 + d->KW <= d->W) {
+        const float *src = row + (size_t)a * span;
+        float *dst = dx + (((size_t)n * d->H + r) * d->W + q0) * d->Ci;
+        for (size_t t = 0; t < span; t++) dst[t] += src[t];
+        continue;
+      }
       for (int b = 0; b < d->KW; b++) {
         const int q = j * d->sw + b - d->pL;
         if (q < 0 || q >= d->W) continue;
