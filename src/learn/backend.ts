@@ -125,6 +125,7 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
       current.gemm = gemmDescription(r.gemm);
     } else {
       activeGemm = null;
+      loadedGemm = null;
       current.gemmError = r.error;
       if (gemmMode === 'native') throw new Error(`native gemm requested but unavailable: ${r.error}`);
     }

@@ -161,6 +161,7 @@ test('without the addon (not built / no OpenBLAS) the wasm matMul runs and the l
     assert.equal(got.gemm, undefined);
     assert.match(got.gemmError ?? '', /addon not built .*\/nonexistent\/gemm\.node/);
     assert.match(backendLabel(), /^wasm \(fixes: /);
+    assert.equal(setNativeGemm(true), false, 'nothing to switch on');
     const y = tf.tidy(() => tf.matMul(tf.tensor2d([1, 2, 3, 4], [2, 2]), tf.tensor2d([1, 0, 0, 1], [2, 2]), false, true).dataSync());
     assert.deepEqual([...y], [1, 2, 3, 4]);
     await assert.rejects(initBackend({ prefer: 'wasm', gemm: 'native', gemmAddon: '/nonexistent/gemm.node' }), /native gemm requested but unavailable: native gemm addon not built/);
