@@ -18,7 +18,7 @@
  *   lerp(out, s, t, tau)            out = tau * s + (1 - tau) * t (Polyak averaging), in double precision.
  *   layerNorm(x, gamma, beta, y, eps)               y = (x - mean) / sqrt(var + eps) * gamma + beta per row of
  *        gamma.length values (the last axis); layerNormGrad(dy, x, gamma, dx, dgamma, dbeta, eps) its gradients.
- *        Row statistics two-pass in double precision, as the JS kernels in src/learn/backend.ts.
+ *        Row statistics two-pass in float (the JS fallback kernels in src/learn/backend.ts use doubles).
  *   conv(mode, dims, a, b, out)     NHWC 2-D convolution (no dilation) as im2col + sgemm over chunks of output pixels;
  *        dims = Int32Array [N, H, W, Ci, KH, KW, Co, strideH, strideW, padTop, padLeft, OH, OW], filter [KH, KW, Ci, Co].
  *        mode 0: out y [N, OH, OW, Co] = conv(a = x, b = filter);
@@ -166,24 +166,21 @@ static napi_value Sgemm(napi_env env, napi_callback_info info) {
   }
   const int lda = tA ? M : K, ldb = tB ? K : N;
   for (int32_t b = 0; b < batch; b++) {
-    float *c = C + (uint64_t)b * mn;
+    float *restrict c = C + (uint64_t)b * mn;
+    /* A bias is the initial C (beta = 1): no second pass over the output for it. */
+    if (biasMode == 1)
+      for (int32_t i = 0; i < M; i++) memcpy(c + (uint64_t)i * N, bias, sizeof(float) * N);
+    else if (biasMode == 2)
+      for (uint64_t t = 0; t < mn; t++) c[t] = bias[0];
     g_sgemm(RowMajor, tA ? Trans : NoTrans, tB ? Trans : NoTrans, M, N, K, 1.0f, A + (uint64_t)b * sA, lda, B + (uint64_t)b * sB, ldb,
-            0.0f, c, N);
-    if (biasMode == 0 && act == 0) continue;
-    for (int32_t i = 0; i < M; i++) {
-      float *row = c + (uint64_t)i * N;
-      if (biasMode == 1)
-        for (int32_t j = 0; j < N; j++) row[j] += bias[j];
-      else if (biasMode == 2)
-        for (int32_t j = 0; j < N; j++) row[j] += bias[0];
-      switch (act) {
-        case 1: for (int32_t j = 0; j < N; j++) row[j] = row[j] > 0 ? row[j] : 0; break;
-        case 2: for (int32_t j = 0; j < N; j++) row[j] = row[j] < 0 ? 0 : (row[j] > 6 ? 6 : row[j]); break;
-        case 3: for (int32_t j = 0; j < N; j++) row[j] = row[j] > 0 ? row[j] : expm1f(row[j]); break;
-        case 4: for (int32_t j = 0; j < N; j++) row[j] = 1.0f / (1.0f + expf(-row[j])); break;
-        case 5: for (int32_t j = 0; j < N; j++) row[j] = row[j] > 0 ? row[j] : leak * row[j]; break;
-        default: break;
-      }
+            biasMode ? 1.0f : 0.0f, c, N);
+    switch (act) {
+      case 1: for (uint64_t t = 0; t < mn; t++) c[t] = c[t] > 0 ? c[t] : 0; break;
+      case 2: for (uint64_t t = 0; t < mn; t++) c[t] = c[t] < 0 ? 0 : (c[t] > 6 ? 6 : c[t]); break;
+      case 3: for (uint64_t t = 0; t < mn; t++) c[t] = c[t] > 0 ? c[t] : expm1f(c[t]); break;
+      case 4: for (uint64_t t = 0; t < mn; t++) c[t] = 1.0f / (1.0f + expf(-c[t])); break;
+      case 5: for (uint64_t t = 0; t < mn; t++) c[t] = c[t] > 0 ? c[t] : leak * c[t]; break;
+      default: break;
     }
   }
   return NULL;
@@ -255,16 +252,17 @@ static napi_value Lerp(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-static void row_stats(const float *x, size_t c, double eps, double *mu, double *r) {
-  double m = 0, v = 0;
+/* Row mean and 1/sqrt(var + eps), two-pass in float (as tfjs's own kernels; vectorisable). */
+static void row_stats(const float *restrict x, size_t c, float eps, float *mu, float *r) {
+  float m = 0, v = 0;
   for (size_t k = 0; k < c; k++) m += x[k];
-  m /= (double)c;
+  m /= (float)c;
   for (size_t k = 0; k < c; k++) {
-    const double d = x[k] - m;
+    const float d = x[k] - m;
     v += d * d;
   }
   *mu = m;
-  *r = 1 / sqrt(v / (double)c + eps);
+  *r = 1.0f / sqrtf(v / (float)c + eps);
 }
 
 static napi_value LayerNorm(napi_env env, napi_callback_info info) {
@@ -282,10 +280,12 @@ static napi_value LayerNorm(napi_env env, napi_callback_info info) {
     return NULL;
   }
   const size_t c = lg;
+  const float *restrict X = x, *restrict G = g, *restrict Bt = b;
+  float *restrict Y = y;
   for (size_t o = 0; o < lx; o += c) {
-    double mu, r;
-    row_stats(x + o, c, eps, &mu, &r);
-    for (size_t k = 0; k < c; k++) y[o + k] = (float)((x[o + k] - mu) * r * g[k] + b[k]);
+    float mu, r;
+    row_stats(X + o, c, (float)eps, &mu, &r);
+    for (size_t k = 0; k < c; k++) Y[o + k] = (X[o + k] - mu) * r * G[k] + Bt[k];
   }
   return NULL;
 }
@@ -306,14 +306,16 @@ static napi_value LayerNormGrad(napi_env env, napi_callback_info info) {
     return NULL;
   }
   const size_t c = lg;
-  static double accG[65536], accB[65536], xh[65536], gg[65536];
-  memset(accG, 0, c * sizeof(double));
-  memset(accB, 0, c * sizeof(double));
+  static float accG[65536], accB[65536], xh[65536], gg[65536];
+  memset(accG, 0, c * sizeof(float));
+  memset(accB, 0, c * sizeof(float));
+  const float *restrict X = x, *restrict DY = dy, *restrict G = g;
+  float *restrict DX = dx;
   for (size_t o = 0; o < lx; o += c) {
-    double mu, r, s1 = 0, s2 = 0;
-    row_stats(x + o, c, eps, &mu, &r);
+    float mu, r, s1 = 0, s2 = 0;
+    row_stats(X + o, c, (float)eps, &mu, &r);
     for (size_t k = 0; k < c; k++) {
-      const double xk = (x[o + k] - mu) * r, d = dy[o + k], gk = d * g[k];
+      const float xk = (X[o + k] - mu) * r, d = DY[o + k], gk = d * G[k];
       xh[k] = xk;
       gg[k] = gk;
       s1 += gk;
@@ -321,14 +323,12 @@ static napi_value LayerNormGrad(napi_env env, napi_callback_info info) {
       accG[k] += d * xk;
       accB[k] += d;
     }
-    s1 /= (double)c;
-    s2 /= (double)c;
-    for (size_t k = 0; k < c; k++) dx[o + k] = (float)(r * (gg[k] - s1 - xh[k] * s2));
+    s1 /= (float)c;
+    s2 /= (float)c;
+    for (size_t k = 0; k < c; k++) DX[o + k] = r * (gg[k] - s1 - xh[k] * s2);
   }
-  for (size_t k = 0; k < c; k++) {
-    dg[k] = (float)accG[k];
-    db[k] = (float)accB[k];
-  }
+  memcpy(dg, accG, c * sizeof(float));
+  memcpy(db, accB, c * sizeof(float));
   return NULL;
 }
 
