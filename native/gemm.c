@@ -196,6 +196,18 @@ static int dbl(napi_env env, napi_value v, double *out, const char *name) {
   return 1;
 }
 
+static void adam_loop(const float *restrict W, const float *restrict G, float *restrict M, float *restrict V, float *restrict O, size_t n,
+                      double lr, double b1, double b2, double eps, double c1, double c2) {
+  for (size_t k = 0; k < n; k++) {
+    const double gk = G[k];
+    const double mk = b1 * (double)M[k] + (1 - b1) * gk;
+    const double sk = b2 * (double)V[k] + (1 - b2) * gk * gk;
+    M[k] = (float)mk;
+    V[k] = (float)sk;
+    O[k] = (float)((double)W[k] - lr * (mk / c1) / (sqrt(sk / c2) + eps));
+  }
+}
+
 static napi_value Adam(napi_env env, napi_callback_info info) {
   size_t argc = 11;
   napi_value a[11];
@@ -222,16 +234,7 @@ static napi_value Adam(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, "gemm.adam: out, m and v must be distinct buffers");
     return NULL;
   }
-  const float *restrict W = w, *restrict G = g;
-  float *restrict M = m, *restrict V = v, *restrict O = out;
-  for (size_t k = 0; k < lw; k++) {
-    const double gk = G[k];
-    const double mk = b1 * (double)M[k] + (1 - b1) * gk;
-    const double sk = b2 * (double)V[k] + (1 - b2) * gk * gk;
-    M[k] = (float)mk;
-    V[k] = (float)sk;
-    O[k] = (float)((double)W[k] - lr * (mk / c1) / (sqrt(sk / c2) + eps));
-  }
+  adam_loop(w, g, m, v, out, lw, lr, b1, b2, eps, c1, c2);
   return NULL;
 }
 
