@@ -239,7 +239,9 @@ const torchThreads = (argOf('torch-threads') ?? '1,2').split(',').map(Number);
 if (!process.argv.includes('--no-torch')) {
   const script = join(dirname(fileURLToPath(import.meta.url)), 'learn_torch.py');
   for (const threads of torchThreads) {
-    const r = spawnSync('/usr/bin/python3', [script, String(threads), quick ? '1' : '0', only.join(',')], { encoding: 'utf8', timeout: 600_000 });
+    // torch.set_num_threads does not bound OpenBLAS's own pool (its CPU time exceeded its wall time at "1 thread"): cap both.
+    const env = { ...process.env, OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads) };
+    const r = spawnSync('/usr/bin/python3', [script, String(threads), quick ? '1' : '0', only.join(',')], { encoding: 'utf8', timeout: 600_000, env });
     const line = r.stdout?.trim().split('\n').at(-1) ?? '';
     if (r.status !== 0 || !line.startsWith('{')) {
       console.log(`pytorch yardstick skipped (${(r.stderr ?? '').trim().split('\n').at(-1) ?? 'no output'}); install python3-torch (scripts/install-system-deps.sh --bench) to compare`);
