@@ -3,18 +3,23 @@
  *   - DAIB reward-classifier training (64x64x3, 3-conv encoder),
  *   - offline IQL with a DAIB image encoder per network (policy, twin Q, V) at 32x32x3 and 64x64x3,
  *   - IQL on cached frozen-encoder features (the online case; 48-d features + 9-d proprio, 2x256 MLPs).
- * Prints the backend (and its fixes), wall time and CPU time per update (CPU time approximates the unloaded cost on a
- * shared machine). Short on purpose: a few updates after warm-up (V8 tiers wasm up first).
+ * Each workload runs on both engines side by side (iterations alternate, so both see the same machine load):
+ * tfjs-wasm with its own matMul, and tfjs-wasm with the native OpenBLAS GEMM (src/learn/gemm.ts) when it loads.
+ * Then the same shapes in PyTorch (bench/learn_torch.py, Debian's python3-torch) with 1 thread (as ours) and 2.
+ * Also: the GEMM peak of this CPU (OpenBLAS sgemm at 1024^3, 1 thread; and wasm's XNNPack), and for every workload
+ * its matMul+conv FLOPs per update (counted from the kernels that ran) and the share of that peak it reaches.
+ * Wall and CPU time per update (CPU time approximates the unloaded cost on a shared machine); the load average is
+ * printed and saved with the figures. Short on purpose: a few updates after warm-up (V8 tiers wasm up first).
  *
- * Then the same shapes in PyTorch (bench/learn_torch.py, Debian's python3-torch) with 1 and 2 threads, side by side.
- *
- *   npx tsx bench/learn.bench.ts [--quick] [--no-torch]
+ *   npx tsx bench/learn.bench.ts [--quick] [--no-torch] [--torch-threads 1] [--only features,32x32]
  */
 import { spawnSync } from 'node:child_process';
+import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend, backendLabel } from '../src/learn/backend.ts';
+import { initBackend, backendLabel, setNativeGemm } from '../src/learn/backend.ts';
+import { loadGemm } from '../src/learn/gemm.ts';
 import { DaibClassifier, defaultDaibConfig } from '../src/learn/daib.ts';
 import { DEFAULT_IQL, IqlAgent, type IqlBatch, iqlDaibConfig } from '../src/learn/iql.ts';
 import { makePegDataset } from '../src/learn/synthetic.ts';
@@ -22,42 +27,138 @@ import { Rng } from '../src/util/rng.ts';
 import { summarize, writeResults, type Summary } from './lib.ts';
 
 const quick = process.argv.includes('--quick');
+const argOf = (k: string): string | undefined => {
+  const i = process.argv.indexOf(`--${k}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+};
+const only = (argOf('only') ?? '').split(',').filter((x) => x);
+const wanted = (name: string): boolean => !only.length || only.some((o) => name.includes(o));
 const B = 256;
 const info = await initBackend();
-console.log(`backend: ${backendLabel()}`);
+const nativeLabel = info.gemm ? backendLabel() : null;
+const engines: Array<{ engine: string; native: boolean }> = [{ engine: 'wasm', native: false }, ...(info.gemm ? [{ engine: 'wasm+openblas', native: true }] : [])];
+setNativeGemm(false);
+const wasmLabel = backendLabel();
+setNativeGemm(true);
+console.log(`engines: ${wasmLabel}${nativeLabel ? `\n         ${nativeLabel}` : `\n         (native gemm unavailable: ${info.gemmError})`}`);
+const loadAvg = (): string => os.loadavg().map((x) => x.toFixed(2)).join(' ');
+const load0 = os.loadavg();
+console.log(`cpu: ${os.cpus()[0]?.model ?? '?'} x${os.cpus().length}; load average ${loadAvg()} (shared machine: compare ratios measured side by side)`);
+
+// --- GEMM peak (1 thread, CPU time): OpenBLAS at 1024^3, and wasm's XNNPack matMul at the same size; and the MLP shapes.
+const gemmPeak: { openblasGflops: number | null; wasmGflops: number; smallGflops: Array<{ shape: string; openblas: number | null; wasm: number }> } = { openblasGflops: null, wasmGflops: 0, smallGflops: [] };
+{
+  // CPU time of the calling thread's process (both engines run single-threaded here), best of 3: robust to load.
+  const bestOf = (n: number, f: () => void): number => {
+    let best = Infinity;
+    for (let i = 0; i < n; i++) {
+      const c0 = process.cpuUsage();
+      f();
+      const c = process.cpuUsage(c0);
+      best = Math.min(best, (c.user + c.system) / 1000);
+    }
+    return best;
+  };
+  const g = loadGemm().gemm;
+  const rateNative = (M: number, N: number, K: number, reps: number): number | null => {
+    if (!g) return null;
+    const a = Float32Array.from({ length: M * K }, (_, i) => ((i * 7) % 13) / 13);
+    const b = Float32Array.from({ length: K * N }, (_, i) => ((i * 5) % 11) / 11);
+    const c = new Float32Array(M * N);
+    const ms = bestOf(3, () => { for (let r = 0; r < reps; r++) g.sgemm(false, false, 1, M, N, K, a, 0, b, 0, c, null, 0, 0, 0); }) / reps;
+    return (2 * M * N * K) / (ms * 1e6);
+  };
+  const rateWasm = (M: number, N: number, K: number, reps: number): number => {
+    setNativeGemm(false);
+    const a = tf.randomUniform([M, K]);
+    const b = tf.randomUniform([K, N]);
+    for (let r = 0; r < 5; r++) tf.tidy(() => { tf.matMul(a, b).dataSync(); }); // V8 tiers the wasm up
+    const ms = bestOf(3, () => { for (let r = 0; r < reps; r++) tf.tidy(() => { tf.matMul(a, b).dataSync(); }); }) / reps; // (a tidy returning the array would walk it)
+    tf.dispose([a, b]);
+    setNativeGemm(true);
+    return (2 * M * N * K) / (ms * 1e6);
+  };
+  gemmPeak.openblasGflops = rateNative(1024, 1024, 1024, 3);
+  gemmPeak.wasmGflops = rateWasm(1024, 1024, 1024, 2);
+  for (const [M, N, K] of [[256, 256, 57], [256, 256, 256], [256, 256, 60], [256, 1, 256]] as const) {
+    gemmPeak.smallGflops.push({ shape: `${M}x${K} . ${K}x${N}`, openblas: rateNative(M, N, K, 50), wasm: rateWasm(M, N, K, 50) });
+  }
+  console.log(`GEMM peak, 1 thread, 1024^3: OpenBLAS ${gemmPeak.openblasGflops?.toFixed(1) ?? 'n/a'} GFLOP/s, wasm XNNPack ${gemmPeak.wasmGflops.toFixed(1)} GFLOP/s`);
+  for (const s of gemmPeak.smallGflops) console.log(`  ${s.shape.padEnd(20)} OpenBLAS ${s.openblas?.toFixed(1) ?? 'n/a'} GFLOP/s, wasm ${s.wasm.toFixed(1)} GFLOP/s`);
+}
+
+/** matMul + conv FLOPs of one call of `fn`, counted from the kernels that ran (tf.profile). */
+async function flopsOf(fn: () => void): Promise<number> {
+  const p = await tf.profile(fn);
+  let flops = 0;
+  for (const k of p.kernels) {
+    const ins = k.inputShapes as number[][];
+    const out = (k.outputShapes as number[][])[0] ?? [];
+    const size = (s: number[] | undefined): number => (s ?? []).reduce((a, d) => a * d, 1);
+    if (k.name === 'BatchMatMul' || k.name === '_FusedMatMul') {
+      const a = ins[0] ?? [];
+      const M = out[out.length - 2] ?? 0;
+      const a0 = a[a.length - 2] ?? 0;
+      const a1 = a[a.length - 1] ?? 0;
+      flops += 2 * size(out) * (a0 === M ? a1 : a0);
+    } else if (k.name === 'Conv2D') {
+      const f = ins[1] ?? [];
+      flops += 2 * size(out) * (f[0] ?? 0) * (f[1] ?? 0) * (f[2] ?? 0);
+    } else if (k.name === 'Conv2DBackpropInput') {
+      const f = ins[1] ?? [];
+      flops += 2 * size(ins[0]) * (f[0] ?? 0) * (f[1] ?? 0) * (f[2] ?? 0);
+    } else if (k.name === 'Conv2DBackpropFilter') {
+      flops += 2 * size(ins[1]) * (out[0] ?? 0) * (out[1] ?? 0) * (out[2] ?? 0);
+    }
+  }
+  return flops;
+}
 
 interface Row {
   name: string;
+  engine: string;
   ms: Summary;
   /** CPU time (user + sys) per update: on a shared machine a better estimate of the unloaded cost (wasm is single-threaded). */
   cpuMs: Summary;
   updatesPerSec: number;
   updatesPerCpuSec: number;
+  gflopPerUpdate: number;
 }
 const rows: Row[] = [];
 
-function measure(name: string, warmup: number, iters: number, fn: () => void): void {
-  for (let i = 0; i < warmup; i++) fn();
-  const samples: number[] = [];
-  const cpu: number[] = [];
-  for (let i = 0; i < iters; i++) {
-    const c0 = process.cpuUsage();
-    const t0 = performance.now();
-    fn();
-    samples.push(performance.now() - t0);
-    const c = process.cpuUsage(c0);
-    cpu.push((c.user + c.system) / 1000);
+/** Both engines, iterations alternating, so both see the same load. */
+async function measure(name: string, warmup: number, iters: number, fn: () => void): Promise<void> {
+  if (!wanted(name)) return;
+  for (const e of engines) {
+    setNativeGemm(e.native);
+    for (let i = 0; i < warmup; i++) fn();
   }
-  const ms = summarize(samples);
-  const cpuMs = summarize(cpu);
-  const row = { name, ms, cpuMs, updatesPerSec: 1000 / ms.median, updatesPerCpuSec: 1000 / cpuMs.median };
-  rows.push(row);
-  console.log(`${name.padEnd(30)} wall median ${ms.median.toFixed(1)} ms p99 ${ms.p99.toFixed(1)} ms -> ${row.updatesPerSec.toFixed(2)}/s | cpu median ${cpuMs.median.toFixed(1)} ms -> ${row.updatesPerCpuSec.toFixed(2)}/s per core (n=${ms.n})`);
+  const gflop = (await flopsOf(fn)) / 1e9;
+  const samples = engines.map(() => ({ wall: [] as number[], cpu: [] as number[] }));
+  for (let i = 0; i < iters; i++) {
+    for (const [j, e] of engines.entries()) {
+      setNativeGemm(e.native);
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      fn();
+      samples[j]?.wall.push(performance.now() - t0);
+      const c = process.cpuUsage(c0);
+      samples[j]?.cpu.push((c.user + c.system) / 1000);
+    }
+  }
+  setNativeGemm(true);
+  for (const [j, e] of engines.entries()) {
+    const ms = summarize(samples[j]?.wall ?? []);
+    const cpuMs = summarize(samples[j]?.cpu ?? []);
+    const row = { name, engine: e.engine, ms, cpuMs, updatesPerSec: 1000 / ms.median, updatesPerCpuSec: 1000 / cpuMs.median, gflopPerUpdate: gflop };
+    rows.push(row);
+    console.log(`${name.padEnd(28)} ${e.engine.padEnd(13)} wall median ${ms.median.toFixed(1)} ms p99 ${ms.p99.toFixed(1)} ms -> ${row.updatesPerSec.toFixed(2)}/s | cpu median ${cpuMs.median.toFixed(1)} ms -> ${row.updatesPerCpuSec.toFixed(2)}/s per core (n=${ms.n}, ${gflop.toFixed(2)} GFLOP/update)`);
+  }
 }
 
 // --- The conv kernels behind image training (batch 256, 3x3, stride 2, same), forward vs the two gradients.
 const convRows: Array<{ layer: string; gflop: number; fwdMs: number; dFilterMs: number; dInputMs: number }> = [];
-for (const [H, ci, co] of [[64, 3, 32], [32, 32, 32], [16, 32, 32]] as const) {
+for (const [H, ci, co] of (wanted('conv') ? [[64, 3, 32], [32, 32, 32], [16, 32, 32]] : []) as Array<readonly [number, number, number]>) {
   const x = tf.randomNormal([B, H, H, ci]) as tf.Tensor4D;
   const w = tf.randomNormal([3, 3, ci, co]) as tf.Tensor4D;
   const dy = tf.onesLike(tf.conv2d(x, w, 2, 'same'));
@@ -84,10 +185,10 @@ for (const [H, ci, co] of [[64, 3, 32], [32, 32, 32], [16, 32, 32]] as const) {
 }
 
 // --- DAIB classifier, 64x64x3
-{
+if (wanted('daib classifier 64x64')) {
   const ds = makePegDataset({ domains: [...Array(8).keys()], perDomain: 64, size: 64, seed: 1 });
   const c = new DaibClassifier(defaultDaibConfig({ numDomains: 8, batchSize: B, seed: 1 }));
-  measure('daib classifier 64x64', 2, quick ? 2 : 5, () => c.trainOnDataset(ds));
+  await measure('daib classifier 64x64', 2, quick ? 2 : 5, () => c.trainOnDataset(ds));
 }
 
 // --- IQL with image encoders
@@ -108,16 +209,17 @@ function imageBatch(rng: Rng, S: number, domains: number): IqlBatch {
 
 const proprioScale = [100, 100, 100, 0.1, 0.1, 0.1, 1, 1, 1];
 for (const S of [32, 64]) {
+  if (!wanted(`iql image encoders ${S}x${S}`)) continue;
   const agent = new IqlAgent({
     ...DEFAULT_IQL, mode: 'image', proprioDim: 9, proprioScale, shiftPad: S / 16, seed: 1,
     daib: iqlDaibConfig({ numDomains: 8, encoder: { inputShape: [S, S, 3], filters: [32, 32, 32], kernelSize: 3, strides: [2, 2, 2], padding: 'same', zIDim: 32, zSDim: 16 } }),
   });
   const batch = imageBatch(new Rng(S), S, 8);
-  measure(`iql image encoders ${S}x${S}`, 2, quick ? 2 : S === 64 ? 3 : 5, () => agent.update(batch));
+  await measure(`iql image encoders ${S}x${S}`, 2, quick ? 2 : S === 64 ? 3 : 5, () => agent.update(batch));
 }
 
 // --- IQL on cached features (online)
-{
+if (wanted('iql cached features (48-d)')) {
   const F = 48;
   const agent = new IqlAgent({ ...DEFAULT_IQL, mode: 'features', proprioDim: 9, proprioScale, featureDims: { pi: F, q: F, v: F }, seed: 1 });
   const rng = new Rng(3);
@@ -126,34 +228,51 @@ for (const S of [32, 64]) {
     size: B, features: f(F), nextFeatures: f(F), proprio: f(9, 0.01), nextProprio: f(9, 0.01), action: f(3, 0.003),
     reward: Float32Array.from({ length: B }, () => (rng.bernoulli(0.3) ? 1 : 0)), done: new Float32Array(B),
   };
-  measure('iql cached features (48-d)', 10, quick ? 10 : 40, () => agent.update(batch));
+  await measure('iql cached features (48-d)', 10, quick ? 10 : 40, () => agent.update(batch));
 }
 
-// --- The yardstick: the same shapes in PyTorch (Debian's python3-torch, CPU), one thread (as wasm) and two.
-interface TorchRun { threads: number; torch: string; rows: Array<{ name: string; medianMs: number; p99Ms: number; n: number }> }
+// --- The yardstick: the same shapes in PyTorch (Debian's python3-torch, CPU), one thread (as ours) and two.
+interface TorchRow { name: string; medianMs: number; p99Ms: number; cpuMedianMs: number; n: number }
+interface TorchRun { threads: number; torch: string; rows: TorchRow[] }
 const torchRuns: TorchRun[] = [];
+const torchThreads = (argOf('torch-threads') ?? '1,2').split(',').map(Number);
 if (!process.argv.includes('--no-torch')) {
   const script = join(dirname(fileURLToPath(import.meta.url)), 'learn_torch.py');
-  for (const threads of [1, 2]) {
-    const r = spawnSync('/usr/bin/python3', [script, String(threads), quick ? '1' : '0'], { encoding: 'utf8', timeout: 600_000 });
+  for (const threads of torchThreads) {
+    // torch.set_num_threads does not bound OpenBLAS's own pool (its CPU time exceeded its wall time at "1 thread"): cap both.
+    const env = { ...process.env, OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads) };
+    const r = spawnSync('/usr/bin/python3', [script, String(threads), quick ? '1' : '0', only.join(',')], { encoding: 'utf8', timeout: 600_000, env });
     const line = r.stdout?.trim().split('\n').at(-1) ?? '';
     if (r.status !== 0 || !line.startsWith('{')) {
-      console.log(`pytorch yardstick skipped (${(r.stderr ?? '').trim().split('\n').at(-1) ?? 'no output'}); install python3-torch and libopenblas0-pthread to compare`);
+      console.log(`pytorch yardstick skipped (${(r.stderr ?? '').trim().split('\n').at(-1) ?? 'no output'}); install python3-torch (scripts/install-system-deps.sh --bench) to compare`);
       break;
     }
-    const run = JSON.parse(line) as TorchRun;
-    torchRuns.push(run);
-    for (const row of run.rows) {
-      const ours = rows.find((x) => x.name === row.name);
-      const ratio = ours ? ` (tfjs ${backendLabel().split(' ')[0]}: ${(ours.ms.median / row.medianMs).toFixed(1)}x its time)` : '';
-      console.log(`pytorch ${run.torch} ${threads}T ${row.name.padEnd(28)} median ${row.medianMs.toFixed(1)} ms -> ${(1000 / row.medianMs).toFixed(2)}/s${ratio}`);
-    }
+    torchRuns.push(JSON.parse(line) as TorchRun);
   }
 }
 
+// --- Summary: per workload, both engines and PyTorch side by side; ratio = PyTorch time / ours (>= 1: faster than PyTorch).
+const peak = gemmPeak.openblasGflops ?? gemmPeak.wasmGflops;
+console.log(`\nsummary (batch ${B}; ratio = PyTorch 1-thread time / ours, wall and CPU; share = GFLOP/s reached / ${peak.toFixed(1)} GFLOP/s ${gemmPeak.openblasGflops ? 'OpenBLAS' : 'XNNPack'} 1-thread peak):`);
+const summary: Array<Record<string, unknown>> = [];
+for (const name of [...new Set(rows.map((r) => r.name))]) {
+  const t1 = torchRuns.find((t) => t.threads === 1)?.rows.find((r) => r.name === name);
+  const t2 = torchRuns.find((t) => t.threads === 2)?.rows.find((r) => r.name === name);
+  for (const r of rows.filter((x) => x.name === name)) {
+    const share = (r.gflopPerUpdate / (r.cpuMs.median / 1000)) / peak;
+    const ratio = t1 ? t1.medianMs / r.ms.median : null;
+    const cpuRatio = t1 ? t1.cpuMedianMs / r.cpuMs.median : null;
+    summary.push({ name, engine: r.engine, medianMs: r.ms.median, cpuMedianMs: r.cpuMs.median, updatesPerSec: r.updatesPerSec, ratioVsTorch1T: ratio, cpuRatioVsTorch1T: cpuRatio, shareOfPeak: share });
+    console.log(`  ${name.padEnd(28)} ${r.engine.padEnd(13)} ${r.ms.median.toFixed(1).padStart(7)} ms (cpu ${r.cpuMs.median.toFixed(1)} ms) ${r.updatesPerSec.toFixed(1).padStart(6)}/s  ratio ${ratio?.toFixed(2) ?? 'n/a'}x (cpu ${cpuRatio?.toFixed(2) ?? 'n/a'}x)  ${(100 * share).toFixed(0)}% of peak`);
+  }
+  if (t1) console.log(`  ${name.padEnd(28)} ${'pytorch 1T'.padEnd(13)} ${t1.medianMs.toFixed(1).padStart(7)} ms (cpu ${t1.cpuMedianMs.toFixed(1)} ms) ${(1000 / t1.medianMs).toFixed(1).padStart(6)}/s  ${(100 * ((rows.find((x) => x.name === name)?.gflopPerUpdate ?? 0) / (t1.cpuMedianMs / 1000)) / peak).toFixed(0)}% of peak`);
+  if (t2) console.log(`  ${name.padEnd(28)} ${'pytorch 2T'.padEnd(13)} ${t2.medianMs.toFixed(1).padStart(7)} ms ${(1000 / t2.medianMs).toFixed(1).padStart(6)}/s`);
+}
+console.log(`load average before ${load0.map((x) => x.toFixed(2)).join(' ')}, after ${loadAvg()}`);
+
 const file = writeResults('learn', {
-  backend: info.name, backendFixes: info.fixes, backendLabel: backendLabel(), batch: B, convKernels: convRows,
-  pytorch: torchRuns,
-  rows: rows.map((r) => ({ name: r.name, updatesPerSec: r.updatesPerSec, medianMs: r.ms.median, p99Ms: r.ms.p99, cpuMedianMs: r.cpuMs.median, updatesPerCpuSec: r.updatesPerCpuSec, n: r.ms.n })),
+  engines: engines.map((e) => e.engine), wasmLabel, nativeLabel, gemmError: info.gemmError ?? null, batch: B, convKernels: convRows,
+  gemmPeak, loadAverageBefore: load0, loadAverageAfter: os.loadavg(), cpus: os.cpus().length, pytorch: torchRuns, summary,
+  rows: rows.map((r) => ({ name: r.name, engine: r.engine, updatesPerSec: r.updatesPerSec, medianMs: r.ms.median, p99Ms: r.ms.p99, cpuMedianMs: r.cpuMs.median, updatesPerCpuSec: r.updatesPerCpuSec, gflopPerUpdate: r.gflopPerUpdate, n: r.ms.n })),
 });
 console.log(`wrote ${file}`);

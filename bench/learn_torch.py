@@ -3,8 +3,9 @@
 IQL: Gaussian policy, V, twin Q + Polyak targets, Adam, 2x256 MLPs (LayerNorm in critics); in image mode each of
 policy, Q, V has its own 3-conv encoder (32 filters, 3x3, stride 2, same) with zI (Dense-LN-tanh, 32) and zS
 (mean/log-var, 16) heads, a domain classifier through gradient reversal and the KL term, plus a target Q encoder.
-DAIB classifier: the same encoder with a 2x256 success head. Usage: python3 bench/learn_torch.py THREADS QUICK
-Prints one JSON object: {"threads": n, "rows": [{"name", "medianMs", "p99Ms", "n"}]}.
+DAIB classifier: the same encoder with a 2x256 success head.
+Usage: python3 bench/learn_torch.py THREADS QUICK [ONLY]   (ONLY: comma-separated substrings of the workload names)
+Prints one JSON object: {"threads": n, "rows": [{"name", "medianMs", "p99Ms", "cpuMedianMs", "n"}]}.
 """
 import json
 import sys
@@ -137,19 +138,23 @@ def daib(size):
 def measure(name, fn, warmup, iters):
     for _ in range(warmup):
         fn()
-    t = []
+    t, c = [], []
     for _ in range(iters):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
         t.append((time.perf_counter() - t0) * 1000)
+        c.append((time.process_time() - c0) * 1000)
     t.sort()
-    return {"name": name, "medianMs": t[len(t) // 2], "p99Ms": t[min(len(t) - 1, int(0.99 * len(t)))], "n": len(t)}
+    c.sort()
+    return {"name": name, "medianMs": t[len(t) // 2], "p99Ms": t[min(len(t) - 1, int(0.99 * len(t)))], "cpuMedianMs": c[len(c) // 2], "n": len(t)}
 
 
-rows = [
-    measure("daib classifier 64x64", daib(64), 2, 2 if quick else 5),
-    measure("iql image encoders 32x32", iql(32), 2, 2 if quick else 5),
-    measure("iql image encoders 64x64", iql(64), 2, 2 if quick else 3),
-    measure("iql cached features (48-d)", iql(None), 10, 10 if quick else 40),
+only = [w for w in sys.argv[3].split(",") if w] if len(sys.argv) > 3 else []
+workloads = [
+    ("daib classifier 64x64", lambda: daib(64), 2, 2 if quick else 5),
+    ("iql image encoders 32x32", lambda: iql(32), 2, 2 if quick else 5),
+    ("iql image encoders 64x64", lambda: iql(64), 2, 2 if quick else 3),
+    ("iql cached features (48-d)", lambda: iql(None), 10, 10 if quick else 40),
 ]
+rows = [measure(name, make(), w, n) for name, make, w, n in workloads if not only or any(o in name for o in only)]
 print(json.dumps({"threads": threads, "torch": torch.__version__, "rows": rows}))

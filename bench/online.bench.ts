@@ -8,8 +8,10 @@
  *            probes -> setPolicy between ticks -> dispose of the old session) while the loop free-runs.
  *
  *   npx tsx bench/online.bench.ts [--checkpoint data/runs/iql] [--offline-db data/prior.db] [--seconds 120] [--swaps 200]
+ *                                 [--hidden 16,16 --z 4,4 (the tiny checkpoint's MLP widths and zI,zS sizes)] [--utd 4]
  * Without a checkpoint argument it trains a tiny one first (16 px, real MuJoCo data): figures then describe the
- * plumbing with small networks.
+ * plumbing with small networks. The trainer child runs the same initBackend as this process: the engine printed
+ * (wasm+openblas or wasm; INSERTION_GEMM=off forces wasm's own matMul) is the one it uses.
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,7 +30,8 @@ import { startLearning } from '../src/app/learning.ts';
 import { DEFAULT_ONLINE, exportCheckpointPolicy } from '../src/online/trainer.ts';
 import { splitFrom } from '../src/offline/common.ts';
 import { summarize, writeResults } from './lib.ts';
-import { initBackend } from '../src/learn/backend.ts';
+import os from 'node:os';
+import { backendLabel, initBackend } from '../src/learn/backend.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const arg = (k: string): string | undefined => {
@@ -36,12 +39,18 @@ const arg = (k: string): string | undefined => {
   return i >= 0 ? process.argv[i + 1] : undefined;
 };
 const seconds = Number(arg('seconds') ?? 120);
+// Sizes of the tiny checkpoint's heads: --hidden 256,256 --z 32,16 gives the online case's MLPs (2x256 on 48-d features).
+const tinyHidden = (arg('hidden') ?? '16,16').split(',').map(Number);
+const tinyZ = (arg('z') ?? '4,4').split(',').map(Number) as [number, number];
 const nSwaps = Number(arg('swaps') ?? 200);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const tmp = mkdtempSync(join(tmpdir(), 'online-bench-'));
 process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
 
 await initBackend();
+const engine = backendLabel();
+const load0 = os.loadavg();
+console.log(`engine: ${engine}\nload average ${load0.map((x) => x.toFixed(2)).join(' ')}`);
 let checkpoint = arg('checkpoint');
 let offlineDb = arg('offline-db') ?? null;
 let offlineDomains: string[] = [];
@@ -52,7 +61,7 @@ if (!checkpoint) {
   await collectPrior({ db, connectors: train, controllers: ['expert'], scenarios: ['I', 'II'], episodesPerConnector: 2, seed: 5, workers: 0, settings: { ...DEFAULT_PRIOR_SETTINGS, imageSize: 64, episodeLength: 12, goalNoise: 0.002 } });
   const split = makeSplit({ description: 'bench', heldOut: [connector], train }, loadConnectors(), 'bench');
   checkpoint = join(tmp, 'ckpt');
-  const run = await trainOffline({ ...DEFAULT_OFFLINE, db, split, steps: 10, imageSize: 16, batchSize: 16, filters: [4, 4], zIDim: 4, zSDim: 4, hidden: [16, 16], seed: 3, checkpointDir: checkpoint, checkpointEvery: 10, resume: false, logEvery: 1e9 });
+  const run = await trainOffline({ ...DEFAULT_OFFLINE, db, split, steps: 10, imageSize: 16, batchSize: 16, filters: [4, 4], zIDim: tinyZ[0], zSDim: tinyZ[1], hidden: tinyHidden, seed: 3, checkpointDir: checkpoint, checkpointEvery: 10, resume: false, logEvery: 1e9 });
   run.agent.dispose();
   offlineDb = db;
   offlineDomains = train;
@@ -157,6 +166,6 @@ const phase2 = {
   note: 'free-running loop (realtime false); the figure that matters is the RSS trend',
 };
 console.log('phase 2 (RSS over swaps):', JSON.stringify({ ...phase2, rss: undefined }, null, 1));
-const file = writeResults('online', { checkpoint, offlineDb, connector, phase1, phase2 });
+const file = writeResults('online', { engine, loadAverageBefore: load0, loadAverageAfter: os.loadavg(), checkpoint, offlineDb, connector, phase1, phase2 });
 console.log(`written ${file}`);
 process.exit(0);

@@ -12,11 +12,22 @@
  *     the last (e.g. [256,32,32,32] -> [32] for a conv bias): we sum those rows directly on the heap instead.
  *  4. wasm's matMul only takes XNNPack's fast path without transposeA/transposeB, and backprop always transposes.
  *     We wrap `BatchMatMul` and `_FusedMatMul` to transpose the operand explicitly first.
+ *  5. wasm's `Identity` (and `Cast` to the same dtype) copies the buffer; autodiff and tf.keep/clone call it hundreds
+ *     of times per IQL update. They share the buffer by reference count instead, as the cpu backend and wasm's own
+ *     Reshape do (no kernel writes into its inputs; XNNPack's weight cache is keyed by the shared buffer).
+ *  6. LayerNorm over the last axis is one kernel forward and one backward (`LayerNormLastAxis`, row loops on the heap)
+ *     instead of ~12 and ~40 tfjs kernels; nets.ts uses it through `layerNormLastAxis` on wasm, the op-based formula
+ *     elsewhere (the same formula; tests compare values and gradients with the ops on cpu).
  * Each fix is tested against the cpu backend (test/learn/backend.test.ts).
- * The chosen backend name and the list of applied fixes go into every training log and model card.
+ * On wasm, when the native GEMM loads (src/learn/gemm.ts: an N-API addon over OpenBLAS's cblas_sgemm), `BatchMatMul`
+ * and `_FusedMatMul` (and so every matMul gradient) run on it instead: small training GEMMs (batch 256, 256-wide MLPs)
+ * are 3-10x faster there than XNNPack on one thread. Everything else stays tfjs-wasm, so the learning math is written
+ * once; without the addon the wasm kernels run as before (the fallback that always works).
+ * The chosen backend name, the GEMM engine and the list of applied fixes go into every training log and model card.
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
+import { GEMM_ACTIVATIONS, loadGemm, type Gemm } from './gemm.ts';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 
@@ -29,6 +40,10 @@ export interface BackendInfo {
   nativeError?: string;
   /** tfjs-core version in use. */
   tfjsVersion: string;
+  /** Native GEMM running the matMuls (wasm only), e.g. 'OpenBLAS 0.3.21 ... Haswell MAX_THREADS=64, 1 thread'; absent = the backend's own. */
+  gemm?: string;
+  /** Why the native GEMM is not used, when it is not (for logs). */
+  gemmError?: string;
 }
 
 export interface InitBackendOptions {
@@ -36,6 +51,15 @@ export interface InitBackendOptions {
   prefer?: 'auto' | 'wasm' | 'cpu' | 'tensorflow';
   /** Module specifier of the native backend (default '@tensorflow/tfjs-node'; '@tensorflow/tfjs-node-gpu' for CUDA, or a path in tests). */
   nativeModule?: string;
+  /**
+   * matMuls on wasm: 'auto' (default) the native OpenBLAS GEMM if it loads, else wasm's own; 'off' wasm's own
+   * (also env INSERTION_GEMM=off); 'native' require it (throws when unavailable).
+   */
+  gemm?: 'auto' | 'off' | 'native';
+  /** Native GEMM threads (default 1). */
+  gemmThreads?: number;
+  /** Addon path (tests), default native/build/gemm.node. */
+  gemmAddon?: string;
 }
 
 let current: BackendInfo | undefined;
@@ -45,10 +69,15 @@ export function backendInfo(): BackendInfo | undefined {
   return current;
 }
 
-/** One-line description for training logs and model cards, e.g. "wasm (fixes: Conv2DBackpropFilter, BatchMatMul-transpose)". */
+/**
+ * One-line description for training logs and model cards, e.g. "wasm (fixes: Conv2DBackpropFilter, ...)" or, with
+ * the native GEMM, "wasm+openblas (gemm: OpenBLAS 0.3.21 ..., 1 thread; fixes: ...)".
+ */
 export function backendLabel(): string {
   if (!current) return 'uninitialised';
-  return current.fixes.length ? `${current.name} (fixes: ${current.fixes.join(', ')})` : current.name;
+  const parts = [...(current.gemm ? [`gemm: ${current.gemm}`] : []), ...(current.fixes.length ? [`fixes: ${current.fixes.join(', ')}`] : [])];
+  const name = current.gemm ? `${current.name}+openblas` : current.name;
+  return parts.length ? `${name} (${parts.join('; ')})` : name;
 }
 
 export async function initBackend(opts: InitBackendOptions = {}): Promise<BackendInfo> {
@@ -83,7 +112,202 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
   const fixes = applyWasmFixes();
   current = { name: 'wasm', fixes, tfjsVersion: tf.version_core };
   if (nativeError !== undefined) current.nativeError = nativeError;
+  const gemmMode = opts.gemm ?? (process.env['INSERTION_GEMM'] === 'off' ? 'off' : 'auto');
+  if (gemmMode === 'off') {
+    activeGemm = null;
+    current.gemmError = 'native gemm switched off';
+  } else {
+    const r = loadGemm({ ...(opts.gemmAddon !== undefined ? { addon: opts.gemmAddon } : {}), ...(opts.gemmThreads !== undefined ? { threads: opts.gemmThreads } : {}) });
+    if (r.gemm) {
+      registerNativeMatMul();
+      activeGemm = r.gemm;
+      loadedGemm = r.gemm;
+      current.gemm = gemmDescription(r.gemm);
+    } else {
+      activeGemm = null;
+      loadedGemm = null;
+      current.gemmError = r.error;
+      if (gemmMode === 'native') throw new Error(`native gemm requested but unavailable: ${r.error}`);
+    }
+  }
   return current;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Native GEMM on wasm: BatchMatMul and _FusedMatMul read their operands straight from the wasm heap (views, no copy)
+// and write the output into a fresh heap tensor, in one N-API call. Cases the kernel does not cover (other dtypes,
+// partial batch broadcasting, prelu, biases that are not a row vector or a scalar) go to the previous kernel.
+
+function gemmDescription(g: Gemm): string {
+  return `${g.library}, ${g.threads} thread${g.threads === 1 ? '' : 's'}`;
+}
+
+let activeGemm: Gemm | null = null;
+
+/** The native kernels in use (null: wasm's own); the heap optimiser uses them for its element-wise loops too. */
+export function nativeGemm(): Gemm | null {
+  return current?.name === 'wasm' ? activeGemm : null;
+}
+let loadedGemm: Gemm | null = null;
+let nativeMatMulRegistered = false;
+
+/**
+ * Switches the native GEMM on or off at run time (benchmarks and tests compare both engines in one process; the
+ * label follows). Returns whether it is on afterwards (false when it never loaded).
+ */
+export function setNativeGemm(on: boolean): boolean {
+  activeGemm = on ? loadedGemm : null;
+  if (current && current.name === 'wasm') {
+    if (activeGemm) {
+      current.gemm = gemmDescription(activeGemm);
+      delete current.gemmError;
+    } else {
+      delete current.gemm;
+      current.gemmError = loadedGemm ? 'native gemm switched off' : (current.gemmError ?? 'native gemm not loaded');
+    }
+  }
+  return activeGemm !== null;
+}
+
+function registerNativeMatMul(): void {
+  if (nativeMatMulRegistered) return;
+  for (const name of ['BatchMatMul', '_FusedMatMul']) {
+    const orig = tf.getKernel(name, 'wasm');
+    if (!orig) throw new Error(`wasm backend has no ${name} kernel`);
+    const prev = orig.kernelFunc as unknown as KFunc;
+    const fused = name === '_FusedMatMul';
+    tf.unregisterKernel(name, 'wasm');
+    tf.registerKernel({
+      ...orig,
+      kernelFunc: ((args: { inputs: Record<string, Info>; backend: WasmBackendLike; attrs: Record<string, unknown> }) => {
+        const g = activeGemm;
+        return (g && nativeMatMul(g, fused, args)) || prev(args);
+      }) as unknown as tf.KernelFunc,
+    });
+  }
+  // Bias adds ([..., C] + [C]): wasm's broadcasting Add is a generic index loop.
+  const add = tf.getKernel('Add', 'wasm');
+  if (!add) throw new Error('wasm backend has no Add kernel');
+  const addPrev = add.kernelFunc as unknown as KFunc;
+  tf.unregisterKernel('Add', 'wasm');
+  tf.registerKernel({
+    ...add,
+    kernelFunc: ((args: { inputs: Record<string, Info>; backend: WasmBackendLike; attrs: Record<string, unknown> }) => {
+      const g = activeGemm;
+      return (g && nativeAddRow(g, args.inputs, args.backend)) || addPrev(args);
+    }) as unknown as tf.KernelFunc,
+  });
+  for (const name of ['Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter'] as const) {
+    const orig = tf.getKernel(name, 'wasm');
+    if (!orig) throw new Error(`wasm backend has no ${name} kernel`);
+    const prev = orig.kernelFunc as unknown as KFunc;
+    tf.unregisterKernel(name, 'wasm');
+    tf.registerKernel({
+      ...orig,
+      kernelFunc: ((args: { inputs: Record<string, Info>; backend: WasmBackendLike; attrs: Record<string, unknown> }) => {
+        const g = activeGemm;
+        return (g && nativeConv(g, name, args)) || prev(args);
+      }) as unknown as tf.KernelFunc,
+    });
+  }
+  nativeMatMulRegistered = true;
+}
+
+/** a + b where one operand is a big float32 tensor and the other a row of its last-axis size (any leading 1s). */
+function nativeAddRow(g: Gemm, inputs: Record<string, Info>, backend: WasmBackendLike): Info | null {
+  const a = inputs['a'];
+  const b = inputs['b'];
+  if (!a || !b || a.dtype !== 'float32' || b.dtype !== 'float32') return null;
+  const isRowOf = (row: Info, big: Info): boolean => {
+    const c = big.shape[big.shape.length - 1];
+    return row.shape.length <= big.shape.length && row.shape[row.shape.length - 1] === c && prod(row.shape) === c && prod(big.shape) >= 4096;
+  };
+  const [big, row] = isRowOf(b, a) ? [a, b] : isRowOf(a, b) ? [b, a] : [null, null];
+  if (!big || !row) return null;
+  const out = backend.makeOutput([...big.shape], 'float32');
+  const ov = backend.typedArrayFromHeap(out);
+  g.addRow(backend.typedArrayFromHeap(big), backend.typedArrayFromHeap(row), ov);
+  return out;
+}
+
+/** NHWC convs without dilation through the addon's im2col + sgemm; null (previous kernel) otherwise. */
+function nativeConv(g: Gemm, name: 'Conv2D' | 'Conv2DBackpropInput' | 'Conv2DBackpropFilter', { inputs, backend, attrs }: { inputs: Record<string, Info>; backend: WasmBackendLike; attrs: Record<string, unknown> }): Info | null {
+  if (((attrs['dataFormat'] as string | undefined) ?? 'NHWC') !== 'NHWC') return null;
+  const dil = (attrs['dilations'] as number | [number, number] | undefined) ?? 1;
+  if (!(dil === 1 || (Array.isArray(dil) && dil[0] === 1 && dil[1] === 1))) return null;
+  const [a, b] = name === 'Conv2D' ? [inputs['x'], inputs['filter']] : name === 'Conv2DBackpropInput' ? [inputs['dy'], inputs['filter']] : [inputs['x'], inputs['dy']];
+  if (!a || !b || a.dtype !== 'float32' || b.dtype !== 'float32') return null;
+  const xShape = (name === 'Conv2DBackpropInput' ? attrs['inputShape'] : a.shape) as [number, number, number, number];
+  const fShape = (name === 'Conv2DBackpropFilter' ? attrs['filterShape'] : b.shape) as [number, number, number, number];
+  if (!xShape || !fShape || xShape.length !== 4 || fShape.length !== 4) return null;
+  const info = tf.backend_util.computeConv2DInfo(xShape, fShape, attrs['strides'] as [number, number] | number, 1,
+    attrs['pad'] as 'valid' | 'same' | number, attrs['dimRoundingMode'] as 'floor' | 'round' | 'ceil' | undefined, false, 'channelsLast');
+  const [n, H, W, ci] = xShape;
+  const [kh, kw, , co] = fShape;
+  if (info.outHeight < 1 || info.outWidth < 1 || n * H * W * ci === 0 || co === 0) return null;
+  const dims = Int32Array.of(n, H, W, ci, kh, kw, co, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left, info.outHeight, info.outWidth);
+  const outShape = name === 'Conv2D' ? [n, info.outHeight, info.outWidth, co] : name === 'Conv2DBackpropInput' ? [...xShape] : [...fShape];
+  const out = backend.makeOutput(outShape, 'float32');
+  const ov = backend.typedArrayFromHeap(out);
+  g.conv(name === 'Conv2D' ? 0 : name === 'Conv2DBackpropInput' ? 1 : 2, dims, backend.typedArrayFromHeap(a), backend.typedArrayFromHeap(b), ov);
+  return out;
+}
+
+const prod = (s: readonly number[]): number => s.reduce((p, d) => p * d, 1);
+
+/** The GEMM through the addon, or null for cases left to the previous kernel. */
+function nativeMatMul(g: Gemm, fused: boolean, { inputs, backend, attrs }: { inputs: Record<string, Info>; backend: WasmBackendLike; attrs: Record<string, unknown> }): Info | null {
+  const a = inputs['a'];
+  const b = inputs['b'];
+  if (!a || !b || a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2) return null;
+  const tA = attrs['transposeA'] === true;
+  const tB = attrs['transposeB'] === true;
+  const ra = a.shape.length;
+  const rb = b.shape.length;
+  const [a0, a1] = [a.shape[ra - 2] as number, a.shape[ra - 1] as number];
+  const [b0, b1] = [b.shape[rb - 2] as number, b.shape[rb - 1] as number];
+  const M = tA ? a1 : a0;
+  const K = tA ? a0 : a1;
+  const N = tB ? b0 : b1;
+  if ((tB ? b1 : b0) !== K) return null; // the previous kernel throws tfjs's own shape error
+  const outerA = a.shape.slice(0, -2);
+  const outerB = b.shape.slice(0, -2);
+  let outer: number[];
+  try {
+    outer = tf.backend_util.assertAndGetBroadcastShape(outerA, outerB);
+  } catch {
+    return null;
+  }
+  const batch = prod(outer);
+  const batchA = prod(outerA);
+  const batchB = prod(outerB);
+  if ((batchA !== batch && batchA !== 1) || (batchB !== batch && batchB !== 1)) return null; // partial broadcast
+  if (M * N * K * batch === 0) return null;
+  let act = 0;
+  let alpha = 0;
+  let bias: Info | undefined;
+  let biasMode = 0;
+  if (fused) {
+    if (inputs['preluActivationWeights']) return null;
+    const code = GEMM_ACTIVATIONS[(attrs['activation'] as string | undefined) ?? 'linear'];
+    if (code === undefined) return null;
+    act = code;
+    alpha = (attrs['leakyreluAlpha'] as number | undefined) ?? 0; // as wasm's kernel
+    bias = inputs['bias'];
+    if (bias) {
+      if (bias.dtype !== 'float32') return null;
+      const size = prod(bias.shape);
+      if (size === N && (bias.shape.length === 0 || bias.shape[bias.shape.length - 1] === N) && bias.shape.length <= outer.length + 2) biasMode = 1;
+      else if (size === 1) biasMode = 2;
+      else return null;
+    }
+  }
+  const out = backend.makeOutput([...outer, M, N], 'float32');
+  // Views after the allocation (a heap growth detaches older views).
+  const cv = backend.typedArrayFromHeap(out);
+  g.sgemm(tA, tB, batch, M, N, K, backend.typedArrayFromHeap(a), batchA === 1 ? 0 : M * K, backend.typedArrayFromHeap(b), batchB === 1 ? 0 : K * N,
+    cv, bias ? backend.typedArrayFromHeap(bias) : null, biasMode, act, alpha);
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -127,6 +351,10 @@ export function applyWasmFixes(): string[] {
     wrapMatMulTranspose(name);
     fixes.push(`${name}-explicit-transpose`);
   }
+  shareIdentityBuffers();
+  fixes.push('Identity-shared');
+  registerLayerNorm();
+  fixes.push('LayerNorm-kernel');
   wasmFixesApplied = fixes;
   return fixes;
 }
@@ -199,7 +427,8 @@ function registerConv2DBackpropFilter(): void {
         }
       }
       const dy2 = one(reshape({ inputs: { x: dy }, backend, attrs: { shape: [np, co] } }));
-      const g = one(matMul({ inputs: { a: colsT, b: dy2 }, backend, attrs: { transposeA: false, transposeB: false } })); // [kk, co]
+      const mmArgs = { inputs: { a: colsT, b: dy2 }, backend, attrs: { transposeA: false, transposeB: false } };
+      const g = (activeGemm && nativeMatMul(activeGemm, false, mmArgs)) || one(matMul(mmArgs)); // [kk, co]
       backend.disposeData(dy2.dataId);
       backend.disposeData(colsT.dataId);
       const out = one(reshape({ inputs: { x: g }, backend, attrs: { shape: [kh, kw, ci, co] } }));
@@ -336,12 +565,143 @@ function wrapSumOverLeadingAxes(): void {
       const out = backend.makeOutput(outShape, 'float32');
       const ov = backend.typedArrayFromHeap(out);
       const xv = backend.typedArrayFromHeap(x);
+      if (activeGemm) {
+        activeGemm.sumRows(xv, ov);
+        return out;
+      }
       const acc = new Float64Array(c);
       for (let p = 0, o = 0; p < rows; p++, o += c) for (let k = 0; k < c; k++) acc[k] = (acc[k] as number) + (xv[o + k] as number);
       ov.set(acc);
       return out;
     }) as unknown as tf.KernelFunc,
   });
+}
+
+const LN = 'LayerNormLastAxis';
+const LN_GRAD = 'LayerNormLastAxisGrad';
+
+/**
+ * y = (x - mean) / sqrt(var + eps) * gamma + beta over the last axis, as one kernel on wasm; null on other backends
+ * (callers then use the op-based formula). gamma and beta have the size of the last axis.
+ */
+export function layerNormLastAxis(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number): tf.Tensor | null {
+  if (tf.getBackend() !== 'wasm' || !tf.getKernel(LN, 'wasm') || x.dtype !== 'float32') return null;
+  return tf.engine().runKernel(LN, { x, gamma, beta }, { epsilon }) as tf.Tensor;
+}
+
+/** Row statistics of a [rows, c] view: mean and 1/sqrt(var + eps), two-pass in double precision. */
+function rowStats(xv: Float32Array, o: number, c: number, eps: number): [number, number] {
+  let mu = 0;
+  for (let k = 0; k < c; k++) mu += xv[o + k] as number;
+  mu /= c;
+  let v = 0;
+  for (let k = 0; k < c; k++) {
+    const d = (xv[o + k] as number) - mu;
+    v += d * d;
+  }
+  return [mu, 1 / Math.sqrt(v / c + eps)];
+}
+
+function registerLayerNorm(): void {
+  tf.registerKernel({
+    kernelName: LN,
+    backendName: 'wasm',
+    kernelFunc: (({ inputs, backend, attrs }: { inputs: Record<string, Info>; backend: WasmBackendLike; attrs: Record<string, unknown> }) => {
+      const { x, gamma, beta } = inputs as { x: Info; gamma: Info; beta: Info };
+      const eps = attrs['epsilon'] as number;
+      const c = x.shape[x.shape.length - 1] ?? 1;
+      const out = backend.makeOutput([...x.shape], 'float32');
+      const yv = backend.typedArrayFromHeap(out);
+      const xv = backend.typedArrayFromHeap(x);
+      const gv = backend.typedArrayFromHeap(gamma);
+      const bv = backend.typedArrayFromHeap(beta);
+      if (gv.length !== c || bv.length !== c) throw new Error(`${LN}: gamma/beta have ${gv.length}/${bv.length} values, the last axis ${c}`);
+      if (activeGemm) {
+        activeGemm.layerNorm(xv, gv, bv, yv, eps);
+        return out;
+      }
+      for (let o = 0; o < xv.length; o += c) {
+        const [mu, r] = rowStats(xv, o, c, eps);
+        for (let k = 0; k < c; k++) yv[o + k] = ((xv[o + k] as number) - mu) * r * (gv[k] as number) + (bv[k] as number);
+      }
+      return out;
+    }) as unknown as tf.KernelFunc,
+  });
+  // dx = r * (g - mean(g) - xhat * mean(g * xhat)) with g = dy * gamma; dgamma = sum over rows of dy * xhat; dbeta = sum dy.
+  tf.registerKernel({
+    kernelName: LN_GRAD,
+    backendName: 'wasm',
+    kernelFunc: (({ inputs, backend, attrs }: { inputs: Record<string, Info>; backend: WasmBackendLike; attrs: Record<string, unknown> }) => {
+      const { dy, x, gamma } = inputs as { dy: Info; x: Info; gamma: Info };
+      const eps = attrs['epsilon'] as number;
+      const c = x.shape[x.shape.length - 1] ?? 1;
+      const dx = backend.makeOutput([...x.shape], 'float32');
+      const dg = backend.makeOutput([c], 'float32');
+      const db = backend.makeOutput([c], 'float32');
+      const [dxv, dgv, dbv] = [backend.typedArrayFromHeap(dx), backend.typedArrayFromHeap(dg), backend.typedArrayFromHeap(db)];
+      const [xv, dyv, gv] = [backend.typedArrayFromHeap(x), backend.typedArrayFromHeap(dy), backend.typedArrayFromHeap(gamma)];
+      if (activeGemm && c <= 65536) {
+        activeGemm.layerNormGrad(dyv, xv, gv, dxv, dgv, dbv, eps);
+        return [dx, dg, db];
+      }
+      const accG = new Float64Array(c);
+      const accB = new Float64Array(c);
+      const xhat = new Float64Array(c);
+      const g = new Float64Array(c);
+      for (let o = 0; o < xv.length; o += c) {
+        const [mu, r] = rowStats(xv, o, c, eps);
+        let s1 = 0;
+        let s2 = 0;
+        for (let k = 0; k < c; k++) {
+          const xh = ((xv[o + k] as number) - mu) * r;
+          const d = dyv[o + k] as number;
+          const gk = d * (gv[k] as number);
+          xhat[k] = xh;
+          g[k] = gk;
+          s1 += gk;
+          s2 += gk * xh;
+          accG[k] = (accG[k] as number) + d * xh;
+          accB[k] = (accB[k] as number) + d;
+        }
+        s1 /= c;
+        s2 /= c;
+        for (let k = 0; k < c; k++) dxv[o + k] = r * ((g[k] as number) - s1 - (xhat[k] as number) * s2);
+      }
+      dgv.set(accG);
+      dbv.set(accB);
+      return [dx, dg, db];
+    }) as unknown as tf.KernelFunc,
+  });
+  tf.registerGradient({
+    kernelName: LN,
+    inputsToSave: ['x', 'gamma'],
+    gradFunc: (dy, saved, attrs) => {
+      const [x, gamma] = saved as [tf.Tensor, tf.Tensor];
+      // One kernel computes all three gradients; the closures hand them out (tfjs asks per input).
+      const [dx, dg, db] = tf.engine().runKernel(LN_GRAD, { dy: dy as tf.Tensor, x, gamma }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+      const gShape = gamma.shape;
+      return { x: () => dx as tf.Tensor, gamma: () => tf.reshape(dg as tf.Tensor, gShape), beta: () => tf.reshape(db as tf.Tensor, gShape) };
+    },
+  });
+}
+
+/** Identity, and Cast to the input's own dtype, return the input's buffer with one more reference (no copy). */
+function shareIdentityBuffers(): void {
+  for (const name of ['Identity', 'Cast']) {
+    const orig = tf.getKernel(name, 'wasm');
+    if (!orig) throw new Error(`wasm backend has no ${name} kernel`);
+    const origFunc = orig.kernelFunc as unknown as KFunc;
+    tf.unregisterKernel(name, 'wasm');
+    tf.registerKernel({
+      ...orig,
+      kernelFunc: ((args: { inputs: Record<string, Info>; backend: KernelBackend & { incRef(dataId: object): void }; attrs: Record<string, unknown> }) => {
+        const x = args.inputs['x'];
+        if (!x || x.dtype === 'string' || (name === 'Cast' && args.attrs['dtype'] !== x.dtype)) return origFunc(args);
+        args.backend.incRef(x.dataId);
+        return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+      }) as unknown as tf.KernelFunc,
+    });
+  }
 }
 
 function wrapMatMulTranspose(name: string): void {

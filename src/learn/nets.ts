@@ -16,6 +16,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { deriveSeed } from '../util/rng.ts';
 import { polyak } from './optim.ts';
+import { layerNormLastAxis } from './backend.ts';
 
 /** LayerNorm epsilon shared with ONNX. */
 export const LN_EPSILON = 1e-5;
@@ -81,6 +82,9 @@ export function eagerApply(layer: tf.layers.Layer, x: tf.Tensor | tf.Tensor[]): 
     case 'LayerNormalization': {
       const [gamma, beta] = w;
       const eps = cfg['epsilon'] as number;
+      // One kernel each way on wasm (backend.ts fix 6); the formula below elsewhere.
+      const fused = gamma && beta && cfg['axis'] !== undefined && [cfg['axis']].flat().every((a) => a === -1 || a === t.rank - 1) ? layerNormLastAxis(t, gamma, beta, eps) : null;
+      if (fused) return fused;
       const { mean, variance } = tf.moments(t, -1, true);
       let y = tf.mul(tf.sub(t, mean), tf.rsqrt(tf.add(variance, eps)));
       if (gamma) y = tf.mul(y, gamma);

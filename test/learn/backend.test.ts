@@ -5,8 +5,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend, backendLabel } from '../../src/learn/backend.ts';
-import { buildEncoder, buildMlp, netVariables } from '../../src/learn/nets.ts';
+import { initBackend, backendLabel, setNativeGemm } from '../../src/learn/backend.ts';
+import { buildEncoder, buildMlp, eagerApply, netVariables } from '../../src/learn/nets.ts';
 
 const info = await initBackend();
 
@@ -38,7 +38,7 @@ test('backend is reported with its fixes', () => {
   if (info.name === 'wasm') {
     assert.ok(info.fixes.includes('Conv2DBackpropFilter'));
     assert.ok(tf.getKernel('Conv2DBackpropFilter', 'wasm'), 'kernel registered');
-    assert.match(backendLabel(), /^wasm \(fixes: /);
+    assert.match(backendLabel(), /^wasm(\+openblas \(gemm: [^;]+; | \()fixes: /);
   }
 });
 
@@ -73,15 +73,20 @@ test('conv2d filter and input gradients match the cpu backend (strides, same/val
     { x: [3, 9, 9, 8], f: [3, 3, 8, 4], s: 2, pad: 'same' }, // ci >= 8: the bulk-copy im2col path
     { x: [2, 8, 8, 16], f: [3, 3, 16, 5], s: 1, pad: 'valid' },
   ];
-  for (const c of cases) {
+  // Both engines on wasm: the native im2col + OpenBLAS convs (when loaded) and wasm's kernels with the fixes.
+  for (const [c, native] of cases.flatMap((c) => [[c, true], [c, false]] as const)) {
+    setNativeGemm(native);
     const xv = tf.randomNormal(c.x, 0, 1, 'float32', 11);
     const fv = tf.randomNormal(c.f, 0, 1, 'float32', 12);
     const { ref, got } = await onBoth(() => {
       const [gx, gf] = tf.grads((x: tf.Tensor, f: tf.Tensor) => tf.sum(tf.square(tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, c.s, c.pad))))([xv, fv]);
-      return [gx as tf.Tensor, gf as tf.Tensor];
+      return [gx as tf.Tensor, gf as tf.Tensor, tf.conv2d(xv as tf.Tensor4D, fv as tf.Tensor4D, c.s, c.pad)];
     });
-    assert.ok(maxRelErr(got[1] as Float32Array, ref[1] as Float32Array) < 1e-4, `filter grad ${JSON.stringify(c)}: ${maxRelErr(got[1] as Float32Array, ref[1] as Float32Array)}`);
-    assert.ok(maxRelErr(got[0] as Float32Array, ref[0] as Float32Array) < 1e-4, `input grad ${JSON.stringify(c)}: ${maxRelErr(got[0] as Float32Array, ref[0] as Float32Array)}`);
+    setNativeGemm(true);
+    const what = `${JSON.stringify(c)} native=${native}`;
+    assert.ok(maxRelErr(got[2] as Float32Array, ref[2] as Float32Array) < 1e-4, `conv ${what}: ${maxRelErr(got[2] as Float32Array, ref[2] as Float32Array)}`);
+    assert.ok(maxRelErr(got[1] as Float32Array, ref[1] as Float32Array) < 1e-4, `filter grad ${what}: ${maxRelErr(got[1] as Float32Array, ref[1] as Float32Array)}`);
+    assert.ok(maxRelErr(got[0] as Float32Array, ref[0] as Float32Array) < 1e-4, `input grad ${what}: ${maxRelErr(got[0] as Float32Array, ref[0] as Float32Array)}`);
     xv.dispose();
     fv.dispose();
   }
@@ -107,11 +112,15 @@ test('matMul with every transpose combination (values and gradients) matches cpu
 
 test('sum over all but the last axis (bias gradients) matches cpu; other sums unchanged', async () => {
   const x = tf.randomNormal([8, 16, 16, 5], 0, 1, 'float32', 4);
-  const { ref, got } = await onBoth(() => [
-    tf.sum(x, [0, 1, 2]), tf.sum(x, [2, 0, 1], true), tf.sum(x, [-4, -3, -2]), tf.sum(x, [1, 2]), tf.sum(x, -1), tf.sum(x),
-  ]);
-  assert.deepEqual(got.map((g) => g.length), [5, 5, 5, 40, 2048, 1]);
-  got.forEach((g, i) => assert.ok(maxRelErr(g, ref[i] as Float32Array) < 1e-4, `sum case ${i}: ${maxRelErr(g, ref[i] as Float32Array)}`));
+  for (const native of [true, false]) {
+    setNativeGemm(native);
+    const { ref, got } = await onBoth(() => [
+      tf.sum(x, [0, 1, 2]), tf.sum(x, [2, 0, 1], true), tf.sum(x, [-4, -3, -2]), tf.sum(x, [1, 2]), tf.sum(x, -1), tf.sum(x),
+    ]);
+    setNativeGemm(true);
+    assert.deepEqual(got.map((g) => g.length), [5, 5, 5, 40, 2048, 1]);
+    got.forEach((g, i) => assert.ok(maxRelErr(g, ref[i] as Float32Array) < 1e-4, `sum case ${i} native=${native}: ${maxRelErr(g, ref[i] as Float32Array)}`));
+  }
   assert.deepEqual(tf.sum(x, [0, 1, 2], true).shape, [1, 1, 1, 5]);
 });
 
@@ -129,4 +138,67 @@ test('gradient of a small conv-net loss matches cpu for every variable', async (
   });
   assert.equal(got.length, vars.length);
   got.forEach((g, i) => assert.ok(maxRelErr(g, ref[i] as Float32Array) < 1e-4, `variable ${vars[i]?.name}: ${maxRelErr(g, ref[i] as Float32Array)}`));
+});
+
+test('Identity and same-dtype Cast share the buffer on wasm (no copy); each owner disposes independently', { skip: info.name !== 'wasm' && 'wasm only' }, () => {
+  const before = tf.memory().numTensors;
+  const x = tf.tensor1d([1, 2, 3]);
+  const y = tf.clone(x);
+  const z = tf.cast(x, 'float32');
+  const w = tf.cast(tf.tensor1d([1, 0, 2], 'int32'), 'float32'); // a real cast still converts
+  assert.equal(y.dataId, x.dataId, 'clone shares the buffer');
+  assert.equal(z.dataId, x.dataId, 'cast to the same dtype shares the buffer');
+  assert.deepEqual([...w.dataSync()], [1, 0, 2]);
+  x.dispose();
+  assert.deepEqual([...y.dataSync()], [1, 2, 3]);
+  y.dispose();
+  assert.deepEqual([...z.dataSync()], [1, 2, 3]);
+  z.dispose();
+  w.dispose();
+  assert.equal(tf.memory().numTensors, before + 1); // the int32 input of w, kept on purpose
+});
+
+test('LayerNorm as one kernel (wasm; native and JS loops) = the op formula on cpu: values and gradients for x, gamma, beta', async () => {
+  const ln = tf.layers.layerNormalization({ epsilon: 1e-5 });
+  for (const [shape, native] of [[256, 256], [7, 33], [2, 3, 5]].flatMap((s) => [[s, true], [s, false]] as const)) {
+    setNativeGemm(native);
+    const c = shape[shape.length - 1] as number;
+    const x0 = tf.add(tf.mul(tf.randomNormal(shape, 0, 1, 'float32', 1), 3), 0.5);
+    if (!ln.built) ln.apply(tf.zeros([1, 256]));
+    const lnc = tf.layers.layerNormalization({ epsilon: 1e-5 });
+    lnc.apply(tf.zeros([1, c]));
+    lnc.setWeights([tf.randomNormal([c], 1, 0.5, 'float32', 2), tf.randomNormal([c], 0, 0.5, 'float32', 3)]);
+    const dy = tf.randomNormal(shape, 0, 1, 'float32', 4);
+    const { ref, got } = await onBoth(() => {
+      const y = eagerApply(lnc, x0);
+      const { grads } = tf.variableGrads(() => tf.sum(tf.mul(eagerApply(lnc, x0), dy)) as tf.Scalar, lnc.trainableWeights.map((w) => w.read() as tf.Variable));
+      const dx = tf.grad((x: tf.Tensor) => tf.sum(tf.mul(eagerApply(lnc, x), dy)))(x0);
+      return [y, dx, ...Object.values(grads)];
+    });
+    assert.equal(got.length, 4);
+    got.forEach((g, i) => assert.ok(maxRelErr(g, ref[i] as Float32Array) < 1e-4, `${JSON.stringify(shape)} native=${native} ${['y', 'dx', 'dgamma', 'dbeta'][i]}: ${maxRelErr(g, ref[i] as Float32Array)}`));
+  }
+  setNativeGemm(true);
+  if (info.name === 'wasm') {
+    const p = await tf.profile(() => { tf.tidy(() => { eagerApply(ln, tf.ones([4, 256])); }); });
+    assert.deepEqual(p.kernels.map((k) => k.name).filter((n) => n !== 'Fill'), ['LayerNormLastAxis']);
+  }
+});
+
+test('bias add (a row broadcast over a big tensor) = cpu, both operand orders; other adds unchanged', async () => {
+  const big = tf.randomNormal([8, 16, 16, 5], 0, 1, 'float32', 5);
+  const row = tf.randomNormal([5], 0, 1, 'float32', 6);
+  const row4 = tf.reshape(row, [1, 1, 1, 5]);
+  const small = tf.randomNormal([3, 5], 0, 1, 'float32', 7);
+  const col = tf.randomNormal([8, 16, 16, 1], 0, 1, 'float32', 8);
+  for (const native of [true, false]) {
+    setNativeGemm(native);
+    const { ref, got } = await onBoth(() => [
+      tf.add(big, row), tf.add(row, big), tf.add(big, row4), tf.add(small, row), tf.add(big, col), tf.add(big, big),
+      ...tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(tf.add(a, b))))([big, row]),
+    ]);
+    setNativeGemm(true);
+    assert.deepEqual(got.map((g) => g.length), [2048 * 5, 2048 * 5, 2048 * 5, 15, 2048 * 5, 2048 * 5, 2048 * 5, 5]);
+    got.forEach((g, i) => assert.ok(maxRelErr(g, ref[i] as Float32Array) < 1e-4, `add case ${i} native=${native}: ${maxRelErr(g, ref[i] as Float32Array)}`));
+  }
 });

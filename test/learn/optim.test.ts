@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../src/learn/backend.ts';
+import { initBackend, nativeGemm, setNativeGemm } from '../../src/learn/backend.ts';
 import { HeapAdam, makeAdam, polyak } from '../../src/learn/optim.ts';
 
 const info = await initBackend();
@@ -76,4 +76,32 @@ test('polyak averages, and tau = 1 copies values without sharing buffers', () =>
   polyak([s[1]!], [t[1]!], 0.5); // writes into s[1] only
   assert.deepEqual(Array.from(t[0]!.dataSync()), [1, 2, 3], 'the copy is independent of the source');
   assert.throws(() => polyak([t[0]!], [s[1]!], 0.5), /sizes differ/);
+});
+
+test('native Adam and Polyak loops (native/gemm.c) give bit-identical weights to the JS loops', { skip: !nativeGemm() && `native kernels unavailable: ${info.gemmError ?? info.name}` }, () => {
+  const steps = (native: boolean): { w: Float32Array; t: Float32Array } => {
+    setNativeGemm(native);
+    try {
+      const w = tf.variable(tf.randomNormal([1000], 0, 1, 'float32', 11), true, `adam-native-${native}`);
+      const t = tf.variable(tf.randomNormal([1000], 0, 1, 'float32', 12));
+      const opt = new HeapAdam(0.01);
+      for (let i = 0; i < 5; i++) {
+        const g = tf.randomNormal([1000], 0, 1 + i, 'float32', 20 + i);
+        opt.applyGradients({ [w.name]: g });
+        g.dispose();
+        polyak([t], [w], 0.3);
+      }
+      const out = { w: w.dataSync() as Float32Array, t: t.dataSync() as Float32Array };
+      w.dispose();
+      t.dispose();
+      return out;
+    } finally {
+      setNativeGemm(true);
+    }
+  };
+  const js = steps(false);
+  const nat = steps(true);
+  assert.ok(maxAbsDiff(js.w, tf.randomNormal([1000], 0, 1, 'float32', 11).dataSync()) > 1e-3, 'Adam moved the weights');
+  assert.deepEqual(nat.w, js.w);
+  assert.deepEqual(nat.t, js.t);
 });

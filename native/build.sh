@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Builds native/build/gemm.node (the trainer's OpenBLAS GEMM, see gemm.c) with the system C compiler against the
+# headers of the Node that runs it. Nothing is downloaded; OpenBLAS is only needed at run time (dlopen).
+# Exits 0 with a message when it cannot build: the trainer then uses tfjs-wasm's own matMul.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+node_bin="$(command -v node || true)"
+[ -n "$node_bin" ] || { echo "native gemm: not built (node not on PATH)"; exit 0; }
+inc="$(dirname "$(dirname "$(readlink -f "$node_bin")")")/include/node"
+[ -f "$inc/node_api.h" ] || { echo "native gemm: not built (no $inc/node_api.h: Node's headers are missing)"; exit 0; }
+cc_bin="${CC:-cc}"
+command -v "$cc_bin" >/dev/null || { echo "native gemm: not built (no C compiler; install build-essential)"; exit 0; }
+mkdir -p "$here/build"
+# NAPI_VERSION 8 (Node >= 12.22): a stable ABI, so one build serves later Node versions too.
+if ! "$cc_bin" -O3 -fno-math-errno -fPIC -shared -std=c11 -Wall -Wextra -DNAPI_VERSION=8 -DNODE_GYP_MODULE_NAME=gemm -I"$inc" \
+  -o "$here/build/gemm.node.tmp" "$here/gemm.c" -ldl -lm; then
+  echo "native gemm: not built (compile failed, see above); the trainer uses tfjs-wasm's own matMul"
+  exit 0
+fi
+mv "$here/build/gemm.node.tmp" "$here/build/gemm.node"
+echo "native gemm: built $here/build/gemm.node"
