@@ -203,7 +203,7 @@ if (args['log-only']) {
   const f = figures(run, (performance.now() - t0) / 1000);
   await run.close();
   results.freeRunSharpCrop = f;
-  console.log(`free-run, sharp crop 56x56 -> 64x64: compute ${ms(f.computeMs as Summary)} (CPU time ${ms(f.computeCpuMs as Summary)}) (${f.sharpTicks} ticks through sharp)`);
+  console.log(`free-run, sharp crop 56x56 -> 64x64: compute ${ms(f.computeMs as Summary)} (CPU time ${ms(f.computeCpuMs as Summary)}) (${String(f.sharpTicks)} ticks through sharp)`);
 }
 
 if (!args['free-only']) {
@@ -220,7 +220,7 @@ if (!args['free-only']) {
       await practise(run, ticks, label);
       const f = figures(run, (performance.now() - t0) / 1000);
       await run.close();
-      console.log(`${label}: ${f.ticks} ticks at 10 Hz: missed ${f.missed} (during episodes ${f.missedControl}, of which ${f.missedControlBackend} after a sim step > half a period); jitter ${ms(f.jitterMs as Summary)}; compute ${ms(f.computeMs as Summary)}`);
+      console.log(`${label}: ${String(f.ticks)} ticks at 10 Hz: missed ${String(f.missed)} (during episodes ${String(f.missedControl)}, of which ${String(f.missedControlBackend)} after a sim step > half a period); jitter ${ms(f.jitterMs as Summary)}; compute ${ms(f.computeMs as Summary)}`);
       return f;
     } finally {
       if (child?.pid) process.kill(child.pid, 'SIGKILL');

@@ -92,8 +92,8 @@ async function flopsOf(fn: () => void): Promise<number> {
   const p = await tf.profile(fn);
   let flops = 0;
   for (const k of p.kernels) {
-    const ins = k.inputShapes as number[][];
-    const out = (k.outputShapes as number[][])[0] ?? [];
+    const ins = k.inputShapes;
+    const out = (k.outputShapes)[0] ?? [];
     const size = (s: number[] | undefined): number => (s ?? []).reduce((a, d) => a * d, 1);
     if (k.name === 'BatchMatMul' || k.name === '_FusedMatMul') {
       const a = ins[0] ?? [];
@@ -159,8 +159,8 @@ async function measure(name: string, warmup: number, iters: number, fn: () => vo
 // --- The conv kernels behind image training (batch 256, 3x3, stride 2, same), forward vs the two gradients.
 const convRows: Array<{ layer: string; gflop: number; fwdMs: number; dFilterMs: number; dInputMs: number }> = [];
 for (const [H, ci, co] of (wanted('conv') ? [[64, 3, 32], [32, 32, 32], [16, 32, 32]] : []) as Array<readonly [number, number, number]>) {
-  const x = tf.randomNormal([B, H, H, ci]) as tf.Tensor4D;
-  const w = tf.randomNormal([3, 3, ci, co]) as tf.Tensor4D;
+  const x = tf.randomNormal<tf.Rank.R4>([B, H, H, ci]);
+  const w = tf.randomNormal<tf.Rank.R4>([3, 3, ci, co]);
   const dy = tf.onesLike(tf.conv2d(x, w, 2, 'same'));
   const med = (f: () => void): number => {
     f();
@@ -176,8 +176,8 @@ for (const [H, ci, co] of (wanted('conv') ? [[64, 3, 32], [32, 32, 32], [16, 32,
   const row = {
     layer: `${H}x${H}x${ci}->${co}`, gflop: (2 * B * (H / 2) ** 2 * 9 * ci * co) / 1e9,
     fwdMs: med(() => tf.tidy(() => { tf.conv2d(x, w, 2, 'same').dataSync(); })),
-    dFilterMs: med(() => tf.tidy(() => { (tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { ...attrs, filterShape: [3, 3, ci, co] }) as tf.Tensor).dataSync(); })),
-    dInputMs: med(() => tf.tidy(() => { (tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: w }, { ...attrs, inputShape: [B, H, H, ci] }) as tf.Tensor).dataSync(); })),
+    dFilterMs: med(() => tf.tidy(() => { tf.engine().runKernel<tf.Tensor>('Conv2DBackpropFilter', { x, dy }, { ...attrs, filterShape: [3, 3, ci, co] }).dataSync(); })),
+    dInputMs: med(() => tf.tidy(() => { tf.engine().runKernel<tf.Tensor>('Conv2DBackpropInput', { dy, filter: w }, { ...attrs, inputShape: [B, H, H, ci] }).dataSync(); })),
   };
   convRows.push(row);
   console.log(`conv ${row.layer.padEnd(16)} ${row.gflop.toFixed(2)} GFLOP: fwd ${row.fwdMs.toFixed(1)} ms, dFilter ${row.dFilterMs.toFixed(1)} ms, dInput ${row.dInputMs.toFixed(1)} ms`);

@@ -13,7 +13,7 @@
  * plumbing with small networks. The trainer child runs the same initBackend as this process: the engine printed
  * (wasm+openblas or wasm; INSERTION_GEMM=off forces wasm's own matMul) is the one it uses.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadCalibration, loadDaemonConfig } from '../src/config/load.ts';

@@ -153,7 +153,7 @@ for (const name of CONNECTORS) {
   const same = r.image64SameState as Timed;
   console.log(
     `${name.padEnd(9)} geoms ${String(r.geoms).padStart(3)} | step median ${fmt(s.wall.median)} p99 ${fmt(s.wall.p99)} (cpu median ${fmt(s.cpu.median)} p99 ${fmt(s.cpu.p99)})` +
-      ` | physics x100 ${fmt(p.cpu.median)} cpu | image ${fmt(im.cpu.median)} cpu (full cast ${fmt(ref.cpu.median)}; with shadows ${fmt(sh.cpu.median)} vs ${fmt(same.cpu.median)} without, same state) | IK ${fmt(ik.cpu.median)} cpu | inserted ${r.insertedEpisodes}`,
+      ` | physics x100 ${fmt(p.cpu.median)} cpu | image ${fmt(im.cpu.median)} cpu (full cast ${fmt(ref.cpu.median)}; with shadows ${fmt(sh.cpu.median)} vs ${fmt(same.cpu.median)} without, same state) | IK ${fmt(ik.cpu.median)} cpu | inserted ${String(r.insertedEpisodes)}`,
   );
 }
 const stepMedWall = summarize(perConnector.map((r) => (r.step as Timed).wall.median)).median;

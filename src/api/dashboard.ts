@@ -48,7 +48,7 @@ const RING = 240;
 
 /** Passes everything to the real log; remembers the newest transitions for the dashboard. */
 export class LiveTap implements DaemonLog {
-  private readonly ring: Array<{ seq: number; t: TickTransition } | undefined> = new Array(RING);
+  private readonly ring: Array<{ seq: number; t: TickTransition } | undefined> = new Array<{ seq: number; t: TickTransition } | undefined>(RING);
   private seqNo = 0;
   private readonly listeners = new Set<() => void>();
   private scheduled = false;

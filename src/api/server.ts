@@ -332,7 +332,7 @@ export async function buildApi(opts: ApiOptions): Promise<ApiServer> {
     },
     async (req, reply) => {
       const body = req.body as { kind: 'policy' | 'reward'; toId?: number; reason?: string; at?: 'episode-boundary' | 'between-ticks' };
-      let target: ModelRecord | null = null;
+      let target: ModelRecord | null;
       if (body.toId !== undefined) {
         target = store.getModel(body.toId);
         if (!target || target.kind !== body.kind) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no ${body.kind} model ${body.toId}` });

@@ -20,7 +20,7 @@ import type { Scenario } from '../core/types.ts';
 import type { Vec3 } from '../core/types.ts';
 import { ConnectorError, findConnector, loadConnectors } from '../sim/connectors.ts';
 import { Store } from '../store/index.ts';
-import { UsageError, int, list, nonNegMm, num, runIfMain } from '../util/args.ts';
+import { UsageError, int, list, nonNegMm, runIfMain } from '../util/args.ts';
 
 export { UsageError };
 

@@ -28,7 +28,9 @@ export function daemonFlags(): FlagField[] {
     const key = keyOf.get(f.path);
     if (!key) throw new Error(`config field ${f.path} declares ${cli.flag} but has no entry in OVERRIDES`);
     const types = Array.isArray(f.schema.type) ? (f.schema.type as string[]) : [f.schema.type as string];
-    return [{ path: f.path, key, cli, type: types.find((t) => t !== 'null') ?? 'string', nullable: types.includes('null'), description: String(f.schema.description ?? ''), default: f.schema.default }];
+    const desc: unknown = f.schema.description;
+    const description = typeof desc === 'string' ? desc : desc == null ? '' : JSON.stringify(desc);
+    return [{ path: f.path, key, cli, type: types.find((t) => t !== 'null') ?? 'string', nullable: types.includes('null'), description, default: f.schema.default }];
   });
 }
 
@@ -104,5 +106,5 @@ export function parseDaemonArgs(argv: string[], defaultConfig: string): DaemonAr
   }
   const config = values.config as string | undefined;
   // Values are checked against the field's bounds by loadDaemonConfig, which names the flag that set them.
-  return { configFile: resolve(config ?? defaultConfig), overrides: overrides as ConfigOverrides, help: values.help === true };
+  return { configFile: resolve(config ?? defaultConfig), overrides: overrides, help: values.help === true };
 }

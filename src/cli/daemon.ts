@@ -23,7 +23,7 @@ async function main(): Promise<number> {
   let app: Awaited<ReturnType<typeof startDaemonApp>>;
   let token: string;
   let tokenFile: string | null = null;
-  let tokenEnv = 'DAEMON_TOKEN';
+  let tokenEnv: string;
   try {
     const args = parseDaemonArgs(process.argv.slice(2), DEFAULT_CONFIG);
     if (args.help) {
@@ -61,14 +61,14 @@ async function main(): Promise<number> {
   const learning = learningFromEnv(app, process.env);
   if (learning) {
     console.log(`background trainer: started from ${process.env.TRAINER_CHECKPOINT}`);
-    const close = app.close;
+    const close = app.close.bind(app);
     app.close = async () => {
       await learning.close();
       await close();
     };
   }
   if (tokenFile) {
-    const close = app.close;
+    const close = app.close.bind(app);
     const file = tokenFile;
     app.close = async () => {
       await close();

@@ -58,7 +58,7 @@ export async function main(argv: string[]): Promise<number> {
     const report = await evaluatePolicy({
       policyPath: model,
       split: splitFrom(v.split),
-      sets: sets as ('train' | 'heldout')[],
+      sets: sets,
       trials,
       trainTrials: v['train-trials'] === undefined ? trials : int('--train-trials', v['train-trials'], 1, 1000),
       goalBiasMm: goalErrorMm,

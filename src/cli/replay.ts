@@ -118,7 +118,7 @@ export async function main(argv: string[]): Promise<number> {
     });
   } catch (e) {
     const known = e instanceof ReplaySourceError || e instanceof ReplayArgError || e instanceof StoreOpenError || e instanceof UsageError;
-    console.error(`replay: ${known ? (e as Error).message : ((e as Error).stack ?? String(e))}`);
+    console.error(`replay: ${known ? (e).message : ((e as Error).stack ?? String(e))}`);
     return known ? 2 : 1;
   }
   console.log(formatResult(r));

@@ -47,7 +47,7 @@ export function splitArgs(argv: string[], env: NodeJS.ProcessEnv): { rest: strin
 }
 
 export async function main(argv = process.argv.slice(2), env = process.env): Promise<number> {
-  let close: (() => Promise<void>) | null = null;
+  let close: () => Promise<void>;
   try {
     const { rest, ros2File, env: e } = splitArgs(argv, env);
     const args = parseDaemonArgs(rest, DEFAULT_CONFIG);
@@ -81,7 +81,7 @@ export async function main(argv = process.argv.slice(2), env = process.env): Pro
     if (fromEnv === null) console.log(`token for this run (set $DAEMON_TOKEN to choose one): ${token}`);
   } catch (err) {
     if (err instanceof ConfigError || err instanceof TransportUnavailableError) {
-      console.error(`daemon: ${(err as Error).message}`);
+      console.error(`daemon: ${(err).message}`);
       return 2;
     }
     console.error(`daemon: cannot start: ${(err as Error).message}`);

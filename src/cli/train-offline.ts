@@ -17,7 +17,7 @@ import { DAIB_METHODS, type DaibMethod } from '../learn/daib.ts';
 import { backendLabel, initBackend } from '../learn/backend.ts';
 import { DEFAULT_OFFLINE, exportOffline, trainOffline, type OfflineOptions } from '../offline/iql.ts';
 import { evaluatePolicy, formatPolicyEval, policyMetrics } from '../offline/evaluate-policy.ts';
-import { TrainArgError, existingFile, intArg, log, numArg, parseArgs, splitFrom, writeJson } from '../offline/common.ts';
+import { TrainArgError, existingFile, intArg, log, parseArgs, splitFrom, writeJson } from '../offline/common.ts';
 
 const KNOWN = {
   db: 'value', split: 'value', steps: 'value', 'image-size': 'value', 'batch-size': 'value', filters: 'value', 'z-dim': 'value',
@@ -82,7 +82,7 @@ export async function main(argv: string[]): Promise<number> {
     if (!goalBiasMm.every((g) => Number.isFinite(g) && g >= 0 && g <= 10)) throw new TrainArgError(`option '--goal-error-mm' must be comma-separated magnitudes in [0, 10] mm along (1,1,0)/sqrt2`);
     const sets = (args.get('eval-connectors') ?? 'train,heldout').split(',');
     if (!sets.every((s) => s === 'train' || s === 'heldout')) throw new TrainArgError(`option '--eval-connectors' takes train and/or heldout`);
-    evalSets = sets as ('train' | 'heldout')[];
+    evalSets = sets;
   } catch (err) {
     console.error(`train-offline: ${(err as Error).message}\n${USAGE}`);
     return 2;

@@ -43,7 +43,7 @@ function annotated<T>(base: Record<string, unknown>, a: Annotations<T> | undefin
   if (a?.description !== undefined) out.description = a.description;
   if (a?.default !== undefined) out.default = a.default;
   if (a?.cli !== undefined) out.cli = a.cli;
-  return out as TSchema<T>;
+  return out;
 }
 
 interface NumberOptions<T> extends Annotations<T> {
@@ -82,7 +82,7 @@ export const T = {
     if (typeof inner.type === 'string' && inner.type !== 'object' && inner.type !== 'array') base = { ...inner, type: [inner.type, 'null'] };
     else if (Array.isArray(inner.enum)) base = { ...inner, enum: [...(inner.enum as unknown[]), null] };
     else base = { oneOf: [{ type: 'null' }, inner] };
-    return annotated(base, { ...pickAnn({ description, default: dflt, cli }), ...o } as Annotations<Static<S> | null>);
+    return annotated(base, { ...pickAnn({ description, default: dflt, cli }), ...o });
   },
 
   /** A field the file may leave out and that stays undefined (no default). */

@@ -296,6 +296,7 @@ export function limitChanges(limits: LimitsCalibration, reference: Readonly<Omit
     if (typeof shipped !== 'number' || value === shipped) continue;
     const soft = field in SAFETY_BOUNDS ? SAFETY_BOUNDS[field as SoftBoundedLimit].soft : Infinity;
     // retractM: less retraction after a force trip is the looser direction.
+    // retractM: less retraction is looser; every other limit (forces, steps, ages, missed ticks) is looser when larger.
     out.push({ field, shipped, value, looser: field === 'retractM' ? value < shipped : value > shipped, beyondSoftBound: value > soft });
   }
   return out;

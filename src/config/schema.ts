@@ -166,6 +166,11 @@ export const LimitsCalibrationSchema = T.object({
   residualBoundM: T.number({ minimum: 0, maximum: SAFETY_BOUNDS.residualBoundM.hard, description: "largest residual per axis (m); the policy's output is clamped to [-b, b]" }),
   staleSensorMaxAgeS: T.number({ exclusiveMinimum: 0, maximum: SAFETY_BOUNDS.staleSensorMaxAgeS.hard, description: 'a camera frame or wrench sample older than this (s, backend clock) trips the watchdog' }),
   retractM: T.number({ minimum: 0, maximum: 0.05, description: 'retract distance after a force-limit trip (m)' }),
+  maxMissedTicks: T.integer({
+    minimum: 1,
+    maximum: 10,
+    description: 'control ticks missed in a row during an episode before the arm is stopped and the e-stop latched (a deadman; 10 = one second at 10 Hz)',
+  }),
   beyondSoftBound: T.optional(
     T.array(T.enum(SOFT_BOUNDED_LIMITS), { uniqueItems: true, description: 'limits deliberately set beyond their soft bound; each is logged at startup' }),
   ),
@@ -199,4 +204,5 @@ export const SHIPPED_LIMITS: Readonly<Omit<LimitsCalibration, 'beyondSoftBound'>
   residualBoundM: 0.005,
   staleSensorMaxAgeS: 0.5,
   retractM: 0.01,
+  maxMissedTicks: 3,
 };

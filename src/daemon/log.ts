@@ -152,17 +152,17 @@ export class StoreLog implements DaemonLog {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    let failure: unknown = null;
+    let failure: { error: unknown } | null = null;
     try {
       try {
         await this.flush();
       } catch (e) {
-        failure = e;
+        failure = { error: e };
       }
       try {
         await this.writer.close();
       } catch (e) {
-        failure ??= e;
+        failure ??= { error: e };
       }
       this.drain();
       if (this.store.isOpen) {
@@ -175,7 +175,7 @@ export class StoreLog implements DaemonLog {
     } finally {
       for (const l of this.locks.reverse()) l.release();
     }
-    if (failure) throw failure;
+    if (failure) throw failure.error;
   }
 
   private defer(fn: () => void): void {

@@ -54,7 +54,7 @@ export interface SafetyInput {
 }
 
 export function allFinite(xs: ArrayLike<number>): boolean {
-  for (let i = 0; i < xs.length; i++) if (!Number.isFinite(xs[i] as number)) return false;
+  for (let i = 0; i < xs.length; i++) if (!Number.isFinite(xs[i])) return false;
   return true;
 }
 

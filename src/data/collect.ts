@@ -178,7 +178,7 @@ function assertSameFormat(store: Store): void {
       if (e.outcome === 'error') continue; // never trained on
       const f = (e.startState as { collectFormat?: unknown } | null)?.collectFormat ?? '1 or 2';
       if (f !== COLLECT_FORMAT) {
-        throw new Error(`${store.file} holds prior episodes from collector format ${f} (episode ${e.id}, ${e.domain}); this collector writes format ${COLLECT_FORMAT}, which renders differently. Collect into a new file (or delete this one)`);
+        throw new Error(`${store.file} holds prior episodes from collector format ${typeof f === 'string' || typeof f === 'number' ? String(f) : JSON.stringify(f)} (episode ${e.id}, ${e.domain}); this collector writes format ${COLLECT_FORMAT}, which renders differently. Collect into a new file (or delete this one)`);
       }
     }
     if (page.length < 1000) return;
@@ -300,7 +300,7 @@ async function runTasks(
               try {
                 flush();
               } catch (e) {
-                reject(e as Error);
+                reject(e instanceof Error ? e : new Error(String(e)));
                 return;
               }
               send();

@@ -126,7 +126,7 @@ export function loadSplit(
   if (o.train !== undefined && o.train !== 'rest' && !Array.isArray(o.train)) {
     throw new SplitError(`${file}: train must be an array of connector names, got ${JSON.stringify(o.train)}`);
   }
-  const split = makeSplit({ heldOut: o.heldOut as string[], train: o.train as string[], description: (o.description as string | undefined) ?? '' }, known, file);
+  const split = makeSplit({ heldOut: o.heldOut as string[], train: o.train as string[], description: (o.description) ?? '' }, known, file);
   for (const note of splitNotes(split)) {
     if (opts.onNote) opts.onNote(note);
     else if (!noted.has(note)) process.stderr.write(`${note}\n`);

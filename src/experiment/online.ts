@@ -173,7 +173,7 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
   const reward = o.rewardPath ? rewardFromModel(await RewardModel.load(o.rewardPath)) : null;
   const app = await startDaemonApp({ config, calibration, token: null, backend, policy: offline, reward, listen: false, startLoop: true });
   const trials = o.trials;
-  let evalSeed = o.seed * 1000 + 17; // every eval point sees the same start poses
+  const evalSeed = o.seed * 1000 + 17; // every eval point sees the same start poses
   let baselines: ConnectorResult['baselines'] = {};
   try {
     say(`offline policy ${offline.version}, x* error ${o.offsetMm} mm, reward ${reward?.version ?? 'ground truth (ablation)'}`);

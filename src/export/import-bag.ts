@@ -350,7 +350,7 @@ export async function importBag(o: ImportOptions): Promise<ImportSummary> {
           close(mk.t);
           if (mk.start) open = [];
         }
-        if (open) (open as Tick[]).push(t);
+        if (open) (open).push(t);
         else frames.outsideEpisodes++;
       }
       close(mi < marks.length ? marks[mi]!.t : null);

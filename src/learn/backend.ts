@@ -561,7 +561,7 @@ function wrapSumOverLeadingAxes(): void {
       const c = x.shape[r - 1] ?? 0;
       const rows = c > 0 ? tf.util.sizeFromShape(x.shape) / c : 0;
       if (!leading || x.dtype !== 'float32' || rows < 1024) return origFunc({ inputs, backend, attrs });
-      const outShape = attrs['keepDims'] === true ? [...Array(r - 1).fill(1), c] : [c];
+      const outShape = attrs['keepDims'] === true ? [...new Array<number>(r - 1).fill(1), c] : [c];
       const out = backend.makeOutput(outShape, 'float32');
       const ov = backend.typedArrayFromHeap(out);
       const xv = backend.typedArrayFromHeap(x);
@@ -586,7 +586,7 @@ const LN_GRAD = 'LayerNormLastAxisGrad';
  */
 export function layerNormLastAxis(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number): tf.Tensor | null {
   if (tf.getBackend() !== 'wasm' || !tf.getKernel(LN, 'wasm') || x.dtype !== 'float32') return null;
-  return tf.engine().runKernel(LN, { x, gamma, beta }, { epsilon }) as tf.Tensor;
+  return tf.engine().runKernel<tf.Tensor>(LN, { x, gamma, beta }, { epsilon });
 }
 
 /** Row statistics of a [rows, c] view: mean and 1/sqrt(var + eps), two-pass in double precision. */
@@ -678,7 +678,7 @@ function registerLayerNorm(): void {
     gradFunc: (dy, saved, attrs) => {
       const [x, gamma] = saved as [tf.Tensor, tf.Tensor];
       // One kernel computes all three gradients; the closures hand them out (tfjs asks per input).
-      const [dx, dg, db] = tf.engine().runKernel(LN_GRAD, { dy: dy as tf.Tensor, x, gamma }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+      const [dx, dg, db] = tf.engine().runKernel<tf.Tensor[]>(LN_GRAD, { dy: dy as tf.Tensor, x, gamma }, attrs);
       const gShape = gamma.shape;
       return { x: () => dx as tf.Tensor, gamma: () => tf.reshape(dg as tf.Tensor, gShape), beta: () => tf.reshape(db as tf.Tensor, gShape) };
     },

@@ -140,7 +140,7 @@ const CHANNEL_ORDERS = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [
 export function jitterColours(buf: Float32Array, count: number, shape: readonly [number, number, number] | readonly number[], c: number, rand: () => number): void {
   const ch = shape[2];
   if (ch !== 3) throw new Error(`colour augmentation needs RGB images, got ${ch} channels`);
-  const px = (shape[0] as number) * (shape[1] as number);
+  const px = (shape[0]) * (shape[1]);
   const g = [0, 0, 0];
   for (let i = 0; i < count; i++) {
     const order = CHANNEL_ORDERS[Math.min(5, Math.floor(rand() * 6))]!;
@@ -244,10 +244,10 @@ export class DaibRepresentation {
       const eps = new Float32Array(b * d);
       const rng = step === undefined ? this.rng : new Rng(deriveSeed(this.seed, this.name, 'noise', step));
       for (let i = 0; i < eps.length; i++) eps[i] = rng.normal();
-      zS = tf.add(o.zSMean, tf.mul(tf.exp(tf.mul(logVar, 0.5)), tf.tensor2d(eps, [b, d]))) as tf.Tensor2D;
+      zS = tf.add<tf.Tensor2D>(o.zSMean, tf.mul(tf.exp(tf.mul(logVar, 0.5)), tf.tensor2d(eps, [b, d])));
     }
     const parts = [o.zI as tf.Tensor2D | null, zS].filter((p): p is tf.Tensor2D => p !== null);
-    const z = parts.length === 1 ? (parts[0] as tf.Tensor2D) : (tf.concat(parts, -1) as tf.Tensor2D);
+    const z = parts.length === 1 ? (parts[0] as tf.Tensor2D) : tf.concat<tf.Tensor2D>(parts, -1);
     return { z, zI: o.zI as tf.Tensor2D | null, zSMean: o.zSMean as tf.Tensor2D | null, zSLogVar: logVar };
   }
 
@@ -268,13 +268,13 @@ export class DaibRepresentation {
       if (!domainOneHot) throw new Error(`DAIB '${this.name}': method '${this.config.method}' needs domain ids in every batch`);
       const logits = this.domainHead.apply(gradientReversal(f.zI, this.lambdaAt(step)));
       domainCe = softmaxCe(logits, domainOneHot);
-      adv = tf.mul(domainCe, this.config.advWeight) as tf.Scalar;
+      adv = tf.mul<tf.Scalar>(domainCe, this.config.advWeight);
     }
     let kl = zero;
     let klRaw = zero;
     if (this.settings.bottleneck && f.zSMean && f.zSLogVar) {
       klRaw = gaussianKl(f.zSMean, f.zSLogVar);
-      kl = tf.mul(klRaw, this.config.beta) as tf.Scalar;
+      kl = tf.mul<tf.Scalar>(klRaw, this.config.beta);
     }
     return { adv, kl, domainCe, klRaw };
   }
@@ -466,7 +466,7 @@ export class DaibClassifier {
   trainStep(images: Float32Array, success: ArrayLike<number>, domain: ArrayLike<number>): DaibTrainStats {
     const b = success.length;
     const shape = this.config.encoder.inputShape;
-    let parts = { bce: 0, domainCe: 0, kl: 0 };
+    let parts: { bce: number; domainCe: number; kl: number };
     const lambda = this.rep.lambdaAt(this.step);
     let stats: tf.Tensor | undefined;
     const cost = tf.tidy(() => {
@@ -480,7 +480,7 @@ export class DaibClassifier {
         const aux = this.rep.aux(f, dom, this.step);
         // Kept: minimize() disposes everything else created in here.
         stats = tf.keep(tf.stack([bce, aux.domainCe, aux.klRaw]));
-        return tf.addN([bce, aux.adv, aux.kl]) as tf.Scalar;
+        return tf.addN<tf.Scalar>([bce, aux.adv, aux.kl]);
       }, true, this.variables());
       if (!loss) throw new Error('DAIB: optimiser returned no loss');
       return loss;

@@ -133,7 +133,7 @@ const NCHW_TO_NHWC = [0, 2, 3, 1];
 
 export function exportOnnx(model: tf.LayersModel, opts: ExportOptions = {}): Uint8Array {
   const opset = opts.opset ?? ONNX_OPSET;
-  if (opset !== ONNX_OPSET) throw new OnnxExportError(`opset ${String(opset)} is not supported; only ${ONNX_OPSET}`);
+  if (opset !== ONNX_OPSET) throw new OnnxExportError(`opset ${String(opset)} is not supported; only ${String(ONNX_OPSET)}`);
   const g = new GraphBuilder();
 
   // Defaults: the layer names (a Sequential model leaves model.inputNames empty).

@@ -11,20 +11,20 @@ import { fileURLToPath } from 'node:url';
 
 /** The addon's exports (native/gemm.c documents the arguments). */
 interface GemmAddon {
-  open(path: string): string;
-  setThreads(n: number): boolean;
-  sgemm(
+  open: (path: string) => string;
+  setThreads: (n: number) => boolean;
+  sgemm: (
     tA: boolean, tB: boolean, batch: number, M: number, N: number, K: number,
     A: Float32Array, strideA: number, B: Float32Array, strideB: number, C: Float32Array,
     bias: Float32Array | null, biasMode: number, act: number, alpha: number,
-  ): void;
-  adam(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, out: Float32Array, lr: number, beta1: number, beta2: number, eps: number, c1: number, c2: number): void;
-  lerp(out: Float32Array, s: Float32Array, t: Float32Array, tau: number): void;
-  layerNorm(x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, eps: number): void;
-  layerNormGrad(dy: Float32Array, x: Float32Array, gamma: Float32Array, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, eps: number): void;
-  conv(mode: 0 | 1 | 2, dims: Int32Array, a: Float32Array, b: Float32Array, out: Float32Array): void;
-  sumRows(x: Float32Array, out: Float32Array): void;
-  addRow(a: Float32Array, b: Float32Array, out: Float32Array): void;
+  ) => void;
+  adam: (w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, out: Float32Array, lr: number, beta1: number, beta2: number, eps: number, c1: number, c2: number) => void;
+  lerp: (out: Float32Array, s: Float32Array, t: Float32Array, tau: number) => void;
+  layerNorm: (x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, eps: number) => void;
+  layerNormGrad: (dy: Float32Array, x: Float32Array, gamma: Float32Array, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, eps: number) => void;
+  conv: (mode: 0 | 1 | 2, dims: Int32Array, a: Float32Array, b: Float32Array, out: Float32Array) => void;
+  sumRows: (x: Float32Array, out: Float32Array) => void;
+  addRow: (a: Float32Array, b: Float32Array, out: Float32Array) => void;
 }
 
 /** Fused activations the native kernel applies itself (codes of gemm.c); others fall back to tfjs. */

@@ -137,7 +137,7 @@ export function validateIqlConfig(c: IqlConfig, where = 'IQL config'): void {
 
 /** Expectile regression loss mean(tau*relu(d)^2 + (1-tau)*relu(-d)^2), d = target - prediction. (tf.where(less) has no gradient.) */
 export function expectileLoss(diff: tf.Tensor, tau: number): tf.Scalar {
-  return tf.tidy(() => tf.mean(tf.add(tf.mul(tau, tf.square(tf.relu(diff))), tf.mul(1 - tau, tf.square(tf.relu(tf.neg(diff)))))) as tf.Scalar);
+  return tf.tidy(() => tf.mean<tf.Scalar>(tf.add(tf.mul(tau, tf.square(tf.relu(diff))), tf.mul(1 - tau, tf.square(tf.relu(tf.neg(diff)))))));
 }
 
 /** Diagonal Gaussian log-density summed over the last axis. */
@@ -321,12 +321,12 @@ export class IqlAgent {
     const d = this.config.proprioDim;
     if (d === 0) return null;
     if (!p || p.length !== n * d) throw new Error(`IQL batch: field '${field}' must have size*proprioDim = ${n * d} values`);
-    return tf.mul(tf.tensor2d(p, [n, d]), tf.tensor1d(this.config.proprioScale)) as tf.Tensor2D;
+    return tf.mul<tf.Tensor2D>(tf.tensor2d(p, [n, d]), tf.tensor1d(this.config.proprioScale));
   }
 
   private withProprio(z: tf.Tensor2D, p: tf.Tensor2D | null, a?: tf.Tensor2D): tf.Tensor2D {
     const parts = [z, ...(p ? [p] : []), ...(a ? [a] : [])];
-    return (parts.length === 1 ? z : tf.concat(parts, -1)) as tf.Tensor2D;
+    return (parts.length === 1 ? z : tf.concat(parts, -1));
   }
 
   /**
@@ -359,7 +359,7 @@ export class IqlAgent {
         if (!imageMode) return this.featureTensor(next ? batch.nextFeatures : batch.features, which, n, next ? 'nextFeatures' : 'features');
         const x = (next ? imgNext : img) as tf.Tensor4D;
         if (which === 'q') return (this.qTargetEncoder as Encoder).features<tf.Tensor>(x) as tf.Tensor2D;
-        return (this.reps as Record<NetName, DaibRepresentation>)[which].encoder.features<tf.Tensor>(x) as tf.Tensor2D;
+        return (this.reps)[which].encoder.features<tf.Tensor>(x) as tf.Tensor2D;
       };
       // Trainable features + DAIB auxiliary loss of one network.
       const trainFeat = (which: NetName): { z: tf.Tensor2D; aux: tf.Scalar; domainCe: tf.Scalar; kl: tf.Scalar } => {
@@ -370,8 +370,8 @@ export class IqlAgent {
         const rep = this.reps[which];
         const f = rep.forward(img as tf.Tensor4D, true, step);
         const a = rep.aux(f, dom, step);
-        let aux = tf.add(a.adv, a.kl) as tf.Scalar;
-        if (this.aux && succ) aux = tf.add(aux, tf.mul(c.successAuxWeight, bceWithLogits(this.aux[which].apply(f.z), succ))) as tf.Scalar;
+        let aux = tf.add<tf.Scalar>(a.adv, a.kl);
+        if (this.aux && succ) aux = tf.add<tf.Scalar>(aux, tf.mul(c.successAuxWeight, bceWithLogits(this.aux[which].apply(f.z), succ)));
         // A term the method does not have is logged as NaN, not as a misleading 0.
         const hasAdv = rep.domainHead !== null && rep.config.advWeight > 0;
         return { z: f.z, aux, domainCe: hasAdv ? a.domainCe : tf.scalar(NaN), kl: rep.settings.bottleneck ? a.klRaw : tf.scalar(NaN) };
@@ -392,7 +392,7 @@ export class IqlAgent {
         const logStd = tf.clipByValue(this.logStd, c.logStdMin, c.logStdMax);
         const logp = gaussianLogProb(act, mean, logStd);
         auxLog = [tf.keep(f.domainCe), tf.keep(f.kl)];
-        return tf.add(tf.neg(tf.mean(tf.mul(tf.squeeze(weights, [1]), logp))), f.aux) as tf.Scalar;
+        return tf.add<tf.Scalar>(tf.neg(tf.mean(tf.mul(tf.squeeze(weights, [1]), logp))), f.aux);
       }, true, this.vars('pi')) as tf.Scalar;
 
       // 2. Value: expectile regression towards the target critics (+ DAIB).
@@ -401,7 +401,7 @@ export class IqlAgent {
         const f = trainFeat('v');
         const v = this.v.apply(this.withProprio(f.z, p));
         vMean = tf.keep(tf.mean(v));
-        return tf.add(expectileLoss(tf.sub(qTarget, v), c.expectile), f.aux) as tf.Scalar;
+        return tf.add<tf.Scalar>(expectileLoss(tf.sub(qTarget, v), c.expectile), f.aux);
       }, true, this.vars('v')) as tf.Scalar;
 
       // 3. Twin Q: TD towards r + gamma * V(s') with the updated V (+ DAIB).

@@ -34,8 +34,6 @@ export function ap<T extends AnyT>(layer: tf.layers.Layer, x: T | T[]): T {
   return layer.apply(x as tf.Tensor | tf.Tensor[]) as unknown as T;
 }
 
-type Fusable = 'linear' | 'relu' | 'sigmoid';
-
 function activate(x: tf.Tensor, act: string): tf.Tensor {
   switch (act) {
     case 'linear': return x;
@@ -57,7 +55,9 @@ export function eagerApply(layer: tf.layers.Layer, x: tf.Tensor | tf.Tensor[]): 
   let info = eagerInfo.get(layer);
   if (!info) {
     const cfg = layer.getConfig();
-    info = { cls: layer.getClassName(), cfg, act: String(cfg['activation'] ?? 'linear'), w: layer.trainableWeights.map((v) => v.read()) };
+    const a = cfg['activation'];
+    const act = typeof a === 'string' ? a : a == null ? 'linear' : JSON.stringify(a);
+    info = { cls: layer.getClassName(), cfg, act, w: layer.trainableWeights.map((v) => v.read()) };
     eagerInfo.set(layer, info);
   }
   const { cls, cfg, act, w } = info;
@@ -67,7 +67,7 @@ export function eagerApply(layer: tf.layers.Layer, x: tf.Tensor | tf.Tensor[]): 
       const [kernel, bias] = w;
       if (!kernel) break;
       const fusable = act === 'linear' || act === 'relu' || act === 'sigmoid';
-      const y = tf.fused.matMul({ a: t as tf.Tensor2D, b: kernel as tf.Tensor2D, ...(bias ? { bias } : {}), activation: fusable ? (act as Fusable) : 'linear' });
+      const y = tf.fused.matMul({ a: t, b: kernel, ...(bias ? { bias } : {}), activation: fusable ? (act) : 'linear' });
       return fusable ? y : activate(y, act);
     }
     case 'Conv2D': {

@@ -68,8 +68,8 @@ export class HeapAdam extends tf.Optimizer {
       const n = variable.size;
       if (!this.m[i]) this.m[i] = new Float32Array(n);
       if (!this.v[i]) this.v[i] = new Float32Array(n);
-      const m = this.m[i] as Float32Array;
-      const s = this.v[i] as Float32Array;
+      const m = this.m[i];
+      const s = this.v[i];
       if (m.length !== n) throw new Error(`HeapAdam: slot ${i} has ${m.length} values but variable ${name} has ${n} (variable list changed order?)`);
       if (g == null) return;
       const w = view(b, variable);

@@ -83,7 +83,7 @@ export class TrainerSupervisor extends EventEmitter {
         this.emit('progress', this.status());
       } else if (m.type === 'export') {
         this.st.progress = m.progress;
-        this.emit('export', m.info as ExportInfo);
+        this.emit('export', m.info);
       } else if (m.type === 'error') {
         this.st.lastError = m.message.split('\n').slice(0, 3).join(' | ');
       }

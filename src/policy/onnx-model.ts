@@ -110,7 +110,8 @@ async function loadChecked(path: string, kind: ModelKind, opts: LoadOptions): Pr
   }
   if (bytes.length !== card.onnx.bytes) refuse(`file has ${bytes.length} bytes, card says ${card.onnx.bytes}`);
   if (card.kind !== kind) refuse(`its card says kind '${card.kind}', but a ${kind} model was asked for`);
-  const opset = proto.opsetImport.find((o) => !o.domain)?.version;
+  // `unknown`: the version is typed number|Long, and Long's types are not loaded (tsconfig types: node).
+  const opset: unknown = proto.opsetImport.find((o) => !o.domain)?.version;
   if (opset !== undefined && Number(opset) !== card.onnx.opset) refuse(`model opset ${String(opset)} differs from card onnx.opset ${card.onnx.opset}`);
 
   let session: ort.InferenceSession;
@@ -124,7 +125,7 @@ async function loadChecked(path: string, kind: ModelKind, opts: LoadOptions): Pr
     checkSignature(session, card, refuse);
     await probe(session, card, refuse);
     const warm = opts.warmupRuns ?? 10;
-    const one = feedsFor(card, Object.fromEntries(card.inputs.map((s) => [s.role, probeData(s, 1)])) as RoleFeeds, 1);
+    const one = feedsFor(card, Object.fromEntries(card.inputs.map((s) => [s.role, probeData(s, 1)])), 1);
     for (let i = 0; i < warm; i++) await session.run(one);
   } catch (e) {
     await session.release().catch(() => undefined);
@@ -207,7 +208,7 @@ function checkOutput(card: ModelCard, spec: TensorSpec, t: ort.Tensor | undefine
 }
 
 async function probe(session: ort.InferenceSession, card: ModelCard, refuse: (m: string) => never): Promise<void> {
-  const feeds = feedsFor(card, Object.fromEntries(card.inputs.map((s) => [s.role, probeData(s, PROBE_BATCH)])) as RoleFeeds, PROBE_BATCH);
+  const feeds = feedsFor(card, Object.fromEntries(card.inputs.map((s) => [s.role, probeData(s, PROBE_BATCH)])), PROBE_BATCH);
   let res: ort.InferenceSession.OnnxValueMapType;
   try {
     res = await session.run(feeds);
@@ -216,7 +217,7 @@ async function probe(session: ort.InferenceSession, card: ModelCard, refuse: (m:
   }
   for (const spec of card.outputs) {
     try {
-      checkOutput(card, spec, res[spec.name] as ort.Tensor | undefined, PROBE_BATCH);
+      checkOutput(card, spec, res[spec.name], PROBE_BATCH);
     } catch (e) {
       refuse(`probe run on deterministic inputs: ${(e as Error).message}`);
     }
@@ -243,7 +244,7 @@ abstract class OnnxModel {
     try {
       const res = await pending;
       const spec = this.card.outputs[0] as TensorSpec;
-      return checkOutput(this.card, spec, res[spec.name] as ort.Tensor | undefined, n);
+      return checkOutput(this.card, spec, res[spec.name], n);
     } finally {
       this.inflight.delete(pending);
     }

@@ -156,7 +156,8 @@ export function parseRos2Section(raw: unknown, file: string, path = 'backend.ros
       if (!Array.isArray(v) || v.length !== 3 || !v.every((x) => typeof x === 'number' && Number.isFinite(x) && (!int || (Number.isInteger(x) && x >= 0)))) {
         throw new Error(`${at}.teleop.joyMapping.${f}: three ${int ? 'axis indices' : 'numbers'}`);
       }
-      return [v[0], v[1], v[2]];
+      const t = v as [number, number, number];
+      return [t[0], t[1], t[2]];
     };
     if (j.axes !== undefined) d.teleop.joyMapping.axes = three(j.axes, 'axes', true);
     if (j.scale !== undefined) d.teleop.joyMapping.scale = three(j.scale, 'scale', false);
@@ -223,7 +224,7 @@ export function ros2SectionFromEnv(base: Ros2Section, env: NodeJS.ProcessEnv, re
 
 function sectionAsRaw(s: Ros2Section): Obj {
   const { backend, ...rest } = s;
-  return { ...rest, ...backend } as unknown as Obj;
+  return { ...rest, ...backend };
 }
 
 function mergeDeep(a: Obj, b: Obj): Obj {

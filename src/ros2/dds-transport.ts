@@ -177,7 +177,7 @@ export class DdsTransport implements Ros2Transport {
           this.opts.onError?.(name, e as Error);
           return; // as rclcpp: a failing callback sends no reply; the client times out
         }
-        if (!this.closed) this.s.write(w, wrap(req.clientId, req.seq, resCodec.encode(res as never)));
+        if (!this.closed) this.s.write(w, wrap(req.clientId, req.seq, resCodec.encode(res)));
       })();
     });
     return { close: () => (sub.close(), closeW()) };
@@ -219,7 +219,7 @@ export class DdsTransport implements Ros2Transport {
             clearTimeout(timer);
             res(r);
           });
-          this.s.write(w, wrap(clientId, id, reqCodec.encode(req as never)));
+          this.s.write(w, wrap(clientId, id, reqCodec.encode(req)));
         });
       },
       close: () => (sub.close(), closeW()),

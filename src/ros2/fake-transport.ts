@@ -84,7 +84,7 @@ export class FakeTransport implements Ros2Transport {
     const parts = SERVICE_PARTS[type];
     this.services.set(name, async (reqBytes) => {
       const req = codecFor(parts.request).decode(reqBytes as Uint8Array) as ServiceTypes[S]['request'];
-      return codecFor(parts.response).encode((await handler(req)) as never);
+      return codecFor(parts.response).encode((await handler(req)));
     });
     return { close: () => void this.services.delete(name) };
   }
@@ -95,7 +95,7 @@ export class FakeTransport implements Ros2Transport {
       call: async (req) => {
         const h = this.services.get(name);
         if (!h) throw new Error(`FakeTransport: no service ${name}`);
-        const out = (await h(codecFor(parts.request).encode(req as never))) as Uint8Array;
+        const out = (await h(codecFor(parts.request).encode(req))) as Uint8Array;
         return codecFor(parts.response).decode(out) as ServiceTypes[S]['response'];
       },
       close: () => undefined,

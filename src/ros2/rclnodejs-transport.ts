@@ -36,8 +36,12 @@ function qosFor(rcl: RclnodejsLike, q: QosProfile): unknown {
 const HOW =
   "source your ROS 2 setup (e.g. `source /opt/ros/humble/setup.bash` or jazzy) and `npm install rclnodejs` in this directory with it sourced; or set backend.ros2.transport to 'dds', which needs no ROS installation";
 
+// A name, not a literal: rclnodejs is optional and absent wherever no ROS 2 is sourced, so nothing may resolve it at
+// type-check time.
+const RCLNODEJS: string = 'rclnodejs';
+
 /** Loads rclnodejs, or explains precisely why it cannot. */
-export async function loadRclnodejs(env: NodeJS.ProcessEnv = process.env, importer: () => Promise<unknown> = () => import('rclnodejs' as string)): Promise<RclnodejsLike> {
+export async function loadRclnodejs(env: NodeJS.ProcessEnv = process.env, importer: () => Promise<unknown> = () => import(RCLNODEJS) as Promise<unknown>): Promise<RclnodejsLike> {
   if (!env.AMENT_PREFIX_PATH) throw new TransportUnavailableError(`ros2 backend, transport 'rclnodejs': no sourced ROS 2 (AMENT_PREFIX_PATH is not set): ${HOW}`);
   let mod: unknown;
   try {

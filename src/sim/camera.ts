@@ -250,7 +250,7 @@ export class RayCamera {
     const dist2 = new this.mj.DoubleBuffer(count);
     const nrm2 = new this.mj.DoubleBuffer(3 * count);
     try {
-      this.mj.mj_multiRay(this.model, data, lamp as unknown as number[], sd.subarray(0, 3 * count) as unknown as number[], this.shadowGroups, 1, -1, gid, dist2, nrm2, count, cutoff + 0.01);
+      this.mj.mj_multiRay(this.model, data, lamp, sd.subarray(0, 3 * count) as unknown as number[], this.shadowGroups, 1, -1, gid, dist2, nrm2, count, cutoff + 0.01);
       const sg = gid.GetView() as Int32Array;
       const sdv = dist2.GetView() as Float64Array;
       // 0.2 mm: the surface the point lies on must not shadow itself.
@@ -272,7 +272,7 @@ export class RayCamera {
   render(data: Data, pose: CameraPose, shade: Shading, frames: readonly TextureFrame[], out?: Uint8Array): RgbImage {
     const n = this.rotate(pose.R, null);
     // flg_static=1: include the world's static geoms (table, socket); bodyexclude=-1: none.
-    this.mj.mj_multiRay(this.model, data, pose.pos as unknown as number[], this.world as unknown as number[], this.groups, 1, -1, this.gid, this.dist, this.nrm, n, this.cutoff);
+    this.mj.mj_multiRay(this.model, data, pose.pos, this.world as unknown as number[], this.groups, 1, -1, this.gid, this.dist, this.nrm, n, this.cutoff);
     const gid = this.gid.GetView() as Int32Array;
     const dist = this.dist.GetView() as Float64Array;
     const nrm = this.nrm.GetView() as Float64Array;
@@ -321,7 +321,7 @@ export class RayCamera {
     let L = this.layer;
     if (!L) {
       this.rotate(R, null);
-      this.mj.mj_multiRay(this.model, data, pose.pos as unknown as number[], this.world as unknown as number[], attachedGroups, 1, -1, this.gid, this.dist, this.nrm, n, this.cutoff);
+      this.mj.mj_multiRay(this.model, data, pose.pos, this.world as unknown as number[], attachedGroups, 1, -1, this.gid, this.dist, this.nrm, n, this.cutoff);
       const gid = this.gid.GetView() as Int32Array;
       const dist = this.dist.GetView() as Float64Array;
       const nrm = this.nrm.GetView() as Float64Array;
@@ -376,8 +376,8 @@ export class RayCamera {
     if (m > 0) {
       this.rotate(R, L.envIdx);
       // The world pass runs on the static view model when there is one (same coordinates, far fewer geoms).
-      if (view) this.mj.mj_multiRay(view.model, view.data, pose.pos as unknown as number[], this.world.subarray(0, 3 * m) as unknown as number[], [1, 1, 1, 1, 1, 1], 1, -1, L.gid, L.dist2, L.nrm2, m, this.cutoff);
-      else this.mj.mj_multiRay(this.model, data, pose.pos as unknown as number[], this.world.subarray(0, 3 * m) as unknown as number[], envGroups, 1, -1, L.gid, L.dist2, L.nrm2, m, this.cutoff);
+      if (view) this.mj.mj_multiRay(view.model, view.data, pose.pos, this.world.subarray(0, 3 * m) as unknown as number[], [1, 1, 1, 1, 1, 1], 1, -1, L.gid, L.dist2, L.nrm2, m, this.cutoff);
+      else this.mj.mj_multiRay(this.model, data, pose.pos, this.world.subarray(0, 3 * m) as unknown as number[], envGroups, 1, -1, L.gid, L.dist2, L.nrm2, m, this.cutoff);
       egid = L.gid.GetView() as Int32Array;
       edist = L.dist2.GetView() as Float64Array;
       enrm = L.nrm2.GetView() as Float64Array;

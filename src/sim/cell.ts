@@ -323,7 +323,7 @@ export class SimCell {
     const hi: Vec3 = [sx + WORKSPACE_HALF, sy + WORKSPACE_HALF, this.layout.socketTop + WORKSPACE_HEIGHT];
     for (let i = 0; i < 3; i++) {
       const a = Math.max(-c.maxStep, Math.min(c.maxStep, action[i]!));
-      const base = i === 2 ? tip[i]! : Math.max(tip[i]! - LATERAL_LEAD, Math.min(tip[i]! + LATERAL_LEAD, this.target[i]!));
+      const base = i === 2 ? tip[i] : Math.max(tip[i]! - LATERAL_LEAD, Math.min(tip[i]! + LATERAL_LEAD, this.target[i]!));
       // The cell's reachable box: commands beyond it saturate (the arm never leaves the socket's neighbourhood).
       this.target[i] = Math.max(lo[i]!, Math.min(hi[i]!, base + a));
     }
@@ -391,7 +391,6 @@ export class SimCell {
 
   observe(): Observation {
     this.alive();
-    const d = this.data;
     const t = this.time();
     const image = this.render();
     return {
@@ -422,7 +421,7 @@ export class SimCell {
 
   /** Simulated seconds since the end of the last reset (the episode clock; reset() sets it to 0). */
   time(): number {
-    return this.data.time as number;
+    return this.data.time;
   }
 
   /** Current joint positions (rad). */
@@ -523,7 +522,7 @@ export class SimCell {
 
   /** Physics contact count (diagnostics). */
   contactCount(): number {
-    return this.data.ncon as number;
+    return this.data.ncon;
   }
 
   /** Run physics only, holding the current servo targets (for benchmarks and diagnostics). */

@@ -111,8 +111,8 @@ export class TipIk {
   solve(target: Vec3, q0: ArrayLike<number>, maxIter = this.opt.maxIter): IkResult {
     const { nv, J, A, e, dq0 } = this;
     const q = Float64Array.from({ length: nv }, (_, i) => q0[i]!);
-    let posErr = Infinity;
-    let rotErr = Infinity;
+    let posErr: number;
+    let rotErr: number;
     let it = 0;
     const lam2 = this.opt.damping ** 2;
     for (; ; it++) {

@@ -138,7 +138,7 @@ export class TransitionWriter {
       // new Uint8Array(x) always copies into a fresh ArrayBuffer. (Buffer#slice would not: it shares memory, often
       // Node's 8 KB pool or sharp's output, and transferring that to the worker would detach the caller's buffer.)
       const data = new Uint8Array(o.image.data);
-      buf = data.buffer as ArrayBuffer;
+      buf = data.buffer;
       item = {
         type: 'row',
         seq: ++this.seq,

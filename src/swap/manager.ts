@@ -161,7 +161,7 @@ export class SwapManager {
       return reject(null, null, `does not load: ${(e as Error).message}`, null);
     }
     const version = candidate.version;
-    let modelId: number | null = null;
+    let modelId: number | null;
     try {
       modelId = this.store.findModel('policy', version)?.id ?? this.store.registerModel({ kind: 'policy', version, path, card: readCard(cardPathFor(path)), sha256: sha256Hex(readFileSync(path)) });
     } catch (e) {

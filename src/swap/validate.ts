@@ -10,9 +10,8 @@ import { DEFAULT_RESIDUAL_BOUND_M } from '../control/action.ts';
 import type { ResidualPolicy } from '../daemon/interfaces.ts';
 import { observationOf } from '../data/dataset.ts';
 import { ModelInputs, type ModelInput } from '../policy/inputs.ts';
-import type { Observation, RgbImage } from '../core/types.ts';
+import type { Observation } from '../core/types.ts';
 import type { Store } from '../store/index.ts';
-import type { TransitionRecord } from '../store/types.ts';
 
 export interface SwapValidationConfig {
   /** Recently logged observations used as probes (newest transitions with an image). */

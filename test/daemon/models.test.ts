@@ -91,12 +91,12 @@ test('ONNX policy drives the loop; each reward is the classifier on the next obs
   }
   assert.ok(ts[5]?.rewardProb !== null && (ts[5]?.rewardProb as number) >= 0 && (ts[5]?.rewardProb as number) <= 1, 'last transition scored on the final observation');
   assert.equal(ep.learnedSuccessProb, ts[5]?.rewardProb);
-  assert.equal(ep.outcome, (ep.learnedSuccessProb as number) >= r.config.practice.successThreshold ? 'success' : 'failure');
+  assert.equal(ep.outcome, (ep.learnedSuccessProb) >= r.config.practice.successThreshold ? 'success' : 'failure');
   assert.equal(typeof ep.gtSuccess, 'boolean', 'ground truth stored beside it');
   assert.equal(d.status().timing.inferMs.n, 6);
   const recent = d.status().recent;
   assert.equal(recent.n, 1);
-  assert.ok(Math.abs((recent.meanRewardProb as number) - (ep.learnedSuccessProb as number)) < 1e-12);
+  assert.ok(Math.abs((recent.meanRewardProb as number) - (ep.learnedSuccessProb)) < 1e-12);
   assert.equal(recent.learnedSuccessRate, ep.outcome === 'success' ? 1 : 0);
   assert.equal(recent.gtSuccessRate, ep.gtSuccess ? 1 : 0);
 });

@@ -59,7 +59,7 @@ test('bad input names the flag and the value', () => {
     [['--trials'], /--trials/],
   ];
   for (const [argv, re] of bad) {
-    assert.throws(() => parseEvalArgs(argv), (e: unknown) => e instanceof UsageError && re.test((e as Error).message), argv.join(' '));
+    assert.throws(() => parseEvalArgs(argv), (e: unknown) => e instanceof UsageError && re.test((e).message), argv.join(' '));
   }
 });
 

@@ -55,7 +55,7 @@ for (const mode of ['image', 'features'] as const) {
     const a = agent(mode);
     const model = a.policyInferenceModel();
     randomizeWeights(model, 21);
-    const roles = model.inputs.map((t) => (t.sourceLayer.name === 'proprio' ? 'proprio' : mode === 'image' ? 'image' : 'features') as 'image' | 'proprio' | 'features');
+    const roles = model.inputs.map((t) => (t.sourceLayer.name === 'proprio' ? 'proprio' : mode === 'image' ? 'image' : 'features'));
     const draft = cardDraft('policy', { size: SIZE, proprioDim: 9, bound: BOUND });
     if (mode === 'features') delete draft.preprocessing.image;
     const path = join(dir, `policy-${mode}.onnx`);

@@ -86,7 +86,7 @@ test('native fused matMul: bias (row vector, scalar) and every supported activat
           const A = tf.mul(rnd(ta ? [19, 37] : [37, 19], 1), 3);
           const B = rnd(tb ? [23, 19] : [19, 23], 2);
           const bias = biasShape ? rnd(biasShape, 3) : undefined;
-          const f = (p: tf.Tensor, q: tf.Tensor): tf.Tensor => tf.fused.matMul({ a: p as tf.Tensor2D, b: q as tf.Tensor2D, transposeA: ta, transposeB: tb, ...(bias ? { bias } : {}), activation, leakyreluAlpha: 0.1 });
+          const f = (p: tf.Tensor, q: tf.Tensor): tf.Tensor => tf.fused.matMul({ a: p, b: q, transposeA: ta, transposeB: tb, ...(bias ? { bias } : {}), activation, leakyreluAlpha: 0.1 });
           const [ga, gb] = tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.square(f(p, q))))([A, B]);
           return [f(A, B), ga as tf.Tensor, gb as tf.Tensor];
         });
@@ -100,7 +100,7 @@ test('a case the native kernel does not cover (prelu) still gives cpu results th
   const { ref, got } = await vsCpu(() => {
     const A = rnd([8, 5], 4);
     const B = rnd([5, 6], 5);
-    return [tf.fused.matMul({ a: A as tf.Tensor2D, b: B as tf.Tensor2D, bias: rnd([6], 7), activation: 'prelu', preluActivationWeights: rnd([6], 6) })];
+    return [tf.fused.matMul({ a: A, b: B, bias: rnd([6], 7), activation: 'prelu', preluActivationWeights: rnd([6], 6) })];
   });
   got.forEach((g, i) => assertClose(g, ref[i] as Float32Array, 1e-4, `case ${i}`));
 });

@@ -19,7 +19,7 @@ test('Scale multiplies per channel and survives a save/load round trip', async (
   const loaded = await tf.loadLayersModel(tf.io.fromMemory(saved));
   const layer = loaded.getLayer('sc');
   assert.ok(layer instanceof Scale);
-  assert.deepEqual((layer as Scale).scale, [1, -2, 0.5]);
+  assert.deepEqual((layer).scale, [1, -2, 0.5]);
   assert.deepEqual((loaded.predict(x) as tf.Tensor).arraySync(), y);
 });
 

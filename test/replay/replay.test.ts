@@ -147,7 +147,7 @@ describe('replay of a simulated session', () => {
       assert.equal(e.start?.kind, 'relative');
       assert.equal(e.replayedAs, 'square16');
       assert.equal(e.domain, 'usb-c-9000');
-      assert.ok(e.start!.startErrorM < 1e-4, `start rebuilt within 0.1 mm of the logged offset from x* (${e.start!.startErrorM})`);
+      assert.ok(e.start.startErrorM < 1e-4, `start rebuilt within 0.1 mm of the logged offset from x* (${e.start.startErrorM})`);
     }
     assert.deepEqual(sourceFingerprint(db, src.sessionId), before);
   });
@@ -171,8 +171,8 @@ describe('replay of a real-robot session', () => {
         const o = off.episodes[i]!;
         assert.match(o.start?.note ?? '', /x\* error \[2\.00, 0\.00, 0\.00\] mm/);
         // Same offset from x* either way; x* itself 2 mm from the socket in the second.
-        assert.ok(e.start!.startErrorM < 1e-4 && o.start!.startErrorM < 1e-4);
-        assert.ok(Math.abs(o.start!.goal[0] - e.start!.goal[0] - 0.002) < 1e-9);
+        assert.ok(e.start.startErrorM < 1e-4 && o.start!.startErrorM < 1e-4);
+        assert.ok(Math.abs(o.start!.goal[0] - e.start.goal[0] - 0.002) < 1e-9);
         assert.equal(e.replay.steps, 8);
       }
       // The session was simulated with an exact x*: assuming no error, the rebuilt starts replay to the logged outcomes.

@@ -139,7 +139,7 @@ test('remaps and QoS come from the config', async () => {
   t.subscribe = ((topic: string, type: never, qos: typeof QOS_SENSOR, cb: never) => {
     seen.push(`${topic} ${qos.reliability} ${qos.depth}`);
     return orig(topic, type, qos, cb);
-  }) as typeof t.subscribe;
+  });
   const b = new Ros2Backend(t, cfg((c) => {
     c.remaps = { '/camera/image_raw': '/wrist_cam/color/image_raw', '/insertion/cmd_twist': '/robot/cmd' };
     c.qos.sensors = { ...QOS_DEFAULT, depth: 2 };

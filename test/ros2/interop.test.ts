@@ -68,9 +68,9 @@ test('Image and WrenchStamped both ways with an idlc-generated typed peer: CDR b
       await new Promise((r) => setTimeout(r, 100));
     }
     // Node -> typed peer -> Node: the peer's own serializer reproduces our bytes exactly.
-    assert.equal(got['echo/image']!.length, image.length);
-    assert.ok(Buffer.from(got['echo/image']!).equals(Buffer.from(image)), 'Image bytes differ after the typed round trip');
-    assert.ok(Buffer.from(got['echo/wrench']!).equals(Buffer.from(wrench)), 'WrenchStamped bytes differ after the typed round trip');
+    assert.equal(got['echo/image'].length, image.length);
+    assert.ok(Buffer.from(got['echo/image']).equals(Buffer.from(image)), 'Image bytes differ after the typed round trip');
+    assert.ok(Buffer.from(got['echo/wrench']).equals(Buffer.from(wrench)), 'WrenchStamped bytes differ after the typed round trip');
     // The peer decoded the fields as we meant them.
     let sum = 0n;
     for (const v of data) sum = (sum * 31n + BigInt(v)) % 1000000007n;
@@ -80,9 +80,9 @@ test('Image and WrenchStamped both ways with an idlc-generated typed peer: CDR b
     const pd = Uint8Array.from({ length: 640 * 480 * 3 }, (_, i) => (i * 7) & 0xff);
     const expectImage = encode('sensor_msgs/msg/Image', { header: { stamp: { sec: 42, nanosec: 123456789 }, frame_id: 'peer_cam' }, height: 480, width: 640, encoding: 'rgb8', is_bigendian: 0, step: 1920, data: pd });
     const expectWrench = encode('geometry_msgs/msg/WrenchStamped', { header: { stamp: { sec: 43, nanosec: 5 }, frame_id: 'peer_ft' }, wrench: { force: { x: 0.5, y: -1.25, z: 9.81 }, torque: { x: 0.01, y: -0.02, z: 0.03 } } });
-    assert.ok(Buffer.from(got['from_peer/image']!).equals(Buffer.from(expectImage)), 'peer Image bytes differ from our encoding');
-    assert.ok(Buffer.from(got['from_peer/wrench']!).equals(Buffer.from(expectWrench)), 'peer WrenchStamped bytes differ from our encoding');
-    assert.equal(decode('geometry_msgs/msg/WrenchStamped', got['from_peer/wrench']!).wrench.force.z, 9.81);
+    assert.ok(Buffer.from(got['from_peer/image']).equals(Buffer.from(expectImage)), 'peer Image bytes differ from our encoding');
+    assert.ok(Buffer.from(got['from_peer/wrench']).equals(Buffer.from(expectWrench)), 'peer WrenchStamped bytes differ from our encoding');
+    assert.equal(decode('geometry_msgs/msg/WrenchStamped', got['from_peer/wrench']).wrench.force.z, 9.81);
     assert.equal(await exited, 0, `peer exit; stderr: ${err}`);
   } finally {
     if (peer.exitCode === null) peer.kill();

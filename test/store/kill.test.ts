@@ -37,8 +37,8 @@ function startChild(file: string, intervalMs: number): Child {
   let readyResolve!: () => void;
   const ready = new Promise<void>((r) => (readyResolve = r));
   const waiters: { n: number; resolve: () => void }[] = [];
-  proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  proc.stdout!.on('data', (d: Buffer) => {
+  proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  proc.stdout.on('data', (d: Buffer) => {
     buf += d.toString();
     const lines = buf.split('\n');
     buf = lines.pop()!; // a line cut by the kill is not a report

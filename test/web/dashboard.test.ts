@@ -20,7 +20,7 @@ async function until<T>(what: string, f: () => T | Promise<T>, timeoutMs = 20_00
   const t0 = Date.now();
   for (;;) {
     const v = await f();
-    if (v) return v as NonNullable<T>;
+    if (v) return v;
     if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
