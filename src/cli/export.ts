@@ -12,7 +12,7 @@ import { exportMcap } from '../export/mcap.ts';
 import { exportNpz } from '../export/npz.ts';
 import { ExportError } from '../export/select.ts';
 import { Store, StoreOpenError } from '../store/index.ts';
-import { UsageError, int, runIfMain } from '../util/args.ts';
+import { UsageError, int, runIfMain, STDIO, type Io } from '../util/args.ts';
 
 const USAGE = `usage: export --db FILE --session N [--episodes ID,ID,...] --format mcap|npz --out FILE [--compress] [--quiet]
   --format defaults to the --out extension (.mcap, .npz); --compress deflates npz members (like np.savez_compressed)`;
@@ -50,12 +50,6 @@ export function parseExportArgs(argv: string[]): ExportArgs | 'help' {
   return { db: v.db, session: int('--session', v.session, 1, Number.MAX_SAFE_INTEGER), ...(episodes ? { episodes } : {}), format, out: v.out, compress: !!v.compress, quiet: !!v.quiet };
 }
 
-/** Where a command writes (tests pass their own: the test runner owns the process's stdout). */
-export interface Io {
-  out: (s: string) => void;
-  err: (s: string) => void;
-}
-const STDIO: Io = { out: (s) => void process.stdout.write(s), err: (s) => void process.stderr.write(s) };
 
 export async function main(argv: string[], io: Io = STDIO): Promise<number> {
   let a: ExportArgs | 'help';

@@ -13,7 +13,7 @@ import { importBag, type ImportOptions, type LabelSource, type SplitRule } from 
 import { ExportError } from '../export/select.ts';
 import type { Vec3 } from '../core/types.ts';
 import { StoreOpenError } from '../store/index.ts';
-import { UsageError, int, num, runIfMain } from '../util/args.ts';
+import { UsageError, int, num, runIfMain, STDIO, type Io } from '../util/args.ts';
 
 const USAGE = `usage: import-bag --bag FILE.mcap --db FILE.db --domain CONNECTOR --labels topic:/T | json:FILE | final-z:METRES
   [--image-topic /camera/image/compressed] [--wrench-topic /wrist/wrench] [--pose-topic /ee/pose]
@@ -90,12 +90,6 @@ export function parseImportArgs(argv: string[]): ImportOptions | 'help' {
   };
 }
 
-/** Where a command writes (tests pass their own: the test runner owns the process's stdout). */
-export interface Io {
-  out: (s: string) => void;
-  err: (s: string) => void;
-}
-const STDIO: Io = { out: (s) => void process.stdout.write(s), err: (s) => void process.stderr.write(s) };
 
 export async function main(argv: string[], io: Io = STDIO): Promise<number> {
   let o: ImportOptions | 'help';

@@ -466,7 +466,6 @@ export class DaibClassifier {
   trainStep(images: Float32Array, success: ArrayLike<number>, domain: ArrayLike<number>): DaibTrainStats {
     const b = success.length;
     const shape = this.config.encoder.inputShape;
-    let parts: { bce: number; domainCe: number; kl: number };
     const lambda = this.rep.lambdaAt(this.step);
     let stats: tf.Tensor | undefined;
     const cost = tf.tidy(() => {
@@ -489,7 +488,7 @@ export class DaibClassifier {
     cost.dispose();
     const v = stats ? stats.dataSync() : new Float32Array(3).fill(NaN);
     stats?.dispose();
-    parts = { bce: v[0] ?? NaN, domainCe: v[1] ?? NaN, kl: v[2] ?? NaN };
+    const parts = { bce: v[0] ?? NaN, domainCe: v[1] ?? NaN, kl: v[2] ?? NaN };
     this.step++;
     const loss = lossV;
     if (!Number.isFinite(loss)) throw new Error(`DAIB: loss became non-finite at step ${this.step} (lr too high?)`);

@@ -6,7 +6,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import type { ExportInfo, OnlineTrainerConfig, TrainerProgress } from './trainer.ts';
+import type { OnlineTrainerConfig, TrainerProgress } from './trainer.ts';
 import type { TrainerMessage } from './child.ts';
 
 export interface SupervisorOptions {

@@ -27,7 +27,6 @@ import { saveOnnxModel } from '../learn/export.ts';
 import { IqlAgent, type IqlConfig, type IqlFeatures, type IqlStats } from '../learn/iql.ts';
 import { gatherImages, netVariables, polyakUpdate, type Mlp } from '../learn/nets.ts';
 import { sha256Hex, type ModelCard } from '../policy/card.ts';
-import type { Observation } from '../core/types.ts';
 import { Store } from '../store/index.ts';
 import type { TransitionRecord } from '../store/types.ts';
 import { deriveSeed, Rng } from '../util/rng.ts';

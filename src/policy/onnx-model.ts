@@ -110,8 +110,8 @@ async function loadChecked(path: string, kind: ModelKind, opts: LoadOptions): Pr
   }
   if (bytes.length !== card.onnx.bytes) refuse(`file has ${bytes.length} bytes, card says ${card.onnx.bytes}`);
   if (card.kind !== kind) refuse(`its card says kind '${card.kind}', but a ${kind} model was asked for`);
-  // `unknown`: the version is typed number|Long, and Long's types are not loaded (tsconfig types: node).
-  const opset: unknown = proto.opsetImport.find((o) => !o.domain)?.version;
+  // Asserted: the version is typed number|Long, and Long's types are not loaded (tsconfig types: node).
+  const opset = proto.opsetImport.find((o) => !o.domain)?.version as number | { toString(): string } | undefined;
   if (opset !== undefined && Number(opset) !== card.onnx.opset) refuse(`model opset ${String(opset)} differs from card onnx.opset ${card.onnx.opset}`);
 
   let session: ort.InferenceSession;

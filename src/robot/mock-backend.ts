@@ -22,6 +22,7 @@
  * Deterministic: start poses come from the episode seed (same draw order as the sim cell), wrench noise from
  * (options.seed, episode seed); nothing reads the wall clock or Math.random.
  */
+import { drawStartOffset } from '../core/scenario.ts';
 import { deriveSeed, Rng } from '../util/rng.ts';
 import { EstopSource, type EpisodeSpec, type EstopListener, type EstopSignal, type RobotBackend } from './backend.ts';
 import type { GroundTruth, Observation, RgbImage, Vec3, Wrench } from '../core/types.ts';
@@ -430,18 +431,7 @@ export class MockBackend implements RobotBackend {
   /** Start pose and published goal of an episode; the same draw order as the sim cell, so a seed means a start. */
   private startPose(spec: EpisodeSpec): { start: Vec3; goal: Vec3 } {
     const rng = new Rng(spec.seed);
-    let ox: number, oy: number;
-    if (spec.scenario === 'I') {
-      ox = rng.uniform(-0.01, 0.01);
-      oy = rng.uniform(-0.01, 0.01);
-      rng.next();
-    } else {
-      const r = rng.uniform(0.01, 0.02);
-      const a = rng.uniform(0, 2 * Math.PI);
-      ox = r * Math.cos(a);
-      oy = r * Math.sin(a);
-      rng.next();
-    }
+    const [ox, oy] = drawStartOffset(rng, spec.scenario);
     const gn: [number, number] = [rng.uniform(-1, 1) * this.opts.goalNoise, rng.uniform(-1, 1) * this.opts.goalNoise];
     const g = this.geometry;
     const sp = this.seatedPos();

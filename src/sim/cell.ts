@@ -17,6 +17,7 @@
  * Wrench convention: the force/torque the environment exerts on the tool, in the base frame, at the wrist
  * site; pressing the plug down onto the socket face reads as a positive (upward) Fz.
  */
+import { drawStartOffset } from '../core/scenario.ts';
 import type { GroundTruth } from '../core/types.ts';
 import type { Observation, Vec3, Wrench } from '../core/types.ts';
 import { RayCamera, lookAt, matMul3, rotVec, type CameraPose, type EnvView, type Shading, type TextureFrame } from './camera.ts';
@@ -267,18 +268,7 @@ export class SimCell {
     const rng = new Rng(opt.seed);
     const c = this.config;
     // Draw everything in a fixed order whatever the options, so a seed means the same start with or without nuisance.
-    let ox: number, oy: number;
-    if (opt.scenario === 'I') {
-      ox = rng.uniform(-0.01, 0.01);
-      oy = rng.uniform(-0.01, 0.01);
-      rng.next();
-    } else {
-      const r = rng.uniform(0.01, 0.02);
-      const a = rng.uniform(0, 2 * Math.PI);
-      ox = r * Math.cos(a);
-      oy = r * Math.sin(a);
-      rng.next();
-    }
+    const [ox, oy] = drawStartOffset(rng, opt.scenario);
     const gn: [number, number] = [rng.uniform(-1, 1) * c.goalNoise, rng.uniform(-1, 1) * c.goalNoise];
     const tableTint: Vec3 = [rng.next(), rng.next(), rng.next()];
     const lightDraw: [number, number] = [rng.next(), rng.next()];

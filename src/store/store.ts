@@ -511,7 +511,7 @@ export class Store {
     const add = (v: unknown): void => {
       if (v == null) h.update('\x00N');
       else if (Buffer.isBuffer(v)) { h.update(`\x00B${v.length}:`); h.update(v); }
-      else { const s = String(v as string | number | bigint | boolean); h.update(`\x00${typeof v === 'number' ? 'n' : 's'}${s.length}:${s}`); }
+      else { const sv = v as string | number | bigint | boolean; /* SQLite gives scalars here (Buffer above) */ const s = String(sv); h.update(`\x00${typeof v === 'number' ? 'n' : 's'}${s.length}:${s}`); }
     };
     const { where, params } = filterSql({ ...f, afterId: undefined });
     const eps = this.stmt(`SELECT e.id, e.kind, e.domain, e.scenario, e.seed, e.start_state_json, e.policy_version, e.outcome, e.reason, e.learned_success_prob, e.gt_success

@@ -5,6 +5,13 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
+/** Where a command writes (tests pass their own: the test runner owns the process's stdout). */
+export interface Io {
+  out: (s: string) => void;
+  err: (s: string) => void;
+}
+export const STDIO: Io = { out: (s) => void process.stdout.write(s), err: (s) => void process.stderr.write(s) };
+
 export class UsageError extends Error {
   override name = 'UsageError';
 }

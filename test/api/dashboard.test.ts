@@ -6,10 +6,12 @@ import type { LiveStep } from '../../src/api/dashboard.ts';
 import { logged, rig, tickUntil, type Rig } from '../daemon/helpers.ts';
 
 /** Reads server-sent events from `url` until `until` says stop (or the timeout). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- event payloads differ by event; each test asserts on the fields it needs
 async function readSse(url: string, until: (seen: Array<{ event: string; data: any }>) => boolean, timeoutMs = 20_000): Promise<Array<{ event: string; data: any }>> {
   // `any`: event payloads differ by event; each test asserts on the fields it needs.
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), timeoutMs);
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- as readSse's payloads above
   const seen: Array<{ event: string; data: any }> = [];
   try {
     const res = await fetch(url, { signal: ac.signal });
@@ -90,6 +92,7 @@ test('/live: one stream carries status, step batches and episodes; many pages ge
   t.after(() => r.close());
   const d = r.app.daemon;
   const url = `${r.app.url}/live`;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- readSse's untyped event payloads
   const enough = (seen: Array<{ event: string; data: any }>): boolean =>
     seen.some((e) => e.event === 'episode') &&
     seen.some((e) => e.event === 'frame') &&

@@ -13,6 +13,7 @@ import { rig, TOKEN, type Rig } from '../daemon/helpers.ts';
 const json = { 'content-type': 'application/json' };
 const auth = { ...json, authorization: `Bearer ${TOKEN}` };
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies differ by route; tests assert field by field
 async function call(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = auth): Promise<{ status: number; json: any; text: string }> {
   // `any`: response bodies are whatever the route returns; each test asserts on the fields it needs.
   const res = await fetch(`${base}${path}`, { method, headers, ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }) });

@@ -48,6 +48,7 @@ async function practiceOnce(r: Rig): Promise<void> {
 
 const auth = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies differ by route; tests assert field by field
 async function call(r: Rig, method: string, path: string, body?: unknown, headers: Record<string, string> = auth): Promise<{ status: number; json: any }> {
   // `any`: response bodies are whatever the route returns; each test asserts on the fields it needs.
   const res = await fetch(`${r.app.url}${path}`, { method, headers, ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }) });
@@ -62,6 +63,7 @@ async function call(r: Rig, method: string, path: string, body?: unknown, header
 }
 
 /** Reads server-sent events until `until` returns true for one of them. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- event payloads differ by event; tests assert on the fields they need
 async function readSse(url: string, until: (event: string, data: any) => boolean, timeoutMs = 20_000): Promise<Array<{ event: string; data: any }>> {
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), timeoutMs);
@@ -69,6 +71,7 @@ async function readSse(url: string, until: (event: string, data: any) => boolean
   assert.equal(res.headers.get('content-type'), 'text/event-stream');
   const reader = (res.body as ReadableStream<Uint8Array>).getReader();
   const dec = new TextDecoder();
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- as readSse's payloads above
   const seen: Array<{ event: string; data: any }> = [];
   let buf = '';
   try {
@@ -341,6 +344,7 @@ test('REST activation: a flagged policy follows onFlag; the residual bound comes
   register(store, good1);
   const id2 = register(store, good2);
   await practiceOnce(r);
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are asserted field by field
   const withApi = async (onFlag: 'accept' | 'reject', body: unknown): Promise<{ status: number; json: any }> => {
     // Any difference flags; the bound is loose so that only the flag decides.
     const api = await buildApi({ daemon: d, store, token: TOKEN, loadPolicy: loadPolicyFile, swapValidation: { ...DEFAULT_SWAP_VALIDATION, residualBoundM: 0.005, maxDiffM: 1e-9, maxMeanDiffM: 1e-9, onFlag } });

@@ -61,7 +61,7 @@ test('trainer exports are swapped in; a trainer crash leaves control running and
   assert.ok((st.trainer?.crashes ?? 0) >= 1);
   // Operator view over REST (the SSE stream sends the same status object).
   const res = await r.app.api.inject({ method: 'GET', url: '/status' });
-  const body = res.json() as { extra: { learning: { policyVersion: string; trainer: { state: string; updates: number; crashes: number }; gtSuccessRate: number | null; learnedSuccessRate: number | null; window: number; swaps: { swaps: number } } } };
+  const body = res.json<{ extra: { learning: { policyVersion: string; trainer: { state: string; updates: number; crashes: number }; gtSuccessRate: number | null; learnedSuccessRate: number | null; window: number; swaps: { swaps: number } } } }>();
   const lv = body.extra.learning;
   assert.equal(lv.policyVersion, d.policyVersion);
   assert.ok(lv.trainer.updates > 0 && lv.trainer.crashes >= 1);

@@ -53,7 +53,7 @@ test('the evaluator applies the step limit to every controller, as the daemon do
   const diagonal: Controller = { name: 'diag', reset: () => undefined, act: () => [0.01, 0.01, -0.01] };
   await runEpisode(cell, diagonal, { seed: 0, scenario: 'I', controlSeed: 0, episodeLength: 3, maxStep: 0.01, privileged: false });
   assert.equal(executed.length, 3);
-  for (const a of executed) assert.ok(norm(a) <= 0.01 + 1e-12, `executed ${a} is longer than the step limit`);
+  for (const a of executed) assert.ok(norm(a) <= 0.01 + 1e-12, `executed ${a.join(',')} is longer than the step limit`);
 });
 
 test('the policy controller composes its action with the daemon rule (shipped policy)', async () => {
@@ -64,7 +64,7 @@ test('the policy controller composes its action with the daemon rule (shipped po
     // Far from the goal in x, y and z: u_H saturates every axis.
     const far: Observation = { ...obs([0.03, 0.03, 0.05], [0, 0, 0]), image: img };
     const a = await pc.act(far, ctx(0));
-    assert.ok(Math.abs(norm(a) - 0.01) < 1e-9, `executed ${a} should be step-limited to 10 mm`);
+    assert.ok(Math.abs(norm(a) - 0.01) < 1e-9, `executed ${a.join(',')} should be step-limited to 10 mm`);
     assert.equal(pc.fallbacks, 0);
   } finally {
     await pc.dispose();

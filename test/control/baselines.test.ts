@@ -57,7 +57,7 @@ test('spiral offsets: growing radius, steady spacing, and coverage of the disc',
     const a = 2 * Math.PI * r.next();
     const p = [rad * Math.cos(a), rad * Math.sin(a)];
     const dmin = Math.min(...pts.map(([x, y]) => Math.hypot(x - p[0]!, y - p[1]!)));
-    assert.ok(dmin < 0.00105, `point (${p}) is ${dmin} from the spiral`);
+    assert.ok(dmin < 0.00105, `point (${p.join(',')}) is ${dmin} from the spiral`);
   }
 });
 
@@ -146,13 +146,13 @@ test('every registered controller clips to the step bound and is deterministic u
       const a = episode(createController(name), start, goal, trial);
       const b = episode(createController(name), start, goal, trial);
       assert.deepEqual(a.actions, b.actions, `${name} not deterministic`);
-      for (const u of a.actions) for (const v of u) assert.ok(Number.isFinite(v) && Math.abs(v) <= 0.01, `${name}: ${u}`);
+      for (const u of a.actions) for (const v of u) assert.ok(Number.isFinite(v) && Math.abs(v) <= 0.01, `${name}: ${u.join(',')}`);
       // A smaller bound is honoured too.
       const c = createController(name);
       const cx = ctx(trial, socket, 0.002);
       c.reset(cx);
       const u = c.act(obs(start, goal), cx) as Vec3;
-      for (const v of u) assert.ok(Math.abs(v) <= 0.002, `${name}: ${u}`);
+      for (const v of u) assert.ok(Math.abs(v) <= 0.002, `${name}: ${u.join(',')}`);
     }
   }
   assert.throws(() => createController('nope'), /unknown controller "nope"; known: p, /);

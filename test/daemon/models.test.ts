@@ -137,7 +137,8 @@ test('activate and roll back over REST; a corrupt model is refused and the old o
   const byVersion = (v: string) => store.listModels().find((m) => m.version === v)?.id as number;
   const post = async (path: string, body: unknown) => {
     const res = await fetch(`${r.app.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    return { status: res.status, json: (await res.json()) as any }; // `any`: response shapes are asserted field by field
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response shapes are asserted field by field
+    return { status: res.status, json: (await res.json()) as any };
   };
   const d = r.app.daemon;
   assert.equal(d.policyVersion, null);
@@ -166,6 +167,7 @@ test('activate and roll back over REST; a corrupt model is refused and the old o
   assert.equal(d.policyVersion, 'test-policy@3');
   assert.equal(store.activeModel('policy')?.version, 'test-policy@3');
   assert.ok(store.listEvents({ kind: 'swap_rejected' }).length >= 1);
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the listing is asserted field by field
   const list = await fetch(`${r.app.url}/models`).then((x) => x.json() as Promise<any>);
   assert.equal(list.driving.policy, 'test-policy@3');
   assert.equal(list.active.policy, 'test-policy@3');

@@ -220,7 +220,7 @@ test('bounded residual: the expert applied as the daemon applies a policy (u_H +
       const n = Math.hypot(cmd[0]!, cmd[1]!, cmd[2]!);
       const scale = n > SETTINGS.maxStep ? SETTINGS.maxStep / n : 1;
       for (let a = 0; a < 3; a++) {
-        assert.ok(Math.abs(t.actionResidual![a]!) <= b + 1e-15, `residual ${t.actionResidual}`);
+        assert.ok(Math.abs(t.actionResidual![a]!) <= b + 1e-15, `residual ${t.actionResidual?.join(',') ?? 'null'}`);
         // executed = the command after the daemon's step limit (norm <= maxStep, direction kept)
         assert.ok(Math.abs(t.actionExecuted![a]! - cmd[a]! * scale) < 1e-12);
       }

@@ -100,7 +100,7 @@ test('labelled images: balance per domain, cap per domain, resize to the model s
   }
   for (let dom = 0; dom < DOMAINS.length; dom++) {
     let p = 0, n = 0;
-    for (let i = 0; i < b.count; i++) if (b.domain[i] === dom) (b.success[i] ? p++ : n++);
+    for (let i = 0; i < b.count; i++) if (b.domain[i] === dom) { if (b.success[i]) p++; else n++; }
     assert.equal(p, n);
   }
   // The 16 px image is the 2x2 area average of the logged 32 px one.

@@ -16,10 +16,10 @@ test('the default split: held-out names exist, come from several families, and t
   assert.deepEqual(notes, [], 'every shipped connector is assigned');
   assert.deepEqual(s.unassigned, []);
   assert.equal(s.source, DEFAULT_SPLIT_FILE);
-  assert.ok(s.heldOut.length >= 4 && s.heldOut.length <= 5, `held out: ${s.heldOut}`);
+  assert.ok(s.heldOut.length >= 4 && s.heldOut.length <= 5, `held out: ${s.heldOut.join(',')}`);
   for (const n of s.heldOut) assert.ok(names.includes(n), n);
   const fam = new Set(s.heldOut.map((n) => defs.find((d) => d.name === n)!.family));
-  assert.ok(fam.size >= 3, `families of the held-out connectors: ${[...fam]}`);
+  assert.ok(fam.size >= 3, `families of the held-out connectors: ${[...fam].join(',')}`);
   assert.equal(s.train.length + s.heldOut.length, names.length);
   for (const n of s.train) assert.ok(!s.heldOut.includes(n), `${n} both trained on and held out`);
   assert.deepEqual([...s.train, ...s.heldOut].sort(), [...names].sort());

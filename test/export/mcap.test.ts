@@ -29,7 +29,8 @@ function bufferReadable(bytes: Uint8Array): McapTypes.IReadable {
   return { size: async () => BigInt(bytes.length), read: async (off, n) => bytes.subarray(Number(off), Number(off + n)) };
 }
 
-interface Decoded { topic: string; schema: string; logTime: bigint; msg: Record<string, any> } // any: decoded ROS messages are untyped objects
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- decoded ROS messages are untyped objects
+interface Decoded { topic: string; schema: string; logTime: bigint; msg: Record<string, any> }
 
 async function readAll(file: string): Promise<{ reader: McapIndexedReader; msgs: Decoded[] }> {
   const reader = await McapIndexedReader.Initialize({ readable: bufferReadable(readFileSync(file)) });

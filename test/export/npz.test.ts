@@ -41,7 +41,8 @@ for k in d.files:
 print(json.dumps(out))
 `;
 
-interface Loaded { files: string[]; dtypes: Record<string, string>; shapes: Record<string, number[]>; values: Record<string, any> } // any: JSON from Python, shape per member
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON from Python, shape per member
+interface Loaded { files: string[]; dtypes: Record<string, string>; shapes: Record<string, number[]>; values: Record<string, any> }
 
 function npLoad(file: string): Loaded {
   return JSON.parse(execFileSync('python3', ['-c', LOADER, file], { encoding: 'utf8', maxBuffer: 64 << 20 })) as Loaded;

@@ -132,7 +132,7 @@ test('gradient of a small conv-net loss matches cpu for every variable', async (
   const { ref, got } = await onBoth(() => {
     const { grads } = tf.variableGrads(() => {
       const o = enc.apply(x);
-      return tf.add(tf.mean(tf.square(head.apply(enc.features(x)))), tf.mean(tf.square(o.zSLogVar as tf.Tensor))) as tf.Scalar;
+      return tf.add<tf.Scalar>(tf.mean(tf.square(head.apply(enc.features(x)))), tf.mean(tf.square(o.zSLogVar as tf.Tensor)));
     }, vars);
     return vars.map((v) => grads[v.name] as tf.Tensor);
   });
@@ -171,7 +171,7 @@ test('LayerNorm as one kernel (wasm; native and JS loops) = the op formula on cp
     const dy = tf.randomNormal(shape, 0, 1, 'float32', 4);
     const { ref, got } = await onBoth(() => {
       const y = eagerApply(lnc, x0);
-      const { grads } = tf.variableGrads(() => tf.sum(tf.mul(eagerApply(lnc, x0), dy)) as tf.Scalar, lnc.trainableWeights.map((w) => w.read() as tf.Variable));
+      const { grads } = tf.variableGrads(() => tf.sum<tf.Scalar>(tf.mul(eagerApply(lnc, x0), dy)), lnc.trainableWeights.map((w) => w.read() as tf.Variable));
       const dx = tf.grad((x: tf.Tensor) => tf.sum(tf.mul(eagerApply(lnc, x), dy)))(x0);
       return [y, dx, ...Object.values(grads)];
     });

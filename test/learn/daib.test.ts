@@ -14,7 +14,7 @@ await initBackend();
 test('gradient reversal: identity forward, -lambda x the normal gradient backward', () => {
   const x = tf.tensor1d([0.5, -1.5, 2]);
   const c = tf.tensor1d([1, 2, 3]);
-  const f = (t: tf.Tensor): tf.Scalar => tf.sum(tf.mul(c, tf.square(t))) as tf.Scalar;
+  const f = (t: tf.Tensor): tf.Scalar => tf.sum<tf.Scalar>(tf.mul(c, tf.square(t)));
   for (const lambda of [1, 0.25]) {
     assert.deepEqual(Array.from(gradientReversal(x, lambda).dataSync()), Array.from(x.dataSync()));
     const normal = tf.grad(f)(x).dataSync();

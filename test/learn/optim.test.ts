@@ -20,7 +20,7 @@ function run(opt: tf.Optimizer, steps: number, init?: { w: tf.Variable; b: tf.Va
   const y = tf.randomNormal([32, 3], 0, 1, 'float32', 3);
   const losses: number[] = [];
   for (let i = 0; i < steps; i++) {
-    const l = opt.minimize(() => tf.mean(tf.square(tf.sub(tf.add(tf.matMul(x, w), b), y))) as tf.Scalar, true, [w, b]);
+    const l = opt.minimize(() => tf.mean<tf.Scalar>(tf.square(tf.sub(tf.add(tf.matMul(x, w), b), y))), true, [w, b]);
     losses.push(l?.dataSync()[0] ?? NaN);
     l?.dispose();
   }

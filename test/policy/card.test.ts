@@ -47,6 +47,7 @@ test('codeVersion reads the git commit of the working tree', { skip: !existsSync
   assert.equal(codeVersion(tmpdir()).gitCommit, 'unknown');
 });
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- each case deliberately breaks the ModelCard type
 const cases: [string, (c: any) => void, RegExp][] = [
   // `any`: these edits deliberately break the type.
   ['wrong kind', (c) => { c.kind = 'planner'; }, /field 'kind' must be one of 'policy', 'reward', 'encoder'/],
@@ -80,6 +81,7 @@ for (const [label, edit, pattern] of cases) {
 }
 
 test('a reward card must have a [null, 1] probability output and no action bounds', () => {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the test deliberately breaks the ModelCard type
   const c = fullCard() as any;
   c.kind = 'reward';
   c.outputs[0].role = 'probability';

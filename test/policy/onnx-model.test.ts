@@ -26,9 +26,10 @@ function save(name: string, kind: ModelKind, model?: tf.LayersModel): { path: st
   return { path, model: m };
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the test deliberately writes cards that break the ModelCard type
 function editCard(path: string, edit: (card: Record<string, any>) => void): void {
-  // `any`: the test deliberately writes cards that break the ModelCard type.
   const cardPath = cardPathFor(path);
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- as above
   const card = JSON.parse(readFileSync(cardPath, 'utf8')) as Record<string, any>;
   edit(card);
   writeFileSync(cardPath, JSON.stringify(card));

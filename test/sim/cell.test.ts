@@ -168,7 +168,7 @@ test('the fixed camera sees the plug go down into the socket', async () => {
   // The socket centre is in view, and the plug tip projects above it (smaller row index) before insertion.
   const s = cell.project([cell.socketPos()[0], cell.socketPos()[1], cell.layout.socketTop])!;
   const t = cell.project(o.eePos)!;
-  assert.ok(s[0] > 0 && s[0] < 48 && s[1] > 0 && s[1] < 48, `socket at ${s}`);
+  assert.ok(s[0] > 0 && s[0] < 48 && s[1] > 0 && s[1] < 48, `socket at ${s.join(',')}`);
   assert.ok(t[1] < s[1], 'tip above the socket in the image');
   for (let k = 0; k < 20; k++) o = cell.step(pControl(o.eePos, o.goal));
   assert.ok(cell.groundTruth().success);
@@ -191,7 +191,7 @@ test('the wrist camera resolves at least 1 px per mm at the socket face at the s
   assert.ok(pxPerMmX >= 1, `x: ${pxPerMmX.toFixed(2)} px/mm`);
   assert.ok(pxPerMmY >= 0.8, `y: ${pxPerMmY.toFixed(2)} px/mm`);
   // The point under the tip is in the image.
-  assert.ok(a[0] >= 0 && a[0] < 64 && a[1] >= 0 && a[1] < 64, `socket point at ${a}`);
+  assert.ok(a[0] >= 0 && a[0] < 64 && a[1] >= 0 && a[1] < 64, `socket point at ${a.join(',')}`);
   cell.dispose();
 });
 
@@ -239,7 +239,7 @@ test('long run of random pressing: no NaN, no tunnelling, bounded forces', async
       if (onFace) assert.ok(o.eePos[2] > top - 0.001, `tip through the face at (${dx}, ${dy}) m off-centre: z=${o.eePos[2]}`);
       assert.ok(o.eePos[2] > -0.001, 'tip through the table');
       // Orientation stays tip-down.
-      assert.ok(o.eeQuat[0] > 0.995, `tilted: ${o.eeQuat}`);
+      assert.ok(o.eeQuat[0] > 0.995, `tilted: ${o.eeQuat.join(',')}`);
     }
   }
   assert.ok(steps >= 2000);
@@ -273,7 +273,7 @@ test('commands that would leave the workspace saturate at its box; the arm stays
   for (const dir of [[1, 0, 0.3], [-1, 1, 0.5], [0, -1, 1]] as const) {
     let o = cell.observe();
     for (let k = 0; k < 40; k++) o = cell.step([dir[0] * 0.01, dir[1] * 0.01, dir[2] * 0.01]);
-    assert.ok(Math.abs(o.eePos[0] - sp[0]) <= 0.1205 && Math.abs(o.eePos[1] - sp[1]) <= 0.1205, `left the box: ${o.eePos}`);
+    assert.ok(Math.abs(o.eePos[0] - sp[0]) <= 0.1205 && Math.abs(o.eePos[1] - sp[1]) <= 0.1205, `left the box: ${o.eePos.join(',')}`);
     assert.ok(o.eePos[2] <= cell.layout.socketTop + 0.1505);
     assert.ok(2 * Math.acos(Math.min(1, o.eeQuat[0])) < 0.01, 'tip still points down');
   }

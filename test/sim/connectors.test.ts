@@ -65,7 +65,7 @@ test('the socket plate decomposition covers the plate minus the holes exactly', 
         const xr = t.xr0 + fy * (t.xr1 - t.xr0);
         for (const fx of [0.05, 0.5, 0.95]) {
           const p: Vec2 = [xl + fx * (xr - xl), y];
-          for (const h of holes) assert.ok(!insideConvex(h, p, 1e-7), `${d.name}: piece point ${p} inside a hole`);
+          for (const h of holes) assert.ok(!insideConvex(h, p, 1e-7), `${d.name}: piece point ${p.join(',')} inside a hole`);
         }
       }
     }

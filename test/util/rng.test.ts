@@ -50,7 +50,7 @@ test('int covers [0, n) evenly and rejects bad n', () => {
   const r = new Rng(3);
   const counts = [0, 0, 0, 0, 0];
   for (let i = 0; i < 10000; i++) counts[r.int(5)]! += 1;
-  for (const c of counts) assert.ok(Math.abs(c - 2000) < 200, `counts ${counts}`);
+  for (const c of counts) assert.ok(Math.abs(c - 2000) < 200, `counts ${counts.join(',')}`);
   assert.throws(() => r.int(0), /positive integer/);
 });
 
