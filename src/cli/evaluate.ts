@@ -11,7 +11,12 @@ import type { Scenario } from '../core/types.ts';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
-import { BASELINES_SCENARIO_I, BASELINES_SCENARIO_II, createController, needsPrivileged, type ControllerOverrides } from '../control/registry.ts';
+import { BASELINES_SCENARIO_I, BASELINES_SCENARIO_II, LEARNED_CONTROLLER_NAMES, createController, needsPrivileged, type ControllerOverrides } from '../control/registry.ts';
+import { loadDaemonConfig } from '../config/load.ts';
+import { cardPathFor, readCard } from '../policy/card.ts';
+import { inputSpecOf } from '../policy/inputs.ts';
+
+const DEFAULT_DAEMON_CONFIG = 'config/daemon.yaml';
 import { USAGE, UsageError, parseEvalArgs, type EvalArgs } from '../eval/args.ts';
 import { evaluate, formatTable, type ControllerSpec, type EvalProgress, type EvalResult } from '../eval/evaluate.ts';
 import { simCellFactory, selectConnectors } from '../eval/sim-cells.ts';
@@ -32,17 +37,34 @@ function controllerSpecs(names: readonly string[], args: EvalArgs): ControllerSp
     if (args.localizeStd !== null) overrides.localize.errorStd = args.localizeStd;
     if (args.localizeBias !== null) overrides.localize.errorBias = args.localizeBias;
   }
+  if (names.includes('policy')) overrides.policy = { modelPath: args.policy };
   return names.map((name) => ({ name, make: () => createController(name, overrides), privileged: needsPrivileged(name) }));
+}
+
+/**
+ * The camera size to render: scripted controllers need none; a learned one is fed what its card asks for, made from
+ * the frame the daemon would log (its config's rendered size unless --image-size says otherwise), or refused.
+ */
+export function renderedSize(args: EvalArgs): number {
+  const names = args.controllers ?? [];
+  if (!names.some((n) => LEARNED_CONTROLLER_NAMES.includes(n))) return args.imageSize ?? 0;
+  const spec = inputSpecOf(readCard(cardPathFor(args.policy)), args.policy);
+  const size = args.imageSize ?? loadDaemonConfig(DEFAULT_DAEMON_CONFIG).backend.sim.imageSize;
+  if (spec.image && (size < spec.image.width || size < spec.image.height)) {
+    throw new UsageError(`--image-size ${size}: ${args.policy} needs a ${spec.image.width}x${spec.image.height} image (its card); render at least that (the daemon renders ${loadDaemonConfig(DEFAULT_DAEMON_CONFIG).backend.sim.imageSize})`);
+  }
+  return size;
 }
 
 /** Run the evaluation described by `args`; tables go to `out`, progress to stderr. */
 export async function runEvaluation(args: EvalArgs, argv: string[], out: (s: string) => void = console.log): Promise<EvalReport> {
   const defs = selectConnectors(args.connectorDir, args.connectors);
   const connectors = defs.map((d) => d.name);
+  const imageSize = renderedSize(args);
   const createCell = simCellFactory(defs, {
     goalBias: args.goalBias,
     goalNoise: args.goalNoise,
-    imageSize: args.imageSize,
+    imageSize,
     ...(args.nuisance !== null ? { nuisance: args.nuisance } : {}),
     shadows: args.shadows,
     ...(args.startHeight !== null ? { startHeight: args.startHeight } : {}),
@@ -103,7 +125,7 @@ export async function runEvaluation(args: EvalArgs, argv: string[], out: (s: str
           goalBiasMm: args.goalBias.map((v) => v * 1000),
           goalNoiseMm: args.goalNoise * 1000,
           startHeightMm: args.startHeight === null ? 'cell default' : args.startHeight * 1000,
-          imageSize: args.imageSize,
+          imageSize,
           localizeStdMm: args.localizeStd === null ? 'default' : args.localizeStd * 1000,
           localizeBiasMm: args.localizeBias === null ? 'default' : args.localizeBias.map((v) => v * 1000),
           nuisance: args.nuisance ?? 'cell default',

@@ -3,7 +3,7 @@
  * that errors can be tested: every bad value gives a message naming the flag and the value.
  */
 import { parseArgs } from 'node:util';
-import { BASELINES_SCENARIO_I, BASELINES_SCENARIO_II, CONTROLLER_NAMES, describeController, isControllerName } from '../control/registry.ts';
+import { BASELINES_SCENARIO_I, BASELINES_SCENARIO_II, CONTROLLER_NAMES, LEARNED_CONTROLLER_NAMES, describeController, isControllerName } from '../control/registry.ts';
 import { goalErrorVec } from '../core/goal-error.ts';
 import { UsageError, goalErrorMm, int, list, nonNegMm, num, vecMm } from '../util/args.ts';
 import type { Scenario } from '../core/types.ts';
@@ -25,8 +25,10 @@ export interface EvalArgs {
   goalNoise: number;
   /** Start height above the socket (m); null = the cell's default. */
   startHeight: number | null;
-  /** Camera image size (px); 0 = no rendering (scripted controllers do not look). */
-  imageSize: number;
+  /** Camera image size (px); 0 = no rendering (scripted controllers do not look); null: not given. */
+  imageSize: number | null;
+  /** The policy file of the 'policy' controller. */
+  policy: string;
   /** Localize stand-in: estimate error std (m) and bias (m). */
   localizeStd: number | null;
   localizeBias: [number, number, number] | null;
@@ -63,7 +65,9 @@ Usage: npx tsx src/cli/evaluate.ts [options]
   --centred-start        start every episode centred over x* (servoed there after the reset) instead of at
                          the scenario's offset; with an exact goal: the research's "centred start"
   --start-height-mm H    start height of the connector tip above the socket face in mm (default: the cell's)
-  --image-size N         camera image size in px (default: 0 = no rendering; scripted controllers do not look)
+  --image-size N         camera image size in px (default: 0 = no rendering for scripted controllers, which do not
+                         look; with a learned controller, the daemon's rendered size)
+  --policy FILE          the ONNX policy the 'policy' controller runs (default: models/policy.onnx)
   --localize-std-mm S    error std of the localize stand-in's socket estimate in mm (default: 1)
   --localize-bias-mm X,Y[,Z]  bias of that estimate in mm (default: 0,0)
   --nuisance / --no-nuisance  randomise table colour, lighting and camera pose per episode (default: the cell's)
@@ -73,7 +77,9 @@ Usage: npx tsx src/cli/evaluate.ts [options]
   --help                 this text
 
 Controllers:
-${CONTROLLER_NAMES.map((n) => `  ${n.padEnd(14)} ${describeController(n)}`).join('\n')}
+${[...CONTROLLER_NAMES, ...LEARNED_CONTROLLER_NAMES].map((n) => `  ${n.padEnd(14)} ${describeController(n)}`).join('\n')}
+  (policy: the model's card says what input it needs; the camera renders at --image-size, default the daemon's
+   config/daemon.yaml backend.sim.imageSize, and a size smaller than the card's input is refused)
 `;
 
 /** `--goal-error-mm M` or `--goal-error-vec-mm X,Y[,Z]` (core/goal-error.ts) as a vector in m. */
@@ -104,6 +110,7 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
         'goal-noise-mm': { type: 'string' },
         'start-height-mm': { type: 'string' },
         'image-size': { type: 'string' },
+        policy: { type: 'string' },
         'localize-std-mm': { type: 'string' },
         'localize-bias-mm': { type: 'string' },
         nuisance: { type: 'boolean' },
@@ -147,7 +154,8 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
     goalBias: goalErrorArg(v['goal-error-mm'], v['goal-error-vec-mm']),
     goalNoise: v['goal-noise-mm'] === undefined ? 0 : nonNegMm('--goal-noise-mm', v['goal-noise-mm'], 50),
     startHeight: v['start-height-mm'] === undefined ? null : nonNegMm('--start-height-mm', v['start-height-mm'], 150),
-    imageSize: v['image-size'] === undefined ? 0 : v['image-size'].trim() === '0' ? 0 : int('--image-size', v['image-size'], 1, 512),
+    imageSize: v['image-size'] === undefined ? null : v['image-size'].trim() === '0' ? 0 : int('--image-size', v['image-size'], 1, 512),
+    policy: v.policy ?? 'models/policy.onnx',
     localizeStd: v['localize-std-mm'] === undefined ? null : nonNegMm('--localize-std-mm', v['localize-std-mm'], 50),
     localizeBias: v['localize-bias-mm'] === undefined ? null : vecMm('--localize-bias-mm', v['localize-bias-mm']),
     nuisance: v.nuisance ? true : v['no-nuisance'] ? false : null,

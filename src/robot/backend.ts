@@ -5,7 +5,7 @@
  */
 import type { GroundTruth, Observation, Scenario, Vec3 } from '../core/types.ts';
 
-export type BackendKind = 'sim' | 'mock' | 'ros2' | 'replay' | 'test';
+export type BackendKind = 'sim' | 'mock' | 'ros2' | 'replay';
 
 /** Where an engaged e-stop comes from, as the robot reports it (e.g. Sawyer's `estop_source`). */
 export interface EstopSignal {

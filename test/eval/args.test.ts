@@ -67,3 +67,14 @@ test('usage lists every controller', () => {
   for (const n of CONTROLLER_NAMES) assert.ok(USAGE.includes(`  ${n} `), n);
   assert.equal(parseEvalArgs(['--help']).help, true);
 });
+
+test('a learned controller is fed what its card asks for, from the frame the daemon renders, or refused', async () => {
+  const { renderedSize } = await import('../../src/cli/evaluate.ts');
+  // Scripted controllers do not look: nothing rendered unless asked.
+  assert.equal(renderedSize(parseEvalArgs(['--controllers', 'p'])), 0);
+  // The shipped policy takes 32x32 made from the daemon's 64x64 frame (config/daemon.yaml).
+  assert.equal(renderedSize(parseEvalArgs(['--controllers', 'policy,p'])), 64);
+  assert.equal(renderedSize(parseEvalArgs(['--controllers', 'policy', '--image-size', '48'])), 48);
+  assert.throws(() => renderedSize(parseEvalArgs(['--controllers', 'policy', '--image-size', '16'])), /needs a 32x32 image/);
+  assert.throws(() => renderedSize(parseEvalArgs(['--controllers', 'policy', '--policy', 'models/nope.onnx'])), /nope/);
+});
