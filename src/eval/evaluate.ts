@@ -290,13 +290,29 @@ const SCENARIO_TEXT: Record<Scenario, string> = {
  * A text table like the research's tables 5 and 6: rows connectors, columns controllers, cells "k/N",
  * plus a total row (successes over all connectors).
  */
+/** Wilson score interval (95 %) of a success rate k/n: honest at the small n and the 0/n or n/n ends tables have. */
+export function wilsonInterval(k: number, n: number, z = 1.96): [number, number] {
+  if (n <= 0) return [0, 1];
+  const p = k / n;
+  const d = 1 + (z * z) / n;
+  const centre = (p + (z * z) / (2 * n)) / d;
+  const half = (z * Math.sqrt((p * (1 - p)) / n + (z * z) / (4 * n * n))) / d;
+  return [Math.max(0, centre - half), Math.min(1, centre + half)];
+}
+
+/** `k/n [lo-hi]`: the count with its 95 % interval in percent. */
+export function formatRate(k: number, n: number): string {
+  const [lo, hi] = wilsonInterval(k, n);
+  return `${k}/${n} [${Math.round(100 * lo)}-${Math.round(100 * hi)}]`;
+}
+
 export function formatTable(r: EvalResult, title?: string): string {
   const head = ['connector', ...r.controllers];
   const rows: string[][] = r.connectors.map((conn) => [
     conn,
     ...r.controllers.map((ctrl) => {
       const c = cellOf(r, conn, ctrl);
-      return c ? `${c.successes}/${c.trials}` : '-';
+      return c ? formatRate(c.successes, c.trials) : '-';
     }),
   ]);
   if (r.connectors.length > 1) {
@@ -306,7 +322,7 @@ export function formatTable(r: EvalResult, title?: string): string {
         const cs = r.cells.filter((c) => c.controller === ctrl);
         const k = cs.reduce((a, c) => a + c.successes, 0);
         const n = cs.reduce((a, c) => a + c.trials, 0);
-        return `${k}/${n} (${n ? Math.round((100 * k) / n) : 0}%)`;
+        return `${formatRate(k, n)} (${n ? Math.round((100 * k) / n) : 0}%)`;
       }),
     ]);
   }
@@ -315,6 +331,6 @@ export function formatTable(r: EvalResult, title?: string): string {
     cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ').trimEnd();
   const sep = widths.map((w) => '-'.repeat(w)).join('  ');
   const start = r.centredStart ? 'start centred over the goal x*' : SCENARIO_TEXT[r.scenario];
-  const caption = title ?? `${start}; ${r.trials} trials per cell, ${r.episodeLength}-step episodes, seed ${r.seed}`;
+  const caption = title ?? `${start}; ${r.trials} trials per cell, ${r.episodeLength}-step episodes; start poses from seed ${r.seed} (the same for every controller); k/n [95 % interval, %]`;
   return [caption, line(head), sep, ...rows.map(line)].join('\n');
 }

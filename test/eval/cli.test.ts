@@ -69,7 +69,7 @@ test('a small run prints the table and writes JSON', () => {
     ]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /scenario II: start 10-20 mm from the socket; 2 trials per cell/);
-    assert.match(r.stdout, /\ncube\s+\d\/2\s+\d\/2\n/);
+    assert.match(r.stdout, /\ncube\s+\d\/2 \[\d+-\d+\]\s+\d\/2 \[\d+-\d+\]\n/);
     const report = JSON.parse(readFileSync(out, 'utf8'));
     assert.equal(report.tool, 'evaluate');
     assert.equal(report.results.length, 1);

@@ -102,7 +102,7 @@ test('every controller sees the same starts, the table has rows x columns of k/N
   assert.deepEqual(table[1]!.split(/\s+/), ['connector', 'straight', 'localize', 'p', 'spyA', 'spyB']);
   assert.deepEqual(table[3]!.split(/\s+/).slice(0, 2), ['wide', '6/6']);
   assert.deepEqual(table[4]!.split(/\s+/).slice(0, 2), ['narrow', '0/6']);
-  assert.match(table[5]!, /^total\s+6\/12 \(50%\)/);
+  assert.match(table[5]!, /^total\s+6\/12 \[25-75\] \(50%\)/);
   // The whole result survives JSON.
   assert.deepEqual(JSON.parse(JSON.stringify(r)).cells, r.cells);
 });

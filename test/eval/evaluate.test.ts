@@ -38,11 +38,13 @@ test('scenario II: straight down never inserts; the table has a row per connecto
   const lines = formatTable(r).split('\n');
   assert.equal(lines.length, 3 + names.length + 1); // caption, header, rule, rows, total
   assert.deepEqual(lines[1]!.trim().split(/\s+/), ['connector', 'straight', 'p']);
+  assert.match(lines[0]!, /start poses from seed \d+/);
   for (const [i, n] of names.entries()) {
     const cells = lines[3 + i]!.trim().split(/\s+/);
     assert.equal(cells[0], n);
     assert.equal(cells[1], `${k(r, n, 'straight')}/${TRIALS}`);
-    assert.equal(cells[2], `${k(r, n, 'p')}/${TRIALS}`);
+    assert.match(cells[2]!, /^\[\d+-\d+\]$/, 'each count is followed by its interval');
+    assert.equal(cells[3], `${k(r, n, 'p')}/${TRIALS}`);
   }
   // Records carry the physics: a straight descent either ends blocked on the socket face with a clear contact
   // force, or, from far enough out, misses the socket block altogether and ends beside it.
@@ -71,4 +73,13 @@ test('straight down and the P-controller insert with an exact goal, and fail wit
     assert.equal(k(biased, n, 'p'), 0, `${n}: P-controller to a goal 2 mm off`);
   }
   assert.match(formatTable(biased), /start centred over the goal x\*/);
+});
+
+test('wilsonInterval: the 95 % interval of k/n, honest at the ends', async () => {
+  const { wilsonInterval, formatRate } = await import('../../src/eval/evaluate.ts');
+  const [lo, hi] = wilsonInterval(10, 20);
+  assert.ok(Math.abs(lo - 0.299) < 0.001 && Math.abs(hi - 0.701) < 0.001);
+  assert.equal(wilsonInterval(0, 20)[0], 0);
+  assert.ok(wilsonInterval(0, 20)[1] > 0.15 && wilsonInterval(0, 20)[1] < 0.17);
+  assert.equal(formatRate(20, 20), '20/20 [84-100]');
 });

@@ -1,8 +1,8 @@
 /** The API's shapes, imported from the daemon's own source (type-only: nothing from the server is bundled). */
-export type { DaemonStatus, EpisodeSummary, DaemonState } from '../../src/daemon/loop.ts';
+export type { DaemonStatus, EpisodeSummary, DaemonState } from '../../src/daemon/types.ts';
 export type { LiveStep } from '../../src/api/dashboard.ts';
 export type { EpisodeRecord, SessionRecord, ModelRecord, ActivationRecord, EventRecord, TransitionRecord } from '../../src/store/types.ts';
-export type { LearningView } from '../../src/trainer/attach.ts';
+export type { LearningView } from '../../src/app/learning.ts';
 export type { ValidationResult } from '../../src/swap/validate.ts';
 
 import type { ActivationRecord, ModelRecord, TransitionRecord } from '../../src/store/types.ts';
