@@ -11,17 +11,31 @@
  */
 import { loadLabelledImages } from '../data/dataset.ts';
 import { evaluateBalanced, formatAccuracyTable, type BalancedEvaluation } from '../learn/daib.ts';
+import { inputSpecOf } from '../policy/inputs.ts';
 import { RewardModel } from '../policy/onnx-model.ts';
 import { Store } from '../store/index.ts';
 import type { EpisodeKind } from '../store/types.ts';
 import { TrainArgError, existingFile, intArg, parseArgs, splitFrom, writeJson } from '../offline/common.ts';
-import { errorsByHeight, formatHeightErrors, type HeightErrors } from '../offline/reward.ts';
+import { errorsByHeight, formatDomainAccuracy, formatHeightErrors, type HeightErrors } from '../offline/reward.ts';
 import { runIfMain } from '../util/args.ts';
 
 const KNOWN = { model: 'value', db: 'value', split: 'value', connectors: 'value', kinds: 'value', 'max-per-domain': 'value', out: 'value', help: 'flag' } as const;
 
-const USAGE = `usage: eval-reward [--model models/reward.onnx] [--db data/heldout.db] [--split FILE] [--connectors heldout|a,b]
-  [--kinds prior|practice|eval|a,b] [--max-per-domain N] [--out FILE.json]`;
+const USAGE = `Evaluate an exported reward classifier (through onnxruntime, fed as the daemon feeds it) on labelled logged
+observations: accuracy rebalanced 50/50 per connector (table 8), per connector, and where it errs by tip height
+above seated.
+
+usage: npm run eval:reward -- [options]
+  --model FILE          the classifier (.onnx with its card; default models/reward.onnx)
+  --db FILE             the log to read (default data/heldout.db); labels are the simulator's ground truth
+  --connectors LIST     a,b,... or 'heldout' (the split's held-out set); default: every connector the log holds
+                        episodes of, for the kinds asked
+  --split FILE          the split 'heldout' refers to (default data/splits/default.json)
+  --kinds LIST          episode kinds: prior, practice, eval (default prior)
+  --max-per-domain N    at most N observations per connector (default all)
+  --out FILE.json       the report as JSON
+  --help                this text
+exit codes: 0 done, 2 bad arguments or an unusable model or log`;
 
 const KINDS: readonly EpisodeKind[] = ['prior', 'practice', 'eval'];
 
@@ -48,18 +62,18 @@ async function probabilities(model: RewardModel, images: Uint8Array, count: numb
   return out;
 }
 
-export async function evaluateRewardModel(o: { model: string; db: string; connectors: string[]; kinds: EpisodeKind[]; maxPerDomain?: number }): Promise<RewardEvalReport> {
+export async function evaluateRewardModel(o: { model: string; db: string; connectors: string[] | null; kinds: EpisodeKind[]; maxPerDomain?: number }): Promise<RewardEvalReport> {
   const model = await RewardModel.load(o.model);
   try {
-    const img = model.card.preprocessing.image;
-    if (!img || img.width !== img.height || img.channels !== 3) throw new TrainArgError(`${o.model}: its card does not describe a square RGB image input`);
-    // Logged images are the camera's; the daemon would crop before resizing, which this evaluator does not do.
-    if (img.crop !== null) throw new TrainArgError(`${o.model}: its card asks for a crop; evaluate it on images logged at its input size`);
+    // The one input pipeline decides what the card may ask for (policy/inputs.ts); the loader resizes by it.
+    const img = inputSpecOf(model.card, o.model).image;
+    if (!img || img.width !== img.height) throw new TrainArgError(`${o.model}: its card does not describe a square RGB image input`);
     const store = Store.openReadOnly(o.db);
     let data;
     try {
-      const domains = o.connectors.filter((d) => o.kinds.some((kind) => store.countTransitions({ domain: d, kind }) > 0));
-      if (domains.length === 0) throw new TrainArgError(`${o.db}: no ${o.kinds.join('/')} episodes of ${o.connectors.join(', ')}`);
+      const wanted = o.connectors ?? [...new Set(o.kinds.flatMap((kind) => store.listEpisodes({ kind, limit: 1_000_000 }).map((e) => e.domain)))].sort();
+      const domains = wanted.filter((d) => o.kinds.some((kind) => store.countTransitions({ domain: d, kind }) > 0));
+      if (domains.length === 0) throw new TrainArgError(`${o.db}: no ${o.kinds.join('/')} episodes${o.connectors ? ` of ${o.connectors.join(', ')}` : ''}`);
       data = loadLabelledImages(store, { domains, imageSize: img.width, kinds: o.kinds, seed: 0, ...(o.maxPerDomain === undefined ? {} : { maxPerDomain: o.maxPerDomain }) });
     } finally {
       store.close();
@@ -86,9 +100,9 @@ export async function main(argv: string[]): Promise<number> {
       console.log(USAGE);
       return 0;
     }
-    const conn = args.get('connectors') ?? 'heldout';
-    const connectors = conn === 'heldout' ? splitFrom(args.get('split')).heldOut : conn.split(',').filter((s) => s.length > 0);
-    if (connectors.length === 0) throw new TrainArgError(`option '--connectors' is empty`);
+    const conn = args.get('connectors');
+    const connectors = conn === undefined ? null : conn === 'heldout' ? splitFrom(args.get('split')).heldOut : conn.split(',').filter((s) => s.length > 0);
+    if (connectors?.length === 0) throw new TrainArgError(`option '--connectors' is empty`);
     const kinds = (args.get('kinds') ?? 'prior').split(',') as EpisodeKind[];
     for (const k of kinds) if (!KINDS.includes(k)) throw new TrainArgError(`option '--kinds': unknown kind '${k}' (known: ${KINDS.join(', ')})`);
     o = {
@@ -108,6 +122,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   console.log(formatAccuracyTable([{ method: `${r.model.name} v${r.model.version}`, evaluation: r.evaluation }]));
+  console.log(`\nper connector (accuracy rebalanced 50/50; seated / unseated samples):\n${formatDomainAccuracy(r.evaluation)}\n`);
   console.log(`errors by tip height above seated (samples: share wrong):\n${formatHeightErrors(r.errorsByHeight)}`);
   if (out) {
     writeJson(out, r);

@@ -103,6 +103,11 @@ export function errorsByHeight(
   });
 }
 
+/** One line per connector: its rebalanced accuracy and how many seated and unseated samples it rests on. */
+export function formatDomainAccuracy(e: BalancedEvaluation): string {
+  return e.perDomain.map((d) => `  ${(d.name ?? String(d.domain)).padEnd(12)} ${(100 * d.accuracy).toFixed(1).padStart(5)} %   ${d.positives} / ${d.negatives}`).join('\n');
+}
+
 export function formatHeightErrors(rows: HeightErrors[]): string {
   return rows.map((r) => `  ${r.name.padEnd(10)} ${r.bins.map((b) => `${b.label} ${b.samples}: ${(100 * b.errorRate).toFixed(0)}% wrong`).join(' | ')}`).join('\n');
 }
