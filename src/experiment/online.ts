@@ -19,7 +19,7 @@ import { startDaemonApp, type DaemonApp } from '../app/daemon-app.ts';
 import { simCellOptions } from '../robot/sim-backend.ts';
 import { loadPolicyFile, rewardFromModel } from '../daemon/models.ts';
 import { createController, needsPrivileged } from '../control/registry.ts';
-import { evaluate } from '../eval/evaluate.ts';
+import { evaluate, formatRate } from '../eval/evaluate.ts';
 import { simCellFactory } from '../eval/sim-cells.ts';
 import { RewardModel } from '../policy/onnx-model.ts';
 import { SimBackend } from '../robot/sim-backend.ts';
@@ -250,10 +250,10 @@ export function formatTable(results: ConnectorResult[]): string {
   const lines = ['| connector | x* error | P alone (II) | offline policy (II) | after practice (II) | best during practice | P alone (I) | offline (I) | baselines |', '|---|---|---|---|---|---|---|---|---|'];
   for (const r of results) {
     const best = Math.max(...r.curve.map((c) => c.successes));
-    const b = Object.entries(r.baselines).map(([k, v]) => `${k} ${v.successes}/${v.trials}`).join('; ');
-    lines.push(`| ${r.connector} | ${r.offsetMm} mm | ${r.pOnly.II}/${r.pOnly.trials} | ${r.offline.II}/${r.offline.trials} | ${r.final.II}/${r.final.trials} (${r.curve.at(-1)?.practiceEpisodes} ep) | ${best}/${r.final.trials} | ${r.pOnly.I}/${r.pOnly.trials} | ${r.offline.I}/${r.offline.trials} | ${b || '-'} |`);
+    const b = Object.entries(r.baselines).map(([k, v]) => `${k} ${formatRate(v.successes, v.trials)}`).join('; ');
+    lines.push(`| ${r.connector} | ${r.offsetMm} mm | ${formatRate(r.pOnly.II, r.pOnly.trials)} | ${formatRate(r.offline.II, r.offline.trials)} | ${formatRate(r.final.II, r.final.trials)} (${r.curve.at(-1)?.practiceEpisodes ?? 0} ep) | ${formatRate(best, r.final.trials)} | ${formatRate(r.pOnly.I, r.pOnly.trials)} | ${formatRate(r.offline.I, r.offline.trials)} | ${b || '-'} |`);
   }
-  return lines.join('\n');
+  return `${lines.join('\n')}\n\nk/n [95 % Wilson interval, %]; every evaluation point uses the same start poses (seed * 1000 + 17 for scenario II, + 18 for I).`;
 }
 
 /** Success vs practice episodes as an SVG (one line per connector); render to PNG with sharp. */
@@ -290,7 +290,7 @@ export function curveSvg(results: ConnectorResult[], title: string): string {
 
 /** <out>/table.md (results + robustness), curve.svg and curve.png for a set of connector results. */
 export async function writeReport(out: string, results: ConnectorResult[], header: string, curveTitle: string): Promise<string> {
-  const robust = results.flatMap((r) => r.robustness.map((x) => `| ${r.connector} | ${x.errorMm} mm | ${x.pOnly}/${x.trials} | ${x.residual}/${x.trials} |`));
+  const robust = results.flatMap((r) => r.robustness.map((x) => `| ${r.connector} | ${x.errorMm} mm | ${formatRate(x.pOnly, x.trials)} | ${formatRate(x.residual, x.trials)} |`));
   const md = `${header}\n\n${formatTable(results)}\n\nResidual-RL robustness (scenario II):\n\n| connector | x* error | P alone | residual policy |\n|---|---|---|---|\n${robust.join('\n')}\n`;
   writeFileSync(join(out, 'table.md'), md);
   const svg = curveSvg(results, curveTitle);

@@ -34,7 +34,7 @@ test('runConnector: offline eval, practice with the trainer through the daemon, 
   assert.equal(r.robustness.length, 2);
   assert.deepEqual(r.robustness.map((x) => x.errorMm), [1, -1]);
   const table = formatTable([r]);
-  assert.match(table, /\| europlug \| 1\.5 mm \| \d\/2 \| \d\/2 \| \d\/2 \(4 ep\) \|/);
+  assert.match(table, /\| europlug \| 1\.5 mm \| \d\/2 \[\d+-\d+\] \| \d\/2 \[\d+-\d+\] \| \d\/2 \[\d+-\d+\] \(4 ep\) \|/);
   const png = await sharp(Buffer.from(curveSvg([r], 'test'))).png().toBuffer();
   const meta = await sharp(png).metadata();
   assert.equal(meta.width, 640);
@@ -52,7 +52,7 @@ test('runConnector: offline eval, practice with the trainer through the daemon, 
   assert.deepEqual(m.merged.map((x) => x.dir), [runA, runB]);
   const md = readFileSync(join(merged, 'table.md'), 'utf8');
   assert.match(md, /\| europlug \| 1\.5 mm \|/);
-  assert.match(md, /\| dt12 \| -1 mm \| \d\/2 \| \d\/2 \|/);
+  assert.match(md, /\| dt12 \| -1 mm \| \d\/2 \[\d+-\d+\] \| \d\/2 \[\d+-\d+\] \|/);
   assert.equal((await sharp(join(merged, 'curve.png')).metadata()).width, 640);
   // The same connector twice, a directory without results, and no --out are refused.
   assert.equal(await experimentMain(['--merge', `${runA},${runA}`, '--out', join(fx.dir, 'm2')]), 1);
