@@ -397,7 +397,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     const now = this.backend.clock();
     // A robot clock that stands still would blind the stale-sensor watchdog (it measures ages on that clock).
     const decision: SafetyDecision =
-      ep.step > 0 && !(now > ep.lastClock)
+      ep.step > 0 && Number.isFinite(now) && !(now > ep.lastClock)
         ? { kind: 'trip', reason: 'stale-clock', detail: `robot clock did not advance since the last tick (${now} s)`, latch: true, retract: false }
         : decideSafety({ now, obs: p.obs, proposed: action.executed, latch: this.latch.state, backendEstop: this.backend.estopEngaged() }, this.limits);
     if (decision.kind === 'trip') {
