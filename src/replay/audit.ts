@@ -9,7 +9,7 @@
  *    then the same). Heights come from the replay's truth, so they are known only on the logged trajectory.
  *
  * A false positive is a frame called seated (p >= threshold) that is not; a false negative a seated frame called not.
- * Errors by connector, and by tip height above seated through train/reward.ts errorsByHeight (the table eval-reward
+ * Errors by connector, and by tip height above seated through offline/reward.ts errorsByHeight (the table eval-reward
  * prints): errors on seated frames are the false negatives, on unseated frames (per height bin) the false positives.
  */
 import type { TickTransition } from '../daemon/interfaces.ts';

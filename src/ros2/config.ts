@@ -2,7 +2,7 @@
  * The `backend.ros2` section of the daemon config (config/ros2.example.yaml) -> Ros2BackendConfig + transport choice,
  * with errors that name the file and the field; and the factory that builds the transport and the backend.
  *
- * Wiring into src/config/schema.ts (backend.kind: ros2) and src/daemon/app.ts is left to the lead: call
+ * Wiring into src/config/schema.ts (backend.kind: ros2) and src/app/daemon-app.ts is still to do: call
  * `parseRos2Section(raw.backend.ros2, file)` and `createRos2Backend(section, { tickHz, goal })`.
  */
 import { DEFAULT_ROS2_CONFIG, Ros2Backend, type Ros2BackendConfig } from './backend.ts';

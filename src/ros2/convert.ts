@@ -1,5 +1,5 @@
 /**
- * Conversions between ROS 2 messages and the daemon's robot types (src/robot/types.ts), both ways.
+ * Conversions between ROS 2 messages and the daemon's robot types (src/core/types.ts), both ways.
  * Conventions: stamps are seconds on the sender's clock; quaternions are [w, x, y, z] in the daemon and
  * {x, y, z, w} in ROS; images in the daemon are tightly packed RGB.
  */
