@@ -16,18 +16,32 @@ import { ConfigError, loadCalibration, loadDaemonConfig, resolveToken } from '..
 import { daemonUsage, parseDaemonArgs } from './daemon-args.ts';
 import { startDaemonApp } from '../app/daemon-app.ts';
 import { learningFromEnv } from '../app/learning.ts';
+import type { DaemonApp } from '../app/daemon-app.ts';
+import type { Calibration, DaemonConfig } from '../config/schema.ts';
+import type { RobotBackend } from '../robot/backend.ts';
+import { runIfMain } from '../util/args.ts';
 
 const DEFAULT_CONFIG = resolve(import.meta.dirname, '../../config/daemon.yaml');
 
-async function main(): Promise<number> {
+/** Another robot backend than the simulated cell (the ROS 2 entry point, src/cli/ros2-daemon.ts, passes one). */
+export interface BackendHook {
+  /** Extra lines for --help. */
+  usage: string;
+  create(config: DaemonConfig, calibration: Calibration): Promise<{ backend: RobotBackend; describe: string; attach(app: DaemonApp): void; close(): Promise<void> }>;
+  /** Startup failures that are the operator's to fix (exit 2, like a config error). */
+  refusal(e: unknown): boolean;
+}
+
+/** The daemon until SIGINT/SIGTERM: token, models, learning, API and dashboard; the exit code. */
+export async function runDaemon(argv: string[], hook: BackendHook | null = null): Promise<number> {
   let app: Awaited<ReturnType<typeof startDaemonApp>>;
   let token: string;
   let tokenFile: string | null = null;
   let tokenEnv: string;
   try {
-    const args = parseDaemonArgs(process.argv.slice(2), DEFAULT_CONFIG);
+    const args = parseDaemonArgs(argv, DEFAULT_CONFIG);
     if (args.help) {
-      console.log(daemonUsage());
+      console.log(`${daemonUsage()}${hook ? `\n${hook.usage}` : ''}`);
       return 0;
     }
     const config = loadDaemonConfig(args.configFile, args.overrides);
@@ -36,7 +50,22 @@ async function main(): Promise<number> {
     const fromEnv = resolveToken(config);
     token = fromEnv ?? randomBytes(18).toString('base64url');
     console.log(`config: ${args.configFile}; calibration: ${config.calibrationDir}; log: ${config.db}`);
-    app = await startDaemonApp({ config, calibration, token });
+    const made = hook ? await hook.create(config, calibration) : null;
+    try {
+      app = await startDaemonApp({ config, calibration, token, ...(made ? { backend: made.backend } : {}) });
+    } catch (e) {
+      await made?.close();
+      throw e;
+    }
+    if (made) {
+      made.attach(app);
+      console.log(made.describe);
+      const close = app.close.bind(app);
+      app.close = async () => {
+        await close();
+        await made.close();
+      };
+    }
     if (fromEnv === null) {
       tokenFile = `${config.db === ':memory:' ? 'daemon' : config.db}.token`;
       try {
@@ -49,8 +78,8 @@ async function main(): Promise<number> {
       }
     }
   } catch (e) {
-    if (e instanceof ConfigError) {
-      console.error(`daemon: ${e.message}`);
+    if (e instanceof ConfigError || hook?.refusal(e)) {
+      console.error(`daemon: ${(e as Error).message}`);
       return 2;
     }
     console.error(`daemon: cannot start: ${(e as Error).message}`);
@@ -115,4 +144,4 @@ async function main(): Promise<number> {
   return process.exitCode === undefined ? 0 : Number(process.exitCode);
 }
 
-process.exitCode = await main();
+runIfMain(import.meta.url, 'daemon', () => runDaemon(process.argv.slice(2)));

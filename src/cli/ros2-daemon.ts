@@ -8,17 +8,13 @@
  * The ros2 settings come from the `backend.ros2` section of the --ros2 file (default: built-in defaults), then from the
  * ROS parameters file and remaps (--ros-args, or INSERTION_ROS2_PARAMS / INSERTION_ROS2_REMAPS as the launch files set).
  */
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { ConfigError, loadCalibration, loadDaemonConfig, readStructured, resolveToken } from '../config/load.ts';
-import { daemonUsage, parseDaemonArgs } from './daemon-args.ts';
-import { startDaemonApp } from '../app/daemon-app.ts';
+import { ConfigError, readStructured } from '../config/load.ts';
 import { createRos2Backend, parseRos2Section, ros2SectionFromEnv, DEFAULT_SECTION } from '../ros2/config.ts';
 import { DaemonRosNode } from '../ros2/node.ts';
 import { TransportUnavailableError } from '../ros2/transport.ts';
-
-const DEFAULT_CONFIG = resolve(import.meta.dirname, '../../config/daemon.yaml');
+import { runIfMain } from '../util/args.ts';
+import { runDaemon } from './daemon.ts';
 
 /** Splits our flags from ROS's: `--ros2 FILE` and everything after `--ros-args` (until `--`). */
 export function splitArgs(argv: string[], env: NodeJS.ProcessEnv): { rest: string[]; ros2File: string | null; env: NodeJS.ProcessEnv } {
@@ -47,55 +43,41 @@ export function splitArgs(argv: string[], env: NodeJS.ProcessEnv): { rest: strin
 }
 
 export async function main(argv = process.argv.slice(2), env = process.env): Promise<number> {
-  let close: () => Promise<void>;
+  let split: ReturnType<typeof splitArgs>;
   try {
-    const { rest, ros2File, env: e } = splitArgs(argv, env);
-    const args = parseDaemonArgs(rest, DEFAULT_CONFIG);
-    if (args.help) {
-      console.log(`${daemonUsage()}\n  --ros2 FILE          backend.ros2 settings (config/ros2.example.yaml)\n  --ros-args ...       ROS remaps (-r from:=to) and --params-file`);
-      return 0;
-    }
-    const config = loadDaemonConfig(args.configFile, args.overrides);
-    const calibration = loadCalibration(config.calibrationDir);
-    let section = DEFAULT_SECTION;
-    if (ros2File) {
-      const raw = readStructured(ros2File) as { backend?: { ros2?: unknown } } | null;
-      section = parseRos2Section(raw?.backend?.ros2, ros2File);
-    }
-    section = ros2SectionFromEnv(section, e, (p) => readFileSync(p, 'utf8'));
-    const goal = calibration.socket.goal;
-    const { backend, transport } = await createRos2Backend(section, { tickHz: config.tickHz, goal: goal ?? null });
-    const fromEnv = resolveToken(config);
-    const token = fromEnv ?? randomBytes(18).toString('base64url');
-    const app = await startDaemonApp({ config, calibration, token, backend });
-    const node = new DaemonRosNode(transport, app.daemon, backend, { ...section.node, practiceCount: 10, staleAfter: calibration.limits.staleSensorMaxAgeS });
-    close = async () => {
-      node.close();
-      await app.close();
-      backend.dispose();
-      await transport.close();
-    };
-    for (const n of app.notes) console.log(n);
-    console.log(`ros2 node ${section.nodeName} over ${transport.name}; services ${section.node.servicePrefix}/{start_practice,stop_practice,estop,reset_estop}`);
-    console.log(`API: ${app.url}`);
-    if (fromEnv === null) console.log(`token for this run (set $DAEMON_TOKEN to choose one): ${token}`);
+    split = splitArgs(argv, env);
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof TransportUnavailableError) {
-      console.error(`daemon: ${(err).message}`);
-      return 2;
-    }
-    console.error(`daemon: cannot start: ${(err as Error).message}`);
-    return 1;
+    console.error(`daemon: ${(err as Error).message}`);
+    return 2;
   }
-  const stop = close;
-  await new Promise<void>((res) => {
-    const onSignal = (): void => void stop().then(res, res);
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
+  const { rest, ros2File, env: e } = split;
+  // The daemon's own startup (token file, models, learning, API, dashboard, signals), on the ros2 backend.
+  return runDaemon(rest, {
+    usage: '  --ros2 FILE          backend.ros2 settings (config/ros2.example.yaml)\n  --ros-args ...       ROS remaps (-r from:=to) and --params-file',
+    refusal: (err) => err instanceof TransportUnavailableError,
+    create: async (config, calibration) => {
+      let section = DEFAULT_SECTION;
+      if (ros2File) {
+        const raw = readStructured(ros2File) as { backend?: { ros2?: unknown } } | null;
+        section = parseRos2Section(raw?.backend?.ros2, ros2File);
+      }
+      section = ros2SectionFromEnv(section, e, (p) => readFileSync(p, 'utf8'));
+      const { backend, transport } = await createRos2Backend(section, { tickHz: config.tickHz, goal: calibration.socket.goal ?? null });
+      let node: DaemonRosNode | null = null;
+      return {
+        backend,
+        describe: `ros2 node ${section.nodeName} over ${transport.name}; services ${section.node.servicePrefix}/{start_practice,stop_practice,estop,reset_estop}`,
+        attach: (app) => {
+          node = new DaemonRosNode(transport, app.daemon, backend, { ...section.node, practiceCount: 10, staleAfter: calibration.limits.staleSensorMaxAgeS });
+        },
+        close: async () => {
+          node?.close();
+          backend.dispose();
+          await transport.close();
+        },
+      };
+    },
   });
-  return 0;
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename)) {
-  process.exitCode = await main();
-}
+runIfMain(import.meta.url, 'ros2-daemon', () => main());
