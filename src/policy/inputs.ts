@@ -206,13 +206,6 @@ export class ModelInputs {
     this.image = im ? new Float32Array(im.width * im.height * 3) : null;
   }
 
-  /** True when `other` makes the same image input, so one result can feed both models. */
-  sameImageAs(other: ModelInputs): boolean {
-    const a = this.spec.image;
-    const b = other.spec.image;
-    return a !== null && b !== null && a.width === b.width && a.height === b.height && a.scale === b.scale && a.offset === b.offset;
-  }
-
   /** The model's inputs for one observation (reused buffers: copy to keep). Throws InputSpecError on a bad frame. */
   build(obs: Observation): ModelInput {
     let image: Float32Array | undefined;
