@@ -49,9 +49,10 @@ export function renderedSize(args: EvalArgs): number {
   const names = args.controllers ?? [];
   if (!names.some((n) => LEARNED_CONTROLLER_NAMES.includes(n))) return args.imageSize ?? 0;
   const spec = inputSpecOf(readCard(cardPathFor(args.policy)), args.policy);
-  const size = args.imageSize ?? loadDaemonConfig(DEFAULT_DAEMON_CONFIG).backend.sim.imageSize;
+  const daemonSize = loadDaemonConfig(DEFAULT_DAEMON_CONFIG).backend.sim.imageSize;
+  const size = args.imageSize ?? daemonSize;
   if (spec.image && (size < spec.image.width || size < spec.image.height)) {
-    throw new UsageError(`--image-size ${size}: ${args.policy} needs a ${spec.image.width}x${spec.image.height} image (its card); render at least that (the daemon renders ${loadDaemonConfig(DEFAULT_DAEMON_CONFIG).backend.sim.imageSize})`);
+    throw new UsageError(`--image-size ${size}: ${args.policy} needs a ${spec.image.width}x${spec.image.height} image (its card); render at least that (the daemon renders ${daemonSize})`);
   }
   return size;
 }

@@ -152,7 +152,6 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
         // A missed tick is a safety event; past the limit in a row, the loop cannot be trusted to hold 10 Hz: stop.
         const inARow = this.timing.missedInARow;
         if (inARow >= this.cal.limits.maxMissedTicks && this.isControlling() && !this.latch.engaged) {
-          this.lastTrip = { reason: 'missed-ticks', detail: `${inARow} control ticks missed in a row`, at: Date.now(), episodeId: this.episode?.id ?? null };
           this.enterEstop('internal', 'internal:missed-ticks', `${inARow} control ticks missed in a row (limit ${this.cal.limits.maxMissedTicks}): the control loop is starved`);
         }
         return this.tick().finally(() => this.timing.tickEnded(this.isControlling()));

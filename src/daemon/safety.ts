@@ -16,7 +16,7 @@ import { limitStep } from '../control/action.ts';
 import type { EstopSignal } from '../robot/backend.ts';
 import type { Observation, Vec3 } from '../core/types.ts';
 
-export type TripReason = 'estop' | 'non-finite' | 'stale-camera' | 'stale-wrench' | 'stale-clock' | 'force-limit' | 'workspace' | 'missed-ticks';
+export type TripReason = 'estop' | 'non-finite' | 'stale-camera' | 'stale-wrench' | 'stale-clock' | 'force-limit' | 'workspace';
 
 export interface SafetyLimits {
   forceLimitN: number;

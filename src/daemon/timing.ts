@@ -45,7 +45,7 @@ export class TickTiming {
   tickStarted(info: TickInfo, control: boolean): number {
     this.backendTotalBefore = this.backend.total;
     if (!(info.missed && control && this.prevTickControl)) {
-      if (control) this.missedInARow = 0;
+      this.missedInARow = 0;
       return 0;
     }
     const n = Math.max(1, info.skipped + (info.lateMs > this.periodMs / 2 ? 1 : 0));

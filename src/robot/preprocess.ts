@@ -129,8 +129,17 @@ export class ImagePreprocessor {
       // Own copy: the backend may reuse its frame buffer, and the log keeps this one.
       rgbBytes = usedSharp ? bytes : bytes.slice();
     }
-    for (let i = 0; i < n * 3; i++) t[i] = (rgbBytes[i] as number) * k;
-    return { rgb: { width, height, data: rgbBytes }, tensor: t, usedSharp };
+    // The floats are made only when asked: the daemon feeds models through policy/inputs.ts, so the tick never pays.
+    let filled = false;
+    return {
+      rgb: { width, height, data: rgbBytes },
+      usedSharp,
+      get tensor(): Float32Array {
+        if (!filled) for (let i = 0; i < n * 3; i++) t[i] = (rgbBytes[i] as number) * k;
+        filled = true;
+        return t;
+      },
+    };
   }
 }
 

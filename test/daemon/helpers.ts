@@ -7,6 +7,7 @@ import type { Calibration, DaemonConfig } from '../../src/config/schema.ts';
 import { startDaemonApp, type DaemonApp, type DaemonAppOptions } from '../../src/app/daemon-app.ts';
 import type { ResidualPolicy, RewardScorer } from '../../src/daemon/interfaces.ts';
 import { MockBackend, type MockBackendOptions } from '../../src/robot/mock-backend.ts';
+import type { RobotBackend } from '../../src/robot/backend.ts';
 import { SimBackend } from '../../src/robot/sim-backend.ts';
 import type { Vec3 } from '../../src/core/types.ts';
 
@@ -40,32 +41,51 @@ export interface RigOptions {
   loadPolicy?: DaemonAppOptions['loadPolicy'];
 }
 
-/** A daemon on the real simulator and a real SQLite file; no shipped models unless given. */
-export async function rig(o: RigOptions = {}): Promise<Rig> {
-  const t = tempDir('daemon-test-');
+/** What both rigs share: a temp log, the shipped config and calibration (edited by the test), the daemon app. */
+async function startRig<B extends RobotBackend>(
+  prefix: string,
+  o: Omit<RigOptions, 'connector'>,
+  prepare: (config: DaemonConfig) => void,
+  backendFor: (config: DaemonConfig) => Promise<B> | B,
+): Promise<{ t: { dir: string; cleanup: () => void }; db: string; config: DaemonConfig; calibration: Calibration; backend: B; app: DaemonApp }> {
+  const t = tempDir(prefix);
   const db = join(t.dir, 'log.db');
   const config = loadDaemonConfig(join(root, 'config/daemon.yaml'), { port: 0, db, realtime: false, episodeSteps: 6, modelsDir: join(t.dir, 'models'), priority: null, ...o.overrides });
   config.practice.explorationNoise = 0;
-  config.backend.sim.nuisance = false;
-  if (o.connector) config.backend.sim.connector = o.connector;
+  prepare(config);
   o.config?.(config);
   const calibration = loadCalibration(join(root, 'calibration'));
   o.calibration?.(calibration);
-  const sim = await SimBackend.create({
-    connector: config.backend.sim.connector,
-    cell: { imageSize: config.backend.sim.imageSize, controlHz: config.tickHz, startHeight: config.backend.sim.startHeight, nuisance: false },
-  });
+  const backend = await backendFor(config);
   const app = await startDaemonApp({
     config,
     calibration,
     token: TOKEN,
-    backend: sim,
+    backend,
     policy: o.policy ?? null,
     reward: o.reward ?? null,
     listen: o.listen ?? false,
     startLoop: o.startLoop ?? false,
     ...(o.loadPolicy ? { loadPolicy: o.loadPolicy } : {}),
   });
+  return { t, db, config, calibration, backend, app };
+}
+
+/** A daemon on the real simulator and a real SQLite file; no shipped models unless given. */
+export async function rig(o: RigOptions = {}): Promise<Rig> {
+  const { t, db, config, calibration, backend: sim, app } = await startRig(
+    'daemon-test-',
+    o,
+    (config) => {
+      config.backend.sim.nuisance = false;
+      if (o.connector) config.backend.sim.connector = o.connector;
+    },
+    (config) =>
+      SimBackend.create({
+        connector: config.backend.sim.connector,
+        cell: { imageSize: config.backend.sim.imageSize, controlHz: config.tickHz, startHeight: config.backend.sim.startHeight, nuisance: false },
+      }),
+  );
   return {
     app,
     sim,
@@ -89,25 +109,12 @@ export interface MockRig extends Omit<Rig, 'sim'> {
  * physics (no MuJoCo: a practice episode costs about a millisecond of robot time).
  */
 export async function mockRig(o: Omit<RigOptions, 'connector'> & { mock?: MockBackendOptions } = {}): Promise<MockRig> {
-  const t = tempDir('daemon-mock-test-');
-  const db = join(t.dir, 'log.db');
-  const config = loadDaemonConfig(join(root, 'config/daemon.yaml'), { port: 0, db, realtime: false, episodeSteps: 6, modelsDir: join(t.dir, 'models'), priority: null, ...o.overrides });
-  config.practice.explorationNoise = 0;
-  o.config?.(config);
-  const calibration = loadCalibration(join(root, 'calibration'));
-  o.calibration?.(calibration);
-  const mock = new MockBackend({ controlHz: config.tickHz, imageSize: config.backend.sim.imageSize, ...o.mock });
-  const app = await startDaemonApp({
-    config,
-    calibration,
-    token: TOKEN,
-    backend: mock,
-    policy: o.policy ?? null,
-    reward: o.reward ?? null,
-    listen: o.listen ?? false,
-    startLoop: o.startLoop ?? false,
-    ...(o.loadPolicy ? { loadPolicy: o.loadPolicy } : {}),
-  });
+  const { t, db, config, calibration, backend: mock, app } = await startRig(
+    'daemon-mock-test-',
+    o,
+    () => undefined,
+    (config) => new MockBackend({ controlHz: config.tickHz, imageSize: config.backend.sim.imageSize, ...o.mock }),
+  );
   return {
     app,
     mock,

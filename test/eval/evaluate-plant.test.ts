@@ -1,5 +1,6 @@
 // The evaluation loop's bookkeeping on a kinematic point plant (fast, no physics); the same loop against the
 // real MuJoCo cell is in evaluate.test.ts.
+import { drawStartOffset } from '../../src/core/scenario.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Controller, ControlContext } from '../../src/control/controller.ts';
@@ -17,17 +18,7 @@ class PlantCell implements EvalCell {
   reset(o: { seed: number; scenario: Scenario }): Observation {
     this.resets.push(o.seed);
     const r = new Rng(o.seed);
-    let x: number;
-    let y: number;
-    if (o.scenario === 'I') {
-      x = r.uniform(-0.01, 0.01);
-      y = r.uniform(-0.01, 0.01);
-    } else {
-      const d = r.uniform(0.01, 0.02);
-      const a = r.uniform(0, 2 * Math.PI);
-      x = d * Math.cos(a);
-      y = d * Math.sin(a);
-    }
+    const [x, y] = drawStartOffset(r, o.scenario);
     this.plant = new HolePlant([x, y, 0.03], [0, 0, 0], 0.008, this.clearance);
     return this.observe();
   }
