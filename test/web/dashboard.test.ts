@@ -183,6 +183,30 @@ test('the dashboard in Chromium: live values, practice from the page, token refu
     await page.setViewportSize({ width: 1440, height: 900 });
   });
 
+  await t.test('a replay of the session with a reward audit is started from the page, and its results are shown', async () => {
+    const path = join(root, 'models/reward.onnx');
+    const card = readCard(cardPathFor(path));
+    r.app.log.store.registerModel({ kind: 'reward', version: versionOf(card), path, card, sha256: sha256Hex(readFileSync(path)) });
+    await until('the page lists the reward version', async () => (await page.locator(`[data-testid=replay-reward] option[value="${versionOf(card)}"]`).count()) === 1, 15_000, 200);
+    await page.selectOption('[data-testid=replay-reward]', versionOf(card));
+    await page.click('[data-testid=replay-start]');
+    await until('replay job done on the daemon', async () => {
+      const jobs = (await (await fetch(`${url}/replays`)).json()) as Array<{ state: string; error: string | null }>;
+      assert.ok(jobs.every((j) => j.state !== 'failed'), `replay failed: ${jobs.map((j) => j.error).join('; ')}`);
+      return jobs[0]?.state === 'done';
+    }, 60_000, 200);
+    const job = (await (await fetch(`${url}/replays/1`)).json()) as { result: { overall: { episodes: number; sameOutcome: number }; audit: { replayed: { samples: number; fp: number } | null } } };
+    const o = job.result.overall;
+    assert.ok(o.episodes >= 4, `replayed the finished episodes (${o.episodes})`);
+    await until('the page shows the comparison', async () => ((await page.textContent('[data-testid=replay-result]')) ?? '').includes(`${o.sameOutcome}/${o.episodes}`), 10_000, 100);
+    const audit = job.result.audit?.replayed;
+    assert.ok(audit && audit.samples > 0, 'the reward was audited on the replayed frames');
+    const shown = (await page.textContent('[data-testid=audit-replayed]')) ?? '';
+    assert.match(shown, new RegExp(`frames${audit.samples}`), 'frames audited shown');
+    assert.match(shown, new RegExp(`false positives${audit.fp}`), 'false positives shown');
+    assert.match((await page.textContent('[data-testid=replay-jobs]')) ?? '', /done/);
+  });
+
   await t.test('the e-stop button stops the arm within a tick (checked on the daemon)', async () => {
     await until('running mid-episode', () => d.currentState === 'running', 20_000, 5);
     const period = 1000 / r.config.tickHz;

@@ -4,6 +4,7 @@ import { type Box, type Notice, dismiss, estop, forgetToken, hasToken, notices, 
 import { LiveModel } from './live.ts';
 import { ActionsCard, CameraCard, PracticeCard, RewardCard, SafetyCard, TimingCard, WrenchCard } from './panels-live.tsx';
 import { EventsCard, LearningCard, PolicyCard, SessionsCard } from './panels-log.tsx';
+import { ReplayCard } from './panels-replay.tsx';
 
 function useBox<T>(b: Box<T>): T {
   const [v, setV] = useState(b.value);
@@ -146,6 +147,7 @@ export function App() {
         <TimingCard s={s} history={m.timing} />
         <SessionsCard tick={m.episodeTick} />
         <PolicyCard s={s} tick={m.episodeTick} />
+        <ReplayCard tick={m.episodeTick} />
         <EventsCard tick={m.episodeTick} />
       </main>
       <footer class="foot muted small">

@@ -23,3 +23,12 @@ export interface ConnectorsReply {
   connectors: Array<{ name: string; family: string; heldOut: boolean | null }>;
   note: string | null;
 }
+
+export type { ClassifierAudit } from '../../src/replay/audit.ts';
+import type { ReplayJob } from '../../src/replay/jobs.ts';
+import type { OverallComparison } from '../../src/replay/compare.ts';
+
+/** GET /replays: a job without its result document, with its overall figures once done. */
+export type ReplayJobView = Omit<ReplayJob, 'result'> & { url: string; overall: OverallComparison | null };
+/** GET /replays/:id */
+export type ReplayJobFull = ReplayJob & { url: string };
