@@ -87,7 +87,7 @@ export class FusedMlp {
         const z = this.z[i] as Float32Array;
         g.sgemm(false, false, 1, n, l.outDim, l.inDim, h, 0, W, 0, z, b, 1, 0, 0);
         g.layerNorm(z, this.params[l.p + 2] as Float32Array, this.params[l.p + 3] as Float32Array, out, LN_EPSILON);
-        for (let k = 0; k < out.length; k++) if ((out[k] as number) < 0) out[k] = 0;
+        g.relu(out);
       } else {
         g.sgemm(false, false, 1, n, l.outDim, l.inDim, h, 0, W, 0, out, b, 1, l.relu ? 1 : 0, 0);
       }
@@ -112,7 +112,7 @@ export class FusedMlp {
         // d holds d(loss)/d(layer output): through ReLU (output > 0), then LayerNorm into d's own (now free) buffer.
         const out = this.a[i] as Float32Array;
         const dr = other(d).subarray(0, m);
-        for (let k = 0; k < m; k++) dr[k] = (out[k] as number) > 0 ? (d[k] as number) : 0;
+        g.reluGrad(d.subarray(0, m), out, dr);
         dz = dr;
         if (l.ln) {
           dz = other(dr).subarray(0, m);
