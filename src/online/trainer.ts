@@ -97,6 +97,8 @@ export interface TrainerProgress {
   /** Mean learned reward (rewardProb) of the online transitions seen so far. */
   meanPredictedReward: number | null;
   updatesPerSec: number | null;
+  /** The engine the updates run on (tfjs backend, GEMM, fused heads), as in the model cards. */
+  engine?: string;
   exports: number;
   lastExport: { version: string; path: string; modelId: number } | null;
 }
@@ -527,6 +529,7 @@ export class OnlineTrainer {
       losses: l ? { vLoss: l.vLoss, qLoss: l.qLoss, piLoss: l.piLoss, qMean: l.qMean, vMean: l.vMean } : null,
       meanPredictedReward: this.rewardCount ? this.rewardSum / this.rewardCount : null,
       updatesPerSec: this.ups,
+      ...(this.agent ? { engine: this.agent.backend } : {}),
       exports: this.exports,
       lastExport: this.lastExport,
     };
