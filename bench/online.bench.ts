@@ -114,6 +114,7 @@ const phase1 = {
   seconds: wall,
   onlineUpdatesPerSec: updates / wall,
   trainerReportedUpdatesPerSec: learning.supervisor.status().progress?.updatesPerSec ?? null,
+  trainerCpuMsPerUpdate: learning.supervisor.status().progress?.cpuMsPerUpdate ?? null,
   trainerEngine: learning.supervisor.status().progress?.engine ?? null,
   critics: Number(arg('critics') ?? 2),
   // Updates per control tick (= per new transition while practising): the update ratio sustained.
