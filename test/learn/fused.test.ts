@@ -173,3 +173,30 @@ test('fused heads on the chain MDP reach the known expectile value; checkpoints 
   }
   agent.dispose();
 });
+
+test('switching engines mid-run continues the same run (weights, targets and Adam state shared), checkpoints included', { skip: noGemm }, async () => {
+  const cfg = featureConfig({ critics: 3, targetCritics: 2 });
+  const ref = runAgent(false, cfg, 6);
+  const agent = new IqlAgent(cfg);
+  const dir = (await import('node:fs')).mkdtempSync((await import('node:path')).join((await import('node:os')).tmpdir(), 'fused-ckpt-'));
+  try {
+    const stats: IqlStats[] = [];
+    for (let i = 0; i < 6; i++) {
+      setFusedHeads(i % 2 === 0);
+      stats.push(agent.update(featureBatch(100 + i)));
+      if (i === 2) {
+        // A checkpoint taken after a fused step, restored into a fresh agent that carries on.
+        setFusedHeads(true);
+        await agent.saveCheckpoint(dir);
+        await agent.loadCheckpoint(dir);
+      }
+    }
+    stats.forEach((s, i) => {
+      for (const k of ['vLoss', 'qLoss', 'piLoss', 'advMean'] as const) close(s[k], (ref.stats[i] as IqlStats)[k], 2e-4, `step ${i + 1} ${k}`);
+    });
+  } finally {
+    setFusedHeads(true);
+    agent.dispose();
+    (await import('node:fs')).rmSync(dir, { recursive: true, force: true });
+  }
+});
