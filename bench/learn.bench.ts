@@ -4,7 +4,9 @@
  *   - offline IQL with a DAIB image encoder per network (policy, twin Q, V) at 32x32x3 and 64x64x3,
  *   - IQL on cached frozen-encoder features (the online case; 48-d features + 9-d proprio, 2x256 MLPs).
  * Each workload runs on both engines side by side (iterations alternate, so both see the same machine load):
- * tfjs-wasm with its own matMul, and tfjs-wasm with the native OpenBLAS GEMM (src/learn/gemm.ts) when it loads.
+ * tfjs-wasm with its own matMul, and tfjs-wasm with the native OpenBLAS GEMM (src/learn/gemm.ts) when it loads; the
+ * cached-features workloads (twin Q, and RLPD's 10-critic ensemble) also on the fused heads (src/learn/fused.ts), the
+ * engine the online trainer uses.
  * Then the same shapes in PyTorch (bench/learn_torch.py, Debian's python3-torch) with 1 thread (as ours) and 2.
  * Also: the GEMM peak of this CPU (OpenBLAS sgemm at 1024^3, 1 thread; and wasm's XNNPack), and for every workload
  * its matMul+conv FLOPs per update (counted from the kernels that ran) and the share of that peak it reaches.
@@ -47,7 +49,7 @@ const useEngine = (e: Engine): void => {
 setNativeGemm(false);
 const wasmLabel = backendLabel();
 setNativeGemm(true);
-console.log(`engines: ${wasmLabel}${nativeLabel ? `\n         ${nativeLabel}` : `\n         (native gemm unavailable: ${info.gemmError})`}`);
+console.log(`engines: ${wasmLabel}${nativeLabel ? `\n         ${nativeLabel}\n         fused = the native kernels + IQL heads fused (src/learn/fused.ts; cached-features workloads only)` : `\n         (native gemm unavailable: ${info.gemmError})`}`);
 const loadAvg = (): string => os.loadavg().map((x) => x.toFixed(2)).join(' ');
 const load0 = os.loadavg();
 console.log(`cpu: ${os.cpus()[0]?.model ?? '?'} x${os.cpus().length}; load average ${loadAvg()} (shared machine: compare ratios measured side by side)`);
