@@ -328,8 +328,14 @@ static napi_value LayerNorm(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, "gemm.layerNorm: rows longer than 65536 values");
     return NULL;
   }
-  static float tmp[65536];
+  /* Scratch per call (not static): the addon may be loaded in more than one thread (worker_threads). */
+  float *tmp = (float *)malloc(sizeof(float) * lg);
+  if (!tmp) {
+    napi_throw_error(env, NULL, "gemm.layerNorm: out of memory");
+    return NULL;
+  }
   ln_rows(x, g, b, y, lx, lg, (float)eps, tmp);
+  free(tmp);
   return NULL;
 }
 
@@ -349,12 +355,17 @@ static napi_value LayerNormGrad(napi_env env, napi_callback_info info) {
     return NULL;
   }
   const size_t c = lg;
-  static float accG[65536], accB[65536], xh[65536], gg[65536], tmp[65536];
-  memset(accG, 0, c * sizeof(float));
-  memset(accB, 0, c * sizeof(float));
+  /* Scratch per call (not static): the addon may be loaded in more than one thread (worker_threads). */
+  float *scratch = (float *)calloc(5 * c, sizeof(float));
+  if (!scratch) {
+    napi_throw_error(env, NULL, "gemm.layerNormGrad: out of memory");
+    return NULL;
+  }
+  float *accG = scratch, *accB = scratch + c, *xh = scratch + 2 * c, *gg = scratch + 3 * c, *tmp = scratch + 4 * c;
   ln_grad_rows(dy, x, g, dx, accG, accB, xh, gg, tmp, lx, c, (float)eps);
   memcpy(dg, accG, c * sizeof(float));
   memcpy(db, accB, c * sizeof(float));
+  free(scratch);
   return NULL;
 }
 
