@@ -4,7 +4,9 @@
  *   - offline IQL with a DAIB image encoder per network (policy, twin Q, V) at 32x32x3 and 64x64x3,
  *   - IQL on cached frozen-encoder features (the online case; 48-d features + 9-d proprio, 2x256 MLPs).
  * Each workload runs on both engines side by side (iterations alternate, so both see the same machine load):
- * tfjs-wasm with its own matMul, and tfjs-wasm with the native OpenBLAS GEMM (src/learn/gemm.ts) when it loads.
+ * tfjs-wasm with its own matMul, and tfjs-wasm with the native OpenBLAS GEMM (src/learn/gemm.ts) when it loads; the
+ * cached-features workloads (twin Q, and RLPD's 10-critic ensemble) also on the fused heads (src/learn/fused.ts), the
+ * engine the online trainer uses.
  * Then the same shapes in PyTorch (bench/learn_torch.py, Debian's python3-torch) with 1 thread (as ours) and 2.
  * Also: the GEMM peak of this CPU (OpenBLAS sgemm at 1024^3, 1 thread; and wasm's XNNPack), and for every workload
  * its matMul+conv FLOPs per update (counted from the kernels that ran) and the share of that peak it reaches.
@@ -21,7 +23,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend, backendLabel, setNativeGemm } from '../src/learn/backend.ts';
 import { loadGemm } from '../src/learn/gemm.ts';
 import { DaibClassifier, defaultDaibConfig } from '../src/learn/daib.ts';
-import { DEFAULT_IQL, IqlAgent, type IqlBatch, iqlDaibConfig } from '../src/learn/iql.ts';
+import { DEFAULT_IQL, IqlAgent, type IqlBatch, iqlDaibConfig, setFusedHeads } from '../src/learn/iql.ts';
 import { makePegDataset } from '../src/learn/synthetic.ts';
 import { Rng } from '../src/util/rng.ts';
 import { summarize, writeResults, type Summary } from './lib.ts';
@@ -36,11 +38,18 @@ const wanted = (name: string): boolean => !only.length || only.some((o) => name.
 const B = 256;
 const info = await initBackend();
 const nativeLabel = info.gemm ? backendLabel() : null;
-const engines: Array<{ engine: string; native: boolean }> = [{ engine: 'wasm', native: false }, ...(info.gemm ? [{ engine: 'wasm+openblas', native: true }] : [])];
+interface Engine { engine: string; native: boolean; fused: boolean }
+const engines: Engine[] = [{ engine: 'wasm', native: false, fused: false }, ...(info.gemm ? [{ engine: 'wasm+openblas', native: true, fused: false }] : [])];
+// IQL on cached features also runs on the fused heads (src/learn/fused.ts) when the native kernels load.
+const featureEngines: Engine[] = [...engines, ...(info.gemm ? [{ engine: 'fused', native: true, fused: true }] : [])];
+const useEngine = (e: Engine): void => {
+  setNativeGemm(e.native);
+  setFusedHeads(e.fused);
+};
 setNativeGemm(false);
 const wasmLabel = backendLabel();
 setNativeGemm(true);
-console.log(`engines: ${wasmLabel}${nativeLabel ? `\n         ${nativeLabel}` : `\n         (native gemm unavailable: ${info.gemmError})`}`);
+console.log(`engines: ${wasmLabel}${nativeLabel ? `\n         ${nativeLabel}\n         fused = the native kernels + IQL heads fused (src/learn/fused.ts; cached-features workloads only)` : `\n         (native gemm unavailable: ${info.gemmError})`}`);
 const loadAvg = (): string => os.loadavg().map((x) => x.toFixed(2)).join(' ');
 const load0 = os.loadavg();
 console.log(`cpu: ${os.cpus()[0]?.model ?? '?'} x${os.cpus().length}; load average ${loadAvg()} (shared machine: compare ratios measured side by side)`);
@@ -127,17 +136,19 @@ interface Row {
 const rows: Row[] = [];
 
 /** Both engines, iterations alternating, so both see the same load. */
-async function measure(name: string, warmup: number, iters: number, fn: () => void): Promise<void> {
+async function measure(name: string, warmup: number, iters: number, fn: () => void, list: Engine[] = engines): Promise<void> {
   if (!wanted(name)) return;
-  for (const e of engines) {
-    setNativeGemm(e.native);
+  for (const e of list) {
+    useEngine(e);
     for (let i = 0; i < warmup; i++) fn();
   }
+  // FLOPs counted from the tfjs kernels (the fused engine does the same GEMMs: its forward on s for V is shared).
+  useEngine(list[0] as Engine);
   const gflop = (await flopsOf(fn)) / 1e9;
-  const samples = engines.map(() => ({ wall: [] as number[], cpu: [] as number[] }));
+  const samples = list.map(() => ({ wall: [] as number[], cpu: [] as number[] }));
   for (let i = 0; i < iters; i++) {
-    for (const [j, e] of engines.entries()) {
-      setNativeGemm(e.native);
+    for (const [j, e] of list.entries()) {
+      useEngine(e);
       const c0 = process.cpuUsage();
       const t0 = performance.now();
       fn();
@@ -146,8 +157,8 @@ async function measure(name: string, warmup: number, iters: number, fn: () => vo
       samples[j]?.cpu.push((c.user + c.system) / 1000);
     }
   }
-  setNativeGemm(true);
-  for (const [j, e] of engines.entries()) {
+  useEngine({ engine: '', native: true, fused: true });
+  for (const [j, e] of list.entries()) {
     const ms = summarize(samples[j]?.wall ?? []);
     const cpuMs = summarize(samples[j]?.cpu ?? []);
     const row = { name, engine: e.engine, ms, cpuMs, updatesPerSec: 1000 / ms.median, updatesPerCpuSec: 1000 / cpuMs.median, gflopPerUpdate: gflop };
@@ -218,17 +229,19 @@ for (const S of [32, 64]) {
   await measure(`iql image encoders ${S}x${S}`, 2, quick ? 2 : S === 64 ? 3 : 5, () => agent.update(batch));
 }
 
-// --- IQL on cached features (online)
-if (wanted('iql cached features (48-d)')) {
+// --- IQL on cached features (online): twin critics, and RLPD's 10-critic ensemble (target: min of a random 2)
+for (const critics of [2, 10]) {
+  const name = critics === 2 ? 'iql cached features (48-d)' : 'iql features, 10 critics';
+  if (!wanted(name)) continue;
   const F = 48;
-  const agent = new IqlAgent({ ...DEFAULT_IQL, mode: 'features', proprioDim: 9, proprioScale, featureDims: { pi: F, q: F, v: F }, seed: 1 });
+  const agent = new IqlAgent({ ...DEFAULT_IQL, mode: 'features', proprioDim: 9, proprioScale, featureDims: { pi: F, q: F, v: F }, critics, targetCritics: 2, seed: 1 });
   const rng = new Rng(3);
   const f = (k: number, s = 1): Float32Array => Float32Array.from({ length: B * k }, () => rng.normal(0, s));
   const batch: IqlBatch = {
     size: B, features: f(F), nextFeatures: f(F), proprio: f(9, 0.01), nextProprio: f(9, 0.01), action: f(3, 0.003),
     reward: Float32Array.from({ length: B }, () => (rng.bernoulli(0.3) ? 1 : 0)), done: new Float32Array(B),
   };
-  await measure('iql cached features (48-d)', 10, quick ? 10 : 40, () => agent.update(batch));
+  await measure(name, critics === 2 ? 10 : 3, quick ? (critics === 2 ? 10 : 4) : 40, () => agent.update(batch), featureEngines);
 }
 
 // --- The yardstick: the same shapes in PyTorch (Debian's python3-torch, CPU), one thread (as ours) and two.
@@ -271,7 +284,7 @@ for (const name of [...new Set(rows.map((r) => r.name))]) {
 console.log(`load average before ${load0.map((x) => x.toFixed(2)).join(' ')}, after ${loadAvg()}`);
 
 const file = writeResults('learn', {
-  engines: engines.map((e) => e.engine), wasmLabel, nativeLabel, gemmError: info.gemmError ?? null, batch: B, convKernels: convRows,
+  engines: featureEngines.map((e) => e.engine), wasmLabel, nativeLabel, gemmError: info.gemmError ?? null, batch: B, convKernels: convRows,
   gemmPeak, loadAverageBefore: load0, loadAverageAfter: os.loadavg(), cpus: os.cpus().length, pytorch: torchRuns, summary,
   rows: rows.map((r) => ({ name: r.name, engine: r.engine, updatesPerSec: r.updatesPerSec, medianMs: r.ms.median, p99Ms: r.ms.p99, cpuMedianMs: r.cpuMs.median, updatesPerCpuSec: r.updatesPerCpuSec, gflopPerUpdate: r.gflopPerUpdate, n: r.ms.n })),
 });

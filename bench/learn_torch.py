@@ -63,21 +63,21 @@ def mlp(i, o, ln):
     return nn.Sequential(*layers, nn.Linear(i, o))
 
 
-def iql(size):
-    """One IQL update function; size None = cached 48-d features."""
+def iql(size, critics=2):
+    """One IQL update function; size None = cached 48-d features. critics > 2: RLPD's ensemble (target: min of a random 2)."""
     F_ = 48
     P, A = 9, 3
     enc = {k: Encoder(size) for k in ("pi", "q", "v")} if size else None
     qt_enc = Encoder(size) if size else None
     pi, v = mlp(F_ + P, A, False), mlp(F_ + P, 1, True)
-    q1, q2 = mlp(F_ + P + A, 1, True), mlp(F_ + P + A, 1, True)
-    q1t, q2t = mlp(F_ + P + A, 1, True), mlp(F_ + P + A, 1, True)
-    q1t.load_state_dict(q1.state_dict())
-    q2t.load_state_dict(q2.state_dict())
+    qs = [mlp(F_ + P + A, 1, True) for _ in range(critics)]
+    qts = [mlp(F_ + P + A, 1, True) for _ in range(critics)]
+    for t, q in zip(qts, qs):
+        t.load_state_dict(q.state_dict())
     log_std = nn.Parameter(torch.zeros(A))
     p_pi = list(pi.parameters()) + [log_std] + (list(enc["pi"].parameters()) if enc else [])
     p_v = list(v.parameters()) + (list(enc["v"].parameters()) if enc else [])
-    p_q = list(q1.parameters()) + list(q2.parameters()) + (list(enc["q"].parameters()) if enc else [])
+    p_q = [p for q in qs for p in q.parameters()] + (list(enc["q"].parameters()) if enc else [])
     o_pi, o_v, o_q = (torch.optim.Adam(p, lr=3e-4) for p in (p_pi, p_v, p_q))
     if size:
         obs, nobs = torch.rand(B, 3, size, size), torch.rand(B, 3, size, size)
@@ -96,7 +96,9 @@ def iql(size):
         with torch.no_grad():
             zq, _ = feat("qt", obs, False)
             zv, _ = feat("v", obs, False)
-            qt = torch.min(q1t(torch.cat([zq, prop, act], -1)), q2t(torch.cat([zq, prop, act], -1)))
+            qin = torch.cat([zq, prop, act], -1)
+            sub = torch.randperm(critics)[:2].tolist() if critics > 2 else range(critics)
+            qt = torch.stack([qts[j](qin) for j in sub]).min(0).values
             w = torch.exp(3 * (qt - v(torch.cat([zv, prop], -1)))).clamp(max=100)
         z, aux = feat("pi", obs, True)
         mean = torch.tanh(pi(torch.cat([z, prop], -1)))
@@ -112,10 +114,10 @@ def iql(size):
             y = rew + 0.99 * (1 - done) * v(torch.cat([zn, nprop], -1))
         z, aux = feat("q", obs, True)
         qi = torch.cat([z, prop, act], -1)
-        loss = ((q1(qi) - y) ** 2).mean() + ((q2(qi) - y) ** 2).mean() + aux
+        loss = sum(((q(qi) - y) ** 2).mean() for q in qs) + aux
         o_q.zero_grad(); loss.backward(); o_q.step()
         with torch.no_grad():
-            pairs = [(q1t, q1), (q2t, q2)] + ([(qt_enc, enc["q"])] if size else [])
+            pairs = list(zip(qts, qs)) + ([(qt_enc, enc["q"])] if size else [])
             for t, s in pairs:
                 for pt, ps in zip(t.parameters(), s.parameters()):
                     pt.mul_(0.995).add_(ps, alpha=0.005)
@@ -155,6 +157,7 @@ workloads = [
     ("iql image encoders 32x32", lambda: iql(32), 2, 2 if quick else 5),
     ("iql image encoders 64x64", lambda: iql(64), 2, 2 if quick else 3),
     ("iql cached features (48-d)", lambda: iql(None), 10, 10 if quick else 40),
+    ("iql features, 10 critics", lambda: iql(None, 10), 3, 4 if quick else 40),
 ]
 rows = [measure(name, make(), w, n) for name, make, w, n in workloads if not only or any(o in name for o in only)]
 print(json.dumps({"threads": threads, "torch": torch.__version__, "rows": rows}))

@@ -9,6 +9,7 @@
  *
  *   npx tsx bench/online.bench.ts [--checkpoint data/runs/iql] [--offline-db data/prior.db] [--seconds 120] [--swaps 200]
  *                                 [--hidden 16,16 --z 4,4 (the tiny checkpoint's MLP widths and zI,zS sizes)] [--utd 4]
+ *                                 [--critics 10 (the tiny checkpoint's Q ensemble; target: min of a random 2)]
  * Without a checkpoint argument it trains a tiny one first (16 px, real MuJoCo data): figures then describe the
  * plumbing with small networks. The trainer child runs the same initBackend as this process: the engine printed
  * (wasm+openblas or wasm; INSERTION_GEMM=off forces wasm's own matMul) is the one it uses.
@@ -61,7 +62,7 @@ if (!checkpoint) {
   await collectPrior({ db, connectors: train, controllers: ['expert'], scenarios: ['I', 'II'], episodesPerConnector: 2, seed: 5, workers: 0, settings: { ...DEFAULT_PRIOR_SETTINGS, imageSize: 64, episodeLength: 12, goalNoise: 0.002 } });
   const split = makeSplit({ description: 'bench', heldOut: [connector], train }, loadConnectors(), 'bench');
   checkpoint = join(tmp, 'ckpt');
-  const run = await trainOffline({ ...DEFAULT_OFFLINE, db, split, steps: 10, imageSize: 16, batchSize: 16, filters: [4, 4], zIDim: tinyZ[0], zSDim: tinyZ[1], hidden: tinyHidden, seed: 3, checkpointDir: checkpoint, checkpointEvery: 10, resume: false, logEvery: 1e9 });
+  const run = await trainOffline({ ...DEFAULT_OFFLINE, db, split, steps: 10, imageSize: 16, batchSize: 16, filters: [4, 4], zIDim: tinyZ[0], zSDim: tinyZ[1], hidden: tinyHidden, critics: Number(arg('critics') ?? 2), seed: 3, checkpointDir: checkpoint, checkpointEvery: 10, resume: false, logEvery: 1e9 });
   run.agent.dispose();
   offlineDb = db;
   offlineDomains = train;
@@ -113,6 +114,12 @@ const phase1 = {
   seconds: wall,
   onlineUpdatesPerSec: updates / wall,
   trainerReportedUpdatesPerSec: learning.supervisor.status().progress?.updatesPerSec ?? null,
+  trainerCpuMsPerUpdate: learning.supervisor.status().progress?.cpuMsPerUpdate ?? null,
+  trainerEngine: learning.supervisor.status().progress?.engine ?? null,
+  critics: Number(arg('critics') ?? 2),
+  // Updates per control tick (= per new transition while practising): the update ratio sustained.
+  updateRatioSustained: updates / Math.max(1, st.timing.controlTicks - m0.controlTicks),
+  owedAtEnd: learning.supervisor.status().progress?.owed ?? null,
   controlTicks: st.timing.controlTicks - m0.controlTicks,
   missedControlTicks: st.timing.missedControl - m0.missedControl,
   missedControlTicksBackend: st.timing.missedControlBackend - m0.missedControlBackend,

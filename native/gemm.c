@@ -26,6 +26,8 @@
  *        mode 2: out dW [KH, KW, Ci, Co] = the filter gradient from a = x, b = dy.
  *   sumRows(x, out)                 out[k] = sum over rows of x[row, k] (rows of out.length values; double accumulators)
  *   addRow(a, b, out)               out[i] = a[i] + b[i % b.length] (a bias row added to every row)
+ *   relu(x)                         x = max(x, 0) in place; reluGrad(dy, y, dx): dx = y > 0 ? dy : 0 (y = relu's output).
+ *        For the fused MLP heads (src/learn/fused.ts): element loops in C instead of JS (several times faster there).
  *   Every array is a Float32Array (views on the wasm heap work: no copy); sizes are checked before any access.
  */
 #include <dlfcn.h>
@@ -196,7 +198,15 @@ static int dbl(napi_env env, napi_value v, double *out, const char *name) {
   return 1;
 }
 
-static void adam_loop(const float *restrict W, const float *restrict G, float *restrict M, float *restrict V, float *restrict O, size_t n,
+/* Element loops get an AVX2 clone picked at load time (ifunc) on CPUs that have it: the same IEEE operations in the
+ * same order (no FMA contraction under -std=c11, no reassociation), so results equal the baseline clone's. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define VEC_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define VEC_CLONES
+#endif
+
+VEC_CLONES static void adam_loop(const float *restrict W, const float *restrict G, float *restrict M, float *restrict V, float *restrict O, size_t n,
                       double lr, double b1, double b2, double eps, double c1, double c2) {
   for (size_t k = 0; k < n; k++) {
     const double gk = G[k];
@@ -255,17 +265,49 @@ static napi_value Lerp(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* Row mean and 1/sqrt(var + eps), two-pass in float (as tfjs's own kernels; vectorisable). */
-static void row_stats(const float *restrict x, size_t c, float eps, float *mu, float *r) {
-  float m = 0, v = 0;
-  for (size_t k = 0; k < c; k++) m += x[k];
-  m /= (float)c;
-  for (size_t k = 0; k < c; k++) {
-    const float d = x[k] - m;
-    v += d * d;
-  }
+/* Sum of x[0..c) with 8 interleaved partial sums (a fixed order, so deterministic; the compiler vectorises it). */
+static inline float sum8(const float *restrict x, size_t c) {
+  float p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  size_t k = 0;
+  for (; k + 8 <= c; k += 8)
+    for (int j = 0; j < 8; j++) p[j] += x[k + j];
+  float s = ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+  for (; k < c; k++) s += x[k];
+  return s;
+}
+
+/* Row mean and 1/sqrt(var + eps), two-pass in float (as tfjs's own kernels); tmp holds c floats. */
+static inline void row_stats(const float *restrict x, size_t c, float eps, float *restrict tmp, float *mu, float *r) {
+  const float m = sum8(x, c) / (float)c;
+  for (size_t k = 0; k < c; k++) tmp[k] = (x[k] - m) * (x[k] - m);
   *mu = m;
-  *r = 1.0f / sqrtf(v / (float)c + eps);
+  *r = 1.0f / sqrtf(sum8(tmp, c) / (float)c + eps);
+}
+
+VEC_CLONES static void ln_rows(const float *restrict X, const float *restrict G, const float *restrict Bt, float *restrict Y, size_t lx, size_t c, float eps, float *restrict tmp) {
+  for (size_t o = 0; o < lx; o += c) {
+    float mu, r;
+    row_stats(X + o, c, eps, tmp, &mu, &r);
+    for (size_t k = 0; k < c; k++) Y[o + k] = (X[o + k] - mu) * r * G[k] + Bt[k];
+  }
+}
+
+VEC_CLONES static void ln_grad_rows(const float *restrict DY, const float *restrict X, const float *restrict G, float *restrict DX, float *restrict accG,
+                                   float *restrict accB, float *restrict xh, float *restrict gg, float *restrict tmp, size_t lx, size_t c, float eps) {
+  for (size_t o = 0; o < lx; o += c) {
+    float mu, r;
+    row_stats(X + o, c, eps, tmp, &mu, &r);
+    for (size_t k = 0; k < c; k++) {
+      const float xk = (X[o + k] - mu) * r, d = DY[o + k], gk = d * G[k];
+      xh[k] = xk;
+      gg[k] = gk;
+      tmp[k] = gk * xk;
+      accG[k] += d * xk;
+      accB[k] += d;
+    }
+    const float s1 = sum8(gg, c) / (float)c, s2 = sum8(tmp, c) / (float)c;
+    for (size_t k = 0; k < c; k++) DX[o + k] = r * (gg[k] - s1 - xh[k] * s2);
+  }
 }
 
 static napi_value LayerNorm(napi_env env, napi_callback_info info) {
@@ -282,14 +324,18 @@ static napi_value LayerNorm(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, "gemm.layerNorm: x and y must be rows of gamma.length values; beta as gamma");
     return NULL;
   }
-  const size_t c = lg;
-  const float *restrict X = x, *restrict G = g, *restrict Bt = b;
-  float *restrict Y = y;
-  for (size_t o = 0; o < lx; o += c) {
-    float mu, r;
-    row_stats(X + o, c, (float)eps, &mu, &r);
-    for (size_t k = 0; k < c; k++) Y[o + k] = (X[o + k] - mu) * r * G[k] + Bt[k];
+  if (lg > 65536) {
+    napi_throw_range_error(env, NULL, "gemm.layerNorm: rows longer than 65536 values");
+    return NULL;
   }
+  /* Scratch per call (not static): the addon may be loaded in more than one thread (worker_threads). */
+  float *tmp = (float *)malloc(sizeof(float) * lg);
+  if (!tmp) {
+    napi_throw_error(env, NULL, "gemm.layerNorm: out of memory");
+    return NULL;
+  }
+  ln_rows(x, g, b, y, lx, lg, (float)eps, tmp);
+  free(tmp);
   return NULL;
 }
 
@@ -309,29 +355,17 @@ static napi_value LayerNormGrad(napi_env env, napi_callback_info info) {
     return NULL;
   }
   const size_t c = lg;
-  static float accG[65536], accB[65536], xh[65536], gg[65536];
-  memset(accG, 0, c * sizeof(float));
-  memset(accB, 0, c * sizeof(float));
-  const float *restrict X = x, *restrict DY = dy, *restrict G = g;
-  float *restrict DX = dx;
-  for (size_t o = 0; o < lx; o += c) {
-    float mu, r, s1 = 0, s2 = 0;
-    row_stats(X + o, c, (float)eps, &mu, &r);
-    for (size_t k = 0; k < c; k++) {
-      const float xk = (X[o + k] - mu) * r, d = DY[o + k], gk = d * G[k];
-      xh[k] = xk;
-      gg[k] = gk;
-      s1 += gk;
-      s2 += gk * xk;
-      accG[k] += d * xk;
-      accB[k] += d;
-    }
-    s1 /= (float)c;
-    s2 /= (float)c;
-    for (size_t k = 0; k < c; k++) DX[o + k] = r * (gg[k] - s1 - xh[k] * s2);
+  /* Scratch per call (not static): the addon may be loaded in more than one thread (worker_threads). */
+  float *scratch = (float *)calloc(5 * c, sizeof(float));
+  if (!scratch) {
+    napi_throw_error(env, NULL, "gemm.layerNormGrad: out of memory");
+    return NULL;
   }
+  float *accG = scratch, *accB = scratch + c, *xh = scratch + 2 * c, *gg = scratch + 3 * c, *tmp = scratch + 4 * c;
+  ln_grad_rows(dy, x, g, dx, accG, accB, xh, gg, tmp, lx, c, (float)eps);
   memcpy(dg, accG, c * sizeof(float));
   memcpy(db, accB, c * sizeof(float));
+  free(scratch);
   return NULL;
 }
 
@@ -513,6 +547,40 @@ static napi_value AddRow(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+VEC_CLONES static void relu_loop(float *restrict x, size_t n) {
+  for (size_t k = 0; k < n; k++) x[k] = x[k] > 0 ? x[k] : 0;
+}
+
+VEC_CLONES static void relu_grad_loop(const float *restrict dy, const float *restrict y, float *restrict dx, size_t n) {
+  for (size_t k = 0; k < n; k++) dx[k] = y[k] > 0 ? dy[k] : 0;
+}
+
+static napi_value Relu(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value a[1];
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  float *x;
+  size_t lx;
+  if (argc != 1 || !f32(env, a[0], &x, &lx, "x")) return NULL;
+  relu_loop(x, lx);
+  return NULL;
+}
+
+static napi_value ReluGrad(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value a[3];
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  float *dy, *y, *dx;
+  size_t ldy, ly, ldx;
+  if (argc != 3 || !f32(env, a[0], &dy, &ldy, "dy") || !f32(env, a[1], &y, &ly, "y") || !f32(env, a[2], &dx, &ldx, "dx")) return NULL;
+  if (ly != ldy || ldx != ldy) {
+    napi_throw_range_error(env, NULL, "gemm.reluGrad: dy, y and dx must have the same length");
+    return NULL;
+  }
+  relu_grad_loop(dy, y, dx, ldy);
+  return NULL;
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"open", NULL, Open, NULL, NULL, NULL, napi_default, NULL},
@@ -525,6 +593,8 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"conv", NULL, Conv, NULL, NULL, NULL, napi_default, NULL},
       {"sumRows", NULL, SumRows, NULL, NULL, NULL, napi_default, NULL},
       {"addRow", NULL, AddRow, NULL, NULL, NULL, napi_default, NULL},
+      {"relu", NULL, Relu, NULL, NULL, NULL, napi_default, NULL},
+      {"reluGrad", NULL, ReluGrad, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

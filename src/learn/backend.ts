@@ -56,7 +56,7 @@ export interface InitBackendOptions {
    * (also env INSERTION_GEMM=off); 'native' require it (throws when unavailable).
    */
   gemm?: 'auto' | 'off' | 'native';
-  /** Native GEMM threads (default 1). */
+  /** Native GEMM threads (default 1, or env INSERTION_GEMM_THREADS). */
   gemmThreads?: number;
   /** Addon path (tests), default native/build/gemm.node. */
   gemmAddon?: string;
@@ -117,7 +117,10 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
     activeGemm = null;
     current.gemmError = 'native gemm switched off';
   } else {
-    const r = loadGemm({ ...(opts.gemmAddon !== undefined ? { addon: opts.gemmAddon } : {}), ...(opts.gemmThreads !== undefined ? { threads: opts.gemmThreads } : {}) });
+    // INSERTION_GEMM_THREADS: e.g. 2 lets the online trainer use the core the 10 Hz loop leaves idle between ticks.
+    const envThreads = Number(process.env['INSERTION_GEMM_THREADS'] ?? NaN);
+    const threads = opts.gemmThreads ?? (Number.isInteger(envThreads) && envThreads >= 1 ? envThreads : undefined);
+    const r = loadGemm({ ...(opts.gemmAddon !== undefined ? { addon: opts.gemmAddon } : {}), ...(threads !== undefined ? { threads } : {}) });
     if (r.gemm) {
       registerNativeMatMul();
       activeGemm = r.gemm;

@@ -25,6 +25,8 @@ interface GemmAddon {
   conv: (mode: 0 | 1 | 2, dims: Int32Array, a: Float32Array, b: Float32Array, out: Float32Array) => void;
   sumRows: (x: Float32Array, out: Float32Array) => void;
   addRow: (a: Float32Array, b: Float32Array, out: Float32Array) => void;
+  relu?: (x: Float32Array) => void;
+  reluGrad?: (dy: Float32Array, y: Float32Array, dx: Float32Array) => void;
 }
 
 /** Fused activations the native kernel applies itself (codes of gemm.c); others fall back to tfjs. */
@@ -57,6 +59,9 @@ export interface Gemm {
   sumRows: GemmAddon['sumRows'];
   /** out = a + b broadcast over rows (bias add). */
   addRow: GemmAddon['addRow'];
+  /** x = max(x, 0) in place, and dx = y > 0 ? dy : 0 (the fused heads' ReLU); JS loops when an older addon lacks them. */
+  relu: (x: Float32Array) => void;
+  reluGrad: (dy: Float32Array, y: Float32Array, dx: Float32Array) => void;
 }
 
 export interface LoadGemmOptions {
@@ -89,10 +94,18 @@ export function loadGemm(opts: LoadGemmOptions = {}): GemmLoad {
       const config = addon.open(path);
       const threads = opts.threads ?? 1;
       addon.setThreads(threads);
-      return { gemm: { library: config || path, path, threads, sgemm: addon.sgemm, adam: addon.adam, lerp: addon.lerp, layerNorm: addon.layerNorm, layerNormGrad: addon.layerNormGrad, conv: addon.conv, sumRows: addon.sumRows, addRow: addon.addRow } };
+      return { gemm: { library: config || path, path, threads, sgemm: addon.sgemm, adam: addon.adam, lerp: addon.lerp, layerNorm: addon.layerNorm, layerNormGrad: addon.layerNormGrad, conv: addon.conv, sumRows: addon.sumRows, addRow: addon.addRow, relu: addon.relu ?? jsRelu, reluGrad: addon.reluGrad ?? jsReluGrad } };
     } catch (err) {
       errors.push((err as Error).message);
     }
   }
   return { error: `no BLAS with cblas_sgemm (install Debian's libopenblas0-pthread): ${errors.join('; ')}` };
+}
+
+function jsRelu(x: Float32Array): void {
+  for (let k = 0; k < x.length; k++) if ((x[k] as number) < 0) x[k] = 0;
+}
+
+function jsReluGrad(dy: Float32Array, y: Float32Array, dx: Float32Array): void {
+  for (let k = 0; k < dy.length; k++) dx[k] = (y[k] as number) > 0 ? (dy[k] as number) : 0;
 }

@@ -25,9 +25,11 @@
 import * as tf from '@tensorflow/tfjs';
 
 import { Rng, deriveSeed } from '../util/rng.ts';
-import { backendLabel } from './backend.ts';
+import { backendLabel, nativeGemm } from './backend.ts';
+import { FusedMlp } from './fused.ts';
+import type { Gemm } from './gemm.ts';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
-import { makeAdam } from './optim.ts';
+import { HeapAdam, makeAdam } from './optim.ts';
 import { DaibRepresentation, type DaibRepConfig, bceWithLogits, defaultDaibConfig, oneHot } from './daib.ts';
 import { Scale } from './layers.ts';
 import { type Mlp, type Net, ap, buildMlp, gatherImages, netVariableKeys, netVariables, polyakUpdate, buildEncoder, type Encoder } from './nets.ts';
@@ -78,6 +80,11 @@ export interface IqlConfig {
   /** Image mode: weight of an auxiliary success-label BCE head on each encoder's z. Not in the thesis (0 = exact thesis
    *  objective); it gives each encoder a dense supervised signal from the same labels the reward classifier uses. */
   successAuxWeight: number;
+  /** Number of Q critics (default 2, twin Q). 10 with `targetCritics` 2 = RLPD's ensemble: the target of V and the
+   *  advantages is the min over a random subset of the target critics, drawn per update from (seed, step). */
+  critics?: number;
+  /** Target critics in that min (default 2; = critics: the min over all). */
+  targetCritics?: number;
   /** Features mode (from scratch): feature widths of the policy, Q and V inputs. Ignored in image mode (= encoder widths). */
   featureDims?: { pi: number; q: number; v: number };
   /** Seed of weights, noise and augmentation. */
@@ -130,6 +137,31 @@ export function validateIqlConfig(c: IqlConfig, where = 'IQL config'): void {
   if (c.mode === 'features' && !c.featureDims) bad('featureDims', "is required in 'features' mode");
   if (!(c.shiftPad >= 0)) bad('shiftPad', 'must be >= 0');
   if (!(c.successAuxWeight >= 0)) bad('successAuxWeight', 'must be >= 0');
+  const critics = c.critics ?? 2;
+  if (!Number.isInteger(critics) || critics < 1) bad('critics', 'must be an integer >= 1');
+  const tc = c.targetCritics ?? 2;
+  if (!Number.isInteger(tc) || tc < 1) bad('targetCritics', 'must be an integer >= 1');
+}
+
+/** Indices of the target critics whose min is this update's target: all of them, or RLPD's random subset. */
+export function targetCriticSubset(c: Pick<IqlConfig, 'critics' | 'targetCritics' | 'seed'>, step: number): number[] {
+  const n = c.critics ?? 2;
+  const k = Math.min(n, c.targetCritics ?? 2);
+  const idx = Array.from({ length: n }, (_, i) => i);
+  if (k >= n) return idx;
+  const rng = new Rng(deriveSeed(c.seed, 'target-critics', step));
+  for (let i = 0; i < k; i++) {
+    const j = i + rng.int(n - i);
+    [idx[i], idx[j]] = [idx[j] as number, idx[i] as number];
+  }
+  return idx.slice(0, k).sort((a, b) => a - b);
+}
+
+/** Features-mode updates use the fused heads (fused.ts) when the native kernels are loaded; off: always tfjs. */
+let fusedHeadsOn = process.env['INSERTION_FUSED'] !== 'off';
+/** Switches the fused heads on or off (benchmarks and tests compare engines in one process). */
+export function setFusedHeads(on: boolean): void {
+  fusedHeadsOn = on;
 }
 
 // ----------------------------------------------------------------------------------------------------------------
@@ -202,20 +234,35 @@ type NetName = 'pi' | 'q' | 'v';
 /** Checkpoint format of this agent (learn/checkpoint.ts). */
 export const IQL_CHECKPOINT_FORMAT = 'iql-checkpoint/1';
 
+/** The heads' weights on the fused engine (fused.ts), copies of the tfjs variables (see IqlAgent's head getters). */
+interface FusedHeads {
+  pi: FusedMlp;
+  v: FusedMlp;
+  qs: FusedMlp[];
+  qts: FusedMlp[];
+  logStd: Float32Array;
+  logStdSpare: Float32Array;
+}
+type HeadGroup = 'pi' | 'logStd' | 'v' | 'q' | 'qt';
+
 export class IqlAgent {
   readonly config: IqlConfig;
-  readonly backend: string;
   /** Image mode only. */
   readonly reps: Record<NetName, DaibRepresentation> | null;
   readonly qTargetEncoder: Encoder | null;
   readonly aux: Record<NetName, Mlp> | null;
-  readonly pi: Mlp;
-  readonly q1: Mlp;
-  readonly q2: Mlp;
-  readonly q1Target: Mlp;
-  readonly q2Target: Mlp;
-  readonly v: Mlp;
-  readonly logStd: tf.Variable;
+  /**
+   * The heads as tfjs models (policy, V, critics, target critics, log-std). Updates on the fused engine change copies
+   * of their weights (`fused`); every read through these getters first writes pending fused weights back, so
+   * checkpoints, exports, inference and outside readers always see the current weights. Outside code must not write
+   * them (only this class does, and then marks the fused copies stale).
+   */
+  private readonly h: { pi: Mlp; v: Mlp; qs: Mlp[]; qts: Mlp[]; logStd: tf.Variable };
+  private fused: FusedHeads | null = null;
+  /** Fused copies equal to (or newer than) the tfjs variables. */
+  private fusedFresh = false;
+  /** tfjs variables behind the fused copies. */
+  private readonly tfStale = new Set<HeadGroup>();
   readonly optimizers: Record<NetName, tf.Optimizer>;
   /** Updates done so far. */
   step = 0;
@@ -226,7 +273,6 @@ export class IqlAgent {
   constructor(config: IqlConfig) {
     validateIqlConfig(config);
     this.config = config;
-    this.backend = backendLabel();
     const seed = config.seed;
     if (config.mode === 'image' && config.daib) {
       const d = config.daib;
@@ -251,17 +297,113 @@ export class IqlAgent {
     const p = config.proprioDim;
     const a = config.actionDim;
     const h = config.hidden;
-    this.pi = buildMlp('pi_head', { inDim: this.featDims.pi + p, hidden: h, outDim: a, layerNorm: false }, seed);
-    this.v = buildMlp('v_head', { inDim: this.featDims.v + p, hidden: h, outDim: 1, layerNorm: true }, seed);
-    this.q1 = buildMlp('q1_head', { inDim: this.featDims.q + p + a, hidden: h, outDim: 1, layerNorm: true }, seed);
-    this.q2 = buildMlp('q2_head', { inDim: this.featDims.q + p + a, hidden: h, outDim: 1, layerNorm: true }, deriveSeed(seed, 'q2'));
-    this.q1Target = buildMlp('q1t_head', this.q1.config, seed);
-    this.q2Target = buildMlp('q2t_head', this.q2.config, seed);
-    polyakUpdate(this.q1Target, this.q1, 1);
-    polyakUpdate(this.q2Target, this.q2, 1);
-    // Unnamed: tfjs variable names are process-global; the checkpoint key 'pi_logstd' is ours.
-    this.logStd = tf.variable(tf.fill([a], config.logStdInit), true);
+    const qCfg = { inDim: this.featDims.q + p + a, hidden: h, outDim: 1, layerNorm: true };
+    // Critic 1 and 2 keep their names and seeds (checkpoints of twin-Q agents load unchanged).
+    const qs = Array.from({ length: config.critics ?? 2 }, (_, j) => buildMlp(`q${j + 1}_head`, qCfg, j === 0 ? seed : deriveSeed(seed, `q${j + 1}`)));
+    const qts = qs.map((q, j) => {
+      const t = buildMlp(`q${j + 1}t_head`, q.config, seed);
+      polyakUpdate(t, q, 1);
+      return t;
+    });
+    this.h = {
+      pi: buildMlp('pi_head', { inDim: this.featDims.pi + p, hidden: h, outDim: a, layerNorm: false }, seed),
+      v: buildMlp('v_head', { inDim: this.featDims.v + p, hidden: h, outDim: 1, layerNorm: true }, seed),
+      qs, qts,
+      // Unnamed: tfjs variable names are process-global; the checkpoint key 'pi_logstd' is ours.
+      logStd: tf.variable(tf.fill([a], config.logStdInit), true),
+    };
     this.optimizers = { pi: makeAdam(config.actorLr), q: makeAdam(config.criticLr), v: makeAdam(config.valueLr) };
+  }
+
+  get pi(): Mlp {
+    this.flush('pi');
+    return this.h.pi;
+  }
+  get v(): Mlp {
+    this.flush('v');
+    return this.h.v;
+  }
+  get logStd(): tf.Variable {
+    this.flush('logStd');
+    return this.h.logStd;
+  }
+  /** All critics and their targets (config.critics of each). */
+  get qs(): Mlp[] {
+    this.flush('q');
+    return this.h.qs;
+  }
+  get qTargets(): Mlp[] {
+    this.flush('qt');
+    return this.h.qts;
+  }
+  get q1(): Mlp {
+    return this.qs[0] as Mlp;
+  }
+  get q2(): Mlp {
+    return this.qs[1] ?? noCritic(2);
+  }
+  get q1Target(): Mlp {
+    return this.qTargets[0] as Mlp;
+  }
+  get q2Target(): Mlp {
+    return this.qTargets[1] ?? noCritic(2);
+  }
+
+  /**
+   * The engine label for training logs and model cards: the tfjs backend (backendLabel()) and, when features-mode
+   * updates run on the fused heads, that too.
+   */
+  get backend(): string {
+    return this.fusedGemm() ? `${backendLabel()}; IQL heads: fused (native forward/backward + Adam)` : backendLabel();
+  }
+
+  /** The native kernels when the next update runs on the fused heads (frozen encoders, native GEMM, heap Adam). */
+  private fusedGemm(): Gemm | null {
+    if (!fusedHeadsOn || !this.encodersFrozen) return null;
+    const g = nativeGemm();
+    return g && Object.values(this.optimizers).every((o) => o instanceof HeapAdam) ? g : null;
+  }
+
+  /** Writes the fused copies of one head group back into its tfjs variables (when they are newer). */
+  private flush(group: HeadGroup): void {
+    if (!this.tfStale.delete(group) || !this.fused) return;
+    const f = this.fused;
+    const put = (vars: tf.Variable[], vals: Float32Array[]): void => vars.forEach((v, i) => {
+      const t = tf.tensor(vals[i] as Float32Array, v.shape, 'float32');
+      v.assign(t);
+      t.dispose();
+    });
+    switch (group) {
+      case 'pi': put(netVariables(this.h.pi), f.pi.params); break;
+      case 'v': put(netVariables(this.h.v), f.v.params); break;
+      case 'q': this.h.qs.forEach((q, j) => put(netVariables(q), (f.qs[j] as FusedMlp).params)); break;
+      case 'qt': this.h.qts.forEach((q, j) => put(netVariables(q), (f.qts[j] as FusedMlp).params)); break;
+      case 'logStd': put([this.h.logStd], [f.logStd]); break;
+    }
+  }
+
+  private flushAll(): void {
+    for (const g of ['pi', 'logStd', 'v', 'q', 'qt'] as const) this.flush(g);
+  }
+
+  /** The fused heads, (re)loaded from the tfjs variables when those changed since. */
+  private fusedHeads(g: Gemm): FusedHeads {
+    if (!this.fused) {
+      const make = (m: Mlp): FusedMlp => new FusedMlp(m.config, g);
+      const a = this.config.actionDim;
+      this.fused = { pi: make(this.h.pi), v: make(this.h.v), qs: this.h.qs.map(make), qts: this.h.qts.map(make), logStd: new Float32Array(a), logStdSpare: new Float32Array(a) };
+    }
+    const f = this.fused;
+    if (!this.fusedFresh) {
+      const get = (vars: tf.Variable[], vals: Float32Array[]): void => vars.forEach((v, i) => (vals[i] as Float32Array).set(v.dataSync()));
+      get(netVariables(this.h.pi), f.pi.params);
+      get(netVariables(this.h.v), f.v.params);
+      this.h.qs.forEach((q, j) => get(netVariables(q), (f.qs[j] as FusedMlp).params));
+      this.h.qts.forEach((q, j) => get(netVariables(q), (f.qts[j] as FusedMlp).params));
+      get([this.h.logStd], [f.logStd]);
+      this.fusedFresh = true;
+    }
+    return f;
   }
 
   /** Release every variable (weights, targets, log-std). The agent is unusable afterwards. */
@@ -288,7 +430,7 @@ export class IqlAgent {
     switch (which) {
       case 'pi': return [...netVariables(this.pi), this.logStd, ...enc('pi'), ...aux('pi')];
       case 'v': return [...netVariables(this.v), ...enc('v'), ...aux('v')];
-      case 'q': return [...netVariables(this.q1), ...netVariables(this.q2), ...enc('q'), ...aux('q')];
+      case 'q': return [...this.qs.flatMap((q) => netVariables(q)), ...enc('q'), ...aux('q')];
     }
   }
 
@@ -340,6 +482,25 @@ export class IqlAgent {
     }
     const imageMode = this.reps !== null && !this.encodersFrozen;
     if (imageMode && (!batch.images || !batch.nextImages)) throw new Error("IQL batch: fields 'images' and 'nextImages' are required while encoders train");
+    const g = this.fusedGemm();
+    const v = g ? this.fusedUpdate(batch, g) : this.tfUpdate(batch, imageMode);
+    this.step++;
+    const s: IqlStats = {
+      step: this.step, vLoss: v[0] ?? NaN, qLoss: v[1] ?? NaN, piLoss: v[2] ?? NaN, vMean: v[3] ?? NaN, qMean: v[4] ?? NaN,
+      qMax: v[5] ?? NaN, advMean: v[6] ?? NaN, weightMean: v[7] ?? NaN, logStdMean: v[8] ?? NaN, domainCe: v[9] ?? NaN, kl: v[10] ?? NaN,
+    };
+    if (!Number.isFinite(s.vLoss) || !Number.isFinite(s.qLoss) || !Number.isFinite(s.piLoss)) {
+      throw new Error(`IQL: non-finite loss at step ${this.step} (v ${s.vLoss}, q ${s.qLoss}, pi ${s.piLoss})`);
+    }
+    return s;
+  }
+
+  /** The update through tfjs (autodiff; every mode): the reference the fused path is tested against. Stats as `update`. */
+  private tfUpdate(batch: IqlBatch, imageMode: boolean): ArrayLike<number> {
+    const c = this.config;
+    const n = batch.size;
+    this.flushAll();
+    this.fusedFresh = false;
     const augment = batch.augment ?? true;
     const step = this.step;
     const out = tf.tidy(() => {
@@ -359,7 +520,7 @@ export class IqlAgent {
         if (!imageMode) return this.featureTensor(next ? batch.nextFeatures : batch.features, which, n, next ? 'nextFeatures' : 'features');
         const x = (next ? imgNext : img) as tf.Tensor4D;
         if (which === 'q') return (this.qTargetEncoder as Encoder).features<tf.Tensor>(x) as tf.Tensor2D;
-        return (this.reps)[which].encoder.features<tf.Tensor>(x) as tf.Tensor2D;
+        return (this.reps as Record<NetName, DaibRepresentation>)[which].encoder.features<tf.Tensor>(x) as tf.Tensor2D;
       };
       // Trainable features + DAIB auxiliary loss of one network.
       const trainFeat = (which: NetName): { z: tf.Tensor2D; aux: tf.Scalar; domainCe: tf.Scalar; kl: tf.Scalar } => {
@@ -379,7 +540,8 @@ export class IqlAgent {
 
       // Targets that do not depend on this step's updates.
       const qtIn = this.withProprio(feat('q', false), p, act);
-      const qTarget = tf.minimum(this.q1Target.apply(qtIn), this.q2Target.apply(qtIn));
+      const qts = this.qTargets;
+      const qTarget = targetCriticSubset(c, step).map((j) => (qts[j] as Mlp).apply(qtIn)).reduce((m, q) => tf.minimum(m, q));
       const vOld = this.v.apply(this.withProprio(feat('v', false), p));
       const adv = tf.sub(qTarget, vOld);
       const weights = tf.minimum(tf.exp(tf.mul(c.temperature, adv)), c.advClip);
@@ -411,10 +573,10 @@ export class IqlAgent {
       const qLoss = this.optimizers.q.minimize(() => {
         const f = trainFeat('q');
         const qIn = this.withProprio(f.z, p, act);
-        const q1 = this.q1.apply(qIn);
-        const q2 = this.q2.apply(qIn);
+        const qv = this.qs.map((q) => q.apply(qIn));
+        const q1 = qv[0] as tf.Tensor;
         qStats = [tf.keep(tf.mean(q1)), tf.keep(tf.max(q1))];
-        return tf.addN([tf.mean(tf.square(tf.sub(q1, y))), tf.mean(tf.square(tf.sub(q2, y))), f.aux]) as tf.Scalar;
+        return tf.addN([...qv.map((q) => tf.mean(tf.square(tf.sub(q, y)))), f.aux]) as tf.Scalar;
       }, true, this.vars('q')) as tf.Scalar;
 
       const stats = tf.stack([
@@ -425,20 +587,165 @@ export class IqlAgent {
       return stats;
     });
     // 4. Polyak-averaged target critics.
-    polyakUpdate(this.q1Target, this.q1, c.polyak);
-    polyakUpdate(this.q2Target, this.q2, c.polyak);
+    this.h.qts.forEach((t, j) => polyakUpdate(t, this.h.qs[j] as Mlp, c.polyak));
     if (imageMode && this.reps && this.qTargetEncoder) polyakUpdate(this.qTargetEncoder, this.reps.q.encoder, c.polyak);
     const v = out.dataSync();
     out.dispose();
-    this.step++;
-    const s: IqlStats = {
-      step: this.step, vLoss: v[0] ?? NaN, qLoss: v[1] ?? NaN, piLoss: v[2] ?? NaN, vMean: v[3] ?? NaN, qMean: v[4] ?? NaN,
-      qMax: v[5] ?? NaN, advMean: v[6] ?? NaN, weightMean: v[7] ?? NaN, logStdMean: v[8] ?? NaN, domainCe: v[9] ?? NaN, kl: v[10] ?? NaN,
+    return v;
+  }
+
+  /**
+   * The same update on the fused heads (features mode / frozen encoders): steps 1-4 of the file comment with the
+   * gradients of each loss with respect to the head outputs written out, then each head's backward and Adam
+   * (fused.ts). Same order, same targets (the subset min), same optimiser state (HeapAdam's moments and step count),
+   * so the two paths continue each other; test/learn/fused.test.ts compares them step for step.
+   */
+  private fusedUpdate(batch: IqlBatch, g: Gemm): number[] {
+    const c = this.config;
+    const n = batch.size;
+    const P = c.proprioDim;
+    const A = c.actionDim;
+    const f = this.fusedHeads(g);
+    const fd = this.featDims;
+    const feats = (x: IqlFeatures | undefined, which: NetName, field: string): Float32Array => {
+      if (!x) throw new Error(`IQL batch: field '${field}' is required (features mode or frozen encoders)`);
+      const arr = x instanceof Float32Array ? x : x[which];
+      if (arr.length !== n * fd[which]) throw new Error(`IQL batch: field '${field}${x instanceof Float32Array ? '' : '.' + which}' has ${arr.length} values, expected size*${fd[which]}`);
+      return arr;
     };
-    if (!Number.isFinite(s.vLoss) || !Number.isFinite(s.qLoss) || !Number.isFinite(s.piLoss)) {
-      throw new Error(`IQL: non-finite loss at step ${this.step} (v ${s.vLoss}, q ${s.qLoss}, pi ${s.piLoss})`);
+    const prop = (x: Float32Array | undefined, field: string): Float32Array => {
+      if (P === 0) return new Float32Array(0);
+      if (!x || x.length !== n * P) throw new Error(`IQL batch: field '${field}' must have size*proprioDim = ${n * P} values`);
+      const o = new Float32Array(n * P);
+      for (let i = 0; i < n * P; i++) o[i] = Math.fround((x[i] as number) * (c.proprioScale[i % P] as number));
+      return o;
+    };
+    // Rows [features | proprio (| action)], as withProprio's concat.
+    const rows = (parts: Array<[Float32Array, number]>): Float32Array => {
+      const w = parts.reduce((s2, [, k]) => s2 + k, 0);
+      const o = new Float32Array(n * w);
+      let off = 0;
+      for (const [a, k] of parts) {
+        for (let i = 0; i < n; i++) o.set(a.subarray(i * k, (i + 1) * k), i * w + off);
+        off += k;
+      }
+      return o;
+    };
+    const act = new Float32Array(n * A);
+    for (let i = 0; i < n * A; i++) act[i] = Math.min(1, Math.max(-1, Math.fround((batch.action[i] as number) / (c.actionScale[i % A] as number))));
+    const p = prop(batch.proprio, 'proprio');
+    const pNext = prop(batch.nextProprio, 'nextProprio');
+    const xPi = rows([[feats(batch.features, 'pi', 'features'), fd.pi], [p, P]]);
+    const xV = rows([[feats(batch.features, 'v', 'features'), fd.v], [p, P]]);
+    const xQ = rows([[feats(batch.features, 'q', 'features'), fd.q], [p, P], [act, A]]);
+    const xVn = rows([[feats(batch.nextFeatures, 'v', 'nextFeatures'), fd.v], [pNext, P]]);
+
+    // Targets: min over this step's subset of target critics; V(s) before any update; advantage weights.
+    const qT = new Float32Array(n).fill(Infinity);
+    for (const j of targetCriticSubset(c, this.step)) {
+      const o = (f.qts[j] as FusedMlp).forward(xQ, n);
+      for (let i = 0; i < n; i++) qT[i] = Math.min(qT[i] as number, o[i] as number);
     }
-    return s;
+    // V's forward on s serves both the advantages and the value loss (V does not change in between); its activations
+    // stay for V's backward.
+    const v = Float32Array.from(f.v.forward(xV, n));
+    const w = new Float32Array(n);
+    let advSum = 0;
+    let wSum = 0;
+    for (let i = 0; i < n; i++) {
+      const adv = (qT[i] as number) - (v[i] as number);
+      advSum += adv;
+      w[i] = Math.min(Math.exp(c.temperature * adv), c.advClip);
+      wSum += w[i] as number;
+    }
+
+    // 1. Policy: L = -mean_i w_i * sum_k [-z^2/2 - ls_k - log(2 pi)/2], z = (a - tanh(raw)) / exp(ls), ls = clip(logStd).
+    const raw = f.pi.forward(xPi, n);
+    const dRaw = new Float32Array(n * A);
+    const dLs = new Float64Array(A);
+    const ls = Array.from(f.logStd, (x) => Math.min(c.logStdMax, Math.max(c.logStdMin, x)));
+    let piLoss = 0;
+    for (let i = 0; i < n; i++) {
+      const wi = w[i] as number;
+      for (let k = 0; k < A; k++) {
+        const mean = Math.tanh(raw[i * A + k] as number);
+        const inv = Math.exp(-(ls[k] as number));
+        const z = ((act[i * A + k] as number) - mean) * inv;
+        piLoss -= wi * (-0.5 * z * z - (ls[k] as number) - 0.5 * Math.log(2 * Math.PI));
+        // d(-w logp / n)/d mean = -w z / (sigma n); through tanh: * (1 - mean^2).
+        dRaw[i * A + k] = ((-wi * z * inv) / n) * (1 - mean * mean);
+        dLs[k] = (dLs[k] as number) - (wi * (z * z - 1)) / n;
+      }
+    }
+    piLoss /= n;
+    const dLogStd = Float32Array.from(f.logStd, (x, k) => (x >= c.logStdMin && x <= c.logStdMax ? (dLs[k] as number) : 0));
+    f.pi.backward(dRaw);
+    const piOpt = this.optimizers.pi as HeapAdam;
+    const tPi = piOpt.nextIteration();
+    const piSlots = f.pi.params.map((x, i) => piOpt.slot(i, x.length));
+    f.pi.adam(piSlots.map((s2) => s2.m), piSlots.map((s2) => s2.v), piOpt.learningRate, piOpt.beta1, piOpt.beta2, piOpt.epsilon, tPi);
+    {
+      const sl = piOpt.slot(f.pi.params.length, A);
+      g.adam(f.logStd, dLogStd, sl.m, sl.v, f.logStdSpare, piOpt.learningRate, piOpt.beta1, piOpt.beta2, piOpt.epsilon, 1 - Math.pow(piOpt.beta1, tPi), 1 - Math.pow(piOpt.beta2, tPi));
+      [f.logStd, f.logStdSpare] = [f.logStdSpare, f.logStd];
+    }
+
+    // 2. Value: expectile regression, d = qT - V: dL/dV = -2 |tau - 1(d < 0)| d / n.
+    const tau = c.expectile;
+    const dV = new Float32Array(n);
+    let vLoss = 0;
+    let vSum = 0;
+    for (let i = 0; i < n; i++) {
+      const d = (qT[i] as number) - (v[i] as number);
+      const wt = d > 0 ? tau : 1 - tau;
+      vLoss += wt * d * d;
+      dV[i] = (-2 * wt * d) / n;
+      vSum += v[i] as number;
+    }
+    vLoss /= n;
+    f.v.backward(dV);
+    this.fusedAdam(this.optimizers.v as HeapAdam, [f.v]);
+
+    // 3. Critics: TD towards y = r + gamma (1 - done) V'(s') with the updated V; dL/dq_j = 2 (q_j - y) / n.
+    const vNext = f.v.forward(xVn, n);
+    const y = new Float32Array(n);
+    for (let i = 0; i < n; i++) y[i] = (batch.reward[i] as number) + c.gamma * (1 - (batch.done[i] as number)) * (vNext[i] as number);
+    let qLoss = 0;
+    let qMean = 0;
+    let qMax = -Infinity;
+    const dQ = new Float32Array(n);
+    f.qs.forEach((q, j) => {
+      const o = q.forward(xQ, n);
+      let l = 0;
+      for (let i = 0; i < n; i++) {
+        const e = (o[i] as number) - (y[i] as number);
+        l += e * e;
+        dQ[i] = (2 * e) / n;
+        if (j === 0) {
+          qMean += o[i] as number;
+          qMax = Math.max(qMax, o[i] as number);
+        }
+      }
+      qLoss += l / n;
+      q.backward(dQ);
+    });
+    this.fusedAdam(this.optimizers.q as HeapAdam, f.qs);
+
+    // 4. Polyak-averaged target critics.
+    f.qts.forEach((t, j) => t.polyakFrom(f.qs[j] as FusedMlp, c.polyak));
+    for (const grp of ['pi', 'logStd', 'v', 'q', 'qt'] as const) this.tfStale.add(grp);
+    const logStdMean = f.logStd.reduce((s2, x) => s2 + x, 0) / A;
+    return [vLoss, qLoss, piLoss, vSum / n, qMean / n, qMax, advSum / n, wSum / n, logStdMean, NaN, NaN];
+  }
+
+  /** One Adam step of a group of fused heads whose parameters are, in order, the optimiser's variable list. */
+  private fusedAdam(opt: HeapAdam, nets: FusedMlp[]): void {
+    const t = opt.nextIteration();
+    let slot = 0;
+    for (const net of nets) {
+      const s2 = net.params.map((x) => opt.slot(slot++, x.length));
+      net.adam(s2.map((x) => x.m), s2.map((x) => x.v), opt.learningRate, opt.beta1, opt.beta2, opt.epsilon, t);
+    }
   }
 
   // ----------------------------------------------------------------------------------------------------------------
@@ -526,7 +833,7 @@ export class IqlAgent {
   // Checkpoints: all weights + optimiser state + step counter (file I/O in learn/checkpoint.ts).
 
   private namedVariables(): Array<[string, tf.Variable]> {
-    const nets: Net[] = [this.pi, this.v, this.q1, this.q2, this.q1Target, this.q2Target];
+    const nets: Net[] = [this.pi, this.v, ...this.qs, ...this.qTargets];
     if (this.reps) for (const r of Object.values(this.reps)) nets.push(r.encoder, ...(r.domainHead ? [r.domainHead] : []));
     if (this.qTargetEncoder) nets.push(this.qTargetEncoder);
     if (this.aux) nets.push(...Object.values(this.aux));
@@ -562,7 +869,13 @@ export class IqlAgent {
     });
     this.step = m.step;
     if (m.encodersFrozen === true) this.encodersFrozen = true;
+    this.tfStale.clear(); // the loaded weights replace any pending fused ones
+    this.fusedFresh = false;
   }
+}
+
+function noCritic(j: number): never {
+  throw new Error(`IQL: this agent has fewer than ${j} critics (config.critics)`);
 }
 
 function fail(field: string): never {

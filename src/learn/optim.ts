@@ -90,6 +90,23 @@ export class HeapAdam extends tf.Optimizer {
     this.incrementIterations();
   }
 
+  /**
+   * Moments of slot i (the i-th variable of the list this optimiser is always given), created for n values when absent.
+   * The fused heads (fused.ts) update them in place, so either path continues the other's optimiser state.
+   */
+  slot(i: number, n: number): { m: Float32Array; v: Float32Array } {
+    const m = (this.m[i] ??= new Float32Array(n));
+    const v = (this.v[i] ??= new Float32Array(n));
+    if (m.length !== n || v.length !== n) throw new Error(`HeapAdam: slot ${i} has ${m.length} values, expected ${n} (variable list changed order?)`);
+    return { m, v };
+  }
+
+  /** Counts one step done outside applyGradients (fused heads); returns its number t (bias corrections use beta^t). */
+  nextIteration(): number {
+    this.incrementIterations();
+    return this.iterations;
+  }
+
   override async getWeights(): Promise<NamedTensor[]> {
     const it = await this.saveIterations();
     const ms = this.m.map((a, i) => ({ name: `m/${i}`, tensor: tf.tensor1d(a) }));

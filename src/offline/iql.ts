@@ -41,6 +41,8 @@ export interface OfflineOptions {
   zSDim: number;
   /** Hidden widths of the policy, Q and V heads. */
   hidden: number[];
+  /** Q critics (default 2, twin Q); e.g. 10 = RLPD's ensemble (target: min of a random 2), kept by the online trainer. */
+  critics?: number;
   /** Objective of the per-network encoders: 'daib' (the research's), or an ablation; 'erm' = no domain adversary and
    *  no bottleneck (z = zI; table 7's "no DAIB in the policy"). See src/learn/daib.ts. */
   encoderMethod: DaibMethod;
@@ -87,7 +89,7 @@ export interface OfflineRun {
   interrupted: boolean;
 }
 
-export function offlineConfig(o: Pick<OfflineOptions, 'imageSize' | 'filters' | 'zIDim' | 'zSDim' | 'hidden' | 'encoderMethod' | 'seed' | 'batchSize' | 'actionBound'>, numDomains: number): IqlConfig {
+export function offlineConfig(o: Pick<OfflineOptions, 'imageSize' | 'filters' | 'zIDim' | 'zSDim' | 'hidden' | 'critics' | 'encoderMethod' | 'seed' | 'batchSize' | 'actionBound'>, numDomains: number): IqlConfig {
   const strides = o.filters.map(() => 2);
   return {
     ...DEFAULT_IQL,
@@ -96,6 +98,7 @@ export function offlineConfig(o: Pick<OfflineOptions, 'imageSize' | 'filters' | 
     proprioScale: PROPRIO_SCALE,
     actionScale: [o.actionBound, o.actionBound, o.actionBound],
     hidden: o.hidden,
+    ...(o.critics !== undefined && o.critics !== 2 ? { critics: o.critics, targetCritics: 2 } : {}),
     batchSize: o.batchSize,
     shiftPad: Math.max(1, Math.round(o.imageSize / 16)),
     seed: o.seed,

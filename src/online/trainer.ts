@@ -97,6 +97,11 @@ export interface TrainerProgress {
   /** Mean learned reward (rewardProb) of the online transitions seen so far. */
   meanPredictedReward: number | null;
   updatesPerSec: number | null;
+  /** CPU time per update (ms, all threads of the trainer): 1000 / this = the updates/s one free core would give,
+   *  a figure that does not depend on how busy the machine is. */
+  cpuMsPerUpdate?: number | null;
+  /** The engine the updates run on (tfjs backend, GEMM, fused heads), as in the model cards. */
+  engine?: string;
   exports: number;
   lastExport: { version: string; path: string; modelId: number } | null;
 }
@@ -215,6 +220,9 @@ export class OnlineTrainer {
   private last: IqlStats | null = null;
   private rate: { t: number; u: number } | null = null;
   private ups: number | null = null;
+  /** CPU time (this process, all threads) spent in update() since the last rate window, and per update over it. */
+  private cpuUs = 0;
+  private cpuMsPerUpdate: number | null = null;
   private exports = 0;
   private lastExport: TrainerProgress['lastExport'] = null;
   private rng: Rng;
@@ -431,6 +439,7 @@ export class OnlineTrainer {
 
   /** One IQL update on a mixed batch. */
   update(): IqlStats {
+    const cpu0 = process.cpuUsage();
     const c = this.cfg;
     const B = c.batchSize;
     const nOn = this.offline.n === 0 ? B : this.online.n === 0 ? 0 : Math.round(c.onlineFraction * B);
@@ -477,9 +486,13 @@ export class OnlineTrainer {
     this.sinceExport++;
     this.owed = Math.max(0, this.owed - 1);
     const now = performance.now();
+    const cpu = process.cpuUsage(cpu0);
+    this.cpuUs += cpu.user + cpu.system;
     if (!this.rate) this.rate = { t: now, u: this.updates };
     else if (now - this.rate.t > 2000) {
       this.ups = ((this.updates - this.rate.u) * 1000) / (now - this.rate.t);
+      this.cpuMsPerUpdate = this.cpuUs / 1000 / Math.max(1, this.updates - this.rate.u);
+      this.cpuUs = 0;
       this.rate = { t: now, u: this.updates };
     }
     return stats;
@@ -527,6 +540,8 @@ export class OnlineTrainer {
       losses: l ? { vLoss: l.vLoss, qLoss: l.qLoss, piLoss: l.piLoss, qMean: l.qMean, vMean: l.vMean } : null,
       meanPredictedReward: this.rewardCount ? this.rewardSum / this.rewardCount : null,
       updatesPerSec: this.ups,
+      cpuMsPerUpdate: this.cpuMsPerUpdate,
+      ...(this.agent ? { engine: this.agent.backend } : {}),
       exports: this.exports,
       lastExport: this.lastExport,
     };

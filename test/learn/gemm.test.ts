@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { backendLabel, initBackend, setNativeGemm } from '../../src/learn/backend.ts';
 import { loadGemm } from '../../src/learn/gemm.ts';
-import { DEFAULT_IQL, IqlAgent, type IqlBatch, type IqlStats } from '../../src/learn/iql.ts';
+import { DEFAULT_IQL, IqlAgent, type IqlBatch, type IqlStats, setFusedHeads } from '../../src/learn/iql.ts';
 import { Rng } from '../../src/util/rng.ts';
 
 const info = await initBackend({ prefer: 'wasm' });
@@ -132,6 +132,7 @@ function featureBatch(seed: number): IqlBatch {
 test('IQL on cached features: the same losses, step for step, with and without the native GEMM', { skip: noGemm }, () => {
   const run = (native: boolean): IqlStats[] => {
     setNativeGemm(native);
+    setFusedHeads(false); // the tfjs kernels on both engines (the fused heads have their own test, fused.test.ts)
     try {
       const agent = new IqlAgent({ ...DEFAULT_IQL, mode: 'features', proprioDim: 9, proprioScale: [100, 100, 100, 0.1, 0.1, 0.1, 1, 1, 1], featureDims: { pi: 48, q: 48, v: 48 }, seed: 7 });
       assert.equal(agent.backend.startsWith('wasm+openblas'), native, agent.backend);
@@ -140,6 +141,7 @@ test('IQL on cached features: the same losses, step for step, with and without t
       return out;
     } finally {
       setNativeGemm(true);
+      setFusedHeads(true);
     }
   };
   const wasm = run(false);

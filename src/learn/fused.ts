@@ -1,0 +1,161 @@
+/**
+ * Fused MLP heads for IQL on cached features (the online case): forward, backward and Adam over plain Float32Arrays,
+ * every matMul one `cblas_sgemm` through the native addon (gemm.ts), LayerNorm and Adam in the addon's C loops.
+ *
+ * Why: for 2x256 heads on ~60-d inputs at batch 256 an IQL update is ~0.6 GFLOP, about 7 ms of GEMM on one core,
+ * but through tfjs it costs ~30 ms: hundreds of kernel dispatches, tensor allocations and the autodiff tape dominate.
+ * Here a head is a handful of calls per pass on buffers allocated once.
+ *
+ * The parameters are laid out exactly as the tfjs layers' variables (`netVariables` order: per hidden layer kernel
+ * [in, out], bias [out], then gamma, beta with LayerNorm; the output kernel and bias), so IqlAgent copies them both
+ * ways and the tfjs model stays the source for checkpoints, export and inference. The layer math is the tfjs one:
+ * Dense -> (LayerNorm, epsilon LN_EPSILON) -> ReLU per hidden layer, linear output (`buildMlp`).
+ * Tests: test/learn/fused.test.ts (gradients against tf.grad, IQL step for step against the tfjs update).
+ */
+import type { Gemm } from './gemm.ts';
+import { LN_EPSILON, type MlpConfig } from './nets.ts';
+
+interface Layer {
+  inDim: number;
+  outDim: number;
+  ln: boolean;
+  relu: boolean;
+  /** Index of the kernel in `params` (bias +1, gamma +2, beta +3). */
+  p: number;
+}
+
+export class FusedMlp {
+  /** Parameters in `netVariables` order (replaced, never written in place, by `adam`: see there). */
+  readonly params: Float32Array[] = [];
+  /** Gradients of the last `backward`, same order and sizes. */
+  readonly grads: Float32Array[] = [];
+  private readonly spare: Float32Array[] = [];
+  private readonly layers: Layer[] = [];
+  private n = 0;
+  private x: Float32Array = new Float32Array(0);
+  /** Per layer: pre-LayerNorm output (LN layers) and the layer's output (post-activation). */
+  private z: Float32Array[] = [];
+  private a: Float32Array[] = [];
+  private d1 = new Float32Array(0);
+  private d2 = new Float32Array(0);
+
+  constructor(readonly config: MlpConfig, private readonly g: Gemm) {
+    if ((config.outActivation ?? 'linear') !== 'linear') throw new Error(`fused mlp: outActivation '${config.outActivation}' is not supported (linear only)`);
+    const dims = [config.inDim, ...config.hidden, config.outDim];
+    for (let l = 0; l + 1 < dims.length; l++) {
+      const hidden = l + 1 < dims.length - 1;
+      const layer: Layer = { inDim: dims[l] as number, outDim: dims[l + 1] as number, ln: hidden && config.layerNorm, relu: hidden, p: this.params.length };
+      this.layers.push(layer);
+      const sizes = [layer.inDim * layer.outDim, layer.outDim, ...(layer.ln ? [layer.outDim, layer.outDim] : [])];
+      for (const s of sizes) {
+        this.params.push(new Float32Array(s));
+        this.grads.push(new Float32Array(s));
+        this.spare.push(new Float32Array(s));
+      }
+    }
+  }
+
+  get outDim(): number {
+    return this.config.outDim;
+  }
+
+  private buffers(n: number): void {
+    if (n === this.n) return;
+    this.n = n;
+    this.z = this.layers.map((l) => new Float32Array(l.ln ? n * l.outDim : 0));
+    this.a = this.layers.map((l) => new Float32Array(n * l.outDim));
+    const w = Math.max(...this.layers.map((l) => Math.max(l.inDim, l.outDim)));
+    this.d1 = new Float32Array(n * w);
+    this.d2 = new Float32Array(n * w);
+  }
+
+  /**
+   * Outputs [n, outDim] for inputs x [n, inDim] (row-major). The returned array is this net's buffer: valid until
+   * the next forward of this net. `backward` uses the activations of the last forward (x must not change between).
+   */
+  forward(x: Float32Array, n: number): Float32Array {
+    const g = this.g;
+    if (x.length !== n * this.config.inDim) throw new Error(`fused mlp: input has ${x.length} values, expected ${n}*${this.config.inDim}`);
+    this.buffers(n);
+    this.x = x;
+    let h = x;
+    this.layers.forEach((l, i) => {
+      const W = this.params[l.p] as Float32Array;
+      const b = this.params[l.p + 1] as Float32Array;
+      const out = this.a[i] as Float32Array;
+      if (l.ln) {
+        const z = this.z[i] as Float32Array;
+        g.sgemm(false, false, 1, n, l.outDim, l.inDim, h, 0, W, 0, z, b, 1, 0, 0);
+        g.layerNorm(z, this.params[l.p + 2] as Float32Array, this.params[l.p + 3] as Float32Array, out, LN_EPSILON);
+        g.relu(out);
+      } else {
+        g.sgemm(false, false, 1, n, l.outDim, l.inDim, h, 0, W, 0, out, b, 1, l.relu ? 1 : 0, 0);
+      }
+      h = out;
+    });
+    return h;
+  }
+
+  /** Gradients (into `grads`) of sum(dOut * output) for the last forward; dOut [n, outDim]. No input gradient. */
+  backward(dOut: Float32Array): void {
+    const g = this.g;
+    const n = this.n;
+    if (dOut.length !== n * this.config.outDim) throw new Error(`fused mlp: dOut has ${dOut.length} values, expected ${n}*${this.config.outDim}`);
+    // d, the gradient flowing down, lives in d1 or d2 below the output layer; each step writes the other one.
+    const other = (a: Float32Array): Float32Array => (a.buffer === this.d1.buffer ? this.d2 : this.d1);
+    let d = dOut;
+    for (let i = this.layers.length - 1; i >= 0; i--) {
+      const l = this.layers[i] as Layer;
+      const m = n * l.outDim;
+      let dz = d;
+      if (l.relu) {
+        // d holds d(loss)/d(layer output): through ReLU (output > 0), then LayerNorm into d's own (now free) buffer.
+        const out = this.a[i] as Float32Array;
+        const dr = other(d).subarray(0, m);
+        g.reluGrad(d.subarray(0, m), out, dr);
+        dz = dr;
+        if (l.ln) {
+          dz = other(dr).subarray(0, m);
+          g.layerNormGrad(dr, this.z[i] as Float32Array, this.params[l.p + 2] as Float32Array, dz, this.grads[l.p + 2] as Float32Array, this.grads[l.p + 3] as Float32Array, LN_EPSILON);
+        }
+      }
+      const input = i === 0 ? this.x : (this.a[i - 1] as Float32Array);
+      g.sgemm(true, false, 1, l.inDim, l.outDim, n, input, 0, dz, 0, this.grads[l.p] as Float32Array, null, 0, 0, 0);
+      g.sumRows(dz, this.grads[l.p + 1] as Float32Array);
+      if (i > 0) {
+        const dx = other(dz).subarray(0, n * l.inDim);
+        g.sgemm(false, true, 1, n, l.inDim, l.outDim, dz, 0, this.params[l.p] as Float32Array, 0, dx, null, 0, 0, 0);
+        d = dx;
+      }
+    }
+  }
+
+  /**
+   * One Adam step on every parameter (HeapAdam's arithmetic: the addon's double-precision loop), moments m[i], v[i]
+   * in place; t = the step number (bias corrections 1 - beta^t). New values go to a second buffer that then
+   * becomes the parameter (the addon's loop wants distinct buffers).
+   */
+  adam(m: Float32Array[], v: Float32Array[], lr: number, beta1: number, beta2: number, eps: number, t: number): void {
+    const c1 = 1 - Math.pow(beta1, t);
+    const c2 = 1 - Math.pow(beta2, t);
+    this.params.forEach((w, i) => {
+      const out = this.spare[i] as Float32Array;
+      this.g.adam(w, this.grads[i] as Float32Array, m[i] as Float32Array, v[i] as Float32Array, out, lr, beta1, beta2, eps, c1, c2);
+      this.spare[i] = w;
+      this.params[i] = out;
+    });
+  }
+
+  /** this <- tau * source + (1 - tau) * this (Polyak; the addon's double-precision loop as `polyak`). */
+  polyakFrom(source: FusedMlp, tau: number): void {
+    if (source.params.length !== this.params.length) throw new Error('fused mlp: polyak between different architectures');
+    this.params.forEach((w, i) => {
+      const out = this.spare[i] as Float32Array;
+      const s = source.params[i] as Float32Array;
+      if (tau === 1) out.set(s);
+      else this.g.lerp(out, s, w, tau);
+      this.spare[i] = w;
+      this.params[i] = out;
+    });
+  }
+}
