@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { ConfigError, readStructured } from '../config/load.ts';
 import { createRos2Backend, parseRos2Section, ros2SectionFromEnv, DEFAULT_SECTION } from '../ros2/config.ts';
 import { DaemonRosNode } from '../ros2/node.ts';
+import { TeleopInput } from '../ros2/teleop.ts';
 import { TransportUnavailableError } from '../ros2/transport.ts';
 import { runIfMain } from '../util/args.ts';
 import { runDaemon } from './daemon.ts';
@@ -64,13 +65,20 @@ export async function main(argv = process.argv.slice(2), env = process.env): Pro
       section = ros2SectionFromEnv(section, e, (p) => readFileSync(p, 'utf8'));
       const { backend, transport } = await createRos2Backend(section, { tickHz: config.tickHz, goal: calibration.socket.goal ?? null });
       let node: DaemonRosNode | null = null;
+      // Operator takeover from the teleop topics (spacenav Twist, Joy), when configured: polled by the control tick.
+      const tp = section.teleop;
+      const teleop = tp.twist || tp.joy ? new TeleopInput(transport, tp) : null;
+      const teleopTopics = [tp.twist, tp.joy].filter(Boolean).join(', ');
       return {
         backend,
-        describe: `ros2 node ${section.nodeName} over ${transport.name}; services ${section.node.servicePrefix}/{start_practice,stop_practice,estop,reset_estop}`,
+        describe: `ros2 node ${section.nodeName} over ${transport.name}; services ${section.node.servicePrefix}/{start_practice,stop_practice,estop,reset_estop}` +
+          (teleop ? `; teleop takeover on ${teleopTopics}` : ''),
         attach: (app) => {
           node = new DaemonRosNode(transport, app.daemon, backend, { ...section.node, practiceCount: 10, staleAfter: calibration.limits.staleSensorMaxAgeS });
+          if (teleop) app.daemon.addTakeoverInput(teleop);
         },
         close: async () => {
+          teleop?.close();
           node?.close();
           backend.dispose();
           await transport.close();
