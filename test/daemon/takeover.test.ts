@@ -75,10 +75,10 @@ test('a REST takeover replaces the policy, is logged as an intervention with its
   assert.deepEqual(iv.map((x) => x.step), [2, 3], 'exactly the two held ticks');
   for (const x of iv) {
     assert.equal(x.interventionSource, 'rest:spacemouse');
-    assert.ok(close(x.actionExecuted!, op), `the operator's move was executed (${x.actionExecuted})`);
+    assert.ok(close(x.actionExecuted!, op), `the operator's move was executed (${String(x.actionExecuted)})`);
     // Learning sees the residual the policy should have output: executed - u_H, bounded like any residual.
     const want = clampPerAxis([op[0] - x.actionP![0], op[1] - x.actionP![1], op[2] - x.actionP![2]], r.calibration.limits.residualBoundM);
-    assert.ok(close(x.actionResidual!, want), `residual ${x.actionResidual} = executed - u_H ${want}`);
+    assert.ok(close(x.actionResidual!, want), `residual ${String(x.actionResidual)} = executed - u_H ${String(want)}`);
   }
   for (const x of ts.filter((y) => !y.intervention && y.actionP)) {
     assert.equal(x.interventionSource, null);
@@ -132,7 +132,7 @@ test('a takeover command beyond the step limit is limited (direction kept); out-
   assert.ok(close(x.actionExecuted!, sent), 'logged what was sent');
   // The logged residual is that of the LIMITED move (what the policy should have output to make it), bounded.
   const want = clampPerAxis([sent[0] - x.actionP![0], sent[1] - x.actionP![1], sent[2] - x.actionP![2]], r.calibration.limits.residualBoundM);
-  assert.ok(close(x.actionResidual!, want), `residual ${x.actionResidual} vs ${want}`);
+  assert.ok(close(x.actionResidual!, want), `residual ${String(x.actionResidual)} vs ${String(want)}`);
   // Bounded at the door: per axis +-0.05 m, lease (0, 1] s, token required.
   assert.equal((await post(r, '/teleop', { delta: [0.06, 0, 0] })).status, 400);
   assert.equal((await post(r, '/teleop', { delta: [0, 0, 0], leaseS: 5 })).status, 400);
@@ -163,7 +163,7 @@ test('a takeover on the ROS teleop topic (spacenav Twist through the FakeTranspo
   const iv = ts.filter((x) => x.intervention);
   assert.deepEqual(iv.map((x) => [x.step, x.interventionSource]), [[0, 'ros2:/spacenav/twist']]);
   // 0.2 * 0.05 m/s and -0.4 * 0.05 m/s for one 0.1 s period.
-  assert.ok(close(iv[0]!.actionExecuted!, [0.001, 0, -0.002], 1e-12), `${iv[0]!.actionExecuted}`);
+  assert.ok(close(iv[0]!.actionExecuted!, [0.001, 0, -0.002], 1e-12), String(iv[0]!.actionExecuted));
   assert.ok(ts.slice(1).filter((x) => x.actionP).every((x) => !x.intervention && close(x.actionResidual!, POLICY_RESIDUAL)));
 });
 
