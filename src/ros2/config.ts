@@ -2,8 +2,8 @@
  * The `backend.ros2` section of the daemon config (config/ros2.example.yaml) -> Ros2BackendConfig + transport choice,
  * with errors that name the file and the field; and the factory that builds the transport and the backend.
  *
- * Wiring into src/config/schema.ts (backend.kind: ros2) and src/app/daemon-app.ts is still to do: call
- * `parseRos2Section(raw.backend.ros2, file)` and `createRos2Backend(section, { tickHz, goal })`.
+ * Wired: `backend.kind: ros2` in config/daemon.yaml makes npm start (src/cli/daemon.ts) run the ROS 2 node with this
+ * section (src/cli/ros2-daemon.ts ros2Hook), as `--ros2 FILE` does for the ROS entry point.
  */
 import { DEFAULT_ROS2_CONFIG, Ros2Backend, type Ros2BackendConfig } from './backend.ts';
 import { ddsTopicName } from './messages.ts';
