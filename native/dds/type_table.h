@@ -17,6 +17,7 @@ static const struct shim_type { const char *name; const dds_topic_descriptor_t *
   { "intera_core_msgs::msg::dds_::RobotAssemblyState_", &intera_core_msgs_msg_dds__RobotAssemblyState__desc },
   { "sensor_msgs::msg::dds_::CompressedImage_", &sensor_msgs_msg_dds__CompressedImage__desc },
   { "sensor_msgs::msg::dds_::Image_", &sensor_msgs_msg_dds__Image__desc },
+  { "sensor_msgs::msg::dds_::JointState_", &sensor_msgs_msg_dds__JointState__desc },
   { "sensor_msgs::msg::dds_::Joy_", &sensor_msgs_msg_dds__Joy__desc },
   { "std_msgs::msg::dds_::Bool_", &std_msgs_msg_dds__Bool__desc },
   { "std_msgs::msg::dds_::Float64_", &std_msgs_msg_dds__Float64__desc },

@@ -23,6 +23,7 @@ import type { Store } from '../store/index.ts';
 import type { ModelRecord } from '../store/types.ts';
 import { validateCandidate } from '../swap/manager.ts';
 import { DEFAULT_SWAP_VALIDATION, type SwapValidationConfig } from '../swap/validate.ts';
+import { MAX_LEASE_S, MAX_TELEOP_DELTA_M } from '../daemon/takeover.ts';
 
 export interface ApiOptions {
   daemon: DaemonControl;
@@ -203,6 +204,40 @@ export async function buildApi(opts: ApiOptions): Promise<ApiServer> {
     },
   );
 
+  // Operator takeover (human intervention): a bounded move per control tick, held for a short lease the client renews as
+  // it streams (a SpaceMouse bridge, a gamepad page); a client that goes quiet loses the arm within a tick or two.
+  app.post(
+    '/teleop',
+    {
+      schema: {
+        summary: 'Take over from the policy: `delta` (m per control tick, base frame, each axis within +-0.05; the step limit ' +
+          'and the safety filter still apply) replaces the policy\'s action until `leaseS` (default two ticks, at most 1 s) ' +
+          'runs out without renewal. Every step it drives is logged as an intervention. Refused while the e-stop is latched.',
+        tags: ['teleop'],
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['delta'],
+          properties: {
+            delta: { type: 'array', minItems: 3, maxItems: 3, items: { type: 'number', minimum: -MAX_TELEOP_DELTA_M, maximum: MAX_TELEOP_DELTA_M } },
+            leaseS: { type: 'number', exclusiveMinimum: 0, maximum: MAX_LEASE_S },
+            source: { type: 'string', minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_:./-]+$' },
+          },
+        },
+      },
+    },
+    async (req, reply) => {
+      const body = req.body as { delta: [number, number, number]; leaseS?: number; source?: string };
+      const r = daemon.takeover({ delta: body.delta, ...(body.leaseS !== undefined ? { leaseS: body.leaseS } : {}), source: body.source ? `rest:${body.source}` : 'rest' });
+      if (!r.ok) return reply.code(409).send({ statusCode: 409, error: 'Conflict', message: r.reason });
+      return reply.code(202).send({ holding: true, leaseS: r.leaseS, inEpisode: r.active, takeover: daemon.status().takeover });
+    },
+  );
+
+  app.post('/teleop/release', { schema: { summary: 'End the REST takeover now: the policy drives from the next tick', tags: ['teleop'] } }, async () =>
+    daemon.releaseTakeover(),
+  );
+
   app.get('/sessions', { schema: { summary: 'Sessions, newest first', tags: ['log'], querystring: listQuery } }, async (req) => store.listSessions(req.query as object));
 
   app.get('/sessions/:id', { schema: { summary: 'One session', tags: ['log'], params: idParams } }, async (req, reply) => {
@@ -352,7 +387,7 @@ export async function buildApi(opts: ApiOptions): Promise<ApiServer> {
     for (const end of [...streams]) end();
   });
 
-  app.get('/events', { schema: { summary: 'Server-sent events: `status` (throttled), `episode`, `fault`', tags: ['daemon'] } }, (req, reply) => {
+  app.get('/events', { schema: { summary: 'Server-sent events: `status` (throttled), `episode`, `fault`, `takeover` (an operator takeover began or ended)', tags: ['daemon'] } }, (req, reply) => {
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
@@ -380,10 +415,12 @@ export async function buildApi(opts: ApiOptions): Promise<ApiServer> {
     };
     const onEpisode = (e: unknown): void => send('episode', e);
     const onFault = (m: string): void => send('fault', { message: m });
+    const onTakeover = (c: unknown): void => send('takeover', c);
     const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15000);
     daemon.on('status', onStatus);
     daemon.on('episode', onEpisode);
     daemon.on('fault', onFault);
+    daemon.on('takeover', onTakeover);
     send('status', daemon.status());
     const cleanup = (): void => {
       clearInterval(heartbeat);
@@ -391,6 +428,7 @@ export async function buildApi(opts: ApiOptions): Promise<ApiServer> {
       daemon.off('status', onStatus);
       daemon.off('episode', onEpisode);
       daemon.off('fault', onFault);
+      daemon.off('takeover', onTakeover);
       streams.delete(end);
     };
     const end = (): void => {

@@ -126,6 +126,8 @@ function recordLimitChanges(log: StoreLog, calibration: Calibration, calibration
 
 export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp> {
   const cfg = o.config;
+  // Never a simulated cell in place of a configured robot: the ros2 backend comes from the ROS entry (src/cli/daemon.ts).
+  if (!o.backend && cfg.backend.kind !== 'sim') throw new Error(`backend.kind is '${cfg.backend.kind}': start the daemon through npm start / src/cli/daemon.ts, which builds that backend`);
   const backend = o.backend ?? (await SimBackend.create({ connector: cfg.backend.sim.connector, cell: simCellOptions(cfg) }));
   const notes: string[] = [];
   if (cfg.priority !== null) notes.push(applyPriority(cfg.priority));

@@ -45,6 +45,8 @@ export async function runDaemon(argv: string[], hook: BackendHook | null = null)
       return 0;
     }
     const config = loadDaemonConfig(args.configFile, args.overrides);
+    // backend.kind: ros2 in the config runs the ROS 2 node (as src/cli/ros2-daemon.ts does, with the config's backend.ros2).
+    if (!hook && config.backend.kind === 'ros2') hook = (await import('./ros2-daemon.ts')).ros2Hook(null, process.env, args.configFile);
     const calibration = loadCalibration(config.calibrationDir);
     tokenEnv = config.api.tokenEnv;
     const fromEnv = resolveToken(config);

@@ -13,6 +13,10 @@
  *                        --ablation no-daib-reward --reward <reward classifier trained without DAIB (ERM)>
  *                        --reward gt   (ground-truth reward; not in the research's table, an upper bound)
  *
+ * Takeovers: --operator sim:THRESH_MM adds a SIMULATED operator (the P-controller with the exact x*, from simulator
+ * ground truth) that takes over a practice episode once the tip, within 10 mm above the socket face, is more than
+ * THRESH_MM from the true socket axis; the trainer learns from those interventions. Evaluation is never helped.
+ *
  * Calibration error: a fixed x* error of --goal-error-mm (default 1.5 mm) along (1,1,0)/sqrt2 in the daemon's calibration
  * (socket.offset), as in src/train's evaluation: the P-controller alone misses the socket.
  */
@@ -22,11 +26,20 @@ import { measureBaselines, mergeRuns, runConnector, writeReport, type ConnectorR
 import { runIfMain } from '../util/args.ts';
 import { TrainArgError, intArg, numArg, parseArgs, splitFrom } from '../offline/common.ts';
 import { checkpointConfig, exportCheckpointPolicy } from '../online/trainer.ts';
+import { parseSimOperator } from '../control/sim-operator.ts';
+
+function operatorArg(spec: string): ReturnType<typeof parseSimOperator> {
+  try {
+    return parseSimOperator(spec);
+  } catch (e) {
+    throw new TrainArgError((e as Error).message);
+  }
+}
 
 const KNOWN = {
   connectors: 'value', episodes: 'value', 'eval-every': 'value', 'sync-every': 'value', trials: 'value', 'goal-error-mm': 'value', checkpoint: 'value', policy: 'value',
   reward: 'value', 'offline-db': 'value', split: 'value', out: 'value', seed: 'value', 'episode-steps': 'value', noise: 'value', utd: 'value',
-  'online-fraction': 'value', 'batch-size': 'value', 'robust-mm': 'value', 'no-baselines': 'flag', 'baselines-only': 'flag', ablation: 'value', 'export-every': 'value', 'trainer-wait-s': 'value', merge: 'value', help: 'flag',
+  'online-fraction': 'value', 'batch-size': 'value', 'robust-mm': 'value', 'no-baselines': 'flag', 'baselines-only': 'flag', ablation: 'value', 'export-every': 'value', 'trainer-wait-s': 'value', merge: 'value', operator: 'value', help: 'flag',
 } as const;
 
 /**
@@ -41,7 +54,7 @@ const USAGE = `usage: experiment [--connectors a,b] [--episodes 200] [--eval-eve
   [--checkpoint models/iql-offline] [--policy models/policy.onnx] [--reward models/reward.onnx|gt] [--offline-db data/prior.db]
   [--split data/splits/default.json] [--out data/runs/experiment-<time>] [--seed 0] [--episode-steps 20] [--noise 0.001]
   [--utd 2] [--online-fraction 0.5] [--batch-size 256] [--export-every 0] [--robust-mm 1] [--no-baselines | --baselines-only] [--trainer-wait-s 600]
-  [--ablation none|no-daib-policy|no-daib-reward]
+  [--ablation none|no-daib-policy|no-daib-reward] [--operator sim:THRESH_MM (a simulated operator takes over practice)]
   or: experiment --merge DIR,DIR... --out DIR   (one report from runs made side by side, e.g. one per connector)`;
 
 export async function main(argv: string[]): Promise<number> {
@@ -124,6 +137,7 @@ export async function main(argv: string[]): Promise<number> {
       robustMm: numArg(args, 'robust-mm', 1, 0, 20),
       trainerWaitS: numArg(args, 'trainer-wait-s', 600, 0, 86400),
       baselines: !args.has('no-baselines'),
+      operator: args.has('operator') ? operatorArg(args.get('operator') as string) : null,
       configFile: 'config/daemon.yaml',
       calibrationDir: 'calibration',
       onProgress: (l) => console.log(`${new Date().toISOString()} ${l}`),
@@ -147,7 +161,7 @@ export async function main(argv: string[]): Promise<number> {
       results.push(await runConnector(c, o));
       writeFileSync(join(out, 'results.json'), JSON.stringify({ settings, results, wallClockS: (performance.now() - t0) / 1000 }, null, 1));
     }
-    const header = `Online fine-tuning on held-out connectors (ablation: ${ablation}; x* error ${o.offsetMm} mm; ${o.episodes} practice episodes; ${o.trials} trials per point; seed ${o.seed}; wall clock ${((performance.now() - t0) / 60000).toFixed(1)} min)`;
+    const header = `Online fine-tuning on held-out connectors (ablation: ${ablation}; ${o.operator ? `simulated operator takeovers beyond ${(o.operator.thresholdM ?? 0) * 1000} mm; ` : ''}x* error ${o.offsetMm} mm; ${o.episodes} practice episodes; ${o.trials} trials per point; seed ${o.seed}; wall clock ${((performance.now() - t0) / 60000).toFixed(1)} min)`;
     const md = await writeReport(out, results, header, `Success vs practice (${ablation}, x* error ${o.offsetMm} mm)`);
     console.log(`\n${md}\nwritten: ${out}/results.json, table.md, curve.svg, curve.png`);
     return 0;

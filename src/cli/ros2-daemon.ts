@@ -12,9 +12,10 @@ import { readFileSync } from 'node:fs';
 import { ConfigError, readStructured } from '../config/load.ts';
 import { createRos2Backend, parseRos2Section, ros2SectionFromEnv, DEFAULT_SECTION } from '../ros2/config.ts';
 import { DaemonRosNode } from '../ros2/node.ts';
+import { TeleopInput } from '../ros2/teleop.ts';
 import { TransportUnavailableError } from '../ros2/transport.ts';
 import { runIfMain } from '../util/args.ts';
-import { runDaemon } from './daemon.ts';
+import { runDaemon, type BackendHook } from './daemon.ts';
 
 /** Splits our flags from ROS's: `--ros2 FILE` and everything after `--ros-args` (until `--`). */
 export function splitArgs(argv: string[], env: NodeJS.ProcessEnv): { rest: string[]; ros2File: string | null; env: NodeJS.ProcessEnv } {
@@ -42,6 +43,49 @@ export function splitArgs(argv: string[], env: NodeJS.ProcessEnv): { rest: strin
   return { rest, ros2File, env: out };
 }
 
+/**
+ * The ros2 backend hook of the daemon's startup: the `backend.ros2` section comes from `ros2File` when given (its
+ * backend.ros2), else from the daemon config's own backend.ros2 (backend.kind: ros2 in config/daemon.yaml), else the
+ * built-in defaults; then the ROS parameters file and remaps in `env` (as the launch files set them).
+ */
+export function ros2Hook(ros2File: string | null, env: NodeJS.ProcessEnv, configFile: string | null = null): BackendHook {
+  return {
+    usage: '  --ros2 FILE          backend.ros2 settings (config/ros2.example.yaml)\n  --ros-args ...       ROS remaps (-r from:=to) and --params-file',
+    refusal: (err) => err instanceof TransportUnavailableError || (err instanceof Error && /backend\.ros2/.test(err.message)),
+    create: async (config, calibration) => {
+      let section = DEFAULT_SECTION;
+      if (ros2File) {
+        const raw = readStructured(ros2File) as { backend?: { ros2?: unknown } } | null;
+        section = parseRos2Section(raw?.backend?.ros2, ros2File);
+      } else if (config.backend.ros2 !== undefined) {
+        section = parseRos2Section(config.backend.ros2, configFile ?? 'daemon config');
+      }
+      section = ros2SectionFromEnv(section, env, (p) => readFileSync(p, 'utf8'));
+      const { backend, transport } = await createRos2Backend(section, { tickHz: config.tickHz, goal: calibration.socket.goal ?? null });
+      let node: DaemonRosNode | null = null;
+      // Operator takeover from the teleop topics (spacenav Twist, Joy), when configured: polled by the control tick.
+      const tp = section.teleop;
+      const teleop = tp.twist || tp.joy ? new TeleopInput(transport, tp) : null;
+      const teleopTopics = [tp.twist, tp.joy].filter(Boolean).join(', ');
+      return {
+        backend,
+        describe: `ros2 node ${section.nodeName} over ${transport.name}; services ${section.node.servicePrefix}/{start_practice,stop_practice,estop,reset_estop}` +
+          (teleop ? `; teleop takeover on ${teleopTopics}` : ''),
+        attach: (app) => {
+          node = new DaemonRosNode(transport, app.daemon, backend, { ...section.node, practiceCount: 10, staleAfter: calibration.limits.staleSensorMaxAgeS });
+          if (teleop) app.daemon.addTakeoverInput(teleop);
+        },
+        close: async () => {
+          teleop?.close();
+          node?.close();
+          backend.dispose();
+          await transport.close();
+        },
+      };
+    },
+  };
+}
+
 export async function main(argv = process.argv.slice(2), env = process.env): Promise<number> {
   let split: ReturnType<typeof splitArgs>;
   try {
@@ -52,32 +96,7 @@ export async function main(argv = process.argv.slice(2), env = process.env): Pro
   }
   const { rest, ros2File, env: e } = split;
   // The daemon's own startup (token file, models, learning, API, dashboard, signals), on the ros2 backend.
-  return runDaemon(rest, {
-    usage: '  --ros2 FILE          backend.ros2 settings (config/ros2.example.yaml)\n  --ros-args ...       ROS remaps (-r from:=to) and --params-file',
-    refusal: (err) => err instanceof TransportUnavailableError,
-    create: async (config, calibration) => {
-      let section = DEFAULT_SECTION;
-      if (ros2File) {
-        const raw = readStructured(ros2File) as { backend?: { ros2?: unknown } } | null;
-        section = parseRos2Section(raw?.backend?.ros2, ros2File);
-      }
-      section = ros2SectionFromEnv(section, e, (p) => readFileSync(p, 'utf8'));
-      const { backend, transport } = await createRos2Backend(section, { tickHz: config.tickHz, goal: calibration.socket.goal ?? null });
-      let node: DaemonRosNode | null = null;
-      return {
-        backend,
-        describe: `ros2 node ${section.nodeName} over ${transport.name}; services ${section.node.servicePrefix}/{start_practice,stop_practice,estop,reset_estop}`,
-        attach: (app) => {
-          node = new DaemonRosNode(transport, app.daemon, backend, { ...section.node, practiceCount: 10, staleAfter: calibration.limits.staleSensorMaxAgeS });
-        },
-        close: async () => {
-          node?.close();
-          backend.dispose();
-          await transport.close();
-        },
-      };
-    },
-  });
+  return runDaemon(rest, ros2Hook(ros2File, e));
 }
 
 runIfMain(import.meta.url, 'ros2-daemon', () => main());

@@ -4,7 +4,7 @@
  * declarations, and the loader validates with them, so the two cannot disagree. The YAML files repeat the essentials
  * as comments; a test keeps the shipped daemon.yaml equal to the declared defaults.
  */
-import { T, type Static } from './declare.ts';
+import { T, type Static, type TSchema } from './declare.ts';
 
 // ------------------------------------------------------------------------------------------------ daemon config
 
@@ -31,10 +31,15 @@ export const SimBackendConfigSchema = T.object(
   { default: {} },
 );
 
+/** The `backend.ros2` section: validated field by field by its own parser (src/ros2/config.ts parseRos2Section, errors
+ *  naming this file and the field) when backend.kind is ros2; config/ros2.example.yaml shows every field. */
+const Ros2SectionSchema = { type: 'object', description: 'ROS 2 node settings (topics, QoS, transport, teleop takeover); see config/ros2.example.yaml' } as TSchema<Record<string, unknown>>;
+
 export const BackendConfigSchema = T.object(
   {
-    kind: T.enum(['sim'], { default: 'sim', description: 'robot backend' }),
+    kind: T.enum(['sim', 'ros2'], { default: 'sim', description: 'robot backend: sim (the simulated cell in this process) | ros2 (a robot on the ROS 2 graph; npm start then runs the ROS 2 node)' }),
     sim: SimBackendConfigSchema,
+    ros2: T.optional(Ros2SectionSchema),
   },
   { default: {} },
 );

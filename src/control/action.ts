@@ -5,7 +5,11 @@
  *   executed  = limit_step(u_H + residual', maxStep)          (Euclidean norm <= maxStep, direction kept)
  *
  * The daemon's tick, the prior-data collector, the offline policy evaluation and replay all call `composeAction`, so a
- * policy is judged, trained and driven under the same rule. The daemon's safety filter applies the same `limitStep`
+ * policy is judged, trained and driven under the same rule.
+ *
+ * An operator's takeover (core/takeover.ts) replaces u_H + residual by the operator's command, under the same step
+ * limit (`composeTakeover`); what learning sees as its action is the residual the policy should have output for that
+ * move, executed - u_H, bounded like any residual (HIL-SERL learns from interventions as from its own actions). The daemon's safety filter applies the same `limitStep`
  * again to whatever it is handed (an operator's command, too) and then keeps the move inside the workspace box.
  */
 import type { Vec3 } from '../core/types.ts';
@@ -49,4 +53,26 @@ export function composeAction(actionP: Vec3, residual: Vec3, limits: ActionLimit
   const r = limits.residualBoundM === null ? ([residual[0], residual[1], residual[2]] as Vec3) : clampPerAxis(residual, limits.residualBoundM);
   const step = limitStep([actionP[0] + r[0], actionP[1] + r[1], actionP[2] + r[2]], limits.maxStepM);
   return { actionP: [actionP[0], actionP[1], actionP[2]], actionResidual: r, executed: step.v, stepLimited: step.clamped };
+}
+
+export interface ComposedTakeover extends ComposedAction {
+  /** Whether executed - u_H exceeded the residual bound on some axis (the logged residual is then its clamp: the
+   *  nearest action the policy can output). */
+  residualClamped: boolean;
+}
+
+/**
+ * The operator's move in place of u_H + residual: executed = limit_step(operator, maxStep); the logged residual is
+ * executed - u_H (one preimage of `executed` under composeAction: limit_step(u_H + r) = executed), clamped per axis to
+ * the residual bound.
+ */
+export function composeTakeover(actionP: Vec3, operator: Vec3, limits: ActionLimits): ComposedTakeover {
+  const step = limitStep(operator, limits.maxStepM);
+  const e = step.v;
+  const raw: Vec3 = [e[0] - actionP[0], e[1] - actionP[1], e[2] - actionP[2]];
+  const r = limits.residualBoundM === null ? raw : clampPerAxis(raw, limits.residualBoundM);
+  return {
+    actionP: [actionP[0], actionP[1], actionP[2]], actionResidual: r, executed: e, stepLimited: step.clamped,
+    residualClamped: r[0] !== raw[0] || r[1] !== raw[1] || r[2] !== raw[2],
+  };
 }

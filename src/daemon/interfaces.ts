@@ -33,7 +33,8 @@ export interface TickTransition {
   /** The observation the action was computed from: policy-size RGB image, bias-corrected wrench. */
   obs: Observation;
   actionP: Vec3;
-  /** Bounded residual + exploration noise: what learning uses. Zero when no policy is loaded or it failed. */
+  /** Bounded residual + exploration noise: what learning uses. Zero when no policy is loaded or it failed. During an
+   *  operator's takeover: executed - u_H, bounded (control/action.ts composeTakeover). */
   actionResidual: Vec3;
   /** What the robot was commanded after the safety filter. */
   actionExecuted: Vec3;
@@ -45,6 +46,9 @@ export interface TickTransition {
   /** Backend clock at the tick (s). */
   tickTime: number;
   policyVersion: string | null;
+  /** The operator's takeover drove this step (human intervention), and its source; absent = false. */
+  intervention?: boolean;
+  interventionSource?: string | null;
 }
 
 export interface EpisodeBegin {

@@ -109,6 +109,8 @@ export class StoreLog implements DaemonLog {
       done: t.done,
       tickTime: t.tickTime,
       policyVersion: t.policyVersion,
+      intervention: t.intervention ?? false,
+      interventionSource: t.interventionSource ?? null,
     });
     if (!ok) {
       const dropped = this.writer.stats().dropped;

@@ -6,6 +6,9 @@
  *   reward of this observation for the previous transition] in parallel -> the action rule u = u_H + bounded residual
  *   (+ noise), step-limited (control/action.ts) -> safety filter, which decides last (safety.ts) -> command -> queue
  *   the transition for the log (never waits for disk).
+ *   While an operator holds a takeover (any TakeoverInput polled each control tick: REST lease, ROS teleop, simulated
+ *   operator; takeover.ts), the operator's move replaces u_H + residual under the same step limit (composeTakeover)
+ *   and the same safety filter, and the transition is logged as an intervention with its source.
  * Beside it: tick timing and missed-tick accounting (timing.ts), episode scoring (scoring.ts), the vocabulary and the
  * typed events seen from outside (types.ts).
  * A transition is completed one tick later, when the next observation (and so its reward) is known; the last one of
@@ -19,7 +22,7 @@
  * inference of already-warm models and sharp, when a crop/resize is needed.
  */
 import { EventEmitter } from 'node:events';
-import { composeAction, type ActionLimits } from '../control/action.ts';
+import { composeAction, composeTakeover, type ActionLimits } from '../control/action.ts';
 import { pControl } from '../control/p-controller.ts';
 import type { Calibration, DaemonConfig } from '../config/schema.ts';
 import type { EpisodeSpec, RobotBackend } from '../robot/backend.ts';
@@ -33,6 +36,7 @@ import { decideSafety, EstopLatch, type EstopOrigin, type ResetResult, type Safe
 import { TickScheduler } from './scheduler.ts';
 import { judgeEpisode, RecentEpisodes } from './scoring.ts';
 import { TickTiming } from './timing.ts';
+import { LeasedTakeover, MAX_LEASE_S, MAX_TELEOP_DELTA_M, TakeoverTracker, type TakeoverCommand, type TakeoverInput, type TakeoverRequest, type TakeoverStatus } from './takeover.ts';
 import type { DaemonControl, DaemonEvents, DaemonState, DaemonStatus, EpisodeSummary, PracticeRequest, PracticeRun, SwapOptions, TripRecord } from './types.ts';
 
 export type * from './types.ts';
@@ -73,6 +77,7 @@ interface OpenEpisode {
   policyVersion: string | null;
   /** Backend clock at the last commanded tick: the next control tick must see it advance. */
   lastClock: number;
+  kind: 'practice' | 'eval';
 }
 
 interface Prepared {
@@ -116,6 +121,13 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
   private tickInFlight = false;
   private unsubscribeEstop: () => void;
   private closed = false;
+  /** The REST takeover lease, polled first; then the inputs added with addTakeoverInput, in order. */
+  private readonly restTakeover: LeasedTakeover;
+  private readonly takeoverInputs: TakeoverInput[] = [];
+  private readonly takeovers = new TakeoverTracker();
+  private takeoverFaults = 0;
+  /** The backend's ground truth for a simulated operator (null on a real robot). */
+  private readonly groundTruthFn: (() => GroundTruth) | null;
 
   constructor(opts: DaemonOptions) {
     super();
@@ -134,6 +146,8 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     this.logImage = new ImagePreprocessor({ crop: this.cal.camera.crop, width: w, height: h, channelOrder: this.cal.camera.channelOrder });
     if (opts.policy) this.policySlot = this.slot(opts.policy, 'policy');
     if (opts.reward) this.rewardSlot = this.slot(opts.reward, 'reward model');
+    this.restTakeover = new LeasedTakeover(this.now);
+    this.groundTruthFn = this.backend.groundTruth ? this.backend.groundTruth.bind(this.backend) : null;
     this.scheduler = new TickScheduler({ periodMs: 1000 / this.cfg.tickHz, realtime: this.cfg.realtime, now: this.now, jitterWindow: win,
       idle: () => !this.isControlling() });
     this.unsubscribeEstop = this.backend.onEstop((sig) => {
@@ -323,6 +337,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
       },
       reward: { version: this.rewardSlot?.model.version ?? null },
       lastPose: this.lastPose,
+      takeover: this.takeoverStatus(),
       extra: { ...this.extras },
     };
   }
@@ -332,6 +347,51 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     if (value === undefined) delete this.extras[name];
     else this.extras[name] = value;
     this.emitStatus();
+  }
+
+  // ---------------------------------------------------------------- operator takeover (human interventions)
+
+  /**
+   * Holds an operator's command (REST): for the next control ticks it replaces the policy's action (still step-limited
+   * and through the safety filter) until the lease runs out (default two control periods) or releaseTakeover(). A
+   * client that stops renewing loses the arm within a tick or two. Refused while the e-stop is latched.
+   */
+  takeover(req: TakeoverRequest): { ok: true; leaseS: number; active: boolean } | { ok: false; reason: string } {
+    if (this.closed) return { ok: false, reason: 'daemon is shutting down' };
+    if (this.state === 'estopped' || this.latch.engaged) return { ok: false, reason: 'e-stop is latched; reset it first' };
+    const d = req.delta;
+    if (!Array.isArray(d) || d.length !== 3 || !d.every((v) => Number.isFinite(v) && Math.abs(v) <= MAX_TELEOP_DELTA_M)) {
+      return { ok: false, reason: `delta must be three finite numbers within +-${MAX_TELEOP_DELTA_M} m` };
+    }
+    const leaseS = req.leaseS ?? 2 / this.cfg.tickHz;
+    if (!(leaseS > 0 && leaseS <= MAX_LEASE_S)) return { ok: false, reason: `leaseS must be in (0, ${MAX_LEASE_S}] s` };
+    this.restTakeover.hold(d, leaseS, req.source ?? 'rest');
+    return { ok: true, leaseS, active: this.state === 'running' };
+  }
+
+  /** Ends the REST takeover now; the policy drives from the next tick. */
+  releaseTakeover(): { ok: true; wasHolding: boolean } {
+    return { ok: true, wasHolding: this.restTakeover.release() };
+  }
+
+  /** Adds a takeover source polled every control tick (ROS teleop, the simulated operator); returns its removal. */
+  addTakeoverInput(input: TakeoverInput): () => void {
+    this.takeoverInputs.push(input);
+    this.emitStatus();
+    return () => {
+      const i = this.takeoverInputs.indexOf(input);
+      if (i >= 0) this.takeoverInputs.splice(i, 1);
+      this.emitStatus();
+    };
+  }
+
+  takeoverStatus(): TakeoverStatus {
+    const t = this.takeovers;
+    return {
+      active: t.active, source: t.source, since: t.since, episodeSteps: t.episodeSteps, totalSteps: t.totalSteps, takeovers: t.takeovers,
+      inputs: ['rest', ...this.takeoverInputs.map((i) => i.name)],
+      rest: { holding: this.restTakeover.holding(), remainingMs: this.restTakeover.remainingMs() },
+    };
   }
 
   /** Raw per-tick timing samples (ms) for benchmarks. */
@@ -392,7 +452,9 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     // Noise goes inside the bound: what is executed as residual never exceeds it, and learning sees that same action.
     const noisy: Vec3 =
       ep.noise > 0 ? [residualRaw[0] + ep.rng.normal(0, ep.noise), residualRaw[1] + ep.rng.normal(0, ep.noise), residualRaw[2] + ep.rng.normal(0, ep.noise)] : residualRaw;
-    const action = composeAction(uH, noisy, this.actionLimits);
+    // Polled now, after the awaits, so a lapsed lease is seen as lapsed; the operator's move replaces u_H + residual.
+    const operator = this.pollTakeover(p, ep);
+    const action = operator ? composeTakeover(uH, operator.delta, this.actionLimits) : composeAction(uH, noisy, this.actionLimits);
     const now = this.backend.clock();
     // A robot clock that stands still would blind the stale-sensor watchdog (it measures ages on that clock).
     const decision: SafetyDecision =
@@ -423,8 +485,10 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
         actionExecuted: decision.action,
         tickTime: this.backend.clock(),
         policyVersion: policySlot?.model.version ?? null,
+        ...(operator ? { intervention: true, interventionSource: operator.source } : {}),
       },
     };
+    this.noteTakeover(operator, ep);
     ep.step++;
     this.timing.controlTicks++;
     if (ep.step >= ep.steps) this.setState('scoring');
@@ -501,7 +565,9 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
       pending: null,
       policyVersion,
       lastClock: Number.NEGATIVE_INFINITY,
+      kind: run.kind,
     };
+    this.takeovers.newEpisode();
     this.setState('running');
   }
 
@@ -534,7 +600,11 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
       this.fault(`log refused to close episode ${ep.id}: ${(e as Error).message}`);
     }
     if (this.run) this.run.done++;
-    const summary: EpisodeSummary = { id: ep.id, index: ep.index, domain: ep.domain, outcome, reason, learnedSuccessProb: prob, gtSuccess: gt, steps: ep.step, policyVersion: ep.policyVersion };
+    if (this.takeovers.active) this.noteTakeover(null, ep);
+    const summary: EpisodeSummary = {
+      id: ep.id, index: ep.index, domain: ep.domain, outcome, reason, learnedSuccessProb: prob, gtSuccess: gt, steps: ep.step, policyVersion: ep.policyVersion,
+      interventionSteps: this.takeovers.episodeSteps,
+    };
     this.lastEpisode = summary;
     this.recent.add(summary);
     this.emit('episode', summary);
@@ -578,6 +648,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
 
   private enterEstop(origin: EstopOrigin, source: string, detail: string): void {
     this.backend.stop(); // hold first, bookkeeping after
+    this.restTakeover.release(); // an operator's lease does not outlive an e-stop
     const fresh = this.latch.engage(origin, source, detail);
     if (fresh) {
       this.lastTrip = { reason: 'estop', detail: `${source}: ${detail}`, at: Date.now(), episodeId: this.episode?.id ?? null };
@@ -602,6 +673,50 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     const d = decideSafety({ now: this.backend.clock(), obs, proposed: [0, 0, 0], latch: new EstopLatch().state, backendEstop: { engaged: false, source: null } }, this.limits);
     if (d.kind === 'trip' && d.latch) return d.detail;
     return null;
+  }
+
+  // ---------------------------------------------------------------- takeover
+
+  /** The first source that holds a takeover this tick (REST lease first), or null. A source that throws or hands a
+   *  non-finite move is skipped for this tick and reported (rate-limited): the policy drives, nothing stale moves. */
+  private pollTakeover(p: Prepared, ep: OpenEpisode): TakeoverCommand | null {
+    const ctx = {
+      obs: p.obs, period: 1 / this.cfg.tickHz, episode: { id: ep.id, step: ep.step, kind: ep.kind },
+      groundTruth: this.groundTruthFn,
+    };
+    for (const input of [this.restTakeover, ...this.takeoverInputs]) {
+      let c: TakeoverCommand | null;
+      try {
+        c = input.poll(ctx);
+      } catch (e) {
+        this.takeoverFault(`takeover input ${input.name} failed: ${(e as Error).message}`);
+        continue;
+      }
+      if (!c) continue;
+      if (!(c.delta.length === 3 && c.delta.every(Number.isFinite))) {
+        this.takeoverFault(`takeover input ${input.name} gave a non-finite move; ignored`);
+        continue;
+      }
+      return c;
+    }
+    return null;
+  }
+
+  private takeoverFault(msg: string): void {
+    this.takeoverFaults++;
+    if (this.takeoverFaults === 1 || this.takeoverFaults % 100 === 0) this.fault(`${msg} (${this.takeoverFaults} so far)`);
+  }
+
+  /** Counts the tick's intervention; a takeover's start and end are logged (kind 'takeover') and streamed once each. */
+  private noteTakeover(cmd: TakeoverCommand | null, ep: OpenEpisode): void {
+    const change = this.takeovers.step(cmd, ep.id, ep.step);
+    if (!change) return;
+    this.log.event({
+      kind: 'takeover', episodeId: ep.id, data: change,
+      message: change.active ? `operator takeover by ${change.source} at step ${change.step}` : `operator takeover by ${change.source} ended at step ${change.step}`,
+    });
+    this.emit('takeover', change);
+    this.emitStatus();
   }
 
   // ---------------------------------------------------------------- models

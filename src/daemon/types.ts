@@ -7,6 +7,9 @@ import type { EpisodeOutcome } from '../store/types.ts';
 import type { ResidualPolicy, RewardScorer } from './interfaces.ts';
 import type { EstopOrigin, LatchState, ResetResult, TripReason } from './safety.ts';
 import type { Summary } from './stats.ts';
+import type { TakeoverChange, TakeoverRequest, TakeoverStatus } from './takeover.ts';
+
+export type { TakeoverChange, TakeoverRequest, TakeoverStatus };
 
 export type { EstopOrigin, ResetResult };
 
@@ -48,6 +51,8 @@ export interface EpisodeSummary {
   gtSuccess: boolean | null;
   steps: number;
   policyVersion: string | null;
+  /** Steps of this episode an operator's takeover drove (human interventions). */
+  interventionSteps?: number;
 }
 
 export interface TripRecord {
@@ -98,6 +103,8 @@ export interface DaemonStatus {
   policy: { version: string | null; mode: 'residual' | 'p-only'; pendingSwap: string | null; faults: number };
   reward: { version: string | null };
   lastPose: Vec3 | null;
+  /** Operator takeover: who holds the arm now, intervention counts, the sources polled, the REST lease. */
+  takeover: TakeoverStatus;
   /** Sections other components attach (e.g. the background trainer's progress), see setStatusExtra. */
   extra: Record<string, unknown>;
 }
@@ -116,6 +123,8 @@ export interface DaemonEvents {
   episode: [EpisodeSummary];
   /** A fault the operator should see (also logged as an event). */
   fault: [string];
+  /** An operator's takeover began or ended (also logged as a 'takeover' event). */
+  takeover: [TakeoverChange];
 }
 
 /** What the API, the swap manager and the learning wiring may do with a daemon: commands, status, models, events. */
@@ -131,6 +140,9 @@ export interface DaemonControl {
   setReward(reward: RewardScorer | null): RewardScorer | null;
   models(): { policy: ResidualPolicy | null; reward: RewardScorer | null };
   setStatusExtra(name: string, value: unknown): void;
+  /** Operator takeover over REST (a leased command) and its release. */
+  takeover(req: TakeoverRequest): { ok: true; leaseS: number; active: boolean } | { ok: false; reason: string };
+  releaseTakeover(): { ok: true; wasHolding: boolean };
   on<K extends keyof DaemonEvents>(event: K, listener: (...args: DaemonEvents[K]) => void): unknown;
   off<K extends keyof DaemonEvents>(event: K, listener: (...args: DaemonEvents[K]) => void): unknown;
 }

@@ -10,6 +10,9 @@
  *      evaluating `trials` scenario-II episodes every `evalEvery` practice episodes (the live version drives them);
  *   3. robustness check: P-controller alone vs the final residual policy at +-`robustMm` error in x*.
  * Eval episodes are logged as kind 'eval' (the trainer learns only from 'practice').
+ * With `operator`, a SIMULATED operator (control/sim-operator.ts: the P-controller with the exact x*, looking at
+ * simulator ground truth) takes over practice episodes whose tip drifts off the true socket axis near the socket; the
+ * trainer learns from those interventions (both buffers). Evaluation episodes are never helped.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -30,6 +33,7 @@ import { POLICY_EVAL_BASELINES } from '../offline/evaluate-policy.ts';
 import { startLearning, type Learning } from '../app/learning.ts';
 import { DEFAULT_ONLINE, type OnlineTrainerConfig } from '../online/trainer.ts';
 import type { SwapConfig } from '../swap/manager.ts';
+import { SimOperator, type SimOperatorConfig } from '../control/sim-operator.ts';
 
 export interface ExperimentOptions {
   connectors: string[];
@@ -65,6 +69,8 @@ export interface ExperimentOptions {
   robustMm: number;
   /** Search baselines in the plain evaluator (slow-ish); false = P-controller only. */
   baselines: boolean;
+  /** A simulated operator taking over practice episodes (null/absent: none). Its kp is the calibration's. */
+  operator?: Partial<Omit<SimOperatorConfig, 'kp'>> | null;
   /** Path of the daemon config / calibration (defaults: the shipped ones). */
   configFile: string;
   calibrationDir: string;
@@ -81,6 +87,8 @@ export interface CurvePoint {
    *  verdict vs simulator ground truth (the gap is the reward's false positives / negatives). */
   learnedSuccessRate: number | null;
   gtSuccessRate: number | null;
+  /** Practice steps the simulated operator drove so far (0 without one). */
+  interventionSteps: number;
   elapsedS: number;
 }
 
@@ -95,6 +103,8 @@ export interface ConnectorResult {
   robustness: Array<{ errorMm: number; pOnly: number; residual: number; trials: number }>;
   swaps: { swaps: number; rejected: number; flagged: number };
   trainer: { crashes: number; updates: number };
+  /** The simulated operator, when one took part: episodes it took over and steps it drove. */
+  operator: { source: string; takeovers: number; steps: number } | null;
   wallClockS: number;
 }
 
@@ -195,7 +205,12 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
       ...(o.swap ? { swap: o.swap } : {}),
       supervisor: { backoffBaseMs: 500, backoffMaxMs: 10_000 },
     });
-    const curve: CurvePoint[] = [{ practiceEpisodes: 0, policyVersion: offline.version, successes: offII, trials, trainerUpdates: 0, learnedSuccessRate: null, gtSuccessRate: null, elapsedS: (performance.now() - t0) / 1000 }];
+    const simOperator = o.operator ? new SimOperator({ ...o.operator, kp: calibration.gains.kp }) : null;
+    if (simOperator) {
+      app.daemon.addTakeoverInput(simOperator);
+      say(`simulated operator ${simOperator.source} (watch height ${simOperator.config.watchHeightM * 1000} mm) takes over practice episodes`);
+    }
+    const curve: CurvePoint[] = [{ practiceEpisodes: 0, policyVersion: offline.version, successes: offII, trials, trainerUpdates: 0, learnedSuccessRate: null, gtSuccessRate: null, interventionSteps: 0, elapsedS: (performance.now() - t0) / 1000 }];
     let done = 0;
     let runSeed = o.seed * 100000;
     const sync = Math.max(1, Math.min(o.syncEvery ?? o.evalEvery, o.evalEvery));
@@ -210,8 +225,9 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
       // A pending swap lands at the next episode boundary: the eval run's first reset applies it.
       const succ = await evalRun(app, trials, 'II', evalSeed);
       const v = learning.view();
-      curve.push({ practiceEpisodes: done, policyVersion: app.daemon.policyVersion, successes: succ, trials, trainerUpdates: v.trainer.updates, learnedSuccessRate: v.learnedSuccessRate, gtSuccessRate: v.gtSuccessRate, elapsedS: (performance.now() - t0) / 1000 });
-      say(`${done} practice episodes: scenario II ${succ}/${trials} (policy ${app.daemon.policyVersion}, ${v.trainer.updates} updates, learned success ${v.learnedSuccessRate?.toFixed(2)} vs ground truth ${v.gtSuccessRate?.toFixed(2)}, swaps ${v.swaps.swaps}, rejected ${v.swaps.rejected})`);
+      curve.push({ practiceEpisodes: done, policyVersion: app.daemon.policyVersion, successes: succ, trials, trainerUpdates: v.trainer.updates, learnedSuccessRate: v.learnedSuccessRate, gtSuccessRate: v.gtSuccessRate, interventionSteps: simOperator?.steps ?? 0, elapsedS: (performance.now() - t0) / 1000 });
+      say(`${done} practice episodes: scenario II ${succ}/${trials} (policy ${app.daemon.policyVersion}, ${v.trainer.updates} updates, learned success ${v.learnedSuccessRate?.toFixed(2)} vs ground truth ${v.gtSuccessRate?.toFixed(2)}, swaps ${v.swaps.swaps}, rejected ${v.swaps.rejected}` +
+        `${simOperator ? `; operator took over ${simOperator.takeovers} episodes, ${simOperator.steps} steps` : ''})`);
       writeFileSync(join(dir, 'curve.json'), JSON.stringify(curve, null, 1));
     }
     const view = learning.view();
@@ -238,6 +254,7 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
       final: { II: last.successes, trials, version: last.policyVersion }, robustness,
       swaps: { swaps: view.swaps.swaps, rejected: view.swaps.rejected, flagged: view.swaps.flagged },
       trainer: { crashes: view.trainer.crashes, updates: view.trainer.updates },
+      operator: simOperator ? { source: simOperator.source, takeovers: simOperator.takeovers, steps: simOperator.steps } : null,
       wallClockS: (performance.now() - t0) / 1000,
     };
   } finally {

@@ -12,6 +12,9 @@
  *      only, so s' is known); features computed once, without augmentation, and cached in the store (putFeatures) so
  *      a restarted trainer does not recompute them. Reward = the reward classifier's probability on the NEXT
  *      observation, which the daemon logged as rewardProb (ground truth only with reward: 'gt', an ablation).
+ *      Operator takeovers (intervention transitions; their logged action is executed - u_H, the residual the policy
+ *      should have output) go, marked, into BOTH buffers as HIL-SERL does: the online one like any practice step, and
+ *      the offline/demonstration one (addDemonstrations), so that they stay in every batch's offline share too.
  *   3. Updates: each batch = round(onlineFraction * B) online + the rest offline samples; `utd` updates per new
  *      environment step (transition) are owed and paid as data arrives.
  *   4. Every `exportEvery` updates (0: after the updates owed for each new batch of episodes) the deterministic policy
@@ -91,6 +94,8 @@ export interface TrainerProgress {
   agentStep: number;
   onlineTransitions: number;
   offlineTransitions: number;
+  /** Operator takeover steps learned from: in the online buffer, and copied into the offline/demonstration buffer. */
+  interventions: { online: number; offline: number };
   episodesSeen: number;
   owed: number;
   losses: { vLoss: number; qLoss: number; piLoss: number; qMean: number; vMean: number } | null;
@@ -124,6 +129,8 @@ interface Replay {
   done: Float32Array;
   proprio: Float32Array;
   nextProprio: Float32Array;
+  /** 1 where an operator's takeover drove the step (a demonstration), else 0. */
+  intervention: Uint8Array;
 }
 
 const PD = DEFAULT_PROPRIO_SPEC.layout.length;
@@ -174,11 +181,11 @@ class FeatureTable {
 }
 
 function emptyReplay(): Replay {
-  return { n: 0, obs: new Int32Array(0), next: new Int32Array(0), action: new Float32Array(0), reward: new Float32Array(0), done: new Float32Array(0), proprio: new Float32Array(0), nextProprio: new Float32Array(0) };
+  return { n: 0, obs: new Int32Array(0), next: new Int32Array(0), action: new Float32Array(0), reward: new Float32Array(0), done: new Float32Array(0), proprio: new Float32Array(0), nextProprio: new Float32Array(0), intervention: new Uint8Array(0) };
 }
 
 function appendReplay(r: Replay, add: Omit<Replay, 'n'> & { n: number }): Replay {
-  const cat = <T extends Int32Array | Float32Array>(a: T, b: T): T => {
+  const cat = <T extends Int32Array | Float32Array | Uint8Array>(a: T, b: T): T => {
     const c = new (a.constructor as { new (n: number): T })(a.length + b.length);
     c.set(a);
     c.set(b, a.length);
@@ -188,6 +195,7 @@ function appendReplay(r: Replay, add: Omit<Replay, 'n'> & { n: number }): Replay
     n: r.n + add.n,
     obs: cat(r.obs, add.obs), next: cat(r.next, add.next), action: cat(r.action, add.action), reward: cat(r.reward, add.reward),
     done: cat(r.done, add.done), proprio: cat(r.proprio, add.proprio), nextProprio: cat(r.nextProprio, add.nextProprio),
+    intervention: cat(r.intervention, add.intervention),
   };
 }
 
@@ -224,6 +232,11 @@ export class OnlineTrainer {
   private cpuUs = 0;
   private cpuMsPerUpdate: number | null = null;
   private exports = 0;
+  /** Intervention transitions added to the offline/demonstration buffer. */
+  private demonstrations = 0;
+  private onlineInterventions = 0;
+  /** Of the last update's batch: rows from each buffer, and how many of them were interventions. */
+  lastBatch: { online: number; offline: number; onlineInterventions: number; offlineInterventions: number } | null = null;
   private lastExport: TrainerProgress['lastExport'] = null;
   private rng: Rng;
   private encoderVersion = '';
@@ -319,7 +332,7 @@ export class OnlineTrainer {
     }
     this.offline = {
       n: d.count, obs: Int32Array.from(d.obs), next: Int32Array.from(d.nextObs), action: d.action, reward: d.reward,
-      done: Float32Array.from(d.done), proprio, nextProprio,
+      done: Float32Array.from(d.done), proprio, nextProprio, intervention: new Uint8Array(d.count),
     };
   }
 
@@ -413,7 +426,7 @@ export class OnlineTrainer {
       }
     });
     const m = keep.length;
-    const add = { n: m, obs: new Int32Array(m), next: new Int32Array(m), action: new Float32Array(m * 3), reward: Float32Array.from(rewards), done: new Float32Array(m), proprio: new Float32Array(m * PD), nextProprio: new Float32Array(m * PD) };
+    const add: Replay = { n: m, obs: new Int32Array(m), next: new Int32Array(m), action: new Float32Array(m * 3), reward: Float32Array.from(rewards), done: new Float32Array(m), proprio: new Float32Array(m * PD), nextProprio: new Float32Array(m * PD), intervention: new Uint8Array(m) };
     keep.forEach((i, j) => {
       const r = rows[i] as TransitionRecord;
       const nx = rows[i + 1];
@@ -425,11 +438,50 @@ export class OnlineTrainer {
       add.done[j] = r.done || !hasNext ? 1 : 0;
       add.proprio.set(prop.subarray(i * PD, (i + 1) * PD), j * PD);
       add.nextProprio.set(prop.subarray(ni * PD, (ni + 1) * PD), j * PD);
+      add.intervention[j] = r.intervention ? 1 : 0;
+      this.onlineInterventions += add.intervention[j];
     });
     this.online = appendReplay(this.online, add);
+    this.addDemonstrations(add);
     this.owed = Math.min(c.maxOwed, this.owed + m * c.utd);
     if (c.exportEvery === 0 && m > 0) this.exportDue = true;
     return m;
+  }
+
+  /**
+   * The intervention transitions of a new online batch, copied into the offline/demonstration buffer as well: their s
+   * and s' features (unaugmented: these observations have no precomputed shifted copies, so all K copies are the same)
+   * become new offline observations.
+   */
+  private addDemonstrations(add: Replay): void {
+    const idx: number[] = [];
+    for (let j = 0; j < add.n; j++) if (add.intervention[j] === 1) idx.push(j);
+    if (idx.length === 0) return;
+    const K = this.copies;
+    const n = idx.length;
+    const rows = new Int32Array(2 * n * K);
+    idx.forEach((j, d) => {
+      for (let k = 0; k < K; k++) {
+        rows[2 * d * K + k] = add.obs[j]!;
+        rows[(2 * d + 1) * K + k] = add.next[j]!;
+      }
+    });
+    const base = this.offFeat.add(this.onFeat.gather(rows), rows.length) / K; // offline rows are observation * K + copy
+    const demo: Replay = {
+      n, obs: new Int32Array(n), next: new Int32Array(n), action: new Float32Array(n * 3), reward: new Float32Array(n), done: new Float32Array(n),
+      proprio: new Float32Array(n * PD), nextProprio: new Float32Array(n * PD), intervention: new Uint8Array(n).fill(1),
+    };
+    idx.forEach((j, d) => {
+      demo.obs[d] = base + 2 * d;
+      demo.next[d] = base + 2 * d + 1;
+      demo.action.set(add.action.subarray(j * 3, j * 3 + 3), d * 3);
+      demo.reward[d] = add.reward[j]!;
+      demo.done[d] = add.done[j]!;
+      demo.proprio.set(add.proprio.subarray(j * PD, (j + 1) * PD), d * PD);
+      demo.nextProprio.set(add.nextProprio.subarray(j * PD, (j + 1) * PD), d * PD);
+    });
+    this.offline = appendReplay(this.offline, demo);
+    this.demonstrations += n;
   }
 
   /** Updates owed and possible now. */
@@ -450,6 +502,7 @@ export class OnlineTrainer {
     const done = new Float32Array(B);
     const proprio = new Float32Array(B * PD);
     const nextProprio = new Float32Array(B * PD);
+    const batch = { online: nOn, offline: B - nOn, onlineInterventions: 0, offlineInterventions: 0 };
     for (let b = 0; b < B; b++) {
       const off = b >= nOn;
       const r = off ? this.offline : this.online;
@@ -467,7 +520,9 @@ export class OnlineTrainer {
       done[b] = r.done[i]!;
       proprio.set(r.proprio.subarray(i * PD, (i + 1) * PD), b * PD);
       nextProprio.set(r.nextProprio.subarray(i * PD, (i + 1) * PD), b * PD);
+      if (r.intervention[i] === 1) batch[off ? 'offlineInterventions' : 'onlineInterventions']++;
     }
+    this.lastBatch = batch;
     const feats = (rows: Int32Array): IqlFeatures => {
       const on = this.onFeat.gather(rows.subarray(0, nOn));
       const of = this.offFeat.gather(rows.subarray(nOn));
@@ -535,6 +590,7 @@ export class OnlineTrainer {
       agentStep: this.agent?.step ?? 0,
       onlineTransitions: this.online.n,
       offlineTransitions: this.offline.n,
+      interventions: { online: this.onlineInterventions, offline: this.demonstrations },
       episodesSeen: this.seenEpisodes.size,
       owed: Math.floor(this.owed),
       losses: l ? { vLoss: l.vLoss, qLoss: l.qLoss, piLoss: l.piLoss, qMean: l.qMean, vMean: l.vMean } : null,

@@ -10,6 +10,8 @@
  * - E-stop: std_msgs/Bool (true = engaged) and/or Intera's /robot/state; either engages. Intera's released-but-not-reset
  *   state stays engaged, so the daemon's latch refuses to reset until the robot itself is reset. While engaged no
  *   motion command is published at all.
+ * - End-effector pose: geometry_msgs/PoseStamped, or, for an arm that publishes only sensor_msgs/JointState, forward
+ *   kinematics of a configured chain (kinematics.ts: URDF-style joint origins and axes, then the tool transform).
  * - Motion: a relative move per control period as geometry_msgs/TwistStamped (velocity = delta / period) or as a target
  *   geometry_msgs/PoseStamped (measured pose + delta), selectable.
  */
@@ -33,6 +35,7 @@ import {
 } from './convert.ts';
 import { DIAGNOSTIC_LEVEL, type CompressedImageMsg, type DiagnosticStatusMsg, type ImageMsg, type PoseStampedMsg, type TwistStampedMsg } from './messages.ts';
 import { RateMeter } from './rate.ts';
+import { forwardKinematics, type KinematicChain } from './kinematics.ts';
 import { QOS_DEFAULT, QOS_LATCHED, QOS_SENSOR, remap, type Closable, type Publisher, type QosProfile, type Ros2Transport } from './transport.ts';
 
 export interface Ros2TopicsConfig {
@@ -40,8 +43,10 @@ export interface Ros2TopicsConfig {
   image: string;
   imageKind: 'raw' | 'compressed';
   wrench: string;
-  /** End-effector pose, geometry_msgs/PoseStamped in the base frame. */
+  /** End-effector pose, geometry_msgs/PoseStamped in the base frame (not subscribed when jointStates is set). */
   pose: string;
+  /** sensor_msgs/JointState; with `kinematics`, the pose is computed from it instead of read from `pose`; null: none. */
+  jointStates: string | null;
   /** std_msgs/Bool, true = e-stop engaged; null: none. */
   estop: string | null;
   /** intera_core_msgs/RobotAssemblyState (Sawyer via ros1_bridge); null: none. */
@@ -68,6 +73,8 @@ export interface Ros2BackendConfig {
   start: { height: number; speed: number; tolerance: number; timeout: number };
   /** Window (s) of the received-rate meters. */
   rateWindow: number;
+  /** The chain from joint states to the connector tip (required with topics.jointStates), or null. */
+  kinematics: KinematicChain | null;
 }
 
 export const DEFAULT_ROS2_CONFIG: Ros2BackendConfig = {
@@ -76,6 +83,7 @@ export const DEFAULT_ROS2_CONFIG: Ros2BackendConfig = {
     imageKind: 'raw',
     wrench: '/wrist_ft/wrench',
     pose: '/ee_pose',
+    jointStates: null,
     estop: '/estop',
     robotState: null,
     socketPose: null,
@@ -89,6 +97,7 @@ export const DEFAULT_ROS2_CONFIG: Ros2BackendConfig = {
   goal: null,
   start: { height: 0.03, speed: 0.05, tolerance: 0.0005, timeout: 20 },
   rateWindow: 2,
+  kinematics: null,
 };
 
 export interface TopicStat {
@@ -171,13 +180,26 @@ export class Ros2Backend implements RobotBackend {
         this.headerStamps.wrench = timeToSec(msg.header.stamp);
       });
     }));
-    this.subs.push(transport.subscribe(t.pose, 'geometry_msgs/msg/PoseStamped', c.qos.sensors, (msg) => {
-      this.mark(t.pose);
-      this.guard(t.pose, () => {
-        this.pose = poseFromMsg(msg, t.pose);
-        this.headerStamps.pose = timeToSec(msg.header.stamp);
-      });
-    }));
+    if (t.jointStates) {
+      const topic = t.jointStates;
+      const chain = c.kinematics;
+      if (!chain) throw new Error(`ros2 backend: topics.jointStates (${topic}) needs a kinematics chain to compute the end-effector pose`);
+      this.subs.push(transport.subscribe(topic, 'sensor_msgs/msg/JointState', c.qos.sensors, (msg) => {
+        this.mark(topic);
+        this.guard(topic, () => {
+          this.pose = forwardKinematics(chain, msg.name, msg.position, topic);
+          this.headerStamps.pose = timeToSec(msg.header.stamp);
+        });
+      }));
+    } else {
+      this.subs.push(transport.subscribe(t.pose, 'geometry_msgs/msg/PoseStamped', c.qos.sensors, (msg) => {
+        this.mark(t.pose);
+        this.guard(t.pose, () => {
+          this.pose = poseFromMsg(msg, t.pose);
+          this.headerStamps.pose = timeToSec(msg.header.stamp);
+        });
+      }));
+    }
     if (t.socketPose) {
       const topic = t.socketPose;
       this.subs.push(transport.subscribe(topic, 'geometry_msgs/msg/PoseStamped', QOS_LATCHED, (msg) => {
@@ -397,7 +419,7 @@ export class Ros2Backend implements RobotBackend {
 
   topicStats(): TopicStat[] {
     const now = this.clock();
-    const topics = [this.t.image, this.t.wrench, this.t.pose, this.t.estop, this.t.robotState, this.t.socketPose].filter((x): x is string => !!x);
+    const topics = [this.t.image, this.t.wrench, this.t.jointStates ?? this.t.pose, this.t.estop, this.t.robotState, this.t.socketPose].filter((x): x is string => !!x);
     return topics.map((topic) => {
       const m = this.meters.get(topic);
       return { topic, count: m?.count ?? 0, rateHz: m ? m.rate(now) : 0, age: m ? now - m.last : Infinity, error: this.errors.get(topic) ?? null };

@@ -2,12 +2,13 @@
  * The `backend.ros2` section of the daemon config (config/ros2.example.yaml) -> Ros2BackendConfig + transport choice,
  * with errors that name the file and the field; and the factory that builds the transport and the backend.
  *
- * Wiring into src/config/schema.ts (backend.kind: ros2) and src/app/daemon-app.ts is still to do: call
- * `parseRos2Section(raw.backend.ros2, file)` and `createRos2Backend(section, { tickHz, goal })`.
+ * Wired: `backend.kind: ros2` in config/daemon.yaml makes npm start (src/cli/daemon.ts) run the ROS 2 node with this
+ * section (src/cli/ros2-daemon.ts ros2Hook), as `--ros2 FILE` does for the ROS entry point.
  */
 import { DEFAULT_ROS2_CONFIG, Ros2Backend, type Ros2BackendConfig } from './backend.ts';
 import { ddsTopicName } from './messages.ts';
 import { parseQos, type Ros2Transport } from './transport.ts';
+import { parseKinematics } from './kinematics.ts';
 import type { JoyMapping } from './convert.ts';
 import type { Vec3 } from '../core/types.ts';
 import { parseStructured } from '../config/load.ts';
@@ -89,7 +90,7 @@ function num(v: unknown, where: string, min: number, max = Infinity): number {
 export function parseRos2Section(raw: unknown, file: string, path = 'backend.ros2'): Ros2Section {
   const at = `${file}: ${path}`;
   const o = obj(raw, at);
-  known(o, ['transport', 'domainId', 'loopbackOnly', 'nodeName', 'namespace', 'topics', 'remaps', 'qos', 'command', 'start', 'rateWindow', 'teleop', 'node'], at);
+  known(o, ['transport', 'domainId', 'loopbackOnly', 'nodeName', 'namespace', 'topics', 'remaps', 'qos', 'command', 'start', 'rateWindow', 'kinematics', 'teleop', 'node'], at);
   const d = structuredClone(DEFAULT_SECTION);
   if (o.transport !== undefined) {
     if (o.transport !== 'dds' && o.transport !== 'rclnodejs') throw new Error(`${at}.transport: 'dds' | 'rclnodejs'`);
@@ -143,6 +144,8 @@ export function parseRos2Section(raw: unknown, file: string, path = 'backend.ros
   if (s.tolerance !== undefined) d.backend.start.tolerance = num(s.tolerance, `${at}.start.tolerance`, 1e-5, 0.01);
   if (s.timeout !== undefined) d.backend.start.timeout = num(s.timeout, `${at}.start.timeout`, 0.1, 600);
   if (o.rateWindow !== undefined) d.backend.rateWindow = num(o.rateWindow, `${at}.rateWindow`, 0.1, 60);
+  if (o.kinematics !== undefined) d.backend.kinematics = o.kinematics === null ? null : parseKinematics(o.kinematics, `${at}.kinematics`);
+  if (d.backend.topics.jointStates && !d.backend.kinematics) throw new Error(`${at}.kinematics: required when topics.jointStates is set (the chain from joint states to the connector tip)`);
   const tp = obj(o.teleop, `${at}.teleop`);
   known(tp, ['twist', 'twistScale', 'joy', 'joyMapping', 'timeout'], `${at}.teleop`);
   if (tp.twist !== undefined) d.teleop.twist = topic(tp.twist, `${at}.teleop.twist`, true);

@@ -83,6 +83,13 @@ export interface DiagnosticArrayMsg {
   header: Header;
   status: DiagnosticStatusMsg[];
 }
+export interface JointStateMsg {
+  header: Header;
+  name: string[];
+  position: Float64Array | number[];
+  velocity: Float64Array | number[];
+  effort: Float64Array | number[];
+}
 export interface JoyMsg {
   header: Header;
   axes: Float32Array | number[];
@@ -117,6 +124,7 @@ export interface MessageTypes {
   'sensor_msgs/msg/Image': ImageMsg;
   'sensor_msgs/msg/CompressedImage': CompressedImageMsg;
   'sensor_msgs/msg/Joy': JoyMsg;
+  'sensor_msgs/msg/JointState': JointStateMsg;
   'geometry_msgs/msg/WrenchStamped': WrenchStampedMsg;
   'geometry_msgs/msg/PoseStamped': PoseStampedMsg;
   'geometry_msgs/msg/TwistStamped': TwistStampedMsg;
@@ -271,6 +279,7 @@ const KNOWN: readonly MessageTypeName[] = [
   'geometry_msgs/msg/PoseStamped', 'geometry_msgs/msg/TwistStamped', 'geometry_msgs/msg/Twist', 'std_msgs/msg/Bool',
   'std_msgs/msg/Float64', 'std_msgs/msg/String', 'diagnostic_msgs/msg/DiagnosticArray',
   'intera_core_msgs/msg/RobotAssemblyState', 'std_srvs/srv/Trigger_Request', 'std_srvs/srv/Trigger_Response',
+  'sensor_msgs/msg/JointState',
 ];
 export const MESSAGE_TYPES: readonly MessageTypeName[] = KNOWN;
 

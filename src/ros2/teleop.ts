@@ -3,10 +3,11 @@
  * a configured mapping (dead-man button). `current()` is the operator's relative move for one control period while a
  * takeover holds, else null; a takeover lapses when its stream goes quiet for `timeout` s or the dead-man is released,
  * so a crashed teleop node cannot keep driving. Every start and end is reported with its source (for the intervention
- * log). Feeding `current()` into the tick in place of the policy's command (still through the safety filter) is the
- * daemon loop's part.
+ * log). It is a TakeoverInput (core/takeover.ts): the daemon polls it every control tick and executes its move in place
+ * of the policy's (step limit and safety filter still apply), logging each such step as an intervention.
  */
 import { performance } from 'node:perf_hooks';
+import type { TakeoverCommand, TakeoverContext, TakeoverInput } from '../core/takeover.ts';
 import type { Vec3 } from '../core/types.ts';
 import { velocityFromJoy, velocityFromTwist } from './convert.ts';
 import type { TeleopConfig } from './config.ts';
@@ -19,7 +20,8 @@ export interface TakeoverTransition {
   at: number;
 }
 
-export class TeleopInput {
+export class TeleopInput implements TakeoverInput {
+  readonly name = 'ros2-teleop';
   private readonly subs: Closable[] = [];
   private velocity: Vec3 | null = null;
   private source = '';
@@ -75,6 +77,11 @@ export class TeleopInput {
     if (!this.active || !this.velocity) return null;
     const v = this.velocity;
     return { delta: [v[0] * period, v[1] * period, v[2] * period], source: this.source };
+  }
+
+  /** TakeoverInput: the operator's move for this tick while the stream is fresh, else null. */
+  poll(ctx: TakeoverContext): TakeoverCommand | null {
+    return this.current(ctx.period);
   }
 
   onTransition(l: (t: TakeoverTransition) => void): () => void {

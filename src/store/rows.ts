@@ -6,11 +6,13 @@ import type { EpisodeEnd, EpisodeOutcome, RewardUpdate, TransitionInput, Transit
 export const INSERT_TRANSITION_SQL = `INSERT INTO transitions (
   episode_id, step, image_width, image_height, image_format, image_codec, image,
   wrench, ee_pos, ee_quat, goal, action_p, action_residual, action_executed,
-  reward_prob, gt_success, done, tick_time, image_stamp, wrench_stamp, policy_version, wall_time
+  reward_prob, gt_success, done, tick_time, image_stamp, wrench_stamp, policy_version, wall_time,
+  intervention, intervention_source
 ) VALUES (
   @episode_id, @step, @image_width, @image_height, @image_format, @image_codec, @image,
   @wrench, @ee_pos, @ee_quat, @goal, @action_p, @action_residual, @action_executed,
-  @reward_prob, @gt_success, @done, @tick_time, @image_stamp, @wrench_stamp, @policy_version, @wall_time
+  @reward_prob, @gt_success, @done, @tick_time, @image_stamp, @wrench_stamp, @policy_version, @wall_time,
+  @intervention, @intervention_source
 )`;
 
 export type TransitionParams = Record<string, number | string | Buffer | null>;
@@ -76,13 +78,17 @@ export function transitionParams(t: TransitionInput, where = 'transition'): Tran
     wrench_stamp: numOrNull(o.wrenchStamp),
     policy_version: t.policyVersion ?? null,
     wall_time: t.wallTime ?? Date.now(),
+    intervention: t.intervention ? 1 : 0,
+    intervention_source: t.intervention ? (t.interventionSource ?? 'unknown') : null,
   };
 }
 
-/** Column list without the image blob, for reads that do not need pixels. */
-export const TRANSITION_COLS_NO_IMAGE = `t.id, t.episode_id, t.step, t.image_width, t.image_height, t.image_format, t.image_codec,
+/** The columns of schema version 1, without the image blob (what the dataset digest has always hashed). */
+export const TRANSITION_COLS_V1_NO_IMAGE = `t.id, t.episode_id, t.step, t.image_width, t.image_height, t.image_format, t.image_codec,
   t.wrench, t.ee_pos, t.ee_quat, t.goal, t.action_p, t.action_residual, t.action_executed,
   t.reward_prob, t.gt_success, t.done, t.tick_time, t.image_stamp, t.wrench_stamp, t.policy_version, t.wall_time`;
+/** Column list without the image blob, for reads that do not need pixels. */
+export const TRANSITION_COLS_NO_IMAGE = `${TRANSITION_COLS_V1_NO_IMAGE}, t.intervention, t.intervention_source`;
 export const TRANSITION_COLS = `${TRANSITION_COLS_NO_IMAGE}, t.image`;
 
 export interface TransitionRow {
@@ -109,6 +115,8 @@ export interface TransitionRow {
   wrench_stamp: number | null;
   policy_version: string | null;
   wall_time: number;
+  intervention: number;
+  intervention_source: string | null;
 }
 
 export function transitionFromRow(r: TransitionRow, file: string): TransitionRecord {
@@ -139,6 +147,8 @@ export function transitionFromRow(r: TransitionRow, file: string): TransitionRec
     imageStamp: r.image_stamp,
     wrenchStamp: r.wrench_stamp,
     policyVersion: r.policy_version,
+    intervention: r.intervention === 1,
+    interventionSource: r.intervention_source,
     wallTime: r.wall_time,
   };
 }

@@ -118,6 +118,12 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX events_kind ON events(kind, id);
   `,
+  // 2: operator takeovers (human interventions): the step's action was the operator's, and who sent it. Learning keeps
+  // them as demonstrations (src/online/trainer.ts); action_residual then holds executed - u_H (control/action.ts).
+  `
+  ALTER TABLE transitions ADD COLUMN intervention INTEGER NOT NULL DEFAULT 0 CHECK (intervention IN (0, 1));
+  ALTER TABLE transitions ADD COLUMN intervention_source TEXT;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

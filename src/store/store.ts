@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { decodeF32, encodeF32 } from './codec.ts';
 import { type Db, type OpenOptions, openReadOnly, openWritable } from './open.ts';
-import { END_EPISODE_SQL, INSERT_TRANSITION_SQL, TRANSITION_COLS, TRANSITION_COLS_NO_IMAGE, UPDATE_REWARD_SQL, type TransitionRow, endParams, rewardParams, transitionFromRow, transitionParams } from './rows.ts';
+import { END_EPISODE_SQL, INSERT_TRANSITION_SQL, TRANSITION_COLS, TRANSITION_COLS_NO_IMAGE, TRANSITION_COLS_V1_NO_IMAGE, UPDATE_REWARD_SQL, type TransitionRow, endParams, rewardParams, transitionFromRow, transitionParams } from './rows.ts';
 import { SCHEMA_VERSION } from './schema.ts';
 import type {
   ActivationAction, ActivationRecord, DatasetDigest, EpisodeEnd, EpisodeKind, EpisodeOutcome, EpisodeRecord, EpisodeStart,
@@ -518,12 +518,19 @@ export class Store {
       FROM episodes e WHERE e.id IN (SELECT DISTINCT t.episode_id FROM transitions t JOIN episodes e ON e.id = t.episode_id WHERE ${where}) ORDER BY e.id`).raw().all(params) as unknown[][];
     for (const row of eps) { h.update('\x01E'); for (const v of row) add(v); }
     const { where: tw, params: tp } = filterSql(f);
-    const s = this.stmt(`SELECT ${TRANSITION_COLS} FROM transitions t JOIN episodes e ON e.id = t.episode_id WHERE ${tw} AND t.id > @cursor ORDER BY t.id LIMIT 512`).raw();
+    // Schema-1 columns as always, then the intervention pair only where it is set: a log without interventions keeps the
+    // digest it had before migration 2 (model cards and offline checkpoints record it), a marked one hashes the marks.
+    const s = this.stmt(`SELECT ${TRANSITION_COLS_V1_NO_IMAGE}, t.image, t.intervention, t.intervention_source FROM transitions t JOIN episodes e ON e.id = t.episode_id WHERE ${tw} AND t.id > @cursor ORDER BY t.id LIMIT 512`).raw();
     let cursor = -1;
     let n = 0;
     for (;;) {
       const rows = s.all({ ...tp, cursor }) as unknown[][];
-      for (const row of rows) { h.update('\x01T'); for (const v of row) add(v); }
+      for (const row of rows) {
+        h.update('\x01T');
+        const marks = row.splice(row.length - 2, 2);
+        for (const v of row) add(v);
+        if (marks[0] === 1) { h.update('\x01I'); add(marks[1]); }
+      }
       n += rows.length;
       if (rows.length < 512) break;
       cursor = rows[rows.length - 1]![0] as number;

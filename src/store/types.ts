@@ -93,6 +93,9 @@ export interface TransitionInput {
   /** Robot-clock time of the tick (s). */
   tickTime?: number | null;
   policyVersion?: string | null;
+  /** An operator's takeover drove this step (default false); its source ('rest', 'ros2:/spacenav/twist', ...). */
+  intervention?: boolean;
+  interventionSource?: string | null;
   /** Default Date.now() at append. */
   wallTime?: number;
 }
@@ -119,6 +122,9 @@ export interface TransitionRecord {
   imageStamp: number | null;
   wrenchStamp: number | null;
   policyVersion: string | null;
+  /** An operator's takeover drove this step; actionResidual is then executed - u_H (what the policy should have output). */
+  intervention: boolean;
+  interventionSource: string | null;
   wallTime: number;
 }
 

@@ -30,3 +30,25 @@ test('the ROS node chosen with rclnodejs and no sourced ROS 2: exits 2 saying wh
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('backend.kind: ros2 in the daemon config selects the ROS node from npm start, with the config\'s backend.ros2 section', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ros2-kind-'));
+  try {
+    const env = { ...process.env };
+    delete env.AMENT_PREFIX_PATH;
+    const start = (ros2: string): ReturnType<typeof spawnSync> => {
+      const f = join(dir, 'daemon.yaml');
+      writeFileSync(f, `db: ${join(dir, 'x.db')}\nmodelsDir: ${join(dir, 'models')}\ncalibrationDir: ${join(root, 'calibration')}\npriority: null\n` +
+        `api: {port: 0}\nbackend:\n  kind: ros2\n  ros2:\n${ros2}`);
+      return spawnSync(process.execPath, ['--import', 'tsx', join(root, 'src/cli/daemon.ts'), '--config', f], { cwd: root, env, encoding: 'utf8', timeout: 60_000 });
+    };
+    const r = start('    transport: rclnodejs\n');
+    assert.equal(r.status, 2, String(r.stderr));
+    assert.match(String(r.stderr), /daemon: ros2 backend, transport 'rclnodejs': no sourced ROS 2 \(AMENT_PREFIX_PATH is not set\)/);
+    const bad = start('    transport: dds\n    topics: {imagee: /cam}\n');
+    assert.equal(bad.status, 2, String(bad.stderr));
+    assert.match(String(bad.stderr), /daemon\.yaml: backend\.ros2\.topics\.imagee: unknown field/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { clampPerAxis, composeAction, DEFAULT_RESIDUAL_BOUND_M, limitStep } from '../../src/control/action.ts';
+import { clampPerAxis, composeAction, composeTakeover, DEFAULT_RESIDUAL_BOUND_M, limitStep } from '../../src/control/action.ts';
 import type { Controller } from '../../src/control/controller.ts';
 import { PolicyController } from '../../src/control/policy-controller.ts';
 import { loadCalibration } from '../../src/config/load.ts';
@@ -32,6 +32,21 @@ test('composeAction: a free residual (null bound) is kept; NaN is never silently
   assert.ok(Number.isNaN(n.executed[0]));
   assert.deepEqual(clampPerAxis([0.1, -0.1, 0.001], 0.005), [0.005, -0.005, 0.001]);
   assert.equal(limitStep([0.003, 0.004, 0], 0.005).clamped, false);
+});
+
+test('composeTakeover: the operator move, step-limited; the logged residual is executed - u_H, bounded, and reproduces it', () => {
+  const uH: Vec3 = [0.003, -0.001, -0.004];
+  const a = composeTakeover(uH, [0.001, 0.001, -0.002], limits);
+  assert.deepEqual(a.executed, [0.001, 0.001, -0.002]);
+  assert.ok(a.actionResidual.every((v, i) => Math.abs(v - ([-0.002, 0.002, 0.002][i] as number)) < 1e-15));
+  assert.equal(a.residualClamped, false);
+  // The residual is one the policy could have output: the action rule maps it back to the operator's move.
+  const back = composeAction(uH, a.actionResidual, limits).executed;
+  assert.ok(back.every((v, i) => Math.abs(v - (a.executed[i] as number)) < 1e-15));
+  const big = composeTakeover([0.02, 0, 0], [-0.03, 0, 0.01], limits);
+  assert.ok(big.stepLimited && Math.abs(norm(big.executed) - 0.01) < 1e-15);
+  assert.equal(big.residualClamped, true);
+  assert.deepEqual(big.actionResidual, [-0.005, 0, 0.0031622776601683794]);
 });
 
 test('the shipped calibration residual bound is the default the offline tools use', () => {

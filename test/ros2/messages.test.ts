@@ -124,6 +124,7 @@ test('every message type round-trips through CDR', () => {
     'intera_core_msgs/msg/RobotAssemblyState': { homed: true, ready: true, enabled: true, stopped: false, error: false, lowvoltage: false, estop_button: 0, estop_source: 0 },
     'std_srvs/srv/Trigger_Request': { structure_needs_at_least_one_member: 0 },
     'std_srvs/srv/Trigger_Response': { success: false, message: 'refused: e-stop engaged' },
+    'sensor_msgs/msg/JointState': { header: hdr, name: ['right_j0', 'right_j1'], position: Float64Array.from([0.5, -1.25]), velocity: Float64Array.from([]), effort: Float64Array.from([]) },
   };
   for (const type of MESSAGE_TYPES) {
     const msg = samples[type];
