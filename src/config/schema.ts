@@ -59,6 +59,11 @@ export const DaemonConfigSchema = T.object({
   modelsDir: T.string({ minLength: 1, description: 'directory of ONNX models with their JSON cards', cli: { flag: '--models', arg: 'DIR' } }),
   calibrationDir: T.string({ minLength: 1, description: 'directory of calibration files', cli: { flag: '--calibration', arg: 'DIR' } }),
   swapAt: T.enum(['episode-boundary', 'between-ticks'], { default: 'episode-boundary', description: 'when a newly activated policy takes over by default' }),
+  controlThread: T.boolean({
+    default: true,
+    description: 'run the control loop with the simulated cell and its own model sessions in a worker thread, so REST, event streams, SQLite and model loading on the main thread cannot delay a tick; false: in the main thread (a backend given by code, e.g. ROS 2, always runs there)',
+    cli: { flag: '--in-process', sets: false },
+  }),
   priority: T.nullable(T.integer({ minimum: -20, maximum: 19 }), {
     default: -5,
     description: 'nice value of the daemon process (-20..19, lower = more CPU), so the control loop outranks a trainer; < 0 needs root or CAP_SYS_NICE (refused: said, and run at normal priority); null leaves it alone',
@@ -96,6 +101,7 @@ export const OVERRIDES = {
   realtime: 'realtime',
   episodeSteps: 'practice.episodeSteps',
   priority: 'priority',
+  controlThread: 'controlThread',
 } as const;
 
 type PathValue<O, P extends string> = P extends `${infer H}.${infer R}` ? (H extends keyof O ? PathValue<O[H], R> : never) : P extends keyof O ? O[P] : never;
