@@ -14,6 +14,9 @@
  * - Log calls are messages to the main thread, which owns the SQLite log; the id of a new episode comes back as a
  *   promise while the episode is being set up (no tick due).
  */
+import { execFileSync } from 'node:child_process';
+import { readlinkSync } from 'node:fs';
+import { getPriority, setPriority } from 'node:os';
 import { parentPort, type MessagePort } from 'node:worker_threads';
 import { RewardModel } from '../policy/onnx-model.ts';
 import type { EpisodeSpec, EstopListener, EstopSignal, RobotBackend } from '../robot/backend.ts';
@@ -163,12 +166,47 @@ function pollFlag(): string | null {
   return p.detail;
 }
 
+/**
+ * Linux priorities are per thread: these apply to this thread alone (inference runs on it too: onnxruntime-node runs a
+ * session on the calling thread, one intra-op thread). Nice first, so threads it starts later inherit it; then the
+ * real-time class, reset on fork so that they do not inherit that. Returns lines for the operator.
+ */
+function applyThreadPriority(nice: number | null, realtime: number | null): string[] {
+  let tid: number;
+  try {
+    tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (!Number.isInteger(tid)) throw new Error('no thread id in /proc/thread-self');
+  } catch (e) {
+    return nice === null && realtime === null ? [] : [`control thread: priorities not set (${(e as Error).message})`];
+  }
+  const notes: string[] = [];
+  if (nice !== null) {
+    try {
+      setPriority(tid, nice);
+      notes.push(`control thread: nice ${getPriority(tid)} (controlPriority)`);
+    } catch (e) {
+      notes.push(`control thread: could not set nice ${nice} (${(e as Error).message}); it runs at the process's priority`);
+    }
+  }
+  if (realtime !== null) {
+    try {
+      execFileSync('chrt', ['--fifo', '--reset-on-fork', '--pid', String(realtime), String(tid)], { stdio: 'pipe', timeout: 5000 });
+      notes.push(`control thread: real-time SCHED_FIFO priority ${realtime} (controlRealtime)`);
+    } catch (e) {
+      const why = ((e as { stderr?: Buffer }).stderr?.toString().trim() || (e as Error).message).split('\n')[0];
+      notes.push(`control thread: could not take real-time priority ${realtime} (${why}); normal scheduling${nice !== null ? ' at its nice value' : ''}`);
+    }
+  }
+  return notes;
+}
+
 async function init(m: ThreadInit): Promise<void> {
   flag = new EstopFlag(m.estop);
   replies = m.replies;
   replySignal = new Int32Array(m.replySignal);
   const cfg = m.config;
   const notes: string[] = [];
+  notes.push(...applyThreadPriority(cfg.controlPriority, cfg.controlRealtime));
   const sim = await SimBackend.create({ connector: cfg.backend.sim.connector, cell: simCellOptions(cfg) });
   backend = new GuardedBackend(sim, flag);
   let policy: ResidualPolicy | null = null;
