@@ -20,6 +20,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { getPriority, loadavg, setPriority, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { summarize, writeResults, type Summary } from './lib.ts';
 import { startDaemonApp } from '../src/app/daemon-app.ts';
@@ -82,6 +83,25 @@ if (!args['no-hog']) {
 }
 process.on('exit', () => hog?.kill('SIGKILL'));
 
+/** An operator's client on its own thread: POST /estop, milliseconds from send to reply. */
+const client = new Worker(
+  `const { parentPort } = require('node:worker_threads');
+   parentPort.on('message', async (url) => {
+     const t0 = performance.now();
+     const res = await fetch(url, { method: 'POST' });
+     await res.text();
+     parentPort.postMessage(performance.now() - t0);
+   });`,
+  { eval: true },
+);
+client.unref();
+function restEstop(url: string): Promise<number> {
+  return new Promise((resolve) => {
+    client.once('message', (v: number) => resolve(v));
+    client.postMessage(url);
+  });
+}
+
 const ms = (s: Summary): string => `p50 ${s.median.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms, max ${s.max.toFixed(1)} ms`;
 
 type Mode = 'in-process' | 'threaded-no-rt' | 'threaded';
@@ -132,20 +152,27 @@ async function phase(mode: Mode, round: number): Promise<Record<string, unknown>
     blocks.push(b);
     busy(b);
   }, blockEvery);
-  // E-stop trials at random moments: request, the main thread busy for 100 ms, then check, reset, practise on.
+  // E-stop trials at random moments, alternating: (a) POST /estop from another thread (an operator's client; the reply
+  // comes after the latch), timed send -> reply; (b) the daemon's estop() on this thread followed by 100 ms of busy
+  // main thread, timed request -> latch by the control thread. Then check, reset, practise on.
   const estopLatency: number[] = [];
+  const restRoundTrip: number[] = [];
   let estopNotLatched = 0;
   const t0 = performance.now();
   for (let k = 0; k < estops; k++) {
     await sleep(((seconds * 1000) / (estops + 1)) * (0.6 + 0.8 * Math.random()));
-    d.estop(`bench trial ${k}`);
-    busy(100);
+    if (k % 2 === 0) {
+      restRoundTrip.push(await restEstop(`${app.url}/estop`));
+    } else {
+      d.estop(`bench trial ${k}`);
+      busy(100);
+    }
     await sleep(50);
     if (d.status().state !== 'estopped') estopNotLatched++;
     if (d instanceof DaemonThread) {
       const l = d.estopStats().latencyMs.at(-1);
       if (l !== undefined) estopLatency.push(l);
-    } else estopLatency.push(0);
+    }
     const r = d.resetEstop();
     if (!r.ok) throw new Error(`reset refused: ${r.reason}`);
     start();
@@ -178,7 +205,11 @@ async function phase(mode: Mode, round: number): Promise<Record<string, unknown>
     computeMs: compute,
     simStepMs: simStep,
     inferMs: infer,
-    estop: { trials: estops, notLatchedAfter150ms: estopNotLatched, latencyMs: summarize(estopLatency), samples: estopLatency },
+    estop: {
+      trials: estops, notLatched: estopNotLatched,
+      requestToLatchMs: d instanceof DaemonThread ? summarize(estopLatency) : 'synchronous on the main thread (when it is free)',
+      requestToLatchSamples: estopLatency, restRoundTripMs: summarize(restRoundTrip), restRoundTripSamples: restRoundTrip,
+    },
     mainThreadBlocks: { n: blocks.length, totalMs: blocks.reduce((a, b) => a + b, 0) },
     trainer: learning ? { updates, updatesPerSecond: updates / wall, swaps: swaps?.swaps ?? 0, rejected: swaps?.rejected ?? 0 } : null,
     loadavg: { start: load0, end: load1 },
@@ -188,7 +219,7 @@ async function phase(mode: Mode, round: number): Promise<Record<string, unknown>
   };
   console.log(
     `${mode.padEnd(14)} round ${round}: ${f.ticks} ticks, missed ${f.missed} (during episodes ${f.missedControl}, ${f.missedControlAfterSlowSimStep} after a sim step > 50 ms); tick lateness ${ms(jitter)}; compute p99 ${compute.p99.toFixed(2)} ms, sim step p99 ${simStep.p99.toFixed(1)} ms; ` +
-      `e-stop latch ${ms(f.estop.latencyMs)} (${estopNotLatched} not latched); main thread blocked ${blocks.length}x, ${(f.mainThreadBlocks.totalMs / 1000).toFixed(1)} s; ` +
+ `e-stop ${d instanceof DaemonThread ? `request -> latch ${ms(summarize(estopLatency))}, ` : ''}REST round trip ${ms(summarize(restRoundTrip))} (${estopNotLatched} not latched); main thread blocked ${blocks.length}x, ${(f.mainThreadBlocks.totalMs / 1000).toFixed(1)} s; ` +
       `${f.trainer ? `trainer ${updates} updates (${f.trainer.updatesPerSecond.toFixed(1)}/s), ${f.trainer.swaps} swaps; ` : ''}load ${load0.map((x) => x.toFixed(1)).join('/')} -> ${load1.map((x) => x.toFixed(1)).join('/')}`,
   );
   return f;

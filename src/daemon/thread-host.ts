@@ -338,8 +338,10 @@ port.on('message', (m: ToControl) => {
       d.start();
       break;
     case 'estop':
-      // Already latched through the flag (usually: the flag is seen first); otherwise latch now.
-      if (flag && m.seq > flag.acknowledged) {
+      // seq 0: not through the flag (an internal e-stop). Else: already latched through the flag (usually: the flag is
+      // seen first), or latch now.
+      if (m.seq === 0) d.estop(m.detail, m.origin);
+      else if (flag && m.seq > flag.acknowledged) {
         const p = flag.pending();
         flag.acknowledge(m.seq);
         d.estop(m.detail, m.origin);

@@ -244,7 +244,12 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
   }
 
   setStatusExtra(name: string, value: unknown): void {
-    this.send({ type: 'setStatusExtra', name, value });
+    try {
+      this.send({ type: 'setStatusExtra', name, value });
+    } catch {
+      // Not structured-cloneable (a function, a class with private state): what the status JSON would show of it.
+      this.send({ type: 'setStatusExtra', name, value: value === undefined ? undefined : (JSON.parse(JSON.stringify(value)) as unknown) });
+    }
   }
 
   // ---------------------------------------------------------------- also like Daemon
