@@ -40,6 +40,7 @@ const { values: args } = parseArgs({
     'block-ms': { type: 'string', default: '150' },
     'block-every-ms': { type: 'string', default: '1000' },
     estops: { type: 'string', default: '6' },
+    'swap-every-ms': { type: 'string', default: '2000' },
     'no-trainer': { type: 'boolean', default: false },
     'no-hog': { type: 'boolean', default: false },
     utd: { type: 'string', default: '20' },
@@ -74,6 +75,13 @@ function saveModel(kind: 'policy' | 'reward'): string {
   return path;
 }
 const policyPath = saveModel('policy');
+// A second file of the same policy (another version on the card) for the activations.
+const policyPath2 = join(dir, 'policy2.onnx');
+{
+  const m = buildPolicyLike({ size: 64, proprioDim: 9, hidden: 256, head: 'action', bound: 0.002, seed: 11 });
+  saveOnnxModel(m, policyPath2, { inputRoles: ['image', 'proprio'], outputRoles: ['action'], card: { ...cardDraft('policy', { size: 64, proprioDim: 9, bound: 0.002 }), version: 2 } });
+  m.dispose();
+}
 const rewardPath = saveModel('reward');
 
 let hog: ChildProcess | null = null;
@@ -158,6 +166,25 @@ async function phase(mode: Mode, round: number): Promise<Record<string, unknown>
   const estopLatency: number[] = [];
   const restRoundTrip: number[] = [];
   let estopNotLatched = 0;
+  // Policy activations as REST does them (load on this thread, then setPolicy between ticks), alternating two files.
+  const activationMs: number[] = [];
+  let activations = 0;
+  let swapBusy = false;
+  const swapper = setInterval(() => {
+    if (swapBusy) return;
+    swapBusy = true;
+    const t = performance.now();
+    void loadPolicyFile(activations % 2 === 0 ? policyPath2 : policyPath)
+      .then((p) => d.setPolicy(p, { at: 'between-ticks' }))
+      .then(async (old) => {
+        await old?.dispose?.();
+        activations++;
+        activationMs.push(performance.now() - t);
+      })
+      .finally(() => {
+        swapBusy = false;
+      });
+  }, Number(args['swap-every-ms']));
   const t0 = performance.now();
   for (let k = 0; k < estops; k++) {
     await sleep(((seconds * 1000) / (estops + 1)) * (0.6 + 0.8 * Math.random()));
@@ -179,6 +206,7 @@ async function phase(mode: Mode, round: number): Promise<Record<string, unknown>
   }
   while (performance.now() - t0 < seconds * 1000) await sleep(200);
   clearInterval(blocker);
+  clearInterval(swapper);
   const wall = (performance.now() - t0) / 1000;
   const st = d.status();
   const load1 = loadavg();
@@ -211,6 +239,7 @@ async function phase(mode: Mode, round: number): Promise<Record<string, unknown>
       requestToLatchSamples: estopLatency, restRoundTripMs: summarize(restRoundTrip), restRoundTripSamples: restRoundTrip,
     },
     mainThreadBlocks: { n: blocks.length, totalMs: blocks.reduce((a, b) => a + b, 0) },
+    policyActivations: { n: activations, loadToLiveMs: summarize(activationMs) },
     trainer: learning ? { updates, updatesPerSecond: updates / wall, swaps: swaps?.swaps ?? 0, rejected: swaps?.rejected ?? 0 } : null,
     loadavg: { start: load0, end: load1 },
     nice: getPriority(0),
@@ -219,7 +248,7 @@ async function phase(mode: Mode, round: number): Promise<Record<string, unknown>
   };
   console.log(
     `${mode.padEnd(14)} round ${round}: ${f.ticks} ticks, missed ${f.missed} (during episodes ${f.missedControl}, ${f.missedControlAfterSlowSimStep} after a sim step > 50 ms); tick lateness ${ms(jitter)}; compute p99 ${compute.p99.toFixed(2)} ms, sim step p99 ${simStep.p99.toFixed(1)} ms; ` +
- `e-stop ${d instanceof DaemonThread ? `request -> latch ${ms(summarize(estopLatency))}, ` : ''}REST round trip ${ms(summarize(restRoundTrip))} (${estopNotLatched} not latched); main thread blocked ${blocks.length}x, ${(f.mainThreadBlocks.totalMs / 1000).toFixed(1)} s; ` +
+ `e-stop ${d instanceof DaemonThread ? `request -> latch ${ms(summarize(estopLatency))}, ` : ''}REST round trip ${ms(summarize(restRoundTrip))} (${estopNotLatched} not latched); main thread blocked ${blocks.length}x, ${(f.mainThreadBlocks.totalMs / 1000).toFixed(1)} s; ${activations} policy activations (load -> live p50 ${summarize(activationMs).median.toFixed(0)} ms); ` +
       `${f.trainer ? `trainer ${updates} updates (${f.trainer.updatesPerSecond.toFixed(1)}/s), ${f.trainer.swaps} swaps; ` : ''}load ${load0.map((x) => x.toFixed(1)).join('/')} -> ${load1.map((x) => x.toFixed(1)).join('/')}`,
   );
   return f;
