@@ -10,7 +10,7 @@
  * Figures: missed control ticks and the daemon process's CPU per phase; per page, ms from navigation start to the
  * first live camera frame on screen. Printed and written to bench/results/dashboard.json.
  *
- *   npx tsx bench/dashboard.bench.ts [--seconds 12] [--pages 5]      (about 4 x seconds + 20 s)
+ *   npx tsx bench/dashboard.bench.ts [--seconds 12] [--pages 5] [--in-process]     (about 4 x seconds + 20 s)
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -35,7 +35,9 @@ const TOKEN = 'bench-dashboard-token';
 
 ensureWebBuilt();
 const tmp = mkdtempSync(join(tmpdir(), 'dash-bench-'));
-const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/daemon.ts'), '--port', '0', '--db', join(tmp, 'log.db')], {
+// --in-process: the control loop on the daemon's main thread (controlThread false) instead of its own thread.
+const inProcess = argv.includes('--in-process');
+const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/daemon.ts'), '--port', '0', '--db', join(tmp, 'log.db'), ...(inProcess ? ['--in-process'] : [])], {
   cwd: root,
   env: { ...process.env, DAEMON_TOKEN: TOKEN },
   stdio: ['ignore', 'pipe', 'inherit'],
@@ -234,7 +236,7 @@ const firstFrameMs = [...b.firstFrameMs, ...c.firstFrameMs];
 
 const sorted = [...firstFrameMs].sort((x, y) => x - y);
 const figures = {
-  setup: { daemon: 'src/cli/daemon.ts, simulated cell, 10 Hz real time, shipped policy and reward, nice -5', practice: 'europlug, scenario II, 20 steps per episode', chromium: '/usr/bin/chromium headless, 1440x900' },
+  setup: { daemon: `src/cli/daemon.ts, simulated cell, 10 Hz real time, shipped policy and reward, nice -5, control loop ${inProcess ? 'on the main thread (--in-process)' : 'in its own thread'}`, practice: 'europlug, scenario II, 20 steps per episode', chromium: '/usr/bin/chromium headless, 1440x900' },
   phases: [
     { what: 'no page', ...a },
     { what: `${pages} tabs of one browser`, streamRoles: b.roles, ...b.phase },

@@ -55,7 +55,7 @@ export class LiveTap implements DaemonLog {
 
   constructor(readonly inner: DaemonLog) {}
 
-  beginEpisode(e: EpisodeBegin): number {
+  beginEpisode(e: EpisodeBegin): number | Promise<number> {
     return this.inner.beginEpisode(e);
   }
 

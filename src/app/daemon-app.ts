@@ -1,6 +1,11 @@
 /**
  * Assembles a running daemon: robot backend (the simulated cell unless one is given), the SQLite log, the models,
  * the control loop and the REST API. Used by the main job (src/cli/daemon.ts), the tests and the benchmark.
+ *
+ * Where the control loop runs: with config `controlThread` (the default) and no backend given by code, the loop, the
+ * simulated cell and its own model sessions run in a worker thread (src/daemon/thread.ts), and `daemon` is a
+ * DaemonThread; the API, the dashboard, the log and model validation stay here. A backend given by code (tests, the
+ * ROS 2 entry point) lives on this thread, so its loop does too: `daemon` is then the in-process Daemon.
  */
 import { readdirSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
@@ -15,6 +20,8 @@ import { SimBackend, simCellOptions } from '../robot/sim-backend.ts';
 import type { ResidualPolicy, RewardScorer } from '../daemon/interfaces.ts';
 import { StoreLog } from '../daemon/log.ts';
 import { Daemon } from '../daemon/loop.ts';
+import { DaemonThread } from '../daemon/thread.ts';
+import type { RunningDaemon } from '../daemon/types.ts';
 import { loadStartupModels, policyFromModel, rewardFromModel } from '../daemon/models.ts';
 
 /** The API could not bind its address (port taken, an address this machine does not have, no permission). */
@@ -54,11 +61,13 @@ export interface DaemonAppOptions {
   webDir?: string;
 }
 
-export interface DaemonApp {
-  daemon: Daemon;
+/** A running daemon app; `D` is Daemon when the loop runs in process (a backend given by code), else either. */
+export interface DaemonApp<D extends RunningDaemon = Daemon> {
+  daemon: D;
   api: ApiServer;
   log: StoreLog;
-  backend: RobotBackend;
+  /** The robot backend on this thread; null when the loop and its simulated cell run in their own thread. */
+  backend: D extends Daemon ? RobotBackend : RobotBackend | null;
   /** http://host:port of the API, or null when not listening. */
   url: string | null;
   /** Probe validation of policies before they drive: DEFAULT_SWAP_VALIDATION with the calibration's residual bound. */
@@ -124,28 +133,43 @@ function recordLimitChanges(log: StoreLog, calibration: Calibration, calibration
   }
 }
 
-export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp> {
+/** Why the loop cannot run in its own thread with these options (null: it can). */
+function inProcessReason(o: DaemonAppOptions): string | null {
+  if (o.backend) return `the ${o.backend.kind} backend given by code lives on the main thread`;
+  for (const [what, m] of [['policy', o.policy], ['reward model', o.reward]] as const) {
+    if (m && !m.path) return `the ${what} ${m.version} was given without its file (the control thread loads its own session)`;
+  }
+  return null;
+}
+
+export function startDaemonApp(o: DaemonAppOptions & { backend: RobotBackend }): Promise<DaemonApp>;
+export function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp<RunningDaemon>>;
+export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp<RunningDaemon>> {
   const cfg = o.config;
   // Never a simulated cell in place of a configured robot: the ros2 backend comes from the ROS entry (src/cli/daemon.ts).
   if (!o.backend && cfg.backend.kind !== 'sim') throw new Error(`backend.kind is '${cfg.backend.kind}': start the daemon through npm start / src/cli/daemon.ts, which builds that backend`);
-  const backend = o.backend ?? (await SimBackend.create({ connector: cfg.backend.sim.connector, cell: simCellOptions(cfg) }));
   const notes: string[] = [];
+  const why = cfg.controlThread ? inProcessReason(o) : 'controlThread is off';
+  const threaded = why === null;
+  const backend = o.backend ?? (threaded ? null : await SimBackend.create({ connector: cfg.backend.sim.connector, cell: simCellOptions(cfg) }));
+  notes.push(threaded ? 'control loop: in its own thread with the simulated cell (controlThread)' : `control loop: on the main thread (${why})`);
   if (cfg.priority !== null) notes.push(applyPriority(cfg.priority));
+  const kind = backend?.kind ?? 'sim';
   let log: StoreLog;
   try {
     log = await StoreLog.open(
       cfg.db,
-      { robot: backend.kind === 'sim' ? 'simulated sawyer cell' : backend.kind, backend: backend.kind, config: configSnapshot(cfg), calibration: o.calibration },
+      { robot: kind === 'sim' ? 'simulated sawyer cell' : kind, backend: kind, config: configSnapshot(cfg), calibration: o.calibration },
       { onError: (m) => notes.push(m), robotId: cfg.robotId ?? null, ...(cfg.lockDir ? { lockDir: cfg.lockDir } : {}) },
     );
   } catch (e) {
-    if (!o.backend) backend.dispose();
+    if (!o.backend) backend?.dispose();
     throw e;
   }
   // From here on the log holds an open session and a writer thread: any failure before the app is handed over (models,
   // the API, listen: EADDRINUSE, an address the machine does not have) must close them, or the process hangs with its
   // session open.
-  let daemon: Daemon | null = null;
+  let daemon: Daemon | DaemonThread | null = null;
   let api: ApiServer | null = null;
   let policy = o.policy;
   let reward = o.reward;
@@ -156,7 +180,7 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp> {
     const current = daemon?.models() ?? { policy, reward };
     await current.policy?.dispose?.();
     await current.reward?.dispose?.();
-    if (!o.backend) backend.dispose();
+    if (!o.backend) backend?.dispose();
   };
   let url: string | null = null;
   let swapValidation: SwapValidationConfig;
@@ -173,9 +197,17 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp> {
     swapValidation = { ...DEFAULT_SWAP_VALIDATION, residualBoundM: o.calibration.limits.residualBoundM, ...o.swapValidation };
     // The dashboard's live view taps the loop's log (a reference per tick; see src/api/dashboard.ts).
     const live = new LiveTap(log);
-    daemon = new Daemon({ backend, config: cfg, calibration: o.calibration, log: live, policy: policy ?? null, reward: reward ?? null, ...(o.timingWindow ? { timingWindow: o.timingWindow } : {}) });
+    const timing = o.timingWindow ? { timingWindow: o.timingWindow } : {};
+    if (backend) {
+      daemon = new Daemon({ backend, config: cfg, calibration: o.calibration, log: live, policy: policy ?? null, reward: reward ?? null, ...timing });
+    } else {
+      // The control thread loads its own sessions of these models; the copies here are what validation compares with.
+      daemon = await DaemonThread.create({ config: cfg, calibration: o.calibration, log: live, policy: policy ?? null, reward: reward ?? null, ...timing });
+      notes.push(...daemon.notes);
+    }
+    const d = daemon;
     api = await buildApi({
-      daemon,
+      daemon: d,
       store: log.store,
       token: o.token,
       tokenEnv: cfg.api.tokenEnv,
@@ -183,7 +215,7 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp> {
       loadReward: o.loadReward ?? (async (p) => rewardFromModel(await RewardModel.load(p))),
       swapValidation,
     });
-    await registerDashboard(api, { daemon, store: log.store, live, ...(o.webDir ? { webDir: o.webDir } : {}) });
+    await registerDashboard(api, { daemon: d, store: log.store, live, ...(o.webDir ? { webDir: o.webDir } : {}) });
     if (o.listen ?? true) {
       try {
         await api.listen({ host: cfg.api.host, port: cfg.api.port });
@@ -195,7 +227,7 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp> {
       // Where the API can be reached, in /status and /events; beyond loopback also a warning for the operator.
       const exposed = exposureWarning(cfg.api.host);
       if (exposed) notes.push(exposed);
-      daemon.setStatusExtra('api', { host: cfg.api.host, loopbackOnly: exposed === null, warnings: exposed ? [exposed] : [] });
+      d.setStatusExtra('api', { host: cfg.api.host, loopbackOnly: exposed === null, warnings: exposed ? [exposed] : [] });
     }
   } catch (e) {
     try {

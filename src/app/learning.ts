@@ -5,7 +5,7 @@
  */
 import { shadowGate } from '../replay/shadow.ts';
 import type { DaemonApp } from './daemon-app.ts';
-import type { EpisodeSummary } from '../daemon/types.ts';
+import type { EpisodeSummary, RunningDaemon } from '../daemon/types.ts';
 import { SwapManager, type SwapConfig } from '../swap/manager.ts';
 import { existsSync } from 'node:fs';
 import { splitFrom } from '../offline/common.ts';
@@ -43,7 +43,7 @@ export interface LearningView {
   swaps: { swaps: number; rejected: number; flagged: number; rollbacks: number; lastLiveMs: number | null; lastRejection: string | null };
 }
 
-export function startLearning(app: DaemonApp, o: LearningOptions): Learning {
+export function startLearning(app: DaemonApp<RunningDaemon>, o: LearningOptions): Learning {
   const daemon = app.daemon;
   // Same validation as REST activation (the app's, from the calibration's residual bound) unless told otherwise.
   const swaps = new SwapManager(daemon, app.log.store, app.log, { ...o.swap, validation: { ...app.swapValidation, ...o.swap?.validation } });
@@ -116,7 +116,7 @@ export function startLearning(app: DaemonApp, o: LearningOptions): Learning {
  * $TRAINER_OFFLINE_DB (default data/prior.db if present), $TRAINER_WORK_DIR (default data/runs/trainer),
  * $TRAINER_ONLINE_FRACTION, $TRAINER_UTD. Returns null when not asked.
  */
-export function learningFromEnv(app: DaemonApp, env: NodeJS.ProcessEnv): Learning | null {
+export function learningFromEnv(app: DaemonApp<RunningDaemon>, env: NodeJS.ProcessEnv): Learning | null {
   const ck = env.TRAINER_CHECKPOINT;
   if (!ck) return null;
   const offlineDb = env.TRAINER_OFFLINE_DB ?? 'data/prior.db';

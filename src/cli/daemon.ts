@@ -17,6 +17,7 @@ import { daemonUsage, parseDaemonArgs } from './daemon-args.ts';
 import { startDaemonApp } from '../app/daemon-app.ts';
 import { learningFromEnv } from '../app/learning.ts';
 import type { DaemonApp } from '../app/daemon-app.ts';
+import type { RunningDaemon } from '../daemon/types.ts';
 import type { Calibration, DaemonConfig } from '../config/schema.ts';
 import type { RobotBackend } from '../robot/backend.ts';
 import { runIfMain } from '../util/args.ts';
@@ -27,7 +28,7 @@ const DEFAULT_CONFIG = resolve(import.meta.dirname, '../../config/daemon.yaml');
 export interface BackendHook {
   /** Extra lines for --help. */
   usage: string;
-  create(config: DaemonConfig, calibration: Calibration): Promise<{ backend: RobotBackend; describe: string; attach(app: DaemonApp): void; close(): Promise<void> }>;
+  create(config: DaemonConfig, calibration: Calibration): Promise<{ backend: RobotBackend; describe: string; attach(app: DaemonApp<RunningDaemon>): void; close(): Promise<void> }>;
   /** Startup failures that are the operator's to fix (exit 2, like a config error). */
   refusal(e: unknown): boolean;
 }

@@ -8,6 +8,7 @@
  * The ros2 settings come from the `backend.ros2` section of the --ros2 file (default: built-in defaults), then from the
  * ROS parameters file and remaps (--ros-args, or INSERTION_ROS2_PARAMS / INSERTION_ROS2_REMAPS as the launch files set).
  */
+import { Daemon } from '../daemon/loop.ts';
 import { readFileSync } from 'node:fs';
 import { ConfigError, readStructured } from '../config/load.ts';
 import { createRos2Backend, parseRos2Section, ros2SectionFromEnv, DEFAULT_SECTION } from '../ros2/config.ts';
@@ -73,7 +74,11 @@ export function ros2Hook(ros2File: string | null, env: NodeJS.ProcessEnv, config
           (teleop ? `; teleop takeover on ${teleopTopics}` : ''),
         attach: (app) => {
           node = new DaemonRosNode(transport, app.daemon, backend, { ...section.node, practiceCount: 10, staleAfter: calibration.limits.staleSensorMaxAgeS });
-          if (teleop) app.daemon.addTakeoverInput(teleop);
+          // A backend given by code keeps the loop in this process (app/daemon-app.ts), so the daemon is a Daemon here.
+          if (teleop) {
+            if (!(app.daemon instanceof Daemon)) throw new Error('teleop takeover needs the control loop in this process');
+            app.daemon.addTakeoverInput(teleop);
+          }
         },
         close: async () => {
           teleop?.close();

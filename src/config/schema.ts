@@ -64,6 +64,19 @@ export const DaemonConfigSchema = T.object({
   modelsDir: T.string({ minLength: 1, description: 'directory of ONNX models with their JSON cards', cli: { flag: '--models', arg: 'DIR' } }),
   calibrationDir: T.string({ minLength: 1, description: 'directory of calibration files', cli: { flag: '--calibration', arg: 'DIR' } }),
   swapAt: T.enum(['episode-boundary', 'between-ticks'], { default: 'episode-boundary', description: 'when a newly activated policy takes over by default' }),
+  controlThread: T.boolean({
+    default: true,
+    description: 'run the control loop with the simulated cell and its own model sessions in a worker thread, so REST, event streams, SQLite and model loading on the main thread cannot delay a tick; false: in the main thread (a backend given by code, e.g. ROS 2, always runs there)',
+    cli: { flag: '--in-process', sets: false },
+  }),
+  controlPriority: T.nullable(T.integer({ minimum: -20, maximum: 19 }), {
+    default: -10,
+    description: "nice value of the control thread alone (controlThread): it needs a few ms of CPU per tick, on time, so it outranks the rest of the daemon and the trainer without starving them; < 0 below the process's needs root or CAP_SYS_NICE (refused: said, and it keeps the process's priority); null: the process's priority",
+  }),
+  controlRealtime: T.nullable(T.integer({ minimum: 1, maximum: 99 }), {
+    default: 10,
+    description: "real-time priority (SCHED_FIFO, via chrt, reset on fork) of the control thread alone, as ros2_control runs its loop: nice only ranks threads within one scheduling group, and other sessions' jobs (Linux autogroups) are other groups; the thread takes about 3 % of a core; needs root or CAP_SYS_NICE (refused: said, and nice applies); null: normal scheduling",
+  }),
   priority: T.nullable(T.integer({ minimum: -20, maximum: 19 }), {
     default: -5,
     description: 'nice value of the daemon process (-20..19, lower = more CPU), so the control loop outranks a trainer; < 0 needs root or CAP_SYS_NICE (refused: said, and run at normal priority); null leaves it alone',
@@ -101,6 +114,7 @@ export const OVERRIDES = {
   realtime: 'realtime',
   episodeSteps: 'practice.episodeSteps',
   priority: 'priority',
+  controlThread: 'controlThread',
 } as const;
 
 type PathValue<O, P extends string> = P extends `${infer H}.${infer R}` ? (H extends keyof O ? PathValue<O[H], R> : never) : P extends keyof O ? O[P] : never;

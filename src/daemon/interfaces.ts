@@ -13,6 +13,8 @@ export interface ResidualPolicy {
   /** Version string recorded with every transition and episode. */
   readonly version: string;
   readonly input: ModelInputSpec;
+  /** The ONNX file it was loaded from, when it was (the control thread loads its own session from it). */
+  readonly path?: string;
   /** May throw or return non-finite numbers: the loop falls back to the P-controller alone for that tick. */
   run(image: Float32Array | undefined, proprio: Float32Array | undefined): Promise<Vec3>;
   dispose?(): Promise<void> | void;
@@ -22,6 +24,8 @@ export interface ResidualPolicy {
 export interface RewardScorer {
   readonly version: string;
   readonly input: ModelInputSpec;
+  /** The ONNX file it was loaded from, when it was. */
+  readonly path?: string;
   probability(image: Float32Array | undefined, proprio: Float32Array | undefined): Promise<number>;
   dispose?(): Promise<void> | void;
 }
@@ -79,7 +83,8 @@ export interface DaemonEvent {
  * called at episode boundaries or from the API and may be synchronous SQLite calls (microseconds in WAL mode).
  */
 export interface DaemonLog {
-  beginEpisode(e: EpisodeBegin): number;
+  /** A number at once (SQLite on this thread), or a promise when the log lives on another thread (thread-host.ts). */
+  beginEpisode(e: EpisodeBegin): number | Promise<number>;
   transition(t: TickTransition): void;
   endEpisode(id: number, end: EpisodeFinish): void;
   event(e: DaemonEvent): void;

@@ -52,6 +52,12 @@ export interface DaemonOptions {
   now?: () => number;
   /** Samples kept for the timing percentiles (newest N ticks). Default 4096. */
   timingWindow?: number;
+  /**
+   * An e-stop requested from another thread (the control thread's shared flag, src/daemon/thread-host.ts): polled at
+   * every tick and right before every motion command, so it cannot wait behind messages; returns the request's detail
+   * once (null: none pending).
+   */
+  estopRequest?: () => string | null;
 }
 
 /** A model with its input builder, made off the tick when the model is set. */
@@ -128,6 +134,8 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
   private takeoverFaults = 0;
   /** The backend's ground truth for a simulated operator (null on a real robot). */
   private readonly groundTruthFn: (() => GroundTruth) | null;
+  private readonly estopRequest: (() => string | null) | null;
+  private tickWaiters: Array<() => void> = [];
 
   constructor(opts: DaemonOptions) {
     super();
@@ -136,6 +144,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     this.cal = opts.calibration;
     this.log = opts.log;
     this.now = opts.now ?? (() => performance.now());
+    this.estopRequest = opts.estopRequest ?? null;
     const win = opts.timingWindow ?? 4096;
     this.timing = new TickTiming(win, 1000 / this.cfg.tickHz);
     const lim = this.cal.limits;
@@ -168,7 +177,10 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
         if (inARow >= this.cal.limits.maxMissedTicks && this.isControlling() && !this.latch.engaged) {
           this.enterEstop('internal', 'internal:missed-ticks', `${inARow} control ticks missed in a row (limit ${this.cal.limits.maxMissedTicks}): the control loop is starved`);
         }
-        return this.tick().finally(() => this.timing.tickEnded(this.isControlling()));
+        return this.tick().finally(() => {
+          this.timing.tickEnded(this.isControlling());
+          this.releaseTickWaiters();
+        });
       },
       (e) => this.fault(`tick failed: ${(e as Error).stack ?? String(e)}`),
     );
@@ -184,6 +196,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     if (this.run) this.run.stopRequested = true;
     this.backend.stop();
     await this.scheduler.stop();
+    this.releaseTickWaiters();
     // A reset that ignores stop() must not hold shutdown forever: the arm is already told to hold.
     if (this.busy) await Promise.race([this.busy.catch(() => undefined), new Promise((r) => setTimeout(r, SHUTDOWN_WAIT_MS).unref())]);
     if (this.episode) this.closeEpisode(this.episode, 'aborted', reason, null, null);
@@ -311,6 +324,16 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     });
   }
 
+  /**
+   * Resolves right after the next scheduled tick has finished (at once when the schedule is not running): the start of
+   * the longest stretch without a tick due, where work that must share the control thread (creating a model's
+   * session, which is synchronous in onnxruntime) delays no tick.
+   */
+  afterNextTick(): Promise<void> {
+    if (!this.scheduler.isRunning) return Promise.resolve();
+    return new Promise((resolve) => this.tickWaiters.push(resolve));
+  }
+
   /** Resolves when any async work in flight (a reset, a retract) has finished. For tests and shutdown. */
   async settle(): Promise<void> {
     while (this.busy) await this.busy.catch(() => undefined);
@@ -412,6 +435,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
       if (this.pendingSwap && this.episode === null) this.applySwap(this.pendingSwap.slot, 'episode-boundary');
       const be = this.backend.estopEngaged();
       if (be.engaged && !this.latch.engaged) this.enterEstop('backend', `backend:${be.source ?? 'unknown'}`, 'robot e-stop engaged');
+      this.pollEstopRequest();
       if (this.state === 'running') await this.controlTick();
       else if (this.state === 'scoring') await this.scoringTick();
     } finally {
@@ -463,6 +487,11 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
         : decideSafety({ now, obs: p.obs, proposed: action.executed, latch: this.latch.state, backendEstop: this.backend.estopEngaged() }, this.limits);
     if (decision.kind === 'trip') {
       this.handleTrip(decision, ep);
+      this.timing.compute.push(this.now() - t0);
+      return;
+    }
+    // The last moment before the arm moves: an e-stop requested meanwhile from another thread wins.
+    if (this.pollEstopRequest()) {
       this.timing.compute.push(this.now() - t0);
       return;
     }
@@ -523,6 +552,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     const index = run.done;
     const seed = deriveSeed(run.seed, 'episode', index);
     const spec: EpisodeSpec = { seed, scenario: run.scenario, domain: run.domain };
+    if (this.pollEstopRequest()) return;
     try {
       await this.backend.moveToStart(spec);
     } catch (e) {
@@ -532,6 +562,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
       if (this.state === 'resetting') this.setState('idle');
       return;
     }
+    this.pollEstopRequest();
     if (this.state !== 'resetting' || this.run !== run) return; // e-stopped or shut down meanwhile
     if (run.stopRequested) {
       this.run = null;
@@ -546,11 +577,20 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     const policyVersion = this.policyVersion;
     let id: number;
     try {
-      id = this.log.beginEpisode({ kind: run.kind, domain: run.domain, scenario: run.scenario, seed, startState, policyVersion });
+      // A log in another thread (the control thread's) answers with a promise: no tick is due while resetting.
+      const begun = this.log.beginEpisode({ kind: run.kind, domain: run.domain, scenario: run.scenario, seed, startState, policyVersion });
+      id = typeof begun === 'number' ? begun : await begun;
     } catch (e) {
       this.fault(`log refused the episode: ${(e as Error).message}`);
-      this.run = null;
-      this.setState('idle');
+      if (this.state === 'resetting' && this.run === run) {
+        this.run = null;
+        this.setState('idle');
+      }
+      return;
+    }
+    if (this.state !== 'resetting' || this.run !== run) {
+      // E-stopped or shut down while the log answered: the episode row must not stay open.
+      this.log.endEpisode(id, { outcome: 'aborted', reason: 'stopped before its first step', learnedSuccessProb: null, gtSuccess: null });
       return;
     }
     this.episode = {
@@ -636,6 +676,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     const pose = this.backend.observe().eePos;
     // The retract must itself respect the workspace box and be finite.
     const dz = Math.min(this.cal.limits.retractM, this.cal.workspace.max[2] - pose[2]);
+    this.pollEstopRequest();
     if (Number.isFinite(dz) && dz > 0 && !this.latch.engaged) {
       try {
         await this.backend.retract(dz);
@@ -660,6 +701,21 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
       this.run = null;
     }
     this.setState('estopped');
+  }
+
+  /** Latches an e-stop requested from another thread (DaemonOptions.estopRequest); true when one was pending. */
+  private pollEstopRequest(): boolean {
+    const detail = this.estopRequest?.() ?? null;
+    if (detail === null) return false;
+    this.enterEstop('rest', 'rest', detail);
+    return true;
+  }
+
+  private releaseTickWaiters(): void {
+    if (this.tickWaiters.length === 0) return;
+    const w = this.tickWaiters;
+    this.tickWaiters = [];
+    for (const resolve of w) resolve();
   }
 
   /** For an internal latch: is its cause still present? (Checked on reset.) */

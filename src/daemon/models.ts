@@ -22,6 +22,7 @@ export function policyFromModel(m: PolicyModel): ResidualPolicy {
   return {
     version: versionOf(m.card),
     input,
+    path: m.path,
     run: (image, proprio): Promise<Vec3> => m.run(image, proprio),
     dispose: () => m.dispose(),
   };
@@ -32,6 +33,7 @@ export function rewardFromModel(m: RewardModel): RewardScorer {
   return {
     version: versionOf(m.card),
     input,
+    path: m.path,
     probability: (image, proprio) => m.probability(image ?? new Float32Array(0), proprio),
     dispose: () => m.dispose(),
   };

@@ -146,3 +146,10 @@ export interface DaemonControl {
   on<K extends keyof DaemonEvents>(event: K, listener: (...args: DaemonEvents[K]) => void): unknown;
   off<K extends keyof DaemonEvents>(event: K, listener: (...args: DaemonEvents[K]) => void): unknown;
 }
+
+/** A running daemon as the app hands it out: in process (Daemon, loop.ts) or in its own thread (DaemonThread, thread.ts). */
+export interface RunningDaemon extends DaemonControl {
+  whenState(state: DaemonState, timeoutMs?: number): Promise<void>;
+  shutdown(reason?: string): Promise<void>;
+  timingSamples(): { compute: Float64Array; computeCpu: Float64Array; backend: Float64Array; jitter: Float64Array; infer: Float64Array };
+}

@@ -1,0 +1,267 @@
+/**
+ * The control loop on the main thread vs in its own thread (config controlThread), side by side in one run, under the
+ * same load: the background trainer (child process, online IQL at a high update-to-data ratio, its exports validated
+ * and hot-swapped in), a CPU-hog process, and a main-thread blocker (busy loops of 0.5-1.5 x --block-ms every
+ * --block-every-ms: what model validation, a large REST reply or a burst of event streaming does to the main thread).
+ * The daemon runs the real simulated cell, a real SQLite log, and the ONNX policy + reward of the project's shape.
+ *
+ *   npx tsx bench/daemon-thread.bench.ts                       # 30 s per mode, trainer + hog + blocker
+ *   npx tsx bench/daemon-thread.bench.ts --seconds 20 --rounds 2 --no-trainer --modes in-process,threaded
+ *
+ * Modes: in-process (controlThread false: the loop on the main thread, nice -5 as configured), threaded-no-rt (its own
+ * thread at controlPriority nice, normal scheduling), threaded (the default: also controlRealtime SCHED_FIFO).
+ *
+ * Per mode: ticks, missed ticks (all, and during episodes: the figure that must be 0), tick start lateness (jitter)
+ * p50/p99/max, tick compute p99, e-stops (request -> latch, measured in the control thread; in process the latch is
+ * synchronous but cannot happen while the main thread is blocked), trainer updates and swaps, the load average.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { getPriority, loadavg, setPriority, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Worker } from 'node:worker_threads';
+import * as tf from '@tensorflow/tfjs';
+import { summarize, writeResults, type Summary } from './lib.ts';
+import { startDaemonApp } from '../src/app/daemon-app.ts';
+import { startLearning, type Learning } from '../src/app/learning.ts';
+import { loadCalibration, loadDaemonConfig } from '../src/config/load.ts';
+import { loadPolicyFile, rewardFromModel } from '../src/daemon/models.ts';
+import { DaemonThread } from '../src/daemon/thread.ts';
+import { saveOnnxModel } from '../src/learn/export.ts';
+import { DEFAULT_ONLINE } from '../src/online/trainer.ts';
+import { RewardModel } from '../src/policy/onnx-model.ts';
+import { buildPolicyLike, cardDraft } from '../test/policy/fixtures.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '30' },
+    rounds: { type: 'string', default: '1' },
+    'block-ms': { type: 'string', default: '150' },
+    'block-every-ms': { type: 'string', default: '1000' },
+    estops: { type: 'string', default: '6' },
+    'swap-every-ms': { type: 'string', default: '2000' },
+    'no-trainer': { type: 'boolean', default: false },
+    'no-hog': { type: 'boolean', default: false },
+    utd: { type: 'string', default: '20' },
+    'control-priority': { type: 'string' },
+    modes: { type: 'string', default: 'in-process,threaded-no-rt,threaded' },
+  },
+});
+const seconds = Number(args.seconds);
+const rounds = Number(args.rounds);
+const blockMs = Number(args['block-ms']);
+const blockEvery = Number(args['block-every-ms']);
+const estops = Number(args.estops);
+if (!(seconds > 0 && rounds >= 1 && blockMs >= 0 && blockEvery > 0 && estops >= 0)) throw new Error('bad arguments');
+
+const root = resolve(import.meta.dirname, '..');
+const dir = mkdtempSync(join(tmpdir(), 'daemon-thread-bench-'));
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const busy = (ms: number): void => {
+  const t0 = performance.now();
+  while (performance.now() - t0 < ms) {
+    // the main thread is busy
+  }
+};
+
+await tf.setBackend('cpu');
+function saveModel(kind: 'policy' | 'reward'): string {
+  const path = join(dir, `${kind}.onnx`);
+  const m = buildPolicyLike({ size: 64, proprioDim: 9, hidden: 256, head: kind === 'policy' ? 'action' : 'probability', bound: 0.002, seed: kind.length });
+  saveOnnxModel(m, path, { inputRoles: ['image', 'proprio'], outputRoles: [kind === 'policy' ? 'action' : 'probability'], card: cardDraft(kind, { size: 64, proprioDim: 9, bound: 0.002 }) });
+  m.dispose();
+  return path;
+}
+const policyPath = saveModel('policy');
+// A second file of the same policy (another version on the card) for the activations.
+const policyPath2 = join(dir, 'policy2.onnx');
+{
+  const m = buildPolicyLike({ size: 64, proprioDim: 9, hidden: 256, head: 'action', bound: 0.002, seed: 11 });
+  saveOnnxModel(m, policyPath2, { inputRoles: ['image', 'proprio'], outputRoles: ['action'], card: { ...cardDraft('policy', { size: 64, proprioDim: 9, bound: 0.002 }), version: 2 } });
+  m.dispose();
+}
+const rewardPath = saveModel('reward');
+
+let hog: ChildProcess | null = null;
+if (!args['no-hog']) {
+  hog = spawn(process.execPath, ['-e', 'for(;;){}'], { stdio: 'ignore' });
+  if (hog.pid) setPriority(hog.pid, 0); // a neighbour at normal priority, whatever ours is
+}
+process.on('exit', () => hog?.kill('SIGKILL'));
+
+/** An operator's client on its own thread: POST /estop, milliseconds from send to reply. */
+const client = new Worker(
+  `const { parentPort } = require('node:worker_threads');
+   parentPort.on('message', async (url) => {
+     const t0 = performance.now();
+     const res = await fetch(url, { method: 'POST' });
+     await res.text();
+     parentPort.postMessage(performance.now() - t0);
+   });`,
+  { eval: true },
+);
+client.unref();
+function restEstop(url: string): Promise<number> {
+  return new Promise((resolve) => {
+    client.once('message', (v: number) => resolve(v));
+    client.postMessage(url);
+  });
+}
+
+const ms = (s: Summary): string => `p50 ${s.median.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms, max ${s.max.toFixed(1)} ms`;
+
+type Mode = 'in-process' | 'threaded-no-rt' | 'threaded';
+const MODES: readonly Mode[] = ['in-process', 'threaded-no-rt', 'threaded'];
+const modes = args.modes.split(',').map((m) => {
+  if (!(MODES as readonly string[]).includes(m)) throw new Error(`--modes: '${m}' is not one of ${MODES.join(', ')}`);
+  return m as Mode;
+});
+
+async function phase(mode: Mode, round: number): Promise<Record<string, unknown>> {
+  const name = `${mode}-${round}`;
+  const config = loadDaemonConfig(join(root, 'config/daemon.yaml'), { port: 0, db: join(dir, `${name}.db`), realtime: true, modelsDir: join(dir, 'none') });
+  config.controlThread = mode !== 'in-process';
+  if (mode === 'threaded-no-rt') config.controlRealtime = null;
+  if (args['control-priority'] !== undefined) config.controlPriority = args['control-priority'] === 'none' ? null : Number(args['control-priority']);
+  const calibration = loadCalibration(join(root, 'calibration'));
+  const app = await startDaemonApp({
+    config, calibration, token: 'bench-token-123456', listen: true, startLoop: true, timingWindow: 1 << 16,
+    policy: await loadPolicyFile(policyPath), reward: rewardFromModel(await RewardModel.load(rewardPath)),
+  });
+  const d = app.daemon;
+  for (const n of app.notes) if (/priority|nice/.test(n)) console.log(`  ${mode}: ${n}`);
+  if ((d instanceof DaemonThread) !== config.controlThread) throw new Error(`${mode}: got the other kind of daemon`);
+  let learning: Learning | null = null;
+  if (!args['no-trainer']) {
+    learning = startLearning(app, {
+      trainer: { ...DEFAULT_ONLINE, db: app.log.store.file, startCheckpoint: join(root, 'models/iql-offline'), offlineDb: null, offlineDomains: [], workDir: join(dir, `trainer-${name}`), utd: Number(args.utd), exportEvery: 100 },
+      swap: { validation: { probeCount: 16, residualBoundM: 0.005, maxDiffM: 1, maxMeanDiffM: 1, onFlag: 'accept' } },
+    });
+  }
+  const start = (): void => {
+    const r = d.startPractice({ count: 1_000_000, scenario: 'II' });
+    if (!r.ok) throw new Error(r.reason);
+  };
+  start();
+  if (learning) {
+    const t = performance.now();
+    while (learning.supervisor.status().state !== 'running' && performance.now() - t < 90_000) await sleep(200);
+    const pid = learning.supervisor.status().pid;
+    if (pid) setPriority(pid, 0); // the trainer at normal priority (a child inherits ours)
+  }
+  const t0Status = d.status();
+  const u0 = learning?.supervisor.status().updatesTotal ?? 0;
+  const load0 = loadavg();
+  const blocks: number[] = [];
+  const blocker = setInterval(() => {
+    const b = blockMs * (0.5 + Math.random());
+    blocks.push(b);
+    busy(b);
+  }, blockEvery);
+  // E-stop trials at random moments, alternating: (a) POST /estop from another thread (an operator's client; the reply
+  // comes after the latch), timed send -> reply; (b) the daemon's estop() on this thread followed by 100 ms of busy
+  // main thread, timed request -> latch by the control thread. Then check, reset, practise on.
+  const estopLatency: number[] = [];
+  const restRoundTrip: number[] = [];
+  let estopNotLatched = 0;
+  // Policy activations as REST does them (load on this thread, then setPolicy between ticks), alternating two files.
+  const activationMs: number[] = [];
+  let activations = 0;
+  let swapBusy = false;
+  const swapper = setInterval(() => {
+    if (swapBusy) return;
+    swapBusy = true;
+    const t = performance.now();
+    void loadPolicyFile(activations % 2 === 0 ? policyPath2 : policyPath)
+      .then((p) => d.setPolicy(p, { at: 'between-ticks' }))
+      .then(async (old) => {
+        await old?.dispose?.();
+        activations++;
+        activationMs.push(performance.now() - t);
+      })
+      .finally(() => {
+        swapBusy = false;
+      });
+  }, Number(args['swap-every-ms']));
+  const t0 = performance.now();
+  for (let k = 0; k < estops; k++) {
+    await sleep(((seconds * 1000) / (estops + 1)) * (0.6 + 0.8 * Math.random()));
+    if (k % 2 === 0) {
+      restRoundTrip.push(await restEstop(`${app.url}/estop`));
+    } else {
+      d.estop(`bench trial ${k}`);
+      busy(100);
+    }
+    await sleep(50);
+    if (d.status().state !== 'estopped') estopNotLatched++;
+    if (d instanceof DaemonThread) {
+      const l = d.estopStats().latencyMs.at(-1);
+      if (l !== undefined) estopLatency.push(l);
+    }
+    const r = d.resetEstop();
+    if (!r.ok) throw new Error(`reset refused: ${r.reason}`);
+    start();
+  }
+  while (performance.now() - t0 < seconds * 1000) await sleep(200);
+  clearInterval(blocker);
+  clearInterval(swapper);
+  const wall = (performance.now() - t0) / 1000;
+  const st = d.status();
+  const load1 = loadavg();
+  const smp = d.timingSamples();
+  const fromTick = (arr: Float64Array, n0: number, n1: number): Float64Array => arr.slice(Math.max(0, arr.length - (n1 - n0)));
+  const jitter = summarize(fromTick(smp.jitter, t0Status.timing.ticks, st.timing.ticks));
+  const compute = summarize(fromTick(smp.compute, t0Status.timing.controlTicks, st.timing.controlTicks));
+  const simStep = summarize(fromTick(smp.backend, t0Status.timing.controlTicks, st.timing.controlTicks));
+  const infer = summarize(fromTick(smp.infer, t0Status.timing.controlTicks, st.timing.controlTicks));
+  const updates = (learning?.supervisor.status().updatesTotal ?? 0) - u0;
+  const swaps = learning?.swaps.stats ?? null;
+  d.stopPractice();
+  await learning?.close();
+  await app.close();
+  const f = {
+    mode,
+    wallSeconds: wall,
+    ticks: st.timing.ticks - t0Status.timing.ticks,
+    controlTicks: st.timing.controlTicks - t0Status.timing.controlTicks,
+    missed: st.timing.missed - t0Status.timing.missed,
+    missedControl: st.timing.missedControl - t0Status.timing.missedControl,
+    missedControlAfterSlowSimStep: st.timing.missedControlBackend - t0Status.timing.missedControlBackend,
+    jitterMs: jitter,
+    computeMs: compute,
+    simStepMs: simStep,
+    inferMs: infer,
+    estop: {
+      trials: estops, notLatched: estopNotLatched,
+      requestToLatchMs: d instanceof DaemonThread ? summarize(estopLatency) : 'synchronous on the main thread (when it is free)',
+      requestToLatchSamples: estopLatency, restRoundTripMs: summarize(restRoundTrip), restRoundTripSamples: restRoundTrip,
+    },
+    mainThreadBlocks: { n: blocks.length, totalMs: blocks.reduce((a, b) => a + b, 0) },
+    policyActivations: { n: activations, loadToLiveMs: summarize(activationMs) },
+    trainer: learning ? { updates, updatesPerSecond: updates / wall, swaps: swaps?.swaps ?? 0, rejected: swaps?.rejected ?? 0 } : null,
+    loadavg: { start: load0, end: load1 },
+    nice: getPriority(0),
+    controlPriority: config.controlThread ? config.controlPriority : null,
+    controlRealtime: config.controlThread ? config.controlRealtime : null,
+  };
+  console.log(
+    `${mode.padEnd(14)} round ${round}: ${f.ticks} ticks, missed ${f.missed} (during episodes ${f.missedControl}, ${f.missedControlAfterSlowSimStep} after a sim step > 50 ms); tick lateness ${ms(jitter)}; compute p99 ${compute.p99.toFixed(2)} ms, sim step p99 ${simStep.p99.toFixed(1)} ms; ` +
+ `e-stop ${d instanceof DaemonThread ? `request -> latch ${ms(summarize(estopLatency))}, ` : ''}REST round trip ${ms(summarize(restRoundTrip))} (${estopNotLatched} not latched); main thread blocked ${blocks.length}x, ${(f.mainThreadBlocks.totalMs / 1000).toFixed(1)} s; ${activations} policy activations (load -> live p50 ${summarize(activationMs).median.toFixed(0)} ms); ` +
+      `${f.trainer ? `trainer ${updates} updates (${f.trainer.updatesPerSecond.toFixed(1)}/s), ${f.trainer.swaps} swaps; ` : ''}load ${load0.map((x) => x.toFixed(1)).join('/')} -> ${load1.map((x) => x.toFixed(1)).join('/')}`,
+  );
+  return f;
+}
+
+const results: Record<string, unknown>[] = [];
+for (let round = 1; round <= rounds; round++) {
+  for (const mode of modes) results.push(await phase(mode, round));
+}
+hog?.kill('SIGKILL');
+const out = writeResults('daemon-thread', {
+  settings: { seconds, rounds, blockMs, blockEveryMs: blockEvery, estops, trainer: !args['no-trainer'], utd: Number(args.utd), hog: !args['no-hog'] },
+  phases: results,
+});
+console.log(`results: ${out}`);
+process.exit(0);

@@ -1,0 +1,391 @@
+/**
+ * The control thread: a worker_threads Worker that runs the Daemon (loop.ts, unchanged) with its robot backend (the
+ * simulated cell) and its own policy and reward sessions, so that nothing on the main thread (REST, event streams,
+ * SQLite, model validation, the trainer's supervisor, a dashboard) can delay a tick. The main thread's side is
+ * thread.ts (DaemonThread); the messages are in thread-protocol.ts.
+ *
+ * What still shares this thread with the tick, and why no tick is late for it:
+ * - The simulated cell's reset (20-90 ms of synchronous wasm) and a connector switch run in state 'resetting', between
+ *   episodes: no control tick is due and the arm is not commanded; an e-stop requested meanwhile is seen right after
+ *   the reset, before any motion (Daemon polls the shared flag there). The cell is the robot, so it has to live on
+ *   the thread that commands it; moving the reset elsewhere would mean a second cell and copying its state.
+ * - Creating a model's onnxruntime session is synchronous native work (about 10 ms): it starts right after a tick
+ *   (Daemon.afterNextTick), in the longest stretch without a tick due.
+ * - Log calls are messages to the main thread, which owns the SQLite log; the id of a new episode comes back as a
+ *   promise while the episode is being set up (no tick due).
+ */
+import { execFileSync } from 'node:child_process';
+import { readlinkSync } from 'node:fs';
+import { getPriority, setPriority } from 'node:os';
+import { parentPort, type MessagePort } from 'node:worker_threads';
+import { RewardModel } from '../policy/onnx-model.ts';
+import type { EpisodeSpec, EstopListener, EstopSignal, RobotBackend } from '../robot/backend.ts';
+import { SimBackend, simCellOptions } from '../robot/sim-backend.ts';
+import type { GroundTruth, Observation, Vec3 } from '../core/types.ts';
+import type { DaemonEvent, DaemonLog, EpisodeBegin, EpisodeFinish, ResidualPolicy, RewardScorer, TickTransition } from './interfaces.ts';
+import { Daemon } from './loop.ts';
+import { loadPolicyFile, rewardFromModel } from './models.ts';
+import { absNow, EstopFlag, type CallReply, type EstopStats, type FromControl, type LogCall, type ThreadInit, type ToControl } from './thread-protocol.ts';
+import type { PracticeRequest } from './types.ts';
+import type { TakeoverRequest } from './takeover.ts';
+
+if (!parentPort) throw new Error('thread-host.ts runs as a worker thread (see src/daemon/thread.ts)');
+const port = parentPort;
+const post = (m: FromControl): void => port.postMessage(m);
+
+/** The daemon's log, on the main thread: every call is a message, in order; nothing here waits inside a tick. */
+class ThreadLog implements DaemonLog {
+  private nextId = 1;
+  private readonly waiting = new Map<number, { resolve: (v: number) => void; reject: (e: Error) => void }>();
+
+  private call(make: (id: number) => LogCall): Promise<number> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      post({ type: 'log', call: make(id) });
+    });
+  }
+
+  beginEpisode(e: EpisodeBegin): Promise<number> {
+    return this.call((id) => ({ op: 'begin', id, e }));
+  }
+  transition(t: TickTransition): void {
+    post({ type: 'log', call: { op: 'transition', t } });
+  }
+  endEpisode(id: number, end: EpisodeFinish): void {
+    post({ type: 'log', call: { op: 'end', id, end } });
+  }
+  event(e: DaemonEvent): void {
+    post({ type: 'log', call: { op: 'event', e } });
+  }
+  async flush(): Promise<void> {
+    await this.call((id) => ({ op: 'flush', id }));
+  }
+  async close(): Promise<void> {}
+
+  reply(id: number, value: number | undefined, error: string | undefined): void {
+    const w = this.waiting.get(id);
+    if (!w) return;
+    this.waiting.delete(id);
+    if (error !== undefined) w.reject(new Error(error));
+    else w.resolve(value ?? 0);
+  }
+}
+
+/**
+ * The robot as the daemon sees it, behind the shared e-stop flag: while a request is pending (not yet latched), no
+ * motion reaches the robot, whatever path asks for it. The daemon's own poll latches it first on every path it knows.
+ */
+class GuardedBackend implements RobotBackend {
+  readonly kind;
+  commandsRefused = 0;
+
+  constructor(
+    private readonly inner: SimBackend,
+    private readonly flag: EstopFlag,
+  ) {
+    this.kind = inner.kind;
+  }
+
+  private blocked(): boolean {
+    if (this.flag.pending() === null) return false;
+    this.commandsRefused++;
+    this.inner.stop();
+    return true;
+  }
+
+  observe(): Observation {
+    return this.inner.observe();
+  }
+  command(delta: Vec3): void {
+    if (!this.blocked()) this.inner.command(delta);
+  }
+  async moveToStart(spec: EpisodeSpec): Promise<void> {
+    if (!this.blocked()) await this.inner.moveToStart(spec);
+  }
+  stop(): void {
+    this.inner.stop();
+  }
+  async retract(dz: number): Promise<void> {
+    if (!this.blocked()) await this.inner.retract(dz);
+  }
+  estopEngaged(): EstopSignal {
+    return this.inner.estopEngaged();
+  }
+  onEstop(listener: EstopListener): () => void {
+    return this.inner.onEstop(listener);
+  }
+  zeroWrench(): void {
+    this.inner.zeroWrench();
+  }
+  clock(): number {
+    return this.inner.clock();
+  }
+  groundTruth(): GroundTruth {
+    return this.inner.groundTruth();
+  }
+  domains(): string[] {
+    return this.inner.domains();
+  }
+  dispose(): void {
+    this.inner.dispose();
+  }
+}
+
+async function loadReward(path: string): Promise<RewardScorer> {
+  return rewardFromModel(await RewardModel.load(path));
+}
+
+let daemon: Daemon | null = null;
+let backend: GuardedBackend | null = null;
+let flag: EstopFlag | null = null;
+let replies: MessagePort | null = null;
+let replySignal: Int32Array | null = null;
+const log = new ThreadLog();
+let stateSeq = 0;
+const estopStats: EstopStats = { latched: 0, viaFlag: 0, latencyMs: [], commandsRefused: 0 };
+/** Which swap request each policy in this thread came from (0: the startup policy), to name it to the main thread. */
+const policyIds = new Map<ResidualPolicy, number>();
+/** Model loads and swaps, one at a time, in the order the main thread asked. */
+let modelChain: Promise<void> = Promise.resolve();
+
+function latched(seq: number, requestedAt: number, via: 'flag' | 'message'): void {
+  const latencyMs = absNow() - requestedAt;
+  estopStats.latched++;
+  if (via === 'flag') estopStats.viaFlag++;
+  estopStats.latencyMs.push(latencyMs);
+  if (estopStats.latencyMs.length > 1000) estopStats.latencyMs.shift();
+  post({ type: 'estopLatched', seq, latencyMs, via });
+}
+
+/** Daemon.estopRequest: the shared flag, polled at every tick and right before every motion command. */
+function pollFlag(): string | null {
+  const p = flag?.pending();
+  if (!p || !flag) return null;
+  flag.acknowledge(p.seq);
+  latched(p.seq, p.requestedAt, 'flag');
+  return p.detail;
+}
+
+/**
+ * Linux priorities are per thread: these apply to this thread alone (inference runs on it too: onnxruntime-node runs a
+ * session on the calling thread, one intra-op thread). Nice first, so threads it starts later inherit it; then the
+ * real-time class, reset on fork so that they do not inherit that. Returns lines for the operator.
+ */
+function applyThreadPriority(nice: number | null, realtime: number | null): string[] {
+  let tid: number;
+  try {
+    tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (!Number.isInteger(tid)) throw new Error('no thread id in /proc/thread-self');
+  } catch (e) {
+    return nice === null && realtime === null ? [] : [`control thread: priorities not set (${(e as Error).message})`];
+  }
+  const notes: string[] = [];
+  if (nice !== null) {
+    try {
+      setPriority(tid, nice);
+      notes.push(`control thread: nice ${getPriority(tid)} (controlPriority)`);
+    } catch (e) {
+      notes.push(`control thread: could not set nice ${nice} (${(e as Error).message}); it runs at the process's priority`);
+    }
+  }
+  if (realtime !== null) {
+    try {
+      execFileSync('chrt', ['--fifo', '--reset-on-fork', '--pid', String(realtime), String(tid)], { stdio: 'pipe', timeout: 5000 });
+      notes.push(`control thread: real-time SCHED_FIFO priority ${realtime} (controlRealtime)`);
+    } catch (e) {
+      const why = ((e as { stderr?: Buffer }).stderr?.toString().trim() || (e as Error).message).split('\n')[0];
+      notes.push(`control thread: could not take real-time priority ${realtime} (${why}); normal scheduling${nice !== null ? ' at its nice value' : ''}`);
+    }
+  }
+  return notes;
+}
+
+async function init(m: ThreadInit): Promise<void> {
+  flag = new EstopFlag(m.estop);
+  replies = m.replies;
+  replySignal = new Int32Array(m.replySignal);
+  const cfg = m.config;
+  const notes: string[] = [];
+  notes.push(...applyThreadPriority(cfg.controlPriority, cfg.controlRealtime));
+  const sim = await SimBackend.create({ connector: cfg.backend.sim.connector, cell: simCellOptions(cfg) });
+  backend = new GuardedBackend(sim, flag);
+  let policy: ResidualPolicy | null = null;
+  let reward: RewardScorer | null = null;
+  if (m.policyPath) {
+    try {
+      policy = await loadPolicyFile(m.policyPath);
+      policyIds.set(policy, 0);
+    } catch (e) {
+      notes.push(`control thread: policy ${m.policyPath} refused: ${(e as Error).message} (P-controller alone)`);
+    }
+  }
+  if (m.rewardPath) {
+    try {
+      reward = await loadReward(m.rewardPath);
+    } catch (e) {
+      notes.push(`control thread: reward model ${m.rewardPath} refused: ${(e as Error).message}`);
+    }
+  }
+  const d = new Daemon({
+    backend, config: cfg, calibration: m.calibration, log, policy, reward, estopRequest: pollFlag,
+    ...(m.timingWindow ? { timingWindow: m.timingWindow } : {}),
+  });
+  daemon = d;
+  d.on('state', (state) => post({ type: 'state', state, seq: ++stateSeq }));
+  d.on('status', (status) => post({ type: 'status', status }));
+  d.on('episode', (summary) => post({ type: 'episode', summary }));
+  d.on('fault', (message) => post({ type: 'fault', message }));
+  d.on('takeover', (change) => post({ type: 'takeover', change }));
+  post({ type: 'ready', status: d.status(), notes });
+}
+
+function answer(id: number, fn: () => unknown): void {
+  const reply: CallReply = { id, state: daemon?.currentState ?? 'idle', stateSeq };
+  try {
+    reply.value = fn();
+  } catch (e) {
+    reply.error = (e as Error).message;
+  }
+  reply.state = daemon?.currentState ?? 'idle';
+  reply.stateSeq = stateSeq;
+  if (!replies || !replySignal) return;
+  replies.postMessage(reply);
+  Atomics.add(replySignal, 0, 1);
+  Atomics.notify(replySignal, 0);
+}
+
+function swapPolicy(d: Daemon, id: number, path: string | null, version: string | null, at: 'episode-boundary' | 'between-ticks' | null): void {
+  modelChain = modelChain.then(async () => {
+    let next: ResidualPolicy | null = null;
+    if (path !== null) {
+      await d.afterNextTick();
+      try {
+        next = await loadPolicyFile(path);
+      } catch (e) {
+        post({ type: 'policySwapped', id, oldId: id, error: `control thread could not load ${path}: ${(e as Error).message}` });
+        return;
+      }
+      if (version !== null && next.version !== version) {
+        await next.dispose?.();
+        post({ type: 'policySwapped', id, oldId: id, error: `${path} is now ${next.version}, not the validated ${version}` });
+        return;
+      }
+      policyIds.set(next, id);
+    }
+    void d.setPolicy(next, at ? { at } : {}).then(async (old) => {
+      // A superseded policy comes back as itself: it never drove.
+      const oldId = old === null ? null : (policyIds.get(old) ?? null);
+      if (old) {
+        policyIds.delete(old);
+        await old.dispose?.();
+      }
+      post({ type: 'policySwapped', id, oldId });
+    });
+  });
+}
+
+function swapReward(d: Daemon, path: string | null, version: string | null): void {
+  modelChain = modelChain.then(async () => {
+    let next: RewardScorer | null = null;
+    if (path !== null) {
+      await d.afterNextTick();
+      try {
+        next = await loadReward(path);
+      } catch (e) {
+        post({ type: 'fault', message: `control thread could not load reward model ${path}: ${(e as Error).message}` });
+        return;
+      }
+      if (version !== null && next.version !== version) {
+        await next.dispose?.();
+        post({ type: 'fault', message: `reward model ${path} is now ${next.version}, not ${version}: kept the current one` });
+        return;
+      }
+    }
+    const old = d.setReward(next);
+    await old?.dispose?.();
+  });
+}
+
+async function shutdown(reason: string): Promise<void> {
+  let error: string | undefined;
+  try {
+    if (daemon) {
+      await daemon.shutdown(reason);
+      await modelChain.catch(() => undefined);
+      const m = daemon.models();
+      await m.policy?.dispose?.();
+      await m.reward?.dispose?.();
+    }
+    backend?.dispose();
+  } catch (e) {
+    error = (e as Error).message;
+  }
+  post({ type: 'shutdownDone', ...(error !== undefined ? { error } : {}) });
+}
+
+port.on('message', (m: ToControl) => {
+  if (m.type === 'init') {
+    init(m).catch((e: unknown) => post({ type: 'startFailed', error: (e as Error).stack ?? String(e) }));
+    return;
+  }
+  if (m.type === 'logReply') {
+    log.reply(m.id, m.value, m.error);
+    return;
+  }
+  const d = daemon;
+  if (!d) return;
+  switch (m.type) {
+    case 'start':
+      d.start();
+      break;
+    case 'estop':
+      // seq 0: not through the flag (an internal e-stop). Else: already latched through the flag (usually: the flag is
+      // seen first), or latch now.
+      if (m.seq === 0) d.estop(m.detail, m.origin);
+      else if (flag && m.seq > flag.acknowledged) {
+        const p = flag.pending();
+        flag.acknowledge(m.seq);
+        d.estop(m.detail, m.origin);
+        latched(m.seq, p?.requestedAt ?? absNow(), 'message');
+      }
+      break;
+    case 'call':
+      answer(m.id, () => {
+        switch (m.method) {
+          case 'status':
+            return d.status();
+          case 'startPractice':
+            return d.startPractice(m.arg as PracticeRequest);
+          case 'stopPractice':
+            return d.stopPractice();
+          case 'resetEstop':
+            return d.resetEstop();
+          case 'takeover':
+            return d.takeover(m.arg as TakeoverRequest);
+          case 'releaseTakeover':
+            return d.releaseTakeover();
+          case 'timingSamples':
+            return d.timingSamples();
+          case 'estopStats':
+            return { ...estopStats, commandsRefused: backend?.commandsRefused ?? 0 };
+        }
+      });
+      break;
+    case 'setStatusExtra':
+      d.setStatusExtra(m.name, m.value);
+      break;
+    case 'ping':
+      post({ type: 'pong', id: m.id });
+      break;
+    case 'setPolicy':
+      swapPolicy(d, m.id, m.path, m.version, m.at);
+      break;
+    case 'setReward':
+      swapReward(d, m.path, m.version);
+      break;
+    case 'shutdown':
+      void shutdown(m.reason);
+      break;
+  }
+});

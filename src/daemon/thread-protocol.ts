@@ -1,0 +1,132 @@
+/**
+ * What the main thread and the control thread (thread-host.ts) say to each other, and the shared e-stop flag.
+ *
+ * Channels: the worker's own port carries commands (main -> control) and events and log calls (control -> main), each
+ * in order; a second port carries only the answers to synchronous calls, which the main thread reads with
+ * receiveMessageOnPort after Atomics.wait on a shared counter. The control thread never waits for the main thread
+ * inside a tick: its log calls are messages (an episode's id arrives as a promise, while no tick is due).
+ */
+import type { MessagePort } from 'node:worker_threads';
+import type { Calibration, DaemonConfig } from '../config/schema.ts';
+import type { DaemonEvent, EpisodeBegin, EpisodeFinish, TickTransition } from './interfaces.ts';
+import type { DaemonState, DaemonStatus, EpisodeSummary, PracticeRequest } from './types.ts';
+import type { TakeoverChange, TakeoverRequest } from './takeover.ts';
+
+export interface ThreadInit {
+  type: 'init';
+  config: DaemonConfig;
+  calibration: Calibration;
+  policyPath: string | null;
+  rewardPath: string | null;
+  timingWindow: number | null;
+  /** The shared e-stop flag (EstopFlag). */
+  estop: SharedArrayBuffer;
+  /** Incremented by the control thread after each answer it posts on `replies`. */
+  replySignal: SharedArrayBuffer;
+  replies: MessagePort;
+}
+
+/** Synchronous calls: the main thread waits (bounded) for the answer; each is quick on the control thread. */
+export type CallMethod = 'status' | 'startPractice' | 'stopPractice' | 'resetEstop' | 'timingSamples' | 'estopStats' | 'takeover' | 'releaseTakeover';
+
+export type ToControl =
+  | ThreadInit
+  | { type: 'start' }
+  | { type: 'call'; id: number; method: CallMethod; arg?: PracticeRequest | TakeoverRequest }
+  | { type: 'estop'; seq: number; detail: string; origin: 'rest' | 'internal' }
+  | { type: 'setStatusExtra'; name: string; value: unknown }
+  | { type: 'ping'; id: number }
+  | { type: 'setPolicy'; id: number; path: string | null; version: string | null; at: 'episode-boundary' | 'between-ticks' | null }
+  | { type: 'setReward'; path: string | null; version: string | null }
+  | { type: 'logReply'; id: number; value?: number; error?: string }
+  | { type: 'shutdown'; reason: string };
+
+export type LogCall =
+  | { op: 'begin'; id: number; e: EpisodeBegin }
+  | { op: 'transition'; t: TickTransition }
+  | { op: 'end'; id: number; end: EpisodeFinish }
+  | { op: 'event'; e: DaemonEvent }
+  | { op: 'flush'; id: number };
+
+export type FromControl =
+  | { type: 'ready'; status: DaemonStatus; notes: string[] }
+  | { type: 'startFailed'; error: string }
+  | { type: 'state'; state: DaemonState; seq: number }
+  | { type: 'status'; status: DaemonStatus }
+  | { type: 'episode'; summary: EpisodeSummary }
+  | { type: 'fault'; message: string }
+  | { type: 'takeover'; change: TakeoverChange }
+  | { type: 'log'; call: LogCall }
+  /** oldId: the request whose policy stopped driving (0: the startup policy, null: none); equal to id: superseded. */
+  | { type: 'policySwapped'; id: number; oldId: number | null; error?: string }
+  | { type: 'estopLatched'; seq: number; latencyMs: number; via: 'flag' | 'message' }
+  | { type: 'pong'; id: number }
+  | { type: 'shutdownDone'; error?: string };
+
+export interface CallReply {
+  id: number;
+  value?: unknown;
+  error?: string;
+  state: DaemonState;
+  stateSeq: number;
+}
+
+export interface EstopStats {
+  /** E-stop requests latched, and how: the shared flag (polled at ticks and before motion) or the message. */
+  latched: number;
+  viaFlag: number;
+  /** Request (main thread) -> latch (control thread), ms, newest last (at most 1000). */
+  latencyMs: number[];
+  /** Motion commands the guard refused because an e-stop request was pending: the filter behind the poll. */
+  commandsRefused: number;
+}
+
+/**
+ * The shared e-stop flag: the main thread writes the detail and the request time, then bumps the request counter; the
+ * control thread latches when the request counter is ahead of its acknowledgement. Absolute times (timeOrigin + now)
+ * compare across threads.
+ */
+export class EstopFlag {
+  static readonly BYTES = 512;
+  private readonly i32: Int32Array;
+  private readonly f64: Float64Array;
+  private readonly text: Uint8Array;
+
+  constructor(readonly buffer: SharedArrayBuffer = new SharedArrayBuffer(EstopFlag.BYTES)) {
+    this.i32 = new Int32Array(buffer, 0, 4);
+    this.f64 = new Float64Array(buffer, 16, 1);
+    this.text = new Uint8Array(buffer, 24, EstopFlag.BYTES - 24);
+  }
+
+  /** Main thread: request an e-stop; returns its sequence number. */
+  request(detail: string): number {
+    const bytes = new TextEncoder().encode(detail).subarray(0, this.text.length);
+    this.text.set(bytes);
+    Atomics.store(this.i32, 2, bytes.length);
+    this.f64[0] = absNow();
+    return Atomics.add(this.i32, 0, 1) + 1;
+  }
+
+  /** Control thread: the pending request (seq, detail, request time), or null. */
+  pending(): { seq: number; detail: string; requestedAt: number } | null {
+    const seq = Atomics.load(this.i32, 0);
+    if (seq === Atomics.load(this.i32, 1)) return null;
+    const n = Atomics.load(this.i32, 2);
+    const detail = new TextDecoder().decode(this.text.slice(0, n));
+    return { seq, detail, requestedAt: this.f64[0] as number };
+  }
+
+  /** Control thread: everything up to `seq` has latched. */
+  acknowledge(seq: number): void {
+    Atomics.store(this.i32, 1, seq);
+  }
+
+  get acknowledged(): number {
+    return Atomics.load(this.i32, 1);
+  }
+}
+
+/** Milliseconds on a clock shared by every thread of the process (performance.now is per thread). */
+export function absNow(): number {
+  return performance.timeOrigin + performance.now();
+}

@@ -1,0 +1,441 @@
+/**
+ * The control loop in its own thread, seen from the main thread: DaemonThread implements DaemonControl (what the API,
+ * the swap manager, the dashboard and the learning wiring drive) and the daemon's typed events, over a worker running
+ * thread-host.ts. The main thread keeps REST, event streams, the SQLite log (the worker's log calls arrive as messages
+ * and go to the log given here), model validation and the trainer.
+ *
+ * - E-stop: the shared flag first (the control thread polls it at every tick and right before every motion command, so
+ *   a request never waits behind messages or a busy main thread), then a message with the detail.
+ * - Commands that answer (status, startPractice, stopPractice, resetEstop) wait for the control thread's answer:
+ *   the main thread waits for the control thread, never the other way round. Between ticks that is microseconds; during
+ *   a simulated reset up to its length (tens of ms).
+ * - Policies: the main thread loads and validates a candidate (its own session) as in process; setPolicy then sends the
+ *   file's path and version, and the control thread loads its own session right after a tick. `models()` gives the
+ *   main thread's copies (what validation compares against); setPolicy resolves with the copy that stopped driving.
+ */
+import { EventEmitter } from 'node:events';
+import { MessageChannel, receiveMessageOnPort, type MessagePort, type Worker } from 'node:worker_threads';
+import type { Calibration, DaemonConfig } from '../config/schema.ts';
+import { startWorker } from '../util/worker.ts';
+import type { DaemonLog, ResidualPolicy, RewardScorer } from './interfaces.ts';
+import type { ResetResult } from './safety.ts';
+import { EstopFlag, type CallMethod, type CallReply, type EstopStats, type FromControl, type LogCall, type ToControl } from './thread-protocol.ts';
+import type { DaemonControl, DaemonEvents, DaemonState, DaemonStatus, PracticeRequest, PracticeRun, SwapOptions } from './types.ts';
+import type { TakeoverRequest } from './takeover.ts';
+
+export interface DaemonThreadOptions {
+  config: DaemonConfig;
+  calibration: Calibration;
+  /** The log the control thread's log calls go to (on this thread). */
+  log: DaemonLog;
+  /** Startup models, loaded on this thread (validation's reference); the control thread loads its own from `path`. */
+  policy: ResidualPolicy | null;
+  reward: RewardScorer | null;
+  timingWindow?: number;
+  /** How long a command waits for the control thread's answer (ms). Default 5000 (a connector switch takes ~1 s). */
+  callTimeoutMs?: number;
+}
+
+const hostUrl = new URL('./thread-host.ts', import.meta.url);
+/** How long shutdown waits for the control thread to close its episode and flush (ms). */
+const SHUTDOWN_WAIT_MS = 15_000;
+
+export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonControl {
+  /** Always true: tells a DaemonThread from an in-process Daemon. */
+  readonly threaded = true;
+  private state: DaemonState = 'idle';
+  private stateSeq = 0;
+  private lastStatus: DaemonStatus;
+  private callId = 0;
+  private swapId = 0;
+  /** This thread's copies of the models: the driving policy, candidates in flight by request id, the reward model. */
+  private policy: ResidualPolicy | null;
+  private readonly candidates = new Map<number, { policy: ResidualPolicy | null; resolve: (old: ResidualPolicy | null) => void }>();
+  private reward: RewardScorer | null;
+  private exited = false;
+  private shuttingDown: Promise<void> | null = null;
+  private shutdownDone: ((error?: string) => void) | null = null;
+  private readonly pings = new Map<number, () => void>();
+  /** Startup notes from the control thread (a model it could not load). */
+  readonly notes: string[] = [];
+  /** Request -> latch of e-stops as the control thread measured them (ms), newest last. */
+  readonly estopLatencies: number[] = [];
+
+  private constructor(
+    private readonly worker: Worker,
+    /** Answers to calls, read synchronously. */
+    private readonly replies: MessagePort,
+    /** Bumped by the control thread after each answer. */
+    private readonly replySignal: Int32Array,
+    private readonly flag: EstopFlag,
+    private readonly log: DaemonLog,
+    o: DaemonThreadOptions,
+    ready: { status: DaemonStatus; notes: string[] },
+  ) {
+    super();
+    this.policy = o.policy;
+    this.reward = o.reward;
+    this.lastStatus = ready.status;
+    this.state = ready.status.state;
+    this.notes.push(...ready.notes);
+    this.callTimeoutMs = o.callTimeoutMs ?? 5000;
+    worker.on('message', (m: FromControl) => this.onMessage(m));
+    worker.on('error', (e) => this.died(`control thread failed: ${e.stack ?? e.message}`));
+    worker.on('exit', (code) => {
+      this.exited = true;
+      if (!this.shuttingDown) this.died(`control thread exited (code ${code})`);
+      this.shutdownDone?.('control thread exited');
+    });
+  }
+
+  private readonly callTimeoutMs: number;
+
+  /** Starts the control thread and waits until its daemon exists (cell, models); `start()` then starts its ticks. */
+  static async create(o: DaemonThreadOptions): Promise<DaemonThread> {
+    for (const [what, m] of [['policy', o.policy], ['reward model', o.reward]] as const) {
+      if (m && !m.path) throw new Error(`the control thread loads its ${what} from its file: ${m.version} has no path (use the in-process daemon, controlThread: false)`);
+    }
+    const worker = startWorker(hostUrl, null);
+    const { port1, port2 } = new MessageChannel();
+    const flag = new EstopFlag();
+    const replySignal = new SharedArrayBuffer(4);
+    const init: ToControl = {
+      type: 'init', config: o.config, calibration: o.calibration, policyPath: o.policy?.path ?? null, rewardPath: o.reward?.path ?? null,
+      timingWindow: o.timingWindow ?? null, estop: flag.buffer, replySignal, replies: port2,
+    };
+    // Log calls may come before 'ready' (none do today); they are answered as soon as the proxy exists.
+    const early: FromControl[] = [];
+    const ready = await new Promise<{ status: DaemonStatus; notes: string[] }>((resolve, reject) => {
+      const onMessage = (m: FromControl): void => {
+        if (m.type === 'ready') {
+          cleanup();
+          resolve(m);
+        } else if (m.type === 'startFailed') {
+          cleanup();
+          reject(new Error(`control thread could not start: ${m.error}`));
+        } else early.push(m);
+      };
+      const onError = (e: Error): void => {
+        cleanup();
+        reject(new Error(`control thread could not start: ${e.message}`));
+      };
+      const onExit = (code: number): void => {
+        cleanup();
+        reject(new Error(`control thread exited while starting (code ${code})`));
+      };
+      const cleanup = (): void => {
+        worker.off('message', onMessage);
+        worker.off('error', onError);
+        worker.off('exit', onExit);
+      };
+      worker.on('message', onMessage);
+      worker.on('error', onError);
+      worker.on('exit', onExit);
+      worker.postMessage(init, [port2]);
+    }).catch(async (e: unknown) => {
+      port1.close();
+      await worker.terminate();
+      throw e;
+    });
+    const t = new DaemonThread(worker, port1, new Int32Array(replySignal), flag, o.log, o, ready);
+    for (const m of early) t.onMessage(m);
+    return t;
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  /** Starts the tick schedule in the control thread. */
+  start(): void {
+    this.send({ type: 'start' });
+  }
+
+  /** Graceful: the control thread holds the arm, closes the episode, stops ticking, flushes the log; then it ends. */
+  shutdown(reason = 'shutdown'): Promise<void> {
+    this.shuttingDown ??= (async () => {
+      if (!this.exited) {
+        const done = new Promise<string | undefined>((resolve) => {
+          this.shutdownDone = resolve;
+          setTimeout(() => resolve(`control thread did not finish its shutdown in ${SHUTDOWN_WAIT_MS} ms`), SHUTDOWN_WAIT_MS).unref();
+        });
+        this.send({ type: 'shutdown', reason });
+        const error = await done;
+        if (error) this.emit('fault', error);
+        // Every log call the control thread made before it answered has been handled (same port, in order).
+        await this.worker.terminate();
+      }
+      this.replies.close();
+      for (const [, resolve] of this.pings) resolve();
+      this.pings.clear();
+      for (const [, c] of this.candidates) c.resolve(c.policy);
+      this.candidates.clear();
+      await this.log.flush();
+    })();
+    return this.shuttingDown;
+  }
+
+  // ---------------------------------------------------------------- DaemonControl
+
+  /** False once the control thread has ended (after shutdown, or if it died). */
+  get alive(): boolean {
+    return !this.exited;
+  }
+
+  get currentState(): DaemonState {
+    return this.state;
+  }
+
+  get policyVersion(): string | null {
+    return this.policy?.version ?? null;
+  }
+
+  /** The control thread's status, as of now (its last published one if it does not answer in time). */
+  status(): DaemonStatus {
+    if (this.exited) return { ...this.lastStatus, state: this.state };
+    try {
+      this.lastStatus = this.call('status') as DaemonStatus;
+    } catch {
+      // A thread that is busy for longer than the call timeout (it should not be): the last status it published.
+    }
+    return this.lastStatus;
+  }
+
+  startPractice(req: PracticeRequest): { ok: true; run: PracticeRun } | { ok: false; reason: string } {
+    if (this.exited) return { ok: false, reason: 'the control thread has ended' };
+    return this.call('startPractice', req) as { ok: true; run: PracticeRun } | { ok: false; reason: string };
+  }
+
+  stopPractice(): { ok: true; wasRunning: boolean } {
+    if (this.exited) return { ok: true, wasRunning: false };
+    return this.call('stopPractice') as { ok: true; wasRunning: boolean };
+  }
+
+  /** Latches without waiting for anything: the shared flag is seen at the control thread's next tick or motion. */
+  estop(detail = 'operator request', origin: 'rest' | 'internal' = 'rest'): void {
+    if (this.exited) return;
+    const seq = origin === 'rest' ? this.flag.request(detail) : 0;
+    this.send({ type: 'estop', seq, detail, origin });
+  }
+
+  resetEstop(): ResetResult {
+    if (this.exited) return { ok: false, reason: 'the control thread has ended' };
+    return this.call('resetEstop') as ResetResult;
+  }
+
+  takeover(req: TakeoverRequest): { ok: true; leaseS: number; active: boolean } | { ok: false; reason: string } {
+    if (this.exited) return { ok: false, reason: 'the control thread has ended' };
+    return this.call('takeover', req) as { ok: true; leaseS: number; active: boolean } | { ok: false; reason: string };
+  }
+
+  releaseTakeover(): { ok: true; wasHolding: boolean } {
+    if (this.exited) return { ok: true, wasHolding: false };
+    return this.call('releaseTakeover') as { ok: true; wasHolding: boolean };
+  }
+
+  setPolicy(policy: ResidualPolicy | null, opts: SwapOptions = {}): Promise<ResidualPolicy | null> {
+    if (policy && !policy.path) return Promise.reject(new Error(`policy ${policy.version} has no file: the control thread loads policies from their file`));
+    if (this.exited) return Promise.resolve(policy);
+    const id = ++this.swapId;
+    return new Promise((resolve) => {
+      this.candidates.set(id, { policy, resolve });
+      this.send({ type: 'setPolicy', id, path: policy?.path ?? null, version: policy?.version ?? null, at: opts.at ?? null });
+    });
+  }
+
+  /** Returns this thread's copy of the reward model that is replaced; the control thread swaps its own after a tick. */
+  setReward(reward: RewardScorer | null): RewardScorer | null {
+    if (reward && !reward.path) throw new Error(`reward model ${reward.version} has no file: the control thread loads models from their file`);
+    const old = this.reward;
+    this.reward = reward;
+    this.send({ type: 'setReward', path: reward?.path ?? null, version: reward?.version ?? null });
+    return old;
+  }
+
+  models(): { policy: ResidualPolicy | null; reward: RewardScorer | null } {
+    return { policy: this.policy, reward: this.reward };
+  }
+
+  setStatusExtra(name: string, value: unknown): void {
+    try {
+      this.send({ type: 'setStatusExtra', name, value });
+    } catch {
+      // Not structured-cloneable (a function, a class with private state): what the status JSON would show of it.
+      this.send({ type: 'setStatusExtra', name, value: value === undefined ? undefined : (JSON.parse(JSON.stringify(value)) as unknown) });
+    }
+  }
+
+  // ---------------------------------------------------------------- also like Daemon
+
+  /** Resolves when the daemon reaches `state` (immediately if it is there). */
+  whenState(state: DaemonState, timeoutMs = 60_000): Promise<void> {
+    if (this.state === state) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => {
+        this.off('state', on);
+        reject(new Error(`timed out waiting for state ${state} (now ${this.state})`));
+      }, timeoutMs);
+      const on = (s: DaemonState): void => {
+        if (s !== state) return;
+        clearTimeout(t);
+        this.off('state', on);
+        resolve();
+      };
+      this.on('state', on);
+    });
+  }
+
+  /** Raw per-tick timing samples (ms) of the control thread, for benchmarks. */
+  timingSamples(): { compute: Float64Array; computeCpu: Float64Array; backend: Float64Array; jitter: Float64Array; infer: Float64Array } {
+    return this.call('timingSamples') as ReturnType<DaemonThread['timingSamples']>;
+  }
+
+  /**
+   * Resolves when everything the control thread has logged so far is committed: its log calls arrive as messages, so a
+   * round trip on the same port first, then the log's own flush.
+   */
+  async flushLog(): Promise<void> {
+    if (!this.exited) {
+      const id = ++this.callId;
+      await new Promise<void>((resolve) => {
+        this.pings.set(id, resolve);
+        this.send({ type: 'ping', id });
+      });
+    }
+    await this.log.flush();
+  }
+
+  /** E-stops latched in the control thread, request -> latch latency, motion commands the guard refused. */
+  estopStats(): EstopStats {
+    return this.call('estopStats') as EstopStats;
+  }
+
+  // ---------------------------------------------------------------- plumbing
+
+  private send(m: ToControl): void {
+    if (!this.exited) this.worker.postMessage(m);
+  }
+
+  /** A call the control thread answers at once (between ticks); the main thread waits for it, bounded. */
+  private call(method: CallMethod, arg?: PracticeRequest | TakeoverRequest): unknown {
+    if (this.exited) throw new Error('the control thread has ended');
+    const id = ++this.callId;
+    this.send(arg === undefined ? { type: 'call', id, method } : { type: 'call', id, method, arg });
+    const deadline = performance.now() + this.callTimeoutMs;
+    for (;;) {
+      const before = Atomics.load(this.replySignal, 0);
+      const got = receiveMessageOnPort(this.replies);
+      if (got) {
+        const r = got.message as CallReply;
+        if (r.stateSeq > this.stateSeq) {
+          this.stateSeq = r.stateSeq;
+          this.state = r.state;
+        }
+        if (r.id < id) continue; // the late answer to a call that timed out
+        if (r.error !== undefined) throw new Error(`control thread: ${method}: ${r.error}`);
+        return r.value;
+      }
+      const left = deadline - performance.now();
+      if (left <= 0 || this.exited) throw new Error(`control thread did not answer ${method} within ${this.callTimeoutMs} ms`);
+      Atomics.wait(this.replySignal, 0, before, Math.min(left, 50));
+    }
+  }
+
+  private onMessage(m: FromControl): void {
+    switch (m.type) {
+      case 'state':
+        if (m.seq > this.stateSeq) {
+          this.stateSeq = m.seq;
+          this.state = m.state;
+        }
+        // Every change is emitted, in order, even when an answer already told us the newest state.
+        this.emit('state', m.state);
+        break;
+      case 'status':
+        this.lastStatus = m.status;
+        this.emit('status', m.status);
+        break;
+      case 'episode':
+        this.emit('episode', m.summary);
+        break;
+      case 'fault':
+        this.emit('fault', m.message);
+        break;
+      case 'takeover':
+        this.emit('takeover', m.change);
+        break;
+      case 'log':
+        this.onLog(m.call);
+        break;
+      case 'policySwapped':
+        this.onSwapped(m.id, m.oldId, m.error);
+        break;
+      case 'estopLatched':
+        this.estopLatencies.push(m.latencyMs);
+        if (this.estopLatencies.length > 1000) this.estopLatencies.shift();
+        break;
+      case 'pong':
+        this.pings.get(m.id)?.();
+        this.pings.delete(m.id);
+        break;
+      case 'shutdownDone':
+        this.shutdownDone?.(m.error);
+        break;
+      case 'ready':
+      case 'startFailed':
+        break;
+    }
+  }
+
+  private onLog(c: LogCall): void {
+    const reply = (id: number, p: Promise<number | undefined>): void => {
+      p.then(
+        (value) => this.send({ type: 'logReply', id, ...(value !== undefined ? { value } : {}) }),
+        (e: unknown) => this.send({ type: 'logReply', id, error: (e as Error).message }),
+      );
+    };
+    switch (c.op) {
+      case 'begin':
+        reply(c.id, (async () => await this.log.beginEpisode(c.e))());
+        break;
+      case 'transition':
+        this.log.transition(c.t);
+        break;
+      case 'end':
+        this.log.endEpisode(c.id, c.end);
+        break;
+      case 'event':
+        this.log.event(c.e);
+        break;
+      case 'flush':
+        reply(c.id, this.log.flush().then(() => undefined));
+        break;
+    }
+  }
+
+  private onSwapped(id: number, oldId: number | null, error: string | undefined): void {
+    const c = this.candidates.get(id);
+    if (!c) return;
+    if (error) {
+      this.emit('fault', error);
+      this.log.event({ kind: 'swap_rejected', message: error, data: { version: c.policy?.version ?? null } });
+    }
+    if (oldId === id) {
+      // Superseded or not loaded: it never drove; the caller gets it back (and disposes it).
+      this.candidates.delete(id);
+      c.resolve(c.policy);
+      return;
+    }
+    // The request's policy drives now; the one it replaced goes back to the caller.
+    const old = this.policy;
+    this.candidates.delete(id);
+    this.policy = c.policy;
+    c.resolve(old);
+  }
+
+  private died(message: string): void {
+    if (this.exited && this.state === 'estopped') return;
+    // The simulated robot lives in that thread and went with it: nothing moves. Say so, once.
+    this.state = 'estopped';
+    this.emit('state', 'estopped');
+    this.emit('fault', message);
+  }
+}
