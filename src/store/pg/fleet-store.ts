@@ -79,8 +79,9 @@ const SESSION_COLS = [
 ] as const;
 
 /** int8 as a JS number (ids and ms timestamps stay far below 2^53), everything else as node-postgres parses it. */
+const int8 = (v: string): number => Number(v);
 const types = {
-  getTypeParser: ((oid: number, format?: string) => (oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser,
+  getTypeParser: ((oid: number, format?: 'text' | 'binary'): unknown => (oid === 20 ? int8 : pg.types.getTypeParser(oid, format ?? 'text'))) as typeof pg.types.getTypeParser,
 };
 
 export interface ShipBatch {

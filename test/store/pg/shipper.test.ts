@@ -38,7 +38,7 @@ async function sameRows(fleet: FleetStore, s: Store, robot: string): Promise<voi
   assert.equal(remote.length, local.length, 'row count');
   const h = (rows: typeof local): string => {
     const x = createHash('sha256');
-    for (const r of rows) for (const k of ['id', 'episode_id', 'step', 'image', 'wrench', 'ee_pos', 'action_residual', 'reward_prob', 'gt_success', 'done', 'wall_time', 'policy_version']) x.update(`${k}=${Buffer.isBuffer(r[k]) ? (r[k] as Buffer).toString('hex') : String(r[k])};`);
+    for (const r of rows) for (const k of ['id', 'episode_id', 'step', 'image', 'wrench', 'ee_pos', 'action_residual', 'reward_prob', 'gt_success', 'done', 'wall_time', 'policy_version']) x.update(`${k}=${Buffer.isBuffer(r[k]) ? r[k].toString('hex') : String(r[k])};`);
     return x.digest('hex');
   };
   assert.equal(h(remote), h(local), 'byte-equal rows');
