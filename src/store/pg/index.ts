@@ -3,3 +3,4 @@ export { FleetStore, NOTIFY_CHANNEL, PG_MIGRATIONS, type FleetModel, type ModelS
 export { pgTarget, redact, type PgTarget } from './credentials.ts';
 export { Shipper, ShipperThread, ShipperCrash, defaultStateFile, type ShipperOptions, type ShipperStats } from './shipper.ts';
 export { pgUnavailable, startPgCluster, type PgCluster } from './cluster.ts';
+export { FleetMirror, type MirrorFilter, type MirrorStats } from './mirror.ts';
