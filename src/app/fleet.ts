@@ -13,6 +13,7 @@ import type { EpisodeSummary } from '../daemon/types.ts';
 import { cardPathFor } from '../policy/card.ts';
 import { FleetStore, ShipperThread, pgTarget, redact, type FleetModel, type PgTarget, type ShipperStats } from '../store/pg/index.ts';
 import { SwapManager } from '../swap/manager.ts';
+import type { SwapValidationConfig } from '../swap/validate.ts';
 import type { DaemonApp } from './daemon-app.ts';
 
 export interface FleetView {
@@ -39,6 +40,8 @@ export interface FleetOptions {
   modelDir?: string;
   /** How often pending staged versions and a lost LISTEN are retried (default 2000 ms). */
   retryMs?: number;
+  /** Overrides of the app's probe validation for fleet versions (default: the app's, as for REST activation). */
+  swapValidation?: Partial<SwapValidationConfig>;
 }
 
 export function startFleet(app: DaemonApp, o: FleetOptions): Fleet {
@@ -49,7 +52,7 @@ export function startFleet(app: DaemonApp, o: FleetOptions): Fleet {
   const shipper = new ShipperThread({ db, robotId, target, batch: o.config.shipBatch, intervalMs: o.config.shipIntervalMs });
   const modelDir = o.modelDir ?? `${db}.fleet-models`;
   const retryMs = o.retryMs ?? 2000;
-  const swaps = o.config.takeVersions ? new SwapManager(daemon, app.log.store, app.log, { validation: app.swapValidation, at: 'episode-boundary' }) : null;
+  const swaps = o.config.takeVersions ? new SwapManager(daemon, app.log.store, app.log, { validation: { ...app.swapValidation, ...o.swapValidation }, at: 'episode-boundary' }) : null;
   const v = { connected: false, seen: 0, taken: 0, rejected: 0, skipped: 0, waiting: 0, live: null as string | null, lastError: null as string | null };
   let fleet: FleetStore | null = null;
   let unlisten: (() => Promise<void>) | null = null;
