@@ -28,6 +28,8 @@ export interface FleetLearnerOptions {
   log?: (line: string) => void;
   onPublished?: (p: { modelId: number; version: string; publishedAt: number; info: ExportInfo }) => void;
   onMessage?: (m: TrainerMessage) => void;
+  /** After each pull from PostgreSQL. */
+  onPull?: (s: FleetLearnerStats) => void;
 }
 
 export interface FleetLearnerStats {
@@ -36,6 +38,8 @@ export interface FleetLearnerStats {
   published: number;
   pendingPublications: number;
   lastError: string | null;
+  /** Wall time spent in pulls that brought rows (ms): pulled / pullMs is the ingest rate when the learner is the limit. */
+  pullMs: number;
 }
 
 export async function runFleetLearner(o: FleetLearnerOptions): Promise<FleetLearnerStats> {
@@ -46,7 +50,7 @@ export async function runFleetLearner(o: FleetLearnerOptions): Promise<FleetLear
   const mirrorStore = Store.open(mirrorDb);
   let fleet: FleetStore | null = null;
   const mirror = new FleetMirror(mirrorStore, o.filter);
-  const stats: FleetLearnerStats = { pulled: 0, perRobot: {}, published: 0, pendingPublications: 0, lastError: null };
+  const stats: FleetLearnerStats = { pulled: 0, perRobot: {}, published: 0, pendingPublications: 0, lastError: null, pullMs: 0 };
   const queue: ExportInfo[] = [];
   let retryAt = 0;
   const fail = (e: unknown): void => {
@@ -91,11 +95,14 @@ export async function runFleetLearner(o: FleetLearnerOptions): Promise<FleetLear
         if (!f) return;
         try {
           // The mirror keeps its per-arm positions across reconnects; it is remade only with the process.
+          const t0 = performance.now();
           const n = await mirror.pull(f, o.pullLimit ?? 2000);
+          if (n > 0) stats.pullMs += performance.now() - t0;
           stats.pulled += n;
           stats.perRobot = { ...mirror.stats.perRobot };
           await publishQueued(f);
           stats.pendingPublications = queue.length;
+          o.onPull?.(stats);
         } catch (e) {
           fail(e);
         }
