@@ -210,11 +210,11 @@ async function main(): Promise<number> {
     }
     // Publish-to-live per version: created_at in PostgreSQL to each arm's 'live' report.
     const versions = await fleet.query<{ id: number; version: string; created_at: number }>('SELECT id, version, created_at FROM fleet_models ORDER BY id');
-    const status = await fleet.query<{ model_id: number; robot_id: string; state: string; reason: string | null; at: number }>('SELECT model_id, robot_id, state, reason, at FROM fleet_model_status');
+    const status = await fleet.query<{ model_id: number; robot_id: string; state: string; reason: string | null; live_at: number | null }>('SELECT model_id, robot_id, state, reason, live_at FROM fleet_model_status');
     const perVersion = versions.map((v) => {
       const st = status.filter((s) => s.model_id === v.id);
-      const live = st.filter((s) => s.state === 'live');
-      return { id: v.id, version: v.version, live: live.length, rejected: st.filter((s) => s.state === 'rejected').length, toLiveMs: live.map((s) => s.at - v.created_at), toAllMs: live.length === n ? Math.max(...live.map((s) => s.at - v.created_at)) : null };
+      const live = st.filter((s) => s.live_at !== null);
+      return { id: v.id, version: v.version, live: live.length, rejected: st.filter((s) => s.state === 'rejected').length, toLiveMs: live.map((s) => s.live_at! - v.created_at), toAllMs: live.length === n ? Math.max(...live.map((s) => s.live_at! - v.created_at)) : null };
     });
     const lastPg = [...samples].reverse().find((s) => s.pg)?.pg ?? [];
     const lastLearner = [...samples].reverse().find((s) => s.learner)?.learner ?? null;

@@ -26,7 +26,7 @@ async function until(pred: () => boolean | Promise<boolean>, ms: number, what: s
   }
 }
 
-test('two arms and one learner: the version reaches both arms and each validates it; no password in /status or the log', { skip: pgSkip }, async (t) => {
+test('two arms and one learner: the version reaches both arms and each validates it, a bad one is refused by each; no password in /status or the log', { skip: pgSkip }, async (t) => {
   const c = pg.cluster();
   const env = { ...c.env };
   const validation = { probeCount: 8, residualBoundM: 0.005, maxDiffM: 1, maxMeanDiffM: 1, onFlag: 'accept' as const };
@@ -73,6 +73,13 @@ test('two arms and one learner: the version reaches both arms and each validates
   const fleet = await FleetStore.connect({ config: { host: env.PGHOST, port: Number(env.PGPORT), user: env.PGUSER, password: env.PGPASSWORD, database: env.PGDATABASE }, describe: 'test', source: 'test', secrets: [] });
   t.after(() => fleet.close());
   await until(async () => (await fleet.modelStatus(id)).filter((s) => s.state === 'live').length === 2, 10_000, 'both arms reporting live');
+  assert.ok((await fleet.modelStatus(id)).every((s) => s.liveAt !== null && s.liveAt >= s.at - 60_000));
+  // A bad version (bytes that are no ONNX model) is refused by each arm on its own; the driving policy stays.
+  const driving = arms.map((a) => a.r.app.daemon.policyVersion);
+  const bad = await fleet.publishModel({ kind: 'policy', version: 'policy-broken@1', onnx: Buffer.from('not an onnx model'), card: { kind: 'policy', name: 'policy-broken', version: 1 }, sha256: 'x', rollout: { mode: 'all' } });
+  assert.deepEqual(await Promise.all(arms.map((a) => a.fleet.decided(bad))), ['rejected', 'rejected']);
+  await until(async () => (await fleet.modelStatus(bad)).filter((s) => s.state === 'rejected' && /does not load/.test(s.reason ?? '')).length === 2, 10_000, 'both arms reporting the refusal');
+  assert.deepEqual(arms.map((a) => a.r.app.daemon.policyVersion), driving);
   for (const a of arms) {
     const status = JSON.stringify(a.r.app.daemon.status());
     assert.match(status, /"fleet":/);

@@ -52,6 +52,8 @@ export const PG_MIGRATIONS: readonly string[] = [
     model_id bigint NOT NULL REFERENCES fleet_models(id), robot_id text NOT NULL,
     state text NOT NULL CHECK (state IN ('accepted', 'rejected', 'live', 'skipped')), reason text,
     episodes integer NOT NULL DEFAULT 0, successes integer NOT NULL DEFAULT 0, at bigint NOT NULL,
+    -- When the version first drove this arm (ms): publish-to-live = live_at - fleet_models.created_at.
+    live_at bigint,
     PRIMARY KEY (model_id, robot_id)
   );
   `,
@@ -118,6 +120,7 @@ export interface ModelStatus {
   episodes: number;
   successes: number;
   at: number;
+  liveAt: number | null;
 }
 
 export class FleetStore {
@@ -280,16 +283,17 @@ export class FleetStore {
   }
 
   async setModelStatus(s: { modelId: number; robotId: string; state: ModelStatus['state']; reason?: string | null; episodes?: number; successes?: number }): Promise<void> {
-    await this.pool.query(`INSERT INTO fleet_model_status (model_id, robot_id, state, reason, episodes, successes, at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+    await this.pool.query(`INSERT INTO fleet_model_status (model_id, robot_id, state, reason, episodes, successes, at, live_at)
+      VALUES ($1, $2, $3, $4, $5, $6, $7, CASE WHEN $3 = 'live' THEN $7::bigint END)
       ON CONFLICT (model_id, robot_id) DO UPDATE SET state = EXCLUDED.state, reason = COALESCE(EXCLUDED.reason, fleet_model_status.reason),
-        episodes = EXCLUDED.episodes, successes = EXCLUDED.successes, at = EXCLUDED.at`,
+        episodes = EXCLUDED.episodes, successes = EXCLUDED.successes, at = EXCLUDED.at, live_at = COALESCE(fleet_model_status.live_at, EXCLUDED.live_at)`,
     [s.modelId, s.robotId, s.state, s.reason ?? null, s.episodes ?? 0, s.successes ?? 0, Date.now()]);
   }
 
   async modelStatus(modelId: number): Promise<ModelStatus[]> {
-    const r = await this.pool.query<{ model_id: number; robot_id: string; state: ModelStatus['state']; reason: string | null; episodes: number; successes: number; at: number }>(
+    const r = await this.pool.query<{ model_id: number; robot_id: string; state: ModelStatus['state']; reason: string | null; episodes: number; successes: number; at: number; live_at: number | null }>(
       'SELECT * FROM fleet_model_status WHERE model_id = $1 ORDER BY robot_id', [modelId]);
-    return r.rows.map((x) => ({ modelId: x.model_id, robotId: x.robot_id, state: x.state, reason: x.reason, episodes: x.episodes, successes: x.successes, at: x.at }));
+    return r.rows.map((x) => ({ modelId: x.model_id, robotId: x.robot_id, state: x.state, reason: x.reason, episodes: x.episodes, successes: x.successes, at: x.at, liveAt: x.live_at }));
   }
 
   /**
