@@ -28,6 +28,7 @@ interface Arm {
   proc: ChildProcess | null;
   url: string | null;
   log: string;
+  starts: number;
 }
 
 interface Sample {
@@ -50,6 +51,9 @@ function startNode(script: string, args: string[], env: NodeJS.ProcessEnv, nice:
 }
 
 async function startArm(a: Arm, env: NodeJS.ProcessEnv, token: string): Promise<void> {
+  // A fresh log file per start: the URL is read from it, and a restarted arm must not find its predecessor's.
+  a.starts++;
+  a.log = a.log.replace(/(-\d+)?\.log$/, `-${a.starts}.log`);
   a.proc = startNode('src/cli/daemon.ts', ['--config', a.config], { ...env, DAEMON_TOKEN: token }, 0, a.log);
   const t0 = Date.now();
   while (Date.now() - t0 < 120_000) {
@@ -126,7 +130,7 @@ async function main(): Promise<number> {
       `db: ${db}`, `modelsDir: ${join(root, 'models')}`, `calibrationDir: ${join(root, 'calibration')}`, 'api: {port: 0}', `realtime: ${!values['free-run']}`,
       `robotId: ${robotId}`, `lockDir: ${join(out, 'locks')}`, `backend: {sim: {connector: ${connector}}}`, 'fleet: {enabled: true}', '',
     ].join('\n'));
-    return { robotId, connector, config, db, proc: null, url: null, log: join(out, `${robotId}.log`) };
+    return { robotId, connector, config, db, proc: null, url: null, log: join(out, `${robotId}.log`), starts: 0 };
   });
   let learner: ChildProcess | null = null;
   const learnerStats = join(out, 'learner.json');
@@ -243,7 +247,7 @@ async function main(): Promise<number> {
       `| transitions/s the learner pulled (mean over the run) / its pull capacity | ${result.ingest.learnerPulledPerSec?.toFixed(1) ?? '-'} / ${result.ingest.learnerPullCapacityPerSec?.toFixed(0) ?? '-'} |`,
       `| ship lag p50 / p99 (ms, newest 500 rows per arm) | ${result.shipLagMs.p50?.toFixed(0) ?? '-'} / ${result.shipLagMs.p99.toFixed(0)} |`,
       `| learner updates/s (median sample) | ${result.learner.updatesPerSec?.toFixed(1) ?? '-'} |`,
-      `| versions published / live on every arm | ${result.learner.published} / ${perVersion.filter((v) => v.live === n).length} |`,
+      `| versions published / live on every arm / refused by some arm | ${perVersion.length} / ${perVersion.filter((v) => v.live === n).length} / ${perVersion.filter((v) => v.rejected > 0).length} |`,
       `| publish -> live on every arm, median (ms) | ${result.publishToLiveMs.everyArmP50?.toFixed(0) ?? '-'} |`,
       `| missed control ticks per arm (largest count seen; a restarted arm starts again at 0) | ${result.missedControlTicks.join(', ')} |`,
       `| practice resumed after a deadman trip (machine load) | ${arms.map((a) => `${a.robotId} ${restarts[a.robotId] ?? 0}`).join(', ')} |`,
