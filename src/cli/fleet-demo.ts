@@ -29,6 +29,7 @@ interface Arm {
   url: string | null;
   log: string;
   starts: number;
+  dir: string;
 }
 
 interface Sample {
@@ -53,7 +54,7 @@ function startNode(script: string, args: string[], env: NodeJS.ProcessEnv, nice:
 async function startArm(a: Arm, env: NodeJS.ProcessEnv, token: string): Promise<void> {
   // A fresh log file per start: the URL is read from it, and a restarted arm must not find its predecessor's.
   a.starts++;
-  a.log = a.log.replace(/(-\d+)?\.log$/, `-${a.starts}.log`);
+  a.log = join(a.dir, `${a.robotId}.start${a.starts}.log`);
   a.proc = startNode('src/cli/daemon.ts', ['--config', a.config], { ...env, DAEMON_TOKEN: token }, 0, a.log);
   const t0 = Date.now();
   while (Date.now() - t0 < 120_000) {
@@ -77,7 +78,7 @@ async function practise(a: Arm, token: string): Promise<void> {
     method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
     body: JSON.stringify({ count: 100000, domain: a.connector, scenario: 'II', explorationNoise: 0.001 }),
   });
-  if (!r.ok) throw new Error(`${a.robotId}: practice/start: HTTP ${r.status} ${await r.text()}`);
+  if (!r.ok && r.status !== 409) throw new Error(`${a.robotId}: practice/start: HTTP ${r.status} ${await r.text()}`);
 }
 
 function safeRead(f: string): string {
@@ -130,7 +131,7 @@ async function main(): Promise<number> {
       `db: ${db}`, `modelsDir: ${join(root, 'models')}`, `calibrationDir: ${join(root, 'calibration')}`, 'api: {port: 0}', `realtime: ${!values['free-run']}`,
       `robotId: ${robotId}`, `lockDir: ${join(out, 'locks')}`, `backend: {sim: {connector: ${connector}}}`, 'fleet: {enabled: true}', '',
     ].join('\n'));
-    return { robotId, connector, config, db, proc: null, url: null, log: join(out, `${robotId}.log`), starts: 0 };
+    return { robotId, connector, config, db, proc: null, url: null, log: '', starts: 0, dir: out };
   });
   let learner: ChildProcess | null = null;
   const learnerStats = join(out, 'learner.json');
