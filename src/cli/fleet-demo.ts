@@ -142,7 +142,6 @@ async function main(): Promise<number> {
   const samples: Sample[] = [];
   const faults: Array<{ t: number; what: string }> = [];
   const restarts: Record<string, number> = {};
-  const stopping = false;
   let fleet: FleetStore | null = null;
   const t0 = Date.now();
   try {
@@ -171,7 +170,7 @@ async function main(): Promise<number> {
             practice: unknown; episode: { index: number } | null; recent: { gtSuccessRate: number | null; learnedSuccessRate: number | null }; timing: { missedControl: number }; policy: { version: string | null };
             extra?: { fleet?: { shipper: { inserted: number; lastError: string | null } } };
           };
-          if (s.practice === null && !stopping) {
+          if (s.practice === null) {
             restarts[a.robotId] = (restarts[a.robotId] ?? 0) + 1;
             await practise(a, token).catch(() => undefined);
           }
@@ -198,7 +197,9 @@ async function main(): Promise<number> {
       await sleep(3000);
     }
     // Wind down: stop practising, let every shipper catch up, then count local rows against PostgreSQL.
-    await Promise.all(arms.map((a) => a.url && fetch(`${a.url}/practice/stop`, { method: 'POST', headers: { authorization: `Bearer ${token}` } }).catch(() => undefined)));
+    await Promise.all(arms.map(async (a) => {
+      if (a.url) await fetch(`${a.url}/practice/stop`, { method: 'POST', headers: { authorization: `Bearer ${token}` } }).catch(() => undefined);
+    }));
     await sleep(3000);
     const drained = Date.now();
     const counts = async (): Promise<Array<{ robotId: string; local: number; pg: number; distinct: number }>> => Promise.all(arms.map(async (a) => {
