@@ -280,12 +280,18 @@ function successSvg(samples: Sample[], names: string[], faults: Array<{ t: numbe
       return v == null ? [] : [`${x(s.t).toFixed(1)},${y(v).toFixed(1)}`];
     });
     const c = colours[i % colours.length];
-    return `<polyline fill="none" stroke="${c}" stroke-width="2" points="${pts.join(' ')}"/><text x="${W - R + 10}" y="${T + 18 * i + 10}" fill="${c}" font-size="12">${name}</text>`;
+    // A triangle where this arm's driving policy changed (a fleet version went live).
+    const swaps = samples.flatMap((s, k) => {
+      const prev = k > 0 ? samples[k - 1]?.arms[i]?.policy : undefined;
+      const cur = s.arms[i]?.policy;
+      return k > 0 && cur && prev && cur !== prev ? [`<path d="M${x(s.t).toFixed(1)},${y(0) - 2} l-4,-8 h8 z" fill="${c}"/>`] : [];
+    });
+    return `${swaps.join('')}<polyline fill="none" stroke="${c}" stroke-width="2" points="${pts.join(' ')}"/><text x="${W - R + 10}" y="${T + 18 * i + 10}" fill="${c}" font-size="12">${name}</text>`;
   });
   const marks = faults.map((f) => `<line x1="${x(f.t)}" x2="${x(f.t)}" y1="${T}" y2="${H - B}" stroke="#999" stroke-dasharray="4 3"/><text x="${x(f.t) + 3}" y="${T + 10}" font-size="9" fill="#666">${f.what.split(' ')[0]}</text>`);
   const axis = [0, 0.25, 0.5, 0.75, 1].map((v) => `<text x="${L - 8}" y="${y(v) + 4}" font-size="10" text-anchor="end">${v}</text><line x1="${L}" x2="${W - R}" y1="${y(v)}" y2="${y(v)}" stroke="#eee"/>`);
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}"><rect width="100%" height="100%" fill="white"/>${axis.join('')}${marks.join('')}${lines.join('')}` +
-    `<text x="${L}" y="18" font-size="13">Success (simulator ground truth, recent episodes) per arm vs time</text><text x="${(L + W - R) / 2}" y="${H - 8}" font-size="11" text-anchor="middle">seconds</text>` +
+    `<text x="${L}" y="18" font-size="13">Success (simulator ground truth, recent episodes) per arm vs time; triangles: a new version live</text><text x="${(L + W - R) / 2}" y="${H - 8}" font-size="11" text-anchor="middle">seconds</text>` +
     `<text x="${W - R}" y="${H - B + 14}" font-size="10" text-anchor="end">${tMax.toFixed(0)}</text><text x="${L}" y="${H - B + 14}" font-size="10">0</text></svg>`;
 }
 
