@@ -211,7 +211,7 @@ async function main(): Promise<number> {
       return { robotId: a.robotId, local, pg: r[0]!.n, distinct: r[0]!.d };
     }));
     let final = await counts();
-    while (final.some((c) => c.pg < c.local) && Date.now() - drained < 60_000) {
+    while (!values['no-fleet'] && final.some((c) => c.pg < c.local) && Date.now() - drained < 60_000) {
       await sleep(1000);
       final = await counts();
     }
