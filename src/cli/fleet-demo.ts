@@ -6,7 +6,7 @@
  * transition was lost or duplicated. Writes <out>/fleet.json, <out>/fleet.md and <out>/success.png.
  *
  *   npx tsx src/cli/fleet-demo.ts [--arms 3] [--connectors europlug,megablock,dt12] [--seconds 120] [--faults]
- *       [--free-run] [--no-fleet] [--export-every 100] [--batch-size 64] [--checkpoint models/iql-offline] [--out data/runs/fleet-demo]
+ *       [--free-run] [--no-fleet] [--no-learner] [--export-every 100] [--batch-size 64] [--checkpoint models/iql-offline] [--out data/runs/fleet-demo]
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -109,7 +109,7 @@ async function main(): Promise<number> {
     options: {
       arms: { type: 'string', default: '3' }, connectors: { type: 'string', default: 'europlug,megablock,dt12' }, seconds: { type: 'string', default: '120' },
       faults: { type: 'boolean', default: false }, 'free-run': { type: 'boolean', default: false }, 'export-every': { type: 'string', default: '100' },
-      'batch-size': { type: 'string', default: '64' }, 'no-fleet': { type: 'boolean', default: false }, checkpoint: { type: 'string', default: 'models/iql-offline' }, out: { type: 'string', default: 'data/runs/fleet-demo' },
+      'batch-size': { type: 'string', default: '64' }, 'no-fleet': { type: 'boolean', default: false }, 'no-learner': { type: 'boolean', default: false }, checkpoint: { type: 'string', default: 'models/iql-offline' }, out: { type: 'string', default: 'data/runs/fleet-demo' },
     },
   });
   const n = Number(values.arms);
@@ -147,7 +147,7 @@ async function main(): Promise<number> {
   try {
     await Promise.all(arms.map((a) => startArm(a, env, token)));
     // --no-fleet: the same arms on SQLite alone (the control run for the missed-tick count); no learner.
-    if (!values['no-fleet']) learner = startLearner();
+    if (!values['no-fleet'] && !values['no-learner']) learner = startLearner();
     fleet = await FleetStore.connect(pgTarget({}, cluster.env), { applicationName: 'fleet-demo' });
     const plan = values.faults ? [
       { at: 0.3, what: 'PostgreSQL stopped for 10 s', run: async () => { cluster.stop(); await sleep(10_000); cluster.start(); } },
