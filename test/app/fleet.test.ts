@@ -80,6 +80,21 @@ test('two arms and one learner: the version reaches both arms and each validates
   assert.deepEqual(await Promise.all(arms.map((a) => a.fleet.decided(bad))), ['rejected', 'rejected']);
   await until(async () => (await fleet.modelStatus(bad)).filter((s) => s.state === 'rejected' && /does not load/.test(s.reason ?? '')).length === 2, 10_000, 'both arms reporting the refusal');
   assert.deepEqual(arms.map((a) => a.r.app.daemon.policyVersion), driving);
+  // Rollouts, with the learner's bytes under new card versions: 'arm' gives it to arm-2 only; 'staged' gives it to
+  // arm-1 first and to arm-2 once arm-1 has driven one episode on it.
+  const good = (await fleet.modelsAfter(0)).find((m) => m.id === id)!;
+  const again = (v: number, rollout: Parameters<FleetStore['publishModel']>[0]['rollout']): Promise<number> =>
+    fleet.publishModel({ kind: 'policy', version: `policy-iql-online@${v}`, onnx: good.onnx, card: { ...(good.card as object), version: v }, sha256: good.sha256, rollout });
+  const onlyArm2 = await again(900001, { mode: 'arm', robots: ['arm-2'] });
+  assert.deepEqual(await Promise.all(arms.map((a) => a.fleet.decided(onlyArm2))), ['skipped', 'accepted']);
+  const staged = await again(900002, { mode: 'staged', first: 'arm-1', episodes: 1, minSuccess: 0 });
+  assert.equal(await arms[0]!.fleet.decided(staged), 'accepted');
+  const second = arms[1]!.fleet.decided(staged);
+  assert.equal(await Promise.race([second, new Promise((r) => setTimeout(() => r('waiting'), 300))]), 'waiting', 'arm-2 waits for arm-1');
+  for (const a of arms) if (a.r.app.daemon.status().practice === null) assert.ok(a.r.app.daemon.startPractice({ count: 3, scenario: 'I' }).ok);
+  assert.equal(await second, 'accepted');
+  const st = await fleet.modelStatus(staged);
+  assert.ok(st.find((s) => s.robotId === 'arm-1')!.episodes >= 1, 'arm-2 took it only after arm-1 drove an episode on it');
   for (const a of arms) {
     const status = JSON.stringify(a.r.app.daemon.status());
     assert.match(status, /"fleet":/);
