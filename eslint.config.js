@@ -26,6 +26,7 @@ export const LAYERS = [
 /** Outside libraries and the one folder that may import each (everything else goes through that folder). */
 export const LIBRARY_HOMES = {
   'better-sqlite3': 'store',
+  pg: 'store',
   mujoco: 'sim',
   'onnxruntime-node': 'policy',
   'onnx-proto': 'policy',

@@ -8,10 +8,13 @@
 #                (native/gemm.c); without it the trainer falls back to tfjs-wasm's own kernels;
 #              - cyclonedds-dev, cyclonedds-tools (idlc): the ROS 2 wire transport's native shim (native/dds);
 #              - libxml2-utils (xmllint) checks the ROS 2 launch XML, ament-cmake configures the ROS 2 package;
-#              - sqlite3: a live log must survive an operator's `sqlite3 <db>` (test/store/live-wal.test.ts).
+#              - sqlite3: a live log must survive an operator's `sqlite3 <db>` (test/store/live-wal.test.ts);
+#              - postgresql: the fleet store's server (Debian's, 15 on bookworm); tests and the fleet demo start a
+#                throw-away cluster on loopback (src/store/pg/cluster.ts, scripts/pg-cluster.sh). The package's own
+#                cluster is not used (apt-get does not start it in a container without init).
 #   --bench    also the trainer's yardstick: PyTorch (CPU, python3-torch; about 640 MB with its dependencies).
 set -euo pipefail
-pkgs=(python3 python3-onnx python3-numpy build-essential chromium libopenblas0-pthread cyclonedds-dev cyclonedds-tools libxml2-utils ament-cmake sqlite3)
+pkgs=(python3 python3-onnx python3-numpy build-essential chromium libopenblas0-pthread cyclonedds-dev cyclonedds-tools libxml2-utils ament-cmake sqlite3 postgresql)
 if [ "${1:-}" = "--bench" ]; then pkgs+=(python3-torch); fi
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

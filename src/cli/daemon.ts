@@ -16,6 +16,7 @@ import { ConfigError, loadCalibration, loadDaemonConfig, resolveToken } from '..
 import { daemonUsage, parseDaemonArgs } from './daemon-args.ts';
 import { startDaemonApp } from '../app/daemon-app.ts';
 import { learningFromEnv } from '../app/learning.ts';
+import { startFleet, type Fleet } from '../app/fleet.ts';
 import type { DaemonApp } from '../app/daemon-app.ts';
 import type { RunningDaemon } from '../daemon/types.ts';
 import type { Calibration, DaemonConfig } from '../config/schema.ts';
@@ -39,6 +40,7 @@ export async function runDaemon(argv: string[], hook: BackendHook | null = null)
   let token: string;
   let tokenFile: string | null = null;
   let tokenEnv: string;
+  let fleetCfg: { config: DaemonConfig['fleet']; robotId: string | null };
   try {
     const args = parseDaemonArgs(argv, DEFAULT_CONFIG);
     if (args.help) {
@@ -50,6 +52,7 @@ export async function runDaemon(argv: string[], hook: BackendHook | null = null)
     if (!hook && config.backend.kind === 'ros2') hook = (await import('./ros2-daemon.ts')).ros2Hook(null, process.env, args.configFile);
     const calibration = loadCalibration(config.calibrationDir);
     tokenEnv = config.api.tokenEnv;
+    fleetCfg = { config: config.fleet, robotId: config.robotId };
     const fromEnv = resolveToken(config);
     token = fromEnv ?? randomBytes(18).toString('base64url');
     console.log(`config: ${args.configFile}; calibration: ${config.calibrationDir}; log: ${config.db}`);
@@ -96,6 +99,24 @@ export async function runDaemon(argv: string[], hook: BackendHook | null = null)
     const close = app.close.bind(app);
     app.close = async () => {
       await learning.close();
+      await close();
+    };
+  }
+  // Fleet (config fleet.enabled): ship the log to PostgreSQL, take the fleet learner's versions. Credentials from the
+  // environment or fleet.credentialsFile; only user@host:port/database is printed.
+  if (fleetCfg.config.enabled && fleetCfg.robotId !== null) {
+    let fleet: Fleet;
+    try {
+      fleet = startFleet(app, { config: fleetCfg.config, robotId: fleetCfg.robotId });
+    } catch (e) {
+      console.error(`daemon: fleet: ${(e as Error).message}`);
+      await app.close();
+      return 1;
+    }
+    console.log(`fleet: shipping to ${fleet.view().target} (${fleet.view().source}) as robot ${fleetCfg.robotId}`);
+    const close = app.close.bind(app);
+    app.close = async () => {
+      await fleet.close();
       await close();
     };
   }

@@ -192,6 +192,9 @@ export function checkDaemonConfig(file: string, overrides: ConfigOverrides = {})
   cfg.modelsDir = overrides.modelsDir !== undefined ? resolve(overrides.modelsDir) : abs(cfg.modelsDir);
   cfg.calibrationDir = overrides.calibrationDir !== undefined ? resolve(overrides.calibrationDir) : abs(cfg.calibrationDir);
   if (typeof cfg.lockDir === 'string') cfg.lockDir = abs(cfg.lockDir);
+  if (typeof cfg.fleet.credentialsFile === 'string') cfg.fleet.credentialsFile = abs(cfg.fleet.credentialsFile);
+  // Rows in the fleet store are keyed by the robot id: without one, two arms would write over each other's ids.
+  if (cfg.fleet.enabled && cfg.robotId === null) return { config: null, errors: [new ConfigError(file, 'fleet.enabled', "needs field 'robotId' (the fleet store keys every row by it)")] };
   return { config: cfg, errors: [] };
 }
 

@@ -56,6 +56,20 @@ export const PracticeConfigSchema = T.object(
   { default: {} },
 );
 
+export const FleetConfigSchema = T.object(
+  {
+    enabled: T.boolean({ default: false, description: "ship this arm's log to the fleet's PostgreSQL and take the fleet learner's versions (needs robotId); false: SQLite alone" }),
+    credentialsFile: T.nullable(T.string({ minLength: 1 }), {
+      default: null,
+      description: 'file holding a postgres:// URL or PGHOST=/PGPORT=/PGUSER=/PGPASSWORD=/PGDATABASE= lines (relative to the config file; keep it out of the repo, mode 600); null: $DATABASE_URL, else the PG* environment',
+    }),
+    shipBatch: T.integer({ minimum: 1, maximum: 10000, default: 256, description: 'transitions per shipped batch (one PostgreSQL transaction)' }),
+    shipIntervalMs: T.integer({ minimum: 10, maximum: 60000, default: 250, description: 'how often the shipper looks for new committed rows when it has caught up (ms)' }),
+    takeVersions: T.boolean({ default: true, description: "validate and swap in the fleet learner's published versions that the rollout gives this arm; false: ship only" }),
+  },
+  { default: {} },
+);
+
 export const DaemonConfigSchema = T.object({
   api: ApiConfigSchema,
   db: T.string({ minLength: 1, description: "SQLite log file (in the file: relative to the file's directory)", cli: { flag: '--db', arg: 'FILE' } }),
@@ -92,12 +106,14 @@ export const DaemonConfigSchema = T.object({
     default: null,
     description: 'directory of the per-robot lock files (relative to the config file); null: $INSERTION_DAEMON_LOCK_DIR, else /run/lock/insertion-daemon, else <tmpdir>/insertion-daemon-locks',
   }),
+  fleet: FleetConfigSchema,
 });
 
 export type ApiConfig = Static<typeof ApiConfigSchema>;
 export type SimBackendConfig = Static<typeof SimBackendConfigSchema>;
 export type BackendConfig = Static<typeof BackendConfigSchema>;
 export type PracticeConfig = Static<typeof PracticeConfigSchema>;
+export type FleetConfig = Static<typeof FleetConfigSchema>;
 export type DaemonConfig = Static<typeof DaemonConfigSchema>;
 
 /**

@@ -20,6 +20,10 @@ export interface LoopOptions {
   shouldStop: () => boolean;
   /** Test hook: exit (as a crash) after this many updates; env TRAINER_CRASH_AFTER in the child. */
   crashAfter?: number;
+  /** Called before each poll of the log (the fleet learner pulls PostgreSQL into its local mirror here). */
+  beforePoll?: () => Promise<void>;
+  /** Awaited after each export (the fleet learner publishes it into PostgreSQL). */
+  afterExport?: (info: ExportInfo) => Promise<void>;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -31,6 +35,7 @@ export async function runTrainerLoop(cfg: OnlineTrainerConfig, o: LoopOptions): 
   let lastProgress = performance.now();
   try {
     while (!o.shouldStop()) {
+      await o.beforePoll?.();
       t.poll();
       let did = 0;
       while (t.pending > 0 && !o.shouldStop()) {
@@ -47,6 +52,7 @@ export async function runTrainerLoop(cfg: OnlineTrainerConfig, o: LoopOptions): 
       if (t.exportDueNow) {
         const info = await t.export();
         o.emit({ type: 'export', info, progress: t.progress() });
+        await o.afterExport?.(info);
         continue;
       }
       if (did === 0) await sleep(o.pollMs);

@@ -23,6 +23,9 @@ import type {
 
 const EPISODE_KINDS: readonly EpisodeKind[] = ['practice', 'eval', 'prior'];
 
+/** A row as stored: column name -> value (INTEGER/REAL as number, TEXT as string, BLOB as Buffer). */
+export type RawRow = Record<string, number | string | Buffer | null>;
+
 export interface ReadOptions {
   /** Decode images (inflate to RGB). Default true for single episodes, see each method. */
   images?: boolean;
@@ -311,6 +314,37 @@ export class Store {
       if (r) out.push(transitionFromRow(r, this.file));
     }
     return out;
+  }
+
+  // ---------------------------------------------------------------- raw rows (the fleet shipper and mirror)
+
+  /** Sessions with id >= fromId as stored (column names, JSON as text), id order. For shipping (src/store/pg). */
+  rawSessions(fromId: number, limit = 1000): RawRow[] {
+    return this.stmt('SELECT * FROM sessions WHERE id >= ? ORDER BY id LIMIT ?').all(fromId, limit) as RawRow[];
+  }
+
+  /** Episodes with id >= fromId as stored, id order, each with `last_transition_id` (its newest committed row, or null). */
+  rawEpisodes(fromId: number, limit = 1000): RawRow[] {
+    return this.stmt('SELECT e.*, (SELECT max(t.id) FROM transitions t WHERE t.episode_id = e.id) AS last_transition_id FROM episodes e WHERE e.id >= ? ORDER BY e.id LIMIT ?')
+      .all(fromId, limit) as RawRow[];
+  }
+
+  /** Committed transitions with id > afterId as stored (the image still compressed), id order. */
+  rawTransitions(afterId: number, limit: number): RawRow[] {
+    return this.stmt('SELECT * FROM transitions WHERE id > ? ORDER BY id LIMIT ?').all(afterId, limit) as RawRow[];
+  }
+
+  /** The newest committed transition id (0: none). */
+  newestTransitionId(): number {
+    return (this.stmt('SELECT max(id) FROM transitions').pluck().get() as number | null) ?? 0;
+  }
+
+  /** Inserts transitions given as stored columns (their `id` is ignored: this file assigns its own) in one transaction. */
+  importRawTransitions(rows: readonly RawRow[]): number[] {
+    const ins = this.stmt(INSERT_TRANSITION_SQL);
+    const cols = ['episode_id', 'step', 'image_width', 'image_height', 'image_format', 'image_codec', 'image', 'wrench', 'ee_pos', 'ee_quat', 'goal',
+      'action_p', 'action_residual', 'action_executed', 'reward_prob', 'gt_success', 'done', 'tick_time', 'image_stamp', 'wrench_stamp', 'policy_version', 'wall_time'];
+    return this.db.transaction(() => rows.map((r) => Number(ins.run(Object.fromEntries(cols.map((c) => [c, r[c] ?? null]))).lastInsertRowid)))();
   }
 
   /** Ids of the matching transitions, ascending (= logging order; within an episode, step order). */
