@@ -1,4 +1,5 @@
 /** A daemon for the in-process rows: the real simulated cell, a real SQLite file, the real app (API on port 0). */
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { startDaemonApp, type DaemonApp, type DaemonAppOptions } from '../app/daemon-app.ts';
 import { loadCalibration, loadDaemonConfig, type ConfigOverrides } from '../config/load.ts';
@@ -30,6 +31,7 @@ export interface RigOptions extends Partial<Pick<DaemonAppOptions, 'policy' | 'r
 }
 
 export async function campaignRig(o: RigOptions): Promise<CampaignRig> {
+  mkdirSync(o.dir, { recursive: true });
   const db = join(o.dir, 'log.db');
   const config = loadDaemonConfig(join(ROOT, 'config/daemon.yaml'), { port: 0, db, priority: null, modelsDir: o.modelsDir ?? join(o.dir, 'no-models'), ...o.overrides });
   config.backend.sim.nuisance = false;
