@@ -53,3 +53,18 @@ export function checkLog(file: string): LogCheck {
     db.close();
   }
 }
+
+/** A valid SQLite file that is not a log (another application's database), for refusal tests. */
+export function writeForeignDatabase(file: string): void {
+  const db = new Database(file);
+  db.exec('CREATE TABLE recipes (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO recipes (name) VALUES (\'bread\')');
+  db.close();
+}
+
+/** Marks a log as written by a newer build (schema version + 1), for refusal tests. */
+export function markNewerSchema(file: string): void {
+  const db = new Database(file);
+  const v = Number(db.pragma('user_version', { simple: true }));
+  db.pragma(`user_version = ${v + 1}`);
+  db.close();
+}
