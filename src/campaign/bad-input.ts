@@ -56,13 +56,13 @@ export function hostileRequest(rng: Rng): Req {
       const extra = Math.floor(rng.next() * 5);
       if (extra === 0) body.domain = pick(traversal);
       if (extra === 1) body.scenario = pick(['III', 1, null, '']);
-      if (extra === 2) body.explorationNoise = pick([1, -0.1, 'x', 1e309]);
+      if (extra === 2) body.explorationNoise = pick([1, -0.1, 'x', Number.MAX_VALUE]);
       if (extra === 3) body.evil = { __proto__: { polluted: true } };
       return { kind: 'types', method: 'POST', path: '/practice/start', headers: { ...auth, ...jsonCt }, body: json(body) };
     }
     case 2: { // a valid count with one hostile field
       const field = pick(['domain', 'scenario', 'kind', 'seed', 'unknown', 'constructor']);
-      const value = field === 'domain' ? pick(traversal) : field === 'seed' ? pick(['x', 1.5, 1e309, null]) : pick(['III', 7, null, { a: 1 }]);
+      const value = field === 'domain' ? pick(traversal) : field === 'seed' ? pick(['x', 1.5, -Number.MAX_VALUE, null]) : pick(['III', 7, null, { a: 1 }]);
       return { kind: 'field', method: 'POST', path: '/practice/start', headers: { ...auth, ...jsonCt }, body: json({ count: 1, [field]: value }) };
     }
     case 3: { // malformed bodies and encodings

@@ -37,6 +37,7 @@ export async function sensorFaults(o: { dir: string; log?: (s: string) => void }
   for (const [i, c] of CASES.entries()) {
     const r = await campaignRig({ dir: `${o.dir}/s${i}`, startLoop: false, listen: false, overrides: { episodeSteps: 40, realtime: false } });
     const d = r.app.daemon;
+    const state = (): string => d.currentState; // (read afresh: ticks change it)
     const problems: string[] = [];
     try {
       const tickHz = r.config.tickHz;
@@ -46,13 +47,13 @@ export async function sensorFaults(o: { dir: string; log?: (s: string) => void }
         await d.settle();
         await d.tick();
       }
-      if (d.currentState !== 'running') throw new Error(`not running before the fault (${d.currentState})`);
+      if (state() !== 'running') throw new Error(`not running before the fault (${d.currentState})`);
       r.sim.injectFault(c.fault);
       const c0 = r.sim.commandsExecuted;
       const t0 = r.sim.clock();
       let ticks = 0;
       let afterDetectable = 0;
-      while (d.currentState !== 'estopped' && ticks < 50) {
+      while (state() !== 'estopped' && ticks < 50) {
         const before = r.sim.commandsExecuted;
         const detectable = !c.stale || r.sim.clock() - t0 > maxAge + 1e-9;
         await d.tick();
@@ -61,7 +62,7 @@ export async function sensorFaults(o: { dir: string; log?: (s: string) => void }
       }
       const est = d.status().safety.estop;
       const reason = `${est.source ?? ''}: ${est.detail ?? ''}`;
-      if (d.currentState !== 'estopped') problems.push(`not stopped after ${ticks} ticks`);
+      if (state() !== 'estopped') problems.push(`not stopped after ${ticks} ticks`);
       if (!c.reason.test(reason)) problems.push(`reason '${reason}' does not say ${String(c.reason)}`);
       // Within one tick of the fault being detectable: at most that tick's command, none for an instant fault.
       const allowed = c.stale ? 1 : 0;
@@ -80,7 +81,7 @@ export async function sensorFaults(o: { dir: string; log?: (s: string) => void }
         await d.settle();
         await d.tick();
       }
-      if (r.sim.commandsExecuted !== moved0 || d.currentState !== 'estopped') problems.push('resumed by itself once the fault cleared');
+      if (r.sim.commandsExecuted !== moved0 || state() !== 'estopped') problems.push('resumed by itself once the fault cleared');
       const reset = d.resetEstop();
       if (!reset.ok) problems.push(`reset refused after the fault cleared: ${reset.reason}`);
       if (!d.startPractice({ count: 1, scenario: 'II', explorationNoise: 0 }).ok) problems.push('practice refused after the reset');

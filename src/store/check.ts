@@ -25,7 +25,7 @@ export function checkLog(file: string): LogCheck {
   try {
     const rows = db.prepare('PRAGMA integrity_check').all() as Array<{ integrity_check: string }>;
     const integrity = rows.map((r) => r.integrity_check).slice(0, 5).join('; ');
-    const fk = (db.prepare('PRAGMA foreign_key_check').all() as unknown[]).length;
+    const fk = db.prepare('PRAGMA foreign_key_check').all().length;
     const num = (sql: string): number => Number((db.prepare(sql).get() as { n: number }).n);
     const orphanTransitions = num('SELECT count(*) AS n FROM transitions t LEFT JOIN episodes e ON e.id = t.episode_id WHERE e.id IS NULL');
     const halfEpisodes = (db.prepare(`
