@@ -178,7 +178,7 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp> {
     // The dashboard's live view taps the loop's log (a reference per tick; see src/api/dashboard.ts).
     const live = new LiveTap(log);
     daemon = new Daemon({ backend, config: cfg, calibration: o.calibration, log: live, policy: policy ?? null, reward: reward ?? null, ...(o.timingWindow ? { timingWindow: o.timingWindow } : {}) });
-    daemon.setStatusExtra('recovered', { episodes: rec.episodes, sessions: rec.sessions, message: recoveredNote });
+    if (recoveredNote) daemon.setStatusExtra('recovered', { episodes: rec.episodes, sessions: rec.sessions, message: recoveredNote });
     api = await buildApi({
       daemon,
       store: log.store,
