@@ -91,7 +91,7 @@ export async function sensorFaults(o: { dir: string; log?: (s: string) => void }
       }
       if (r.sim.commandsExecuted === moved0) problems.push('did not move again after the reset');
       reactions[c.name] = { ticksToLatch: ticks, commandsAfterDetectable: afterDetectable, reason };
-      log(`  ${c.name}: latched after ${ticks} tick(s) (${(r.sim.commandsExecuted - c0) && afterDetectable} commands once detectable; tick ${1000 / tickHz} ms): ${reason}`);
+      log(`  ${c.name}: latched after ${ticks} tick(s) (${afterDetectable} commands once detectable, ${r.sim.commandsExecuted - c0} in all; tick ${1000 / tickHz} ms): ${reason}`);
     } catch (e) {
       problems.push((e as Error).message);
     } finally {

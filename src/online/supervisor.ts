@@ -20,9 +20,10 @@ export interface SupervisorOptions {
   /** Nice value of the trainer process (default 10: the control loop outranks it). */
   nice?: number;
   /**
-   * A trainer that says nothing this long (ms) is hung (it sends progress about once a second): killed and restarted
-   * like a crash. Before its first 'ready' the limit is `startupMs` (loading prior data can take a while). Default
-   * 30 s and 180 s; 0 turns the check off.
+   * A trainer that says nothing this long (ms) is hung (it sends progress about once a second while it trains):
+   * killed and restarted like a crash. Before its first 'ready' the limit is `startupMs` (loading prior data can take
+   * a while). Default 300 s and 600 s, because one poll of the log encodes every transition it has not seen in one
+   * synchronous call (after a restart on a large log, the whole backlog) and says nothing meanwhile; 0 turns it off.
    */
   hangMs?: number;
   startupMs?: number;
@@ -135,9 +136,9 @@ export class TrainerSupervisor extends EventEmitter {
   /** Kills a child that stopped talking (stopped, deadlocked, swapping): its exit is then handled as a crash. */
   private watchHang(child: ChildProcess): void {
     if (this.hangTimer) clearInterval(this.hangTimer);
-    const hang = this.o.hangMs ?? 30_000;
+    const hang = this.o.hangMs ?? 300_000;
     if (hang <= 0) return;
-    const startup = this.o.startupMs ?? 180_000;
+    const startup = this.o.startupMs ?? 600_000;
     this.hangTimer = setInterval(() => {
       if (this.child !== child) return;
       const silent = Date.now() - this.lastHeard;
