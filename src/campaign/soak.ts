@@ -59,6 +59,7 @@ export function soakSvg(samples: readonly SoakSample[], title: string): string {
     line(get, '');
     if (k === 0) line((s) => s.trainerRssMiB, 'stroke-dasharray="4 3"');
   });
+  out.push(`<text x="${L}" y="${H - 22}" text-anchor="middle">0</text><text x="${W - R}" y="${H - 22}" text-anchor="middle">${maxEp}</text>`);
   out.push(`<text x="${(L + W - R) / 2}" y="${H - 8}" text-anchor="middle">practice episodes (swaps: ${samples[samples.length - 1]?.swaps ?? 0})</text>`);
   out.push('</svg>');
   return out.join('\n');
@@ -133,6 +134,8 @@ export async function soak(o: { dir: string; episodes: number; out: string; log?
   const p2 = mean(p99.slice(q, 2 * q));
   const p4 = mean(p99.slice(3 * q));
   row.check('tick p99 steady', q > 0 && p4 > p2 * 1.5 + 2 ? [`tick compute p99 rose from ${p2.toFixed(1)} to ${p4.toFixed(1)} ms`] : []);
+  // A soak of hundreds of episodes must also have swapped policies (the trainer exports every 200 updates).
+  if (o.episodes >= 200) row.check('hot-swaps happened', (samples.at(-1)?.swaps ?? 0) > 0 ? [] : ['no policy was swapped in']);
   row.data.samples = samples.length;
   row.data.plot = join(o.out, 'soak.png');
   const lastS = samples.at(-1);
