@@ -19,7 +19,7 @@ export const LAYERS = [
   ['replay'],
   ['api'],
   ['app'],
-  ['experiment'],
+  ['experiment', 'campaign'],
   ['cli'],
 ];
 

@@ -153,7 +153,8 @@ export async function buildApi(opts: ApiOptions): Promise<ApiServer> {
             domain: { type: 'string', minLength: 1, maxLength: 200 },
             scenario: { enum: ['I', 'II'] },
             explorationNoise: { type: 'number', minimum: 0, maximum: 0.05 },
-            seed: { type: 'integer' },
+            // Bounded like ids: beyond 2^53 an 'integer' is no longer exact (-1.8e308 passed as one, issue 12 campaign).
+            seed: { type: 'integer', minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER },
             kind: { enum: ['practice', 'eval'] },
           },
         },

@@ -194,6 +194,12 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp<Run
       if (reward === undefined) reward = loaded.reward;
       else await loaded.reward?.dispose?.();
     }
+    // A restart after a crash says what it found (the operator, the journal and /status), not only the log's event.
+    const rec = log.recovered;
+    const recoveredNote = rec.episodes || rec.sessions
+      ? `recovered: closed ${rec.episodes} episode(s) and ${rec.sessions} session(s) a previous run left open (killed?), outcome 'error'`
+      : null;
+    if (recoveredNote) notes.push(recoveredNote);
     swapValidation = { ...DEFAULT_SWAP_VALIDATION, residualBoundM: o.calibration.limits.residualBoundM, ...o.swapValidation };
     // The dashboard's live view taps the loop's log (a reference per tick; see src/api/dashboard.ts).
     const live = new LiveTap(log);
@@ -206,6 +212,7 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp<Run
       notes.push(...daemon.notes);
     }
     const d = daemon;
+    if (recoveredNote) d.setStatusExtra('recovered', { episodes: rec.episodes, sessions: rec.sessions, message: recoveredNote });
     api = await buildApi({
       daemon: d,
       store: log.store,

@@ -9,7 +9,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import type { FleetConfig } from '../config/schema.ts';
-import type { EpisodeSummary } from '../daemon/types.ts';
+import type { EpisodeSummary, RunningDaemon } from '../daemon/types.ts';
 import { cardPathFor } from '../policy/card.ts';
 import { FleetStore, ShipperThread, pgTarget, redact, type FleetModel, type PgTarget, type ShipperStats } from '../store/pg/index.ts';
 import { SwapManager } from '../swap/manager.ts';
@@ -44,7 +44,7 @@ export interface FleetOptions {
   swapValidation?: Partial<SwapValidationConfig>;
 }
 
-export function startFleet(app: DaemonApp, o: FleetOptions): Fleet {
+export function startFleet(app: DaemonApp<RunningDaemon>, o: FleetOptions): Fleet {
   const target: PgTarget = pgTarget({ credentialsFile: o.config.credentialsFile }, o.env ?? process.env);
   const daemon = app.daemon;
   const db = app.log.store.file;

@@ -152,7 +152,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     this.actionLimits = { residualBoundM: lim.residualBoundM, maxStepM: lim.maxStepM };
     this.wrench = new WrenchCorrector(this.cal.wrench.bias);
     const [w, h] = this.cal.camera.inputSize;
-    this.logImage = new ImagePreprocessor({ crop: this.cal.camera.crop, width: w, height: h, channelOrder: this.cal.camera.channelOrder });
+    this.logImage = new ImagePreprocessor({ crop: this.cal.camera.crop, width: w, height: h, channelOrder: this.cal.camera.channelOrder, lockFrameSize: true });
     if (opts.policy) this.policySlot = this.slot(opts.policy, 'policy');
     if (opts.reward) this.rewardSlot = this.slot(opts.reward, 'reward model');
     this.restTakeover = new LeasedTakeover(this.now);
@@ -728,7 +728,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     }
     const d = decideSafety({ now: this.backend.clock(), obs, proposed: [0, 0, 0], latch: new EstopLatch().state, backendEstop: { engaged: false, source: null } }, this.limits);
     if (d.kind === 'trip' && d.latch) return d.detail;
-    return null;
+    return this.logImage.frameProblem(obs.image); // a malformed frame latched the observation fault
   }
 
   // ---------------------------------------------------------------- takeover

@@ -19,6 +19,14 @@ export interface SupervisorOptions {
   env?: Record<string, string>;
   /** Nice value of the trainer process (default 10: the control loop outranks it). */
   nice?: number;
+  /**
+   * A trainer that says nothing this long (ms) is hung (it sends progress about once a second while it trains):
+   * killed and restarted like a crash. Before its first 'ready' the limit is `startupMs` (loading prior data can take
+   * a while). Default 300 s and 600 s, because one poll of the log encodes every transition it has not seen in one
+   * synchronous call (after a restart on a large log, the whole backlog) and says nothing meanwhile; 0 turns it off.
+   */
+  hangMs?: number;
+  startupMs?: number;
 }
 
 export type TrainerState = 'starting' | 'running' | 'backoff' | 'stopped';
@@ -45,6 +53,12 @@ export class TrainerSupervisor extends EventEmitter {
   private restartAt: number | null = null;
   private readonly st: TrainerStatus = { state: 'stopped', pid: null, starts: 0, crashes: 0, lastError: null, nextRestartInMs: null, progress: null, updatesTotal: 0 };
   private prevUpdates = 0;
+  private lastHeard = 0;
+  private ready = false;
+  private hangTimer: NodeJS.Timeout | null = null;
+  private hungChild: ChildProcess | null = null;
+  /** Hangs detected (the trainer was killed and restarted for saying nothing). */
+  hangs = 0;
 
   constructor(private readonly o: SupervisorOptions) {
     super();
@@ -72,11 +86,16 @@ export class TrainerSupervisor extends EventEmitter {
     });
     this.child = child;
     this.st.pid = child.pid ?? null;
+    this.lastHeard = Date.now();
+    this.ready = false;
+    this.watchHang(child);
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => {
       stderr = (stderr + d.toString()).slice(-4000);
     });
     child.on('message', (m: TrainerMessage) => {
+      this.lastHeard = Date.now();
+      if (m.type === 'ready') this.ready = true;
       if (m.type === 'ready' || m.type === 'progress') {
         this.st.state = 'running';
         this.st.progress = m.progress;
@@ -90,6 +109,8 @@ export class TrainerSupervisor extends EventEmitter {
     });
     child.on('exit', (code, signal) => {
       if (this.child === child) this.child = null;
+      if (this.hangTimer && this.child === null) clearInterval(this.hangTimer);
+      this.hangTimer = null;
       this.st.pid = null;
       this.prevUpdates += this.st.progress?.updates ?? 0;
       this.st.progress = null;
@@ -99,7 +120,8 @@ export class TrainerSupervisor extends EventEmitter {
         return;
       }
       this.st.crashes++;
-      if (!this.st.lastError || code !== 1) this.st.lastError = `exited with ${signal ?? `code ${code}`}${stderr ? `: ${stderr.trim().split('\n').slice(-2).join(' | ')}` : ''}`;
+      const hung = this.hungChild === child;
+      if (!hung && (!this.st.lastError || code !== 1)) this.st.lastError = `exited with ${signal ?? `code ${code}`}${stderr ? `: ${stderr.trim().split('\n').slice(-2).join(' | ')}` : ''}`;
       if (Date.now() - this.startedAt > (this.o.stableMs ?? 60_000)) this.consecutive = 0;
       const delay = Math.min(this.o.backoffMaxMs ?? 60_000, (this.o.backoffBaseMs ?? 1000) * 2 ** this.consecutive);
       this.consecutive++;
@@ -111,6 +133,25 @@ export class TrainerSupervisor extends EventEmitter {
     });
   }
 
+  /** Kills a child that stopped talking (stopped, deadlocked, swapping): its exit is then handled as a crash. */
+  private watchHang(child: ChildProcess): void {
+    if (this.hangTimer) clearInterval(this.hangTimer);
+    const hang = this.o.hangMs ?? 300_000;
+    if (hang <= 0) return;
+    const startup = this.o.startupMs ?? 600_000;
+    this.hangTimer = setInterval(() => {
+      if (this.child !== child) return;
+      const silent = Date.now() - this.lastHeard;
+      const limit = this.ready ? hang : startup;
+      if (silent <= limit) return;
+      this.hangs++;
+      this.hungChild = child;
+      this.st.lastError = `no message for ${(silent / 1000).toFixed(1)} s (limit ${(limit / 1000).toFixed(1)} s${this.ready ? '' : ', before ready'}): hung, killed`;
+      child.kill('SIGKILL');
+    }, Math.min(1000, Math.max(50, hang / 4)));
+    this.hangTimer.unref();
+  }
+
   /** Kills the trainer process (SIGKILL): a crash as far as supervision is concerned (tests, operator). */
   kill(): void {
     this.child?.kill('SIGKILL');
@@ -118,6 +159,8 @@ export class TrainerSupervisor extends EventEmitter {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    if (this.hangTimer) clearInterval(this.hangTimer);
+    this.hangTimer = null;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     const c = this.child;

@@ -24,6 +24,12 @@ export interface ImagePreprocessSpec {
   channelOrder: 'rgb' | 'bgr';
   /** Resampling when the (cropped) frame is not the input size; default 'linear' (sharp). */
   resize?: ResizeMethod;
+  /**
+   * A camera's resolution does not change while it runs: with this set, the first frame's size is kept and a frame
+   * of another size is refused (a reconfigured camera or another stream on the topic would otherwise be resized
+   * silently into a picture the policy was never calibrated for).
+   */
+  lockFrameSize?: boolean;
 }
 
 /** The policy's view of one frame: bytes (logged, losslessly compressed off the tick) and floats (fed to the policy). */
@@ -43,6 +49,7 @@ export class PreprocessError extends Error {
 export class ImagePreprocessor {
   /** Reused output buffer for the float tensor: the tick must not allocate per frame. Callers copy if they keep it. */
   private readonly tensor: Float32Array;
+  private frameSize: { width: number; height: number } | null = null;
 
   constructor(readonly spec: ImagePreprocessSpec) {
     if (!(spec.width > 0 && spec.height > 0)) throw new PreprocessError(`policy input size must be positive, got ${spec.width}x${spec.height}`);
@@ -64,11 +71,28 @@ export class ImagePreprocessor {
     return this.spec.crop === null && frameWidth === this.spec.width && frameHeight === this.spec.height;
   }
 
+  /**
+   * Why this frame cannot be used (wrong byte count for its size; another size than the camera has been sending), or
+   * null. Synchronous: the daemon also asks it before it accepts an e-stop reset after a bad frame.
+   */
+  frameProblem(frame: RgbImage): string | null {
+    if (frame.data.length !== frame.width * frame.height * 3) {
+      return `camera frame ${frame.width}x${frame.height} has ${frame.data.length} bytes, expected ${frame.width * frame.height * 3}`;
+    }
+    // (A 1-pixel frame is a backend's placeholder before the camera's first frame, not the camera's size.)
+    if (this.spec.lockFrameSize && frame.width * frame.height > 1) {
+      this.frameSize ??= { width: frame.width, height: frame.height };
+      if (frame.width !== this.frameSize.width || frame.height !== this.frameSize.height) {
+        return `camera frame is ${frame.width}x${frame.height}, the camera has been sending ${this.frameSize.width}x${this.frameSize.height}`;
+      }
+    }
+    return null;
+  }
+
   async prepare(frame: RgbImage): Promise<PreparedImage> {
     const { width, height } = this.spec;
-    if (frame.data.length !== frame.width * frame.height * 3) {
-      throw new PreprocessError(`camera frame ${frame.width}x${frame.height} has ${frame.data.length} bytes, expected ${frame.width * frame.height * 3}`);
-    }
+    const problem = this.frameProblem(frame);
+    if (problem) throw new PreprocessError(problem);
     let bytes: Uint8Array;
     let usedSharp = false;
     if (this.isIdentity(frame.width, frame.height)) {

@@ -5,7 +5,8 @@
  * time; observation stamps are on it, so the stale-sensor watchdog works the same in both modes.
  *
  * Extras a real robot has and a simulator lacks, for tests and demos: a simulated e-stop button (`pressEstop`) and
- * sensor fault injection (`injectFault`: a frozen camera or wrench stream, a non-finite pose).
+ * sensor fault injection (`injectFault`: a frozen camera or wrench stream, frozen stamps, a non-finite pose or wrench,
+ * frames of the wrong size or encoding).
  */
 import { findConnector, loadConnectors, type ConnectorDef } from '../sim/connectors.ts';
 import { SimCell, type CellConfig } from '../sim/cell.ts';
@@ -29,6 +30,13 @@ export interface SimFaults {
   freezeWrench?: boolean;
   /** The end-effector pose reads NaN. */
   nanPose?: boolean;
+  /** The wrench reads NaN. */
+  nanWrench?: boolean;
+  /** Data keeps flowing but both sensor stamps stand still (a driver that stopped stamping). */
+  frozenStamps?: boolean;
+  /** Camera frames of another size than the session's (half the width and height, data consistent with it) or
+   *  another encoding (4 bytes a pixel, as an RGBA/BGRA camera would send). */
+  wrongImage?: 'size' | 'encoding';
 }
 
 export class SimBackend implements RobotBackend {
@@ -39,6 +47,7 @@ export class SimBackend implements RobotBackend {
   private faults: SimFaults = {};
   private frozenImage: Pick<Observation, 'image' | 'imageStamp'> | null = null;
   private frozenWrench: Pick<Observation, 'wrench' | 'wrenchStamp'> | null = null;
+  private frozenStamps: { image: number; wrench: number } | null = null;
   private connectorName: string;
   /** Commands actually executed (physics run), for tests: proves what reached the "robot". */
   commandsExecuted = 0;
@@ -77,6 +86,24 @@ export class SimBackend implements RobotBackend {
     if (this.faults.freezeCamera && this.frozenImage) o = { ...o, ...this.frozenImage };
     if (this.faults.freezeWrench && this.frozenWrench) o = { ...o, ...this.frozenWrench };
     if (this.faults.nanPose) o = { ...o, eePos: [NaN, NaN, NaN] };
+    if (this.faults.nanWrench) o = { ...o, wrench: [NaN, NaN, NaN, NaN, NaN, NaN] };
+    if (this.faults.frozenStamps && this.frozenStamps) o = { ...o, imageStamp: this.frozenStamps.image, wrenchStamp: this.frozenStamps.wrench };
+    if (this.faults.wrongImage === 'size') {
+      const { width: w, height: h, data } = o.image;
+      const w2 = Math.max(1, w >> 1);
+      const h2 = Math.max(1, h >> 1);
+      const half = new Uint8Array(w2 * h2 * 3);
+      for (let y = 0; y < h2; y++) for (let x = 0; x < w2; x++) for (let c = 0; c < 3; c++) half[(y * w2 + x) * 3 + c] = data[(2 * y * w + 2 * x) * 3 + c] ?? 0;
+      o = { ...o, image: { width: w2, height: h2, data: half } };
+    } else if (this.faults.wrongImage === 'encoding') {
+      const { width: w, height: h, data } = o.image;
+      const rgba = new Uint8Array(w * h * 4);
+      for (let i = 0; i < w * h; i++) {
+        rgba.set(data.subarray(i * 3, i * 3 + 3), i * 4);
+        rgba[i * 4 + 3] = 255;
+      }
+      o = { ...o, image: { width: w, height: h, data: rgba } };
+    }
     return o;
   }
 
@@ -143,6 +170,7 @@ export class SimBackend implements RobotBackend {
   injectFault(f: SimFaults): void {
     if (f.freezeCamera && !this.faults.freezeCamera) this.frozenImage = { image: this.last.image, imageStamp: this.last.imageStamp };
     if (f.freezeWrench && !this.faults.freezeWrench) this.frozenWrench = { wrench: this.last.wrench, wrenchStamp: this.last.wrenchStamp };
+    if (f.frozenStamps && !this.faults.frozenStamps) this.frozenStamps = { image: this.last.imageStamp, wrench: this.last.wrenchStamp };
     this.faults = { ...this.faults, ...f };
   }
 
@@ -150,6 +178,7 @@ export class SimBackend implements RobotBackend {
     this.faults = {};
     this.frozenImage = null;
     this.frozenWrench = null;
+    this.frozenStamps = null;
   }
 
   zeroWrench(): void {
@@ -177,6 +206,7 @@ export class SimBackend implements RobotBackend {
   private refreezeAfterReset(): void {
     if (this.faults.freezeCamera && this.frozenImage) this.frozenImage = { ...this.frozenImage, imageStamp: -1e6 };
     if (this.faults.freezeWrench && this.frozenWrench) this.frozenWrench = { ...this.frozenWrench, wrenchStamp: -1e6 };
+    if (this.faults.frozenStamps && this.frozenStamps) this.frozenStamps = { image: -1e6, wrench: -1e6 };
   }
 }
 

@@ -1,0 +1,173 @@
+/**
+ * Power loss: the real daemon command (src/cli/daemon.ts) with the background trainer, practising, SIGKILLed at
+ * seeded-random moments. After each kill, with no process on the file: SQLite's integrity and foreign-key checks and
+ * the log's invariants (src/store/check.ts); the newest episode the API reported finished before the kill is on disk
+ * as reported; the trainer the daemon forked did not outlive it. Each restart comes up idle with no practice and no
+ * episode, says on stdout and in /status what it recovered, and is then made to practise and killed again.
+ *
+ * The loop free-runs (ticks back to back): more commits per second than 10 Hz, so more chances to kill mid-commit,
+ * and no missed-tick deadman while the trainer starts beside it on a loaded machine.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { checkLog } from '../store/check.ts';
+import { Store } from '../store/index.ts';
+import { Rng } from '../util/rng.ts';
+import { alive, childPids, startTs, type Child } from './proc.ts';
+import { RowBuilder, sleep, type Row } from './report.ts';
+
+export interface PowerLossOptions {
+  dir: string;
+  kills: number;
+  seed: number;
+  /** Kill moments: uniform in [minMs, maxMs] after practice starts. */
+  minMs?: number;
+  maxMs?: number;
+  /** Start the background trainer (TRAINER_CHECKPOINT=models/iql-offline). Default true. */
+  trainer?: boolean;
+  log?: (s: string) => void;
+}
+
+const TOKEN = 'campaign-power-loss-token-0123';
+
+interface Finished {
+  id: number;
+  outcome: string;
+  transitionCount: number;
+}
+
+async function api(url: string, path: string, init: RequestInit = {}): Promise<{ status: number; body: unknown }> {
+  const res = await fetch(`${url}${path}`, { ...init, headers: { authorization: `Bearer ${TOKEN}`, ...(init.body ? { 'content-type': 'application/json' } : {}), ...init.headers } });
+  const text = await res.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // not JSON
+  }
+  return { status: res.status, body };
+}
+
+export async function powerLoss(o: PowerLossOptions): Promise<Row> {
+  const row = new RowBuilder('power loss (SIGKILL during practice + training)');
+  const log = o.log ?? (() => undefined);
+  mkdirSync(o.dir, { recursive: true });
+  const db = join(o.dir, 'log.db');
+  const rng = new Rng(o.seed);
+  const minMs = o.minMs ?? 300;
+  const maxMs = o.maxMs ?? 6000;
+  const env: Record<string, string> = { DAEMON_TOKEN: TOKEN };
+  if (o.trainer ?? true) Object.assign(env, { TRAINER_CHECKPOINT: 'models/iql-offline', TRAINER_WORK_DIR: join(o.dir, 'trainer'), TRAINER_OFFLINE_DB: join(o.dir, 'no-prior.db') });
+  const args = ['--db', db, '--port', '0', '--free-run', '--episode-steps', '10', '--priority', 'none'];
+  const moments: number[] = [];
+  const integrity = { ok: 0, tried: 0 };
+  const orphans: number[] = [];
+  const trainerExitMs: number[] = [];
+  let recoveredEpisodes = 0;
+  let startMs: number[] = [];
+
+  const start = async (): Promise<{ child: Child; url: string }> => {
+    const t0 = performance.now();
+    const child = startTs('src/cli/daemon.ts', args, env);
+    const m = await child.line(/^API: (http:\/\/\S+)/, 90_000);
+    startMs.push(performance.now() - t0);
+    return { child, url: m[1] as string };
+  };
+
+  let current: { child: Child; url: string } | null = null;
+  let pending: { label: string; problems: string[]; summary: string } | null = null;
+  try {
+    for (let k = 0; k <= o.kills; k++) {
+      const label = k === 0 ? 'first start' : `restart ${k}`;
+      let cur: { child: Child; url: string };
+      try {
+        cur = await start();
+        current = cur;
+      } catch (e) {
+        row.crashed(pending?.label ?? label, e);
+        break;
+      }
+      // The (re)started daemon: idle, not practising, no episode, and it says what it found.
+      const problems: string[] = pending?.problems ?? [];
+      const st = (await api(cur.url, '/status')).body as { state: string; practice: unknown; episode: unknown; extra?: { recovered?: { episodes: number; sessions: number } } };
+      if (st.state !== 'idle') problems.push(`restarted in state ${st.state}, not idle`);
+      if (st.practice !== null || st.episode !== null) problems.push('restarted with practice or an episode under way');
+      if (pending) {
+        const rec = st.extra?.recovered;
+        if (!rec) problems.push('/status does not say what the restart recovered (extra.recovered)');
+        else recoveredEpisodes += rec.episodes;
+        if (!cur.child.lines.some((l) => /^recovered: /.test(l))) problems.push('stdout does not say what the restart recovered');
+        if (!row.check(pending.label, problems)) log(`  ${pending.label}: ${problems.join('; ')}`);
+        else log(`  ${pending.label}: ok (${pending.summary})`);
+        pending = null;
+      } else if (problems.length) row.check(label, problems);
+      if (k === o.kills) break;
+
+      const started = await api(cur.url, '/practice/start', { method: 'POST', body: JSON.stringify({ count: 100_000, scenario: 'II', explorationNoise: 0.001 }) });
+      if (started.status !== 202) {
+        row.check(`${label}: practice`, [`practice/start answered ${started.status}: ${JSON.stringify(started.body)}`]);
+        break;
+      }
+      const wait = rng.uniform(minMs, maxMs);
+      moments.push(Math.round(wait));
+      await sleep(wait);
+      // What the API says is finished just before the kill must be on disk as said after it.
+      const eps = (await api(cur.url, '/episodes?limit=1')).body as Finished[];
+      const seen = Array.isArray(eps) ? eps.find((e) => e.outcome === 'success' || e.outcome === 'failure') ?? null : null;
+      const kids = childPids(cur.child.pid);
+      cur.child.proc.kill('SIGKILL');
+      await cur.child.exited;
+      current = null;
+      // The trainer notices its parent is gone (IPC disconnect) at its next loop turn and stops; a poll of the log
+      // in progress (one synchronous call over every transition it has not seen) finishes first.
+      const t0 = Date.now();
+      while (kids.some(alive) && Date.now() - t0 < 60_000) await sleep(100);
+      trainerExitMs.push(Date.now() - t0);
+      for (const pid of kids.filter(alive)) {
+        orphans.push(pid);
+        process.kill(pid, 'SIGKILL'); // our own descendant, left behind
+      }
+
+      const after: string[] = [];
+      const c = checkLog(db);
+      integrity.tried++;
+      if (c.integrity === 'ok' && c.foreignKeyViolations === 0) integrity.ok++;
+      else after.push(`integrity_check: ${c.integrity}; foreign-key violations ${c.foreignKeyViolations}`);
+      if (c.orphanTransitions) after.push(`${c.orphanTransitions} transition(s) without their episode`);
+      if (c.halfEpisodes.length) after.push(`completed episodes missing steps: ${JSON.stringify(c.halfEpisodes.slice(0, 3))}`);
+      if (c.unregisteredVersions.length) after.push(`policy versions used but not registered: ${c.unregisteredVersions.join(', ')}`);
+      if (seen) {
+        const ck = Store.openReadOnly(db, { integrityCheck: 'header' });
+        try {
+          const e = ck.getEpisode(seen.id);
+          if (!e) after.push(`episode ${seen.id} reported ${seen.outcome} before the kill is not on disk`);
+          else if (e.outcome !== seen.outcome || e.transitionCount !== seen.transitionCount) after.push(`episode ${seen.id}: reported ${seen.outcome} with ${seen.transitionCount} steps, on disk ${e.outcome} with ${e.transitionCount}`);
+        } finally {
+          ck.close();
+        }
+      }
+      pending = { label: `kill ${k + 1} at ${Math.round(wait)} ms`, problems: after, summary: `${c.counts.episodes} episodes, ${c.counts.transitions} transitions, ${c.counts.openEpisodes} left open` };
+    }
+  } finally {
+    if (current) {
+      current.child.proc.kill('SIGTERM');
+      const t = setTimeout(() => current?.child.proc.kill('SIGKILL'), 20_000);
+      await current.child.exited;
+      clearTimeout(t);
+    }
+  }
+  const final = checkLog(db);
+  row.data.kills = o.kills;
+  row.data.seed = o.seed;
+  row.data.momentsMs = moments;
+  row.data.integrity = integrity;
+  row.data.orphanedTrainers = orphans.length;
+  row.data.recoveredEpisodes = recoveredEpisodes;
+  row.data.finalCounts = final.counts;
+  row.data.startMs = startMs.map(Math.round);
+  row.data.trainerExitMs = trainerExitMs;
+  if (orphans.length) row.failures.push(`${orphans.length} trainer process(es) outlived the killed daemon by 60 s`);
+  startMs = [];
+  return row.done(`${row.passed}/${row.tried} kills survived (incl. restarts idle and reporting); integrity ${integrity.ok}/${integrity.tried}; ` +
+    `${final.counts.episodes} episodes / ${final.counts.transitions} transitions on disk; ${recoveredEpisodes} dangling episodes closed at restart; trainer gone ${Math.round(Math.max(0, ...trainerExitMs) / 100) / 10} s after the kill at most (orphans ${orphans.length})`);
+}

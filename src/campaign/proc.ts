@@ -1,0 +1,101 @@
+/** Child processes for the campaign: the real daemon command (src/cli/daemon.ts) and small helpers around it. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+
+export interface Child {
+  proc: ChildProcess;
+  pid: number;
+  lines: string[];
+  stderr: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Resolves with the first stdout line matching `re` (rejects on exit or timeout). */
+  line(re: RegExp, timeoutMs: number): Promise<RegExpExecArray>;
+}
+
+/** Runs `node --import tsx <script> ...args` (no npx in between: the pid is the process itself). */
+export function startTs(script: string, args: string[], env: Record<string, string> = {}): Child {
+  const proc = spawn(process.execPath, ['--import', 'tsx', resolve(ROOT, script), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  let err = '';
+  let partial = '';
+  const waiters: Array<() => void> = [];
+  proc.stdout?.on('data', (d: Buffer) => {
+    partial += d.toString();
+    const parts = partial.split('\n');
+    partial = parts.pop() ?? '';
+    lines.push(...parts);
+    for (const w of waiters.splice(0)) w();
+  });
+  proc.stderr?.on('data', (d: Buffer) => {
+    err = (err + d.toString()).slice(-20_000);
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => proc.on('exit', (code, signal) => {
+    r({ code, signal });
+    for (const w of waiters.splice(0)) w();
+  }));
+  let done = false;
+  void exited.then(() => (done = true));
+  const line = (re: RegExp, timeoutMs: number): Promise<RegExpExecArray> =>
+    new Promise((res, rej) => {
+      const t0 = Date.now();
+      const look = (): void => {
+        for (const l of lines) {
+          const m = re.exec(l);
+          if (m) return res(m);
+        }
+        if (done) return rej(new Error(`process exited before printing ${String(re)}: ${lines.slice(-5).join(' | ')} ${err.slice(-800)}`));
+        if (Date.now() - t0 > timeoutMs) return rej(new Error(`no ${String(re)} within ${timeoutMs} ms: ${lines.slice(-5).join(' | ')} ${err.slice(-800)}`));
+        waiters.push(look);
+        setTimeout(look, 200).unref();
+      };
+      look();
+    });
+  return { proc, pid: proc.pid ?? -1, lines, stderr: () => err, exited, line };
+}
+
+/** Direct children of a process (Linux /proc), e.g. the trainer the daemon forked. */
+export function childPids(pid: number): number[] {
+  const out: number[] = [];
+  try {
+    for (const f of [`/proc/${pid}/task/${pid}/children`]) {
+      if (existsSync(f)) out.push(...readFileSync(f, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));
+    }
+  } catch {
+    // gone
+  }
+  return out;
+}
+
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Resident set (bytes) and open descriptors of a process, from /proc (Linux). */
+export function procUsage(pid: number): { rssBytes: number; fds: number } {
+  let rssBytes = NaN;
+  let fds = NaN;
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    if (m) rssBytes = Number(m[1]) * 1024;
+  } catch {
+    // not Linux
+  }
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    // not Linux
+  }
+  return { rssBytes, fds };
+}

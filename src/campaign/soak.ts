@@ -1,0 +1,145 @@
+/**
+ * Soak: many simulated practice episodes with the background trainer exporting and the daemon hot-swapping its
+ * versions, sampled as it goes: the daemon's resident memory and open descriptors, the trainer's resident memory, the
+ * log's size on disk, and the control tick's compute p99 (the newest window). Written as soak.json and a plot
+ * (soak.svg / soak.png, the same SVG-to-PNG path as results/*\/curve.png). Bounded means: memory and descriptors flat
+ * after warm-up (the last quarter's mean within 25 % / 10 descriptors of the second quarter's), the log growing
+ * linearly with transitions (not faster), tick p99 not drifting up.
+ */
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { startLearning } from '../app/learning.ts';
+import { DEFAULT_ONLINE } from '../online/trainer.ts';
+import { svgToPngFile } from '../robot/image-codec.ts';
+import { procUsage, ROOT } from './proc.ts';
+import { campaignRig } from './rig.ts';
+import { RowBuilder, sleep, type Row } from './report.ts';
+
+export interface SoakSample {
+  episodes: number;
+  transitions: number;
+  seconds: number;
+  rssMiB: number;
+  fds: number;
+  trainerRssMiB: number | null;
+  dbMiB: number;
+  tickP99Ms: number | null;
+  swaps: number;
+}
+
+export function soakSvg(samples: readonly SoakSample[], title: string): string {
+  const W = 900, H = 620, L = 70, R = 30, T = 40;
+  const panels: Array<[string, (s: SoakSample) => number | null, string]> = [
+    ['resident memory (MiB): daemon, trainer (dashed)', (s) => s.rssMiB, '#1f77b4'],
+    ['open file descriptors (daemon)', (s) => s.fds, '#d62728'],
+    ['log size on disk (MiB)', (s) => s.dbMiB, '#2ca02c'],
+    ['control tick compute p99 (ms)', (s) => s.tickP99Ms, '#9467bd'],
+  ];
+  const ph = (H - T - 40) / panels.length;
+  const maxEp = Math.max(1, ...samples.map((s) => s.episodes));
+  const x = (e: number): number => L + ((W - L - R) * e) / maxEp;
+  const out: string[] = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11"><rect width="100%" height="100%" fill="white"/>`];
+  out.push(`<text x="${W / 2}" y="20" text-anchor="middle" font-size="14">${title.replace(/[<&>]/g, '')}</text>`);
+  panels.forEach(([name, get, colour], k) => {
+    const top = T + k * ph;
+    const vals = samples.map(get).filter((v): v is number => v !== null && Number.isFinite(v));
+    const extra = k === 0 ? samples.map((s) => s.trainerRssMiB).filter((v): v is number => v !== null && Number.isFinite(v)) : [];
+    const hi = Math.max(1e-9, ...vals, ...extra) * 1.1;
+    const y = (v: number): number => top + (ph - 22) * (1 - v / hi) + 14;
+    out.push(`<text x="${L}" y="${top + 10}">${name}</text>`);
+    out.push(`<line x1="${L}" x2="${W - R}" y1="${y(0)}" y2="${y(0)}" stroke="#999"/><text x="${L - 6}" y="${y(0) + 4}" text-anchor="end">0</text>`);
+    out.push(`<text x="${L - 6}" y="${y(hi / 1.1) + 4}" text-anchor="end">${(hi / 1.1).toPrecision(3)}</text>`);
+    const line = (g: (s: SoakSample) => number | null, dash: string): void => {
+      const pts = samples.flatMap((s) => {
+        const v = g(s);
+        return v === null || !Number.isFinite(v) ? [] : [`${x(s.episodes).toFixed(1)},${y(v).toFixed(1)}`];
+      });
+      if (pts.length) out.push(`<polyline fill="none" stroke="${colour}" stroke-width="1.5" ${dash} points="${pts.join(' ')}"/>`);
+    };
+    line(get, '');
+    if (k === 0) line((s) => s.trainerRssMiB, 'stroke-dasharray="4 3"');
+  });
+  out.push(`<text x="${L}" y="${H - 22}" text-anchor="middle">0</text><text x="${W - R}" y="${H - 22}" text-anchor="middle">${maxEp}</text>`);
+  out.push(`<text x="${(L + W - R) / 2}" y="${H - 8}" text-anchor="middle">practice episodes (swaps: ${samples[samples.length - 1]?.swaps ?? 0})</text>`);
+  out.push('</svg>');
+  return out.join('\n');
+}
+
+const mean = (xs: number[]): number => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
+
+export async function soak(o: { dir: string; episodes: number; out: string; log?: (s: string) => void }): Promise<Row> {
+  const row = new RowBuilder(`soak (${o.episodes} practice episodes with training and swaps)`);
+  const log = o.log ?? (() => undefined);
+  const r = await campaignRig({ dir: o.dir, modelsDir: join(ROOT, 'models'), listen: true, overrides: { episodeSteps: 20, realtime: false } });
+  const d = r.app.daemon;
+  const learning = startLearning(r.app, {
+    trainer: { ...DEFAULT_ONLINE, db: r.db, startCheckpoint: join(ROOT, 'models/iql-offline'), offlineDb: null, offlineDomains: [], workDir: join(o.dir, 'trainer'), exportEvery: 200, seed: 3 },
+    swap: { validation: { ...r.app.swapValidation, onFlag: 'accept' } },
+  });
+  const samples: SoakSample[] = [];
+  const t0 = performance.now();
+  const every = Math.max(1, Math.round(o.episodes / 100));
+  let lastSampled = -1;
+  try {
+    const run = (): void => {
+      if (d.currentState === 'estopped') d.resetEstop();
+      if (d.status().practice === null) d.startPractice({ count: o.episodes, scenario: 'II', explorationNoise: 0.001 });
+    };
+    run();
+    for (;;) {
+      await sleep(500);
+      run();
+      const n = r.app.log.store.counts().episodes;
+      if (n - lastSampled >= every || n >= o.episodes) {
+        lastSampled = n;
+        const u = procUsage(process.pid);
+        const tp = learning.supervisor.status().pid;
+        const tu = tp ? procUsage(tp) : null;
+        const t = d.status().timing as { computeMs?: { p99?: number } };
+        samples.push({
+          episodes: n, transitions: r.app.log.store.countTransitions(), seconds: (performance.now() - t0) / 1000,
+          rssMiB: u.rssBytes / 2 ** 20, fds: u.fds, trainerRssMiB: tu ? tu.rssBytes / 2 ** 20 : null,
+          dbMiB: r.app.log.store.sizeBytes() / 2 ** 20, tickP99Ms: t.computeMs?.p99 ?? null, swaps: learning.swaps.stats.swaps,
+        });
+        if (samples.length % 10 === 0) log(`  soak: ${n} episodes, rss ${samples.at(-1)?.rssMiB.toFixed(0)} MiB, fds ${samples.at(-1)?.fds}, swaps ${learning.swaps.stats.swaps}`);
+      }
+      if (n >= o.episodes) break;
+    }
+  } catch (e) {
+    row.crashed('soak', e);
+  } finally {
+    d.stopPractice();
+    await learning.close();
+  }
+  await r.close();
+  mkdirSync(o.out, { recursive: true });
+  writeFileSync(join(o.out, 'soak.json'), `${JSON.stringify(samples, null, 1)}\n`);
+  const svg = soakSvg(samples, `soak: ${o.episodes} practice episodes, trainer + hot-swaps (${new Date().toISOString().slice(0, 10)})`);
+  writeFileSync(join(o.out, 'soak.svg'), svg);
+  await svgToPngFile(svg, join(o.out, 'soak.png'));
+  const q = Math.floor(samples.length / 4);
+  const second = samples.slice(q, 2 * q);
+  const last = samples.slice(3 * q);
+  const rss2 = mean(second.map((s) => s.rssMiB));
+  const rss4 = mean(last.map((s) => s.rssMiB));
+  const fd2 = mean(second.map((s) => s.fds));
+  const fd4 = mean(last.map((s) => s.fds));
+  const bytesPerTransition = samples.map((s) => (s.dbMiB * 2 ** 20) / Math.max(1, s.transitions));
+  const p99 = samples.map((s) => s.tickP99Ms).filter((v): v is number => v !== null);
+  row.check('memory bounded', q > 0 && rss4 > rss2 * 1.25 ? [`resident memory grew from ${rss2.toFixed(0)} to ${rss4.toFixed(0)} MiB`] : []);
+  row.check('descriptors bounded', q > 0 && fd4 > fd2 + 10 ? [`open descriptors grew from ${fd2.toFixed(0)} to ${fd4.toFixed(0)}`] : []);
+  const bpt2 = mean(bytesPerTransition.slice(q, 2 * q));
+  const bpt4 = mean(bytesPerTransition.slice(3 * q));
+  row.check('log grows linearly', q > 0 && bpt4 > bpt2 * 1.25 ? [`bytes per transition grew from ${bpt2.toFixed(0)} to ${bpt4.toFixed(0)}`] : []);
+  const p2 = mean(p99.slice(q, 2 * q));
+  const p4 = mean(p99.slice(3 * q));
+  row.check('tick p99 steady', q > 0 && p4 > p2 * 1.5 + 2 ? [`tick compute p99 rose from ${p2.toFixed(1)} to ${p4.toFixed(1)} ms`] : []);
+  // A soak of hundreds of episodes must also have swapped policies (the trainer exports every 200 updates).
+  if (o.episodes >= 200) row.check('hot-swaps happened', (samples.at(-1)?.swaps ?? 0) > 0 ? [] : ['no policy was swapped in']);
+  row.data.samples = samples.length;
+  row.data.plot = join(o.out, 'soak.png');
+  const lastS = samples.at(-1);
+  row.data.summary = { rssMiB: [rss2, rss4], fds: [fd2, fd4], bytesPerTransition: [bpt2, bpt4], tickP99Ms: [p2, p4], swaps: lastS?.swaps, episodes: lastS?.episodes, dbMiB: lastS?.dbMiB };
+  return row.done(`${lastS?.episodes ?? 0} episodes, ${lastS?.swaps ?? 0} swaps in ${((lastS?.seconds ?? 0) / 60).toFixed(1)} min: RSS ${rss2.toFixed(0)} -> ${rss4.toFixed(0)} MiB, ` +
+    `fds ${fd2.toFixed(0)} -> ${fd4.toFixed(0)}, log ${lastS?.dbMiB.toFixed(1) ?? '-'} MiB (${bpt4.toFixed(0)} B/transition), tick p99 ${p2.toFixed(1)} -> ${p4.toFixed(1)} ms (2nd vs last quarter); plot ${join(o.out, 'soak.png')}`);
+}

@@ -1,0 +1,50 @@
+/**
+ * A daemon restarted after a crash says what it found (issue 12, the campaign's power-loss row): the episode and
+ * session a killed run left open are closed as 'error' (StoreLog), and the app reports it to the operator as a note
+ * (printed by npm start) and in /status under extra.recovered; a clean start reports nothing.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { loadCalibration, loadDaemonConfig } from '../../src/config/load.ts';
+import { startDaemonApp } from '../../src/app/daemon-app.ts';
+import { MockBackend } from '../../src/robot/mock-backend.ts';
+import { Store } from '../../src/store/index.ts';
+import { root, tempDir, TOKEN } from '../daemon/helpers.ts';
+
+async function start(db: string, dir: string) {
+  const config = loadDaemonConfig(join(root, 'config/daemon.yaml'), { port: 0, db, realtime: false, modelsDir: join(dir, 'models'), priority: null });
+  const backend = new MockBackend({ controlHz: config.tickHz, imageSize: config.backend.sim.imageSize });
+  const app = await startDaemonApp({ config, calibration: loadCalibration(join(root, 'calibration')), token: TOKEN, backend, policy: null, reward: null, listen: false, startLoop: false });
+  let closed: Promise<void> | null = null;
+  const close = (): Promise<void> => (closed ??= (async () => { backend.dispose(); await app.close(); })());
+  return { app, close };
+}
+
+test('a restart after a crash reports the episodes and sessions it closed; a clean one reports none', async (t) => {
+  const tmp = tempDir('recovered-');
+  t.after(tmp.cleanup);
+  const db = join(tmp.dir, 'log.db');
+  // What a SIGKILL mid-episode leaves: an open session with an open episode.
+  const s = Store.open(db);
+  const sid = s.openSession({ robot: 'r', backend: 'mock', config: {}, calibration: {} });
+  s.beginEpisode({ sessionId: sid, kind: 'practice', domain: 'europlug' });
+  s.close();
+
+  const a = await start(db, tmp.dir);
+  t.after(a.close); // (also when an assertion fails: an open app keeps the test process alive)
+  const st = (await a.app.api.inject({ method: 'GET', url: '/status' })).json<{ extra: { recovered: { episodes: number; sessions: number; message: string | null } } }>();
+  assert.equal(st.extra.recovered.episodes, 1);
+  assert.equal(st.extra.recovered.sessions, 1);
+  assert.match(st.extra.recovered.message ?? '', /closed 1 episode\(s\) and 1 session\(s\)/);
+  assert.ok(a.app.notes.some((n) => /^recovered: closed 1 episode\(s\) and 1 session\(s\)/.test(n)), a.app.notes.join(' | '));
+  assert.equal(a.app.daemon.currentState, 'idle');
+  await a.close();
+
+  const b = await start(db, tmp.dir);
+  t.after(b.close);
+  const st2 = (await b.app.api.inject({ method: 'GET', url: '/status' })).json<{ extra: { recovered?: unknown } }>();
+  assert.equal(st2.extra.recovered, undefined, 'nothing to report');
+  assert.ok(!b.app.notes.some((n) => n.startsWith('recovered')));
+  await b.close();
+});
