@@ -7,6 +7,9 @@ import type { EpisodeOutcome } from '../store/types.ts';
 import type { ResidualPolicy, RewardScorer } from './interfaces.ts';
 import type { EstopOrigin, LatchState, ResetResult, TripReason } from './safety.ts';
 import type { Summary } from './stats.ts';
+import type { LabelRequest } from './labels.ts';
+
+export type { LabelRequest };
 
 export type { EstopOrigin, ResetResult };
 
@@ -97,6 +100,8 @@ export interface DaemonStatus {
   timing: TimingStatus;
   policy: { version: string | null; mode: 'residual' | 'p-only'; pendingSwap: string | null; faults: number };
   reward: { version: string | null };
+  /** Label requests of this run (src/daemon/labels.ts): the budget, how many episodes were judged and asked, the open ones. */
+  labels: { budget: number; judged: number; requested: number; skipped: number; open: LabelRequest[] };
   lastPose: Vec3 | null;
   /** Sections other components attach (e.g. the background trainer's progress), see setStatusExtra. */
   extra: Record<string, unknown>;
@@ -116,6 +121,8 @@ export interface DaemonEvents {
   episode: [EpisodeSummary];
   /** A fault the operator should see (also logged as an event). */
   fault: [string];
+  /** The daemon asks the operator to label an episode's outcome (also logged as a 'label_request' event). */
+  labelRequest: [LabelRequest];
 }
 
 /** What the API, the swap manager and the learning wiring may do with a daemon: commands, status, models, events. */
@@ -131,6 +138,8 @@ export interface DaemonControl {
   setReward(reward: RewardScorer | null): RewardScorer | null;
   models(): { policy: ResidualPolicy | null; reward: RewardScorer | null };
   setStatusExtra(name: string, value: unknown): void;
+  /** An operator's label has been stored: log it, answer the episode's open label request. */
+  noteLabel(episodeId: number, success: boolean, by: string, note?: string | null): { answeredRequest: boolean };
   on<K extends keyof DaemonEvents>(event: K, listener: (...args: DaemonEvents[K]) => void): unknown;
   off<K extends keyof DaemonEvents>(event: K, listener: (...args: DaemonEvents[K]) => void): unknown;
 }

@@ -11,7 +11,8 @@
  *   2. Online replay: the daemon's practice transitions, read incrementally from the same SQLite file (ended episodes
  *      only, so s' is known); features computed once, without augmentation, and cached in the store (putFeatures) so
  *      a restarted trainer does not recompute them. Reward = the reward classifier's probability on the NEXT
- *      observation, which the daemon logged as rewardProb (ground truth only with reward: 'gt', an ablation).
+ *      observation, which the daemon logged as rewardProb (ground truth only with reward: 'gt', an ablation), unless an
+ *      operator labelled the episode: data/labels.ts learningReward is the one rule, re-applied when a label arrives.
  *   3. Updates: each batch = round(onlineFraction * B) online + the rest offline samples; `utd` updates per new
  *      environment step (transition) are owed and paid as data arrives.
  *   4. Every `exportEvery` updates (0: after the updates owed for each new batch of episodes) the deterministic policy
@@ -21,6 +22,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadTransitions, observationOf, type TransitionDataset } from '../data/dataset.ts';
+import { learningReward } from '../data/labels.ts';
 import { cardPreprocessing, DEFAULT_PROPRIO_SPEC, modelImageBytes, ProprioBuilder } from '../policy/inputs.ts';
 import { initBackend } from '../learn/backend.ts';
 import { saveOnnxModel } from '../learn/export.ts';
@@ -96,6 +98,8 @@ export interface TrainerProgress {
   losses: { vLoss: number; qLoss: number; piLoss: number; qMean: number; vMean: number } | null;
   /** Mean learned reward (rewardProb) of the online transitions seen so far. */
   meanPredictedReward: number | null;
+  /** Operator labels read (each overrides its episode's rewards). */
+  labels: number;
   updatesPerSec: number | null;
   exports: number;
   lastExport: { version: string; path: string; modelId: number } | null;
@@ -107,6 +111,14 @@ export interface ExportInfo {
   modelId: number;
   updates: number;
   exportedAt: number;
+}
+
+/** What an online replay row's reward was made from, so that a label arriving later can re-make it (data/labels.ts). */
+interface RewardOrigin {
+  episodeId: number;
+  rewardProb: number | null;
+  gtSuccess: boolean | null;
+  last: boolean;
 }
 
 interface Replay {
@@ -205,6 +217,13 @@ export class OnlineTrainer {
   private onFeat!: FeatureTable;
   private copies = 1;
   private lastTransitionId = 0;
+  /** Per online replay row: what its reward came from; and the rows of each episode, for labels. */
+  private origins: RewardOrigin[] = [];
+  private rowsOfEpisode = new Map<number, number[]>();
+  /** Newest operator label per episode, and the last label row read. */
+  private labels = new Map<number, boolean>();
+  private lastLabelId = 0;
+  private labelsApplied = 0;
   private seenEpisodes = new Set<number>();
   private rewardSum = 0;
   private rewardCount = 0;
@@ -320,6 +339,7 @@ export class OnlineTrainer {
    * Owes `utd` updates per new transition.
    */
   poll(): number {
+    this.pollLabels();
     const c = this.cfg;
     const filter = { kind: 'practice' as const, endedOnly: true, afterId: this.lastTransitionId, ...(c.onlineDomains.length ? { domain: c.onlineDomains } : {}) };
     const ids = this.reader.transitionIds(filter);
@@ -393,12 +413,21 @@ export class OnlineTrainer {
     rows.forEach((r, i) => prop.set(builder.build(observationOf(r)), i * PD));
     const keep: number[] = [];
     const rewards: number[] = [];
+    const origins: RewardOrigin[] = [];
+    // Each episode's last transition (the last of its rows that carries an action).
+    const lastRow = new Map<number, number>();
+    rows.forEach((r, i) => {
+      if (r.actionResidual) lastRow.set(r.episodeId, i);
+    });
     rows.forEach((r, i) => {
       if (!r.actionResidual) return;
-      const rw = c.reward === 'gt' ? (r.gtSuccess == null ? null : r.gtSuccess ? 1 : 0) : r.rewardProb ?? (r.gtSuccess == null ? null : r.gtSuccess ? 1 : 0);
+      const last = lastRow.get(r.episodeId) === i;
+      const origin: RewardOrigin = { episodeId: r.episodeId, rewardProb: r.rewardProb, gtSuccess: r.gtSuccess, last };
+      const rw = this.rewardOf(origin);
       if (rw === null) return;
       keep.push(i);
       rewards.push(rw);
+      origins.push(origin);
       if (r.rewardProb != null) {
         this.rewardSum += r.rewardProb;
         this.rewardCount++;
@@ -418,10 +447,50 @@ export class OnlineTrainer {
       add.proprio.set(prop.subarray(i * PD, (i + 1) * PD), j * PD);
       add.nextProprio.set(prop.subarray(ni * PD, (ni + 1) * PD), j * PD);
     });
+    origins.forEach((o, j) => {
+      const l = this.rowsOfEpisode.get(o.episodeId) ?? [];
+      l.push(this.online.n + j);
+      this.rowsOfEpisode.set(o.episodeId, l);
+    });
+    this.origins.push(...origins);
     this.online = appendReplay(this.online, add);
     this.owed = Math.min(c.maxOwed, this.owed + m * c.utd);
     if (c.exportEvery === 0 && m > 0) this.exportDue = true;
     return m;
+  }
+
+  /** The reward of an online row through the one rule (data/labels.ts), with its episode's newest label. */
+  private rewardOf(o: RewardOrigin): number | null {
+    return learningReward(o, { source: this.cfg.reward, label: this.labels.get(o.episodeId) ?? null, last: o.last });
+  }
+
+  /**
+   * Reads operator labels added since the last poll (the newest per episode wins) and re-makes the rewards of the
+   * rows already in the online replay for those episodes; episodes not read yet get theirs when they are.
+   */
+  pollLabels(): number {
+    const fresh = this.reader.labelsAfter(this.lastLabelId);
+    if (fresh.length === 0) return 0;
+    this.lastLabelId = fresh[fresh.length - 1]!.id;
+    const touched = new Set<number>();
+    for (const l of fresh) {
+      this.labels.set(l.episodeId, l.success);
+      touched.add(l.episodeId);
+    }
+    for (const ep of touched) {
+      for (const row of this.rowsOfEpisode.get(ep) ?? []) {
+        const rw = this.rewardOf(this.origins[row]!);
+        // A row kept once had a reward, and a label never takes one away (it only sets 0 or 1).
+        if (rw !== null) this.online.reward[row] = rw;
+      }
+    }
+    this.labelsApplied += fresh.length;
+    return fresh.length;
+  }
+
+  /** The reward each online replay row now carries, with its episode (tests, the label experiment). */
+  onlineRewards(): Array<{ episodeId: number; reward: number }> {
+    return this.origins.map((o, i) => ({ episodeId: o.episodeId, reward: this.online.reward[i]! }));
   }
 
   /** Updates owed and possible now. */
@@ -526,6 +595,7 @@ export class OnlineTrainer {
       owed: Math.floor(this.owed),
       losses: l ? { vLoss: l.vLoss, qLoss: l.qLoss, piLoss: l.piLoss, qMean: l.qMean, vMean: l.vMean } : null,
       meanPredictedReward: this.rewardCount ? this.rewardSum / this.rewardCount : null,
+      labels: this.labelsApplied,
       updatesPerSec: this.ups,
       exports: this.exports,
       lastExport: this.lastExport,
