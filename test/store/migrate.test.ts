@@ -18,10 +18,11 @@ const dir = mkdtempSync(join(tmpdir(), 'store-migrate-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
 
-/** The next build's schema: one more migration. */
+/** This build's schema version, and the next build's schema: one more migration. */
+const N = MIGRATIONS.length;
 const V2 = [...MIGRATIONS, `ALTER TABLE episodes ADD COLUMN operator TEXT; CREATE TABLE notes (id INTEGER PRIMARY KEY, episode_id INTEGER REFERENCES episodes(id), text TEXT NOT NULL);`];
 
-/** A checkpointed log of the current version (1) with a session, an episode and 10 transitions. */
+/** A checkpointed log of the current version (N) with a session, an episode and 10 transitions. */
 function v1Log(name: string): string {
   const file = join(dir, name);
   const s = Store.open(file);
@@ -55,7 +56,7 @@ test('an older log is migrated when opened for writing; its rows survive; reopen
   const file = v1Log('old.db');
   const before = digestOf(file);
   const s = Store.open(file, { migrations: V2 });
-  assert.equal(version(file), 2);
+  assert.equal(version(file), N + 1);
   assert.deepEqual(s.datasetDigest(), before, 'every episode and transition byte-identical');
   assert.equal(s.getEpisode(1)!.outcome, 'success');
   s.close();
@@ -65,7 +66,24 @@ test('an older log is migrated when opened for writing; its rows survive; reopen
   assert.ok(db.prepare(`SELECT 1 FROM sqlite_schema WHERE name = 'notes'`).get());
   db.close();
   Store.open(file, { migrations: V2 }).close();
-  assert.equal(version(file), 2);
+  assert.equal(version(file), N + 1);
+});
+
+test('a log of the first schema (version 1) is brought to the schema of this build, operator labels included', () => {
+  const file = join(dir, 'first.db');
+  const s1 = Store.open(file, { migrations: MIGRATIONS.slice(0, 1) });
+  const sid = s1.openSession({ robot: 'r', backend: 'sim', config: {}, calibration: {} });
+  const eid = s1.beginEpisode({ sessionId: sid, kind: 'practice', domain: 'usb' });
+  s1.endEpisode(eid, { outcome: 'failure' });
+  s1.close();
+  assert.equal(version(file), 1);
+  const s = Store.open(file);
+  assert.equal(version(file), N);
+  assert.equal(s.episodeLabel(eid), null);
+  s.labelEpisode({ episodeId: eid, success: true, by: 'test' });
+  assert.equal(s.episodeLabel(eid)?.success, true);
+  assert.throws(() => s.labelEpisode({ episodeId: 999, success: true, by: 'test' }), /no episode 999/);
+  s.close();
 });
 
 test('a file of ours at version 0 (created, never migrated) is brought to the current schema', () => {
@@ -83,7 +101,7 @@ test('a read-only open of an older log is refused (it would read the wrong schem
   const file = v1Log('old-ro.db');
   const before = sha(file);
   assert.throws(() => Store.openReadOnly(file, { migrations: V2 }), (e: unknown) =>
-    e instanceof StoreOpenError && e.reason === 'older' && e.message.includes(file) && /schema version 1 is older than 2; open it once for writing/.test(e.message));
+    e instanceof StoreOpenError && e.reason === 'older' && e.message.includes(file) && new RegExp(`schema version ${N} is older than ${N + 1}; open it once for writing`).test(e.message));
   assert.equal(sha(file), before);
 });
 
@@ -94,7 +112,7 @@ test('a newer log is refused by this build, writable or read-only, and left byte
   copyFileSync(file, copy);
   const before = sha(copy);
   for (const open of [() => Store.open(copy), () => Store.openReadOnly(copy)]) {
-    assert.throws(open, (e: unknown) => e instanceof StoreOpenError && e.reason === 'newer' && e.message.includes(copy) && /schema version 2 is newer than this build's 1/.test(e.message));
+    assert.throws(open, (e: unknown) => e instanceof StoreOpenError && e.reason === 'newer' && e.message.includes(copy) && new RegExp(`schema version ${N + 1} is newer than this build's ${N}`).test(e.message));
   }
   assert.equal(sha(copy), before);
 });
@@ -104,8 +122,8 @@ test('a migration that fails half-way leaves the file at its old version, rows i
   const digest = digestOf(file);
   const bad = [...MIGRATIONS, `CREATE TABLE half_done (x); ALTER TABLE no_such_table ADD COLUMN y;`];
   assert.throws(() => Store.open(file, { migrations: bad }), (e: unknown) =>
-    e instanceof StoreOpenError && e.reason === 'migration' && e.message.includes(file) && /migration 1 -> 2 failed \(file left at version 1\): no such table: no_such_table/.test(e.message));
-  assert.equal(version(file), 1);
+    e instanceof StoreOpenError && e.reason === 'migration' && e.message.includes(file) && new RegExp(`migration ${N} -> ${N + 1} failed \\(file left at version ${N}\\): no such table: no_such_table`).test(e.message));
+  assert.equal(version(file), N);
   const s = Store.open(file);
   assert.deepEqual(s.datasetDigest(), digest);
   assert.equal(s.counts().transitions, 10);
