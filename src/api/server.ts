@@ -22,6 +22,7 @@ import type { ResidualPolicy, RewardScorer } from '../daemon/interfaces.ts';
 import type { Store } from '../store/index.ts';
 import type { ModelRecord } from '../store/types.ts';
 import { validateCandidate } from '../swap/manager.ts';
+import { offerReward } from '../swap/reward.ts';
 import { DEFAULT_SWAP_VALIDATION, type SwapValidationConfig } from '../swap/validate.ts';
 
 export interface ApiOptions {
@@ -335,10 +336,13 @@ export async function buildApi(opts: ApiOptions): Promise<ApiServer> {
         store.recordEvent({ kind: 'swap_rejected', message: `reward ${m.version}: ${(e as Error).message}` });
         return reply.code(422).send({ statusCode: 422, error: 'Unprocessable Entity', message: `model ${m.version} refused: ${(e as Error).message}` });
       }
-      store.activateModel(m.id, { by: 'api', action, reason });
-      const old = daemon.setReward(r);
-      void old?.dispose?.();
-      return reply.code(202).send({ activated: m.version, kind: m.kind, action });
+      // The same validation and records as a label-tuned version from the trainer (src/swap/reward.ts).
+      const v = await offerReward({ daemon, store, event: (e) => store.recordEvent({ kind: e.kind, message: e.message, data: e.data ?? null }), candidate: r, modelId: m.id, by: 'api', reason });
+      if (!v.ok) {
+        await r.dispose?.();
+        return reply.code(422).send({ statusCode: 422, error: 'Unprocessable Entity', message: `model ${m.version} refused by validation: ${v.reason}`, validation: v });
+      }
+      return reply.code(202).send({ activated: m.version, kind: m.kind, action, validation: v });
     }
     return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: `models of kind '${m.kind}' do not drive the daemon` });
   };

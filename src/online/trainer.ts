@@ -30,6 +30,7 @@ import { IqlAgent, type IqlConfig, type IqlFeatures, type IqlStats } from '../le
 import { gatherImages, netVariables, polyakUpdate, type Mlp } from '../learn/nets.ts';
 import { sha256Hex, type ModelCard } from '../policy/card.ts';
 import { Store } from '../store/index.ts';
+import type { RewardTunerConfig } from './reward-tuner.ts';
 import type { TransitionRecord } from '../store/types.ts';
 import { deriveSeed, Rng } from '../util/rng.ts';
 
@@ -70,6 +71,8 @@ export interface OnlineTrainerConfig {
    *  every 10 episodes: raw weights 0 7 0 19 0; 0.002: 0 0 0 9 18 18 19). 1 = raw weights. The average restarts from
    *  the current weights when the trainer restarts. */
   policyAverage: number;
+  /** Fine-tune the reward classifier on operator labels beside the policy (reward-tuner.ts); absent/null: off. */
+  rewardTune?: RewardTunerConfig | null;
 }
 
 export const DEFAULT_ONLINE: Omit<OnlineTrainerConfig, 'db' | 'offlineDb' | 'offlineDomains' | 'startCheckpoint' | 'workDir'> = {

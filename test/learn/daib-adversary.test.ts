@@ -45,9 +45,9 @@ function zI(clf: DaibClassifier, ds: LabelledImages): tf.Tensor2D {
   const buf = new Float32Array(ds.count * S * S * 3);
   gatherImages(ds.images, ds.shape, Int32Array.from({ length: ds.count }, (_, i) => i), buf);
   return tf.tidy(() => {
-    const o = clf.rep.encoder.apply(tf.tensor4d(buf, [ds.count, S, S, 3]), false);
+    const o = clf.rep.encoder.apply<tf.Tensor>(tf.tensor4d(buf, [ds.count, S, S, 3]), false);
     if (!o.zI) throw new Error('no zI');
-    return o.zI;
+    return o.zI as tf.Tensor2D;
   });
 }
 
@@ -60,7 +60,7 @@ function probe(fit: tf.Tensor2D, fitDomains: Int32Array, score: tf.Tensor2D, sco
   const y = oneHot(fitDomains, n);
   const opt = tf.train.adam(0.05);
   for (let i = 0; i < 300; i++) {
-    opt.minimize(() => tf.losses.softmaxCrossEntropy<tf.Scalar>(y, tf.add(tf.matMul(fit, w), b)));
+    opt.minimize(() => tf.losses.softmaxCrossEntropy<tf.Tensor, tf.Scalar>(y, tf.add(tf.matMul(fit, w), b)));
   }
   const pred = tf.tidy(() => tf.argMax(tf.add(tf.matMul(score, w), b), 1).dataSync());
   let right = 0;
