@@ -4,6 +4,7 @@
  * a budget of labels. Writes <out>/labels.json and <out>/labels.md.
  *
  *   nice npx tsx src/cli/label-experiment.ts --connectors dt12,megablock,nema15,europlug,roundkey --episodes 40 --budget 0.1
+ *   ... --tune-every 2      # also fine-tune the reward on the labels during the run (same episodes: the reward does not act)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,11 +14,12 @@ import { TrainArgError, intArg, numArg, parseArgs, splitFrom } from '../offline/
 
 const KNOWN = {
   connectors: 'value', episodes: 'value', budget: 'value', 'goal-error-mm': 'value', seed: 'value', 'episode-steps': 'value', noise: 'value',
-  policy: 'value', reward: 'value', out: 'value', help: 'flag',
+  policy: 'value', reward: 'value', out: 'value', 'tune-every': 'value', help: 'flag',
 } as const;
 
 const USAGE = 'usage: label-experiment [--connectors a,b (default: the held-out connectors)] [--episodes 40] [--budget 0.1] [--goal-error-mm 1.5] ' +
-  '[--seed 0] [--episode-steps 20] [--noise 0.001] [--policy models/policy.onnx] [--reward models/reward.onnx] [--out data/runs/labels]';
+  '[--seed 0] [--episode-steps 20] [--noise 0.001] [--policy models/policy.onnx] [--reward models/reward.onnx] [--out data/runs/labels] ' +
+  '[--tune-every N (fine-tune the reward on every N new labels and swap it in; default 0 = off)]';
 
 export async function main(argv: string[]): Promise<number> {
   let o: LabelExperimentOptions;
@@ -40,6 +42,7 @@ export async function main(argv: string[]): Promise<number> {
       outDir: a.get('out') ?? 'data/runs/labels',
       configFile: 'config/daemon.yaml',
       calibrationDir: 'calibration',
+      tuneEvery: intArg(a, 'tune-every', 0, 0, 100000),
       onProgress: (l) => console.log(l),
     };
   } catch (e) {

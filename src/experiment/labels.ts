@@ -22,6 +22,8 @@ import type { EpisodeSummary, LabelRequest } from '../daemon/types.ts';
 import { RewardModel } from '../policy/onnx-model.ts';
 import { SimBackend, simCellOptions } from '../robot/sim-backend.ts';
 import { Rng } from '../util/rng.ts';
+import { DEFAULT_REWARD_TUNE, RewardTuner } from '../online/reward-tuner.ts';
+import { offerReward } from '../swap/reward.ts';
 
 export interface LabelExperimentOptions {
   connectors: string[];
@@ -36,6 +38,9 @@ export interface LabelExperimentOptions {
   outDir: string;
   configFile: string;
   calibrationDir: string;
+  /** Also fine-tune the reward on the labels as they come (online/reward-tuner.ts, every `tuneEvery` labels) and swap
+   *  each version in through the reward validation; 0 = off. Runs in this process between episodes (the loop free-runs). */
+  tuneEvery: number;
   onProgress?: (line: string) => void;
 }
 
@@ -57,6 +62,8 @@ export interface LabelRow {
   withRequestedLabels: Counts;
   /** The same number of labels on random episodes (expected counts). */
   withRandomLabels: Counts;
+  /** Reward versions fine-tuned on the labels and swapped in during the run (tuneEvery > 0). */
+  rewardVersions: string[];
   seconds: number;
 }
 
@@ -92,6 +99,10 @@ export async function runLabelConnector(connector: string, o: LabelExperimentOpt
   const app = await startDaemonApp({ config, calibration, token: null, backend, policy, reward, listen: false, startLoop: true });
   const eps: EpisodeSummary[] = [];
   const requests: LabelRequest[] = [];
+  const versions: string[] = [];
+  const tuner = o.tuneEvery > 0 ? new RewardTuner({ ...DEFAULT_REWARD_TUNE, db: config.db, rewardPath: o.rewardPath, workDir: dir, minNewLabels: o.tuneEvery, seed: o.seed }) : null;
+  await tuner?.init();
+  let tuning: Promise<void> = Promise.resolve();
   try {
     const d = app.daemon;
     d.on('episode', (e) => eps.push(e));
@@ -102,6 +113,17 @@ export async function runLabelConnector(connector: string, o: LabelExperimentOpt
       if (gt == null) return;
       app.log.store.labelEpisode({ episodeId: q.episodeId, success: gt, by: 'simulated-operator', note: 'ground truth' });
       d.noteLabel(q.episodeId, gt, 'simulated-operator', 'ground truth');
+      if (!tuner) return;
+      tuning = tuning.then(async () => {
+        await app.log.flush(); // the labelled episode's rows are committed before they are read
+        if (!(tuner.poll() > 0 && tuner.due)) return;
+        const info = tuner.tune();
+        const candidate = rewardFromModel(await RewardModel.load(info.path));
+        const v = await offerReward({ daemon: d, store: app.log.store, event: (e) => app.log.event(e), candidate, modelId: info.modelId, by: 'label-experiment' });
+        if (v.ok) versions.push(info.version);
+        else await candidate.dispose?.();
+        o.onProgress?.(`[${connector}] reward ${info.version} on ${info.labels} labels: ${v.ok ? 'swapped in' : 'refused'} (${v.reason})`);
+      });
     });
     const r = d.startPractice({ count: o.episodes, scenario: 'II', kind: 'practice', seed: o.seed * 100000 });
     if (!r.ok) throw new Error(`practice refused: ${r.reason}`);
@@ -114,7 +136,9 @@ export async function runLabelConnector(connector: string, o: LabelExperimentOpt
       }
       await sleep(50);
     }
+    await tuning;
   } finally {
+    tuner?.close();
     await app.close();
     backend.dispose();
   }
@@ -140,7 +164,7 @@ export async function runLabelConnector(connector: string, o: LabelExperimentOpt
     connector, episodes: judged.length, gtFailures: judged.filter((e) => !e.gtSuccess).length, gtSuccesses: judged.filter((e) => e.gtSuccess).length,
     requested: asked.size, reasons,
     requestsOnErrors: judged.filter((e) => asked.has(e.id) && (e.outcome === 'success') !== e.gtSuccess).length,
-    noLabels: countErrors(judged, new Set()), withRequestedLabels: countErrors(judged, asked), withRandomLabels: acc,
+    noLabels: countErrors(judged, new Set()), withRequestedLabels: countErrors(judged, asked), withRandomLabels: acc, rewardVersions: versions,
     seconds: (performance.now() - t0) / 1000,
   };
 }
@@ -155,7 +179,7 @@ export function labelTable(rows: LabelRow[]): string {
     withRequestedLabels: { falsePositives: t.withRequestedLabels.falsePositives + r.withRequestedLabels.falsePositives, falseNegatives: t.withRequestedLabels.falseNegatives + r.withRequestedLabels.falseNegatives },
     withRandomLabels: { falsePositives: t.withRandomLabels.falsePositives + r.withRandomLabels.falsePositives, falseNegatives: t.withRandomLabels.falseNegatives + r.withRandomLabels.falseNegatives },
     seconds: t.seconds + r.seconds,
-  }), { connector: 'all', episodes: 0, gtFailures: 0, gtSuccesses: 0, requested: 0, reasons: {}, requestsOnErrors: 0, noLabels: { falsePositives: 0, falseNegatives: 0 }, withRequestedLabels: { falsePositives: 0, falseNegatives: 0 }, withRandomLabels: { falsePositives: 0, falseNegatives: 0 }, seconds: 0 });
+  }), { connector: 'all', rewardVersions: [], episodes: 0, gtFailures: 0, gtSuccesses: 0, requested: 0, reasons: {}, requestsOnErrors: 0, noLabels: { falsePositives: 0, falseNegatives: 0 }, withRequestedLabels: { falsePositives: 0, falseNegatives: 0 }, withRandomLabels: { falsePositives: 0, falseNegatives: 0 }, seconds: 0 });
   const line = (r: LabelRow): string =>
     `| ${r.connector} | ${r.episodes} | ${r.gtFailures} | ${r.requested} (${pct(r.requested, r.episodes)}; ${r.requestsOnErrors} on errors) | ` +
     `${r.noLabels.falsePositives} (${pct(r.noLabels.falsePositives, r.gtFailures)}) | ${r.withRequestedLabels.falsePositives} (${pct(r.withRequestedLabels.falsePositives, r.gtFailures)}) | ` +
