@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { splitFrom } from '../offline/common.ts';
 import { DEFAULT_ONLINE, type OnlineTrainerConfig } from '../online/trainer.ts';
 import { TrainerSupervisor, type SupervisorOptions } from '../online/supervisor.ts';
-import { DEFAULT_REWARD_TUNE, type RewardExportInfo, type RewardTunerConfig } from '../online/reward-tuner.ts';
+import { DEFAULT_REWARD_TUNE, LABEL_TUNED_REWARD_VALIDATION, type RewardExportInfo, type RewardTunerConfig } from '../online/reward-tuner.ts';
 import { rewardFromModel } from '../daemon/models.ts';
 import { RewardModel } from '../policy/onnx-model.ts';
 import { offerReward } from '../swap/reward.ts';
@@ -108,7 +108,7 @@ export function startLearning(app: DaemonApp, o: LearningOptions): Learning {
     void (async () => {
       try {
         const candidate = rewardFromModel(await RewardModel.load(info.path));
-        const v = await offerReward({ daemon, store: app.log.store, event: (e) => app.log.event(e), candidate, modelId: info.modelId, by: 'trainer' });
+        const v = await offerReward({ daemon, store: app.log.store, event: (e) => app.log.event(e), candidate, modelId: info.modelId, by: 'trainer', cfg: LABEL_TUNED_REWARD_VALIDATION });
         if (!v.ok) await candidate.dispose?.();
       } catch (e) {
         app.log.event({ kind: 'swap_rejected', message: `reward ${info.version} does not load: ${(e as Error).message}` });

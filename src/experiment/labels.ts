@@ -22,7 +22,7 @@ import type { EpisodeSummary, LabelRequest } from '../daemon/types.ts';
 import { RewardModel } from '../policy/onnx-model.ts';
 import { SimBackend, simCellOptions } from '../robot/sim-backend.ts';
 import { Rng } from '../util/rng.ts';
-import { DEFAULT_REWARD_TUNE, RewardTuner } from '../online/reward-tuner.ts';
+import { DEFAULT_REWARD_TUNE, LABEL_TUNED_REWARD_VALIDATION, RewardTuner } from '../online/reward-tuner.ts';
 import { offerReward } from '../swap/reward.ts';
 
 export interface LabelExperimentOptions {
@@ -119,7 +119,7 @@ export async function runLabelConnector(connector: string, o: LabelExperimentOpt
         if (!(tuner.poll() > 0 && tuner.due)) return;
         const info = tuner.tune();
         const candidate = rewardFromModel(await RewardModel.load(info.path));
-        const v = await offerReward({ daemon: d, store: app.log.store, event: (e) => app.log.event(e), candidate, modelId: info.modelId, by: 'label-experiment' });
+        const v = await offerReward({ daemon: d, store: app.log.store, event: (e) => app.log.event(e), candidate, modelId: info.modelId, by: 'label-experiment', cfg: LABEL_TUNED_REWARD_VALIDATION });
         if (v.ok) versions.push(info.version);
         else await candidate.dispose?.();
         o.onProgress?.(`[${connector}] reward ${info.version} on ${info.labels} labels: ${v.ok ? 'swapped in' : 'refused'} (${v.reason})`);
