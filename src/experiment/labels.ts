@@ -114,15 +114,26 @@ export async function runLabelConnector(connector: string, o: LabelExperimentOpt
       app.log.store.labelEpisode({ episodeId: q.episodeId, success: gt, by: 'simulated-operator', note: 'ground truth' });
       d.noteLabel(q.episodeId, gt, 'simulated-operator', 'ground truth');
       if (!tuner) return;
-      tuning = tuning.then(async () => {
+      const tuneNow = async (): Promise<void> => {
         await app.log.flush(); // the labelled episode's rows are committed before they are read
         if (!(tuner.poll() > 0 && tuner.due)) return;
         const info = tuner.tune();
+        if (!info) {
+          o.onProgress?.(`[${connector}] no reward version yet: ${tuner.lastSkip}`);
+          return;
+        }
         const candidate = rewardFromModel(await RewardModel.load(info.path));
         const v = await offerReward({ daemon: d, store: app.log.store, event: (e) => app.log.event(e), candidate, modelId: info.modelId, by: 'label-experiment', cfg: LABEL_TUNED_REWARD_VALIDATION });
         if (v.ok) versions.push(info.version);
         else await candidate.dispose?.();
         o.onProgress?.(`[${connector}] reward ${info.version} on ${info.labels} labels: ${v.ok ? 'swapped in' : 'refused'} (${v.reason})`);
+      };
+      tuning = tuning.then(async () => {
+        try {
+          await tuneNow();
+        } catch (e) {
+          o.onProgress?.(`[${connector}] reward fine-tune failed: ${(e as Error).message}`);
+        }
       });
     });
     const r = d.startPractice({ count: o.episodes, scenario: 'II', kind: 'practice', seed: o.seed * 100000 });

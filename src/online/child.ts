@@ -38,7 +38,8 @@ export async function runTrainerLoop(cfg: OnlineTrainerConfig, o: LoopOptions): 
       t.poll();
       if (tuner && tuner.poll() > 0 && tuner.due) {
         try {
-          o.emit({ type: 'reward-export', info: tuner.tune() });
+          const info = tuner.tune();
+          if (info) o.emit({ type: 'reward-export', info });
         } catch (e) {
           // A failed fine-tune must not stop the policy's training: said, and retried after the next labels.
           o.emit({ type: 'error', message: `reward fine-tune failed: ${(e as Error).message}` });

@@ -10,8 +10,9 @@
  * - labelled success: the last logged frame, target 1, only when the tip there is already within `seatedToleranceM`
  *   of the calibrated x* height (physically down): a frame one step before the end may still be a few mm up, which
  *   is exactly where the classifier errs, and must not be taught as seated;
- * - anchors: up to `anchorFrames` unlabelled practice frames, each with the classifier's own logged probability on it
- *   as a soft target (weight `anchorWeight` in total), so the head does not drift where no one labelled.
+ * - anchors: up to `anchorFrames` of the last frames of unlabelled practice episodes, each with the classifier's own
+ *   logged probability on it as a soft target (weight `anchorWeight` in total), so the head does not drift where no
+ *   one labelled; a version waits until labelled frames of both outcomes exist.
  * Every version starts from the ORIGINAL model's weights and uses every label so far (the newest per episode).
  */
 import { readFileSync } from 'node:fs';
@@ -108,8 +109,12 @@ export class RewardTuner {
     return this.newLabels >= this.cfg.minNewLabels;
   }
 
-  /** Fine-tunes the original model's head on every label so far and exports a new version. */
-  tune(): RewardExportInfo {
+  /** Why the last tune() made no version (null after one that did). */
+  lastSkip: string | null = null;
+
+  /** Fine-tunes the original model's head on every label so far and exports a new version; null (lastSkip says why)
+   *  while the labels do not allow one yet. */
+  tune(): RewardExportInfo | null {
     const r = this.reader, w = this.writer;
     if (!r || !w) throw new Error('reward tuner: init() first');
     const c = this.cfg;
@@ -132,18 +137,25 @@ export class RewardTuner {
         }
       }
       const labelled = frames.length;
-      // Anchors: unlabelled practice frames with the classifier's logged probability on them (the previous row's reward).
+      // One outcome alone would only teach the head to say it everywhere (measured: negatives alone turned megablock's
+      // seated frames into false negatives): wait for labelled frames of both.
+      const pos = frames.filter((f) => f.target === 1).length;
+      if (pos === 0 || pos === labelled) {
+        this.lastSkip = `labelled frames of one outcome only (${pos} seated, ${labelled - pos} not): waiting for labels of the other`;
+        return null;
+      }
+      // Anchors: the last frames of unlabelled practice episodes (where the outcome is decided), each with the
+      // classifier's logged probability on it (the previous row's reward) as a soft target.
       const rng = new Rng(c.seed + this.versions);
-      const ids = r.transitionIds({ kind: 'practice', endedOnly: true });
-      for (let k = 0; k < Math.min(ids.length, c.anchorFrames * 4) && frames.filter((f) => f.anchor).length < c.anchorFrames; k++) {
-        const id = ids[rng.int(ids.length)]!;
-        const row = r.getTransition(id, { images: true });
-        if (!row?.image || row.step === 0 || this.labels.has(row.episodeId)) continue;
-        const prev = r.getTransitions([id - 1], { images: false })[0];
-        if (!prev || prev.episodeId !== row.episodeId || prev.rewardProb == null) continue;
+      const unlabelled = r.listEpisodes({ kind: 'practice', limit: 100_000 }).filter((e) => e.endedAt !== null && !this.labels.has(e.id));
+      for (let k = 0; k < unlabelled.length * 2 && frames.length - labelled < c.anchorFrames; k++) {
+        const e = unlabelled[rng.int(unlabelled.length)]!;
+        const rows = r.getEpisode(e.id, { transitions: true, images: true })?.transitions ?? [];
+        const j = rows.length - 1 - rng.int(Math.min(c.lastFrames, rows.length));
+        const row = rows[j], prev = rows[j - 1];
+        if (!row?.image || !prev || prev.step !== row.step - 1 || prev.rewardProb == null) continue;
         frames.push({ row, target: prev.rewardProb, anchor: true });
       }
-      if (labelled === 0) throw new Error('reward tuner: no usable labelled frame (labelled successes whose last frame is not yet down are skipped)');
       const anchors = frames.length - labelled;
       const images = new Uint8Array(frames.length * px);
       frames.forEach((f, i) => modelImageBytes(f.row.image!, wd, h, images, i * px));
@@ -171,6 +183,7 @@ export class RewardTuner {
       const v = `${c.exportName}@${version}`;
       const modelId = w.findModel('reward', v)?.id ?? w.registerModel({ kind: 'reward', version: v, path, card: out.card, sha256: sha256Hex(out.bytes) });
       this.newLabels = 0;
+      this.lastSkip = null;
       return { path, version: v, modelId, labels: this.labels.size, frames: { positive, negative: labelled - positive, anchors }, lossBefore: res.lossBefore, lossAfter: res.lossAfter };
     } finally {
       clf.dispose();

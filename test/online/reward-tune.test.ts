@@ -36,7 +36,7 @@ async function probs(path: string, rows: TransitionRecord[]): Promise<Float32Arr
 }
 
 test('the reward head fine-tuned on labels: exact ONNX import, moves toward the labels, exported, validated, swapped in', async (t) => {
-  const r = await rig({ reward: rewardFromModel(await RewardModel.load(shipped)), connector: 'europlug', overrides: { episodeSteps: 8 } });
+  const r = await rig({ reward: rewardFromModel(await RewardModel.load(shipped)), connector: 'europlug', overrides: { episodeSteps: 14 } });
   t.after(() => r.close());
   const d = r.app.daemon;
   assert.ok(d.startPractice({ count: 4, scenario: 'I', explorationNoise: 0.001 }).ok);
@@ -58,8 +58,11 @@ test('the reward head fine-tuned on labels: exact ONNX import, moves toward the 
   const maxDiff = Math.max(...Array.from(tfjs, (p, i) => Math.abs(p - ort[i]!)));
   assert.ok(maxDiff < 1e-4, `tfjs vs onnxruntime: max |dp| ${maxDiff}`);
 
-  // 2. Label two episodes as failures (whatever the classifier said) and fine-tune.
-  const [a, b, c, e4] = eps.map((x) => x.id) as [number, number, number, number];
+  // 2. Label two episodes as failures (whatever the classifier said): one outcome alone makes no version.
+  const down = eps.filter((x) => { const l = rows(x.id).at(-1); return l !== undefined && l.eePos[2] - l.goal[2] <= 0.002; });
+  assert.ok(down.length >= 1, 'an episode whose last logged frame is already down (seated in scenario I with an exact x*)');
+  const c = down[0]!.id;
+  const [a, b, e4] = eps.map((x) => x.id).filter((id) => id !== c) as [number, number, number];
   store.labelEpisode({ episodeId: a, success: false, by: 'test' });
   store.labelEpisode({ episodeId: b, success: false, by: 'test' });
   const tuner = new RewardTuner({ ...DEFAULT_REWARD_TUNE, db: r.db, rewardPath: shipped, workDir: join(r.db, '..', 'trainer'), minNewLabels: 2, steps: 150, anchorFrames: 64 });
@@ -67,13 +70,19 @@ test('the reward head fine-tuned on labels: exact ONNX import, moves toward the 
   await tuner.init();
   assert.equal(tuner.poll(), 2);
   assert.ok(tuner.due);
+  assert.equal(tuner.tune(), null);
+  assert.match(tuner.lastSkip ?? '', /one outcome only \(0 seated, 6 not\)/);
+  // With a labelled success whose last frame is down, a version is made.
+  store.labelEpisode({ episodeId: c, success: true, by: 'test' });
+  assert.equal(tuner.poll(), 1);
   const info = tuner.tune();
+  assert.ok(info, tuner.lastSkip ?? '');
   assert.equal(tuner.due, false);
-  assert.deepEqual([info.labels, info.frames.negative, info.frames.positive], [2, 6, 0]);
+  assert.deepEqual([info.labels, info.frames.negative, info.frames.positive], [3, 6, 1]);
   assert.ok(info.frames.anchors > 0);
   assert.ok(info.lossAfter < info.lossBefore, `loss on the tuning frames ${info.lossBefore} -> ${info.lossAfter}`);
   const labelled = [...rows(a).slice(-3), ...rows(b).slice(-3)];
-  const others = [...rows(c), ...rows(e4)];
+  const others = rows(e4);
   const [oldL, newL, oldO, newO] = [await probs(shipped, labelled), await probs(info.path, labelled), await probs(shipped, others), await probs(info.path, others)];
   const mean = (x: Float32Array): number => x.reduce((s, v) => s + v, 0) / x.length;
   const moved = mean(Float32Array.from(newO, (p, i) => Math.abs(p - oldO[i]!)));
