@@ -22,6 +22,7 @@ import type { ResidualPolicy, RewardScorer } from '../daemon/interfaces.ts';
 import type { Store } from '../store/index.ts';
 import type { ModelRecord } from '../store/types.ts';
 import { validateCandidate } from '../swap/manager.ts';
+import { offerReward } from '../swap/reward.ts';
 import { DEFAULT_SWAP_VALIDATION, type SwapValidationConfig } from '../swap/validate.ts';
 import { MAX_LEASE_S, MAX_TELEOP_DELTA_M } from '../daemon/takeover.ts';
 
@@ -265,8 +266,55 @@ export async function buildApi(opts: ApiOptions): Promise<ApiServer> {
     const eid = (req.params as { id: number }).id;
     const ep = store.getEpisode(eid, { transitions: true, images: false });
     if (!ep) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no episode ${eid}` });
-    return { ...ep, transitions: (ep.transitions ?? []).map((t) => ({ ...t, image: null, imageUrl: `/transitions/${t.id}/image.png` })) };
+    return { ...ep, label: store.episodeLabel(eid), transitions: (ep.transitions ?? []).map((t) => ({ ...t, image: null, imageUrl: `/transitions/${t.id}/image.png` })) };
   });
+
+  app.post(
+    '/episodes/:id/label',
+    {
+      schema: {
+        summary: "Label an episode's outcome (operator): overrides the learned reward of its transitions for learning, answers its " +
+          'label request, and is used to fine-tune the reward classifier. A later label of the same episode replaces it.',
+        tags: ['labels'],
+        params: idParams,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['success'],
+          properties: { success: { type: 'boolean' }, note: { type: 'string', maxLength: 500 } },
+        },
+      },
+    },
+    async (req, reply) => {
+      const eid = (req.params as { id: number }).id;
+      const body = req.body as { success: boolean; note?: string };
+      const ep = store.getEpisode(eid);
+      if (!ep) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no episode ${eid}` });
+      if (ep.endedAt === null) return reply.code(409).send({ statusCode: 409, error: 'Conflict', message: `episode ${eid} has not ended yet: label it once it has` });
+      if (ep.kind === 'prior') return reply.code(409).send({ statusCode: 409, error: 'Conflict', message: `episode ${eid} is prior data, labelled by ground truth` });
+      const label = store.labelEpisode({ episodeId: eid, success: body.success, note: body.note ?? null, by: 'api' });
+      const { answeredRequest } = daemon.noteLabel(eid, body.success, 'api', body.note ?? null);
+      return reply.code(201).send({ label, answeredRequest });
+    },
+  );
+
+  app.get(
+    '/label-requests',
+    {
+      schema: {
+        summary: "The daemon's requests for outcome labels (newest first) with the label each got, if any; `open=true`: unanswered only",
+        tags: ['labels'],
+        querystring: { ...listQuery, properties: { ...listQuery.properties, open: { type: 'boolean' } } },
+      },
+    },
+    async (req) => {
+      const q = req.query as { open?: boolean; limit?: number; offset?: number; order?: 'asc' | 'desc' };
+      const events = store.listEvents({ kind: 'label_request', limit: q.open ? 10_000 : (q.limit ?? 100), offset: q.open ? 0 : (q.offset ?? 0), order: q.order ?? 'desc' });
+      const rows = events.map((e) => ({ ...(e.data as object), eventId: e.id, sessionId: e.sessionId, label: e.episodeId === null ? null : store.episodeLabel(e.episodeId) }));
+      if (!q.open) return rows;
+      return rows.filter((r) => r.label === null).slice(q.offset ?? 0, (q.offset ?? 0) + (q.limit ?? 100));
+    },
+  );
 
   app.get('/transitions/:id/image.png', { schema: { summary: 'The logged camera image (policy input) as PNG', tags: ['log'], params: idParams } }, async (req, reply) => {
     const tid = (req.params as { id: number }).id;
@@ -324,10 +372,13 @@ export async function buildApi(opts: ApiOptions): Promise<ApiServer> {
         store.recordEvent({ kind: 'swap_rejected', message: `reward ${m.version}: ${(e as Error).message}` });
         return reply.code(422).send({ statusCode: 422, error: 'Unprocessable Entity', message: `model ${m.version} refused: ${(e as Error).message}` });
       }
-      store.activateModel(m.id, { by: 'api', action, reason });
-      const old = daemon.setReward(r);
-      void old?.dispose?.();
-      return reply.code(202).send({ activated: m.version, kind: m.kind, action });
+      // The same validation and records as a label-tuned version from the trainer (src/swap/reward.ts).
+      const v = await offerReward({ daemon, store, event: (e) => store.recordEvent({ kind: e.kind, message: e.message, data: e.data ?? null }), candidate: r, modelId: m.id, by: 'api', reason });
+      if (!v.ok) {
+        await r.dispose?.();
+        return reply.code(422).send({ statusCode: 422, error: 'Unprocessable Entity', message: `model ${m.version} refused by validation: ${v.reason}`, validation: v });
+      }
+      return reply.code(202).send({ activated: m.version, kind: m.kind, action, validation: v });
     }
     return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: `models of kind '${m.kind}' do not drive the daemon` });
   };
@@ -388,7 +439,7 @@ export async function buildApi(opts: ApiOptions): Promise<ApiServer> {
     for (const end of [...streams]) end();
   });
 
-  app.get('/events', { schema: { summary: 'Server-sent events: `status` (throttled), `episode`, `fault`, `takeover` (an operator takeover began or ended)', tags: ['daemon'] } }, (req, reply) => {
+  app.get('/events', { schema: { summary: 'Server-sent events: `status` (throttled), `episode`, `fault`, `takeover` (an operator takeover began or ended), `label_request`', tags: ['daemon'] } }, (req, reply) => {
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
@@ -417,11 +468,13 @@ export async function buildApi(opts: ApiOptions): Promise<ApiServer> {
     const onEpisode = (e: unknown): void => send('episode', e);
     const onFault = (m: string): void => send('fault', { message: m });
     const onTakeover = (c: unknown): void => send('takeover', c);
+    const onLabelRequest = (r: unknown): void => send('label_request', r);
     const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15000);
     daemon.on('status', onStatus);
     daemon.on('episode', onEpisode);
     daemon.on('fault', onFault);
     daemon.on('takeover', onTakeover);
+    daemon.on('labelRequest', onLabelRequest);
     send('status', daemon.status());
     const cleanup = (): void => {
       clearInterval(heartbeat);
@@ -430,6 +483,7 @@ export async function buildApi(opts: ApiOptions): Promise<ApiServer> {
       daemon.off('episode', onEpisode);
       daemon.off('fault', onFault);
       daemon.off('takeover', onTakeover);
+      daemon.off('labelRequest', onLabelRequest);
       streams.delete(end);
     };
     const end = (): void => {

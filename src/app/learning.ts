@@ -11,6 +11,10 @@ import { existsSync } from 'node:fs';
 import { splitFrom } from '../offline/common.ts';
 import { DEFAULT_ONLINE, type OnlineTrainerConfig } from '../online/trainer.ts';
 import { TrainerSupervisor, type SupervisorOptions } from '../online/supervisor.ts';
+import { DEFAULT_REWARD_TUNE, LABEL_TUNED_REWARD_VALIDATION, type RewardExportInfo, type RewardTunerConfig } from '../online/reward-tuner.ts';
+import { rewardFromModel } from '../daemon/models.ts';
+import { RewardModel } from '../policy/onnx-model.ts';
+import { offerReward } from '../swap/reward.ts';
 
 export interface LearningOptions {
   trainer: OnlineTrainerConfig;
@@ -18,6 +22,9 @@ export interface LearningOptions {
   supervisor?: Omit<SupervisorOptions, 'config'>;
   /** Window K of the learned / ground-truth success rates in the operator view. */
   windowK?: number;
+  /** Fine-tuning the reward classifier on operator labels (online/reward-tuner.ts): on by default when the reward the
+   *  daemon uses is a registered model with a DAIB card; false: off. */
+  rewardTune?: Partial<RewardTunerConfig> | false;
 }
 
 export interface Learning {
@@ -47,7 +54,7 @@ export function startLearning(app: DaemonApp<RunningDaemon>, o: LearningOptions)
   const daemon = app.daemon;
   // Same validation as REST activation (the app's, from the calibration's residual bound) unless told otherwise.
   const swaps = new SwapManager(daemon, app.log.store, app.log, { ...o.swap, validation: { ...app.swapValidation, ...o.swap?.validation } });
-  const supervisor = new TrainerSupervisor({ config: o.trainer, ...o.supervisor });
+  const supervisor = new TrainerSupervisor({ config: withRewardTune(app, o), ...o.supervisor });
   const K = o.windowK ?? 20;
   const recent: EpisodeSummary[] = [];
   const onEpisode = (e: EpisodeSummary): void => {
@@ -94,6 +101,23 @@ export function startLearning(app: DaemonApp<RunningDaemon>, o: LearningOptions)
       inFlight--;
     });
   });
+  // A label-tuned reward version: validated on logged observations against the current reward, then swapped in.
+  supervisor.on('rewardExport', (info: RewardExportInfo) => {
+    app.log.event({ kind: 'trainer', message: `trainer fine-tuned the reward on ${info.labels} labelled episodes: ${info.version} (loss on its frames ${info.lossBefore.toFixed(3)} -> ${info.lossAfter.toFixed(3)})`, data: info });
+    inFlight++;
+    void (async () => {
+      try {
+        const candidate = rewardFromModel(await RewardModel.load(info.path));
+        const v = await offerReward({ daemon, store: app.log.store, event: (e) => app.log.event(e), candidate, modelId: info.modelId, by: 'trainer', cfg: LABEL_TUNED_REWARD_VALIDATION });
+        if (!v.ok) await candidate.dispose?.();
+      } catch (e) {
+        app.log.event({ kind: 'swap_rejected', message: `reward ${info.version} does not load: ${(e as Error).message}` });
+      } finally {
+        inFlight--;
+        publish();
+      }
+    })();
+  });
   daemon.on('episode', onEpisode);
   supervisor.start();
   publish();
@@ -109,6 +133,16 @@ export function startLearning(app: DaemonApp<RunningDaemon>, o: LearningOptions)
       publish();
     },
   };
+}
+
+/** The trainer config with reward fine-tuning filled in (see LearningOptions.rewardTune). */
+function withRewardTune(app: DaemonApp<RunningDaemon>, o: LearningOptions): OnlineTrainerConfig {
+  if (o.rewardTune === false || o.trainer.rewardTune !== undefined) return o.trainer;
+  const version = app.daemon.models().reward?.version;
+  const m = version ? app.log.store.findModel('reward', version) : null;
+  const daib = (m?.card as { hyperparameters?: { daib?: unknown } } | undefined)?.hyperparameters?.daib;
+  if (!m || !daib || !existsSync(m.path)) return o.trainer;
+  return { ...o.trainer, rewardTune: { ...DEFAULT_REWARD_TUNE, db: o.trainer.db, rewardPath: m.path, workDir: o.trainer.workDir, ...o.rewardTune } };
 }
 
 /**

@@ -93,7 +93,7 @@ async function main(): Promise<number> {
       writeStats();
     },
     onMessage: (m) => {
-      if (m.type === 'error') return;
+      if (m.type === 'error' || m.type === 'reward-export') return;
       progress = m.progress;
       if (m.type === 'progress') {
         const p = m.progress;

@@ -70,6 +70,18 @@ export const FleetConfigSchema = T.object(
   { default: {} },
 );
 
+export const LabelsConfigSchema = T.object(
+  {
+    requests: T.boolean({ default: true, description: "ask the operator to label an episode's outcome when the learned reward is unsure or disagrees with the tip pose (GET /label-requests, /status, the event stream)" }),
+    uncertainBand: T.number({ minimum: 0, maximum: 0.5, default: 0.15, description: "the final observation's reward probability counts as uncertain within this distance of practice.successThreshold" }),
+    flipSteps: T.integer({ minimum: 0, maximum: 20, default: 3, description: 'last reward probabilities compared: on both sides of the threshold while the tip stood still asks for a label (0 = off)' }),
+    stillM: T.number({ minimum: 0, maximum: 0.01, default: 0.001, description: 'tip movement (m) across those steps below which the scene counts as unchanged' }),
+    seatedToleranceM: T.number({ exclusiveMinimum: 0, maximum: 0.02, default: 0.002, description: "tip height above x* (m) up to which the connector counts as physically down; a learned outcome that disagrees asks for a label" }),
+    budget: T.number({ minimum: 0, maximum: 1, default: 0.1, description: 'fraction of judged episodes that may ask for a label (requests never exceed ceil(budget * episodes))' }),
+  },
+  { default: {} },
+);
+
 export const DaemonConfigSchema = T.object({
   api: ApiConfigSchema,
   db: T.string({ minLength: 1, description: "SQLite log file (in the file: relative to the file's directory)", cli: { flag: '--db', arg: 'FILE' } }),
@@ -98,6 +110,7 @@ export const DaemonConfigSchema = T.object({
   }),
   backend: BackendConfigSchema,
   practice: PracticeConfigSchema,
+  labels: LabelsConfigSchema,
   robotId: T.nullable(T.string({ minLength: 1, maxLength: 200 }), {
     default: null,
     description: "what identifies the robot this daemon drives (e.g. its controller's address or serial number): a second daemon for the same robot id is refused, whatever its database; null: no robot lock (the simulated cell lives inside the daemon's process)",
@@ -114,6 +127,7 @@ export type SimBackendConfig = Static<typeof SimBackendConfigSchema>;
 export type BackendConfig = Static<typeof BackendConfigSchema>;
 export type PracticeConfig = Static<typeof PracticeConfigSchema>;
 export type FleetConfig = Static<typeof FleetConfigSchema>;
+export type LabelsConfig = Static<typeof LabelsConfigSchema>;
 export type DaemonConfig = Static<typeof DaemonConfigSchema>;
 
 /**

@@ -35,6 +35,7 @@ import type { DaemonLog, ModelInputSpec, ResidualPolicy, RewardScorer, TickTrans
 import { decideSafety, EstopLatch, type EstopOrigin, type ResetResult, type SafetyDecision, type SafetyLimits } from './safety.ts';
 import { TickScheduler } from './scheduler.ts';
 import { judgeEpisode, RecentEpisodes } from './scoring.ts';
+import { LabelBudget, labelNeed, type LabelRequest, type StepEvidence } from './labels.ts';
 import { TickTiming } from './timing.ts';
 import { LeasedTakeover, MAX_LEASE_S, MAX_TELEOP_DELTA_M, TakeoverTracker, type TakeoverCommand, type TakeoverInput, type TakeoverRequest, type TakeoverStatus } from './takeover.ts';
 import type { DaemonControl, DaemonEvents, DaemonState, DaemonStatus, EpisodeSummary, PracticeRequest, PracticeRun, SwapOptions, TripRecord } from './types.ts';
@@ -84,6 +85,8 @@ interface OpenEpisode {
   /** Backend clock at the last commanded tick: the next control tick must see it advance. */
   lastClock: number;
   kind: 'practice' | 'eval';
+  /** The last few scored observations (reward probability, tip pose, x*, wrench): a label request's evidence. */
+  evidence: StepEvidence[];
 }
 
 interface Prepared {
@@ -136,6 +139,9 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
   private readonly groundTruthFn: (() => GroundTruth) | null;
   private readonly estopRequest: (() => string | null) | null;
   private tickWaiters: Array<() => void> = [];
+  private readonly labelBudget: LabelBudget;
+  /** This run's label requests not answered yet, by episode id (oldest first). */
+  private readonly openLabelRequests = new Map<number, LabelRequest>();
 
   constructor(opts: DaemonOptions) {
     super();
@@ -151,6 +157,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     this.limits = { forceLimitN: lim.forceLimitN, maxStepM: lim.maxStepM, staleSensorMaxAgeS: lim.staleSensorMaxAgeS, workspace: this.cal.workspace };
     this.actionLimits = { residualBoundM: lim.residualBoundM, maxStepM: lim.maxStepM };
     this.wrench = new WrenchCorrector(this.cal.wrench.bias);
+    this.labelBudget = new LabelBudget(this.cfg.labels.budget);
     const [w, h] = this.cal.camera.inputSize;
     this.logImage = new ImagePreprocessor({ crop: this.cal.camera.crop, width: w, height: h, channelOrder: this.cal.camera.channelOrder, lockFrameSize: true });
     if (opts.policy) this.policySlot = this.slot(opts.policy, 'policy');
@@ -359,6 +366,10 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
         faults: this.policyFaults,
       },
       reward: { version: this.rewardSlot?.model.version ?? null },
+      labels: {
+        budget: this.cfg.labels.budget, judged: this.labelBudget.judged, requested: this.labelBudget.requested, skipped: this.labelBudget.skipped,
+        open: [...this.openLabelRequests.values()].slice(-20),
+      },
       lastPose: this.lastPose,
       takeover: this.takeoverStatus(),
       extra: { ...this.extras },
@@ -471,6 +482,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     // Anything may have happened while we awaited (REST e-stop, stop request, shutdown): re-check before moving.
     if (this.episode !== ep || this.state !== 'running') return;
     if (ep.pending) this.completePending(ep, reward.prob, reward.gt, false);
+    this.noteEvidence(ep, p, reward.prob);
 
     const uH = pControl(p.obs.eePos, p.obs.goal, this.cal.gains.kp);
     // Noise goes inside the bound: what is executed as residual never exceeds it, and learning sees that same action.
@@ -537,8 +549,11 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     if (this.episode !== ep || this.state !== 'scoring') return;
     this.lastPose = p.obs.eePos;
     this.completePending(ep, r.prob, r.gt, true);
+    this.noteEvidence(ep, p, r.prob);
     const { outcome, reason } = judgeEpisode(r.prob, r.gt, this.cfg.practice);
     this.closeEpisode(ep, outcome, reason, r.prob, r.gt);
+    // Only outcomes the learned reward judged can ask for a label (ground-truth judging needs none).
+    if (r.prob !== null && !this.cfg.practice.useGroundTruthReward && (outcome === 'success' || outcome === 'failure')) this.considerLabelRequest(ep);
     this.afterEpisode();
   }
 
@@ -606,6 +621,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
       policyVersion,
       lastClock: Number.NEGATIVE_INFINITY,
       kind: run.kind,
+      evidence: [],
     };
     this.takeovers.newEpisode();
     this.setState('running');
@@ -649,6 +665,45 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     this.recent.add(summary);
     this.emit('episode', summary);
     if (this.pendingSwap) this.applySwap(this.pendingSwap.slot, 'episode-boundary');
+  }
+
+  // ---------------------------------------------------------------- operator labels (src/daemon/labels.ts)
+
+  private noteEvidence(ep: OpenEpisode, p: Prepared, prob: number | null): void {
+    if (prob === null) return;
+    ep.evidence.push({ prob, eePos: p.obs.eePos, goal: p.obs.goal, wrench: p.obs.wrench });
+    const keep = Math.max(2, this.cfg.labels.flipSteps);
+    if (ep.evidence.length > keep) ep.evidence.splice(0, ep.evidence.length - keep);
+  }
+
+  /** After an episode the learned reward judged: ask for a label if it needs one and the budget allows. Off the tick. */
+  private considerLabelRequest(ep: OpenEpisode): void {
+    const s = this.cfg.labels;
+    if (!s.requests) return;
+    const need = labelNeed(ep.evidence, this.cfg.practice.successThreshold, s);
+    if (!this.labelBudget.judge(need !== null) || !need) return;
+    const req: LabelRequest = { ...need, episodeId: ep.id, domain: ep.domain, requestedAt: Date.now() };
+    this.openLabelRequests.set(ep.id, req);
+    const h = need.heightAboveGoalM === null ? '' : `, tip ${(1000 * need.heightAboveGoalM).toFixed(1)} mm above x*`;
+    this.log.event({ kind: 'label_request', message: `label requested for episode ${ep.id} (${need.reasons.join(', ')}): reward ${need.finalProb.toFixed(2)}${h}`, data: req, episodeId: ep.id });
+    this.emit('labelRequest', req);
+    this.emitStatus();
+  }
+
+  /**
+   * An operator's label of an episode's outcome has been stored (the API stores it): recorded as a 'label' event, and
+   * the episode's open label request, if any, is answered. Returns whether it answered a request.
+   */
+  noteLabel(episodeId: number, success: boolean, by: string, note: string | null = null): { answeredRequest: boolean } {
+    const req = this.openLabelRequests.get(episodeId);
+    this.openLabelRequests.delete(episodeId);
+    this.log.event({
+      kind: 'label', episodeId,
+      message: `episode ${episodeId} labelled ${success ? 'success' : 'failure'} by ${by}${req ? ` (answers the request: ${req.reasons.join(', ')})` : ''}${note ? `: ${note}` : ''}`,
+      data: { episodeId, success, by, note, answeredRequest: req !== undefined, learnedSuccess: req?.learnedSuccess ?? null },
+    });
+    this.emitStatus();
+    return { answeredRequest: req !== undefined };
   }
 
   // ---------------------------------------------------------------- safety

@@ -25,7 +25,7 @@ import type { GroundTruth, Observation, Vec3 } from '../core/types.ts';
 import type { DaemonEvent, DaemonLog, EpisodeBegin, EpisodeFinish, ResidualPolicy, RewardScorer, TickTransition } from './interfaces.ts';
 import { Daemon } from './loop.ts';
 import { loadPolicyFile, rewardFromModel } from './models.ts';
-import { absNow, EstopFlag, type CallReply, type EstopStats, type FromControl, type LogCall, type ThreadInit, type ToControl } from './thread-protocol.ts';
+import { absNow, EstopFlag, type CallReply, type EstopStats, type FromControl, type LogCall, type NoteLabelArgs, type ThreadInit, type ToControl } from './thread-protocol.ts';
 import type { PracticeRequest } from './types.ts';
 import type { TakeoverRequest } from './takeover.ts';
 
@@ -237,6 +237,7 @@ async function init(m: ThreadInit): Promise<void> {
   d.on('episode', (summary) => post({ type: 'episode', summary }));
   d.on('fault', (message) => post({ type: 'fault', message }));
   d.on('takeover', (change) => post({ type: 'takeover', change }));
+  d.on('labelRequest', (request) => post({ type: 'labelRequest', request }));
   post({ type: 'ready', status: d.status(), notes });
 }
 
@@ -365,6 +366,10 @@ port.on('message', (m: ToControl) => {
             return d.takeover(m.arg as TakeoverRequest);
           case 'releaseTakeover':
             return d.releaseTakeover();
+          case 'noteLabel': {
+            const a = m.arg as NoteLabelArgs;
+            return d.noteLabel(a.episodeId, a.success, a.by, a.note);
+          }
           case 'timingSamples':
             return d.timingSamples();
           case 'estopStats':

@@ -11,6 +11,15 @@ import type { Calibration, DaemonConfig } from '../config/schema.ts';
 import type { DaemonEvent, EpisodeBegin, EpisodeFinish, TickTransition } from './interfaces.ts';
 import type { DaemonState, DaemonStatus, EpisodeSummary, PracticeRequest } from './types.ts';
 import type { TakeoverChange, TakeoverRequest } from './takeover.ts';
+import type { LabelRequest } from './labels.ts';
+
+/** Daemon.noteLabel's arguments, as one message. */
+export interface NoteLabelArgs {
+  episodeId: number;
+  success: boolean;
+  by: string;
+  note: string | null;
+}
 
 export interface ThreadInit {
   type: 'init';
@@ -27,12 +36,12 @@ export interface ThreadInit {
 }
 
 /** Synchronous calls: the main thread waits (bounded) for the answer; each is quick on the control thread. */
-export type CallMethod = 'status' | 'startPractice' | 'stopPractice' | 'resetEstop' | 'timingSamples' | 'estopStats' | 'takeover' | 'releaseTakeover';
+export type CallMethod = 'status' | 'startPractice' | 'stopPractice' | 'resetEstop' | 'timingSamples' | 'estopStats' | 'takeover' | 'releaseTakeover' | 'noteLabel';
 
 export type ToControl =
   | ThreadInit
   | { type: 'start' }
-  | { type: 'call'; id: number; method: CallMethod; arg?: PracticeRequest | TakeoverRequest }
+  | { type: 'call'; id: number; method: CallMethod; arg?: PracticeRequest | TakeoverRequest | NoteLabelArgs }
   | { type: 'estop'; seq: number; detail: string; origin: 'rest' | 'internal' }
   | { type: 'setStatusExtra'; name: string; value: unknown }
   | { type: 'ping'; id: number }
@@ -56,6 +65,7 @@ export type FromControl =
   | { type: 'episode'; summary: EpisodeSummary }
   | { type: 'fault'; message: string }
   | { type: 'takeover'; change: TakeoverChange }
+  | { type: 'labelRequest'; request: LabelRequest }
   | { type: 'log'; call: LogCall }
   /** oldId: the request whose policy stopped driving (0: the startup policy, null: none); equal to id: superseded. */
   | { type: 'policySwapped'; id: number; oldId: number | null; error?: string }

@@ -19,7 +19,7 @@ import type { Calibration, DaemonConfig } from '../config/schema.ts';
 import { startWorker } from '../util/worker.ts';
 import type { DaemonLog, ResidualPolicy, RewardScorer } from './interfaces.ts';
 import type { ResetResult } from './safety.ts';
-import { EstopFlag, type CallMethod, type CallReply, type EstopStats, type FromControl, type LogCall, type ToControl } from './thread-protocol.ts';
+import { EstopFlag, type CallMethod, type CallReply, type EstopStats, type FromControl, type LogCall, type NoteLabelArgs, type ToControl } from './thread-protocol.ts';
 import type { DaemonControl, DaemonEvents, DaemonState, DaemonStatus, PracticeRequest, PracticeRun, SwapOptions } from './types.ts';
 import type { TakeoverRequest } from './takeover.ts';
 
@@ -226,6 +226,12 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
     return this.call('takeover', req) as { ok: true; leaseS: number; active: boolean } | { ok: false; reason: string };
   }
 
+  noteLabel(episodeId: number, success: boolean, by: string, note: string | null = null): { answeredRequest: boolean } {
+    if (this.exited) return { answeredRequest: false };
+    const arg: NoteLabelArgs = { episodeId, success, by, note };
+    return this.call('noteLabel', arg) as { answeredRequest: boolean };
+  }
+
   releaseTakeover(): { ok: true; wasHolding: boolean } {
     if (this.exited) return { ok: true, wasHolding: false };
     return this.call('releaseTakeover') as { ok: true; wasHolding: boolean };
@@ -315,7 +321,7 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
   }
 
   /** A call the control thread answers at once (between ticks); the main thread waits for it, bounded. */
-  private call(method: CallMethod, arg?: PracticeRequest | TakeoverRequest): unknown {
+  private call(method: CallMethod, arg?: PracticeRequest | TakeoverRequest | NoteLabelArgs): unknown {
     if (this.exited) throw new Error('the control thread has ended');
     const id = ++this.callId;
     this.send(arg === undefined ? { type: 'call', id, method } : { type: 'call', id, method, arg });
@@ -361,6 +367,9 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
         break;
       case 'takeover':
         this.emit('takeover', m.change);
+        break;
+      case 'labelRequest':
+        this.emit('labelRequest', m.request);
         break;
       case 'log':
         this.onLog(m.call);

@@ -10,6 +10,9 @@ import type { Summary } from './stats.ts';
 import type { TakeoverChange, TakeoverRequest, TakeoverStatus } from './takeover.ts';
 
 export type { TakeoverChange, TakeoverRequest, TakeoverStatus };
+import type { LabelRequest } from './labels.ts';
+
+export type { LabelRequest };
 
 export type { EstopOrigin, ResetResult };
 
@@ -102,6 +105,8 @@ export interface DaemonStatus {
   timing: TimingStatus;
   policy: { version: string | null; mode: 'residual' | 'p-only'; pendingSwap: string | null; faults: number };
   reward: { version: string | null };
+  /** Label requests of this run (src/daemon/labels.ts): the budget, how many episodes were judged and asked, the open ones. */
+  labels: { budget: number; judged: number; requested: number; skipped: number; open: LabelRequest[] };
   lastPose: Vec3 | null;
   /** Operator takeover: who holds the arm now, intervention counts, the sources polled, the REST lease. */
   takeover: TakeoverStatus;
@@ -125,6 +130,8 @@ export interface DaemonEvents {
   fault: [string];
   /** An operator's takeover began or ended (also logged as a 'takeover' event). */
   takeover: [TakeoverChange];
+  /** The daemon asks the operator to label an episode's outcome (also logged as a 'label_request' event). */
+  labelRequest: [LabelRequest];
 }
 
 /** What the API, the swap manager and the learning wiring may do with a daemon: commands, status, models, events. */
@@ -143,6 +150,8 @@ export interface DaemonControl {
   /** Operator takeover over REST (a leased command) and its release. */
   takeover(req: TakeoverRequest): { ok: true; leaseS: number; active: boolean } | { ok: false; reason: string };
   releaseTakeover(): { ok: true; wasHolding: boolean };
+  /** An operator's label has been stored: log it, answer the episode's open label request. */
+  noteLabel(episodeId: number, success: boolean, by: string, note?: string | null): { answeredRequest: boolean };
   on<K extends keyof DaemonEvents>(event: K, listener: (...args: DaemonEvents[K]) => void): unknown;
   off<K extends keyof DaemonEvents>(event: K, listener: (...args: DaemonEvents[K]) => void): unknown;
 }

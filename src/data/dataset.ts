@@ -22,6 +22,7 @@ import type { Observation, RgbImage } from '../core/types.ts';
 import type { Store } from '../store/index.ts';
 import type { EpisodeKind, EpisodeRecord, TransitionRecord } from '../store/types.ts';
 import { Rng } from '../util/rng.ts';
+import { learningReward } from './labels.ts';
 
 
 /** Where a success label comes from. 'gt': ground truth (prior data, simulation); 'reward': rewardProb >= threshold. */
@@ -340,6 +341,7 @@ export function loadTransitions(store: Store, o: LoadTransitionsOptions): Transi
   const tDomain: number[] = [];
   const tEpisode: number[] = [];
   const tStep: number[] = [];
+  const tLast: boolean[] = [];
   for (const e of eps) {
     const base = obsIds.length;
     e.rows.forEach((r) => {
@@ -356,6 +358,7 @@ export function loadTransitions(store: Store, o: LoadTransitionsOptions): Transi
       // Done at the episode's last transition, whatever the row says (a daemon row of a tripped episode says so too).
       const last = !e.rows.slice(k + 1).some((x) => x.isTransition);
       tDone.push(r.done || last || !contiguous ? 1 : 0);
+      tLast.push(last);
       tDomain.push(e.domain);
       tEpisode.push(e.record.id);
       tStep.push(r.step);
@@ -369,21 +372,27 @@ export function loadTransitions(store: Store, o: LoadTransitionsOptions): Transi
   const rowIndex = new Map<number, number>();
   obsIds.forEach((id, i) => rowIndex.set(id, i));
   const action = new Float32Array(tObs.length * 3);
-  const rewardOf = new Map<number, number | null>();
+  const fieldsOf = new Map<number, { rewardProb: number | null; gtSuccess: boolean | null }>();
   const actOf = new Map<number, [number, number, number]>();
   forEachRow(store, obsIds, (t, i) => {
     if (size > 0) copyImage(t.image, size, obsImages, i * px, `${store.file}: transitions.id=${t.id}`);
     obsProprio.set(builder.build(observationOf(t)), i * pdim);
     if (t.actionResidual) {
       actOf.set(t.id, t.actionResidual);
-      let r: number | null;
-      if (rewardSource === 'gt') r = t.gtSuccess == null ? null : t.gtSuccess ? 1 : 0;
-      else if (rewardSource === 'rewardThreshold') r = t.rewardProb == null ? null : t.rewardProb >= threshold ? 1 : 0;
-      else r = t.rewardProb ?? (t.gtSuccess == null ? null : t.gtSuccess ? 1 : 0);
-      rewardOf.set(t.id, r);
+      fieldsOf.set(t.id, { rewardProb: t.rewardProb, gtSuccess: t.gtSuccess });
     }
   });
-  // Drop transitions without a reward.
+  // The reward through the one rule (learned, ground truth, operator label: data/labels.ts); drop transitions without one.
+  const labels = new Map<number, boolean | null>();
+  const labelOfEpisode = (id: number): boolean | null => {
+    if (!labels.has(id)) labels.set(id, store.episodeLabel(id)?.success ?? null);
+    return labels.get(id) ?? null;
+  };
+  const rewardOf = new Map<number, number | null>();
+  tRowId.forEach((id, j) => {
+    const f = fieldsOf.get(id);
+    rewardOf.set(id, f ? learningReward(f, { source: rewardSource, threshold, label: labelOfEpisode(tEpisode[j]!), last: tLast[j]! }) : null);
+  });
   const keep: number[] = [];
   tRowId.forEach((id, j) => {
     if (rewardOf.get(id) != null) keep.push(j);

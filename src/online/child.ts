@@ -5,9 +5,11 @@
  */
 import { setPriority } from 'node:os';
 import { OnlineTrainer, type ExportInfo, type OnlineTrainerConfig, type TrainerProgress } from './trainer.ts';
+import { RewardTuner, type RewardExportInfo } from './reward-tuner.ts';
 
 export type TrainerMessage =
   | { type: 'ready'; progress: TrainerProgress }
+  | { type: 'reward-export'; info: RewardExportInfo }
   | { type: 'progress'; progress: TrainerProgress }
   | { type: 'export'; info: ExportInfo; progress: TrainerProgress }
   | { type: 'error'; message: string };
@@ -31,12 +33,23 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 export async function runTrainerLoop(cfg: OnlineTrainerConfig, o: LoopOptions): Promise<void> {
   const t = new OnlineTrainer(cfg);
   await t.init();
+  const tuner = cfg.rewardTune ? new RewardTuner(cfg.rewardTune) : null;
+  await tuner?.init();
   o.emit({ type: 'ready', progress: t.progress() });
   let lastProgress = performance.now();
   try {
     while (!o.shouldStop()) {
       await o.beforePoll?.();
       t.poll();
+      if (tuner && tuner.poll() > 0 && tuner.due) {
+        try {
+          const info = tuner.tune();
+          if (info) o.emit({ type: 'reward-export', info });
+        } catch (e) {
+          // A failed fine-tune must not stop the policy's training: said, and retried after the next labels.
+          o.emit({ type: 'error', message: `reward fine-tune failed: ${(e as Error).message}` });
+        }
+      }
       let did = 0;
       while (t.pending > 0 && !o.shouldStop()) {
         t.update();
@@ -63,6 +76,7 @@ export async function runTrainerLoop(cfg: OnlineTrainerConfig, o: LoopOptions): 
     }
   } finally {
     t.close();
+    tuner?.close();
   }
 }
 

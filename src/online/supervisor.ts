@@ -103,6 +103,8 @@ export class TrainerSupervisor extends EventEmitter {
       } else if (m.type === 'export') {
         this.st.progress = m.progress;
         this.emit('export', m.info);
+      } else if (m.type === 'reward-export') {
+        this.emit('rewardExport', m.info);
       } else if (m.type === 'error') {
         this.st.lastError = m.message.split('\n').slice(0, 3).join(' | ');
       }

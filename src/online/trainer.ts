@@ -11,7 +11,8 @@
  *   2. Online replay: the daemon's practice transitions, read incrementally from the same SQLite file (ended episodes
  *      only, so s' is known); features computed once, without augmentation, and cached in the store (putFeatures) so
  *      a restarted trainer does not recompute them. Reward = the reward classifier's probability on the NEXT
- *      observation, which the daemon logged as rewardProb (ground truth only with reward: 'gt', an ablation).
+ *      observation, which the daemon logged as rewardProb (ground truth only with reward: 'gt', an ablation), unless an
+ *      operator labelled the episode: data/labels.ts learningReward is the one rule, re-applied when a label arrives.
  *      Operator takeovers (intervention transitions; their logged action is executed - u_H, the residual the policy
  *      should have output) go, marked, into BOTH buffers as HIL-SERL does: the online one like any practice step, and
  *      the offline/demonstration one (addDemonstrations), so that they stay in every batch's offline share too.
@@ -24,6 +25,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadTransitions, observationOf, type TransitionDataset } from '../data/dataset.ts';
+import { learningReward } from '../data/labels.ts';
 import { cardPreprocessing, DEFAULT_PROPRIO_SPEC, modelImageBytes, ProprioBuilder } from '../policy/inputs.ts';
 import { initBackend } from '../learn/backend.ts';
 import { saveOnnxModel } from '../learn/export.ts';
@@ -31,6 +33,7 @@ import { IqlAgent, type IqlConfig, type IqlFeatures, type IqlStats } from '../le
 import { gatherImages, netVariables, polyakUpdate, type Mlp } from '../learn/nets.ts';
 import { sha256Hex, type ModelCard } from '../policy/card.ts';
 import { Store } from '../store/index.ts';
+import type { RewardTunerConfig } from './reward-tuner.ts';
 import type { TransitionRecord } from '../store/types.ts';
 import { deriveSeed, Rng } from '../util/rng.ts';
 
@@ -71,6 +74,8 @@ export interface OnlineTrainerConfig {
    *  every 10 episodes: raw weights 0 7 0 19 0; 0.002: 0 0 0 9 18 18 19). 1 = raw weights. The average restarts from
    *  the current weights when the trainer restarts. */
   policyAverage: number;
+  /** Fine-tune the reward classifier on operator labels beside the policy (reward-tuner.ts); absent/null: off. */
+  rewardTune?: RewardTunerConfig | null;
 }
 
 export const DEFAULT_ONLINE: Omit<OnlineTrainerConfig, 'db' | 'offlineDb' | 'offlineDomains' | 'startCheckpoint' | 'workDir'> = {
@@ -101,6 +106,8 @@ export interface TrainerProgress {
   losses: { vLoss: number; qLoss: number; piLoss: number; qMean: number; vMean: number } | null;
   /** Mean learned reward (rewardProb) of the online transitions seen so far. */
   meanPredictedReward: number | null;
+  /** Operator labels read (each overrides its episode's rewards). */
+  labels: number;
   updatesPerSec: number | null;
   /** CPU time per update (ms, all threads of the trainer): 1000 / this = the updates/s one free core would give,
    *  a figure that does not depend on how busy the machine is. */
@@ -117,6 +124,14 @@ export interface ExportInfo {
   modelId: number;
   updates: number;
   exportedAt: number;
+}
+
+/** What an online replay row's reward was made from, so that a label arriving later can re-make it (data/labels.ts). */
+interface RewardOrigin {
+  episodeId: number;
+  rewardProb: number | null;
+  gtSuccess: boolean | null;
+  last: boolean;
 }
 
 interface Replay {
@@ -218,6 +233,13 @@ export class OnlineTrainer {
   private onFeat!: FeatureTable;
   private copies = 1;
   private lastTransitionId = 0;
+  /** Per online replay row: what its reward came from; and the rows of each episode, for labels. */
+  private origins: RewardOrigin[] = [];
+  private rowsOfEpisode = new Map<number, number[]>();
+  /** Newest operator label per episode, and the last label row read. */
+  private labels = new Map<number, boolean>();
+  private lastLabelId = 0;
+  private labelsApplied = 0;
   private seenEpisodes = new Set<number>();
   private rewardSum = 0;
   private rewardCount = 0;
@@ -341,6 +363,7 @@ export class OnlineTrainer {
    * Owes `utd` updates per new transition.
    */
   poll(): number {
+    this.pollLabels();
     const c = this.cfg;
     const filter = { kind: 'practice' as const, endedOnly: true, afterId: this.lastTransitionId, ...(c.onlineDomains.length ? { domain: c.onlineDomains } : {}) };
     const ids = this.reader.transitionIds(filter);
@@ -414,12 +437,21 @@ export class OnlineTrainer {
     rows.forEach((r, i) => prop.set(builder.build(observationOf(r)), i * PD));
     const keep: number[] = [];
     const rewards: number[] = [];
+    const origins: RewardOrigin[] = [];
+    // Each episode's last transition (the last of its rows that carries an action).
+    const lastRow = new Map<number, number>();
+    rows.forEach((r, i) => {
+      if (r.actionResidual) lastRow.set(r.episodeId, i);
+    });
     rows.forEach((r, i) => {
       if (!r.actionResidual) return;
-      const rw = c.reward === 'gt' ? (r.gtSuccess == null ? null : r.gtSuccess ? 1 : 0) : r.rewardProb ?? (r.gtSuccess == null ? null : r.gtSuccess ? 1 : 0);
+      const last = lastRow.get(r.episodeId) === i;
+      const origin: RewardOrigin = { episodeId: r.episodeId, rewardProb: r.rewardProb, gtSuccess: r.gtSuccess, last };
+      const rw = this.rewardOf(origin);
       if (rw === null) return;
       keep.push(i);
       rewards.push(rw);
+      origins.push(origin);
       if (r.rewardProb != null) {
         this.rewardSum += r.rewardProb;
         this.rewardCount++;
@@ -441,6 +473,12 @@ export class OnlineTrainer {
       add.intervention[j] = r.intervention ? 1 : 0;
       this.onlineInterventions += add.intervention[j];
     });
+    origins.forEach((o, j) => {
+      const l = this.rowsOfEpisode.get(o.episodeId) ?? [];
+      l.push(this.online.n + j);
+      this.rowsOfEpisode.set(o.episodeId, l);
+    });
+    this.origins.push(...origins);
     this.online = appendReplay(this.online, add);
     this.addDemonstrations(add);
     this.owed = Math.min(c.maxOwed, this.owed + m * c.utd);
@@ -482,6 +520,40 @@ export class OnlineTrainer {
     });
     this.offline = appendReplay(this.offline, demo);
     this.demonstrations += n;
+  }
+
+  /** The reward of an online row through the one rule (data/labels.ts), with its episode's newest label. */
+  private rewardOf(o: RewardOrigin): number | null {
+    return learningReward(o, { source: this.cfg.reward, label: this.labels.get(o.episodeId) ?? null, last: o.last });
+  }
+
+  /**
+   * Reads operator labels added since the last poll (the newest per episode wins) and re-makes the rewards of the
+   * rows already in the online replay for those episodes; episodes not read yet get theirs when they are.
+   */
+  pollLabels(): number {
+    const fresh = this.reader.labelsAfter(this.lastLabelId);
+    if (fresh.length === 0) return 0;
+    this.lastLabelId = fresh[fresh.length - 1]!.id;
+    const touched = new Set<number>();
+    for (const l of fresh) {
+      this.labels.set(l.episodeId, l.success);
+      touched.add(l.episodeId);
+    }
+    for (const ep of touched) {
+      for (const row of this.rowsOfEpisode.get(ep) ?? []) {
+        const rw = this.rewardOf(this.origins[row]!);
+        // A row kept once had a reward, and a label never takes one away (it only sets 0 or 1).
+        if (rw !== null) this.online.reward[row] = rw;
+      }
+    }
+    this.labelsApplied += fresh.length;
+    return fresh.length;
+  }
+
+  /** The reward each online replay row now carries, with its episode (tests, the label experiment). */
+  onlineRewards(): Array<{ episodeId: number; reward: number }> {
+    return this.origins.map((o, i) => ({ episodeId: o.episodeId, reward: this.online.reward[i]! }));
   }
 
   /** Updates owed and possible now. */
@@ -595,6 +667,7 @@ export class OnlineTrainer {
       owed: Math.floor(this.owed),
       losses: l ? { vLoss: l.vLoss, qLoss: l.qLoss, piLoss: l.piLoss, qMean: l.qMean, vMean: l.vMean } : null,
       meanPredictedReward: this.rewardCount ? this.rewardSum / this.rewardCount : null,
+      labels: this.labelsApplied,
       updatesPerSec: this.ups,
       cpuMsPerUpdate: this.cpuMsPerUpdate,
       ...(this.agent ? { engine: this.agent.backend } : {}),

@@ -124,9 +124,22 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE transitions ADD COLUMN intervention INTEGER NOT NULL DEFAULT 0 CHECK (intervention IN (0, 1));
   ALTER TABLE transitions ADD COLUMN intervention_source TEXT;
   `,
+  // 3: operator labels of episode outcomes (issue 13). Several labels per episode may exist (a corrected label is a new
+  // row): the newest one counts. A label overrides the learned reward of its episode's transitions for learning.
+  `
+  CREATE TABLE episode_labels (
+    id         INTEGER PRIMARY KEY,
+    episode_id INTEGER NOT NULL REFERENCES episodes(id),
+    success    INTEGER NOT NULL CHECK (success IN (0, 1)),
+    note       TEXT,
+    by_whom    TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE INDEX episode_labels_episode ON episode_labels(episode_id, id);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** Tables a database at SCHEMA_VERSION must have. */
-export const OUR_TABLES: readonly string[] = ['sessions', 'episodes', 'transitions', 'features', 'models', 'model_activations', 'events'];
+export const OUR_TABLES: readonly string[] = ['sessions', 'episodes', 'transitions', 'features', 'models', 'model_activations', 'events', 'episode_labels'];

@@ -16,7 +16,7 @@ import { type Db, type OpenOptions, openReadOnly, openWritable } from './open.ts
 import { END_EPISODE_SQL, INSERT_TRANSITION_SQL, TRANSITION_COLS, TRANSITION_COLS_NO_IMAGE, TRANSITION_COLS_V1_NO_IMAGE, UPDATE_REWARD_SQL, type TransitionRow, endParams, rewardParams, transitionFromRow, transitionParams } from './rows.ts';
 import { SCHEMA_VERSION } from './schema.ts';
 import type {
-  ActivationAction, ActivationRecord, DatasetDigest, EpisodeEnd, EpisodeKind, EpisodeOutcome, EpisodeRecord, EpisodeStart,
+  ActivationAction, ActivationRecord, DatasetDigest, EpisodeEnd, EpisodeLabelInput, EpisodeLabelRecord, EpisodeKind, EpisodeOutcome, EpisodeRecord, EpisodeStart,
   EventInput, EventRecord, ModelKind, ModelRecord, ModelRegistration, RewardUpdate, SessionRecord, SessionStart,
   TransitionFilter, TransitionInput, TransitionRecord,
 } from './types.ts';
@@ -97,6 +97,9 @@ function requireString(v: unknown, where: string): string {
   if (typeof v !== 'string' || v.length === 0) throw new TypeError(`${where} must be a non-empty string, got ${JSON.stringify(v)}`);
   return v;
 }
+
+interface LabelRow { id: number; episode_id: number; success: number; note: string | null; by_whom: string; created_at: number }
+const labelFromRow = (r: LabelRow): EpisodeLabelRecord => ({ id: r.id, episodeId: r.episode_id, success: r.success === 1, note: r.note, by: r.by_whom, createdAt: r.created_at });
 
 interface SessionRow { id: number; robot: string; backend: string; config_json: string; calibration_json: string; note: string | null; started_at: number; ended_at: number | null; episode_count: number }
 interface EpisodeRow {
@@ -490,6 +493,30 @@ export class Store {
     const sql = `SELECT a.*, m.version FROM model_activations a LEFT JOIN models m ON m.id = a.model_id ${kind === undefined ? '' : 'WHERE a.kind = @kind'} ORDER BY a.id DESC LIMIT @limit`;
     const rows = this.stmt(sql).all(kind === undefined ? { limit } : { kind, limit }) as ActivationRow[];
     return rows.map((r) => ({ id: r.id, kind: r.kind, modelId: r.model_id, version: r.version, action: r.action, reason: r.reason, by: r.by_whom, activatedAt: r.activated_at }));
+  }
+
+  // ---------------------------------------------------------------- labels (operator-labelled episode outcomes)
+
+  /** Records an operator's label of an episode's outcome; the newest label of an episode counts. Returns the record. */
+  labelEpisode(l: EpisodeLabelInput): EpisodeLabelRecord {
+    requireString(l.by, 'label.by');
+    if (typeof l.success !== 'boolean') throw new TypeError(`label.success must be a boolean, got ${JSON.stringify(l.success)}`);
+    if (!this.stmt(`SELECT 1 FROM episodes WHERE id = ?`).get(l.episodeId)) throw new Error(this.where(`cannot label: no episode ${l.episodeId}`));
+    const at = l.createdAt ?? Date.now();
+    const r = this.stmt(`INSERT INTO episode_labels (episode_id, success, note, by_whom, created_at) VALUES (?, ?, ?, ?, ?)`)
+      .run(l.episodeId, l.success ? 1 : 0, l.note ?? null, l.by, at);
+    return { id: Number(r.lastInsertRowid), episodeId: l.episodeId, success: l.success, note: l.note ?? null, by: l.by, createdAt: at };
+  }
+
+  /** The label that counts for an episode (its newest), or null. */
+  episodeLabel(episodeId: number): EpisodeLabelRecord | null {
+    const r = this.stmt(`SELECT * FROM episode_labels WHERE episode_id = ? ORDER BY id DESC LIMIT 1`).get(episodeId) as LabelRow | undefined;
+    return r ? labelFromRow(r) : null;
+  }
+
+  /** Labels with id > afterId, ascending (incremental reads by the trainer: a later row overrides an earlier one). */
+  labelsAfter(afterId = 0, limit = 10_000): EpisodeLabelRecord[] {
+    return (this.stmt(`SELECT * FROM episode_labels WHERE id > ? ORDER BY id LIMIT ?`).all(afterId, limit) as LabelRow[]).map(labelFromRow);
   }
 
   // ---------------------------------------------------------------- events

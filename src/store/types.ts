@@ -207,3 +207,22 @@ export interface DatasetDigest {
   /** sha256 over the selected episodes' and transitions' stored columns, in id order (hex). */
   sha256: string;
 }
+
+/** An operator's label of an episode's outcome (issue 13). The newest label of an episode counts. */
+export interface EpisodeLabelInput {
+  episodeId: number;
+  success: boolean;
+  note?: string | null;
+  /** Who labelled: 'api' (REST), 'simulated-operator' (experiments), ... */
+  by: string;
+  createdAt?: number;
+}
+
+export interface EpisodeLabelRecord {
+  id: number;
+  episodeId: number;
+  success: boolean;
+  note: string | null;
+  by: string;
+  createdAt: number;
+}

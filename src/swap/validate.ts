@@ -54,7 +54,8 @@ export function probeSet(store: Store, n: number): Observation[] {
 }
 
 /** The model's own inputs for one observation, by the one input pipeline (a copy: safe to keep). */
-export function inputsFor(policy: ResidualPolicy, obs: Observation): ModelInput {
+/** A model's inputs for a logged observation, built as its card asks (a policy or a reward model). */
+export function inputsFor(policy: Pick<ResidualPolicy, 'input' | 'version'>, obs: Observation): ModelInput {
   const x = new ModelInputs(policy.input, policy.version).build(obs);
   return { image: x.image && Float32Array.from(x.image), proprio: x.proprio && Float32Array.from(x.proprio) };
 }

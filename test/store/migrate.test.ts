@@ -70,6 +70,23 @@ test('an older log is migrated when opened for writing; its rows survive; reopen
   assert.equal(version(file), N + 1);
 });
 
+test('a log of the first schema (version 1) is brought to the schema of this build, operator labels included', () => {
+  const file = join(dir, 'first.db');
+  const s1 = Store.open(file, { migrations: MIGRATIONS.slice(0, 1) });
+  const sid = s1.openSession({ robot: 'r', backend: 'sim', config: {}, calibration: {} });
+  const eid = s1.beginEpisode({ sessionId: sid, kind: 'practice', domain: 'usb' });
+  s1.endEpisode(eid, { outcome: 'failure' });
+  s1.close();
+  assert.equal(version(file), 1);
+  const s = Store.open(file);
+  assert.equal(version(file), N);
+  assert.equal(s.episodeLabel(eid), null);
+  s.labelEpisode({ episodeId: eid, success: true, by: 'test' });
+  assert.equal(s.episodeLabel(eid)?.success, true);
+  assert.throws(() => s.labelEpisode({ episodeId: 999, success: true, by: 'test' }), /no episode 999/);
+  s.close();
+});
+
 test('a file of ours at version 0 (created, never migrated) is brought to the current schema', () => {
   const file = join(dir, 'v0.db');
   const db = new Database(file);

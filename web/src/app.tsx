@@ -5,6 +5,7 @@ import { LiveModel } from './live.ts';
 import { ActionsCard, CameraCard, PracticeCard, RewardCard, SafetyCard, TimingCard, WrenchCard } from './panels-live.tsx';
 import { EventsCard, LearningCard, PolicyCard, SessionsCard } from './panels-log.tsx';
 import { ReplayCard } from './panels-replay.tsx';
+import { LabelsCard } from './panels-labels.tsx';
 
 function useBox<T>(b: Box<T>): T {
   const [v, setV] = useState(b.value);
@@ -144,6 +145,7 @@ export function App() {
         <RewardCard steps={m.steps} last={m.lastEpisode} />
         <ActionsCard steps={m.steps} />
         <LearningCard s={s} tick={m.episodeTick} losses={m.losses} />
+        <LabelsCard s={s} />
         <TimingCard s={s} history={m.timing} />
         <SessionsCard tick={m.episodeTick} />
         <PolicyCard s={s} tick={m.episodeTick} />

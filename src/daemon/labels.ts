@@ -1,0 +1,104 @@
+/**
+ * Asking the operator for labels (issue 13): after each episode the learned reward judged, decide whether its outcome
+ * is worth a person's look, within a budget. A label is requested only when
+ *   - the reward classifier is unsure: the final observation's probability lies within `uncertainBand` of the success
+ *     threshold ('uncertain'), or its last `flipSteps` probabilities fall on both sides of the threshold while the tip
+ *     moved less than `stillM` between them, i.e. the classifier changed its mind about a scene that did not change
+ *     ('flip-flop');
+ *   - or the learned outcome and the physical evidence disagree ('physical-disagreement'): the tip's height above the
+ *     calibrated socket x* at the end says the connector went down to its seated height (within `seatedToleranceM`)
+ *     while the classifier says failure, or that it never went down while the classifier says success. The pose and
+ *     x* are what any robot backend delivers; no simulator ground truth is used here.
+ * Budget: requests never exceed ceil(budget * judged episodes) at any moment (so one request is possible at once,
+ * the next after 1/budget episodes, ...). A request that does not fit is recorded as skipped (counted, not asked).
+ */
+import type { Vec3, Wrench } from '../core/types.ts';
+
+export interface LabelRequestSettings {
+  /** Ask for labels at all. */
+  requests: boolean;
+  /** Half-width of the band around the success threshold in which the final probability counts as uncertain. */
+  uncertainBand: number;
+  /** Last probabilities compared for a flip-flop (0 = off). */
+  flipSteps: number;
+  /** Tip movement (m) below which the scene counts as unchanged across those steps. */
+  stillM: number;
+  /** Tip height above x* (m) up to which the connector counts as physically down (seated height). */
+  seatedToleranceM: number;
+  /** Fraction of judged episodes that may raise a request. */
+  budget: number;
+}
+
+/** One observation's evidence, kept per episode (newest last, a few steps). */
+export interface StepEvidence {
+  /** The classifier's probability on this observation. */
+  prob: number;
+  eePos: Vec3;
+  goal: Vec3;
+  wrench: Wrench;
+}
+
+export type LabelRequestReason = 'uncertain' | 'flip-flop' | 'physical-disagreement';
+
+export interface LabelNeed {
+  reasons: LabelRequestReason[];
+  finalProb: number;
+  learnedSuccess: boolean;
+  /** Tip height above x* at the end (m); null without steps. */
+  heightAboveGoalM: number | null;
+  physicallyDown: boolean | null;
+  /** Force along z at the end (N, bias-corrected): reported for the operator, not judged on. */
+  forceZN: number | null;
+  recentProbs: number[];
+}
+
+export interface LabelRequest extends LabelNeed {
+  episodeId: number;
+  domain: string;
+  requestedAt: number;
+}
+
+/** Whether an episode's outcome needs a label, from its last steps' evidence (newest last); null when it does not. */
+export function labelNeed(steps: readonly StepEvidence[], threshold: number, s: LabelRequestSettings): LabelNeed | null {
+  const last = steps[steps.length - 1];
+  if (!last) return null;
+  const reasons: LabelRequestReason[] = [];
+  const learnedSuccess = last.prob >= threshold;
+  if (Math.abs(last.prob - threshold) < s.uncertainBand) reasons.push('uncertain');
+  if (s.flipSteps >= 2 && steps.length >= s.flipSteps) {
+    const w = steps.slice(-s.flipSteps);
+    const sides = new Set(w.map((x) => x.prob >= threshold));
+    const z = w.map((x) => x.eePos);
+    const moved = Math.max(...z.map((p) => Math.hypot(p[0] - z[0]![0], p[1] - z[0]![1], p[2] - z[0]![2])));
+    if (sides.size === 2 && moved < s.stillM) reasons.push('flip-flop');
+  }
+  const height = last.eePos[2] - last.goal[2];
+  const down = Number.isFinite(height) ? height <= s.seatedToleranceM : null;
+  if (down !== null && down !== learnedSuccess) reasons.push('physical-disagreement');
+  if (reasons.length === 0) return null;
+  return {
+    reasons, finalProb: last.prob, learnedSuccess, heightAboveGoalM: Number.isFinite(height) ? height : null, physicallyDown: down,
+    forceZN: Number.isFinite(last.wrench[2]) ? last.wrench[2] : null, recentProbs: steps.map((x) => x.prob),
+  };
+}
+
+/** The request budget: requests <= ceil(budget * judged) at every moment. */
+export class LabelBudget {
+  judged = 0;
+  requested = 0;
+  skipped = 0;
+
+  constructor(private readonly fraction: number) {}
+
+  /** Counts a judged episode; then, if `wanted`, whether a request fits the budget (and counts it). */
+  judge(wanted: boolean): boolean {
+    this.judged++;
+    if (!wanted) return false;
+    if (this.requested + 1 <= Math.ceil(this.fraction * this.judged - 1e-9)) {
+      this.requested++;
+      return true;
+    }
+    this.skipped++;
+    return false;
+  }
+}
