@@ -346,8 +346,9 @@ export class Store {
   importRawTransitions(rows: readonly RawRow[]): number[] {
     const ins = this.stmt(INSERT_TRANSITION_SQL);
     const cols = ['episode_id', 'step', 'image_width', 'image_height', 'image_format', 'image_codec', 'image', 'wrench', 'ee_pos', 'ee_quat', 'goal',
-      'action_p', 'action_residual', 'action_executed', 'reward_prob', 'gt_success', 'done', 'tick_time', 'image_stamp', 'wrench_stamp', 'policy_version', 'wall_time'];
-    return this.db.transaction(() => rows.map((r) => Number(ins.run(Object.fromEntries(cols.map((c) => [c, r[c] ?? null]))).lastInsertRowid)))();
+      'action_p', 'action_residual', 'action_executed', 'reward_prob', 'gt_success', 'done', 'tick_time', 'image_stamp', 'wrench_stamp', 'policy_version', 'wall_time', 'intervention_source'];
+    // intervention is NOT NULL: rows shipped before the takeover migration carry none.
+    return this.db.transaction(() => rows.map((r) => Number(ins.run({ ...Object.fromEntries(cols.map((c) => [c, r[c] ?? null])), intervention: r.intervention ?? 0 }).lastInsertRowid)))();
   }
 
   /** Ids of the matching transitions, ascending (= logging order; within an episode, step order). */

@@ -57,6 +57,10 @@ export const PG_MIGRATIONS: readonly string[] = [
     PRIMARY KEY (model_id, robot_id)
   );
   `,
+  // 2: operator takeovers (the local schema's migration 2): which steps an operator drove, and who.
+  `
+  ALTER TABLE fleet_transitions ADD COLUMN intervention smallint NOT NULL DEFAULT 0, ADD COLUMN intervention_source text;
+  `,
 ];
 
 export const NOTIFY_CHANNEL = 'fleet_models';
@@ -68,7 +72,7 @@ const TRANSITION_COLS = [
   ['action_residual', 'action_residual', 'bytea'], ['action_executed', 'action_executed', 'bytea'], ['reward_prob', 'reward_prob', 'double precision'],
   ['gt_success', 'gt_success', 'smallint'], ['done', 'done', 'smallint'], ['tick_time', 'tick_time', 'double precision'],
   ['image_stamp', 'image_stamp', 'double precision'], ['wrench_stamp', 'wrench_stamp', 'double precision'], ['policy_version', 'policy_version', 'text'],
-  ['wall_time', 'wall_time', 'bigint'],
+  ['wall_time', 'wall_time', 'bigint'], ['intervention', 'intervention', 'smallint'], ['intervention_source', 'intervention_source', 'text'],
 ] as const;
 const EPISODE_COLS = [
   ['session_id', 'session_local_id', 'bigint'], ['kind', 'kind', 'text'], ['domain', 'domain', 'text'], ['scenario', 'scenario', 'text'], ['seed', 'seed', 'bigint'],
