@@ -27,6 +27,7 @@ const KNOWN = {
   connectors: 'value', episodes: 'value', 'eval-every': 'value', 'sync-every': 'value', trials: 'value', 'goal-error-mm': 'value', checkpoint: 'value', policy: 'value',
   reward: 'value', 'offline-db': 'value', split: 'value', out: 'value', seed: 'value', 'episode-steps': 'value', noise: 'value', utd: 'value',
   'online-fraction': 'value', 'batch-size': 'value', 'robust-mm': 'value', 'no-baselines': 'flag', 'baselines-only': 'flag', ablation: 'value', 'export-every': 'value', 'trainer-wait-s': 'value', merge: 'value', help: 'flag',
+  'warmup-updates': 'value', 'actor-lr': 'value',
 } as const;
 
 /**
@@ -120,6 +121,8 @@ export async function main(argv: string[]): Promise<number> {
         onlineFraction: numArg(args, 'online-fraction', EXPERIMENT_DEFAULTS.onlineFraction, 0, 1),
         batchSize: intArg(args, 'batch-size', 256, 2, 4096),
         exportEvery: intArg(args, 'export-every', 0, 0, 1e6),
+        warmupUpdates: intArg(args, 'warmup-updates', 0, 0, 1e6),
+        ...(args.has('actor-lr') ? { actorLr: numArg(args, 'actor-lr', 3e-4, 1e-7, 0.1) } : {}),
       },
       robustMm: numArg(args, 'robust-mm', 1, 0, 20),
       trainerWaitS: numArg(args, 'trainer-wait-s', 600, 0, 86400),

@@ -175,6 +175,8 @@ export interface IqlBatch {
   domain?: Int32Array;
   /** Random-shift augmentation (offline data: true; online data: false). Default true. */
   augment?: boolean;
+  /** false: update the critics (Q, V) only and leave the policy untouched (the online trainer's warm-up). Default true. */
+  trainActor?: boolean;
 }
 
 export interface IqlStats {
@@ -341,6 +343,7 @@ export class IqlAgent {
     const imageMode = this.reps !== null && !this.encodersFrozen;
     if (imageMode && (!batch.images || !batch.nextImages)) throw new Error("IQL batch: fields 'images' and 'nextImages' are required while encoders train");
     const augment = batch.augment ?? true;
+    const trainActor = batch.trainActor ?? true;
     const step = this.step;
     const out = tf.tidy(() => {
       // Inputs.
@@ -384,16 +387,16 @@ export class IqlAgent {
       const adv = tf.sub(qTarget, vOld);
       const weights = tf.minimum(tf.exp(tf.mul(c.temperature, adv)), c.advClip);
 
-      // 1. Policy: advantage-weighted regression (+ DAIB).
+      // 1. Policy: advantage-weighted regression (+ DAIB); skipped in a critic-only update (logged as NaN).
       let auxLog: tf.Tensor[] = [];
-      const piLoss = this.optimizers.pi.minimize(() => {
+      const piLoss = trainActor ? this.optimizers.pi.minimize(() => {
         const f = trainFeat('pi');
         const mean = tf.tanh(this.pi.apply(this.withProprio(f.z, p)));
         const logStd = tf.clipByValue(this.logStd, c.logStdMin, c.logStdMax);
         const logp = gaussianLogProb(act, mean, logStd);
         auxLog = [tf.keep(f.domainCe), tf.keep(f.kl)];
         return tf.add<tf.Scalar>(tf.neg(tf.mean(tf.mul(tf.squeeze(weights, [1]), logp))), f.aux);
-      }, true, this.vars('pi')) as tf.Scalar;
+      }, true, this.vars('pi')) as tf.Scalar : tf.scalar(NaN);
 
       // 2. Value: expectile regression towards the target critics (+ DAIB).
       let vMean: tf.Tensor = tf.scalar(0);
@@ -435,7 +438,7 @@ export class IqlAgent {
       step: this.step, vLoss: v[0] ?? NaN, qLoss: v[1] ?? NaN, piLoss: v[2] ?? NaN, vMean: v[3] ?? NaN, qMean: v[4] ?? NaN,
       qMax: v[5] ?? NaN, advMean: v[6] ?? NaN, weightMean: v[7] ?? NaN, logStdMean: v[8] ?? NaN, domainCe: v[9] ?? NaN, kl: v[10] ?? NaN,
     };
-    if (!Number.isFinite(s.vLoss) || !Number.isFinite(s.qLoss) || !Number.isFinite(s.piLoss)) {
+    if (!Number.isFinite(s.vLoss) || !Number.isFinite(s.qLoss) || (trainActor && !Number.isFinite(s.piLoss))) {
       throw new Error(`IQL: non-finite loss at step ${this.step} (v ${s.vLoss}, q ${s.qLoss}, pi ${s.piLoss})`);
     }
     return s;

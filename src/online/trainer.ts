@@ -68,6 +68,13 @@ export interface OnlineTrainerConfig {
    *  every 10 episodes: raw weights 0 7 0 19 0; 0.002: 0 0 0 9 18 18 19). 1 = raw weights. The average restarts from
    *  the current weights when the trainer restarts. */
   policyAverage: number;
+  /** Warm-up at the switch from offline to online: the first N updates train the critics (Q, V) only, so the policy
+   *  (and every export) stays the offline one until the critics have adapted to the practice data and its learned
+   *  reward; 0 = none. Not repeated when the trainer resumes from its own checkpoint. */
+  warmupUpdates: number;
+  /** Adam learning rate of the policy head online; null = the checkpoint's (3e-4). A lower one is VRL3's
+   *  conservative start. */
+  actorLr: number | null;
 }
 
 export const DEFAULT_ONLINE: Omit<OnlineTrainerConfig, 'db' | 'offlineDb' | 'offlineDomains' | 'startCheckpoint' | 'workDir'> = {
@@ -83,6 +90,8 @@ export const DEFAULT_ONLINE: Omit<OnlineTrainerConfig, 'db' | 'offlineDb' | 'off
   maxOwed: 5000,
   exportName: 'policy-iql-online',
   policyAverage: 0.002,
+  warmupUpdates: 0,
+  actorLr: null,
 };
 
 export interface TrainerProgress {
@@ -99,6 +108,8 @@ export interface TrainerProgress {
   updatesPerSec: number | null;
   exports: number;
   lastExport: { version: string; path: string; modelId: number } | null;
+  /** Critic-only warm-up updates still to come (the policy is the offline one until 0). */
+  warmupLeft: number;
 }
 
 export interface ExportInfo {
@@ -204,6 +215,7 @@ export class OnlineTrainer {
   private offFeat!: FeatureTable;
   private onFeat!: FeatureTable;
   private copies = 1;
+  private warmupLeft = 0;
   private lastTransitionId = 0;
   private seenEpisodes = new Set<number>();
   private rewardSum = 0;
@@ -229,6 +241,8 @@ export class OnlineTrainer {
     if (!Number.isInteger(cfg.batchSize) || cfg.batchSize < 2) throw new Error(`online trainer: field 'batchSize' must be an integer >= 2`);
     if (!Number.isInteger(cfg.offlineAugmentCopies) || cfg.offlineAugmentCopies < 1) throw new Error(`online trainer: field 'offlineAugmentCopies' must be an integer >= 1`);
     if (!(cfg.policyAverage > 0 && cfg.policyAverage <= 1)) throw new Error(`online trainer: field 'policyAverage' must be in (0, 1], got ${cfg.policyAverage}`);
+    if (!Number.isInteger(cfg.warmupUpdates) || cfg.warmupUpdates < 0) throw new Error(`online trainer: field 'warmupUpdates' must be an integer >= 0, got ${cfg.warmupUpdates}`);
+    if (cfg.actorLr !== null && !(cfg.actorLr > 0 && cfg.actorLr < 1)) throw new Error(`online trainer: field 'actorLr' must be in (0, 1) or null, got ${cfg.actorLr}`);
     this.cfg = cfg;
     this.rng = new Rng(deriveSeed(cfg.seed, 'online-trainer'));
   }
@@ -240,9 +254,11 @@ export class OnlineTrainer {
     const own = join(c.workDir, 'checkpoints');
     const from = existsSync(join(own, 'latest.json')) ? own : c.startCheckpoint;
     const config = checkpointConfig(from);
-    this.agent = new IqlAgent(config);
+    this.agent = new IqlAgent(c.actorLr === null ? config : { ...config, actorLr: c.actorLr });
     await this.agent.loadCheckpoint(from);
     this.agent.freezeEncoders();
+    // A restart from this trainer's own checkpoint has adapted critics already.
+    this.warmupLeft = from === own ? 0 : c.warmupUpdates;
     if (c.policyAverage < 1) this.piAvg = this.agent.clonePolicyHead('pi_avg');
     const shape = config.daib?.encoder.inputShape;
     if (!shape) throw new Error(`${from}: checkpoint config has no encoder input shape`);
@@ -470,8 +486,10 @@ export class OnlineTrainer {
       };
       return { pi: cat(on.pi, of.pi), q: cat(on.q, of.q), v: cat(on.v, of.v) };
     };
-    const stats = this.agent.update({ size: B, features: feats(rowsS), nextFeatures: feats(rowsN), proprio, nextProprio, action, reward, done, augment: false });
-    if (this.piAvg) polyakUpdate(this.piAvg, this.agent.pi, c.policyAverage);
+    const warm = this.warmupLeft > 0;
+    const stats = this.agent.update({ size: B, features: feats(rowsS), nextFeatures: feats(rowsN), proprio, nextProprio, action, reward, done, augment: false, trainActor: !warm });
+    if (warm) this.warmupLeft--;
+    else if (this.piAvg) polyakUpdate(this.piAvg, this.agent.pi, c.policyAverage);
     this.last = stats;
     this.updates++;
     this.sinceExport++;
@@ -529,6 +547,7 @@ export class OnlineTrainer {
       updatesPerSec: this.ups,
       exports: this.exports,
       lastExport: this.lastExport,
+      warmupLeft: this.warmupLeft,
     };
   }
 
