@@ -192,6 +192,11 @@ export function checkDaemonConfig(file: string, overrides: ConfigOverrides = {})
   cfg.modelsDir = overrides.modelsDir !== undefined ? resolve(overrides.modelsDir) : abs(cfg.modelsDir);
   cfg.calibrationDir = overrides.calibrationDir !== undefined ? resolve(overrides.calibrationDir) : abs(cfg.calibrationDir);
   if (typeof cfg.lockDir === 'string') cfg.lockDir = abs(cfg.lockDir);
+  const l = cfg.learning;
+  const path = (flag: string | null | undefined, file: string | null): string | null => (flag !== undefined ? (flag === null ? null : resolve(flag)) : file === null ? null : abs(file));
+  l.checkpoint = path(overrides.learningCheckpoint, l.checkpoint);
+  l.offlineDb = path(overrides.offlineDb, l.offlineDb);
+  l.workDir = path(overrides.learningWorkDir, l.workDir) as string;
   return { config: cfg, errors: [] };
 }
 

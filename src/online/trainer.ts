@@ -28,6 +28,7 @@ import { IqlAgent, type IqlConfig, type IqlFeatures, type IqlStats } from '../le
 import { gatherImages, netVariables, polyakUpdate, type Mlp } from '../learn/nets.ts';
 import { sha256Hex, type ModelCard } from '../policy/card.ts';
 import { Store } from '../store/index.ts';
+import { LEARNING_DEFAULTS } from '../config/schema.ts';
 import type { TransitionRecord } from '../store/types.ts';
 import { deriveSeed, Rng } from '../util/rng.ts';
 
@@ -44,7 +45,7 @@ export interface OnlineTrainerConfig {
   startCheckpoint: string;
   /** This trainer's own checkpoints (resume after a crash); exports go to `<workDir>/models/`. */
   workDir: string;
-  /** Fraction of each batch from online data: 0.25 in the research, 0.5 = RLPD. */
+  /** Fraction of each batch from online data: 0.25 in the research, 0.5 = RLPD (the default, src/config/schema.ts). */
   onlineFraction: number;
   batchSize: number;
   /** Updates per new environment step (transition). */
@@ -77,21 +78,23 @@ export interface OnlineTrainerConfig {
   actorLr: number | null;
 }
 
+/** The trainer settings a config's learning section declares (src/config/schema.ts): the daemon's and the experiment's. */
+export type TrainerSettings = Pick<OnlineTrainerConfig, 'onlineFraction' | 'utd' | 'batchSize' | 'policyAverage' | 'warmupUpdates' | 'actorLr' | 'exportEvery'>;
+
+export function trainerSettings(l: TrainerSettings): TrainerSettings {
+  return { onlineFraction: l.onlineFraction, utd: l.utd, batchSize: l.batchSize, policyAverage: l.policyAverage, warmupUpdates: l.warmupUpdates, actorLr: l.actorLr, exportEvery: l.exportEvery };
+}
+
+/** Defaults of everything but the paths: the declared learning settings plus what only the trainer knows. */
 export const DEFAULT_ONLINE: Omit<OnlineTrainerConfig, 'db' | 'offlineDb' | 'offlineDomains' | 'startCheckpoint' | 'workDir'> = {
+  ...trainerSettings(LEARNING_DEFAULTS),
   onlineDomains: [],
-  onlineFraction: 0.25,
-  batchSize: 256,
-  utd: 1,
-  exportEvery: 0,
   offlineAugmentCopies: 2,
   reward: 'rewardProb',
   minOnline: 1,
   seed: 0,
   maxOwed: 5000,
   exportName: 'policy-iql-online',
-  policyAverage: 0.002,
-  warmupUpdates: 0,
-  actorLr: null,
 };
 
 export interface TrainerProgress {
