@@ -523,7 +523,8 @@ export class OnlineTrainer {
     const { card, bytes } = exportPolicyOnnx(this.agent, path, c.exportName, version, {
       training: { connectors: [...c.offlineDomains, ...c.onlineDomains], heldOut: [], episodes: this.seenEpisodes.size, transitions: this.online.n + this.offline.n, database: null, updates: this.agent.step, seed: c.seed },
       hyperparameters: { iql: this.agent.config, encoderMethod: this.agent.config.daib?.method ?? null, online: { ...c }, startCheckpoint: c.startCheckpoint, onlineTransitions: this.online.n, offlineTransitions: this.offline.n, onlineUpdates: this.updates },
-      metrics: this.last ? { vLoss: this.last.vLoss, qLoss: this.last.qLoss, piLoss: this.last.piLoss } : {},
+      // A critic-only (warm-up) update has no policy loss: the card keeps finite numbers only.
+      metrics: this.last ? Object.fromEntries(Object.entries({ vLoss: this.last.vLoss, qLoss: this.last.qLoss, piLoss: this.last.piLoss }).filter(([, x]) => Number.isFinite(x))) : {},
       ...(this.piAvg ? { head: this.piAvg } : {}),
     });
     await this.agent.saveCheckpoint(join(c.workDir, 'checkpoints'));
