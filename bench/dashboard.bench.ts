@@ -1,7 +1,7 @@
 /**
  * The dashboard's cost on the control loop and how fast it shows the arm.
  *
- * Starts the real daemon (`src/cli/daemon.ts`, simulated cell at 10 Hz real time, shipped models, a temp log) as its own
+ * Starts the real daemon (`src/cli/daemon.ts`, simulated cell at 10 Hz real time, shipped models, a temp log, no trainer as before learning was on by default) as its own
  * process, as an operator runs it, starts practice over REST, then:
  *   phase A: practice with no page open;
  *   phase B: the same with five dashboard tabs open in one headless Chromium (they share one /live stream);
@@ -35,7 +35,7 @@ const TOKEN = 'bench-dashboard-token';
 
 ensureWebBuilt();
 const tmp = mkdtempSync(join(tmpdir(), 'dash-bench-'));
-const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/daemon.ts'), '--port', '0', '--db', join(tmp, 'log.db')], {
+const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/daemon.ts'), '--port', '0', '--db', join(tmp, 'log.db'), '--no-learning'], {
   cwd: root,
   env: { ...process.env, DAEMON_TOKEN: TOKEN },
   stdio: ['ignore', 'pipe', 'inherit'],
