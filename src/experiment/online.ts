@@ -29,6 +29,7 @@ import { goalErrorVec } from '../core/goal-error.ts';
 import { POLICY_EVAL_BASELINES } from '../offline/evaluate-policy.ts';
 import { startLearning, type Learning } from '../app/learning.ts';
 import { shadowGate } from '../replay/shadow.ts';
+import { cardPathFor, readCard, sha256Hex } from '../policy/card.ts';
 import { DEFAULT_ONLINE, type OnlineTrainerConfig } from '../online/trainer.ts';
 import type { SwapConfig } from '../swap/manager.ts';
 
@@ -203,6 +204,10 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
   const offline = await loadPolicyFile(o.policyPath);
   const reward = o.rewardPath ? rewardFromModel(await RewardModel.load(o.rewardPath)) : null;
   const app = await startDaemonApp({ config, calibration, token: null, backend, policy: offline, reward, listen: false, startLoop: true });
+  // Registered like the daemon registers its shipped models: the shadow gate and REST rollback name it by version.
+  if (!app.log.store.findModel('policy', offline.version)) {
+    app.log.store.registerModel({ kind: 'policy', version: offline.version, path: o.policyPath, card: readCard(cardPathFor(o.policyPath)), sha256: sha256Hex(readFileSync(o.policyPath)) });
+  }
   const trials = o.trials;
   const evalSeed = o.seed * 1000 + 17; // every eval point sees the same start poses
   let baselines: ConnectorResult['baselines'] = {};
