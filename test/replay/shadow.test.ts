@@ -71,6 +71,6 @@ describe('shadow swap gate', () => {
     assert.equal(learningPlan(cfg({})).shadowGate, null);
     assert.deepEqual(learningPlan(cfg({ shadowGateEpisodes: 10 })).shadowGate, { episodes: 10, margin: 0.1 });
     assert.deepEqual(learningPlan(cfg({ shadowGateEpisodes: 5, shadowGateMargin: 0.25 })).shadowGate, { episodes: 5, margin: 0.25 });
-    assert.throws(() => cfg({ shadowGateMargin: 2 }), /field '--shadow-gate-margin'/);
+    assert.throws(() => cfg({ shadowGateMargin: 2 }), /field 'learning.shadowGate.margin': must be <= 1 \(set by --shadow-gate-margin\)/);
   });
 });
