@@ -42,6 +42,7 @@ test('npm start runs the background trainer by default, from the shipped checkpo
   assert.equal(cfg.onlineFraction, 0.5);
   assert.equal(cfg.utd, 2);
   assert.equal(cfg.warmupUpdates, LEARNING_DEFAULTS.warmupUpdates);
+  assert.equal(cfg.warmupUpdates, 800, 'the critic-only warm-up at the switch');
   assert.equal(cfg.offlineDb, null, 'no prior data: practice data alone');
   assert.deepEqual(cfg.offlineDomains, []);
   assert.equal(r.learning.supervisor.status().state, 'stopped', 'and stopped with the daemon');

@@ -39,7 +39,7 @@ test('the daemon and the experiment read the same learning settings from the con
     .replace('calibrationDir: ../calibration', `calibrationDir: ${join(root, 'calibration')}`)
     .replace('onlineFraction: 0.5 ', 'onlineFraction: 0.3 ')
     .replace('utd: 2 ', 'utd: 3 ')
-    .replace('warmupUpdates: 0 ', 'warmupUpdates: 7 ')
+    .replace('warmupUpdates: 800 ', 'warmupUpdates: 7 ')
     .replace('explorationNoise: 0.001 ', 'explorationNoise: 0.002 ');
   writeFileSync(file, text);
   const cfg = loadDaemonConfig(file);
