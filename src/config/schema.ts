@@ -94,7 +94,7 @@ export const LearningConfigSchema = T.object(
     }),
     warmupUpdates: T.integer({
       minimum: 0, maximum: 1000000, default: 800,
-      description: 'critic-only updates at the switch from offline to online: the policy stays the offline one until the critics have adapted (800 = 20 practice episodes of 20 steps at UTD 2; without it europlug fell from 3-9/10 to 0/10 after 1,200 updates, with it 3 3 3 7 7 8/10 over 50 episodes)',
+      description: 'critic-only updates at the switch from offline to online: the policy stays the offline one until the critics have adapted (800 = 20 practice episodes of 20 steps at UTD 2; europlug: without it 3 9 7 0 0 2/10 over 50 episodes, with it 3 3 3 7 7 8; megablock dipped with it: src/online/README.md)',
       cli: { flag: '--warmup-updates', arg: 'N' },
     }),
     actorLr: T.nullable(T.number({ exclusiveMinimum: 0, maximum: 0.1 }), { default: null, description: "the policy head's learning rate online; null: the checkpoint's (3e-4)" }),
