@@ -1,7 +1,7 @@
 /**
  * The dashboard's cost on the control loop and how fast it shows the arm.
  *
- * Starts the real daemon (`src/cli/daemon.ts`, simulated cell at 10 Hz real time, shipped models, a temp log) as its own
+ * Starts the real daemon (`src/cli/daemon.ts`, simulated cell at 10 Hz real time, shipped models, a temp log, no trainer as before learning was on by default) as its own
  * process, as an operator runs it, starts practice over REST, then:
  *   phase A: practice with no page open;
  *   phase B: the same with five dashboard tabs open in one headless Chromium (they share one /live stream);
@@ -37,7 +37,7 @@ ensureWebBuilt();
 const tmp = mkdtempSync(join(tmpdir(), 'dash-bench-'));
 // --in-process: the control loop on the daemon's main thread (controlThread false) instead of its own thread.
 const inProcess = argv.includes('--in-process');
-const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/daemon.ts'), '--port', '0', '--db', join(tmp, 'log.db'), ...(inProcess ? ['--in-process'] : [])], {
+const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/daemon.ts'), '--port', '0', '--db', join(tmp, 'log.db'), '--no-learning', ...(inProcess ? ['--in-process'] : [])], {
   cwd: root,
   env: { ...process.env, DAEMON_TOKEN: TOKEN },
   stdio: ['ignore', 'pipe', 'inherit'],

@@ -85,7 +85,7 @@ async function app(realtime: boolean, dbName: string) {
 // ---------------------------------------------------------------- phase 1: 10 Hz with the trainer
 const p1 = await app(true, 'p1.db');
 const learning = startLearning(p1.a, {
-  trainer: { ...DEFAULT_ONLINE, db: p1.db, offlineDb, offlineDomains, startCheckpoint: checkpoint, workDir: join(tmp, 'trainer'), exportEvery: Number(arg('export-every') ?? 200), utd: Number(arg('utd') ?? 4) },
+  trainer: { ...DEFAULT_ONLINE, db: p1.db, offlineDb, offlineDomains, startCheckpoint: checkpoint, workDir: join(tmp, 'trainer'), exportEvery: Number(arg('export-every') ?? 200), utd: Number(arg('utd') ?? 4), warmupUpdates: 0 },
   swap: { validation: { probeCount: 16, residualBoundM: 0.005, maxDiffM: 1, maxMeanDiffM: 1, onFlag: 'accept' } },
 });
 const exportToLive: number[] = [];

@@ -3,13 +3,16 @@
  * of its exports, and the operator view (daemon status `extra.trainer` and `extra.learning`, which also go out on
  * the SSE stream with every status).
  */
-import { shadowGate } from '../replay/shadow.ts';
+import { shadowGate, type ShadowGateConfig } from '../replay/shadow.ts';
 import type { DaemonApp } from './daemon-app.ts';
 import type { EpisodeSummary, RunningDaemon } from '../daemon/types.ts';
 import { SwapManager, type SwapConfig } from '../swap/manager.ts';
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError } from '../config/load.ts';
+import type { DaemonConfig } from '../config/schema.ts';
 import { splitFrom } from '../offline/common.ts';
-import { DEFAULT_ONLINE, type OnlineTrainerConfig } from '../online/trainer.ts';
+import { DEFAULT_ONLINE, trainerSettings, type OnlineTrainerConfig } from '../online/trainer.ts';
 import { TrainerSupervisor, type SupervisorOptions } from '../online/supervisor.ts';
 import { DEFAULT_REWARD_TUNE, LABEL_TUNED_REWARD_VALIDATION, type RewardExportInfo, type RewardTunerConfig } from '../online/reward-tuner.ts';
 import { rewardFromModel } from '../daemon/models.ts';
@@ -145,36 +148,47 @@ function withRewardTune(app: DaemonApp<RunningDaemon>, o: LearningOptions): Onli
   return { ...o.trainer, rewardTune: { ...DEFAULT_REWARD_TUNE, db: o.trainer.db, rewardPath: m.path, workDir: o.trainer.workDir, ...o.rewardTune } };
 }
 
-/**
- * The daemon's main job starts learning when $TRAINER_CHECKPOINT names an offline IQL checkpoint; optional
- * $TRAINER_OFFLINE_DB (default data/prior.db if present), $TRAINER_WORK_DIR (default data/runs/trainer),
- * $TRAINER_ONLINE_FRACTION, $TRAINER_UTD. Returns null when not asked.
- */
-export function learningFromEnv(app: DaemonApp<RunningDaemon>, env: NodeJS.ProcessEnv): Learning | null {
-  const ck = env.TRAINER_CHECKPOINT;
-  if (!ck) return null;
-  const offlineDb = env.TRAINER_OFFLINE_DB ?? 'data/prior.db';
-  const db = app.log.store.file;
-  const gate = shadowGateFromEnv(env.TRAINER_SHADOW_GATE);
-  return startLearning(app, {
-    ...(gate ? { swap: { shadow: (o) => shadowGate({ ...o, cfg: gate }) } } : {}),
-    trainer: {
-      ...DEFAULT_ONLINE, db, startCheckpoint: ck, offlineDb: existsSync(offlineDb) ? offlineDb : null,
-      offlineDomains: existsSync(offlineDb) ? splitFrom(undefined).train : [], workDir: env.TRAINER_WORK_DIR ?? 'data/runs/trainer',
-      onlineFraction: env.TRAINER_ONLINE_FRACTION ? Number(env.TRAINER_ONLINE_FRACTION) : DEFAULT_ONLINE.onlineFraction,
-      utd: env.TRAINER_UTD ? Number(env.TRAINER_UTD) : DEFAULT_ONLINE.utd,
-    },
-  });
+/** Where learning comes from in a config: the checkpoint (resolved), the prior data if present, or why it is off. */
+export interface LearningPlan {
+  /** null: learning is off; `note` says why. */
+  trainer: OnlineTrainerConfig | null;
+  shadowGate: ShadowGateConfig | null;
+  note: string;
 }
 
-/** TRAINER_SHADOW_GATE=EPISODES:MARGIN (e.g. 10:0.1) turns on the shadow swap gate (src/replay/shadow.ts); unset: off. */
-export function shadowGateFromEnv(v: string | undefined): { episodes: number; margin: number } | null {
-  if (v === undefined || v === '') return null;
-  const m = /^(\d+):([0-9.]+)$/.exec(v.trim());
-  const episodes = m ? Number(m[1]) : NaN;
-  const margin = m ? Number(m[2]) : NaN;
-  if (!(Number.isInteger(episodes) && episodes >= 1 && margin >= 0 && margin <= 1)) {
-    throw new Error(`TRAINER_SHADOW_GATE: '${v}' is not EPISODES:MARGIN (episodes >= 1, margin in [0, 1]), e.g. 10:0.1`);
+/**
+ * The trainer a daemon config asks for (`learning` in config/daemon.yaml, the flags of `npm start -- --help`): on by
+ * default, from `<modelsDir>/iql-offline`, with the offline share from `learning.offlineDb` when that file exists and
+ * from practice data alone when it does not. A checkpoint named explicitly that does not exist is a config error; the
+ * default one missing (e.g. `--models` pointing at a directory of ONNX files only) turns learning off, saying so.
+ */
+export function learningPlan(config: DaemonConfig): LearningPlan {
+  const l = config.learning;
+  const gate = l.shadowGate.episodes > 0 ? { episodes: l.shadowGate.episodes, margin: l.shadowGate.margin } : null;
+  if (!l.enabled) return { trainer: null, shadowGate: null, note: 'learning: off (learning.enabled false / --no-learning)' };
+  const ck = l.checkpoint ?? join(config.modelsDir, 'iql-offline');
+  if (!existsSync(join(ck, 'latest.json'))) {
+    if (l.checkpoint !== null) throw new ConfigError('config', 'learning.checkpoint', `${ck}/latest.json does not exist (an offline IQL checkpoint: src/cli/train-offline.ts --checkpoint-dir)`);
+    return { trainer: null, shadowGate: null, note: `learning: off, no offline checkpoint at ${ck} (set learning.checkpoint, or --no-learning to say so)` };
   }
-  return { episodes, margin };
+  const prior = l.offlineDb !== null && existsSync(l.offlineDb) ? l.offlineDb : null;
+  const trainer: OnlineTrainerConfig = {
+    ...DEFAULT_ONLINE, ...trainerSettings(l), db: config.db, startCheckpoint: ck, workDir: l.workDir,
+    offlineDb: prior, offlineDomains: prior ? splitFrom(undefined).train : [],
+  };
+  const data = prior ? `prior data ${prior} (${Math.round(100 * (1 - l.onlineFraction))} % of each batch)` : `practice data alone (no prior data${l.offlineDb ? ` at ${l.offlineDb}` : ''})`;
+  const warm = l.warmupUpdates > 0 ? `, ${l.warmupUpdates} critic-only warm-up updates` : '';
+  const g = gate ? `; shadow swap gate on (${gate.episodes} starts, margin ${gate.margin})` : '';
+  return { trainer, shadowGate: gate, note: `learning: background trainer from ${ck}, ${data}, UTD ${l.utd}${warm}${g}` };
+}
+
+/** Starts what learningPlan says on a running daemon (null when learning is off). */
+export function learningFromConfig(app: DaemonApp<RunningDaemon>, config: DaemonConfig): { learning: Learning | null; note: string } {
+  const plan = learningPlan(config);
+  if (!plan.trainer) return { learning: null, note: plan.note };
+  const gate = plan.shadowGate;
+  return {
+    learning: startLearning(app, { trainer: plan.trainer, ...(gate ? { swap: { shadow: (o) => shadowGate({ ...o, cfg: gate }) } } : {}) }),
+    note: plan.note,
+  };
 }

@@ -15,8 +15,8 @@ import { DEFAULT_WEB_DIR } from '../api/dashboard.ts';
 import { ConfigError, loadCalibration, loadDaemonConfig, resolveToken } from '../config/load.ts';
 import { daemonUsage, parseDaemonArgs } from './daemon-args.ts';
 import { startDaemonApp } from '../app/daemon-app.ts';
-import { learningFromEnv } from '../app/learning.ts';
 import { startFleet, type Fleet } from '../app/fleet.ts';
+import { learningFromConfig, learningPlan, type Learning } from '../app/learning.ts';
 import type { DaemonApp } from '../app/daemon-app.ts';
 import type { RunningDaemon } from '../daemon/types.ts';
 import type { Calibration, DaemonConfig } from '../config/schema.ts';
@@ -34,13 +34,21 @@ export interface BackendHook {
   refusal(e: unknown): boolean;
 }
 
+/** Tests: see the running daemon, and stop it without a signal. */
+export interface RunHooks {
+  started?(running: { app: DaemonApp<RunningDaemon>; learning: Learning | null }): void;
+  /** Aborting it shuts the daemon down as SIGINT would. */
+  stop?: AbortSignal;
+}
+
 /** The daemon until SIGINT/SIGTERM: token, models, learning, API and dashboard; the exit code. */
-export async function runDaemon(argv: string[], hook: BackendHook | null = null): Promise<number> {
+export async function runDaemon(argv: string[], hook: BackendHook | null = null, hooks: RunHooks = {}): Promise<number> {
   let app: Awaited<ReturnType<typeof startDaemonApp>>;
   let token: string;
   let tokenFile: string | null = null;
   let tokenEnv: string;
   let fleetCfg: { config: DaemonConfig['fleet']; robotId: string | null };
+  let cfg: DaemonConfig;
   try {
     const args = parseDaemonArgs(argv, DEFAULT_CONFIG);
     if (args.help) {
@@ -50,6 +58,8 @@ export async function runDaemon(argv: string[], hook: BackendHook | null = null)
     const config = loadDaemonConfig(args.configFile, args.overrides);
     // backend.kind: ros2 in the config runs the ROS 2 node (as src/cli/ros2-daemon.ts does, with the config's backend.ros2).
     if (!hook && config.backend.kind === 'ros2') hook = (await import('./ros2-daemon.ts')).ros2Hook(null, process.env, args.configFile);
+    learningPlan(config); // a bad learning section is refused before anything starts
+    cfg = config;
     const calibration = loadCalibration(config.calibrationDir);
     tokenEnv = config.api.tokenEnv;
     fleetCfg = { config: config.fleet, robotId: config.robotId };
@@ -92,10 +102,10 @@ export async function runDaemon(argv: string[], hook: BackendHook | null = null)
     return 1;
   }
   for (const n of app.notes) (n.startsWith('WARNING') ? console.error : console.log)(n);
-  // Background trainer (online IQL + hot-swap) when $TRAINER_CHECKPOINT names an offline IQL checkpoint.
-  const learning = learningFromEnv(app, process.env);
+  // Learning on the job (online IQL + hot-swap): on by default from the shipped offline checkpoint; --no-learning.
+  const { learning, note } = learningFromConfig(app, cfg);
+  console.log(note);
   if (learning) {
-    console.log(`background trainer: started from ${process.env.TRAINER_CHECKPOINT}`);
     const close = app.close.bind(app);
     app.close = async () => {
       await learning.close();
@@ -141,9 +151,10 @@ export async function runDaemon(argv: string[], hook: BackendHook | null = null)
   });
   app.daemon.on('fault', (m: string) => console.error(`fault: ${m}`));
 
+  let onSignal: ((sig: NodeJS.Signals) => void) | null = null;
   await new Promise<void>((done) => {
     let signals = 0;
-    const onSignal = (sig: NodeJS.Signals): void => {
+    onSignal = (sig: NodeJS.Signals): void => {
       signals++;
       if (signals > 1) {
         console.error(`${sig} again: exiting without a clean shutdown`);
@@ -162,9 +173,17 @@ export async function runDaemon(argv: string[], hook: BackendHook | null = null)
           done();
         });
     };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+    const stop = onSignal;
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+    hooks.started?.({ app, learning });
+    if (hooks.stop?.aborted) stop('SIGINT');
+    else hooks.stop?.addEventListener('abort', () => stop('SIGINT'), { once: true });
   });
+  if (onSignal) {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
   return process.exitCode === undefined ? 0 : Number(process.exitCode);
 }
 

@@ -4,8 +4,9 @@
  * the next episode boundary; $DAEMON_TOKEN authorises). Stop with SIGINT/SIGTERM (finishes the current update).
  *
  *   npx tsx src/cli/trainer.ts --db data/daemon.db --checkpoint data/runs/iql [--offline-db data/prior.db]
- *       [--work-dir data/runs/trainer] [--online-fraction 0.25] [--utd 1] [--batch-size 256] [--export-every 0]
+ *       [--work-dir data/runs/trainer] [--online-fraction 0.5] [--utd 2] [--batch-size 256] [--export-every 0] [--warmup-updates 0]
  *       [--connectors a,b] [--reward rewardProb|gt] [--daemon-url http://127.0.0.1:8750]
+ * The defaults are the declared learning settings (src/config/schema.ts, the `learning` section the daemon reads).
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,7 +16,7 @@ import { DEFAULT_ONLINE, type OnlineTrainerConfig } from '../online/trainer.ts';
 
 const KNOWN = {
   db: 'value', checkpoint: 'value', 'offline-db': 'value', 'work-dir': 'value', 'online-fraction': 'value', utd: 'value', 'batch-size': 'value',
-  'export-every': 'value', connectors: 'value', reward: 'value', 'daemon-url': 'value', split: 'value', seed: 'value', help: 'flag',
+  'export-every': 'value', connectors: 'value', reward: 'value', 'daemon-url': 'value', split: 'value', seed: 'value', help: 'flag', 'warmup-updates': 'value',
 } as const;
 
 async function main(): Promise<number> {
@@ -24,7 +25,7 @@ async function main(): Promise<number> {
   try {
     const a = parseArgs(process.argv.slice(2), KNOWN, 'trainer');
     if (a.has('help')) {
-      console.log('usage: trainer --db FILE --checkpoint DIR [--offline-db FILE] [--work-dir DIR] [--online-fraction 0.25] [--utd 1] [--batch-size 256] [--export-every 0] [--connectors a,b] [--reward rewardProb|gt] [--daemon-url URL] [--split FILE] [--seed 0]');
+      console.log(`usage: trainer --db FILE --checkpoint DIR [--offline-db FILE] [--work-dir DIR] [--online-fraction ${DEFAULT_ONLINE.onlineFraction}] [--utd ${DEFAULT_ONLINE.utd}] [--batch-size ${DEFAULT_ONLINE.batchSize}] [--export-every ${DEFAULT_ONLINE.exportEvery}] [--warmup-updates ${DEFAULT_ONLINE.warmupUpdates}] [--connectors a,b] [--reward rewardProb|gt] [--daemon-url URL] [--split FILE] [--seed 0]\n(defaults: the learning section of config/daemon.yaml as declared in src/config/schema.ts)`);
       return 0;
     }
     const db = a.get('db');
@@ -43,7 +44,8 @@ async function main(): Promise<number> {
       onlineFraction: numArg(a, 'online-fraction', DEFAULT_ONLINE.onlineFraction, 0, 1),
       utd: numArg(a, 'utd', DEFAULT_ONLINE.utd, 0.01, 100),
       batchSize: intArg(a, 'batch-size', DEFAULT_ONLINE.batchSize, 2, 4096),
-      exportEvery: intArg(a, 'export-every', 0, 0, 1e6),
+      exportEvery: intArg(a, 'export-every', DEFAULT_ONLINE.exportEvery, 0, 1e6),
+      warmupUpdates: intArg(a, 'warmup-updates', DEFAULT_ONLINE.warmupUpdates, 0, 1e6),
       seed: intArg(a, 'seed', 0, 0, 1e9),
       reward,
     };

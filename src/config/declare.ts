@@ -129,3 +129,22 @@ export function fieldsOf(schema: TSchema, prefix = ''): FieldInfo[] {
   }
   return [{ path: prefix, schema: s }];
 }
+
+/**
+ * The value a declaration gives when nothing is set: each field's default, an object's fields filled in from their own
+ * defaults (as the loader's ajv useDefaults does). Code that needs a section's defaults without a file (the trainer's
+ * defaults, the experiment's) reads them here, so the number is written once, in the declaration.
+ */
+export function defaultsOf<S extends TSchema>(schema: S): Static<S> {
+  const s = schema as Record<string, unknown>;
+  if (s.type === 'object' && s.properties && typeof s.properties === 'object') {
+    const out: Record<string, unknown> = { ...(s.default as object | undefined) };
+    for (const [k, v] of Object.entries(s.properties as Record<string, TSchema>)) {
+      if (out[k] !== undefined) continue;
+      const d: unknown = defaultsOf(v);
+      if (d !== undefined) out[k] = d;
+    }
+    return out as Static<S>;
+  }
+  return structuredClone(s.default) as Static<S>;
+}

@@ -195,6 +195,11 @@ export function checkDaemonConfig(file: string, overrides: ConfigOverrides = {})
   if (typeof cfg.fleet.credentialsFile === 'string') cfg.fleet.credentialsFile = abs(cfg.fleet.credentialsFile);
   // Rows in the fleet store are keyed by the robot id: without one, two arms would write over each other's ids.
   if (cfg.fleet.enabled && cfg.robotId === null) return { config: null, errors: [new ConfigError(file, 'fleet.enabled', "needs field 'robotId' (the fleet store keys every row by it)")] };
+  const l = cfg.learning;
+  const path = (flag: string | null | undefined, file: string | null): string | null => (flag !== undefined ? (flag === null ? null : resolve(flag)) : file === null ? null : abs(file));
+  l.checkpoint = path(overrides.learningCheckpoint, l.checkpoint);
+  l.offlineDb = path(overrides.offlineDb, l.offlineDb);
+  l.workDir = path(overrides.learningWorkDir, l.workDir) as string;
   return { config: cfg, errors: [] };
 }
 

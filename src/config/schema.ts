@@ -4,7 +4,7 @@
  * declarations, and the loader validates with them, so the two cannot disagree. The YAML files repeat the essentials
  * as comments; a test keeps the shipped daemon.yaml equal to the declared defaults.
  */
-import { T, type Static, type TSchema } from './declare.ts';
+import { defaultsOf, T, type Static, type TSchema } from './declare.ts';
 
 // ------------------------------------------------------------------------------------------------ daemon config
 
@@ -70,6 +70,18 @@ export const FleetConfigSchema = T.object(
   { default: {} },
 );
 
+export const ShadowGateConfigSchema = T.object(
+  {
+    episodes: T.integer({
+      minimum: 0, maximum: 1000, default: 0,
+      description: "shadow swap gate (src/replay/shadow.ts): replay each trainer export closed loop in the simulated cell from this many most recent logged starts, beside the driving policy, and refuse it when it does worse by more than the margin; 0 = off",
+      cli: { flag: '--shadow-gate-episodes', arg: 'N' },
+    }),
+    margin: T.number({ minimum: 0, maximum: 1, default: 0.1, description: 'the shadow gate refuses a candidate whose simulated success rate is below the driving policy\'s by more than this', cli: { flag: '--shadow-gate-margin', arg: 'M' } }),
+  },
+  { default: {} },
+);
+
 export const LabelsConfigSchema = T.object(
   {
     requests: T.boolean({ default: true, description: "ask the operator to label an episode's outcome when the learned reward is unsure or disagrees with the tip pose (GET /label-requests, /status, the event stream)" }),
@@ -78,6 +90,47 @@ export const LabelsConfigSchema = T.object(
     stillM: T.number({ minimum: 0, maximum: 0.01, default: 0.001, description: 'tip movement (m) across those steps below which the scene counts as unchanged' }),
     seatedToleranceM: T.number({ exclusiveMinimum: 0, maximum: 0.02, default: 0.002, description: "tip height above x* (m) up to which the connector counts as physically down; a learned outcome that disagrees asks for a label" }),
     budget: T.number({ minimum: 0, maximum: 1, default: 0.1, description: 'fraction of judged episodes that may ask for a label (requests never exceed ceil(budget * episodes))' }),
+  },
+  { default: {} },
+);
+
+/**
+ * Learning on the job (the background trainer, src/online/): the defaults are the settings that produced the measured
+ * results (src/online/README.md); the experiment (src/cli/experiment.ts) reads the same section.
+ */
+export const LearningConfigSchema = T.object(
+  {
+    enabled: T.boolean({ default: true, description: 'learn on the job: run the background trainer (online IQL) and hot-swap its exports', cli: { flag: '--no-learning', sets: false } }),
+    checkpoint: T.nullable(T.string({ minLength: 1 }), {
+      default: null,
+      description: "offline IQL checkpoint the trainer starts from (relative to the config file); null: <modelsDir>/iql-offline, and learning stays off, saying so, when that directory has none",
+      cli: { flag: '--learning-checkpoint', arg: 'DIR' },
+    }),
+    offlineDb: T.nullable(T.string({ minLength: 1 }), {
+      default: '../data/prior.db',
+      description: 'prior data for the offline share of each batch (relative to the config file); when the file does not exist (or null), the trainer learns from practice data alone',
+      cli: { flag: '--offline-db', arg: 'FILE|none', nullWord: 'none' },
+    }),
+    workDir: T.string({ minLength: 1, default: '../data/runs/trainer', description: "the trainer's own checkpoints and exported versions (relative to the config file)", cli: { flag: '--learning-work-dir', arg: 'DIR' } }),
+    onlineFraction: T.number({
+      minimum: 0, maximum: 1, default: 0.5,
+      description: "share of each update batch drawn from practice data (RLPD's 0.5; the research's 0.25 learned europlug more slowly: 8 -> 0 -> 8/20 at 50 episodes)",
+      cli: { flag: '--online-fraction', arg: 'F' },
+    }),
+    utd: T.number({ exclusiveMinimum: 0, maximum: 100, default: 2, description: 'updates per new practice transition (update-to-data ratio)', cli: { flag: '--utd', arg: 'R' } }),
+    batchSize: T.integer({ minimum: 2, maximum: 4096, default: 256, description: 'update batch size' }),
+    policyAverage: T.number({
+      exclusiveMinimum: 0, maximum: 1, default: 0.002,
+      description: 'Polyak rate of the exported policy head (raw SGD weights move the residual by more than the clearance between exports); 1 = raw weights',
+    }),
+    warmupUpdates: T.integer({
+      minimum: 0, maximum: 1000000, default: 800,
+      description: 'critic-only updates at the switch from offline to online: the policy stays the offline one until the critics have adapted (800 = 20 practice episodes of 20 steps at UTD 2; europlug: without it 3 9 7 0 0 2/10 over 50 episodes, with it 3 3 3 7 7 8; megablock dipped with it: src/online/README.md)',
+      cli: { flag: '--warmup-updates', arg: 'N' },
+    }),
+    actorLr: T.nullable(T.number({ exclusiveMinimum: 0, maximum: 0.1 }), { default: null, description: "the policy head's learning rate online; null: the checkpoint's (3e-4)" }),
+    exportEvery: T.integer({ minimum: 0, maximum: 1000000, default: 0, description: 'export every N updates; 0: after the updates owed for each new batch of practice episodes' }),
+    shadowGate: ShadowGateConfigSchema,
   },
   { default: {} },
 );
@@ -111,6 +164,7 @@ export const DaemonConfigSchema = T.object({
   backend: BackendConfigSchema,
   practice: PracticeConfigSchema,
   labels: LabelsConfigSchema,
+  learning: LearningConfigSchema,
   robotId: T.nullable(T.string({ minLength: 1, maxLength: 200 }), {
     default: null,
     description: "what identifies the robot this daemon drives (e.g. its controller's address or serial number): a second daemon for the same robot id is refused, whatever its database; null: no robot lock (the simulated cell lives inside the daemon's process)",
@@ -129,6 +183,11 @@ export type PracticeConfig = Static<typeof PracticeConfigSchema>;
 export type FleetConfig = Static<typeof FleetConfigSchema>;
 export type LabelsConfig = Static<typeof LabelsConfigSchema>;
 export type DaemonConfig = Static<typeof DaemonConfigSchema>;
+export type LearningConfig = Static<typeof LearningConfigSchema>;
+export type ShadowGateSettings = Static<typeof ShadowGateConfigSchema>;
+
+/** The learning section as declared (paths still relative to the config file): the trainer's and the experiment's defaults. */
+export const LEARNING_DEFAULTS: Readonly<LearningConfig> = defaultsOf(LearningConfigSchema);
 
 /**
  * Names of the programmatic overrides (loadDaemonConfig's second argument) and the field each sets. The command-line
@@ -145,6 +204,15 @@ export const OVERRIDES = {
   episodeSteps: 'practice.episodeSteps',
   priority: 'priority',
   controlThread: 'controlThread',
+  learning: 'learning.enabled',
+  learningCheckpoint: 'learning.checkpoint',
+  offlineDb: 'learning.offlineDb',
+  learningWorkDir: 'learning.workDir',
+  onlineFraction: 'learning.onlineFraction',
+  utd: 'learning.utd',
+  warmupUpdates: 'learning.warmupUpdates',
+  shadowGateEpisodes: 'learning.shadowGate.episodes',
+  shadowGateMargin: 'learning.shadowGate.margin',
 } as const;
 
 type PathValue<O, P extends string> = P extends `${infer H}.${infer R}` ? (H extends keyof O ? PathValue<O[H], R> : never) : P extends keyof O ? O[P] : never;

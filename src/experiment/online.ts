@@ -15,7 +15,7 @@
  * trainer learns from those interventions (both buffers). Evaluation episodes are never helped.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { svgToPngFile } from '../robot/image-codec.ts';
 import { loadCalibration, loadDaemonConfig } from '../config/load.ts';
 import { startDaemonApp, type DaemonApp } from '../app/daemon-app.ts';
@@ -31,6 +31,8 @@ import { selectConnectors } from '../eval/sim-cells.ts';
 import { goalErrorVec } from '../core/goal-error.ts';
 import { POLICY_EVAL_BASELINES } from '../offline/evaluate-policy.ts';
 import { startLearning, type Learning } from '../app/learning.ts';
+import { shadowGate } from '../replay/shadow.ts';
+import { cardPathFor, readCard, sha256Hex } from '../policy/card.ts';
 import { DEFAULT_ONLINE, type OnlineTrainerConfig } from '../online/trainer.ts';
 import type { SwapConfig } from '../swap/manager.ts';
 import { SimOperator, type SimOperatorConfig } from '../control/sim-operator.ts';
@@ -62,6 +64,11 @@ export interface ExperimentOptions {
   explorationNoise: number;
   trainer: Partial<OnlineTrainerConfig>;
   swap?: Partial<SwapConfig>;
+  /** The shadow swap gate (src/replay/shadow.ts) on every trainer export; observe: record its verdict, never refuse
+   *  (so a version it would refuse drives, and what happens to it can be seen). Null/absent: off. */
+  shadowGate?: { episodes: number; margin: number; observe: boolean } | null;
+  /** Automatic rollback (src/swap/manager.ts) over the learned outcomes of the last K judged episodes. */
+  autoRollback?: { k: number; margin: number } | null;
   /** Max seconds to wait after each practice chunk for the trainer to pay its owed updates and export (it keeps
    *  training during the evaluation anyway). */
   trainerWaitS: number;
@@ -105,7 +112,32 @@ export interface ConnectorResult {
   trainer: { crashes: number; updates: number };
   /** The simulated operator, when one took part: episodes it took over and steps it drove. */
   operator: { source: string; takeovers: number; steps: number } | null;
+  /** The shadow gate's verdict on each export, when it was on. */
+  gate?: GateReport;
+  /** Versions the automatic rollback took back (with --auto-rollback). */
+  rolledBack?: string[];
   wallClockS: number;
+}
+
+export interface GateVerdictRecord {
+  version: string;
+  ok: boolean;
+  ms: number;
+  candidateRate: number | null;
+  currentRate: number | null;
+  current: string;
+}
+
+export interface GateReport {
+  episodes: number;
+  margin: number;
+  observe: boolean;
+  verdicts: GateVerdictRecord[];
+  refused: number;
+  meanMs: number | null;
+  maxMs: number | null;
+  /** Versions the gate refused (would have refused, when observing) that the automatic rollback later took back. */
+  refusedThenRolledBack: string[];
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -182,6 +214,10 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
   const offline = await loadPolicyFile(o.policyPath);
   const reward = o.rewardPath ? rewardFromModel(await RewardModel.load(o.rewardPath)) : null;
   const app = await startDaemonApp({ config, calibration, token: null, backend, policy: offline, reward, listen: false, startLoop: true });
+  // Registered like the daemon registers its shipped models: the shadow gate and REST rollback name it by version.
+  if (!app.log.store.findModel('policy', offline.version)) {
+    app.log.store.registerModel({ kind: 'policy', version: offline.version, path: o.policyPath, card: readCard(cardPathFor(o.policyPath)), sha256: sha256Hex(readFileSync(o.policyPath)) });
+  }
   const trials = o.trials;
   const evalSeed = o.seed * 1000 + 17; // every eval point sees the same start poses
   let baselines: ConnectorResult['baselines'] = {};
@@ -200,9 +236,24 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
       say(`baselines: ${Object.entries(baselines).map(([k, v]) => `${k} ${v.successes}/${v.trials}`).join(', ')}`);
     }
     // Online fine-tuning through the daemon path.
+    const verdicts: GateVerdictRecord[] = [];
+    const g = o.shadowGate ?? null;
+    const swap: Partial<SwapConfig> = {
+      ...o.swap,
+      ...(o.autoRollback ? { autoRollback: o.autoRollback } : {}),
+      ...(g ? {
+        shadow: async (x: { db: string; candidate: string; current: string }) => {
+          const v = await shadowGate({ ...x, cfg: g });
+          const version = basename(x.candidate).replace(/\.onnx$/, '');
+          verdicts.push({ version, ok: v.ok, ms: v.ms, candidateRate: v.candidate?.successRate ?? null, currentRate: v.current?.successRate ?? null, current: x.current });
+          say(`shadow gate on ${version}: ${v.ok ? 'passed' : g.observe ? 'would refuse (observing)' : 'refused'} in ${(v.ms / 1000).toFixed(1)} s (${v.reason})`);
+          return g.observe ? { ...v, ok: true, reason: `observed, not enforced: ${v.reason}` } : v;
+        },
+      } : {}),
+    };
     const learning = startLearning(app, {
       trainer: { ...DEFAULT_ONLINE, db, offlineDb: o.offlineDb, offlineDomains: o.offlineDomains, onlineDomains: [connector], startCheckpoint: o.startCheckpoint, workDir: join(dir, 'trainer'), seed: o.seed, reward: o.rewardPath === null ? 'gt' : 'rewardProb', ...o.trainer },
-      ...(o.swap ? { swap: o.swap } : {}),
+      swap,
       supervisor: { backoffBaseMs: 500, backoffMaxMs: 10_000 },
     });
     const simOperator = o.operator ? new SimOperator({ ...o.operator, kp: calibration.gains.kp }) : null;
@@ -248,7 +299,18 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
       calibration.socket.offset = offsetVec(o.offsetMm);
     }
     const last = curve[curve.length - 1] as CurvePoint;
+    await app.log.flush();
+    // Rollback events name the version taken back; gate verdicts name the export file (<name>-<step>.onnx).
+    const rolledBack = app.log.store.listEvents({ kind: 'rollback' }).map((e) => String((e.data as { from?: string } | null)?.from ?? ''));
+    const fileOf = (v: string): string => { const [name, step] = v.split('@'); return `${name}-${String(step).padStart(7, '0')}`; };
+    const ms = verdicts.map((v) => v.ms);
+    const gate: GateReport | undefined = g ? {
+      episodes: g.episodes, margin: g.margin, observe: g.observe, verdicts, refused: verdicts.filter((v) => !v.ok).length,
+      meanMs: ms.length ? ms.reduce((a, b) => a + b, 0) / ms.length : null, maxMs: ms.length ? Math.max(...ms) : null,
+      refusedThenRolledBack: rolledBack.filter((r) => verdicts.some((v) => !v.ok && v.version === fileOf(r))),
+    } : undefined;
     return {
+      ...(gate ? { gate } : {}), ...(o.autoRollback ? { rolledBack } : {}),
       connector, offsetMm: o.offsetMm,
       offline: { II: offII, I: offI, trials }, pOnly: { II: pII, I: pI, trials }, baselines, curve,
       final: { II: last.successes, trials, version: last.policyVersion }, robustness,
@@ -339,4 +401,97 @@ export async function mergeRuns(dirs: readonly string[], out: string): Promise<s
   writeFileSync(join(out, 'results.json'), JSON.stringify({ merged: runs.map((r) => ({ dir: r.dir, settings: r.settings, wallClockS: r.wallClockS })), results }, null, 1));
   const episodes = [...new Set(results.map((r) => r.curve.at(-1)?.practiceEpisodes ?? 0))].join('/');
   return writeReport(out, results, `Online fine-tuning on held-out connectors, merged from ${runs.length} runs (${dirs.join(', ')}); ${episodes} practice episodes`, 'Success vs practice (merged runs)');
+}
+
+interface SeedRun {
+  dir: string;
+  seed: number;
+  results: ConnectorResult[];
+}
+
+/** Success vs practice episodes with every seed drawn: one colour per connector, one dash pattern per seed. */
+export function seedsSvg(runs: readonly SeedRun[], title: string): string {
+  const W = 720, H = 420, L = 60, R = 200, T = 40, B = 50;
+  const all = runs.flatMap((r) => r.results);
+  const maxEp = Math.max(1, ...all.flatMap((r) => r.curve.map((c) => c.practiceEpisodes)));
+  const x = (e: number): number => L + ((W - L - R) * e) / maxEp;
+  const y = (f: number): number => T + (H - T - B) * (1 - f);
+  const colours = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b'];
+  const dashes = ['', '6 3', '2 3', '10 3 2 3', '1 5'];
+  const connectors = [...new Set(all.map((r) => r.connector))];
+  const seeds = [...new Set(runs.map((r) => r.seed))].sort((a, b) => a - b);
+  const parts: string[] = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="white"/>`];
+  parts.push(`<text x="${(W - R + L) / 2}" y="22" text-anchor="middle" font-size="14">${title.replace(/[<&>]/g, '')}</text>`);
+  for (let i = 0; i <= 4; i++) {
+    const f = i / 4;
+    parts.push(`<line x1="${L}" x2="${W - R}" y1="${y(f)}" y2="${y(f)}" stroke="#ddd"/><text x="${L - 8}" y="${y(f) + 4}" text-anchor="end">${Math.round(f * 100)}%</text>`);
+    const e = Math.round((maxEp * i) / 4);
+    parts.push(`<text x="${x(e)}" y="${H - B + 18}" text-anchor="middle">${e}</text>`);
+  }
+  parts.push(`<line x1="${L}" x2="${W - R}" y1="${y(0.9)}" y2="${y(0.9)}" stroke="#999" stroke-dasharray="2 2"/><text x="${W - R - 4}" y="${y(0.9) - 4}" text-anchor="end" fill="#777">target 18/20</text>`);
+  parts.push(`<text x="${(L + W - R) / 2}" y="${H - 10}" text-anchor="middle">practice episodes</text>`);
+  parts.push(`<text x="16" y="${(T + H - B) / 2}" transform="rotate(-90 16 ${(T + H - B) / 2})" text-anchor="middle">scenario II success (ground truth)</text>`);
+  for (const run of runs) {
+    const dash = dashes[seeds.indexOf(run.seed) % dashes.length] as string;
+    for (const r of run.results) {
+      const c = colours[connectors.indexOf(r.connector) % colours.length] as string;
+      const pts = r.curve.map((p) => `${x(p.practiceEpisodes).toFixed(1)},${y(p.successes / p.trials).toFixed(1)}`).join(' ');
+      parts.push(`<polyline fill="none" stroke="${c}" stroke-width="2"${dash ? ` stroke-dasharray="${dash}"` : ''} points="${pts}"/>`);
+      for (const p of r.curve) parts.push(`<circle cx="${x(p.practiceEpisodes).toFixed(1)}" cy="${y(p.successes / p.trials).toFixed(1)}" r="2.5" fill="${c}"/>`);
+    }
+  }
+  connectors.forEach((name, k) => parts.push(`<text x="${W - R + 14}" y="${T + 16 * k + 10}" fill="${colours[k % colours.length]}">${name}</text>`));
+  seeds.forEach((sd, k) => {
+    const yy = T + 16 * (connectors.length + k) + 26;
+    const dash = dashes[k % dashes.length] as string;
+    parts.push(`<line x1="${W - R + 14}" x2="${W - R + 44}" y1="${yy - 4}" y2="${yy - 4}" stroke="#333" stroke-width="2"${dash ? ` stroke-dasharray="${dash}"` : ''}/><text x="${W - R + 50}" y="${yy}">seed ${sd}</text>`);
+  });
+  parts.push('</svg>');
+  return parts.join('\n');
+}
+
+/**
+ * Per-seed learning curves and tables, the mean and worst over seeds per connector against the targets (>= 18/20
+ * within the practice budget, no dip of more than 2/20 below the offline level), and one plot with every seed drawn:
+ * <out>/seeds.md, seeds.json, seeds.svg, seeds.png. Each dir is an experiment output (results.json) of one seed.
+ */
+export async function seedsReport(dirs: readonly string[], out: string, budget = 100): Promise<string> {
+  if (dirs.length === 0) throw new Error('seeds report: no run directories given');
+  const runs: SeedRun[] = dirs.map((d) => {
+    const f = join(d, 'results.json');
+    if (!existsSync(f)) throw new Error(`seeds report: ${f} does not exist (not an experiment output, or it ended before its first connector)`);
+    const r = JSON.parse(readFileSync(f, 'utf8')) as { settings?: { seed?: number }; results?: ConnectorResult[] };
+    if (!Array.isArray(r.results) || r.results.length === 0) throw new Error(`seeds report: ${f} holds no connector results`);
+    if (typeof r.settings?.seed !== 'number') throw new Error(`seeds report: ${f}: field 'settings.seed' is missing`);
+    return { dir: d, seed: r.settings.seed, results: r.results };
+  });
+  mkdirSync(out, { recursive: true });
+  const lines: string[] = [`Online fine-tuning per seed (${runs.map((r) => `seed ${r.seed}: ${r.dir}`).join('; ')}). Scenario II successes (ground truth) at each evaluation point; dip = how far the curve fell below the offline level at its lowest.`, ''];
+  lines.push('| connector | seed | curve (practice episodes: successes) | offline | final | best | dip below offline | learned / ground truth at the end |', '|---|---|---|---|---|---|---|---|');
+  const connectors = [...new Set(runs.flatMap((r) => r.results.map((x) => x.connector)))];
+  const summary: Array<{ connector: string; seeds: number; finals: number[]; mean: number; worst: number; worstDip: number; trials: number; met: boolean }> = [];
+  for (const c of connectors) {
+    const rows = runs.flatMap((run) => run.results.filter((r) => r.connector === c).map((r) => ({ seed: run.seed, r })));
+    for (const { seed, r } of rows) {
+      const curve = r.curve.map((p) => `${p.practiceEpisodes}: ${p.successes}`).join(', ');
+      const dip = Math.max(0, r.offline.II - Math.min(...r.curve.map((p) => p.successes)));
+      const end = r.curve.at(-1);
+      lines.push(`| ${c} | ${seed} | ${curve} | ${r.offline.II}/${r.offline.trials} | ${r.final.II}/${r.final.trials} | ${Math.max(...r.curve.map((p) => p.successes))} | ${dip} | ${end?.learnedSuccessRate?.toFixed(2) ?? '-'} / ${end?.gtSuccessRate?.toFixed(2) ?? '-'} |`);
+    }
+    const finals = rows.map((x) => x.r.final.II);
+    const trials = rows[0]?.r.final.trials ?? 20;
+    const worstDip = Math.max(...rows.map((x) => Math.max(0, x.r.offline.II - Math.min(...x.r.curve.map((p) => p.successes)))));
+    // Target: >= 18/20 (scaled to the trials) within the practice budget on every seed, no dip of more than 2/20.
+    const met = rows.every((x) => x.r.curve.some((p) => p.practiceEpisodes <= budget && p.successes >= 0.9 * p.trials)) && worstDip <= 0.1 * trials;
+    summary.push({ connector: c, seeds: rows.length, finals, mean: finals.reduce((a, b) => a + b, 0) / finals.length, worst: Math.min(...finals), worstDip, trials, met });
+  }
+  lines.push('', `| connector | runs | final per run | mean | worst | worst dip | >= 18/20 within ${budget} episodes on every run, no dip > 2/20 |`, '|---|---|---|---|---|---|---|');
+  for (const x of summary) lines.push(`| ${x.connector} | ${x.seeds} | ${x.finals.join(', ')} | ${x.mean.toFixed(1)}/${x.trials} | ${x.worst}/${x.trials} | ${x.worstDip} | ${x.met ? 'met' : 'not met'} |`);
+  const md = `${lines.join('\n')}\n`;
+  writeFileSync(join(out, 'seeds.md'), md);
+  writeFileSync(join(out, 'seeds.json'), JSON.stringify({ runs: runs.map((r) => ({ dir: r.dir, seed: r.seed, results: r.results })), summary }, null, 1));
+  const svg = seedsSvg(runs, `Success vs practice, every seed (${[...new Set(runs.map((r) => r.seed))].join(', ')})`);
+  writeFileSync(join(out, 'seeds.svg'), svg);
+  await svgToPngFile(svg, join(out, 'seeds.png'));
+  return md;
 }

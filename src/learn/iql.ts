@@ -207,6 +207,8 @@ export interface IqlBatch {
   domain?: Int32Array;
   /** Random-shift augmentation (offline data: true; online data: false). Default true. */
   augment?: boolean;
+  /** false: update the critics (Q, V) only and leave the policy untouched (the online trainer's warm-up). Default true. */
+  trainActor?: boolean;
 }
 
 export interface IqlStats {
@@ -489,7 +491,7 @@ export class IqlAgent {
       step: this.step, vLoss: v[0] ?? NaN, qLoss: v[1] ?? NaN, piLoss: v[2] ?? NaN, vMean: v[3] ?? NaN, qMean: v[4] ?? NaN,
       qMax: v[5] ?? NaN, advMean: v[6] ?? NaN, weightMean: v[7] ?? NaN, logStdMean: v[8] ?? NaN, domainCe: v[9] ?? NaN, kl: v[10] ?? NaN,
     };
-    if (!Number.isFinite(s.vLoss) || !Number.isFinite(s.qLoss) || !Number.isFinite(s.piLoss)) {
+    if (!Number.isFinite(s.vLoss) || !Number.isFinite(s.qLoss) || (batch.trainActor !== false && !Number.isFinite(s.piLoss))) {
       throw new Error(`IQL: non-finite loss at step ${this.step} (v ${s.vLoss}, q ${s.qLoss}, pi ${s.piLoss})`);
     }
     return s;
@@ -546,9 +548,9 @@ export class IqlAgent {
       const adv = tf.sub(qTarget, vOld);
       const weights = tf.minimum(tf.exp(tf.mul(c.temperature, adv)), c.advClip);
 
-      // 1. Policy: advantage-weighted regression (+ DAIB).
+      // 1. Policy: advantage-weighted regression (+ DAIB); skipped in a critic-only update (logged as NaN).
       let auxLog: tf.Tensor[] = [];
-      const piLoss = this.optimizers.pi.minimize(() => {
+      const piLoss = batch.trainActor === false ? tf.scalar(NaN) : this.optimizers.pi.minimize(() => {
         const f = trainFeat('pi');
         const mean = tf.tanh(this.pi.apply(this.withProprio(f.z, p)));
         const logStd = tf.clipByValue(this.logStd, c.logStdMin, c.logStdMax);
@@ -659,35 +661,38 @@ export class IqlAgent {
       wSum += w[i] as number;
     }
 
-    // 1. Policy: L = -mean_i w_i * sum_k [-z^2/2 - ls_k - log(2 pi)/2], z = (a - tanh(raw)) / exp(ls), ls = clip(logStd).
-    const raw = f.pi.forward(xPi, n);
-    const dRaw = new Float32Array(n * A);
-    const dLs = new Float64Array(A);
-    const ls = Array.from(f.logStd, (x) => Math.min(c.logStdMax, Math.max(c.logStdMin, x)));
-    let piLoss = 0;
-    for (let i = 0; i < n; i++) {
-      const wi = w[i] as number;
-      for (let k = 0; k < A; k++) {
-        const mean = Math.tanh(raw[i * A + k] as number);
-        const inv = Math.exp(-(ls[k] as number));
-        const z = ((act[i * A + k] as number) - mean) * inv;
-        piLoss -= wi * (-0.5 * z * z - (ls[k] as number) - 0.5 * Math.log(2 * Math.PI));
-        // d(-w logp / n)/d mean = -w z / (sigma n); through tanh: * (1 - mean^2).
-        dRaw[i * A + k] = ((-wi * z * inv) / n) * (1 - mean * mean);
-        dLs[k] = (dLs[k] as number) - (wi * (z * z - 1)) / n;
+    // 1. Policy (skipped in a critic-only update, logged as NaN): L = -mean_i w_i * sum_k [-z^2/2 - ls_k - log(2 pi)/2], z = (a - tanh(raw)) / exp(ls), ls = clip(logStd).
+    let piLoss = NaN;
+    if (batch.trainActor !== false) {
+      const raw = f.pi.forward(xPi, n);
+      const dRaw = new Float32Array(n * A);
+      const dLs = new Float64Array(A);
+      const ls = Array.from(f.logStd, (x) => Math.min(c.logStdMax, Math.max(c.logStdMin, x)));
+      piLoss = 0;
+      for (let i = 0; i < n; i++) {
+        const wi = w[i] as number;
+        for (let k = 0; k < A; k++) {
+          const mean = Math.tanh(raw[i * A + k] as number);
+          const inv = Math.exp(-(ls[k] as number));
+          const z = ((act[i * A + k] as number) - mean) * inv;
+          piLoss -= wi * (-0.5 * z * z - (ls[k] as number) - 0.5 * Math.log(2 * Math.PI));
+          // d(-w logp / n)/d mean = -w z / (sigma n); through tanh: * (1 - mean^2).
+          dRaw[i * A + k] = ((-wi * z * inv) / n) * (1 - mean * mean);
+          dLs[k] = (dLs[k] as number) - (wi * (z * z - 1)) / n;
+        }
       }
-    }
-    piLoss /= n;
-    const dLogStd = Float32Array.from(f.logStd, (x, k) => (x >= c.logStdMin && x <= c.logStdMax ? (dLs[k] as number) : 0));
-    f.pi.backward(dRaw);
-    const piOpt = this.optimizers.pi as HeapAdam;
-    const tPi = piOpt.nextIteration();
-    const piSlots = f.pi.params.map((x, i) => piOpt.slot(i, x.length));
-    f.pi.adam(piSlots.map((s2) => s2.m), piSlots.map((s2) => s2.v), piOpt.learningRate, piOpt.beta1, piOpt.beta2, piOpt.epsilon, tPi);
-    {
-      const sl = piOpt.slot(f.pi.params.length, A);
-      g.adam(f.logStd, dLogStd, sl.m, sl.v, f.logStdSpare, piOpt.learningRate, piOpt.beta1, piOpt.beta2, piOpt.epsilon, 1 - Math.pow(piOpt.beta1, tPi), 1 - Math.pow(piOpt.beta2, tPi));
-      [f.logStd, f.logStdSpare] = [f.logStdSpare, f.logStd];
+      piLoss /= n;
+      const dLogStd = Float32Array.from(f.logStd, (x, k) => (x >= c.logStdMin && x <= c.logStdMax ? (dLs[k] as number) : 0));
+      f.pi.backward(dRaw);
+      const piOpt = this.optimizers.pi as HeapAdam;
+      const tPi = piOpt.nextIteration();
+      const piSlots = f.pi.params.map((x, i) => piOpt.slot(i, x.length));
+      f.pi.adam(piSlots.map((s2) => s2.m), piSlots.map((s2) => s2.v), piOpt.learningRate, piOpt.beta1, piOpt.beta2, piOpt.epsilon, tPi);
+      {
+        const sl = piOpt.slot(f.pi.params.length, A);
+        g.adam(f.logStd, dLogStd, sl.m, sl.v, f.logStdSpare, piOpt.learningRate, piOpt.beta1, piOpt.beta2, piOpt.epsilon, 1 - Math.pow(piOpt.beta1, tPi), 1 - Math.pow(piOpt.beta2, tPi));
+        [f.logStd, f.logStdSpare] = [f.logStdSpare, f.logStd];
+      }
     }
 
     // 2. Value: expectile regression, d = qT - V: dL/dV = -2 |tau - 1(d < 0)| d / n.

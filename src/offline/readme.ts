@@ -116,7 +116,7 @@ export function buildModelsReadme(dir: string, reproduce: string): string {
     const c = JSON.parse(readFileSync(ckCard, 'utf8')) as { checkpoint: string; step: number; backend: string | null; training: { db?: string; digest?: { sha256?: string; episodes?: number }; domains?: string[] } | null };
     parts.push('### `iql-offline/` (offline IQL checkpoint)', '',
       `The checkpoint \`policy.onnx\` and \`encoder-*.onnx\` were exported from (${c.checkpoint}, ${c.step} updates, backend ${c.backend ?? '-'}): all weights,`,
-      'target networks and Adam state. The online trainer starts from it (`TRAINER_CHECKPOINT=models/iql-offline`, the experiment\'s default',
+      'target networks and Adam state. The online trainer starts from it (`npm start` by default: `learning.checkpoint` in config/daemon.yaml; the experiment\'s default',
       `\`--checkpoint\`). Trained on \`${c.training?.db ?? '-'}\` (${c.training?.digest?.episodes ?? '-'} episodes, dataset sha256 \`${c.training?.digest?.sha256 ?? '-'}\`). Card: \`iql-offline/card.json\`.`, '');
   }
   const other = readdirSync(dir).filter((f) => f.endsWith('.json') && !f.endsWith('.onnx.json')).sort();

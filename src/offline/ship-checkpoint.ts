@@ -45,7 +45,7 @@ export function shipCheckpoint(checkpointDir: string, outDir: string, reproduce:
   if (training) cpSync(runPath, join(tmp, 'run.json'));
   const card: CheckpointCard = {
     format: 'insertion-daemon/checkpoint-card', formatVersion: 1, kind: 'iql-checkpoint',
-    description: 'Offline IQL checkpoint (policy, twin Q, V, their DAIB encoders, target networks and Adam state) the shipped policy.onnx and encoder-*.onnx were exported from. The online trainer starts from it (TRAINER_CHECKPOINT, experiment --checkpoint).',
+    description: 'Offline IQL checkpoint (policy, twin Q, V, their DAIB encoders, target networks and Adam state) the shipped policy.onnx and encoder-*.onnx were exported from. The online trainer starts from it (npm start by default: learning.checkpoint in config/daemon.yaml; experiment --checkpoint).',
     checkpoint: latest.checkpoint, step: manifest.step, config: manifest.config ?? null, backend: typeof manifest.backend === 'string' ? manifest.backend : null,
     training, reproduce, created: new Date().toISOString(), shippedBy: codeVersion(),
   };

@@ -64,6 +64,11 @@ export class TrainerSupervisor extends EventEmitter {
     super();
   }
 
+  /** The trainer configuration the child is started with. */
+  get config(): SupervisorOptions['config'] {
+    return this.o.config;
+  }
+
   start(): void {
     this.stopped = false;
     this.spawn();

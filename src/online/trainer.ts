@@ -34,6 +34,7 @@ import { gatherImages, netVariables, polyakUpdate, type Mlp } from '../learn/net
 import { sha256Hex, type ModelCard } from '../policy/card.ts';
 import { Store } from '../store/index.ts';
 import type { RewardTunerConfig } from './reward-tuner.ts';
+import { LEARNING_DEFAULTS } from '../config/schema.ts';
 import type { TransitionRecord } from '../store/types.ts';
 import { deriveSeed, Rng } from '../util/rng.ts';
 
@@ -50,7 +51,7 @@ export interface OnlineTrainerConfig {
   startCheckpoint: string;
   /** This trainer's own checkpoints (resume after a crash); exports go to `<workDir>/models/`. */
   workDir: string;
-  /** Fraction of each batch from online data: 0.25 in the research, 0.5 = RLPD. */
+  /** Fraction of each batch from online data: 0.25 in the research, 0.5 = RLPD (the default, src/config/schema.ts). */
   onlineFraction: number;
   batchSize: number;
   /** Updates per new environment step (transition). */
@@ -76,21 +77,32 @@ export interface OnlineTrainerConfig {
   policyAverage: number;
   /** Fine-tune the reward classifier on operator labels beside the policy (reward-tuner.ts); absent/null: off. */
   rewardTune?: RewardTunerConfig | null;
+  /** Warm-up at the switch from offline to online: the first N updates train the critics (Q, V) only, so the policy
+   *  (and every export) stays the offline one until the critics have adapted to the practice data and its learned
+   *  reward; 0 = none. Not repeated when the trainer resumes from its own checkpoint. */
+  warmupUpdates: number;
+  /** Adam learning rate of the policy head online; null = the checkpoint's (3e-4). A lower one is VRL3's
+   *  conservative start. */
+  actorLr: number | null;
 }
 
+/** The trainer settings a config's learning section declares (src/config/schema.ts): the daemon's and the experiment's. */
+export type TrainerSettings = Pick<OnlineTrainerConfig, 'onlineFraction' | 'utd' | 'batchSize' | 'policyAverage' | 'warmupUpdates' | 'actorLr' | 'exportEvery'>;
+
+export function trainerSettings(l: TrainerSettings): TrainerSettings {
+  return { onlineFraction: l.onlineFraction, utd: l.utd, batchSize: l.batchSize, policyAverage: l.policyAverage, warmupUpdates: l.warmupUpdates, actorLr: l.actorLr, exportEvery: l.exportEvery };
+}
+
+/** Defaults of everything but the paths: the declared learning settings plus what only the trainer knows. */
 export const DEFAULT_ONLINE: Omit<OnlineTrainerConfig, 'db' | 'offlineDb' | 'offlineDomains' | 'startCheckpoint' | 'workDir'> = {
+  ...trainerSettings(LEARNING_DEFAULTS),
   onlineDomains: [],
-  onlineFraction: 0.25,
-  batchSize: 256,
-  utd: 1,
-  exportEvery: 0,
   offlineAugmentCopies: 2,
   reward: 'rewardProb',
   minOnline: 1,
   seed: 0,
   maxOwed: 5000,
   exportName: 'policy-iql-online',
-  policyAverage: 0.002,
 };
 
 export interface TrainerProgress {
@@ -116,6 +128,8 @@ export interface TrainerProgress {
   engine?: string;
   exports: number;
   lastExport: { version: string; path: string; modelId: number } | null;
+  /** Critic-only warm-up updates still to come (the policy is the offline one until 0). */
+  warmupLeft: number;
 }
 
 export interface ExportInfo {
@@ -232,6 +246,7 @@ export class OnlineTrainer {
   private offFeat!: FeatureTable;
   private onFeat!: FeatureTable;
   private copies = 1;
+  private warmupLeft = 0;
   private lastTransitionId = 0;
   /** Per online replay row: what its reward came from; and the rows of each episode, for labels. */
   private origins: RewardOrigin[] = [];
@@ -272,6 +287,8 @@ export class OnlineTrainer {
     if (!Number.isInteger(cfg.batchSize) || cfg.batchSize < 2) throw new Error(`online trainer: field 'batchSize' must be an integer >= 2`);
     if (!Number.isInteger(cfg.offlineAugmentCopies) || cfg.offlineAugmentCopies < 1) throw new Error(`online trainer: field 'offlineAugmentCopies' must be an integer >= 1`);
     if (!(cfg.policyAverage > 0 && cfg.policyAverage <= 1)) throw new Error(`online trainer: field 'policyAverage' must be in (0, 1], got ${cfg.policyAverage}`);
+    if (!Number.isInteger(cfg.warmupUpdates) || cfg.warmupUpdates < 0) throw new Error(`online trainer: field 'warmupUpdates' must be an integer >= 0, got ${cfg.warmupUpdates}`);
+    if (cfg.actorLr !== null && !(cfg.actorLr > 0 && cfg.actorLr < 1)) throw new Error(`online trainer: field 'actorLr' must be in (0, 1) or null, got ${cfg.actorLr}`);
     this.cfg = cfg;
     this.rng = new Rng(deriveSeed(cfg.seed, 'online-trainer'));
   }
@@ -283,9 +300,11 @@ export class OnlineTrainer {
     const own = join(c.workDir, 'checkpoints');
     const from = existsSync(join(own, 'latest.json')) ? own : c.startCheckpoint;
     const config = checkpointConfig(from);
-    this.agent = new IqlAgent(config);
+    this.agent = new IqlAgent(c.actorLr === null ? config : { ...config, actorLr: c.actorLr });
     await this.agent.loadCheckpoint(from);
     this.agent.freezeEncoders();
+    // A restart from this trainer's own checkpoint has adapted critics already.
+    this.warmupLeft = from === own ? 0 : c.warmupUpdates;
     if (c.policyAverage < 1) this.piAvg = this.agent.clonePolicyHead('pi_avg');
     const shape = config.daib?.encoder.inputShape;
     if (!shape) throw new Error(`${from}: checkpoint config has no encoder input shape`);
@@ -606,8 +625,10 @@ export class OnlineTrainer {
       };
       return { pi: cat(on.pi, of.pi), q: cat(on.q, of.q), v: cat(on.v, of.v) };
     };
-    const stats = this.agent.update({ size: B, features: feats(rowsS), nextFeatures: feats(rowsN), proprio, nextProprio, action, reward, done, augment: false });
-    if (this.piAvg) polyakUpdate(this.piAvg, this.agent.pi, c.policyAverage);
+    const warm = this.warmupLeft > 0;
+    const stats = this.agent.update({ size: B, features: feats(rowsS), nextFeatures: feats(rowsN), proprio, nextProprio, action, reward, done, augment: false, trainActor: !warm });
+    if (warm) this.warmupLeft--;
+    else if (this.piAvg) polyakUpdate(this.piAvg, this.agent.pi, c.policyAverage);
     this.last = stats;
     this.updates++;
     this.sinceExport++;
@@ -642,7 +663,8 @@ export class OnlineTrainer {
     const { card, bytes } = exportPolicyOnnx(this.agent, path, c.exportName, version, {
       training: { connectors: [...c.offlineDomains, ...c.onlineDomains], heldOut: [], episodes: this.seenEpisodes.size, transitions: this.online.n + this.offline.n, database: null, updates: this.agent.step, seed: c.seed },
       hyperparameters: { iql: this.agent.config, encoderMethod: this.agent.config.daib?.method ?? null, online: { ...c }, startCheckpoint: c.startCheckpoint, onlineTransitions: this.online.n, offlineTransitions: this.offline.n, onlineUpdates: this.updates },
-      metrics: this.last ? { vLoss: this.last.vLoss, qLoss: this.last.qLoss, piLoss: this.last.piLoss } : {},
+      // A critic-only (warm-up) update has no policy loss: the card keeps finite numbers only.
+      metrics: this.last ? Object.fromEntries(Object.entries({ vLoss: this.last.vLoss, qLoss: this.last.qLoss, piLoss: this.last.piLoss }).filter(([, x]) => Number.isFinite(x))) : {},
       ...(this.piAvg ? { head: this.piAvg } : {}),
     });
     await this.agent.saveCheckpoint(join(c.workDir, 'checkpoints'));
@@ -673,6 +695,7 @@ export class OnlineTrainer {
       ...(this.agent ? { engine: this.agent.backend } : {}),
       exports: this.exports,
       lastExport: this.lastExport,
+      warmupLeft: this.warmupLeft,
     };
   }
 

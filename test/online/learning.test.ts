@@ -41,7 +41,7 @@ test('online IQL with the learned reward lifts a zero residual from P-controller
   const r = await runConnector('europlug', {
     connectors: ['europlug'], episodes: 40, evalEvery: 10, syncEvery: 1, trials: 20, offsetMm: 1, startCheckpoint: checkpoint, policyPath,
     rewardPath: join(root, 'models/reward.onnx'), offlineDb: null, offlineDomains: [], outDir: join(fx.dir, 'exp'), seed: 0, episodeSteps: 20,
-    explorationNoise: 0.001, trainer: { onlineFraction: 1, batchSize: 64, utd: 4 }, robustMm: 0, baselines: false, trainerWaitS: 300,
+    explorationNoise: 0.001, trainer: { onlineFraction: 1, batchSize: 64, utd: 4, warmupUpdates: 0 }, robustMm: 0, baselines: false, trainerWaitS: 300,
     configFile: join(root, 'config/daemon.yaml'), calibrationDir: join(root, 'calibration'), onProgress: (l) => lines.push(l),
   });
   console.log(lines.join('\n'));

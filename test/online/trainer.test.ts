@@ -15,6 +15,7 @@ import { Store } from '../../src/store/index.ts';
 import { inputsFor, probeSet } from '../../src/swap/validate.ts';
 import { DEFAULT_ONLINE, OnlineTrainer } from '../../src/online/trainer.ts';
 import { rig, tickUntil } from '../daemon/helpers.ts';
+import { netVariables } from '../../src/learn/nets.ts';
 import { tinyOffline } from './fixtures.ts';
 
 const fx = await tinyOffline('trainer-online-test');
@@ -48,7 +49,7 @@ test('online IQL on logged practice data: cached features, UTD bookkeeping, lear
   assert.equal(n, 48);
   const tr = new OnlineTrainer({
     ...DEFAULT_ONLINE, db: r.db, offlineDb: null, offlineDomains: [], startCheckpoint: fx.checkpoint, workDir: join(fx.dir, 'online-test'),
-    onlineFraction: 1, batchSize: 32, utd: 24, seed: 2, policyAverage: 1, // raw weights: this test checks the update direction
+    onlineFraction: 1, batchSize: 32, utd: 24, seed: 2, policyAverage: 1, warmupUpdates: 0, // raw weights, no warm-up: this test checks the update direction
   });
   t.after(() => tr.close());
   await tr.init();
@@ -83,4 +84,53 @@ test('online IQL on logged practice data: cached features, UTD bookkeeping, lear
   const msg = `mean residual x ${(x0 * 1000).toFixed(3)} -> ${(x1 * 1000).toFixed(3)} mm`;
   assert.ok(x1 < x0 - 0.0005, `moved toward the rewarded side by > 0.5 mm: ${msg}`);
   assert.ok(x1 < -0.0005, `ended on the rewarded side (< -0.5 mm), beyond what cloning the ~0-mean data would give: ${msg}`);
+});
+
+test('warm-up: the first N updates train the critics only, so what the trainer exports is the offline policy until then', async (t) => {
+  const r = await rig({ overrides: { episodeSteps: 6 }, connector: fx.domains[0] as string });
+  t.after(() => r.close());
+  const d = r.app.daemon;
+  assert.ok(d.startPractice({ count: 3, scenario: 'I', explorationNoise: 0.002 }).ok);
+  await tickUntil(r.app, () => d.currentState === 'idle' && d.status().practice === null, 300);
+  await r.app.log.flush();
+  const store = r.app.log.store;
+  for (const e of store.listEpisodes()) {
+    const ts = store.getEpisode(e.id, { transitions: true })?.transitions ?? [];
+    store.setRewards(e.id, ts.map((x) => ({ step: x.step, rewardProb: (x.actionResidual?.[0] ?? 0) < 0 ? 0.95 : 0.05 })));
+  }
+  const W = 30;
+  const tr = new OnlineTrainer({
+    ...DEFAULT_ONLINE, db: r.db, offlineDb: null, offlineDomains: [], startCheckpoint: fx.checkpoint, workDir: join(fx.dir, 'online-warmup'),
+    onlineFraction: 1, batchSize: 16, utd: 10, seed: 4, policyAverage: 1, warmupUpdates: W,
+  });
+  t.after(() => tr.close());
+  await tr.init();
+  const start = await tr.export();
+  assert.ok(tr.poll() > 0);
+  const q0 = (netVariables(tr.agent.q1)[0]?.dataSync() as Float32Array).slice();
+  for (let i = 0; i < W; i++) {
+    const s = tr.update();
+    assert.ok(Number.isNaN(s.piLoss), 'no policy update during the warm-up');
+  }
+  assert.equal(tr.progress().warmupLeft, 0);
+  const warmed = await tr.export();
+  const q1 = netVariables(tr.agent.q1)[0]?.dataSync() as Float32Array;
+  assert.ok(q1.some((x, i) => x !== q0[i]), 'the critics trained');
+  const probes = probeSet(store, 12);
+  const diff = async (a: string, b: string): Promise<number> => {
+    const [pa, pb] = [policyFromModel(await PolicyModel.load(a)), policyFromModel(await PolicyModel.load(b))];
+    let m = 0;
+    for (const o of probes) {
+      const [ya, yb] = [await pa.run(inputsFor(pa, o).image, inputsFor(pa, o).proprio), await pb.run(inputsFor(pb, o).image, inputsFor(pb, o).proprio)];
+      for (let k = 0; k < 3; k++) m = Math.max(m, Math.abs((ya[k] as number) - (yb[k] as number)));
+    }
+    await pa.dispose?.();
+    await pb.dispose?.();
+    return m;
+  };
+  const during = await diff(start.path, warmed.path);
+  assert.ok(during < 1e-7, `exported policy after ${W} warm-up updates equals the offline one (max |diff| ${during} m)`);
+  for (let i = 0; i < 20; i++) assert.ok(Number.isFinite(tr.update().piLoss), 'the policy trains after the warm-up');
+  const moved = await diff(start.path, (await tr.export()).path);
+  assert.ok(moved > 1e-6, `after the warm-up the policy moves (max |diff| ${moved} m)`);
 });

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { recentStarts, shadowGate } from '../../src/replay/shadow.ts';
 import { SwapManager } from '../../src/swap/manager.ts';
-import { shadowGateFromEnv } from '../../src/app/learning.ts';
+import { learningPlan } from '../../src/app/learning.ts';
+import { loadDaemonConfig } from '../../src/config/load.ts';
 import { logged, rig, root, tickUntil, type Rig } from '../daemon/helpers.ts';
 
 describe('shadow swap gate', () => {
@@ -65,9 +66,11 @@ describe('shadow swap gate', () => {
     await passed.live;
   });
 
-  it('TRAINER_SHADOW_GATE turns it on (EPISODES:MARGIN) and names a bad value', () => {
-    assert.equal(shadowGateFromEnv(undefined), null);
-    assert.deepEqual(shadowGateFromEnv('10:0.1'), { episodes: 10, margin: 0.1 });
-    assert.throws(() => shadowGateFromEnv('ten'), /TRAINER_SHADOW_GATE: 'ten' is not EPISODES:MARGIN/);
+  it('the config (learning.shadowGate, --shadow-gate-episodes/-margin) turns it on; off by default; a bad value names its flag', () => {
+    const cfg = (o: Parameters<typeof loadDaemonConfig>[1]) => loadDaemonConfig(join(root, 'config/daemon.yaml'), { db: r.db, ...o });
+    assert.equal(learningPlan(cfg({})).shadowGate, null);
+    assert.deepEqual(learningPlan(cfg({ shadowGateEpisodes: 10 })).shadowGate, { episodes: 10, margin: 0.1 });
+    assert.deepEqual(learningPlan(cfg({ shadowGateEpisodes: 5, shadowGateMargin: 0.25 })).shadowGate, { episodes: 5, margin: 0.25 });
+    assert.throws(() => cfg({ shadowGateMargin: 2 }), /field 'learning.shadowGate.margin': must be <= 1 \(set by --shadow-gate-margin\)/);
   });
 });

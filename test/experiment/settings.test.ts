@@ -1,0 +1,59 @@
+/**
+ * One declaration of the learning settings drives both the daemon's trainer and the experiment: the same config
+ * file's `learning` and `practice` sections give the same trainer settings to `learningPlan` (npm start) and to the
+ * experiment's options, and a flag overrides one of them for an experiment run only.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { learningPlan } from '../../src/app/learning.ts';
+import { experimentOptions } from '../../src/cli/experiment.ts';
+import { loadDaemonConfig } from '../../src/config/load.ts';
+import { parseArgs } from '../../src/offline/common.ts';
+import { trainerSettings } from '../../src/online/trainer.ts';
+import { root, tempDir } from '../daemon/helpers.ts';
+
+const KNOWN = { config: 'value', connectors: 'value', utd: 'value', 'warmup-updates': 'value' } as const;
+const pick = (t: ReturnType<typeof trainerSettings>) => trainerSettings(t);
+
+test('the daemon and the experiment read the same learning settings from the config declaration', (t) => {
+  const tmp = tempDir('settings-');
+  t.after(tmp.cleanup);
+  // The shipped config: npm start and the experiment agree, and the defaults are the measured results' settings.
+  const shipped = loadDaemonConfig(join(root, 'config/daemon.yaml'));
+  const daemon = learningPlan(shipped).trainer;
+  assert.ok(daemon);
+  const exp = experimentOptions(parseArgs(['--connectors', 'europlug'], KNOWN, 'test'));
+  assert.deepEqual(pick(exp.trainer as ReturnType<typeof trainerSettings>), pick(daemon));
+  assert.equal(daemon.onlineFraction, 0.5);
+  assert.equal(daemon.utd, 2);
+  assert.equal(exp.explorationNoise, shipped.practice.explorationNoise);
+  assert.equal(exp.startCheckpoint, daemon.startCheckpoint);
+
+  // A changed config file changes both.
+  const file = join(tmp.dir, 'daemon.yaml');
+  const text = readFileSync(join(root, 'config/daemon.yaml'), 'utf8')
+    .replace('db: ../data/daemon.db', `db: ${join(tmp.dir, 'log.db')}`)
+    .replace('modelsDir: ../models', `modelsDir: ${join(root, 'models')}`)
+    .replace('calibrationDir: ../calibration', `calibrationDir: ${join(root, 'calibration')}`)
+    .replace('onlineFraction: 0.5 ', 'onlineFraction: 0.3 ')
+    .replace('utd: 2 ', 'utd: 3 ')
+    .replace('warmupUpdates: 800 ', 'warmupUpdates: 7 ')
+    .replace('explorationNoise: 0.001 ', 'explorationNoise: 0.002 ');
+  writeFileSync(file, text);
+  const cfg = loadDaemonConfig(file);
+  const d2 = learningPlan(cfg).trainer;
+  assert.ok(d2);
+  const e2 = experimentOptions(parseArgs(['--config', file, '--connectors', 'europlug'], KNOWN, 'test'));
+  for (const [k, v] of [['onlineFraction', 0.3], ['utd', 3], ['warmupUpdates', 7]] as const) {
+    assert.equal(d2[k], v, `daemon ${k}`);
+    assert.equal(e2.trainer[k], v, `experiment ${k}`);
+  }
+  assert.equal(e2.explorationNoise, 0.002);
+  // A flag overrides the file for the experiment run.
+  const e3 = experimentOptions(parseArgs(['--config', file, '--connectors', 'europlug', '--utd', '4', '--warmup-updates', '0'], KNOWN, 'test'));
+  assert.equal(e3.trainer.utd, 4);
+  assert.equal(e3.trainer.warmupUpdates, 0);
+  assert.equal(e3.trainer.onlineFraction, 0.3);
+});
