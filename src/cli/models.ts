@@ -16,6 +16,7 @@ import { runIfMain } from '../util/args.ts';
 import { TrainArgError, intArg, parseArgs } from '../offline/common.ts';
 import { buildModelsReadme } from '../offline/readme.ts';
 import { shipCheckpoint } from '../offline/ship-checkpoint.ts';
+import type { RewardCue } from '../policy/inputs.ts';
 
 /** The shipped settings (chosen for <= ~40 min of offline training on this 2-core machine; see models/README.md). */
 export const SHIPPED = {
@@ -28,7 +29,7 @@ export const SHIPPED = {
   rewardColorJitter: 0.2,
   /** What the reward classifier takes beside the wrist image (policy/inputs.ts REWARD_CUES): the axial wrist force, which
    *  tells a plug pressed home from one hanging a few millimetres short (models/README.md: the image-only ablation). */
-  rewardCue: 'fz',
+  rewardCue: 'fz' as RewardCue,
   /** Card versions of the shipped models: raised whenever a retrained model replaces a shipped one at the same path. */
   rewardCardVersion: 4,
   offlineCardVersion: 2,
