@@ -16,7 +16,6 @@ import { runIfMain } from '../util/args.ts';
 import { TrainArgError, intArg, parseArgs } from '../offline/common.ts';
 import { buildModelsReadme } from '../offline/readme.ts';
 import { shipCheckpoint } from '../offline/ship-checkpoint.ts';
-import type { RewardCue } from '../policy/inputs.ts';
 
 /** The shipped settings (chosen for <= ~40 min of offline training on this 2-core machine; see models/README.md). */
 export const SHIPPED = {
@@ -27,11 +26,8 @@ export const SHIPPED = {
   rewardImageSize: 64,
   /** Colour augmentation of every table-8 method (DaibConfig.colorJitter): megablock's saturated blue socket is unlike any training colour. */
   rewardColorJitter: 0.2,
-  /** What the reward classifier takes beside the wrist image (policy/inputs.ts REWARD_CUES): the axial wrist force, which
-   *  tells a plug pressed home from one hanging a few millimetres short (models/README.md: the image-only ablation). */
-  rewardCue: 'fz' as RewardCue,
   /** Card versions of the shipped models: raised whenever a retrained model replaces a shipped one at the same path. */
-  rewardCardVersion: 4,
+  rewardCardVersion: 3,
   offlineCardVersion: 2,
   offlineSteps: 3000,
   offlineImageSize: 32,
@@ -91,19 +87,17 @@ export async function main(argv: string[]): Promise<number> {
         }
       }
       if (!args.has('skip-reward')) {
-        const reward = (cue: string): string[] => ['--db', SHIPPED.prior, '--heldout-db', SHIPPED.heldOut, '--split', SHIPPED.split, '--steps', String(rewardSteps),
-          '--image-size', String(SHIPPED.rewardImageSize), '--color-jitter', String(SHIPPED.rewardColorJitter), '--cue', cue];
-        // DAIB (exported) and ERM first, so the shipped classifier is ready early; then DAIB vs ERM on more seeds; then
-        // the same without the wrench cue (the ablation); then the other table-8 methods (image only).
-        run('src/cli/train-reward.ts', [...reward(SHIPPED.rewardCue), '--method', 'daib,erm', '--seed', '0', '--card-version', String(SHIPPED.rewardCardVersion), '--out', out,
+        // DAIB (exported) and ERM first, so the shipped classifier is ready early; then the other table-8 methods.
+        run('src/cli/train-reward.ts', ['--db', SHIPPED.prior, '--heldout-db', SHIPPED.heldOut, '--split', SHIPPED.split, '--method', 'daib,erm',
+          '--steps', String(rewardSteps), '--seed', '0', '--image-size', String(SHIPPED.rewardImageSize), '--color-jitter', String(SHIPPED.rewardColorJitter), '--card-version', String(SHIPPED.rewardCardVersion), '--out', out,
           '--results', join(out, `reward-table8-${SHIPPED.rewardImageSize}px.json`)]);
-        // DAIB vs ERM on more seeds (table only; that run's model stays in data/runs).
-        run('src/cli/train-reward.ts', [...reward(SHIPPED.rewardCue), '--method', 'daib,erm', '--seed', '1,2', '--out', 'data/runs/reward-seeds',
-          '--results', join(out, `reward-table8-${SHIPPED.rewardImageSize}px-seeds.json`)]);
-        run('src/cli/train-reward.ts', [...reward('none'), '--method', 'daib,erm', '--seed', '0', '--out', 'data/runs/reward-image-only',
-          '--results', join(out, `reward-table8-${SHIPPED.rewardImageSize}px-image-only.json`)]);
-        run('src/cli/train-reward.ts', [...reward('none'), '--method', 'vib,dann,daib-nobottleneck', '--seed', '0', '--out', 'data/runs/reward-ablations',
+        run('src/cli/train-reward.ts', ['--db', SHIPPED.prior, '--heldout-db', SHIPPED.heldOut, '--split', SHIPPED.split, '--method', 'vib,dann,daib-nobottleneck',
+          '--steps', String(rewardSteps), '--seed', '0', '--image-size', String(SHIPPED.rewardImageSize), '--color-jitter', String(SHIPPED.rewardColorJitter), '--out', 'data/runs/reward-ablations',
           '--results', join(out, `reward-table8-${SHIPPED.rewardImageSize}px-ablations.json`)]);
+        // DAIB vs ERM on more seeds (table only; that run's model stays in data/runs).
+        run('src/cli/train-reward.ts', ['--db', SHIPPED.prior, '--heldout-db', SHIPPED.heldOut, '--split', SHIPPED.split, '--method', 'daib,erm',
+          '--steps', String(rewardSteps), '--seed', '1,2', '--image-size', String(SHIPPED.rewardImageSize), '--color-jitter', String(SHIPPED.rewardColorJitter), '--out', 'data/runs/reward-seeds',
+          '--results', join(out, `reward-table8-${SHIPPED.rewardImageSize}px-seeds.json`)]);
       }
       if (!args.has('skip-offline')) {
         run('src/cli/train-offline.ts', ['--db', SHIPPED.prior, '--split', SHIPPED.split, '--steps', String(offlineSteps), '--image-size', String(SHIPPED.offlineImageSize),

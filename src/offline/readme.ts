@@ -43,8 +43,7 @@ export function buildModelsReadme(dir: string, reproduce: string): string {
     '```',
     '',
     'Stages (each a command of its own, see `src/offline/README.md`): collect prior data if `data/prior.db` / `data/heldout.db`',
-    'are missing -> `src/cli/train-reward.ts` (DAIB and ERM with the wrench cue on three seeds, exports DAIB seed 0; the image-only',
-    'ablation; the other table-8 methods) -> `src/cli/train-offline.ts` (resumable',
+    'are missing -> `src/cli/train-reward.ts` (all five methods, exports DAIB) -> `src/cli/train-offline.ts` (resumable',
     'checkpoints in `data/runs/iql`; exports the policy and encoders, then evaluates the exported policy).',
     '',
     '**Why these sizes.** wasm image-IQL costs three conv encoders (policy, Q, V) per update; on this shared 2-core machine',
@@ -65,61 +64,38 @@ export function buildModelsReadme(dir: string, reproduce: string): string {
       'episodes; `src/online/README.md`), so it was not shipped.', '');
   }
   type Row = { method: string; seed: number; steps: number; evaluation: BalancedEvaluation; trainAccuracy: number; seconds: number; errorsByHeight?: HeightErrors[] };
-  type Table = { rows: Row[]; settings: Record<string, unknown>; backend: string };
-  const readTable = (p: string): Table => JSON.parse(readFileSync(p, 'utf8')) as Table;
-  const cueOf = (t: Table): string => (typeof t.settings.cue === 'string' ? t.settings.cue : 'none');
-  const inputsOf = (t: Table): string => (cueOf(t) === 'none' ? 'image only' : `image + wrench cue '${cueOf(t)}'`);
-  const perConnector = (r: Row): string => r.evaluation.perDomain.map((d) => `${d.name} ${pct(d.accuracy)}`).join(', ');
-  const meanLine = (rows: Row[]): string => [...new Set(rows.map((r) => r.method))].map((m) => {
-    const rs = rows.filter((r) => r.method === m);
-    const worst = rs.reduce((a, r) => Math.min(a, r.evaluation.accuracy), Infinity);
-    const worstConn = rs.reduce((a, r) => Math.min(a, ...r.evaluation.perDomain.map((d) => d.accuracy)), Infinity);
-    return `${m} ${pct(rs.reduce((a, r) => a + r.evaluation.accuracy, 0) / rs.length)} (${rs.length} seed${rs.length > 1 ? 's' : ''}; worst seed ${pct(worst)}, worst connector ${pct(worstConn)})`;
-  }).join(', ');
-  const px = 64;
-  const mainFile = `reward-table8-${px}px.json`, seedsFile = `reward-table8-${px}px-seeds.json`;
-  const imageOnlyFile = `reward-table8-${px}px-image-only.json`, ablationsFile = `reward-table8-${px}px-ablations.json`;
-  const mp = join(dir, mainFile);
-  if (existsSync(mp)) {
-    // The shipped classifier's run (DAIB exported, ERM beside it), then more seeds of the same settings.
-    const t = readTable(mp);
-    parts.push(`## Reward classifier: held-out accuracy (research table 8), ${String(t.settings.imageSize)} px, ${inputsOf(t)} (\`${mainFile}\`)`, '',
-      `Trained with ${JSON.stringify(t.settings)}, evaluated on the held-out connectors, rebalanced 50/50 per connector (mean over connectors of (TPR+TNR)/2). Backend: ${t.backend}.`, '');
-    if (cueOf(t) !== 'none') {
-      parts.push('**The wrench cue.** Beside the wrist image the classifier takes the bias-corrected axial wrist force (`--cue fz`, a',
-        '`proprio` input named in the card, fed by `src/policy/inputs.ts` at the tick and in training alike). In the held-out prior data a plug',
-        'pressed onto the bottom of its socket reads a median 8.9 N, one whose pins hang 0-6 mm short about 0 N, while the camera sees the',
-        'two almost alike. A plug that is seated without being pressed (the P-controller alone with an exact goal stops at x* and',
-        'presses nothing) reads 0 N too: there the classifier has only the image (`src/data/README.md`).', '');
-    }
-    parts.push('```', formatAccuracyTable(t.rows), '```', '',
-      '| method | seed | steps | held-out | train | per held-out connector | time |', '|---|---|---|---|---|---|---|',
-      ...t.rows.map((r) => `| ${r.method} | ${r.seed} | ${r.steps} | ${pct(r.evaluation.accuracy)} | ${pct(r.trainAccuracy)} | ${perConnector(r)} | ${r.seconds.toFixed(0)} s |`),
-      '');
-    const daib = t.rows.find((r) => r.method === 'daib' && r.errorsByHeight);
-    if (daib?.errorsByHeight) {
-      parts.push(`Where DAIB (seed ${daib.seed}) errs on the held-out connectors, by tip height above seated (samples: share wrong).`,
-        '`npm run eval:reward` prints the same breakdown for any exported classifier.', '',
-        '```', formatHeightErrors(daib.errorsByHeight), '```', '');
-    }
-    const all = [...t.rows];
-    const sp = join(dir, seedsFile);
-    if (existsSync(sp)) {
-      const seeds = readTable(sp);
-      all.push(...seeds.rows);
-      parts.push(`More seeds (\`${seedsFile}\`, ${inputsOf(seeds)}, not exported; ${JSON.stringify(seeds.settings)}):`, '', '```', formatAccuracyTable(seeds.rows), '```', '',
-        ...seeds.rows.map((r) => `- ${r.method} seed ${r.seed}: ${pct(r.evaluation.accuracy)} (${perConnector(r)})`), '');
-    }
-    parts.push(`Mean over seeds (${inputsOf(t)}): ${meanLine(all)}.`, '');
-  }
-  for (const [file, what] of [[imageOnlyFile, 'The ablation: the same without the wrench cue'], [ablationsFile, 'The other table-8 methods']] as const) {
+  const readTable = (p: string): { rows: Row[]; settings: Record<string, unknown>; backend: string } => JSON.parse(readFileSync(p, 'utf8')) as { rows: Row[]; settings: Record<string, unknown>; backend: string };
+  // The shipped classifier's run (+ the other table-8 methods, same seed and settings), then more seeds when present.
+  for (const [file, ablationsFile, seedsFile] of [['reward-table8-64px.json', 'reward-table8-64px-ablations.json', 'reward-table8-64px-seeds.json']] as const) {
     const p = join(dir, file);
     if (!existsSync(p)) continue;
     const t = readTable(p);
-    parts.push(`${what} (\`${file}\`, ${inputsOf(t)}; ${JSON.stringify(t.settings)}):`, '', '```', formatAccuracyTable(t.rows), '```', '',
-      ...t.rows.map((r) => `- ${r.method} seed ${r.seed}: ${pct(r.evaluation.accuracy)} (${perConnector(r)})`), '');
+    const ap = join(dir, ablationsFile);
+    if (existsSync(ap)) t.rows.push(...readTable(ap).rows);
+    parts.push(`## Reward classifier: held-out accuracy by method (research table 8), ${String(t.settings.imageSize)} px (\`${file}\`${existsSync(ap) ? `, \`${ablationsFile}\`` : ''})`, '',
+      `Each method trained with the same settings (${JSON.stringify(t.settings)}), evaluated on the held-out connectors, rebalanced 50/50 per connector (mean over connectors of (TPR+TNR)/2). Backend: ${t.backend}.`, '',
+      '```', formatAccuracyTable(t.rows), '```', '',
+      '| method | seed | steps | held-out | train | per held-out connector | time |', '|---|---|---|---|---|---|---|',
+      ...t.rows.map((r) => `| ${r.method} | ${r.seed} | ${r.steps} | ${pct(r.evaluation.accuracy)} | ${pct(r.trainAccuracy)} | ${r.evaluation.perDomain.map((d) => `${d.name} ${pct(d.accuracy)}`).join(', ')} | ${r.seconds.toFixed(0)} s |`),
+      '');
     const daib = t.rows.find((r) => r.method === 'daib' && r.errorsByHeight);
-    if (daib?.errorsByHeight) parts.push(`Where DAIB (seed ${daib.seed}, ${inputsOf(t)}) errs, by tip height above seated:`, '', '```', formatHeightErrors(daib.errorsByHeight), '```', '');
+    if (daib?.errorsByHeight) {
+      parts.push(`Where DAIB (seed ${daib.seed}) errs on the held-out connectors, by tip height above seated (samples: share wrong). Unseated frames`,
+        'within a few millimetres of seated, with the pins already hidden in the holes, are the hard ones: on an untextured socket face',
+        'they look almost like seated frames (`src/data/README.md`). `npm run eval:reward` prints the same breakdown for any exported classifier.', '',
+        '```', formatHeightErrors(daib.errorsByHeight), '```', '');
+    }
+    const sp = join(dir, seedsFile);
+    if (!existsSync(sp)) continue;
+    const seeds = readTable(sp);
+    parts.push(`More seeds (\`${seedsFile}\`, same settings, not exported; ${JSON.stringify(seeds.settings)}):`, '', '```', formatAccuracyTable(seeds.rows), '```', '',
+      ...seeds.rows.map((r) => `- ${r.method} seed ${r.seed}: ${pct(r.evaluation.accuracy)} (${r.evaluation.perDomain.map((d) => `${d.name} ${pct(d.accuracy)}`).join(', ')})`), '');
+    const all = [...t.rows, ...seeds.rows];
+    const methods = [...new Set(all.map((r) => r.method))];
+    parts.push('Mean over seeds: ' + methods.map((m) => {
+      const rs = all.filter((r) => r.method === m);
+      return `${m} ${pct(rs.reduce((a, r) => a + r.evaluation.accuracy, 0) / rs.length)} (${rs.length} seed${rs.length > 1 ? 's' : ''})`;
+    }).join(', ') + '.', '');
   }
   const evalPath = join(dir, 'policy-eval.json');
   if (existsSync(evalPath)) {
