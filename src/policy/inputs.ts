@@ -32,7 +32,8 @@ export const DEFAULT_PROPRIO_SPEC: ProprioSpec = {
  * Cues a reward classifier may take beside the wrist image (`train:reward --cue`), as proprio specs in raw units.
  * 'fz': the bias-corrected axial wrist force. A plug pressed onto the bottom of its socket reads several newtons
  * (held-out prior data: median 8.9 N, 10th percentile 1.9-4.6 N per connector), one whose pins hang a few millimetres
- * short of seated reads about 0 (90th percentile <= 1.7 N), while the wrist camera sees the two almost alike.
+ * short of seated reads about 0 (90th percentile <= 1.7 N), while the wrist camera sees the two almost alike. It says
+ * "pressed home", not "seated": a plug seated without pressing reads 0 N as well (results/reward-cue/README.md).
  * 'wrench': all six components. 'none': the image alone (the cards made before cues existed).
  */
 export const REWARD_CUES = {
