@@ -49,15 +49,16 @@ export interface RewardEvalReport {
   errorsByHeight: HeightErrors[];
 }
 
-/** Probabilities of `count` uint8 NHWC images through the ONNX model, in chunks, scaled as its card says. */
-async function probabilities(model: RewardModel, images: Uint8Array, count: number, size: number, scale: number, offset: number, chunk = 256): Promise<Float32Array> {
+/** Probabilities of `count` uint8 NHWC images (and their proprio vectors, as the loader built them by the card)
+ *  through the ONNX model, in chunks, scaled as its card says. */
+async function probabilities(model: RewardModel, images: Uint8Array, count: number, size: number, scale: number, offset: number, proprio: { values: Float32Array; dim: number } | null, chunk = 256): Promise<Float32Array> {
   const px = size * size * 3;
   const out = new Float32Array(count);
   for (let s = 0; s < count; s += chunk) {
     const m = Math.min(chunk, count - s);
     const x = new Float32Array(m * px);
     for (let i = 0; i < m * px; i++) x[i] = images[s * px + i]! * scale + offset;
-    out.set(await model.probabilities(m, x), s);
+    out.set(await model.probabilities(m, x, proprio ? proprio.values.slice(s * proprio.dim, (s + m) * proprio.dim) : undefined), s);
   }
   return out;
 }
@@ -66,7 +67,8 @@ export async function evaluateRewardModel(o: { model: string; db: string; connec
   const model = await RewardModel.load(o.model);
   try {
     // The one input pipeline decides what the card may ask for (policy/inputs.ts); the loader resizes by it.
-    const img = inputSpecOf(model.card, o.model).image;
+    const spec = inputSpecOf(model.card, o.model);
+    const img = spec.image;
     if (!img || img.width !== img.height) throw new TrainArgError(`${o.model}: its card does not describe a square RGB image input`);
     const store = Store.openReadOnly(o.db);
     let data;
@@ -74,12 +76,14 @@ export async function evaluateRewardModel(o: { model: string; db: string; connec
       const wanted = o.connectors ?? [...new Set(o.kinds.flatMap((kind) => store.listEpisodes({ kind, limit: 1_000_000 }).map((e) => e.domain)))].sort();
       const domains = wanted.filter((d) => o.kinds.some((kind) => store.countTransitions({ domain: d, kind }) > 0));
       if (domains.length === 0) throw new TrainArgError(`${o.db}: no ${o.kinds.join('/')} episodes${o.connectors ? ` of ${o.connectors.join(', ')}` : ''}`);
-      data = loadLabelledImages(store, { domains, imageSize: img.width, kinds: o.kinds, seed: 0, ...(o.maxPerDomain === undefined ? {} : { maxPerDomain: o.maxPerDomain }) });
+      data = loadLabelledImages(store, {
+        domains, imageSize: img.width, kinds: o.kinds, seed: 0, ...(o.maxPerDomain === undefined ? {} : { maxPerDomain: o.maxPerDomain }), ...(spec.proprio ? { proprio: spec.proprio } : {}),
+      });
     } finally {
       store.close();
     }
     if (!(data.images instanceof Uint8Array)) throw new Error('eval-reward: expected 8-bit logged images');
-    const prob = await probabilities(model, data.images, data.count, img.width, img.scale, img.offset);
+    const prob = await probabilities(model, data.images, data.count, img.width, img.scale, img.offset, spec.proprio && data.proprio ? { values: data.proprio, dim: spec.proprio.layout.length } : null);
     const evaluation = evaluateBalanced(prob, data.success, data.domain, 0.5, data.domainNames);
     const c = model.card;
     return {

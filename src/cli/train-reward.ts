@@ -6,6 +6,7 @@
  *       --method all --steps 1500 --seed 0 --image-size 32 --out models/
  *
  * --method daib|erm|vib|dann|daib-nobottleneck|all (or a comma list); --seed 0,1 runs every method per seed.
+ * --cue none|fz|wrench: what the classifier takes beside the image (policy/inputs.ts REWARD_CUES; default none).
  * The first seed's --export method (default daib) goes to <out>/reward.onnx + card; the table to <out>/reward-table8.json
  * (or --results). Exit codes: 0 done, 2 bad arguments, 1 anything else.
  */
@@ -15,16 +16,17 @@ import { runIfMain } from '../util/args.ts';
 import { backendLabel, initBackend } from '../learn/backend.ts';
 import { DAIB_METHODS, type DaibMethod } from '../learn/daib.ts';
 import { TrainArgError, existingFile, intArg, log, numArg, parseArgs, splitFrom, writeJson } from '../offline/common.ts';
+import { REWARD_CUES, type RewardCue } from '../policy/inputs.ts';
 import { DEFAULT_REWARD, exportReward, formatRewardTable, loadRewardData, trainRewardMethod, type RewardOptions, type RewardRow } from '../offline/reward.ts';
 
 const KNOWN = {
   db: 'value', 'heldout-db': 'value', split: 'value', method: 'value', export: 'value', steps: 'value', seed: 'value', 'image-size': 'value',
-  'batch-size': 'value', filters: 'value', 'max-per-domain': 'value', 'color-jitter': 'value', 'card-version': 'value', 'log-every': 'value', out: 'value', results: 'value', help: 'flag',
+  'batch-size': 'value', filters: 'value', 'max-per-domain': 'value', 'color-jitter': 'value', cue: 'value', 'card-version': 'value', 'log-every': 'value', out: 'value', results: 'value', help: 'flag',
 } as const;
 
 const USAGE = `usage: train-reward --db FILE [--heldout-db FILE] [--split FILE] [--method daib|erm|vib|dann|daib-nobottleneck|all|a,b]
   [--export daib] [--steps N] [--seed S[,S2...]] [--image-size 32|64] [--batch-size N] [--filters 32,32,32]
-  [--max-per-domain N] [--color-jitter C] [--card-version N] [--log-every N] [--out DIR] [--results FILE]`;
+  [--max-per-domain N] [--color-jitter C] [--cue none|fz|wrench] [--card-version N] [--log-every N] [--out DIR] [--results FILE]`;
 
 function methodsOf(s: string): DaibMethod[] {
   if (s === 'all') return [...DAIB_METHODS];
@@ -52,6 +54,8 @@ export async function main(argv: string[]): Promise<number> {
     const filters = args.get('filters')?.split(',').map(Number) ?? DEFAULT_REWARD.filters;
     if (!filters.every((f) => Number.isInteger(f) && f > 0)) throw new TrainArgError(`option '--filters' must be positive integers`);
     const imageSize = intArg(args, 'image-size', DEFAULT_REWARD.imageSize, 8, 128);
+    const cue = args.get('cue') ?? DEFAULT_REWARD.cue;
+    if (!Object.hasOwn(REWARD_CUES, cue)) throw new TrainArgError(`option '--cue': unknown cue '${cue}' (known: ${Object.keys(REWARD_CUES).join(', ')})`);
     o = {
       ...DEFAULT_REWARD, db, heldOutDb, split: splitFrom(args.get('split')),
       methods: methodsOf(args.get('method') ?? 'daib'),
@@ -60,6 +64,7 @@ export async function main(argv: string[]): Promise<number> {
       batchSize: intArg(args, 'batch-size', DEFAULT_REWARD.batchSize, 1, 4096),
       maxPerDomain: intArg(args, 'max-per-domain', DEFAULT_REWARD.maxPerDomain, 2, 1_000_000),
       colorJitter: numArg(args, 'color-jitter', DEFAULT_REWARD.colorJitter, 0, 0.99),
+      cue: cue as RewardCue,
       cardVersion: intArg(args, 'card-version', DEFAULT_REWARD.cardVersion, 1, 1_000_000),
       logEvery: intArg(args, 'log-every', DEFAULT_REWARD.logEvery, 1, 1_000_000),
     };
@@ -77,7 +82,7 @@ export async function main(argv: string[]): Promise<number> {
   let exported: string | null = null;
   const report = (): unknown => ({
     tool: 'train-reward', createdAt: new Date().toISOString(), backend, db: o.db, heldOutDb: o.heldOutDb, split: o.split,
-    settings: { steps: o.steps, imageSize: o.imageSize, batchSize: o.batchSize, filters: o.filters, maxPerDomain: o.maxPerDomain, colorJitter: o.colorJitter, seeds },
+    settings: { steps: o.steps, imageSize: o.imageSize, batchSize: o.batchSize, filters: o.filters, maxPerDomain: o.maxPerDomain, colorJitter: o.colorJitter, cue: o.cue, seeds },
     rows, exported,
   });
   for (const [si, seed] of seeds.entries()) {

@@ -133,6 +133,9 @@ export interface LoadImagesOptions {
   maxPerDomain?: number;
   /** Seed of the subsets. */
   seed?: number;
+  /** Also build each observation's proprio vector (the model card's spec, by policy/inputs.ts), for a classifier that
+   *  takes one beside the image. */
+  proprio?: ProprioSpec;
 }
 
 export interface DomainCounts {
@@ -202,12 +205,17 @@ export function loadLabelledImages(store: Store, o: LoadImagesOptions): LoadedIm
   const px = size * size * 3;
   const images = new Uint8Array(chosen.length * px);
   const aboveSeated = new Float32Array(chosen.length).fill(NaN);
+  const builder = o.proprio ? new ProprioBuilder(o.proprio, where) : null;
+  const pd = o.proprio?.layout.length ?? 0;
+  const proprio = builder ? new Float32Array(chosen.length * pd) : null;
   forEachRow(store, chosen.map((c) => c.id), (t, i) => {
     copyImage(t.image, size, images, i * px, `${store.file}: transitions.id=${t.id}`);
+    if (builder && proprio) proprio.set(builder.build(observationOf(t)), i * pd);
     const z = seatedZ.get(t.id);
     if (z !== undefined) aboveSeated[i] = t.eePos[2] - z;
   });
   return {
+    ...(proprio ? { proprio } : {}),
     count: chosen.length,
     shape: [size, size, 3],
     images,

@@ -8,6 +8,11 @@
  *   success head on z, binary cross-entropy.
  *   L = L_task(z) + advWeight * CE(domain | GRL(zI)) + beta * KL
  *
+ * The classifier may also take a proprio vector beside the image (`proprioDim` > 0; e.g. the wrist wrench's fz, which
+ * tells a plug pressed onto the bottom of its socket from one hovering a few millimetres short, where the wrist
+ * camera barely can). It joins z at the success head only, scaled by `proprioScale`: the encoder, the domain adversary
+ * and the bottleneck still see the image alone.
+ *
  * Ablations come from the same code (`method`):
  *   'erm'               z = zI, no auxiliary terms (plain classifier).
  *   'vib'               z = zS, bottleneck only.
@@ -23,6 +28,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng, deriveSeed } from '../util/rng.ts';
 import { backendLabel } from './backend.ts';
+import { Scale } from './layers.ts';
 import { makeAdam } from './optim.ts';
 import {
   type Encoder, type EncoderConfig, type Mlp, buildEncoder, buildMlp, gatherImages, netVariables, validateEncoderConfig,
@@ -95,6 +101,10 @@ export interface DaibConfig extends DaibRepConfig {
   colorJitter: number;
   /** Seed for weights, batches, noise. */
   seed: number;
+  /** Width of the proprio input joined to z at the success head (0: image only). */
+  proprioDim: number;
+  /** Per-element scale of the proprio input (raw units -> order 1), baked into the exported graph. */
+  proprioScale: number[];
 }
 
 export function defaultDaibConfig(overrides: Partial<DaibConfig> & { numDomains: number }): DaibConfig {
@@ -113,6 +123,8 @@ export function defaultDaibConfig(overrides: Partial<DaibConfig> & { numDomains:
     shiftPad: Math.round(encoder.inputShape[0] / 16),
     colorJitter: 0,
     seed: 0,
+    proprioDim: 0,
+    proprioScale: [],
     ...overrides,
     encoder,
   };
@@ -311,6 +323,9 @@ export interface LabelledImages {
   domain: Int32Array;
   /** Optional domain names, index = domain id (for tables). */
   domainNames?: string[];
+  /** Optional proprio per sample, count * proprioDim, raw units (as policy/inputs.ts builds it); a classifier with
+   *  proprioDim > 0 needs it. */
+  proprio?: Float32Array;
 }
 
 export function validateLabelledImages(ds: LabelledImages, where = 'dataset'): void {
@@ -342,6 +357,12 @@ export function selectDomains(ds: LabelledImages, domains: number[]): LabelledIm
   });
   const out: LabelledImages = { count: idx.length, shape: ds.shape, images, success, domain };
   if (ds.domainNames) out.domainNames = ds.domainNames;
+  if (ds.proprio) {
+    const pd = ds.proprio.length / ds.count;
+    const pro = new Float32Array(idx.length * pd);
+    idx.forEach((s, j) => pro.set((ds.proprio as Float32Array).subarray(s * pd, (s + 1) * pd), j * pd));
+    out.proprio = pro;
+  }
   return out;
 }
 
@@ -436,15 +457,21 @@ export class DaibClassifier {
   readonly backend: string;
   private readonly rng: Rng;
   private batchBuf: Float32Array;
+  private readonly proprioBuf: Float32Array;
 
   constructor(config: DaibConfig) {
     validateDaibRepConfig(config, 'DAIB classifier config');
     if (!(config.lr > 0)) throw new Error(`DAIB classifier config: field 'lr' must be > 0`);
     if (!Number.isInteger(config.batchSize) || config.batchSize <= 0) throw new Error(`DAIB classifier config: field 'batchSize' must be a positive integer`);
     if (!(config.colorJitter >= 0 && config.colorJitter < 1)) throw new Error(`DAIB classifier config: field 'colorJitter' must be in [0, 1), got ${config.colorJitter}`);
+    if (!(Number.isInteger(config.proprioDim) && config.proprioDim >= 0)) throw new Error(`DAIB classifier config: field 'proprioDim' must be a non-negative integer, got ${config.proprioDim}`);
+    if (config.proprioScale.length !== config.proprioDim || !config.proprioScale.every((v) => Number.isFinite(v) && v > 0)) {
+      throw new Error(`DAIB classifier config: field 'proprioScale' must have proprioDim (${config.proprioDim}) positive entries, got [${config.proprioScale.join(', ')}]`);
+    }
     this.config = config;
     this.rep = new DaibRepresentation('reward', config, config.seed);
-    this.head = buildMlp('reward_head', { inDim: this.rep.zDim, hidden: config.headHidden, outDim: 1, layerNorm: false }, config.seed);
+    this.head = buildMlp('reward_head', { inDim: this.rep.zDim + config.proprioDim, hidden: config.headHidden, outDim: 1, layerNorm: false }, config.seed);
+    this.proprioBuf = new Float32Array(config.batchSize * config.proprioDim);
     this.optimizer = makeAdam(config.lr);
     this.rng = new Rng(deriveSeed(config.seed, 'batches'));
     const [h, w, c] = config.encoder.inputShape;
@@ -462,19 +489,29 @@ export class DaibClassifier {
     this.optimizer.dispose();
   }
 
-  /** One update on a batch given as typed arrays (images already float [0, 1], NHWC). */
-  trainStep(images: Float32Array, success: ArrayLike<number>, domain: ArrayLike<number>): DaibTrainStats {
+  /** The head's input: z, then the scaled proprio when the classifier takes one. Inside a tidy. */
+  private headInput(z: tf.Tensor2D, proprio: tf.Tensor2D | null): tf.Tensor2D {
+    if (this.config.proprioDim === 0) return z;
+    if (!proprio) throw new Error(`DAIB classifier: takes a proprio input of ${this.config.proprioDim} values, none given`);
+    return tf.concat<tf.Tensor2D>([z, tf.mul<tf.Tensor2D>(proprio, tf.tensor1d(this.config.proprioScale))], -1);
+  }
+
+  /** One update on a batch given as typed arrays (images already float [0, 1], NHWC; proprio raw, b * proprioDim). */
+  trainStep(images: Float32Array, success: ArrayLike<number>, domain: ArrayLike<number>, proprio?: Float32Array): DaibTrainStats {
     const b = success.length;
     const shape = this.config.encoder.inputShape;
+    const pd = this.config.proprioDim;
+    if (pd > 0 && (!proprio || proprio.length < b * pd)) throw new Error(`DAIB classifier: batch needs ${b * pd} proprio values, got ${proprio?.length ?? 0}`);
     const lambda = this.rep.lambdaAt(this.step);
     let stats: tf.Tensor | undefined;
     const cost = tf.tidy(() => {
       const x = tf.tensor4d(images.subarray(0, b * shape[0] * shape[1] * shape[2]), [b, ...shape]);
       const y = tf.tensor2d(Float32Array.from(success), [b, 1]);
       const dom = this.rep.settings.adversarial ? oneHot(domain, this.config.numDomains) : null;
+      const pro = pd > 0 && proprio ? tf.tensor2d(proprio.subarray(0, b * pd), [b, pd]) : null;
       const loss = this.optimizer.minimize(() => {
         const f = this.rep.forward(x, true, this.step);
-        const logits = this.head.apply(f.z);
+        const logits = this.head.apply(this.headInput(f.z, pro));
         const bce = bceWithLogits(logits, y);
         const aux = this.rep.aux(f, dom, this.step);
         // Kept: minimize() disposes everything else created in here.
@@ -504,17 +541,20 @@ export class DaibClassifier {
     if (this.config.colorJitter > 0) jitterColours(this.batchBuf, b, ds.shape, this.config.colorJitter, () => this.rng.next());
     const success = new Float32Array(b);
     const domain = new Int32Array(b);
+    const pd = this.config.proprioDim;
     for (let i = 0; i < b; i++) {
       const j = idx[i] ?? 0;
       success[i] = ds.success[j] ?? 0;
       domain[i] = ds.domain[j] ?? 0;
+      if (pd > 0) this.proprioBuf.set((ds.proprio as Float32Array).subarray(j * pd, (j + 1) * pd), i * pd);
     }
-    return this.trainStep(this.batchBuf, success, domain);
+    return this.trainStep(this.batchBuf, success, domain, this.proprioBuf);
   }
 
   /** Train for `steps` updates; `onLog` every `logEvery` steps. */
   fit(ds: LabelledImages, steps: number, onLog?: (s: DaibTrainStats) => void, logEvery = 100): DaibTrainStats | undefined {
     validateLabelledImages(ds, 'DAIB training data');
+    this.checkProprio(ds.proprio, ds.count, 'DAIB training data');
     if (ds.shape.join('x') !== this.config.encoder.inputShape.join('x')) {
       throw new Error(`DAIB training data: field 'shape' ${ds.shape.join('x')} differs from the encoder's inputShape ${this.config.encoder.inputShape.join('x')}`);
     }
@@ -526,12 +566,22 @@ export class DaibClassifier {
     return last;
   }
 
-  /** Success probabilities for `count` images (uint8 or float [0, 1], NHWC), deterministic (zS = mean). */
-  predict(images: Uint8Array | Float32Array, count?: number, chunk = 256): Float32Array {
+  private checkProprio(proprio: Float32Array | undefined, count: number, where: string): void {
+    const pd = this.config.proprioDim;
+    if (pd === 0) return;
+    if (!proprio) throw new Error(`${where}: field 'proprio' is required (the classifier takes ${pd} proprio values per sample)`);
+    if (proprio.length < count * pd) throw new Error(`${where}: field 'proprio' has ${proprio.length} values, need ${count}*${pd}`);
+  }
+
+  /** Success probabilities for `count` images (uint8 or float [0, 1], NHWC), deterministic (zS = mean); `proprio`
+   *  (count * proprioDim, raw) when the classifier takes it. */
+  predict(images: Uint8Array | Float32Array, count?: number, chunk = 256, proprio?: Float32Array): Float32Array {
     const shape = this.config.encoder.inputShape;
     const size = shape[0] * shape[1] * shape[2];
     const n = count ?? Math.floor(images.length / size);
     if (images.length < n * size) throw new Error(`predict: images has ${images.length} values, need ${n}*${size}`);
+    this.checkProprio(proprio, n, 'predict');
+    const pd = this.config.proprioDim;
     const out = new Float32Array(n);
     const buf = new Float32Array(Math.min(chunk, n) * size);
     for (let s = 0; s < n; s += chunk) {
@@ -540,7 +590,8 @@ export class DaibClassifier {
       gatherImages(images, shape, idx, buf);
       const p = tf.tidy(() => {
         const x = tf.tensor4d(buf.subarray(0, m * size), [m, ...shape]);
-        return tf.sigmoid(this.head.apply(this.rep.encoder.features(x)));
+        const pro = pd > 0 && proprio ? tf.tensor2d(proprio.subarray(s * pd, (s + m) * pd), [m, pd]) : null;
+        return tf.sigmoid(this.head.apply(this.headInput(this.rep.encoder.features<tf.Tensor>(x) as tf.Tensor2D, pro)));
       });
       out.set(p.dataSync(), s);
       p.dispose();
@@ -551,18 +602,27 @@ export class DaibClassifier {
   /** Rebalanced held-out accuracy on a dataset. */
   evaluate(ds: LabelledImages): BalancedEvaluation {
     validateLabelledImages(ds, 'DAIB evaluation data');
-    return evaluateBalanced(this.predict(ds.images, ds.count), ds.success, ds.domain, 0.5, ds.domainNames);
+    return evaluateBalanced(this.predict(ds.images, ds.count, 256, ds.proprio), ds.success, ds.domain, 0.5, ds.domainNames);
   }
 
   /**
-   * image [N, h, w, c] float [0, 1] -> success probability [N, 1]; contract layers only:
-   * encoder -> concat(zI, zS mean) -> head -> sigmoid. Input named 'image', output 'success_prob'.
+   * image [N, h, w, c] float [0, 1] (and proprio [N, proprioDim], raw units, when the classifier takes it) ->
+   * success probability [N, 1]; contract layers only: encoder -> concat(zI, zS mean) [-> concat(scaled proprio)] ->
+   * head -> sigmoid. Inputs named 'image' and 'proprio', output 'success_prob'.
    */
   inferenceModel(): tf.LayersModel {
     const input = tf.input({ shape: this.config.encoder.inputShape, name: 'image' });
-    const logit = this.head.apply(this.rep.encoder.features(input));
+    let h = this.rep.encoder.features(input);
+    const inputs = [input];
+    if (this.config.proprioDim > 0) {
+      const pr = tf.input({ shape: [this.config.proprioDim], name: 'proprio' });
+      inputs.push(pr);
+      const ps = new Scale({ scale: this.config.proprioScale, name: 'reward_proprio_scale' }).apply(pr) as tf.SymbolicTensor;
+      h = tf.layers.concatenate({ name: 'reward_head_input', axis: -1 }).apply([h, ps]) as tf.SymbolicTensor;
+    }
+    const logit = this.head.apply(h);
     const prob = tf.layers.activation({ activation: 'sigmoid', name: 'success_prob' }).apply(logit) as tf.SymbolicTensor;
-    return tf.model({ inputs: input, outputs: prob, name: 'reward_classifier' });
+    return tf.model({ inputs, outputs: prob, name: 'reward_classifier' });
   }
 }
 

@@ -6,7 +6,7 @@
  * Held-out connectors are never in the training set (assertNoHeldOut); their images may live in a separate database
  * (data/heldout.db, collected with another seed).
  */
-import { cardPreprocessing } from '../policy/inputs.ts';
+import { cardPreprocessing, rewardCueSpec, type ProprioSpec, type RewardCue } from '../policy/inputs.ts';
 import { loadLabelledImages, type LoadedImages } from '../data/dataset.ts';
 import { assertNoHeldOut, type Split } from '../data/splits.ts';
 import { backendLabel } from '../learn/backend.ts';
@@ -36,6 +36,8 @@ export interface RewardOptions {
   cardVersion: number;
   /** DaibConfig.colorJitter: channel permutation + per-channel gain augmentation (0 = off). */
   colorJitter: number;
+  /** What the classifier takes beside the image (policy/inputs.ts REWARD_CUES): 'none', 'fz' or 'wrench'. */
+  cue: RewardCue;
   logEvery: number;
 }
 
@@ -51,6 +53,7 @@ export const DEFAULT_REWARD: Omit<RewardOptions, 'db' | 'heldOutDb' | 'split'> =
   headHidden: [128],
   maxPerDomain: 2000,
   colorJitter: 0,
+  cue: 'none',
   cardVersion: 1,
   logEvery: 100,
 };
@@ -119,9 +122,16 @@ export interface RewardData {
   heldOutDigest: { episodes: number; transitions: number; sha256: string };
 }
 
+/** The learner's scale of a proprio element (raw units -> order 1): forces in tens of newtons, torques in newton metres. */
+export function proprioScaleOf(spec: ProprioSpec | null): number[] {
+  return spec ? spec.layout.map((n) => (n.startsWith('f') ? 0.1 : 1)) : [];
+}
+
 export function rewardConfig(o: Omit<RewardOptions, 'db' | 'heldOutDb' | 'split' | 'methods'>, numDomains: number, method: DaibMethod): DaibConfig {
+  const cue = rewardCueSpec(o.cue);
   return defaultDaibConfig({
     numDomains, method, seed: o.seed, batchSize: o.batchSize, headHidden: o.headHidden, colorJitter: o.colorJitter,
+    proprioDim: cue?.layout.length ?? 0, proprioScale: proprioScaleOf(cue),
     grlWarmupSteps: Math.max(1, Math.round(o.steps / 3)),
     encoder: { inputShape: [o.imageSize, o.imageSize, 3], filters: o.filters, kernelSize: 3, strides: o.filters.map(() => 2), padding: 'same', zIDim: o.zIDim, zSDim: o.zSDim },
   });
@@ -132,6 +142,8 @@ function present(store: Store, names: readonly string[]): string[] {
 }
 
 export function loadRewardData(o: RewardOptions): RewardData {
+  const cue = rewardCueSpec(o.cue);
+  const proprio = cue ? { proprio: cue } : {};
   const store = Store.openReadOnly(o.db);
   let train: LoadedImages;
   let trainDigest: RewardData['trainDigest'];
@@ -139,7 +151,7 @@ export function loadRewardData(o: RewardOptions): RewardData {
     const domains = present(store, o.split.train);
     if (domains.length < 2) throw new Error(`${o.db}: need prior episodes of at least 2 training connectors, found ${domains.length} (${domains.join(', ')})`);
     assertNoHeldOut(o.split, domains, 'reward classifier training data');
-    train = loadLabelledImages(store, { domains, imageSize: o.imageSize, balance: true, maxPerDomain: o.maxPerDomain, seed: o.seed });
+    train = loadLabelledImages(store, { domains, imageSize: o.imageSize, balance: true, maxPerDomain: o.maxPerDomain, seed: o.seed, ...proprio });
     trainDigest = store.datasetDigest({ domain: domains, kind: 'prior' });
   } finally {
     store.close();
@@ -151,7 +163,7 @@ export function loadRewardData(o: RewardOptions): RewardData {
     const domains = present(hs, o.split.heldOut);
     if (domains.length === 0) throw new Error(`${o.heldOutDb}: no prior episodes of any held-out connector (${o.split.heldOut.join(', ')})`);
     // Not balanced here: evaluateBalanced weighs the classes 50/50 per connector (mean of TPR and TNR).
-    heldOut = loadLabelledImages(hs, { domains, imageSize: o.imageSize, seed: o.seed });
+    heldOut = loadLabelledImages(hs, { domains, imageSize: o.imageSize, seed: o.seed, ...proprio });
     heldOutDigest = hs.datasetDigest({ domain: domains, kind: 'prior' });
   } finally {
     hs.close();
@@ -170,8 +182,8 @@ export function trainRewardMethod(o: RewardOptions, data: RewardData, method: Da
   const seconds = (performance.now() - t0) / 1000;
   const evaluation = clf.evaluate(data.heldOut);
   const trainAccuracy = clf.evaluate(data.train).accuracy;
-  const byHeight = errorsByHeight(clf.predict(data.heldOut.images, data.heldOut.count), data.heldOut);
-  log(backend, `reward ${method}: held-out ${(100 * evaluation.accuracy).toFixed(1)}% (${evaluation.perDomain.map((d) => `${d.name} ${(100 * d.accuracy).toFixed(1)}`).join(', ')}), train ${(100 * trainAccuracy).toFixed(1)}%, ${seconds.toFixed(0)} s; held-out errors by height above seated:\n${formatHeightErrors(byHeight)}`);
+  const byHeight = errorsByHeight(clf.predict(data.heldOut.images, data.heldOut.count, 256, data.heldOut.proprio), data.heldOut);
+  log(backend, `reward ${method}${o.cue === 'none' ? '' : ` + ${o.cue}`}: held-out ${(100 * evaluation.accuracy).toFixed(1)}% (${evaluation.perDomain.map((d) => `${d.name} ${(100 * d.accuracy).toFixed(1)}`).join(', ')}), train ${(100 * trainAccuracy).toFixed(1)}%, ${seconds.toFixed(0)} s; held-out errors by height above seated:\n${formatHeightErrors(byHeight)}`);
   return { clf, row: { method, seed: o.seed, steps: o.steps, evaluation, finalLoss: last?.loss ?? NaN, trainAccuracy, seconds, errorsByHeight: byHeight } };
 }
 
@@ -184,17 +196,19 @@ export function exportReward(clf: DaibClassifier, row: RewardRow, o: RewardOptio
   const model = clf.inferenceModel();
   const metrics: Record<string, number> = { heldOutAccuracy: row.evaluation.accuracy, trainAccuracy: row.trainAccuracy, heldOutSamples: row.evaluation.samples, finalLoss: row.finalLoss, trainingSeconds: row.seconds };
   for (const d of row.evaluation.perDomain) metrics[`heldOutAccuracy_${d.name ?? d.domain}`] = d.accuracy;
+  const cue = rewardCueSpec(o.cue);
+  const takes = cue ? `the wrist-camera image and the bias-corrected wrist wrench (${cue.layout.join(', ')}; proprio input, raw N / N m)` : 'the wrist-camera image';
   const { card } = saveOnnxModel(model, path, {
-    inputRoles: ['image'], outputRoles: ['probability'],
+    inputRoles: cue ? ['image', 'proprio'] : ['image'], outputRoles: ['probability'],
     card: {
-      kind: 'reward', name: `reward-${row.method}`, version: o.cardVersion, created: new Date().toISOString(),
-      description: `Reward classifier (${row.method}): probability that the wrist-camera image shows the connector seated. Trained on simulated prior data of the training connectors with ground-truth labels; held-out accuracy is rebalanced 50/50 per connector.`,
-      preprocessing: cardPreprocessing(o.imageSize, null),
+      kind: 'reward', name: `reward-${row.method}${cue ? `-${o.cue}` : ''}`, version: o.cardVersion, created: new Date().toISOString(),
+      description: `Reward classifier (${row.method}): probability that the connector is seated, from ${takes}. Trained on simulated prior data of the training connectors with ground-truth labels; held-out accuracy is rebalanced 50/50 per connector.`,
+      preprocessing: cardPreprocessing(o.imageSize, cue),
       training: {
         connectors: data.train.domainNames, heldOut: o.split.heldOut, episodes: data.trainDigest.episodes, transitions: data.train.count,
         database: { path: o.db, sha256: data.trainDigest.sha256 }, updates: clf.step, seed: o.seed,
       },
-      hyperparameters: { daib: clf.config, steps: o.steps, maxPerDomain: o.maxPerDomain, split: o.split.source, heldOutDatabase: { path: o.heldOutDb, sha256: data.heldOutDigest.sha256 }, perDomainCounts: data.train.perDomain },
+      hyperparameters: { daib: clf.config, cue: o.cue, steps: o.steps, maxPerDomain: o.maxPerDomain, split: o.split.source, heldOutDatabase: { path: o.heldOutDb, sha256: data.heldOutDigest.sha256 }, perDomainCounts: data.train.perDomain },
       backend: clf.backend,
       metrics,
     },

@@ -28,6 +28,28 @@ export const DEFAULT_PROPRIO_SPEC: ProprioSpec = {
   std: [1, 1, 1, 1, 1, 1, 1, 1, 1],
 };
 
+/**
+ * Cues a reward classifier may take beside the wrist image (`train:reward --cue`), as proprio specs in raw units.
+ * 'fz': the bias-corrected axial wrist force. A plug pressed onto the bottom of its socket reads several newtons
+ * (held-out prior data: median 8.9 N, 10th percentile 1.9-4.6 N per connector), one whose pins hang a few millimetres
+ * short of seated reads about 0 (90th percentile <= 1.7 N), while the wrist camera sees the two almost alike. It says
+ * "pressed home", not "seated": a plug seated without pressing reads 0 N as well (results/reward-cue/README.md).
+ * 'wrench': all six components. 'none': the image alone (the cards made before cues existed).
+ */
+export const REWARD_CUES = {
+  none: null,
+  fz: { layout: ['fz'], mean: [0], std: [1] },
+  wrench: { layout: ['fx', 'fy', 'fz', 'tx', 'ty', 'tz'], mean: [0, 0, 0, 0, 0, 0], std: [1, 1, 1, 1, 1, 1] },
+} as const satisfies Record<string, ProprioSpec | null>;
+
+export type RewardCue = keyof typeof REWARD_CUES;
+
+/** A cue's proprio spec as a fresh (mutable) copy, or null for the image alone. */
+export function rewardCueSpec(cue: RewardCue): ProprioSpec | null {
+  const c: ProprioSpec | null = REWARD_CUES[cue];
+  return c ? { layout: [...c.layout], mean: [...c.mean], std: [...c.std] } : null;
+}
+
 /** What a model is fed: an RGB NHWC image of this size and scaling (null: no image), and a proprio vector. */
 export interface ModelInputSpec {
   image: { width: number; height: number; scale: number; offset: number } | null;

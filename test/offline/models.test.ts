@@ -7,6 +7,8 @@ import { join, resolve } from 'node:path';
 import { cardPathFor, readCard } from '../../src/policy/card.ts';
 import { EncoderModel, PolicyModel, RewardModel } from '../../src/policy/onnx-model.ts';
 import { SHIPPED } from '../../src/cli/models.ts';
+import type { Observation } from '../../src/core/types.ts';
+import { inputSpecOf, ModelInputs, REWARD_CUES } from '../../src/policy/inputs.ts';
 
 const MODELS = resolve(import.meta.dirname, '../../models');
 
@@ -20,9 +22,19 @@ test('shipped reward classifier: loads, valid card, held-out accuracy recorded, 
   for (const c of card.training.heldOut) assert.ok(!card.training.connectors.includes(c), `${c} is both trained on and held out`);
   assert.match(card.training.database?.sha256 ?? '', /^[0-9a-f]{64}$/);
   assert.ok((card.metrics.heldOutAccuracy ?? NaN) > 0.5, `held-out accuracy ${card.metrics.heldOutAccuracy}`);
+  // The card names every input (the image, and the wrench cue's proprio when it takes one), and the model runs on what
+  // the input pipeline builds from an observation by that card.
+  const spec = inputSpecOf(card, path);
+  assert.ok(spec.image, 'the reward classifier takes the wrist image');
+  // A proprio input, if any, is one of the cues train:reward knows.
+  if (spec.proprio) assert.ok(Object.values(REWARD_CUES).some((c) => c !== null && c.layout.join(',') === spec.proprio?.layout.join(',')), `proprio ${spec.proprio.layout.join(',')}`);
   const m = await RewardModel.load(path);
-  const size = card.preprocessing.image?.width ?? 0;
-  const p = await m.probability(new Float32Array(size * size * 3).fill(0.5));
+  const obs: Observation = {
+    image: { width: spec.image.width, height: spec.image.height, data: new Uint8Array(spec.image.width * spec.image.height * 3).fill(128) },
+    wrench: [0, 0, 9, 0, 0, 0], eePos: [0, 0, 0], eeQuat: [1, 0, 0, 0], goal: [0, 0, 0], imageStamp: 0, wrenchStamp: 0,
+  };
+  const x = new ModelInputs(spec, path).build(obs);
+  const p = await m.probability(x.image as Float32Array, x.proprio);
   assert.ok(p >= 0 && p <= 1);
   await m.dispose();
 });
