@@ -32,12 +32,18 @@ try {
     store.appendTransitions(episodeRows(id, ep));
     store.endEpisode(id, { outcome: ep.success ? 'success' : 'failure' });
     const t2 = performance.now();
-    if (i >= 4) { sim.push(t1 - t0); write.push(t2 - t1); } // warm-up: first episodes tier the wasm up
+    if (i >= 4) {
+      sim.push(t1 - t0);
+      write.push(t2 - t1);
+    } // warm-up: first episodes tier the wasm up
   }
   cells.dispose();
   store.close();
-  const s1 = summarize(sim), w1 = summarize(write);
-  console.log(`episode (${settings.episodeLength} steps, ${settings.imageSize}px): simulate median ${s1.median.toFixed(1)} ms p99 ${s1.p99.toFixed(1)} ms; compress+write median ${w1.median.toFixed(1)} ms p99 ${w1.p99.toFixed(1)} ms`);
+  const s1 = summarize(sim),
+    w1 = summarize(write);
+  console.log(
+    `episode (${settings.episodeLength} steps, ${settings.imageSize}px): simulate median ${s1.median.toFixed(1)} ms p99 ${s1.p99.toFixed(1)} ms; compress+write median ${w1.median.toFixed(1)} ms p99 ${w1.p99.toFixed(1)} ms`,
+  );
   figures.episodeSimulateMs = s1;
   figures.episodeWriteMs = w1;
 
@@ -47,15 +53,35 @@ try {
   for (let round = 0; round < rounds; round++) {
     for (const workers of round % 2 ? [2, 1, 0] : [0, 1, 2]) {
       const db = join(dir, `w${workers}-${round}.db`);
-      const r = await collectPrior({ db, connectors, controllers: ['expert'], scenarios: ['I', 'II'], episodesPerConnector: perConnector, seed: 1, settings, workers });
-      const bytes = statSync(db).size + (() => { try { return statSync(`${db}-wal`).size; } catch { return 0; } })();
-      console.log(`round ${round} workers ${workers}: ${r.written} episodes in ${r.elapsedS.toFixed(1)} s = ${r.episodesPerS.toFixed(2)} episodes/s (${(r.written * (settings.episodeLength + 1) / r.elapsedS).toFixed(0)} rows/s); ${(bytes / r.rowsWritten / 1024).toFixed(1)} KiB/row on disk`);
+      const r = await collectPrior({
+        db,
+        connectors,
+        controllers: ['expert'],
+        scenarios: ['I', 'II'],
+        episodesPerConnector: perConnector,
+        seed: 1,
+        settings,
+        workers,
+      });
+      const bytes =
+        statSync(db).size +
+        (() => {
+          try {
+            return statSync(`${db}-wal`).size;
+          } catch {
+            return 0;
+          }
+        })();
+      console.log(
+        `round ${round} workers ${workers}: ${r.written} episodes in ${r.elapsedS.toFixed(1)} s = ${r.episodesPerS.toFixed(2)} episodes/s (${((r.written * (settings.episodeLength + 1)) / r.elapsedS).toFixed(0)} rows/s); ${(bytes / r.rowsWritten / 1024).toFixed(1)} KiB/row on disk`,
+      );
       const t = (throughput[`workers${workers}`] ??= { episodesPerS: [], elapsedS: [], bytesPerRow: bytes / r.rowsWritten });
       t.episodesPerS.push(r.episodesPerS);
       t.elapsedS.push(r.elapsedS);
     }
   }
-  for (const [k, v] of Object.entries(throughput)) console.log(`${k}: best ${Math.max(...v.episodesPerS).toFixed(2)} episodes/s, median ${summarize(v.episodesPerS).median.toFixed(2)}`);
+  for (const [k, v] of Object.entries(throughput))
+    console.log(`${k}: best ${Math.max(...v.episodesPerS).toFixed(2)} episodes/s, median ${summarize(v.episodesPerS).median.toFixed(2)}`);
   figures.throughput = throughput;
 
   // 3. Loaders on what was collected.
@@ -68,10 +94,16 @@ try {
   const tdMs = performance.now() - t0;
   const sampler = new TransitionSampler(td, { seed: 0, batchSize: 256 });
   const batch: number[] = [];
-  for (let i = 0; i < 30; i++) { const b0 = performance.now(); sampler.sample(); if (i >= 5) batch.push(performance.now() - b0); }
+  for (let i = 0; i < 30; i++) {
+    const b0 = performance.now();
+    sampler.sample();
+    if (i >= 5) batch.push(performance.now() - b0);
+  }
   ro.close();
   const sb = summarize(batch);
-  console.log(`loadLabelledImages: ${li.count} images in ${liMs.toFixed(0)} ms (${(li.count / liMs * 1000).toFixed(0)}/s); loadTransitions: ${td.count} transitions in ${tdMs.toFixed(0)} ms (${(td.obsCount / tdMs * 1000).toFixed(0)} obs/s); IqlBatch of 256 at 64px: median ${sb.median.toFixed(2)} ms p99 ${sb.p99.toFixed(2)} ms`);
+  console.log(
+    `loadLabelledImages: ${li.count} images in ${liMs.toFixed(0)} ms (${((li.count / liMs) * 1000).toFixed(0)}/s); loadTransitions: ${td.count} transitions in ${tdMs.toFixed(0)} ms (${((td.obsCount / tdMs) * 1000).toFixed(0)} obs/s); IqlBatch of 256 at 64px: median ${sb.median.toFixed(2)} ms p99 ${sb.p99.toFixed(2)} ms`,
+  );
   figures.loaders = { labelledImages: { count: li.count, ms: liMs }, transitions: { count: td.count, observations: td.obsCount, ms: tdMs }, batch256Ms: sb };
   console.log(`results: ${writeResults('collect', figures)}`);
 } finally {

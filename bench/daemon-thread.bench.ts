@@ -70,7 +70,11 @@ await tf.setBackend('cpu');
 function saveModel(kind: 'policy' | 'reward'): string {
   const path = join(dir, `${kind}.onnx`);
   const m = buildPolicyLike({ size: 64, proprioDim: 9, hidden: 256, head: kind === 'policy' ? 'action' : 'probability', bound: 0.002, seed: kind.length });
-  saveOnnxModel(m, path, { inputRoles: ['image', 'proprio'], outputRoles: [kind === 'policy' ? 'action' : 'probability'], card: cardDraft(kind, { size: 64, proprioDim: 9, bound: 0.002 }) });
+  saveOnnxModel(m, path, {
+    inputRoles: ['image', 'proprio'],
+    outputRoles: [kind === 'policy' ? 'action' : 'probability'],
+    card: cardDraft(kind, { size: 64, proprioDim: 9, bound: 0.002 }),
+  });
   m.dispose();
   return path;
 }
@@ -79,7 +83,11 @@ const policyPath = saveModel('policy');
 const policyPath2 = join(dir, 'policy2.onnx');
 {
   const m = buildPolicyLike({ size: 64, proprioDim: 9, hidden: 256, head: 'action', bound: 0.002, seed: 11 });
-  saveOnnxModel(m, policyPath2, { inputRoles: ['image', 'proprio'], outputRoles: ['action'], card: { ...cardDraft('policy', { size: 64, proprioDim: 9, bound: 0.002 }), version: 2 } });
+  saveOnnxModel(m, policyPath2, {
+    inputRoles: ['image', 'proprio'],
+    outputRoles: ['action'],
+    card: { ...cardDraft('policy', { size: 64, proprioDim: 9, bound: 0.002 }), version: 2 },
+  });
   m.dispose();
 }
 const rewardPath = saveModel('reward');
@@ -127,16 +135,31 @@ async function phase(mode: Mode, round: number): Promise<Record<string, unknown>
   if (args['control-priority'] !== undefined) config.controlPriority = args['control-priority'] === 'none' ? null : Number(args['control-priority']);
   const calibration = loadCalibration(join(root, 'calibration'));
   const app = await startDaemonApp({
-    config, calibration, token: 'bench-token-123456', listen: true, startLoop: true, timingWindow: 1 << 16,
-    policy: await loadPolicyFile(policyPath), reward: rewardFromModel(await RewardModel.load(rewardPath)),
+    config,
+    calibration,
+    token: 'bench-token-123456',
+    listen: true,
+    startLoop: true,
+    timingWindow: 1 << 16,
+    policy: await loadPolicyFile(policyPath),
+    reward: rewardFromModel(await RewardModel.load(rewardPath)),
   });
   const d = app.daemon;
   for (const n of app.notes) if (/priority|nice/.test(n)) console.log(`  ${mode}: ${n}`);
-  if ((d instanceof DaemonThread) !== config.controlThread) throw new Error(`${mode}: got the other kind of daemon`);
+  if (d instanceof DaemonThread !== config.controlThread) throw new Error(`${mode}: got the other kind of daemon`);
   let learning: Learning | null = null;
   if (!args['no-trainer']) {
     learning = startLearning(app, {
-      trainer: { ...DEFAULT_ONLINE, db: app.log.store.file, startCheckpoint: join(root, 'models/iql-offline'), offlineDb: null, offlineDomains: [], workDir: join(dir, `trainer-${name}`), utd: Number(args.utd), exportEvery: 100 },
+      trainer: {
+        ...DEFAULT_ONLINE,
+        db: app.log.store.file,
+        startCheckpoint: join(root, 'models/iql-offline'),
+        offlineDb: null,
+        offlineDomains: [],
+        workDir: join(dir, `trainer-${name}`),
+        utd: Number(args.utd),
+        exportEvery: 100,
+      },
       swap: { validation: { probeCount: 16, residualBoundM: 0.005, maxDiffM: 1, maxMeanDiffM: 1, onFlag: 'accept' } },
     });
   }
@@ -234,9 +257,12 @@ async function phase(mode: Mode, round: number): Promise<Record<string, unknown>
     simStepMs: simStep,
     inferMs: infer,
     estop: {
-      trials: estops, notLatched: estopNotLatched,
+      trials: estops,
+      notLatched: estopNotLatched,
       requestToLatchMs: d instanceof DaemonThread ? summarize(estopLatency) : 'synchronous on the main thread (when it is free)',
-      requestToLatchSamples: estopLatency, restRoundTripMs: summarize(restRoundTrip), restRoundTripSamples: restRoundTrip,
+      requestToLatchSamples: estopLatency,
+      restRoundTripMs: summarize(restRoundTrip),
+      restRoundTripSamples: restRoundTrip,
     },
     mainThreadBlocks: { n: blocks.length, totalMs: blocks.reduce((a, b) => a + b, 0) },
     policyActivations: { n: activations, loadToLiveMs: summarize(activationMs) },
@@ -248,7 +274,7 @@ async function phase(mode: Mode, round: number): Promise<Record<string, unknown>
   };
   console.log(
     `${mode.padEnd(14)} round ${round}: ${f.ticks} ticks, missed ${f.missed} (during episodes ${f.missedControl}, ${f.missedControlAfterSlowSimStep} after a sim step > 50 ms); tick lateness ${ms(jitter)}; compute p99 ${compute.p99.toFixed(2)} ms, sim step p99 ${simStep.p99.toFixed(1)} ms; ` +
- `e-stop ${d instanceof DaemonThread ? `request -> latch ${ms(summarize(estopLatency))}, ` : ''}REST round trip ${ms(summarize(restRoundTrip))} (${estopNotLatched} not latched); main thread blocked ${blocks.length}x, ${(f.mainThreadBlocks.totalMs / 1000).toFixed(1)} s; ${activations} policy activations (load -> live p50 ${summarize(activationMs).median.toFixed(0)} ms); ` +
+      `e-stop ${d instanceof DaemonThread ? `request -> latch ${ms(summarize(estopLatency))}, ` : ''}REST round trip ${ms(summarize(restRoundTrip))} (${estopNotLatched} not latched); main thread blocked ${blocks.length}x, ${(f.mainThreadBlocks.totalMs / 1000).toFixed(1)} s; ${activations} policy activations (load -> live p50 ${summarize(activationMs).median.toFixed(0)} ms); ` +
       `${f.trainer ? `trainer ${updates} updates (${f.trainer.updatesPerSecond.toFixed(1)}/s), ${f.trainer.swaps} swaps; ` : ''}load ${load0.map((x) => x.toFixed(1)).join('/')} -> ${load1.map((x) => x.toFixed(1)).join('/')}`,
   );
   return f;

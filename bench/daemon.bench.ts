@@ -60,7 +60,11 @@ await tf.setBackend('cpu');
 function saveModel(kind: 'policy' | 'reward'): string {
   const path = join(dir, `${kind}.onnx`);
   const m = buildPolicyLike({ size: 64, proprioDim: 9, hidden: 256, head: kind === 'policy' ? 'action' : 'probability', bound: 0.002, seed: kind.length });
-  saveOnnxModel(m, path, { inputRoles: ['image', 'proprio'], outputRoles: [kind === 'policy' ? 'action' : 'probability'], card: cardDraft(kind, { size: 64, proprioDim: 9, bound: 0.002 }) });
+  saveOnnxModel(m, path, {
+    inputRoles: ['image', 'proprio'],
+    outputRoles: [kind === 'policy' ? 'action' : 'probability'],
+    card: cardDraft(kind, { size: 64, proprioDim: 9, bound: 0.002 }),
+  });
   m.dispose();
   return path;
 }
@@ -74,7 +78,12 @@ interface Run {
 }
 
 async function start(name: string, o: { realtime: boolean; crop?: boolean; noModels?: boolean }): Promise<Run> {
-  const config: DaemonConfig = loadDaemonConfig(join(root, 'config/daemon.yaml'), { port: 0, db: join(dir, `${name}.db`), realtime: o.realtime, modelsDir: join(dir, 'none') });
+  const config: DaemonConfig = loadDaemonConfig(join(root, 'config/daemon.yaml'), {
+    port: 0,
+    db: join(dir, `${name}.db`),
+    realtime: o.realtime,
+    modelsDir: join(dir, 'none'),
+  });
   // Free-running phases keep the normal priority (they use a whole core); real-time phases use the configured one.
   config.priority = o.realtime ? (args.priority === undefined ? config.priority : args.priority === 'none' ? null : Number(args.priority)) : null;
   const calibration: Calibration = loadCalibration(join(root, 'calibration'));
@@ -82,9 +91,26 @@ async function start(name: string, o: { realtime: boolean; crop?: boolean; noMod
   const sim = await SimBackend.create({ connector: config.backend.sim.connector, cell: { imageSize: 64, controlHz: config.tickHz, nuisance: true } });
   const policy = o.noModels ? null : policyFromModel(await PolicyModel.load(policyPath));
   const reward = o.noModels ? null : rewardFromModel(await RewardModel.load(rewardPath));
-  const app = await startDaemonApp({ config, calibration, token: 'bench-token-123456', backend: sim, policy, reward, listen: false, startLoop: true, timingWindow: 1 << 16 });
+  const app = await startDaemonApp({
+    config,
+    calibration,
+    token: 'bench-token-123456',
+    backend: sim,
+    policy,
+    reward,
+    listen: false,
+    startLoop: true,
+    timingWindow: 1 << 16,
+  });
   for (const n of app.notes) if (/priority/.test(n)) console.log(`  ${name}: ${n}`);
-  return { app, sim, close: async () => { await app.close(); sim.dispose(); } };
+  return {
+    app,
+    sim,
+    close: async () => {
+      await app.close();
+      sim.dispose();
+    },
+  };
 }
 
 /** Runs practice until the scheduler has done `ticks` ticks (control ticks only when `controlOnly`). */
@@ -100,7 +126,9 @@ async function practise(run: Run, ticks: number, label: string, controlOnly = fa
     if (s.state === 'estopped') throw new Error(`e-stopped during the bench: ${JSON.stringify(s.safety.lastTrip)}`);
     if (performance.now() - lastPrint > 30_000) {
       lastPrint = performance.now();
-      process.stdout.write(`  ${label}: ${controlOnly ? s.timing.controlTicks : s.timing.ticks}/${ticks} ticks, missed ${s.timing.missed} (control ${s.timing.missedControl})\n`);
+      process.stdout.write(
+        `  ${label}: ${controlOnly ? s.timing.controlTicks : s.timing.ticks}/${ticks} ticks, missed ${s.timing.missed} (control ${s.timing.missedControl})\n`,
+      );
     }
   }
   d.stopPractice();
@@ -158,7 +186,19 @@ const results: Record<string, unknown> = { models: 'policy + reward: 3-conv enco
     }
     const obs = frames[i % frames.length] as (typeof frames)[number];
     const ta = performance.now();
-    log.transition({ episodeId, step, obs, actionP: [0.001, 0, -0.002], actionResidual: [0, 0.0005, 0], actionExecuted: [0.001, 0.0005, -0.002], rewardProb: 0.2, gtSuccess: false, done: step === 19, tickTime: step / 10, policyVersion: null });
+    log.transition({
+      episodeId,
+      step,
+      obs,
+      actionP: [0.001, 0, -0.002],
+      actionResidual: [0, 0.0005, 0],
+      actionExecuted: [0.001, 0.0005, -0.002],
+      rewardProb: 0.2,
+      gtSuccess: false,
+      done: step === 19,
+      tickTime: step / 10,
+      policyVersion: null,
+    });
     appendMs.push(performance.now() - ta);
     if (i % 1000 === 999) await new Promise((r) => setImmediate(r)); // let the writer's posts go out, as the loop does
   }
@@ -166,8 +206,18 @@ const results: Record<string, unknown> = { models: 'policy + reward: 3-conv enco
   const seconds = (performance.now() - t0) / 1000;
   const st = log.writer.stats();
   await log.close();
-  results.logThroughput = { rows, seconds, transitionsPerSecond: rows / seconds, appendMs: summarize(appendMs), committed: st.committed, dropped: st.dropped, failed: st.failed };
-  console.log(`log throughput (64x64 images, daemon log path): ${(rows / seconds).toFixed(0)} transitions/s sustained over ${rows}; append ${ms(summarize(appendMs))}; committed ${st.committed}, dropped ${st.dropped}`);
+  results.logThroughput = {
+    rows,
+    seconds,
+    transitionsPerSecond: rows / seconds,
+    appendMs: summarize(appendMs),
+    committed: st.committed,
+    dropped: st.dropped,
+    failed: st.failed,
+  };
+  console.log(
+    `log throughput (64x64 images, daemon log path): ${(rows / seconds).toFixed(0)} transitions/s sustained over ${rows}; append ${ms(summarize(appendMs))}; committed ${st.committed}, dropped ${st.dropped}`,
+  );
 }
 if (args['log-only']) {
   console.log(`results: ${writeResults('daemon-log', results)}`);
@@ -185,7 +235,9 @@ if (args['log-only']) {
   const f = figures(w, (performance.now() - t0) / 1000);
   await w.close();
   results.freeRun = f;
-  console.log(`free-run, identity preprocessing: compute ${ms(f.computeMs as Summary)} (CPU time ${ms(f.computeCpuMs as Summary)}); sim step ${ms(f.simStepMs as Summary)}; inference ${ms(f.inferMs as Summary)}; ${(f.controlTicksPerSecond as number).toFixed(0)} control ticks/s`);
+  console.log(
+    `free-run, identity preprocessing: compute ${ms(f.computeMs as Summary)} (CPU time ${ms(f.computeCpuMs as Summary)}); sim step ${ms(f.simStepMs as Summary)}; inference ${ms(f.inferMs as Summary)}; ${(f.controlTicksPerSecond as number).toFixed(0)} control ticks/s`,
+  );
 }
 {
   const run = await start('p-only', { realtime: false, noModels: true });
@@ -203,7 +255,9 @@ if (args['log-only']) {
   const f = figures(run, (performance.now() - t0) / 1000);
   await run.close();
   results.freeRunSharpCrop = f;
-  console.log(`free-run, sharp crop 56x56 -> 64x64: compute ${ms(f.computeMs as Summary)} (CPU time ${ms(f.computeCpuMs as Summary)}) (${String(f.sharpTicks)} ticks through sharp)`);
+  console.log(
+    `free-run, sharp crop 56x56 -> 64x64: compute ${ms(f.computeMs as Summary)} (CPU time ${ms(f.computeCpuMs as Summary)}) (${String(f.sharpTicks)} ticks through sharp)`,
+  );
 }
 
 if (!args['free-only']) {
@@ -220,7 +274,9 @@ if (!args['free-only']) {
       await practise(run, ticks, label);
       const f = figures(run, (performance.now() - t0) / 1000);
       await run.close();
-      console.log(`${label}: ${String(f.ticks)} ticks at 10 Hz: missed ${String(f.missed)} (during episodes ${String(f.missedControl)}, of which ${String(f.missedControlBackend)} after a sim step > half a period); jitter ${ms(f.jitterMs as Summary)}; compute ${ms(f.computeMs as Summary)}`);
+      console.log(
+        `${label}: ${String(f.ticks)} ticks at 10 Hz: missed ${String(f.missed)} (during episodes ${String(f.missedControl)}, of which ${String(f.missedControlBackend)} after a sim step > half a period); jitter ${ms(f.jitterMs as Summary)}; compute ${ms(f.computeMs as Summary)}`,
+      );
       return f;
     } finally {
       if (child?.pid) process.kill(child.pid, 'SIGKILL');

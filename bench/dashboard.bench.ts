@@ -37,11 +37,15 @@ ensureWebBuilt();
 const tmp = mkdtempSync(join(tmpdir(), 'dash-bench-'));
 // --in-process: the control loop on the daemon's main thread (controlThread false) instead of its own thread.
 const inProcess = argv.includes('--in-process');
-const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/daemon.ts'), '--port', '0', '--db', join(tmp, 'log.db'), '--no-learning', ...(inProcess ? ['--in-process'] : [])], {
-  cwd: root,
-  env: { ...process.env, DAEMON_TOKEN: TOKEN },
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
+const child = spawn(
+  process.execPath,
+  ['--import', 'tsx', join(root, 'src/cli/daemon.ts'), '--port', '0', '--db', join(tmp, 'log.db'), '--no-learning', ...(inProcess ? ['--in-process'] : [])],
+  {
+    cwd: root,
+    env: { ...process.env, DAEMON_TOKEN: TOKEN },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  },
+);
 const cleanup = (): void => {
   child.kill('SIGINT');
 };
@@ -156,7 +160,11 @@ console.log(`daemon at ${url}; phase A: ${seconds} s of practice, no page`);
 const a = await phase(0, () => sleep(seconds * 1000));
 
 /** Opens `n` pages from `newPage`, records their first-frame figures, keeps them open until the phase ends. */
-async function withPages(label: string, n: number, newPage: () => Promise<Page>): Promise<{ phase: Phase; firstFrameMs: number[]; firstStatusMs: number[]; roles: string[] }> {
+async function withPages(
+  label: string,
+  n: number,
+  newPage: () => Promise<Page>,
+): Promise<{ phase: Phase; firstFrameMs: number[]; firstStatusMs: number[]; roles: string[] }> {
   const firstFrameMs: number[] = [];
   const firstStatusMs: number[] = [];
   const roles: string[] = [];
@@ -209,7 +217,9 @@ const d = await phase(pages, async () => {
       await sleep(200);
     }
   };
-  const tasks = Array.from({ length: pages }, () => [stream(), fetcher()]).flat().map((t) => t.catch(() => undefined));
+  const tasks = Array.from({ length: pages }, () => [stream(), fetcher()])
+    .flat()
+    .map((t) => t.catch(() => undefined));
   await sleep(seconds * 1000);
   ac.abort();
   await Promise.all(tasks);
@@ -236,7 +246,11 @@ const firstFrameMs = [...b.firstFrameMs, ...c.firstFrameMs];
 
 const sorted = [...firstFrameMs].sort((x, y) => x - y);
 const figures = {
-  setup: { daemon: `src/cli/daemon.ts, simulated cell, 10 Hz real time, shipped policy and reward, nice -5, control loop ${inProcess ? 'on the main thread (--in-process)' : 'in its own thread'}`, practice: 'europlug, scenario II, 20 steps per episode', chromium: '/usr/bin/chromium headless, 1440x900' },
+  setup: {
+    daemon: `src/cli/daemon.ts, simulated cell, 10 Hz real time, shipped policy and reward, nice -5, control loop ${inProcess ? 'on the main thread (--in-process)' : 'in its own thread'}`,
+    practice: 'europlug, scenario II, 20 steps per episode',
+    chromium: '/usr/bin/chromium headless, 1440x900',
+  },
   phases: [
     { what: 'no page', ...a },
     { what: `${pages} tabs of one browser`, streamRoles: b.roles, ...b.phase },
@@ -247,9 +261,14 @@ const figures = {
   firstStatusMs: { perPage: [...b.firstStatusMs, ...c.firstStatusMs] },
 };
 const file = writeResults('dashboard', figures);
-console.log(`\n| pages open | seconds | control ticks | missed control ticks (of which after a slow robot step) | daemon CPU ms/s | browser CPU ms/s | load avg |`);
+console.log(
+  `\n| pages open | seconds | control ticks | missed control ticks (of which after a slow robot step) | daemon CPU ms/s | browser CPU ms/s | load avg |`,
+);
 console.log(`|---|---|---|---|---|---|---|`);
-for (const p of [a, d, b.phase, c.phase]) console.log(`| ${p.pages}${p === b.phase ? ' tabs, one browser' : p === c.phase ? ' separate sessions' : p === d ? ' HTTP clients (no browser)' : ''} | ${p.seconds} | ${p.controlTicks} | ${p.missedControl} (${p.missedControlBackend}) | ${p.daemonCpuMsPerS} | ${p.browserCpuMsPerS} | ${p.loadavg1.toFixed(1)} |`);
+for (const p of [a, d, b.phase, c.phase])
+  console.log(
+    `| ${p.pages}${p === b.phase ? ' tabs, one browser' : p === c.phase ? ' separate sessions' : p === d ? ' HTTP clients (no browser)' : ''} | ${p.seconds} | ${p.controlTicks} | ${p.missedControl} (${p.missedControlBackend}) | ${p.daemonCpuMsPerS} | ${p.browserCpuMsPerS} | ${p.loadavg1.toFixed(1)} |`,
+  );
 console.log(`\nfirst live frame on screen after navigation start (ms), per page: ${firstFrameMs.join(', ')} (median ${figures.firstLiveFrameMs.median})`);
 console.log(`first status shown after navigation start (ms), per page: ${figures.firstStatusMs.perPage.join(', ')}`);
 console.log(`written ${file}`);

@@ -20,7 +20,16 @@ const rounds = Number(process.argv[3] ?? 3);
 const dir = mkdtempSync(join(tmpdir(), 'export-bench-'));
 try {
   const db = join(dir, 'prior.db');
-  const c = await collectPrior({ db, connectors: ['square16', 'europlug'], controllers: ['expert'], scenarios: ['I', 'II'], episodesPerConnector: perConnector, seed: 3, settings: DEFAULT_PRIOR_SETTINGS, workers: 0 });
+  const c = await collectPrior({
+    db,
+    connectors: ['square16', 'europlug'],
+    controllers: ['expert'],
+    scenarios: ['I', 'II'],
+    episodesPerConnector: perConnector,
+    seed: 3,
+    settings: DEFAULT_PRIOR_SETTINGS,
+    workers: 0,
+  });
   const store = Store.openReadOnly(db);
   const sessionId = store.listSessions()[0]!.id;
   const rows = store.countTransitions({ sessionId });
@@ -38,19 +47,33 @@ try {
     const z = await exportNpz({ store, sessionId, out: join(dir, 'xz.npz'), compress: true });
     rate.npzDeflate.push(z.rows / z.seconds);
     const i = await importBag({
-      bag: join(dir, 'x.mcap'), db: join(dir, `back${r}.db`), domain: 'square16', topics: { image: '/camera/image/compressed', wrench: '/wrist/wrench', pose: '/ee/pose', goal: '/goal' },
-      split: { kind: 'marker', topic: '/episode' }, labels: { kind: 'topic', topic: '/reward/ground_truth' },
+      bag: join(dir, 'x.mcap'),
+      db: join(dir, `back${r}.db`),
+      domain: 'square16',
+      topics: { image: '/camera/image/compressed', wrench: '/wrist/wrench', pose: '/ee/pose', goal: '/goal' },
+      split: { kind: 'marker', topic: '/episode' },
+      labels: { kind: 'topic', topic: '/reward/ground_truth' },
     });
     rate.importMcap.push(i.frames.used / i.seconds);
-    console.log(`round ${r}: MCAP ${rate.mcap[r]!.toFixed(0)} transitions/s (${(m.bytes / rows / 1024).toFixed(1)} KiB/row), npz ${rate.npz[r]!.toFixed(0)} rows/s stored, ${rate.npzDeflate[r]!.toFixed(0)} deflated; import of the MCAP ${rate.importMcap[r]!.toFixed(0)} frames/s`);
+    console.log(
+      `round ${r}: MCAP ${rate.mcap[r]!.toFixed(0)} transitions/s (${(m.bytes / rows / 1024).toFixed(1)} KiB/row), npz ${rate.npz[r]!.toFixed(0)} rows/s stored, ${rate.npzDeflate[r]!.toFixed(0)} deflated; import of the MCAP ${rate.importMcap[r]!.toFixed(0)} frames/s`,
+    );
   }
   store.close();
   const figures = {
-    rows, episodes: c.written, imageSize: DEFAULT_PRIOR_SETTINGS.imageSize,
-    mcapTransitionsPerS: summarize(rate.mcap), npzRowsPerS: summarize(rate.npz), npzDeflatedRowsPerS: summarize(rate.npzDeflate), importFramesPerS: summarize(rate.importMcap),
-    mcapBytesPerRow: mcapBytes / rows, npzBytesPerRow: npzBytes / rows,
+    rows,
+    episodes: c.written,
+    imageSize: DEFAULT_PRIOR_SETTINGS.imageSize,
+    mcapTransitionsPerS: summarize(rate.mcap),
+    npzRowsPerS: summarize(rate.npz),
+    npzDeflatedRowsPerS: summarize(rate.npzDeflate),
+    importFramesPerS: summarize(rate.importMcap),
+    mcapBytesPerRow: mcapBytes / rows,
+    npzBytesPerRow: npzBytes / rows,
   };
-  console.log(`median: MCAP ${figures.mcapTransitionsPerS.median.toFixed(0)} transitions/s, npz ${figures.npzRowsPerS.median.toFixed(0)} rows/s, import ${figures.importFramesPerS.median.toFixed(0)} frames/s`);
+  console.log(
+    `median: MCAP ${figures.mcapTransitionsPerS.median.toFixed(0)} transitions/s, npz ${figures.npzRowsPerS.median.toFixed(0)} rows/s, import ${figures.importFramesPerS.median.toFixed(0)} frames/s`,
+  );
   console.log(`results: ${writeResults('export', figures)}`);
 } finally {
   rmSync(dir, { recursive: true, force: true });

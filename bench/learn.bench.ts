@@ -38,7 +38,11 @@ const wanted = (name: string): boolean => !only.length || only.some((o) => name.
 const B = 256;
 const info = await initBackend();
 const nativeLabel = info.gemm ? backendLabel() : null;
-interface Engine { engine: string; native: boolean; fused: boolean }
+interface Engine {
+  engine: string;
+  native: boolean;
+  fused: boolean;
+}
 const engines: Engine[] = [{ engine: 'wasm', native: false, fused: false }, ...(info.gemm ? [{ engine: 'wasm+openblas', native: true, fused: false }] : [])];
 // IQL on cached features also runs on the fused heads (src/learn/fused.ts) when the native kernels load.
 const featureEngines: Engine[] = [...engines, ...(info.gemm ? [{ engine: 'fused', native: true, fused: true }] : [])];
@@ -49,13 +53,23 @@ const useEngine = (e: Engine): void => {
 setNativeGemm(false);
 const wasmLabel = backendLabel();
 setNativeGemm(true);
-console.log(`engines: ${wasmLabel}${nativeLabel ? `\n         ${nativeLabel}\n         fused = the native kernels + IQL heads fused (src/learn/fused.ts; cached-features workloads only)` : `\n         (native gemm unavailable: ${info.gemmError})`}`);
-const loadAvg = (): string => os.loadavg().map((x) => x.toFixed(2)).join(' ');
+console.log(
+  `engines: ${wasmLabel}${nativeLabel ? `\n         ${nativeLabel}\n         fused = the native kernels + IQL heads fused (src/learn/fused.ts; cached-features workloads only)` : `\n         (native gemm unavailable: ${info.gemmError})`}`,
+);
+const loadAvg = (): string =>
+  os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
 const load0 = os.loadavg();
 console.log(`cpu: ${os.cpus()[0]?.model ?? '?'} x${os.cpus().length}; load average ${loadAvg()} (shared machine: compare ratios measured side by side)`);
 
 // --- GEMM peak (1 thread, CPU time): OpenBLAS at 1024^3, and wasm's XNNPack matMul at the same size; and the MLP shapes.
-const gemmPeak: { openblasGflops: number | null; wasmGflops: number; smallGflops: Array<{ shape: string; openblas: number | null; wasm: number }> } = { openblasGflops: null, wasmGflops: 0, smallGflops: [] };
+const gemmPeak: { openblasGflops: number | null; wasmGflops: number; smallGflops: Array<{ shape: string; openblas: number | null; wasm: number }> } = {
+  openblasGflops: null,
+  wasmGflops: 0,
+  smallGflops: [],
+};
 {
   // CPU time of the calling thread's process (both engines run single-threaded here), best of 3: robust to load.
   const bestOf = (n: number, f: () => void): number => {
@@ -74,26 +88,46 @@ const gemmPeak: { openblasGflops: number | null; wasmGflops: number; smallGflops
     const a = Float32Array.from({ length: M * K }, (_, i) => ((i * 7) % 13) / 13);
     const b = Float32Array.from({ length: K * N }, (_, i) => ((i * 5) % 11) / 11);
     const c = new Float32Array(M * N);
-    const ms = bestOf(3, () => { for (let r = 0; r < reps; r++) g.sgemm(false, false, 1, M, N, K, a, 0, b, 0, c, null, 0, 0, 0); }) / reps;
+    const ms =
+      bestOf(3, () => {
+        for (let r = 0; r < reps; r++) g.sgemm(false, false, 1, M, N, K, a, 0, b, 0, c, null, 0, 0, 0);
+      }) / reps;
     return (2 * M * N * K) / (ms * 1e6);
   };
   const rateWasm = (M: number, N: number, K: number, reps: number): number => {
     setNativeGemm(false);
     const a = tf.randomUniform([M, K]);
     const b = tf.randomUniform([K, N]);
-    for (let r = 0; r < 5; r++) tf.tidy(() => { tf.matMul(a, b).dataSync(); }); // V8 tiers the wasm up
-    const ms = bestOf(3, () => { for (let r = 0; r < reps; r++) tf.tidy(() => { tf.matMul(a, b).dataSync(); }); }) / reps; // (a tidy returning the array would walk it)
+    for (let r = 0; r < 5; r++)
+      tf.tidy(() => {
+        tf.matMul(a, b).dataSync();
+      }); // V8 tiers the wasm up
+    const ms =
+      bestOf(3, () => {
+        for (let r = 0; r < reps; r++)
+          tf.tidy(() => {
+            tf.matMul(a, b).dataSync();
+          });
+      }) / reps; // (a tidy returning the array would walk it)
     tf.dispose([a, b]);
     setNativeGemm(true);
     return (2 * M * N * K) / (ms * 1e6);
   };
   gemmPeak.openblasGflops = rateNative(1024, 1024, 1024, 3);
   gemmPeak.wasmGflops = rateWasm(1024, 1024, 1024, 2);
-  for (const [M, N, K] of [[256, 256, 57], [256, 256, 256], [256, 256, 60], [256, 1, 256]] as const) {
+  for (const [M, N, K] of [
+    [256, 256, 57],
+    [256, 256, 256],
+    [256, 256, 60],
+    [256, 1, 256],
+  ] as const) {
     gemmPeak.smallGflops.push({ shape: `${M}x${K} . ${K}x${N}`, openblas: rateNative(M, N, K, 50), wasm: rateWasm(M, N, K, 50) });
   }
-  console.log(`GEMM peak, 1 thread, 1024^3: OpenBLAS ${gemmPeak.openblasGflops?.toFixed(1) ?? 'n/a'} GFLOP/s, wasm XNNPack ${gemmPeak.wasmGflops.toFixed(1)} GFLOP/s`);
-  for (const s of gemmPeak.smallGflops) console.log(`  ${s.shape.padEnd(20)} OpenBLAS ${s.openblas?.toFixed(1) ?? 'n/a'} GFLOP/s, wasm ${s.wasm.toFixed(1)} GFLOP/s`);
+  console.log(
+    `GEMM peak, 1 thread, 1024^3: OpenBLAS ${gemmPeak.openblasGflops?.toFixed(1) ?? 'n/a'} GFLOP/s, wasm XNNPack ${gemmPeak.wasmGflops.toFixed(1)} GFLOP/s`,
+  );
+  for (const s of gemmPeak.smallGflops)
+    console.log(`  ${s.shape.padEnd(20)} OpenBLAS ${s.openblas?.toFixed(1) ?? 'n/a'} GFLOP/s, wasm ${s.wasm.toFixed(1)} GFLOP/s`);
 }
 
 /** matMul + conv FLOPs of one call of `fn`, counted from the kernels that ran (tf.profile). */
@@ -102,7 +136,7 @@ async function flopsOf(fn: () => void): Promise<number> {
   let flops = 0;
   for (const k of p.kernels) {
     const ins = k.inputShapes;
-    const out = (k.outputShapes)[0] ?? [];
+    const out = k.outputShapes[0] ?? [];
     const size = (s: number[] | undefined): number => (s ?? []).reduce((a, d) => a * d, 1);
     if (k.name === 'BatchMatMul' || k.name === '_FusedMatMul') {
       const a = ins[0] ?? [];
@@ -163,13 +197,21 @@ async function measure(name: string, warmup: number, iters: number, fn: () => vo
     const cpuMs = summarize(samples[j]?.cpu ?? []);
     const row = { name, engine: e.engine, ms, cpuMs, updatesPerSec: 1000 / ms.median, updatesPerCpuSec: 1000 / cpuMs.median, gflopPerUpdate: gflop };
     rows.push(row);
-    console.log(`${name.padEnd(28)} ${e.engine.padEnd(13)} wall median ${ms.median.toFixed(1)} ms p99 ${ms.p99.toFixed(1)} ms -> ${row.updatesPerSec.toFixed(2)}/s | cpu median ${cpuMs.median.toFixed(1)} ms -> ${row.updatesPerCpuSec.toFixed(2)}/s per core (n=${ms.n}, ${gflop.toFixed(2)} GFLOP/update)`);
+    console.log(
+      `${name.padEnd(28)} ${e.engine.padEnd(13)} wall median ${ms.median.toFixed(1)} ms p99 ${ms.p99.toFixed(1)} ms -> ${row.updatesPerSec.toFixed(2)}/s | cpu median ${cpuMs.median.toFixed(1)} ms -> ${row.updatesPerCpuSec.toFixed(2)}/s per core (n=${ms.n}, ${gflop.toFixed(2)} GFLOP/update)`,
+    );
   }
 }
 
 // --- The conv kernels behind image training (batch 256, 3x3, stride 2, same), forward vs the two gradients.
 const convRows: Array<{ layer: string; gflop: number; fwdMs: number; dFilterMs: number; dInputMs: number }> = [];
-for (const [H, ci, co] of (wanted('conv') ? [[64, 3, 32], [32, 32, 32], [16, 32, 32]] : []) as Array<readonly [number, number, number]>) {
+for (const [H, ci, co] of (wanted('conv')
+  ? [
+      [64, 3, 32],
+      [32, 32, 32],
+      [16, 32, 32],
+    ]
+  : []) as Array<readonly [number, number, number]>) {
   const x = tf.randomNormal<tf.Rank.R4>([B, H, H, ci]);
   const w = tf.randomNormal<tf.Rank.R4>([3, 3, ci, co]);
   const dy = tf.onesLike(tf.conv2d(x, w, 2, 'same'));
@@ -185,13 +227,32 @@ for (const [H, ci, co] of (wanted('conv') ? [[64, 3, 32], [32, 32, 32], [16, 32,
   };
   const attrs = { strides: [2, 2], pad: 'same', dataFormat: 'NHWC' };
   const row = {
-    layer: `${H}x${H}x${ci}->${co}`, gflop: (2 * B * (H / 2) ** 2 * 9 * ci * co) / 1e9,
-    fwdMs: med(() => tf.tidy(() => { tf.conv2d(x, w, 2, 'same').dataSync(); })),
-    dFilterMs: med(() => tf.tidy(() => { tf.engine().runKernel<tf.Tensor>('Conv2DBackpropFilter', { x, dy }, { ...attrs, filterShape: [3, 3, ci, co] }).dataSync(); })),
-    dInputMs: med(() => tf.tidy(() => { tf.engine().runKernel<tf.Tensor>('Conv2DBackpropInput', { dy, filter: w }, { ...attrs, inputShape: [B, H, H, ci] }).dataSync(); })),
+    layer: `${H}x${H}x${ci}->${co}`,
+    gflop: (2 * B * (H / 2) ** 2 * 9 * ci * co) / 1e9,
+    fwdMs: med(() =>
+      tf.tidy(() => {
+        tf.conv2d(x, w, 2, 'same').dataSync();
+      }),
+    ),
+    dFilterMs: med(() =>
+      tf.tidy(() => {
+        tf.engine()
+          .runKernel<tf.Tensor>('Conv2DBackpropFilter', { x, dy }, { ...attrs, filterShape: [3, 3, ci, co] })
+          .dataSync();
+      }),
+    ),
+    dInputMs: med(() =>
+      tf.tidy(() => {
+        tf.engine()
+          .runKernel<tf.Tensor>('Conv2DBackpropInput', { dy, filter: w }, { ...attrs, inputShape: [B, H, H, ci] })
+          .dataSync();
+      }),
+    ),
   };
   convRows.push(row);
-  console.log(`conv ${row.layer.padEnd(16)} ${row.gflop.toFixed(2)} GFLOP: fwd ${row.fwdMs.toFixed(1)} ms, dFilter ${row.dFilterMs.toFixed(1)} ms, dInput ${row.dInputMs.toFixed(1)} ms`);
+  console.log(
+    `conv ${row.layer.padEnd(16)} ${row.gflop.toFixed(2)} GFLOP: fwd ${row.fwdMs.toFixed(1)} ms, dFilter ${row.dFilterMs.toFixed(1)} ms, dInput ${row.dInputMs.toFixed(1)} ms`,
+  );
   tf.dispose([x, w, dy]);
 }
 
@@ -212,9 +273,16 @@ function imageBatch(rng: Rng, S: number, domains: number): IqlBatch {
   };
   const f = (k: number, s: number): Float32Array => Float32Array.from({ length: B * k }, () => rng.normal(0, s));
   return {
-    size: B, images: img(), nextImages: img(), proprio: f(9, 0.01), nextProprio: f(9, 0.01), action: f(3, 0.003),
-    reward: Float32Array.from({ length: B }, () => (rng.bernoulli(0.3) ? 1 : 0)), done: new Float32Array(B),
-    success: Uint8Array.from({ length: B }, () => (rng.bernoulli(0.3) ? 1 : 0)), domain: Int32Array.from({ length: B }, () => rng.int(domains)),
+    size: B,
+    images: img(),
+    nextImages: img(),
+    proprio: f(9, 0.01),
+    nextProprio: f(9, 0.01),
+    action: f(3, 0.003),
+    reward: Float32Array.from({ length: B }, () => (rng.bernoulli(0.3) ? 1 : 0)),
+    done: new Float32Array(B),
+    success: Uint8Array.from({ length: B }, () => (rng.bernoulli(0.3) ? 1 : 0)),
+    domain: Int32Array.from({ length: B }, () => rng.int(domains)),
   };
 }
 
@@ -222,8 +290,16 @@ const proprioScale = [100, 100, 100, 0.1, 0.1, 0.1, 1, 1, 1];
 for (const S of [32, 64]) {
   if (!wanted(`iql image encoders ${S}x${S}`)) continue;
   const agent = new IqlAgent({
-    ...DEFAULT_IQL, mode: 'image', proprioDim: 9, proprioScale, shiftPad: S / 16, seed: 1,
-    daib: iqlDaibConfig({ numDomains: 8, encoder: { inputShape: [S, S, 3], filters: [32, 32, 32], kernelSize: 3, strides: [2, 2, 2], padding: 'same', zIDim: 32, zSDim: 16 } }),
+    ...DEFAULT_IQL,
+    mode: 'image',
+    proprioDim: 9,
+    proprioScale,
+    shiftPad: S / 16,
+    seed: 1,
+    daib: iqlDaibConfig({
+      numDomains: 8,
+      encoder: { inputShape: [S, S, 3], filters: [32, 32, 32], kernelSize: 3, strides: [2, 2, 2], padding: 'same', zIDim: 32, zSDim: 16 },
+    }),
   });
   const batch = imageBatch(new Rng(S), S, 8);
   await measure(`iql image encoders ${S}x${S}`, 2, quick ? 2 : S === 64 ? 3 : 5, () => agent.update(batch));
@@ -234,19 +310,44 @@ for (const critics of [2, 10]) {
   const name = critics === 2 ? 'iql cached features (48-d)' : 'iql features, 10 critics';
   if (!wanted(name)) continue;
   const F = 48;
-  const agent = new IqlAgent({ ...DEFAULT_IQL, mode: 'features', proprioDim: 9, proprioScale, featureDims: { pi: F, q: F, v: F }, critics, targetCritics: 2, seed: 1 });
+  const agent = new IqlAgent({
+    ...DEFAULT_IQL,
+    mode: 'features',
+    proprioDim: 9,
+    proprioScale,
+    featureDims: { pi: F, q: F, v: F },
+    critics,
+    targetCritics: 2,
+    seed: 1,
+  });
   const rng = new Rng(3);
   const f = (k: number, s = 1): Float32Array => Float32Array.from({ length: B * k }, () => rng.normal(0, s));
   const batch: IqlBatch = {
-    size: B, features: f(F), nextFeatures: f(F), proprio: f(9, 0.01), nextProprio: f(9, 0.01), action: f(3, 0.003),
-    reward: Float32Array.from({ length: B }, () => (rng.bernoulli(0.3) ? 1 : 0)), done: new Float32Array(B),
+    size: B,
+    features: f(F),
+    nextFeatures: f(F),
+    proprio: f(9, 0.01),
+    nextProprio: f(9, 0.01),
+    action: f(3, 0.003),
+    reward: Float32Array.from({ length: B }, () => (rng.bernoulli(0.3) ? 1 : 0)),
+    done: new Float32Array(B),
   };
   await measure(name, critics === 2 ? 10 : 3, quick ? (critics === 2 ? 10 : 4) : 40, () => agent.update(batch), featureEngines);
 }
 
 // --- The yardstick: the same shapes in PyTorch (Debian's python3-torch, CPU), one thread (as ours) and two.
-interface TorchRow { name: string; medianMs: number; p99Ms: number; cpuMedianMs: number; n: number }
-interface TorchRun { threads: number; torch: string; rows: TorchRow[] }
+interface TorchRow {
+  name: string;
+  medianMs: number;
+  p99Ms: number;
+  cpuMedianMs: number;
+  n: number;
+}
+interface TorchRun {
+  threads: number;
+  torch: string;
+  rows: TorchRow[];
+}
 const torchRuns: TorchRun[] = [];
 const torchThreads = (argOf('torch-threads') ?? '1,2').split(',').map(Number);
 if (!process.argv.includes('--no-torch')) {
@@ -257,7 +358,9 @@ if (!process.argv.includes('--no-torch')) {
     const r = spawnSync('/usr/bin/python3', [script, String(threads), quick ? '1' : '0', only.join(',')], { encoding: 'utf8', timeout: 600_000, env });
     const line = r.stdout?.trim().split('\n').at(-1) ?? '';
     if (r.status !== 0 || !line.startsWith('{')) {
-      console.log(`pytorch yardstick skipped (${(r.stderr ?? '').trim().split('\n').at(-1) ?? 'no output'}); install python3-torch (scripts/install-system-deps.sh --bench) to compare`);
+      console.log(
+        `pytorch yardstick skipped (${(r.stderr ?? '').trim().split('\n').at(-1) ?? 'no output'}); install python3-torch (scripts/install-system-deps.sh --bench) to compare`,
+      );
       break;
     }
     torchRuns.push(JSON.parse(line) as TorchRun);
@@ -266,26 +369,63 @@ if (!process.argv.includes('--no-torch')) {
 
 // --- Summary: per workload, both engines and PyTorch side by side; ratio = PyTorch time / ours (>= 1: faster than PyTorch).
 const peak = gemmPeak.openblasGflops ?? gemmPeak.wasmGflops;
-console.log(`\nsummary (batch ${B}; ratio = PyTorch 1-thread time / ours, wall and CPU; share = GFLOP/s reached / ${peak.toFixed(1)} GFLOP/s ${gemmPeak.openblasGflops ? 'OpenBLAS' : 'XNNPack'} 1-thread peak):`);
+console.log(
+  `\nsummary (batch ${B}; ratio = PyTorch 1-thread time / ours, wall and CPU; share = GFLOP/s reached / ${peak.toFixed(1)} GFLOP/s ${gemmPeak.openblasGflops ? 'OpenBLAS' : 'XNNPack'} 1-thread peak):`,
+);
 const summary: Array<Record<string, unknown>> = [];
 for (const name of [...new Set(rows.map((r) => r.name))]) {
   const t1 = torchRuns.find((t) => t.threads === 1)?.rows.find((r) => r.name === name);
   const t2 = torchRuns.find((t) => t.threads === 2)?.rows.find((r) => r.name === name);
   for (const r of rows.filter((x) => x.name === name)) {
-    const share = (r.gflopPerUpdate / (r.cpuMs.median / 1000)) / peak;
+    const share = r.gflopPerUpdate / (r.cpuMs.median / 1000) / peak;
     const ratio = t1 ? t1.medianMs / r.ms.median : null;
     const cpuRatio = t1 ? t1.cpuMedianMs / r.cpuMs.median : null;
-    summary.push({ name, engine: r.engine, medianMs: r.ms.median, cpuMedianMs: r.cpuMs.median, updatesPerSec: r.updatesPerSec, ratioVsTorch1T: ratio, cpuRatioVsTorch1T: cpuRatio, shareOfPeak: share });
-    console.log(`  ${name.padEnd(28)} ${r.engine.padEnd(13)} ${r.ms.median.toFixed(1).padStart(7)} ms (cpu ${r.cpuMs.median.toFixed(1)} ms) ${r.updatesPerSec.toFixed(1).padStart(6)}/s  ratio ${ratio?.toFixed(2) ?? 'n/a'}x (cpu ${cpuRatio?.toFixed(2) ?? 'n/a'}x)  ${(100 * share).toFixed(0)}% of peak`);
+    summary.push({
+      name,
+      engine: r.engine,
+      medianMs: r.ms.median,
+      cpuMedianMs: r.cpuMs.median,
+      updatesPerSec: r.updatesPerSec,
+      ratioVsTorch1T: ratio,
+      cpuRatioVsTorch1T: cpuRatio,
+      shareOfPeak: share,
+    });
+    console.log(
+      `  ${name.padEnd(28)} ${r.engine.padEnd(13)} ${r.ms.median.toFixed(1).padStart(7)} ms (cpu ${r.cpuMs.median.toFixed(1)} ms) ${r.updatesPerSec.toFixed(1).padStart(6)}/s  ratio ${ratio?.toFixed(2) ?? 'n/a'}x (cpu ${cpuRatio?.toFixed(2) ?? 'n/a'}x)  ${(100 * share).toFixed(0)}% of peak`,
+    );
   }
-  if (t1) console.log(`  ${name.padEnd(28)} ${'pytorch 1T'.padEnd(13)} ${t1.medianMs.toFixed(1).padStart(7)} ms (cpu ${t1.cpuMedianMs.toFixed(1)} ms) ${(1000 / t1.medianMs).toFixed(1).padStart(6)}/s  ${(100 * ((rows.find((x) => x.name === name)?.gflopPerUpdate ?? 0) / (t1.cpuMedianMs / 1000)) / peak).toFixed(0)}% of peak`);
-  if (t2) console.log(`  ${name.padEnd(28)} ${'pytorch 2T'.padEnd(13)} ${t2.medianMs.toFixed(1).padStart(7)} ms ${(1000 / t2.medianMs).toFixed(1).padStart(6)}/s`);
+  if (t1)
+    console.log(
+      `  ${name.padEnd(28)} ${'pytorch 1T'.padEnd(13)} ${t1.medianMs.toFixed(1).padStart(7)} ms (cpu ${t1.cpuMedianMs.toFixed(1)} ms) ${(1000 / t1.medianMs).toFixed(1).padStart(6)}/s  ${((100 * ((rows.find((x) => x.name === name)?.gflopPerUpdate ?? 0) / (t1.cpuMedianMs / 1000))) / peak).toFixed(0)}% of peak`,
+    );
+  if (t2)
+    console.log(`  ${name.padEnd(28)} ${'pytorch 2T'.padEnd(13)} ${t2.medianMs.toFixed(1).padStart(7)} ms ${(1000 / t2.medianMs).toFixed(1).padStart(6)}/s`);
 }
 console.log(`load average before ${load0.map((x) => x.toFixed(2)).join(' ')}, after ${loadAvg()}`);
 
 const file = writeResults('learn', {
-  engines: featureEngines.map((e) => e.engine), wasmLabel, nativeLabel, gemmError: info.gemmError ?? null, batch: B, convKernels: convRows,
-  gemmPeak, loadAverageBefore: load0, loadAverageAfter: os.loadavg(), cpus: os.cpus().length, pytorch: torchRuns, summary,
-  rows: rows.map((r) => ({ name: r.name, engine: r.engine, updatesPerSec: r.updatesPerSec, medianMs: r.ms.median, p99Ms: r.ms.p99, cpuMedianMs: r.cpuMs.median, updatesPerCpuSec: r.updatesPerCpuSec, gflopPerUpdate: r.gflopPerUpdate, n: r.ms.n })),
+  engines: featureEngines.map((e) => e.engine),
+  wasmLabel,
+  nativeLabel,
+  gemmError: info.gemmError ?? null,
+  batch: B,
+  convKernels: convRows,
+  gemmPeak,
+  loadAverageBefore: load0,
+  loadAverageAfter: os.loadavg(),
+  cpus: os.cpus().length,
+  pytorch: torchRuns,
+  summary,
+  rows: rows.map((r) => ({
+    name: r.name,
+    engine: r.engine,
+    updatesPerSec: r.updatesPerSec,
+    medianMs: r.ms.median,
+    p99Ms: r.ms.p99,
+    cpuMedianMs: r.cpuMs.median,
+    updatesPerCpuSec: r.updatesPerCpuSec,
+    gflopPerUpdate: r.gflopPerUpdate,
+    n: r.ms.n,
+  })),
 });
 console.log(`wrote ${file}`);

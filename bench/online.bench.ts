@@ -59,10 +59,36 @@ const connector = arg('connector') ?? 'europlug';
 if (!checkpoint) {
   const db = join(tmp, 'prior.db');
   const train = ['hex14'];
-  await collectPrior({ db, connectors: train, controllers: ['expert'], scenarios: ['I', 'II'], episodesPerConnector: 2, seed: 5, workers: 0, settings: { ...DEFAULT_PRIOR_SETTINGS, imageSize: 64, episodeLength: 12, goalNoise: 0.002 } });
+  await collectPrior({
+    db,
+    connectors: train,
+    controllers: ['expert'],
+    scenarios: ['I', 'II'],
+    episodesPerConnector: 2,
+    seed: 5,
+    workers: 0,
+    settings: { ...DEFAULT_PRIOR_SETTINGS, imageSize: 64, episodeLength: 12, goalNoise: 0.002 },
+  });
   const split = makeSplit({ description: 'bench', heldOut: [connector], train }, loadConnectors(), 'bench');
   checkpoint = join(tmp, 'ckpt');
-  const run = await trainOffline({ ...DEFAULT_OFFLINE, db, split, steps: 10, imageSize: 16, batchSize: 16, filters: [4, 4], zIDim: tinyZ[0], zSDim: tinyZ[1], hidden: tinyHidden, critics: Number(arg('critics') ?? 2), seed: 3, checkpointDir: checkpoint, checkpointEvery: 10, resume: false, logEvery: 1e9 });
+  const run = await trainOffline({
+    ...DEFAULT_OFFLINE,
+    db,
+    split,
+    steps: 10,
+    imageSize: 16,
+    batchSize: 16,
+    filters: [4, 4],
+    zIDim: tinyZ[0],
+    zSDim: tinyZ[1],
+    hidden: tinyHidden,
+    critics: Number(arg('critics') ?? 2),
+    seed: 3,
+    checkpointDir: checkpoint,
+    checkpointEvery: 10,
+    resume: false,
+    logEvery: 1e9,
+  });
   run.agent.dispose();
   offlineDb = db;
   offlineDomains = train;
@@ -77,15 +103,44 @@ async function app(realtime: boolean, dbName: string) {
   config.backend.sim.connector = connector;
   const calibration = loadCalibration(join(root, 'calibration'));
   const sim = config.backend.sim;
-  const backend = await SimBackend.create({ connector, cell: { imageSize: sim.imageSize, camera: sim.camera, controlHz: config.tickHz, goalNoise: sim.goalNoise, startHeight: sim.startHeight, nuisance: sim.nuisance } });
-  const a = await startDaemonApp({ config, calibration, token: null, backend, policy: await loadPolicyFile(policyPath), reward: null, listen: false, startLoop: true });
+  const backend = await SimBackend.create({
+    connector,
+    cell: {
+      imageSize: sim.imageSize,
+      camera: sim.camera,
+      controlHz: config.tickHz,
+      goalNoise: sim.goalNoise,
+      startHeight: sim.startHeight,
+      nuisance: sim.nuisance,
+    },
+  });
+  const a = await startDaemonApp({
+    config,
+    calibration,
+    token: null,
+    backend,
+    policy: await loadPolicyFile(policyPath),
+    reward: null,
+    listen: false,
+    startLoop: true,
+  });
   return { a, db, backend };
 }
 
 // ---------------------------------------------------------------- phase 1: 10 Hz with the trainer
 const p1 = await app(true, 'p1.db');
 const learning = startLearning(p1.a, {
-  trainer: { ...DEFAULT_ONLINE, db: p1.db, offlineDb, offlineDomains, startCheckpoint: checkpoint, workDir: join(tmp, 'trainer'), exportEvery: Number(arg('export-every') ?? 200), utd: Number(arg('utd') ?? 4), warmupUpdates: 0 },
+  trainer: {
+    ...DEFAULT_ONLINE,
+    db: p1.db,
+    offlineDb,
+    offlineDomains,
+    startCheckpoint: checkpoint,
+    workDir: join(tmp, 'trainer'),
+    exportEvery: Number(arg('export-every') ?? 200),
+    utd: Number(arg('utd') ?? 4),
+    warmupUpdates: 0,
+  },
   swap: { validation: { probeCount: 16, residualBoundM: 0.005, maxDiffM: 1, maxMeanDiffM: 1, onFlag: 'accept' } },
 });
 const exportToLive: number[] = [];
@@ -138,7 +193,10 @@ p1.backend.dispose();
 // ---------------------------------------------------------------- phase 2: RSS over many swaps
 const p2 = await app(false, 'p2.db');
 const files = [policyPath, await exportCheckpointPolicy(checkpoint, join(tmp, 'offline-policy-b.onnx'), 'policy-iql-offline-b')];
-const mgr = new SwapManager(p2.a.daemon, p2.a.log.store, p2.a.log, { at: 'between-ticks', validation: { probeCount: 8, residualBoundM: 0.005, maxDiffM: 1, maxMeanDiffM: 1, onFlag: 'accept' } });
+const mgr = new SwapManager(p2.a.daemon, p2.a.log.store, p2.a.log, {
+  at: 'between-ticks',
+  validation: { probeCount: 8, residualBoundM: 0.005, maxDiffM: 1, maxMeanDiffM: 1, onFlag: 'accept' },
+});
 p2.a.daemon.startPractice({ count: 100000, scenario: 'II', explorationNoise: 0.003 });
 await sleep(2000);
 const rss: Array<{ swaps: number; rssMiB: number }> = [];

@@ -32,10 +32,19 @@ async function main(): Promise<void> {
   try {
     const model = buildPolicyLike({ size: 64, channels: 3, proprioDim: 9, hidden: 256, head: 'action', bound: 0.002, seed: 1 });
     const path = join(dir, 'policy.onnx');
-    saveOnnxModel(model, path, { inputRoles: ['image', 'proprio'], outputRoles: ['action'], card: cardDraft('policy', { size: 64, proprioDim: 9, bound: 0.002 }) });
+    saveOnnxModel(model, path, {
+      inputRoles: ['image', 'proprio'],
+      outputRoles: ['action'],
+      card: cardDraft('policy', { size: 64, proprioDim: 9, bound: 0.002 }),
+    });
     model.dispose();
     const bytes = readFileSync(path);
-    const sessionOptions: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: 'all' };
+    const sessionOptions: ort.InferenceSession.SessionOptions = {
+      executionProviders: ['cpu'],
+      intraOpNumThreads: 1,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'all',
+    };
 
     const image = new Float32Array(64 * 64 * 3).map((_, i) => ((i * 2654435761) >>> 0) / 2 ** 32);
     const proprio = new Float32Array(9).map((_, i) => Math.sin(i));
@@ -94,22 +103,38 @@ async function main(): Promise<void> {
       return { cycles, cycleMs, startMiB: first, endMiB: last, maxMiB, growthMiB: last - first, secondHalfGrowthMiB: last - mid, trace };
     };
     const show = (label: string, r: Awaited<ReturnType<typeof rssTrace>>) => {
-      console.log(`RSS over ${r.cycles} ${label} (${r.cycleMs.toFixed(1)} ms each): ${r.startMiB.toFixed(1)} -> ${r.endMiB.toFixed(1)} MiB (max ${r.maxMiB.toFixed(1)}; second half ${r.secondHalfGrowthMiB >= 0 ? '+' : ''}${r.secondHalfGrowthMiB.toFixed(1)})`);
+      console.log(
+        `RSS over ${r.cycles} ${label} (${r.cycleMs.toFixed(1)} ms each): ${r.startMiB.toFixed(1)} -> ${r.endMiB.toFixed(1)} MiB (max ${r.maxMiB.toFixed(1)}; second half ${r.secondHalfGrowthMiB >= 0 ? '+' : ''}${r.secondHalfGrowthMiB.toFixed(1)})`,
+      );
       console.log(`  trace: ${r.trace.map((t) => `${t.cycle}:${t.rssMiB.toFixed(1)}`).join(' ')}`);
     };
-    const rawSwap = await rssTrace(async () => {
-      const s = await ort.InferenceSession.create(bytes, sessionOptions);
-      await s.run(feeds);
-      await s.release();
-    }, CYCLES, 25);
+    const rawSwap = await rssTrace(
+      async () => {
+        const s = await ort.InferenceSession.create(bytes, sessionOptions);
+        await s.run(feeds);
+        await s.release();
+      },
+      CYCLES,
+      25,
+    );
     show('InferenceSession create/run/release cycles', rawSwap);
     // What a hot-swap does: read, hash, parse, create, probe, warm up, and later dispose.
     const loadSwap = await rssTrace(async () => (await PolicyModel.load(path)).dispose(), CYCLES, 25);
     show('PolicyModel.load/dispose cycles', loadSwap);
 
     const file = writeResults('onnx', {
-      model: { description: '3-conv encoder (16@5x5/2 same, 32@3x3/2 same, 32@3x3/2 valid) on 64x64x3 + 9-d proprio, 2x256 MLP with LayerNorm, tanh*bound', onnxBytes: bytes.length, intraOpNumThreads: 1 },
-      singleSampleMs: { rawSessionRun: raw, policyModelRun: viaPolicy, policyModelRunP90: p90(viaPolicySamples), policyModelRunSpaced2ms: spaced, policyModelRunSpaced2msP90: p90(spacedSamples) },
+      model: {
+        description: '3-conv encoder (16@5x5/2 same, 32@3x3/2 same, 32@3x3/2 valid) on 64x64x3 + 9-d proprio, 2x256 MLP with LayerNorm, tanh*bound',
+        onnxBytes: bytes.length,
+        intraOpNumThreads: 1,
+      },
+      singleSampleMs: {
+        rawSessionRun: raw,
+        policyModelRun: viaPolicy,
+        policyModelRunP90: p90(viaPolicySamples),
+        policyModelRunSpaced2ms: spaced,
+        policyModelRunSpaced2msP90: p90(spacedSamples),
+      },
       sessionCreateMs: create,
       policyModelLoadMs: load,
       sessionCycleRss: rawSwap,

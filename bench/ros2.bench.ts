@@ -32,10 +32,30 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 const domain = 100 + Math.floor(Math.random() * 100);
 const dir = mkdtempSync(join(os.tmpdir(), 'ros2-bench-'));
 
-async function practise(backend: RobotBackend, label: string, secs: number): Promise<{ episodes: number; perHour: number; missedControl: number; controlTicks: number }> {
-  const config = loadDaemonConfig(join(root, 'config/daemon.yaml'), { port: 0, db: join(dir, `${label}.db`), realtime: true, episodeSteps: 20, modelsDir: join(dir, 'models'), priority: null });
+async function practise(
+  backend: RobotBackend,
+  label: string,
+  secs: number,
+): Promise<{ episodes: number; perHour: number; missedControl: number; controlTicks: number }> {
+  const config = loadDaemonConfig(join(root, 'config/daemon.yaml'), {
+    port: 0,
+    db: join(dir, `${label}.db`),
+    realtime: true,
+    episodeSteps: 20,
+    modelsDir: join(dir, 'models'),
+    priority: null,
+  });
   config.practice.explorationNoise = 0;
-  const app = await startDaemonApp({ config, calibration: loadCalibration(join(root, 'calibration')), token: 'bench', backend, policy: null, reward: null, listen: false, startLoop: true });
+  const app = await startDaemonApp({
+    config,
+    calibration: loadCalibration(join(root, 'calibration')),
+    token: 'bench',
+    backend,
+    policy: null,
+    reward: null,
+    listen: false,
+    startLoop: true,
+  });
   let episodes = 0;
   app.daemon.on('episode', () => episodes++);
   const t0 = performance.now();
@@ -64,16 +84,20 @@ const observer = setInterval(() => camBackend.observe(), 100);
 await new Promise<void>((res) => cam.on('exit', () => res()));
 clearInterval(observer);
 await sleep(200);
-const camPublished = (JSON.parse(camOut.trim().split('\n').at(-1) ?? '{}') as { published?: number; seconds?: number });
+const camPublished = JSON.parse(camOut.trim().split('\n').at(-1) ?? '{}') as { published?: number; seconds?: number };
 const camReceived = camBackend.topicStats()[0]?.count ?? 0;
 camBackend.dispose();
 await camTransport.close();
 
-const proc = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/ros2-sim-robot.ts'), '--domain', String(domain), '--sensor-hz', '30', '--camera', '640x480'], {
-  cwd: root,
-  env: { ...process.env, CYCLONEDDS_URI: `file://${LOOPBACK_CONFIG}` },
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
+const proc = spawn(
+  process.execPath,
+  ['--import', 'tsx', join(root, 'src/cli/ros2-sim-robot.ts'), '--domain', String(domain), '--sensor-hz', '30', '--camera', '640x480'],
+  {
+    cwd: root,
+    env: { ...process.env, CYCLONEDDS_URI: `file://${LOOPBACK_CONFIG}` },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  },
+);
 let robotOut = '';
 proc.stdout.on('data', (d: Buffer) => (robotOut += d.toString()));
 const robotExit = new Promise<void>((res) => proc.on('exit', () => res()));
@@ -105,8 +129,24 @@ clearInterval(sampler);
 const imageStat = backend.topicStats().find((s) => s.topic === '/camera/image_raw');
 
 // e-stop latency: practise again, press the robot's button through its service, look for motion after it arrived.
-const config = loadDaemonConfig(join(root, 'config/daemon.yaml'), { port: 0, db: join(dir, 'estop.db'), realtime: true, episodeSteps: 20, modelsDir: join(dir, 'models'), priority: null });
-const app = await startDaemonApp({ config, calibration: loadCalibration(join(root, 'calibration')), token: 'bench', backend, policy: null, reward: null, listen: false, startLoop: true });
+const config = loadDaemonConfig(join(root, 'config/daemon.yaml'), {
+  port: 0,
+  db: join(dir, 'estop.db'),
+  realtime: true,
+  episodeSteps: 20,
+  modelsDir: join(dir, 'models'),
+  priority: null,
+});
+const app = await startDaemonApp({
+  config,
+  calibration: loadCalibration(join(root, 'calibration')),
+  token: 'bench',
+  backend,
+  policy: null,
+  reward: null,
+  listen: false,
+  startLoop: true,
+});
 const estopTrials: { lastMotionAfterMs: number | null; motionAfter: number }[] = [];
 const press = transport.createClient('/sim/estop_press', 'std_srvs/srv/Trigger');
 const release = transport.createClient('/sim/estop_release', 'std_srvs/srv/Trigger');
@@ -130,7 +170,11 @@ backend.dispose();
 await transport.close();
 proc.kill('SIGTERM');
 await robotExit;
-const robotStats = JSON.parse(robotOut.split('\n').find((l) => l.includes('"stopped":true')) ?? '{}') as { imagesPublished?: number; imageRateHz?: number; seconds?: number };
+const robotStats = JSON.parse(robotOut.split('\n').find((l) => l.includes('"stopped":true')) ?? '{}') as {
+  imagesPublished?: number;
+  imageRateHz?: number;
+  seconds?: number;
+};
 
 const sim = await SimBackend.create({ connector: 'square16', cell: { imageSize: 64, controlHz: 10, nuisance: false } });
 const inproc = await practise(sim, 'sim', seconds);
@@ -140,9 +184,19 @@ rmSync(dir, { recursive: true, force: true });
 const steady = rates.slice(2);
 const figures = {
   seconds,
-  transportOnly: { published: camPublished.published, seconds: camPublished.seconds, received: camReceived, publishedHz: (camPublished.published ?? 0) / (camPublished.seconds ?? 1), receivedHz: camReceived / (camPublished.seconds ?? 1) },
+  transportOnly: {
+    published: camPublished.published,
+    seconds: camPublished.seconds,
+    received: camReceived,
+    publishedHz: (camPublished.published ?? 0) / (camPublished.seconds ?? 1),
+    receivedHz: camReceived / (camPublished.seconds ?? 1),
+  },
   imageStream: '640x480 rgb8 at 30 Hz from the sim robot process',
-  imageRateHz: { mean: steady.reduce((a, b) => a + b, 0) / Math.max(1, steady.length), min: Math.min(...steady), samples: steady.map((r) => Math.round(r * 10) / 10) },
+  imageRateHz: {
+    mean: steady.reduce((a, b) => a + b, 0) / Math.max(1, steady.length),
+    min: Math.min(...steady),
+    samples: steady.map((r) => Math.round(r * 10) / 10),
+  },
   imagesReceived: imageStat?.count,
   robot: robotStats,
   missedControlTicks: { ros2: ros.missedControl, of: ros.controlTicks },

@@ -87,7 +87,18 @@ async function benchConnector(name: string): Promise<Record<string, unknown>> {
   const geoms = (cell as unknown as { model: { ngeom: number } }).model.ngeom;
   exact.dispose();
   biased.dispose();
-  return { connector: name, geoms, step, physics100: physics, image64: image, image64FullCast: reference, image64SameState: plainSame, image64Shadows: shadowed, ik, insertedEpisodes: `${successes}/${Math.floor(STEPS / 20)}` };
+  return {
+    connector: name,
+    geoms,
+    step,
+    physics100: physics,
+    image64: image,
+    image64FullCast: reference,
+    image64SameState: plainSame,
+    image64Shadows: shadowed,
+    ik,
+    insertedEpisodes: `${successes}/${Math.floor(STEPS / 20)}`,
+  };
 }
 
 async function memoryPerCell(n: number): Promise<Record<string, number>> {
@@ -110,19 +121,19 @@ async function memoryPerCell(n: number): Promise<Record<string, number>> {
   first.dispose();
   return result;
   function measured(): Record<string, number> {
-  const mb = (x: number): number => x / n / 2 ** 20;
-  // What MuJoCo allocates per cell inside the wasm heap: the model, and two MjData (simulation + IK scratch),
-  // each a buffer plus its arena (contacts, constraint solver); most arena pages are never touched.
-  const c0 = cells[0]! as unknown as { model: { nbuffer: number }; data: { nbuffer: number; narena: number } };
-  const mujocoBytes = c0.model.nbuffer + 2 * (c0.data.nbuffer + c0.data.narena);
-  return {
-    mujocoAllocatedPerCellMB: mujocoBytes / 2 ** 20,
-    cells: n,
-    rssPerCellMB: mb(m1.rss - m0.rss),
-    heapUsedPerCellMB: mb(m1.heapUsed - m0.heapUsed),
-    externalPerCellMB: mb(m1.external - m0.external),
-    arrayBuffersPerCellMB: mb(m1.arrayBuffers - m0.arrayBuffers),
-  };
+    const mb = (x: number): number => x / n / 2 ** 20;
+    // What MuJoCo allocates per cell inside the wasm heap: the model, and two MjData (simulation + IK scratch),
+    // each a buffer plus its arena (contacts, constraint solver); most arena pages are never touched.
+    const c0 = cells[0]! as unknown as { model: { nbuffer: number }; data: { nbuffer: number; narena: number } };
+    const mujocoBytes = c0.model.nbuffer + 2 * (c0.data.nbuffer + c0.data.narena);
+    return {
+      mujocoAllocatedPerCellMB: mujocoBytes / 2 ** 20,
+      cells: n,
+      rssPerCellMB: mb(m1.rss - m0.rss),
+      heapUsedPerCellMB: mb(m1.heapUsed - m0.heapUsed),
+      externalPerCellMB: mb(m1.external - m0.external),
+      arrayBuffersPerCellMB: mb(m1.arrayBuffers - m0.arrayBuffers),
+    };
   }
 }
 
@@ -171,7 +182,9 @@ const figures = {
   memory: mem,
   cameraResolution: res,
 };
-console.log(`control step (median over connectors): ${fmt(stepMedWall)} wall, ${fmt(stepMedCpu)} cpu -> ${(100 / stepMedWall).toFixed(0)}x real time (wall), ${(100 / stepMedCpu).toFixed(0)}x (cpu)`);
+console.log(
+  `control step (median over connectors): ${fmt(stepMedWall)} wall, ${fmt(stepMedCpu)} cpu -> ${(100 / stepMedWall).toFixed(0)}x real time (wall), ${(100 / stepMedCpu).toFixed(0)}x (cpu)`,
+);
 console.log(
   `memory per cell (${mem.cells} cells): RSS ${mem.rssPerCellMB!.toFixed(2)} MB, JS heap ${mem.heapUsedPerCellMB!.toFixed(3)} MB, external ${mem.externalPerCellMB!.toFixed(2)} MB; MuJoCo allocates ${mem.mujocoAllocatedPerCellMB!.toFixed(2)} MB (model + 2 MjData incl. arenas)`,
 );

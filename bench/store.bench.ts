@@ -40,7 +40,10 @@ const writer = await TransitionWriter.open(file, {
     for (const r of rows) {
       const k = `${r.episodeId}:${r.step}`;
       const t0 = lagByKey.get(k);
-      if (t0 !== undefined) { lags.push(now - t0); lagByKey.delete(k); }
+      if (t0 !== undefined) {
+        lags.push(now - t0);
+        lagByKey.delete(k);
+      }
     }
   },
 });
@@ -52,7 +55,10 @@ async function burst(n: number, appendMs: number[] | null): Promise<{ seconds: n
   let step = 0;
   let ep = newEpisode();
   for (let i = 0; i < n; i++) {
-    if (step === 1000) { ep = newEpisode(); step = 0; }
+    if (step === 1000) {
+      ep = newEpisode();
+      step = 0;
+    }
     // Stay under the queue bound so nothing is dropped: yield to let the worker's acks in.
     while (writer.stats().pending >= 2048) await sleep(1);
     const src = pool[i % POOL]!;
@@ -74,7 +80,9 @@ const burstAppend: number[] = [];
 const r = await burst(N, burstAppend);
 const throughput = N / r.seconds;
 const bs = summarize(burstAppend);
-console.log(`sustained through TransitionWriter: ${throughput.toFixed(0)} transitions/s (${N} in ${r.seconds.toFixed(2)} s, dropped ${r.dropped}), largest batch ${writer.stats().largestBatch}`);
+console.log(
+  `sustained through TransitionWriter: ${throughput.toFixed(0)} transitions/s (${N} in ${r.seconds.toFixed(2)} s, dropped ${r.dropped}), largest batch ${writer.stats().largestBatch}`,
+);
 console.log(`append() caller cost under full load: median ${fmt(bs.median, 4)}, p99 ${fmt(bs.p99, 4)}`);
 
 // The control tick's reality: one append every 10 ms (here 5 ms, to keep the run short), cold caches between.
@@ -114,7 +122,9 @@ store.checkpoint('TRUNCATE');
 const st = store.storage();
 const fileBytes = statSync(file).size;
 const raw = 64 * 64 * 3;
-console.log(`bytes per transition: ${(fileBytes / st.transitions).toFixed(0)} in the file (${st.transitions} rows, ${(fileBytes / 2 ** 20).toFixed(1)} MiB), image ${(st.imageBytes / st.transitions).toFixed(0)} of ${raw} raw`);
+console.log(
+  `bytes per transition: ${(fileBytes / st.transitions).toFixed(0)} in the file (${st.transitions} rows, ${(fileBytes / 2 ** 20).toFixed(1)} MiB), image ${(st.imageBytes / st.transitions).toFixed(0)} of ${raw} raw`,
+);
 
 // Trainer's read path: a read-only connection iterating with images decoded.
 const reader = Store.openReadOnly(file);
@@ -126,7 +136,9 @@ const tq0 = performance.now();
 const qc = reader.quickCheck();
 const quickCheckMs = performance.now() - tq0;
 reader.close();
-console.log(`iterateTransitions with images decoded: ${(readRows / readSeconds).toFixed(0)} transitions/s; quick_check ${qc} in ${fmt(quickCheckMs, 0)} for ${(fileBytes / 2 ** 20).toFixed(1)} MiB`);
+console.log(
+  `iterateTransitions with images decoded: ${(readRows / readSeconds).toFixed(0)} transitions/s; quick_check ${qc} in ${fmt(quickCheckMs, 0)} for ${(fileBytes / 2 ** 20).toFixed(1)} MiB`,
+);
 store.close();
 
 const out = writeResults('store', {

@@ -196,7 +196,10 @@ export async function registerDashboard(app: FastifyInstance, o: DashboardOption
 
   app.get('/', { schema: { summary: "The operator's dashboard (HTML)", tags: ['dashboard'] } }, async (_req, reply) => {
     const index = join(dir, 'index.html');
-    const ok = await stat(index).then((s) => s.isFile(), () => false);
+    const ok = await stat(index).then(
+      (s) => s.isFile(),
+      () => false,
+    );
     if (!ok) return reply.code(503).type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(notBuiltPage(dir));
     return sendFile(reply, 'index.html', false);
   });
@@ -217,24 +220,28 @@ export async function registerDashboard(app: FastifyInstance, o: DashboardOption
 
   // One PNG per step however many pages ask (they ask for the newest; older ones are never wanted again).
   let frameCache: { seq: number; png: Promise<Buffer> } | null = null;
-  app.get('/live/frame.png', { schema: { summary: 'The newest camera frame as the policy saw it (PNG); headers x-live-seq, x-episode-id, x-step', tags: ['dashboard'] } }, async (_req, reply) => {
-    const e = live.latest();
-    if (!e) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: 'no control step logged yet: start practice' });
-    if (frameCache?.seq !== e.seq) {
-      const img = e.t.obs.image;
-      // Copied now: the preprocessor may reuse its buffer on a later tick while sharp encodes on its own thread.
-      const pixels = Buffer.from(img.data);
-      frameCache = { seq: e.seq, png: encodePng({ width: img.width, height: img.height, data: pixels }, { compressionLevel: 3, adaptiveFiltering: false }) };
-    }
-    const png = await frameCache.png;
-    return reply
-      .type('image/png')
-      .header('cache-control', 'no-store')
-      .header('x-live-seq', String(e.seq))
-      .header('x-episode-id', String(e.t.episodeId))
-      .header('x-step', String(e.t.step))
-      .send(png);
-  });
+  app.get(
+    '/live/frame.png',
+    { schema: { summary: 'The newest camera frame as the policy saw it (PNG); headers x-live-seq, x-episode-id, x-step', tags: ['dashboard'] } },
+    async (_req, reply) => {
+      const e = live.latest();
+      if (!e) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: 'no control step logged yet: start practice' });
+      if (frameCache?.seq !== e.seq) {
+        const img = e.t.obs.image;
+        // Copied now: the preprocessor may reuse its buffer on a later tick while sharp encodes on its own thread.
+        const pixels = Buffer.from(img.data);
+        frameCache = { seq: e.seq, png: encodePng({ width: img.width, height: img.height, data: pixels }, { compressionLevel: 3, adaptiveFiltering: false }) };
+      }
+      const png = await frameCache.png;
+      return reply
+        .type('image/png')
+        .header('cache-control', 'no-store')
+        .header('x-live-seq', String(e.seq))
+        .header('x-episode-id', String(e.t.episodeId))
+        .header('x-step', String(e.t.step))
+        .send(png);
+    },
+  );
 
   // One stream per page carries everything live (a browser allows 6 connections per host, shared by all its tabs; the
   // page shares one stream between its tabs too, see web/src/live.ts). Each message is serialised once for all pages.
@@ -265,7 +272,14 @@ export async function registerDashboard(app: FastifyInstance, o: DashboardOption
     if (e && Date.now() - lastFrameSent >= frameGapMs) {
       lastFrameSent = Date.now();
       const img = e.t.obs.image;
-      broadcast('frame', { seq: e.seq, episodeId: e.t.episodeId, step: e.t.step, width: img.width, height: img.height, rgb: Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength).toString('base64') });
+      broadcast('frame', {
+        seq: e.seq,
+        episodeId: e.t.episodeId,
+        step: e.t.step,
+        width: img.width,
+        height: img.height,
+        rgb: Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength).toString('base64'),
+      });
     }
   };
   const onSteps = (): void => {
@@ -318,7 +332,8 @@ export async function registerDashboard(app: FastifyInstance, o: DashboardOption
     '/live',
     {
       schema: {
-        summary: 'Server-sent events for the dashboard: `hello` {seq}, `status` (at most 5/s), `steps` (batches of new control steps, ' +
+        summary:
+          'Server-sent events for the dashboard: `hello` {seq}, `status` (at most 5/s), `steps` (batches of new control steps, ' +
           'at most 5/s), `frame` (the newest camera frame as base64 RGB, at most 5/s), `episode`, `fault`',
         tags: ['dashboard'],
       },
@@ -351,23 +366,27 @@ export async function registerDashboard(app: FastifyInstance, o: DashboardOption
 
   // The practice form's choices: the simulated cell's connectors and whether training saw them. Read once, on first ask.
   let connectors: { connectors: Array<{ name: string; family: string; heldOut: boolean | null }>; note: string | null } | null = null;
-  app.get('/connectors', { schema: { summary: 'Connectors the simulated cell can load (practice `domain`), with the default split', tags: ['dashboard'] } }, async () => {
-    if (!connectors) {
-      try {
-        const defs = loadConnectors();
-        let held: Set<string> | null = null;
+  app.get(
+    '/connectors',
+    { schema: { summary: 'Connectors the simulated cell can load (practice `domain`), with the default split', tags: ['dashboard'] } },
+    async () => {
+      if (!connectors) {
         try {
-          held = new Set(loadSplit(defs).heldOut);
-        } catch {
-          // no split file: membership unknown
+          const defs = loadConnectors();
+          let held: Set<string> | null = null;
+          try {
+            held = new Set(loadSplit(defs).heldOut);
+          } catch {
+            // no split file: membership unknown
+          }
+          connectors = { connectors: defs.map((d) => ({ name: d.name, family: d.family, heldOut: held ? held.has(d.name) : null })), note: null };
+        } catch (e) {
+          connectors = { connectors: [], note: (e as Error).message };
         }
-        connectors = { connectors: defs.map((d) => ({ name: d.name, family: d.family, heldOut: held ? held.has(d.name) : null })), note: null };
-      } catch (e) {
-        connectors = { connectors: [], note: (e as Error).message };
       }
-    }
-    return connectors;
-  });
+      return connectors;
+    },
+  );
 
   app.get(
     '/event-log',
@@ -378,7 +397,11 @@ export async function registerDashboard(app: FastifyInstance, o: DashboardOption
         querystring: {
           type: 'object',
           additionalProperties: false,
-          properties: { kind: { type: 'string', minLength: 1, maxLength: 100 }, limit: { type: 'integer', minimum: 1, maximum: 1000 }, afterId: { type: 'integer', minimum: 0 } },
+          properties: {
+            kind: { type: 'string', minLength: 1, maxLength: 100 },
+            limit: { type: 'integer', minimum: 1, maximum: 1000 },
+            afterId: { type: 'integer', minimum: 0 },
+          },
         },
       },
     },

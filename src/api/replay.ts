@@ -68,9 +68,18 @@ export async function registerReplayRoutes(app: FastifyInstance, o: ReplayRouteO
             sessionId: { type: 'integer', minimum: 1 },
             mode: { enum: ['open-loop', 'closed-loop'] },
             episodes: { type: 'array', items: { type: 'integer', minimum: 1 }, minItems: 1, maxItems: 100000 },
-            policy: { type: 'string', minLength: 1, maxLength: 1000, description: "closed loop: a registered policy version, an .onnx path, 'p-only', or 'baseline:<name>'" },
+            policy: {
+              type: 'string',
+              minLength: 1,
+              maxLength: 1000,
+              description: "closed loop: a registered policy version, an .onnx path, 'p-only', or 'baseline:<name>'",
+            },
             reward: { type: 'string', minLength: 1, maxLength: 1000, description: 'reward classifier for the audit: a registered version or an .onnx path' },
-            mapConnector: { type: 'object', additionalProperties: { type: 'string', minLength: 1 }, description: 'logged connector -> connector the simulator defines' },
+            mapConnector: {
+              type: 'object',
+              additionalProperties: { type: 'string', minLength: 1 },
+              description: 'logged connector -> connector the simulator defines',
+            },
             goalErrorMm: { type: 'array', items: { type: 'number', minimum: -50, maximum: 50 }, minItems: 3, maxItems: 3 },
             divergenceMm: { type: 'number', exclusiveMinimum: 0 },
             divergenceN: { type: 'number', exclusiveMinimum: 0 },
@@ -80,10 +89,15 @@ export async function registerReplayRoutes(app: FastifyInstance, o: ReplayRouteO
     },
     async (req, reply) => {
       const b = req.body as ReplayBody;
-      const bad = (message: string, code = 422) => reply.code(code).send({ statusCode: code, error: code === 400 ? 'Bad Request' : 'Unprocessable Entity', message });
-      if (b.mode === 'closed-loop' && b.policy === undefined) return bad("closed loop needs 'policy': a registered policy version, an .onnx path, or 'p-only'", 400);
+      const bad = (message: string, code = 422) =>
+        reply.code(code).send({ statusCode: code, error: code === 400 ? 'Bad Request' : 'Unprocessable Entity', message });
+      if (b.mode === 'closed-loop' && b.policy === undefined)
+        return bad("closed loop needs 'policy': a registered policy version, an .onnx path, or 'p-only'", 400);
       if (b.mode === 'open-loop' && b.policy !== undefined) return bad("open loop executes the logged commands: 'policy' applies to closed loop only", 400);
-      for (const [kind, v] of [['policy', b.policy], ['reward', b.reward]] as const) {
+      for (const [kind, v] of [
+        ['policy', b.policy],
+        ['reward', b.reward],
+      ] as const) {
         if (v === undefined || (kind === 'policy' && v === 'p-only')) continue;
         if (kind === 'policy' && v.startsWith(BASELINE_PREFIX)) {
           try {
@@ -93,24 +107,35 @@ export async function registerReplayRoutes(app: FastifyInstance, o: ReplayRouteO
             return bad((e as Error).message);
           }
         }
-        if (v.endsWith('.onnx') ? !existsSync(v) : !o.store.findModel(kind, v)) return bad(`${kind} '${v}' is neither an existing .onnx file nor a ${kind} version registered in the log`);
+        if (v.endsWith('.onnx') ? !existsSync(v) : !o.store.findModel(kind, v))
+          return bad(`${kind} '${v}' is neither an existing .onnx file nor a ${kind} version registered in the log`);
       }
       const goalError = b.goalErrorMm ? (b.goalErrorMm.map((x) => x / 1000) as Vec3) : undefined;
       // Checked here, read-only, so an unreplayable session is refused at once with what is missing.
       try {
-        planStarts(readSource(db, b.sessionId, b.episodes), loadConnectors().map((c) => c.name), b.mapConnector, goalError ?? null);
+        planStarts(
+          readSource(db, b.sessionId, b.episodes),
+          loadConnectors().map((c) => c.name),
+          b.mapConnector,
+          goalError ?? null,
+        );
       } catch (e) {
         if (e instanceof ReplaySourceError) return bad(e.message.replace(/--map-connector (\S+)=<defined>/, '"mapConnector": {"$1": "<defined>"}'));
         throw e;
       }
       const opts: JobOptions = {
-        db, sessionId: b.sessionId, mode: b.mode,
+        db,
+        sessionId: b.sessionId,
+        mode: b.mode,
         ...(b.episodes ? { episodes: b.episodes } : {}),
         ...(b.policy !== undefined ? { policy: b.policy } : {}),
         ...(b.reward !== undefined ? { reward: b.reward } : {}),
         ...(b.mapConnector ? { mapConnector: b.mapConnector } : {}),
         ...(goalError ? { goalError } : {}),
-        thresholds: { ...(b.divergenceMm !== undefined ? { divergenceMm: b.divergenceMm } : {}), ...(b.divergenceN !== undefined ? { divergenceN: b.divergenceN } : {}) },
+        thresholds: {
+          ...(b.divergenceMm !== undefined ? { divergenceMm: b.divergenceMm } : {}),
+          ...(b.divergenceN !== undefined ? { divergenceN: b.divergenceN } : {}),
+        },
       };
       const job = jobs.submit(opts);
       return reply.code(202).send(brief(job));
@@ -119,15 +144,22 @@ export async function registerReplayRoutes(app: FastifyInstance, o: ReplayRouteO
 
   app.get('/replays', { schema: { summary: 'Replay jobs, newest first', tags: ['replay'] } }, async () => jobs.list().map(brief));
 
-  app.get('/replays/:id', { schema: { summary: 'One replay job: state, progress and (when done) the result document', tags: ['replay'], params: idParams } }, async (req, reply) => {
-    const id = (req.params as { id: number }).id;
-    const j = jobs.get(id);
-    return j ? { ...j, url: `/replays/${id}` } : reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no replay job ${id}` });
-  });
+  app.get(
+    '/replays/:id',
+    { schema: { summary: 'One replay job: state, progress and (when done) the result document', tags: ['replay'], params: idParams } },
+    async (req, reply) => {
+      const id = (req.params as { id: number }).id;
+      const j = jobs.get(id);
+      return j ? { ...j, url: `/replays/${id}` } : reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no replay job ${id}` });
+    },
+  );
 
   app.post(
     '/replays/:id/cancel',
-    { preHandler: o.requireToken, schema: { summary: 'Cancel a replay job (a running one stops after its current episode)', tags: ['replay'], security: bearer, params: idParams } },
+    {
+      preHandler: o.requireToken,
+      schema: { summary: 'Cancel a replay job (a running one stops after its current episode)', tags: ['replay'], security: bearer, params: idParams },
+    },
     async (req, reply) => {
       const id = (req.params as { id: number }).id;
       const j = jobs.cancel(id);

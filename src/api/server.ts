@@ -51,7 +51,10 @@ export const OPEN_STATE_CHANGING_ROUTES: ReadonlySet<string> = new Set(['/estop'
 
 /** True for addresses only this machine can reach: 127.0.0.0/8, ::1, localhost. */
 export function isLoopbackHost(host: string): boolean {
-  const h = host.trim().toLowerCase().replace(/^\[|\]$/g, '');
+  const h = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[|\]$/g, '');
   if (h === 'localhost' || h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
   if (isIP(h) === 4) return h.startsWith('127.');
   if (h.startsWith('::ffff:')) return h.slice(7).startsWith('127.');
@@ -62,9 +65,11 @@ export function isLoopbackHost(host: string): boolean {
 export function exposureWarning(host: string): string | null {
   if (isLoopbackHost(host)) return null;
   const all = ['0.0.0.0', '::', '0:0:0:0:0:0:0:0'].includes(host.trim());
-  return `WARNING: the API listens on ${host}${all ? ' (every network interface)' : ''}, not on loopback: anyone who can reach ` +
+  return (
+    `WARNING: the API listens on ${host}${all ? ' (every network interface)' : ''}, not on loopback: anyone who can reach ` +
     `this port can e-stop the arm, and anyone who also has the token can move it. Bind 127.0.0.1 (api.host / --host) ` +
-    `and tunnel (ssh -L) unless this network is trusted.`;
+    `and tunnel (ssh -L) unless this network is trusted.`
+  );
 }
 
 // Upper bounds: larger numbers are not exact in JavaScript and overflow SQLite's LIMIT/OFFSET (a 500 before).
@@ -73,7 +78,11 @@ const idParams = { type: 'object', additionalProperties: false, required: ['id']
 const listQuery = {
   type: 'object',
   additionalProperties: false,
-  properties: { limit: { type: 'integer', minimum: 1, maximum: 1000 }, offset: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER }, order: { enum: ['asc', 'desc'] } },
+  properties: {
+    limit: { type: 'integer', minimum: 1, maximum: 1000 },
+    offset: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
+    order: { enum: ['asc', 'desc'] },
+  },
 } as const;
 const bearer = [{ bearer: [] as string[] }];
 
@@ -113,7 +122,9 @@ export async function buildApi(opts: ApiOptions): Promise<ApiServer> {
 
   const requireToken = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     if (opts.token === null) {
-      return reply.code(401).send({ statusCode: 401, error: 'Unauthorized', message: `no API token configured: set ${opts.tokenEnv ?? 'DAEMON_TOKEN'} and restart` });
+      return reply
+        .code(401)
+        .send({ statusCode: 401, error: 'Unauthorized', message: `no API token configured: set ${opts.tokenEnv ?? 'DAEMON_TOKEN'} and restart` });
     }
     const h = req.headers.authorization;
     if (!h || !h.startsWith('Bearer ')) {
@@ -164,15 +175,14 @@ export async function buildApi(opts: ApiOptions): Promise<ApiServer> {
     async (req, reply) => {
       const body = req.body as { count: number; domain?: string; scenario?: Scenario; explorationNoise?: number; seed?: number; kind?: 'practice' | 'eval' };
       const r = daemon.startPractice(body);
-      if (!r.ok && r.reason.startsWith('unknown domain')) return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: `body/domain: ${r.reason}` });
+      if (!r.ok && r.reason.startsWith('unknown domain'))
+        return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: `body/domain: ${r.reason}` });
       if (!r.ok) return reply.code(409).send({ statusCode: 409, error: 'Conflict', message: r.reason });
       return reply.code(202).send({ accepted: true, run: r.run });
     },
   );
 
-  app.post('/practice/stop', { schema: { summary: 'Stop practising at the next safe point', tags: ['practice'] } }, async () =>
-    daemon.stopPractice(),
-  );
+  app.post('/practice/stop', { schema: { summary: 'Stop practising at the next safe point', tags: ['practice'] } }, async () => daemon.stopPractice());
 
   app.post(
     '/estop',
@@ -182,7 +192,8 @@ export async function buildApi(opts: ApiOptions): Promise<ApiServer> {
         daemon.estop(`REST from ${req.ip}`);
       },
       schema: {
-        summary: 'Engage the e-stop: holds the arm now, ends the episode, latches. No token needed; any body is accepted ' +
+        summary:
+          'Engage the e-stop: holds the arm now, ends the episode, latches. No token needed; any body is accepted ' +
           '(an optional JSON `{"detail": "..."}` is recorded as a note).',
         tags: ['safety'],
       },
@@ -196,15 +207,11 @@ export async function buildApi(opts: ApiOptions): Promise<ApiServer> {
     },
   );
 
-  app.post(
-    '/estop/reset',
-    { schema: { summary: 'Reset the e-stop latch (refused while its source is engaged)', tags: ['safety'] } },
-    async (_req, reply) => {
-      const r = daemon.resetEstop();
-      if (!r.ok) return reply.code(409).send({ statusCode: 409, error: 'Conflict', message: r.reason });
-      return { reset: true, state: daemon.currentState };
-    },
-  );
+  app.post('/estop/reset', { schema: { summary: 'Reset the e-stop latch (refused while its source is engaged)', tags: ['safety'] } }, async (_req, reply) => {
+    const r = daemon.resetEstop();
+    if (!r.ok) return reply.code(409).send({ statusCode: 409, error: 'Conflict', message: r.reason });
+    return { reset: true, state: daemon.currentState };
+  });
 
   // Operator takeover (human intervention): a bounded move per control tick, held for a short lease the client renews as
   // it streams (a SpaceMouse bridge, a gamepad page); a client that goes quiet loses the arm within a tick or two.
@@ -212,8 +219,9 @@ export async function buildApi(opts: ApiOptions): Promise<ApiServer> {
     '/teleop',
     {
       schema: {
-        summary: 'Take over from the policy: `delta` (m per control tick, base frame, each axis within +-0.05; the step limit ' +
-          'and the safety filter still apply) replaces the policy\'s action until `leaseS` (default two ticks, at most 1 s) ' +
+        summary:
+          'Take over from the policy: `delta` (m per control tick, base frame, each axis within +-0.05; the step limit ' +
+          "and the safety filter still apply) replaces the policy's action until `leaseS` (default two ticks, at most 1 s) " +
           'runs out without renewal. Every step it drives is logged as an intervention. Refused while the e-stop is latched.',
         tags: ['teleop'],
         body: {
@@ -230,7 +238,11 @@ export async function buildApi(opts: ApiOptions): Promise<ApiServer> {
     },
     async (req, reply) => {
       const body = req.body as { delta: [number, number, number]; leaseS?: number; source?: string };
-      const r = daemon.takeover({ delta: body.delta, ...(body.leaseS !== undefined ? { leaseS: body.leaseS } : {}), source: body.source ? `rest:${body.source}` : 'rest' });
+      const r = daemon.takeover({
+        delta: body.delta,
+        ...(body.leaseS !== undefined ? { leaseS: body.leaseS } : {}),
+        source: body.source ? `rest:${body.source}` : 'rest',
+      });
       if (!r.ok) return reply.code(409).send({ statusCode: 409, error: 'Conflict', message: r.reason });
       return reply.code(202).send({ holding: true, leaseS: r.leaseS, inEpisode: r.active, takeover: daemon.status().takeover });
     },
@@ -240,7 +252,9 @@ export async function buildApi(opts: ApiOptions): Promise<ApiServer> {
     daemon.releaseTakeover(),
   );
 
-  app.get('/sessions', { schema: { summary: 'Sessions, newest first', tags: ['log'], querystring: listQuery } }, async (req) => store.listSessions(req.query as object));
+  app.get('/sessions', { schema: { summary: 'Sessions, newest first', tags: ['log'], querystring: listQuery } }, async (req) =>
+    store.listSessions(req.query as object),
+  );
 
   app.get('/sessions/:id', { schema: { summary: 'One session', tags: ['log'], params: idParams } }, async (req, reply) => {
     const s = store.getSession((req.params as { id: number }).id);
@@ -262,18 +276,27 @@ export async function buildApi(opts: ApiOptions): Promise<ApiServer> {
     async (req) => store.listEpisodes(req.query as object),
   );
 
-  app.get('/episodes/:id', { schema: { summary: 'One episode with its transitions (images as URLs)', tags: ['log'], params: idParams } }, async (req, reply) => {
-    const eid = (req.params as { id: number }).id;
-    const ep = store.getEpisode(eid, { transitions: true, images: false });
-    if (!ep) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no episode ${eid}` });
-    return { ...ep, label: store.episodeLabel(eid), transitions: (ep.transitions ?? []).map((t) => ({ ...t, image: null, imageUrl: `/transitions/${t.id}/image.png` })) };
-  });
+  app.get(
+    '/episodes/:id',
+    { schema: { summary: 'One episode with its transitions (images as URLs)', tags: ['log'], params: idParams } },
+    async (req, reply) => {
+      const eid = (req.params as { id: number }).id;
+      const ep = store.getEpisode(eid, { transitions: true, images: false });
+      if (!ep) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no episode ${eid}` });
+      return {
+        ...ep,
+        label: store.episodeLabel(eid),
+        transitions: (ep.transitions ?? []).map((t) => ({ ...t, image: null, imageUrl: `/transitions/${t.id}/image.png` })),
+      };
+    },
+  );
 
   app.post(
     '/episodes/:id/label',
     {
       schema: {
-        summary: "Label an episode's outcome (operator): overrides the learned reward of its transitions for learning, answers its " +
+        summary:
+          "Label an episode's outcome (operator): overrides the learned reward of its transitions for learning, answers its " +
           'label request, and is used to fine-tune the reward classifier. A later label of the same episode replaces it.',
         tags: ['labels'],
         params: idParams,
@@ -290,8 +313,10 @@ export async function buildApi(opts: ApiOptions): Promise<ApiServer> {
       const body = req.body as { success: boolean; note?: string };
       const ep = store.getEpisode(eid);
       if (!ep) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no episode ${eid}` });
-      if (ep.endedAt === null) return reply.code(409).send({ statusCode: 409, error: 'Conflict', message: `episode ${eid} has not ended yet: label it once it has` });
-      if (ep.kind === 'prior') return reply.code(409).send({ statusCode: 409, error: 'Conflict', message: `episode ${eid} is prior data, labelled by ground truth` });
+      if (ep.endedAt === null)
+        return reply.code(409).send({ statusCode: 409, error: 'Conflict', message: `episode ${eid} has not ended yet: label it once it has` });
+      if (ep.kind === 'prior')
+        return reply.code(409).send({ statusCode: 409, error: 'Conflict', message: `episode ${eid} is prior data, labelled by ground truth` });
       const label = store.labelEpisode({ episodeId: eid, success: body.success, note: body.note ?? null, by: 'api' });
       const { answeredRequest } = daemon.noteLabel(eid, body.success, 'api', body.note ?? null);
       return reply.code(201).send({ label, answeredRequest });
@@ -309,24 +334,44 @@ export async function buildApi(opts: ApiOptions): Promise<ApiServer> {
     },
     async (req) => {
       const q = req.query as { open?: boolean; limit?: number; offset?: number; order?: 'asc' | 'desc' };
-      const events = store.listEvents({ kind: 'label_request', limit: q.open ? 10_000 : (q.limit ?? 100), offset: q.open ? 0 : (q.offset ?? 0), order: q.order ?? 'desc' });
-      const rows = events.map((e) => ({ ...(e.data as object), eventId: e.id, sessionId: e.sessionId, label: e.episodeId === null ? null : store.episodeLabel(e.episodeId) }));
+      const events = store.listEvents({
+        kind: 'label_request',
+        limit: q.open ? 10_000 : (q.limit ?? 100),
+        offset: q.open ? 0 : (q.offset ?? 0),
+        order: q.order ?? 'desc',
+      });
+      const rows = events.map((e) => ({
+        ...(e.data as object),
+        eventId: e.id,
+        sessionId: e.sessionId,
+        label: e.episodeId === null ? null : store.episodeLabel(e.episodeId),
+      }));
       if (!q.open) return rows;
       return rows.filter((r) => r.label === null).slice(q.offset ?? 0, (q.offset ?? 0) + (q.limit ?? 100));
     },
   );
 
-  app.get('/transitions/:id/image.png', { schema: { summary: 'The logged camera image (policy input) as PNG', tags: ['log'], params: idParams } }, async (req, reply) => {
-    const tid = (req.params as { id: number }).id;
-    const t = store.getTransition(tid, { images: true });
-    if (!t || !t.image) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no image for transition ${tid}` });
-    const png = await encodePng(t.image);
-    return reply.type('image/png').send(png);
-  });
+  app.get(
+    '/transitions/:id/image.png',
+    { schema: { summary: 'The logged camera image (policy input) as PNG', tags: ['log'], params: idParams } },
+    async (req, reply) => {
+      const tid = (req.params as { id: number }).id;
+      const t = store.getTransition(tid, { images: true });
+      if (!t || !t.image) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no image for transition ${tid}` });
+      const png = await encodePng(t.image);
+      return reply.type('image/png').send(png);
+    },
+  );
 
   app.get(
     '/models',
-    { schema: { summary: 'Registered models and the active version of each kind', tags: ['models'], querystring: { type: 'object', additionalProperties: false, properties: { kind: { type: 'string' } } } } },
+    {
+      schema: {
+        summary: 'Registered models and the active version of each kind',
+        tags: ['models'],
+        querystring: { type: 'object', additionalProperties: false, properties: { kind: { type: 'string' } } },
+      },
+    },
     async (req) => {
       const kind = (req.query as { kind?: string }).kind;
       return {
@@ -338,7 +383,13 @@ export async function buildApi(opts: ApiOptions): Promise<ApiServer> {
     },
   );
 
-  const activate = async (m: ModelRecord, action: 'activate' | 'rollback', reason: string | null, at: 'episode-boundary' | 'between-ticks' | undefined, reply: FastifyReply) => {
+  const activate = async (
+    m: ModelRecord,
+    action: 'activate' | 'rollback',
+    reason: string | null,
+    at: 'episode-boundary' | 'between-ticks' | undefined,
+    reply: FastifyReply,
+  ) => {
     if (m.kind === 'policy') {
       let p: ResidualPolicy;
       try {
@@ -349,18 +400,33 @@ export async function buildApi(opts: ApiOptions): Promise<ApiServer> {
       }
       // The same probe validation and records as a trainer hot-swap; the current policy drives meanwhile.
       const verdict = await validateCandidate({
-        store, event: (e) => store.recordEvent({ kind: e.kind, message: e.message, data: e.data ?? null }),
-        candidate: p, current: daemon.models().policy, modelId: m.id, path: m.path, cfg: opts.swapValidation ?? DEFAULT_SWAP_VALIDATION,
+        store,
+        event: (e) => store.recordEvent({ kind: e.kind, message: e.message, data: e.data ?? null }),
+        candidate: p,
+        current: daemon.models().policy,
+        modelId: m.id,
+        path: m.path,
+        cfg: opts.swapValidation ?? DEFAULT_SWAP_VALIDATION,
       });
       if (!verdict.ok) {
         await p.dispose?.();
-        return reply.code(422).send({ statusCode: 422, error: 'Unprocessable Entity', message: `model ${m.version} refused by validation: ${verdict.reason}`, validation: verdict.validation });
+        return reply.code(422).send({
+          statusCode: 422,
+          error: 'Unprocessable Entity',
+          message: `model ${m.version} refused by validation: ${verdict.reason}`,
+          validation: verdict.validation,
+        });
       }
       store.activateModel(m.id, { by: 'api', action, reason: reason ?? verdict.reason });
       const swapped = daemon.setPolicy(p, at ? { at } : {});
       void swapped.then((old) => old?.dispose?.());
       return reply.code(202).send({
-        activated: m.version, kind: m.kind, action, takesEffect: at ?? 'config default', pendingSwap: daemon.status().policy.pendingSwap, validation: verdict.validation,
+        activated: m.version,
+        kind: m.kind,
+        action,
+        takesEffect: at ?? 'config default',
+        pendingSwap: daemon.status().policy.pendingSwap,
+        validation: verdict.validation,
       });
     }
     if (m.kind === 'reward') {
@@ -373,10 +439,20 @@ export async function buildApi(opts: ApiOptions): Promise<ApiServer> {
         return reply.code(422).send({ statusCode: 422, error: 'Unprocessable Entity', message: `model ${m.version} refused: ${(e as Error).message}` });
       }
       // The same validation and records as a label-tuned version from the trainer (src/swap/reward.ts).
-      const v = await offerReward({ daemon, store, event: (e) => store.recordEvent({ kind: e.kind, message: e.message, data: e.data ?? null }), candidate: r, modelId: m.id, by: 'api', reason });
+      const v = await offerReward({
+        daemon,
+        store,
+        event: (e) => store.recordEvent({ kind: e.kind, message: e.message, data: e.data ?? null }),
+        candidate: r,
+        modelId: m.id,
+        by: 'api',
+        reason,
+      });
       if (!v.ok) {
         await r.dispose?.();
-        return reply.code(422).send({ statusCode: 422, error: 'Unprocessable Entity', message: `model ${m.version} refused by validation: ${v.reason}`, validation: v });
+        return reply
+          .code(422)
+          .send({ statusCode: 422, error: 'Unprocessable Entity', message: `model ${m.version} refused by validation: ${v.reason}`, validation: v });
       }
       return reply.code(202).send({ activated: m.version, kind: m.kind, action, validation: v });
     }
@@ -387,11 +463,16 @@ export async function buildApi(opts: ApiOptions): Promise<ApiServer> {
     '/models/:id/activate',
     {
       schema: {
-        summary: 'Activate a registered model (policy: validated on recently logged observations, 422 if refused, then swapped in ' +
+        summary:
+          'Activate a registered model (policy: validated on recently logged observations, 422 if refused, then swapped in ' +
           'at the next episode boundary unless `at` says between-ticks)',
         tags: ['models'],
         params: idParams,
-        body: { type: 'object', additionalProperties: false, properties: { reason: { type: 'string', maxLength: 500 }, at: { enum: ['episode-boundary', 'between-ticks'] } } },
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { reason: { type: 'string', maxLength: 500 }, at: { enum: ['episode-boundary', 'between-ticks'] } },
+        },
       },
     },
     async (req, reply) => {
@@ -413,7 +494,12 @@ export async function buildApi(opts: ApiOptions): Promise<ApiServer> {
           type: 'object',
           additionalProperties: false,
           required: ['kind'],
-          properties: { kind: { enum: ['policy', 'reward'] }, toId: id, reason: { type: 'string', maxLength: 500 }, at: { enum: ['episode-boundary', 'between-ticks'] } },
+          properties: {
+            kind: { enum: ['policy', 'reward'] },
+            toId: id,
+            reason: { type: 'string', maxLength: 500 },
+            at: { enum: ['episode-boundary', 'between-ticks'] },
+          },
         },
       },
     },
@@ -422,7 +508,8 @@ export async function buildApi(opts: ApiOptions): Promise<ApiServer> {
       let target: ModelRecord | null;
       if (body.toId !== undefined) {
         target = store.getModel(body.toId);
-        if (!target || target.kind !== body.kind) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no ${body.kind} model ${body.toId}` });
+        if (!target || target.kind !== body.kind)
+          return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no ${body.kind} model ${body.toId}` });
       } else {
         const current = store.activeModel(body.kind);
         const previous = store.listActivations(body.kind, 1000).find((a) => a.modelId !== null && a.modelId !== current?.id && a.action !== 'deactivate');
@@ -439,60 +526,72 @@ export async function buildApi(opts: ApiOptions): Promise<ApiServer> {
     for (const end of [...streams]) end();
   });
 
-  app.get('/events', { schema: { summary: 'Server-sent events: `status` (throttled), `episode`, `fault`, `takeover` (an operator takeover began or ended), `label_request`', tags: ['daemon'] } }, (req, reply) => {
-    reply.hijack();
-    const res = reply.raw;
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-    const send = (event: string, data: unknown): void => {
-      res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-    };
-    const minGapMs = 1000 / (opts.sseRateHz ?? 5);
-    let lastSent = 0;
-    let trailing: NodeJS.Timeout | null = null;
-    let latest: DaemonStatus | null = null;
-    const onStatus = (s: DaemonStatus): void => {
-      latest = s;
-      const now = Date.now();
-      if (now - lastSent >= minGapMs) {
-        lastSent = now;
-        send('status', s);
-      } else if (!trailing) {
-        // Throttled, but the newest state always goes out (a client must see the final 'idle').
-        trailing = setTimeout(() => {
-          trailing = null;
-          lastSent = Date.now();
-          if (latest) send('status', latest);
-        }, minGapMs - (now - lastSent));
-      }
-    };
-    const onEpisode = (e: unknown): void => send('episode', e);
-    const onFault = (m: string): void => send('fault', { message: m });
-    const onTakeover = (c: unknown): void => send('takeover', c);
-    const onLabelRequest = (r: unknown): void => send('label_request', r);
-    const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15000);
-    daemon.on('status', onStatus);
-    daemon.on('episode', onEpisode);
-    daemon.on('fault', onFault);
-    daemon.on('takeover', onTakeover);
-    daemon.on('labelRequest', onLabelRequest);
-    send('status', daemon.status());
-    const cleanup = (): void => {
-      clearInterval(heartbeat);
-      if (trailing) clearTimeout(trailing);
-      daemon.off('status', onStatus);
-      daemon.off('episode', onEpisode);
-      daemon.off('fault', onFault);
-      daemon.off('takeover', onTakeover);
-      daemon.off('labelRequest', onLabelRequest);
-      streams.delete(end);
-    };
-    const end = (): void => {
-      cleanup();
-      res.end();
-    };
-    streams.add(end);
-    req.raw.on('close', cleanup);
-  });
+  app.get(
+    '/events',
+    {
+      schema: {
+        summary: 'Server-sent events: `status` (throttled), `episode`, `fault`, `takeover` (an operator takeover began or ended), `label_request`',
+        tags: ['daemon'],
+      },
+    },
+    (req, reply) => {
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+      const send = (event: string, data: unknown): void => {
+        res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+      };
+      const minGapMs = 1000 / (opts.sseRateHz ?? 5);
+      let lastSent = 0;
+      let trailing: NodeJS.Timeout | null = null;
+      let latest: DaemonStatus | null = null;
+      const onStatus = (s: DaemonStatus): void => {
+        latest = s;
+        const now = Date.now();
+        if (now - lastSent >= minGapMs) {
+          lastSent = now;
+          send('status', s);
+        } else if (!trailing) {
+          // Throttled, but the newest state always goes out (a client must see the final 'idle').
+          trailing = setTimeout(
+            () => {
+              trailing = null;
+              lastSent = Date.now();
+              if (latest) send('status', latest);
+            },
+            minGapMs - (now - lastSent),
+          );
+        }
+      };
+      const onEpisode = (e: unknown): void => send('episode', e);
+      const onFault = (m: string): void => send('fault', { message: m });
+      const onTakeover = (c: unknown): void => send('takeover', c);
+      const onLabelRequest = (r: unknown): void => send('label_request', r);
+      const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15000);
+      daemon.on('status', onStatus);
+      daemon.on('episode', onEpisode);
+      daemon.on('fault', onFault);
+      daemon.on('takeover', onTakeover);
+      daemon.on('labelRequest', onLabelRequest);
+      send('status', daemon.status());
+      const cleanup = (): void => {
+        clearInterval(heartbeat);
+        if (trailing) clearTimeout(trailing);
+        daemon.off('status', onStatus);
+        daemon.off('episode', onEpisode);
+        daemon.off('fault', onFault);
+        daemon.off('takeover', onTakeover);
+        daemon.off('labelRequest', onLabelRequest);
+        streams.delete(end);
+      };
+      const end = (): void => {
+        cleanup();
+        res.end();
+      };
+      streams.add(end);
+      req.raw.on('close', cleanup);
+    },
+  );
 
   await (await import('./replay.ts')).registerReplayRoutes(app, { store, requireToken }); // replay jobs (src/replay): POST/GET /replays
   return app;

@@ -111,7 +111,6 @@ function configSnapshot(cfg: DaemonConfig): unknown {
   return { ...cfg, api: { ...cfg.api, token: cfg.api.token === null ? null : '(set)' } };
 }
 
-
 /**
  * A safety limit that differs from the shipped calibration, or from the previous session on this log, is an explicit
  * act: one 'safety_limit_changed' event per limit (old -> new) in the log, and a line for the operator (a WARNING when
@@ -120,7 +119,8 @@ function configSnapshot(cfg: DaemonConfig): unknown {
 function recordLimitChanges(log: StoreLog, calibration: Calibration, calibrationDir: string, notes: string[]): void {
   const unit = (f: string): string => (f.endsWith('N') ? ' N' : f.endsWith('S') ? ' s' : ' m');
   const report = (c: LimitChange, against: string): void => {
-    const message = `safety limit ${c.field}: ${c.shipped}${unit(c.field)} (${against}) -> ${c.value}${unit(c.field)} (${calibrationDir}), ` +
+    const message =
+      `safety limit ${c.field}: ${c.shipped}${unit(c.field)} (${against}) -> ${c.value}${unit(c.field)} (${calibrationDir}), ` +
       `${c.looser ? 'looser' : 'tighter'}${c.beyondSoftBound ? ', beyond its soft bound (listed in beyondSoftBound)' : ''}`;
     log.store.recordEvent({ kind: 'safety_limit_changed', message, data: { ...c, against }, sessionId: log.sessionId });
     notes.push(c.looser ? `WARNING: ${message}` : message);
@@ -136,7 +136,10 @@ function recordLimitChanges(log: StoreLog, calibration: Calibration, calibration
 /** Why the loop cannot run in its own thread with these options (null: it can). */
 function inProcessReason(o: DaemonAppOptions): string | null {
   if (o.backend) return `the ${o.backend.kind} backend given by code lives on the main thread`;
-  for (const [what, m] of [['policy', o.policy], ['reward model', o.reward]] as const) {
+  for (const [what, m] of [
+    ['policy', o.policy],
+    ['reward model', o.reward],
+  ] as const) {
     if (m && !m.path) return `the ${what} ${m.version} was given without its file (the control thread loads its own session)`;
   }
   return null;
@@ -147,7 +150,8 @@ export function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp<RunningDa
 export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp<RunningDaemon>> {
   const cfg = o.config;
   // Never a simulated cell in place of a configured robot: the ros2 backend comes from the ROS entry (src/cli/daemon.ts).
-  if (!o.backend && cfg.backend.kind !== 'sim') throw new Error(`backend.kind is '${cfg.backend.kind}': start the daemon through npm start / src/cli/daemon.ts, which builds that backend`);
+  if (!o.backend && cfg.backend.kind !== 'sim')
+    throw new Error(`backend.kind is '${cfg.backend.kind}': start the daemon through npm start / src/cli/daemon.ts, which builds that backend`);
   const notes: string[] = [];
   const why = cfg.controlThread ? inProcessReason(o) : 'controlThread is off';
   const threaded = why === null;
@@ -196,9 +200,10 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp<Run
     }
     // A restart after a crash says what it found (the operator, the journal and /status), not only the log's event.
     const rec = log.recovered;
-    const recoveredNote = rec.episodes || rec.sessions
-      ? `recovered: closed ${rec.episodes} episode(s) and ${rec.sessions} session(s) a previous run left open (killed?), outcome 'error'`
-      : null;
+    const recoveredNote =
+      rec.episodes || rec.sessions
+        ? `recovered: closed ${rec.episodes} episode(s) and ${rec.sessions} session(s) a previous run left open (killed?), outcome 'error'`
+        : null;
     if (recoveredNote) notes.push(recoveredNote);
     swapValidation = { ...DEFAULT_SWAP_VALIDATION, residualBoundM: o.calibration.limits.residualBoundM, ...o.swapValidation };
     // The dashboard's live view taps the loop's log (a reference per tick; see src/api/dashboard.ts).

@@ -21,7 +21,16 @@ export interface FleetView {
   target: string;
   source: string;
   shipper: ShipperStats;
-  versions: { connected: boolean; seen: number; taken: number; rejected: number; skipped: number; waiting: number; live: string | null; lastError: string | null };
+  versions: {
+    connected: boolean;
+    seen: number;
+    taken: number;
+    rejected: number;
+    skipped: number;
+    waiting: number;
+    live: string | null;
+    lastError: string | null;
+  };
 }
 
 export interface Fleet {
@@ -52,7 +61,9 @@ export function startFleet(app: DaemonApp<RunningDaemon>, o: FleetOptions): Flee
   const shipper = new ShipperThread({ db, robotId, target, batch: o.config.shipBatch, intervalMs: o.config.shipIntervalMs });
   const modelDir = o.modelDir ?? `${db}.fleet-models`;
   const retryMs = o.retryMs ?? 2000;
-  const swaps = o.config.takeVersions ? new SwapManager(daemon, app.log.store, app.log, { validation: { ...app.swapValidation, ...o.swapValidation }, at: 'episode-boundary' }) : null;
+  const swaps = o.config.takeVersions
+    ? new SwapManager(daemon, app.log.store, app.log, { validation: { ...app.swapValidation, ...o.swapValidation }, at: 'episode-boundary' })
+    : null;
   const v = { connected: false, seen: 0, taken: 0, rejected: 0, skipped: 0, waiting: 0, live: null as string | null, lastError: null as string | null };
   let fleet: FleetStore | null = null;
   let unlisten: (() => Promise<void>) | null = null;
@@ -158,11 +169,14 @@ export function startFleet(app: DaemonApp<RunningDaemon>, o: FleetOptions): Flee
     try {
       fleet ??= await FleetStore.connect(target, { applicationName: `insertion-daemon ${robotId}`, max: 2 });
       if (!unlisten) {
-        unlisten = await fleet.listen(() => void catchUp(), (e) => {
-          note(e);
-          v.connected = false;
-          unlisten = null;
-        });
+        unlisten = await fleet.listen(
+          () => void catchUp(),
+          (e) => {
+            note(e);
+            v.connected = false;
+            unlisten = null;
+          },
+        );
         v.connected = true;
       }
       await catchUp();
@@ -190,11 +204,20 @@ export function startFleet(app: DaemonApp<RunningDaemon>, o: FleetOptions): Flee
   };
   daemon.on('episode', onEpisode);
 
-  const view = (): FleetView => ({ robotId, target: target.describe, source: target.source, shipper: { ...shipper.stats(), lastError: shipper.stats().lastError && redact(shipper.stats().lastError ?? '', target) }, versions: { ...v } });
+  const view = (): FleetView => ({
+    robotId,
+    target: target.describe,
+    source: target.source,
+    shipper: { ...shipper.stats(), lastError: shipper.stats().lastError && redact(shipper.stats().lastError ?? '', target) },
+    versions: { ...v },
+  });
   const publish = setInterval(() => daemon.setStatusExtra('fleet', view()), 1000);
   publish.unref();
   daemon.setStatusExtra('fleet', view());
-  app.log.event({ kind: 'fleet', message: `fleet: shipping to ${target.describe} (${target.source}) as robot ${robotId}${swaps ? '; taking published versions' : ''}` });
+  app.log.event({
+    kind: 'fleet',
+    message: `fleet: shipping to ${target.describe} (${target.source}) as robot ${robotId}${swaps ? '; taking published versions' : ''}`,
+  });
 
   return {
     view,

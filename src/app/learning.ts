@@ -42,7 +42,15 @@ export interface Learning {
 
 export interface LearningView {
   policyVersion: string | null;
-  trainer: { state: string; crashes: number; updates: number; losses: unknown; meanPredictedReward: number | null; updatesPerSec: number | null; lastError: string | null };
+  trainer: {
+    state: string;
+    crashes: number;
+    updates: number;
+    losses: unknown;
+    meanPredictedReward: number | null;
+    updatesPerSec: number | null;
+    lastError: string | null;
+  };
   window: number;
   /** Over the last K judged episodes: learned (reward classifier) vs simulator ground truth. */
   learnedSuccessRate: number | null;
@@ -74,13 +82,28 @@ export function startLearning(app: DaemonApp<RunningDaemon>, o: LearningOptions)
     const both = recent.filter((e) => e.learnedSuccessProb !== null && e.gtSuccess !== null);
     return {
       policyVersion: daemon.policyVersion,
-      trainer: { state: s.state, crashes: s.crashes, updates: s.updatesTotal, losses: p?.losses ?? null, meanPredictedReward: p?.meanPredictedReward ?? null, updatesPerSec: p?.updatesPerSec ?? null, lastError: s.lastError },
+      trainer: {
+        state: s.state,
+        crashes: s.crashes,
+        updates: s.updatesTotal,
+        losses: p?.losses ?? null,
+        meanPredictedReward: p?.meanPredictedReward ?? null,
+        updatesPerSec: p?.updatesPerSec ?? null,
+        lastError: s.lastError,
+      },
       window: K,
       learnedSuccessRate: learned.length ? learned.filter((e) => e.outcome === 'success').length / learned.length : null,
       gtSuccessRate: gt.length ? gt.filter((e) => e.gtSuccess).length / gt.length : null,
       rewardFalsePositives: both.filter((e) => e.outcome === 'success' && !e.gtSuccess).length,
       rewardFalseNegatives: both.filter((e) => e.outcome === 'failure' && e.gtSuccess).length,
-      swaps: { swaps: swaps.stats.swaps, rejected: swaps.stats.rejected, flagged: swaps.stats.flagged, rollbacks: swaps.stats.rollbacks, lastLiveMs: swaps.stats.lastLiveMs, lastRejection: swaps.stats.lastRejection },
+      swaps: {
+        swaps: swaps.stats.swaps,
+        rejected: swaps.stats.rejected,
+        flagged: swaps.stats.flagged,
+        rollbacks: swaps.stats.rollbacks,
+        lastLiveMs: swaps.stats.lastLiveMs,
+        lastRejection: swaps.stats.lastRejection,
+      },
     };
   };
   const publish = (): void => {
@@ -96,22 +119,37 @@ export function startLearning(app: DaemonApp<RunningDaemon>, o: LearningOptions)
   supervisor.on('export', (info: { path: string; version: string }) => {
     app.log.event({ kind: 'trainer', message: `trainer exported ${info.version}`, data: info });
     inFlight++;
-    void swaps.offer(info.path, { by: 'trainer' }).then((out) => {
-      inFlight--;
-      void out.live.then(publish);
-      publish();
-    }, () => {
-      inFlight--;
-    });
+    void swaps.offer(info.path, { by: 'trainer' }).then(
+      (out) => {
+        inFlight--;
+        void out.live.then(publish);
+        publish();
+      },
+      () => {
+        inFlight--;
+      },
+    );
   });
   // A label-tuned reward version: validated on logged observations against the current reward, then swapped in.
   supervisor.on('rewardExport', (info: RewardExportInfo) => {
-    app.log.event({ kind: 'trainer', message: `trainer fine-tuned the reward on ${info.labels} labelled episodes: ${info.version} (loss on its frames ${info.lossBefore.toFixed(3)} -> ${info.lossAfter.toFixed(3)})`, data: info });
+    app.log.event({
+      kind: 'trainer',
+      message: `trainer fine-tuned the reward on ${info.labels} labelled episodes: ${info.version} (loss on its frames ${info.lossBefore.toFixed(3)} -> ${info.lossAfter.toFixed(3)})`,
+      data: info,
+    });
     inFlight++;
     void (async () => {
       try {
         const candidate = rewardFromModel(await RewardModel.load(info.path));
-        const v = await offerReward({ daemon, store: app.log.store, event: (e) => app.log.event(e), candidate, modelId: info.modelId, by: 'trainer', cfg: LABEL_TUNED_REWARD_VALIDATION });
+        const v = await offerReward({
+          daemon,
+          store: app.log.store,
+          event: (e) => app.log.event(e),
+          candidate,
+          modelId: info.modelId,
+          by: 'trainer',
+          cfg: LABEL_TUNED_REWARD_VALIDATION,
+        });
         if (!v.ok) await candidate.dispose?.();
       } catch (e) {
         app.log.event({ kind: 'swap_rejected', message: `reward ${info.version} does not load: ${(e as Error).message}` });
@@ -168,15 +206,27 @@ export function learningPlan(config: DaemonConfig): LearningPlan {
   if (!l.enabled) return { trainer: null, shadowGate: null, note: 'learning: off (learning.enabled false / --no-learning)' };
   const ck = l.checkpoint ?? join(config.modelsDir, 'iql-offline');
   if (!existsSync(join(ck, 'latest.json'))) {
-    if (l.checkpoint !== null) throw new ConfigError('config', 'learning.checkpoint', `${ck}/latest.json does not exist (an offline IQL checkpoint: src/cli/train-offline.ts --checkpoint-dir)`);
+    if (l.checkpoint !== null)
+      throw new ConfigError(
+        'config',
+        'learning.checkpoint',
+        `${ck}/latest.json does not exist (an offline IQL checkpoint: src/cli/train-offline.ts --checkpoint-dir)`,
+      );
     return { trainer: null, shadowGate: null, note: `learning: off, no offline checkpoint at ${ck} (set learning.checkpoint, or --no-learning to say so)` };
   }
   const prior = l.offlineDb !== null && existsSync(l.offlineDb) ? l.offlineDb : null;
   const trainer: OnlineTrainerConfig = {
-    ...DEFAULT_ONLINE, ...trainerSettings(l), db: config.db, startCheckpoint: ck, workDir: l.workDir,
-    offlineDb: prior, offlineDomains: prior ? splitFrom(undefined).train : [],
+    ...DEFAULT_ONLINE,
+    ...trainerSettings(l),
+    db: config.db,
+    startCheckpoint: ck,
+    workDir: l.workDir,
+    offlineDb: prior,
+    offlineDomains: prior ? splitFrom(undefined).train : [],
   };
-  const data = prior ? `prior data ${prior} (${Math.round(100 * (1 - l.onlineFraction))} % of each batch)` : `practice data alone (no prior data${l.offlineDb ? ` at ${l.offlineDb}` : ''})`;
+  const data = prior
+    ? `prior data ${prior} (${Math.round(100 * (1 - l.onlineFraction))} % of each batch)`
+    : `practice data alone (no prior data${l.offlineDb ? ` at ${l.offlineDb}` : ''})`;
   const warm = l.warmupUpdates > 0 ? `, ${l.warmupUpdates} critic-only warm-up updates` : '';
   const g = gate ? `; shadow swap gate on (${gate.episodes} starts, margin ${gate.margin})` : '';
   return { trainer, shadowGate: gate, note: `learning: background trainer from ${ck}, ${data}, UTD ${l.utd}${warm}${g}` };

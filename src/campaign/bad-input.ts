@@ -39,19 +39,36 @@ export function hostileRequest(rng: Rng): Req {
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rng.next() * xs.length)] as T;
   const writes = ['/practice/start', '/practice/stop', '/estop/reset', '/models/1/activate', '/models/rollback', '/replays', '/replays/1/cancel'];
   const badTokens: Array<Record<string, string>> = [
-    {}, { authorization: 'Bearer' }, { authorization: 'Bearer ' }, { authorization: `Bearer ${CAMPAIGN_TOKEN}x` },
-    { authorization: `Bearer ${CAMPAIGN_TOKEN.slice(0, -1)}` }, { authorization: `bearer${CAMPAIGN_TOKEN}` },
-    { authorization: `Basic ${Buffer.from(`user:${CAMPAIGN_TOKEN}`).toString('base64')}` }, { authorization: `Bearer ${'A'.repeat(8000)}` },
-    { authorization: 'Bearer \u00ff\u00fe' }, { 'x-api-token': CAMPAIGN_TOKEN }, { authorization: `Token ${CAMPAIGN_TOKEN}` },
+    {},
+    { authorization: 'Bearer' },
+    { authorization: 'Bearer ' },
+    { authorization: `Bearer ${CAMPAIGN_TOKEN}x` },
+    { authorization: `Bearer ${CAMPAIGN_TOKEN.slice(0, -1)}` },
+    { authorization: `bearer${CAMPAIGN_TOKEN}` },
+    { authorization: `Basic ${Buffer.from(`user:${CAMPAIGN_TOKEN}`).toString('base64')}` },
+    { authorization: `Bearer ${'A'.repeat(8000)}` },
+    { authorization: 'Bearer \u00ff\u00fe' },
+    { 'x-api-token': CAMPAIGN_TOKEN },
+    { authorization: `Token ${CAMPAIGN_TOKEN}` },
   ];
   const badCounts: unknown[] = ['1', -1, 0, 1.5, 1e308, null, [], {}, true, 100_001, '1e3', 'NaN'];
-  const traversal = ['../../etc/passwd', '..%2F..%2Fetc%2Fpasswd', '/etc/passwd', 'europlug/../../../root', '\u0000', 'a'.repeat(5000), '$(rm -rf /)', '<script>'];
+  const traversal = [
+    '../../etc/passwd',
+    '..%2F..%2Fetc%2Fpasswd',
+    '/etc/passwd',
+    'europlug/../../../root',
+    '\u0000',
+    'a'.repeat(5000),
+    '$(rm -rf /)',
+    '<script>',
+  ];
   const badIds = ['abc', '-1', '0', '1e309', '1.5', '99999999', '%2e%2e%2f%2e%2e%2fetc%2fpasswd', '9007199254740993', '1;DROP TABLE episodes', '1abc'];
   const category = Math.floor(rng.next() * 6);
   switch (category) {
     case 0: // no or wrong token on a state-changing route (valid body: the token alone must refuse it)
       return { kind: 'token', method: 'POST', path: pick(writes), headers: { ...pick(badTokens), ...jsonCt }, body: json({ count: 1 }) };
-    case 1: { // wrong types / values in the practice body
+    case 1: {
+      // wrong types / values in the practice body
       const body: Record<string, unknown> = { count: pick(badCounts) };
       const extra = Math.floor(rng.next() * 5);
       if (extra === 0) body.domain = pick(traversal);
@@ -60,12 +77,14 @@ export function hostileRequest(rng: Rng): Req {
       if (extra === 3) body.evil = { __proto__: { polluted: true } };
       return { kind: 'types', method: 'POST', path: '/practice/start', headers: { ...auth, ...jsonCt }, body: json(body) };
     }
-    case 2: { // a valid count with one hostile field
+    case 2: {
+      // a valid count with one hostile field
       const field = pick(['domain', 'scenario', 'kind', 'seed', 'unknown', 'constructor']);
       const value = field === 'domain' ? pick(traversal) : field === 'seed' ? pick(['x', 1.5, -Number.MAX_VALUE, null]) : pick(['III', 7, null, { a: 1 }]);
       return { kind: 'field', method: 'POST', path: '/practice/start', headers: { ...auth, ...jsonCt }, body: json({ count: 1, [field]: value }) };
     }
-    case 3: { // malformed bodies and encodings
+    case 3: {
+      // malformed bodies and encodings
       const k = Math.floor(rng.next() * 8);
       const depth = 1000 + Math.floor(rng.next() * 50_000);
       const bodies: Array<[string, Buffer, Record<string, string>]> = [
@@ -81,17 +100,23 @@ export function hostileRequest(rng: Rng): Req {
       const [name, body, ct] = bodies[k] as [string, Buffer, Record<string, string>];
       return { kind: `body: ${name}`, method: 'POST', path: pick(['/practice/start', '/models/rollback', '/replays']), headers: { ...auth, ...ct }, body };
     }
-    case 4: { // hostile ids and queries on reads
+    case 4: {
+      // hostile ids and queries on reads
       const paths = [
-        `/episodes/${pick(badIds)}`, `/sessions/${pick(badIds)}`, `/transitions/${pick(badIds)}/image.png`, `/replays/${pick(badIds)}`,
-        `/sessions?offset=${pick(['1e19', '-1', 'abc', '1e400'])}`, `/episodes?limit=${pick(['0', '-5', '1e9', 'abc', '1001'])}`,
+        `/episodes/${pick(badIds)}`,
+        `/sessions/${pick(badIds)}`,
+        `/transitions/${pick(badIds)}/image.png`,
+        `/replays/${pick(badIds)}`,
+        `/sessions?offset=${pick(['1e19', '-1', 'abc', '1e400'])}`,
+        `/episodes?limit=${pick(['0', '-5', '1e9', 'abc', '1001'])}`,
         `/episodes?${pick(['order=sideways', 'evil=1', 'limit=1&limit=2'])}`,
         `/assets/${pick(['../../package.json', '..%2F..%2Fpackage.json', '%2e%2e/%2e%2e/etc/passwd', '....//....//etc/passwd'])}`,
         `/${pick(['%2e%2e/%2e%2e/etc/passwd', '..%5c..%5cwindows', 'no/such/route', 'models/../../etc/passwd'])}`,
       ];
       return { kind: 'read', method: 'GET', path: pick(paths), headers: pick([{}, auth]) };
     }
-    default: { // hostile ids on authorised state changes
+    default: {
+      // hostile ids on authorised state changes
       const p = pick([`/models/${pick(badIds)}/activate`, `/replays/${pick(badIds)}/cancel`]);
       const body = pick([json({}), json({ reason: 'x'.repeat(600) }), json({ at: 'now' }), enc('null')]);
       return { kind: 'ids', method: 'POST', path: p, headers: { ...auth, ...jsonCt }, body };
@@ -103,15 +128,25 @@ function send(base: URL, agent: http.Agent, r: Req): Promise<{ status: number; b
   return new Promise((resolve) => {
     // (Characters no HTTP client may put in a request line are percent-encoded; the server sees them decoded.)
     const path = r.path.replace(/[^\x21-\x7e]/g, (c) => encodeURIComponent(c));
-    const req = http.request({ host: base.hostname, port: base.port, method: r.method, path, agent, headers: { ...r.headers, ...(r.body ? { 'content-length': String(r.body.length) } : {}) } }, (res) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (d: Buffer) => {
-        if (size < 64 * 1024) chunks.push(d);
-        size += d.length;
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-    });
+    const req = http.request(
+      {
+        host: base.hostname,
+        port: base.port,
+        method: r.method,
+        path,
+        agent,
+        headers: { ...r.headers, ...(r.body ? { 'content-length': String(r.body.length) } : {}) },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (d: Buffer) => {
+          if (size < 64 * 1024) chunks.push(d);
+          size += d.length;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      },
+    );
     req.on('error', (e) => resolve({ status: -1, body: e.message }));
     req.end(r.body);
   });
@@ -186,7 +221,10 @@ export async function badFiles(dir: string, row: RowBuilder): Promise<void> {
   for (const [name, text, mention] of configs) {
     const f = join(dir, `config-${name.replace(/\W+/g, '-')}.yaml`);
     writeFileSync(f, text);
-    row.check(`config: ${name}`, refuses(name, f, () => loadDaemonConfig(f, {}), mention));
+    row.check(
+      `config: ${name}`,
+      refuses(name, f, () => loadDaemonConfig(f, {}), mention),
+    );
   }
   // Calibration directories (a copy of the shipped one with one file broken).
   const calibs: Array<[string, string, string | null, RegExp | null]> = [
@@ -207,7 +245,10 @@ export async function badFiles(dir: string, row: RowBuilder): Promise<void> {
     if (text === null) rmSync(target);
     else if (file === 'limits.yaml') writeFileSync(target, readFileSync(target, 'utf8').replace(new RegExp(`^${text.split(':')[0]}:.*$`, 'm'), text.trim()));
     else writeFileSync(target, text);
-    row.check(`calibration: ${name}`, refuses(name, text === null ? d : target, () => loadCalibration(d), mention));
+    row.check(
+      `calibration: ${name}`,
+      refuses(name, text === null ? d : target, () => loadCalibration(d), mention),
+    );
   }
   // Connector files.
   const good = readFileSync(join(ROOT, 'data/connectors/europlug.json'), 'utf8');
@@ -223,16 +264,43 @@ export async function badFiles(dir: string, row: RowBuilder): Promise<void> {
   for (const [name, text] of connectors) {
     const f = join(dir, `connector-${name.replace(/\W+/g, '-')}.json`);
     writeFileSync(f, text);
-    row.check(`connector: ${name}`, refuses(name, f, () => loadConnector(f), null));
+    row.check(
+      `connector: ${name}`,
+      refuses(name, f, () => loadConnector(f), null),
+    );
   }
   // Model files.
   const policy = join(ROOT, 'models/policy.onnx');
   const models: Array<[string, (f: string) => void]> = [
     ['no card', (f) => writeFileSync(f, readFileSync(policy))],
-    ['card not JSON', (f) => { writeFileSync(f, readFileSync(policy)); writeFileSync(`${f}.json`, '{"kind":'); }],
-    ['card of another file', (f) => { writeFileSync(f, Buffer.from('not onnx at all')); writeFileSync(`${f}.json`, readFileSync(`${policy}.json`)); }],
-    ['reward card for a policy', (f) => { writeFileSync(f, readFileSync(join(ROOT, 'models/reward.onnx'))); writeFileSync(`${f}.json`, readFileSync(join(ROOT, 'models/reward.onnx.json'))); }],
-    ['empty file', (f) => { writeFileSync(f, ''); writeFileSync(`${f}.json`, readFileSync(`${policy}.json`)); }],
+    [
+      'card not JSON',
+      (f) => {
+        writeFileSync(f, readFileSync(policy));
+        writeFileSync(`${f}.json`, '{"kind":');
+      },
+    ],
+    [
+      'card of another file',
+      (f) => {
+        writeFileSync(f, Buffer.from('not onnx at all'));
+        writeFileSync(`${f}.json`, readFileSync(`${policy}.json`));
+      },
+    ],
+    [
+      'reward card for a policy',
+      (f) => {
+        writeFileSync(f, readFileSync(join(ROOT, 'models/reward.onnx')));
+        writeFileSync(`${f}.json`, readFileSync(join(ROOT, 'models/reward.onnx.json')));
+      },
+    ],
+    [
+      'empty file',
+      (f) => {
+        writeFileSync(f, '');
+        writeFileSync(`${f}.json`, readFileSync(`${policy}.json`));
+      },
+    ],
   ];
   for (const [i, [name, make]] of models.entries()) {
     const f = join(dir, `model-${i}.onnx`);
@@ -244,13 +312,32 @@ export async function badFiles(dir: string, row: RowBuilder): Promise<void> {
     ['random bytes', (f) => writeFileSync(f, Buffer.from(Array.from({ length: 8192 }, (_, k) => (k * 7919) % 251))), /refusing database/],
     ['text file', (f) => writeFileSync(f, 'hello, this is not a database\n'.repeat(20)), /refusing database/],
     ['foreign SQLite', (f) => writeForeignDatabase(f), /refusing database/],
-    ['truncated log', (f) => { const s = Store.open(f); s.close(); const b = readFileSync(f); writeFileSync(f, b.subarray(0, Math.max(100, Math.floor(b.length / 3)) + 7)); }, /refusing database/],
-    ['newer schema', (f) => { Store.open(f).close(); markNewerSchema(f); }, /newer/],
+    [
+      'truncated log',
+      (f) => {
+        const s = Store.open(f);
+        s.close();
+        const b = readFileSync(f);
+        writeFileSync(f, b.subarray(0, Math.max(100, Math.floor(b.length / 3)) + 7));
+      },
+      /refusing database/,
+    ],
+    [
+      'newer schema',
+      (f) => {
+        Store.open(f).close();
+        markNewerSchema(f);
+      },
+      /newer/,
+    ],
   ];
   for (const [i, [name, make, mention]] of dbs.entries()) {
     const f = join(dir, `db-${i}.db`);
     make(f);
-    row.check(`database: ${name}`, refuses(name, f, () => Store.open(f).close(), mention));
+    row.check(
+      `database: ${name}`,
+      refuses(name, f, () => Store.open(f).close(), mention),
+    );
   }
 }
 
@@ -281,7 +368,7 @@ export async function badInput(o: { dir: string; requests: number; seed: number;
         // A hostile request may also be cut off by the server (a 2 MB body): a closed socket is a refusal too.
         if (!(res.status >= 400 && res.status < 500) && !(res.status === -1 && q.kind === 'body: huge body')) problems.push(`answered ${res.status}`);
         if (res.body.includes(CAMPAIGN_TOKEN)) problems.push('the token is in the answer');
-        if (/root:x:0:0|"name":\s*"insertion-daemon"/.test(res.body)) problems.push('a file\'s content is in the answer');
+        if (/root:x:0:0|"name":\s*"insertion-daemon"/.test(res.body)) problems.push("a file's content is in the answer");
         if (/^\s*at .*\.ts:\d+/m.test(res.body)) problems.push('a stack trace is in the answer');
         if (problems.length === 0) {
           handled++;
@@ -291,7 +378,9 @@ export async function badInput(o: { dir: string; requests: number; seed: number;
     };
     await Promise.all(Array.from({ length: 8 }, () => worker()));
     agent.destroy();
-    const http5 = Object.entries(statuses).filter(([s]) => Number(s) >= 500).reduce((a, [, n]) => a + n, 0);
+    const http5 = Object.entries(statuses)
+      .filter(([s]) => Number(s) >= 500)
+      .reduce((a, [, n]) => a + n, 0);
     const problems: string[] = [...bad];
     // Still alive, never moved, nothing opened, nothing leaked.
     const st = await fetch(`${r.app.url ?? ''}/status`);
@@ -304,7 +393,8 @@ export async function badInput(o: { dir: string; requests: number; seed: number;
     if (r.app.log.store.listEvents({ limit: 1000 }).some((e) => JSON.stringify(e).includes(CAMPAIGN_TOKEN))) problems.push('the token is in an event');
     if (JSON.stringify(r.app.log.store.listSessions()).includes(CAMPAIGN_TOKEN)) problems.push('the token is in the session record');
     const server = readFileSync(join(ROOT, 'src/api/server.ts'), 'utf8');
-    if (!/timingSafeEqual\(digest\(offered\), digest\(expected\)\)/.test(server) || /(===|!==)\s*(opts\.)?token\b/.test(server)) problems.push('tokens are not compared in constant time (src/api/server.ts tokensEqual)');
+    if (!/timingSafeEqual\(digest\(offered\), digest\(expected\)\)/.test(server) || /(===|!==)\s*(opts\.)?token\b/.test(server))
+      problems.push('tokens are not compared in constant time (src/api/server.ts tokensEqual)');
     row.tried += o.requests;
     row.passed += handled;
     row.failures.push(...bad);
@@ -325,7 +415,9 @@ export async function badInput(o: { dir: string; requests: number; seed: number;
   const after = trees.map(hashTree);
   if (after.some((h, i) => h !== before[i])) row.failures.push('a shipped config, calibration, model or connector file changed');
   const sent = row.data.http as { handled: number; http5xx: number } | undefined;
-  return row.done(`${sent?.handled ?? 0}/${o.requests} hostile requests refused with a 4xx (5xx: ${sent?.http5xx ?? '-'}); ` +
-    `${fileRow.passed}/${fileRow.tried} malformed config/calibration/connector/model/database files refused naming the file, none changed; ` +
-    'nothing moved, token in no answer, log or /status; constant-time compare');
+  return row.done(
+    `${sent?.handled ?? 0}/${o.requests} hostile requests refused with a 4xx (5xx: ${sent?.http5xx ?? '-'}); ` +
+      `${fileRow.passed}/${fileRow.tried} malformed config/calibration/connector/model/database files refused naming the file, none changed; ` +
+      'nothing moved, token in no answer, log or /status; constant-time compare',
+  );
 }

@@ -35,9 +35,21 @@ export async function estopUnderLoad(o: EstopLoadOptions): Promise<Row> {
   const d = r.app.daemon;
   const url = r.app.url ?? '';
   const period = 1000 / r.config.tickHz;
-  const learning = o.trainer ?? true
-    ? startLearning(r.app, { trainer: { ...DEFAULT_ONLINE, db: r.db, startCheckpoint: join(ROOT, 'models/iql-offline'), offlineDb: null, offlineDomains: [], workDir: join(o.dir, 'trainer'), utd: 8, seed: 2 } })
-    : null;
+  const learning =
+    (o.trainer ?? true)
+      ? startLearning(r.app, {
+          trainer: {
+            ...DEFAULT_ONLINE,
+            db: r.db,
+            startCheckpoint: join(ROOT, 'models/iql-offline'),
+            offlineDb: null,
+            offlineDomains: [],
+            workDir: join(o.dir, 'trainer'),
+            utd: 8,
+            seed: 2,
+          },
+        })
+      : null;
   const load = startTs('src/campaign/load-child.ts', [url, String(o.concurrency ?? 16), String(Math.max(30, o.trials * 2 * 6 + 40))]);
   const rng = new Rng(o.seed);
   const latency: number[] = [];
@@ -91,7 +103,7 @@ export async function estopUnderLoad(o: EstopLoadOptions): Promise<Row> {
         if (source === 'robot') {
           const refused = await post('/estop/reset', true);
           if (refused.status < 400) problems.push(`REST reset accepted (${refused.status}) while the robot's e-stop is engaged`);
-          if (d.resetEstop().ok) problems.push('reset accepted while the robot\'s e-stop is engaged');
+          if (d.resetEstop().ok) problems.push("reset accepted while the robot's e-stop is engaged");
           r.sim.releaseEstop();
         }
         const ok = await post('/estop/reset', true);
@@ -122,7 +134,9 @@ export async function estopUnderLoad(o: EstopLoadOptions): Promise<Row> {
   if (o.strictTicks && missed > 0) row.failures.push(`${missed} missed control ticks of ${ticks}`);
   await r.close();
   const f = (x: number): string => (Number.isNaN(x) ? '-' : x.toFixed(1));
-  return row.done(`send -> last motion command p50 ${f(pct(latency, 50))} ms, p99 ${f(pct(latency, 99))} ms, max ${f(Math.max(0, ...latency))} ms ` +
-    `(tick ${period} ms); commands after send max ${Math.max(0, ...afterSend)} (${late.length ? `${late.length} late, not failed: not strict` : 'none late'}); latch held, reset refused while engaged; ` +
-    `API load ${loadLine.replace(/^(LOAD|TICK) /, '')} req; missed control ticks ${missed} of ${ticks}`);
+  return row.done(
+    `send -> last motion command p50 ${f(pct(latency, 50))} ms, p99 ${f(pct(latency, 99))} ms, max ${f(Math.max(0, ...latency))} ms ` +
+      `(tick ${period} ms); commands after send max ${Math.max(0, ...afterSend)} (${late.length ? `${late.length} late, not failed: not strict` : 'none late'}); latch held, reset refused while engaged; ` +
+      `API load ${loadLine.replace(/^(LOAD|TICK) /, '')} req; missed control ticks ${missed} of ${ticks}`,
+  );
 }

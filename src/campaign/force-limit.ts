@@ -24,7 +24,10 @@ export async function forceLimit(o: { dir: string; episodes: number; limitN?: nu
   const row = new RowBuilder('force limit (pushing into a blocked socket)');
   const log = o.log ?? (() => undefined);
   const r = await campaignRig({
-    dir: o.dir, startLoop: false, listen: false, overrides: { episodeSteps: 30, realtime: false },
+    dir: o.dir,
+    startLoop: false,
+    listen: false,
+    overrides: { episodeSteps: 30, realtime: false },
     calibration: (c) => {
       c.socket.offset = [0.004, 0.004, -0.03];
       // The simulated arm's push saturates near 50 N, below the shipped 250 N: a tighter limit it can reach.
@@ -80,6 +83,8 @@ export async function forceLimit(o: { dir: string; episodes: number; limitN?: nu
   row.data.episodes = eps.map((e) => ({ outcome: e.outcome, reason: e.reason }));
   if (tripped === 0) row.failures.push('no episode reached the force limit: the push did not load the socket (test set-up)');
   await r.close();
-  return row.done(`limit ${limit} N: peak ${maxF.toFixed(0)} N, maximum overshoot ${(overshoot * 100).toFixed(1)} % (allowed: > 10 % for at most one tick); ` +
-    `${tripped}/${eps.length} episodes ended by the force limit`);
+  return row.done(
+    `limit ${limit} N: peak ${maxF.toFixed(0)} N, maximum overshoot ${(overshoot * 100).toFixed(1)} % (allowed: > 10 % for at most one tick); ` +
+      `${tripped}/${eps.length} episodes ended by the force limit`,
+  );
 }

@@ -44,12 +44,34 @@ export interface CampaignOptions {
 
 /** The full campaign as the issue asks for it (soak separate: --soak). */
 export const FULL: Omit<CampaignOptions, 'out' | 'log'> = {
-  kills: 100, killMaxMs: 6000, requests: 10_000, estopTrials: 20, forceEpisodes: 10, soakEpisodes: 0, seed: 12, strictTicks: true, loadConcurrency: 16, trainer: true, only: null, keep: false,
+  kills: 100,
+  killMaxMs: 6000,
+  requests: 10_000,
+  estopTrials: 20,
+  forceEpisodes: 10,
+  soakEpisodes: 0,
+  seed: 12,
+  strictTicks: true,
+  loadConcurrency: 16,
+  trainer: true,
+  only: null,
+  keep: false,
 };
 
 /** The version inside npm test: every row, small. */
 export const QUICK: Omit<CampaignOptions, 'out' | 'log'> = {
-  kills: 1, killMaxMs: 2500, requests: 400, estopTrials: 2, forceEpisodes: 2, soakEpisodes: 0, seed: 12, strictTicks: false, loadConcurrency: 4, trainer: true, only: null, keep: false,
+  kills: 1,
+  killMaxMs: 2500,
+  requests: 400,
+  estopTrials: 2,
+  forceEpisodes: 2,
+  soakEpisodes: 0,
+  seed: 12,
+  strictTicks: false,
+  loadConcurrency: 4,
+  trainer: true,
+  only: null,
+  keep: false,
 };
 
 export async function runCampaign(o: CampaignOptions): Promise<Row[]> {
@@ -64,10 +86,22 @@ export async function runCampaign(o: CampaignOptions): Promise<Row[]> {
     rows.push(r);
   };
   try {
-    await run('power-loss', () => powerLoss({ dir: join(work, 'power-loss'), kills: o.kills, maxMs: o.killMaxMs, seed: o.seed, trainer: o.trainer, log: o.log }));
+    await run('power-loss', () =>
+      powerLoss({ dir: join(work, 'power-loss'), kills: o.kills, maxMs: o.killMaxMs, seed: o.seed, trainer: o.trainer, log: o.log }),
+    );
     await run('trainer', () => trainerFaults({ dir: join(work, 'trainer'), strictTicks: o.strictTicks, log: o.log }));
     await run('sensors', () => sensorFaults({ dir: join(work, 'sensors'), log: o.log }));
-    await run('estop', () => estopUnderLoad({ dir: join(work, 'estop'), trials: o.estopTrials, seed: o.seed, trainer: o.trainer, strictTicks: o.strictTicks, concurrency: o.loadConcurrency, log: o.log }));
+    await run('estop', () =>
+      estopUnderLoad({
+        dir: join(work, 'estop'),
+        trials: o.estopTrials,
+        seed: o.seed,
+        trainer: o.trainer,
+        strictTicks: o.strictTicks,
+        concurrency: o.loadConcurrency,
+        log: o.log,
+      }),
+    );
     await run('force', () => forceLimit({ dir: join(work, 'force'), episodes: o.forceEpisodes, log: o.log }));
     await run('bad-input', () => badInput({ dir: join(work, 'bad-input'), requests: o.requests, seed: o.seed, log: o.log }));
     await run('soak', () => soak({ dir: join(work, 'soak'), episodes: o.soakEpisodes || 1000, out: o.out, log: o.log }));

@@ -13,8 +13,15 @@ const concurrency = Number(cArg);
 const until = Date.now() + Number(sArg) * 1000;
 const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
 const paths: Array<[string, string]> = [
-  ['GET', '/status'], ['GET', '/episodes?limit=20'], ['GET', '/sessions'], ['GET', '/models'], ['GET', '/status'],
-  ['POST', '/practice/start'], ['GET', '/no-such-route'], ['GET', '/openapi.json'], ['POST', '/models/rollback'],
+  ['GET', '/status'],
+  ['GET', '/episodes?limit=20'],
+  ['GET', '/sessions'],
+  ['GET', '/models'],
+  ['GET', '/status'],
+  ['POST', '/practice/start'],
+  ['GET', '/no-such-route'],
+  ['GET', '/openapi.json'],
+  ['POST', '/models/rollback'],
 ];
 let requests = 0;
 let server5xx = 0;

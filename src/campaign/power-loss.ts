@@ -37,7 +37,10 @@ interface Finished {
 }
 
 async function api(url: string, path: string, init: RequestInit = {}): Promise<{ status: number; body: unknown }> {
-  const res = await fetch(`${url}${path}`, { ...init, headers: { authorization: `Bearer ${TOKEN}`, ...(init.body ? { 'content-type': 'application/json' } : {}), ...init.headers } });
+  const res = await fetch(`${url}${path}`, {
+    ...init,
+    headers: { authorization: `Bearer ${TOKEN}`, ...(init.body ? { 'content-type': 'application/json' } : {}), ...init.headers },
+  });
   const text = await res.text();
   let body: unknown = text;
   try {
@@ -57,7 +60,8 @@ export async function powerLoss(o: PowerLossOptions): Promise<Row> {
   const minMs = o.minMs ?? 300;
   const maxMs = o.maxMs ?? 6000;
   const env: Record<string, string> = { DAEMON_TOKEN: TOKEN };
-  if (o.trainer ?? true) Object.assign(env, { TRAINER_CHECKPOINT: 'models/iql-offline', TRAINER_WORK_DIR: join(o.dir, 'trainer'), TRAINER_OFFLINE_DB: join(o.dir, 'no-prior.db') });
+  if (o.trainer ?? true)
+    Object.assign(env, { TRAINER_CHECKPOINT: 'models/iql-offline', TRAINER_WORK_DIR: join(o.dir, 'trainer'), TRAINER_OFFLINE_DB: join(o.dir, 'no-prior.db') });
   const args = ['--db', db, '--port', '0', '--free-run', '--episode-steps', '10', '--priority', 'none'];
   const moments: number[] = [];
   const integrity = { ok: 0, tried: 0 };
@@ -89,7 +93,12 @@ export async function powerLoss(o: PowerLossOptions): Promise<Row> {
       }
       // The (re)started daemon: idle, not practising, no episode, and it says what it found.
       const problems: string[] = pending?.problems ?? [];
-      const st = (await api(cur.url, '/status')).body as { state: string; practice: unknown; episode: unknown; extra?: { recovered?: { episodes: number; sessions: number } } };
+      const st = (await api(cur.url, '/status')).body as {
+        state: string;
+        practice: unknown;
+        episode: unknown;
+        extra?: { recovered?: { episodes: number; sessions: number } };
+      };
       if (st.state !== 'idle') problems.push(`restarted in state ${st.state}, not idle`);
       if (st.practice !== null || st.episode !== null) problems.push('restarted with practice or an episode under way');
       if (pending) {
@@ -103,7 +112,10 @@ export async function powerLoss(o: PowerLossOptions): Promise<Row> {
       } else if (problems.length) row.check(label, problems);
       if (k === o.kills) break;
 
-      const started = await api(cur.url, '/practice/start', { method: 'POST', body: JSON.stringify({ count: 100_000, scenario: 'II', explorationNoise: 0.001 }) });
+      const started = await api(cur.url, '/practice/start', {
+        method: 'POST',
+        body: JSON.stringify({ count: 100_000, scenario: 'II', explorationNoise: 0.001 }),
+      });
       if (started.status !== 202) {
         row.check(`${label}: practice`, [`practice/start answered ${started.status}: ${JSON.stringify(started.body)}`]);
         break;
@@ -113,7 +125,7 @@ export async function powerLoss(o: PowerLossOptions): Promise<Row> {
       await sleep(wait);
       // What the API says is finished just before the kill must be on disk as said after it.
       const eps = (await api(cur.url, '/episodes?limit=1')).body as Finished[];
-      const seen = Array.isArray(eps) ? eps.find((e) => e.outcome === 'success' || e.outcome === 'failure') ?? null : null;
+      const seen = Array.isArray(eps) ? (eps.find((e) => e.outcome === 'success' || e.outcome === 'failure') ?? null) : null;
       const kids = childPids(cur.child.pid);
       cur.child.proc.kill('SIGKILL');
       await cur.child.exited;
@@ -141,12 +153,17 @@ export async function powerLoss(o: PowerLossOptions): Promise<Row> {
         try {
           const e = ck.getEpisode(seen.id);
           if (!e) after.push(`episode ${seen.id} reported ${seen.outcome} before the kill is not on disk`);
-          else if (e.outcome !== seen.outcome || e.transitionCount !== seen.transitionCount) after.push(`episode ${seen.id}: reported ${seen.outcome} with ${seen.transitionCount} steps, on disk ${e.outcome} with ${e.transitionCount}`);
+          else if (e.outcome !== seen.outcome || e.transitionCount !== seen.transitionCount)
+            after.push(`episode ${seen.id}: reported ${seen.outcome} with ${seen.transitionCount} steps, on disk ${e.outcome} with ${e.transitionCount}`);
         } finally {
           ck.close();
         }
       }
-      pending = { label: `kill ${k + 1} at ${Math.round(wait)} ms`, problems: after, summary: `${c.counts.episodes} episodes, ${c.counts.transitions} transitions, ${c.counts.openEpisodes} left open` };
+      pending = {
+        label: `kill ${k + 1} at ${Math.round(wait)} ms`,
+        problems: after,
+        summary: `${c.counts.episodes} episodes, ${c.counts.transitions} transitions, ${c.counts.openEpisodes} left open`,
+      };
     }
   } finally {
     if (current) {
@@ -168,6 +185,8 @@ export async function powerLoss(o: PowerLossOptions): Promise<Row> {
   row.data.trainerExitMs = trainerExitMs;
   if (orphans.length) row.failures.push(`${orphans.length} trainer process(es) outlived the killed daemon by 60 s`);
   startMs = [];
-  return row.done(`${row.passed}/${row.tried} kills survived (incl. restarts idle and reporting); integrity ${integrity.ok}/${integrity.tried}; ` +
-    `${final.counts.episodes} episodes / ${final.counts.transitions} transitions on disk; ${recoveredEpisodes} dangling episodes closed at restart; trainer gone ${Math.round(Math.max(0, ...trainerExitMs) / 100) / 10} s after the kill at most (orphans ${orphans.length})`);
+  return row.done(
+    `${row.passed}/${row.tried} kills survived (incl. restarts idle and reporting); integrity ${integrity.ok}/${integrity.tried}; ` +
+      `${final.counts.episodes} episodes / ${final.counts.transitions} transitions on disk; ${recoveredEpisodes} dangling episodes closed at restart; trainer gone ${Math.round(Math.max(0, ...trainerExitMs) / 100) / 10} s after the kill at most (orphans ${orphans.length})`,
+  );
 }

@@ -36,10 +36,12 @@ export function startTs(script: string, args: string[], env: Record<string, stri
   proc.stderr?.on('data', (d: Buffer) => {
     err = (err + d.toString()).slice(-20_000);
   });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => proc.on('exit', (code, signal) => {
-    r({ code, signal });
-    for (const w of waiters.splice(0)) w();
-  }));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+    proc.on('exit', (code, signal) => {
+      r({ code, signal });
+      for (const w of waiters.splice(0)) w();
+    }),
+  );
   let done = false;
   void exited.then(() => (done = true));
   const line = (re: RegExp, timeoutMs: number): Promise<RegExpExecArray> =>

@@ -52,7 +52,15 @@ export class RowBuilder {
   }
 
   done(figures: string): Row {
-    return { name: this.name, tried: this.tried, passed: this.passed, figures, data: this.data, failures: this.failures, ms: Math.round(performance.now() - this.t0) };
+    return {
+      name: this.name,
+      tried: this.tried,
+      passed: this.passed,
+      figures,
+      data: this.data,
+      failures: this.failures,
+      ms: Math.round(performance.now() - this.t0),
+    };
   }
 }
 

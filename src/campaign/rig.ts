@@ -33,7 +33,13 @@ export interface RigOptions extends Partial<Pick<DaemonAppOptions, 'policy' | 'r
 export async function campaignRig(o: RigOptions): Promise<CampaignRig> {
   mkdirSync(o.dir, { recursive: true });
   const db = join(o.dir, 'log.db');
-  const config = loadDaemonConfig(join(ROOT, 'config/daemon.yaml'), { port: 0, db, priority: null, modelsDir: o.modelsDir ?? join(o.dir, 'no-models'), ...o.overrides });
+  const config = loadDaemonConfig(join(ROOT, 'config/daemon.yaml'), {
+    port: 0,
+    db,
+    priority: null,
+    modelsDir: o.modelsDir ?? join(o.dir, 'no-models'),
+    ...o.overrides,
+  });
   config.backend.sim.nuisance = false;
   o.config?.(config);
   const calibration = loadCalibration(join(ROOT, 'calibration'));
@@ -48,14 +54,23 @@ export async function campaignRig(o: RigOptions): Promise<CampaignRig> {
     command(delta);
   };
   const app = await startDaemonApp({
-    config, calibration, token: CAMPAIGN_TOKEN, backend: sim,
-    listen: o.listen ?? true, startLoop: o.startLoop ?? true,
+    config,
+    calibration,
+    token: CAMPAIGN_TOKEN,
+    backend: sim,
+    listen: o.listen ?? true,
+    startLoop: o.startLoop ?? true,
     ...(o.policy !== undefined ? { policy: o.policy } : {}),
     ...(o.reward !== undefined ? { reward: o.reward } : {}),
     ...(o.loadPolicy ? { loadPolicy: o.loadPolicy } : {}),
   });
   return {
-    app, sim, config, calibration, db, commands,
+    app,
+    sim,
+    config,
+    calibration,
+    db,
+    commands,
     close: async () => {
       await app.close();
       sim.dispose();

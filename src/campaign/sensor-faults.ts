@@ -27,7 +27,12 @@ const CASES: Case[] = [
   { name: 'stamps freeze (data flowing)', fault: { frozenStamps: true }, stale: true, reason: /stale-(camera|wrench)/ },
   { name: 'NaN wrench', fault: { nanWrench: true }, stale: false, reason: /non-finite/ },
   { name: 'image of the wrong size', fault: { wrongImage: 'size' }, stale: false, reason: /observation.*camera frame is 32x32/ },
-  { name: 'image of the wrong encoding (4 bytes/pixel)', fault: { wrongImage: 'encoding' }, stale: false, reason: /observation.*camera frame 64x64 has 16384 bytes/ },
+  {
+    name: 'image of the wrong encoding (4 bytes/pixel)',
+    fault: { wrongImage: 'encoding' },
+    stale: false,
+    reason: /observation.*camera frame 64x64 has 16384 bytes/,
+  },
 ];
 
 export async function sensorFaults(o: { dir: string; log?: (s: string) => void }): Promise<Row> {
@@ -91,7 +96,9 @@ export async function sensorFaults(o: { dir: string; log?: (s: string) => void }
       }
       if (r.sim.commandsExecuted === moved0) problems.push('did not move again after the reset');
       reactions[c.name] = { ticksToLatch: ticks, commandsAfterDetectable: afterDetectable, reason };
-      log(`  ${c.name}: latched after ${ticks} tick(s) (${afterDetectable} commands once detectable, ${r.sim.commandsExecuted - c0} in all; tick ${1000 / tickHz} ms): ${reason}`);
+      log(
+        `  ${c.name}: latched after ${ticks} tick(s) (${afterDetectable} commands once detectable, ${r.sim.commandsExecuted - c0} in all; tick ${1000 / tickHz} ms): ${reason}`,
+      );
     } catch (e) {
       problems.push((e as Error).message);
     } finally {
@@ -101,6 +108,8 @@ export async function sensorFaults(o: { dir: string; log?: (s: string) => void }
   }
   row.data.reactions = reactions;
   const maxAfter = Math.max(0, ...Object.values(reactions).map((x) => x.commandsAfterDetectable));
-  return row.done(`${row.passed}/${row.tried} caught and latched with the reason; at most ${maxAfter} motion command after a fault was detectable ` +
-    `(instant faults: same tick; stopped streams: the tick their age passes staleSensorMaxAgeS); reset refused while engaged, no self-resume`);
+  return row.done(
+    `${row.passed}/${row.tried} caught and latched with the reason; at most ${maxAfter} motion command after a fault was detectable ` +
+      `(instant faults: same tick; stopped streams: the tick their age passes staleSensorMaxAgeS); reset refused while engaged, no self-resume`,
+  );
 }

@@ -28,7 +28,11 @@ export interface SoakSample {
 }
 
 export function soakSvg(samples: readonly SoakSample[], title: string): string {
-  const W = 900, H = 620, L = 70, R = 30, T = 40;
+  const W = 900,
+    H = 620,
+    L = 70,
+    R = 30,
+    T = 40;
   const panels: Array<[string, (s: SoakSample) => number | null, string]> = [
     ['resident memory (MiB): daemon, trainer (dashed)', (s) => s.rssMiB, '#1f77b4'],
     ['open file descriptors (daemon)', (s) => s.fds, '#d62728'],
@@ -38,7 +42,9 @@ export function soakSvg(samples: readonly SoakSample[], title: string): string {
   const ph = (H - T - 40) / panels.length;
   const maxEp = Math.max(1, ...samples.map((s) => s.episodes));
   const x = (e: number): number => L + ((W - L - R) * e) / maxEp;
-  const out: string[] = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11"><rect width="100%" height="100%" fill="white"/>`];
+  const out: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11"><rect width="100%" height="100%" fill="white"/>`,
+  ];
   out.push(`<text x="${W / 2}" y="20" text-anchor="middle" font-size="14">${title.replace(/[<&>]/g, '')}</text>`);
   panels.forEach(([name, get, colour], k) => {
     const top = T + k * ph;
@@ -73,7 +79,16 @@ export async function soak(o: { dir: string; episodes: number; out: string; log?
   const r = await campaignRig({ dir: o.dir, modelsDir: join(ROOT, 'models'), listen: true, overrides: { episodeSteps: 20, realtime: false } });
   const d = r.app.daemon;
   const learning = startLearning(r.app, {
-    trainer: { ...DEFAULT_ONLINE, db: r.db, startCheckpoint: join(ROOT, 'models/iql-offline'), offlineDb: null, offlineDomains: [], workDir: join(o.dir, 'trainer'), exportEvery: 200, seed: 3 },
+    trainer: {
+      ...DEFAULT_ONLINE,
+      db: r.db,
+      startCheckpoint: join(ROOT, 'models/iql-offline'),
+      offlineDb: null,
+      offlineDomains: [],
+      workDir: join(o.dir, 'trainer'),
+      exportEvery: 200,
+      seed: 3,
+    },
     swap: { validation: { ...r.app.swapValidation, onFlag: 'accept' } },
   });
   const samples: SoakSample[] = [];
@@ -97,11 +112,18 @@ export async function soak(o: { dir: string; episodes: number; out: string; log?
         const tu = tp ? procUsage(tp) : null;
         const t = d.status().timing as { computeMs?: { p99?: number } };
         samples.push({
-          episodes: n, transitions: r.app.log.store.countTransitions(), seconds: (performance.now() - t0) / 1000,
-          rssMiB: u.rssBytes / 2 ** 20, fds: u.fds, trainerRssMiB: tu ? tu.rssBytes / 2 ** 20 : null,
-          dbMiB: r.app.log.store.sizeBytes() / 2 ** 20, tickP99Ms: t.computeMs?.p99 ?? null, swaps: learning.swaps.stats.swaps,
+          episodes: n,
+          transitions: r.app.log.store.countTransitions(),
+          seconds: (performance.now() - t0) / 1000,
+          rssMiB: u.rssBytes / 2 ** 20,
+          fds: u.fds,
+          trainerRssMiB: tu ? tu.rssBytes / 2 ** 20 : null,
+          dbMiB: r.app.log.store.sizeBytes() / 2 ** 20,
+          tickP99Ms: t.computeMs?.p99 ?? null,
+          swaps: learning.swaps.stats.swaps,
         });
-        if (samples.length % 10 === 0) log(`  soak: ${n} episodes, rss ${samples.at(-1)?.rssMiB.toFixed(0)} MiB, fds ${samples.at(-1)?.fds}, swaps ${learning.swaps.stats.swaps}`);
+        if (samples.length % 10 === 0)
+          log(`  soak: ${n} episodes, rss ${samples.at(-1)?.rssMiB.toFixed(0)} MiB, fds ${samples.at(-1)?.fds}, swaps ${learning.swaps.stats.swaps}`);
       }
       if (n >= o.episodes) break;
     }
@@ -139,7 +161,17 @@ export async function soak(o: { dir: string; episodes: number; out: string; log?
   row.data.samples = samples.length;
   row.data.plot = join(o.out, 'soak.png');
   const lastS = samples.at(-1);
-  row.data.summary = { rssMiB: [rss2, rss4], fds: [fd2, fd4], bytesPerTransition: [bpt2, bpt4], tickP99Ms: [p2, p4], swaps: lastS?.swaps, episodes: lastS?.episodes, dbMiB: lastS?.dbMiB };
-  return row.done(`${lastS?.episodes ?? 0} episodes, ${lastS?.swaps ?? 0} swaps in ${((lastS?.seconds ?? 0) / 60).toFixed(1)} min: RSS ${rss2.toFixed(0)} -> ${rss4.toFixed(0)} MiB, ` +
-    `fds ${fd2.toFixed(0)} -> ${fd4.toFixed(0)}, log ${lastS?.dbMiB.toFixed(1) ?? '-'} MiB (${bpt4.toFixed(0)} B/transition), tick p99 ${p2.toFixed(1)} -> ${p4.toFixed(1)} ms (2nd vs last quarter); plot ${join(o.out, 'soak.png')}`);
+  row.data.summary = {
+    rssMiB: [rss2, rss4],
+    fds: [fd2, fd4],
+    bytesPerTransition: [bpt2, bpt4],
+    tickP99Ms: [p2, p4],
+    swaps: lastS?.swaps,
+    episodes: lastS?.episodes,
+    dbMiB: lastS?.dbMiB,
+  };
+  return row.done(
+    `${lastS?.episodes ?? 0} episodes, ${lastS?.swaps ?? 0} swaps in ${((lastS?.seconds ?? 0) / 60).toFixed(1)} min: RSS ${rss2.toFixed(0)} -> ${rss4.toFixed(0)} MiB, ` +
+      `fds ${fd2.toFixed(0)} -> ${fd4.toFixed(0)}, log ${lastS?.dbMiB.toFixed(1) ?? '-'} MiB (${bpt4.toFixed(0)} B/transition), tick p99 ${p2.toFixed(1)} -> ${p4.toFixed(1)} ms (2nd vs last quarter); plot ${join(o.out, 'soak.png')}`,
+  );
 }

@@ -27,7 +27,15 @@ export async function trainerFaults(o: TrainerFaultOptions): Promise<Row> {
   const r = await campaignRig({ dir: o.dir, modelsDir: join(ROOT, 'models'), overrides: { episodeSteps: 10, realtime: true } });
   const d = r.app.daemon;
   const learning = startLearning(r.app, {
-    trainer: { ...DEFAULT_ONLINE, db: r.db, startCheckpoint: join(ROOT, 'models/iql-offline'), offlineDb: null, offlineDomains: [], workDir: join(o.dir, 'trainer'), seed: 1 },
+    trainer: {
+      ...DEFAULT_ONLINE,
+      db: r.db,
+      startCheckpoint: join(ROOT, 'models/iql-offline'),
+      offlineDb: null,
+      offlineDomains: [],
+      workDir: join(o.dir, 'trainer'),
+      seed: 1,
+    },
     supervisor: { backoffBaseMs: 300, backoffMaxMs: 2000, hangMs: 4000, startupMs: 90_000 },
   });
   const sup = learning.supervisor;
@@ -63,7 +71,12 @@ export async function trainerFaults(o: TrainerFaultOptions): Promise<Row> {
       sup.kill();
       const problems: string[] = [];
       try {
-        await until(() => sup.status().crashes > c0 && sup.status().state === 'running' && sup.status().pid !== pid, 120_000, 'the restart after the crash', 100);
+        await until(
+          () => sup.status().crashes > c0 && sup.status().state === 'running' && sup.status().pid !== pid,
+          120_000,
+          'the restart after the crash',
+          100,
+        );
       } catch (e) {
         problems.push((e as Error).message);
       }
@@ -79,7 +92,12 @@ export async function trainerFaults(o: TrainerFaultOptions): Promise<Row> {
       else {
         process.kill(pid, 'SIGSTOP');
         try {
-          await until(() => sup.hangs > h0 && sup.status().state === 'running' && sup.status().pid !== pid, 150_000, 'the hung trainer to be detected and restarted', 100);
+          await until(
+            () => sup.hangs > h0 && sup.status().state === 'running' && sup.status().pid !== pid,
+            150_000,
+            'the hung trainer to be detected and restarted',
+            100,
+          );
           if (alive(pid)) problems.push(`the hung trainer ${pid} is still alive`);
           await r.app.log.flush();
           const ev = r.app.log.store.listEvents({ kind: 'trainer' }).filter((e) => /hung, killed/.test(e.message));
@@ -110,7 +128,8 @@ export async function trainerFaults(o: TrainerFaultOptions): Promise<Row> {
         const ev = r.app.log.store.listEvents({ kind: 'swap_rejected' }).filter((e) => e.message.includes(m.path) || e.message.includes(m.version));
         if (ev.length === 0) problems.push('no swap_rejected event names it');
         if (d.policyVersion !== null && bad.has(d.policyVersion)) problems.push(`${d.policyVersion} is driving`);
-        if (d.status().policy.pendingSwap && bad.has(String((d.status().policy.pendingSwap as { version?: string }).version))) problems.push('a bad version is pending');
+        if (d.status().policy.pendingSwap && bad.has(String((d.status().policy.pendingSwap as { version?: string }).version)))
+          problems.push('a bad version is pending');
       } catch (e) {
         problems.push((e as Error).message);
       }
@@ -148,6 +167,8 @@ export async function trainerFaults(o: TrainerFaultOptions): Promise<Row> {
   if (otherStops) row.failures.push(`${otherStops} e-stop(s) other than the missed-tick deadman`);
   if (o.strictTicks && missed > 0) row.failures.push(`${missed} missed control ticks of ${ticks} (deadman trips ${deadmanTrips})`);
   await r.close();
-  return row.done(`bad models refused ${BAD_MODEL_KINDS.length - drivenByBad.length}/${BAD_MODEL_KINDS.length}; trainer restarts ${sup.status().starts - 1} (crash + hang); ` +
-    `${eps.length} episodes, none by a bad model; missed control ticks ${missed} of ${ticks} (deadman trips ${deadmanTrips})`);
+  return row.done(
+    `bad models refused ${BAD_MODEL_KINDS.length - drivenByBad.length}/${BAD_MODEL_KINDS.length}; trainer restarts ${sup.status().starts - 1} (crash + hang); ` +
+      `${eps.length} episodes, none by a bad model; missed control ticks ${missed} of ${ticks} (deadman trips ${deadmanTrips})`,
+  );
 }

@@ -144,12 +144,14 @@ export function parseCollectArgs(argv: string[]): CollectArgs {
   }
   if (connectors.length === 0) throw new UsageError('--connectors/--exclude: no connector left to collect');
   const controllers = v.controllers === undefined ? ['expert'] : list('--controllers', v.controllers);
-  for (const c of controllers) if (!isControllerName(c)) throw new UsageError(`--controllers: unknown controller "${c}" (known: ${CONTROLLER_NAMES.join(', ')})`);
+  for (const c of controllers)
+    if (!isControllerName(c)) throw new UsageError(`--controllers: unknown controller "${c}" (known: ${CONTROLLER_NAMES.join(', ')})`);
   const scenarios = (v.scenario === undefined ? ['I', 'II'] : list('--scenario', v.scenario)) as Scenario[];
   for (const s of scenarios) if (s !== 'I' && s !== 'II') throw new UsageError(`--scenario: must be I, II or I,II, got "${v.scenario}"`);
   const d = DEFAULT_PRIOR_SETTINGS;
   const mm = (flag: string, s: string | undefined, def: number, max: number): number => (s === undefined ? def : nonNegMm(flag, s, max));
-  const goalBias: Vec3 = v['goal-error-mm'] === undefined && v['goal-error-vec-mm'] === undefined ? [...d.goalBias] : goalErrorArg(v['goal-error-mm'], v['goal-error-vec-mm']);
+  const goalBias: Vec3 =
+    v['goal-error-mm'] === undefined && v['goal-error-vec-mm'] === undefined ? [...d.goalBias] : goalErrorArg(v['goal-error-mm'], v['goal-error-vec-mm']);
   const camera = v.camera ?? d.camera;
   if (camera !== 'wrist' && camera !== 'fixed') throw new UsageError(`--camera: must be wrist or fixed, got "${camera}"`);
   const settings: PriorSettings = {
@@ -163,7 +165,11 @@ export function parseCollectArgs(argv: string[]): CollectArgs {
     nuisance: !(v['no-nuisance'] ?? false),
     shadows: v.shadows ?? false,
     residualBound:
-      v['residual-bound-mm'] === undefined ? d.residualBound : v['residual-bound-mm'] === 'free' ? null : mm('--residual-bound-mm', v['residual-bound-mm'], 0, 50),
+      v['residual-bound-mm'] === undefined
+        ? d.residualBound
+        : v['residual-bound-mm'] === 'free'
+          ? null
+          : mm('--residual-bound-mm', v['residual-bound-mm'], 0, 50),
   };
   if (settings.residualBound === 0) throw new UsageError('--residual-bound-mm: must be > 0 ("free" for an unbounded controller)');
   return {
@@ -250,7 +256,8 @@ export async function runCollect(args: CollectArgs, argv: string[], out: (s: str
     const ro = Store.openReadOnly(args.db);
     try {
       const versions = new Set(collectionSessions(ro).map((x) => x.dataHash));
-      if (versions.size > 1) out(`warning: ${args.db} holds episodes from ${versions.size} versions of the simulator/controller sources (see --summary): their data may differ`);
+      if (versions.size > 1)
+        out(`warning: ${args.db} holds episodes from ${versions.size} versions of the simulator/controller sources (see --summary): their data may differ`);
     } finally {
       ro.close();
     }
@@ -297,7 +304,9 @@ async function main(): Promise<number> {
       const cells = summarizeStore(store);
       if (cells.length) process.stdout.write(`\n${formatCollectTable(cells)}\n`);
       const steps = cells.reduce((a, x) => a + x.transitions, 0);
-      process.stdout.write(`steps: ${steps}; moves scaled by the step limit: ${cells.reduce((a, x) => a + x.stepLimited, 0)}; steps with a residual beyond 5 mm: ${cells.reduce((a, x) => a + x.residualBeyond5mm, 0)}\n`);
+      process.stdout.write(
+        `steps: ${steps}; moves scaled by the step limit: ${cells.reduce((a, x) => a + x.stepLimited, 0)}; steps with a residual beyond 5 mm: ${cells.reduce((a, x) => a + x.residualBeyond5mm, 0)}\n`,
+      );
       process.stdout.write(`dataset digest (prior): ${JSON.stringify(store.datasetDigest({ kind: 'prior' }))}\n`);
       const sessions = collectionSessions(store);
       for (const x of sessions) {

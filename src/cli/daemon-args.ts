@@ -30,7 +30,9 @@ export function daemonFlags(): FlagField[] {
     const types = Array.isArray(f.schema.type) ? (f.schema.type as string[]) : [f.schema.type as string];
     const desc: unknown = f.schema.description;
     const description = typeof desc === 'string' ? desc : desc == null ? '' : JSON.stringify(desc);
-    return [{ path: f.path, key, cli, type: types.find((t) => t !== 'null') ?? 'string', nullable: types.includes('null'), description, default: f.schema.default }];
+    return [
+      { path: f.path, key, cli, type: types.find((t) => t !== 'null') ?? 'string', nullable: types.includes('null'), description, default: f.schema.default },
+    ];
   });
 }
 
@@ -54,7 +56,12 @@ export function daemonUsage(): string {
     ['--config FILE', 'the config file (default config/daemon.yaml); flags override its fields'],
     ...daemonFlags().map((f) => {
       const left = f.cli.sets !== undefined ? f.cli.flag : `${f.cli.flag} ${f.cli.arg ?? 'VALUE'}`;
-      const dflt = f.cli.sets !== undefined ? `sets ${f.path}: ${JSON.stringify(f.cli.sets)}` : f.default === undefined ? f.path : `${f.path}, default ${JSON.stringify(f.default)}`;
+      const dflt =
+        f.cli.sets !== undefined
+          ? `sets ${f.path}: ${JSON.stringify(f.cli.sets)}`
+          : f.default === undefined
+            ? f.path
+            : `${f.path}, default ${JSON.stringify(f.default)}`;
       return [left, `${f.description} (${dflt})`];
     }),
     ['-h, --help', 'this text'],

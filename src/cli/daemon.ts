@@ -29,7 +29,10 @@ const DEFAULT_CONFIG = resolve(import.meta.dirname, '../../config/daemon.yaml');
 export interface BackendHook {
   /** Extra lines for --help. */
   usage: string;
-  create(config: DaemonConfig, calibration: Calibration): Promise<{ backend: RobotBackend; describe: string; attach(app: DaemonApp<RunningDaemon>): void; close(): Promise<void> }>;
+  create(
+    config: DaemonConfig,
+    calibration: Calibration,
+  ): Promise<{ backend: RobotBackend; describe: string; attach(app: DaemonApp<RunningDaemon>): void; close(): Promise<void> }>;
   /** Startup failures that are the operator's to fix (exit 2, like a config error). */
   refusal(e: unknown): boolean;
 }
@@ -139,16 +142,23 @@ export async function runDaemon(argv: string[], hook: BackendHook | null = null,
     };
   }
   const s = app.daemon.status();
-  console.log(`backend: ${s.backend} (${s.realtime ? `${s.tickHz} Hz real time` : 'free-running'}); policy: ${s.policy.version ?? 'none (P-controller alone)'}; reward: ${s.reward.version ?? 'none'}`);
+  console.log(
+    `backend: ${s.backend} (${s.realtime ? `${s.tickHz} Hz real time` : 'free-running'}); policy: ${s.policy.version ?? 'none (P-controller alone)'}; reward: ${s.reward.version ?? 'none'}`,
+  );
   console.log(`API: ${app.url}  (OpenAPI: ${app.url}/openapi.json, status: ${app.url}/status, events: ${app.url}/events)`);
   console.log(`dashboard: ${app.url}/${existsSync(join(DEFAULT_WEB_DIR, 'index.html')) ? '' : '  (not built: run npm run build:web)'}`);
   if (tokenFile) console.log(`token for this run: in ${tokenFile} (mode 600, removed at shutdown; set ${'$'}${tokenEnv} to choose one)`);
   const t = tokenFile ? `$(cat ${tokenFile})` : `$${'{'}${tokenEnv}${'}'}`;
   console.log(`try: curl -X POST -H "authorization: Bearer ${t}" -H 'content-type: application/json' -d '{"count":5}' ${app.url}/practice/start`);
-  app.daemon.on('episode', (e: { id: number; domain: string; outcome: string; reason: string | null; learnedSuccessProb: number | null; gtSuccess: boolean | null }) => {
-    const p = e.learnedSuccessProb === null ? '-' : e.learnedSuccessProb.toFixed(2);
-    console.log(`episode ${e.id} ${e.domain}: ${e.outcome}${e.reason ? ` (${e.reason})` : ''}; reward p=${p}; ground truth ${e.gtSuccess === null ? '-' : e.gtSuccess ? 'seated' : 'not seated'}`);
-  });
+  app.daemon.on(
+    'episode',
+    (e: { id: number; domain: string; outcome: string; reason: string | null; learnedSuccessProb: number | null; gtSuccess: boolean | null }) => {
+      const p = e.learnedSuccessProb === null ? '-' : e.learnedSuccessProb.toFixed(2);
+      console.log(
+        `episode ${e.id} ${e.domain}: ${e.outcome}${e.reason ? ` (${e.reason})` : ''}; reward p=${p}; ground truth ${e.gtSuccess === null ? '-' : e.gtSuccess ? 'seated' : 'not seated'}`,
+      );
+    },
+  );
   app.daemon.on('fault', (m: string) => console.error(`fault: ${m}`));
 
   let onSignal: ((sig: NodeJS.Signals) => void) | null = null;

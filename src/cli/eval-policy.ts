@@ -35,8 +35,16 @@ export async function main(argv: string[]): Promise<number> {
       args: argv,
       strict: true,
       options: {
-        model: { type: 'string' }, split: { type: 'string' }, sets: { type: 'string' }, trials: { type: 'string' }, 'train-trials': { type: 'string' },
-        'goal-error-mm': { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' }, 'update-card': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+        model: { type: 'string' },
+        split: { type: 'string' },
+        sets: { type: 'string' },
+        trials: { type: 'string' },
+        'train-trials': { type: 'string' },
+        'goal-error-mm': { type: 'string' },
+        seed: { type: 'string' },
+        out: { type: 'string' },
+        'update-card': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
       },
     }).values;
   } catch (e) {

@@ -19,7 +19,16 @@ import { TrainArgError, existingFile, intArg, parseArgs, splitFrom, writeJson } 
 import { errorsByHeight, formatDomainAccuracy, formatHeightErrors, type HeightErrors } from '../offline/reward.ts';
 import { runIfMain } from '../util/args.ts';
 
-const KNOWN = { model: 'value', db: 'value', split: 'value', connectors: 'value', kinds: 'value', 'max-per-domain': 'value', out: 'value', help: 'flag' } as const;
+const KNOWN = {
+  model: 'value',
+  db: 'value',
+  split: 'value',
+  connectors: 'value',
+  kinds: 'value',
+  'max-per-domain': 'value',
+  out: 'value',
+  help: 'flag',
+} as const;
 
 const USAGE = `Evaluate an exported reward classifier (through onnxruntime, fed as the daemon feeds it) on labelled logged
 observations: accuracy rebalanced 50/50 per connector (table 8), per connector, and where it errs by tip height
@@ -51,7 +60,16 @@ export interface RewardEvalReport {
 
 /** Probabilities of `count` uint8 NHWC images (and their proprio vectors, as the loader built them by the card)
  *  through the ONNX model, in chunks, scaled as its card says. */
-async function probabilities(model: RewardModel, images: Uint8Array, count: number, size: number, scale: number, offset: number, proprio: { values: Float32Array; dim: number } | null, chunk = 256): Promise<Float32Array> {
+async function probabilities(
+  model: RewardModel,
+  images: Uint8Array,
+  count: number,
+  size: number,
+  scale: number,
+  offset: number,
+  proprio: { values: Float32Array; dim: number } | null,
+  chunk = 256,
+): Promise<Float32Array> {
   const px = size * size * 3;
   const out = new Float32Array(count);
   for (let s = 0; s < count; s += chunk) {
@@ -63,7 +81,13 @@ async function probabilities(model: RewardModel, images: Uint8Array, count: numb
   return out;
 }
 
-export async function evaluateRewardModel(o: { model: string; db: string; connectors: string[] | null; kinds: EpisodeKind[]; maxPerDomain?: number }): Promise<RewardEvalReport> {
+export async function evaluateRewardModel(o: {
+  model: string;
+  db: string;
+  connectors: string[] | null;
+  kinds: EpisodeKind[];
+  maxPerDomain?: number;
+}): Promise<RewardEvalReport> {
   const model = await RewardModel.load(o.model);
   try {
     // The one input pipeline decides what the card may ask for (policy/inputs.ts); the loader resizes by it.
@@ -77,18 +101,36 @@ export async function evaluateRewardModel(o: { model: string; db: string; connec
       const domains = wanted.filter((d) => o.kinds.some((kind) => store.countTransitions({ domain: d, kind }) > 0));
       if (domains.length === 0) throw new TrainArgError(`${o.db}: no ${o.kinds.join('/')} episodes${o.connectors ? ` of ${o.connectors.join(', ')}` : ''}`);
       data = loadLabelledImages(store, {
-        domains, imageSize: img.width, kinds: o.kinds, seed: 0, ...(o.maxPerDomain === undefined ? {} : { maxPerDomain: o.maxPerDomain }), ...(spec.proprio ? { proprio: spec.proprio } : {}),
+        domains,
+        imageSize: img.width,
+        kinds: o.kinds,
+        seed: 0,
+        ...(o.maxPerDomain === undefined ? {} : { maxPerDomain: o.maxPerDomain }),
+        ...(spec.proprio ? { proprio: spec.proprio } : {}),
       });
     } finally {
       store.close();
     }
     if (!(data.images instanceof Uint8Array)) throw new Error('eval-reward: expected 8-bit logged images');
-    const prob = await probabilities(model, data.images, data.count, img.width, img.scale, img.offset, spec.proprio && data.proprio ? { values: data.proprio, dim: spec.proprio.layout.length } : null);
+    const prob = await probabilities(
+      model,
+      data.images,
+      data.count,
+      img.width,
+      img.scale,
+      img.offset,
+      spec.proprio && data.proprio ? { values: data.proprio, dim: spec.proprio.layout.length } : null,
+    );
     const evaluation = evaluateBalanced(prob, data.success, data.domain, 0.5, data.domainNames);
     const c = model.card;
     return {
-      tool: 'eval-reward', createdAt: new Date().toISOString(), model: { path: o.model, name: c.name, version: c.version, sha256: c.onnx.sha256 },
-      db: o.db, kinds: o.kinds, evaluation, errorsByHeight: errorsByHeight(prob, data),
+      tool: 'eval-reward',
+      createdAt: new Date().toISOString(),
+      model: { path: o.model, name: c.name, version: c.version, sha256: c.onnx.sha256 },
+      db: o.db,
+      kinds: o.kinds,
+      evaluation,
+      errorsByHeight: errorsByHeight(prob, data),
     };
   } finally {
     await model.dispose();
@@ -110,7 +152,10 @@ export async function main(argv: string[]): Promise<number> {
     const kinds = (args.get('kinds') ?? 'prior').split(',') as EpisodeKind[];
     for (const k of kinds) if (!KINDS.includes(k)) throw new TrainArgError(`option '--kinds': unknown kind '${k}' (known: ${KINDS.join(', ')})`);
     o = {
-      model: existingFile(args, 'model', 'models/reward.onnx'), db: existingFile(args, 'db', 'data/heldout.db'), connectors, kinds,
+      model: existingFile(args, 'model', 'models/reward.onnx'),
+      db: existingFile(args, 'db', 'data/heldout.db'),
+      connectors,
+      kinds,
       ...(args.has('max-per-domain') ? { maxPerDomain: intArg(args, 'max-per-domain', 0, 2, 10_000_000) } : {}),
     };
     out = args.get('out');

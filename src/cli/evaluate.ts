@@ -11,7 +11,14 @@ import type { Scenario } from '../core/types.ts';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
-import { BASELINES_SCENARIO_I, BASELINES_SCENARIO_II, LEARNED_CONTROLLER_NAMES, createController, needsPrivileged, type ControllerOverrides } from '../control/registry.ts';
+import {
+  BASELINES_SCENARIO_I,
+  BASELINES_SCENARIO_II,
+  LEARNED_CONTROLLER_NAMES,
+  createController,
+  needsPrivileged,
+  type ControllerOverrides,
+} from '../control/registry.ts';
 import { loadDaemonConfig } from '../config/load.ts';
 import { cardPathFor, readCard } from '../policy/card.ts';
 import { inputSpecOf } from '../policy/inputs.ts';
@@ -52,7 +59,9 @@ export function renderedSize(args: EvalArgs): number {
   const daemonSize = loadDaemonConfig(DEFAULT_DAEMON_CONFIG).backend.sim.imageSize;
   const size = args.imageSize ?? daemonSize;
   if (spec.image && (size < spec.image.width || size < spec.image.height)) {
-    throw new UsageError(`--image-size ${size}: ${args.policy} needs a ${spec.image.width}x${spec.image.height} image (its card); render at least that (the daemon renders ${daemonSize})`);
+    throw new UsageError(
+      `--image-size ${size}: ${args.policy} needs a ${spec.image.width}x${spec.image.height} image (its card); render at least that (the daemon renders ${daemonSize})`,
+    );
   }
   return size;
 }

@@ -38,13 +38,43 @@ function operatorArg(spec: string): ReturnType<typeof parseSimOperator> {
 }
 
 const KNOWN = {
-  connectors: 'value', episodes: 'value', 'eval-every': 'value', 'sync-every': 'value', trials: 'value', 'goal-error-mm': 'value', checkpoint: 'value', policy: 'value',
-  reward: 'value', 'offline-db': 'value', split: 'value', out: 'value', seed: 'value', 'episode-steps': 'value', noise: 'value', utd: 'value',
-  'online-fraction': 'value', 'batch-size': 'value', 'robust-mm': 'value', 'no-baselines': 'flag', 'baselines-only': 'flag', ablation: 'value', 'export-every': 'value', 'trainer-wait-s': 'value', merge: 'value', help: 'flag',
-  'warmup-updates': 'value', 'actor-lr': 'value', config: 'value', seeds: 'value', 'merge-seeds': 'value',
-  'shadow-gate-episodes': 'value', 'shadow-gate-margin': 'value', 'shadow-gate-observe': 'flag', 'auto-rollback': 'value', operator: 'value',
+  connectors: 'value',
+  episodes: 'value',
+  'eval-every': 'value',
+  'sync-every': 'value',
+  trials: 'value',
+  'goal-error-mm': 'value',
+  checkpoint: 'value',
+  policy: 'value',
+  reward: 'value',
+  'offline-db': 'value',
+  split: 'value',
+  out: 'value',
+  seed: 'value',
+  'episode-steps': 'value',
+  noise: 'value',
+  utd: 'value',
+  'online-fraction': 'value',
+  'batch-size': 'value',
+  'robust-mm': 'value',
+  'no-baselines': 'flag',
+  'baselines-only': 'flag',
+  ablation: 'value',
+  'export-every': 'value',
+  'trainer-wait-s': 'value',
+  merge: 'value',
+  help: 'flag',
+  'warmup-updates': 'value',
+  'actor-lr': 'value',
+  config: 'value',
+  seeds: 'value',
+  'merge-seeds': 'value',
+  'shadow-gate-episodes': 'value',
+  'shadow-gate-margin': 'value',
+  'shadow-gate-observe': 'flag',
+  'auto-rollback': 'value',
+  operator: 'value',
 } as const;
-
 
 const USAGE = `usage: experiment [--connectors a,b] [--episodes 200] [--eval-every 25] [--sync-every N (default eval-every; 1 = reproducible)] [--trials 20] [--goal-error-mm 1.5]
   [--config config/daemon.yaml (the trainer settings, practice noise, checkpoint and prior data below default to its learning/practice sections)]
@@ -65,28 +95,39 @@ export function experimentOptions(args: Map<string, string>): ExperimentOptions 
   const split = splitFrom(args.get('split'));
   const connectors = (args.get('connectors') ?? split.heldOut.join(',')).split(',').filter(Boolean);
   const bad = connectors.filter((c) => split.train.includes(c));
-  if (bad.length) throw new TrainArgError(`--connectors: ${bad.join(', ')} are training connectors of ${split.source}; the experiment is on held-out connectors`);
+  if (bad.length)
+    throw new TrainArgError(`--connectors: ${bad.join(', ')} are training connectors of ${split.source}; the experiment is on held-out connectors`);
   const checkpoint = args.get('checkpoint') ?? l.checkpoint ?? join(config.modelsDir, 'iql-offline');
-  if (!existsSync(join(checkpoint, 'latest.json'))) throw new TrainArgError(`--checkpoint: ${checkpoint}/latest.json does not exist (train one: src/cli/train-offline.ts --checkpoint-dir ${checkpoint})`);
+  if (!existsSync(join(checkpoint, 'latest.json')))
+    throw new TrainArgError(`--checkpoint: ${checkpoint}/latest.json does not exist (train one: src/cli/train-offline.ts --checkpoint-dir ${checkpoint})`);
   const ablation = args.get('ablation') ?? 'none';
-  if (!['none', 'no-daib-policy', 'no-daib-reward'].includes(ablation)) throw new TrainArgError(`--ablation must be none | no-daib-policy | no-daib-reward, got '${ablation}'`);
+  if (!['none', 'no-daib-policy', 'no-daib-reward'].includes(ablation))
+    throw new TrainArgError(`--ablation must be none | no-daib-policy | no-daib-reward, got '${ablation}'`);
   const rewardArg = args.get('reward') ?? 'models/reward.onnx';
   const rewardPath = rewardArg === 'gt' ? null : rewardArg;
   if (rewardPath && !existsSync(rewardPath)) throw new TrainArgError(`--reward: ${rewardPath} does not exist`);
   const offlineDb = args.get('offline-db') ?? l.offlineDb;
   const seed = intArg(args, 'seed', 0, 0, 1e9);
-  const seeds = args.has('seeds') ? (args.get('seeds') as string).split(',').filter(Boolean).map((x) => {
-    const v = Number(x);
-    if (!Number.isInteger(v) || v < 0) throw new TrainArgError(`--seeds: '${x}' is not a seed (integers >= 0, comma separated)`);
-    return v;
-  }) : [seed];
+  const seeds = args.has('seeds')
+    ? (args.get('seeds') as string)
+        .split(',')
+        .filter(Boolean)
+        .map((x) => {
+          const v = Number(x);
+          if (!Number.isInteger(v) || v < 0) throw new TrainArgError(`--seeds: '${x}' is not a seed (integers >= 0, comma separated)`);
+          return v;
+        })
+    : [seed];
   const gateEpisodes = intArg(args, 'shadow-gate-episodes', l.shadowGate.episodes, 0, 1000);
   const ar = args.get('auto-rollback');
   const arm = ar === undefined ? null : /^(\d+):([0-9.]+)$/.exec(ar);
-  if (ar !== undefined && (!arm || Number(arm[1]) < 1 || Number(arm[2]) > 1)) throw new TrainArgError(`--auto-rollback: '${ar}' is not K:MARGIN (K >= 1 episodes, margin in [0, 1]), e.g. 5:0.2`);
+  if (ar !== undefined && (!arm || Number(arm[1]) < 1 || Number(arm[2]) > 1))
+    throw new TrainArgError(`--auto-rollback: '${ar}' is not K:MARGIN (K >= 1 episodes, margin in [0, 1]), e.g. 5:0.2`);
   const settings = trainerSettings(l);
   return {
-    ablation, seeds, connectors,
+    ablation,
+    seeds,
+    connectors,
     episodes: intArg(args, 'episodes', 200, 1, 100000),
     evalEvery: intArg(args, 'eval-every', 25, 1, 100000),
     ...(args.has('sync-every') ? { syncEvery: intArg(args, 'sync-every', 1, 1, 100000) } : {}),
@@ -110,7 +151,10 @@ export function experimentOptions(args: Map<string, string>): ExperimentOptions 
       warmupUpdates: intArg(args, 'warmup-updates', settings.warmupUpdates, 0, 1e6),
       actorLr: args.has('actor-lr') ? numArg(args, 'actor-lr', 3e-4, 1e-7, 0.1) : settings.actorLr,
     },
-    shadowGate: gateEpisodes > 0 ? { episodes: gateEpisodes, margin: numArg(args, 'shadow-gate-margin', l.shadowGate.margin, 0, 1), observe: args.has('shadow-gate-observe') } : null,
+    shadowGate:
+      gateEpisodes > 0
+        ? { episodes: gateEpisodes, margin: numArg(args, 'shadow-gate-margin', l.shadowGate.margin, 0, 1), observe: args.has('shadow-gate-observe') }
+        : null,
     autoRollback: arm ? { k: Number(arm[1]), margin: Number(arm[2]) } : null,
     robustMm: numArg(args, 'robust-mm', 1, 0, 20),
     trainerWaitS: numArg(args, 'trainer-wait-s', 600, 0, 86400),
@@ -168,9 +212,13 @@ export async function main(argv: string[]): Promise<number> {
     const { ablation, seeds, ...base } = experimentOptions(args);
     const checkpoint = base.startCheckpoint;
     if (ablation === 'no-daib-policy') {
-      if (!args.has('checkpoint')) throw new TrainArgError('--ablation no-daib-policy needs --checkpoint of an IQL run trained without DAIB (train-offline --encoder-method erm)');
+      if (!args.has('checkpoint'))
+        throw new TrainArgError('--ablation no-daib-policy needs --checkpoint of an IQL run trained without DAIB (train-offline --encoder-method erm)');
       const method = checkpointConfig(checkpoint).daib?.method;
-      if (method !== 'erm') throw new TrainArgError(`--ablation no-daib-policy: ${checkpoint} was trained with encoder method '${String(method)}', expected 'erm' (train-offline --encoder-method erm)`);
+      if (method !== 'erm')
+        throw new TrainArgError(
+          `--ablation no-daib-policy: ${checkpoint} was trained with encoder method '${String(method)}', expected 'erm' (train-offline --encoder-method erm)`,
+        );
     }
     const out = base.outDir;
     mkdirSync(out, { recursive: true });
@@ -180,8 +228,12 @@ export async function main(argv: string[]): Promise<number> {
       policyPath = await exportCheckpointPolicy(checkpoint, join(out, 'offline-policy.onnx'));
       console.log(`${ablation === 'no-daib-policy' ? 'ablation no-daib-policy' : 'no shipped policy'}: exported the checkpoint's policy to ${policyPath}`);
     }
-    if (base.offlineDb === null && !args.has('baselines-only')) console.log(`no offline data (${args.get('offline-db') ?? 'learning.offlineDb of the config'}): the trainer learns from practice data only (the measured results used it; make it with the commands in src/data/README.md)`);
-    if (ablation === 'no-daib-reward' && !args.has('reward')) throw new TrainArgError('--ablation no-daib-reward needs --reward of a classifier trained without DAIB (train-reward --method erm --export erm)');
+    if (base.offlineDb === null && !args.has('baselines-only'))
+      console.log(
+        `no offline data (${args.get('offline-db') ?? 'learning.offlineDb of the config'}): the trainer learns from practice data only (the measured results used it; make it with the commands in src/data/README.md)`,
+      );
+    if (ablation === 'no-daib-reward' && !args.has('reward'))
+      throw new TrainArgError('--ablation no-daib-reward needs --reward of a classifier trained without DAIB (train-reward --method erm --export erm)');
     const o: ExperimentOptions = { ...base, policyPath };
     const connectors = o.connectors;
     if (args.has('baselines-only')) {
@@ -190,7 +242,11 @@ export async function main(argv: string[]): Promise<number> {
         const baselines: Record<string, ConnectorResult['baselines']> = {};
         for (const c of connectors) {
           baselines[c] = await measureBaselines(c, o, seed * 1000 + 17, false);
-          console.log(`seed ${seed} ${c}: ${Object.entries(baselines[c] ?? {}).map(([k, v]) => `${k} ${v.successes}/${v.trials}`).join(', ')}`);
+          console.log(
+            `seed ${seed} ${c}: ${Object.entries(baselines[c] ?? {})
+              .map(([k, v]) => `${k} ${v.successes}/${v.trials}`)
+              .join(', ')}`,
+          );
         }
         const file = join(out, seeds.length > 1 ? `baselines-seed-${seed}.json` : 'baselines.json');
         writeFileSync(file, JSON.stringify({ command: argv.join(' '), trials: o.trials, offsetMm: o.offsetMm, seed, baselines }, null, 1));
@@ -219,7 +275,7 @@ export async function main(argv: string[]): Promise<number> {
     if (seeds.length > 1) console.log(await seedsReport(dirs, out));
     return 0;
   } catch (e) {
-    console.error(e instanceof TrainArgError ? e.message : (e as Error).stack ?? String(e));
+    console.error(e instanceof TrainArgError ? e.message : ((e as Error).stack ?? String(e)));
     return 1;
   }
 }

@@ -31,10 +31,18 @@ export function parseExportArgs(argv: string[]): ExportArgs | 'help' {
   let v;
   try {
     v = parseArgs({
-      args: argv, strict: true, allowPositionals: false,
+      args: argv,
+      strict: true,
+      allowPositionals: false,
       options: {
-        db: { type: 'string' }, session: { type: 'string' }, episodes: { type: 'string' }, format: { type: 'string' }, out: { type: 'string' },
-        compress: { type: 'boolean' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+        db: { type: 'string' },
+        session: { type: 'string' },
+        episodes: { type: 'string' },
+        format: { type: 'string' },
+        out: { type: 'string' },
+        compress: { type: 'boolean' },
+        quiet: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
       },
     }).values;
   } catch (e) {
@@ -45,11 +53,19 @@ export function parseExportArgs(argv: string[]): ExportArgs | 'help' {
   if (!v.session) throw new UsageError('--session: the session id is required (GET /sessions lists them)');
   if (!v.out) throw new UsageError('--out: the output file is required');
   const format = v.format ?? (/\.mcap$/i.test(v.out) ? 'mcap' : /\.npz$/i.test(v.out) ? 'npz' : undefined);
-  if (format !== 'mcap' && format !== 'npz') throw new UsageError(`--format: must be mcap or npz${v.format ? `, got "${v.format}"` : ' (or an --out ending in .mcap / .npz)'}`);
+  if (format !== 'mcap' && format !== 'npz')
+    throw new UsageError(`--format: must be mcap or npz${v.format ? `, got "${v.format}"` : ' (or an --out ending in .mcap / .npz)'}`);
   const episodes = v.episodes === undefined ? undefined : v.episodes.split(',').map((s) => int('--episodes', s, 1, Number.MAX_SAFE_INTEGER));
-  return { db: v.db, session: int('--session', v.session, 1, Number.MAX_SAFE_INTEGER), ...(episodes ? { episodes } : {}), format, out: v.out, compress: !!v.compress, quiet: !!v.quiet };
+  return {
+    db: v.db,
+    session: int('--session', v.session, 1, Number.MAX_SAFE_INTEGER),
+    ...(episodes ? { episodes } : {}),
+    format,
+    out: v.out,
+    compress: !!v.compress,
+    quiet: !!v.quiet,
+  };
 }
-
 
 export async function main(argv: string[], io: Io = STDIO): Promise<number> {
   let a: ExportArgs | 'help';
@@ -66,15 +82,26 @@ export async function main(argv: string[], io: Io = STDIO): Promise<number> {
   let store: Store | null = null;
   try {
     store = Store.openReadOnly(a.db);
-    const progress = a.quiet ? undefined : (p: { episodes: number; ofEpisodes: number; transitions: number }): void => {
-      io.err(`\rexport: episode ${p.episodes}/${p.ofEpisodes}, ${p.transitions} transitions`);
+    const progress = a.quiet
+      ? undefined
+      : (p: { episodes: number; ofEpisodes: number; transitions: number }): void => {
+          io.err(`\rexport: episode ${p.episodes}/${p.ofEpisodes}, ${p.transitions} transitions`);
+        };
+    const common = {
+      store,
+      sessionId: a.session,
+      ...(a.episodes ? { episodeIds: a.episodes } : {}),
+      out: a.out,
+      ...(progress ? { onProgress: progress } : {}),
     };
-    const common = { store, sessionId: a.session, ...(a.episodes ? { episodeIds: a.episodes } : {}), out: a.out, ...(progress ? { onProgress: progress } : {}) };
     const r = a.format === 'mcap' ? await exportMcap(common) : await exportNpz({ ...common, compress: a.compress });
     if (!a.quiet) io.err('\n');
     const rate = r.transitions / Math.max(r.seconds, 1e-9);
     io.out(`${JSON.stringify(r)}\n`);
-    if (!a.quiet) io.err(`export: ${r.format} ${a.out}: ${r.episodes} episodes, ${r.transitions} transitions, ${(r.bytes / 1024).toFixed(0)} KiB in ${r.seconds.toFixed(2)} s (${rate.toFixed(0)} transitions/s)\n`);
+    if (!a.quiet)
+      io.err(
+        `export: ${r.format} ${a.out}: ${r.episodes} episodes, ${r.transitions} transitions, ${(r.bytes / 1024).toFixed(0)} KiB in ${r.seconds.toFixed(2)} s (${rate.toFixed(0)} transitions/s)\n`,
+      );
     return 0;
   } catch (e) {
     if (e instanceof ExportError || e instanceof StoreOpenError || e instanceof UsageError) {

@@ -34,13 +34,27 @@ interface Arm {
 
 interface Sample {
   t: number;
-  arms: Array<{ robotId: string; up: boolean; episodes: number | null; gtSuccess: number | null; learned: number | null; missedControl: number | null; policy: string | null; shipped: number | null; shipError: string | null }>;
+  arms: Array<{
+    robotId: string;
+    up: boolean;
+    episodes: number | null;
+    gtSuccess: number | null;
+    learned: number | null;
+    missedControl: number | null;
+    policy: string | null;
+    shipped: number | null;
+    shipError: string | null;
+  }>;
   pg: Array<{ robotId: string; transitions: number; lagP50: number | null; lagP99: number | null }> | null;
   learner: { updates: number | null; ups: number | null; pulled: number | null; pullMs: number | null; published: number } | null;
 }
 
 function startNode(script: string, args: string[], env: NodeJS.ProcessEnv, nice: number, logFile: string): ChildProcess {
-  const p = spawn('nice', ['-n', String(nice), process.execPath, '--import', 'tsx', join(root, script), ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = spawn('nice', ['-n', String(nice), process.execPath, '--import', 'tsx', join(root, script), ...args], {
+    cwd: root,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const out: string[] = [];
   const keep = (b: Buffer): void => {
     out.push(b.toString());
@@ -75,7 +89,8 @@ async function practise(a: Arm, token: string): Promise<void> {
   if (!a.url) return;
   await fetch(`${a.url}/estop/reset`, { method: 'POST', headers: { authorization: `Bearer ${token}` } }).catch(() => undefined);
   const r = await fetch(`${a.url}/practice/start`, {
-    method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
     body: JSON.stringify({ count: 100000, domain: a.connector, scenario: 'II', explorationNoise: 0.001 }),
   });
   if (!r.ok && r.status !== 409) throw new Error(`${a.robotId}: practice/start: HTTP ${r.status} ${await r.text()}`);
@@ -105,11 +120,20 @@ const pct = (xs: number[], q: number): number | null => {
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
-    args: process.argv.slice(2), strict: true,
+    args: process.argv.slice(2),
+    strict: true,
     options: {
-      arms: { type: 'string', default: '3' }, connectors: { type: 'string', default: 'europlug,megablock,dt12' }, seconds: { type: 'string', default: '120' },
-      faults: { type: 'boolean', default: false }, 'free-run': { type: 'boolean', default: false }, 'export-every': { type: 'string', default: '100' },
-      'batch-size': { type: 'string', default: '64' }, 'no-fleet': { type: 'boolean', default: false }, 'no-learner': { type: 'boolean', default: false }, checkpoint: { type: 'string', default: 'models/iql-offline' }, out: { type: 'string', default: 'data/runs/fleet-demo' },
+      arms: { type: 'string', default: '3' },
+      connectors: { type: 'string', default: 'europlug,megablock,dt12' },
+      seconds: { type: 'string', default: '120' },
+      faults: { type: 'boolean', default: false },
+      'free-run': { type: 'boolean', default: false },
+      'export-every': { type: 'string', default: '100' },
+      'batch-size': { type: 'string', default: '64' },
+      'no-fleet': { type: 'boolean', default: false },
+      'no-learner': { type: 'boolean', default: false },
+      checkpoint: { type: 'string', default: 'models/iql-offline' },
+      out: { type: 'string', default: 'data/runs/fleet-demo' },
     },
   });
   const n = Number(values.arms);
@@ -127,18 +151,46 @@ async function main(): Promise<number> {
     const connector = connectors[i % connectors.length] as string;
     const config = join(out, `${robotId}.yaml`);
     const db = join(out, `${robotId}.db`);
-    writeFileSync(config, [
-      `db: ${db}`, `modelsDir: ${join(root, 'models')}`, `calibrationDir: ${join(root, 'calibration')}`, 'api: {port: 0}', `realtime: ${!values['free-run']}`,
-      `robotId: ${robotId}`, `lockDir: ${join(out, 'locks')}`, `backend: {sim: {connector: ${connector}}}`, `fleet: {enabled: ${!values['no-fleet']}}`, '',
-    ].join('\n'));
+    writeFileSync(
+      config,
+      [
+        `db: ${db}`,
+        `modelsDir: ${join(root, 'models')}`,
+        `calibrationDir: ${join(root, 'calibration')}`,
+        'api: {port: 0}',
+        `realtime: ${!values['free-run']}`,
+        `robotId: ${robotId}`,
+        `lockDir: ${join(out, 'locks')}`,
+        `backend: {sim: {connector: ${connector}}}`,
+        `fleet: {enabled: ${!values['no-fleet']}}`,
+        '',
+      ].join('\n'),
+    );
     return { robotId, connector, config, db, proc: null, url: null, log: '', starts: 0, dir: out };
   });
   let learner: ChildProcess | null = null;
   const learnerStats = join(out, 'learner.json');
-  const startLearner = (): ChildProcess => startNode('src/cli/fleet-learner.ts', [
-    '--checkpoint', values.checkpoint, '--work-dir', join(out, 'learner'), '--stats', learnerStats, '--export-every', values['export-every'],
-    '--batch-size', values['batch-size'], '--rollout', 'all',
-  ], env, 10, join(out, `learner-${Date.now()}.log`));
+  const startLearner = (): ChildProcess =>
+    startNode(
+      'src/cli/fleet-learner.ts',
+      [
+        '--checkpoint',
+        values.checkpoint,
+        '--work-dir',
+        join(out, 'learner'),
+        '--stats',
+        learnerStats,
+        '--export-every',
+        values['export-every'],
+        '--batch-size',
+        values['batch-size'],
+        '--rollout',
+        'all',
+      ],
+      env,
+      10,
+      join(out, `learner-${Date.now()}.log`),
+    );
   const samples: Sample[] = [];
   const faults: Array<{ t: number; what: string }> = [];
   const restarts: Record<string, number> = {};
@@ -149,11 +201,37 @@ async function main(): Promise<number> {
     // --no-fleet: the same arms on SQLite alone (the control run for the missed-tick count); no learner.
     if (!values['no-fleet'] && !values['no-learner']) learner = startLearner();
     fleet = await FleetStore.connect(pgTarget({}, cluster.env), { applicationName: 'fleet-demo' });
-    const plan = values.faults ? [
-      { at: 0.3, what: 'PostgreSQL stopped for 10 s', run: async () => { cluster.stop(); await sleep(10_000); cluster.start(); } },
-      { at: 0.5, what: 'learner killed (SIGKILL) and restarted', run: async () => { await stopProc(learner, 'SIGKILL'); learner = startLearner(); } },
-      { at: 0.7, what: `${arms[arms.length - 1]!.robotId} killed (SIGKILL) and restarted`, run: async () => { const a = arms[arms.length - 1]!; await stopProc(a.proc, 'SIGKILL'); a.url = null; await startArm(a, env, token); } },
-    ] : [];
+    const plan = values.faults
+      ? [
+          {
+            at: 0.3,
+            what: 'PostgreSQL stopped for 10 s',
+            run: async () => {
+              cluster.stop();
+              await sleep(10_000);
+              cluster.start();
+            },
+          },
+          {
+            at: 0.5,
+            what: 'learner killed (SIGKILL) and restarted',
+            run: async () => {
+              await stopProc(learner, 'SIGKILL');
+              learner = startLearner();
+            },
+          },
+          {
+            at: 0.7,
+            what: `${arms[arms.length - 1]!.robotId} killed (SIGKILL) and restarted`,
+            run: async () => {
+              const a = arms[arms.length - 1]!;
+              await stopProc(a.proc, 'SIGKILL');
+              a.url = null;
+              await startArm(a, env, token);
+            },
+          },
+        ]
+      : [];
     const pending = [...plan];
     while (Date.now() - t0 < seconds * 1000) {
       const t = (Date.now() - t0) / 1000;
@@ -164,22 +242,48 @@ async function main(): Promise<number> {
         console.log(`${t.toFixed(0)} s: fault: ${f.what}`);
         void f.run().catch((e: unknown) => console.error(`fault '${f.what}': ${(e as Error).message}`));
       }
-      const armRows = await Promise.all(arms.map(async (a) => {
-        try {
-          if (!a.url) throw new Error('down');
-          const s = (await (await fetch(`${a.url}/status`)).json()) as {
-            practice: unknown; episode: { index: number } | null; recent: { gtSuccessRate: number | null; learnedSuccessRate: number | null }; timing: { missedControl: number }; policy: { version: string | null };
-            extra?: { fleet?: { shipper: { inserted: number; lastError: string | null } } };
-          };
-          if (s.practice === null) {
-            restarts[a.robotId] = (restarts[a.robotId] ?? 0) + 1;
-            await practise(a, token).catch(() => undefined);
+      const armRows = await Promise.all(
+        arms.map(async (a) => {
+          try {
+            if (!a.url) throw new Error('down');
+            const s = (await (await fetch(`${a.url}/status`)).json()) as {
+              practice: unknown;
+              episode: { index: number } | null;
+              recent: { gtSuccessRate: number | null; learnedSuccessRate: number | null };
+              timing: { missedControl: number };
+              policy: { version: string | null };
+              extra?: { fleet?: { shipper: { inserted: number; lastError: string | null } } };
+            };
+            if (s.practice === null) {
+              restarts[a.robotId] = (restarts[a.robotId] ?? 0) + 1;
+              await practise(a, token).catch(() => undefined);
+            }
+            return {
+              robotId: a.robotId,
+              up: true,
+              episodes: s.episode?.index ?? null,
+              gtSuccess: s.recent.gtSuccessRate,
+              learned: s.recent.learnedSuccessRate,
+              missedControl: s.timing.missedControl,
+              policy: s.policy.version,
+              shipped: s.extra?.fleet?.shipper.inserted ?? null,
+              shipError: s.extra?.fleet?.shipper.lastError ?? null,
+            };
+          } catch {
+            return {
+              robotId: a.robotId,
+              up: false,
+              episodes: null,
+              gtSuccess: null,
+              learned: null,
+              missedControl: null,
+              policy: null,
+              shipped: null,
+              shipError: null,
+            };
           }
-          return { robotId: a.robotId, up: true, episodes: s.episode?.index ?? null, gtSuccess: s.recent.gtSuccessRate, learned: s.recent.learnedSuccessRate, missedControl: s.timing.missedControl, policy: s.policy.version, shipped: s.extra?.fleet?.shipper.inserted ?? null, shipError: s.extra?.fleet?.shipper.lastError ?? null };
-        } catch {
-          return { robotId: a.robotId, up: false, episodes: null, gtSuccess: null, learned: null, missedControl: null, policy: null, shipped: null, shipError: null };
-        }
-      }));
+        }),
+      );
       let pgRows: Sample['pg'] = null;
       try {
         pgRows = (await fleet.counts(500)).map((c) => ({ robotId: c.robotId, transitions: c.transitions, lagP50: c.lagP50, lagP99: c.lagP99 }));
@@ -188,28 +292,48 @@ async function main(): Promise<number> {
       }
       let ls: Sample['learner'] = null;
       try {
-        const j = JSON.parse(readFileSync(learnerStats, 'utf8')) as { progress: { updates: number; updatesPerSec: number | null } | null; learner: { pulled: number; pullMs: number } | null; published: unknown[] };
-        ls = { updates: j.progress?.updates ?? null, ups: j.progress?.updatesPerSec ?? null, pulled: j.learner?.pulled ?? null, pullMs: j.learner?.pullMs ?? null, published: j.published.length };
+        const j = JSON.parse(readFileSync(learnerStats, 'utf8')) as {
+          progress: { updates: number; updatesPerSec: number | null } | null;
+          learner: { pulled: number; pullMs: number } | null;
+          published: unknown[];
+        };
+        ls = {
+          updates: j.progress?.updates ?? null,
+          ups: j.progress?.updatesPerSec ?? null,
+          pulled: j.learner?.pulled ?? null,
+          pullMs: j.learner?.pullMs ?? null,
+          published: j.published.length,
+        };
       } catch {
         // not written yet
       }
       samples.push({ t, arms: armRows, pg: pgRows, learner: ls });
-      console.log(`${t.toFixed(0)} s: ${armRows.map((r) => `${r.robotId} ${r.up ? `ep ${r.episodes ?? '-'} gt ${r.gtSuccess?.toFixed(2) ?? '-'} missed ${r.missedControl} ${r.policy ?? 'p-only'}` : 'down'}`).join(' | ')} | pg ${pgRows ? pgRows.map((p) => p.transitions).join('/') : 'down'} | learner ${ls ? `${ls.updates ?? '-'} upd, ${ls.pulled ?? '-'} pulled, ${ls.published} published` : '-'}`);
+      console.log(
+        `${t.toFixed(0)} s: ${armRows.map((r) => `${r.robotId} ${r.up ? `ep ${r.episodes ?? '-'} gt ${r.gtSuccess?.toFixed(2) ?? '-'} missed ${r.missedControl} ${r.policy ?? 'p-only'}` : 'down'}`).join(' | ')} | pg ${pgRows ? pgRows.map((p) => p.transitions).join('/') : 'down'} | learner ${ls ? `${ls.updates ?? '-'} upd, ${ls.pulled ?? '-'} pulled, ${ls.published} published` : '-'}`,
+      );
       await sleep(3000);
     }
     // Wind down: stop practising, let every shipper catch up, then count local rows against PostgreSQL.
-    await Promise.all(arms.map(async (a) => {
-      if (a.url) await fetch(`${a.url}/practice/stop`, { method: 'POST', headers: { authorization: `Bearer ${token}` } }).catch(() => undefined);
-    }));
+    await Promise.all(
+      arms.map(async (a) => {
+        if (a.url) await fetch(`${a.url}/practice/stop`, { method: 'POST', headers: { authorization: `Bearer ${token}` } }).catch(() => undefined);
+      }),
+    );
     await sleep(3000);
     const drained = Date.now();
-    const counts = async (): Promise<Array<{ robotId: string; local: number; pg: number; distinct: number }>> => Promise.all(arms.map(async (a) => {
-      const s = Store.openReadOnly(a.db);
-      const local = s.countTransitions();
-      s.close();
-      const r = await fleet!.query<{ n: number; d: number }>('SELECT count(*)::int AS n, count(DISTINCT local_id)::int AS d FROM fleet_transitions WHERE robot_id = $1', [a.robotId]);
-      return { robotId: a.robotId, local, pg: r[0]!.n, distinct: r[0]!.d };
-    }));
+    const counts = async (): Promise<Array<{ robotId: string; local: number; pg: number; distinct: number }>> =>
+      Promise.all(
+        arms.map(async (a) => {
+          const s = Store.openReadOnly(a.db);
+          const local = s.countTransitions();
+          s.close();
+          const r = await fleet!.query<{ n: number; d: number }>(
+            'SELECT count(*)::int AS n, count(DISTINCT local_id)::int AS d FROM fleet_transitions WHERE robot_id = $1',
+            [a.robotId],
+          );
+          return { robotId: a.robotId, local, pg: r[0]!.n, distinct: r[0]!.d };
+        }),
+      );
     let final = await counts();
     while (!values['no-fleet'] && final.some((c) => c.pg < c.local) && Date.now() - drained < 60_000) {
       await sleep(1000);
@@ -217,25 +341,51 @@ async function main(): Promise<number> {
     }
     // Publish-to-live per version: created_at in PostgreSQL to each arm's 'live' report.
     const versions = await fleet.query<{ id: number; version: string; created_at: number }>('SELECT id, version, created_at FROM fleet_models ORDER BY id');
-    const status = await fleet.query<{ model_id: number; robot_id: string; state: string; reason: string | null; live_at: number | null }>('SELECT model_id, robot_id, state, reason, live_at FROM fleet_model_status');
+    const status = await fleet.query<{ model_id: number; robot_id: string; state: string; reason: string | null; live_at: number | null }>(
+      'SELECT model_id, robot_id, state, reason, live_at FROM fleet_model_status',
+    );
     const perVersion = versions.map((v) => {
       const st = status.filter((s) => s.model_id === v.id);
       const live = st.filter((s) => s.live_at !== null);
-      return { id: v.id, version: v.version, live: live.length, rejected: st.filter((s) => s.state === 'rejected').length, toLiveMs: live.map((s) => s.live_at! - v.created_at), toAllMs: live.length === n ? Math.max(...live.map((s) => s.live_at! - v.created_at)) : null };
+      return {
+        id: v.id,
+        version: v.version,
+        live: live.length,
+        rejected: st.filter((s) => s.state === 'rejected').length,
+        toLiveMs: live.map((s) => s.live_at! - v.created_at),
+        toAllMs: live.length === n ? Math.max(...live.map((s) => s.live_at! - v.created_at)) : null,
+      };
     });
     const lastPg = [...samples].reverse().find((s) => s.pg)?.pg ?? [];
     const lastLearner = [...samples].reverse().find((s) => s.learner)?.learner ?? null;
     const durationS = (drained - t0) / 1000;
     const result = {
-      arms: n, seconds, freeRun: values['free-run'], faults,
+      arms: n,
+      seconds,
+      freeRun: values['free-run'],
+      faults,
       ingest: {
         transitionsPerSec: final.reduce((a, c) => a + c.pg, 0) / durationS,
         learnerPulledPerSec: lastLearner?.pulled != null ? lastLearner.pulled / durationS : null,
         learnerPullCapacityPerSec: lastLearner?.pulled && lastLearner.pullMs ? (lastLearner.pulled * 1000) / lastLearner.pullMs : null,
       },
       shipLagMs: { p50: pct(lastPg.map((p) => p.lagP50 ?? NaN).filter(Number.isFinite), 0.5), p99: Math.max(...lastPg.map((p) => p.lagP99 ?? 0)) },
-      learner: { updates: lastLearner?.updates ?? null, updatesPerSec: pct(samples.map((s) => s.learner?.ups ?? NaN).filter(Number.isFinite), 0.5), published: lastLearner?.published ?? 0 },
-      publishToLiveMs: { everyArmP50: pct(perVersion.flatMap((v) => (v.toAllMs === null ? [] : [v.toAllMs])), 0.5), anyArmP50: pct(perVersion.flatMap((v) => v.toLiveMs), 0.5), versions: perVersion },
+      learner: {
+        updates: lastLearner?.updates ?? null,
+        updatesPerSec: pct(samples.map((s) => s.learner?.ups ?? NaN).filter(Number.isFinite), 0.5),
+        published: lastLearner?.published ?? 0,
+      },
+      publishToLiveMs: {
+        everyArmP50: pct(
+          perVersion.flatMap((v) => (v.toAllMs === null ? [] : [v.toAllMs])),
+          0.5,
+        ),
+        anyArmP50: pct(
+          perVersion.flatMap((v) => v.toLiveMs),
+          0.5,
+        ),
+        versions: perVersion,
+      },
       practiceRestarts: restarts,
       missedControlTicks: arms.map((a) => Math.max(0, ...samples.map((s) => s.arms.find((x) => x.robotId === a.robotId)?.missedControl ?? 0))),
       counts: final.map((c) => ({ ...c, lost: c.local - c.pg, duplicated: c.pg - c.distinct })),
@@ -245,7 +395,8 @@ async function main(): Promise<number> {
     const md = [
       `Fleet demo: ${n} arms (${arms.map((a) => `${a.robotId} ${a.connector}`).join(', ')}), ${seconds} s, ${values['free-run'] ? 'free-running' : '10 Hz real time'}${faults.length ? `, faults: ${faults.map((f) => `${f.what} at ${f.t.toFixed(0)} s`).join('; ')}` : ''}`,
       '',
-      '| figure | value |', '|---|---|',
+      '| figure | value |',
+      '|---|---|',
       `| transitions/s into PostgreSQL (all arms) | ${result.ingest.transitionsPerSec.toFixed(1)} |`,
       `| transitions/s the learner pulled (mean over the run) / its pull capacity | ${result.ingest.learnerPulledPerSec?.toFixed(1) ?? '-'} / ${result.ingest.learnerPullCapacityPerSec?.toFixed(0) ?? '-'} |`,
       `| ship lag p50 / p99 (ms, newest 500 rows per arm) | ${result.shipLagMs.p50?.toFixed(0) ?? '-'} / ${result.shipLagMs.p99.toFixed(0)} |`,
@@ -258,7 +409,14 @@ async function main(): Promise<number> {
       '',
     ].join('\n');
     writeFileSync(join(out, 'fleet.md'), md);
-    await svgToPngFile(successSvg(samples, arms.map((a) => `${a.robotId} (${a.connector})`), faults), join(out, 'success.png'));
+    await svgToPngFile(
+      successSvg(
+        samples,
+        arms.map((a) => `${a.robotId} (${a.connector})`),
+        faults,
+      ),
+      join(out, 'success.png'),
+    );
     console.log(md);
     return 0;
   } finally {
@@ -270,7 +428,12 @@ async function main(): Promise<number> {
 
 /** Ground-truth success over each arm's recent episodes against time, with the faults marked. */
 function successSvg(samples: Sample[], names: string[], faults: Array<{ t: number; what: string }>): string {
-  const W = 720, H = 360, L = 50, R = 190, T = 30, B = 40;
+  const W = 720,
+    H = 360,
+    L = 50,
+    R = 190,
+    T = 30,
+    B = 40;
   const tMax = Math.max(1, ...samples.map((s) => s.t));
   const x = (t: number): number => L + ((W - L - R) * t) / tMax;
   const y = (v: number): number => H - B - (H - T - B) * v;
@@ -289,11 +452,19 @@ function successSvg(samples: Sample[], names: string[], faults: Array<{ t: numbe
     });
     return `${swaps.join('')}<polyline fill="none" stroke="${c}" stroke-width="2" points="${pts.join(' ')}"/><text x="${W - R + 10}" y="${T + 18 * i + 10}" fill="${c}" font-size="12">${name}</text>`;
   });
-  const marks = faults.map((f) => `<line x1="${x(f.t)}" x2="${x(f.t)}" y1="${T}" y2="${H - B}" stroke="#999" stroke-dasharray="4 3"/><text x="${x(f.t) + 3}" y="${T + 10}" font-size="9" fill="#666">${f.what.split(' ')[0]}</text>`);
-  const axis = [0, 0.25, 0.5, 0.75, 1].map((v) => `<text x="${L - 8}" y="${y(v) + 4}" font-size="10" text-anchor="end">${v}</text><line x1="${L}" x2="${W - R}" y1="${y(v)}" y2="${y(v)}" stroke="#eee"/>`);
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}"><rect width="100%" height="100%" fill="white"/>${axis.join('')}${marks.join('')}${lines.join('')}` +
+  const marks = faults.map(
+    (f) =>
+      `<line x1="${x(f.t)}" x2="${x(f.t)}" y1="${T}" y2="${H - B}" stroke="#999" stroke-dasharray="4 3"/><text x="${x(f.t) + 3}" y="${T + 10}" font-size="9" fill="#666">${f.what.split(' ')[0]}</text>`,
+  );
+  const axis = [0, 0.25, 0.5, 0.75, 1].map(
+    (v) =>
+      `<text x="${L - 8}" y="${y(v) + 4}" font-size="10" text-anchor="end">${v}</text><line x1="${L}" x2="${W - R}" y1="${y(v)}" y2="${y(v)}" stroke="#eee"/>`,
+  );
+  return (
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}"><rect width="100%" height="100%" fill="white"/>${axis.join('')}${marks.join('')}${lines.join('')}` +
     `<text x="${L}" y="18" font-size="13">Success (simulator ground truth, recent episodes) per arm vs time; triangles: a new version live</text><text x="${(L + W - R) / 2}" y="${H - 8}" font-size="11" text-anchor="middle">seconds</text>` +
-    `<text x="${W - R}" y="${H - B + 14}" font-size="10" text-anchor="end">${tMax.toFixed(0)}</text><text x="${L}" y="${H - B + 14}" font-size="10">0</text></svg>`;
+    `<text x="${W - R}" y="${H - B + 14}" font-size="10" text-anchor="end">${tMax.toFixed(0)}</text><text x="${L}" y="${H - B + 14}" font-size="10">0</text></svg>`
+  );
 }
 
 process.exitCode = await main();

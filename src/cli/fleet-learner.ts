@@ -16,8 +16,22 @@ import { DEFAULT_ONLINE, type OnlineTrainerConfig, type TrainerProgress } from '
 import { pgTarget, type Rollout } from '../store/pg/index.ts';
 
 const KNOWN = {
-  checkpoint: 'value', 'offline-db': 'value', 'work-dir': 'value', robots: 'value', connectors: 'value', rollout: 'value', 'online-fraction': 'value', utd: 'value',
-  'batch-size': 'value', 'export-every': 'value', seed: 'value', reward: 'value', credentials: 'value', stats: 'value', split: 'value', help: 'flag',
+  checkpoint: 'value',
+  'offline-db': 'value',
+  'work-dir': 'value',
+  robots: 'value',
+  connectors: 'value',
+  rollout: 'value',
+  'online-fraction': 'value',
+  utd: 'value',
+  'batch-size': 'value',
+  'export-every': 'value',
+  seed: 'value',
+  reward: 'value',
+  credentials: 'value',
+  stats: 'value',
+  split: 'value',
+  help: 'flag',
 } as const;
 
 /** --rollout: all | connector:a,b | arm:x,y | staged:FIRST:EPISODES:MINSUCCESS */
@@ -30,7 +44,8 @@ export function parseRollout(v: string): Rollout {
   if (mode === 'staged' && rest.length === 3) {
     const episodes = Number(rest[1]);
     const minSuccess = Number(rest[2]);
-    if (rest[0] && Number.isInteger(episodes) && episodes >= 1 && minSuccess >= 0 && minSuccess <= 1) return { mode: 'staged', first: rest[0], episodes, minSuccess };
+    if (rest[0] && Number.isInteger(episodes) && episodes >= 1 && minSuccess >= 0 && minSuccess <= 1)
+      return { mode: 'staged', first: rest[0], episodes, minSuccess };
   }
   throw new TrainArgError(`--rollout: '${v}' is not all | connector:a,b | arm:x,y | staged:FIRST:EPISODES:MINSUCCESS (e.g. staged:arm-1:10:0.5)`);
 }
@@ -42,7 +57,9 @@ async function main(): Promise<number> {
   try {
     a = parseArgs(process.argv.slice(2), KNOWN, 'fleet-learner');
     if (a.has('help')) {
-      console.log('usage: fleet-learner --checkpoint DIR [--offline-db FILE] [--work-dir DIR] [--robots a,b] [--connectors a,b] [--rollout all|connector:a,b|arm:x,y|staged:FIRST:EPISODES:MINSUCCESS] [--online-fraction 0.25] [--utd 1] [--batch-size 256] [--export-every 0] [--seed 0] [--reward rewardProb|gt] [--credentials FILE] [--stats FILE]');
+      console.log(
+        'usage: fleet-learner --checkpoint DIR [--offline-db FILE] [--work-dir DIR] [--robots a,b] [--connectors a,b] [--rollout all|connector:a,b|arm:x,y|staged:FIRST:EPISODES:MINSUCCESS] [--online-fraction 0.25] [--utd 1] [--batch-size 256] [--export-every 0] [--seed 0] [--reward rewardProb|gt] [--credentials FILE] [--stats FILE]',
+      );
       return 0;
     }
     const checkpoint = a.get('checkpoint') ?? 'models/iql-offline';
@@ -51,7 +68,8 @@ async function main(): Promise<number> {
     if (reward !== 'rewardProb' && reward !== 'gt') throw new TrainArgError(`--reward must be rewardProb or gt, got '${reward}'`);
     const offlineDb = a.get('offline-db') ?? 'data/prior.db';
     trainer = {
-      ...DEFAULT_ONLINE, startCheckpoint: checkpoint,
+      ...DEFAULT_ONLINE,
+      startCheckpoint: checkpoint,
       offlineDb: existsSync(offlineDb) ? offlineDb : null,
       offlineDomains: existsSync(offlineDb) ? splitFrom(a.get('split')).train : [],
       onlineDomains: (a.get('connectors') ?? '').split(',').filter(Boolean),
@@ -82,7 +100,10 @@ async function main(): Promise<number> {
   };
   console.log(`fleet learner: ${target.describe} (${target.source}); rollout ${JSON.stringify(rollout)}; work dir ${trainer.workDir}`);
   learnerStats = await runFleetLearner({
-    target, trainer, rollout, shouldStop: () => stop,
+    target,
+    trainer,
+    rollout,
+    shouldStop: () => stop,
     filter: { robots: (a.get('robots') ?? '').split(',').filter(Boolean), connectors: trainer.onlineDomains },
     log: (l) => console.log(`${new Date().toISOString()} ${l}`),
     onPull: (s) => {
@@ -97,13 +118,17 @@ async function main(): Promise<number> {
       progress = m.progress;
       if (m.type === 'progress') {
         const p = m.progress;
-        console.log(`${new Date().toISOString()} ${p.updates} updates (${p.updatesPerSec?.toFixed(1) ?? '-'} /s), ${p.onlineTransitions} pooled transitions, ${p.episodesSeen} episodes, owed ${p.owed}`);
+        console.log(
+          `${new Date().toISOString()} ${p.updates} updates (${p.updatesPerSec?.toFixed(1) ?? '-'} /s), ${p.onlineTransitions} pooled transitions, ${p.episodesSeen} episodes, owed ${p.owed}`,
+        );
         writeStats();
       }
     },
   });
   writeStats();
-  console.log(`fleet learner: stopped; pulled ${learnerStats.pulled} transitions (${JSON.stringify(learnerStats.perRobot)}), published ${learnerStats.published}`);
+  console.log(
+    `fleet learner: stopped; pulled ${learnerStats.pulled} transitions (${JSON.stringify(learnerStats.perRobot)}), published ${learnerStats.published}`,
+  );
   return 0;
 }
 

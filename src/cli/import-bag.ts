@@ -39,7 +39,8 @@ function split(s: string): SplitRule {
 }
 
 function labels(s: string | undefined): LabelSource {
-  if (s === undefined) throw new UsageError('--labels: name the success-label source: topic:/T (std_msgs/Bool), json:FILE (per-episode labels) or final-z:METRES');
+  if (s === undefined)
+    throw new UsageError('--labels: name the success-label source: topic:/T (std_msgs/Bool), json:FILE (per-episode labels) or final-z:METRES');
   const m = /^(topic|json|final-z):(.+)$/.exec(s);
   if (!m) throw new UsageError(`--labels: expected topic:/T, json:FILE or final-z:METRES, got "${s}"`);
   if (m[1] === 'topic') return { kind: 'topic', topic: m[2]! };
@@ -51,12 +52,29 @@ export function parseImportArgs(argv: string[]): ImportOptions | 'help' {
   let v;
   try {
     v = parseArgs({
-      args: argv, strict: true, allowPositionals: false,
+      args: argv,
+      strict: true,
+      allowPositionals: false,
       options: {
-        bag: { type: 'string' }, db: { type: 'string' }, domain: { type: 'string' }, labels: { type: 'string' }, split: { type: 'string' },
-        'image-topic': { type: 'string' }, 'wrench-topic': { type: 'string' }, 'pose-topic': { type: 'string' }, 'goal-topic': { type: 'string' },
-        goal: { type: 'string' }, 'image-size': { type: 'string' }, hz: { type: 'string' }, 'max-skew': { type: 'string' }, 'label-grace': { type: 'string' }, kp: { type: 'string' },
-        'min-ticks': { type: 'string' }, 'no-rezero': { type: 'boolean' }, controller: { type: 'string' }, note: { type: 'string' },
+        bag: { type: 'string' },
+        db: { type: 'string' },
+        domain: { type: 'string' },
+        labels: { type: 'string' },
+        split: { type: 'string' },
+        'image-topic': { type: 'string' },
+        'wrench-topic': { type: 'string' },
+        'pose-topic': { type: 'string' },
+        'goal-topic': { type: 'string' },
+        goal: { type: 'string' },
+        'image-size': { type: 'string' },
+        hz: { type: 'string' },
+        'max-skew': { type: 'string' },
+        'label-grace': { type: 'string' },
+        kp: { type: 'string' },
+        'min-ticks': { type: 'string' },
+        'no-rezero': { type: 'boolean' },
+        controller: { type: 'string' },
+        note: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }).values;
@@ -75,13 +93,22 @@ export function parseImportArgs(argv: string[]): ImportOptions | 'help' {
   const grace = v['label-grace'] === undefined ? 0.5 : num('--label-grace', v['label-grace']);
   if (!(grace >= 0)) throw new UsageError(`--label-grace: must be >= 0 s, got "${v['label-grace']}"`);
   return {
-    bag: v.bag, db: v.db, domain: v.domain,
-    topics: { image: v['image-topic'] ?? '/camera/image/compressed', wrench: v['wrench-topic'] ?? '/wrist/wrench', pose: v['pose-topic'] ?? '/ee/pose', goal: v['goal-topic'] ?? null },
+    bag: v.bag,
+    db: v.db,
+    domain: v.domain,
+    topics: {
+      image: v['image-topic'] ?? '/camera/image/compressed',
+      wrench: v['wrench-topic'] ?? '/wrist/wrench',
+      pose: v['pose-topic'] ?? '/ee/pose',
+      goal: v['goal-topic'] ?? null,
+    },
     goal: v.goal ? vec3('--goal', v.goal) : null,
     split: split(v.split ?? 'gap:1.0'),
     labels: labels(v.labels),
     imageSize: v['image-size'] === undefined ? 64 : int('--image-size', v['image-size'], 8, 1024),
-    hz, maxSkewS: maxSkew, labelGraceS: grace,
+    hz,
+    maxSkewS: maxSkew,
+    labelGraceS: grace,
     kp: v.kp ? vec3('--kp', v.kp) : [1, 1, 0.3],
     minTicks: v['min-ticks'] === undefined ? 2 : int('--min-ticks', v['min-ticks'], 2, 1_000_000),
     rezero: !v['no-rezero'],
@@ -89,7 +116,6 @@ export function parseImportArgs(argv: string[]): ImportOptions | 'help' {
     note: v.note ?? null,
   };
 }
-
 
 export async function main(argv: string[], io: Io = STDIO): Promise<number> {
   let o: ImportOptions | 'help';
@@ -107,7 +133,9 @@ export async function main(argv: string[], io: Io = STDIO): Promise<number> {
     const r = await importBag(o);
     io.out(`${JSON.stringify(r)}\n`);
     const ok = r.episodes.filter((e) => e.success).length;
-    io.err(`import-bag: ${o.bag} -> ${o.db} session ${r.sessionId}: ${r.episodes.length} episodes (${ok} successful by ${r.labelSource}), ${r.transitions} transitions; ${r.frames.used} of ${r.frames.total} frames used\n`);
+    io.err(
+      `import-bag: ${o.bag} -> ${o.db} session ${r.sessionId}: ${r.episodes.length} episodes (${ok} successful by ${r.labelSource}), ${r.transitions} transitions; ${r.frames.used} of ${r.frames.total} frames used\n`,
+    );
     return 0;
   } catch (e) {
     if (e instanceof ExportError || e instanceof StoreOpenError || e instanceof UsageError) {

@@ -13,11 +13,22 @@ import { runIfMain } from '../util/args.ts';
 import { TrainArgError, intArg, numArg, parseArgs, splitFrom } from '../offline/common.ts';
 
 const KNOWN = {
-  connectors: 'value', episodes: 'value', budget: 'value', 'goal-error-mm': 'value', seed: 'value', 'episode-steps': 'value', noise: 'value',
-  policy: 'value', reward: 'value', out: 'value', 'tune-every': 'value', help: 'flag',
+  connectors: 'value',
+  episodes: 'value',
+  budget: 'value',
+  'goal-error-mm': 'value',
+  seed: 'value',
+  'episode-steps': 'value',
+  noise: 'value',
+  policy: 'value',
+  reward: 'value',
+  out: 'value',
+  'tune-every': 'value',
+  help: 'flag',
 } as const;
 
-const USAGE = 'usage: label-experiment [--connectors a,b (default: the held-out connectors)] [--episodes 40] [--budget 0.1] [--goal-error-mm 1.5] ' +
+const USAGE =
+  'usage: label-experiment [--connectors a,b (default: the held-out connectors)] [--episodes 40] [--budget 0.1] [--goal-error-mm 1.5] ' +
   '[--seed 0] [--episode-steps 20] [--noise 0.001] [--policy models/policy.onnx] [--reward models/reward.onnx] [--out data/runs/labels] ' +
   '[--tune-every N (fine-tune the reward on every N new labels and swap it in; default 0 = off)]';
 
@@ -57,8 +68,10 @@ export async function main(argv: string[]): Promise<number> {
   for (const c of o.connectors) {
     const r = await runLabelConnector(c, o);
     rows.push(r);
-    console.log(`[${c}] ${r.episodes} episodes in ${r.seconds.toFixed(0)} s: ${r.gtFailures} truly failed; false positives ${r.noLabels.falsePositives} without labels, ` +
-      `${r.withRequestedLabels.falsePositives} with ${r.requested} requested labels (${JSON.stringify(r.reasons)}), ${r.withRandomLabels.falsePositives.toFixed(1)} with as many random ones`);
+    console.log(
+      `[${c}] ${r.episodes} episodes in ${r.seconds.toFixed(0)} s: ${r.gtFailures} truly failed; false positives ${r.noLabels.falsePositives} without labels, ` +
+        `${r.withRequestedLabels.falsePositives} with ${r.requested} requested labels (${JSON.stringify(r.reasons)}), ${r.withRandomLabels.falsePositives.toFixed(1)} with as many random ones`,
+    );
     writeFileSync(join(o.outDir, 'labels.json'), JSON.stringify({ options: { ...o, onProgress: undefined }, rows }, null, 1));
   }
   const table = labelTable(rows);

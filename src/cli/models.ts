@@ -40,8 +40,15 @@ export const SHIPPED = {
 export const REPRODUCE = 'npx tsx src/cli/models.ts';
 
 const KNOWN = {
-  out: 'value', 'reward-steps': 'value', 'offline-steps': 'value', 'eval-trials': 'value', 'skip-collect': 'flag', 'skip-reward': 'flag',
-  'skip-offline': 'flag', 'readme-only': 'flag', help: 'flag',
+  out: 'value',
+  'reward-steps': 'value',
+  'offline-steps': 'value',
+  'eval-trials': 'value',
+  'skip-collect': 'flag',
+  'skip-reward': 'flag',
+  'skip-offline': 'flag',
+  'readme-only': 'flag',
+  help: 'flag',
 } as const;
 
 const USAGE = `usage: models [--out models] [--reward-steps N] [--offline-steps N] [--eval-trials N] [--skip-collect] [--skip-reward] [--skip-offline] [--readme-only]`;
@@ -82,27 +89,126 @@ export async function main(argv: string[]): Promise<number> {
           run('src/cli/collect.ts', ['--db', SHIPPED.prior, '--connectors', 'train', '--episodes-per-connector', '20', '--controllers', 'p', ...common]);
         }
         if (!existsSync(SHIPPED.heldOut)) {
-          run('src/cli/collect.ts', ['--db', SHIPPED.heldOut, '--connectors', 'heldout', '--episodes-per-connector', '40', '--controllers', 'expert',
-            '--scenario', 'I,II', '--seed', '1', '--image-size', '64', '--goal-noise-mm', '2', '--workers', '2', '--split', SHIPPED.split]);
+          run('src/cli/collect.ts', [
+            '--db',
+            SHIPPED.heldOut,
+            '--connectors',
+            'heldout',
+            '--episodes-per-connector',
+            '40',
+            '--controllers',
+            'expert',
+            '--scenario',
+            'I,II',
+            '--seed',
+            '1',
+            '--image-size',
+            '64',
+            '--goal-noise-mm',
+            '2',
+            '--workers',
+            '2',
+            '--split',
+            SHIPPED.split,
+          ]);
         }
       }
       if (!args.has('skip-reward')) {
         // DAIB (exported) and ERM first, so the shipped classifier is ready early; then the other table-8 methods.
-        run('src/cli/train-reward.ts', ['--db', SHIPPED.prior, '--heldout-db', SHIPPED.heldOut, '--split', SHIPPED.split, '--method', 'daib,erm',
-          '--steps', String(rewardSteps), '--seed', '0', '--image-size', String(SHIPPED.rewardImageSize), '--color-jitter', String(SHIPPED.rewardColorJitter), '--card-version', String(SHIPPED.rewardCardVersion), '--out', out,
-          '--results', join(out, `reward-table8-${SHIPPED.rewardImageSize}px.json`)]);
-        run('src/cli/train-reward.ts', ['--db', SHIPPED.prior, '--heldout-db', SHIPPED.heldOut, '--split', SHIPPED.split, '--method', 'vib,dann,daib-nobottleneck',
-          '--steps', String(rewardSteps), '--seed', '0', '--image-size', String(SHIPPED.rewardImageSize), '--color-jitter', String(SHIPPED.rewardColorJitter), '--out', 'data/runs/reward-ablations',
-          '--results', join(out, `reward-table8-${SHIPPED.rewardImageSize}px-ablations.json`)]);
+        run('src/cli/train-reward.ts', [
+          '--db',
+          SHIPPED.prior,
+          '--heldout-db',
+          SHIPPED.heldOut,
+          '--split',
+          SHIPPED.split,
+          '--method',
+          'daib,erm',
+          '--steps',
+          String(rewardSteps),
+          '--seed',
+          '0',
+          '--image-size',
+          String(SHIPPED.rewardImageSize),
+          '--color-jitter',
+          String(SHIPPED.rewardColorJitter),
+          '--card-version',
+          String(SHIPPED.rewardCardVersion),
+          '--out',
+          out,
+          '--results',
+          join(out, `reward-table8-${SHIPPED.rewardImageSize}px.json`),
+        ]);
+        run('src/cli/train-reward.ts', [
+          '--db',
+          SHIPPED.prior,
+          '--heldout-db',
+          SHIPPED.heldOut,
+          '--split',
+          SHIPPED.split,
+          '--method',
+          'vib,dann,daib-nobottleneck',
+          '--steps',
+          String(rewardSteps),
+          '--seed',
+          '0',
+          '--image-size',
+          String(SHIPPED.rewardImageSize),
+          '--color-jitter',
+          String(SHIPPED.rewardColorJitter),
+          '--out',
+          'data/runs/reward-ablations',
+          '--results',
+          join(out, `reward-table8-${SHIPPED.rewardImageSize}px-ablations.json`),
+        ]);
         // DAIB vs ERM on more seeds (table only; that run's model stays in data/runs).
-        run('src/cli/train-reward.ts', ['--db', SHIPPED.prior, '--heldout-db', SHIPPED.heldOut, '--split', SHIPPED.split, '--method', 'daib,erm',
-          '--steps', String(rewardSteps), '--seed', '1,2', '--image-size', String(SHIPPED.rewardImageSize), '--color-jitter', String(SHIPPED.rewardColorJitter), '--out', 'data/runs/reward-seeds',
-          '--results', join(out, `reward-table8-${SHIPPED.rewardImageSize}px-seeds.json`)]);
+        run('src/cli/train-reward.ts', [
+          '--db',
+          SHIPPED.prior,
+          '--heldout-db',
+          SHIPPED.heldOut,
+          '--split',
+          SHIPPED.split,
+          '--method',
+          'daib,erm',
+          '--steps',
+          String(rewardSteps),
+          '--seed',
+          '1,2',
+          '--image-size',
+          String(SHIPPED.rewardImageSize),
+          '--color-jitter',
+          String(SHIPPED.rewardColorJitter),
+          '--out',
+          'data/runs/reward-seeds',
+          '--results',
+          join(out, `reward-table8-${SHIPPED.rewardImageSize}px-seeds.json`),
+        ]);
       }
       if (!args.has('skip-offline')) {
-        run('src/cli/train-offline.ts', ['--db', SHIPPED.prior, '--split', SHIPPED.split, '--steps', String(offlineSteps), '--image-size', String(SHIPPED.offlineImageSize),
-          '--batch-size', String(SHIPPED.offlineBatch), '--card-version', String(SHIPPED.offlineCardVersion), '--checkpoint-dir', SHIPPED.checkpointDir, '--resume', '--eval-trials', String(evalTrials),
-          '--train-eval-trials', String(Math.min(evalTrials, SHIPPED.trainEvalTrials)), '--out', out]);
+        run('src/cli/train-offline.ts', [
+          '--db',
+          SHIPPED.prior,
+          '--split',
+          SHIPPED.split,
+          '--steps',
+          String(offlineSteps),
+          '--image-size',
+          String(SHIPPED.offlineImageSize),
+          '--batch-size',
+          String(SHIPPED.offlineBatch),
+          '--card-version',
+          String(SHIPPED.offlineCardVersion),
+          '--checkpoint-dir',
+          SHIPPED.checkpointDir,
+          '--resume',
+          '--eval-trials',
+          String(evalTrials),
+          '--train-eval-trials',
+          String(Math.min(evalTrials, SHIPPED.trainEvalTrials)),
+          '--out',
+          out,
+        ]);
         // The checkpoint itself: the online trainer starts from it (ONNX files hold inference graphs only).
         shipCheckpoint(SHIPPED.checkpointDir, join(out, 'iql-offline'), REPRODUCE);
       }

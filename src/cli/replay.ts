@@ -29,7 +29,22 @@ export const USAGE = `usage: replay --db FILE --session ID [--episodes 4,5,6] --
   [--config FILE] [--calibration DIR]   settings for sessions without a daemon snapshot (default config/, calibration/)
   [--out result.json] [--quiet]`;
 
-const VALUE = new Set(['db', 'session', 'episodes', 'mode', 'policy', 'reward', 'out-db', 'map-connector', 'goal-error-mm', 'divergence-mm', 'divergence-n', 'config', 'calibration', 'out']);
+const VALUE = new Set([
+  'db',
+  'session',
+  'episodes',
+  'mode',
+  'policy',
+  'reward',
+  'out-db',
+  'map-connector',
+  'goal-error-mm',
+  'divergence-mm',
+  'divergence-n',
+  'config',
+  'calibration',
+  'out',
+]);
 const FLAG = new Set(['quiet', 'help']);
 
 function parse(argv: string[]): Map<string, string> {
@@ -48,7 +63,7 @@ function parse(argv: string[]): Map<string, string> {
   return m;
 }
 
-export function optionsFrom(argv: string[]): ReplayOptions & { out?: string; quiet: boolean } | 'help' {
+export function optionsFrom(argv: string[]): (ReplayOptions & { out?: string; quiet: boolean }) | 'help' {
   const a = parse(argv);
   if (a.has('help')) return 'help';
   const db = a.get('db');
@@ -65,7 +80,10 @@ export function optionsFrom(argv: string[]): ReplayOptions & { out?: string; qui
     goalError = xs as Vec3;
   }
   const o: ReplayOptions & { out?: string; quiet: boolean } = {
-    db, sessionId: int('--session', session, 1, Number.MAX_SAFE_INTEGER), mode, quiet: a.has('quiet'),
+    db,
+    sessionId: int('--session', session, 1, Number.MAX_SAFE_INTEGER),
+    mode,
+    quiet: a.has('quiet'),
     thresholds: {
       ...(a.has('divergence-mm') ? { divergenceMm: num('--divergence-mm', a.get('divergence-mm')!) } : {}),
       ...(a.has('divergence-n') ? { divergenceN: num('--divergence-n', a.get('divergence-n')!) } : {}),
@@ -113,12 +131,15 @@ export async function main(argv: string[]): Promise<number> {
     r = await runReplay({
       ...opts,
       onProgress: (p) => {
-        if (!opts.quiet) console.error(`replay: ${p.done}/${p.total} episode ${p.last?.sourceEpisodeId}: ${p.last?.replay.outcome}${p.last?.sameOutcome ? '' : ' (differs from the log)'}`);
+        if (!opts.quiet)
+          console.error(
+            `replay: ${p.done}/${p.total} episode ${p.last?.sourceEpisodeId}: ${p.last?.replay.outcome}${p.last?.sameOutcome ? '' : ' (differs from the log)'}`,
+          );
       },
     });
   } catch (e) {
     const known = e instanceof ReplaySourceError || e instanceof ReplayArgError || e instanceof StoreOpenError || e instanceof UsageError;
-    console.error(`replay: ${known ? (e).message : ((e as Error).stack ?? String(e))}`);
+    console.error(`replay: ${known ? e.message : ((e as Error).stack ?? String(e))}`);
     return known ? 2 : 1;
   }
   console.log(formatResult(r));

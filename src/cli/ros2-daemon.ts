@@ -70,7 +70,8 @@ export function ros2Hook(ros2File: string | null, env: NodeJS.ProcessEnv, config
       const teleopTopics = [tp.twist, tp.joy].filter(Boolean).join(', ');
       return {
         backend,
-        describe: `ros2 node ${section.nodeName} over ${transport.name}; services ${section.node.servicePrefix}/{start_practice,stop_practice,estop,reset_estop}` +
+        describe:
+          `ros2 node ${section.nodeName} over ${transport.name}; services ${section.node.servicePrefix}/{start_practice,stop_practice,estop,reset_estop}` +
           (teleop ? `; teleop takeover on ${teleopTopics}` : ''),
         attach: (app) => {
           node = new DaemonRosNode(transport, app.daemon, backend, { ...section.node, practiceCount: 10, staleAfter: calibration.limits.staleSensorMaxAgeS });

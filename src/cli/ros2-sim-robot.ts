@@ -37,7 +37,15 @@ console.log(JSON.stringify({ ready: true, pid: process.pid, connector: sim.conne
 const t0 = performance.now();
 const stop = async (): Promise<void> => {
   const secs = (performance.now() - t0) / 1000;
-  console.log(JSON.stringify({ stopped: true, seconds: secs, imagesPublished: robot.imagesPublished, imageRateHz: robot.imagesPublished / secs, commands: robot.commands }));
+  console.log(
+    JSON.stringify({
+      stopped: true,
+      seconds: secs,
+      imagesPublished: robot.imagesPublished,
+      imageRateHz: robot.imagesPublished / secs,
+      commands: robot.commands,
+    }),
+  );
   robot.close();
   await transport.close();
   sim.dispose();

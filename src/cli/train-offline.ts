@@ -20,9 +20,28 @@ import { evaluatePolicy, formatPolicyEval, policyMetrics } from '../offline/eval
 import { TrainArgError, existingFile, intArg, log, parseArgs, splitFrom, writeJson } from '../offline/common.ts';
 
 const KNOWN = {
-  db: 'value', split: 'value', steps: 'value', 'image-size': 'value', 'batch-size': 'value', filters: 'value', 'z-dim': 'value',
-  hidden: 'value', 'encoder-method': 'value', seed: 'value', 'checkpoint-dir': 'value', 'checkpoint-every': 'value', resume: 'flag', 'log-every': 'value',
-  'eval-trials': 'value', 'card-version': 'value', 'train-eval-trials': 'value', 'eval-connectors': 'value', 'goal-error-mm': 'value', out: 'value', 'results': 'value', help: 'flag',
+  db: 'value',
+  split: 'value',
+  steps: 'value',
+  'image-size': 'value',
+  'batch-size': 'value',
+  filters: 'value',
+  'z-dim': 'value',
+  hidden: 'value',
+  'encoder-method': 'value',
+  seed: 'value',
+  'checkpoint-dir': 'value',
+  'checkpoint-every': 'value',
+  resume: 'flag',
+  'log-every': 'value',
+  'eval-trials': 'value',
+  'card-version': 'value',
+  'train-eval-trials': 'value',
+  'eval-connectors': 'value',
+  'goal-error-mm': 'value',
+  out: 'value',
+  results: 'value',
+  help: 'flag',
 } as const;
 
 const USAGE = `usage: train-offline --db FILE [--split FILE] [--steps N] [--image-size 32|64] [--batch-size N] [--filters 16,16,16]
@@ -39,7 +58,8 @@ function list(s: string | undefined, def: number[], key: string): number[] {
 
 function encoderMethod(s: string | undefined): DaibMethod {
   if (s === undefined) return DEFAULT_OFFLINE.encoderMethod;
-  if (!(DAIB_METHODS as readonly string[]).includes(s)) throw new TrainArgError(`option '--encoder-method' must be one of ${DAIB_METHODS.join(', ')}, got '${s}'`);
+  if (!(DAIB_METHODS as readonly string[]).includes(s))
+    throw new TrainArgError(`option '--encoder-method' must be one of ${DAIB_METHODS.join(', ')}, got '${s}'`);
   return s as DaibMethod;
 }
 
@@ -61,13 +81,16 @@ export async function main(argv: string[]): Promise<number> {
     const imageSize = intArg(args, 'image-size', DEFAULT_OFFLINE.imageSize, 8, 128);
     const z = intArg(args, 'z-dim', DEFAULT_OFFLINE.zIDim, 1, 256);
     opts = {
-      ...DEFAULT_OFFLINE, db, split,
+      ...DEFAULT_OFFLINE,
+      db,
+      split,
       steps: intArg(args, 'steps', DEFAULT_OFFLINE.steps, 1, 10_000_000),
       cardVersion: intArg(args, 'card-version', DEFAULT_OFFLINE.cardVersion, 1, 1_000_000),
       imageSize,
       batchSize: intArg(args, 'batch-size', DEFAULT_OFFLINE.batchSize, 1, 4096),
       filters: list(args.get('filters'), DEFAULT_OFFLINE.filters, 'filters'),
-      zIDim: z, zSDim: z,
+      zIDim: z,
+      zSDim: z,
       hidden: list(args.get('hidden'), DEFAULT_OFFLINE.hidden, 'hidden'),
       encoderMethod: encoderMethod(args.get('encoder-method')),
       seed: intArg(args, 'seed', 0, 0, 2 ** 31),
@@ -79,7 +102,8 @@ export async function main(argv: string[]): Promise<number> {
     evalTrials = intArg(args, 'eval-trials', 20, 0, 1000);
     trainEvalTrials = intArg(args, 'train-eval-trials', evalTrials, 1, 1000);
     goalBiasMm = (args.get('goal-error-mm') ?? '0,1.5').split(',').map(Number);
-    if (!goalBiasMm.every((g) => Number.isFinite(g) && g >= 0 && g <= 10)) throw new TrainArgError(`option '--goal-error-mm' must be comma-separated magnitudes in [0, 10] mm along (1,1,0)/sqrt2`);
+    if (!goalBiasMm.every((g) => Number.isFinite(g) && g >= 0 && g <= 10))
+      throw new TrainArgError(`option '--goal-error-mm' must be comma-separated magnitudes in [0, 10] mm along (1,1,0)/sqrt2`);
     const sets = (args.get('eval-connectors') ?? 'train,heldout').split(',');
     if (!sets.every((s) => s === 'train' || s === 'heldout')) throw new TrainArgError(`option '--eval-connectors' takes train and/or heldout`);
     evalSets = sets;
@@ -98,8 +122,14 @@ export async function main(argv: string[]): Promise<number> {
   if (evalTrials > 0) {
     const results = args.get('results') ?? join(out, 'policy-eval.json');
     const report = await evaluatePolicy({
-      policyPath: join(out, 'policy.onnx'), split: opts.split, sets: evalSets, trials: evalTrials, trainTrials: trainEvalTrials, goalBiasMm,
-      onProgress: (m) => log(label, m), seed: opts.seed,
+      policyPath: join(out, 'policy.onnx'),
+      split: opts.split,
+      sets: evalSets,
+      trials: evalTrials,
+      trainTrials: trainEvalTrials,
+      goalBiasMm,
+      onProgress: (m) => log(label, m),
+      seed: opts.seed,
       onScenario: (partial) => writeJson(results, partial),
     });
     console.log(formatPolicyEval(report));

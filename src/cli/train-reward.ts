@@ -20,8 +20,24 @@ import { REWARD_CUES, type RewardCue } from '../policy/inputs.ts';
 import { DEFAULT_REWARD, exportReward, formatRewardTable, loadRewardData, trainRewardMethod, type RewardOptions, type RewardRow } from '../offline/reward.ts';
 
 const KNOWN = {
-  db: 'value', 'heldout-db': 'value', split: 'value', method: 'value', export: 'value', steps: 'value', seed: 'value', 'image-size': 'value',
-  'batch-size': 'value', filters: 'value', 'max-per-domain': 'value', 'color-jitter': 'value', cue: 'value', 'card-version': 'value', 'log-every': 'value', out: 'value', results: 'value', help: 'flag',
+  db: 'value',
+  'heldout-db': 'value',
+  split: 'value',
+  method: 'value',
+  export: 'value',
+  steps: 'value',
+  seed: 'value',
+  'image-size': 'value',
+  'batch-size': 'value',
+  filters: 'value',
+  'max-per-domain': 'value',
+  'color-jitter': 'value',
+  cue: 'value',
+  'card-version': 'value',
+  'log-every': 'value',
+  out: 'value',
+  results: 'value',
+  help: 'flag',
 } as const;
 
 const USAGE = `usage: train-reward --db FILE [--heldout-db FILE] [--split FILE] [--method daib|erm|vib|dann|daib-nobottleneck|all|a,b]
@@ -31,7 +47,9 @@ const USAGE = `usage: train-reward --db FILE [--heldout-db FILE] [--split FILE] 
 function methodsOf(s: string): DaibMethod[] {
   if (s === 'all') return [...DAIB_METHODS];
   const ms = s.split(',');
-  for (const m of ms) if (!(DAIB_METHODS as readonly string[]).includes(m)) throw new TrainArgError(`option '--method': unknown method '${m}' (known: ${DAIB_METHODS.join(', ')}, all)`);
+  for (const m of ms)
+    if (!(DAIB_METHODS as readonly string[]).includes(m))
+      throw new TrainArgError(`option '--method': unknown method '${m}' (known: ${DAIB_METHODS.join(', ')}, all)`);
   return ms as DaibMethod[];
 }
 
@@ -57,10 +75,15 @@ export async function main(argv: string[]): Promise<number> {
     const cue = args.get('cue') ?? DEFAULT_REWARD.cue;
     if (!Object.hasOwn(REWARD_CUES, cue)) throw new TrainArgError(`option '--cue': unknown cue '${cue}' (known: ${Object.keys(REWARD_CUES).join(', ')})`);
     o = {
-      ...DEFAULT_REWARD, db, heldOutDb, split: splitFrom(args.get('split')),
+      ...DEFAULT_REWARD,
+      db,
+      heldOutDb,
+      split: splitFrom(args.get('split')),
       methods: methodsOf(args.get('method') ?? 'daib'),
       steps: intArg(args, 'steps', DEFAULT_REWARD.steps, 1, 10_000_000),
-      imageSize, filters, seed: seeds[0] ?? 0,
+      imageSize,
+      filters,
+      seed: seeds[0] ?? 0,
       batchSize: intArg(args, 'batch-size', DEFAULT_REWARD.batchSize, 1, 4096),
       maxPerDomain: intArg(args, 'max-per-domain', DEFAULT_REWARD.maxPerDomain, 2, 1_000_000),
       colorJitter: numArg(args, 'color-jitter', DEFAULT_REWARD.colorJitter, 0, 0.99),
@@ -69,7 +92,8 @@ export async function main(argv: string[]): Promise<number> {
       logEvery: intArg(args, 'log-every', DEFAULT_REWARD.logEvery, 1, 1_000_000),
     };
     exportMethod = methodsOf(args.get('export') ?? (o.methods.includes('daib') ? 'daib' : (o.methods[0] as DaibMethod)))[0] as DaibMethod;
-    if (!o.methods.includes(exportMethod)) throw new TrainArgError(`option '--export': method '${exportMethod}' is not among --method (${o.methods.join(',')})`);
+    if (!o.methods.includes(exportMethod))
+      throw new TrainArgError(`option '--export': method '${exportMethod}' is not among --method (${o.methods.join(',')})`);
     out = args.get('out') ?? 'models';
     results = args.get('results') ?? join(out, 'reward-table8.json');
   } catch (err) {
@@ -81,14 +105,32 @@ export async function main(argv: string[]): Promise<number> {
   const rows: RewardRow[] = [];
   let exported: string | null = null;
   const report = (): unknown => ({
-    tool: 'train-reward', createdAt: new Date().toISOString(), backend, db: o.db, heldOutDb: o.heldOutDb, split: o.split,
-    settings: { steps: o.steps, imageSize: o.imageSize, batchSize: o.batchSize, filters: o.filters, maxPerDomain: o.maxPerDomain, colorJitter: o.colorJitter, cue: o.cue, seeds },
-    rows, exported,
+    tool: 'train-reward',
+    createdAt: new Date().toISOString(),
+    backend,
+    db: o.db,
+    heldOutDb: o.heldOutDb,
+    split: o.split,
+    settings: {
+      steps: o.steps,
+      imageSize: o.imageSize,
+      batchSize: o.batchSize,
+      filters: o.filters,
+      maxPerDomain: o.maxPerDomain,
+      colorJitter: o.colorJitter,
+      cue: o.cue,
+      seeds,
+    },
+    rows,
+    exported,
   });
   for (const [si, seed] of seeds.entries()) {
     const os = { ...o, seed };
     const data = loadRewardData(os);
-    log(backend, `reward data (seed ${seed}): train ${data.train.count} images from ${data.train.domainNames.length} connectors, held-out ${data.heldOut.count} from ${data.heldOut.domainNames.length}; ${o.imageSize}x${o.imageSize}; backend ${backend}`);
+    log(
+      backend,
+      `reward data (seed ${seed}): train ${data.train.count} images from ${data.train.domainNames.length} connectors, held-out ${data.heldOut.count} from ${data.heldOut.domainNames.length}; ${o.imageSize}x${o.imageSize}; backend ${backend}`,
+    );
     for (const method of o.methods) {
       const { clf, row } = trainRewardMethod(os, data, method);
       rows.push(row);

@@ -15,8 +15,21 @@ import { runTrainerLoop } from '../online/child.ts';
 import { DEFAULT_ONLINE, type OnlineTrainerConfig } from '../online/trainer.ts';
 
 const KNOWN = {
-  db: 'value', checkpoint: 'value', 'offline-db': 'value', 'work-dir': 'value', 'online-fraction': 'value', utd: 'value', 'batch-size': 'value',
-  'export-every': 'value', connectors: 'value', reward: 'value', 'daemon-url': 'value', split: 'value', seed: 'value', help: 'flag', 'warmup-updates': 'value',
+  db: 'value',
+  checkpoint: 'value',
+  'offline-db': 'value',
+  'work-dir': 'value',
+  'online-fraction': 'value',
+  utd: 'value',
+  'batch-size': 'value',
+  'export-every': 'value',
+  connectors: 'value',
+  reward: 'value',
+  'daemon-url': 'value',
+  split: 'value',
+  seed: 'value',
+  help: 'flag',
+  'warmup-updates': 'value',
 } as const;
 
 async function main(): Promise<number> {
@@ -25,7 +38,9 @@ async function main(): Promise<number> {
   try {
     const a = parseArgs(process.argv.slice(2), KNOWN, 'trainer');
     if (a.has('help')) {
-      console.log(`usage: trainer --db FILE --checkpoint DIR [--offline-db FILE] [--work-dir DIR] [--online-fraction ${DEFAULT_ONLINE.onlineFraction}] [--utd ${DEFAULT_ONLINE.utd}] [--batch-size ${DEFAULT_ONLINE.batchSize}] [--export-every ${DEFAULT_ONLINE.exportEvery}] [--warmup-updates ${DEFAULT_ONLINE.warmupUpdates}] [--connectors a,b] [--reward rewardProb|gt] [--daemon-url URL] [--split FILE] [--seed 0]\n(defaults: the learning section of config/daemon.yaml as declared in src/config/schema.ts)`);
+      console.log(
+        `usage: trainer --db FILE --checkpoint DIR [--offline-db FILE] [--work-dir DIR] [--online-fraction ${DEFAULT_ONLINE.onlineFraction}] [--utd ${DEFAULT_ONLINE.utd}] [--batch-size ${DEFAULT_ONLINE.batchSize}] [--export-every ${DEFAULT_ONLINE.exportEvery}] [--warmup-updates ${DEFAULT_ONLINE.warmupUpdates}] [--connectors a,b] [--reward rewardProb|gt] [--daemon-url URL] [--split FILE] [--seed 0]\n(defaults: the learning section of config/daemon.yaml as declared in src/config/schema.ts)`,
+      );
       return 0;
     }
     const db = a.get('db');
@@ -36,7 +51,9 @@ async function main(): Promise<number> {
     if (reward !== 'rewardProb' && reward !== 'gt') throw new TrainArgError(`--reward must be rewardProb or gt, got '${reward}'`);
     const offlineDb = a.get('offline-db') ?? 'data/prior.db';
     cfg = {
-      ...DEFAULT_ONLINE, db, startCheckpoint: checkpoint,
+      ...DEFAULT_ONLINE,
+      db,
+      startCheckpoint: checkpoint,
       offlineDb: existsSync(offlineDb) ? offlineDb : null,
       offlineDomains: splitFrom(a.get('split')).train,
       onlineDomains: (a.get('connectors') ?? '').split(',').filter(Boolean),
@@ -63,13 +80,20 @@ async function main(): Promise<number> {
     emit: (m) => {
       if (m.type === 'progress' || m.type === 'ready') {
         const p = m.progress;
-        console.log(`${new Date().toISOString()} ${m.type}: ${p.updates} updates (${p.updatesPerSec?.toFixed(1) ?? '-'} /s), ${p.onlineTransitions} online + ${p.offlineTransitions} offline transitions, owed ${p.owed}, losses ${p.losses ? `V ${p.losses.vLoss.toFixed(4)} Q ${p.losses.qLoss.toFixed(4)} pi ${p.losses.piLoss.toFixed(3)}` : '-'}, mean reward ${p.meanPredictedReward?.toFixed(3) ?? '-'}`);
+        console.log(
+          `${new Date().toISOString()} ${m.type}: ${p.updates} updates (${p.updatesPerSec?.toFixed(1) ?? '-'} /s), ${p.onlineTransitions} online + ${p.offlineTransitions} offline transitions, owed ${p.owed}, losses ${p.losses ? `V ${p.losses.vLoss.toFixed(4)} Q ${p.losses.qLoss.toFixed(4)} pi ${p.losses.piLoss.toFixed(3)}` : '-'}, mean reward ${p.meanPredictedReward?.toFixed(3) ?? '-'}`,
+        );
       } else if (m.type === 'export') {
         console.log(`exported ${m.info.version} -> ${m.info.path} (model ${m.info.modelId})`);
         if (url) {
           void fetch(`${url}/models/${m.info.modelId}/activate`, {
-            method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${process.env.DAEMON_TOKEN ?? ''}` }, body: JSON.stringify({ reason: 'background trainer export' }),
-          }).then(async (r) => console.log(`activate ${m.info.version}: HTTP ${r.status} ${await r.text()}`), (e: unknown) => console.error(`activate failed: ${(e as Error).message}`));
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${process.env.DAEMON_TOKEN ?? ''}` },
+            body: JSON.stringify({ reason: 'background trainer export' }),
+          }).then(
+            async (r) => console.log(`activate ${m.info.version}: HTTP ${r.status} ${await r.text()}`),
+            (e: unknown) => console.error(`activate failed: ${(e as Error).message}`),
+          );
         }
       }
     },

@@ -64,14 +64,17 @@ export function kindOf(file: string): FileKind | null {
   return null;
 }
 
-const msg = (e: unknown): string => (e instanceof ConfigError || e instanceof ConnectorError || e instanceof SplitError ? e.message : String((e as Error).message ?? e));
+const msg = (e: unknown): string =>
+  e instanceof ConfigError || e instanceof ConnectorError || e instanceof SplitError ? e.message : String((e as Error).message ?? e);
 
 /** Checks one file (or a calibration directory) as `kind`. */
 export function checkFile(file: string, kind: FileKind | null, connectorDir: string = DEFAULT_CONNECTOR_DIR): FileReport {
   const report: FileReport = { file, kind, errors: [], notes: [] };
   if (kind === null) {
-    report.errors.push(`${file}: cannot tell what this file is (a connector, a split, the daemon config or a calibration file): ` +
-      `put it where such files live (data/connectors/, data/splits/, config/, calibration/<section>.yaml)`);
+    report.errors.push(
+      `${file}: cannot tell what this file is (a connector, a split, the daemon config or a calibration file): ` +
+        `put it where such files live (data/connectors/, data/splits/, config/, calibration/<section>.yaml)`,
+    );
     return report;
   }
   if (kind === 'connector') {
@@ -116,7 +119,10 @@ function defaults(): Array<{ file: string; kind: FileKind | null }> {
   return [
     { file: join(ROOT, 'config/daemon.yaml'), kind: 'config' as const },
     { file: join(ROOT, 'calibration'), kind: 'calibration-dir' as const },
-    ...readdirSync(DEFAULT_CONNECTOR_DIR).filter((f) => f.endsWith('.json')).sort().map((f) => ({ file: join(DEFAULT_CONNECTOR_DIR, f), kind: 'connector' as const })),
+    ...readdirSync(DEFAULT_CONNECTOR_DIR)
+      .filter((f) => f.endsWith('.json'))
+      .sort()
+      .map((f) => ({ file: join(DEFAULT_CONNECTOR_DIR, f), kind: 'connector' as const })),
     ...expand(join(ROOT, 'data/splits')),
   ];
 }
@@ -139,7 +145,12 @@ export async function main(argv: string[] = process.argv.slice(2), out: (line: s
   let values: { 'connector-dir'?: string; help?: boolean };
   let positionals: string[];
   try {
-    ({ values, positionals } = parseArgs({ args: argv, strict: true, allowPositionals: true, options: { 'connector-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } } }));
+    ({ values, positionals } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: true,
+      options: { 'connector-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    }));
   } catch (e) {
     out(`validate: ${(e as Error).message}\n${USAGE}`);
     return 2;

@@ -65,8 +65,7 @@ export const T = {
     annotated({ type: 'string', ...pick(o, ['minLength', 'maxLength', 'pattern']) }, o),
   boolean: (o?: Annotations<boolean>): TSchema<boolean> => annotated({ type: 'boolean' }, o),
   /** One of the given words. */
-  enum: <const V extends readonly (string | number)[]>(values: V, o?: Annotations<V[number]>): TSchema<V[number]> =>
-    annotated({ enum: [...values] }, o),
+  enum: <const V extends readonly (string | number)[]>(values: V, o?: Annotations<V[number]>): TSchema<V[number]> => annotated({ enum: [...values] }, o),
 
   /** Exactly n items (a vector). */
   tuple: <S extends TSchema, N extends number>(item: S, n: N, o?: Annotations<TupleOf<Static<S>, N>>): TSchema<TupleOf<Static<S>, N>> =>

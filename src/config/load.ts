@@ -110,7 +110,11 @@ function messageOf(err: ErrorObject): string {
 function rankErrors(errors: readonly ErrorObject[]): ErrorObject[] {
   const rank = (e: ErrorObject): number => (e.keyword === 'additionalProperties' ? 0 : e.keyword === 'required' ? 1 : 2);
   // oneOf/anyOf summaries repeat what their branches said.
-  return errors.filter((e) => e.keyword !== 'oneOf' && e.keyword !== 'anyOf').map((e, i) => ({ e, i })).sort((a, b) => rank(a.e) - rank(b.e) || a.i - b.i).map((x) => x.e);
+  return errors
+    .filter((e) => e.keyword !== 'oneOf' && e.keyword !== 'anyOf')
+    .map((e, i) => ({ e, i }))
+    .sort((a, b) => rank(a.e) - rank(b.e) || a.i - b.i)
+    .map((x) => x.e);
 }
 
 /** Reads a YAML or JSON file; a syntax error names the file and the line. */
@@ -134,7 +138,12 @@ export function readStructured(file: string): unknown {
 }
 
 /** Every schema error of a document, most telling first, as ConfigErrors naming the file and field. */
-function schemaErrors(validate: ReturnType<typeof ajv.compile>, doc: unknown, file: string, flagOf: (field: string) => string | null = () => null): ConfigError[] {
+function schemaErrors(
+  validate: ReturnType<typeof ajv.compile>,
+  doc: unknown,
+  file: string,
+  flagOf: (field: string) => string | null = () => null,
+): ConfigError[] {
   if (validate(doc)) return [];
   const errors = rankErrors(validate.errors ?? []);
   if (errors.length === 0) return [new ConfigError(file, null, 'invalid')];
@@ -164,7 +173,8 @@ export function checkDaemonConfig(file: string, overrides: ConfigOverrides = {})
   } catch (e) {
     return { config: null, errors: [asConfigError(file, e)] };
   }
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return { config: null, errors: [new ConfigError(file, null, 'must be a mapping of fields')] };
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+    return { config: null, errors: [new ConfigError(file, null, 'must be a mapping of fields')] };
   const doc = raw as Record<string, unknown>;
   const set = (path: string, value: unknown): void => {
     const keys = path.split('.');
@@ -194,9 +204,11 @@ export function checkDaemonConfig(file: string, overrides: ConfigOverrides = {})
   if (typeof cfg.lockDir === 'string') cfg.lockDir = abs(cfg.lockDir);
   if (typeof cfg.fleet.credentialsFile === 'string') cfg.fleet.credentialsFile = abs(cfg.fleet.credentialsFile);
   // Rows in the fleet store are keyed by the robot id: without one, two arms would write over each other's ids.
-  if (cfg.fleet.enabled && cfg.robotId === null) return { config: null, errors: [new ConfigError(file, 'fleet.enabled', "needs field 'robotId' (the fleet store keys every row by it)")] };
+  if (cfg.fleet.enabled && cfg.robotId === null)
+    return { config: null, errors: [new ConfigError(file, 'fleet.enabled', "needs field 'robotId' (the fleet store keys every row by it)")] };
   const l = cfg.learning;
-  const path = (flag: string | null | undefined, file: string | null): string | null => (flag !== undefined ? (flag === null ? null : resolve(flag)) : file === null ? null : abs(file));
+  const path = (flag: string | null | undefined, file: string | null): string | null =>
+    flag !== undefined ? (flag === null ? null : resolve(flag)) : file === null ? null : abs(file);
   l.checkpoint = path(overrides.learningCheckpoint, l.checkpoint);
   l.offlineDb = path(overrides.offlineDb, l.offlineDb);
   l.workDir = path(overrides.learningWorkDir, l.workDir) as string;
@@ -216,12 +228,14 @@ function sectionChecks(name: CalibrationFile, doc: unknown, file: string): Confi
   if (name === 'workspace') {
     const ws = doc as Calibration['workspace'];
     for (let i = 0; i < 3; i++) {
-      if (!((ws.min[i] as number) < (ws.max[i] as number))) out.push(new ConfigError(file, `min[${i}]`, `must be below max[${i}] (${ws.min[i]} >= ${ws.max[i]})`));
+      if (!((ws.min[i] as number) < (ws.max[i] as number)))
+        out.push(new ConfigError(file, `min[${i}]`, `must be below max[${i}] (${ws.min[i]} >= ${ws.max[i]})`));
     }
   }
   if (name === 'limits') {
     const lim = doc as LimitsCalibration;
-    if (lim.residualBoundM > lim.maxStepM) out.push(new ConfigError(file, 'residualBoundM', `must not exceed maxStepM (${lim.residualBoundM} > ${lim.maxStepM})`));
+    if (lim.residualBoundM > lim.maxStepM)
+      out.push(new ConfigError(file, 'residualBoundM', `must not exceed maxStepM (${lim.residualBoundM} > ${lim.maxStepM})`));
     out.push(...softBoundErrors(lim, file));
   }
   return out;
@@ -278,8 +292,14 @@ export function softBoundErrors(limits: LimitsCalibration, file: string): Config
   for (const [field, b] of Object.entries(SAFETY_BOUNDS) as Array<[SoftBoundedLimit, (typeof SAFETY_BOUNDS)[SoftBoundedLimit]]>) {
     const v = limits[field];
     if (v > b.soft && !acknowledged.has(field)) {
-      out.push(new ConfigError(file, field, `${v} ${b.unit} is beyond the soft bound ${b.soft} ${b.unit} (hard bound ${b.hard} ${b.unit}); ` +
-        `if you mean it, add ${field} to beyondSoftBound in this file (the change is logged at startup)`));
+      out.push(
+        new ConfigError(
+          file,
+          field,
+          `${v} ${b.unit} is beyond the soft bound ${b.soft} ${b.unit} (hard bound ${b.hard} ${b.unit}); ` +
+            `if you mean it, add ${field} to beyondSoftBound in this file (the change is logged at startup)`,
+        ),
+      );
     }
   }
   return out;

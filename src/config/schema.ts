@@ -10,20 +10,37 @@ import { defaultsOf, T, type Static, type TSchema } from './declare.ts';
 
 export const ApiConfigSchema = T.object(
   {
-    host: T.string({ minLength: 1, default: '127.0.0.1', description: 'interface to bind; loopback so that only this machine can move the arm (any other address is warned about)', cli: { flag: '--host', arg: 'ADDR' } }),
+    host: T.string({
+      minLength: 1,
+      default: '127.0.0.1',
+      description: 'interface to bind; loopback so that only this machine can move the arm (any other address is warned about)',
+      cli: { flag: '--host', arg: 'ADDR' },
+    }),
     port: T.integer({ minimum: 0, maximum: 65535, default: 8750, description: 'TCP port; 0 picks a free one', cli: { flag: '--port', arg: 'N' } }),
     tokenEnv: T.string({ minLength: 1, default: 'DAEMON_TOKEN', description: 'environment variable holding the bearer token for state-changing routes' }),
-    token: T.nullable(T.string({ minLength: 8 }), { default: null, description: 'a literal token (tests only); the environment variable wins when both are set' }),
+    token: T.nullable(T.string({ minLength: 8 }), {
+      default: null,
+      description: 'a literal token (tests only); the environment variable wins when both are set',
+    }),
   },
   { default: {} },
 );
 
 export const SimBackendConfigSchema = T.object(
   {
-    connector: T.string({ minLength: 1, default: 'square16', description: 'connector (a file under data/connectors) used until a practice request names another' }),
+    connector: T.string({
+      minLength: 1,
+      default: 'square16',
+      description: 'connector (a file under data/connectors) used until a practice request names another',
+    }),
     imageSize: T.integer({ minimum: 8, maximum: 1024, default: 64, description: 'camera image side as rendered (px)' }),
     camera: T.enum(['wrist', 'fixed'], { default: 'wrist', description: 'camera in the cell' }),
-    goalNoise: T.number({ minimum: 0, maximum: 0.05, default: 0, description: 'std dev (m) of the x* calibration error the simulator adds to the goal it publishes' }),
+    goalNoise: T.number({
+      minimum: 0,
+      maximum: 0.05,
+      default: 0,
+      description: 'std dev (m) of the x* calibration error the simulator adds to the goal it publishes',
+    }),
     startHeight: T.number({ exclusiveMinimum: 0, maximum: 0.5, default: 0.03, description: 'height (m) of the start pose above the socket' }),
     nuisance: T.boolean({ default: true, description: 'randomise table colour, light direction and camera pose per episode' }),
     shadows: T.boolean({ default: false, description: "render shadows; must match how the reward and policy models' data were rendered" }),
@@ -33,11 +50,17 @@ export const SimBackendConfigSchema = T.object(
 
 /** The `backend.ros2` section: validated field by field by its own parser (src/ros2/config.ts parseRos2Section, errors
  *  naming this file and the field) when backend.kind is ros2; config/ros2.example.yaml shows every field. */
-const Ros2SectionSchema = { type: 'object', description: 'ROS 2 node settings (topics, QoS, transport, teleop takeover); see config/ros2.example.yaml' } as TSchema<Record<string, unknown>>;
+const Ros2SectionSchema = {
+  type: 'object',
+  description: 'ROS 2 node settings (topics, QoS, transport, teleop takeover); see config/ros2.example.yaml',
+} as TSchema<Record<string, unknown>>;
 
 export const BackendConfigSchema = T.object(
   {
-    kind: T.enum(['sim', 'ros2'], { default: 'sim', description: 'robot backend: sim (the simulated cell in this process) | ros2 (a robot on the ROS 2 graph; npm start then runs the ROS 2 node)' }),
+    kind: T.enum(['sim', 'ros2'], {
+      default: 'sim',
+      description: 'robot backend: sim (the simulated cell in this process) | ros2 (a robot on the ROS 2 graph; npm start then runs the ROS 2 node)',
+    }),
     sim: SimBackendConfigSchema,
     ros2: T.optional(Ros2SectionSchema),
   },
@@ -46,11 +69,27 @@ export const BackendConfigSchema = T.object(
 
 export const PracticeConfigSchema = T.object(
   {
-    episodeSteps: T.integer({ minimum: 1, maximum: 10000, default: 20, description: 'control steps per episode (the research uses 20)', cli: { flag: '--episode-steps', arg: 'N' } }),
-    explorationNoise: T.number({ minimum: 0, maximum: 0.05, default: 0.001, description: 'default std dev (m) of the Gaussian exploration noise added to the residual while practising' }),
+    episodeSteps: T.integer({
+      minimum: 1,
+      maximum: 10000,
+      default: 20,
+      description: 'control steps per episode (the research uses 20)',
+      cli: { flag: '--episode-steps', arg: 'N' },
+    }),
+    explorationNoise: T.number({
+      minimum: 0,
+      maximum: 0.05,
+      default: 0.001,
+      description: 'default std dev (m) of the Gaussian exploration noise added to the residual while practising',
+    }),
     scenario: T.enum(['I', 'II'], { default: 'II', description: 'default start distribution (I: within 10 mm, II: 10-20 mm away)' }),
     seed: T.integer({ default: 1, description: 'base seed of episode start poses and exploration noise' }),
-    successThreshold: T.number({ exclusiveMinimum: 0, exclusiveMaximum: 1, default: 0.5, description: "reward probability above which an episode's final observation counts as a (learned) success" }),
+    successThreshold: T.number({
+      exclusiveMinimum: 0,
+      exclusiveMaximum: 1,
+      default: 0.5,
+      description: "reward probability above which an episode's final observation counts as a (learned) success",
+    }),
     useGroundTruthReward: T.boolean({ default: false, description: "ablation only: the simulator's ground-truth success as the reward" }),
   },
   { default: {} },
@@ -58,14 +97,26 @@ export const PracticeConfigSchema = T.object(
 
 export const FleetConfigSchema = T.object(
   {
-    enabled: T.boolean({ default: false, description: "ship this arm's log to the fleet's PostgreSQL and take the fleet learner's versions (needs robotId); false: SQLite alone" }),
+    enabled: T.boolean({
+      default: false,
+      description: "ship this arm's log to the fleet's PostgreSQL and take the fleet learner's versions (needs robotId); false: SQLite alone",
+    }),
     credentialsFile: T.nullable(T.string({ minLength: 1 }), {
       default: null,
-      description: 'file holding a postgres:// URL or PGHOST=/PGPORT=/PGUSER=/PGPASSWORD=/PGDATABASE= lines (relative to the config file; keep it out of the repo, mode 600); null: $DATABASE_URL, else the PG* environment',
+      description:
+        'file holding a postgres:// URL or PGHOST=/PGPORT=/PGUSER=/PGPASSWORD=/PGDATABASE= lines (relative to the config file; keep it out of the repo, mode 600); null: $DATABASE_URL, else the PG* environment',
     }),
     shipBatch: T.integer({ minimum: 1, maximum: 10000, default: 256, description: 'transitions per shipped batch (one PostgreSQL transaction)' }),
-    shipIntervalMs: T.integer({ minimum: 10, maximum: 60000, default: 250, description: 'how often the shipper looks for new committed rows when it has caught up (ms)' }),
-    takeVersions: T.boolean({ default: true, description: "validate and swap in the fleet learner's published versions that the rollout gives this arm; false: ship only" }),
+    shipIntervalMs: T.integer({
+      minimum: 10,
+      maximum: 60000,
+      default: 250,
+      description: 'how often the shipper looks for new committed rows when it has caught up (ms)',
+    }),
+    takeVersions: T.boolean({
+      default: true,
+      description: "validate and swap in the fleet learner's published versions that the rollout gives this arm; false: ship only",
+    }),
   },
   { default: {} },
 );
@@ -73,23 +124,61 @@ export const FleetConfigSchema = T.object(
 export const ShadowGateConfigSchema = T.object(
   {
     episodes: T.integer({
-      minimum: 0, maximum: 1000, default: 0,
-      description: "shadow swap gate (src/replay/shadow.ts): replay each trainer export closed loop in the simulated cell from this many most recent logged starts, beside the driving policy, and refuse it when it does worse by more than the margin; 0 = off",
+      minimum: 0,
+      maximum: 1000,
+      default: 0,
+      description:
+        'shadow swap gate (src/replay/shadow.ts): replay each trainer export closed loop in the simulated cell from this many most recent logged starts, beside the driving policy, and refuse it when it does worse by more than the margin; 0 = off',
       cli: { flag: '--shadow-gate-episodes', arg: 'N' },
     }),
-    margin: T.number({ minimum: 0, maximum: 1, default: 0.1, description: 'the shadow gate refuses a candidate whose simulated success rate is below the driving policy\'s by more than this', cli: { flag: '--shadow-gate-margin', arg: 'M' } }),
+    margin: T.number({
+      minimum: 0,
+      maximum: 1,
+      default: 0.1,
+      description: "the shadow gate refuses a candidate whose simulated success rate is below the driving policy's by more than this",
+      cli: { flag: '--shadow-gate-margin', arg: 'M' },
+    }),
   },
   { default: {} },
 );
 
 export const LabelsConfigSchema = T.object(
   {
-    requests: T.boolean({ default: true, description: "ask the operator to label an episode's outcome when the learned reward is unsure or disagrees with the tip pose (GET /label-requests, /status, the event stream)" }),
-    uncertainBand: T.number({ minimum: 0, maximum: 0.5, default: 0.15, description: "the final observation's reward probability counts as uncertain within this distance of practice.successThreshold" }),
-    flipSteps: T.integer({ minimum: 0, maximum: 20, default: 3, description: 'last reward probabilities compared: on both sides of the threshold while the tip stood still asks for a label (0 = off)' }),
-    stillM: T.number({ minimum: 0, maximum: 0.01, default: 0.001, description: 'tip movement (m) across those steps below which the scene counts as unchanged' }),
-    seatedToleranceM: T.number({ exclusiveMinimum: 0, maximum: 0.02, default: 0.002, description: "tip height above x* (m) up to which the connector counts as physically down; a learned outcome that disagrees asks for a label" }),
-    budget: T.number({ minimum: 0, maximum: 1, default: 0.1, description: 'fraction of judged episodes that may ask for a label (requests never exceed ceil(budget * episodes))' }),
+    requests: T.boolean({
+      default: true,
+      description:
+        "ask the operator to label an episode's outcome when the learned reward is unsure or disagrees with the tip pose (GET /label-requests, /status, the event stream)",
+    }),
+    uncertainBand: T.number({
+      minimum: 0,
+      maximum: 0.5,
+      default: 0.15,
+      description: "the final observation's reward probability counts as uncertain within this distance of practice.successThreshold",
+    }),
+    flipSteps: T.integer({
+      minimum: 0,
+      maximum: 20,
+      default: 3,
+      description: 'last reward probabilities compared: on both sides of the threshold while the tip stood still asks for a label (0 = off)',
+    }),
+    stillM: T.number({
+      minimum: 0,
+      maximum: 0.01,
+      default: 0.001,
+      description: 'tip movement (m) across those steps below which the scene counts as unchanged',
+    }),
+    seatedToleranceM: T.number({
+      exclusiveMinimum: 0,
+      maximum: 0.02,
+      default: 0.002,
+      description: 'tip height above x* (m) up to which the connector counts as physically down; a learned outcome that disagrees asks for a label',
+    }),
+    budget: T.number({
+      minimum: 0,
+      maximum: 1,
+      default: 0.1,
+      description: 'fraction of judged episodes that may ask for a label (requests never exceed ceil(budget * episodes))',
+    }),
   },
   { default: {} },
 );
@@ -100,36 +189,69 @@ export const LabelsConfigSchema = T.object(
  */
 export const LearningConfigSchema = T.object(
   {
-    enabled: T.boolean({ default: true, description: 'learn on the job: run the background trainer (online IQL) and hot-swap its exports', cli: { flag: '--no-learning', sets: false } }),
+    enabled: T.boolean({
+      default: true,
+      description: 'learn on the job: run the background trainer (online IQL) and hot-swap its exports',
+      cli: { flag: '--no-learning', sets: false },
+    }),
     checkpoint: T.nullable(T.string({ minLength: 1 }), {
       default: null,
-      description: "offline IQL checkpoint the trainer starts from (relative to the config file); null: <modelsDir>/iql-offline, and learning stays off, saying so, when that directory has none",
+      description:
+        'offline IQL checkpoint the trainer starts from (relative to the config file); null: <modelsDir>/iql-offline, and learning stays off, saying so, when that directory has none',
       cli: { flag: '--learning-checkpoint', arg: 'DIR' },
     }),
     offlineDb: T.nullable(T.string({ minLength: 1 }), {
       default: '../data/prior.db',
-      description: 'prior data for the offline share of each batch (relative to the config file); when the file does not exist (or null), the trainer learns from practice data alone',
+      description:
+        'prior data for the offline share of each batch (relative to the config file); when the file does not exist (or null), the trainer learns from practice data alone',
       cli: { flag: '--offline-db', arg: 'FILE|none', nullWord: 'none' },
     }),
-    workDir: T.string({ minLength: 1, default: '../data/runs/trainer', description: "the trainer's own checkpoints and exported versions (relative to the config file)", cli: { flag: '--learning-work-dir', arg: 'DIR' } }),
+    workDir: T.string({
+      minLength: 1,
+      default: '../data/runs/trainer',
+      description: "the trainer's own checkpoints and exported versions (relative to the config file)",
+      cli: { flag: '--learning-work-dir', arg: 'DIR' },
+    }),
     onlineFraction: T.number({
-      minimum: 0, maximum: 1, default: 0.5,
-      description: "share of each update batch drawn from practice data (RLPD's 0.5; the research's 0.25 learned europlug more slowly: 8 -> 0 -> 8/20 at 50 episodes)",
+      minimum: 0,
+      maximum: 1,
+      default: 0.5,
+      description:
+        "share of each update batch drawn from practice data (RLPD's 0.5; the research's 0.25 learned europlug more slowly: 8 -> 0 -> 8/20 at 50 episodes)",
       cli: { flag: '--online-fraction', arg: 'F' },
     }),
-    utd: T.number({ exclusiveMinimum: 0, maximum: 100, default: 2, description: 'updates per new practice transition (update-to-data ratio)', cli: { flag: '--utd', arg: 'R' } }),
+    utd: T.number({
+      exclusiveMinimum: 0,
+      maximum: 100,
+      default: 2,
+      description: 'updates per new practice transition (update-to-data ratio)',
+      cli: { flag: '--utd', arg: 'R' },
+    }),
     batchSize: T.integer({ minimum: 2, maximum: 4096, default: 256, description: 'update batch size' }),
     policyAverage: T.number({
-      exclusiveMinimum: 0, maximum: 1, default: 0.002,
+      exclusiveMinimum: 0,
+      maximum: 1,
+      default: 0.002,
       description: 'Polyak rate of the exported policy head (raw SGD weights move the residual by more than the clearance between exports); 1 = raw weights',
     }),
     warmupUpdates: T.integer({
-      minimum: 0, maximum: 1000000, default: 800,
-      description: 'critic-only updates at the switch from offline to online: the policy stays the offline one until the critics have adapted (800 = 20 practice episodes of 20 steps at UTD 2; europlug: without it 3 9 7 0 0 2/10 over 50 episodes, with it 3 3 3 7 7 8; megablock dipped with it: src/online/README.md)',
+      minimum: 0,
+      maximum: 1000000,
+      default: 800,
+      description:
+        'critic-only updates at the switch from offline to online: the policy stays the offline one until the critics have adapted (800 = 20 practice episodes of 20 steps at UTD 2; europlug: without it 3 9 7 0 0 2/10 over 50 episodes, with it 3 3 3 7 7 8; megablock dipped with it: src/online/README.md)',
       cli: { flag: '--warmup-updates', arg: 'N' },
     }),
-    actorLr: T.nullable(T.number({ exclusiveMinimum: 0, maximum: 0.1 }), { default: null, description: "the policy head's learning rate online; null: the checkpoint's (3e-4)" }),
-    exportEvery: T.integer({ minimum: 0, maximum: 1000000, default: 0, description: 'export every N updates; 0: after the updates owed for each new batch of practice episodes' }),
+    actorLr: T.nullable(T.number({ exclusiveMinimum: 0, maximum: 0.1 }), {
+      default: null,
+      description: "the policy head's learning rate online; null: the checkpoint's (3e-4)",
+    }),
+    exportEvery: T.integer({
+      minimum: 0,
+      maximum: 1000000,
+      default: 0,
+      description: 'export every N updates; 0: after the updates owed for each new batch of practice episodes',
+    }),
     shadowGate: ShadowGateConfigSchema,
   },
   { default: {} },
@@ -139,26 +261,34 @@ export const DaemonConfigSchema = T.object({
   api: ApiConfigSchema,
   db: T.string({ minLength: 1, description: "SQLite log file (in the file: relative to the file's directory)", cli: { flag: '--db', arg: 'FILE' } }),
   tickHz: T.number({ exclusiveMinimum: 0, maximum: 1000, default: 10, description: 'control rate (Hz)', cli: { flag: '--tick-hz', arg: 'HZ' } }),
-  realtime: T.boolean({ default: true, description: 'tick at wall-clock deadlines; false: free-run as fast as the loop goes (experiments in sim)', cli: { flag: '--free-run', sets: false } }),
+  realtime: T.boolean({
+    default: true,
+    description: 'tick at wall-clock deadlines; false: free-run as fast as the loop goes (experiments in sim)',
+    cli: { flag: '--free-run', sets: false },
+  }),
   modelsDir: T.string({ minLength: 1, description: 'directory of ONNX models with their JSON cards', cli: { flag: '--models', arg: 'DIR' } }),
   calibrationDir: T.string({ minLength: 1, description: 'directory of calibration files', cli: { flag: '--calibration', arg: 'DIR' } }),
   swapAt: T.enum(['episode-boundary', 'between-ticks'], { default: 'episode-boundary', description: 'when a newly activated policy takes over by default' }),
   controlThread: T.boolean({
     default: true,
-    description: 'run the control loop with the simulated cell and its own model sessions in a worker thread, so REST, event streams, SQLite and model loading on the main thread cannot delay a tick; false: in the main thread (a backend given by code, e.g. ROS 2, always runs there)',
+    description:
+      'run the control loop with the simulated cell and its own model sessions in a worker thread, so REST, event streams, SQLite and model loading on the main thread cannot delay a tick; false: in the main thread (a backend given by code, e.g. ROS 2, always runs there)',
     cli: { flag: '--in-process', sets: false },
   }),
   controlPriority: T.nullable(T.integer({ minimum: -20, maximum: 19 }), {
     default: -10,
-    description: "nice value of the control thread alone (controlThread): it needs a few ms of CPU per tick, on time, so it outranks the rest of the daemon and the trainer without starving them; < 0 below the process's needs root or CAP_SYS_NICE (refused: said, and it keeps the process's priority); null: the process's priority",
+    description:
+      "nice value of the control thread alone (controlThread): it needs a few ms of CPU per tick, on time, so it outranks the rest of the daemon and the trainer without starving them; < 0 below the process's needs root or CAP_SYS_NICE (refused: said, and it keeps the process's priority); null: the process's priority",
   }),
   controlRealtime: T.nullable(T.integer({ minimum: 1, maximum: 99 }), {
     default: 10,
-    description: "real-time priority (SCHED_FIFO, via chrt, reset on fork) of the control thread alone, as ros2_control runs its loop: nice only ranks threads within one scheduling group, and other sessions' jobs (Linux autogroups) are other groups; the thread takes about 3 % of a core; needs root or CAP_SYS_NICE (refused: said, and nice applies); null: normal scheduling",
+    description:
+      "real-time priority (SCHED_FIFO, via chrt, reset on fork) of the control thread alone, as ros2_control runs its loop: nice only ranks threads within one scheduling group, and other sessions' jobs (Linux autogroups) are other groups; the thread takes about 3 % of a core; needs root or CAP_SYS_NICE (refused: said, and nice applies); null: normal scheduling",
   }),
   priority: T.nullable(T.integer({ minimum: -20, maximum: 19 }), {
     default: -5,
-    description: 'nice value of the daemon process (-20..19, lower = more CPU), so the control loop outranks a trainer; < 0 needs root or CAP_SYS_NICE (refused: said, and run at normal priority); null leaves it alone',
+    description:
+      'nice value of the daemon process (-20..19, lower = more CPU), so the control loop outranks a trainer; < 0 needs root or CAP_SYS_NICE (refused: said, and run at normal priority); null leaves it alone',
     cli: { flag: '--priority', arg: 'NICE|none', nullWord: 'none' },
   }),
   backend: BackendConfigSchema,
@@ -167,11 +297,13 @@ export const DaemonConfigSchema = T.object({
   learning: LearningConfigSchema,
   robotId: T.nullable(T.string({ minLength: 1, maxLength: 200 }), {
     default: null,
-    description: "what identifies the robot this daemon drives (e.g. its controller's address or serial number): a second daemon for the same robot id is refused, whatever its database; null: no robot lock (the simulated cell lives inside the daemon's process)",
+    description:
+      "what identifies the robot this daemon drives (e.g. its controller's address or serial number): a second daemon for the same robot id is refused, whatever its database; null: no robot lock (the simulated cell lives inside the daemon's process)",
   }),
   lockDir: T.nullable(T.string({ minLength: 1 }), {
     default: null,
-    description: 'directory of the per-robot lock files (relative to the config file); null: $INSERTION_DAEMON_LOCK_DIR, else /run/lock/insertion-daemon, else <tmpdir>/insertion-daemon-locks',
+    description:
+      'directory of the per-robot lock files (relative to the config file); null: $INSERTION_DAEMON_LOCK_DIR, else /run/lock/insertion-daemon, else <tmpdir>/insertion-daemon-locks',
   }),
   fleet: FleetConfigSchema,
 });
@@ -258,7 +390,9 @@ export const CameraCalibrationSchema = T.object({
 
 export const WrenchCalibrationSchema = T.object({
   // N and N m: beyond the sensor's range (see SAFETY_BOUNDS) a bias is a broken sensor, not a bias.
-  bias: T.tuple(T.number({ minimum: -500, maximum: 500 }), 6, { description: 'static sensor bias [Fx, Fy, Fz, Tx, Ty, Tz] subtracted until the first re-zero' }),
+  bias: T.tuple(T.number({ minimum: -500, maximum: 500 }), 6, {
+    description: 'static sensor bias [Fx, Fy, Fz, Tx, Ty, Tz] subtracted until the first re-zero',
+  }),
   rezeroAtEpisodeStart: T.boolean({ description: 're-zero (tare) the sensor at each episode start, in free air' }),
 });
 
@@ -278,10 +412,26 @@ export const GainsCalibrationSchema = T.object({
 });
 
 export const LimitsCalibrationSchema = T.object({
-  forceLimitN: T.number({ exclusiveMinimum: 0, maximum: SAFETY_BOUNDS.forceLimitN.hard, description: 'trip (stop and retract) when the force magnitude at the wrist exceeds this (N)' }),
-  maxStepM: T.number({ exclusiveMinimum: 0, maximum: SAFETY_BOUNDS.maxStepM.hard, description: 'largest executed displacement per control step (m, Euclidean norm)' }),
-  residualBoundM: T.number({ minimum: 0, maximum: SAFETY_BOUNDS.residualBoundM.hard, description: "largest residual per axis (m); the policy's output is clamped to [-b, b]" }),
-  staleSensorMaxAgeS: T.number({ exclusiveMinimum: 0, maximum: SAFETY_BOUNDS.staleSensorMaxAgeS.hard, description: 'a camera frame or wrench sample older than this (s, backend clock) trips the watchdog' }),
+  forceLimitN: T.number({
+    exclusiveMinimum: 0,
+    maximum: SAFETY_BOUNDS.forceLimitN.hard,
+    description: 'trip (stop and retract) when the force magnitude at the wrist exceeds this (N)',
+  }),
+  maxStepM: T.number({
+    exclusiveMinimum: 0,
+    maximum: SAFETY_BOUNDS.maxStepM.hard,
+    description: 'largest executed displacement per control step (m, Euclidean norm)',
+  }),
+  residualBoundM: T.number({
+    minimum: 0,
+    maximum: SAFETY_BOUNDS.residualBoundM.hard,
+    description: "largest residual per axis (m); the policy's output is clamped to [-b, b]",
+  }),
+  staleSensorMaxAgeS: T.number({
+    exclusiveMinimum: 0,
+    maximum: SAFETY_BOUNDS.staleSensorMaxAgeS.hard,
+    description: 'a camera frame or wrench sample older than this (s, backend clock) trips the watchdog',
+  }),
   retractM: T.number({ minimum: 0, maximum: 0.05, description: 'retract distance after a force-limit trip (m)' }),
   maxMissedTicks: T.integer({
     minimum: 1,

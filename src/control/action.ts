@@ -72,7 +72,10 @@ export function composeTakeover(actionP: Vec3, operator: Vec3, limits: ActionLim
   const raw: Vec3 = [e[0] - actionP[0], e[1] - actionP[1], e[2] - actionP[2]];
   const r = limits.residualBoundM === null ? raw : clampPerAxis(raw, limits.residualBoundM);
   return {
-    actionP: [actionP[0], actionP[1], actionP[2]], actionResidual: r, executed: e, stepLimited: step.clamped,
+    actionP: [actionP[0], actionP[1], actionP[2]],
+    actionResidual: r,
+    executed: e,
+    stepLimited: step.clamped,
     residualClamped: r[0] !== raw[0] || r[1] !== raw[1] || r[2] !== raw[2],
   };
 }

@@ -318,11 +318,7 @@ function checkLocalize(where: string, c: LocalizeConfig): void {
 export function estimateSocket(ctx: ControlContext, cfg: LocalizeConfig, where: string): Vec3 {
   const s = ctx.privileged?.socketPos;
   if (!s) throw new Error(`${where}: the localize stand-in needs ctx.privileged.socketPos to build its estimate`);
-  return [
-    s[0] + cfg.errorBias[0] + ctx.rng.normal(0, cfg.errorStd),
-    s[1] + cfg.errorBias[1] + ctx.rng.normal(0, cfg.errorStd),
-    s[2] + cfg.errorBias[2],
-  ];
+  return [s[0] + cfg.errorBias[0] + ctx.rng.normal(0, cfg.errorStd), s[1] + cfg.errorBias[1] + ctx.rng.normal(0, cfg.errorStd), s[2] + cfg.errorBias[2]];
 }
 
 /** Tracks whether the tip has reached the estimate and stopped there (latches once true). */

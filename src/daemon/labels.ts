@@ -77,8 +77,13 @@ export function labelNeed(steps: readonly StepEvidence[], threshold: number, s: 
   if (down !== null && down !== learnedSuccess) reasons.push('physical-disagreement');
   if (reasons.length === 0) return null;
   return {
-    reasons, finalProb: last.prob, learnedSuccess, heightAboveGoalM: Number.isFinite(height) ? height : null, physicallyDown: down,
-    forceZN: Number.isFinite(last.wrench[2]) ? last.wrench[2] : null, recentProbs: steps.map((x) => x.prob),
+    reasons,
+    finalProb: last.prob,
+    learnedSuccess,
+    heightAboveGoalM: Number.isFinite(height) ? height : null,
+    physicallyDown: down,
+    forceZN: Number.isFinite(last.wrench[2]) ? last.wrench[2] : null,
+    recentProbs: steps.map((x) => x.prob),
   };
 }
 

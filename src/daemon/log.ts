@@ -70,7 +70,8 @@ export class StoreLog implements DaemonLog {
       const sessionId = store.openSession(session);
       if (recovered.episodes || recovered.sessions) {
         store.recordEvent({
-          kind: 'recovered', sessionId,
+          kind: 'recovered',
+          sessionId,
           message: `closed ${recovered.episodes} episode(s) and ${recovered.sessions} session(s) left open by a previous run (outcome 'error')`,
           data: recovered,
         });
@@ -117,7 +118,11 @@ export class StoreLog implements DaemonLog {
       // First drop and then every 100th: visible, but cannot flood the events table.
       if (this.droppedReported === 0 || dropped - this.droppedReported >= 100) {
         this.droppedReported = dropped;
-        this.event({ kind: 'log_dropped', message: `transition log dropped a row (${dropped} so far): ${this.writer.stats().lastError ?? ''}`, episodeId: t.episodeId });
+        this.event({
+          kind: 'log_dropped',
+          message: `transition log dropped a row (${dropped} so far): ${this.writer.stats().lastError ?? ''}`,
+          episodeId: t.episodeId,
+        });
       }
     }
   }
@@ -128,10 +133,14 @@ export class StoreLog implements DaemonLog {
     // The writer is closed (everything it had is committed) or dead (its queued transitions are lost): record the end
     // here, and in the second case do not present the episode as complete.
     const w = this.writer.stats();
-    const lost = w.alive ? e : {
-      ...e, outcome: 'error' as const, learnedSuccessProb: null,
-      reason: `log writer failed, transitions may be missing (episode ended ${e.outcome}${e.reason ? `: ${e.reason}` : ''}): ${w.lastError ?? ''}`,
-    };
+    const lost = w.alive
+      ? e
+      : {
+          ...e,
+          outcome: 'error' as const,
+          learnedSuccessProb: null,
+          reason: `log writer failed, transitions may be missing (episode ended ${e.outcome}${e.reason ? `: ${e.reason}` : ''}): ${w.lastError ?? ''}`,
+        };
     this.defer(() => this.store.endEpisode(id, lost));
   }
 

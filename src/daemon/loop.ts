@@ -37,7 +37,16 @@ import { TickScheduler } from './scheduler.ts';
 import { judgeEpisode, RecentEpisodes } from './scoring.ts';
 import { LabelBudget, labelNeed, type LabelRequest, type StepEvidence } from './labels.ts';
 import { TickTiming } from './timing.ts';
-import { LeasedTakeover, MAX_LEASE_S, MAX_TELEOP_DELTA_M, TakeoverTracker, type TakeoverCommand, type TakeoverInput, type TakeoverRequest, type TakeoverStatus } from './takeover.ts';
+import {
+  LeasedTakeover,
+  MAX_LEASE_S,
+  MAX_TELEOP_DELTA_M,
+  TakeoverTracker,
+  type TakeoverCommand,
+  type TakeoverInput,
+  type TakeoverRequest,
+  type TakeoverStatus,
+} from './takeover.ts';
 import type { DaemonControl, DaemonEvents, DaemonState, DaemonStatus, EpisodeSummary, PracticeRequest, PracticeRun, SwapOptions, TripRecord } from './types.ts';
 
 export type * from './types.ts';
@@ -164,8 +173,13 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     if (opts.reward) this.rewardSlot = this.slot(opts.reward, 'reward model');
     this.restTakeover = new LeasedTakeover(this.now);
     this.groundTruthFn = this.backend.groundTruth ? this.backend.groundTruth.bind(this.backend) : null;
-    this.scheduler = new TickScheduler({ periodMs: 1000 / this.cfg.tickHz, realtime: this.cfg.realtime, now: this.now, jitterWindow: win,
-      idle: () => !this.isControlling() });
+    this.scheduler = new TickScheduler({
+      periodMs: 1000 / this.cfg.tickHz,
+      realtime: this.cfg.realtime,
+      now: this.now,
+      jitterWindow: win,
+      idle: () => !this.isControlling(),
+    });
     this.unsubscribeEstop = this.backend.onEstop((sig) => {
       if (sig.engaged) this.enterEstop('backend', `backend:${sig.source ?? 'unknown'}`, 'robot e-stop engaged');
       else this.emitStatus();
@@ -182,7 +196,11 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
         // A missed tick is a safety event; past the limit in a row, the loop cannot be trusted to hold 10 Hz: stop.
         const inARow = this.timing.missedInARow;
         if (inARow >= this.cal.limits.maxMissedTicks && this.isControlling() && !this.latch.engaged) {
-          this.enterEstop('internal', 'internal:missed-ticks', `${inARow} control ticks missed in a row (limit ${this.cal.limits.maxMissedTicks}): the control loop is starved`);
+          this.enterEstop(
+            'internal',
+            'internal:missed-ticks',
+            `${inARow} control ticks missed in a row (limit ${this.cal.limits.maxMissedTicks}): the control loop is starved`,
+          );
         }
         return this.tick().finally(() => {
           this.timing.tickEnded(this.isControlling());
@@ -238,7 +256,11 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
       kind: req.kind ?? 'practice',
       stopRequested: false,
     };
-    this.log.event({ kind: 'practice', message: `practice started: ${req.count} episodes of ${this.run.domain}, scenario ${this.run.scenario}`, data: this.run });
+    this.log.event({
+      kind: 'practice',
+      message: `practice started: ${req.count} episodes of ${this.run.domain}, scenario ${this.run.scenario}`,
+      data: this.run,
+    });
     this.track(this.beginEpisode());
     return { ok: true, run: { ...this.run } };
   }
@@ -367,7 +389,10 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
       },
       reward: { version: this.rewardSlot?.model.version ?? null },
       labels: {
-        budget: this.cfg.labels.budget, judged: this.labelBudget.judged, requested: this.labelBudget.requested, skipped: this.labelBudget.skipped,
+        budget: this.cfg.labels.budget,
+        judged: this.labelBudget.judged,
+        requested: this.labelBudget.requested,
+        skipped: this.labelBudget.skipped,
         open: [...this.openLabelRequests.values()].slice(-20),
       },
       lastPose: this.lastPose,
@@ -422,7 +447,12 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
   takeoverStatus(): TakeoverStatus {
     const t = this.takeovers;
     return {
-      active: t.active, source: t.source, since: t.since, episodeSteps: t.episodeSteps, totalSteps: t.totalSteps, takeovers: t.takeovers,
+      active: t.active,
+      source: t.source,
+      since: t.since,
+      episodeSteps: t.episodeSteps,
+      totalSteps: t.totalSteps,
+      takeovers: t.takeovers,
       inputs: ['rest', ...this.takeoverInputs.map((i) => i.name)],
       rest: { holding: this.restTakeover.holding(), remainingMs: this.restTakeover.remainingMs() },
     };
@@ -487,7 +517,9 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     const uH = pControl(p.obs.eePos, p.obs.goal, this.cal.gains.kp);
     // Noise goes inside the bound: what is executed as residual never exceeds it, and learning sees that same action.
     const noisy: Vec3 =
-      ep.noise > 0 ? [residualRaw[0] + ep.rng.normal(0, ep.noise), residualRaw[1] + ep.rng.normal(0, ep.noise), residualRaw[2] + ep.rng.normal(0, ep.noise)] : residualRaw;
+      ep.noise > 0
+        ? [residualRaw[0] + ep.rng.normal(0, ep.noise), residualRaw[1] + ep.rng.normal(0, ep.noise), residualRaw[2] + ep.rng.normal(0, ep.noise)]
+        : residualRaw;
     // Polled now, after the awaits, so a lapsed lease is seen as lapsed; the operator's move replaces u_H + residual.
     const operator = this.pollTakeover(p, ep);
     const action = operator ? composeTakeover(uH, operator.delta, this.actionLimits) : composeAction(uH, noisy, this.actionLimits);
@@ -658,7 +690,15 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     if (this.run) this.run.done++;
     if (this.takeovers.active) this.noteTakeover(null, ep);
     const summary: EpisodeSummary = {
-      id: ep.id, index: ep.index, domain: ep.domain, outcome, reason, learnedSuccessProb: prob, gtSuccess: gt, steps: ep.step, policyVersion: ep.policyVersion,
+      id: ep.id,
+      index: ep.index,
+      domain: ep.domain,
+      outcome,
+      reason,
+      learnedSuccessProb: prob,
+      gtSuccess: gt,
+      steps: ep.step,
+      policyVersion: ep.policyVersion,
       interventionSteps: this.takeovers.episodeSteps,
     };
     this.lastEpisode = summary;
@@ -685,7 +725,12 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     const req: LabelRequest = { ...need, episodeId: ep.id, domain: ep.domain, requestedAt: Date.now() };
     this.openLabelRequests.set(ep.id, req);
     const h = need.heightAboveGoalM === null ? '' : `, tip ${(1000 * need.heightAboveGoalM).toFixed(1)} mm above x*`;
-    this.log.event({ kind: 'label_request', message: `label requested for episode ${ep.id} (${need.reasons.join(', ')}): reward ${need.finalProb.toFixed(2)}${h}`, data: req, episodeId: ep.id });
+    this.log.event({
+      kind: 'label_request',
+      message: `label requested for episode ${ep.id} (${need.reasons.join(', ')}): reward ${need.finalProb.toFixed(2)}${h}`,
+      data: req,
+      episodeId: ep.id,
+    });
     this.emit('labelRequest', req);
     this.emitStatus();
   }
@@ -698,7 +743,8 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     const req = this.openLabelRequests.get(episodeId);
     this.openLabelRequests.delete(episodeId);
     this.log.event({
-      kind: 'label', episodeId,
+      kind: 'label',
+      episodeId,
       message: `episode ${episodeId} labelled ${success ? 'success' : 'failure'} by ${by}${req ? ` (answers the request: ${req.reasons.join(', ')})` : ''}${note ? `: ${note}` : ''}`,
       data: { episodeId, success, by, note, answeredRequest: req !== undefined, learnedSuccess: req?.learnedSuccess ?? null },
     });
@@ -781,7 +827,10 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     } catch (e) {
       return `cannot observe: ${(e as Error).message}`;
     }
-    const d = decideSafety({ now: this.backend.clock(), obs, proposed: [0, 0, 0], latch: new EstopLatch().state, backendEstop: { engaged: false, source: null } }, this.limits);
+    const d = decideSafety(
+      { now: this.backend.clock(), obs, proposed: [0, 0, 0], latch: new EstopLatch().state, backendEstop: { engaged: false, source: null } },
+      this.limits,
+    );
     if (d.kind === 'trip' && d.latch) return d.detail;
     return this.logImage.frameProblem(obs.image); // a malformed frame latched the observation fault
   }
@@ -792,7 +841,9 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
    *  non-finite move is skipped for this tick and reported (rate-limited): the policy drives, nothing stale moves. */
   private pollTakeover(p: Prepared, ep: OpenEpisode): TakeoverCommand | null {
     const ctx = {
-      obs: p.obs, period: 1 / this.cfg.tickHz, episode: { id: ep.id, step: ep.step, kind: ep.kind },
+      obs: p.obs,
+      period: 1 / this.cfg.tickHz,
+      episode: { id: ep.id, step: ep.step, kind: ep.kind },
       groundTruth: this.groundTruthFn,
     };
     for (const input of [this.restTakeover, ...this.takeoverInputs]) {
@@ -823,8 +874,12 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     const change = this.takeovers.step(cmd, ep.id, ep.step);
     if (!change) return;
     this.log.event({
-      kind: 'takeover', episodeId: ep.id, data: change,
-      message: change.active ? `operator takeover by ${change.source} at step ${change.step}` : `operator takeover by ${change.source} ended at step ${change.step}`,
+      kind: 'takeover',
+      episodeId: ep.id,
+      data: change,
+      message: change.active
+        ? `operator takeover by ${change.source} at step ${change.step}`
+        : `operator takeover by ${change.source} ended at step ${change.step}`,
     });
     this.emit('takeover', change);
     this.emitStatus();
@@ -841,7 +896,11 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     this.policySlot = slot;
     const pending = this.pendingSwap;
     this.pendingSwap = null;
-    this.log.event({ kind: 'swap', message: `policy ${old?.version ?? 'p-only'} -> ${slot?.model.version ?? 'p-only'} (${at})`, data: { from: old?.version ?? null, to: slot?.model.version ?? null, at } });
+    this.log.event({
+      kind: 'swap',
+      message: `policy ${old?.version ?? 'p-only'} -> ${slot?.model.version ?? 'p-only'} (${at})`,
+      data: { from: old?.version ?? null, to: slot?.model.version ?? null, at },
+    });
     pending?.resolve(old);
     this.emitStatus();
     return old;
@@ -863,7 +922,11 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     this.policyFaults++;
     // Rate-limited: the first and then every 100th, so a broken model cannot flood the log.
     if (this.policyFaults === 1 || this.policyFaults % 100 === 0) {
-      this.log.event({ kind: 'fault', message: `${msg} (P-controller alone this tick; ${this.policyFaults} faults so far)`, episodeId: this.episode?.id ?? null });
+      this.log.event({
+        kind: 'fault',
+        message: `${msg} (P-controller alone this tick; ${this.policyFaults} faults so far)`,
+        episodeId: this.episode?.id ?? null,
+      });
     }
   }
 

@@ -76,16 +76,35 @@ export function decideSafety(input: SafetyInput, limits: SafetyLimits): SafetyDe
   if (input.backendEstop.engaged) {
     return { kind: 'trip', reason: 'estop', detail: `robot e-stop engaged (${input.backendEstop.source ?? 'unknown'})`, latch: true, retract: false };
   }
-  if (!allFinite(obs.eePos) || !allFinite(obs.wrench) || !allFinite(obs.goal) || !Number.isFinite(obs.imageStamp) || !Number.isFinite(obs.wrenchStamp) || !Number.isFinite(now)) {
+  if (
+    !allFinite(obs.eePos) ||
+    !allFinite(obs.wrench) ||
+    !allFinite(obs.goal) ||
+    !Number.isFinite(obs.imageStamp) ||
+    !Number.isFinite(obs.wrenchStamp) ||
+    !Number.isFinite(now)
+  ) {
     return { kind: 'trip', reason: 'non-finite', detail: 'observation holds a non-finite number', latch: true, retract: false };
   }
   const camAge = now - obs.imageStamp;
   if (camAge > limits.staleSensorMaxAgeS) {
-    return { kind: 'trip', reason: 'stale-camera', detail: `camera frame is ${camAge.toFixed(3)} s old (limit ${limits.staleSensorMaxAgeS} s)`, latch: true, retract: false };
+    return {
+      kind: 'trip',
+      reason: 'stale-camera',
+      detail: `camera frame is ${camAge.toFixed(3)} s old (limit ${limits.staleSensorMaxAgeS} s)`,
+      latch: true,
+      retract: false,
+    };
   }
   const wrenchAge = now - obs.wrenchStamp;
   if (wrenchAge > limits.staleSensorMaxAgeS) {
-    return { kind: 'trip', reason: 'stale-wrench', detail: `wrench sample is ${wrenchAge.toFixed(3)} s old (limit ${limits.staleSensorMaxAgeS} s)`, latch: true, retract: false };
+    return {
+      kind: 'trip',
+      reason: 'stale-wrench',
+      detail: `wrench sample is ${wrenchAge.toFixed(3)} s old (limit ${limits.staleSensorMaxAgeS} s)`,
+      latch: true,
+      retract: false,
+    };
   }
   const f = forceMagnitude(obs);
   if (f > limits.forceLimitN) {
@@ -93,7 +112,13 @@ export function decideSafety(input: SafetyInput, limits: SafetyLimits): SafetyDe
   }
   const { min, max } = limits.workspace;
   if (!inBox(obs.eePos, min, max)) {
-    return { kind: 'trip', reason: 'workspace', detail: `end effector [${obs.eePos.map((v) => v.toFixed(4)).join(', ')}] outside the workspace box`, latch: false, retract: false };
+    return {
+      kind: 'trip',
+      reason: 'workspace',
+      detail: `end effector [${obs.eePos.map((v) => v.toFixed(4)).join(', ')}] outside the workspace box`,
+      latch: false,
+      retract: false,
+    };
   }
   if (!allFinite(proposed)) {
     return { kind: 'trip', reason: 'non-finite', detail: 'controller proposed a non-finite action', latch: true, retract: false };

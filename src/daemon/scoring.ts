@@ -16,7 +16,10 @@ export interface ScoringSettings {
 export function judgeEpisode(prob: number | null, gt: boolean | null, s: ScoringSettings): { outcome: EpisodeOutcome; reason: string | null } {
   const useGt = s.useGroundTruthReward || prob === null;
   if (useGt && gt !== null) {
-    return { outcome: gt ? 'success' : 'failure', reason: prob === null ? 'judged by ground truth (no reward model loaded)' : 'judged by ground truth (useGroundTruthReward)' };
+    return {
+      outcome: gt ? 'success' : 'failure',
+      reason: prob === null ? 'judged by ground truth (no reward model loaded)' : 'judged by ground truth (useGroundTruthReward)',
+    };
   }
   if (prob !== null) return { outcome: prob >= s.successThreshold ? 'success' : 'failure', reason: null };
   return { outcome: 'failure', reason: 'no reward model and no ground truth: not judged' };

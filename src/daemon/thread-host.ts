@@ -25,7 +25,17 @@ import type { GroundTruth, Observation, Vec3 } from '../core/types.ts';
 import type { DaemonEvent, DaemonLog, EpisodeBegin, EpisodeFinish, ResidualPolicy, RewardScorer, TickTransition } from './interfaces.ts';
 import { Daemon } from './loop.ts';
 import { loadPolicyFile, rewardFromModel } from './models.ts';
-import { absNow, EstopFlag, type CallReply, type EstopStats, type FromControl, type LogCall, type NoteLabelArgs, type ThreadInit, type ToControl } from './thread-protocol.ts';
+import {
+  absNow,
+  EstopFlag,
+  type CallReply,
+  type EstopStats,
+  type FromControl,
+  type LogCall,
+  type NoteLabelArgs,
+  type ThreadInit,
+  type ToControl,
+} from './thread-protocol.ts';
 import type { PracticeRequest } from './types.ts';
 import type { TakeoverRequest } from './takeover.ts';
 
@@ -228,7 +238,13 @@ async function init(m: ThreadInit): Promise<void> {
     }
   }
   const d = new Daemon({
-    backend, config: cfg, calibration: m.calibration, log, policy, reward, estopRequest: pollFlag,
+    backend,
+    config: cfg,
+    calibration: m.calibration,
+    log,
+    policy,
+    reward,
+    estopRequest: pollFlag,
     ...(m.timingWindow ? { timingWindow: m.timingWindow } : {}),
   });
   daemon = d;

@@ -36,7 +36,8 @@ export interface ThreadInit {
 }
 
 /** Synchronous calls: the main thread waits (bounded) for the answer; each is quick on the control thread. */
-export type CallMethod = 'status' | 'startPractice' | 'stopPractice' | 'resetEstop' | 'timingSamples' | 'estopStats' | 'takeover' | 'releaseTakeover' | 'noteLabel';
+export type CallMethod =
+  'status' | 'startPractice' | 'stopPractice' | 'resetEstop' | 'timingSamples' | 'estopStats' | 'takeover' | 'releaseTakeover' | 'noteLabel';
 
 export type ToControl =
   | ThreadInit

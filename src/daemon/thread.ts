@@ -19,7 +19,16 @@ import type { Calibration, DaemonConfig } from '../config/schema.ts';
 import { startWorker } from '../util/worker.ts';
 import type { DaemonLog, ResidualPolicy, RewardScorer } from './interfaces.ts';
 import type { ResetResult } from './safety.ts';
-import { EstopFlag, type CallMethod, type CallReply, type EstopStats, type FromControl, type LogCall, type NoteLabelArgs, type ToControl } from './thread-protocol.ts';
+import {
+  EstopFlag,
+  type CallMethod,
+  type CallReply,
+  type EstopStats,
+  type FromControl,
+  type LogCall,
+  type NoteLabelArgs,
+  type ToControl,
+} from './thread-protocol.ts';
 import type { DaemonControl, DaemonEvents, DaemonState, DaemonStatus, PracticeRequest, PracticeRun, SwapOptions } from './types.ts';
 import type { TakeoverRequest } from './takeover.ts';
 
@@ -92,16 +101,27 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
 
   /** Starts the control thread and waits until its daemon exists (cell, models); `start()` then starts its ticks. */
   static async create(o: DaemonThreadOptions): Promise<DaemonThread> {
-    for (const [what, m] of [['policy', o.policy], ['reward model', o.reward]] as const) {
-      if (m && !m.path) throw new Error(`the control thread loads its ${what} from its file: ${m.version} has no path (use the in-process daemon, controlThread: false)`);
+    for (const [what, m] of [
+      ['policy', o.policy],
+      ['reward model', o.reward],
+    ] as const) {
+      if (m && !m.path)
+        throw new Error(`the control thread loads its ${what} from its file: ${m.version} has no path (use the in-process daemon, controlThread: false)`);
     }
     const worker = startWorker(hostUrl, null);
     const { port1, port2 } = new MessageChannel();
     const flag = new EstopFlag();
     const replySignal = new SharedArrayBuffer(4);
     const init: ToControl = {
-      type: 'init', config: o.config, calibration: o.calibration, policyPath: o.policy?.path ?? null, rewardPath: o.reward?.path ?? null,
-      timingWindow: o.timingWindow ?? null, estop: flag.buffer, replySignal, replies: port2,
+      type: 'init',
+      config: o.config,
+      calibration: o.calibration,
+      policyPath: o.policy?.path ?? null,
+      rewardPath: o.reward?.path ?? null,
+      timingWindow: o.timingWindow ?? null,
+      estop: flag.buffer,
+      replySignal,
+      replies: port2,
     };
     // Log calls may come before 'ready' (none do today); they are answered as soon as the proxy exists.
     const early: FromControl[] = [];
@@ -415,7 +435,10 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
         this.log.event(c.e);
         break;
       case 'flush':
-        reply(c.id, this.log.flush().then(() => undefined));
+        reply(
+          c.id,
+          this.log.flush().then(() => undefined),
+        );
         break;
     }
   }

@@ -79,6 +79,12 @@ export class TickTiming {
   }
 
   samples(scheduler: TickScheduler): { compute: Float64Array; computeCpu: Float64Array; backend: Float64Array; jitter: Float64Array; infer: Float64Array } {
-    return { compute: this.compute.values(), computeCpu: this.computeCpu.values(), backend: this.backend.values(), jitter: scheduler.jitter.values(), infer: this.infer.values() };
+    return {
+      compute: this.compute.values(),
+      computeCpu: this.computeCpu.values(),
+      backend: this.backend.values(),
+      jitter: scheduler.jitter.values(),
+      infer: this.infer.values(),
+    };
   }
 }

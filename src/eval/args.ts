@@ -3,7 +3,14 @@
  * that errors can be tested: every bad value gives a message naming the flag and the value.
  */
 import { parseArgs } from 'node:util';
-import { BASELINES_SCENARIO_I, BASELINES_SCENARIO_II, CONTROLLER_NAMES, LEARNED_CONTROLLER_NAMES, describeController, isControllerName } from '../control/registry.ts';
+import {
+  BASELINES_SCENARIO_I,
+  BASELINES_SCENARIO_II,
+  CONTROLLER_NAMES,
+  LEARNED_CONTROLLER_NAMES,
+  describeController,
+  isControllerName,
+} from '../control/registry.ts';
 import { goalErrorVec } from '../core/goal-error.ts';
 import { UsageError, goalErrorMm, int, list, nonNegMm, num, vecMm } from '../util/args.ts';
 import type { Scenario } from '../core/types.ts';

@@ -328,9 +328,14 @@ export function formatTable(r: EvalResult, title?: string): string {
   }
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
   const line = (cells: string[]): string =>
-    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ').trimEnd();
+    cells
+      .map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
   const sep = widths.map((w) => '-'.repeat(w)).join('  ');
   const start = r.centredStart ? 'start centred over the goal x*' : SCENARIO_TEXT[r.scenario];
-  const caption = title ?? `${start}; ${r.trials} trials per cell, ${r.episodeLength}-step episodes; start poses from seed ${r.seed} (the same for every controller); k/n [95 % interval, %]`;
+  const caption =
+    title ??
+    `${start}; ${r.trials} trials per cell, ${r.episodeLength}-step episodes; start poses from seed ${r.seed} (the same for every controller); k/n [95 % interval, %]`;
   return [caption, line(head), sep, ...rows.map(line)].join('\n');
 }

@@ -86,7 +86,13 @@ export async function runLabelConnector(connector: string, o: LabelExperimentOpt
   const t0 = performance.now();
   const dir = join(o.outDir, connector);
   mkdirSync(dir, { recursive: true });
-  const config = loadDaemonConfig(o.configFile, { port: 0, db: join(dir, `daemon-${Date.now()}.db`), realtime: false, episodeSteps: o.episodeSteps, priority: null });
+  const config = loadDaemonConfig(o.configFile, {
+    port: 0,
+    db: join(dir, `daemon-${Date.now()}.db`),
+    realtime: false,
+    episodeSteps: o.episodeSteps,
+    priority: null,
+  });
   config.backend.sim.connector = connector;
   config.practice.explorationNoise = o.explorationNoise;
   config.practice.seed = o.seed;
@@ -100,7 +106,10 @@ export async function runLabelConnector(connector: string, o: LabelExperimentOpt
   const eps: EpisodeSummary[] = [];
   const requests: LabelRequest[] = [];
   const versions: string[] = [];
-  const tuner = o.tuneEvery > 0 ? new RewardTuner({ ...DEFAULT_REWARD_TUNE, db: config.db, rewardPath: o.rewardPath, workDir: dir, minNewLabels: o.tuneEvery, seed: o.seed }) : null;
+  const tuner =
+    o.tuneEvery > 0
+      ? new RewardTuner({ ...DEFAULT_REWARD_TUNE, db: config.db, rewardPath: o.rewardPath, workDir: dir, minNewLabels: o.tuneEvery, seed: o.seed })
+      : null;
   await tuner?.init();
   let tuning: Promise<void> = Promise.resolve();
   try {
@@ -123,7 +132,15 @@ export async function runLabelConnector(connector: string, o: LabelExperimentOpt
           return;
         }
         const candidate = rewardFromModel(await RewardModel.load(info.path));
-        const v = await offerReward({ daemon: d, store: app.log.store, event: (e) => app.log.event(e), candidate, modelId: info.modelId, by: 'label-experiment', cfg: LABEL_TUNED_REWARD_VALIDATION });
+        const v = await offerReward({
+          daemon: d,
+          store: app.log.store,
+          event: (e) => app.log.event(e),
+          candidate,
+          modelId: info.modelId,
+          by: 'label-experiment',
+          cfg: LABEL_TUNED_REWARD_VALIDATION,
+        });
         if (v.ok) versions.push(info.version);
         else await candidate.dispose?.();
         o.onProgress?.(`[${connector}] reward ${info.version} on ${info.labels} labels: ${v.ok ? 'swapped in' : 'refused'} (${v.reason})`);
@@ -172,10 +189,17 @@ export async function runLabelConnector(connector: string, o: LabelExperimentOpt
   const reasons: Record<string, number> = {};
   for (const q of requests) for (const why of q.reasons) reasons[why] = (reasons[why] ?? 0) + 1;
   return {
-    connector, episodes: judged.length, gtFailures: judged.filter((e) => !e.gtSuccess).length, gtSuccesses: judged.filter((e) => e.gtSuccess).length,
-    requested: asked.size, reasons,
+    connector,
+    episodes: judged.length,
+    gtFailures: judged.filter((e) => !e.gtSuccess).length,
+    gtSuccesses: judged.filter((e) => e.gtSuccess).length,
+    requested: asked.size,
+    reasons,
     requestsOnErrors: judged.filter((e) => asked.has(e.id) && (e.outcome === 'success') !== e.gtSuccess).length,
-    noLabels: countErrors(judged, new Set()), withRequestedLabels: countErrors(judged, asked), withRandomLabels: acc, rewardVersions: versions,
+    noLabels: countErrors(judged, new Set()),
+    withRequestedLabels: countErrors(judged, asked),
+    withRandomLabels: acc,
+    rewardVersions: versions,
     seconds: (performance.now() - t0) / 1000,
   };
 }
@@ -183,14 +207,43 @@ export async function runLabelConnector(connector: string, o: LabelExperimentOpt
 const pct = (n: number, d: number): string => (d > 0 ? `${((100 * n) / d).toFixed(1)} %` : '-');
 
 export function labelTable(rows: LabelRow[]): string {
-  const total: LabelRow = rows.reduce<LabelRow>((t, r) => ({
-    ...t, episodes: t.episodes + r.episodes, gtFailures: t.gtFailures + r.gtFailures, gtSuccesses: t.gtSuccesses + r.gtSuccesses, requested: t.requested + r.requested,
-    requestsOnErrors: t.requestsOnErrors + r.requestsOnErrors,
-    noLabels: { falsePositives: t.noLabels.falsePositives + r.noLabels.falsePositives, falseNegatives: t.noLabels.falseNegatives + r.noLabels.falseNegatives },
-    withRequestedLabels: { falsePositives: t.withRequestedLabels.falsePositives + r.withRequestedLabels.falsePositives, falseNegatives: t.withRequestedLabels.falseNegatives + r.withRequestedLabels.falseNegatives },
-    withRandomLabels: { falsePositives: t.withRandomLabels.falsePositives + r.withRandomLabels.falsePositives, falseNegatives: t.withRandomLabels.falseNegatives + r.withRandomLabels.falseNegatives },
-    seconds: t.seconds + r.seconds,
-  }), { connector: 'all', rewardVersions: [], episodes: 0, gtFailures: 0, gtSuccesses: 0, requested: 0, reasons: {}, requestsOnErrors: 0, noLabels: { falsePositives: 0, falseNegatives: 0 }, withRequestedLabels: { falsePositives: 0, falseNegatives: 0 }, withRandomLabels: { falsePositives: 0, falseNegatives: 0 }, seconds: 0 });
+  const total: LabelRow = rows.reduce<LabelRow>(
+    (t, r) => ({
+      ...t,
+      episodes: t.episodes + r.episodes,
+      gtFailures: t.gtFailures + r.gtFailures,
+      gtSuccesses: t.gtSuccesses + r.gtSuccesses,
+      requested: t.requested + r.requested,
+      requestsOnErrors: t.requestsOnErrors + r.requestsOnErrors,
+      noLabels: {
+        falsePositives: t.noLabels.falsePositives + r.noLabels.falsePositives,
+        falseNegatives: t.noLabels.falseNegatives + r.noLabels.falseNegatives,
+      },
+      withRequestedLabels: {
+        falsePositives: t.withRequestedLabels.falsePositives + r.withRequestedLabels.falsePositives,
+        falseNegatives: t.withRequestedLabels.falseNegatives + r.withRequestedLabels.falseNegatives,
+      },
+      withRandomLabels: {
+        falsePositives: t.withRandomLabels.falsePositives + r.withRandomLabels.falsePositives,
+        falseNegatives: t.withRandomLabels.falseNegatives + r.withRandomLabels.falseNegatives,
+      },
+      seconds: t.seconds + r.seconds,
+    }),
+    {
+      connector: 'all',
+      rewardVersions: [],
+      episodes: 0,
+      gtFailures: 0,
+      gtSuccesses: 0,
+      requested: 0,
+      reasons: {},
+      requestsOnErrors: 0,
+      noLabels: { falsePositives: 0, falseNegatives: 0 },
+      withRequestedLabels: { falsePositives: 0, falseNegatives: 0 },
+      withRandomLabels: { falsePositives: 0, falseNegatives: 0 },
+      seconds: 0,
+    },
+  );
   const line = (r: LabelRow): string =>
     `| ${r.connector} | ${r.episodes} | ${r.gtFailures} | ${r.requested} (${pct(r.requested, r.episodes)}; ${r.requestsOnErrors} on errors) | ` +
     `${r.noLabels.falsePositives} (${pct(r.noLabels.falsePositives, r.gtFailures)}) | ${r.withRequestedLabels.falsePositives} (${pct(r.withRequestedLabels.falsePositives, r.gtFailures)}) | ` +

@@ -181,7 +181,10 @@ async function waitForTrainer(app: DaemonApp, learning: Learning, o: ExperimentO
 
 /** The search baselines of the research in the plain evaluator (under the daemon's step limit), for one connector. */
 export async function measureBaselines(
-  connector: string, o: Pick<ExperimentOptions, 'trials' | 'episodeSteps' | 'offsetMm'>, seed: number, shadows: boolean,
+  connector: string,
+  o: Pick<ExperimentOptions, 'trials' | 'episodeSteps' | 'offsetMm'>,
+  seed: number,
+  shadows: boolean,
 ): Promise<ConnectorResult['baselines']> {
   const baselines: ConnectorResult['baselines'] = {};
   for (const scenario of ['II', 'I'] as const) {
@@ -189,7 +192,11 @@ export async function measureBaselines(
     const defs = selectConnectors(null, [connector]);
     const res = await evaluate({
       controllers: names.map((name) => ({ name, make: () => createController(name), privileged: needsPrivileged(name) })),
-      connectors: [connector], scenario, trials: o.trials, seed, episodeLength: o.episodeSteps,
+      connectors: [connector],
+      scenario,
+      trials: o.trials,
+      seed,
+      episodeLength: o.episodeSteps,
       createCell: simCellFactory(defs, { goalBias: offsetVec(o.offsetMm), imageSize: 64, shadows }),
     });
     for (const c of res.cells) baselines[`${c.controller} (${scenario})`] = { scenario, successes: c.successes, trials: c.trials };
@@ -216,7 +223,13 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
   const app = await startDaemonApp({ config, calibration, token: null, backend, policy: offline, reward, listen: false, startLoop: true });
   // Registered like the daemon registers its shipped models: the shadow gate and REST rollback name it by version.
   if (!app.log.store.findModel('policy', offline.version)) {
-    app.log.store.registerModel({ kind: 'policy', version: offline.version, path: o.policyPath, card: readCard(cardPathFor(o.policyPath)), sha256: sha256Hex(readFileSync(o.policyPath)) });
+    app.log.store.registerModel({
+      kind: 'policy',
+      version: offline.version,
+      path: o.policyPath,
+      card: readCard(cardPathFor(o.policyPath)),
+      sha256: sha256Hex(readFileSync(o.policyPath)),
+    });
   }
   const trials = o.trials;
   const evalSeed = o.seed * 1000 + 17; // every eval point sees the same start poses
@@ -233,7 +246,11 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
     await app.daemon.setPolicy(offline, { at: 'between-ticks' });
     if (o.baselines) {
       baselines = await measureBaselines(connector, o, evalSeed, config.backend.sim.shadows ?? false);
-      say(`baselines: ${Object.entries(baselines).map(([k, v]) => `${k} ${v.successes}/${v.trials}`).join(', ')}`);
+      say(
+        `baselines: ${Object.entries(baselines)
+          .map(([k, v]) => `${k} ${v.successes}/${v.trials}`)
+          .join(', ')}`,
+      );
     }
     // Online fine-tuning through the daemon path.
     const verdicts: GateVerdictRecord[] = [];
@@ -241,18 +258,40 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
     const swap: Partial<SwapConfig> = {
       ...o.swap,
       ...(o.autoRollback ? { autoRollback: o.autoRollback } : {}),
-      ...(g ? {
-        shadow: async (x: { db: string; candidate: string; current: string }) => {
-          const v = await shadowGate({ ...x, cfg: g });
-          const version = basename(x.candidate).replace(/\.onnx$/, '');
-          verdicts.push({ version, ok: v.ok, ms: v.ms, candidateRate: v.candidate?.successRate ?? null, currentRate: v.current?.successRate ?? null, current: x.current });
-          say(`shadow gate on ${version}: ${v.ok ? 'passed' : g.observe ? 'would refuse (observing)' : 'refused'} in ${(v.ms / 1000).toFixed(1)} s (${v.reason})`);
-          return g.observe ? { ...v, ok: true, reason: `observed, not enforced: ${v.reason}` } : v;
-        },
-      } : {}),
+      ...(g
+        ? {
+            shadow: async (x: { db: string; candidate: string; current: string }) => {
+              const v = await shadowGate({ ...x, cfg: g });
+              const version = basename(x.candidate).replace(/\.onnx$/, '');
+              verdicts.push({
+                version,
+                ok: v.ok,
+                ms: v.ms,
+                candidateRate: v.candidate?.successRate ?? null,
+                currentRate: v.current?.successRate ?? null,
+                current: x.current,
+              });
+              say(
+                `shadow gate on ${version}: ${v.ok ? 'passed' : g.observe ? 'would refuse (observing)' : 'refused'} in ${(v.ms / 1000).toFixed(1)} s (${v.reason})`,
+              );
+              return g.observe ? { ...v, ok: true, reason: `observed, not enforced: ${v.reason}` } : v;
+            },
+          }
+        : {}),
     };
     const learning = startLearning(app, {
-      trainer: { ...DEFAULT_ONLINE, db, offlineDb: o.offlineDb, offlineDomains: o.offlineDomains, onlineDomains: [connector], startCheckpoint: o.startCheckpoint, workDir: join(dir, 'trainer'), seed: o.seed, reward: o.rewardPath === null ? 'gt' : 'rewardProb', ...o.trainer },
+      trainer: {
+        ...DEFAULT_ONLINE,
+        db,
+        offlineDb: o.offlineDb,
+        offlineDomains: o.offlineDomains,
+        onlineDomains: [connector],
+        startCheckpoint: o.startCheckpoint,
+        workDir: join(dir, 'trainer'),
+        seed: o.seed,
+        reward: o.rewardPath === null ? 'gt' : 'rewardProb',
+        ...o.trainer,
+      },
       swap,
       supervisor: { backoffBaseMs: 500, backoffMaxMs: 10_000 },
     });
@@ -261,7 +300,19 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
       app.daemon.addTakeoverInput(simOperator);
       say(`simulated operator ${simOperator.source} (watch height ${simOperator.config.watchHeightM * 1000} mm) takes over practice episodes`);
     }
-    const curve: CurvePoint[] = [{ practiceEpisodes: 0, policyVersion: offline.version, successes: offII, trials, trainerUpdates: 0, learnedSuccessRate: null, gtSuccessRate: null, interventionSteps: 0, elapsedS: (performance.now() - t0) / 1000 }];
+    const curve: CurvePoint[] = [
+      {
+        practiceEpisodes: 0,
+        policyVersion: offline.version,
+        successes: offII,
+        trials,
+        trainerUpdates: 0,
+        learnedSuccessRate: null,
+        gtSuccessRate: null,
+        interventionSteps: 0,
+        elapsedS: (performance.now() - t0) / 1000,
+      },
+    ];
     let done = 0;
     let runSeed = o.seed * 100000;
     const sync = Math.max(1, Math.min(o.syncEvery ?? o.evalEvery, o.evalEvery));
@@ -276,9 +327,21 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
       // A pending swap lands at the next episode boundary: the eval run's first reset applies it.
       const succ = await evalRun(app, trials, 'II', evalSeed);
       const v = learning.view();
-      curve.push({ practiceEpisodes: done, policyVersion: app.daemon.policyVersion, successes: succ, trials, trainerUpdates: v.trainer.updates, learnedSuccessRate: v.learnedSuccessRate, gtSuccessRate: v.gtSuccessRate, interventionSteps: simOperator?.steps ?? 0, elapsedS: (performance.now() - t0) / 1000 });
-      say(`${done} practice episodes: scenario II ${succ}/${trials} (policy ${app.daemon.policyVersion}, ${v.trainer.updates} updates, learned success ${v.learnedSuccessRate?.toFixed(2)} vs ground truth ${v.gtSuccessRate?.toFixed(2)}, swaps ${v.swaps.swaps}, rejected ${v.swaps.rejected}` +
-        `${simOperator ? `; operator took over ${simOperator.takeovers} episodes, ${simOperator.steps} steps` : ''})`);
+      curve.push({
+        practiceEpisodes: done,
+        policyVersion: app.daemon.policyVersion,
+        successes: succ,
+        trials,
+        trainerUpdates: v.trainer.updates,
+        learnedSuccessRate: v.learnedSuccessRate,
+        gtSuccessRate: v.gtSuccessRate,
+        interventionSteps: simOperator?.steps ?? 0,
+        elapsedS: (performance.now() - t0) / 1000,
+      });
+      say(
+        `${done} practice episodes: scenario II ${succ}/${trials} (policy ${app.daemon.policyVersion}, ${v.trainer.updates} updates, learned success ${v.learnedSuccessRate?.toFixed(2)} vs ground truth ${v.gtSuccessRate?.toFixed(2)}, swaps ${v.swaps.swaps}, rejected ${v.swaps.rejected}` +
+          `${simOperator ? `; operator took over ${simOperator.takeovers} episodes, ${simOperator.steps} steps` : ''})`,
+      );
       writeFileSync(join(dir, 'curve.json'), JSON.stringify(curve, null, 1));
     }
     const view = learning.view();
@@ -302,18 +365,34 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
     await app.log.flush();
     // Rollback events name the version taken back; gate verdicts name the export file (<name>-<step>.onnx).
     const rolledBack = app.log.store.listEvents({ kind: 'rollback' }).map((e) => String((e.data as { from?: string } | null)?.from ?? ''));
-    const fileOf = (v: string): string => { const [name, step] = v.split('@'); return `${name}-${String(step).padStart(7, '0')}`; };
+    const fileOf = (v: string): string => {
+      const [name, step] = v.split('@');
+      return `${name}-${String(step).padStart(7, '0')}`;
+    };
     const ms = verdicts.map((v) => v.ms);
-    const gate: GateReport | undefined = g ? {
-      episodes: g.episodes, margin: g.margin, observe: g.observe, verdicts, refused: verdicts.filter((v) => !v.ok).length,
-      meanMs: ms.length ? ms.reduce((a, b) => a + b, 0) / ms.length : null, maxMs: ms.length ? Math.max(...ms) : null,
-      refusedThenRolledBack: rolledBack.filter((r) => verdicts.some((v) => !v.ok && v.version === fileOf(r))),
-    } : undefined;
+    const gate: GateReport | undefined = g
+      ? {
+          episodes: g.episodes,
+          margin: g.margin,
+          observe: g.observe,
+          verdicts,
+          refused: verdicts.filter((v) => !v.ok).length,
+          meanMs: ms.length ? ms.reduce((a, b) => a + b, 0) / ms.length : null,
+          maxMs: ms.length ? Math.max(...ms) : null,
+          refusedThenRolledBack: rolledBack.filter((r) => verdicts.some((v) => !v.ok && v.version === fileOf(r))),
+        }
+      : undefined;
     return {
-      ...(gate ? { gate } : {}), ...(o.autoRollback ? { rolledBack } : {}),
-      connector, offsetMm: o.offsetMm,
-      offline: { II: offII, I: offI, trials }, pOnly: { II: pII, I: pI, trials }, baselines, curve,
-      final: { II: last.successes, trials, version: last.policyVersion }, robustness,
+      ...(gate ? { gate } : {}),
+      ...(o.autoRollback ? { rolledBack } : {}),
+      connector,
+      offsetMm: o.offsetMm,
+      offline: { II: offII, I: offI, trials },
+      pOnly: { II: pII, I: pI, trials },
+      baselines,
+      curve,
+      final: { II: last.successes, trials, version: last.policyVersion },
+      robustness,
       swaps: { swaps: view.swaps.swaps, rejected: view.swaps.rejected, flagged: view.swaps.flagged },
       trainer: { crashes: view.trainer.crashes, updates: view.trainer.updates },
       operator: simOperator ? { source: simOperator.source, takeovers: simOperator.takeovers, steps: simOperator.steps } : null,
@@ -326,40 +405,60 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
 }
 
 export function formatTable(results: ConnectorResult[]): string {
-  const lines = ['| connector | x* error | P alone (II) | offline policy (II) | after practice (II) | best during practice | P alone (I) | offline (I) | baselines |', '|---|---|---|---|---|---|---|---|---|'];
+  const lines = [
+    '| connector | x* error | P alone (II) | offline policy (II) | after practice (II) | best during practice | P alone (I) | offline (I) | baselines |',
+    '|---|---|---|---|---|---|---|---|---|',
+  ];
   for (const r of results) {
     const best = Math.max(...r.curve.map((c) => c.successes));
-    const b = Object.entries(r.baselines).map(([k, v]) => `${k} ${formatRate(v.successes, v.trials)}`).join('; ');
-    lines.push(`| ${r.connector} | ${r.offsetMm} mm | ${formatRate(r.pOnly.II, r.pOnly.trials)} | ${formatRate(r.offline.II, r.offline.trials)} | ${formatRate(r.final.II, r.final.trials)} (${r.curve.at(-1)?.practiceEpisodes ?? 0} ep) | ${formatRate(best, r.final.trials)} | ${formatRate(r.pOnly.I, r.pOnly.trials)} | ${formatRate(r.offline.I, r.offline.trials)} | ${b || '-'} |`);
+    const b = Object.entries(r.baselines)
+      .map(([k, v]) => `${k} ${formatRate(v.successes, v.trials)}`)
+      .join('; ');
+    lines.push(
+      `| ${r.connector} | ${r.offsetMm} mm | ${formatRate(r.pOnly.II, r.pOnly.trials)} | ${formatRate(r.offline.II, r.offline.trials)} | ${formatRate(r.final.II, r.final.trials)} (${r.curve.at(-1)?.practiceEpisodes ?? 0} ep) | ${formatRate(best, r.final.trials)} | ${formatRate(r.pOnly.I, r.pOnly.trials)} | ${formatRate(r.offline.I, r.offline.trials)} | ${b || '-'} |`,
+    );
   }
   return `${lines.join('\n')}\n\nk/n [95 % Wilson interval, %]; every evaluation point uses the same start poses (seed * 1000 + 17 for scenario II, + 18 for I).`;
 }
 
 /** Success vs practice episodes as an SVG (one line per connector); render to PNG with sharp. */
 export function curveSvg(results: ConnectorResult[], title: string): string {
-  const W = 640, H = 400, L = 60, R = 160, T = 40, B = 50;
+  const W = 640,
+    H = 400,
+    L = 60,
+    R = 160,
+    T = 40,
+    B = 50;
   const maxEp = Math.max(1, ...results.flatMap((r) => r.curve.map((c) => c.practiceEpisodes)));
   const x = (e: number): number => L + ((W - L - R) * e) / maxEp;
   const y = (f: number): number => T + (H - T - B) * (1 - f);
   const colours = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b'];
-  const parts: string[] = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="white"/>`];
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="white"/>`,
+  ];
   parts.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="14">${title.replace(/[<&>]/g, '')}</text>`);
   for (let i = 0; i <= 4; i++) {
     const f = i / 4;
-    parts.push(`<line x1="${L}" x2="${W - R}" y1="${y(f)}" y2="${y(f)}" stroke="#ddd"/><text x="${L - 8}" y="${y(f) + 4}" text-anchor="end">${Math.round(f * 100)}%</text>`);
+    parts.push(
+      `<line x1="${L}" x2="${W - R}" y1="${y(f)}" y2="${y(f)}" stroke="#ddd"/><text x="${L - 8}" y="${y(f) + 4}" text-anchor="end">${Math.round(f * 100)}%</text>`,
+    );
   }
   for (let i = 0; i <= 4; i++) {
     const e = Math.round((maxEp * i) / 4);
     parts.push(`<text x="${x(e)}" y="${H - B + 18}" text-anchor="middle">${e}</text>`);
   }
   parts.push(`<text x="${(L + W - R) / 2}" y="${H - 10}" text-anchor="middle">practice episodes</text>`);
-  parts.push(`<text x="16" y="${(T + H - B) / 2}" transform="rotate(-90 16 ${(T + H - B) / 2})" text-anchor="middle">scenario II success (ground truth)</text>`);
+  parts.push(
+    `<text x="16" y="${(T + H - B) / 2}" transform="rotate(-90 16 ${(T + H - B) / 2})" text-anchor="middle">scenario II success (ground truth)</text>`,
+  );
   results.forEach((r, k) => {
     const c = colours[k % colours.length] as string;
     const pts = r.curve.map((p) => `${x(p.practiceEpisodes).toFixed(1)},${y(p.successes / p.trials).toFixed(1)}`).join(' ');
     parts.push(`<polyline fill="none" stroke="${c}" stroke-width="2" points="${pts}"/>`);
     for (const p of r.curve) parts.push(`<circle cx="${x(p.practiceEpisodes).toFixed(1)}" cy="${y(p.successes / p.trials).toFixed(1)}" r="3" fill="${c}"/>`);
-    parts.push(`<line x1="${L}" x2="${W - R}" y1="${y(r.pOnly.II / r.pOnly.trials)}" y2="${y(r.pOnly.II / r.pOnly.trials)}" stroke="${c}" stroke-dasharray="4 4"/>`);
+    parts.push(
+      `<line x1="${L}" x2="${W - R}" y1="${y(r.pOnly.II / r.pOnly.trials)}" y2="${y(r.pOnly.II / r.pOnly.trials)}" stroke="${c}" stroke-dasharray="4 4"/>`,
+    );
     parts.push(`<text x="${W - R + 10}" y="${T + 16 * k + 10}" fill="${c}">${r.connector}</text>`);
   });
   parts.push(`<text x="${W - R + 10}" y="${T + 16 * results.length + 16}" fill="#555">dashed: P alone</text>`);
@@ -369,7 +468,9 @@ export function curveSvg(results: ConnectorResult[], title: string): string {
 
 /** <out>/table.md (results + robustness), curve.svg and curve.png for a set of connector results. */
 export async function writeReport(out: string, results: ConnectorResult[], header: string, curveTitle: string): Promise<string> {
-  const robust = results.flatMap((r) => r.robustness.map((x) => `| ${r.connector} | ${x.errorMm} mm | ${formatRate(x.pOnly, x.trials)} | ${formatRate(x.residual, x.trials)} |`));
+  const robust = results.flatMap((r) =>
+    r.robustness.map((x) => `| ${r.connector} | ${x.errorMm} mm | ${formatRate(x.pOnly, x.trials)} | ${formatRate(x.residual, x.trials)} |`),
+  );
   const md = `${header}\n\n${formatTable(results)}\n\nResidual-RL robustness (scenario II):\n\n| connector | x* error | P alone | residual policy |\n|---|---|---|---|\n${robust.join('\n')}\n`;
   writeFileSync(join(out, 'table.md'), md);
   const svg = curveSvg(results, curveTitle);
@@ -398,9 +499,17 @@ export async function mergeRuns(dirs: readonly string[], out: string): Promise<s
     seen.add(r.connector);
   }
   mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, 'results.json'), JSON.stringify({ merged: runs.map((r) => ({ dir: r.dir, settings: r.settings, wallClockS: r.wallClockS })), results }, null, 1));
+  writeFileSync(
+    join(out, 'results.json'),
+    JSON.stringify({ merged: runs.map((r) => ({ dir: r.dir, settings: r.settings, wallClockS: r.wallClockS })), results }, null, 1),
+  );
   const episodes = [...new Set(results.map((r) => r.curve.at(-1)?.practiceEpisodes ?? 0))].join('/');
-  return writeReport(out, results, `Online fine-tuning on held-out connectors, merged from ${runs.length} runs (${dirs.join(', ')}); ${episodes} practice episodes`, 'Success vs practice (merged runs)');
+  return writeReport(
+    out,
+    results,
+    `Online fine-tuning on held-out connectors, merged from ${runs.length} runs (${dirs.join(', ')}); ${episodes} practice episodes`,
+    'Success vs practice (merged runs)',
+  );
 }
 
 interface SeedRun {
@@ -411,7 +520,12 @@ interface SeedRun {
 
 /** Success vs practice episodes with every seed drawn: one colour per connector, one dash pattern per seed. */
 export function seedsSvg(runs: readonly SeedRun[], title: string): string {
-  const W = 720, H = 420, L = 60, R = 200, T = 40, B = 50;
+  const W = 720,
+    H = 420,
+    L = 60,
+    R = 200,
+    T = 40,
+    B = 50;
   const all = runs.flatMap((r) => r.results);
   const maxEp = Math.max(1, ...all.flatMap((r) => r.curve.map((c) => c.practiceEpisodes)));
   const x = (e: number): number => L + ((W - L - R) * e) / maxEp;
@@ -420,31 +534,42 @@ export function seedsSvg(runs: readonly SeedRun[], title: string): string {
   const dashes = ['', '6 3', '2 3', '10 3 2 3', '1 5'];
   const connectors = [...new Set(all.map((r) => r.connector))];
   const seeds = [...new Set(runs.map((r) => r.seed))].sort((a, b) => a - b);
-  const parts: string[] = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="white"/>`];
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="white"/>`,
+  ];
   parts.push(`<text x="${(W - R + L) / 2}" y="22" text-anchor="middle" font-size="14">${title.replace(/[<&>]/g, '')}</text>`);
   for (let i = 0; i <= 4; i++) {
     const f = i / 4;
-    parts.push(`<line x1="${L}" x2="${W - R}" y1="${y(f)}" y2="${y(f)}" stroke="#ddd"/><text x="${L - 8}" y="${y(f) + 4}" text-anchor="end">${Math.round(f * 100)}%</text>`);
+    parts.push(
+      `<line x1="${L}" x2="${W - R}" y1="${y(f)}" y2="${y(f)}" stroke="#ddd"/><text x="${L - 8}" y="${y(f) + 4}" text-anchor="end">${Math.round(f * 100)}%</text>`,
+    );
     const e = Math.round((maxEp * i) / 4);
     parts.push(`<text x="${x(e)}" y="${H - B + 18}" text-anchor="middle">${e}</text>`);
   }
-  parts.push(`<line x1="${L}" x2="${W - R}" y1="${y(0.9)}" y2="${y(0.9)}" stroke="#999" stroke-dasharray="2 2"/><text x="${W - R - 4}" y="${y(0.9) - 4}" text-anchor="end" fill="#777">target 18/20</text>`);
+  parts.push(
+    `<line x1="${L}" x2="${W - R}" y1="${y(0.9)}" y2="${y(0.9)}" stroke="#999" stroke-dasharray="2 2"/><text x="${W - R - 4}" y="${y(0.9) - 4}" text-anchor="end" fill="#777">target 18/20</text>`,
+  );
   parts.push(`<text x="${(L + W - R) / 2}" y="${H - 10}" text-anchor="middle">practice episodes</text>`);
-  parts.push(`<text x="16" y="${(T + H - B) / 2}" transform="rotate(-90 16 ${(T + H - B) / 2})" text-anchor="middle">scenario II success (ground truth)</text>`);
+  parts.push(
+    `<text x="16" y="${(T + H - B) / 2}" transform="rotate(-90 16 ${(T + H - B) / 2})" text-anchor="middle">scenario II success (ground truth)</text>`,
+  );
   for (const run of runs) {
     const dash = dashes[seeds.indexOf(run.seed) % dashes.length] as string;
     for (const r of run.results) {
       const c = colours[connectors.indexOf(r.connector) % colours.length] as string;
       const pts = r.curve.map((p) => `${x(p.practiceEpisodes).toFixed(1)},${y(p.successes / p.trials).toFixed(1)}`).join(' ');
       parts.push(`<polyline fill="none" stroke="${c}" stroke-width="2"${dash ? ` stroke-dasharray="${dash}"` : ''} points="${pts}"/>`);
-      for (const p of r.curve) parts.push(`<circle cx="${x(p.practiceEpisodes).toFixed(1)}" cy="${y(p.successes / p.trials).toFixed(1)}" r="2.5" fill="${c}"/>`);
+      for (const p of r.curve)
+        parts.push(`<circle cx="${x(p.practiceEpisodes).toFixed(1)}" cy="${y(p.successes / p.trials).toFixed(1)}" r="2.5" fill="${c}"/>`);
     }
   }
   connectors.forEach((name, k) => parts.push(`<text x="${W - R + 14}" y="${T + 16 * k + 10}" fill="${colours[k % colours.length]}">${name}</text>`));
   seeds.forEach((sd, k) => {
     const yy = T + 16 * (connectors.length + k) + 26;
     const dash = dashes[k % dashes.length] as string;
-    parts.push(`<line x1="${W - R + 14}" x2="${W - R + 44}" y1="${yy - 4}" y2="${yy - 4}" stroke="#333" stroke-width="2"${dash ? ` stroke-dasharray="${dash}"` : ''}/><text x="${W - R + 50}" y="${yy}">seed ${sd}</text>`);
+    parts.push(
+      `<line x1="${W - R + 14}" x2="${W - R + 44}" y1="${yy - 4}" y2="${yy - 4}" stroke="#333" stroke-width="2"${dash ? ` stroke-dasharray="${dash}"` : ''}/><text x="${W - R + 50}" y="${yy}">seed ${sd}</text>`,
+    );
   });
   parts.push('</svg>');
   return parts.join('\n');
@@ -466,27 +591,52 @@ export async function seedsReport(dirs: readonly string[], out: string, budget =
     return { dir: d, seed: r.settings.seed, results: r.results };
   });
   mkdirSync(out, { recursive: true });
-  const lines: string[] = [`Online fine-tuning per seed (${runs.map((r) => `seed ${r.seed}: ${r.dir}`).join('; ')}). Scenario II successes (ground truth) at each evaluation point; dip = how far the curve fell below the offline level at its lowest.`, ''];
-  lines.push('| connector | seed | curve (practice episodes: successes) | offline | final | best | dip below offline | learned / ground truth at the end |', '|---|---|---|---|---|---|---|---|');
+  const lines: string[] = [
+    `Online fine-tuning per seed (${runs.map((r) => `seed ${r.seed}: ${r.dir}`).join('; ')}). Scenario II successes (ground truth) at each evaluation point; dip = how far the curve fell below the offline level at its lowest.`,
+    '',
+  ];
+  lines.push(
+    '| connector | seed | curve (practice episodes: successes) | offline | final | best | dip below offline | learned / ground truth at the end |',
+    '|---|---|---|---|---|---|---|---|',
+  );
   const connectors = [...new Set(runs.flatMap((r) => r.results.map((x) => x.connector)))];
-  const summary: Array<{ connector: string; seeds: number; finals: number[]; mean: number; worst: number; worstDip: number; trials: number; met: boolean }> = [];
+  const summary: Array<{ connector: string; seeds: number; finals: number[]; mean: number; worst: number; worstDip: number; trials: number; met: boolean }> =
+    [];
   for (const c of connectors) {
     const rows = runs.flatMap((run) => run.results.filter((r) => r.connector === c).map((r) => ({ seed: run.seed, r })));
     for (const { seed, r } of rows) {
       const curve = r.curve.map((p) => `${p.practiceEpisodes}: ${p.successes}`).join(', ');
       const dip = Math.max(0, r.offline.II - Math.min(...r.curve.map((p) => p.successes)));
       const end = r.curve.at(-1);
-      lines.push(`| ${c} | ${seed} | ${curve} | ${r.offline.II}/${r.offline.trials} | ${r.final.II}/${r.final.trials} | ${Math.max(...r.curve.map((p) => p.successes))} | ${dip} | ${end?.learnedSuccessRate?.toFixed(2) ?? '-'} / ${end?.gtSuccessRate?.toFixed(2) ?? '-'} |`);
+      lines.push(
+        `| ${c} | ${seed} | ${curve} | ${r.offline.II}/${r.offline.trials} | ${r.final.II}/${r.final.trials} | ${Math.max(...r.curve.map((p) => p.successes))} | ${dip} | ${end?.learnedSuccessRate?.toFixed(2) ?? '-'} / ${end?.gtSuccessRate?.toFixed(2) ?? '-'} |`,
+      );
     }
     const finals = rows.map((x) => x.r.final.II);
     const trials = rows[0]?.r.final.trials ?? 20;
     const worstDip = Math.max(...rows.map((x) => Math.max(0, x.r.offline.II - Math.min(...x.r.curve.map((p) => p.successes)))));
     // Target: >= 18/20 (scaled to the trials) within the practice budget on every seed, no dip of more than 2/20.
     const met = rows.every((x) => x.r.curve.some((p) => p.practiceEpisodes <= budget && p.successes >= 0.9 * p.trials)) && worstDip <= 0.1 * trials;
-    summary.push({ connector: c, seeds: rows.length, finals, mean: finals.reduce((a, b) => a + b, 0) / finals.length, worst: Math.min(...finals), worstDip, trials, met });
+    summary.push({
+      connector: c,
+      seeds: rows.length,
+      finals,
+      mean: finals.reduce((a, b) => a + b, 0) / finals.length,
+      worst: Math.min(...finals),
+      worstDip,
+      trials,
+      met,
+    });
   }
-  lines.push('', `| connector | runs | final per run | mean | worst | worst dip | >= 18/20 within ${budget} episodes on every run, no dip > 2/20 |`, '|---|---|---|---|---|---|---|');
-  for (const x of summary) lines.push(`| ${x.connector} | ${x.seeds} | ${x.finals.join(', ')} | ${x.mean.toFixed(1)}/${x.trials} | ${x.worst}/${x.trials} | ${x.worstDip} | ${x.met ? 'met' : 'not met'} |`);
+  lines.push(
+    '',
+    `| connector | runs | final per run | mean | worst | worst dip | >= 18/20 within ${budget} episodes on every run, no dip > 2/20 |`,
+    '|---|---|---|---|---|---|---|',
+  );
+  for (const x of summary)
+    lines.push(
+      `| ${x.connector} | ${x.seeds} | ${x.finals.join(', ')} | ${x.mean.toFixed(1)}/${x.trials} | ${x.worst}/${x.trials} | ${x.worstDip} | ${x.met ? 'met' : 'not met'} |`,
+    );
   const md = `${lines.join('\n')}\n`;
   writeFileSync(join(out, 'seeds.md'), md);
   writeFileSync(join(out, 'seeds.json'), JSON.stringify({ runs: runs.map((r) => ({ dir: r.dir, seed: r.seed, results: r.results })), summary }, null, 1));

@@ -91,7 +91,11 @@ export interface ImportSummary {
   seconds: number;
 }
 
-interface Stamped<T> { t: bigint; stamp: bigint; v: T }
+interface Stamped<T> {
+  t: bigint;
+  stamp: bigint;
+  v: T;
+}
 
 interface Tick {
   t: bigint;
@@ -138,8 +142,11 @@ async function decodeImage(typeName: string, m: Record<string, unknown>, size: n
     const enc = String(m.encoding);
     const data = m.data as Uint8Array;
     const layout: Record<string, { ch: number; order: number[] }> = {
-      rgb8: { ch: 3, order: [0, 1, 2] }, bgr8: { ch: 3, order: [2, 1, 0] }, rgba8: { ch: 4, order: [0, 1, 2] },
-      bgra8: { ch: 4, order: [2, 1, 0] }, mono8: { ch: 1, order: [0, 0, 0] },
+      rgb8: { ch: 3, order: [0, 1, 2] },
+      bgr8: { ch: 3, order: [2, 1, 0] },
+      rgba8: { ch: 4, order: [0, 1, 2] },
+      bgra8: { ch: 4, order: [2, 1, 0] },
+      mono8: { ch: 1, order: [0, 0, 0] },
     };
     const l = layout[enc];
     if (!l) throw new ExportError(`${where}: image encoding '${enc}' is not supported (rgb8, bgr8, rgba8, bgra8, mono8)`);
@@ -208,7 +215,9 @@ export async function importBag(o: ImportOptions): Promise<ImportSummary> {
     try {
       reader = await McapIndexedReader.Initialize({ readable });
     } catch (e) {
-      throw new ExportError(`bag ${o.bag}: not a readable indexed MCAP file (${(e as Error).message}); a recording cut off before its end has no index: \`mcap recover\` (the mcap CLI) rewrites one`);
+      throw new ExportError(
+        `bag ${o.bag}: not a readable indexed MCAP file (${(e as Error).message}); a recording cut off before its end has no index: \`mcap recover\` (the mcap CLI) rewrites one`,
+      );
     }
     // Channels by topic, with their decoders; errors list what the bag has.
     const byTopic = new Map<string, { id: number; type: string; decode: (d: Uint8Array) => Record<string, unknown> }>();
@@ -220,7 +229,8 @@ export async function importBag(o: ImportOptions): Promise<ImportSummary> {
         id: ch.id,
         type,
         decode: (d) => {
-          if (ch.messageEncoding !== 'cdr' || schema.encoding !== 'ros2msg') throw new ExportError(`bag ${o.bag}: topic ${ch.topic} is ${ch.messageEncoding}/${schema.encoding}, not cdr/ros2msg (a ROS 2 recording)`);
+          if (ch.messageEncoding !== 'cdr' || schema.encoding !== 'ros2msg')
+            throw new ExportError(`bag ${o.bag}: topic ${ch.topic} is ${ch.messageEncoding}/${schema.encoding}, not cdr/ros2msg (a ROS 2 recording)`);
           const r = ros2Reader<Record<string, unknown>>(new TextDecoder().decode(schema.data), schema.name);
           // Replace with the built reader on first use.
           const entry = byTopic.get(ch.topic)!;
@@ -245,8 +255,13 @@ export async function importBag(o: ImportOptions): Promise<ImportSummary> {
     if (o.labels.kind === 'topic') need('success label', o.labels.topic, ['std_msgs/msg/Bool']);
 
     // Small topics, fully (sorted by log time: the reader yields in log-time order).
-    const small = [o.topics.wrench, o.topics.pose, o.topics.goal, o.split.kind === 'marker' ? o.split.topic : null, o.labels.kind === 'topic' ? o.labels.topic : null]
-      .filter((x): x is string => !!x);
+    const small = [
+      o.topics.wrench,
+      o.topics.pose,
+      o.topics.goal,
+      o.split.kind === 'marker' ? o.split.topic : null,
+      o.labels.kind === 'topic' ? o.labels.topic : null,
+    ].filter((x): x is string => !!x);
     const series = new Map<string, Stamped<Record<string, unknown>>[]>(small.map((t) => [t, []]));
     const topicOf = new Map([...byTopic.entries()].map(([t, c]) => [c.id, t]));
     try {
@@ -284,11 +299,17 @@ export async function importBag(o: ImportOptions): Promise<ImportSummary> {
     try {
       for await (const m of reader.readMessages({ topics: [o.topics.image] })) {
         frames.total++;
-        if (lastKept !== null && m.logTime - lastKept < minDt - tol) { frames.thinned++; continue; }
+        if (lastKept !== null && m.logTime - lastKept < minDt - tol) {
+          frames.thinned++;
+          continue;
+        }
         const w = wrenchC.at(m.logTime);
         const p = poseC.at(m.logTime);
         const g = goalC?.at(m.logTime) ?? null;
-        if (!w || !p || m.logTime - w.t > maxSkew || m.logTime - p.t > maxSkew || (goalC && !g)) { frames.noSensor++; continue; }
+        if (!w || !p || m.logTime - w.t > maxSkew || m.logTime - p.t > maxSkew || (goalC && !g)) {
+          frames.noSensor++;
+          continue;
+        }
         lastKept = m.logTime;
         const msg = byTopic.get(o.topics.image)!.decode(m.data);
         const h = msg.header as { stamp: { sec: number; nanosec: number } };
@@ -300,14 +321,22 @@ export async function importBag(o: ImportOptions): Promise<ImportSummary> {
           goal = [pt.x, pt.y, pt.z];
         } else goal = [...o.goal!] as Vec3;
         const tick: Tick = {
-          t: m.logTime, imageStamp: rosTimeNs(h.stamp), image: { width: 0, height: 0, data: new Uint8Array(0) },
-          wrench: [wr.force.x, wr.force.y, wr.force.z, wr.torque.x, wr.torque.y, wr.torque.z], wrenchStamp: w.stamp,
+          t: m.logTime,
+          imageStamp: rosTimeNs(h.stamp),
+          image: { width: 0, height: 0, data: new Uint8Array(0) },
+          wrench: [wr.force.x, wr.force.y, wr.force.z, wr.torque.x, wr.torque.y, wr.torque.z],
+          wrenchStamp: w.stamp,
           eePos: [pose.position.x, pose.position.y, pose.position.z],
-          eeQuat: [pose.orientation.w, pose.orientation.x, pose.orientation.y, pose.orientation.z], goal,
+          eeQuat: [pose.orientation.w, pose.orientation.x, pose.orientation.y, pose.orientation.z],
+          goal,
         };
         ticks.push(tick);
         // Decoding runs on sharp's threads while the next messages are read.
-        pending.push(decodeImage(img.type, msg, size, `bag ${o.bag}: ${o.topics.image} at log time ${m.logTime}`).then((im) => { tick.image = im; }));
+        pending.push(
+          decodeImage(img.type, msg, size, `bag ${o.bag}: ${o.topics.image} at log time ${m.logTime}`).then((im) => {
+            tick.image = im;
+          }),
+        );
         if (pending.length >= 64) await Promise.all(pending.splice(0));
       }
       await Promise.all(pending.splice(0));
@@ -316,7 +345,8 @@ export async function importBag(o: ImportOptions): Promise<ImportSummary> {
       if (e instanceof ExportError) throw e;
       throw new ExportError(`bag ${o.bag}: corrupt MCAP data: ${(e as Error).message}`);
     }
-    if (ticks.length === 0) throw new ExportError(`bag ${o.bag}: none of the ${frames.total} frames on ${o.topics.image} has a wrench and pose within ${sec(maxSkew)} s before it`);
+    if (ticks.length === 0)
+      throw new ExportError(`bag ${o.bag}: none of the ${frames.total} frames on ${o.topics.image} has a wrench and pose within ${sec(maxSkew)} s before it`);
 
     // Episodes.
     const episodes: { ticks: Tick[]; windowEnd: bigint | null }[] = [];
@@ -325,7 +355,10 @@ export async function importBag(o: ImportOptions): Promise<ImportSummary> {
       let cur: Tick[] = [];
       for (const t of ticks) {
         const prev = cur[cur.length - 1];
-        if (prev && t.t - prev.t > gap) { episodes.push({ ticks: cur, windowEnd: t.t }); cur = []; }
+        if (prev && t.t - prev.t > gap) {
+          episodes.push({ ticks: cur, windowEnd: t.t });
+          cur = [];
+        }
         cur.push(t);
       }
       episodes.push({ ticks: cur, windowEnd: null });
@@ -350,16 +383,21 @@ export async function importBag(o: ImportOptions): Promise<ImportSummary> {
           close(mk.t);
           if (mk.start) open = [];
         }
-        if (open) (open).push(t);
+        if (open) open.push(t);
         else frames.outsideEpisodes++;
       }
       close(mi < marks.length ? marks[mi]!.t : null);
     }
     const kept = episodes.filter((e) => e.ticks.length >= minTicks);
     const skippedEpisodes = episodes.length - kept.length;
-    if (kept.length === 0) throw new ExportError(`bag ${o.bag}: no episode has at least ${minTicks} ticks (${episodes.length} found by ${o.split.kind === 'gap' ? `gaps > ${o.split.seconds} s` : `markers on ${o.split.topic}`})`);
+    if (kept.length === 0)
+      throw new ExportError(
+        `bag ${o.bag}: no episode has at least ${minTicks} ticks (${episodes.length} found by ${o.split.kind === 'gap' ? `gaps > ${o.split.seconds} s` : `markers on ${o.split.topic}`})`,
+      );
     if (labelsJson && labelsJson.length !== kept.length) {
-      throw new ExportError(`labels file ${(o.labels as { file: string }).file}: has ${labelsJson.length} labels, the bag split into ${kept.length} episodes (${skippedEpisodes} shorter than ${minTicks} ticks skipped)`);
+      throw new ExportError(
+        `labels file ${(o.labels as { file: string }).file}: has ${labelsJson.length} labels, the bag split into ${kept.length} episodes (${skippedEpisodes} shorter than ${minTicks} ticks skipped)`,
+      );
     }
 
     // Labels per observation, and per episode.
@@ -384,7 +422,8 @@ export async function importBag(o: ImportOptions): Promise<ImportSummary> {
         const c = new Cursor(inWindow);
         obs = e.ticks.map((t) => c.at(t.t)?.v.data === true);
         const lastMsg = inWindow[inWindow.length - 1];
-        if (!lastMsg) throw new ExportError(`bag ${o.bag}: no message on ${o.labels.topic} during episode ${k} (log time ${start}..${end}), so it has no success label`);
+        if (!lastMsg)
+          throw new ExportError(`bag ${o.bag}: no message on ${o.labels.topic} during episode ${k} (log time ${start}..${end}), so it has no success label`);
         episode = lastMsg.v.data === true;
         obs[n - 1] = episode;
       }
@@ -401,43 +440,106 @@ export async function importBag(o: ImportOptions): Promise<ImportSummary> {
     }
     try {
       const config = {
-        tool: 'import-bag', bag: o.bag, bagSha256: bagSha, domain: o.domain, topics: o.topics, goal: o.goal ?? null, split: o.split, labels: o.labels,
-        imageSize: size, hz: o.hz ?? null, maxSkewS: sec(maxSkew), labelGraceS: sec(grace), kp, minTicks, rezero: o.rezero ?? true, library: reader.header.library, profile: reader.header.profile,
+        tool: 'import-bag',
+        bag: o.bag,
+        bagSha256: bagSha,
+        domain: o.domain,
+        topics: o.topics,
+        goal: o.goal ?? null,
+        split: o.split,
+        labels: o.labels,
+        imageSize: size,
+        hz: o.hz ?? null,
+        maxSkewS: sec(maxSkew),
+        labelGraceS: sec(grace),
+        kp,
+        minTicks,
+        rezero: o.rezero ?? true,
+        library: reader.header.library,
+        profile: reader.header.profile,
       };
-      const sessionId = store.openSession({ robot: o.robot ?? 'ros2-bag', backend: 'ros2-bag', config, calibration: { gains: { kp } }, note: o.note ?? null, startedAt: Math.round(Number(ticks[0]!.t) / 1e6) });
+      const sessionId = store.openSession({
+        robot: o.robot ?? 'ros2-bag',
+        backend: 'ros2-bag',
+        config,
+        calibration: { gains: { kp } },
+        note: o.note ?? null,
+        startedAt: Math.round(Number(ticks[0]!.t) / 1e6),
+      });
       const out: ImportSummary['episodes'] = [];
       let transitions = 0;
       for (const e of labelled) {
         const first = e.ticks[0]!;
         const last = e.ticks[e.ticks.length - 1]!;
         const id = store.beginEpisode({
-          sessionId, kind: 'prior', domain: o.domain, scenario: null, seed: null, policyVersion: o.controller ?? 'ros2-bag',
-          startState: { source: 'ros2-bag', bag: o.bag, startNs: String(first.t), endNs: String(last.t), eePos: first.eePos, goal: first.goal, labelSource: describeLabels(o.labels) },
+          sessionId,
+          kind: 'prior',
+          domain: o.domain,
+          scenario: null,
+          seed: null,
+          policyVersion: o.controller ?? 'ros2-bag',
+          startState: {
+            source: 'ros2-bag',
+            bag: o.bag,
+            startNs: String(first.t),
+            endNs: String(last.t),
+            eePos: first.eePos,
+            goal: first.goal,
+            labelSource: describeLabels(o.labels),
+          },
           startedAt: Math.round(Number(first.t) / 1e6),
         });
         const corr = new WrenchCorrector([0, 0, 0, 0, 0, 0]);
         if (o.rezero ?? true) corr.rezero(first.wrench);
         const rows: TransitionInput[] = e.ticks.map((t, i) => {
           const next = e.ticks[i + 1];
-          const obs = { image: t.image, wrench: corr.correct(t.wrench), eePos: t.eePos, eeQuat: t.eeQuat, goal: t.goal, imageStamp: sec(t.imageStamp), wrenchStamp: sec(t.wrenchStamp) };
+          const obs = {
+            image: t.image,
+            wrench: corr.correct(t.wrench),
+            eePos: t.eePos,
+            eeQuat: t.eeQuat,
+            goal: t.goal,
+            imageStamp: sec(t.imageStamp),
+            wrenchStamp: sec(t.wrenchStamp),
+          };
           const base = { episodeId: id, step: i, obs, tickTime: sec(t.t), wallTime: Math.round(Number(t.t) / 1e6), policyVersion: o.controller ?? 'ros2-bag' };
           if (!next) return { ...base, gtSuccess: e.obs[i]!, rewardProb: e.obs[i]! ? 1 : 0, done: true };
           const exec: Vec3 = [next.eePos[0] - t.eePos[0], next.eePos[1] - t.eePos[1], next.eePos[2] - t.eePos[2]];
           const p: Vec3 = [-kp[0] * (t.eePos[0] - t.goal[0]), -kp[1] * (t.eePos[1] - t.goal[1]), -kp[2] * (t.eePos[2] - t.goal[2])];
           const label = e.obs[i + 1]!;
           return {
-            ...base, actionP: p, actionExecuted: exec, actionResidual: [exec[0] - p[0], exec[1] - p[1], exec[2] - p[2]],
-            gtSuccess: label, rewardProb: label ? 1 : 0, done: i === e.ticks.length - 2,
+            ...base,
+            actionP: p,
+            actionExecuted: exec,
+            actionResidual: [exec[0] - p[0], exec[1] - p[1], exec[2] - p[2]],
+            gtSuccess: label,
+            rewardProb: label ? 1 : 0,
+            done: i === e.ticks.length - 2,
           };
         });
         store.appendTransitions(rows);
-        store.endEpisode(id, { outcome: e.episode ? 'success' : 'failure', reason: `label from ${describeLabels(o.labels)}`, gtSuccess: e.episode, endedAt: Math.round(Number(last.t) / 1e6) });
+        store.endEpisode(id, {
+          outcome: e.episode ? 'success' : 'failure',
+          reason: `label from ${describeLabels(o.labels)}`,
+          gtSuccess: e.episode,
+          endedAt: Math.round(Number(last.t) / 1e6),
+        });
         transitions += rows.length - 1;
         out.push({ id, ticks: e.ticks.length, success: e.episode, startNs: String(first.t), endNs: String(last.t) });
       }
       store.closeSession(sessionId, Math.round(Number(ticks[ticks.length - 1]!.t) / 1e6));
       frames.used = labelled.reduce((n, e) => n + e.ticks.length, 0);
-      return { bag: o.bag, db: o.db, sessionId, episodes: out, transitions, frames, skippedEpisodes, labelSource: describeLabels(o.labels), seconds: (performance.now() - t0) / 1000 };
+      return {
+        bag: o.bag,
+        db: o.db,
+        sessionId,
+        episodes: out,
+        transitions,
+        frames,
+        skippedEpisodes,
+        labelSource: describeLabels(o.labels),
+        seconds: (performance.now() - t0) / 1000,
+      };
     } finally {
       store.close();
     }

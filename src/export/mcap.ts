@@ -147,16 +147,30 @@ export async function exportMcap(o: McapExportOptions): Promise<McapExportSummar
   await writeAtomically(o.out, async (tmp) => {
     const file = FileWritable.create(tmp);
     try {
-      const writer = new McapWriter({ writable: file, chunkSize: o.chunkSize ?? 4 * 1024 * 1024, useStatistics: true, useSummaryOffsets: true, useChunkIndex: true, useMessageIndex: true });
+      const writer = new McapWriter({
+        writable: file,
+        chunkSize: o.chunkSize ?? 4 * 1024 * 1024,
+        useStatistics: true,
+        useSummaryOffsets: true,
+        useChunkIndex: true,
+        useMessageIndex: true,
+      });
       await writer.start({ profile: 'ros2', library: 'insertion-daemon export (@mcap/core)' });
       const s = sel.session;
       await writer.addMetadata({
         name: SESSION_METADATA,
         metadata: new Map([
-          ['session_id', String(s.id)], ['robot', s.robot], ['backend', s.backend], ['note', s.note ?? ''],
-          ['started_at_ms', String(s.startedAt)], ['ended_at_ms', s.endedAt == null ? '' : String(s.endedAt)],
-          ['source_db', o.store.file], ['timeline', timeline], ['episodes', sel.episodes.map((e) => e.id).join(',')],
-          ['config_json', JSON.stringify(s.config)], ['calibration_json', JSON.stringify(s.calibration)],
+          ['session_id', String(s.id)],
+          ['robot', s.robot],
+          ['backend', s.backend],
+          ['note', s.note ?? ''],
+          ['started_at_ms', String(s.startedAt)],
+          ['ended_at_ms', s.endedAt == null ? '' : String(s.endedAt)],
+          ['source_db', o.store.file],
+          ['timeline', timeline],
+          ['episodes', sel.episodes.map((e) => e.id).join(',')],
+          ['config_json', JSON.stringify(s.config)],
+          ['calibration_json', JSON.stringify(s.calibration)],
         ]),
       });
       // One schema per type, shared by its topics.
@@ -202,7 +216,10 @@ export async function exportMcap(o: McapExportOptions): Promise<McapExportSummar
           const ns = clock.log(t);
           const png = pngs[i];
           if (png) await put('/camera/image/compressed', ns, { header: header(clock.stamp(t.imageStamp, t), CAMERA_FRAME), format: 'png', data: png });
-          await put('/wrist/wrench', ns, { header: header(clock.stamp(t.wrenchStamp, t), BASE_FRAME), wrench: { force: vec3([t.wrench[0], t.wrench[1], t.wrench[2]]), torque: vec3([t.wrench[3], t.wrench[4], t.wrench[5]]) } });
+          await put('/wrist/wrench', ns, {
+            header: header(clock.stamp(t.wrenchStamp, t), BASE_FRAME),
+            wrench: { force: vec3([t.wrench[0], t.wrench[1], t.wrench[2]]), torque: vec3([t.wrench[3], t.wrench[4], t.wrench[5]]) },
+          });
           const [qw, qx, qy, qz] = t.eeQuat;
           await put('/ee/pose', ns, { header: header(ns, BASE_FRAME), pose: { position: vec3(t.eePos), orientation: { x: qx, y: qy, z: qz, w: qw } } });
           await put('/goal', ns, { header: header(ns, BASE_FRAME), point: vec3(t.goal) });
@@ -225,7 +242,16 @@ export async function exportMcap(o: McapExportOptions): Promise<McapExportSummar
     }
   });
   return {
-    format: 'mcap', file: o.out, sessionId: o.sessionId, episodes: sel.episodes.length, transitions: sel.transitions, messages: counts, timeline,
-    startNs: String(first), endNs: String(last), bytes, seconds: (performance.now() - t0) / 1000,
+    format: 'mcap',
+    file: o.out,
+    sessionId: o.sessionId,
+    episodes: sel.episodes.length,
+    transitions: sel.transitions,
+    messages: counts,
+    timeline,
+    startNs: String(first),
+    endNs: String(last),
+    bytes,
+    seconds: (performance.now() - t0) / 1000,
   };
 }

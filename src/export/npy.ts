@@ -92,7 +92,8 @@ export class NpzWriter {
   begin(name: string, dtype: NpyDtype, shape: readonly number[]): void {
     if (this.member) throw new Error(`npz: member ${this.member.name} is not complete (${this.member.left} bytes missing)`);
     const bytes = shape.reduce((a, b) => a * b, 1) * bytesPerItem(dtype);
-    if (this.written + bytes > ZIP_LIMIT) throw new NpzLimitError(`${this.path}: member ${name}.npy would take the archive past 4 GiB, which this writer (no ZIP64) cannot write`);
+    if (this.written + bytes > ZIP_LIMIT)
+      throw new NpzLimitError(`${this.path}: member ${name}.npy would take the archive past 4 GiB, which this writer (no ZIP64) cannot write`);
     const file = this.o.compress ? new ZipDeflate(`${name}.npy`, { level: 6 }) : new ZipPassThrough(`${name}.npy`);
     file.mtime = new Date('1980-01-01T00:00:00Z'); // fixed: the same data gives the same bytes
     this.zip.add(file);
@@ -135,7 +136,11 @@ export class NpzWriter {
     try {
       this.zip.terminate();
     } finally {
-      try { closeSync(this.fd); } catch { /* already closed */ }
+      try {
+        closeSync(this.fd);
+      } catch {
+        /* already closed */
+      }
     }
   }
 }

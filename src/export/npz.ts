@@ -15,7 +15,11 @@ export const NPZ_VERSION = 1;
 /** Proprio as the policy's input builder computes it, before its normalisation (mean 0, std 1). */
 export const NPZ_PROPRIO_LAYOUT = DEFAULT_PROPRIO_SPEC.layout;
 
-interface ArraySpec { dtype: string; shape: string; description: string }
+interface ArraySpec {
+  dtype: string;
+  shape: string;
+  description: string;
+}
 
 /** The archive's members (N rows, H x W images, D domains), as documented in the `meta` member. */
 export const NPZ_ARRAYS: Record<string, ArraySpec> = {
@@ -24,11 +28,19 @@ export const NPZ_ARRAYS: Record<string, ArraySpec> = {
   ee_pos: { dtype: 'float32', shape: '(N, 3)', description: 'end-effector (connector tip) position x y z (m), base frame' },
   ee_quat: { dtype: 'float32', shape: '(N, 4)', description: 'end-effector orientation, unit quaternion w x y z' },
   goal: { dtype: 'float32', shape: '(N, 3)', description: 'commanded goal x* (m), base frame (may carry the calibration error)' },
-  proprio: { dtype: 'float32', shape: `(N, ${DEFAULT_PROPRIO_SPEC.layout.length})`, description: `proprio vector, not normalised, layout ${DEFAULT_PROPRIO_SPEC.layout.join(' ')} (d = ee_pos - goal)` },
+  proprio: {
+    dtype: 'float32',
+    shape: `(N, ${DEFAULT_PROPRIO_SPEC.layout.length})`,
+    description: `proprio vector, not normalised, layout ${DEFAULT_PROPRIO_SPEC.layout.join(' ')} (d = ee_pos - goal)`,
+  },
   action_p: { dtype: 'float32', shape: '(N, 3)', description: 'u_H = -kp (x - x*), relative end-effector move (m); NaN where not logged' },
   action_residual: { dtype: 'float32', shape: '(N, 3)', description: 'u_theta (+ exploration noise): the action learning uses (m); NaN where not logged' },
   action_executed: { dtype: 'float32', shape: '(N, 3)', description: 'move commanded after the safety filter (m); NaN where not logged' },
-  reward_prob: { dtype: 'float32', shape: '(N,)', description: "reward classifier's success probability on the NEXT observation (prior data: ground truth 0/1); NaN unknown" },
+  reward_prob: {
+    dtype: 'float32',
+    shape: '(N,)',
+    description: "reward classifier's success probability on the NEXT observation (prior data: ground truth 0/1); NaN unknown",
+  },
   gt_success: { dtype: 'int8', shape: '(N,)', description: 'simulator ground truth of the next observation: 1, 0, or -1 unknown (real robot)' },
   done: { dtype: 'uint8', shape: '(N,)', description: '1 at the last step of an episode, as logged' },
   is_transition: { dtype: 'uint8', shape: '(N,)', description: '1: the row has an executed action; 0: observation-only row (final observation of prior data)' },
@@ -68,8 +80,18 @@ const nanIfNull = (v: number | null | undefined): number => (v == null ? Number.
 
 function episodeMeta(e: EpisodeRecord): Record<string, unknown> {
   return {
-    id: e.id, kind: e.kind, domain: e.domain, scenario: e.scenario, seed: e.seed, policyVersion: e.policyVersion, outcome: e.outcome,
-    reason: e.reason, learnedSuccessProb: e.learnedSuccessProb, gtSuccess: e.gtSuccess, rows: e.transitionCount, startState: e.startState,
+    id: e.id,
+    kind: e.kind,
+    domain: e.domain,
+    scenario: e.scenario,
+    seed: e.seed,
+    policyVersion: e.policyVersion,
+    outcome: e.outcome,
+    reason: e.reason,
+    learnedSuccessProb: e.learnedSuccessProb,
+    gtSuccess: e.gtSuccess,
+    rows: e.transitionCount,
+    startState: e.startState,
   };
 }
 
@@ -84,7 +106,10 @@ export async function exportNpz(o: NpzExportOptions): Promise<NpzExportSummary> 
   const h = r0.imageHeight!;
   const w = r0.imageWidth!;
   const domains = [...new Set(sel.episodes.map((e) => e.domain))].sort();
-  const proprio = new ProprioBuilder({ ...DEFAULT_PROPRIO_SPEC, mean: DEFAULT_PROPRIO_SPEC.mean.map(() => 0), std: DEFAULT_PROPRIO_SPEC.std.map(() => 1) }, 'npz export');
+  const proprio = new ProprioBuilder(
+    { ...DEFAULT_PROPRIO_SPEC, mean: DEFAULT_PROPRIO_SPEC.mean.map(() => 0), std: DEFAULT_PROPRIO_SPEC.std.map(() => 1) },
+    'npz export',
+  );
   const P = NPZ_PROPRIO_LAYOUT.length;
   const wrench = new Float32Array(n * 6);
   const eePos = new Float32Array(n * 3);
@@ -120,7 +145,10 @@ export async function exportNpz(o: NpzExportOptions): Promise<NpzExportSummary> 
         for (const [j, t] of ts.entries()) {
           const where = `${o.store.file}: transitions.id=${t.id} (episode ${e.id} step ${t.step})`;
           if (!t.image) throw new ExportError(`${where}: no image logged; the npz image array needs one per row`);
-          if (t.image.width !== w || t.image.height !== h) throw new ExportError(`${where}: image is ${t.image.width}x${t.image.height}, earlier rows ${w}x${h}; export episodes of one image size at a time (--episodes)`);
+          if (t.image.width !== w || t.image.height !== h)
+            throw new ExportError(
+              `${where}: image is ${t.image.width}x${t.image.height}, earlier rows ${w}x${h}; export episodes of one image size at a time (--episodes)`,
+            );
           npz.write(t.image.data);
           setVec(wrench, i, t.wrench, 6);
           setVec(eePos, i, t.eePos, 3);
@@ -145,7 +173,8 @@ export async function exportNpz(o: NpzExportOptions): Promise<NpzExportSummary> 
         }
         o.onProgress?.({ episodes: k + 1, ofEpisodes: sel.episodes.length, transitions: i });
       }
-      if (i !== n) throw new ExportError(`${o.store.file}: session ${o.sessionId} changed while exporting (${n} rows counted, ${i} read); export a closed session`);
+      if (i !== n)
+        throw new ExportError(`${o.store.file}: session ${o.sessionId} changed while exporting (${n} rows counted, ${i} read); export a closed session`);
       rows = i;
       const add = (name: string, dtype: NpyDtype, shape: number[], a: ArrayBufferView): void => npz.add(name, dtype, shape, bytesOf(a));
       add('wrench', '<f4', [n, 6], wrench);
@@ -169,12 +198,21 @@ export async function exportNpz(o: NpzExportOptions): Promise<NpzExportSummary> 
       const names = utf32(domains);
       npz.add('domain_names', names.dtype, [domains.length], names.data);
       const s = sel.session;
-      const meta = utf32([JSON.stringify({
-        format: NPZ_FORMAT, version: NPZ_VERSION, exportedAt: new Date().toISOString(), source: o.store.file,
-        session: { id: s.id, robot: s.robot, backend: s.backend, note: s.note, startedAt: s.startedAt, endedAt: s.endedAt },
-        rows: n, imageShape: [h, w, 3], proprioLayout: NPZ_PROPRIO_LAYOUT, domains,
-        episodes: sel.episodes.map(episodeMeta), arrays: NPZ_ARRAYS,
-      })]);
+      const meta = utf32([
+        JSON.stringify({
+          format: NPZ_FORMAT,
+          version: NPZ_VERSION,
+          exportedAt: new Date().toISOString(),
+          source: o.store.file,
+          session: { id: s.id, robot: s.robot, backend: s.backend, note: s.note, startedAt: s.startedAt, endedAt: s.endedAt },
+          rows: n,
+          imageShape: [h, w, 3],
+          proprioLayout: NPZ_PROPRIO_LAYOUT,
+          domains,
+          episodes: sel.episodes.map(episodeMeta),
+          arrays: NPZ_ARRAYS,
+        }),
+      ]);
       npz.add('meta', meta.dtype, [], meta.data);
       bytes = await npz.end();
     } catch (e) {
@@ -184,7 +222,14 @@ export async function exportNpz(o: NpzExportOptions): Promise<NpzExportSummary> 
     }
   });
   return {
-    format: 'npz', file: o.out, sessionId: o.sessionId, episodes: sel.episodes.length, rows, transitions: isTransition.reduce((a, b) => a + b, 0),
-    imageShape: [h, w, 3], bytes, seconds: (performance.now() - t0) / 1000,
+    format: 'npz',
+    file: o.out,
+    sessionId: o.sessionId,
+    episodes: sel.episodes.length,
+    rows,
+    transitions: isTransition.reduce((a, b) => a + b, 0),
+    imageShape: [h, w, 3],
+    bytes,
+    seconds: (performance.now() - t0) / 1000,
   };
 }

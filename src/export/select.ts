@@ -30,14 +30,16 @@ export function selectEpisodes(store: Store, sessionId: number, episodeIds?: rea
     if (episodeIds.length === 0) throw new ExportError('episodes: the list is empty');
     const inSession = new Map(episodes.map((e) => [e.id, e]));
     for (const id of episodeIds) {
-      if (!inSession.has(id)) throw new ExportError(`${store.file}: episode ${id} is not in session ${sessionId}${store.getEpisode(id) ? '' : ' (no such episode)'}`);
+      if (!inSession.has(id))
+        throw new ExportError(`${store.file}: episode ${id} is not in session ${sessionId}${store.getEpisode(id) ? '' : ' (no such episode)'}`);
     }
     const wanted = new Set(episodeIds);
     episodes = episodes.filter((e) => wanted.has(e.id));
   }
   episodes = episodes.filter((e) => e.transitionCount > 0);
   const transitions = episodes.reduce((n, e) => n + e.transitionCount, 0);
-  if (transitions === 0) throw new ExportError(`${store.file}: session ${sessionId}${episodeIds ? ` (episodes ${episodeIds.join(',')})` : ''} has no logged transitions to export`);
+  if (transitions === 0)
+    throw new ExportError(`${store.file}: session ${sessionId}${episodeIds ? ` (episodes ${episodeIds.join(',')})` : ''} has no logged transitions to export`);
   return { session, episodes, transitions };
 }
 

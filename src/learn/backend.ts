@@ -89,7 +89,8 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
       const spec = opts.nativeModule ?? '@tensorflow/tfjs-node';
       await import(spec);
       // A second tfjs-core copy (version mismatch) would register the backend elsewhere: check ours has it.
-      if (tf.findBackendFactory('tensorflow') == null) throw new Error('tfjs-node loaded but registered no "tensorflow" backend in this tfjs-core (version mismatch?)');
+      if (tf.findBackendFactory('tensorflow') == null)
+        throw new Error('tfjs-node loaded but registered no "tensorflow" backend in this tfjs-core (version mismatch?)');
       if (!(await tf.setBackend('tensorflow'))) throw new Error('setBackend("tensorflow") failed');
       await tf.ready();
       current = { name: 'tensorflow', fixes: [], tfjsVersion: tf.version_core };
@@ -234,17 +235,30 @@ function nativeAddRow(g: Gemm, inputs: Record<string, Info>, backend: WasmBacken
 }
 
 /** NHWC convs without dilation through the addon's im2col + sgemm; null (previous kernel) otherwise. */
-function nativeConv(g: Gemm, name: 'Conv2D' | 'Conv2DBackpropInput' | 'Conv2DBackpropFilter', { inputs, backend, attrs }: { inputs: Record<string, Info>; backend: WasmBackendLike; attrs: Record<string, unknown> }): Info | null {
+function nativeConv(
+  g: Gemm,
+  name: 'Conv2D' | 'Conv2DBackpropInput' | 'Conv2DBackpropFilter',
+  { inputs, backend, attrs }: { inputs: Record<string, Info>; backend: WasmBackendLike; attrs: Record<string, unknown> },
+): Info | null {
   if (((attrs['dataFormat'] as string | undefined) ?? 'NHWC') !== 'NHWC') return null;
   const dil = (attrs['dilations'] as number | [number, number] | undefined) ?? 1;
   if (!(dil === 1 || (Array.isArray(dil) && dil[0] === 1 && dil[1] === 1))) return null;
-  const [a, b] = name === 'Conv2D' ? [inputs['x'], inputs['filter']] : name === 'Conv2DBackpropInput' ? [inputs['dy'], inputs['filter']] : [inputs['x'], inputs['dy']];
+  const [a, b] =
+    name === 'Conv2D' ? [inputs['x'], inputs['filter']] : name === 'Conv2DBackpropInput' ? [inputs['dy'], inputs['filter']] : [inputs['x'], inputs['dy']];
   if (!a || !b || a.dtype !== 'float32' || b.dtype !== 'float32') return null;
   const xShape = (name === 'Conv2DBackpropInput' ? attrs['inputShape'] : a.shape) as [number, number, number, number];
   const fShape = (name === 'Conv2DBackpropFilter' ? attrs['filterShape'] : b.shape) as [number, number, number, number];
   if (!xShape || !fShape || xShape.length !== 4 || fShape.length !== 4) return null;
-  const info = tf.backend_util.computeConv2DInfo(xShape, fShape, attrs['strides'] as [number, number] | number, 1,
-    attrs['pad'] as 'valid' | 'same' | number, attrs['dimRoundingMode'] as 'floor' | 'round' | 'ceil' | undefined, false, 'channelsLast');
+  const info = tf.backend_util.computeConv2DInfo(
+    xShape,
+    fShape,
+    attrs['strides'] as [number, number] | number,
+    1,
+    attrs['pad'] as 'valid' | 'same' | number,
+    attrs['dimRoundingMode'] as 'floor' | 'round' | 'ceil' | undefined,
+    false,
+    'channelsLast',
+  );
   const [n, H, W, ci] = xShape;
   const [kh, kw, , co] = fShape;
   if (info.outHeight < 1 || info.outWidth < 1 || n * H * W * ci === 0 || co === 0) return null;
@@ -259,7 +273,11 @@ function nativeConv(g: Gemm, name: 'Conv2D' | 'Conv2DBackpropInput' | 'Conv2DBac
 const prod = (s: readonly number[]): number => s.reduce((p, d) => p * d, 1);
 
 /** The GEMM through the addon, or null for cases left to the previous kernel. */
-function nativeMatMul(g: Gemm, fused: boolean, { inputs, backend, attrs }: { inputs: Record<string, Info>; backend: WasmBackendLike; attrs: Record<string, unknown> }): Info | null {
+function nativeMatMul(
+  g: Gemm,
+  fused: boolean,
+  { inputs, backend, attrs }: { inputs: Record<string, Info>; backend: WasmBackendLike; attrs: Record<string, unknown> },
+): Info | null {
   const a = inputs['a'];
   const b = inputs['b'];
   if (!a || !b || a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2) return null;
@@ -308,8 +326,23 @@ function nativeMatMul(g: Gemm, fused: boolean, { inputs, backend, attrs }: { inp
   const out = backend.makeOutput([...outer, M, N], 'float32');
   // Views after the allocation (a heap growth detaches older views).
   const cv = backend.typedArrayFromHeap(out);
-  g.sgemm(tA, tB, batch, M, N, K, backend.typedArrayFromHeap(a), batchA === 1 ? 0 : M * K, backend.typedArrayFromHeap(b), batchB === 1 ? 0 : K * N,
-    cv, bias ? backend.typedArrayFromHeap(bias) : null, biasMode, act, alpha);
+  g.sgemm(
+    tA,
+    tB,
+    batch,
+    M,
+    N,
+    K,
+    backend.typedArrayFromHeap(a),
+    batchA === 1 ? 0 : M * K,
+    backend.typedArrayFromHeap(b),
+    batchB === 1 ? 0 : K * N,
+    cv,
+    bias ? backend.typedArrayFromHeap(bias) : null,
+    biasMode,
+    act,
+    alpha,
+  );
   return out;
 }
 
@@ -382,9 +415,15 @@ function registerConv2DBackpropFilter(): void {
       if (dataFormat !== 'NHWC') throw new Error('Conv2DBackpropFilter (wasm fix): only NHWC is supported');
       const filterShape = attrs['filterShape'] as [number, number, number, number];
       const info = tf.backend_util.computeConv2DInfo(
-        x.shape as [number, number, number, number], filterShape, attrs['strides'] as [number, number] | number,
-        (attrs['dilations'] as [number, number] | number | undefined) ?? 1, attrs['pad'] as 'valid' | 'same' | number,
-        attrs['dimRoundingMode'] as 'floor' | 'round' | 'ceil' | undefined, false, 'channelsLast');
+        x.shape as [number, number, number, number],
+        filterShape,
+        attrs['strides'] as [number, number] | number,
+        (attrs['dilations'] as [number, number] | number | undefined) ?? 1,
+        attrs['pad'] as 'valid' | 'same' | number,
+        attrs['dimRoundingMode'] as 'floor' | 'round' | 'ceil' | undefined,
+        false,
+        'channelsLast',
+      );
       const [kh, kw, ci, co] = filterShape;
       const [n, H, W] = x.shape as [number, number, number, number];
       const oh = info.outHeight;
@@ -474,8 +513,15 @@ function registerFastConv2DBackpropInput(): void {
       const dataFormat = (attrs['dataFormat'] as string | undefined) ?? 'NHWC';
       const inputShape = attrs['inputShape'] as [number, number, number, number];
       const info = tf.backend_util.computeConv2DInfo(
-        inputShape, filter.shape as [number, number, number, number], attrs['strides'] as [number, number] | number, 1,
-        attrs['pad'] as 'valid' | 'same' | number, attrs['dimRoundingMode'] as 'floor' | 'round' | 'ceil' | undefined, false, 'channelsLast');
+        inputShape,
+        filter.shape as [number, number, number, number],
+        attrs['strides'] as [number, number] | number,
+        1,
+        attrs['pad'] as 'valid' | 'same' | number,
+        attrs['dimRoundingMode'] as 'floor' | 'round' | 'ceil' | undefined,
+        false,
+        'channelsLast',
+      );
       if (dataFormat !== 'NHWC' || info.dilationHeight !== 1 || info.dilationWidth !== 1) return origFunc({ inputs, backend, attrs });
       const [n, H, W, ci] = inputShape;
       const [kh, kw, , co] = filter.shape as [number, number, number, number];
@@ -507,7 +553,7 @@ function registerFastConv2DBackpropInput(): void {
               if (b >= kw) continue;
               for (let c = 0; c < ci; c++) {
                 const src = ((a * kw + b) * ci + c) * co;
-                const dst = ((t * mw + u) * co) * outC + (rh * s + rw) * ci + c;
+                const dst = (t * mw + u) * co * outC + (rh * s + rw) * ci + c;
                 for (let o = 0; o < co; o++) gv[dst + o * outC] = wv[src + o] ?? 0;
               }
             }
@@ -521,10 +567,24 @@ function registerFastConv2DBackpropInput(): void {
       if (qRows < oh || pCols < ow) {
         dyIn = one(slice({ inputs: { x: dy }, backend, attrs: { begin: [0, 0, 0, 0], size: [n, Math.min(oh, qRows), Math.min(ow, pCols), co] } }));
       }
-      const z = one(conv2d({
-        inputs: { x: dyIn, filter: g }, backend,
-        attrs: { strides: [1, 1], dilations: [1, 1], dataFormat: 'NHWC', dimRoundingMode: undefined, pad: [[0, 0], [mh - 1, padB], [mw - 1, padR], [0, 0]] },
-      }));
+      const z = one(
+        conv2d({
+          inputs: { x: dyIn, filter: g },
+          backend,
+          attrs: {
+            strides: [1, 1],
+            dilations: [1, 1],
+            dataFormat: 'NHWC',
+            dimRoundingMode: undefined,
+            pad: [
+              [0, 0],
+              [mh - 1, padB],
+              [mw - 1, padR],
+              [0, 0],
+            ],
+          },
+        }),
+      );
       backend.disposeData(g.dataId);
       if (dyIn !== dy) backend.disposeData(dyIn.dataId);
       // Interleave the phases (DepthToSpace; wasm's own kernel is a slow generic loop, a rank-4 transpose is fast):

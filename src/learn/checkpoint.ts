@@ -80,7 +80,10 @@ export async function saveCheckpoint(dir: string, c: CheckpointContent, keep = 2
   const latestTmp = path.join(dir, `latest.json.tmp-${process.pid}`);
   writeSynced(latestTmp, Buffer.from(JSON.stringify({ checkpoint: name, step: c.step })));
   fs.renameSync(latestTmp, path.join(dir, 'latest.json'));
-  const old = fs.readdirSync(dir).filter((f) => /^ckpt-\d+$/.test(f)).sort();
+  const old = fs
+    .readdirSync(dir)
+    .filter((f) => /^ckpt-\d+$/.test(f))
+    .sort();
   for (const f of old.slice(0, Math.max(0, old.length - keep))) fs.rmSync(path.join(dir, f), { recursive: true, force: true });
   return final;
 }
@@ -92,7 +95,12 @@ export async function saveCheckpoint(dir: string, c: CheckpointContent, keep = 2
 export async function loadCheckpoint(
   dir: string,
   what: string,
-  into: { format: string; variables: Array<[string, tf.Variable]>; optimizers: Record<string, tf.Optimizer>; check?: (m: CheckpointManifest, file: string) => void },
+  into: {
+    format: string;
+    variables: Array<[string, tf.Variable]>;
+    optimizers: Record<string, tf.Optimizer>;
+    check?: (m: CheckpointManifest, file: string) => void;
+  },
 ): Promise<CheckpointManifest> {
   const latestPath = path.join(dir, 'latest.json');
   let latest: { checkpoint?: unknown };
@@ -101,11 +109,15 @@ export async function loadCheckpoint(
   } catch (err) {
     throw new Error(`${what}: cannot read ${latestPath}: ${(err as Error).message}`);
   }
-  if (typeof latest.checkpoint !== 'string' || !/^ckpt-\d+$/.test(latest.checkpoint)) throw new Error(`${what}: ${latestPath}: field 'checkpoint' is missing or invalid`);
+  if (typeof latest.checkpoint !== 'string' || !/^ckpt-\d+$/.test(latest.checkpoint))
+    throw new Error(`${what}: ${latestPath}: field 'checkpoint' is missing or invalid`);
   let ck = path.join(dir, latest.checkpoint);
   if (!fs.existsSync(ck)) {
     // Interrupted between a rename and latest.json: use the newest complete checkpoint instead.
-    const complete = fs.readdirSync(dir).filter((f) => /^ckpt-\d+$/.test(f) && fs.existsSync(path.join(dir, f, 'manifest.json'))).sort();
+    const complete = fs
+      .readdirSync(dir)
+      .filter((f) => /^ckpt-\d+$/.test(f) && fs.existsSync(path.join(dir, f, 'manifest.json')))
+      .sort();
     const newest = complete.at(-1);
     if (!newest) throw new Error(`${what}: ${latestPath} points to ${latest.checkpoint}, which is missing, and no other checkpoint is complete`);
     ck = path.join(dir, newest);
@@ -120,7 +132,8 @@ export async function loadCheckpoint(
   if (m.format !== into.format) throw new Error(`${what}: ${mPath}: field 'format' is ${JSON.stringify(m.format)}, expected ${JSON.stringify(into.format)}`);
   const tensors = m.tensors as TensorEntry[] | undefined;
   const optCounts = m.optimizers as Record<string, number> | undefined;
-  if (!Array.isArray(tensors) || typeof m.step !== 'number' || !optCounts) throw new Error(`${what}: ${mPath}: fields 'tensors', 'step', 'optimizers' are required`);
+  if (!Array.isArray(tensors) || typeof m.step !== 'number' || !optCounts)
+    throw new Error(`${what}: ${mPath}: fields 'tensors', 'step', 'optimizers' are required`);
   const manifest = m as CheckpointManifest;
   into.check?.(manifest, mPath);
   const binPath = path.join(ck, 'weights.bin');
@@ -132,7 +145,8 @@ export async function loadCheckpoint(
   const get = (key: string, shape: number[]): Float32Array => {
     const t = byKey.get(key);
     if (!t) throw new Error(`${what}: ${mPath}: tensor '${key}' is missing (different network config?)`);
-    if (t.shape.join(',') !== shape.join(',')) throw new Error(`${what}: ${mPath}: tensor '${key}' has shape [${t.shape.join(',')}], this learner needs [${shape.join(',')}]`);
+    if (t.shape.join(',') !== shape.join(','))
+      throw new Error(`${what}: ${mPath}: tensor '${key}' has shape [${t.shape.join(',')}], this learner needs [${shape.join(',')}]`);
     return bin.subarray(t.offset, t.offset + t.length);
   };
   const values = into.variables.map(([k, v]) => get(k, v.shape));

@@ -30,9 +30,7 @@ import { Rng, deriveSeed } from '../util/rng.ts';
 import { backendLabel } from './backend.ts';
 import { Scale } from './layers.ts';
 import { makeAdam } from './optim.ts';
-import {
-  type Encoder, type EncoderConfig, type Mlp, buildEncoder, buildMlp, gatherImages, netVariables, validateEncoderConfig,
-} from './nets.ts';
+import { type Encoder, type EncoderConfig, type Mlp, buildEncoder, buildMlp, gatherImages, netVariables, validateEncoderConfig } from './nets.ts';
 
 export type DaibMethod = 'erm' | 'vib' | 'dann' | 'daib-nobottleneck' | 'daib';
 export const DAIB_METHODS: readonly DaibMethod[] = ['erm', 'vib', 'dann', 'daib-nobottleneck', 'daib'];
@@ -49,12 +47,18 @@ export interface MethodSettings {
 
 export function methodSettings(method: DaibMethod): MethodSettings {
   switch (method) {
-    case 'erm': return { useZI: true, useZS: false, adversarial: false, bottleneck: false };
-    case 'vib': return { useZI: false, useZS: true, adversarial: false, bottleneck: true };
-    case 'dann': return { useZI: true, useZS: false, adversarial: true, bottleneck: false };
-    case 'daib-nobottleneck': return { useZI: true, useZS: true, adversarial: true, bottleneck: false };
-    case 'daib': return { useZI: true, useZS: true, adversarial: true, bottleneck: true };
-    default: throw new Error(`unknown DAIB method '${String(method)}' (expected one of ${DAIB_METHODS.join(', ')})`);
+    case 'erm':
+      return { useZI: true, useZS: false, adversarial: false, bottleneck: false };
+    case 'vib':
+      return { useZI: false, useZS: true, adversarial: false, bottleneck: true };
+    case 'dann':
+      return { useZI: true, useZS: false, adversarial: true, bottleneck: false };
+    case 'daib-nobottleneck':
+      return { useZI: true, useZS: true, adversarial: true, bottleneck: false };
+    case 'daib':
+      return { useZI: true, useZS: true, adversarial: true, bottleneck: true };
+    default:
+      throw new Error(`unknown DAIB method '${String(method)}' (expected one of ${DAIB_METHODS.join(', ')})`);
   }
 }
 
@@ -108,7 +112,16 @@ export interface DaibConfig extends DaibRepConfig {
 }
 
 export function defaultDaibConfig(overrides: Partial<DaibConfig> & { numDomains: number }): DaibConfig {
-  const encoder: EncoderConfig = { inputShape: [64, 64, 3], filters: [32, 32, 32], kernelSize: 3, strides: [2, 2, 2], padding: 'same', zIDim: 32, zSDim: 16, ...overrides.encoder };
+  const encoder: EncoderConfig = {
+    inputShape: [64, 64, 3],
+    filters: [32, 32, 32],
+    kernelSize: 3,
+    strides: [2, 2, 2],
+    padding: 'same',
+    zIDim: 32,
+    zSDim: 16,
+    ...overrides.encoder,
+  };
   return {
     method: 'daib',
     domainHidden: [128],
@@ -146,13 +159,26 @@ export function validateDaibRepConfig(c: DaibRepConfig, where: string): void {
 // ----------------------------------------------------------------------------------------------------------------
 // Building blocks: gradient reversal, KL, losses, colour augmentation
 
-const CHANNEL_ORDERS = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]] as const;
+const CHANNEL_ORDERS = [
+  [0, 1, 2],
+  [0, 2, 1],
+  [1, 0, 2],
+  [1, 2, 0],
+  [2, 0, 1],
+  [2, 1, 0],
+] as const;
 
 /** In place on `count` NHWC float images in [0, 1]: per image, a random channel order and per-channel gains in [1 - c, 1 + c]. */
-export function jitterColours(buf: Float32Array, count: number, shape: readonly [number, number, number] | readonly number[], c: number, rand: () => number): void {
+export function jitterColours(
+  buf: Float32Array,
+  count: number,
+  shape: readonly [number, number, number] | readonly number[],
+  c: number,
+  rand: () => number,
+): void {
   const ch = shape[2];
   if (ch !== 3) throw new Error(`colour augmentation needs RGB images, got ${ch} channels`);
-  const px = (shape[0]) * (shape[1]);
+  const px = shape[0] * shape[1];
   const g = [0, 0, 0];
   for (let i = 0; i < count; i++) {
     const order = CHANNEL_ORDERS[Math.min(5, Math.floor(rand() * 6))]!;
@@ -160,7 +186,9 @@ export function jitterColours(buf: Float32Array, count: number, shape: readonly 
     const [o0, o1, o2] = order;
     const [g0, g1, g2] = [g[0]!, g[1]!, g[2]!];
     for (let p = 0, o = i * px * 3; p < px; p++, o += 3) {
-      const r = buf[o + o0]!, gr = buf[o + o1]!, b = buf[o + o2]!;
+      const r = buf[o + o0]!,
+        gr = buf[o + o1]!,
+        b = buf[o + o2]!;
       buf[o] = Math.min(1, r * g0);
       buf[o + 1] = Math.min(1, gr * g1);
       buf[o + 2] = Math.min(1, b * g2);
@@ -220,7 +248,11 @@ export class DaibRepresentation {
   readonly domainHead: Mlp | null;
   private readonly rng: Rng;
 
-  constructor(readonly name: string, config: DaibRepConfig, readonly seed: number) {
+  constructor(
+    readonly name: string,
+    config: DaibRepConfig,
+    readonly seed: number,
+  ) {
     validateDaibRepConfig(config, `DAIB representation '${name}'`);
     this.settings = methodSettings(config.method);
     const enc: EncoderConfig = {
@@ -331,7 +363,8 @@ export interface LabelledImages {
 export function validateLabelledImages(ds: LabelledImages, where = 'dataset'): void {
   const [h, w, c] = ds.shape;
   if (!Number.isInteger(ds.count) || ds.count <= 0) throw new Error(`${where}: field 'count' must be a positive integer, got ${ds.count}`);
-  if (ds.images.length !== ds.count * h * w * c) throw new Error(`${where}: field 'images' has length ${ds.images.length}, expected count*h*w*c = ${ds.count * h * w * c}`);
+  if (ds.images.length !== ds.count * h * w * c)
+    throw new Error(`${where}: field 'images' has length ${ds.images.length}, expected count*h*w*c = ${ds.count * h * w * c}`);
   if (ds.success.length !== ds.count) throw new Error(`${where}: field 'success' has length ${ds.success.length}, expected ${ds.count}`);
   if (ds.domain.length !== ds.count) throw new Error(`${where}: field 'domain' has length ${ds.domain.length}, expected ${ds.count}`);
   for (let i = 0; i < ds.count; i++) {
@@ -398,7 +431,13 @@ export interface BalancedEvaluation {
   domains: number;
 }
 
-export function evaluateBalanced(probs: ArrayLike<number>, success: ArrayLike<number>, domain: ArrayLike<number>, threshold = 0.5, names?: string[]): BalancedEvaluation {
+export function evaluateBalanced(
+  probs: ArrayLike<number>,
+  success: ArrayLike<number>,
+  domain: ArrayLike<number>,
+  threshold = 0.5,
+  names?: string[],
+): BalancedEvaluation {
   if (probs.length !== success.length || probs.length !== domain.length) throw new Error('evaluateBalanced: probs, success and domain lengths differ');
   const acc = new Map<number, { tp: number; p: number; tn: number; n: number }>();
   for (let i = 0; i < probs.length; i++) {
@@ -414,13 +453,15 @@ export function evaluateBalanced(probs: ArrayLike<number>, success: ArrayLike<nu
     }
     acc.set(d, a);
   }
-  const perDomain: DomainAccuracy[] = [...acc.entries()].sort((x, y) => x[0] - y[0]).map(([d, a]) => {
-    const rates = [a.p ? a.tp / a.p : null, a.n ? a.tn / a.n : null].filter((r): r is number => r !== null);
-    const row: DomainAccuracy = { domain: d, samples: a.p + a.n, positives: a.p, negatives: a.n, accuracy: rates.reduce((s, r) => s + r, 0) / rates.length };
-    const nm = names?.[d];
-    if (nm !== undefined) row.name = nm;
-    return row;
-  });
+  const perDomain: DomainAccuracy[] = [...acc.entries()]
+    .sort((x, y) => x[0] - y[0])
+    .map(([d, a]) => {
+      const rates = [a.p ? a.tp / a.p : null, a.n ? a.tn / a.n : null].filter((r): r is number => r !== null);
+      const row: DomainAccuracy = { domain: d, samples: a.p + a.n, positives: a.p, negatives: a.n, accuracy: rates.reduce((s, r) => s + r, 0) / rates.length };
+      const nm = names?.[d];
+      if (nm !== undefined) row.name = nm;
+      return row;
+    });
   const mean = perDomain.reduce((s, r) => s + r.accuracy, 0) / Math.max(1, perDomain.length);
   return { perDomain, accuracy: mean, samples: probs.length, domains: perDomain.length };
 }
@@ -429,7 +470,9 @@ export function evaluateBalanced(probs: ArrayLike<number>, success: ArrayLike<nu
 export function formatAccuracyTable(rows: Array<{ method: string; evaluation: BalancedEvaluation; seed?: number }>): string {
   const lines = ['method               held-out acc  connectors  samples  seed', '-------------------  ------------  ----------  -------  ----'];
   for (const r of rows) {
-    lines.push(`${r.method.padEnd(19)}  ${(100 * r.evaluation.accuracy).toFixed(1).padStart(11)}%  ${String(r.evaluation.domains).padStart(10)}  ${String(r.evaluation.samples).padStart(7)}  ${r.seed ?? ''}`);
+    lines.push(
+      `${r.method.padEnd(19)}  ${(100 * r.evaluation.accuracy).toFixed(1).padStart(11)}%  ${String(r.evaluation.domains).padStart(10)}  ${String(r.evaluation.samples).padStart(7)}  ${r.seed ?? ''}`,
+    );
   }
   return lines.join('\n');
 }
@@ -463,10 +506,14 @@ export class DaibClassifier {
     validateDaibRepConfig(config, 'DAIB classifier config');
     if (!(config.lr > 0)) throw new Error(`DAIB classifier config: field 'lr' must be > 0`);
     if (!Number.isInteger(config.batchSize) || config.batchSize <= 0) throw new Error(`DAIB classifier config: field 'batchSize' must be a positive integer`);
-    if (!(config.colorJitter >= 0 && config.colorJitter < 1)) throw new Error(`DAIB classifier config: field 'colorJitter' must be in [0, 1), got ${config.colorJitter}`);
-    if (!(Number.isInteger(config.proprioDim) && config.proprioDim >= 0)) throw new Error(`DAIB classifier config: field 'proprioDim' must be a non-negative integer, got ${config.proprioDim}`);
+    if (!(config.colorJitter >= 0 && config.colorJitter < 1))
+      throw new Error(`DAIB classifier config: field 'colorJitter' must be in [0, 1), got ${config.colorJitter}`);
+    if (!(Number.isInteger(config.proprioDim) && config.proprioDim >= 0))
+      throw new Error(`DAIB classifier config: field 'proprioDim' must be a non-negative integer, got ${config.proprioDim}`);
     if (config.proprioScale.length !== config.proprioDim || !config.proprioScale.every((v) => Number.isFinite(v) && v > 0)) {
-      throw new Error(`DAIB classifier config: field 'proprioScale' must have proprioDim (${config.proprioDim}) positive entries, got [${config.proprioScale.join(', ')}]`);
+      throw new Error(
+        `DAIB classifier config: field 'proprioScale' must have proprioDim (${config.proprioDim}) positive entries, got [${config.proprioScale.join(', ')}]`,
+      );
     }
     this.config = config;
     this.rep = new DaibRepresentation('reward', config, config.seed);
@@ -509,15 +556,19 @@ export class DaibClassifier {
       const y = tf.tensor2d(Float32Array.from(success), [b, 1]);
       const dom = this.rep.settings.adversarial ? oneHot(domain, this.config.numDomains) : null;
       const pro = pd > 0 && proprio ? tf.tensor2d(proprio.subarray(0, b * pd), [b, pd]) : null;
-      const loss = this.optimizer.minimize(() => {
-        const f = this.rep.forward(x, true, this.step);
-        const logits = this.head.apply(this.headInput(f.z, pro));
-        const bce = bceWithLogits(logits, y);
-        const aux = this.rep.aux(f, dom, this.step);
-        // Kept: minimize() disposes everything else created in here.
-        stats = tf.keep(tf.stack([bce, aux.domainCe, aux.klRaw]));
-        return tf.addN<tf.Scalar>([bce, aux.adv, aux.kl]);
-      }, true, this.variables());
+      const loss = this.optimizer.minimize(
+        () => {
+          const f = this.rep.forward(x, true, this.step);
+          const logits = this.head.apply(this.headInput(f.z, pro));
+          const bce = bceWithLogits(logits, y);
+          const aux = this.rep.aux(f, dom, this.step);
+          // Kept: minimize() disposes everything else created in here.
+          stats = tf.keep(tf.stack([bce, aux.domainCe, aux.klRaw]));
+          return tf.addN<tf.Scalar>([bce, aux.adv, aux.kl]);
+        },
+        true,
+        this.variables(),
+      );
       if (!loss) throw new Error('DAIB: optimiser returned no loss');
       return loss;
     });
@@ -556,7 +607,9 @@ export class DaibClassifier {
     validateLabelledImages(ds, 'DAIB training data');
     this.checkProprio(ds.proprio, ds.count, 'DAIB training data');
     if (ds.shape.join('x') !== this.config.encoder.inputShape.join('x')) {
-      throw new Error(`DAIB training data: field 'shape' ${ds.shape.join('x')} differs from the encoder's inputShape ${this.config.encoder.inputShape.join('x')}`);
+      throw new Error(
+        `DAIB training data: field 'shape' ${ds.shape.join('x')} differs from the encoder's inputShape ${this.config.encoder.inputShape.join('x')}`,
+      );
     }
     let last: DaibTrainStats | undefined;
     for (let i = 0; i < steps; i++) {
@@ -631,8 +684,12 @@ export class DaibClassifier {
  * rebalanced accuracy on `heldOut`. Rows are ready for `formatAccuracyTable`.
  */
 export function compareMethods(
-  train: LabelledImages, heldOut: LabelledImages, base: DaibConfig, steps: number,
-  methods: readonly DaibMethod[] = DAIB_METHODS, onDone?: (row: { method: DaibMethod; evaluation: BalancedEvaluation; seed: number }) => void,
+  train: LabelledImages,
+  heldOut: LabelledImages,
+  base: DaibConfig,
+  steps: number,
+  methods: readonly DaibMethod[] = DAIB_METHODS,
+  onDone?: (row: { method: DaibMethod; evaluation: BalancedEvaluation; seed: number }) => void,
 ): Array<{ method: DaibMethod; evaluation: BalancedEvaluation; seed: number }> {
   const rows: Array<{ method: DaibMethod; evaluation: BalancedEvaluation; seed: number }> = [];
   for (const method of methods) {

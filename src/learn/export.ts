@@ -140,10 +140,14 @@ export function exportOnnx(model: tf.LayersModel, opts: ExportOptions = {}): Uin
   const inputNames = opts.inputNames ?? model.inputs.map((t) => t.sourceLayer.name);
   const outputNames = opts.outputNames ?? model.outputs.map((t) => t.sourceLayer.name);
   if (inputNames.length !== model.inputs.length) {
-    throw new OnnxExportError(`inputNames has ${inputNames.length} names but the model has ${model.inputs.length} inputs (${model.inputs.map((t) => t.sourceLayer.name).join(', ')})`);
+    throw new OnnxExportError(
+      `inputNames has ${inputNames.length} names but the model has ${model.inputs.length} inputs (${model.inputs.map((t) => t.sourceLayer.name).join(', ')})`,
+    );
   }
   if (outputNames.length !== model.outputs.length) {
-    throw new OnnxExportError(`outputNames has ${outputNames.length} names but the model has ${model.outputs.length} outputs (${model.outputs.map((t) => t.sourceLayer.name).join(', ')})`);
+    throw new OnnxExportError(
+      `outputNames has ${outputNames.length} names but the model has ${model.outputs.length} outputs (${model.outputs.map((t) => t.sourceLayer.name).join(', ')})`,
+    );
   }
   for (const n of [...inputNames, ...outputNames]) {
     if (!/^[A-Za-z_][A-Za-z0-9_.:-]*$/.test(n)) throw new OnnxExportError(`'${n}' is not a usable ONNX input/output name`);
@@ -213,10 +217,12 @@ export function exportOnnx(model: tf.LayersModel, opts: ExportOptions = {}): Uin
         const [kh, kw] = cfg.kernelSize as number[];
         const [sh, sw] = cfg.strides as number[];
         const [dh, dw] = cfg.dilationRate as number[];
-        if (kh === undefined || kw === undefined || sh === undefined || sw === undefined || dh === undefined || dw === undefined) fail(layer, 'kernelSize/strides/dilationRate');
+        if (kh === undefined || kw === undefined || sh === undefined || sw === undefined || dh === undefined || dw === undefined)
+          fail(layer, 'kernelSize/strides/dilationRate');
         const h = x.shape[1];
         const w = x.shape[2];
-        if (x.shape.length !== 4 || typeof h !== 'number' || typeof w !== 'number') fail(layer, `input shape [${x.shape.join(', ')}] must be [batch, H, W, C] with static H and W`);
+        if (x.shape.length !== 4 || typeof h !== 'number' || typeof w !== 'number')
+          fail(layer, `input shape [${x.shape.join(', ')}] must be [batch, H, W, C] with static H and W`);
         let pads: number[];
         if (cfg.padding === 'valid') pads = [0, 0, 0, 0];
         else if (cfg.padding === 'same') {
@@ -336,7 +342,10 @@ export function exportOnnx(model: tf.LayersModel, opts: ExportOptions = {}): Uin
       }
 
       default:
-        return fail(layer, 'this layer class has no ONNX translation (supported: InputLayer, Conv2D, Dense, LayerNormalization, Flatten, Concatenate, Activation, Scale, nested LayersModel)');
+        return fail(
+          layer,
+          'this layer class has no ONNX translation (supported: InputLayer, Conv2D, Dense, LayerNormalization, Flatten, Concatenate, Activation, Scale, nested LayersModel)',
+        );
     }
   };
 
@@ -360,7 +369,12 @@ export function exportOnnx(model: tf.LayersModel, opts: ExportOptions = {}): Uin
       layer.inputs.forEach((it, i) => inner.values.set(it.id, ins[i] as Val));
       outs = layer.outputs.map((ot) => valueOf(ot, inner, depth + 1));
     } else {
-      outs = emitLayer(layer, ins, node.outputTensors.map((ot) => [...ot.shape]), scope);
+      outs = emitLayer(
+        layer,
+        ins,
+        node.outputTensors.map((ot) => [...ot.shape]),
+        scope,
+      );
     }
     node.outputTensors.forEach((ot, i) => {
       const v = outs[i];
@@ -429,9 +443,16 @@ export interface SaveOnnxOptions extends ExportOptions {
 export function saveOnnxModel(model: tf.LayersModel, onnxPath: string, opts: SaveOnnxOptions): { bytes: Uint8Array; card: ModelCard } {
   const inputNames = opts.inputNames ?? model.inputs.map((t) => t.sourceLayer.name);
   const outputNames = opts.outputNames ?? model.outputs.map((t) => t.sourceLayer.name);
-  if (opts.inputRoles.length !== model.inputs.length) throw new OnnxExportError(`inputRoles has ${opts.inputRoles.length} entries for ${model.inputs.length} inputs`);
-  if (opts.outputRoles.length !== model.outputs.length) throw new OnnxExportError(`outputRoles has ${opts.outputRoles.length} entries for ${model.outputs.length} outputs`);
-  const bytes = exportOnnx(model, { ...opts, inputNames, outputNames, metadata: { kind: opts.card.kind, name: opts.card.name, version: String(opts.card.version), ...opts.metadata } });
+  if (opts.inputRoles.length !== model.inputs.length)
+    throw new OnnxExportError(`inputRoles has ${opts.inputRoles.length} entries for ${model.inputs.length} inputs`);
+  if (opts.outputRoles.length !== model.outputs.length)
+    throw new OnnxExportError(`outputRoles has ${opts.outputRoles.length} entries for ${model.outputs.length} outputs`);
+  const bytes = exportOnnx(model, {
+    ...opts,
+    inputNames,
+    outputNames,
+    metadata: { kind: opts.card.kind, name: opts.card.name, version: String(opts.card.version), ...opts.metadata },
+  });
   const spec = (t: tf.SymbolicTensor, name: string, role: InputRole | OutputRole): TensorSpec => ({ name, role, shape: [...t.shape], dtype: 'float32' });
   const draft: CardDraft = {
     ...opts.card,

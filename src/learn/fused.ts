@@ -39,7 +39,10 @@ export class FusedMlp {
   private d1 = new Float32Array(0);
   private d2 = new Float32Array(0);
 
-  constructor(readonly config: MlpConfig, private readonly g: Gemm) {
+  constructor(
+    readonly config: MlpConfig,
+    private readonly g: Gemm,
+  ) {
     if ((config.outActivation ?? 'linear') !== 'linear') throw new Error(`fused mlp: outActivation '${config.outActivation}' is not supported (linear only)`);
     const dims = [config.inDim, ...config.hidden, config.outDim];
     for (let l = 0; l + 1 < dims.length; l++) {
@@ -116,7 +119,15 @@ export class FusedMlp {
         dz = dr;
         if (l.ln) {
           dz = other(dr).subarray(0, m);
-          g.layerNormGrad(dr, this.z[i] as Float32Array, this.params[l.p + 2] as Float32Array, dz, this.grads[l.p + 2] as Float32Array, this.grads[l.p + 3] as Float32Array, LN_EPSILON);
+          g.layerNormGrad(
+            dr,
+            this.z[i] as Float32Array,
+            this.params[l.p + 2] as Float32Array,
+            dz,
+            this.grads[l.p + 2] as Float32Array,
+            this.grads[l.p + 3] as Float32Array,
+            LN_EPSILON,
+          );
         }
       }
       const input = i === 0 ? this.x : (this.a[i - 1] as Float32Array);

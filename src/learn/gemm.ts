@@ -14,11 +14,35 @@ interface GemmAddon {
   open: (path: string) => string;
   setThreads: (n: number) => boolean;
   sgemm: (
-    tA: boolean, tB: boolean, batch: number, M: number, N: number, K: number,
-    A: Float32Array, strideA: number, B: Float32Array, strideB: number, C: Float32Array,
-    bias: Float32Array | null, biasMode: number, act: number, alpha: number,
+    tA: boolean,
+    tB: boolean,
+    batch: number,
+    M: number,
+    N: number,
+    K: number,
+    A: Float32Array,
+    strideA: number,
+    B: Float32Array,
+    strideB: number,
+    C: Float32Array,
+    bias: Float32Array | null,
+    biasMode: number,
+    act: number,
+    alpha: number,
   ) => void;
-  adam: (w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, out: Float32Array, lr: number, beta1: number, beta2: number, eps: number, c1: number, c2: number) => void;
+  adam: (
+    w: Float32Array,
+    g: Float32Array,
+    m: Float32Array,
+    v: Float32Array,
+    out: Float32Array,
+    lr: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    c1: number,
+    c2: number,
+  ) => void;
   lerp: (out: Float32Array, s: Float32Array, t: Float32Array, tau: number) => void;
   layerNorm: (x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, eps: number) => void;
   layerNormGrad: (dy: Float32Array, x: Float32Array, gamma: Float32Array, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, eps: number) => void;
@@ -94,7 +118,23 @@ export function loadGemm(opts: LoadGemmOptions = {}): GemmLoad {
       const config = addon.open(path);
       const threads = opts.threads ?? 1;
       addon.setThreads(threads);
-      return { gemm: { library: config || path, path, threads, sgemm: addon.sgemm, adam: addon.adam, lerp: addon.lerp, layerNorm: addon.layerNorm, layerNormGrad: addon.layerNormGrad, conv: addon.conv, sumRows: addon.sumRows, addRow: addon.addRow, relu: addon.relu ?? jsRelu, reluGrad: addon.reluGrad ?? jsReluGrad } };
+      return {
+        gemm: {
+          library: config || path,
+          path,
+          threads,
+          sgemm: addon.sgemm,
+          adam: addon.adam,
+          lerp: addon.lerp,
+          layerNorm: addon.layerNorm,
+          layerNormGrad: addon.layerNormGrad,
+          conv: addon.conv,
+          sumRows: addon.sumRows,
+          addRow: addon.addRow,
+          relu: addon.relu ?? jsRelu,
+          reluGrad: addon.reluGrad ?? jsReluGrad,
+        },
+      };
     } catch (err) {
       errors.push((err as Error).message);
     }

@@ -34,7 +34,6 @@ import { DaibRepresentation, type DaibRepConfig, bceWithLogits, defaultDaibConfi
 import { Scale } from './layers.ts';
 import { type Mlp, type Net, ap, buildMlp, gatherImages, netVariableKeys, netVariables, polyakUpdate, buildEncoder, type Encoder } from './nets.ts';
 
-
 // ----------------------------------------------------------------------------------------------------------------
 // Config
 
@@ -123,7 +122,8 @@ export function validateIqlConfig(c: IqlConfig, where = 'IQL config'): void {
   };
   if (c.mode !== 'image' && c.mode !== 'features') bad('mode', "must be 'image' or 'features'");
   if (!Number.isInteger(c.proprioDim) || c.proprioDim < 0) bad('proprioDim', 'must be an integer >= 0');
-  if (c.proprioScale.length !== c.proprioDim || !c.proprioScale.every(Number.isFinite)) bad('proprioScale', `must have proprioDim (${c.proprioDim}) finite entries`);
+  if (c.proprioScale.length !== c.proprioDim || !c.proprioScale.every(Number.isFinite))
+    bad('proprioScale', `must have proprioDim (${c.proprioDim}) finite entries`);
   if (!Number.isInteger(c.actionDim) || c.actionDim <= 0) bad('actionDim', 'must be a positive integer');
   if (c.actionScale.length !== c.actionDim || !c.actionScale.every((v) => v > 0)) bad('actionScale', `must have actionDim (${c.actionDim}) positive entries`);
   if (!(c.expectile > 0 && c.expectile < 1)) bad('expectile', 'must be in (0, 1)');
@@ -282,11 +282,14 @@ export class IqlAgent {
       this.qTargetEncoder = buildEncoder('qt_enc', this.reps.q.config.encoder, seed);
       polyakUpdate(this.qTargetEncoder, this.reps.q.encoder, 1);
       this.featDims = { pi: this.reps.pi.zDim, q: this.reps.q.zDim, v: this.reps.v.zDim };
-      this.aux = config.successAuxWeight > 0 ? {
-        pi: buildMlp('pi_aux', { inDim: this.featDims.pi, hidden: [], outDim: 1, layerNorm: false }, seed),
-        q: buildMlp('q_aux', { inDim: this.featDims.q, hidden: [], outDim: 1, layerNorm: false }, seed),
-        v: buildMlp('v_aux', { inDim: this.featDims.v, hidden: [], outDim: 1, layerNorm: false }, seed),
-      } : null;
+      this.aux =
+        config.successAuxWeight > 0
+          ? {
+              pi: buildMlp('pi_aux', { inDim: this.featDims.pi, hidden: [], outDim: 1, layerNorm: false }, seed),
+              q: buildMlp('q_aux', { inDim: this.featDims.q, hidden: [], outDim: 1, layerNorm: false }, seed),
+              v: buildMlp('v_aux', { inDim: this.featDims.v, hidden: [], outDim: 1, layerNorm: false }, seed),
+            }
+          : null;
       this.encodersFrozen = false;
     } else {
       this.reps = null;
@@ -310,7 +313,8 @@ export class IqlAgent {
     this.h = {
       pi: buildMlp('pi_head', { inDim: this.featDims.pi + p, hidden: h, outDim: a, layerNorm: false }, seed),
       v: buildMlp('v_head', { inDim: this.featDims.v + p, hidden: h, outDim: 1, layerNorm: true }, seed),
-      qs, qts,
+      qs,
+      qts,
       // Unnamed: tfjs variable names are process-global; the checkpoint key 'pi_logstd' is ours.
       logStd: tf.variable(tf.fill([a], config.logStdInit), true),
     };
@@ -370,17 +374,28 @@ export class IqlAgent {
   private flush(group: HeadGroup): void {
     if (!this.tfStale.delete(group) || !this.fused) return;
     const f = this.fused;
-    const put = (vars: tf.Variable[], vals: Float32Array[]): void => vars.forEach((v, i) => {
-      const t = tf.tensor(vals[i] as Float32Array, v.shape, 'float32');
-      v.assign(t);
-      t.dispose();
-    });
+    const put = (vars: tf.Variable[], vals: Float32Array[]): void =>
+      vars.forEach((v, i) => {
+        const t = tf.tensor(vals[i] as Float32Array, v.shape, 'float32');
+        v.assign(t);
+        t.dispose();
+      });
     switch (group) {
-      case 'pi': put(netVariables(this.h.pi), f.pi.params); break;
-      case 'v': put(netVariables(this.h.v), f.v.params); break;
-      case 'q': this.h.qs.forEach((q, j) => put(netVariables(q), (f.qs[j] as FusedMlp).params)); break;
-      case 'qt': this.h.qts.forEach((q, j) => put(netVariables(q), (f.qts[j] as FusedMlp).params)); break;
-      case 'logStd': put([this.h.logStd], [f.logStd]); break;
+      case 'pi':
+        put(netVariables(this.h.pi), f.pi.params);
+        break;
+      case 'v':
+        put(netVariables(this.h.v), f.v.params);
+        break;
+      case 'q':
+        this.h.qs.forEach((q, j) => put(netVariables(q), (f.qs[j] as FusedMlp).params));
+        break;
+      case 'qt':
+        this.h.qts.forEach((q, j) => put(netVariables(q), (f.qts[j] as FusedMlp).params));
+        break;
+      case 'logStd':
+        put([this.h.logStd], [f.logStd]);
+        break;
     }
   }
 
@@ -393,7 +408,14 @@ export class IqlAgent {
     if (!this.fused) {
       const make = (m: Mlp): FusedMlp => new FusedMlp(m.config, g);
       const a = this.config.actionDim;
-      this.fused = { pi: make(this.h.pi), v: make(this.h.v), qs: this.h.qs.map(make), qts: this.h.qts.map(make), logStd: new Float32Array(a), logStdSpare: new Float32Array(a) };
+      this.fused = {
+        pi: make(this.h.pi),
+        v: make(this.h.v),
+        qs: this.h.qs.map(make),
+        qts: this.h.qts.map(make),
+        logStd: new Float32Array(a),
+        logStdSpare: new Float32Array(a),
+      };
     }
     const f = this.fused;
     if (!this.fusedFresh) {
@@ -430,9 +452,12 @@ export class IqlAgent {
     const enc = (n: NetName): tf.Variable[] => (this.reps && !this.encodersFrozen ? this.reps[n].variables() : []);
     const aux = (n: NetName): tf.Variable[] => (this.aux && !this.encodersFrozen ? netVariables(this.aux[n]) : []);
     switch (which) {
-      case 'pi': return [...netVariables(this.pi), this.logStd, ...enc('pi'), ...aux('pi')];
-      case 'v': return [...netVariables(this.v), ...enc('v'), ...aux('v')];
-      case 'q': return [...this.qs.flatMap((q) => netVariables(q)), ...enc('q'), ...aux('q')];
+      case 'pi':
+        return [...netVariables(this.pi), this.logStd, ...enc('pi'), ...aux('pi')];
+      case 'v':
+        return [...netVariables(this.v), ...enc('v'), ...aux('v')];
+      case 'q':
+        return [...this.qs.flatMap((q) => netVariables(q)), ...enc('q'), ...aux('q')];
     }
   }
 
@@ -449,7 +474,14 @@ export class IqlAgent {
     if (src.length < n * size) throw new Error(`IQL batch: field 'images' has ${src.length} values, expected size*h*w*c = ${n * size}`);
     const buf = new Float32Array(n * size);
     const rng = new Rng(deriveSeed(this.config.seed, 'augment', this.step, which));
-    gatherImages(src, shape, Int32Array.from({ length: n }, (_, i) => i), buf, augment ? this.config.shiftPad : 0, (k) => rng.int(k));
+    gatherImages(
+      src,
+      shape,
+      Int32Array.from({ length: n }, (_, i) => i),
+      buf,
+      augment ? this.config.shiftPad : 0,
+      (k) => rng.int(k),
+    );
     return tf.tensor4d(buf, [n, ...shape]);
   }
 
@@ -457,7 +489,8 @@ export class IqlAgent {
     if (!f) throw new Error(`IQL batch: field '${field}' is required (features mode or frozen encoders)`);
     const arr = f instanceof Float32Array ? f : f[which];
     const w = this.featDims[which];
-    if (arr.length !== n * w) throw new Error(`IQL batch: field '${field}${f instanceof Float32Array ? '' : '.' + which}' has ${arr.length} values, expected size*${w}`);
+    if (arr.length !== n * w)
+      throw new Error(`IQL batch: field '${field}${f instanceof Float32Array ? '' : '.' + which}' has ${arr.length} values, expected size*${w}`);
     return tf.tensor2d(arr, [n, w]);
   }
 
@@ -470,7 +503,7 @@ export class IqlAgent {
 
   private withProprio(z: tf.Tensor2D, p: tf.Tensor2D | null, a?: tf.Tensor2D): tf.Tensor2D {
     const parts = [z, ...(p ? [p] : []), ...(a ? [a] : [])];
-    return (parts.length === 1 ? z : tf.concat(parts, -1));
+    return parts.length === 1 ? z : tf.concat(parts, -1);
   }
 
   /**
@@ -479,7 +512,11 @@ export class IqlAgent {
   update(batch: IqlBatch): IqlStats {
     const c = this.config;
     const n = batch.size;
-    for (const [k, v, w] of [['action', batch.action, c.actionDim], ['reward', batch.reward, 1], ['done', batch.done, 1]] as const) {
+    for (const [k, v, w] of [
+      ['action', batch.action, c.actionDim],
+      ['reward', batch.reward, 1],
+      ['done', batch.done, 1],
+    ] as const) {
       if (v.length !== n * w) throw new Error(`IQL batch: field '${k}' has ${v.length} values, expected ${n * w}`);
     }
     const imageMode = this.reps !== null && !this.encodersFrozen;
@@ -488,8 +525,18 @@ export class IqlAgent {
     const v = g ? this.fusedUpdate(batch, g) : this.tfUpdate(batch, imageMode);
     this.step++;
     const s: IqlStats = {
-      step: this.step, vLoss: v[0] ?? NaN, qLoss: v[1] ?? NaN, piLoss: v[2] ?? NaN, vMean: v[3] ?? NaN, qMean: v[4] ?? NaN,
-      qMax: v[5] ?? NaN, advMean: v[6] ?? NaN, weightMean: v[7] ?? NaN, logStdMean: v[8] ?? NaN, domainCe: v[9] ?? NaN, kl: v[10] ?? NaN,
+      step: this.step,
+      vLoss: v[0] ?? NaN,
+      qLoss: v[1] ?? NaN,
+      piLoss: v[2] ?? NaN,
+      vMean: v[3] ?? NaN,
+      qMean: v[4] ?? NaN,
+      qMax: v[5] ?? NaN,
+      advMean: v[6] ?? NaN,
+      weightMean: v[7] ?? NaN,
+      logStdMean: v[8] ?? NaN,
+      domainCe: v[9] ?? NaN,
+      kl: v[10] ?? NaN,
     };
     if (!Number.isFinite(s.vLoss) || !Number.isFinite(s.qLoss) || (batch.trainActor !== false && !Number.isFinite(s.piLoss))) {
       throw new Error(`IQL: non-finite loss at step ${this.step} (v ${s.vLoss}, q ${s.qLoss}, pi ${s.piLoss})`);
@@ -543,47 +590,73 @@ export class IqlAgent {
       // Targets that do not depend on this step's updates.
       const qtIn = this.withProprio(feat('q', false), p, act);
       const qts = this.qTargets;
-      const qTarget = targetCriticSubset(c, step).map((j) => (qts[j] as Mlp).apply(qtIn)).reduce((m, q) => tf.minimum(m, q));
+      const qTarget = targetCriticSubset(c, step)
+        .map((j) => (qts[j] as Mlp).apply(qtIn))
+        .reduce((m, q) => tf.minimum(m, q));
       const vOld = this.v.apply(this.withProprio(feat('v', false), p));
       const adv = tf.sub(qTarget, vOld);
       const weights = tf.minimum(tf.exp(tf.mul(c.temperature, adv)), c.advClip);
 
       // 1. Policy: advantage-weighted regression (+ DAIB); skipped in a critic-only update (logged as NaN).
       let auxLog: tf.Tensor[] = [];
-      const piLoss = batch.trainActor === false ? tf.scalar(NaN) : this.optimizers.pi.minimize(() => {
-        const f = trainFeat('pi');
-        const mean = tf.tanh(this.pi.apply(this.withProprio(f.z, p)));
-        const logStd = tf.clipByValue(this.logStd, c.logStdMin, c.logStdMax);
-        const logp = gaussianLogProb(act, mean, logStd);
-        auxLog = [tf.keep(f.domainCe), tf.keep(f.kl)];
-        return tf.add<tf.Scalar>(tf.neg(tf.mean(tf.mul(tf.squeeze(weights, [1]), logp))), f.aux);
-      }, true, this.vars('pi')) as tf.Scalar;
+      const piLoss =
+        batch.trainActor === false
+          ? tf.scalar(NaN)
+          : (this.optimizers.pi.minimize(
+              () => {
+                const f = trainFeat('pi');
+                const mean = tf.tanh(this.pi.apply(this.withProprio(f.z, p)));
+                const logStd = tf.clipByValue(this.logStd, c.logStdMin, c.logStdMax);
+                const logp = gaussianLogProb(act, mean, logStd);
+                auxLog = [tf.keep(f.domainCe), tf.keep(f.kl)];
+                return tf.add<tf.Scalar>(tf.neg(tf.mean(tf.mul(tf.squeeze(weights, [1]), logp))), f.aux);
+              },
+              true,
+              this.vars('pi'),
+            ) as tf.Scalar);
 
       // 2. Value: expectile regression towards the target critics (+ DAIB).
       let vMean: tf.Tensor = tf.scalar(0);
-      const vLoss = this.optimizers.v.minimize(() => {
-        const f = trainFeat('v');
-        const v = this.v.apply(this.withProprio(f.z, p));
-        vMean = tf.keep(tf.mean(v));
-        return tf.add<tf.Scalar>(expectileLoss(tf.sub(qTarget, v), c.expectile), f.aux);
-      }, true, this.vars('v')) as tf.Scalar;
+      const vLoss = this.optimizers.v.minimize(
+        () => {
+          const f = trainFeat('v');
+          const v = this.v.apply(this.withProprio(f.z, p));
+          vMean = tf.keep(tf.mean(v));
+          return tf.add<tf.Scalar>(expectileLoss(tf.sub(qTarget, v), c.expectile), f.aux);
+        },
+        true,
+        this.vars('v'),
+      ) as tf.Scalar;
 
       // 3. Twin Q: TD towards r + gamma * V(s') with the updated V (+ DAIB).
       const vNext = this.v.apply(this.withProprio(feat('v', true), pNext));
       const y = tf.add(r, tf.mul(c.gamma, tf.mul(notDone, vNext)));
       let qStats: tf.Tensor[] = [];
-      const qLoss = this.optimizers.q.minimize(() => {
-        const f = trainFeat('q');
-        const qIn = this.withProprio(f.z, p, act);
-        const qv = this.qs.map((q) => q.apply(qIn));
-        const q1 = qv[0] as tf.Tensor;
-        qStats = [tf.keep(tf.mean(q1)), tf.keep(tf.max(q1))];
-        return tf.addN([...qv.map((q) => tf.mean(tf.square(tf.sub(q, y)))), f.aux]) as tf.Scalar;
-      }, true, this.vars('q')) as tf.Scalar;
+      const qLoss = this.optimizers.q.minimize(
+        () => {
+          const f = trainFeat('q');
+          const qIn = this.withProprio(f.z, p, act);
+          const qv = this.qs.map((q) => q.apply(qIn));
+          const q1 = qv[0] as tf.Tensor;
+          qStats = [tf.keep(tf.mean(q1)), tf.keep(tf.max(q1))];
+          return tf.addN([...qv.map((q) => tf.mean(tf.square(tf.sub(q, y)))), f.aux]) as tf.Scalar;
+        },
+        true,
+        this.vars('q'),
+      ) as tf.Scalar;
 
       const stats = tf.stack([
-        vLoss, qLoss, piLoss, vMean, qStats[0] ?? tf.scalar(NaN), qStats[1] ?? tf.scalar(NaN), tf.mean(adv), tf.mean(weights),
-        tf.mean(this.logStd), auxLog[0] ?? tf.scalar(NaN), auxLog[1] ?? tf.scalar(NaN),
+        vLoss,
+        qLoss,
+        piLoss,
+        vMean,
+        qStats[0] ?? tf.scalar(NaN),
+        qStats[1] ?? tf.scalar(NaN),
+        tf.mean(adv),
+        tf.mean(weights),
+        tf.mean(this.logStd),
+        auxLog[0] ?? tf.scalar(NaN),
+        auxLog[1] ?? tf.scalar(NaN),
       ]);
       for (const t of [...auxLog, ...qStats, vMean]) t.dispose();
       return stats;
@@ -612,7 +685,8 @@ export class IqlAgent {
     const feats = (x: IqlFeatures | undefined, which: NetName, field: string): Float32Array => {
       if (!x) throw new Error(`IQL batch: field '${field}' is required (features mode or frozen encoders)`);
       const arr = x instanceof Float32Array ? x : x[which];
-      if (arr.length !== n * fd[which]) throw new Error(`IQL batch: field '${field}${x instanceof Float32Array ? '' : '.' + which}' has ${arr.length} values, expected size*${fd[which]}`);
+      if (arr.length !== n * fd[which])
+        throw new Error(`IQL batch: field '${field}${x instanceof Float32Array ? '' : '.' + which}' has ${arr.length} values, expected size*${fd[which]}`);
       return arr;
     };
     const prop = (x: Float32Array | undefined, field: string): Float32Array => {
@@ -637,10 +711,23 @@ export class IqlAgent {
     for (let i = 0; i < n * A; i++) act[i] = Math.min(1, Math.max(-1, Math.fround((batch.action[i] as number) / (c.actionScale[i % A] as number))));
     const p = prop(batch.proprio, 'proprio');
     const pNext = prop(batch.nextProprio, 'nextProprio');
-    const xPi = rows([[feats(batch.features, 'pi', 'features'), fd.pi], [p, P]]);
-    const xV = rows([[feats(batch.features, 'v', 'features'), fd.v], [p, P]]);
-    const xQ = rows([[feats(batch.features, 'q', 'features'), fd.q], [p, P], [act, A]]);
-    const xVn = rows([[feats(batch.nextFeatures, 'v', 'nextFeatures'), fd.v], [pNext, P]]);
+    const xPi = rows([
+      [feats(batch.features, 'pi', 'features'), fd.pi],
+      [p, P],
+    ]);
+    const xV = rows([
+      [feats(batch.features, 'v', 'features'), fd.v],
+      [p, P],
+    ]);
+    const xQ = rows([
+      [feats(batch.features, 'q', 'features'), fd.q],
+      [p, P],
+      [act, A],
+    ]);
+    const xVn = rows([
+      [feats(batch.nextFeatures, 'v', 'nextFeatures'), fd.v],
+      [pNext, P],
+    ]);
 
     // Targets: min over this step's subset of target critics; V(s) before any update; advantage weights.
     const qT = new Float32Array(n).fill(Infinity);
@@ -687,10 +774,30 @@ export class IqlAgent {
       const piOpt = this.optimizers.pi as HeapAdam;
       const tPi = piOpt.nextIteration();
       const piSlots = f.pi.params.map((x, i) => piOpt.slot(i, x.length));
-      f.pi.adam(piSlots.map((s2) => s2.m), piSlots.map((s2) => s2.v), piOpt.learningRate, piOpt.beta1, piOpt.beta2, piOpt.epsilon, tPi);
+      f.pi.adam(
+        piSlots.map((s2) => s2.m),
+        piSlots.map((s2) => s2.v),
+        piOpt.learningRate,
+        piOpt.beta1,
+        piOpt.beta2,
+        piOpt.epsilon,
+        tPi,
+      );
       {
         const sl = piOpt.slot(f.pi.params.length, A);
-        g.adam(f.logStd, dLogStd, sl.m, sl.v, f.logStdSpare, piOpt.learningRate, piOpt.beta1, piOpt.beta2, piOpt.epsilon, 1 - Math.pow(piOpt.beta1, tPi), 1 - Math.pow(piOpt.beta2, tPi));
+        g.adam(
+          f.logStd,
+          dLogStd,
+          sl.m,
+          sl.v,
+          f.logStdSpare,
+          piOpt.learningRate,
+          piOpt.beta1,
+          piOpt.beta2,
+          piOpt.epsilon,
+          1 - Math.pow(piOpt.beta1, tPi),
+          1 - Math.pow(piOpt.beta2, tPi),
+        );
         [f.logStd, f.logStdSpare] = [f.logStdSpare, f.logStd];
       }
     }
@@ -749,7 +856,15 @@ export class IqlAgent {
     let slot = 0;
     for (const net of nets) {
       const s2 = net.params.map((x) => opt.slot(slot++, x.length));
-      net.adam(s2.map((x) => x.m), s2.map((x) => x.v), opt.learningRate, opt.beta1, opt.beta2, opt.epsilon, t);
+      net.adam(
+        s2.map((x) => x.m),
+        s2.map((x) => x.v),
+        opt.learningRate,
+        opt.beta1,
+        opt.beta2,
+        opt.epsilon,
+        t,
+      );
     }
   }
 
@@ -759,7 +874,9 @@ export class IqlAgent {
   /** V(s) for a features batch (rows of featureDims.v) and proprio. */
   values(features: Float32Array, proprio?: Float32Array): Float32Array {
     const n = features.length / this.featDims.v;
-    return tf.tidy(() => this.v.apply(this.withProprio(tf.tensor2d(features, [n, this.featDims.v]), this.proprioTensor(proprio, n, 'proprio'))).dataSync() as Float32Array);
+    return tf.tidy(
+      () => this.v.apply(this.withProprio(tf.tensor2d(features, [n, this.featDims.v]), this.proprioTensor(proprio, n, 'proprio'))).dataSync() as Float32Array,
+    );
   }
 
   /** A copy of the policy head (same architecture and weights), e.g. to keep a Polyak average of it. */
@@ -772,7 +889,15 @@ export class IqlAgent {
   /** Deterministic residual (metres) for features rows (featureDims.pi) and proprio. */
   actFeatures(features: Float32Array, proprio?: Float32Array): Float32Array {
     const n = features.length / this.featDims.pi;
-    return tf.tidy(() => tf.mul(tf.tanh(this.pi.apply(this.withProprio(tf.tensor2d(features, [n, this.featDims.pi]), this.proprioTensor(proprio, n, 'proprio')))), tf.tensor1d(this.config.actionScale)).dataSync() as Float32Array);
+    return tf.tidy(
+      () =>
+        tf
+          .mul(
+            tf.tanh(this.pi.apply(this.withProprio(tf.tensor2d(features, [n, this.featDims.pi]), this.proprioTensor(proprio, n, 'proprio')))),
+            tf.tensor1d(this.config.actionScale),
+          )
+          .dataSync() as Float32Array,
+    );
   }
 
   // ----------------------------------------------------------------------------------------------------------------
@@ -825,7 +950,12 @@ export class IqlAgent {
     const buf = new Float32Array(chunk * size);
     for (let s = 0; s < count; s += chunk) {
       const m = Math.min(chunk, count - s);
-      gatherImages(images, shape, Int32Array.from({ length: m }, (_, i) => s + i), buf);
+      gatherImages(
+        images,
+        shape,
+        Int32Array.from({ length: m }, (_, i) => s + i),
+        buf,
+      );
       tf.tidy(() => {
         const x = tf.tensor4d(buf.subarray(0, m * size), [m, ...shape]);
         for (const k of ['pi', 'q', 'v'] as const) out[k].set(reps[k].encoder.features(x).dataSync(), s * this.featDims[k]);
@@ -852,23 +982,34 @@ export class IqlAgent {
 
   /** Save to `dir/ckpt-<step>/` (learn/checkpoint.ts), then point `dir/latest.json` at it; keeps the newest `keep`. */
   async saveCheckpoint(dir: string, keep = 2): Promise<string> {
-    return saveCheckpoint(dir, {
-      format: IQL_CHECKPOINT_FORMAT, step: this.step, variables: this.namedVariables(), optimizers: this.optimizers,
-      fields: { encodersFrozen: this.encodersFrozen, backend: this.backend, config: this.config },
-    }, keep);
+    return saveCheckpoint(
+      dir,
+      {
+        format: IQL_CHECKPOINT_FORMAT,
+        step: this.step,
+        variables: this.namedVariables(),
+        optimizers: this.optimizers,
+        fields: { encodersFrozen: this.encodersFrozen, backend: this.backend, config: this.config },
+      },
+      keep,
+    );
   }
 
   /** Restore the checkpoint `dir/latest.json` points at. Refuses (clear error naming file and key) anything that does not match this agent. */
   async loadCheckpoint(dir: string): Promise<void> {
     const m = await loadCheckpoint(dir, 'IQL checkpoint', {
-      format: IQL_CHECKPOINT_FORMAT, variables: this.namedVariables(), optimizers: this.optimizers,
+      format: IQL_CHECKPOINT_FORMAT,
+      variables: this.namedVariables(),
+      optimizers: this.optimizers,
       check: (manifest, file) => {
         // Another encoder method would otherwise fail later on some tensor's shape, or, where the shapes happen to
         // agree, silently continue encoders trained with another objective (e.g. DAIB weights in an 'erm' run).
         const saved = (manifest.config as { daib?: { method?: unknown } } | undefined)?.daib?.method;
         const mine = this.config.daib?.method;
         if (saved !== undefined && mine !== undefined && saved !== mine) {
-          throw new Error(`IQL checkpoint: ${file}: field 'config.daib.method' is ${JSON.stringify(saved)}, this agent's encoders use '${mine}' (a different --encoder-method needs a new checkpoint directory)`);
+          throw new Error(
+            `IQL checkpoint: ${file}: field 'config.daib.method' is ${JSON.stringify(saved)}, this agent's encoders use '${mine}' (a different --encoder-method needs a new checkpoint directory)`,
+          );
         }
       },
     });
@@ -886,4 +1027,3 @@ function noCritic(j: number): never {
 function fail(field: string): never {
   throw new Error(`IQL batch: field '${field}' is required in image mode with this DAIB method / success aux weight`);
 }
-

@@ -36,11 +36,16 @@ export function ap<T extends AnyT>(layer: tf.layers.Layer, x: T | T[]): T {
 
 function activate(x: tf.Tensor, act: string): tf.Tensor {
   switch (act) {
-    case 'linear': return x;
-    case 'relu': return tf.relu(x);
-    case 'tanh': return tf.tanh(x);
-    case 'sigmoid': return tf.sigmoid(x);
-    default: throw new Error(`eagerApply: activation '${act}' is outside the layer contract`);
+    case 'linear':
+      return x;
+    case 'relu':
+      return tf.relu(x);
+    case 'tanh':
+      return tf.tanh(x);
+    case 'sigmoid':
+      return tf.sigmoid(x);
+    default:
+      throw new Error(`eagerApply: activation '${act}' is outside the layer contract`);
   }
 }
 
@@ -67,7 +72,7 @@ export function eagerApply(layer: tf.layers.Layer, x: tf.Tensor | tf.Tensor[]): 
       const [kernel, bias] = w;
       if (!kernel) break;
       const fusable = act === 'linear' || act === 'relu' || act === 'sigmoid';
-      const y = tf.fused.matMul({ a: t, b: kernel, ...(bias ? { bias } : {}), activation: fusable ? (act) : 'linear' });
+      const y = tf.fused.matMul({ a: t, b: kernel, ...(bias ? { bias } : {}), activation: fusable ? act : 'linear' });
       return fusable ? y : activate(y, act);
     }
     case 'Conv2D': {
@@ -83,7 +88,10 @@ export function eagerApply(layer: tf.layers.Layer, x: tf.Tensor | tf.Tensor[]): 
       const [gamma, beta] = w;
       const eps = cfg['epsilon'] as number;
       // One kernel each way on wasm (backend.ts fix 6); the formula below elsewhere.
-      const fused = gamma && beta && cfg['axis'] !== undefined && [cfg['axis']].flat().every((a) => a === -1 || a === t.rank - 1) ? layerNormLastAxis(t, gamma, beta, eps) : null;
+      const fused =
+        gamma && beta && cfg['axis'] !== undefined && [cfg['axis']].flat().every((a) => a === -1 || a === t.rank - 1)
+          ? layerNormLastAxis(t, gamma, beta, eps)
+          : null;
       if (fused) return fused;
       const { mean, variance } = tf.moments(t, -1, true);
       let y = tf.mul(tf.sub(t, mean), tf.rsqrt(tf.add(variance, eps)));
@@ -177,7 +185,8 @@ export function validateEncoderConfig(c: EncoderConfig, where = 'encoder config'
   };
   if (c.inputShape.length !== 3 || !c.inputShape.every((v) => Number.isInteger(v) && v > 0)) bad('inputShape', 'must be [h, w, c] positive integers');
   if (c.filters.length === 0 || !c.filters.every((v) => Number.isInteger(v) && v > 0)) bad('filters', 'must be a non-empty list of positive integers');
-  if (c.strides.length !== c.filters.length || !c.strides.every((v) => Number.isInteger(v) && v > 0)) bad('strides', 'must have one positive integer per conv layer');
+  if (c.strides.length !== c.filters.length || !c.strides.every((v) => Number.isInteger(v) && v > 0))
+    bad('strides', 'must have one positive integer per conv layer');
   if (!Number.isInteger(c.kernelSize) || c.kernelSize <= 0) bad('kernelSize', 'must be a positive integer');
   if (c.padding !== 'same' && c.padding !== 'valid') bad('padding', "must be 'same' or 'valid'");
   if (!Number.isInteger(c.zIDim) || c.zIDim < 0) bad('zIDim', 'must be an integer >= 0');
@@ -191,17 +200,26 @@ export function buildEncoder(name: string, config: EncoderConfig, seed: number):
   const s = (label: string): number => deriveSeed(seed, name, label);
   const convs = config.filters.map((f, i) =>
     tf.layers.conv2d({
-      name: `${name}_conv${i}`, filters: f, kernelSize: config.kernelSize, strides: config.strides[i] ?? 1,
-      padding: config.padding, activation: 'relu', dataFormat: 'channelsLast', kernelInitializer: glorot(s(`conv${i}`)) as never,
+      name: `${name}_conv${i}`,
+      filters: f,
+      kernelSize: config.kernelSize,
+      strides: config.strides[i] ?? 1,
+      padding: config.padding,
+      activation: 'relu',
+      dataFormat: 'channelsLast',
+      kernelInitializer: glorot(s(`conv${i}`)) as never,
       ...(i === 0 ? { inputShape: config.inputShape } : {}),
     }),
   );
   const flatten = tf.layers.flatten({ name: `${name}_flatten` });
-  const zI = config.zIDim > 0 ? [
-    tf.layers.dense({ name: `${name}_zI_dense`, units: config.zIDim, kernelInitializer: glorot(s('zI')) as never }),
-    tf.layers.layerNormalization({ name: `${name}_zI_ln`, epsilon: LN_EPSILON }),
-    tf.layers.activation({ name: `${name}_zI_tanh`, activation: 'tanh' }),
-  ] : [];
+  const zI =
+    config.zIDim > 0
+      ? [
+          tf.layers.dense({ name: `${name}_zI_dense`, units: config.zIDim, kernelInitializer: glorot(s('zI')) as never }),
+          tf.layers.layerNormalization({ name: `${name}_zI_ln`, epsilon: LN_EPSILON }),
+          tf.layers.activation({ name: `${name}_zI_tanh`, activation: 'tanh' }),
+        ]
+      : [];
   const zSMean = config.zSDim > 0 ? tf.layers.dense({ name: `${name}_zS_mean`, units: config.zSDim, kernelInitializer: glorot(s('mu')) as never }) : null;
   const zSLogVar = config.zSDim > 0 ? tf.layers.dense({ name: `${name}_zS_logvar`, units: config.zSDim, kernelInitializer: glorot(s('lv')) as never }) : null;
   const concat = tf.layers.concatenate({ name: `${name}_features`, axis: -1 });
@@ -265,16 +283,30 @@ export function buildMlp(name: string, config: MlpConfig, seed: number): Mlp {
   const layers: tf.layers.Layer[] = [];
   config.hidden.forEach((units, i) => {
     if (config.layerNorm) {
-      layers.push(tf.layers.dense({ name: `${name}_d${i}`, units, kernelInitializer: glorot(s(`d${i}`)) as never, ...(i === 0 ? { inputShape: [config.inDim] } : {}) }));
+      layers.push(
+        tf.layers.dense({ name: `${name}_d${i}`, units, kernelInitializer: glorot(s(`d${i}`)) as never, ...(i === 0 ? { inputShape: [config.inDim] } : {}) }),
+      );
       layers.push(tf.layers.layerNormalization({ name: `${name}_ln${i}`, epsilon: LN_EPSILON }));
       layers.push(tf.layers.activation({ name: `${name}_relu${i}`, activation: 'relu' }));
     } else {
-      layers.push(tf.layers.dense({ name: `${name}_d${i}`, units, activation: 'relu', kernelInitializer: glorot(s(`d${i}`)) as never, ...(i === 0 ? { inputShape: [config.inDim] } : {}) }));
+      layers.push(
+        tf.layers.dense({
+          name: `${name}_d${i}`,
+          units,
+          activation: 'relu',
+          kernelInitializer: glorot(s(`d${i}`)) as never,
+          ...(i === 0 ? { inputShape: [config.inDim] } : {}),
+        }),
+      );
     }
   });
-  layers.push(tf.layers.dense({ name: `${name}_out`, units: config.outDim, activation: config.outActivation ?? 'linear', kernelInitializer: glorot(s('out')) as never }));
+  layers.push(
+    tf.layers.dense({ name: `${name}_out`, units: config.outDim, activation: config.outActivation ?? 'linear', kernelInitializer: glorot(s('out')) as never }),
+  );
   const mlp: Mlp = {
-    name, config, layers,
+    name,
+    config,
+    layers,
     apply<T extends AnyT>(x: T): T {
       let h = x;
       for (const l of layers) h = ap(l, h);
@@ -312,8 +344,12 @@ export function toUnitFloat(src: Uint8Array | Float32Array, srcOffset: number, l
  * pixels with edge replication (DrQ/RLPD random-shift augmentation: pad then random crop).
  */
 export function gatherImages(
-  images: Uint8Array | Float32Array, shape: [number, number, number], idx: ArrayLike<number>, out: Float32Array,
-  pad = 0, randInt?: (n: number) => number,
+  images: Uint8Array | Float32Array,
+  shape: [number, number, number],
+  idx: ArrayLike<number>,
+  out: Float32Array,
+  pad = 0,
+  randInt?: (n: number) => number,
 ): void {
   const [h, w, c] = shape;
   const size = h * w * c;

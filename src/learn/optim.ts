@@ -47,7 +47,12 @@ export class HeapAdam extends tf.Optimizer {
   private m: Float32Array[] = [];
   private v: Float32Array[] = [];
 
-  constructor(readonly learningRate: number, readonly beta1 = 0.9, readonly beta2 = 0.999, readonly epsilon = 1e-7) {
+  constructor(
+    readonly learningRate: number,
+    readonly beta1 = 0.9,
+    readonly beta2 = 0.999,
+    readonly epsilon = 1e-7,
+  ) {
     super();
   }
 
@@ -77,14 +82,15 @@ export class HeapAdam extends tf.Optimizer {
       const next = new Float32Array(n);
       const nat = nativeGemm();
       if (nat) nat.adam(w, gv, m, s, next, lr, beta1, beta2, epsilon, c1, c2);
-      else for (let k = 0; k < n; k++) {
-        const gk = gv[k] as number;
-        const mk = beta1 * (m[k] as number) + (1 - beta1) * gk;
-        const sk = beta2 * (s[k] as number) + (1 - beta2) * gk * gk;
-        m[k] = mk;
-        s[k] = sk;
-        next[k] = (w[k] as number) - lr * (mk / c1) / (Math.sqrt(sk / c2) + epsilon);
-      }
+      else
+        for (let k = 0; k < n; k++) {
+          const gk = gv[k] as number;
+          const mk = beta1 * (m[k] as number) + (1 - beta1) * gk;
+          const sk = beta2 * (s[k] as number) + (1 - beta2) * gk * gk;
+          m[k] = mk;
+          s[k] = sk;
+          next[k] = (w[k] as number) - (lr * (mk / c1)) / (Math.sqrt(sk / c2) + epsilon);
+        }
       assignNew(variable, next);
     });
     this.incrementIterations();
@@ -137,10 +143,12 @@ export function polyak(target: tf.Variable[], source: tf.Variable[], tau: number
   if (target.length !== source.length) throw new Error(`polyak: ${target.length} target vs ${source.length} source variables`);
   const b = wasmBackend();
   if (!b) {
-    tf.tidy(() => target.forEach((tv, i) => {
-      const sv = source[i] as tf.Variable;
-      tv.assign(tau === 1 ? tf.add(sv, 0) : tf.add(tf.mul(sv, tau), tf.mul(tv, 1 - tau)));
-    }));
+    tf.tidy(() =>
+      target.forEach((tv, i) => {
+        const sv = source[i] as tf.Variable;
+        tv.assign(tau === 1 ? tf.add(sv, 0) : tf.add(tf.mul(sv, tau), tf.mul(tv, 1 - tau)));
+      }),
+    );
     return;
   }
   target.forEach((tv, i) => {

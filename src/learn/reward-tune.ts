@@ -91,17 +91,33 @@ export interface HeadTuneResult {
  * Trains the success head only, on frozen encoder features of `count` images (uint8 RGB, NHWC, the encoder's input
  * size), toward `targets` in [0, 1] (hard labels or soft anchors) weighted per sample.
  */
-export function fineTuneHead(clf: DaibClassifier, images: Uint8Array, count: number, targets: Float32Array, weights: Float32Array, o: HeadTuneOptions): HeadTuneResult {
-  if (targets.length !== count || weights.length !== count) throw new Error(`fineTuneHead: ${count} images, ${targets.length} targets, ${weights.length} weights`);
+export function fineTuneHead(
+  clf: DaibClassifier,
+  images: Uint8Array,
+  count: number,
+  targets: Float32Array,
+  weights: Float32Array,
+  o: HeadTuneOptions,
+): HeadTuneResult {
+  if (targets.length !== count || weights.length !== count)
+    throw new Error(`fineTuneHead: ${count} images, ${targets.length} targets, ${weights.length} weights`);
   const shape = clf.config.encoder.inputShape;
   const size = shape[0] * shape[1] * shape[2];
   if (images.length !== count * size) throw new Error(`fineTuneHead: images has ${images.length} values, need ${count}*${size}`);
   const buf = new Float32Array(count * size);
-  gatherImages(images, shape, Int32Array.from({ length: count }, (_, i) => i), buf);
+  gatherImages(
+    images,
+    shape,
+    Int32Array.from({ length: count }, (_, i) => i),
+    buf,
+  );
   const feats = tf.tidy(() => clf.rep.encoder.features<tf.Tensor>(tf.tensor4d(buf, [count, ...shape])) as tf.Tensor2D);
   const y = tf.tensor2d(targets, [count, 1]);
   const wsum = weights.reduce((a, b) => a + b, 0);
-  const w = tf.tensor2d(Float32Array.from(weights, (x) => (x * count) / Math.max(1e-12, wsum)), [count, 1]);
+  const w = tf.tensor2d(
+    Float32Array.from(weights, (x) => (x * count) / Math.max(1e-12, wsum)),
+    [count, 1],
+  );
   const vars = netVariables(clf.head);
   const opt = makeAdam(o.lr);
   // Weighted binary cross-entropy from logits (daib.ts bceWithLogits, per sample): relu(z) - z y + log(1 + exp(-|z|)).
@@ -122,13 +138,22 @@ export function fineTuneHead(clf: DaibClassifier, images: Uint8Array, count: num
   };
   const b = Math.min(o.batchSize, count);
   for (let s = 0; s < o.steps; s++) {
-    const idx = b === count ? null : tf.tensor1d(Int32Array.from({ length: b }, () => rand(count)), 'int32');
+    const idx =
+      b === count
+        ? null
+        : tf.tensor1d(
+            Int32Array.from({ length: b }, () => rand(count)),
+            'int32',
+          );
     const cost = opt.minimize(() => lossOn(idx), true, vars);
     cost?.dispose();
     idx?.dispose();
   }
   const lossAfter = full();
-  feats.dispose(); y.dispose(); w.dispose(); opt.dispose();
+  feats.dispose();
+  y.dispose();
+  w.dispose();
+  opt.dispose();
   if (!Number.isFinite(lossAfter)) throw new Error(`fineTuneHead: loss became ${lossAfter}`);
   return { lossBefore, lossAfter, steps: o.steps };
 }

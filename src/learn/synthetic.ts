@@ -36,7 +36,10 @@ function colour(r: Rng): [number, number, number] {
 function lookOf(seed: number, d: number, size: number): Look {
   const r = new Rng(deriveSeed(seed, 'peg-domain', d));
   return {
-    bg: colour(r), table: colour(r), socket: colour(r), plug: colour(r),
+    bg: colour(r),
+    table: colour(r),
+    socket: colour(r),
+    plug: colour(r),
     plugW: Math.round(size * r.uniform(0.12, 0.22)),
     socketW: Math.round(size * r.uniform(0.38, 0.55)),
     socketH: Math.round(size * r.uniform(0.16, 0.26)),

@@ -20,7 +20,12 @@ export function parseArgs(argv: string[], known: Record<string, 'value' | 'flag'
     if (!a.startsWith('--')) throw new TrainArgError(`${command}: unexpected argument '${a}'`);
     const key = a.slice(2);
     const kind = known[key];
-    if (!kind) throw new TrainArgError(`${command}: unknown option '--${key}' (known: ${Object.keys(known).map((k) => `--${k}`).join(', ')})`);
+    if (!kind)
+      throw new TrainArgError(
+        `${command}: unknown option '--${key}' (known: ${Object.keys(known)
+          .map((k) => `--${k}`)
+          .join(', ')})`,
+      );
     if (kind === 'flag') {
       out.set(key, 'true');
     } else {

@@ -54,11 +54,16 @@ export interface PolicyEvalReport {
   entries: PolicyEvalEntry[];
 }
 
-
 export const POLICY_EVAL_BASELINES = { I: ['p', 'straight', 'spiral'], II: ['p', 'loc-straight', 'loc-spiral'] } as const;
 
 export async function evaluatePolicy(o: PolicyEvalOptions): Promise<PolicyEvalReport> {
-  const report: PolicyEvalReport = { tool: 'train-offline/evaluate-policy', createdAt: new Date().toISOString(), policyPath: o.policyPath, goalBiasDirection: GOAL_ERROR_DIRECTION, entries: [] };
+  const report: PolicyEvalReport = {
+    tool: 'train-offline/evaluate-policy',
+    createdAt: new Date().toISOString(),
+    policyPath: o.policyPath,
+    goalBiasDirection: GOAL_ERROR_DIRECTION,
+    entries: [],
+  };
   const baselines = o.baselines ?? POLICY_EVAL_BASELINES;
   // One loaded policy shared by all episodes (the session is stateless; loading it per trial would dominate).
   const policy = new PolicyController({ modelPath: o.policyPath });
@@ -75,10 +80,14 @@ export async function evaluatePolicy(o: PolicyEvalOptions): Promise<PolicyEvalRe
             ...baselines[scenario].map((name) => ({ name, make: () => createController(name), privileged: needsPrivileged(name) })),
           ];
           const before = policy.fallbacks;
-          const trials = set === 'train' ? o.trainTrials ?? o.trials : o.trials;
+          const trials = set === 'train' ? (o.trainTrials ?? o.trials) : o.trials;
           o.onProgress?.(`evaluating ${set} connectors, scenario ${scenario}, goal bias ${mm} mm, ${trials} trials`);
           const result = await evaluate({
-            controllers, connectors: defs.map((d) => d.name), scenario, trials, seed: o.seed,
+            controllers,
+            connectors: defs.map((d) => d.name),
+            scenario,
+            trials,
+            seed: o.seed,
             createCell: simCellFactory(defs, { goalBias, imageSize: o.imageSize ?? 64 }),
             settings: { set, goalBiasMm: mm, goalBiasDirection: GOAL_ERROR_DIRECTION, policy: o.policyPath },
           });

@@ -89,7 +89,10 @@ export interface OfflineRun {
   interrupted: boolean;
 }
 
-export function offlineConfig(o: Pick<OfflineOptions, 'imageSize' | 'filters' | 'zIDim' | 'zSDim' | 'hidden' | 'critics' | 'encoderMethod' | 'seed' | 'batchSize' | 'actionBound'>, numDomains: number): IqlConfig {
+export function offlineConfig(
+  o: Pick<OfflineOptions, 'imageSize' | 'filters' | 'zIDim' | 'zSDim' | 'hidden' | 'critics' | 'encoderMethod' | 'seed' | 'batchSize' | 'actionBound'>,
+  numDomains: number,
+): IqlConfig {
   const strides = o.filters.map(() => 2);
   return {
     ...DEFAULT_IQL,
@@ -129,20 +132,28 @@ export async function trainOffline(o: OfflineOptions): Promise<OfflineRun> {
   const agent = new IqlAgent(offlineConfig(o, domains.length));
   const backend = backendLabel();
   const d = describeTransitions(data);
-  log(backend, `offline IQL: ${d.transitions} transitions, ${d.episodes} episodes, ${domains.length} connectors, reward mean ${d.rewardMean.toFixed(3)}; encoders ${o.encoderMethod}; backend ${backend}`);
+  log(
+    backend,
+    `offline IQL: ${d.transitions} transitions, ${d.episodes} episodes, ${domains.length} connectors, reward mean ${d.rewardMean.toFixed(3)}; encoders ${o.encoderMethod}; backend ${backend}`,
+  );
   if (o.checkpointDir) {
     // The checkpoints belong to one training set: refuse to resume on different data (the card's hash would lie).
     const runFile = join(o.checkpointDir, 'run.json');
     if (o.resume && existsSync(join(o.checkpointDir, 'latest.json'))) {
       const prev = existsSync(runFile) ? (JSON.parse(readFileSync(runFile, 'utf8')) as { digest?: { sha256?: string } }) : null;
       if (prev?.digest?.sha256 !== digest.sha256) {
-        throw new Error(`${runFile}: the checkpoints were trained on data with sha256 ${String(prev?.digest?.sha256)}, but ${o.db} now holds ${digest.sha256}; use a new --checkpoint-dir (or restore that database)`);
+        throw new Error(
+          `${runFile}: the checkpoints were trained on data with sha256 ${String(prev?.digest?.sha256)}, but ${o.db} now holds ${digest.sha256}; use a new --checkpoint-dir (or restore that database)`,
+        );
       }
       await agent.loadCheckpoint(o.checkpointDir);
       log(backend, `resumed from ${o.checkpointDir} at step ${agent.step}`);
     } else {
       mkdirSync(o.checkpointDir, { recursive: true });
-      writeFileSync(runFile, `${JSON.stringify({ db: o.db, digest, domains, encoderMethod: o.encoderMethod, startedAt: new Date().toISOString() }, null, 1)}\n`);
+      writeFileSync(
+        runFile,
+        `${JSON.stringify({ db: o.db, digest, domains, encoderMethod: o.encoderMethod, startedAt: new Date().toISOString() }, null, 1)}\n`,
+      );
     }
   }
   const t0 = performance.now();
@@ -166,10 +177,13 @@ export async function trainOffline(o: OfflineOptions): Promise<OfflineRun> {
       const ups = (stepsLog * 1000) / Math.max(1, now - tLog);
       tLog = now;
       stepsLog = 0;
-      log(backend, `step ${agent.step}/${o.steps} vLoss ${last.vLoss.toFixed(4)} qLoss ${last.qLoss.toFixed(4)} piLoss ${last.piLoss.toFixed(3)} ` +
-        `Q mean ${last.qMean.toFixed(3)} max ${last.qMax.toFixed(3)} V mean ${last.vMean.toFixed(3)} adv ${last.advMean.toFixed(3)} w ${last.weightMean.toFixed(2)} ` +
-        `logStd ${last.logStdMean.toFixed(2)}${Number.isFinite(last.domainCe) ? ` domCE ${last.domainCe.toFixed(3)}` : ''}` +
-        `${Number.isFinite(last.kl) ? ` KL ${last.kl.toFixed(3)}` : ''} | ${ups.toFixed(2)} upd/s`);
+      log(
+        backend,
+        `step ${agent.step}/${o.steps} vLoss ${last.vLoss.toFixed(4)} qLoss ${last.qLoss.toFixed(4)} piLoss ${last.piLoss.toFixed(3)} ` +
+          `Q mean ${last.qMean.toFixed(3)} max ${last.qMax.toFixed(3)} V mean ${last.vMean.toFixed(3)} adv ${last.advMean.toFixed(3)} w ${last.weightMean.toFixed(2)} ` +
+          `logStd ${last.logStdMean.toFixed(2)}${Number.isFinite(last.domainCe) ? ` domCE ${last.domainCe.toFixed(3)}` : ''}` +
+          `${Number.isFinite(last.kl) ? ` KL ${last.kl.toFixed(3)}` : ''} | ${ups.toFixed(2)} upd/s`,
+      );
       o.onLog?.({ ...last, updatesPerSec: ups });
     }
     if (o.checkpointDir && (agent.step % o.checkpointEvery === 0 || agent.step === o.steps)) await agent.saveCheckpoint(o.checkpointDir);
@@ -180,11 +194,20 @@ export async function trainOffline(o: OfflineOptions): Promise<OfflineRun> {
 /** How the cards name the encoders of a method: what they are and what their features are. */
 function encoderWords(method: DaibMethod): { policy: string; encoder: string; features: string } {
   switch (method) {
-    case 'daib': return { policy: 'with its own DAIB encoder', encoder: 'DAIB encoder', features: 'concat(zI, zS mean)' };
-    case 'erm': return { policy: 'without DAIB (ERM encoders: no domain adversary, no bottleneck), with its own plain encoder', encoder: 'ERM encoder (no DAIB)', features: 'zI' };
-    case 'vib': return { policy: 'with its own bottleneck-only encoder (VIB, DAIB ablation)', encoder: 'VIB encoder (DAIB ablation)', features: 'zS mean' };
-    case 'dann': return { policy: 'with its own adversarial-only encoder (DANN, DAIB ablation)', encoder: 'DANN encoder (DAIB ablation)', features: 'zI' };
-    case 'daib-nobottleneck': return { policy: 'with its own DAIB encoder without bottleneck (DAIB ablation)', encoder: 'DAIB encoder without bottleneck', features: 'concat(zI, zS)' };
+    case 'daib':
+      return { policy: 'with its own DAIB encoder', encoder: 'DAIB encoder', features: 'concat(zI, zS mean)' };
+    case 'erm':
+      return {
+        policy: 'without DAIB (ERM encoders: no domain adversary, no bottleneck), with its own plain encoder',
+        encoder: 'ERM encoder (no DAIB)',
+        features: 'zI',
+      };
+    case 'vib':
+      return { policy: 'with its own bottleneck-only encoder (VIB, DAIB ablation)', encoder: 'VIB encoder (DAIB ablation)', features: 'zS mean' };
+    case 'dann':
+      return { policy: 'with its own adversarial-only encoder (DANN, DAIB ablation)', encoder: 'DANN encoder (DAIB ablation)', features: 'zI' };
+    case 'daib-nobottleneck':
+      return { policy: 'with its own DAIB encoder without bottleneck (DAIB ablation)', encoder: 'DAIB encoder without bottleneck', features: 'concat(zI, zS)' };
   }
 }
 
@@ -194,41 +217,73 @@ export interface ExportedOffline {
 }
 
 /** Export the deterministic policy to `<outDir>/policy.onnx` and the encoders to `<outDir>/encoder-{pi,q,v}.onnx`, with cards. */
-export function exportOffline(run: OfflineRun, o: OfflineOptions, outDir: string, extra: { metrics?: Record<string, number>; trainingSeconds?: number } = {}): ExportedOffline {
+export function exportOffline(
+  run: OfflineRun,
+  o: OfflineOptions,
+  outDir: string,
+  extra: { metrics?: Record<string, number>; trainingSeconds?: number } = {},
+): ExportedOffline {
   const { agent, data, domains, digest } = run;
   const c = agent.config;
   const training = {
-    connectors: domains, heldOut: o.split.heldOut, episodes: digest.episodes, transitions: data.count,
-    database: { path: o.db, sha256: digest.sha256 }, updates: agent.step, seed: o.seed,
+    connectors: domains,
+    heldOut: o.split.heldOut,
+    episodes: digest.episodes,
+    transitions: data.count,
+    database: { path: o.db, sha256: digest.sha256 },
+    updates: agent.step,
+    seed: o.seed,
   };
   const method = c.daib?.method ?? o.encoderMethod;
   const words = encoderWords(method);
   const hyperparameters = {
-    iql: c, encoderMethod: method, batchSize: o.batchSize, steps: o.steps, imageSize: o.imageSize, reward: 'rewardProb (ground truth 0/1 on prior data)',
-    augmentation: `random shift, pad ${c.shiftPad} px`, split: o.split.source, trainingSecondsThisProcess: extra.trainingSeconds ?? null,
+    iql: c,
+    encoderMethod: method,
+    batchSize: o.batchSize,
+    steps: o.steps,
+    imageSize: o.imageSize,
+    reward: 'rewardProb (ground truth 0/1 on prior data)',
+    augmentation: `random shift, pad ${c.shiftPad} px`,
+    split: o.split.source,
+    trainingSecondsThisProcess: extra.trainingSeconds ?? null,
   };
   const created = new Date().toISOString();
   const policyModel = agent.policyInferenceModel();
   const b = o.actionBound;
   const { card: policy } = saveOnnxModel(policyModel, join(outDir, 'policy.onnx'), {
-    inputRoles: ['image', 'proprio'], outputRoles: ['action'],
+    inputRoles: ['image', 'proprio'],
+    outputRoles: ['action'],
     card: {
-      kind: 'policy', name: 'policy-iql-offline', version: o.cardVersion, created,
+      kind: 'policy',
+      name: 'policy-iql-offline',
+      version: o.cardVersion,
+      created,
       description: `Offline IQL residual policy (deterministic mean, tanh-bounded) ${words.policy}, trained on simulated prior data of the training connectors. u = u_H + residual.`,
       preprocessing: cardPreprocessing(o.imageSize, DEFAULT_PROPRIO_SPEC),
       action: { low: [-b, -b, -b], high: [b, b, b], units: 'm/step' },
-      training, hyperparameters, backend: agent.backend, metrics: extra.metrics ?? {},
+      training,
+      hyperparameters,
+      backend: agent.backend,
+      metrics: extra.metrics ?? {},
     },
   });
   const encoders = {} as Record<'pi' | 'q' | 'v', ModelCard>;
   for (const which of ['pi', 'q', 'v'] as const) {
     const m = agent.encoderInferenceModel(which);
     const { card } = saveOnnxModel(m, join(outDir, `encoder-${which}.onnx`), {
-      inputRoles: ['image'], outputRoles: ['features'],
+      inputRoles: ['image'],
+      outputRoles: ['features'],
       card: {
-        kind: 'encoder', name: `encoder-${which}`, version: o.cardVersion, created,
+        kind: 'encoder',
+        name: `encoder-${which}`,
+        version: o.cardVersion,
+        created,
         description: `Frozen ${words.encoder} of the ${which === 'pi' ? 'policy' : which === 'q' ? 'Q' : 'value'} network from offline IQL: image -> ${words.features}, the features cached for online learning.`,
-        preprocessing: cardPreprocessing(o.imageSize, null), training, hyperparameters, backend: agent.backend, metrics: {},
+        preprocessing: cardPreprocessing(o.imageSize, null),
+        training,
+        hyperparameters,
+        backend: agent.backend,
+        metrics: {},
       },
     });
     encoders[which] = card;

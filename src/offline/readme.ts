@@ -32,7 +32,7 @@ export function buildModelsReadme(dir: string, reproduce: string): string {
   const parts: string[] = [
     '# Shipped models',
     '',
-    'Trained by this repository\'s code on simulated prior data (`data/prior.db`, held-out connectors in `data/heldout.db`,',
+    "Trained by this repository's code on simulated prior data (`data/prior.db`, held-out connectors in `data/heldout.db`,",
     'split `data/splits/default.json`). Every `.onnx` has its card `<file>.onnx.json` (what it is, inputs/outputs, preprocessing,',
     'training data with the dataset hash, hyperparameters, backend, metrics, code version). This file is generated from them.',
     '',
@@ -55,16 +55,29 @@ export function buildModelsReadme(dir: string, reproduce: string): string {
     '',
   ];
   const cardAt = (f: string): ModelCard | null => (existsSync(cardPathFor(join(dir, f))) ? readCard(cardPathFor(join(dir, f))) : null);
-  const rewardCard = cardAt('reward.onnx'), policyCard = cardAt('policy.onnx');
+  const rewardCard = cardAt('reward.onnx'),
+    policyCard = cardAt('policy.onnx');
   if (rewardCard && policyCard && rewardCard.training.database?.sha256 !== policyCard.training.database?.sha256) {
-    parts.push('**Two data sets.** The reward classifier and the policy were trained on different collections of `data/prior.db` (the dataset',
+    parts.push(
+      '**Two data sets.** The reward classifier and the policy were trained on different collections of `data/prior.db` (the dataset',
       'hashes in their cards below differ). The policy, encoders and checkpoint come from the collector-format-2 run (code',
       `${policyCard.code.gitCommit.slice(0, 12)}). Its renders differ from format 3 only on checker-textured connectors. A format-3 re-run of the offline stage, which`,
       '`npm run models` makes, learned europlug much more slowly online with the shipped reward (3/20 against 15/20 after 100 practice',
-      'episodes; `src/online/README.md`), so it was not shipped.', '');
+      'episodes; `src/online/README.md`), so it was not shipped.',
+      '',
+    );
   }
-  type Row = { method: string; seed: number; steps: number; evaluation: BalancedEvaluation; trainAccuracy: number; seconds: number; errorsByHeight?: HeightErrors[] };
-  const readTable = (p: string): { rows: Row[]; settings: Record<string, unknown>; backend: string } => JSON.parse(readFileSync(p, 'utf8')) as { rows: Row[]; settings: Record<string, unknown>; backend: string };
+  type Row = {
+    method: string;
+    seed: number;
+    steps: number;
+    evaluation: BalancedEvaluation;
+    trainAccuracy: number;
+    seconds: number;
+    errorsByHeight?: HeightErrors[];
+  };
+  const readTable = (p: string): { rows: Row[]; settings: Record<string, unknown>; backend: string } =>
+    JSON.parse(readFileSync(p, 'utf8')) as { rows: Row[]; settings: Record<string, unknown>; backend: string };
   // The shipped classifier's run (+ the other table-8 methods, same seed and settings), then more seeds when present.
   for (const [file, ablationsFile, seedsFile] of [['reward-table8-64px.json', 'reward-table8-64px-ablations.json', 'reward-table8-64px-seeds.json']] as const) {
     const p = join(dir, file);
@@ -72,54 +85,108 @@ export function buildModelsReadme(dir: string, reproduce: string): string {
     const t = readTable(p);
     const ap = join(dir, ablationsFile);
     if (existsSync(ap)) t.rows.push(...readTable(ap).rows);
-    parts.push(`## Reward classifier: held-out accuracy by method (research table 8), ${String(t.settings.imageSize)} px (\`${file}\`${existsSync(ap) ? `, \`${ablationsFile}\`` : ''})`, '',
-      `Each method trained with the same settings (${JSON.stringify(t.settings)}), evaluated on the held-out connectors, rebalanced 50/50 per connector (mean over connectors of (TPR+TNR)/2). Backend: ${t.backend}.`, '',
-      '```', formatAccuracyTable(t.rows), '```', '',
-      '| method | seed | steps | held-out | train | per held-out connector | time |', '|---|---|---|---|---|---|---|',
-      ...t.rows.map((r) => `| ${r.method} | ${r.seed} | ${r.steps} | ${pct(r.evaluation.accuracy)} | ${pct(r.trainAccuracy)} | ${r.evaluation.perDomain.map((d) => `${d.name} ${pct(d.accuracy)}`).join(', ')} | ${r.seconds.toFixed(0)} s |`),
-      '');
+    parts.push(
+      `## Reward classifier: held-out accuracy by method (research table 8), ${String(t.settings.imageSize)} px (\`${file}\`${existsSync(ap) ? `, \`${ablationsFile}\`` : ''})`,
+      '',
+      `Each method trained with the same settings (${JSON.stringify(t.settings)}), evaluated on the held-out connectors, rebalanced 50/50 per connector (mean over connectors of (TPR+TNR)/2). Backend: ${t.backend}.`,
+      '',
+      '```',
+      formatAccuracyTable(t.rows),
+      '```',
+      '',
+      '| method | seed | steps | held-out | train | per held-out connector | time |',
+      '|---|---|---|---|---|---|---|',
+      ...t.rows.map(
+        (r) =>
+          `| ${r.method} | ${r.seed} | ${r.steps} | ${pct(r.evaluation.accuracy)} | ${pct(r.trainAccuracy)} | ${r.evaluation.perDomain.map((d) => `${d.name} ${pct(d.accuracy)}`).join(', ')} | ${r.seconds.toFixed(0)} s |`,
+      ),
+      '',
+    );
     const daib = t.rows.find((r) => r.method === 'daib' && r.errorsByHeight);
     if (daib?.errorsByHeight) {
-      parts.push(`Where DAIB (seed ${daib.seed}) errs on the held-out connectors, by tip height above seated (samples: share wrong). Unseated frames`,
+      parts.push(
+        `Where DAIB (seed ${daib.seed}) errs on the held-out connectors, by tip height above seated (samples: share wrong). Unseated frames`,
         'within a few millimetres of seated, with the pins already hidden in the holes, are the hard ones: on an untextured socket face',
-        'they look almost like seated frames (`src/data/README.md`). `npm run eval:reward` prints the same breakdown for any exported classifier.', '',
-        '```', formatHeightErrors(daib.errorsByHeight), '```', '');
+        'they look almost like seated frames (`src/data/README.md`). `npm run eval:reward` prints the same breakdown for any exported classifier.',
+        '',
+        '```',
+        formatHeightErrors(daib.errorsByHeight),
+        '```',
+        '',
+      );
     }
     const sp = join(dir, seedsFile);
     if (!existsSync(sp)) continue;
     const seeds = readTable(sp);
-    parts.push(`More seeds (\`${seedsFile}\`, same settings, not exported; ${JSON.stringify(seeds.settings)}):`, '', '```', formatAccuracyTable(seeds.rows), '```', '',
-      ...seeds.rows.map((r) => `- ${r.method} seed ${r.seed}: ${pct(r.evaluation.accuracy)} (${r.evaluation.perDomain.map((d) => `${d.name} ${pct(d.accuracy)}`).join(', ')})`), '');
+    parts.push(
+      `More seeds (\`${seedsFile}\`, same settings, not exported; ${JSON.stringify(seeds.settings)}):`,
+      '',
+      '```',
+      formatAccuracyTable(seeds.rows),
+      '```',
+      '',
+      ...seeds.rows.map(
+        (r) => `- ${r.method} seed ${r.seed}: ${pct(r.evaluation.accuracy)} (${r.evaluation.perDomain.map((d) => `${d.name} ${pct(d.accuracy)}`).join(', ')})`,
+      ),
+      '',
+    );
     const all = [...t.rows, ...seeds.rows];
     const methods = [...new Set(all.map((r) => r.method))];
-    parts.push('Mean over seeds: ' + methods.map((m) => {
-      const rs = all.filter((r) => r.method === m);
-      return `${m} ${pct(rs.reduce((a, r) => a + r.evaluation.accuracy, 0) / rs.length)} (${rs.length} seed${rs.length > 1 ? 's' : ''})`;
-    }).join(', ') + '.', '');
+    parts.push(
+      'Mean over seeds: ' +
+        methods
+          .map((m) => {
+            const rs = all.filter((r) => r.method === m);
+            return `${m} ${pct(rs.reduce((a, r) => a + r.evaluation.accuracy, 0) / rs.length)} (${rs.length} seed${rs.length > 1 ? 's' : ''})`;
+          })
+          .join(', ') +
+        '.',
+      '',
+    );
   }
   const evalPath = join(dir, 'policy-eval.json');
   if (existsSync(evalPath)) {
     const r = JSON.parse(readFileSync(evalPath, 'utf8')) as PolicyEvalReport;
-    parts.push('## Offline policy in simulation (research tables 5/6)', '',
+    parts.push(
+      '## Offline policy in simulation (research tables 5/6)',
+      '',
       '`policy` = P-controller + the offline residual (`models/policy.onnx`), as the daemon runs it; the others are baselines.',
-      'Goal "biased" = a fixed calibration error of the stated size in direction (1,1,0)/sqrt2, the same in every trial.', '',
-      '```', formatPolicyEval(r), '```', '');
+      'Goal "biased" = a fixed calibration error of the stated size in direction (1,1,0)/sqrt2, the same in every trial.',
+      '',
+      '```',
+      formatPolicyEval(r),
+      '```',
+      '',
+    );
   }
   parts.push('## Files', '');
-  const onnx = readdirSync(dir).filter((f) => f.endsWith('.onnx')).sort();
+  const onnx = readdirSync(dir)
+    .filter((f) => f.endsWith('.onnx'))
+    .sort();
   for (const f of onnx) {
     const cp = cardPathFor(join(dir, f));
     parts.push(existsSync(cp) ? cardSection(f, readCard(cp)) : `### \`${f}\`\n\n(no card)`, '');
   }
   const ckCard = join(dir, 'iql-offline', 'card.json');
   if (existsSync(ckCard)) {
-    const c = JSON.parse(readFileSync(ckCard, 'utf8')) as { checkpoint: string; step: number; backend: string | null; training: { db?: string; digest?: { sha256?: string; episodes?: number }; domains?: string[] } | null };
-    parts.push('### `iql-offline/` (offline IQL checkpoint)', '',
+    const c = JSON.parse(readFileSync(ckCard, 'utf8')) as {
+      checkpoint: string;
+      step: number;
+      backend: string | null;
+      training: { db?: string; digest?: { sha256?: string; episodes?: number }; domains?: string[] } | null;
+    };
+    parts.push(
+      '### `iql-offline/` (offline IQL checkpoint)',
+      '',
       `The checkpoint \`policy.onnx\` and \`encoder-*.onnx\` were exported from (${c.checkpoint}, ${c.step} updates, backend ${c.backend ?? '-'}): all weights,`,
-      'target networks and Adam state. The online trainer starts from it (`npm start` by default: `learning.checkpoint` in config/daemon.yaml; the experiment\'s default',
-      `\`--checkpoint\`). Trained on \`${c.training?.db ?? '-'}\` (${c.training?.digest?.episodes ?? '-'} episodes, dataset sha256 \`${c.training?.digest?.sha256 ?? '-'}\`). Card: \`iql-offline/card.json\`.`, '');
+      "target networks and Adam state. The online trainer starts from it (`npm start` by default: `learning.checkpoint` in config/daemon.yaml; the experiment's default",
+      `\`--checkpoint\`). Trained on \`${c.training?.db ?? '-'}\` (${c.training?.digest?.episodes ?? '-'} episodes, dataset sha256 \`${c.training?.digest?.sha256 ?? '-'}\`). Card: \`iql-offline/card.json\`.`,
+      '',
+    );
   }
-  const other = readdirSync(dir).filter((f) => f.endsWith('.json') && !f.endsWith('.onnx.json')).sort();
+  const other = readdirSync(dir)
+    .filter((f) => f.endsWith('.json') && !f.endsWith('.onnx.json'))
+    .sort();
   if (other.length) parts.push(`Other files: ${other.map((f) => `\`${f}\``).join(', ')} (the tables above as JSON).`, '');
   return parts.join('\n');
 }

@@ -10,7 +10,15 @@ import { cardPreprocessing, rewardCueSpec, type ProprioSpec, type RewardCue } fr
 import { loadLabelledImages, type LoadedImages } from '../data/dataset.ts';
 import { assertNoHeldOut, type Split } from '../data/splits.ts';
 import { backendLabel } from '../learn/backend.ts';
-import { DAIB_METHODS, DaibClassifier, defaultDaibConfig, formatAccuracyTable, type BalancedEvaluation, type DaibConfig, type DaibMethod } from '../learn/daib.ts';
+import {
+  DAIB_METHODS,
+  DaibClassifier,
+  defaultDaibConfig,
+  formatAccuracyTable,
+  type BalancedEvaluation,
+  type DaibConfig,
+  type DaibMethod,
+} from '../learn/daib.ts';
 import { saveOnnxModel } from '../learn/export.ts';
 import type { ModelCard } from '../policy/card.ts';
 import { Store } from '../store/index.ts';
@@ -91,8 +99,12 @@ export function errorsByHeight(
   threshold = 0.5,
 ): HeightErrors[] {
   return data.domainNames.map((name, d) => {
-    const labels = ['seated', ...HEIGHT_EDGES_MM.slice(0, -1).map((lo, k) => (HEIGHT_EDGES_MM[k + 1] === Infinity ? `>=${lo} mm` : `${lo}-${HEIGHT_EDGES_MM[k + 1]} mm`))];
-    const n = labels.map(() => 0), wrong = labels.map(() => 0);
+    const labels = [
+      'seated',
+      ...HEIGHT_EDGES_MM.slice(0, -1).map((lo, k) => (HEIGHT_EDGES_MM[k + 1] === Infinity ? `>=${lo} mm` : `${lo}-${HEIGHT_EDGES_MM[k + 1]} mm`)),
+    ];
+    const n = labels.map(() => 0),
+      wrong = labels.map(() => 0);
     for (let i = 0; i < data.count; i++) {
       if (data.domain[i] !== d) continue;
       const h = data.aboveSeated[i]! * 1000;
@@ -100,7 +112,7 @@ export function errorsByHeight(
       const seated = data.success[i] === 1;
       const b = seated ? 0 : 1 + HEIGHT_EDGES_MM.findIndex((_, k) => h < (HEIGHT_EDGES_MM[k + 1] ?? Infinity));
       n[b]!++;
-      if ((prob[i]! >= threshold) !== seated) wrong[b]!++;
+      if (prob[i]! >= threshold !== seated) wrong[b]!++;
     }
     return { name, bins: labels.map((label, b) => ({ label, samples: n[b]!, errorRate: n[b]! > 0 ? wrong[b]! / n[b]! : NaN })).filter((x) => x.samples > 0) };
   });
@@ -108,11 +120,15 @@ export function errorsByHeight(
 
 /** One line per connector: its rebalanced accuracy and how many seated and unseated samples it rests on. */
 export function formatDomainAccuracy(e: BalancedEvaluation): string {
-  return e.perDomain.map((d) => `  ${(d.name ?? String(d.domain)).padEnd(12)} ${(100 * d.accuracy).toFixed(1).padStart(5)} %   ${d.positives} / ${d.negatives}`).join('\n');
+  return e.perDomain
+    .map((d) => `  ${(d.name ?? String(d.domain)).padEnd(12)} ${(100 * d.accuracy).toFixed(1).padStart(5)} %   ${d.positives} / ${d.negatives}`)
+    .join('\n');
 }
 
 export function formatHeightErrors(rows: HeightErrors[]): string {
-  return rows.map((r) => `  ${r.name.padEnd(10)} ${r.bins.map((b) => `${b.label} ${b.samples}: ${(100 * b.errorRate).toFixed(0)}% wrong`).join(' | ')}`).join('\n');
+  return rows
+    .map((r) => `  ${r.name.padEnd(10)} ${r.bins.map((b) => `${b.label} ${b.samples}: ${(100 * b.errorRate).toFixed(0)}% wrong`).join(' | ')}`)
+    .join('\n');
 }
 
 export interface RewardData {
@@ -130,10 +146,24 @@ export function proprioScaleOf(spec: ProprioSpec | null): number[] {
 export function rewardConfig(o: Omit<RewardOptions, 'db' | 'heldOutDb' | 'split' | 'methods'>, numDomains: number, method: DaibMethod): DaibConfig {
   const cue = rewardCueSpec(o.cue);
   return defaultDaibConfig({
-    numDomains, method, seed: o.seed, batchSize: o.batchSize, headHidden: o.headHidden, colorJitter: o.colorJitter,
-    proprioDim: cue?.layout.length ?? 0, proprioScale: proprioScaleOf(cue),
+    numDomains,
+    method,
+    seed: o.seed,
+    batchSize: o.batchSize,
+    headHidden: o.headHidden,
+    colorJitter: o.colorJitter,
+    proprioDim: cue?.layout.length ?? 0,
+    proprioScale: proprioScaleOf(cue),
     grlWarmupSteps: Math.max(1, Math.round(o.steps / 3)),
-    encoder: { inputShape: [o.imageSize, o.imageSize, 3], filters: o.filters, kernelSize: 3, strides: o.filters.map(() => 2), padding: 'same', zIDim: o.zIDim, zSDim: o.zSDim },
+    encoder: {
+      inputShape: [o.imageSize, o.imageSize, 3],
+      filters: o.filters,
+      kernelSize: 3,
+      strides: o.filters.map(() => 2),
+      padding: 'same',
+      zIDim: o.zIDim,
+      zSDim: o.zSDim,
+    },
   });
 }
 
@@ -176,14 +206,25 @@ export function trainRewardMethod(o: RewardOptions, data: RewardData, method: Da
   const backend = backendLabel();
   const clf = new DaibClassifier(rewardConfig(o, data.train.domainNames.length, method));
   const t0 = performance.now();
-  const last = clf.fit(data.train, o.steps, (s) => {
-    log(backend, `reward ${method} seed ${o.seed} step ${s.step}/${o.steps} loss ${s.loss.toFixed(4)} bce ${s.bce.toFixed(4)} domCE ${s.domainCe.toFixed(3)} KL ${s.kl.toFixed(3)} lambda ${s.lambda.toFixed(2)}`);
-  }, o.logEvery);
+  const last = clf.fit(
+    data.train,
+    o.steps,
+    (s) => {
+      log(
+        backend,
+        `reward ${method} seed ${o.seed} step ${s.step}/${o.steps} loss ${s.loss.toFixed(4)} bce ${s.bce.toFixed(4)} domCE ${s.domainCe.toFixed(3)} KL ${s.kl.toFixed(3)} lambda ${s.lambda.toFixed(2)}`,
+      );
+    },
+    o.logEvery,
+  );
   const seconds = (performance.now() - t0) / 1000;
   const evaluation = clf.evaluate(data.heldOut);
   const trainAccuracy = clf.evaluate(data.train).accuracy;
   const byHeight = errorsByHeight(clf.predict(data.heldOut.images, data.heldOut.count, 256, data.heldOut.proprio), data.heldOut);
-  log(backend, `reward ${method}${o.cue === 'none' ? '' : ` + ${o.cue}`}: held-out ${(100 * evaluation.accuracy).toFixed(1)}% (${evaluation.perDomain.map((d) => `${d.name} ${(100 * d.accuracy).toFixed(1)}`).join(', ')}), train ${(100 * trainAccuracy).toFixed(1)}%, ${seconds.toFixed(0)} s; held-out errors by height above seated:\n${formatHeightErrors(byHeight)}`);
+  log(
+    backend,
+    `reward ${method}${o.cue === 'none' ? '' : ` + ${o.cue}`}: held-out ${(100 * evaluation.accuracy).toFixed(1)}% (${evaluation.perDomain.map((d) => `${d.name} ${(100 * d.accuracy).toFixed(1)}`).join(', ')}), train ${(100 * trainAccuracy).toFixed(1)}%, ${seconds.toFixed(0)} s; held-out errors by height above seated:\n${formatHeightErrors(byHeight)}`,
+  );
   return { clf, row: { method, seed: o.seed, steps: o.steps, evaluation, finalLoss: last?.loss ?? NaN, trainAccuracy, seconds, errorsByHeight: byHeight } };
 }
 
@@ -194,21 +235,46 @@ export function formatRewardTable(rows: RewardRow[]): string {
 /** Export a trained classifier to `<path>` with its card. */
 export function exportReward(clf: DaibClassifier, row: RewardRow, o: RewardOptions, data: RewardData, path: string): ModelCard {
   const model = clf.inferenceModel();
-  const metrics: Record<string, number> = { heldOutAccuracy: row.evaluation.accuracy, trainAccuracy: row.trainAccuracy, heldOutSamples: row.evaluation.samples, finalLoss: row.finalLoss, trainingSeconds: row.seconds };
+  const metrics: Record<string, number> = {
+    heldOutAccuracy: row.evaluation.accuracy,
+    trainAccuracy: row.trainAccuracy,
+    heldOutSamples: row.evaluation.samples,
+    finalLoss: row.finalLoss,
+    trainingSeconds: row.seconds,
+  };
   for (const d of row.evaluation.perDomain) metrics[`heldOutAccuracy_${d.name ?? d.domain}`] = d.accuracy;
   const cue = rewardCueSpec(o.cue);
-  const takes = cue ? `the wrist-camera image and the bias-corrected wrist wrench (${cue.layout.join(', ')}; proprio input, raw N / N m)` : 'the wrist-camera image';
+  const takes = cue
+    ? `the wrist-camera image and the bias-corrected wrist wrench (${cue.layout.join(', ')}; proprio input, raw N / N m)`
+    : 'the wrist-camera image';
   const { card } = saveOnnxModel(model, path, {
-    inputRoles: cue ? ['image', 'proprio'] : ['image'], outputRoles: ['probability'],
+    inputRoles: cue ? ['image', 'proprio'] : ['image'],
+    outputRoles: ['probability'],
     card: {
-      kind: 'reward', name: `reward-${row.method}${cue ? `-${o.cue}` : ''}`, version: o.cardVersion, created: new Date().toISOString(),
+      kind: 'reward',
+      name: `reward-${row.method}${cue ? `-${o.cue}` : ''}`,
+      version: o.cardVersion,
+      created: new Date().toISOString(),
       description: `Reward classifier (${row.method}): probability that the connector is seated, from ${takes}. Trained on simulated prior data of the training connectors with ground-truth labels; held-out accuracy is rebalanced 50/50 per connector.`,
       preprocessing: cardPreprocessing(o.imageSize, cue),
       training: {
-        connectors: data.train.domainNames, heldOut: o.split.heldOut, episodes: data.trainDigest.episodes, transitions: data.train.count,
-        database: { path: o.db, sha256: data.trainDigest.sha256 }, updates: clf.step, seed: o.seed,
+        connectors: data.train.domainNames,
+        heldOut: o.split.heldOut,
+        episodes: data.trainDigest.episodes,
+        transitions: data.train.count,
+        database: { path: o.db, sha256: data.trainDigest.sha256 },
+        updates: clf.step,
+        seed: o.seed,
       },
-      hyperparameters: { daib: clf.config, cue: o.cue, steps: o.steps, maxPerDomain: o.maxPerDomain, split: o.split.source, heldOutDatabase: { path: o.heldOutDb, sha256: data.heldOutDigest.sha256 }, perDomainCounts: data.train.perDomain },
+      hyperparameters: {
+        daib: clf.config,
+        cue: o.cue,
+        steps: o.steps,
+        maxPerDomain: o.maxPerDomain,
+        split: o.split.source,
+        heldOutDatabase: { path: o.heldOutDb, sha256: data.heldOutDigest.sha256 },
+        perDomainCounts: data.train.perDomain,
+      },
       backend: clf.backend,
       metrics,
     },

@@ -30,7 +30,8 @@ export function shipCheckpoint(checkpointDir: string, outDir: string, reproduce:
   const latestPath = join(checkpointDir, 'latest.json');
   if (!existsSync(latestPath)) throw new Error(`${latestPath}: no checkpoint to ship (train first)`);
   const latest = JSON.parse(readFileSync(latestPath, 'utf8')) as { checkpoint?: unknown };
-  if (typeof latest.checkpoint !== 'string' || !/^ckpt-\d+$/.test(latest.checkpoint)) throw new Error(`${latestPath}: field 'checkpoint' is missing or invalid`);
+  if (typeof latest.checkpoint !== 'string' || !/^ckpt-\d+$/.test(latest.checkpoint))
+    throw new Error(`${latestPath}: field 'checkpoint' is missing or invalid`);
   const manifestPath = join(checkpointDir, latest.checkpoint, 'manifest.json');
   const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as { step?: unknown; config?: unknown; backend?: unknown };
   if (typeof manifest.step !== 'number') throw new Error(`${manifestPath}: field 'step' is missing`);
@@ -44,10 +45,19 @@ export function shipCheckpoint(checkpointDir: string, outDir: string, reproduce:
   cpSync(latestPath, join(tmp, 'latest.json'));
   if (training) cpSync(runPath, join(tmp, 'run.json'));
   const card: CheckpointCard = {
-    format: 'insertion-daemon/checkpoint-card', formatVersion: 1, kind: 'iql-checkpoint',
-    description: 'Offline IQL checkpoint (policy, twin Q, V, their DAIB encoders, target networks and Adam state) the shipped policy.onnx and encoder-*.onnx were exported from. The online trainer starts from it (npm start by default: learning.checkpoint in config/daemon.yaml; experiment --checkpoint).',
-    checkpoint: latest.checkpoint, step: manifest.step, config: manifest.config ?? null, backend: typeof manifest.backend === 'string' ? manifest.backend : null,
-    training, reproduce, created: new Date().toISOString(), shippedBy: codeVersion(),
+    format: 'insertion-daemon/checkpoint-card',
+    formatVersion: 1,
+    kind: 'iql-checkpoint',
+    description:
+      'Offline IQL checkpoint (policy, twin Q, V, their DAIB encoders, target networks and Adam state) the shipped policy.onnx and encoder-*.onnx were exported from. The online trainer starts from it (npm start by default: learning.checkpoint in config/daemon.yaml; experiment --checkpoint).',
+    checkpoint: latest.checkpoint,
+    step: manifest.step,
+    config: manifest.config ?? null,
+    backend: typeof manifest.backend === 'string' ? manifest.backend : null,
+    training,
+    reproduce,
+    created: new Date().toISOString(),
+    shippedBy: codeVersion(),
   };
   writeFileSync(join(tmp, 'card.json'), `${JSON.stringify(card, null, 1)}\n`);
   rmSync(outDir, { recursive: true, force: true });

@@ -99,10 +99,18 @@ if (process.send && process.argv[2] && import.meta.filename === process.argv[1])
   const crash = process.env.TRAINER_CRASH_AFTER ? Number(process.env.TRAINER_CRASH_AFTER) : undefined;
   const t0 = performance.now();
   const emit = (m: TrainerMessage): void => {
-    if (m.type === 'ready') console.log(`trainer ready in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${m.progress.offlineTransitions} offline transitions, agent step ${m.progress.agentStep}`);
+    if (m.type === 'ready')
+      console.log(
+        `trainer ready in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${m.progress.offlineTransitions} offline transitions, agent step ${m.progress.agentStep}`,
+      );
     send(m);
   };
-  runTrainerLoop(cfg, { pollMs: Number(process.env.TRAINER_POLL_MS ?? 250), emit, shouldStop: () => stop, ...(crash !== undefined ? { crashAfter: crash } : {}) }).then(
+  runTrainerLoop(cfg, {
+    pollMs: Number(process.env.TRAINER_POLL_MS ?? 250),
+    emit,
+    shouldStop: () => stop,
+    ...(crash !== undefined ? { crashAfter: crash } : {}),
+  }).then(
     () => process.exit(0),
     (e: unknown) => {
       try {

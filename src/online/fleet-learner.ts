@@ -86,39 +86,42 @@ export async function runFleetLearner(o: FleetLearnerOptions): Promise<FleetLear
     }
   };
   try {
-    await runTrainerLoop({ ...o.trainer, db: mirrorDb }, {
-      pollMs: o.pollMs ?? 250,
-      shouldStop: o.shouldStop,
-      emit: (m) => o.onMessage?.(m),
-      beforePoll: async () => {
-        const f = await connect();
-        if (!f) return;
-        try {
-          // The mirror keeps its per-arm positions across reconnects; it is remade only with the process.
-          const t0 = performance.now();
-          const n = await mirror.pull(f, o.pullLimit ?? 2000);
-          if (n > 0) stats.pullMs += performance.now() - t0;
-          stats.pulled += n;
-          stats.perRobot = { ...mirror.stats.perRobot };
-          await publishQueued(f);
+    await runTrainerLoop(
+      { ...o.trainer, db: mirrorDb },
+      {
+        pollMs: o.pollMs ?? 250,
+        shouldStop: o.shouldStop,
+        emit: (m) => o.onMessage?.(m),
+        beforePoll: async () => {
+          const f = await connect();
+          if (!f) return;
+          try {
+            // The mirror keeps its per-arm positions across reconnects; it is remade only with the process.
+            const t0 = performance.now();
+            const n = await mirror.pull(f, o.pullLimit ?? 2000);
+            if (n > 0) stats.pullMs += performance.now() - t0;
+            stats.pulled += n;
+            stats.perRobot = { ...mirror.stats.perRobot };
+            await publishQueued(f);
+            stats.pendingPublications = queue.length;
+            o.onPull?.(stats);
+          } catch (e) {
+            fail(e);
+          }
+        },
+        afterExport: async (info) => {
+          queue.push(info);
           stats.pendingPublications = queue.length;
-          o.onPull?.(stats);
-        } catch (e) {
-          fail(e);
-        }
+          const f = await connect();
+          if (!f) return;
+          try {
+            await publishQueued(f);
+          } catch (e) {
+            fail(e);
+          }
+        },
       },
-      afterExport: async (info) => {
-        queue.push(info);
-        stats.pendingPublications = queue.length;
-        const f = await connect();
-        if (!f) return;
-        try {
-          await publishQueued(f);
-        } catch (e) {
-          fail(e);
-        }
-      },
-    });
+    );
   } finally {
     await (fleet as FleetStore | null)?.close().catch(() => undefined);
     mirrorStore.close();

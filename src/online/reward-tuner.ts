@@ -50,8 +50,16 @@ export interface RewardTunerConfig {
 }
 
 export const DEFAULT_REWARD_TUNE: Omit<RewardTunerConfig, 'db' | 'rewardPath' | 'workDir'> = {
-  minNewLabels: 4, steps: 60, lr: 1e-3, batchSize: 128, lastFrames: 3, seatedToleranceM: 0.002, anchorFrames: 256, anchorWeight: 2,
-  exportName: 'reward-labels', seed: 0,
+  minNewLabels: 4,
+  steps: 60,
+  lr: 1e-3,
+  batchSize: 128,
+  lastFrames: 3,
+  seatedToleranceM: 0.002,
+  anchorFrames: 256,
+  anchorWeight: 2,
+  exportName: 'reward-labels',
+  seed: 0,
 };
 
 /**
@@ -115,7 +123,8 @@ export class RewardTuner {
   /** Fine-tunes the original model's head on every label so far and exports a new version; null (lastSkip says why)
    *  while the labels do not allow one yet. */
   tune(): RewardExportInfo | null {
-    const r = this.reader, w = this.writer;
+    const r = this.reader,
+      w = this.writer;
     if (!r || !w) throw new Error('reward tuner: init() first');
     const c = this.cfg;
     const bytes = readFileSync(c.rewardPath);
@@ -152,7 +161,8 @@ export class RewardTuner {
         const e = unlabelled[rng.int(unlabelled.length)]!;
         const rows = r.getEpisode(e.id, { transitions: true, images: true })?.transitions ?? [];
         const j = rows.length - 1 - rng.int(Math.min(c.lastFrames, rows.length));
-        const row = rows[j], prev = rows[j - 1];
+        const row = rows[j],
+          prev = rows[j - 1];
         if (!row?.image || !prev || prev.step !== row.step - 1 || prev.rewardProb == null) continue;
         frames.push({ row, target: prev.rewardProb, anchor: true });
       }
@@ -161,7 +171,12 @@ export class RewardTuner {
       frames.forEach((f, i) => modelImageBytes(f.row.image!, wd, h, images, i * px));
       const targets = Float32Array.from(frames, (f) => f.target);
       const weights = Float32Array.from(frames, (f) => (f.anchor ? (c.anchorWeight * labelled) / Math.max(1, anchors) : 1));
-      const res = fineTuneHead(clf, images, frames.length, targets, weights, { steps: c.steps, lr: c.lr, batchSize: c.batchSize, seed: c.seed + this.versions });
+      const res = fineTuneHead(clf, images, frames.length, targets, weights, {
+        steps: c.steps,
+        lr: c.lr,
+        batchSize: c.batchSize,
+        seed: c.seed + this.versions,
+      });
       this.versions++;
       const version = card.version * 1000 + this.versions;
       const dir = join(c.workDir, 'reward-models');
@@ -169,22 +184,41 @@ export class RewardTuner {
       const path = join(dir, `${c.exportName}-${String(version).padStart(7, '0')}.onnx`);
       const positive = frames.filter((f) => !f.anchor && f.target === 1).length;
       const out = saveOnnxModel(clf.inferenceModel(), path, {
-        inputRoles: ['image'], outputRoles: ['probability'],
+        inputRoles: ['image'],
+        outputRoles: ['probability'],
         card: {
-          kind: 'reward', name: c.exportName, version, created: new Date().toISOString(),
+          kind: 'reward',
+          name: c.exportName,
+          version,
+          created: new Date().toISOString(),
           description: `Reward classifier ${card.name}@${card.version} with its head fine-tuned on ${this.labels.size} operator-labelled episodes (encoder frozen).`,
           preprocessing: card.preprocessing,
           training: { ...card.training, episodes: this.labels.size, transitions: frames.length, database: null, updates: res.steps, seed: c.seed },
           hyperparameters: { daib: clf.config, base: `${card.name}@${card.version}`, basePath: c.rewardPath, tune: { ...c } },
           backend: clf.backend,
-          metrics: { labelledEpisodes: this.labels.size, positiveFrames: positive, negativeFrames: labelled - positive, anchorFrames: anchors, lossBefore: res.lossBefore, lossAfter: res.lossAfter },
+          metrics: {
+            labelledEpisodes: this.labels.size,
+            positiveFrames: positive,
+            negativeFrames: labelled - positive,
+            anchorFrames: anchors,
+            lossBefore: res.lossBefore,
+            lossAfter: res.lossAfter,
+          },
         },
       });
       const v = `${c.exportName}@${version}`;
       const modelId = w.findModel('reward', v)?.id ?? w.registerModel({ kind: 'reward', version: v, path, card: out.card, sha256: sha256Hex(out.bytes) });
       this.newLabels = 0;
       this.lastSkip = null;
-      return { path, version: v, modelId, labels: this.labels.size, frames: { positive, negative: labelled - positive, anchors }, lossBefore: res.lossBefore, lossAfter: res.lossAfter };
+      return {
+        path,
+        version: v,
+        modelId,
+        labels: this.labels.size,
+        frames: { positive, negative: labelled - positive, anchors },
+        lossBefore: res.lossBefore,
+        lossAfter: res.lossAfter,
+      };
     } finally {
       clf.dispose();
     }

@@ -51,7 +51,16 @@ export class TrainerSupervisor extends EventEmitter {
   private consecutive = 0;
   private startedAt = 0;
   private restartAt: number | null = null;
-  private readonly st: TrainerStatus = { state: 'stopped', pid: null, starts: 0, crashes: 0, lastError: null, nextRestartInMs: null, progress: null, updatesTotal: 0 };
+  private readonly st: TrainerStatus = {
+    state: 'stopped',
+    pid: null,
+    starts: 0,
+    crashes: 0,
+    lastError: null,
+    nextRestartInMs: null,
+    progress: null,
+    updatesTotal: 0,
+  };
   private prevUpdates = 0;
   private lastHeard = 0;
   private ready = false;
@@ -75,7 +84,11 @@ export class TrainerSupervisor extends EventEmitter {
   }
 
   status(): TrainerStatus {
-    return { ...this.st, nextRestartInMs: this.restartAt === null ? null : Math.max(0, this.restartAt - Date.now()), updatesTotal: this.prevUpdates + (this.st.progress?.updates ?? 0) };
+    return {
+      ...this.st,
+      nextRestartInMs: this.restartAt === null ? null : Math.max(0, this.restartAt - Date.now()),
+      updatesTotal: this.prevUpdates + (this.st.progress?.updates ?? 0),
+    };
   }
 
   private spawn(): void {
@@ -128,7 +141,8 @@ export class TrainerSupervisor extends EventEmitter {
       }
       this.st.crashes++;
       const hung = this.hungChild === child;
-      if (!hung && (!this.st.lastError || code !== 1)) this.st.lastError = `exited with ${signal ?? `code ${code}`}${stderr ? `: ${stderr.trim().split('\n').slice(-2).join(' | ')}` : ''}`;
+      if (!hung && (!this.st.lastError || code !== 1))
+        this.st.lastError = `exited with ${signal ?? `code ${code}`}${stderr ? `: ${stderr.trim().split('\n').slice(-2).join(' | ')}` : ''}`;
       if (Date.now() - this.startedAt > (this.o.stableMs ?? 60_000)) this.consecutive = 0;
       const delay = Math.min(this.o.backoffMaxMs ?? 60_000, (this.o.backoffBaseMs ?? 1000) * 2 ** this.consecutive);
       this.consecutive++;
@@ -146,16 +160,19 @@ export class TrainerSupervisor extends EventEmitter {
     const hang = this.o.hangMs ?? 300_000;
     if (hang <= 0) return;
     const startup = this.o.startupMs ?? 600_000;
-    this.hangTimer = setInterval(() => {
-      if (this.child !== child) return;
-      const silent = Date.now() - this.lastHeard;
-      const limit = this.ready ? hang : startup;
-      if (silent <= limit) return;
-      this.hangs++;
-      this.hungChild = child;
-      this.st.lastError = `no message for ${(silent / 1000).toFixed(1)} s (limit ${(limit / 1000).toFixed(1)} s${this.ready ? '' : ', before ready'}): hung, killed`;
-      child.kill('SIGKILL');
-    }, Math.min(1000, Math.max(50, hang / 4)));
+    this.hangTimer = setInterval(
+      () => {
+        if (this.child !== child) return;
+        const silent = Date.now() - this.lastHeard;
+        const limit = this.ready ? hang : startup;
+        if (silent <= limit) return;
+        this.hangs++;
+        this.hungChild = child;
+        this.st.lastError = `no message for ${(silent / 1000).toFixed(1)} s (limit ${(limit / 1000).toFixed(1)} s${this.ready ? '' : ', before ready'}): hung, killed`;
+        child.kill('SIGKILL');
+      },
+      Math.min(1000, Math.max(50, hang / 4)),
+    );
     this.hangTimer.unref();
   }
 

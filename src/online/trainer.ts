@@ -90,7 +90,15 @@ export interface OnlineTrainerConfig {
 export type TrainerSettings = Pick<OnlineTrainerConfig, 'onlineFraction' | 'utd' | 'batchSize' | 'policyAverage' | 'warmupUpdates' | 'actorLr' | 'exportEvery'>;
 
 export function trainerSettings(l: TrainerSettings): TrainerSettings {
-  return { onlineFraction: l.onlineFraction, utd: l.utd, batchSize: l.batchSize, policyAverage: l.policyAverage, warmupUpdates: l.warmupUpdates, actorLr: l.actorLr, exportEvery: l.exportEvery };
+  return {
+    onlineFraction: l.onlineFraction,
+    utd: l.utd,
+    batchSize: l.batchSize,
+    policyAverage: l.policyAverage,
+    warmupUpdates: l.warmupUpdates,
+    actorLr: l.actorLr,
+    exportEvery: l.exportEvery,
+  };
 }
 
 /** Defaults of everything but the paths: the declared learning settings plus what only the trainer knows. */
@@ -170,7 +178,10 @@ class FeatureTable {
   q: Float32Array;
   v: Float32Array;
   rows = 0;
-  constructor(private readonly dims: { pi: number; q: number; v: number }, cap = 1024) {
+  constructor(
+    private readonly dims: { pi: number; q: number; v: number },
+    cap = 1024,
+  ) {
     this.pi = new Float32Array(cap * dims.pi);
     this.q = new Float32Array(cap * dims.q);
     this.v = new Float32Array(cap * dims.v);
@@ -196,7 +207,11 @@ class FeatureTable {
     return start;
   }
   gather(rows: Int32Array): { pi: Float32Array; q: Float32Array; v: Float32Array } {
-    const out = { pi: new Float32Array(rows.length * this.dims.pi), q: new Float32Array(rows.length * this.dims.q), v: new Float32Array(rows.length * this.dims.v) };
+    const out = {
+      pi: new Float32Array(rows.length * this.dims.pi),
+      q: new Float32Array(rows.length * this.dims.q),
+      v: new Float32Array(rows.length * this.dims.v),
+    };
     for (const k of ['pi', 'q', 'v'] as const) {
       const d = this.dims[k];
       const src = this[k];
@@ -210,7 +225,17 @@ class FeatureTable {
 }
 
 function emptyReplay(): Replay {
-  return { n: 0, obs: new Int32Array(0), next: new Int32Array(0), action: new Float32Array(0), reward: new Float32Array(0), done: new Float32Array(0), proprio: new Float32Array(0), nextProprio: new Float32Array(0), intervention: new Uint8Array(0) };
+  return {
+    n: 0,
+    obs: new Int32Array(0),
+    next: new Int32Array(0),
+    action: new Float32Array(0),
+    reward: new Float32Array(0),
+    done: new Float32Array(0),
+    proprio: new Float32Array(0),
+    nextProprio: new Float32Array(0),
+    intervention: new Uint8Array(0),
+  };
 }
 
 function appendReplay(r: Replay, add: Omit<Replay, 'n'> & { n: number }): Replay {
@@ -222,8 +247,13 @@ function appendReplay(r: Replay, add: Omit<Replay, 'n'> & { n: number }): Replay
   };
   return {
     n: r.n + add.n,
-    obs: cat(r.obs, add.obs), next: cat(r.next, add.next), action: cat(r.action, add.action), reward: cat(r.reward, add.reward),
-    done: cat(r.done, add.done), proprio: cat(r.proprio, add.proprio), nextProprio: cat(r.nextProprio, add.nextProprio),
+    obs: cat(r.obs, add.obs),
+    next: cat(r.next, add.next),
+    action: cat(r.action, add.action),
+    reward: cat(r.reward, add.reward),
+    done: cat(r.done, add.done),
+    proprio: cat(r.proprio, add.proprio),
+    nextProprio: cat(r.nextProprio, add.nextProprio),
     intervention: cat(r.intervention, add.intervention),
   };
 }
@@ -232,7 +262,10 @@ function appendReplay(r: Replay, add: Omit<Replay, 'n'> & { n: number }): Replay
 export function checkpointConfig(dir: string): IqlConfig {
   const latest = JSON.parse(readFileSync(join(dir, 'latest.json'), 'utf8')) as { checkpoint: string };
   const m = JSON.parse(readFileSync(join(dir, latest.checkpoint, 'manifest.json'), 'utf8')) as { config?: IqlConfig };
-  if (!m.config || m.config.mode !== 'image') throw new Error(`${join(dir, latest.checkpoint, 'manifest.json')}: field 'config' must be an image-mode IQL config (the online trainer needs its encoders)`);
+  if (!m.config || m.config.mode !== 'image')
+    throw new Error(
+      `${join(dir, latest.checkpoint, 'manifest.json')}: field 'config' must be an image-mode IQL config (the online trainer needs its encoders)`,
+    );
   return m.config;
 }
 
@@ -282,13 +315,18 @@ export class OnlineTrainer {
   private writer!: Store;
 
   constructor(cfg: OnlineTrainerConfig) {
-    if (!(cfg.onlineFraction >= 0 && cfg.onlineFraction <= 1)) throw new Error(`online trainer: field 'onlineFraction' must be in [0, 1], got ${cfg.onlineFraction}`);
+    if (!(cfg.onlineFraction >= 0 && cfg.onlineFraction <= 1))
+      throw new Error(`online trainer: field 'onlineFraction' must be in [0, 1], got ${cfg.onlineFraction}`);
     if (!(cfg.utd > 0)) throw new Error(`online trainer: field 'utd' must be > 0, got ${cfg.utd}`);
     if (!Number.isInteger(cfg.batchSize) || cfg.batchSize < 2) throw new Error(`online trainer: field 'batchSize' must be an integer >= 2`);
-    if (!Number.isInteger(cfg.offlineAugmentCopies) || cfg.offlineAugmentCopies < 1) throw new Error(`online trainer: field 'offlineAugmentCopies' must be an integer >= 1`);
-    if (!(cfg.policyAverage > 0 && cfg.policyAverage <= 1)) throw new Error(`online trainer: field 'policyAverage' must be in (0, 1], got ${cfg.policyAverage}`);
-    if (!Number.isInteger(cfg.warmupUpdates) || cfg.warmupUpdates < 0) throw new Error(`online trainer: field 'warmupUpdates' must be an integer >= 0, got ${cfg.warmupUpdates}`);
-    if (cfg.actorLr !== null && !(cfg.actorLr > 0 && cfg.actorLr < 1)) throw new Error(`online trainer: field 'actorLr' must be in (0, 1) or null, got ${cfg.actorLr}`);
+    if (!Number.isInteger(cfg.offlineAugmentCopies) || cfg.offlineAugmentCopies < 1)
+      throw new Error(`online trainer: field 'offlineAugmentCopies' must be an integer >= 1`);
+    if (!(cfg.policyAverage > 0 && cfg.policyAverage <= 1))
+      throw new Error(`online trainer: field 'policyAverage' must be in (0, 1], got ${cfg.policyAverage}`);
+    if (!Number.isInteger(cfg.warmupUpdates) || cfg.warmupUpdates < 0)
+      throw new Error(`online trainer: field 'warmupUpdates' must be an integer >= 0, got ${cfg.warmupUpdates}`);
+    if (cfg.actorLr !== null && !(cfg.actorLr > 0 && cfg.actorLr < 1))
+      throw new Error(`online trainer: field 'actorLr' must be in (0, 1) or null, got ${cfg.actorLr}`);
     this.cfg = cfg;
     this.rng = new Rng(deriveSeed(cfg.seed, 'online-trainer'));
   }
@@ -341,7 +379,14 @@ export class OnlineTrainer {
       const m = Math.min(chunk, d.obsCount - s);
       const per: Array<{ pi: Float32Array; q: Float32Array; v: Float32Array }> = [];
       for (let k = 0; k < K; k++) {
-        gatherImages(d.obsImages, shape, Int32Array.from({ length: m }, (_, i) => s + i), buf, k === 0 ? 0 : shiftPad, k === 0 ? undefined : (n) => rng.int(n));
+        gatherImages(
+          d.obsImages,
+          shape,
+          Int32Array.from({ length: m }, (_, i) => s + i),
+          buf,
+          k === 0 ? 0 : shiftPad,
+          k === 0 ? undefined : (n) => rng.int(n),
+        );
         per.push(this.agent.computeFeatures(buf.subarray(0, m * size), m));
       }
       // Interleave copies per observation.
@@ -349,7 +394,9 @@ export class OnlineTrainer {
       for (const key of ['pi', 'q', 'v'] as const) {
         const dd = dims[key];
         const out = new Float32Array(m * K * dd);
-        for (let i = 0; i < m; i++) for (let k = 0; k < K; k++) out.set((per[k] as { pi: Float32Array; q: Float32Array; v: Float32Array })[key].subarray(i * dd, (i + 1) * dd), (i * K + k) * dd);
+        for (let i = 0; i < m; i++)
+          for (let k = 0; k < K; k++)
+            out.set((per[k] as { pi: Float32Array; q: Float32Array; v: Float32Array })[key].subarray(i * dd, (i + 1) * dd), (i * K + k) * dd);
         all[key].push(out);
       }
     }
@@ -372,8 +419,15 @@ export class OnlineTrainer {
       nextProprio.set(d.obsProprio.subarray(d.nextObs[i]! * pd, (d.nextObs[i]! + 1) * pd), i * pd);
     }
     this.offline = {
-      n: d.count, obs: Int32Array.from(d.obs), next: Int32Array.from(d.nextObs), action: d.action, reward: d.reward,
-      done: Float32Array.from(d.done), proprio, nextProprio, intervention: new Uint8Array(d.count),
+      n: d.count,
+      obs: Int32Array.from(d.obs),
+      next: Int32Array.from(d.nextObs),
+      action: d.action,
+      reward: d.reward,
+      done: Float32Array.from(d.done),
+      proprio,
+      nextProprio,
+      intervention: new Uint8Array(d.count),
     };
   }
 
@@ -384,7 +438,12 @@ export class OnlineTrainer {
   poll(): number {
     this.pollLabels();
     const c = this.cfg;
-    const filter = { kind: 'practice' as const, endedOnly: true, afterId: this.lastTransitionId, ...(c.onlineDomains.length ? { domain: c.onlineDomains } : {}) };
+    const filter = {
+      kind: 'practice' as const,
+      endedOnly: true,
+      afterId: this.lastTransitionId,
+      ...(c.onlineDomains.length ? { domain: c.onlineDomains } : {}),
+    };
     const ids = this.reader.transitionIds(filter);
     if (ids.length === 0) return 0;
     const recs = this.reader.getTransitions(ids, { images: true });
@@ -414,7 +473,10 @@ export class OnlineTrainer {
     if (rows.length === 0) return 0;
     this.lastTransitionId = Math.max(this.lastTransitionId, ...rows.map((r) => r.id));
     // Features: from the cache when present, else computed (no augmentation) and cached.
-    const cached = this.reader.getFeatures(this.encoderVersion, rows.map((r) => r.id));
+    const cached = this.reader.getFeatures(
+      this.encoderVersion,
+      rows.map((r) => r.id),
+    );
     const dims = this.agent.featureDims;
     const width = dims.pi + dims.q + dims.v;
     const missing = rows.filter((r) => !cached.has(r.id) || cached.get(r.id)!.length !== width);
@@ -477,7 +539,17 @@ export class OnlineTrainer {
       }
     });
     const m = keep.length;
-    const add: Replay = { n: m, obs: new Int32Array(m), next: new Int32Array(m), action: new Float32Array(m * 3), reward: Float32Array.from(rewards), done: new Float32Array(m), proprio: new Float32Array(m * PD), nextProprio: new Float32Array(m * PD), intervention: new Uint8Array(m) };
+    const add: Replay = {
+      n: m,
+      obs: new Int32Array(m),
+      next: new Int32Array(m),
+      action: new Float32Array(m * 3),
+      reward: Float32Array.from(rewards),
+      done: new Float32Array(m),
+      proprio: new Float32Array(m * PD),
+      nextProprio: new Float32Array(m * PD),
+      intervention: new Uint8Array(m),
+    };
     keep.forEach((i, j) => {
       const r = rows[i] as TransitionRecord;
       const nx = rows[i + 1];
@@ -525,8 +597,15 @@ export class OnlineTrainer {
     });
     const base = this.offFeat.add(this.onFeat.gather(rows), rows.length) / K; // offline rows are observation * K + copy
     const demo: Replay = {
-      n, obs: new Int32Array(n), next: new Int32Array(n), action: new Float32Array(n * 3), reward: new Float32Array(n), done: new Float32Array(n),
-      proprio: new Float32Array(n * PD), nextProprio: new Float32Array(n * PD), intervention: new Uint8Array(n).fill(1),
+      n,
+      obs: new Int32Array(n),
+      next: new Int32Array(n),
+      action: new Float32Array(n * 3),
+      reward: new Float32Array(n),
+      done: new Float32Array(n),
+      proprio: new Float32Array(n * PD),
+      nextProprio: new Float32Array(n * PD),
+      intervention: new Uint8Array(n).fill(1),
     };
     idx.forEach((j, d) => {
       demo.obs[d] = base + 2 * d;
@@ -626,7 +705,18 @@ export class OnlineTrainer {
       return { pi: cat(on.pi, of.pi), q: cat(on.q, of.q), v: cat(on.v, of.v) };
     };
     const warm = this.warmupLeft > 0;
-    const stats = this.agent.update({ size: B, features: feats(rowsS), nextFeatures: feats(rowsN), proprio, nextProprio, action, reward, done, augment: false, trainActor: !warm });
+    const stats = this.agent.update({
+      size: B,
+      features: feats(rowsS),
+      nextFeatures: feats(rowsN),
+      proprio,
+      nextProprio,
+      action,
+      reward,
+      done,
+      augment: false,
+      trainActor: !warm,
+    });
     if (warm) this.warmupLeft--;
     else if (this.piAvg) polyakUpdate(this.piAvg, this.agent.pi, c.policyAverage);
     this.last = stats;
@@ -661,10 +751,28 @@ export class OnlineTrainer {
     const version = this.agent.step;
     const path = join(dir, `${c.exportName}-${String(version).padStart(7, '0')}.onnx`);
     const { card, bytes } = exportPolicyOnnx(this.agent, path, c.exportName, version, {
-      training: { connectors: [...c.offlineDomains, ...c.onlineDomains], heldOut: [], episodes: this.seenEpisodes.size, transitions: this.online.n + this.offline.n, database: null, updates: this.agent.step, seed: c.seed },
-      hyperparameters: { iql: this.agent.config, encoderMethod: this.agent.config.daib?.method ?? null, online: { ...c }, startCheckpoint: c.startCheckpoint, onlineTransitions: this.online.n, offlineTransitions: this.offline.n, onlineUpdates: this.updates },
+      training: {
+        connectors: [...c.offlineDomains, ...c.onlineDomains],
+        heldOut: [],
+        episodes: this.seenEpisodes.size,
+        transitions: this.online.n + this.offline.n,
+        database: null,
+        updates: this.agent.step,
+        seed: c.seed,
+      },
+      hyperparameters: {
+        iql: this.agent.config,
+        encoderMethod: this.agent.config.daib?.method ?? null,
+        online: { ...c },
+        startCheckpoint: c.startCheckpoint,
+        onlineTransitions: this.online.n,
+        offlineTransitions: this.offline.n,
+        onlineUpdates: this.updates,
+      },
       // A critic-only (warm-up) update has no policy loss: the card keeps finite numbers only.
-      metrics: this.last ? Object.fromEntries(Object.entries({ vLoss: this.last.vLoss, qLoss: this.last.qLoss, piLoss: this.last.piLoss }).filter(([, x]) => Number.isFinite(x))) : {},
+      metrics: this.last
+        ? Object.fromEntries(Object.entries({ vLoss: this.last.vLoss, qLoss: this.last.qLoss, piLoss: this.last.piLoss }).filter(([, x]) => Number.isFinite(x)))
+        : {},
       ...(this.piAvg ? { head: this.piAvg } : {}),
     });
     await this.agent.saveCheckpoint(join(c.workDir, 'checkpoints'));
@@ -709,7 +817,10 @@ export class OnlineTrainer {
 
 /** The agent's deterministic policy (frozen pi encoder + head) as ONNX + card, in the daemon's input contract. */
 export function exportPolicyOnnx(
-  agent: IqlAgent, path: string, name: string, version: number,
+  agent: IqlAgent,
+  path: string,
+  name: string,
+  version: number,
   extra: { training: ModelCard['training']; hyperparameters: Record<string, unknown>; metrics: Record<string, number>; description?: string; head?: Mlp },
 ): { card: ModelCard; bytes: Uint8Array } {
   const a = agent.config.actionScale;
@@ -717,13 +828,22 @@ export function exportPolicyOnnx(
   if (!shape) throw new Error('exportPolicyOnnx: the agent has no image encoder');
   const img = shape[0];
   return saveOnnxModel(agent.policyInferenceModel(extra.head), path, {
-    inputRoles: ['image', 'proprio'], outputRoles: ['action'],
+    inputRoles: ['image', 'proprio'],
+    outputRoles: ['action'],
     card: {
-      kind: 'policy', name, version, created: new Date().toISOString(),
-      description: extra.description ?? `Online IQL residual policy: ${frozenEncoderWords(agent)} from offline IQL + a head fine-tuned on the daemon's practice data with the learned reward.`,
+      kind: 'policy',
+      name,
+      version,
+      created: new Date().toISOString(),
+      description:
+        extra.description ??
+        `Online IQL residual policy: ${frozenEncoderWords(agent)} from offline IQL + a head fine-tuned on the daemon's practice data with the learned reward.`,
       preprocessing: cardPreprocessing(img, DEFAULT_PROPRIO_SPEC),
       action: { low: a.map((x) => -x), high: [...a], units: 'm/step' },
-      training: extra.training, hyperparameters: extra.hyperparameters, backend: agent.backend, metrics: extra.metrics,
+      training: extra.training,
+      hyperparameters: extra.hyperparameters,
+      backend: agent.backend,
+      metrics: extra.metrics,
     },
   });
 }
@@ -743,7 +863,8 @@ export async function exportCheckpointPolicy(checkpoint: string, path: string, n
     await agent.loadCheckpoint(checkpoint);
     exportPolicyOnnx(agent, path, name, agent.step, {
       training: { connectors: [], heldOut: [], episodes: 0, transitions: 0, database: null, updates: agent.step, seed: agent.config.seed },
-      hyperparameters: { iql: agent.config, encoderMethod: agent.config.daib?.method ?? null, checkpoint }, metrics: {},
+      hyperparameters: { iql: agent.config, encoderMethod: agent.config.daib?.method ?? null, checkpoint },
+      metrics: {},
       description: `Policy of the IQL checkpoint ${checkpoint} (${frozenEncoderWords(agent).replace('frozen ', '')}; exported for the online experiment).`,
     });
   } finally {

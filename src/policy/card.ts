@@ -229,7 +229,9 @@ export function validateCard(raw: unknown, source: string): ModelCard {
     const n = proprio.layout.length;
     if (proprio.mean.length !== n) bad('preprocessing.proprio.mean', `has ${proprio.mean.length} entries, layout has ${n}`);
     if (proprio.std.length !== n) bad('preprocessing.proprio.std', `has ${proprio.std.length} entries, layout has ${n}`);
-    proprio.std.forEach((s, i) => { if (!(s > 0)) bad(`preprocessing.proprio.std[${i}]`, 'must be > 0'); });
+    proprio.std.forEach((s, i) => {
+      if (!(s > 0)) bad(`preprocessing.proprio.std[${i}]`, 'must be > 0');
+    });
     if (proprioIn === undefined) bad('preprocessing.proprio', 'is given but no input has role proprio');
     if (JSON.stringify(proprioIn?.shape) !== JSON.stringify([null, n])) {
       bad('preprocessing.proprio.layout', `has ${n} entries but input '${proprioIn?.name}' has shape ${JSON.stringify(proprioIn?.shape)}`);
@@ -245,7 +247,9 @@ export function validateCard(raw: unknown, source: string): ModelCard {
     action = { low: numArr(a.low, 'action.low'), high: numArr(a.high, 'action.high'), units: str(a.units, 'action.units') };
     if (action.low.length !== dims) bad('action.low', `has ${action.low.length} entries, output '${firstOut.name}' has ${dims}`);
     if (action.high.length !== dims) bad('action.high', `has ${action.high.length} entries, output '${firstOut.name}' has ${dims}`);
-    action.low.forEach((lo, i) => { if (!(lo < (action?.high[i] ?? Number.NaN))) bad(`action.low[${i}]`, 'must be below action.high'); });
+    action.low.forEach((lo, i) => {
+      if (!(lo < (action?.high[i] ?? Number.NaN))) bad(`action.low[${i}]`, 'must be below action.high');
+    });
   } else if (c.action !== undefined) bad('action', `is only for policy models (this is a ${kind} model)`);
 
   const t = obj(c.training, 'training');
@@ -285,8 +289,22 @@ export function validateCard(raw: unknown, source: string): ModelCard {
   if (!SHA256_RE.test(onnxInfo.sha256)) bad('onnx.sha256', 'must be 64 lowercase hex digits');
 
   const card: ModelCard = {
-    format: CARD_FORMAT, formatVersion: CARD_FORMAT_VERSION, kind, name, version, created, description,
-    inputs, outputs, preprocessing, training, hyperparameters, backend, metrics, code, onnx: onnxInfo,
+    format: CARD_FORMAT,
+    formatVersion: CARD_FORMAT_VERSION,
+    kind,
+    name,
+    version,
+    created,
+    description,
+    inputs,
+    outputs,
+    preprocessing,
+    training,
+    hyperparameters,
+    backend,
+    metrics,
+    code,
+    onnx: onnxInfo,
   };
   if (action !== undefined) card.action = action;
   return card;

@@ -70,7 +70,12 @@ export const AREA_RESIZE = 'area-average';
 export function cardPreprocessing(imageSize: number, proprio: ProprioSpec | null): ModelCard['preprocessing'] {
   return {
     image: { width: imageSize, height: imageSize, channels: 3, colour: 'rgb', layout: 'NHWC', crop: null, resize: AREA_RESIZE, scale: 1 / 255, offset: 0 },
-    ...(proprio ? { proprio: { layout: [...proprio.layout], mean: [...proprio.mean], std: [...proprio.std] }, notes: 'proprio raw units (m, N, N m); the graph scales it' } : {}),
+    ...(proprio
+      ? {
+          proprio: { layout: [...proprio.layout], mean: [...proprio.mean], std: [...proprio.std] },
+          notes: 'proprio raw units (m, N, N m); the graph scales it',
+        }
+      : {}),
   };
 }
 
@@ -78,14 +83,22 @@ export function cardPreprocessing(imageSize: number, proprio: ProprioSpec | null
 export function inputSpecOf(card: ModelCard, source: string): ModelInputSpec {
   const hasImage = card.inputs.some((s) => s.role === 'image');
   const hasProprio = card.inputs.some((s) => s.role === 'proprio');
-  if (card.inputs.some((s) => s.role === 'features')) throw new InputSpecError(`${source}: takes cached features, not observations; it cannot be fed from an observation`);
+  if (card.inputs.some((s) => s.role === 'features'))
+    throw new InputSpecError(`${source}: takes cached features, not observations; it cannot be fed from an observation`);
   const img = card.preprocessing.image;
   if (hasImage && !img) throw new InputSpecError(`${source}: field 'preprocessing.image' is required for a model with an image input`);
-  if (img && (img.channels !== 3 || img.colour !== 'rgb')) throw new InputSpecError(`${source}: field 'preprocessing.image.colour' '${img.colour}' with ${img.channels} channels is not supported (models are fed RGB)`);
-  if (img && (Math.abs(img.scale - 1 / 255) > 1e-12 || img.offset !== 0)) throw new InputSpecError(`${source}: field 'preprocessing.image.scale/offset' must be 1/255 and 0 (the learners train on byte / 255)`);
-  if (img && img.crop !== null) throw new InputSpecError(`${source}: field 'preprocessing.image.crop' must be null (the camera crop is the calibration's, applied before logging)`);
+  if (img && (img.channels !== 3 || img.colour !== 'rgb'))
+    throw new InputSpecError(
+      `${source}: field 'preprocessing.image.colour' '${img.colour}' with ${img.channels} channels is not supported (models are fed RGB)`,
+    );
+  if (img && (Math.abs(img.scale - 1 / 255) > 1e-12 || img.offset !== 0))
+    throw new InputSpecError(`${source}: field 'preprocessing.image.scale/offset' must be 1/255 and 0 (the learners train on byte / 255)`);
+  if (img && img.crop !== null)
+    throw new InputSpecError(`${source}: field 'preprocessing.image.crop' must be null (the camera crop is the calibration's, applied before logging)`);
   if (img && !/\barea\b/i.test(img.resize)) {
-    throw new InputSpecError(`${source}: field 'preprocessing.image.resize' '${img.resize}' is not area resampling, the only one the training loaders use (write '${AREA_RESIZE}')`);
+    throw new InputSpecError(
+      `${source}: field 'preprocessing.image.resize' '${img.resize}' is not area resampling, the only one the training loaders use (write '${AREA_RESIZE}')`,
+    );
   }
   const pro = card.preprocessing.proprio;
   if (hasProprio && !pro) throw new InputSpecError(`${source}: field 'preprocessing.proprio' is required for a model with a proprio input`);
@@ -111,12 +124,20 @@ export function resizeRgb(src: Uint8Array, sw: number, sh: number, out: Uint8Arr
   for (let y = 0; y < dh; y++) {
     let y0 = Math.floor((y * sh) / dh);
     let y1 = Math.floor(((y + 1) * sh) / dh);
-    if (y1 <= y0) { y0 = Math.min(sh - 1, Math.floor(((y + 0.5) * sh) / dh)); y1 = y0 + 1; }
+    if (y1 <= y0) {
+      y0 = Math.min(sh - 1, Math.floor(((y + 0.5) * sh) / dh));
+      y1 = y0 + 1;
+    }
     for (let x = 0; x < dw; x++) {
       let x0 = Math.floor((x * sw) / dw);
       let x1 = Math.floor(((x + 1) * sw) / dw);
-      if (x1 <= x0) { x0 = Math.min(sw - 1, Math.floor(((x + 0.5) * sw) / dw)); x1 = x0 + 1; }
-      let r = 0, g = 0, b = 0;
+      if (x1 <= x0) {
+        x0 = Math.min(sw - 1, Math.floor(((x + 0.5) * sw) / dw));
+        x1 = x0 + 1;
+      }
+      let r = 0,
+        g = 0,
+        b = 0;
       for (let yy = y0; yy < y1; yy++) {
         let p = (yy * sw + x0) * 3;
         for (let xx = x0; xx < x1; xx++, p += 3) {
@@ -136,7 +157,8 @@ export function resizeRgb(src: Uint8Array, sw: number, sh: number, out: Uint8Arr
 
 /** A logged image as a model's image bytes (width x height x 3, uint8) into `out` at `offset`: what loaders store. */
 export function modelImageBytes(img: RgbImage, width: number, height: number, out: Uint8Array, offset = 0): void {
-  if (img.data.length !== img.width * img.height * 3) throw new InputSpecError(`image ${img.width}x${img.height} has ${img.data.length} bytes, expected ${img.width * img.height * 3}`);
+  if (img.data.length !== img.width * img.height * 3)
+    throw new InputSpecError(`image ${img.width}x${img.height} has ${img.data.length} bytes, expected ${img.width * img.height * 3}`);
   resizeRgb(img.data, img.width, img.height, out, width, height, offset);
 }
 
@@ -177,7 +199,9 @@ export class ProprioBuilder {
   /** @param source names the model in errors */
   constructor(spec: ProprioSpec, source: string) {
     if (spec.mean.length !== spec.layout.length || spec.std.length !== spec.layout.length) {
-      throw new InputSpecError(`${source}: proprio layout, mean and std must have the same length (${spec.layout.length}, ${spec.mean.length}, ${spec.std.length})`);
+      throw new InputSpecError(
+        `${source}: proprio layout, mean and std must have the same length (${spec.layout.length}, ${spec.mean.length}, ${spec.std.length})`,
+      );
     }
     this.getters = spec.layout.map((name, i) => {
       const g = GETTERS[name];

@@ -20,7 +20,10 @@ const { onnx } = onnxProto;
 /** A model file or its card was refused; `file` is the path that was asked for. */
 export class ModelLoadError extends Error {
   override name = 'ModelLoadError';
-  constructor(readonly file: string, message: string) {
+  constructor(
+    readonly file: string,
+    message: string,
+  ) {
     super(`refusing model ${file}: ${message}`);
   }
 }
@@ -106,7 +109,9 @@ async function loadChecked(path: string, kind: ModelKind, opts: LoadOptions): Pr
   }
   const sha = sha256Hex(bytes);
   if (sha !== card.onnx.sha256) {
-    refuse(`sha256 ${sha} of the file does not match ${card.onnx.sha256} in its card ${cardPathFor(path)} (the model was replaced, damaged, or the card belongs to another file)`);
+    refuse(
+      `sha256 ${sha} of the file does not match ${card.onnx.sha256} in its card ${cardPathFor(path)} (the model was replaced, damaged, or the card belongs to another file)`,
+    );
   }
   if (bytes.length !== card.onnx.bytes) refuse(`file has ${bytes.length} bytes, card says ${card.onnx.bytes}`);
   if (card.kind !== kind) refuse(`its card says kind '${card.kind}', but a ${kind} model was asked for`);
@@ -168,7 +173,9 @@ function feedsFor(card: ModelCard, feeds: RoleFeeds, n: number): Record<string, 
     if (data === undefined) throw new ModelRunError(`${card.name} v${card.version}: no data for input '${spec.name}' (role ${spec.role})`);
     const want = perSample(spec) * n;
     if (data.length !== want) {
-      throw new ModelRunError(`${card.name} v${card.version}: input '${spec.name}' needs ${want} values (${n} x ${JSON.stringify(spec.shape.slice(1))}), got ${data.length}`);
+      throw new ModelRunError(
+        `${card.name} v${card.version}: input '${spec.name}' needs ${want} values (${n} x ${JSON.stringify(spec.shape.slice(1))}), got ${data.length}`,
+      );
     }
     out[spec.name] = new ort.Tensor('float32', data, [n, ...(spec.shape.slice(1) as number[])]);
   }
@@ -180,7 +187,8 @@ function checkOutput(card: ModelCard, spec: TensorSpec, t: ort.Tensor | undefine
   const where = `${card.name} v${card.version} output '${spec.name}'`;
   if (t === undefined) throw new ModelRunError(`${where} is missing`);
   const want = [n, ...spec.shape.slice(1)];
-  if (JSON.stringify(t.dims) !== JSON.stringify(want)) throw new ModelRunError(`${where} has shape ${JSON.stringify(t.dims)}, expected ${JSON.stringify(want)}`);
+  if (JSON.stringify(t.dims) !== JSON.stringify(want))
+    throw new ModelRunError(`${where} has shape ${JSON.stringify(t.dims)}, expected ${JSON.stringify(want)}`);
   const data = t.data as Float32Array;
   for (let i = 0; i < data.length; i++) {
     const v = data[i] as number;
@@ -229,7 +237,11 @@ abstract class OnnxModel {
   private released = false;
   private disposing: Promise<void> | null = null;
   private readonly inflight = new Set<Promise<unknown>>();
-  protected constructor(readonly path: string, readonly card: ModelCard, protected readonly session: ort.InferenceSession) {}
+  protected constructor(
+    readonly path: string,
+    readonly card: ModelCard,
+    protected readonly session: ort.InferenceSession,
+  ) {}
 
   /** Input spec for a role, if the model has that input. */
   input(role: InputRole): TensorSpec | undefined {

@@ -81,9 +81,13 @@ export function auditSamples(
 export function auditClassifier(source: ClassifierAudit['source'], model: string | null, samples: readonly AuditSample[], threshold: number): ClassifierAudit {
   const names = [...new Set(samples.map((s) => s.domain))];
   const idx = new Map(names.map((n, i) => [n, i]));
-  let tp = 0, tn = 0, fp = 0, fn = 0;
+  let tp = 0,
+    tn = 0,
+    fp = 0,
+    fn = 0;
   const per = names.map((name) => ({ name, samples: 0, seated: 0, unseated: 0, fp: 0, fn: 0, fpRate: null as number | null, fnRate: null as number | null }));
-  const fps: AuditSample[] = [], fns: AuditSample[] = [];
+  const fps: AuditSample[] = [],
+    fns: AuditSample[] = [];
   for (const s of samples) {
     const c = per[idx.get(s.domain)!]!;
     const called = s.prob >= threshold;
@@ -92,8 +96,15 @@ export function auditClassifier(source: ClassifierAudit['source'], model: string
     else c.unseated++;
     if (called && s.truth) tp++;
     else if (!called && !s.truth) tn++;
-    else if (called) { fp++; c.fp++; fps.push(s); }
-    else { fn++; c.fn++; fns.push(s); }
+    else if (called) {
+      fp++;
+      c.fp++;
+      fps.push(s);
+    } else {
+      fn++;
+      c.fn++;
+      fns.push(s);
+    }
   }
   for (const c of per) {
     c.fpRate = c.unseated ? c.fp / c.unseated : null;
@@ -101,26 +112,53 @@ export function auditClassifier(source: ClassifierAudit['source'], model: string
   }
   const byHeight = errorsByHeight(
     samples.map((s) => s.prob),
-    { count: samples.length, domainNames: names, domain: samples.map((s) => idx.get(s.domain)!), success: samples.map((s) => (s.truth ? 1 : 0)), aboveSeated: samples.map((s) => s.aboveSeatedMm / 1000) },
+    {
+      count: samples.length,
+      domainNames: names,
+      domain: samples.map((s) => idx.get(s.domain)!),
+      success: samples.map((s) => (s.truth ? 1 : 0)),
+      aboveSeated: samples.map((s) => s.aboveSeatedMm / 1000),
+    },
     threshold,
   );
   const strip = ({ truth: _t, ...rest }: AuditSample): Omit<AuditSample, 'truth'> => rest;
   fps.sort((a, b) => b.prob - a.prob);
   fns.sort((a, b) => a.prob - b.prob);
-  return { source, model, threshold, samples: samples.length, tp, tn, fp, fn, byConnector: per, byHeight, falsePositives: fps.slice(0, 50).map(strip), falseNegatives: fns.slice(0, 50).map(strip) };
+  return {
+    source,
+    model,
+    threshold,
+    samples: samples.length,
+    tp,
+    tn,
+    fp,
+    fn,
+    byConnector: per,
+    byHeight,
+    falsePositives: fps.slice(0, 50).map(strip),
+    falseNegatives: fns.slice(0, 50).map(strip),
+  };
 }
 
 export function formatAudit(a: RewardAudit): string {
   const lines: string[] = [];
   for (const c of [a.replayed, a.logged]) {
     if (!c) continue;
-    lines.push(`reward audit, ${c.source === 'replayed' ? `${c.model ?? 'model'} on the replayed frames` : 'logged predictions'}: ${c.samples} frames, ${c.fp} false positives, ${c.fn} false negatives (threshold ${c.threshold})`);
+    lines.push(
+      `reward audit, ${c.source === 'replayed' ? `${c.model ?? 'model'} on the replayed frames` : 'logged predictions'}: ${c.samples} frames, ${c.fp} false positives, ${c.fn} false negatives (threshold ${c.threshold})`,
+    );
     for (const k of c.byConnector) {
       const pct = (x: number | null): string => (x === null ? '-' : `${(100 * x).toFixed(0)}%`);
       lines.push(`  ${k.name.padEnd(12)} FP ${k.fp}/${k.unseated} unseated (${pct(k.fpRate)}), FN ${k.fn}/${k.seated} seated (${pct(k.fnRate)})`);
     }
-    for (const h of c.byHeight) lines.push(`  ${h.name.padEnd(12)} by height above seated: ${h.bins.map((b) => `${b.label} ${b.samples}: ${(100 * b.errorRate).toFixed(0)}% wrong`).join(' | ')}`);
-    for (const f of c.falsePositives.slice(0, 5)) lines.push(`  FP: episode ${f.sourceEpisodeId} step ${f.step} p=${f.prob.toFixed(3)} ${Number.isFinite(f.aboveSeatedMm) ? `${f.aboveSeatedMm.toFixed(1)} mm above seated` : ''}`);
+    for (const h of c.byHeight)
+      lines.push(
+        `  ${h.name.padEnd(12)} by height above seated: ${h.bins.map((b) => `${b.label} ${b.samples}: ${(100 * b.errorRate).toFixed(0)}% wrong`).join(' | ')}`,
+      );
+    for (const f of c.falsePositives.slice(0, 5))
+      lines.push(
+        `  FP: episode ${f.sourceEpisodeId} step ${f.step} p=${f.prob.toFixed(3)} ${Number.isFinite(f.aboveSeatedMm) ? `${f.aboveSeatedMm.toFixed(1)} mm above seated` : ''}`,
+      );
   }
   lines.push(...a.notes.map((n) => `  note: ${n}`));
   return lines.join('\n');

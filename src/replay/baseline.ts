@@ -20,7 +20,11 @@ export const BASELINE_PREFIX = 'baseline:';
 /** Throws, listing the known names, unless `name` is a scripted baseline (the privileged noisy expert is not one). */
 export function checkBaseline(name: string): void {
   if (!CONTROLLER_NAMES.includes(name) || name === 'expert') {
-    throw new Error(`unknown baseline '${name}' (known: ${CONTROLLER_NAMES.filter((n) => n !== 'expert').map((n) => BASELINE_PREFIX + n).join(', ')})`);
+    throw new Error(
+      `unknown baseline '${name}' (known: ${CONTROLLER_NAMES.filter((n) => n !== 'expert')
+        .map((n) => BASELINE_PREFIX + n)
+        .join(', ')})`,
+    );
   }
 }
 
@@ -47,7 +51,10 @@ export class BaselineResidual implements ResidualPolicy {
       // A new episode: the controller starts afresh with its own seeded generator.
       this.episode = this.backend.episodes;
       this.ctx = {
-        step: 0, episodeLength: this.episodeLength, maxStep: DEFAULT_MAX_STEP, rng: new Rng(deriveSeed(this.backend.rebuilt?.seed ?? 0, 'baseline', this.name)),
+        step: 0,
+        episodeLength: this.episodeLength,
+        maxStep: DEFAULT_MAX_STEP,
+        rng: new Rng(deriveSeed(this.backend.rebuilt?.seed ?? 0, 'baseline', this.name)),
         ...(needsPrivileged(this.name) ? { privileged: { socketPos: this.backend.sim.simCell.socketPos() } } : {}),
       };
       this.ctrl.reset(this.ctx);

@@ -61,7 +61,15 @@ const d3 = (a: readonly number[], b: readonly number[], o = 0): number => Math.h
 const rel = (p: Vec3, g: Vec3): Vec3 => [p[0] - g[0], p[1] - g[1], p[2] - g[2]];
 
 export function compareEpisode(
-  o: { sourceEpisodeId: number; replayEpisodeId: number | null; domain: string; replayedAs: string; start: RebuiltStart | null; logged: EpisodeSide; replay: EpisodeSide },
+  o: {
+    sourceEpisodeId: number;
+    replayEpisodeId: number | null;
+    domain: string;
+    replayedAs: string;
+    start: RebuiltStart | null;
+    logged: EpisodeSide;
+    replay: EpisodeSide;
+  },
   logged: readonly TransitionRecord[],
   replayed: readonly TickTransition[],
   th: CompareThresholds,
@@ -70,7 +78,8 @@ export function compareEpisode(
   const perStep: StepDivergence[] = [];
   let parted: number | null = null;
   for (let s = 0; s < n; s++) {
-    const l = logged[s]!, r = replayed[s]!;
+    const l = logged[s]!,
+      r = replayed[s]!;
     const poseMm = 1000 * d3(rel(r.obs.eePos, r.obs.goal), rel(l.eePos, l.goal));
     const forceN = d3(r.obs.wrench, l.wrench);
     const torqueNm = d3(r.obs.wrench, l.wrench, 3);
@@ -86,8 +95,14 @@ export function compareEpisode(
     ...o,
     sameOutcome: outcomeSame && gtSame,
     divergence: {
-      stepsCompared: n, maxPoseMm: max('poseMm'), finalPoseMm: perStep[n - 1]?.poseMm ?? NaN, maxForceN: max('forceN'), maxTorqueNm: max('torqueNm'),
-      maxActionMm: max('actionMm'), partedAtStep: parted, perStep,
+      stepsCompared: n,
+      maxPoseMm: max('poseMm'),
+      finalPoseMm: perStep[n - 1]?.poseMm ?? NaN,
+      maxForceN: max('forceN'),
+      maxTorqueNm: max('torqueNm'),
+      maxActionMm: max('actionMm'),
+      partedAtStep: parted,
+      perStep,
     },
   };
 }
@@ -128,12 +143,16 @@ function rates(sides: EpisodeSide[]): SideRates {
 const succeeded = (s: EpisodeSide, useGt: boolean): boolean => (useGt ? s.gtSuccess === true : s.outcome === 'success');
 
 export function overall(eps: readonly EpisodeComparison[]): OverallComparison {
-  const parts = eps.map((e) => e.divergence.partedAtStep).filter((x): x is number => x !== null).sort((a, b) => a - b);
+  const parts = eps
+    .map((e) => e.divergence.partedAtStep)
+    .filter((x): x is number => x !== null)
+    .sort((a, b) => a - b);
   const paired = { both: 0, loggedOnly: 0, replayOnly: 0, neither: 0 };
   const conn = new Map<string, { name: string; episodes: number; sameOutcome: number; loggedSuccess: number; replaySuccess: number }>();
   for (const e of eps) {
     const useGt = e.logged.gtSuccess !== null && e.replay.gtSuccess !== null;
-    const l = succeeded(e.logged, useGt), r = succeeded(e.replay, useGt);
+    const l = succeeded(e.logged, useGt),
+      r = succeeded(e.replay, useGt);
     paired[l && r ? 'both' : l ? 'loggedOnly' : r ? 'replayOnly' : 'neither']++;
     const c = conn.get(e.domain) ?? { name: e.domain, episodes: 0, sameOutcome: 0, loggedSuccess: 0, replaySuccess: 0 };
     c.episodes++;

@@ -47,8 +47,15 @@ export class ReplayJobs extends EventEmitter {
   submit(options: JobOptions): ReplayJob {
     if (this.closed) throw new Error('replay jobs are shut down');
     const job: ReplayJob = {
-      id: ++this.counter, state: 'queued', options, progress: { done: 0, total: null }, createdAt: new Date().toISOString(),
-      startedAt: null, finishedAt: null, error: null, result: null,
+      id: ++this.counter,
+      state: 'queued',
+      options,
+      progress: { done: 0, total: null },
+      createdAt: new Date().toISOString(),
+      startedAt: null,
+      finishedAt: null,
+      error: null,
+      result: null,
     };
     this.jobs.set(job.id, job);
     this.queue.push(job.id);

@@ -74,8 +74,20 @@ export class ReplayLog implements DaemonLog {
 
   beginEpisode(e: EpisodeBegin): number {
     const ctx = this.current;
-    const startState = { ...(typeof e.startState === 'object' && e.startState !== null ? e.startState : {}), seed: ctx?.seed ?? null, replayOf: ctx ? { sourceEpisodeId: ctx.sourceEpisodeId, ...ctx.extra } : null };
-    const id = this.store.beginEpisode({ sessionId: this.sessionId, kind: e.kind, domain: e.domain, scenario: e.scenario, seed: ctx?.seed ?? e.seed, startState, policyVersion: e.policyVersion });
+    const startState = {
+      ...(typeof e.startState === 'object' && e.startState !== null ? e.startState : {}),
+      seed: ctx?.seed ?? null,
+      replayOf: ctx ? { sourceEpisodeId: ctx.sourceEpisodeId, ...ctx.extra } : null,
+    };
+    const id = this.store.beginEpisode({
+      sessionId: this.sessionId,
+      kind: e.kind,
+      domain: e.domain,
+      scenario: e.scenario,
+      seed: ctx?.seed ?? e.seed,
+      startState,
+      policyVersion: e.policyVersion,
+    });
     this.open = { id, begin: { ...e, startState }, transitions: [], end: null };
     this.episodes.set(id, this.open);
     return id;
@@ -93,8 +105,17 @@ export class ReplayLog implements DaemonLog {
     if (!ep) throw new Error(`replay log: no episode ${id}`);
     ep.end = end;
     const rows: TransitionInput[] = ep.transitions.map((t) => ({
-      episodeId: id, step: t.step, obs: t.obs, actionP: t.actionP, actionResidual: t.actionResidual, actionExecuted: t.actionExecuted,
-      rewardProb: t.rewardProb, gtSuccess: t.gtSuccess, done: t.done, tickTime: t.tickTime, policyVersion: t.policyVersion,
+      episodeId: id,
+      step: t.step,
+      obs: t.obs,
+      actionP: t.actionP,
+      actionResidual: t.actionResidual,
+      actionExecuted: t.actionExecuted,
+      rewardProb: t.rewardProb,
+      gtSuccess: t.gtSuccess,
+      done: t.done,
+      tickTime: t.tickTime,
+      policyVersion: t.policyVersion,
     }));
     this.store.appendTransitions(rows);
     this.store.endEpisode(id, { outcome: end.outcome, reason: end.reason, learnedSuccessProb: end.learnedSuccessProb, gtSuccess: end.gtSuccess });

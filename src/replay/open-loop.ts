@@ -42,7 +42,8 @@ export class OpenLoopResidual implements ResidualPolicy {
     // Past the logged steps (the tick after a logged trip, see run.ts): the P-controller alone.
     if (!t || !t.actionExecuted) return [0, 0, 0];
     if (t.actionP && t.actionResidual) {
-      const p = t.actionP, r = t.actionResidual;
+      const p = t.actionP,
+        r = t.actionResidual;
       return [r[0] + (p[0] - uH[0]), r[1] + (p[1] - uH[1]), r[2] + (p[2] - uH[2])];
     }
     // A row with only the executed command (e.g. a scripted controller's prior data): the whole command as residual.

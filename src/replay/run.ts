@@ -29,7 +29,15 @@ import { Store } from '../store/index.ts';
 import { auditClassifier, auditSamples, type AuditSample, type RewardAudit } from './audit.ts';
 import { ReplayBackend } from './backend.ts';
 import { BASELINE_PREFIX, BaselineResidual, checkBaseline } from './baseline.ts';
-import { compareEpisode, DEFAULT_THRESHOLDS, overall, type CompareThresholds, type EpisodeComparison, type EpisodeSide, type OverallComparison } from './compare.ts';
+import {
+  compareEpisode,
+  DEFAULT_THRESHOLDS,
+  overall,
+  type CompareThresholds,
+  type EpisodeComparison,
+  type EpisodeSide,
+  type OverallComparison,
+} from './compare.ts';
 import { ReplayLog } from './log.ts';
 import { OPEN_LOOP_VERSION, OpenLoopResidual } from './open-loop.ts';
 import { planStarts, readSource, ReplaySourceError } from './source.ts';
@@ -117,7 +125,9 @@ async function loadModel<M>(kind: 'policy' | 'reward', spec: string, dbs: string
       s.close();
     }
   }
-  throw new ReplayArgError(`${kind} '${spec}' is neither an .onnx file nor a ${kind} version registered in ${dbs.join(' or ')}${known.length ? ` (registered: ${[...new Set(known)].join(', ')})` : ''}${kind === 'policy' ? "; 'p-only' runs the P-controller alone" : ''}`);
+  throw new ReplayArgError(
+    `${kind} '${spec}' is neither an .onnx file nor a ${kind} version registered in ${dbs.join(' or ')}${known.length ? ` (registered: ${[...new Set(known)].join(', ')})` : ''}${kind === 'policy' ? "; 'p-only' runs the P-controller alone" : ''}`,
+  );
 }
 
 function replayConfig(src: ReturnType<typeof readSource>, o: ReplayOptions, outDb: string): DaemonConfig {
@@ -144,23 +154,41 @@ function replayCalibration(src: ReturnType<typeof readSource>, o: ReplayOptions)
   return cal;
 }
 
-const side = (e: { outcome: EpisodeSide['outcome']; reason: string | null; gtSuccess: boolean | null; learnedSuccessProb: number | null }, steps: number): EpisodeSide => ({
-  outcome: e.outcome, reason: e.reason, gtSuccess: e.gtSuccess, learnedSuccessProb: e.learnedSuccessProb, steps,
+const side = (
+  e: { outcome: EpisodeSide['outcome']; reason: string | null; gtSuccess: boolean | null; learnedSuccessProb: number | null },
+  steps: number,
+): EpisodeSide => ({
+  outcome: e.outcome,
+  reason: e.reason,
+  gtSuccess: e.gtSuccess,
+  learnedSuccessProb: e.learnedSuccessProb,
+  steps,
 });
 
 export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   const outDb = o.outDb ?? o.db;
   const th: CompareThresholds = { ...DEFAULT_THRESHOLDS, ...o.thresholds };
-  if (!(th.divergenceMm > 0) || !(th.divergenceN > 0)) throw new ReplayArgError(`divergence thresholds must be > 0, got ${th.divergenceMm} mm, ${th.divergenceN} N`);
+  if (!(th.divergenceMm > 0) || !(th.divergenceN > 0))
+    throw new ReplayArgError(`divergence thresholds must be > 0, got ${th.divergenceMm} mm, ${th.divergenceN} N`);
   if (o.mode !== 'open-loop' && o.mode !== 'closed-loop') throw new ReplayArgError(`mode must be open-loop or closed-loop, got ${JSON.stringify(o.mode)}`);
-  if (o.mode === 'open-loop' && (o.policy !== undefined || o.policyModel !== undefined)) throw new ReplayArgError('open loop executes the logged commands: a policy applies to closed loop only');
-  if (o.mode === 'closed-loop' && o.policy === undefined && o.policyModel === undefined) throw new ReplayArgError("closed loop needs a policy: a registered version, an .onnx file, or 'p-only'");
+  if (o.mode === 'open-loop' && (o.policy !== undefined || o.policyModel !== undefined))
+    throw new ReplayArgError('open loop executes the logged commands: a policy applies to closed loop only');
+  if (o.mode === 'closed-loop' && o.policy === undefined && o.policyModel === undefined)
+    throw new ReplayArgError("closed loop needs a policy: a registered version, an .onnx file, or 'p-only'");
 
   const src = readSource(o.db, o.sessionId, o.episodes);
   const connectors = loadConnectors(o.connectorsDir);
-  const plans = planStarts(src, connectors.map((c) => c.name), o.mapConnector, o.goalError ?? null);
+  const plans = planStarts(
+    src,
+    connectors.map((c) => c.name),
+    o.mapConnector,
+    o.goalError ?? null,
+  );
   const notes: string[] = [];
-  if (!src.simulated) notes.push(`session ${src.session.id} ran on '${src.session.backend}': starts rebuilt relative to x*; settings from ${o.configFile ?? 'config/daemon.yaml'} and ${o.calibrationDir ?? 'calibration/'}`);
+  if (!src.simulated)
+    notes.push(
+      `session ${src.session.id} ran on '${src.session.backend}': starts rebuilt relative to x*; settings from ${o.configFile ?? 'config/daemon.yaml'} and ${o.calibrationDir ?? 'calibration/'}`,
+    );
 
   const cfg = replayConfig(src, o, outDb);
   const cal = replayCalibration(src, o);
@@ -212,7 +240,12 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   let log: ReplayLog | null = null;
   let daemon: Daemon | null = null;
   try {
-    log = ReplayLog.open(outDb, { sourceDb: o.db, sourceSessionId: o.sessionId, mode: o.mode, policy: openLoop ? OPEN_LOOP_VERSION : policyName, reward: reward?.version ?? null }, cfg, cal);
+    log = ReplayLog.open(
+      outDb,
+      { sourceDb: o.db, sourceSessionId: o.sessionId, mode: o.mode, policy: openLoop ? OPEN_LOOP_VERSION : policyName, reward: reward?.version ?? null },
+      cfg,
+      cal,
+    );
     const d = new Daemon({ backend, config: cfg, calibration: cal, log, policy: openLoop ?? policy, reward });
     daemon = d;
     const faults: string[] = [];
@@ -232,7 +265,11 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
       const se = src.episodes[k]!;
       const loggedSteps = se.transitions.filter((t) => t.actionExecuted !== null);
       backend.plan(plan);
-      log.next({ sourceEpisodeId: se.record.id, seed: plan.seed, extra: { sourceDb: o.db, sourceSessionId: o.sessionId, mode: o.mode, loggedDomain: plan.loggedDomain } });
+      log.next({
+        sourceEpisodeId: se.record.id,
+        seed: plan.seed,
+        extra: { sourceDb: o.db, sourceSessionId: o.sessionId, mode: o.mode, loggedDomain: plan.loggedDomain },
+      });
       // Open loop: the logged steps, plus one for a logged trip (its tick logged no row: the safety filter stopped it).
       cfg.practice.episodeSteps = openLoop ? Math.max(1, loggedSteps.length + (se.record.outcome === 'tripped' ? 1 : 0)) : sourceSteps;
       openLoop?.load(loggedSteps);
@@ -258,7 +295,9 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
       cpuSeconds += (cpu.user + cpu.system) / 1e6;
       d.off('episode', onEpisode);
       if (d.currentState === 'estopped') {
-        notes.push(`episode ${se.record.id}: the safety filter latched the e-stop (${d.status().safety.lastTrip?.detail ?? 'unknown'}); reset for the next episode`);
+        notes.push(
+          `episode ${se.record.id}: the safety filter latched the e-stop (${d.status().safety.lastTrip?.detail ?? 'unknown'}); reset for the next episode`,
+        );
         const r = d.resetEstop();
         if (!r.ok) throw new Error(`replay stopped at episode ${se.record.id}: e-stop cannot be reset: ${r.reason}`);
       } else if (d.currentState !== 'idle') {
@@ -270,17 +309,32 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
       controlSteps += backend.step;
       const cmp = compareEpisode(
         {
-          sourceEpisodeId: se.record.id, replayEpisodeId: s?.id ?? null, domain: plan.loggedDomain, replayedAs: plan.domain, start: backend.rebuilt,
+          sourceEpisodeId: se.record.id,
+          replayEpisodeId: s?.id ?? null,
+          domain: plan.loggedDomain,
+          replayedAs: plan.domain,
+          start: backend.rebuilt,
           logged: side(se.record, loggedSteps.length),
           replay: s ? side(s, s.steps) : { outcome: null, reason: 'not run', gtSuccess: null, learnedSuccessProb: null, steps: 0 },
         },
-        se.transitions, replayed, th,
+        se.transitions,
+        replayed,
+        th,
       );
       comparisons.push(cmp);
-      const a = auditSamples({ sourceEpisodeId: se.record.id, replayEpisodeId: s?.id ?? null, domain: plan.loggedDomain, partedAtStep: cmp.divergence.partedAtStep }, se.transitions, replayed, backend.truths);
+      const a = auditSamples(
+        { sourceEpisodeId: se.record.id, replayEpisodeId: s?.id ?? null, domain: plan.loggedDomain, partedAtStep: cmp.divergence.partedAtStep },
+        se.transitions,
+        replayed,
+        backend.truths,
+      );
       repSamples.push(...a.replayed);
       logSamples.push(...a.logged);
-      o.onProgress?.({ done: k + 1, total: plans.length, last: { sourceEpisodeId: se.record.id, sameOutcome: cmp.sameOutcome, partedAtStep: cmp.divergence.partedAtStep, replay: cmp.replay } });
+      o.onProgress?.({
+        done: k + 1,
+        total: plans.length,
+        last: { sourceEpisodeId: se.record.id, sameOutcome: cmp.sameOutcome, partedAtStep: cmp.divergence.partedAtStep, replay: cmp.replay },
+      });
       // Let timers and I/O of the hosting process run between episodes.
       await new Promise((r) => setImmediate(r));
     }
@@ -299,11 +353,26 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     const sessionId = log.sessionId;
     await log.close();
     return {
-      tool: 'replay', createdAt: new Date().toISOString(), mode: o.mode,
+      tool: 'replay',
+      createdAt: new Date().toISOString(),
+      mode: o.mode,
       source: { db: o.db, sessionId: o.sessionId, backend: src.session.backend, robot: src.session.robot, episodes: src.episodes.length },
-      out: { db: outDb, sessionId }, policy: openLoop ? OPEN_LOOP_VERSION : policyName, reward: reward?.version ?? null, thresholds: th,
-      episodes: comparisons, overall: overall(comparisons), audit,
-      speed: { controlSteps, seconds, stepsPerSecond: seconds > 0 ? controlSteps / seconds : 0, cpuSeconds, stepsPerCpuSecond: cpuSeconds > 0 ? controlSteps / cpuSeconds : 0 }, notes, aborted,
+      out: { db: outDb, sessionId },
+      policy: openLoop ? OPEN_LOOP_VERSION : policyName,
+      reward: reward?.version ?? null,
+      thresholds: th,
+      episodes: comparisons,
+      overall: overall(comparisons),
+      audit,
+      speed: {
+        controlSteps,
+        seconds,
+        stepsPerSecond: seconds > 0 ? controlSteps / seconds : 0,
+        cpuSeconds,
+        stepsPerCpuSecond: cpuSeconds > 0 ? controlSteps / cpuSeconds : 0,
+      },
+      notes,
+      aborted,
     };
   } finally {
     if (daemon) await daemon.shutdown('replay ended').catch(() => undefined);

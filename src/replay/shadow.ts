@@ -46,8 +46,17 @@ export function recentStarts(db: string, n: number): { sessionId: number; episod
       if (sessions.length === 0) return null;
       for (const session of sessions) {
         if (session.backend === 'replay' || session.episodeCount === 0) continue;
-        const eps = s.listEpisodes({ sessionId: session.id, limit: 4 * n + 50 }).filter((e) => e.endedAt !== null && e.transitionCount > 0 && (e.kind === 'practice' || e.kind === 'eval'));
-        if (eps.length > 0) return { sessionId: session.id, episodes: eps.slice(0, n).map((e) => e.id).reverse() };
+        const eps = s
+          .listEpisodes({ sessionId: session.id, limit: 4 * n + 50 })
+          .filter((e) => e.endedAt !== null && e.transitionCount > 0 && (e.kind === 'practice' || e.kind === 'eval'));
+        if (eps.length > 0)
+          return {
+            sessionId: session.id,
+            episodes: eps
+              .slice(0, n)
+              .map((e) => e.id)
+              .reverse(),
+          };
       }
     }
   } finally {
@@ -69,7 +78,15 @@ export async function shadowGate(o: { db: string; candidate: string; current: st
   if (!starts) return { ...base, ok: true, reason: 'shadow gate: no logged episodes to replay yet; not judged', ms: performance.now() - t0 };
   const dir = mkdtempSync(join(tmpdir(), 'shadow-gate-'));
   try {
-    const opts = (policy: string) => ({ db: o.db, sessionId: starts.sessionId, episodes: starts.episodes, mode: 'closed-loop' as const, policy, outDb: join(dir, 'gate.db'), ...(o.reward ? { reward: o.reward } : {}) });
+    const opts = (policy: string) => ({
+      db: o.db,
+      sessionId: starts.sessionId,
+      episodes: starts.episodes,
+      mode: 'closed-loop' as const,
+      policy,
+      outDb: join(dir, 'gate.db'),
+      ...(o.reward ? { reward: o.reward } : {}),
+    });
     const [cur, cand] = await replayInWorker([opts(o.current), opts(o.candidate)]);
     const side = (r: ReplayResult, policy: string): ShadowSide => ({ policy: r.policy ?? policy, successRate: rate(r), outSessionId: r.out.sessionId });
     const current = side(cur!, o.current);
@@ -77,9 +94,25 @@ export async function shadowGate(o: { db: string; candidate: string; current: st
     const n = starts.episodes.length;
     const figures = `candidate ${candidate.policy} ${(100 * candidate.successRate).toFixed(0)}% vs driving ${current.policy} ${(100 * current.successRate).toFixed(0)}% simulated success over the ${n} most recent logged starts of session ${starts.sessionId} (margin ${(100 * o.cfg.margin).toFixed(0)} points)`;
     const ok = !(candidate.successRate < current.successRate - o.cfg.margin);
-    return { ok, reason: `shadow gate ${ok ? 'passed' : 'refused'}: ${figures}`, sourceSessionId: starts.sessionId, episodes: n, candidate, current, margin: o.cfg.margin, ms: performance.now() - t0 };
+    return {
+      ok,
+      reason: `shadow gate ${ok ? 'passed' : 'refused'}: ${figures}`,
+      sourceSessionId: starts.sessionId,
+      episodes: n,
+      candidate,
+      current,
+      margin: o.cfg.margin,
+      ms: performance.now() - t0,
+    };
   } catch (e) {
-    return { ...base, sourceSessionId: starts.sessionId, episodes: starts.episodes.length, ok: false, reason: `shadow gate could not replay: ${(e as Error).message}`, ms: performance.now() - t0 };
+    return {
+      ...base,
+      sourceSessionId: starts.sessionId,
+      episodes: starts.episodes.length,
+      ok: false,
+      reason: `shadow gate could not replay: ${(e as Error).message}`,
+      ms: performance.now() - t0,
+    };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -77,7 +77,8 @@ export function readSource(db: string, sessionId: number, episodeIds?: readonly 
     const episodes = records.map((record) => {
       const transitions = store.getEpisode(record.id, { transitions: true, images: false })?.transitions ?? [];
       if (transitions.length === 0) throw new ReplaySourceError(`${db}: episode ${record.id} has no logged transitions (nothing to rebuild its start from)`);
-      if (transitions[0]!.step !== 0) throw new ReplaySourceError(`${db}: episode ${record.id} starts at step ${transitions[0]!.step}, not 0 (its start observation is missing)`);
+      if (transitions[0]!.step !== 0)
+        throw new ReplaySourceError(`${db}: episode ${record.id} starts at step ${transitions[0]!.step}, not 0 (its start observation is missing)`);
       return { record, transitions };
     });
     const config = configSnapshot(session.config);
@@ -90,7 +91,10 @@ export function readSource(db: string, sessionId: number, episodeIds?: readonly 
 /** `--map-connector a=b,c=d` (or a REST object) as a map from logged connector to defined connector. */
 export function parseConnectorMap(s: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const part of s.split(',').map((x) => x.trim()).filter((x) => x.length > 0)) {
+  for (const part of s
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x.length > 0)) {
     const m = /^([^=]+)=([^=]+)$/.exec(part);
     if (!m) throw new ReplaySourceError(`--map-connector: '${part}' is not logged=defined (e.g. usb-c=square16)`);
     out[m[1]!.trim()] = m[2]!.trim();
@@ -123,7 +127,8 @@ export interface PlannedStart {
  */
 export function planStarts(src: ReplaySource, defined: readonly string[], map: Record<string, string> = {}, goalError: Vec3 | null = null): PlannedStart[] {
   for (const [from, to] of Object.entries(map)) {
-    if (!defined.includes(to)) throw new ReplaySourceError(`--map-connector ${from}=${to}: '${to}' is not a connector the simulator defines (defined: ${defined.join(', ')})`);
+    if (!defined.includes(to))
+      throw new ReplaySourceError(`--map-connector ${from}=${to}: '${to}' is not a connector the simulator defines (defined: ${defined.join(', ')})`);
   }
   const missing = new Map<string, number[]>();
   for (const e of src.episodes) {
@@ -131,7 +136,9 @@ export function planStarts(src: ReplaySource, defined: readonly string[], map: R
     if (!defined.includes(d) && map[d] === undefined) missing.set(d, [...(missing.get(d) ?? []), e.record.id]);
   }
   if (missing.size > 0) {
-    const lines = [...missing].map(([d, ids]) => `connector '${d}' (episodes ${ids.slice(0, 10).join(', ')}${ids.length > 10 ? ', ...' : ''}) has no definition in the simulator`);
+    const lines = [...missing].map(
+      ([d, ids]) => `connector '${d}' (episodes ${ids.slice(0, 10).join(', ')}${ids.length > 10 ? ', ...' : ''}) has no definition in the simulator`,
+    );
     const first = [...missing.keys()][0]!;
     throw new ReplaySourceError(
       `${src.db} session ${src.session.id}: ${lines.join('; ')}. Defined connectors (data/connectors/*.json): ${defined.join(', ')}. ` +

@@ -202,16 +202,24 @@ export class MockBackend implements RobotBackend {
     const bad = (field: string, want: string, got: unknown): never => {
       throw new RangeError(`MockBackend option ${field} ${want}, got ${JSON.stringify(got)}`);
     };
-    if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0 && width <= 4096 && height <= 4096)) bad('imageSize', 'must be integers in [1, 4096]', size);
+    if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0 && width <= 4096 && height <= 4096))
+      bad('imageSize', 'must be integers in [1, 4096]', size);
     if (!(o.controlHz > 0 && Number.isFinite(o.controlHz))) bad('controlHz', 'must be a positive number', o.controlHz);
     if (!(o.stiffnessNPerM > 0 && Number.isFinite(o.stiffnessNPerM))) bad('stiffnessNPerM', 'must be a positive number', o.stiffnessNPerM);
     if (!(o.maxStep > 0 && Number.isFinite(o.maxStep))) bad('maxStep', 'must be a positive number', o.maxStep);
     if (!(o.overshoot >= 0 && Number.isFinite(o.overshoot))) bad('overshoot', 'must be a finite number >= 0', o.overshoot);
-    if (!(o.wrenchNoiseN >= 0 && o.goalNoise >= 0 && o.startHeight > 0 && o.resetDurationS >= 0)) bad('wrenchNoiseN/goalNoise/startHeight/resetDurationS', 'must be >= 0 (startHeight > 0)', [o.wrenchNoiseN, o.goalNoise, o.startHeight, o.resetDurationS]);
+    if (!(o.wrenchNoiseN >= 0 && o.goalNoise >= 0 && o.startHeight > 0 && o.resetDurationS >= 0))
+      bad('wrenchNoiseN/goalNoise/startHeight/resetDurationS', 'must be >= 0 (startHeight > 0)', [
+        o.wrenchNoiseN,
+        o.goalNoise,
+        o.startHeight,
+        o.resetDurationS,
+      ]);
     this.opts = o;
     this.geometry = { ...DEFAULT_MOCK_GEOMETRY, ...options.geometry };
     const g = this.geometry;
-    if (!(g.depth > 0 && g.clearance >= 0 && g.faceHalfWidth > g.clearance && g.socketTop >= g.tableTop)) bad('geometry', 'must have depth > 0, faceHalfWidth > clearance >= 0, socketTop >= tableTop', g);
+    if (!(g.depth > 0 && g.clearance >= 0 && g.faceHalfWidth > g.clearance && g.socketTop >= g.tableTop))
+      bad('geometry', 'must have depth > 0, faceHalfWidth > clearance >= 0, socketTop >= tableTop', g);
     if (options.domains) {
       const list = [...options.domains];
       this.domains = () => [...list];

@@ -106,7 +106,10 @@ export class ImagePreprocessor {
       }
       let img = sharp(frame.data, { raw: { width: frame.width, height: frame.height, channels: 3 } });
       if (crop) img = img.extract({ left: crop.x, top: crop.y, width: crop.width, height: crop.height });
-      const buf = await img.resize(width, height, { fit: 'fill', kernel: this.spec.resize ?? 'linear' }).raw().toBuffer();
+      const buf = await img
+        .resize(width, height, { fit: 'fill', kernel: this.spec.resize ?? 'linear' })
+        .raw()
+        .toBuffer();
       bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
       usedSharp = true;
     }

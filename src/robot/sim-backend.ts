@@ -213,5 +213,13 @@ export class SimBackend implements RobotBackend {
 /** The simulated cell's settings from the daemon's configuration (everything but the connector). */
 export function simCellOptions(cfg: DaemonConfig): Omit<CellConfig, 'connector'> {
   const sim = cfg.backend.sim;
-  return { imageSize: sim.imageSize, camera: sim.camera, controlHz: cfg.tickHz, goalNoise: sim.goalNoise, startHeight: sim.startHeight, nuisance: sim.nuisance, shadows: sim.shadows ?? false };
+  return {
+    imageSize: sim.imageSize,
+    camera: sim.camera,
+    controlHz: cfg.tickHz,
+    goalNoise: sim.goalNoise,
+    startHeight: sim.startHeight,
+    nuisance: sim.nuisance,
+    shadows: sim.shadows ?? false,
+  };
 }

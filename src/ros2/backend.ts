@@ -154,74 +154,92 @@ export class Ros2Backend implements RobotBackend {
   ) {
     const c = config;
     const r = (n: string): string => remap(n, c.remaps);
-    this.t = Object.fromEntries(Object.entries(c.topics).map(([k, v]) => [k, typeof v === 'string' && v.startsWith('/') ? r(v) : v])) as unknown as Ros2TopicsConfig;
+    this.t = Object.fromEntries(
+      Object.entries(c.topics).map(([k, v]) => [k, typeof v === 'string' && v.startsWith('/') ? r(v) : v]),
+    ) as unknown as Ros2TopicsConfig;
     const t = this.t;
     if (!(c.controlPeriod > 0)) throw new Error(`ros2 backend: controlPeriod ${c.controlPeriod} must be > 0`);
 
     if (t.imageKind === 'raw') {
       let seq = 0;
-      this.subs.push(transport.subscribe(t.image, 'sensor_msgs/msg/Image', c.qos.sensors, (msg) => {
-        // Store only: conversion happens when (and if) the daemon observes this frame.
-        this.rawImage = { msg, at: this.mark(t.image), seq: ++seq };
-        this.headerStamps.image = timeToSec(msg.header.stamp);
-      }));
+      this.subs.push(
+        transport.subscribe(t.image, 'sensor_msgs/msg/Image', c.qos.sensors, (msg) => {
+          // Store only: conversion happens when (and if) the daemon observes this frame.
+          this.rawImage = { msg, at: this.mark(t.image), seq: ++seq };
+          this.headerStamps.image = timeToSec(msg.header.stamp);
+        }),
+      );
     } else {
-      this.subs.push(transport.subscribe(t.image, 'sensor_msgs/msg/CompressedImage', c.qos.sensors, (msg) => {
-        this.compressedPending = { msg, at: this.mark(t.image) };
-        this.headerStamps.image = timeToSec(msg.header.stamp);
-        this.pumpDecode();
-      }));
+      this.subs.push(
+        transport.subscribe(t.image, 'sensor_msgs/msg/CompressedImage', c.qos.sensors, (msg) => {
+          this.compressedPending = { msg, at: this.mark(t.image) };
+          this.headerStamps.image = timeToSec(msg.header.stamp);
+          this.pumpDecode();
+        }),
+      );
     }
-    this.subs.push(transport.subscribe(t.wrench, 'geometry_msgs/msg/WrenchStamped', c.qos.sensors, (msg) => {
-      const at = this.mark(t.wrench);
-      this.guard(t.wrench, () => {
-        this.rawWrench = wrenchFromMsg(msg, t.wrench);
-        this.wrenchAt = at;
-        this.headerStamps.wrench = timeToSec(msg.header.stamp);
-      });
-    }));
+    this.subs.push(
+      transport.subscribe(t.wrench, 'geometry_msgs/msg/WrenchStamped', c.qos.sensors, (msg) => {
+        const at = this.mark(t.wrench);
+        this.guard(t.wrench, () => {
+          this.rawWrench = wrenchFromMsg(msg, t.wrench);
+          this.wrenchAt = at;
+          this.headerStamps.wrench = timeToSec(msg.header.stamp);
+        });
+      }),
+    );
     if (t.jointStates) {
       const topic = t.jointStates;
       const chain = c.kinematics;
       if (!chain) throw new Error(`ros2 backend: topics.jointStates (${topic}) needs a kinematics chain to compute the end-effector pose`);
-      this.subs.push(transport.subscribe(topic, 'sensor_msgs/msg/JointState', c.qos.sensors, (msg) => {
-        this.mark(topic);
-        this.guard(topic, () => {
-          this.pose = forwardKinematics(chain, msg.name, msg.position, topic);
-          this.headerStamps.pose = timeToSec(msg.header.stamp);
-        });
-      }));
+      this.subs.push(
+        transport.subscribe(topic, 'sensor_msgs/msg/JointState', c.qos.sensors, (msg) => {
+          this.mark(topic);
+          this.guard(topic, () => {
+            this.pose = forwardKinematics(chain, msg.name, msg.position, topic);
+            this.headerStamps.pose = timeToSec(msg.header.stamp);
+          });
+        }),
+      );
     } else {
-      this.subs.push(transport.subscribe(t.pose, 'geometry_msgs/msg/PoseStamped', c.qos.sensors, (msg) => {
-        this.mark(t.pose);
-        this.guard(t.pose, () => {
-          this.pose = poseFromMsg(msg, t.pose);
-          this.headerStamps.pose = timeToSec(msg.header.stamp);
-        });
-      }));
+      this.subs.push(
+        transport.subscribe(t.pose, 'geometry_msgs/msg/PoseStamped', c.qos.sensors, (msg) => {
+          this.mark(t.pose);
+          this.guard(t.pose, () => {
+            this.pose = poseFromMsg(msg, t.pose);
+            this.headerStamps.pose = timeToSec(msg.header.stamp);
+          });
+        }),
+      );
     }
     if (t.socketPose) {
       const topic = t.socketPose;
-      this.subs.push(transport.subscribe(topic, 'geometry_msgs/msg/PoseStamped', QOS_LATCHED, (msg) => {
-        this.mark(topic);
-        this.guard(topic, () => void (this.socket = poseFromMsg(msg, topic).pos));
-      }));
+      this.subs.push(
+        transport.subscribe(topic, 'geometry_msgs/msg/PoseStamped', QOS_LATCHED, (msg) => {
+          this.mark(topic);
+          this.guard(topic, () => void (this.socket = poseFromMsg(msg, topic).pos));
+        }),
+      );
     }
     if (t.estop) {
       const topic = t.estop;
-      this.subs.push(transport.subscribe(topic, 'std_msgs/msg/Bool', c.qos.estop, (msg) => {
-        this.mark(topic);
-        this.boolEstop = msg.data;
-        this.updateEstop();
-      }));
+      this.subs.push(
+        transport.subscribe(topic, 'std_msgs/msg/Bool', c.qos.estop, (msg) => {
+          this.mark(topic);
+          this.boolEstop = msg.data;
+          this.updateEstop();
+        }),
+      );
     }
     if (t.robotState) {
       const topic = t.robotState;
-      this.subs.push(transport.subscribe(topic, 'intera_core_msgs/msg/RobotAssemblyState', c.qos.estop, (msg) => {
-        this.mark(topic);
-        this.robotEstop = estopFromRobotState(msg);
-        this.updateEstop();
-      }));
+      this.subs.push(
+        transport.subscribe(topic, 'intera_core_msgs/msg/RobotAssemblyState', c.qos.estop, (msg) => {
+          this.mark(topic);
+          this.robotEstop = estopFromRobotState(msg);
+          this.updateEstop();
+        }),
+      );
     }
     this.twistPub = c.command.mode === 'twist' ? transport.createPublisher(t.command, 'geometry_msgs/msg/TwistStamped', c.qos.command) : null;
     this.posePub = c.command.mode === 'pose' ? transport.createPublisher(t.command, 'geometry_msgs/msg/PoseStamped', c.qos.command) : null;
@@ -396,7 +414,9 @@ export class Ros2Backend implements RobotBackend {
       }
       if (this.clock() - t0 > timeout) {
         this.stop();
-        throw new Error(`ros2 backend: ${what} did not reach [${target.map((v) => v.toFixed(4)).join(', ')}] within ${timeout} s (still ${(n * 1000).toFixed(1)} mm away)`);
+        throw new Error(
+          `ros2 backend: ${what} did not reach [${target.map((v) => v.toFixed(4)).join(', ')}] within ${timeout} s (still ${(n * 1000).toFixed(1)} mm away)`,
+        );
       }
       const k = n > maxStep ? maxStep / n : 1;
       this.command([d[0] * k, d[1] * k, d[2] * k]);
@@ -419,7 +439,9 @@ export class Ros2Backend implements RobotBackend {
 
   topicStats(): TopicStat[] {
     const now = this.clock();
-    const topics = [this.t.image, this.t.wrench, this.t.jointStates ?? this.t.pose, this.t.estop, this.t.robotState, this.t.socketPose].filter((x): x is string => !!x);
+    const topics = [this.t.image, this.t.wrench, this.t.jointStates ?? this.t.pose, this.t.estop, this.t.robotState, this.t.socketPose].filter(
+      (x): x is string => !!x,
+    );
     return topics.map((topic) => {
       const m = this.meters.get(topic);
       return { topic, count: m?.count ?? 0, rateHz: m ? m.rate(now) : 0, age: m ? now - m.last : Infinity, error: this.errors.get(topic) ?? null };
@@ -431,14 +453,25 @@ export class Ros2Backend implements RobotBackend {
     const out = this.topicStats().map((s) => {
       const level = s.error ? DIAGNOSTIC_LEVEL.ERROR : s.age > staleAfter ? DIAGNOSTIC_LEVEL.STALE : DIAGNOSTIC_LEVEL.OK;
       const message = s.error ?? (s.count === 0 ? 'no messages yet' : s.age > staleAfter ? `stale (${s.age.toFixed(2)} s)` : 'ok');
-      return diagnosticStatus(level, `insertion_daemon: ${s.topic}`, message, { rate_hz: s.rateHz.toFixed(2), count: s.count, age_s: Number.isFinite(s.age) ? s.age.toFixed(3) : 'never' });
+      return diagnosticStatus(level, `insertion_daemon: ${s.topic}`, message, {
+        rate_hz: s.rateHz.toFixed(2),
+        count: s.count,
+        age_s: Number.isFinite(s.age) ? s.age.toFixed(3) : 'never',
+      });
     });
     const e = this.estopSrc.get();
-    out.push(diagnosticStatus(e.engaged ? DIAGNOSTIC_LEVEL.ERROR : DIAGNOSTIC_LEVEL.OK, 'insertion_daemon: robot e-stop', e.engaged ? (e.source ?? 'engaged') : 'released', {
-      engaged: e.engaged,
-      commands_published: this.commandsPublished,
-      commands_suppressed: this.commandsSuppressed,
-    }));
+    out.push(
+      diagnosticStatus(
+        e.engaged ? DIAGNOSTIC_LEVEL.ERROR : DIAGNOSTIC_LEVEL.OK,
+        'insertion_daemon: robot e-stop',
+        e.engaged ? (e.source ?? 'engaged') : 'released',
+        {
+          engaged: e.engaged,
+          commands_published: this.commandsPublished,
+          commands_suppressed: this.commandsSuppressed,
+        },
+      ),
+    );
     return out;
   }
 

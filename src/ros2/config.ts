@@ -90,7 +90,26 @@ function num(v: unknown, where: string, min: number, max = Infinity): number {
 export function parseRos2Section(raw: unknown, file: string, path = 'backend.ros2'): Ros2Section {
   const at = `${file}: ${path}`;
   const o = obj(raw, at);
-  known(o, ['transport', 'domainId', 'loopbackOnly', 'nodeName', 'namespace', 'topics', 'remaps', 'qos', 'command', 'start', 'rateWindow', 'kinematics', 'teleop', 'node'], at);
+  known(
+    o,
+    [
+      'transport',
+      'domainId',
+      'loopbackOnly',
+      'nodeName',
+      'namespace',
+      'topics',
+      'remaps',
+      'qos',
+      'command',
+      'start',
+      'rateWindow',
+      'kinematics',
+      'teleop',
+      'node',
+    ],
+    at,
+  );
   const d = structuredClone(DEFAULT_SECTION);
   if (o.transport !== undefined) {
     if (o.transport !== 'dds' && o.transport !== 'rclnodejs') throw new Error(`${at}.transport: 'dds' | 'rclnodejs'`);
@@ -106,7 +125,8 @@ export function parseRos2Section(raw: unknown, file: string, path = 'backend.ros
     d.nodeName = o.nodeName;
   }
   if (o.namespace !== undefined) {
-    if (typeof o.namespace !== 'string' || (o.namespace !== '' && !/^(\/[A-Za-z][A-Za-z0-9_]*)+$/.test(o.namespace))) throw new Error(`${at}.namespace: '' or /a/b`);
+    if (typeof o.namespace !== 'string' || (o.namespace !== '' && !/^(\/[A-Za-z][A-Za-z0-9_]*)+$/.test(o.namespace)))
+      throw new Error(`${at}.namespace: '' or /a/b`);
     d.namespace = o.namespace;
   }
   const t = obj(o.topics, `${at}.topics`);
@@ -123,7 +143,8 @@ export function parseRos2Section(raw: unknown, file: string, path = 'backend.ros
     }
   }
   const r = obj(o.remaps, `${at}.remaps`);
-  for (const [from, to] of Object.entries(r)) d.backend.remaps[topic(from, `${at}.remaps key`, false) as string] = topic(to, `${at}.remaps.${from}`, false) as string;
+  for (const [from, to] of Object.entries(r))
+    d.backend.remaps[topic(from, `${at}.remaps key`, false) as string] = topic(to, `${at}.remaps.${from}`, false) as string;
   const q = obj(o.qos, `${at}.qos`);
   known(q, ['sensors', 'estop', 'command'], `${at}.qos`);
   for (const k of ['sensors', 'estop', 'command'] as const) if (q[k] !== undefined) d.backend.qos[k] = parseQos(q[k], `${at}.qos.${k}`);
@@ -145,7 +166,8 @@ export function parseRos2Section(raw: unknown, file: string, path = 'backend.ros
   if (s.timeout !== undefined) d.backend.start.timeout = num(s.timeout, `${at}.start.timeout`, 0.1, 600);
   if (o.rateWindow !== undefined) d.backend.rateWindow = num(o.rateWindow, `${at}.rateWindow`, 0.1, 60);
   if (o.kinematics !== undefined) d.backend.kinematics = o.kinematics === null ? null : parseKinematics(o.kinematics, `${at}.kinematics`);
-  if (d.backend.topics.jointStates && !d.backend.kinematics) throw new Error(`${at}.kinematics: required when topics.jointStates is set (the chain from joint states to the connector tip)`);
+  if (d.backend.topics.jointStates && !d.backend.kinematics)
+    throw new Error(`${at}.kinematics: required when topics.jointStates is set (the chain from joint states to the connector tip)`);
   const tp = obj(o.teleop, `${at}.teleop`);
   known(tp, ['twist', 'twistScale', 'joy', 'joyMapping', 'timeout'], `${at}.teleop`);
   if (tp.twist !== undefined) d.teleop.twist = topic(tp.twist, `${at}.teleop.twist`, true);
@@ -186,7 +208,10 @@ export async function createTransport(s: Ros2Section): Promise<Ros2Transport> {
   return new DdsTransport({ ...(s.domainId !== null ? { domainId: s.domainId } : {}), loopbackOnly: s.loopbackOnly });
 }
 
-export async function createRos2Backend(s: Ros2Section, o: { tickHz: number; goal: Vec3 | null; transport?: Ros2Transport }): Promise<{ backend: Ros2Backend; transport: Ros2Transport }> {
+export async function createRos2Backend(
+  s: Ros2Section,
+  o: { tickHz: number; goal: Vec3 | null; transport?: Ros2Transport },
+): Promise<{ backend: Ros2Backend; transport: Ros2Transport }> {
   const transport = o.transport ?? (await createTransport(s));
   const backend = new Ros2Backend(transport, { ...s.backend, controlPeriod: 1 / o.tickHz, goal: o.goal });
   return { backend, transport };
@@ -210,12 +235,19 @@ export function ros2SectionFromEnv(base: Ros2Section, env: NodeJS.ProcessEnv, re
     const root = obj(doc, file);
     const entry = obj(root[s.nodeName] ?? root[`/${s.nodeName}`] ?? root['/**'], `${file}: ${s.nodeName}`);
     if (!('ros__parameters' in entry)) throw new Error(`${file}: no '${s.nodeName}: ros__parameters:' (or '/**:') section`);
-    s = parseRos2Section(mergeDeep(sectionAsRaw(base), obj(entry.ros__parameters, `${file}: ${s.nodeName}.ros__parameters`)), file, `${s.nodeName}.ros__parameters`);
+    s = parseRos2Section(
+      mergeDeep(sectionAsRaw(base), obj(entry.ros__parameters, `${file}: ${s.nodeName}.ros__parameters`)),
+      file,
+      `${s.nodeName}.ros__parameters`,
+    );
   }
   const remaps = env.INSERTION_ROS2_REMAPS;
   if (remaps && remaps.trim() !== '') {
     const r = { ...s.backend.remaps };
-    for (const pair of remaps.split(';').map((p) => p.trim()).filter((p) => p !== '')) {
+    for (const pair of remaps
+      .split(';')
+      .map((p) => p.trim())
+      .filter((p) => p !== '')) {
       const [from, to, ...rest] = pair.split(':=');
       if (from === undefined || to === undefined || rest.length > 0) throw new Error(`INSERTION_ROS2_REMAPS: '${pair}' is not from:=to`);
       r[topic(from.trim(), 'INSERTION_ROS2_REMAPS from', false) as string] = topic(to.trim(), `INSERTION_ROS2_REMAPS ${from}`, false) as string;

@@ -250,7 +250,13 @@ export function diagnosticArray(stamp: number, status: DiagnosticStatusMsg[]): D
   return { header: header(stamp, ''), status };
 }
 
-export function diagnosticStatus(level: number, name: string, message: string, values: Record<string, string | number | boolean>, hardwareId = ''): DiagnosticStatusMsg {
+export function diagnosticStatus(
+  level: number,
+  name: string,
+  message: string,
+  values: Record<string, string | number | boolean>,
+  hardwareId = '',
+): DiagnosticStatusMsg {
   return {
     level,
     name,

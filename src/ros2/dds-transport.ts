@@ -10,7 +10,15 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { codecFor, ddsTopicName, SERVICE_PARTS, type MessageTypeName, type MessageTypes, type ServiceTypeName, type ServiceTypes } from './messages.ts';
-import { TransportUnavailableError, type Closable, type Publisher, type QosProfile, type Ros2Transport, type ServiceClient, type ServiceHandler } from './transport.ts';
+import {
+  TransportUnavailableError,
+  type Closable,
+  type Publisher,
+  type QosProfile,
+  type Ros2Transport,
+  type ServiceClient,
+  type ServiceHandler,
+} from './transport.ts';
 
 /** The addon's surface (native/dds/shim.c). Handles are opaque externals. */
 interface Shim {
@@ -29,7 +37,8 @@ interface Shim {
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const SHIM_PATH = resolve(ROOT, 'native/dds/build/Release/dds_shim.node');
 export const LOOPBACK_CONFIG = resolve(ROOT, 'config/cyclonedds-loopback.xml');
-const HOW = 'run `bash scripts/install-system-deps.sh` (installs cyclonedds-dev and cyclonedds-tools from Debian and builds native/dds), or choose another transport';
+const HOW =
+  'run `bash scripts/install-system-deps.sh` (installs cyclonedds-dev and cyclonedds-tools from Debian and builds native/dds), or choose another transport';
 
 let shim: Shim | null = null;
 
@@ -161,25 +170,30 @@ export class DdsTransport implements Ros2Transport {
     const q = SERVICE_QOS;
     const w = this.s.writer(this.pp, ddsTopicName(name, 'reply'), resCodec.ddsType, q.reliable, q.transientLocal, q.depth);
     const closeW = this.track(() => this.s.closeWriter(w));
-    const sub = this.subscribeRaw(ddsTopicName(name, 'request'), reqCodec.ddsType, { reliability: 'reliable', durability: 'volatile', depth: q.depth }, (bytes) => {
-      let req: ReturnType<typeof unwrap>;
-      try {
-        req = unwrap(bytes);
-      } catch (e) {
-        this.opts.onError?.(name, e as Error);
-        return;
-      }
-      void (async () => {
-        let res: ServiceTypes[S]['response'];
+    const sub = this.subscribeRaw(
+      ddsTopicName(name, 'request'),
+      reqCodec.ddsType,
+      { reliability: 'reliable', durability: 'volatile', depth: q.depth },
+      (bytes) => {
+        let req: ReturnType<typeof unwrap>;
         try {
-          res = await handler(reqCodec.decode(req.body) as ServiceTypes[S]['request']);
+          req = unwrap(bytes);
         } catch (e) {
           this.opts.onError?.(name, e as Error);
-          return; // as rclcpp: a failing callback sends no reply; the client times out
+          return;
         }
-        if (!this.closed) this.s.write(w, wrap(req.clientId, req.seq, resCodec.encode(res)));
-      })();
-    });
+        void (async () => {
+          let res: ServiceTypes[S]['response'];
+          try {
+            res = await handler(reqCodec.decode(req.body) as ServiceTypes[S]['request']);
+          } catch (e) {
+            this.opts.onError?.(name, e as Error);
+            return; // as rclcpp: a failing callback sends no reply; the client times out
+          }
+          if (!this.closed) this.s.write(w, wrap(req.clientId, req.seq, resCodec.encode(res)));
+        })();
+      },
+    );
     return { close: () => (sub.close(), closeW()) };
   }
 
@@ -193,14 +207,19 @@ export class DdsTransport implements Ros2Transport {
     const pending = new Map<bigint, (res: ServiceTypes[S]['response']) => void>();
     const w = this.s.writer(this.pp, ddsTopicName(name, 'request'), reqCodec.ddsType, q.reliable, q.transientLocal, q.depth);
     const closeW = this.track(() => this.s.closeWriter(w));
-    const sub = this.subscribeRaw(ddsTopicName(name, 'reply'), resCodec.ddsType, { reliability: 'reliable', durability: 'volatile', depth: q.depth }, (bytes) => {
-      const rep = unwrap(bytes);
-      if (!Buffer.from(rep.clientId).equals(clientId)) return; // another client's reply
-      const done = pending.get(rep.seq);
-      if (!done) return;
-      pending.delete(rep.seq);
-      done(resCodec.decode(rep.body) as ServiceTypes[S]['response']);
-    });
+    const sub = this.subscribeRaw(
+      ddsTopicName(name, 'reply'),
+      resCodec.ddsType,
+      { reliability: 'reliable', durability: 'volatile', depth: q.depth },
+      (bytes) => {
+        const rep = unwrap(bytes);
+        if (!Buffer.from(rep.clientId).equals(clientId)) return; // another client's reply
+        const done = pending.get(rep.seq);
+        if (!done) return;
+        pending.delete(rep.seq);
+        done(resCodec.decode(rep.body) as ServiceTypes[S]['response']);
+      },
+    );
     return {
       call: async (req, timeoutMs = 5000) => {
         const deadline = Date.now() + timeoutMs;
@@ -211,10 +230,13 @@ export class DdsTransport implements Ros2Transport {
         }
         const id = ++seq;
         return new Promise<ServiceTypes[S]['response']>((res, rej) => {
-          const timer = setTimeout(() => {
-            pending.delete(id);
-            rej(new Error(`ros2 service ${name}: no reply within ${timeoutMs} ms`));
-          }, Math.max(1, deadline - Date.now()));
+          const timer = setTimeout(
+            () => {
+              pending.delete(id);
+              rej(new Error(`ros2 service ${name}: no reply within ${timeoutMs} ms`));
+            },
+            Math.max(1, deadline - Date.now()),
+          );
           pending.set(id, (r) => {
             clearTimeout(timer);
             res(r);

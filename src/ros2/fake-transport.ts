@@ -84,7 +84,7 @@ export class FakeTransport implements Ros2Transport {
     const parts = SERVICE_PARTS[type];
     this.services.set(name, async (reqBytes) => {
       const req = codecFor(parts.request).decode(reqBytes as Uint8Array) as ServiceTypes[S]['request'];
-      return codecFor(parts.response).encode((await handler(req)));
+      return codecFor(parts.response).encode(await handler(req));
     });
     return { close: () => void this.services.delete(name) };
   }

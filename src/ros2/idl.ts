@@ -60,7 +60,10 @@ function struct(name: string, fields: MessageDefinitionField[]): string {
   const sname = parts.pop() as string;
   const open = parts.map((m) => `module ${m} { `).join('');
   const close = parts.map(() => '};').join(' ');
-  const body = fields.filter((f) => f.isConstant !== true).map((f) => `  ${member(f)}`).join('\n');
+  const body = fields
+    .filter((f) => f.isConstant !== true)
+    .map((f) => `  ${member(f)}`)
+    .join('\n');
   return `${open}\n@final struct ${sname} {\n${body}\n};\n${close}\n`;
 }
 
@@ -86,7 +89,12 @@ export function generateIdl(types: readonly MessageTypeName[] = MESSAGE_TYPES): 
     const name = t === 'time' ? 'builtin_interfaces/msg/Time' : 'builtin_interfaces/msg/Duration';
     if (done.has(name)) return;
     done.add(name);
-    out.push(struct(name, [{ name: 'sec', type: 'int32' }, { name: 'nanosec', type: 'uint32' }]));
+    out.push(
+      struct(name, [
+        { name: 'sec', type: 'int32' },
+        { name: 'nanosec', type: 'uint32' },
+      ]),
+    );
   };
   for (const t of types) visit(t);
   return out.join('\n');

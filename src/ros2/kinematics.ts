@@ -42,8 +42,20 @@ function rpyMatrix([roll, pitch, yaw]: Vec3): number[] {
 }
 
 function axisAngle([x, y, z]: Vec3, a: number): number[] {
-  const c = Math.cos(a), s = Math.sin(a), k = 1 - c;
-  return [c + x * x * k, x * y * k - z * s, x * z * k + y * s, y * x * k + z * s, c + y * y * k, y * z * k - x * s, z * x * k - y * s, z * y * k + x * s, c + z * z * k];
+  const c = Math.cos(a),
+    s = Math.sin(a),
+    k = 1 - c;
+  return [
+    c + x * x * k,
+    x * y * k - z * s,
+    x * z * k + y * s,
+    y * x * k + z * s,
+    c + y * y * k,
+    y * z * k - x * s,
+    z * x * k - y * s,
+    z * y * k + x * s,
+    c + z * z * k,
+  ];
 }
 
 function mul(a: Tf, b: Tf): Tf {
@@ -90,7 +102,10 @@ export function forwardKinematics(chain: KinematicChain, names: readonly string[
     if (q === undefined) throw new Error(`ros2 ${where}: joint '${j.name}' missing (message names ${names.length ? names.join(', ') : 'none'})`);
     if (!Number.isFinite(q)) throw new Error(`ros2 ${where}: joint '${j.name}' position is not finite`);
     T = mul(T, fixed(j.origin));
-    T = mul(T, j.type === 'revolute' ? { r: axisAngle(j.axis, q), t: [0, 0, 0] } : { r: [1, 0, 0, 0, 1, 0, 0, 0, 1], t: [j.axis[0] * q, j.axis[1] * q, j.axis[2] * q] });
+    T = mul(
+      T,
+      j.type === 'revolute' ? { r: axisAngle(j.axis, q), t: [0, 0, 0] } : { r: [1, 0, 0, 0, 1, 0, 0, 0, 1], t: [j.axis[0] * q, j.axis[1] * q, j.axis[2] * q] },
+    );
   }
   T = mul(T, fixed(chain.tool));
   return { pos: T.t, quat: quatOf(T.r) };

@@ -275,10 +275,20 @@ export function decode<K extends MessageTypeName>(type: K, bytes: Uint8Array): M
 }
 
 const KNOWN: readonly MessageTypeName[] = [
-  'sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage', 'sensor_msgs/msg/Joy', 'geometry_msgs/msg/WrenchStamped',
-  'geometry_msgs/msg/PoseStamped', 'geometry_msgs/msg/TwistStamped', 'geometry_msgs/msg/Twist', 'std_msgs/msg/Bool',
-  'std_msgs/msg/Float64', 'std_msgs/msg/String', 'diagnostic_msgs/msg/DiagnosticArray',
-  'intera_core_msgs/msg/RobotAssemblyState', 'std_srvs/srv/Trigger_Request', 'std_srvs/srv/Trigger_Response',
+  'sensor_msgs/msg/Image',
+  'sensor_msgs/msg/CompressedImage',
+  'sensor_msgs/msg/Joy',
+  'geometry_msgs/msg/WrenchStamped',
+  'geometry_msgs/msg/PoseStamped',
+  'geometry_msgs/msg/TwistStamped',
+  'geometry_msgs/msg/Twist',
+  'std_msgs/msg/Bool',
+  'std_msgs/msg/Float64',
+  'std_msgs/msg/String',
+  'diagnostic_msgs/msg/DiagnosticArray',
+  'intera_core_msgs/msg/RobotAssemblyState',
+  'std_srvs/srv/Trigger_Request',
+  'std_srvs/srv/Trigger_Response',
   'sensor_msgs/msg/JointState',
 ];
 export const MESSAGE_TYPES: readonly MessageTypeName[] = KNOWN;

@@ -47,9 +47,12 @@ export class DaemonRosNode {
     o: DaemonNodeOptions,
   ) {
     const p = o.servicePrefix.replace(/\/$/, '');
-    const reply = (r: { ok: true } | { ok: false; reason: string }, okMessage: string): TriggerResponseMsg => (r.ok ? { success: true, message: okMessage } : { success: false, message: r.reason });
+    const reply = (r: { ok: true } | { ok: false; reason: string }, okMessage: string): TriggerResponseMsg =>
+      r.ok ? { success: true, message: okMessage } : { success: false, message: r.reason };
     this.closers.push(
-      transport.createService(`${p}/start_practice`, 'std_srvs/srv/Trigger', () => reply(this.daemon.startPractice({ count: o.practiceCount }), `practice started (${o.practiceCount} episodes)`)),
+      transport.createService(`${p}/start_practice`, 'std_srvs/srv/Trigger', () =>
+        reply(this.daemon.startPractice({ count: o.practiceCount }), `practice started (${o.practiceCount} episodes)`),
+      ),
       transport.createService(`${p}/stop_practice`, 'std_srvs/srv/Trigger', () => {
         const r = this.daemon.stopPractice();
         return { success: true, message: r.wasRunning ? 'stopping after this episode' : 'no practice was running' };

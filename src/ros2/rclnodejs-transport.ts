@@ -5,7 +5,15 @@
  * gives a TransportUnavailableError saying what to do. Its tests use FakeRclnodejs (test/ros2/rclnodejs-transport.test.ts).
  */
 import type { MessageTypeName, MessageTypes, ServiceTypeName, ServiceTypes } from './messages.ts';
-import { TransportUnavailableError, type Closable, type Publisher, type QosProfile, type Ros2Transport, type ServiceClient, type ServiceHandler } from './transport.ts';
+import {
+  TransportUnavailableError,
+  type Closable,
+  type Publisher,
+  type QosProfile,
+  type Ros2Transport,
+  type ServiceClient,
+  type ServiceHandler,
+} from './transport.ts';
 
 /** The part of rclnodejs' API this adapter uses. */
 export interface RclnodejsLike {
@@ -19,7 +27,10 @@ export interface RclNodeLike {
   createPublisher(type: string, topic: string, options?: { qos?: unknown }): { publish(msg: unknown): void; subscriptionCount?: number };
   createSubscription(type: string, topic: string, options: { qos?: unknown }, cb: (msg: unknown) => void): unknown;
   createService(type: string, name: string, options: object, cb: (req: unknown, res: { send(r: unknown): void }) => void): unknown;
-  createClient(type: string, name: string): { waitForService(timeoutMs?: number): Promise<boolean>; sendRequest(req: unknown, cb: (res: unknown) => void): void };
+  createClient(
+    type: string,
+    name: string,
+  ): { waitForService(timeoutMs?: number): Promise<boolean>; sendRequest(req: unknown, cb: (res: unknown) => void): void };
   destroyPublisher?(p: unknown): void;
   destroySubscription?(s: unknown): void;
   destroyService?(s: unknown): void;
@@ -41,8 +52,12 @@ const HOW =
 const RCLNODEJS: string = 'rclnodejs';
 
 /** Loads rclnodejs, or explains precisely why it cannot. */
-export async function loadRclnodejs(env: NodeJS.ProcessEnv = process.env, importer: () => Promise<unknown> = () => import(RCLNODEJS) as Promise<unknown>): Promise<RclnodejsLike> {
-  if (!env.AMENT_PREFIX_PATH) throw new TransportUnavailableError(`ros2 backend, transport 'rclnodejs': no sourced ROS 2 (AMENT_PREFIX_PATH is not set): ${HOW}`);
+export async function loadRclnodejs(
+  env: NodeJS.ProcessEnv = process.env,
+  importer: () => Promise<unknown> = () => import(RCLNODEJS) as Promise<unknown>,
+): Promise<RclnodejsLike> {
+  if (!env.AMENT_PREFIX_PATH)
+    throw new TransportUnavailableError(`ros2 backend, transport 'rclnodejs': no sourced ROS 2 (AMENT_PREFIX_PATH is not set): ${HOW}`);
   let mod: unknown;
   try {
     mod = await importer();
@@ -51,7 +66,8 @@ export async function loadRclnodejs(env: NodeJS.ProcessEnv = process.env, import
     throw new TransportUnavailableError(`ros2 backend, transport 'rclnodejs': rclnodejs cannot be loaded (${(e as Error).message.split('\n')[0]}): ${HOW}`);
   }
   const m = ((mod as { default?: unknown }).default ?? mod) as RclnodejsLike;
-  if (typeof m.init !== 'function' || typeof m.Node !== 'function') throw new TransportUnavailableError(`ros2 backend, transport 'rclnodejs': the loaded module does not look like rclnodejs: ${HOW}`);
+  if (typeof m.init !== 'function' || typeof m.Node !== 'function')
+    throw new TransportUnavailableError(`ros2 backend, transport 'rclnodejs': the loaded module does not look like rclnodejs: ${HOW}`);
   return m;
 }
 

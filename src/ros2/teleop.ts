@@ -39,11 +39,15 @@ export class TeleopInput implements TakeoverInput {
   ) {
     if (cfg.twist) {
       const topic = cfg.twist;
-      this.subs.push(transport.subscribe(topic, 'geometry_msgs/msg/Twist', QOS_SENSOR, (m) => this.input(`ros2:${topic}`, () => velocityFromTwist(m, cfg.twistScale))));
+      this.subs.push(
+        transport.subscribe(topic, 'geometry_msgs/msg/Twist', QOS_SENSOR, (m) => this.input(`ros2:${topic}`, () => velocityFromTwist(m, cfg.twistScale))),
+      );
     }
     if (cfg.joy) {
       const topic = cfg.joy;
-      this.subs.push(transport.subscribe(topic, 'sensor_msgs/msg/Joy', QOS_SENSOR, (m) => this.input(`ros2:${topic}`, () => velocityFromJoy(m, cfg.joyMapping))));
+      this.subs.push(
+        transport.subscribe(topic, 'sensor_msgs/msg/Joy', QOS_SENSOR, (m) => this.input(`ros2:${topic}`, () => velocityFromJoy(m, cfg.joyMapping))),
+      );
     }
   }
 

@@ -161,7 +161,9 @@ export class RayCamera {
     const m = idx ? idx.length : this.n;
     for (let q = 0; q < m; q++) {
       const k = 3 * (idx ? idx[q]! : q);
-      const x = local[k]!, y = local[k + 1]!, z = local[k + 2]!;
+      const x = local[k]!,
+        y = local[k + 1]!,
+        z = local[k + 2]!;
       world[3 * q] = R[0]! * x + R[1]! * y + R[2]! * z;
       world[3 * q + 1] = R[3]! * x + R[4]! * y + R[5]! * z;
       world[3 * q + 2] = R[6]! * x + R[7]! * y + R[8]! * z;
@@ -170,7 +172,17 @@ export class RayCamera {
   }
 
   /** Base colour of geom g at a world hit point, after its texture. */
-  private surface(g: number, hx: number, hy: number, hz: number, frames: readonly TextureFrame[], out: Float64Array, o: number, color = this.geomColor, tex = this.geomTex): void {
+  private surface(
+    g: number,
+    hx: number,
+    hy: number,
+    hz: number,
+    frames: readonly TextureFrame[],
+    out: Float64Array,
+    o: number,
+    color = this.geomColor,
+    tex = this.geomTex,
+  ): void {
     out[o] = color[3 * g]!;
     out[o + 1] = color[3 * g + 1]!;
     out[o + 2] = color[3 * g + 2]!;
@@ -178,7 +190,9 @@ export class RayCamera {
     const fr = slot >= 0 ? frames[slot] : undefined;
     if (!fr || fr.tex.kind === 'none') return;
     // Hit point in the texture's frame: R^T (hit - origin)
-    const px = hx - fr.origin[0], py = hy - fr.origin[1], pz = hz - fr.origin[2];
+    const px = hx - fr.origin[0],
+      py = hy - fr.origin[1],
+      pz = hz - fr.origin[2];
     const Rt = fr.R;
     const ux = Rt[0]! * px + Rt[3]! * py + Rt[6]! * pz;
     const uy = Rt[1]! * px + Rt[4]! * py + Rt[7]! * pz;
@@ -203,10 +217,26 @@ export class RayCamera {
   private readonly rgb = new Float64Array(3);
 
   /** Shade one environment/plain hit into img at pixel p (q = index of the ray in the packed arrays). */
-  private shadeHit(img: Uint8Array, p: number, q: number, g: number, d: number, nrm: Float64Array, pose: CameraPose, shade: Shading, frames: readonly TextureFrame[], view: EnvView | null = null, shadowed = false): void {
+  private shadeHit(
+    img: Uint8Array,
+    p: number,
+    q: number,
+    g: number,
+    d: number,
+    nrm: Float64Array,
+    pose: CameraPose,
+    shade: Shading,
+    frames: readonly TextureFrame[],
+    view: EnvView | null = null,
+    shadowed = false,
+  ): void {
     const w = this.world;
-    const dx = w[3 * q]!, dy = w[3 * q + 1]!, dz = w[3 * q + 2]!;
-    let nx = nrm[3 * q]!, ny = nrm[3 * q + 1]!, nz = nrm[3 * q + 2]!;
+    const dx = w[3 * q]!,
+      dy = w[3 * q + 1]!,
+      dz = w[3 * q + 2]!;
+    let nx = nrm[3 * q]!,
+      ny = nrm[3 * q + 1]!,
+      nz = nrm[3 * q + 2]!;
     if (nx * dx + ny * dy + nz * dz > 0) {
       nx = -nx;
       ny = -ny;
@@ -228,7 +258,9 @@ export class RayCamera {
    * a hit point is in shadow when something lies between it and the lamp. Writes this.shadowed[q].
    */
   private castShadows(data: Data, pose: CameraPose, lamp: Vec3, rays: Int32Array, count: number, dist: Float64Array): void {
-    const w = this.world, sd = this.shadowDir, far = this.lampDist;
+    const w = this.world,
+      sd = this.shadowDir,
+      far = this.lampDist;
     for (let k = 0; k < count; k++) {
       const q = rays[k]!;
       const d = dist[q]!;
@@ -250,7 +282,20 @@ export class RayCamera {
     const dist2 = new this.mj.DoubleBuffer(count);
     const nrm2 = new this.mj.DoubleBuffer(3 * count);
     try {
-      this.mj.mj_multiRay(this.model, data, lamp, sd.subarray(0, 3 * count) as unknown as number[], this.shadowGroups, 1, -1, gid, dist2, nrm2, count, cutoff + 0.01);
+      this.mj.mj_multiRay(
+        this.model,
+        data,
+        lamp,
+        sd.subarray(0, 3 * count) as unknown as number[],
+        this.shadowGroups,
+        1,
+        -1,
+        gid,
+        dist2,
+        nrm2,
+        count,
+        cutoff + 0.01,
+      );
       const sg = gid.GetView() as Int32Array;
       const sdv = dist2.GetView() as Float64Array;
       // 0.2 mm: the surface the point lies on must not shadow itself.
@@ -337,9 +382,13 @@ export class RayCamera {
           continue;
         }
         const d = dist[p]!;
-        const dx = this.world[3 * p]!, dy = this.world[3 * p + 1]!, dz = this.world[3 * p + 2]!;
+        const dx = this.world[3 * p]!,
+          dy = this.world[3 * p + 1]!,
+          dz = this.world[3 * p + 2]!;
         this.surface(g, pose.pos[0] + d * dx, pose.pos[1] + d * dy, pose.pos[2] + d * dz, frames, color, 3 * p);
-        let nx = nrm[3 * p]!, ny = nrm[3 * p + 1]!, nz = nrm[3 * p + 2]!;
+        let nx = nrm[3 * p]!,
+          ny = nrm[3 * p + 1]!,
+          nz = nrm[3 * p + 2]!;
         if (nx * dx + ny * dy + nz * dz > 0) {
           nx = -nx;
           ny = -ny;
@@ -371,13 +420,43 @@ export class RayCamera {
     }
     const img = out ?? new Uint8Array(3 * n);
     const m = L.envIdx.length;
-    let egid: Int32Array = new Int32Array(0), edist: Float64Array = new Float64Array(0), enrm: Float64Array = new Float64Array(0);
+    let egid: Int32Array = new Int32Array(0),
+      edist: Float64Array = new Float64Array(0),
+      enrm: Float64Array = new Float64Array(0);
     const view = this.envView;
     if (m > 0) {
       this.rotate(R, L.envIdx);
       // The world pass runs on the static view model when there is one (same coordinates, far fewer geoms).
-      if (view) this.mj.mj_multiRay(view.model, view.data, pose.pos, this.world.subarray(0, 3 * m) as unknown as number[], [1, 1, 1, 1, 1, 1], 1, -1, L.gid, L.dist2, L.nrm2, m, this.cutoff);
-      else this.mj.mj_multiRay(this.model, data, pose.pos, this.world.subarray(0, 3 * m) as unknown as number[], envGroups, 1, -1, L.gid, L.dist2, L.nrm2, m, this.cutoff);
+      if (view)
+        this.mj.mj_multiRay(
+          view.model,
+          view.data,
+          pose.pos,
+          this.world.subarray(0, 3 * m) as unknown as number[],
+          [1, 1, 1, 1, 1, 1],
+          1,
+          -1,
+          L.gid,
+          L.dist2,
+          L.nrm2,
+          m,
+          this.cutoff,
+        );
+      else
+        this.mj.mj_multiRay(
+          this.model,
+          data,
+          pose.pos,
+          this.world.subarray(0, 3 * m) as unknown as number[],
+          envGroups,
+          1,
+          -1,
+          L.gid,
+          L.dist2,
+          L.nrm2,
+          m,
+          this.cutoff,
+        );
       egid = L.gid.GetView() as Int32Array;
       edist = L.dist2.GetView() as Float64Array;
       enrm = L.nrm2.GetView() as Float64Array;
@@ -385,7 +464,9 @@ export class RayCamera {
     const [lx, ly, lz] = shade.light;
     // Attached pixels: shade the cached surface with the current orientation (the body may tilt a little).
     const shadeLayer = (p: number): void => {
-      const nx0 = L.normal[3 * p]!, ny0 = L.normal[3 * p + 1]!, nz0 = L.normal[3 * p + 2]!;
+      const nx0 = L.normal[3 * p]!,
+        ny0 = L.normal[3 * p + 1]!,
+        nz0 = L.normal[3 * p + 2]!;
       const nx = R[0]! * nx0 + R[1]! * ny0 + R[2]! * nz0;
       const ny = R[3]! * nx0 + R[4]! * ny0 + R[5]! * nz0;
       const nz = R[6]! * nx0 + R[7]! * ny0 + R[8]! * nz0;
@@ -461,10 +542,18 @@ export function rotVec(w: Vec3): Float64Array {
   const th = Math.hypot(w[0], w[1], w[2]);
   if (th < 1e-12) return Float64Array.from([1, 0, 0, 0, 1, 0, 0, 0, 1]);
   const [x, y, z] = [w[0] / th, w[1] / th, w[2] / th];
-  const c = Math.cos(th), s = Math.sin(th), C = 1 - c;
+  const c = Math.cos(th),
+    s = Math.sin(th),
+    C = 1 - c;
   return Float64Array.from([
-    c + x * x * C, x * y * C - z * s, x * z * C + y * s,
-    y * x * C + z * s, c + y * y * C, y * z * C - x * s,
-    z * x * C - y * s, z * y * C + x * s, c + z * z * C,
+    c + x * x * C,
+    x * y * C - z * s,
+    x * z * C + y * s,
+    y * x * C + z * s,
+    c + y * y * C,
+    y * z * C - x * s,
+    z * x * C - y * s,
+    z * y * C + x * s,
+    c + z * z * C,
   ]);
 }

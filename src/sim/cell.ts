@@ -69,7 +69,6 @@ export interface ResetOptions {
   goal?: Vec3;
 }
 
-
 /** The tip counts as seated within this distance of the full insertion depth. */
 export const SEATED_TOLERANCE = 0.001;
 
@@ -281,7 +280,8 @@ export class SimCell {
     const start: Vec3 = opt.tip ? checkedVec(opt.tip, 'tip') : [sp[0] + ox, sp[1] + oy, this.layout.socketTop + c.startHeight];
     const sol = this.ik.solve(start, CELL_HOME, 300);
     if (sol.posErr > 1e-4) throw new SimError(`cannot reach the start pose (IK error ${(sol.posErr * 1000).toFixed(2)} mm)`);
-    const m = this.model, d = this.data;
+    const m = this.model,
+      d = this.data;
     this.mj.mj_resetData(m, d);
     this.v.get('qpos').set(sol.q);
     this.v.get('ctrl').set(sol.q);
@@ -324,7 +324,8 @@ export class SimCell {
     from.set(this.v.get('qpos').subarray(0, this.nv));
     const fromCopy = Float64Array.from(from);
     const to = sol.q;
-    const m = this.model, d = this.data;
+    const m = this.model,
+      d = this.data;
     const n = this.physicsPerControl;
     // Smooth (cosine) joint trajectory over the first 60% of the control period, then hold. The servo is PD
     // with velocity feed-forward: ctrl = q_des + (kv/kp) qd_des turns kp(ctrl - q) - kv qd into
@@ -440,7 +441,16 @@ export class SimCell {
     const out = new Uint8Array(this.imageBuf.length);
     if (this.config.camera === 'fixed') return this.camera.render(this.data, this.cameraPose(), this.shading, this.textureFrames(), out);
     // Wrist camera: the plug and gripper (groups 1, 4) are cast once per episode; table and socket (0, 2) per frame.
-    return this.camera.renderAttached(this.data, this.cameraPose(), this.shading, this.textureFrames(), [0, 1, 0, 0, 1, 0], [1, 0, 1, 0, 0, 0], (g) => this.solidGeom[g] === 1, out);
+    return this.camera.renderAttached(
+      this.data,
+      this.cameraPose(),
+      this.shading,
+      this.textureFrames(),
+      [0, 1, 0, 0, 1, 0],
+      [1, 0, 1, 0, 0, 0],
+      (g) => this.solidGeom[g] === 1,
+      out,
+    );
   }
 
   /** Reference render: every ray against every visible geom (what render() must equal; for tests). */
@@ -499,7 +509,8 @@ export class SimCell {
     const kc = [TIP_STIFFNESS.pos, TIP_STIFFNESS.pos, TIP_STIFFNESS.pos, TIP_STIFFNESS.rot, TIP_STIFFNESS.rot, TIP_STIFFNESS.rot];
     for (let i = 0; i < nv; i++) {
       for (let j = 0; j < nv; j++) {
-        let k = 0, p = 0;
+        let k = 0,
+          p = 0;
         for (let r = 0; r < 6; r++) {
           k += kc[r]! * J[r * nv + i]! * J[r * nv + j]!;
           p += J[r * nv + i]! * X[r * nv + j]!;
@@ -564,7 +575,9 @@ export class SimCell {
     const xm = this.v.get('site_xmat');
     const R = xm.subarray(9 * this.ftSite, 9 * this.ftSite + 9);
     const rot = (o: number): Vec3 => {
-      const x = sd[o]!, y = sd[o + 1]!, z = sd[o + 2]!;
+      const x = sd[o]!,
+        y = sd[o + 1]!,
+        z = sd[o + 2]!;
       // The sensor reports what the parent (hand) exerts on the plug; the environment's push is its negative.
       return [-(R[0]! * x + R[1]! * y + R[2]! * z), -(R[3]! * x + R[4]! * y + R[5]! * z), -(R[6]! * x + R[7]! * y + R[8]! * z)];
     };
@@ -594,7 +607,9 @@ export class SimCell {
     cam?.invalidateLayer(); // the camera's mounting may change below
     if (on) {
       // Muted table colours: a random hue at low-moderate saturation and value.
-      const h = tint[0] * 6, s = 0.1 + 0.45 * tint[1], val = 0.35 + 0.45 * tint[2];
+      const h = tint[0] * 6,
+        s = 0.1 + 0.45 * tint[1],
+        val = 0.35 + 0.45 * tint[2];
       const rgb = hsv(h, s, val);
       if (cam) cam.geomColor.set(rgb, 3 * this.tableGeom);
       if (this.envView) this.envView.color.set(rgb, 3 * this.viewTable);
@@ -673,7 +688,8 @@ export const WORKSPACE_HEIGHT = 0.15;
 export const TIP_STIFFNESS = { pos: 4000, rot: 150, nullspace: 20 };
 
 function checkedVec(v: Vec3, field: string): Vec3 {
-  if (!Array.isArray(v) || v.length !== 3 || !v.every((x) => Number.isFinite(x))) throw new RangeError(`ResetOptions.${field} must be 3 finite numbers, got ${JSON.stringify(v)}`);
+  if (!Array.isArray(v) || v.length !== 3 || !v.every((x) => Number.isFinite(x)))
+    throw new RangeError(`ResetOptions.${field} must be 3 finite numbers, got ${JSON.stringify(v)}`);
   return [v[0], v[1], v[2]];
 }
 
@@ -689,28 +705,57 @@ function norm3(a: Vec3): Vec3 {
 function hsv(h: number, s: number, v: number): Vec3 {
   const i = Math.floor(h) % 6;
   const f = h - Math.floor(h);
-  const p = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f));
-  const table: Vec3[] = [[v, t, p], [q, v, p], [p, v, t], [p, q, v], [t, p, v], [v, p, q]];
+  const p = v * (1 - s),
+    q = v * (1 - s * f),
+    t = v * (1 - s * (1 - f));
+  const table: Vec3[] = [
+    [v, t, p],
+    [q, v, p],
+    [p, v, t],
+    [p, q, v],
+    [t, p, v],
+    [v, p, q],
+  ];
   return table[i]!;
 }
 
 /** Row-major rotation matrix to unit quaternion [w, x, y, z] (Shepperd's method), w >= 0. */
 export function mat2quat(m: ArrayLike<number>): [number, number, number, number] {
-  const m00 = m[0]!, m01 = m[1]!, m02 = m[2]!, m10 = m[3]!, m11 = m[4]!, m12 = m[5]!, m20 = m[6]!, m21 = m[7]!, m22 = m[8]!;
+  const m00 = m[0]!,
+    m01 = m[1]!,
+    m02 = m[2]!,
+    m10 = m[3]!,
+    m11 = m[4]!,
+    m12 = m[5]!,
+    m20 = m[6]!,
+    m21 = m[7]!,
+    m22 = m[8]!;
   const tr = m00 + m11 + m22;
   let w: number, x: number, y: number, z: number;
   if (tr > 0) {
     const s = Math.sqrt(tr + 1) * 2;
-    w = 0.25 * s; x = (m21 - m12) / s; y = (m02 - m20) / s; z = (m10 - m01) / s;
+    w = 0.25 * s;
+    x = (m21 - m12) / s;
+    y = (m02 - m20) / s;
+    z = (m10 - m01) / s;
   } else if (m00 > m11 && m00 > m22) {
     const s = Math.sqrt(1 + m00 - m11 - m22) * 2;
-    w = (m21 - m12) / s; x = 0.25 * s; y = (m01 + m10) / s; z = (m02 + m20) / s;
+    w = (m21 - m12) / s;
+    x = 0.25 * s;
+    y = (m01 + m10) / s;
+    z = (m02 + m20) / s;
   } else if (m11 > m22) {
     const s = Math.sqrt(1 + m11 - m00 - m22) * 2;
-    w = (m02 - m20) / s; x = (m01 + m10) / s; y = 0.25 * s; z = (m12 + m21) / s;
+    w = (m02 - m20) / s;
+    x = (m01 + m10) / s;
+    y = 0.25 * s;
+    z = (m12 + m21) / s;
   } else {
     const s = Math.sqrt(1 + m22 - m00 - m11) * 2;
-    w = (m10 - m01) / s; x = (m02 + m20) / s; y = (m12 + m21) / s; z = 0.25 * s;
+    w = (m10 - m01) / s;
+    x = (m02 + m20) / s;
+    y = (m12 + m21) / s;
+    z = 0.25 * s;
   }
   const l = Math.hypot(w, x, y, z);
   const sg = w < 0 ? -1 : 1;

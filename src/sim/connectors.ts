@@ -213,7 +213,9 @@ function parsePart(c: Ctx, v: Json, field: string): PartDef {
         const a = a0 - (k / n) * (2 * Math.PI - (Math.PI - 2 * a0));
         verts.push([r * Math.cos(a), r * Math.sin(a)]);
       }
-      const poly = ccw(verts).map((p) => rotate(p, rot)).map((p) => [cm[0] + p[0] * MM, cm[1] + p[1] * MM] as Vec2);
+      const poly = ccw(verts)
+        .map((p) => rotate(p, rot))
+        .map((p) => [cm[0] + p[0] * MM, cm[1] + p[1] * MM] as Vec2);
       return { shape: 'polygon', center: cm, vertices: poly };
     }
     case 'ngon': {
@@ -237,7 +239,9 @@ function parsePart(c: Ctx, v: Json, field: string): PartDef {
       }
       const raw = vs.map((p, i) => c.vec2(p, `${field}.vertices_mm[${i}]`, -60, 60));
       if (!isConvex(raw)) c.fail(`${field}.vertices_mm`, 'must describe a convex polygon without repeated or collinear points');
-      const poly = ccw(raw).map((p) => rotate(p, rot)).map((p) => [cm[0] + p[0] * MM, cm[1] + p[1] * MM] as Vec2);
+      const poly = ccw(raw)
+        .map((p) => rotate(p, rot))
+        .map((p) => [cm[0] + p[0] * MM, cm[1] + p[1] * MM] as Vec2);
       const b = bbox(poly);
       if (b.max[0] - b.min[0] < 1 * MM || b.max[1] - b.min[1] < 1 * MM) c.fail(`${field}.vertices_mm`, 'must span at least 1 mm in x and y');
       return { shape: 'polygon', center: cm, vertices: poly };
@@ -290,10 +294,7 @@ export function parseConnector(json: Json, file: string): ConnectorDef {
   if (span[0] > 80 * MM || span[1] > 80 * MM) c.fail('parts', 'must fit in 80 mm x 80 mm');
   // Housing: default covers the pins with a 3 mm rim; a given size must cover them too.
   const pinBox = bbox(parts.flatMap((p) => partPolygon(p)));
-  const need: Vec2 = [
-    2 * Math.max(Math.abs(pinBox.min[0]), Math.abs(pinBox.max[0])),
-    2 * Math.max(Math.abs(pinBox.min[1]), Math.abs(pinBox.max[1])),
-  ];
+  const need: Vec2 = [2 * Math.max(Math.abs(pinBox.min[0]), Math.abs(pinBox.max[0])), 2 * Math.max(Math.abs(pinBox.min[1]), Math.abs(pinBox.max[1]))];
   if (o.housing_mm === undefined) {
     def.housing = { size: [need[0] + 6 * MM, need[1] + 6 * MM], height: 14 * MM };
   } else {
@@ -360,7 +361,9 @@ function intendedName(file: string): string {
 export function loadConnectors(dir: string = DEFAULT_CONNECTOR_DIR, opts: { onProblem?: (p: ConnectorProblem) => void } = {}): ConnectorList {
   let files: string[];
   try {
-    files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+    files = readdirSync(dir)
+      .filter((f) => f.endsWith('.json'))
+      .sort();
   } catch (e) {
     throw new ConnectorError(`${dir}: cannot list connector directory (${(e as Error).message})`);
   }
@@ -380,7 +383,18 @@ export function loadConnectors(dir: string = DEFAULT_CONNECTOR_DIR, opts: { onPr
   const usable: ConnectorDef[] = [];
   for (const [name, ds] of byName) {
     if (ds.length === 1) usable.push(ds[0] as ConnectorDef);
-    else for (const d of ds) problems.push({ file: d.file, name, error: new ConnectorError(`${d.file}: name "${name}" is also used by ${ds.filter((x) => x !== d).map((x) => x.file).join(', ')}`) });
+    else
+      for (const d of ds)
+        problems.push({
+          file: d.file,
+          name,
+          error: new ConnectorError(
+            `${d.file}: name "${name}" is also used by ${ds
+              .filter((x) => x !== d)
+              .map((x) => x.file)
+              .join(', ')}`,
+          ),
+        });
   }
   const report = opts.onProblem ?? ((p: ConnectorProblem) => process.stderr.write(`warning: connector ${p.name} skipped: ${p.error.message}\n`));
   for (const p of problems) {

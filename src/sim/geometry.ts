@@ -165,13 +165,7 @@ export function isRectangle(t: Trapezoid, eps = 1e-9): boolean {
  * Decompose the rectangle [x0,x1]x[y0,y1] minus the disjoint convex holes into trapezoids
  * (horizontally adjacent rectangles are not merged: each slab yields at most holes+1 pieces).
  */
-export function decomposePlate(
-  holes: readonly Vec2[][],
-  x0: number,
-  x1: number,
-  y0: number,
-  y1: number,
-): Trapezoid[] {
+export function decomposePlate(holes: readonly Vec2[][], x0: number, x1: number, y0: number, y1: number): Trapezoid[] {
   const ys = new Set<number>([y0, y1]);
   for (const h of holes) for (const v of h) if (v[1] > y0 && v[1] < y1) ys.add(v[1]);
   const levels = [...ys].sort((a, b) => a - b);
@@ -206,7 +200,7 @@ export function decomposePlate(
 
 /** Total area of a decomposition (for tests: plate area minus hole areas). */
 export function trapezoidArea(t: Trapezoid): number {
-  return (((t.xr0 - t.xl0) + (t.xr1 - t.xl1)) / 2) * (t.y1 - t.y0);
+  return ((t.xr0 - t.xl0 + (t.xr1 - t.xl1)) / 2) * (t.y1 - t.y0);
 }
 
 /** Is point p inside the convex CCW polygon (with margin: positive margin shrinks it)? */

@@ -126,10 +126,16 @@ export class TipIk {
       e[1] = target[1] - xp[s + 1]!;
       e[2] = target[2] - xp[s + 2]!;
       // Orientation error 0.5 * sum_i (r_i x rd_i) over the columns of current and desired rotations.
-      let ex = 0, ey = 0, ez = 0;
+      let ex = 0,
+        ey = 0,
+        ez = 0;
       for (let c = 0; c < 3; c++) {
-        const rx = xm[m + c]!, ry = xm[m + 3 + c]!, rz = xm[m + 6 + c]!;
-        const dx = this.Rd[c]!, dy = this.Rd[3 + c]!, dz = this.Rd[6 + c]!;
+        const rx = xm[m + c]!,
+          ry = xm[m + 3 + c]!,
+          rz = xm[m + 6 + c]!;
+        const dx = this.Rd[c]!,
+          dy = this.Rd[3 + c]!,
+          dz = this.Rd[6 + c]!;
         ex += ry * dz - rz * dy;
         ey += rz * dx - rx * dz;
         ez += rx * dy - ry * dx;

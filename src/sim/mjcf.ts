@@ -51,10 +51,7 @@ export function cellLayout(def: ConnectorDef): CellLayout {
   const holes = holePolygons(def);
   const b = bbox(holes.flat());
   // The face extends 32 mm beyond the holes: scenario II starts (<= 20 mm off) land on the face, not the table.
-  const half: [number, number] = [
-    Math.max(Math.abs(b.min[0]), Math.abs(b.max[0])) + 0.032,
-    Math.max(Math.abs(b.min[1]), Math.abs(b.max[1])) + 0.032,
-  ];
+  const half: [number, number] = [Math.max(Math.abs(b.min[0]), Math.abs(b.max[0])) + 0.032, Math.max(Math.abs(b.min[1]), Math.abs(b.max[1])) + 0.032];
   const floor = 0.01;
   const standoff = 0.004;
   const pinLength = def.depth + standoff;
@@ -84,10 +81,14 @@ function plugGeoms(def: ConnectorDef, L: CellLayout, assets: string[]): string[]
   def.parts.forEach((p, i) => {
     const name = `plug_pin${i}`;
     if (p.shape === 'circle') {
-      out.push(`<geom name="${name}" type="cylinder" size="${f(p.radius)} ${f(pl / 2)}" pos="${v([p.center[0], p.center[1], pl / 2])}" rgba="${col}" class="plug"/>`);
+      out.push(
+        `<geom name="${name}" type="cylinder" size="${f(p.radius)} ${f(pl / 2)}" pos="${v([p.center[0], p.center[1], pl / 2])}" rgba="${col}" class="plug"/>`,
+      );
     } else if (p.shape === 'rect') {
       const q = [Math.cos(p.rotation / 2), 0, 0, Math.sin(p.rotation / 2)];
-      out.push(`<geom name="${name}" type="box" size="${f(p.size[0] / 2)} ${f(p.size[1] / 2)} ${f(pl / 2)}" pos="${v([p.center[0], p.center[1], pl / 2])}" quat="${v(q)}" rgba="${col}" class="plug"/>`);
+      out.push(
+        `<geom name="${name}" type="box" size="${f(p.size[0] / 2)} ${f(p.size[1] / 2)} ${f(pl / 2)}" pos="${v([p.center[0], p.center[1], pl / 2])}" quat="${v(q)}" rgba="${col}" class="plug"/>`,
+      );
     } else {
       const poly = partPolygon(p);
       const verts = poly.flatMap((q) => [q[0], q[1], 0]).concat(poly.flatMap((q) => [q[0], q[1], pl]));
@@ -100,9 +101,13 @@ function plugGeoms(def: ConnectorDef, L: CellLayout, assets: string[]): string[]
   out.push(`<geom name="plug_housing" type="box" size="${f(hx)} ${f(hy)} ${f(hh)}" pos="0 0 ${f(pl + hh)}" rgba="${col}" class="housing"/>`);
   // Gripper: an adapter block and two fingers clamping the housing (visual only).
   const az = pl + def.housing.height + L.adapter / 2;
-  out.push(`<geom name="grip_adapter" type="box" size="${f(Math.min(hx, 0.02) + 0.004)} 0.012 ${f(L.adapter / 2)}" pos="0 0 ${f(az)}" rgba="0.25 0.25 0.28 1" class="visual"/>`);
+  out.push(
+    `<geom name="grip_adapter" type="box" size="${f(Math.min(hx, 0.02) + 0.004)} 0.012 ${f(L.adapter / 2)}" pos="0 0 ${f(az)}" rgba="0.25 0.25 0.28 1" class="visual"/>`,
+  );
   for (const s of [-1, 1]) {
-    out.push(`<geom name="grip_finger${s > 0 ? 'r' : 'l'}" type="box" size="0.004 0.01 ${f(hh + L.adapter / 2)}" pos="${v([s * (hx + 0.004), 0, pl + hh + L.adapter / 2])}" rgba="0.3 0.3 0.33 1" class="visual"/>`);
+    out.push(
+      `<geom name="grip_finger${s > 0 ? 'r' : 'l'}" type="box" size="0.004 0.01 ${f(hh + L.adapter / 2)}" pos="${v([s * (hx + 0.004), 0, pl + hh + L.adapter / 2])}" rgba="0.3 0.3 0.33 1" class="visual"/>`,
+    );
   }
   return out;
 }
@@ -117,7 +122,9 @@ function socketGeoms(def: ConnectorDef, L: CellLayout, assets: string[]): string
   const hb = bbox(holes.flat());
   const fx = [hb.min[0] - 0.001, hb.max[0] + 0.001];
   const fy = [hb.min[1] - 0.001, hb.max[1] + 0.001];
-  out.push(`<geom name="sock_floor" type="box" size="${f((fx[1]! - fx[0]!) / 2)} ${f((fy[1]! - fy[0]!) / 2)} ${f(L.floor / 2)}" pos="${v([(fx[0]! + fx[1]!) / 2, (fy[0]! + fy[1]!) / 2, L.floor / 2])}" rgba="${col}" class="envc"/>`);
+  out.push(
+    `<geom name="sock_floor" type="box" size="${f((fx[1]! - fx[0]!) / 2)} ${f((fy[1]! - fy[0]!) / 2)} ${f(L.floor / 2)}" pos="${v([(fx[0]! + fx[1]!) / 2, (fy[0]! + fy[1]!) / 2, L.floor / 2])}" rgba="${col}" class="envc"/>`,
+  );
   const z0 = 0;
   const hz = L.socketTop / 2;
   const pieces = decomposePlate(holes, -hx, hx, -hy, hy);
@@ -126,7 +133,9 @@ function socketGeoms(def: ConnectorDef, L: CellLayout, assets: string[]): string
     if (isRectangle(t)) {
       const cx = (t.xl0 + t.xr0) / 2;
       const cy = (t.y0 + t.y1) / 2;
-      out.push(`<geom name="${name}" type="box" size="${f((t.xr0 - t.xl0) / 2)} ${f((t.y1 - t.y0) / 2)} ${f(hz)}" pos="${v([cx, cy, z0 + hz])}" rgba="${col}" class="envc"/>`);
+      out.push(
+        `<geom name="${name}" type="box" size="${f((t.xr0 - t.xl0) / 2)} ${f((t.y1 - t.y0) / 2)} ${f(hz)}" pos="${v([cx, cy, z0 + hz])}" rgba="${col}" class="envc"/>`,
+      );
     } else {
       const quad: Vec2[] = [
         [t.xl0, t.y0],
@@ -146,8 +155,15 @@ function socketGeoms(def: ConnectorDef, L: CellLayout, assets: string[]): string
   });
   // Rim: a 2 mm band round the block's edge, so the housing cannot sink into the block beside it.
   const rw = 0.001;
-  for (const [sx, sy, px, py] of [[hx, rw, 0, hy - rw], [hx, rw, 0, -hy + rw], [rw, hy, hx - rw, 0], [rw, hy, -hx + rw, 0]] as const) {
-    out.push(`<geom name="sock_rim_${out.length}" type="box" size="${f(sx)} ${f(sy)} ${f(L.socketTop / 2)}" pos="${v([px, py, L.socketTop / 2])}" rgba="${col}" class="rim"/>`);
+  for (const [sx, sy, px, py] of [
+    [hx, rw, 0, hy - rw],
+    [hx, rw, 0, -hy + rw],
+    [rw, hy, hx - rw, 0],
+    [rw, hy, -hx + rw, 0],
+  ] as const) {
+    out.push(
+      `<geom name="sock_rim_${out.length}" type="box" size="${f(sx)} ${f(sy)} ${f(L.socketTop / 2)}" pos="${v([px, py, L.socketTop / 2])}" rgba="${col}" class="rim"/>`,
+    );
   }
   return out.concat(socketVisualGeoms(def, L, assets));
 }
@@ -168,10 +184,14 @@ function socketVisualGeoms(def: ConnectorDef, L: CellLayout, assets: string[]): 
     const name = `hole_${i}`;
     const grow = def.clearance / 2;
     if (p.shape === 'circle') {
-      out.push(`<geom name="${name}" type="cylinder" size="${f(p.radius + grow)} 0.0001" pos="${v([p.center[0], p.center[1], mz])}" rgba="${dark}" class="sockvis"/>`);
+      out.push(
+        `<geom name="${name}" type="cylinder" size="${f(p.radius + grow)} 0.0001" pos="${v([p.center[0], p.center[1], mz])}" rgba="${dark}" class="sockvis"/>`,
+      );
     } else if (p.shape === 'rect') {
       const q = [Math.cos(p.rotation / 2), 0, 0, Math.sin(p.rotation / 2)];
-      out.push(`<geom name="${name}" type="box" size="${f(p.size[0] / 2 + grow)} ${f(p.size[1] / 2 + grow)} 0.0001" pos="${v([p.center[0], p.center[1], mz])}" quat="${v(q)}" rgba="${dark}" class="sockvis"/>`);
+      out.push(
+        `<geom name="${name}" type="box" size="${f(p.size[0] / 2 + grow)} ${f(p.size[1] / 2 + grow)} 0.0001" pos="${v([p.center[0], p.center[1], mz])}" quat="${v(q)}" rgba="${dark}" class="sockvis"/>`,
+      );
     } else {
       const poly = holes[i]!;
       const verts = poly.flatMap((q) => [q[0], q[1], mz - 0.0001]).concat(poly.flatMap((q) => [q[0], q[1], mz + 0.0001]));

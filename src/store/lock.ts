@@ -39,9 +39,7 @@ export class LockHeldError extends Error {
     /** Who holds it (null when it could not be read). */
     readonly holder: LockHolder | null,
   ) {
-    const who = holder
-      ? `process ${holder.pid} on ${holder.host} (since ${new Date(holder.since).toISOString()}; ${holder.argv})`
-      : 'another process';
+    const who = holder ? `process ${holder.pid} on ${holder.host} (since ${new Date(holder.since).toISOString()}; ${holder.argv})` : 'another process';
     super(`${what} is in use by ${who}; refusing to start a second one (lock file ${file})`);
   }
 }

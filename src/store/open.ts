@@ -130,7 +130,8 @@ function headerProblem(file: string): string | null {
   const rawPage = h.readUInt16BE(16);
   const pageSize = rawPage === 1 ? 65536 : rawPage;
   if (pageSize < 512 || pageSize > 65536 || (pageSize & (pageSize - 1)) !== 0) return `header page size ${rawPage} is invalid`;
-  const wv = h[18]!, rv = h[19]!;
+  const wv = h[18]!,
+    rv = h[19]!;
   if (wv < 1 || wv > 2 || rv < 1 || rv > 2) return `header file format versions ${wv}/${rv} are invalid`;
   if (h[21] !== 64 || h[22] !== 32 || h[23] !== 32) return 'header payload fractions are invalid';
   if (st.size % pageSize !== 0) return `size ${st.size} is not a multiple of the page size ${pageSize} (truncated?)`;
@@ -172,7 +173,9 @@ function inspect(file: string, integrity: 'quick' | 'header'): Inspection {
   try {
     const appId = db.pragma('application_id', { simple: true }) as number;
     const version = db.pragma('user_version', { simple: true }) as number;
-    const tables = (db.prepare(`SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`).all() as { name: string }[]).map((r) => r.name);
+    const tables = (db.prepare(`SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`).all() as { name: string }[]).map(
+      (r) => r.name,
+    );
     if (integrity === 'quick') {
       const rows = db.pragma('quick_check(20)') as { quick_check: string }[];
       const msgs = rows.map((r) => r.quick_check);

@@ -32,16 +32,24 @@ export const OUTCOMES: readonly EpisodeOutcome[] = ['success', 'failure', 'abort
 export function endParams(id: number, end: EpisodeEnd): TransitionParams {
   if (!OUTCOMES.includes(end.outcome)) throw new TypeError(`episode end.outcome must be one of ${OUTCOMES.join('|')}, got ${JSON.stringify(end.outcome)}`);
   return {
-    id, outcome: end.outcome, reason: end.reason ?? null, learned_success_prob: end.learnedSuccessProb ?? null,
-    gt_success: end.gtSuccess == null ? null : end.gtSuccess ? 1 : 0, ended_at: end.endedAt ?? Date.now(),
+    id,
+    outcome: end.outcome,
+    reason: end.reason ?? null,
+    learned_success_prob: end.learnedSuccessProb ?? null,
+    gt_success: end.gtSuccess == null ? null : end.gtSuccess ? 1 : 0,
+    ended_at: end.endedAt ?? Date.now(),
   };
 }
 
 export function rewardParams(episodeId: number, u: RewardUpdate): TransitionParams {
   return {
-    episode_id: episodeId, step: u.step, reward_prob: u.rewardProb,
-    set_gt: u.gtSuccess === undefined ? 0 : 1, gt_success: u.gtSuccess == null ? null : u.gtSuccess ? 1 : 0,
-    set_done: u.done === undefined ? 0 : 1, done: u.done ? 1 : 0,
+    episode_id: episodeId,
+    step: u.step,
+    reward_prob: u.rewardProb,
+    set_gt: u.gtSuccess === undefined ? 0 : 1,
+    gt_success: u.gtSuccess == null ? null : u.gtSuccess ? 1 : 0,
+    set_done: u.done === undefined ? 0 : 1,
+    done: u.done ? 1 : 0,
   };
 }
 

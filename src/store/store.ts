@@ -13,12 +13,42 @@ import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { decodeF32, encodeF32 } from './codec.ts';
 import { type Db, type OpenOptions, openReadOnly, openWritable } from './open.ts';
-import { END_EPISODE_SQL, INSERT_TRANSITION_SQL, TRANSITION_COLS, TRANSITION_COLS_NO_IMAGE, TRANSITION_COLS_V1_NO_IMAGE, UPDATE_REWARD_SQL, type TransitionRow, endParams, rewardParams, transitionFromRow, transitionParams } from './rows.ts';
+import {
+  END_EPISODE_SQL,
+  INSERT_TRANSITION_SQL,
+  TRANSITION_COLS,
+  TRANSITION_COLS_NO_IMAGE,
+  TRANSITION_COLS_V1_NO_IMAGE,
+  UPDATE_REWARD_SQL,
+  type TransitionRow,
+  endParams,
+  rewardParams,
+  transitionFromRow,
+  transitionParams,
+} from './rows.ts';
 import { SCHEMA_VERSION } from './schema.ts';
 import type {
-  ActivationAction, ActivationRecord, DatasetDigest, EpisodeEnd, EpisodeLabelInput, EpisodeLabelRecord, EpisodeKind, EpisodeOutcome, EpisodeRecord, EpisodeStart,
-  EventInput, EventRecord, ModelKind, ModelRecord, ModelRegistration, RewardUpdate, SessionRecord, SessionStart,
-  TransitionFilter, TransitionInput, TransitionRecord,
+  ActivationAction,
+  ActivationRecord,
+  DatasetDigest,
+  EpisodeEnd,
+  EpisodeLabelInput,
+  EpisodeLabelRecord,
+  EpisodeKind,
+  EpisodeOutcome,
+  EpisodeRecord,
+  EpisodeStart,
+  EventInput,
+  EventRecord,
+  ModelKind,
+  ModelRecord,
+  ModelRegistration,
+  RewardUpdate,
+  SessionRecord,
+  SessionStart,
+  TransitionFilter,
+  TransitionInput,
+  TransitionRecord,
 } from './types.ts';
 
 const EPISODE_KINDS: readonly EpisodeKind[] = ['practice', 'eval', 'prior'];
@@ -98,18 +128,80 @@ function requireString(v: unknown, where: string): string {
   return v;
 }
 
-interface LabelRow { id: number; episode_id: number; success: number; note: string | null; by_whom: string; created_at: number }
-const labelFromRow = (r: LabelRow): EpisodeLabelRecord => ({ id: r.id, episodeId: r.episode_id, success: r.success === 1, note: r.note, by: r.by_whom, createdAt: r.created_at });
-
-interface SessionRow { id: number; robot: string; backend: string; config_json: string; calibration_json: string; note: string | null; started_at: number; ended_at: number | null; episode_count: number }
-interface EpisodeRow {
-  id: number; session_id: number; kind: EpisodeKind; domain: string; scenario: string | null; seed: number | null; start_state_json: string | null;
-  policy_version: string | null; outcome: EpisodeOutcome | null; reason: string | null; learned_success_prob: number | null; gt_success: number | null;
-  started_at: number; ended_at: number | null; transition_count: number;
+interface LabelRow {
+  id: number;
+  episode_id: number;
+  success: number;
+  note: string | null;
+  by_whom: string;
+  created_at: number;
 }
-interface ModelRow { id: number; kind: string; version: string; path: string; card_json: string; sha256: string; validation_json: string | null; created_at: number }
-interface ActivationRow { id: number; kind: string; model_id: number | null; version: string | null; action: ActivationAction; reason: string | null; by_whom: string; activated_at: number }
-interface EventRow { id: number; time: number; kind: string; message: string; data_json: string | null; session_id: number | null; episode_id: number | null }
+const labelFromRow = (r: LabelRow): EpisodeLabelRecord => ({
+  id: r.id,
+  episodeId: r.episode_id,
+  success: r.success === 1,
+  note: r.note,
+  by: r.by_whom,
+  createdAt: r.created_at,
+});
+
+interface SessionRow {
+  id: number;
+  robot: string;
+  backend: string;
+  config_json: string;
+  calibration_json: string;
+  note: string | null;
+  started_at: number;
+  ended_at: number | null;
+  episode_count: number;
+}
+interface EpisodeRow {
+  id: number;
+  session_id: number;
+  kind: EpisodeKind;
+  domain: string;
+  scenario: string | null;
+  seed: number | null;
+  start_state_json: string | null;
+  policy_version: string | null;
+  outcome: EpisodeOutcome | null;
+  reason: string | null;
+  learned_success_prob: number | null;
+  gt_success: number | null;
+  started_at: number;
+  ended_at: number | null;
+  transition_count: number;
+}
+interface ModelRow {
+  id: number;
+  kind: string;
+  version: string;
+  path: string;
+  card_json: string;
+  sha256: string;
+  validation_json: string | null;
+  created_at: number;
+}
+interface ActivationRow {
+  id: number;
+  kind: string;
+  model_id: number | null;
+  version: string | null;
+  action: ActivationAction;
+  reason: string | null;
+  by_whom: string;
+  activated_at: number;
+}
+interface EventRow {
+  id: number;
+  time: number;
+  kind: string;
+  message: string;
+  data_json: string | null;
+  session_id: number | null;
+  episode_id: number | null;
+}
 
 const EPISODE_SELECT = `SELECT e.*, (SELECT count(*) FROM transitions t WHERE t.episode_id = e.id) AS transition_count FROM episodes e`;
 
@@ -170,8 +262,14 @@ export class Store {
   openSession(s: SessionStart): number {
     requireString(s.robot, 'session.robot');
     requireString(s.backend, 'session.backend');
-    const r = this.stmt(`INSERT INTO sessions (robot, backend, config_json, calibration_json, note, started_at) VALUES (?, ?, ?, ?, ?, ?)`)
-      .run(s.robot, s.backend, json(s.config), json(s.calibration), s.note ?? null, s.startedAt ?? Date.now());
+    const r = this.stmt(`INSERT INTO sessions (robot, backend, config_json, calibration_json, note, started_at) VALUES (?, ?, ?, ?, ?, ?)`).run(
+      s.robot,
+      s.backend,
+      json(s.config),
+      json(s.calibration),
+      s.note ?? null,
+      s.startedAt ?? Date.now(),
+    );
     return Number(r.lastInsertRowid);
   }
 
@@ -186,21 +284,29 @@ export class Store {
   private session(r: SessionRow): SessionRecord {
     const w = this.where(`sessions.id=${r.id}`);
     return {
-      id: r.id, robot: r.robot, backend: r.backend, config: parseJson(r.config_json, `${w} config_json`),
-      calibration: parseJson(r.calibration_json, `${w} calibration_json`), note: r.note, startedAt: r.started_at, endedAt: r.ended_at,
+      id: r.id,
+      robot: r.robot,
+      backend: r.backend,
+      config: parseJson(r.config_json, `${w} config_json`),
+      calibration: parseJson(r.calibration_json, `${w} calibration_json`),
+      note: r.note,
+      startedAt: r.started_at,
+      endedAt: r.ended_at,
       episodeCount: r.episode_count,
     };
   }
 
   getSession(id: number): SessionRecord | null {
-    const r = this.stmt(`SELECT s.*, (SELECT count(*) FROM episodes e WHERE e.session_id = s.id) AS episode_count FROM sessions s WHERE s.id = ?`).get(id) as SessionRow | undefined;
+    const r = this.stmt(`SELECT s.*, (SELECT count(*) FROM episodes e WHERE e.session_id = s.id) AS episode_count FROM sessions s WHERE s.id = ?`).get(id) as
+      SessionRow | undefined;
     return r ? this.session(r) : null;
   }
 
   listSessions(o: ListOptions = {}): SessionRecord[] {
     const order = o.order === 'asc' ? 'ASC' : 'DESC';
-    const rows = this.stmt(`SELECT s.*, (SELECT count(*) FROM episodes e WHERE e.session_id = s.id) AS episode_count FROM sessions s ORDER BY s.id ${order} LIMIT ? OFFSET ?`)
-      .all(o.limit ?? 100, o.offset ?? 0) as SessionRow[];
+    const rows = this.stmt(
+      `SELECT s.*, (SELECT count(*) FROM episodes e WHERE e.session_id = s.id) AS episode_count FROM sessions s ORDER BY s.id ${order} LIMIT ? OFFSET ?`,
+    ).all(o.limit ?? 100, o.offset ?? 0) as SessionRow[];
     return rows.map((r) => this.session(r));
   }
 
@@ -211,8 +317,18 @@ export class Store {
     requireString(e.domain, 'episode.domain');
     if (!Number.isInteger(e.sessionId)) throw new TypeError(`episode.sessionId must be an integer, got ${e.sessionId}`);
     try {
-      const r = this.stmt(`INSERT INTO episodes (session_id, kind, domain, scenario, seed, start_state_json, policy_version, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
-        .run(e.sessionId, e.kind, e.domain, e.scenario ?? null, e.seed ?? null, e.startState === undefined ? null : json(e.startState), e.policyVersion ?? null, e.startedAt ?? Date.now());
+      const r = this.stmt(
+        `INSERT INTO episodes (session_id, kind, domain, scenario, seed, start_state_json, policy_version, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(
+        e.sessionId,
+        e.kind,
+        e.domain,
+        e.scenario ?? null,
+        e.seed ?? null,
+        e.startState === undefined ? null : json(e.startState),
+        e.policyVersion ?? null,
+        e.startedAt ?? Date.now(),
+      );
       return Number(r.lastInsertRowid);
     } catch (err) {
       if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_FOREIGNKEY') throw new Error(this.where(`episode.sessionId ${e.sessionId}: no such session`));
@@ -242,10 +358,21 @@ export class Store {
 
   private episode(r: EpisodeRow): EpisodeRecord {
     return {
-      id: r.id, sessionId: r.session_id, kind: r.kind, domain: r.domain, scenario: r.scenario, seed: r.seed,
-      startState: parseJson(r.start_state_json, this.where(`episodes.id=${r.id} start_state_json`)), policyVersion: r.policy_version,
-      outcome: r.outcome, reason: r.reason, learnedSuccessProb: r.learned_success_prob, gtSuccess: r.gt_success == null ? null : r.gt_success === 1,
-      startedAt: r.started_at, endedAt: r.ended_at, transitionCount: r.transition_count,
+      id: r.id,
+      sessionId: r.session_id,
+      kind: r.kind,
+      domain: r.domain,
+      scenario: r.scenario,
+      seed: r.seed,
+      startState: parseJson(r.start_state_json, this.where(`episodes.id=${r.id} start_state_json`)),
+      policyVersion: r.policy_version,
+      outcome: r.outcome,
+      reason: r.reason,
+      learnedSuccessProb: r.learned_success_prob,
+      gtSuccess: r.gt_success == null ? null : r.gt_success === 1,
+      startedAt: r.started_at,
+      endedAt: r.ended_at,
+      transitionCount: r.transition_count,
     };
   }
 
@@ -261,9 +388,18 @@ export class Store {
   listEpisodes(f: { sessionId?: number; domain?: string; kind?: EpisodeKind } & ListOptions = {}): EpisodeRecord[] {
     const parts: string[] = [];
     const params: Record<string, string | number> = { limit: f.limit ?? 100, offset: f.offset ?? 0 };
-    if (f.sessionId !== undefined) { parts.push('e.session_id = @session'); params.session = f.sessionId; }
-    if (f.domain !== undefined) { parts.push('e.domain = @domain'); params.domain = f.domain; }
-    if (f.kind !== undefined) { parts.push('e.kind = @kind'); params.kind = f.kind; }
+    if (f.sessionId !== undefined) {
+      parts.push('e.session_id = @session');
+      params.session = f.sessionId;
+    }
+    if (f.domain !== undefined) {
+      parts.push('e.domain = @domain');
+      params.domain = f.domain;
+    }
+    if (f.kind !== undefined) {
+      parts.push('e.kind = @kind');
+      params.kind = f.kind;
+    }
     const sql = `${EPISODE_SELECT} WHERE ${parts.length ? parts.join(' AND ') : '1'} ORDER BY e.id ${f.order === 'asc' ? 'ASC' : 'DESC'} LIMIT @limit OFFSET @offset`;
     return (this.stmt(sql).all(params) as EpisodeRow[]).map((r) => this.episode(r));
   }
@@ -296,20 +432,24 @@ export class Store {
   }
 
   private episodeTransitions(episodeId: number, o: ReadOptions): TransitionRecord[] {
-    const rows = this.stmt(`SELECT ${o.images ? TRANSITION_COLS : TRANSITION_COLS_NO_IMAGE} FROM transitions t WHERE t.episode_id = ? ORDER BY t.step`).all(episodeId) as TransitionRow[];
+    const rows = this.stmt(`SELECT ${o.images ? TRANSITION_COLS : TRANSITION_COLS_NO_IMAGE} FROM transitions t WHERE t.episode_id = ? ORDER BY t.step`).all(
+      episodeId,
+    ) as TransitionRow[];
     return rows.map((r) => transitionFromRow(r, this.file));
   }
 
   /** One transition by id (image decoded unless images=false). */
   getTransition(id: number, o: ReadOptions = {}): TransitionRecord | null {
-    const r = this.stmt(`SELECT ${o.images === false ? TRANSITION_COLS_NO_IMAGE : TRANSITION_COLS} FROM transitions t WHERE t.id = ?`).get(id) as TransitionRow | undefined;
+    const r = this.stmt(`SELECT ${o.images === false ? TRANSITION_COLS_NO_IMAGE : TRANSITION_COLS} FROM transitions t WHERE t.id = ?`).get(id) as
+      TransitionRow | undefined;
     return r ? transitionFromRow(r, this.file) : null;
   }
 
   /** Transitions by id, returned in the order asked (missing ids are skipped). For random minibatches. */
   getTransitions(ids: readonly number[], o: ReadOptions = {}): TransitionRecord[] {
-    const rows = this.stmt(`SELECT ${o.images === false ? TRANSITION_COLS_NO_IMAGE : TRANSITION_COLS} FROM transitions t WHERE t.id IN (SELECT value FROM json_each(?))`)
-      .all(JSON.stringify(ids)) as TransitionRow[];
+    const rows = this.stmt(
+      `SELECT ${o.images === false ? TRANSITION_COLS_NO_IMAGE : TRANSITION_COLS} FROM transitions t WHERE t.id IN (SELECT value FROM json_each(?))`,
+    ).all(JSON.stringify(ids)) as TransitionRow[];
     const byId = new Map(rows.map((r) => [r.id, r]));
     const out: TransitionRecord[] = [];
     for (const id of ids) {
@@ -328,8 +468,9 @@ export class Store {
 
   /** Episodes with id >= fromId as stored, id order, each with `last_transition_id` (its newest committed row, or null). */
   rawEpisodes(fromId: number, limit = 1000): RawRow[] {
-    return this.stmt('SELECT e.*, (SELECT max(t.id) FROM transitions t WHERE t.episode_id = e.id) AS last_transition_id FROM episodes e WHERE e.id >= ? ORDER BY e.id LIMIT ?')
-      .all(fromId, limit) as RawRow[];
+    return this.stmt(
+      'SELECT e.*, (SELECT max(t.id) FROM transitions t WHERE t.episode_id = e.id) AS last_transition_id FROM episodes e WHERE e.id >= ? ORDER BY e.id LIMIT ?',
+    ).all(fromId, limit) as RawRow[];
   }
 
   /** Committed transitions with id > afterId as stored (the image still compressed), id order. */
@@ -345,10 +486,35 @@ export class Store {
   /** Inserts transitions given as stored columns (their `id` is ignored: this file assigns its own) in one transaction. */
   importRawTransitions(rows: readonly RawRow[]): number[] {
     const ins = this.stmt(INSERT_TRANSITION_SQL);
-    const cols = ['episode_id', 'step', 'image_width', 'image_height', 'image_format', 'image_codec', 'image', 'wrench', 'ee_pos', 'ee_quat', 'goal',
-      'action_p', 'action_residual', 'action_executed', 'reward_prob', 'gt_success', 'done', 'tick_time', 'image_stamp', 'wrench_stamp', 'policy_version', 'wall_time', 'intervention_source'];
+    const cols = [
+      'episode_id',
+      'step',
+      'image_width',
+      'image_height',
+      'image_format',
+      'image_codec',
+      'image',
+      'wrench',
+      'ee_pos',
+      'ee_quat',
+      'goal',
+      'action_p',
+      'action_residual',
+      'action_executed',
+      'reward_prob',
+      'gt_success',
+      'done',
+      'tick_time',
+      'image_stamp',
+      'wrench_stamp',
+      'policy_version',
+      'wall_time',
+      'intervention_source',
+    ];
     // intervention is NOT NULL: rows shipped before the takeover migration carry none.
-    return this.db.transaction(() => rows.map((r) => Number(ins.run({ ...Object.fromEntries(cols.map((c) => [c, r[c] ?? null])), intervention: r.intervention ?? 0 }).lastInsertRowid)))();
+    return this.db.transaction(() =>
+      rows.map((r) => Number(ins.run({ ...Object.fromEntries(cols.map((c) => [c, r[c] ?? null])), intervention: r.intervention ?? 0 }).lastInsertRowid)),
+    )();
   }
 
   /** Ids of the matching transitions, ascending (= logging order; within an episode, step order). */
@@ -405,17 +571,22 @@ export class Store {
   }
 
   getFeatures(encoderVersion: string, transitionIds: readonly number[]): Map<number, Float32Array> {
-    const rows = this.stmt(`SELECT transition_id, vector FROM features WHERE encoder_version = ? AND transition_id IN (SELECT value FROM json_each(?))`)
-      .all(encoderVersion, JSON.stringify(transitionIds)) as { transition_id: number; vector: Buffer }[];
+    const rows = this.stmt(`SELECT transition_id, vector FROM features WHERE encoder_version = ? AND transition_id IN (SELECT value FROM json_each(?))`).all(
+      encoderVersion,
+      JSON.stringify(transitionIds),
+    ) as { transition_id: number; vector: Buffer }[];
     return new Map(rows.map((r) => [r.transition_id, decodeF32(r.vector)]));
   }
 
   /** Matching transitions that have no cached features for this encoder version yet (ascending, at most `limit`). */
   transitionsMissingFeatures(encoderVersion: string, f: TransitionFilter = {}, limit = 1024): number[] {
     const { where, params } = filterSql(f);
-    return this.stmt(`SELECT t.id FROM transitions t JOIN episodes e ON e.id = t.episode_id
-      WHERE ${where} AND NOT EXISTS (SELECT 1 FROM features x WHERE x.encoder_version = @enc AND x.transition_id = t.id) ORDER BY t.id LIMIT @limit`)
-      .pluck().all({ ...params, enc: encoderVersion, limit }) as number[];
+    return this.stmt(
+      `SELECT t.id FROM transitions t JOIN episodes e ON e.id = t.episode_id
+      WHERE ${where} AND NOT EXISTS (SELECT 1 FROM features x WHERE x.encoder_version = @enc AND x.transition_id = t.id) ORDER BY t.id LIMIT @limit`,
+    )
+      .pluck()
+      .all({ ...params, enc: encoderVersion, limit }) as number[];
   }
 
   // ---------------------------------------------------------------- models
@@ -423,8 +594,14 @@ export class Store {
   private model(r: ModelRow): ModelRecord {
     const w = this.where(`models.id=${r.id}`);
     return {
-      id: r.id, kind: r.kind, version: r.version, path: r.path, card: parseJson(r.card_json, `${w} card_json`), sha256: r.sha256,
-      validation: parseJson(r.validation_json, `${w} validation_json`), createdAt: r.created_at,
+      id: r.id,
+      kind: r.kind,
+      version: r.version,
+      path: r.path,
+      card: parseJson(r.card_json, `${w} card_json`),
+      sha256: r.sha256,
+      validation: parseJson(r.validation_json, `${w} validation_json`),
+      createdAt: r.created_at,
     };
   }
 
@@ -435,11 +612,19 @@ export class Store {
     requireString(m.path, 'model.path');
     if (!/^[0-9a-f]{64}$/.test(m.sha256)) throw new TypeError(`model.sha256 must be 64 lowercase hex digits, got ${JSON.stringify(m.sha256)}`);
     try {
-      const r = this.stmt(`INSERT INTO models (kind, version, path, card_json, sha256, validation_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`)
-        .run(m.kind, m.version, m.path, json(m.card), m.sha256, m.validation === undefined ? null : json(m.validation), m.createdAt ?? Date.now());
+      const r = this.stmt(`INSERT INTO models (kind, version, path, card_json, sha256, validation_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`).run(
+        m.kind,
+        m.version,
+        m.path,
+        json(m.card),
+        m.sha256,
+        m.validation === undefined ? null : json(m.validation),
+        m.createdAt ?? Date.now(),
+      );
       return Number(r.lastInsertRowid);
     } catch (err) {
-      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw new Error(this.where(`model ${m.kind} version '${m.version}' is already registered`));
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE')
+        throw new Error(this.where(`model ${m.kind} version '${m.version}' is already registered`));
       throw err;
     }
   }
@@ -461,7 +646,11 @@ export class Store {
 
   /** Models, newest first, optionally of one kind. */
   listModels(kind?: ModelKind): ModelRecord[] {
-    const rows = (kind === undefined ? this.stmt(`SELECT * FROM models ORDER BY id DESC`).all() : this.stmt(`SELECT * FROM models WHERE kind = ? ORDER BY id DESC`).all(kind)) as ModelRow[];
+    const rows = (
+      kind === undefined
+        ? this.stmt(`SELECT * FROM models ORDER BY id DESC`).all()
+        : this.stmt(`SELECT * FROM models WHERE kind = ? ORDER BY id DESC`).all(kind)
+    ) as ModelRow[];
     return rows.map((r) => this.model(r));
   }
 
@@ -470,16 +659,26 @@ export class Store {
     requireString(o.by, 'activation.by');
     const m = this.getModel(modelId);
     if (!m) throw new Error(this.where(`cannot activate: no model ${modelId}`));
-    const r = this.stmt(`INSERT INTO model_activations (kind, model_id, action, reason, by_whom, activated_at) VALUES (?, ?, ?, ?, ?, ?)`)
-      .run(m.kind, modelId, o.action ?? 'activate', o.reason ?? null, o.by, o.at ?? Date.now());
+    const r = this.stmt(`INSERT INTO model_activations (kind, model_id, action, reason, by_whom, activated_at) VALUES (?, ?, ?, ?, ?, ?)`).run(
+      m.kind,
+      modelId,
+      o.action ?? 'activate',
+      o.reason ?? null,
+      o.by,
+      o.at ?? Date.now(),
+    );
     return Number(r.lastInsertRowid);
   }
 
   /** No model of this kind is active any more (e.g. P-controller alone). */
   deactivateModel(kind: ModelKind, o: { reason?: string | null; by: string; at?: number }): number {
     requireString(o.by, 'activation.by');
-    const r = this.stmt(`INSERT INTO model_activations (kind, model_id, action, reason, by_whom, activated_at) VALUES (?, NULL, 'deactivate', ?, ?, ?)`)
-      .run(kind, o.reason ?? null, o.by, o.at ?? Date.now());
+    const r = this.stmt(`INSERT INTO model_activations (kind, model_id, action, reason, by_whom, activated_at) VALUES (?, NULL, 'deactivate', ?, ?, ?)`).run(
+      kind,
+      o.reason ?? null,
+      o.by,
+      o.at ?? Date.now(),
+    );
     return Number(r.lastInsertRowid);
   }
 
@@ -493,7 +692,16 @@ export class Store {
   listActivations(kind?: ModelKind, limit = 100): ActivationRecord[] {
     const sql = `SELECT a.*, m.version FROM model_activations a LEFT JOIN models m ON m.id = a.model_id ${kind === undefined ? '' : 'WHERE a.kind = @kind'} ORDER BY a.id DESC LIMIT @limit`;
     const rows = this.stmt(sql).all(kind === undefined ? { limit } : { kind, limit }) as ActivationRow[];
-    return rows.map((r) => ({ id: r.id, kind: r.kind, modelId: r.model_id, version: r.version, action: r.action, reason: r.reason, by: r.by_whom, activatedAt: r.activated_at }));
+    return rows.map((r) => ({
+      id: r.id,
+      kind: r.kind,
+      modelId: r.model_id,
+      version: r.version,
+      action: r.action,
+      reason: r.reason,
+      by: r.by_whom,
+      activatedAt: r.activated_at,
+    }));
   }
 
   // ---------------------------------------------------------------- labels (operator-labelled episode outcomes)
@@ -504,8 +712,13 @@ export class Store {
     if (typeof l.success !== 'boolean') throw new TypeError(`label.success must be a boolean, got ${JSON.stringify(l.success)}`);
     if (!this.stmt(`SELECT 1 FROM episodes WHERE id = ?`).get(l.episodeId)) throw new Error(this.where(`cannot label: no episode ${l.episodeId}`));
     const at = l.createdAt ?? Date.now();
-    const r = this.stmt(`INSERT INTO episode_labels (episode_id, success, note, by_whom, created_at) VALUES (?, ?, ?, ?, ?)`)
-      .run(l.episodeId, l.success ? 1 : 0, l.note ?? null, l.by, at);
+    const r = this.stmt(`INSERT INTO episode_labels (episode_id, success, note, by_whom, created_at) VALUES (?, ?, ?, ?, ?)`).run(
+      l.episodeId,
+      l.success ? 1 : 0,
+      l.note ?? null,
+      l.by,
+      at,
+    );
     return { id: Number(r.lastInsertRowid), episodeId: l.episodeId, success: l.success, note: l.note ?? null, by: l.by, createdAt: at };
   }
 
@@ -525,8 +738,14 @@ export class Store {
   recordEvent(e: EventInput): number {
     requireString(e.kind, 'event.kind');
     if (typeof e.message !== 'string') throw new TypeError(`event.message must be a string, got ${JSON.stringify(e.message)}`);
-    const r = this.stmt(`INSERT INTO events (time, kind, message, data_json, session_id, episode_id) VALUES (?, ?, ?, ?, ?, ?)`)
-      .run(e.time ?? Date.now(), e.kind, e.message, e.data === undefined ? null : json(e.data), e.sessionId ?? null, e.episodeId ?? null);
+    const r = this.stmt(`INSERT INTO events (time, kind, message, data_json, session_id, episode_id) VALUES (?, ?, ?, ?, ?, ?)`).run(
+      e.time ?? Date.now(),
+      e.kind,
+      e.message,
+      e.data === undefined ? null : json(e.data),
+      e.sessionId ?? null,
+      e.episodeId ?? null,
+    );
     return Number(r.lastInsertRowid);
   }
 
@@ -534,14 +753,31 @@ export class Store {
   listEvents(f: { kind?: string; sessionId?: number; episodeId?: number; afterId?: number } & ListOptions = {}): EventRecord[] {
     const parts: string[] = [];
     const params: Record<string, string | number> = { limit: f.limit ?? 100, offset: f.offset ?? 0 };
-    if (f.kind !== undefined) { parts.push('kind = @kind'); params.kind = f.kind; }
-    if (f.sessionId !== undefined) { parts.push('session_id = @session'); params.session = f.sessionId; }
-    if (f.episodeId !== undefined) { parts.push('episode_id = @episode'); params.episode = f.episodeId; }
-    if (f.afterId !== undefined) { parts.push('id > @after'); params.after = f.afterId; }
+    if (f.kind !== undefined) {
+      parts.push('kind = @kind');
+      params.kind = f.kind;
+    }
+    if (f.sessionId !== undefined) {
+      parts.push('session_id = @session');
+      params.session = f.sessionId;
+    }
+    if (f.episodeId !== undefined) {
+      parts.push('episode_id = @episode');
+      params.episode = f.episodeId;
+    }
+    if (f.afterId !== undefined) {
+      parts.push('id > @after');
+      params.after = f.afterId;
+    }
     const sql = `SELECT * FROM events WHERE ${parts.length ? parts.join(' AND ') : '1'} ORDER BY id ${f.order === 'asc' ? 'ASC' : 'DESC'} LIMIT @limit OFFSET @offset`;
     return (this.stmt(sql).all(params) as EventRow[]).map((r) => ({
-      id: r.id, time: r.time, kind: r.kind, message: r.message, data: parseJson(r.data_json, this.where(`events.id=${r.id} data_json`)),
-      sessionId: r.session_id, episodeId: r.episode_id,
+      id: r.id,
+      time: r.time,
+      kind: r.kind,
+      message: r.message,
+      data: parseJson(r.data_json, this.where(`events.id=${r.id} data_json`)),
+      sessionId: r.session_id,
+      episodeId: r.episode_id,
     }));
   }
 
@@ -549,7 +785,14 @@ export class Store {
 
   counts(): StoreCounts {
     const n = (t: string) => this.stmt(`SELECT count(*) FROM ${t}`).pluck().get() as number;
-    return { sessions: n('sessions'), episodes: n('episodes'), transitions: n('transitions'), models: n('models'), events: n('events'), features: n('features') };
+    return {
+      sessions: n('sessions'),
+      episodes: n('episodes'),
+      transitions: n('transitions'),
+      models: n('models'),
+      events: n('events'),
+      features: n('features'),
+    };
   }
 
   /** Bytes of the database pages (excluding the -wal file). */
@@ -572,17 +815,32 @@ export class Store {
     const h = createHash('sha256');
     const add = (v: unknown): void => {
       if (v == null) h.update('\x00N');
-      else if (Buffer.isBuffer(v)) { h.update(`\x00B${v.length}:`); h.update(v); }
-      else { const sv = v as string | number | bigint | boolean; /* SQLite gives scalars here (Buffer above) */ const s = String(sv); h.update(`\x00${typeof v === 'number' ? 'n' : 's'}${s.length}:${s}`); }
+      else if (Buffer.isBuffer(v)) {
+        h.update(`\x00B${v.length}:`);
+        h.update(v);
+      } else {
+        const sv = v as string | number | bigint | boolean;
+        /* SQLite gives scalars here (Buffer above) */ const s = String(sv);
+        h.update(`\x00${typeof v === 'number' ? 'n' : 's'}${s.length}:${s}`);
+      }
     };
     const { where, params } = filterSql({ ...f, afterId: undefined });
-    const eps = this.stmt(`SELECT e.id, e.kind, e.domain, e.scenario, e.seed, e.start_state_json, e.policy_version, e.outcome, e.reason, e.learned_success_prob, e.gt_success
-      FROM episodes e WHERE e.id IN (SELECT DISTINCT t.episode_id FROM transitions t JOIN episodes e ON e.id = t.episode_id WHERE ${where}) ORDER BY e.id`).raw().all(params) as unknown[][];
-    for (const row of eps) { h.update('\x01E'); for (const v of row) add(v); }
+    const eps = this.stmt(
+      `SELECT e.id, e.kind, e.domain, e.scenario, e.seed, e.start_state_json, e.policy_version, e.outcome, e.reason, e.learned_success_prob, e.gt_success
+      FROM episodes e WHERE e.id IN (SELECT DISTINCT t.episode_id FROM transitions t JOIN episodes e ON e.id = t.episode_id WHERE ${where}) ORDER BY e.id`,
+    )
+      .raw()
+      .all(params) as unknown[][];
+    for (const row of eps) {
+      h.update('\x01E');
+      for (const v of row) add(v);
+    }
     const { where: tw, params: tp } = filterSql(f);
     // Schema-1 columns as always, then the intervention pair only where it is set: a log without interventions keeps the
     // digest it had before migration 2 (model cards and offline checkpoints record it), a marked one hashes the marks.
-    const s = this.stmt(`SELECT ${TRANSITION_COLS_V1_NO_IMAGE}, t.image, t.intervention, t.intervention_source FROM transitions t JOIN episodes e ON e.id = t.episode_id WHERE ${tw} AND t.id > @cursor ORDER BY t.id LIMIT 512`).raw();
+    const s = this.stmt(
+      `SELECT ${TRANSITION_COLS_V1_NO_IMAGE}, t.image, t.intervention, t.intervention_source FROM transitions t JOIN episodes e ON e.id = t.episode_id WHERE ${tw} AND t.id > @cursor ORDER BY t.id LIMIT 512`,
+    ).raw();
     let cursor = -1;
     let n = 0;
     for (;;) {
@@ -591,7 +849,10 @@ export class Store {
         h.update('\x01T');
         const marks = row.splice(row.length - 2, 2);
         for (const v of row) add(v);
-        if (marks[0] === 1) { h.update('\x01I'); add(marks[1]); }
+        if (marks[0] === 1) {
+          h.update('\x01I');
+          add(marks[1]);
+        }
       }
       n += rows.length;
       if (rows.length < 512) break;

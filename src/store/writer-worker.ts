@@ -67,7 +67,11 @@ function start(db: Db): void {
     const good: Item[] = [];
     const goodParams: (TransitionParams | null)[] = [];
     for (const it of items) {
-      if (it.type === 'rewards') { good.push(it); goodParams.push(null); continue; }
+      if (it.type === 'rewards') {
+        good.push(it);
+        goodParams.push(null);
+        continue;
+      }
       if (it.type === 'row' && it.t.step === hooks.exitAtStep) process.exit(70); // test hook: the thread dies
       try {
         const p = it.type === 'end' ? endParams(it.episodeId, it.end) : transitionParams(it.t, `transition(episode ${it.t.episodeId}, step ${it.t.step})`);
@@ -94,7 +98,10 @@ function start(db: Db): void {
           if (it.type === 'row') committed.push({ seq: it.seq, id: ids[0]!, episodeId: it.t.episodeId, step: it.t.step });
           else if (it.type === 'end') ended.push(it.episodeId);
         } catch (e) {
-          const what = it.type === 'row' ? `transition(episode ${it.t.episodeId}, step ${it.t.step})` : `${it.type === 'end' ? 'end' : 'rewards'}(episode ${it.episodeId})`;
+          const what =
+            it.type === 'row'
+              ? `transition(episode ${it.t.episodeId}, step ${it.t.step})`
+              : `${it.type === 'end' ? 'end' : 'rewards'}(episode ${it.episodeId})`;
           failed.push({ seq: it.seq, message: `${cfg.file}: ${what}: ${(e as Error).message}` });
         }
       });

@@ -71,7 +71,17 @@ export class TransitionWriter {
   private waiters: { seq: number; resolve: () => void; reject: (e: Error) => void }[] = [];
   private appendTimes = new Map<number, number>();
   private readonly s: WriterStats = {
-    appended: 0, committed: 0, failed: 0, dropped: 0, ended: 0, pending: 0, batches: 0, largestBatch: 0, lastCommitLagMs: null, lastError: null, alive: true,
+    appended: 0,
+    committed: 0,
+    failed: 0,
+    dropped: 0,
+    ended: 0,
+    pending: 0,
+    batches: 0,
+    largestBatch: 0,
+    lastCommitLagMs: null,
+    lastError: null,
+    alive: true,
   };
   private exited: Promise<void>;
 
@@ -91,16 +101,37 @@ export class TransitionWriter {
 
   /** Starts the worker, which opens (creating/migrating if needed) the log; resolves when it is ready to commit. */
   static async open(file: string, opts: TransitionWriterOptions = {}): Promise<TransitionWriter> {
-    const cfg: WorkerConfig = { file, maxBatch: opts.maxBatch ?? 256, busyTimeoutMs: opts.busyTimeoutMs ?? 5000, synchronous: opts.synchronous ?? 'NORMAL', ...(opts.testHooks ? { testHooks: opts.testHooks } : {}) };
+    const cfg: WorkerConfig = {
+      file,
+      maxBatch: opts.maxBatch ?? 256,
+      busyTimeoutMs: opts.busyTimeoutMs ?? 5000,
+      synchronous: opts.synchronous ?? 'NORMAL',
+      ...(opts.testHooks ? { testHooks: opts.testHooks } : {}),
+    };
     const worker = startWorker(workerUrl, cfg);
     await new Promise<void>((resolve, reject) => {
       const onMsg = (m: ToMain) => {
-        if (m.type === 'ready') { cleanup(); resolve(); }
-        else if (m.type === 'fatal') { cleanup(); reject(new Error(m.message)); }
+        if (m.type === 'ready') {
+          cleanup();
+          resolve();
+        } else if (m.type === 'fatal') {
+          cleanup();
+          reject(new Error(m.message));
+        }
       };
-      const onErr = (e: Error) => { cleanup(); reject(new Error(`${file}: log writer thread failed to start: ${e.message}`)); };
-      const onExit = (code: number) => { cleanup(); reject(new Error(`${file}: log writer thread exited during start (code ${code})`)); };
-      const cleanup = () => { worker.off('message', onMsg); worker.off('error', onErr); worker.off('exit', onExit); };
+      const onErr = (e: Error) => {
+        cleanup();
+        reject(new Error(`${file}: log writer thread failed to start: ${e.message}`));
+      };
+      const onExit = (code: number) => {
+        cleanup();
+        reject(new Error(`${file}: log writer thread exited during start (code ${code})`));
+      };
+      const cleanup = () => {
+        worker.off('message', onMsg);
+        worker.off('error', onErr);
+        worker.off('exit', onExit);
+      };
       worker.on('message', onMsg);
       worker.on('error', onErr);
       worker.on('exit', onExit);
@@ -144,8 +175,14 @@ export class TransitionWriter {
         seq: ++this.seq,
         t: {
           ...t,
-          obs: { ...o, image: { width: o.image.width, height: o.image.height, data }, wrench: [...o.wrench] as typeof o.wrench, eePos: [...o.eePos] as typeof o.eePos,
-            eeQuat: [...o.eeQuat] as typeof o.eeQuat, goal: [...o.goal] as typeof o.goal },
+          obs: {
+            ...o,
+            image: { width: o.image.width, height: o.image.height, data },
+            wrench: [...o.wrench] as typeof o.wrench,
+            eePos: [...o.eePos] as typeof o.eePos,
+            eeQuat: [...o.eeQuat] as typeof o.eeQuat,
+            goal: [...o.goal] as typeof o.goal,
+          },
           actionP: t.actionP ? ([...t.actionP] as typeof t.actionP) : null,
           actionResidual: t.actionResidual ? ([...t.actionResidual] as typeof t.actionResidual) : null,
           actionExecuted: t.actionExecuted ? ([...t.actionExecuted] as typeof t.actionExecuted) : null,

@@ -108,7 +108,18 @@ export async function validateCandidate(o: {
 }
 
 export class SwapManager {
-  readonly stats: SwapStats = { offered: 0, swaps: 0, rejected: 0, flagged: 0, rollbacks: 0, lastPrepareMs: null, lastLiveMs: null, lastRejection: null, shadowRefused: 0, lastShadowMs: null };
+  readonly stats: SwapStats = {
+    offered: 0,
+    swaps: 0,
+    rejected: 0,
+    flagged: 0,
+    rollbacks: 0,
+    lastPrepareMs: null,
+    lastLiveMs: null,
+    lastRejection: null,
+    shadowRefused: 0,
+    lastShadowMs: null,
+  };
   private readonly cfg: SwapConfig;
   private readonly loadPolicy: (path: string) => Promise<ResidualPolicy>;
   /** Judged episodes per policy version (learned outcome), newest last; for automatic rollback. */
@@ -151,7 +162,8 @@ export class SwapManager {
     const reject = (version: string | null, modelId: number | null, reason: string, validation: ValidationResult | null, record = true): SwapOutcome => {
       this.stats.rejected++;
       this.stats.lastRejection = reason;
-      if (record) this.log.event({ kind: 'swap_rejected', message: `policy ${version ?? path} rejected: ${reason}`, data: { path, version, modelId, validation } });
+      if (record)
+        this.log.event({ kind: 'swap_rejected', message: `policy ${version ?? path} rejected: ${reason}`, data: { path, version, modelId, validation } });
       return { accepted: false, version, modelId, validation, reason, prepareMs: performance.now() - t0, live: Promise.resolve(null) };
     };
     let candidate: ResidualPolicy;
@@ -163,13 +175,21 @@ export class SwapManager {
     const version = candidate.version;
     let modelId: number | null;
     try {
-      modelId = this.store.findModel('policy', version)?.id ?? this.store.registerModel({ kind: 'policy', version, path, card: readCard(cardPathFor(path)), sha256: sha256Hex(readFileSync(path)) });
+      modelId =
+        this.store.findModel('policy', version)?.id ??
+        this.store.registerModel({ kind: 'policy', version, path, card: readCard(cardPathFor(path)), sha256: sha256Hex(readFileSync(path)) });
     } catch (e) {
       await candidate.dispose?.();
       return reject(version, null, `cannot register: ${(e as Error).message}`, null);
     }
     const verdict = await validateCandidate({
-      store: this.store, event: (e) => this.log.event(e), candidate, current: this.daemon.models().policy, modelId, path, cfg: this.cfg.validation,
+      store: this.store,
+      event: (e) => this.log.event(e),
+      candidate,
+      current: this.daemon.models().policy,
+      modelId,
+      path,
+      cfg: this.cfg.validation,
     });
     if (!verdict.ok || !verdict.validation) {
       await candidate.dispose?.();
@@ -243,8 +263,11 @@ export class SwapManager {
 
   /** For status: the version list and rates per version (learned outcomes). */
   summary(): SwapStats & { versions: Array<{ version: string; episodes: number; learnedSuccessRate: number | null }> } {
-    const versions = [...this.history.entries()].map(([version, h]) => ({ version, episodes: h.length, learnedSuccessRate: h.length ? h.filter(Boolean).length / h.length : null }));
+    const versions = [...this.history.entries()].map(([version, h]) => ({
+      version,
+      episodes: h.length,
+      learnedSuccessRate: h.length ? h.filter(Boolean).length / h.length : null,
+    }));
     return { ...this.stats, versions };
   }
 }
-

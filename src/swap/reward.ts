@@ -31,9 +31,16 @@ export interface RewardValidation {
   flipFraction: number | null;
 }
 
-export async function validateReward(candidate: RewardScorer, current: RewardScorer | null, store: Store, c: RewardValidationConfig): Promise<RewardValidation> {
+export async function validateReward(
+  candidate: RewardScorer,
+  current: RewardScorer | null,
+  store: Store,
+  c: RewardValidationConfig,
+): Promise<RewardValidation> {
   const probes = probeSet(store, c.probeCount);
-  let sum = 0, flips = 0, compared = 0;
+  let sum = 0,
+    flips = 0,
+    compared = 0;
   for (let i = 0; i < probes.length; i++) {
     const obs = probes[i]!;
     let p: number;
@@ -43,13 +50,14 @@ export async function validateReward(candidate: RewardScorer, current: RewardSco
     } catch (e) {
       return { ok: false, flagged: false, reason: `probe ${i}: candidate failed: ${(e as Error).message}`, probes: i, meanDiff: null, flipFraction: null };
     }
-    if (!(Number.isFinite(p) && p >= 0 && p <= 1)) return { ok: false, flagged: false, reason: `probe ${i}: probability ${p} is not in [0, 1]`, probes: i, meanDiff: null, flipFraction: null };
+    if (!(Number.isFinite(p) && p >= 0 && p <= 1))
+      return { ok: false, flagged: false, reason: `probe ${i}: probability ${p} is not in [0, 1]`, probes: i, meanDiff: null, flipFraction: null };
     if (current) {
       try {
         const x = inputsFor(current, obs);
         const q = await current.probability(x.image, x.proprio);
         sum += Math.abs(p - q);
-        if ((p >= c.threshold) !== (q >= c.threshold)) flips++;
+        if (p >= c.threshold !== q >= c.threshold) flips++;
         compared++;
       } catch {
         // the current model failing on a probe says nothing about the candidate
@@ -60,8 +68,16 @@ export async function validateReward(candidate: RewardScorer, current: RewardSco
   const flipFraction = compared ? flips / compared : null;
   const flagged = flipFraction !== null && flipFraction > c.maxFlipFraction;
   const diff = compared ? `mean |dp| ${meanDiff!.toFixed(3)}, outcome changed on ${flips}/${compared} probes vs current` : 'no current reward to compare with';
-  if (flagged && c.onFlag === 'reject') return { ok: false, flagged, reason: `changes too many outcomes (${diff}; limit ${c.maxFlipFraction})`, probes: probes.length, meanDiff, flipFraction };
-  return { ok: true, flagged, reason: `${probes.length} probes in [0, 1]; ${diff}${flagged ? ' (FLAGGED, accepted per setting)' : ''}`, probes: probes.length, meanDiff, flipFraction };
+  if (flagged && c.onFlag === 'reject')
+    return { ok: false, flagged, reason: `changes too many outcomes (${diff}; limit ${c.maxFlipFraction})`, probes: probes.length, meanDiff, flipFraction };
+  return {
+    ok: true,
+    flagged,
+    reason: `${probes.length} probes in [0, 1]; ${diff}${flagged ? ' (FLAGGED, accepted per setting)' : ''}`,
+    probes: probes.length,
+    meanDiff,
+    flipFraction,
+  };
 }
 
 /**
@@ -69,16 +85,31 @@ export async function validateReward(candidate: RewardScorer, current: RewardSco
  * passes (the old one is disposed). Never throws for a bad model; the caller disposes a refused candidate.
  */
 export async function offerReward(o: {
-  daemon: DaemonControl; store: Store; event: (e: DaemonEvent) => void; candidate: RewardScorer; modelId: number; by: string; reason?: string | null;
+  daemon: DaemonControl;
+  store: Store;
+  event: (e: DaemonEvent) => void;
+  candidate: RewardScorer;
+  modelId: number;
+  by: string;
+  reason?: string | null;
   cfg?: Partial<RewardValidationConfig>;
 }): Promise<RewardValidation> {
   const v = await validateReward(o.candidate, o.daemon.models().reward, o.store, { ...DEFAULT_REWARD_VALIDATION, ...o.cfg });
   o.store.setModelValidation(o.modelId, v);
   if (!v.ok) {
-    o.event({ kind: 'swap_rejected', message: `reward ${o.candidate.version} rejected: ${v.reason}`, data: { version: o.candidate.version, modelId: o.modelId, validation: v } });
+    o.event({
+      kind: 'swap_rejected',
+      message: `reward ${o.candidate.version} rejected: ${v.reason}`,
+      data: { version: o.candidate.version, modelId: o.modelId, validation: v },
+    });
     return v;
   }
-  if (v.flagged) o.event({ kind: 'swap_flagged', message: `reward ${o.candidate.version} flagged: ${v.reason}`, data: { version: o.candidate.version, modelId: o.modelId, validation: v } });
+  if (v.flagged)
+    o.event({
+      kind: 'swap_flagged',
+      message: `reward ${o.candidate.version} flagged: ${v.reason}`,
+      data: { version: o.candidate.version, modelId: o.modelId, validation: v },
+    });
   o.store.activateModel(o.modelId, { by: o.by, reason: o.reason ?? v.reason });
   const old = o.daemon.setReward(o.candidate);
   await old?.dispose?.();

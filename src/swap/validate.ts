@@ -61,7 +61,12 @@ export function inputsFor(policy: Pick<ResidualPolicy, 'input' | 'version'>, obs
 }
 
 /** Runs the candidate (and the current policy, if any) on the probes; never throws for a bad model, says why instead. */
-export async function validatePolicy(candidate: ResidualPolicy, current: ResidualPolicy | null, probes: readonly Observation[], c: SwapValidationConfig): Promise<ValidationResult> {
+export async function validatePolicy(
+  candidate: ResidualPolicy,
+  current: ResidualPolicy | null,
+  probes: readonly Observation[],
+  c: SwapValidationConfig,
+): Promise<ValidationResult> {
   const t0 = performance.now();
   const done = (r: Omit<ValidationResult, 'ms'>): ValidationResult => ({ ...r, ms: performance.now() - t0 });
   let maxAbs = 0;
@@ -76,12 +81,38 @@ export async function validatePolicy(candidate: ResidualPolicy, current: Residua
       const x = inputsFor(candidate, obs);
       a = await candidate.run(x.image, x.proprio);
     } catch (e) {
-      return done({ ok: false, flagged: false, reason: `probe ${i}: candidate failed: ${(e as Error).message}`, probes: i, meanDiffM: null, maxDiffM: null, maxAbsActionM: maxAbs });
+      return done({
+        ok: false,
+        flagged: false,
+        reason: `probe ${i}: candidate failed: ${(e as Error).message}`,
+        probes: i,
+        meanDiffM: null,
+        maxDiffM: null,
+        maxAbsActionM: maxAbs,
+      });
     }
-    if (a.length !== 3 || !a.every(Number.isFinite)) return done({ ok: false, flagged: false, reason: `probe ${i}: non-finite output [${a.join(', ')}]`, probes: i, meanDiffM: null, maxDiffM: null, maxAbsActionM: maxAbs });
+    if (a.length !== 3 || !a.every(Number.isFinite))
+      return done({
+        ok: false,
+        flagged: false,
+        reason: `probe ${i}: non-finite output [${a.join(', ')}]`,
+        probes: i,
+        meanDiffM: null,
+        maxDiffM: null,
+        maxAbsActionM: maxAbs,
+      });
     const m = Math.max(...a.map(Math.abs));
     maxAbs = Math.max(maxAbs, m);
-    if (m > c.residualBoundM + tol) return done({ ok: false, flagged: false, reason: `probe ${i}: residual ${m.toExponential(3)} m beyond the bound ${c.residualBoundM} m`, probes: i, meanDiffM: null, maxDiffM: null, maxAbsActionM: maxAbs });
+    if (m > c.residualBoundM + tol)
+      return done({
+        ok: false,
+        flagged: false,
+        reason: `probe ${i}: residual ${m.toExponential(3)} m beyond the bound ${c.residualBoundM} m`,
+        probes: i,
+        meanDiffM: null,
+        maxDiffM: null,
+        maxAbsActionM: maxAbs,
+      });
     if (current) {
       try {
         const x = inputsFor(current, obs);
@@ -97,17 +128,40 @@ export async function validatePolicy(candidate: ResidualPolicy, current: Residua
   }
   const mean = compared > 0 ? sumDiff / compared : null;
   const flagged = compared > 0 && ((mean as number) > c.maxMeanDiffM || maxDiff > c.maxDiffM);
-  const diffText = compared > 0 ? `mean |da| ${((mean as number) * 1000).toFixed(3)} mm, max ${(maxDiff * 1000).toFixed(3)} mm vs current` : 'no current policy to compare with';
+  const diffText =
+    compared > 0
+      ? `mean |da| ${((mean as number) * 1000).toFixed(3)} mm, max ${(maxDiff * 1000).toFixed(3)} mm vs current`
+      : 'no current policy to compare with';
   if (flagged && c.onFlag === 'reject') {
-    return done({ ok: false, flagged, reason: `differs from the current policy beyond the limit (${diffText}; limits mean ${c.maxMeanDiffM * 1000} mm, max ${c.maxDiffM * 1000} mm)`, probes: probes.length, meanDiffM: mean, maxDiffM: compared ? maxDiff : null, maxAbsActionM: maxAbs });
+    return done({
+      ok: false,
+      flagged,
+      reason: `differs from the current policy beyond the limit (${diffText}; limits mean ${c.maxMeanDiffM * 1000} mm, max ${c.maxDiffM * 1000} mm)`,
+      probes: probes.length,
+      meanDiffM: mean,
+      maxDiffM: compared ? maxDiff : null,
+      maxAbsActionM: maxAbs,
+    });
   }
   if (probes.length === 0) {
     // Nothing logged yet (a fresh log): accepted unchecked; the loop still clamps every residual to the bound.
-    return done({ ok: true, flagged: false, reason: '0 probes: no logged observations with an image yet, outputs not checked before the swap', probes: 0, meanDiffM: null, maxDiffM: null, maxAbsActionM: 0 });
+    return done({
+      ok: true,
+      flagged: false,
+      reason: '0 probes: no logged observations with an image yet, outputs not checked before the swap',
+      probes: 0,
+      meanDiffM: null,
+      maxDiffM: null,
+      maxAbsActionM: 0,
+    });
   }
   return done({
-    ok: true, flagged,
+    ok: true,
+    flagged,
     reason: `${probes.length} probes finite and within +-${c.residualBoundM * 1000} mm; ${diffText}${flagged ? ' (FLAGGED: beyond the limit, accepted per setting)' : ''}`,
-    probes: probes.length, meanDiffM: mean, maxDiffM: compared ? maxDiff : null, maxAbsActionM: maxAbs,
+    probes: probes.length,
+    meanDiffM: mean,
+    maxDiffM: compared ? maxDiff : null,
+    maxAbsActionM: maxAbs,
   });
 }

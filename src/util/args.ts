@@ -41,7 +41,8 @@ export function nonNegMm(flag: string, s: string, max: number): number {
 export function goalErrorMm(flag: string, s: string, o: { single?: boolean; max?: number } = {}): number[] {
   const max = o.max ?? 10;
   const v = s.split(',').map((p) => num(flag, p));
-  if (o.single && v.length !== 1) throw new UsageError(`${flag}: one magnitude in mm along (1,1,0)/sqrt2, got "${s}" (for a vector use --goal-error-vec-mm X,Y[,Z])`);
+  if (o.single && v.length !== 1)
+    throw new UsageError(`${flag}: one magnitude in mm along (1,1,0)/sqrt2, got "${s}" (for a vector use --goal-error-vec-mm X,Y[,Z])`);
   for (const x of v) if (Math.abs(x) > max) throw new UsageError(`${flag}: ${x} mm is beyond +-${max} mm`);
   return v;
 }

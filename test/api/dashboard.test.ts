@@ -6,8 +6,13 @@ import type { LiveStep } from '../../src/api/dashboard.ts';
 import { logged, rig, tickUntil, type Rig } from '../daemon/helpers.ts';
 
 /** Reads server-sent events from `url` until `until` says stop (or the timeout). */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- event payloads differ by event; each test asserts on the fields it needs
-async function readSse(url: string, until: (seen: Array<{ event: string; data: any }>) => boolean, timeoutMs = 20_000): Promise<Array<{ event: string; data: any }>> {
+async function readSse(
+  url: string,
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- event payloads differ by event; each test asserts on the fields it needs
+  until: (seen: Array<{ event: string; data: any }>) => boolean,
+  timeoutMs = 20_000,
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- event payloads differ by event; each test asserts on the fields it needs
+): Promise<Array<{ event: string; data: any }>> {
   // `any`: event payloads differ by event; each test asserts on the fields it needs.
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), timeoutMs);
@@ -72,7 +77,10 @@ test('/live/steps and /live/frame.png show what the loop logged: same actions, s
   }
   // Steps after a seq: only newer ones.
   const after = (await (await fetch(`${r.app.url}/live/steps?after=10`)).json()) as { steps: LiveStep[] };
-  assert.deepEqual(after.steps.map((s) => s.seq), [11, 12]);
+  assert.deepEqual(
+    after.steps.map((s) => s.seq),
+    [11, 12],
+  );
   assert.equal((await fetch(`${r.app.url}/live/steps?after=-1`)).status, 400);
 
   const res = await fetch(`${r.app.url}/live/frame.png`);
@@ -81,7 +89,9 @@ test('/live/steps and /live/frame.png show what the loop logged: same actions, s
   assert.equal(res.headers.get('x-live-seq'), '12');
   assert.equal(res.headers.get('x-episode-id'), String(last.episodeId));
   assert.equal(res.headers.get('x-step'), String(last.step));
-  const png = await sharp(Buffer.from(await res.arrayBuffer())).raw().toBuffer({ resolveWithObject: true });
+  const png = await sharp(Buffer.from(await res.arrayBuffer()))
+    .raw()
+    .toBuffer({ resolveWithObject: true });
   assert.ok(row.image);
   assert.equal(png.info.width, row.image.width);
   assert.ok(Buffer.from(row.image.data).equals(png.data), 'the frame is the logged policy input, pixel for pixel');
@@ -106,14 +116,21 @@ test('/live: one stream carries status, step batches and episodes; many pages ge
     assert.equal(seen[0]?.event, 'hello');
     assert.equal(seen[1]?.event, 'status', 'the current status right away');
     const steps = seen.filter((e) => e.event === 'steps').flatMap((e) => e.data as LiveStep[]);
-    assert.deepEqual(steps.map((s) => s.step), [0, 1, 2, 3, 4, 5]);
+    assert.deepEqual(
+      steps.map((s) => s.step),
+      [0, 1, 2, 3, 4, 5],
+    );
     assert.ok(steps.every((s) => s.actionP.length === 3 && s.wrench.length === 6 && !('image' in s)));
     // Throttled to 5/s, but the newest status always goes out: the page sees the episode's end and 'idle'.
     assert.ok(seen.some((e) => e.event === 'status' && e.data.lastEpisode?.id === steps[0]?.episodeId && e.data.state === 'idle'));
   }
-  assert.deepEqual(all.map((s) => s.filter((e) => e.event === 'steps').length), Array(5).fill(all[0]?.filter((e) => e.event === 'steps').length));
+  assert.deepEqual(
+    all.map((s) => s.filter((e) => e.event === 'steps').length),
+    Array(5).fill(all[0]?.filter((e) => e.event === 'steps').length),
+  );
   // The camera frame rides along as raw RGB, byte-equal to the logged policy input of its step.
-  const frame = all[0]?.filter((e) => e.event === 'frame').at(-1)?.data as { episodeId: number; step: number; width: number; height: number; rgb: string } | undefined;
+  const frame = all[0]?.filter((e) => e.event === 'frame').at(-1)?.data as
+    { episodeId: number; step: number; width: number; height: number; rgb: string } | undefined;
   assert.ok(frame, `a frame event in ${all[0]?.map((e) => e.event).join(' ')}`);
   await logged(r);
   const row = r.app.log.store.getEpisode(frame.episodeId, { transitions: true, images: true })?.transitions?.find((x) => x.step === frame.step);

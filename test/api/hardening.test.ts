@@ -13,10 +13,20 @@ import { rig, TOKEN, type Rig } from '../daemon/helpers.ts';
 const json = { 'content-type': 'application/json' };
 const auth = { ...json, authorization: `Bearer ${TOKEN}` };
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies differ by route; tests assert field by field
-async function call(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = auth): Promise<{ status: number; json: any; text: string }> {
+async function call(
+  base: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = auth,
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies differ by route; tests assert field by field
+): Promise<{ status: number; json: any; text: string }> {
   // `any`: response bodies are whatever the route returns; each test asserts on the fields it needs.
-  const res = await fetch(`${base}${path}`, { method, headers, ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }) });
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers,
+    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+  });
   const text = await res.text();
   let parsed: unknown = text;
   try {
@@ -156,7 +166,10 @@ test('an API bound beyond loopback is reported in /status; loopback is not', asy
 
   const open = await rig({ listen: true, overrides: { host: '0.0.0.0' } });
   t.after(() => open.close());
-  assert.ok(open.app.notes.some((n) => /WARNING: the API listens on 0\.0\.0\.0/.test(n)), open.app.notes.join('\n'));
+  assert.ok(
+    open.app.notes.some((n) => /WARNING: the API listens on 0\.0\.0\.0/.test(n)),
+    open.app.notes.join('\n'),
+  );
   const s = await call(url(open), 'GET', '/status', undefined, {});
   assert.equal(s.json.extra.api.loopbackOnly, false);
   assert.match(s.json.extra.api.warnings[0], /not on loopback/);

@@ -12,7 +12,11 @@ const auth = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/js
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies differ by route; the test asserts field by field
 async function call(r: MockRig, method: string, path: string, body?: unknown, headers: Record<string, string> = auth): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${r.app.url}${path}`, { method, headers, ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }) });
+  const res = await fetch(`${r.app.url}${path}`, {
+    method,
+    headers,
+    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+  });
   const text = await res.text();
   try {
     return { status: res.status, json: JSON.parse(text) as unknown };
@@ -21,10 +25,21 @@ async function call(r: MockRig, method: string, path: string, body?: unknown, he
   }
 }
 
-const unsure: RewardScorer = { version: 'unsure', input: { image: null, proprio: { layout: ['dx', 'dy', 'dz'], mean: [0, 0, 0], std: [1, 1, 1] } }, probability: () => Promise.resolve(0.52) };
+const unsure: RewardScorer = {
+  version: 'unsure',
+  input: { image: null, proprio: { layout: ['dx', 'dy', 'dz'], mean: [0, 0, 0], std: [1, 1, 1] } },
+  probability: () => Promise.resolve(0.52),
+};
 
 test('POST /episodes/:id/label: validated, stored, shown, answers the label request, logged; GET /label-requests', async (t) => {
-  const r = await mockRig({ reward: unsure, listen: true, overrides: { episodeSteps: 12 }, config: (c) => { c.labels.budget = 1; } });
+  const r = await mockRig({
+    reward: unsure,
+    listen: true,
+    overrides: { episodeSteps: 12 },
+    config: (c) => {
+      c.labels.budget = 1;
+    },
+  });
   t.after(() => r.close());
   const d = r.app.daemon;
   // The event stream carries the request.
@@ -78,7 +93,10 @@ test('POST /episodes/:id/label: validated, stored, shown, answers the label requ
 
   // Both episodes asked; the list shows them open.
   let list = await call(r, 'GET', '/label-requests?open=true');
-  assert.deepEqual(list.json.map((q: { episodeId: number }) => q.episodeId), [e2, e1]);
+  assert.deepEqual(
+    list.json.map((q: { episodeId: number }) => q.episodeId),
+    [e2, e1],
+  );
   assert.equal(d.status().labels.open.length, 2);
 
   const ok = await call(r, 'POST', `/episodes/${e1}/label`, { success: false, note: 'plug resting on the socket face' });
@@ -88,10 +106,17 @@ test('POST /episodes/:id/label: validated, stored, shown, answers the label requ
   assert.deepEqual([view.json.label.success, view.json.label.note], [false, 'plug resting on the socket face']);
   assert.equal((await call(r, 'GET', `/episodes/${e2}`)).json.label, null);
   list = await call(r, 'GET', '/label-requests?open=true');
-  assert.deepEqual(list.json.map((q: { episodeId: number }) => q.episodeId), [e2], 'answered requests leave the open list');
+  assert.deepEqual(
+    list.json.map((q: { episodeId: number }) => q.episodeId),
+    [e2],
+    'answered requests leave the open list',
+  );
   const all = await call(r, 'GET', '/label-requests');
   assert.equal(all.json.find((q: { episodeId: number }) => q.episodeId === e1).label.success, false);
-  assert.deepEqual(d.status().labels.open.map((q) => q.episodeId), [e2]);
+  assert.deepEqual(
+    d.status().labels.open.map((q) => q.episodeId),
+    [e2],
+  );
   // A corrected label replaces it.
   assert.equal((await call(r, 'POST', `/episodes/${e1}/label`, { success: true })).status, 201);
   assert.equal(r.app.log.store.episodeLabel(e1)?.success, true);

@@ -15,6 +15,11 @@ test('a practice seed beyond the exact integers is refused with a 400 naming it;
     assert.match(res.json<{ message: string }>().message, /seed/);
   }
   assert.equal(r.app.daemon.status().practice, null);
-  const ok = await r.app.api.inject({ method: 'POST', url: '/practice/start', headers: { authorization: `Bearer ${TOKEN}` }, payload: { count: 1, seed: 2 ** 53 - 1 } });
+  const ok = await r.app.api.inject({
+    method: 'POST',
+    url: '/practice/start',
+    headers: { authorization: `Bearer ${TOKEN}` },
+    payload: { count: 1, seed: 2 ** 53 - 1 },
+  });
   assert.equal(ok.statusCode, 202, ok.body);
 });

@@ -23,7 +23,11 @@ process.on('exit', tmp.cleanup);
 function savePolicy(version: number, seed: number, bound: number): string {
   const path = join(tmp.dir, `policy-v${version}.onnx`);
   const m = buildPolicyLike({ size: 64, proprioDim: 9, hidden: 16, head: 'action', bound, seed });
-  saveOnnxModel(m, path, { inputRoles: ['image', 'proprio'], outputRoles: ['action'], card: { ...cardDraft('policy', { size: 64, proprioDim: 9, bound }), name: 'test-policy', version } });
+  saveOnnxModel(m, path, {
+    inputRoles: ['image', 'proprio'],
+    outputRoles: ['action'],
+    card: { ...cardDraft('policy', { size: 64, proprioDim: 9, bound }), name: 'test-policy', version },
+  });
   m.dispose();
   return path;
 }
@@ -51,7 +55,11 @@ const auth = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/js
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies differ by route; tests assert field by field
 async function call(r: Rig, method: string, path: string, body?: unknown, headers: Record<string, string> = auth): Promise<{ status: number; json: any }> {
   // `any`: response bodies are whatever the route returns; each test asserts on the fields it needs.
-  const res = await fetch(`${r.app.url}${path}`, { method, headers, ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }) });
+  const res = await fetch(`${r.app.url}${path}`, {
+    method,
+    headers,
+    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+  });
   const text = await res.text();
   let json: unknown = text;
   try {
@@ -179,7 +187,21 @@ test('the OpenAPI document is served and describes the routes and the bearer sch
   const { status, json } = await call(r, 'GET', '/openapi.json', undefined, {});
   assert.equal(status, 200);
   assert.equal(json.openapi, '3.0.3');
-  for (const p of ['/status', '/practice/start', '/practice/stop', '/estop', '/estop/reset', '/sessions', '/episodes', '/episodes/{id}', '/transitions/{id}/image.png', '/models', '/models/{id}/activate', '/models/rollback', '/events']) {
+  for (const p of [
+    '/status',
+    '/practice/start',
+    '/practice/stop',
+    '/estop',
+    '/estop/reset',
+    '/sessions',
+    '/episodes',
+    '/episodes/{id}',
+    '/transitions/{id}/image.png',
+    '/models',
+    '/models/{id}/activate',
+    '/models/rollback',
+    '/events',
+  ]) {
     assert.ok(json.paths[p], `OpenAPI lacks ${p}`);
   }
   assert.deepEqual(json.components.securitySchemes.bearer, { type: 'http', scheme: 'bearer' });
@@ -337,7 +359,14 @@ test('policy activation and rollback over REST run the hot-swap probe validation
 });
 
 test('REST activation: a flagged policy follows onFlag; the residual bound comes from the calibration', async (t) => {
-  const r = await rig({ listen: true, policy: policyFromModel(await PolicyModel.load(good1)), overrides: { episodeSteps: 4 }, calibration: (c) => { c.limits.residualBoundM = 0.0001; } });
+  const r = await rig({
+    listen: true,
+    policy: policyFromModel(await PolicyModel.load(good1)),
+    overrides: { episodeSteps: 4 },
+    calibration: (c) => {
+      c.limits.residualBoundM = 0.0001;
+    },
+  });
   t.after(() => r.close());
   const d = r.app.daemon;
   const store = r.app.log.store;
@@ -347,7 +376,13 @@ test('REST activation: a flagged policy follows onFlag; the residual bound comes
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are asserted field by field
   const withApi = async (onFlag: 'accept' | 'reject', body: unknown): Promise<{ status: number; json: any }> => {
     // Any difference flags; the bound is loose so that only the flag decides.
-    const api = await buildApi({ daemon: d, store, token: TOKEN, loadPolicy: loadPolicyFile, swapValidation: { ...DEFAULT_SWAP_VALIDATION, residualBoundM: 0.005, maxDiffM: 1e-9, maxMeanDiffM: 1e-9, onFlag } });
+    const api = await buildApi({
+      daemon: d,
+      store,
+      token: TOKEN,
+      loadPolicy: loadPolicyFile,
+      swapValidation: { ...DEFAULT_SWAP_VALIDATION, residualBoundM: 0.005, maxDiffM: 1e-9, maxMeanDiffM: 1e-9, onFlag },
+    });
     try {
       const url = await api.listen({ host: '127.0.0.1', port: 0 });
       const res = await fetch(`${url}/models/${id2}/activate`, { method: 'POST', headers: auth, body: JSON.stringify(body) });

@@ -26,83 +26,140 @@ async function until(pred: () => boolean | Promise<boolean>, ms: number, what: s
   }
 }
 
-test('two arms and one learner: the version reaches both arms and each validates it, a bad one is refused by each; no password in /status or the log', { skip: pgSkip }, async (t) => {
-  const c = pg.cluster();
-  const env = { ...c.env };
-  const validation = { probeCount: 8, residualBoundM: 0.005, maxDiffM: 1, maxMeanDiffM: 1, onFlag: 'accept' as const };
-  const arms = await Promise.all(['arm-1', 'arm-2'].map(async (robotId) => {
-    const r = await rig({ startLoop: true, overrides: { episodeSteps: 6 }, connector: fx!.domains[0] as string });
-    const fleet = startFleet(r.app, { config: { enabled: true, credentialsFile: null, shipBatch: 64, shipIntervalMs: 50, takeVersions: true }, robotId, env, retryMs: 300, swapValidation: validation });
-    return { r, fleet, robotId };
-  }));
-  t.after(async () => {
-    for (const a of arms) {
-      await a.fleet.close();
-      await a.r.close();
-    }
-  });
-  for (const a of arms) assert.ok(a.r.app.daemon.startPractice({ count: 3, scenario: 'I', explorationNoise: 0.001 }).ok);
-  let stop = false;
-  const published: number[] = [];
-  const learner = runFleetLearner({
-    target: { config: { ...{ host: env.PGHOST, port: Number(env.PGPORT), user: env.PGUSER, password: env.PGPASSWORD, database: env.PGDATABASE } }, describe: 'test', source: 'test', secrets: [c.password] },
-    trainer: { ...DEFAULT_ONLINE, offlineDb: fx!.db, offlineDomains: fx!.domains, startCheckpoint: fx!.checkpoint, workDir: join(fx!.dir, 'fleet-learner'), batchSize: 16, utd: 1, exportEvery: 0, minOnline: 12, seed: 1 },
-    rollout: { mode: 'all' },
-    pollMs: 100,
-    shouldStop: () => stop,
-    onPublished: (p) => published.push(p.modelId),
-  });
-  t.after(async () => {
+test(
+  'two arms and one learner: the version reaches both arms and each validates it, a bad one is refused by each; no password in /status or the log',
+  { skip: pgSkip },
+  async (t) => {
+    const c = pg.cluster();
+    const env = { ...c.env };
+    const validation = { probeCount: 8, residualBoundM: 0.005, maxDiffM: 1, maxMeanDiffM: 1, onFlag: 'accept' as const };
+    const arms = await Promise.all(
+      ['arm-1', 'arm-2'].map(async (robotId) => {
+        const r = await rig({ startLoop: true, overrides: { episodeSteps: 6 }, connector: fx!.domains[0] as string });
+        const fleet = startFleet(r.app, {
+          config: { enabled: true, credentialsFile: null, shipBatch: 64, shipIntervalMs: 50, takeVersions: true },
+          robotId,
+          env,
+          retryMs: 300,
+          swapValidation: validation,
+        });
+        return { r, fleet, robotId };
+      }),
+    );
+    t.after(async () => {
+      for (const a of arms) {
+        await a.fleet.close();
+        await a.r.close();
+      }
+    });
+    for (const a of arms) assert.ok(a.r.app.daemon.startPractice({ count: 3, scenario: 'I', explorationNoise: 0.001 }).ok);
+    let stop = false;
+    const published: number[] = [];
+    const learner = runFleetLearner({
+      target: {
+        config: { ...{ host: env.PGHOST, port: Number(env.PGPORT), user: env.PGUSER, password: env.PGPASSWORD, database: env.PGDATABASE } },
+        describe: 'test',
+        source: 'test',
+        secrets: [c.password],
+      },
+      trainer: {
+        ...DEFAULT_ONLINE,
+        offlineDb: fx!.db,
+        offlineDomains: fx!.domains,
+        startCheckpoint: fx!.checkpoint,
+        workDir: join(fx!.dir, 'fleet-learner'),
+        batchSize: 16,
+        utd: 1,
+        exportEvery: 0,
+        minOnline: 12,
+        seed: 1,
+      },
+      rollout: { mode: 'all' },
+      pollMs: 100,
+      shouldStop: () => stop,
+      onPublished: (p) => published.push(p.modelId),
+    });
+    t.after(async () => {
+      stop = true;
+      await learner;
+    });
+    await until(() => published.length >= 1, 90_000, 'a published version');
     stop = true;
-    await learner;
-  });
-  await until(() => published.length >= 1, 90_000, 'a published version');
-  stop = true;
-  const stats = await learner;
-  assert.ok((stats.perRobot['arm-1'] ?? 0) > 0 && (stats.perRobot['arm-2'] ?? 0) > 0, `the learner pulled rows of both arms: ${JSON.stringify(stats.perRobot)}`);
-  const id = published[0]!;
-  const decisions = await Promise.all(arms.map((a) => a.fleet.decided(id)));
-  assert.deepEqual(decisions, ['accepted', 'accepted']);
-  // Validated by each arm on its own log (the validation is on its model row), then live at an episode boundary.
-  for (const a of arms) {
-    const m = a.r.app.log.store.listModels('policy').find((x) => x.version.startsWith('policy-iql-online@'));
-    assert.ok(m && m.validation, `${a.robotId} validated the version`);
-    if (a.r.app.daemon.status().practice === null) assert.ok(a.r.app.daemon.startPractice({ count: 1, scenario: 'I' }).ok);
-  }
-  await until(() => arms.every((a) => /^policy-iql-online@/.test(a.r.app.daemon.policyVersion ?? '')), 60_000, 'the version live on both arms');
-  const fleet = await FleetStore.connect({ config: { host: env.PGHOST, port: Number(env.PGPORT), user: env.PGUSER, password: env.PGPASSWORD, database: env.PGDATABASE }, describe: 'test', source: 'test', secrets: [] });
-  t.after(() => fleet.close());
-  await until(async () => (await fleet.modelStatus(id)).filter((s) => s.state === 'live').length === 2, 10_000, 'both arms reporting live');
-  assert.ok((await fleet.modelStatus(id)).every((s) => s.liveAt !== null && s.liveAt >= s.at - 60_000));
-  // A bad version (bytes that are no ONNX model) is refused by each arm on its own; the driving policy stays.
-  const driving = arms.map((a) => a.r.app.daemon.policyVersion);
-  const bad = await fleet.publishModel({ kind: 'policy', version: 'policy-broken@1', onnx: Buffer.from('not an onnx model'), card: { kind: 'policy', name: 'policy-broken', version: 1 }, sha256: 'x', rollout: { mode: 'all' } });
-  assert.deepEqual(await Promise.all(arms.map((a) => a.fleet.decided(bad))), ['rejected', 'rejected']);
-  await until(async () => (await fleet.modelStatus(bad)).filter((s) => s.state === 'rejected' && /does not load/.test(s.reason ?? '')).length === 2, 10_000, 'both arms reporting the refusal');
-  assert.deepEqual(arms.map((a) => a.r.app.daemon.policyVersion), driving);
-  // Rollouts, with the learner's bytes under new card versions: 'arm' gives it to arm-2 only; 'staged' gives it to
-  // arm-1 first and to arm-2 once arm-1 has driven one episode on it.
-  const good = (await fleet.modelsAfter(0)).find((m) => m.id === id)!;
-  const again = (v: number, rollout: Parameters<FleetStore['publishModel']>[0]['rollout']): Promise<number> =>
-    fleet.publishModel({ kind: 'policy', version: `policy-iql-online@${v}`, onnx: good.onnx, card: { ...(good.card as object), version: v }, sha256: good.sha256, rollout });
-  const onlyArm2 = await again(900001, { mode: 'arm', robots: ['arm-2'] });
-  assert.deepEqual(await Promise.all(arms.map((a) => a.fleet.decided(onlyArm2))), ['skipped', 'accepted']);
-  const staged = await again(900002, { mode: 'staged', first: 'arm-1', episodes: 1, minSuccess: 0 });
-  assert.equal(await arms[0]!.fleet.decided(staged), 'accepted');
-  const second = arms[1]!.fleet.decided(staged);
-  assert.equal(await Promise.race([second, new Promise((r) => setTimeout(() => r('waiting'), 300))]), 'waiting', 'arm-2 waits for arm-1');
-  for (const a of arms) if (a.r.app.daemon.status().practice === null) assert.ok(a.r.app.daemon.startPractice({ count: 3, scenario: 'I' }).ok);
-  assert.equal(await second, 'accepted');
-  const st = await fleet.modelStatus(staged);
-  assert.ok(st.find((s) => s.robotId === 'arm-1')!.episodes >= 1, 'arm-2 took it only after arm-1 drove an episode on it');
-  for (const a of arms) {
-    const status = JSON.stringify(a.r.app.daemon.status());
-    assert.match(status, /"fleet":/);
-    assert.ok(!status.includes(c.password), 'no password in /status');
-    assert.ok(status.includes(`fleet@127.0.0.1:${c.port}/fleet`), 'the target is shown as user@host:port/database');
-    const events = JSON.stringify(a.r.app.log.store.listEvents({ limit: 10_000 }));
-    assert.ok(!events.includes(c.password), 'no password in the log');
-    const sessions = JSON.stringify(a.r.app.log.store.listSessions());
-    assert.ok(!sessions.includes(c.password), 'no password in the session config snapshot');
-  }
-});
+    const stats = await learner;
+    assert.ok(
+      (stats.perRobot['arm-1'] ?? 0) > 0 && (stats.perRobot['arm-2'] ?? 0) > 0,
+      `the learner pulled rows of both arms: ${JSON.stringify(stats.perRobot)}`,
+    );
+    const id = published[0]!;
+    const decisions = await Promise.all(arms.map((a) => a.fleet.decided(id)));
+    assert.deepEqual(decisions, ['accepted', 'accepted']);
+    // Validated by each arm on its own log (the validation is on its model row), then live at an episode boundary.
+    for (const a of arms) {
+      const m = a.r.app.log.store.listModels('policy').find((x) => x.version.startsWith('policy-iql-online@'));
+      assert.ok(m && m.validation, `${a.robotId} validated the version`);
+      if (a.r.app.daemon.status().practice === null) assert.ok(a.r.app.daemon.startPractice({ count: 1, scenario: 'I' }).ok);
+    }
+    await until(() => arms.every((a) => /^policy-iql-online@/.test(a.r.app.daemon.policyVersion ?? '')), 60_000, 'the version live on both arms');
+    const fleet = await FleetStore.connect({
+      config: { host: env.PGHOST, port: Number(env.PGPORT), user: env.PGUSER, password: env.PGPASSWORD, database: env.PGDATABASE },
+      describe: 'test',
+      source: 'test',
+      secrets: [],
+    });
+    t.after(() => fleet.close());
+    await until(async () => (await fleet.modelStatus(id)).filter((s) => s.state === 'live').length === 2, 10_000, 'both arms reporting live');
+    assert.ok((await fleet.modelStatus(id)).every((s) => s.liveAt !== null && s.liveAt >= s.at - 60_000));
+    // A bad version (bytes that are no ONNX model) is refused by each arm on its own; the driving policy stays.
+    const driving = arms.map((a) => a.r.app.daemon.policyVersion);
+    const bad = await fleet.publishModel({
+      kind: 'policy',
+      version: 'policy-broken@1',
+      onnx: Buffer.from('not an onnx model'),
+      card: { kind: 'policy', name: 'policy-broken', version: 1 },
+      sha256: 'x',
+      rollout: { mode: 'all' },
+    });
+    assert.deepEqual(await Promise.all(arms.map((a) => a.fleet.decided(bad))), ['rejected', 'rejected']);
+    await until(
+      async () => (await fleet.modelStatus(bad)).filter((s) => s.state === 'rejected' && /does not load/.test(s.reason ?? '')).length === 2,
+      10_000,
+      'both arms reporting the refusal',
+    );
+    assert.deepEqual(
+      arms.map((a) => a.r.app.daemon.policyVersion),
+      driving,
+    );
+    // Rollouts, with the learner's bytes under new card versions: 'arm' gives it to arm-2 only; 'staged' gives it to
+    // arm-1 first and to arm-2 once arm-1 has driven one episode on it.
+    const good = (await fleet.modelsAfter(0)).find((m) => m.id === id)!;
+    const again = (v: number, rollout: Parameters<FleetStore['publishModel']>[0]['rollout']): Promise<number> =>
+      fleet.publishModel({
+        kind: 'policy',
+        version: `policy-iql-online@${v}`,
+        onnx: good.onnx,
+        card: { ...(good.card as object), version: v },
+        sha256: good.sha256,
+        rollout,
+      });
+    const onlyArm2 = await again(900001, { mode: 'arm', robots: ['arm-2'] });
+    assert.deepEqual(await Promise.all(arms.map((a) => a.fleet.decided(onlyArm2))), ['skipped', 'accepted']);
+    const staged = await again(900002, { mode: 'staged', first: 'arm-1', episodes: 1, minSuccess: 0 });
+    assert.equal(await arms[0]!.fleet.decided(staged), 'accepted');
+    const second = arms[1]!.fleet.decided(staged);
+    assert.equal(await Promise.race([second, new Promise((r) => setTimeout(() => r('waiting'), 300))]), 'waiting', 'arm-2 waits for arm-1');
+    for (const a of arms) if (a.r.app.daemon.status().practice === null) assert.ok(a.r.app.daemon.startPractice({ count: 3, scenario: 'I' }).ok);
+    assert.equal(await second, 'accepted');
+    const st = await fleet.modelStatus(staged);
+    assert.ok(st.find((s) => s.robotId === 'arm-1')!.episodes >= 1, 'arm-2 took it only after arm-1 drove an episode on it');
+    for (const a of arms) {
+      const status = JSON.stringify(a.r.app.daemon.status());
+      assert.match(status, /"fleet":/);
+      assert.ok(!status.includes(c.password), 'no password in /status');
+      assert.ok(status.includes(`fleet@127.0.0.1:${c.port}/fleet`), 'the target is shown as user@host:port/database');
+      const events = JSON.stringify(a.r.app.log.store.listEvents({ limit: 10_000 }));
+      assert.ok(!events.includes(c.password), 'no password in the log');
+      const sessions = JSON.stringify(a.r.app.log.store.listSessions());
+      assert.ok(!sessions.includes(c.password), 'no password in the session config snapshot');
+    }
+  },
+);

@@ -28,8 +28,16 @@ test('trainer exports are swapped in; a trainer crash leaves control running and
   const d = r.app.daemon;
   const learning = startLearning(r.app, {
     trainer: {
-      ...DEFAULT_ONLINE, db: r.db, offlineDb: fx.db, offlineDomains: fx.domains, startCheckpoint: fx.checkpoint, workDir: join(fx.dir, 'online'),
-      batchSize: 16, utd: 1, exportEvery: 5, seed: 1,
+      ...DEFAULT_ONLINE,
+      db: r.db,
+      offlineDb: fx.db,
+      offlineDomains: fx.domains,
+      startCheckpoint: fx.checkpoint,
+      workDir: join(fx.dir, 'online'),
+      batchSize: 16,
+      utd: 1,
+      exportEvery: 5,
+      seed: 1,
     },
     swap: { validation: { probeCount: 8, residualBoundM: 0.005, maxDiffM: 1, maxMeanDiffM: 1, onFlag: 'accept' } },
     supervisor: { backoffBaseMs: 200, backoffMaxMs: 1000, env: { TRAINER_CRASH_AFTER: '12', TRAINER_POLL_MS: '50' } },
@@ -45,7 +53,10 @@ test('trainer exports are swapped in; a trainer crash leaves control running and
   await r.app.log.flush();
   const eps = r.app.log.store.listEpisodes();
   assert.equal(eps.length, before + 3);
-  assert.ok(eps.every((e) => e.outcome === 'success' || e.outcome === 'failure'), `no episode aborted by the crash: ${JSON.stringify(eps.map((e) => [e.outcome, e.reason]))}`);
+  assert.ok(
+    eps.every((e) => e.outcome === 'success' || e.outcome === 'failure'),
+    `no episode aborted by the crash: ${JSON.stringify(eps.map((e) => [e.outcome, e.reason]))}`,
+  );
   await until(() => learning.supervisor.status().starts >= 2 && learning.supervisor.status().state === 'running', 60_000, 'the restart');
   await until(() => learning.swaps.stats.swaps >= 1 || d.status().policy.pendingSwap !== null, 60_000, 'a swap');
   if (learning.swaps.stats.swaps === 0) {
@@ -61,7 +72,18 @@ test('trainer exports are swapped in; a trainer crash leaves control running and
   assert.ok((st.trainer?.crashes ?? 0) >= 1);
   // Operator view over REST (the SSE stream sends the same status object).
   const res = await r.app.api.inject({ method: 'GET', url: '/status' });
-  const body = res.json<{ extra: { learning: { policyVersion: string; trainer: { state: string; updates: number; crashes: number }; gtSuccessRate: number | null; learnedSuccessRate: number | null; window: number; swaps: { swaps: number } } } }>();
+  const body = res.json<{
+    extra: {
+      learning: {
+        policyVersion: string;
+        trainer: { state: string; updates: number; crashes: number };
+        gtSuccessRate: number | null;
+        learnedSuccessRate: number | null;
+        window: number;
+        swaps: { swaps: number };
+      };
+    };
+  }>();
   const lv = body.extra.learning;
   assert.equal(lv.policyVersion, d.policyVersion);
   assert.ok(lv.trainer.updates > 0 && lv.trainer.crashes >= 1);

@@ -15,9 +15,22 @@ import { root, tempDir, TOKEN } from '../daemon/helpers.ts';
 async function start(db: string, dir: string) {
   const config = loadDaemonConfig(join(root, 'config/daemon.yaml'), { port: 0, db, realtime: false, modelsDir: join(dir, 'models'), priority: null });
   const backend = new MockBackend({ controlHz: config.tickHz, imageSize: config.backend.sim.imageSize });
-  const app = await startDaemonApp({ config, calibration: loadCalibration(join(root, 'calibration')), token: TOKEN, backend, policy: null, reward: null, listen: false, startLoop: false });
+  const app = await startDaemonApp({
+    config,
+    calibration: loadCalibration(join(root, 'calibration')),
+    token: TOKEN,
+    backend,
+    policy: null,
+    reward: null,
+    listen: false,
+    startLoop: false,
+  });
   let closed: Promise<void> | null = null;
-  const close = (): Promise<void> => (closed ??= (async () => { backend.dispose(); await app.close(); })());
+  const close = (): Promise<void> =>
+    (closed ??= (async () => {
+      backend.dispose();
+      await app.close();
+    })());
   return { app, close };
 }
 
@@ -33,11 +46,16 @@ test('a restart after a crash reports the episodes and sessions it closed; a cle
 
   const a = await start(db, tmp.dir);
   t.after(a.close); // (also when an assertion fails: an open app keeps the test process alive)
-  const st = (await a.app.api.inject({ method: 'GET', url: '/status' })).json<{ extra: { recovered: { episodes: number; sessions: number; message: string | null } } }>();
+  const st = (await a.app.api.inject({ method: 'GET', url: '/status' })).json<{
+    extra: { recovered: { episodes: number; sessions: number; message: string | null } };
+  }>();
   assert.equal(st.extra.recovered.episodes, 1);
   assert.equal(st.extra.recovered.sessions, 1);
   assert.match(st.extra.recovered.message ?? '', /closed 1 episode\(s\) and 1 session\(s\)/);
-  assert.ok(a.app.notes.some((n) => /^recovered: closed 1 episode\(s\) and 1 session\(s\)/.test(n)), a.app.notes.join(' | '));
+  assert.ok(
+    a.app.notes.some((n) => /^recovered: closed 1 episode\(s\) and 1 session\(s\)/.test(n)),
+    a.app.notes.join(' | '),
+  );
   assert.equal(a.app.daemon.currentState, 'idle');
   await a.close();
 

@@ -16,7 +16,20 @@ async function start(extra: string[]): Promise<{ learning: Learning | null; trai
     const stop = new AbortController();
     let seen: { learning: Learning | null; trainerState: string | null } | null = null;
     // No prior data: the trainer must start on practice data alone.
-    const args = ['--port', '0', '--db', join(tmp.dir, 'log.db'), '--free-run', '--priority', 'none', '--learning-work-dir', join(tmp.dir, 'trainer'), '--offline-db', join(tmp.dir, 'none.db'), ...extra];
+    const args = [
+      '--port',
+      '0',
+      '--db',
+      join(tmp.dir, 'log.db'),
+      '--free-run',
+      '--priority',
+      'none',
+      '--learning-work-dir',
+      join(tmp.dir, 'trainer'),
+      '--offline-db',
+      join(tmp.dir, 'none.db'),
+      ...extra,
+    ];
     const code = await runDaemon(args, null, {
       stop: stop.signal,
       started: ({ learning }) => {

@@ -84,11 +84,15 @@ test('a token made for the run goes to a mode-600 file, never to stdout, and the
   const db = join(tmp.dir, 'tok.db');
   const env = { ...process.env };
   delete env.DAEMON_TOKEN;
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/daemon.ts'), '--port', '0', '--db', db, '--models', join(tmp.dir, 'models'), '--priority', 'none'], {
-    cwd: root,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(root, 'src/cli/daemon.ts'), '--port', '0', '--db', db, '--models', join(tmp.dir, 'models'), '--priority', 'none'],
+    {
+      cwd: root,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   t.after(() => {
     if (child.exitCode === null) child.kill('SIGKILL');
   });

@@ -22,7 +22,10 @@ test('eval-reward: the shipped classifier on held-out connectors beats chance, w
   r.errorsByHeight.forEach((e, i) => {
     const d = r.evaluation.perDomain[i]!;
     assert.equal(e.name, d.name);
-    assert.equal(e.bins.reduce((a, b) => a + b.samples, 0), d.samples);
+    assert.equal(
+      e.bins.reduce((a, b) => a + b.samples, 0),
+      d.samples,
+    );
     assert.equal(e.bins.find((b) => b.label === 'seated')?.samples, d.positives);
   });
   // Far above the socket it is never fooled.

@@ -17,7 +17,10 @@ after(() => tmp.cleanup());
 const fx = await loggedSession(tmp.dir, { episodes: 2, steps: 5 });
 
 /** Runs a CLI main with its output captured. */
-async function run(main: (a: string[], io: { out: (s: string) => void; err: (s: string) => void }) => Promise<number>, args: string[]): Promise<{ code: number; out: string; err: string }> {
+async function run(
+  main: (a: string[], io: { out: (s: string) => void; err: (s: string) => void }) => Promise<number>,
+  args: string[],
+): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
   const code = await main(args, { out: (s) => void (out += s), err: (s) => void (err += s) });
@@ -57,8 +60,21 @@ test('import:bag: our own MCAP export imports back (episode markers, Bool labels
   const mcap = join(tmp.dir, 'round.mcap');
   assert.equal((await run(exportMain, ['--db', fx.db, '--session', '1', '--out', mcap, '--quiet'])).code, 0);
   const db = join(tmp.dir, 'back.db');
-  const r = await run(importMain, ['--bag', mcap, '--db', db, '--domain', 'square16', '--goal-topic', '/goal', '--split', 'marker:/episode',
-    '--labels', 'topic:/reward/ground_truth', '--no-rezero']);
+  const r = await run(importMain, [
+    '--bag',
+    mcap,
+    '--db',
+    db,
+    '--domain',
+    'square16',
+    '--goal-topic',
+    '/goal',
+    '--split',
+    'marker:/episode',
+    '--labels',
+    'topic:/reward/ground_truth',
+    '--no-rezero',
+  ]);
   assert.equal(r.code, 0, r.err);
   const src = Store.openReadOnly(fx.db);
   const back = Store.openReadOnly(db);
@@ -97,8 +113,14 @@ test('import:bag: bad arguments and a corrupt bag exit 2 naming the problem', as
   await bad(['--bag', junk, '--db', db, '--domain', 'x', '--goal', '0,0,0', '--labels', 'final-z:0.01'], /junk\.mcap: not a readable indexed MCAP file/);
   await bad(['--bag', junk, '--db', db, '--domain', 'x', '--goal', '0,0,0'], /--labels: name the success-label source/);
   await bad(['--bag', junk, '--db', db, '--domain', 'x', '--goal', '0,0', '--labels', 'final-z:0.01'], /--goal: expected three comma-separated numbers/);
-  await bad(['--bag', junk, '--db', db, '--domain', 'x', '--goal', '0,0,0', '--labels', 'final-z:0.01', '--split', 'every:3'], /--split: expected gap:SECONDS or marker:\/TOPIC/);
+  await bad(
+    ['--bag', junk, '--db', db, '--domain', 'x', '--goal', '0,0,0', '--labels', 'final-z:0.01', '--split', 'every:3'],
+    /--split: expected gap:SECONDS or marker:\/TOPIC/,
+  );
   await bad(['--bag', junk, '--db', db, '--goal', '0,0,0', '--labels', 'final-z:0.01'], /--domain: the connector name/);
-  await bad(['--bag', join(tmp.dir, 'absent.mcap'), '--db', db, '--domain', 'x', '--goal', '0,0,0', '--labels', 'final-z:0.01'], /absent\.mcap: does not exist/);
+  await bad(
+    ['--bag', join(tmp.dir, 'absent.mcap'), '--db', db, '--domain', 'x', '--goal', '0,0,0', '--labels', 'final-z:0.01'],
+    /absent\.mcap: does not exist/,
+  );
   assert.ok(!existsSync(db));
 });

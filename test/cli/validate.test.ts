@@ -40,10 +40,21 @@ test('each bad file is named with every field that is wrong and why; exit 1', as
   writeFileSync(join(conn, 'twin.json'), JSON.stringify({ ...europlug, name: 'good' }));
   const cfg = join(dir, 'config');
   mkdirSync(cfg);
-  writeFileSync(join(cfg, 'daemon.yaml'), readFileSync(join(root, 'config/daemon.yaml'), 'utf8').replace('tickHz: 10 ', 'tickHZ: 10 ').replace('port: 8750', 'port: 99999').replace('calibrationDir: ../calibration', `calibrationDir: ${join(root, 'calibration')}`));
+  writeFileSync(
+    join(cfg, 'daemon.yaml'),
+    readFileSync(join(root, 'config/daemon.yaml'), 'utf8')
+      .replace('tickHz: 10 ', 'tickHZ: 10 ')
+      .replace('port: 8750', 'port: 99999')
+      .replace('calibrationDir: ../calibration', `calibrationDir: ${join(root, 'calibration')}`),
+  );
   const cal = join(dir, 'calibration');
   cpSync(join(root, 'calibration'), cal, { recursive: true });
-  writeFileSync(join(cal, 'limits.yaml'), readFileSync(join(root, 'calibration/limits.yaml'), 'utf8').replace('forceLimitN: 250', 'forceLimitN: 1e12').replace('staleSensorMaxAgeS: 0.5', 'staleSensorMaxAgeS: 1'));
+  writeFileSync(
+    join(cal, 'limits.yaml'),
+    readFileSync(join(root, 'calibration/limits.yaml'), 'utf8')
+      .replace('forceLimitN: 250', 'forceLimitN: 1e12')
+      .replace('staleSensorMaxAgeS: 0.5', 'staleSensorMaxAgeS: 1'),
+  );
   const splits = join(dir, 'splits');
   mkdirSync(splits);
   writeFileSync(join(splits, 'old.json'), JSON.stringify({ heldOut: ['dt12'], train: 'rest' }));
@@ -75,7 +86,10 @@ test('the npm script exits non-zero on a bad file and 2 on a missing one', () =>
     const r = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'src/cli/validate.ts'), bad], { cwd: root, encoding: 'utf8' });
     assert.equal(r.status, 1, r.stdout + r.stderr);
     assert.match(r.stdout, /limits\.yaml: field 'staleSensorMaxAgeS': is required/);
-    const missing = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'src/cli/validate.ts'), join(dir, 'nope.json')], { cwd: root, encoding: 'utf8' });
+    const missing = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'src/cli/validate.ts'), join(dir, 'nope.json')], {
+      cwd: root,
+      encoding: 'utf8',
+    });
     assert.equal(missing.status, 2);
     assert.match(missing.stdout, /nope\.json: no such file or directory/);
   } finally {

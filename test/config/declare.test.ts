@@ -40,8 +40,25 @@ test('the shipped daemon.yaml says exactly what the declared defaults say', (t) 
 test('every flag comes from a field declaration, with its help line and default', () => {
   const flags = daemonFlags();
   assert.deepEqual(flags.map((f) => f.cli.flag).sort(), [
-    '--calibration', '--db', '--episode-steps', '--free-run', '--host', '--in-process', '--learning-checkpoint', '--learning-work-dir', '--models', '--no-learning', '--offline-db',
-    '--online-fraction', '--port', '--priority', '--shadow-gate-episodes', '--shadow-gate-margin', '--tick-hz', '--utd', '--warmup-updates',
+    '--calibration',
+    '--db',
+    '--episode-steps',
+    '--free-run',
+    '--host',
+    '--in-process',
+    '--learning-checkpoint',
+    '--learning-work-dir',
+    '--models',
+    '--no-learning',
+    '--offline-db',
+    '--online-fraction',
+    '--port',
+    '--priority',
+    '--shadow-gate-episodes',
+    '--shadow-gate-margin',
+    '--tick-hz',
+    '--utd',
+    '--warmup-updates',
   ]);
   assert.deepEqual(new Set(flags.map((f) => f.path)), new Set(Object.values(OVERRIDES)), 'each override names a flagged field');
   const help = daemonUsage();

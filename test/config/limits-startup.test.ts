@@ -17,20 +17,41 @@ test('a safety limit changed from the shipped value or since the last session is
   assert.ok(!shipped.app.notes.some((n) => /safety limit/.test(n)));
   await shipped.close();
 
-  const loose = await rig({ overrides: { db }, calibration: (c) => {
-    c.limits.forceLimitN = 400;
-    c.limits.beyondSoftBound = ['forceLimitN'];
-    c.limits.maxStepM = 0.005;
-  } });
+  const loose = await rig({
+    overrides: { db },
+    calibration: (c) => {
+      c.limits.forceLimitN = 400;
+      c.limits.beyondSoftBound = ['forceLimitN'];
+      c.limits.maxStepM = 0.005;
+    },
+  });
   t.after(() => loose.close());
   const events = loose.app.log.store.listEvents({ kind: 'safety_limit_changed', order: 'asc' });
   const messages = events.map((e) => e.message);
-  assert.ok(events.every((e) => e.sessionId === loose.app.log.sessionId), 'recorded in this run\'s session');
-  assert.ok(messages.some((m) => /^safety limit forceLimitN: 250 N \(shipped\) -> 400 N \(.*\), looser, beyond its soft bound/.test(m)), messages.join('\n'));
-  assert.ok(messages.some((m) => /^safety limit maxStepM: 0\.01 m \(shipped\) -> 0\.005 m .*tighter/.test(m)), messages.join('\n'));
+  assert.ok(
+    events.every((e) => e.sessionId === loose.app.log.sessionId),
+    "recorded in this run's session",
+  );
+  assert.ok(
+    messages.some((m) => /^safety limit forceLimitN: 250 N \(shipped\) -> 400 N \(.*\), looser, beyond its soft bound/.test(m)),
+    messages.join('\n'),
+  );
+  assert.ok(
+    messages.some((m) => /^safety limit maxStepM: 0\.01 m \(shipped\) -> 0\.005 m .*tighter/.test(m)),
+    messages.join('\n'),
+  );
   // The same two changes against the previous session on this log.
-  assert.ok(messages.some((m) => /forceLimitN: 250 N \(session \d+\) -> 400 N/.test(m)), messages.join('\n'));
+  assert.ok(
+    messages.some((m) => /forceLimitN: 250 N \(session \d+\) -> 400 N/.test(m)),
+    messages.join('\n'),
+  );
   assert.equal(events.length, 4);
-  assert.ok(loose.app.notes.some((n) => /^WARNING: safety limit forceLimitN: 250 N/.test(n)), 'a looser limit is a warning for the operator');
-  assert.ok(loose.app.notes.some((n) => /^safety limit maxStepM/.test(n)), 'a tighter one is a note');
+  assert.ok(
+    loose.app.notes.some((n) => /^WARNING: safety limit forceLimitN: 250 N/.test(n)),
+    'a looser limit is a warning for the operator',
+  );
+  assert.ok(
+    loose.app.notes.some((n) => /^safety limit maxStepM/.test(n)),
+    'a tighter one is a note',
+  );
 });

@@ -1,13 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  Localize,
-  LocalizeFirst,
-  RandomSearch,
-  SpiralSearch,
-  StraightDown,
-  spiralOffset,
-} from '../../src/control/baselines.ts';
+import { Localize, LocalizeFirst, RandomSearch, SpiralSearch, StraightDown, spiralOffset } from '../../src/control/baselines.ts';
 import type { Controller } from '../../src/control/controller.ts';
 import { CONTROLLER_NAMES, createController } from '../../src/control/registry.ts';
 import type { Vec3 } from '../../src/core/types.ts';

@@ -16,21 +16,46 @@ const t = tempDir('app-locks-');
 test.after(t.cleanup);
 
 async function start(db: string, robotId: string | null) {
-  const config = loadDaemonConfig(join(root, 'config/daemon.yaml'), { port: 0, db, realtime: false, episodeSteps: 4, modelsDir: join(t.dir, 'models'), priority: null });
+  const config = loadDaemonConfig(join(root, 'config/daemon.yaml'), {
+    port: 0,
+    db,
+    realtime: false,
+    episodeSteps: 4,
+    modelsDir: join(t.dir, 'models'),
+    priority: null,
+  });
   config.robotId = robotId;
   config.lockDir = join(t.dir, 'locks');
   config.backend.sim.nuisance = false;
-  const sim = await SimBackend.create({ connector: config.backend.sim.connector, cell: { imageSize: 32, controlHz: config.tickHz, startHeight: config.backend.sim.startHeight, nuisance: false } });
+  const sim = await SimBackend.create({
+    connector: config.backend.sim.connector,
+    cell: { imageSize: 32, controlHz: config.tickHz, startHeight: config.backend.sim.startHeight, nuisance: false },
+  });
   try {
-    const app = await startDaemonApp({ config, calibration: loadCalibration(join(root, 'calibration')), token: TOKEN, backend: sim, policy: null, reward: null, listen: false, startLoop: false });
-    return { app, close: async () => { await app.close(); sim.dispose(); } };
+    const app = await startDaemonApp({
+      config,
+      calibration: loadCalibration(join(root, 'calibration')),
+      token: TOKEN,
+      backend: sim,
+      policy: null,
+      reward: null,
+      listen: false,
+      startLoop: false,
+    });
+    return {
+      app,
+      close: async () => {
+        await app.close();
+        sim.dispose();
+      },
+    };
   } catch (e) {
     sim.dispose();
     throw e;
   }
 }
 
-test('a second daemon on the same --db, or for the same robotId, is refused naming the first one\'s pid', { timeout: 120_000 }, async () => {
+test("a second daemon on the same --db, or for the same robotId, is refused naming the first one's pid", { timeout: 120_000 }, async () => {
   const db = join(t.dir, 'shared.db');
   const first = await start(db, 'cell-7');
   try {
@@ -39,7 +64,10 @@ test('a second daemon on the same --db, or for the same robotId, is refused nami
     const episode = first.app.daemon.status().episode!.id;
 
     const refusal = async (p: ReturnType<typeof start>): Promise<unknown> => {
-      const r = await p.then((app) => app, (e: unknown) => ({ error: e }));
+      const r = await p.then(
+        (app) => app,
+        (e: unknown) => ({ error: e }),
+      );
       if ('close' in r) {
         await r.close(); // (so that a failing run ends instead of keeping a second daemon alive)
         assert.fail('the second daemon started');
@@ -47,7 +75,10 @@ test('a second daemon on the same --db, or for the same robotId, is refused nami
       return r.error;
     };
     const e1 = await refusal(start(db, null));
-    assert.ok(e1 instanceof LockHeldError && e1.holder?.pid === process.pid && e1.message.includes(`database ${db} is in use by process ${process.pid}`), String(e1));
+    assert.ok(
+      e1 instanceof LockHeldError && e1.holder?.pid === process.pid && e1.message.includes(`database ${db} is in use by process ${process.pid}`),
+      String(e1),
+    );
     const e2 = await refusal(start(join(t.dir, 'other.db'), 'cell-7'));
     assert.ok(e2 instanceof LockHeldError && /robot 'cell-7' is in use by process \d+/.test(e2.message), String(e2));
 

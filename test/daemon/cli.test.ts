@@ -14,11 +14,29 @@ test('the daemon process shuts down gracefully on SIGTERM mid-episode', async (t
   t.after(tmp.cleanup);
   const db = join(tmp.dir, 'cli.db');
   const token = 'cli-test-token-42';
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/daemon.ts'), '--port', '0', '--db', db, '--models', join(tmp.dir, 'models'), '--episode-steps', '40', '--priority', 'none'], {
-    cwd: root,
-    env: { ...process.env, DAEMON_TOKEN: token },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(root, 'src/cli/daemon.ts'),
+      '--port',
+      '0',
+      '--db',
+      db,
+      '--models',
+      join(tmp.dir, 'models'),
+      '--episode-steps',
+      '40',
+      '--priority',
+      'none',
+    ],
+    {
+      cwd: root,
+      env: { ...process.env, DAEMON_TOKEN: token },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   t.after(() => {
     if (child.exitCode === null) child.kill('SIGKILL');
   });
@@ -71,7 +89,10 @@ test('the daemon process shuts down gracefully on SIGTERM mid-episode', async (t
 test('a bad config file stops the daemon with exit code 2 and names the file and field', async () => {
   const tmp = tempDir('daemon-cli-bad-');
   try {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/daemon.ts'), '--tick-hz', 'fast'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/daemon.ts'), '--tick-hz', 'fast'], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let err = '';
     child.stderr.on('data', (b: Buffer) => (err += b.toString()));
     const code = await new Promise<number | null>((res) => child.on('exit', (c) => res(c)));

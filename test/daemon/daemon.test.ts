@@ -74,7 +74,10 @@ test('P-controller practice: episodes and transitions are logged with the right 
       assert.equal(tr.done, k === steps - 1);
       assert.equal(tr.image?.width, 64);
       assert.equal(tr.image?.data.length, 64 * 64 * 3);
-      assert.ok(tr.image?.data.some((v) => v !== tr.image?.data[0]), 'image is not blank');
+      assert.ok(
+        tr.image?.data.some((v) => v !== tr.image?.data[0]),
+        'image is not blank',
+      );
       // u_H is the P-controller on the logged pose and goal; no policy -> zero residual; executed = clamp(u_H).
       const uH = pControl(tr.eePos, tr.goal, [1, 1, 0.3]);
       tr.actionP?.forEach((v, i) => assert.ok(Math.abs(v - (uH[i] as number)) < 1e-12));
@@ -181,7 +184,10 @@ test('a stale camera trips the watchdog within the configured age; reset refused
   const maxAge = r.calibration.limits.staleSensorMaxAgeS;
   const period = 1 / r.config.tickHz;
   const moved = sent.length - atFreeze;
-  assert.ok(moved >= Math.floor(maxAge / period) - 1 && moved <= Math.ceil(maxAge / period) + 1, `${moved} commands with a frozen camera (age limit ${maxAge} s)`);
+  assert.ok(
+    moved >= Math.floor(maxAge / period) - 1 && moved <= Math.ceil(maxAge / period) + 1,
+    `${moved} commands with a frozen camera (age limit ${maxAge} s)`,
+  );
   assert.ok(ticks <= Math.ceil(maxAge / period) + 2);
   const s = d.status().safety;
   assert.equal(s.lastTrip?.reason, 'estop');
@@ -271,7 +277,10 @@ test('the residual is bounded, a NaN policy falls back to u_H, and non-finite nu
   assert.equal(ts.length, 12);
   const b = r.calibration.limits.residualBoundM;
   for (const tr of ts) {
-    assert.ok(tr.actionResidual?.every((v) => Number.isFinite(v) && Math.abs(v) <= b + 1e-12), `residual ${JSON.stringify(tr.actionResidual)} within +-${b}`);
+    assert.ok(
+      tr.actionResidual?.every((v) => Number.isFinite(v) && Math.abs(v) <= b + 1e-12),
+      `residual ${JSON.stringify(tr.actionResidual)} within +-${b}`,
+    );
     assert.ok(tr.actionExecuted?.every(Number.isFinite));
     assert.equal(tr.policyVersion, 'wild');
   }
@@ -326,7 +335,10 @@ test('policy hot-swap: at the episode boundary by default, or between ticks on r
   assert.deepEqual(versions[0], ['v-a', 'v-a', 'v-a', 'v-a', 'v-a']);
   assert.deepEqual(versions[1], ['v-b', 'v-b', 'v-c', 'v-c', 'v-c']);
   assert.deepEqual(versions[2], ['v-c', 'v-c', 'v-c', 'v-c', 'v-c']);
-  assert.deepEqual(eps.map((e) => e.policyVersion), ['v-a', 'v-b', 'v-c']);
+  assert.deepEqual(
+    eps.map((e) => e.policyVersion),
+    ['v-a', 'v-b', 'v-c'],
+  );
   assert.ok(r.app.log.store.listEvents({ kind: 'swap' }).length >= 2);
 });
 

@@ -19,7 +19,10 @@ test('an e-stop requested through the shared flag during a tick stops that tick 
   const seen: string[] = [];
   const log = new MemoryLog();
   const d = new Daemon({
-    backend: mock, config, calibration: loadCalibration(join(root, 'calibration')), log,
+    backend: mock,
+    config,
+    calibration: loadCalibration(join(root, 'calibration')),
+    log,
     policy: scriptedPolicy('slow', () => [0, 0, 0], 60), // inference takes 60 ms: the tick awaits it
     estopRequest: () => {
       const p = flag.pending();

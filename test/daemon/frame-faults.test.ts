@@ -46,7 +46,10 @@ for (const c of frames) {
 }
 
 test('frozen stamps with data flowing and a NaN wrench from the simulator latch with the sensor named', async (t) => {
-  for (const [fault, source] of [[{ frozenStamps: true }, /internal:stale-(camera|wrench)/], [{ nanWrench: true }, /internal:non-finite/]] as const) {
+  for (const [fault, source] of [
+    [{ frozenStamps: true }, /internal:stale-(camera|wrench)/],
+    [{ nanWrench: true }, /internal:non-finite/],
+  ] as const) {
     const r = await running();
     t.after(() => r.close());
     const d = r.app.daemon;

@@ -50,7 +50,15 @@ async function startRig<B extends RobotBackend>(
 ): Promise<{ t: { dir: string; cleanup: () => void }; db: string; config: DaemonConfig; calibration: Calibration; backend: B; app: DaemonApp }> {
   const t = tempDir(prefix);
   const db = join(t.dir, 'log.db');
-  const config = loadDaemonConfig(join(root, 'config/daemon.yaml'), { port: 0, db, realtime: false, episodeSteps: 6, modelsDir: join(t.dir, 'models'), priority: null, ...o.overrides });
+  const config = loadDaemonConfig(join(root, 'config/daemon.yaml'), {
+    port: 0,
+    db,
+    realtime: false,
+    episodeSteps: 6,
+    modelsDir: join(t.dir, 'models'),
+    priority: null,
+    ...o.overrides,
+  });
   config.practice.explorationNoise = 0;
   prepare(config);
   o.config?.(config);
@@ -73,7 +81,14 @@ async function startRig<B extends RobotBackend>(
 
 /** A daemon on the real simulator and a real SQLite file; no shipped models unless given. */
 export async function rig(o: RigOptions = {}): Promise<Rig> {
-  const { t, db, config, calibration, backend: sim, app } = await startRig(
+  const {
+    t,
+    db,
+    config,
+    calibration,
+    backend: sim,
+    app,
+  } = await startRig(
     'daemon-test-',
     o,
     (config) => {
@@ -109,7 +124,14 @@ export interface MockRig extends Omit<Rig, 'sim'> {
  * physics (no MuJoCo: a practice episode costs about a millisecond of robot time).
  */
 export async function mockRig(o: Omit<RigOptions, 'connector'> & { mock?: MockBackendOptions } = {}): Promise<MockRig> {
-  const { t, db, config, calibration, backend: mock, app } = await startRig(
+  const {
+    t,
+    db,
+    config,
+    calibration,
+    backend: mock,
+    app,
+  } = await startRig(
     'daemon-mock-test-',
     o,
     () => undefined,

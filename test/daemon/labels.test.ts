@@ -52,12 +52,18 @@ test('LabelBudget: requests never exceed ceil(budget * judged) at any moment', (
 
 /** A reward scorer whose probability is fixed: the test decides what the classifier "sees". */
 function fixedReward(prob: number): RewardScorer {
-  return { version: `fixed-${prob}`, input: { image: null, proprio: { layout: ['dx', 'dy', 'dz'], mean: [0, 0, 0], std: [1, 1, 1] } }, probability: () => Promise.resolve(prob) };
+  return {
+    version: `fixed-${prob}`,
+    input: { image: null, proprio: { layout: ['dx', 'dy', 'dz'], mean: [0, 0, 0], std: [1, 1, 1] } },
+    probability: () => Promise.resolve(prob),
+  };
 }
 
 async function practise(prob: number, count: number, o: { goalNoise?: number; budget?: number } = {}) {
   const r = await mockRig({
-    reward: fixedReward(prob), overrides: { episodeSteps: 12 }, mock: { goalNoise: o.goalNoise ?? 0 },
+    reward: fixedReward(prob),
+    overrides: { episodeSteps: 12 },
+    mock: { goalNoise: o.goalNoise ?? 0 },
     config: (c) => {
       c.labels.budget = o.budget ?? 1;
     },
@@ -75,7 +81,15 @@ test('the daemon asks for a label for an uncertain episode and not for a confide
   const confident = await practise(0.97, 3);
   t.after(() => confident.r.close());
   const eps = confident.r.app.log.store.listEpisodes({ order: 'asc' });
-  assert.deepEqual(eps.map((e) => [e.outcome, e.gtSuccess]), [['success', true], ['success', true], ['success', true]], 'seated, and judged so');
+  assert.deepEqual(
+    eps.map((e) => [e.outcome, e.gtSuccess]),
+    [
+      ['success', true],
+      ['success', true],
+      ['success', true],
+    ],
+    'seated, and judged so',
+  );
   assert.deepEqual(confident.asked, []);
   assert.equal(confident.events.length, 0);
   assert.deepEqual([confident.status.labels.judged, confident.status.labels.requested, confident.status.labels.open.length], [3, 0, 0]);
@@ -84,12 +98,23 @@ test('the daemon asks for a label for an uncertain episode and not for a confide
   t.after(() => unsure.r.close());
   const ids = unsure.r.app.log.store.listEpisodes({ order: 'asc' }).map((e) => e.id);
   assert.deepEqual(unsure.asked, ids, 'each uncertain episode asks (budget 1)');
-  assert.deepEqual(unsure.events.map((e) => e.episodeId), ids, 'logged as label_request events');
+  assert.deepEqual(
+    unsure.events.map((e) => e.episodeId),
+    ids,
+    'logged as label_request events',
+  );
   assert.deepEqual((unsure.events[0]?.data as { reasons: string[] }).reasons, ['uncertain']);
-  assert.deepEqual(unsure.status.labels.open.map((q) => q.episodeId), ids, 'open in /status');
+  assert.deepEqual(
+    unsure.status.labels.open.map((q) => q.episodeId),
+    ids,
+    'open in /status',
+  );
   // A label answers the request.
   assert.deepEqual(unsure.r.app.daemon.noteLabel(ids[0]!, true, 'test'), { answeredRequest: true });
-  assert.deepEqual(unsure.r.app.daemon.status().labels.open.map((q) => q.episodeId), ids.slice(1));
+  assert.deepEqual(
+    unsure.r.app.daemon.status().labels.open.map((q) => q.episodeId),
+    ids.slice(1),
+  );
   assert.deepEqual(unsure.r.app.daemon.noteLabel(ids[0]!, false, 'test'), { answeredRequest: false });
   await logged(unsure.r);
   assert.equal(unsure.r.app.log.store.listEvents({ kind: 'label' }).length, 2, 'label events in the log');

@@ -25,63 +25,67 @@ function readyLine(lines: string[]): { session: number; episode: number } {
   return { session: Number(m[1]), episode: Number(m[2]) };
 }
 
-test('a second daemon on the same database is refused with the first one\'s pid; the first\'s episode stays open; after a SIGKILL a restart recovers', { timeout: 60_000 }, async () => {
-  const db = join(t.dir, 'one.db');
-  const first = startChild(childScript, [db]);
-  try {
-    await first.ready;
-    const { session, episode } = readyLine(first.lines);
+test(
+  "a second daemon on the same database is refused with the first one's pid; the first's episode stays open; after a SIGKILL a restart recovers",
+  { timeout: 60_000 },
+  async () => {
+    const db = join(t.dir, 'one.db');
+    const first = startChild(childScript, [db]);
+    try {
+      await first.ready;
+      const { session, episode } = readyLine(first.lines);
 
-    // Same process or another: refused, naming the holder; nothing in the database changed.
-    await assert.rejects(StoreLog.open(db, SESSION), (e: unknown) => {
-      assert.ok(e instanceof LockHeldError, String(e));
-      assert.equal(e.holder?.pid, first.proc.pid);
-      assert.match(e.message, new RegExp(`database ${db.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is in use by process ${first.proc.pid} `));
-      assert.ok(e.message.includes(`${db}.lock`), 'names the lock file');
-      return true;
-    });
-    const second = startChild(childScript, [db]);
-    await Promise.race([second.exited, second.ready.then(() => new Promise((r) => setTimeout(r, 2000)))]);
-    second.proc.kill('SIGKILL'); // (only if it was not refused)
-    await second.exited;
-    assert.equal(second.proc.exitCode, 3, second.stderr());
-    assert.match(second.lines.join('\n'), new RegExp(`^REFUSED database .* is in use by process ${first.proc.pid} `, 'm'));
+      // Same process or another: refused, naming the holder; nothing in the database changed.
+      await assert.rejects(StoreLog.open(db, SESSION), (e: unknown) => {
+        assert.ok(e instanceof LockHeldError, String(e));
+        assert.equal(e.holder?.pid, first.proc.pid);
+        assert.match(e.message, new RegExp(`database ${db.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is in use by process ${first.proc.pid} `));
+        assert.ok(e.message.includes(`${db}.lock`), 'names the lock file');
+        return true;
+      });
+      const second = startChild(childScript, [db]);
+      await Promise.race([second.exited, second.ready.then(() => new Promise((r) => setTimeout(r, 2000)))]);
+      second.proc.kill('SIGKILL'); // (only if it was not refused)
+      await second.exited;
+      assert.equal(second.proc.exitCode, 3, second.stderr());
+      assert.match(second.lines.join('\n'), new RegExp(`^REFUSED database .* is in use by process ${first.proc.pid} `, 'm'));
 
-    const ro = Store.openReadOnly(db);
-    const ep = ro.getEpisode(episode)!;
-    assert.equal(ep.endedAt, null, 'the first daemon\'s episode is still open');
-    assert.equal(ep.outcome, null);
-    assert.equal(ro.getSession(session)!.endedAt, null, 'and its session');
-    assert.equal(ro.counts().sessions, 1, 'the refused daemons opened no session');
-    ro.close();
-  } finally {
-    first.proc.kill('SIGKILL');
-    await first.exited;
-  }
+      const ro = Store.openReadOnly(db);
+      const ep = ro.getEpisode(episode)!;
+      assert.equal(ep.endedAt, null, "the first daemon's episode is still open");
+      assert.equal(ep.outcome, null);
+      assert.equal(ro.getSession(session)!.endedAt, null, 'and its session');
+      assert.equal(ro.counts().sessions, 1, 'the refused daemons opened no session');
+      ro.close();
+    } finally {
+      first.proc.kill('SIGKILL');
+      await first.exited;
+    }
 
-  // The kernel released the dead process's lock: the restart opens, closes what it left open, and says so.
-  const log = await StoreLog.open(db, SESSION);
-  try {
-    assert.deepEqual(log.recovered, { sessions: 1, episodes: 1 });
-    const ep = log.store.getEpisode(1)!;
-    assert.equal(ep.outcome, 'error');
-    assert.match(ep.reason ?? '', /before the episode was closed/);
-    assert.equal(ep.transitionCount, 5);
-    assert.notEqual(log.store.getSession(1)!.endedAt, null);
-    const ev = log.store.listEvents({ kind: 'recovered' });
-    assert.equal(ev.length, 1);
-    assert.equal(ev[0]!.sessionId, log.sessionId);
-    assert.match(ev[0]!.message, /closed 1 episode\(s\) and 1 session\(s\)/);
-  } finally {
-    await log.close();
-  }
-  // A clean close releases the lock too.
-  const again = await StoreLog.open(db, SESSION);
-  assert.deepEqual(again.recovered, { sessions: 0, episodes: 0 });
-  await again.close();
-});
+    // The kernel released the dead process's lock: the restart opens, closes what it left open, and says so.
+    const log = await StoreLog.open(db, SESSION);
+    try {
+      assert.deepEqual(log.recovered, { sessions: 1, episodes: 1 });
+      const ep = log.store.getEpisode(1)!;
+      assert.equal(ep.outcome, 'error');
+      assert.match(ep.reason ?? '', /before the episode was closed/);
+      assert.equal(ep.transitionCount, 5);
+      assert.notEqual(log.store.getSession(1)!.endedAt, null);
+      const ev = log.store.listEvents({ kind: 'recovered' });
+      assert.equal(ev.length, 1);
+      assert.equal(ev[0]!.sessionId, log.sessionId);
+      assert.match(ev[0]!.message, /closed 1 episode\(s\) and 1 session\(s\)/);
+    } finally {
+      await log.close();
+    }
+    // A clean close releases the lock too.
+    const again = await StoreLog.open(db, SESSION);
+    assert.deepEqual(again.recovered, { sessions: 0, episodes: 0 });
+    await again.close();
+  },
+);
 
-test('one daemon per robot, whatever the database: refused with the holder\'s pid; other robots and no robot id are free', { timeout: 60_000 }, async () => {
+test("one daemon per robot, whatever the database: refused with the holder's pid; other robots and no robot id are free", { timeout: 60_000 }, async () => {
   const lockDir = join(t.dir, 'locks');
   const first = startChild(childScript, [join(t.dir, 'a.db'), 'cell-3 (ur5 @ 10.0.0.7)', lockDir]);
   try {

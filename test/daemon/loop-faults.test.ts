@@ -186,7 +186,7 @@ for (const mode of ['abort', 'ignore'] as const) {
     assert.equal(d.status().practice, null);
     assert.equal(r.mock.commandsExecuted, 0, 'nothing commanded');
     assert.equal(r.mock.retracts, 0);
-    assert.equal(r.mock.motions, motions + (mode === 'ignore' ? 1 : 0), 'only the backend\'s own reset motion, if it ignored stop()');
+    assert.equal(r.mock.motions, motions + (mode === 'ignore' ? 1 : 0), "only the backend's own reset motion, if it ignored stop()");
     await logged(r);
     assert.equal(r.app.log.store.listEpisodes().length, 0);
     assert.deepEqual(d.resetEstop(), { ok: true });
@@ -194,7 +194,7 @@ for (const mode of ['abort', 'ignore'] as const) {
   });
 }
 
-test('the robot\'s e-stop pressed during a reset: latched, reset refused while engaged, no episode', async (t) => {
+test("the robot's e-stop pressed during a reset: latched, reset refused while engaged, no episode", async (t) => {
   const r = await mockRig({ overrides: { episodeSteps: 5 } });
   t.after(() => r.close());
   const d = r.app.daemon;
@@ -263,7 +263,9 @@ test('a pending swap superseded by another: the superseded policy never drives, 
   assert.equal(b.calls, 0, 'the superseded policy never ran');
   await logged(r);
   const store = r.app.log.store;
-  const versions = store.listEpisodes({ order: 'asc' }).map((e) => (store.getEpisode(e.id, { transitions: true })?.transitions ?? []).map((x) => x.policyVersion));
+  const versions = store
+    .listEpisodes({ order: 'asc' })
+    .map((e) => (store.getEpisode(e.id, { transitions: true })?.transitions ?? []).map((x) => x.policyVersion));
   assert.deepEqual(versions, [
     ['v-a', 'v-a', 'v-a', 'v-a'],
     ['v-c', 'v-c', 'v-c', 'v-c'],

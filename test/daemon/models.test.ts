@@ -81,7 +81,10 @@ test('ONNX policy drives the loop; each reward is the classifier on the next obs
     // The logged residual is the policy's output on the logged observation (noise 0, within the bound).
     const u = await policyModel.run(img, Float32Array.from(pol.build(obs)));
     tr.actionResidual.forEach((v, i) => assert.ok(Math.abs(v - (u[i] as number)) < 1e-6, `step ${k} residual ${v} vs ${u[i]}`));
-    assert.ok(u.some((v) => v !== 0), 'the policy contributes');
+    assert.ok(
+      u.some((v) => v !== 0),
+      'the policy contributes',
+    );
     // Reward of transition k-1 = classifier on observation k.
     if (k > 0) {
       const p = await rewardModel.probability(img, Float32Array.from(pro.build(obs)));
@@ -89,14 +92,17 @@ test('ONNX policy drives the loop; each reward is the classifier on the next obs
       assert.ok(prev !== null && prev !== undefined && Math.abs(prev - p) < 1e-6, `transition ${k - 1}: stored ${prev}, classifier on next obs ${p}`);
     }
   }
-  assert.ok(ts[5]?.rewardProb !== null && (ts[5]?.rewardProb as number) >= 0 && (ts[5]?.rewardProb as number) <= 1, 'last transition scored on the final observation');
+  assert.ok(
+    ts[5]?.rewardProb !== null && (ts[5]?.rewardProb as number) >= 0 && (ts[5]?.rewardProb as number) <= 1,
+    'last transition scored on the final observation',
+  );
   assert.equal(ep.learnedSuccessProb, ts[5]?.rewardProb);
-  assert.equal(ep.outcome, (ep.learnedSuccessProb) >= r.config.practice.successThreshold ? 'success' : 'failure');
+  assert.equal(ep.outcome, ep.learnedSuccessProb >= r.config.practice.successThreshold ? 'success' : 'failure');
   assert.equal(typeof ep.gtSuccess, 'boolean', 'ground truth stored beside it');
   assert.equal(d.status().timing.inferMs.n, 6);
   const recent = d.status().recent;
   assert.equal(recent.n, 1);
-  assert.ok(Math.abs((recent.meanRewardProb as number) - (ep.learnedSuccessProb)) < 1e-12);
+  assert.ok(Math.abs((recent.meanRewardProb as number) - ep.learnedSuccessProb) < 1e-12);
   assert.equal(recent.learnedSuccessRate, ep.outcome === 'success' ? 1 : 0);
   assert.equal(recent.gtSuccessRate, ep.gtSuccess ? 1 : 0);
 });
@@ -136,7 +142,11 @@ test('activate and roll back over REST; a corrupt model is refused and the old o
   });
   const byVersion = (v: string) => store.listModels().find((m) => m.version === v)?.id as number;
   const post = async (path: string, body: unknown) => {
-    const res = await fetch(`${r.app.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const res = await fetch(`${r.app.url}${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response shapes are asserted field by field
     return { status: res.status, json: (await res.json()) as any };
   };

@@ -16,7 +16,16 @@ const limits: SafetyLimits = { forceLimitN: 30, maxStepM: 0.01, staleSensorMaxAg
 function input(obs: Partial<Observation> = {}, now = 10.05): SafetyInput {
   return {
     now,
-    obs: { image: { width: 1, height: 1, data: new Uint8Array(3) }, wrench: [0, 0, 0, 0, 0, 0], eePos: [0.5, 0, 0.2], eeQuat: [1, 0, 0, 0], goal: [0.5, 0, 0.1], imageStamp: 10, wrenchStamp: 10, ...obs },
+    obs: {
+      image: { width: 1, height: 1, data: new Uint8Array(3) },
+      wrench: [0, 0, 0, 0, 0, 0],
+      eePos: [0.5, 0, 0.2],
+      eeQuat: [1, 0, 0, 0],
+      goal: [0.5, 0, 0.1],
+      imageStamp: 10,
+      wrenchStamp: 10,
+      ...obs,
+    },
     // A finite action: the goal or stamp must be caught on its own, not through a NaN action it would cause.
     proposed: [0.001, 0, -0.002],
     latch: new EstopLatch().state,

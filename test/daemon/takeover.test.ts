@@ -72,7 +72,11 @@ test('a REST takeover replaces the policy, is logged as an intervention with its
   await tickUntil(r.app, () => d.currentState === 'idle');
   const ts = await steps(r);
   const iv = ts.filter((x) => x.intervention);
-  assert.deepEqual(iv.map((x) => x.step), [2, 3], 'exactly the two held ticks');
+  assert.deepEqual(
+    iv.map((x) => x.step),
+    [2, 3],
+    'exactly the two held ticks',
+  );
   for (const x of iv) {
     assert.equal(x.interventionSource, 'rest:spacemouse');
     assert.ok(close(x.actionExecuted!, op), `the operator's move was executed (${String(x.actionExecuted)})`);
@@ -85,7 +89,13 @@ test('a REST takeover replaces the policy, is logged as an intervention with its
     assert.ok(close(x.actionResidual!, POLICY_RESIDUAL), 'the policy drove the other steps');
   }
   const events = r.app.log.store.listEvents({ kind: 'takeover', order: 'asc' });
-  assert.deepEqual(events.map((e) => [(e.data as { active: boolean }).active, (e.data as { source: string }).source]), [[true, 'rest:spacemouse'], [false, 'rest:spacemouse']]);
+  assert.deepEqual(
+    events.map((e) => [(e.data as { active: boolean }).active, (e.data as { source: string }).source]),
+    [
+      [true, 'rest:spacemouse'],
+      [false, 'rest:spacemouse'],
+    ],
+  );
   const text = await sse;
   assert.match(text, /event: takeover\ndata: \{"active":true,"source":"rest:spacemouse"/);
   assert.match(text, /event: takeover\ndata: \{"active":false,"source":"rest:spacemouse"/);
@@ -105,8 +115,16 @@ test('a lapsed lease stops overriding within a tick: the policy resumes, nothing
   await d.tick();
   await tickUntil(r.app, () => d.currentState === 'idle');
   const ts = await steps(r);
-  assert.deepEqual(ts.filter((x) => x.intervention).map((x) => x.step), [0]);
-  assert.ok(ts.slice(1).filter((x) => x.actionP).every((x) => close(x.actionResidual!, POLICY_RESIDUAL)));
+  assert.deepEqual(
+    ts.filter((x) => x.intervention).map((x) => x.step),
+    [0],
+  );
+  assert.ok(
+    ts
+      .slice(1)
+      .filter((x) => x.actionP)
+      .every((x) => close(x.actionResidual!, POLICY_RESIDUAL)),
+  );
   // The default lease is two control periods.
   const def = await post(r, '/teleop', { delta: [0, 0, 0] });
   assert.equal(def.json.leaseS, 2 / r.config.tickHz);
@@ -161,10 +179,18 @@ test('a takeover on the ROS teleop topic (spacenav Twist through the FakeTranspo
   await tickUntil(r.app, () => d.currentState === 'idle');
   const ts = await steps(r);
   const iv = ts.filter((x) => x.intervention);
-  assert.deepEqual(iv.map((x) => [x.step, x.interventionSource]), [[0, 'ros2:/spacenav/twist']]);
+  assert.deepEqual(
+    iv.map((x) => [x.step, x.interventionSource]),
+    [[0, 'ros2:/spacenav/twist']],
+  );
   // 0.2 * 0.05 m/s and -0.4 * 0.05 m/s for one 0.1 s period.
   assert.ok(close(iv[0]!.actionExecuted!, [0.001, 0, -0.002], 1e-12), String(iv[0]!.actionExecuted));
-  assert.ok(ts.slice(1).filter((x) => x.actionP).every((x) => !x.intervention && close(x.actionResidual!, POLICY_RESIDUAL)));
+  assert.ok(
+    ts
+      .slice(1)
+      .filter((x) => x.actionP)
+      .every((x) => !x.intervention && close(x.actionResidual!, POLICY_RESIDUAL)),
+  );
 });
 
 test('e-stop beats a takeover: nothing is commanded after it, the lease is dropped, a new takeover is refused', async (t) => {

@@ -27,7 +27,13 @@ const tmp = tempDir('daemon-thread-');
 process.on('exit', tmp.cleanup);
 
 async function threadedApp(name: string, overrides: ConfigOverrides, edit?: (c: DaemonConfig) => void): Promise<DaemonApp<RunningDaemon>> {
-  const config = loadDaemonConfig(join(root, 'config/daemon.yaml'), { port: 0, db: join(tmp.dir, `${name}.db`), modelsDir: join(tmp.dir, 'no-models'), priority: null, ...overrides });
+  const config = loadDaemonConfig(join(root, 'config/daemon.yaml'), {
+    port: 0,
+    db: join(tmp.dir, `${name}.db`),
+    modelsDir: join(tmp.dir, 'no-models'),
+    priority: null,
+    ...overrides,
+  });
   config.backend.sim.nuisance = false;
   config.practice.explorationNoise = 0;
   config.controlThread = !inProcess;
@@ -38,15 +44,24 @@ async function threadedApp(name: string, overrides: ConfigOverrides, edit?: (c: 
 }
 
 const auth = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
-async function call(app: DaemonApp<RunningDaemon>, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any -- test reads JSON replies
-  const res = await fetch(`${app.url}${path}`, { method, headers: body === undefined ? { authorization: auth.authorization } : auth, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- test reads JSON replies
+async function call(app: DaemonApp<RunningDaemon>, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
+  const res = await fetch(`${app.url}${path}`, {
+    method,
+    headers: body === undefined ? { authorization: auth.authorization } : auth,
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
   return { status: res.status, json: await res.json() };
 }
 
 function savePolicy(version: number): string {
   const path = join(tmp.dir, `policy-v${version}.onnx`);
   const m = buildPolicyLike({ size: 64, proprioDim: 9, hidden: 16, head: 'action', bound: 0.002, seed: version });
-  saveOnnxModel(m, path, { inputRoles: ['image', 'proprio'], outputRoles: ['action'], card: { ...cardDraft('policy', { size: 64, proprioDim: 9, bound: 0.002 }), name: 'thread-policy', version } });
+  saveOnnxModel(m, path, {
+    inputRoles: ['image', 'proprio'],
+    outputRoles: ['action'],
+    card: { ...cardDraft('policy', { size: 64, proprioDim: 9, bound: 0.002 }), name: 'thread-policy', version },
+  });
   m.dispose();
   return path;
 }
@@ -124,7 +139,10 @@ test('the API practises episodes end to end through the threaded daemon; status,
   assert.equal(last?.policyVersion, 'thread-policy@1');
   assert.ok(last);
   const driven = store.getEpisode(last.id, { transitions: true, images: false })?.transitions ?? [];
-  assert.ok(driven.some((x) => x.intervention && x.interventionSource === 'rest:thread-test'), 'intervention steps logged with their source');
+  assert.ok(
+    driven.some((x) => x.intervention && x.interventionSource === 'rest:thread-test'),
+    'intervention steps logged with their source',
+  );
   assert.match(sseText, /event: status/, 'the SSE stream carried status');
   await reader.cancel();
   await readSse.catch(() => undefined);

@@ -16,8 +16,25 @@ test('defaults: both scenarios, research baselines, all connectors, 20 trials', 
 
 test('values are parsed and converted from mm to m', () => {
   const a = parseEvalArgs([
-    '--controllers', 'straight,p,spiral', '--connectors', 'europlug,usb_a', '--scenario', 'II', '--trials', '3',
-    '--goal-error-vec-mm', '1.5,0', '--goal-noise-mm', '1', '--seed', '7', '--out', '-', '--no-progress', '--localize-bias-mm', '0,2,0.5',
+    '--controllers',
+    'straight,p,spiral',
+    '--connectors',
+    'europlug,usb_a',
+    '--scenario',
+    'II',
+    '--trials',
+    '3',
+    '--goal-error-vec-mm',
+    '1.5,0',
+    '--goal-noise-mm',
+    '1',
+    '--seed',
+    '7',
+    '--out',
+    '-',
+    '--no-progress',
+    '--localize-bias-mm',
+    '0,2,0.5',
   ]);
   assert.deepEqual(a.controllers, ['straight', 'p', 'spiral']);
   assert.deepEqual(a.connectors, ['europlug', 'usb_a']);
@@ -59,7 +76,11 @@ test('bad input names the flag and the value', () => {
     [['--trials'], /--trials/],
   ];
   for (const [argv, re] of bad) {
-    assert.throws(() => parseEvalArgs(argv), (e: unknown) => e instanceof UsageError && re.test((e).message), argv.join(' '));
+    assert.throws(
+      () => parseEvalArgs(argv),
+      (e: unknown) => e instanceof UsageError && re.test(e.message),
+      argv.join(' '),
+    );
   }
 });
 

@@ -64,8 +64,19 @@ test('a small run prints the table and writes JSON', () => {
   const out = join(dir, 'runs', 'eval.json');
   try {
     const r = run([
-      '--connector-dir', dir, '--controllers', 'straight,loc-straight', '--scenario', 'II', '--trials', '2',
-      '--seed', '5', '--out', out, '--no-progress',
+      '--connector-dir',
+      dir,
+      '--controllers',
+      'straight,loc-straight',
+      '--scenario',
+      'II',
+      '--trials',
+      '2',
+      '--seed',
+      '5',
+      '--out',
+      out,
+      '--no-progress',
     ]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /scenario II: start 10-20 mm from the socket; 2 trials per cell/);

@@ -59,8 +59,23 @@ test('every controller sees the same starts, the table has rows x columns of k/N
       mk('straight'),
       mk('localize'),
       mk('p'),
-      { name: 'spyA', make: () => { const s = new Spy(); spies.push(s); return s; } },
-      { name: 'spyB', make: () => { const s = new Spy(); spies.push(s); return s; }, privileged: true },
+      {
+        name: 'spyA',
+        make: () => {
+          const s = new Spy();
+          spies.push(s);
+          return s;
+        },
+      },
+      {
+        name: 'spyB',
+        make: () => {
+          const s = new Spy();
+          spies.push(s);
+          return s;
+        },
+        privileged: true,
+      },
     ],
     connectors: ['wide', 'narrow'],
     scenario: 'I',
@@ -101,7 +116,10 @@ test('every controller sees the same starts, the table has rows x columns of k/N
 test('a run is reproducible from its seed and changes with it', async () => {
   const run = (seed: number) =>
     evaluate({
-      controllers: [{ name: 'random', make: () => createController('random') }, { name: 'spiral', make: () => createController('spiral') }],
+      controllers: [
+        { name: 'random', make: () => createController('random') },
+        { name: 'spiral', make: () => createController('spiral') },
+      ],
       connectors: ['a'],
       scenario: 'II',
       trials: 5,

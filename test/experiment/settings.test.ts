@@ -46,7 +46,11 @@ test('the daemon and the experiment read the same learning settings from the con
   const d2 = learningPlan(cfg).trainer;
   assert.ok(d2);
   const e2 = experimentOptions(parseArgs(['--config', file, '--connectors', 'europlug'], KNOWN, 'test'));
-  for (const [k, v] of [['onlineFraction', 0.3], ['utd', 3], ['warmupUpdates', 7]] as const) {
+  for (const [k, v] of [
+    ['onlineFraction', 0.3],
+    ['utd', 3],
+    ['warmupUpdates', 7],
+  ] as const) {
     assert.equal(d2[k], v, `daemon ${k}`);
     assert.equal(e2.trainer[k], v, `experiment ${k}`);
   }

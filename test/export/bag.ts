@@ -30,7 +30,10 @@ export const BAG_TOPICS = {
 export interface BagTruth {
   t0: bigint;
   /** Per episode, per frame: log time, header stamp, pose, latest wrench, RGB pixels (before any resize). */
-  episodes: { frames: { t: bigint; stamp: bigint; pos: [number, number, number]; quat: [number, number, number, number]; wrench: number[]; rgb: Uint8Array }[]; success: boolean }[];
+  episodes: {
+    frames: { t: bigint; stamp: bigint; pos: [number, number, number]; quat: [number, number, number, number]; wrench: number[]; rgb: Uint8Array }[];
+    success: boolean;
+  }[];
   /** A frame 1.5 s before the first episode, outside every episode. */
   lonely: bigint;
   width: number;
@@ -54,10 +57,17 @@ export async function writeRosbag(file: string, o: { compressed?: boolean; width
   let pos = 0n;
   const writer = new McapWriter({
     writable: {
-      write: async (b: Uint8Array) => { writeSync(fd, b); pos += BigInt(b.length); },
+      write: async (b: Uint8Array) => {
+        writeSync(fd, b);
+        pos += BigInt(b.length);
+      },
       position: () => pos,
     },
-    useStatistics: true, useChunks: true, useChunkIndex: true, useMessageIndex: true, useSummaryOffsets: true,
+    useStatistics: true,
+    useChunks: true,
+    useChunkIndex: true,
+    useMessageIndex: true,
+    useSummaryOffsets: true,
   });
   await writer.start({ profile: 'ros2', library: 'rosbag2-like test writer (@mcap/core)' });
   const types = new Map<string, { id: number; w: MessageWriter }>();
@@ -67,7 +77,10 @@ export async function writeRosbag(file: string, o: { compressed?: boolean; width
     if (!t) {
       const [pkg, , name] = type.split('/');
       const text = readFileSync(join(MSGDEFS, pkg!, 'msg', `${name}.msg`), 'utf8');
-      t = { id: await writer.registerSchema({ name: type, encoding: 'ros2msg', data: new TextEncoder().encode(text) }), w: new MessageWriter(parse(text, { ros2: true })) };
+      t = {
+        id: await writer.registerSchema({ name: type, encoding: 'ros2msg', data: new TextEncoder().encode(text) }),
+        w: new MessageWriter(parse(text, { ros2: true })),
+      };
       types.set(type, t);
     }
     const id = await writer.registerChannel({ topic, schemaId: t.id, messageEncoding: 'cdr', metadata: new Map([['offered_qos_profiles', QOS]]) });
@@ -95,25 +108,45 @@ export async function writeRosbag(file: string, o: { compressed?: boolean; width
   const lastWrench = (t: bigint): bigint => t0 - 3n * SEC + ((t - (t0 - 3n * SEC)) / ms(20)) * ms(20);
   for (let t = t0 - 3n * SEC; t < t0 + 10n * SEC; t += ms(20)) {
     const w = wrenchAt(t);
-    at(BAG_TOPICS.wrench, t, { header: { stamp: stamp(t), frame_id: 'ft_sensor' }, wrench: { force: { x: w[0], y: w[1], z: w[2] }, torque: { x: w[3], y: w[4], z: w[5] } } });
+    at(BAG_TOPICS.wrench, t, {
+      header: { stamp: stamp(t), frame_id: 'ft_sensor' },
+      wrench: { force: { x: w[0], y: w[1], z: w[2] }, torque: { x: w[3], y: w[4], z: w[5] } },
+    });
   }
   const frame = async (t: bigint, ep: number, k: number, p: [number, number, number]): Promise<BagTruth['episodes'][number]['frames'][number]> => {
     const quat: [number, number, number, number] = [0, 1, 0, 0]; // w x y z: tool pointing down
-    at(BAG_TOPICS.pose, t - ms(5), { header: { stamp: stamp(t - ms(5)), frame_id: 'base' }, pose: { position: { x: p[0], y: p[1], z: p[2] }, orientation: { x: quat[1], y: quat[2], z: quat[3], w: quat[0] } } });
+    at(BAG_TOPICS.pose, t - ms(5), {
+      header: { stamp: stamp(t - ms(5)), frame_id: 'base' },
+      pose: { position: { x: p[0], y: p[1], z: p[2] }, orientation: { x: quat[1], y: quat[2], z: quat[3], w: quat[0] } },
+    });
     const rgb = new Uint8Array(width * height * 3);
     for (let i = 0; i < width * height; i++) {
       rgb[3 * i] = (i * 7 + ep * 50) & 255;
-      rgb[3 * i + 1] = (i >> 3) + k * 20 & 255;
+      rgb[3 * i + 1] = ((i >> 3) + k * 20) & 255;
       rgb[3 * i + 2] = (ep * 80 + k * 9 + (i % width)) & 255;
     }
     const hs = t - ms(20); // acquired 20 ms before it was logged
     if (o.compressed) {
-      const png = await sharp(rgb, { raw: { width, height, channels: 3 } }).png().toBuffer();
+      const png = await sharp(rgb, { raw: { width, height, channels: 3 } })
+        .png()
+        .toBuffer();
       at(imageTopic, t, { header: { stamp: stamp(hs), frame_id: 'camera_color_optical_frame' }, format: 'png', data: png });
     } else {
       const bgr = new Uint8Array(rgb.length);
-      for (let i = 0; i < rgb.length; i += 3) { bgr[i] = rgb[i + 2]!; bgr[i + 1] = rgb[i + 1]!; bgr[i + 2] = rgb[i]!; }
-      at(imageTopic, t, { header: { stamp: stamp(hs), frame_id: 'camera_color_optical_frame' }, height, width, encoding: 'bgr8', is_bigendian: 0, step: width * 3, data: bgr });
+      for (let i = 0; i < rgb.length; i += 3) {
+        bgr[i] = rgb[i + 2]!;
+        bgr[i + 1] = rgb[i + 1]!;
+        bgr[i + 2] = rgb[i]!;
+      }
+      at(imageTopic, t, {
+        header: { stamp: stamp(hs), frame_id: 'camera_color_optical_frame' },
+        height,
+        width,
+        encoding: 'bgr8',
+        is_bigendian: 0,
+        step: width * 3,
+        data: bgr,
+      });
     }
     return { t, stamp: hs, pos: p, quat, wrench: wrenchAt(lastWrench(t)), rgb };
   };

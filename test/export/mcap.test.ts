@@ -29,8 +29,13 @@ function bufferReadable(bytes: Uint8Array): McapTypes.IReadable {
   return { size: async () => BigInt(bytes.length), read: async (off, n) => bytes.subarray(Number(off), Number(off + n)) };
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- decoded ROS messages are untyped objects
-interface Decoded { topic: string; schema: string; logTime: bigint; msg: Record<string, any> }
+interface Decoded {
+  topic: string;
+  schema: string;
+  logTime: bigint;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- decoded ROS messages are untyped objects
+  msg: Record<string, any>;
+}
 
 async function readAll(file: string): Promise<{ reader: McapIndexedReader; msgs: Decoded[] }> {
   const reader = await McapIndexedReader.Initialize({ readable: bufferReadable(readFileSync(file)) });
@@ -72,10 +77,16 @@ test('a session to MCAP: profile, topics, schemas, counts and every message matc
   const byTopic = (t: string): Decoded[] => msgs.filter((m) => m.topic === t);
   const n = rows.length;
   const expected: Record<string, number> = {
-    '/camera/image/compressed': n, '/wrist/wrench': n, '/ee/pose': n, '/goal': n,
-    '/command/p': rows.filter((r) => r.actionP).length, '/command/residual': rows.filter((r) => r.actionResidual).length,
-    '/command/executed': rows.filter((r) => r.actionExecuted).length, '/reward/probability': rows.filter((r) => r.rewardProb != null).length,
-    '/reward/ground_truth': rows.filter((r) => r.gtSuccess != null).length, '/episode': 2 * eps.length,
+    '/camera/image/compressed': n,
+    '/wrist/wrench': n,
+    '/ee/pose': n,
+    '/goal': n,
+    '/command/p': rows.filter((r) => r.actionP).length,
+    '/command/residual': rows.filter((r) => r.actionResidual).length,
+    '/command/executed': rows.filter((r) => r.actionExecuted).length,
+    '/reward/probability': rows.filter((r) => r.rewardProb != null).length,
+    '/reward/ground_truth': rows.filter((r) => r.gtSuccess != null).length,
+    '/episode': 2 * eps.length,
   };
   for (const [t, c] of Object.entries(expected)) assert.equal(byTopic(t).length, c, t);
   assert.ok(expected['/reward/probability']! > 0 && expected['/command/residual']! > 0, 'the fixture logs rewards and residuals');
@@ -94,7 +105,9 @@ test('a session to MCAP: profile, topics, schemas, counts and every message matc
     const im = img[i]!.msg;
     assert.equal(im.format, 'png');
     assert.equal(im.header.frame_id, 'camera');
-    const { data, info } = await sharp(im.data as Uint8Array).raw().toBuffer({ resolveWithObject: true });
+    const { data, info } = await sharp(im.data as Uint8Array)
+      .raw()
+      .toBuffer({ resolveWithObject: true });
     assert.deepEqual([info.width, info.height, info.channels], [r.image!.width, r.image!.height, 3]);
     assert.ok(Buffer.from(r.image!.data).equals(data), `row ${i}: PNG pixels equal the logged frame`);
     const w = wr[i]!.msg.wrench;
@@ -104,7 +117,11 @@ test('a session to MCAP: profile, topics, schemas, counts and every message matc
     assert.deepEqual([p.orientation.w, p.orientation.x, p.orientation.y, p.orientation.z], r.eeQuat, 'ROS x y z w from the log w x y z');
     assert.equal(pose[i]!.msg.header.frame_id, 'base');
     assert.deepEqual([goal[i]!.msg.point.x, goal[i]!.msg.point.y, goal[i]!.msg.point.z], r.goal);
-    for (const [t, v] of [['/command/p', r.actionP], ['/command/residual', r.actionResidual], ['/command/executed', r.actionExecuted]] as const) {
+    for (const [t, v] of [
+      ['/command/p', r.actionP],
+      ['/command/residual', r.actionResidual],
+      ['/command/executed', r.actionExecuted],
+    ] as const) {
       const m = cmd(t)[i]!.msg.vector;
       assert.deepEqual([m.x, m.y, m.z], v, `${t} row ${i}`);
     }
@@ -160,7 +177,7 @@ test('a session to MCAP: profile, topics, schemas, counts and every message matc
   const stream = new McapStreamReader({ validateCrcs: true });
   stream.append(readFileSync(out));
   let messages = 0;
-  for (let rec; (rec = stream.nextRecord()); ) if (rec.type === 'Message') messages++;
+  for (let rec; (rec = stream.nextRecord());) if (rec.type === 'Message') messages++;
   assert.ok(stream.done(), 'stream reader reached the footer');
   assert.equal(messages, msgs.length);
 });
@@ -175,15 +192,25 @@ test('chosen episodes only; unknown session or episode and an unwritable output 
   assert.equal(msgs.filter((m) => m.topic === '/ee/pose').length, eps[1]!.transitionCount);
   assert.deepEqual(new Set(msgs.filter((m) => m.topic === '/episode').map((m) => m.msg.episode_id)), new Set(pick));
 
-  await assert.rejects(exportMcap({ store, sessionId: 99, out: join(tmp.dir, 'x.mcap') }), (e: Error) => e instanceof ExportError && /no session 99 \(its sessions are 1\)/.test(e.message));
-  await assert.rejects(exportMcap({ store, sessionId: fx.sessionId, episodeIds: [12345], out: join(tmp.dir, 'x.mcap') }), /episode 12345 is not in session 1 \(no such episode\)/);
+  await assert.rejects(
+    exportMcap({ store, sessionId: 99, out: join(tmp.dir, 'x.mcap') }),
+    (e: Error) => e instanceof ExportError && /no session 99 \(its sessions are 1\)/.test(e.message),
+  );
+  await assert.rejects(
+    exportMcap({ store, sessionId: fx.sessionId, episodeIds: [12345], out: join(tmp.dir, 'x.mcap') }),
+    /episode 12345 is not in session 1 \(no such episode\)/,
+  );
   await assert.rejects(exportMcap({ store, sessionId: fx.sessionId, out: join(tmp.dir, 'missing-dir', 'x.mcap') }), /directory .*missing-dir does not exist/);
   await assert.rejects(exportMcap({ store, sessionId: fx.sessionId, out: tmp.dir }), /is a directory/);
   assert.ok(!existsSync(join(tmp.dir, 'x.mcap')));
-  assert.deepEqual(readdirSync(tmp.dir).filter((f) => f.includes('.partial')), [], 'no temporary file left behind');
+  assert.deepEqual(
+    readdirSync(tmp.dir).filter((f) => f.includes('.partial')),
+    [],
+    'no temporary file left behind',
+  );
 });
 
-test('a real robot\'s epoch clock is kept: log time = tick time, header stamps = the logged stamps', async () => {
+test("a real robot's epoch clock is kept: log time = tick time, header stamps = the logged stamps", async () => {
   const db = join(tmp.dir, 'robot.db');
   const w = Store.open(db);
   const sid = w.openSession({ robot: 'sawyer', backend: 'ros2', config: {}, calibration: {} });
@@ -191,13 +218,29 @@ test('a real robot\'s epoch clock is kept: log time = tick time, header stamps =
   let k = 0;
   for (let e = 0; e < 2; e++) {
     const id = w.beginEpisode({ sessionId: sid, kind: 'practice', domain: 'europlug' });
-    w.appendTransitions([0, 1, 2].map((step) => {
-      const tick = t0 + 0.1 * k++;
-      return {
-        episodeId: id, step, tickTime: tick, actionP: [0, 0, -0.001], actionResidual: [0, 0, 0], actionExecuted: [0, 0, -0.001], rewardProb: 0.5,
-        obs: { image: { width: 4, height: 4, data: new Uint8Array(48).fill(step * 40) }, wrench: [0, 0, step, 0, 0, 0], eePos: [0.6, 0.1, 0.05 - 0.001 * step], eeQuat: [1, 0, 0, 0], goal: [0.6, 0.1, 0], imageStamp: tick - 0.03, wrenchStamp: tick - 0.002 },
-      };
-    }));
+    w.appendTransitions(
+      [0, 1, 2].map((step) => {
+        const tick = t0 + 0.1 * k++;
+        return {
+          episodeId: id,
+          step,
+          tickTime: tick,
+          actionP: [0, 0, -0.001],
+          actionResidual: [0, 0, 0],
+          actionExecuted: [0, 0, -0.001],
+          rewardProb: 0.5,
+          obs: {
+            image: { width: 4, height: 4, data: new Uint8Array(48).fill(step * 40) },
+            wrench: [0, 0, step, 0, 0, 0],
+            eePos: [0.6, 0.1, 0.05 - 0.001 * step],
+            eeQuat: [1, 0, 0, 0],
+            goal: [0.6, 0.1, 0],
+            imageStamp: tick - 0.03,
+            wrenchStamp: tick - 0.002,
+          },
+        };
+      }),
+    );
     w.endEpisode(id, { outcome: 'failure' });
   }
   w.close();

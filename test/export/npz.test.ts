@@ -41,8 +41,13 @@ for k in d.files:
 print(json.dumps(out))
 `;
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON from Python, shape per member
-interface Loaded { files: string[]; dtypes: Record<string, string>; shapes: Record<string, number[]>; values: Record<string, any> }
+interface Loaded {
+  files: string[];
+  dtypes: Record<string, string>;
+  shapes: Record<string, number[]>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON from Python, shape per member
+  values: Record<string, any>;
+}
 
 function npLoad(file: string): Loaded {
   return JSON.parse(execFileSync('python3', ['-c', LOADER, file], { encoding: 'utf8', maxBuffer: 64 << 20 })) as Loaded;
@@ -57,14 +62,20 @@ for (const compress of [false, true]) {
     const s = await exportNpz({ store, sessionId: fx.sessionId, out, compress });
     const d = npLoad(out);
     const eps = store.listEpisodes({ sessionId: fx.sessionId, order: 'asc' });
-    const rows: (TransitionRecord & { ep: number })[] = eps.flatMap((e) => store.getEpisode(e.id, { transitions: true, images: true })!.transitions!.map((t) => ({ ...t, ep: e.id })));
+    const rows: (TransitionRecord & { ep: number })[] = eps.flatMap((e) =>
+      store.getEpisode(e.id, { transitions: true, images: true })!.transitions!.map((t) => ({ ...t, ep: e.id })),
+    );
     const n = rows.length;
     assert.equal(s.rows, n);
     assert.deepEqual(d.files, Object.keys(NPZ_ARRAYS).sort());
     assert.deepEqual(d.shapes.image, [n, 64, 64, 3]);
     assert.equal(d.dtypes.image, '|u1');
-    for (const k of ['wrench', 'ee_pos', 'ee_quat', 'goal', 'proprio', 'action_p', 'action_residual', 'action_executed', 'reward_prob']) assert.equal(d.dtypes[k], '<f4', k);
-    assert.deepEqual([d.dtypes.episode_id, d.dtypes.transition_id, d.dtypes.step, d.dtypes.next_index, d.dtypes.gt_success, d.dtypes.done, d.dtypes.tick_time], ['<i8', '<i8', '<i4', '<i4', '|i1', '|u1', '<f8']);
+    for (const k of ['wrench', 'ee_pos', 'ee_quat', 'goal', 'proprio', 'action_p', 'action_residual', 'action_executed', 'reward_prob'])
+      assert.equal(d.dtypes[k], '<f4', k);
+    assert.deepEqual(
+      [d.dtypes.episode_id, d.dtypes.transition_id, d.dtypes.step, d.dtypes.next_index, d.dtypes.gt_success, d.dtypes.done, d.dtypes.tick_time],
+      ['<i8', '<i8', '<i4', '<i4', '|i1', '|u1', '<f8'],
+    );
     const v = d.values;
     rows.forEach((r, i) => {
       assert.equal(v.image[i], createHash('sha256').update(r.image!.data).digest('hex'), `image row ${i}`);
@@ -93,8 +104,14 @@ for (const compress of [false, true]) {
     const meta = v.meta;
     assert.equal(meta.format, NPZ_FORMAT);
     assert.equal(meta.session.id, fx.sessionId);
-    assert.deepEqual(meta.episodes.map((e: { id: number }) => e.id), eps.map((e) => e.id));
-    assert.deepEqual(meta.episodes.map((e: { outcome: string }) => e.outcome), eps.map((e) => e.outcome));
+    assert.deepEqual(
+      meta.episodes.map((e: { id: number }) => e.id),
+      eps.map((e) => e.id),
+    );
+    assert.deepEqual(
+      meta.episodes.map((e: { outcome: string }) => e.outcome),
+      eps.map((e) => e.outcome),
+    );
     assert.deepEqual(Object.keys(meta.arrays).sort(), d.files);
   });
 }

@@ -51,7 +51,10 @@ test('a native backend that fails to load (any error, not only MODULE_NOT_FOUND)
     const got = await initBackend({ nativeModule: pathToFileURL(broken).href });
     assert.equal(got.name, 'wasm');
     assert.match(got.nativeError ?? '', /libtensorflow\.so\.2/);
-    await assert.rejects(initBackend({ prefer: 'tensorflow', nativeModule: pathToFileURL(broken).href }), /native tfjs backend requested but unavailable: libtensorflow/);
+    await assert.rejects(
+      initBackend({ prefer: 'tensorflow', nativeModule: pathToFileURL(broken).href }),
+      /native tfjs backend requested but unavailable: libtensorflow/,
+    );
     assert.equal(tf.getBackend(), 'wasm');
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -74,7 +77,13 @@ test('conv2d filter and input gradients match the cpu backend (strides, same/val
     { x: [2, 8, 8, 16], f: [3, 3, 16, 5], s: 1, pad: 'valid' },
   ];
   // Both engines on wasm: the native im2col + OpenBLAS convs (when loaded) and wasm's kernels with the fixes.
-  for (const [c, native] of cases.flatMap((c) => [[c, true], [c, false]] as const)) {
+  for (const [c, native] of cases.flatMap(
+    (c) =>
+      [
+        [c, true],
+        [c, false],
+      ] as const,
+  )) {
     setNativeGemm(native);
     const xv = tf.randomNormal(c.x, 0, 1, 'float32', 11);
     const fv = tf.randomNormal(c.f, 0, 1, 'float32', 12);
@@ -85,8 +94,14 @@ test('conv2d filter and input gradients match the cpu backend (strides, same/val
     setNativeGemm(true);
     const what = `${JSON.stringify(c)} native=${native}`;
     assert.ok(maxRelErr(got[2] as Float32Array, ref[2] as Float32Array) < 1e-4, `conv ${what}: ${maxRelErr(got[2] as Float32Array, ref[2] as Float32Array)}`);
-    assert.ok(maxRelErr(got[1] as Float32Array, ref[1] as Float32Array) < 1e-4, `filter grad ${what}: ${maxRelErr(got[1] as Float32Array, ref[1] as Float32Array)}`);
-    assert.ok(maxRelErr(got[0] as Float32Array, ref[0] as Float32Array) < 1e-4, `input grad ${what}: ${maxRelErr(got[0] as Float32Array, ref[0] as Float32Array)}`);
+    assert.ok(
+      maxRelErr(got[1] as Float32Array, ref[1] as Float32Array) < 1e-4,
+      `filter grad ${what}: ${maxRelErr(got[1] as Float32Array, ref[1] as Float32Array)}`,
+    );
+    assert.ok(
+      maxRelErr(got[0] as Float32Array, ref[0] as Float32Array) < 1e-4,
+      `input grad ${what}: ${maxRelErr(got[0] as Float32Array, ref[0] as Float32Array)}`,
+    );
     xv.dispose();
     fv.dispose();
   }
@@ -95,7 +110,12 @@ test('conv2d filter and input gradients match the cpu backend (strides, same/val
 test('matMul with every transpose combination (values and gradients) matches cpu', async () => {
   const a = tf.randomNormal([2, 5, 7], 0, 1, 'float32', 1);
   const b = tf.randomNormal([2, 7, 3], 0, 1, 'float32', 2);
-  for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]] as const) {
+  for (const [ta, tb] of [
+    [false, false],
+    [true, false],
+    [false, true],
+    [true, true],
+  ] as const) {
     const A = ta ? tf.transpose(a, [0, 2, 1]) : a;
     const B = tb ? tf.transpose(b, [0, 2, 1]) : b;
     const { ref, got } = await onBoth(() => {
@@ -115,10 +135,18 @@ test('sum over all but the last axis (bias gradients) matches cpu; other sums un
   for (const native of [true, false]) {
     setNativeGemm(native);
     const { ref, got } = await onBoth(() => [
-      tf.sum(x, [0, 1, 2]), tf.sum(x, [2, 0, 1], true), tf.sum(x, [-4, -3, -2]), tf.sum(x, [1, 2]), tf.sum(x, -1), tf.sum(x),
+      tf.sum(x, [0, 1, 2]),
+      tf.sum(x, [2, 0, 1], true),
+      tf.sum(x, [-4, -3, -2]),
+      tf.sum(x, [1, 2]),
+      tf.sum(x, -1),
+      tf.sum(x),
     ]);
     setNativeGemm(true);
-    assert.deepEqual(got.map((g) => g.length), [5, 5, 5, 40, 2048, 1]);
+    assert.deepEqual(
+      got.map((g) => g.length),
+      [5, 5, 5, 40, 2048, 1],
+    );
     got.forEach((g, i) => assert.ok(maxRelErr(g, ref[i] as Float32Array) < 1e-4, `sum case ${i} native=${native}: ${maxRelErr(g, ref[i] as Float32Array)}`));
   }
   assert.deepEqual(tf.sum(x, [0, 1, 2], true).shape, [1, 1, 1, 5]);
@@ -140,27 +168,41 @@ test('gradient of a small conv-net loss matches cpu for every variable', async (
   got.forEach((g, i) => assert.ok(maxRelErr(g, ref[i] as Float32Array) < 1e-4, `variable ${vars[i]?.name}: ${maxRelErr(g, ref[i] as Float32Array)}`));
 });
 
-test('Identity and same-dtype Cast share the buffer on wasm (no copy); each owner disposes independently', { skip: info.name !== 'wasm' && 'wasm only' }, () => {
-  const before = tf.memory().numTensors;
-  const x = tf.tensor1d([1, 2, 3]);
-  const y = tf.clone(x);
-  const z = tf.cast(x, 'float32');
-  const w = tf.cast(tf.tensor1d([1, 0, 2], 'int32'), 'float32'); // a real cast still converts
-  assert.equal(y.dataId, x.dataId, 'clone shares the buffer');
-  assert.equal(z.dataId, x.dataId, 'cast to the same dtype shares the buffer');
-  assert.deepEqual([...w.dataSync()], [1, 0, 2]);
-  x.dispose();
-  assert.deepEqual([...y.dataSync()], [1, 2, 3]);
-  y.dispose();
-  assert.deepEqual([...z.dataSync()], [1, 2, 3]);
-  z.dispose();
-  w.dispose();
-  assert.equal(tf.memory().numTensors, before + 1); // the int32 input of w, kept on purpose
-});
+test(
+  'Identity and same-dtype Cast share the buffer on wasm (no copy); each owner disposes independently',
+  { skip: info.name !== 'wasm' && 'wasm only' },
+  () => {
+    const before = tf.memory().numTensors;
+    const x = tf.tensor1d([1, 2, 3]);
+    const y = tf.clone(x);
+    const z = tf.cast(x, 'float32');
+    const w = tf.cast(tf.tensor1d([1, 0, 2], 'int32'), 'float32'); // a real cast still converts
+    assert.equal(y.dataId, x.dataId, 'clone shares the buffer');
+    assert.equal(z.dataId, x.dataId, 'cast to the same dtype shares the buffer');
+    assert.deepEqual([...w.dataSync()], [1, 0, 2]);
+    x.dispose();
+    assert.deepEqual([...y.dataSync()], [1, 2, 3]);
+    y.dispose();
+    assert.deepEqual([...z.dataSync()], [1, 2, 3]);
+    z.dispose();
+    w.dispose();
+    assert.equal(tf.memory().numTensors, before + 1); // the int32 input of w, kept on purpose
+  },
+);
 
 test('LayerNorm as one kernel (wasm; native and JS loops) = the op formula on cpu: values and gradients for x, gamma, beta', async () => {
   const ln = tf.layers.layerNormalization({ epsilon: 1e-5 });
-  for (const [shape, native] of [[256, 256], [7, 33], [2, 3, 5]].flatMap((s) => [[s, true], [s, false]] as const)) {
+  for (const [shape, native] of [
+    [256, 256],
+    [7, 33],
+    [2, 3, 5],
+  ].flatMap(
+    (s) =>
+      [
+        [s, true],
+        [s, false],
+      ] as const,
+  )) {
     setNativeGemm(native);
     const c = shape[shape.length - 1] as number;
     const x0 = tf.add(tf.mul(tf.randomNormal(shape, 0, 1, 'float32', 1), 3), 0.5);
@@ -171,17 +213,32 @@ test('LayerNorm as one kernel (wasm; native and JS loops) = the op formula on cp
     const dy = tf.randomNormal(shape, 0, 1, 'float32', 4);
     const { ref, got } = await onBoth(() => {
       const y = eagerApply(lnc, x0);
-      const { grads } = tf.variableGrads(() => tf.sum<tf.Scalar>(tf.mul(eagerApply(lnc, x0), dy)), lnc.trainableWeights.map((w) => w.read() as tf.Variable));
+      const { grads } = tf.variableGrads(
+        () => tf.sum<tf.Scalar>(tf.mul(eagerApply(lnc, x0), dy)),
+        lnc.trainableWeights.map((w) => w.read() as tf.Variable),
+      );
       const dx = tf.grad((x: tf.Tensor) => tf.sum(tf.mul(eagerApply(lnc, x), dy)))(x0);
       return [y, dx, ...Object.values(grads)];
     });
     assert.equal(got.length, 4);
-    got.forEach((g, i) => assert.ok(maxRelErr(g, ref[i] as Float32Array) < 1e-4, `${JSON.stringify(shape)} native=${native} ${['y', 'dx', 'dgamma', 'dbeta'][i]}: ${maxRelErr(g, ref[i] as Float32Array)}`));
+    got.forEach((g, i) =>
+      assert.ok(
+        maxRelErr(g, ref[i] as Float32Array) < 1e-4,
+        `${JSON.stringify(shape)} native=${native} ${['y', 'dx', 'dgamma', 'dbeta'][i]}: ${maxRelErr(g, ref[i] as Float32Array)}`,
+      ),
+    );
   }
   setNativeGemm(true);
   if (info.name === 'wasm') {
-    const p = await tf.profile(() => { tf.tidy(() => { eagerApply(ln, tf.ones([4, 256])); }); });
-    assert.deepEqual(p.kernels.map((k) => k.name).filter((n) => n !== 'Fill'), ['LayerNormLastAxis']);
+    const p = await tf.profile(() => {
+      tf.tidy(() => {
+        eagerApply(ln, tf.ones([4, 256]));
+      });
+    });
+    assert.deepEqual(
+      p.kernels.map((k) => k.name).filter((n) => n !== 'Fill'),
+      ['LayerNormLastAxis'],
+    );
   }
 });
 
@@ -194,11 +251,19 @@ test('bias add (a row broadcast over a big tensor) = cpu, both operand orders; o
   for (const native of [true, false]) {
     setNativeGemm(native);
     const { ref, got } = await onBoth(() => [
-      tf.add(big, row), tf.add(row, big), tf.add(big, row4), tf.add(small, row), tf.add(big, col), tf.add(big, big),
+      tf.add(big, row),
+      tf.add(row, big),
+      tf.add(big, row4),
+      tf.add(small, row),
+      tf.add(big, col),
+      tf.add(big, big),
       ...tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(tf.add(a, b))))([big, row]),
     ]);
     setNativeGemm(true);
-    assert.deepEqual(got.map((g) => g.length), [2048 * 5, 2048 * 5, 2048 * 5, 15, 2048 * 5, 2048 * 5, 2048 * 5, 5]);
+    assert.deepEqual(
+      got.map((g) => g.length),
+      [2048 * 5, 2048 * 5, 2048 * 5, 15, 2048 * 5, 2048 * 5, 2048 * 5, 5],
+    );
     got.forEach((g, i) => assert.ok(maxRelErr(g, ref[i] as Float32Array) < 1e-4, `add case ${i} native=${native}: ${maxRelErr(g, ref[i] as Float32Array)}`));
   }
 });

@@ -23,17 +23,27 @@ const SIZE = 16;
 const BOUND = 0.005;
 
 function checker(path: string): void {
-  const r = spawnSync('/usr/bin/python3', ['-c', 'import onnx,sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)', path], { encoding: 'utf8' });
+  const r = spawnSync('/usr/bin/python3', ['-c', 'import onnx,sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)', path], {
+    encoding: 'utf8',
+  });
   assert.equal(r.status, 0, `onnx.checker refused ${path}:\n${r.stderr}`);
 }
 
 function agent(mode: 'image' | 'features'): IqlAgent {
   const cfg: IqlConfig = {
-    ...DEFAULT_IQL, mode, proprioDim: 9, proprioScale: [100, 100, 100, 0.1, 0.1, 0.1, 1, 1, 1], hidden: [32, 32],
-    actionScale: [BOUND, BOUND, BOUND], seed: 3,
+    ...DEFAULT_IQL,
+    mode,
+    proprioDim: 9,
+    proprioScale: [100, 100, 100, 0.1, 0.1, 0.1, 1, 1, 1],
+    hidden: [32, 32],
+    actionScale: [BOUND, BOUND, BOUND],
+    seed: 3,
   };
   if (mode === 'image') {
-    cfg.daib = defaultDaibConfig({ numDomains: 3, encoder: { inputShape: [SIZE, SIZE, 3], filters: [8, 8, 8], kernelSize: 3, strides: [2, 2, 1], padding: 'same', zIDim: 8, zSDim: 4 } });
+    cfg.daib = defaultDaibConfig({
+      numDomains: 3,
+      encoder: { inputShape: [SIZE, SIZE, 3], filters: [8, 8, 8], kernelSize: 3, strides: [2, 2, 1], padding: 'same', zIDim: 8, zSDim: 4 },
+    });
   } else {
     cfg.featureDims = { pi: 12, q: 12, v: 12 };
   }
@@ -45,7 +55,8 @@ function inputs(model: tf.LayersModel, n: number, seed: number): tf.Tensor[] {
   return model.inputs.map((t, i) => {
     const shape = [n, ...(t.shape.slice(1) as number[])];
     if (t.shape.length === 4) return tf.randomUniform(shape, 0, 1, 'float32', seed + i);
-    if (t.sourceLayer.name === 'proprio') return tf.mul(tf.randomNormal(shape, 0, 1, 'float32', seed + i), tf.tensor1d([0.005, 0.005, 0.005, 5, 5, 5, 0.5, 0.5, 0.5]));
+    if (t.sourceLayer.name === 'proprio')
+      return tf.mul(tf.randomNormal(shape, 0, 1, 'float32', seed + i), tf.tensor1d([0.005, 0.005, 0.005, 5, 5, 5, 0.5, 0.5, 0.5]));
     return tf.randomNormal(shape, 0, 1, 'float32', seed + i);
   });
 }
@@ -71,7 +82,9 @@ for (const mode of ['image', 'features'] as const) {
         feeds[roles[i] as string] = (xs[i]?.dataSync() as Float32Array).slice(k * per, (k + 1) * per);
       });
       const u = await policy.runFeeds(feeds);
-      u.forEach((v, j) => assert.ok(Math.abs(v - (ref[k * 3 + j] as number)) <= 1e-4 * BOUND + 1e-9, `sample ${k} axis ${j}: onnx ${v} vs tfjs ${ref[k * 3 + j]}`));
+      u.forEach((v, j) =>
+        assert.ok(Math.abs(v - (ref[k * 3 + j] as number)) <= 1e-4 * BOUND + 1e-9, `sample ${k} axis ${j}: onnx ${v} vs tfjs ${ref[k * 3 + j]}`),
+      );
     }
     assert.ok(Math.max(...ref) - Math.min(...ref) > BOUND * 0.05, 'residuals barely vary: comparison too weak');
     await policy.dispose();

@@ -20,14 +20,23 @@ process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 const SHAPE: [number, number, number] = [16, 16, 3];
 
 function classifier(method: (typeof DAIB_METHODS)[number], seed: number): DaibClassifier {
-  return new DaibClassifier(defaultDaibConfig({
-    numDomains: 3, method, seed, headHidden: [32, 32], domainHidden: [16], batchSize: 8,
-    encoder: { inputShape: SHAPE, filters: [8, 8, 8], kernelSize: 3, strides: [2, 2, 1], padding: 'same', zIDim: 8, zSDim: 4 },
-  }));
+  return new DaibClassifier(
+    defaultDaibConfig({
+      numDomains: 3,
+      method,
+      seed,
+      headHidden: [32, 32],
+      domainHidden: [16],
+      batchSize: 8,
+      encoder: { inputShape: SHAPE, filters: [8, 8, 8], kernelSize: 3, strides: [2, 2, 1], padding: 'same', zIDim: 8, zSDim: 4 },
+    }),
+  );
 }
 
 function checker(path: string): void {
-  const r = spawnSync('/usr/bin/python3', ['-c', 'import onnx,sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)', path], { encoding: 'utf8' });
+  const r = spawnSync('/usr/bin/python3', ['-c', 'import onnx,sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)', path], {
+    encoding: 'utf8',
+  });
   assert.equal(r.status, 0, `onnx.checker refused ${path}:\n${r.stderr}`);
 }
 

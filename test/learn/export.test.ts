@@ -61,13 +61,18 @@ function onnxCheck(bytes: Uint8Array, name: string): { ok: boolean; stderr: stri
   const file = join(dir, `${name}.onnx`);
   writeFileSync(file, bytes);
   // Debian's python3-onnx, not the pyenv python3 on PATH.
-  const r = spawnSync('/usr/bin/python3', ['-c', 'import onnx,sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)', file], { encoding: 'utf8' });
+  const r = spawnSync('/usr/bin/python3', ['-c', 'import onnx,sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)', file], {
+    encoding: 'utf8',
+  });
   return { ok: r.status === 0, stderr: r.stderr };
 }
 
 async function assertEquivalent(model: tf.LayersModel, label: string): Promise<Uint8Array> {
   const bytes = exportOnnx(model);
-  for (const [n, seed] of [[1, 11], [5, 22]] as const) {
+  for (const [n, seed] of [
+    [1, 11],
+    [5, 22],
+  ] as const) {
     const errs = await compare(model, bytes, n, seed);
     for (const e of errs) assert.ok(e <= 1e-4, `${label}: onnxruntime differs from tfjs by ${e} (batch ${n})`);
   }
@@ -140,15 +145,30 @@ test('the export carries opset 17, IR 8, a dynamic batch dimension and the reque
   const bytes = exportOnnx(model, { inputNames: ['img', 'prop'], outputNames: ['p_success'], docString: 'reward test', metadata: { kind: 'reward' } });
   const proto = onnxProto.onnx.ModelProto.decode(bytes);
   assert.equal(Number(proto.irVersion), 8);
-  assert.deepEqual(proto.opsetImport.map((o) => [o.domain, Number(o.version)]), [['', 17]]);
+  assert.deepEqual(
+    proto.opsetImport.map((o) => [o.domain, Number(o.version)]),
+    [['', 17]],
+  );
   assert.equal(proto.docString, 'reward test');
-  assert.deepEqual(proto.metadataProps.map((m) => [m.key, m.value]), [['kind', 'reward']]);
+  assert.deepEqual(
+    proto.metadataProps.map((m) => [m.key, m.value]),
+    [['kind', 'reward']],
+  );
   const graph = proto.graph as onnxProto.onnx.GraphProto;
-  assert.deepEqual(graph.input.map((i) => i.name), ['img', 'prop']);
-  assert.deepEqual(graph.output.map((i) => i.name), ['p_success']);
+  assert.deepEqual(
+    graph.input.map((i) => i.name),
+    ['img', 'prop'],
+  );
+  assert.deepEqual(
+    graph.output.map((i) => i.name),
+    ['p_success'],
+  );
   const dims = graph.input[0]?.type?.tensorType?.shape?.dim ?? [];
   assert.equal(dims[0]?.dimParam, 'batch');
-  assert.deepEqual(dims.slice(1).map((d) => Number(d.dimValue)), [16, 16, 3]);
+  assert.deepEqual(
+    dims.slice(1).map((d) => Number(d.dimValue)),
+    [16, 16, 3],
+  );
   // The first conv's TF 'same' padding for 16 px, k5, s2 is 1 before and 2 after.
   const conv = graph.node.find((n) => n.opType === 'Conv');
   assert.deepEqual((conv?.attribute ?? []).find((a) => a.name === 'pads')?.ints?.map(Number), [1, 1, 2, 2]);
@@ -168,7 +188,10 @@ test('the checker invocation can fail: a graph whose node reads an undefined ten
 test('unsupported layers, bad options and non-finite weights are refused with the layer named', () => {
   const inp = tf.input({ shape: [4] });
   const bn = sym(tf.layers.batchNormalization({ name: 'my_bn' }).apply(inp));
-  assert.throws(() => exportOnnx(tf.model({ inputs: inp, outputs: bn })), (e: unknown) => e instanceof OnnxExportError && /layer 'my_bn' \(class BatchNormalization\)/.test(e.message));
+  assert.throws(
+    () => exportOnnx(tf.model({ inputs: inp, outputs: bn })),
+    (e: unknown) => e instanceof OnnxExportError && /layer 'my_bn' \(class BatchNormalization\)/.test(e.message),
+  );
 
   const inp2 = tf.input({ shape: [4] });
   const sm = sym(tf.layers.dense({ units: 2, activation: 'softmax', name: 'soft' }).apply(inp2));
@@ -182,7 +205,14 @@ test('unsupported layers, bad options and non-finite weights are refused with th
   const d = tf.layers.dense({ units: 2, name: 'nan_dense' });
   const out3 = sym(d.apply(inp3));
   const m3 = tf.model({ inputs: inp3, outputs: out3 });
-  d.setWeights([tf.tensor2d([[1, Number.NaN], [0, 0], [0, 0]]), tf.zeros([2])]);
+  d.setWeights([
+    tf.tensor2d([
+      [1, Number.NaN],
+      [0, 0],
+      [0, 0],
+    ]),
+    tf.zeros([2]),
+  ]);
   assert.throws(() => exportOnnx(m3), /nan_dense\/kernel.*not finite/);
   assert.throws(() => exportOnnx(m3, { inputNames: ['a', 'b'] }), /inputNames has 2 names but the model has 1 inputs/);
   assert.throws(() => exportOnnx(m3, { outputNames: ['x y'] }), /not a usable ONNX/);
@@ -190,11 +220,13 @@ test('unsupported layers, bad options and non-finite weights are refused with th
 });
 
 test('a Sequential model, and one nested in a functional model, export with default names', async () => {
-  const seq = tf.sequential({ layers: [
-    tf.layers.conv2d({ inputShape: [8, 8, 2], filters: 3, kernelSize: 3, padding: 'same', activation: 'relu', name: 'seq_conv' }),
-    tf.layers.flatten(),
-    tf.layers.dense({ units: 2, name: 'seq_out' }),
-  ] });
+  const seq = tf.sequential({
+    layers: [
+      tf.layers.conv2d({ inputShape: [8, 8, 2], filters: 3, kernelSize: 3, padding: 'same', activation: 'relu', name: 'seq_conv' }),
+      tf.layers.flatten(),
+      tf.layers.dense({ units: 2, name: 'seq_out' }),
+    ],
+  });
   randomizeWeights(seq, 9);
   const bytes = await assertEquivalent(seq, 'sequential');
   const session = await ort.InferenceSession.create(bytes);

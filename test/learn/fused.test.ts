@@ -38,7 +38,9 @@ test('fused MLP: outputs and every parameter gradient = tf.grad of the tfjs laye
       const got = f.grads[i] as Float32Array;
       assert.equal(got.length, want.length);
       const scale = Math.max(...Array.from(want, Math.abs));
-      got.forEach((gv, k) => assert.ok(Math.abs(gv - (want[k] as number)) <= 1e-4 * (1 + scale), `LN ${layerNorm} grad of variable ${i} [${k}]: ${gv} vs ${want[k]}`));
+      got.forEach((gv, k) =>
+        assert.ok(Math.abs(gv - (want[k] as number)) <= 1e-4 * (1 + scale), `LN ${layerNorm} grad of variable ${i} [${k}]: ${gv} vs ${want[k]}`),
+      );
     });
     tf.dispose([xt, ...Object.values(grads)]);
   }
@@ -48,14 +50,26 @@ function featureBatch(seed: number, B = 64, F = 12): IqlBatch {
   const rng = new Rng(seed);
   const f = (k: number, s = 1): Float32Array => Float32Array.from({ length: B * k }, () => rng.normal(0, s));
   return {
-    size: B, features: { pi: f(F), q: f(F), v: f(F) }, nextFeatures: { pi: f(F), q: f(F), v: f(F) }, proprio: f(9, 0.01), nextProprio: f(9, 0.01),
-    action: f(3, 0.003), reward: Float32Array.from({ length: B }, () => (rng.bernoulli(0.3) ? 1 : 0)), done: Float32Array.from({ length: B }, () => (rng.bernoulli(0.1) ? 1 : 0)),
+    size: B,
+    features: { pi: f(F), q: f(F), v: f(F) },
+    nextFeatures: { pi: f(F), q: f(F), v: f(F) },
+    proprio: f(9, 0.01),
+    nextProprio: f(9, 0.01),
+    action: f(3, 0.003),
+    reward: Float32Array.from({ length: B }, () => (rng.bernoulli(0.3) ? 1 : 0)),
+    done: Float32Array.from({ length: B }, () => (rng.bernoulli(0.1) ? 1 : 0)),
   };
 }
 
 const featureConfig = (over: Partial<IqlConfig> = {}): IqlConfig => ({
-  ...DEFAULT_IQL, mode: 'features', proprioDim: 9, proprioScale: [100, 100, 100, 0.1, 0.1, 0.1, 1, 1, 1], hidden: [32, 32],
-  featureDims: { pi: 12, q: 12, v: 12 }, seed: 7, ...over,
+  ...DEFAULT_IQL,
+  mode: 'features',
+  proprioDim: 9,
+  proprioScale: [100, 100, 100, 0.1, 0.1, 0.1, 1, 1, 1],
+  hidden: [32, 32],
+  featureDims: { pi: 12, q: 12, v: 12 },
+  seed: 7,
+  ...over,
 });
 
 /** Runs `steps` updates on one engine; returns the stats and the final weights (through the tfjs variables). */
@@ -65,7 +79,13 @@ function runAgent(fused: boolean, cfg: IqlConfig, steps: number): { stats: IqlSt
     const agent = new IqlAgent(cfg);
     const stats = Array.from({ length: steps }, (_, i) => agent.update(featureBatch(100 + i)));
     const backend = agent.backend;
-    const weights = [...netVariables(agent.pi), agent.logStd, ...netVariables(agent.v), ...agent.qs.flatMap((q) => netVariables(q)), ...agent.qTargets.flatMap((q) => netVariables(q))].map((v) => Float32Array.from(v.dataSync()));
+    const weights = [
+      ...netVariables(agent.pi),
+      agent.logStd,
+      ...netVariables(agent.v),
+      ...agent.qs.flatMap((q) => netVariables(q)),
+      ...agent.qTargets.flatMap((q) => netVariables(q)),
+    ].map((v) => Float32Array.from(v.dataSync()));
     agent.dispose();
     return { stats, weights, backend };
   } finally {
@@ -139,8 +159,22 @@ test('fused heads on the chain MDP reach the known expectile value; checkpoints 
   const tau = 0.9;
   const V = chainExpectileValues(N, gamma, tau);
   const agent = new IqlAgent({
-    ...DEFAULT_IQL, mode: 'features', proprioDim: 0, proprioScale: [], actionDim: 1, actionScale: [1], hidden: [32, 32],
-    expectile: tau, temperature: 10, gamma, polyak: 0.05, actorLr: 1e-3, criticLr: 1e-3, valueLr: 1e-3, featureDims: { pi: N, q: N, v: N }, seed: 3,
+    ...DEFAULT_IQL,
+    mode: 'features',
+    proprioDim: 0,
+    proprioScale: [],
+    actionDim: 1,
+    actionScale: [1],
+    hidden: [32, 32],
+    expectile: tau,
+    temperature: 10,
+    gamma,
+    polyak: 0.05,
+    actorLr: 1e-3,
+    criticLr: 1e-3,
+    valueLr: 1e-3,
+    featureDims: { pi: N, q: N, v: N },
+    seed: 3,
   });
   assert.match(agent.backend, /IQL heads: fused/);
   const rng = new Rng(1);

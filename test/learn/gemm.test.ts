@@ -16,11 +16,12 @@ const noGemm = info.gemm === undefined ? `native gemm unavailable: ${info.gemmEr
 
 /** Runs `f` on wasm (with the native GEMM when `native`) and on cpu (reference). */
 async function vsCpu(f: () => tf.Tensor[], native = true): Promise<{ ref: Float32Array[]; got: Float32Array[] }> {
-  const run = (): Float32Array[] => tf.tidy(f).map((t) => {
-    const d = t.dataSync() as Float32Array;
-    t.dispose();
-    return d;
-  });
+  const run = (): Float32Array[] =>
+    tf.tidy(f).map((t) => {
+      const d = t.dataSync() as Float32Array;
+      t.dispose();
+      return d;
+    });
   setNativeGemm(native);
   const got = run();
   setNativeGemm(true);
@@ -52,7 +53,10 @@ test('the engine is in the label: wasm+openblas with the library and thread coun
 test('native matMul, every transpose combination, 2-D and batched (with broadcast), values and gradients = cpu within 1e-4', { skip: noGemm }, async () => {
   // [M, K] x [K, N] with odd sizes; batched 3-D; a 2-D right operand broadcast over a batch; rank-4 batches.
   const cases: Array<{ a: number[]; b: number[] }> = [
-    { a: [37, 19], b: [19, 23] }, { a: [256, 57], b: [57, 256] }, { a: [3, 5, 7], b: [3, 7, 4] }, { a: [4, 6, 5], b: [1, 5, 3] },
+    { a: [37, 19], b: [19, 23] },
+    { a: [256, 57], b: [57, 256] },
+    { a: [3, 5, 7], b: [3, 7, 4] },
+    { a: [4, 6, 5], b: [1, 5, 3] },
     { a: [2, 3, 4, 5], b: [2, 3, 5, 2] },
   ];
   for (const [ci, c] of cases.entries()) {
@@ -81,16 +85,23 @@ test('native matMul, every transpose combination, 2-D and batched (with broadcas
 test('native fused matMul: bias (row vector, scalar) and every supported activation, values and gradients = cpu', { skip: noGemm }, async () => {
   for (const activation of ['linear', 'relu', 'relu6', 'elu', 'sigmoid', 'leakyrelu'] as const) {
     for (const biasShape of [[23], [1, 23], [1], null]) {
-      for (const [ta, tb] of [[false, false], [true, false], [false, true]] as const) {
+      for (const [ta, tb] of [
+        [false, false],
+        [true, false],
+        [false, true],
+      ] as const) {
         const { ref, got } = await vsCpu(() => {
           const A = tf.mul(rnd(ta ? [19, 37] : [37, 19], 1), 3);
           const B = rnd(tb ? [23, 19] : [19, 23], 2);
           const bias = biasShape ? rnd(biasShape, 3) : undefined;
-          const f = (p: tf.Tensor, q: tf.Tensor): tf.Tensor => tf.fused.matMul({ a: p, b: q, transposeA: ta, transposeB: tb, ...(bias ? { bias } : {}), activation, leakyreluAlpha: 0.1 });
+          const f = (p: tf.Tensor, q: tf.Tensor): tf.Tensor =>
+            tf.fused.matMul({ a: p, b: q, transposeA: ta, transposeB: tb, ...(bias ? { bias } : {}), activation, leakyreluAlpha: 0.1 });
           const [ga, gb] = tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.square(f(p, q))))([A, B]);
           return [f(A, B), ga as tf.Tensor, gb as tf.Tensor];
         });
-        ['y', 'dA', 'dB'].forEach((w, i) => assertClose(got[i] as Float32Array, ref[i] as Float32Array, 1e-4, `${activation} bias ${JSON.stringify(biasShape)} tA=${ta} tB=${tb} ${w}`));
+        ['y', 'dA', 'dB'].forEach((w, i) =>
+          assertClose(got[i] as Float32Array, ref[i] as Float32Array, 1e-4, `${activation} bias ${JSON.stringify(biasShape)} tA=${ta} tB=${tb} ${w}`),
+        );
       }
     }
   }
@@ -124,8 +135,14 @@ function featureBatch(seed: number): IqlBatch {
   const rng = new Rng(seed);
   const f = (k: number, s = 1): Float32Array => Float32Array.from({ length: B * k }, () => rng.normal(0, s));
   return {
-    size: B, features: f(F), nextFeatures: f(F), proprio: f(9, 0.01), nextProprio: f(9, 0.01), action: f(3, 0.003),
-    reward: Float32Array.from({ length: B }, () => (rng.bernoulli(0.3) ? 1 : 0)), done: new Float32Array(B),
+    size: B,
+    features: f(F),
+    nextFeatures: f(F),
+    proprio: f(9, 0.01),
+    nextProprio: f(9, 0.01),
+    action: f(3, 0.003),
+    reward: Float32Array.from({ length: B }, () => (rng.bernoulli(0.3) ? 1 : 0)),
+    done: new Float32Array(B),
   };
 }
 
@@ -134,7 +151,14 @@ test('IQL on cached features: the same losses, step for step, with and without t
     setNativeGemm(native);
     setFusedHeads(false); // the tfjs kernels on both engines (the fused heads have their own test, fused.test.ts)
     try {
-      const agent = new IqlAgent({ ...DEFAULT_IQL, mode: 'features', proprioDim: 9, proprioScale: [100, 100, 100, 0.1, 0.1, 0.1, 1, 1, 1], featureDims: { pi: 48, q: 48, v: 48 }, seed: 7 });
+      const agent = new IqlAgent({
+        ...DEFAULT_IQL,
+        mode: 'features',
+        proprioDim: 9,
+        proprioScale: [100, 100, 100, 0.1, 0.1, 0.1, 1, 1, 1],
+        featureDims: { pi: 48, q: 48, v: 48 },
+        seed: 7,
+      });
       assert.equal(agent.backend.startsWith('wasm+openblas'), native, agent.backend);
       const out = [0, 1, 2, 3, 4, 5].map((i) => agent.update(featureBatch(100 + i)));
       agent.dispose();
@@ -166,8 +190,14 @@ test('without the addon (not built / no OpenBLAS) the wasm matMul runs and the l
     assert.equal(setNativeGemm(true), false, 'nothing to switch on');
     const y = tf.tidy(() => tf.matMul(tf.tensor2d([1, 2, 3, 4], [2, 2]), tf.tensor2d([1, 0, 0, 1], [2, 2]), false, true).dataSync());
     assert.deepEqual([...y], [1, 2, 3, 4]);
-    await assert.rejects(initBackend({ prefer: 'wasm', gemm: 'native', gemmAddon: '/nonexistent/gemm.node' }), /native gemm requested but unavailable: native gemm addon not built/);
-    assert.match(loadGemm({ libraries: ['/nonexistent/libopenblas.so.0'] }).error ?? 'loaded', noGemm ? /./ : /no BLAS with cblas_sgemm .*libopenblas0-pthread.*\/nonexistent\/libopenblas\.so\.0/);
+    await assert.rejects(
+      initBackend({ prefer: 'wasm', gemm: 'native', gemmAddon: '/nonexistent/gemm.node' }),
+      /native gemm requested but unavailable: native gemm addon not built/,
+    );
+    assert.match(
+      loadGemm({ libraries: ['/nonexistent/libopenblas.so.0'] }).error ?? 'loaded',
+      noGemm ? /./ : /no BLAS with cblas_sgemm .*libopenblas0-pthread.*\/nonexistent\/libopenblas\.so\.0/,
+    );
   } finally {
     await initBackend({ prefer: 'wasm' });
   }

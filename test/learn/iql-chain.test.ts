@@ -21,8 +21,22 @@ test('IQL on a chain MDP converges to the known expectile value and the optimal 
   const beta = 10;
   const V = chainExpectileValues(N, gamma, tau);
   const agent = new IqlAgent({
-    ...DEFAULT_IQL, mode: 'features', proprioDim: 0, proprioScale: [], actionDim: 1, actionScale: [1], hidden: [32, 32],
-    expectile: tau, temperature: beta, gamma, polyak: 0.05, actorLr: 1e-3, criticLr: 1e-3, valueLr: 1e-3, featureDims: { pi: N, q: N, v: N }, seed: 3,
+    ...DEFAULT_IQL,
+    mode: 'features',
+    proprioDim: 0,
+    proprioScale: [],
+    actionDim: 1,
+    actionScale: [1],
+    hidden: [32, 32],
+    expectile: tau,
+    temperature: beta,
+    gamma,
+    polyak: 0.05,
+    actorLr: 1e-3,
+    criticLr: 1e-3,
+    valueLr: 1e-3,
+    featureDims: { pi: N, q: N, v: N },
+    seed: 3,
   });
   const rng = new Rng(1);
   const B = 64;

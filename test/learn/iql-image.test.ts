@@ -29,9 +29,28 @@ test('image-mode IQL with DAIB encoders learns the visual chain in every domain'
     }
   };
   const agent = new IqlAgent({
-    ...DEFAULT_IQL, mode: 'image', proprioDim: 0, proprioScale: [], actionDim: 1, actionScale: [1], hidden: [32, 32],
-    expectile: tau, temperature: 10, gamma, polyak: 0.05, actorLr: 2e-3, criticLr: 2e-3, valueLr: 2e-3, shiftPad: 0, successAuxWeight: 0, seed: 2,
-    daib: iqlDaibConfig({ numDomains: 2, domainHidden: [16], encoder: { inputShape: [S, S, 3], filters: [8, 8], kernelSize: 3, strides: [2, 2], padding: 'same', zIDim: 8, zSDim: 4 } }),
+    ...DEFAULT_IQL,
+    mode: 'image',
+    proprioDim: 0,
+    proprioScale: [],
+    actionDim: 1,
+    actionScale: [1],
+    hidden: [32, 32],
+    expectile: tau,
+    temperature: 10,
+    gamma,
+    polyak: 0.05,
+    actorLr: 2e-3,
+    criticLr: 2e-3,
+    valueLr: 2e-3,
+    shiftPad: 0,
+    successAuxWeight: 0,
+    seed: 2,
+    daib: iqlDaibConfig({
+      numDomains: 2,
+      domainHidden: [16],
+      encoder: { inputShape: [S, S, 3], filters: [8, 8], kernelSize: 3, strides: [2, 2], padding: 'same', zIDim: 8, zSDim: 4 },
+    }),
   });
   const rng = new Rng(1);
   const B = 32;

@@ -16,23 +16,33 @@ test('expectile loss and its gradient match hand-computed values', () => {
   const d = tf.tensor1d([2, -1, 0.5, -3]);
   assert.ok(Math.abs(expectileLoss(d, 0.8).dataSync()[0]! - 1.35) < 1e-6);
   // d/dd = 2*w*d/4 with w = tau for d > 0, 1 - tau for d < 0
-  const g = tf.grad((x: tf.Tensor) => expectileLoss(x, 0.8))(d).dataSync();
+  const g = tf
+    .grad((x: tf.Tensor) => expectileLoss(x, 0.8))(d)
+    .dataSync();
   [0.8, -0.1, 0.2, -0.3].forEach((v, i) => assert.ok(Math.abs((g[i] ?? 0) - v) < 1e-6, `grad ${i}: ${g[i]} vs ${v}`));
   // tau = 0.5 is half the mean squared error.
-  assert.ok(Math.abs(expectileLoss(d, 0.5).dataSync()[0]! - 0.5 * (4 + 1 + 0.25 + 9) / 4) < 1e-6);
+  assert.ok(Math.abs(expectileLoss(d, 0.5).dataSync()[0]! - (0.5 * (4 + 1 + 0.25 + 9)) / 4) < 1e-6);
 });
 
 test('Gaussian log-density matches the formula', () => {
   const lp = gaussianLogProb(tf.tensor2d([[0.5, -0.2]]), tf.tensor2d([[0, 0]]), tf.tensor1d([0, Math.log(0.5)])).dataSync()[0]!;
-  const ref = (-0.5 * 0.25 - 0.5 * Math.log(2 * Math.PI)) + (-0.5 * 0.16 - Math.log(0.5) - 0.5 * Math.log(2 * Math.PI));
+  const ref = -0.5 * 0.25 - 0.5 * Math.log(2 * Math.PI) + (-0.5 * 0.16 - Math.log(0.5) - 0.5 * Math.log(2 * Math.PI));
   assert.ok(Math.abs(lp - ref) < 1e-5);
 });
 
 function tinyImageConfig(seed: number): IqlConfig {
   return {
-    ...DEFAULT_IQL, mode: 'image', proprioDim: 9, proprioScale: [100, 100, 100, 0.1, 0.1, 0.1, 1, 1, 1], hidden: [32, 32], shiftPad: 2, seed,
+    ...DEFAULT_IQL,
+    mode: 'image',
+    proprioDim: 9,
+    proprioScale: [100, 100, 100, 0.1, 0.1, 0.1, 1, 1, 1],
+    hidden: [32, 32],
+    shiftPad: 2,
+    seed,
     daib: defaultDaibConfig({
-      numDomains: 3, method: 'daib', domainHidden: [16],
+      numDomains: 3,
+      method: 'daib',
+      domainHidden: [16],
       encoder: { inputShape: [32, 32, 3], filters: [4, 4], kernelSize: 3, strides: [2, 2], padding: 'same', zIDim: 8, zSDim: 4 },
     }),
   };
@@ -42,9 +52,16 @@ function randomImageBatch(rng: Rng, n: number): Parameters<IqlAgent['update']>[0
   const img = (): Uint8Array => Uint8Array.from({ length: n * 32 * 32 * 3 }, () => rng.int(256));
   const f = (k: number, s = 1): Float32Array => Float32Array.from({ length: n * k }, () => rng.normal(0, s));
   return {
-    size: n, images: img(), nextImages: img(), proprio: f(9, 0.01), nextProprio: f(9, 0.01), action: f(3, 0.003),
-    reward: Float32Array.from({ length: n }, () => (rng.bernoulli(0.3) ? 1 : 0)), done: new Float32Array(n),
-    success: Uint8Array.from({ length: n }, () => (rng.bernoulli(0.3) ? 1 : 0)), domain: Int32Array.from({ length: n }, () => rng.int(3)),
+    size: n,
+    images: img(),
+    nextImages: img(),
+    proprio: f(9, 0.01),
+    nextProprio: f(9, 0.01),
+    action: f(3, 0.003),
+    reward: Float32Array.from({ length: n }, () => (rng.bernoulli(0.3) ? 1 : 0)),
+    done: new Float32Array(n),
+    success: Uint8Array.from({ length: n }, () => (rng.bernoulli(0.3) ? 1 : 0)),
+    domain: Int32Array.from({ length: n }, () => rng.int(3)),
   };
 }
 
@@ -58,11 +75,17 @@ test('image mode: updates run, the policy inference model uses contract layers a
   const model = agent.policyInferenceModel();
   const allowed = new Set(['InputLayer', 'Conv2D', 'Dense', 'LayerNormalization', 'Flatten', 'Concatenate', 'Activation', 'Scale']);
   for (const l of model.layers) assert.ok(allowed.has(l.getClassName()), `layer ${l.name} is a ${l.getClassName()}`);
-  assert.deepEqual(model.inputs.map((i) => i.name.split('/')[0]), ['image', 'proprio']);
+  assert.deepEqual(
+    model.inputs.map((i) => i.name.split('/')[0]),
+    ['image', 'proprio'],
+  );
   const b = randomImageBatch(rng, 5);
   const feats = agent.computeFeatures(b.images as Uint8Array, 5);
   const eager = agent.actFeatures(feats.pi, b.proprio);
-  const x = tf.tensor4d(Float32Array.from(b.images as Uint8Array, (v) => v / 255), [5, 32, 32, 3]);
+  const x = tf.tensor4d(
+    Float32Array.from(b.images as Uint8Array, (v) => v / 255),
+    [5, 32, 32, 3],
+  );
   const out = (model.predict([x, tf.tensor2d(b.proprio as Float32Array, [5, 9])]) as tf.Tensor).dataSync();
   eager.forEach((v, i) => assert.ok(Math.abs(v - (out[i] ?? NaN)) < 1e-6, `residual ${i}: ${v} vs ${out[i]}`));
   for (const v of out) assert.ok(Math.abs(v) <= 0.005 + 1e-9, 'residual bounded by actionScale');
@@ -107,7 +130,10 @@ test('checkpoints restore weights, optimiser state and step; bad files are refus
     // Only complete checkpoints are visible; old ones are pruned.
     await a.saveCheckpoint(dir);
     await a.saveCheckpoint(dir);
-    assert.deepEqual(fs.readdirSync(dir).filter((f) => f.includes('tmp')), []);
+    assert.deepEqual(
+      fs.readdirSync(dir).filter((f) => f.includes('tmp')),
+      [],
+    );
     assert.equal(fs.readdirSync(dir).filter((f) => f.startsWith('ckpt-')).length, 2);
     // Saving the same step twice keeps one complete checkpoint; a latest.json pointing nowhere falls back to it.
     await a.saveCheckpoint(dir);
@@ -143,7 +169,13 @@ test('updates leak no tensors (image mode, then frozen features)', () => {
   agent.freezeEncoders();
   const fb = (): Parameters<IqlAgent['update']>[0] => {
     const b = randomImageBatch(rng, 8);
-    return { ...b, images: undefined, nextImages: undefined, features: agent.computeFeatures(b.images as Uint8Array, 8), nextFeatures: agent.computeFeatures(b.nextImages as Uint8Array, 8) };
+    return {
+      ...b,
+      images: undefined,
+      nextImages: undefined,
+      features: agent.computeFeatures(b.images as Uint8Array, 8),
+      nextFeatures: agent.computeFeatures(b.nextImages as Uint8Array, 8),
+    };
   };
   agent.update(fb());
   const mid = tf.memory().numTensors;

@@ -78,30 +78,34 @@ test('polyak averages, and tau = 1 copies values without sharing buffers', () =>
   assert.throws(() => polyak([t[0]!], [s[1]!], 0.5), /sizes differ/);
 });
 
-test('native Adam and Polyak loops (native/gemm.c) give bit-identical weights to the JS loops', { skip: !nativeGemm() && `native kernels unavailable: ${info.gemmError ?? info.name}` }, () => {
-  const steps = (native: boolean): { w: Float32Array; t: Float32Array } => {
-    setNativeGemm(native);
-    try {
-      const w = tf.variable(tf.randomNormal([1000], 0, 1, 'float32', 11), true, `adam-native-${native}`);
-      const t = tf.variable(tf.randomNormal([1000], 0, 1, 'float32', 12));
-      const opt = new HeapAdam(0.01);
-      for (let i = 0; i < 5; i++) {
-        const g = tf.randomNormal([1000], 0, 1 + i, 'float32', 20 + i);
-        opt.applyGradients({ [w.name]: g });
-        g.dispose();
-        polyak([t], [w], 0.3);
+test(
+  'native Adam and Polyak loops (native/gemm.c) give bit-identical weights to the JS loops',
+  { skip: !nativeGemm() && `native kernels unavailable: ${info.gemmError ?? info.name}` },
+  () => {
+    const steps = (native: boolean): { w: Float32Array; t: Float32Array } => {
+      setNativeGemm(native);
+      try {
+        const w = tf.variable(tf.randomNormal([1000], 0, 1, 'float32', 11), true, `adam-native-${native}`);
+        const t = tf.variable(tf.randomNormal([1000], 0, 1, 'float32', 12));
+        const opt = new HeapAdam(0.01);
+        for (let i = 0; i < 5; i++) {
+          const g = tf.randomNormal([1000], 0, 1 + i, 'float32', 20 + i);
+          opt.applyGradients({ [w.name]: g });
+          g.dispose();
+          polyak([t], [w], 0.3);
+        }
+        const out = { w: w.dataSync() as Float32Array, t: t.dataSync() as Float32Array };
+        w.dispose();
+        t.dispose();
+        return out;
+      } finally {
+        setNativeGemm(true);
       }
-      const out = { w: w.dataSync() as Float32Array, t: t.dataSync() as Float32Array };
-      w.dispose();
-      t.dispose();
-      return out;
-    } finally {
-      setNativeGemm(true);
-    }
-  };
-  const js = steps(false);
-  const nat = steps(true);
-  assert.ok(maxAbsDiff(js.w, tf.randomNormal([1000], 0, 1, 'float32', 11).dataSync()) > 1e-3, 'Adam moved the weights');
-  assert.deepEqual(nat.w, js.w);
-  assert.deepEqual(nat.t, js.t);
-});
+    };
+    const js = steps(false);
+    const nat = steps(true);
+    assert.ok(maxAbsDiff(js.w, tf.randomNormal([1000], 0, 1, 'float32', 11).dataSync()) > 1e-3, 'Adam moved the weights');
+    assert.deepEqual(nat.w, js.w);
+    assert.deepEqual(nat.t, js.t);
+  },
+);

@@ -24,7 +24,13 @@ export async function tinyDb(prefix: string, episodes = 4, connectors: string[] 
   const dir = mkdtempSync(join(tmpdir(), `${prefix}-`));
   const db = join(dir, 'prior.db');
   await collectPrior({
-    db, connectors, controllers: ['expert'], scenarios: ['I', 'II'], episodesPerConnector: episodes, seed: 5, workers: 0,
+    db,
+    connectors,
+    controllers: ['expert'],
+    scenarios: ['I', 'II'],
+    episodesPerConnector: episodes,
+    seed: 5,
+    workers: 0,
     settings: { ...DEFAULT_PRIOR_SETTINGS, imageSize: 64, episodeLength: 12, goalNoise: 0.002 },
   });
   const spec = { description: 'test split', heldOut: HELD_OUT, train: TRAIN };

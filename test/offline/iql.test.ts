@@ -22,8 +22,22 @@ const fx = await tinyDb('train-offline-test', 2, [...TRAIN.slice(0, 2), HELD_OUT
 after(() => fx.cleanup());
 
 const opts = (dir: string | null, extra: Partial<OfflineOptions> = {}): OfflineOptions => ({
-  ...DEFAULT_OFFLINE, db: fx.db, split: fx.split, steps: 6, imageSize: 16, batchSize: 16, filters: [4, 4], zIDim: 4, zSDim: 4,
-  hidden: [16, 16], seed: 7, checkpointDir: dir, checkpointEvery: 2, resume: true, logEvery: 1000, ...extra,
+  ...DEFAULT_OFFLINE,
+  db: fx.db,
+  split: fx.split,
+  steps: 6,
+  imageSize: 16,
+  batchSize: 16,
+  filters: [4, 4],
+  zIDim: 4,
+  zSDim: 4,
+  hidden: [16, 16],
+  seed: 7,
+  checkpointDir: dir,
+  checkpointEvery: 2,
+  resume: true,
+  logEvery: 1000,
+  ...extra,
 });
 
 /** Policy outputs (tfjs) on the first n real logged observations of the run's dataset. */
@@ -33,7 +47,9 @@ function policyOn(run: Awaited<ReturnType<typeof trainOffline>>, n: number): { o
   const images = Float32Array.from(d.obsImages.subarray(0, n * px), (v) => v / 255);
   const proprio = d.obsProprio.slice(0, n * d.proprioDim);
   const model = run.agent.policyInferenceModel();
-  const out = tf.tidy(() => (model.predict([tf.tensor4d(images, [n, ...d.shape]), tf.tensor2d(proprio, [n, d.proprioDim])]) as tf.Tensor).dataSync() as Float32Array);
+  const out = tf.tidy(
+    () => (model.predict([tf.tensor4d(images, [n, ...d.shape]), tf.tensor2d(proprio, [n, d.proprioDim])]) as tf.Tensor).dataSync() as Float32Array,
+  );
   return { out: Float32Array.from(out), images, proprio };
 }
 
@@ -55,7 +71,10 @@ test('interrupted offline IQL resumes to exactly the uninterrupted result', asyn
   // And training changed the policy (the comparison is not between two untouched initialisations).
   const fresh = await trainOffline(opts(null, { steps: 0, resume: false }));
   const c = policyOn(fresh, 20).out;
-  assert.ok(a.some((v, i) => Math.abs(v - (c[i] as number)) > 1e-7), 'six updates left the policy unchanged');
+  assert.ok(
+    a.some((v, i) => Math.abs(v - (c[i] as number)) > 1e-7),
+    'six updates left the policy unchanged',
+  );
   fresh.agent.dispose();
   resumed.agent.dispose();
 
@@ -90,8 +109,14 @@ test('interrupted offline IQL resumes to exactly the uninterrupted result', asyn
   const ctrl = createController('policy', { policy: { modelPath: join(out, 'policy.onnx') } });
   assert.ok(ctrl instanceof PolicyController);
   const report = await evaluatePolicy({
-    policyPath: join(out, 'policy.onnx'), split: fx.split, sets: ['heldout'], trials: 1, goalBiasMm: [1.5], scenarios: ['I'],
-    baselines: { I: ['p'], II: ['p'] }, seed: 1,
+    policyPath: join(out, 'policy.onnx'),
+    split: fx.split,
+    sets: ['heldout'],
+    trials: 1,
+    goalBiasMm: [1.5],
+    scenarios: ['I'],
+    baselines: { I: ['p'], II: ['p'] },
+    seed: 1,
   });
   const e = report.entries[0];
   assert.ok(e);
@@ -171,8 +196,16 @@ test('encoderMethod erm: no adversary and no KL; trains, resumes, exports, and t
   copyFileSync(fx.db, daemonDb);
   assert.equal(checkpointConfig(join(fx.dir, 'ck-erm-full')).daib?.method, 'erm');
   const tr = new OnlineTrainer({
-    ...DEFAULT_ONLINE, db: daemonDb, offlineDb: fx.db, offlineDomains: full.domains, startCheckpoint: join(fx.dir, 'ck-erm-full'),
-    workDir: join(fx.dir, 'online-erm'), onlineFraction: 0, batchSize: 16, offlineAugmentCopies: 1, seed: 1,
+    ...DEFAULT_ONLINE,
+    db: daemonDb,
+    offlineDb: fx.db,
+    offlineDomains: full.domains,
+    startCheckpoint: join(fx.dir, 'ck-erm-full'),
+    workDir: join(fx.dir, 'online-erm'),
+    onlineFraction: 0,
+    batchSize: 16,
+    offlineAugmentCopies: 1,
+    seed: 1,
   });
   try {
     await tr.init();
@@ -217,8 +250,30 @@ test('train-offline --encoder-method: erm reaches the cards; a bad value is refu
   const origLog = console.log;
   console.log = () => undefined;
   try {
-    code = await trainOfflineCli(['--db', fx.db, '--split', fx.splitFile, '--steps', '1', '--image-size', '16', '--batch-size', '8', '--filters', '4',
-      '--z-dim', '3', '--hidden', '8', '--encoder-method', 'erm', '--eval-trials', '0', '--out', out]);
+    code = await trainOfflineCli([
+      '--db',
+      fx.db,
+      '--split',
+      fx.splitFile,
+      '--steps',
+      '1',
+      '--image-size',
+      '16',
+      '--batch-size',
+      '8',
+      '--filters',
+      '4',
+      '--z-dim',
+      '3',
+      '--hidden',
+      '8',
+      '--encoder-method',
+      'erm',
+      '--eval-trials',
+      '0',
+      '--out',
+      out,
+    ]);
   } finally {
     console.log = origLog;
   }

@@ -27,11 +27,20 @@ test('shipped reward classifier: loads, valid card, held-out accuracy recorded, 
   const spec = inputSpecOf(card, path);
   assert.ok(spec.image, 'the reward classifier takes the wrist image');
   // A proprio input, if any, is one of the cues train:reward knows.
-  if (spec.proprio) assert.ok(Object.values(REWARD_CUES).some((c) => c !== null && c.layout.join(',') === spec.proprio?.layout.join(',')), `proprio ${spec.proprio.layout.join(',')}`);
+  if (spec.proprio)
+    assert.ok(
+      Object.values(REWARD_CUES).some((c) => c !== null && c.layout.join(',') === spec.proprio?.layout.join(',')),
+      `proprio ${spec.proprio.layout.join(',')}`,
+    );
   const m = await RewardModel.load(path);
   const obs: Observation = {
     image: { width: spec.image.width, height: spec.image.height, data: new Uint8Array(spec.image.width * spec.image.height * 3).fill(128) },
-    wrench: [0, 0, 9, 0, 0, 0], eePos: [0, 0, 0], eeQuat: [1, 0, 0, 0], goal: [0, 0, 0], imageStamp: 0, wrenchStamp: 0,
+    wrench: [0, 0, 9, 0, 0, 0],
+    eePos: [0, 0, 0],
+    eeQuat: [1, 0, 0, 0],
+    goal: [0, 0, 0],
+    imageStamp: 0,
+    wrenchStamp: 0,
   };
   const x = new ModelInputs(spec, path).build(obs);
   const p = await m.probability(x.image as Float32Array, x.proprio);

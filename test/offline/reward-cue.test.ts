@@ -6,7 +6,15 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { initBackend } from '../../src/learn/backend.ts';
 import { evaluateBalanced, type DaibClassifier } from '../../src/learn/daib.ts';
-import { DEFAULT_REWARD, exportReward, loadRewardData, trainRewardMethod, type RewardData, type RewardOptions, type RewardRow } from '../../src/offline/reward.ts';
+import {
+  DEFAULT_REWARD,
+  exportReward,
+  loadRewardData,
+  trainRewardMethod,
+  type RewardData,
+  type RewardOptions,
+  type RewardRow,
+} from '../../src/offline/reward.ts';
 import { cardPathFor, readCard } from '../../src/policy/card.ts';
 import { inputSpecOf } from '../../src/policy/inputs.ts';
 import { RewardModel } from '../../src/policy/onnx-model.ts';
@@ -17,12 +25,27 @@ const fx = await tinyDb('reward-cue-test', 6);
 after(() => fx.cleanup());
 
 const small: RewardOptions = {
-  ...DEFAULT_REWARD, db: fx.db, heldOutDb: fx.db, split: fx.split, steps: 300, imageSize: 16, batchSize: 32,
-  filters: [8, 8], zIDim: 8, zSDim: 4, headHidden: [32], logEvery: 100_000, maxPerDomain: 1000, seed: 0,
+  ...DEFAULT_REWARD,
+  db: fx.db,
+  heldOutDb: fx.db,
+  split: fx.split,
+  steps: 300,
+  imageSize: 16,
+  batchSize: 32,
+  filters: [8, 8],
+  zIDim: 8,
+  zSDim: 4,
+  headHidden: [32],
+  logEvery: 100_000,
+  maxPerDomain: 1000,
+  seed: 0,
 };
 
 /** Held-out accuracy (50/50 per connector) on seated frames and unseated ones less than 6 mm above seated. */
-function nearSeatedAccuracy(o: RewardOptions, keepModel = false): { accuracy: number; samples: number; trained?: { clf: DaibClassifier; row: RewardRow; data: RewardData } } {
+function nearSeatedAccuracy(
+  o: RewardOptions,
+  keepModel = false,
+): { accuracy: number; samples: number; trained?: { clf: DaibClassifier; row: RewardRow; data: RewardData } } {
   const data: RewardData = loadRewardData(o);
   const { clf, row } = trainRewardMethod(o, data, 'daib');
   try {
@@ -30,7 +53,11 @@ function nearSeatedAccuracy(o: RewardOptions, keepModel = false): { accuracy: nu
     const prob = clf.predict(h.images, h.count, 256, h.proprio);
     const keep: number[] = [];
     for (let i = 0; i < h.count; i++) if (h.success[i] === 1 || (h.aboveSeated[i] as number) < 0.006) keep.push(i);
-    const e = evaluateBalanced(keep.map((i) => prob[i] as number), keep.map((i) => h.success[i] as number), keep.map((i) => h.domain[i] as number));
+    const e = evaluateBalanced(
+      keep.map((i) => prob[i] as number),
+      keep.map((i) => h.success[i] as number),
+      keep.map((i) => h.domain[i] as number),
+    );
     return { accuracy: e.accuracy, samples: keep.length, ...(keepModel ? { trained: { clf, row, data } } : {}) };
   } finally {
     if (!keepModel) clf.dispose();
@@ -57,7 +84,13 @@ test('the exported classifier with the cue: its card names the image and the fz 
   const path = join(fx.dir, 'fz', 'reward.onnx');
   exportReward(clf, row, { ...small, cue: 'fz' }, data, path);
   const card = readCard(cardPathFor(path));
-  assert.deepEqual(card.inputs.map((i) => [i.name, i.role, i.shape]), [['image', 'image', [null, 16, 16, 3]], ['proprio', 'proprio', [null, 1]]]);
+  assert.deepEqual(
+    card.inputs.map((i) => [i.name, i.role, i.shape]),
+    [
+      ['image', 'image', [null, 16, 16, 3]],
+      ['proprio', 'proprio', [null, 1]],
+    ],
+  );
   assert.deepEqual(inputSpecOf(card, path).proprio, { layout: ['fz'], mean: [0], std: [1] });
   assert.equal((card.hyperparameters as { cue?: string }).cue, 'fz');
   const model = await RewardModel.load(path);
@@ -67,13 +100,24 @@ test('the exported classifier with the cue: its card names the image and the fz 
     const px = 16 * 16 * 3;
     const pro = (h.proprio as Float32Array).slice(0, n);
     const ref = clf.predict(h.images, n, 256, pro);
-    const onnx = await model.probabilities(n, Float32Array.from(h.images.subarray(0, n * px), (v) => v / 255), pro);
+    const onnx = await model.probabilities(
+      n,
+      Float32Array.from(h.images.subarray(0, n * px), (v) => v / 255),
+      pro,
+    );
     let maxDiff = 0;
     for (let i = 0; i < n; i++) maxDiff = Math.max(maxDiff, Math.abs((onnx[i] as number) - (ref[i] as number)));
     assert.ok(maxDiff <= 1e-4, `max |onnx - tfjs| = ${maxDiff}`);
     // The graph uses the force: the same images with fz zeroed score differently.
-    const zeroed = await model.probabilities(n, Float32Array.from(h.images.subarray(0, n * px), (v) => v / 255), new Float32Array(n));
-    assert.ok(onnx.some((p, i) => Math.abs(p - (zeroed[i] as number)) > 0.05), 'fz does not change the exported model\'s output');
+    const zeroed = await model.probabilities(
+      n,
+      Float32Array.from(h.images.subarray(0, n * px), (v) => v / 255),
+      new Float32Array(n),
+    );
+    assert.ok(
+      onnx.some((p, i) => Math.abs(p - (zeroed[i] as number)) > 0.05),
+      "fz does not change the exported model's output",
+    );
   } finally {
     await model.dispose();
   }

@@ -24,15 +24,33 @@ const TRAIN = ['blade3', 'dshape14', 'dsub', 'dt04', 'header2x4', 'hex14', 'nema
 const HELD_OUT = ['dt12', 'europlug', 'nema15'];
 const db = join(dir, 'prior.db');
 await collectPrior({
-  db, connectors: [...TRAIN, ...HELD_OUT], controllers: ['expert'], scenarios: ['I', 'II'], episodesPerConnector: 4, seed: 5, workers: 0,
+  db,
+  connectors: [...TRAIN, ...HELD_OUT],
+  controllers: ['expert'],
+  scenarios: ['I', 'II'],
+  episodesPerConnector: 4,
+  seed: 5,
+  workers: 0,
   settings: { ...DEFAULT_PRIOR_SETTINGS, imageSize: 32, episodeLength: 12, goalNoise: 0.002 },
 });
 const split = makeSplit({ description: 'test split', heldOut: HELD_OUT, train: TRAIN }, loadConnectors(), join(dir, 'split.json'));
 
 test('a DAIB reward classifier trained on simulator data beats chance on held-out connectors', () => {
   const o: RewardOptions = {
-    ...DEFAULT_REWARD, db, heldOutDb: db, split, steps: 600, imageSize: 32, batchSize: 64, filters: [16, 16, 16], zIDim: 16, zSDim: 8,
-    headHidden: [64], logEvery: 100000, maxPerDomain: 1000, seed: 1,
+    ...DEFAULT_REWARD,
+    db,
+    heldOutDb: db,
+    split,
+    steps: 600,
+    imageSize: 32,
+    batchSize: 64,
+    filters: [16, 16, 16],
+    zIDim: 16,
+    zSDim: 8,
+    headHidden: [64],
+    logEvery: 100000,
+    maxPerDomain: 1000,
+    seed: 1,
   };
   const data = loadRewardData(o);
   assert.deepEqual(data.heldOut.domainNames, HELD_OUT);

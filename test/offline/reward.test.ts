@@ -18,26 +18,71 @@ const fx = await tinyDb('train-reward-test', 4);
 after(() => fx.cleanup());
 
 const small: RewardOptions = {
-  ...DEFAULT_REWARD, db: fx.db, heldOutDb: fx.db, split: fx.split, steps: 200, imageSize: 16, batchSize: 32,
-  filters: [8, 8], zIDim: 8, zSDim: 4, headHidden: [32], logEvery: 1000, maxPerDomain: 1000,
+  ...DEFAULT_REWARD,
+  db: fx.db,
+  heldOutDb: fx.db,
+  split: fx.split,
+  steps: 200,
+  imageSize: 16,
+  batchSize: 32,
+  filters: [8, 8],
+  zIDim: 8,
+  zSDim: 4,
+  headHidden: [32],
+  logEvery: 1000,
+  maxPerDomain: 1000,
 };
 
 test('train-reward CLI: table JSON, reward.onnx + valid card that loads through RewardModel', async () => {
   const out = join(fx.dir, 'models');
-  const code = await trainRewardMain(['--db', fx.db, '--heldout-db', fx.db, '--split', fx.splitFile, '--method', 'daib,erm', '--steps', '6', '--image-size', '16',
-    '--batch-size', '16', '--filters', '4,4', '--out', out, '--log-every', '3']);
+  const code = await trainRewardMain([
+    '--db',
+    fx.db,
+    '--heldout-db',
+    fx.db,
+    '--split',
+    fx.splitFile,
+    '--method',
+    'daib,erm',
+    '--steps',
+    '6',
+    '--image-size',
+    '16',
+    '--batch-size',
+    '16',
+    '--filters',
+    '4,4',
+    '--out',
+    out,
+    '--log-every',
+    '3',
+  ]);
   assert.equal(code, 0);
-  type Row = { method: string; evaluation: { domains: number; samples: number; accuracy: number; perDomain: Array<{ name: string; samples: number; positives: number }> }; errorsByHeight: Array<{ name: string; bins: Array<{ label: string; samples: number; errorRate: number }> }> };
+  type Row = {
+    method: string;
+    evaluation: { domains: number; samples: number; accuracy: number; perDomain: Array<{ name: string; samples: number; positives: number }> };
+    errorsByHeight: Array<{ name: string; bins: Array<{ label: string; samples: number; errorRate: number }> }>;
+  };
   const table = JSON.parse(readFileSync(join(out, 'reward-table8.json'), 'utf8')) as { rows: Row[] };
-  assert.deepEqual(table.rows.map((r) => r.method), ['daib', 'erm']);
+  assert.deepEqual(
+    table.rows.map((r) => r.method),
+    ['daib', 'erm'],
+  );
   for (const r of table.rows) {
     assert.equal(r.evaluation.domains, HELD_OUT.length);
     assert.ok(r.evaluation.samples > 0 && r.evaluation.accuracy >= 0 && r.evaluation.accuracy <= 1);
     // Simulated prior data knows the socket: every held-out sample lands in a height bin, the seated ones in 'seated'.
-    assert.deepEqual(r.errorsByHeight.map((e) => e.name), r.evaluation.perDomain.map((d) => d.name));
+    assert.deepEqual(
+      r.errorsByHeight.map((e) => e.name),
+      r.evaluation.perDomain.map((d) => d.name),
+    );
     r.errorsByHeight.forEach((e, d) => {
       const dom = r.evaluation.perDomain[d]!;
-      assert.equal(e.bins.reduce((a, b) => a + b.samples, 0), dom.samples, e.name);
+      assert.equal(
+        e.bins.reduce((a, b) => a + b.samples, 0),
+        dom.samples,
+        e.name,
+      );
       assert.equal(e.bins.find((b) => b.label === 'seated')?.samples ?? 0, dom.positives, e.name);
       for (const b of e.bins) assert.ok(b.errorRate >= 0 && b.errorRate <= 1, `${e.name} ${b.label}`);
     });
@@ -68,14 +113,23 @@ test('train-reward CLI: table JSON, reward.onnx + valid card that loads through 
 test('errorsByHeight: error rates of seated samples and of unseated ones by height above seated, per connector', () => {
   // connector a: seated x2 (one wrong), 2 mm (wrong), 4 mm (right), 20 mm (right); connector b: 8 mm (wrong), unknown height.
   const data = {
-    domainNames: ['a', 'b'], count: 7,
+    domainNames: ['a', 'b'],
+    count: 7,
     success: Uint8Array.from([1, 1, 0, 0, 0, 0, 0]),
     domain: Int32Array.from([0, 0, 0, 0, 0, 1, 1]),
     aboveSeated: Float32Array.from([0, 0.0004, 0.002, 0.004, 0.02, 0.008, NaN]),
   } as unknown as LoadedImages;
   const prob = Float32Array.from([0.9, 0.2, 0.7, 0.1, 0.3, 0.6, 0.9]);
   assert.deepEqual(errorsByHeight(prob, data), [
-    { name: 'a', bins: [{ label: 'seated', samples: 2, errorRate: 0.5 }, { label: '0-3 mm', samples: 1, errorRate: 1 }, { label: '3-6 mm', samples: 1, errorRate: 0 }, { label: '>=10 mm', samples: 1, errorRate: 0 }] },
+    {
+      name: 'a',
+      bins: [
+        { label: 'seated', samples: 2, errorRate: 0.5 },
+        { label: '0-3 mm', samples: 1, errorRate: 1 },
+        { label: '3-6 mm', samples: 1, errorRate: 0 },
+        { label: '>=10 mm', samples: 1, errorRate: 0 },
+      ],
+    },
     { name: 'b', bins: [{ label: '6-10 mm', samples: 1, errorRate: 1 }] },
   ]);
 });

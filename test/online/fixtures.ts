@@ -15,8 +15,21 @@ export async function tinyOffline(prefix: string, steps = 10): Promise<TinyOffli
   const fx = await tinyDb(prefix, 2, domains);
   const checkpoint = join(fx.dir, 'offline-ckpt');
   const run = await trainOffline({
-    ...DEFAULT_OFFLINE, db: fx.db, split: fx.split, steps, imageSize: 16, batchSize: 16, filters: [4, 4], zIDim: 4, zSDim: 4,
-    hidden: [16, 16], seed: 3, checkpointDir: checkpoint, checkpointEvery: steps, resume: false, logEvery: 100000,
+    ...DEFAULT_OFFLINE,
+    db: fx.db,
+    split: fx.split,
+    steps,
+    imageSize: 16,
+    batchSize: 16,
+    filters: [4, 4],
+    zIDim: 4,
+    zSDim: 4,
+    hidden: [16, 16],
+    seed: 3,
+    checkpointDir: checkpoint,
+    checkpointEvery: steps,
+    resume: false,
+    logEvery: 100000,
   });
   run.agent.dispose();
   return { ...fx, checkpoint, domains };

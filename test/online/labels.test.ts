@@ -16,7 +16,11 @@ import { tinyOffline } from './fixtures.ts';
 const fx = await tinyOffline('online-labels-test');
 after(() => fx.cleanup());
 
-const learned: RewardScorer = { version: 'fixed-0.6', input: { image: null, proprio: { layout: ['dx', 'dy', 'dz'], mean: [0, 0, 0], std: [1, 1, 1] } }, probability: () => Promise.resolve(0.6) };
+const learned: RewardScorer = {
+  version: 'fixed-0.6',
+  input: { image: null, proprio: { layout: ['dx', 'dy', 'dz'], mean: [0, 0, 0], std: [1, 1, 1] } },
+  probability: () => Promise.resolve(0.6),
+};
 
 test('a label overrides the learned reward of its episode in the trainer replay and the replay loader', async (t) => {
   const domain = fx.domains[0] as string;
@@ -31,8 +35,15 @@ test('a label overrides the learned reward of its episode in the trainer replay 
   store.labelEpisode({ episodeId: e1, success: false, by: 'test' }); // before the trainer has read the episode
 
   const tr = new OnlineTrainer({
-    ...DEFAULT_ONLINE, db: r.db, offlineDb: null, offlineDomains: [], startCheckpoint: fx.checkpoint, workDir: join(fx.dir, 'labels-test'),
-    onlineFraction: 1, batchSize: 8, utd: 1,
+    ...DEFAULT_ONLINE,
+    db: r.db,
+    offlineDb: null,
+    offlineDomains: [],
+    startCheckpoint: fx.checkpoint,
+    workDir: join(fx.dir, 'labels-test'),
+    onlineFraction: 1,
+    batchSize: 8,
+    utd: 1,
   });
   t.after(() => tr.close());
   await tr.init();

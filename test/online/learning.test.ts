@@ -30,8 +30,21 @@ after(() => fx.cleanup());
 test('online IQL with the learned reward lifts a zero residual from P-controller level on a held-out connector', { timeout: 600_000 }, async () => {
   const checkpoint = join(fx.dir, 'zero-residual');
   const run = await trainOffline({
-    ...DEFAULT_OFFLINE, db: fx.db, split: fx.split, steps: 5, imageSize: 16, batchSize: 16, filters: [4, 4], zIDim: 4, zSDim: 4,
-    hidden: [64, 64], seed: 3, checkpointDir: checkpoint, checkpointEvery: 5, resume: false, logEvery: 100000,
+    ...DEFAULT_OFFLINE,
+    db: fx.db,
+    split: fx.split,
+    steps: 5,
+    imageSize: 16,
+    batchSize: 16,
+    filters: [4, 4],
+    zIDim: 4,
+    zSDim: 4,
+    hidden: [64, 64],
+    seed: 3,
+    checkpointDir: checkpoint,
+    checkpointEvery: 5,
+    resume: false,
+    logEvery: 100000,
   });
   for (const v of netVariables(run.agent.pi).slice(-2)) v.assign(tf.zerosLike(v)); // residual = 0: the P-controller
   await run.agent.saveCheckpoint(checkpoint);
@@ -39,10 +52,28 @@ test('online IQL with the learned reward lifts a zero residual from P-controller
   const policyPath = await exportCheckpointPolicy(checkpoint, join(fx.dir, 'zero-policy.onnx'));
   const lines: string[] = [];
   const r = await runConnector('europlug', {
-    connectors: ['europlug'], episodes: 40, evalEvery: 10, syncEvery: 1, trials: 20, offsetMm: 1, startCheckpoint: checkpoint, policyPath,
-    rewardPath: join(root, 'models/reward.onnx'), offlineDb: null, offlineDomains: [], outDir: join(fx.dir, 'exp'), seed: 0, episodeSteps: 20,
-    explorationNoise: 0.001, trainer: { onlineFraction: 1, batchSize: 64, utd: 4, warmupUpdates: 0 }, robustMm: 0, baselines: false, trainerWaitS: 300,
-    configFile: join(root, 'config/daemon.yaml'), calibrationDir: join(root, 'calibration'), onProgress: (l) => lines.push(l),
+    connectors: ['europlug'],
+    episodes: 40,
+    evalEvery: 10,
+    syncEvery: 1,
+    trials: 20,
+    offsetMm: 1,
+    startCheckpoint: checkpoint,
+    policyPath,
+    rewardPath: join(root, 'models/reward.onnx'),
+    offlineDb: null,
+    offlineDomains: [],
+    outDir: join(fx.dir, 'exp'),
+    seed: 0,
+    episodeSteps: 20,
+    explorationNoise: 0.001,
+    trainer: { onlineFraction: 1, batchSize: 64, utd: 4, warmupUpdates: 0 },
+    robustMm: 0,
+    baselines: false,
+    trainerWaitS: 300,
+    configFile: join(root, 'config/daemon.yaml'),
+    calibrationDir: join(root, 'calibration'),
+    onProgress: (l) => lines.push(l),
   });
   console.log(lines.join('\n'));
   const start = r.curve[0]!.successes;
@@ -51,7 +82,10 @@ test('online IQL with the learned reward lifts a zero residual from P-controller
   assert.ok(r.trainer.updates >= 40 * 20 * 4 * 0.9, `the trainer paid its updates (${r.trainer.updates})`);
   // Measured with this seed: 0 0 0 17 15 (every 10 episodes; the learned reward agreed with ground truth: 0.85 / 0.85).
   assert.ok(r.final.II >= 12, `after 40 practice episodes the live version seats >= 12/20 (curve ${r.curve.map((c) => c.successes).join(' ')})`);
-  assert.ok(r.curve.every((c, i) => i === 0 || c.practiceEpisodes === 10 * i), 'evaluated every 10 episodes');
+  assert.ok(
+    r.curve.every((c, i) => i === 0 || c.practiceEpisodes === 10 * i),
+    'evaluated every 10 episodes',
+  );
   // The learned reward, not ground truth, drove the updates: the trainer logged learned rewards on practice transitions.
   assert.ok(r.curve.at(-1)!.learnedSuccessRate !== null);
 });

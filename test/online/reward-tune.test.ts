@@ -29,7 +29,10 @@ async function probs(path: string, rows: TransitionRecord[]): Promise<Float32Arr
     const size = 64 * 64 * 3;
     const bytes = new Uint8Array(rows.length * size);
     rows.forEach((r, i) => modelImageBytes(r.image!, 64, 64, bytes, i * size));
-    return await m.probabilities(rows.length, Float32Array.from(bytes, (b) => b / 255));
+    return await m.probabilities(
+      rows.length,
+      Float32Array.from(bytes, (b) => b / 255),
+    );
   } finally {
     await m.dispose();
   }
@@ -59,13 +62,24 @@ test('the reward head fine-tuned on labels: exact ONNX import, moves toward the 
   assert.ok(maxDiff < 1e-4, `tfjs vs onnxruntime: max |dp| ${maxDiff}`);
 
   // 2. Label two episodes as failures (whatever the classifier said): one outcome alone makes no version.
-  const down = eps.filter((x) => { const l = rows(x.id).at(-1); return l !== undefined && l.eePos[2] - l.goal[2] <= 0.002; });
+  const down = eps.filter((x) => {
+    const l = rows(x.id).at(-1);
+    return l !== undefined && l.eePos[2] - l.goal[2] <= 0.002;
+  });
   assert.ok(down.length >= 1, 'an episode whose last logged frame is already down (seated in scenario I with an exact x*)');
   const c = down[0]!.id;
   const [a, b, e4] = eps.map((x) => x.id).filter((id) => id !== c) as [number, number, number];
   store.labelEpisode({ episodeId: a, success: false, by: 'test' });
   store.labelEpisode({ episodeId: b, success: false, by: 'test' });
-  const tuner = new RewardTuner({ ...DEFAULT_REWARD_TUNE, db: r.db, rewardPath: shipped, workDir: join(r.db, '..', 'trainer'), minNewLabels: 2, steps: 150, anchorFrames: 64 });
+  const tuner = new RewardTuner({
+    ...DEFAULT_REWARD_TUNE,
+    db: r.db,
+    rewardPath: shipped,
+    workDir: join(r.db, '..', 'trainer'),
+    minNewLabels: 2,
+    steps: 150,
+    anchorFrames: 64,
+  });
   t.after(() => tuner.close());
   await tuner.init();
   assert.equal(tuner.poll(), 2);
@@ -83,13 +97,21 @@ test('the reward head fine-tuned on labels: exact ONNX import, moves toward the 
   assert.ok(info.lossAfter < info.lossBefore, `loss on the tuning frames ${info.lossBefore} -> ${info.lossAfter}`);
   const labelled = [...rows(a).slice(-3), ...rows(b).slice(-3)];
   const others = rows(e4);
-  const [oldL, newL, oldO, newO] = [await probs(shipped, labelled), await probs(info.path, labelled), await probs(shipped, others), await probs(info.path, others)];
+  const [oldL, newL, oldO, newO] = [
+    await probs(shipped, labelled),
+    await probs(info.path, labelled),
+    await probs(shipped, others),
+    await probs(info.path, others),
+  ];
   const mean = (x: Float32Array): number => x.reduce((s, v) => s + v, 0) / x.length;
   const moved = mean(Float32Array.from(newO, (p, i) => Math.abs(p - oldO[i]!)));
   const msg = `labelled frames: mean p ${mean(oldL).toFixed(3)} -> ${mean(newL).toFixed(3)}; unlabelled: mean |dp| ${moved.toFixed(3)}`;
   t.diagnostic(msg);
   assert.ok(mean(newL) < mean(oldL) - 0.05 || mean(newL) < 0.05, msg);
-  assert.ok(newL.every((p, i) => p <= oldL[i]! + 1e-3), `no labelled frame moved up: ${msg}`);
+  assert.ok(
+    newL.every((p, i) => p <= oldL[i]! + 1e-3),
+    `no labelled frame moved up: ${msg}`,
+  );
   assert.ok(moved < 0.2, `unlabelled frames stay close: ${msg}`);
   const m = store.getModel(info.modelId);
   assert.equal(m?.kind, 'reward');

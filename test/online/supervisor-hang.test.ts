@@ -36,8 +36,17 @@ test('a hung trainer (stopped, process kept) is killed and restarted, and says w
   const db = join(tmp.dir, 'log.db');
   Store.open(db).close();
   const sup = new TrainerSupervisor({
-    config: { ...DEFAULT_ONLINE, db, startCheckpoint: join(root, 'models/iql-offline'), offlineDb: null, offlineDomains: [], workDir: join(tmp.dir, 'trainer') },
-    backoffBaseMs: 100, hangMs: 1500, env: { TRAINER_POLL_MS: '100' },
+    config: {
+      ...DEFAULT_ONLINE,
+      db,
+      startCheckpoint: join(root, 'models/iql-offline'),
+      offlineDb: null,
+      offlineDomains: [],
+      workDir: join(tmp.dir, 'trainer'),
+    },
+    backoffBaseMs: 100,
+    hangMs: 1500,
+    env: { TRAINER_POLL_MS: '100' },
   });
   const crashes: string[] = [];
   sup.on('crash', (c: { error: string | null }) => crashes.push(c.error ?? ''));

@@ -31,10 +31,17 @@ after(() => fx.cleanup());
 const PRACTICE = 4;
 const TRIALS = 10;
 
-async function runOnce(checkpoint: string, policyPath: string, withOperator: boolean): Promise<{ successes: number; interventions: number; demos: number; practiceGt: number }> {
+async function runOnce(
+  checkpoint: string,
+  policyPath: string,
+  withOperator: boolean,
+): Promise<{ successes: number; interventions: number; demos: number; practiceGt: number }> {
   const reward = rewardFromModel(await RewardModel.load(join(root, 'models/reward.onnx')));
   const r = await rig({
-    connector: 'europlug', policy: await loadPolicyFile(policyPath), reward, overrides: { episodeSteps: 20 },
+    connector: 'europlug',
+    policy: await loadPolicyFile(policyPath),
+    reward,
+    overrides: { episodeSteps: 20 },
     calibration: (c) => void (c.socket.offset = goalErrorVec(1.5)),
   });
   try {
@@ -45,8 +52,17 @@ async function runOnce(checkpoint: string, policyPath: string, withOperator: boo
     await logged(r);
     const practiceGt = r.app.log.store.listEpisodes({ kind: 'practice', limit: 100 }).filter((e) => e.gtSuccess).length;
     const tr = new OnlineTrainer({
-      ...DEFAULT_ONLINE, db: r.db, offlineDb: null, offlineDomains: [], startCheckpoint: checkpoint, workDir: join(fx.dir, `online-${withOperator}`),
-      onlineFraction: 0.5, batchSize: 64, utd: 4, seed: 0, policyAverage: 0.01,
+      ...DEFAULT_ONLINE,
+      db: r.db,
+      offlineDb: null,
+      offlineDomains: [],
+      startCheckpoint: checkpoint,
+      workDir: join(fx.dir, `online-${withOperator}`),
+      onlineFraction: 0.5,
+      batchSize: 64,
+      utd: 4,
+      seed: 0,
+      policyAverage: 0.01,
     });
     let exported: string;
     let progress: ReturnType<OnlineTrainer['progress']>;
@@ -67,7 +83,12 @@ async function runOnce(checkpoint: string, policyPath: string, withOperator: boo
     await logged(r);
     const evals = r.app.log.store.listEpisodes({ kind: 'eval', limit: 1000 }).filter((e) => !before.has(e.id));
     assert.equal(evals.length, TRIALS);
-    return { successes: evals.filter((e) => e.gtSuccess).length, interventions: progress.interventions.online, demos: progress.interventions.offline, practiceGt };
+    return {
+      successes: evals.filter((e) => e.gtSuccess).length,
+      interventions: progress.interventions.online,
+      demos: progress.interventions.offline,
+      practiceGt,
+    };
   } finally {
     await r.close();
   }
@@ -76,8 +97,21 @@ async function runOnce(checkpoint: string, policyPath: string, withOperator: boo
 test('a takeover-fed run learns faster than the same run without (fixed seed, held-out europlug, 1.5 mm x* error)', { timeout: 300_000 }, async () => {
   const checkpoint = join(fx.dir, 'zero-residual');
   const run = await trainOffline({
-    ...DEFAULT_OFFLINE, db: fx.db, split: fx.split, steps: 5, imageSize: 16, batchSize: 16, filters: [4, 4], zIDim: 4, zSDim: 4,
-    hidden: [64, 64], seed: 3, checkpointDir: checkpoint, checkpointEvery: 5, resume: false, logEvery: 100000,
+    ...DEFAULT_OFFLINE,
+    db: fx.db,
+    split: fx.split,
+    steps: 5,
+    imageSize: 16,
+    batchSize: 16,
+    filters: [4, 4],
+    zIDim: 4,
+    zSDim: 4,
+    hidden: [64, 64],
+    seed: 3,
+    checkpointDir: checkpoint,
+    checkpointEvery: 5,
+    resume: false,
+    logEvery: 100000,
   });
   for (const v of netVariables(run.agent.pi).slice(-2)) v.assign(tf.zerosLike(v)); // residual = 0: the P-controller
   await run.agent.saveCheckpoint(checkpoint);
@@ -85,8 +119,10 @@ test('a takeover-fed run learns faster than the same run without (fixed seed, he
   const policyPath = await exportCheckpointPolicy(checkpoint, join(fx.dir, 'zero-policy.onnx'));
   const without = await runOnce(checkpoint, policyPath, false);
   const fed = await runOnce(checkpoint, policyPath, true);
-  console.log(`after ${PRACTICE} practice episodes: without takeovers ${without.successes}/${TRIALS}, takeover-fed ${fed.successes}/${TRIALS} ` +
-    `(${fed.interventions} intervention steps in both buffers; practice seated ${without.practiceGt} vs ${fed.practiceGt})`);
+  console.log(
+    `after ${PRACTICE} practice episodes: without takeovers ${without.successes}/${TRIALS}, takeover-fed ${fed.successes}/${TRIALS} ` +
+      `(${fed.interventions} intervention steps in both buffers; practice seated ${without.practiceGt} vs ${fed.practiceGt})`,
+  );
   assert.equal(without.interventions, 0);
   assert.ok(fed.interventions > 0 && fed.demos === fed.interventions, 'interventions learned from, in both buffers');
   assert.ok(fed.successes >= without.successes + 3, `takeover-fed ${fed.successes}/${TRIALS} vs without ${without.successes}/${TRIALS}`);

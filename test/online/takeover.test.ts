@@ -35,8 +35,16 @@ test('intervention transitions enter both buffers, marked, with the residual exe
   assert.ok(marked.every((x) => x.interventionSource === 'test-operator'));
 
   const tr = new OnlineTrainer({
-    ...DEFAULT_ONLINE, db: r.db, offlineDb: fx.db, offlineDomains: fx.domains, startCheckpoint: fx.checkpoint, workDir: join(fx.dir, 'online-takeover'),
-    onlineFraction: 0.5, batchSize: 64, utd: 1, seed: 1,
+    ...DEFAULT_ONLINE,
+    db: r.db,
+    offlineDb: fx.db,
+    offlineDomains: fx.domains,
+    startCheckpoint: fx.checkpoint,
+    workDir: join(fx.dir, 'online-takeover'),
+    onlineFraction: 0.5,
+    batchSize: 64,
+    utd: 1,
+    seed: 1,
   });
   t.after(() => tr.close());
   await tr.init();
@@ -50,7 +58,11 @@ test('intervention transitions enter both buffers, marked, with the residual exe
   // The demonstrations carry the logged residual (executed - u_H, bounded), the same action as in the online buffer.
   const internals = tr as unknown as { offline: { action: Float32Array; intervention: Uint8Array; n: number } };
   const off = internals.offline;
-  assert.equal(off.intervention.slice(0, priorN).reduce((a, x) => a + x, 0), 0, 'prior data is not marked');
+  assert.equal(
+    off.intervention.slice(0, priorN).reduce((a, x) => a + x, 0),
+    0,
+    'prior data is not marked',
+  );
   const demoActions = Array.from(off.action.slice(priorN * 3));
   const want = marked.flatMap((x) => x.actionResidual ?? []);
   assert.equal(demoActions.length, want.length);

@@ -43,13 +43,26 @@ test('online IQL on logged practice data: cached features, UTD bookkeeping, lear
   // The reward of each transition: -x residual (exploration noise) rewarded.
   for (const e of store.listEpisodes()) {
     const ts = store.getEpisode(e.id, { transitions: true })?.transitions ?? [];
-    store.setRewards(e.id, ts.map((x) => ({ step: x.step, rewardProb: (x.actionResidual?.[0] ?? 0) < 0 ? 0.95 : 0.05 })));
+    store.setRewards(
+      e.id,
+      ts.map((x) => ({ step: x.step, rewardProb: (x.actionResidual?.[0] ?? 0) < 0 ? 0.95 : 0.05 })),
+    );
   }
   const n = store.countTransitions({ kind: 'practice' });
   assert.equal(n, 48);
   const tr = new OnlineTrainer({
-    ...DEFAULT_ONLINE, db: r.db, offlineDb: null, offlineDomains: [], startCheckpoint: fx.checkpoint, workDir: join(fx.dir, 'online-test'),
-    onlineFraction: 1, batchSize: 32, utd: 24, seed: 2, policyAverage: 1, warmupUpdates: 0, // raw weights, no warm-up: this test checks the update direction
+    ...DEFAULT_ONLINE,
+    db: r.db,
+    offlineDb: null,
+    offlineDomains: [],
+    startCheckpoint: fx.checkpoint,
+    workDir: join(fx.dir, 'online-test'),
+    onlineFraction: 1,
+    batchSize: 32,
+    utd: 24,
+    seed: 2,
+    policyAverage: 1,
+    warmupUpdates: 0, // raw weights, no warm-up: this test checks the update direction
   });
   t.after(() => tr.close());
   await tr.init();
@@ -63,7 +76,8 @@ test('online IQL on logged practice data: cached features, UTD bookkeeping, lear
   const encoderVersions = new Set<string>();
   // Every transition's features are cached once, under the encoder version.
   const rows = (ro as unknown as { db: { prepare: (s: string) => { all: () => Array<{ encoder_version: string; n: number }> } } }).db
-    .prepare('SELECT encoder_version, COUNT(*) AS n FROM features GROUP BY encoder_version').all();
+    .prepare('SELECT encoder_version, COUNT(*) AS n FROM features GROUP BY encoder_version')
+    .all();
   for (const row of rows) encoderVersions.add(row.encoder_version);
   assert.equal(rows.length, 1);
   assert.equal(rows[0]?.n, ids.length);
@@ -96,12 +110,25 @@ test('warm-up: the first N updates train the critics only, so what the trainer e
   const store = r.app.log.store;
   for (const e of store.listEpisodes()) {
     const ts = store.getEpisode(e.id, { transitions: true })?.transitions ?? [];
-    store.setRewards(e.id, ts.map((x) => ({ step: x.step, rewardProb: (x.actionResidual?.[0] ?? 0) < 0 ? 0.95 : 0.05 })));
+    store.setRewards(
+      e.id,
+      ts.map((x) => ({ step: x.step, rewardProb: (x.actionResidual?.[0] ?? 0) < 0 ? 0.95 : 0.05 })),
+    );
   }
   const W = 30;
   const tr = new OnlineTrainer({
-    ...DEFAULT_ONLINE, db: r.db, offlineDb: null, offlineDomains: [], startCheckpoint: fx.checkpoint, workDir: join(fx.dir, 'online-warmup'),
-    onlineFraction: 1, batchSize: 16, utd: 10, seed: 4, policyAverage: 1, warmupUpdates: W,
+    ...DEFAULT_ONLINE,
+    db: r.db,
+    offlineDb: null,
+    offlineDomains: [],
+    startCheckpoint: fx.checkpoint,
+    workDir: join(fx.dir, 'online-warmup'),
+    onlineFraction: 1,
+    batchSize: 16,
+    utd: 10,
+    seed: 4,
+    policyAverage: 1,
+    warmupUpdates: W,
   });
   t.after(() => tr.close());
   await tr.init();
@@ -115,7 +142,10 @@ test('warm-up: the first N updates train the critics only, so what the trainer e
   assert.equal(tr.progress().warmupLeft, 0);
   const warmed = await tr.export();
   const q1 = netVariables(tr.agent.q1)[0]?.dataSync() as Float32Array;
-  assert.ok(q1.some((x, i) => x !== q0[i]), 'the critics trained');
+  assert.ok(
+    q1.some((x, i) => x !== q0[i]),
+    'the critics trained',
+  );
   const probes = probeSet(store, 12);
   const diff = async (a: string, b: string): Promise<number> => {
     const [pa, pb] = [policyFromModel(await PolicyModel.load(a)), policyFromModel(await PolicyModel.load(b))];

@@ -4,7 +4,17 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, readdirSync, writeFileSy
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cardPathFor, codeVersion, ModelCardError, readCard, sha256File, sha256Hex, validateCard, writeModelFiles, type CardDraft } from '../../src/policy/card.ts';
+import {
+  cardPathFor,
+  codeVersion,
+  ModelCardError,
+  readCard,
+  sha256File,
+  sha256Hex,
+  validateCard,
+  writeModelFiles,
+  type CardDraft,
+} from '../../src/policy/card.ts';
 import { cardDraft } from './fixtures.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'card-test-'));
@@ -22,10 +32,14 @@ function draft(): CardDraft {
 }
 
 function fullCard(): Record<string, unknown> {
-  return JSON.parse(JSON.stringify({
-    format: 'insertion-daemon/model-card', formatVersion: 1, ...draft(),
-    onnx: { file: 'p.onnx', sha256: 'a'.repeat(64), bytes: 10, opset: 17, irVersion: 8 },
-  })) as Record<string, unknown>;
+  return JSON.parse(
+    JSON.stringify({
+      format: 'insertion-daemon/model-card',
+      formatVersion: 1,
+      ...draft(),
+      onnx: { file: 'p.onnx', sha256: 'a'.repeat(64), bytes: 10, opset: 17, irVersion: 8 },
+    }),
+  ) as Record<string, unknown>;
 }
 
 test('writeModelFiles writes the model and <file>.json atomically, with the hash and size of the bytes, and readCard reads it back', () => {
@@ -50,25 +64,139 @@ test('codeVersion reads the git commit of the working tree', { skip: !existsSync
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each case deliberately breaks the ModelCard type
 const cases: [string, (c: any) => void, RegExp][] = [
   // `any`: these edits deliberately break the type.
-  ['wrong kind', (c) => { c.kind = 'planner'; }, /field 'kind' must be one of 'policy', 'reward', 'encoder'/],
-  ['bad date', (c) => { c.created = 'yesterday'; }, /field 'created' must be an ISO 8601 date/],
-  ['missing description', (c) => { delete c.description; }, /field 'description' must be a non-empty string/],
-  ['fixed batch', (c) => { c.inputs[0].shape = [1, 32, 32, 3]; }, /field 'inputs\[0\]\.shape' must start with a null/],
-  ['wrong dtype', (c) => { c.outputs[0].dtype = 'int32'; }, /field 'outputs\[0\]\.dtype' must be 'float32'/],
-  ['policy output role', (c) => { c.outputs[0].role = 'probability'; }, /field 'outputs\[0\]\.role' must be 'action' for a policy model/],
-  ['image size vs input', (c) => { c.preprocessing.image.width = 64; }, /field 'preprocessing\.image' says \[null,32,64,3\] but input 'image' has shape \[null,32,32,3\]/],
-  ['colour vs channels', (c) => { c.preprocessing.image.colour = 'gray'; }, /'gray' does not fit 3 channel/],
-  ['image preprocessing missing', (c) => { delete c.preprocessing.image; }, /field 'preprocessing\.image' is required: input 'image'/],
-  ['proprio layout length', (c) => { c.preprocessing.proprio.layout.pop(); }, /field 'preprocessing\.proprio\.mean' has 9 entries, layout has 8/],
-  ['zero std', (c) => { c.preprocessing.proprio.std[2] = 0; }, /field 'preprocessing\.proprio\.std\[2\]' must be > 0/],
-  ['action bounds length', (c) => { c.action.low = [-1, -1]; }, /field 'action\.low' has 2 entries, output 'residual' has 3/],
-  ['action bounds order', (c) => { c.action.low[1] = 0.01; }, /field 'action\.low\[1\]' must be below action\.high/],
-  ['held-out leak', (c) => { c.training.heldOut.push('rect-a'); }, /field 'training\.heldOut' names 'rect-a', which is also a training connector/],
-  ['db hash', (c) => { c.training.database = { path: 'x.db', sha256: 'XYZ' }; }, /field 'training\.database\.sha256' must be 64 lowercase hex/],
-  ['metric NaN', (c) => { c.metrics.acc = 'high'; }, /field 'metrics\.acc' must be a finite number/],
-  ['code dirty', (c) => { c.code.dirty = 'no'; }, /field 'code\.dirty' must be true or false/],
-  ['onnx sha', (c) => { c.onnx.sha256 = 'abc'; }, /field 'onnx\.sha256' must be 64 lowercase hex/],
-  ['format', (c) => { c.formatVersion = 2; }, /field 'formatVersion' must be 1/],
+  [
+    'wrong kind',
+    (c) => {
+      c.kind = 'planner';
+    },
+    /field 'kind' must be one of 'policy', 'reward', 'encoder'/,
+  ],
+  [
+    'bad date',
+    (c) => {
+      c.created = 'yesterday';
+    },
+    /field 'created' must be an ISO 8601 date/,
+  ],
+  [
+    'missing description',
+    (c) => {
+      delete c.description;
+    },
+    /field 'description' must be a non-empty string/,
+  ],
+  [
+    'fixed batch',
+    (c) => {
+      c.inputs[0].shape = [1, 32, 32, 3];
+    },
+    /field 'inputs\[0\]\.shape' must start with a null/,
+  ],
+  [
+    'wrong dtype',
+    (c) => {
+      c.outputs[0].dtype = 'int32';
+    },
+    /field 'outputs\[0\]\.dtype' must be 'float32'/,
+  ],
+  [
+    'policy output role',
+    (c) => {
+      c.outputs[0].role = 'probability';
+    },
+    /field 'outputs\[0\]\.role' must be 'action' for a policy model/,
+  ],
+  [
+    'image size vs input',
+    (c) => {
+      c.preprocessing.image.width = 64;
+    },
+    /field 'preprocessing\.image' says \[null,32,64,3\] but input 'image' has shape \[null,32,32,3\]/,
+  ],
+  [
+    'colour vs channels',
+    (c) => {
+      c.preprocessing.image.colour = 'gray';
+    },
+    /'gray' does not fit 3 channel/,
+  ],
+  [
+    'image preprocessing missing',
+    (c) => {
+      delete c.preprocessing.image;
+    },
+    /field 'preprocessing\.image' is required: input 'image'/,
+  ],
+  [
+    'proprio layout length',
+    (c) => {
+      c.preprocessing.proprio.layout.pop();
+    },
+    /field 'preprocessing\.proprio\.mean' has 9 entries, layout has 8/,
+  ],
+  [
+    'zero std',
+    (c) => {
+      c.preprocessing.proprio.std[2] = 0;
+    },
+    /field 'preprocessing\.proprio\.std\[2\]' must be > 0/,
+  ],
+  [
+    'action bounds length',
+    (c) => {
+      c.action.low = [-1, -1];
+    },
+    /field 'action\.low' has 2 entries, output 'residual' has 3/,
+  ],
+  [
+    'action bounds order',
+    (c) => {
+      c.action.low[1] = 0.01;
+    },
+    /field 'action\.low\[1\]' must be below action\.high/,
+  ],
+  [
+    'held-out leak',
+    (c) => {
+      c.training.heldOut.push('rect-a');
+    },
+    /field 'training\.heldOut' names 'rect-a', which is also a training connector/,
+  ],
+  [
+    'db hash',
+    (c) => {
+      c.training.database = { path: 'x.db', sha256: 'XYZ' };
+    },
+    /field 'training\.database\.sha256' must be 64 lowercase hex/,
+  ],
+  [
+    'metric NaN',
+    (c) => {
+      c.metrics.acc = 'high';
+    },
+    /field 'metrics\.acc' must be a finite number/,
+  ],
+  [
+    'code dirty',
+    (c) => {
+      c.code.dirty = 'no';
+    },
+    /field 'code\.dirty' must be true or false/,
+  ],
+  [
+    'onnx sha',
+    (c) => {
+      c.onnx.sha256 = 'abc';
+    },
+    /field 'onnx\.sha256' must be 64 lowercase hex/,
+  ],
+  [
+    'format',
+    (c) => {
+      c.formatVersion = 2;
+    },
+    /field 'formatVersion' must be 1/,
+  ],
 ];
 
 for (const [label, edit, pattern] of cases) {
@@ -76,7 +204,10 @@ for (const [label, edit, pattern] of cases) {
     const c = fullCard();
     assert.doesNotThrow(() => validateCard(c, 'models/x.onnx.json'));
     edit(c);
-    assert.throws(() => validateCard(c, 'models/x.onnx.json'), (e: unknown) => e instanceof ModelCardError && e.message.startsWith('models/x.onnx.json: ') && pattern.test(e.message));
+    assert.throws(
+      () => validateCard(c, 'models/x.onnx.json'),
+      (e: unknown) => e instanceof ModelCardError && e.message.startsWith('models/x.onnx.json: ') && pattern.test(e.message),
+    );
   });
 }
 

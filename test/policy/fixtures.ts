@@ -72,7 +72,10 @@ export function buildPolicyLike(o: PolicyLikeOptions = {}): tf.LayersModel {
 }
 
 /** A plausible card (minus inputs/outputs/onnx) for a buildPolicyLike model; proprioDim 0 for an image-only model. */
-export function cardDraft(kind: ModelKind, o: { size?: number; channels?: number; proprioDim?: number; bound?: number } = {}): Omit<CardDraft, 'inputs' | 'outputs'> {
+export function cardDraft(
+  kind: ModelKind,
+  o: { size?: number; channels?: number; proprioDim?: number; bound?: number } = {},
+): Omit<CardDraft, 'inputs' | 'outputs'> {
   const size = o.size ?? 64;
   const channels = o.channels ?? 3;
   const proprioDim = o.proprioDim ?? 9;
@@ -86,7 +89,17 @@ export function cardDraft(kind: ModelKind, o: { size?: number; channels?: number
     created: new Date(0).toISOString(),
     description: `A randomly initialised ${kind} network used by the tests.`,
     preprocessing: {
-      image: { width: size, height: size, channels: channels as 1 | 3, colour: channels === 3 ? 'rgb' : 'gray', layout: 'NHWC', crop: null, resize: 'area-average', scale: 1 / 255, offset: 0 },
+      image: {
+        width: size,
+        height: size,
+        channels: channels as 1 | 3,
+        colour: channels === 3 ? 'rgb' : 'gray',
+        layout: 'NHWC',
+        crop: null,
+        resize: 'area-average',
+        scale: 1 / 255,
+        offset: 0,
+      },
       // proprioDim 0: an image-only model (e.g. the reward classifier), no proprio preprocessing.
       ...(proprioDim > 0 ? { proprio: { layout, mean: layout.map(() => 0), std: layout.map(() => 1) } } : {}),
     },

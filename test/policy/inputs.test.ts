@@ -98,7 +98,10 @@ test('a reward classifier with the wrench cue: the tick feeds it the same image 
       assert.deepEqual(img, drive.image, `step ${step}: image input differs between training and the tick`);
       assert.deepEqual(d.proprio.subarray(k, k + 1), drive.proprio, `step ${step}: fz input differs between training and the tick`);
     }
-    assert.ok(fed.some((f) => Math.abs(f.proprio[0] as number) > 0.5), `the plug never pushed on anything (fz ${fed.map((f) => (f.proprio[0] as number).toFixed(2)).join(' ')}): the comparison is too weak`);
+    assert.ok(
+      fed.some((f) => Math.abs(f.proprio[0] as number) > 0.5),
+      `the plug never pushed on anything (fz ${fed.map((f) => (f.proprio[0] as number).toFixed(2)).join(' ')}): the comparison is too weak`,
+    );
   } finally {
     store.close();
   }
@@ -118,9 +121,18 @@ test('a card asking for a resampling or crop that training never did is refused,
   const img = shippedPolicy.preprocessing.image;
   assert.ok(img);
   const linear = { ...shippedPolicy, preprocessing: { ...shippedPolicy.preprocessing, image: { ...img, resize: 'linear' } } } as ModelCard;
-  assert.throws(() => inputSpecOf(linear, 'p.onnx'), (e: Error) => e instanceof InputSpecError && /p\.onnx: field 'preprocessing\.image\.resize' 'linear'/.test(e.message));
-  const crop = { ...shippedPolicy, preprocessing: { ...shippedPolicy.preprocessing, image: { ...img, crop: { x: 0, y: 0, width: 8, height: 8 } } } } as ModelCard;
+  assert.throws(
+    () => inputSpecOf(linear, 'p.onnx'),
+    (e: Error) => e instanceof InputSpecError && /p\.onnx: field 'preprocessing\.image\.resize' 'linear'/.test(e.message),
+  );
+  const crop = {
+    ...shippedPolicy,
+    preprocessing: { ...shippedPolicy.preprocessing, image: { ...img, crop: { x: 0, y: 0, width: 8, height: 8 } } },
+  } as ModelCard;
   assert.throws(() => inputSpecOf(crop, 'p.onnx'), /preprocessing\.image\.crop/);
-  const badProprio = { ...shippedPolicy, preprocessing: { ...shippedPolicy.preprocessing, proprio: { layout: ['dx', 'wat'], mean: [0, 0], std: [1, 1] } } } as ModelCard;
+  const badProprio = {
+    ...shippedPolicy,
+    preprocessing: { ...shippedPolicy.preprocessing, proprio: { layout: ['dx', 'wat'], mean: [0, 0], std: [1, 1] } },
+  } as ModelCard;
   assert.throws(() => inputSpecOf(badProprio, 'p.onnx'), /layout\[1\] 'wat'/);
 });

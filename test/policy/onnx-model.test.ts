@@ -22,7 +22,11 @@ const head = { policy: 'action', reward: 'probability', encoder: 'features' } as
 function save(name: string, kind: ModelKind, model?: tf.LayersModel): { path: string; model: tf.LayersModel } {
   const m = model ?? buildPolicyLike({ size: SIZE, proprioDim: PROPRIO, hidden: 16, head: head[kind], bound: 0.002, seed: name.length });
   const path = join(dir, `${name}.onnx`);
-  saveOnnxModel(m, path, { inputRoles: ['image', 'proprio'], outputRoles: [head[kind]], card: cardDraft(kind, { size: SIZE, proprioDim: PROPRIO, bound: 0.002 }) });
+  saveOnnxModel(m, path, {
+    inputRoles: ['image', 'proprio'],
+    outputRoles: [head[kind]],
+    card: cardDraft(kind, { size: SIZE, proprioDim: PROPRIO, bound: 0.002 }),
+  });
   return { path, model: m };
 }
 
@@ -60,8 +64,14 @@ test('a policy loads, matches tfjs, stays in its bounds, checks input sizes and 
   const ref = (model.predict(obs.t) as tf.Tensor).dataSync();
   assert.equal(u.length, 3);
   u.forEach((v, i) => assert.ok(Math.abs(v - (ref[i] as number)) < 1e-7 + 1e-4 * 0.002, `axis ${i}: ${v} vs ${ref[i]}`));
-  assert.ok(u.some((v) => Math.abs(v) > 1e-5), 'residual is trivially zero');
-  await assert.rejects(policy.run(obs.image.subarray(1), obs.proprio), (e: unknown) => e instanceof ModelRunError && /input 'image' needs 768 values/.test(e.message));
+  assert.ok(
+    u.some((v) => Math.abs(v) > 1e-5),
+    'residual is trivially zero',
+  );
+  await assert.rejects(
+    policy.run(obs.image.subarray(1), obs.proprio),
+    (e: unknown) => e instanceof ModelRunError && /input 'image' needs 768 values/.test(e.message),
+  );
   // Disposing while runs are in flight lets them finish (a hot-swap may dispose the old policy mid-tick).
   const inflight = [policy.run(obs.image, obs.proprio), policy.run(obs.image, obs.proprio)];
   const disposed = policy.dispose();
@@ -110,13 +120,19 @@ test('refuses a missing file, a corrupt file and a truncated file', async () => 
   // Garbage with a card that matches it: the protobuf parse must catch it, not the hash.
   const garbage = Buffer.from(Array.from({ length: 4000 }, (_, i) => (i * 7919 + 13) % 256));
   writeFileSync(path, garbage);
-  editCard(path, (c) => { c.onnx.sha256 = sha256Hex(garbage); c.onnx.bytes = garbage.length; });
+  editCard(path, (c) => {
+    c.onnx.sha256 = sha256Hex(garbage);
+    c.onnx.bytes = garbage.length;
+  });
   await refused(PolicyModel.load(path), path, /not a valid ONNX protobuf|not an ONNX model/);
 
   // Truncated mid-file, card updated to match: still refused.
   const cut = good.subarray(0, Math.floor(good.length * 0.6));
   writeFileSync(path, cut);
-  editCard(path, (c) => { c.onnx.sha256 = sha256Hex(cut); c.onnx.bytes = cut.length; });
+  editCard(path, (c) => {
+    c.onnx.sha256 = sha256Hex(cut);
+    c.onnx.bytes = cut.length;
+  });
   await refused(PolicyModel.load(path), path, /corrupt or truncated|cannot load/);
 
   // Truncated with the original card: the hash catches it.
@@ -133,7 +149,9 @@ test('refuses a missing, unparsable or invalid card, naming the card file and fi
   writeFileSync(cardPathFor(path), card.slice(0, 50));
   await refused(PolicyModel.load(path), cardPathFor(path), /not valid JSON/);
   writeFileSync(cardPathFor(path), card);
-  editCard(path, (c) => { c.training.episodes = -1; });
+  editCard(path, (c) => {
+    c.training.episodes = -1;
+  });
   await refused(PolicyModel.load(path), cardPathFor(path), /field 'training\.episodes' must be >= 0/);
   writeFileSync(cardPathFor(path), card);
   const ok = await PolicyModel.load(path);
@@ -163,7 +181,9 @@ test('refuses a model whose card lies about input shapes or output names', async
   await refused(PolicyModel.load(path), path, /input 'proprio' has shape \[null,9\] in the model, card says \[null,8\]/);
 
   const b = save('lies2', 'policy');
-  editCard(b.path, (c) => { c.outputs[0].name = 'residual'; });
+  editCard(b.path, (c) => {
+    c.outputs[0].name = 'residual';
+  });
   await refused(PolicyModel.load(b.path), b.path, /output names in the model \[.+\] differ from the card's \[residual\]/);
 });
 

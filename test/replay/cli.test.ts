@@ -22,7 +22,22 @@ describe('replay command', () => {
   after(() => src?.cleanup());
 
   it('parses its options and names a bad one', () => {
-    const o = optionsFrom(['--db', 'x.db', '--session', '3', '--mode', 'closed-loop', '--policy', 'p-only', '--map-connector', 'usb-c=square16,hdmi=dt04', '--goal-error-mm', '1,0,-0.5', '--divergence-mm', '2']);
+    const o = optionsFrom([
+      '--db',
+      'x.db',
+      '--session',
+      '3',
+      '--mode',
+      'closed-loop',
+      '--policy',
+      'p-only',
+      '--map-connector',
+      'usb-c=square16,hdmi=dt04',
+      '--goal-error-mm',
+      '1,0,-0.5',
+      '--divergence-mm',
+      '2',
+    ]);
     assert.ok(o !== 'help');
     assert.deepEqual(o.mapConnector, { 'usb-c': 'square16', hdmi: 'dt04' });
     assert.deepEqual(o.goalError, [0.001, 0, -0.0005]);

@@ -18,7 +18,11 @@ export interface LoggedSession {
  * (`residual`), judged by ground truth (no reward model). The database is copied to a fresh temp dir.
  */
 export async function logSession(o: { count?: number; steps?: number; residual?: (call: number) => Vec3; connector?: string } = {}): Promise<LoggedSession> {
-  const r = await rig({ overrides: { episodeSteps: o.steps ?? 12 }, policy: scriptedPolicy('scripted@1', o.residual ?? ((c) => [0.002 * Math.sin(c), 0.002 * Math.cos(c), 0])), ...(o.connector ? { connector: o.connector } : {}) });
+  const r = await rig({
+    overrides: { episodeSteps: o.steps ?? 12 },
+    policy: scriptedPolicy('scripted@1', o.residual ?? ((c) => [0.002 * Math.sin(c), 0.002 * Math.cos(c), 0])),
+    ...(o.connector ? { connector: o.connector } : {}),
+  });
   const out = tempDir('replay-test-');
   try {
     const started = r.app.daemon.startPractice({ count: o.count ?? 3, scenario: 'II', explorationNoise: 0.001, seed: 7 });

@@ -12,7 +12,15 @@ const kp: Vec3 = [1, 1, 0.3];
 const goal: Vec3 = [0.5, 0.1, 0.2];
 
 function fakeBackend(eePos: Vec3, step: number): ReplayBackend {
-  const obs = { eePos, goal, wrench: [0, 0, 0, 0, 0, 0], eeQuat: [1, 0, 0, 0], image: { width: 0, height: 0, data: new Uint8Array(0) }, imageStamp: 0, wrenchStamp: 0 } as Observation;
+  const obs = {
+    eePos,
+    goal,
+    wrench: [0, 0, 0, 0, 0, 0],
+    eeQuat: [1, 0, 0, 0],
+    image: { width: 0, height: 0, data: new Uint8Array(0) },
+    imageStamp: 0,
+    wrenchStamp: 0,
+  } as Observation;
   return { step, observe: () => obs } as unknown as ReplayBackend;
 }
 

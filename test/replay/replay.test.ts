@@ -94,12 +94,18 @@ describe('replay of a simulated session', () => {
     assert.ok(logged, 'logged predictions audited');
     assert.equal(logged.samples, 12);
     assert.equal(logged.fp, 1);
-    assert.deepEqual({ ...logged.falsePositives[0], aboveSeatedMm: undefined }, { sourceEpisodeId: ep, replayEpisodeId: r.episodes[0]!.replayEpisodeId, step: 0, domain: r.episodes[0]!.domain, prob: 0.97, aboveSeatedMm: undefined });
+    assert.deepEqual(
+      { ...logged.falsePositives[0], aboveSeatedMm: undefined },
+      { sourceEpisodeId: ep, replayEpisodeId: r.episodes[0]!.replayEpisodeId, step: 0, domain: r.episodes[0]!.domain, prob: 0.97, aboveSeatedMm: undefined },
+    );
     assert.ok(logged.falsePositives[0]!.aboveSeatedMm > 5, `height above seated ${logged.falsePositives[0]!.aboveSeatedMm} mm`);
     const seatedSteps = r.episodes[0]!.replay.gtSuccess ? 1 : 0;
     assert.ok(logged.fn >= seatedSteps, 'seated frames called 0.01 are false negatives');
     const bins = logged.byHeight[0]!.bins;
-    assert.equal(bins.reduce((a, b) => a + b.samples, 0), 12);
+    assert.equal(
+      bins.reduce((a, b) => a + b.samples, 0),
+      12,
+    );
     // The shipped classifier, through the daemon's input pipeline, on all 36 replayed frames.
     const rep = r.audit?.replayed;
     assert.ok(rep);
@@ -117,7 +123,10 @@ describe('replay of a simulated session', () => {
     assert.ok(a.fp > 0);
     assert.equal(a.byConnector[0]!.fp, a.fp);
     const unseatedBins = a.byHeight[0]!.bins.filter((b) => b.label !== 'seated');
-    assert.equal(unseatedBins.reduce((s, b) => s + b.samples, 0), a.fp);
+    assert.equal(
+      unseatedBins.reduce((s, b) => s + b.samples, 0),
+      a.fp,
+    );
     for (const b of unseatedBins) assert.equal(b.errorRate, 1);
   });
 
@@ -127,7 +136,14 @@ describe('replay of a simulated session', () => {
     raw.prepare(`UPDATE episodes SET domain = 'usb-c-9000' WHERE session_id = ?`).run(src.sessionId);
     raw.close();
     const before = sourceFingerprint(db, src.sessionId);
-    const sessionsBefore = (() => { const s = Store.openReadOnly(db); try { return s.counts().sessions; } finally { s.close(); } })();
+    const sessionsBefore = (() => {
+      const s = Store.openReadOnly(db);
+      try {
+        return s.counts().sessions;
+      } finally {
+        s.close();
+      }
+    })();
     await assert.rejects(runReplay({ db, sessionId: src.sessionId, mode: 'open-loop' }), (e: Error) => {
       assert.ok(e instanceof ReplaySourceError);
       assert.match(e.message, /connector 'usb-c-9000' \(episodes [\d, ]+\) has no definition in the simulator/);
@@ -208,7 +224,10 @@ describe('closed-loop replay with a scripted baseline', () => {
       const straight = await runReplay({ db: src.db, sessionId: src.sessionId, mode: 'closed-loop', policy: 'baseline:straight' });
       assert.equal(straight.overall.replay.gtSuccessRate, 0);
       for (const e of straight.episodes) assert.equal(e.replay.steps, 12);
-      await assert.rejects(runReplay({ db: src.db, sessionId: src.sessionId, mode: 'closed-loop', policy: 'baseline:teleport' }), /unknown baseline 'teleport' \(known: .*baseline:spiral/);
+      await assert.rejects(
+        runReplay({ db: src.db, sessionId: src.sessionId, mode: 'closed-loop', policy: 'baseline:teleport' }),
+        /unknown baseline 'teleport' \(known: .*baseline:spiral/,
+      );
     } finally {
       src.cleanup();
     }

@@ -26,7 +26,10 @@ describe('shadow swap gate', () => {
     const s = recentStarts(r.db, 3)!;
     assert.equal(s.sessionId, r.app.log.sessionId);
     assert.equal(s.episodes.length, 3);
-    assert.deepEqual(s.episodes, [...s.episodes].sort((a, b) => a - b));
+    assert.deepEqual(
+      s.episodes,
+      [...s.episodes].sort((a, b) => a - b),
+    );
   });
 
   it('refuses a candidate that does worse in simulation than the driving policy, with the figures as the reason', async () => {
@@ -35,7 +38,10 @@ describe('shadow swap gate', () => {
     assert.equal(bad.ok, false, bad.reason);
     assert.equal(bad.candidate!.successRate, 0);
     assert.ok(bad.current!.successRate > 0.1);
-    assert.match(bad.reason, /shadow gate refused: candidate baseline:straight 0% vs driving p-only \d+% simulated success over the 3 most recent logged starts/);
+    assert.match(
+      bad.reason,
+      /shadow gate refused: candidate baseline:straight 0% vs driving p-only \d+% simulated success over the 3 most recent logged starts/,
+    );
     const good = await shadowGate({ db: r.db, candidate: 'p-only', current: 'baseline:straight', cfg: { episodes: 3, margin: 0.1 } });
     assert.equal(good.ok, true, good.reason);
     assert.ok(good.ms > 0);
@@ -44,7 +50,10 @@ describe('shadow swap gate', () => {
   it('in the swap manager: off by default; on, it refuses a trainer export (recorded with the figures) or lets it through', async () => {
     const path = join(root, 'models/policy.onnx');
     // A margin below -1 refuses whatever the figures; above 1 passes whatever they are: this tests the wiring.
-    const strict = new SwapManager(r.app.daemon, r.app.log.store, r.app.log, { validation: r.app.swapValidation, shadow: (o) => shadowGate({ ...o, cfg: { episodes: 2, margin: -1.01 } }) });
+    const strict = new SwapManager(r.app.daemon, r.app.log.store, r.app.log, {
+      validation: r.app.swapValidation,
+      shadow: (o) => shadowGate({ ...o, cfg: { episodes: 2, margin: -1.01 } }),
+    });
     const refused = await strict.offer(path);
     strict.close();
     assert.equal(refused.accepted, false);
@@ -52,7 +61,10 @@ describe('shadow swap gate', () => {
     assert.equal(strict.stats.shadowRefused, 1);
     assert.ok(strict.stats.lastShadowMs! > 0);
     assert.equal(r.app.daemon.policyVersion, null, 'the refused candidate never drives');
-    const lenient = new SwapManager(r.app.daemon, r.app.log.store, r.app.log, { validation: r.app.swapValidation, shadow: (o) => shadowGate({ ...o, cfg: { episodes: 2, margin: 1.01 } }) });
+    const lenient = new SwapManager(r.app.daemon, r.app.log.store, r.app.log, {
+      validation: r.app.swapValidation,
+      shadow: (o) => shadowGate({ ...o, cfg: { episodes: 2, margin: 1.01 } }),
+    });
     const passed = await lenient.offer(path);
     lenient.close();
     assert.equal(passed.accepted, true, passed.reason);
@@ -62,7 +74,9 @@ describe('shadow swap gate', () => {
     assert.ok(rejected, 'refusal recorded');
     assert.equal((rejected.data as { gate: { episodes: number } }).gate.episodes, 2);
     assert.ok(events.find((e) => e.kind === 'shadow_gate' && /shadow gate passed/.test(e.message)));
-    console.log(`shadow gate (2 starts x 12 steps, two closed-loop replays in a worker): refused in ${strict.stats.lastShadowMs!.toFixed(0)} ms, passed in ${lenient.stats.lastShadowMs!.toFixed(0)} ms`);
+    console.log(
+      `shadow gate (2 starts x 12 steps, two closed-loop replays in a worker): refused in ${strict.stats.lastShadowMs!.toFixed(0)} ms, passed in ${lenient.stats.lastShadowMs!.toFixed(0)} ms`,
+    );
     await passed.live;
   });
 

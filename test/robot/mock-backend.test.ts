@@ -31,7 +31,11 @@ test('moveToStart is deterministic under the seed; scenarios start where the sim
   const c = new MockBackend({ seed: 5, wrenchNoiseN: 0.2 });
   const rc = await run(c);
   assert.deepEqual(rc[0]?.eePos, ra[0]?.eePos, 'the start pose depends on the episode seed only');
-  assert.notDeepEqual(rc.map((o) => o.wrench), ra.map((o) => o.wrench), 'the noise depends on the backend seed');
+  assert.notDeepEqual(
+    rc.map((o) => o.wrench),
+    ra.map((o) => o.wrench),
+    'the noise depends on the backend seed',
+  );
   for (let seed = 0; seed < 20; seed++) {
     await a.moveToStart({ seed, scenario: 'II' });
     const o = a.observe();
@@ -111,7 +115,10 @@ test('camera: configured size, deterministic, and the frame depends on the tip r
   assert.equal(a.width, 48);
   assert.equal(a.height, 32);
   assert.equal(a.data.length, 48 * 32 * 3);
-  assert.ok(a.data.some((v) => v !== a.data[0]), 'not blank');
+  assert.ok(
+    a.data.some((v) => v !== a.data[0]),
+    'not blank',
+  );
   const again = new MockBackend({ imageSize: [48, 32] });
   await again.moveToStart({ seed: 3, scenario: 'II' });
   assert.deepEqual(again.observe().image.data, a.data);

@@ -45,7 +45,7 @@ test('crop then resize matches sharp applied by hand, and the crop really select
   assert.deepEqual(out.rgb.data, new Uint8Array(ref));
   // Red encodes x: the crop spans x 40..119 of 160, so red runs from ~64 to ~190, not 0..255.
   const red0 = out.rgb.data[0] as number;
-  const redEnd = out.rgb.data[(31) * 3] as number;
+  const redEnd = out.rgb.data[31 * 3] as number;
   assert.ok(red0 > 55 && red0 < 80, `left edge red ${red0}`);
   assert.ok(redEnd > 175 && redEnd < 200, `right edge red ${redEnd}`);
 });

@@ -55,11 +55,14 @@ test('raw images: only the newest frame is kept and converted; stamps are receiv
 
 test('compressed images: at most one decode in flight and one pending, the newest wins', async () => {
   const t = new FakeTransport();
-  const b = new Ros2Backend(t, cfg((c) => {
-    c.topics.image = '/camera/image_raw/compressed';
-    c.topics.imageKind = 'compressed';
-    c.qos.sensors = { ...QOS_SENSOR, depth: 100 }; // let every frame through, to load the decoder
-  }));
+  const b = new Ros2Backend(
+    t,
+    cfg((c) => {
+      c.topics.image = '/camera/image_raw/compressed';
+      c.topics.imageKind = 'compressed';
+      c.qos.sensors = { ...QOS_SENSOR, depth: 100 }; // let every frame through, to load the decoder
+    }),
+  );
   const pub = t.createPublisher('/camera/image_raw/compressed', 'sensor_msgs/msg/CompressedImage', QOS_SENSOR);
   const msgs = await Promise.all([1, 2, 3, 4, 5, 6].map((v) => compressedImageToMsg(frame(v * 20, 32, 24), v, 'cam', 'png')));
   for (const m of msgs) pub.publish(m);
@@ -91,7 +94,10 @@ test('bad image encoding: reported per topic, stamp not refreshed (watchdog trip
 
 test('received rate per topic (about 100 Hz published -> about 100 Hz reported), decays when the stream stops', async () => {
   const t = new FakeTransport();
-  const b = new Ros2Backend(t, cfg((c) => (c.rateWindow = 0.3)));
+  const b = new Ros2Backend(
+    t,
+    cfg((c) => (c.rateWindow = 0.3)),
+  );
   const r = robot(t);
   const t0 = performance.now();
   let n = 0;
@@ -113,15 +119,21 @@ test('motion commands: TwistStamped velocity = delta / period; PoseStamped targe
   b.command([0.001, -0.002, 0.0005]);
   const tw = twists(t);
   assert.equal(tw.length, 1);
-  assert.deepEqual(deltaFromTwistStamped(tw[0]!, 0.1).map((v) => Math.round(v * 1e7) / 1e7), [0.001, -0.002, 0.0005]);
+  assert.deepEqual(
+    deltaFromTwistStamped(tw[0]!, 0.1).map((v) => Math.round(v * 1e7) / 1e7),
+    [0.001, -0.002, 0.0005],
+  );
   assert.equal(tw[0]!.header.frame_id, 'base');
   b.dispose();
 
   const t2 = new FakeTransport();
-  const b2 = new Ros2Backend(t2, cfg((c) => {
-    c.command.mode = 'pose';
-    c.topics.command = '/insertion/cmd_pose';
-  }));
+  const b2 = new Ros2Backend(
+    t2,
+    cfg((c) => {
+      c.command.mode = 'pose';
+      c.topics.command = '/insertion/cmd_pose';
+    }),
+  );
   b2.command([0.01, 0, 0]);
   assert.equal(b2.commandsSuppressed, 1, 'no pose yet: nothing to add a delta to');
   robot(t2).pose.publish(poseToMsg({ pos: [0.4, 0.1, 0.2], quat: [1, 0, 0, 0] }, 1, 'base'));
@@ -136,14 +148,17 @@ test('remaps and QoS come from the config', async () => {
   const t = new FakeTransport();
   const seen: string[] = [];
   const orig = t.subscribe.bind(t);
-  t.subscribe = ((topic: string, type: never, qos: typeof QOS_SENSOR, cb: never) => {
+  t.subscribe = (topic: string, type: never, qos: typeof QOS_SENSOR, cb: never) => {
     seen.push(`${topic} ${qos.reliability} ${qos.depth}`);
     return orig(topic, type, qos, cb);
-  });
-  const b = new Ros2Backend(t, cfg((c) => {
-    c.remaps = { '/camera/image_raw': '/wrist_cam/color/image_raw', '/insertion/cmd_twist': '/robot/cmd' };
-    c.qos.sensors = { ...QOS_DEFAULT, depth: 2 };
-  }));
+  };
+  const b = new Ros2Backend(
+    t,
+    cfg((c) => {
+      c.remaps = { '/camera/image_raw': '/wrist_cam/color/image_raw', '/insertion/cmd_twist': '/robot/cmd' };
+      c.qos.sensors = { ...QOS_DEFAULT, depth: 2 };
+    }),
+  );
   assert.ok(seen.includes('/wrist_cam/color/image_raw reliable 2'), seen.join('\n'));
   b.command([0, 0, 0.001]);
   assert.equal(t.published.get('/robot/cmd')?.length, 1);
@@ -177,9 +192,21 @@ test('e-stop over std_msgs/Bool: engages at once, publishes a stop and then no m
 
 test("Intera /robot/state: pressed and released-but-not-reset both hold the e-stop; only the robot's reset clears it", async () => {
   const t = new FakeTransport();
-  const b = new Ros2Backend(t, cfg((c) => (c.topics.estop = null)));
+  const b = new Ros2Backend(
+    t,
+    cfg((c) => (c.topics.estop = null)),
+  );
   const r = robot(t);
-  const ok: RobotAssemblyStateMsg = { homed: true, ready: true, enabled: true, stopped: false, error: false, lowvoltage: false, estop_button: 0, estop_source: 0 };
+  const ok: RobotAssemblyStateMsg = {
+    homed: true,
+    ready: true,
+    enabled: true,
+    stopped: false,
+    error: false,
+    lowvoltage: false,
+    estop_button: 0,
+    estop_source: 0,
+  };
   r.state.publish(ok);
   await flush();
   assert.equal(b.estopEngaged().engaged, false);
@@ -210,7 +237,10 @@ test('zeroWrench tares the current reading; observation carries pose, goal and t
   r.wrench.publish(wrenchToMsg([1, 2, 8, 0.1, 0.2, 0.3], 6, 'ft'));
   await flush();
   const o = b.observe();
-  assert.deepEqual(o.wrench.map((v) => Math.round(v * 1e9) / 1e9), [0, 0, 5, 0, 0, 0]);
+  assert.deepEqual(
+    o.wrench.map((v) => Math.round(v * 1e9) / 1e9),
+    [0, 0, 5, 0, 0, 0],
+  );
   assert.deepEqual(o.eePos, [0.5, 0.01, 0.13]);
   assert.deepEqual(o.goal, [0.5, 0, 0.1]);
   assert.equal(b.headerStamps.wrench, 6);
@@ -219,10 +249,13 @@ test('zeroWrench tares the current reading; observation carries pose, goal and t
 
 test('moveToStart drives a fake arm closed loop to the seeded start pose above x* (up first, then across)', async () => {
   const t = new FakeTransport();
-  const b = new Ros2Backend(t, cfg((c) => {
-    c.controlPeriod = 0.01;
-    c.start = { height: 0.03, speed: 0.5, tolerance: 0.0005, timeout: 5 };
-  }));
+  const b = new Ros2Backend(
+    t,
+    cfg((c) => {
+      c.controlPeriod = 0.01;
+      c.start = { height: 0.03, speed: 0.5, tolerance: 0.0005, timeout: 5 };
+    }),
+  );
   // The fake arm: integrates each twist over the period and publishes its pose.
   let pos: Vec3 = [0.5, 0, 0.1];
   const posePub = t.createPublisher('/ee_pose', 'geometry_msgs/msg/PoseStamped', QOS_SENSOR);
@@ -251,7 +284,10 @@ test('moveToStart without a pose stream fails with the topic named', async () =>
   const t = new FakeTransport();
   const b = new Ros2Backend(t, cfg());
   await assert.rejects(b.moveToStart({ seed: 1, scenario: 'I' }), /no end-effector pose on \/ee_pose/);
-  const nogoal = new Ros2Backend(new FakeTransport(), cfg((c) => (c.goal = null)));
+  const nogoal = new Ros2Backend(
+    new FakeTransport(),
+    cfg((c) => (c.goal = null)),
+  );
   await assert.rejects(nogoal.moveToStart({ seed: 1, scenario: 'I' }), /no socket pose x\*/);
   b.dispose();
   nogoal.dispose();

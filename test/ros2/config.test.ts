@@ -23,7 +23,10 @@ test('bad fields are named with the file and path', () => {
   assert.throws(() => parseRos2Section({ transport: 'zenoh' }, 'daemon.yaml'), /daemon\.yaml: backend\.ros2\.transport: 'dds' \| 'rclnodejs'/);
   assert.throws(() => parseRos2Section({ topics: { image: 'camera' } }, 'd.yaml'), /d\.yaml: backend\.ros2\.topics\.image: .*must be absolute/);
   assert.throws(() => parseRos2Section({ topics: { imgae: '/x' } }, 'd.yaml'), /backend\.ros2\.topics\.imgae: unknown field/);
-  assert.throws(() => parseRos2Section({ qos: { sensors: { reliability: 'sometimes', durability: 'volatile', depth: 1 } } }, 'd.yaml'), /backend\.ros2\.qos\.sensors\.reliability/);
+  assert.throws(
+    () => parseRos2Section({ qos: { sensors: { reliability: 'sometimes', durability: 'volatile', depth: 1 } } }, 'd.yaml'),
+    /backend\.ros2\.qos\.sensors\.reliability/,
+  );
   assert.throws(() => parseRos2Section({ command: { mode: 'joint' } }, 'd.yaml'), /backend\.ros2\.command\.mode/);
   assert.throws(() => parseRos2Section({ teleop: { joyMapping: { axes: [0, 1] } } }, 'd.yaml'), /teleop\.joyMapping\.axes: three axis indices/);
   assert.throws(() => parseRos2Section({ domainId: 300 }, 'd.yaml'), /domainId/);
@@ -33,7 +36,10 @@ test('choosing rclnodejs without ROS 2 fails with what to do; the backend builds
   const saved = process.env.AMENT_PREFIX_PATH;
   delete process.env.AMENT_PREFIX_PATH;
   try {
-    await assert.rejects(createTransport({ ...DEFAULT_SECTION, transport: 'rclnodejs' }), (e: Error) => e instanceof TransportUnavailableError && /no sourced ROS 2/.test(e.message));
+    await assert.rejects(
+      createTransport({ ...DEFAULT_SECTION, transport: 'rclnodejs' }),
+      (e: Error) => e instanceof TransportUnavailableError && /no sourced ROS 2/.test(e.message),
+    );
   } finally {
     if (saved !== undefined) process.env.AMENT_PREFIX_PATH = saved;
   }

@@ -19,7 +19,7 @@ const flush = async (): Promise<void> => {
   for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
 };
 
-test("an Intera /robot/state e-stop latches the daemon until the robot is reset and the operator resets", async () => {
+test('an Intera /robot/state e-stop latches the daemon until the robot is reset and the operator resets', async () => {
   const t = tempDir('ros2-intera-');
   const transport = new FakeTransport();
   const cfg = structuredClone(DEFAULT_ROS2_CONFIG);
@@ -27,12 +27,36 @@ test("an Intera /robot/state e-stop latches the daemon until the robot is reset 
   cfg.topics.robotState = '/robot/state';
   cfg.goal = [0.5, 0, 0.1];
   const backend = new Ros2Backend(transport, cfg);
-  const config = loadDaemonConfig(join(root, 'config/daemon.yaml'), { port: 0, db: join(t.dir, 'log.db'), realtime: false, modelsDir: join(t.dir, 'models'), priority: null });
-  const app = await startDaemonApp({ config, calibration: loadCalibration(join(root, 'calibration')), token: TOKEN, backend, policy: null, reward: null, listen: false, startLoop: false });
+  const config = loadDaemonConfig(join(root, 'config/daemon.yaml'), {
+    port: 0,
+    db: join(t.dir, 'log.db'),
+    realtime: false,
+    modelsDir: join(t.dir, 'models'),
+    priority: null,
+  });
+  const app = await startDaemonApp({
+    config,
+    calibration: loadCalibration(join(root, 'calibration')),
+    token: TOKEN,
+    backend,
+    policy: null,
+    reward: null,
+    listen: false,
+    startLoop: false,
+  });
   try {
     const d = app.daemon;
     const state = transport.createPublisher('/robot/state', 'intera_core_msgs/msg/RobotAssemblyState', QOS_LATCHED);
-    const ok: RobotAssemblyStateMsg = { homed: true, ready: true, enabled: true, stopped: false, error: false, lowvoltage: false, estop_button: 0, estop_source: 0 };
+    const ok: RobotAssemblyStateMsg = {
+      homed: true,
+      ready: true,
+      enabled: true,
+      stopped: false,
+      error: false,
+      lowvoltage: false,
+      estop_button: 0,
+      estop_source: 0,
+    };
     state.publish(ok);
     await flush();
     assert.notEqual(d.currentState, 'estopped');

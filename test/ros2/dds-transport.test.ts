@@ -114,23 +114,30 @@ test('the ros2 backend over DDS: sensors arrive, an e-stop on the topic stops mo
   }
 });
 
-test('loopback-only by default: the process joins no DDS multicast group (239.255.0.1)', { skip: skip || (!existsSync('/proc/net/igmp') && 'no /proc/net/igmp') }, async () => {
-  const t = new DdsTransport({ domainId: domain() });
-  try {
-    t.subscribe('/x', 'std_msgs/msg/Bool', QOS_DEFAULT, () => undefined);
-    await new Promise((r) => setTimeout(r, 300));
-    assert.match(process.env.CYCLONEDDS_URI ?? '', /cyclonedds-loopback\.xml$/);
-    // /proc/net/igmp lists groups in little-endian hex: 239.255.0.1 -> 0100FFEF
-    assert.ok(!readFileSync('/proc/net/igmp', 'utf8').includes('0100FFEF'), 'joined the SPDP multicast group');
-  } finally {
-    await t.close();
-  }
-});
+test(
+  'loopback-only by default: the process joins no DDS multicast group (239.255.0.1)',
+  { skip: skip || (!existsSync('/proc/net/igmp') && 'no /proc/net/igmp') },
+  async () => {
+    const t = new DdsTransport({ domainId: domain() });
+    try {
+      t.subscribe('/x', 'std_msgs/msg/Bool', QOS_DEFAULT, () => undefined);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.match(process.env.CYCLONEDDS_URI ?? '', /cyclonedds-loopback\.xml$/);
+      // /proc/net/igmp lists groups in little-endian hex: 239.255.0.1 -> 0100FFEF
+      assert.ok(!readFileSync('/proc/net/igmp', 'utf8').includes('0100FFEF'), 'joined the SPDP multicast group');
+    } finally {
+      await t.close();
+    }
+  },
+);
 
 test('without the built shim: a clear error saying how to build it (runs everywhere)', () => {
-  assert.throws(() => loadShim('/nonexistent/dds_shim.node'), (e: Error) => {
-    assert.ok(e instanceof TransportUnavailableError);
-    assert.match(e.message, /transport 'dds': the DDS shim is not built .* run `bash scripts\/install-system-deps\.sh`/);
-    return true;
-  });
+  assert.throws(
+    () => loadShim('/nonexistent/dds_shim.node'),
+    (e: Error) => {
+      assert.ok(e instanceof TransportUnavailableError);
+      assert.match(e.message, /transport 'dds': the DDS shim is not built .* run `bash scripts\/install-system-deps\.sh`/);
+      return true;
+    },
+  );
 });

@@ -24,7 +24,13 @@ function which(cmd: string): boolean {
 }
 
 const avail = ddsAvailable();
-const skip = !avail.ok ? `DDS shim not available: ${avail.reason}` : !which('idlc') ? 'idlc not found (cyclonedds-tools)' : !which('cc') ? 'no C compiler' : false;
+const skip = !avail.ok
+  ? `DDS shim not available: ${avail.reason}`
+  : !which('idlc')
+    ? 'idlc not found (cyclonedds-tools)'
+    : !which('cc')
+      ? 'no C compiler'
+      : false;
 if (skip) console.log(`# skipped: ${skip}`);
 
 const peerDir = resolve(import.meta.dirname, 'peer');
@@ -40,7 +46,10 @@ test('Image and WrenchStamped both ways with an idlc-generated typed peer: CDR b
   const tmp = mkdtempSync(join(tmpdir(), 'ros2-peer-'));
   const domain = 100 + Math.floor(Math.random() * 100);
   const t = new DdsTransport({ domainId: domain });
-  const peer = spawn(buildPeer(tmp), [String(domain)], { env: { ...process.env, CYCLONEDDS_URI: `file://${LOOPBACK_CONFIG}` }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const peer = spawn(buildPeer(tmp), [String(domain)], {
+    env: { ...process.env, CYCLONEDDS_URI: `file://${LOOPBACK_CONFIG}` },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   let err = '';
   peer.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -50,12 +59,28 @@ test('Image and WrenchStamped both ways with an idlc-generated typed peer: CDR b
     const got: Record<string, Uint8Array> = {};
     const IMG = 'sensor_msgs::msg::dds_::Image_';
     const WR = 'geometry_msgs::msg::dds_::WrenchStamped_';
-    for (const [topic, type] of [['echo/image', IMG], ['echo/wrench', WR], ['from_peer/image', IMG], ['from_peer/wrench', WR]] as const) {
+    for (const [topic, type] of [
+      ['echo/image', IMG],
+      ['echo/wrench', WR],
+      ['from_peer/image', IMG],
+      ['from_peer/wrench', WR],
+    ] as const) {
       t.subscribeRaw(`rt/interop/${topic}`, type, QOS_DEFAULT, (b) => (got[topic] ??= b));
     }
     const data = Uint8Array.from({ length: 640 * 480 * 3 }, (_, i) => (i * 13 + (i >> 9)) & 0xff);
-    const image = encode('sensor_msgs/msg/Image', { header: { stamp: { sec: 1700000000, nanosec: 999 }, frame_id: 'node_cam' }, height: 480, width: 640, encoding: 'rgb8', is_bigendian: 0, step: 1920, data });
-    const wrench = encode('geometry_msgs/msg/WrenchStamped', { header: { stamp: { sec: 7, nanosec: 8 }, frame_id: 'node_ft' }, wrench: { force: { x: -3.5, y: 0.125, z: 1e-9 }, torque: { x: 1, y: -2, z: 3 } } });
+    const image = encode('sensor_msgs/msg/Image', {
+      header: { stamp: { sec: 1700000000, nanosec: 999 }, frame_id: 'node_cam' },
+      height: 480,
+      width: 640,
+      encoding: 'rgb8',
+      is_bigendian: 0,
+      step: 1920,
+      data,
+    });
+    const wrench = encode('geometry_msgs/msg/WrenchStamped', {
+      header: { stamp: { sec: 7, nanosec: 8 }, frame_id: 'node_ft' },
+      wrench: { force: { x: -3.5, y: 0.125, z: 1e-9 }, torque: { x: 1, y: -2, z: 3 } },
+    });
     const ip = t.createRawPublisher('rt/interop/to_peer/image', IMG, QOS_DEFAULT);
     const wp = t.createRawPublisher('rt/interop/to_peer/wrench', WR, QOS_DEFAULT);
     const t0 = Date.now();
@@ -78,8 +103,19 @@ test('Image and WrenchStamped both ways with an idlc-generated typed peer: CDR b
     assert.match(out, /^wrench -3.5 0.125 1.0000000000000001e-09 1 -2 3 node_ft 7 8$/m);
     // typed peer -> Node: its samples are byte-identical to what our codec writes for the same values.
     const pd = Uint8Array.from({ length: 640 * 480 * 3 }, (_, i) => (i * 7) & 0xff);
-    const expectImage = encode('sensor_msgs/msg/Image', { header: { stamp: { sec: 42, nanosec: 123456789 }, frame_id: 'peer_cam' }, height: 480, width: 640, encoding: 'rgb8', is_bigendian: 0, step: 1920, data: pd });
-    const expectWrench = encode('geometry_msgs/msg/WrenchStamped', { header: { stamp: { sec: 43, nanosec: 5 }, frame_id: 'peer_ft' }, wrench: { force: { x: 0.5, y: -1.25, z: 9.81 }, torque: { x: 0.01, y: -0.02, z: 0.03 } } });
+    const expectImage = encode('sensor_msgs/msg/Image', {
+      header: { stamp: { sec: 42, nanosec: 123456789 }, frame_id: 'peer_cam' },
+      height: 480,
+      width: 640,
+      encoding: 'rgb8',
+      is_bigendian: 0,
+      step: 1920,
+      data: pd,
+    });
+    const expectWrench = encode('geometry_msgs/msg/WrenchStamped', {
+      header: { stamp: { sec: 43, nanosec: 5 }, frame_id: 'peer_ft' },
+      wrench: { force: { x: 0.5, y: -1.25, z: 9.81 }, torque: { x: 0.01, y: -0.02, z: 0.03 } },
+    });
     assert.ok(Buffer.from(got['from_peer/image']).equals(Buffer.from(expectImage)), 'peer Image bytes differ from our encoding');
     assert.ok(Buffer.from(got['from_peer/wrench']).equals(Buffer.from(expectWrench)), 'peer WrenchStamped bytes differ from our encoding');
     assert.equal(decode('geometry_msgs/msg/WrenchStamped', got['from_peer/wrench']).wrench.force.z, 9.81);

@@ -14,14 +14,17 @@ import { QOS_SENSOR } from '../../src/ros2/transport.ts';
 const near = (a: readonly number[], b: readonly number[], tol = 1e-12): boolean => a.every((v, i) => Math.abs(v - (b[i] as number)) <= tol);
 
 /** A planar two-link arm (links 0.4 m and 0.3 m about z), a 0.1 m tool straight down, mounted 0.5 m up. */
-const planar = parseKinematics({
-  base: { xyz: [0, 0, 0.5] },
-  joints: [
-    { name: 'j1', axis: [0, 0, 1] },
-    { name: 'j2', axis: [0, 0, 1], origin: { xyz: [0.4, 0, 0] } },
-  ],
-  tool: { xyz: [0.3, 0, -0.1] },
-}, 'k.yaml: backend.ros2.kinematics');
+const planar = parseKinematics(
+  {
+    base: { xyz: [0, 0, 0.5] },
+    joints: [
+      { name: 'j1', axis: [0, 0, 1] },
+      { name: 'j2', axis: [0, 0, 1], origin: { xyz: [0.4, 0, 0] } },
+    ],
+    tool: { xyz: [0.3, 0, -0.1] },
+  },
+  'k.yaml: backend.ros2.kinematics',
+);
 
 test('forward kinematics of a configured chain: positions and orientation as the geometry says', () => {
   const a = forwardKinematics(planar, ['j1', 'j2'], [0, 0]);
@@ -46,7 +49,10 @@ test('the kinematics section is validated with the file and field named', () => 
   assert.throws(() => parseKinematics({ joints: [{ name: 'a', axis: [0, 0, 2] }] }, at), /joints\[0\]\.axis: must be a unit vector/);
   assert.throws(() => parseKinematics({ joints: [{ name: 'a', typ: 'revolute' }] }, at), /joints\[0\]\.typ: unknown field/);
   assert.throws(() => parseKinematics({ joints: [{ name: 'a' }, { name: 'a' }] }, at), /joint 'a' appears twice/);
-  assert.throws(() => parseRos2Section({ topics: { jointStates: '/joint_states' } }, 'd.yaml'), /d\.yaml: backend\.ros2\.kinematics: required when topics\.jointStates is set/);
+  assert.throws(
+    () => parseRos2Section({ topics: { jointStates: '/joint_states' } }, 'd.yaml'),
+    /d\.yaml: backend\.ros2\.kinematics: required when topics\.jointStates is set/,
+  );
   const s = parseRos2Section({ topics: { jointStates: '/robot/joint_states' }, kinematics: { joints: [{ name: 'j1' }] } }, 'd.yaml');
   assert.equal(s.backend.topics.jointStates, '/robot/joint_states');
   assert.equal(s.backend.kinematics?.joints[0]?.name, 'j1');
@@ -58,13 +64,25 @@ test('the ros2 backend takes its end-effector pose from joint states through the
   try {
     assert.ok(b.observe().eePos.every(Number.isNaN), 'no pose before the first joint state');
     const pub = bus.createPublisher('/joint_states', 'sensor_msgs/msg/JointState', QOS_SENSOR);
-    pub.publish({ header: { stamp: { sec: 3, nanosec: 0 }, frame_id: 'base' }, name: ['j1', 'j2'], position: [Math.PI / 2, -Math.PI / 2], velocity: [], effort: [] });
+    pub.publish({
+      header: { stamp: { sec: 3, nanosec: 0 }, frame_id: 'base' },
+      name: ['j1', 'j2'],
+      position: [Math.PI / 2, -Math.PI / 2],
+      velocity: [],
+      effort: [],
+    });
     for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
     const o = b.observe();
     assert.ok(near(o.eePos, [0.3, 0.4, 0.4]), `${o.eePos.join(', ')}`);
     assert.ok(near(o.eeQuat, [1, 0, 0, 0]));
     assert.equal(b.headerStamps.pose, 3);
-    assert.deepEqual(b.topicStats().map((s) => s.topic).slice(0, 3), ['/camera/image_raw', '/wrist_ft/wrench', '/joint_states']);
+    assert.deepEqual(
+      b
+        .topicStats()
+        .map((s) => s.topic)
+        .slice(0, 3),
+      ['/camera/image_raw', '/wrist_ft/wrench', '/joint_states'],
+    );
     // A message without a chain joint is reported on its topic; the last good pose stays (and goes stale).
     pub.publish({ header: { stamp: { sec: 4, nanosec: 0 }, frame_id: 'base' }, name: ['j1'], position: [0], velocity: [], effort: [] });
     for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));

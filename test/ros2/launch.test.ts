@@ -20,13 +20,17 @@ const has = (cmd: string): boolean => {
   }
 };
 
-test('launch XML validates against the launch schema; a wrong tag or output value does not', { skip: !has('xmllint') && 'xmllint not installed (libxml2-utils)' }, () => {
-  const xsd = resolve(root, 'launch/launch.xsd');
-  execFileSync('xmllint', ['--noout', '--schema', xsd, resolve(root, 'launch/insertion_daemon.launch.xml')], { stdio: 'pipe' });
-  const bad = readFileSync(resolve(root, 'launch/insertion_daemon.launch.xml'), 'utf8').replace('output="screen"', 'output="loud"');
-  assert.match(readFileSync(resolve(root, 'launch/insertion_daemon.launch.xml'), 'utf8'), /src\/cli\/ros2-daemon\.ts/);
-  assert.throws(() => execFileSync('xmllint', ['--noout', '--schema', xsd, '-'], { input: bad, stdio: 'pipe' }), /fails to validate|Command failed/);
-});
+test(
+  'launch XML validates against the launch schema; a wrong tag or output value does not',
+  { skip: !has('xmllint') && 'xmllint not installed (libxml2-utils)' },
+  () => {
+    const xsd = resolve(root, 'launch/launch.xsd');
+    execFileSync('xmllint', ['--noout', '--schema', xsd, resolve(root, 'launch/insertion_daemon.launch.xml')], { stdio: 'pipe' });
+    const bad = readFileSync(resolve(root, 'launch/insertion_daemon.launch.xml'), 'utf8').replace('output="screen"', 'output="loud"');
+    assert.match(readFileSync(resolve(root, 'launch/insertion_daemon.launch.xml'), 'utf8'), /src\/cli\/ros2-daemon\.ts/);
+    assert.throws(() => execFileSync('xmllint', ['--noout', '--schema', xsd, '-'], { input: bad, stdio: 'pipe' }), /fails to validate|Command failed/);
+  },
+);
 
 test('the Python launch file compiles and, with the STUB launch package, describes the daemon process', { skip: !has('python3') && 'no python3' }, () => {
   const file = resolve(root, 'launch/insertion_daemon.launch.py');
@@ -46,12 +50,22 @@ test('the Python launch file compiles and, with the STUB launch package, describ
 
 test('launch/params.yaml and remaps from the launch arguments reach the ros2 settings; bad ones are named', () => {
   const params = resolve(root, 'launch/params.yaml');
-  const s = ros2SectionFromEnv(DEFAULT_SECTION, { INSERTION_ROS2_PARAMS: params, INSERTION_ROS2_REMAPS: '/camera/image_raw:=/right_hand_camera/image; /ee_pose:=/robot/ee_pose' }, (p) => readFileSync(p, 'utf8'));
+  const s = ros2SectionFromEnv(
+    DEFAULT_SECTION,
+    { INSERTION_ROS2_PARAMS: params, INSERTION_ROS2_REMAPS: '/camera/image_raw:=/right_hand_camera/image; /ee_pose:=/robot/ee_pose' },
+    (p) => readFileSync(p, 'utf8'),
+  );
   assert.equal(s.teleop.twist, '/spacenav/twist');
   assert.equal(s.backend.topics.estop, '/estop');
   assert.equal(s.backend.qos.sensors.depth, 1, 'fields the file leaves out keep the base values');
   assert.deepEqual(s.backend.remaps, { '/camera/image_raw': '/right_hand_camera/image', '/ee_pose': '/robot/ee_pose' });
   assert.throws(() => ros2SectionFromEnv(DEFAULT_SECTION, { INSERTION_ROS2_REMAPS: '/a=/b' }, () => ''), /INSERTION_ROS2_REMAPS: '\/a=\/b' is not from:=to/);
-  assert.throws(() => ros2SectionFromEnv(DEFAULT_SECTION, { INSERTION_ROS2_PARAMS: 'p.yaml' }, () => 'other_node:\n  ros__parameters: {}\n'), /p\.yaml: no 'insertion_daemon: ros__parameters:'/);
-  assert.throws(() => ros2SectionFromEnv(DEFAULT_SECTION, { INSERTION_ROS2_PARAMS: 'p.yaml' }, () => 'insertion_daemon:\n  ros__parameters:\n    transport: zenoh\n'), /p\.yaml: insertion_daemon\.ros__parameters\.transport: 'dds' \| 'rclnodejs'/);
+  assert.throws(
+    () => ros2SectionFromEnv(DEFAULT_SECTION, { INSERTION_ROS2_PARAMS: 'p.yaml' }, () => 'other_node:\n  ros__parameters: {}\n'),
+    /p\.yaml: no 'insertion_daemon: ros__parameters:'/,
+  );
+  assert.throws(
+    () => ros2SectionFromEnv(DEFAULT_SECTION, { INSERTION_ROS2_PARAMS: 'p.yaml' }, () => 'insertion_daemon:\n  ros__parameters:\n    transport: zenoh\n'),
+    /p\.yaml: insertion_daemon\.ros__parameters\.transport: 'dds' \| 'rclnodejs'/,
+  );
 });

@@ -1,16 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
-import {
-  codecFor,
-  ddsTopicName,
-  ddsTypeName,
-  decode,
-  encode,
-  MESSAGE_TYPES,
-  type MessageTypeName,
-  type MessageTypes,
-} from '../../src/ros2/messages.ts';
+import { codecFor, ddsTopicName, ddsTypeName, decode, encode, MESSAGE_TYPES, type MessageTypeName, type MessageTypes } from '../../src/ros2/messages.ts';
 import {
   compressedImageFromMsg,
   compressedImageToMsg,
@@ -121,10 +112,25 @@ test('every message type round-trips through CDR', () => {
     'std_msgs/msg/Float64': { data: 0.875 },
     'std_msgs/msg/String': { data: '{"event":"episode"}' },
     'diagnostic_msgs/msg/DiagnosticArray': diagnosticArray(5, [diagnosticStatus(1, 'camera', 'slow', { rate_hz: 12.5, ok: false })]),
-    'intera_core_msgs/msg/RobotAssemblyState': { homed: true, ready: true, enabled: true, stopped: false, error: false, lowvoltage: false, estop_button: 0, estop_source: 0 },
+    'intera_core_msgs/msg/RobotAssemblyState': {
+      homed: true,
+      ready: true,
+      enabled: true,
+      stopped: false,
+      error: false,
+      lowvoltage: false,
+      estop_button: 0,
+      estop_source: 0,
+    },
     'std_srvs/srv/Trigger_Request': { structure_needs_at_least_one_member: 0 },
     'std_srvs/srv/Trigger_Response': { success: false, message: 'refused: e-stop engaged' },
-    'sensor_msgs/msg/JointState': { header: hdr, name: ['right_j0', 'right_j1'], position: Float64Array.from([0.5, -1.25]), velocity: Float64Array.from([]), effort: Float64Array.from([]) },
+    'sensor_msgs/msg/JointState': {
+      header: hdr,
+      name: ['right_j0', 'right_j1'],
+      position: Float64Array.from([0.5, -1.25]),
+      velocity: Float64Array.from([]),
+      effort: Float64Array.from([]),
+    },
   };
   for (const type of MESSAGE_TYPES) {
     const msg = samples[type];
@@ -176,7 +182,10 @@ test('images: rgb8 and bgr8 both ways; row padding, alpha and mono handled; unkn
   assert.deepEqual(imageFromMsg({ ...imageToMsg(img, 0, 'cam'), encoding: 'rgba8', step, data: rgba }), img);
   const mono = imageFromMsg({ ...imageToMsg(img, 0, 'cam'), encoding: 'mono8', width: 2, height: 1, step: 2, data: Uint8Array.from([9, 200]) });
   assert.deepEqual([...mono.data], [9, 9, 9, 200, 200, 200]);
-  assert.throws(() => imageFromMsg({ ...imageToMsg(img, 0, 'cam'), encoding: '16UC1' }, '/camera/image_raw'), /\/camera\/image_raw: image encoding '16UC1' is not supported/);
+  assert.throws(
+    () => imageFromMsg({ ...imageToMsg(img, 0, 'cam'), encoding: '16UC1' }, '/camera/image_raw'),
+    /\/camera\/image_raw: image encoding '16UC1' is not supported/,
+  );
   assert.throws(() => imageFromMsg({ ...imageToMsg(img, 0, 'cam'), data: img.data.subarray(0, 10) }), /10 data bytes/);
 });
 
@@ -185,12 +194,17 @@ test('CompressedImage: png is lossless through sharp both ways; jpeg decodes to 
   const png = decode('sensor_msgs/msg/CompressedImage', encode('sensor_msgs/msg/CompressedImage', await compressedImageToMsg(img, 1, 'cam', 'png')));
   assert.equal(png.format, 'png');
   assert.deepEqual(await compressedImageFromMsg(png), img);
-  const jpg = await sharp({ create: { width: 32, height: 24, channels: 3, background: { r: 200, g: 30, b: 10 } } }).jpeg().toBuffer();
+  const jpg = await sharp({ create: { width: 32, height: 24, channels: 3, background: { r: 200, g: 30, b: 10 } } })
+    .jpeg()
+    .toBuffer();
   const dec = await compressedImageFromMsg({ header: hdr, format: 'jpeg', data: new Uint8Array(jpg) });
   assert.equal(dec.width, 32);
   assert.equal(dec.height, 24);
   assert.ok(Math.abs((dec.data[0] as number) - 200) < 6 && Math.abs((dec.data[2] as number) - 10) < 6);
-  await assert.rejects(compressedImageFromMsg({ header: hdr, format: 'jpeg', data: Uint8Array.from([1, 2, 3]) }, '/cam/compressed'), /\/cam\/compressed: cannot decode compressed image/);
+  await assert.rejects(
+    compressedImageFromMsg({ header: hdr, format: 'jpeg', data: Uint8Array.from([1, 2, 3]) }, '/cam/compressed'),
+    /\/cam\/compressed: cannot decode compressed image/,
+  );
 });
 
 test('wrench, pose, twist and target pose conversions; stamps keep nanoseconds', () => {
@@ -224,7 +238,7 @@ test('teleop: spacenav Twist scaled; Joy mapping with dead-man, deadband and mis
   assert.throws(() => velocityFromJoy({ ...joy, buttons: [1] }, m), /dead-man button 4 missing/);
 });
 
-test("Intera /robot/state: pressed engages; released-but-not-reset stays engaged; reset clears", () => {
+test('Intera /robot/state: pressed engages; released-but-not-reset stays engaged; reset clears', () => {
   const ok = { homed: true, ready: true, enabled: true, stopped: false, error: false, lowvoltage: false, estop_button: 0, estop_source: 0 };
   assert.deepEqual(estopFromRobotState(ok), { engaged: false, releasedNotReset: false, source: null });
   const pressed = estopFromRobotState({ ...ok, stopped: true, enabled: false, estop_button: 1, estop_source: 1 });

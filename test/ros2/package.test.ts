@@ -12,13 +12,21 @@ import { join, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '../..');
 const hasCmake = spawnSync('cmake', ['--version']).status === 0;
-const skip = !hasCmake ? 'cmake not installed' : !existsSync('/usr/share/ament_cmake/cmake/ament_cmakeConfig.cmake') ? 'ament_cmake not installed (apt-get install ament-cmake)' : !existsSync(join(root, 'node_modules')) ? 'no node_modules' : false;
+const skip = !hasCmake
+  ? 'cmake not installed'
+  : !existsSync('/usr/share/ament_cmake/cmake/ament_cmakeConfig.cmake')
+    ? 'ament_cmake not installed (apt-get install ament-cmake)'
+    : !existsSync(join(root, 'node_modules'))
+      ? 'no node_modules'
+      : false;
 
 test('ament_cmake configures the package; install rules place the ros2 run executable and the project', { skip }, () => {
   const build = mkdtempSync(join(tmpdir(), 'ament-'));
   try {
     // Debian's ament_package is a python3 module of the system interpreter (not a pyenv one that may come first).
-    execFileSync('cmake', ['-S', root, '-B', build, `-DCMAKE_INSTALL_PREFIX=${join(build, 'install')}`, '-DPython3_EXECUTABLE=/usr/bin/python3'], { stdio: 'pipe' });
+    execFileSync('cmake', ['-S', root, '-B', build, `-DCMAKE_INSTALL_PREFIX=${join(build, 'install')}`, '-DPython3_EXECUTABLE=/usr/bin/python3'], {
+      stdio: 'pipe',
+    });
     const rules = readFileSync(join(build, 'cmake_install.cmake'), 'utf8');
     assert.match(rules, /lib\/insertion_daemon/);
     assert.match(rules, /share\/insertion_daemon/);

@@ -21,7 +21,10 @@ test('without a sourced ROS 2: a clear error naming the backend and what to do',
 test('with ROS 2 sourced but rclnodejs missing (as here): the load error is reported with the remedy', async () => {
   // The real import: rclnodejs is an optional dependency that cannot build without ROS 2, so it is absent here.
   await assert.rejects(loadRclnodejs({ AMENT_PREFIX_PATH: '/opt/ros/humble' }), /rclnodejs cannot be loaded \(.*\): source your ROS 2 setup/);
-  await assert.rejects(loadRclnodejs({ AMENT_PREFIX_PATH: '/opt/ros/jazzy' }, async () => ({ something: 'else' })), /does not look like rclnodejs/);
+  await assert.rejects(
+    loadRclnodejs({ AMENT_PREFIX_PATH: '/opt/ros/jazzy' }, async () => ({ something: 'else' })),
+    /does not look like rclnodejs/,
+  );
 });
 
 /** FakeRclnodejs: records what the adapter asks of rclnodejs. Not rclnodejs. */

@@ -21,17 +21,30 @@ test('spacenav Twist takes over while it streams, lapses after the timeout; tran
   await flush();
   const c = tele.current(0.1);
   assert.equal(c?.source, 'ros2:/spacenav/twist');
-  assert.deepEqual(c?.delta.map((v) => Math.round(v * 1e6) / 1e6), [0.005, 0, -0.0025]);
+  assert.deepEqual(
+    c?.delta.map((v) => Math.round(v * 1e6) / 1e6),
+    [0.005, 0, -0.0025],
+  );
   now += 0.31;
   assert.equal(tele.current(0.1), null, 'a quiet stream releases the takeover');
-  assert.deepEqual(seen.map((s) => [s.active, s.source]), [[true, 'ros2:/spacenav/twist'], [false, 'ros2:/spacenav/twist']]);
+  assert.deepEqual(
+    seen.map((s) => [s.active, s.source]),
+    [
+      [true, 'ros2:/spacenav/twist'],
+      [false, 'ros2:/spacenav/twist'],
+    ],
+  );
   tele.close();
 });
 
 test('Joy with a dead-man: held -> mapped command; released -> takeover ends at once; bad messages counted, not obeyed', async () => {
   const t = new FakeTransport();
   const now = 5;
-  const tele = new TeleopInput(t, { ...DEFAULT_TELEOP, joy: '/joy', joyMapping: { axes: [1, 0, 4], scale: [0.05, 0.05, 0.05], deadman: 4, deadband: 0.05 } }, () => now);
+  const tele = new TeleopInput(
+    t,
+    { ...DEFAULT_TELEOP, joy: '/joy', joyMapping: { axes: [1, 0, 4], scale: [0.05, 0.05, 0.05], deadman: 4, deadband: 0.05 } },
+    () => now,
+  );
   const pub = t.createPublisher('/joy', 'sensor_msgs/msg/Joy', QOS_SENSOR);
   const header = { stamp: { sec: 0, nanosec: 0 }, frame_id: '' };
   pub.publish({ header, axes: [0, 1, 0, 0, 0], buttons: [0, 0, 0, 0, 1] });

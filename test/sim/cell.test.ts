@@ -46,7 +46,15 @@ test('a 2 mm goal error is blocked at the socket face with a large upward force 
 test('clearance matters: at a 0.5 mm goal error a 1.5 mm-clearance peg goes in, a 0.3 mm one is blocked', async () => {
   const peg = (clearance: number): ConnectorDef =>
     parseConnector(
-      { name: 'peg', family: 'test', clearance_mm: clearance, depth_mm: 10, parts: [{ shape: 'rect', size_mm: [16, 16] }], plug: { color: [0.5, 0.5, 0.5] }, socket: { color: [0.8, 0.8, 0.8] } },
+      {
+        name: 'peg',
+        family: 'test',
+        clearance_mm: clearance,
+        depth_mm: 10,
+        parts: [{ shape: 'rect', size_mm: [16, 16] }],
+        plug: { color: [0.5, 0.5, 0.5] },
+        socket: { color: [0.8, 0.8, 0.8] },
+      },
       `inline(clearance ${clearance})`,
     );
   const results: Record<string, boolean> = {};
@@ -87,7 +95,11 @@ test('resets: scenario ranges, start height and the goal with bias and noise', a
       assert.ok(Math.abs(o.goal[0] - (sp[0] + 0.001)) <= 0.001 + 1e-12);
       assert.ok(Math.abs(o.goal[1] - (sp[1] - 0.002)) <= 0.001 + 1e-12);
       assert.equal(o.goal[2], sp[2] + 0.0005);
-      assert.deepEqual(o.wrench.map((w) => Math.abs(w) < 1e-9), [true, true, true, true, true, true], 'wrench is zeroed at reset');
+      assert.deepEqual(
+        o.wrench.map((w) => Math.abs(w) < 1e-9),
+        [true, true, true, true, true, true],
+        'wrench is zeroed at reset',
+      );
       goals.push(o.goal[0]);
     }
   }
@@ -99,7 +111,12 @@ test('same seed gives bitwise the same observations; another seed does not', asy
   const cfg: CellConfig = { connector: byName('dsub'), imageSize: 32 };
   const a = await SimCell.create(cfg);
   const b = await SimCell.create(cfg);
-  const actions: Vec3[] = [[0.003, -0.002, -0.004], [0, 0, -0.006], [-0.004, 0.004, -0.01], [0.01, 0, -0.01]];
+  const actions: Vec3[] = [
+    [0.003, -0.002, -0.004],
+    [0, 0, -0.006],
+    [-0.004, 0.004, -0.01],
+    [0.01, 0, -0.01],
+  ];
   const trace = (c: SimCell, seed: number): Observation[] => {
     const out = [c.reset({ seed, scenario: 'II' })];
     for (const u of actions) out.push(c.step(u));
@@ -147,7 +164,7 @@ test('the image is not blank, has the right size, and changes when the arm moves
   cell.dispose();
 });
 
-test('the wrist camera\'s cached plug layer renders exactly what a full ray cast renders', async () => {
+test("the wrist camera's cached plug layer renders exactly what a full ray cast renders", async () => {
   for (const name of ['dt12', 'roundkey']) {
     // A 1.5 mm goal error: the pins end up pressing on the face, partly over the holes.
     const cell = await SimCell.create({ connector: byName(name), goalBias: [0.0015, 0, 0] });
@@ -270,7 +287,11 @@ test('commands that would leave the workspace saturate at its box; the arm stays
   const cell = await SimCell.create({ connector: byName('square16'), imageSize: 0 });
   cell.reset({ seed: 1, scenario: 'I' });
   const sp = cell.socketPos();
-  for (const dir of [[1, 0, 0.3], [-1, 1, 0.5], [0, -1, 1]] as const) {
+  for (const dir of [
+    [1, 0, 0.3],
+    [-1, 1, 0.5],
+    [0, -1, 1],
+  ] as const) {
     let o = cell.observe();
     for (let k = 0; k < 40; k++) o = cell.step([dir[0] * 0.01, dir[1] * 0.01, dir[2] * 0.01]);
     assert.ok(Math.abs(o.eePos[0] - sp[0]) <= 0.1205 && Math.abs(o.eePos[1] - sp[1]) <= 0.1205, `left the box: ${o.eePos.join(',')}`);
@@ -327,7 +348,8 @@ test('shadows: the cached wrist render still equals a full ray cast, shadows onl
   assert.equal(on.frames.length, off.frames.length);
   let darker = 0;
   for (let k = 0; k < on.frames.length; k++) {
-    const a = on.frames[k]!, b = off.frames[k]!;
+    const a = on.frames[k]!,
+      b = off.frames[k]!;
     for (let i = 0; i < a.length; i++) {
       assert.ok(a[i]! <= b[i]!, `frame ${k} value ${i}: ${a[i]} with shadows > ${b[i]} without`);
       if (a[i]! < b[i]!) darker++;
@@ -340,15 +362,19 @@ test('shadows: the cached wrist render still equals a full ray cast, shadows onl
   assert.ok(dOn > 10 * Math.max(dOff, 0.02), `with shadows partial and seated differ by only ${dOn.toFixed(3)} (without: ${dOff.toFixed(3)})`);
 });
 
-test('a checker-textured socket face renders clean (no speckle from rounding on the texture\'s zero plane)', async () => {
+test("a checker-textured socket face renders clean (no speckle from rounding on the texture's zero plane)", async () => {
   // Speckle = pixels unlike all four neighbours; a clean 8 mm checker at this scale has almost none.
   const isolated = (im: Uint8Array, n: number): number => {
-    const px = (x: number, y: number): number => { const o = 3 * (y * n + x); return (im[o]! << 16) | (im[o + 1]! << 8) | im[o + 2]!; };
+    const px = (x: number, y: number): number => {
+      const o = 3 * (y * n + x);
+      return (im[o]! << 16) | (im[o + 1]! << 8) | im[o + 2]!;
+    };
     let c = 0;
-    for (let y = 1; y < n - 1; y++) for (let x = 1; x < n - 1; x++) {
-      const v = px(x, y);
-      if (v !== px(x - 1, y) && v !== px(x + 1, y) && v !== px(x, y - 1) && v !== px(x, y + 1)) c++;
-    }
+    for (let y = 1; y < n - 1; y++)
+      for (let x = 1; x < n - 1; x++) {
+        const v = px(x, y);
+        if (v !== px(x - 1, y) && v !== px(x + 1, y) && v !== px(x, y - 1) && v !== px(x, y + 1)) c++;
+      }
     return c;
   };
   const cell = await SimCell.create({ connector: byName('megablock') });

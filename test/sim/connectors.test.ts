@@ -3,15 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  ConnectorError,
-  DEFAULT_CONNECTOR_DIR,
-  findConnector,
-  holePolygons,
-  loadConnector,
-  loadConnectors,
-  partPolygon,
-} from '../../src/sim/connectors.ts';
+import { ConnectorError, DEFAULT_CONNECTOR_DIR, findConnector, holePolygons, loadConnector, loadConnectors, partPolygon } from '../../src/sim/connectors.ts';
 import { decomposePlate, insideConvex, polygonArea, trapezoidArea, xInterval, type Vec2 } from '../../src/sim/geometry.ts';
 
 const shipped = loadConnectors();
@@ -31,8 +23,14 @@ test('ships at least 16 connectors across at least 5 families, sorted by name, i
   // The shape kinds the issue asks for are all present: circles, polygons/rects, multi-pin layouts.
   assert.ok(shipped.some((d) => d.parts.some((p) => p.shape === 'circle')));
   assert.ok(shipped.some((d) => d.parts.some((p) => p.shape === 'polygon')));
-  assert.ok(shipped.some((d) => d.parts.length >= 2 && d.parts.every((p) => p.shape === 'circle')), 'two-pin round (mains)');
-  assert.ok(shipped.some((d) => d.parts.length >= 4), 'multi-pin');
+  assert.ok(
+    shipped.some((d) => d.parts.length >= 2 && d.parts.every((p) => p.shape === 'circle')),
+    'two-pin round (mains)',
+  );
+  assert.ok(
+    shipped.some((d) => d.parts.length >= 4),
+    'multi-pin',
+  );
   assert.ok(shipped.some((d) => d.plug.texture.kind !== 'none') && shipped.some((d) => d.socket.texture.kind !== 'none'));
 });
 
@@ -73,7 +71,12 @@ test('the socket plate decomposition covers the plate minus the holes exactly', 
 });
 
 test('xInterval of a square', () => {
-  const sq: Vec2[] = [[0, 0], [2, 0], [2, 2], [0, 2]];
+  const sq: Vec2[] = [
+    [0, 0],
+    [2, 0],
+    [2, 2],
+    [0, 2],
+  ];
   assert.deepEqual(xInterval(sq, 1), [0, 2]);
   assert.equal(xInterval(sq, 3), null);
 });
@@ -89,35 +92,111 @@ function withBadFile(mutate: (j: Record<string, unknown>) => void): string {
 
 function expectError(file: string, ...fragments: string[]): void {
   try {
-    assert.throws(() => loadConnector(file), (e: unknown) => {
-      assert.ok(e instanceof ConnectorError, `not a ConnectorError: ${String(e)}`);
-      assert.ok(e.message.startsWith(file), `message does not name the file: ${e.message}`);
-      for (const f of fragments) assert.ok(e.message.includes(f), `message lacks "${f}": ${e.message}`);
-      return true;
-    });
+    assert.throws(
+      () => loadConnector(file),
+      (e: unknown) => {
+        assert.ok(e instanceof ConnectorError, `not a ConnectorError: ${String(e)}`);
+        assert.ok(e.message.startsWith(file), `message does not name the file: ${e.message}`);
+        for (const f of fragments) assert.ok(e.message.includes(f), `message lacks "${f}": ${e.message}`);
+        return true;
+      },
+    );
   } finally {
     rmSync(join(file, '..'), { recursive: true, force: true });
   }
 }
 
 test('validation errors name the file and the field', () => {
-  expectError(withBadFile((j) => (j.clearance_mm = 3)), 'clearance_mm', 'between 0.3 and 1.5', 'got 3');
+  expectError(
+    withBadFile((j) => (j.clearance_mm = 3)),
+    'clearance_mm',
+    'between 0.3 and 1.5',
+    'got 3',
+  );
   // A field left out is "missing", not "must be a number".
-  expectError(withBadFile((j) => delete j.depth_mm), 'depth_mm', 'is missing (a number between 3 and 30)');
-  expectError(withBadFile((j) => (j.depth_mm = 'deep')), 'depth_mm', 'must be a number');
-  expectError(withBadFile((j) => delete j.family), 'family', 'is missing');
-  expectError(withBadFile((j) => delete j.parts), 'parts', 'is missing');
-  expectError(withBadFile((j) => delete j.plug), 'plug', 'is missing');
-  expectError(withBadFile((j) => delete (j.parts as Record<string, unknown>[])[0]!.shape), 'parts[0].shape', 'is missing');
-  expectError(withBadFile((j) => (j.name = 'Bad Name')), 'name');
-  expectError(withBadFile((j) => ((j.parts as Record<string, unknown>[])[1]!.shape = 'star')), 'parts[1].shape');
-  expectError(withBadFile((j) => ((j.parts as Record<string, unknown>[])[0]!.diameter_mm = -1)), 'parts[0].diameter_mm');
-  expectError(withBadFile((j) => ((j.parts as Record<string, unknown>[])[1]!.center_mm = [-8, 0])), 'parts[1]', 'wall');
-  expectError(withBadFile((j) => (j.parts = [{ shape: 'polygon', vertices_mm: [[0, 0], [10, 0], [2, 2], [0, 10]] }])), 'parts[0].vertices_mm', 'convex');
-  expectError(withBadFile((j) => ((j.plug as Record<string, unknown>).color = [1, 2, 0])), 'plug.color[1]');
-  expectError(withBadFile((j) => ((j.socket as Record<string, unknown>).texture = { kind: 'stripes' })), 'socket.texture.color2');
-  expectError(withBadFile((j) => (j.colour = 'red')), 'colour', 'not a known field');
-  expectError(withBadFile((j) => (j.housing_mm = { size: [5, 5] })), 'housing_mm.size', 'cover the parts');
+  expectError(
+    withBadFile((j) => delete j.depth_mm),
+    'depth_mm',
+    'is missing (a number between 3 and 30)',
+  );
+  expectError(
+    withBadFile((j) => (j.depth_mm = 'deep')),
+    'depth_mm',
+    'must be a number',
+  );
+  expectError(
+    withBadFile((j) => delete j.family),
+    'family',
+    'is missing',
+  );
+  expectError(
+    withBadFile((j) => delete j.parts),
+    'parts',
+    'is missing',
+  );
+  expectError(
+    withBadFile((j) => delete j.plug),
+    'plug',
+    'is missing',
+  );
+  expectError(
+    withBadFile((j) => delete (j.parts as Record<string, unknown>[])[0]!.shape),
+    'parts[0].shape',
+    'is missing',
+  );
+  expectError(
+    withBadFile((j) => (j.name = 'Bad Name')),
+    'name',
+  );
+  expectError(
+    withBadFile((j) => ((j.parts as Record<string, unknown>[])[1]!.shape = 'star')),
+    'parts[1].shape',
+  );
+  expectError(
+    withBadFile((j) => ((j.parts as Record<string, unknown>[])[0]!.diameter_mm = -1)),
+    'parts[0].diameter_mm',
+  );
+  expectError(
+    withBadFile((j) => ((j.parts as Record<string, unknown>[])[1]!.center_mm = [-8, 0])),
+    'parts[1]',
+    'wall',
+  );
+  expectError(
+    withBadFile(
+      (j) =>
+        (j.parts = [
+          {
+            shape: 'polygon',
+            vertices_mm: [
+              [0, 0],
+              [10, 0],
+              [2, 2],
+              [0, 10],
+            ],
+          },
+        ]),
+    ),
+    'parts[0].vertices_mm',
+    'convex',
+  );
+  expectError(
+    withBadFile((j) => ((j.plug as Record<string, unknown>).color = [1, 2, 0])),
+    'plug.color[1]',
+  );
+  expectError(
+    withBadFile((j) => ((j.socket as Record<string, unknown>).texture = { kind: 'stripes' })),
+    'socket.texture.color2',
+  );
+  expectError(
+    withBadFile((j) => (j.colour = 'red')),
+    'colour',
+    'not a known field',
+  );
+  expectError(
+    withBadFile((j) => (j.housing_mm = { size: [5, 5] })),
+    'housing_mm.size',
+    'cover the parts',
+  );
 });
 
 test('unreadable and malformed files get a clear error', () => {
@@ -125,8 +204,14 @@ test('unreadable and malformed files get a clear error', () => {
   try {
     const f = join(dir, 'broken.json');
     writeFileSync(f, '{ "name": ');
-    assert.throws(() => loadConnector(f), (e: unknown) => e instanceof ConnectorError && e.message.startsWith(f) && e.message.includes('invalid JSON'));
-    assert.throws(() => loadConnector(join(dir, 'missing.json')), (e: unknown) => e instanceof ConnectorError && e.message.includes('missing.json'));
+    assert.throws(
+      () => loadConnector(f),
+      (e: unknown) => e instanceof ConnectorError && e.message.startsWith(f) && e.message.includes('invalid JSON'),
+    );
+    assert.throws(
+      () => loadConnector(join(dir, 'missing.json')),
+      (e: unknown) => e instanceof ConnectorError && e.message.includes('missing.json'),
+    );
     // duplicate names across files in one directory
     const good = readFileSync(join(DEFAULT_CONNECTOR_DIR, 'europlug.json'), 'utf8');
     rmSync(f);
@@ -137,8 +222,14 @@ test('unreadable and malformed files get a clear error', () => {
     const defs = loadConnectors(dir, { onProblem: (p) => seen.push(p.error.message) });
     assert.equal(defs.length, 0);
     assert.equal(seen.length, 2);
-    assert.ok(seen.every((m) => m.includes('europlug') && m.includes('also used')), seen.join('\n'));
-    assert.throws(() => findConnector(defs, 'europlug'), (e: unknown) => e instanceof ConnectorError && /connector "europlug" cannot be used: .*also used/.test(e.message));
+    assert.ok(
+      seen.every((m) => m.includes('europlug') && m.includes('also used')),
+      seen.join('\n'),
+    );
+    assert.throws(
+      () => findConnector(defs, 'europlug'),
+      (e: unknown) => e instanceof ConnectorError && /connector "europlug" cannot be used: .*also used/.test(e.message),
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -154,7 +245,10 @@ test('one bad connector file does not stop the others: it is skipped with a warn
     writeFileSync(join(dir, 'half.json'), '{ "name": "half", ');
     const warnings: string[] = [];
     const defs = loadConnectors(dir, { onProblem: (p) => warnings.push(`${p.name}: ${p.error.message}`) });
-    assert.deepEqual(defs.map((d) => d.name), ['europlug', 'square16']);
+    assert.deepEqual(
+      defs.map((d) => d.name),
+      ['europlug', 'square16'],
+    );
     assert.deepEqual(defs.problems.map((p) => p.name).sort(), ['dt12', 'half']);
     assert.equal(warnings.length, 2);
     assert.match(warnings.find((w) => w.startsWith('dt12')) ?? '', /dt12\.json: clearance_mm is missing/);

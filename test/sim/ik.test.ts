@@ -37,7 +37,10 @@ test('the simulated arm tracks relative Cartesian moves in free space within 0.5
     o = cell.step(u);
     const moved = [0, 1, 2].map((k) => o.eePos[k]! - before[k]!);
     const err = Math.hypot(moved[0]! - u[0], moved[1]! - u[1], moved[2]! - u[2]);
-    assert.ok(err < 5e-4, `step ${i}: commanded ${u.map((x) => (x * 1000).toFixed(2)).join(',')} mm, moved ${moved.map((x) => (x * 1000).toFixed(2)).join(',')} mm`);
+    assert.ok(
+      err < 5e-4,
+      `step ${i}: commanded ${u.map((x) => (x * 1000).toFixed(2)).join(',')} mm, moved ${moved.map((x) => (x * 1000).toFixed(2)).join(',')} mm`,
+    );
     assert.ok(2 * Math.acos(Math.min(1, o.eeQuat[0])) < 2e-3, `orientation drifted: ${o.eeQuat.join(',')}`);
     assert.ok(Math.hypot(o.wrench[0], o.wrench[1], o.wrench[2]) < 1, 'free-space motion reads no force');
   }

@@ -55,7 +55,10 @@ test('a consistent log passes; every broken invariant is found', (t) => {
   raw(half, 'DELETE FROM transitions WHERE step = 19');
   const h = checkLog(half);
   assert.equal(h.ok, false);
-  assert.deepEqual(h.halfEpisodes.map((e) => [e.id, e.transitions, e.doneLast]), [[1, 19, false]]);
+  assert.deepEqual(
+    h.halfEpisodes.map((e) => [e.id, e.transitions, e.doneLast]),
+    [[1, 19, false]],
+  );
 
   const gap = f('gap');
   raw(gap, 'DELETE FROM transitions WHERE step = 7');

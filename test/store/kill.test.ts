@@ -30,7 +30,10 @@ interface Child {
 }
 
 function startChild(file: string, intervalMs: number): Child {
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(here, 'fixtures', 'writer-child.ts'), file, String(intervalMs)], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, ['--import', 'tsx', join(here, 'fixtures', 'writer-child.ts'), file, String(intervalMs)], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const committed: Child['committed'] = [];
   let buf = '';
   let err = '';
@@ -52,7 +55,11 @@ function startChild(file: string, intervalMs: number): Child {
   const exited = new Promise<void>((resolve) => proc.once('close', () => resolve()));
   void exited.then(() => readyResolve());
   return {
-    proc, committed, ready, exited, stderr: () => err,
+    proc,
+    committed,
+    ready,
+    exited,
+    stderr: () => err,
     atLeast: (n) => new Promise<void>((resolve) => (committed.length >= n ? resolve() : waiters.push({ n, resolve }))),
   };
 }

@@ -79,7 +79,14 @@ test('outside processes opening the live log leave its -wal/-shm alone; a SIGKIL
     // A reader that opens now still sees everything reported so far (it would not, writing into a deleted -wal).
     const reported = child.committed.slice();
     const ro = Store.openReadOnly(file);
-    assert.equal(ro.getTransitions(reported.map((c) => c.id), { images: false }).length, reported.length, 'a new reader sees every reported row');
+    assert.equal(
+      ro.getTransitions(
+        reported.map((c) => c.id),
+        { images: false },
+      ).length,
+      reported.length,
+      'a new reader sees every reported row',
+    );
     ro.close();
   } finally {
     child.proc.kill('SIGKILL');

@@ -21,7 +21,10 @@ const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('
 
 /** This build's schema version, and the next build's schema: one more migration. */
 const N = MIGRATIONS.length;
-const V2 = [...MIGRATIONS, `ALTER TABLE episodes ADD COLUMN operator TEXT; CREATE TABLE notes (id INTEGER PRIMARY KEY, episode_id INTEGER REFERENCES episodes(id), text TEXT NOT NULL);`];
+const V2 = [
+  ...MIGRATIONS,
+  `ALTER TABLE episodes ADD COLUMN operator TEXT; CREATE TABLE notes (id INTEGER PRIMARY KEY, episode_id INTEGER REFERENCES episodes(id), text TEXT NOT NULL);`,
+];
 
 /** A checkpointed log of the current version (N) with a session, an episode and 10 transitions. */
 function v1Log(name: string): string {
@@ -101,8 +104,14 @@ test('a file of ours at version 0 (created, never migrated) is brought to the cu
 test('a read-only open of an older log is refused (it would read the wrong schema); the file is untouched', () => {
   const file = v1Log('old-ro.db');
   const before = sha(file);
-  assert.throws(() => Store.openReadOnly(file, { migrations: V2 }), (e: unknown) =>
-    e instanceof StoreOpenError && e.reason === 'older' && e.message.includes(file) && new RegExp(`schema version ${N} is older than ${N + 1}; open it once for writing`).test(e.message));
+  assert.throws(
+    () => Store.openReadOnly(file, { migrations: V2 }),
+    (e: unknown) =>
+      e instanceof StoreOpenError &&
+      e.reason === 'older' &&
+      e.message.includes(file) &&
+      new RegExp(`schema version ${N} is older than ${N + 1}; open it once for writing`).test(e.message),
+  );
   assert.equal(sha(file), before);
 });
 
@@ -113,7 +122,14 @@ test('a newer log is refused by this build, writable or read-only, and left byte
   copyFileSync(file, copy);
   const before = sha(copy);
   for (const open of [() => Store.open(copy), () => Store.openReadOnly(copy)]) {
-    assert.throws(open, (e: unknown) => e instanceof StoreOpenError && e.reason === 'newer' && e.message.includes(copy) && new RegExp(`schema version ${N + 1} is newer than this build's ${N}`).test(e.message));
+    assert.throws(
+      open,
+      (e: unknown) =>
+        e instanceof StoreOpenError &&
+        e.reason === 'newer' &&
+        e.message.includes(copy) &&
+        new RegExp(`schema version ${N + 1} is newer than this build's ${N}`).test(e.message),
+    );
   }
   assert.equal(sha(copy), before);
 });
@@ -122,8 +138,14 @@ test('a migration that fails half-way leaves the file at its old version, rows i
   const file = v1Log('broken-step.db');
   const digest = digestOf(file);
   const bad = [...MIGRATIONS, `CREATE TABLE half_done (x); ALTER TABLE no_such_table ADD COLUMN y;`];
-  assert.throws(() => Store.open(file, { migrations: bad }), (e: unknown) =>
-    e instanceof StoreOpenError && e.reason === 'migration' && e.message.includes(file) && new RegExp(`migration ${N} -> ${N + 1} failed \\(file left at version ${N}\\): no such table: no_such_table`).test(e.message));
+  assert.throws(
+    () => Store.open(file, { migrations: bad }),
+    (e: unknown) =>
+      e instanceof StoreOpenError &&
+      e.reason === 'migration' &&
+      e.message.includes(file) &&
+      new RegExp(`migration ${N} -> ${N + 1} failed \\(file left at version ${N}\\): no such table: no_such_table`).test(e.message),
+  );
   assert.equal(version(file), N);
   const s = Store.open(file);
   assert.deepEqual(s.datasetDigest(), digest);
@@ -147,7 +169,13 @@ test('migration 2 (interventions) on a schema-1 log: rows read as not interventi
     const p = transitionParams(makeTransition(eid, k));
     delete p.intervention;
     delete p.intervention_source;
-    raw1.prepare(`INSERT INTO transitions (${Object.keys(p).join(', ')}) VALUES (${Object.keys(p).map((c) => `@${c}`).join(', ')})`).run(p);
+    raw1
+      .prepare(
+        `INSERT INTO transitions (${Object.keys(p).join(', ')}) VALUES (${Object.keys(p)
+          .map((c) => `@${c}`)
+          .join(', ')})`,
+      )
+      .run(p);
   }
   raw1.close();
   const s = Store.open(file);
@@ -158,7 +186,13 @@ test('migration 2 (interventions) on a schema-1 log: rows read as not interventi
     const e2 = s.beginEpisode({ sessionId: sid, kind: 'practice', domain: 'usb' });
     s.appendTransitions([{ ...makeTransition(e2, 0), intervention: true, interventionSource: 'rest' }, makeTransition(e2, 1)]);
     const got = s.getEpisode(e2, { transitions: true, images: false })!.transitions!;
-    assert.deepEqual(got.map((t) => [t.intervention, t.interventionSource]), [[true, 'rest'], [false, null]]);
+    assert.deepEqual(
+      got.map((t) => [t.intervention, t.interventionSource]),
+      [
+        [true, 'rest'],
+        [false, null],
+      ],
+    );
     // The marks are part of the digest: the same rows unmarked hash differently.
     const marked = s.datasetDigest({ episodeIds: [e2] }).sha256;
     const raw = new Database(file);

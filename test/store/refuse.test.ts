@@ -82,9 +82,21 @@ test('a truncated database is refused', () => {
 });
 
 test('flipped header bytes are refused', () => {
-  assertRefused(variant((f) => flip(f, 0)), 'corrupt', /header magic/);
-  assertRefused(variant((f) => flip(f, 16)), 'corrupt', /page size/);
-  assertRefused(variant((f) => flip(f, 21)), 'corrupt', /payload fractions/);
+  assertRefused(
+    variant((f) => flip(f, 0)),
+    'corrupt',
+    /header magic/,
+  );
+  assertRefused(
+    variant((f) => flip(f, 16)),
+    'corrupt',
+    /page size/,
+  );
+  assertRefused(
+    variant((f) => flip(f, 21)),
+    'corrupt',
+    /payload fractions/,
+  );
 });
 
 test('a damaged page inside the file is found by quick_check', () => {
@@ -97,7 +109,10 @@ test('a damaged page inside the file is found by quick_check', () => {
     writeFileSync(file, b);
   });
   const before = sha(f);
-  assert.throws(() => Store.open(f), (e: unknown) => e instanceof StoreOpenError && e.reason === 'corrupt' && e.message.includes(f));
+  assert.throws(
+    () => Store.open(f),
+    (e: unknown) => e instanceof StoreOpenError && e.reason === 'corrupt' && e.message.includes(f),
+  );
   assert.equal(sha(f), before);
 });
 
@@ -135,6 +150,9 @@ test('our application_id with our tables missing is refused; a read-only open of
   assertRefused(hollow, 'corrupt', /tables missing: episodes, transitions/);
 
   const missing = join(dir, 'nope.db');
-  assert.throws(() => Store.openReadOnly(missing), (e: unknown) => e instanceof StoreOpenError && e.reason === 'missing' && e.message.includes(missing));
+  assert.throws(
+    () => Store.openReadOnly(missing),
+    (e: unknown) => e instanceof StoreOpenError && e.reason === 'missing' && e.message.includes(missing),
+  );
   assert.equal(existsSync(missing), false, 'a read-only open creates nothing');
 });

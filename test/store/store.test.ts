@@ -44,7 +44,16 @@ test('sessions, episodes and transitions round-trip every field, images byte-equ
     const config = { tickHz: 10, kp: [1, 1, 0.3], nested: { a: null, b: 'x' } };
     const calibration = { crop: [0, 0, 64, 64], bias: [0.1, -0.2, 0.3, 0, 0, 0] };
     const sid = s.openSession({ robot: 'sawyer-sim', backend: 'mujoco', config, calibration, note: 'n1', startedAt: 111 });
-    const eid = s.beginEpisode({ sessionId: sid, kind: 'practice', domain: 'usb-a', scenario: 'II', seed: 42, startState: { xy: [0.01, -0.015] }, policyVersion: 'policy-7', startedAt: 222 });
+    const eid = s.beginEpisode({
+      sessionId: sid,
+      kind: 'practice',
+      domain: 'usb-a',
+      scenario: 'II',
+      seed: 42,
+      startState: { xy: [0.01, -0.015] },
+      policyVersion: 'policy-7',
+      startedAt: 222,
+    });
     const ins = Array.from({ length: 20 }, (_, k) => makeTransition(eid, k));
     const ids = [...s.appendTransitions(ins.slice(0, 10)), ...ins.slice(10).map((x) => s.appendTransition(x))];
     assert.equal(new Set(ids).size, 20);
@@ -57,8 +66,21 @@ test('sessions, episodes and transitions round-trip every field, images byte-equ
     assert.equal(ep.transitions!.length, 20);
     const { transitions, ...epOnly } = ep;
     assert.deepEqual(epOnly, {
-      id: eid, sessionId: sid, kind: 'practice', domain: 'usb-a', scenario: 'II', seed: 42, startState: { xy: [0.01, -0.015] }, policyVersion: 'policy-7',
-      outcome: 'tripped', reason: 'force limit 30 N', learnedSuccessProb: 0.125, gtSuccess: false, startedAt: 222, endedAt: 333, transitionCount: 20,
+      id: eid,
+      sessionId: sid,
+      kind: 'practice',
+      domain: 'usb-a',
+      scenario: 'II',
+      seed: 42,
+      startState: { xy: [0.01, -0.015] },
+      policyVersion: 'policy-7',
+      outcome: 'tripped',
+      reason: 'force limit 30 N',
+      learnedSuccessProb: 0.125,
+      gtSuccess: false,
+      startedAt: 222,
+      endedAt: 333,
+      transitionCount: 20,
     });
     transitions!.forEach((got, k) => assertSameTransition(got, ins[k]!));
     // Without images: the rest is still there, pixels are not decoded.
@@ -66,10 +88,19 @@ test('sessions, episodes and transitions round-trip every field, images byte-equ
     assert.equal(noImg[3]!.image, null);
     assert.equal(noImg[3]!.imageWidth, 64);
     assertSameTransition(s.getTransition(ids[5]!)!, ins[5]!);
-    assert.deepEqual(s.getTransitions([ids[7]!, ids[2]!, 999999]).map((x) => x.step), [7, 2]);
+    assert.deepEqual(
+      s.getTransitions([ids[7]!, ids[2]!, 999999]).map((x) => x.step),
+      [7, 2],
+    );
 
     // Rewards scored later, by step.
-    assert.equal(s.setRewards(eid, [{ step: 0, rewardProb: 0.9, gtSuccess: true, done: true }, { step: 1, rewardProb: null }]), 2);
+    assert.equal(
+      s.setRewards(eid, [
+        { step: 0, rewardProb: 0.9, gtSuccess: true, done: true },
+        { step: 1, rewardProb: null },
+      ]),
+      2,
+    );
     const [t0, t1] = s.getTransitions([ids[0]!, ids[1]!], { images: false });
     assert.deepEqual([t0!.rewardProb, t0!.gtSuccess, t0!.done], [0.9, true, true]);
     assert.deepEqual([t1!.rewardProb, t1!.gtSuccess, t1!.done], [null, ins[1]!.gtSuccess, false]);
@@ -77,7 +108,10 @@ test('sessions, episodes and transitions round-trip every field, images byte-equ
     assert.throws(() => s.endEpisode(eid, { outcome: 'success' }), /already ended/);
     assert.throws(() => s.beginEpisode({ sessionId: 12345, kind: 'eval', domain: 'x' }), /12345: no such session/);
     assert.throws(() => s.beginEpisode({ sessionId: sid, kind: 'bogus' as 'eval', domain: 'x' }), /episode\.kind/);
-    assert.throws(() => s.appendTransition({ ...makeTransition(eid, 50), obs: { ...makeTransition(eid, 50).obs, wrench: [1, 2, 3] as never } }), /transitions\[0\]\.obs\.wrench: expected 6 numbers/);
+    assert.throws(
+      () => s.appendTransition({ ...makeTransition(eid, 50), obs: { ...makeTransition(eid, 50).obs, wrench: [1, 2, 3] as never } }),
+      /transitions\[0\]\.obs\.wrench: expected 6 numbers/,
+    );
     assert.throws(() => s.appendTransition(makeTransition(eid, 3)), /UNIQUE/);
     s.close();
   } finally {
@@ -90,23 +124,44 @@ test('listing, filtering, iteration, features, digest', () => {
   try {
     const s = Store.open(t.file);
     const sid = s.openSession({ robot: 'r', backend: 'sim', config: {}, calibration: {} });
-    const layout: [string, 'practice' | 'eval' | 'prior'][] = [['usb', 'prior'], ['round', 'prior'], ['usb', 'practice'], ['dsub', 'eval'], ['usb', 'prior']];
+    const layout: [string, 'practice' | 'eval' | 'prior'][] = [
+      ['usb', 'prior'],
+      ['round', 'prior'],
+      ['usb', 'practice'],
+      ['dsub', 'eval'],
+      ['usb', 'prior'],
+    ];
     const eps = layout.map(([domain, kind], i) => {
       const e = s.beginEpisode({ sessionId: sid, kind, domain, scenario: 'I', seed: i });
       s.appendTransitions(Array.from({ length: 5 }, (_, k) => makeTransition(e, k)));
       if (i !== 4) s.endEpisode(e, { outcome: i % 2 ? 'success' : 'failure' });
       return e;
     });
-    assert.deepEqual(s.listEpisodes({ order: 'asc' }).map((e) => e.id), eps);
-    assert.deepEqual(s.listEpisodes({ domain: 'usb' }).map((e) => e.id), [eps[4], eps[2], eps[0]]);
-    assert.deepEqual(s.listEpisodes({ kind: 'prior', limit: 2, order: 'asc' }).map((e) => e.id), [eps[0], eps[1]]);
+    assert.deepEqual(
+      s.listEpisodes({ order: 'asc' }).map((e) => e.id),
+      eps,
+    );
+    assert.deepEqual(
+      s.listEpisodes({ domain: 'usb' }).map((e) => e.id),
+      [eps[4], eps[2], eps[0]],
+    );
+    assert.deepEqual(
+      s.listEpisodes({ kind: 'prior', limit: 2, order: 'asc' }).map((e) => e.id),
+      [eps[0], eps[1]],
+    );
     assert.equal(s.listSessions()[0]!.episodeCount, 5);
 
     const priorUsb = [...s.iterateTransitions({ domain: 'usb', kind: 'prior' }, { chunk: 3 })];
-    assert.deepEqual(priorUsb.map((x) => `${x.episodeId}:${x.step}`), [eps[0], eps[4]].flatMap((e) => [0, 1, 2, 3, 4].map((k) => `${e}:${k}`)));
+    assert.deepEqual(
+      priorUsb.map((x) => `${x.episodeId}:${x.step}`),
+      [eps[0], eps[4]].flatMap((e) => [0, 1, 2, 3, 4].map((k) => `${e}:${k}`)),
+    );
     priorUsb.forEach((x) => assertSameTransition(x, makeTransition(x.episodeId, x.step)));
     const byEpisode = [...s.iterateEpisodes({ domain: 'usb', endedOnly: true }, { images: false })];
-    assert.deepEqual(byEpisode.map((e) => [e.id, e.transitions.map((x) => x.step)]), [eps[0], eps[2]].map((e) => [e, [0, 1, 2, 3, 4]]));
+    assert.deepEqual(
+      byEpisode.map((e) => [e.id, e.transitions.map((x) => x.step)]),
+      [eps[0], eps[2]].map((e) => [e, [0, 1, 2, 3, 4]]),
+    );
     assert.equal(byEpisode[0]!.transitions[0]!.image, null);
     assert.equal(s.countTransitions({ domain: ['usb', 'round'], kind: 'prior' }), 15);
     assert.equal(s.countTransitions({ kind: ['practice', 'eval'] }), 10);
@@ -118,7 +173,10 @@ test('listing, filtering, iteration, features, digest', () => {
 
     // Features: cache, fetch, and what is still missing.
     const v = new Float32Array([0.5, -1.25, 3e-8, 7]);
-    s.putFeatures('enc-1', [{ transitionId: all[0]!, vector: v }, { transitionId: all[1]!, vector: v.map((x) => x * 2) }]);
+    s.putFeatures('enc-1', [
+      { transitionId: all[0]!, vector: v },
+      { transitionId: all[1]!, vector: v.map((x) => x * 2) },
+    ]);
     const got = s.getFeatures('enc-1', [all[0]!, all[1]!, all[2]!]);
     assert.deepEqual([...got.keys()].sort(), [all[0], all[1]]);
     assert.deepEqual([...got.get(all[1]!)!], [1, -2.5, 6e-8, 14].map(Math.fround));
@@ -167,13 +225,32 @@ test('models, activation history, rollback; events', () => {
     assert.deepEqual(s.activeModel('policy')!.validation, { finite: true, maxDiff: 0.002 });
     s.activateModel(p1, { by: 'rest', action: 'rollback', reason: 'operator' });
     assert.equal(s.activeModel('policy')!.id, p1);
-    assert.deepEqual(s.getModel(p1), { id: p1, kind: 'policy', version: 'p1', path: 'models/p1.onnx', card, sha256: sha('a'), validation: null, createdAt: 10 });
+    assert.deepEqual(s.getModel(p1), {
+      id: p1,
+      kind: 'policy',
+      version: 'p1',
+      path: 'models/p1.onnx',
+      card,
+      sha256: sha('a'),
+      validation: null,
+      createdAt: 10,
+    });
     assert.equal(s.activeModel('reward')!.id, r1);
     const hist = s.listActivations('policy');
-    assert.deepEqual(hist.map((h) => [h.version, h.action, h.by]), [['p1', 'rollback', 'rest'], ['p2', 'activate', 'trainer'], ['p1', 'activate', 'startup']]);
+    assert.deepEqual(
+      hist.map((h) => [h.version, h.action, h.by]),
+      [
+        ['p1', 'rollback', 'rest'],
+        ['p2', 'activate', 'trainer'],
+        ['p1', 'activate', 'startup'],
+      ],
+    );
     s.deactivateModel('policy', { by: 'rest', reason: 'P only' });
     assert.equal(s.activeModel('policy'), null);
-    assert.deepEqual(s.listModels('policy').map((m) => m.version), ['p2', 'p1']);
+    assert.deepEqual(
+      s.listModels('policy').map((m) => m.version),
+      ['p2', 'p1'],
+    );
     assert.equal(s.findModel('reward', 'r1')!.id, r1);
     assert.throws(() => s.activateModel(4242, { by: 'x' }), /no model 4242/);
 
@@ -185,7 +262,10 @@ test('models, activation history, rollback; events', () => {
     assert.deepEqual(evs[0], { id: e1, time: 5, kind: 'estop', message: 'REST e-stop', data: null, sessionId: sid, episodeId: eid });
     assert.deepEqual(evs[1]!.data, { version: 'p3', probe: [1, null] });
     assert.deepEqual(s.listEvents({ kind: 'swap_rejected' }).length, 1);
-    assert.deepEqual(s.listEvents({ afterId: e1 }).map((e) => e.kind), ['swap_rejected']);
+    assert.deepEqual(
+      s.listEvents({ afterId: e1 }).map((e) => e.kind),
+      ['swap_rejected'],
+    );
     s.close();
   } finally {
     t.done();

@@ -30,7 +30,13 @@ test('every acknowledged row is visible to another connection at the moment of i
   const checks: { acked: number; visible: number }[] = [];
   const onCommit = (rows: CommittedTransition[]) => {
     // Synchronously, inside the acknowledgement: what another process would find on disk right now.
-    checks.push({ acked: rows.length, visible: ro.getTransitions(rows.map((r) => r.id), { images: false }).length });
+    checks.push({
+      acked: rows.length,
+      visible: ro.getTransitions(
+        rows.map((r) => r.id),
+        { images: false },
+      ).length,
+    });
   };
   const w = await TransitionWriter.open(file, { onCommit, testHooks: { holdBeforeCommitMs: 80 } });
   try {
@@ -63,7 +69,14 @@ test('SIGKILL right at the first acknowledgement: the acknowledged rows are on d
     const acked = child.committed.slice();
     assert.ok(acked.length >= 1);
     const s = Store.openReadOnly(file, { integrityCheck: 'quick' });
-    assert.equal(s.getTransitions(acked.map((c) => c.id), { images: false }).length, acked.length, `round ${round}: ${acked.length} acknowledged rows on disk`);
+    assert.equal(
+      s.getTransitions(
+        acked.map((c) => c.id),
+        { images: false },
+      ).length,
+      acked.length,
+      `round ${round}: ${acked.length} acknowledged rows on disk`,
+    );
     s.close();
   }
 });

@@ -35,11 +35,17 @@ test('the writer commits in the background; everything round-trips; the caller m
     assert.equal(store.countTransitions(), 0, 'nothing committed synchronously by append');
     await w.flush();
     assert.equal(committed.length, 100);
-    assert.deepEqual(committed.map((c) => c.step), want.map((t) => t.step));
+    assert.deepEqual(
+      committed.map((c) => c.step),
+      want.map((t) => t.step),
+    );
     const got = store.getEpisode(eid, { transitions: true })!.transitions!;
     assert.equal(got.length, 100);
     got.forEach((g, k) => assertSameTransition(g, want[k]!));
-    assert.deepEqual(committed.map((c) => c.id), got.map((g) => g.id));
+    assert.deepEqual(
+      committed.map((c) => c.id),
+      got.map((g) => g.id),
+    );
 
     // Images that live in a shared Buffer (Node's pool, sharp's output): logged exactly, caller's buffer left intact.
     const pooled = Buffer.alloc(64 * 64 * 3 * 2 + 10);
@@ -81,11 +87,20 @@ test('a bad row fails alone; a full queue drops instead of blocking or throwing'
     w.append({ ...makeTransition(eid, 5), obs: { ...makeTransition(eid, 5).obs, goal: [1, 2] as never } });
     w.append(makeTransition(eid, 1));
     await w.flush();
-    assert.deepEqual(store.getEpisode(eid, { transitions: true, images: false })!.transitions!.map((t) => t.step), [0, 1]);
+    assert.deepEqual(
+      store.getEpisode(eid, { transitions: true, images: false })!.transitions!.map((t) => t.step),
+      [0, 1],
+    );
     assert.equal(w.stats().failed, 3);
     assert.equal(errors.length, 3);
-    assert.ok(errors.some((e) => /FOREIGN KEY/.test(e) && e.includes('episode 99999')), errors.join('\n'));
-    assert.ok(errors.some((e) => /obs\.goal: expected 3 numbers/.test(e)), errors.join('\n'));
+    assert.ok(
+      errors.some((e) => /FOREIGN KEY/.test(e) && e.includes('episode 99999')),
+      errors.join('\n'),
+    );
+    assert.ok(
+      errors.some((e) => /obs\.goal: expected 3 numbers/.test(e)),
+      errors.join('\n'),
+    );
     // Unreadable input is dropped at append, without throwing into the caller.
     assert.equal(w.append({ episodeId: eid, step: 7 } as never), false);
 
@@ -116,11 +131,12 @@ test('a read-only Store in another worker thread sees rows as the writer commits
   const { file, store, eid } = setup('c.db');
   const w = await TransitionWriter.open(file);
   const reader = startWorker(new URL('./fixtures/reader-worker.ts', import.meta.url), { file });
-  const ask = () => new Promise<{ count: number; lastStep: number | null; lastImageBytes: number }>((resolve, reject) => {
-    reader.once('message', resolve);
-    reader.once('error', reject);
-    reader.postMessage('ask');
-  });
+  const ask = () =>
+    new Promise<{ count: number; lastStep: number | null; lastImageBytes: number }>((resolve, reject) => {
+      reader.once('message', resolve);
+      reader.once('error', reject);
+      reader.postMessage('ask');
+    });
   try {
     assert.equal((await ask()).count, 0);
     for (let round = 1; round <= 3; round++) {

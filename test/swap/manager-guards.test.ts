@@ -25,7 +25,11 @@ process.on('exit', tmp.cleanup);
 function saveModel(version: number, seed: number): string {
   const path = join(tmp.dir, `policy-v${version}.onnx`);
   const m = buildPolicyLike({ size: 64, proprioDim: 9, hidden: 16, head: 'action', bound: 0.002, seed });
-  saveOnnxModel(m, path, { inputRoles: ['image', 'proprio'], outputRoles: ['action'], card: { ...cardDraft('policy', { size: 64, proprioDim: 9, bound: 0.002 }), name: 'test-policy', version } });
+  saveOnnxModel(m, path, {
+    inputRoles: ['image', 'proprio'],
+    outputRoles: ['action'],
+    card: { ...cardDraft('policy', { size: 64, proprioDim: 9, bound: 0.002 }), name: 'test-policy', version },
+  });
   m.dispose();
   return path;
 }
@@ -71,7 +75,10 @@ async function practice(r: MockRig, count: number): Promise<void> {
 }
 
 /** A daemon driven by v3 (registered, so that a rollback can find it) with the planned reward, and a swap manager. */
-async function setup(t: { after: (fn: () => unknown) => void }, autoRollback: SwapConfig['autoRollback']): Promise<{ r: MockRig; m: SwapManager; reward: ReturnType<typeof plannedReward> }> {
+async function setup(
+  t: { after: (fn: () => unknown) => void },
+  autoRollback: SwapConfig['autoRollback'],
+): Promise<{ r: MockRig; m: SwapManager; reward: ReturnType<typeof plannedReward> }> {
   const reward = plannedReward();
   const r = await mockRig({ policy: policyFromModel(await PolicyModel.load(v3)), reward, overrides: { episodeSteps: 3 } });
   t.after(() => r.close());

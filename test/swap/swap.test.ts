@@ -22,7 +22,11 @@ process.on('exit', tmp.cleanup);
 function saveModel(file: string, version: number, seed: number, bound = 0.002): string {
   const path = join(tmp.dir, file);
   const m = buildPolicyLike({ size: 64, proprioDim: 9, hidden: 16, head: 'action', bound, seed });
-  saveOnnxModel(m, path, { inputRoles: ['image', 'proprio'], outputRoles: ['action'], card: { ...cardDraft('policy', { size: 64, proprioDim: 9, bound }), name: 'test-policy', version } });
+  saveOnnxModel(m, path, {
+    inputRoles: ['image', 'proprio'],
+    outputRoles: ['action'],
+    card: { ...cardDraft('policy', { size: 64, proprioDim: 9, bound }), name: 'test-policy', version },
+  });
   m.dispose();
   return path;
 }
@@ -42,7 +46,9 @@ test('a corrupt exported model is rejected with its reason and the old one keeps
   const r = await rig({ policy: policyFromModel(await PolicyModel.load(v3)), overrides: { episodeSteps: 5 } });
   t.after(() => r.close());
   const store = r.app.log.store;
-  const m = new SwapManager(r.app.daemon, store, r.app.log, { validation: { probeCount: 8, residualBoundM: 0.005, maxDiffM: 1, maxMeanDiffM: 1, onFlag: 'accept' } });
+  const m = new SwapManager(r.app.daemon, store, r.app.log, {
+    validation: { probeCount: 8, residualBoundM: 0.005, maxDiffM: 1, maxMeanDiffM: 1, onFlag: 'accept' },
+  });
   t.after(() => m.close());
   await practice(r, 1);
   // Corrupt copy: same card, flipped bytes in the ONNX file (the card's sha256 no longer matches).
@@ -114,14 +120,19 @@ test('a version that differs beyond the limit is flagged: rejected or accepted p
   const d = r.app.daemon;
   const store = r.app.log.store;
   await practice(r, 1);
-  const strict = new SwapManager(d, store, r.app.log, { validation: { probeCount: 8, residualBoundM: 0.005, maxDiffM: 1e-9, maxMeanDiffM: 1e-9, onFlag: 'reject' } });
+  const strict = new SwapManager(d, store, r.app.log, {
+    validation: { probeCount: 8, residualBoundM: 0.005, maxDiffM: 1e-9, maxMeanDiffM: 1e-9, onFlag: 'reject' },
+  });
   const a = await strict.offer(v5);
   strict.close();
   assert.equal(a.accepted, false);
   assert.equal(a.validation?.flagged, true);
   assert.ok((a.validation?.meanDiffM ?? 0) > 0);
   assert.match(a.reason, /differs from the current policy/);
-  const lenient = new SwapManager(d, store, r.app.log, { at: 'between-ticks', validation: { probeCount: 8, residualBoundM: 0.005, maxDiffM: 1e-9, maxMeanDiffM: 1e-9, onFlag: 'accept' } });
+  const lenient = new SwapManager(d, store, r.app.log, {
+    at: 'between-ticks',
+    validation: { probeCount: 8, residualBoundM: 0.005, maxDiffM: 1e-9, maxMeanDiffM: 1e-9, onFlag: 'accept' },
+  });
   t.after(() => lenient.close());
   const b = await lenient.offer(v5);
   assert.equal(b.accepted, true);
@@ -152,10 +163,19 @@ test('automatic rollback: learned success of the new version drops below the pre
   const d = r.app.daemon;
   daemonRef = d;
   const store = r.app.log.store;
-  const m = new SwapManager(d, store, r.app.log, { autoRollback: { k: 3, margin: 0.3 }, validation: { probeCount: 4, residualBoundM: 0.005, maxDiffM: 1, maxMeanDiffM: 1, onFlag: 'accept' } });
+  const m = new SwapManager(d, store, r.app.log, {
+    autoRollback: { k: 3, margin: 0.3 },
+    validation: { probeCount: 4, residualBoundM: 0.005, maxDiffM: 1, maxMeanDiffM: 1, onFlag: 'accept' },
+  });
   t.after(() => m.close());
   // v3 must be registered (it was loaded at start-up by the test, not through the store).
-  store.registerModel({ kind: 'policy', version: 'test-policy@3', path: v3, card: JSON.parse(readFileSync(`${v3}.json`, 'utf8')), sha256: sha256Hex(readFileSync(v3)) });
+  store.registerModel({
+    kind: 'policy',
+    version: 'test-policy@3',
+    path: v3,
+    card: JSON.parse(readFileSync(`${v3}.json`, 'utf8')),
+    sha256: sha256Hex(readFileSync(v3)),
+  });
   await practice(r, 3);
   const out = await m.offer(v4);
   assert.equal(out.accepted, true, out.reason);

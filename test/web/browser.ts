@@ -25,7 +25,11 @@ export const CHROMIUM_ARGS = [
 
 export function ensureWebBuilt(): void {
   if (existsSync(join(root, 'dist/web/index.html'))) return;
-  const r = spawnSync(process.execPath, [join(root, 'node_modules/vite/bin/vite.js'), 'build', '--config', join(root, 'web/vite.config.ts'), '--logLevel', 'warn'], { cwd: root, encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    [join(root, 'node_modules/vite/bin/vite.js'), 'build', '--config', join(root, 'web/vite.config.ts'), '--logLevel', 'warn'],
+    { cwd: root, encoding: 'utf8' },
+  );
   if (r.status !== 0) throw new Error(`building the dashboard failed (npm run build:web):\n${r.stdout}\n${r.stderr}`);
 }
 

@@ -97,11 +97,16 @@ test('the dashboard in Chromium: live values, practice from the page, token refu
     // Cancelling the prompt sends nothing, and says why.
     await page.click('[data-testid=start]');
     await page.click('[data-testid=token-cancel]');
-    await until('not-sent notice', async () => /not sent\. This action needs the daemon's API token/.test((await page.textContent('[data-testid=notices]')) ?? ''));
+    await until('not-sent notice', async () =>
+      /not sent\. This action needs the daemon's API token/.test((await page.textContent('[data-testid=notices]')) ?? ''),
+    );
     assert.equal(d.status().practice, null);
     for (const b of await page.$$('.notice button')) await b.click();
     // Only the expected refusal reached the console (Chromium logs every 4xx response).
-    assert.deepEqual(consoleErrors.filter((e) => !/status of 403/.test(e)), []);
+    assert.deepEqual(
+      consoleErrors.filter((e) => !/status of 403/.test(e)),
+      [],
+    );
   });
 
   await t.test('starting practice from the page starts it on the daemon; the token stays out of URLs', async () => {
@@ -139,7 +144,11 @@ test('the dashboard in Chromium: live values, practice from the page, token refu
     assert.match((await page.textContent('[data-testid=reward-now]')) ?? '', /^\d\.\d\d$/, 'predicted reward shown');
     // The episode counter follows the daemon.
     await until('an episode finished', () => (d.status().practice?.done ?? 0) >= 1, 30_000);
-    await until('page counter matches the daemon', async () => Number(await page.textContent('[data-testid=episode-counter]')) === d.status().practice?.done, 5000);
+    await until(
+      'page counter matches the daemon',
+      async () => Number(await page.textContent('[data-testid=episode-counter]')) === d.status().practice?.done,
+      5000,
+    );
     assert.ok(parseFloat((await page.textContent('[data-testid=p50]')) ?? '') > 0, 'tick timing shown');
     console.log(`# first live frame ${firstFrame.toFixed(0)} ms after navigation start (page opened before practice; bench/dashboard.bench.ts measures it)`);
   });
@@ -153,7 +162,12 @@ test('the dashboard in Chromium: live values, practice from the page, token refu
     await page.selectOption('#policy select', String(id));
     await page.click('#policy button:has-text("Validate and activate")');
     await until('active in the registry', () => r.app.log.store.activeModel('policy')?.id === id, 15_000);
-    await until('swap history row with its validation', async () => /activate[\s\S]*passed · \d+ probes/.test((await page.textContent('[data-testid=swap-history]')) ?? ''), 15_000, 200);
+    await until(
+      'swap history row with its validation',
+      async () => /activate[\s\S]*passed · \d+ probes/.test((await page.textContent('[data-testid=swap-history]')) ?? ''),
+      15_000,
+      200,
+    );
   });
 
   await t.test('screenshots mid-practice at 1440 and 800 px', async () => {
@@ -187,18 +201,38 @@ test('the dashboard in Chromium: live values, practice from the page, token refu
     const path = join(root, 'models/reward.onnx');
     const card = readCard(cardPathFor(path));
     r.app.log.store.registerModel({ kind: 'reward', version: versionOf(card), path, card, sha256: sha256Hex(readFileSync(path)) });
-    await until('the page lists the reward version', async () => (await page.locator(`[data-testid=replay-reward] option[value="${versionOf(card)}"]`).count()) === 1, 15_000, 200);
+    await until(
+      'the page lists the reward version',
+      async () => (await page.locator(`[data-testid=replay-reward] option[value="${versionOf(card)}"]`).count()) === 1,
+      15_000,
+      200,
+    );
     await page.selectOption('[data-testid=replay-reward]', versionOf(card));
     await page.click('[data-testid=replay-start]');
-    await until('replay job done on the daemon', async () => {
-      const jobs = (await (await fetch(`${url}/replays`)).json()) as Array<{ state: string; error: string | null }>;
-      assert.ok(jobs.every((j) => j.state !== 'failed'), `replay failed: ${jobs.map((j) => j.error).join('; ')}`);
-      return jobs[0]?.state === 'done';
-    }, 60_000, 200);
-    const job = (await (await fetch(`${url}/replays/1`)).json()) as { result: { overall: { episodes: number; sameOutcome: number }; audit: { replayed: { samples: number; fp: number } | null } } };
+    await until(
+      'replay job done on the daemon',
+      async () => {
+        const jobs = (await (await fetch(`${url}/replays`)).json()) as Array<{ state: string; error: string | null }>;
+        assert.ok(
+          jobs.every((j) => j.state !== 'failed'),
+          `replay failed: ${jobs.map((j) => j.error).join('; ')}`,
+        );
+        return jobs[0]?.state === 'done';
+      },
+      60_000,
+      200,
+    );
+    const job = (await (await fetch(`${url}/replays/1`)).json()) as {
+      result: { overall: { episodes: number; sameOutcome: number }; audit: { replayed: { samples: number; fp: number } | null } };
+    };
     const o = job.result.overall;
     assert.ok(o.episodes >= 4, `replayed the finished episodes (${o.episodes})`);
-    await until('the page shows the comparison', async () => ((await page.textContent('[data-testid=replay-result]')) ?? '').includes(`${o.sameOutcome}/${o.episodes}`), 10_000, 100);
+    await until(
+      'the page shows the comparison',
+      async () => ((await page.textContent('[data-testid=replay-result]')) ?? '').includes(`${o.sameOutcome}/${o.episodes}`),
+      10_000,
+      100,
+    );
     const audit = job.result.audit?.replayed;
     assert.ok(audit && audit.samples > 0, 'the reward was audited on the replayed frames');
     const shown = (await page.textContent('[data-testid=audit-replayed]')) ?? '';
@@ -236,7 +270,10 @@ test('the dashboard in Chromium: live values, practice from the page, token refu
     // Reset with the token held from before.
     await page.click('#safety button:has-text("Reset e-stop")');
     await until('reset on the daemon', () => d.currentState === 'idle' && !d.status().safety.estop.engaged, 5000);
-    assert.deepEqual(consoleErrors.filter((e) => !/status of 403/.test(e)), []);
+    assert.deepEqual(
+      consoleErrors.filter((e) => !/status of 403/.test(e)),
+      [],
+    );
   });
 
   await t.test('seven tabs of one browser all go live (they share one event stream; Chromium allows 6 connections per host)', async () => {

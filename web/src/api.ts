@@ -154,7 +154,12 @@ export async function estop(): Promise<void> {
   lastEstop = now;
   if (window.__dashboard) window.__dashboard.estopSentAt = now;
   try {
-    const res = await fetch('/estop', { method: 'POST', keepalive: true, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ detail: 'dashboard e-stop button' }) });
+    const res = await fetch('/estop', {
+      method: 'POST',
+      keepalive: true,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ detail: 'dashboard e-stop button' }),
+    });
     if (res.ok) notify('warn', 'E-stop engaged. The arm is held; reset needs the token once the cause is cleared.');
     else notify('error', `E-stop request answered ${res.status}: ${await messageOf(res)}. Use the physical e-stop.`);
   } catch (e) {

@@ -58,7 +58,13 @@ function Header({ m }: { m: LiveModel }) {
           )}
         </span>
       </div>
-      <button class="estop" onPointerDown={() => void estop()} onClick={() => void estop()} data-testid="estop" title="Engage the e-stop: holds the arm now. No token needed.">
+      <button
+        class="estop"
+        onPointerDown={() => void estop()}
+        onClick={() => void estop()}
+        data-testid="estop"
+        title="Engage the e-stop: holds the arm now. No token needed."
+      >
         <span class="estop-ring" aria-hidden="true" />
         E-STOP
       </button>

@@ -103,7 +103,10 @@ export class LiveModel {
       if (this.source === null) this.handle(e.data.type, e.data.data);
     };
     // Until a message arrives from the tab that streams, fill in from REST.
-    void getJson<DaemonStatus>('/status').then((st) => (this.status ? undefined : this.onStatus(st)), () => undefined);
+    void getJson<DaemonStatus>('/status').then(
+      (st) => (this.status ? undefined : this.onStatus(st)),
+      () => undefined,
+    );
     void this.backfill();
     void locks
       .request(CHANNEL, { signal: this.stopper.signal }, () => {
@@ -131,7 +134,8 @@ export class LiveModel {
     es.addEventListener('open', () => relay('conn', 'true'));
     // EventSource reconnects by itself; the header shows the gap meanwhile.
     es.addEventListener('error', () => relay('conn', 'false'));
-    for (const type of ['hello', 'status', 'steps', 'frame', 'episode', 'fault']) es.addEventListener(type, (e) => relay(type, (e as MessageEvent<string>).data));
+    for (const type of ['hello', 'status', 'steps', 'frame', 'episode', 'fault'])
+      es.addEventListener(type, (e) => relay(type, (e as MessageEvent<string>).data));
   }
 
   private handle(type: string, data: string): void {
@@ -203,7 +207,10 @@ export class LiveModel {
     this.lastPolicy = s.policy.version;
     const tm = s.timing;
     if (s.state === 'running' || s.state === 'scoring') {
-      this.timing = [...this.timing.slice(-(KEEP_TIMING - 1)), { t: Date.now() / 1000, computeLast: tm.computeMs.last, computeP99: tm.computeMs.p99, jitterLast: tm.jitterMs.last }];
+      this.timing = [
+        ...this.timing.slice(-(KEEP_TIMING - 1)),
+        { t: Date.now() / 1000, computeLast: tm.computeMs.last, computeP99: tm.computeMs.p99, jitterLast: tm.jitterMs.last },
+      ];
     }
     const l = s.extra['learning'] as LearningView | undefined;
     if (l?.trainer) {
@@ -211,7 +218,17 @@ export class LiveModel {
       const last = this.losses[this.losses.length - 1];
       if (!last || last.updates !== l.trainer.updates) {
         // A new array (not a push): the learning panel re-renders only when it changes.
-        this.losses = [...this.losses.slice(-(KEEP_LOSSES - 1)), { t: Date.now() / 1000, updates: l.trainer.updates, vLoss: losses?.vLoss ?? null, qLoss: losses?.qLoss ?? null, piLoss: losses?.piLoss ?? null, updatesPerSec: l.trainer.updatesPerSec }];
+        this.losses = [
+          ...this.losses.slice(-(KEEP_LOSSES - 1)),
+          {
+            t: Date.now() / 1000,
+            updates: l.trainer.updates,
+            vLoss: losses?.vLoss ?? null,
+            qLoss: losses?.qLoss ?? null,
+            piLoss: losses?.piLoss ?? null,
+            updatesPerSec: l.trainer.updatesPerSec,
+          },
+        ];
       }
     }
     this.changed(urgent);
@@ -234,5 +251,4 @@ export class LiveModel {
     if (this.steps.length > KEEP_STEPS) this.steps = this.steps.slice(this.steps.length - KEEP_STEPS);
     this.changed();
   }
-
 }

@@ -20,7 +20,9 @@ export const LabelsCard = memo(function LabelsCard({ s }: { s: DaemonStatus | nu
   return (
     <Card title="Label requests" id="labels" aside={l ? `${l.requested} asked of ${l.judged} episodes · budget ${Math.round(100 * l.budget)} %` : undefined}>
       {open.length === 0 ? (
-        <p class="muted small" data-testid="no-label-requests">No open requests: the learned reward has been sure, and agreed with the tip pose.</p>
+        <p class="muted small" data-testid="no-label-requests">
+          No open requests: the learned reward has been sure, and agreed with the tip pose.
+        </p>
       ) : (
         <table class="small" data-testid="label-requests">
           <tbody>

@@ -20,7 +20,15 @@ export function Card(props: { title: string; id: string; wide?: boolean; aside?:
   );
 }
 
-export function Metric(props: { label: string; value: string; unit?: string; tone?: 'ok' | 'warn' | 'bad' | undefined; testid?: string; big?: boolean; text?: boolean }) {
+export function Metric(props: {
+  label: string;
+  value: string;
+  unit?: string;
+  tone?: 'ok' | 'warn' | 'bad' | undefined;
+  testid?: string;
+  big?: boolean;
+  text?: boolean;
+}) {
   return (
     <div class={`metric${props.tone ? ` ${props.tone}` : ''}${props.big ? ' big' : ''}${props.text ? ' text' : ''}`} title={`${props.label}: ${props.value}`}>
       <div class="metric-l">{props.label}</div>
@@ -75,7 +83,12 @@ export const SafetyCard = memo(function SafetyCard({ s }: { s: DaemonStatus | nu
         </dd>
       </dl>
       <div class="actions">
-        <button class="btn" disabled={!engaged} onClick={() => void act('Reset e-stop', '/estop/reset')} title="Needs the API token; refused while the source is still engaged">
+        <button
+          class="btn"
+          disabled={!engaged}
+          onClick={() => void act('Reset e-stop', '/estop/reset')}
+          title="Needs the API token; refused while the source is still engaged"
+        >
           Reset e-stop
         </button>
         <span class="muted small">{engaged ? 'needs the token; refused while the source is engaged' : ''}</span>
@@ -85,7 +98,8 @@ export const SafetyCard = memo(function SafetyCard({ s }: { s: DaemonStatus | nu
         {recent.length === 0 && <li class="muted">none logged</li>}
         {recent.map((e) => (
           <li key={e.id}>
-            <span class="mono muted">{clock(e.time)}</span> <span class={`pill ${e.kind === 'estop_reset' ? 'ok' : e.kind === 'estop_note' ? '' : 'bad'}`}>{e.kind}</span> {e.message}
+            <span class="mono muted">{clock(e.time)}</span>{' '}
+            <span class={`pill ${e.kind === 'estop_reset' ? 'ok' : e.kind === 'estop_note' ? '' : 'bad'}`}>{e.kind}</span> {e.message}
           </li>
         ))}
       </ul>
@@ -135,7 +149,15 @@ export const PracticeCard = memo(function PracticeCard({ s, live }: { s: DaemonS
         </label>
         <label>
           Episodes
-          <input type="number" min={1} max={100000} step={1} value={count} onInput={(e) => setCount(Number((e.target as HTMLInputElement).value))} data-testid="count" />
+          <input
+            type="number"
+            min={1}
+            max={100000}
+            step={1}
+            value={count}
+            onInput={(e) => setCount(Number((e.target as HTMLInputElement).value))}
+            data-testid="count"
+          />
         </label>
         <label>
           <span title="std dev of the exploration noise added to the residual">Noise σ (mm)</span>
@@ -205,15 +227,43 @@ export const CameraCard = memo(function CameraCard({ f, step }: { f: Frame | nul
   }, [f]);
   const err = step ? [0, 1, 2].map((i) => (step.eePos[i] ?? 0) - (step.goal[i] ?? 0)) : null;
   return (
-    <Card title="Camera · policy input" id="camera" aside={f && <span class="mono muted">ep {f.episodeId} · step {f.step}</span>}>
+    <Card
+      title="Camera · policy input"
+      id="camera"
+      aside={
+        f && (
+          <span class="mono muted">
+            ep {f.episodeId} · step {f.step}
+          </span>
+        )
+      }
+    >
       <div class="camera">
         <div class="frame">
-          <canvas ref={canvas} data-testid="frame" data-seq={f?.seq ?? ''} role="img" aria-label={f ? `camera frame, episode ${f.episodeId} step ${f.step}` : 'no camera frame'} style={{ display: f ? 'block' : 'none' }} />
+          <canvas
+            ref={canvas}
+            data-testid="frame"
+            data-seq={f?.seq ?? ''}
+            role="img"
+            aria-label={f ? `camera frame, episode ${f.episodeId} step ${f.step}` : 'no camera frame'}
+            style={{ display: f ? 'block' : 'none' }}
+          />
           {!f && <div class="frame-empty">No frame yet: start practice</div>}
         </div>
         <div class="camera-side">
-          <Metric big label="Predicted reward" value={step && isNum(step.rewardProb) ? step.rewardProb.toFixed(2) : '–'} testid="reward-now" tone={step && isNum(step.rewardProb) ? (step.rewardProb >= 0.5 ? 'ok' : undefined) : undefined} />
-          <Metric label="|F|" value={step ? fmt(Math.hypot(step.wrench[0] ?? 0, step.wrench[1] ?? 0, step.wrench[2] ?? 0), 1) : '–'} unit="N" testid="force-now" />
+          <Metric
+            big
+            label="Predicted reward"
+            value={step && isNum(step.rewardProb) ? step.rewardProb.toFixed(2) : '–'}
+            testid="reward-now"
+            tone={step && isNum(step.rewardProb) ? (step.rewardProb >= 0.5 ? 'ok' : undefined) : undefined}
+          />
+          <Metric
+            label="|F|"
+            value={step ? fmt(Math.hypot(step.wrench[0] ?? 0, step.wrench[1] ?? 0, step.wrench[2] ?? 0), 1) : '–'}
+            unit="N"
+            testid="force-now"
+          />
           <Metric text label="Tip − x* (x, y, z)" value={err ? err.map((v) => mm(v, 1)).join('  ') : '–'} unit="mm" />
           <Metric text label="Ground truth" value={step ? (step.gtSuccess === null ? 'n/a' : step.gtSuccess ? 'seated' : 'not seated') : '–'} />
         </div>
@@ -257,7 +307,14 @@ export const WrenchCard = memo(function WrenchCard({ steps }: { steps: LiveStep[
     }),
     [],
   );
-  const data = useMemo(() => stepColumns(steps, [0, 1, 2].map((i) => (s: LiveStep) => s.wrench[i] ?? null)), [steps]);
+  const data = useMemo(
+    () =>
+      stepColumns(
+        steps,
+        [0, 1, 2].map((i) => (s: LiveStep) => s.wrench[i] ?? null),
+      ),
+    [steps],
+  );
   const w = steps[steps.length - 1]?.wrench;
   return (
     <Card title="Wrist wrench" id="wrench" aside={<span class="muted small">bias-corrected, last {steps.length} steps</span>}>
@@ -296,7 +353,8 @@ export const RewardCard = memo(function RewardCard({ steps, last }: { steps: Liv
       <div class="num-row">
         {last ? (
           <span>
-            Last episode {last.id}: <span class={`pill ${last.outcome === 'success' ? 'ok' : last.outcome === 'failure' ? 'warn' : 'bad'}`}>{last.outcome}</span> learned{' '}
+            Last episode {last.id}:{' '}
+            <span class={`pill ${last.outcome === 'success' ? 'ok' : last.outcome === 'failure' ? 'warn' : 'bad'}`}>{last.outcome}</span> learned{' '}
             {fmt(last.learnedSuccessProb, 2)} · ground truth {last.gtSuccess === null ? 'n/a' : last.gtSuccess ? 'seated' : 'not seated'} · {last.steps} steps
           </span>
         ) : (
@@ -312,7 +370,11 @@ export const ActionsCard = memo(function ActionsCard({ steps }: { steps: LiveSte
     () => ({
       ...baseOpts('P action (mm)'),
       scales: { x: { time: false }, y: {}, r: {} },
-      axes: [xAxis, { ...axisStyle, label: 'P (mm)', labelSize: 14, size: 46 }, { ...axisStyle, scale: 'r', side: 1, label: 'residual (mm)', labelSize: 14, size: 46, grid: { show: false } }],
+      axes: [
+        xAxis,
+        { ...axisStyle, label: 'P (mm)', labelSize: 14, size: 46 },
+        { ...axisStyle, scale: 'r', side: 1, label: 'residual (mm)', labelSize: 14, size: 46, grid: { show: false } },
+      ],
       series: [
         { label: 'step' },
         ...['Px', 'Py', 'Pz'].map((l, i) => ({ label: l, stroke: XYZ[i], width: 1.5 })),
@@ -374,7 +436,10 @@ export const TimingCard = memo(function TimingCard({ s, history }: { s: DaemonSt
       scales: { x: { time: true }, y: { distr: 3 } },
       legend: { show: true, live: false },
       cursor: { drag: { x: false, y: false }, points: { show: false } },
-      axes: [{ ...axisStyle, size: 28 }, { ...axisStyle, label: 'ms (log)', labelSize: 14, size: 46 }],
+      axes: [
+        { ...axisStyle, size: 28 },
+        { ...axisStyle, label: 'ms (log)', labelSize: 14, size: 46 },
+      ],
       series: [
         {},
         { label: 'compute, newest tick', stroke: '#2b6cd4', width: 1.5 },
@@ -390,18 +455,45 @@ export const TimingCard = memo(function TimingCard({ s, history }: { s: DaemonSt
     [history],
   );
   return (
-    <Card title="Tick timing" id="timing" aside={s && <span class="muted small">{s.realtime ? `${s.tickHz} Hz real time` : 'free-running'} · last {t?.computeMs.n ?? 0} ticks</span>}>
+    <Card
+      title="Tick timing"
+      id="timing"
+      aside={
+        s && (
+          <span class="muted small">
+            {s.realtime ? `${s.tickHz} Hz real time` : 'free-running'} · last {t?.computeMs.n ?? 0} ticks
+          </span>
+        )
+      }
+    >
       <div class="metrics">
         <Metric label="compute p50" value={fmt(t?.computeMs.p50, 2)} unit="ms" testid="p50" />
-        <Metric label="compute p99" value={fmt(t?.computeMs.p99, 2)} unit="ms" testid="p99" tone={t && isNum(t.computeMs.p99) ? (t.computeMs.p99 <= 2 ? 'ok' : t.computeMs.p99 < period / 2 ? 'warn' : 'bad') : undefined} />
-        <Metric label="missed (control)" value={t ? String(t.missedControl) : '–'} testid="missed" tone={t ? (t.missedControl === 0 ? 'ok' : 'bad') : undefined} />
+        <Metric
+          label="compute p99"
+          value={fmt(t?.computeMs.p99, 2)}
+          unit="ms"
+          testid="p99"
+          tone={t && isNum(t.computeMs.p99) ? (t.computeMs.p99 <= 2 ? 'ok' : t.computeMs.p99 < period / 2 ? 'warn' : 'bad') : undefined}
+        />
+        <Metric
+          label="missed (control)"
+          value={t ? String(t.missedControl) : '–'}
+          testid="missed"
+          tone={t ? (t.missedControl === 0 ? 'ok' : 'bad') : undefined}
+        />
         <Metric label="inference p50 / p99" value={t ? `${fmt(t.inferMs.p50, 2)} / ${fmt(t.inferMs.p99, 2)}` : '–'} unit="ms" />
         <Metric label="jitter p99" value={fmt(t?.jitterMs.p99, 2)} unit="ms" />
         <Metric label="robot (sim) p50" value={fmt(t?.backendMs.p50, 2)} unit="ms" />
       </div>
-      {history.length > 1 ? <Plot opts={opts} data={data} height={130} label="tick compute over time" /> : <div class="empty short">The timing trace starts with practice.</div>}
+      {history.length > 1 ? (
+        <Plot opts={opts} data={data} height={130} label="tick compute over time" />
+      ) : (
+        <div class="empty short">The timing trace starts with practice.</div>
+      )}
       <div class="muted small">
-        {t ? `${t.ticks} ticks, ${t.controlTicks} commanded; missed in any state ${t.missed}, of control misses ${t.missedControlBackend} after a slow robot step; CPU p99 ${fmt(t.computeCpuMs.p99, 2)} ms` : ''}
+        {t
+          ? `${t.ticks} ticks, ${t.controlTicks} commanded; missed in any state ${t.missed}, of control misses ${t.missedControlBackend} after a slow robot step; CPU p99 ${fmt(t.computeCpuMs.p99, 2)} ms`
+          : ''}
       </div>
     </Card>
   );

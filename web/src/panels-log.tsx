@@ -35,7 +35,10 @@ export const LearningCard = memo(function LearningCard({ s, tick, losses }: { s:
       scales: { x: { time: false }, y: { range: [0, 1] } },
       legend: { show: true, live: false },
       cursor: { drag: { x: false, y: false } },
-      axes: [{ ...axisStyle, label: 'practice episode', labelSize: 14, size: 40, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] }, { ...axisStyle, label: `success, last ${k}`, labelSize: 14, size: 46, values: (_u, v) => v.map((x) => `${Math.round(x * 100)}%`) }],
+      axes: [
+        { ...axisStyle, label: 'practice episode', labelSize: 14, size: 40, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] },
+        { ...axisStyle, label: `success, last ${k}`, labelSize: 14, size: 46, values: (_u, v) => v.map((x) => `${Math.round(x * 100)}%`) },
+      ],
       series: [
         { label: 'episode' },
         // Truth drawn first and wider, so the learned line stays visible where they agree.
@@ -68,13 +71,24 @@ export const LearningCard = memo(function LearningCard({ s, tick, losses }: { s:
       scales: { x: { time: true }, y: { distr: 3 } },
       legend: { show: true, live: false },
       cursor: { drag: { x: false, y: false } },
-      axes: [{ ...axisStyle, size: 30 }, { ...axisStyle, label: 'loss', labelSize: 14, size: 46 }],
-      series: [{}, { label: 'V loss', stroke: '#2b6cd4', width: 1.5 }, { label: 'Q loss', stroke: '#d9453b', width: 1.5 }, { label: 'π loss', stroke: '#e8890c', width: 1.5 }],
+      axes: [
+        { ...axisStyle, size: 30 },
+        { ...axisStyle, label: 'loss', labelSize: 14, size: 46 },
+      ],
+      series: [
+        {},
+        { label: 'V loss', stroke: '#2b6cd4', width: 1.5 },
+        { label: 'Q loss', stroke: '#d9453b', width: 1.5 },
+        { label: 'π loss', stroke: '#e8890c', width: 1.5 },
+      ],
     }),
     [],
   );
   const pos = (v: number | null): number | null => (isNum(v) && v > 0 ? v : null);
-  const lossData = useMemo<AlignedData>(() => [losses.map((l) => l.t), losses.map((l) => pos(l.vLoss)), losses.map((l) => pos(l.qLoss)), losses.map((l) => pos(l.piLoss))], [losses]);
+  const lossData = useMemo<AlignedData>(
+    () => [losses.map((l) => l.t), losses.map((l) => pos(l.vLoss)), losses.map((l) => pos(l.qLoss)), losses.map((l) => pos(l.piLoss))],
+    [losses],
+  );
   return (
     <Card title="Learning on the job" id="learning" wide aside={<span class="muted small">{judged.length} judged practice episodes in this log</span>}>
       <div class="metrics">
@@ -87,7 +101,11 @@ export const LearningCard = memo(function LearningCard({ s, tick, losses }: { s:
       </div>
       <div class="two-plots">
         <div>
-          {judged.length > 0 ? <Plot opts={opts} data={data} height={190} label="learned and ground-truth success over practice" /> : <div class="empty">No judged practice episodes yet.</div>}
+          {judged.length > 0 ? (
+            <Plot opts={opts} data={data} height={190} label="learned and ground-truth success over practice" />
+          ) : (
+            <div class="empty">No judged practice episodes yet.</div>
+          )}
           <div class="muted small">Red band: where the reward classifier calls more successes than the simulator's ground truth (false-positive gap).</div>
         </div>
         <div>
@@ -95,7 +113,9 @@ export const LearningCard = memo(function LearningCard({ s, tick, losses }: { s:
             <Plot opts={lossOpts} data={lossData} height={190} label="trainer losses" />
           ) : (
             <div class="empty">
-              {tr ? 'Waiting for the trainer’s first losses.' : 'The background trainer is not running. Start the daemon with TRAINER_CHECKPOINT=models/iql-offline to learn on the job.'}
+              {tr
+                ? 'Waiting for the trainer’s first losses.'
+                : 'The background trainer is not running. Start the daemon with TRAINER_CHECKPOINT=models/iql-offline to learn on the job.'}
             </div>
           )}
           {tr?.lastError && <div class="error small">trainer: {tr.lastError}</div>}
@@ -132,15 +152,42 @@ export const PolicyCard = memo(function PolicyCard({ s, tick }: { s: DaemonStatu
   const rows = useMemo<SwapRow[]>(() => {
     const byId = new Map((models?.models ?? []).map((x) => [x.id, x]));
     const out: SwapRow[] = (models?.activations ?? []).map((a) => ({
-      time: a.activatedAt, kind: a.action, version: a.version, by: a.by, reason: a.reason, validation: (a.modelId !== null ? (byId.get(a.modelId)?.validation as ValidationResult | null) : null) ?? null,
+      time: a.activatedAt,
+      kind: a.action,
+      version: a.version,
+      by: a.by,
+      reason: a.reason,
+      validation: (a.modelId !== null ? (byId.get(a.modelId)?.validation as ValidationResult | null) : null) ?? null,
     }));
-    for (const e of rejected ?? []) out.push({ time: e.time, kind: 'rejected', version: ((e.data as { version?: string } | null)?.version ?? null), by: '', reason: e.message, validation: ((e.data as { validation?: ValidationResult } | null)?.validation ?? null) });
-    for (const e of flagged ?? []) out.push({ time: e.time, kind: 'flagged', version: ((e.data as { version?: string } | null)?.version ?? null), by: '', reason: e.message, validation: ((e.data as { validation?: ValidationResult } | null)?.validation ?? null) });
+    for (const e of rejected ?? [])
+      out.push({
+        time: e.time,
+        kind: 'rejected',
+        version: (e.data as { version?: string } | null)?.version ?? null,
+        by: '',
+        reason: e.message,
+        validation: (e.data as { validation?: ValidationResult } | null)?.validation ?? null,
+      });
+    for (const e of flagged ?? [])
+      out.push({
+        time: e.time,
+        kind: 'flagged',
+        version: (e.data as { version?: string } | null)?.version ?? null,
+        by: '',
+        reason: e.message,
+        validation: (e.data as { validation?: ValidationResult } | null)?.validation ?? null,
+      });
     return out.sort((a, b) => b.time - a.time).slice(0, 30);
   }, [models, rejected, flagged]);
   const policies = models?.models ?? [];
   return (
-    <Card title="Policy" id="policy" aside={s && <span class={`pill ${s.policy.mode === 'residual' ? 'ok' : 'warn'}`}>{s.policy.mode === 'residual' ? 'residual RL' : 'P-controller only'}</span>}>
+    <Card
+      title="Policy"
+      id="policy"
+      aside={
+        s && <span class={`pill ${s.policy.mode === 'residual' ? 'ok' : 'warn'}`}>{s.policy.mode === 'residual' ? 'residual RL' : 'P-controller only'}</span>
+      }
+    >
       <div class="metrics">
         <Metric text label="driving policy" value={s?.policy.version ?? 'none'} testid="policy-version" />
         <Metric text label="reward model" value={s?.reward.version ?? 'none'} />
@@ -148,7 +195,10 @@ export const PolicyCard = memo(function PolicyCard({ s, tick }: { s: DaemonStatu
         <Metric label="policy faults" value={s ? String(s.policy.faults) : '–'} tone={s ? (s.policy.faults ? 'warn' : 'ok') : undefined} />
       </div>
       <div class="actions">
-        <button class="btn" onClick={() => void act('Roll back policy', '/models/rollback', { kind: 'policy', reason: 'operator rollback from the dashboard' })}>
+        <button
+          class="btn"
+          onClick={() => void act('Roll back policy', '/models/rollback', { kind: 'policy', reason: 'operator rollback from the dashboard' })}
+        >
           Roll back to previous
         </button>
         <select value={pick} onChange={(e) => setPick((e.target as HTMLSelectElement).value)} aria-label="policy to activate">
@@ -159,7 +209,15 @@ export const PolicyCard = memo(function PolicyCard({ s, tick }: { s: DaemonStatu
             </option>
           ))}
         </select>
-        <button class="btn" disabled={!pick} onClick={() => void act(`Activate policy ${policies.find((p) => String(p.id) === pick)?.version ?? pick}`, `/models/${pick}/activate`, { reason: 'operator activation from the dashboard' })}>
+        <button
+          class="btn"
+          disabled={!pick}
+          onClick={() =>
+            void act(`Activate policy ${policies.find((p) => String(p.id) === pick)?.version ?? pick}`, `/models/${pick}/activate`, {
+              reason: 'operator activation from the dashboard',
+            })
+          }
+        >
           Validate and activate
         </button>
       </div>
@@ -183,7 +241,9 @@ export const PolicyCard = memo(function PolicyCard({ s, tick }: { s: DaemonStatu
             )}
             {rows.map((r, i) => (
               <tr key={i} title={r.reason ?? ''}>
-                <td class="mono nowrap" title={dateTime(r.time)}>{shortTime(r.time)}</td>
+                <td class="mono nowrap" title={dateTime(r.time)}>
+                  {shortTime(r.time)}
+                </td>
                 <td>
                   <span class={`pill ${r.kind === 'rejected' ? 'bad' : r.kind === 'flagged' || r.kind === 'rollback' ? 'warn' : 'ok'}`}>{r.kind}</span>
                   {r.by ? <span class="muted"> by {r.by}</span> : null}
@@ -218,7 +278,11 @@ function EpisodeViewer({ id }: { id: number }) {
       scales: { x: { time: false }, y: { range: [0, 1] }, f: {} },
       legend: { show: true, live: false },
       cursor: { drag: { x: false, y: false } },
-      axes: [{ ...axisStyle, label: 'step', labelSize: 14, size: 36 }, { ...axisStyle, label: 'reward', labelSize: 14, size: 40 }, { ...axisStyle, scale: 'f', side: 1, label: 'Fz (N)', labelSize: 14, size: 46, grid: { show: false } }],
+      axes: [
+        { ...axisStyle, label: 'step', labelSize: 14, size: 36 },
+        { ...axisStyle, label: 'reward', labelSize: 14, size: 40 },
+        { ...axisStyle, scale: 'f', side: 1, label: 'Fz (N)', labelSize: 14, size: 46, grid: { show: false } },
+      ],
       series: [{ label: 'step' }, { label: 'predicted reward', stroke: '#7048e8', width: 2 }, { label: 'Fz', stroke: '#2b6cd4', width: 1.5, scale: 'f' }],
       hooks: {
         draw: [
@@ -253,7 +317,8 @@ function EpisodeViewer({ id }: { id: number }) {
             <b>Episode {ep.id}</b> · {ep.domain} · scenario {ep.scenario ?? '–'} · {outcomePill(ep.outcome)}
           </div>
           <div class="muted small">
-            {ep.reason ?? ''} policy {ep.policyVersion ?? 'P only'} · learned {fmt(ep.learnedSuccessProb, 2)} · ground truth {ep.gtSuccess === null ? 'n/a' : ep.gtSuccess ? 'seated' : 'not seated'}
+            {ep.reason ?? ''} policy {ep.policyVersion ?? 'P only'} · learned {fmt(ep.learnedSuccessProb, 2)} · ground truth{' '}
+            {ep.gtSuccess === null ? 'n/a' : ep.gtSuccess ? 'seated' : 'not seated'}
           </div>
           {t && (
             <dl class="kv compact mono">
@@ -264,7 +329,12 @@ function EpisodeViewer({ id }: { id: number }) {
               <dt>reward</dt>
               <dd>{fmt(t.rewardProb, 3)}</dd>
               <dt>F (N)</dt>
-              <dd>{t.wrench.slice(0, 3).map((v) => fmt(v, 2)).join(' ')}</dd>
+              <dd>
+                {t.wrench
+                  .slice(0, 3)
+                  .map((v) => fmt(v, 2))
+                  .join(' ')}
+              </dd>
               <dt>P (mm)</dt>
               <dd>{[0, 1, 2].map((k) => mm(t.actionP?.[k])).join(' ')}</dd>
               <dt>residual</dt>
@@ -325,7 +395,13 @@ export const SessionsCard = memo(function SessionsCard({ tick }: { tick: number 
               </thead>
               <tbody>
                 {(eps ?? []).map((e) => (
-                  <tr key={e.id} class={sel === e.id ? 'selected' : ''} onClick={() => setSel(e.id)} tabIndex={0} onKeyDown={(k) => k.key === 'Enter' && setSel(e.id)}>
+                  <tr
+                    key={e.id}
+                    class={sel === e.id ? 'selected' : ''}
+                    onClick={() => setSel(e.id)}
+                    tabIndex={0}
+                    onKeyDown={(k) => k.key === 'Enter' && setSel(e.id)}
+                  >
                     <td class="mono">{e.id}</td>
                     <td>
                       {e.domain} <span class="muted">{e.scenario ?? ''}</span>
@@ -347,7 +423,9 @@ export const SessionsCard = memo(function SessionsCard({ tick }: { tick: number 
             </table>
           </div>
         </div>
-        <div class="ep-view">{sel !== null ? <EpisodeViewer id={sel} /> : <div class="empty">Choose an episode to scrub through its frames, reward and wrench.</div>}</div>
+        <div class="ep-view">
+          {sel !== null ? <EpisodeViewer id={sel} /> : <div class="empty">Choose an episode to scrub through its frames, reward and wrench.</div>}
+        </div>
       </div>
     </Card>
   );
@@ -355,7 +433,19 @@ export const SessionsCard = memo(function SessionsCard({ tick }: { tick: number 
 
 // ------------------------------------------------------------------ event log
 
-const TONE: Record<string, string> = { trip: 'bad', estop: 'bad', fault: 'bad', swap_rejected: 'bad', log_dropped: 'bad', swap_flagged: 'warn', rollback: 'warn', estop_reset_refused: 'warn', swap: 'ok', estop_reset: 'ok', practice: '' };
+const TONE: Record<string, string> = {
+  trip: 'bad',
+  estop: 'bad',
+  fault: 'bad',
+  swap_rejected: 'bad',
+  log_dropped: 'bad',
+  swap_flagged: 'warn',
+  rollback: 'warn',
+  estop_reset_refused: 'warn',
+  swap: 'ok',
+  estop_reset: 'ok',
+  practice: '',
+};
 
 export const EventsCard = memo(function EventsCard({ tick }: { tick: number }) {
   const { data: events } = usePoll<EventRecord[]>('/event-log?limit=60', tick, 4000);

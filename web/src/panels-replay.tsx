@@ -85,7 +85,12 @@ function JobDetail({ id, tick }: { id: number; tick: unknown }) {
   const { data: j } = usePoll<ReplayJobFull>(`/replays/${id}`, tick);
   const r = j?.result ?? null;
   if (!j) return <div class="empty">Loading replay {id}…</div>;
-  if (!r) return <div class="empty">{j.state === 'failed' ? `Replay ${id} failed: ${j.error ?? ''}` : `Replay ${id}: ${j.state}, ${j.progress.done}/${j.progress.total ?? '?'} episodes`}</div>;
+  if (!r)
+    return (
+      <div class="empty">
+        {j.state === 'failed' ? `Replay ${id} failed: ${j.error ?? ''}` : `Replay ${id}: ${j.state}, ${j.progress.done}/${j.progress.total ?? '?'} episodes`}
+      </div>
+    );
   const o = r.overall;
   return (
     <div data-testid="replay-result">
@@ -97,7 +102,8 @@ function JobDetail({ id, tick }: { id: number; tick: unknown }) {
         <Metric label="sim steps / CPU s" value={fmt(r.speed.stepsPerCpuSecond, 0)} />
       </div>
       <div class="muted small">
-        {r.mode} · policy {r.policy ?? 'as logged'} · paired success: both {o.paired.both}, logged only {o.paired.loggedOnly}, replay only {o.paired.replayOnly}, neither {o.paired.neither}
+        {r.mode} · policy {r.policy ?? 'as logged'} · paired success: both {o.paired.both}, logged only {o.paired.loggedOnly}, replay only {o.paired.replayOnly}
+        , neither {o.paired.neither}
       </div>
       {r.audit ? (
         <>
@@ -147,7 +153,12 @@ export const ReplayCard = memo(function ReplayCard({ tick }: { tick: number }) {
   };
   const shown = sel ?? jobs?.find((j) => j.state === 'done')?.id ?? null;
   return (
-    <Card title="Replay and reward audit" id="replay" wide aside={<span class="muted small">{running ? 'a replay is running (in its own thread)' : `${jobs?.length ?? 0} jobs`}</span>}>
+    <Card
+      title="Replay and reward audit"
+      id="replay"
+      wide
+      aside={<span class="muted small">{running ? 'a replay is running (in its own thread)' : `${jobs?.length ?? 0} jobs`}</span>}
+    >
       <div class="actions replay-form">
         <label class="inline">
           Session
@@ -209,7 +220,13 @@ export const ReplayCard = memo(function ReplayCard({ tick }: { tick: number }) {
               </thead>
               <tbody>
                 {(jobs ?? []).map((j) => (
-                  <tr key={j.id} class={shown === j.id ? 'selected' : ''} onClick={() => setSel(j.id)} tabIndex={0} onKeyDown={(k) => k.key === 'Enter' && setSel(j.id)}>
+                  <tr
+                    key={j.id}
+                    class={shown === j.id ? 'selected' : ''}
+                    onClick={() => setSel(j.id)}
+                    tabIndex={0}
+                    onKeyDown={(k) => k.key === 'Enter' && setSel(j.id)}
+                  >
                     <td class="mono">{j.id}</td>
                     <td class="mono">{j.options.sessionId}</td>
                     <td>{j.options.mode}</td>
@@ -230,7 +247,13 @@ export const ReplayCard = memo(function ReplayCard({ tick }: { tick: number }) {
             </table>
           </div>
         </div>
-        <div class="ep-view">{shown !== null ? <JobDetail id={shown} tick={`${tick}/${bump}/${jobs?.find((j) => j.id === shown)?.state ?? ''}`} /> : <div class="empty">Choose a replay to read its comparison and reward audit.</div>}</div>
+        <div class="ep-view">
+          {shown !== null ? (
+            <JobDetail id={shown} tick={`${tick}/${bump}/${jobs?.find((j) => j.id === shown)?.state ?? ''}`} />
+          ) : (
+            <div class="empty">Choose a replay to read its comparison and reward audit.</div>
+          )}
+        </div>
       </div>
     </Card>
   );

@@ -52,9 +52,12 @@ export function Plot({ opts, data, height = 170, label, maxHz = 2 }: PlotProps) 
     if (wait <= 0) draw();
     else pending.current ??= setTimeout(draw, wait);
   }, [data, maxHz]);
-  useEffect(() => () => {
-    if (pending.current) clearTimeout(pending.current);
-  }, []);
+  useEffect(
+    () => () => {
+      if (pending.current) clearTimeout(pending.current);
+    },
+    [],
+  );
 
   return <div class="plot" ref={box} role="img" aria-label={label} />;
 }

@@ -17,7 +17,10 @@ export function pgBinDir(env: NodeJS.ProcessEnv = process.env): string | null {
   if (env.PG_BINDIR) return existsSync(join(env.PG_BINDIR, 'initdb')) ? env.PG_BINDIR : null;
   const root = '/usr/lib/postgresql';
   if (!existsSync(root)) return null;
-  const majors = readdirSync(root).filter((d) => /^\d+$/.test(d) && existsSync(join(root, d, 'bin', 'initdb'))).map(Number).sort((a, b) => b - a);
+  const majors = readdirSync(root)
+    .filter((d) => /^\d+$/.test(d) && existsSync(join(root, d, 'bin', 'initdb')))
+    .map(Number)
+    .sort((a, b) => b - a);
   return majors.length ? join(root, String(majors[0]), 'bin') : null;
 }
 
@@ -25,7 +28,8 @@ export function pgBinDir(env: NodeJS.ProcessEnv = process.env): string | null {
 export function pgUnavailable(): string | null {
   const bin = pgBinDir();
   if (!bin) return 'PostgreSQL server binaries not installed (Debian package `postgresql`; scripts/install-system-deps.sh installs it)';
-  if (process.getuid?.() === 0 && spawnSync('id', ['-u', 'postgres']).status !== 0) return 'running as root and there is no `postgres` user to run the server as';
+  if (process.getuid?.() === 0 && spawnSync('id', ['-u', 'postgres']).status !== 0)
+    return 'running as root and there is no `postgres` user to run the server as';
   return null;
 }
 
@@ -82,7 +86,13 @@ export async function startPgCluster(o: { user?: string; database?: string } = {
   chmodSync(dir, 0o700);
   const run = (prog: string, args: string[], env?: Record<string, string>): string => {
     const cmd = asRoot ? ['runuser', '-u', 'postgres', '--', join(bin, prog), ...args] : [join(bin, prog), ...args];
-    const r = spawnSync(cmd[0] as string, cmd.slice(1), { encoding: 'utf8', cwd: dir, timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const r = spawnSync(cmd[0] as string, cmd.slice(1), {
+      encoding: 'utf8',
+      cwd: dir,
+      timeout: 60_000,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+    });
     if (r.status !== 0) throw new Error(`${prog} failed (${r.status ?? r.signal}): ${(r.stderr || r.stdout || '').trim().slice(-2000)}`);
     return r.stdout;
   };
@@ -97,7 +107,12 @@ export async function startPgCluster(o: { user?: string; database?: string } = {
   const env = { PGHOST: '127.0.0.1', PGPORT: String(port), PGUSER: user, PGPASSWORD: password, PGDATABASE: database };
   let running = true;
   return {
-    dir, port, user, password, database, env,
+    dir,
+    port,
+    user,
+    password,
+    database,
+    env,
     url: `postgres://${user}:${password}@127.0.0.1:${port}/${database}`,
     stop: () => {
       if (running) stop();

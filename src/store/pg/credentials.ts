@@ -42,8 +42,11 @@ function fromVars(v: Partial<Record<(typeof KEYS)[number], string>>, source: str
   if (port !== undefined && !(Number.isInteger(port) && port > 0 && port < 65536)) throw new Error(`${source}: PGPORT must be a TCP port, got '${v.PGPORT}'`);
   return {
     config: {
-      ...(v.PGHOST ? { host: v.PGHOST } : {}), ...(port ? { port } : {}), ...(v.PGUSER ? { user: v.PGUSER } : {}),
-      ...(v.PGPASSWORD ? { password: v.PGPASSWORD } : {}), ...(v.PGDATABASE ? { database: v.PGDATABASE } : {}),
+      ...(v.PGHOST ? { host: v.PGHOST } : {}),
+      ...(port ? { port } : {}),
+      ...(v.PGUSER ? { user: v.PGUSER } : {}),
+      ...(v.PGPASSWORD ? { password: v.PGPASSWORD } : {}),
+      ...(v.PGDATABASE ? { database: v.PGDATABASE } : {}),
     },
     describe: `${v.PGUSER ?? '(default user)'}@${v.PGHOST ?? 'localhost'}:${port ?? 5432}/${v.PGDATABASE ?? '(default)'}`,
     source,
@@ -68,7 +71,8 @@ export function pgTarget(o: { credentialsFile?: string | null } = {}, env: NodeJ
       if (!l || l.startsWith('#')) continue;
       const m = /^([A-Z_]+)=(.*)$/.exec(l);
       const key = m?.[1] as (typeof KEYS)[number] | undefined;
-      if (!m || !key || !KEYS.includes(key)) throw new Error(`${o.credentialsFile}: line ${i + 1}: expected a postgres:// URL or one of ${KEYS.join(', ')}=VALUE`);
+      if (!m || !key || !KEYS.includes(key))
+        throw new Error(`${o.credentialsFile}: line ${i + 1}: expected a postgres:// URL or one of ${KEYS.join(', ')}=VALUE`);
       vars[key] = (m[2] ?? '').replace(/^(['"])(.*)\1$/, '$2');
     }
     return fromVars(vars, source);

@@ -66,28 +66,61 @@ export const PG_MIGRATIONS: readonly string[] = [
 export const NOTIFY_CHANNEL = 'fleet_models';
 
 const TRANSITION_COLS = [
-  ['episode_id', 'episode_local_id', 'bigint'], ['step', 'step', 'integer'], ['image_width', 'image_width', 'integer'], ['image_height', 'image_height', 'integer'],
-  ['image_format', 'image_format', 'text'], ['image_codec', 'image_codec', 'text'], ['image', 'image', 'bytea'], ['wrench', 'wrench', 'bytea'],
-  ['ee_pos', 'ee_pos', 'bytea'], ['ee_quat', 'ee_quat', 'bytea'], ['goal', 'goal', 'bytea'], ['action_p', 'action_p', 'bytea'],
-  ['action_residual', 'action_residual', 'bytea'], ['action_executed', 'action_executed', 'bytea'], ['reward_prob', 'reward_prob', 'double precision'],
-  ['gt_success', 'gt_success', 'smallint'], ['done', 'done', 'smallint'], ['tick_time', 'tick_time', 'double precision'],
-  ['image_stamp', 'image_stamp', 'double precision'], ['wrench_stamp', 'wrench_stamp', 'double precision'], ['policy_version', 'policy_version', 'text'],
-  ['wall_time', 'wall_time', 'bigint'], ['intervention', 'intervention', 'smallint'], ['intervention_source', 'intervention_source', 'text'],
+  ['episode_id', 'episode_local_id', 'bigint'],
+  ['step', 'step', 'integer'],
+  ['image_width', 'image_width', 'integer'],
+  ['image_height', 'image_height', 'integer'],
+  ['image_format', 'image_format', 'text'],
+  ['image_codec', 'image_codec', 'text'],
+  ['image', 'image', 'bytea'],
+  ['wrench', 'wrench', 'bytea'],
+  ['ee_pos', 'ee_pos', 'bytea'],
+  ['ee_quat', 'ee_quat', 'bytea'],
+  ['goal', 'goal', 'bytea'],
+  ['action_p', 'action_p', 'bytea'],
+  ['action_residual', 'action_residual', 'bytea'],
+  ['action_executed', 'action_executed', 'bytea'],
+  ['reward_prob', 'reward_prob', 'double precision'],
+  ['gt_success', 'gt_success', 'smallint'],
+  ['done', 'done', 'smallint'],
+  ['tick_time', 'tick_time', 'double precision'],
+  ['image_stamp', 'image_stamp', 'double precision'],
+  ['wrench_stamp', 'wrench_stamp', 'double precision'],
+  ['policy_version', 'policy_version', 'text'],
+  ['wall_time', 'wall_time', 'bigint'],
+  ['intervention', 'intervention', 'smallint'],
+  ['intervention_source', 'intervention_source', 'text'],
 ] as const;
 const EPISODE_COLS = [
-  ['session_id', 'session_local_id', 'bigint'], ['kind', 'kind', 'text'], ['domain', 'domain', 'text'], ['scenario', 'scenario', 'text'], ['seed', 'seed', 'bigint'],
-  ['start_state_json', 'start_state_json', 'text'], ['policy_version', 'policy_version', 'text'], ['outcome', 'outcome', 'text'], ['reason', 'reason', 'text'],
-  ['learned_success_prob', 'learned_success_prob', 'double precision'], ['gt_success', 'gt_success', 'smallint'], ['started_at', 'started_at', 'bigint'], ['ended_at', 'ended_at', 'bigint'],
+  ['session_id', 'session_local_id', 'bigint'],
+  ['kind', 'kind', 'text'],
+  ['domain', 'domain', 'text'],
+  ['scenario', 'scenario', 'text'],
+  ['seed', 'seed', 'bigint'],
+  ['start_state_json', 'start_state_json', 'text'],
+  ['policy_version', 'policy_version', 'text'],
+  ['outcome', 'outcome', 'text'],
+  ['reason', 'reason', 'text'],
+  ['learned_success_prob', 'learned_success_prob', 'double precision'],
+  ['gt_success', 'gt_success', 'smallint'],
+  ['started_at', 'started_at', 'bigint'],
+  ['ended_at', 'ended_at', 'bigint'],
 ] as const;
 const SESSION_COLS = [
-  ['robot', 'robot', 'text'], ['backend', 'backend', 'text'], ['config_json', 'config_json', 'text'], ['calibration_json', 'calibration_json', 'text'],
-  ['note', 'note', 'text'], ['started_at', 'started_at', 'bigint'], ['ended_at', 'ended_at', 'bigint'],
+  ['robot', 'robot', 'text'],
+  ['backend', 'backend', 'text'],
+  ['config_json', 'config_json', 'text'],
+  ['calibration_json', 'calibration_json', 'text'],
+  ['note', 'note', 'text'],
+  ['started_at', 'started_at', 'bigint'],
+  ['ended_at', 'ended_at', 'bigint'],
 ] as const;
 
 /** int8 as a JS number (ids and ms timestamps stay far below 2^53), everything else as node-postgres parses it. */
 const int8 = (v: string): number => Number(v);
 const types = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary'): unknown => (oid === 20 ? int8 : pg.types.getTypeParser(oid, format ?? 'text'))) as typeof pg.types.getTypeParser,
+  getTypeParser: ((oid: number, format?: 'text' | 'binary'): unknown =>
+    oid === 20 ? int8 : pg.types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser,
 };
 
 export interface ShipBatch {
@@ -136,8 +169,12 @@ export class FleetStore {
   /** Connects (a small pool) and brings the schema up to date. Errors are redacted. */
   static async connect(target: PgTarget, o: { applicationName?: string; max?: number; connectTimeoutMs?: number } = {}): Promise<FleetStore> {
     const pool = new pg.Pool({
-      ...target.config, types, max: o.max ?? 3, application_name: o.applicationName ?? 'insertion-daemon',
-      connectionTimeoutMillis: o.connectTimeoutMs ?? 5000, idleTimeoutMillis: 10_000,
+      ...target.config,
+      types,
+      max: o.max ?? 3,
+      application_name: o.applicationName ?? 'insertion-daemon',
+      connectionTimeoutMillis: o.connectTimeoutMs ?? 5000,
+      idleTimeoutMillis: 10_000,
     });
     // An idle client losing its server (PostgreSQL restarted) is reported here; the next query reconnects.
     pool.on('error', () => undefined);
@@ -203,18 +240,38 @@ export class FleetStore {
   async ship(robotId: string, b: ShipBatch): Promise<{ inserted: number }> {
     return this.tx(async (c) => {
       if (b.sessions.length) {
-        await c.query(upsertSql('fleet_sessions', SESSION_COLS, b.sessions.length, 'ended_at = EXCLUDED.ended_at', 'fleet_sessions.ended_at IS NULL AND EXCLUDED.ended_at IS NOT NULL'),
-          columnArrays(robotId, b.sessions, SESSION_COLS));
+        await c.query(
+          upsertSql(
+            'fleet_sessions',
+            SESSION_COLS,
+            b.sessions.length,
+            'ended_at = EXCLUDED.ended_at',
+            'fleet_sessions.ended_at IS NULL AND EXCLUDED.ended_at IS NOT NULL',
+          ),
+          columnArrays(robotId, b.sessions, SESSION_COLS),
+        );
       }
       if (b.episodes.length) {
-        const rows = b.episodes.map(({ row, withEnd }) => (withEnd ? row : { ...row, outcome: null, reason: null, learned_success_prob: null, gt_success: null, ended_at: null }));
-        await c.query(upsertSql('fleet_episodes', EPISODE_COLS, rows.length,
-          'outcome = EXCLUDED.outcome, reason = EXCLUDED.reason, learned_success_prob = EXCLUDED.learned_success_prob, gt_success = EXCLUDED.gt_success, ended_at = EXCLUDED.ended_at',
-          'fleet_episodes.ended_at IS NULL AND EXCLUDED.ended_at IS NOT NULL'), columnArrays(robotId, rows, EPISODE_COLS));
+        const rows = b.episodes.map(({ row, withEnd }) =>
+          withEnd ? row : { ...row, outcome: null, reason: null, learned_success_prob: null, gt_success: null, ended_at: null },
+        );
+        await c.query(
+          upsertSql(
+            'fleet_episodes',
+            EPISODE_COLS,
+            rows.length,
+            'outcome = EXCLUDED.outcome, reason = EXCLUDED.reason, learned_success_prob = EXCLUDED.learned_success_prob, gt_success = EXCLUDED.gt_success, ended_at = EXCLUDED.ended_at',
+            'fleet_episodes.ended_at IS NULL AND EXCLUDED.ended_at IS NOT NULL',
+          ),
+          columnArrays(robotId, rows, EPISODE_COLS),
+        );
       }
       let inserted = 0;
       if (b.transitions.length) {
-        const r = await c.query(upsertSql('fleet_transitions', TRANSITION_COLS, b.transitions.length, null, null), columnArrays(robotId, b.transitions, TRANSITION_COLS));
+        const r = await c.query(
+          upsertSql('fleet_transitions', TRANSITION_COLS, b.transitions.length, null, null),
+          columnArrays(robotId, b.transitions, TRANSITION_COLS),
+        );
         inserted = r.rowCount ?? 0;
       }
       return { inserted };
@@ -228,15 +285,20 @@ export class FleetStore {
   }
 
   /** Rows per arm, duplicates impossible by the key; with ship lag percentiles (ms) over the newest `lagWindow` rows. */
-  async counts(lagWindow = 2000): Promise<Array<{ robotId: string; transitions: number; episodes: number; endedEpisodes: number; lagP50: number | null; lagP99: number | null }>> {
-    const r = await this.pool.query<{ robot_id: string; transitions: number; episodes: number; ended: number; p50: number | null; p99: number | null }>(`
+  async counts(
+    lagWindow = 2000,
+  ): Promise<Array<{ robotId: string; transitions: number; episodes: number; endedEpisodes: number; lagP50: number | null; lagP99: number | null }>> {
+    const r = await this.pool.query<{ robot_id: string; transitions: number; episodes: number; ended: number; p50: number | null; p99: number | null }>(
+      `
       SELECT r.robot_id,
         (SELECT count(*) FROM fleet_transitions t WHERE t.robot_id = r.robot_id)::int AS transitions,
         (SELECT count(*) FROM fleet_episodes e WHERE e.robot_id = r.robot_id)::int AS episodes,
         (SELECT count(*) FROM fleet_episodes e WHERE e.robot_id = r.robot_id AND e.ended_at IS NOT NULL)::int AS ended,
         (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY lag) FROM (SELECT ingested_at - wall_time AS lag FROM fleet_transitions t WHERE t.robot_id = r.robot_id ORDER BY local_id DESC LIMIT $1) x) AS p50,
         (SELECT percentile_cont(0.99) WITHIN GROUP (ORDER BY lag) FROM (SELECT ingested_at - wall_time AS lag FROM fleet_transitions t WHERE t.robot_id = r.robot_id ORDER BY local_id DESC LIMIT $1) x) AS p99
-      FROM (SELECT DISTINCT robot_id FROM fleet_sessions) r ORDER BY r.robot_id`, [lagWindow]);
+      FROM (SELECT DISTINCT robot_id FROM fleet_sessions) r ORDER BY r.robot_id`,
+      [lagWindow],
+    );
     return r.rows.map((x) => ({ robotId: x.robot_id, transitions: x.transitions, episodes: x.episodes, endedEpisodes: x.ended, lagP50: x.p50, lagP99: x.p99 }));
   }
 
@@ -249,20 +311,29 @@ export class FleetStore {
 
   /** One arm's transitions after a local id, in local id order (each arm's batches commit in that order). */
   async transitionsAfter(robotId: string, afterLocalId: number, limit: number): Promise<RawRow[]> {
-    const r = await this.pool.query(`SELECT local_id AS id, ${TRANSITION_COLS.map(([l, p]) => (l === p ? p : `${p} AS ${l}`)).join(', ')} FROM fleet_transitions
-      WHERE robot_id = $1 AND local_id > $2 ORDER BY local_id LIMIT $3`, [robotId, afterLocalId, limit]);
+    const r = await this.pool.query(
+      `SELECT local_id AS id, ${TRANSITION_COLS.map(([l, p]) => (l === p ? p : `${p} AS ${l}`)).join(', ')} FROM fleet_transitions
+      WHERE robot_id = $1 AND local_id > $2 ORDER BY local_id LIMIT $3`,
+      [robotId, afterLocalId, limit],
+    );
     return r.rows as RawRow[];
   }
 
   /** One arm's episodes with the given local ids or after a local id. */
   async episodes(robotId: string, o: { afterLocalId: number; ids: number[] }): Promise<RawRow[]> {
-    const r = await this.pool.query(`SELECT local_id AS id, ${EPISODE_COLS.map(([l, p]) => (l === p ? p : `${p} AS ${l}`)).join(', ')} FROM fleet_episodes
-      WHERE robot_id = $1 AND (local_id > $2 OR local_id = ANY($3::bigint[])) ORDER BY local_id`, [robotId, o.afterLocalId, o.ids]);
+    const r = await this.pool.query(
+      `SELECT local_id AS id, ${EPISODE_COLS.map(([l, p]) => (l === p ? p : `${p} AS ${l}`)).join(', ')} FROM fleet_episodes
+      WHERE robot_id = $1 AND (local_id > $2 OR local_id = ANY($3::bigint[])) ORDER BY local_id`,
+      [robotId, o.afterLocalId, o.ids],
+    );
     return r.rows as RawRow[];
   }
 
   async sessions(robotId: string, ids: number[]): Promise<RawRow[]> {
-    const r = await this.pool.query(`SELECT local_id AS id, ${SESSION_COLS.map(([, p]) => p).join(', ')} FROM fleet_sessions WHERE robot_id = $1 AND local_id = ANY($2::bigint[])`, [robotId, ids]);
+    const r = await this.pool.query(
+      `SELECT local_id AS id, ${SESSION_COLS.map(([, p]) => p).join(', ')} FROM fleet_sessions WHERE robot_id = $1 AND local_id = ANY($2::bigint[])`,
+      [robotId, ids],
+    );
     return r.rows as RawRow[];
   }
 
@@ -271,9 +342,13 @@ export class FleetStore {
   /** Stores a version and tells every listening arm (NOTIFY fleet_models, payload = the id). Same version twice: the first id. */
   async publishModel(m: { kind: string; version: string; onnx: Uint8Array; card: unknown; sha256: string; rollout: Rollout }): Promise<number> {
     return this.tx(async (c) => {
-      const ins = await c.query<{ id: number }>(`INSERT INTO fleet_models (kind, version, onnx, card_json, sha256, rollout_json, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
-        ON CONFLICT (kind, version) DO NOTHING RETURNING id`, [m.kind, m.version, Buffer.from(m.onnx), JSON.stringify(m.card), m.sha256, JSON.stringify(m.rollout), Date.now()]);
-      const id = ins.rows[0]?.id ?? (await c.query<{ id: number }>('SELECT id FROM fleet_models WHERE kind = $1 AND version = $2', [m.kind, m.version])).rows[0]!.id;
+      const ins = await c.query<{ id: number }>(
+        `INSERT INTO fleet_models (kind, version, onnx, card_json, sha256, rollout_json, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+        ON CONFLICT (kind, version) DO NOTHING RETURNING id`,
+        [m.kind, m.version, Buffer.from(m.onnx), JSON.stringify(m.card), m.sha256, JSON.stringify(m.rollout), Date.now()],
+      );
+      const id =
+        ins.rows[0]?.id ?? (await c.query<{ id: number }>('SELECT id FROM fleet_models WHERE kind = $1 AND version = $2', [m.kind, m.version])).rows[0]!.id;
       await c.query('SELECT pg_notify($1, $2)', [NOTIFY_CHANNEL, String(id)]);
       return id;
     });
@@ -281,23 +356,66 @@ export class FleetStore {
 
   /** Versions of a kind with id > afterId, oldest first. */
   async modelsAfter(afterId: number, kind = 'policy'): Promise<FleetModel[]> {
-    const r = await this.pool.query<{ id: number; kind: string; version: string; onnx: Buffer; card_json: string; sha256: string; rollout_json: string; created_at: number }>(
-      'SELECT * FROM fleet_models WHERE id > $1 AND kind = $2 ORDER BY id', [afterId, kind]);
-    return r.rows.map((x) => ({ id: x.id, kind: x.kind, version: x.version, onnx: x.onnx, card: JSON.parse(x.card_json) as unknown, sha256: x.sha256, rollout: JSON.parse(x.rollout_json) as Rollout, createdAt: x.created_at }));
+    const r = await this.pool.query<{
+      id: number;
+      kind: string;
+      version: string;
+      onnx: Buffer;
+      card_json: string;
+      sha256: string;
+      rollout_json: string;
+      created_at: number;
+    }>('SELECT * FROM fleet_models WHERE id > $1 AND kind = $2 ORDER BY id', [afterId, kind]);
+    return r.rows.map((x) => ({
+      id: x.id,
+      kind: x.kind,
+      version: x.version,
+      onnx: x.onnx,
+      card: JSON.parse(x.card_json) as unknown,
+      sha256: x.sha256,
+      rollout: JSON.parse(x.rollout_json) as Rollout,
+      createdAt: x.created_at,
+    }));
   }
 
-  async setModelStatus(s: { modelId: number; robotId: string; state: ModelStatus['state']; reason?: string | null; episodes?: number; successes?: number }): Promise<void> {
-    await this.pool.query(`INSERT INTO fleet_model_status (model_id, robot_id, state, reason, episodes, successes, at, live_at)
+  async setModelStatus(s: {
+    modelId: number;
+    robotId: string;
+    state: ModelStatus['state'];
+    reason?: string | null;
+    episodes?: number;
+    successes?: number;
+  }): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO fleet_model_status (model_id, robot_id, state, reason, episodes, successes, at, live_at)
       VALUES ($1, $2, $3, $4, $5, $6, $7, CASE WHEN $3 = 'live' THEN $7::bigint END)
       ON CONFLICT (model_id, robot_id) DO UPDATE SET state = EXCLUDED.state, reason = COALESCE(EXCLUDED.reason, fleet_model_status.reason),
         episodes = EXCLUDED.episodes, successes = EXCLUDED.successes, at = EXCLUDED.at, live_at = COALESCE(fleet_model_status.live_at, EXCLUDED.live_at)`,
-    [s.modelId, s.robotId, s.state, s.reason ?? null, s.episodes ?? 0, s.successes ?? 0, Date.now()]);
+      [s.modelId, s.robotId, s.state, s.reason ?? null, s.episodes ?? 0, s.successes ?? 0, Date.now()],
+    );
   }
 
   async modelStatus(modelId: number): Promise<ModelStatus[]> {
-    const r = await this.pool.query<{ model_id: number; robot_id: string; state: ModelStatus['state']; reason: string | null; episodes: number; successes: number; at: number; live_at: number | null }>(
-      'SELECT * FROM fleet_model_status WHERE model_id = $1 ORDER BY robot_id', [modelId]);
-    return r.rows.map((x) => ({ modelId: x.model_id, robotId: x.robot_id, state: x.state, reason: x.reason, episodes: x.episodes, successes: x.successes, at: x.at, liveAt: x.live_at }));
+    const r = await this.pool.query<{
+      model_id: number;
+      robot_id: string;
+      state: ModelStatus['state'];
+      reason: string | null;
+      episodes: number;
+      successes: number;
+      at: number;
+      live_at: number | null;
+    }>('SELECT * FROM fleet_model_status WHERE model_id = $1 ORDER BY robot_id', [modelId]);
+    return r.rows.map((x) => ({
+      modelId: x.model_id,
+      robotId: x.robot_id,
+      state: x.state,
+      reason: x.reason,
+      episodes: x.episodes,
+      successes: x.successes,
+      at: x.at,
+      liveAt: x.live_at,
+    }));
   }
 
   /**

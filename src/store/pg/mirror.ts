@@ -68,9 +68,17 @@ export class FleetMirror {
     const needSessions = [...new Set(eps.map((e) => e.session_id as number))].filter((s) => !a.sessions.has(s));
     if (needSessions.length) {
       for (const s of await fleet.sessions(robot, needSessions)) {
-        a.sessions.set(s.id as number, this.store.openSession({
-          robot, backend: String(s.backend), config: parse(s.config_json), calibration: parse(s.calibration_json), note: (s.note as string | null) ?? null, startedAt: s.started_at as number,
-        }));
+        a.sessions.set(
+          s.id as number,
+          this.store.openSession({
+            robot,
+            backend: String(s.backend),
+            config: parse(s.config_json),
+            calibration: parse(s.calibration_json),
+            note: (s.note as string | null) ?? null,
+            startedAt: s.started_at as number,
+          }),
+        );
       }
     }
     const connectors = this.filter.connectors?.length ? new Set(this.filter.connectors) : null;
@@ -81,10 +89,19 @@ export class FleetMirror {
         const sessionId = a.sessions.get(e.session_id as number);
         if (sessionId === undefined || (connectors && !connectors.has(String(e.domain)))) a.episodes.set(local, null);
         else {
-          a.episodes.set(local, this.store.beginEpisode({
-            sessionId, kind: e.kind as EpisodeKind, domain: String(e.domain), scenario: (e.scenario as string | null) ?? null, seed: (e.seed as number | null) ?? null,
-            startState: parse(e.start_state_json), policyVersion: (e.policy_version as string | null) ?? null, startedAt: e.started_at as number,
-          }));
+          a.episodes.set(
+            local,
+            this.store.beginEpisode({
+              sessionId,
+              kind: e.kind as EpisodeKind,
+              domain: String(e.domain),
+              scenario: (e.scenario as string | null) ?? null,
+              seed: (e.seed as number | null) ?? null,
+              startState: parse(e.start_state_json),
+              policyVersion: (e.policy_version as string | null) ?? null,
+              startedAt: e.started_at as number,
+            }),
+          );
           a.open.add(local);
         }
         a.lastEpisode = Math.max(a.lastEpisode, local);
@@ -109,8 +126,11 @@ export class FleetMirror {
         const m = a.episodes.get(e.id as number);
         if (m == null) continue;
         this.store.endEpisode(m, {
-          outcome: e.outcome as EpisodeOutcome, reason: (e.reason as string | null) ?? null, learnedSuccessProb: (e.learned_success_prob as number | null) ?? null,
-          gtSuccess: e.gt_success == null ? null : e.gt_success === 1, endedAt: e.ended_at as number,
+          outcome: e.outcome as EpisodeOutcome,
+          reason: (e.reason as string | null) ?? null,
+          learnedSuccessProb: (e.learned_success_prob as number | null) ?? null,
+          gtSuccess: e.gt_success == null ? null : e.gt_success === 1,
+          endedAt: e.ended_at as number,
         });
         a.open.delete(e.id as number);
       }

@@ -80,7 +80,20 @@ export class Shipper {
   constructor(o: ShipperOptions) {
     if (!o.robotId) throw new Error('shipper: robotId is required (config field robotId): rows are keyed by it in the fleet store');
     this.o = { stateFile: defaultStateFile(o.db, o.target), batch: 256, intervalMs: 250, maxBackoffMs: 5000, ...o };
-    this.stats = { target: o.target.describe, robotId: o.robotId, connected: false, sent: 0, inserted: 0, batches: 0, highWater: 0, localNewest: 0, failures: 0, lastError: null, lastLagMs: null, reconnects: 0 };
+    this.stats = {
+      target: o.target.describe,
+      robotId: o.robotId,
+      connected: false,
+      sent: 0,
+      inserted: 0,
+      batches: 0,
+      highWater: 0,
+      localNewest: 0,
+      failures: 0,
+      lastError: null,
+      lastLagMs: null,
+      reconnects: 0,
+    };
     if (existsSync(this.o.stateFile)) {
       try {
         const m = JSON.parse(readFileSync(this.o.stateFile, 'utf8')) as Partial<Marks>;
@@ -168,7 +181,8 @@ export class Shipper {
     const transitions = st.rawTransitions(this.marks.transitions, this.o.batch);
     const newHigh = transitions.length ? (transitions[transitions.length - 1]!.id as number) : this.marks.transitions;
     const episodes = st.rawEpisodes(this.marks.episodesFrom).map((row) => ({
-      row, withEnd: row.ended_at != null && (row.last_transition_id == null || (row.last_transition_id as number) <= newHigh),
+      row,
+      withEnd: row.ended_at != null && (row.last_transition_id == null || (row.last_transition_id as number) <= newHigh),
     }));
     for (const e of episodes) delete e.row.last_transition_id;
     const sessions = st.rawSessions(this.marks.sessionsFrom);
@@ -190,7 +204,11 @@ export class Shipper {
     };
     this.marks = {
       transitions: newHigh,
-      episodesFrom: firstOpen(episodes.map((e) => ({ ...e.row, _shippedEnd: e.withEnd ? 1 : 0 })), (x) => x._shippedEnd === 1, this.marks.episodesFrom),
+      episodesFrom: firstOpen(
+        episodes.map((e) => ({ ...e.row, _shippedEnd: e.withEnd ? 1 : 0 })),
+        (x) => x._shippedEnd === 1,
+        this.marks.episodesFrom,
+      ),
       sessionsFrom: firstOpen(sessions, (x) => x.ended_at != null, this.marks.sessionsFrom),
     };
     this.stats.highWater = newHigh;
@@ -207,7 +225,8 @@ export class Shipper {
     const want = this.store.newestTransitionId();
     while (this.marks.transitions < want || !this.stats.connected || this.lastSignature === '') {
       if (!this.running) throw new Error('shipper: stopped before it drained');
-      if (Date.now() - t0 > timeoutMs) throw new Error(`shipper: not drained within ${timeoutMs} ms (at ${this.marks.transitions} of ${want}; ${this.stats.lastError ?? 'no error'})`);
+      if (Date.now() - t0 > timeoutMs)
+        throw new Error(`shipper: not drained within ${timeoutMs} ms (at ${this.marks.transitions} of ${want}; ${this.stats.lastError ?? 'no error'})`);
       this.nudge();
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -228,7 +247,20 @@ export class ShipperThread {
   private readonly exited: Promise<void>;
 
   constructor(o: ShipperWorkerData) {
-    this.last = { target: o.target.describe, robotId: o.robotId, connected: false, sent: 0, inserted: 0, batches: 0, highWater: 0, localNewest: 0, failures: 0, lastError: null, lastLagMs: null, reconnects: 0 };
+    this.last = {
+      target: o.target.describe,
+      robotId: o.robotId,
+      connected: false,
+      sent: 0,
+      inserted: 0,
+      batches: 0,
+      highWater: 0,
+      localNewest: 0,
+      failures: 0,
+      lastError: null,
+      lastLagMs: null,
+      reconnects: 0,
+    };
     this.worker = startWorker(workerUrl, o);
     this.worker.unref();
     this.worker.on('message', (m: ShipperToMain) => {

@@ -28,9 +28,15 @@ test('a credentials file (URL or PG*= lines) wins over $DATABASE_URL, which wins
   writeFileSync(f, 'postgres://u4:pw4@h4/d4\n');
   assert.equal(pgTarget({ credentialsFile: f }, env).describe, 'u4@h4:5432/d4');
   writeFileSync(f, 'PGPASSWORD=x\nNOT_A_KEY=y\n');
-  assert.throws(() => pgTarget({ credentialsFile: f }, env), (e: Error) => e.message.includes(`${f}: line 2`) && !e.message.includes('x\n'));
+  assert.throws(
+    () => pgTarget({ credentialsFile: f }, env),
+    (e: Error) => e.message.includes(`${f}: line 2`) && !e.message.includes('x\n'),
+  );
   assert.throws(() => pgTarget({ credentialsFile: join(dir, 'missing') }, env), /fleet.credentialsFile '.*missing': cannot read \(ENOENT\)/);
-  assert.throws(() => pgTarget({}, { DATABASE_URL: 'mysql://a:topsecret@b/c' }), (e: Error) => /postgres:\/\/ URL/.test(e.message) && !e.message.includes('topsecret'));
+  assert.throws(
+    () => pgTarget({}, { DATABASE_URL: 'mysql://a:topsecret@b/c' }),
+    (e: Error) => /postgres:\/\/ URL/.test(e.message) && !e.message.includes('topsecret'),
+  );
 });
 
 test('rollout flags; fleet.enabled needs a robotId', (t) => {

@@ -38,7 +38,22 @@ async function sameRows(fleet: FleetStore, s: Store, robot: string): Promise<voi
   assert.equal(remote.length, local.length, 'row count');
   const h = (rows: typeof local): string => {
     const x = createHash('sha256');
-    for (const r of rows) for (const k of ['id', 'episode_id', 'step', 'image', 'wrench', 'ee_pos', 'action_residual', 'reward_prob', 'gt_success', 'done', 'wall_time', 'policy_version']) x.update(`${k}=${Buffer.isBuffer(r[k]) ? r[k].toString('hex') : String(r[k])};`);
+    for (const r of rows)
+      for (const k of [
+        'id',
+        'episode_id',
+        'step',
+        'image',
+        'wrench',
+        'ee_pos',
+        'action_residual',
+        'reward_prob',
+        'gt_success',
+        'done',
+        'wall_time',
+        'policy_version',
+      ])
+        x.update(`${k}=${Buffer.isBuffer(r[k]) ? r[k].toString('hex') : String(r[k])};`);
     return x.digest('hex');
   };
   assert.equal(h(remote), h(local), 'byte-equal rows');
@@ -69,7 +84,10 @@ test('a crash between COMMIT and the local mark re-sends the batch, which insert
       assert.equal(second.stats.inserted, 60 - 32);
       await sameRows(fleet, s, 'arm-a');
       const eps = await fleet.episodes('arm-a', { afterLocalId: 0, ids: [] });
-      assert.deepEqual(eps.map((e) => e.outcome), ['success', 'success', 'success']);
+      assert.deepEqual(
+        eps.map((e) => e.outcome),
+        ['success', 'success', 'success'],
+      );
     } finally {
       await fleet.close();
     }
@@ -108,8 +126,15 @@ test('PostgreSQL stopped and restarted mid-run: the shipper catches up, nothing 
       await sameRows(fleet, s, 'arm-b');
       const eps = await fleet.episodes('arm-b', { afterLocalId: 0, ids: [] });
       assert.equal(eps.length, 6);
-      assert.deepEqual(eps.map((e) => e.outcome), ['success', 'success', 'success', 'success', 'success', 'failure'], 'the end that happened during the outage arrived');
-      const n = await fleet.query<{ n: number; d: number }>('SELECT count(*)::int AS n, count(DISTINCT (robot_id, local_id))::int AS d FROM fleet_transitions WHERE robot_id = $1', ['arm-b']);
+      assert.deepEqual(
+        eps.map((e) => e.outcome),
+        ['success', 'success', 'success', 'success', 'success', 'failure'],
+        'the end that happened during the outage arrived',
+      );
+      const n = await fleet.query<{ n: number; d: number }>(
+        'SELECT count(*)::int AS n, count(DISTINCT (robot_id, local_id))::int AS d FROM fleet_transitions WHERE robot_id = $1',
+        ['arm-b'],
+      );
       assert.deepEqual(n[0], { n: 2 * 20 + 3 * 20 + 7, d: 2 * 20 + 3 * 20 + 7 });
     } finally {
       await fleet.close();
