@@ -23,7 +23,7 @@ export interface PowerLossOptions {
   /** Kill moments: uniform in [minMs, maxMs] after practice starts. */
   minMs?: number;
   maxMs?: number;
-  /** Start the background trainer (TRAINER_CHECKPOINT=models/iql-offline). Default true. */
+  /** Run with the background trainer (on by default in the daemon, from models/iql-offline). Default true. */
   trainer?: boolean;
   log?: (s: string) => void;
 }
@@ -60,9 +60,9 @@ export async function powerLoss(o: PowerLossOptions): Promise<Row> {
   const minMs = o.minMs ?? 300;
   const maxMs = o.maxMs ?? 6000;
   const env: Record<string, string> = { DAEMON_TOKEN: TOKEN };
-  if (o.trainer ?? true)
-    Object.assign(env, { TRAINER_CHECKPOINT: 'models/iql-offline', TRAINER_WORK_DIR: join(o.dir, 'trainer'), TRAINER_OFFLINE_DB: join(o.dir, 'no-prior.db') });
-  const args = ['--db', db, '--port', '0', '--free-run', '--episode-steps', '10', '--priority', 'none'];
+  // Learning is on by default (models/iql-offline): its work dir in this run's folder, practice data alone.
+  const learning = (o.trainer ?? true) ? ['--learning-work-dir', join(o.dir, 'trainer'), '--offline-db', 'none'] : ['--no-learning'];
+  const args = ['--db', db, '--port', '0', '--free-run', '--episode-steps', '10', '--priority', 'none', ...learning];
   const moments: number[] = [];
   const integrity = { ok: 0, tried: 0 };
   const orphans: number[] = [];

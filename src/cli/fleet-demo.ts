@@ -69,7 +69,8 @@ async function startArm(a: Arm, env: NodeJS.ProcessEnv, token: string): Promise<
   // A fresh log file per start: the URL is read from it, and a restarted arm must not find its predecessor's.
   a.starts++;
   a.log = join(a.dir, `${a.robotId}.start${a.starts}.log`);
-  a.proc = startNode('src/cli/daemon.ts', ['--config', a.config], { ...env, DAEMON_TOKEN: token }, 0, a.log);
+  // The fleet learner trains for every arm: no learner of its own on the arm (learning is on by default).
+  a.proc = startNode('src/cli/daemon.ts', ['--config', a.config, '--no-learning'], { ...env, DAEMON_TOKEN: token }, 0, a.log);
   const t0 = Date.now();
   while (Date.now() - t0 < 120_000) {
     const m = /API: (http:\/\/\S+)/.exec(safeRead(a.log));
