@@ -114,76 +114,28 @@ export async function main(argv: string[]): Promise<number> {
         }
       }
       if (!args.has('skip-reward')) {
+        // One table-8 run: the shipped data and settings, then what differs between runs.
+        const reward = (methods: string, seeds: string, outDir: string, results: string, extra: string[] = []): void =>
+          run('src/cli/train-reward.ts', [
+            ...['--db', SHIPPED.prior, '--heldout-db', SHIPPED.heldOut, '--split', SHIPPED.split, '--steps', String(rewardSteps)],
+            ...['--image-size', String(SHIPPED.rewardImageSize), '--color-jitter', String(SHIPPED.rewardColorJitter)],
+            ...[
+              '--method',
+              methods,
+              '--seed',
+              seeds,
+              '--out',
+              outDir,
+              '--results',
+              join(out, `reward-table8-${SHIPPED.rewardImageSize}px${results}.json`),
+              ...extra,
+            ],
+          ]);
         // DAIB (exported) and ERM first, so the shipped classifier is ready early; then the other table-8 methods.
-        run('src/cli/train-reward.ts', [
-          '--db',
-          SHIPPED.prior,
-          '--heldout-db',
-          SHIPPED.heldOut,
-          '--split',
-          SHIPPED.split,
-          '--method',
-          'daib,erm',
-          '--steps',
-          String(rewardSteps),
-          '--seed',
-          '0',
-          '--image-size',
-          String(SHIPPED.rewardImageSize),
-          '--color-jitter',
-          String(SHIPPED.rewardColorJitter),
-          '--card-version',
-          String(SHIPPED.rewardCardVersion),
-          '--out',
-          out,
-          '--results',
-          join(out, `reward-table8-${SHIPPED.rewardImageSize}px.json`),
-        ]);
-        run('src/cli/train-reward.ts', [
-          '--db',
-          SHIPPED.prior,
-          '--heldout-db',
-          SHIPPED.heldOut,
-          '--split',
-          SHIPPED.split,
-          '--method',
-          'vib,dann,daib-nobottleneck',
-          '--steps',
-          String(rewardSteps),
-          '--seed',
-          '0',
-          '--image-size',
-          String(SHIPPED.rewardImageSize),
-          '--color-jitter',
-          String(SHIPPED.rewardColorJitter),
-          '--out',
-          'data/runs/reward-ablations',
-          '--results',
-          join(out, `reward-table8-${SHIPPED.rewardImageSize}px-ablations.json`),
-        ]);
+        reward('daib,erm', '0', out, '', ['--card-version', String(SHIPPED.rewardCardVersion)]);
+        reward('vib,dann,daib-nobottleneck', '0', 'data/runs/reward-ablations', '-ablations');
         // DAIB vs ERM on more seeds (table only; that run's model stays in data/runs).
-        run('src/cli/train-reward.ts', [
-          '--db',
-          SHIPPED.prior,
-          '--heldout-db',
-          SHIPPED.heldOut,
-          '--split',
-          SHIPPED.split,
-          '--method',
-          'daib,erm',
-          '--steps',
-          String(rewardSteps),
-          '--seed',
-          '1,2',
-          '--image-size',
-          String(SHIPPED.rewardImageSize),
-          '--color-jitter',
-          String(SHIPPED.rewardColorJitter),
-          '--out',
-          'data/runs/reward-seeds',
-          '--results',
-          join(out, `reward-table8-${SHIPPED.rewardImageSize}px-seeds.json`),
-        ]);
+        reward('daib,erm', '1,2', 'data/runs/reward-seeds', '-seeds');
       }
       if (!args.has('skip-offline')) {
         run('src/cli/train-offline.ts', [

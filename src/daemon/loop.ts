@@ -21,6 +21,7 @@
  * Everything that can wait (model loading, session warm-up, log commits) happens off the tick: the tick awaits only the
  * inference of already-warm models and sharp, when a crop/resize is needed.
  */
+import { waitForState } from './wait.ts';
 import { EventEmitter } from 'node:events';
 import { composeAction, composeTakeover, type ActionLimits } from '../control/action.ts';
 import { pControl } from '../control/p-controller.ts';
@@ -337,20 +338,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
 
   /** Resolves when the daemon reaches `state` (immediately if it is there). */
   whenState(state: DaemonState, timeoutMs = 60_000): Promise<void> {
-    if (this.state === state) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => {
-        this.off('state', on);
-        reject(new Error(`timed out waiting for state ${state} (now ${this.state})`));
-      }, timeoutMs);
-      const on = (s: DaemonState): void => {
-        if (s !== state) return;
-        clearTimeout(t);
-        this.off('state', on);
-        resolve();
-      };
-      this.on('state', on);
-    });
+    return waitForState(this, state, timeoutMs);
   }
 
   /**

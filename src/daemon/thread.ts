@@ -13,6 +13,7 @@
  *   file's path and version, and the control thread loads its own session right after a tick. `models()` gives the
  *   main thread's copies (what validation compares against); setPolicy resolves with the copy that stopped driving.
  */
+import { waitForState } from './wait.ts';
 import { EventEmitter } from 'node:events';
 import { MessageChannel, receiveMessageOnPort, type MessagePort, type Worker } from 'node:worker_threads';
 import type { Calibration, DaemonConfig } from '../config/schema.ts';
@@ -293,20 +294,7 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
 
   /** Resolves when the daemon reaches `state` (immediately if it is there). */
   whenState(state: DaemonState, timeoutMs = 60_000): Promise<void> {
-    if (this.state === state) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => {
-        this.off('state', on);
-        reject(new Error(`timed out waiting for state ${state} (now ${this.state})`));
-      }, timeoutMs);
-      const on = (s: DaemonState): void => {
-        if (s !== state) return;
-        clearTimeout(t);
-        this.off('state', on);
-        resolve();
-      };
-      this.on('state', on);
-    });
+    return waitForState(this, state, timeoutMs);
   }
 
   /** Raw per-tick timing samples (ms) of the control thread, for benchmarks. */
