@@ -52,6 +52,24 @@ export interface ShipperStats {
   reconnects: number;
 }
 
+/** The counters of a shipper that has not shipped yet. */
+function freshStats(target: string, robotId: string): ShipperStats {
+  return {
+    target,
+    robotId,
+    connected: false,
+    sent: 0,
+    inserted: 0,
+    batches: 0,
+    highWater: 0,
+    localNewest: 0,
+    failures: 0,
+    lastError: null,
+    lastLagMs: null,
+    reconnects: 0,
+  };
+}
+
 interface Marks {
   transitions: number;
   /** First episode / session id not yet shipped with its end. */
@@ -80,20 +98,7 @@ export class Shipper {
   constructor(o: ShipperOptions) {
     if (!o.robotId) throw new Error('shipper: robotId is required (config field robotId): rows are keyed by it in the fleet store');
     this.o = { stateFile: defaultStateFile(o.db, o.target), batch: 256, intervalMs: 250, maxBackoffMs: 5000, ...o };
-    this.stats = {
-      target: o.target.describe,
-      robotId: o.robotId,
-      connected: false,
-      sent: 0,
-      inserted: 0,
-      batches: 0,
-      highWater: 0,
-      localNewest: 0,
-      failures: 0,
-      lastError: null,
-      lastLagMs: null,
-      reconnects: 0,
-    };
+    this.stats = freshStats(o.target.describe, o.robotId);
     if (existsSync(this.o.stateFile)) {
       try {
         const m = JSON.parse(readFileSync(this.o.stateFile, 'utf8')) as Partial<Marks>;
@@ -247,20 +252,7 @@ export class ShipperThread {
   private readonly exited: Promise<void>;
 
   constructor(o: ShipperWorkerData) {
-    this.last = {
-      target: o.target.describe,
-      robotId: o.robotId,
-      connected: false,
-      sent: 0,
-      inserted: 0,
-      batches: 0,
-      highWater: 0,
-      localNewest: 0,
-      failures: 0,
-      lastError: null,
-      lastLagMs: null,
-      reconnects: 0,
-    };
+    this.last = freshStats(o.target.describe, o.robotId);
     this.worker = startWorker(workerUrl, o);
     this.worker.unref();
     this.worker.on('message', (m: ShipperToMain) => {
