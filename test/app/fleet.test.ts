@@ -109,6 +109,19 @@ test(
     t.after(() => fleet.close());
     await until(async () => (await fleet.modelStatus(id)).filter((s) => s.state === 'live').length === 2, 10_000, 'both arms reporting live');
     assert.ok((await fleet.modelStatus(id)).every((s) => s.liveAt !== null && s.liveAt >= s.at - 60_000));
+    // The learner may have published more than one version before it stopped: let every arm reach the newest, so
+    // that nothing else is in flight when the bad version comes.
+    const newest = (await fleet.modelsAfter(0)).filter((m) => m.version.startsWith('policy-iql-online@')).at(-1)?.version;
+    assert.ok(newest);
+    await until(
+      () => {
+        for (const a of arms)
+          if (a.r.app.daemon.status().practice === null && a.r.app.daemon.currentState === 'idle') a.r.app.daemon.startPractice({ count: 1, scenario: 'I' });
+        return arms.every((a) => a.r.app.daemon.policyVersion === newest);
+      },
+      60_000,
+      'the newest version live on both arms',
+    );
     // A bad version (bytes that are no ONNX model) is refused by each arm on its own; the driving policy stays.
     const driving = arms.map((a) => a.r.app.daemon.policyVersion);
     const bad = await fleet.publishModel({
