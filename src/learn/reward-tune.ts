@@ -39,10 +39,12 @@ function initializers(bytes: Uint8Array, where: string): Map<string, { dims: num
 /**
  * The DaibClassifier of `config` with the weights of an ONNX reward model exported from such a classifier. Throws,
  * naming the file and the weight, when a weight the inference graph needs is missing or has another shape.
+ * `config` comes from a model card, so its fields may be older than this build's.
  */
 export function rewardClassifierFromOnnx(bytes: Uint8Array, config: DaibConfig, where: string): DaibClassifier {
   const init = initializers(bytes, where);
-  const clf = new DaibClassifier(config);
+  // Cards written before the classifier could take a proprio input carry no proprio fields: image only.
+  const clf = new DaibClassifier({ ...config, proprioDim: config.proprioDim ?? 0, proprioScale: config.proprioScale ?? [] });
   try {
     for (const layer of [...clf.rep.encoder.layers, ...clf.head.layers]) {
       for (const w of layer.weights) {

@@ -53,6 +53,7 @@ async function runOnce(
     const practiceGt = r.app.log.store.listEpisodes({ kind: 'practice', limit: 100 }).filter((e) => e.gtSuccess).length;
     const tr = new OnlineTrainer({
       ...DEFAULT_ONLINE,
+      warmupUpdates: 0, // the learning itself is what is compared, from the first update
       db: r.db,
       offlineDb: null,
       offlineDomains: [],
