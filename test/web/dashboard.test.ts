@@ -30,7 +30,19 @@ async function until<T>(what: string, f: () => T | Promise<T>, timeoutMs = 20_00
 async function liveRig(): Promise<Rig> {
   const policy = policyFromModel(await PolicyModel.load(join(root, 'models/policy.onnx')));
   const reward = rewardFromModel(await RewardModel.load(join(root, 'models/reward.onnx')));
-  return rig({ listen: true, startLoop: true, policy, reward, overrides: { realtime: true, episodeSteps: 20 } });
+  // This in-process loop shares 2 cores with Chromium here; the deadman at its hard bound keeps a burst of late ticks
+  // from e-stopping the page's practice (the deadman is tested in test/daemon/deadman.test.ts; the product runs the
+  // loop in its own thread, where 5 Chromium pages cost no ticks: bench/dashboard.bench.ts).
+  return rig({
+    listen: true,
+    startLoop: true,
+    policy,
+    reward,
+    overrides: { realtime: true, episodeSteps: 20 },
+    calibration: (c) => {
+      c.limits.maxMissedTicks = 10;
+    },
+  });
 }
 
 test('/ tells how to build the page when dist/web is missing, and the API still answers', async (t) => {
