@@ -20,6 +20,15 @@ export function Card(props: { title: string; id: string; wide?: boolean; aside?:
   );
 }
 
+/** A table row an operator picks with a click or Enter (episode and replay lists). */
+export function PickRow(props: { selected: boolean; onPick: () => void; children: preact.ComponentChildren }) {
+  return (
+    <tr class={props.selected ? 'selected' : ''} onClick={props.onPick} tabIndex={0} onKeyDown={(k) => k.key === 'Enter' && props.onPick()}>
+      {props.children}
+    </tr>
+  );
+}
+
 export function Metric(props: {
   label: string;
   value: string;

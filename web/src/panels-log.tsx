@@ -5,7 +5,7 @@ import type { AlignedData, Options } from 'uplot';
 import { act } from './api.ts';
 import type { LossSample } from './live.ts';
 import { Plot, axisStyle } from './plot.tsx';
-import { Card, Metric } from './panels-live.tsx';
+import { Card, Metric, PickRow } from './panels-live.tsx';
 import type { DaemonStatus, EpisodeRecord, EpisodeTransition, EventRecord, LearningView, ModelsReply, SessionRecord, ValidationResult } from './types.ts';
 import { clock, dateTime, fmt, isNum, mm, pct, shortTime, usePoll } from './util.ts';
 
@@ -395,13 +395,7 @@ export const SessionsCard = memo(function SessionsCard({ tick }: { tick: number 
               </thead>
               <tbody>
                 {(eps ?? []).map((e) => (
-                  <tr
-                    key={e.id}
-                    class={sel === e.id ? 'selected' : ''}
-                    onClick={() => setSel(e.id)}
-                    tabIndex={0}
-                    onKeyDown={(k) => k.key === 'Enter' && setSel(e.id)}
-                  >
+                  <PickRow key={e.id} selected={sel === e.id} onPick={() => setSel(e.id)}>
                     <td class="mono">{e.id}</td>
                     <td>
                       {e.domain} <span class="muted">{e.scenario ?? ''}</span>
@@ -410,7 +404,7 @@ export const SessionsCard = memo(function SessionsCard({ tick }: { tick: number 
                     <td class="mono">{fmt(e.learnedSuccessProb, 2)}</td>
                     <td>{e.gtSuccess === null ? '–' : e.gtSuccess ? '✓' : '✗'}</td>
                     <td class="mono">{e.transitionCount}</td>
-                  </tr>
+                  </PickRow>
                 ))}
                 {eps && eps.length === 0 && (
                   <tr>

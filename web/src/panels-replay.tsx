@@ -5,7 +5,7 @@
 import { memo } from 'preact/compat';
 import { useMemo, useState } from 'preact/hooks';
 import { act } from './api.ts';
-import { Card, Metric } from './panels-live.tsx';
+import { Card, Metric, PickRow } from './panels-live.tsx';
 import type { ClassifierAudit, ModelsReply, ReplayJobFull, ReplayJobView, SessionRecord } from './types.ts';
 import { dateTime, fmt, pct, usePoll } from './util.ts';
 
@@ -220,13 +220,7 @@ export const ReplayCard = memo(function ReplayCard({ tick }: { tick: number }) {
               </thead>
               <tbody>
                 {(jobs ?? []).map((j) => (
-                  <tr
-                    key={j.id}
-                    class={shown === j.id ? 'selected' : ''}
-                    onClick={() => setSel(j.id)}
-                    tabIndex={0}
-                    onKeyDown={(k) => k.key === 'Enter' && setSel(j.id)}
-                  >
+                  <PickRow key={j.id} selected={shown === j.id} onPick={() => setSel(j.id)}>
                     <td class="mono">{j.id}</td>
                     <td class="mono">{j.options.sessionId}</td>
                     <td>{j.options.mode}</td>
@@ -234,7 +228,7 @@ export const ReplayCard = memo(function ReplayCard({ tick }: { tick: number }) {
                       <span class={`pill ${j.state === 'failed' ? 'bad' : j.state === 'done' ? 'ok' : ''}`}>{j.state}</span>
                     </td>
                     <td class="small">{jobSummary(j)}</td>
-                  </tr>
+                  </PickRow>
                 ))}
                 {jobs && jobs.length === 0 && (
                   <tr>
