@@ -1,12 +1,15 @@
 /**
  * The simulated cell as a ROS 2 robot, in its own process, over the DDS-wire transport (loopback-only by default).
  *   npx tsx src/cli/ros2-sim-robot.ts [--domain N] [--connector square16] [--image-size 64] [--sensor-hz 30] [--control-hz 10] [--camera 640x480]
+ *                                     [--joint-states]
  * Prints one JSON line `{"ready":true,...}` when its publishers and subscriptions exist; stops on SIGINT/SIGTERM.
+ * --joint-states: an arm that publishes sensor_msgs/JointState on /joint_states and no tip pose; the ready line then
+ * carries `kinematics`, the chain for backend.ros2.kinematics (as a real arm's URDF would give it).
  */
 import { parseArgs } from 'node:util';
 import { SimBackend } from '../robot/sim-backend.ts';
 import { DdsTransport } from '../ros2/dds-transport.ts';
-import { SimRos2Robot } from '../ros2/sim-robot.ts';
+import { SimRos2Robot, simArmChain } from '../ros2/sim-robot.ts';
 
 const { values } = parseArgs({
   options: {
@@ -16,6 +19,7 @@ const { values } = parseArgs({
     'sensor-hz': { type: 'string', default: '30' },
     'control-hz': { type: 'string', default: '10' },
     camera: { type: 'string' },
+    'joint-states': { type: 'boolean', default: false },
   },
 });
 const num = (k: keyof typeof values, min: number, max: number): number => {
@@ -32,8 +36,22 @@ if (values.camera !== undefined) {
   if (!m) throw new Error(`sim-robot: --camera must be WIDTHxHEIGHT, got ${values.camera}`);
   camera = { width: Number(m[1]), height: Number(m[2]) };
 }
-const robot = new SimRos2Robot(transport, sim, { controlPeriod: 1 / controlHz, sensorHz: num('sensor-hz', 0, 1000), ...(camera ? { camera } : {}) });
-console.log(JSON.stringify({ ready: true, pid: process.pid, connector: sim.connector, cycloneUri: process.env.CYCLONEDDS_URI }));
+const jointStates = values['joint-states'] === true;
+const robot = new SimRos2Robot(transport, sim, {
+  controlPeriod: 1 / controlHz,
+  sensorHz: num('sensor-hz', 0, 1000),
+  jointStates,
+  ...(camera ? { camera } : {}),
+});
+console.log(
+  JSON.stringify({
+    ready: true,
+    pid: process.pid,
+    connector: sim.connector,
+    cycloneUri: process.env.CYCLONEDDS_URI,
+    ...(jointStates ? { kinematics: simArmChain(sim) } : {}),
+  }),
+);
 const t0 = performance.now();
 const stop = async (): Promise<void> => {
   const secs = (performance.now() - t0) / 1000;

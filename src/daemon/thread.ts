@@ -28,6 +28,7 @@ import {
   type FromControl,
   type LogCall,
   type NoteLabelArgs,
+  type ThreadRos2Backend,
   type ToControl,
 } from './thread-protocol.ts';
 import type { DaemonControl, DaemonEvents, DaemonState, DaemonStatus, PracticeRequest, PracticeRun, SwapOptions } from './types.ts';
@@ -44,6 +45,8 @@ export interface DaemonThreadOptions {
   timingWindow?: number;
   /** How long a command waits for the control thread's answer (ms). Default 5000 (a connector switch takes ~1 s). */
   callTimeoutMs?: number;
+  /** A robot the control thread builds itself (the ROS 2 node over DDS); default: the simulated cell. */
+  backend?: ThreadRos2Backend | null;
 }
 
 const hostUrl = new URL('./thread-host.ts', import.meta.url);
@@ -120,6 +123,7 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
       policyPath: o.policy?.path ?? null,
       rewardPath: o.reward?.path ?? null,
       timingWindow: o.timingWindow ?? null,
+      backend: o.backend ?? null,
       estop: flag.buffer,
       replySignal,
       replies: port2,
