@@ -1,9 +1,10 @@
 /**
  * The ROS 2 node in the daemon's control thread, end to end over DDS on loopback, against the simulated cell running as
  * a ROS 2 robot in its own process that publishes only sensor_msgs/JointState (no tip pose), as many arms do:
- * - the daemon's loop, backend, ROS services and participant run in the control thread (src/daemon/thread-host.ts); the
- *   pose comes from the joint states through the chain the robot hands out (src/ros2/kinematics.ts); a 300 ms block of
- *   the main thread delays no tick, and the robot's e-stop latches and stops motion while the main thread is blocked;
+ * - the daemon's loop, backend, ROS services, teleop input and participant run in the control thread
+ *   (src/daemon/thread-host.ts); the pose comes from the joint states through the chain the robot hands out
+ *   (src/ros2/kinematics.ts); a spacenav takeover is logged as interventions; a 300 ms block of the main thread delays
+ *   no tick, and the robot's e-stop latches and stops motion while the main thread is blocked;
  * - `npm start` with backend.kind ros2 (runDaemon) runs the background trainer: its exports are validated and swapped in.
  * Skips with the reason when the DDS shim is not built.
  */
@@ -16,7 +17,7 @@ import { ddsAvailable, DdsTransport, LOOPBACK_CONFIG } from '../../src/ros2/dds-
 import { createRos2Backend, parseRos2Section } from '../../src/ros2/config.ts';
 import { DaemonRosNode } from '../../src/ros2/node.ts';
 import type { KinematicChain } from '../../src/ros2/kinematics.ts';
-import type { QosProfile } from '../../src/ros2/transport.ts';
+import { QOS_SENSOR, type QosProfile } from '../../src/ros2/transport.ts';
 import { loadCalibration, loadDaemonConfig } from '../../src/config/load.ts';
 import { startDaemonApp } from '../../src/app/daemon-app.ts';
 import { runDaemon } from '../../src/cli/daemon.ts';
@@ -101,13 +102,13 @@ function rosSection(): Record<string, unknown> {
     domainId: domain,
     topics: { jointStates: '/joint_states', socketPose: '/sim/socket_pose', estop: '/estop', robotState: null },
     kinematics: robot?.kinematics,
-    teleop: { twist: null, joy: null },
+    teleop: { twist: '/spacenav/twist', joy: null },
     node: { diagnosticsHz: 5 },
   };
 }
 
 test(
-  'the ros2 backend runs in the control thread: pose from JointState + the chain; a 300 ms main-thread block delays no tick and no robot e-stop',
+  'the ros2 backend runs in the control thread: pose from JointState + the chain, a spacenav takeover logged; a 300 ms main-thread block delays no tick and no robot e-stop',
   { skip, timeout: 120_000 },
   async (t) => {
     const o = obs as DdsTransport;
@@ -160,6 +161,18 @@ test(
       const near = Math.min(...truth.map((p) => Math.hypot(p[0] - s.eePos[0], p[1] - s.eePos[1], p[2] - s.eePos[2])));
       assert.ok(near < 1e-5, `step ${s.step}: logged pose ${s.eePos.join(', ')} is ${near} m from every true pose`);
     }
+
+    // A spacenav takeover on the topic: read by the control thread, logged as interventions with their source.
+    const twist = o.createPublisher('/spacenav/twist', 'geometry_msgs/msg/Twist', QOS_SENSOR);
+    await waitFor(() => twist.matched() > 0, 10_000, 'the teleop subscription');
+    for (const until = Date.now() + 600; Date.now() < until; await sleep(30)) twist.publish({ linear: { x: 0, y: 0, z: 0.1 }, angular: { x: 0, y: 0, z: 0 } });
+    await sleep(500);
+    await flushed();
+    const driven = app.log.store.getEpisode(ep.id, { transitions: true, images: false })?.transitions ?? [];
+    assert.ok(
+      driven.some((x) => x.intervention && x.interventionSource === 'ros2:/spacenav/twist'),
+      'takeover steps logged as interventions with their source',
+    );
 
     // The main thread blocks for 300 ms; meanwhile the robot's e-stop is pressed (the request leaves before the block).
     const press = o.createClient('/sim/estop_press', 'std_srvs/srv/Trigger');
