@@ -120,7 +120,7 @@ await camTransport.close();
 
 const proc = spawn(
   process.execPath,
-  ['--import', 'tsx', join(root, 'src/cli/ros2-sim-robot.ts'), '--domain', String(domain), '--sensor-hz', '30', '--camera', '640x480'],
+  ['--import', 'tsx', join(root, 'src/cli/ros2-sim-robot.ts'), '--domain', String(domain), '--sensor-hz', '30', '--camera', '640x480', '--camera-thread'],
   {
     cwd: root,
     env: { ...process.env, CYCLONEDDS_URI: `file://${LOOPBACK_CONFIG}` },

@@ -61,7 +61,7 @@ export function simArmChain(sim: SimBackend): KinematicChain {
 
 export class SimRos2Robot {
   private readonly closers: Closable[] = [];
-  private readonly img: Publisher<ImageMsg>;
+  private readonly img: Publisher<ImageMsg> | null;
   private readonly wr: Publisher<WrenchStampedMsg>;
   private readonly pose: Publisher<PoseStampedMsg>;
   private readonly joints: Publisher<JointStateMsg> | null;
@@ -83,10 +83,15 @@ export class SimRos2Robot {
       camera?: { width: number; height: number };
       /** Publish joint states (topics.jointStates) instead of the tip pose, and the true pose on topics.poseTruth. */
       jointStates?: boolean;
+      /**
+       * A camera that runs elsewhere (its own thread, src/ros2/sim-camera.ts): given every new frame (at the camera size)
+       * instead of this object publishing images.
+       */
+      onFrame?: (img: RgbImage) => void;
     },
   ) {
     const t = o.topics ?? SIM_ROBOT_TOPICS;
-    this.img = transport.createPublisher(t.image, 'sensor_msgs/msg/Image', QOS_SENSOR);
+    this.img = o.onFrame ? null : transport.createPublisher(t.image, 'sensor_msgs/msg/Image', QOS_SENSOR);
     this.wr = transport.createPublisher(t.wrench, 'geometry_msgs/msg/WrenchStamped', QOS_SENSOR);
     this.pose = transport.createPublisher(o.jointStates ? t.poseTruth : t.pose, 'geometry_msgs/msg/PoseStamped', QOS_SENSOR);
     this.joints = o.jointStates ? transport.createPublisher(t.jointStates, 'sensor_msgs/msg/JointState', QOS_SENSOR) : null;
@@ -131,6 +136,23 @@ export class SimRos2Robot {
     if (o.sensorHz > 0) this.timer = setInterval(() => this.publishSensors(), 1000 / o.sensorHz);
   }
 
+  /** The rendered frame at the camera size (resampled once per new frame). */
+  private frame(): RgbImage {
+    let img = this.sim.observe().image;
+    if (this.o.camera) {
+      // The rendered frame changes only when physics runs: resample once per new frame, not per publication.
+      if (this.resampled?.from !== img) this.resampled = { from: img, to: resample(img, this.o.camera.width, this.o.camera.height) };
+      img = this.resampled.to;
+    }
+    if (this.o.onFrame && img !== this.handedOut) {
+      this.handedOut = img;
+      this.o.onFrame(img);
+    }
+    return img;
+  }
+
+  private handedOut: RgbImage | null = null;
+
   private publishSocket(): void {
     this.socket.publish(poseToMsg({ pos: this.sim.observe().goal, quat: [1, 0, 0, 0] }, Date.now() / 1000, 'base'));
   }
@@ -144,12 +166,8 @@ export class SimRos2Robot {
   private resampled: { from: RgbImage; to: RgbImage } | null = null;
 
   private publishImage(): void {
-    let img = this.sim.observe().image;
-    if (this.o.camera) {
-      // The rendered frame changes only when physics runs: resample once per new frame, not per publication.
-      if (this.resampled?.from !== img) this.resampled = { from: img, to: resample(img, this.o.camera.width, this.o.camera.height) };
-      img = this.resampled.to;
-    }
+    const img = this.frame();
+    if (!this.img) return; // the camera thread publishes
     this.img.publish(imageToMsg(img, Date.now() / 1000, 'wrist_camera'));
     this.imagesPublished++;
   }
