@@ -1,6 +1,7 @@
 /**
  * The ROS 2 node in the daemon's control thread, end to end over DDS on loopback, against the simulated cell running as
- * a ROS 2 robot in its own process that publishes only sensor_msgs/JointState (no tip pose), as many arms do:
+ * a ROS 2 robot in its own process that publishes only sensor_msgs/JointState (no tip pose), as many arms do, and its
+ * camera from a thread of its own (--camera-thread, as a separate camera node):
  * - the daemon's loop, backend, ROS services, teleop input and participant run in the control thread
  *   (src/daemon/thread-host.ts); the pose comes from the joint states through the chain the robot hands out
  *   (src/ros2/kinematics.ts); a spacenav takeover is logged as interventions; a 300 ms block of the main thread delays
@@ -61,7 +62,7 @@ before(async () => {
   if (skip) return;
   const proc = spawn(
     process.execPath,
-    ['--import', 'tsx', join(root, 'src/cli/ros2-sim-robot.ts'), '--domain', String(domain), '--sensor-hz', '30', '--joint-states'],
+    ['--import', 'tsx', join(root, 'src/cli/ros2-sim-robot.ts'), '--domain', String(domain), '--sensor-hz', '30', '--joint-states', '--camera-thread'],
     { cwd: root, env: { ...process.env, CYCLONEDDS_URI: `file://${LOOPBACK_CONFIG}` }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let err = '';
