@@ -457,7 +457,8 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
 
   private died(message: string): void {
     if (this.exited && this.state === 'estopped') return;
-    // The simulated robot lives in that thread and went with it: nothing moves. Say so, once.
+    // The robot's commands came from that thread and went with it: the simulated cell stops, a ROS arm gets no more
+    // motion commands (its driver holds on the command timeout). Say so, once.
     this.state = 'estopped';
     this.emit('state', 'estopped');
     this.emit('fault', message);
