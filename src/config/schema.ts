@@ -272,7 +272,7 @@ export const DaemonConfigSchema = T.object({
   controlThread: T.boolean({
     default: true,
     description:
-      'run the control loop with the simulated cell and its own model sessions in a worker thread, so REST, event streams, SQLite and model loading on the main thread cannot delay a tick; false: in the main thread (a backend given by code, e.g. ROS 2, always runs there)',
+      'run the control loop with its robot (the simulated cell, or the ROS 2 node over DDS) and its own model sessions in a worker thread, so REST, event streams, SQLite and model loading on the main thread cannot delay a tick; false: in the main thread (ROS 2 over rclnodejs always runs there)',
     cli: { flag: '--in-process', sets: false },
   }),
   controlPriority: T.nullable(T.integer({ minimum: -20, maximum: 19 }), {
