@@ -7,6 +7,8 @@
  *
  * The ros2 settings come from the `backend.ros2` section of the --ros2 file (default: built-in defaults), then from the
  * ROS parameters file and remaps (--ros-args, or INSERTION_ROS2_PARAMS / INSERTION_ROS2_REMAPS as the launch files set).
+ * Over the DDS transport the node runs in the daemon's control thread (src/daemon/thread-host.ts) unless --in-process;
+ * over rclnodejs it runs on the main thread with the loop.
  */
 import { Daemon } from '../daemon/loop.ts';
 import { readFileSync } from 'node:fs';
