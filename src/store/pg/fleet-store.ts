@@ -333,9 +333,11 @@ export class FleetStore {
     return { transitions: x?.t ?? 0, labels: x?.l ?? 0, events: x?.e ?? 0 };
   }
 
-  /** Rows per arm, duplicates impossible by the key; with ship lag percentiles (ms) over the newest `lagWindow` rows. */
+  /** Rows per arm, duplicates impossible by the key; with ship lag percentiles (ms) over the newest `lagWindow` rows
+   *  logged at or after `lagSince` (ms since epoch; 0: any). */
   async counts(
     lagWindow = 2000,
+    lagSince = 0,
   ): Promise<Array<{ robotId: string; transitions: number; episodes: number; endedEpisodes: number; lagP50: number | null; lagP99: number | null }>> {
     const r = await this.pool.query<{ robot_id: string; transitions: number; episodes: number; ended: number; p50: number | null; p99: number | null }>(
       `
@@ -343,10 +345,10 @@ export class FleetStore {
         (SELECT count(*) FROM fleet_transitions t WHERE t.robot_id = r.robot_id)::int AS transitions,
         (SELECT count(*) FROM fleet_episodes e WHERE e.robot_id = r.robot_id)::int AS episodes,
         (SELECT count(*) FROM fleet_episodes e WHERE e.robot_id = r.robot_id AND e.ended_at IS NOT NULL)::int AS ended,
-        (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY lag) FROM (SELECT ingested_at - wall_time AS lag FROM fleet_transitions t WHERE t.robot_id = r.robot_id ORDER BY local_id DESC LIMIT $1) x) AS p50,
-        (SELECT percentile_cont(0.99) WITHIN GROUP (ORDER BY lag) FROM (SELECT ingested_at - wall_time AS lag FROM fleet_transitions t WHERE t.robot_id = r.robot_id ORDER BY local_id DESC LIMIT $1) x) AS p99
+        (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY lag) FROM (SELECT ingested_at - wall_time AS lag FROM fleet_transitions t WHERE t.robot_id = r.robot_id AND t.wall_time >= $2 ORDER BY local_id DESC LIMIT $1) x) AS p50,
+        (SELECT percentile_cont(0.99) WITHIN GROUP (ORDER BY lag) FROM (SELECT ingested_at - wall_time AS lag FROM fleet_transitions t WHERE t.robot_id = r.robot_id AND t.wall_time >= $2 ORDER BY local_id DESC LIMIT $1) x) AS p99
       FROM (SELECT DISTINCT robot_id FROM fleet_sessions) r ORDER BY r.robot_id`,
-      [lagWindow],
+      [lagWindow, lagSince],
     );
     return r.rows.map((x) => ({ robotId: x.robot_id, transitions: x.transitions, episodes: x.episodes, endedEpisodes: x.ended, lagP50: x.p50, lagP99: x.p99 }));
   }
