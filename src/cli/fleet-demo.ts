@@ -7,7 +7,7 @@
  *
  *   npx tsx src/cli/fleet-demo.ts [--arms 3] [--connectors europlug,megablock,dt12] [--seconds 120] [--faults]
  *       [--free-run] [--no-fleet] [--no-learner] [--export-every 100] [--batch-size 64] [--checkpoint models/iql-offline] [--out data/runs/fleet-demo]
- *       [--goal-error-mm 1.5] [--offline-db data/prior.db|none] [--settle 20]
+ *       [--goal-error-mm 1.5] [--offline-db data/prior.db|none] [--settle 20] [--learner-nice 10]
  *
  * --goal-error-mm gives every arm's socket calibration that x* error (as the online experiment does), so that the
  * P-controller alone misses and there is something to learn. Steady-state figures (ingest rate, ship lag) are taken
@@ -143,6 +143,9 @@ async function main(): Promise<number> {
       'goal-error-mm': { type: 'string', default: '0' },
       'offline-db': { type: 'string', default: 'data/prior.db' },
       settle: { type: 'string', default: '20' },
+      // The learner is niced so that the arms keep their ticks; on a machine loaded by others a niced learner gets
+      // almost no CPU (its start-up on the prior data then takes minutes).
+      'learner-nice': { type: 'string', default: '10' },
       out: { type: 'string', default: 'data/runs/fleet-demo' },
     },
   });
@@ -209,7 +212,7 @@ async function main(): Promise<number> {
         values['offline-db'],
       ],
       env,
-      10,
+      Number(values['learner-nice']),
       join(out, `learner-${Date.now()}.log`),
     );
   const samples: Sample[] = [];
