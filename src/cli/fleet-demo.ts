@@ -78,7 +78,8 @@ async function startArm(a: Arm, env: NodeJS.ProcessEnv, token: string): Promise<
   // The fleet learner trains for every arm: no learner of its own on the arm (learning is on by default).
   a.proc = startNode('src/cli/daemon.ts', ['--config', a.config, '--no-learning'], { ...env, DAEMON_TOKEN: token }, 0, a.log);
   const t0 = Date.now();
-  while (Date.now() - t0 < 120_000) {
+  // Eight daemons starting at once on two loaded cores can take minutes.
+  while (Date.now() - t0 < 300_000) {
     const m = /API: (http:\/\/\S+)/.exec(safeRead(a.log));
     if (m) {
       a.url = m[1] as string;
@@ -87,7 +88,7 @@ async function startArm(a: Arm, env: NodeJS.ProcessEnv, token: string): Promise<
     if (a.proc.exitCode !== null) throw new Error(`${a.robotId} exited (${a.proc.exitCode}); see ${a.log}`);
     await sleep(200);
   }
-  if (!a.url) throw new Error(`${a.robotId}: no API within 120 s; see ${a.log}`);
+  if (!a.url) throw new Error(`${a.robotId}: no API within 300 s; see ${a.log}`);
   await practise(a, token);
 }
 
