@@ -6,10 +6,14 @@
  *   npx tsx src/cli/fleet-learner.ts --checkpoint models/iql-offline [--offline-db data/prior.db] [--work-dir data/runs/fleet-learner]
  *       [--robots arm-1,arm-2] [--connectors europlug,dt12] [--rollout all | connector:a,b | arm:x,y | staged:FIRST:EPISODES:MINSUCCESS]
  *       [--online-fraction 0.25] [--utd 1] [--batch-size 256] [--export-every 0] [--seed 0] [--reward rewardProb|gt]
- *       [--credentials FILE] [--stats FILE]
+ *       [--credentials FILE] [--stats FILE] [--config config/daemon.yaml]
+ *
+ * --config: a daemon config file whose fleet section gives the per-arm and per-connector sampling weights
+ * (fleet.sampling; default config/daemon.yaml when it exists, whose weights are all 1).
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { loadDaemonConfig } from '../config/load.ts';
 import { TrainArgError, intArg, numArg, parseArgs, splitFrom } from '../offline/common.ts';
 import { runFleetLearner, type FleetLearnerStats } from '../online/fleet-learner.ts';
 import { DEFAULT_ONLINE, type OnlineTrainerConfig, type TrainerProgress } from '../online/trainer.ts';
@@ -31,6 +35,7 @@ const KNOWN = {
   credentials: 'value',
   stats: 'value',
   split: 'value',
+  config: 'value',
   help: 'flag',
 } as const;
 
@@ -58,7 +63,7 @@ async function main(): Promise<number> {
     a = parseArgs(process.argv.slice(2), KNOWN, 'fleet-learner');
     if (a.has('help')) {
       console.log(
-        'usage: fleet-learner --checkpoint DIR [--offline-db FILE] [--work-dir DIR] [--robots a,b] [--connectors a,b] [--rollout all|connector:a,b|arm:x,y|staged:FIRST:EPISODES:MINSUCCESS] [--online-fraction 0.25] [--utd 1] [--batch-size 256] [--export-every 0] [--seed 0] [--reward rewardProb|gt] [--credentials FILE] [--stats FILE]',
+        'usage: fleet-learner --checkpoint DIR [--offline-db FILE] [--work-dir DIR] [--robots a,b] [--connectors a,b] [--rollout all|connector:a,b|arm:x,y|staged:FIRST:EPISODES:MINSUCCESS] [--online-fraction 0.25] [--utd 1] [--batch-size 256] [--export-every 0] [--seed 0] [--reward rewardProb|gt] [--credentials FILE] [--stats FILE] [--config FILE (fleet.sampling: per-arm and per-connector weights)]',
       );
       return 0;
     }
@@ -67,6 +72,9 @@ async function main(): Promise<number> {
     const reward = a.get('reward') ?? 'rewardProb';
     if (reward !== 'rewardProb' && reward !== 'gt') throw new TrainArgError(`--reward must be rewardProb or gt, got '${reward}'`);
     const offlineDb = a.get('offline-db') ?? 'data/prior.db';
+    const configFile = a.get('config') ?? (existsSync('config/daemon.yaml') ? 'config/daemon.yaml' : null);
+    // Errors name the file and the field (ConfigError).
+    const sampling = configFile === null ? null : loadDaemonConfig(configFile).fleet.sampling;
     trainer = {
       ...DEFAULT_ONLINE,
       startCheckpoint: checkpoint,
@@ -80,6 +88,7 @@ async function main(): Promise<number> {
       exportEvery: intArg(a, 'export-every', 0, 0, 1e6),
       seed: intArg(a, 'seed', 0, 0, 1e9),
       reward,
+      sampling,
     };
     rollout = parseRollout(a.get('rollout') ?? 'all');
   } catch (e) {
@@ -98,7 +107,9 @@ async function main(): Promise<number> {
   const writeStats = (): void => {
     if (statsFile) writeFileSync(statsFile, JSON.stringify({ at: Date.now(), startedAt: t0, progress, published, learner: learnerStats }));
   };
-  console.log(`fleet learner: ${target.describe} (${target.source}); rollout ${JSON.stringify(rollout)}; work dir ${trainer.workDir}`);
+  console.log(
+    `fleet learner: ${target.describe} (${target.source}); rollout ${JSON.stringify(rollout)}; sampling ${JSON.stringify(trainer.sampling ?? {})}; work dir ${trainer.workDir}`,
+  );
   learnerStats = await runFleetLearner({
     target,
     trainer,

@@ -95,6 +95,22 @@ export const PracticeConfigSchema = T.object(
   { default: {} },
 );
 
+/** The fleet learner's batch sampling over the pooled practice rows (src/online/trainer.ts OnlineTrainerConfig.sampling). */
+export const FleetSamplingSchema = T.object(
+  {
+    arms: T.record(T.number({ minimum: 0, maximum: 1e6 }), {
+      default: {},
+      description:
+        "fleet learner: relative weight of each arm's rows (robot id -> weight) in the online share of every batch; an arm not named weighs 1, 0 leaves it out",
+    }),
+    connectors: T.record(T.number({ minimum: 0, maximum: 1e6 }), {
+      default: {},
+      description: "fleet learner: relative weight of each connector's rows (connector -> weight), multiplied with the arm's; not named: 1, 0 leaves it out",
+    }),
+  },
+  { default: {} },
+);
+
 export const FleetConfigSchema = T.object(
   {
     enabled: T.boolean({
@@ -117,6 +133,7 @@ export const FleetConfigSchema = T.object(
       default: true,
       description: "validate and swap in the fleet learner's published versions that the rollout gives this arm; false: ship only",
     }),
+    sampling: FleetSamplingSchema,
   },
   { default: {} },
 );
@@ -313,6 +330,7 @@ export type SimBackendConfig = Static<typeof SimBackendConfigSchema>;
 export type BackendConfig = Static<typeof BackendConfigSchema>;
 export type PracticeConfig = Static<typeof PracticeConfigSchema>;
 export type FleetConfig = Static<typeof FleetConfigSchema>;
+export type FleetSampling = Static<typeof FleetSamplingSchema>;
 export type LabelsConfig = Static<typeof LabelsConfigSchema>;
 export type DaemonConfig = Static<typeof DaemonConfigSchema>;
 export type LearningConfig = Static<typeof LearningConfigSchema>;
