@@ -14,6 +14,7 @@ import {
   DAIB_METHODS,
   DaibClassifier,
   defaultDaibConfig,
+  freshDomainProbe,
   formatAccuracyTable,
   type BalancedEvaluation,
   type DaibConfig,
@@ -77,6 +78,9 @@ export interface RewardRow {
   seconds: number;
   /** Held-out error rates by how far the tip was above seated: where the classifier is wrong. */
   errorsByHeight: HeightErrors[];
+  /** A fresh linear probe's domain accuracy on the frozen zI of training frames (`freshDomainProbe`; chance = 1 /
+   *  connectors); null for methods without zI. */
+  domainProbe: number | null;
 }
 
 /** Held-out errors of one connector: seated samples, then unseated ones by tip height above seated. */
@@ -225,7 +229,16 @@ export function trainRewardMethod(o: RewardOptions, data: RewardData, method: Da
     backend,
     `reward ${method}${o.cue === 'none' ? '' : ` + ${o.cue}`}: held-out ${(100 * evaluation.accuracy).toFixed(1)}% (${evaluation.perDomain.map((d) => `${d.name} ${(100 * d.accuracy).toFixed(1)}`).join(', ')}), train ${(100 * trainAccuracy).toFixed(1)}%, ${seconds.toFixed(0)} s; held-out errors by height above seated:\n${formatHeightErrors(byHeight)}`,
   );
-  return { clf, row: { method, seed: o.seed, steps: o.steps, evaluation, finalLoss: last?.loss ?? NaN, trainAccuracy, seconds, errorsByHeight: byHeight } };
+  const domainProbe = freshDomainProbe(clf, data.train, { seed: o.seed });
+  if (domainProbe !== null)
+    log(
+      backend,
+      `reward ${method}: fresh linear domain probe on zI ${(100 * domainProbe).toFixed(1)}% (chance ${(100 / data.train.domainNames.length).toFixed(1)}%)`,
+    );
+  return {
+    clf,
+    row: { method, seed: o.seed, steps: o.steps, evaluation, finalLoss: last?.loss ?? NaN, trainAccuracy, seconds, errorsByHeight: byHeight, domainProbe },
+  };
 }
 
 export function formatRewardTable(rows: RewardRow[]): string {
