@@ -7,6 +7,7 @@
  *
  * --method daib|erm|vib|dann|daib-nobottleneck|all (or a comma list); --seed 0,1 runs every method per seed.
  * --cue none|fz|wrench: what the classifier takes beside the image (policy/inputs.ts REWARD_CUES; default none).
+ * --adversary reversal|moments: how the adversarial methods hide the domain from zI (src/learn/daib.ts; default reversal).
  * The first seed's --export method (default daib) goes to <out>/reward.onnx + card; the table to <out>/reward-table8.json
  * (or --results). Exit codes: 0 done, 2 bad arguments, 1 anything else.
  */
@@ -14,7 +15,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { runIfMain } from '../util/args.ts';
 import { backendLabel, initBackend } from '../learn/backend.ts';
-import { DAIB_METHODS, type DaibMethod } from '../learn/daib.ts';
+import { DAIB_ADVERSARIES, DAIB_METHODS, type DaibAdversary, type DaibMethod } from '../learn/daib.ts';
 import { TrainArgError, existingFile, intArg, log, numArg, parseArgs, splitFrom, writeJson } from '../offline/common.ts';
 import { REWARD_CUES, type RewardCue } from '../policy/inputs.ts';
 import { DEFAULT_REWARD, exportReward, formatRewardTable, loadRewardData, trainRewardMethod, type RewardOptions, type RewardRow } from '../offline/reward.ts';
@@ -32,6 +33,7 @@ const KNOWN = {
   filters: 'value',
   'max-per-domain': 'value',
   'color-jitter': 'value',
+  adversary: 'value',
   cue: 'value',
   'card-version': 'value',
   'log-every': 'value',
@@ -42,7 +44,7 @@ const KNOWN = {
 
 const USAGE = `usage: train-reward --db FILE [--heldout-db FILE] [--split FILE] [--method daib|erm|vib|dann|daib-nobottleneck|all|a,b]
   [--export daib] [--steps N] [--seed S[,S2...]] [--image-size 32|64] [--batch-size N] [--filters 32,32,32]
-  [--max-per-domain N] [--color-jitter C] [--cue none|fz|wrench] [--card-version N] [--log-every N] [--out DIR] [--results FILE]`;
+  [--max-per-domain N] [--color-jitter C] [--adversary reversal|moments] [--cue none|fz|wrench] [--card-version N] [--log-every N] [--out DIR] [--results FILE]`;
 
 function methodsOf(s: string): DaibMethod[] {
   if (s === 'all') return [...DAIB_METHODS];
@@ -73,6 +75,9 @@ export async function main(argv: string[]): Promise<number> {
     if (!filters.every((f) => Number.isInteger(f) && f > 0)) throw new TrainArgError(`option '--filters' must be positive integers`);
     const imageSize = intArg(args, 'image-size', DEFAULT_REWARD.imageSize, 8, 128);
     const cue = args.get('cue') ?? DEFAULT_REWARD.cue;
+    const adversary = args.get('adversary') ?? DEFAULT_REWARD.adversary;
+    if (!(DAIB_ADVERSARIES as readonly string[]).includes(adversary))
+      throw new TrainArgError(`option '--adversary': unknown adversary '${adversary}' (known: ${DAIB_ADVERSARIES.join(', ')})`);
     if (!Object.hasOwn(REWARD_CUES, cue)) throw new TrainArgError(`option '--cue': unknown cue '${cue}' (known: ${Object.keys(REWARD_CUES).join(', ')})`);
     o = {
       ...DEFAULT_REWARD,
@@ -88,6 +93,7 @@ export async function main(argv: string[]): Promise<number> {
       maxPerDomain: intArg(args, 'max-per-domain', DEFAULT_REWARD.maxPerDomain, 2, 1_000_000),
       colorJitter: numArg(args, 'color-jitter', DEFAULT_REWARD.colorJitter, 0, 0.99),
       cue: cue as RewardCue,
+      adversary: adversary as DaibAdversary,
       cardVersion: intArg(args, 'card-version', DEFAULT_REWARD.cardVersion, 1, 1_000_000),
       logEvery: intArg(args, 'log-every', DEFAULT_REWARD.logEvery, 1, 1_000_000),
     };
@@ -118,6 +124,7 @@ export async function main(argv: string[]): Promise<number> {
       filters: o.filters,
       maxPerDomain: o.maxPerDomain,
       colorJitter: o.colorJitter,
+      adversary: o.adversary,
       cue: o.cue,
       seeds,
     },

@@ -3,10 +3,22 @@
  * Thesis chapter 10.5.1 (T:5201-5262); SPEC.md "Learning on the job".
  *
  *   image x --encoder--> z = (zI, zS)
- *     zI: deterministic, made domain-invariant by a domain classifier trained through gradient reversal (DANN);
+ *     zI: deterministic, made domain-invariant against a domain classifier F on zI (`adversary`, below);
  *     zS: variational bottleneck, zS = mu + sigma * eps while training (mu at inference), KL(q(zS|x) || N(0, I));
  *   success head on z, binary cross-entropy.
- *   L = L_task(z) + advWeight * CE(domain | GRL(zI)) + beta * KL
+ *   L = L_task(z) + L_adv + beta * KL, with L_adv by `adversary`:
+ *     'moments' (the default): a domain classifier F learns CE(domain | F(zI)) with the encoder's gradient stopped
+ *        (it reports what is left to read); the encoder learns advWeight * lambda * M, where M is how far each
+ *        domain's mean and variance of the batch-standardised zI are from the batch's (`domainMoments`). Every
+ *        classifier that reads the domain from those moments is worsened at once, the best linear one included, so
+ *        there is no classifier for the encoder to fool and none that lags behind it.
+ *     'reversal': the research's literal form (T:5236-5242, L_adv = -L_domain): advWeight * CE(domain | F(GRL(zI))),
+ *        the encoder maximising F's loss through gradient reversal (DANN). The encoder wins by relabelling the
+ *        domains for the current F rather than hiding them: afterwards a fresh linear probe on the frozen zI read the
+ *        domain perfectly (1.000, ERM 0.58; test/learn/daib-adversary.test.ts). Kept for the IQL encoders, whose
+ *        shipped checkpoint was trained and measured with it.
+ *     Also measured and dropped: a confusion loss (encoder towards F's uniform prediction, F trained on the stopped
+ *     zI, also with 5-10 extra F updates per step or F on standardised zI): the probe read 0.79-1.00.
  *
  * The classifier may also take a proprio vector beside the image (`proprioDim` > 0; e.g. the wrist wrench's fz, which
  * tells a plug pressed onto the bottom of its socket from one hovering a few millimetres short, where the wrist
@@ -33,6 +45,9 @@ import { makeAdam } from './optim.ts';
 import { type Encoder, type EncoderConfig, type Mlp, buildEncoder, buildMlp, gatherImages, netVariables, validateEncoderConfig } from './nets.ts';
 
 export type DaibMethod = 'erm' | 'vib' | 'dann' | 'daib-nobottleneck' | 'daib';
+/** How the encoder is made to hide the domain from zI (see the file header). */
+export type DaibAdversary = 'moments' | 'reversal';
+export const DAIB_ADVERSARIES: readonly DaibAdversary[] = ['moments', 'reversal'];
 export const DAIB_METHODS: readonly DaibMethod[] = ['erm', 'vib', 'dann', 'daib-nobottleneck', 'daib'];
 
 /** What each method switches on. */
@@ -75,9 +90,11 @@ export interface DaibRepConfig {
   numDomains: number;
   /** Hidden widths of the domain classifier on zI. */
   domainHidden: number[];
-  /** Weight of the domain cross-entropy (L_adv). The domain classifier minimises it; the encoder maximises it via GRL. */
+  /** How the encoder hides the domain from zI: 'moments' (per-domain moments matched) or 'reversal' (GRL); see the file header. */
+  adversary: DaibAdversary;
+  /** Weight of the adversarial term in the encoder's loss (and of the domain classifier's own cross-entropy). */
   advWeight: number;
-  /** Gradient-reversal strength lambda (the encoder sees -lambda * gradient). */
+  /** Adversary strength lambda on the encoder: the reversal's gradient scale, or the moment term's multiplier. */
   grlLambda: number;
   /** Lambda ramps up as 2/(1+exp(-10 p)) - 1, p = step / grlWarmupSteps (Ganin et al.), so the adversary starts gently. 0 = no ramp. */
   grlWarmupSteps: number;
@@ -124,6 +141,7 @@ export function defaultDaibConfig(overrides: Partial<DaibConfig> & { numDomains:
   };
   return {
     method: 'daib',
+    adversary: 'moments',
     domainHidden: [128],
     advWeight: 1,
     grlLambda: 1,
@@ -145,6 +163,8 @@ export function defaultDaibConfig(overrides: Partial<DaibConfig> & { numDomains:
 
 export function validateDaibRepConfig(c: DaibRepConfig, where: string): void {
   methodSettings(c.method);
+  if (!DAIB_ADVERSARIES.includes(c.adversary))
+    throw new Error(`${where}: field 'adversary' is ${JSON.stringify(c.adversary)} (expected one of ${DAIB_ADVERSARIES.join(', ')})`);
   validateEncoderConfig(c.encoder, `${where}.encoder`);
   const num = (field: string, v: number, ok: boolean): void => {
     if (!Number.isFinite(v) || !ok) throw new Error(`${where}: field '${field}' has invalid value ${v}`);
@@ -205,6 +225,43 @@ export function gradientReversal(x: tf.Tensor, lambda: number): tf.Tensor {
   return f(x);
 }
 
+/** Identity forward; no gradient flows back (tfjs has no stop_gradient op). */
+export function stopGradient<T extends tf.Tensor>(x: T): T {
+  const f = tf.customGrad((a: tf.Tensor | tf.GradSaveFunc) => ({
+    value: tf.clone(a as tf.Tensor),
+    gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy),
+  }));
+  return f(x) as T;
+}
+
+/**
+ * Each column standardised over the batch (mean 0, variance 1; `eps` keeps a constant column at 0). The moment
+ * adversary works on this scale so that the encoder cannot hide the domain by shrinking the differences: a probe
+ * that standardises its input would still read them.
+ */
+export function batchStandardize(z: tf.Tensor2D, eps = 1e-4): tf.Tensor2D {
+  return tf.tidy(() => {
+    const { mean, variance } = tf.moments(z, 0, true);
+    return tf.div(tf.sub(z, mean), tf.sqrt(tf.add(variance, eps)));
+  });
+}
+
+/**
+ * How far each domain's first two moments of a batch-standardised code `zn` are from the batch's (0 and 1), per
+ * column: sum_d p_d [mean(zn | d)^2 + 0.5 (mean(zn^2 | d) - 1)^2], averaged over columns. 0 when no domain's mean or
+ * variance differs from the others', in any column and hence in any linear combination of columns for the means.
+ */
+export function domainMoments(zn: tf.Tensor2D, domainOneHot: tf.Tensor2D): tf.Scalar {
+  return tf.tidy(() => {
+    const n = tf.sum(domainOneHot, 0); // [K]
+    const means = tf.div(tf.matMul(domainOneHot, zn, true, false), tf.expandDims(tf.maximum(n, 1), 1)); // [K, D]
+    const p = tf.div(n, zn.shape[0]);
+    const second = tf.sub(tf.div(tf.matMul(domainOneHot, tf.square(zn), true, false), tf.expandDims(tf.maximum(n, 1), 1)), 1); // [K, D]
+    const w = tf.expandDims(p, 1);
+    return tf.add<tf.Scalar>(tf.mean(tf.sum(tf.mul(w, tf.square(means)), 0)), tf.mul(0.5, tf.mean(tf.sum(tf.mul(w, tf.square(second)), 0))));
+  });
+}
+
 /** Mean over the batch of KL(N(mu, exp(logvar)) || N(0, I)), summed over dimensions. */
 export function gaussianKl(mu: tf.Tensor, logVar: tf.Tensor): tf.Scalar {
   return tf.tidy(() => tf.mean(tf.sum(tf.mul(0.5, tf.sub(tf.sub(tf.add(tf.square(mu), tf.exp(logVar)), 1), logVar)), -1)));
@@ -232,7 +289,9 @@ export interface RepForward {
 }
 
 export interface RepAux {
-  /** advWeight * domain CE (through GRL for the encoder); 0 when not adversarial. */
+  /** The adversarial part of the loss, 0 when not adversarial. Reversal: advWeight * domain CE (through GRL for the
+   *  encoder). Confusion: advWeight * (domain CE on the stopped zI, for F) + advWeight * lambda * uniform CE of F(zI) (for
+   *  the encoder, F fixed). */
   adv: tf.Scalar;
   /** beta * KL; 0 without a bottleneck. */
   kl: tf.Scalar;
@@ -310,9 +369,17 @@ export class DaibRepresentation {
     let domainCe = zero;
     if (this.domainHead && f.zI && this.config.advWeight > 0) {
       if (!domainOneHot) throw new Error(`DAIB '${this.name}': method '${this.config.method}' needs domain ids in every batch`);
-      const logits = this.domainHead.apply(gradientReversal(f.zI, this.lambdaAt(step)));
-      domainCe = softmaxCe(logits, domainOneHot);
-      adv = tf.mul<tf.Scalar>(domainCe, this.config.advWeight);
+      const w = this.config.advWeight;
+      if (this.config.adversary === 'reversal') {
+        domainCe = softmaxCe(this.domainHead.apply(gradientReversal(f.zI, this.lambdaAt(step))), domainOneHot);
+        adv = tf.mul<tf.Scalar>(domainCe, w);
+      } else {
+        // F learns to read the domain from zI as it is (a monitor: its cross-entropy is logged); the encoder makes every
+        // domain's mean and variance of zI the batch's, which leaves a fresh probe nothing to read.
+        const zn = batchStandardize(f.zI);
+        domainCe = softmaxCe(this.domainHead.apply(stopGradient(zn)), domainOneHot);
+        adv = tf.add<tf.Scalar>(tf.mul(domainCe, w), tf.mul(domainMoments(zn, domainOneHot), w * this.lambdaAt(step)));
+      }
     }
     let kl = zero;
     let klRaw = zero;
@@ -676,6 +743,55 @@ export class DaibClassifier {
     const logit = this.head.apply(h);
     const prob = tf.layers.activation({ activation: 'sigmoid', name: 'success_prob' }).apply(logit) as tf.SymbolicTensor;
     return tf.model({ inputs, outputs: prob, name: 'reward_classifier' });
+  }
+}
+
+/**
+ * What DAIB is for, measured: a FRESH linear domain classifier fitted on the frozen zI of `ds` (every other sample,
+ * at most `maxSamples`, columns standardised with the fit half's statistics; Adam, full batch) and scored on the
+ * other half. Near 1 / (number of domains) when zI carries no domain a linear read-out can find. Null without zI.
+ */
+export function freshDomainProbe(clf: DaibClassifier, ds: LabelledImages, opts: { maxSamples?: number; steps?: number; seed?: number } = {}): number | null {
+  if (!clf.rep.settings.useZI) return null;
+  const shape = clf.config.encoder.inputShape;
+  const size = shape[0] * shape[1] * shape[2];
+  const rng = new Rng(deriveSeed(opts.seed ?? 0, 'domain-probe'));
+  const n = Math.min(ds.count, opts.maxSamples ?? 4000);
+  const pick = ds.count <= n ? Int32Array.from({ length: ds.count }, (_, i) => i) : Int32Array.from({ length: n }, () => rng.int(ds.count));
+  const k = Math.max(...Array.from(ds.domain)) + 1;
+  const buf = new Float32Array(pick.length * size);
+  gatherImages(ds.images, ds.shape, pick, buf);
+  const zI = tf.tidy(() => {
+    const o = clf.rep.encoder.apply<tf.Tensor>(tf.tensor4d(buf, [pick.length, ...shape]), false);
+    return o.zI as tf.Tensor2D;
+  });
+  const half = (odd: number): number[] => Array.from(pick.keys()).filter((i) => i % 2 === odd);
+  const [fitIdx, scoreIdx] = [half(0), half(1)];
+  const fitDom = Int32Array.from(fitIdx, (i) => ds.domain[pick[i] ?? 0] ?? 0);
+  const scoreDom = Int32Array.from(scoreIdx, (i) => ds.domain[pick[i] ?? 0] ?? 0);
+  const w = tf.variable(tf.zeros([zI.shape[1], k]));
+  const b = tf.variable(tf.zeros([k]));
+  const opt = tf.train.adam(0.05);
+  try {
+    const [fit, score] = tf.tidy(() => {
+      const f = tf.gather(zI, Int32Array.from(fitIdx));
+      const sc = tf.gather(zI, Int32Array.from(scoreIdx));
+      const { mean, variance } = tf.moments(f, 0);
+      const sd = tf.sqrt(tf.add(variance, 1e-6));
+      return [tf.div<tf.Tensor2D>(tf.sub(f, mean), sd), tf.div<tf.Tensor2D>(tf.sub(sc, mean), sd)];
+    });
+    const y = oneHot(fitDom, k);
+    for (let i = 0; i < (opts.steps ?? 300); i++) opt.minimize(() => softmaxCe(tf.add(tf.matMul(fit, w), b), y));
+    const pred = tf.tidy(() => tf.argMax(tf.add(tf.matMul(score, w), b), 1).dataSync());
+    let right = 0;
+    pred.forEach((p, i) => {
+      if (p === scoreDom[i]) right++;
+    });
+    tf.dispose([fit, score, y]);
+    return right / Math.max(1, scoreDom.length);
+  } finally {
+    tf.dispose([zI, w, b]);
+    opt.dispose();
   }
 }
 

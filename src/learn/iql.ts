@@ -111,9 +111,10 @@ export const DEFAULT_IQL: Omit<IqlConfig, 'mode' | 'proprioDim' | 'proprioScale'
   seed: 0,
 };
 
-/** DAIB settings for IQL's encoders: the research's objective, weights scaled to the RL losses (advWeight 0.01, beta 1e-3). */
+/** DAIB settings for IQL's encoders: the research's objective, weights scaled to the RL losses (advWeight 0.01, beta 1e-3);
+ *  the gradient reversal the shipped offline checkpoint was trained and measured with. */
 export function iqlDaibConfig(overrides: Partial<DaibRepConfig> & { numDomains: number }): DaibRepConfig {
-  return defaultDaibConfig({ advWeight: 0.01, beta: 1e-3, ...overrides });
+  return defaultDaibConfig({ advWeight: 0.01, beta: 1e-3, adversary: 'reversal', ...overrides });
 }
 
 export function validateIqlConfig(c: IqlConfig, where = 'IQL config'): void {

@@ -44,7 +44,13 @@ function initializers(bytes: Uint8Array, where: string): Map<string, { dims: num
 export function rewardClassifierFromOnnx(bytes: Uint8Array, config: DaibConfig, where: string): DaibClassifier {
   const init = initializers(bytes, where);
   // Cards written before the classifier could take a proprio input carry no proprio fields: image only.
-  const clf = new DaibClassifier({ ...config, proprioDim: config.proprioDim ?? 0, proprioScale: config.proprioScale ?? [] });
+  // Cards from before `adversary` existed were trained with the gradient reversal.
+  const clf = new DaibClassifier({
+    ...config,
+    adversary: config.adversary ?? 'reversal',
+    proprioDim: config.proprioDim ?? 0,
+    proprioScale: config.proprioScale ?? [],
+  });
   try {
     for (const layer of [...clf.rep.encoder.layers, ...clf.head.layers]) {
       for (const w of layer.weights) {

@@ -5,14 +5,17 @@ import { initBackend } from '../../src/learn/backend.ts';
 import {
   DaibClassifier,
   DAIB_METHODS,
+  batchStandardize,
   bceWithLogits,
   compareMethods,
   defaultDaibConfig,
+  domainMoments,
   evaluateBalanced,
   formatAccuracyTable,
   gaussianKl,
   gradientReversal,
   jitterColours,
+  oneHot,
 } from '../../src/learn/daib.ts';
 import { makePegDataset } from '../../src/learn/synthetic.ts';
 import { Rng } from '../../src/util/rng.ts';
@@ -108,6 +111,49 @@ test('bad config is refused naming the field', () => {
   assert.throws(() => new DaibClassifier(defaultDaibConfig({ numDomains: 0 })), /numDomains/);
   assert.throws(() => new DaibClassifier(defaultDaibConfig({ numDomains: 3, method: 'bogus' as never })), /unknown DAIB method 'bogus'/);
   assert.throws(() => new DaibClassifier(defaultDaibConfig({ numDomains: 3, colorJitter: 1 })), /colorJitter/);
+  assert.throws(() => new DaibClassifier(defaultDaibConfig({ numDomains: 3, adversary: 'grl' as never })), /field 'adversary' is "grl"/);
+});
+
+test("the moment adversary's term is 0 when the domains share mean and variance, and grows with their difference", () => {
+  const dom = oneHot([0, 0, 1, 1], 2);
+  const term = (rows: number[][]): number => tf.tidy(() => domainMoments(batchStandardize(tf.tensor2d(rows)), dom).dataSync()[0]!);
+  // Both domains: values -1 and 1 in column 0, 2 and -2 in column 1 -> same mean and variance per domain.
+  assert.ok(
+    term([
+      [-1, 2],
+      [1, -2],
+      [1, 2],
+      [-1, -2],
+    ]) < 1e-6,
+  );
+  // Domain 1 shifted in column 0: its mean differs.
+  const shifted = term([
+    [-1, 2],
+    [1, -2],
+    [3, 2],
+    [5, -2],
+  ]);
+  assert.ok(shifted > 0.3, `shifted: ${shifted}`);
+  // Same means, domain 1 four times as spread: only the second moment tells them apart.
+  const spread = term([
+    [-1, 2],
+    [1, -2],
+    [4, 2],
+    [-4, -2],
+  ]);
+  assert.ok(spread > 0.05, `spread: ${spread}`);
+  // Scale does not hide it: the same shift made 10 times smaller gives the same term.
+  assert.ok(
+    Math.abs(
+      term([
+        [-0.1, 2],
+        [0.1, -2],
+        [0.3, 2],
+        [0.5, -2],
+      ]) - shifted,
+    ) < 1e-2,
+  );
+  dom.dispose();
 });
 
 test("colour augmentation permutes each image's channels and scales each within the gain range", () => {
