@@ -7,7 +7,7 @@
  *
  * Exit codes: 0 done, 2 bad arguments / connector or split files, 1 anything else (3: interrupted, resumable).
  */
-import { goalErrorArg } from '../eval/args.ts';
+import { goalErrorArg } from './evaluate-args.ts';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';

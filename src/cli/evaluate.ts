@@ -24,7 +24,7 @@ import { cardPathFor, readCard } from '../policy/card.ts';
 import { inputSpecOf } from '../policy/inputs.ts';
 
 const DEFAULT_DAEMON_CONFIG = 'config/daemon.yaml';
-import { USAGE, UsageError, parseEvalArgs, type EvalArgs } from '../eval/args.ts';
+import { USAGE, UsageError, parseEvalArgs, type EvalArgs } from './evaluate-args.ts';
 import { evaluate, formatTable, type ControllerSpec, type EvalProgress, type EvalResult } from '../eval/evaluate.ts';
 import { simCellFactory, selectConnectors } from '../eval/sim-cells.ts';
 import { runIfMain } from '../util/args.ts';

@@ -8,31 +8,32 @@
  *       [--online-fraction 0.25] [--utd 1] [--batch-size 256] [--export-every 0] [--seed 0] [--reward rewardProb|gt]
  *       [--credentials FILE] [--stats FILE]
  */
-import { existsSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { TrainArgError, intArg, numArg, parseArgs, splitFrom } from '../offline/common.ts';
+import { writeFileSync } from 'node:fs';
 import { runFleetLearner, type FleetLearnerStats } from '../online/fleet-learner.ts';
-import { DEFAULT_ONLINE, type OnlineTrainerConfig, type TrainerProgress } from '../online/trainer.ts';
+import type { OnlineTrainerConfig, TrainerProgress } from '../online/trainer.ts';
+import { command, commandUsage, parseCommand, T, UsageError, type Static } from './flags.ts';
+import { trainerConfigOf, trainerFields } from './trainer-flags.ts';
 import { pgTarget, type Rollout } from '../store/pg/index.ts';
 
-const KNOWN = {
-  checkpoint: 'value',
-  'offline-db': 'value',
-  'work-dir': 'value',
-  robots: 'value',
-  connectors: 'value',
-  rollout: 'value',
-  'online-fraction': 'value',
-  utd: 'value',
-  'batch-size': 'value',
-  'export-every': 'value',
-  seed: 'value',
-  reward: 'value',
-  credentials: 'value',
-  stats: 'value',
-  split: 'value',
-  help: 'flag',
-} as const;
+/** The command line, declared once (src/cli/flags.ts); the trainer's own flags are shared with trainer.ts. */
+export const FLEET_LEARNER = command({
+  name: 'fleet-learner',
+  usage: 'npx tsx src/cli/fleet-learner.ts [flags]',
+  about: "Online IQL on the pooled practice of every arm in the fleet's PostgreSQL, publishing versions to them.",
+  flags: T.object({
+    ...trainerFields({ checkpoint: 'models/iql-offline', workDir: 'data/runs/fleet-learner' }),
+    robots: T.optional(
+      T.array(T.string({ minLength: 1 }), { uniqueItems: true, description: 'learn from these arms only', cli: { arg: 'LIST', defaultText: 'all' } }),
+    ),
+    rollout: T.string({ default: 'all', description: 'which arms take a version', cli: { arg: 'all|connector:a,b|arm:x,y|staged:FIRST:EPISODES:MINSUCCESS' } }),
+    credentials: T.optional(
+      T.string({ minLength: 1, description: 'a postgres:// URL or PG*= lines', cli: { arg: 'FILE', defaultText: '$DATABASE_URL, else the PG* environment' } }),
+    ),
+    stats: T.optional(
+      T.string({ minLength: 1, description: 'progress and published versions as JSON, rewritten as they change', cli: { arg: 'FILE', defaultText: 'none' } }),
+    ),
+  }),
+});
 
 /** --rollout: all | connector:a,b | arm:x,y | staged:FIRST:EPISODES:MINSUCCESS */
 export function parseRollout(v: string): Rollout {
@@ -47,50 +48,31 @@ export function parseRollout(v: string): Rollout {
     if (rest[0] && Number.isInteger(episodes) && episodes >= 1 && minSuccess >= 0 && minSuccess <= 1)
       return { mode: 'staged', first: rest[0], episodes, minSuccess };
   }
-  throw new TrainArgError(`--rollout: '${v}' is not all | connector:a,b | arm:x,y | staged:FIRST:EPISODES:MINSUCCESS (e.g. staged:arm-1:10:0.5)`);
+  throw new UsageError(`--rollout: '${v}' is not all | connector:a,b | arm:x,y | staged:FIRST:EPISODES:MINSUCCESS (e.g. staged:arm-1:10:0.5)`);
 }
 
 async function main(): Promise<number> {
   let trainer: Omit<OnlineTrainerConfig, 'db'>;
   let rollout: Rollout;
-  let a: ReturnType<typeof parseArgs>;
+  let a: Static<typeof FLEET_LEARNER.flags>;
   try {
-    a = parseArgs(process.argv.slice(2), KNOWN, 'fleet-learner');
-    if (a.has('help')) {
-      console.log(
-        'usage: fleet-learner --checkpoint DIR [--offline-db FILE] [--work-dir DIR] [--robots a,b] [--connectors a,b] [--rollout all|connector:a,b|arm:x,y|staged:FIRST:EPISODES:MINSUCCESS] [--online-fraction 0.25] [--utd 1] [--batch-size 256] [--export-every 0] [--seed 0] [--reward rewardProb|gt] [--credentials FILE] [--stats FILE]',
-      );
+    const p = parseCommand(FLEET_LEARNER, process.argv.slice(2));
+    if (p.help) {
+      console.log(commandUsage(FLEET_LEARNER));
       return 0;
     }
-    const checkpoint = a.get('checkpoint') ?? 'models/iql-offline';
-    if (!existsSync(join(checkpoint, 'latest.json'))) throw new TrainArgError(`--checkpoint: ${checkpoint}/latest.json does not exist`);
-    const reward = a.get('reward') ?? 'rewardProb';
-    if (reward !== 'rewardProb' && reward !== 'gt') throw new TrainArgError(`--reward must be rewardProb or gt, got '${reward}'`);
-    const offlineDb = a.get('offline-db') ?? 'data/prior.db';
-    trainer = {
-      ...DEFAULT_ONLINE,
-      startCheckpoint: checkpoint,
-      offlineDb: existsSync(offlineDb) ? offlineDb : null,
-      offlineDomains: existsSync(offlineDb) ? splitFrom(a.get('split')).train : [],
-      onlineDomains: (a.get('connectors') ?? '').split(',').filter(Boolean),
-      workDir: a.get('work-dir') ?? 'data/runs/fleet-learner',
-      onlineFraction: numArg(a, 'online-fraction', DEFAULT_ONLINE.onlineFraction, 0, 1),
-      utd: numArg(a, 'utd', DEFAULT_ONLINE.utd, 0.01, 100),
-      batchSize: intArg(a, 'batch-size', DEFAULT_ONLINE.batchSize, 2, 4096),
-      exportEvery: intArg(a, 'export-every', 0, 0, 1e6),
-      seed: intArg(a, 'seed', 0, 0, 1e9),
-      reward,
-    };
-    rollout = parseRollout(a.get('rollout') ?? 'all');
+    a = p.values;
+    trainer = trainerConfigOf(a);
+    rollout = parseRollout(a.rollout);
   } catch (e) {
     console.error(`fleet-learner: ${(e as Error).message}`);
     return 2;
   }
-  const target = pgTarget({ credentialsFile: a.get('credentials') ?? null });
+  const target = pgTarget({ credentialsFile: a.credentials ?? null });
   let stop = false;
   process.on('SIGINT', () => (stop = true));
   process.on('SIGTERM', () => (stop = true));
-  const statsFile = a.get('stats');
+  const statsFile = a.stats;
   let progress: TrainerProgress | null = null;
   const published: Array<{ modelId: number; version: string; publishedAt: number }> = [];
   const t0 = Date.now();
@@ -104,7 +86,7 @@ async function main(): Promise<number> {
     trainer,
     rollout,
     shouldStop: () => stop,
-    filter: { robots: (a.get('robots') ?? '').split(',').filter(Boolean), connectors: trainer.onlineDomains },
+    filter: { robots: a.robots ?? [], connectors: trainer.onlineDomains },
     log: (l) => console.log(`${new Date().toISOString()} ${l}`),
     onPull: (s) => {
       learnerStats = { ...s };
