@@ -193,7 +193,7 @@ export function commandUsage(c: Command): string {
   });
   rows.push(['-h, --help', 'this text']);
   return [
-    `usage: ${c.usage}${c.positionals ? ` ${c.positionals}` : ''}`,
+    `Usage: ${c.usage}${c.positionals ? ` ${c.positionals}` : ''}`,
     ...(c.about ? ['', c.about.trimEnd(), ''] : []),
     ...formatRows(rows),
     ...(c.notes ? ['', c.notes.trimEnd()] : []),
