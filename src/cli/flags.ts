@@ -219,8 +219,20 @@ export function argvValues(
 ): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
   const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = { help: { type: 'boolean', short: 'h' } };
   for (const f of flags) options[f.flag.replace(/^--/, '')] = { type: f.arg === null ? 'boolean' : 'string' };
+  // `--kills -1`: a negative number after a flag that takes a value is that value (node would call it ambiguous);
+  // a list starting with a minus still needs `--flag=-1,2`, as node says.
+  const valued = new Set(flags.filter((f) => f.arg !== null).map((f) => f.flag));
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    const next = argv[i + 1];
+    if (valued.has(a) && next !== undefined && /^-\d+(\.\d+)?(e-?\d+)?$/i.test(next)) {
+      args.push(`${a}=${next}`);
+      i++;
+    } else args.push(a);
+  }
   try {
-    const r = parseArgs({ args: argv, strict: true, allowPositionals: positionals, options });
+    const r = parseArgs({ args, strict: true, allowPositionals: positionals, options });
     return { values: r.values as Record<string, string | boolean | undefined>, positionals: r.positionals };
   } catch (e) {
     const msg = (e as Error).message;
@@ -230,9 +242,11 @@ export function argvValues(
       const guess = closestField(unknown, names);
       throw new UsageError(`unknown flag ${unknown}${guess ? ` (did you mean ${guess}?)` : ''} (see --help)`);
     }
+    const missing = /^Option '(-{1,2}[^ ']+) <value>' argument missing/.exec(msg)?.[1];
+    if (missing !== undefined) throw new UsageError(`${missing} needs a value (see --help)`);
     const positional = /^Unexpected argument '([^']*)'/.exec(msg)?.[1];
     if (positional !== undefined) throw new UsageError(`unexpected argument '${positional}' (flags start with --; see --help)`);
-    // node names the flag: "Option '--steps <value>' argument missing", "... argument is ambiguous ..."
+    // node names the flag: "Option '--x <value>' argument is ambiguous ... use '--x=-XYZ'"
     throw new UsageError(`${msg} (see --help)`);
   }
 }
@@ -249,7 +263,7 @@ export function parseCommand<S extends TSchema>(c: Command<S>, argv: string[]): 
     if (v === undefined) {
       if (f.default !== undefined) out[f.key] = structuredClone(f.default);
       else if (f.type === 'boolean' && f.sets === true) out[f.key] = false;
-      else if (!f.optional && !help) throw new UsageError(`${f.flag} is required (see --help)`);
+      else if (!f.optional && !help) throw new UsageError(`${f.flag}: ${f.description || 'a value'} is required (see --help)`);
       continue;
     }
     given.add(f.key);
