@@ -31,9 +31,14 @@ export const CAMPAIGN = command({
     soak: T.boolean({ description: 'add the soak row (only it, unless --only says more)' }),
     soakEpisodes: T.optional(T.integer({ minimum: 1, maximum: 1_000_000, description: 'episodes of the soak', cli: { defaultText: '1000' } })),
     only: T.optional(
-      T.array(T.string({ minLength: 1 }), { uniqueItems: true, description: `only these rows: ${ROWS.join(', ')}`, cli: { arg: 'ROWS', defaultText: 'all but the soak' } }),
+      T.array(T.string({ minLength: 1 }), {
+        uniqueItems: true,
+        description: `only these rows: ${ROWS.join(', ')}`,
+        cli: { arg: 'ROWS', defaultText: 'all but the soak' },
+      }),
     ),
-
+    seed: T.optional(
+      T.integer({ minimum: 0, maximum: 2 ** 31, description: 'seed of the kill moments, e-stop phases and requests', cli: { defaultText: String(FULL.seed) } }),
     ),
     trainer: T.boolean({ default: true, description: 'no background trainer in the power-loss and e-stop rows', cli: { flag: '--no-trainer', sets: false } }),
     strictTicks: T.boolean({ description: 'missed control ticks and late e-stops fail their rows (default: full yes, quick no)' }),
