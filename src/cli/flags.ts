@@ -117,6 +117,7 @@ function scalar(flag: string, s: Record<string, unknown>, type: string, text: st
     return hit;
   }
   if (typeof s.minLength === 'number' && text.length < s.minLength) throw new UsageError(`${flag}: must not be empty`);
+  if (typeof s.pattern === 'string' && !new RegExp(s.pattern).test(text)) throw new UsageError(`${flag}: must match ${s.pattern}, got "${text}"`);
   return text;
 }
 
