@@ -45,11 +45,16 @@ function typeOf(s: Record<string, unknown>): { type: string; nullable: boolean }
   return { type: types.find((t) => t !== 'null') ?? 'string', nullable: types.includes('null') };
 }
 
+/** The words of an enum (null left out). */
+const wordsOf = (s: Record<string, unknown>): string[] => (Array.isArray(s.enum) ? (s.enum as unknown[]).filter((v) => v !== null).map((v) => show(v)) : []);
+/** A value as --help and errors write it. */
+const show = (v: unknown): string => (typeof v === 'string' ? v : Array.isArray(v) ? v.map(show).join(',') : JSON.stringify(v));
+
 function placeholder(type: string, s: Record<string, unknown>): string {
   if (type === 'integer') return 'N';
   if (type === 'number') return 'X';
   if (type === 'enum') {
-    const words = (s.enum as unknown[]).filter((v) => v !== null).join('|');
+    const words = wordsOf(s).join('|');
     return words.length <= 24 ? words : 'NAME';
   }
   if (type === 'array') return 'LIST';
@@ -86,10 +91,10 @@ export function flagsOf(table: TSchema, flagOf: (path: string) => string | null 
 }
 
 const bounds = (s: Record<string, unknown>): string => {
-  const lo = s.minimum ?? s.exclusiveMinimum;
-  const hi = s.maximum ?? s.exclusiveMaximum;
-  const l = lo === undefined ? '(-inf' : `${s.exclusiveMinimum !== undefined ? '(' : '['}${String(lo)}`;
-  const h = hi === undefined ? 'inf)' : `${String(hi)}${s.exclusiveMaximum !== undefined ? ')' : ']'}`;
+  const lo = (s.minimum ?? s.exclusiveMinimum) as number | undefined;
+  const hi = (s.maximum ?? s.exclusiveMaximum) as number | undefined;
+  const l = lo === undefined ? '(-inf' : `${s.exclusiveMinimum !== undefined ? '(' : '['}${lo}`;
+  const h = hi === undefined ? 'inf)' : `${hi}${s.exclusiveMaximum !== undefined ? ')' : ']'}`;
   return `${l}, ${h}`;
 };
 
@@ -111,9 +116,8 @@ function scalar(flag: string, s: Record<string, unknown>, type: string, text: st
     return v;
   }
   if (type === 'enum') {
-    const words = (s.enum as unknown[]).filter((w) => w !== null);
-    const hit = words.find((w) => String(w) === text);
-    if (hit === undefined) throw new UsageError(`${flag}: must be one of ${words.join(', ')}, got "${text}"`);
+    const hit = (s.enum as unknown[]).find((w) => w !== null && show(w) === text);
+    if (hit === undefined) throw new UsageError(`${flag}: must be one of ${wordsOf(s).join(', ')}, got "${text}"`);
     return hit;
   }
   if (typeof s.minLength === 'number' && text.length < s.minLength) throw new UsageError(`${flag}: must not be empty`);
@@ -185,11 +189,11 @@ export function commandUsage(c: Command): string {
   const rows: [string, string][] = flagsOf(c.flags).map((f) => {
     let d = '';
     if (f.defaultText !== undefined) d = ` (default ${f.defaultText})`;
-    else if (f.arg !== null && f.default !== undefined) d = ` (default ${Array.isArray(f.default) ? f.default.join(',') : String(f.default)})`;
+    else if (f.arg !== null && f.default !== undefined) d = ` (default ${show(f.default)})`;
     else if (!f.optional) d = ' (required)';
     const item = f.type === 'array' ? (f.schema.items as Record<string, unknown>) : f.schema;
-    const words = Array.isArray(item.enum) ? (item.enum as unknown[]).filter((v) => v !== null) : null;
-    const choices = words && (f.type === 'array' || f.arg === 'NAME') ? ` (${f.type === 'array' ? 'any' : 'one'} of ${words.join(', ')})` : '';
+    const words = wordsOf(item);
+    const choices = words.length && (f.type === 'array' || f.arg === 'NAME') ? ` (${f.type === 'array' ? 'any' : 'one'} of ${words.join(', ')})` : '';
     return [flagLeft(f), `${f.description}${choices}${d}`];
   });
   rows.push(['-h, --help', 'this text']);
@@ -234,7 +238,7 @@ export function argvValues(
   }
   try {
     const r = parseArgs({ args, strict: true, allowPositionals: positionals, options });
-    return { values: r.values as Record<string, string | boolean | undefined>, positionals: r.positionals };
+    return { values: r.values, positionals: r.positionals };
   } catch (e) {
     const msg = (e as Error).message;
     const unknown = /^Unknown option '(-{1,2}[^']*)'/.exec(msg)?.[1];

@@ -45,8 +45,7 @@ export function trainerFields(d: { checkpoint: string; workDir: string }) {
   };
 }
 
-const table = (d: { checkpoint: string; workDir: string }) => T.object(trainerFields(d));
-export type TrainerFlagValues = Static<ReturnType<typeof table>>;
+export type TrainerFlagValues = Static<ReturnType<typeof T.object<ReturnType<typeof trainerFields>>>>;
 
 /** The trainer's config from those flags (everything but the practice log it reads). */
 export function trainerConfigOf(a: TrainerFlagValues): Omit<OnlineTrainerConfig, 'db'> {

@@ -12,6 +12,7 @@ import { runTrainerLoop } from '../online/child.ts';
 import type { OnlineTrainerConfig } from '../online/trainer.ts';
 import { command, commandUsage, existingFile, parseCommand, T } from './flags.ts';
 import { trainerConfigOf, trainerFields } from './trainer-flags.ts';
+import { runIfMain } from '../util/args.ts';
 
 /** The command line, declared once (src/cli/flags.ts); the trainer's own flags are shared with the fleet learner. */
 export const TRAINER = command({
@@ -28,11 +29,11 @@ export const TRAINER = command({
   }),
 });
 
-async function main(): Promise<number> {
+export async function main(argv: string[]): Promise<number> {
   let cfg: OnlineTrainerConfig;
   let url: string | null;
   try {
-    const p = parseCommand(TRAINER, process.argv.slice(2));
+    const p = parseCommand(TRAINER, argv);
     if (p.help) {
       console.log(commandUsage(TRAINER));
       return 0;
@@ -74,4 +75,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-process.exitCode = await main();
+runIfMain(import.meta.url, 'trainer', () => main(process.argv.slice(2)));
