@@ -10,7 +10,7 @@
 import { join, resolve } from 'node:path';
 import { FULL, QUICK, ROWS, formatTable, rowOk, runCampaign, writeReport, type CampaignOptions, type RowName } from '../campaign/index.ts';
 import { runIfMain, type Io, STDIO } from '../util/args.ts';
-import { command, commandUsage, parseCommand, T, UsageError } from './flags.ts';
+import { command, fromArgv, T, UsageError } from './flags.ts';
 
 /** The command line, declared once (src/cli/flags.ts); sizes default to the full campaign's, or --quick's. */
 export const CAMPAIGN = command({
@@ -49,41 +49,34 @@ export const CAMPAIGN = command({
 });
 
 export async function main(argv: string[], io: Io = STDIO): Promise<number> {
-  let o: CampaignOptions;
-  try {
-    const p = parseCommand(CAMPAIGN, argv);
-    if (p.help) {
-      io.out(`${commandUsage(CAMPAIGN)}\n`);
-      return 0;
-    }
-    const a = p.values;
-    if (a.strictTicks && a.noStrictTicks) throw new UsageError('--strict-ticks and --no-strict-ticks contradict each other');
-    const base = { ...(a.quick ? QUICK : FULL) };
-    base.kills = a.kills ?? base.kills;
-    base.requests = a.requests ?? base.requests;
-    base.estopTrials = a.estopTrials ?? base.estopTrials;
-    base.forceEpisodes = a.forceEpisodes ?? base.forceEpisodes;
-    base.soakEpisodes = a.soakEpisodes ?? base.soakEpisodes;
-    base.seed = a.seed ?? base.seed;
-    base.trainer = a.trainer && base.trainer;
-    base.strictTicks = a.strictTicks ? true : a.noStrictTicks ? false : base.strictTicks;
-    base.keep = a.keep || base.keep;
-    const bad = (a.only ?? []).filter((r) => !(ROWS as readonly string[]).includes(r));
-    if (bad.length) throw new UsageError(`--only: unknown row(s) ${bad.join(', ')} (rows: ${ROWS.join(', ')})`);
-    let only = (a.only as RowName[] | undefined) ?? null;
-    if (a.soak) {
-      base.soakEpisodes ||= 1000;
-      only = only ? [...only, 'soak'] : ['soak'];
-    } else if (base.soakEpisodes > 0 && !only) only = [...ROWS];
-    const out = a.out === undefined ? resolve(import.meta.dirname, '../../results/campaign') : resolve(a.out);
-    o = { ...base, only, out, log: (s) => io.out(`${s}\n`) };
-  } catch (e) {
-    if (e instanceof UsageError) {
-      io.err(`campaign: ${e.message}\n`);
-      return 2;
-    }
-    throw e;
-  }
+  const o = fromArgv(
+    CAMPAIGN,
+    argv,
+    (a): CampaignOptions => {
+      if (a.strictTicks && a.noStrictTicks) throw new UsageError('--strict-ticks and --no-strict-ticks contradict each other');
+      const base = { ...(a.quick ? QUICK : FULL) };
+      base.kills = a.kills ?? base.kills;
+      base.requests = a.requests ?? base.requests;
+      base.estopTrials = a.estopTrials ?? base.estopTrials;
+      base.forceEpisodes = a.forceEpisodes ?? base.forceEpisodes;
+      base.soakEpisodes = a.soakEpisodes ?? base.soakEpisodes;
+      base.seed = a.seed ?? base.seed;
+      base.trainer = a.trainer && base.trainer;
+      base.strictTicks = a.strictTicks ? true : a.noStrictTicks ? false : base.strictTicks;
+      base.keep = a.keep || base.keep;
+      const bad = (a.only ?? []).filter((r) => !(ROWS as readonly string[]).includes(r));
+      if (bad.length) throw new UsageError(`--only: unknown row(s) ${bad.join(', ')} (rows: ${ROWS.join(', ')})`);
+      let only = (a.only as RowName[] | undefined) ?? null;
+      if (a.soak) {
+        base.soakEpisodes ||= 1000;
+        only = only ? [...only, 'soak'] : ['soak'];
+      } else if (base.soakEpisodes > 0 && !only) only = [...ROWS];
+      const out = a.out === undefined ? resolve(import.meta.dirname, '../../results/campaign') : resolve(a.out);
+      return { ...base, only, out, log: (s) => io.out(`${s}\n`) };
+    },
+    io,
+  );
+  if (typeof o === 'number') return o;
   const rows = await runCampaign(o);
   const file = join(o.out, o.only?.length === 1 && o.only[0] === 'soak' ? 'soak-campaign.json' : 'campaign.json');
   writeReport(file, rows, { ...o, log: undefined });

@@ -10,7 +10,7 @@ import { cardPathFor, readCard } from '../policy/card.ts';
 import { evaluatePolicy, formatPolicyEval, policyMetrics } from '../offline/evaluate-policy.ts';
 import { splitFrom, writeJson } from '../offline/common.ts';
 import { runIfMain } from '../util/args.ts';
-import { command, commandUsage, parseCommand, T, UsageError, type Static } from './flags.ts';
+import { command, fromArgv, T, UsageError } from './flags.ts';
 
 /** The command line, declared once (src/cli/flags.ts). */
 export const EVAL_POLICY = command({
@@ -35,18 +35,8 @@ export const EVAL_POLICY = command({
 });
 
 export async function main(argv: string[]): Promise<number> {
-  let v: Static<typeof EVAL_POLICY.flags>;
-  try {
-    const p = parseCommand(EVAL_POLICY, argv);
-    if (p.help) {
-      process.stdout.write(`${commandUsage(EVAL_POLICY)}\n`);
-      return 0;
-    }
-    v = p.values;
-  } catch (e) {
-    process.stderr.write(`eval-policy: ${(e as Error).message}\n`);
-    return 2;
-  }
+  const v = fromArgv(EVAL_POLICY, argv, (x) => x);
+  if (typeof v === 'number') return v;
   try {
     const model = v.model;
     const card = readCard(cardPathFor(model)); // a clear error now rather than after the first table

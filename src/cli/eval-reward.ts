@@ -16,7 +16,7 @@ import { RewardModel } from '../policy/onnx-model.ts';
 import { Store } from '../store/index.ts';
 import type { EpisodeKind } from '../store/types.ts';
 import { TrainArgError, splitFrom, writeJson } from '../offline/common.ts';
-import { command, commandUsage, existingFile, parseCommand, T } from './flags.ts';
+import { command, existingFile, fromArgv, T } from './flags.ts';
 import { errorsByHeight, formatDomainAccuracy, formatHeightErrors, type HeightErrors } from '../offline/reward.ts';
 import { runIfMain } from '../util/args.ts';
 
@@ -137,28 +137,19 @@ export async function evaluateRewardModel(o: {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  let o: Parameters<typeof evaluateRewardModel>[0];
-  let out: string | undefined;
-  try {
-    const p = parseCommand(EVAL_REWARD, argv);
-    if (p.help) {
-      console.log(commandUsage(EVAL_REWARD));
-      return 0;
-    }
-    const a = p.values;
+  const a = fromArgv(EVAL_REWARD, argv, (a) => {
     const c = a.connectors;
-    o = {
+    const o: Parameters<typeof evaluateRewardModel>[0] = {
       model: existingFile('--model', a.model),
       db: existingFile('--db', a.db),
       connectors: c === undefined ? null : c.length === 1 && c[0] === 'heldout' ? splitFrom(a.split).heldOut : c,
       kinds: a.kinds,
       ...(a.maxPerDomain === undefined ? {} : { maxPerDomain: a.maxPerDomain }),
     };
-    out = a.out;
-  } catch (err) {
-    console.error(`eval-reward: ${(err as Error).message}`);
-    return 2;
-  }
+    return { o, out: a.out };
+  });
+  if (typeof a === 'number') return a;
+  const { o, out } = a;
   let r: RewardEvalReport;
   try {
     r = await evaluateRewardModel(o);

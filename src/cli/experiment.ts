@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { measureBaselines, mergeRuns, runConnector, seedsReport, writeReport, type ConnectorResult, type ExperimentOptions } from '../experiment/online.ts';
 import { runIfMain } from '../util/args.ts';
 import { splitFrom } from '../offline/common.ts';
-import { command, commandUsage, parseCommand, T, UsageError, type Parsed } from './flags.ts';
+import { command, fromArgv, parseCommand, T, UsageError, type Parsed } from './flags.ts';
 import { checkpointConfig, exportCheckpointPolicy, trainerSettings } from '../online/trainer.ts';
 import { loadDaemonConfig } from '../config/load.ts';
 import { parseSimOperator } from '../control/sim-operator.ts';
@@ -238,17 +238,8 @@ export function experimentOptions(argv: string[] | ExperimentFlags): ExperimentO
 }
 
 export async function main(argv: string[]): Promise<number> {
-  let args: ExperimentFlags;
-  try {
-    args = parseCommand(EXPERIMENT, argv);
-  } catch (e) {
-    console.error(`experiment: ${(e as Error).message}`);
-    return 2;
-  }
-  if (args.help) {
-    console.log(commandUsage(EXPERIMENT));
-    return 0;
-  }
+  const args = fromArgv(EXPERIMENT, argv, (_, p) => p);
+  if (typeof args === 'number') return args;
   const a = args.values;
   for (const [dirs, flag, run] of [
     [a.merge, '--merge', mergeRuns],

@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { T, fieldsOf, type CliSpec, type Static, type TSchema } from '../config/declare.ts';
 import { closestField } from '../config/load.ts';
-import { UsageError, list } from '../util/args.ts';
+import { STDIO, UsageError, list, type Io } from '../util/args.ts';
 
 export { T, UsageError, type Static };
 
@@ -281,4 +281,28 @@ export function parseCommand<S extends TSchema>(c: Command<S>, argv: string[]): 
 export function existingFile(flag: string, path: string): string {
   if (!existsSync(path)) throw new UsageError(`${flag}: file '${path}' does not exist`);
   return path;
+}
+
+/**
+ * A command's main up to its work: parses argv, prints --help (exit 0), and turns the parsed values into what the
+ * command runs with (`build`, which may check files and refuse values); any error there is said on stderr as
+ * `name: why`, exit 2. Returns what `build` made, or the exit code.
+ */
+export function fromArgv<S extends TSchema, R extends object>(
+  c: Command<S>,
+  argv: string[],
+  build: (a: Static<S>, p: Parsed<S>) => R,
+  io: Io = STDIO,
+): R | number {
+  try {
+    const p = parseCommand(c, argv);
+    if (p.help) {
+      io.out(`${commandUsage(c)}\n`);
+      return 0;
+    }
+    return build(p.values, p);
+  } catch (e) {
+    io.err(`${c.name}: ${(e as Error).message}\n`);
+    return 2;
+  }
 }

@@ -12,7 +12,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { command, commandUsage, parseCommand, T, type Static } from './flags.ts';
+import { command, fromArgv, T } from './flags.ts';
 import { svgToPngFile } from '../robot/image-codec.ts';
 import { Store } from '../store/index.ts';
 import { FleetStore, startPgCluster, pgTarget, type PgCluster } from '../store/pg/index.ts';
@@ -140,18 +140,8 @@ export const FLEET_DEMO = command({
 });
 
 async function main(): Promise<number> {
-  let values: Static<typeof FLEET_DEMO.flags>;
-  try {
-    const p = parseCommand(FLEET_DEMO, process.argv.slice(2));
-    if (p.help) {
-      console.log(commandUsage(FLEET_DEMO));
-      return 0;
-    }
-    values = p.values;
-  } catch (e) {
-    console.error(`fleet-demo: ${(e as Error).message}`);
-    return 2;
-  }
+  const values = fromArgv(FLEET_DEMO, process.argv.slice(2), (v) => v);
+  if (typeof values === 'number') return values;
   const n = values.arms;
   const seconds = values.seconds;
   const connectors = values.connectors;

@@ -10,8 +10,8 @@
  */
 import { writeFileSync } from 'node:fs';
 import { runFleetLearner, type FleetLearnerStats } from '../online/fleet-learner.ts';
-import type { OnlineTrainerConfig, TrainerProgress } from '../online/trainer.ts';
-import { command, commandUsage, parseCommand, T, UsageError, type Static } from './flags.ts';
+import type { TrainerProgress } from '../online/trainer.ts';
+import { command, fromArgv, T, UsageError } from './flags.ts';
 import { trainerConfigOf, trainerFields } from './trainer-flags.ts';
 import { pgTarget, type Rollout } from '../store/pg/index.ts';
 
@@ -52,22 +52,9 @@ export function parseRollout(v: string): Rollout {
 }
 
 async function main(): Promise<number> {
-  let trainer: Omit<OnlineTrainerConfig, 'db'>;
-  let rollout: Rollout;
-  let a: Static<typeof FLEET_LEARNER.flags>;
-  try {
-    const p = parseCommand(FLEET_LEARNER, process.argv.slice(2));
-    if (p.help) {
-      console.log(commandUsage(FLEET_LEARNER));
-      return 0;
-    }
-    a = p.values;
-    trainer = trainerConfigOf(a);
-    rollout = parseRollout(a.rollout);
-  } catch (e) {
-    console.error(`fleet-learner: ${(e as Error).message}`);
-    return 2;
-  }
+  const r = fromArgv(FLEET_LEARNER, process.argv.slice(2), (a) => ({ a, trainer: trainerConfigOf(a), rollout: parseRollout(a.rollout) }));
+  if (typeof r === 'number') return r;
+  const { a, trainer, rollout } = r;
   const target = pgTarget({ credentialsFile: a.credentials ?? null });
   let stop = false;
   process.on('SIGINT', () => (stop = true));

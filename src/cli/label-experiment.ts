@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { labelTable, runLabelConnector, type LabelExperimentOptions, type LabelRow } from '../experiment/labels.ts';
 import { runIfMain } from '../util/args.ts';
 import { splitFrom } from '../offline/common.ts';
-import { command, commandUsage, parseCommand, T, UsageError } from './flags.ts';
+import { command, fromArgv, T } from './flags.ts';
 
 /** The command line, declared once (src/cli/flags.ts). */
 export const LABEL_EXPERIMENT = command({
@@ -40,37 +40,23 @@ export const LABEL_EXPERIMENT = command({
 });
 
 export async function main(argv: string[]): Promise<number> {
-  let o: LabelExperimentOptions;
-  try {
-    const p = parseCommand(LABEL_EXPERIMENT, argv);
-    if (p.help) {
-      console.log(commandUsage(LABEL_EXPERIMENT));
-      return 0;
-    }
-    const a = p.values;
-    o = {
-      connectors: a.connectors ?? splitFrom(undefined).heldOut,
-      episodes: a.episodes,
-      budget: a.budget,
-      offsetMm: a.goalErrorMm,
-      seed: a.seed,
-      episodeSteps: a.episodeSteps,
-      explorationNoise: a.noise,
-      policyPath: a.policy,
-      rewardPath: a.reward,
-      outDir: a.out,
-      configFile: 'config/daemon.yaml',
-      calibrationDir: 'calibration',
-      tuneEvery: a.tuneEvery,
-      onProgress: (l) => console.log(l),
-    };
-  } catch (e) {
-    if (e instanceof UsageError) {
-      console.error(`label-experiment: ${e.message}`);
-      return 2;
-    }
-    throw e;
-  }
+  const o = fromArgv(LABEL_EXPERIMENT, argv, (a): LabelExperimentOptions => ({
+    connectors: a.connectors ?? splitFrom(undefined).heldOut,
+    episodes: a.episodes,
+    budget: a.budget,
+    offsetMm: a.goalErrorMm,
+    seed: a.seed,
+    episodeSteps: a.episodeSteps,
+    explorationNoise: a.noise,
+    policyPath: a.policy,
+    rewardPath: a.reward,
+    outDir: a.out,
+    configFile: 'config/daemon.yaml',
+    calibrationDir: 'calibration',
+    tuneEvery: a.tuneEvery,
+    onProgress: (l) => console.log(l),
+  }));
+  if (typeof o === 'number') return o;
   mkdirSync(o.outDir, { recursive: true });
   const rows: LabelRow[] = [];
   for (const c of o.connectors) {

@@ -13,7 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runIfMain } from '../util/args.ts';
-import { command, commandUsage, parseCommand, T, type Static } from './flags.ts';
+import { command, fromArgv, T } from './flags.ts';
 import { buildModelsReadme } from '../offline/readme.ts';
 import { shipCheckpoint } from '../offline/ship-checkpoint.ts';
 
@@ -70,18 +70,8 @@ function run(cli: string, args: string[]): void {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  let a: Static<typeof MODELS.flags>;
-  try {
-    const p = parseCommand(MODELS, argv);
-    if (p.help) {
-      console.log(commandUsage(MODELS));
-      return 0;
-    }
-    a = p.values;
-  } catch (err) {
-    console.error(`models: ${(err as Error).message}`);
-    return 2;
-  }
+  const a = fromArgv(MODELS, argv, (v) => v);
+  if (typeof a === 'number') return a;
   const { out, rewardSteps, offlineSteps, evalTrials } = a;
   try {
     if (!a.readmeOnly) {

@@ -18,7 +18,7 @@ import { backendLabel, initBackend } from '../learn/backend.ts';
 import { DEFAULT_OFFLINE, exportOffline, trainOffline, type OfflineOptions } from '../offline/iql.ts';
 import { evaluatePolicy, formatPolicyEval, policyMetrics } from '../offline/evaluate-policy.ts';
 import { log, splitFrom, writeJson } from '../offline/common.ts';
-import { command, commandUsage, existingFile, parseCommand, T, type Static } from './flags.ts';
+import { command, existingFile, fromArgv, T } from './flags.ts';
 
 /** The command line, declared once: the parser, its checks and --help come from this table (src/cli/flags.ts). */
 export const TRAIN_OFFLINE = command({
@@ -69,16 +69,8 @@ export const TRAIN_OFFLINE = command({
 });
 
 export async function main(argv: string[]): Promise<number> {
-  let a: Static<typeof TRAIN_OFFLINE.flags>;
-  let opts: OfflineOptions;
-  try {
-    const p = parseCommand(TRAIN_OFFLINE, argv);
-    if (p.help) {
-      console.log(commandUsage(TRAIN_OFFLINE));
-      return 0;
-    }
-    a = p.values;
-    opts = {
+  const r = fromArgv(TRAIN_OFFLINE, argv, (a) => {
+    const opts: OfflineOptions = {
       ...DEFAULT_OFFLINE,
       db: existingFile('--db', a.db),
       split: splitFrom(a.split),
@@ -97,10 +89,10 @@ export async function main(argv: string[]): Promise<number> {
       resume: a.resume,
       logEvery: a.logEvery,
     };
-  } catch (err) {
-    console.error(`train-offline: ${(err as Error).message}`);
-    return 2;
-  }
+    return { a, opts };
+  });
+  if (typeof r === 'number') return r;
+  const { a, opts } = r;
   const evalTrials = a.evalTrials;
   const trainEvalTrials = a.trainEvalTrials ?? evalTrials;
   await initBackend();

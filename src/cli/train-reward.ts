@@ -16,7 +16,7 @@ import { runIfMain } from '../util/args.ts';
 import { backendLabel, initBackend } from '../learn/backend.ts';
 import { DAIB_METHODS, type DaibMethod } from '../learn/daib.ts';
 import { log, splitFrom, writeJson } from '../offline/common.ts';
-import { command, commandUsage, existingFile, parseCommand, T, UsageError } from './flags.ts';
+import { command, existingFile, fromArgv, T, UsageError } from './flags.ts';
 import { REWARD_CUES, type RewardCue } from '../policy/inputs.ts';
 import { DEFAULT_REWARD, exportReward, formatRewardTable, loadRewardData, trainRewardMethod, type RewardOptions, type RewardRow } from '../offline/reward.ts';
 
@@ -65,23 +65,12 @@ export const TRAIN_REWARD = command({
 });
 
 export async function main(argv: string[]): Promise<number> {
-  let o: RewardOptions;
-  let seeds: number[];
-  let exportMethod: DaibMethod;
-  let out: string;
-  let results: string;
-  try {
-    const p = parseCommand(TRAIN_REWARD, argv);
-    if (p.help) {
-      console.log(commandUsage(TRAIN_REWARD));
-      return 0;
-    }
-    const a = p.values;
+  const r = fromArgv(TRAIN_REWARD, argv, (a) => {
     const db = existingFile('--db', a.db);
     const heldOutDb = existingFile('--heldout-db', a.heldoutDb ?? (existsSync('data/heldout.db') ? 'data/heldout.db' : db));
-    seeds = a.seed;
+    const seeds = a.seed;
     const methods = a.method.includes('all') ? [...DAIB_METHODS] : (a.method as DaibMethod[]);
-    o = {
+    const o: RewardOptions = {
       ...DEFAULT_REWARD,
       db,
       heldOutDb,
@@ -98,14 +87,12 @@ export async function main(argv: string[]): Promise<number> {
       cardVersion: a.cardVersion,
       logEvery: a.logEvery,
     };
-    exportMethod = a.export ?? (methods.includes('daib') ? 'daib' : (methods[0] as DaibMethod));
+    const exportMethod = a.export ?? (methods.includes('daib') ? 'daib' : methods[0]);
     if (!methods.includes(exportMethod)) throw new UsageError(`--export: method '${exportMethod}' is not among --method (${methods.join(',')})`);
-    out = a.out;
-    results = a.results ?? join(out, 'reward-table8.json');
-  } catch (err) {
-    console.error(`train-reward: ${(err as Error).message}`);
-    return 2;
-  }
+    return { o, seeds, exportMethod, out: a.out, results: a.results ?? join(a.out, 'reward-table8.json') };
+  });
+  if (typeof r === 'number') return r;
+  const { o, seeds, exportMethod, out, results } = r;
   await initBackend();
   const backend = backendLabel();
   const rows: RewardRow[] = [];

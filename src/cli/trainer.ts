@@ -9,8 +9,7 @@
  * The defaults are the declared learning settings (src/config/schema.ts, the `learning` section the daemon reads).
  */
 import { runTrainerLoop } from '../online/child.ts';
-import type { OnlineTrainerConfig } from '../online/trainer.ts';
-import { command, commandUsage, existingFile, parseCommand, T } from './flags.ts';
+import { command, existingFile, fromArgv, T } from './flags.ts';
 import { trainerConfigOf, trainerFields } from './trainer-flags.ts';
 import { runIfMain } from '../util/args.ts';
 
@@ -30,21 +29,12 @@ export const TRAINER = command({
 });
 
 export async function main(argv: string[]): Promise<number> {
-  let cfg: OnlineTrainerConfig;
-  let url: string | null;
-  try {
-    const p = parseCommand(TRAINER, argv);
-    if (p.help) {
-      console.log(commandUsage(TRAINER));
-      return 0;
-    }
-    const a = p.values;
-    cfg = { ...trainerConfigOf(a), db: existingFile('--db', a.db) };
-    url = a.daemonUrl ?? null;
-  } catch (e) {
-    console.error(`trainer: ${(e as Error).message}`);
-    return 2;
-  }
+  const r = fromArgv(TRAINER, argv, (a) => ({
+    cfg: { ...trainerConfigOf(a), db: existingFile('--db', a.db) },
+    url: a.daemonUrl ?? null,
+  }));
+  if (typeof r === 'number') return r;
+  const { cfg, url } = r;
   let stop = false;
   process.on('SIGINT', () => (stop = true));
   process.on('SIGTERM', () => (stop = true));

@@ -14,7 +14,7 @@ import { CALIBRATION_FILES, type CalibrationFile } from '../config/schema.ts';
 import { loadSplit, SplitError } from '../data/splits.ts';
 import { ConnectorError, DEFAULT_CONNECTOR_DIR, loadConnector, loadConnectors, type ConnectorProblem } from '../sim/connectors.ts';
 import { runIfMain } from '../util/args.ts';
-import { command, commandUsage, parseCommand, T, type Parsed } from './flags.ts';
+import { command, commandUsage, fromArgv, T } from './flags.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 
@@ -153,17 +153,9 @@ function duplicateNames(reports: FileReport[]): void {
 }
 
 export async function main(argv: string[] = process.argv.slice(2), out: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<number> {
-  let p: Parsed<typeof VALIDATE.flags>;
-  try {
-    p = parseCommand(VALIDATE, argv);
-  } catch (e) {
-    out(`validate: ${(e as Error).message}`);
-    return 2;
-  }
-  if (p.help) {
-    out(USAGE);
-    return 0;
-  }
+  const line = (s: string): void => out(s.trimEnd());
+  const p = fromArgv(VALIDATE, argv, (_, parsed) => parsed, { out: line, err: line });
+  if (typeof p === 'number') return p;
   const positionals = p.positionals;
   const connectorDir = resolve(p.values.connectorDir ?? DEFAULT_CONNECTOR_DIR);
   const targets: Array<{ file: string; kind: FileKind | null }> = [];
