@@ -10,7 +10,7 @@
 import { join, resolve } from 'node:path';
 import { FULL, QUICK, ROWS, formatTable, rowOk, runCampaign, writeReport, type CampaignOptions, type RowName } from '../campaign/index.ts';
 import { runIfMain, type Io, STDIO } from '../util/args.ts';
-import { command, fromArgv, T, UsageError } from './flags.ts';
+import { command, fromArgv, nameList, optionalText, T, UsageError } from './flags.ts';
 
 /** The command line, declared once (src/cli/flags.ts); sizes default to the full campaign's, or --quick's. */
 export const CAMPAIGN = command({
@@ -30,20 +30,14 @@ export const CAMPAIGN = command({
     ),
     soak: T.boolean({ description: 'add the soak row (only it, unless --only says more)' }),
     soakEpisodes: T.optional(T.integer({ minimum: 1, maximum: 1_000_000, description: 'episodes of the soak', cli: { defaultText: '1000' } })),
-    only: T.optional(
-      T.array(T.string({ minLength: 1 }), {
-        uniqueItems: true,
-        description: `only these rows: ${ROWS.join(', ')}`,
-        cli: { arg: 'ROWS', defaultText: 'all but the soak' },
-      }),
-    ),
+    only: nameList(`only these rows: ${ROWS.join(', ')}`, 'all but the soak', 'ROWS'),
     seed: T.optional(
       T.integer({ minimum: 0, maximum: 2 ** 31, description: 'seed of the kill moments, e-stop phases and requests', cli: { defaultText: String(FULL.seed) } }),
     ),
     trainer: T.boolean({ default: true, description: 'no background trainer in the power-loss and e-stop rows', cli: { flag: '--no-trainer', sets: false } }),
     strictTicks: T.boolean({ description: 'missed control ticks and late e-stops fail their rows (default: full yes, quick no)' }),
     noStrictTicks: T.boolean({ description: 'they do not' }),
-    out: T.optional(T.string({ minLength: 1, description: 'results directory', cli: { arg: 'DIR', defaultText: 'results/campaign' } })),
+    out: optionalText('results directory', 'DIR', 'results/campaign'),
     keep: T.boolean({ description: 'keep the work files (logs, models) and say where' }),
   }),
 });

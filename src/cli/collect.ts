@@ -7,10 +7,10 @@
  *
  * Exit codes: 0 done, 2 bad arguments / connector or split files, 1 anything else (3: interrupted, resumable).
  */
-import { goalErrorArg } from './evaluate-args.ts';
+import { goalErrorArg, goalErrorFlags } from './evaluate-args.ts';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import cliProgress from 'cli-progress';
+import { progressBar } from './progress.ts';
 import { CONTROLLER_NAMES, isControllerName } from '../control/registry.ts';
 import { collectPrior, collectionSessions, formatCollectTable, summarizeStore, type CollectProgress, type CollectResult } from '../data/collect.ts';
 import { DEFAULT_PRIOR_SETTINGS, type PriorSettings } from '../data/episode.ts';
@@ -19,7 +19,7 @@ import type { Scenario, Vec3 } from '../core/types.ts';
 import { ConnectorError, findConnector, loadConnectors } from '../sim/connectors.ts';
 import { Store } from '../store/index.ts';
 import { list, nonNegMm, runIfMain } from '../util/args.ts';
-import { command, commandUsage, parseCommand, T, UsageError } from './flags.ts';
+import { command, commandUsage, fromArgv, nameList, optionalText, parseCommand, type Parsed, splitFlag, T, UsageError } from './flags.ts';
 
 export { UsageError };
 
@@ -57,9 +57,9 @@ export const COLLECT = command({
       description: 'all | train | heldout | comma-separated names; train/heldout: the connectors of the split file',
       cli: { arg: 'SPEC' },
     }),
-    split: T.optional(T.string({ minLength: 1, description: 'split file for train/heldout', cli: { arg: 'FILE', defaultText: 'data/splits/default.json' } })),
-    exclude: T.optional(T.array(T.string({ minLength: 1 }), { uniqueItems: true, description: 'connector names to leave out', cli: { defaultText: 'none' } })),
-    connectorDir: T.optional(T.string({ minLength: 1, description: 'connector definitions', cli: { arg: 'DIR', defaultText: 'data/connectors' } })),
+    split: splitFlag('split file for train/heldout'),
+    exclude: nameList('connector names to leave out', 'none'),
+    connectorDir: optionalText('connector definitions', 'DIR', 'data/connectors'),
     controllers: T.array(T.string({ minLength: 1 }), { uniqueItems: true, default: ['expert'], description: 'controller names, e.g. expert,p,spiral' }),
     episodesPerConnector: T.integer({ minimum: 1, maximum: 100000, default: 40, description: 'episodes per connector and controller; scenarios alternate' }),
     scenario: T.array(T.enum(['I', 'II']), { uniqueItems: true, default: ['I', 'II'], description: 'start distributions' }),
@@ -73,8 +73,7 @@ export const COLLECT = command({
       description: 'per-episode x* error, uniform +-S mm in x and y',
       cli: { arg: 'S' },
     }),
-    goalErrorMm: T.optional(T.string({ description: 'fixed x* error: M mm along (1,1,0)/sqrt2', cli: { arg: 'M', defaultText: '0' } })),
-    goalErrorVecMm: T.optional(T.string({ description: 'the same error as a vector in mm instead', cli: { arg: 'X,Y[,Z]', defaultText: 'none' } })),
+    ...goalErrorFlags('fixed x* error'),
     startHeightMm: T.number({
       minimum: 0,
       maximum: 150,
@@ -109,7 +108,11 @@ export const USAGE = `${commandUsage(COLLECT)}\n`;
 
 /** Parses and validates the command line (reads the connector and split files to resolve names). */
 export function parseCollectArgs(argv: string[]): CollectArgs {
-  const { values: v, help } = parseCommand(COLLECT, argv);
+  return collectArgsOf(parseCommand(COLLECT, argv));
+}
+
+/** The collection's settings from its parsed flags (reads the connector and split files to resolve names). */
+export function collectArgsOf({ values: v, help }: Parsed<typeof COLLECT.flags>): CollectArgs {
   const connectorDir = v.connectorDir ?? null;
   const defs = connectorDir === null ? loadConnectors() : loadConnectors(connectorDir);
   const known = defs.map((x) => x.name);
@@ -172,18 +175,11 @@ export function parseCollectArgs(argv: string[]): CollectArgs {
 
 export async function runCollect(args: CollectArgs, argv: string[], out: (s: string) => void = console.log): Promise<CollectResult> {
   mkdirSync(dirname(resolve(args.db)), { recursive: true });
-  const bar =
-    args.progress && process.stderr.isTTY
-      ? new cliProgress.SingleBar(
-          {
-            stream: process.stderr,
-            format: 'collect |{bar}| {value}/{total} episodes | {eps} ep/s | ETA {eta_formatted} | {connector} {controller} {scenario} | ok {ok}',
-            hideCursor: true,
-            etaBuffer: 100,
-          },
-          cliProgress.Presets.shades_classic,
-        )
-      : null;
+  const bar = progressBar(
+    args.progress,
+    'collect |{bar}| {value}/{total} episodes | {eps} ep/s | ETA {eta_formatted} | {connector} {controller} {scenario} | ok {ok}',
+    100,
+  );
   const ac = new AbortController();
   const onSig = (): void => {
     if (!ac.signal.aborted) process.stderr.write('\ncollect: interrupted; finishing the episodes in flight (run the same command again to resume)\n');
@@ -257,21 +253,9 @@ export async function runCollect(args: CollectArgs, argv: string[], out: (s: str
 
 async function main(): Promise<number> {
   const argv = process.argv.slice(2);
-  let args: CollectArgs;
-  try {
-    args = parseCollectArgs(argv);
-  } catch (e) {
-    const err = e as Error;
-    if (e instanceof UsageError || err.name === 'ConnectorError' || err.name === 'SplitError') {
-      process.stderr.write(`collect: ${err.message}\n`);
-      return 2;
-    }
-    throw e;
-  }
-  if (args.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  // A bad connector or split file is a bad input too (exit 2, said).
+  const args = fromArgv(COLLECT, argv, (_, p) => collectArgsOf(p));
+  if (typeof args === 'number') return args;
   if (args.summary) {
     let store: Store;
     try {

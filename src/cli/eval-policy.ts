@@ -10,7 +10,7 @@ import { cardPathFor, readCard } from '../policy/card.ts';
 import { evaluatePolicy, formatPolicyEval, policyMetrics } from '../offline/evaluate-policy.ts';
 import { splitFrom, writeJson } from '../offline/common.ts';
 import { runIfMain } from '../util/args.ts';
-import { command, fromArgv, T, UsageError } from './flags.ts';
+import { command, fromArgv, splitFlag, T, UsageError } from './flags.ts';
 
 /** The command line, declared once (src/cli/flags.ts). */
 export const EVAL_POLICY = command({
@@ -19,7 +19,7 @@ export const EVAL_POLICY = command({
   about: 'Evaluate an exported residual policy in the simulated cell beside the baselines.',
   flags: T.object({
     model: T.string({ minLength: 1, default: 'models/policy.onnx', description: 'the policy (.onnx with its card beside it)', cli: { arg: 'FILE' } }),
-    split: T.optional(T.string({ description: 'connector split', cli: { arg: 'FILE', defaultText: 'data/splits/default.json' } })),
+    split: splitFlag(),
     sets: T.array(T.enum(['train', 'heldout']), { uniqueItems: true, default: ['train', 'heldout'], description: 'connector sets evaluated' }),
     trials: T.integer({ minimum: 1, maximum: 1000, default: 20, description: 'trials per held-out connector and controller' }),
     trainTrials: T.optional(T.integer({ minimum: 1, maximum: 1000, description: 'trials per training connector', cli: { defaultText: '--trials' } })),

@@ -16,7 +16,7 @@ import { RewardModel } from '../policy/onnx-model.ts';
 import { Store } from '../store/index.ts';
 import type { EpisodeKind } from '../store/types.ts';
 import { TrainArgError, splitFrom, writeJson } from '../offline/common.ts';
-import { command, existingFile, fromArgv, T } from './flags.ts';
+import { command, existingFile, fromArgv, nameList, splitFlag, T } from './flags.ts';
 import { errorsByHeight, formatDomainAccuracy, formatHeightErrors, type HeightErrors } from '../offline/reward.ts';
 import { runIfMain } from '../util/args.ts';
 
@@ -33,14 +33,8 @@ above seated.`,
   flags: T.object({
     model: T.string({ default: 'models/reward.onnx', description: 'the classifier (.onnx with its card)', cli: { arg: 'FILE' } }),
     db: T.string({ default: 'data/heldout.db', description: "the log to read; labels are the simulator's ground truth", cli: { arg: 'FILE' } }),
-    connectors: T.optional(
-      T.array(T.string({ minLength: 1 }), {
-        uniqueItems: true,
-        description: "connector names, or 'heldout' (the split's held-out set)",
-        cli: { arg: 'LIST', defaultText: 'every connector the log holds episodes of, for the kinds asked' },
-      }),
-    ),
-    split: T.optional(T.string({ description: "the split 'heldout' refers to", cli: { arg: 'FILE', defaultText: 'data/splits/default.json' } })),
+    connectors: nameList("connector names, or 'heldout' (the split's held-out set)", 'every connector the log holds episodes of, for the kinds asked'),
+    split: splitFlag("the split 'heldout' refers to"),
     kinds: T.array(T.enum(KINDS), { uniqueItems: true, default: ['prior'], description: 'episode kinds' }),
     maxPerDomain: T.optional(T.integer({ minimum: 2, maximum: 10_000_000, description: 'at most N observations per connector', cli: { defaultText: 'all' } })),
     out: T.optional(T.string({ description: 'the report as JSON', cli: { arg: 'FILE.json' } })),

@@ -12,7 +12,7 @@ import {
 } from '../control/registry.ts';
 import { goalErrorVec } from '../core/goal-error.ts';
 import { goalErrorMm, vecMm } from '../util/args.ts';
-import { command, commandUsage, parseCommand, T, UsageError } from './flags.ts';
+import { command, commandUsage, nameList, optionalText, parseCommand, type Parsed, T, UsageError } from './flags.ts';
 import type { Scenario } from '../core/types.ts';
 
 export { UsageError };
@@ -63,32 +63,14 @@ ${[...CONTROLLER_NAMES, ...LEARNED_CONTROLLER_NAMES].map((n) => `  ${n.padEnd(14
    config/daemon.yaml backend.sim.imageSize, and a size smaller than the card's input is refused)
 Without --controllers, the research's baselines per scenario: I: ${BASELINES_SCENARIO_I.join(',')}; II: ${BASELINES_SCENARIO_II.join(',')}`,
   flags: T.object({
-    controllers: T.optional(
-      T.array(T.string({ minLength: 1 }), {
-        uniqueItems: true,
-        description: 'controller names (below)',
-        cli: { arg: 'LIST', defaultText: "the research's baselines per scenario" },
-      }),
-    ),
-    connectors: T.optional(
-      T.array(T.string({ minLength: 1 }), { uniqueItems: true, description: '"all" or connector names', cli: { arg: 'LIST', defaultText: 'all' } }),
-    ),
-    connectorDir: T.optional(
-      T.string({ minLength: 1, description: 'directory of connector definition files', cli: { arg: 'DIR', defaultText: 'data/connectors' } }),
-    ),
+    controllers: nameList('controller names (below)', "the research's baselines per scenario"),
+    connectors: nameList('"all" or connector names', 'all'),
+    connectorDir: optionalText('directory of connector definition files', 'DIR', 'data/connectors'),
     scenario: T.array(T.enum(['I', 'II']), { uniqueItems: true, default: ['I', 'II'], description: 'start distributions' }),
     trials: T.integer({ minimum: 1, maximum: 100000, default: 20, description: 'trials per connector and controller' }),
     episodeLength: T.integer({ minimum: 1, maximum: 10000, default: 20, description: 'control steps per episode' }),
     seed: T.integer({ minimum: 0, maximum: 0xffffffff, default: 0, description: 'base seed' }),
-    goalErrorMm: T.optional(
-      T.string({
-        description: 'calibration error of the goal x*: M mm along (1,1,0)/sqrt2, the same for every trial; negative: --goal-error-mm=-1',
-        cli: { arg: 'M', defaultText: '0' },
-      }),
-    ),
-    goalErrorVecMm: T.optional(
-      T.string({ description: 'the same error as a vector in mm instead (any direction)', cli: { arg: 'X,Y[,Z]', defaultText: 'none' } }),
-    ),
+    ...goalErrorFlags('calibration error of the goal x*, the same for every trial'),
     goalNoiseMm: T.number({
       minimum: 0,
       maximum: 50,
@@ -131,6 +113,17 @@ Without --controllers, the research's baselines per scenario: I: ${BASELINES_SCE
 
 export const USAGE = `${commandUsage(EVALUATE)}\n`;
 
+/**
+ * The x* calibration error's two flags (core/goal-error.ts), one name and one meaning in every command that takes it:
+ * `--goal-error-mm M` along (1,1,0)/sqrt2, or `--goal-error-vec-mm X,Y[,Z]`; goalErrorArg reads them.
+ */
+export function goalErrorFlags(what: string) {
+  return {
+    goalErrorMm: optionalText(`${what}: M mm along (1,1,0)/sqrt2`, 'M', '0'),
+    goalErrorVecMm: optionalText('the same error as a vector in mm instead (any direction)', 'X,Y[,Z]', 'none'),
+  };
+}
+
 /** `--goal-error-mm M` or `--goal-error-vec-mm X,Y[,Z]` (core/goal-error.ts) as a vector in m. */
 export function goalErrorArg(magnitude: string | undefined, vec: string | undefined): [number, number, number] {
   if (magnitude !== undefined && vec !== undefined) throw new UsageError('--goal-error-mm and --goal-error-vec-mm contradict each other: give one');
@@ -140,7 +133,11 @@ export function goalErrorArg(magnitude: string | undefined, vec: string | undefi
 }
 
 export function parseEvalArgs(argv: string[]): EvalArgs {
-  const { values: v, help } = parseCommand(EVALUATE, argv);
+  return evalArgsOf(parseCommand(EVALUATE, argv));
+}
+
+/** The evaluation's settings from its parsed flags (mm to m, names checked). */
+export function evalArgsOf({ values: v, help }: Parsed<typeof EVALUATE.flags>): EvalArgs {
   let controllers: string[] | null = null;
   if (v.controllers !== undefined) {
     controllers = v.controllers;

@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { measureBaselines, mergeRuns, runConnector, seedsReport, writeReport, type ConnectorResult, type ExperimentOptions } from '../experiment/online.ts';
 import { runIfMain } from '../util/args.ts';
 import { splitFrom } from '../offline/common.ts';
-import { command, fromArgv, parseCommand, T, UsageError, type Parsed } from './flags.ts';
+import { command, fromArgv, nameList, optionalText, parseCommand, type Parsed, splitFlag, T, UsageError } from './flags.ts';
 import { checkpointConfig, exportCheckpointPolicy, trainerSettings } from '../online/trainer.ts';
 import { loadDaemonConfig } from '../config/load.ts';
 import { parseSimOperator } from '../control/sim-operator.ts';
@@ -49,13 +49,7 @@ export const EXPERIMENT = command({
   about:
     "Learning on the job on held-out connectors through the real daemon path. The trainer's settings, the practice noise, the checkpoint and the prior data are the daemon's (--config: its learning and practice sections); a flag overrides one of them for this run.",
   flags: T.object({
-    connectors: T.optional(
-      T.array(T.string({ minLength: 1 }), {
-        uniqueItems: true,
-        description: 'held-out connectors practised on',
-        cli: { arg: 'LIST', defaultText: "the split's held-out connectors" },
-      }),
-    ),
+    connectors: nameList('held-out connectors practised on', "the split's held-out connectors"),
     episodes: T.integer({ minimum: 1, maximum: 100000, default: 200, description: 'practice episodes per connector' }),
     evalEvery: T.integer({ minimum: 1, maximum: 100000, default: 25, description: 'practice episodes between evaluations' }),
     syncEvery: T.optional(
@@ -80,20 +74,8 @@ export const EXPERIMENT = command({
       description: 'the daemon config whose learning and practice sections give the defaults',
       cli: { arg: 'FILE' },
     }),
-    checkpoint: T.optional(
-      T.string({
-        minLength: 1,
-        description: 'offline IQL checkpoint the trainer starts from',
-        cli: { arg: 'DIR', defaultText: 'learning.checkpoint of --config, else <modelsDir>/iql-offline' },
-      }),
-    ),
-    policy: T.optional(
-      T.string({
-        minLength: 1,
-        description: 'the offline policy (ONNX) evaluated first',
-        cli: { arg: 'FILE', defaultText: "models/policy.onnx (the checkpoint's own when absent)" },
-      }),
-    ),
+    checkpoint: optionalText('offline IQL checkpoint the trainer starts from', 'DIR', 'learning.checkpoint of --config, else <modelsDir>/iql-offline'),
+    policy: optionalText('the offline policy (ONNX) evaluated first', 'FILE', "models/policy.onnx (the checkpoint's own when absent)"),
     reward: T.string({
       minLength: 1,
       default: 'models/reward.onnx',
@@ -103,8 +85,8 @@ export const EXPERIMENT = command({
     offlineDb: T.optional(
       T.string({ minLength: 1, description: 'prior data for the offline share of each batch', cli: { arg: 'FILE', ...fromConfig('learning.offlineDb') } }),
     ),
-    split: T.optional(T.string({ description: 'connector split', cli: { arg: 'FILE', defaultText: 'data/splits/default.json' } })),
-    out: T.optional(T.string({ minLength: 1, description: 'results directory', cli: { arg: 'DIR', defaultText: 'data/runs/experiment-<time>' } })),
+    split: splitFlag(),
+    out: optionalText('results directory', 'DIR', 'data/runs/experiment-<time>'),
     seed: T.integer({ minimum: 0, maximum: 1e9, default: 0, description: 'seed of the run' }),
     seeds: T.optional(
       T.array(T.integer({ minimum: 0 }), {

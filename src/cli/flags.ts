@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { T, fieldsOf, type CliSpec, type Static, type TSchema } from '../config/declare.ts';
 import { closestField } from '../config/load.ts';
-import { STDIO, UsageError, list, type Io } from '../util/args.ts';
+import { UsageError, list, type Io } from '../util/args.ts';
 
 export { T, UsageError, type Static };
 
@@ -283,6 +283,9 @@ export function existingFile(flag: string, path: string): string {
   return path;
 }
 
+/** Through console, as the commands print (and tests capture). */
+const CONSOLE: Io = { out: (s) => console.log(s.replace(/\n$/, '')), err: (s) => console.error(s.replace(/\n$/, '')) };
+
 /**
  * A command's main up to its work: parses argv, prints --help (exit 0), and turns the parsed values into what the
  * command runs with (`build`, which may check files and refuse values); any error there is said on stderr as
@@ -292,7 +295,7 @@ export function fromArgv<S extends TSchema, R extends object>(
   c: Command<S>,
   argv: string[],
   build: (a: Static<S>, p: Parsed<S>) => R,
-  io: Io = STDIO,
+  io: Io = CONSOLE,
 ): R | number {
   try {
     const p = parseCommand(c, argv);
@@ -306,3 +309,16 @@ export function fromArgv<S extends TSchema, R extends object>(
     return 2;
   }
 }
+
+// Field shapes many commands declare.
+
+/** An optional comma-separated list of distinct names; absent, the command's default (`defaultText` in --help). */
+export const nameList = (description: string, defaultText: string, arg = 'LIST') =>
+  T.optional(T.array(T.string({ minLength: 1 }), { uniqueItems: true, description, cli: { arg, defaultText } }));
+
+/** An optional value (a file, a directory, a spec the command reads) whose default the command computes. */
+export const optionalText = (description: string, arg: string, defaultText: string) =>
+  T.optional(T.string({ minLength: 1, description, cli: { arg, defaultText } }));
+
+/** The connector split file (data/splits/). */
+export const splitFlag = (description = 'connector split') => optionalText(description, 'FILE', 'data/splits/default.json');

@@ -11,7 +11,7 @@
 import { writeFileSync } from 'node:fs';
 import { runFleetLearner, type FleetLearnerStats } from '../online/fleet-learner.ts';
 import type { TrainerProgress } from '../online/trainer.ts';
-import { command, fromArgv, T, UsageError } from './flags.ts';
+import { command, fromArgv, nameList, optionalText, T, UsageError } from './flags.ts';
 import { trainerConfigOf, trainerFields } from './trainer-flags.ts';
 import { pgTarget, type Rollout } from '../store/pg/index.ts';
 
@@ -22,16 +22,10 @@ export const FLEET_LEARNER = command({
   about: "Online IQL on the pooled practice of every arm in the fleet's PostgreSQL, publishing versions to them.",
   flags: T.object({
     ...trainerFields({ checkpoint: 'models/iql-offline', workDir: 'data/runs/fleet-learner' }),
-    robots: T.optional(
-      T.array(T.string({ minLength: 1 }), { uniqueItems: true, description: 'learn from these arms only', cli: { arg: 'LIST', defaultText: 'all' } }),
-    ),
+    robots: nameList('learn from these arms only', 'all'),
     rollout: T.string({ default: 'all', description: 'which arms take a version', cli: { arg: 'all|connector:a,b|arm:x,y|staged:FIRST:EPISODES:MINSUCCESS' } }),
-    credentials: T.optional(
-      T.string({ minLength: 1, description: 'a postgres:// URL or PG*= lines', cli: { arg: 'FILE', defaultText: '$DATABASE_URL, else the PG* environment' } }),
-    ),
-    stats: T.optional(
-      T.string({ minLength: 1, description: 'progress and published versions as JSON, rewritten as they change', cli: { arg: 'FILE', defaultText: 'none' } }),
-    ),
+    credentials: optionalText('a postgres:// URL or PG*= lines', 'FILE', '$DATABASE_URL, else the PG* environment'),
+    stats: optionalText('progress and published versions as JSON, rewritten as they change', 'FILE', 'none'),
   }),
 });
 

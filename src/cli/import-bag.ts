@@ -13,7 +13,7 @@ import { ExportError } from '../export/select.ts';
 import type { Vec3 } from '../core/types.ts';
 import { StoreOpenError } from '../store/index.ts';
 import { num, runIfMain, STDIO, type Io } from '../util/args.ts';
-import { command, commandUsage, parseCommand, T, UsageError } from './flags.ts';
+import { command, commandUsage, optionalText, parseCommand, T, UsageError } from './flags.ts';
 
 /** The command line, declared once (src/cli/flags.ts). */
 export const IMPORT_BAG = command({
@@ -33,7 +33,7 @@ export const IMPORT_BAG = command({
     imageTopic: T.string({ minLength: 1, default: '/camera/image/compressed', description: 'camera topic', cli: { arg: 'TOPIC' } }),
     wrenchTopic: T.string({ minLength: 1, default: '/wrist/wrench', description: 'wrist wrench topic', cli: { arg: 'TOPIC' } }),
     poseTopic: T.string({ minLength: 1, default: '/ee/pose', description: 'end-effector pose topic', cli: { arg: 'TOPIC' } }),
-    goalTopic: T.optional(T.string({ minLength: 1, description: 'topic of the goal x*', cli: { arg: 'TOPIC', defaultText: 'none: --goal' } })),
+    goalTopic: optionalText('topic of the goal x*', 'TOPIC', 'none: --goal'),
     goal: T.optional(T.string({ description: 'the goal x* (m, base frame) when no topic carries it', cli: { arg: 'X,Y,Z', defaultText: 'none' } })),
     split: T.string({ default: 'gap:1.0', description: 'where episodes end', cli: { arg: 'gap:SECONDS|marker:/TOPIC' } }),
     imageSize: T.integer({ minimum: 8, maximum: 1024, default: 64, description: 'logged image side (px)' }),

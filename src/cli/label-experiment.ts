@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { labelTable, runLabelConnector, type LabelExperimentOptions, type LabelRow } from '../experiment/labels.ts';
 import { runIfMain } from '../util/args.ts';
 import { splitFrom } from '../offline/common.ts';
-import { command, fromArgv, T } from './flags.ts';
+import { command, fromArgv, nameList, T } from './flags.ts';
 
 /** The command line, declared once (src/cli/flags.ts). */
 export const LABEL_EXPERIMENT = command({
@@ -19,13 +19,7 @@ export const LABEL_EXPERIMENT = command({
   usage: 'npx tsx src/cli/label-experiment.ts [flags]',
   about: "The learned reward's false positives against the simulator's ground truth, without labels and with requested operator labels.",
   flags: T.object({
-    connectors: T.optional(
-      T.array(T.string({ minLength: 1 }), {
-        uniqueItems: true,
-        description: 'connectors practised on',
-        cli: { arg: 'LIST', defaultText: 'the held-out connectors' },
-      }),
-    ),
+    connectors: nameList('connectors practised on', 'the held-out connectors'),
     episodes: T.integer({ minimum: 1, maximum: 100000, default: 40, description: 'practice episodes per connector' }),
     budget: T.number({ minimum: 0, maximum: 1, default: 0.1, description: 'fraction of judged episodes that may ask for a label' }),
     goalErrorMm: T.number({ minimum: 0, maximum: 20, default: 1.5, description: 'calibration error of x*: mm along (1,1,0)/sqrt2', cli: { arg: 'MM' } }),

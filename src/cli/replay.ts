@@ -15,8 +15,8 @@ import { ReplayArgError, runReplay, type ReplayOptions, type ReplayResult } from
 import { parseConnectorMap, ReplaySourceError } from '../replay/source.ts';
 import { StoreOpenError } from '../store/index.ts';
 import { runIfMain } from '../util/args.ts';
-import { goalErrorArg } from './evaluate-args.ts';
-import { command, commandUsage, parseCommand, T, UsageError } from './flags.ts';
+import { goalErrorArg, goalErrorFlags } from './evaluate-args.ts';
+import { command, commandUsage, optionalText, parseCommand, T, UsageError } from './flags.ts';
 
 /** The command line, declared once (src/cli/flags.ts). */
 export const REPLAY = command({
@@ -35,43 +35,24 @@ export const REPLAY = command({
       }),
     ),
     mode: T.enum(['open-loop', 'closed-loop'], { description: 'open loop: the logged actions; closed loop: a policy drives' }),
-    policy: T.optional(
-      T.string({
-        minLength: 1,
-        description:
-          'closed loop: what drives (a policy version registered in the log, an .onnx file, the P-controller alone, or a scripted baseline such as baseline:loc-spiral)',
-        cli: { arg: 'VERSION|FILE.onnx|p-only|baseline:NAME', defaultText: 'the logged policy' },
-      }),
+    policy: optionalText(
+      'closed loop: what drives (a policy version registered in the log, an .onnx file, the P-controller alone, or a scripted baseline such as baseline:loc-spiral)',
+      'VERSION|FILE.onnx|p-only|baseline:NAME',
+      'the logged policy',
     ),
-    reward: T.optional(
-      T.string({
-        minLength: 1,
-        description: 'reward classifier for the audit, run on the replayed frames',
-        cli: { arg: 'VERSION|FILE.onnx', defaultText: 'none' },
-      }),
-    ),
-    outDb: T.optional(T.string({ minLength: 1, description: "where the replay's session is written", cli: { arg: 'FILE', defaultText: 'the source --db' } })),
+    reward: optionalText('reward classifier for the audit, run on the replayed frames', 'VERSION|FILE.onnx', 'none'),
+    outDb: optionalText("where the replay's session is written", 'FILE', 'the source --db'),
     mapConnector: T.optional(
       T.string({ description: 'replay a connector the simulator does not define as one it does', cli: { arg: 'logged=defined,...', defaultText: 'none' } }),
     ),
-    goalErrorMm: T.optional(
-      T.string({
-        description: 'x* calibration error assumed where the log cannot tell (real robot): M mm along (1,1,0)/sqrt2',
-        cli: { arg: 'M', defaultText: '0' },
-      }),
-    ),
-    goalErrorVecMm: T.optional(T.string({ description: 'the same as a vector in mm instead', cli: { arg: 'X,Y[,Z]', defaultText: '0,0,0' } })),
+    ...goalErrorFlags('x* calibration error assumed where the log cannot tell (real robot)'),
     divergenceMm: T.optional(
       T.number({ minimum: 0, description: 'the trajectories part beyond this distance (mm) ...', cli: { arg: 'MM', defaultText: '1' } }),
     ),
     divergenceN: T.optional(T.integer({ minimum: 1, description: '... for this many steps in a row', cli: { defaultText: '5' } })),
-    config: T.optional(
-      T.string({ minLength: 1, description: 'daemon config for sessions without a daemon snapshot', cli: { arg: 'FILE', defaultText: 'config/daemon.yaml' } }),
-    ),
-    calibration: T.optional(
-      T.string({ minLength: 1, description: 'calibration for sessions without a daemon snapshot', cli: { arg: 'DIR', defaultText: 'calibration/' } }),
-    ),
-    out: T.optional(T.string({ minLength: 1, description: 'the result document (JSON)', cli: { arg: 'FILE', defaultText: 'none' } })),
+    config: optionalText('daemon config for sessions without a daemon snapshot', 'FILE', 'config/daemon.yaml'),
+    calibration: optionalText('calibration for sessions without a daemon snapshot', 'DIR', 'calibration/'),
+    out: optionalText('the result document (JSON)', 'FILE', 'none'),
     quiet: T.boolean({ description: 'no progress lines' }),
   }),
 });

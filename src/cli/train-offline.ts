@@ -18,7 +18,7 @@ import { backendLabel, initBackend } from '../learn/backend.ts';
 import { DEFAULT_OFFLINE, exportOffline, trainOffline, type OfflineOptions } from '../offline/iql.ts';
 import { evaluatePolicy, formatPolicyEval, policyMetrics } from '../offline/evaluate-policy.ts';
 import { log, splitFrom, writeJson } from '../offline/common.ts';
-import { command, existingFile, fromArgv, T } from './flags.ts';
+import { command, existingFile, fromArgv, splitFlag, T } from './flags.ts';
 
 /** The command line, declared once: the parser, its checks and --help come from this table (src/cli/flags.ts). */
 export const TRAIN_OFFLINE = command({
@@ -28,7 +28,7 @@ export const TRAIN_OFFLINE = command({
   notes: 'exit codes: 0 done, 2 bad arguments, 1 anything else',
   flags: T.object({
     db: T.string({ default: 'data/prior.db', description: 'prior data (SQLite log of the collector)', cli: { arg: 'FILE' } }),
-    split: T.optional(T.string({ description: 'connector split', cli: { arg: 'FILE', defaultText: 'data/splits/default.json' } })),
+    split: splitFlag(),
     steps: T.integer({ minimum: 1, maximum: 10_000_000, default: DEFAULT_OFFLINE.steps, description: 'IQL updates in all (a resumed run counts those done)' }),
     imageSize: T.integer({ minimum: 8, maximum: 128, default: DEFAULT_OFFLINE.imageSize, description: 'image side of the encoders (px; 32 or 64)' }),
     batchSize: T.integer({ minimum: 1, maximum: 4096, default: DEFAULT_OFFLINE.batchSize, description: 'update batch size' }),

@@ -16,7 +16,7 @@ import { runIfMain } from '../util/args.ts';
 import { backendLabel, initBackend } from '../learn/backend.ts';
 import { DAIB_METHODS, type DaibMethod } from '../learn/daib.ts';
 import { log, splitFrom, writeJson } from '../offline/common.ts';
-import { command, existingFile, fromArgv, T, UsageError } from './flags.ts';
+import { command, existingFile, fromArgv, splitFlag, T, UsageError } from './flags.ts';
 import { REWARD_CUES, type RewardCue } from '../policy/inputs.ts';
 import { DEFAULT_REWARD, exportReward, formatRewardTable, loadRewardData, trainRewardMethod, type RewardOptions, type RewardRow } from '../offline/reward.ts';
 
@@ -32,7 +32,7 @@ export const TRAIN_REWARD = command({
     heldoutDb: T.optional(
       T.string({ description: 'prior data of the held-out connectors', cli: { arg: 'FILE', defaultText: 'data/heldout.db if it exists, else --db' } }),
     ),
-    split: T.optional(T.string({ description: 'connector split', cli: { arg: 'FILE', defaultText: 'data/splits/default.json' } })),
+    split: splitFlag(),
     method: T.array(T.enum([...DAIB_METHODS, 'all']), { uniqueItems: true, default: ['daib'], description: 'methods trained (all: every one)' }),
     export: T.optional(
       T.enum(DAIB_METHODS, { description: 'method exported to <out>/reward.onnx', cli: { defaultText: 'daib if trained, else the first --method' } }),
@@ -87,7 +87,7 @@ export async function main(argv: string[]): Promise<number> {
       cardVersion: a.cardVersion,
       logEvery: a.logEvery,
     };
-    const exportMethod = a.export ?? (methods.includes('daib') ? 'daib' : methods[0]);
+    const exportMethod = a.export ?? (methods.includes('daib') ? 'daib' : (methods[0] ?? 'daib'));
     if (!methods.includes(exportMethod)) throw new UsageError(`--export: method '${exportMethod}' is not among --method (${methods.join(',')})`);
     return { o, seeds, exportMethod, out: a.out, results: a.results ?? join(a.out, 'reward-table8.json') };
   });

@@ -9,7 +9,7 @@
  * The defaults are the declared learning settings (src/config/schema.ts, the `learning` section the daemon reads).
  */
 import { runTrainerLoop } from '../online/child.ts';
-import { command, existingFile, fromArgv, T } from './flags.ts';
+import { command, existingFile, fromArgv, optionalText, T } from './flags.ts';
 import { trainerConfigOf, trainerFields } from './trainer-flags.ts';
 import { runIfMain } from '../util/args.ts';
 
@@ -22,9 +22,7 @@ export const TRAINER = command({
   flags: T.object({
     db: T.string({ minLength: 1, description: "the daemon's log", cli: { arg: 'FILE' } }),
     ...trainerFields({ checkpoint: 'data/runs/iql', workDir: 'data/runs/trainer' }),
-    daemonUrl: T.optional(
-      T.string({ minLength: 1, description: 'activate each export over REST ($DAEMON_TOKEN authorises)', cli: { arg: 'URL', defaultText: 'none' } }),
-    ),
+    daemonUrl: optionalText('activate each export over REST ($DAEMON_TOKEN authorises)', 'URL', 'none'),
   }),
 });
 

@@ -14,7 +14,7 @@ import { CALIBRATION_FILES, type CalibrationFile } from '../config/schema.ts';
 import { loadSplit, SplitError } from '../data/splits.ts';
 import { ConnectorError, DEFAULT_CONNECTOR_DIR, loadConnector, loadConnectors, type ConnectorProblem } from '../sim/connectors.ts';
 import { runIfMain } from '../util/args.ts';
-import { command, commandUsage, fromArgv, T } from './flags.ts';
+import { command, commandUsage, fromArgv, optionalText, T } from './flags.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 
@@ -29,9 +29,7 @@ What a file is comes from where it is (connectors/, splits/, calibration/<sectio
 its fields.`,
   notes: 'Exit 0: all valid; 1: errors; 2: usage.',
   flags: T.object({
-    connectorDir: T.optional(
-      T.string({ minLength: 1, description: 'the connectors split files are checked against', cli: { arg: 'DIR', defaultText: 'data/connectors' } }),
-    ),
+    connectorDir: optionalText('the connectors split files are checked against', 'DIR', 'data/connectors'),
   }),
 });
 export const USAGE = commandUsage(VALIDATE);

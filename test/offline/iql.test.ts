@@ -245,7 +245,7 @@ test('train-offline --encoder-method: erm reaches the cards; a bad value is refu
     console.error = orig;
   }
   assert.equal(code, 2);
-  assert.match(errors.join('\n'), /--encoder-method' must be one of erm, vib, dann, daib-nobottleneck, daib, got 'nodaib'/);
+  assert.match(errors.join('\n'), /--encoder-method: must be one of erm, vib, dann, daib-nobottleneck, daib, got "nodaib"/);
   const out = join(fx.dir, 'cli-erm');
   const origLog = console.log;
   console.log = () => undefined;
