@@ -9,9 +9,14 @@
  *
  * Readers notify JS through a thread-safe function at most once per batch (an atomic flag), so a fast stream never
  * builds a queue of callbacks; JS then takes whatever the reader's history holds (KEEP_LAST depth).
+ *
+ * Threads: a Node-API addon is context-aware, so a worker thread (the daemon's control thread) loads its own instance
+ * and opens its own participant; nothing here is global. Environment cleanup hooks delete a thread's readers and
+ * participants when that thread ends without closing them (terminated), so no DDS listener outlives its JS side.
  */
 #include <node_api.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "dds/dds.h"
@@ -67,6 +72,9 @@ typedef struct {
   atomic_int closed;
 } reader_ctx;
 
+/* The thread ends with the participant still open (terminated): delete it and everything under it. */
+static void participant_cleanup(void *arg) { dds_delete((dds_entity_t)(intptr_t)arg); }
+
 /* open(domainId) -> participant handle */
 static napi_value js_open(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -79,6 +87,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   }
   dds_entity_t pp = dds_create_participant((dds_domainid_t)domain, NULL, NULL);
   if (pp < 0) return throw_dds(env, "dds_create_participant (check CYCLONEDDS_URI)", pp);
+  napi_add_env_cleanup_hook(env, participant_cleanup, (void *)(intptr_t)pp);
   NAPI_OK(napi_create_int32(env, pp, &out));
   return out;
 }
@@ -217,6 +226,14 @@ static void on_data_available(dds_entity_t rd, void *arg) {
   if (atomic_exchange(&c->pending, 1) == 0) napi_call_threadsafe_function(c->tsfn, NULL, napi_tsfn_nonblocking);
 }
 
+/* The thread ends with the reader still open: stop its listener before the notification function is torn down. */
+static void reader_cleanup(void *arg) {
+  reader_ctx *c = arg;
+  if (atomic_exchange(&c->closed, 1)) return;
+  dds_delete(c->entity); /* waits for a running listener to finish */
+}
+
+
 static void finalize_tsfn(napi_env env, void *data, void *hint) {
   (void)env; (void)hint;
   free(data);
@@ -262,6 +279,8 @@ static napi_value js_reader(napi_env env, napi_callback_info info) {
     return throw_dds(env, "dds_create_reader", r);
   }
   c->entity = r;
+  /* registered after the tsfn, so it runs before the tsfn's own teardown (cleanup hooks run last-in first-out) */
+  napi_add_env_cleanup_hook(env, reader_cleanup, c);
   /* the external does not own c: the tsfn finalizer frees it after close() */
   NAPI_OK(napi_create_external(env, c, NULL, NULL, &out));
   return out;
@@ -352,6 +371,7 @@ static napi_value js_close_reader(napi_env env, napi_callback_info info) {
   reader_ctx *c;
   if (argc < 1 || napi_get_value_external(env, argv[0], (void **)&c) != napi_ok) return NULL;
   if (atomic_exchange(&c->closed, 1)) return NULL;
+  napi_remove_env_cleanup_hook(env, reader_cleanup, c);
   dds_delete(c->entity); /* waits for a running listener to finish */
   napi_release_threadsafe_function(c->tsfn, napi_tsfn_release);
   return NULL;
@@ -363,6 +383,7 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   int32_t pp;
   NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 1 || !get_i32(env, argv[0], &pp)) return NULL;
+  napi_remove_env_cleanup_hook(env, participant_cleanup, (void *)(intptr_t)pp);
   dds_delete(pp);
   return NULL;
 }

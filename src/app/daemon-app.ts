@@ -4,8 +4,9 @@
  *
  * Where the control loop runs: with config `controlThread` (the default) and no backend given by code, the loop, the
  * simulated cell and its own model sessions run in a worker thread (src/daemon/thread.ts), and `daemon` is a
- * DaemonThread; the API, the dashboard, the log and model validation stay here. A backend given by code (tests, the
- * ROS 2 entry point) lives on this thread, so its loop does too: `daemon` is then the in-process Daemon.
+ * DaemonThread; the API, the dashboard, the log and model validation stay here. The ROS 2 node over DDS goes to that
+ * thread too when given as `threadBackend` (what the ROS 2 entry point passes). A backend given by code as `backend`
+ * (tests, rclnodejs) lives on this thread, so its loop does too: `daemon` is then the in-process Daemon.
  */
 import { readdirSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
@@ -21,6 +22,7 @@ import type { ResidualPolicy, RewardScorer } from '../daemon/interfaces.ts';
 import { StoreLog } from '../daemon/log.ts';
 import { Daemon } from '../daemon/loop.ts';
 import { DaemonThread } from '../daemon/thread.ts';
+import type { ThreadRos2Backend } from '../daemon/thread-protocol.ts';
 import type { RunningDaemon } from '../daemon/types.ts';
 import { loadStartupModels, policyFromModel, rewardFromModel } from '../daemon/models.ts';
 
@@ -43,6 +45,8 @@ export interface DaemonAppOptions {
   token: string | null;
   /** A backend to drive; default: the simulated cell from config.backend.sim. */
   backend?: RobotBackend;
+  /** A robot the control thread builds itself (the ROS 2 node over DDS), instead of the simulated cell; needs controlThread. */
+  threadBackend?: ThreadRos2Backend;
   /** Models to start with; default: what models/ and the log say (loadStartupModels). null = none. */
   policy?: ResidualPolicy | null;
   reward?: RewardScorer | null;
@@ -150,15 +154,17 @@ export function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp<RunningDa
 export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp<RunningDaemon>> {
   const cfg = o.config;
   // Never a simulated cell in place of a configured robot: the ros2 backend comes from the ROS entry (src/cli/daemon.ts).
-  if (!o.backend && cfg.backend.kind !== 'sim')
+  if (!o.backend && !o.threadBackend && cfg.backend.kind !== 'sim')
     throw new Error(`backend.kind is '${cfg.backend.kind}': start the daemon through npm start / src/cli/daemon.ts, which builds that backend`);
   const notes: string[] = [];
   const why = cfg.controlThread ? inProcessReason(o) : 'controlThread is off';
   const threaded = why === null;
+  if (o.threadBackend && !threaded) throw new Error(`the ${o.threadBackend.kind} backend runs in the control thread, and it cannot run there: ${why}`);
   const backend = o.backend ?? (threaded ? null : await SimBackend.create({ connector: cfg.backend.sim.connector, cell: simCellOptions(cfg) }));
-  notes.push(threaded ? 'control loop: in its own thread with the simulated cell (controlThread)' : `control loop: on the main thread (${why})`);
+  const robotName = o.threadBackend ? `the ${o.threadBackend.kind} backend` : 'the simulated cell';
+  notes.push(threaded ? `control loop: in its own thread with ${robotName} (controlThread)` : `control loop: on the main thread (${why})`);
   if (cfg.priority !== null) notes.push(applyPriority(cfg.priority));
-  const kind = backend?.kind ?? 'sim';
+  const kind = backend?.kind ?? o.threadBackend?.kind ?? 'sim';
   let log: StoreLog;
   try {
     log = await StoreLog.open(
@@ -213,7 +219,15 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp<Run
       daemon = new Daemon({ backend, config: cfg, calibration: o.calibration, log: live, policy: policy ?? null, reward: reward ?? null, ...timing });
     } else {
       // The control thread loads its own sessions of these models; the copies here are what validation compares with.
-      daemon = await DaemonThread.create({ config: cfg, calibration: o.calibration, log: live, policy: policy ?? null, reward: reward ?? null, ...timing });
+      daemon = await DaemonThread.create({
+        config: cfg,
+        calibration: o.calibration,
+        log: live,
+        policy: policy ?? null,
+        reward: reward ?? null,
+        backend: o.threadBackend ?? null,
+        ...timing,
+      });
       notes.push(...daemon.notes);
     }
     const d = daemon;

@@ -42,7 +42,8 @@ export interface Fleet {
 }
 
 export interface FleetOptions {
-  config: FleetConfig;
+  /** The arm's fleet section (its sampling weights are the learner's business). */
+  config: Omit<FleetConfig, 'sampling'>;
   robotId: string;
   env?: NodeJS.ProcessEnv;
   /** Where fetched versions are written (default `<db>.fleet-models/`). */

@@ -21,6 +21,7 @@ import type { DaemonApp } from '../app/daemon-app.ts';
 import type { RunningDaemon } from '../daemon/types.ts';
 import type { Calibration, DaemonConfig } from '../config/schema.ts';
 import type { RobotBackend } from '../robot/backend.ts';
+import type { ThreadRos2Backend } from '../daemon/thread-protocol.ts';
 import { runIfMain } from '../util/args.ts';
 
 const DEFAULT_CONFIG = resolve(import.meta.dirname, '../../config/daemon.yaml');
@@ -29,10 +30,17 @@ const DEFAULT_CONFIG = resolve(import.meta.dirname, '../../config/daemon.yaml');
 export interface BackendHook {
   /** Extra lines for --help. */
   usage: string;
+  /** Either a backend on this thread (`backend`), or one the control thread builds itself (`threadBackend`). */
   create(
     config: DaemonConfig,
     calibration: Calibration,
-  ): Promise<{ backend: RobotBackend; describe: string; attach(app: DaemonApp<RunningDaemon>): void; close(): Promise<void> }>;
+  ): Promise<{
+    backend?: RobotBackend;
+    threadBackend?: ThreadRos2Backend;
+    describe: string;
+    attach(app: DaemonApp<RunningDaemon>): void;
+    close(): Promise<void>;
+  }>;
   /** Startup failures that are the operator's to fix (exit 2, like a config error). */
   refusal(e: unknown): boolean;
 }
@@ -71,7 +79,13 @@ export async function runDaemon(argv: string[], hook: BackendHook | null = null,
     console.log(`config: ${args.configFile}; calibration: ${config.calibrationDir}; log: ${config.db}`);
     const made = hook ? await hook.create(config, calibration) : null;
     try {
-      app = await startDaemonApp({ config, calibration, token, ...(made ? { backend: made.backend } : {}) });
+      app = await startDaemonApp({
+        config,
+        calibration,
+        token,
+        ...(made?.backend ? { backend: made.backend } : {}),
+        ...(made?.threadBackend ? { threadBackend: made.threadBackend } : {}),
+      });
     } catch (e) {
       await made?.close();
       throw e;

@@ -7,10 +7,16 @@
  *
  *   npx tsx src/cli/fleet-demo.ts [--arms 3] [--connectors europlug,megablock,dt12] [--seconds 120] [--faults]
  *       [--free-run] [--no-fleet] [--no-learner] [--export-every 100] [--batch-size 64] [--checkpoint models/iql-offline] [--out data/runs/fleet-demo]
+ *       [--goal-error-mm 1.5] [--offline-db data/prior.db|none] [--settle 20] [--learner-nice 10]
+ *
+ * --goal-error-mm gives every arm's socket calibration that x* error (as the online experiment does), so that the
+ * P-controller alone misses and there is something to learn. Steady-state figures (ingest rate, ship lag) are taken
+ * from `--settle` seconds after the last arm started practising, so that start-up (processes, migrations, the first
+ * connection) does not count as lag.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { command, fromArgv, T } from './flags.ts';
 import { svgToPngFile } from '../robot/image-codec.ts';
@@ -72,7 +78,8 @@ async function startArm(a: Arm, env: NodeJS.ProcessEnv, token: string): Promise<
   // The fleet learner trains for every arm: no learner of its own on the arm (learning is on by default).
   a.proc = startNode('src/cli/daemon.ts', ['--config', a.config, '--no-learning'], { ...env, DAEMON_TOKEN: token }, 0, a.log);
   const t0 = Date.now();
-  while (Date.now() - t0 < 120_000) {
+  // Eight daemons starting at once on two loaded cores can take minutes.
+  while (Date.now() - t0 < 300_000) {
     const m = /API: (http:\/\/\S+)/.exec(safeRead(a.log));
     if (m) {
       a.url = m[1] as string;
@@ -81,7 +88,7 @@ async function startArm(a: Arm, env: NodeJS.ProcessEnv, token: string): Promise<
     if (a.proc.exitCode !== null) throw new Error(`${a.robotId} exited (${a.proc.exitCode}); see ${a.log}`);
     await sleep(200);
   }
-  if (!a.url) throw new Error(`${a.robotId}: no API within 120 s; see ${a.log}`);
+  if (!a.url) throw new Error(`${a.robotId}: no API within 300 s; see ${a.log}`);
   await practise(a, token);
 }
 
@@ -135,6 +142,29 @@ export const FLEET_DEMO = command({
     'no-fleet': T.boolean({ description: 'arms on SQLite alone (no shipping)' }),
     'no-learner': T.boolean({ description: 'no fleet learner' }),
     checkpoint: T.string({ minLength: 1, default: 'models/iql-offline', description: 'offline checkpoint the learner starts from', cli: { arg: 'DIR' } }),
+    'goal-error-mm': T.number({
+      minimum: 0,
+      maximum: 20,
+      default: 0,
+      description: "every arm's x* calibration error, M mm along (1,1,0)/sqrt2, so that the P-controller alone misses",
+      cli: { arg: 'M' },
+    }),
+    'offline-db': T.string({
+      minLength: 1,
+      default: 'data/prior.db',
+      description: "the learner's prior data ('none': practice alone)",
+      cli: { arg: 'FILE|none' },
+    }),
+    settle: T.number({
+      minimum: 0,
+      maximum: 3600,
+      default: 20,
+      description: 'steady-state figures start this long after the last arm started practising',
+      cli: { arg: 'S' },
+    }),
+    // The learner is niced so that the arms keep their ticks; on a machine loaded by others a niced learner gets
+    // almost no CPU (its start-up on the prior data then takes minutes).
+    'learner-nice': T.integer({ minimum: -20, maximum: 19, default: 10, description: 'nice value of the learner process' }),
     out: T.string({ minLength: 1, default: 'data/runs/fleet-demo', description: 'output directory (emptied first)', cli: { arg: 'DIR' } }),
   }),
 });
@@ -149,7 +179,15 @@ async function main(): Promise<number> {
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
   const token = randomBytes(18).toString('base64url');
-  console.log(`fleet demo: ${n} arms, ${seconds} s${values.faults ? ', with faults' : ''}; output ${out}`);
+  const goalErrorMm = values['goal-error-mm'];
+  const settleS = values.settle;
+  // The arms' calibration: the shipped one, with the x* error split over x and y as the online experiment does.
+  const calibrationDir = join(out, 'calibration');
+  cpSync(join(root, 'calibration'), calibrationDir, { recursive: true });
+  const e = goalErrorMm / 1000 / Math.SQRT2;
+  writeFileSync(join(calibrationDir, 'socket.yaml'), `goal: null\noffset: [${e.toFixed(6)}, ${e.toFixed(6)}, 0]\n`);
+  const loadAtStart = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).map(Number);
+  console.log(`fleet demo: ${n} arms, ${seconds} s${values.faults ? ', with faults' : ''}; output ${out}; load average ${loadAtStart.join(' ')}`);
   const cluster: PgCluster = await startPgCluster();
   const env = { ...process.env, ...cluster.env };
   const arms: Arm[] = Array.from({ length: n }, (_, i) => {
@@ -162,7 +200,7 @@ async function main(): Promise<number> {
       [
         `db: ${db}`,
         `modelsDir: ${join(root, 'models')}`,
-        `calibrationDir: ${join(root, 'calibration')}`,
+        `calibrationDir: ${calibrationDir}`,
         'api: {port: 0}',
         `realtime: ${!values['free-run']}`,
         `robotId: ${robotId}`,
@@ -192,9 +230,11 @@ async function main(): Promise<number> {
         String(values['batch-size']),
         '--rollout',
         'all',
+        '--offline-db',
+        values['offline-db'],
       ],
       env,
-      10,
+      values['learner-nice'],
       join(out, `learner-${Date.now()}.log`),
     );
   const samples: Sample[] = [];
@@ -202,8 +242,10 @@ async function main(): Promise<number> {
   const restarts: Record<string, number> = {};
   let fleet: FleetStore | null = null;
   const t0 = Date.now();
+  let steadyAt = Infinity;
   try {
     await Promise.all(arms.map((a) => startArm(a, env, token)));
+    steadyAt = Date.now() + settleS * 1000;
     // --no-fleet: the same arms on SQLite alone (the control run for the missed-tick count); no learner.
     if (!values['no-fleet'] && !values['no-learner']) learner = startLearner();
     fleet = await FleetStore.connect(pgTarget({}, cluster.env), { applicationName: 'fleet-demo' });
@@ -292,7 +334,12 @@ async function main(): Promise<number> {
       );
       let pgRows: Sample['pg'] = null;
       try {
-        pgRows = (await fleet.counts(500)).map((c) => ({ robotId: c.robotId, transitions: c.transitions, lagP50: c.lagP50, lagP99: c.lagP99 }));
+        pgRows = (await fleet.counts(500, Date.now() >= steadyAt ? steadyAt : 0)).map((c) => ({
+          robotId: c.robotId,
+          transitions: c.transitions,
+          lagP50: c.lagP50,
+          lagP99: c.lagP99,
+        }));
       } catch {
         // PostgreSQL down (a fault): the sample says so
       }
@@ -365,13 +412,27 @@ async function main(): Promise<number> {
     const lastPg = [...samples].reverse().find((s) => s.pg)?.pg ?? [];
     const lastLearner = [...samples].reverse().find((s) => s.learner)?.learner ?? null;
     const durationS = (drained - t0) / 1000;
+    // Steady state: from the first sample after the settle time to the last sample while practising.
+    const pgTotal = (sm: Sample): number | null => (sm.pg ? sm.pg.reduce((a, p) => a + p.transitions, 0) : null);
+    const steady = samples.filter((sm) => t0 + sm.t * 1000 >= steadyAt && pgTotal(sm) !== null);
+    const s0 = steady[0];
+    const s1 = steady.at(-1);
+    const steadyRate = s0 && s1 && s1.t > s0.t ? (pgTotal(s1)! - pgTotal(s0)!) / (s1.t - s0.t) : null;
+    const updatesOf = (sm: Sample | undefined): number | null => sm?.learner?.updates ?? null;
+    const steadyUpdates =
+      s0 && s1 && updatesOf(s0) !== null && updatesOf(s1) !== null && s1.t > s0.t ? (updatesOf(s1)! - updatesOf(s0)!) / (s1.t - s0.t) : null;
     const result = {
       arms: n,
       seconds,
       freeRun: values['free-run'],
       faults,
+      goalErrorMm,
+      offlineDb: values['offline-db'],
+      loadAverage: { start: loadAtStart, end: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).map(Number) },
+      steady: { fromS: Number.isFinite(steadyAt) ? (steadyAt - t0) / 1000 : null, toS: s1?.t ?? null },
       ingest: {
         transitionsPerSec: final.reduce((a, c) => a + c.pg, 0) / durationS,
+        steadyTransitionsPerSec: steadyRate,
         learnerPulledPerSec: lastLearner?.pulled != null ? lastLearner.pulled / durationS : null,
         learnerPullCapacityPerSec: lastLearner?.pulled && lastLearner.pullMs ? (lastLearner.pulled * 1000) / lastLearner.pullMs : null,
       },
@@ -379,6 +440,7 @@ async function main(): Promise<number> {
       learner: {
         updates: lastLearner?.updates ?? null,
         updatesPerSec: pct(samples.map((s) => s.learner?.ups ?? NaN).filter(Number.isFinite), 0.5),
+        steadyUpdatesPerSec: steadyUpdates,
         published: lastLearner?.published ?? 0,
       },
       publishToLiveMs: {
@@ -399,14 +461,15 @@ async function main(): Promise<number> {
     };
     writeFileSync(join(out, 'fleet.json'), JSON.stringify(result, null, 2));
     const md = [
-      `Fleet demo: ${n} arms (${arms.map((a) => `${a.robotId} ${a.connector}`).join(', ')}), ${seconds} s, ${values['free-run'] ? 'free-running' : '10 Hz real time'}${faults.length ? `, faults: ${faults.map((f) => `${f.what} at ${f.t.toFixed(0)} s`).join('; ')}` : ''}`,
+      `Fleet demo: ${n} arms (${arms.map((a) => `${a.robotId} ${a.connector}`).join(', ')}), ${seconds} s, ${values['free-run'] ? 'free-running' : '10 Hz real time'}, x* error ${goalErrorMm} mm, prior data ${values['offline-db']}${faults.length ? `, faults: ${faults.map((f) => `${f.what} at ${f.t.toFixed(0)} s`).join('; ')}` : ''}`,
       '',
       '| figure | value |',
       '|---|---|',
-      `| transitions/s into PostgreSQL (all arms) | ${result.ingest.transitionsPerSec.toFixed(1)} |`,
+      `| load average (1 min) at start / end (2 cores, shared) | ${loadAtStart[0]} / ${result.loadAverage.end[0]} |`,
+      `| transitions/s into PostgreSQL (all arms), whole run / steady state (from ${result.steady.fromS?.toFixed(0) ?? '-'} s) | ${result.ingest.transitionsPerSec.toFixed(1)} / ${steadyRate?.toFixed(1) ?? '-'} |`,
       `| transitions/s the learner pulled (mean over the run) / its pull capacity | ${result.ingest.learnerPulledPerSec?.toFixed(1) ?? '-'} / ${result.ingest.learnerPullCapacityPerSec?.toFixed(0) ?? '-'} |`,
-      `| ship lag p50 / p99 (ms, newest 500 rows per arm) | ${result.shipLagMs.p50?.toFixed(0) ?? '-'} / ${result.shipLagMs.p99.toFixed(0)} |`,
-      `| learner updates/s (median sample) | ${result.learner.updatesPerSec?.toFixed(1) ?? '-'} |`,
+      `| ship lag p50 / p99 (ms, newest 500 rows per arm logged in the steady state) | ${result.shipLagMs.p50?.toFixed(0) ?? '-'} / ${result.shipLagMs.p99.toFixed(0)} |`,
+      `| learner updates/s (median sample / steady state) | ${result.learner.updatesPerSec?.toFixed(1) ?? '-'} / ${steadyUpdates?.toFixed(1) ?? '-'} |`,
       `| versions published / live on every arm / refused by some arm | ${perVersion.length} / ${perVersion.filter((v) => v.live === n).length} / ${perVersion.filter((v) => v.rejected > 0).length} |`,
       `| publish -> live on every arm, median (ms) | ${result.publishToLiveMs.everyArmP50?.toFixed(0) ?? '-'} |`,
       `| missed control ticks per arm (largest count seen; a restarted arm starts again at 0) | ${result.missedControlTicks.join(', ')} |`,

@@ -6,9 +6,13 @@
  *   npx tsx src/cli/fleet-learner.ts --checkpoint models/iql-offline [--offline-db data/prior.db] [--work-dir data/runs/fleet-learner]
  *       [--robots arm-1,arm-2] [--connectors europlug,dt12] [--rollout all | connector:a,b | arm:x,y | staged:FIRST:EPISODES:MINSUCCESS]
  *       [--online-fraction 0.25] [--utd 1] [--batch-size 256] [--export-every 0] [--seed 0] [--reward rewardProb|gt]
- *       [--credentials FILE] [--stats FILE]
+ *       [--credentials FILE] [--stats FILE] [--config config/daemon.yaml]
+ *
+ * --config: a daemon config file whose fleet section gives the per-arm and per-connector sampling weights
+ * (fleet.sampling; default config/daemon.yaml when it exists, whose weights are all 1).
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
+import { loadDaemonConfig } from '../config/load.ts';
 import { runFleetLearner, type FleetLearnerStats } from '../online/fleet-learner.ts';
 import type { TrainerProgress } from '../online/trainer.ts';
 import { command, fromArgv, nameList, optionalText, T, UsageError } from './flags.ts';
@@ -25,6 +29,11 @@ export const FLEET_LEARNER = command({
     robots: nameList('learn from these arms only', 'all'),
     rollout: T.string({ default: 'all', description: 'which arms take a version', cli: { arg: 'all|connector:a,b|arm:x,y|staged:FIRST:EPISODES:MINSUCCESS' } }),
     credentials: optionalText('a postgres:// URL or PG*= lines', 'FILE', '$DATABASE_URL, else the PG* environment'),
+    config: optionalText(
+      'a daemon config file whose fleet section gives the per-arm and per-connector sampling weights (fleet.sampling)',
+      'FILE',
+      'config/daemon.yaml when it exists (weights all 1)',
+    ),
     stats: optionalText('progress and published versions as JSON, rewritten as they change', 'FILE', 'none'),
   }),
 });
@@ -46,7 +55,12 @@ export function parseRollout(v: string): Rollout {
 }
 
 async function main(): Promise<number> {
-  const r = fromArgv(FLEET_LEARNER, process.argv.slice(2), (a) => ({ a, trainer: trainerConfigOf(a), rollout: parseRollout(a.rollout) }));
+  const r = fromArgv(FLEET_LEARNER, process.argv.slice(2), (a) => {
+    const configFile = a.config ?? (existsSync('config/daemon.yaml') ? 'config/daemon.yaml' : null);
+    // Errors name the file and the field (ConfigError).
+    const sampling = configFile === null ? null : loadDaemonConfig(configFile).fleet.sampling;
+    return { a, trainer: { ...trainerConfigOf(a), sampling }, rollout: parseRollout(a.rollout) };
+  });
   if (typeof r === 'number') return r;
   const { a, trainer, rollout } = r;
   const target = pgTarget({ credentialsFile: a.credentials ?? null });
@@ -61,7 +75,9 @@ async function main(): Promise<number> {
   const writeStats = (): void => {
     if (statsFile) writeFileSync(statsFile, JSON.stringify({ at: Date.now(), startedAt: t0, progress, published, learner: learnerStats }));
   };
-  console.log(`fleet learner: ${target.describe} (${target.source}); rollout ${JSON.stringify(rollout)}; work dir ${trainer.workDir}`);
+  console.log(
+    `fleet learner: ${target.describe} (${target.source}); rollout ${JSON.stringify(rollout)}; sampling ${JSON.stringify(trainer.sampling ?? {})}; work dir ${trainer.workDir}`,
+  );
   learnerStats = await runFleetLearner({
     target,
     trainer,

@@ -7,6 +7,8 @@
  *
  * The ros2 settings come from the `backend.ros2` section of the --ros2 file (default: built-in defaults), then from the
  * ROS parameters file and remaps (--ros-args, or INSERTION_ROS2_PARAMS / INSERTION_ROS2_REMAPS as the launch files set).
+ * Over the DDS transport the node runs in the daemon's control thread (src/daemon/thread-host.ts) unless --in-process;
+ * over rclnodejs it runs on the main thread with the loop.
  */
 import { Daemon } from '../daemon/loop.ts';
 import { readFileSync } from 'node:fs';
@@ -15,6 +17,7 @@ import { createRos2Backend, parseRos2Section, ros2SectionFromEnv, DEFAULT_SECTIO
 import { DaemonRosNode } from '../ros2/node.ts';
 import { TeleopInput } from '../ros2/teleop.ts';
 import { TransportUnavailableError } from '../ros2/transport.ts';
+import { applyLoopbackDefault, loadShim } from '../ros2/dds-transport.ts';
 import { runIfMain } from '../util/args.ts';
 import { runDaemon, type BackendHook } from './daemon.ts';
 
@@ -62,6 +65,24 @@ export function ros2Hook(ros2File: string | null, env: NodeJS.ProcessEnv, config
         section = parseRos2Section(config.backend.ros2, configFile ?? 'daemon config');
       }
       section = ros2SectionFromEnv(section, env, (p) => readFileSync(p, 'utf8'));
+      const nodeOptions = { ...section.node, practiceCount: 10, staleAfter: calibration.limits.staleSensorMaxAgeS };
+      const teleopOn = Boolean(section.teleop.twist || section.teleop.joy);
+      const services = `services ${section.node.servicePrefix}/{start_practice,stop_practice,estop,reset_estop}`;
+      if (config.controlThread && section.transport === 'dds') {
+        // The whole node (DDS participant, backend, services, teleop) runs in the control thread: nothing on this
+        // thread (REST, SQLite, the trainer's supervisor) can delay a tick or a ROS e-stop. The shim and the loopback
+        // default are checked and set here, so that a missing shim is the operator's clear error (exit 2).
+        loadShim();
+        applyLoopbackDefault(section.loopbackOnly);
+        return {
+          threadBackend: { kind: 'ros2', section, goal: calibration.socket.goal ?? null, node: nodeOptions },
+          describe:
+            `ros2 node ${section.nodeName} over dds, in the control thread; ${services}` +
+            (teleopOn ? `; teleop takeover on ${[section.teleop.twist, section.teleop.joy].filter(Boolean).join(', ')}` : ''),
+          attach: () => undefined,
+          close: async () => undefined,
+        };
+      }
       const { backend, transport } = await createRos2Backend(section, { tickHz: config.tickHz, goal: calibration.socket.goal ?? null });
       let node: DaemonRosNode | null = null;
       // Operator takeover from the teleop topics (spacenav Twist, Joy), when configured: polled by the control tick.
@@ -74,8 +95,8 @@ export function ros2Hook(ros2File: string | null, env: NodeJS.ProcessEnv, config
           `ros2 node ${section.nodeName} over ${transport.name}; services ${section.node.servicePrefix}/{start_practice,stop_practice,estop,reset_estop}` +
           (teleop ? `; teleop takeover on ${teleopTopics}` : ''),
         attach: (app) => {
-          node = new DaemonRosNode(transport, app.daemon, backend, { ...section.node, practiceCount: 10, staleAfter: calibration.limits.staleSensorMaxAgeS });
-          // A backend given by code keeps the loop in this process (app/daemon-app.ts), so the daemon is a Daemon here.
+          node = new DaemonRosNode(transport, app.daemon, backend, nodeOptions);
+          // A backend given by code (rclnodejs, or --in-process) keeps the loop in this process (app/daemon-app.ts).
           if (teleop) {
             if (!(app.daemon instanceof Daemon)) throw new Error('teleop takeover needs the control loop in this process');
             app.daemon.addTakeoverInput(teleop);

@@ -94,6 +94,10 @@ export const T = {
     return copy as S & TOptional<Static<S>>;
   },
 
+  /** A mapping from free names (an arm's robot id, a connector) to values of one schema. */
+  record: <S extends TSchema>(value: S, o?: Annotations<Record<string, Static<S>>>): TSchema<Record<string, Static<S>>> =>
+    annotated({ type: 'object', additionalProperties: value }, o),
+
   /** A closed object: unknown fields are refused (a typo is an error, never silently ignored). */
   // An object's default may be partial ({}): its fields' own defaults fill in the rest.
   object: <P extends Record<string, TSchema>>(properties: P, o?: Annotations<Partial<ObjectStatic<P>>>): TSchema<ObjectStatic<P>> => {

@@ -95,6 +95,22 @@ export const PracticeConfigSchema = T.object(
   { default: {} },
 );
 
+/** The fleet learner's batch sampling over the pooled practice rows (src/online/trainer.ts OnlineTrainerConfig.sampling). */
+export const FleetSamplingSchema = T.object(
+  {
+    arms: T.record(T.number({ minimum: 0, maximum: 1e6 }), {
+      default: {},
+      description:
+        "fleet learner: relative weight of each arm's rows (robot id -> weight) in the online share of every batch; an arm not named weighs 1, 0 leaves it out",
+    }),
+    connectors: T.record(T.number({ minimum: 0, maximum: 1e6 }), {
+      default: {},
+      description: "fleet learner: relative weight of each connector's rows (connector -> weight), multiplied with the arm's; not named: 1, 0 leaves it out",
+    }),
+  },
+  { default: {} },
+);
+
 export const FleetConfigSchema = T.object(
   {
     enabled: T.boolean({
@@ -117,6 +133,7 @@ export const FleetConfigSchema = T.object(
       default: true,
       description: "validate and swap in the fleet learner's published versions that the rollout gives this arm; false: ship only",
     }),
+    sampling: FleetSamplingSchema,
   },
   { default: {} },
 );
@@ -272,7 +289,7 @@ export const DaemonConfigSchema = T.object({
   controlThread: T.boolean({
     default: true,
     description:
-      'run the control loop with the simulated cell and its own model sessions in a worker thread, so REST, event streams, SQLite and model loading on the main thread cannot delay a tick; false: in the main thread (a backend given by code, e.g. ROS 2, always runs there)',
+      'run the control loop with its robot (the simulated cell, or the ROS 2 node over DDS) and its own model sessions in a worker thread, so REST, event streams, SQLite and model loading on the main thread cannot delay a tick; false: in the main thread (ROS 2 over rclnodejs always runs there)',
     cli: { flag: '--in-process', sets: false },
   }),
   controlPriority: T.nullable(T.integer({ minimum: -20, maximum: 19 }), {
@@ -313,6 +330,7 @@ export type SimBackendConfig = Static<typeof SimBackendConfigSchema>;
 export type BackendConfig = Static<typeof BackendConfigSchema>;
 export type PracticeConfig = Static<typeof PracticeConfigSchema>;
 export type FleetConfig = Static<typeof FleetConfigSchema>;
+export type FleetSampling = Static<typeof FleetSamplingSchema>;
 export type LabelsConfig = Static<typeof LabelsConfigSchema>;
 export type DaemonConfig = Static<typeof DaemonConfigSchema>;
 export type LearningConfig = Static<typeof LearningConfigSchema>;

@@ -1,8 +1,13 @@
 /**
  * The control thread: a worker_threads Worker that runs the Daemon (loop.ts, unchanged) with its robot backend (the
- * simulated cell) and its own policy and reward sessions, so that nothing on the main thread (REST, event streams,
- * SQLite, model validation, the trainer's supervisor, a dashboard) can delay a tick. The main thread's side is
- * thread.ts (DaemonThread); the messages are in thread-protocol.ts.
+ * simulated cell, or the ROS 2 node over DDS) and its own policy and reward sessions, so that nothing on the main
+ * thread (REST, event streams, SQLite, model validation, the trainer's supervisor, a dashboard) can delay a tick. The
+ * main thread's side is thread.ts (DaemonThread); the messages are in thread-protocol.ts.
+ *
+ * The ROS 2 robot (ThreadRos2Backend): the DDS shim is a Node-API addon (context-aware: each thread that loads it gets
+ * its own instance), so this thread opens its own DDS participant; the backend, the daemon's ROS services and topics
+ * (DaemonRosNode) and the teleop inputs live here with it. Their callbacks run on this thread's event loop, between
+ * ticks: a ROS e-stop (robot topic or service) latches here without passing through the main thread.
  *
  * What still shares this thread with the tick, and why no tick is late for it:
  * - The simulated cell's reset (20-90 ms of synchronous wasm) and a connector switch run in state 'resetting', between
@@ -21,6 +26,11 @@ import { parentPort, type MessagePort } from 'node:worker_threads';
 import { RewardModel } from '../policy/onnx-model.ts';
 import type { EpisodeSpec, EstopListener, EstopSignal, RobotBackend } from '../robot/backend.ts';
 import { SimBackend, simCellOptions } from '../robot/sim-backend.ts';
+import { createRos2Backend } from '../ros2/config.ts';
+import { DaemonRosNode } from '../ros2/node.ts';
+import { TeleopInput } from '../ros2/teleop.ts';
+import type { Ros2Transport } from '../ros2/transport.ts';
+import type { Ros2Backend } from '../ros2/backend.ts';
 import type { GroundTruth, Observation, Vec3 } from '../core/types.ts';
 import type { DaemonEvent, DaemonLog, EpisodeBegin, EpisodeFinish, ResidualPolicy, RewardScorer, TickTransition } from './interfaces.ts';
 import { Daemon } from './loop.ts';
@@ -34,6 +44,7 @@ import {
   type LogCall,
   type NoteLabelArgs,
   type ThreadInit,
+  type ThreadRos2Backend,
   type ToControl,
 } from './thread-protocol.ts';
 import type { PracticeRequest } from './types.ts';
@@ -89,12 +100,17 @@ class ThreadLog implements DaemonLog {
 class GuardedBackend implements RobotBackend {
   readonly kind;
   commandsRefused = 0;
+  /** Only where the robot has them (the simulated cell): the daemon looks for them. */
+  readonly groundTruth?: () => GroundTruth;
+  readonly domains?: () => string[];
 
   constructor(
-    private readonly inner: SimBackend,
+    private readonly inner: RobotBackend,
     private readonly flag: EstopFlag,
   ) {
     this.kind = inner.kind;
+    if (inner.groundTruth) this.groundTruth = (): GroundTruth => (inner.groundTruth as () => GroundTruth).call(inner);
+    if (inner.domains) this.domains = (): string[] => (inner.domains as () => string[]).call(inner);
   }
 
   private blocked(): boolean {
@@ -131,12 +147,6 @@ class GuardedBackend implements RobotBackend {
   clock(): number {
     return this.inner.clock();
   }
-  groundTruth(): GroundTruth {
-    return this.inner.groundTruth();
-  }
-  domains(): string[] {
-    return this.inner.domains();
-  }
   dispose(): void {
     this.inner.dispose();
   }
@@ -148,6 +158,8 @@ async function loadReward(path: string): Promise<RewardScorer> {
 
 let daemon: Daemon | null = null;
 let backend: GuardedBackend | null = null;
+/** The ROS 2 side when the robot is on ROS: closed at shutdown after the daemon has held the arm. */
+let ros: { transport: Ros2Transport; backend: Ros2Backend; node: DaemonRosNode | null; teleop: TeleopInput | null } | null = null;
 let flag: EstopFlag | null = null;
 let replies: MessagePort | null = null;
 let replySignal: Int32Array | null = null;
@@ -218,8 +230,17 @@ async function init(m: ThreadInit): Promise<void> {
   const cfg = m.config;
   const notes: string[] = [];
   notes.push(...applyThreadPriority(cfg.controlPriority, cfg.controlRealtime));
-  const sim = await SimBackend.create({ connector: cfg.backend.sim.connector, cell: simCellOptions(cfg) });
-  backend = new GuardedBackend(sim, flag);
+  const spec = m.backend;
+  let robot: RobotBackend;
+  if (spec?.kind === 'ros2') {
+    const made = await createRos2Backend(spec.section, { tickHz: cfg.tickHz, goal: spec.goal });
+    ros = { transport: made.transport, backend: made.backend, node: null, teleop: null };
+    robot = made.backend;
+    notes.push(`control thread: ros2 backend over ${made.transport.name} (its own DDS participant)`);
+  } else {
+    robot = await SimBackend.create({ connector: cfg.backend.sim.connector, cell: simCellOptions(cfg) });
+  }
+  backend = new GuardedBackend(robot, flag);
   let policy: ResidualPolicy | null = null;
   let reward: RewardScorer | null = null;
   if (m.policyPath) {
@@ -254,7 +275,18 @@ async function init(m: ThreadInit): Promise<void> {
   d.on('fault', (message) => post({ type: 'fault', message }));
   d.on('takeover', (change) => post({ type: 'takeover', change }));
   d.on('labelRequest', (request) => post({ type: 'labelRequest', request }));
+  if (spec?.kind === 'ros2' && ros) attachRos(d, spec, ros);
   post({ type: 'ready', status: d.status(), notes });
+}
+
+/** The daemon's face on the ROS graph and the teleop inputs, on this thread beside the backend they read. */
+function attachRos(d: Daemon, spec: ThreadRos2Backend, r: NonNullable<typeof ros>): void {
+  r.node = new DaemonRosNode(r.transport, d, r.backend, spec.node);
+  const tp = spec.section.teleop;
+  if (tp.twist || tp.joy) {
+    r.teleop = new TeleopInput(r.transport, tp);
+    d.addTakeoverInput(r.teleop);
+  }
 }
 
 function answer(id: number, fn: () => unknown): void {
@@ -334,7 +366,11 @@ async function shutdown(reason: string): Promise<void> {
       await m.policy?.dispose?.();
       await m.reward?.dispose?.();
     }
+    ros?.teleop?.close();
+    ros?.node?.close();
     backend?.dispose();
+    // The participant last: its readers are gone, so no DDS callback can reach a thread that is about to end.
+    await ros?.transport.close();
   } catch (e) {
     error = (e as Error).message;
   }

@@ -12,6 +12,21 @@ import type { DaemonEvent, EpisodeBegin, EpisodeFinish, TickTransition } from '.
 import type { DaemonState, DaemonStatus, EpisodeSummary, PracticeRequest } from './types.ts';
 import type { TakeoverChange, TakeoverRequest } from './takeover.ts';
 import type { LabelRequest } from './labels.ts';
+import type { Vec3 } from '../core/types.ts';
+import type { Ros2Section } from '../ros2/config.ts';
+import type { DaemonNodeOptions } from '../ros2/node.ts';
+
+/**
+ * A robot the control thread builds for itself instead of the simulated cell: the ROS 2 node over the DDS-wire transport
+ * (its participant, the backend, the daemon's services and topics and the teleop inputs all live in the control thread).
+ */
+export interface ThreadRos2Backend {
+  kind: 'ros2';
+  section: Ros2Section;
+  /** Socket pose x* from the calibration (null: from the socketPose topic). */
+  goal: Vec3 | null;
+  node: DaemonNodeOptions;
+}
 
 /** Daemon.noteLabel's arguments, as one message. */
 export interface NoteLabelArgs {
@@ -28,6 +43,8 @@ export interface ThreadInit {
   policyPath: string | null;
   rewardPath: string | null;
   timingWindow: number | null;
+  /** The robot: null, the simulated cell of config.backend.sim. */
+  backend: ThreadRos2Backend | null;
   /** The shared e-stop flag (EstopFlag). */
   estop: SharedArrayBuffer;
   /** Incremented by the control thread after each answer it posts on `replies`. */

@@ -28,6 +28,7 @@ import {
   type FromControl,
   type LogCall,
   type NoteLabelArgs,
+  type ThreadRos2Backend,
   type ToControl,
 } from './thread-protocol.ts';
 import type { DaemonControl, DaemonEvents, DaemonState, DaemonStatus, PracticeRequest, PracticeRun, SwapOptions } from './types.ts';
@@ -44,6 +45,8 @@ export interface DaemonThreadOptions {
   timingWindow?: number;
   /** How long a command waits for the control thread's answer (ms). Default 5000 (a connector switch takes ~1 s). */
   callTimeoutMs?: number;
+  /** A robot the control thread builds itself (the ROS 2 node over DDS); default: the simulated cell. */
+  backend?: ThreadRos2Backend | null;
 }
 
 const hostUrl = new URL('./thread-host.ts', import.meta.url);
@@ -120,6 +123,7 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
       policyPath: o.policy?.path ?? null,
       rewardPath: o.reward?.path ?? null,
       timingWindow: o.timingWindow ?? null,
+      backend: o.backend ?? null,
       estop: flag.buffer,
       replySignal,
       replies: port2,
@@ -453,7 +457,8 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
 
   private died(message: string): void {
     if (this.exited && this.state === 'estopped') return;
-    // The simulated robot lives in that thread and went with it: nothing moves. Say so, once.
+    // The robot's commands came from that thread and went with it: the simulated cell stops, a ROS arm gets no more
+    // motion commands (its driver holds on the command timeout). Say so, once.
     this.state = 'estopped';
     this.emit('state', 'estopped');
     this.emit('fault', message);

@@ -34,7 +34,7 @@ import { gatherImages, netVariables, polyakUpdate, type Mlp } from '../learn/net
 import { sha256Hex, type ModelCard } from '../policy/card.ts';
 import { Store } from '../store/index.ts';
 import type { RewardTunerConfig } from './reward-tuner.ts';
-import { LEARNING_DEFAULTS } from '../config/schema.ts';
+import { LEARNING_DEFAULTS, type FleetSampling } from '../config/schema.ts';
 import type { TransitionRecord } from '../store/types.ts';
 import { deriveSeed, Rng } from '../util/rng.ts';
 
@@ -84,6 +84,10 @@ export interface OnlineTrainerConfig {
   /** Adam learning rate of the policy head online; null = the checkpoint's (3e-4). A lower one is VRL3's
    *  conservative start. */
   actorLr: number | null;
+  /** Weights of the online rows in each batch's online share, by the arm (the session's robot: in the fleet learner's
+   *  mirror, the arm's robot id) and the connector (the episode's domain): a row's weight is arms[robot] x
+   *  connectors[domain], 1 where unnamed, 0 leaves it out. Absent/null or both empty: uniform (as before). */
+  sampling?: FleetSampling | null;
 }
 
 /** The trainer settings a config's learning section declares (src/config/schema.ts): the daemon's and the experiment's. */
@@ -305,8 +309,22 @@ export class OnlineTrainer {
   /** Intervention transitions added to the offline/demonstration buffer. */
   private demonstrations = 0;
   private onlineInterventions = 0;
-  /** Of the last update's batch: rows from each buffer, and how many of them were interventions. */
-  lastBatch: { online: number; offline: number; onlineInterventions: number; offlineInterventions: number } | null = null;
+  /** Of the last update's batch: rows from each buffer, how many of them were interventions, and the online rows per
+   *  `robot/connector` group. */
+  lastBatch: {
+    online: number;
+    offline: number;
+    onlineInterventions: number;
+    offlineInterventions: number;
+    onlineByGroup: Record<string, number>;
+  } | null = null;
+  /** Per online replay row its `robot/connector` group (index into groups); each group's sampling weight. */
+  private rowGroup: number[] = [];
+  private groups: Array<{ key: string; weight: number }> = [];
+  private groupIndex = new Map<string, number>();
+  private groupOfEpisode = new Map<number, number>();
+  /** Cumulative sampling weights of the online rows (weighted sampling only; null: uniform). */
+  private cumWeight: Float64Array | null = null;
   private lastExport: TrainerProgress['lastExport'] = null;
   private rng: Rng;
   private encoderVersion = '';
@@ -568,9 +586,11 @@ export class OnlineTrainer {
       const l = this.rowsOfEpisode.get(o.episodeId) ?? [];
       l.push(this.online.n + j);
       this.rowsOfEpisode.set(o.episodeId, l);
+      this.rowGroup.push(this.groupOf(o.episodeId));
     });
     this.origins.push(...origins);
     this.online = appendReplay(this.online, add);
+    this.rebuildWeights();
     this.addDemonstrations(add);
     this.owed = Math.min(c.maxOwed, this.owed + m * c.utd);
     if (c.exportEvery === 0 && m > 0) this.exportDue = true;
@@ -620,6 +640,54 @@ export class OnlineTrainer {
     this.demonstrations += n;
   }
 
+  /** The `robot/connector` group of an episode (read once from the log), with its weight from cfg.sampling. */
+  private groupOf(episodeId: number): number {
+    let g = this.groupOfEpisode.get(episodeId);
+    if (g !== undefined) return g;
+    const ep = this.reader.getEpisode(episodeId);
+    const robot = (ep ? this.reader.getSession(ep.sessionId)?.robot : undefined) ?? '?';
+    const domain = ep?.domain ?? '?';
+    const key = `${robot}/${domain}`;
+    g = this.groupIndex.get(key);
+    if (g === undefined) {
+      const sm = this.cfg.sampling;
+      g = this.groups.push({ key, weight: (sm?.arms[robot] ?? 1) * (sm?.connectors[domain] ?? 1) }) - 1;
+      this.groupIndex.set(key, g);
+    }
+    this.groupOfEpisode.set(episodeId, g);
+    return g;
+  }
+
+  /** Weighted sampling is on when any weight is given; then cumWeight[i] = sum of the weights of rows 0..i. */
+  private rebuildWeights(): void {
+    const sm = this.cfg.sampling;
+    if (!sm || (Object.keys(sm.arms).length === 0 && Object.keys(sm.connectors).length === 0)) return;
+    const cum = new Float64Array(this.online.n);
+    let total = 0;
+    for (let i = 0; i < this.online.n; i++) cum[i] = total += this.groups[this.rowGroup[i]!]!.weight;
+    this.cumWeight = cum;
+  }
+
+  /** Whether the online share of a batch has rows to draw from (rows whose weights are all 0 do not count). */
+  private get onlineSamplable(): boolean {
+    return this.online.n > 0 && (this.cumWeight === null || (this.cumWeight[this.online.n - 1] ?? 0) > 0);
+  }
+
+  /** One online row: uniform, or with probability proportional to its group's weight. */
+  private sampleOnline(): number {
+    const cum = this.cumWeight;
+    if (cum === null) return this.rng.int(this.online.n);
+    const u = this.rng.next() * cum[cum.length - 1]!;
+    let lo = 0;
+    let hi = cum.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cum[mid]! > u) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
+  }
+
   /** The reward of an online row through the one rule (data/labels.ts), with its episode's newest label. */
   private rewardOf(o: RewardOrigin): number | null {
     return learningReward(o, { source: this.cfg.reward, label: this.labels.get(o.episodeId) ?? null, last: o.last });
@@ -656,7 +724,7 @@ export class OnlineTrainer {
 
   /** Updates owed and possible now. */
   get pending(): number {
-    return this.online.n >= this.cfg.minOnline ? Math.floor(this.owed) : 0;
+    return this.online.n >= this.cfg.minOnline && this.onlineSamplable ? Math.floor(this.owed) : 0;
   }
 
   /** One IQL update on a mixed batch. */
@@ -664,7 +732,7 @@ export class OnlineTrainer {
     const cpu0 = process.cpuUsage();
     const c = this.cfg;
     const B = c.batchSize;
-    const nOn = this.offline.n === 0 ? B : this.online.n === 0 ? 0 : Math.round(c.onlineFraction * B);
+    const nOn = this.offline.n === 0 ? B : !this.onlineSamplable ? 0 : Math.round(c.onlineFraction * B);
     const rowsS = new Int32Array(B);
     const rowsN = new Int32Array(B);
     const action = new Float32Array(B * 3);
@@ -672,11 +740,15 @@ export class OnlineTrainer {
     const done = new Float32Array(B);
     const proprio = new Float32Array(B * PD);
     const nextProprio = new Float32Array(B * PD);
-    const batch = { online: nOn, offline: B - nOn, onlineInterventions: 0, offlineInterventions: 0 };
+    const batch = { online: nOn, offline: B - nOn, onlineInterventions: 0, offlineInterventions: 0, onlineByGroup: {} as Record<string, number> };
     for (let b = 0; b < B; b++) {
       const off = b >= nOn;
       const r = off ? this.offline : this.online;
-      const i = this.rng.int(r.n);
+      const i = off ? this.rng.int(r.n) : this.sampleOnline();
+      if (!off) {
+        const key = this.groups[this.rowGroup[i]!]!.key;
+        batch.onlineByGroup[key] = (batch.onlineByGroup[key] ?? 0) + 1;
+      }
       if (off) {
         // One of the K precomputed copies of s and of s' (augmentation of offline data only).
         rowsS[b] = r.obs[i]! * this.copies + this.rng.int(this.copies);

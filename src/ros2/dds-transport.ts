@@ -65,6 +65,15 @@ export function ddsAvailable(): { ok: true } | { ok: false; reason: string } {
   }
 }
 
+/**
+ * Loopback-only discovery unless the operator has chosen a Cyclone DDS configuration: sets CYCLONEDDS_URI for this
+ * process. Cyclone reads the process environment, so a control thread's participant needs this done on the main thread
+ * before the thread starts (a worker's process.env is its own copy).
+ */
+export function applyLoopbackDefault(loopbackOnly: boolean): void {
+  if (loopbackOnly && !process.env.CYCLONEDDS_URI) process.env.CYCLONEDDS_URI = `file://${LOOPBACK_CONFIG}`;
+}
+
 export interface DdsTransportOptions {
   /** DDS domain = ROS_DOMAIN_ID (default: $ROS_DOMAIN_ID or 0). */
   domainId?: number;
@@ -110,7 +119,7 @@ export class DdsTransport implements Ros2Transport {
   private closed = false;
 
   constructor(private readonly opts: DdsTransportOptions = {}) {
-    if (opts.loopbackOnly !== false && !process.env.CYCLONEDDS_URI) process.env.CYCLONEDDS_URI = `file://${LOOPBACK_CONFIG}`;
+    applyLoopbackDefault(opts.loopbackOnly !== false);
     this.s = loadShim();
     const domain = opts.domainId ?? Number(process.env.ROS_DOMAIN_ID ?? 0);
     if (!Number.isInteger(domain) || domain < 0 || domain > 232) throw new Error(`dds transport: domain id ${domain} (ROS_DOMAIN_ID) must be 0..232`);
@@ -220,14 +229,18 @@ export class DdsTransport implements Ros2Transport {
         done(resCodec.decode(rep.body) as ServiceTypes[S]['response']);
       },
     );
+    // Requests are volatile: a call waits until the server's reader and writer have been discovered.
+    const discovered = async (deadline: number, timeoutMs: number): Promise<void> => {
+      while (this.s.matched(w, 0) === 0 || sub.matched() === 0) {
+        if (Date.now() > deadline) throw new Error(`ros2 service ${name}: no server found within ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
     return {
+      waitForServer: (timeoutMs = 5000) => discovered(Date.now() + timeoutMs, timeoutMs),
       call: async (req, timeoutMs = 5000) => {
         const deadline = Date.now() + timeoutMs;
-        // Requests are volatile: wait until the server's reader and writer have been discovered.
-        while (this.s.matched(w, 0) === 0 || sub.matched() === 0) {
-          if (Date.now() > deadline) throw new Error(`ros2 service ${name}: no server found within ${timeoutMs} ms`);
-          await new Promise((r) => setTimeout(r, 20));
-        }
+        if (this.s.matched(w, 0) === 0 || sub.matched() === 0) await discovered(deadline, timeoutMs);
         const id = ++seq;
         return new Promise<ServiceTypes[S]['response']>((res, rej) => {
           const timer = setTimeout(

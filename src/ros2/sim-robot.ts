@@ -4,11 +4,18 @@
  * and executes motion commands: each TwistStamped (or target PoseStamped) runs one control period of physics.
  * Its e-stop button is reachable as services (`/sim/estop_press`, `/sim/estop_release`); while it is pressed the
  * robot ignores motion commands, as a real controller would.
+ *
+ * With `jointStates` it is an arm that publishes only sensor_msgs/JointState (right_j0..right_j6, as Sawyer's driver
+ * names them) and no Cartesian pose: the daemon then needs the kinematic chain (simArmChain, the URDF's joint origins,
+ * the hand and the held connector's length) to know where the tip is. The true tip pose still goes out on
+ * `/sim/ee_pose_truth`, for tests to compare against.
  */
 import type { SimBackend } from '../robot/sim-backend.ts';
 import type { RgbImage, Vec3 } from '../core/types.ts';
-import { deltaFromTwistStamped, imageToMsg, poseFromMsg, poseToMsg, wrenchToMsg } from './convert.ts';
-import type { BoolMsg, ImageMsg, PoseStampedMsg, WrenchStampedMsg } from './messages.ts';
+import { deltaFromTwistStamped, header, imageToMsg, poseFromMsg, poseToMsg, wrenchToMsg } from './convert.ts';
+import type { BoolMsg, ImageMsg, JointStateMsg, PoseStampedMsg, WrenchStampedMsg } from './messages.ts';
+import type { KinematicChain } from './kinematics.ts';
+import { SAWYER_HAND, SAWYER_JOINTS } from '../sim/sawyer.ts';
 import { QOS_DEFAULT, QOS_LATCHED, QOS_SENSOR, type Closable, type Publisher, type Ros2Transport } from './transport.ts';
 
 export interface SimRobotTopics {
@@ -19,6 +26,10 @@ export interface SimRobotTopics {
   socketPose: string;
   command: string;
   commandMode: 'twist' | 'pose';
+  /** sensor_msgs/JointState, published instead of `pose` when the robot runs with `jointStates`. */
+  jointStates: string;
+  /** The true tip pose beside joint states (tests compare the daemon's kinematics with it). */
+  poseTruth: string;
 }
 
 export const SIM_ROBOT_TOPICS: SimRobotTopics = {
@@ -29,13 +40,31 @@ export const SIM_ROBOT_TOPICS: SimRobotTopics = {
   socketPose: '/sim/socket_pose',
   command: '/insertion/cmd_twist',
   commandMode: 'twist',
+  jointStates: '/joint_states',
+  poseTruth: '/sim/ee_pose_truth',
 };
+
+/**
+ * The simulated arm's chain from its base frame (the world: the pose frame of the cell) to the connector tip, in the
+ * form of backend.ros2.kinematics: the pedestal (base body at z 0.1), Sawyer's seven URDF joints (all about z), then the
+ * hand flange and the connector held tip-down (src/sim/mjcf.ts builds the MuJoCo arm from the same numbers).
+ */
+export function simArmChain(sim: SimBackend): KinematicChain {
+  const toolLength = sim.simCell.layout.toolLength;
+  return {
+    base: { xyz: [0, 0, 0.1], rpy: [0, 0, 0] },
+    joints: SAWYER_JOINTS.map((j) => ({ name: j.name, type: 'revolute' as const, origin: { xyz: [...j.xyz], rpy: [...j.rpy] }, axis: [0, 0, 1] })),
+    // hand (xyz, rpy: a yaw) then the plug body 0.012 + toolLength along the hand's z, turned half a turn about x.
+    tool: { xyz: [SAWYER_HAND.xyz[0], SAWYER_HAND.xyz[1], SAWYER_HAND.xyz[2] + 0.012 + toolLength], rpy: [Math.PI, 0, SAWYER_HAND.rpy[2]] },
+  };
+}
 
 export class SimRos2Robot {
   private readonly closers: Closable[] = [];
-  private readonly img: Publisher<ImageMsg>;
+  private readonly img: Publisher<ImageMsg> | null;
   private readonly wr: Publisher<WrenchStampedMsg>;
   private readonly pose: Publisher<PoseStampedMsg>;
+  private readonly joints: Publisher<JointStateMsg> | null;
   private readonly estop: Publisher<BoolMsg>;
   private readonly socket: Publisher<PoseStampedMsg>;
   private timer: NodeJS.Timeout | null = null;
@@ -52,12 +81,20 @@ export class SimRos2Robot {
       sensorHz: number;
       /** Publish the camera at this size (nearest-neighbour from the rendered frame), like a real 640x480 camera. */
       camera?: { width: number; height: number };
+      /** Publish joint states (topics.jointStates) instead of the tip pose, and the true pose on topics.poseTruth. */
+      jointStates?: boolean;
+      /**
+       * A camera that runs elsewhere (its own thread, src/ros2/sim-camera.ts): given every new frame (at the camera size)
+       * instead of this object publishing images.
+       */
+      onFrame?: (img: RgbImage) => void;
     },
   ) {
     const t = o.topics ?? SIM_ROBOT_TOPICS;
-    this.img = transport.createPublisher(t.image, 'sensor_msgs/msg/Image', QOS_SENSOR);
+    this.img = o.onFrame ? null : transport.createPublisher(t.image, 'sensor_msgs/msg/Image', QOS_SENSOR);
     this.wr = transport.createPublisher(t.wrench, 'geometry_msgs/msg/WrenchStamped', QOS_SENSOR);
-    this.pose = transport.createPublisher(t.pose, 'geometry_msgs/msg/PoseStamped', QOS_SENSOR);
+    this.pose = transport.createPublisher(o.jointStates ? t.poseTruth : t.pose, 'geometry_msgs/msg/PoseStamped', QOS_SENSOR);
+    this.joints = o.jointStates ? transport.createPublisher(t.jointStates, 'sensor_msgs/msg/JointState', QOS_SENSOR) : null;
     this.estop = transport.createPublisher(t.estop, 'std_msgs/msg/Bool', QOS_LATCHED);
     this.socket = transport.createPublisher(t.socketPose, 'geometry_msgs/msg/PoseStamped', QOS_LATCHED);
     const run = (delta: Vec3): void => {
@@ -99,6 +136,23 @@ export class SimRos2Robot {
     if (o.sensorHz > 0) this.timer = setInterval(() => this.publishSensors(), 1000 / o.sensorHz);
   }
 
+  /** The rendered frame at the camera size (resampled once per new frame). */
+  private frame(): RgbImage {
+    let img = this.sim.observe().image;
+    if (this.o.camera) {
+      // The rendered frame changes only when physics runs: resample once per new frame, not per publication.
+      if (this.resampled?.from !== img) this.resampled = { from: img, to: resample(img, this.o.camera.width, this.o.camera.height) };
+      img = this.resampled.to;
+    }
+    if (this.o.onFrame && img !== this.handedOut) {
+      this.handedOut = img;
+      this.o.onFrame(img);
+    }
+    return img;
+  }
+
+  private handedOut: RgbImage | null = null;
+
   private publishSocket(): void {
     this.socket.publish(poseToMsg({ pos: this.sim.observe().goal, quat: [1, 0, 0, 0] }, Date.now() / 1000, 'base'));
   }
@@ -112,12 +166,8 @@ export class SimRos2Robot {
   private resampled: { from: RgbImage; to: RgbImage } | null = null;
 
   private publishImage(): void {
-    let img = this.sim.observe().image;
-    if (this.o.camera) {
-      // The rendered frame changes only when physics runs: resample once per new frame, not per publication.
-      if (this.resampled?.from !== img) this.resampled = { from: img, to: resample(img, this.o.camera.width, this.o.camera.height) };
-      img = this.resampled.to;
-    }
+    const img = this.frame();
+    if (!this.img) return; // the camera thread publishes
     this.img.publish(imageToMsg(img, Date.now() / 1000, 'wrist_camera'));
     this.imagesPublished++;
   }
@@ -127,6 +177,16 @@ export class SimRos2Robot {
     const now = Date.now() / 1000;
     this.wr.publish(wrenchToMsg(o.wrench, now, 'wrist_ft'));
     this.pose.publish(poseToMsg({ pos: o.eePos, quat: o.eeQuat }, now, 'base'));
+    if (this.joints) {
+      const q = this.sim.simCell.jointPositions();
+      this.joints.publish({
+        header: header(now, 'base'),
+        name: SAWYER_JOINTS.map((j) => j.name),
+        position: q.subarray(0, SAWYER_JOINTS.length),
+        velocity: [],
+        effort: [],
+      });
+    }
   }
 
   close(): void {

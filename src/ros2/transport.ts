@@ -48,6 +48,8 @@ export type ServiceHandler<S extends ServiceTypeName> = (req: ServiceTypes[S]['r
 
 export interface ServiceClient<S extends ServiceTypeName> {
   call(req: ServiceTypes[S]['request'], timeoutMs?: number): Promise<ServiceTypes[S]['response']>;
+  /** Resolves once the server has been discovered, so that the next call goes out at once (where the transport can tell). */
+  waitForServer?(timeoutMs?: number): Promise<void>;
   close(): void;
 }
 

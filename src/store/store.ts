@@ -478,6 +478,16 @@ export class Store {
     return this.stmt('SELECT * FROM transitions WHERE id > ? ORDER BY id LIMIT ?').all(afterId, limit) as RawRow[];
   }
 
+  /** Operator labels with id > afterId as stored, id order (shipping: labels travel like transitions). */
+  rawLabels(afterId: number, limit: number): RawRow[] {
+    return this.stmt('SELECT * FROM episode_labels WHERE id > ? ORDER BY id LIMIT ?').all(afterId, limit) as RawRow[];
+  }
+
+  /** Events with id > afterId as stored (data as JSON text), id order (shipping). */
+  rawEvents(afterId: number, limit: number): RawRow[] {
+    return this.stmt('SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?').all(afterId, limit) as RawRow[];
+  }
+
   /** The newest committed transition id (0: none). */
   newestTransitionId(): number {
     return (this.stmt('SELECT max(id) FROM transitions').pluck().get() as number | null) ?? 0;

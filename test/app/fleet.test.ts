@@ -11,6 +11,7 @@ import { runFleetLearner } from '../../src/online/fleet-learner.ts';
 import { DEFAULT_ONLINE } from '../../src/online/trainer.ts';
 import { FleetStore } from '../../src/store/pg/fleet-store.ts';
 import { rig } from '../daemon/helpers.ts';
+import { TRAIN } from '../offline/fixtures.ts';
 import { tinyOffline } from '../online/fixtures.ts';
 import { pgSkip, usePgCluster } from '../store/pg/helpers.ts';
 
@@ -55,6 +56,7 @@ test(
     for (const a of arms) assert.ok(a.r.app.daemon.startPractice({ count: 3, scenario: 'I', explorationNoise: 0.001 }).ok);
     let stop = false;
     const published: number[] = [];
+    let pulled: Record<string, number> = {};
     const learner = runFleetLearner({
       target: {
         config: { ...{ host: env.PGHOST, port: Number(env.PGPORT), user: env.PGUSER, password: env.PGPASSWORD, database: env.PGDATABASE } },
@@ -78,12 +80,22 @@ test(
       pollMs: 100,
       shouldStop: () => stop,
       onPublished: (p) => published.push(p.modelId),
+      onPull: (s) => (pulled = { ...s.perRobot }),
     });
     t.after(async () => {
       stop = true;
       await learner;
     });
-    await until(() => published.length >= 1, 90_000, 'a published version');
+    // On a loaded machine one arm may ship well before the other: wait for both arms' rows and a version since.
+    let publishedBefore = 0;
+    await until(
+      () => {
+        if (!((pulled['arm-1'] ?? 0) > 0 && (pulled['arm-2'] ?? 0) > 0)) publishedBefore = published.length;
+        return published.length > publishedBefore;
+      },
+      90_000,
+      'a version published after rows of both arms were pulled',
+    );
     stop = true;
     const stats = await learner;
     assert.ok(
@@ -164,6 +176,32 @@ test(
     assert.equal(await second, 'accepted');
     const st = await fleet.modelStatus(staged);
     assert.ok(st.find((s) => s.robotId === 'arm-1')!.episodes >= 1, 'arm-2 took it only after arm-1 drove an episode on it');
+    // 'connector' gives it to the arms practising the named connectors; an arm on another one waits until it practises
+    // one of them. arm-2 moves to another connector first.
+    const here = fx!.domains[0] as string;
+    const other = TRAIN.find((d) => d !== here) as string;
+    const d2 = arms[1]!.r.app.daemon;
+    const idle = (d: typeof d2): boolean => d.status().practice === null && d.currentState === 'idle';
+    await until(() => idle(d2), 60_000, 'arm-2 idle');
+    assert.ok(d2.startPractice({ count: 1, scenario: 'I', domain: other }).ok);
+    await until(() => idle(d2) && arms[1]!.r.app.log.store.listEpisodes({ limit: 1 })[0]?.domain === other, 60_000, `arm-2 practising ${other}`);
+    const byConnector = await again(900003, { mode: 'connector', connectors: [here] });
+    assert.equal(await arms[0]!.fleet.decided(byConnector), 'accepted', `arm-1 practises ${here}`);
+    const onOther = arms[1]!.fleet.decided(byConnector);
+    // Several of the arm's retry rounds (300 ms): still waiting.
+    assert.equal(await Promise.race([onOther, new Promise((r) => setTimeout(() => r('waiting'), 1500))]), 'waiting', `arm-2 on ${other} waits`);
+    assert.ok(d2.startPractice({ count: 1, scenario: 'I', domain: here }).ok);
+    assert.equal(await onOther, 'accepted', `arm-2 takes it once it practises ${here}`);
+    // Each arm's report reaches PostgreSQL asynchronously.
+    await until(
+      async () =>
+        (await fleet.modelStatus(byConnector))
+          .filter((s) => s.state === 'accepted' || s.state === 'live')
+          .map((s) => s.robotId)
+          .join() === 'arm-1,arm-2',
+      10_000,
+      'both arms reporting the connector-rolled version taken',
+    );
     for (const a of arms) {
       const status = JSON.stringify(a.r.app.daemon.status());
       assert.match(status, /"fleet":/);

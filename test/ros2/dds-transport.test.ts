@@ -5,7 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { ddsAvailable, DdsTransport, loadShim } from '../../src/ros2/dds-transport.ts';
+import { ddsAvailable, DdsTransport, loadShim, LOOPBACK_CONFIG, SHIM_PATH } from '../../src/ros2/dds-transport.ts';
+import { spawnSync } from 'node:child_process';
 import { TransportUnavailableError } from '../../src/ros2/transport.ts';
 import { encode, type ImageMsg } from '../../src/ros2/messages.ts';
 import { imageToMsg, wrenchToMsg } from '../../src/ros2/convert.ts';
@@ -128,6 +129,51 @@ test(
     } finally {
       await t.close();
     }
+  },
+);
+
+test(
+  'a worker thread (the control thread) loads the shim with its own participant beside this thread; one terminated with a reader open does not take the process down',
+  { skip, timeout: 60_000 },
+  () => {
+    // In a child process: before the shim deleted a thread's readers at its teardown, a DDS listener fired into the
+    // freed thread and the process aborted (SIGABRT, exit 134).
+    const d = domain();
+    const worker = `
+      import { parentPort, workerData } from 'node:worker_threads';
+      import { createRequire } from 'node:module';
+      const s = createRequire(import.meta.url)(workerData.shimPath);
+      const pp = s.open(workerData.domain);
+      let got = 0;
+      const r = s.reader(pp, 'rt/worker_test', 'std_msgs::msg::dds_::Bool_', 1, 0, 5, () => {
+        got += s.take(r).length;
+        if (got > 0) parentPort.postMessage(got);
+      });
+      setInterval(() => {}, 1000);
+    `;
+    const script = `
+      import { Worker } from 'node:worker_threads';
+      import { createRequire } from 'node:module';
+      const s = createRequire(import.meta.url)(${JSON.stringify(SHIM_PATH)});
+      const pp = s.open(${d});
+      const w = s.writer(pp, 'rt/worker_test', 'std_msgs::msg::dds_::Bool_', 1, 0, 5);
+      const timer = setInterval(() => s.write(w, new Uint8Array([0, 1, 0, 0, 1])), 1);
+      for (let i = 0; i < 3; i++) {
+        const wk = new Worker(${JSON.stringify(worker)}, { eval: true, workerData: { shimPath: ${JSON.stringify(SHIM_PATH)}, domain: ${d} } });
+        await new Promise((res) => wk.once('message', res));
+        await wk.terminate();
+      }
+      clearInterval(timer);
+      s.close(pp);
+      console.log('ok');
+    `;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      env: { ...process.env, CYCLONEDDS_URI: `file://${LOOPBACK_CONFIG}` },
+      encoding: 'utf8',
+      timeout: 50_000,
+    });
+    assert.equal(r.status, 0, `exit ${r.status} signal ${r.signal}: ${r.stderr}`);
+    assert.match(r.stdout, /ok/);
   },
 );
 

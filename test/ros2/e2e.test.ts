@@ -5,9 +5,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
-import { ddsAvailable, DdsTransport, LOOPBACK_CONFIG } from '../../src/ros2/dds-transport.ts';
+import { startSimRobot, waitFor } from './helpers.ts';
+import { ddsAvailable, DdsTransport } from '../../src/ros2/dds-transport.ts';
 import { Ros2Backend, DEFAULT_ROS2_CONFIG } from '../../src/ros2/backend.ts';
 import { DaemonRosNode } from '../../src/ros2/node.ts';
 import { QOS_DEFAULT } from '../../src/ros2/transport.ts';
@@ -20,41 +20,13 @@ const avail = ddsAvailable();
 const skip = avail.ok ? false : `DDS shim not available: ${avail.reason}`;
 if (skip) console.log(`# skipped: ${skip}`);
 
-async function waitFor(pred: () => boolean, ms: number, what: string): Promise<void> {
-  const t0 = Date.now();
-  while (!pred()) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-function startRobot(domain: number): Promise<{ proc: ChildProcess; stderr: () => string }> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/ros2-sim-robot.ts'), '--domain', String(domain), '--sensor-hz', '30'], {
-    cwd: root,
-    env: { ...process.env, CYCLONEDDS_URI: `file://${LOOPBACK_CONFIG}` },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let err = '';
-  proc.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  return new Promise((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`sim robot did not start: ${err}`)), 60_000);
-    proc.stdout?.on('data', (d: Buffer) => {
-      if (d.toString().includes('"ready":true')) {
-        clearTimeout(timer);
-        res({ proc, stderr: () => err });
-      }
-    });
-    proc.on('exit', (code) => rej(new Error(`sim robot exited (${code}): ${err}`)));
-  });
-}
-
 test(
   'the daemon practises on the simulated robot in another process over DDS; a robot e-stop latches, stops motion within a tick and blocks reset until released',
   { skip, timeout: 120_000 },
   async () => {
     const domain = 100 + Math.floor(Math.random() * 100);
     const t = tempDir('ros2-e2e-');
-    const robot = await startRobot(domain);
+    const robot = await startSimRobot(domain, ['--sensor-hz', '30']);
     const transport = new DdsTransport({ domainId: domain });
     const cfg = structuredClone(DEFAULT_ROS2_CONFIG);
     cfg.topics.socketPose = '/sim/socket_pose';

@@ -1,7 +1,8 @@
 /**
  * End-effector pose from joint states (issue 11): forward kinematics of a configured URDF-style chain, and the ros2
  * backend computing its pose from sensor_msgs/JointState through the FakeTransport (a stand-in for a ROS graph, CDR
- * round trip included) instead of reading a PoseStamped.
+ * round trip included) instead of reading a PoseStamped; and the simulated arm's chain against MuJoCo (the same path
+ * over DDS: test/ros2/control-thread.test.ts).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,6 +11,8 @@ import { parseRos2Section } from '../../src/ros2/config.ts';
 import { FakeTransport } from '../../src/ros2/fake-transport.ts';
 import { forwardKinematics, parseKinematics } from '../../src/ros2/kinematics.ts';
 import { QOS_SENSOR } from '../../src/ros2/transport.ts';
+import { simArmChain } from '../../src/ros2/sim-robot.ts';
+import { SimBackend } from '../../src/robot/sim-backend.ts';
 
 const near = (a: readonly number[], b: readonly number[], tol = 1e-12): boolean => a.every((v, i) => Math.abs(v - (b[i] as number)) <= tol);
 
@@ -91,5 +94,29 @@ test('the ros2 backend takes its end-effector pose from joint states through the
   } finally {
     b.dispose();
     await bus.close();
+  }
+});
+
+test("the simulated arm's chain (simArmChain, as the simulated ROS robot hands it out) gives MuJoCo's tip pose from its joint angles", async () => {
+  const sim = await SimBackend.create({ connector: 'square16', cell: { imageSize: 8, controlHz: 10, nuisance: false } });
+  try {
+    // The chain passes the config parser unchanged (it goes into backend.ros2.kinematics).
+    const chain = parseKinematics(JSON.parse(JSON.stringify(simArmChain(sim))), 'ready line');
+    const names = chain.joints.map((j) => j.name);
+    for (const [seed, delta] of [
+      [0, [0.002, -0.003, -0.004]],
+      [1, [-0.004, 0.001, 0.002]],
+    ] as const) {
+      await sim.moveToStart({ seed, scenario: 'II' });
+      sim.command([...delta]);
+      const o = sim.observe();
+      const p = forwardKinematics(chain, names, sim.simCell.jointPositions());
+      // 10 um / 1e-5: the MJCF holds the arm's numbers to 6 decimals.
+      assert.ok(near(p.pos, o.eePos, 1e-5), `FK ${p.pos.join(', ')} vs MuJoCo ${o.eePos.join(', ')}`);
+      const dot = Math.abs(p.quat.reduce((s, v, i) => s + v * (o.eeQuat[i] as number), 0));
+      assert.ok(dot > 1 - 1e-8, `orientation: |<q_fk, q_sim>| = ${dot}`);
+    }
+  } finally {
+    sim.dispose();
   }
 });

@@ -61,6 +61,22 @@ export const PG_MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE fleet_transitions ADD COLUMN intervention smallint NOT NULL DEFAULT 0, ADD COLUMN intervention_source text;
   `,
+  // 3: operator labels of episode outcomes (the local schema's migration 3; the learner applies them through
+  // src/data/labels.ts) and the daemon's events, keyed like transitions so that shipping them twice inserts nothing.
+  `
+  CREATE TABLE fleet_episode_labels (
+    robot_id text NOT NULL, local_id bigint NOT NULL, episode_local_id bigint NOT NULL,
+    success smallint NOT NULL, note text, by_whom text NOT NULL, created_at bigint NOT NULL,
+    ingested_at bigint NOT NULL DEFAULT (extract(epoch FROM clock_timestamp()) * 1000)::bigint,
+    PRIMARY KEY (robot_id, local_id)
+  );
+  CREATE TABLE fleet_events (
+    robot_id text NOT NULL, local_id bigint NOT NULL, time bigint NOT NULL, kind text NOT NULL, message text NOT NULL,
+    data_json text, session_local_id bigint, episode_local_id bigint,
+    PRIMARY KEY (robot_id, local_id)
+  );
+  CREATE INDEX fleet_events_kind ON fleet_events (kind, time);
+  `,
 ];
 
 export const NOTIFY_CHANNEL = 'fleet_models';
@@ -90,6 +106,21 @@ const TRANSITION_COLS = [
   ['wall_time', 'wall_time', 'bigint'],
   ['intervention', 'intervention', 'smallint'],
   ['intervention_source', 'intervention_source', 'text'],
+] as const;
+const LABEL_COLS = [
+  ['episode_id', 'episode_local_id', 'bigint'],
+  ['success', 'success', 'smallint'],
+  ['note', 'note', 'text'],
+  ['by_whom', 'by_whom', 'text'],
+  ['created_at', 'created_at', 'bigint'],
+] as const;
+const EVENT_COLS = [
+  ['time', 'time', 'bigint'],
+  ['kind', 'kind', 'text'],
+  ['message', 'message', 'text'],
+  ['data_json', 'data_json', 'text'],
+  ['session_id', 'session_local_id', 'bigint'],
+  ['episode_id', 'episode_local_id', 'bigint'],
 ] as const;
 const EPISODE_COLS = [
   ['session_id', 'session_local_id', 'bigint'],
@@ -128,6 +159,9 @@ export interface ShipBatch {
   /** Episodes; an episode's end fields are shipped only when `withEnd` (all its rows are in this or an earlier batch). */
   episodes: Array<{ row: RawRow; withEnd: boolean }>;
   transitions: RawRow[];
+  /** Operator labels and events (local rows as stored), inserted once by (robot, local id). */
+  labels?: RawRow[];
+  events?: RawRow[];
 }
 
 export interface FleetModel {
@@ -237,7 +271,7 @@ export class FleetStore {
    * One batch in one transaction: sessions and episodes upserted (their end fields fill in once known), transitions
    * inserted ON CONFLICT DO NOTHING. Returns how many transitions were new (a re-sent batch: 0).
    */
-  async ship(robotId: string, b: ShipBatch): Promise<{ inserted: number }> {
+  async ship(robotId: string, b: ShipBatch): Promise<{ inserted: number; labels: number; events: number }> {
     return this.tx(async (c) => {
       if (b.sessions.length) {
         await c.query(
@@ -274,7 +308,11 @@ export class FleetStore {
         );
         inserted = r.rowCount ?? 0;
       }
-      return { inserted };
+      const once = async (table: string, cols: Cols, rows: RawRow[] | undefined): Promise<number> =>
+        rows?.length ? ((await c.query(upsertSql(table, cols, rows.length, null, null), columnArrays(robotId, rows, cols))).rowCount ?? 0) : 0;
+      const labels = await once('fleet_episode_labels', LABEL_COLS, b.labels);
+      const events = await once('fleet_events', EVENT_COLS, b.events);
+      return { inserted, labels, events };
     });
   }
 
@@ -284,9 +322,22 @@ export class FleetStore {
     return r.rows[0]?.m ?? 0;
   }
 
-  /** Rows per arm, duplicates impossible by the key; with ship lag percentiles (ms) over the newest `lagWindow` rows. */
+  /** The newest local ids PostgreSQL holds for an arm's transitions, labels and events (0: none). */
+  async highWaters(robotId: string): Promise<{ transitions: number; labels: number; events: number }> {
+    const r = await this.pool.query<{ t: number | null; l: number | null; e: number | null }>(
+      `SELECT (SELECT max(local_id) FROM fleet_transitions WHERE robot_id = $1) AS t, (SELECT max(local_id) FROM fleet_episode_labels WHERE robot_id = $1) AS l,
+        (SELECT max(local_id) FROM fleet_events WHERE robot_id = $1) AS e`,
+      [robotId],
+    );
+    const x = r.rows[0];
+    return { transitions: x?.t ?? 0, labels: x?.l ?? 0, events: x?.e ?? 0 };
+  }
+
+  /** Rows per arm, duplicates impossible by the key; with ship lag percentiles (ms) over the newest `lagWindow` rows
+   *  logged at or after `lagSince` (ms since epoch; 0: any). */
   async counts(
     lagWindow = 2000,
+    lagSince = 0,
   ): Promise<Array<{ robotId: string; transitions: number; episodes: number; endedEpisodes: number; lagP50: number | null; lagP99: number | null }>> {
     const r = await this.pool.query<{ robot_id: string; transitions: number; episodes: number; ended: number; p50: number | null; p99: number | null }>(
       `
@@ -294,10 +345,10 @@ export class FleetStore {
         (SELECT count(*) FROM fleet_transitions t WHERE t.robot_id = r.robot_id)::int AS transitions,
         (SELECT count(*) FROM fleet_episodes e WHERE e.robot_id = r.robot_id)::int AS episodes,
         (SELECT count(*) FROM fleet_episodes e WHERE e.robot_id = r.robot_id AND e.ended_at IS NOT NULL)::int AS ended,
-        (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY lag) FROM (SELECT ingested_at - wall_time AS lag FROM fleet_transitions t WHERE t.robot_id = r.robot_id ORDER BY local_id DESC LIMIT $1) x) AS p50,
-        (SELECT percentile_cont(0.99) WITHIN GROUP (ORDER BY lag) FROM (SELECT ingested_at - wall_time AS lag FROM fleet_transitions t WHERE t.robot_id = r.robot_id ORDER BY local_id DESC LIMIT $1) x) AS p99
+        (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY lag) FROM (SELECT ingested_at - wall_time AS lag FROM fleet_transitions t WHERE t.robot_id = r.robot_id AND t.wall_time >= $2 ORDER BY local_id DESC LIMIT $1) x) AS p50,
+        (SELECT percentile_cont(0.99) WITHIN GROUP (ORDER BY lag) FROM (SELECT ingested_at - wall_time AS lag FROM fleet_transitions t WHERE t.robot_id = r.robot_id AND t.wall_time >= $2 ORDER BY local_id DESC LIMIT $1) x) AS p99
       FROM (SELECT DISTINCT robot_id FROM fleet_sessions) r ORDER BY r.robot_id`,
-      [lagWindow],
+      [lagWindow, lagSince],
     );
     return r.rows.map((x) => ({ robotId: x.robot_id, transitions: x.transitions, episodes: x.episodes, endedEpisodes: x.ended, lagP50: x.p50, lagP99: x.p99 }));
   }
@@ -325,6 +376,26 @@ export class FleetStore {
       `SELECT local_id AS id, ${EPISODE_COLS.map(([l, p]) => (l === p ? p : `${p} AS ${l}`)).join(', ')} FROM fleet_episodes
       WHERE robot_id = $1 AND (local_id > $2 OR local_id = ANY($3::bigint[])) ORDER BY local_id`,
       [robotId, o.afterLocalId, o.ids],
+    );
+    return r.rows as RawRow[];
+  }
+
+  /** One arm's operator labels after a local id, in local id order, with the local column names (episode_id: the arm's). */
+  async labelsAfter(robotId: string, afterLocalId: number, limit: number): Promise<RawRow[]> {
+    const r = await this.pool.query(
+      `SELECT local_id AS id, ${LABEL_COLS.map(([l, p]) => (l === p ? p : `${p} AS ${l}`)).join(', ')} FROM fleet_episode_labels
+      WHERE robot_id = $1 AND local_id > $2 ORDER BY local_id LIMIT $3`,
+      [robotId, afterLocalId, limit],
+    );
+    return r.rows as RawRow[];
+  }
+
+  /** One arm's events after a local id, in local id order, with the local column names. */
+  async eventsAfter(robotId: string, afterLocalId: number, limit: number): Promise<RawRow[]> {
+    const r = await this.pool.query(
+      `SELECT local_id AS id, ${EVENT_COLS.map(([l, p]) => (l === p ? p : `${p} AS ${l}`)).join(', ')} FROM fleet_events
+      WHERE robot_id = $1 AND local_id > $2 ORDER BY local_id LIMIT $3`,
+      [robotId, afterLocalId, limit],
     );
     return r.rows as RawRow[];
   }

@@ -4,7 +4,9 @@
  * trains beside one daemon. Each arm's sessions and episodes get ids in the mirror; `robot` of a mirrored session is
  * the arm's robot id. Per arm the pull follows the arm's own id order (one shipper per arm commits in that order). An
  * episode is ended in the mirror only once all of its rows are in (PostgreSQL holds an ended episode's rows), so the
- * trainer never sees a partial ended episode. The mirror is a cache: the learner makes it anew at start.
+ * trainer never sees a partial ended episode. Operator labels come along, mapped to the mirror's episode ids, so the
+ * trainer applies them through the one label rule (src/data/labels.ts) as it does beside one daemon. The mirror is a
+ * cache: the learner makes it anew at start.
  */
 import type { RawRow, Store } from '../store.ts';
 import type { EpisodeKind, EpisodeOutcome } from '../types.ts';
@@ -20,6 +22,7 @@ export interface MirrorFilter {
 interface ArmState {
   lastTransition: number;
   lastEpisode: number;
+  lastLabel: number;
   sessions: Map<number, number>;
   /** local episode id -> mirror episode id (null: filtered out). */
   episodes: Map<number, number | null>;
@@ -30,13 +33,15 @@ interface ArmState {
 export interface MirrorStats {
   pulled: number;
   perRobot: Record<string, number>;
+  /** Operator labels pulled (those of filtered-out episodes included). */
+  labels: number;
   lastPullMs: number | null;
 }
 
 const parse = (v: unknown): unknown => (typeof v === 'string' ? JSON.parse(v) : null);
 
 export class FleetMirror {
-  readonly stats: MirrorStats = { pulled: 0, perRobot: {}, lastPullMs: null };
+  readonly stats: MirrorStats = { pulled: 0, perRobot: {}, labels: 0, lastPullMs: null };
   private readonly arms = new Map<string, ArmState>();
 
   constructor(
@@ -53,7 +58,7 @@ export class FleetMirror {
       if (want && !want.has(robot)) continue;
       let a = this.arms.get(robot);
       if (!a) {
-        a = { lastTransition: 0, lastEpisode: 0, sessions: new Map(), episodes: new Map(), open: new Set() };
+        a = { lastTransition: 0, lastEpisode: 0, lastLabel: 0, sessions: new Map(), episodes: new Map(), open: new Set() };
         this.arms.set(robot, a);
       }
       added += await this.pullArm(fleet, robot, a, limit);
@@ -134,6 +139,21 @@ export class FleetMirror {
         });
         a.open.delete(e.id as number);
       }
+    }
+    // Labels in the arm's order, up to the first whose episode this pull has not seen yet (it comes next time).
+    for (const l of await fleet.labelsAfter(robot, a.lastLabel, limit)) {
+      const m = a.episodes.get(l.episode_id as number);
+      if (m === undefined) break;
+      if (m !== null)
+        this.store.labelEpisode({
+          episodeId: m,
+          success: l.success === 1,
+          note: (l.note as string | null) ?? null,
+          by: String(l.by_whom),
+          createdAt: l.created_at as number,
+        });
+      a.lastLabel = l.id as number;
+      this.stats.labels++;
     }
     this.stats.perRobot[robot] = (this.stats.perRobot[robot] ?? 0) + take.length;
     return take.length;

@@ -4,7 +4,9 @@
  * small local file only after PostgreSQL has committed the batch. A crash between the COMMIT and the file write
  * re-sends that batch, which inserts nothing (the fleet store's key is (robot_id, local id)); a lost link stops
  * nothing but the shipping, which retries with back-off and catches up from the mark. An episode's end is shipped
- * only with (or after) its last row, so an ended episode in PostgreSQL is always complete.
+ * only with (or after) its last row, so an ended episode in PostgreSQL is always complete. Operator labels and the
+ * daemon's events travel the same way (their own marks; a label is read before the episodes, so its episode is in the
+ * same batch or an earlier one).
  *
  * `Shipper` runs anywhere; the daemon runs it in a worker thread (ShipperThread, shipper-worker.ts) so that not even
  * its SQLite reads share the control loop's thread.
@@ -47,6 +49,9 @@ export interface ShipperStats {
   localNewest: number;
   failures: number;
   lastError: string | null;
+  /** Operator labels and events new in PostgreSQL. */
+  labels: number;
+  events: number;
   /** ms from a row's wall time to its batch's COMMIT, newest batch. */
   lastLagMs: number | null;
   reconnects: number;
@@ -60,6 +65,8 @@ function freshStats(target: string, robotId: string): ShipperStats {
     connected: false,
     sent: 0,
     inserted: 0,
+    labels: 0,
+    events: 0,
     batches: 0,
     highWater: 0,
     localNewest: 0,
@@ -75,6 +82,9 @@ interface Marks {
   /** First episode / session id not yet shipped with its end. */
   episodesFrom: number;
   sessionsFrom: number;
+  /** Local label / event id shipped up to. */
+  labels: number;
+  events: number;
 }
 
 export function defaultStateFile(db: string, target: PgTarget): string {
@@ -86,7 +96,7 @@ export class ShipperCrash extends Error {}
 export class Shipper {
   readonly stats: ShipperStats;
   private readonly o: Required<Omit<ShipperOptions, 'testHooks'>> & Pick<ShipperOptions, 'testHooks'>;
-  private marks: Marks = { transitions: 0, episodesFrom: 1, sessionsFrom: 1 };
+  private marks: Marks = { transitions: 0, episodesFrom: 1, sessionsFrom: 1, labels: 0, events: 0 };
   private fleet: FleetStore | null = null;
   private store: Store | null = null;
   private running = false;
@@ -102,7 +112,14 @@ export class Shipper {
     if (existsSync(this.o.stateFile)) {
       try {
         const m = JSON.parse(readFileSync(this.o.stateFile, 'utf8')) as Partial<Marks>;
-        this.marks = { transitions: m.transitions ?? 0, episodesFrom: m.episodesFrom ?? 1, sessionsFrom: m.sessionsFrom ?? 1 };
+        // A mark file from before labels and events were shipped: they start from 0 (re-sending inserts nothing twice).
+        this.marks = {
+          transitions: m.transitions ?? 0,
+          episodesFrom: m.episodesFrom ?? 1,
+          sessionsFrom: m.sessionsFrom ?? 1,
+          labels: m.labels ?? 0,
+          events: m.events ?? 0,
+        };
       } catch {
         // An unreadable mark file costs a re-send from 0, which inserts nothing twice.
       }
@@ -151,8 +168,10 @@ export class Shipper {
           this.fleet = await FleetStore.connect(this.o.target, { applicationName: `insertion-daemon-shipper ${this.o.robotId}`, max: 1 });
           this.stats.connected = true;
           // Start from the lower of the local mark and what PostgreSQL holds (a restored server re-receives rows).
-          const remote = await this.fleet.highWater(this.o.robotId);
-          this.marks.transitions = Math.min(this.marks.transitions, remote);
+          const remote = await this.fleet.highWaters(this.o.robotId);
+          this.marks.transitions = Math.min(this.marks.transitions, remote.transitions);
+          this.marks.labels = Math.min(this.marks.labels, remote.labels);
+          this.marks.events = Math.min(this.marks.events, remote.events);
           this.lastSignature = '';
         }
         const more = await this.cycle();
@@ -185,6 +204,9 @@ export class Shipper {
     const st = this.store;
     const transitions = st.rawTransitions(this.marks.transitions, this.o.batch);
     const newHigh = transitions.length ? (transitions[transitions.length - 1]!.id as number) : this.marks.transitions;
+    // Labels before episodes: a label's episode is then in this batch's episodes or an earlier batch's.
+    const labels = st.rawLabels(this.marks.labels, this.o.batch);
+    const events = st.rawEvents(this.marks.events, this.o.batch);
     const episodes = st.rawEpisodes(this.marks.episodesFrom).map((row) => ({
       row,
       withEnd: row.ended_at != null && (row.last_transition_id == null || (row.last_transition_id as number) <= newHigh),
@@ -193,14 +215,16 @@ export class Shipper {
     const sessions = st.rawSessions(this.marks.sessionsFrom);
     const signature = JSON.stringify([episodes.map((e) => [e.row.id, e.withEnd]), sessions.map((s) => [s.id, s.ended_at])]);
     this.stats.localNewest = Math.max(newHigh, st.newestTransitionId());
-    if (transitions.length === 0 && signature === this.lastSignature) return false;
-    const r = await fleet.ship(this.o.robotId, { sessions, episodes, transitions });
+    if (transitions.length === 0 && labels.length === 0 && events.length === 0 && signature === this.lastSignature) return false;
+    const r = await fleet.ship(this.o.robotId, { sessions, episodes, transitions, labels, events });
     const committedAt = Date.now();
     this.commits++;
     if (this.o.testHooks?.crashAfterCommit === this.commits) throw new ShipperCrash(`test hook: crash after commit ${this.commits}, before the local mark`);
     this.lastSignature = signature;
     this.stats.sent += transitions.length;
     this.stats.inserted += r.inserted;
+    this.stats.labels += r.labels;
+    this.stats.events += r.events;
     this.stats.batches++;
     if (transitions.length) this.stats.lastLagMs = committedAt - (transitions[0]!.wall_time as number);
     const firstOpen = (rows: RawRow[], ended: (r: RawRow) => boolean, from: number): number => {
@@ -215,12 +239,14 @@ export class Shipper {
         this.marks.episodesFrom,
       ),
       sessionsFrom: firstOpen(sessions, (x) => x.ended_at != null, this.marks.sessionsFrom),
+      labels: labels.length ? (labels[labels.length - 1]!.id as number) : this.marks.labels,
+      events: events.length ? (events[events.length - 1]!.id as number) : this.marks.events,
     };
     this.stats.highWater = newHigh;
     const tmp = `${this.o.stateFile}.tmp`;
     writeFileSync(tmp, JSON.stringify(this.marks));
     renameSync(tmp, this.o.stateFile);
-    return transitions.length === this.o.batch;
+    return transitions.length === this.o.batch || labels.length === this.o.batch || events.length === this.o.batch;
   }
 
   /** Runs until everything committed locally now is in PostgreSQL (tests, shutdown). */
