@@ -106,6 +106,17 @@ export default tseslint.config(
     },
   },
   {
+    // Every command line is a declared flag table (src/cli/flags.ts makes the parser, checks and --help from it).
+    files: ['src/**'],
+    ignores: ['src/cli/flags.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { paths: [{ name: 'node:util', importNames: ['parseArgs'], message: 'declare the flags as a table and parse with src/cli/flags.ts' }] },
+      ],
+    },
+  },
+  {
     // Tests and benchmarks read untyped JSON (HTTP replies, result files) and poke at internals on purpose.
     files: ['test/**', 'bench/**'],
     rules: {

@@ -28,10 +28,9 @@ import { startLearning, type Learning } from '../src/app/learning.ts';
 import { loadCalibration, loadDaemonConfig } from '../src/config/load.ts';
 import { loadPolicyFile, rewardFromModel } from '../src/daemon/models.ts';
 import { DaemonThread } from '../src/daemon/thread.ts';
-import { saveOnnxModel } from '../src/learn/export.ts';
 import { DEFAULT_ONLINE } from '../src/online/trainer.ts';
 import { RewardModel } from '../src/policy/onnx-model.ts';
-import { buildPolicyLike, cardDraft } from '../test/policy/fixtures.ts';
+import { saveBenchModel } from './models.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -67,30 +66,10 @@ const busy = (ms: number): void => {
 };
 
 await tf.setBackend('cpu');
-function saveModel(kind: 'policy' | 'reward'): string {
-  const path = join(dir, `${kind}.onnx`);
-  const m = buildPolicyLike({ size: 64, proprioDim: 9, hidden: 256, head: kind === 'policy' ? 'action' : 'probability', bound: 0.002, seed: kind.length });
-  saveOnnxModel(m, path, {
-    inputRoles: ['image', 'proprio'],
-    outputRoles: [kind === 'policy' ? 'action' : 'probability'],
-    card: cardDraft(kind, { size: 64, proprioDim: 9, bound: 0.002 }),
-  });
-  m.dispose();
-  return path;
-}
-const policyPath = saveModel('policy');
+const policyPath = saveBenchModel(dir, 'policy');
 // A second file of the same policy (another version on the card) for the activations.
-const policyPath2 = join(dir, 'policy2.onnx');
-{
-  const m = buildPolicyLike({ size: 64, proprioDim: 9, hidden: 256, head: 'action', bound: 0.002, seed: 11 });
-  saveOnnxModel(m, policyPath2, {
-    inputRoles: ['image', 'proprio'],
-    outputRoles: ['action'],
-    card: { ...cardDraft('policy', { size: 64, proprioDim: 9, bound: 0.002 }), version: 2 },
-  });
-  m.dispose();
-}
-const rewardPath = saveModel('reward');
+const policyPath2 = saveBenchModel(dir, 'policy', { name: 'policy2', seed: 11, version: 2 });
+const rewardPath = saveBenchModel(dir, 'reward');
 
 let hog: ChildProcess | null = null;
 if (!args['no-hog']) {

@@ -30,10 +30,9 @@ import type { Calibration, DaemonConfig } from '../src/config/schema.ts';
 import { startDaemonApp, type DaemonApp } from '../src/app/daemon-app.ts';
 import { StoreLog } from '../src/daemon/log.ts';
 import { policyFromModel, rewardFromModel } from '../src/daemon/models.ts';
-import { saveOnnxModel } from '../src/learn/export.ts';
 import { PolicyModel, RewardModel } from '../src/policy/onnx-model.ts';
 import { SimBackend } from '../src/robot/sim-backend.ts';
-import { buildPolicyLike, cardDraft } from '../test/policy/fixtures.ts';
+import { saveBenchModel } from './models.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -57,19 +56,8 @@ const dir = mkdtempSync(join(tmpdir(), 'daemon-bench-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 
 await tf.setBackend('cpu');
-function saveModel(kind: 'policy' | 'reward'): string {
-  const path = join(dir, `${kind}.onnx`);
-  const m = buildPolicyLike({ size: 64, proprioDim: 9, hidden: 256, head: kind === 'policy' ? 'action' : 'probability', bound: 0.002, seed: kind.length });
-  saveOnnxModel(m, path, {
-    inputRoles: ['image', 'proprio'],
-    outputRoles: [kind === 'policy' ? 'action' : 'probability'],
-    card: cardDraft(kind, { size: 64, proprioDim: 9, bound: 0.002 }),
-  });
-  m.dispose();
-  return path;
-}
-const policyPath = saveModel('policy');
-const rewardPath = saveModel('reward');
+const policyPath = saveBenchModel(dir, 'policy');
+const rewardPath = saveBenchModel(dir, 'reward');
 
 interface Run {
   app: DaemonApp;

@@ -9,10 +9,9 @@
  */
 import { join } from 'node:path';
 import { startLearning } from '../app/learning.ts';
-import { DEFAULT_ONLINE } from '../online/trainer.ts';
 import { Rng } from '../util/rng.ts';
 import { ROOT, startTs } from './proc.ts';
-import { campaignRig, CAMPAIGN_TOKEN } from './rig.ts';
+import { campaignRig, CAMPAIGN_TOKEN, rigTrainer } from './rig.ts';
 import { pct, RowBuilder, sleep, until, type Row } from './report.ts';
 
 export interface EstopLoadOptions {
@@ -38,16 +37,7 @@ export async function estopUnderLoad(o: EstopLoadOptions): Promise<Row> {
   const learning =
     (o.trainer ?? true)
       ? startLearning(r.app, {
-          trainer: {
-            ...DEFAULT_ONLINE,
-            db: r.db,
-            startCheckpoint: join(ROOT, 'models/iql-offline'),
-            offlineDb: null,
-            offlineDomains: [],
-            workDir: join(o.dir, 'trainer'),
-            utd: 8,
-            seed: 2,
-          },
+          trainer: rigTrainer(r, o.dir, { utd: 8, seed: 2 }),
         })
       : null;
   const load = startTs('src/campaign/load-child.ts', [url, String(o.concurrency ?? 16), String(Math.max(30, o.trials * 2 * 6 + 40))]);

@@ -6,6 +6,7 @@ import { loadCalibration, loadDaemonConfig, type ConfigOverrides } from '../conf
 import type { Calibration, DaemonConfig } from '../config/schema.ts';
 import { SimBackend, simCellOptions } from '../robot/sim-backend.ts';
 import type { Vec3 } from '../core/types.ts';
+import { DEFAULT_ONLINE, type OnlineTrainerConfig } from '../online/trainer.ts';
 import { ROOT } from './proc.ts';
 
 export const CAMPAIGN_TOKEN = 'campaign-token-0123456789abcdef';
@@ -75,5 +76,18 @@ export async function campaignRig(o: RigOptions): Promise<CampaignRig> {
       await app.close();
       sim.dispose();
     },
+  };
+}
+
+/** The trainer a campaign row runs beside its rig: from the shipped offline checkpoint, practice data only. */
+export function rigTrainer(r: Pick<CampaignRig, 'db'>, dir: string, o: Partial<OnlineTrainerConfig> = {}): OnlineTrainerConfig {
+  return {
+    ...DEFAULT_ONLINE,
+    db: r.db,
+    startCheckpoint: join(ROOT, 'models/iql-offline'),
+    offlineDb: null,
+    offlineDomains: [],
+    workDir: join(dir, 'trainer'),
+    ...o,
   };
 }

@@ -9,10 +9,9 @@
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { startLearning } from '../app/learning.ts';
-import { DEFAULT_ONLINE } from '../online/trainer.ts';
 import { svgToPngFile } from '../robot/image-codec.ts';
 import { procUsage, ROOT } from './proc.ts';
-import { campaignRig } from './rig.ts';
+import { campaignRig, rigTrainer } from './rig.ts';
 import { RowBuilder, sleep, type Row } from './report.ts';
 
 export interface SoakSample {
@@ -79,16 +78,7 @@ export async function soak(o: { dir: string; episodes: number; out: string; log?
   const r = await campaignRig({ dir: o.dir, modelsDir: join(ROOT, 'models'), listen: true, overrides: { episodeSteps: 20, realtime: false } });
   const d = r.app.daemon;
   const learning = startLearning(r.app, {
-    trainer: {
-      ...DEFAULT_ONLINE,
-      db: r.db,
-      startCheckpoint: join(ROOT, 'models/iql-offline'),
-      offlineDb: null,
-      offlineDomains: [],
-      workDir: join(o.dir, 'trainer'),
-      exportEvery: 200,
-      seed: 3,
-    },
+    trainer: rigTrainer(r, o.dir, { exportEvery: 200, seed: 3 }),
     swap: { validation: { ...r.app.swapValidation, onFlag: 'accept' } },
   });
   const samples: SoakSample[] = [];

@@ -9,10 +9,9 @@
  */
 import { join } from 'node:path';
 import { startLearning } from '../app/learning.ts';
-import { DEFAULT_ONLINE } from '../online/trainer.ts';
 import { BAD_MODEL_KINDS, makeBadModel } from './bad-models.ts';
 import { alive, ROOT } from './proc.ts';
-import { campaignRig } from './rig.ts';
+import { campaignRig, rigTrainer } from './rig.ts';
 import { RowBuilder, sleep, until, type Row } from './report.ts';
 
 export interface TrainerFaultOptions {
@@ -27,15 +26,7 @@ export async function trainerFaults(o: TrainerFaultOptions): Promise<Row> {
   const r = await campaignRig({ dir: o.dir, modelsDir: join(ROOT, 'models'), overrides: { episodeSteps: 10, realtime: true } });
   const d = r.app.daemon;
   const learning = startLearning(r.app, {
-    trainer: {
-      ...DEFAULT_ONLINE,
-      db: r.db,
-      startCheckpoint: join(ROOT, 'models/iql-offline'),
-      offlineDb: null,
-      offlineDomains: [],
-      workDir: join(o.dir, 'trainer'),
-      seed: 1,
-    },
+    trainer: rigTrainer(r, o.dir, { seed: 1 }),
     supervisor: { backoffBaseMs: 300, backoffMaxMs: 2000, hangMs: 4000, startupMs: 90_000 },
   });
   const sup = learning.supervisor;

@@ -9,73 +9,68 @@
  */
 import { join, resolve } from 'node:path';
 import { FULL, QUICK, ROWS, formatTable, rowOk, runCampaign, writeReport, type CampaignOptions, type RowName } from '../campaign/index.ts';
-import { int, list, runIfMain, UsageError, type Io, STDIO } from '../util/args.ts';
+import { runIfMain, type Io, STDIO } from '../util/args.ts';
+import { command, fromArgv, nameList, optionalText, T, UsageError } from './flags.ts';
 
-const USAGE = `usage: campaign [--quick] [flags]   (npm run campaign -- [flags])
-  --quick               the small version (1 kill, 400 requests, 2 e-stops per source, ...), not strict about ticks
-  --kills N             SIGKILLs of the daemon during practice (full: ${FULL.kills})
-  --requests N          hostile HTTP requests (full: ${FULL.requests})
-  --estop-trials N      e-stops per source (REST, robot) under load (full: ${FULL.estopTrials})
-  --force-episodes N    episodes pushing into a blocked socket (full: ${FULL.forceEpisodes})
-  --soak                add the soak row (only it, unless --only says more)
-  --soak-episodes N     episodes of the soak (default 1000)
-  --only ROWS           comma list of ${ROWS.join(', ')}
-  --seed N              seed of the kill moments, e-stop phases and requests (default ${FULL.seed})
-  --no-trainer          no background trainer in the power-loss and e-stop rows
-  --strict-ticks / --no-strict-ticks   missed control ticks and late e-stops fail their rows (default: full yes, quick no)
-  --out DIR             results directory (default results/campaign)
-  --keep                keep the work files (logs, models) and say where
-  -h, --help            this text`;
+/** The command line, declared once (src/cli/flags.ts); sizes default to the full campaign's, or --quick's. */
+export const CAMPAIGN = command({
+  name: 'campaign',
+  usage: 'campaign [--quick] [flags]   (npm run campaign -- [flags])',
+  flags: T.object({
+    quick: T.boolean({ description: 'the small version (1 kill, 400 requests, 2 e-stops per source, ...), not strict about ticks' }),
+    kills: T.optional(
+      T.integer({ minimum: 0, maximum: 100_000, description: 'SIGKILLs of the daemon during practice', cli: { defaultText: `full ${FULL.kills}` } }),
+    ),
+    requests: T.optional(T.integer({ minimum: 1, maximum: 10_000_000, description: 'hostile HTTP requests', cli: { defaultText: `full ${FULL.requests}` } })),
+    estopTrials: T.optional(
+      T.integer({ minimum: 1, maximum: 10_000, description: 'e-stops per source (REST, robot) under load', cli: { defaultText: `full ${FULL.estopTrials}` } }),
+    ),
+    forceEpisodes: T.optional(
+      T.integer({ minimum: 1, maximum: 10_000, description: 'episodes pushing into a blocked socket', cli: { defaultText: `full ${FULL.forceEpisodes}` } }),
+    ),
+    soak: T.boolean({ description: 'add the soak row (only it, unless --only says more)' }),
+    soakEpisodes: T.optional(T.integer({ minimum: 1, maximum: 1_000_000, description: 'episodes of the soak', cli: { defaultText: '1000' } })),
+    only: nameList(`only these rows: ${ROWS.join(', ')}`, 'all but the soak', 'ROWS'),
+    seed: T.optional(
+      T.integer({ minimum: 0, maximum: 2 ** 31, description: 'seed of the kill moments, e-stop phases and requests', cli: { defaultText: String(FULL.seed) } }),
+    ),
+    trainer: T.boolean({ default: true, description: 'no background trainer in the power-loss and e-stop rows', cli: { flag: '--no-trainer', sets: false } }),
+    strictTicks: T.boolean({ description: 'missed control ticks and late e-stops fail their rows (default: full yes, quick no)' }),
+    noStrictTicks: T.boolean({ description: 'they do not' }),
+    out: optionalText('results directory', 'DIR', 'results/campaign'),
+    keep: T.boolean({ description: 'keep the work files (logs, models) and say where' }),
+  }),
+});
 
 export async function main(argv: string[], io: Io = STDIO): Promise<number> {
-  let o: CampaignOptions;
-  try {
-    const quick = argv.includes('--quick');
-    const base = { ...(quick ? QUICK : FULL) };
-    let out = resolve(import.meta.dirname, '../../results/campaign');
-    let soakOnly = false;
-    let only: RowName[] | null = null;
-    for (let i = 0; i < argv.length; i++) {
-      const a = argv[i] as string;
-      const v = (): string => {
-        const x = argv[++i];
-        if (x === undefined) throw new UsageError(`${a} needs a value`);
-        return x;
-      };
-      if (a === '-h' || a === '--help') {
-        io.out(`${USAGE}\n`);
-        return 0;
-      } else if (a === '--quick') continue;
-      else if (a === '--kills') base.kills = int(a, v(), 0, 100_000);
-      else if (a === '--requests') base.requests = int(a, v(), 1, 10_000_000);
-      else if (a === '--estop-trials') base.estopTrials = int(a, v(), 1, 10_000);
-      else if (a === '--force-episodes') base.forceEpisodes = int(a, v(), 1, 10_000);
-      else if (a === '--soak') soakOnly = true;
-      else if (a === '--soak-episodes') base.soakEpisodes = int(a, v(), 1, 1_000_000);
-      else if (a === '--seed') base.seed = int(a, v(), 0, 2 ** 31);
-      else if (a === '--no-trainer') base.trainer = false;
-      else if (a === '--strict-ticks') base.strictTicks = true;
-      else if (a === '--no-strict-ticks') base.strictTicks = false;
-      else if (a === '--keep') base.keep = true;
-      else if (a === '--out') out = resolve(v());
-      else if (a === '--only') {
-        only = list(a, v()) as RowName[];
-        const bad = only.filter((r) => !(ROWS as readonly string[]).includes(r));
-        if (bad.length) throw new UsageError(`--only: unknown row(s) ${bad.join(', ')} (rows: ${ROWS.join(', ')})`);
-      } else throw new UsageError(`unknown flag ${a}`);
-    }
-    if (soakOnly) {
-      base.soakEpisodes ||= 1000;
-      only = only ? [...only, 'soak'] : ['soak'];
-    } else if (base.soakEpisodes > 0 && !only) only = [...ROWS];
-    o = { ...base, only, out, log: (s) => io.out(`${s}\n`) };
-  } catch (e) {
-    if (e instanceof UsageError) {
-      io.err(`campaign: ${e.message}\n${USAGE}\n`);
-      return 2;
-    }
-    throw e;
-  }
+  const o = fromArgv(
+    CAMPAIGN,
+    argv,
+    (a): CampaignOptions => {
+      if (a.strictTicks && a.noStrictTicks) throw new UsageError('--strict-ticks and --no-strict-ticks contradict each other');
+      const base = { ...(a.quick ? QUICK : FULL) };
+      base.kills = a.kills ?? base.kills;
+      base.requests = a.requests ?? base.requests;
+      base.estopTrials = a.estopTrials ?? base.estopTrials;
+      base.forceEpisodes = a.forceEpisodes ?? base.forceEpisodes;
+      base.soakEpisodes = a.soakEpisodes ?? base.soakEpisodes;
+      base.seed = a.seed ?? base.seed;
+      base.trainer = a.trainer && base.trainer;
+      base.strictTicks = a.strictTicks ? true : a.noStrictTicks ? false : base.strictTicks;
+      base.keep = a.keep || base.keep;
+      const bad = (a.only ?? []).filter((r) => !(ROWS as readonly string[]).includes(r));
+      if (bad.length) throw new UsageError(`--only: unknown row(s) ${bad.join(', ')} (rows: ${ROWS.join(', ')})`);
+      let only = (a.only as RowName[] | undefined) ?? null;
+      if (a.soak) {
+        base.soakEpisodes ||= 1000;
+        only = only ? [...only, 'soak'] : ['soak'];
+      } else if (base.soakEpisodes > 0 && !only) only = [...ROWS];
+      const out = a.out === undefined ? resolve(import.meta.dirname, '../../results/campaign') : resolve(a.out);
+      return { ...base, only, out, log: (s) => io.out(`${s}\n`) };
+    },
+    io,
+  );
+  if (typeof o === 'number') return o;
   const rows = await runCampaign(o);
   const file = join(o.out, o.only?.length === 1 && o.only[0] === 'soak' ? 'soak-campaign.json' : 'campaign.json');
   writeReport(file, rows, { ...o, log: undefined });

@@ -7,20 +7,19 @@
  *
  * Exit codes: 0 done, 2 bad arguments / connector or split files, 1 anything else (3: interrupted, resumable).
  */
-import { goalErrorArg } from '../eval/args.ts';
+import { goalErrorArg, goalErrorFlags } from './evaluate-args.ts';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
-import cliProgress from 'cli-progress';
+import { progressBar } from './progress.ts';
 import { CONTROLLER_NAMES, isControllerName } from '../control/registry.ts';
 import { collectPrior, collectionSessions, formatCollectTable, summarizeStore, type CollectProgress, type CollectResult } from '../data/collect.ts';
 import { DEFAULT_PRIOR_SETTINGS, type PriorSettings } from '../data/episode.ts';
 import { DEFAULT_SPLIT_FILE, loadSplit } from '../data/splits.ts';
-import type { Scenario } from '../core/types.ts';
-import type { Vec3 } from '../core/types.ts';
+import type { Scenario, Vec3 } from '../core/types.ts';
 import { ConnectorError, findConnector, loadConnectors } from '../sim/connectors.ts';
 import { Store } from '../store/index.ts';
-import { UsageError, int, list, nonNegMm, runIfMain } from '../util/args.ts';
+import { list, nonNegMm, runIfMain } from '../util/args.ts';
+import { command, commandUsage, fromArgv, nameList, optionalText, parseCommand, type Parsed, splitFlag, T, UsageError } from './flags.ts';
 
 export { UsageError };
 
@@ -41,85 +40,83 @@ export interface CollectArgs {
   help: boolean;
 }
 
-export const USAGE = `Collect prior data: scripted controllers in the simulated cell, logged with the daemon's SQLite schema
-(episodes of kind 'prior', domain = connector; labels from ground truth). Re-running skips what is already there.
+const d = DEFAULT_PRIOR_SETTINGS;
 
-Usage: npx tsx src/cli/collect.ts [options]
+/** The command line, declared once (src/cli/flags.ts). */
+export const COLLECT = command({
+  name: 'collect',
+  usage: 'npx tsx src/cli/collect.ts [flags]   (npm run collect -- [flags])',
+  about: `Collect prior data: scripted controllers in the simulated cell, logged with the daemon's SQLite schema
+(episodes of kind 'prior', domain = connector; labels from ground truth). Re-running skips what is already there.`,
+  notes: `Controllers: ${CONTROLLER_NAMES.join(', ')}`,
+  flags: T.object({
+    db: T.string({ minLength: 1, default: 'data/prior.db', description: 'SQLite log to write', cli: { arg: 'FILE' } }),
+    connectors: T.string({
+      minLength: 1,
+      default: 'train',
+      description: 'all | train | heldout | comma-separated names; train/heldout: the connectors of the split file',
+      cli: { arg: 'SPEC' },
+    }),
+    split: splitFlag('split file for train/heldout'),
+    exclude: nameList('connector names to leave out', 'none'),
+    connectorDir: optionalText('connector definitions', 'DIR', 'data/connectors'),
+    controllers: T.array(T.string({ minLength: 1 }), { uniqueItems: true, default: ['expert'], description: 'controller names, e.g. expert,p,spiral' }),
+    episodesPerConnector: T.integer({ minimum: 1, maximum: 100000, default: 40, description: 'episodes per connector and controller; scenarios alternate' }),
+    scenario: T.array(T.enum(['I', 'II']), { uniqueItems: true, default: ['I', 'II'], description: 'start distributions' }),
+    seed: T.integer({ minimum: -(2 ** 31), maximum: 2 ** 32 - 1, default: 0, description: 'base seed' }),
+    imageSize: T.integer({ minimum: 8, maximum: 512, default: d.imageSize, description: 'camera image side in px' }),
+    camera: T.enum(['wrist', 'fixed'], { default: d.camera, description: 'camera in the cell' }),
+    goalNoiseMm: T.number({
+      minimum: 0,
+      maximum: 50,
+      default: d.goalNoise * 1000,
+      description: 'per-episode x* error, uniform +-S mm in x and y',
+      cli: { arg: 'S' },
+    }),
+    ...goalErrorFlags('fixed x* error'),
+    startHeightMm: T.number({
+      minimum: 0,
+      maximum: 150,
+      default: d.startHeight * 1000,
+      description: 'start height above the socket face (as config/daemon.yaml)',
+      cli: { arg: 'H' },
+    }),
+    episodeLength: T.integer({ minimum: 1, maximum: 1000, default: d.episodeLength, description: 'control steps per episode' }),
+    nuisance: T.boolean({
+      default: true,
+      description: 'no table colour / lighting / camera jitter randomisation',
+      cli: { flag: '--no-nuisance', sets: false },
+    }),
+    shadows: T.boolean({
+      description:
+        "render shadows (a lamp along the light direction): the plug's shadow shows how deep it is once its pins are hidden; keep shadowed and shadowless data in separate files",
+    }),
+    residualBoundMm: T.optional(
+      T.string({
+        description:
+          'apply each controller as the daemon applies a policy: u = u_H + residual, residual clamped to +-B mm per axis (as calibration residualBoundM); "free": the controller acts unbounded (the research\'s collector; its residuals often exceed the bound a policy has)',
+        cli: { arg: 'B|free', defaultText: d.residualBound === null ? 'free' : String(d.residualBound * 1000) },
+      }),
+    ),
+    workers: T.integer({ minimum: 0, maximum: 64, default: 2, description: 'worker threads (0 = in this thread)' }),
+    progress: T.boolean({ default: true, description: 'no progress bar on stderr', cli: { flag: '--no-progress', sets: false } }),
+    summary: T.boolean({ description: 'print what --db holds (prior episodes per connector, controller, scenario) and exit' }),
+  }),
+});
 
-  --db FILE                  SQLite log to write (default: data/prior.db)
-  --connectors SPEC          all | train | heldout | comma-separated names (default: train)
-                             train/heldout: the connectors of the split file
-  --split FILE               split file for train/heldout (default: data/splits/default.json)
-  --exclude LIST             connector names to leave out
-  --connector-dir DIR        connector definitions (default: data/connectors)
-  --controllers LIST         controller names (default: expert), e.g. expert,p,spiral
-  --episodes-per-connector N episodes per connector and controller (default: 40); scenarios alternate
-  --scenario S               I, II or I,II (default: I,II)
-  --seed N                   base seed (default: 0)
-  --image-size N             camera image side in px (default: ${DEFAULT_PRIOR_SETTINGS.imageSize})
-  --camera C                 wrist | fixed (default: ${DEFAULT_PRIOR_SETTINGS.camera})
-  --goal-noise-mm S          per-episode x* error, uniform +-S mm in x and y (default: ${DEFAULT_PRIOR_SETTINGS.goalNoise * 1000})
-  --goal-error-mm M          fixed x* error: M mm along (1,1,0)/sqrt2 (default: 0)
-  --goal-error-vec-mm X,Y[,Z]  the same error as a vector in mm instead
-  --start-height-mm H        start height above the socket face (default: ${DEFAULT_PRIOR_SETTINGS.startHeight * 1000}, as config/daemon.yaml)
-  --episode-length N         control steps per episode (default: ${DEFAULT_PRIOR_SETTINGS.episodeLength})
-  --no-nuisance              no table colour / lighting / camera jitter randomisation
-  --shadows                  render shadows (a lamp along the light direction): the plug's shadow shows how deep
-                             it is once its pins are hidden; keep shadowed and shadowless data in separate files
-  --residual-bound-mm B      apply each controller as the daemon applies a policy: u = u_H + residual, residual
-                             clamped to +-B mm per axis (default: ${DEFAULT_PRIOR_SETTINGS.residualBound === null ? 'free' : DEFAULT_PRIOR_SETTINGS.residualBound * 1000}, as calibration residualBoundM);
-                             "free": the controller acts unbounded (the research's collector; its residuals often
-                             exceed the bound a policy has)
-  --workers N                worker threads (0 = in this thread; default: 2)
-  --no-progress              no progress bar on stderr
-  --summary                  print what --db holds (prior episodes per connector, controller, scenario) and exit
-  --help                     this text
-
-Controllers: ${CONTROLLER_NAMES.join(', ')}
-`;
+export const USAGE = `${commandUsage(COLLECT)}\n`;
 
 /** Parses and validates the command line (reads the connector and split files to resolve names). */
 export function parseCollectArgs(argv: string[]): CollectArgs {
-  let v;
-  try {
-    v = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        db: { type: 'string' },
-        connectors: { type: 'string' },
-        split: { type: 'string' },
-        exclude: { type: 'string' },
-        'connector-dir': { type: 'string' },
-        controllers: { type: 'string' },
-        'episodes-per-connector': { type: 'string' },
-        scenario: { type: 'string' },
-        seed: { type: 'string' },
-        'image-size': { type: 'string' },
-        camera: { type: 'string' },
-        'goal-noise-mm': { type: 'string' },
-        'goal-error-mm': { type: 'string' },
-        'goal-error-vec-mm': { type: 'string' },
-        'start-height-mm': { type: 'string' },
-        'episode-length': { type: 'string' },
-        'no-nuisance': { type: 'boolean' },
-        shadows: { type: 'boolean' },
-        'residual-bound-mm': { type: 'string' },
-        workers: { type: 'string' },
-        'no-progress': { type: 'boolean' },
-        summary: { type: 'boolean' },
-        help: { type: 'boolean' },
-      },
-    }).values;
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-  const help = v.help ?? false;
-  const connectorDir = v['connector-dir'] ?? null;
+  return collectArgsOf(parseCommand(COLLECT, argv));
+}
+
+/** The collection's settings from its parsed flags (reads the connector and split files to resolve names). */
+export function collectArgsOf({ values: v, help }: Parsed<typeof COLLECT.flags>): CollectArgs {
+  const connectorDir = v.connectorDir ?? null;
   const defs = connectorDir === null ? loadConnectors() : loadConnectors(connectorDir);
-  const known = defs.map((d) => d.name);
-  const spec = v.connectors ?? 'train';
+  const known = defs.map((x) => x.name);
+  const spec = v.connectors;
   let connectors: string[];
   if (spec === 'all') connectors = known;
   else if (spec === 'train' || spec === 'heldout') {
@@ -138,70 +135,51 @@ export function parseCollectArgs(argv: string[]): CollectArgs {
     }
   }
   if (v.exclude !== undefined) {
-    const ex = list('--exclude', v.exclude);
+    const ex = v.exclude;
     for (const c of ex) if (!known.includes(c)) throw new UsageError(`--exclude: unknown connector "${c}" (known: ${known.join(', ')})`);
     connectors = connectors.filter((c) => !ex.includes(c));
   }
   if (connectors.length === 0) throw new UsageError('--connectors/--exclude: no connector left to collect');
-  const controllers = v.controllers === undefined ? ['expert'] : list('--controllers', v.controllers);
-  for (const c of controllers)
+  for (const c of v.controllers)
     if (!isControllerName(c)) throw new UsageError(`--controllers: unknown controller "${c}" (known: ${CONTROLLER_NAMES.join(', ')})`);
-  const scenarios = (v.scenario === undefined ? ['I', 'II'] : list('--scenario', v.scenario)) as Scenario[];
-  for (const s of scenarios) if (s !== 'I' && s !== 'II') throw new UsageError(`--scenario: must be I, II or I,II, got "${v.scenario}"`);
-  const d = DEFAULT_PRIOR_SETTINGS;
-  const mm = (flag: string, s: string | undefined, def: number, max: number): number => (s === undefined ? def : nonNegMm(flag, s, max));
-  const goalBias: Vec3 =
-    v['goal-error-mm'] === undefined && v['goal-error-vec-mm'] === undefined ? [...d.goalBias] : goalErrorArg(v['goal-error-mm'], v['goal-error-vec-mm']);
-  const camera = v.camera ?? d.camera;
-  if (camera !== 'wrist' && camera !== 'fixed') throw new UsageError(`--camera: must be wrist or fixed, got "${camera}"`);
+  const goalBias: Vec3 = v.goalErrorMm === undefined && v.goalErrorVecMm === undefined ? [...d.goalBias] : goalErrorArg(v.goalErrorMm, v.goalErrorVecMm);
+  const rb = v.residualBoundMm;
   const settings: PriorSettings = {
     ...d,
-    imageSize: v['image-size'] === undefined ? d.imageSize : int('--image-size', v['image-size'], 8, 512),
-    camera,
-    goalNoise: mm('--goal-noise-mm', v['goal-noise-mm'], d.goalNoise, 50),
+    imageSize: v.imageSize,
+    camera: v.camera,
+    goalNoise: v.goalNoiseMm / 1000,
     goalBias,
-    startHeight: mm('--start-height-mm', v['start-height-mm'], d.startHeight, 150),
-    episodeLength: v['episode-length'] === undefined ? d.episodeLength : int('--episode-length', v['episode-length'], 1, 1000),
-    nuisance: !(v['no-nuisance'] ?? false),
-    shadows: v.shadows ?? false,
-    residualBound:
-      v['residual-bound-mm'] === undefined
-        ? d.residualBound
-        : v['residual-bound-mm'] === 'free'
-          ? null
-          : mm('--residual-bound-mm', v['residual-bound-mm'], 0, 50),
+    startHeight: v.startHeightMm / 1000,
+    episodeLength: v.episodeLength,
+    nuisance: v.nuisance,
+    shadows: v.shadows,
+    residualBound: rb === undefined ? d.residualBound : rb === 'free' ? null : nonNegMm('--residual-bound-mm', rb, 50),
   };
   if (settings.residualBound === 0) throw new UsageError('--residual-bound-mm: must be > 0 ("free" for an unbounded controller)');
   return {
-    db: v.db ?? 'data/prior.db',
+    db: v.db,
     connectors,
     connectorDir,
-    controllers,
-    scenarios,
-    episodesPerConnector: v['episodes-per-connector'] === undefined ? 40 : int('--episodes-per-connector', v['episodes-per-connector'], 1, 100000),
-    seed: v.seed === undefined ? 0 : int('--seed', v.seed, -(2 ** 31), 2 ** 32 - 1),
+    controllers: v.controllers,
+    scenarios: v.scenario,
+    episodesPerConnector: v.episodesPerConnector,
+    seed: v.seed,
     settings,
-    workers: v.workers === undefined ? 2 : int('--workers', v.workers, 0, 64),
-    progress: !(v['no-progress'] ?? false),
-    summary: v.summary ?? false,
+    workers: v.workers,
+    progress: v.progress,
+    summary: v.summary,
     help,
   };
 }
 
 export async function runCollect(args: CollectArgs, argv: string[], out: (s: string) => void = console.log): Promise<CollectResult> {
   mkdirSync(dirname(resolve(args.db)), { recursive: true });
-  const bar =
-    args.progress && process.stderr.isTTY
-      ? new cliProgress.SingleBar(
-          {
-            stream: process.stderr,
-            format: 'collect |{bar}| {value}/{total} episodes | {eps} ep/s | ETA {eta_formatted} | {connector} {controller} {scenario} | ok {ok}',
-            hideCursor: true,
-            etaBuffer: 100,
-          },
-          cliProgress.Presets.shades_classic,
-        )
-      : null;
+  const bar = progressBar(
+    args.progress,
+    'collect |{bar}| {value}/{total} episodes | {eps} ep/s | ETA {eta_formatted} | {connector} {controller} {scenario} | ok {ok}',
+    100,
+  );
   const ac = new AbortController();
   const onSig = (): void => {
     if (!ac.signal.aborted) process.stderr.write('\ncollect: interrupted; finishing the episodes in flight (run the same command again to resume)\n');
@@ -275,21 +253,9 @@ export async function runCollect(args: CollectArgs, argv: string[], out: (s: str
 
 async function main(): Promise<number> {
   const argv = process.argv.slice(2);
-  let args: CollectArgs;
-  try {
-    args = parseCollectArgs(argv);
-  } catch (e) {
-    const err = e as Error;
-    if (e instanceof UsageError || err.name === 'ConnectorError' || err.name === 'SplitError') {
-      process.stderr.write(`collect: ${err.message}\n`);
-      return 2;
-    }
-    throw e;
-  }
-  if (args.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  // A bad connector or split file is a bad input too (exit 2, said).
+  const args = fromArgv(COLLECT, argv, (_, p) => collectArgsOf(p));
+  if (typeof args === 'number') return args;
   if (args.summary) {
     let store: Store;
     try {

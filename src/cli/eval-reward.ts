@@ -15,38 +15,31 @@ import { inputSpecOf } from '../policy/inputs.ts';
 import { RewardModel } from '../policy/onnx-model.ts';
 import { Store } from '../store/index.ts';
 import type { EpisodeKind } from '../store/types.ts';
-import { TrainArgError, existingFile, intArg, parseArgs, splitFrom, writeJson } from '../offline/common.ts';
+import { TrainArgError, splitFrom, writeJson } from '../offline/common.ts';
+import { command, existingFile, fromArgv, nameList, splitFlag, T } from './flags.ts';
 import { errorsByHeight, formatDomainAccuracy, formatHeightErrors, type HeightErrors } from '../offline/reward.ts';
 import { runIfMain } from '../util/args.ts';
 
-const KNOWN = {
-  model: 'value',
-  db: 'value',
-  split: 'value',
-  connectors: 'value',
-  kinds: 'value',
-  'max-per-domain': 'value',
-  out: 'value',
-  help: 'flag',
-} as const;
+const KINDS = ['prior', 'practice', 'eval'] as const satisfies readonly EpisodeKind[];
 
-const USAGE = `Evaluate an exported reward classifier (through onnxruntime, fed as the daemon feeds it) on labelled logged
+/** The command line, declared once (src/cli/flags.ts). */
+export const EVAL_REWARD = command({
+  name: 'eval-reward',
+  usage: 'eval-reward [flags]   (npm run eval:reward -- [flags])',
+  about: `Evaluate an exported reward classifier (through onnxruntime, fed as the daemon feeds it) on labelled logged
 observations: accuracy rebalanced 50/50 per connector (table 8), per connector, and where it errs by tip height
-above seated.
-
-usage: npm run eval:reward -- [options]
-  --model FILE          the classifier (.onnx with its card; default models/reward.onnx)
-  --db FILE             the log to read (default data/heldout.db); labels are the simulator's ground truth
-  --connectors LIST     a,b,... or 'heldout' (the split's held-out set); default: every connector the log holds
-                        episodes of, for the kinds asked
-  --split FILE          the split 'heldout' refers to (default data/splits/default.json)
-  --kinds LIST          episode kinds: prior, practice, eval (default prior)
-  --max-per-domain N    at most N observations per connector (default all)
-  --out FILE.json       the report as JSON
-  --help                this text
-exit codes: 0 done, 2 bad arguments or an unusable model or log`;
-
-const KINDS: readonly EpisodeKind[] = ['prior', 'practice', 'eval'];
+above seated.`,
+  notes: 'exit codes: 0 done, 2 bad arguments or an unusable model or log',
+  flags: T.object({
+    model: T.string({ default: 'models/reward.onnx', description: 'the classifier (.onnx with its card)', cli: { arg: 'FILE' } }),
+    db: T.string({ default: 'data/heldout.db', description: "the log to read; labels are the simulator's ground truth", cli: { arg: 'FILE' } }),
+    connectors: nameList("connector names, or 'heldout' (the split's held-out set)", 'every connector the log holds episodes of, for the kinds asked'),
+    split: splitFlag("the split 'heldout' refers to"),
+    kinds: T.array(T.enum(KINDS), { uniqueItems: true, default: ['prior'], description: 'episode kinds' }),
+    maxPerDomain: T.optional(T.integer({ minimum: 2, maximum: 10_000_000, description: 'at most N observations per connector', cli: { defaultText: 'all' } })),
+    out: T.optional(T.string({ description: 'the report as JSON', cli: { arg: 'FILE.json' } })),
+  }),
+});
 
 export interface RewardEvalReport {
   tool: 'eval-reward';
@@ -138,31 +131,19 @@ export async function evaluateRewardModel(o: {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  let o: Parameters<typeof evaluateRewardModel>[0];
-  let out: string | undefined;
-  try {
-    const args = parseArgs(argv, KNOWN, 'eval-reward');
-    if (args.has('help')) {
-      console.log(USAGE);
-      return 0;
-    }
-    const conn = args.get('connectors');
-    const connectors = conn === undefined ? null : conn === 'heldout' ? splitFrom(args.get('split')).heldOut : conn.split(',').filter((s) => s.length > 0);
-    if (connectors?.length === 0) throw new TrainArgError(`option '--connectors' is empty`);
-    const kinds = (args.get('kinds') ?? 'prior').split(',') as EpisodeKind[];
-    for (const k of kinds) if (!KINDS.includes(k)) throw new TrainArgError(`option '--kinds': unknown kind '${k}' (known: ${KINDS.join(', ')})`);
-    o = {
-      model: existingFile(args, 'model', 'models/reward.onnx'),
-      db: existingFile(args, 'db', 'data/heldout.db'),
-      connectors,
-      kinds,
-      ...(args.has('max-per-domain') ? { maxPerDomain: intArg(args, 'max-per-domain', 0, 2, 10_000_000) } : {}),
+  const a = fromArgv(EVAL_REWARD, argv, (a) => {
+    const c = a.connectors;
+    const o: Parameters<typeof evaluateRewardModel>[0] = {
+      model: existingFile('--model', a.model),
+      db: existingFile('--db', a.db),
+      connectors: c === undefined ? null : c.length === 1 && c[0] === 'heldout' ? splitFrom(a.split).heldOut : c,
+      kinds: a.kinds,
+      ...(a.maxPerDomain === undefined ? {} : { maxPerDomain: a.maxPerDomain }),
     };
-    out = args.get('out');
-  } catch (err) {
-    console.error(`eval-reward: ${(err as Error).message}\n${USAGE}`);
-    return 2;
-  }
+    return { o, out: a.out };
+  });
+  if (typeof a === 'number') return a;
+  const { o, out } = a;
   let r: RewardEvalReport;
   try {
     r = await evaluateRewardModel(o);

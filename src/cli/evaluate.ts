@@ -10,7 +10,7 @@
 import type { Scenario } from '../core/types.ts';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import cliProgress from 'cli-progress';
+import { progressBar } from './progress.ts';
 import {
   BASELINES_SCENARIO_I,
   BASELINES_SCENARIO_II,
@@ -24,7 +24,8 @@ import { cardPathFor, readCard } from '../policy/card.ts';
 import { inputSpecOf } from '../policy/inputs.ts';
 
 const DEFAULT_DAEMON_CONFIG = 'config/daemon.yaml';
-import { USAGE, UsageError, parseEvalArgs, type EvalArgs } from '../eval/args.ts';
+import { EVALUATE, UsageError, evalArgsOf, type EvalArgs } from './evaluate-args.ts';
+import { fromArgv } from './flags.ts';
 import { evaluate, formatTable, type ControllerSpec, type EvalProgress, type EvalResult } from '../eval/evaluate.ts';
 import { simCellFactory, selectConnectors } from '../eval/sim-cells.ts';
 import { runIfMain } from '../util/args.ts';
@@ -85,18 +86,7 @@ export async function runEvaluation(args: EvalArgs, argv: string[], out: (s: str
   }));
   const total = plan.reduce((a, p) => a + p.controllers.length * connectors.length * args.trials, 0);
 
-  const bar =
-    args.progress && process.stderr.isTTY
-      ? new cliProgress.SingleBar(
-          {
-            stream: process.stderr,
-            format: 'evaluate |{bar}| {value}/{total} episodes | ETA {eta_formatted} | {scenario} {connector} {controller}',
-            hideCursor: true,
-            etaBuffer: 200,
-          },
-          cliProgress.Presets.shades_classic,
-        )
-      : null;
+  const bar = progressBar(args.progress, 'evaluate |{bar}| {value}/{total} episodes | ETA {eta_formatted} | {scenario} {connector} {controller}', 200);
   bar?.start(total, 0, { scenario: '', connector: '', controller: '' });
   let base = 0;
   let lastConnector = '';
@@ -161,20 +151,8 @@ export async function runEvaluation(args: EvalArgs, argv: string[], out: (s: str
 
 async function main(): Promise<number> {
   const argv = process.argv.slice(2);
-  let args: EvalArgs;
-  try {
-    args = parseEvalArgs(argv);
-  } catch (e) {
-    if (e instanceof UsageError) {
-      process.stderr.write(`evaluate: ${e.message}\n`);
-      return 2;
-    }
-    throw e;
-  }
-  if (args.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  const args = fromArgv(EVALUATE, argv, (_, p) => evalArgsOf(p));
+  if (typeof args === 'number') return args;
   try {
     await runEvaluation(args, argv);
     return 0;

@@ -24,7 +24,8 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { measureBaselines, mergeRuns, runConnector, seedsReport, writeReport, type ConnectorResult, type ExperimentOptions } from '../experiment/online.ts';
 import { runIfMain } from '../util/args.ts';
-import { TrainArgError, intArg, numArg, parseArgs, splitFrom } from '../offline/common.ts';
+import { splitFrom } from '../offline/common.ts';
+import { command, fromArgv, nameList, optionalText, parseCommand, type Parsed, splitFlag, T, UsageError } from './flags.ts';
 import { checkpointConfig, exportCheckpointPolicy, trainerSettings } from '../online/trainer.ts';
 import { loadDaemonConfig } from '../config/load.ts';
 import { parseSimOperator } from '../control/sim-operator.ts';
@@ -33,133 +34,185 @@ function operatorArg(spec: string): ReturnType<typeof parseSimOperator> {
   try {
     return parseSimOperator(spec);
   } catch (e) {
-    throw new TrainArgError((e as Error).message);
+    throw new UsageError(`--operator: ${(e as Error).message}`);
   }
 }
 
-const KNOWN = {
-  connectors: 'value',
-  episodes: 'value',
-  'eval-every': 'value',
-  'sync-every': 'value',
-  trials: 'value',
-  'goal-error-mm': 'value',
-  checkpoint: 'value',
-  policy: 'value',
-  reward: 'value',
-  'offline-db': 'value',
-  split: 'value',
-  out: 'value',
-  seed: 'value',
-  'episode-steps': 'value',
-  noise: 'value',
-  utd: 'value',
-  'online-fraction': 'value',
-  'batch-size': 'value',
-  'robust-mm': 'value',
-  'no-baselines': 'flag',
-  'baselines-only': 'flag',
-  ablation: 'value',
-  'export-every': 'value',
-  'trainer-wait-s': 'value',
-  merge: 'value',
-  help: 'flag',
-  'warmup-updates': 'value',
-  'actor-lr': 'value',
-  config: 'value',
-  seeds: 'value',
-  'merge-seeds': 'value',
-  'shadow-gate-episodes': 'value',
-  'shadow-gate-margin': 'value',
-  'shadow-gate-observe': 'flag',
-  'auto-rollback': 'value',
-  operator: 'value',
-} as const;
+const fromConfig = (field: string): { defaultText: string } => ({ defaultText: `${field} of --config` });
 
-const USAGE = `usage: experiment [--connectors a,b] [--episodes 200] [--eval-every 25] [--sync-every N (default eval-every; 1 = reproducible)] [--trials 20] [--goal-error-mm 1.5]
-  [--config config/daemon.yaml (the trainer settings, practice noise, checkpoint and prior data below default to its learning/practice sections)]
-  [--checkpoint <modelsDir>/iql-offline] [--policy models/policy.onnx] [--reward models/reward.onnx|gt] [--offline-db data/prior.db]
-  [--split data/splits/default.json] [--out data/runs/experiment-<time>] [--seed 0 | --seeds 0,1,2] [--episode-steps 20] [--noise 0.001]
-  [--utd 2] [--online-fraction 0.5] [--batch-size 256] [--export-every 0] [--warmup-updates N] [--actor-lr LR]
-  [--shadow-gate-episodes N (0 = off) [--shadow-gate-margin 0.1] [--shadow-gate-observe: record verdicts, never refuse]] [--auto-rollback K:MARGIN]
-  [--robust-mm 1] [--no-baselines | --baselines-only] [--trainer-wait-s 600] [--ablation none|no-daib-policy|no-daib-reward]
-  [--operator sim:THRESH_MM (a simulated operator takes over practice episodes whose tip drifts beyond THRESH_MM)]
-  or: experiment --merge DIR,DIR... --out DIR         (one report from runs made side by side, e.g. one per connector)
-  or: experiment --merge-seeds DIR,DIR... --out DIR   (per-seed tables and one plot with every seed, from runs of different seeds)`;
+/** The command line, declared once (src/cli/flags.ts). */
+export const EXPERIMENT = command({
+  name: 'experiment',
+  usage: `npx tsx src/cli/experiment.ts [flags]
+   or: experiment --merge DIR,DIR... --out DIR         (one report from runs made side by side, e.g. one per connector)
+   or: experiment --merge-seeds DIR,DIR... --out DIR   (per-seed tables and one plot with every seed, from runs of different seeds)`,
+  about:
+    "Learning on the job on held-out connectors through the real daemon path. The trainer's settings, the practice noise, the checkpoint and the prior data are the daemon's (--config: its learning and practice sections); a flag overrides one of them for this run.",
+  flags: T.object({
+    connectors: nameList('held-out connectors practised on', "the split's held-out connectors"),
+    episodes: T.integer({ minimum: 1, maximum: 100000, default: 200, description: 'practice episodes per connector' }),
+    evalEvery: T.integer({ minimum: 1, maximum: 100000, default: 25, description: 'practice episodes between evaluations' }),
+    syncEvery: T.optional(
+      T.integer({
+        minimum: 1,
+        maximum: 100000,
+        description: 'episodes between waits for the trainer (1 = reproducible)',
+        cli: { defaultText: '--eval-every' },
+      }),
+    ),
+    trials: T.integer({ minimum: 1, maximum: 1000, default: 20, description: 'trials per evaluation point' }),
+    goalErrorMm: T.number({
+      minimum: 0,
+      maximum: 20,
+      default: 1.5,
+      description: 'calibration error of x*: mm along (1,1,0)/sqrt2 (socket.offset)',
+      cli: { arg: 'MM' },
+    }),
+    config: T.string({
+      minLength: 1,
+      default: 'config/daemon.yaml',
+      description: 'the daemon config whose learning and practice sections give the defaults',
+      cli: { arg: 'FILE' },
+    }),
+    checkpoint: optionalText('offline IQL checkpoint the trainer starts from', 'DIR', 'learning.checkpoint of --config, else <modelsDir>/iql-offline'),
+    policy: optionalText('the offline policy (ONNX) evaluated first', 'FILE', "models/policy.onnx (the checkpoint's own when absent)"),
+    reward: T.string({
+      minLength: 1,
+      default: 'models/reward.onnx',
+      description: "reward classifier, or 'gt' for the simulator's ground truth",
+      cli: { arg: 'FILE|gt' },
+    }),
+    offlineDb: T.optional(
+      T.string({ minLength: 1, description: 'prior data for the offline share of each batch', cli: { arg: 'FILE', ...fromConfig('learning.offlineDb') } }),
+    ),
+    split: splitFlag(),
+    out: optionalText('results directory', 'DIR', 'data/runs/experiment-<time>'),
+    seed: T.integer({ minimum: 0, maximum: 1e9, default: 0, description: 'seed of the run' }),
+    seeds: T.optional(
+      T.array(T.integer({ minimum: 0 }), {
+        uniqueItems: true,
+        description: 'one run per seed (DIR/seed-N/), then DIR/seeds.md and seeds.png',
+        cli: { defaultText: '--seed' },
+      }),
+    ),
+    episodeSteps: T.integer({ minimum: 2, maximum: 1000, default: 20, description: 'control steps per episode' }),
+    noise: T.optional(T.number({ minimum: 0, maximum: 0.05, description: 'exploration noise std dev (m)', cli: fromConfig('practice.explorationNoise') })),
+    utd: T.optional(T.number({ minimum: 0.01, maximum: 100, description: 'updates per new practice transition', cli: fromConfig('learning.utd') })),
+    onlineFraction: T.optional(
+      T.number({ minimum: 0, maximum: 1, description: 'share of each batch from practice data', cli: fromConfig('learning.onlineFraction') }),
+    ),
+    batchSize: T.optional(T.integer({ minimum: 2, maximum: 4096, description: 'update batch size', cli: fromConfig('learning.batchSize') })),
+    exportEvery: T.optional(
+      T.integer({ minimum: 0, maximum: 1e6, description: 'export every N updates (0: per batch of episodes)', cli: fromConfig('learning.exportEvery') }),
+    ),
+    warmupUpdates: T.optional(
+      T.integer({ minimum: 0, maximum: 1e6, description: 'critic-only updates at the switch to online', cli: fromConfig('learning.warmupUpdates') }),
+    ),
+    actorLr: T.optional(
+      T.number({ minimum: 1e-7, maximum: 0.1, description: "the policy head's learning rate online", cli: { arg: 'LR', ...fromConfig('learning.actorLr') } }),
+    ),
+    shadowGateEpisodes: T.optional(
+      T.integer({
+        minimum: 0,
+        maximum: 1000,
+        description: 'shadow swap gate: replayed starts per export (0 = off)',
+        cli: fromConfig('learning.shadowGate.episodes'),
+      }),
+    ),
+    shadowGateMargin: T.optional(
+      T.number({ minimum: 0, maximum: 1, description: 'the gate refuses a candidate worse by more than this', cli: fromConfig('learning.shadowGate.margin') }),
+    ),
+    shadowGateObserve: T.boolean({ description: "record the gate's verdicts, never refuse" }),
+    autoRollback: T.optional(
+      T.string({
+        description: 'roll back an export whose success over K episodes falls by more than MARGIN, e.g. 5:0.2',
+        cli: { arg: 'K:MARGIN', defaultText: 'off' },
+      }),
+    ),
+    robustMm: T.number({ minimum: 0, maximum: 20, default: 1, description: 'second x* error for the robustness point (mm)', cli: { arg: 'MM' } }),
+    baselines: T.boolean({ default: true, description: 'no search baselines', cli: { flag: '--no-baselines', sets: false } }),
+    baselinesOnly: T.boolean({ description: 'the search baselines alone' }),
+    trainerWaitS: T.number({ minimum: 0, maximum: 86400, default: 600, description: 'longest wait for the trainer at a sync point (s)', cli: { arg: 'S' } }),
+    ablation: T.enum(['none', 'no-daib-policy', 'no-daib-reward'], { default: 'none', description: 'table 7 ablation' }),
+    operator: T.optional(
+      T.string({
+        description: 'a simulated operator takes over practice episodes whose tip drifts beyond THRESH_MM',
+        cli: { arg: 'sim:THRESH_MM', defaultText: 'none' },
+      }),
+    ),
+    merge: T.optional(
+      T.array(T.string({ minLength: 1 }), {
+        description: 'one report from runs made side by side (needs --out)',
+        cli: { arg: 'DIR,DIR,...', defaultText: 'none' },
+      }),
+    ),
+    mergeSeeds: T.optional(
+      T.array(T.string({ minLength: 1 }), {
+        description: 'the seeds report from runs made separately (needs --out)',
+        cli: { arg: 'DIR,DIR,...', defaultText: 'none' },
+      }),
+    ),
+  }),
+});
+
+type ExperimentFlags = Parsed<typeof EXPERIMENT.flags>;
 
 /** The options a command line asks for (no side effects): defaults from the daemon config's learning and practice sections. */
-export function experimentOptions(args: Map<string, string>): ExperimentOptions & { ablation: string; seeds: number[] } {
-  const configFile = args.get('config') ?? 'config/daemon.yaml';
+export function experimentOptions(argv: string[] | ExperimentFlags): ExperimentOptions & { ablation: string; seeds: number[] } {
+  const { values: a } = Array.isArray(argv) ? parseCommand(EXPERIMENT, argv) : argv;
+  const configFile = a.config;
   const config = loadDaemonConfig(configFile);
   const l = config.learning;
-  const split = splitFrom(args.get('split'));
-  const connectors = (args.get('connectors') ?? split.heldOut.join(',')).split(',').filter(Boolean);
+  const split = splitFrom(a.split);
+  const connectors = a.connectors ?? split.heldOut;
   const bad = connectors.filter((c) => split.train.includes(c));
-  if (bad.length)
-    throw new TrainArgError(`--connectors: ${bad.join(', ')} are training connectors of ${split.source}; the experiment is on held-out connectors`);
-  const checkpoint = args.get('checkpoint') ?? l.checkpoint ?? join(config.modelsDir, 'iql-offline');
+  if (bad.length) throw new UsageError(`--connectors: ${bad.join(', ')} are training connectors of ${split.source}; the experiment is on held-out connectors`);
+  const checkpoint = a.checkpoint ?? l.checkpoint ?? join(config.modelsDir, 'iql-offline');
   if (!existsSync(join(checkpoint, 'latest.json')))
-    throw new TrainArgError(`--checkpoint: ${checkpoint}/latest.json does not exist (train one: src/cli/train-offline.ts --checkpoint-dir ${checkpoint})`);
-  const ablation = args.get('ablation') ?? 'none';
-  if (!['none', 'no-daib-policy', 'no-daib-reward'].includes(ablation))
-    throw new TrainArgError(`--ablation must be none | no-daib-policy | no-daib-reward, got '${ablation}'`);
-  const rewardArg = args.get('reward') ?? 'models/reward.onnx';
-  const rewardPath = rewardArg === 'gt' ? null : rewardArg;
-  if (rewardPath && !existsSync(rewardPath)) throw new TrainArgError(`--reward: ${rewardPath} does not exist`);
-  const offlineDb = args.get('offline-db') ?? l.offlineDb;
-  const seed = intArg(args, 'seed', 0, 0, 1e9);
-  const seeds = args.has('seeds')
-    ? (args.get('seeds') as string)
-        .split(',')
-        .filter(Boolean)
-        .map((x) => {
-          const v = Number(x);
-          if (!Number.isInteger(v) || v < 0) throw new TrainArgError(`--seeds: '${x}' is not a seed (integers >= 0, comma separated)`);
-          return v;
-        })
-    : [seed];
-  const gateEpisodes = intArg(args, 'shadow-gate-episodes', l.shadowGate.episodes, 0, 1000);
-  const ar = args.get('auto-rollback');
+    throw new UsageError(`--checkpoint: ${checkpoint}/latest.json does not exist (train one: src/cli/train-offline.ts --checkpoint-dir ${checkpoint})`);
+  const rewardPath = a.reward === 'gt' ? null : a.reward;
+  if (rewardPath && !existsSync(rewardPath)) throw new UsageError(`--reward: ${rewardPath} does not exist`);
+  const offlineDb = a.offlineDb ?? l.offlineDb;
+  const seeds = a.seeds ?? [a.seed];
+  const gateEpisodes = a.shadowGateEpisodes ?? l.shadowGate.episodes;
+  const ar = a.autoRollback;
   const arm = ar === undefined ? null : /^(\d+):([0-9.]+)$/.exec(ar);
   if (ar !== undefined && (!arm || Number(arm[1]) < 1 || Number(arm[2]) > 1))
-    throw new TrainArgError(`--auto-rollback: '${ar}' is not K:MARGIN (K >= 1 episodes, margin in [0, 1]), e.g. 5:0.2`);
+    throw new UsageError(`--auto-rollback: '${ar}' is not K:MARGIN (K >= 1 episodes, margin in [0, 1]), e.g. 5:0.2`);
   const settings = trainerSettings(l);
   return {
-    ablation,
+    ablation: a.ablation,
     seeds,
     connectors,
-    episodes: intArg(args, 'episodes', 200, 1, 100000),
-    evalEvery: intArg(args, 'eval-every', 25, 1, 100000),
-    ...(args.has('sync-every') ? { syncEvery: intArg(args, 'sync-every', 1, 1, 100000) } : {}),
-    trials: intArg(args, 'trials', 20, 1, 1000),
-    offsetMm: numArg(args, 'goal-error-mm', 1.5, 0, 20),
+    episodes: a.episodes,
+    evalEvery: a.evalEvery,
+    ...(a.syncEvery !== undefined ? { syncEvery: a.syncEvery } : {}),
+    trials: a.trials,
+    offsetMm: a.goalErrorMm,
     startCheckpoint: checkpoint,
-    policyPath: args.get('policy') ?? 'models/policy.onnx',
+    policyPath: a.policy ?? 'models/policy.onnx',
     rewardPath,
     offlineDb: offlineDb !== null && existsSync(offlineDb) ? offlineDb : null,
     offlineDomains: split.train,
-    outDir: args.get('out') ?? join('data/runs', `experiment-${new Date().toISOString().replace(/[:.]/g, '-')}`),
+    outDir: a.out ?? join('data/runs', `experiment-${new Date().toISOString().replace(/[:.]/g, '-')}`),
     seed: seeds[0] as number,
-    episodeSteps: intArg(args, 'episode-steps', 20, 2, 1000),
-    explorationNoise: numArg(args, 'noise', config.practice.explorationNoise, 0, 0.05),
+    episodeSteps: a.episodeSteps,
+    explorationNoise: a.noise ?? config.practice.explorationNoise,
     trainer: {
       ...settings,
-      utd: numArg(args, 'utd', settings.utd, 0.01, 100),
-      onlineFraction: numArg(args, 'online-fraction', settings.onlineFraction, 0, 1),
-      batchSize: intArg(args, 'batch-size', settings.batchSize, 2, 4096),
-      exportEvery: intArg(args, 'export-every', settings.exportEvery, 0, 1e6),
-      warmupUpdates: intArg(args, 'warmup-updates', settings.warmupUpdates, 0, 1e6),
-      actorLr: args.has('actor-lr') ? numArg(args, 'actor-lr', 3e-4, 1e-7, 0.1) : settings.actorLr,
+      utd: a.utd ?? settings.utd,
+      onlineFraction: a.onlineFraction ?? settings.onlineFraction,
+      batchSize: a.batchSize ?? settings.batchSize,
+      exportEvery: a.exportEvery ?? settings.exportEvery,
+      warmupUpdates: a.warmupUpdates ?? settings.warmupUpdates,
+      actorLr: a.actorLr ?? settings.actorLr,
     },
-    shadowGate:
-      gateEpisodes > 0
-        ? { episodes: gateEpisodes, margin: numArg(args, 'shadow-gate-margin', l.shadowGate.margin, 0, 1), observe: args.has('shadow-gate-observe') }
-        : null,
+    shadowGate: gateEpisodes > 0 ? { episodes: gateEpisodes, margin: a.shadowGateMargin ?? l.shadowGate.margin, observe: a.shadowGateObserve } : null,
     autoRollback: arm ? { k: Number(arm[1]), margin: Number(arm[2]) } : null,
-    robustMm: numArg(args, 'robust-mm', 1, 0, 20),
-    trainerWaitS: numArg(args, 'trainer-wait-s', 600, 0, 86400),
-    baselines: !args.has('no-baselines'),
-    operator: args.has('operator') ? operatorArg(args.get('operator') as string) : null,
+    robustMm: a.robustMm,
+    trainerWaitS: a.trainerWaitS,
+    baselines: a.baselines,
+    operator: a.operator !== undefined ? operatorArg(a.operator) : null,
     configFile,
     calibrationDir: config.calibrationDir,
     onProgress: (line) => console.log(`${new Date().toISOString()} ${line}`),
@@ -167,41 +220,20 @@ export function experimentOptions(args: Map<string, string>): ExperimentOptions 
 }
 
 export async function main(argv: string[]): Promise<number> {
-  let args: Map<string, string>;
-  try {
-    args = parseArgs(argv, KNOWN, 'experiment');
-  } catch (e) {
-    console.error(`${(e as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (args.has('help')) {
-    console.log(USAGE);
-    return 0;
-  }
-  const merge = args.get('merge');
-  if (merge !== undefined) {
-    const out = args.get('out');
-    if (out === undefined) {
-      console.error(`--merge needs --out\n${USAGE}`);
+  const args = fromArgv(EXPERIMENT, argv, (_, p) => p);
+  if (typeof args === 'number') return args;
+  const a = args.values;
+  for (const [dirs, flag, run] of [
+    [a.merge, '--merge', mergeRuns],
+    [a.mergeSeeds, '--merge-seeds', seedsReport],
+  ] as const) {
+    if (dirs === undefined) continue;
+    if (a.out === undefined) {
+      console.error(`experiment: ${flag} needs --out`);
       return 2;
     }
     try {
-      console.log(await mergeRuns(merge.split(',').filter(Boolean), out));
-      return 0;
-    } catch (e) {
-      console.error((e as Error).message);
-      return 1;
-    }
-  }
-  const mergeSeeds = args.get('merge-seeds');
-  if (mergeSeeds !== undefined) {
-    const out = args.get('out');
-    if (out === undefined) {
-      console.error(`--merge-seeds needs --out\n${USAGE}`);
-      return 2;
-    }
-    try {
-      console.log(await seedsReport(mergeSeeds.split(',').filter(Boolean), out));
+      console.log(await run(dirs, a.out));
       return 0;
     } catch (e) {
       console.error((e as Error).message);
@@ -210,13 +242,14 @@ export async function main(argv: string[]): Promise<number> {
   }
   try {
     const { ablation, seeds, ...base } = experimentOptions(args);
+    const given = args.given;
     const checkpoint = base.startCheckpoint;
     if (ablation === 'no-daib-policy') {
-      if (!args.has('checkpoint'))
-        throw new TrainArgError('--ablation no-daib-policy needs --checkpoint of an IQL run trained without DAIB (train-offline --encoder-method erm)');
+      if (!given.has('checkpoint'))
+        throw new UsageError('--ablation no-daib-policy needs --checkpoint of an IQL run trained without DAIB (train-offline --encoder-method erm)');
       const method = checkpointConfig(checkpoint).daib?.method;
       if (method !== 'erm')
-        throw new TrainArgError(
+        throw new UsageError(
           `--ablation no-daib-policy: ${checkpoint} was trained with encoder method '${String(method)}', expected 'erm' (train-offline --encoder-method erm)`,
         );
     }
@@ -224,19 +257,19 @@ export async function main(argv: string[]): Promise<number> {
     mkdirSync(out, { recursive: true });
     let policyPath = base.policyPath;
     // The shipped policy has DAIB encoders: the no-DAIB ablation evaluates its own checkpoint's policy.
-    if (!args.has('policy') && (ablation === 'no-daib-policy' || !existsSync(policyPath))) {
+    if (!given.has('policy') && (ablation === 'no-daib-policy' || !existsSync(policyPath))) {
       policyPath = await exportCheckpointPolicy(checkpoint, join(out, 'offline-policy.onnx'));
       console.log(`${ablation === 'no-daib-policy' ? 'ablation no-daib-policy' : 'no shipped policy'}: exported the checkpoint's policy to ${policyPath}`);
     }
-    if (base.offlineDb === null && !args.has('baselines-only'))
+    if (base.offlineDb === null && !a.baselinesOnly)
       console.log(
-        `no offline data (${args.get('offline-db') ?? 'learning.offlineDb of the config'}): the trainer learns from practice data only (the measured results used it; make it with the commands in src/data/README.md)`,
+        `no offline data (${a.offlineDb ?? 'learning.offlineDb of the config'}): the trainer learns from practice data only (the measured results used it; make it with the commands in src/data/README.md)`,
       );
-    if (ablation === 'no-daib-reward' && !args.has('reward'))
-      throw new TrainArgError('--ablation no-daib-reward needs --reward of a classifier trained without DAIB (train-reward --method erm --export erm)');
+    if (ablation === 'no-daib-reward' && !given.has('reward'))
+      throw new UsageError('--ablation no-daib-reward needs --reward of a classifier trained without DAIB (train-reward --method erm --export erm)');
     const o: ExperimentOptions = { ...base, policyPath };
     const connectors = o.connectors;
-    if (args.has('baselines-only')) {
+    if (a.baselinesOnly) {
       // The search baselines alone, as the full run measures them (same seeds, x* error and step limit).
       for (const seed of seeds) {
         const baselines: Record<string, ConnectorResult['baselines']> = {};
@@ -275,7 +308,7 @@ export async function main(argv: string[]): Promise<number> {
     if (seeds.length > 1) console.log(await seedsReport(dirs, out));
     return 0;
   } catch (e) {
-    console.error(e instanceof TrainArgError ? e.message : ((e as Error).stack ?? String(e)));
+    console.error(e instanceof UsageError ? e.message : ((e as Error).stack ?? String(e)));
     return 1;
   }
 }

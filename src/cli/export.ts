@@ -7,15 +7,34 @@
  * Formats and schemas: src/export/README.md. Exit codes: 0 written, 2 bad input (unknown session or episode,
  * unwritable output, refused database), 1 an unexpected failure.
  */
-import { parseArgs } from 'node:util';
 import { exportMcap } from '../export/mcap.ts';
 import { exportNpz } from '../export/npz.ts';
 import { ExportError } from '../export/select.ts';
 import { Store, StoreOpenError } from '../store/index.ts';
-import { UsageError, int, runIfMain, STDIO, type Io } from '../util/args.ts';
+import { runIfMain, STDIO, type Io } from '../util/args.ts';
+import { command, commandUsage, parseCommand, T, UsageError } from './flags.ts';
 
-const USAGE = `usage: export --db FILE --session N [--episodes ID,ID,...] --format mcap|npz --out FILE [--compress] [--quiet]
-  --format defaults to the --out extension (.mcap, .npz); --compress deflates npz members (like np.savez_compressed)`;
+/** The command line, declared once (src/cli/flags.ts). */
+export const EXPORT = command({
+  name: 'export',
+  usage: 'npm run export -- --db FILE --session N --out FILE [flags]',
+  notes: 'GET /sessions lists the sessions. Formats and schemas: src/export/README.md.',
+  flags: T.object({
+    db: T.string({ minLength: 1, description: 'the database to export from', cli: { arg: 'FILE' } }),
+    session: T.integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'the session id' }),
+    episodes: T.optional(
+      T.array(T.integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }), {
+        description: 'only these episodes',
+        cli: { arg: 'ID,ID,...', defaultText: 'all' },
+      }),
+    ),
+    format: T.optional(T.enum(['mcap', 'npz'], { description: 'output format', cli: { defaultText: 'the --out extension (.mcap, .npz)' } })),
+    out: T.string({ minLength: 1, description: 'the output file', cli: { arg: 'FILE' } }),
+    compress: T.boolean({ description: 'deflate npz members (like np.savez_compressed)' }),
+    quiet: T.boolean({ description: 'no progress on stderr' }),
+  }),
+});
+const USAGE = commandUsage(EXPORT);
 
 export interface ExportArgs {
   db: string;
@@ -28,42 +47,18 @@ export interface ExportArgs {
 }
 
 export function parseExportArgs(argv: string[]): ExportArgs | 'help' {
-  let v;
-  try {
-    v = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        db: { type: 'string' },
-        session: { type: 'string' },
-        episodes: { type: 'string' },
-        format: { type: 'string' },
-        out: { type: 'string' },
-        compress: { type: 'boolean' },
-        quiet: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }).values;
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-  if (v.help) return 'help';
-  if (!v.db) throw new UsageError('--db: the database to export from is required');
-  if (!v.session) throw new UsageError('--session: the session id is required (GET /sessions lists them)');
-  if (!v.out) throw new UsageError('--out: the output file is required');
+  const { values: v, help } = parseCommand(EXPORT, argv);
+  if (help) return 'help';
   const format = v.format ?? (/\.mcap$/i.test(v.out) ? 'mcap' : /\.npz$/i.test(v.out) ? 'npz' : undefined);
-  if (format !== 'mcap' && format !== 'npz')
-    throw new UsageError(`--format: must be mcap or npz${v.format ? `, got "${v.format}"` : ' (or an --out ending in .mcap / .npz)'}`);
-  const episodes = v.episodes === undefined ? undefined : v.episodes.split(',').map((s) => int('--episodes', s, 1, Number.MAX_SAFE_INTEGER));
+  if (format === undefined) throw new UsageError('--format: must be mcap or npz (or an --out ending in .mcap / .npz)');
   return {
     db: v.db,
-    session: int('--session', v.session, 1, Number.MAX_SAFE_INTEGER),
-    ...(episodes ? { episodes } : {}),
+    session: v.session,
+    ...(v.episodes ? { episodes: v.episodes } : {}),
     format,
     out: v.out,
-    compress: !!v.compress,
-    quiet: !!v.quiet,
+    compress: v.compress,
+    quiet: v.quiet,
   };
 }
 

@@ -18,7 +18,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { command, fromArgv, T } from './flags.ts';
 import { svgToPngFile } from '../robot/image-codec.ts';
 import { Store } from '../store/index.ts';
 import { FleetStore, startPgCluster, pgTarget, type PgCluster } from '../store/pg/index.ts';
@@ -126,40 +126,61 @@ const pct = (xs: number[], q: number): number | null => {
   return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? null;
 };
 
+/** The command line, declared once (src/cli/flags.ts); keys are the flags' own names. */
+export const FLEET_DEMO = command({
+  name: 'fleet-demo',
+  usage: 'npx tsx src/cli/fleet-demo.ts [flags]',
+  about: 'N simulated arms, one fleet learner and one throw-away PostgreSQL on loopback: ingest rate, ship lag, publish-to-live time, faults.',
+  flags: T.object({
+    arms: T.integer({ minimum: 1, maximum: 64, default: 3, description: 'simulated arms, each its own daemon process' }),
+    connectors: T.array(T.string({ minLength: 1 }), { default: ['europlug', 'megablock', 'dt12'], description: 'connectors, one per arm in turn' }),
+    seconds: T.number({ exclusiveMinimum: 0, maximum: 86400, default: 120, description: 'length of the run', cli: { arg: 'S' } }),
+    faults: T.boolean({ description: 'stop and restart PostgreSQL, kill and restart the learner and an arm, then count rows lost or doubled' }),
+    'free-run': T.boolean({ description: 'the arms free-run instead of ticking at 10 Hz' }),
+    'export-every': T.integer({ minimum: 0, maximum: 1e6, default: 100, description: "the learner's updates between exports" }),
+    'batch-size': T.integer({ minimum: 2, maximum: 4096, default: 64, description: "the learner's batch size" }),
+    'no-fleet': T.boolean({ description: 'arms on SQLite alone (no shipping)' }),
+    'no-learner': T.boolean({ description: 'no fleet learner' }),
+    checkpoint: T.string({ minLength: 1, default: 'models/iql-offline', description: 'offline checkpoint the learner starts from', cli: { arg: 'DIR' } }),
+    'goal-error-mm': T.number({
+      minimum: 0,
+      maximum: 20,
+      default: 0,
+      description: "every arm's x* calibration error, M mm along (1,1,0)/sqrt2, so that the P-controller alone misses",
+      cli: { arg: 'M' },
+    }),
+    'offline-db': T.string({
+      minLength: 1,
+      default: 'data/prior.db',
+      description: "the learner's prior data ('none': practice alone)",
+      cli: { arg: 'FILE|none' },
+    }),
+    settle: T.number({
+      minimum: 0,
+      maximum: 3600,
+      default: 20,
+      description: 'steady-state figures start this long after the last arm started practising',
+      cli: { arg: 'S' },
+    }),
+    // The learner is niced so that the arms keep their ticks; on a machine loaded by others a niced learner gets
+    // almost no CPU (its start-up on the prior data then takes minutes).
+    'learner-nice': T.integer({ minimum: -20, maximum: 19, default: 10, description: 'nice value of the learner process' }),
+    out: T.string({ minLength: 1, default: 'data/runs/fleet-demo', description: 'output directory (emptied first)', cli: { arg: 'DIR' } }),
+  }),
+});
+
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    args: process.argv.slice(2),
-    strict: true,
-    options: {
-      arms: { type: 'string', default: '3' },
-      connectors: { type: 'string', default: 'europlug,megablock,dt12' },
-      seconds: { type: 'string', default: '120' },
-      faults: { type: 'boolean', default: false },
-      'free-run': { type: 'boolean', default: false },
-      'export-every': { type: 'string', default: '100' },
-      'batch-size': { type: 'string', default: '64' },
-      'no-fleet': { type: 'boolean', default: false },
-      'no-learner': { type: 'boolean', default: false },
-      checkpoint: { type: 'string', default: 'models/iql-offline' },
-      'goal-error-mm': { type: 'string', default: '0' },
-      'offline-db': { type: 'string', default: 'data/prior.db' },
-      settle: { type: 'string', default: '20' },
-      // The learner is niced so that the arms keep their ticks; on a machine loaded by others a niced learner gets
-      // almost no CPU (its start-up on the prior data then takes minutes).
-      'learner-nice': { type: 'string', default: '10' },
-      out: { type: 'string', default: 'data/runs/fleet-demo' },
-    },
-  });
-  const n = Number(values.arms);
-  const seconds = Number(values.seconds);
-  const connectors = values.connectors.split(',');
+  const values = fromArgv(FLEET_DEMO, process.argv.slice(2), (v) => v);
+  if (typeof values === 'number') return values;
+  const n = values.arms;
+  const seconds = values.seconds;
+  const connectors = values.connectors;
   const out = resolve(values.out);
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
   const token = randomBytes(18).toString('base64url');
-  const goalErrorMm = Number(values['goal-error-mm']);
-  const settleS = Number(values.settle);
-  if (!(goalErrorMm >= 0 && goalErrorMm <= 20)) throw new Error(`--goal-error-mm must be in [0, 20], got ${values['goal-error-mm']}`);
+  const goalErrorMm = values['goal-error-mm'];
+  const settleS = values.settle;
   // The arms' calibration: the shipped one, with the x* error split over x and y as the online experiment does.
   const calibrationDir = join(out, 'calibration');
   cpSync(join(root, 'calibration'), calibrationDir, { recursive: true });
@@ -204,16 +225,16 @@ async function main(): Promise<number> {
         '--stats',
         learnerStats,
         '--export-every',
-        values['export-every'],
+        String(values['export-every']),
         '--batch-size',
-        values['batch-size'],
+        String(values['batch-size']),
         '--rollout',
         'all',
         '--offline-db',
         values['offline-db'],
       ],
       env,
-      Number(values['learner-nice']),
+      values['learner-nice'],
       join(out, `learner-${Date.now()}.log`),
     );
   const samples: Sample[] = [];

@@ -12,32 +12,31 @@
  * (fleet.sampling; default config/daemon.yaml when it exists, whose weights are all 1).
  */
 import { existsSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { loadDaemonConfig } from '../config/load.ts';
-import { TrainArgError, intArg, numArg, parseArgs, splitFrom } from '../offline/common.ts';
 import { runFleetLearner, type FleetLearnerStats } from '../online/fleet-learner.ts';
-import { DEFAULT_ONLINE, type OnlineTrainerConfig, type TrainerProgress } from '../online/trainer.ts';
+import type { TrainerProgress } from '../online/trainer.ts';
+import { command, fromArgv, nameList, optionalText, T, UsageError } from './flags.ts';
+import { trainerConfigOf, trainerFields } from './trainer-flags.ts';
 import { pgTarget, type Rollout } from '../store/pg/index.ts';
 
-const KNOWN = {
-  checkpoint: 'value',
-  'offline-db': 'value',
-  'work-dir': 'value',
-  robots: 'value',
-  connectors: 'value',
-  rollout: 'value',
-  'online-fraction': 'value',
-  utd: 'value',
-  'batch-size': 'value',
-  'export-every': 'value',
-  seed: 'value',
-  reward: 'value',
-  credentials: 'value',
-  stats: 'value',
-  split: 'value',
-  config: 'value',
-  help: 'flag',
-} as const;
+/** The command line, declared once (src/cli/flags.ts); the trainer's own flags are shared with trainer.ts. */
+export const FLEET_LEARNER = command({
+  name: 'fleet-learner',
+  usage: 'npx tsx src/cli/fleet-learner.ts [flags]',
+  about: "Online IQL on the pooled practice of every arm in the fleet's PostgreSQL, publishing versions to them.",
+  flags: T.object({
+    ...trainerFields({ checkpoint: 'models/iql-offline', workDir: 'data/runs/fleet-learner' }),
+    robots: nameList('learn from these arms only', 'all'),
+    rollout: T.string({ default: 'all', description: 'which arms take a version', cli: { arg: 'all|connector:a,b|arm:x,y|staged:FIRST:EPISODES:MINSUCCESS' } }),
+    credentials: optionalText('a postgres:// URL or PG*= lines', 'FILE', '$DATABASE_URL, else the PG* environment'),
+    config: optionalText(
+      'a daemon config file whose fleet section gives the per-arm and per-connector sampling weights (fleet.sampling)',
+      'FILE',
+      'config/daemon.yaml when it exists (weights all 1)',
+    ),
+    stats: optionalText('progress and published versions as JSON, rewritten as they change', 'FILE', 'none'),
+  }),
+});
 
 /** --rollout: all | connector:a,b | arm:x,y | staged:FIRST:EPISODES:MINSUCCESS */
 export function parseRollout(v: string): Rollout {
@@ -52,54 +51,23 @@ export function parseRollout(v: string): Rollout {
     if (rest[0] && Number.isInteger(episodes) && episodes >= 1 && minSuccess >= 0 && minSuccess <= 1)
       return { mode: 'staged', first: rest[0], episodes, minSuccess };
   }
-  throw new TrainArgError(`--rollout: '${v}' is not all | connector:a,b | arm:x,y | staged:FIRST:EPISODES:MINSUCCESS (e.g. staged:arm-1:10:0.5)`);
+  throw new UsageError(`--rollout: '${v}' is not all | connector:a,b | arm:x,y | staged:FIRST:EPISODES:MINSUCCESS (e.g. staged:arm-1:10:0.5)`);
 }
 
 async function main(): Promise<number> {
-  let trainer: Omit<OnlineTrainerConfig, 'db'>;
-  let rollout: Rollout;
-  let a: ReturnType<typeof parseArgs>;
-  try {
-    a = parseArgs(process.argv.slice(2), KNOWN, 'fleet-learner');
-    if (a.has('help')) {
-      console.log(
-        'usage: fleet-learner --checkpoint DIR [--offline-db FILE] [--work-dir DIR] [--robots a,b] [--connectors a,b] [--rollout all|connector:a,b|arm:x,y|staged:FIRST:EPISODES:MINSUCCESS] [--online-fraction 0.25] [--utd 1] [--batch-size 256] [--export-every 0] [--seed 0] [--reward rewardProb|gt] [--credentials FILE] [--stats FILE] [--config FILE (fleet.sampling: per-arm and per-connector weights)]',
-      );
-      return 0;
-    }
-    const checkpoint = a.get('checkpoint') ?? 'models/iql-offline';
-    if (!existsSync(join(checkpoint, 'latest.json'))) throw new TrainArgError(`--checkpoint: ${checkpoint}/latest.json does not exist`);
-    const reward = a.get('reward') ?? 'rewardProb';
-    if (reward !== 'rewardProb' && reward !== 'gt') throw new TrainArgError(`--reward must be rewardProb or gt, got '${reward}'`);
-    const offlineDb = a.get('offline-db') ?? 'data/prior.db';
-    const configFile = a.get('config') ?? (existsSync('config/daemon.yaml') ? 'config/daemon.yaml' : null);
+  const r = fromArgv(FLEET_LEARNER, process.argv.slice(2), (a) => {
+    const configFile = a.config ?? (existsSync('config/daemon.yaml') ? 'config/daemon.yaml' : null);
     // Errors name the file and the field (ConfigError).
     const sampling = configFile === null ? null : loadDaemonConfig(configFile).fleet.sampling;
-    trainer = {
-      ...DEFAULT_ONLINE,
-      startCheckpoint: checkpoint,
-      offlineDb: existsSync(offlineDb) ? offlineDb : null,
-      offlineDomains: existsSync(offlineDb) ? splitFrom(a.get('split')).train : [],
-      onlineDomains: (a.get('connectors') ?? '').split(',').filter(Boolean),
-      workDir: a.get('work-dir') ?? 'data/runs/fleet-learner',
-      onlineFraction: numArg(a, 'online-fraction', DEFAULT_ONLINE.onlineFraction, 0, 1),
-      utd: numArg(a, 'utd', DEFAULT_ONLINE.utd, 0.01, 100),
-      batchSize: intArg(a, 'batch-size', DEFAULT_ONLINE.batchSize, 2, 4096),
-      exportEvery: intArg(a, 'export-every', 0, 0, 1e6),
-      seed: intArg(a, 'seed', 0, 0, 1e9),
-      reward,
-      sampling,
-    };
-    rollout = parseRollout(a.get('rollout') ?? 'all');
-  } catch (e) {
-    console.error(`fleet-learner: ${(e as Error).message}`);
-    return 2;
-  }
-  const target = pgTarget({ credentialsFile: a.get('credentials') ?? null });
+    return { a, trainer: { ...trainerConfigOf(a), sampling }, rollout: parseRollout(a.rollout) };
+  });
+  if (typeof r === 'number') return r;
+  const { a, trainer, rollout } = r;
+  const target = pgTarget({ credentialsFile: a.credentials ?? null });
   let stop = false;
   process.on('SIGINT', () => (stop = true));
   process.on('SIGTERM', () => (stop = true));
-  const statsFile = a.get('stats');
+  const statsFile = a.stats;
   let progress: TrainerProgress | null = null;
   const published: Array<{ modelId: number; version: string; publishedAt: number }> = [];
   const t0 = Date.now();
@@ -115,7 +83,7 @@ async function main(): Promise<number> {
     trainer,
     rollout,
     shouldStop: () => stop,
-    filter: { robots: (a.get('robots') ?? '').split(',').filter(Boolean), connectors: trainer.onlineDomains },
+    filter: { robots: a.robots ?? [], connectors: trainer.onlineDomains },
     log: (l) => console.log(`${new Date().toISOString()} ${l}`),
     onPull: (s) => {
       learnerStats = { ...s };

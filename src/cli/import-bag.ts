@@ -8,18 +8,45 @@
  * Rules (ticks, episodes, labels, rows): src/export/README.md. Exit codes: 0 imported, 2 bad input (missing bag or
  * topic, corrupt MCAP, unusable labels, refused database), 1 an unexpected failure.
  */
-import { parseArgs } from 'node:util';
 import { importBag, type ImportOptions, type LabelSource, type SplitRule } from '../export/import-bag.ts';
 import { ExportError } from '../export/select.ts';
 import type { Vec3 } from '../core/types.ts';
 import { StoreOpenError } from '../store/index.ts';
-import { UsageError, int, num, runIfMain, STDIO, type Io } from '../util/args.ts';
+import { num, runIfMain, STDIO, type Io } from '../util/args.ts';
+import { command, commandUsage, optionalText, parseCommand, T, UsageError } from './flags.ts';
 
-const USAGE = `usage: import-bag --bag FILE.mcap --db FILE.db --domain CONNECTOR --labels topic:/T | json:FILE | final-z:METRES
-  [--image-topic /camera/image/compressed] [--wrench-topic /wrist/wrench] [--pose-topic /ee/pose]
-  [--goal-topic /goal | --goal X,Y,Z] [--split gap:SECONDS | marker:/TOPIC] (default gap:1.0)
-  [--image-size 64] [--hz HZ] [--max-skew 0.2] [--label-grace 0.5] [--kp 1,1,0.3] [--min-ticks 2] [--no-rezero] [--controller ros2-bag] [--note TEXT]
-  Topic defaults are the names 'npm run export' writes; pass the recording's own.`;
+/** The command line, declared once (src/cli/flags.ts). */
+export const IMPORT_BAG = command({
+  name: 'import-bag',
+  usage: 'npm run import:bag -- --bag FILE.mcap --db FILE.db --domain CONNECTOR --labels SOURCE [flags]',
+  about: "Import a ROS 2 MCAP recording (ros2 bag record -s mcap) as prior data in the daemon's schema.",
+  notes: "Topic defaults are the names 'npm run export' writes; pass the recording's own. Rules: src/export/README.md.",
+  flags: T.object({
+    bag: T.string({ minLength: 1, description: 'the MCAP recording to import', cli: { arg: 'FILE.mcap' } }),
+    db: T.string({ minLength: 1, description: 'the database to import into (created if missing)', cli: { arg: 'FILE.db' } }),
+    domain: T.string({ minLength: 1, description: 'the connector name of the recording', cli: { arg: 'CONNECTOR' } }),
+    labels: T.string({
+      minLength: 1,
+      description: 'name the success-label source: topic:/T (std_msgs/Bool), json:FILE (per-episode labels) or final-z:METRES',
+      cli: { arg: 'SOURCE' },
+    }),
+    imageTopic: T.string({ minLength: 1, default: '/camera/image/compressed', description: 'camera topic', cli: { arg: 'TOPIC' } }),
+    wrenchTopic: T.string({ minLength: 1, default: '/wrist/wrench', description: 'wrist wrench topic', cli: { arg: 'TOPIC' } }),
+    poseTopic: T.string({ minLength: 1, default: '/ee/pose', description: 'end-effector pose topic', cli: { arg: 'TOPIC' } }),
+    goalTopic: optionalText('topic of the goal x*', 'TOPIC', 'none: --goal'),
+    goal: T.optional(T.string({ description: 'the goal x* (m, base frame) when no topic carries it', cli: { arg: 'X,Y,Z', defaultText: 'none' } })),
+    split: T.string({ default: 'gap:1.0', description: 'where episodes end', cli: { arg: 'gap:SECONDS|marker:/TOPIC' } }),
+    imageSize: T.integer({ minimum: 8, maximum: 1024, default: 64, description: 'logged image side (px)' }),
+    hz: T.optional(T.number({ exclusiveMinimum: 0, description: 'tick rate', cli: { arg: 'HZ', defaultText: "the recording's" } })),
+    maxSkew: T.number({ minimum: 0, default: 0.2, description: 'largest time between a tick and its samples (s)', cli: { arg: 'S' } }),
+    labelGrace: T.number({ minimum: 0, default: 0.5, description: 'time after an episode in which its label may arrive (s)', cli: { arg: 'S' } }),
+    kp: T.string({ default: '1,1,0.3', description: 'P-controller gains, to log u_H', cli: { arg: 'X,Y,Z' } }),
+    minTicks: T.integer({ minimum: 2, maximum: 1_000_000, default: 2, description: 'shorter episodes are dropped' }),
+    rezero: T.boolean({ default: true, description: 'do not re-zero the wrench at episode starts', cli: { flag: '--no-rezero', sets: false } }),
+    controller: T.string({ minLength: 1, default: 'ros2-bag', description: 'controller name logged with the episodes' }),
+    note: T.optional(T.string({ description: 'a note on the session', cli: { arg: 'TEXT', defaultText: 'none' } })),
+  }),
+});
 
 function vec3(flag: string, s: string): Vec3 {
   const xs = s.split(',').map((x) => num(flag, x));
@@ -38,9 +65,7 @@ function split(s: string): SplitRule {
   return { kind: 'marker', topic: m[2]! };
 }
 
-function labels(s: string | undefined): LabelSource {
-  if (s === undefined)
-    throw new UsageError('--labels: name the success-label source: topic:/T (std_msgs/Bool), json:FILE (per-episode labels) or final-z:METRES');
+function labels(s: string): LabelSource {
   const m = /^(topic|json|final-z):(.+)$/.exec(s);
   if (!m) throw new UsageError(`--labels: expected topic:/T, json:FILE or final-z:METRES, got "${s}"`);
   if (m[1] === 'topic') return { kind: 'topic', topic: m[2]! };
@@ -49,70 +74,25 @@ function labels(s: string | undefined): LabelSource {
 }
 
 export function parseImportArgs(argv: string[]): ImportOptions | 'help' {
-  let v;
-  try {
-    v = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        bag: { type: 'string' },
-        db: { type: 'string' },
-        domain: { type: 'string' },
-        labels: { type: 'string' },
-        split: { type: 'string' },
-        'image-topic': { type: 'string' },
-        'wrench-topic': { type: 'string' },
-        'pose-topic': { type: 'string' },
-        'goal-topic': { type: 'string' },
-        goal: { type: 'string' },
-        'image-size': { type: 'string' },
-        hz: { type: 'string' },
-        'max-skew': { type: 'string' },
-        'label-grace': { type: 'string' },
-        kp: { type: 'string' },
-        'min-ticks': { type: 'string' },
-        'no-rezero': { type: 'boolean' },
-        controller: { type: 'string' },
-        note: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }).values;
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-  if (v.help) return 'help';
-  if (!v.bag) throw new UsageError('--bag: the MCAP recording to import is required');
-  if (!v.db) throw new UsageError('--db: the database to import into is required (created if missing)');
-  if (!v.domain) throw new UsageError('--domain: the connector name of the recording is required');
-  if (v['goal-topic'] && v.goal) throw new UsageError('--goal-topic and --goal: give one of them');
-  const hz = v.hz === undefined ? null : num('--hz', v.hz);
-  if (hz !== null && !(hz > 0)) throw new UsageError(`--hz: must be > 0, got "${v.hz}"`);
-  const maxSkew = v['max-skew'] === undefined ? 0.2 : num('--max-skew', v['max-skew']);
-  if (!(maxSkew >= 0)) throw new UsageError(`--max-skew: must be >= 0 s, got "${v['max-skew']}"`);
-  const grace = v['label-grace'] === undefined ? 0.5 : num('--label-grace', v['label-grace']);
-  if (!(grace >= 0)) throw new UsageError(`--label-grace: must be >= 0 s, got "${v['label-grace']}"`);
+  const { values: v, help } = parseCommand(IMPORT_BAG, argv);
+  if (help) return 'help';
+  if (v.goalTopic && v.goal) throw new UsageError('--goal-topic and --goal: give one of them');
   return {
     bag: v.bag,
     db: v.db,
     domain: v.domain,
-    topics: {
-      image: v['image-topic'] ?? '/camera/image/compressed',
-      wrench: v['wrench-topic'] ?? '/wrist/wrench',
-      pose: v['pose-topic'] ?? '/ee/pose',
-      goal: v['goal-topic'] ?? null,
-    },
+    topics: { image: v.imageTopic, wrench: v.wrenchTopic, pose: v.poseTopic, goal: v.goalTopic ?? null },
     goal: v.goal ? vec3('--goal', v.goal) : null,
-    split: split(v.split ?? 'gap:1.0'),
+    split: split(v.split),
     labels: labels(v.labels),
-    imageSize: v['image-size'] === undefined ? 64 : int('--image-size', v['image-size'], 8, 1024),
-    hz,
-    maxSkewS: maxSkew,
-    labelGraceS: grace,
-    kp: v.kp ? vec3('--kp', v.kp) : [1, 1, 0.3],
-    minTicks: v['min-ticks'] === undefined ? 2 : int('--min-ticks', v['min-ticks'], 2, 1_000_000),
-    rezero: !v['no-rezero'],
-    controller: v.controller ?? 'ros2-bag',
+    imageSize: v.imageSize,
+    hz: v.hz ?? null,
+    maxSkewS: v.maxSkew,
+    labelGraceS: v.labelGrace,
+    kp: vec3('--kp', v.kp),
+    minTicks: v.minTicks,
+    rezero: v.rezero,
+    controller: v.controller,
     note: v.note ?? null,
   };
 }
@@ -122,11 +102,11 @@ export async function main(argv: string[], io: Io = STDIO): Promise<number> {
   try {
     o = parseImportArgs(argv);
   } catch (e) {
-    io.err(`import-bag: ${(e as Error).message}\n${USAGE}\n`);
+    io.err(`import-bag: ${(e as Error).message}\n`);
     return 2;
   }
   if (o === 'help') {
-    io.out(`${USAGE}\n`);
+    io.out(`${commandUsage(IMPORT_BAG)}\n`);
     return 0;
   }
   try {

@@ -10,59 +10,47 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { labelTable, runLabelConnector, type LabelExperimentOptions, type LabelRow } from '../experiment/labels.ts';
 import { runIfMain } from '../util/args.ts';
-import { TrainArgError, intArg, numArg, parseArgs, splitFrom } from '../offline/common.ts';
+import { splitFrom } from '../offline/common.ts';
+import { command, fromArgv, nameList, T } from './flags.ts';
 
-const KNOWN = {
-  connectors: 'value',
-  episodes: 'value',
-  budget: 'value',
-  'goal-error-mm': 'value',
-  seed: 'value',
-  'episode-steps': 'value',
-  noise: 'value',
-  policy: 'value',
-  reward: 'value',
-  out: 'value',
-  'tune-every': 'value',
-  help: 'flag',
-} as const;
-
-const USAGE =
-  'usage: label-experiment [--connectors a,b (default: the held-out connectors)] [--episodes 40] [--budget 0.1] [--goal-error-mm 1.5] ' +
-  '[--seed 0] [--episode-steps 20] [--noise 0.001] [--policy models/policy.onnx] [--reward models/reward.onnx] [--out data/runs/labels] ' +
-  '[--tune-every N (fine-tune the reward on every N new labels and swap it in; default 0 = off)]';
+/** The command line, declared once (src/cli/flags.ts). */
+export const LABEL_EXPERIMENT = command({
+  name: 'label-experiment',
+  usage: 'npx tsx src/cli/label-experiment.ts [flags]',
+  about: "The learned reward's false positives against the simulator's ground truth, without labels and with requested operator labels.",
+  flags: T.object({
+    connectors: nameList('connectors practised on', 'the held-out connectors'),
+    episodes: T.integer({ minimum: 1, maximum: 100000, default: 40, description: 'practice episodes per connector' }),
+    budget: T.number({ minimum: 0, maximum: 1, default: 0.1, description: 'fraction of judged episodes that may ask for a label' }),
+    goalErrorMm: T.number({ minimum: 0, maximum: 20, default: 1.5, description: 'calibration error of x*: mm along (1,1,0)/sqrt2', cli: { arg: 'MM' } }),
+    seed: T.integer({ minimum: 0, maximum: 1_000_000, default: 0, description: 'seed of start poses and noise' }),
+    episodeSteps: T.integer({ minimum: 1, maximum: 1000, default: 20, description: 'control steps per episode' }),
+    noise: T.number({ minimum: 0, maximum: 0.05, default: 0.001, description: 'exploration noise std dev (m)' }),
+    policy: T.string({ minLength: 1, default: 'models/policy.onnx', description: 'the policy that drives', cli: { arg: 'FILE' } }),
+    reward: T.string({ minLength: 1, default: 'models/reward.onnx', description: 'the learned reward judged', cli: { arg: 'FILE' } }),
+    out: T.string({ minLength: 1, default: 'data/runs/labels', description: 'writes labels.json and labels.md here', cli: { arg: 'DIR' } }),
+    tuneEvery: T.integer({ minimum: 0, maximum: 100000, default: 0, description: 'fine-tune the reward on every N new labels and swap it in (0 = off)' }),
+  }),
+});
 
 export async function main(argv: string[]): Promise<number> {
-  let o: LabelExperimentOptions;
-  try {
-    const a = parseArgs(argv, KNOWN, 'label-experiment');
-    if (a.has('help')) {
-      console.log(USAGE);
-      return 0;
-    }
-    o = {
-      connectors: (a.get('connectors') ?? splitFrom(undefined).heldOut.join(',')).split(',').filter(Boolean),
-      episodes: intArg(a, 'episodes', 40, 1, 100000),
-      budget: numArg(a, 'budget', 0.1, 0, 1),
-      offsetMm: numArg(a, 'goal-error-mm', 1.5, 0, 20),
-      seed: intArg(a, 'seed', 0, 0, 1_000_000),
-      episodeSteps: intArg(a, 'episode-steps', 20, 1, 1000),
-      explorationNoise: numArg(a, 'noise', 0.001, 0, 0.05),
-      policyPath: a.get('policy') ?? 'models/policy.onnx',
-      rewardPath: a.get('reward') ?? 'models/reward.onnx',
-      outDir: a.get('out') ?? 'data/runs/labels',
-      configFile: 'config/daemon.yaml',
-      calibrationDir: 'calibration',
-      tuneEvery: intArg(a, 'tune-every', 0, 0, 100000),
-      onProgress: (l) => console.log(l),
-    };
-  } catch (e) {
-    if (e instanceof TrainArgError) {
-      console.error(`${e.message}\n${USAGE}`);
-      return 2;
-    }
-    throw e;
-  }
+  const o = fromArgv(LABEL_EXPERIMENT, argv, (a): LabelExperimentOptions => ({
+    connectors: a.connectors ?? splitFrom(undefined).heldOut,
+    episodes: a.episodes,
+    budget: a.budget,
+    offsetMm: a.goalErrorMm,
+    seed: a.seed,
+    episodeSteps: a.episodeSteps,
+    explorationNoise: a.noise,
+    policyPath: a.policy,
+    rewardPath: a.reward,
+    outDir: a.out,
+    configFile: 'config/daemon.yaml',
+    calibrationDir: 'calibration',
+    tuneEvery: a.tuneEvery,
+    onProgress: (l) => console.log(l),
+  }));
+  if (typeof o === 'number') return o;
   mkdirSync(o.outDir, { recursive: true });
   const rows: LabelRow[] = [];
   for (const c of o.connectors) {

@@ -13,7 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runIfMain } from '../util/args.ts';
-import { TrainArgError, intArg, parseArgs } from '../offline/common.ts';
+import { command, fromArgv, T } from './flags.ts';
 import { buildModelsReadme } from '../offline/readme.ts';
 import { shipCheckpoint } from '../offline/ship-checkpoint.ts';
 
@@ -39,19 +39,28 @@ export const SHIPPED = {
 
 export const REPRODUCE = 'npx tsx src/cli/models.ts';
 
-const KNOWN = {
-  out: 'value',
-  'reward-steps': 'value',
-  'offline-steps': 'value',
-  'eval-trials': 'value',
-  'skip-collect': 'flag',
-  'skip-reward': 'flag',
-  'skip-offline': 'flag',
-  'readme-only': 'flag',
-  help: 'flag',
-} as const;
-
-const USAGE = `usage: models [--out models] [--reward-steps N] [--offline-steps N] [--eval-trials N] [--skip-collect] [--skip-reward] [--skip-offline] [--readme-only]`;
+/** The command line, declared once (src/cli/flags.ts). */
+export const MODELS = command({
+  name: 'models',
+  usage: 'models [flags]   (npm run models -- [flags])',
+  about: 'Reproduces models/ from scratch: prior data (if missing), the reward classifier (table 8), offline IQL, export, evaluation.',
+  notes: 'exit codes: 0 done, 2 bad arguments, 1 a stage failed',
+  flags: T.object({
+    out: T.string({ minLength: 1, default: 'models', description: 'directory of the models, cards and README', cli: { arg: 'DIR' } }),
+    rewardSteps: T.integer({ minimum: 1, maximum: 1e7, default: SHIPPED.rewardSteps, description: 'updates of each reward classifier' }),
+    offlineSteps: T.integer({ minimum: 1, maximum: 1e7, default: SHIPPED.offlineSteps, description: 'offline IQL updates' }),
+    evalTrials: T.integer({
+      minimum: 0,
+      maximum: 1000,
+      default: SHIPPED.evalTrials,
+      description: "trials per connector of the policy's evaluation (0 = none)",
+    }),
+    skipCollect: T.boolean({ description: 'do not collect prior data' }),
+    skipReward: T.boolean({ description: 'do not train the reward classifiers' }),
+    skipOffline: T.boolean({ description: 'do not train the offline policy' }),
+    readmeOnly: T.boolean({ description: 'only regenerate models/README.md from the files in --out' }),
+  }),
+});
 
 function run(cli: string, args: string[]): void {
   const cmd = ['--import', 'tsx', cli, ...args];
@@ -61,27 +70,12 @@ function run(cli: string, args: string[]): void {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  let args: Map<string, string>;
-  let rewardSteps: number;
-  let offlineSteps: number;
-  let evalTrials: number;
+  const a = fromArgv(MODELS, argv, (v) => v);
+  if (typeof a === 'number') return a;
+  const { out, rewardSteps, offlineSteps, evalTrials } = a;
   try {
-    args = parseArgs(argv, KNOWN, 'models');
-    rewardSteps = intArg(args, 'reward-steps', SHIPPED.rewardSteps, 1, 1e7);
-    offlineSteps = intArg(args, 'offline-steps', SHIPPED.offlineSteps, 1, 1e7);
-    evalTrials = intArg(args, 'eval-trials', SHIPPED.evalTrials, 0, 1000);
-  } catch (err) {
-    console.error(`${(err as TrainArgError).message}\n${USAGE}`);
-    return 2;
-  }
-  if (args.has('help')) {
-    console.log(USAGE);
-    return 0;
-  }
-  const out = args.get('out') ?? 'models';
-  try {
-    if (!args.has('readme-only')) {
-      if (!args.has('skip-collect')) {
+    if (!a.readmeOnly) {
+      if (!a.skipCollect) {
         // The commands of src/data/README.md; re-running skips episodes already collected.
         if (!existsSync(SHIPPED.prior)) {
           const common = ['--scenario', 'I,II', '--seed', '0', '--image-size', '64', '--goal-noise-mm', '2', '--workers', '2', '--split', SHIPPED.split];
@@ -113,7 +107,7 @@ export async function main(argv: string[]): Promise<number> {
           ]);
         }
       }
-      if (!args.has('skip-reward')) {
+      if (!a.skipReward) {
         // One table-8 run: the shipped data and settings, then what differs between runs.
         const reward = (methods: string, seeds: string, outDir: string, results: string, extra: string[] = []): void =>
           run('src/cli/train-reward.ts', [
@@ -137,7 +131,7 @@ export async function main(argv: string[]): Promise<number> {
         // DAIB vs ERM on more seeds (table only; that run's model stays in data/runs).
         reward('daib,erm', '1,2', 'data/runs/reward-seeds', '-seeds');
       }
-      if (!args.has('skip-offline')) {
+      if (!a.skipOffline) {
         run('src/cli/train-offline.ts', [
           '--db',
           SHIPPED.prior,

@@ -3,7 +3,7 @@
  *
  *   npx tsx src/cli/replay.ts --db data/daemon.db --session 3 --mode open-loop
  *   npx tsx src/cli/replay.ts --db data/daemon.db --session 3 --mode closed-loop --policy p-only --reward models/reward.onnx
- *   npx tsx src/cli/replay.ts --db robot.db --session 1 --mode open-loop --map-connector usb-c=square16 --goal-error-mm 0,0,0
+ *   npx tsx src/cli/replay.ts --db robot.db --session 1 --mode open-loop --map-connector usb-c=square16 --goal-error-vec-mm 0,0,0
  *
  * Prints the per-episode comparison, the overall figures and the reward audit; --out writes the result document (JSON).
  * Exit codes: 0 done, 2 bad arguments or an unreplayable session (the message says what is missing), 1 a failure.
@@ -14,90 +14,72 @@ import { formatComparison } from '../replay/compare.ts';
 import { ReplayArgError, runReplay, type ReplayOptions, type ReplayResult } from '../replay/run.ts';
 import { parseConnectorMap, ReplaySourceError } from '../replay/source.ts';
 import { StoreOpenError } from '../store/index.ts';
-import type { Vec3 } from '../core/types.ts';
-import { int, list, num, runIfMain, UsageError } from '../util/args.ts';
+import { runIfMain } from '../util/args.ts';
+import { goalErrorArg, goalErrorFlags } from './evaluate-args.ts';
+import { command, commandUsage, optionalText, parseCommand, T, UsageError } from './flags.ts';
 
-export const USAGE = `usage: replay --db FILE --session ID [--episodes 4,5,6] --mode open-loop|closed-loop
-  [--policy VERSION|FILE.onnx|p-only|baseline:NAME]
-                                        closed loop: what drives (a policy version registered in the log, an .onnx file,
-                                        the P-controller alone, or a scripted baseline such as baseline:loc-spiral)
-  [--reward VERSION|FILE.onnx]          reward classifier for the audit, run on the replayed frames
-  [--out-db FILE]                       where the replay's session is written (default: the source --db)
-  [--map-connector logged=defined,...]  replay a connector the simulator does not define as one it does
-  [--goal-error-mm x,y,z]               x* calibration error assumed where the log cannot tell (real robot; default 0,0,0)
-  [--divergence-mm 1] [--divergence-n 5] thresholds of "the trajectories part"
-  [--config FILE] [--calibration DIR]   settings for sessions without a daemon snapshot (default config/, calibration/)
-  [--out result.json] [--quiet]`;
-
-const VALUE = new Set([
-  'db',
-  'session',
-  'episodes',
-  'mode',
-  'policy',
-  'reward',
-  'out-db',
-  'map-connector',
-  'goal-error-mm',
-  'divergence-mm',
-  'divergence-n',
-  'config',
-  'calibration',
-  'out',
-]);
-const FLAG = new Set(['quiet', 'help']);
-
-function parse(argv: string[]): Map<string, string> {
-  const m = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (!a.startsWith('--')) throw new UsageError(`unexpected argument '${a}'`);
-    const [k, inline] = a.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
-    if (FLAG.has(k)) m.set(k, 'true');
-    else if (VALUE.has(k)) {
-      const v = inline ?? argv[++i];
-      if (v === undefined) throw new UsageError(`--${k} needs a value`);
-      m.set(k, v);
-    } else throw new UsageError(`unknown option --${k}`);
-  }
-  return m;
-}
+/** The command line, declared once (src/cli/flags.ts). */
+export const REPLAY = command({
+  name: 'replay',
+  usage: 'npx tsx src/cli/replay.ts --db FILE --session ID --mode open-loop|closed-loop [flags]',
+  about: 'Replay a logged session in the simulated cell through the daemon, compare step by step, audit the reward (src/replay/README.md).',
+  notes: 'exit codes: 0 done, 2 bad arguments or an unreplayable session (the message says what is missing), 1 a failure',
+  flags: T.object({
+    db: T.string({ minLength: 1, description: 'the log holding the session', cli: { arg: 'FILE' } }),
+    session: T.integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'the session replayed', cli: { arg: 'ID' } }),
+    episodes: T.optional(
+      T.array(T.integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }), {
+        uniqueItems: true,
+        description: 'only these episodes',
+        cli: { arg: 'ID,ID,...', defaultText: 'all' },
+      }),
+    ),
+    mode: T.enum(['open-loop', 'closed-loop'], { description: 'open loop: the logged actions; closed loop: a policy drives' }),
+    policy: optionalText(
+      'closed loop: what drives (a policy version registered in the log, an .onnx file, the P-controller alone, or a scripted baseline such as baseline:loc-spiral)',
+      'VERSION|FILE.onnx|p-only|baseline:NAME',
+      'the logged policy',
+    ),
+    reward: optionalText('reward classifier for the audit, run on the replayed frames', 'VERSION|FILE.onnx', 'none'),
+    outDb: optionalText("where the replay's session is written", 'FILE', 'the source --db'),
+    mapConnector: T.optional(
+      T.string({ description: 'replay a connector the simulator does not define as one it does', cli: { arg: 'logged=defined,...', defaultText: 'none' } }),
+    ),
+    ...goalErrorFlags('x* calibration error assumed where the log cannot tell (real robot)'),
+    divergenceMm: T.optional(
+      T.number({ minimum: 0, description: 'the trajectories part beyond this distance (mm) ...', cli: { arg: 'MM', defaultText: '1' } }),
+    ),
+    divergenceN: T.optional(T.integer({ minimum: 1, description: '... for this many steps in a row', cli: { defaultText: '5' } })),
+    config: optionalText('daemon config for sessions without a daemon snapshot', 'FILE', 'config/daemon.yaml'),
+    calibration: optionalText('calibration for sessions without a daemon snapshot', 'DIR', 'calibration/'),
+    out: optionalText('the result document (JSON)', 'FILE', 'none'),
+    quiet: T.boolean({ description: 'no progress lines' }),
+  }),
+});
+export const USAGE = commandUsage(REPLAY);
 
 export function optionsFrom(argv: string[]): (ReplayOptions & { out?: string; quiet: boolean }) | 'help' {
-  const a = parse(argv);
-  if (a.has('help')) return 'help';
-  const db = a.get('db');
-  if (!db) throw new UsageError('--db is required');
-  const session = a.get('session');
-  if (!session) throw new UsageError('--session is required');
-  const mode = a.get('mode');
-  if (mode !== 'open-loop' && mode !== 'closed-loop') throw new UsageError(`--mode must be open-loop or closed-loop, got ${JSON.stringify(mode ?? '')}`);
-  const goal = a.get('goal-error-mm');
-  let goalError: Vec3 | undefined;
-  if (goal !== undefined) {
-    const xs = goal.split(',').map((x) => num('--goal-error-mm', x) / 1000);
-    if (xs.length !== 3) throw new UsageError(`--goal-error-mm: three numbers x,y,z (mm), got "${goal}"`);
-    goalError = xs as Vec3;
-  }
+  const { values: a, help } = parseCommand(REPLAY, argv);
+  if (help) return 'help';
   const o: ReplayOptions & { out?: string; quiet: boolean } = {
-    db,
-    sessionId: int('--session', session, 1, Number.MAX_SAFE_INTEGER),
-    mode,
-    quiet: a.has('quiet'),
+    db: a.db,
+    sessionId: a.session,
+    mode: a.mode,
+    quiet: a.quiet,
     thresholds: {
-      ...(a.has('divergence-mm') ? { divergenceMm: num('--divergence-mm', a.get('divergence-mm')!) } : {}),
-      ...(a.has('divergence-n') ? { divergenceN: num('--divergence-n', a.get('divergence-n')!) } : {}),
+      ...(a.divergenceMm !== undefined ? { divergenceMm: a.divergenceMm } : {}),
+      ...(a.divergenceN !== undefined ? { divergenceN: a.divergenceN } : {}),
     },
   };
-  if (a.has('episodes')) o.episodes = list('--episodes', a.get('episodes')!).map((x) => int('--episodes', x, 1, Number.MAX_SAFE_INTEGER));
-  if (a.has('policy')) o.policy = a.get('policy')!;
-  if (a.has('reward')) o.reward = a.get('reward')!;
-  if (a.has('out-db')) o.outDb = a.get('out-db')!;
-  if (a.has('map-connector')) o.mapConnector = parseConnectorMap(a.get('map-connector')!);
-  if (goalError) o.goalError = goalError;
-  if (a.has('config')) o.configFile = a.get('config')!;
-  if (a.has('calibration')) o.calibrationDir = a.get('calibration')!;
-  if (a.has('out')) o.out = a.get('out')!;
+  if (a.episodes) o.episodes = a.episodes;
+  if (a.policy !== undefined) o.policy = a.policy;
+  if (a.reward !== undefined) o.reward = a.reward;
+  if (a.outDb !== undefined) o.outDb = a.outDb;
+  if (a.mapConnector !== undefined) o.mapConnector = parseConnectorMap(a.mapConnector);
+  if (a.goalErrorMm !== undefined || a.goalErrorVecMm !== undefined) o.goalError = goalErrorArg(a.goalErrorMm, a.goalErrorVecMm);
+  if (a.config !== undefined) o.configFile = a.config;
+  if (a.calibration !== undefined) o.calibrationDir = a.calibration;
+  if (a.out !== undefined) o.out = a.out;
   return o;
 }
 
@@ -118,7 +100,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     o = optionsFrom(argv);
   } catch (e) {
-    console.error(`replay: ${(e as Error).message}\n${USAGE}`);
+    console.error(`replay: ${(e as Error).message}`);
     return 2;
   }
   if (o === 'help') {

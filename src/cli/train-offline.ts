@@ -13,121 +13,105 @@
  */
 import { join } from 'node:path';
 import { runIfMain } from '../util/args.ts';
-import { DAIB_METHODS, type DaibMethod } from '../learn/daib.ts';
+import { DAIB_METHODS } from '../learn/daib.ts';
 import { backendLabel, initBackend } from '../learn/backend.ts';
 import { DEFAULT_OFFLINE, exportOffline, trainOffline, type OfflineOptions } from '../offline/iql.ts';
 import { evaluatePolicy, formatPolicyEval, policyMetrics } from '../offline/evaluate-policy.ts';
-import { TrainArgError, existingFile, intArg, log, parseArgs, splitFrom, writeJson } from '../offline/common.ts';
+import { log, splitFrom, writeJson } from '../offline/common.ts';
+import { command, existingFile, fromArgv, splitFlag, T } from './flags.ts';
 
-const KNOWN = {
-  db: 'value',
-  split: 'value',
-  steps: 'value',
-  'image-size': 'value',
-  'batch-size': 'value',
-  filters: 'value',
-  'z-dim': 'value',
-  hidden: 'value',
-  'encoder-method': 'value',
-  seed: 'value',
-  'checkpoint-dir': 'value',
-  'checkpoint-every': 'value',
-  resume: 'flag',
-  'log-every': 'value',
-  'eval-trials': 'value',
-  'card-version': 'value',
-  'train-eval-trials': 'value',
-  'eval-connectors': 'value',
-  'goal-error-mm': 'value',
-  out: 'value',
-  results: 'value',
-  help: 'flag',
-} as const;
-
-const USAGE = `usage: train-offline --db FILE [--split FILE] [--steps N] [--image-size 32|64] [--batch-size N] [--filters 16,16,16]
-  [--z-dim N] [--hidden 256,256] [--encoder-method daib|erm|vib|dann|daib-nobottleneck] [--seed S] [--checkpoint-dir DIR] [--checkpoint-every N] [--resume] [--log-every N]
-  [--eval-trials N (0 = skip)] [--train-eval-trials N (default: eval-trials)] [--eval-connectors train,heldout|heldout] [--goal-error-mm 0,1.5] [--out DIR] [--results FILE]
-  [--card-version N (version in the exported cards; raise it when replacing shipped models)]`;
-
-function list(s: string | undefined, def: number[], key: string): number[] {
-  if (s === undefined) return def;
-  const v = s.split(',').map(Number);
-  if (!v.every((x) => Number.isInteger(x) && x > 0)) throw new TrainArgError(`option '--${key}' must be comma-separated positive integers, got '${s}'`);
-  return v;
-}
-
-function encoderMethod(s: string | undefined): DaibMethod {
-  if (s === undefined) return DEFAULT_OFFLINE.encoderMethod;
-  if (!(DAIB_METHODS as readonly string[]).includes(s))
-    throw new TrainArgError(`option '--encoder-method' must be one of ${DAIB_METHODS.join(', ')}, got '${s}'`);
-  return s as DaibMethod;
-}
+/** The command line, declared once: the parser, its checks and --help come from this table (src/cli/flags.ts). */
+export const TRAIN_OFFLINE = command({
+  name: 'train-offline',
+  usage: 'train-offline [flags]   (npm run train:offline -- [flags])',
+  about: "Offline IQL with DAIB encoders on the training connectors' prior data, ONNX export with cards, and evaluation of the exported policy.",
+  notes: 'exit codes: 0 done, 2 bad arguments, 1 anything else',
+  flags: T.object({
+    db: T.string({ default: 'data/prior.db', description: 'prior data (SQLite log of the collector)', cli: { arg: 'FILE' } }),
+    split: splitFlag(),
+    steps: T.integer({ minimum: 1, maximum: 10_000_000, default: DEFAULT_OFFLINE.steps, description: 'IQL updates in all (a resumed run counts those done)' }),
+    imageSize: T.integer({ minimum: 8, maximum: 128, default: DEFAULT_OFFLINE.imageSize, description: 'image side of the encoders (px; 32 or 64)' }),
+    batchSize: T.integer({ minimum: 1, maximum: 4096, default: DEFAULT_OFFLINE.batchSize, description: 'update batch size' }),
+    filters: T.array(T.integer({ minimum: 1 }), { default: DEFAULT_OFFLINE.filters, description: 'conv filters per layer', cli: { arg: 'N,N,...' } }),
+    zDim: T.integer({ minimum: 1, maximum: 256, default: DEFAULT_OFFLINE.zIDim, description: 'size of each DAIB code (zI and zS)' }),
+    hidden: T.array(T.integer({ minimum: 1 }), { default: DEFAULT_OFFLINE.hidden, description: 'hidden layer sizes of the heads', cli: { arg: 'N,N,...' } }),
+    encoderMethod: T.enum(DAIB_METHODS, {
+      default: DEFAULT_OFFLINE.encoderMethod,
+      description: 'how the encoders are trained: daib, or an ablation (erm: the checkpoint of table 7\'s "no DAIB in the policy")',
+    }),
+    seed: T.integer({ minimum: 0, maximum: 2 ** 31, default: 0, description: 'seed of initialisation, batches and evaluation starts' }),
+    checkpointDir: T.optional(T.string({ description: 'resumable checkpoints go here', cli: { arg: 'DIR', defaultText: 'none' } })),
+    checkpointEvery: T.integer({ minimum: 1, maximum: 1_000_000, default: DEFAULT_OFFLINE.checkpointEvery, description: 'updates between checkpoints' }),
+    resume: T.boolean({ description: "continue from the checkpoint directory's latest checkpoint (a finished run just re-exports and evaluates)" }),
+    logEvery: T.integer({ minimum: 1, maximum: 1_000_000, default: DEFAULT_OFFLINE.logEvery, description: 'updates between log lines' }),
+    evalTrials: T.integer({
+      minimum: 0,
+      maximum: 1000,
+      default: 20,
+      description: 'evaluation trials per held-out connector and controller (0 = no evaluation)',
+    }),
+    trainEvalTrials: T.optional(T.integer({ minimum: 1, maximum: 1000, description: 'trials per training connector', cli: { defaultText: '--eval-trials' } })),
+    evalConnectors: T.array(T.enum(['train', 'heldout']), { uniqueItems: true, default: ['train', 'heldout'], description: 'connector sets evaluated' }),
+    goalErrorMm: T.array(T.number({ minimum: 0, maximum: 10 }), {
+      default: [0, 1.5],
+      description: 'calibration errors of x* evaluated: magnitudes in mm along (1,1,0)/sqrt2',
+      cli: { arg: 'MM,MM,...' },
+    }),
+    cardVersion: T.integer({
+      minimum: 1,
+      maximum: 1_000_000,
+      default: DEFAULT_OFFLINE.cardVersion,
+      description: 'version in the exported cards; raise it when replacing shipped models',
+    }),
+    out: T.string({ minLength: 1, default: 'models', description: 'directory of the exported models and cards', cli: { arg: 'DIR' } }),
+    results: T.optional(T.string({ description: 'the evaluation as JSON', cli: { arg: 'FILE', defaultText: '<out>/policy-eval.json' } })),
+  }),
+});
 
 export async function main(argv: string[]): Promise<number> {
-  let args: Map<string, string>;
-  let opts: OfflineOptions;
-  let evalTrials: number;
-  let trainEvalTrials: number;
-  let goalBiasMm: number[];
-  let evalSets: ('train' | 'heldout')[];
-  try {
-    args = parseArgs(argv, KNOWN, 'train-offline');
-    if (args.has('help')) {
-      console.log(USAGE);
-      return 0;
-    }
-    const db = existingFile(args, 'db', 'data/prior.db');
-    const split = splitFrom(args.get('split'));
-    const imageSize = intArg(args, 'image-size', DEFAULT_OFFLINE.imageSize, 8, 128);
-    const z = intArg(args, 'z-dim', DEFAULT_OFFLINE.zIDim, 1, 256);
-    opts = {
+  const r = fromArgv(TRAIN_OFFLINE, argv, (a) => {
+    const opts: OfflineOptions = {
       ...DEFAULT_OFFLINE,
-      db,
-      split,
-      steps: intArg(args, 'steps', DEFAULT_OFFLINE.steps, 1, 10_000_000),
-      cardVersion: intArg(args, 'card-version', DEFAULT_OFFLINE.cardVersion, 1, 1_000_000),
-      imageSize,
-      batchSize: intArg(args, 'batch-size', DEFAULT_OFFLINE.batchSize, 1, 4096),
-      filters: list(args.get('filters'), DEFAULT_OFFLINE.filters, 'filters'),
-      zIDim: z,
-      zSDim: z,
-      hidden: list(args.get('hidden'), DEFAULT_OFFLINE.hidden, 'hidden'),
-      encoderMethod: encoderMethod(args.get('encoder-method')),
-      seed: intArg(args, 'seed', 0, 0, 2 ** 31),
-      checkpointDir: args.get('checkpoint-dir') ?? null,
-      checkpointEvery: intArg(args, 'checkpoint-every', DEFAULT_OFFLINE.checkpointEvery, 1, 1_000_000),
-      resume: args.has('resume'),
-      logEvery: intArg(args, 'log-every', DEFAULT_OFFLINE.logEvery, 1, 1_000_000),
+      db: existingFile('--db', a.db),
+      split: splitFrom(a.split),
+      steps: a.steps,
+      cardVersion: a.cardVersion,
+      imageSize: a.imageSize,
+      batchSize: a.batchSize,
+      filters: a.filters,
+      zIDim: a.zDim,
+      zSDim: a.zDim,
+      hidden: a.hidden,
+      encoderMethod: a.encoderMethod,
+      seed: a.seed,
+      checkpointDir: a.checkpointDir ?? null,
+      checkpointEvery: a.checkpointEvery,
+      resume: a.resume,
+      logEvery: a.logEvery,
     };
-    evalTrials = intArg(args, 'eval-trials', 20, 0, 1000);
-    trainEvalTrials = intArg(args, 'train-eval-trials', evalTrials, 1, 1000);
-    goalBiasMm = (args.get('goal-error-mm') ?? '0,1.5').split(',').map(Number);
-    if (!goalBiasMm.every((g) => Number.isFinite(g) && g >= 0 && g <= 10))
-      throw new TrainArgError(`option '--goal-error-mm' must be comma-separated magnitudes in [0, 10] mm along (1,1,0)/sqrt2`);
-    const sets = (args.get('eval-connectors') ?? 'train,heldout').split(',');
-    if (!sets.every((s) => s === 'train' || s === 'heldout')) throw new TrainArgError(`option '--eval-connectors' takes train and/or heldout`);
-    evalSets = sets;
-  } catch (err) {
-    console.error(`train-offline: ${(err as Error).message}\n${USAGE}`);
-    return 2;
-  }
+    return { a, opts };
+  });
+  if (typeof r === 'number') return r;
+  const { a, opts } = r;
+  const evalTrials = a.evalTrials;
+  const trainEvalTrials = a.trainEvalTrials ?? evalTrials;
   await initBackend();
   const label = backendLabel();
-  const out = args.get('out') ?? 'models';
+  const out = a.out;
   const run = await trainOffline(opts);
   log(label, `trained ${run.updatesThisRun} updates in ${run.seconds.toFixed(0)} s this run (step ${run.agent.step}/${opts.steps})`);
   const trainingSeconds = run.seconds;
   let exported = exportOffline(run, opts, out, { trainingSeconds });
   log(label, `exported ${join(out, 'policy.onnx')} and encoder-{pi,q,v}.onnx`);
   if (evalTrials > 0) {
-    const results = args.get('results') ?? join(out, 'policy-eval.json');
+    const results = a.results ?? join(out, 'policy-eval.json');
     const report = await evaluatePolicy({
       policyPath: join(out, 'policy.onnx'),
       split: opts.split,
-      sets: evalSets,
+      sets: a.evalConnectors,
       trials: evalTrials,
       trainTrials: trainEvalTrials,
-      goalBiasMm,
+      goalBiasMm: a.goalErrorMm,
       onProgress: (m) => log(label, m),
       seed: opts.seed,
       onScenario: (partial) => writeJson(results, partial),

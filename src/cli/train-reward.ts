@@ -15,97 +15,90 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { runIfMain } from '../util/args.ts';
 import { backendLabel, initBackend } from '../learn/backend.ts';
-import { DAIB_ADVERSARIES, DAIB_METHODS, type DaibAdversary, type DaibMethod } from '../learn/daib.ts';
-import { TrainArgError, existingFile, intArg, log, numArg, parseArgs, splitFrom, writeJson } from '../offline/common.ts';
+import { DAIB_ADVERSARIES, DAIB_METHODS, type DaibMethod } from '../learn/daib.ts';
+import { log, splitFrom, writeJson } from '../offline/common.ts';
+import { command, existingFile, fromArgv, splitFlag, T, UsageError } from './flags.ts';
 import { REWARD_CUES, type RewardCue } from '../policy/inputs.ts';
 import { DEFAULT_REWARD, exportReward, formatRewardTable, loadRewardData, trainRewardMethod, type RewardOptions, type RewardRow } from '../offline/reward.ts';
 
-const KNOWN = {
-  db: 'value',
-  'heldout-db': 'value',
-  split: 'value',
-  method: 'value',
-  export: 'value',
-  steps: 'value',
-  seed: 'value',
-  'image-size': 'value',
-  'batch-size': 'value',
-  filters: 'value',
-  'max-per-domain': 'value',
-  'color-jitter': 'value',
-  adversary: 'value',
-  cue: 'value',
-  'card-version': 'value',
-  'log-every': 'value',
-  out: 'value',
-  results: 'value',
-  help: 'flag',
-} as const;
-
-const USAGE = `usage: train-reward --db FILE [--heldout-db FILE] [--split FILE] [--method daib|erm|vib|dann|daib-nobottleneck|all|a,b]
-  [--export daib] [--steps N] [--seed S[,S2...]] [--image-size 32|64] [--batch-size N] [--filters 32,32,32]
-  [--max-per-domain N] [--color-jitter C] [--adversary reversal|moments] [--cue none|fz|wrench] [--card-version N] [--log-every N] [--out DIR] [--results FILE]`;
-
-function methodsOf(s: string): DaibMethod[] {
-  if (s === 'all') return [...DAIB_METHODS];
-  const ms = s.split(',');
-  for (const m of ms)
-    if (!(DAIB_METHODS as readonly string[]).includes(m))
-      throw new TrainArgError(`option '--method': unknown method '${m}' (known: ${DAIB_METHODS.join(', ')}, all)`);
-  return ms as DaibMethod[];
-}
+/** The command line, declared once (src/cli/flags.ts). */
+export const TRAIN_REWARD = command({
+  name: 'train-reward',
+  usage: 'train-reward [flags]   (npm run train:reward -- [flags])',
+  about:
+    "Trains the reward classifier on the training connectors' prior data, evaluates it on held-out connectors (rebalanced 50/50 per connector), prints table 8 and exports the chosen method.",
+  notes: 'exit codes: 0 done, 2 bad arguments, 1 anything else',
+  flags: T.object({
+    db: T.string({ default: 'data/prior.db', description: 'prior data of the training connectors', cli: { arg: 'FILE' } }),
+    heldoutDb: T.optional(
+      T.string({ description: 'prior data of the held-out connectors', cli: { arg: 'FILE', defaultText: 'data/heldout.db if it exists, else --db' } }),
+    ),
+    split: splitFlag(),
+    method: T.array(T.enum([...DAIB_METHODS, 'all']), { uniqueItems: true, default: ['daib'], description: 'methods trained (all: every one)' }),
+    export: T.optional(
+      T.enum(DAIB_METHODS, { description: 'method exported to <out>/reward.onnx', cli: { defaultText: 'daib if trained, else the first --method' } }),
+    ),
+    steps: T.integer({ minimum: 1, maximum: 10_000_000, default: DEFAULT_REWARD.steps, description: 'updates per method' }),
+    seed: T.array(T.integer({ minimum: 0 }), {
+      uniqueItems: true,
+      default: [0],
+      description: "seeds; every method runs per seed (the first seed's is exported)",
+    }),
+    imageSize: T.integer({ minimum: 8, maximum: 128, default: DEFAULT_REWARD.imageSize, description: 'image side (px; 32 or 64)' }),
+    batchSize: T.integer({ minimum: 1, maximum: 4096, default: DEFAULT_REWARD.batchSize, description: 'update batch size' }),
+    filters: T.array(T.integer({ minimum: 1 }), { default: DEFAULT_REWARD.filters, description: 'conv filters per layer', cli: { arg: 'N,N,...' } }),
+    maxPerDomain: T.integer({ minimum: 2, maximum: 1_000_000, default: DEFAULT_REWARD.maxPerDomain, description: 'at most this many images per connector' }),
+    colorJitter: T.number({ minimum: 0, maximum: 0.99, default: DEFAULT_REWARD.colorJitter, description: 'colour augmentation strength' }),
+    cue: T.enum(Object.keys(REWARD_CUES) as RewardCue[], {
+      default: DEFAULT_REWARD.cue,
+      description: 'what the classifier takes beside the image (policy/inputs.ts REWARD_CUES)',
+    }),
+    adversary: T.enum(DAIB_ADVERSARIES, {
+      default: DEFAULT_REWARD.adversary,
+      description: "DAIB's adversary on zI: reversal (the research's gradient reversal) or moments (per-domain moments matched)",
+    }),
+    cardVersion: T.integer({
+      minimum: 1,
+      maximum: 1_000_000,
+      default: DEFAULT_REWARD.cardVersion,
+      description: 'version in the exported card; raise it when replacing a shipped model',
+    }),
+    logEvery: T.integer({ minimum: 1, maximum: 1_000_000, default: DEFAULT_REWARD.logEvery, description: 'updates between log lines' }),
+    out: T.string({ minLength: 1, default: 'models', description: 'directory of the exported classifier', cli: { arg: 'DIR' } }),
+    results: T.optional(T.string({ description: 'the table as JSON', cli: { arg: 'FILE', defaultText: '<out>/reward-table8.json' } })),
+  }),
+});
 
 export async function main(argv: string[]): Promise<number> {
-  let o: RewardOptions;
-  let seeds: number[];
-  let exportMethod: DaibMethod;
-  let out: string;
-  let results: string;
-  try {
-    const args = parseArgs(argv, KNOWN, 'train-reward');
-    if (args.has('help')) {
-      console.log(USAGE);
-      return 0;
-    }
-    const db = existingFile(args, 'db', 'data/prior.db');
-    const heldOutDb = existingFile(args, 'heldout-db', existsSync('data/heldout.db') ? 'data/heldout.db' : db);
-    seeds = (args.get('seed') ?? '0').split(',').map(Number);
-    if (!seeds.every((s) => Number.isInteger(s) && s >= 0)) throw new TrainArgError(`option '--seed' must be non-negative integers, got '${args.get('seed')}'`);
-    const filters = args.get('filters')?.split(',').map(Number) ?? DEFAULT_REWARD.filters;
-    if (!filters.every((f) => Number.isInteger(f) && f > 0)) throw new TrainArgError(`option '--filters' must be positive integers`);
-    const imageSize = intArg(args, 'image-size', DEFAULT_REWARD.imageSize, 8, 128);
-    const cue = args.get('cue') ?? DEFAULT_REWARD.cue;
-    const adversary = args.get('adversary') ?? DEFAULT_REWARD.adversary;
-    if (!(DAIB_ADVERSARIES as readonly string[]).includes(adversary))
-      throw new TrainArgError(`option '--adversary': unknown adversary '${adversary}' (known: ${DAIB_ADVERSARIES.join(', ')})`);
-    if (!Object.hasOwn(REWARD_CUES, cue)) throw new TrainArgError(`option '--cue': unknown cue '${cue}' (known: ${Object.keys(REWARD_CUES).join(', ')})`);
-    o = {
+  const r = fromArgv(TRAIN_REWARD, argv, (a) => {
+    const db = existingFile('--db', a.db);
+    const heldOutDb = existingFile('--heldout-db', a.heldoutDb ?? (existsSync('data/heldout.db') ? 'data/heldout.db' : db));
+    const seeds = a.seed;
+    const methods = a.method.includes('all') ? [...DAIB_METHODS] : (a.method as DaibMethod[]);
+    const o: RewardOptions = {
       ...DEFAULT_REWARD,
       db,
       heldOutDb,
-      split: splitFrom(args.get('split')),
-      methods: methodsOf(args.get('method') ?? 'daib'),
-      steps: intArg(args, 'steps', DEFAULT_REWARD.steps, 1, 10_000_000),
-      imageSize,
-      filters,
+      split: splitFrom(a.split),
+      methods,
+      steps: a.steps,
+      imageSize: a.imageSize,
+      filters: a.filters,
       seed: seeds[0] ?? 0,
-      batchSize: intArg(args, 'batch-size', DEFAULT_REWARD.batchSize, 1, 4096),
-      maxPerDomain: intArg(args, 'max-per-domain', DEFAULT_REWARD.maxPerDomain, 2, 1_000_000),
-      colorJitter: numArg(args, 'color-jitter', DEFAULT_REWARD.colorJitter, 0, 0.99),
-      cue: cue as RewardCue,
-      adversary: adversary as DaibAdversary,
-      cardVersion: intArg(args, 'card-version', DEFAULT_REWARD.cardVersion, 1, 1_000_000),
-      logEvery: intArg(args, 'log-every', DEFAULT_REWARD.logEvery, 1, 1_000_000),
+      batchSize: a.batchSize,
+      maxPerDomain: a.maxPerDomain,
+      colorJitter: a.colorJitter,
+      cue: a.cue,
+      adversary: a.adversary,
+      cardVersion: a.cardVersion,
+      logEvery: a.logEvery,
     };
-    exportMethod = methodsOf(args.get('export') ?? (o.methods.includes('daib') ? 'daib' : (o.methods[0] as DaibMethod)))[0] as DaibMethod;
-    if (!o.methods.includes(exportMethod))
-      throw new TrainArgError(`option '--export': method '${exportMethod}' is not among --method (${o.methods.join(',')})`);
-    out = args.get('out') ?? 'models';
-    results = args.get('results') ?? join(out, 'reward-table8.json');
-  } catch (err) {
-    console.error(`train-reward: ${(err as Error).message}\n${USAGE}`);
-    return 2;
-  }
+    const exportMethod = a.export ?? (methods.includes('daib') ? 'daib' : (methods[0] ?? 'daib'));
+    if (!methods.includes(exportMethod)) throw new UsageError(`--export: method '${exportMethod}' is not among --method (${methods.join(',')})`);
+    return { o, seeds, exportMethod, out: a.out, results: a.results ?? join(a.out, 'reward-table8.json') };
+  });
+  if (typeof r === 'number') return r;
+  const { o, seeds, exportMethod, out, results } = r;
   await initBackend();
   const backend = backendLabel();
   const rows: RewardRow[] = [];

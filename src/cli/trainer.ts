@@ -8,69 +8,31 @@
  *       [--connectors a,b] [--reward rewardProb|gt] [--daemon-url http://127.0.0.1:8750]
  * The defaults are the declared learning settings (src/config/schema.ts, the `learning` section the daemon reads).
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { TrainArgError, intArg, numArg, parseArgs, splitFrom } from '../offline/common.ts';
 import { runTrainerLoop } from '../online/child.ts';
-import { DEFAULT_ONLINE, type OnlineTrainerConfig } from '../online/trainer.ts';
+import { command, existingFile, fromArgv, optionalText, T } from './flags.ts';
+import { trainerConfigOf, trainerFields } from './trainer-flags.ts';
+import { runIfMain } from '../util/args.ts';
 
-const KNOWN = {
-  db: 'value',
-  checkpoint: 'value',
-  'offline-db': 'value',
-  'work-dir': 'value',
-  'online-fraction': 'value',
-  utd: 'value',
-  'batch-size': 'value',
-  'export-every': 'value',
-  connectors: 'value',
-  reward: 'value',
-  'daemon-url': 'value',
-  split: 'value',
-  seed: 'value',
-  help: 'flag',
-  'warmup-updates': 'value',
-} as const;
+/** The command line, declared once (src/cli/flags.ts); the trainer's own flags are shared with the fleet learner. */
+export const TRAINER = command({
+  name: 'trainer',
+  usage: 'npx tsx src/cli/trainer.ts --db FILE [flags]',
+  about:
+    "The background trainer as its own process against a daemon's database. Defaults: the learning section of config/daemon.yaml as declared in src/config/schema.ts.",
+  flags: T.object({
+    db: T.string({ minLength: 1, description: "the daemon's log", cli: { arg: 'FILE' } }),
+    ...trainerFields({ checkpoint: 'data/runs/iql', workDir: 'data/runs/trainer' }),
+    daemonUrl: optionalText('activate each export over REST ($DAEMON_TOKEN authorises)', 'URL', 'none'),
+  }),
+});
 
-async function main(): Promise<number> {
-  let cfg: OnlineTrainerConfig;
-  let url: string | null;
-  try {
-    const a = parseArgs(process.argv.slice(2), KNOWN, 'trainer');
-    if (a.has('help')) {
-      console.log(
-        `usage: trainer --db FILE --checkpoint DIR [--offline-db FILE] [--work-dir DIR] [--online-fraction ${DEFAULT_ONLINE.onlineFraction}] [--utd ${DEFAULT_ONLINE.utd}] [--batch-size ${DEFAULT_ONLINE.batchSize}] [--export-every ${DEFAULT_ONLINE.exportEvery}] [--warmup-updates ${DEFAULT_ONLINE.warmupUpdates}] [--connectors a,b] [--reward rewardProb|gt] [--daemon-url URL] [--split FILE] [--seed 0]\n(defaults: the learning section of config/daemon.yaml as declared in src/config/schema.ts)`,
-      );
-      return 0;
-    }
-    const db = a.get('db');
-    if (!db || !existsSync(db)) throw new TrainArgError(`--db: '${db ?? ''}' does not exist (the daemon's log)`);
-    const checkpoint = a.get('checkpoint') ?? 'data/runs/iql';
-    if (!existsSync(join(checkpoint, 'latest.json'))) throw new TrainArgError(`--checkpoint: ${checkpoint}/latest.json does not exist`);
-    const reward = a.get('reward') ?? 'rewardProb';
-    if (reward !== 'rewardProb' && reward !== 'gt') throw new TrainArgError(`--reward must be rewardProb or gt, got '${reward}'`);
-    const offlineDb = a.get('offline-db') ?? 'data/prior.db';
-    cfg = {
-      ...DEFAULT_ONLINE,
-      db,
-      startCheckpoint: checkpoint,
-      offlineDb: existsSync(offlineDb) ? offlineDb : null,
-      offlineDomains: splitFrom(a.get('split')).train,
-      onlineDomains: (a.get('connectors') ?? '').split(',').filter(Boolean),
-      workDir: a.get('work-dir') ?? 'data/runs/trainer',
-      onlineFraction: numArg(a, 'online-fraction', DEFAULT_ONLINE.onlineFraction, 0, 1),
-      utd: numArg(a, 'utd', DEFAULT_ONLINE.utd, 0.01, 100),
-      batchSize: intArg(a, 'batch-size', DEFAULT_ONLINE.batchSize, 2, 4096),
-      exportEvery: intArg(a, 'export-every', DEFAULT_ONLINE.exportEvery, 0, 1e6),
-      warmupUpdates: intArg(a, 'warmup-updates', DEFAULT_ONLINE.warmupUpdates, 0, 1e6),
-      seed: intArg(a, 'seed', 0, 0, 1e9),
-      reward,
-    };
-    url = a.get('daemon-url') ?? null;
-  } catch (e) {
-    console.error(`trainer: ${(e as Error).message}`);
-    return 2;
-  }
+export async function main(argv: string[]): Promise<number> {
+  const r = fromArgv(TRAINER, argv, (a) => ({
+    cfg: { ...trainerConfigOf(a), db: existingFile('--db', a.db) },
+    url: a.daemonUrl ?? null,
+  }));
+  if (typeof r === 'number') return r;
+  const { cfg, url } = r;
   let stop = false;
   process.on('SIGINT', () => (stop = true));
   process.on('SIGTERM', () => (stop = true));
@@ -101,4 +63,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-process.exitCode = await main();
+runIfMain(import.meta.url, 'trainer', () => main(process.argv.slice(2)));

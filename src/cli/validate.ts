@@ -9,21 +9,30 @@
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, relative, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { checkCalibration, checkCalibrationFile, checkDaemonConfig, ConfigError, readStructured } from '../config/load.ts';
 import { CALIBRATION_FILES, type CalibrationFile } from '../config/schema.ts';
 import { loadSplit, SplitError } from '../data/splits.ts';
 import { ConnectorError, DEFAULT_CONNECTOR_DIR, loadConnector, loadConnectors, type ConnectorProblem } from '../sim/connectors.ts';
 import { runIfMain } from '../util/args.ts';
+import { command, commandUsage, fromArgv, optionalText, T } from './flags.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 
-export const USAGE = `usage: npm run validate -- [--connector-dir DIR] [FILE|DIR ...]
-Checks connector files, split files, the daemon config and calibration files, and prints every problem as
+/** The command line, declared once (src/cli/flags.ts). */
+export const VALIDATE = command({
+  name: 'validate',
+  usage: 'npm run validate -- [flags]',
+  positionals: '[FILE|DIR ...]',
+  about: `Checks connector files, split files, the daemon config and calibration files, and prints every problem as
 "file: field: why". Without arguments: config/daemon.yaml, calibration/, data/connectors/*.json, data/splits/*.json.
 What a file is comes from where it is (connectors/, splits/, calibration/<section>.yaml, daemon.yaml) or else from
-its fields. --connector-dir: the connectors split files are checked against (default data/connectors).
-Exit 0: all valid; 1: errors; 2: usage.`;
+its fields.`,
+  notes: 'Exit 0: all valid; 1: errors; 2: usage.',
+  flags: T.object({
+    connectorDir: optionalText('the connectors split files are checked against', 'DIR', 'data/connectors'),
+  }),
+});
+export const USAGE = commandUsage(VALIDATE);
 
 export type FileKind = 'connector' | 'split' | 'config' | `calibration:${CalibrationFile}` | 'calibration-dir';
 
@@ -142,24 +151,11 @@ function duplicateNames(reports: FileReport[]): void {
 }
 
 export async function main(argv: string[] = process.argv.slice(2), out: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<number> {
-  let values: { 'connector-dir'?: string; help?: boolean };
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: true,
-      options: { 'connector-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-    }));
-  } catch (e) {
-    out(`validate: ${(e as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    out(USAGE);
-    return 0;
-  }
-  const connectorDir = resolve(values['connector-dir'] ?? DEFAULT_CONNECTOR_DIR);
+  const line = (s: string): void => out(s.trimEnd());
+  const p = fromArgv(VALIDATE, argv, (_, parsed) => parsed, { out: line, err: line });
+  if (typeof p === 'number') return p;
+  const positionals = p.positionals;
+  const connectorDir = resolve(p.values.connectorDir ?? DEFAULT_CONNECTOR_DIR);
   const targets: Array<{ file: string; kind: FileKind | null }> = [];
   if (positionals.length === 0) targets.push(...defaults());
   for (const p of positionals) {

@@ -2,7 +2,8 @@
  * One declaration per configuration field: each builder returns a plain JSON schema (what ajv validates, with
  * `default` and `description`) that also carries, for the compiler only, the TypeScript type of the values it accepts,
  * so `Static<typeof S>` is the config's type and no hand-written interface can drift from the schema (issue 10).
- * A field may also name its command-line flag (`cli`), from which the parser and the help text are made (cli.ts).
+ * A field may also name its command-line flag (`cli`), from which the parser and the help text are made (src/cli/flags.ts):
+ * the daemon's flags are fields of its config, every other command declares its own table of fields the same way.
  *
  * TypeBox does the same; this is the subset the config needs, in ~150 lines, without another dependency.
  */
@@ -13,14 +14,16 @@ declare const kOptional: unique symbol;
 
 /** How a field is set from the command line: `--port N`, or a switch that sets a fixed value (`--free-run`). */
 export interface CliSpec {
-  /** The flag, with its dashes. */
-  flag: string;
+  /** The flag, with its dashes; a command's flag table (src/cli/flags.ts) may leave it out: `--kebab-case` of the key. */
+  flag?: string;
   /** Placeholder of the value in the help text (switches have none). */
   arg?: string;
   /** A switch: the flag takes no value and sets the field to this. */
   sets?: unknown;
   /** The word that sets a nullable field to null (e.g. `--priority none`). */
   nullWord?: string;
+  /** --help's word for a default the command computes from other values (the field is then T.optional). */
+  defaultText?: string;
 }
 
 export interface Annotations<T> {

@@ -11,7 +11,7 @@
  * anything, so a second daemon is refused with the first one's pid instead of closing its "dangling" episode.
  */
 import { LockHeldError, ProcessLock, Store, TransitionWriter, databaseLockFile, defaultLockDir, robotLockFile, type WriterTestHooks } from '../store/index.ts';
-import type { SessionStart } from '../store/types.ts';
+import type { SessionStart, TransitionInput } from '../store/types.ts';
 import type { DaemonEvent, DaemonLog, EpisodeBegin, EpisodeFinish, TickTransition } from './interfaces.ts';
 
 export interface StoreLogOptions {
@@ -32,6 +32,25 @@ export interface StoreLogOptions {
 }
 
 export { LockHeldError };
+
+/** The log row of a tick's transition (the daemon's writer and the replay's log write the same row). */
+export function transitionRow(t: TickTransition, episodeId = t.episodeId): TransitionInput {
+  return {
+    episodeId,
+    step: t.step,
+    obs: t.obs,
+    actionP: t.actionP,
+    actionResidual: t.actionResidual,
+    actionExecuted: t.actionExecuted,
+    rewardProb: t.rewardProb,
+    gtSuccess: t.gtSuccess,
+    done: t.done,
+    tickTime: t.tickTime,
+    policyVersion: t.policyVersion,
+    intervention: t.intervention ?? false,
+    interventionSource: t.interventionSource ?? null,
+  };
+}
 
 export class StoreLog implements DaemonLog {
   private queue: Array<() => void> = [];
@@ -98,21 +117,7 @@ export class StoreLog implements DaemonLog {
   }
 
   transition(t: TickTransition): void {
-    const ok = this.writer.append({
-      episodeId: t.episodeId,
-      step: t.step,
-      obs: t.obs,
-      actionP: t.actionP,
-      actionResidual: t.actionResidual,
-      actionExecuted: t.actionExecuted,
-      rewardProb: t.rewardProb,
-      gtSuccess: t.gtSuccess,
-      done: t.done,
-      tickTime: t.tickTime,
-      policyVersion: t.policyVersion,
-      intervention: t.intervention ?? false,
-      interventionSource: t.interventionSource ?? null,
-    });
+    const ok = this.writer.append(transitionRow(t));
     if (!ok) {
       const dropped = this.writer.stats().dropped;
       // First drop and then every 100th: visible, but cannot flood the events table.

@@ -86,25 +86,14 @@ export function decideSafety(input: SafetyInput, limits: SafetyLimits): SafetyDe
   ) {
     return { kind: 'trip', reason: 'non-finite', detail: 'observation holds a non-finite number', latch: true, retract: false };
   }
-  const camAge = now - obs.imageStamp;
-  if (camAge > limits.staleSensorMaxAgeS) {
-    return {
-      kind: 'trip',
-      reason: 'stale-camera',
-      detail: `camera frame is ${camAge.toFixed(3)} s old (limit ${limits.staleSensorMaxAgeS} s)`,
-      latch: true,
-      retract: false,
-    };
-  }
-  const wrenchAge = now - obs.wrenchStamp;
-  if (wrenchAge > limits.staleSensorMaxAgeS) {
-    return {
-      kind: 'trip',
-      reason: 'stale-wrench',
-      detail: `wrench sample is ${wrenchAge.toFixed(3)} s old (limit ${limits.staleSensorMaxAgeS} s)`,
-      latch: true,
-      retract: false,
-    };
+  // A camera frame or wrench sample older than the limit (backend clock) trips the watchdog.
+  for (const [reason, what, stamp] of [
+    ['stale-camera', 'camera frame', obs.imageStamp],
+    ['stale-wrench', 'wrench sample', obs.wrenchStamp],
+  ] as const) {
+    const age = now - stamp;
+    if (age > limits.staleSensorMaxAgeS)
+      return { kind: 'trip', reason, detail: `${what} is ${age.toFixed(3)} s old (limit ${limits.staleSensorMaxAgeS} s)`, latch: true, retract: false };
   }
   const f = forceMagnitude(obs);
   if (f > limits.forceLimitN) {

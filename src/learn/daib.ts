@@ -42,7 +42,17 @@ import { Rng, deriveSeed } from '../util/rng.ts';
 import { backendLabel } from './backend.ts';
 import { Scale } from './layers.ts';
 import { makeAdam } from './optim.ts';
-import { type Encoder, type EncoderConfig, type Mlp, buildEncoder, buildMlp, gatherImages, netVariables, validateEncoderConfig } from './nets.ts';
+import {
+  type Encoder,
+  type EncoderConfig,
+  type Mlp,
+  DEFAULT_ENCODER,
+  buildEncoder,
+  buildMlp,
+  gatherImages,
+  netVariables,
+  validateEncoderConfig,
+} from './nets.ts';
 
 export type DaibMethod = 'erm' | 'vib' | 'dann' | 'daib-nobottleneck' | 'daib';
 /** How the encoder is made to hide the domain from zI (see the file header). */
@@ -129,16 +139,7 @@ export interface DaibConfig extends DaibRepConfig {
 }
 
 export function defaultDaibConfig(overrides: Partial<DaibConfig> & { numDomains: number }): DaibConfig {
-  const encoder: EncoderConfig = {
-    inputShape: [64, 64, 3],
-    filters: [32, 32, 32],
-    kernelSize: 3,
-    strides: [2, 2, 2],
-    padding: 'same',
-    zIDim: 32,
-    zSDim: 16,
-    ...overrides.encoder,
-  };
+  const encoder: EncoderConfig = { ...structuredClone(DEFAULT_ENCODER), ...overrides.encoder };
   return {
     method: 'daib',
     adversary: 'moments',

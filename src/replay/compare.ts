@@ -61,15 +61,7 @@ const d3 = (a: readonly number[], b: readonly number[], o = 0): number => Math.h
 const rel = (p: Vec3, g: Vec3): Vec3 => [p[0] - g[0], p[1] - g[1], p[2] - g[2]];
 
 export function compareEpisode(
-  o: {
-    sourceEpisodeId: number;
-    replayEpisodeId: number | null;
-    domain: string;
-    replayedAs: string;
-    start: RebuiltStart | null;
-    logged: EpisodeSide;
-    replay: EpisodeSide;
-  },
+  o: Omit<EpisodeComparison, 'sameOutcome' | 'divergence'>,
   logged: readonly TransitionRecord[],
   replayed: readonly TickTransition[],
   th: CompareThresholds,

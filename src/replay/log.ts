@@ -9,6 +9,7 @@
  * { sourceDb, sourceSessionId, mode, ... }; each episode's start state carries replayOf = { sourceEpisodeId, ... }.
  */
 import type { DaemonEvent, DaemonLog, EpisodeBegin, EpisodeFinish, TickTransition } from '../daemon/interfaces.ts';
+import { transitionRow } from '../daemon/log.ts';
 import { Store } from '../store/index.ts';
 import type { TransitionInput } from '../store/types.ts';
 
@@ -104,19 +105,7 @@ export class ReplayLog implements DaemonLog {
     const ep = this.episodes.get(id);
     if (!ep) throw new Error(`replay log: no episode ${id}`);
     ep.end = end;
-    const rows: TransitionInput[] = ep.transitions.map((t) => ({
-      episodeId: id,
-      step: t.step,
-      obs: t.obs,
-      actionP: t.actionP,
-      actionResidual: t.actionResidual,
-      actionExecuted: t.actionExecuted,
-      rewardProb: t.rewardProb,
-      gtSuccess: t.gtSuccess,
-      done: t.done,
-      tickTime: t.tickTime,
-      policyVersion: t.policyVersion,
-    }));
+    const rows: TransitionInput[] = ep.transitions.map((t) => transitionRow(t, id));
     this.store.appendTransitions(rows);
     this.store.endEpisode(id, { outcome: end.outcome, reason: end.reason, learnedSuccessProb: end.learnedSuccessProb, gtSuccess: end.gtSuccess });
     if (this.open?.id === id) this.open = null;

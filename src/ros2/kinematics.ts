@@ -5,6 +5,7 @@
  * sensor_msgs/JointState but no Cartesian pose (backend topics.jointStates + kinematics, src/ros2/config.ts).
  */
 import type { Vec3 } from '../core/types.ts';
+import { axisAngleMatrix } from '../core/rotation.ts';
 import type { Pose } from './convert.ts';
 
 export interface FixedTransform {
@@ -39,23 +40,6 @@ interface Tf {
 function rpyMatrix([roll, pitch, yaw]: Vec3): number[] {
   const [cr, sr, cp, sp, cy, sy] = [Math.cos(roll), Math.sin(roll), Math.cos(pitch), Math.sin(pitch), Math.cos(yaw), Math.sin(yaw)];
   return [cy * cp, cy * sp * sr - sy * cr, cy * sp * cr + sy * sr, sy * cp, sy * sp * sr + cy * cr, sy * sp * cr - cy * sr, -sp, cp * sr, cp * cr];
-}
-
-function axisAngle([x, y, z]: Vec3, a: number): number[] {
-  const c = Math.cos(a),
-    s = Math.sin(a),
-    k = 1 - c;
-  return [
-    c + x * x * k,
-    x * y * k - z * s,
-    x * z * k + y * s,
-    y * x * k + z * s,
-    c + y * y * k,
-    y * z * k - x * s,
-    z * x * k - y * s,
-    z * y * k + x * s,
-    c + z * z * k,
-  ];
 }
 
 function mul(a: Tf, b: Tf): Tf {
@@ -104,7 +88,9 @@ export function forwardKinematics(chain: KinematicChain, names: readonly string[
     T = mul(T, fixed(j.origin));
     T = mul(
       T,
-      j.type === 'revolute' ? { r: axisAngle(j.axis, q), t: [0, 0, 0] } : { r: [1, 0, 0, 0, 1, 0, 0, 0, 1], t: [j.axis[0] * q, j.axis[1] * q, j.axis[2] * q] },
+      j.type === 'revolute'
+        ? { r: axisAngleMatrix(j.axis, q), t: [0, 0, 0] }
+        : { r: [1, 0, 0, 0, 1, 0, 0, 0, 1], t: [j.axis[0] * q, j.axis[1] * q, j.axis[2] * q] },
     );
   }
   T = mul(T, fixed(chain.tool));

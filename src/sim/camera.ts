@@ -5,6 +5,7 @@
  * with the plug. No OpenGL needed; ~1 ms for 64x64.
  */
 import type { RgbImage, Vec3 } from '../core/types.ts';
+import { axisAngleMatrix } from '../core/rotation.ts';
 import type { TextureDef } from './connectors.ts';
 import type { Mujoco } from './mujoco.ts';
 
@@ -541,19 +542,5 @@ export function matMul3(a: ArrayLike<number>, b: ArrayLike<number>): Float64Arra
 export function rotVec(w: Vec3): Float64Array {
   const th = Math.hypot(w[0], w[1], w[2]);
   if (th < 1e-12) return Float64Array.from([1, 0, 0, 0, 1, 0, 0, 0, 1]);
-  const [x, y, z] = [w[0] / th, w[1] / th, w[2] / th];
-  const c = Math.cos(th),
-    s = Math.sin(th),
-    C = 1 - c;
-  return Float64Array.from([
-    c + x * x * C,
-    x * y * C - z * s,
-    x * z * C + y * s,
-    y * x * C + z * s,
-    c + y * y * C,
-    y * z * C - x * s,
-    z * x * C - y * s,
-    z * y * C + x * s,
-    c + z * z * C,
-  ]);
+  return Float64Array.from(axisAngleMatrix([w[0] / th, w[1] / th, w[2] / th], th));
 }

@@ -8,7 +8,7 @@
  * orientation in the world.
  */
 import type { Vec3 } from '../core/types.ts';
-import { holePolygons, partPolygon, type ConnectorDef } from './connectors.ts';
+import { holePolygons, partPolygon, type ConnectorDef, type PartDef } from './connectors.ts';
 import { bbox, decomposePlate, isRectangle, type Vec2 } from './geometry.ts';
 import { SAWYER_HAND, SAWYER_JOINTS, rpyToQuat } from './sawyer.ts';
 
@@ -74,28 +74,30 @@ function rgba(c: readonly number[], a = 1): string {
 }
 
 /** Geometry of the plug (in the plug body frame) and its mesh assets. */
+/**
+ * One connector part as a geom extruded from z[0] to z[1]: a cylinder or box grown by `grow` on each side, or a mesh of
+ * its outline (`outline`, added to `assets`). The plug's pins and the socket's hole markers are the same shapes.
+ */
+function partGeom(p: PartDef, name: string, grow: number, z: [number, number], attrs: string, assets: string[], outline: () => readonly Vec2[]): string {
+  const [z0, z1] = z;
+  const pos = v([p.center[0], p.center[1], (z0 + z1) / 2]);
+  const h = f((z1 - z0) / 2);
+  if (p.shape === 'circle') return `<geom name="${name}" type="cylinder" size="${f(p.radius + grow)} ${h}" pos="${pos}" ${attrs}/>`;
+  if (p.shape === 'rect') {
+    const q = [Math.cos(p.rotation / 2), 0, 0, Math.sin(p.rotation / 2)];
+    return `<geom name="${name}" type="box" size="${f(p.size[0] / 2 + grow)} ${f(p.size[1] / 2 + grow)} ${h}" pos="${pos}" quat="${v(q)}" ${attrs}/>`;
+  }
+  const poly = outline();
+  const verts = poly.flatMap((q) => [q[0], q[1], z0]).concat(poly.flatMap((q) => [q[0], q[1], z1]));
+  assets.push(`<mesh name="m_${name}" vertex="${v(verts)}"/>`);
+  return `<geom name="${name}" type="mesh" mesh="m_${name}" ${attrs}/>`;
+}
+
 function plugGeoms(def: ConnectorDef, L: CellLayout, assets: string[]): string[] {
   const out: string[] = [];
   const col = rgba(def.plug.color);
   const pl = L.pinLength;
-  def.parts.forEach((p, i) => {
-    const name = `plug_pin${i}`;
-    if (p.shape === 'circle') {
-      out.push(
-        `<geom name="${name}" type="cylinder" size="${f(p.radius)} ${f(pl / 2)}" pos="${v([p.center[0], p.center[1], pl / 2])}" rgba="${col}" class="plug"/>`,
-      );
-    } else if (p.shape === 'rect') {
-      const q = [Math.cos(p.rotation / 2), 0, 0, Math.sin(p.rotation / 2)];
-      out.push(
-        `<geom name="${name}" type="box" size="${f(p.size[0] / 2)} ${f(p.size[1] / 2)} ${f(pl / 2)}" pos="${v([p.center[0], p.center[1], pl / 2])}" quat="${v(q)}" rgba="${col}" class="plug"/>`,
-      );
-    } else {
-      const poly = partPolygon(p);
-      const verts = poly.flatMap((q) => [q[0], q[1], 0]).concat(poly.flatMap((q) => [q[0], q[1], pl]));
-      assets.push(`<mesh name="m_${name}" vertex="${v(verts)}"/>`);
-      out.push(`<geom name="${name}" type="mesh" mesh="m_${name}" rgba="${col}" class="plug"/>`);
-    }
-  });
+  def.parts.forEach((p, i) => out.push(partGeom(p, `plug_pin${i}`, 0, [0, pl], `rgba="${col}" class="plug"`, assets, () => partPolygon(p))));
   const [hx, hy] = [def.housing.size[0] / 2, def.housing.size[1] / 2];
   const hh = def.housing.height / 2;
   out.push(`<geom name="plug_housing" type="box" size="${f(hx)} ${f(hy)} ${f(hh)}" pos="0 0 ${f(pl + hh)}" rgba="${col}" class="housing"/>`);
@@ -180,25 +182,10 @@ function socketVisualGeoms(def: ConnectorDef, L: CellLayout, assets: string[]): 
   const dark = rgba(def.socket.color.map((c) => 0.3 * c));
   out.push(`<geom name="sock_block" type="box" size="${f(hx)} ${f(hy)} ${f(L.socketTop / 2)}" pos="0 0 ${f(L.socketTop / 2)}" rgba="${col}" class="sockvis"/>`);
   const mz = L.socketTop + 0.0001;
-  def.parts.forEach((p, i) => {
-    const name = `hole_${i}`;
-    const grow = def.clearance / 2;
-    if (p.shape === 'circle') {
-      out.push(
-        `<geom name="${name}" type="cylinder" size="${f(p.radius + grow)} 0.0001" pos="${v([p.center[0], p.center[1], mz])}" rgba="${dark}" class="sockvis"/>`,
-      );
-    } else if (p.shape === 'rect') {
-      const q = [Math.cos(p.rotation / 2), 0, 0, Math.sin(p.rotation / 2)];
-      out.push(
-        `<geom name="${name}" type="box" size="${f(p.size[0] / 2 + grow)} ${f(p.size[1] / 2 + grow)} 0.0001" pos="${v([p.center[0], p.center[1], mz])}" quat="${v(q)}" rgba="${dark}" class="sockvis"/>`,
-      );
-    } else {
-      const poly = holes[i]!;
-      const verts = poly.flatMap((q) => [q[0], q[1], mz - 0.0001]).concat(poly.flatMap((q) => [q[0], q[1], mz + 0.0001]));
-      assets.push(`<mesh name="m_${name}" vertex="${v(verts)}"/>`);
-      out.push(`<geom name="${name}" type="mesh" mesh="m_${name}" rgba="${dark}" class="sockvis"/>`);
-    }
-  });
+  // Thin dark markers of the holes (grown by half the clearance), 0.1 mm either side of the face.
+  def.parts.forEach((p, i) =>
+    out.push(partGeom(p, `hole_${i}`, def.clearance / 2, [mz - 0.0001, mz + 0.0001], `rgba="${dark}" class="sockvis"`, assets, () => holes[i]!)),
+  );
   return out;
 }
 

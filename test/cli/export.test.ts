@@ -44,7 +44,7 @@ test('export: mcap and npz by flag or extension; bad input exits 2 with a messag
   await bad(['--db', fx.db, '--session', '4', '--out', join(tmp.dir, 'x.mcap')], /no session 4 \(its sessions are 1\)/);
   await bad(['--db', fx.db, '--session', '1', '--out', join(tmp.dir, 'no', 'x.mcap')], /directory .*no does not exist/);
   await bad(['--db', fx.db, '--session', '1', '--out', join(tmp.dir, 'x.bin')], /--format: must be mcap or npz/);
-  await bad(['--db', fx.db, '--session', '1', '--format', 'csv', '--out', join(tmp.dir, 'x.csv')], /--format: must be mcap or npz, got "csv"/);
+  await bad(['--db', fx.db, '--session', '1', '--format', 'csv', '--out', join(tmp.dir, 'x.csv')], /--format: must be one of mcap, npz, got "csv"/);
   await bad(['--db', fx.db, '--out', join(tmp.dir, 'x.mcap')], /--session: the session id is required/);
   await bad(['--db', fx.db, '--session', 'one', '--out', join(tmp.dir, 'x.mcap')], /--session/);
   await bad(['--db', fx.db, '--session', '1', '--episodes', '1,x', '--out', join(tmp.dir, 'x.mcap')], /--episodes/);

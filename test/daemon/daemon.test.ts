@@ -2,13 +2,14 @@
  * The control daemon against the real MuJoCo cell and a real SQLite log. Ticks are driven by hand (daemon.tick())
  * so that "in the same tick" is exact; one test runs the real-time scheduler.
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { pControl } from '../../src/control/p-controller.ts';
 import { limitStep } from '../../src/control/action.ts';
 import { Store } from '../../src/store/index.ts';
 import type { Vec3 } from '../../src/core/types.ts';
-import { dist, logged, rig, scriptedPolicy, tickUntil, type Rig } from './helpers.ts';
+import { dist, logged, rig, scriptedPolicy, tickUntil, type Rig, type RigOptions } from './helpers.ts';
+import type { PracticeRequest } from '../../src/daemon/types.ts';
 
 /** Every command that reaches the simulated robot must be finite: wrap the backend and record them. */
 function spyCommands(r: Rig): Vec3[] {
@@ -25,6 +26,20 @@ function spyCommands(r: Rig): Vec3[] {
 const idle = (r: Rig) => () => r.app.daemon.currentState === 'idle' && r.app.daemon.status().practice === null;
 
 /** x* 4 mm off the socket: the P-controller presses the plug onto the socket face, into a 15 N force limit. */
+/** A 20-step practice episode under way at `step`, with the motion commands recorded (`before` of them so far). */
+async function practising(
+  t: TestContext,
+  o: { rig?: RigOptions; practice?: Partial<PracticeRequest>; step?: number } = {},
+): Promise<{ r: Rig; d: Rig['app']['daemon']; sent: Vec3[]; before: number }> {
+  const r = await rig(o.rig ?? { overrides: { episodeSteps: 20 } });
+  t.after(() => r.close());
+  const sent = spyCommands(r);
+  const d = r.app.daemon;
+  assert.ok(d.startPractice({ count: 1, scenario: 'I', ...o.practice }).ok);
+  await tickUntil(r.app, () => d.status().episode?.step === (o.step ?? 2));
+  return { r, d, sent, before: sent.length };
+}
+
 function forceTripRig(): Promise<Rig> {
   return rig({
     overrides: { episodeSteps: 20 },
@@ -105,13 +120,7 @@ test('P-controller practice: episodes and transitions are logged with the right 
 });
 
 test('e-stop mid-episode holds the arm in the same tick, ends the episode, and stays latched', async (t) => {
-  const r = await rig({ overrides: { episodeSteps: 20 } });
-  t.after(() => r.close());
-  const sent = spyCommands(r);
-  const d = r.app.daemon;
-  assert.ok(d.startPractice({ count: 3, scenario: 'II', seed: 3 }).ok);
-  await tickUntil(r.app, () => d.status().episode?.step === 3);
-  const before = sent.length;
+  const { r, d, sent, before } = await practising(t, { practice: { count: 3, scenario: 'II', seed: 3 }, step: 3 });
   const pose = r.sim.observe().eePos;
   const epId = d.status().episode?.id;
   d.estop('test button');
@@ -134,13 +143,7 @@ test('e-stop mid-episode holds the arm in the same tick, ends the episode, and s
 
 test('an e-stop that arrives while the tick awaits the policy still stops that tick', async (t) => {
   const slow = scriptedPolicy('slow', () => [0, 0, 0], 40);
-  const r = await rig({ policy: slow });
-  t.after(() => r.close());
-  const sent = spyCommands(r);
-  const d = r.app.daemon;
-  assert.ok(d.startPractice({ count: 1, scenario: 'I' }).ok);
-  await tickUntil(r.app, () => d.status().episode?.step === 2);
-  const before = sent.length;
+  const { d, sent, before } = await practising(t, { rig: { policy: slow } });
   const inFlight = d.tick();
   await new Promise((res) => setTimeout(res, 10));
   assert.equal(slow.calls, 3, 'the tick is inside the policy call');
@@ -151,13 +154,7 @@ test('an e-stop that arrives while the tick awaits the policy still stops that t
 });
 
 test('the robot e-stop latches; reset is refused while it is engaged', async (t) => {
-  const r = await rig({ overrides: { episodeSteps: 20 } });
-  t.after(() => r.close());
-  const sent = spyCommands(r);
-  const d = r.app.daemon;
-  assert.ok(d.startPractice({ count: 1, scenario: 'I' }).ok);
-  await tickUntil(r.app, () => d.status().episode?.step === 2);
-  const before = sent.length;
+  const { r, d, sent, before } = await practising(t);
   r.sim.pressEstop('sim-button');
   assert.equal(d.currentState, 'estopped', 'latched by the backend event, before any tick');
   await d.tick();
@@ -172,12 +169,7 @@ test('the robot e-stop latches; reset is refused while it is engaged', async (t)
 });
 
 test('a stale camera trips the watchdog within the configured age; reset refused until it is fresh', async (t) => {
-  const r = await rig({ overrides: { episodeSteps: 30 } });
-  t.after(() => r.close());
-  const sent = spyCommands(r);
-  const d = r.app.daemon;
-  assert.ok(d.startPractice({ count: 1, scenario: 'II' }).ok);
-  await tickUntil(r.app, () => d.status().episode?.step === 2);
+  const { r, d, sent } = await practising(t, { rig: { overrides: { episodeSteps: 30 } }, practice: { scenario: 'II' } });
   r.sim.injectFault({ freezeCamera: true });
   const atFreeze = sent.length;
   const ticks = await tickUntil(r.app, () => d.currentState === 'estopped', 20);
@@ -293,13 +285,7 @@ test('the residual is bounded, a NaN policy falls back to u_H, and non-finite nu
 });
 
 test('a non-finite pose trips the safety filter: nothing is commanded and the latch engages', async (t) => {
-  const r = await rig({ overrides: { episodeSteps: 20 } });
-  t.after(() => r.close());
-  const sent = spyCommands(r);
-  const d = r.app.daemon;
-  assert.ok(d.startPractice({ count: 1, scenario: 'I' }).ok);
-  await tickUntil(r.app, () => d.status().episode?.step === 2);
-  const before = sent.length;
+  const { r, d, sent, before } = await practising(t);
   r.sim.injectFault({ nanPose: true });
   await d.tick();
   assert.equal(sent.length, before);
@@ -343,12 +329,7 @@ test('policy hot-swap: at the episode boundary by default, or between ticks on r
 });
 
 test('stop practice ends the episode at the next tick as aborted', async (t) => {
-  const r = await rig({ overrides: { episodeSteps: 20 } });
-  t.after(() => r.close());
-  const sent = spyCommands(r);
-  const d = r.app.daemon;
-  assert.ok(d.startPractice({ count: 5, scenario: 'I' }).ok);
-  await tickUntil(r.app, () => d.status().episode?.step === 4);
+  const { d, sent } = await practising(t, { practice: { count: 5 }, step: 4 });
   d.stopPractice();
   const before = sent.length;
   await d.tick();

@@ -9,7 +9,7 @@ import type { ResidualPolicy, RewardScorer } from '../../src/daemon/interfaces.t
 import { MockBackend, type MockBackendOptions } from '../../src/robot/mock-backend.ts';
 import type { RobotBackend } from '../../src/robot/backend.ts';
 import { SimBackend } from '../../src/robot/sim-backend.ts';
-import type { Vec3 } from '../../src/core/types.ts';
+import type { Observation, Vec3 } from '../../src/core/types.ts';
 
 export const root = resolve(import.meta.dirname, '../..');
 export const TOKEN = 'test-token-0123456789';
@@ -185,4 +185,18 @@ export function scriptedPolicy(version: string, out: (call: number) => Vec3, del
 
 export function dist(a: Vec3, b: Vec3): number {
   return Math.hypot(a[0] - b[0], a[1] - b[1], a[2] - b[2]);
+}
+
+/** An observation the safety filter passes: at rest 10 cm above x*, a fresh frame and wrench at t = 10 s. */
+export function calmObservation(over: Partial<Observation> = {}): Observation {
+  return {
+    image: { width: 1, height: 1, data: new Uint8Array(3) },
+    wrench: [0, 0, 0, 0, 0, 0],
+    eePos: [0.5, 0, 0.2],
+    eeQuat: [1, 0, 0, 0],
+    goal: [0.5, 0, 0.1],
+    imageStamp: 10,
+    wrenchStamp: 10,
+    ...over,
+  };
 }

@@ -9,23 +9,14 @@ import assert from 'node:assert/strict';
 import { decideSafety, EstopLatch, type SafetyInput, type SafetyLimits } from '../../src/daemon/safety.ts';
 import type { MockFaults } from '../../src/robot/mock-backend.ts';
 import type { Observation } from '../../src/core/types.ts';
-import { mockRig, tickUntil } from './helpers.ts';
+import { calmObservation, mockRig, tickUntil } from './helpers.ts';
 
 const limits: SafetyLimits = { forceLimitN: 30, maxStepM: 0.01, staleSensorMaxAgeS: 0.5, workspace: { min: [0, -0.2, 0], max: [1, 0.2, 0.5] } };
 
 function input(obs: Partial<Observation> = {}, now = 10.05): SafetyInput {
   return {
     now,
-    obs: {
-      image: { width: 1, height: 1, data: new Uint8Array(3) },
-      wrench: [0, 0, 0, 0, 0, 0],
-      eePos: [0.5, 0, 0.2],
-      eeQuat: [1, 0, 0, 0],
-      goal: [0.5, 0, 0.1],
-      imageStamp: 10,
-      wrenchStamp: 10,
-      ...obs,
-    },
+    obs: calmObservation(obs),
     // A finite action: the goal or stamp must be caught on its own, not through a NaN action it would cause.
     proposed: [0.001, 0, -0.002],
     latch: new EstopLatch().state,

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decideSafety, EstopLatch, type SafetyInput, type SafetyLimits } from '../../src/daemon/safety.ts';
-import type { Observation, Vec3 } from '../../src/core/types.ts';
+import type { Vec3 } from '../../src/core/types.ts';
+import { calmObservation } from './helpers.ts';
 
 const limits: SafetyLimits = {
   forceLimitN: 30,
@@ -10,18 +11,7 @@ const limits: SafetyLimits = {
   workspace: { min: [0, -0.2, 0], max: [1, 0.2, 0.5] },
 };
 
-function obs(over: Partial<Observation> = {}): Observation {
-  return {
-    image: { width: 1, height: 1, data: new Uint8Array(3) },
-    wrench: [0, 0, 0, 0, 0, 0],
-    eePos: [0.5, 0, 0.2],
-    eeQuat: [1, 0, 0, 0],
-    goal: [0.5, 0, 0.1],
-    imageStamp: 10,
-    wrenchStamp: 10,
-    ...over,
-  };
-}
+const obs = calmObservation;
 
 function input(over: Partial<SafetyInput> = {}): SafetyInput {
   return {

@@ -10,11 +10,9 @@ import { join } from 'node:path';
 import { learningPlan } from '../../src/app/learning.ts';
 import { experimentOptions } from '../../src/cli/experiment.ts';
 import { loadDaemonConfig } from '../../src/config/load.ts';
-import { parseArgs } from '../../src/offline/common.ts';
 import { trainerSettings } from '../../src/online/trainer.ts';
 import { root, tempDir } from '../daemon/helpers.ts';
 
-const KNOWN = { config: 'value', connectors: 'value', utd: 'value', 'warmup-updates': 'value' } as const;
 const pick = (t: ReturnType<typeof trainerSettings>) => trainerSettings(t);
 
 test('the daemon and the experiment read the same learning settings from the config declaration', (t) => {
@@ -24,7 +22,7 @@ test('the daemon and the experiment read the same learning settings from the con
   const shipped = loadDaemonConfig(join(root, 'config/daemon.yaml'));
   const daemon = learningPlan(shipped).trainer;
   assert.ok(daemon);
-  const exp = experimentOptions(parseArgs(['--connectors', 'europlug'], KNOWN, 'test'));
+  const exp = experimentOptions(['--connectors', 'europlug']);
   assert.deepEqual(pick(exp.trainer as ReturnType<typeof trainerSettings>), pick(daemon));
   assert.equal(daemon.onlineFraction, 0.5);
   assert.equal(daemon.utd, 2);
@@ -45,7 +43,7 @@ test('the daemon and the experiment read the same learning settings from the con
   const cfg = loadDaemonConfig(file);
   const d2 = learningPlan(cfg).trainer;
   assert.ok(d2);
-  const e2 = experimentOptions(parseArgs(['--config', file, '--connectors', 'europlug'], KNOWN, 'test'));
+  const e2 = experimentOptions(['--config', file, '--connectors', 'europlug']);
   for (const [k, v] of [
     ['onlineFraction', 0.3],
     ['utd', 3],
@@ -56,7 +54,7 @@ test('the daemon and the experiment read the same learning settings from the con
   }
   assert.equal(e2.explorationNoise, 0.002);
   // A flag overrides the file for the experiment run.
-  const e3 = experimentOptions(parseArgs(['--config', file, '--connectors', 'europlug', '--utd', '4', '--warmup-updates', '0'], KNOWN, 'test'));
+  const e3 = experimentOptions(['--config', file, '--connectors', 'europlug', '--utd', '4', '--warmup-updates', '0']);
   assert.equal(e3.trainer.utd, 4);
   assert.equal(e3.trainer.warmupUpdates, 0);
   assert.equal(e3.trainer.onlineFraction, 0.3);

@@ -6,7 +6,7 @@ import { FusedMlp } from '../../src/learn/fused.ts';
 import { DEFAULT_IQL, IqlAgent, type IqlBatch, type IqlConfig, type IqlStats, setFusedHeads, targetCriticSubset } from '../../src/learn/iql.ts';
 import { buildMlp, netVariables } from '../../src/learn/nets.ts';
 import { Rng } from '../../src/util/rng.ts';
-import { chainExpectileValues } from './chain.ts';
+import { chainAgentConfig, chainExpectileValues, chainFeatureBatch, chainStates } from './chain.ts';
 
 const info = await initBackend();
 const noGemm = info.gemm ? false : `native gemm unavailable (${info.gemmError})`;
@@ -158,47 +158,12 @@ test('fused heads on the chain MDP reach the known expectile value; checkpoints 
   const gamma = 0.9;
   const tau = 0.9;
   const V = chainExpectileValues(N, gamma, tau);
-  const agent = new IqlAgent({
-    ...DEFAULT_IQL,
-    mode: 'features',
-    proprioDim: 0,
-    proprioScale: [],
-    actionDim: 1,
-    actionScale: [1],
-    hidden: [32, 32],
-    expectile: tau,
-    temperature: 10,
-    gamma,
-    polyak: 0.05,
-    actorLr: 1e-3,
-    criticLr: 1e-3,
-    valueLr: 1e-3,
-    featureDims: { pi: N, q: N, v: N },
-    seed: 3,
-  });
+  const agent = new IqlAgent(chainAgentConfig(N, { gamma, tau, beta: 10, seed: 3 }));
   assert.match(agent.backend, /IQL heads: fused/);
   const rng = new Rng(1);
   const B = 64;
-  for (let step = 0; step < 800; step++) {
-    const f = new Float32Array(B * N);
-    const fn = new Float32Array(B * N);
-    const a = new Float32Array(B);
-    const r = new Float32Array(B);
-    const d = new Float32Array(B);
-    for (let i = 0; i < B; i++) {
-      const s = rng.int(N - 1);
-      const right = rng.bernoulli(0.5);
-      const sn = right ? s + 1 : Math.max(0, s - 1);
-      f[i * N + s] = 1;
-      fn[i * N + sn] = 1;
-      a[i] = right ? 0.5 : -0.5;
-      r[i] = sn === N - 1 ? 1 : 0;
-      d[i] = sn === N - 1 ? 1 : 0;
-    }
-    agent.update({ size: B, features: f, nextFeatures: fn, action: a, reward: r, done: d });
-  }
-  const eye = new Float32Array((N - 1) * N);
-  for (let s = 0; s < N - 1; s++) eye[s * N + s] = 1;
+  for (let step = 0; step < 800; step++) agent.update(chainFeatureBatch(rng, N, B));
+  const eye = chainStates(N);
   const learned = agent.values(eye);
   const acts = agent.actFeatures(eye);
   for (let s = 0; s < N - 1; s++) {

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initBackend } from '../../src/learn/backend.ts';
-import { DEFAULT_IQL, IqlAgent } from '../../src/learn/iql.ts';
+import { IqlAgent } from '../../src/learn/iql.ts';
 import { Rng } from '../../src/util/rng.ts';
-import { chainExpectileValues } from './chain.ts';
+import { chainAgentConfig, chainExpectileValues, chainFeatureBatch, chainStates } from './chain.ts';
 
 await initBackend();
 
@@ -20,48 +20,15 @@ test('IQL on a chain MDP converges to the known expectile value and the optimal 
   const tau = 0.9;
   const beta = 10;
   const V = chainExpectileValues(N, gamma, tau);
-  const agent = new IqlAgent({
-    ...DEFAULT_IQL,
-    mode: 'features',
-    proprioDim: 0,
-    proprioScale: [],
-    actionDim: 1,
-    actionScale: [1],
-    hidden: [32, 32],
-    expectile: tau,
-    temperature: beta,
-    gamma,
-    polyak: 0.05,
-    actorLr: 1e-3,
-    criticLr: 1e-3,
-    valueLr: 1e-3,
-    featureDims: { pi: N, q: N, v: N },
-    seed: 3,
-  });
+  const agent = new IqlAgent(chainAgentConfig(N, { gamma, tau, beta, seed: 3 }));
   const rng = new Rng(1);
   const B = 64;
   const vLosses: number[] = [];
   for (let step = 0; step < 800; step++) {
-    const f = new Float32Array(B * N);
-    const fn = new Float32Array(B * N);
-    const a = new Float32Array(B);
-    const r = new Float32Array(B);
-    const d = new Float32Array(B);
-    for (let i = 0; i < B; i++) {
-      const s = rng.int(N - 1);
-      const right = rng.bernoulli(0.5);
-      const sn = right ? s + 1 : Math.max(0, s - 1);
-      f[i * N + s] = 1;
-      fn[i * N + sn] = 1;
-      a[i] = right ? 0.5 : -0.5;
-      r[i] = sn === N - 1 ? 1 : 0;
-      d[i] = sn === N - 1 ? 1 : 0;
-    }
-    const st = agent.update({ size: B, features: f, nextFeatures: fn, action: a, reward: r, done: d });
+    const st = agent.update(chainFeatureBatch(rng, N, B));
     if (step % 100 === 0) vLosses.push(st.vLoss);
   }
-  const eye = new Float32Array((N - 1) * N);
-  for (let s = 0; s < N - 1; s++) eye[s * N + s] = 1;
+  const eye = chainStates(N);
   const learned = agent.values(eye);
   const acts = agent.actFeatures(eye);
   for (let s = 0; s < N - 1; s++) {

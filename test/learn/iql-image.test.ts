@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { initBackend } from '../../src/learn/backend.ts';
 import { DEFAULT_IQL, IqlAgent, iqlDaibConfig } from '../../src/learn/iql.ts';
 import { Rng } from '../../src/util/rng.ts';
-import { chainExpectileValues } from './chain.ts';
+import { chainExpectileValues, chainStep } from './chain.ts';
 
 await initBackend();
 
@@ -63,14 +63,12 @@ test('image-mode IQL with DAIB encoders learns the visual chain in every domain'
     const r = new Float32Array(B);
     const dom = new Int32Array(B);
     for (let i = 0; i < B; i++) {
-      const s = rng.int(N - 1);
-      const right = rng.bernoulli(0.5);
-      const sn = right ? s + 1 : Math.max(0, s - 1);
+      const t = chainStep(rng, N);
       dom[i] = rng.int(2);
-      render(s, dom[i] ?? 0, img, i * size);
-      render(sn, dom[i] ?? 0, next, i * size);
-      a[i] = right ? 0.5 : -0.5;
-      r[i] = sn === N - 1 ? 1 : 0;
+      render(t.s, dom[i] ?? 0, img, i * size);
+      render(t.sn, dom[i] ?? 0, next, i * size);
+      a[i] = t.action;
+      r[i] = t.reward;
     }
     const st = agent.update({ size: B, images: img, nextImages: next, action: a, reward: r, done: r, domain: dom });
     if (step % 50 === 0) qLoss.push(st.qLoss);

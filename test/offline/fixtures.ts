@@ -6,6 +6,7 @@ import { collectPrior } from '../../src/data/collect.ts';
 import { DEFAULT_PRIOR_SETTINGS } from '../../src/data/episode.ts';
 import { makeSplit, type Split } from '../../src/data/splits.ts';
 import { loadConnectors } from '../../src/sim/connectors.ts';
+import { DEFAULT_OFFLINE, type OfflineOptions } from '../../src/offline/iql.ts';
 
 export const TRAIN = ['hex14', 'round22', 'dsub'];
 export const HELD_OUT = ['dt12', 'europlug'];
@@ -38,4 +39,30 @@ export async function tinyDb(prefix: string, episodes = 4, connectors: string[] 
   writeFileSync(splitFile, JSON.stringify(spec));
   const split = makeSplit(spec, loadConnectors(), splitFile);
   return { dir, db, split, splitFile, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * Offline IQL at test size on a tiny database: 16 px encoders of 4 filters, codes of 4, one checkpoint at the end.
+ * The training tests (offline, the trainer, the learning tests) start from this and change what they are about.
+ */
+export function tinyOfflineOptions(fx: Pick<TinyDb, 'db' | 'split'>, checkpointDir: string | null, o: Partial<OfflineOptions> = {}): OfflineOptions {
+  const steps = o.steps ?? 5;
+  return {
+    ...DEFAULT_OFFLINE,
+    db: fx.db,
+    split: fx.split,
+    steps,
+    imageSize: 16,
+    batchSize: 16,
+    filters: [4, 4],
+    zIDim: 4,
+    zSDim: 4,
+    hidden: [16, 16],
+    seed: 3,
+    checkpointDir,
+    checkpointEvery: steps,
+    resume: false,
+    logEvery: 100000,
+    ...o,
+  };
 }

@@ -11,34 +11,18 @@ import { PolicyController } from '../../src/control/policy-controller.ts';
 import { createController } from '../../src/control/registry.ts';
 import { cardPathFor, readCard } from '../../src/policy/card.ts';
 import { EncoderModel, PolicyModel } from '../../src/policy/onnx-model.ts';
-import { DEFAULT_OFFLINE, exportOffline, trainOffline, type OfflineOptions } from '../../src/offline/iql.ts';
+import { exportOffline, trainOffline, type OfflineOptions } from '../../src/offline/iql.ts';
 import { evaluatePolicy, policyMetrics } from '../../src/offline/evaluate-policy.ts';
 import { DEFAULT_ONLINE, OnlineTrainer, checkpointConfig, exportCheckpointPolicy } from '../../src/online/trainer.ts';
 import { main as trainOfflineCli } from '../../src/cli/train-offline.ts';
-import { HELD_OUT, TRAIN, tinyDb } from './fixtures.ts';
+import { HELD_OUT, TRAIN, tinyDb, tinyOfflineOptions } from './fixtures.ts';
 
 await initBackend();
 const fx = await tinyDb('train-offline-test', 2, [...TRAIN.slice(0, 2), HELD_OUT[0] as string]);
 after(() => fx.cleanup());
 
-const opts = (dir: string | null, extra: Partial<OfflineOptions> = {}): OfflineOptions => ({
-  ...DEFAULT_OFFLINE,
-  db: fx.db,
-  split: fx.split,
-  steps: 6,
-  imageSize: 16,
-  batchSize: 16,
-  filters: [4, 4],
-  zIDim: 4,
-  zSDim: 4,
-  hidden: [16, 16],
-  seed: 7,
-  checkpointDir: dir,
-  checkpointEvery: 2,
-  resume: true,
-  logEvery: 1000,
-  ...extra,
-});
+const opts = (dir: string | null, extra: Partial<OfflineOptions> = {}): OfflineOptions =>
+  tinyOfflineOptions(fx, dir, { steps: 6, seed: 7, checkpointEvery: 2, resume: true, logEvery: 1000, ...extra });
 
 /** Policy outputs (tfjs) on the first n real logged observations of the run's dataset. */
 function policyOn(run: Awaited<ReturnType<typeof trainOffline>>, n: number): { out: Float32Array; images: Float32Array; proprio: Float32Array } {
@@ -245,7 +229,7 @@ test('train-offline --encoder-method: erm reaches the cards; a bad value is refu
     console.error = orig;
   }
   assert.equal(code, 2);
-  assert.match(errors.join('\n'), /--encoder-method' must be one of erm, vib, dann, daib-nobottleneck, daib, got 'nodaib'/);
+  assert.match(errors.join('\n'), /--encoder-method: must be one of erm, vib, dann, daib-nobottleneck, daib, got "nodaib"/);
   const out = join(fx.dir, 'cli-erm');
   const origLog = console.log;
   console.log = () => undefined;

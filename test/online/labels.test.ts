@@ -9,9 +9,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { loadTransitions } from '../../src/data/dataset.ts';
 import type { RewardScorer } from '../../src/daemon/interfaces.ts';
-import { DEFAULT_ONLINE, OnlineTrainer } from '../../src/online/trainer.ts';
 import { logged, mockRig, tickUntil } from '../daemon/helpers.ts';
-import { tinyOffline } from './fixtures.ts';
+import { practiceTrainer, tinyOffline } from './fixtures.ts';
 
 const fx = await tinyOffline('online-labels-test');
 after(() => fx.cleanup());
@@ -34,17 +33,7 @@ test('a label overrides the learned reward of its episode in the trainer replay 
   const [e1, e2, e3] = store.listEpisodes({ order: 'asc' }).map((e) => e.id) as [number, number, number];
   store.labelEpisode({ episodeId: e1, success: false, by: 'test' }); // before the trainer has read the episode
 
-  const tr = new OnlineTrainer({
-    ...DEFAULT_ONLINE,
-    db: r.db,
-    offlineDb: null,
-    offlineDomains: [],
-    startCheckpoint: fx.checkpoint,
-    workDir: join(fx.dir, 'labels-test'),
-    onlineFraction: 1,
-    batchSize: 8,
-    utd: 1,
-  });
+  const tr = practiceTrainer(r.db, fx.checkpoint, join(fx.dir, 'labels-test'), { batchSize: 8, utd: 1 });
   t.after(() => tr.close());
   await tr.init();
   assert.equal(tr.poll(), 15);

@@ -13,13 +13,10 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join, resolve } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/learn/backend.ts';
-import { netVariables } from '../../src/learn/nets.ts';
-import { DEFAULT_OFFLINE, trainOffline } from '../../src/offline/iql.ts';
-import { exportCheckpointPolicy } from '../../src/online/trainer.ts';
 import { runConnector } from '../../src/experiment/online.ts';
 import { tinyDb } from '../offline/fixtures.ts';
+import { zeroResidualStart } from './fixtures.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 
@@ -28,28 +25,7 @@ const fx = await tinyDb('learning-test', 2, ['hex14']);
 after(() => fx.cleanup());
 
 test('online IQL with the learned reward lifts a zero residual from P-controller level on a held-out connector', { timeout: 600_000 }, async () => {
-  const checkpoint = join(fx.dir, 'zero-residual');
-  const run = await trainOffline({
-    ...DEFAULT_OFFLINE,
-    db: fx.db,
-    split: fx.split,
-    steps: 5,
-    imageSize: 16,
-    batchSize: 16,
-    filters: [4, 4],
-    zIDim: 4,
-    zSDim: 4,
-    hidden: [64, 64],
-    seed: 3,
-    checkpointDir: checkpoint,
-    checkpointEvery: 5,
-    resume: false,
-    logEvery: 100000,
-  });
-  for (const v of netVariables(run.agent.pi).slice(-2)) v.assign(tf.zerosLike(v)); // residual = 0: the P-controller
-  await run.agent.saveCheckpoint(checkpoint);
-  run.agent.dispose();
-  const policyPath = await exportCheckpointPolicy(checkpoint, join(fx.dir, 'zero-policy.onnx'));
+  const { checkpoint, policyPath } = await zeroResidualStart(fx);
   const lines: string[] = [];
   const r = await runConnector('europlug', {
     connectors: ['europlug'],

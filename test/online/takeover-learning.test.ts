@@ -11,17 +11,15 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join, resolve } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
 import { goalErrorVec } from '../../src/core/goal-error.ts';
 import { SimOperator } from '../../src/control/sim-operator.ts';
 import { loadPolicyFile, rewardFromModel } from '../../src/daemon/models.ts';
 import { initBackend } from '../../src/learn/backend.ts';
-import { netVariables } from '../../src/learn/nets.ts';
-import { DEFAULT_OFFLINE, trainOffline } from '../../src/offline/iql.ts';
-import { DEFAULT_ONLINE, exportCheckpointPolicy, OnlineTrainer } from '../../src/online/trainer.ts';
+import { OnlineTrainer } from '../../src/online/trainer.ts';
 import { RewardModel } from '../../src/policy/onnx-model.ts';
 import { logged, rig, tickUntil } from '../daemon/helpers.ts';
 import { tinyDb } from '../offline/fixtures.ts';
+import { practiceTrainer, zeroResidualStart } from './fixtures.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 await initBackend();
@@ -51,14 +49,8 @@ async function runOnce(
     await tickUntil(r.app, () => d.currentState === 'idle' && d.status().practice === null, 5000);
     await logged(r);
     const practiceGt = r.app.log.store.listEpisodes({ kind: 'practice', limit: 100 }).filter((e) => e.gtSuccess).length;
-    const tr = new OnlineTrainer({
-      ...DEFAULT_ONLINE,
+    const tr = practiceTrainer(r.db, checkpoint, join(fx.dir, `online-${withOperator}`), {
       warmupUpdates: 0, // the learning itself is what is compared, from the first update
-      db: r.db,
-      offlineDb: null,
-      offlineDomains: [],
-      startCheckpoint: checkpoint,
-      workDir: join(fx.dir, `online-${withOperator}`),
       onlineFraction: 0.5,
       batchSize: 64,
       utd: 4,
@@ -96,28 +88,7 @@ async function runOnce(
 }
 
 test('a takeover-fed run learns faster than the same run without (fixed seed, held-out europlug, 1.5 mm x* error)', { timeout: 300_000 }, async () => {
-  const checkpoint = join(fx.dir, 'zero-residual');
-  const run = await trainOffline({
-    ...DEFAULT_OFFLINE,
-    db: fx.db,
-    split: fx.split,
-    steps: 5,
-    imageSize: 16,
-    batchSize: 16,
-    filters: [4, 4],
-    zIDim: 4,
-    zSDim: 4,
-    hidden: [64, 64],
-    seed: 3,
-    checkpointDir: checkpoint,
-    checkpointEvery: 5,
-    resume: false,
-    logEvery: 100000,
-  });
-  for (const v of netVariables(run.agent.pi).slice(-2)) v.assign(tf.zerosLike(v)); // residual = 0: the P-controller
-  await run.agent.saveCheckpoint(checkpoint);
-  run.agent.dispose();
-  const policyPath = await exportCheckpointPolicy(checkpoint, join(fx.dir, 'zero-policy.onnx'));
+  const { checkpoint, policyPath } = await zeroResidualStart(fx);
   const without = await runOnce(checkpoint, policyPath, false);
   const fed = await runOnce(checkpoint, policyPath, true);
   console.log(

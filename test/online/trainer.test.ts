@@ -6,17 +6,16 @@
  * check the direction learning takes: -x is rewarded, the data's actions average ~0 (behaviour cloning alone would
  * end near 0), so a mean residual clearly below 0 is the advantage weighting at work.
  */
-import { test, after } from 'node:test';
+import { test, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { PolicyModel } from '../../src/policy/onnx-model.ts';
 import { policyFromModel } from '../../src/daemon/models.ts';
 import { Store } from '../../src/store/index.ts';
 import { inputsFor, probeSet } from '../../src/swap/validate.ts';
-import { DEFAULT_ONLINE, OnlineTrainer } from '../../src/online/trainer.ts';
-import { rig, tickUntil } from '../daemon/helpers.ts';
+import { rig, tickUntil, type Rig } from '../daemon/helpers.ts';
 import { netVariables } from '../../src/learn/nets.ts';
-import { tinyOffline } from './fixtures.ts';
+import { practiceTrainer, tinyOffline } from './fixtures.ts';
 
 const fx = await tinyOffline('trainer-online-test');
 after(() => fx.cleanup());
@@ -32,15 +31,16 @@ async function meanResidualX(path: string, probes: ReturnType<typeof probeSet>):
   return s / probes.length;
 }
 
-test('online IQL on logged practice data: cached features, UTD bookkeeping, learning toward the rewarded action', async (t) => {
-  const r = await rig({ overrides: { episodeSteps: 8 }, connector: fx.domains[0] as string });
+/** Practice on the trainer's connector, each transition rewarded when its residual x is negative (the exploration
+ *  noise decides), so a trainer that learns moves the residual toward -x. */
+async function rewardedPractice(t: TestContext, episodeSteps: number, count: number, maxTicks: number): Promise<Rig> {
+  const r = await rig({ overrides: { episodeSteps }, connector: fx.domains[0] as string });
   t.after(() => r.close());
   const d = r.app.daemon;
-  assert.ok(d.startPractice({ count: 6, scenario: 'I', explorationNoise: 0.002 }).ok);
-  await tickUntil(r.app, () => d.currentState === 'idle' && d.status().practice === null, 400);
+  assert.ok(d.startPractice({ count, scenario: 'I', explorationNoise: 0.002 }).ok);
+  await tickUntil(r.app, () => d.currentState === 'idle' && d.status().practice === null, maxTicks);
   await r.app.log.flush();
   const store = r.app.log.store;
-  // The reward of each transition: -x residual (exploration noise) rewarded.
   for (const e of store.listEpisodes()) {
     const ts = store.getEpisode(e.id, { transitions: true })?.transitions ?? [];
     store.setRewards(
@@ -48,16 +48,15 @@ test('online IQL on logged practice data: cached features, UTD bookkeeping, lear
       ts.map((x) => ({ step: x.step, rewardProb: (x.actionResidual?.[0] ?? 0) < 0 ? 0.95 : 0.05 })),
     );
   }
+  return r;
+}
+
+test('online IQL on logged practice data: cached features, UTD bookkeeping, learning toward the rewarded action', async (t) => {
+  const r = await rewardedPractice(t, 8, 6, 400);
+  const store = r.app.log.store;
   const n = store.countTransitions({ kind: 'practice' });
   assert.equal(n, 48);
-  const tr = new OnlineTrainer({
-    ...DEFAULT_ONLINE,
-    db: r.db,
-    offlineDb: null,
-    offlineDomains: [],
-    startCheckpoint: fx.checkpoint,
-    workDir: join(fx.dir, 'online-test'),
-    onlineFraction: 1,
+  const tr = practiceTrainer(r.db, fx.checkpoint, join(fx.dir, 'online-test'), {
     batchSize: 32,
     utd: 24,
     seed: 2,
@@ -101,29 +100,10 @@ test('online IQL on logged practice data: cached features, UTD bookkeeping, lear
 });
 
 test('warm-up: the first N updates train the critics only, so what the trainer exports is the offline policy until then', async (t) => {
-  const r = await rig({ overrides: { episodeSteps: 6 }, connector: fx.domains[0] as string });
-  t.after(() => r.close());
-  const d = r.app.daemon;
-  assert.ok(d.startPractice({ count: 3, scenario: 'I', explorationNoise: 0.002 }).ok);
-  await tickUntil(r.app, () => d.currentState === 'idle' && d.status().practice === null, 300);
-  await r.app.log.flush();
+  const r = await rewardedPractice(t, 6, 3, 300);
   const store = r.app.log.store;
-  for (const e of store.listEpisodes()) {
-    const ts = store.getEpisode(e.id, { transitions: true })?.transitions ?? [];
-    store.setRewards(
-      e.id,
-      ts.map((x) => ({ step: x.step, rewardProb: (x.actionResidual?.[0] ?? 0) < 0 ? 0.95 : 0.05 })),
-    );
-  }
   const W = 30;
-  const tr = new OnlineTrainer({
-    ...DEFAULT_ONLINE,
-    db: r.db,
-    offlineDb: null,
-    offlineDomains: [],
-    startCheckpoint: fx.checkpoint,
-    workDir: join(fx.dir, 'online-warmup'),
-    onlineFraction: 1,
+  const tr = practiceTrainer(r.db, fx.checkpoint, join(fx.dir, 'online-warmup'), {
     batchSize: 16,
     utd: 10,
     seed: 4,

@@ -33,7 +33,7 @@ describe('replay command', () => {
       'p-only',
       '--map-connector',
       'usb-c=square16,hdmi=dt04',
-      '--goal-error-mm',
+      '--goal-error-vec-mm',
       '1,0,-0.5',
       '--divergence-mm',
       '2',
@@ -42,10 +42,10 @@ describe('replay command', () => {
     assert.deepEqual(o.mapConnector, { 'usb-c': 'square16', hdmi: 'dt04' });
     assert.deepEqual(o.goalError, [0.001, 0, -0.0005]);
     assert.deepEqual(o.thresholds, { divergenceMm: 2 });
-    assert.throws(() => optionsFrom(['--db', 'x.db', '--session', '3', '--mode', 'sideways']), /--mode must be open-loop or closed-loop/);
+    assert.throws(() => optionsFrom(['--db', 'x.db', '--session', '3', '--mode', 'sideways']), /--mode: must be one of open-loop, closed-loop/);
     assert.throws(() => optionsFrom(['--db', 'x.db', '--session', 'three', '--mode', 'open-loop']), /--session/);
     assert.throws(() => optionsFrom(['--db', 'x.db', '--session', '1', '--mode', 'open-loop', '--map-connector', 'usb-c']), /logged=defined/);
-    assert.throws(() => optionsFrom(['--db', 'x.db', '--session', '1', '--mode', 'open-loop', '--frobnicate']), /unknown option --frobnicate/);
+    assert.throws(() => optionsFrom(['--db', 'x.db', '--session', '1', '--mode', 'open-loop', '--frobnicate']), /unknown flag --frobnicate/);
   });
 
   it('an unknown connector: exit 2 with what is missing and the --map-connector to use; mapped, it runs and writes the result', () => {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULT_OUT, USAGE, UsageError, parseEvalArgs } from '../../src/eval/args.ts';
+import { DEFAULT_OUT, USAGE, UsageError, parseEvalArgs } from '../../src/cli/evaluate-args.ts';
 import { CONTROLLER_NAMES } from '../../src/control/registry.ts';
 
 test('defaults: both scenarios, research baselines, all connectors, 20 trials', () => {
@@ -58,7 +58,7 @@ test('bad input names the flag and the value', () => {
     [['--controllers', 'straight,warp'], /--controllers: unknown controller\(s\) "warp"; known: p, /],
     [['--controllers', 'p,p'], /--controllers: "p" listed twice/],
     [['--connectors', 'a,,b'], /--connectors: empty name/],
-    [['--scenario', 'III'], /--scenario: expected I, II or I,II, got "III"/],
+    [['--scenario', 'III'], /--scenario: must be one of I, II, got "III"/],
     [['--trials', 'ten'], /--trials: "ten" is not a number/],
     [['--trials', '0'], /--trials: must be an integer in \[1, /],
     [['--trials', '2.5'], /--trials: must be an integer/],
@@ -67,12 +67,13 @@ test('bad input names the flag and the value', () => {
     [['--goal-error-vec-mm', '60,0'], /--goal-error-vec-mm: 60 mm is beyond \+-50 mm/],
     [['--goal-error-mm', '1,2'], /--goal-error-mm: one magnitude in mm along \(1,1,0\)\/sqrt2/],
     [['--goal-error-mm', '1', '--goal-error-vec-mm', '1,0'], /contradict/],
-    [['--start-height-mm', '200'], /--start-height-mm: must be in \[0, 150\] mm/],
-    [['--goal-noise-mm=-1'], /--goal-noise-mm: must be in \[0, 50\] mm, got "-1"/],
+    [['--start-height-mm', '200'], /--start-height-mm: must be a number in \[0, 150\]/],
+    [['--goal-noise-mm=-1'], /--goal-noise-mm: must be a number in \[0, 50\], got "-1"/],
     [['--goal-error-vec-mm', '-1,0'], /--goal-error-vec-mm.*use '--goal-error-vec-mm=-XYZ'/s],
     [['--seed=-3'], /--seed: must be an integer/],
     [['--seed', '1.5'], /--seed: must be an integer/],
-    [['--frobnicate'], /Unknown option '--frobnicate'/],
+    [['--frobnicate'], /unknown flag --frobnicate/],
+    [['--trails', '3'], /unknown flag --trails \(did you mean --trials\?\)/],
     [['--trials'], /--trials/],
   ];
   for (const [argv, re] of bad) {
