@@ -37,8 +37,12 @@ export const LIBRARY_HOMES = {
   '@fastify/swagger': 'api',
   sharp: 'robot',
   yaml: 'config',
+  ajv: 'config',
   'cli-progress': 'cli',
-  rclnodejs: 'robot',
+  rclnodejs: 'ros2',
+  '@foxglove': 'ros2',
+  '@mcap/core': 'export',
+  fflate: 'export',
 };
 
 const levelOf = new Map(LAYERS.flatMap((names, i) => names.map((n) => [n, i])));

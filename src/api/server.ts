@@ -15,7 +15,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
-import { Ajv } from 'ajv';
+import { requestValidatorCompiler } from '../config/request-validator.ts';
 import { encodePng } from '../robot/image-codec.ts';
 import type { DaemonControl, DaemonStatus } from '../daemon/types.ts';
 import type { ResidualPolicy, RewardScorer } from '../daemon/interfaces.ts';
@@ -100,9 +100,9 @@ export async function buildApi(opts: ApiOptions): Promise<ApiServer> {
   const app = Fastify({ logger: opts.logger ?? false });
 
   // Two validators: params/query strings arrive as text and are coerced; bodies must already have the right types.
-  const ajvCoerce = new Ajv({ coerceTypes: true, useDefaults: true, removeAdditional: false, allErrors: false, strict: false });
-  const ajvStrict = new Ajv({ coerceTypes: false, useDefaults: true, removeAdditional: false, allErrors: false, strict: false });
-  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? ajvStrict : ajvCoerce).compile(schema));
+  const compileCoerced = requestValidatorCompiler(true);
+  const compileStrict = requestValidatorCompiler(false);
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? compileStrict : compileCoerced)(schema));
   app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, req, reply) => {
     if (req.routeOptions.url === '/estop') {
       void reply.code(200).send({ engaged: true, note: `body ignored: ${err.message}`, safety: daemon.status().safety });

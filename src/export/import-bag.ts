@@ -28,7 +28,7 @@ import type { RgbImage, Vec3, Wrench } from '../core/types.ts';
 import { Store } from '../store/index.ts';
 import type { TransitionInput } from '../store/types.ts';
 import { FileReadable } from './files.ts';
-import { ros2Reader, rosTimeNs } from './ros2msg.ts';
+import { ros2Reader, rosTimeNs } from '../ros2/msgfile.ts';
 import { ExportError } from './select.ts';
 
 export type SplitRule = { kind: 'gap'; seconds: number } | { kind: 'marker'; topic: string };

@@ -15,7 +15,7 @@ import type { Store } from '../store/index.ts';
 import type { EpisodeRecord, TransitionRecord } from '../store/types.ts';
 import type { Vec3 } from '../core/types.ts';
 import { FileWritable } from './files.ts';
-import { ros2Type, rosTime, secToNs, type Ros2Type } from './ros2msg.ts';
+import { ros2Type, rosTime, secToNs, type Ros2Type } from '../ros2/msgfile.ts';
 import { type Selection, selectEpisodes, writeAtomically } from './select.ts';
 
 /** Topic -> ROS 2 type, in the order channels are registered. */

@@ -2,7 +2,7 @@
  * ROS 2 message definitions for MCAP (schema encoding 'ros2msg', message encoding 'cdr'), as rosbag2's MCAP
  * storage writes them: the type's .msg text followed by each dependency's, separated by a line of 80 '=' and a
  * `MSG: pkg/Type` line. Standard types come from @foxglove/rosmsg-msgs-common (its ROS 2 Humble .msg files are
- * already in that concatenated form); the project's own types live in src/export/msg/*.msg. Definitions are
+ * already in that concatenated form); the project's own types live in src/ros2/msg/*.msg. Definitions are
  * parsed by @foxglove/rosmsg and (de)serialised by @foxglove/rosmsg2-serialization: no hand-written CDR.
  */
 import { readFileSync } from 'node:fs';
