@@ -288,6 +288,8 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
         onlineDomains: [connector],
         startCheckpoint: o.startCheckpoint,
         workDir: join(dir, 'trainer'),
+        // One set of offline features for every connector of this run (the same checkpoint, prior data and seed).
+        featureCache: join(o.outDir, 'feature-cache'),
         seed: o.seed,
         reward: o.rewardPath === null ? 'gt' : 'rewardProb',
         ...o.trainer,
