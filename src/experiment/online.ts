@@ -295,7 +295,9 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
         ...o.trainer,
       },
       swap,
-      supervisor: { backoffBaseMs: 500, backoffMaxMs: 10_000 },
+      // Nice 0, not the daemon's 10: the loop free-runs here (no deadline for the trainer to threaten), and the trainer is
+      // the experiment's critical path (every evaluation waits for its updates), which nice 10 starves on a shared machine.
+      supervisor: { backoffBaseMs: 500, backoffMaxMs: 10_000, nice: 0 },
     });
     const simOperator = o.operator ? new SimOperator({ ...o.operator, kp: calibration.gains.kp }) : null;
     if (simOperator) {
