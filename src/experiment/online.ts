@@ -117,6 +117,9 @@ export interface ConnectorResult {
   /** Versions the automatic rollback took back (with --auto-rollback). */
   rolledBack?: string[];
   wallClockS: number;
+  /** Where the wall clock went (s): evaluations before practice, baselines, practice with the trainer catching up (its
+   *  start-up included), evaluations along the curve, robustness. */
+  phasesS?: Record<string, number>;
 }
 
 export interface GateVerdictRecord {
@@ -206,6 +209,13 @@ export async function measureBaselines(
 
 export async function runConnector(connector: string, o: ExperimentOptions): Promise<ConnectorResult> {
   const t0 = performance.now();
+  const phasesS: Record<string, number> = {};
+  let tLap = t0;
+  const lap = (phase: string): void => {
+    const now = performance.now();
+    phasesS[phase] = (phasesS[phase] ?? 0) + (now - tLap) / 1000;
+    tLap = now;
+  };
   const say = (s: string): void => o.onProgress?.(`[${connector}] ${s}`);
   const dir = join(o.outDir, connector);
   mkdirSync(dir, { recursive: true });
@@ -243,6 +253,7 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
     const pII = await evalRun(app, trials, 'II', evalSeed);
     const pI = await evalRun(app, trials, 'I', evalSeed + 1);
     say(`P-controller alone: scenario II ${pII}/${trials}, scenario I ${pI}/${trials}`);
+    lap('evalsBefore');
     await app.daemon.setPolicy(offline, { at: 'between-ticks' });
     if (o.baselines) {
       baselines = await measureBaselines(connector, o, evalSeed, config.backend.sim.shadows ?? false);
@@ -252,6 +263,7 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
           .join(', ')}`,
       );
     }
+    lap('baselines');
     // Online fine-tuning through the daemon path.
     const verdicts: GateVerdictRecord[] = [];
     const g = o.shadowGate ?? null;
@@ -327,9 +339,11 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
       await waitIdle(app);
       done += n;
       await waitForTrainer(app, learning, o);
+      lap('practiceAndTrainer');
       if (done % o.evalEvery !== 0 && done < o.episodes) continue;
       // A pending swap lands at the next episode boundary: the eval run's first reset applies it.
       const succ = await evalRun(app, trials, 'II', evalSeed);
+      lap('evalsCurve');
       const v = learning.view();
       curve.push({
         practiceEpisodes: done,
@@ -350,6 +364,7 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
     }
     const view = learning.view();
     await learning.close();
+    lap('trainerClose');
     const robustness: ConnectorResult['robustness'] = [];
     if (o.robustMm > 0) {
       const final = app.daemon.models().policy;
@@ -365,6 +380,12 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
       }
       calibration.socket.offset = offsetVec(o.offsetMm);
     }
+    lap('robustness');
+    say(
+      `wall clock ${((performance.now() - t0) / 1000).toFixed(0)} s: ${Object.entries(phasesS)
+        .map(([k, v]) => `${k} ${v.toFixed(0)} s`)
+        .join(', ')}`,
+    );
     const last = curve[curve.length - 1] as CurvePoint;
     await app.log.flush();
     // Rollback events name the version taken back; gate verdicts name the export file (<name>-<step>.onnx).
@@ -401,6 +422,7 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
       trainer: { crashes: view.trainer.crashes, updates: view.trainer.updates },
       operator: simOperator ? { source: simOperator.source, takeovers: simOperator.takeovers, steps: simOperator.steps } : null,
       wallClockS: (performance.now() - t0) / 1000,
+      phasesS,
     };
   } finally {
     await app.close();
