@@ -182,12 +182,17 @@ async function waitForTrainer(app: DaemonApp, learning: Learning, o: ExperimentO
   }
 }
 
-/** The search baselines of the research in the plain evaluator (under the daemon's step limit), for one connector. */
+/**
+ * The search baselines of the research in the plain evaluator (under the daemon's step limit), for one connector.
+ * They never look at the image, so by default the cell renders none (a third of a simulated step's time); the
+ * outcomes are the same (test/experiment/baselines.test.ts).
+ */
 export async function measureBaselines(
   connector: string,
   o: Pick<ExperimentOptions, 'trials' | 'episodeSteps' | 'offsetMm'>,
   seed: number,
   shadows: boolean,
+  imageSize = 0,
 ): Promise<ConnectorResult['baselines']> {
   const baselines: ConnectorResult['baselines'] = {};
   for (const scenario of ['II', 'I'] as const) {
@@ -200,7 +205,7 @@ export async function measureBaselines(
       trials: o.trials,
       seed,
       episodeLength: o.episodeSteps,
-      createCell: simCellFactory(defs, { goalBias: offsetVec(o.offsetMm), imageSize: 64, shadows }),
+      createCell: simCellFactory(defs, { goalBias: offsetVec(o.offsetMm), imageSize, shadows }),
     });
     for (const c of res.cells) baselines[`${c.controller} (${scenario})`] = { scenario, successes: c.successes, trials: c.trials };
   }
