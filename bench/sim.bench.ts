@@ -68,6 +68,7 @@ async function benchConnector(name: string): Promise<Record<string, unknown>> {
   successes = 0;
   episode = 0;
   const step = timeBoth(one, STEPS);
+  const shares = stepShares(exact, biased, STEPS);
   const physics = timeBoth(() => cell.physicsSteps(100), STEPS / 2);
   const image = timeBoth(() => cell.render(), STEPS / 2);
   // IK as in a step: a new target 5 mm away, seeded with the current joints.
@@ -97,8 +98,61 @@ async function benchConnector(name: string): Promise<Record<string, unknown>> {
     image64SameState: plainSame,
     image64Shadows: shadowed,
     ik,
+    stepShares: shares,
     insertedEpisodes: `${successes}/${Math.floor(STEPS / 20)}`,
   };
+}
+
+/**
+ * Where a control step's time goes, measured inside the same workload (P-controller episodes, half of them pressing on
+ * the face): the 100 mj_step calls, the image, the IK solve, and the rest (the joint trajectory and feed-forward in JS,
+ * the observation). Wall-clock shares of the steps only (resets excluded); on a loaded machine preemption lands in
+ * whichever part was running, in proportion to its length.
+ */
+function stepShares(exact: SimCell, biased: SimCell, n: number): Record<string, number> {
+  type Inside = { mj: { mj_step: (m: unknown, d: unknown) => void }; ik: { solve: (...a: unknown[]) => unknown } };
+  const mj = (exact as unknown as Inside).mj;
+  const t = { total: 0, physics: 0, image: 0, ik: 0 };
+  const timed =
+    <A extends unknown[], R>(key: 'physics' | 'image' | 'ik', f: (...a: A) => R) =>
+    (...a: A): R => {
+      const t0 = performance.now();
+      try {
+        return f(...a);
+      } finally {
+        t[key] += performance.now() - t0;
+      }
+    };
+  const stepFn = mj.mj_step;
+  mj.mj_step = timed('physics', stepFn.bind(mj));
+  const undo: Array<() => void> = [() => (mj.mj_step = stepFn)];
+  for (const c of [exact, biased]) {
+    const render = c.render.bind(c);
+    const ik = (c as unknown as Inside).ik;
+    const solve = ik.solve.bind(ik);
+    c.render = timed('image', render);
+    ik.solve = timed('ik', solve);
+    undo.push(() => {
+      delete (c as Partial<SimCell>).render;
+      ik.solve = solve;
+    });
+  }
+  let obs = exact.reset({ seed: 7, scenario: 'I' });
+  for (let i = 0; i < n; i++) {
+    const cell = Math.floor(i / 20) % 2 ? biased : exact;
+    if (i % 20 === 0) {
+      // A reset's settling steps, image and IK are not part of a control step.
+      const keep = { ...t };
+      obs = cell.reset({ seed: 1000 + i, scenario: 'I' });
+      Object.assign(t, keep);
+    }
+    const t0 = performance.now();
+    obs = cell.step(pControl(obs.eePos, obs.goal));
+    t.total += performance.now() - t0;
+  }
+  for (const u of undo) u();
+  const share = (x: number): number => x / t.total;
+  return { physics: share(t.physics), image: share(t.image), ik: share(t.ik), rest: share(t.total - t.physics - t.image - t.ik) };
 }
 
 async function memoryPerCell(n: number): Promise<Record<string, number>> {
@@ -164,6 +218,9 @@ for (const name of CONNECTORS) {
   const same = r.image64SameState as Timed;
   console.log(
     `${name.padEnd(9)} geoms ${String(r.geoms).padStart(3)} | step median ${fmt(s.wall.median)} p99 ${fmt(s.wall.p99)} (cpu median ${fmt(s.cpu.median)} p99 ${fmt(s.cpu.p99)})` +
+      ` | shares of the step: ${Object.entries(r.stepShares as Record<string, number>)
+        .map(([k, x]) => `${k} ${(100 * x).toFixed(0)} %`)
+        .join(', ')}` +
       ` | physics x100 ${fmt(p.cpu.median)} cpu | image ${fmt(im.cpu.median)} cpu (full cast ${fmt(ref.cpu.median)}; with shadows ${fmt(sh.cpu.median)} vs ${fmt(same.cpu.median)} without, same state) | IK ${fmt(ik.cpu.median)} cpu | inserted ${String(r.insertedEpisodes)}`,
   );
 }

@@ -117,6 +117,9 @@ export interface ConnectorResult {
   /** Versions the automatic rollback took back (with --auto-rollback). */
   rolledBack?: string[];
   wallClockS: number;
+  /** Where the wall clock went (s): evaluations before practice, baselines, practice with the trainer catching up (its
+   *  start-up included), evaluations along the curve, robustness. */
+  phasesS?: Record<string, number>;
 }
 
 export interface GateVerdictRecord {
@@ -179,12 +182,17 @@ async function waitForTrainer(app: DaemonApp, learning: Learning, o: ExperimentO
   }
 }
 
-/** The search baselines of the research in the plain evaluator (under the daemon's step limit), for one connector. */
+/**
+ * The search baselines of the research in the plain evaluator (under the daemon's step limit), for one connector.
+ * They never look at the image, so by default the cell renders none (a third of a simulated step's time); the
+ * outcomes are the same (test/experiment/baselines.test.ts).
+ */
 export async function measureBaselines(
   connector: string,
   o: Pick<ExperimentOptions, 'trials' | 'episodeSteps' | 'offsetMm'>,
   seed: number,
   shadows: boolean,
+  imageSize = 0,
 ): Promise<ConnectorResult['baselines']> {
   const baselines: ConnectorResult['baselines'] = {};
   for (const scenario of ['II', 'I'] as const) {
@@ -197,7 +205,7 @@ export async function measureBaselines(
       trials: o.trials,
       seed,
       episodeLength: o.episodeSteps,
-      createCell: simCellFactory(defs, { goalBias: offsetVec(o.offsetMm), imageSize: 64, shadows }),
+      createCell: simCellFactory(defs, { goalBias: offsetVec(o.offsetMm), imageSize, shadows }),
     });
     for (const c of res.cells) baselines[`${c.controller} (${scenario})`] = { scenario, successes: c.successes, trials: c.trials };
   }
@@ -206,6 +214,13 @@ export async function measureBaselines(
 
 export async function runConnector(connector: string, o: ExperimentOptions): Promise<ConnectorResult> {
   const t0 = performance.now();
+  const phasesS: Record<string, number> = {};
+  let tLap = t0;
+  const lap = (phase: string): void => {
+    const now = performance.now();
+    phasesS[phase] = (phasesS[phase] ?? 0) + (now - tLap) / 1000;
+    tLap = now;
+  };
   const say = (s: string): void => o.onProgress?.(`[${connector}] ${s}`);
   const dir = join(o.outDir, connector);
   mkdirSync(dir, { recursive: true });
@@ -243,6 +258,7 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
     const pII = await evalRun(app, trials, 'II', evalSeed);
     const pI = await evalRun(app, trials, 'I', evalSeed + 1);
     say(`P-controller alone: scenario II ${pII}/${trials}, scenario I ${pI}/${trials}`);
+    lap('evalsBefore');
     await app.daemon.setPolicy(offline, { at: 'between-ticks' });
     if (o.baselines) {
       baselines = await measureBaselines(connector, o, evalSeed, config.backend.sim.shadows ?? false);
@@ -252,6 +268,7 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
           .join(', ')}`,
       );
     }
+    lap('baselines');
     // Online fine-tuning through the daemon path.
     const verdicts: GateVerdictRecord[] = [];
     const g = o.shadowGate ?? null;
@@ -288,12 +305,16 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
         onlineDomains: [connector],
         startCheckpoint: o.startCheckpoint,
         workDir: join(dir, 'trainer'),
+        // One set of offline features for every connector of this run (the same checkpoint, prior data and seed).
+        featureCache: join(o.outDir, 'feature-cache'),
         seed: o.seed,
         reward: o.rewardPath === null ? 'gt' : 'rewardProb',
         ...o.trainer,
       },
       swap,
-      supervisor: { backoffBaseMs: 500, backoffMaxMs: 10_000 },
+      // Nice 0, not the daemon's 10: the loop free-runs here (no deadline for the trainer to threaten), and the trainer is
+      // the experiment's critical path (every evaluation waits for its updates), which nice 10 starves on a shared machine.
+      supervisor: { backoffBaseMs: 500, backoffMaxMs: 10_000, nice: 0 },
     });
     const simOperator = o.operator ? new SimOperator({ ...o.operator, kp: calibration.gains.kp }) : null;
     if (simOperator) {
@@ -323,9 +344,11 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
       await waitIdle(app);
       done += n;
       await waitForTrainer(app, learning, o);
+      lap('practiceAndTrainer');
       if (done % o.evalEvery !== 0 && done < o.episodes) continue;
       // A pending swap lands at the next episode boundary: the eval run's first reset applies it.
       const succ = await evalRun(app, trials, 'II', evalSeed);
+      lap('evalsCurve');
       const v = learning.view();
       curve.push({
         practiceEpisodes: done,
@@ -346,6 +369,7 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
     }
     const view = learning.view();
     await learning.close();
+    lap('trainerClose');
     const robustness: ConnectorResult['robustness'] = [];
     if (o.robustMm > 0) {
       const final = app.daemon.models().policy;
@@ -361,6 +385,12 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
       }
       calibration.socket.offset = offsetVec(o.offsetMm);
     }
+    lap('robustness');
+    say(
+      `wall clock ${((performance.now() - t0) / 1000).toFixed(0)} s: ${Object.entries(phasesS)
+        .map(([k, v]) => `${k} ${v.toFixed(0)} s`)
+        .join(', ')}`,
+    );
     const last = curve[curve.length - 1] as CurvePoint;
     await app.log.flush();
     // Rollback events name the version taken back; gate verdicts name the export file (<name>-<step>.onnx).
@@ -397,6 +427,7 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
       trainer: { crashes: view.trainer.crashes, updates: view.trainer.updates },
       operator: simOperator ? { source: simOperator.source, takeovers: simOperator.takeovers, steps: simOperator.steps } : null,
       wallClockS: (performance.now() - t0) / 1000,
+      phasesS,
     };
   } finally {
     await app.close();

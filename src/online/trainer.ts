@@ -22,7 +22,7 @@
  *      (frozen pi encoder + a Polyak average of the trained head, `policyAverage`) is exported to ONNX with a card,
  *      registered in the store, checkpointed, and announced (onExport) - the daemon validates and hot-swaps it (src/swap).
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadTransitions, observationOf, type TransitionDataset } from '../data/dataset.ts';
 import { learningReward } from '../data/labels.ts';
@@ -88,6 +88,10 @@ export interface OnlineTrainerConfig {
    *  mirror, the arm's robot id) and the connector (the episode's domain): a row's weight is arms[robot] x
    *  connectors[domain], 1 where unnamed, 0 leaves it out. Absent/null or both empty: uniform (as before). */
   sampling?: FleetSampling | null;
+  /** Directory of offline feature caches (absent/null: computed at every start). The offline features are the frozen
+   *  encoders' outputs on every prior observation (K copies): tens of CPU seconds per start, the same for every trainer
+   *  started from one checkpoint on one prior database with one seed (the experiment starts one per connector). */
+  featureCache?: string | null;
 }
 
 /** The trainer settings a config's learning section declares (src/config/schema.ts): the daemon's and the experiment's. */
@@ -175,6 +179,63 @@ interface Replay {
 }
 
 const PD = DEFAULT_PROPRIO_SPEC.layout.length;
+
+type IqlFeatures3 = { pi: Float32Array; q: Float32Array; v: Float32Array };
+
+/**
+ * The offline features on disk, keyed by everything they depend on: the encoders (checkpoint), the prior database
+ * (file, size, modification time, the transitions read), the connectors, the copies and their augmentation seed. A
+ * file of the wrong length is ignored (recomputed). Written under a temporary name and renamed, so trainers started
+ * side by side never read half a file.
+ */
+function offlineFeatureCache(
+  c: OnlineTrainerConfig,
+  encoderVersion: string,
+  d: TransitionDataset,
+  K: number,
+  shiftPad: number,
+  dims: { pi: number; q: number; v: number },
+): { read: () => IqlFeatures3 | null; write: (f: IqlFeatures3) => void } {
+  const dir = c.featureCache as string;
+  const db = c.offlineDb as string;
+  const st = statSync(db);
+  const key = sha256Hex(
+    Buffer.concat([
+      Buffer.from(
+        JSON.stringify({
+          encoderVersion,
+          db: realpathSync(db),
+          size: st.size,
+          mtimeMs: st.mtimeMs,
+          domains: c.offlineDomains,
+          K,
+          shiftPad,
+          seed: c.seed,
+          dims,
+        }),
+      ),
+      Buffer.from(d.transitionId.buffer, d.transitionId.byteOffset, d.transitionId.byteLength),
+    ]),
+  ).slice(0, 24);
+  const file = join(dir, `offline-${key}.f32`);
+  const rows = d.obsCount * K;
+  const lengths = [rows * dims.pi, rows * dims.q, rows * dims.v];
+  return {
+    read: () => {
+      if (!existsSync(file)) return null;
+      const b = readFileSync(file);
+      if (b.byteLength !== 4 * (lengths[0]! + lengths[1]! + lengths[2]!)) return null;
+      const all = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+      return { pi: all.subarray(0, lengths[0]), q: all.subarray(lengths[0], lengths[0]! + lengths[1]!), v: all.subarray(lengths[0]! + lengths[1]!) };
+    },
+    write: (f) => {
+      mkdirSync(dir, { recursive: true });
+      const tmp = `${file}.${process.pid}.tmp`;
+      writeFileSync(tmp, Buffer.concat([f.pi, f.q, f.v].map((x) => Buffer.from(x.buffer, x.byteOffset, x.byteLength))));
+      renameSync(tmp, file);
+    },
+  };
+}
 
 /** Growable feature table: row i = [pi | q | v] features of one observation copy. */
 class FeatureTable {
@@ -386,12 +447,40 @@ export class OnlineTrainer {
   private loadOffline(d: TransitionDataset, shiftPad: number): void {
     const K = this.cfg.offlineAugmentCopies;
     this.copies = K;
+    const dims = this.agent.featureDims;
+    const cache = this.cfg.featureCache ? offlineFeatureCache(this.cfg, this.encoderVersion, d, K, shiftPad, dims) : null;
+    const cached = cache?.read() ?? null;
+    const feats = cached ?? this.offlineFeatures(d, K, shiftPad);
+    if (cache && !cached) cache.write(feats);
+    this.offFeat.add(feats, d.obsCount * K);
+    const pd = d.proprioDim;
+    const proprio = new Float32Array(d.count * pd);
+    const nextProprio = new Float32Array(d.count * pd);
+    for (let i = 0; i < d.count; i++) {
+      proprio.set(d.obsProprio.subarray(d.obs[i]! * pd, (d.obs[i]! + 1) * pd), i * pd);
+      nextProprio.set(d.obsProprio.subarray(d.nextObs[i]! * pd, (d.nextObs[i]! + 1) * pd), i * pd);
+    }
+    this.offline = {
+      n: d.count,
+      obs: Int32Array.from(d.obs),
+      next: Int32Array.from(d.nextObs),
+      action: d.action,
+      reward: d.reward,
+      done: Float32Array.from(d.done),
+      proprio,
+      nextProprio,
+      intervention: new Uint8Array(d.count),
+    };
+  }
+
+  /** K copies of every offline observation through the frozen encoders; row of (observation o, copy k) = o * K + k. */
+  private offlineFeatures(d: TransitionDataset, K: number, shiftPad: number): IqlFeatures3 {
     const shape = d.shape;
+    const dims = this.agent.featureDims;
     const size = shape[0] * shape[1] * shape[2];
     const chunk = 512;
     const buf = new Float32Array(chunk * size);
     const rng = new Rng(deriveSeed(this.cfg.seed, 'offline-augment'));
-    // Row of (observation o, copy k) = o * K + k.
     const all = { pi: [] as Float32Array[], q: [] as Float32Array[], v: [] as Float32Array[] };
     for (let s = 0; s < d.obsCount; s += chunk) {
       const m = Math.min(chunk, d.obsCount - s);
@@ -408,7 +497,6 @@ export class OnlineTrainer {
         per.push(this.agent.computeFeatures(buf.subarray(0, m * size), m));
       }
       // Interleave copies per observation.
-      const dims = this.agent.featureDims;
       for (const key of ['pi', 'q', 'v'] as const) {
         const dd = dims[key];
         const out = new Float32Array(m * K * dd);
@@ -428,25 +516,7 @@ export class OnlineTrainer {
       }
       return o;
     };
-    this.offFeat.add({ pi: join2(all.pi), q: join2(all.q), v: join2(all.v) }, d.obsCount * K);
-    const pd = d.proprioDim;
-    const proprio = new Float32Array(d.count * pd);
-    const nextProprio = new Float32Array(d.count * pd);
-    for (let i = 0; i < d.count; i++) {
-      proprio.set(d.obsProprio.subarray(d.obs[i]! * pd, (d.obs[i]! + 1) * pd), i * pd);
-      nextProprio.set(d.obsProprio.subarray(d.nextObs[i]! * pd, (d.nextObs[i]! + 1) * pd), i * pd);
-    }
-    this.offline = {
-      n: d.count,
-      obs: Int32Array.from(d.obs),
-      next: Int32Array.from(d.nextObs),
-      action: d.action,
-      reward: d.reward,
-      done: Float32Array.from(d.done),
-      proprio,
-      nextProprio,
-      intervention: new Uint8Array(d.count),
-    };
+    return { pi: join2(all.pi), q: join2(all.q), v: join2(all.v) };
   }
 
   /**
