@@ -122,6 +122,9 @@ export async function soak(o: { dir: string; episodes: number; out: string; log?
           tickP99Ms: t.computeMs?.p99 ?? null,
           swaps: learning.swaps.stats.swaps,
         });
+        // Written as it goes: a soak stopped early (a deadline, a crash) still leaves its samples to plot.
+        mkdirSync(o.out, { recursive: true });
+        writeFileSync(join(o.out, 'soak.partial.json'), `${JSON.stringify(samples)}\n`);
         if (samples.length % 10 === 0)
           log(`  soak: ${n} episodes, rss ${samples.at(-1)?.rssMiB.toFixed(0)} MiB, fds ${samples.at(-1)?.fds}, swaps ${learning.swaps.stats.swaps}`);
       }

@@ -30,6 +30,7 @@ import {
   EstopFlag,
   type CallReply,
   type EstopStats,
+  type EstopVia,
   type FromControl,
   type LogCall,
   type NoteLabelArgs,
@@ -153,16 +154,17 @@ let replies: MessagePort | null = null;
 let replySignal: Int32Array | null = null;
 const log = new ThreadLog();
 let stateSeq = 0;
-const estopStats: EstopStats = { latched: 0, viaFlag: 0, latencyMs: [], commandsRefused: 0 };
+const estopStats: EstopStats = { latched: 0, viaFlag: 0, viaListener: 0, latencyMs: [], commandsRefused: 0 };
 /** Which swap request each policy in this thread came from (0: the startup policy), to name it to the main thread. */
 const policyIds = new Map<ResidualPolicy, number>();
 /** Model loads and swaps, one at a time, in the order the main thread asked. */
 let modelChain: Promise<void> = Promise.resolve();
 
-function latched(seq: number, requestedAt: number, via: 'flag' | 'message'): void {
+function latched(seq: number, requestedAt: number, via: EstopVia): void {
   const latencyMs = absNow() - requestedAt;
   estopStats.latched++;
   if (via === 'flag') estopStats.viaFlag++;
+  if (via === 'listener') estopStats.viaListener++;
   estopStats.latencyMs.push(latencyMs);
   if (estopStats.latencyMs.length > 1000) estopStats.latencyMs.shift();
   post({ type: 'estopLatched', seq, latencyMs, via });
@@ -407,6 +409,17 @@ port.on('message', (m: ToControl) => {
       break;
     case 'shutdown':
       void shutdown(m.reason);
+      break;
+    case 'estopWake':
+      // The e-stop listener set the flag (estop-listener.ts): latch now rather than at the next tick. If a tick or a
+      // motion command polled it first, nothing is pending any more.
+      m.port.on('message', () => {
+        const p = flag?.pending();
+        if (!p || !flag) return;
+        flag.acknowledge(p.seq);
+        d.estop(p.detail, 'rest');
+        latched(p.seq, p.requestedAt, 'listener');
+      });
       break;
   }
 });

@@ -49,7 +49,9 @@ export type ToControl =
   | { type: 'setPolicy'; id: number; path: string | null; version: string | null; at: 'episode-boundary' | 'between-ticks' | null }
   | { type: 'setReward'; path: string | null; version: string | null }
   | { type: 'logReply'; id: number; value?: number; error?: string }
-  | { type: 'shutdown'; reason: string };
+  | { type: 'shutdown'; reason: string }
+  /** The e-stop listener's port (estop-listener.ts): it says "look at the flag now" after setting it. */
+  | { type: 'estopWake'; port: MessagePort };
 
 export type LogCall =
   | { op: 'begin'; id: number; e: EpisodeBegin }
@@ -70,7 +72,7 @@ export type FromControl =
   | { type: 'log'; call: LogCall }
   /** oldId: the request whose policy stopped driving (0: the startup policy, null: none); equal to id: superseded. */
   | { type: 'policySwapped'; id: number; oldId: number | null; error?: string }
-  | { type: 'estopLatched'; seq: number; latencyMs: number; via: 'flag' | 'message' }
+  | { type: 'estopLatched'; seq: number; latencyMs: number; via: EstopVia }
   | { type: 'pong'; id: number }
   | { type: 'shutdownDone'; error?: string };
 
@@ -82,10 +84,18 @@ export interface CallReply {
   stateSeq: number;
 }
 
+/**
+ * How a request latched: the shared flag polled at a tick or before motion, the main thread's message, or the e-stop
+ * listener's wake-up (its request went through the flag, without the main thread).
+ */
+export type EstopVia = 'flag' | 'message' | 'listener';
+
 export interface EstopStats {
   /** E-stop requests latched, and how: the shared flag (polled at ticks and before motion) or the message. */
   latched: number;
   viaFlag: number;
+  /** Of those, requests from the e-stop listener's thread, latched on its wake-up. */
+  viaListener: number;
   /** Request (main thread) -> latch (control thread), ms, newest last (at most 1000). */
   latencyMs: number[];
   /** Motion commands the guard refused because an e-stop request was pending: the filter behind the poll. */
@@ -130,12 +140,33 @@ export class EstopFlag {
   /** Control thread: everything up to `seq` has latched. */
   acknowledge(seq: number): void {
     Atomics.store(this.i32, 1, seq);
+    Atomics.notify(this.i32, 1); // the e-stop listener waits for it to answer its caller
+  }
+
+  /** True once request `seq` has latched; false if not within `timeoutMs` (waits without blocking its thread). */
+  async waitAcknowledged(seq: number, timeoutMs: number): Promise<boolean> {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const ack = Atomics.load(this.i32, 1);
+      if (ack >= seq) return true;
+      const left = deadline - performance.now();
+      if (left <= 0) return false;
+      const w = waitAsync(this.i32, 1, ack, left);
+      if (w.async) await w.value;
+    }
   }
 
   get acknowledged(): number {
     return Atomics.load(this.i32, 1);
   }
 }
+
+/** Atomics.waitAsync (Node >= 16; in TypeScript's lib only from ES2024, and this project targets ES2023). */
+const waitAsync = (
+  Atomics as unknown as {
+    waitAsync(this: void, a: Int32Array, i: number, v: number, timeoutMs: number): { async: false; value: string } | { async: true; value: Promise<string> };
+  }
+).waitAsync;
 
 /** Milliseconds on a clock shared by every thread of the process (performance.now is per thread). */
 export function absNow(): number {
