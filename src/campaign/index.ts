@@ -28,6 +28,10 @@ export interface CampaignOptions {
   forceEpisodes: number;
   /** 0: no soak. */
   soakEpisodes: number;
+  /** The soak on the control thread at 10 Hz (the product) rather than free-running in process. */
+  soakRealtime?: boolean;
+  /** Stop the soak after this many minutes with what it has. */
+  soakMaxMinutes?: number;
   seed: number;
   /** Missed control ticks and late e-stops fail their rows (they depend on the loop's own thread). */
   strictTicks: boolean;
@@ -104,7 +108,16 @@ export async function runCampaign(o: CampaignOptions): Promise<Row[]> {
     );
     await run('force', () => forceLimit({ dir: join(work, 'force'), episodes: o.forceEpisodes, log: o.log }));
     await run('bad-input', () => badInput({ dir: join(work, 'bad-input'), requests: o.requests, seed: o.seed, log: o.log }));
-    await run('soak', () => soak({ dir: join(work, 'soak'), episodes: o.soakEpisodes || 1000, out: o.out, log: o.log }));
+    await run('soak', () =>
+      soak({
+        dir: join(work, 'soak'),
+        episodes: o.soakEpisodes || 1000,
+        out: o.out,
+        log: o.log,
+        ...(o.soakRealtime ? { realtime: true } : {}),
+        ...(o.soakMaxMinutes ? { maxMinutes: o.soakMaxMinutes } : {}),
+      }),
+    );
   } finally {
     if (!o.keep) rmSync(work, { recursive: true, force: true });
     else o.log(`work files kept in ${work}`);

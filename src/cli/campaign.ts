@@ -19,6 +19,8 @@ const USAGE = `usage: campaign [--quick] [flags]   (npm run campaign -- [flags])
   --force-episodes N    episodes pushing into a blocked socket (full: ${FULL.forceEpisodes})
   --soak                add the soak row (only it, unless --only says more)
   --soak-episodes N     episodes of the soak (default 1000)
+  --soak-realtime       the soak on the control thread at 10 Hz, as npm start runs (default: free-running in process)
+  --soak-max-minutes M  stop the soak after M minutes with the episodes done so far
   --only ROWS           comma list of ${ROWS.join(', ')}
   --seed N              seed of the kill moments, e-stop phases and requests (default ${FULL.seed})
   --no-trainer          no background trainer in the power-loss and e-stop rows
@@ -52,6 +54,8 @@ export async function main(argv: string[], io: Io = STDIO): Promise<number> {
       else if (a === '--force-episodes') base.forceEpisodes = int(a, v(), 1, 10_000);
       else if (a === '--soak') soakOnly = true;
       else if (a === '--soak-episodes') base.soakEpisodes = int(a, v(), 1, 1_000_000);
+      else if (a === '--soak-realtime') base.soakRealtime = true;
+      else if (a === '--soak-max-minutes') base.soakMaxMinutes = int(a, v(), 1, 100_000);
       else if (a === '--seed') base.seed = int(a, v(), 0, 2 ** 31);
       else if (a === '--no-trainer') base.trainer = false;
       else if (a === '--strict-ticks') base.strictTicks = true;
