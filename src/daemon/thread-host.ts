@@ -154,14 +154,16 @@ let replies: MessagePort | null = null;
 let replySignal: Int32Array | null = null;
 const log = new ThreadLog();
 let stateSeq = 0;
-const estopStats: EstopStats = { latched: 0, viaFlag: 0, viaListener: 0, latencyMs: [], commandsRefused: 0 };
+const estopStats: EstopStats = { latched: 0, viaFlag: 0, viaListener: 0, latencyMs: [], lastLatchedAt: null, commandsRefused: 0 };
 /** Which swap request each policy in this thread came from (0: the startup policy), to name it to the main thread. */
 const policyIds = new Map<ResidualPolicy, number>();
 /** Model loads and swaps, one at a time, in the order the main thread asked. */
 let modelChain: Promise<void> = Promise.resolve();
 
 function latched(seq: number, requestedAt: number, via: EstopVia): void {
-  const latencyMs = absNow() - requestedAt;
+  const now = absNow();
+  const latencyMs = now - requestedAt;
+  estopStats.lastLatchedAt = now;
   estopStats.latched++;
   if (via === 'flag') estopStats.viaFlag++;
   if (via === 'listener') estopStats.viaListener++;

@@ -98,6 +98,8 @@ export interface EstopStats {
   viaListener: number;
   /** Request (main thread) -> latch (control thread), ms, newest last (at most 1000). */
   latencyMs: number[];
+  /** When the newest latch happened (absNow: ms on the clock every thread shares), or null. */
+  lastLatchedAt: number | null;
   /** Motion commands the guard refused because an e-stop request was pending: the filter behind the poll. */
   commandsRefused: number;
 }
