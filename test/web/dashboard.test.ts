@@ -307,6 +307,10 @@ test('the dashboard in Chromium: live values, practice from the page, token refu
     const latency = hit.wall - sent;
     console.log(`# e-stop button press -> daemon e-stopped (arm held): ${latency} ms (tick period ${period} ms)`);
     assert.ok(latency < 1000, `press to held in ${latency} ms`);
+    // The press went to the daemon's e-stop listener too (its own thread, /status extra.api.estopUrl), not only to the
+    // API, whose thread may be busy.
+    assert.ok(d instanceof DaemonThread);
+    await until('the e-stop listener latched the press', () => d.estopStats().viaListener >= 1, 5000);
     // Reset with the token held from before.
     await page.click('#safety button:has-text("Reset e-stop")');
     await until('reset on the daemon', () => d.currentState === 'idle' && !d.status().safety.estop.engaged, 5000);
