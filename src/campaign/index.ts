@@ -39,6 +39,9 @@ export interface CampaignOptions {
   loadConcurrency: number;
   /** Start the trainer in the power-loss and e-stop rows. */
   trainer: boolean;
+  /** The trainer and e-stop rows (the ones that count missed ticks) on the control thread, as npm start runs the loop;
+   *  false: the in-process loop of the campaign rig. (Sensor and force rows drive the cell tick by tick in process.) */
+  controlThread: boolean;
   only: readonly RowName[] | null;
   /** Where the soak's plot goes. */
   out: string;
@@ -58,6 +61,7 @@ export const FULL: Omit<CampaignOptions, 'out' | 'log'> = {
   strictTicks: true,
   loadConcurrency: 16,
   trainer: true,
+  controlThread: true,
   only: null,
   keep: false,
 };
@@ -74,6 +78,7 @@ export const QUICK: Omit<CampaignOptions, 'out' | 'log'> = {
   strictTicks: false,
   loadConcurrency: 4,
   trainer: true,
+  controlThread: false,
   only: null,
   keep: false,
 };
@@ -93,7 +98,7 @@ export async function runCampaign(o: CampaignOptions): Promise<Row[]> {
     await run('power-loss', () =>
       powerLoss({ dir: join(work, 'power-loss'), kills: o.kills, maxMs: o.killMaxMs, seed: o.seed, trainer: o.trainer, log: o.log }),
     );
-    await run('trainer', () => trainerFaults({ dir: join(work, 'trainer'), strictTicks: o.strictTicks, log: o.log }));
+    await run('trainer', () => trainerFaults({ dir: join(work, 'trainer'), strictTicks: o.strictTicks, threaded: o.controlThread, log: o.log }));
     await run('sensors', () => sensorFaults({ dir: join(work, 'sensors'), log: o.log }));
     await run('estop', () =>
       estopUnderLoad({
@@ -103,6 +108,7 @@ export async function runCampaign(o: CampaignOptions): Promise<Row[]> {
         trainer: o.trainer,
         strictTicks: o.strictTicks,
         concurrency: o.loadConcurrency,
+        threaded: o.controlThread,
         log: o.log,
       }),
     );

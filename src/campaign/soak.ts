@@ -8,14 +8,11 @@
  */
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { startDaemonApp, type DaemonApp } from '../app/daemon-app.ts';
 import { startLearning } from '../app/learning.ts';
-import { loadCalibration, loadDaemonConfig } from '../config/load.ts';
-import type { RunningDaemon } from '../daemon/types.ts';
 import { DEFAULT_ONLINE } from '../online/trainer.ts';
 import { svgToPngFile } from '../robot/image-codec.ts';
 import { procUsage, ROOT } from './proc.ts';
-import { CAMPAIGN_TOKEN, campaignRig } from './rig.ts';
+import { campaignRig, threadedRig } from './rig.ts';
 import { RowBuilder, sleep, type Row } from './report.ts';
 
 export interface SoakSample {
@@ -83,28 +80,6 @@ export function soakSvg(samples: readonly SoakSample[], title: string): string {
 
 const mean = (xs: number[]): number => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
 
-/**
- * The product's daemon as `npm start` runs it: the control loop in its own thread at 10 Hz real time, the shipped
- * models, the API on a free loopback port, the configured priorities (process nice -5, the control thread's nice and
- * real-time class). Not the campaign rig's `priority: null`: run niced (+5, null here) under load 15, the real-time
- * control thread still missed 26 of about 2,600 control ticks (start lateness p99 40-50 ms).
- */
-async function productApp(dir: string): Promise<{ app: DaemonApp<RunningDaemon>; db: string; close: () => Promise<void> }> {
-  mkdirSync(dir, { recursive: true });
-  const db = join(dir, 'log.db');
-  const config = loadDaemonConfig(join(ROOT, 'config/daemon.yaml'), {
-    port: 0,
-    db,
-    modelsDir: join(ROOT, 'models'),
-    episodeSteps: 20,
-    realtime: true,
-    controlThread: true,
-  });
-  config.backend.sim.nuisance = false;
-  const app = await startDaemonApp({ config, calibration: loadCalibration(join(ROOT, 'calibration')), token: CAMPAIGN_TOKEN });
-  return { app, db, close: () => app.close() };
-}
-
 export async function soak(o: {
   dir: string;
   episodes: number;
@@ -119,7 +94,7 @@ export async function soak(o: {
   const row = new RowBuilder(`soak (${o.episodes} practice episodes with training and swaps${realtime ? ', control thread at 10 Hz' : ', free-running'})`);
   const log = o.log ?? (() => undefined);
   const r = realtime
-    ? await productApp(o.dir)
+    ? await threadedRig({ dir: o.dir, overrides: { episodeSteps: 20 } })
     : await campaignRig({ dir: o.dir, modelsDir: join(ROOT, 'models'), listen: true, overrides: { episodeSteps: 20, realtime: false } });
   const d = r.app.daemon;
   const learning = startLearning(r.app, {

@@ -24,6 +24,8 @@ const USAGE = `usage: campaign [--quick] [flags]   (npm run campaign -- [flags])
   --only ROWS           comma list of ${ROWS.join(', ')}
   --seed N              seed of the kill moments, e-stop phases and requests (default ${FULL.seed})
   --no-trainer          no background trainer in the power-loss and e-stop rows
+  --in-process / --control-thread   the trainer and e-stop rows on the in-process loop or the control thread
+                        (default: full on the control thread, as npm start runs it; quick in process)
   --strict-ticks / --no-strict-ticks   missed control ticks and late e-stops fail their rows (default: full yes, quick no)
   --out DIR             results directory (default results/campaign)
   --keep                keep the work files (logs, models) and say where
@@ -58,6 +60,8 @@ export async function main(argv: string[], io: Io = STDIO): Promise<number> {
       else if (a === '--soak-max-minutes') base.soakMaxMinutes = int(a, v(), 1, 100_000);
       else if (a === '--seed') base.seed = int(a, v(), 0, 2 ** 31);
       else if (a === '--no-trainer') base.trainer = false;
+      else if (a === '--in-process') base.controlThread = false;
+      else if (a === '--control-thread') base.controlThread = true;
       else if (a === '--strict-ticks') base.strictTicks = true;
       else if (a === '--no-strict-ticks') base.strictTicks = false;
       else if (a === '--keep') base.keep = true;

@@ -34,6 +34,7 @@ import {
   type FromControl,
   type LogCall,
   type NoteLabelArgs,
+  type SimulationRequest,
   type ThreadInit,
   type ToControl,
 } from './thread-protocol.ts';
@@ -90,6 +91,8 @@ class ThreadLog implements DaemonLog {
 class GuardedBackend implements RobotBackend {
   readonly kind;
   commandsRefused = 0;
+  /** When motion commands reached the robot (absNow), newest last: what the campaign times e-stops against. */
+  readonly motionTimes: number[] = [];
 
   constructor(
     private readonly inner: SimBackend,
@@ -109,7 +112,15 @@ class GuardedBackend implements RobotBackend {
     return this.inner.observe();
   }
   command(delta: Vec3): void {
-    if (!this.blocked()) this.inner.command(delta);
+    if (this.blocked()) return;
+    this.motionTimes.push(absNow());
+    if (this.motionTimes.length > 4096) this.motionTimes.splice(0, 2048);
+    this.inner.command(delta);
+  }
+
+  /** The simulated cell (SimulationRequest). */
+  get sim(): SimBackend {
+    return this.inner;
   }
   async moveToStart(spec: EpisodeSpec): Promise<void> {
     if (!this.blocked()) await this.inner.moveToStart(spec);
@@ -328,6 +339,20 @@ function swapReward(d: Daemon, path: string | null, version: string | null): voi
   });
 }
 
+function simulation(req: SimulationRequest): unknown {
+  if (!backend) throw new Error('no simulated cell yet');
+  switch (req.op) {
+    case 'pressEstop':
+      backend.sim.pressEstop(req.source);
+      return null;
+    case 'releaseEstop':
+      backend.sim.releaseEstop();
+      return null;
+    case 'motionTimes':
+      return backend.motionTimes.filter((t) => t >= req.since);
+  }
+}
+
 async function shutdown(reason: string): Promise<void> {
   let error: string | undefined;
   try {
@@ -394,6 +419,8 @@ port.on('message', (m: ToControl) => {
             return d.timingSamples();
           case 'estopStats':
             return { ...estopStats, commandsRefused: backend?.commandsRefused ?? 0 };
+          case 'simulation':
+            return simulation(m.arg as SimulationRequest);
         }
       });
       break;

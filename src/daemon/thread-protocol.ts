@@ -37,12 +37,18 @@ export interface ThreadInit {
 
 /** Synchronous calls: the main thread waits (bounded) for the answer; each is quick on the control thread. */
 export type CallMethod =
-  'status' | 'startPractice' | 'stopPractice' | 'resetEstop' | 'timingSamples' | 'estopStats' | 'takeover' | 'releaseTakeover' | 'noteLabel';
+  'status' | 'startPractice' | 'stopPractice' | 'resetEstop' | 'timingSamples' | 'estopStats' | 'takeover' | 'releaseTakeover' | 'noteLabel' | 'simulation';
+
+/**
+ * What a test or the fault campaign does to the simulated cell in the control thread (the cell lives there): press or
+ * release its e-stop button, or read when motion commands reached it (absNow ms, newest last, at most 4096).
+ */
+export type SimulationRequest = { op: 'pressEstop'; source: string } | { op: 'releaseEstop' } | { op: 'motionTimes'; since: number };
 
 export type ToControl =
   | ThreadInit
   | { type: 'start' }
-  | { type: 'call'; id: number; method: CallMethod; arg?: PracticeRequest | TakeoverRequest | NoteLabelArgs }
+  | { type: 'call'; id: number; method: CallMethod; arg?: PracticeRequest | TakeoverRequest | NoteLabelArgs | SimulationRequest }
   | { type: 'estop'; seq: number; detail: string; origin: 'rest' | 'internal' }
   | { type: 'setStatusExtra'; name: string; value: unknown }
   | { type: 'ping'; id: number }

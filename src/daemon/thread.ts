@@ -29,6 +29,7 @@ import {
   type FromControl,
   type LogCall,
   type NoteLabelArgs,
+  type SimulationRequest,
   type ToControl,
 } from './thread-protocol.ts';
 import type { DaemonControl, DaemonEvents, DaemonState, DaemonStatus, PracticeRequest, PracticeRun, SwapOptions } from './types.ts';
@@ -358,6 +359,11 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
     await this.log.flush();
   }
 
+  /** The simulated cell in the control thread, for tests and the fault campaign (SimulationRequest). */
+  simulation(req: SimulationRequest): unknown {
+    return this.call('simulation', req);
+  }
+
   /** E-stops latched in the control thread, request -> latch latency, motion commands the guard refused. */
   estopStats(): EstopStats {
     return this.call('estopStats') as EstopStats;
@@ -370,7 +376,7 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
   }
 
   /** A call the control thread answers at once (between ticks); the main thread waits for it, bounded. */
-  private call(method: CallMethod, arg?: PracticeRequest | TakeoverRequest | NoteLabelArgs): unknown {
+  private call(method: CallMethod, arg?: PracticeRequest | TakeoverRequest | NoteLabelArgs | SimulationRequest): unknown {
     if (this.exited) throw new Error('the control thread has ended');
     const id = ++this.callId;
     this.send(arg === undefined ? { type: 'call', id, method } : { type: 'call', id, method, arg });
