@@ -25,6 +25,8 @@ export interface PowerLossOptions {
   maxMs?: number;
   /** Run with the background trainer (on by default in the daemon, from models/iql-offline). Default true. */
   trainer?: boolean;
+  /** How long a (re)start may take to print its API line (ms, default 90,000). */
+  startTimeoutMs?: number;
   log?: (s: string) => void;
 }
 
@@ -73,7 +75,18 @@ export async function powerLoss(o: PowerLossOptions): Promise<Row> {
   const start = async (): Promise<{ child: Child; url: string }> => {
     const t0 = performance.now();
     const child = startTs('src/cli/daemon.ts', args, env);
-    const m = await child.line(/^API: (http:\/\/\S+)/, 90_000);
+    let m: RegExpExecArray;
+    try {
+      m = await child.line(/^API: (http:\/\/\S+)/, o.startTimeoutMs ?? 90_000);
+    } catch (e) {
+      // A daemon too slow to come up (seen at load 33) must not be left running: it would practise and train on, beside
+      // the next start on the same log.
+      const kids = childPids(child.pid);
+      child.proc.kill('SIGKILL');
+      await child.exited;
+      for (const pid of kids.filter(alive)) process.kill(pid, 'SIGKILL');
+      throw e;
+    }
     startMs.push(performance.now() - t0);
     return { child, url: m[1] as string };
   };
