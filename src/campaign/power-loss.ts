@@ -8,7 +8,7 @@
  * The loop free-runs (ticks back to back): more commits per second than 10 Hz, so more chances to kill mid-commit,
  * and no missed-tick deadman while the trainer starts beside it on a loaded machine.
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkLog } from '../store/check.ts';
 import { Store } from '../store/index.ts';
@@ -186,7 +186,8 @@ export async function powerLoss(o: PowerLossOptions): Promise<Row> {
       clearTimeout(t);
     }
   }
-  const final = checkLog(db);
+  // No log when the first start failed before it opened one.
+  const final = existsSync(db) ? checkLog(db) : { counts: { episodes: 0, transitions: 0, openEpisodes: 0 } };
   row.data.kills = o.kills;
   row.data.seed = o.seed;
   row.data.momentsMs = moments;
