@@ -12,8 +12,13 @@
  * thread at controlPriority nice, normal scheduling), threaded (the default: also controlRealtime SCHED_FIFO).
  *
  * Per mode: ticks, missed ticks (all, and during episodes: the figure that must be 0), tick start lateness (jitter)
- * p50/p99/max, tick compute p99, e-stops (request -> latch, measured in the control thread; in process the latch is
- * synchronous but cannot happen while the main thread is blocked), trainer updates and swaps, the load average.
+ * p50/p99/max, tick compute p99, e-stops, trainer updates and swaps, the load average.
+ *
+ * E-stops (--estops N, in turn): an operator's client on another thread POSTs /estop while this (main) thread is
+ * blocked for 0.5-1.5 x --block-ms, (a) to the e-stop listener's port (its own thread, api.estopPort; threaded modes)
+ * and (b) to the API's port (the main thread's HTTP handling); (c) the daemon's estop() on this thread, then 100 ms
+ * busy. For (a) and (b): send -> reply (the client's clock) and send -> latch (the control thread's clock, both
+ * performance.timeOrigin-based); for (c) request -> latch. In process the latch needs the main thread.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -78,23 +83,31 @@ if (!args['no-hog']) {
 }
 process.on('exit', () => hog?.kill('SIGKILL'));
 
-/** An operator's client on its own thread: POST /estop, milliseconds from send to reply. */
+/** An operator's client on its own thread: after `delayMs`, POST /estop; when it was sent and answered (absolute ms). */
 const client = new Worker(
   `const { parentPort } = require('node:worker_threads');
-   parentPort.on('message', async (url) => {
-     const t0 = performance.now();
+   const now = () => performance.timeOrigin + performance.now();
+   parentPort.on('message', async ({ url, delayMs, warm }) => {
+     if (warm) {
+       await fetch(warm).then((r) => r.text()).catch(() => undefined);
+       parentPort.postMessage({ sentAt: 0, repliedAt: 0 });
+       return;
+     }
+     await new Promise((r) => setTimeout(r, delayMs));
+     const sentAt = now();
      const res = await fetch(url, { method: 'POST' });
      await res.text();
-     parentPort.postMessage(performance.now() - t0);
+     parentPort.postMessage({ sentAt, repliedAt: now() });
    });`,
   { eval: true },
 );
 client.unref();
-function restEstop(url: string): Promise<number> {
-  return new Promise((resolve) => {
-    client.once('message', (v: number) => resolve(v));
-    client.postMessage(url);
-  });
+/** POST /estop from the client while this thread is blocked for `blockFor` ms (sent `delayMs` into the block). */
+async function estopWhileBlocked(url: string, blockFor: number, delayMs: number): Promise<{ sentAt: number; repliedAt: number }> {
+  const answer = new Promise<{ sentAt: number; repliedAt: number }>((resolve) => client.once('message', resolve));
+  client.postMessage({ url, delayMs });
+  busy(blockFor);
+  return answer;
 }
 
 const ms = (s: Summary): string => `p50 ${s.median.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms, max ${s.max.toFixed(1)} ms`;
@@ -162,11 +175,11 @@ async function phase(mode: Mode, round: number): Promise<Record<string, unknown>
     blocks.push(b);
     busy(b);
   }, blockEvery);
-  // E-stop trials at random moments, alternating: (a) POST /estop from another thread (an operator's client; the reply
-  // comes after the latch), timed send -> reply; (b) the daemon's estop() on this thread followed by 100 ms of busy
-  // main thread, timed request -> latch by the control thread. Then check, reset, practise on.
+  // E-stop trials (see the header): the listener's port and the API's, each sent while this thread is blocked, and the
+  // daemon's estop() here. Then check, reset, practise on.
   const estopLatency: number[] = [];
-  const restRoundTrip: number[] = [];
+  const kinds = d instanceof DaemonThread && app.estopUrl ? (['listener', 'api', 'call'] as const) : (['api', 'call'] as const);
+  const rest = { listener: { roundTrip: [] as number[], toLatch: [] as number[] }, api: { roundTrip: [] as number[], toLatch: [] as number[] } };
   let estopNotLatched = 0;
   // Policy activations as REST does them (load on this thread, then setPolicy between ticks), alternating two files.
   const activationMs: number[] = [];
@@ -187,18 +200,29 @@ async function phase(mode: Mode, round: number): Promise<Record<string, unknown>
         swapBusy = false;
       });
   }, Number(args['swap-every-ms']));
+  // The client's HTTP stack loads lazily (about 250 ms on its first request): not part of any e-stop.
+  await new Promise((resolve) => {
+    client.once('message', resolve);
+    client.postMessage({ warm: `${app.url}/status` });
+  });
   const t0 = performance.now();
   for (let k = 0; k < estops; k++) {
     await sleep(((seconds * 1000) / (estops + 1)) * (0.6 + 0.8 * Math.random()));
-    if (k % 2 === 0) {
-      restRoundTrip.push(await restEstop(`${app.url}/estop`));
-    } else {
+    const kind = kinds[k % kinds.length] ?? 'call';
+    if (kind === 'call') {
       d.estop(`bench trial ${k}`);
       busy(100);
+    } else {
+      const block = blockMs * (0.5 + Math.random());
+      const url = kind === 'listener' ? (app.estopUrl ?? '') : `${app.url}/estop`;
+      const r = await estopWhileBlocked(url, block, block * 0.6 * Math.random());
+      rest[kind].roundTrip.push(r.repliedAt - r.sentAt);
+      const latchedAt = d instanceof DaemonThread ? d.estopStats().lastLatchedAt : null;
+      if (latchedAt !== null) rest[kind].toLatch.push(latchedAt - r.sentAt);
     }
     await sleep(50);
     if (d.status().state !== 'estopped') estopNotLatched++;
-    if (d instanceof DaemonThread) {
+    if (d instanceof DaemonThread && kind === 'call') {
       const l = d.estopStats().latencyMs.at(-1);
       if (l !== undefined) estopLatency.push(l);
     }
@@ -238,10 +262,14 @@ async function phase(mode: Mode, round: number): Promise<Record<string, unknown>
     estop: {
       trials: estops,
       notLatched: estopNotLatched,
-      requestToLatchMs: d instanceof DaemonThread ? summarize(estopLatency) : 'synchronous on the main thread (when it is free)',
-      requestToLatchSamples: estopLatency,
-      restRoundTripMs: summarize(restRoundTrip),
-      restRoundTripSamples: restRoundTrip,
+      callRequestToLatchMs: d instanceof DaemonThread ? summarize(estopLatency) : 'synchronous on the main thread (when it is free)',
+      callRequestToLatchSamples: estopLatency,
+      whileMainBlocked: Object.fromEntries(
+        Object.entries(rest).map(([k, v]) => [
+          k,
+          { sendToReplyMs: summarize(v.roundTrip), sendToLatchMs: summarize(v.toLatch), sendToReplySamples: v.roundTrip, sendToLatchSamples: v.toLatch },
+        ]),
+      ),
     },
     mainThreadBlocks: { n: blocks.length, totalMs: blocks.reduce((a, b) => a + b, 0) },
     policyActivations: { n: activations, loadToLiveMs: summarize(activationMs) },
@@ -253,7 +281,15 @@ async function phase(mode: Mode, round: number): Promise<Record<string, unknown>
   };
   console.log(
     `${mode.padEnd(14)} round ${round}: ${f.ticks} ticks, missed ${f.missed} (during episodes ${f.missedControl}, ${f.missedControlAfterSlowSimStep} after a sim step > 50 ms); tick lateness ${ms(jitter)}; compute p99 ${compute.p99.toFixed(2)} ms, sim step p99 ${simStep.p99.toFixed(1)} ms; ` +
-      `e-stop ${d instanceof DaemonThread ? `request -> latch ${ms(summarize(estopLatency))}, ` : ''}REST round trip ${ms(summarize(restRoundTrip))} (${estopNotLatched} not latched); main thread blocked ${blocks.length}x, ${(f.mainThreadBlocks.totalMs / 1000).toFixed(1)} s; ${activations} policy activations (load -> live p50 ${summarize(activationMs).median.toFixed(0)} ms); ` +
+      `e-stop with the main thread blocked: ${Object.entries(rest)
+        .filter(([, v]) => v.roundTrip.length)
+        .map(
+          ([k, v]) =>
+            `${k} port send -> reply ${ms(summarize(v.roundTrip))}${v.toLatch.length ? `, send -> latch ${ms(summarize(v.toLatch))}` : ''} (${v.roundTrip.length})`,
+        )
+        .join(
+          '; ',
+        )}; ${d instanceof DaemonThread ? `estop() request -> latch ${ms(summarize(estopLatency))}; ` : ''}${estopNotLatched} not latched; main thread blocked ${blocks.length}x, ${(f.mainThreadBlocks.totalMs / 1000).toFixed(1)} s; ${activations} policy activations (load -> live p50 ${summarize(activationMs).median.toFixed(0)} ms); ` +
       `${f.trainer ? `trainer ${updates} updates (${f.trainer.updatesPerSecond.toFixed(1)}/s), ${f.trainer.swaps} swaps; ` : ''}load ${load0.map((x) => x.toFixed(1)).join('/')} -> ${load1.map((x) => x.toFixed(1)).join('/')}`,
   );
   return f;

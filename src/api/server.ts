@@ -194,7 +194,9 @@ export async function buildApi(opts: ApiOptions): Promise<ApiServer> {
       schema: {
         summary:
           'Engage the e-stop: holds the arm now, ends the episode, latches. No token needed; any body is accepted ' +
-          '(an optional JSON `{"detail": "..."}` is recorded as a note).',
+          '(an optional JSON `{"detail": "..."}` is recorded as a note). With the control loop in its own thread, the ' +
+          'same POST /estop is also answered on its own port (`extra.api.estopUrl` in /status; api.estopPort, default ' +
+          'this port + 1) by a thread that does nothing else, so it lands while this server is busy.',
         tags: ['safety'],
       },
     },

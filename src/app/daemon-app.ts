@@ -33,8 +33,9 @@ export class ListenError extends Error {
     readonly host: string,
     readonly port: number,
     cause: Error,
+    what = 'api.host / --host, api.port / --port',
   ) {
-    super(`cannot listen on ${host}:${port}: ${cause.message} (api.host / --host, api.port / --port)`, { cause });
+    super(`cannot listen on ${host}:${port}: ${cause.message} (${what})`, { cause });
   }
 }
 
@@ -74,6 +75,8 @@ export interface DaemonApp<D extends RunningDaemon = Daemon> {
   backend: D extends Daemon ? RobotBackend : RobotBackend | null;
   /** http://host:port of the API, or null when not listening. */
   url: string | null;
+  /** http://host:port/estop of the e-stop listener in its own thread (api.estopPort), or null: none. */
+  estopUrl: string | null;
   /** Probe validation of policies before they drive: DEFAULT_SWAP_VALIDATION with the calibration's residual bound. */
   swapValidation: SwapValidationConfig;
   /** What was loaded and what was not, for the operator. */
@@ -193,6 +196,7 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp<Run
     if (!o.backend) backend?.dispose();
   };
   let url: string | null = null;
+  let estopUrl: string | null = null;
   let swapValidation: SwapValidationConfig;
   try {
     recordLimitChanges(log, o.calibration, cfg.calibrationDir, notes);
@@ -253,7 +257,17 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp<Run
       // Where the API can be reached, in /status and /events; beyond loopback also a warning for the operator.
       const exposed = exposureWarning(cfg.api.host);
       if (exposed) notes.push(exposed);
-      d.setStatusExtra('api', { host: cfg.api.host, loopbackOnly: exposed === null, warnings: exposed ? [exposed] : [] });
+      // The e-stop listener: only beside the control thread (in process, the API's thread is the loop's thread anyway).
+      const ep = estopListenerPort(cfg.api.port, cfg.api.estopPort, addr && typeof addr === 'object' ? addr.port : cfg.api.port);
+      if (d instanceof DaemonThread && ep !== null) {
+        try {
+          estopUrl = await d.startEstopListener(cfg.api.host, ep);
+        } catch (e) {
+          throw new ListenError(cfg.api.host, ep, e as Error, 'the e-stop listener: api.estopPort / --estop-port, -1 for none');
+        }
+        notes.push(`e-stop: POST ${estopUrl} (its own thread: lands while the main thread is busy; no token, like POST /estop)`);
+      }
+      d.setStatusExtra('api', { host: cfg.api.host, loopbackOnly: exposed === null, warnings: exposed ? [exposed] : [], estopUrl });
     }
   } catch (e) {
     try {
@@ -269,5 +283,15 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp<Run
     closing ??= release();
     return closing;
   };
-  return { daemon, api, log, backend, url, swapValidation, notes, close };
+  return { daemon, api, log, backend, url, estopUrl, swapValidation, notes, close };
+}
+
+/**
+ * The e-stop listener's port from api.estopPort: null = the API's port + 1 (a free one when the API's was 0, or
+ * 65535), 0 = a free one, -1 = no listener (null returned).
+ */
+export function estopListenerPort(apiPort: number, estopPort: number | null, boundApiPort: number): number | null {
+  if (estopPort === -1) return null;
+  if (estopPort !== null) return estopPort;
+  return apiPort === 0 || boundApiPort >= 65535 ? 0 : boundApiPort + 1;
 }

@@ -28,6 +28,10 @@ export interface CampaignOptions {
   forceEpisodes: number;
   /** 0: no soak. */
   soakEpisodes: number;
+  /** The soak on the control thread at 10 Hz (the product) rather than free-running in process. */
+  soakRealtime?: boolean;
+  /** Stop the soak after this many minutes with what it has. */
+  soakMaxMinutes?: number;
   seed: number;
   /** Missed control ticks and late e-stops fail their rows (they depend on the loop's own thread). */
   strictTicks: boolean;
@@ -35,6 +39,9 @@ export interface CampaignOptions {
   loadConcurrency: number;
   /** Start the trainer in the power-loss and e-stop rows. */
   trainer: boolean;
+  /** The trainer and e-stop rows (the ones that count missed ticks) on the control thread, as npm start runs the loop;
+   *  false: the in-process loop of the campaign rig. (Sensor and force rows drive the cell tick by tick in process.) */
+  controlThread: boolean;
   only: readonly RowName[] | null;
   /** Where the soak's plot goes. */
   out: string;
@@ -54,6 +61,7 @@ export const FULL: Omit<CampaignOptions, 'out' | 'log'> = {
   strictTicks: true,
   loadConcurrency: 16,
   trainer: true,
+  controlThread: true,
   only: null,
   keep: false,
 };
@@ -70,6 +78,7 @@ export const QUICK: Omit<CampaignOptions, 'out' | 'log'> = {
   strictTicks: false,
   loadConcurrency: 4,
   trainer: true,
+  controlThread: false,
   only: null,
   keep: false,
 };
@@ -89,7 +98,7 @@ export async function runCampaign(o: CampaignOptions): Promise<Row[]> {
     await run('power-loss', () =>
       powerLoss({ dir: join(work, 'power-loss'), kills: o.kills, maxMs: o.killMaxMs, seed: o.seed, trainer: o.trainer, log: o.log }),
     );
-    await run('trainer', () => trainerFaults({ dir: join(work, 'trainer'), strictTicks: o.strictTicks, log: o.log }));
+    await run('trainer', () => trainerFaults({ dir: join(work, 'trainer'), strictTicks: o.strictTicks, threaded: o.controlThread, log: o.log }));
     await run('sensors', () => sensorFaults({ dir: join(work, 'sensors'), log: o.log }));
     await run('estop', () =>
       estopUnderLoad({
@@ -99,12 +108,22 @@ export async function runCampaign(o: CampaignOptions): Promise<Row[]> {
         trainer: o.trainer,
         strictTicks: o.strictTicks,
         concurrency: o.loadConcurrency,
+        threaded: o.controlThread,
         log: o.log,
       }),
     );
     await run('force', () => forceLimit({ dir: join(work, 'force'), episodes: o.forceEpisodes, log: o.log }));
     await run('bad-input', () => badInput({ dir: join(work, 'bad-input'), requests: o.requests, seed: o.seed, log: o.log }));
-    await run('soak', () => soak({ dir: join(work, 'soak'), episodes: o.soakEpisodes || 1000, out: o.out, log: o.log }));
+    await run('soak', () =>
+      soak({
+        dir: join(work, 'soak'),
+        episodes: o.soakEpisodes || 1000,
+        out: o.out,
+        log: o.log,
+        ...(o.soakRealtime ? { realtime: true } : {}),
+        ...(o.soakMaxMinutes ? { maxMinutes: o.soakMaxMinutes } : {}),
+      }),
+    );
   } finally {
     if (!o.keep) rmSync(work, { recursive: true, force: true });
     else o.log(`work files kept in ${work}`);

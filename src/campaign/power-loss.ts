@@ -8,7 +8,7 @@
  * The loop free-runs (ticks back to back): more commits per second than 10 Hz, so more chances to kill mid-commit,
  * and no missed-tick deadman while the trainer starts beside it on a loaded machine.
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkLog } from '../store/check.ts';
 import { Store } from '../store/index.ts';
@@ -25,6 +25,8 @@ export interface PowerLossOptions {
   maxMs?: number;
   /** Run with the background trainer (on by default in the daemon, from models/iql-offline). Default true. */
   trainer?: boolean;
+  /** How long a (re)start may take to print its API line (ms, default 90,000). */
+  startTimeoutMs?: number;
   log?: (s: string) => void;
 }
 
@@ -73,7 +75,18 @@ export async function powerLoss(o: PowerLossOptions): Promise<Row> {
   const start = async (): Promise<{ child: Child; url: string }> => {
     const t0 = performance.now();
     const child = startTs('src/cli/daemon.ts', args, env);
-    const m = await child.line(/^API: (http:\/\/\S+)/, 90_000);
+    let m: RegExpExecArray;
+    try {
+      m = await child.line(/^API: (http:\/\/\S+)/, o.startTimeoutMs ?? 90_000);
+    } catch (e) {
+      // A daemon too slow to come up (seen at load 33) must not be left running: it would practise and train on, beside
+      // the next start on the same log.
+      const kids = childPids(child.pid);
+      child.proc.kill('SIGKILL');
+      await child.exited;
+      for (const pid of kids.filter(alive)) process.kill(pid, 'SIGKILL');
+      throw e;
+    }
     startMs.push(performance.now() - t0);
     return { child, url: m[1] as string };
   };
@@ -173,7 +186,8 @@ export async function powerLoss(o: PowerLossOptions): Promise<Row> {
       clearTimeout(t);
     }
   }
-  const final = checkLog(db);
+  // No log when the first start failed before it opened one.
+  const final = existsSync(db) ? checkLog(db) : { counts: { episodes: 0, transitions: 0, openEpisodes: 0 } };
   row.data.kills = o.kills;
   row.data.seed = o.seed;
   row.data.momentsMs = moments;

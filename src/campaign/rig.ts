@@ -2,6 +2,8 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { startDaemonApp, type DaemonApp, type DaemonAppOptions } from '../app/daemon-app.ts';
+import { DaemonThread } from '../daemon/thread.ts';
+import type { RunningDaemon } from '../daemon/types.ts';
 import { loadCalibration, loadDaemonConfig, type ConfigOverrides } from '../config/load.ts';
 import type { Calibration, DaemonConfig } from '../config/schema.ts';
 import { SimBackend, simCellOptions } from '../robot/sim-backend.ts';
@@ -90,4 +92,41 @@ export function rigTrainer(r: Pick<CampaignRig, 'db'>, dir: string, o: Partial<O
     workDir: join(dir, 'trainer'),
     ...o,
   };
+}
+
+/** The product's daemon as `npm start` runs it: the control loop and the simulated cell in their own thread. */
+export interface ThreadedRig {
+  app: DaemonApp<RunningDaemon>;
+  daemon: DaemonThread;
+  config: DaemonConfig;
+  db: string;
+  /** Everything the control thread logged so far is committed. */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * The control thread at 10 Hz with the shipped models (modelsDir), the API and the e-stop listener on free loopback
+ * ports, the configured priorities (process nice -5, the control thread's nice and real-time class): not the in-process
+ * rig's `priority: null`, since niced (+5) under load 15 even the real-time control thread missed ticks.
+ */
+export async function threadedRig(o: { dir: string; overrides?: ConfigOverrides; modelsDir?: string }): Promise<ThreadedRig> {
+  mkdirSync(o.dir, { recursive: true });
+  const db = join(o.dir, 'log.db');
+  const config = loadDaemonConfig(join(ROOT, 'config/daemon.yaml'), {
+    port: 0,
+    db,
+    modelsDir: o.modelsDir ?? join(ROOT, 'models'),
+    realtime: true,
+    ...o.overrides,
+    controlThread: true,
+  });
+  config.backend.sim.nuisance = false;
+  const app = await startDaemonApp({ config, calibration: loadCalibration(join(ROOT, 'calibration')), token: CAMPAIGN_TOKEN });
+  const daemon = app.daemon;
+  if (!(daemon instanceof DaemonThread)) {
+    await app.close();
+    throw new Error('the campaign asked for the control thread and got an in-process loop');
+  }
+  return { app, daemon, config, db, flush: () => daemon.flushLog(), close: () => app.close() };
 }

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { startLearning } from '../app/learning.ts';
 import { svgToPngFile } from '../robot/image-codec.ts';
 import { procUsage, ROOT } from './proc.ts';
-import { campaignRig, rigTrainer } from './rig.ts';
+import { campaignRig, rigTrainer, threadedRig } from './rig.ts';
 import { RowBuilder, sleep, type Row } from './report.ts';
 
 export interface SoakSample {
@@ -23,6 +23,9 @@ export interface SoakSample {
   trainerRssMiB: number | null;
   dbMiB: number;
   tickP99Ms: number | null;
+  /** Tick start lateness p99 (newest window) and missed control ticks so far: real time only (null free-running). */
+  latenessP99Ms?: number | null;
+  missedControl?: number;
   swaps: number;
 }
 
@@ -36,7 +39,7 @@ export function soakSvg(samples: readonly SoakSample[], title: string): string {
     ['resident memory (MiB): daemon, trainer (dashed)', (s) => s.rssMiB, '#1f77b4'],
     ['open file descriptors (daemon)', (s) => s.fds, '#d62728'],
     ['log size on disk (MiB)', (s) => s.dbMiB, '#2ca02c'],
-    ['control tick compute p99 (ms)', (s) => s.tickP99Ms, '#9467bd'],
+    ['control tick compute p99 (ms); in real time also start lateness p99 (dashed)', (s) => s.tickP99Ms, '#9467bd'],
   ];
   const ph = (H - T - 40) / panels.length;
   const maxEp = Math.max(1, ...samples.map((s) => s.episodes));
@@ -48,7 +51,9 @@ export function soakSvg(samples: readonly SoakSample[], title: string): string {
   panels.forEach(([name, get, colour], k) => {
     const top = T + k * ph;
     const vals = samples.map(get).filter((v): v is number => v !== null && Number.isFinite(v));
-    const extra = k === 0 ? samples.map((s) => s.trainerRssMiB).filter((v): v is number => v !== null && Number.isFinite(v)) : [];
+    // The dashed line of a panel: the trainer's memory beside the daemon's, the tick's start lateness beside its compute.
+    const dashed = k === 0 ? (s: SoakSample) => s.trainerRssMiB : k === 3 ? (s: SoakSample) => s.latenessP99Ms ?? null : null;
+    const extra = dashed ? samples.map(dashed).filter((v): v is number => v !== null && Number.isFinite(v)) : [];
     const hi = Math.max(1e-9, ...vals, ...extra) * 1.1;
     const y = (v: number): number => top + (ph - 22) * (1 - v / hi) + 14;
     out.push(`<text x="${L}" y="${top + 10}">${name}</text>`);
@@ -62,20 +67,34 @@ export function soakSvg(samples: readonly SoakSample[], title: string): string {
       if (pts.length) out.push(`<polyline fill="none" stroke="${colour}" stroke-width="1.5" ${dash} points="${pts.join(' ')}"/>`);
     };
     line(get, '');
-    if (k === 0) line((s) => s.trainerRssMiB, 'stroke-dasharray="4 3"');
+    if (dashed) line(dashed, 'stroke-dasharray="4 3"');
   });
   out.push(`<text x="${L}" y="${H - 22}" text-anchor="middle">0</text><text x="${W - R}" y="${H - 22}" text-anchor="middle">${maxEp}</text>`);
-  out.push(`<text x="${(L + W - R) / 2}" y="${H - 8}" text-anchor="middle">practice episodes (swaps: ${samples[samples.length - 1]?.swaps ?? 0})</text>`);
+  const lastS = samples[samples.length - 1];
+  const missed = lastS?.missedControl !== undefined ? `, missed control ticks: ${lastS.missedControl}` : '';
+  out.push(`<text x="${(L + W - R) / 2}" y="${H - 8}" text-anchor="middle">practice episodes (swaps: ${lastS?.swaps ?? 0}${missed})</text>`);
   out.push('</svg>');
   return out.join('\n');
 }
 
 const mean = (xs: number[]): number => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
 
-export async function soak(o: { dir: string; episodes: number; out: string; log?: (s: string) => void }): Promise<Row> {
-  const row = new RowBuilder(`soak (${o.episodes} practice episodes with training and swaps)`);
+export async function soak(o: {
+  dir: string;
+  episodes: number;
+  out: string;
+  /** The control thread at 10 Hz real time (the product), instead of the in-process loop free-running. */
+  realtime?: boolean;
+  /** Stop after this long (a deadline), with the episodes done so far. */
+  maxMinutes?: number;
+  log?: (s: string) => void;
+}): Promise<Row> {
+  const realtime = o.realtime ?? false;
+  const row = new RowBuilder(`soak (${o.episodes} practice episodes with training and swaps${realtime ? ', control thread at 10 Hz' : ', free-running'})`);
   const log = o.log ?? (() => undefined);
-  const r = await campaignRig({ dir: o.dir, modelsDir: join(ROOT, 'models'), listen: true, overrides: { episodeSteps: 20, realtime: false } });
+  const r = realtime
+    ? await threadedRig({ dir: o.dir, overrides: { episodeSteps: 20 } })
+    : await campaignRig({ dir: o.dir, modelsDir: join(ROOT, 'models'), listen: true, overrides: { episodeSteps: 20, realtime: false } });
   const d = r.app.daemon;
   const learning = startLearning(r.app, {
     trainer: rigTrainer(r, o.dir, { exportEvery: 200, seed: 3 }),
@@ -100,7 +119,7 @@ export async function soak(o: { dir: string; episodes: number; out: string; log?
         const u = procUsage(process.pid);
         const tp = learning.supervisor.status().pid;
         const tu = tp ? procUsage(tp) : null;
-        const t = d.status().timing as { computeMs?: { p99?: number } };
+        const t = d.status().timing;
         samples.push({
           episodes: n,
           transitions: r.app.log.store.countTransitions(),
@@ -109,13 +128,24 @@ export async function soak(o: { dir: string; episodes: number; out: string; log?
           fds: u.fds,
           trainerRssMiB: tu ? tu.rssBytes / 2 ** 20 : null,
           dbMiB: r.app.log.store.sizeBytes() / 2 ** 20,
-          tickP99Ms: t.computeMs?.p99 ?? null,
+          tickP99Ms: t.computeMs.p99,
+          ...(realtime ? { latenessP99Ms: t.jitterMs.p99, missedControl: t.missedControl } : {}),
           swaps: learning.swaps.stats.swaps,
         });
+        // Written as it goes: a soak stopped early (a deadline, a crash) still leaves its samples to plot.
+        mkdirSync(o.out, { recursive: true });
+        writeFileSync(join(o.out, 'soak.partial.json'), `${JSON.stringify(samples)}\n`);
         if (samples.length % 10 === 0)
-          log(`  soak: ${n} episodes, rss ${samples.at(-1)?.rssMiB.toFixed(0)} MiB, fds ${samples.at(-1)?.fds}, swaps ${learning.swaps.stats.swaps}`);
+          log(
+            `  soak: ${n} episodes, rss ${samples.at(-1)?.rssMiB.toFixed(0)} MiB, fds ${samples.at(-1)?.fds}, swaps ${learning.swaps.stats.swaps}` +
+              (realtime ? `, missed control ticks ${t.missedControl}` : ''),
+          );
       }
       if (n >= o.episodes) break;
+      if (o.maxMinutes !== undefined && performance.now() - t0 > o.maxMinutes * 60_000) {
+        log(`  soak: stopped at the ${o.maxMinutes} min limit after ${n} episodes`);
+        break;
+      }
     }
   } catch (e) {
     row.crashed('soak', e);
@@ -126,7 +156,8 @@ export async function soak(o: { dir: string; episodes: number; out: string; log?
   await r.close();
   mkdirSync(o.out, { recursive: true });
   writeFileSync(join(o.out, 'soak.json'), `${JSON.stringify(samples, null, 1)}\n`);
-  const svg = soakSvg(samples, `soak: ${o.episodes} practice episodes, trainer + hot-swaps (${new Date().toISOString().slice(0, 10)})`);
+  const how = realtime ? 'control thread at 10 Hz' : 'free-running in process';
+  const svg = soakSvg(samples, `soak: ${o.episodes} practice episodes, trainer + hot-swaps, ${how} (${new Date().toISOString().slice(0, 10)})`);
   writeFileSync(join(o.out, 'soak.svg'), svg);
   await svgToPngFile(svg, join(o.out, 'soak.png'));
   const q = Math.floor(samples.length / 4);
@@ -159,9 +190,17 @@ export async function soak(o: { dir: string; episodes: number; out: string; log?
     swaps: lastS?.swaps,
     episodes: lastS?.episodes,
     dbMiB: lastS?.dbMiB,
+    ...(realtime
+      ? {
+          missedControlTicks: lastS?.missedControl,
+          latenessP99Ms: [mean(second.map((x) => x.latenessP99Ms ?? NaN)), mean(last.map((x) => x.latenessP99Ms ?? NaN))],
+        }
+      : {}),
   };
+  const stopped = (lastS?.episodes ?? 0) < o.episodes ? ` (stopped at the ${o.maxMinutes} min limit)` : '';
+  const missedText = realtime ? `, missed control ticks ${lastS?.missedControl ?? '-'}` : '';
   return row.done(
-    `${lastS?.episodes ?? 0} episodes, ${lastS?.swaps ?? 0} swaps in ${((lastS?.seconds ?? 0) / 60).toFixed(1)} min: RSS ${rss2.toFixed(0)} -> ${rss4.toFixed(0)} MiB, ` +
+    `${lastS?.episodes ?? 0} episodes${stopped}, ${lastS?.swaps ?? 0} swaps in ${((lastS?.seconds ?? 0) / 60).toFixed(1)} min${missedText}: RSS ${rss2.toFixed(0)} -> ${rss4.toFixed(0)} MiB, ` +
       `fds ${fd2.toFixed(0)} -> ${fd4.toFixed(0)}, log ${lastS?.dbMiB.toFixed(1) ?? '-'} MiB (${bpt4.toFixed(0)} B/transition), tick p99 ${p2.toFixed(1)} -> ${p4.toFixed(1)} ms (2nd vs last quarter); plot ${join(o.out, 'soak.png')}`,
   );
 }

@@ -5,25 +5,31 @@
  * huge actions). The bad exports enter where the trainer's own exports do (the supervisor's 'export' event, which
  * app/learning.ts turns into a swap offer). Expected: practice goes on under the last good policy, every bad model is
  * refused with a recorded reason, the trainer is restarted after the crash and the hang. Missed control ticks are
- * counted over the whole row (they fail it only with `strictTicks`: the loop still shares its thread, issue 12).
+ * counted over the whole row (they fail it only with `strictTicks`). `threaded`: the control loop in its own thread, as
+ * `npm start` runs it (threadedRig); otherwise the in-process loop of the campaign rig.
  */
 import { join } from 'node:path';
 import { startLearning } from '../app/learning.ts';
 import { BAD_MODEL_KINDS, makeBadModel } from './bad-models.ts';
 import { alive, ROOT } from './proc.ts';
-import { campaignRig, rigTrainer } from './rig.ts';
+import { DaemonThread } from '../daemon/thread.ts';
+import { campaignRig, rigTrainer, threadedRig } from './rig.ts';
 import { RowBuilder, sleep, until, type Row } from './report.ts';
 
 export interface TrainerFaultOptions {
   dir: string;
   strictTicks?: boolean;
+  /** The control loop in its own thread (the product); default: in process. */
+  threaded?: boolean;
   log?: (s: string) => void;
 }
 
 export async function trainerFaults(o: TrainerFaultOptions): Promise<Row> {
-  const row = new RowBuilder('trainer faults (crash, hang, 5 bad exports)');
+  const row = new RowBuilder(`trainer faults (crash, hang, 5 bad exports; ${o.threaded ? 'control thread' : 'in-process loop'})`);
   const log = o.log ?? (() => undefined);
-  const r = await campaignRig({ dir: o.dir, modelsDir: join(ROOT, 'models'), overrides: { episodeSteps: 10, realtime: true } });
+  const r = o.threaded
+    ? await threadedRig({ dir: o.dir, overrides: { episodeSteps: 10 } })
+    : await campaignRig({ dir: o.dir, modelsDir: join(ROOT, 'models'), overrides: { episodeSteps: 10, realtime: true } });
   const d = r.app.daemon;
   const learning = startLearning(r.app, {
     trainer: rigTrainer(r, o.dir, { seed: 1 }),
@@ -138,7 +144,7 @@ export async function trainerFaults(o: TrainerFaultOptions): Promise<Row> {
     await keeper;
     d.stopPractice();
     await learning.close();
-    await r.app.log.flush();
+    await (d instanceof DaemonThread ? d.flushLog() : r.app.log.flush());
   }
   const eps = r.app.log.store.listEpisodes({ limit: 10_000 });
   const drivenByBad = eps.filter((e) => e.policyVersion !== null && bad.has(e.policyVersion));

@@ -30,11 +30,19 @@ export const CAMPAIGN = command({
     ),
     soak: T.boolean({ description: 'add the soak row (only it, unless --only says more)' }),
     soakEpisodes: T.optional(T.integer({ minimum: 1, maximum: 1_000_000, description: 'episodes of the soak', cli: { defaultText: '1000' } })),
+    soakRealtime: T.boolean({ description: 'the soak on the control thread at 10 Hz, as npm start runs (default: free-running in process)' }),
+    soakMaxMinutes: T.optional(
+      T.integer({ minimum: 1, maximum: 100_000, description: 'stop the soak after M minutes with the episodes done so far', cli: { arg: 'M' } }),
+    ),
     only: nameList(`only these rows: ${ROWS.join(', ')}`, 'all but the soak', 'ROWS'),
     seed: T.optional(
       T.integer({ minimum: 0, maximum: 2 ** 31, description: 'seed of the kill moments, e-stop phases and requests', cli: { defaultText: String(FULL.seed) } }),
     ),
     trainer: T.boolean({ default: true, description: 'no background trainer in the power-loss and e-stop rows', cli: { flag: '--no-trainer', sets: false } }),
+    inProcess: T.boolean({
+      description: 'the trainer and e-stop rows on the in-process loop (default: full on the control thread, as npm start runs it; quick in process)',
+    }),
+    controlThread: T.boolean({ description: 'the trainer and e-stop rows on the control thread' }),
     strictTicks: T.boolean({ description: 'missed control ticks and late e-stops fail their rows (default: full yes, quick no)' }),
     noStrictTicks: T.boolean({ description: 'they do not' }),
     out: optionalText('results directory', 'DIR', 'results/campaign'),
@@ -48,6 +56,7 @@ export async function main(argv: string[], io: Io = STDIO): Promise<number> {
     argv,
     (a): CampaignOptions => {
       if (a.strictTicks && a.noStrictTicks) throw new UsageError('--strict-ticks and --no-strict-ticks contradict each other');
+      if (a.inProcess && a.controlThread) throw new UsageError('--in-process and --control-thread contradict each other');
       const base = { ...(a.quick ? QUICK : FULL) };
       base.kills = a.kills ?? base.kills;
       base.requests = a.requests ?? base.requests;
@@ -55,6 +64,9 @@ export async function main(argv: string[], io: Io = STDIO): Promise<number> {
       base.forceEpisodes = a.forceEpisodes ?? base.forceEpisodes;
       base.soakEpisodes = a.soakEpisodes ?? base.soakEpisodes;
       base.seed = a.seed ?? base.seed;
+      base.soakRealtime = a.soakRealtime || base.soakRealtime;
+      base.soakMaxMinutes = a.soakMaxMinutes ?? base.soakMaxMinutes;
+      base.controlThread = a.inProcess ? false : a.controlThread ? true : base.controlThread;
       base.trainer = a.trainer && base.trainer;
       base.strictTicks = a.strictTicks ? true : a.noStrictTicks ? false : base.strictTicks;
       base.keep = a.keep || base.keep;

@@ -160,6 +160,7 @@ export async function runDaemon(argv: string[], hook: BackendHook | null = null,
     `backend: ${s.backend} (${s.realtime ? `${s.tickHz} Hz real time` : 'free-running'}); policy: ${s.policy.version ?? 'none (P-controller alone)'}; reward: ${s.reward.version ?? 'none'}`,
   );
   console.log(`API: ${app.url}  (OpenAPI: ${app.url}/openapi.json, status: ${app.url}/status, events: ${app.url}/events)`);
+  if (app.estopUrl) console.log(`e-stop: curl -X POST ${app.estopUrl}   (its own thread; also POST ${app.url}/estop)`);
   console.log(`dashboard: ${app.url}/${existsSync(join(DEFAULT_WEB_DIR, 'index.html')) ? '' : '  (not built: run npm run build:web)'}`);
   if (tokenFile) console.log(`token for this run: in ${tokenFile} (mode 600, removed at shutdown; set ${'$'}${tokenEnv} to choose one)`);
   const t = tokenFile ? `$(cat ${tokenFile})` : `$${'{'}${tokenEnv}${'}'}`;

@@ -17,6 +17,12 @@ export const ApiConfigSchema = T.object(
       cli: { flag: '--host', arg: 'ADDR' },
     }),
     port: T.integer({ minimum: 0, maximum: 65535, default: 8750, description: 'TCP port; 0 picks a free one', cli: { flag: '--port', arg: 'N' } }),
+    estopPort: T.nullable(T.integer({ minimum: -1, maximum: 65535 }), {
+      default: null,
+      description:
+        "port of the e-stop listener (POST /estop) in its own thread, on api.host: it sets the control thread's e-stop flag without the main thread, so an e-stop lands while REST, SQLite or model validation keep the main thread busy; null: the API port + 1 (a free port when the API's is 0); 0: a free port; -1 (--estop-port=-1): none, the API's POST /estop only; only with the control loop in its own thread",
+      cli: { flag: '--estop-port', arg: 'N|auto', nullWord: 'auto' },
+    }),
     tokenEnv: T.string({ minLength: 1, default: 'DAEMON_TOKEN', description: 'environment variable holding the bearer token for state-changing routes' }),
     token: T.nullable(T.string({ minLength: 8 }), {
       default: null,
@@ -346,6 +352,7 @@ export const LEARNING_DEFAULTS: Readonly<LearningConfig> = defaultsOf(LearningCo
 export const OVERRIDES = {
   port: 'api.port',
   host: 'api.host',
+  estopPort: 'api.estopPort',
   db: 'db',
   tickHz: 'tickHz',
   modelsDir: 'modelsDir',

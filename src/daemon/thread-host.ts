@@ -40,9 +40,11 @@ import {
   EstopFlag,
   type CallReply,
   type EstopStats,
+  type EstopVia,
   type FromControl,
   type LogCall,
   type NoteLabelArgs,
+  type SimulationRequest,
   type ThreadInit,
   type ThreadRos2Backend,
   type ToControl,
@@ -103,6 +105,8 @@ class GuardedBackend implements RobotBackend {
   /** Only where the robot has them (the simulated cell): the daemon looks for them. */
   readonly groundTruth?: () => GroundTruth;
   readonly domains?: () => string[];
+  /** When motion commands reached the robot (absNow), newest last: what the campaign times e-stops against. */
+  readonly motionTimes: number[] = [];
 
   constructor(
     private readonly inner: RobotBackend,
@@ -124,7 +128,16 @@ class GuardedBackend implements RobotBackend {
     return this.inner.observe();
   }
   command(delta: Vec3): void {
-    if (!this.blocked()) this.inner.command(delta);
+    if (this.blocked()) return;
+    this.motionTimes.push(absNow());
+    if (this.motionTimes.length > 4096) this.motionTimes.splice(0, 2048);
+    this.inner.command(delta);
+  }
+
+  /** The simulated cell (SimulationRequest). */
+  get sim(): SimBackend {
+    if (!(this.inner instanceof SimBackend)) throw new Error('the robot is not the simulated cell');
+    return this.inner;
   }
   async moveToStart(spec: EpisodeSpec): Promise<void> {
     if (!this.blocked()) await this.inner.moveToStart(spec);
@@ -165,16 +178,19 @@ let replies: MessagePort | null = null;
 let replySignal: Int32Array | null = null;
 const log = new ThreadLog();
 let stateSeq = 0;
-const estopStats: EstopStats = { latched: 0, viaFlag: 0, latencyMs: [], commandsRefused: 0 };
+const estopStats: EstopStats = { latched: 0, viaFlag: 0, viaListener: 0, latencyMs: [], lastLatchedAt: null, commandsRefused: 0 };
 /** Which swap request each policy in this thread came from (0: the startup policy), to name it to the main thread. */
 const policyIds = new Map<ResidualPolicy, number>();
 /** Model loads and swaps, one at a time, in the order the main thread asked. */
 let modelChain: Promise<void> = Promise.resolve();
 
-function latched(seq: number, requestedAt: number, via: 'flag' | 'message'): void {
-  const latencyMs = absNow() - requestedAt;
+function latched(seq: number, requestedAt: number, via: EstopVia): void {
+  const now = absNow();
+  const latencyMs = now - requestedAt;
+  estopStats.lastLatchedAt = now;
   estopStats.latched++;
   if (via === 'flag') estopStats.viaFlag++;
+  if (via === 'listener') estopStats.viaListener++;
   estopStats.latencyMs.push(latencyMs);
   if (estopStats.latencyMs.length > 1000) estopStats.latencyMs.shift();
   post({ type: 'estopLatched', seq, latencyMs, via });
@@ -356,6 +372,20 @@ function swapReward(d: Daemon, path: string | null, version: string | null): voi
   });
 }
 
+function simulation(req: SimulationRequest): unknown {
+  if (!backend) throw new Error('no simulated cell yet');
+  switch (req.op) {
+    case 'pressEstop':
+      backend.sim.pressEstop(req.source);
+      return null;
+    case 'releaseEstop':
+      backend.sim.releaseEstop();
+      return null;
+    case 'motionTimes':
+      return backend.motionTimes.filter((t) => t >= req.since);
+  }
+}
+
 async function shutdown(reason: string): Promise<void> {
   let error: string | undefined;
   try {
@@ -426,6 +456,8 @@ port.on('message', (m: ToControl) => {
             return d.timingSamples();
           case 'estopStats':
             return { ...estopStats, commandsRefused: backend?.commandsRefused ?? 0 };
+          case 'simulation':
+            return simulation(m.arg as SimulationRequest);
         }
       });
       break;
@@ -443,6 +475,17 @@ port.on('message', (m: ToControl) => {
       break;
     case 'shutdown':
       void shutdown(m.reason);
+      break;
+    case 'estopWake':
+      // The e-stop listener set the flag (estop-listener.ts): latch now rather than at the next tick. If a tick or a
+      // motion command polled it first, nothing is pending any more.
+      m.port.on('message', () => {
+        const p = flag?.pending();
+        if (!p || !flag) return;
+        flag.acknowledge(p.seq);
+        d.estop(p.detail, 'rest');
+        latched(p.seq, p.requestedAt, 'listener');
+      });
       break;
   }
 });

@@ -54,19 +54,27 @@ export interface ThreadInit {
 
 /** Synchronous calls: the main thread waits (bounded) for the answer; each is quick on the control thread. */
 export type CallMethod =
-  'status' | 'startPractice' | 'stopPractice' | 'resetEstop' | 'timingSamples' | 'estopStats' | 'takeover' | 'releaseTakeover' | 'noteLabel';
+  'status' | 'startPractice' | 'stopPractice' | 'resetEstop' | 'timingSamples' | 'estopStats' | 'takeover' | 'releaseTakeover' | 'noteLabel' | 'simulation';
+
+/**
+ * What a test or the fault campaign does to the simulated cell in the control thread (the cell lives there): press or
+ * release its e-stop button, or read when motion commands reached it (absNow ms, newest last, at most 4096).
+ */
+export type SimulationRequest = { op: 'pressEstop'; source: string } | { op: 'releaseEstop' } | { op: 'motionTimes'; since: number };
 
 export type ToControl =
   | ThreadInit
   | { type: 'start' }
-  | { type: 'call'; id: number; method: CallMethod; arg?: PracticeRequest | TakeoverRequest | NoteLabelArgs }
+  | { type: 'call'; id: number; method: CallMethod; arg?: PracticeRequest | TakeoverRequest | NoteLabelArgs | SimulationRequest }
   | { type: 'estop'; seq: number; detail: string; origin: 'rest' | 'internal' }
   | { type: 'setStatusExtra'; name: string; value: unknown }
   | { type: 'ping'; id: number }
   | { type: 'setPolicy'; id: number; path: string | null; version: string | null; at: 'episode-boundary' | 'between-ticks' | null }
   | { type: 'setReward'; path: string | null; version: string | null }
   | { type: 'logReply'; id: number; value?: number; error?: string }
-  | { type: 'shutdown'; reason: string };
+  | { type: 'shutdown'; reason: string }
+  /** The e-stop listener's port (estop-listener.ts): it says "look at the flag now" after setting it. */
+  | { type: 'estopWake'; port: MessagePort };
 
 export type LogCall =
   | { op: 'begin'; id: number; e: EpisodeBegin }
@@ -87,7 +95,7 @@ export type FromControl =
   | { type: 'log'; call: LogCall }
   /** oldId: the request whose policy stopped driving (0: the startup policy, null: none); equal to id: superseded. */
   | { type: 'policySwapped'; id: number; oldId: number | null; error?: string }
-  | { type: 'estopLatched'; seq: number; latencyMs: number; via: 'flag' | 'message' }
+  | { type: 'estopLatched'; seq: number; latencyMs: number; via: EstopVia }
   | { type: 'pong'; id: number }
   | { type: 'shutdownDone'; error?: string };
 
@@ -99,12 +107,22 @@ export interface CallReply {
   stateSeq: number;
 }
 
+/**
+ * How a request latched: the shared flag polled at a tick or before motion, the main thread's message, or the e-stop
+ * listener's wake-up (its request went through the flag, without the main thread).
+ */
+export type EstopVia = 'flag' | 'message' | 'listener';
+
 export interface EstopStats {
   /** E-stop requests latched, and how: the shared flag (polled at ticks and before motion) or the message. */
   latched: number;
   viaFlag: number;
+  /** Of those, requests from the e-stop listener's thread, latched on its wake-up. */
+  viaListener: number;
   /** Request (main thread) -> latch (control thread), ms, newest last (at most 1000). */
   latencyMs: number[];
+  /** When the newest latch happened (absNow: ms on the clock every thread shares), or null. */
+  lastLatchedAt: number | null;
   /** Motion commands the guard refused because an e-stop request was pending: the filter behind the poll. */
   commandsRefused: number;
 }
@@ -147,12 +165,33 @@ export class EstopFlag {
   /** Control thread: everything up to `seq` has latched. */
   acknowledge(seq: number): void {
     Atomics.store(this.i32, 1, seq);
+    Atomics.notify(this.i32, 1); // the e-stop listener waits for it to answer its caller
+  }
+
+  /** True once request `seq` has latched; false if not within `timeoutMs` (waits without blocking its thread). */
+  async waitAcknowledged(seq: number, timeoutMs: number): Promise<boolean> {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const ack = Atomics.load(this.i32, 1);
+      if (ack >= seq) return true;
+      const left = deadline - performance.now();
+      if (left <= 0) return false;
+      const w = waitAsync(this.i32, 1, ack, left);
+      if (w.async) await w.value;
+    }
   }
 
   get acknowledged(): number {
     return Atomics.load(this.i32, 1);
   }
 }
+
+/** Atomics.waitAsync (Node >= 16; in TypeScript's lib only from ES2024, and this project targets ES2023). */
+const waitAsync = (
+  Atomics as unknown as {
+    waitAsync(this: void, a: Int32Array, i: number, v: number, timeoutMs: number): { async: false; value: string } | { async: true; value: Promise<string> };
+  }
+).waitAsync;
 
 /** Milliseconds on a clock shared by every thread of the process (performance.now is per thread). */
 export function absNow(): number {

@@ -18,6 +18,7 @@ import { EventEmitter } from 'node:events';
 import { MessageChannel, receiveMessageOnPort, type MessagePort, type Worker } from 'node:worker_threads';
 import type { Calibration, DaemonConfig } from '../config/schema.ts';
 import { startWorker } from '../util/worker.ts';
+import type { EstopListenerInit, FromEstopListener } from './estop-listener.ts';
 import type { DaemonLog, ResidualPolicy, RewardScorer } from './interfaces.ts';
 import type { ResetResult } from './safety.ts';
 import {
@@ -29,6 +30,7 @@ import {
   type LogCall,
   type NoteLabelArgs,
   type ThreadRos2Backend,
+  type SimulationRequest,
   type ToControl,
 } from './thread-protocol.ts';
 import type { DaemonControl, DaemonEvents, DaemonState, DaemonStatus, PracticeRequest, PracticeRun, SwapOptions } from './types.ts';
@@ -50,6 +52,7 @@ export interface DaemonThreadOptions {
 }
 
 const hostUrl = new URL('./thread-host.ts', import.meta.url);
+const listenerUrl = new URL('./estop-listener.ts', import.meta.url);
 /** How long shutdown waits for the control thread to close its episode and flush (ms). */
 const SHUTDOWN_WAIT_MS = 15_000;
 
@@ -73,6 +76,9 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
   readonly notes: string[] = [];
   /** Request -> latch of e-stops as the control thread measured them (ms), newest last. */
   readonly estopLatencies: number[] = [];
+  private estopListener: Worker | null = null;
+  /** http://host:port/estop of the e-stop listener (startEstopListener), or null. */
+  estopUrl: string | null = null;
 
   private constructor(
     private readonly worker: Worker,
@@ -92,6 +98,7 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
     this.state = ready.status.state;
     this.notes.push(...ready.notes);
     this.callTimeoutMs = o.callTimeoutMs ?? 5000;
+    this.controlPriority = o.config.controlPriority;
     worker.on('message', (m: FromControl) => this.onMessage(m));
     worker.on('error', (e) => this.died(`control thread failed: ${e.stack ?? e.message}`));
     worker.on('exit', (code) => {
@@ -102,6 +109,7 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
   }
 
   private readonly callTimeoutMs: number;
+  private readonly controlPriority: number | null;
 
   /** Starts the control thread and waits until its daemon exists (cell, models); `start()` then starts its ticks. */
   static async create(o: DaemonThreadOptions): Promise<DaemonThread> {
@@ -174,9 +182,43 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
     this.send({ type: 'start' });
   }
 
+  /**
+   * Starts the e-stop listener (estop-listener.ts): its own thread answering POST /estop on `port` (0: a free one) by
+   * setting the shared flag and waking the control thread, never through this thread. Resolves with its URL; rejects
+   * if it cannot listen (the caller says which setting).
+   */
+  async startEstopListener(host: string, port: number): Promise<string> {
+    if (this.estopListener) throw new Error('the e-stop listener is running already');
+    const worker = startWorker(listenerUrl, null);
+    this.estopListener = worker;
+    const { port1, port2 } = new MessageChannel();
+    try {
+      const got = await new Promise<FromEstopListener>((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+        worker.once('exit', (code) => reject(new Error(`e-stop listener exited while starting (code ${code})`)));
+        const init: EstopListenerInit = { type: 'init', host, port, flag: this.flag.buffer, wake: port1, nice: this.controlPriority };
+        worker.postMessage(init, [port1]);
+      });
+      if (got.type === 'failed') throw new Error(got.error);
+      this.send({ type: 'estopWake', port: port2 }, [port2]);
+      const h = got.family === 'IPv6' ? `[${got.address}]` : got.address;
+      this.estopUrl = `http://${h}:${got.port}/estop`;
+      return this.estopUrl;
+    } catch (e) {
+      this.estopListener = null;
+      port2.close();
+      await worker.terminate();
+      throw e;
+    }
+  }
+
   /** Graceful: the control thread holds the arm, closes the episode, stops ticking, flushes the log; then it ends. */
   shutdown(reason = 'shutdown'): Promise<void> {
     this.shuttingDown ??= (async () => {
+      // The listener first: an e-stop during shutdown goes through the API (or finds the arm held already).
+      await this.estopListener?.terminate();
+      this.estopListener = null;
       if (!this.exited) {
         const done = new Promise<string | undefined>((resolve) => {
           this.shutdownDone = resolve;
@@ -321,6 +363,11 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
     await this.log.flush();
   }
 
+  /** The simulated cell in the control thread, for tests and the fault campaign (SimulationRequest). */
+  simulation(req: SimulationRequest): unknown {
+    return this.call('simulation', req);
+  }
+
   /** E-stops latched in the control thread, request -> latch latency, motion commands the guard refused. */
   estopStats(): EstopStats {
     return this.call('estopStats') as EstopStats;
@@ -328,12 +375,12 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
 
   // ---------------------------------------------------------------- plumbing
 
-  private send(m: ToControl): void {
-    if (!this.exited) this.worker.postMessage(m);
+  private send(m: ToControl, transfer?: MessagePort[]): void {
+    if (!this.exited) this.worker.postMessage(m, transfer);
   }
 
   /** A call the control thread answers at once (between ticks); the main thread waits for it, bounded. */
-  private call(method: CallMethod, arg?: PracticeRequest | TakeoverRequest | NoteLabelArgs): unknown {
+  private call(method: CallMethod, arg?: PracticeRequest | TakeoverRequest | NoteLabelArgs | SimulationRequest): unknown {
     if (this.exited) throw new Error('the control thread has ended');
     const id = ++this.callId;
     this.send(arg === undefined ? { type: 'call', id, method } : { type: 'call', id, method, arg });

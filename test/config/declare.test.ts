@@ -43,6 +43,7 @@ test('every flag comes from a field declaration, with its help line and default'
     '--calibration',
     '--db',
     '--episode-steps',
+    '--estop-port',
     '--free-run',
     '--host',
     '--in-process',
@@ -71,6 +72,8 @@ test('every flag comes from a field declaration, with its help line and default'
   assert.match(help, /--priority NICE\|none/);
   const a = parseDaemonArgs(['--free-run', '--priority', 'none', '--port', '0'], shipped);
   assert.deepEqual(a.overrides, { realtime: false, priority: null, port: 0 });
+  assert.deepEqual(parseDaemonArgs(['--estop-port', 'auto'], shipped).overrides, { estopPort: null });
+  assert.deepEqual(parseDaemonArgs(['--estop-port=-1'], shipped).overrides, { estopPort: -1 });
 });
 
 test('declared types: the static type of a declaration is what the validator accepts', () => {

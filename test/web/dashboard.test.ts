@@ -11,7 +11,12 @@ import type { Page } from 'playwright-core';
 import { PolicyModel, RewardModel } from '../../src/policy/onnx-model.ts';
 import { policyFromModel, rewardFromModel, versionOf } from '../../src/daemon/models.ts';
 import { cardPathFor, readCard, sha256Hex } from '../../src/policy/card.ts';
-import { rig, root, tempDir, TOKEN, type Rig } from '../daemon/helpers.ts';
+import { startDaemonApp, type DaemonApp } from '../../src/app/daemon-app.ts';
+import { loadCalibration, loadDaemonConfig } from '../../src/config/load.ts';
+import type { DaemonConfig } from '../../src/config/schema.ts';
+import { DaemonThread } from '../../src/daemon/thread.ts';
+import type { RunningDaemon } from '../../src/daemon/types.ts';
+import { rig, root, tempDir, TOKEN } from '../daemon/helpers.ts';
 import { ensureWebBuilt, launchBrowser } from './browser.ts';
 
 ensureWebBuilt();
@@ -26,23 +31,46 @@ async function until<T>(what: string, f: () => T | Promise<T>, timeoutMs = 20_00
   }
 }
 
-/** A daemon at 10 Hz real time with the shipped models, listening on port 0, loop running. */
-async function liveRig(): Promise<Rig> {
-  const policy = policyFromModel(await PolicyModel.load(join(root, 'models/policy.onnx')));
-  const reward = rewardFromModel(await RewardModel.load(join(root, 'models/reward.onnx')));
-  // This in-process loop shares 2 cores with Chromium here; the deadman at its hard bound keeps a burst of late ticks
-  // from e-stopping the page's practice (the deadman is tested in test/daemon/deadman.test.ts; the product runs the
-  // loop in its own thread, where 5 Chromium pages cost no ticks: bench/dashboard.bench.ts).
-  return rig({
-    listen: true,
-    startLoop: true,
-    policy,
-    reward,
-    overrides: { realtime: true, episodeSteps: 20 },
-    calibration: (c) => {
-      c.limits.maxMissedTicks = 10;
-    },
+/** The product's daemon: the control loop in its own thread at 10 Hz real time, the shipped models, port 0. */
+interface LiveRig {
+  app: DaemonApp<RunningDaemon>;
+  config: DaemonConfig;
+  close: () => Promise<void>;
+}
+
+/**
+ * As `npm start` runs it: the loop in the control thread, with the shipped deadman (Chromium beside it on the same 2
+ * cores cost an in-process loop bursts of late ticks; bench/dashboard.bench.ts measures both).
+ */
+async function liveRig(): Promise<LiveRig> {
+  const tmp = tempDir('dash-live-');
+  const config = loadDaemonConfig(join(root, 'config/daemon.yaml'), {
+    port: 0,
+    db: join(tmp.dir, 'log.db'),
+    modelsDir: join(tmp.dir, 'models'),
+    priority: null,
+    realtime: true,
+    episodeSteps: 20,
+    controlThread: true,
   });
+  config.backend.sim.nuisance = false;
+  config.practice.explorationNoise = 0;
+  const app = await startDaemonApp({
+    config,
+    calibration: loadCalibration(join(root, 'calibration')),
+    token: TOKEN,
+    policy: policyFromModel(await PolicyModel.load(join(root, 'models/policy.onnx'))),
+    reward: rewardFromModel(await RewardModel.load(join(root, 'models/reward.onnx'))),
+  });
+  assert.ok(app.daemon instanceof DaemonThread, 'the loop runs in its own thread');
+  return {
+    app,
+    config,
+    close: async () => {
+      await app.close();
+      tmp.cleanup();
+    },
+  };
 }
 
 test('/ tells how to build the page when dist/web is missing, and the API still answers', async (t) => {
@@ -279,6 +307,10 @@ test('the dashboard in Chromium: live values, practice from the page, token refu
     const latency = hit.wall - sent;
     console.log(`# e-stop button press -> daemon e-stopped (arm held): ${latency} ms (tick period ${period} ms)`);
     assert.ok(latency < 1000, `press to held in ${latency} ms`);
+    // The press went to the daemon's e-stop listener too (its own thread, /status extra.api.estopUrl), not only to the
+    // API, whose thread may be busy.
+    assert.ok(d instanceof DaemonThread);
+    await until('the e-stop listener latched the press', () => d.estopStats().viaListener >= 1, 5000);
     // Reset with the token held from before.
     await page.click('#safety button:has-text("Reset e-stop")');
     await until('reset on the daemon', () => d.currentState === 'idle' && !d.status().safety.estop.engaged, 5000);

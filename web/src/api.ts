@@ -146,13 +146,16 @@ let lastEstop = 0;
 
 /**
  * The e-stop needs no token and must not wait for anything: fire at once (on press, like a physical button; the click
- * that follows, or a keyboard activation, is folded into the same request), report after.
+ * that follows, or a keyboard activation, is folded into the same request), report after. With `listenerUrl` (the
+ * daemon's e-stop listener, /status extra.api.estopUrl) the same request also goes there: its own thread answers it
+ * while the API's thread is busy. That is another port, so no-cors: its answer is opaque, the API's is read.
  */
-export async function estop(): Promise<void> {
+export async function estop(listenerUrl: string | null = null): Promise<void> {
   const now = Date.now();
   if (now - lastEstop < 1000) return;
   lastEstop = now;
   if (window.__dashboard) window.__dashboard.estopSentAt = now;
+  if (listenerUrl) void fetch(listenerUrl, { method: 'POST', mode: 'no-cors', keepalive: true }).catch(() => undefined);
   try {
     const res = await fetch('/estop', {
       method: 'POST',

@@ -13,6 +13,12 @@ function useBox<T>(b: Box<T>): T {
   return v;
 }
 
+/** The daemon's e-stop listener, if it runs one (src/daemon/estop-listener.ts). */
+function estopUrlOf(m: LiveModel): string | null {
+  const api = m.status?.extra['api'] as { estopUrl?: unknown } | undefined;
+  return typeof api?.estopUrl === 'string' ? api.estopUrl : null;
+}
+
 function Header({ m }: { m: LiveModel }) {
   const s = m.status;
   const token = useBox(hasToken);
@@ -60,8 +66,8 @@ function Header({ m }: { m: LiveModel }) {
       </div>
       <button
         class="estop"
-        onPointerDown={() => void estop()}
-        onClick={() => void estop()}
+        onPointerDown={() => void estop(estopUrlOf(m))}
+        onClick={() => void estop(estopUrlOf(m))}
         data-testid="estop"
         title="Engage the e-stop: holds the arm now. No token needed."
       >
