@@ -8,31 +8,20 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { estopListenerPort, startDaemonApp, type DaemonApp } from '../../src/app/daemon-app.ts';
-import { loadCalibration, loadDaemonConfig, type ConfigOverrides } from '../../src/config/load.ts';
+import { estopListenerPort, type DaemonApp } from '../../src/app/daemon-app.ts';
+import type { ConfigOverrides } from '../../src/config/load.ts';
 import type { DaemonConfig } from '../../src/config/schema.ts';
 import { DaemonThread } from '../../src/daemon/thread.ts';
 import type { RunningDaemon } from '../../src/daemon/types.ts';
-import { root, tempDir, TOKEN } from './helpers.ts';
+import { simApp, tempDir, TOKEN } from './helpers.ts';
 
 const viaApi = process.env.ESTOP_LISTENER_TEST_VIA_API === '1';
 const tmp = tempDir('estop-listener-');
 process.on('exit', tmp.cleanup);
 
-async function app(name: string, overrides: ConfigOverrides, edit?: (c: DaemonConfig) => void): Promise<DaemonApp<RunningDaemon>> {
-  const config = loadDaemonConfig(join(root, 'config/daemon.yaml'), {
-    port: 0,
-    db: join(tmp.dir, `${name}.db`),
-    modelsDir: join(tmp.dir, 'no-models'),
-    priority: null,
-    ...overrides,
-  });
-  config.backend.sim.nuisance = false;
-  config.practice.explorationNoise = 0;
-  edit?.(config);
-  return startDaemonApp({ config, calibration: loadCalibration(join(root, 'calibration')), token: TOKEN });
+function app(name: string, overrides: ConfigOverrides, edit?: (c: DaemonConfig) => void): Promise<DaemonApp<RunningDaemon>> {
+  return simApp(tmp.dir, name, overrides, edit);
 }
 
 /** An operator's client in its own thread: a warm-up request, then on a message a timed POST (absolute ms). */

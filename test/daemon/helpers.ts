@@ -19,6 +19,24 @@ export function tempDir(prefix: string): { dir: string; cleanup: () => void } {
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+/**
+ * The app as `npm start` assembles it on the simulated cell (no models, no nuisance, no practice noise, no process
+ * priority), its log in dir/name.db; edit adjusts the loaded config (e.g. controlThread).
+ */
+export async function simApp(dir: string, name: string, overrides: ConfigOverrides, edit?: (c: DaemonConfig) => void): Promise<DaemonApp> {
+  const config = loadDaemonConfig(join(root, 'config/daemon.yaml'), {
+    port: 0,
+    db: join(dir, `${name}.db`),
+    modelsDir: join(dir, 'no-models'),
+    priority: null,
+    ...overrides,
+  });
+  config.backend.sim.nuisance = false;
+  config.practice.explorationNoise = 0;
+  edit?.(config);
+  return startDaemonApp({ config, calibration: loadCalibration(join(root, 'calibration')), token: TOKEN });
+}
+
 export interface Rig {
   app: DaemonApp;
   sim: SimBackend;

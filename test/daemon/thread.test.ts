@@ -10,8 +10,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { startDaemonApp, type DaemonApp } from '../../src/app/daemon-app.ts';
-import { loadCalibration, loadDaemonConfig, type ConfigOverrides } from '../../src/config/load.ts';
+import type { DaemonApp } from '../../src/app/daemon-app.ts';
+import type { ConfigOverrides } from '../../src/config/load.ts';
 import type { DaemonConfig } from '../../src/config/schema.ts';
 import { versionOf } from '../../src/daemon/models.ts';
 import { DaemonThread } from '../../src/daemon/thread.ts';
@@ -19,7 +19,7 @@ import type { DaemonState, DaemonStatus, EpisodeSummary, RunningDaemon } from '.
 import { saveOnnxModel } from '../../src/learn/export.ts';
 import { cardPathFor, readCard, sha256Hex } from '../../src/policy/card.ts';
 import { buildPolicyLike, cardDraft } from '../policy/fixtures.ts';
-import { root, tempDir, TOKEN } from './helpers.ts';
+import { simApp, tempDir, TOKEN } from './helpers.ts';
 
 const inProcess = process.env.DAEMON_THREAD_TEST_IN_PROCESS === '1';
 await tf.setBackend('cpu');
@@ -27,18 +27,10 @@ const tmp = tempDir('daemon-thread-');
 process.on('exit', tmp.cleanup);
 
 async function threadedApp(name: string, overrides: ConfigOverrides, edit?: (c: DaemonConfig) => void): Promise<DaemonApp<RunningDaemon>> {
-  const config = loadDaemonConfig(join(root, 'config/daemon.yaml'), {
-    port: 0,
-    db: join(tmp.dir, `${name}.db`),
-    modelsDir: join(tmp.dir, 'no-models'),
-    priority: null,
-    ...overrides,
-  });
-  config.backend.sim.nuisance = false;
-  config.practice.explorationNoise = 0;
-  config.controlThread = !inProcess;
-  edit?.(config);
-  const app = await startDaemonApp({ config, calibration: loadCalibration(join(root, 'calibration')), token: TOKEN });
+  const app = (await simApp(tmp.dir, name, overrides, (c) => {
+    c.controlThread = !inProcess;
+    edit?.(c);
+  })) as DaemonApp<RunningDaemon>;
   assert.equal(app.daemon instanceof DaemonThread, !inProcess);
   return app;
 }
