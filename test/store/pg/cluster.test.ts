@@ -9,7 +9,7 @@ import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { cleanStaleClusters } from '../../../src/store/pg/cluster.ts';
 import { pgSkip } from './helpers.ts';
 
@@ -53,26 +53,26 @@ async function waitFor(what: () => Promise<boolean>, ms: number): Promise<boolea
   return what();
 }
 
-test('the watchdog stops the server and removes its directory when the owner is SIGKILLed', { skip: pgSkip }, async (t) => {
-  // A private root: another test file's start (which cleans stale clusters) must not do the watchdog's job here.
+/** A private root: another test file's start (which cleans stale clusters) must not do the watchdog's job here. */
+function privateRoot(t: TestContext): string {
   const root = mkdtempSync(join(tmpdir(), 'pg-owner-'));
   chmodSync(root, 0o755); // as root the server runs as `postgres`, which must reach its directory
   t.after(() => {
     cleanStaleClusters(root);
     rmSync(root, { recursive: true, force: true });
   });
+  return root;
+}
+
+test('the watchdog stops the server and removes its directory when the owner is SIGKILLed', { skip: pgSkip }, async (t) => {
+  const root = privateRoot(t);
   const c = await killedOwner('watchdog', root);
   const down = await waitFor(async () => !(await listening(c.port)) && !existsSync(c.dir), 20_000);
   assert.ok(down, `after its owner was killed the server on port ${c.port} still runs or ${c.dir} is still there`);
 });
 
 test("the next start's cleanup removes a cluster whose owner is gone, and leaves others alone", { skip: pgSkip }, async (t) => {
-  const root = mkdtempSync(join(tmpdir(), 'pg-owner-'));
-  chmodSync(root, 0o755); // as root the server runs as `postgres`, which must reach its directory
-  t.after(() => {
-    cleanStaleClusters(root);
-    rmSync(root, { recursive: true, force: true });
-  });
+  const root = privateRoot(t);
   const c = await killedOwner('none', root); // no watchdog: as if it had been killed too
   await sleep(1500);
   assert.ok(await listening(c.port), 'without a watchdog the server outlives its owner (what the cleanup is for)');
