@@ -452,29 +452,27 @@ export function formatTable(results: ConnectorResult[]): string {
   return `${lines.join('\n')}\n\nk/n [95 % Wilson interval, %]; every evaluation point uses the same start poses (seed * 1000 + 17 for scenario II, + 18 for I).`;
 }
 
-/** Success vs practice episodes as an SVG (one line per connector); render to PNG with sharp. */
-export function curveSvg(results: ConnectorResult[], title: string): string {
-  const W = 640,
-    H = 400,
-    L = 60,
-    R = 160,
-    T = 40,
-    B = 50;
-  const maxEp = Math.max(1, ...results.flatMap((r) => r.curve.map((c) => c.practiceEpisodes)));
+const COLOURS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b'];
+
+/** The frame of a success-vs-practice plot: background, title, 0-100 % grid, episode ticks and axis labels. */
+function successAxes(
+  box: { W: number; H: number; L: number; R: number; T: number; B: number },
+  maxEp: number,
+  title: string,
+  titleX: number,
+): { parts: string[]; x: (e: number) => number; y: (f: number) => number } {
+  const { W, H, L, R, T, B } = box;
   const x = (e: number): number => L + ((W - L - R) * e) / maxEp;
   const y = (f: number): number => T + (H - T - B) * (1 - f);
-  const colours = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b'];
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="white"/>`,
+    `<text x="${titleX}" y="22" text-anchor="middle" font-size="14">${title.replace(/[<&>]/g, '')}</text>`,
   ];
-  parts.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="14">${title.replace(/[<&>]/g, '')}</text>`);
   for (let i = 0; i <= 4; i++) {
     const f = i / 4;
     parts.push(
       `<line x1="${L}" x2="${W - R}" y1="${y(f)}" y2="${y(f)}" stroke="#ddd"/><text x="${L - 8}" y="${y(f) + 4}" text-anchor="end">${Math.round(f * 100)}%</text>`,
     );
-  }
-  for (let i = 0; i <= 4; i++) {
     const e = Math.round((maxEp * i) / 4);
     parts.push(`<text x="${x(e)}" y="${H - B + 18}" text-anchor="middle">${e}</text>`);
   }
@@ -482,8 +480,17 @@ export function curveSvg(results: ConnectorResult[], title: string): string {
   parts.push(
     `<text x="16" y="${(T + H - B) / 2}" transform="rotate(-90 16 ${(T + H - B) / 2})" text-anchor="middle">scenario II success (ground truth)</text>`,
   );
+  return { parts, x, y };
+}
+
+/** Success vs practice episodes as an SVG (one line per connector); render to PNG with sharp. */
+export function curveSvg(results: ConnectorResult[], title: string): string {
+  const box = { W: 640, H: 400, L: 60, R: 160, T: 40, B: 50 };
+  const { W, R, L, T } = box;
+  const maxEp = Math.max(1, ...results.flatMap((r) => r.curve.map((c) => c.practiceEpisodes)));
+  const { parts, x, y } = successAxes(box, maxEp, title, W / 2);
   results.forEach((r, k) => {
-    const c = colours[k % colours.length] as string;
+    const c = COLOURS[k % COLOURS.length] as string;
     const pts = r.curve.map((p) => `${x(p.practiceEpisodes).toFixed(1)},${y(p.successes / p.trials).toFixed(1)}`).join(' ');
     parts.push(`<polyline fill="none" stroke="${c}" stroke-width="2" points="${pts}"/>`);
     for (const p of r.curve) parts.push(`<circle cx="${x(p.practiceEpisodes).toFixed(1)}" cy="${y(p.successes / p.trials).toFixed(1)}" r="3" fill="${c}"/>`);
@@ -551,50 +558,28 @@ interface SeedRun {
 
 /** Success vs practice episodes with every seed drawn: one colour per connector, one dash pattern per seed. */
 export function seedsSvg(runs: readonly SeedRun[], title: string): string {
-  const W = 720,
-    H = 420,
-    L = 60,
-    R = 200,
-    T = 40,
-    B = 50;
+  const box = { W: 720, H: 420, L: 60, R: 200, T: 40, B: 50 };
+  const { W, R, L, T } = box;
   const all = runs.flatMap((r) => r.results);
   const maxEp = Math.max(1, ...all.flatMap((r) => r.curve.map((c) => c.practiceEpisodes)));
-  const x = (e: number): number => L + ((W - L - R) * e) / maxEp;
-  const y = (f: number): number => T + (H - T - B) * (1 - f);
-  const colours = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b'];
   const dashes = ['', '6 3', '2 3', '10 3 2 3', '1 5'];
   const connectors = [...new Set(all.map((r) => r.connector))];
   const seeds = [...new Set(runs.map((r) => r.seed))].sort((a, b) => a - b);
-  const parts: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="white"/>`,
-  ];
-  parts.push(`<text x="${(W - R + L) / 2}" y="22" text-anchor="middle" font-size="14">${title.replace(/[<&>]/g, '')}</text>`);
-  for (let i = 0; i <= 4; i++) {
-    const f = i / 4;
-    parts.push(
-      `<line x1="${L}" x2="${W - R}" y1="${y(f)}" y2="${y(f)}" stroke="#ddd"/><text x="${L - 8}" y="${y(f) + 4}" text-anchor="end">${Math.round(f * 100)}%</text>`,
-    );
-    const e = Math.round((maxEp * i) / 4);
-    parts.push(`<text x="${x(e)}" y="${H - B + 18}" text-anchor="middle">${e}</text>`);
-  }
+  const { parts, x, y } = successAxes(box, maxEp, title, (W - R + L) / 2);
   parts.push(
     `<line x1="${L}" x2="${W - R}" y1="${y(0.9)}" y2="${y(0.9)}" stroke="#999" stroke-dasharray="2 2"/><text x="${W - R - 4}" y="${y(0.9) - 4}" text-anchor="end" fill="#777">target 18/20</text>`,
-  );
-  parts.push(`<text x="${(L + W - R) / 2}" y="${H - 10}" text-anchor="middle">practice episodes</text>`);
-  parts.push(
-    `<text x="16" y="${(T + H - B) / 2}" transform="rotate(-90 16 ${(T + H - B) / 2})" text-anchor="middle">scenario II success (ground truth)</text>`,
   );
   for (const run of runs) {
     const dash = dashes[seeds.indexOf(run.seed) % dashes.length] as string;
     for (const r of run.results) {
-      const c = colours[connectors.indexOf(r.connector) % colours.length] as string;
+      const c = COLOURS[connectors.indexOf(r.connector) % COLOURS.length] as string;
       const pts = r.curve.map((p) => `${x(p.practiceEpisodes).toFixed(1)},${y(p.successes / p.trials).toFixed(1)}`).join(' ');
       parts.push(`<polyline fill="none" stroke="${c}" stroke-width="2"${dash ? ` stroke-dasharray="${dash}"` : ''} points="${pts}"/>`);
       for (const p of r.curve)
         parts.push(`<circle cx="${x(p.practiceEpisodes).toFixed(1)}" cy="${y(p.successes / p.trials).toFixed(1)}" r="2.5" fill="${c}"/>`);
     }
   }
-  connectors.forEach((name, k) => parts.push(`<text x="${W - R + 14}" y="${T + 16 * k + 10}" fill="${colours[k % colours.length]}">${name}</text>`));
+  connectors.forEach((name, k) => parts.push(`<text x="${W - R + 14}" y="${T + 16 * k + 10}" fill="${COLOURS[k % COLOURS.length]}">${name}</text>`));
   seeds.forEach((sd, k) => {
     const yy = T + 16 * (connectors.length + k) + 26;
     const dash = dashes[k % dashes.length] as string;

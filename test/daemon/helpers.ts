@@ -6,6 +6,7 @@ import { loadCalibration, loadDaemonConfig, type ConfigOverrides } from '../../s
 import type { Calibration, DaemonConfig } from '../../src/config/schema.ts';
 import { startDaemonApp, type DaemonApp, type DaemonAppOptions } from '../../src/app/daemon-app.ts';
 import type { ResidualPolicy, RewardScorer } from '../../src/daemon/interfaces.ts';
+import type { RunningDaemon } from '../../src/daemon/types.ts';
 import { MockBackend, type MockBackendOptions } from '../../src/robot/mock-backend.ts';
 import type { RobotBackend } from '../../src/robot/backend.ts';
 import { SimBackend } from '../../src/robot/sim-backend.ts';
@@ -23,7 +24,7 @@ export function tempDir(prefix: string): { dir: string; cleanup: () => void } {
  * The app as `npm start` assembles it on the simulated cell (no models, no nuisance, no practice noise, no process
  * priority), its log in dir/name.db; edit adjusts the loaded config (e.g. controlThread).
  */
-export async function simApp(dir: string, name: string, overrides: ConfigOverrides, edit?: (c: DaemonConfig) => void): Promise<DaemonApp> {
+export async function simApp(dir: string, name: string, overrides: ConfigOverrides, edit?: (c: DaemonConfig) => void): Promise<DaemonApp<RunningDaemon>> {
   const config = loadDaemonConfig(join(root, 'config/daemon.yaml'), {
     port: 0,
     db: join(dir, `${name}.db`),

@@ -27,10 +27,10 @@ const tmp = tempDir('daemon-thread-');
 process.on('exit', tmp.cleanup);
 
 async function threadedApp(name: string, overrides: ConfigOverrides, edit?: (c: DaemonConfig) => void): Promise<DaemonApp<RunningDaemon>> {
-  const app = (await simApp(tmp.dir, name, overrides, (c) => {
+  const app = await simApp(tmp.dir, name, overrides, (c) => {
     c.controlThread = !inProcess;
     edit?.(c);
-  })) as DaemonApp<RunningDaemon>;
+  });
   assert.equal(app.daemon instanceof DaemonThread, !inProcess);
   return app;
 }
