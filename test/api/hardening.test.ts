@@ -177,6 +177,6 @@ test('an API bound beyond loopback is reported in /status; loopback is not', asy
   const local = await rig({ listen: true });
   t.after(() => local.close());
   const ls = await call(url(local), 'GET', '/status', undefined, {});
-  assert.deepEqual(ls.json.extra.api, { host: '127.0.0.1', loopbackOnly: true, warnings: [] });
+  assert.deepEqual(ls.json.extra.api, { host: '127.0.0.1', loopbackOnly: true, warnings: [], estopUrl: null }); // in process: no e-stop listener
   assert.ok(!local.app.notes.some((n) => n.startsWith('WARNING')));
 });
