@@ -117,6 +117,7 @@ export async function estopUnderLoad(o: EstopLoadOptions): Promise<Row> {
       }
     }
   };
+  let failed = false;
   try {
     if (learning) await until(() => learning.supervisor.status().state === 'running', 120_000, 'the trainer', 100);
     await load.line(/^TICK \d+/, 30_000);
@@ -166,12 +167,16 @@ export async function estopUnderLoad(o: EstopLoadOptions): Promise<Row> {
       row.check(label, problems);
       if (problems.length) log(`  ${label}: ${problems.join('; ')}`);
     }
+  } catch (e) {
+    failed = true;
+    throw e;
   } finally {
     await client.terminate();
     d.stopPractice();
     load.proc.kill('SIGTERM');
     await load.exited;
     await learning?.close();
+    if (failed) await r.close(); // a row that throws must not leave its daemon running (the process would never exit)
   }
   const loadLine = load.lines.find((l) => l.startsWith('LOAD')) ?? load.lines.filter((l) => l.startsWith('TICK')).pop() ?? '';
   const tm = d.status().timing;
