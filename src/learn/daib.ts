@@ -60,6 +60,12 @@ export type DaibAdversary = 'moments' | 'reversal';
 export const DAIB_ADVERSARIES: readonly DaibAdversary[] = ['moments', 'reversal'];
 export const DAIB_METHODS: readonly DaibMethod[] = ['erm', 'vib', 'dann', 'daib-nobottleneck', 'daib'];
 
+/** A DAIB config read back from a file (model card, checkpoint manifest): those written before `adversary` existed
+ *  were trained with the gradient reversal. */
+export function savedDaibConfig<C extends DaibRepConfig>(c: Omit<C, 'adversary'> & { adversary?: DaibAdversary }): C {
+  return { ...c, adversary: c.adversary ?? 'reversal' } as C;
+}
+
 /** What each method switches on. */
 export interface MethodSettings {
   useZI: boolean;

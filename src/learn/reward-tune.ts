@@ -11,7 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { onnxProto } from '../policy/onnx-format.ts';
-import { DaibClassifier, type DaibConfig } from './daib.ts';
+import { DaibClassifier, savedDaibConfig, type DaibConfig } from './daib.ts';
 import { gatherImages, netVariables } from './nets.ts';
 import { makeAdam } from './optim.ts';
 
@@ -44,10 +44,8 @@ function initializers(bytes: Uint8Array, where: string): Map<string, { dims: num
 export function rewardClassifierFromOnnx(bytes: Uint8Array, config: DaibConfig, where: string): DaibClassifier {
   const init = initializers(bytes, where);
   // Cards written before the classifier could take a proprio input carry no proprio fields: image only.
-  // Cards from before `adversary` existed were trained with the gradient reversal.
   const clf = new DaibClassifier({
-    ...config,
-    adversary: config.adversary ?? 'reversal',
+    ...savedDaibConfig(config),
     proprioDim: config.proprioDim ?? 0,
     proprioScale: config.proprioScale ?? [],
   });

@@ -29,7 +29,7 @@ import { learningReward } from '../data/labels.ts';
 import { cardPreprocessing, DEFAULT_PROPRIO_SPEC, modelImageBytes, ProprioBuilder } from '../policy/inputs.ts';
 import { initBackend } from '../learn/backend.ts';
 import { saveOnnxModel } from '../learn/export.ts';
-import type { DaibRepConfig } from '../learn/daib.ts';
+import { savedDaibConfig } from '../learn/daib.ts';
 import { IqlAgent, type IqlConfig, type IqlFeatures, type IqlStats } from '../learn/iql.ts';
 import { gatherImages, netVariables, polyakUpdate, type Mlp } from '../learn/nets.ts';
 import { sha256Hex, type ModelCard } from '../policy/card.ts';
@@ -332,9 +332,7 @@ export function checkpointConfig(dir: string): IqlConfig {
     throw new Error(
       `${join(dir, latest.checkpoint, 'manifest.json')}: field 'config' must be an image-mode IQL config (the online trainer needs its encoders)`,
     );
-  // Checkpoints written before DaibRepConfig.adversary existed were trained with the gradient reversal.
-  const daib = m.config.daib as (Omit<DaibRepConfig, 'adversary'> & { adversary?: DaibRepConfig['adversary'] }) | null | undefined;
-  return daib && daib.adversary === undefined ? { ...m.config, daib: { ...daib, adversary: 'reversal' } } : m.config;
+  return m.config.daib ? { ...m.config, daib: savedDaibConfig(m.config.daib) } : m.config;
 }
 
 export class OnlineTrainer {
