@@ -6,6 +6,7 @@ import { compressedImageToMsg, imageToMsg, poseToMsg, wrenchToMsg, deltaFromTwis
 import { decode, type RobotAssemblyStateMsg } from '../../src/ros2/messages.ts';
 import { QOS_DEFAULT, QOS_LATCHED, QOS_SENSOR } from '../../src/ros2/transport.ts';
 import type { RgbImage, Vec3 } from '../../src/core/types.ts';
+import { ROBOT_STATE_OK } from './helpers.ts';
 
 const flush = async (n = 3): Promise<void> => {
   for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
@@ -197,16 +198,7 @@ test("Intera /robot/state: pressed and released-but-not-reset both hold the e-st
     cfg((c) => (c.topics.estop = null)),
   );
   const r = robot(t);
-  const ok: RobotAssemblyStateMsg = {
-    homed: true,
-    ready: true,
-    enabled: true,
-    stopped: false,
-    error: false,
-    lowvoltage: false,
-    estop_button: 0,
-    estop_source: 0,
-  };
+  const ok: RobotAssemblyStateMsg = ROBOT_STATE_OK;
   r.state.publish(ok);
   await flush();
   assert.equal(b.estopEngaged().engaged, false);

@@ -13,6 +13,7 @@ import type { RobotAssemblyStateMsg } from '../../src/ros2/messages.ts';
 import { loadCalibration, loadDaemonConfig } from '../../src/config/load.ts';
 import { startDaemonApp } from '../../src/app/daemon-app.ts';
 import { tempDir, TOKEN } from '../daemon/helpers.ts';
+import { ROBOT_STATE_OK } from './helpers.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 const flush = async (): Promise<void> => {
@@ -47,16 +48,7 @@ test('an Intera /robot/state e-stop latches the daemon until the robot is reset 
   try {
     const d = app.daemon;
     const state = transport.createPublisher('/robot/state', 'intera_core_msgs/msg/RobotAssemblyState', QOS_LATCHED);
-    const ok: RobotAssemblyStateMsg = {
-      homed: true,
-      ready: true,
-      enabled: true,
-      stopped: false,
-      error: false,
-      lowvoltage: false,
-      estop_button: 0,
-      estop_source: 0,
-    };
+    const ok: RobotAssemblyStateMsg = ROBOT_STATE_OK;
     state.publish(ok);
     await flush();
     assert.notEqual(d.currentState, 'estopped');

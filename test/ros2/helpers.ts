@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { LOOPBACK_CONFIG } from '../../src/ros2/dds-transport.ts';
+import type { RobotAssemblyStateMsg } from '../../src/ros2/messages.ts';
 import { root } from '../daemon/helpers.ts';
 
 export async function waitFor(pred: () => boolean, ms: number, what: string, everyMs = 20): Promise<void> {
@@ -35,3 +36,15 @@ export function startSimRobot(domain: number, args: string[] = []): Promise<{ pr
     proc.on('exit', (code) => rej(new Error(`sim robot exited (${code}): ${err}`)));
   });
 }
+
+/** Intera's /robot/state of an enabled arm, e-stop released. */
+export const ROBOT_STATE_OK: RobotAssemblyStateMsg = {
+  homed: true,
+  ready: true,
+  enabled: true,
+  stopped: false,
+  error: false,
+  lowvoltage: false,
+  estop_button: 0,
+  estop_source: 0,
+};

@@ -23,6 +23,7 @@ import {
   wrenchToMsg,
 } from '../../src/ros2/convert.ts';
 import type { RgbImage, Wrench } from '../../src/core/types.ts';
+import { ROBOT_STATE_OK } from './helpers.ts';
 
 /** An independent little-endian CDR writer for the known-layout tests (not the library under test). */
 class Cdr {
@@ -112,16 +113,7 @@ test('every message type round-trips through CDR', () => {
     'std_msgs/msg/Float64': { data: 0.875 },
     'std_msgs/msg/String': { data: '{"event":"episode"}' },
     'diagnostic_msgs/msg/DiagnosticArray': diagnosticArray(5, [diagnosticStatus(1, 'camera', 'slow', { rate_hz: 12.5, ok: false })]),
-    'intera_core_msgs/msg/RobotAssemblyState': {
-      homed: true,
-      ready: true,
-      enabled: true,
-      stopped: false,
-      error: false,
-      lowvoltage: false,
-      estop_button: 0,
-      estop_source: 0,
-    },
+    'intera_core_msgs/msg/RobotAssemblyState': ROBOT_STATE_OK,
     'std_srvs/srv/Trigger_Request': { structure_needs_at_least_one_member: 0 },
     'std_srvs/srv/Trigger_Response': { success: false, message: 'refused: e-stop engaged' },
     'sensor_msgs/msg/JointState': {
