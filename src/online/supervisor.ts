@@ -193,8 +193,10 @@ export class TrainerSupervisor extends EventEmitter {
       return;
     }
     const exited = new Promise<void>((r) => c.once('exit', () => r()));
+    // A child that died a moment ago makes the send fail asynchronously (EPIPE): with a callback that is an argument,
+    // not an 'error' event that would crash the daemon; the child's exit ends the wait either way.
     try {
-      c.send({ type: 'stop' });
+      c.send({ type: 'stop' }, () => undefined);
     } catch {
       // already gone
     }
