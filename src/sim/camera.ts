@@ -9,6 +9,10 @@ import { axisAngleMatrix } from '../core/rotation.ts';
 import type { TextureDef } from './connectors.ts';
 import type { Mujoco } from './mujoco.ts';
 
+/** Empty results for a frame whose every pixel sees the solid attached layer (no world pass). */
+const NO_INTS = new Int32Array(0);
+const NO_NUMS = new Float64Array(0);
+
 /** Fraction of a period added before flooring the checker coordinates (see surface()). */
 const CHECKER_NUDGE = 1e-6;
 
@@ -308,6 +312,24 @@ export class RayCamera {
     }
   }
 
+  /** Shade pixel p of the attached layer: its cached colour, lit through its cached normal turned by the camera's R. */
+  private shadeCached(img: Uint8Array, p: number, L: AttachedLayer, R: ArrayLike<number>, shade: Shading): void {
+    const normal = L.normal,
+      color = L.color;
+    const nx0 = normal[3 * p]!,
+      ny0 = normal[3 * p + 1]!,
+      nz0 = normal[3 * p + 2]!;
+    const nx = R[0]! * nx0 + R[1]! * ny0 + R[2]! * nz0;
+    const ny = R[3]! * nx0 + R[4]! * ny0 + R[5]! * nz0;
+    const nz = R[6]! * nx0 + R[7]! * ny0 + R[8]! * nz0;
+    const light = shade.light;
+    const bright = shade.ambient + (1 - shade.ambient) * Math.max(0, nx * light[0] + ny * light[1] + nz * light[2]);
+    const o = 3 * p;
+    img[o] = Math.min(255, Math.round(255 * color[o]! * bright));
+    img[o + 1] = Math.min(255, Math.round(255 * color[o + 1]! * bright));
+    img[o + 2] = Math.min(255, Math.round(255 * color[o + 2]! * bright));
+  }
+
   private background(img: Uint8Array, p: number, shade: Shading): void {
     img[3 * p] = shade.background[0];
     img[3 * p + 1] = shade.background[1];
@@ -421,9 +443,9 @@ export class RayCamera {
     }
     const img = out ?? new Uint8Array(3 * n);
     const m = L.envIdx.length;
-    let egid: Int32Array = new Int32Array(0),
-      edist: Float64Array = new Float64Array(0),
-      enrm: Float64Array = new Float64Array(0);
+    let egid: Int32Array = NO_INTS,
+      edist: Float64Array = NO_NUMS,
+      enrm: Float64Array = NO_NUMS;
     const view = this.envView;
     if (m > 0) {
       this.rotate(R, L.envIdx);
@@ -462,42 +484,31 @@ export class RayCamera {
       edist = L.dist2.GetView() as Float64Array;
       enrm = L.nrm2.GetView() as Float64Array;
     }
-    const [lx, ly, lz] = shade.light;
     // Attached pixels: shade the cached surface with the current orientation (the body may tilt a little).
-    const shadeLayer = (p: number): void => {
-      const nx0 = L.normal[3 * p]!,
-        ny0 = L.normal[3 * p + 1]!,
-        nz0 = L.normal[3 * p + 2]!;
-      const nx = R[0]! * nx0 + R[1]! * ny0 + R[2]! * nz0;
-      const ny = R[3]! * nx0 + R[4]! * ny0 + R[5]! * nz0;
-      const nz = R[6]! * nx0 + R[7]! * ny0 + R[8]! * nz0;
-      const bright = shade.ambient + (1 - shade.ambient) * Math.max(0, nx * lx + ny * ly + nz * lz);
-      const o = 3 * p;
-      img[o] = Math.min(255, Math.round(255 * L.color[o]! * bright));
-      img[o + 1] = Math.min(255, Math.round(255 * L.color[o + 1]! * bright));
-      img[o + 2] = Math.min(255, Math.round(255 * L.color[o + 2]! * bright));
-    };
-    for (let p = 0; p < n; p++) if (L.kind[p] === 1) shadeLayer(p);
+    const layer = L;
+    for (let p = 0; p < n; p++) if (layer.kind[p] === 1) this.shadeCached(img, p, layer, R, shade);
     // Shadows fall on the world (cast against the full model: the plug and gripper are what shade the socket);
     // the attached layer is lit as cached.
     // Ray q shows the world when it hit something nearer than any attached surface behind the same pixel.
-    const worldWins = (q: number): boolean => {
-      const p = L.envIdx[q]!;
-      return egid[q]! >= 0 && (L.kind[p] !== 2 || edist[q]! < L.dist[p]!);
-    };
+    const envIdx = layer.envIdx,
+      kind = layer.kind,
+      ldist = layer.dist;
     const lamp = shade.lamp;
     if (lamp && m > 0) {
       const rays = new Int32Array(m);
       let c = 0;
-      for (let q = 0; q < m; q++) if (worldWins(q)) rays[c++] = q;
+      for (let q = 0; q < m; q++) {
+        const p = envIdx[q]!;
+        if (egid[q]! >= 0 && (kind[p] !== 2 || edist[q]! < ldist[p]!)) rays[c++] = q;
+      }
       this.castShadows(data, pose, lamp, rays, c, edist);
     }
     for (let q = 0; q < m; q++) {
-      const p = L.envIdx[q]!;
+      const p = envIdx[q]!;
       const g = egid[q]!;
       const d = edist[q]!;
-      if (worldWins(q)) this.shadeHit(img, p, q, g, d, enrm, pose, shade, frames, view, lamp !== null && this.shadowed[q] === 1);
-      else if (L.kind[p] === 2) shadeLayer(p);
+      if (g >= 0 && (kind[p] !== 2 || d < ldist[p]!)) this.shadeHit(img, p, q, g, d, enrm, pose, shade, frames, view, lamp !== null && this.shadowed[q] === 1);
+      else if (kind[p] === 2) this.shadeCached(img, p, layer, R, shade);
       else this.background(img, p, shade);
     }
     return { width: this.width, height: this.height, data: img };

@@ -148,6 +148,11 @@ export class SimCell {
   private readonly jacr: InstanceType<Mujoco['DoubleBuffer']>;
   /** Stiffness correction (7x7): shaped Cartesian stiffness minus what the per-joint servos already give. */
   private readonly kCorr: Float64Array;
+  /** The model's options, one embind handle kept (each `model.opt` read makes a new one, ~40 us). */
+  private readonly opt: InstanceType<Mujoco['MjModel']>['opt'];
+  /** disableflags as compiled, and with the sensor stage switched off. */
+  private readonly sensorOnFlags: number;
+  private readonly sensorOffFlags: number;
   private readonly effort: Float64Array;
   private qTarget: Float64Array;
   private target: Vec3 = [0, 0, 0];
@@ -177,6 +182,9 @@ export class SimCell {
     this.jacp = new mj.DoubleBuffer(3 * model.nv);
     this.jacr = new mj.DoubleBuffer(3 * model.nv);
     this.kCorr = new Float64Array(model.nv * model.nv);
+    this.opt = model.opt;
+    this.sensorOnFlags = this.opt.disableflags;
+    this.sensorOffFlags = this.sensorOnFlags | mj.mjtDisableBit.mjDSBL_SENSOR.value;
     this.effort = Float64Array.from(SAWYER_JOINTS.map((j) => j.effort));
     const gain = model.actuator_gainprm as Float64Array;
     const biasp = model.actuator_biasprm as Float64Array;
@@ -288,7 +296,7 @@ export class SimCell {
     this.qTarget = sol.q;
     this.target = start;
     this.mj.mj_forward(m, d);
-    for (let k = 0; k < 300; k++) this.mj.mj_step(m, d); // settle the servos and contacts
+    this.stepPhysics(300); // settle the servos and contacts
     this.checkFinite();
     d.time = 0; // episode clock: observations of a seed are identical, stamps included
     this.episodeReady = true;
@@ -372,6 +380,8 @@ export class SimCell {
         const lim = 0.5 * this.effort[i]!;
         ff[i] = sdd * Mdq[i]! + Math.max(-lim, Math.min(lim, t));
       }
+      // Only the last physics step's sensor values are ever read (the wrench in observe()).
+      this.opt.disableflags = k < n ? this.sensorOffFlags : this.sensorOnFlags;
       this.mj.mj_step(m, d);
     }
     this.v.get('qfrc_applied').fill(0);
@@ -529,8 +539,20 @@ export class SimCell {
   /** Run physics only, holding the current servo targets (for benchmarks and diagnostics). */
   physicsSteps(n: number): void {
     this.alive();
-    for (let k = 0; k < n; k++) this.mj.mj_step(this.model, this.data);
+    this.stepPhysics(n);
     this.checkFinite();
+  }
+
+  /**
+   * n physics steps with the sensors computed on the last one only: nothing reads them in between, and the F/T
+   * sensors cost a full pass of mj_rnePostConstraint per step. Sensors never feed back into the dynamics, so the
+   * trajectory is bitwise the same.
+   */
+  private stepPhysics(n: number): void {
+    for (let k = 1; k <= n; k++) {
+      this.opt.disableflags = k < n ? this.sensorOffFlags : this.sensorOnFlags;
+      this.mj.mj_step(this.model, this.data);
+    }
   }
 
   dispose(): void {
