@@ -326,6 +326,15 @@ export class IqlAgent {
     this.flush('pi');
     return this.h.pi;
   }
+
+  /**
+   * The policy head's current weights in `netVariables` order, read without writing the fused copies back into tfjs
+   * (the trainer averages them every update). The arrays are this agent's: read them before the next update.
+   */
+  policyWeights(): readonly Float32Array[] {
+    if (this.fused && this.tfStale.has('pi')) return this.fused.pi.params;
+    return netVariables(this.h.pi).map((v) => v.dataSync() as Float32Array);
+  }
   get v(): Mlp {
     this.flush('v');
     return this.h.v;

@@ -31,7 +31,8 @@ import { initBackend } from '../learn/backend.ts';
 import { saveOnnxModel } from '../learn/export.ts';
 import { savedDaibConfig } from '../learn/daib.ts';
 import { IqlAgent, type IqlConfig, type IqlFeatures, type IqlStats } from '../learn/iql.ts';
-import { gatherImages, netVariables, polyakUpdate, type Mlp } from '../learn/nets.ts';
+import { gatherImages, netVariables, type Mlp } from '../learn/nets.ts';
+import { assignValues, polyakArrays, variableValues } from '../learn/optim.ts';
 import { sha256Hex, type ModelCard } from '../policy/card.ts';
 import { Store } from '../store/index.ts';
 import type { RewardTunerConfig } from './reward-tuner.ts';
@@ -340,6 +341,8 @@ export class OnlineTrainer {
   agent!: IqlAgent;
   /** Polyak average of the policy head (what is exported), null when policyAverage = 1. */
   private piAvg: Mlp | null = null;
+  /** piAvg's weights, averaged here every update and written into piAvg only when it is read (export). */
+  private piAvgW: Float32Array[] | null = null;
   private offline: Replay = emptyReplay();
   private online: Replay = emptyReplay();
   private offFeat!: FeatureTable;
@@ -423,7 +426,10 @@ export class OnlineTrainer {
     this.agent.freezeEncoders();
     // A restart from this trainer's own checkpoint has adapted critics already.
     this.warmupLeft = from === own ? 0 : c.warmupUpdates;
-    if (c.policyAverage < 1) this.piAvg = this.agent.clonePolicyHead('pi_avg');
+    if (c.policyAverage < 1) {
+      this.piAvg = this.agent.clonePolicyHead('pi_avg');
+      this.piAvgW = variableValues(netVariables(this.piAvg));
+    }
     const shape = config.daib?.encoder.inputShape;
     if (!shape) throw new Error(`${from}: checkpoint config has no encoder input shape`);
     this.imageSize = shape[0];
@@ -861,7 +867,7 @@ export class OnlineTrainer {
       trainActor: !warm,
     });
     if (warm) this.warmupLeft--;
-    else if (this.piAvg) polyakUpdate(this.piAvg, this.agent.pi, c.policyAverage);
+    else if (this.piAvgW) polyakArrays(this.piAvgW, this.agent.policyWeights(), c.policyAverage);
     this.last = stats;
     this.updates++;
     this.sinceExport++;
@@ -916,7 +922,7 @@ export class OnlineTrainer {
       metrics: this.last
         ? Object.fromEntries(Object.entries({ vLoss: this.last.vLoss, qLoss: this.last.qLoss, piLoss: this.last.piLoss }).filter(([, x]) => Number.isFinite(x)))
         : {},
-      ...(this.piAvg ? { head: this.piAvg } : {}),
+      ...(this.piAvg ? { head: this.averagedPolicy(this.piAvg) } : {}),
     });
     await this.agent.saveCheckpoint(join(c.workDir, 'checkpoints'));
     const v = `${card.name}@${card.version}`;
@@ -948,6 +954,12 @@ export class OnlineTrainer {
       lastExport: this.lastExport,
       warmupLeft: this.warmupLeft,
     };
+  }
+
+  /** The averaged policy head with its variables brought up to date. */
+  private averagedPolicy(head: Mlp): Mlp {
+    if (this.piAvgW) assignValues(netVariables(head), this.piAvgW);
+    return head;
   }
 
   close(): void {

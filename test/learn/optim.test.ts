@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, nativeGemm, setNativeGemm } from '../../src/learn/backend.ts';
-import { HeapAdam, makeAdam, polyak } from '../../src/learn/optim.ts';
+import { HeapAdam, makeAdam, polyak, polyakArrays, variableValues } from '../../src/learn/optim.ts';
 
 const info = await initBackend();
 
@@ -109,3 +109,18 @@ test(
     assert.deepEqual(nat.t, js.t);
   },
 );
+
+test("polyakArrays (the trainer's policy average between exports) gives bitwise polyak()'s values", () => {
+  const rnd = (seed: number, shape: number[]): tf.Variable => tf.variable(tf.randomNormal(shape, 0, 1, 'float32', seed));
+  const t = [rnd(1, [5, 7]), rnd(2, [7])];
+  const arrays = variableValues(t);
+  for (let k = 0; k < 5; k++) {
+    const s = [rnd(10 + k, [5, 7]), rnd(20 + k, [7])];
+    polyak(t, s, 0.005);
+    polyakArrays(arrays, variableValues(s), 0.005);
+    s.forEach((v) => v.dispose());
+  }
+  variableValues(t).forEach((v, i) => assert.ok(Buffer.from(v.buffer).equals(Buffer.from(arrays[i]!.buffer)), `variable ${i}`));
+  assert.throws(() => polyakArrays([arrays[0]!], [arrays[1]!], 0.5), /sizes differ/);
+  t.forEach((v) => v.dispose());
+});
