@@ -1,0 +1,126 @@
+/**
+ * Where one IQL update on cached features goes (the online case: 48-d features + 9-d proprio, 2x256 heads with
+ * LayerNorm, batch 256, fused heads on the native kernels, one BLAS thread), in CPU time: every native call of the
+ * update timed and counted (sgemm by shape, with its GFLOP/s), the rest (JS glue, allocation) by difference, and the
+ * trainer's per-update policy average. The GEMM peak is sgemm 1024^3 on the same thread; the update's share of it is
+ * (its sgemm FLOPs / peak) / its CPU time. Timing each call costs a little itself: the plain pass comes first.
+ *   npx tsx bench/update-profile.bench.ts [--critics 2] [--updates 100]
+ */
+import os from 'node:os';
+import { initBackend, nativeGemm } from '../src/learn/backend.ts';
+import { DEFAULT_IQL, IqlAgent, type IqlBatch } from '../src/learn/iql.ts';
+import { buildMlp, netVariables } from '../src/learn/nets.ts';
+import { polyakArrays, variableValues } from '../src/learn/optim.ts';
+import { Rng } from '../src/util/rng.ts';
+
+const arg = (k: string): string | undefined => {
+  const i = process.argv.indexOf(`--${k}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+};
+const critics = Number(arg('critics') ?? 2);
+const N = Number(arg('updates') ?? 100);
+await initBackend();
+const g = nativeGemm();
+if (!g) throw new Error('the native GEMM did not load (bash native/build.sh): the fused heads need it');
+const cpu = (): number => {
+  const c = process.cpuUsage();
+  return (c.user + c.system) / 1000;
+};
+
+// Per-call CPU time of the kernels the fused heads call (wrapped in place: FusedMlp looks them up at call time).
+const KERNELS = ['sgemm', 'adam', 'lerp', 'layerNorm', 'layerNormGrad', 'sumRows', 'relu', 'reluGrad'] as const;
+const spent = new Map<string, { ms: number; calls: number; flop: number }>();
+let timing = false;
+let flop = 0;
+const add = (key: string, ms: number, f: number): void => {
+  const s = spent.get(key) ?? { ms: 0, calls: 0, flop: 0 };
+  spent.set(key, { ms: s.ms + ms, calls: s.calls + 1, flop: s.flop + f });
+};
+for (const k of KERNELS) {
+  const f = g[k] as (...a: unknown[]) => unknown;
+  (g as unknown as Record<string, unknown>)[k] = (...a: unknown[]): unknown => {
+    if (!timing) return f(...a);
+    const c0 = cpu();
+    const r = f(...a);
+    const ms = cpu() - c0;
+    if (k === 'sgemm') {
+      const [tA, tB, batch, M, Nn, K] = a as [boolean, boolean, number, number, number, number];
+      const fl = 2 * batch * M * Nn * K;
+      flop += fl;
+      add(`sgemm ${tA ? 'T' : 'N'}${tB ? 'T' : 'N'} ${M}x${Nn}x${K}`, ms, fl);
+    }
+    add(k, ms, 0);
+    return r;
+  };
+}
+
+const B = 256;
+const F = 48;
+const agent = new IqlAgent({
+  ...DEFAULT_IQL,
+  mode: 'features',
+  proprioDim: 9,
+  proprioScale: [100, 100, 100, 0.1, 0.1, 0.1, 1, 1, 1],
+  featureDims: { pi: F, q: F, v: F },
+  critics,
+  targetCritics: 2,
+  seed: 1,
+});
+const rng = new Rng(3);
+const f = (k: number, s = 1): Float32Array => Float32Array.from({ length: B * k }, () => rng.normal(0, s));
+const batch: IqlBatch = {
+  size: B,
+  features: f(F),
+  nextFeatures: f(F),
+  proprio: f(9, 0.01),
+  nextProprio: f(9, 0.01),
+  action: f(3, 0.003),
+  reward: Float32Array.from({ length: B }, () => (rng.bernoulli(0.3) ? 1 : 0)),
+  done: new Float32Array(B),
+};
+const avg = variableValues(netVariables(buildMlp('profile_avg', agent.pi.config, 9)));
+for (let i = 0; i < 20; i++) agent.update(batch);
+
+let c0 = cpu();
+for (let i = 0; i < N; i++) agent.update(batch);
+const updateMs = (cpu() - c0) / N;
+c0 = cpu();
+for (let i = 0; i < N; i++) polyakArrays(avg, agent.policyWeights(), 0.002);
+const averageMs = (cpu() - c0) / N;
+timing = true;
+c0 = cpu();
+for (let i = 0; i < N; i++) agent.update(batch);
+const timedMs = (cpu() - c0) / N;
+timing = false;
+
+const M = 1024;
+const A1 = new Float32Array(M * M).fill(0.5);
+const B1 = new Float32Array(M * M).fill(0.25);
+const C1 = new Float32Array(M * M);
+let best = Infinity;
+for (let r = 0; r < 7; r++) {
+  const t0 = cpu();
+  g.sgemm(false, false, 1, M, M, M, A1, 0, B1, 0, C1, null, 0, 0, 1);
+  best = Math.min(best, cpu() - t0);
+}
+const peak = (2 * M ** 3) / best / 1e6;
+const gflop = flop / N / 1e9;
+const nativeMs = KERNELS.reduce((s, k) => s + (spent.get(k)?.ms ?? 0), 0) / N;
+console.log(
+  `load average ${os
+    .loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' ')}; ${critics} critics, batch ${B}, ${N} updates`,
+);
+console.log(
+  `update ${updateMs.toFixed(2)} ms CPU (${(1000 / updateMs).toFixed(0)}/s per core); ${gflop.toFixed(3)} GFLOP of sgemm; GEMM peak ${peak.toFixed(1)} GFLOP/s -> ` +
+    `GEMM-bound ${((gflop / peak) * 1000).toFixed(2)} ms (${(peak / gflop).toFixed(0)}/s); share of peak ${((100 * (gflop / peak) * 1000) / updateMs).toFixed(0)} %`,
+);
+console.log(`trainer's policy average per update ${averageMs.toFixed(3)} ms`);
+console.log(
+  `timed pass ${timedMs.toFixed(2)} ms: native ${nativeMs.toFixed(2)} ms, the rest (JS glue, allocation; includes the timers) ${(timedMs - nativeMs).toFixed(2)} ms`,
+);
+for (const [k, s] of [...spent].sort((a, b) => b[1].ms - a[1].ms)) {
+  const rate = s.flop ? `  ${(s.flop / s.ms / 1e6).toFixed(1)} GFLOP/s` : '';
+  console.log(`  ${k.padEnd(26)} ${(s.ms / N).toFixed(3)} ms  ${(s.calls / N).toFixed(0)} calls${rate}`);
+}
