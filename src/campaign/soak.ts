@@ -22,6 +22,8 @@ export interface SoakSample {
   rssMiB: number;
   fds: number;
   trainerRssMiB: number | null;
+  /** The trainer's live tfjs tensors (its progress): flat when nothing leaks. */
+  trainerTensors?: number | null;
   dbMiB: number;
   tickP99Ms: number | null;
   /** Tick start lateness p99 (newest window) and missed control ticks so far: real time only (null free-running). */
@@ -154,6 +156,7 @@ export async function soak(o: {
           rssMiB: u.rssBytes / 2 ** 20,
           fds: u.fds,
           trainerRssMiB: tu ? tu.rssBytes / 2 ** 20 : null,
+          trainerTensors: learning.supervisor.status().progress?.tensors?.count ?? null,
           dbMiB: r.app.log.store.sizeBytes() / 2 ** 20,
           tickP99Ms: t.computeMs.p99,
           ...(realtime ? { latenessP99Ms: t.jitterMs.p99, missedControl: t.missedControl } : {}),
