@@ -7,6 +7,11 @@
  *
  *   npx tsx bench/daemon-thread.bench.ts                       # 30 s per mode, trainer + hog + blocker
  *   npx tsx bench/daemon-thread.bench.ts --seconds 20 --rounds 2 --no-trainer --modes in-process,threaded
+ *   node --single-threaded-gc --import tsx bench/daemon-thread.bench.ts --modes threaded   # as npm start runs the daemon
+ *
+ * The control thread's late ticks are printed with what they waited through (its garbage collections, model loads:
+ * DaemonThread.lateTicks); run one command with and one without --single-threaded-gc at the same time to compare
+ * under the same load (the second writes daemon-thread-single-threaded-gc.json).
  *
  * Modes: in-process (controlThread false: the loop on the main thread, nice -5 as configured), threaded-no-rt (its own
  * thread at controlPriority nice, normal scheduling), threaded (the default: also controlRealtime SCHED_FIFO).
@@ -52,6 +57,8 @@ const { values: args } = parseArgs({
     modes: { type: 'string', default: 'in-process,threaded-no-rt,threaded' },
   },
 });
+/** V8's collector without helper threads (node --single-threaded-gc: a start-up flag; set later, V8 aborts mid-marking). */
+const gcMode = process.execArgv.includes('--single-threaded-gc') ? 'single-threaded' : 'default';
 const seconds = Number(args.seconds);
 const rounds = Number(args.rounds);
 const blockMs = Number(args['block-ms']);
@@ -242,6 +249,7 @@ async function phase(mode: Mode, round: number): Promise<Record<string, unknown>
   const compute = summarize(fromTick(smp.compute, t0Status.timing.controlTicks, st.timing.controlTicks));
   const simStep = summarize(fromTick(smp.backend, t0Status.timing.controlTicks, st.timing.controlTicks));
   const infer = summarize(fromTick(smp.infer, t0Status.timing.controlTicks, st.timing.controlTicks));
+  const late = d instanceof DaemonThread ? d.lateTicks() : null;
   const updates = (learning?.supervisor.status().updatesTotal ?? 0) - u0;
   const swaps = learning?.swaps.stats ?? null;
   d.stopPractice();
@@ -274,6 +282,8 @@ async function phase(mode: Mode, round: number): Promise<Record<string, unknown>
     mainThreadBlocks: { n: blocks.length, totalMs: blocks.reduce((a, b) => a + b, 0) },
     policyActivations: { n: activations, loadToLiveMs: summarize(activationMs) },
     trainer: learning ? { updates, updatesPerSecond: updates / wall, swaps: swaps?.swaps ?? 0, rejected: swaps?.rejected ?? 0 } : null,
+    gc: gcMode,
+    lateTicks: late,
     loadavg: { start: load0, end: load1 },
     nice: getPriority(0),
     controlPriority: config.controlThread ? config.controlPriority : null,
@@ -292,6 +302,20 @@ async function phase(mode: Mode, round: number): Promise<Record<string, unknown>
         )}; ${d instanceof DaemonThread ? `estop() request -> latch ${ms(summarize(estopLatency))}; ` : ''}${estopNotLatched} not latched; main thread blocked ${blocks.length}x, ${(f.mainThreadBlocks.totalMs / 1000).toFixed(1)} s; ${activations} policy activations (load -> live p50 ${summarize(activationMs).median.toFixed(0)} ms); ` +
       `${f.trainer ? `trainer ${updates} updates (${f.trainer.updatesPerSecond.toFixed(1)}/s), ${f.trainer.swaps} swaps; ` : ''}load ${load0.map((x) => x.toFixed(1)).join('/')} -> ${load1.map((x) => x.toFixed(1)).join('/')}`,
   );
+  if (late) {
+    const withGc = late.lateTicks.filter((t) => (t.gc?.ms ?? 0) > 0);
+    console.log(
+      `  ${mode} (gc ${gcMode}): control thread GC ${late.gc.count} collections, ${late.gc.totalMs.toFixed(0)} ms, ${late.gc.over10Ms.length} of >= 10 ms; ` +
+        `model loads on the control thread ${late.modelLoadMs.length}, ms ${ms(summarize(late.modelLoadMs))}; ` +
+        `${late.lateTicks.length} late ticks kept, ${withGc.length} waited through a GC: ` +
+        late.lateTicks
+          .map(
+            (t) =>
+              `[late ${t.lateMs.toFixed(0)} skip ${t.skipped} prev ${t.prevTickMs.toFixed(0)} (sim ${t.prevBackendMs.toFixed(0)} infer ${t.prevInferMs.toFixed(0)}) gc ${t.gc?.ms.toFixed(0) ?? '-'} model loads ${t.modelLoads ?? '-'}]`,
+          )
+          .join(' '),
+    );
+  }
   return f;
 }
 
@@ -300,7 +324,7 @@ for (let round = 1; round <= rounds; round++) {
   for (const mode of modes) results.push(await phase(mode, round));
 }
 hog?.kill('SIGKILL');
-const out = writeResults('daemon-thread', {
+const out = writeResults(gcMode === 'default' ? 'daemon-thread' : 'daemon-thread-single-threaded-gc', {
   settings: { seconds, rounds, blockMs, blockEveryMs: blockEvery, estops, trainer: !args['no-trainer'], utd: Number(args.utd), hog: !args['no-hog'] },
   phases: results,
 });

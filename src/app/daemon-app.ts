@@ -18,6 +18,7 @@ import { PolicyModel, RewardModel } from '../policy/onnx-model.ts';
 import type { RobotBackend } from '../robot/backend.ts';
 import { DEFAULT_SWAP_VALIDATION, type SwapValidationConfig } from '../swap/validate.ts';
 import { SimBackend, simCellOptions } from '../robot/sim-backend.ts';
+import { singleThreadedGcNote } from '../daemon/gc-watch.ts';
 import type { ResidualPolicy, RewardScorer } from '../daemon/interfaces.ts';
 import { StoreLog } from '../daemon/log.ts';
 import { Daemon } from '../daemon/loop.ts';
@@ -167,6 +168,8 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp<Run
   const robotName = o.threadBackend ? `the ${o.threadBackend.kind} backend` : 'the simulated cell';
   notes.push(threaded ? `control loop: in its own thread with ${robotName} (controlThread)` : `control loop: on the main thread (${why})`);
   if (cfg.priority !== null) notes.push(applyPriority(cfg.priority));
+  const gcNote = singleThreadedGcNote(threaded && cfg.controlRealtime !== null && cfg.realtime);
+  if (gcNote) notes.push(gcNote);
   const kind = backend?.kind ?? o.threadBackend?.kind ?? 'sim';
   let log: StoreLog;
   try {

@@ -1,4 +1,5 @@
 /** Child processes for the campaign: the real daemon command (src/cli/daemon.ts) and small helpers around it. */
+import { SINGLE_THREADED_GC_FLAG } from '../daemon/gc-watch.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -17,7 +18,8 @@ export interface Child {
 
 /** Runs `node --import tsx <script> ...args` (no npx in between: the pid is the process itself). */
 export function startTs(script: string, args: string[], env: Record<string, string> = {}): Child {
-  const proc = spawn(process.execPath, ['--import', 'tsx', resolve(ROOT, script), ...args], {
+  // As npm start runs the daemon (SINGLE_THREADED_GC_FLAG: the control thread's collections on that thread alone).
+  const proc = spawn(process.execPath, [SINGLE_THREADED_GC_FLAG, '--import', 'tsx', resolve(ROOT, script), ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

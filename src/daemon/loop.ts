@@ -37,7 +37,7 @@ import { decideSafety, EstopLatch, type EstopOrigin, type ResetResult, type Safe
 import { TickScheduler } from './scheduler.ts';
 import { judgeEpisode, RecentEpisodes } from './scoring.ts';
 import { LabelBudget, labelNeed, type LabelRequest, type StepEvidence } from './labels.ts';
-import { TickTiming } from './timing.ts';
+import { TickTiming, type LateTick } from './timing.ts';
 import {
   LeasedTakeover,
   MAX_LEASE_S,
@@ -204,7 +204,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
           );
         }
         return this.tick().finally(() => {
-          this.timing.tickEnded(this.isControlling());
+          this.timing.tickEnded(this.isControlling(), this.now());
           this.releaseTickWaiters();
         });
       },
@@ -444,6 +444,11 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
       inputs: ['rest', ...this.takeoverInputs.map((i) => i.name)],
       rest: { holding: this.restTakeover.holding(), remainingMs: this.restTakeover.remainingMs() },
     };
+  }
+
+  /** The newest missed control ticks and what they were doing (timing.ts LateTick). */
+  lateTicks(): LateTick[] {
+    return this.timing.lateTicks.map((t) => ({ ...t }));
   }
 
   /** Raw per-tick timing samples (ms) for benchmarks. */

@@ -33,6 +33,7 @@ import type { Ros2Transport } from '../ros2/transport.ts';
 import type { Ros2Backend } from '../ros2/backend.ts';
 import type { GroundTruth, Observation, Vec3 } from '../core/types.ts';
 import type { DaemonEvent, DaemonLog, EpisodeBegin, EpisodeFinish, ResidualPolicy, RewardScorer, TickTransition } from './interfaces.ts';
+import { GcWatch } from './gc-watch.ts';
 import { Daemon } from './loop.ts';
 import { loadPolicyFile, rewardFromModel } from './models.ts';
 import {
@@ -177,12 +178,28 @@ let flag: EstopFlag | null = null;
 let replies: MessagePort | null = null;
 let replySignal: Int32Array | null = null;
 const log = new ThreadLog();
+/** This thread's garbage collections, to say which ones a missed tick waited through (call 'lateTicks'). */
+const gcWatch = new GcWatch().start();
 let stateSeq = 0;
 const estopStats: EstopStats = { latched: 0, viaFlag: 0, viaListener: 0, latencyMs: [], lastLatchedAt: null, commandsRefused: 0 };
 /** Which swap request each policy in this thread came from (0: the startup policy), to name it to the main thread. */
 const policyIds = new Map<ResidualPolicy, number>();
 /** Model loads and swaps, one at a time, in the order the main thread asked. */
 let modelChain: Promise<void> = Promise.resolve();
+/** When this thread loaded models (performance.now start, ms taken), newest last: what a late tick may have waited for. */
+const modelLoads: Array<{ start: number; ms: number }> = [];
+async function timedLoad<T>(load: () => Promise<T>): Promise<T> {
+  const start = performance.now();
+  try {
+    return await load();
+  } finally {
+    modelLoads.push({ start, ms: performance.now() - start });
+    if (modelLoads.length > 256) modelLoads.shift();
+  }
+}
+function loadsDuring(from: number, to: number): number {
+  return modelLoads.filter((l) => l.start < to && l.start + l.ms > from).length;
+}
 
 function latched(seq: number, requestedAt: number, via: EstopVia): void {
   const now = absNow();
@@ -326,7 +343,7 @@ function swapPolicy(d: Daemon, id: number, path: string | null, version: string 
     if (path !== null) {
       await d.afterNextTick();
       try {
-        next = await loadPolicyFile(path);
+        next = await timedLoad(() => loadPolicyFile(path));
       } catch (e) {
         post({ type: 'policySwapped', id, oldId: id, error: `control thread could not load ${path}: ${(e as Error).message}` });
         return;
@@ -356,7 +373,7 @@ function swapReward(d: Daemon, path: string | null, version: string | null): voi
     if (path !== null) {
       await d.afterNextTick();
       try {
-        next = await loadReward(path);
+        next = await timedLoad(() => loadReward(path));
       } catch (e) {
         post({ type: 'fault', message: `control thread could not load reward model ${path}: ${(e as Error).message}` });
         return;
@@ -399,6 +416,7 @@ async function shutdown(reason: string): Promise<void> {
     ros?.teleop?.close();
     ros?.node?.close();
     backend?.dispose();
+    gcWatch.stop();
     // The participant last: its readers are gone, so no DDS callback can reach a thread that is about to end.
     await ros?.transport.close();
   } catch (e) {
@@ -458,6 +476,16 @@ port.on('message', (m: ToControl) => {
             return { ...estopStats, commandsRefused: backend?.commandsRefused ?? 0 };
           case 'simulation':
             return simulation(m.arg as SimulationRequest);
+          case 'lateTicks':
+            return {
+              lateTicks: d.lateTicks().map((t) => ({
+                ...t,
+                gc: gcWatch.during(t.startedAt - t.sincePrevStartMs, t.startedAt),
+                modelLoads: loadsDuring(t.startedAt - t.sincePrevStartMs, t.startedAt),
+              })),
+              modelLoadMs: modelLoads.map((l) => l.ms),
+              gc: { count: gcWatch.count, totalMs: gcWatch.totalMs, over10Ms: gcWatch.long(10) },
+            };
         }
       });
       break;

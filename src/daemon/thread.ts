@@ -35,6 +35,8 @@ import {
 } from './thread-protocol.ts';
 import type { DaemonControl, DaemonEvents, DaemonState, DaemonStatus, PracticeRequest, PracticeRun, SwapOptions } from './types.ts';
 import type { TakeoverRequest } from './takeover.ts';
+import type { GcEntry } from './gc-watch.ts';
+import type { LateTick } from './timing.ts';
 
 export interface DaemonThreadOptions {
   config: DaemonConfig;
@@ -366,6 +368,12 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
   /** The simulated cell in the control thread, for tests and the fault campaign (SimulationRequest). */
   simulation(req: SimulationRequest): unknown {
     return this.call('simulation', req);
+  }
+
+  /** The control thread's newest missed control ticks, each with the collections of its heap it waited through, and
+   *  its garbage collection so far (count, total ms, those of 10 ms or more). */
+  lateTicks(): { lateTicks: LateTick[]; modelLoadMs: number[]; gc: { count: number; totalMs: number; over10Ms: GcEntry[] } } {
+    return this.call('lateTicks') as ReturnType<DaemonThread['lateTicks']>;
   }
 
   /** E-stops latched in the control thread, request -> latch latency, motion commands the guard refused. */

@@ -8,7 +8,35 @@ import { RingStats } from './scheduler.ts';
 import type { Summary } from './stats.ts';
 import type { TimingStatus } from './types.ts';
 
+/** What a missed control tick was doing: the tick before it (its phases) and the stretch it waited (ms, this thread's
+ *  performance.now). Annotated with the garbage collections inside that stretch where the thread watches them. */
+export interface LateTick {
+  index: number;
+  /** This tick's start (performance.now of the thread that ticks). */
+  startedAt: number;
+  lateMs: number;
+  skipped: number;
+  /** From the previous tick's start to this one's (ms): a period plus the lateness. */
+  sincePrevStartMs: number;
+  /** The previous tick: its own wall time, compute (without the robot's command), the robot's command, inference. */
+  prevTickMs: number;
+  prevComputeMs: number;
+  prevBackendMs: number;
+  prevInferMs: number;
+  /** Garbage collections of this thread's heap between the previous tick's start and this one's (gc-watch.ts). */
+  gc?: { count: number; ms: number; kinds: string[] };
+  /** Model loads on the ticking thread (a policy or reward swap) in that stretch. */
+  modelLoads?: number;
+}
+
+/** Late ticks kept (newest). */
+const LATE_KEPT = 64;
+
 export class TickTiming {
+  /** The newest missed control ticks, what they and the tick before them were doing. */
+  readonly lateTicks: LateTick[] = [];
+  private prevStart = NaN;
+  private prevEnd = NaN;
   /** The daemon's own compute per control tick (ms), excluding the robot's command time. */
   readonly compute: RingStats;
   /** CPU time of the same work (ms, all threads of the process: main, onnxruntime). */
@@ -44,6 +72,9 @@ export class TickTiming {
    */
   tickStarted(info: TickInfo, control: boolean): number {
     this.backendTotalBefore = this.backend.total;
+    const start = info.deadline + info.lateMs;
+    const prevStart = this.prevStart;
+    this.prevStart = start;
     if (!(info.missed && control && this.prevTickControl)) {
       this.missedInARow = 0;
       return 0;
@@ -52,11 +83,24 @@ export class TickTiming {
     this.missedControl += n;
     this.missedInARow += n;
     if (this.prevTickBackendMs > this.periodMs / 2) this.missedControlBackend += n;
+    this.lateTicks.push({
+      index: info.index,
+      startedAt: start,
+      lateMs: info.lateMs,
+      skipped: info.skipped,
+      sincePrevStartMs: start - prevStart,
+      prevTickMs: this.prevEnd - prevStart,
+      prevComputeMs: this.compute.last,
+      prevBackendMs: this.prevTickBackendMs,
+      prevInferMs: this.infer.last,
+    });
+    if (this.lateTicks.length > LATE_KEPT) this.lateTicks.shift();
     return n;
   }
 
   /** Called when a tick has finished. */
-  tickEnded(control: boolean): void {
+  tickEnded(control: boolean, now = performance.now()): void {
+    this.prevEnd = now;
     this.prevTickControl = control;
     this.prevTickBackendMs = this.backend.total !== this.backendTotalBefore ? this.backend.last : 0;
   }

@@ -73,6 +73,12 @@ export function backendInfo(): BackendInfo | undefined {
  * One-line description for training logs and model cards, e.g. "wasm (fixes: Conv2DBackpropFilter, ...)" or, with
  * the native GEMM, "wasm+openblas (gemm: OpenBLAS 0.3.21 ..., 1 thread; fixes: ...)".
  */
+/** Live tfjs tensors and their bytes: what a long-running trainer reports, so that a leak shows in its status. */
+export function tensorMemory(): { tensors: number; bytes: number } {
+  const m = tf.memory();
+  return { tensors: m.numTensors, bytes: m.numBytes };
+}
+
 export function backendLabel(): string {
   if (!current) return 'uninitialised';
   const parts = [...(current.gemm ? [`gemm: ${current.gemm}`] : []), ...(current.fixes.length ? [`fixes: ${current.fixes.join(', ')}`] : [])];

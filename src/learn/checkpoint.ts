@@ -55,6 +55,10 @@ export async function saveCheckpoint(dir: string, c: CheckpointContent, keep = 2
     const ws = await opt.getWeights();
     optimizers[k] = ws.length;
     ws.forEach((w, i) => add(`opt_${k}/${i}`, w.tensor));
+    // getWeights makes new tensors (the iteration count; HeapAdam's moments, which live on the heap) beside the live
+    // variables of tfjs' own Adam: free the new ones, or every checkpoint keeps a copy of the optimizer's state (the
+    // online trainer checkpoints at every export: its memory grew by that much each time).
+    for (const w of ws) if (!(w.tensor instanceof tf.Variable)) w.tensor.dispose();
   }
   const bin = new Float32Array(offset);
   let o = 0;

@@ -27,7 +27,7 @@ import { join } from 'node:path';
 import { loadTransitions, observationOf, type TransitionDataset } from '../data/dataset.ts';
 import { learningReward } from '../data/labels.ts';
 import { cardPreprocessing, DEFAULT_PROPRIO_SPEC, modelImageBytes, ProprioBuilder } from '../policy/inputs.ts';
-import { initBackend } from '../learn/backend.ts';
+import { initBackend, tensorMemory } from '../learn/backend.ts';
 import { saveOnnxModel } from '../learn/export.ts';
 import { savedDaibConfig } from '../learn/daib.ts';
 import { IqlAgent, type IqlConfig, type IqlFeatures, type IqlStats } from '../learn/iql.ts';
@@ -125,6 +125,8 @@ export const DEFAULT_ONLINE: Omit<OnlineTrainerConfig, 'db' | 'offlineDb' | 'off
 
 export interface TrainerProgress {
   updates: number;
+  /** Live tfjs tensors and their MiB (flat once training runs: test/online/tensor-leak.test.ts). */
+  tensors?: { count: number; MiB: number };
   /** Agent step (offline + online updates). */
   agentStep: number;
   onlineTransitions: number;
@@ -936,8 +938,10 @@ export class OnlineTrainer {
 
   progress(): TrainerProgress {
     const l = this.last;
+    const mem = tensorMemory();
     return {
       updates: this.updates,
+      tensors: { count: mem.tensors, MiB: mem.bytes / 2 ** 20 },
       agentStep: this.agent?.step ?? 0,
       onlineTransitions: this.online.n,
       offlineTransitions: this.offline.n,
