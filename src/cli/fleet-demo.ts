@@ -217,7 +217,17 @@ async function startArm(a: Arm, env: NodeJS.ProcessEnv, token: string): Promise<
     await sleep(200);
   }
   if (!a.url) throw new Error(`${a.robotId}: no API within 300 s; see ${a.log}`);
-  await practise(a, token);
+  // At a load of 60 the control thread may not answer within the API's 5 s: an operator would try again.
+  for (let i = 0; ; i++) {
+    try {
+      await practise(a, token);
+      return;
+    } catch (e) {
+      if (Date.now() - t0 > 300_000) throw e;
+      console.error(`${a.robotId}: ${(e as Error).message}; trying again (${i + 1})`);
+      await sleep(2000);
+    }
+  }
 }
 
 /** Starts (or, after a trip of the deadman on this shared machine, resumes) practice: the operator's job, scripted. */
