@@ -696,6 +696,8 @@ async function main(): Promise<number> {
     const steadyUpdates =
       s0 && s1 && updatesOf(s0) !== null && updatesOf(s1) !== null && s1.t > s0.t ? (updatesOf(s1)! - updatesOf(s0)!) / (s1.t - s0.t) : null;
     const result = {
+      // Wall time (ms) of the samples' t = 0: the faults' windows can be read from the arms' logs.
+      startedAt: t0,
       arms: n,
       seconds,
       freeRun: values['free-run'],
