@@ -273,7 +273,13 @@ export const FLEET_DEMO = command({
   flags: T.object({
     arms: T.integer({ minimum: 1, maximum: 64, default: 3, description: 'simulated arms, each its own daemon process' }),
     connectors: T.array(T.string({ minLength: 1 }), { default: ['europlug', 'megablock', 'dt12'], description: 'connectors, one per arm in turn' }),
-    seconds: T.number({ exclusiveMinimum: 0, maximum: 86400, default: 120, description: 'length of the run, from the moment every arm practises (start-up comes on top)', cli: { arg: 'S' } }),
+    seconds: T.number({
+      exclusiveMinimum: 0,
+      maximum: 86400,
+      default: 120,
+      description: 'length of the run, from the moment every arm practises (start-up comes on top)',
+      cli: { arg: 'S' },
+    }),
     faults: T.boolean({ description: 'stop and restart PostgreSQL, kill and restart the learner and an arm, then count rows lost or doubled' }),
     'bad-versions': T.boolean({
       description: `publish ${BAD_MODEL_KINDS.length} bad policy versions (${BAD_MODEL_KINDS.join(', ')}) at 20% of the run; each arm must refuse each`,
@@ -307,7 +313,12 @@ export const FLEET_DEMO = command({
     // The learner is niced so that the arms keep their ticks; on a machine loaded by others a niced learner gets
     // almost no CPU (its start-up on the prior data then takes minutes).
     'online-fraction': T.optional(
-      T.number({ minimum: 0, maximum: 1, description: "the learner's share of each batch from the pooled practice (the rest: prior data)", cli: { defaultText: "the learner's own" } }),
+      T.number({
+        minimum: 0,
+        maximum: 1,
+        description: "the learner's share of each batch from the pooled practice (the rest: prior data)",
+        cli: { defaultText: "the learner's own" },
+      }),
     ),
     'learner-nice': T.integer({ minimum: -20, maximum: 19, default: 10, description: 'nice value of the learner process' }),
     out: T.string({ minLength: 1, default: 'data/runs/fleet-demo', description: 'output directory (emptied first)', cli: { arg: 'DIR' } }),
@@ -488,7 +499,13 @@ async function main(): Promise<number> {
       const shipped = await pgCount(a.robotId);
       await startArm(a, env, token);
       const practisingAfterS = since(k);
-      return { robotId: a.robotId, committedAtKill: committed, inPgAtKill: shipped, practisingAfterS, shippedAllAfterS: (await caughtUp(new Map([[a, committed]]), k))[a.robotId] };
+      return {
+        robotId: a.robotId,
+        committedAtKill: committed,
+        inPgAtKill: shipped,
+        practisingAfterS,
+        shippedAllAfterS: (await caughtUp(new Map([[a, committed]]), k))[a.robotId],
+      };
     },
     // Bad versions published as the learner's are: each arm must refuse each, with its reason, and keep its policy.
     bad: async () => {
@@ -538,7 +555,10 @@ async function main(): Promise<number> {
     // --no-fleet: the same arms on SQLite alone (the control run for the missed-tick count); no learner.
     if (!values['no-fleet'] && !values['no-learner']) learner = startLearner();
     fleet = await FleetStore.connect(pgTarget({}, cluster.env), { applicationName: 'fleet-demo' });
-    const plan = faultPlan({ faults: values.faults, badVersions: values['bad-versions'], lastArm: arms.at(-1)?.robotId }).map((f) => ({ ...f, run: faultRuns[f.kind] }));
+    const plan = faultPlan({ faults: values.faults, badVersions: values['bad-versions'], lastArm: arms.at(-1)?.robotId }).map((f) => ({
+      ...f,
+      run: faultRuns[f.kind],
+    }));
     const pending = [...plan];
     const runs: Array<Promise<void>> = [];
     while (Date.now() - practisingAt < seconds * 1000) {
@@ -549,13 +569,15 @@ async function main(): Promise<number> {
         const rec: FaultRecord = { t, kind: f.kind, what: f.what, recovery: null };
         faults.push(rec);
         console.log(`${t.toFixed(0)} s: fault: ${f.what}`);
-        runs.push(f
-          .run()
-          .then((r) => {
-            rec.recovery = r;
-            console.log(`fault '${f.what}': ${JSON.stringify(r)}`);
-          })
-          .catch((e: unknown) => console.error(`fault '${f.what}': ${(e as Error).message}`)));
+        runs.push(
+          f
+            .run()
+            .then((r) => {
+              rec.recovery = r;
+              console.log(`fault '${f.what}': ${JSON.stringify(r)}`);
+            })
+            .catch((e: unknown) => console.error(`fault '${f.what}': ${(e as Error).message}`)),
+        );
       }
       const armRows = await Promise.all(
         arms.map(async (a) => {
@@ -778,8 +800,13 @@ async function main(): Promise<number> {
 function faultTables(faults: FaultRecord[], windows: ReturnType<typeof faultWindows>): string[] {
   if (!faults.length) return [];
   const out = ['| fault (at s) | recovery |', '|---|---|'];
-  for (const f of faults) out.push(`| ${f.what} (${f.t.toFixed(0)}) | ${f.recovery ? JSON.stringify(f.recovery).replace(/\|/g, '/') : 'not measured (the run ended first)'} |`);
-  out.push('', '| fault | arm | episodes in the 30 s after | longest stall (s) | missed ticks in the 30 s (per 30 s over the run) | deadman trips |', '|---|---|---|---|---|---|');
+  for (const f of faults)
+    out.push(`| ${f.what} (${f.t.toFixed(0)}) | ${f.recovery ? JSON.stringify(f.recovery).replace(/\|/g, '/') : 'not measured (the run ended first)'} |`);
+  out.push(
+    '',
+    '| fault | arm | episodes in the 30 s after | longest stall (s) | missed ticks in the 30 s (per 30 s over the run) | deadman trips |',
+    '|---|---|---|---|---|---|',
+  );
   for (const w of windows)
     for (const a of w.arms)
       out.push(
