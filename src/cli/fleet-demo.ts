@@ -3,11 +3,14 @@
  * one throw-away PostgreSQL on loopback. Measures transitions/s ingested, ship lag p50/p99, the time from a published
  * version to live on every arm, the learner's update rate; optionally injects faults (PostgreSQL stopped and
  * restarted, the learner killed and restarted, an arm killed and restarted) and then counts that no committed
- * transition was lost or duplicated. Writes <out>/fleet.json, <out>/fleet.md and <out>/success.png.
+ * transition was lost or duplicated; with --bad-versions it publishes the fault campaign's five bad policies, which
+ * each arm must refuse. Each fault's recovery is measured (the backlog shipped, the learner's next version live
+ * everywhere, the killed arm practising and shipped), and each arm's practice through it. Writes <out>/fleet.json,
+ * <out>/fleet.md and <out>/success.png.
  *
  *   npx tsx src/cli/fleet-demo.ts [--arms 3] [--connectors europlug,megablock,dt12] [--seconds 120] [--faults]
  *       [--free-run] [--no-fleet] [--no-learner] [--export-every 100] [--batch-size 64] [--checkpoint models/iql-offline] [--out data/runs/fleet-demo]
- *       [--goal-error-mm 1.5] [--offline-db data/prior.db|none] [--settle 20] [--learner-nice 10]
+ *       [--goal-error-mm 1.5] [--offline-db data/prior.db|none] [--settle 20] [--learner-nice 10] [--bad-versions] [--online-fraction F]
  *
  * --goal-error-mm gives every arm's socket calibration that x* error (as the online experiment does), so that the
  * P-controller alone misses and there is something to learn. Steady-state figures (ingest rate, ship lag) are taken
