@@ -170,7 +170,8 @@ export async function startPgCluster(o: { user?: string; database?: string; watc
     const r = spawnSync(cmd[0] as string, cmd.slice(1), {
       encoding: 'utf8',
       cwd: dir,
-      timeout: 60_000,
+      // initdb took over 60 s at a load of 50 on this 2-core machine.
+      timeout: 300_000,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...env },
     });
@@ -181,8 +182,8 @@ export async function startPgCluster(o: { user?: string; database?: string; watc
   rmSync(pwfile);
   // Loopback only; the socket in the temporary directory; fsync off (a throw-away cluster; not a durability test).
   const opts = `-c listen_addresses=127.0.0.1 -c port=${port} -c unix_socket_directories=${dir} -c fsync=off -c full_page_writes=off -c max_connections=50 -c shared_buffers=32MB`;
-  const start = (): void => void run('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-o', opts, '-w', '-t', '60', 'start']);
-  const stop = (): void => void run('pg_ctl', ['-D', data, '-m', 'fast', '-w', '-t', '60', 'stop']);
+  const start = (): void => void run('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-o', opts, '-w', '-t', '240', 'start']);
+  const stop = (): void => void run('pg_ctl', ['-D', data, '-m', 'fast', '-w', '-t', '240', 'stop']);
   const pgctl = (args: string[]): string[] => (asRoot ? ['runuser', '-u', 'postgres', '--', join(bin, 'pg_ctl'), ...args] : [join(bin, 'pg_ctl'), ...args]);
   // Before the server starts, so that no moment exists in which it runs unwatched.
   const watchdogPid = o.watchdog === false ? undefined : startWatchdog(dir, pgctl(['-D', data, '-m', 'immediate', '-w', '-t', '30', 'stop']), process.pid);
