@@ -4,7 +4,8 @@
  * bad value is refused by name before anything is measured. The tables live here, not in the scripts, because a
  * benchmark runs when it is imported: the runner (bench/index.ts) and the tests read them without running one.
  */
-import { command, fromArgv, T, type Command, type Static, type TSchema } from '../src/cli/flags.ts';
+import type { TSchema } from '../src/config/declare.ts';
+import { command, fromArgv, T, type Command, type Static } from '../src/cli/flags.ts';
 
 const positive = (description: string, dflt: number, arg = 'N') => T.integer({ minimum: 1, maximum: 10_000_000, default: dflt, description, cli: { arg } });
 const nice = (description: string, defaultText: string) =>
@@ -24,7 +25,8 @@ export const COLLECT = command({
 export const DAEMON = command({
   name: 'daemon',
   usage: usage('daemon'),
-  about: 'The control daemon on the simulated cell with ONNX policy and reward: tick compute, missed ticks at 10 Hz (quiet, beside a CPU hog), free-running rate, log throughput.',
+  about:
+    'The control daemon on the simulated cell with ONNX policy and reward: tick compute, missed ticks at 10 Hz (quiet, beside a CPU hog), free-running rate, log throughput.',
   flags: T.object({
     ticks: positive('ticks of each 10 Hz real-time run', 10_000),
     freeTicks: positive('ticks of the free-running runs', 1500),
@@ -107,7 +109,9 @@ export const ONLINE = command({
   about:
     'Learning on the job: online updates/s and missed ticks beside the 10 Hz loop, export -> live time, then RSS over hot-swaps. Without --checkpoint a tiny one is trained first.',
   flags: T.object({
-    checkpoint: T.optional(T.string({ minLength: 1, description: 'an offline IQL checkpoint to start from', cli: { arg: 'DIR', defaultText: 'a tiny one trained first' } })),
+    checkpoint: T.optional(
+      T.string({ minLength: 1, description: 'an offline IQL checkpoint to start from', cli: { arg: 'DIR', defaultText: 'a tiny one trained first' } }),
+    ),
     offlineDb: T.optional(T.string({ minLength: 1, description: "the trainer's prior data", cli: { arg: 'FILE', defaultText: "the tiny checkpoint's" } })),
     connector: T.string({ minLength: 1, default: 'europlug', description: 'the connector practised', cli: { arg: 'NAME' } }),
     seconds: positive('seconds of phase 1 (training beside the loop)', 120, 'S'),
@@ -142,7 +146,8 @@ export const REPLAY = command({
 export const ROS2 = command({
   name: 'ros2',
   usage: usage('ros2'),
-  about: "The ROS path over DDS on loopback: image rate at the daemon, missed ticks, e-stop message to last motion, episodes per hour (about seconds x 2 + 25 s).",
+  about:
+    'The ROS path over DDS on loopback: image rate at the daemon, missed ticks, e-stop message to last motion, episodes per hour (about seconds x 2 + 25 s).',
   flags: T.object({
     seconds: positive('seconds of each practice phase', 30, 'S'),
     inProcess: T.boolean({ description: 'the ROS backend and the loop on the main thread instead of the control thread' }),
@@ -164,7 +169,7 @@ export const ROS2_CAMERA = command({
 export const SIM = command({
   name: 'sim',
   usage: usage('sim'),
-  about: "The simulated cell: one 10 Hz control step and its parts (physics, image, IK), real-time factor, memory per cell.",
+  about: 'The simulated cell: one 10 Hz control step and its parts (physics, image, IK), real-time factor, memory per cell.',
   flags: T.object({
     quick: T.boolean({ description: 'fewer steps and cells' }),
   }),

@@ -22,9 +22,21 @@ test('a frame: root and background, the title without markup, a labelled grid li
     xTitle: { text: 'episodes', dy: 10, attrs: '' },
     yTitle: 'success',
   });
-  const svg = [...parts, polyline(points([[60, 350], [480.04, 40]]), 'red', 2, ' stroke-dasharray="4 4"'), SVG_CLOSE].join('\n');
+  const svg = [
+    ...parts,
+    polyline(
+      points([
+        [60, 350],
+        [480.04, 40],
+      ]),
+      'red',
+      2,
+      ' stroke-dasharray="4 4"',
+    ),
+    SVG_CLOSE,
+  ].join('\n');
   assert.ok(svg.startsWith(svgOpen(640, 400, ' font-size="12"')));
-  assert.match(svg, /<text x="320" y="22">a b  c<\/text>/);
+  assert.ok(svg.includes(`<text x="320" y="22">a b  c</text>`), 'markup characters are dropped');
   assert.match(svg, /<line x1="60" x2="480" y1="350" y2="350" stroke="#ddd"\/><text x="52" y="354" text-anchor="end">0%<\/text>/);
   assert.match(svg, /<line x1="60" x2="480" y1="40" y2="40" stroke="#ddd"\/><text x="52" y="44" text-anchor="end">100%<\/text>/);
   assert.match(svg, /<text x="480" y="368">100<\/text>/);
