@@ -511,7 +511,9 @@ export function successSvg(samples: Sample[], names: string[], faults: Array<{ t
     xTitle: { text: 'seconds', dy: 8, attrs: ' font-size="11" text-anchor="middle"' },
   });
   // The time axis is labelled at its ends only.
-  parts.push(`<text x="${W - R}" y="${H - B + 14}" font-size="10" text-anchor="end">${tMax.toFixed(0)}</text><text x="${L}" y="${H - B + 14}" font-size="10">0</text>`);
+  parts.push(
+    `<text x="${W - R}" y="${H - B + 14}" font-size="10" text-anchor="end">${tMax.toFixed(0)}</text><text x="${L}" y="${H - B + 14}" font-size="10">0</text>`,
+  );
   const colours = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b', '#e377c2', '#17becf'];
   for (const f of faults)
     parts.push(

@@ -65,6 +65,7 @@ export function frame(s: FrameSpec): { parts: string[]; x: (v: number) => number
   const ticks = s.xTicks;
   if (ticks) for (const e of ticks.at) parts.push(`<text x="${x(e)}" y="${H - B + ticks.dy}"${ticks.attrs}>${ticks.label(e)}</text>`);
   parts.push(`<text x="${(L + W - R) / 2}" y="${H - s.xTitle.dy}"${s.xTitle.attrs}>${s.xTitle.text}</text>`);
-  if (s.yTitle !== undefined) parts.push(`<text x="16" y="${(T + H - B) / 2}" transform="rotate(-90 16 ${(T + H - B) / 2})" text-anchor="middle">${s.yTitle}</text>`);
+  if (s.yTitle !== undefined)
+    parts.push(`<text x="16" y="${(T + H - B) / 2}" transform="rotate(-90 16 ${(T + H - B) / 2})" text-anchor="middle">${s.yTitle}</text>`);
   return { parts, x, y };
 }

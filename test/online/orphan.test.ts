@@ -7,7 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Store } from '../../src/store/index.ts';
-import { alive, startChild } from '../store/fixtures/child.ts';
+import { alive } from '../../src/campaign/proc.ts';
+import { startChild } from '../store/fixtures/child.ts';
 import { tempDir } from '../daemon/helpers.ts';
 
 async function gone(pid: number, ms: number): Promise<boolean> {

@@ -10,7 +10,7 @@ import { Store } from '../../src/store/index.ts';
 import { TrainerSupervisor } from '../../src/online/supervisor.ts';
 import { DEFAULT_ONLINE } from '../../src/online/trainer.ts';
 import { tempDir } from '../daemon/helpers.ts';
-import { alive } from '../store/fixtures/child.ts';
+import { alive } from '../../src/campaign/proc.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 
