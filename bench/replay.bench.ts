@@ -63,7 +63,7 @@ try {
     ['closedLoopPOnly', { mode: 'closed-loop', policy: 'p-only' }],
     ['closedLoopOnnxPolicyAndReward', { mode: 'closed-loop', policy: join(root, 'models/policy.onnx'), reward: join(root, 'models/reward.onnx') }],
   ];
-  await runReplay({ db, sessionId, mode: 'open-loop', episodes: [1, 2], outDb: join(dir, 'warmup.db') }); // wasm and JIT warm-up, untimed
+  await runReplay({ db, sessionId, mode: 'open-loop', episodes: episodes > 1 ? [1, 2] : [1], outDb: join(dir, 'warmup.db') }); // wasm and JIT warm-up, untimed
   for (const [name, o] of runs) {
     const r = await runReplay({ db, sessionId, ...o });
     figures[name] = { ...r.speed, sameOutcome: r.overall.sameOutcome, episodes: r.overall.episodes, maxPoseMm: r.overall.maxPoseMm };
