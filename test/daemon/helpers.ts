@@ -182,7 +182,11 @@ export async function daemonProcess(
   child.stderr.on('data', (b: Buffer) => (out += b.toString()));
   const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
   const url = await new Promise<string>((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`no API line in 30 s:\n${out}`)), 30_000);
+    // (the poll stops either way: a poll left running would keep the test process alive after a failed start)
+    const timer = setTimeout(() => {
+      clearInterval(poll);
+      rej(new Error(`no API line in 30 s:\n${out}`));
+    }, 30_000);
     const poll = setInterval(() => {
       const m = /API: (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
       if (m?.[1] && ready(out)) {
