@@ -10,24 +10,23 @@ import { command, fromArgv, T, type Command, type Static } from '../src/cli/flag
 const positive = (description: string, dflt: number, arg = 'N') => T.integer({ minimum: 1, maximum: 10_000_000, default: dflt, description, cli: { arg } });
 const nice = (description: string, defaultText: string) =>
   T.optional(T.nullable(T.integer({ minimum: -20, maximum: 19 }), { description, cli: { arg: 'NICE|none', nullWord: 'none', defaultText } }));
-const usage = (name: string, file = `${name}.bench.ts`) => `npx tsx bench/${file} [flags]   (or npm run bench -- ${name} [flags])`;
+/** A benchmark's command: bench/NAME.bench.ts, also run as `npm run bench -- NAME`. */
+const bench = <S extends TSchema>(name: string, about: string, flags: S): Command<S> =>
+  command({ name, usage: `npx tsx bench/${name}.bench.ts [flags]   (or npm run bench -- ${name} [flags])`, about, flags });
 
-export const COLLECT = command({
-  name: 'collect',
-  usage: usage('collect'),
-  about: "Prior-data collection and loading: one episode's simulation and write cost, collection with 0, 1 and 2 workers, the loaders.",
-  flags: T.object({
+export const COLLECT = bench(
+  'collect',
+  "Prior-data collection and loading: one episode's simulation and write cost, collection with 0, 1 and 2 workers, the loaders.",
+  T.object({
     perConnector: positive('episodes per connector in each collection run', 10),
     rounds: positive('collection runs per worker count', 2),
   }),
-});
+);
 
-export const DAEMON = command({
-  name: 'daemon',
-  usage: usage('daemon'),
-  about:
-    'The control daemon on the simulated cell with ONNX policy and reward: tick compute, missed ticks at 10 Hz (quiet, beside a CPU hog), free-running rate, log throughput.',
-  flags: T.object({
+export const DAEMON = bench(
+  'daemon',
+  'The control daemon on the simulated cell with ONNX policy and reward: tick compute, missed ticks at 10 Hz (quiet, beside a CPU hog), free-running rate, log throughput.',
+  T.object({
     ticks: positive('ticks of each 10 Hz real-time run', 10_000),
     freeTicks: positive('ticks of the free-running runs', 1500),
     freeOnly: T.boolean({ description: 'only the free-running compute figures' }),
@@ -37,16 +36,14 @@ export const DAEMON = command({
     logRows: positive('rows of the log-throughput run', 20_000),
     priority: nice('nice value of the real-time runs', "the config's priority"),
   }),
-});
+);
 
 export const DAEMON_THREAD_MODES = ['in-process', 'threaded-no-rt', 'threaded'] as const;
 
-export const DAEMON_THREAD = command({
-  name: 'daemon-thread',
-  usage: usage('daemon-thread'),
-  about:
-    'The control loop on the main thread vs in its own thread, side by side under the same load (trainer, CPU hog, main-thread blocker): missed ticks, lateness, e-stop latency.',
-  flags: T.object({
+export const DAEMON_THREAD = bench(
+  'daemon-thread',
+  'The control loop on the main thread vs in its own thread, side by side under the same load (trainer, CPU hog, main-thread blocker): missed ticks, lateness, e-stop latency.',
+  T.object({
     seconds: positive('seconds per mode and round', 30, 'S'),
     rounds: positive('rounds over the modes', 1),
     blockMs: T.integer({ minimum: 0, maximum: 60_000, default: 150, description: 'the main thread is blocked 0.5-1.5 x this (ms) ...', cli: { arg: 'MS' } }),
@@ -59,41 +56,37 @@ export const DAEMON_THREAD = command({
     controlPriority: nice('nice value of the control thread', "the config's controlPriority"),
     modes: T.array(T.enum(DAEMON_THREAD_MODES), { uniqueItems: true, default: [...DAEMON_THREAD_MODES], description: 'the modes, in this order' }),
   }),
-});
+);
 
-export const DASHBOARD = command({
-  name: 'dashboard',
-  usage: usage('dashboard'),
-  about: "The dashboard's cost on the control loop (missed ticks, CPU with tabs, sessions and plain clients) and the time to the first live frame.",
-  flags: T.object({
+export const DASHBOARD = bench(
+  'dashboard',
+  "The dashboard's cost on the control loop (missed ticks, CPU with tabs, sessions and plain clients) and the time to the first live frame.",
+  T.object({
     seconds: positive('seconds per phase', 12, 'S'),
     pages: positive('tabs, sessions or clients per phase', 5),
     inProcess: T.boolean({ description: "the control loop on the daemon's main thread (controlThread false)" }),
   }),
-});
+);
 
-export const EVAL = command({
-  name: 'eval',
-  usage: usage('eval'),
-  about: "One 20-step evaluation episode in the MuJoCo cell, with and without rendering, and a scripted controller's act() alone.",
-  flags: T.object({}),
-});
+export const EVAL = bench(
+  'eval',
+  "One 20-step evaluation episode in the MuJoCo cell, with and without rendering, and a scripted controller's act() alone.",
+  T.object({}),
+);
 
-export const EXPORT = command({
-  name: 'export',
-  usage: usage('export'),
-  about: 'Export rate from the SQLite log to MCAP and .npz, and the MCAP import rate, on collected prior data.',
-  flags: T.object({
+export const EXPORT = bench(
+  'export',
+  'Export rate from the SQLite log to MCAP and .npz, and the MCAP import rate, on collected prior data.',
+  T.object({
     perConnector: positive('episodes per connector collected (2 connectors, 2 scenarios)', 10),
     rounds: positive('timed rounds of each export', 3),
   }),
-});
+);
 
-export const LEARN = command({
-  name: 'learn',
-  usage: usage('learn'),
-  about: 'Learning-core updates/s at batch 256 (DAIB, IQL on images, IQL on cached features) on every engine, beside PyTorch, and the GEMM peak.',
-  flags: T.object({
+export const LEARN = bench(
+  'learn',
+  'Learning-core updates/s at batch 256 (DAIB, IQL on images, IQL on cached features) on every engine, beside PyTorch, and the GEMM peak.',
+  T.object({
     quick: T.boolean({ description: 'fewer timed updates per workload' }),
     torch: T.boolean({ default: true, description: 'no PyTorch comparison', cli: { flag: '--no-torch', sets: false } }),
     torchThreads: T.array(T.integer({ minimum: 1, maximum: 64 }), { uniqueItems: true, default: [1, 2], description: "PyTorch's thread counts" }),
@@ -101,14 +94,12 @@ export const LEARN = command({
       T.array(T.string({ minLength: 1 }), { uniqueItems: true, description: 'only workloads whose name contains one of these', cli: { defaultText: 'all' } }),
     ),
   }),
-});
+);
 
-export const ONLINE = command({
-  name: 'online',
-  usage: usage('online'),
-  about:
-    'Learning on the job: online updates/s and missed ticks beside the 10 Hz loop, export -> live time, then RSS over hot-swaps. Without --checkpoint a tiny one is trained first.',
-  flags: T.object({
+export const ONLINE = bench(
+  'online',
+  'Learning on the job: online updates/s and missed ticks beside the 10 Hz loop, export -> live time, then RSS over hot-swaps. Without --checkpoint a tiny one is trained first.',
+  T.object({
     checkpoint: T.optional(
       T.string({ minLength: 1, description: 'an offline IQL checkpoint to start from', cli: { arg: 'DIR', defaultText: 'a tiny one trained first' } }),
     ),
@@ -122,37 +113,33 @@ export const ONLINE = command({
     utd: positive("the trainer's updates per practice transition", 4),
     exportEvery: positive('the trainer exports every this many updates', 200),
   }),
-});
+);
 
-export const ONNX = command({
-  name: 'onnx',
-  usage: usage('onnx'),
-  about: 'onnxruntime on the policy path: single-sample latency, session create and full load, RSS over session create/release cycles.',
-  flags: T.object({
+export const ONNX = bench(
+  'onnx',
+  'onnxruntime on the policy path: single-sample latency, session create and full load, RSS over session create/release cycles.',
+  T.object({
     cycles: positive('session create/run/release cycles of the RSS figure', 200),
   }),
-});
+);
 
-export const REPLAY = command({
-  name: 'replay',
-  usage: usage('replay'),
-  about: 'Replay speed open and closed loop (P alone; ONNX policy and reward), and the shadow swap gate on that session.',
-  flags: T.object({
+export const REPLAY = bench(
+  'replay',
+  'Replay speed open and closed loop (P alone; ONNX policy and reward), and the shadow swap gate on that session.',
+  T.object({
     episodes: positive('episodes logged and replayed', 10),
     steps: positive('steps per episode', 20),
   }),
-});
+);
 
-export const ROS2 = command({
-  name: 'ros2',
-  usage: usage('ros2'),
-  about:
-    'The ROS path over DDS on loopback: image rate at the daemon, missed ticks, e-stop message to last motion, episodes per hour (about seconds x 2 + 25 s).',
-  flags: T.object({
+export const ROS2 = bench(
+  'ros2',
+  'The ROS path over DDS on loopback: image rate at the daemon, missed ticks, e-stop message to last motion, episodes per hour (about seconds x 2 + 25 s).',
+  T.object({
     seconds: positive('seconds of each practice phase', 30, 'S'),
     inProcess: T.boolean({ description: 'the ROS backend and the loop on the main thread instead of the control thread' }),
   }),
-});
+);
 
 /** Not a benchmark of its own: the camera process bench/ros2.bench.ts starts. */
 export const ROS2_CAMERA = command({
@@ -166,21 +153,19 @@ export const ROS2_CAMERA = command({
   }),
 });
 
-export const SIM = command({
-  name: 'sim',
-  usage: usage('sim'),
-  about: 'The simulated cell: one 10 Hz control step and its parts (physics, image, IK), real-time factor, memory per cell.',
-  flags: T.object({
+export const SIM = bench(
+  'sim',
+  'The simulated cell: one 10 Hz control step and its parts (physics, image, IK), real-time factor, memory per cell.',
+  T.object({
     quick: T.boolean({ description: 'fewer steps and cells' }),
   }),
-});
+);
 
-export const STORE = command({
-  name: 'store',
-  usage: usage('store'),
-  about: "The log: transitions/s through the writer, append cost, append-to-commit latency, bytes per transition, bulk path, trainer's read path.",
-  flags: T.object({}),
-});
+export const STORE = bench(
+  'store',
+  "The log: transitions/s through the writer, append cost, append-to-commit latency, bytes per transition, bulk path, trainer's read path.",
+  T.object({}),
+);
 
 /** The benchmarks bench/index.ts runs, by name (bench/NAME.bench.ts). */
 export const BENCHES: readonly Command[] = [COLLECT, DAEMON, DAEMON_THREAD, DASHBOARD, EVAL, EXPORT, LEARN, ONLINE, ONNX, REPLAY, ROS2, SIM, STORE];
