@@ -1,6 +1,6 @@
 /**
  * Prior-data collection and loading: per-episode simulation and write cost, collection throughput with 0 (in this
- * thread), 1 and 2 worker threads, and the loaders' speed. `npx tsx bench/collect.bench.ts [episodesPerConnector] [rounds]`.
+ * thread), 1 and 2 worker threads, and the loaders' speed. `npx tsx bench/collect.bench.ts [--per-connector N] [--rounds N]`.
  */
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,9 +9,10 @@ import { collectPrior, episodeRows } from '../src/data/collect.ts';
 import { loadLabelledImages, loadTransitions, TransitionSampler } from '../src/data/dataset.ts';
 import { CellCache, DEFAULT_PRIOR_SETTINGS, planTasks, runPriorEpisode } from '../src/data/episode.ts';
 import { Store } from '../src/store/index.ts';
+import { benchArgs, COLLECT } from './commands.ts';
 import { summarize, writeResults } from './lib.ts';
 
-const perConnector = Number(process.argv[2] ?? 10);
+const { perConnector, rounds } = benchArgs(COLLECT);
 const connectors = ['square16', 'dt04'];
 const settings = DEFAULT_PRIOR_SETTINGS;
 const dir = mkdtempSync(join(tmpdir(), 'collect-bench-'));
@@ -49,7 +50,6 @@ try {
 
   // 2. Throughput of whole collections, interleaved rounds (the machine is shared: one run per setting is noise).
   const throughput: Record<string, { episodesPerS: number[]; elapsedS: number[]; bytesPerRow: number }> = {};
-  const rounds = Number(process.argv[3] ?? 2);
   for (let round = 0; round < rounds; round++) {
     for (const workers of round % 2 ? [2, 1, 0] : [0, 1, 2]) {
       const db = join(dir, `w${workers}-${round}.db`);

@@ -29,9 +29,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { getPriority, loadavg, setPriority, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
+import { benchArgs, DAEMON_THREAD, DAEMON_THREAD_MODES } from './commands.ts';
 import { summarize, writeResults, type Summary } from './lib.ts';
 import { startDaemonApp } from '../src/app/daemon-app.ts';
 import { startLearning, type Learning } from '../src/app/learning.ts';
@@ -42,29 +42,10 @@ import { DEFAULT_ONLINE } from '../src/online/trainer.ts';
 import { RewardModel } from '../src/policy/onnx-model.ts';
 import { saveBenchModel } from './models.ts';
 
-const { values: args } = parseArgs({
-  options: {
-    seconds: { type: 'string', default: '30' },
-    rounds: { type: 'string', default: '1' },
-    'block-ms': { type: 'string', default: '150' },
-    'block-every-ms': { type: 'string', default: '1000' },
-    estops: { type: 'string', default: '6' },
-    'swap-every-ms': { type: 'string', default: '2000' },
-    'no-trainer': { type: 'boolean', default: false },
-    'no-hog': { type: 'boolean', default: false },
-    utd: { type: 'string', default: '20' },
-    'control-priority': { type: 'string' },
-    modes: { type: 'string', default: 'in-process,threaded-no-rt,threaded' },
-  },
-});
+const args = benchArgs(DAEMON_THREAD);
+const { seconds, rounds, blockMs, blockEveryMs: blockEvery, estops } = args;
 /** V8's collector without helper threads (node --single-threaded-gc: a start-up flag; set later, V8 aborts mid-marking). */
 const gcMode = process.execArgv.includes('--single-threaded-gc') ? 'single-threaded' : 'default';
-const seconds = Number(args.seconds);
-const rounds = Number(args.rounds);
-const blockMs = Number(args['block-ms']);
-const blockEvery = Number(args['block-every-ms']);
-const estops = Number(args.estops);
-if (!(seconds > 0 && rounds >= 1 && blockMs >= 0 && blockEvery > 0 && estops >= 0)) throw new Error('bad arguments');
 
 const root = resolve(import.meta.dirname, '..');
 const dir = mkdtempSync(join(tmpdir(), 'daemon-thread-bench-'));
@@ -84,7 +65,7 @@ const policyPath2 = saveBenchModel(dir, 'policy', { name: 'policy2', seed: 11, v
 const rewardPath = saveBenchModel(dir, 'reward');
 
 let hog: ChildProcess | null = null;
-if (!args['no-hog']) {
+if (args.hog) {
   hog = spawn(process.execPath, ['-e', 'for(;;){}'], { stdio: 'ignore' });
   if (hog.pid) setPriority(hog.pid, 0); // a neighbour at normal priority, whatever ours is
 }
@@ -119,19 +100,15 @@ async function estopWhileBlocked(url: string, blockFor: number, delayMs: number)
 
 const ms = (s: Summary): string => `p50 ${s.median.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms, max ${s.max.toFixed(1)} ms`;
 
-type Mode = 'in-process' | 'threaded-no-rt' | 'threaded';
-const MODES: readonly Mode[] = ['in-process', 'threaded-no-rt', 'threaded'];
-const modes = args.modes.split(',').map((m) => {
-  if (!(MODES as readonly string[]).includes(m)) throw new Error(`--modes: '${m}' is not one of ${MODES.join(', ')}`);
-  return m as Mode;
-});
+type Mode = (typeof DAEMON_THREAD_MODES)[number];
+const modes: readonly Mode[] = args.modes;
 
 async function phase(mode: Mode, round: number): Promise<Record<string, unknown>> {
   const name = `${mode}-${round}`;
   const config = loadDaemonConfig(join(root, 'config/daemon.yaml'), { port: 0, db: join(dir, `${name}.db`), realtime: true, modelsDir: join(dir, 'none') });
   config.controlThread = mode !== 'in-process';
   if (mode === 'threaded-no-rt') config.controlRealtime = null;
-  if (args['control-priority'] !== undefined) config.controlPriority = args['control-priority'] === 'none' ? null : Number(args['control-priority']);
+  if (args.controlPriority !== undefined) config.controlPriority = args.controlPriority;
   const calibration = loadCalibration(join(root, 'calibration'));
   const app = await startDaemonApp({
     config,
@@ -147,7 +124,7 @@ async function phase(mode: Mode, round: number): Promise<Record<string, unknown>
   for (const n of app.notes) if (/priority|nice/.test(n)) console.log(`  ${mode}: ${n}`);
   if (d instanceof DaemonThread !== config.controlThread) throw new Error(`${mode}: got the other kind of daemon`);
   let learning: Learning | null = null;
-  if (!args['no-trainer']) {
+  if (args.trainer) {
     learning = startLearning(app, {
       trainer: {
         ...DEFAULT_ONLINE,
@@ -156,7 +133,7 @@ async function phase(mode: Mode, round: number): Promise<Record<string, unknown>
         offlineDb: null,
         offlineDomains: [],
         workDir: join(dir, `trainer-${name}`),
-        utd: Number(args.utd),
+        utd: args.utd,
         exportEvery: 100,
       },
       swap: { validation: { probeCount: 16, residualBoundM: 0.005, maxDiffM: 1, maxMeanDiffM: 1, onFlag: 'accept' } },
@@ -206,7 +183,7 @@ async function phase(mode: Mode, round: number): Promise<Record<string, unknown>
       .finally(() => {
         swapBusy = false;
       });
-  }, Number(args['swap-every-ms']));
+  }, args.swapEveryMs);
   // The client's HTTP stack loads lazily (about 250 ms on its first request): not part of any e-stop.
   await new Promise((resolve) => {
     client.once('message', resolve);
@@ -325,7 +302,7 @@ for (let round = 1; round <= rounds; round++) {
 }
 hog?.kill('SIGKILL');
 const out = writeResults(gcMode === 'default' ? 'daemon-thread' : 'daemon-thread-single-threaded-gc', {
-  settings: { seconds, rounds, blockMs, blockEveryMs: blockEvery, estops, trainer: !args['no-trainer'], utd: Number(args.utd), hog: !args['no-hog'] },
+  settings: { seconds, rounds, blockMs, blockEveryMs: blockEvery, estops, trainer: args.trainer, utd: args.utd, hog: args.hog },
   phases: results,
 });
 console.log(`results: ${out}`);

@@ -22,8 +22,8 @@ import { getPriority, setPriority } from 'node:os';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
+import { benchArgs, DAEMON } from './commands.ts';
 import { summarize, writeResults, type Summary } from './lib.ts';
 import { loadCalibration, loadDaemonConfig } from '../src/config/load.ts';
 import type { Calibration, DaemonConfig } from '../src/config/schema.ts';
@@ -34,22 +34,10 @@ import { PolicyModel, RewardModel } from '../src/policy/onnx-model.ts';
 import { SimBackend } from '../src/robot/sim-backend.ts';
 import { saveBenchModel } from './models.ts';
 
-const { values: args } = parseArgs({
-  options: {
-    ticks: { type: 'string', default: '10000' },
-    'free-ticks': { type: 'string', default: '1500' },
-    'free-only': { type: 'boolean', default: false },
-    'no-hog': { type: 'boolean', default: false },
-    'hog-ticks': { type: 'string' },
-    'log-only': { type: 'boolean', default: false },
-    'log-rows': { type: 'string', default: '20000' },
-    priority: { type: 'string' },
-  },
-});
-const rtTicks = Number(args.ticks);
-const freeTicks = Number(args['free-ticks']);
-const hogTicks = Number(args['hog-ticks'] ?? args.ticks);
-if (!(rtTicks > 0 && freeTicks > 0)) throw new Error('--ticks and --free-ticks must be positive numbers');
+const args = benchArgs(DAEMON);
+const rtTicks = args.ticks;
+const freeTicks = args.freeTicks;
+const hogTicks = args.hogTicks ?? args.ticks;
 
 const root = resolve(import.meta.dirname, '..');
 const dir = mkdtempSync(join(tmpdir(), 'daemon-bench-'));
@@ -73,7 +61,7 @@ async function start(name: string, o: { realtime: boolean; crop?: boolean; noMod
     modelsDir: join(dir, 'none'),
   });
   // Free-running phases keep the normal priority (they use a whole core); real-time phases use the configured one.
-  config.priority = o.realtime ? (args.priority === undefined ? config.priority : args.priority === 'none' ? null : Number(args.priority)) : null;
+  config.priority = o.realtime ? (args.priority === undefined ? config.priority : args.priority) : null;
   const calibration: Calibration = loadCalibration(join(root, 'calibration'));
   if (o.crop) calibration.camera.crop = { x: 4, y: 4, width: 56, height: 56 };
   const sim = await SimBackend.create({ connector: config.backend.sim.connector, cell: { imageSize: 64, controlHz: config.tickHz, nuisance: true } });
@@ -154,7 +142,7 @@ const results: Record<string, unknown> = { models: 'policy + reward: 3-conv enco
 
 // Log throughput through the daemon's own log path, with real camera frames from the cell.
 {
-  const rows = Number(args['log-rows']);
+  const rows = args.logRows;
   const sim = await SimBackend.create({ connector: 'square16', cell: { imageSize: 64, nuisance: true } });
   const frames = [];
   for (let k = 0; k < 32; k++) {
@@ -207,7 +195,7 @@ const results: Record<string, unknown> = { models: 'policy + reward: 3-conv enco
     `log throughput (64x64 images, daemon log path): ${(rows / seconds).toFixed(0)} transitions/s sustained over ${rows}; append ${ms(summarize(appendMs))}; committed ${st.committed}, dropped ${st.dropped}`,
   );
 }
-if (args['log-only']) {
+if (args.logOnly) {
   console.log(`results: ${writeResults('daemon-log', results)}`);
   process.exit(0);
 }
@@ -248,7 +236,7 @@ if (args['log-only']) {
   );
 }
 
-if (!args['free-only']) {
+if (!args.freeOnly) {
   const realtime = async (label: string, hog: boolean, ticks: number): Promise<Record<string, unknown>> => {
     let child: ReturnType<typeof spawn> | null = null;
     if (hog) {
@@ -271,7 +259,7 @@ if (!args['free-only']) {
     }
   };
   results.realtime10Hz = await realtime('realtime-10Hz', false, rtTicks);
-  if (!args['no-hog']) results.realtime10HzWithCpuHog = await realtime('realtime-10Hz-cpu-hog', true, hogTicks);
+  if (args.hog) results.realtime10HzWithCpuHog = await realtime('realtime-10Hz-cpu-hog', true, hogTicks);
 }
 
 results.requested = { realtimeTicks: rtTicks, hogTicks, freeTicks };

@@ -19,24 +19,16 @@ import { join, resolve } from 'node:path';
 import type { DaemonStatus } from '../src/daemon/loop.ts';
 import type { Page } from 'playwright-core';
 import { ensureWebBuilt, launchBrowser, launchIsolated } from '../test/web/browser.ts';
+import { benchArgs, DASHBOARD } from './commands.ts';
 import { writeResults } from './lib.ts';
 
 const root = resolve(import.meta.dirname, '..');
-const argv = process.argv.slice(2);
-const opt = (name: string, def: number): number => {
-  const i = argv.indexOf(`--${name}`);
-  const v = i >= 0 ? Number(argv[i + 1]) : def;
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name}: expected a positive number, got ${argv[i + 1]}`);
-  return v;
-};
-const seconds = opt('seconds', 12);
-const pages = opt('pages', 5);
+const { seconds, pages, inProcess } = benchArgs(DASHBOARD);
 const TOKEN = 'bench-dashboard-token';
 
 ensureWebBuilt();
 const tmp = mkdtempSync(join(tmpdir(), 'dash-bench-'));
 // --in-process: the control loop on the daemon's main thread (controlThread false) instead of its own thread.
-const inProcess = argv.includes('--in-process');
 const child = spawn(
   process.execPath,
   ['--import', 'tsx', join(root, 'src/cli/daemon.ts'), '--port', '0', '--db', join(tmp, 'log.db'), '--no-learning', ...(inProcess ? ['--in-process'] : [])],

@@ -10,8 +10,10 @@ import { SimCell } from '../src/sim/cell.ts';
 import { findConnector, loadConnectors } from '../src/sim/connectors.ts';
 import type { Observation, Vec3 } from '../src/core/types.ts';
 import { Rng, deriveSeed } from '../src/util/rng.ts';
+import { benchArgs, EVAL } from './commands.ts';
 import { fmt, summarize, writeResults } from './lib.ts';
 
+benchArgs(EVAL);
 const CONNECTOR = 'megablock';
 const EPISODES = 30;
 const WARMUP = 5;

@@ -1,7 +1,7 @@
 /**
  * Export rate: transitions per second from the SQLite log to MCAP (PNG-encoding every frame through sharp) and to
  * .npz, on prior data collected in the simulated cell (64x64 frames with nuisance noise, 20 steps per episode).
- * Also the import rate of that MCAP back into a log. `npx tsx bench/export.bench.ts [episodesPerConnector] [rounds]`
+ * Also the import rate of that MCAP back into a log. `npx tsx bench/export.bench.ts [--per-connector N] [--rounds N]`
  * (default 10 and 3: 420 rows; about half a minute on this machine).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -13,10 +13,10 @@ import { importBag } from '../src/export/import-bag.ts';
 import { exportMcap } from '../src/export/mcap.ts';
 import { exportNpz } from '../src/export/npz.ts';
 import { Store } from '../src/store/index.ts';
+import { benchArgs, EXPORT } from './commands.ts';
 import { summarize, writeResults } from './lib.ts';
 
-const perConnector = Number(process.argv[2] ?? 10);
-const rounds = Number(process.argv[3] ?? 3);
+const { perConnector, rounds } = benchArgs(EXPORT);
 const dir = mkdtempSync(join(tmpdir(), 'export-bench-'));
 try {
   const db = join(dir, 'prior.db');

@@ -26,14 +26,12 @@ import { DaibClassifier, defaultDaibConfig } from '../src/learn/daib.ts';
 import { DEFAULT_IQL, IqlAgent, type IqlBatch, iqlDaibConfig, setFusedHeads } from '../src/learn/iql.ts';
 import { makePegDataset } from '../src/learn/synthetic.ts';
 import { Rng } from '../src/util/rng.ts';
+import { benchArgs, LEARN } from './commands.ts';
 import { summarize, writeResults, type Summary } from './lib.ts';
 
-const quick = process.argv.includes('--quick');
-const argOf = (k: string): string | undefined => {
-  const i = process.argv.indexOf(`--${k}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-};
-const only = (argOf('only') ?? '').split(',').filter((x) => x);
+const args = benchArgs(LEARN);
+const { quick } = args;
+const only = args.only ?? [];
 const wanted = (name: string): boolean => !only.length || only.some((o) => name.includes(o));
 const B = 256;
 const info = await initBackend();
@@ -349,8 +347,8 @@ interface TorchRun {
   rows: TorchRow[];
 }
 const torchRuns: TorchRun[] = [];
-const torchThreads = (argOf('torch-threads') ?? '1,2').split(',').map(Number);
-if (!process.argv.includes('--no-torch')) {
+const torchThreads = args.torchThreads;
+if (args.torch) {
   const script = join(dirname(fileURLToPath(import.meta.url)), 'learn_torch.py');
   for (const threads of torchThreads) {
     // torch.set_num_threads does not bound OpenBLAS's own pool (its CPU time exceeded its wall time at "1 thread"): cap both.

@@ -30,20 +30,18 @@ import { DEFAULT_OFFLINE, trainOffline } from '../src/offline/iql.ts';
 import { startLearning } from '../src/app/learning.ts';
 import { DEFAULT_ONLINE, exportCheckpointPolicy } from '../src/online/trainer.ts';
 import { splitFrom } from '../src/offline/common.ts';
+import { benchArgs, ONLINE } from './commands.ts';
 import { summarize, writeResults } from './lib.ts';
 import os from 'node:os';
 import { backendLabel, initBackend } from '../src/learn/backend.ts';
 
 const root = resolve(import.meta.dirname, '..');
-const arg = (k: string): string | undefined => {
-  const i = process.argv.indexOf(`--${k}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-};
-const seconds = Number(arg('seconds') ?? 120);
+const args = benchArgs(ONLINE);
+const seconds = args.seconds;
 // Sizes of the tiny checkpoint's heads: --hidden 256,256 --z 32,16 gives the online case's MLPs (2x256 on 48-d features).
-const tinyHidden = (arg('hidden') ?? '16,16').split(',').map(Number);
-const tinyZ = (arg('z') ?? '4,4').split(',').map(Number) as [number, number];
-const nSwaps = Number(arg('swaps') ?? 200);
+const tinyHidden = args.hidden;
+const tinyZ = args.z;
+const nSwaps = args.swaps;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const tmp = mkdtempSync(join(tmpdir(), 'online-bench-'));
 process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
@@ -52,10 +50,10 @@ await initBackend();
 const engine = backendLabel();
 const load0 = os.loadavg();
 console.log(`engine: ${engine}\nload average ${load0.map((x) => x.toFixed(2)).join(' ')}`);
-let checkpoint = arg('checkpoint');
-let offlineDb = arg('offline-db') ?? null;
+let checkpoint = args.checkpoint;
+let offlineDb = args.offlineDb ?? null;
 let offlineDomains: string[] = [];
-const connector = arg('connector') ?? 'europlug';
+const connector = args.connector;
 if (!checkpoint) {
   const db = join(tmp, 'prior.db');
   const train = ['hex14'];
@@ -82,7 +80,7 @@ if (!checkpoint) {
     zIDim: tinyZ[0],
     zSDim: tinyZ[1],
     hidden: tinyHidden,
-    critics: Number(arg('critics') ?? 2),
+    critics: args.critics,
     seed: 3,
     checkpointDir: checkpoint,
     checkpointEvery: 10,
@@ -137,8 +135,8 @@ const learning = startLearning(p1.a, {
     offlineDomains,
     startCheckpoint: checkpoint,
     workDir: join(tmp, 'trainer'),
-    exportEvery: Number(arg('export-every') ?? 200),
-    utd: Number(arg('utd') ?? 4),
+    exportEvery: args.exportEvery,
+    utd: args.utd,
     warmupUpdates: 0,
   },
   swap: { validation: { probeCount: 16, residualBoundM: 0.005, maxDiffM: 1, maxMeanDiffM: 1, onFlag: 'accept' } },
@@ -171,7 +169,7 @@ const phase1 = {
   trainerReportedUpdatesPerSec: learning.supervisor.status().progress?.updatesPerSec ?? null,
   trainerCpuMsPerUpdate: learning.supervisor.status().progress?.cpuMsPerUpdate ?? null,
   trainerEngine: learning.supervisor.status().progress?.engine ?? null,
-  critics: Number(arg('critics') ?? 2),
+  critics: args.critics,
   // Updates per control tick (= per new transition while practising): the update ratio sustained.
   updateRatioSustained: updates / Math.max(1, st.timing.controlTicks - m0.controlTicks),
   owedAtEnd: learning.supervisor.status().progress?.owed ?? null,

@@ -4,7 +4,7 @@
  *    and through PolicyModel.run (which adds input/output checks);
  *  - session create time, and the full PolicyModel.load (parse, hash, card, create, probe, warm-up);
  *  - resident memory across 200 session create/run/release cycles (onnxruntime is reported to leak on hot-swaps).
- * Run: npx tsx bench/onnx.bench.ts   (writes bench/results/onnx.json)
+ * Run: npx tsx bench/onnx.bench.ts [--cycles N]   (writes bench/results/onnx.json)
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -16,13 +16,14 @@ import * as ort from 'onnxruntime-node';
 import { saveOnnxModel } from '../src/learn/export.ts';
 import { PolicyModel } from '../src/policy/onnx-model.ts';
 import { buildPolicyLike, cardDraft } from '../test/policy/fixtures.ts';
+import { benchArgs, ONNX } from './commands.ts';
 import { percentile, summarize, timeIt, writeResults, type Summary } from './lib.ts';
 
 // A real GC between RSS samples, without needing --expose-gc on the command line.
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
-const CYCLES = Number(process.env.ONNX_BENCH_CYCLES ?? 200);
+const CYCLES = benchArgs(ONNX).cycles;
 const fmt = (s: Summary, unit = 'ms') => `median ${s.median.toFixed(3)} ${unit}, p99 ${s.p99.toFixed(3)} ${unit} (n=${s.n})`;
 const rssMiB = () => process.memoryUsage().rss / 2 ** 20;
 

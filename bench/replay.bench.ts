@@ -2,7 +2,7 @@
  * Replay speed: simulated control steps per second when a logged session is replayed in the cell through the daemon,
  * open loop and closed loop (P-controller alone; the shipped ONNX policy with the shipped reward classifier scoring
  * every frame). Seconds include each episode's reset. Then how long the shadow swap gate takes on that session (the
- * shipped policy as candidate vs the P-controller). `npx tsx bench/replay.bench.ts [episodes] [steps]` (default 10 x 20).
+ * shipped policy as candidate vs the P-controller). `npx tsx bench/replay.bench.ts [--episodes N] [--steps N]` (default 10 x 20).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,10 +12,10 @@ import { startDaemonApp } from '../src/app/daemon-app.ts';
 import { runReplay, type ReplayOptions } from '../src/replay/run.ts';
 import { shadowGate } from '../src/replay/shadow.ts';
 import { SimBackend } from '../src/robot/sim-backend.ts';
+import { benchArgs, REPLAY } from './commands.ts';
 import { writeResults } from './lib.ts';
 
-const episodes = Number(process.argv[2] ?? 10);
-const steps = Number(process.argv[3] ?? 20);
+const { episodes, steps } = benchArgs(REPLAY);
 const root = resolve(import.meta.dirname, '..');
 const dir = mkdtempSync(join(tmpdir(), 'replay-bench-'));
 try {
@@ -63,7 +63,7 @@ try {
     ['closedLoopPOnly', { mode: 'closed-loop', policy: 'p-only' }],
     ['closedLoopOnnxPolicyAndReward', { mode: 'closed-loop', policy: join(root, 'models/policy.onnx'), reward: join(root, 'models/reward.onnx') }],
   ];
-  await runReplay({ db, sessionId, mode: 'open-loop', episodes: [1, 2], outDb: join(dir, 'warmup.db') }); // wasm and JIT warm-up, untimed
+  await runReplay({ db, sessionId, mode: 'open-loop', episodes: episodes > 1 ? [1, 2] : [1], outDb: join(dir, 'warmup.db') }); // wasm and JIT warm-up, untimed
   for (const [name, o] of runs) {
     const r = await runReplay({ db, sessionId, ...o });
     figures[name] = { ...r.speed, sameOutcome: r.overall.sameOutcome, episodes: r.overall.episodes, maxPoseMm: r.overall.maxPoseMm };

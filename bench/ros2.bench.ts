@@ -12,7 +12,6 @@
  */
 import { spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import os from 'node:os';
 import { ddsAvailable, DdsTransport, LOOPBACK_CONFIG } from '../src/ros2/dds-transport.ts';
 import { Ros2Backend, DEFAULT_ROS2_CONFIG } from '../src/ros2/backend.ts';
@@ -23,12 +22,11 @@ import type { TopicStat } from '../src/ros2/backend.ts';
 import { loadCalibration, loadDaemonConfig } from '../src/config/load.ts';
 import { startDaemonApp, type DaemonApp, type DaemonAppOptions } from '../src/app/daemon-app.ts';
 import type { RunningDaemon } from '../src/daemon/types.ts';
+import { benchArgs, ROS2 } from './commands.ts';
 import { writeResults } from './lib.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '30' }, 'in-process': { type: 'boolean', default: false } } });
-const seconds = Number(values.seconds);
-const inProcess = values['in-process'] === true;
+const { seconds, inProcess } = benchArgs(ROS2);
 const root = resolve(import.meta.dirname, '..');
 const avail = ddsAvailable();
 if (!avail.ok) {

@@ -14,9 +14,10 @@ import vm from 'node:vm';
 import { pControl } from '../src/control/p-controller.ts';
 import { SimCell } from '../src/sim/cell.ts';
 import { findConnector, loadConnectors } from '../src/sim/connectors.ts';
+import { benchArgs, SIM } from './commands.ts';
 import { fmt, summarize, writeResults, type Summary } from './lib.ts';
 
-const quick = process.argv.includes('--quick');
+const { quick } = benchArgs(SIM);
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
 const CONNECTORS = ['square16', 'europlug', 'dt12', 'round12'];

@@ -12,8 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store, TransitionWriter, type TransitionInput } from '../src/store/index.ts';
 import { makeTransition } from '../test/store/fixtures/data.ts';
+import { benchArgs, STORE } from './commands.ts';
 import { fmt, summarize, writeResults } from './lib.ts';
 
+benchArgs(STORE);
 const dir = mkdtempSync(join(tmpdir(), 'store-bench-'));
 const file = join(dir, 'bench.db');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

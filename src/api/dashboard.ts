@@ -16,6 +16,7 @@ import { extname, join, resolve, sep } from 'node:path';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type {} from '@fastify/swagger'; // its route-schema fields (summary, tags, hide)
 import { encodePng } from '../robot/image-codec.ts';
+import { eventStreams, sseEvent } from './sse.ts';
 import type { DaemonEvent, DaemonLog, EpisodeBegin, EpisodeFinish, TickTransition } from '../daemon/interfaces.ts';
 import type { DaemonControl, DaemonStatus } from '../daemon/types.ts';
 import type { Store } from '../store/index.ts';
@@ -322,11 +323,7 @@ export async function registerDashboard(app: FastifyInstance, o: DashboardOption
     stepTimer = statusTimer = null;
   };
 
-  // Open streams end when the server closes (close() would otherwise wait for every page to hang up).
-  const streams = new Set<() => void>();
-  app.addHook('preClose', async () => {
-    for (const end of [...streams]) end();
-  });
+  const openStream = eventStreams(app);
 
   app.get(
     '/live',
@@ -339,28 +336,15 @@ export async function registerDashboard(app: FastifyInstance, o: DashboardOption
       },
     },
     (req, reply) => {
-      reply.hijack();
-      const res = reply.raw;
-      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-      res.write(`event: hello\ndata: ${JSON.stringify({ seq: live.seq })}\n\nevent: status\ndata: ${JSON.stringify(o.daemon.status())}\n\n`);
+      const res = openStream(req, reply, () => {
+        if (clients.delete(write) && clients.size === 0) detach();
+      });
+      res.write(`${sseEvent('hello', { seq: live.seq })}${sseEvent('status', o.daemon.status())}`);
       const write = (chunk: string): void => {
         res.write(chunk);
       };
       if (clients.size === 0) attach();
       clients.add(write);
-      const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15000);
-      const cleanup = (): void => {
-        clearInterval(heartbeat);
-        if (!clients.delete(write)) return;
-        streams.delete(end);
-        if (clients.size === 0) detach();
-      };
-      const end = (): void => {
-        cleanup();
-        res.end();
-      };
-      streams.add(end);
-      req.raw.on('close', cleanup);
     },
   );
 

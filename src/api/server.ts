@@ -17,6 +17,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, 
 import swagger from '@fastify/swagger';
 import { requestValidatorCompiler } from '../config/request-validator.ts';
 import { encodePng } from '../robot/image-codec.ts';
+import { eventStreams, sseEvent } from './sse.ts';
 import type { DaemonControl, DaemonStatus } from '../daemon/types.ts';
 import type { ResidualPolicy, RewardScorer } from '../daemon/interfaces.ts';
 import type { Store } from '../store/index.ts';
@@ -522,11 +523,7 @@ export async function buildApi(opts: ApiOptions): Promise<ApiServer> {
     },
   );
 
-  // Open event streams end when the server closes (otherwise close() would wait for every dashboard to hang up).
-  const streams = new Set<() => void>();
-  app.addHook('preClose', async () => {
-    for (const end of [...streams]) end();
-  });
+  const openStream = eventStreams(app);
 
   app.get(
     '/events',
@@ -537,11 +534,16 @@ export async function buildApi(opts: ApiOptions): Promise<ApiServer> {
       },
     },
     (req, reply) => {
-      reply.hijack();
-      const res = reply.raw;
-      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+      const res = openStream(req, reply, () => {
+        if (trailing) clearTimeout(trailing);
+        daemon.off('status', onStatus);
+        daemon.off('episode', onEpisode);
+        daemon.off('fault', onFault);
+        daemon.off('takeover', onTakeover);
+        daemon.off('labelRequest', onLabelRequest);
+      });
       const send = (event: string, data: unknown): void => {
-        res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+        res.write(sseEvent(event, data));
       };
       const minGapMs = 1000 / (opts.sseRateHz ?? 5);
       let lastSent = 0;
@@ -569,29 +571,12 @@ export async function buildApi(opts: ApiOptions): Promise<ApiServer> {
       const onFault = (m: string): void => send('fault', { message: m });
       const onTakeover = (c: unknown): void => send('takeover', c);
       const onLabelRequest = (r: unknown): void => send('label_request', r);
-      const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15000);
       daemon.on('status', onStatus);
       daemon.on('episode', onEpisode);
       daemon.on('fault', onFault);
       daemon.on('takeover', onTakeover);
       daemon.on('labelRequest', onLabelRequest);
       send('status', daemon.status());
-      const cleanup = (): void => {
-        clearInterval(heartbeat);
-        if (trailing) clearTimeout(trailing);
-        daemon.off('status', onStatus);
-        daemon.off('episode', onEpisode);
-        daemon.off('fault', onFault);
-        daemon.off('takeover', onTakeover);
-        daemon.off('labelRequest', onLabelRequest);
-        streams.delete(end);
-      };
-      const end = (): void => {
-        cleanup();
-        res.end();
-      };
-      streams.add(end);
-      req.raw.on('close', cleanup);
     },
   );
 

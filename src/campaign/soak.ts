@@ -11,6 +11,7 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { startLearning } from '../app/learning.ts';
 import { svgToPngFile } from '../robot/image-codec.ts';
+import { points, polyline, SVG_CLOSE, svgOpen, svgText } from '../util/svg-chart.ts';
 import { procUsage, ROOT } from './proc.ts';
 import { campaignRig, rigTrainer, threadedRig } from './rig.ts';
 import { RowBuilder, sleep, type Row } from './report.ts';
@@ -47,10 +48,8 @@ export function soakSvg(samples: readonly SoakSample[], title: string): string {
   const ph = (H - T - 40) / panels.length;
   const maxEp = Math.max(1, ...samples.map((s) => s.episodes));
   const x = (e: number): number => L + ((W - L - R) * e) / maxEp;
-  const out: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11"><rect width="100%" height="100%" fill="white"/>`,
-  ];
-  out.push(`<text x="${W / 2}" y="20" text-anchor="middle" font-size="14">${title.replace(/[<&>]/g, '')}</text>`);
+  const out: string[] = [svgOpen(W, H, ' font-family="sans-serif" font-size="11"')];
+  out.push(`<text x="${W / 2}" y="20" text-anchor="middle" font-size="14">${svgText(title)}</text>`);
   panels.forEach(([name, get, colour], k) => {
     const top = T + k * ph;
     const vals = samples.map(get).filter((v): v is number => v !== null && Number.isFinite(v));
@@ -63,20 +62,20 @@ export function soakSvg(samples: readonly SoakSample[], title: string): string {
     out.push(`<line x1="${L}" x2="${W - R}" y1="${y(0)}" y2="${y(0)}" stroke="#999"/><text x="${L - 6}" y="${y(0) + 4}" text-anchor="end">0</text>`);
     out.push(`<text x="${L - 6}" y="${y(hi / 1.1) + 4}" text-anchor="end">${(hi / 1.1).toPrecision(3)}</text>`);
     const line = (g: (s: SoakSample) => number | null, dash: string): void => {
-      const pts = samples.flatMap((s) => {
+      const pts = samples.flatMap((s): Array<[number, number]> => {
         const v = g(s);
-        return v === null || !Number.isFinite(v) ? [] : [`${x(s.episodes).toFixed(1)},${y(v).toFixed(1)}`];
+        return v === null || !Number.isFinite(v) ? [] : [[x(s.episodes), y(v)]];
       });
-      if (pts.length) out.push(`<polyline fill="none" stroke="${colour}" stroke-width="1.5" ${dash} points="${pts.join(' ')}"/>`);
+      if (pts.length) out.push(polyline(points(pts), colour, 1.5, dash));
     };
     line(get, '');
-    if (dashed) line(dashed, 'stroke-dasharray="4 3"');
+    if (dashed) line(dashed, ' stroke-dasharray="4 3"');
   });
   out.push(`<text x="${L}" y="${H - 22}" text-anchor="middle">0</text><text x="${W - R}" y="${H - 22}" text-anchor="middle">${maxEp}</text>`);
   const lastS = samples[samples.length - 1];
   const missed = lastS?.missedControl !== undefined ? `, missed control ticks: ${lastS.missedControl}` : '';
   out.push(`<text x="${(L + W - R) / 2}" y="${H - 8}" text-anchor="middle">practice episodes (swaps: ${lastS?.swaps ?? 0}${missed})</text>`);
-  out.push('</svg>');
+  out.push(SVG_CLOSE);
   return out.join('\n');
 }
 

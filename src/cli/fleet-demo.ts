@@ -22,8 +22,9 @@ import { randomBytes } from 'node:crypto';
 import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { command, fromArgv, T } from './flags.ts';
-import { runIfMain } from '../util/args.ts';
 import { svgToPngFile } from '../robot/image-codec.ts';
+import { runIfMain } from '../util/args.ts';
+import { frame, points, polyline, SVG_CLOSE } from '../util/svg-chart.ts';
 import { Store } from '../store/index.ts';
 import { FleetStore, startPgCluster, pgTarget, type PgCluster } from '../store/pg/index.ts';
 import { BAD_MODEL_KINDS, makeBadModel } from '../campaign/bad-models.ts';
@@ -820,44 +821,43 @@ function faultTables(faults: FaultRecord[], windows: ReturnType<typeof faultWind
 }
 
 /** Ground-truth success over each arm's recent episodes against time, with the faults marked. */
-function successSvg(samples: Sample[], names: string[], faults: Array<{ t: number; what: string }>): string {
-  const W = 720,
-    H = 360,
-    L = 50,
-    R = 190,
-    T = 30,
-    B = 40;
+export function successSvg(samples: Sample[], names: string[], faults: Array<{ t: number; what: string }>): string {
+  const box = { W: 720, H: 360, L: 50, R: 190, T: 30, B: 40 };
+  const { W, H, L, R, T, B } = box;
   const tMax = Math.max(1, ...samples.map((s) => s.t));
-  const x = (t: number): number => L + ((W - L - R) * t) / tMax;
-  const y = (v: number): number => H - B - (H - T - B) * v;
+  const { parts, x, y } = frame({
+    box,
+    xMax: tMax,
+    root: ` viewBox="0 0 ${W} ${H}"`,
+    title: { text: 'Success (simulator ground truth, recent episodes) per arm vs time; triangles: a new version live', x: L, y: 18, attrs: ' font-size="13"' },
+    grid: { at: [0, 0.25, 0.5, 0.75, 1], label: String, stroke: '#eee', attrs: ' font-size="10" text-anchor="end"' },
+    xTitle: { text: 'seconds', dy: 8, attrs: ' font-size="11" text-anchor="middle"' },
+  });
+  // The time axis is labelled at its ends only.
+  parts.push(
+    `<text x="${W - R}" y="${H - B + 14}" font-size="10" text-anchor="end">${tMax.toFixed(0)}</text><text x="${L}" y="${H - B + 14}" font-size="10">0</text>`,
+  );
   const colours = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b', '#e377c2', '#17becf'];
-  const lines = names.map((name, i) => {
-    const pts = samples.flatMap((s) => {
+  for (const f of faults)
+    parts.push(
+      `<line x1="${x(f.t)}" x2="${x(f.t)}" y1="${T}" y2="${H - B}" stroke="#999" stroke-dasharray="4 3"/><text x="${x(f.t) + 3}" y="${T + 10}" font-size="9" fill="#666">${f.what.split(' ')[0]}</text>`,
+    );
+  names.forEach((name, i) => {
+    const c = colours[i % colours.length] as string;
+    const pts = samples.flatMap((s): Array<[number, number]> => {
       const v = s.arms[i]?.gtSuccess;
-      return v == null ? [] : [`${x(s.t).toFixed(1)},${y(v).toFixed(1)}`];
+      return v == null ? [] : [[x(s.t), y(v)]];
     });
-    const c = colours[i % colours.length];
     // A triangle where this arm's driving policy changed (a fleet version went live).
-    const swaps = samples.flatMap((s, k) => {
+    samples.forEach((s, k) => {
       const prev = k > 0 ? samples[k - 1]?.arms[i]?.policy : undefined;
       const cur = s.arms[i]?.policy;
-      return k > 0 && cur && prev && cur !== prev ? [`<path d="M${x(s.t).toFixed(1)},${y(0) - 2} l-4,-8 h8 z" fill="${c}"/>`] : [];
+      if (k > 0 && cur && prev && cur !== prev) parts.push(`<path d="M${x(s.t).toFixed(1)},${y(0) - 2} l-4,-8 h8 z" fill="${c}"/>`);
     });
-    return `${swaps.join('')}<polyline fill="none" stroke="${c}" stroke-width="2" points="${pts.join(' ')}"/><text x="${W - R + 10}" y="${T + 18 * i + 10}" fill="${c}" font-size="12">${name}</text>`;
+    parts.push(polyline(points(pts), c, 2), `<text x="${W - R + 10}" y="${T + 18 * i + 10}" fill="${c}" font-size="12">${name}</text>`);
   });
-  const marks = faults.map(
-    (f) =>
-      `<line x1="${x(f.t)}" x2="${x(f.t)}" y1="${T}" y2="${H - B}" stroke="#999" stroke-dasharray="4 3"/><text x="${x(f.t) + 3}" y="${T + 10}" font-size="9" fill="#666">${f.what.split(' ')[0]}</text>`,
-  );
-  const axis = [0, 0.25, 0.5, 0.75, 1].map(
-    (v) =>
-      `<text x="${L - 8}" y="${y(v) + 4}" font-size="10" text-anchor="end">${v}</text><line x1="${L}" x2="${W - R}" y1="${y(v)}" y2="${y(v)}" stroke="#eee"/>`,
-  );
-  return (
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}"><rect width="100%" height="100%" fill="white"/>${axis.join('')}${marks.join('')}${lines.join('')}` +
-    `<text x="${L}" y="18" font-size="13">Success (simulator ground truth, recent episodes) per arm vs time; triangles: a new version live</text><text x="${(L + W - R) / 2}" y="${H - 8}" font-size="11" text-anchor="middle">seconds</text>` +
-    `<text x="${W - R}" y="${H - B + 14}" font-size="10" text-anchor="end">${tMax.toFixed(0)}</text><text x="${L}" y="${H - B + 14}" font-size="10">0</text></svg>`
-  );
+  parts.push(SVG_CLOSE);
+  return parts.join('');
 }
 
 runIfMain(import.meta.url, 'fleet-demo', main);

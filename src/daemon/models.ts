@@ -17,26 +17,17 @@ export function versionOf(card: ModelCard): string {
   return `${card.name}@${card.version}`;
 }
 
+/** What the daemon knows of any loaded model: its version, the inputs its card asks for, its file, its release. */
+function modelFace(m: PolicyModel | RewardModel): Pick<ResidualPolicy, 'version' | 'input' | 'path' | 'dispose'> {
+  return { version: versionOf(m.card), input: inputSpecOf(m.card, m.path), path: m.path, dispose: () => m.dispose() };
+}
+
 export function policyFromModel(m: PolicyModel): ResidualPolicy {
-  const input = inputSpecOf(m.card, m.path);
-  return {
-    version: versionOf(m.card),
-    input,
-    path: m.path,
-    run: (image, proprio): Promise<Vec3> => m.run(image, proprio),
-    dispose: () => m.dispose(),
-  };
+  return { ...modelFace(m), run: (image, proprio): Promise<Vec3> => m.run(image, proprio) };
 }
 
 export function rewardFromModel(m: RewardModel): RewardScorer {
-  const input = inputSpecOf(m.card, m.path);
-  return {
-    version: versionOf(m.card),
-    input,
-    path: m.path,
-    probability: (image, proprio) => m.probability(image ?? new Float32Array(0), proprio),
-    dispose: () => m.dispose(),
-  };
+  return { ...modelFace(m), probability: (image, proprio) => m.probability(image ?? new Float32Array(0), proprio) };
 }
 
 export interface ShippedModel {

@@ -17,6 +17,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { svgToPngFile } from '../robot/image-codec.ts';
+import { frame, points, polyline, SVG_CLOSE, type Box } from '../util/svg-chart.ts';
 import { loadCalibration, loadDaemonConfig } from '../config/load.ts';
 import { startDaemonApp, type DaemonApp } from '../app/daemon-app.ts';
 import { simCellOptions } from '../robot/sim-backend.ts';
@@ -454,33 +455,19 @@ export function formatTable(results: ConnectorResult[]): string {
 
 const COLOURS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b'];
 
-/** The frame of a success-vs-practice plot: background, title, 0-100 % grid, episode ticks and axis labels. */
-function successAxes(
-  box: { W: number; H: number; L: number; R: number; T: number; B: number },
-  maxEp: number,
-  title: string,
-  titleX: number,
-): { parts: string[]; x: (e: number) => number; y: (f: number) => number } {
-  const { W, H, L, R, T, B } = box;
-  const x = (e: number): number => L + ((W - L - R) * e) / maxEp;
-  const y = (f: number): number => T + (H - T - B) * (1 - f);
-  const parts: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="white"/>`,
-    `<text x="${titleX}" y="22" text-anchor="middle" font-size="14">${title.replace(/[<&>]/g, '')}</text>`,
-  ];
-  for (let i = 0; i <= 4; i++) {
-    const f = i / 4;
-    parts.push(
-      `<line x1="${L}" x2="${W - R}" y1="${y(f)}" y2="${y(f)}" stroke="#ddd"/><text x="${L - 8}" y="${y(f) + 4}" text-anchor="end">${Math.round(f * 100)}%</text>`,
-    );
-    const e = Math.round((maxEp * i) / 4);
-    parts.push(`<text x="${x(e)}" y="${H - B + 18}" text-anchor="middle">${e}</text>`);
-  }
-  parts.push(`<text x="${(L + W - R) / 2}" y="${H - 10}" text-anchor="middle">practice episodes</text>`);
-  parts.push(
-    `<text x="16" y="${(T + H - B) / 2}" transform="rotate(-90 16 ${(T + H - B) / 2})" text-anchor="middle">scenario II success (ground truth)</text>`,
-  );
-  return { parts, x, y };
+/** The frame of a success-vs-practice plot: title, 0-100 % grid, episode ticks and axis titles (util/svg-chart.ts). */
+function successAxes(box: Box, maxEp: number, title: string, titleX: number): ReturnType<typeof frame> {
+  const quarters = [0, 1, 2, 3, 4];
+  return frame({
+    box,
+    xMax: maxEp,
+    root: ' font-family="sans-serif" font-size="12"',
+    title: { text: title, x: titleX, y: 22, attrs: ' text-anchor="middle" font-size="14"' },
+    grid: { at: quarters.map((i) => i / 4), label: (f) => `${Math.round(f * 100)}%`, stroke: '#ddd', attrs: ' text-anchor="end"' },
+    xTicks: { at: quarters.map((i) => Math.round((maxEp * i) / 4)), label: String, dy: 18, attrs: ' text-anchor="middle"' },
+    xTitle: { text: 'practice episodes', dy: 10, attrs: ' text-anchor="middle"' },
+    yTitle: 'scenario II success (ground truth)',
+  });
 }
 
 /** Success vs practice episodes as an SVG (one line per connector); render to PNG with sharp. */
@@ -491,8 +478,7 @@ export function curveSvg(results: ConnectorResult[], title: string): string {
   const { parts, x, y } = successAxes(box, maxEp, title, W / 2);
   results.forEach((r, k) => {
     const c = COLOURS[k % COLOURS.length] as string;
-    const pts = r.curve.map((p) => `${x(p.practiceEpisodes).toFixed(1)},${y(p.successes / p.trials).toFixed(1)}`).join(' ');
-    parts.push(`<polyline fill="none" stroke="${c}" stroke-width="2" points="${pts}"/>`);
+    parts.push(polyline(points(r.curve.map((p) => [x(p.practiceEpisodes), y(p.successes / p.trials)])), c, 2));
     for (const p of r.curve) parts.push(`<circle cx="${x(p.practiceEpisodes).toFixed(1)}" cy="${y(p.successes / p.trials).toFixed(1)}" r="3" fill="${c}"/>`);
     parts.push(
       `<line x1="${L}" x2="${W - R}" y1="${y(r.pOnly.II / r.pOnly.trials)}" y2="${y(r.pOnly.II / r.pOnly.trials)}" stroke="${c}" stroke-dasharray="4 4"/>`,
@@ -500,7 +486,7 @@ export function curveSvg(results: ConnectorResult[], title: string): string {
     parts.push(`<text x="${W - R + 10}" y="${T + 16 * k + 10}" fill="${c}">${r.connector}</text>`);
   });
   parts.push(`<text x="${W - R + 10}" y="${T + 16 * results.length + 16}" fill="#555">dashed: P alone</text>`);
-  parts.push('</svg>');
+  parts.push(SVG_CLOSE);
   return parts.join('\n');
 }
 
@@ -573,8 +559,7 @@ export function seedsSvg(runs: readonly SeedRun[], title: string): string {
     const dash = dashes[seeds.indexOf(run.seed) % dashes.length] as string;
     for (const r of run.results) {
       const c = COLOURS[connectors.indexOf(r.connector) % COLOURS.length] as string;
-      const pts = r.curve.map((p) => `${x(p.practiceEpisodes).toFixed(1)},${y(p.successes / p.trials).toFixed(1)}`).join(' ');
-      parts.push(`<polyline fill="none" stroke="${c}" stroke-width="2"${dash ? ` stroke-dasharray="${dash}"` : ''} points="${pts}"/>`);
+      parts.push(polyline(points(r.curve.map((p) => [x(p.practiceEpisodes), y(p.successes / p.trials)])), c, 2, dash ? ` stroke-dasharray="${dash}"` : ''));
       for (const p of r.curve)
         parts.push(`<circle cx="${x(p.practiceEpisodes).toFixed(1)}" cy="${y(p.successes / p.trials).toFixed(1)}" r="2.5" fill="${c}"/>`);
     }
@@ -587,7 +572,7 @@ export function seedsSvg(runs: readonly SeedRun[], title: string): string {
       `<line x1="${W - R + 14}" x2="${W - R + 44}" y1="${yy - 4}" y2="${yy - 4}" stroke="#333" stroke-width="2"${dash ? ` stroke-dasharray="${dash}"` : ''}/><text x="${W - R + 50}" y="${yy}">seed ${sd}</text>`,
     );
   });
-  parts.push('</svg>');
+  parts.push(SVG_CLOSE);
   return parts.join('\n');
 }
 

@@ -782,19 +782,10 @@ export class IqlAgent {
       const dLogStd = Float32Array.from(f.logStd, (x, k) => (x >= c.logStdMin && x <= c.logStdMax ? (dLs[k] as number) : 0));
       f.pi.backward(dRaw);
       const piOpt = this.optimizers.pi as HeapAdam;
-      const tPi = piOpt.nextIteration();
-      const piSlots = f.pi.params.map((x, i) => piOpt.slot(i, x.length));
-      f.pi.adam(
-        piSlots.map((s2) => s2.m),
-        piSlots.map((s2) => s2.v),
-        piOpt.learningRate,
-        piOpt.beta1,
-        piOpt.beta2,
-        piOpt.epsilon,
-        tPi,
-      );
+      const { t: tPi, slot } = this.fusedAdam(piOpt, [f.pi]);
       {
-        const sl = piOpt.slot(f.pi.params.length, A);
+        // log std's slot follows the head's, on the same step count
+        const sl = piOpt.slot(slot, A);
         g.adam(
           f.logStd,
           dLogStd,
@@ -861,7 +852,8 @@ export class IqlAgent {
   }
 
   /** One Adam step of a group of fused heads whose parameters are, in order, the optimiser's variable list. */
-  private fusedAdam(opt: HeapAdam, nets: FusedMlp[]): void {
+  /** One Adam step for every parameter of `nets`, in the optimizer's slots 0, 1, ... in order: the step count and the next free slot. */
+  private fusedAdam(opt: HeapAdam, nets: FusedMlp[]): { t: number; slot: number } {
     const t = opt.nextIteration();
     let slot = 0;
     for (const net of nets) {
@@ -876,6 +868,7 @@ export class IqlAgent {
         t,
       );
     }
+    return { t, slot };
   }
 
   // ----------------------------------------------------------------------------------------------------------------

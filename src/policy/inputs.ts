@@ -121,20 +121,14 @@ export function resizeRgb(src: Uint8Array, sw: number, sh: number, out: Uint8Arr
     out.set(src.subarray(0, sw * sh * 3), offset);
     return;
   }
+  const ys = footprints(sh, dh);
+  const xs = footprints(sw, dw);
   for (let y = 0; y < dh; y++) {
-    let y0 = Math.floor((y * sh) / dh);
-    let y1 = Math.floor(((y + 1) * sh) / dh);
-    if (y1 <= y0) {
-      y0 = Math.min(sh - 1, Math.floor(((y + 0.5) * sh) / dh));
-      y1 = y0 + 1;
-    }
+    const y0 = ys[2 * y]!;
+    const y1 = ys[2 * y + 1]!;
     for (let x = 0; x < dw; x++) {
-      let x0 = Math.floor((x * sw) / dw);
-      let x1 = Math.floor(((x + 1) * sw) / dw);
-      if (x1 <= x0) {
-        x0 = Math.min(sw - 1, Math.floor(((x + 0.5) * sw) / dw));
-        x1 = x0 + 1;
-      }
+      const x0 = xs[2 * x]!;
+      const x1 = xs[2 * x + 1]!;
       let r = 0,
         g = 0,
         b = 0;
@@ -153,6 +147,25 @@ export function resizeRgb(src: Uint8Array, sw: number, sh: number, out: Uint8Arr
       out[o + 2] = Math.round(b / n);
     }
   }
+}
+
+/**
+ * Along one axis of s source pixels resized to d: each output pixel's source span [from, to) as pairs. Shrinking, the
+ * spans tile the source; enlarging, a span would be empty, so it is the one pixel under the output pixel's centre.
+ */
+function footprints(s: number, d: number): Int32Array {
+  const spans = new Int32Array(2 * d);
+  for (let i = 0; i < d; i++) {
+    let from = Math.floor((i * s) / d);
+    let to = Math.floor(((i + 1) * s) / d);
+    if (to <= from) {
+      from = Math.min(s - 1, Math.floor(((i + 0.5) * s) / d));
+      to = from + 1;
+    }
+    spans[2 * i] = from;
+    spans[2 * i + 1] = to;
+  }
+  return spans;
 }
 
 /** A logged image as a model's image bytes (width x height x 3, uint8) into `out` at `offset`: what loaders store. */

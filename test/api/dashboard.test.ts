@@ -4,49 +4,7 @@ import assert from 'node:assert/strict';
 import sharp from 'sharp';
 import type { LiveStep } from '../../src/api/dashboard.ts';
 import { logged, rig, tickUntil, type Rig } from '../daemon/helpers.ts';
-
-/** Reads server-sent events from `url` until `until` says stop (or the timeout). */
-async function readSse(
-  url: string,
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- event payloads differ by event; each test asserts on the fields it needs
-  until: (seen: Array<{ event: string; data: any }>) => boolean,
-  timeoutMs = 20_000,
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- event payloads differ by event; each test asserts on the fields it needs
-): Promise<Array<{ event: string; data: any }>> {
-  // `any`: event payloads differ by event; each test asserts on the fields it needs.
-  const ac = new AbortController();
-  const timer = setTimeout(() => ac.abort(), timeoutMs);
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- as readSse's payloads above
-  const seen: Array<{ event: string; data: any }> = [];
-  try {
-    const res = await fetch(url, { signal: ac.signal });
-    assert.equal(res.headers.get('content-type'), 'text/event-stream');
-    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
-    const dec = new TextDecoder();
-    let buf = '';
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buf += dec.decode(value, { stream: true });
-      let i: number;
-      while ((i = buf.indexOf('\n\n')) >= 0) {
-        const block = buf.slice(0, i);
-        buf = buf.slice(i + 2);
-        const ev = /^event: (.*)$/m.exec(block)?.[1];
-        const data = /^data: (.*)$/m.exec(block)?.[1];
-        if (!ev || data === undefined) continue;
-        seen.push({ event: ev, data: JSON.parse(data) });
-        if (until(seen)) return seen;
-      }
-    }
-  } catch (e) {
-    if ((e as Error).name !== 'AbortError') throw e;
-  } finally {
-    clearTimeout(timer);
-    ac.abort();
-  }
-  return seen;
-}
+import { readSse, type SseEvent } from './helpers.ts';
 
 async function practice(r: Rig, episodes: number): Promise<void> {
   const d = r.app.daemon;
@@ -102,8 +60,7 @@ test('/live: one stream carries status, step batches and episodes; many pages ge
   t.after(() => r.close());
   const d = r.app.daemon;
   const url = `${r.app.url}/live`;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- readSse's untyped event payloads
-  const enough = (seen: Array<{ event: string; data: any }>): boolean =>
+  const enough = (_e: string, _d: unknown, seen: SseEvent[]): boolean =>
     seen.some((e) => e.event === 'episode') &&
     seen.some((e) => e.event === 'frame') &&
     seen.filter((e) => e.event === 'steps').flatMap((e) => e.data).length >= 6 &&

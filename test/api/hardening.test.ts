@@ -9,34 +9,9 @@ import { Writable } from 'node:stream';
 import { buildApi, exposureWarning, isLoopbackHost, OPEN_STATE_CHANGING_ROUTES } from '../../src/api/server.ts';
 import { loadPolicyFile } from '../../src/daemon/models.ts';
 import { rig, TOKEN, type Rig } from '../daemon/helpers.ts';
+import { AUTH as auth, call } from './helpers.ts';
 
 const json = { 'content-type': 'application/json' };
-const auth = { ...json, authorization: `Bearer ${TOKEN}` };
-
-async function call(
-  base: string,
-  method: string,
-  path: string,
-  body?: unknown,
-  headers: Record<string, string> = auth,
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies differ by route; tests assert field by field
-): Promise<{ status: number; json: any; text: string }> {
-  // `any`: response bodies are whatever the route returns; each test asserts on the fields it needs.
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers,
-    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  let parsed: unknown = text;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    // not JSON
-  }
-  return { status: res.status, json: parsed, text };
-}
-
 const url = (r: Rig): string => r.app.url ?? assert.fail('not listening');
 
 test('list offsets and ids beyond what SQLite and JavaScript can hold are a 400 naming the field, not a 500', async (t) => {

@@ -6,24 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { RewardScorer } from '../../src/daemon/interfaces.ts';
-import { logged, mockRig, tickUntil, TOKEN, type MockRig } from '../daemon/helpers.ts';
-
-const auth = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies differ by route; the test asserts field by field
-async function call(r: MockRig, method: string, path: string, body?: unknown, headers: Record<string, string> = auth): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${r.app.url}${path}`, {
-    method,
-    headers,
-    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  try {
-    return { status: res.status, json: JSON.parse(text) as unknown };
-  } catch {
-    return { status: res.status, json: text };
-  }
-}
+import { logged, mockRig, tickUntil } from '../daemon/helpers.ts';
+import { AUTH as auth, call } from './helpers.ts';
 
 const unsure: RewardScorer = {
   version: 'unsure',

@@ -7,36 +7,25 @@ import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs';
 import { buildApi } from '../../src/api/server.ts';
 import { loadPolicyFile, policyFromModel, versionOf } from '../../src/daemon/models.ts';
-import { saveOnnxModel } from '../../src/learn/export.ts';
 import { cardPathFor, readCard, sha256Hex } from '../../src/policy/card.ts';
 import { PolicyModel } from '../../src/policy/onnx-model.ts';
 import type { Store } from '../../src/store/index.ts';
 import { DEFAULT_SWAP_VALIDATION } from '../../src/swap/validate.ts';
-import { buildPolicyLike, cardDraft } from '../policy/fixtures.ts';
+import { saveModelLike } from '../policy/fixtures.ts';
 import { rig, tempDir, tickUntil, TOKEN, type Rig } from '../daemon/helpers.ts';
+import { AUTH as auth, call, readSse } from './helpers.ts';
 
 await tf.setBackend('cpu');
 const tmp = tempDir('api-models-');
 process.on('exit', tmp.cleanup);
-
-/** A small random-weight ONNX policy whose outputs are tanh * `bound` per axis (its card allows +-bound). */
-function savePolicy(version: number, seed: number, bound: number): string {
-  const path = join(tmp.dir, `policy-v${version}.onnx`);
-  const m = buildPolicyLike({ size: 64, proprioDim: 9, hidden: 16, head: 'action', bound, seed });
-  saveOnnxModel(m, path, {
-    inputRoles: ['image', 'proprio'],
-    outputRoles: ['action'],
-    card: { ...cardDraft('policy', { size: 64, proprioDim: 9, bound }), name: 'test-policy', version },
-  });
-  m.dispose();
-  return path;
-}
 
 function register(store: Store, path: string): number {
   const card = readCard(cardPathFor(path));
   return store.registerModel({ kind: 'policy', version: versionOf(card), path, card, sha256: sha256Hex(readFileSync(path)) });
 }
 
+// Small random-weight ONNX policies whose outputs are tanh * bound per axis (their cards allow +-bound).
+const savePolicy = (version: number, seed: number, bound: number): string => saveModelLike(join(tmp.dir, `policy-v${version}.onnx`), { version, seed, bound });
 const good1 = savePolicy(1, 1, 0.002);
 const good2 = savePolicy(2, 2, 0.002);
 // Its card allows +-5 cm, so it loads; the daemon's residual bound (calibration) is 5 mm.
@@ -48,62 +37,6 @@ async function practiceOnce(r: Rig): Promise<void> {
   assert.ok(d.startPractice({ count: 1, scenario: 'I', explorationNoise: 0 }).ok);
   await tickUntil(r.app, () => d.currentState === 'idle' && d.status().practice === null, 400);
   await r.app.log.flush();
-}
-
-const auth = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies differ by route; tests assert field by field
-async function call(r: Rig, method: string, path: string, body?: unknown, headers: Record<string, string> = auth): Promise<{ status: number; json: any }> {
-  // `any`: response bodies are whatever the route returns; each test asserts on the fields it needs.
-  const res = await fetch(`${r.app.url}${path}`, {
-    method,
-    headers,
-    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  let json: unknown = text;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    // not JSON
-  }
-  return { status: res.status, json };
-}
-
-/** Reads server-sent events until `until` returns true for one of them. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- event payloads differ by event; tests assert on the fields they need
-async function readSse(url: string, until: (event: string, data: any) => boolean, timeoutMs = 20_000): Promise<Array<{ event: string; data: any }>> {
-  const ac = new AbortController();
-  const timer = setTimeout(() => ac.abort(), timeoutMs);
-  const res = await fetch(url, { signal: ac.signal });
-  assert.equal(res.headers.get('content-type'), 'text/event-stream');
-  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
-  const dec = new TextDecoder();
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- as readSse's payloads above
-  const seen: Array<{ event: string; data: any }> = [];
-  let buf = '';
-  try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buf += dec.decode(value, { stream: true });
-      let i: number;
-      while ((i = buf.indexOf('\n\n')) >= 0) {
-        const block = buf.slice(0, i);
-        buf = buf.slice(i + 2);
-        const ev = /^event: (.*)$/m.exec(block)?.[1];
-        const data = /^data: (.*)$/m.exec(block)?.[1];
-        if (!ev || data === undefined) continue;
-        const parsed = JSON.parse(data);
-        seen.push({ event: ev, data: parsed });
-        if (until(ev, parsed)) return seen;
-      }
-    }
-  } finally {
-    clearTimeout(timer);
-    ac.abort();
-  }
-  return seen;
 }
 
 test('state-changing routes need the bearer token; reads and the e-stop do not', async (t) => {

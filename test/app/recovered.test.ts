@@ -6,33 +6,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { loadCalibration, loadDaemonConfig } from '../../src/config/load.ts';
-import { startDaemonApp } from '../../src/app/daemon-app.ts';
-import { MockBackend } from '../../src/robot/mock-backend.ts';
 import { Store } from '../../src/store/index.ts';
-import { root, tempDir, TOKEN } from '../daemon/helpers.ts';
+import { mockRig, tempDir } from '../daemon/helpers.ts';
 
-async function start(db: string, dir: string) {
-  const config = loadDaemonConfig(join(root, 'config/daemon.yaml'), { port: 0, db, realtime: false, modelsDir: join(dir, 'models'), priority: null });
-  const backend = new MockBackend({ controlHz: config.tickHz, imageSize: config.backend.sim.imageSize });
-  const app = await startDaemonApp({
-    config,
-    calibration: loadCalibration(join(root, 'calibration')),
-    token: TOKEN,
-    backend,
-    policy: null,
-    reward: null,
-    listen: false,
-    startLoop: false,
-  });
-  let closed: Promise<void> | null = null;
-  const close = (): Promise<void> =>
-    (closed ??= (async () => {
-      backend.dispose();
-      await app.close();
-    })());
-  return { app, close };
-}
+/** The app as npm start assembles it, on the mock robot, its log in `db` (the test's file: both starts share it). */
+const start = (db: string) => mockRig({ db });
 
 test('a restart after a crash reports the episodes and sessions it closed; a clean one reports none', async (t) => {
   const tmp = tempDir('recovered-');
@@ -44,7 +22,7 @@ test('a restart after a crash reports the episodes and sessions it closed; a cle
   s.beginEpisode({ sessionId: sid, kind: 'practice', domain: 'europlug' });
   s.close();
 
-  const a = await start(db, tmp.dir);
+  const a = await start(db);
   t.after(a.close); // (also when an assertion fails: an open app keeps the test process alive)
   const st = (await a.app.api.inject({ method: 'GET', url: '/status' })).json<{
     extra: { recovered: { episodes: number; sessions: number; message: string | null } };
@@ -59,7 +37,7 @@ test('a restart after a crash reports the episodes and sessions it closed; a cle
   assert.equal(a.app.daemon.currentState, 'idle');
   await a.close();
 
-  const b = await start(db, tmp.dir);
+  const b = await start(db);
   t.after(b.close);
   const st2 = (await b.app.api.inject({ method: 'GET', url: '/status' })).json<{ extra: { recovered?: unknown } }>();
   assert.equal(st2.extra.recovered, undefined, 'nothing to report');

@@ -10,7 +10,7 @@ import { createServer, type Server } from 'node:net';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Store } from '../../src/store/index.ts';
-import { root, tempDir } from '../daemon/helpers.ts';
+import { daemonProcess, root, tempDir } from '../daemon/helpers.ts';
 
 function runDaemon(args: string[], timeoutMs = 60_000): Promise<{ code: number | null; out: string; timedOut: boolean }> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/daemon.ts'), ...args], {
@@ -84,43 +84,19 @@ test('a token made for the run goes to a mode-600 file, never to stdout, and the
   const db = join(tmp.dir, 'tok.db');
   const env = { ...process.env };
   delete env.DAEMON_TOKEN;
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', join(root, 'src/cli/daemon.ts'), '--port', '0', '--db', db, '--models', join(tmp.dir, 'models'), '--priority', 'none'],
-    {
-      cwd: root,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
+  const { child, url, out, exited } = await daemonProcess(t, ['--port', '0', '--db', db, '--models', join(tmp.dir, 'models'), '--priority', 'none'], env, (o) =>
+    /try: curl/.test(o),
   );
-  t.after(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
-  let out = '';
-  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-  child.stderr.on('data', (b: Buffer) => (out += b.toString()));
-  const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
-  const url = await new Promise<string>((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`no API line in 30 s:\n${out}`)), 30_000);
-    const poll = setInterval(() => {
-      const m = /API: (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-      if (m?.[1] && /try: curl/.test(out)) {
-        clearInterval(poll);
-        clearTimeout(timer);
-        res(m[1]);
-      }
-    }, 50);
-  });
   const file = `${db}.token`;
-  assert.match(out, new RegExp(`token for this run: in ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(mode 600`));
+  assert.match(out(), new RegExp(`token for this run: in ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(mode 600`));
   assert.equal(statSync(file).mode & 0o777, 0o600);
   const token = readFileSync(file, 'utf8').trim();
   assert.ok(token.length >= 20);
-  assert.ok(!out.includes(token), 'the token is not printed');
+  assert.ok(!out().includes(token), 'the token is not printed');
   const res = await fetch(`${url}/practice/stop`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
   assert.equal(res.status, 200, 'the token in the file drives the daemon');
   child.kill('SIGTERM');
-  assert.equal(await exited, 0, out);
-  assert.ok(!out.includes(token), 'the token is not printed');
+  assert.equal(await exited, 0, out());
+  assert.ok(!out().includes(token), 'the token is not printed');
   assert.equal(existsSync(file), false, 'the token file is removed at shutdown');
 });

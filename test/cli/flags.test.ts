@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { command, commandUsage, flagLeft, flagsOf, parseCommand, T, UsageError, type Command } from '../../src/cli/flags.ts';
 import { CAMPAIGN } from '../../src/cli/campaign.ts';
@@ -24,6 +25,7 @@ import { TRAIN_OFFLINE } from '../../src/cli/train-offline.ts';
 import { TRAIN_REWARD } from '../../src/cli/train-reward.ts';
 import { TRAINER } from '../../src/cli/trainer.ts';
 import { VALIDATE } from '../../src/cli/validate.ts';
+import { BENCHES, DAEMON_THREAD, ROS2_CAMERA } from '../../bench/commands.ts';
 
 const COMMANDS: Command[] = [
   CAMPAIGN,
@@ -42,6 +44,9 @@ const COMMANDS: Command[] = [
   TRAIN_REWARD,
   TRAINER,
   VALIDATE,
+  // The benchmarks' tables (bench/commands.ts), parsed by the same code.
+  ...BENCHES,
+  ROS2_CAMERA,
 ];
 
 /** The values every required flag needs so that parsing gets as far as the flag under test. */
@@ -87,6 +92,21 @@ test('an unknown flag, a bad value and a missing value are usage errors naming t
   assert.throws(() => parseCommand(TRAIN_OFFLINE, ['--stpes', '3']), usageError(/unknown flag --stpes \(did you mean --steps\?\)/));
   // A required flag left out is named with what it is for.
   assert.throws(() => parseCommand(EXPORT, ['--db', 'x.db', '--out', 'x.mcap']), usageError(/^--session: the session id is required/));
+});
+
+test('every benchmark has a flag table, and the runner checks flags before running any', () => {
+  const benchDir = join(import.meta.dirname, '../../bench');
+  const files = readdirSync(benchDir).filter((f) => f.endsWith('.bench.ts'));
+  assert.deepEqual(BENCHES.map((b) => `${b.name}.bench.ts`).sort(), files.sort());
+  // What `npm run bench -- daemon-thread --help` prints is the table's usage.
+  const help = commandUsage(DAEMON_THREAD);
+  assert.match(help, /--block-ms MS +the main thread is blocked/);
+  assert.match(help, /--modes LIST +the modes, in this order .*\(default\s+in-process,threaded-no-rt,threaded\)/);
+  // sim takes --quick, store does not: refused before sim runs.
+  const bad = spawnSync(process.execPath, ['--import', 'tsx', join(benchDir, 'index.ts'), 'sim', 'store', '--quick'], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(bad.status, 2, bad.stderr);
+  assert.match(bad.stderr, /^bench store: unknown flag --quick/m);
+  assert.doesNotMatch(bad.stdout, /===/, 'nothing ran');
 });
 
 test('values are typed, checked and defaulted by the declaration', () => {

@@ -6,54 +6,23 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { loadCalibration, loadDaemonConfig } from '../../src/config/load.ts';
-import { startDaemonApp } from '../../src/app/daemon-app.ts';
 import { LockHeldError } from '../../src/daemon/log.ts';
-import { SimBackend } from '../../src/robot/sim-backend.ts';
-import { root, tempDir, TOKEN, tickUntil } from './helpers.ts';
+import { rig, tempDir, tickUntil } from './helpers.ts';
 
 const t = tempDir('app-locks-');
 test.after(t.cleanup);
 
-async function start(db: string, robotId: string | null) {
-  const config = loadDaemonConfig(join(root, 'config/daemon.yaml'), {
-    port: 0,
+/** The app as npm start assembles it on the simulated cell (32 px camera), its log in `db`, its locks in t.dir. */
+const start = (db: string, robotId: string | null) =>
+  rig({
     db,
-    realtime: false,
-    episodeSteps: 4,
-    modelsDir: join(t.dir, 'models'),
-    priority: null,
+    overrides: { episodeSteps: 4 },
+    config: (config) => {
+      config.robotId = robotId;
+      config.lockDir = join(t.dir, 'locks');
+      config.backend.sim.imageSize = 32;
+    },
   });
-  config.robotId = robotId;
-  config.lockDir = join(t.dir, 'locks');
-  config.backend.sim.nuisance = false;
-  const sim = await SimBackend.create({
-    connector: config.backend.sim.connector,
-    cell: { imageSize: 32, controlHz: config.tickHz, startHeight: config.backend.sim.startHeight, nuisance: false },
-  });
-  try {
-    const app = await startDaemonApp({
-      config,
-      calibration: loadCalibration(join(root, 'calibration')),
-      token: TOKEN,
-      backend: sim,
-      policy: null,
-      reward: null,
-      listen: false,
-      startLoop: false,
-    });
-    return {
-      app,
-      close: async () => {
-        await app.close();
-        sim.dispose();
-      },
-    };
-  } catch (e) {
-    sim.dispose();
-    throw e;
-  }
-}
 
 test("a second daemon on the same --db, or for the same robotId, is refused naming the first one's pid", { timeout: 120_000 }, async () => {
   const db = join(t.dir, 'shared.db');

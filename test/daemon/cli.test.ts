@@ -7,56 +7,20 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { Store } from '../../src/store/index.ts';
-import { root, tempDir } from './helpers.ts';
+import { daemonProcess, root, tempDir } from './helpers.ts';
 
 test('the daemon process shuts down gracefully on SIGTERM mid-episode', async (t) => {
   const tmp = tempDir('daemon-cli-');
   t.after(tmp.cleanup);
   const db = join(tmp.dir, 'cli.db');
   const token = 'cli-test-token-42';
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      join(root, 'src/cli/daemon.ts'),
-      '--port',
-      '0',
-      '--db',
-      db,
-      '--models',
-      join(tmp.dir, 'models'),
-      '--episode-steps',
-      '40',
-      '--priority',
-      'none',
-    ],
-    {
-      cwd: root,
-      env: { ...process.env, DAEMON_TOKEN: token },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
+  const { child, url, out, exited } = await daemonProcess(
+    t,
+    ['--port', '0', '--db', db, '--models', join(tmp.dir, 'models'), '--episode-steps', '40', '--priority', 'none'],
+    { ...process.env, DAEMON_TOKEN: token },
   );
-  t.after(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
-  let out = '';
-  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-  child.stderr.on('data', (b: Buffer) => (out += b.toString()));
-  const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
-  const url = await new Promise<string>((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`no API line in 30 s:\n${out}`)), 30_000);
-    const poll = setInterval(() => {
-      const m = /API: (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-      if (m?.[1]) {
-        clearInterval(poll);
-        clearTimeout(timer);
-        res(m[1]);
-      }
-    }, 50);
-  });
-  assert.match(out, /P-controller alone/, 'says it runs without a policy');
-  assert.doesNotMatch(out, /token for this run/, 'uses the token from the environment');
+  assert.match(out(), /P-controller alone/, 'says it runs without a policy');
+  assert.doesNotMatch(out(), /token for this run/, 'uses the token from the environment');
   const start = await fetch(`${url}/practice/start`, {
     method: 'POST',
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
@@ -70,8 +34,8 @@ test('the daemon process shuts down gracefully on SIGTERM mid-episode', async (t
   }
   child.kill('SIGTERM');
   const code = await exited;
-  assert.equal(code, 0, out);
-  assert.match(out, /daemon stopped cleanly/);
+  assert.equal(code, 0, out());
+  assert.match(out(), /daemon stopped cleanly/);
 
   const store = Store.openReadOnly(db);
   t.after(() => store.close());

@@ -1,5 +1,8 @@
 /** Shared set-up for the daemon and API tests: the real simulated cell, a real SQLite file in a temp dir. */
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import type { Readable } from 'node:stream';
+import type { TestContext } from 'node:test';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadCalibration, loadDaemonConfig, type ConfigOverrides } from '../../src/config/load.ts';
@@ -58,17 +61,26 @@ export interface RigOptions {
   startLoop?: boolean;
   connector?: string;
   loadPolicy?: DaemonAppOptions['loadPolicy'];
+  /** The log in a file the test owns (e.g. a restart on the same log); otherwise in a temp dir removed at close. */
+  db?: string;
 }
 
-/** What both rigs share: a temp log, the shipped config and calibration (edited by the test), the daemon app. */
-async function startRig<B extends RobotBackend>(
-  prefix: string,
-  o: Omit<RigOptions, 'connector'>,
-  prepare: (config: DaemonConfig) => void,
-  backendFor: (config: DaemonConfig) => Promise<B> | B,
-): Promise<{ t: { dir: string; cleanup: () => void }; db: string; config: DaemonConfig; calibration: Calibration; backend: B; app: DaemonApp }> {
-  const t = tempDir(prefix);
-  const db = join(t.dir, 'log.db');
+export interface BackendRig<B extends RobotBackend> extends Omit<Rig, 'sim'> {
+  backend: B;
+}
+
+/**
+ * A daemon app on a given backend (`backend` makes it from the loaded config) and a real SQLite file, with the shipped
+ * config and calibration as the test edits them: the one rig every daemon test builds on. `disposeFirst` disposes of
+ * the backend before the app closes (a mock's held reset would hold up shutdown). close() may be called again; an app
+ * that fails to start leaves nothing behind.
+ */
+export async function backendRig<B extends RobotBackend>(
+  backend: (config: DaemonConfig) => Promise<B> | B,
+  o: Omit<RigOptions, 'connector'> & { prefix?: string; disposeFirst?: boolean } = {},
+): Promise<BackendRig<B>> {
+  const t = tempDir(o.prefix ?? 'daemon-test-');
+  const db = o.db ?? join(t.dir, 'log.db');
   const config = loadDaemonConfig(join(root, 'config/daemon.yaml'), {
     port: 0,
     db,
@@ -79,59 +91,57 @@ async function startRig<B extends RobotBackend>(
     ...o.overrides,
   });
   config.practice.explorationNoise = 0;
-  prepare(config);
   o.config?.(config);
   const calibration = loadCalibration(join(root, 'calibration'));
   o.calibration?.(calibration);
-  const backend = await backendFor(config);
-  const app = await startDaemonApp({
-    config,
-    calibration,
-    token: TOKEN,
-    backend,
-    policy: o.policy ?? null,
-    reward: o.reward ?? null,
-    listen: o.listen ?? false,
-    startLoop: o.startLoop ?? false,
-    ...(o.loadPolicy ? { loadPolicy: o.loadPolicy } : {}),
-  });
-  return { t, db, config, calibration, backend, app };
+  const b = await backend(config);
+  let app: DaemonApp;
+  try {
+    app = await startDaemonApp({
+      config,
+      calibration,
+      token: TOKEN,
+      backend: b,
+      policy: o.policy ?? null,
+      reward: o.reward ?? null,
+      listen: o.listen ?? false,
+      startLoop: o.startLoop ?? false,
+      ...(o.loadPolicy ? { loadPolicy: o.loadPolicy } : {}),
+    });
+  } catch (e) {
+    b.dispose();
+    t.cleanup();
+    throw e;
+  }
+  let closed: Promise<void> | null = null;
+  const close = (): Promise<void> =>
+    (closed ??= (async () => {
+      if (o.disposeFirst) b.dispose();
+      await app.close();
+      if (!o.disposeFirst) b.dispose();
+      t.cleanup();
+    })());
+  return { app, backend: b, config, calibration, db, close };
 }
 
 /** A daemon on the real simulator and a real SQLite file; no shipped models unless given. */
 export async function rig(o: RigOptions = {}): Promise<Rig> {
-  const {
-    t,
-    db,
-    config,
-    calibration,
-    backend: sim,
-    app,
-  } = await startRig(
-    'daemon-test-',
-    o,
-    (config) => {
-      config.backend.sim.nuisance = false;
-      if (o.connector) config.backend.sim.connector = o.connector;
-    },
+  const r = await backendRig(
     (config) =>
       SimBackend.create({
         connector: config.backend.sim.connector,
         cell: { imageSize: config.backend.sim.imageSize, controlHz: config.tickHz, startHeight: config.backend.sim.startHeight, nuisance: false },
       }),
-  );
-  return {
-    app,
-    sim,
-    config,
-    calibration,
-    db,
-    close: async () => {
-      await app.close();
-      sim.dispose();
-      t.cleanup();
+    {
+      ...o,
+      config: (config) => {
+        config.backend.sim.nuisance = false;
+        if (o.connector) config.backend.sim.connector = o.connector;
+        o.config?.(config);
+      },
     },
-  };
+  );
+  return { ...r, sim: r.backend };
 }
 
 export interface MockRig extends Omit<Rig, 'sim'> {
@@ -143,31 +153,50 @@ export interface MockRig extends Omit<Rig, 'sim'> {
  * physics (no MuJoCo: a practice episode costs about a millisecond of robot time).
  */
 export async function mockRig(o: Omit<RigOptions, 'connector'> & { mock?: MockBackendOptions } = {}): Promise<MockRig> {
-  const {
-    t,
-    db,
-    config,
-    calibration,
-    backend: mock,
-    app,
-  } = await startRig(
-    'daemon-mock-test-',
-    o,
-    () => undefined,
-    (config) => new MockBackend({ controlHz: config.tickHz, imageSize: config.backend.sim.imageSize, ...o.mock }),
-  );
-  return {
-    app,
-    mock,
-    config,
-    calibration,
-    db,
-    close: async () => {
-      mock.dispose(); // first: aborts a reset a failed test left held open, which shutdown would wait for
-      await app.close();
-      t.cleanup();
-    },
-  };
+  const r = await backendRig((config) => new MockBackend({ controlHz: config.tickHz, imageSize: config.backend.sim.imageSize, ...o.mock }), {
+    ...o,
+    prefix: 'daemon-mock-test-',
+    // first: aborts a reset a failed test left held open, which shutdown would wait for
+    disposeFirst: true,
+  });
+  return { ...r, mock: r.backend };
+}
+
+/**
+ * The main job as its own process (`src/cli/daemon.ts ...args`, as npm start runs it), resolved once it has printed its
+ * API address and `ready` holds for what it printed; `out()` is all it printed (stdout and stderr). Killed when the
+ * test ends, if it is still running.
+ */
+export async function daemonProcess(
+  t: TestContext,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  ready: (out: string) => boolean = () => true,
+): Promise<{ child: ChildProcessByStdio<null, Readable, Readable>; url: string; out: () => string; exited: Promise<number | null> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/daemon.ts'), ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  let out = '';
+  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  child.stderr.on('data', (b: Buffer) => (out += b.toString()));
+  const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+  const url = await new Promise<string>((res, rej) => {
+    // (the poll stops either way: a poll left running would keep the test process alive after a failed start)
+    const timer = setTimeout(() => {
+      clearInterval(poll);
+      rej(new Error(`no API line in 30 s:\n${out}`));
+    }, 30_000);
+    const poll = setInterval(() => {
+      const m = /API: (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (m?.[1] && ready(out)) {
+        clearInterval(poll);
+        clearTimeout(timer);
+        res(m[1]);
+      }
+    }, 50);
+  });
+  return { child, url, out: () => out, exited };
 }
 
 /** Drives ticks by hand until `pred` holds (or `max` ticks), awaiting resets in between. */

@@ -12,7 +12,7 @@ import { saveOnnxModel } from '../../src/learn/export.ts';
 import { PolicyModel, RewardModel } from '../../src/policy/onnx-model.ts';
 import { ProprioBuilder, resizeRgb } from '../../src/policy/inputs.ts';
 import { policyFromModel, rewardFromModel, loadStartupModels } from '../../src/daemon/models.ts';
-import { buildPolicyLike, cardDraft } from '../policy/fixtures.ts';
+import { cardDraft, saveModelLike } from '../policy/fixtures.ts';
 import { logged, rig, tempDir, tickUntil, TOKEN } from './helpers.ts';
 import { sha256Hex } from '../../src/policy/card.ts';
 import { readFileSync } from 'node:fs';
@@ -20,16 +20,6 @@ import { readFileSync } from 'node:fs';
 await tf.setBackend('cpu');
 const tmp = tempDir('daemon-models-');
 process.on('exit', tmp.cleanup);
-
-function saveModel(file: string, kind: 'policy' | 'reward', version: number, seed: number): string {
-  const path = join(tmp.dir, file);
-  mkdirSync(join(tmp.dir), { recursive: true });
-  const m = buildPolicyLike({ size: 64, proprioDim: 9, hidden: 16, head: kind === 'policy' ? 'action' : 'probability', bound: 0.002, seed });
-  const draft = { ...cardDraft(kind, { size: 64, proprioDim: 9, bound: 0.002 }), name: `test-${kind}`, version };
-  saveOnnxModel(m, path, { inputRoles: ['image', 'proprio'], outputRoles: [kind === 'policy' ? 'action' : 'probability'], card: draft });
-  m.dispose();
-  return path;
-}
 
 /** A 32x32 image-only reward model whose card says it was trained on area-averaged images (like models/reward.onnx). */
 function saveSmallReward(): string {
@@ -47,6 +37,8 @@ function saveSmallReward(): string {
   return path;
 }
 
+const saveModel = (file: string, kind: 'policy' | 'reward', version: number, seed: number): string =>
+  saveModelLike(join(tmp.dir, file), { kind, version, seed });
 const policyPath = saveModel('policy-v3.onnx', 'policy', 3, 1);
 const smallRewardPath = saveSmallReward();
 const policy2Path = saveModel('policy-v4.onnx', 'policy', 4, 2);

@@ -16,9 +16,8 @@ import type { DaemonConfig } from '../../src/config/schema.ts';
 import { versionOf } from '../../src/daemon/models.ts';
 import { DaemonThread } from '../../src/daemon/thread.ts';
 import type { DaemonState, DaemonStatus, EpisodeSummary, RunningDaemon } from '../../src/daemon/types.ts';
-import { saveOnnxModel } from '../../src/learn/export.ts';
 import { cardPathFor, readCard, sha256Hex } from '../../src/policy/card.ts';
-import { buildPolicyLike, cardDraft } from '../policy/fixtures.ts';
+import { saveModelLike } from '../policy/fixtures.ts';
 import { simApp, tempDir, TOKEN } from './helpers.ts';
 
 const inProcess = process.env.DAEMON_THREAD_TEST_IN_PROCESS === '1';
@@ -44,18 +43,6 @@ async function call(app: DaemonApp<RunningDaemon>, method: string, path: string,
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   return { status: res.status, json: await res.json() };
-}
-
-function savePolicy(version: number): string {
-  const path = join(tmp.dir, `policy-v${version}.onnx`);
-  const m = buildPolicyLike({ size: 64, proprioDim: 9, hidden: 16, head: 'action', bound: 0.002, seed: version });
-  saveOnnxModel(m, path, {
-    inputRoles: ['image', 'proprio'],
-    outputRoles: ['action'],
-    card: { ...cardDraft('policy', { size: 64, proprioDim: 9, bound: 0.002 }), name: 'thread-policy', version },
-  });
-  m.dispose();
-  return path;
 }
 
 const newest = <E extends { id: number }>(eps: E[]): E | undefined => [...eps].sort((a, b) => b.id - a.id)[0];
@@ -111,7 +98,7 @@ test('the API practises episodes end to end through the threaded daemon; status,
   assert.ok(statuses.length > 0, "'status' events arrive from the control thread");
 
   // Activation over REST: validated here, loaded and swapped in by the control thread.
-  const path = savePolicy(1);
+  const path = saveModelLike(join(tmp.dir, 'policy-v1.onnx'), { version: 1, seed: 1, name: 'thread-policy' });
   const card = readCard(cardPathFor(path));
   const id = store.registerModel({ kind: 'policy', version: versionOf(card), path, card, sha256: sha256Hex(readFileSync(path)) });
   const act = await call(app, 'POST', `/models/${id}/activate`, { at: 'between-ticks' });

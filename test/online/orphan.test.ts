@@ -7,17 +7,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Store } from '../../src/store/index.ts';
+import { alive } from '../../src/campaign/proc.ts';
 import { startChild } from '../store/fixtures/child.ts';
 import { tempDir } from '../daemon/helpers.ts';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function gone(pid: number, ms: number): Promise<boolean> {
   const t0 = Date.now();

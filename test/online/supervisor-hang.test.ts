@@ -10,6 +10,7 @@ import { Store } from '../../src/store/index.ts';
 import { TrainerSupervisor } from '../../src/online/supervisor.ts';
 import { DEFAULT_ONLINE } from '../../src/online/trainer.ts';
 import { tempDir } from '../daemon/helpers.ts';
+import { alive } from '../../src/campaign/proc.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 
@@ -18,15 +19,6 @@ async function until(pred: () => boolean, ms: number, what: string): Promise<voi
   while (!pred()) {
     if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 

@@ -1,5 +1,6 @@
 /** Small real tfjs models and card drafts shared by the export, card and loader tests and bench/onnx.bench.ts. */
 import * as tf from '@tensorflow/tfjs';
+import { saveOnnxModel } from '../../src/learn/export.ts';
 import { scale } from '../../src/learn/layers.ts';
 import type { CardDraft, ModelKind } from '../../src/policy/card.ts';
 
@@ -111,4 +112,22 @@ export function cardDraft(
   };
   if (kind === 'policy') draft.action = { low: [-b, -b, -b], high: [b, b, b], units: 'm/step' };
   return draft;
+}
+
+/**
+ * A model of the daemon's input shape (64x64 RGB + 9-d proprio, hidden 16, random weights seeded) saved as ONNX with
+ * its card at `path`: a policy (actions within +-bound per axis) or a reward classifier. Returns the path.
+ */
+export function saveModelLike(path: string, o: { version: number; seed: number; kind?: 'policy' | 'reward'; bound?: number; name?: string }): string {
+  const kind = o.kind ?? 'policy';
+  const bound = o.bound ?? 0.002;
+  const head = kind === 'policy' ? 'action' : 'probability';
+  const m = buildPolicyLike({ size: 64, proprioDim: 9, hidden: 16, head, bound, seed: o.seed });
+  saveOnnxModel(m, path, {
+    inputRoles: ['image', 'proprio'],
+    outputRoles: [head],
+    card: { ...cardDraft(kind, { size: 64, proprioDim: 9, bound }), name: o.name ?? `test-${kind}`, version: o.version },
+  });
+  m.dispose();
+  return path;
 }

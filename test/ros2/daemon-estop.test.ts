@@ -5,46 +5,24 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join, resolve } from 'node:path';
 import { FakeTransport } from '../../src/ros2/fake-transport.ts';
 import { Ros2Backend, DEFAULT_ROS2_CONFIG } from '../../src/ros2/backend.ts';
 import { QOS_LATCHED } from '../../src/ros2/transport.ts';
 import type { RobotAssemblyStateMsg } from '../../src/ros2/messages.ts';
-import { loadCalibration, loadDaemonConfig } from '../../src/config/load.ts';
-import { startDaemonApp } from '../../src/app/daemon-app.ts';
-import { tempDir, TOKEN } from '../daemon/helpers.ts';
+import { backendRig } from '../daemon/helpers.ts';
 import { ROBOT_STATE_OK } from './helpers.ts';
 
-const root = resolve(import.meta.dirname, '../..');
 const flush = async (): Promise<void> => {
   for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
 };
 
 test('an Intera /robot/state e-stop latches the daemon until the robot is reset and the operator resets', async () => {
-  const t = tempDir('ros2-intera-');
   const transport = new FakeTransport();
   const cfg = structuredClone(DEFAULT_ROS2_CONFIG);
   cfg.topics.estop = null;
   cfg.topics.robotState = '/robot/state';
   cfg.goal = [0.5, 0, 0.1];
-  const backend = new Ros2Backend(transport, cfg);
-  const config = loadDaemonConfig(join(root, 'config/daemon.yaml'), {
-    port: 0,
-    db: join(t.dir, 'log.db'),
-    realtime: false,
-    modelsDir: join(t.dir, 'models'),
-    priority: null,
-  });
-  const app = await startDaemonApp({
-    config,
-    calibration: loadCalibration(join(root, 'calibration')),
-    token: TOKEN,
-    backend,
-    policy: null,
-    reward: null,
-    listen: false,
-    startLoop: false,
-  });
+  const { app, backend, close } = await backendRig(() => new Ros2Backend(transport, cfg), { prefix: 'ros2-intera-' });
   try {
     const d = app.daemon;
     const state = transport.createPublisher('/robot/state', 'intera_core_msgs/msg/RobotAssemblyState', QOS_LATCHED);
@@ -69,9 +47,7 @@ test('an Intera /robot/state e-stop latches the daemon until the robot is reset 
     assert.equal(d.currentState, 'estopped', "the robot's reset does not un-latch the daemon by itself");
     assert.deepEqual(d.resetEstop(), { ok: true });
   } finally {
-    await app.close();
-    backend.dispose();
+    await close();
     await transport.close();
-    t.cleanup();
   }
 });

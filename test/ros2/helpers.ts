@@ -2,7 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { LOOPBACK_CONFIG } from '../../src/ros2/dds-transport.ts';
-import type { RobotAssemblyStateMsg } from '../../src/ros2/messages.ts';
+import type { MessageTypes, RobotAssemblyStateMsg } from '../../src/ros2/messages.ts';
 import { root } from '../daemon/helpers.ts';
 
 export async function waitFor(pred: () => boolean, ms: number, what: string, everyMs = 20): Promise<void> {
@@ -48,3 +48,21 @@ export const ROBOT_STATE_OK: RobotAssemblyStateMsg = {
   estop_button: 0,
   estop_source: 0,
 };
+
+/** An rgb8 sensor_msgs/Image of `data` (width x height, rows packed), stamped sec.nanosec in `frame`. */
+export const rgb8Image = (
+  data: Uint8Array,
+  width: number,
+  height: number,
+  sec: number,
+  nanosec: number,
+  frame: string,
+): MessageTypes['sensor_msgs/msg/Image'] => ({
+  header: { stamp: { sec, nanosec }, frame_id: frame },
+  height,
+  width,
+  encoding: 'rgb8',
+  is_bigendian: 0,
+  step: width * 3,
+  data,
+});

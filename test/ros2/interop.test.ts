@@ -13,6 +13,7 @@ import { join, resolve } from 'node:path';
 import { ddsAvailable, DdsTransport, LOOPBACK_CONFIG } from '../../src/ros2/dds-transport.ts';
 import { decode, encode } from '../../src/ros2/messages.ts';
 import { QOS_DEFAULT } from '../../src/ros2/transport.ts';
+import { rgb8Image } from './helpers.ts';
 
 function which(cmd: string): boolean {
   try {
@@ -68,15 +69,7 @@ test('Image and WrenchStamped both ways with an idlc-generated typed peer: CDR b
       t.subscribeRaw(`rt/interop/${topic}`, type, QOS_DEFAULT, (b) => (got[topic] ??= b));
     }
     const data = Uint8Array.from({ length: 640 * 480 * 3 }, (_, i) => (i * 13 + (i >> 9)) & 0xff);
-    const image = encode('sensor_msgs/msg/Image', {
-      header: { stamp: { sec: 1700000000, nanosec: 999 }, frame_id: 'node_cam' },
-      height: 480,
-      width: 640,
-      encoding: 'rgb8',
-      is_bigendian: 0,
-      step: 1920,
-      data,
-    });
+    const image = encode('sensor_msgs/msg/Image', rgb8Image(data, 640, 480, 1700000000, 999, 'node_cam'));
     const wrench = encode('geometry_msgs/msg/WrenchStamped', {
       header: { stamp: { sec: 7, nanosec: 8 }, frame_id: 'node_ft' },
       wrench: { force: { x: -3.5, y: 0.125, z: 1e-9 }, torque: { x: 1, y: -2, z: 3 } },
@@ -103,15 +96,7 @@ test('Image and WrenchStamped both ways with an idlc-generated typed peer: CDR b
     assert.match(out, /^wrench -3.5 0.125 1.0000000000000001e-09 1 -2 3 node_ft 7 8$/m);
     // typed peer -> Node: its samples are byte-identical to what our codec writes for the same values.
     const pd = Uint8Array.from({ length: 640 * 480 * 3 }, (_, i) => (i * 7) & 0xff);
-    const expectImage = encode('sensor_msgs/msg/Image', {
-      header: { stamp: { sec: 42, nanosec: 123456789 }, frame_id: 'peer_cam' },
-      height: 480,
-      width: 640,
-      encoding: 'rgb8',
-      is_bigendian: 0,
-      step: 1920,
-      data: pd,
-    });
+    const expectImage = encode('sensor_msgs/msg/Image', rgb8Image(pd, 640, 480, 42, 123456789, 'peer_cam'));
     const expectWrench = encode('geometry_msgs/msg/WrenchStamped', {
       header: { stamp: { sec: 43, nanosec: 5 }, frame_id: 'peer_ft' },
       wrench: { force: { x: 0.5, y: -1.25, z: 9.81 }, torque: { x: 0.01, y: -0.02, z: 0.03 } },

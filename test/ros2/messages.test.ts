@@ -23,7 +23,7 @@ import {
   wrenchToMsg,
 } from '../../src/ros2/convert.ts';
 import type { RgbImage, Wrench } from '../../src/core/types.ts';
-import { ROBOT_STATE_OK } from './helpers.ts';
+import { rgb8Image, ROBOT_STATE_OK } from './helpers.ts';
 
 /** An independent little-endian CDR writer for the known-layout tests (not the library under test). */
 class Cdr {
@@ -35,26 +35,22 @@ class Cdr {
     this.bytes.push(v & 0xff);
     return this;
   }
-  u32(v: number): this {
-    this.align(4);
-    const b = Buffer.alloc(4);
-    b.writeUInt32LE(v);
+  /** An n-byte value, aligned to n, written by `write` into its little-endian bytes. */
+  private put(n: number, write: (b: Buffer) => void): this {
+    this.align(n);
+    const b = Buffer.alloc(n);
+    write(b);
     this.bytes.push(...b);
     return this;
+  }
+  u32(v: number): this {
+    return this.put(4, (b) => b.writeUInt32LE(v));
   }
   i32(v: number): this {
-    this.align(4);
-    const b = Buffer.alloc(4);
-    b.writeInt32LE(v);
-    this.bytes.push(...b);
-    return this;
+    return this.put(4, (b) => b.writeInt32LE(v));
   }
   f64(v: number): this {
-    this.align(8);
-    const b = Buffer.alloc(8);
-    b.writeDoubleLE(v);
-    this.bytes.push(...b);
-    return this;
+    return this.put(8, (b) => b.writeDoubleLE(v));
   }
   str(s: string): this {
     this.u32(Buffer.byteLength(s) + 1);
@@ -83,7 +79,7 @@ test('WrenchStamped: byte layout as ROS 2 writes it (76 bytes, header 00 01 00 0
 
 test('Image rgb8: byte layout (header, dims, encoding, step, uint8 sequence) and back', () => {
   const data = Uint8Array.from({ length: 2 * 3 * 3 }, (_, i) => i * 7);
-  const msg: MessageTypes['sensor_msgs/msg/Image'] = { header: hdr, height: 2, width: 3, encoding: 'rgb8', is_bigendian: 0, step: 9, data };
+  const msg = rgb8Image(data, 3, 2, hdr.stamp.sec, hdr.stamp.nanosec, hdr.frame_id);
   const c = new Cdr().i32(hdr.stamp.sec).u32(hdr.stamp.nanosec).str('tool0_ft').u32(2).u32(3).str('rgb8').u8(0).u32(9).u32(18);
   const expected = Uint8Array.from([...c.done(), ...data]);
   const bytes = encode('sensor_msgs/msg/Image', msg);

@@ -11,18 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store, TransitionWriter, type CommittedTransition } from '../../src/store/index.ts';
 import { startChild } from './fixtures/child.ts';
-import { makeTransition } from './fixtures/data.ts';
+import { makeTransition, openEpisodeLog } from './fixtures/data.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'store-ack-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
-function setup(name: string) {
-  const file = join(dir, name);
-  const store = Store.open(file);
-  const sid = store.openSession({ robot: 'r', backend: 'sim', config: {}, calibration: {} });
-  const eid = store.beginEpisode({ sessionId: sid, kind: 'practice', domain: 'usb' });
-  return { file, store, eid };
-}
+const setup = (name: string) => openEpisodeLog(join(dir, name));
 
 test('every acknowledged row is visible to another connection at the moment of its acknowledgement', { timeout: 30_000 }, async () => {
   const { file, store, eid } = setup('ack.db');

@@ -4,20 +4,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { startWorker } from '../../src/util/worker.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Store, TransitionWriter, type CommittedTransition } from '../../src/store/index.ts';
-import { makeTransition } from './fixtures/data.ts';
+import { TransitionWriter, type CommittedTransition } from '../../src/store/index.ts';
+import { makeTransition, openEpisodeLog } from './fixtures/data.ts';
 import { assertSameTransition } from './fixtures/assert.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'store-writer-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
-function setup(name: string) {
-  const file = join(dir, name);
-  const store = Store.open(file);
-  const sid = store.openSession({ robot: 'r', backend: 'sim', config: {}, calibration: {} });
-  const eid = store.beginEpisode({ sessionId: sid, kind: 'practice', domain: 'usb' });
-  return { file, store, sid, eid };
-}
+const setup = (name: string) => openEpisodeLog(join(dir, name));
 
 test('the writer commits in the background; everything round-trips; the caller may reuse its buffers', async () => {
   const { file, store, eid } = setup('a.db');

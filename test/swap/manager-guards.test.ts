@@ -9,31 +9,19 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { saveOnnxModel } from '../../src/learn/export.ts';
 import { PolicyModel } from '../../src/policy/onnx-model.ts';
 import { loadPolicyFile, policyFromModel } from '../../src/daemon/models.ts';
 import type { ResidualPolicy, RewardScorer } from '../../src/daemon/interfaces.ts';
 import { SwapManager, type SwapConfig } from '../../src/swap/manager.ts';
 import { sha256Hex } from '../../src/policy/card.ts';
-import { buildPolicyLike, cardDraft } from '../policy/fixtures.ts';
+import { saveModelLike } from '../policy/fixtures.ts';
 import { mockRig, tempDir, tickUntil, type MockRig } from '../daemon/helpers.ts';
 
 await tf.setBackend('cpu');
 const tmp = tempDir('swap-guards-test-');
 process.on('exit', tmp.cleanup);
 
-function saveModel(version: number, seed: number): string {
-  const path = join(tmp.dir, `policy-v${version}.onnx`);
-  const m = buildPolicyLike({ size: 64, proprioDim: 9, hidden: 16, head: 'action', bound: 0.002, seed });
-  saveOnnxModel(m, path, {
-    inputRoles: ['image', 'proprio'],
-    outputRoles: ['action'],
-    card: { ...cardDraft('policy', { size: 64, proprioDim: 9, bound: 0.002 }), name: 'test-policy', version },
-  });
-  m.dispose();
-  return path;
-}
-
+const saveModel = (version: number, seed: number): string => saveModelLike(join(tmp.dir, `policy-v${version}.onnx`), { version, seed });
 const v3 = saveModel(3, 1);
 const v4 = saveModel(4, 2);
 const v5 = saveModel(5, 3);

@@ -7,30 +7,18 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { saveOnnxModel } from '../../src/learn/export.ts';
 import { PolicyModel } from '../../src/policy/onnx-model.ts';
 import { policyFromModel } from '../../src/daemon/models.ts';
 import { SwapManager } from '../../src/swap/manager.ts';
 import { sha256Hex } from '../../src/policy/card.ts';
-import { buildPolicyLike, cardDraft } from '../policy/fixtures.ts';
+import { saveModelLike } from '../policy/fixtures.ts';
 import { rig, tempDir, tickUntil } from '../daemon/helpers.ts';
 
 await tf.setBackend('cpu');
 const tmp = tempDir('swap-test-');
 process.on('exit', tmp.cleanup);
 
-function saveModel(file: string, version: number, seed: number, bound = 0.002): string {
-  const path = join(tmp.dir, file);
-  const m = buildPolicyLike({ size: 64, proprioDim: 9, hidden: 16, head: 'action', bound, seed });
-  saveOnnxModel(m, path, {
-    inputRoles: ['image', 'proprio'],
-    outputRoles: ['action'],
-    card: { ...cardDraft('policy', { size: 64, proprioDim: 9, bound }), name: 'test-policy', version },
-  });
-  m.dispose();
-  return path;
-}
-
+const saveModel = (file: string, version: number, seed: number, bound = 0.002): string => saveModelLike(join(tmp.dir, file), { version, seed, bound });
 const v3 = saveModel('policy-v3.onnx', 3, 1);
 const v4 = saveModel('policy-v4.onnx', 4, 2);
 const v5 = saveModel('policy-v5.onnx', 5, 3);
