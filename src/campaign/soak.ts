@@ -103,7 +103,8 @@ export function tickP99Drift(p99s: readonly number[]): { second: number; last: n
   const m2 = median(second);
   const m4 = median(last);
   const lastMax = last.length ? Math.max(...last) : NaN;
-  const problems = q > 0 && m4 > m2 * 1.5 + 2 ? [`tick compute p99 rose from a median of ${m2.toFixed(1)} to ${m4.toFixed(1)} ms (rule: ${TICK_P99_RULE})`] : [];
+  const problems =
+    q > 0 && m4 > m2 * 1.5 + 2 ? [`tick compute p99 rose from a median of ${m2.toFixed(1)} to ${m4.toFixed(1)} ms (rule: ${TICK_P99_RULE})`] : [];
   return { second: m2, last: m4, lastMax, problems };
 }
 

@@ -56,7 +56,7 @@ export class GcWatch {
   }
 
   private add(e: PerformanceEntry): void {
-    const kind = KINDS[((e as { detail?: { kind?: number } }).detail)?.kind ?? -1] ?? 'other';
+    const kind = KINDS[(e as { detail?: { kind?: number } }).detail?.kind ?? -1] ?? 'other';
     this.count++;
     this.totalMs += e.duration;
     this.ring.push({ start: e.startTime, ms: e.duration, kind });

@@ -54,7 +54,17 @@ export interface ThreadInit {
 
 /** Synchronous calls: the main thread waits (bounded) for the answer; each is quick on the control thread. */
 export type CallMethod =
-  'status' | 'startPractice' | 'stopPractice' | 'resetEstop' | 'timingSamples' | 'estopStats' | 'takeover' | 'releaseTakeover' | 'noteLabel' | 'simulation' | 'lateTicks';
+  | 'status'
+  | 'startPractice'
+  | 'stopPractice'
+  | 'resetEstop'
+  | 'timingSamples'
+  | 'estopStats'
+  | 'takeover'
+  | 'releaseTakeover'
+  | 'noteLabel'
+  | 'simulation'
+  | 'lateTicks';
 
 /**
  * What a test or the fault campaign does to the simulated cell in the control thread (the cell lives there): press or

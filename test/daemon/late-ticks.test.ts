@@ -49,7 +49,10 @@ test('the collections of this thread are seen and matched to a stretch of time',
   assert.ok(w.count > 0, 'collections seen');
   const d = w.during(t0, performance.now());
   assert.equal(d.count, w.count);
-  assert.ok(d.kinds.every((k) => /^(minor|major|incremental|weakcb|other) /.test(k)), d.kinds.join(', '));
+  assert.ok(
+    d.kinds.every((k) => /^(minor|major|incremental|weakcb|other) /.test(k)),
+    d.kinds.join(', '),
+  );
   assert.equal(w.during(t0 - 1000, t0 - 500).count, 0);
 });
 
@@ -59,7 +62,13 @@ test('the daemon warns when node runs without --single-threaded-gc, and not with
   assert.match(singleThreadedGcNote(true) ?? '', /^WARNING: node runs without --single-threaded-gc/);
   const withFlag = execFileSync(
     process.execPath,
-    ['--single-threaded-gc', '--import', 'tsx', '-e', "import('./src/daemon/gc-watch.ts').then((m) => console.log(JSON.stringify(m.singleThreadedGcNote(true))))"],
+    [
+      '--single-threaded-gc',
+      '--import',
+      'tsx',
+      '-e',
+      "import('./src/daemon/gc-watch.ts').then((m) => console.log(JSON.stringify(m.singleThreadedGcNote(true))))",
+    ],
     { encoding: 'utf8', cwd: new URL('../..', import.meta.url).pathname },
   ).trim();
   assert.equal(withFlag, 'null');

@@ -193,7 +193,11 @@ test('updates, exports and new episodes leave no tfjs tensors behind', { timeout
       await tr.export();
       seen.push(tf.memory().numTensors);
     }
-    assert.deepEqual(seen, seen.map(() => before), `tensors after each round (${seen.join(', ')}) against ${before} after the first`);
+    assert.deepEqual(
+      seen,
+      seen.map(() => before),
+      `tensors after each round (${seen.join(', ')}) against ${before} after the first`,
+    );
   } finally {
     tr.close();
   }
