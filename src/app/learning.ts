@@ -225,7 +225,9 @@ export function learningPlan(config: DaemonConfig): LearningPlan {
     offlineDomains: prior ? splitFrom(undefined).train : [],
   };
   const data = prior
-    ? `prior data ${prior} (${Math.round(100 * (1 - l.onlineFraction))} % of each batch)`
+    ? l.onlineFraction >= 1
+      ? `practice data alone (learning.onlineFraction 1: the prior data at ${prior} is not loaded)`
+      : `prior data ${prior} (${Math.round(100 * (1 - l.onlineFraction))} % of each batch)`
     : `practice data alone (no prior data${l.offlineDb ? ` at ${l.offlineDb}` : ''})`;
   const warm = l.warmupUpdates > 0 ? `, ${l.warmupUpdates} critic-only warm-up updates` : '';
   const g = gate ? `; shadow swap gate on (${gate.episodes} starts, margin ${gate.margin})` : '';

@@ -68,6 +68,7 @@ test(
         ...DEFAULT_ONLINE,
         offlineDb: fx!.db,
         offlineDomains: fx!.domains,
+        onlineFraction: 0.5, // mixed batches, as before the default became practice data alone
         startCheckpoint: fx!.checkpoint,
         workDir: join(fx!.dir, 'fleet-learner'),
         batchSize: 16,

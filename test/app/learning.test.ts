@@ -32,6 +32,7 @@ test('trainer exports are swapped in; a trainer crash leaves control running and
       db: r.db,
       offlineDb: fx.db,
       offlineDomains: fx.domains,
+      onlineFraction: 0.5, // mixed batches, as before the default became practice data alone
       startCheckpoint: fx.checkpoint,
       workDir: join(fx.dir, 'online'),
       batchSize: 16,

@@ -52,7 +52,7 @@ test('npm start runs the background trainer by default, from the shipped checkpo
   const cfg = r.learning.supervisor.config;
   assert.equal(cfg.startCheckpoint, join(root, 'models/iql-offline'));
   assert.equal(cfg.onlineFraction, LEARNING_DEFAULTS.onlineFraction);
-  assert.equal(cfg.onlineFraction, 0.5);
+  assert.equal(cfg.onlineFraction, 1, 'practice data alone (results/online-seeds-of100/)');
   assert.equal(cfg.utd, 2);
   assert.equal(cfg.warmupUpdates, LEARNING_DEFAULTS.warmupUpdates);
   assert.equal(cfg.warmupUpdates, 800, 'the critic-only warm-up at the switch');

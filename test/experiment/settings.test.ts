@@ -24,7 +24,7 @@ test('the daemon and the experiment read the same learning settings from the con
   assert.ok(daemon);
   const exp = experimentOptions(['--connectors', 'europlug']);
   assert.deepEqual(pick(exp.trainer as ReturnType<typeof trainerSettings>), pick(daemon));
-  assert.equal(daemon.onlineFraction, 0.5);
+  assert.equal(daemon.onlineFraction, 1);
   assert.equal(daemon.utd, 2);
   assert.equal(exp.explorationNoise, shipped.practice.explorationNoise);
   assert.equal(exp.startCheckpoint, daemon.startCheckpoint);
@@ -35,7 +35,7 @@ test('the daemon and the experiment read the same learning settings from the con
     .replace('db: ../data/daemon.db', `db: ${join(tmp.dir, 'log.db')}`)
     .replace('modelsDir: ../models', `modelsDir: ${join(root, 'models')}`)
     .replace('calibrationDir: ../calibration', `calibrationDir: ${join(root, 'calibration')}`)
-    .replace('onlineFraction: 0.5 ', 'onlineFraction: 0.3 ')
+    .replace('onlineFraction: 1 ', 'onlineFraction: 0.3 ')
     .replace('utd: 2 ', 'utd: 3 ')
     .replace('warmupUpdates: 800 ', 'warmupUpdates: 7 ')
     .replace('explorationNoise: 0.001 ', 'explorationNoise: 0.002 ');

@@ -30,6 +30,7 @@ async function offlineFeatures(over: Partial<OnlineTrainerConfig> = {}): Promise
     db,
     offlineDb: fx.db,
     offlineDomains: fx.domains,
+    onlineFraction: 0.5, // a prior-data share: at the default (1) the prior data is not loaded
     startCheckpoint: fx.checkpoint,
     workDir: join(fx.dir, `online-${n}`),
     featureCache: cacheDir,
