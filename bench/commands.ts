@@ -161,14 +161,57 @@ export const SIM = bench(
   }),
 );
 
+export const SIM_AB = bench(
+  'sim-ab',
+  "Two source trees' simulated control step side by side in one process, interleaved per episode: CPU and wall median and p99, insertions, and hashes of every image, pose and wrench (equal hashes: bitwise the same). Run by name only.",
+  T.object({
+    base: T.string({ minLength: 1, description: 'a copy of src/ to compare this checkout against', cli: { arg: 'DIR' } }),
+    connectors: T.array(T.string({ minLength: 1 }), { uniqueItems: true, default: ['square16', 'europlug', 'dt12', 'round12'], description: 'the connectors' }),
+    steps: T.integer({
+      minimum: 20,
+      maximum: 1_000_000,
+      multipleOf: 20,
+      default: 400,
+      description: 'timed control steps per connector and tree (20 per episode)',
+    }),
+  }),
+);
+
 export const STORE = bench(
   'store',
   "The log: transitions/s through the writer, append cost, append-to-commit latency, bytes per transition, bulk path, trainer's read path.",
   T.object({}),
 );
 
-/** The benchmarks bench/index.ts runs, by name (bench/NAME.bench.ts). */
-export const BENCHES: readonly Command[] = [COLLECT, DAEMON, DAEMON_THREAD, DASHBOARD, EVAL, EXPORT, LEARN, ONLINE, ONNX, REPLAY, ROS2, SIM, STORE];
+export const UPDATE_PROFILE = bench(
+  'update-profile',
+  "One online IQL update on cached features (2x256 heads, batch 256, one BLAS thread) in CPU time by native kernel and GEMM shape, the rest by difference, the trainer's policy average, and the share of the GEMM peak.",
+  T.object({
+    critics: T.integer({ minimum: 2, maximum: 64, default: 2, description: 'critics in the ensemble' }),
+    updates: positive('timed updates per pass', 100),
+  }),
+);
+
+/** The benchmarks bench/index.ts knows, by name (bench/NAME.bench.ts). */
+export const BENCHES: readonly Command[] = [
+  COLLECT,
+  DAEMON,
+  DAEMON_THREAD,
+  DASHBOARD,
+  EVAL,
+  EXPORT,
+  LEARN,
+  ONLINE,
+  ONNX,
+  REPLAY,
+  ROS2,
+  SIM,
+  SIM_AB,
+  STORE,
+  UPDATE_PROFILE,
+];
+/** Run only when named: they need an argument no default can give (sim-ab: the other tree). */
+export const BY_NAME_ONLY: readonly Command[] = [SIM_AB];
 
 /** A benchmark's flags from this process's argv; --help prints the table and a bad flag says why (exit 0 / 2). */
 export function benchArgs<S extends TSchema>(c: Command<S>, argv = process.argv.slice(2)): Static<S> {

@@ -7,7 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { commandUsage, formatRows, parseCommand } from '../src/cli/flags.ts';
-import { BENCHES } from './commands.ts';
+import { BENCHES, BY_NAME_ONLY } from './commands.ts';
 
 const here = import.meta.dirname;
 const argv = process.argv.slice(2);
@@ -21,7 +21,9 @@ if (!wanted.length && flags.some((a) => a === '--help' || a === '-h')) {
     [
       'Usage: npm run bench -- [NAME ...] [flags for them]',
       '',
-      'Runs the named benchmarks (all without names) one after another; figures printed and written to bench/results/NAME.json.',
+      'Runs the named benchmarks (without names: all but ' +
+        BY_NAME_ONLY.map((b) => b.name).join(', ') +
+        ') one after another; figures printed and written to bench/results/NAME.json.',
       '`npm run bench -- NAME --help` lists the flags of one.',
       '',
       ...formatRows(BENCHES.map((b) => [b.name, b.about ?? ''])),
@@ -34,7 +36,7 @@ if (unknown.length) {
   console.error(`bench: unknown benchmark ${unknown.join(', ')}; available: ${names.join(', ')} (see --help)`);
   process.exit(2);
 }
-const chosen = BENCHES.filter((b) => !wanted.length || wanted.includes(b.name));
+const chosen = BENCHES.filter((b) => (wanted.length ? wanted.includes(b.name) : !BY_NAME_ONLY.includes(b)));
 // Every chosen benchmark's flags are checked first: a typo must not surface after an hour of the ones before it.
 let help = false;
 for (const b of chosen) {

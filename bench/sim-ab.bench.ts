@@ -9,16 +9,13 @@
  */
 import { resolve } from 'node:path';
 import type { Observation, Vec3 } from '../src/core/types.ts';
-import { summarize } from './lib.ts';
+import { benchArgs, SIM_AB } from './commands.ts';
+import { summarize, writeResults } from './lib.ts';
 
-const arg = (k: string): string | undefined => {
-  const i = process.argv.indexOf(`--${k}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-};
-const baseDir = arg('base');
-if (!baseDir) throw new Error('--base DIR (a copy of src/ to compare against) is required');
-const connectors = (arg('connectors') ?? 'square16,europlug,dt12,round12').split(',');
-const steps = Number(arg('steps') ?? 400);
+const args = benchArgs(SIM_AB);
+const { base: baseDir, connectors } = args;
+const steps = Math.floor(args.steps / 20) * 20;
+const figures: Record<string, unknown> = { base: resolve(baseDir), steps };
 
 interface Cell {
   reset(o: { seed: number; scenario: 'I' }): Observation;
@@ -103,7 +100,9 @@ for (const name of connectors) {
     console.log(
       `${name.padEnd(9)} ${r.label.padEnd(4)} wall median ${w.median.toFixed(3)} p99 ${w.p99.toFixed(3)} | cpu median ${c.median.toFixed(3)} p99 ${c.p99.toFixed(3)} ms | inserted ${r.inserted}/${steps / 20} | image hash ${r.imageHash} | pose+wrench hash ${r.poseHash}`,
     );
+    figures[`${name} ${r.label}`] = { wall: w, cpu: c, inserted: r.inserted, episodes: steps / 20, imageHash: r.imageHash, poseHash: r.poseHash };
     r.exact.dispose();
     r.biased.dispose();
   }
 }
+console.log(`wrote ${writeResults('sim-ab', figures)}`);

@@ -13,12 +13,10 @@ import { buildMlp, netVariables } from '../src/learn/nets.ts';
 import { polyakArrays, variableValues } from '../src/learn/optim.ts';
 import { Rng } from '../src/util/rng.ts';
 
-const arg = (k: string): string | undefined => {
-  const i = process.argv.indexOf(`--${k}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-};
-const critics = Number(arg('critics') ?? 2);
-const N = Number(arg('updates') ?? 100);
+import { benchArgs, UPDATE_PROFILE } from './commands.ts';
+import { writeResults } from './lib.ts';
+
+const { critics, updates: N } = benchArgs(UPDATE_PROFILE);
 await initBackend();
 const g = nativeGemm();
 if (!g) throw new Error('the native GEMM did not load (bash native/build.sh): the fused heads need it');
@@ -124,3 +122,20 @@ for (const [k, s] of [...spent].sort((a, b) => b[1].ms - a[1].ms)) {
   const rate = s.flop ? `  ${(s.flop / s.ms / 1e6).toFixed(1)} GFLOP/s` : '';
   console.log(`  ${k.padEnd(26)} ${(s.ms / N).toFixed(3)} ms  ${(s.calls / N).toFixed(0)} calls${rate}`);
 }
+console.log(
+  `wrote ${writeResults('update-profile', {
+    critics,
+    batch: B,
+    updates: N,
+    updateCpuMs: updateMs,
+    policyAverageCpuMs: averageMs,
+    sgemmGflopPerUpdate: gflop,
+    gemmPeakGflops: peak,
+    shareOfPeak: ((gflop / peak) * 1000) / updateMs,
+    timedPassCpuMs: timedMs,
+    nativeCpuMs: nativeMs,
+    kernels: Object.fromEntries(
+      [...spent].map(([k, s]) => [k, { msPerUpdate: s.ms / N, callsPerUpdate: s.calls / N, gflops: s.flop ? s.flop / s.ms / 1e6 : null }]),
+    ),
+  })}`,
+);
