@@ -170,9 +170,8 @@ export const SIM_AB = bench(
     steps: T.integer({
       minimum: 20,
       maximum: 1_000_000,
-      multipleOf: 20,
       default: 400,
-      description: 'timed control steps per connector and tree (20 per episode)',
+      description: 'timed control steps per connector and tree, in whole 20-step episodes (the remainder is dropped)',
     }),
   }),
 );
