@@ -28,6 +28,7 @@ import { makePegDataset } from '../src/learn/synthetic.ts';
 import { Rng } from '../src/util/rng.ts';
 import { benchArgs, LEARN } from './commands.ts';
 import { summarize, writeResults, type Summary } from './lib.ts';
+import { BENCH_PROPRIO_SCALE, featureWorkload } from './models.ts';
 
 const args = benchArgs(LEARN);
 const { quick } = args;
@@ -284,7 +285,7 @@ function imageBatch(rng: Rng, S: number, domains: number): IqlBatch {
   };
 }
 
-const proprioScale = [100, 100, 100, 0.1, 0.1, 0.1, 1, 1, 1];
+const proprioScale = BENCH_PROPRIO_SCALE;
 for (const S of [32, 64]) {
   if (!wanted(`iql image encoders ${S}x${S}`)) continue;
   const agent = new IqlAgent({
@@ -307,29 +308,7 @@ for (const S of [32, 64]) {
 for (const critics of [2, 10]) {
   const name = critics === 2 ? 'iql cached features (48-d)' : 'iql features, 10 critics';
   if (!wanted(name)) continue;
-  const F = 48;
-  const agent = new IqlAgent({
-    ...DEFAULT_IQL,
-    mode: 'features',
-    proprioDim: 9,
-    proprioScale,
-    featureDims: { pi: F, q: F, v: F },
-    critics,
-    targetCritics: 2,
-    seed: 1,
-  });
-  const rng = new Rng(3);
-  const f = (k: number, s = 1): Float32Array => Float32Array.from({ length: B * k }, () => rng.normal(0, s));
-  const batch: IqlBatch = {
-    size: B,
-    features: f(F),
-    nextFeatures: f(F),
-    proprio: f(9, 0.01),
-    nextProprio: f(9, 0.01),
-    action: f(3, 0.003),
-    reward: Float32Array.from({ length: B }, () => (rng.bernoulli(0.3) ? 1 : 0)),
-    done: new Float32Array(B),
-  };
+  const { agent, batch } = featureWorkload(critics, B);
   await measure(name, critics === 2 ? 10 : 3, quick ? (critics === 2 ? 10 : 4) : 40, () => agent.update(batch), featureEngines);
 }
 

@@ -4,6 +4,8 @@
  */
 import { join } from 'node:path';
 import { saveOnnxModel } from '../src/learn/export.ts';
+import { DEFAULT_IQL, IqlAgent, type IqlBatch } from '../src/learn/iql.ts';
+import { Rng } from '../src/util/rng.ts';
 import { buildPolicyLike, cardDraft } from '../test/policy/fixtures.ts';
 
 /** `<dir>/<name ?? kind>.onnx`; `seed` and the card's `version` tell versions of the same model apart. */
@@ -15,4 +17,38 @@ export function saveBenchModel(dir: string, kind: 'policy' | 'reward', o: { name
   saveOnnxModel(m, path, { inputRoles: ['image', 'proprio'], outputRoles: [head], card: o.version === undefined ? card : { ...card, version: o.version } });
   m.dispose();
   return path;
+}
+
+/** Proprio scale of the learner benchmarks' IQL agents (the daemon's layout: position m, force N, unit extras). */
+export const BENCH_PROPRIO_SCALE = [100, 100, 100, 0.1, 0.1, 0.1, 1, 1, 1];
+
+/**
+ * The online learner's workload in the benchmarks: IQL on cached 48-d features + 9-d proprio (the trainer's shapes),
+ * and one fixed synthetic batch, so learn.bench and update-profile.bench time the same update.
+ */
+export function featureWorkload(critics: number, batchSize = 256): { agent: IqlAgent; batch: IqlBatch } {
+  const F = 48;
+  const agent = new IqlAgent({
+    ...DEFAULT_IQL,
+    mode: 'features',
+    proprioDim: 9,
+    proprioScale: BENCH_PROPRIO_SCALE,
+    featureDims: { pi: F, q: F, v: F },
+    critics,
+    targetCritics: 2,
+    seed: 1,
+  });
+  const rng = new Rng(3);
+  const f = (k: number, s = 1): Float32Array => Float32Array.from({ length: batchSize * k }, () => rng.normal(0, s));
+  const batch: IqlBatch = {
+    size: batchSize,
+    features: f(F),
+    nextFeatures: f(F),
+    proprio: f(9, 0.01),
+    nextProprio: f(9, 0.01),
+    action: f(3, 0.003),
+    reward: Float32Array.from({ length: batchSize }, () => (rng.bernoulli(0.3) ? 1 : 0)),
+    done: new Float32Array(batchSize),
+  };
+  return { agent, batch };
 }

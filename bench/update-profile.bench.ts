@@ -8,13 +8,12 @@
  */
 import os from 'node:os';
 import { initBackend, nativeGemm } from '../src/learn/backend.ts';
-import { DEFAULT_IQL, IqlAgent, type IqlBatch } from '../src/learn/iql.ts';
 import { buildMlp, netVariables } from '../src/learn/nets.ts';
 import { polyakArrays, variableValues } from '../src/learn/optim.ts';
-import { Rng } from '../src/util/rng.ts';
 
 import { benchArgs, UPDATE_PROFILE } from './commands.ts';
 import { writeResults } from './lib.ts';
+import { featureWorkload } from './models.ts';
 
 const { critics, updates: N } = benchArgs(UPDATE_PROFILE);
 await initBackend();
@@ -53,29 +52,7 @@ for (const k of KERNELS) {
 }
 
 const B = 256;
-const F = 48;
-const agent = new IqlAgent({
-  ...DEFAULT_IQL,
-  mode: 'features',
-  proprioDim: 9,
-  proprioScale: [100, 100, 100, 0.1, 0.1, 0.1, 1, 1, 1],
-  featureDims: { pi: F, q: F, v: F },
-  critics,
-  targetCritics: 2,
-  seed: 1,
-});
-const rng = new Rng(3);
-const f = (k: number, s = 1): Float32Array => Float32Array.from({ length: B * k }, () => rng.normal(0, s));
-const batch: IqlBatch = {
-  size: B,
-  features: f(F),
-  nextFeatures: f(F),
-  proprio: f(9, 0.01),
-  nextProprio: f(9, 0.01),
-  action: f(3, 0.003),
-  reward: Float32Array.from({ length: B }, () => (rng.bernoulli(0.3) ? 1 : 0)),
-  done: new Float32Array(B),
-};
+const { agent, batch } = featureWorkload(critics, B);
 const avg = variableValues(netVariables(buildMlp('profile_avg', agent.pi.config, 9)));
 for (let i = 0; i < 20; i++) agent.update(batch);
 
