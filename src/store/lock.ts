@@ -44,6 +44,13 @@ export class LockHeldError extends Error {
   }
 }
 
+/**
+ * Every lock this process holds, so that only release() or the process's death lets one go. better-sqlite3 closes a
+ * connection when its object is garbage-collected, and closing it ends the transaction that is the lock: a holder whose
+ * only reference was dropped (seen in a test's child process) would otherwise free the lock at the next collection.
+ */
+const HELD = new Set<Database.Database>();
+
 const isBusy = (e: unknown): boolean => /^SQLITE_(BUSY|LOCKED)/.test((e as { code?: string }).code ?? '');
 
 export class ProcessLock {
@@ -96,7 +103,10 @@ export class ProcessLock {
           throw e;
         }
         const row = db.prepare(`SELECT pid, since FROM holder WHERE id = 1`).get() as { pid: number; since: number } | undefined;
-        if (row?.pid === me.pid && row.since === me.since) return new ProcessLock(db, file, what);
+        if (row?.pid === me.pid && row.since === me.since) {
+          HELD.add(db);
+          return new ProcessLock(db, file, what);
+        }
         db.exec('ROLLBACK'); // a rival rewrote the row between our commit and our hold: publish ours again
       }
       held();
@@ -117,6 +127,7 @@ export class ProcessLock {
     const db = this.db;
     if (!db) return;
     this.db = null;
+    HELD.delete(db);
     try {
       db.exec('ROLLBACK');
     } finally {
