@@ -30,7 +30,7 @@ def generate_launch_description():
     return LaunchDescription([
         *[DeclareLaunchArgument(name, default_value=default, description=text) for name, default, text in args],
         ExecuteProcess(
-            cmd=['npx', 'tsx', os.path.join(ROOT, 'src', 'cli', 'ros2-daemon.ts'),
+            cmd=['node', '--single-threaded-gc', '--import', 'tsx', os.path.join(ROOT, 'src', 'cli', 'ros2-daemon.ts'),
                  '--config', LaunchConfiguration('config'),
                  '--calibration', LaunchConfiguration('calibration'),
                  '--models', LaunchConfiguration('models'),

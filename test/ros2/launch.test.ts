@@ -27,7 +27,10 @@ test(
     const xsd = resolve(root, 'launch/launch.xsd');
     execFileSync('xmllint', ['--noout', '--schema', xsd, resolve(root, 'launch/insertion_daemon.launch.xml')], { stdio: 'pipe' });
     const bad = readFileSync(resolve(root, 'launch/insertion_daemon.launch.xml'), 'utf8').replace('output="screen"', 'output="loud"');
-    assert.match(readFileSync(resolve(root, 'launch/insertion_daemon.launch.xml'), 'utf8'), /src\/cli\/ros2-daemon\.ts/);
+    assert.match(
+      readFileSync(resolve(root, 'launch/insertion_daemon.launch.xml'), 'utf8'),
+      /cmd="node --single-threaded-gc --import tsx \S*src\/cli\/ros2-daemon\.ts/,
+    );
     assert.throws(() => execFileSync('xmllint', ['--noout', '--schema', xsd, '-'], { input: bad, stdio: 'pipe' }), /fails to validate|Command failed/);
   },
 );
@@ -44,6 +47,8 @@ test('the Python launch file compiles and, with the STUB launch package, describ
   assert.ok(proc);
   const cmd = proc.kwargs.cmd as string[];
   assert.ok(cmd.some((c) => c.endsWith('src/cli/ros2-daemon.ts')));
+  // As npm start runs it: V8's collector without helper threads (src/daemon/gc-watch.ts says why).
+  assert.deepEqual(cmd.slice(0, 4), ['node', '--single-threaded-gc', '--import', 'tsx']);
   assert.ok(cmd.includes('$(var config)') && cmd.includes('$(var calibration)') && cmd.includes('$(var models)'));
   assert.deepEqual(Object.keys(proc.kwargs.additional_env as object).sort(), ['INSERTION_ROS2_PARAMS', 'INSERTION_ROS2_REMAPS', 'ROS_DOMAIN_ID']);
 });

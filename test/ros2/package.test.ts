@@ -39,5 +39,5 @@ test('ament_cmake configures the package; install rules place the ros2 run execu
 
 test('bin/insertion_daemon (the ros2 run executable) is a valid bash script that starts src/cli/ros2-daemon.ts', () => {
   execFileSync('bash', ['-n', join(root, 'bin/insertion_daemon')]);
-  assert.match(readFileSync(join(root, 'bin/insertion_daemon'), 'utf8'), /exec node --import tsx src\/cli\/ros2-daemon\.ts "\$@"/);
+  assert.match(readFileSync(join(root, 'bin/insertion_daemon'), 'utf8'), /exec node --single-threaded-gc --import tsx src\/cli\/ros2-daemon\.ts "\$@"/);
 });
