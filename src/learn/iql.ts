@@ -851,8 +851,10 @@ export class IqlAgent {
     return [vLoss, qLoss, piLoss, vSum / n, qMean / n, qMax, advSum / n, wSum / n, logStdMean, NaN, NaN];
   }
 
-  /** One Adam step of a group of fused heads whose parameters are, in order, the optimiser's variable list. */
-  /** One Adam step for every parameter of `nets`, in the optimizer's slots 0, 1, ... in order: the step count and the next free slot. */
+  /**
+   * One Adam step of a group of fused heads whose parameters are, in order, the optimiser's variable list (slots 0, 1,
+   * ...): returns the step count and the next free slot.
+   */
   private fusedAdam(opt: HeapAdam, nets: FusedMlp[]): { t: number; slot: number } {
     const t = opt.nextIteration();
     let slot = 0;

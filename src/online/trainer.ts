@@ -126,7 +126,7 @@ export const DEFAULT_ONLINE: Omit<OnlineTrainerConfig, 'db' | 'offlineDb' | 'off
 
 export interface TrainerProgress {
   updates: number;
-  /** Live tfjs tensors and their MiB (flat once training runs: test/online/tensor-leak.test.ts). */
+  /** Live tfjs tensors and their MiB (flat once training runs: test/online/trainer.test.ts). */
   tensors?: { count: number; MiB: number };
   /** Agent step (offline + online updates). */
   agentStep: number;
