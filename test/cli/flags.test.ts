@@ -21,6 +21,7 @@ import { IMPORT_BAG } from '../../src/cli/import-bag.ts';
 import { LABEL_EXPERIMENT } from '../../src/cli/label-experiment.ts';
 import { MODELS } from '../../src/cli/models.ts';
 import { REPLAY } from '../../src/cli/replay.ts';
+import { REWARD_TABLE } from '../../src/cli/reward-table.ts';
 import { TRAIN_OFFLINE } from '../../src/cli/train-offline.ts';
 import { TRAIN_REWARD } from '../../src/cli/train-reward.ts';
 import { TRAINER } from '../../src/cli/trainer.ts';
@@ -40,6 +41,7 @@ const COMMANDS: Command[] = [
   LABEL_EXPERIMENT,
   MODELS,
   REPLAY,
+  REWARD_TABLE,
   TRAIN_OFFLINE,
   TRAIN_REWARD,
   TRAINER,

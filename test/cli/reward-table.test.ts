@@ -1,0 +1,53 @@
+/**
+ * reward-table: results/reward-seeds/table.md is made from the runs' JSON by this command (it replaced a Python
+ * script), so the tables there must come out of it byte for byte, with Python's rounding of exact ties.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fixed, main } from '../../src/cli/reward-table.ts';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const R = join(ROOT, 'results/reward-seeds');
+const M = join(ROOT, 'results/reward-daib-moments');
+
+test('results/reward-seeds/table.md comes out of its JSON files byte for byte (the command in its README)', () => {
+  const lines: string[] = [];
+  const code = main(
+    [
+      `DAIB (moments), image=${M}/daib-seed0.json,${R}/daib-moments-seed1.json,${R}/daib-moments-seed2.json`,
+      `ERM, image=${M}/erm-seed0.json,${R}/erm-seed1.json,${R}/erm-seed2.json`,
+      `DAIB (moments), image + fz=${R}/fz-daib-moments-seed0.json,${R}/fz-daib-moments-seed1.json`,
+      `ERM, image + fz=${R}/fz-erm-seed0.json,${R}/fz-erm-seed1.json,${R}/fz-erm-seed2.json`,
+      '--pairs',
+      '1:2,3:4',
+      '--unpressed',
+      `${R}/unpressed`,
+    ],
+    (l) => lines.push(l),
+  );
+  assert.equal(code, 0);
+  assert.equal(`${lines.join('\n')}\n`, readFileSync(join(R, 'table.md'), 'utf8'));
+});
+
+test("numbers round as Python's format(): an exact tie to even, anything else to nearest", () => {
+  const cases: Array<[number, number, string]> = [
+    [12.5, 0, '12'],
+    [13.5, 0, '14'],
+    [0.25, 1, '0.2'],
+    [0.35, 1, '0.3'], // 0.34999... in binary: not a tie
+    [82.45, 1, '82.5'], // 82.4500000000000028...
+    [-2.5, 0, '-2'],
+  ];
+  for (const [x, d, want] of cases) assert.equal(fixed(x, d), want, `${x} to ${d} digits`);
+});
+
+test('a configuration without files, or none at all, is a usage error naming it', () => {
+  const err: string[] = [];
+  const io = (l: string): number => err.push(l);
+  assert.equal(main(['DAIB'], io, io), 2);
+  assert.match(err.join(''), /'DAIB': expected LABEL=FILE/);
+  assert.equal(main([], io, io), 2);
+  assert.match(err.join(''), /no configurations/);
+});
