@@ -90,7 +90,7 @@ export function checkFile(file: string, kind: FileKind | null, connectorDir: str
     try {
       loadConnector(file);
     } catch (e) {
-      report.errors.push(msg(e));
+      report.errors.push(...(e instanceof ConnectorError ? e.problems : [msg(e)]));
     }
   } else if (kind === 'split') {
     const defs = loadConnectors(connectorDir, { onProblem: () => {} });

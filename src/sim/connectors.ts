@@ -27,9 +27,12 @@ import { basename, join, resolve } from 'node:path';
 import { ccw, isConvex, offsetConvex, separation, tangentNgon, bbox, type Vec2 } from './geometry.ts';
 
 export class ConnectorError extends Error {
-  constructor(message: string) {
+  /** Every problem found, each as `file: field why` (one, unless a file has several independent ones). */
+  readonly problems: string[];
+  constructor(message: string, problems: string[] = [message]) {
     super(message);
     this.name = 'ConnectorError';
+    this.problems = problems;
   }
 }
 
@@ -106,7 +109,19 @@ export function holePolygons(def: ConnectorDef): Vec2[][] {
 type Json = unknown;
 
 class Ctx {
+  /** Problems of fields checked so far (see `each`). */
+  readonly problems: string[] = [];
   constructor(readonly file: string) {}
+  /** Checks one field; its problem is noted and the next field checked, so a file's problems are said at once. */
+  each<T>(check: () => T): T | undefined {
+    try {
+      return check();
+    } catch (e) {
+      if (!(e instanceof ConnectorError)) throw e;
+      this.problems.push(...e.problems);
+      return undefined;
+    }
+  }
   fail(field: string, msg: string, got?: Json): never {
     const g = got === undefined ? '' : `, got ${JSON.stringify(got)}`;
     throw new ConnectorError(`${this.file}: ${field} ${msg}${g}`);
@@ -256,30 +271,38 @@ function parsePart(c: Ctx, v: Json, field: string): PartDef {
 export function parseConnector(json: Json, file: string): ConnectorDef {
   const c = new Ctx(file);
   const o = c.obj(json, '(top level)');
-  c.noExtra(o, '', TOP_FIELDS);
-  const name = c.str(o.name, 'name');
-  if (!/^[a-z0-9][a-z0-9_-]*$/.test(name)) c.fail('name', 'must match [a-z0-9][a-z0-9_-]*', name);
-  const family = c.str(o.family, 'family');
-  const description = o.description === undefined ? '' : c.str(o.description, 'description');
-  const clearance = c.num(o.clearance_mm, 'clearance_mm', 0.3, 1.5) * MM;
-  const depth = c.num(o.depth_mm, 'depth_mm', 3, 30) * MM;
-  const rawParts: unknown = o.parts;
-  c.present(rawParts, 'parts', 'an array of 1 to 16 parts');
-  if (!Array.isArray(rawParts) || rawParts.length < 1 || rawParts.length > 16) {
-    return c.fail('parts', 'must be an array of 1 to 16 parts', rawParts);
-  }
-  const parts = (rawParts as Json[]).map((p, i) => parsePart(c, p, `parts[${i}]`));
+  // The fields are independent: each is checked, and every problem among them is said at once.
+  for (const k of Object.keys(o)) c.each(() => c.noExtra({ [k]: o[k] }, '', TOP_FIELDS));
+  const name = c.each(() => {
+    const n = c.str(o.name, 'name');
+    if (!/^[a-z0-9][a-z0-9_-]*$/.test(n)) c.fail('name', 'must match [a-z0-9][a-z0-9_-]*', n);
+    return n;
+  });
+  const family = c.each(() => c.str(o.family, 'family'));
+  const description = c.each(() => (o.description === undefined ? '' : c.str(o.description, 'description')));
+  const clearance = c.each(() => c.num(o.clearance_mm, 'clearance_mm', 0.3, 1.5) * MM);
+  const depth = c.each(() => c.num(o.depth_mm, 'depth_mm', 3, 30) * MM);
+  const rawParts = c.each(() => {
+    c.present(o.parts, 'parts', 'an array of 1 to 16 parts');
+    if (!Array.isArray(o.parts) || o.parts.length < 1 || o.parts.length > 16) c.fail('parts', 'must be an array of 1 to 16 parts', o.parts);
+    return o.parts as Json[];
+  });
+  const parts = (rawParts ?? []).map((p, i) => c.each(() => parsePart(c, p, `parts[${i}]`)));
+  const plug = c.each(() => parseSurface(c, o.plug, 'plug'));
+  const socket = c.each(() => parseSurface(c, o.socket, 'socket'));
+  if (c.problems.length > 0) throw new ConnectorError(c.problems.join('; '), c.problems);
+  // Every field is valid here (a problem would have thrown above); what follows checks them together.
   const def: ConnectorDef = {
-    name,
-    family,
-    description,
+    name: name as string,
+    family: family as string,
+    description: description as string,
     file,
-    parts,
-    clearance,
-    depth,
+    parts: parts as PartDef[],
+    clearance: clearance as number,
+    depth: depth as number,
     housing: { size: [0, 0], height: 0 },
-    plug: parseSurface(c, o.plug, 'plug'),
-    socket: parseSurface(c, o.socket, 'socket'),
+    plug: plug as SurfaceDef,
+    socket: socket as SurfaceDef,
   };
   const holes = holePolygons(def);
   for (let i = 0; i < holes.length; i++) {

@@ -78,6 +78,18 @@ test('each bad file is named with every field that is wrong and why; exit 1', as
   assert.match(r.out, /8 checked, 8 with errors/);
 });
 
+test('a connector file with several problems gets all of them, one line each', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'validate-many-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const conn = join(dir, 'connectors');
+  mkdirSync(conn);
+  writeFileSync(join(conn, 'sparse.json'), JSON.stringify({ name: 'sparse', family: 'block', parts: [{ shape: 'rect', size_mm: [10, 10] }] }));
+  const r = await run([join(conn, 'sparse.json')]);
+  assert.equal(r.code, 1, r.out);
+  assert.match(r.out, /FAIL {2}.*sparse\.json \(connector\): 4 problems/);
+  for (const field of ['clearance_mm', 'depth_mm', 'plug', 'socket']) assert.match(r.out, new RegExp(`\n +\\S*sparse\\.json: ${field} is missing`));
+});
+
 test('the npm script exits non-zero on a bad file and 2 on a missing one', () => {
   const dir = mkdtempSync(join(tmpdir(), 'validate-cli-'));
   try {

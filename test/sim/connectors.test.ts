@@ -199,6 +199,35 @@ test('validation errors name the file and the field', () => {
   );
 });
 
+test('a file with several wrong fields gets every one of them at once, each naming the file and the field', () => {
+  const file = withBadFile((j) => {
+    delete j.clearance_mm;
+    delete j.depth_mm;
+    (j.plug as Record<string, unknown>).color = [1, 2, 0];
+    (j.parts as Record<string, unknown>[])[1]!.shape = 'star';
+    j.colour = 'red';
+  });
+  try {
+    assert.throws(
+      () => loadConnector(file),
+      (e: unknown) => {
+        assert.ok(e instanceof ConnectorError);
+        assert.deepEqual(e.problems, [
+          `${file}: colour is not a known field (known: name, family, description, clearance_mm, depth_mm, parts, housing_mm, plug, socket)`,
+          `${file}: clearance_mm is missing (a number between 0.3 and 1.5)`,
+          `${file}: depth_mm is missing (a number between 3 and 30)`,
+          `${file}: parts[1].shape must be one of "rect", "circle", "dshape", "ngon", "polygon", got "star"`,
+          `${file}: plug.color[1] must be between 0 and 1, got 2`,
+        ]);
+        assert.equal(e.message, e.problems.join('; '));
+        return true;
+      },
+    );
+  } finally {
+    rmSync(join(file, '..'), { recursive: true, force: true });
+  }
+});
+
 test('unreadable and malformed files get a clear error', () => {
   const dir = mkdtempSync(join(tmpdir(), 'conn-'));
   try {
