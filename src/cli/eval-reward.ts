@@ -11,7 +11,7 @@
  */
 import { loadLabelledImages } from '../data/dataset.ts';
 import { evaluateBalanced, formatAccuracyTable, type BalancedEvaluation } from '../learn/daib.ts';
-import { inputSpecOf } from '../policy/inputs.ts';
+import { inputSpecOf, scaleImageBytes } from '../policy/inputs.ts';
 import { RewardModel } from '../policy/onnx-model.ts';
 import { Store } from '../store/index.ts';
 import type { EpisodeKind } from '../store/types.ts';
@@ -52,23 +52,20 @@ export interface RewardEvalReport {
 }
 
 /** Probabilities of `count` uint8 NHWC images (and their proprio vectors, as the loader built them by the card)
- *  through the ONNX model, in chunks, scaled as its card says. */
+ *  through the ONNX model, in chunks, scaled as its card says (policy/inputs.ts, as the tick does). */
 async function probabilities(
   model: RewardModel,
   images: Uint8Array,
   count: number,
-  size: number,
-  scale: number,
-  offset: number,
+  image: { width: number; height: number; scale: number; offset: number },
   proprio: { values: Float32Array; dim: number } | null,
   chunk = 256,
 ): Promise<Float32Array> {
-  const px = size * size * 3;
+  const px = image.width * image.height * 3;
   const out = new Float32Array(count);
   for (let s = 0; s < count; s += chunk) {
     const m = Math.min(chunk, count - s);
-    const x = new Float32Array(m * px);
-    for (let i = 0; i < m * px; i++) x[i] = images[s * px + i]! * scale + offset;
+    const x = scaleImageBytes(images.subarray(s * px, (s + m) * px), image, new Float32Array(m * px));
     out.set(await model.probabilities(m, x, proprio ? proprio.values.slice(s * proprio.dim, (s + m) * proprio.dim) : undefined), s);
   }
   return out;
@@ -109,9 +106,7 @@ export async function evaluateRewardModel(o: {
       model,
       data.images,
       data.count,
-      img.width,
-      img.scale,
-      img.offset,
+      img,
       spec.proprio && data.proprio ? { values: data.proprio, dim: spec.proprio.layout.length } : null,
     );
     const evaluation = evaluateBalanced(prob, data.success, data.domain, 0.5, data.domainNames);

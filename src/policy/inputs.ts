@@ -168,6 +168,12 @@ function footprints(s: number, d: number): Int32Array {
   return spans;
 }
 
+/** Image bytes as a model's float input: byte * scale + offset (the card's), into `out` from `at`. */
+export function scaleImageBytes(bytes: ArrayLike<number>, image: { scale: number; offset: number }, out: Float32Array, at = 0): Float32Array {
+  for (let i = 0; i < bytes.length; i++) out[at + i] = (bytes[i] as number) * image.scale + image.offset;
+  return out;
+}
+
 /** A logged image as a model's image bytes (width x height x 3, uint8) into `out` at `offset`: what loaders store. */
 export function modelImageBytes(img: RgbImage, width: number, height: number, out: Uint8Array, offset = 0): void {
   if (img.data.length !== img.width * img.height * 3)
@@ -271,10 +277,7 @@ export class ModelInputs {
     const im = this.spec.image;
     if (im && this.bytes && this.image) {
       modelImageBytes(obs.image, im.width, im.height, this.bytes);
-      const out = this.image;
-      const bytes = this.bytes;
-      for (let i = 0; i < bytes.length; i++) out[i] = (bytes[i] as number) * im.scale + im.offset;
-      image = out;
+      image = scaleImageBytes(this.bytes, im, this.image);
     }
     return { image, proprio: this.proprio?.build(obs) };
   }
