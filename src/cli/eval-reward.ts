@@ -47,6 +47,8 @@ export interface RewardEvalReport {
   model: { path: string; name: string; version: number; sha256: string };
   db: string;
   kinds: EpisodeKind[];
+  /** Connectors evaluated that the model was trained on (its card's training.connectors): not held-out figures. */
+  trainedOn: string[];
   evaluation: BalancedEvaluation;
   errorsByHeight: HeightErrors[];
 }
@@ -117,6 +119,7 @@ export async function evaluateRewardModel(o: {
       model: { path: o.model, name: c.name, version: c.version, sha256: c.onnx.sha256 },
       db: o.db,
       kinds: o.kinds,
+      trainedOn: data.domainNames.filter((d) => c.training.connectors.includes(d)),
       evaluation,
       errorsByHeight: errorsByHeight(prob, data),
     };
@@ -147,6 +150,8 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   console.log(formatAccuracyTable([{ method: `${r.model.name} v${r.model.version}`, evaluation: r.evaluation }]));
+  if (r.trainedOn.length > 0)
+    console.log(`note: the model was trained on ${r.trainedOn.join(', ')} (its card's training.connectors): their accuracy is not a held-out figure`);
   console.log(`\nper connector (accuracy rebalanced 50/50; seated / unseated samples):\n${formatDomainAccuracy(r.evaluation)}\n`);
   console.log(`errors by tip height above seated (samples: share wrong):\n${formatHeightErrors(r.errorsByHeight)}`);
   if (out) {

@@ -1,7 +1,7 @@
 // The reward evaluator runs the shipped ONNX classifier through onnxruntime on a real collected database.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { main } from '../../src/cli/eval-reward.ts';
 import type { RewardEvalReport } from '../../src/cli/eval-reward.ts';
@@ -30,6 +30,26 @@ test('eval-reward: the shipped classifier on held-out connectors beats chance, w
   });
   // Far above the socket it is never fooled.
   for (const e of r.errorsByHeight) assert.ok((e.bins.find((b) => b.label === '>=10 mm')?.errorRate ?? 1) < 0.1, e.name);
+});
+
+test('eval-reward: a connector the model was trained on is said to be one, not passed off as held-out', async (t) => {
+  // The shipped model and a card that says it was trained on dt12 (the card's hash is of the .onnx, not of the card).
+  const model = join(fx.dir, 'trained-on-dt12.onnx');
+  copyFileSync('models/reward.onnx', model);
+  const card = JSON.parse(readFileSync('models/reward.onnx.json', 'utf8')) as { training: { connectors: string[]; heldOut: string[] } };
+  card.training.connectors = [...card.training.connectors, 'dt12'];
+  card.training.heldOut = card.training.heldOut.filter((c) => c !== 'dt12');
+  writeFileSync(`${model}.json`, JSON.stringify(card));
+  const out = join(fx.dir, 'trained-on.json');
+  const lines: string[] = [];
+  t.mock.method(console, 'log', (s: string) => lines.push(s));
+  assert.equal(await main(['--model', model, '--db', fx.db, '--connectors', 'dt12,europlug', '--out', out]), 0);
+  t.mock.restoreAll();
+  assert.deepEqual((JSON.parse(readFileSync(out, 'utf8')) as RewardEvalReport).trainedOn, ['dt12']);
+  assert.ok(
+    lines.some((l) => /^note: the model was trained on dt12 .*not a held-out figure/.test(l)),
+    lines.join('\n'),
+  );
 });
 
 test('eval-reward: bad arguments, no matching episodes and a corrupt model exit 2', async () => {
