@@ -17,7 +17,7 @@ import { waitForState } from './wait.ts';
 import { EventEmitter } from 'node:events';
 import { MessageChannel, receiveMessageOnPort, type MessagePort, type Worker } from 'node:worker_threads';
 import type { Calibration, DaemonConfig } from '../config/schema.ts';
-import { startWorker } from '../util/worker.ts';
+import { startWorker, workerStarted } from '../util/worker.ts';
 import type { EstopListenerInit, FromEstopListener } from './estop-listener.ts';
 import type { DaemonLog, ResidualPolicy, RewardScorer } from './interfaces.ts';
 import type { ResetResult } from './safety.ts';
@@ -140,34 +140,14 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
     };
     // Log calls may come before 'ready' (none do today); they are answered as soon as the proxy exists.
     const early: FromControl[] = [];
-    const ready = await new Promise<{ status: DaemonStatus; notes: string[] }>((resolve, reject) => {
-      const onMessage = (m: FromControl): void => {
-        if (m.type === 'ready') {
-          cleanup();
-          resolve(m);
-        } else if (m.type === 'startFailed') {
-          cleanup();
-          reject(new Error(`control thread could not start: ${m.error}`));
-        } else early.push(m);
-      };
-      const onError = (e: Error): void => {
-        cleanup();
-        reject(new Error(`control thread could not start: ${e.message}`));
-      };
-      const onExit = (code: number): void => {
-        cleanup();
-        reject(new Error(`control thread exited while starting (code ${code})`));
-      };
-      const cleanup = (): void => {
-        worker.off('message', onMessage);
-        worker.off('error', onError);
-        worker.off('exit', onExit);
-      };
-      worker.on('message', onMessage);
-      worker.on('error', onError);
-      worker.on('exit', onExit);
-      worker.postMessage(init, [port2]);
-    }).catch(async (e: unknown) => {
+    const started = workerStarted(worker, 'control thread', (m: FromControl) => {
+      if (m.type === 'ready') return m;
+      if (m.type === 'startFailed') throw new Error(`control thread could not start: ${m.error}`);
+      early.push(m);
+      return undefined;
+    });
+    worker.postMessage(init, [port2]);
+    const ready = await started.catch(async (e: unknown) => {
       port1.close();
       await worker.terminate();
       throw e;

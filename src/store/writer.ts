@@ -17,7 +17,7 @@ import type { Worker } from 'node:worker_threads';
 import type { OpenOptions } from './open.ts';
 import type { EpisodeEnd, RewardUpdate, TransitionInput } from './types.ts';
 import type { CommittedTransition, QueuedItem, ToMain, ToWorker, WorkerConfig, WriterTestHooks } from './writer-protocol.ts';
-import { startWorker } from '../util/worker.ts';
+import { startWorker, workerStarted } from '../util/worker.ts';
 
 export type { CommittedTransition, WriterTestHooks } from './writer-protocol.ts';
 
@@ -109,32 +109,9 @@ export class TransitionWriter {
       ...(opts.testHooks ? { testHooks: opts.testHooks } : {}),
     };
     const worker = startWorker(workerUrl, cfg);
-    await new Promise<void>((resolve, reject) => {
-      const onMsg = (m: ToMain) => {
-        if (m.type === 'ready') {
-          cleanup();
-          resolve();
-        } else if (m.type === 'fatal') {
-          cleanup();
-          reject(new Error(m.message));
-        }
-      };
-      const onErr = (e: Error) => {
-        cleanup();
-        reject(new Error(`${file}: log writer thread failed to start: ${e.message}`));
-      };
-      const onExit = (code: number) => {
-        cleanup();
-        reject(new Error(`${file}: log writer thread exited during start (code ${code})`));
-      };
-      const cleanup = () => {
-        worker.off('message', onMsg);
-        worker.off('error', onErr);
-        worker.off('exit', onExit);
-      };
-      worker.on('message', onMsg);
-      worker.on('error', onErr);
-      worker.on('exit', onExit);
+    await workerStarted(worker, `${file}: log writer thread`, (m: ToMain) => {
+      if (m.type === 'fatal') throw new Error(m.message);
+      return m.type === 'ready' ? true : undefined;
     });
     return new TransitionWriter(worker, file, opts.maxPending ?? 4096, opts);
   }

@@ -10,3 +10,34 @@ export function startWorker(url: URL, workerData: unknown): Worker {
   const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); });`;
   return new Worker(code, { eval: true, workerData });
 }
+
+/**
+ * Waits for a starting worker's answer. `settle` sees each message: it returns the result, throws to refuse, or
+ * returns undefined to wait on; an 'error' or 'exit' first rejects, naming `what`. The listeners are removed either
+ * way, so that the caller's own (attached before the worker runs on) are the only ones left.
+ */
+export function workerStarted<M, R>(worker: Worker, what: string, settle: (m: M) => R | undefined): Promise<R> {
+  return new Promise<R>((resolve, reject) => {
+    const finish = (then: () => void): void => {
+      worker.off('message', onMessage);
+      worker.off('error', onError);
+      worker.off('exit', onExit);
+      then();
+    };
+    const onMessage = (m: M): void => {
+      let r: R | undefined;
+      try {
+        r = settle(m);
+      } catch (e) {
+        finish(() => reject(e instanceof Error ? e : new Error(String(e))));
+        return;
+      }
+      if (r !== undefined) finish(() => resolve(r));
+    };
+    const onError = (e: Error): void => finish(() => reject(new Error(`${what} failed to start: ${e.message}`)));
+    const onExit = (code: number): void => finish(() => reject(new Error(`${what} exited while starting (code ${code})`)));
+    worker.on('message', onMessage);
+    worker.on('error', onError);
+    worker.on('exit', onExit);
+  });
+}
