@@ -26,6 +26,7 @@ import { measureBaselines, mergeRuns, runConnector, seedsReport, writeReport, ty
 import { runIfMain } from '../util/args.ts';
 import { splitFrom } from '../offline/common.ts';
 import { command, fromArgv, nameList, optionalText, parseCommand, type Parsed, splitFlag, T, UsageError } from './flags.ts';
+import { learningField, shadowGateField } from './trainer-flags.ts';
 import { checkpointConfig, exportCheckpointPolicy, trainerSettings } from '../online/trainer.ts';
 import { loadDaemonConfig } from '../config/load.ts';
 import { parseSimOperator } from '../control/sim-operator.ts';
@@ -97,31 +98,15 @@ export const EXPERIMENT = command({
     ),
     episodeSteps: T.integer({ minimum: 2, maximum: 1000, default: 20, description: 'control steps per episode' }),
     noise: T.optional(T.number({ minimum: 0, maximum: 0.05, description: 'exploration noise std dev (m)', cli: fromConfig('practice.explorationNoise') })),
-    utd: T.optional(T.number({ minimum: 0.01, maximum: 100, description: 'updates per new practice transition', cli: fromConfig('learning.utd') })),
-    onlineFraction: T.optional(
-      T.number({ minimum: 0, maximum: 1, description: 'share of each batch from practice data', cli: fromConfig('learning.onlineFraction') }),
-    ),
-    batchSize: T.optional(T.integer({ minimum: 2, maximum: 4096, description: 'update batch size', cli: fromConfig('learning.batchSize') })),
-    exportEvery: T.optional(
-      T.integer({ minimum: 0, maximum: 1e6, description: 'export every N updates (0: per batch of episodes)', cli: fromConfig('learning.exportEvery') }),
-    ),
-    warmupUpdates: T.optional(
-      T.integer({ minimum: 0, maximum: 1e6, description: 'critic-only updates at the switch to online', cli: fromConfig('learning.warmupUpdates') }),
-    ),
-    actorLr: T.optional(
-      T.number({ minimum: 1e-7, maximum: 0.1, description: "the policy head's learning rate online", cli: { arg: 'LR', ...fromConfig('learning.actorLr') } }),
-    ),
-    shadowGateEpisodes: T.optional(
-      T.integer({
-        minimum: 0,
-        maximum: 1000,
-        description: 'shadow swap gate: replayed starts per export (0 = off)',
-        cli: fromConfig('learning.shadowGate.episodes'),
-      }),
-    ),
-    shadowGateMargin: T.optional(
-      T.number({ minimum: 0, maximum: 1, description: 'the gate refuses a candidate worse by more than this', cli: fromConfig('learning.shadowGate.margin') }),
-    ),
+    // The trainer's settings as the config's learning section declares them; absent, that section's (of --config).
+    utd: T.optional(learningField('utd', fromConfig('learning.utd'), false)),
+    onlineFraction: T.optional(learningField('onlineFraction', fromConfig('learning.onlineFraction'), false)),
+    batchSize: T.optional(learningField('batchSize', fromConfig('learning.batchSize'), false)),
+    exportEvery: T.optional(learningField('exportEvery', fromConfig('learning.exportEvery'), false)),
+    warmupUpdates: T.optional(learningField('warmupUpdates', fromConfig('learning.warmupUpdates'), false)),
+    actorLr: T.optional(learningField('actorLr', { arg: 'LR', ...fromConfig('learning.actorLr') }, false)),
+    shadowGateEpisodes: T.optional(shadowGateField('episodes', fromConfig('learning.shadowGate.episodes'))),
+    shadowGateMargin: T.optional(shadowGateField('margin', fromConfig('learning.shadowGate.margin'))),
     shadowGateObserve: T.boolean({ description: "record the gate's verdicts, never refuse" }),
     autoRollback: T.optional(
       T.string({

@@ -6,7 +6,32 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { splitFrom } from '../offline/common.ts';
 import { DEFAULT_ONLINE, type OnlineTrainerConfig } from '../online/trainer.ts';
+import { LearningConfigSchema, ShadowGateConfigSchema, type LearningConfig, type ShadowGateSettings } from '../config/schema.ts';
+import type { CliSpec, TSchema } from '../config/declare.ts';
 import { T, UsageError, type Static } from './flags.ts';
+
+const fieldOf = (section: TSchema, key: string): Record<string, unknown> => {
+  const f = (section as { properties?: Record<string, Record<string, unknown>> }).properties?.[key];
+  if (!f) throw new Error(`no field '${key}' in the declaration`);
+  return f;
+};
+
+/**
+ * A trainer setting of the daemon config's learning section as a flag of another command: config/schema.ts's
+ * declaration (bounds, help text, flag name), so the daemon, the trainer, the fleet learner and the experiment accept
+ * the same values. `cli` adds to the field's own flag spec; `withDefault: false` leaves the value undefined when the
+ * flag is absent (the command takes it from the config it reads).
+ */
+export function learningField<K extends keyof LearningConfig>(key: K, cli: CliSpec = {}, withDefault = true): TSchema<LearningConfig[K]> {
+  const { cli: own, default: dflt, ...rest } = fieldOf(LearningConfigSchema, key);
+  return { ...rest, ...(withDefault ? { default: dflt } : {}), cli: { ...(own as CliSpec | undefined), ...cli } };
+}
+
+/** The same for the shadow swap gate's settings (learning.shadowGate). */
+export function shadowGateField<K extends keyof ShadowGateSettings>(key: K, cli: CliSpec = {}): TSchema<ShadowGateSettings[K]> {
+  const { cli: own, default: _dflt, ...rest } = fieldOf(ShadowGateConfigSchema, key);
+  return { ...rest, cli: { ...(own as CliSpec | undefined), ...cli } };
+}
 
 /** The fields; `checkpoint` and `workDir` defaults differ between the commands. */
 export function trainerFields(d: { checkpoint: string; workDir: string }) {
@@ -32,11 +57,12 @@ export function trainerFields(d: { checkpoint: string; workDir: string }) {
         cli: { arg: 'FILE', defaultText: 'data/splits/default.json' },
       }),
     ),
-    onlineFraction: T.number({ minimum: 0, maximum: 1, default: DEFAULT_ONLINE.onlineFraction, description: 'share of each update batch from practice data' }),
-    utd: T.number({ minimum: 0.01, maximum: 100, default: DEFAULT_ONLINE.utd, description: 'updates per new practice transition' }),
-    batchSize: T.integer({ minimum: 2, maximum: 4096, default: DEFAULT_ONLINE.batchSize, description: 'update batch size' }),
-    exportEvery: T.integer({ minimum: 0, maximum: 1e6, default: DEFAULT_ONLINE.exportEvery, description: 'export every N updates (0: per batch of episodes)' }),
-    warmupUpdates: T.integer({ minimum: 0, maximum: 1e6, default: DEFAULT_ONLINE.warmupUpdates, description: 'critic-only updates at the switch to online' }),
+    // Declared once, in the config's learning section (its defaults are DEFAULT_ONLINE's).
+    onlineFraction: learningField('onlineFraction'),
+    utd: learningField('utd'),
+    batchSize: learningField('batchSize'),
+    exportEvery: learningField('exportEvery'),
+    warmupUpdates: learningField('warmupUpdates'),
     seed: T.integer({ minimum: 0, maximum: 1e9, default: 0, description: 'seed of batches and initialisation' }),
     reward: T.enum(['rewardProb', 'gt'], {
       default: DEFAULT_ONLINE.reward,

@@ -9,6 +9,8 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { command, commandUsage, flagLeft, flagsOf, parseCommand, T, UsageError, type Command } from '../../src/cli/flags.ts';
+import { fieldsOf } from '../../src/config/declare.ts';
+import { LearningConfigSchema } from '../../src/config/schema.ts';
 import { CAMPAIGN } from '../../src/cli/campaign.ts';
 import { COLLECT } from '../../src/cli/collect.ts';
 import { EVAL_POLICY } from '../../src/cli/eval-policy.ts';
@@ -143,6 +145,26 @@ test('values are typed, checked and defaulted by the declaration', () => {
   ] as const) {
     assert.throws(() => parseCommand(C, [...argv]), usageError(re), argv.join(' '));
   }
+});
+
+test("the trainer's settings are declared once: every command that sets one accepts what the daemon config accepts", () => {
+  // The numeric settings of the config's learning section (paths and switches mean different things per command).
+  const learning = fieldsOf(LearningConfigSchema).filter((l) => /number|integer/.test(JSON.stringify(l.schema.type)));
+  const keys = ['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum', 'type', 'description'];
+  const pick = (s: Record<string, unknown>): Record<string, unknown> => Object.fromEntries(keys.filter((k) => s[k] !== undefined).map((k) => [k, s[k]]));
+  const pathOf = (key: string): string => key.replace(/^shadowGate([A-Z])/, (_, c: string) => `shadowGate.${c.toLowerCase()}`);
+  let compared = 0;
+  for (const c of [TRAINER, FLEET_LEARNER, EXPERIMENT]) {
+    for (const f of flagsOf(c.flags)) {
+      const field = learning.find((l) => l.path === pathOf(f.key));
+      if (!field) continue;
+      assert.deepEqual(pick(f.schema), pick(field.schema), `${c.name} ${f.flag} is declared as learning.${field.path} is`);
+      compared++;
+    }
+  }
+  assert.equal(compared, 5 + 5 + 8, 'onlineFraction, utd, batchSize, exportEvery, warmupUpdates (+ actorLr and the shadow gate in the experiment)');
+  // A ratio the daemon accepts (learning.utd > 0) is accepted by the trainer too (it was refused below 0.01).
+  assert.equal(parseCommand(TRAINER, ['--db', 'x.db', '--utd', '0.005']).values.utd, 0.005);
 });
 
 test('the commands say so on stderr with exit 2, before doing anything', () => {
