@@ -82,34 +82,37 @@ interface FilterSql {
   params: Record<string, number | string>;
 }
 
-function filterSql(f: TransitionFilter): FilterSql {
+/** A condition of a WHERE clause: its SQL, the parameter it binds (null: none), and the value (undefined: left out). */
+type Condition = readonly [sql: string, param: string | null, value: string | number | boolean | undefined];
+
+/** The WHERE clause of the conditions whose value is given ('1' when none), binding their values into `params`. */
+function whereOf(conditions: readonly Condition[], params: Record<string, number | string>): string {
   const parts: string[] = [];
+  for (const [sql, param, value] of conditions) {
+    if (value === undefined || value === false) continue;
+    if (param !== null) params[param] = value as string | number;
+    parts.push(sql);
+  }
+  return parts.length ? parts.join(' AND ') : '1';
+}
+
+function filterSql(f: TransitionFilter): FilterSql {
   const params: Record<string, number | string> = {};
   const list = <T>(v: T | readonly T[]): T[] => (Array.isArray(v) ? [...(v as T[])] : [v as T]);
-  if (f.domain !== undefined) {
-    parts.push('e.domain IN (SELECT value FROM json_each(@f_domain))');
-    params.f_domain = JSON.stringify(list(f.domain));
-  }
-  if (f.kind !== undefined) {
-    const kinds = list(f.kind);
-    for (const k of kinds) if (!EPISODE_KINDS.includes(k)) throw new TypeError(`filter.kind: '${k}' is not one of ${EPISODE_KINDS.join('|')}`);
-    parts.push('e.kind IN (SELECT value FROM json_each(@f_kind))');
-    params.f_kind = JSON.stringify(kinds);
-  }
-  if (f.sessionId !== undefined) {
-    parts.push('e.session_id = @f_session');
-    params.f_session = f.sessionId;
-  }
-  if (f.episodeIds !== undefined) {
-    parts.push('e.id IN (SELECT value FROM json_each(@f_episodes))');
-    params.f_episodes = JSON.stringify([...f.episodeIds]);
-  }
-  if (f.afterId !== undefined) {
-    parts.push('t.id > @f_after');
-    params.f_after = f.afterId;
-  }
-  if (f.endedOnly) parts.push('e.ended_at IS NOT NULL');
-  return { where: parts.length ? parts.join(' AND ') : '1', params };
+  const kinds = f.kind === undefined ? undefined : list(f.kind);
+  for (const k of kinds ?? []) if (!EPISODE_KINDS.includes(k)) throw new TypeError(`filter.kind: '${k}' is not one of ${EPISODE_KINDS.join('|')}`);
+  const where = whereOf(
+    [
+      ['e.domain IN (SELECT value FROM json_each(@f_domain))', 'f_domain', f.domain === undefined ? undefined : JSON.stringify(list(f.domain))],
+      ['e.kind IN (SELECT value FROM json_each(@f_kind))', 'f_kind', kinds && JSON.stringify(kinds)],
+      ['e.session_id = @f_session', 'f_session', f.sessionId],
+      ['e.id IN (SELECT value FROM json_each(@f_episodes))', 'f_episodes', f.episodeIds && JSON.stringify([...f.episodeIds])],
+      ['t.id > @f_after', 'f_after', f.afterId],
+      ['e.ended_at IS NOT NULL', null, f.endedOnly],
+    ],
+    params,
+  );
+  return { where, params };
 }
 
 function parseJson(text: string | null, where: string): unknown {
@@ -386,21 +389,16 @@ export class Store {
   }
 
   listEpisodes(f: { sessionId?: number; domain?: string; kind?: EpisodeKind } & ListOptions = {}): EpisodeRecord[] {
-    const parts: string[] = [];
     const params: Record<string, string | number> = { limit: f.limit ?? 100, offset: f.offset ?? 0 };
-    if (f.sessionId !== undefined) {
-      parts.push('e.session_id = @session');
-      params.session = f.sessionId;
-    }
-    if (f.domain !== undefined) {
-      parts.push('e.domain = @domain');
-      params.domain = f.domain;
-    }
-    if (f.kind !== undefined) {
-      parts.push('e.kind = @kind');
-      params.kind = f.kind;
-    }
-    const sql = `${EPISODE_SELECT} WHERE ${parts.length ? parts.join(' AND ') : '1'} ORDER BY e.id ${f.order === 'asc' ? 'ASC' : 'DESC'} LIMIT @limit OFFSET @offset`;
+    const where = whereOf(
+      [
+        ['e.session_id = @session', 'session', f.sessionId],
+        ['e.domain = @domain', 'domain', f.domain],
+        ['e.kind = @kind', 'kind', f.kind],
+      ],
+      params,
+    );
+    const sql = `${EPISODE_SELECT} WHERE ${where} ORDER BY e.id ${f.order === 'asc' ? 'ASC' : 'DESC'} LIMIT @limit OFFSET @offset`;
     return (this.stmt(sql).all(params) as EpisodeRow[]).map((r) => this.episode(r));
   }
 
@@ -761,25 +759,17 @@ export class Store {
 
   /** Events, newest first unless order 'asc'; afterId for incremental polling. */
   listEvents(f: { kind?: string; sessionId?: number; episodeId?: number; afterId?: number } & ListOptions = {}): EventRecord[] {
-    const parts: string[] = [];
     const params: Record<string, string | number> = { limit: f.limit ?? 100, offset: f.offset ?? 0 };
-    if (f.kind !== undefined) {
-      parts.push('kind = @kind');
-      params.kind = f.kind;
-    }
-    if (f.sessionId !== undefined) {
-      parts.push('session_id = @session');
-      params.session = f.sessionId;
-    }
-    if (f.episodeId !== undefined) {
-      parts.push('episode_id = @episode');
-      params.episode = f.episodeId;
-    }
-    if (f.afterId !== undefined) {
-      parts.push('id > @after');
-      params.after = f.afterId;
-    }
-    const sql = `SELECT * FROM events WHERE ${parts.length ? parts.join(' AND ') : '1'} ORDER BY id ${f.order === 'asc' ? 'ASC' : 'DESC'} LIMIT @limit OFFSET @offset`;
+    const where = whereOf(
+      [
+        ['kind = @kind', 'kind', f.kind],
+        ['session_id = @session', 'session', f.sessionId],
+        ['episode_id = @episode', 'episode', f.episodeId],
+        ['id > @after', 'after', f.afterId],
+      ],
+      params,
+    );
+    const sql = `SELECT * FROM events WHERE ${where} ORDER BY id ${f.order === 'asc' ? 'ASC' : 'DESC'} LIMIT @limit OFFSET @offset`;
     return (this.stmt(sql).all(params) as EventRow[]).map((r) => ({
       id: r.id,
       time: r.time,
