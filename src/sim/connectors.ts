@@ -316,7 +316,7 @@ export function parseConnector(json: Json, file: string): ConnectorDef {
   const span: Vec2 = [all.max[0] - all.min[0], all.max[1] - all.min[1]];
   if (span[0] > 80 * MM || span[1] > 80 * MM) c.fail('parts', 'must fit in 80 mm x 80 mm');
   // Housing: default covers the pins with a 3 mm rim; a given size must cover them too.
-  const pinBox = bbox(parts.flatMap((p) => partPolygon(p)));
+  const pinBox = bbox(def.parts.flatMap((p) => partPolygon(p)));
   const need: Vec2 = [2 * Math.max(Math.abs(pinBox.min[0]), Math.abs(pinBox.max[0])), 2 * Math.max(Math.abs(pinBox.min[1]), Math.abs(pinBox.max[1]))];
   if (o.housing_mm === undefined) {
     def.housing = { size: [need[0] + 6 * MM, need[1] + 6 * MM], height: 14 * MM };
