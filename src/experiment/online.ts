@@ -630,7 +630,7 @@ export async function seedsReport(dirs: readonly string[], out: string, budget =
       const end = r.curve.at(-1);
       const b = bestBaseline(r);
       lines.push(
-        `| ${c} | ${seed} | ${curve} | ${r.offline.II}/${r.offline.trials} | ${r.final.II}/${r.final.trials} | ${Math.max(...r.curve.map((p) => p.successes))} | ${dip} | ${end?.learnedSuccessRate?.toFixed(2) ?? '-'} / ${end?.gtSuccessRate?.toFixed(2) ?? '-'} | ${b ? `${b.name} ${b.successes}` : '-'} |`,
+        `| ${c} | ${seed} | ${curve} | ${formatRate(r.offline.II, r.offline.trials)} | ${formatRate(r.final.II, r.final.trials)} | ${Math.max(...r.curve.map((p) => p.successes))} | ${dip} | ${end?.learnedSuccessRate?.toFixed(2) ?? '-'} / ${end?.gtSuccessRate?.toFixed(2) ?? '-'} | ${b ? `${b.name} ${b.successes}` : '-'} |`,
       );
     }
     const finals = rows.map((x) => x.r.final.II);

@@ -66,7 +66,10 @@ test('seeds report: per-seed best baseline, above-baseline and the target verdic
   ];
   const md = await seedsReport(dirs, join(dir, 'out'));
   assert.equal(readFileSync(join(dir, 'out', 'seeds.md'), 'utf8'), md);
-  assert.match(md, /\| megablock \| 0 \| 0: 9, 25: 8, 50: 18, 75: 20, 100: 20 \| 9\/20 \| 20\/20 \| 20 \| 1 \| 1\.00 \/ 1\.00 \| loc-spiral 12 \|/);
+  assert.match(
+    md,
+    /\| megablock \| 0 \| 0: 9, 25: 8, 50: 18, 75: 20, 100: 20 \| 9\/20 \[26-66\] \| 20\/20 \[84-100\] \| 20 \| 1 \| 1\.00 \/ 1\.00 \| loc-spiral 12 \|/,
+  );
   assert.match(md, /\| europlug \| 1 \| [^\n]* \| - \|\n/, 'a run without baselines shows none');
   assert.match(md, /\| megablock \| 2 \| 20, 19 \| 19\.5\/20 \| 19\/20 \| 1 \| yes \| met \|/);
   assert.match(md, /\| europlug \| 2 \| 15, 20 \| 17\.5\/20 \| 15\/20 \| 0 \| no \| not met \|/);
