@@ -13,7 +13,7 @@
  *    connector, x* minus the true seated position; otherwise `goalError`, default 0: a real log does not know it).
  */
 import type { Calibration, DaemonConfig } from '../config/schema.ts';
-import type { Vec3 } from '../core/types.ts';
+import type { Scenario, Vec3 } from '../core/types.ts';
 import { Store } from '../store/index.ts';
 import type { EpisodeRecord, SessionRecord, TransitionRecord } from '../store/types.ts';
 
@@ -110,7 +110,7 @@ export interface PlannedStart {
   loggedDomain: string;
   domain: string;
   mapped: boolean;
-  scenario: 'I' | 'II';
+  scenario: Scenario;
   /** Seed of the reset (start when 'seeded'; nuisance always). */
   seed: number;
   kind: StartKind;
