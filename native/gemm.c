@@ -8,7 +8,8 @@
  * Exports:
  *   open(path) -> string            dlopen + dlsym cblas_sgemm; returns openblas_get_config() (or "") ; throws on failure
  *   setThreads(n)                   the addon's own threads (1 or 2, see "Two threads" below); OpenBLAS stays at 1
- *   threadStats() -> [jobs split, parts the helper ran]   (benchmarks: how often the second core took part)
+ *   threadStats() -> [jobs split, parts the helper ran, helper CPU ms in parts, helper CPU ms in all, caller CPU ms
+ *        waiting for the helper's parts]: how much the second core took, and what it cost (benchmarks)
  *   sgemm(tA, tB, batch, M, N, K, A, strideA, B, strideB, C, bias, biasMode, act, alpha)
  *        C[b] = act(op(A[b]) op(B[b]) + bias) for b < batch, all row-major float32, op = transpose when tA/tB.
  *        strideA/strideB: elements between batch items (0 = broadcast one matrix). C is dense [batch, M, N].
@@ -31,12 +32,15 @@
  *        For the fused MLP heads (src/learn/fused.ts): element loops in C instead of JS (several times faster there).
  *   Every array is a Float32Array (views on the wasm heap work: no copy); sizes are checked before any access.
  *
- * Two threads (setThreads(2)): a GEMM of at least SPLIT_MNK multiply-adds is cut into two blocks of output rows or
- * columns (a multiple of 16), and Adam and LayerNorm into two ranges of elements or rows; one helper thread and the
- * calling thread each take blocks (an atomic counter), so when the helper is not scheduled (a loaded machine) the
- * caller does both and nothing waits for it. Each output element is computed by the same code over the same K
- * order as on one thread, so the results are bit-identical (test/learn/gemm.test.ts checks it). The helper spins
- * about SPIN_NS after a job (the next GEMM of an update follows within microseconds), then sleeps on a futex.
+ * Two threads (setThreads(2)): a GEMM of at least SPLIT_MNK multiply-adds and 8192 outputs is cut into two blocks
+ * of output rows or columns (a multiple of 16); Adam, LayerNorm, bias sums and ReLU into two ranges of elements, rows
+ * or columns. One helper thread and the calling thread each claim blocks (an atomic counter), so when the helper is
+ * not scheduled (a loaded machine) the caller does both and nothing waits for it. Each output value is computed by
+ * the same code in the same order as on one thread, so the results are bit-identical (test/learn/gemm-threads.test.ts);
+ * LayerNorm's gradient sums dgamma/dbeta over two halves of the rows on one thread too (the cut depends on the shape
+ * only). After a job the helper spins about 50 us (the next GEMM of an update follows within microseconds; at load
+ * 25-29 a 150 us spin burnt 1-2 ms more CPU per update and took no more work; INSERTION_GEMM_SPIN_US overrides),
+ * then sleeps on a futex.
  * Why not OpenBLAS's own threads: at these sizes (256x256x256) they made an update slower (12.7 against 9.9 ms wall).
  */
 #define _GNU_SOURCE
@@ -74,6 +78,7 @@ static struct {
   _Atomic int done;
   _Atomic int busy;        /* a job is posted (a second JS thread calling in runs alone) */
   _Atomic uint64_t jobs, helperParts;
+  _Atomic uint64_t helperWorkNs, callerWaitNs; /* thread CPU time: the helper in parts, the caller waiting for them */
   part_fn fn;
   void *arg;
   int parts;
@@ -82,7 +87,7 @@ static struct {
   pthread_t helper;
 } pool = {.threads = 1};
 
-#define SPIN_NS 150000L
+static long g_spin_ns = 50000L;  /* INSERTION_GEMM_SPIN_US overrides (experiments) */
 #define SPLIT_MNK (1L << 20) /* multiply-adds below which a GEMM stays on one thread (about 12 us of work) */
 
 static inline void cpu_relax(void) {
@@ -94,6 +99,12 @@ static inline void cpu_relax(void) {
 static long now_ns(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1000000000L + t.tv_nsec;
+}
+
+static long thread_cpu_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
   return t.tv_sec * 1000000000L + t.tv_nsec;
 }
 
@@ -115,7 +126,7 @@ static void *helper_main(void *unused) {
     int spins = 0;
     while ((g = atomic_load(&pool.gen32)) == seen) {
       cpu_relax();
-      if (++spins % 64 == 0 && now_ns() - t0 > SPIN_NS) {
+      if (++spins % 64 == 0 && now_ns() - t0 > g_spin_ns) {
         atomic_store(&pool.sleeping, 1);
         if (atomic_load(&pool.gen32) == seen) syscall(SYS_futex, &pool.gen32, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
         atomic_store(&pool.sleeping, 0);
@@ -128,7 +139,9 @@ static void *helper_main(void *unused) {
     const int parts = pool.parts;
     int p;
     while ((p = claim(g, parts)) >= 0) {
+      const long c0 = thread_cpu_ns();
       fn(arg, p);
+      atomic_fetch_add(&pool.helperWorkNs, (uint64_t)(thread_cpu_ns() - c0));
       atomic_fetch_add(&pool.helperParts, 1);
       atomic_fetch_add(&pool.done, 1);
     }
@@ -158,15 +171,21 @@ static void run_parts(part_fn fn, void *arg, int parts) {
     mine++;
   }
   /* Only parts the helper claimed are left: wait for them (spin, then yield: it may have been preempted). */
-  int spins = 0;
-  while (atomic_load(&pool.done) + mine < parts)
-    if (++spins < 4096) cpu_relax();
-    else sched_yield();
+  if (atomic_load(&pool.done) + mine < parts) {
+    const long c0 = thread_cpu_ns();
+    int spins = 0;
+    while (atomic_load(&pool.done) + mine < parts)
+      if (++spins < 4096) cpu_relax();
+      else sched_yield();
+    atomic_fetch_add(&pool.callerWaitNs, (uint64_t)(thread_cpu_ns() - c0));
+  }
   atomic_store(&pool.busy, 0);
 }
 
 static int start_pool(int n) {
   if (n >= 2 && !pool.started) {
+    const char *e = getenv("INSERTION_GEMM_SPIN_US");
+    if (e && *e) g_spin_ns = atol(e) * 1000L;
     pthread_attr_t at;
     pthread_attr_init(&at);
     pthread_attr_setstacksize(&at, 1 << 20);
@@ -881,12 +900,20 @@ static napi_value ReluGrad(napi_env env, napi_callback_info info) {
 
 static napi_value ThreadStats(napi_env env, napi_callback_info info) {
   (void)info;
-  napi_value r, a, b;
-  CHECK(napi_create_array_with_length(env, 2, &r));
-  CHECK(napi_create_double(env, (double)atomic_load(&pool.jobs), &a));
-  CHECK(napi_create_double(env, (double)atomic_load(&pool.helperParts), &b));
-  CHECK(napi_set_element(env, r, 0, a));
-  CHECK(napi_set_element(env, r, 1, b));
+  double helperCpuMs = 0;
+  if (pool.started) {
+    clockid_t cid;
+    struct timespec t;
+    if (pthread_getcpuclockid(pool.helper, &cid) == 0 && clock_gettime(cid, &t) == 0) helperCpuMs = t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+  }
+  const double v[5] = {(double)atomic_load(&pool.jobs), (double)atomic_load(&pool.helperParts), atomic_load(&pool.helperWorkNs) / 1e6,
+                       helperCpuMs, atomic_load(&pool.callerWaitNs) / 1e6};
+  napi_value r, x;
+  CHECK(napi_create_array_with_length(env, 5, &r));
+  for (uint32_t k = 0; k < 5; k++) {
+    CHECK(napi_create_double(env, v[k], &x));
+    CHECK(napi_set_element(env, r, k, x));
+  }
   return r;
 }
 

@@ -14,8 +14,8 @@ interface GemmAddon {
   open: (path: string) => string;
   /** The addon's threads (this addon: 1 or 2, returned; an older one returned whether OpenBLAS took n). */
   setThreads: (n: number) => number | boolean;
-  /** [GEMM/element jobs split over two threads, parts the helper thread ran] (absent in older addons). */
-  threadStats?: () => [number, number];
+  /** See Gemm.threadStats (absent in older addons). */
+  threadStats?: () => ThreadStats;
   sgemm: (
     tA: boolean,
     tB: boolean,
@@ -56,6 +56,8 @@ interface GemmAddon {
   reluGrad?: (dy: Float32Array, y: Float32Array, dx: Float32Array) => void;
 }
 
+export type ThreadStats = [jobs: number, helperParts: number, helperWorkMs: number, helperCpuMs: number, callerWaitMs: number];
+
 /** Fused activations the native kernel applies itself (codes of gemm.c); others fall back to tfjs. */
 export const GEMM_ACTIVATIONS: Readonly<Record<string, number>> = { linear: 0, relu: 1, relu6: 2, elu: 3, sigmoid: 4, leakyrelu: 5 };
 
@@ -89,8 +91,11 @@ export interface Gemm {
   /** x = max(x, 0) in place, and dx = y > 0 ? dy : 0 (the fused heads' ReLU); JS loops when an older addon lacks them. */
   relu: (x: Float32Array) => void;
   reluGrad: (dy: Float32Array, y: Float32Array, dx: Float32Array) => void;
-  /** [jobs split over the two threads, parts the helper ran] since load: how often the second core took part. */
-  threadStats: () => [number, number];
+  /**
+   * Since load: [jobs split over the two threads, parts the helper ran, the helper's CPU ms in those parts, its CPU ms
+   * in all (spinning included), the caller's CPU ms waiting for the helper's parts]. Benchmarks: what the second core did.
+   */
+  threadStats: () => ThreadStats;
   /** Changes the thread count at run time (benchmarks and tests compare 1 and 2 in one process); returns it. */
   setThreads: (n: number) => number;
 }
@@ -143,7 +148,7 @@ export function loadGemm(opts: LoadGemmOptions = {}): GemmLoad {
         addRow: addon.addRow,
         relu: addon.relu ?? jsRelu,
         reluGrad: addon.reluGrad ?? jsReluGrad,
-        threadStats: addon.threadStats ?? ((): [number, number] => [0, 0]),
+        threadStats: addon.threadStats ?? ((): ThreadStats => [0, 0, 0, 0, 0]),
         setThreads: (n: number): number => {
           const r = addon.setThreads(n);
           gemm.threads = typeof r === 'number' ? r : n;

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { initBackend, nativeGemm } from '../../src/learn/backend.ts';
+import { backendLabel, initBackend, nativeGemm } from '../../src/learn/backend.ts';
 import type { Gemm } from '../../src/learn/gemm.ts';
 import { DEFAULT_IQL, IqlAgent, type IqlBatch } from '../../src/learn/iql.ts';
 import { netVariables } from '../../src/learn/nets.ts';
@@ -193,3 +193,19 @@ for (const critics of [2, 10]) {
     },
   );
 }
+
+test('the thread count is in the engine label, and a later initBackend() without one keeps it (the reward tuner re-inits)', { skip: noGemm }, async () => {
+  const saved = process.env['INSERTION_GEMM_THREADS'];
+  delete process.env['INSERTION_GEMM_THREADS'];
+  try {
+    await initBackend({ prefer: 'wasm', gemmThreads: 2 });
+    assert.match(backendLabel(), /, 2 threads; fixes: /);
+    await initBackend({ prefer: 'wasm' });
+    assert.match(backendLabel(), /, 2 threads; fixes: /);
+    assert.equal(nativeGemm()?.threads, 2);
+  } finally {
+    await initBackend({ prefer: 'wasm', gemmThreads: 1 });
+    if (saved !== undefined) process.env['INSERTION_GEMM_THREADS'] = saved;
+  }
+  assert.match(backendLabel(), /, 1 thread; fixes: /);
+});
