@@ -174,8 +174,12 @@ const phase1 = {
   trainerCpuMsPerUpdate: learning.supervisor.status().progress?.cpuMsPerUpdate ?? null,
   trainerEngine: learning.supervisor.status().progress?.engine ?? null,
   critics: args.critics,
-  // Updates per control tick (= per new transition while practising): the update ratio sustained.
-  updateRatioSustained: updates / Math.max(1, st.timing.controlTicks - m0.controlTicks),
+  // Updates per control tick (= per new transition while practising): the update ratio sustained (null: no ticks).
+  updateRatioSustained: st.timing.controlTicks > m0.controlTicks ? updates / (st.timing.controlTicks - m0.controlTicks) : null,
+  // Not 'running' at the end (e.g. 'estopped' by its missed-tick guard on a starved machine): the figures above then
+  // describe a trainer beside an idle daemon.
+  daemonStateAtEnd: st.state,
+  lastTrip: st.safety.lastTrip?.detail ?? null,
   owedAtEnd: learning.supervisor.status().progress?.owed ?? null,
   controlTicks: st.timing.controlTicks - m0.controlTicks,
   missedControlTicks: st.timing.missedControl - m0.missedControl,
