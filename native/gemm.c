@@ -186,12 +186,8 @@ static int start_pool(int n) {
   if (n >= 2 && !pool.started) {
     const char *e = getenv("INSERTION_GEMM_SPIN_US");
     if (e && *e) g_spin_ns = atol(e) * 1000L;
-    pthread_attr_t at;
-    pthread_attr_init(&at);
-    pthread_attr_setstacksize(&at, 1 << 20);
-    const int rc = pthread_create(&pool.helper, &at, helper_main, NULL);
-    pthread_attr_destroy(&at);
-    if (rc != 0) return 0;
+    /* The default stack (OpenBLAS may put small buffers on it, as on the caller's thread). */
+    if (pthread_create(&pool.helper, NULL, helper_main, NULL) != 0) return 0;
     pthread_detach(pool.helper);
     pool.started = 1;
   }
