@@ -184,7 +184,7 @@ export const STORE = bench(
 
 export const UPDATE_PROFILE = bench(
   'update-profile',
-  "One online IQL update on cached features (2x256 heads, batch 256, one BLAS thread) in CPU time by native kernel and GEMM shape, the rest by difference, the trainer's policy average, and the share of the GEMM peak.",
+  "One online IQL update on cached features (2x256 heads, batch 256, one BLAS thread) in CPU time by native kernel and GEMM shape, the rest by difference, the trainer's policy average, and the share of the GEMM peak; then one and two threads of the addon side by side.",
   T.object({
     critics: T.integer({ minimum: 2, maximum: 64, default: 2, description: 'critics in the ensemble' }),
     updates: positive('timed updates per pass', 100),

@@ -7,6 +7,8 @@
  * tfjs-wasm with its own matMul, and tfjs-wasm with the native OpenBLAS GEMM (src/learn/gemm.ts) when it loads; the
  * cached-features workloads (twin Q, and RLPD's 10-critic ensemble) also on the fused heads (src/learn/fused.ts), the
  * engine the online trainer uses.
+ * With the addon's two-thread mode, also "openblas 2T" and "fused 2T": the same kernels split over both cores
+ * (bit-identical results), compared with PyTorch on 2 threads.
  * Then the same shapes in PyTorch (bench/learn_torch.py, Debian's python3-torch) with 1 thread (as ours) and 2.
  * Also: the GEMM peak of this CPU (OpenBLAS sgemm at 1024^3, 1 thread; and wasm's XNNPack), and for every workload
  * its matMul+conv FLOPs per update (counted from the kernels that ran) and the share of that peak it reaches.
@@ -20,7 +22,7 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend, backendLabel, setNativeGemm } from '../src/learn/backend.ts';
+import { initBackend, backendLabel, nativeGemm, setNativeGemm } from '../src/learn/backend.ts';
 import { loadGemm } from '../src/learn/gemm.ts';
 import { DaibClassifier, defaultDaibConfig } from '../src/learn/daib.ts';
 import { DEFAULT_IQL, IqlAgent, type IqlBatch, iqlDaibConfig, setFusedHeads } from '../src/learn/iql.ts';
@@ -41,11 +43,26 @@ interface Engine {
   engine: string;
   native: boolean;
   fused: boolean;
+  /** The native kernels' threads (1 unless said; "2T" engines split over both cores, compared with PyTorch at 2). */
+  threads?: number;
 }
-const engines: Engine[] = [{ engine: 'wasm', native: false, fused: false }, ...(info.gemm ? [{ engine: 'wasm+openblas', native: true, fused: false }] : [])];
+// The addon's two-thread mode (src/learn/gemm.ts) when this build has it.
+const twoThreads = info.gemm !== undefined && nativeGemm()?.setThreads(2) === 2;
+nativeGemm()?.setThreads(1);
+const engines: Engine[] = [
+  { engine: 'wasm', native: false, fused: false },
+  ...(info.gemm ? [{ engine: 'wasm+openblas', native: true, fused: false }] : []),
+  ...(twoThreads ? [{ engine: 'openblas 2T', native: true, fused: false, threads: 2 }] : []),
+];
 // IQL on cached features also runs on the fused heads (src/learn/fused.ts) when the native kernels load.
-const featureEngines: Engine[] = [...engines, ...(info.gemm ? [{ engine: 'fused', native: true, fused: true }] : [])];
+const featureEngines: Engine[] = [
+  ...engines,
+  ...(info.gemm ? [{ engine: 'fused', native: true, fused: true }] : []),
+  ...(twoThreads ? [{ engine: 'fused 2T', native: true, fused: true, threads: 2 }] : []),
+];
 const useEngine = (e: Engine): void => {
+  setNativeGemm(true);
+  nativeGemm()?.setThreads(e.threads ?? 1);
   setNativeGemm(e.native);
   setFusedHeads(e.fused);
 };
@@ -354,21 +371,25 @@ for (const name of [...new Set(rows.map((r) => r.name))]) {
   const t1 = torchRuns.find((t) => t.threads === 1)?.rows.find((r) => r.name === name);
   const t2 = torchRuns.find((t) => t.threads === 2)?.rows.find((r) => r.name === name);
   for (const r of rows.filter((x) => x.name === name)) {
-    const share = r.gflopPerUpdate / (r.cpuMs.median / 1000) / peak;
-    const ratio = t1 ? t1.medianMs / r.ms.median : null;
-    const cpuRatio = t1 ? t1.cpuMedianMs / r.cpuMs.median : null;
+    // Two-thread engines: against PyTorch on two threads, and their share of two cores' peak by wall time.
+    const two = r.engine.endsWith('2T');
+    const t = two ? t2 : t1;
+    const share = two ? r.gflopPerUpdate / (r.ms.median / 1000) / (2 * peak) : r.gflopPerUpdate / (r.cpuMs.median / 1000) / peak;
+    const ratio = t ? t.medianMs / r.ms.median : null;
+    const cpuRatio = t ? t.cpuMedianMs / r.cpuMs.median : null;
     summary.push({
       name,
       engine: r.engine,
       medianMs: r.ms.median,
       cpuMedianMs: r.cpuMs.median,
       updatesPerSec: r.updatesPerSec,
-      ratioVsTorch1T: ratio,
-      cpuRatioVsTorch1T: cpuRatio,
+      ratioVsTorch: ratio,
+      cpuRatioVsTorch: cpuRatio,
+      vsTorchThreads: two ? 2 : 1,
       shareOfPeak: share,
     });
     console.log(
-      `  ${name.padEnd(28)} ${r.engine.padEnd(13)} ${r.ms.median.toFixed(1).padStart(7)} ms (cpu ${r.cpuMs.median.toFixed(1)} ms) ${r.updatesPerSec.toFixed(1).padStart(6)}/s  ratio ${ratio?.toFixed(2) ?? 'n/a'}x (cpu ${cpuRatio?.toFixed(2) ?? 'n/a'}x)  ${(100 * share).toFixed(0)}% of peak`,
+      `  ${name.padEnd(28)} ${r.engine.padEnd(13)} ${r.ms.median.toFixed(1).padStart(7)} ms (cpu ${r.cpuMs.median.toFixed(1)} ms) ${r.updatesPerSec.toFixed(1).padStart(6)}/s  ratio ${ratio?.toFixed(2) ?? 'n/a'}x (cpu ${cpuRatio?.toFixed(2) ?? 'n/a'}x)${two ? ' vs 2T' : ''}  ${(100 * share).toFixed(0)}% of ${two ? "2 cores' " : ''}peak`,
     );
   }
   if (t1)
@@ -376,7 +397,9 @@ for (const name of [...new Set(rows.map((r) => r.name))]) {
       `  ${name.padEnd(28)} ${'pytorch 1T'.padEnd(13)} ${t1.medianMs.toFixed(1).padStart(7)} ms (cpu ${t1.cpuMedianMs.toFixed(1)} ms) ${(1000 / t1.medianMs).toFixed(1).padStart(6)}/s  ${((100 * ((rows.find((x) => x.name === name)?.gflopPerUpdate ?? 0) / (t1.cpuMedianMs / 1000))) / peak).toFixed(0)}% of peak`,
     );
   if (t2)
-    console.log(`  ${name.padEnd(28)} ${'pytorch 2T'.padEnd(13)} ${t2.medianMs.toFixed(1).padStart(7)} ms ${(1000 / t2.medianMs).toFixed(1).padStart(6)}/s`);
+    console.log(
+      `  ${name.padEnd(28)} ${'pytorch 2T'.padEnd(13)} ${t2.medianMs.toFixed(1).padStart(7)} ms (cpu ${t2.cpuMedianMs.toFixed(1)} ms) ${(1000 / t2.medianMs).toFixed(1).padStart(6)}/s  ${((100 * ((rows.find((x) => x.name === name)?.gflopPerUpdate ?? 0) / (t2.medianMs / 1000))) / (2 * peak)).toFixed(0)}% of 2 cores' peak`,
+    );
 }
 console.log(`load average before ${load0.map((x) => x.toFixed(2)).join(' ')}, after ${loadAvg()}`);
 

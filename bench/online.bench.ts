@@ -156,12 +156,16 @@ learning.supervisor.on('export', (info: { exportedAt: number }) => {
 p1.a.daemon.startPractice({ count: 100000, scenario: 'II', explorationNoise: 0.003 });
 // Wait for the trainer to be ready, then measure.
 while (learning.supervisor.status().state !== 'running') await sleep(200);
-const m0 = p1.a.daemon.status().timing;
+// A copy: the threaded daemon's status may hand out the object it keeps updating.
+const m0 = { ...p1.a.daemon.status().timing };
 const u0 = learning.supervisor.status().updatesTotal;
 const t0 = performance.now();
 while (performance.now() - t0 < seconds * 1000) await sleep(500);
 const st = p1.a.daemon.status();
 const updates = learning.supervisor.status().updatesTotal - u0;
+console.log(
+  `control ticks at start ${m0.controlTicks}, at end ${st.timing.controlTicks} (missed ${m0.missedControl} -> ${st.timing.missedControl}); daemon ${st.state}${st.safety.lastTrip ? `, last trip ${JSON.stringify(st.safety.lastTrip)}` : ''}`,
+);
 const wall = (performance.now() - t0) / 1000;
 const phase1 = {
   seconds: wall,
@@ -170,8 +174,12 @@ const phase1 = {
   trainerCpuMsPerUpdate: learning.supervisor.status().progress?.cpuMsPerUpdate ?? null,
   trainerEngine: learning.supervisor.status().progress?.engine ?? null,
   critics: args.critics,
-  // Updates per control tick (= per new transition while practising): the update ratio sustained.
-  updateRatioSustained: updates / Math.max(1, st.timing.controlTicks - m0.controlTicks),
+  // Updates per control tick (= per new transition while practising): the update ratio sustained (null: no ticks).
+  updateRatioSustained: st.timing.controlTicks > m0.controlTicks ? updates / (st.timing.controlTicks - m0.controlTicks) : null,
+  // Not 'running' at the end (e.g. 'estopped' by its missed-tick guard on a starved machine): the figures above then
+  // describe a trainer beside an idle daemon.
+  daemonStateAtEnd: st.state,
+  lastTrip: st.safety.lastTrip?.detail ?? null,
   owedAtEnd: learning.supervisor.status().progress?.owed ?? null,
   controlTicks: st.timing.controlTicks - m0.controlTicks,
   missedControlTicks: st.timing.missedControl - m0.missedControl,

@@ -4,6 +4,7 @@
  * update timed and counted (sgemm by shape, with its GFLOP/s), the rest (JS glue, allocation) by difference, and the
  * trainer's per-update policy average. The GEMM peak is sgemm 1024^3 on the same thread; the update's share of it is
  * (its sgemm FLOPs / peak) / its CPU time. Timing each call costs a little itself: the plain pass comes first.
+ * Then one and two threads side by side (the addon's helper thread), with what the helper took and cost.
  *   npx tsx bench/update-profile.bench.ts [--critics 2] [--updates 100]
  */
 import os from 'node:os';
@@ -99,8 +100,57 @@ for (const [k, s] of [...spent].sort((a, b) => b[1].ms - a[1].ms)) {
   const rate = s.flop ? `  ${(s.flop / s.ms / 1e6).toFixed(1)} GFLOP/s` : '';
   console.log(`  ${k.padEnd(26)} ${(s.ms / N).toFixed(3)} ms  ${(s.calls / N).toFixed(0)} calls${rate}`);
 }
+// Two threads (the addon's helper, src/learn/gemm.ts), side by side with one: blocks of 10 updates alternate, so both
+// see the same load. On a loaded machine wall time is the scheduler's; the CPU figures say what the helper took
+// (its work), what it cost (its CPU in all, spinning included), and the caller's own work per update (its CPU less
+// its waits for the helper), which is what an update's wall time comes to when the helper has a core of its own.
+let twoThreads: Record<string, number> | null = null;
+if (g.setThreads(2) === 2) {
+  const acc = { 1: { wall: 0, cpu: 0, n: 0 }, 2: { wall: 0, cpu: 0, n: 0 } };
+  let s2 = [0, 0, 0, 0, 0];
+  for (let b = 0; b < Math.max(2, Math.round(N / 10)); b++)
+    for (const t of b % 2 ? ([2, 1] as const) : ([1, 2] as const)) {
+      g.setThreads(t);
+      const a = g.threadStats();
+      const c1 = cpu();
+      const t0 = performance.now();
+      for (let i = 0; i < 10; i++) agent.update(batch);
+      acc[t].wall += performance.now() - t0;
+      acc[t].cpu += cpu() - c1;
+      acc[t].n += 10;
+      if (t === 2) s2 = g.threadStats().map((x, k) => (s2[k] as number) + x - (a[k] as number));
+    }
+  g.setThreads(1);
+  const n2 = acc[2].n;
+  const [, , helperWork, helperCpu, callerWait] = s2 as [number, number, number, number, number];
+  const callerCpu = (acc[2].cpu - helperCpu) / n2;
+  twoThreads = {
+    oneThreadWallMs: acc[1].wall / acc[1].n,
+    oneThreadCpuMs: acc[1].cpu / acc[1].n,
+    twoThreadsWallMs: acc[2].wall / n2,
+    twoThreadsCpuMs: acc[2].cpu / n2,
+    wallRatio: acc[1].wall / acc[1].n / (acc[2].wall / n2),
+    helperWorkMs: helperWork / n2,
+    helperCpuMs: helperCpu / n2,
+    callerCpuMs: callerCpu,
+    callerWaitMs: callerWait / n2,
+    callerWorkMs: callerCpu - callerWait / n2,
+    splitJobsPerUpdate: (s2[0] as number) / n2,
+    helperShareOfParts: (s2[1] as number) / Math.max(1, 2 * (s2[0] as number)),
+  };
+  const t2 = twoThreads;
+  const f = (k: string): string => (t2[k] as number).toFixed(2);
+  console.log(
+    `two threads, side by side (${acc[1].n} + ${n2} updates): wall ${f('oneThreadWallMs')} -> ${f('twoThreadsWallMs')} ms (x${f('wallRatio')}); ` +
+      `CPU ${f('oneThreadCpuMs')} -> ${f('twoThreadsCpuMs')} ms: the helper worked ${f('helperWorkMs')} ms (${(100 * (t2['helperShareOfParts'] as number)).toFixed(0)} % of the split parts) ` +
+      `and used ${f('helperCpuMs')} ms with its spinning; the caller's own work ${f('callerWorkMs')} ms (waited ${f('callerWaitMs')} ms) ` +
+      `-> ${(1000 / (t2['callerWorkMs'] as number)).toFixed(0)}/s when the helper has a core`,
+  );
+}
+
 console.log(
   `wrote ${writeResults('update-profile', {
+    twoThreads,
     critics,
     batch: B,
     updates: N,

@@ -13,7 +13,7 @@ command -v "$cc_bin" >/dev/null || { echo "native gemm: not built (no C compiler
 mkdir -p "$here/build"
 # NAPI_VERSION 8 (Node >= 12.22): a stable ABI, so one build serves later Node versions too.
 if ! "$cc_bin" -O3 -fno-math-errno -fPIC -shared -std=c11 -Wall -Wextra -DNAPI_VERSION=8 -DNODE_GYP_MODULE_NAME=gemm -I"$inc" \
-  -o "$here/build/gemm.node.tmp" "$here/gemm.c" -ldl -lm; then
+  -o "$here/build/gemm.node.tmp" "$here/gemm.c" -ldl -lm -lpthread; then
   echo "native gemm: not built (compile failed, see above); the trainer uses tfjs-wasm's own matMul"
   exit 0
 fi

@@ -7,7 +7,9 @@
  *
  * Exports:
  *   open(path) -> string            dlopen + dlsym cblas_sgemm; returns openblas_get_config() (or "") ; throws on failure
- *   setThreads(n)                   openblas_set_num_threads when the library has it
+ *   setThreads(n)                   the addon's own threads (1 or 2, see "Two threads" below); OpenBLAS stays at 1
+ *   threadStats() -> [jobs split, parts the helper ran, helper CPU ms in parts, helper CPU ms in all, caller CPU ms
+ *        waiting for the helper's parts]: how much the second core took, and what it cost (benchmarks)
  *   sgemm(tA, tB, batch, M, N, K, A, strideA, B, strideB, C, bias, biasMode, act, alpha)
  *        C[b] = act(op(A[b]) op(B[b]) + bias) for b < batch, all row-major float32, op = transpose when tA/tB.
  *        strideA/strideB: elements between batch items (0 = broadcast one matrix). C is dense [batch, M, N].
@@ -29,9 +31,28 @@
  *   relu(x)                         x = max(x, 0) in place; reluGrad(dy, y, dx): dx = y > 0 ? dy : 0 (y = relu's output).
  *        For the fused MLP heads (src/learn/fused.ts): element loops in C instead of JS (several times faster there).
  *   Every array is a Float32Array (views on the wasm heap work: no copy); sizes are checked before any access.
+ *
+ * Two threads (setThreads(2)): a GEMM of at least SPLIT_MNK multiply-adds and 8192 outputs is cut into two blocks
+ * of output rows or columns (a multiple of 16); Adam, LayerNorm, bias sums and ReLU into two ranges of elements, rows
+ * or columns. One helper thread and the calling thread each claim blocks (an atomic counter), so when the helper is
+ * not scheduled (a loaded machine) the caller does both and nothing waits for it. Each output value is computed by
+ * the same code in the same order as on one thread, so the results are bit-identical (test/learn/gemm-threads.test.ts);
+ * LayerNorm's gradient sums dgamma/dbeta over two halves of the rows on one thread too (the cut depends on the shape
+ * only). After a job the helper spins about 50 us (the next GEMM of an update follows within microseconds; at load
+ * 25-29 a 150 us spin burnt 1-2 ms more CPU per update and took no more work; INSERTION_GEMM_SPIN_US overrides),
+ * then sleeps on a futex.
+ * Why not OpenBLAS's own threads: at these sizes (256x256x256) they made an update slower (12.7 against 9.9 ms wall).
  */
+#define _GNU_SOURCE
 #include <dlfcn.h>
+#include <linux/futex.h>
 #include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -45,6 +66,134 @@ typedef char *(*get_config_fn)(void);
 
 static sgemm_fn g_sgemm = NULL;
 static set_threads_fn g_set_threads = NULL;
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * The two-thread pool. A job is fn(arg, part) for part < parts; `state` packs (generation << 32 | next part) so a
+ * helper still finishing the previous job can never claim a part of the next one. */
+typedef void (*part_fn)(void *arg, int part);
+static struct {
+  _Atomic uint64_t state;
+  _Atomic uint32_t gen32; /* the futex word: the low 32 bits of the generation */
+  _Atomic int sleeping;
+  _Atomic int done;
+  _Atomic int busy;        /* a job is posted (a second JS thread calling in runs alone) */
+  _Atomic uint64_t jobs, helperParts;
+  _Atomic uint64_t helperWorkNs, callerWaitNs; /* thread CPU time: the helper in parts, the caller waiting for them */
+  part_fn fn;
+  void *arg;
+  int parts;
+  int threads;             /* 1 or 2 */
+  int started;
+  pthread_t helper;
+} pool = {.threads = 1};
+
+static long g_spin_ns = 50000L;  /* INSERTION_GEMM_SPIN_US overrides (experiments) */
+#define SPLIT_MNK (1L << 20) /* multiply-adds below which a GEMM stays on one thread (about 12 us of work) */
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+static long now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1000000000L + t.tv_nsec;
+}
+
+static long thread_cpu_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return t.tv_sec * 1000000000L + t.tv_nsec;
+}
+
+/* Claims the next part of generation gen, or -1. */
+static int claim(uint32_t gen, int parts) {
+  uint64_t s = atomic_load(&pool.state);
+  for (;;) {
+    if ((uint32_t)(s >> 32) != gen || (int)(uint32_t)s >= parts) return -1;
+    if (atomic_compare_exchange_weak(&pool.state, &s, s + 1)) return (int)(uint32_t)s;
+  }
+}
+
+static void *helper_main(void *unused) {
+  (void)unused;
+  uint32_t seen = 0;
+  for (;;) {
+    const long t0 = now_ns();
+    uint32_t g;
+    int spins = 0;
+    while ((g = atomic_load(&pool.gen32)) == seen) {
+      cpu_relax();
+      if (++spins % 64 == 0 && now_ns() - t0 > g_spin_ns) {
+        atomic_store(&pool.sleeping, 1);
+        if (atomic_load(&pool.gen32) == seen) syscall(SYS_futex, &pool.gen32, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
+        atomic_store(&pool.sleeping, 0);
+      }
+    }
+    seen = g;
+    /* fn, arg and parts were written before gen32 (seq_cst): valid for this generation. */
+    const part_fn fn = pool.fn;
+    void *arg = pool.arg;
+    const int parts = pool.parts;
+    int p;
+    while ((p = claim(g, parts)) >= 0) {
+      const long c0 = thread_cpu_ns();
+      fn(arg, p);
+      atomic_fetch_add(&pool.helperWorkNs, (uint64_t)(thread_cpu_ns() - c0));
+      atomic_fetch_add(&pool.helperParts, 1);
+      atomic_fetch_add(&pool.done, 1);
+    }
+  }
+  return NULL;
+}
+
+/* Runs fn(arg, 0..parts-1), on both threads when the pool has two and is free, else here in order. */
+static void run_parts(part_fn fn, void *arg, int parts) {
+  int expected = 0;
+  if (pool.threads < 2 || parts < 2 || !atomic_compare_exchange_strong(&pool.busy, &expected, 1)) {
+    for (int p = 0; p < parts; p++) fn(arg, p);
+    return;
+  }
+  pool.fn = fn;
+  pool.arg = arg;
+  pool.parts = parts;
+  atomic_store(&pool.done, 0);
+  const uint32_t gen = atomic_load(&pool.gen32) + 1;
+  atomic_store(&pool.state, (uint64_t)gen << 32);
+  atomic_store(&pool.gen32, gen);
+  if (atomic_load(&pool.sleeping)) syscall(SYS_futex, &pool.gen32, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+  atomic_fetch_add(&pool.jobs, 1);
+  int mine = 0, p;
+  while ((p = claim(gen, parts)) >= 0) {
+    fn(arg, p);
+    mine++;
+  }
+  /* Only parts the helper claimed are left: wait for them (spin, then yield: it may have been preempted). */
+  if (atomic_load(&pool.done) + mine < parts) {
+    const long c0 = thread_cpu_ns();
+    int spins = 0;
+    while (atomic_load(&pool.done) + mine < parts)
+      if (++spins < 4096) cpu_relax();
+      else sched_yield();
+    atomic_fetch_add(&pool.callerWaitNs, (uint64_t)(thread_cpu_ns() - c0));
+  }
+  atomic_store(&pool.busy, 0);
+}
+
+static int start_pool(int n) {
+  if (n >= 2 && !pool.started) {
+    const char *e = getenv("INSERTION_GEMM_SPIN_US");
+    if (e && *e) g_spin_ns = atol(e) * 1000L;
+    /* The default stack (OpenBLAS may put small buffers on it, as on the caller's thread). */
+    if (pthread_create(&pool.helper, NULL, helper_main, NULL) != 0) return 0;
+    pthread_detach(pool.helper);
+    pool.started = 1;
+  }
+  pool.threads = n >= 2 ? 2 : 1;
+  return 1;
+}
 
 #define CHECK(call)                                                   \
   do {                                                                \
@@ -96,9 +245,14 @@ static napi_value SetThreads(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "gemm.setThreads(n): n must be an integer >= 1");
     return NULL;
   }
-  if (g_set_threads) g_set_threads(n);
+  /* OpenBLAS itself stays on one thread: the addon splits the work (its own threads lose at these sizes). */
+  if (g_set_threads) g_set_threads(1);
+  if (!start_pool(n)) {
+    napi_throw_error(env, NULL, "gemm.setThreads: could not start the helper thread");
+    return NULL;
+  }
   napi_value r;
-  CHECK(napi_get_boolean(env, g_set_threads != NULL, &r));
+  CHECK(napi_create_int32(env, pool.threads, &r));
   return r;
 }
 
@@ -150,6 +304,65 @@ VEC_CLONES static void epilogue(float *restrict c, uint64_t mn, int32_t act, flo
   }
 }
 
+
+/* One GEMM (batch item) C = act(op(A) op(B) + bias) whose output can be cut into blocks of rows or columns. */
+typedef struct {
+  bool tA, tB;
+  int M, N, K, lda, ldb, ldc;
+  const float *A, *B;
+  float *C;
+  const float *bias;
+  int32_t biasMode, act;
+  float leak, beta;
+  int byRows; /* cut rows (else columns) at `cut` */
+  int cut;
+} GemmJob;
+
+/* Rows r0..r1, columns c0..c1 of the job's output: bias as the initial C (beta = 1), the GEMM, the activation. */
+static void gemm_block(const GemmJob *j, int r0, int r1, int c0, int c1) {
+  const int m = r1 - r0, n = c1 - c0;
+  if (m <= 0 || n <= 0) return;
+  float *c = j->C + (uint64_t)r0 * j->ldc + c0;
+  float beta = j->beta;
+  if (j->biasMode == 1) {
+    for (int i = 0; i < m; i++) memcpy(c + (uint64_t)i * j->ldc, j->bias + c0, sizeof(float) * n);
+    beta = 1.0f;
+  } else if (j->biasMode == 2) {
+    for (int i = 0; i < m; i++)
+      for (int t = 0; t < n; t++) c[(uint64_t)i * j->ldc + t] = j->bias[0];
+    beta = 1.0f;
+  }
+  const float *a = j->tA ? j->A + r0 : j->A + (uint64_t)r0 * j->lda;
+  const float *b = j->tB ? j->B + (uint64_t)c0 * j->ldb : j->B + c0;
+  g_sgemm(RowMajor, j->tA ? Trans : NoTrans, j->tB ? Trans : NoTrans, m, n, j->K, 1.0f, a, j->lda, b, j->ldb, beta, c, j->ldc);
+  if (j->act != 0) {
+    if (n == j->ldc) epilogue(c, (uint64_t)m * n, j->act, j->leak);
+    else
+      for (int i = 0; i < m; i++) epilogue(c + (uint64_t)i * j->ldc, (uint64_t)n, j->act, j->leak);
+  }
+}
+
+static void gemm_part(void *arg, int part) {
+  const GemmJob *j = (const GemmJob *)arg;
+  if (j->byRows) gemm_block(j, part == 0 ? 0 : j->cut, part == 0 ? j->cut : j->M, 0, j->N);
+  else gemm_block(j, 0, j->M, part == 0 ? 0 : j->cut, part == 0 ? j->cut : j->N);
+}
+
+/* The job on one thread, or cut in two along its longer output side (at a multiple of 16: whole micro-tiles). */
+static void run_gemm(GemmJob *j) {
+  const int64_t mnk = (int64_t)j->M * j->N * j->K;
+  const int side = j->M >= j->N ? j->M : j->N;
+  /* Small outputs (under 8192 values) stay whole: OpenBLAS picks its small-matrix kernels by shape there, and a half
+   * could get a different kernel (another summation order) than the whole; above it, halves give the same bits. */
+  if (pool.threads < 2 || mnk < SPLIT_MNK || side < 32 || (int64_t)j->M * j->N < 8192) {
+    gemm_block(j, 0, j->M, 0, j->N);
+    return;
+  }
+  j->byRows = j->M >= j->N;
+  j->cut = ((side / 2 + 15) / 16) * 16;
+  run_parts(gemm_part, j, 2);
+}
+
 static napi_value Sgemm(napi_env env, napi_callback_info info) {
   size_t argc = 15;
   napi_value a[15];
@@ -190,15 +403,10 @@ static napi_value Sgemm(napi_env env, napi_callback_info info) {
   }
   const int lda = tA ? M : K, ldb = tB ? K : N;
   for (int32_t b = 0; b < batch; b++) {
-    float *restrict c = C + (uint64_t)b * mn;
     /* A bias is the initial C (beta = 1): no second pass over the output for it. */
-    if (biasMode == 1)
-      for (int32_t i = 0; i < M; i++) memcpy(c + (uint64_t)i * N, bias, sizeof(float) * N);
-    else if (biasMode == 2)
-      for (uint64_t t = 0; t < mn; t++) c[t] = bias[0];
-    g_sgemm(RowMajor, tA ? Trans : NoTrans, tB ? Trans : NoTrans, M, N, K, 1.0f, A + (uint64_t)b * sA, lda, B + (uint64_t)b * sB, ldb,
-            biasMode ? 1.0f : 0.0f, c, N);
-    epilogue(c, mn, act, leak);
+    GemmJob j = {.tA = tA, .tB = tB, .M = M, .N = N, .K = K, .lda = lda, .ldb = ldb, .ldc = N, .A = A + (uint64_t)b * sA,
+                 .B = B + (uint64_t)b * sB, .C = C + (uint64_t)b * mn, .bias = bias, .biasMode = biasMode, .act = act, .leak = leak, .beta = 0.0f};
+    run_gemm(&j);
   }
   return NULL;
 }
@@ -224,6 +432,24 @@ VEC_CLONES static void adam_loop(const float *restrict W, const float *restrict 
     V[k] = (float)sk;
     O[k] = (float)((double)W[k] - lr * (mk / c1) / (sqrt(sk / c2) + eps));
   }
+}
+
+/* Element loops split in two halves (at a multiple of 16) above this many elements. */
+#define SPLIT_ELEMENTS 16384
+
+typedef struct {
+  const float *w, *g;
+  float *m, *v, *out;
+  size_t n;
+  double lr, b1, b2, eps, c1, c2;
+  int parts;
+} AdamJob;
+
+static void adam_part(void *arg, int part) {
+  const AdamJob *j = (const AdamJob *)arg;
+  const size_t cut = j->parts < 2 ? j->n : ((j->n / 2 + 15) / 16) * 16;
+  const size_t k0 = part == 0 ? 0 : cut, k1 = part == 0 ? cut : j->n;
+  adam_loop(j->w + k0, j->g + k0, j->m + k0, j->v + k0, j->out + k0, k1 - k0, j->lr, j->b1, j->b2, j->eps, j->c1, j->c2);
 }
 
 static napi_value Adam(napi_env env, napi_callback_info info) {
@@ -252,7 +478,8 @@ static napi_value Adam(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, "gemm.adam: out, m and v must be distinct buffers");
     return NULL;
   }
-  adam_loop(w, g, m, v, out, lw, lr, b1, b2, eps, c1, c2);
+  AdamJob j = {w, g, m, v, out, lw, lr, b1, b2, eps, c1, c2, pool.threads > 1 && lw >= SPLIT_ELEMENTS ? 2 : 1};
+  run_parts(adam_part, &j, j.parts);
   return NULL;
 }
 
@@ -318,6 +545,22 @@ VEC_CLONES static void ln_grad_rows(const float *restrict DY, const float *restr
   }
 }
 
+typedef struct {
+  const float *x, *g, *b;
+  float *y;
+  size_t rows, c;
+  float eps;
+  float *tmp; /* 2 * c floats: one row's scratch per part */
+  int parts;
+} LnJob;
+
+static void ln_part(void *arg, int part) {
+  const LnJob *j = (const LnJob *)arg;
+  const size_t cut = j->parts < 2 ? j->rows : (j->rows + 1) / 2;
+  const size_t r0 = part == 0 ? 0 : cut, r1 = part == 0 ? cut : j->rows;
+  ln_rows(j->x + r0 * j->c, j->g, j->b, j->y + r0 * j->c, (r1 - r0) * j->c, j->c, j->eps, j->tmp + (size_t)part * j->c);
+}
+
 static napi_value LayerNorm(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value a[5];
@@ -337,14 +580,33 @@ static napi_value LayerNorm(napi_env env, napi_callback_info info) {
     return NULL;
   }
   /* Scratch per call (not static): the addon may be loaded in more than one thread (worker_threads). */
-  float *tmp = (float *)malloc(sizeof(float) * lg);
+  float *tmp = (float *)malloc(sizeof(float) * lg * 2);
   if (!tmp) {
     napi_throw_error(env, NULL, "gemm.layerNorm: out of memory");
     return NULL;
   }
-  ln_rows(x, g, b, y, lx, lg, (float)eps, tmp);
+  /* Rows are independent: two halves of the rows on two threads give the same values. */
+  LnJob j = {x, g, b, y, lx / lg, lg, (float)eps, tmp, pool.threads > 1 && lx >= SPLIT_ELEMENTS && lx / lg >= 2 ? 2 : 1};
+  run_parts(ln_part, &j, j.parts);
   free(tmp);
   return NULL;
+}
+
+typedef struct {
+  const float *dy, *x, *g;
+  float *dx;
+  float *scratch; /* per part: 5 * c floats (dgamma, dbeta sums, 3 rows of scratch) */
+  size_t rows, c;
+  float eps;
+  int parts;
+} LnGradJob;
+
+static void ln_grad_part(void *arg, int part) {
+  const LnGradJob *j = (const LnGradJob *)arg;
+  const size_t c = j->c, cut = j->parts < 2 ? j->rows : (j->rows + 1) / 2;
+  const size_t r0 = part == 0 ? 0 : cut, r1 = part == 0 ? cut : j->rows, o = r0 * c;
+  float *s = j->scratch + (size_t)part * 5 * c;
+  ln_grad_rows(j->dy + o, j->x + o, j->g, j->dx + o, s, s + c, s + 2 * c, s + 3 * c, s + 4 * c, (r1 - r0) * c, c, j->eps);
 }
 
 static napi_value LayerNormGrad(napi_env env, napi_callback_info info) {
@@ -364,15 +626,19 @@ static napi_value LayerNormGrad(napi_env env, napi_callback_info info) {
   }
   const size_t c = lg;
   /* Scratch per call (not static): the addon may be loaded in more than one thread (worker_threads). */
-  float *scratch = (float *)calloc(5 * c, sizeof(float));
+  float *scratch = (float *)calloc(10 * c, sizeof(float));
   if (!scratch) {
     napi_throw_error(env, NULL, "gemm.layerNormGrad: out of memory");
     return NULL;
   }
-  float *accG = scratch, *accB = scratch + c, *xh = scratch + 2 * c, *gg = scratch + 3 * c, *tmp = scratch + 4 * c;
-  ln_grad_rows(dy, x, g, dx, accG, accB, xh, gg, tmp, lx, c, (float)eps);
-  memcpy(dg, accG, c * sizeof(float));
-  memcpy(db, accB, c * sizeof(float));
+  /* Large inputs: two halves of the rows, each with its own dgamma/dbeta sums, added at the end. The cut depends
+   * on the shape only, never on the thread count, so one and two threads give the same bits. */
+  LnGradJob j = {dy, x, g, dx, scratch, lx / c, c, (float)eps, lx >= SPLIT_ELEMENTS && lx / c >= 2 ? 2 : 1};
+  run_parts(ln_grad_part, &j, j.parts);
+  for (size_t k = 0; k < c; k++) {
+    dg[k] = j.parts == 2 ? scratch[k] + scratch[5 * c + k] : scratch[k];
+    db[k] = j.parts == 2 ? scratch[c + k] + scratch[6 * c + k] : scratch[c + k];
+  }
   free(scratch);
   return NULL;
 }
@@ -502,18 +768,39 @@ static napi_value Conv(napi_env env, napi_callback_info info) {
     const int m = (int)(p1 - p0);
     if (mode == 0) {
       im2col(A, &d, p0, p1, cols); /* y[p, :] = cols[p, :] . W[kk, Co] */
-      g_sgemm(RowMajor, NoTrans, NoTrans, m, d.Co, (int)kk, 1.0f, cols, (int)kk, B, d.Co, 0.0f, O + p0 * d.Co, d.Co);
+      GemmJob j = {.M = m, .N = d.Co, .K = (int)kk, .lda = (int)kk, .ldb = d.Co, .ldc = d.Co, .A = cols, .B = B, .C = O + p0 * d.Co};
+      run_gemm(&j);
     } else if (mode == 1) {
       /* dcols[p, :] = dy[p, :] . W^T, then scattered back */
-      g_sgemm(RowMajor, NoTrans, Trans, m, (int)kk, d.Co, 1.0f, A + p0 * d.Co, d.Co, B, d.Co, 0.0f, cols, (int)kk);
+      GemmJob j = {.tB = true, .M = m, .N = (int)kk, .K = d.Co, .lda = d.Co, .ldb = d.Co, .ldc = (int)kk, .A = A + p0 * d.Co, .B = B, .C = cols};
+      run_gemm(&j);
       col2im(cols, &d, p0, p1, O);
     } else {
       im2col(A, &d, p0, p1, cols); /* dW[kk, Co] += cols^T . dy */
-      g_sgemm(RowMajor, Trans, NoTrans, (int)kk, d.Co, m, 1.0f, cols, (int)kk, B + p0 * d.Co, d.Co, p0 == 0 ? 0.0f : 1.0f, O, d.Co);
+      GemmJob j = {.tA = true, .M = (int)kk, .N = d.Co, .K = m, .lda = (int)kk, .ldb = d.Co, .ldc = d.Co, .A = cols, .B = B + p0 * d.Co, .C = O,
+                   .beta = p0 == 0 ? 0.0f : 1.0f};
+      run_gemm(&j);
     }
   }
   free(cols);
   return NULL;
+}
+
+typedef struct {
+  const float *x;
+  float *out;
+  double *acc;
+  size_t lx, lo;
+  int parts;
+} SumRowsJob;
+
+static void sum_rows_part(void *arg, int part) {
+  const SumRowsJob *j = (const SumRowsJob *)arg;
+  const size_t cut = j->parts < 2 ? j->lo : ((j->lo / 2 + 15) / 16) * 16;
+  const size_t k0 = part == 0 ? 0 : cut, k1 = part == 0 ? cut : j->lo;
+  for (size_t o = 0; o < j->lx; o += j->lo)
+    for (size_t k = k0; k < k1; k++) j->acc[k] += j->x[o + k];
+  for (size_t k = k0; k < k1; k++) j->out[k] = (float)j->acc[k];
 }
 
 static napi_value SumRows(napi_env env, napi_callback_info info) {
@@ -532,9 +819,9 @@ static napi_value SumRows(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "gemm.sumRows: out of memory");
     return NULL;
   }
-  for (size_t o = 0; o < lx; o += lo)
-    for (size_t k = 0; k < lo; k++) acc[k] += x[o + k];
-  for (size_t k = 0; k < lo; k++) out[k] = (float)acc[k];
+  /* Columns are independent sums: two ranges of columns on two threads give the same values. */
+  SumRowsJob j = {x, out, acc, lx, lo, pool.threads > 1 && lx >= SPLIT_ELEMENTS && lo >= 32 ? 2 : 1};
+  run_parts(sum_rows_part, &j, j.parts);
   free(acc);
   return NULL;
 }
@@ -563,6 +850,22 @@ VEC_CLONES static void relu_grad_loop(const float *restrict dy, const float *res
   for (size_t k = 0; k < n; k++) dx[k] = y[k] > 0 ? dy[k] : 0;
 }
 
+/* relu (dy NULL: x = out in place) or reluGrad (out = dx) over one of two element ranges. */
+typedef struct {
+  const float *dy, *y;
+  float *out;
+  size_t n;
+  int parts;
+} ReluJob;
+
+static void relu_part(void *arg, int part) {
+  const ReluJob *j = (const ReluJob *)arg;
+  const size_t cut = j->parts < 2 ? j->n : ((j->n / 2 + 15) / 16) * 16;
+  const size_t k0 = part == 0 ? 0 : cut, k1 = part == 0 ? cut : j->n;
+  if (j->dy) relu_grad_loop(j->dy + k0, j->y + k0, j->out + k0, k1 - k0);
+  else relu_loop(j->out + k0, k1 - k0);
+}
+
 static napi_value Relu(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value a[1];
@@ -570,7 +873,8 @@ static napi_value Relu(napi_env env, napi_callback_info info) {
   float *x;
   size_t lx;
   if (argc != 1 || !f32(env, a[0], &x, &lx, "x")) return NULL;
-  relu_loop(x, lx);
+  ReluJob j = {NULL, NULL, x, lx, pool.threads > 1 && lx >= SPLIT_ELEMENTS ? 2 : 1};
+  run_parts(relu_part, &j, j.parts);
   return NULL;
 }
 
@@ -585,14 +889,35 @@ static napi_value ReluGrad(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, "gemm.reluGrad: dy, y and dx must have the same length");
     return NULL;
   }
-  relu_grad_loop(dy, y, dx, ldy);
+  ReluJob j = {dy, y, dx, ldy, pool.threads > 1 && ldy >= SPLIT_ELEMENTS ? 2 : 1};
+  run_parts(relu_part, &j, j.parts);
   return NULL;
+}
+
+static napi_value ThreadStats(napi_env env, napi_callback_info info) {
+  (void)info;
+  double helperCpuMs = 0;
+  if (pool.started) {
+    clockid_t cid;
+    struct timespec t;
+    if (pthread_getcpuclockid(pool.helper, &cid) == 0 && clock_gettime(cid, &t) == 0) helperCpuMs = t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+  }
+  const double v[5] = {(double)atomic_load(&pool.jobs), (double)atomic_load(&pool.helperParts), atomic_load(&pool.helperWorkNs) / 1e6,
+                       helperCpuMs, atomic_load(&pool.callerWaitNs) / 1e6};
+  napi_value r, x;
+  CHECK(napi_create_array_with_length(env, 5, &r));
+  for (uint32_t k = 0; k < 5; k++) {
+    CHECK(napi_create_double(env, v[k], &x));
+    CHECK(napi_set_element(env, r, k, x));
+  }
+  return r;
 }
 
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"open", NULL, Open, NULL, NULL, NULL, napi_default, NULL},
       {"setThreads", NULL, SetThreads, NULL, NULL, NULL, napi_default, NULL},
+      {"threadStats", NULL, ThreadStats, NULL, NULL, NULL, napi_default, NULL},
       {"sgemm", NULL, Sgemm, NULL, NULL, NULL, napi_default, NULL},
       {"adam", NULL, Adam, NULL, NULL, NULL, napi_default, NULL},
       {"lerp", NULL, Lerp, NULL, NULL, NULL, napi_default, NULL},

@@ -275,6 +275,11 @@ export const LearningConfigSchema = T.object(
       default: 0,
       description: 'export every N updates; 0: after the updates owed for each new batch of practice episodes',
     }),
+    gemmThreads: T.nullable(T.integer({ minimum: 1, maximum: 2 }), {
+      default: null,
+      description:
+        "threads of the trainer's native kernels: 2 splits its GEMMs, Adam and LayerNorm over both cores with bit-identical results (src/learn/README.md); null: env INSERTION_GEMM_THREADS, else 1",
+    }),
     shadowGate: ShadowGateConfigSchema,
   },
   { default: {} },

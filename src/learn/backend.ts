@@ -56,7 +56,7 @@ export interface InitBackendOptions {
    * (also env INSERTION_GEMM=off); 'native' require it (throws when unavailable).
    */
   gemm?: 'auto' | 'off' | 'native';
-  /** Native GEMM threads (default 1, or env INSERTION_GEMM_THREADS). */
+  /** Native kernels' threads, 1 or 2 (default: env INSERTION_GEMM_THREADS, else the previous call's, else 1). */
   gemmThreads?: number;
   /** Addon path (tests), default native/build/gemm.node. */
   gemmAddon?: string;
@@ -126,7 +126,8 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
   } else {
     // INSERTION_GEMM_THREADS: e.g. 2 lets the online trainer use the core the 10 Hz loop leaves idle between ticks.
     const envThreads = Number(process.env['INSERTION_GEMM_THREADS'] ?? NaN);
-    const threads = opts.gemmThreads ?? (Number.isInteger(envThreads) && envThreads >= 1 ? envThreads : undefined);
+    // Unsaid: the env's, else what an earlier call set (a second initBackend, e.g. the reward tuner's, keeps the trainer's).
+    const threads = opts.gemmThreads ?? (Number.isInteger(envThreads) && envThreads >= 1 ? envThreads : loadedGemm?.threads);
     const r = loadGemm({ ...(opts.gemmAddon !== undefined ? { addon: opts.gemmAddon } : {}), ...(threads !== undefined ? { threads } : {}) });
     if (r.gemm) {
       registerNativeMatMul();

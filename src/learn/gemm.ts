@@ -12,7 +12,10 @@ import { fileURLToPath } from 'node:url';
 /** The addon's exports (native/gemm.c documents the arguments). */
 interface GemmAddon {
   open: (path: string) => string;
-  setThreads: (n: number) => boolean;
+  /** The addon's threads (this addon: 1 or 2, returned; an older one returned whether OpenBLAS took n). */
+  setThreads: (n: number) => number | boolean;
+  /** See Gemm.threadStats (absent in older addons). */
+  threadStats?: () => ThreadStats;
   sgemm: (
     tA: boolean,
     tB: boolean,
@@ -53,6 +56,8 @@ interface GemmAddon {
   reluGrad?: (dy: Float32Array, y: Float32Array, dx: Float32Array) => void;
 }
 
+export type ThreadStats = [jobs: number, helperParts: number, helperWorkMs: number, helperCpuMs: number, callerWaitMs: number];
+
 /** Fused activations the native kernel applies itself (codes of gemm.c); others fall back to tfjs. */
 export const GEMM_ACTIVATIONS: Readonly<Record<string, number>> = { linear: 0, relu: 1, relu6: 2, elu: 3, sigmoid: 4, leakyrelu: 5 };
 
@@ -86,6 +91,13 @@ export interface Gemm {
   /** x = max(x, 0) in place, and dx = y > 0 ? dy : 0 (the fused heads' ReLU); JS loops when an older addon lacks them. */
   relu: (x: Float32Array) => void;
   reluGrad: (dy: Float32Array, y: Float32Array, dx: Float32Array) => void;
+  /**
+   * Since load: [jobs split over the two threads, parts the helper ran, the helper's CPU ms in those parts, its CPU ms
+   * in all (spinning included), the caller's CPU ms waiting for the helper's parts]. Benchmarks: what the second core did.
+   */
+  threadStats: () => ThreadStats;
+  /** Changes the thread count at run time (benchmarks and tests compare 1 and 2 in one process); returns it. */
+  setThreads: (n: number) => number;
 }
 
 export interface LoadGemmOptions {
@@ -93,7 +105,10 @@ export interface LoadGemmOptions {
   addon?: string;
   /** BLAS libraries to try in order (default: $INSERTION_BLAS if set, else OpenBLAS's soname). */
   libraries?: string[];
-  /** BLAS threads (default 1: the trainer runs beside the 10 Hz loop on a 2-core machine; PyTorch is compared at the same count). */
+  /**
+   * Threads (default 1). 2: the addon splits GEMMs of at least 2^20 multiply-adds, Adam and LayerNorm over a helper
+   * thread and the caller, with bit-identical results (OpenBLAS itself stays on one thread). More than 2 counts as 2.
+   */
   threads?: number;
 }
 
@@ -116,25 +131,31 @@ export function loadGemm(opts: LoadGemmOptions = {}): GemmLoad {
   for (const path of libraries) {
     try {
       const config = addon.open(path);
-      const threads = opts.threads ?? 1;
-      addon.setThreads(threads);
-      return {
-        gemm: {
-          library: config || path,
-          path,
-          threads,
-          sgemm: addon.sgemm,
-          adam: addon.adam,
-          lerp: addon.lerp,
-          layerNorm: addon.layerNorm,
-          layerNormGrad: addon.layerNormGrad,
-          conv: addon.conv,
-          sumRows: addon.sumRows,
-          addRow: addon.addRow,
-          relu: addon.relu ?? jsRelu,
-          reluGrad: addon.reluGrad ?? jsReluGrad,
+      const asked = opts.threads ?? 1;
+      const got = addon.setThreads(asked);
+      const threads = typeof got === 'number' ? got : asked;
+      const gemm: Gemm = {
+        library: config || path,
+        path,
+        threads,
+        sgemm: addon.sgemm,
+        adam: addon.adam,
+        lerp: addon.lerp,
+        layerNorm: addon.layerNorm,
+        layerNormGrad: addon.layerNormGrad,
+        conv: addon.conv,
+        sumRows: addon.sumRows,
+        addRow: addon.addRow,
+        relu: addon.relu ?? jsRelu,
+        reluGrad: addon.reluGrad ?? jsReluGrad,
+        threadStats: addon.threadStats ?? ((): ThreadStats => [0, 0, 0, 0, 0]),
+        setThreads: (n: number): number => {
+          const r = addon.setThreads(n);
+          gemm.threads = typeof r === 'number' ? r : n;
+          return gemm.threads;
         },
       };
+      return { gemm };
     } catch (err) {
       errors.push((err as Error).message);
     }

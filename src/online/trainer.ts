@@ -61,6 +61,8 @@ export interface OnlineTrainerConfig {
   utd: number;
   /** Export every N updates; 0 = after the updates owed for each new set of ended episodes. */
   exportEvery: number;
+  /** Threads of the native kernels (1 or 2; src/learn/gemm.ts); null: INSERTION_GEMM_THREADS, else 1. */
+  gemmThreads: number | null;
   /** Offline feature copies (1 = no augmentation; K > 1: copies 1..K-1 random-shifted by the agent's shiftPad). */
   offlineAugmentCopies: number;
   /** 'rewardProb' (the learned reward, default) or 'gt' (simulator ground truth; ablation only). */
@@ -98,7 +100,10 @@ export interface OnlineTrainerConfig {
 }
 
 /** The trainer settings a config's learning section declares (src/config/schema.ts): the daemon's and the experiment's. */
-export type TrainerSettings = Pick<OnlineTrainerConfig, 'onlineFraction' | 'utd' | 'batchSize' | 'policyAverage' | 'warmupUpdates' | 'actorLr' | 'exportEvery'>;
+export type TrainerSettings = Pick<
+  OnlineTrainerConfig,
+  'onlineFraction' | 'utd' | 'batchSize' | 'policyAverage' | 'warmupUpdates' | 'actorLr' | 'exportEvery' | 'gemmThreads'
+>;
 
 export function trainerSettings(l: TrainerSettings): TrainerSettings {
   return {
@@ -109,6 +114,7 @@ export function trainerSettings(l: TrainerSettings): TrainerSettings {
     warmupUpdates: l.warmupUpdates,
     actorLr: l.actorLr,
     exportEvery: l.exportEvery,
+    gemmThreads: l.gemmThreads,
   };
 }
 
@@ -419,8 +425,8 @@ export class OnlineTrainer {
 
   /** Loads the agent and the offline replay (features of K copies). Seconds of work on a big prior database. */
   async init(): Promise<void> {
-    await initBackend();
     const c = this.cfg;
+    await initBackend(c.gemmThreads !== null && c.gemmThreads !== undefined ? { gemmThreads: c.gemmThreads } : {});
     const own = join(c.workDir, 'checkpoints');
     const from = existsSync(join(own, 'latest.json')) ? own : c.startCheckpoint;
     const config = checkpointConfig(from);

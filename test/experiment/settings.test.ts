@@ -26,6 +26,7 @@ test('the daemon and the experiment read the same learning settings from the con
   assert.deepEqual(pick(exp.trainer as ReturnType<typeof trainerSettings>), pick(daemon));
   assert.equal(daemon.onlineFraction, 1);
   assert.equal(daemon.utd, 2);
+  assert.equal(daemon.gemmThreads, null);
   assert.equal(exp.explorationNoise, shipped.practice.explorationNoise);
   assert.equal(exp.startCheckpoint, daemon.startCheckpoint);
 
@@ -38,6 +39,7 @@ test('the daemon and the experiment read the same learning settings from the con
     .replace('onlineFraction: 1 ', 'onlineFraction: 0.3 ')
     .replace('utd: 2 ', 'utd: 3 ')
     .replace('warmupUpdates: 800 ', 'warmupUpdates: 7 ')
+    .replace('gemmThreads: null ', 'gemmThreads: 2 ')
     .replace('explorationNoise: 0.001 ', 'explorationNoise: 0.002 ');
   writeFileSync(file, text);
   const cfg = loadDaemonConfig(file);
@@ -48,6 +50,7 @@ test('the daemon and the experiment read the same learning settings from the con
     ['onlineFraction', 0.3],
     ['utd', 3],
     ['warmupUpdates', 7],
+    ['gemmThreads', 2],
   ] as const) {
     assert.equal(d2[k], v, `daemon ${k}`);
     assert.equal(e2.trainer[k], v, `experiment ${k}`);

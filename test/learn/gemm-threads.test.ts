@@ -1,0 +1,211 @@
+/**
+ * The native addon on two threads (setThreads(2), INSERTION_GEMM_THREADS=2): every kernel it splits gives the same
+ * bits as on one thread, and so does an IQL update on the fused heads (every weight after several steps, twin
+ * critics and an ensemble). Skips, saying why, when the addon or OpenBLAS is missing.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { backendLabel, initBackend, nativeGemm } from '../../src/learn/backend.ts';
+import type { Gemm } from '../../src/learn/gemm.ts';
+import { DEFAULT_IQL, IqlAgent, type IqlBatch } from '../../src/learn/iql.ts';
+import { netVariables } from '../../src/learn/nets.ts';
+import { Rng } from '../../src/util/rng.ts';
+
+const info = await initBackend({ prefer: 'wasm' });
+const gemm = nativeGemm();
+const noGemm = gemm === null ? `native gemm unavailable: ${info.gemmError ?? '?'}` : false;
+const addon = gemm as Gemm;
+
+const rng = new Rng(11);
+const rnd = (n: number, s = 1): Float32Array => Float32Array.from({ length: n }, () => rng.normal(0, s));
+
+/** f's outputs on one thread, then on two; back at one thread afterwards. */
+function both(f: () => Float32Array[]): [Float32Array[], Float32Array[]] {
+  try {
+    assert.equal(addon.setThreads(1), 1);
+    const one = f();
+    assert.equal(addon.setThreads(2), 2);
+    return [one, f()];
+  } finally {
+    addon.setThreads(1);
+  }
+}
+
+function assertSameBits(a: Float32Array[], b: Float32Array[], what: string): void {
+  assert.equal(a.length, b.length);
+  a.forEach((x, k) => {
+    const y = b[k] as Float32Array;
+    assert.equal(x.length, y.length, `${what}[${k}] length`);
+    const i = x.findIndex((v, j) => !Object.is(v, y[j]));
+    assert.equal(i, -1, `${what}[${k}]: element ${i} differs, ${x[i]} on one thread vs ${y[i]} on two`);
+  });
+}
+
+test('two threads: sgemm (online shapes and odd ones, every transpose, bias, activations) = one thread, bit for bit', { skip: noGemm }, () => {
+  const [jobs0] = addon.threadStats();
+  for (const [M, N, K] of [
+    [256, 256, 57],
+    [256, 256, 256],
+    [57, 256, 256],
+    [256, 1, 256],
+    [300, 37, 200],
+    [33, 500, 129],
+  ] as const) {
+    for (const tA of [false, true])
+      for (const tB of [false, true])
+        for (const [bias, act] of [
+          [0, 0],
+          [1, 1],
+          [2, 3],
+        ] as const) {
+          const A = rnd(M * K);
+          const B = rnd(K * N);
+          const b = rnd(N);
+          const [one, two] = both(() => {
+            const C = new Float32Array(M * N);
+            addon.sgemm(tA, tB, 1, M, N, K, A, 0, B, 0, C, bias ? b : null, bias, act, 0);
+            return [C];
+          });
+          assertSameBits(one, two, `sgemm ${M}x${N}x${K} tA=${tA} tB=${tB} bias=${bias} act=${act}`);
+        }
+  }
+  // The big shapes were split (the helper may or may not have run a part: on a loaded machine the caller does both).
+  assert.ok(addon.threadStats()[0] > jobs0, 'no job was split over two threads');
+});
+
+test('two threads: Adam, LayerNorm and its gradient, bias sums, ReLU and convolutions = one thread, bit for bit', { skip: noGemm }, () => {
+  for (const n of [1000, 65536, 65541]) {
+    const w = rnd(n);
+    const g = rnd(n);
+    const m0 = rnd(n);
+    const v0 = rnd(n).map(Math.abs);
+    const [one, two] = both(() => {
+      const m = m0.slice();
+      const v = v0.slice();
+      const out = new Float32Array(n);
+      addon.adam(w, g, m, v, out, 1e-3, 0.9, 0.999, 1e-8, 0.3, 0.02);
+      return [m, v, out];
+    });
+    assertSameBits(one, two, `adam n=${n}`);
+  }
+  for (const [rows, c] of [
+    [256, 256],
+    [255, 256],
+    [3, 64],
+  ] as const) {
+    const x = rnd(rows * c);
+    const dy = rnd(rows * c);
+    const gamma = rnd(c);
+    const beta = rnd(c);
+    const [one, two] = both(() => {
+      const y = new Float32Array(rows * c);
+      const dx = new Float32Array(rows * c);
+      const dg = new Float32Array(c);
+      const db = new Float32Array(c);
+      const sums = new Float32Array(c);
+      const r = x.slice();
+      const dr = new Float32Array(rows * c);
+      addon.layerNorm(x, gamma, beta, y, 1e-5);
+      addon.layerNormGrad(dy, x, gamma, dx, dg, db, 1e-5);
+      addon.sumRows(x, sums);
+      addon.relu(r);
+      addon.reluGrad(dy, x, dr);
+      return [y, dx, dg, db, sums, r, dr];
+    });
+    assertSameBits(one, two, `layerNorm/grad/sumRows/relu ${rows}x${c}`);
+  }
+  for (const [mode, [N, H, W, Ci, KH, KW, Co, s]] of [0, 1, 2].flatMap((m) =>
+    [
+      [16, 32, 32, 3, 4, 4, 16, 2],
+      [8, 16, 16, 16, 4, 4, 32, 2],
+    ].map((d) => [m as 0 | 1 | 2, d as [number, number, number, number, number, number, number, number]] as const),
+  )) {
+    const OH = Math.floor((H - KH) / s) + 1;
+    const dims = Int32Array.of(N, H, W, Ci, KH, KW, Co, s, s, 0, 0, OH, OH);
+    const nx = N * H * W * Ci;
+    const nw = KH * KW * Ci * Co;
+    const ny = N * OH * OH * Co;
+    const sizes = (
+      [
+        [nx, nw, ny],
+        [ny, nw, nx],
+        [nx, ny, nw],
+      ] as const
+    )[mode];
+    const a = rnd(sizes[0]);
+    const b = rnd(sizes[1]);
+    const [one, two] = both(() => {
+      const out = new Float32Array(sizes[2]);
+      addon.conv(mode, dims, a, b, out);
+      return [out];
+    });
+    assertSameBits(one, two, `conv mode ${mode} ${Ci}->${Co}`);
+  }
+});
+
+for (const critics of [2, 10]) {
+  test(
+    `two threads: IQL on cached features (fused heads, ${critics} critics), every weight after 4 updates = one thread, bit for bit`,
+    { skip: noGemm },
+    () => {
+      const F = 48;
+      const B = 256;
+      const r = new Rng(5);
+      const f = (k: number, s = 1): Float32Array => Float32Array.from({ length: B * k }, () => r.normal(0, s));
+      const batch: IqlBatch = {
+        size: B,
+        features: f(F),
+        nextFeatures: f(F),
+        proprio: f(9, 0.01),
+        nextProprio: f(9, 0.01),
+        action: f(3, 0.003),
+        reward: Float32Array.from({ length: B }, () => (r.bernoulli(0.3) ? 1 : 0)),
+        done: new Float32Array(B),
+      };
+      const [one, two] = both(() => {
+        const agent = new IqlAgent({
+          ...DEFAULT_IQL,
+          mode: 'features',
+          proprioDim: 9,
+          proprioScale: [100, 100, 100, 0.1, 0.1, 0.1, 1, 1, 1],
+          featureDims: { pi: F, q: F, v: F },
+          critics,
+          targetCritics: 2,
+          seed: 4,
+        });
+        assert.match(agent.backend, /IQL heads: fused/);
+        const losses = [0, 1, 2, 3].map(() => {
+          const s = agent.update(batch);
+          return [s.vLoss, s.qLoss, s.piLoss];
+        });
+        const vars = [
+          ...netVariables(agent.pi),
+          agent.logStd,
+          ...netVariables(agent.v),
+          ...agent.qs.flatMap(netVariables),
+          ...agent.qTargets.flatMap(netVariables),
+        ];
+        const weights = vars.map((v) => v.dataSync() as Float32Array);
+        agent.dispose();
+        return [Float32Array.from(losses.flat()), ...weights];
+      });
+      assertSameBits(one, two, `IQL ${critics} critics (losses, then each variable)`);
+    },
+  );
+}
+
+test('the thread count is in the engine label, and a later initBackend() without one keeps it (the reward tuner re-inits)', { skip: noGemm }, async () => {
+  const saved = process.env['INSERTION_GEMM_THREADS'];
+  delete process.env['INSERTION_GEMM_THREADS'];
+  try {
+    await initBackend({ prefer: 'wasm', gemmThreads: 2 });
+    assert.match(backendLabel(), /, 2 threads; fixes: /);
+    await initBackend({ prefer: 'wasm' });
+    assert.match(backendLabel(), /, 2 threads; fixes: /);
+    assert.equal(nativeGemm()?.threads, 2);
+  } finally {
+    await initBackend({ prefer: 'wasm', gemmThreads: 1 });
+    if (saved !== undefined) process.env['INSERTION_GEMM_THREADS'] = saved;
+  }
+  assert.match(backendLabel(), /, 1 thread; fixes: /);
+});
