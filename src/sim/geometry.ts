@@ -214,3 +214,148 @@ export function insideConvex(poly: readonly Vec2[], p: Vec2, margin = 0): boolea
   }
   return true;
 }
+
+/** The axis-aligned square of half-size s round c, counter-clockwise. */
+export function squareAround(c: Vec2, s: number): Vec2[] {
+  return [
+    [c[0] - s, c[1] - s],
+    [c[0] + s, c[1] - s],
+    [c[0] + s, c[1] + s],
+    [c[0] - s, c[1] + s],
+  ];
+}
+
+/**
+ * The material between a regular CCW n-gon hole (centre c, one edge facing +x, n a multiple of 4) and the square of
+ * half-size s round it, as one convex piece per hole edge. Each piece touches the hole along exactly its own edge, so
+ * the hole's walls are those of `hole` and no piece reaches into it. Cuts run from each vertex to the square: along
+ * the normal of a neighbouring edge that faces an axis (so the four pieces on those edges are rectangles), else
+ * radially (for n = 12, to the square's corners).
+ *
+ * Why not slabs: a slab piece spans the plate, so every slab that crosses a round hole is near the pin, and a pin
+ * inside the hole had about 12 of them (mostly meshes) to test. These pieces are compact: the four facing an axis are
+ * out of reach of a centred pin's bounding box, and the tree of the socket's geoms can tell them apart.
+ */
+export function radialPieces(hole: readonly Vec2[], c: Vec2, s: number): Vec2[][] {
+  const n = hole.length;
+  if (n % 4 !== 0) throw new Error(`radialPieces: a hole of ${n} sides has no edge facing each axis`);
+  const normalOf = (k: number): Vec2 => {
+    const a = hole[k % n]!;
+    const b = hole[(k + 1) % n]!;
+    const len = Math.hypot(b[0] - a[0], b[1] - a[1]);
+    return [(b[1] - a[1]) / len, -(b[0] - a[0]) / len];
+  };
+  const facesAxis = (nv: Vec2): boolean => Math.abs(nv[0]) < 1e-9 || Math.abs(nv[1]) < 1e-9;
+  // Where the cut from vertex j meets the square.
+  const ends: Vec2[] = hole.map((v, j) => {
+    const before = normalOf(j + n - 1);
+    const after = normalOf(j);
+    let d: Vec2;
+    if (facesAxis(before)) d = before;
+    else if (facesAxis(after)) d = after;
+    else {
+      const len = Math.hypot(v[0] - c[0], v[1] - c[1]);
+      d = [(v[0] - c[0]) / len, (v[1] - c[1]) / len];
+    }
+    let t = Infinity;
+    for (let i = 0; i < 2; i++) if (Math.abs(d[i]!) > 1e-12) t = Math.min(t, (c[i]! + Math.sign(d[i]!) * s - v[i]!) / d[i]!);
+    if (!(t > 0)) throw new Error(`radialPieces: the square (half-size ${s}) does not contain the hole`);
+    return [v[0] + t * d[0], v[1] + t * d[1]];
+  });
+  const angle = (p: Vec2): number => Math.atan2(p[1] - c[1], p[0] - c[0]);
+  const corners = squareAround(c, s);
+  const pieces: Vec2[][] = [];
+  for (let k = 0; k < n; k++) {
+    const a = hole[k]!;
+    const b = hole[(k + 1) % n]!;
+    const ea = ends[k]!;
+    const eb = ends[(k + 1) % n]!;
+    // Square corners passed going counter-clockwise from ea to eb.
+    const a0 = angle(ea);
+    const span = (angle(eb) - a0 + 4 * Math.PI) % (2 * Math.PI);
+    const between = corners
+      .map((q) => ({ q, t: (angle(q) - a0 + 4 * Math.PI) % (2 * Math.PI) }))
+      .filter((x) => x.t > 1e-12 && x.t < span - 1e-12)
+      .sort((x, y) => x.t - y.t)
+      .map((x) => x.q);
+    const poly = [a, ea, ...between, eb, b].filter((p, i, all) => {
+      const q = all[(i + 1) % all.length]!;
+      return Math.hypot(p[0] - q[0], p[1] - q[1]) > 1e-9;
+    });
+    if (!isConvex(poly) || polygonArea(poly) <= 0) throw new Error(`radialPieces: piece ${k} is not a convex CCW polygon`);
+    pieces.push(poly);
+  }
+  return pieces;
+}
+
+/** The axis-aligned rectangle a polygon is, or null. */
+export function asRectangle(poly: readonly Vec2[], eps = 1e-9): { min: Vec2; max: Vec2 } | null {
+  if (poly.length !== 4) return null;
+  for (let i = 0; i < 4; i++) {
+    const p = poly[i]!;
+    const q = poly[(i + 1) % 4]!;
+    if (Math.abs(p[0] - q[0]) > eps && Math.abs(p[1] - q[1]) > eps) return null;
+  }
+  return bbox(poly);
+}
+
+/** A round hole: its polygon is a tangent n-gon of this inradius round this centre. */
+export interface RoundHole {
+  center: Vec2;
+  inradius: number;
+}
+
+export interface SocketPlan {
+  /** What the slab decomposition cuts out: a round hole's square, any other hole itself. */
+  footprints: Vec2[][];
+  /** The pieces between round holes and their squares (radialPieces). */
+  radial: Vec2[][];
+}
+
+/**
+ * Which holes get a square of radial pieces (radialPieces), and how big. A square is `gap` wider than its hole on each
+ * side, less where a neighbour is near: two squares closer than `minWeb` meet instead (no thin strip of plate between
+ * them), a square keeps `minWeb` from any other hole, and a round hole whose square would leave less than `minGap` of
+ * wall stays in the slabs.
+ */
+export function planSocket(holes: readonly Vec2[][], round: readonly (RoundHole | null)[], opt = { gap: 0.001, minGap: 0.0005, minWeb: 0.0005 }): SocketPlan {
+  const g: (number | null)[] = round.map((r) => (r ? opt.gap : null));
+  const sq = (i: number): Vec2[] => squareAround(round[i]!.center, round[i]!.inradius + g[i]!);
+  const demote = (i: number): void => {
+    g[i] = null;
+  };
+  for (let pass = 0, changed = true; changed && pass < 100; pass++) {
+    changed = false;
+    for (let i = 0; i < holes.length; i++) {
+      for (let j = 0; j < holes.length; j++) {
+        const gi = g[i];
+        if (i === j || gi == null) continue;
+        const ri = round[i]!;
+        const gj = g[j];
+        if (gj != null && j > i) {
+          const rj = round[j]!;
+          const m = Math.max(Math.abs(ri.center[0] - rj.center[0]), Math.abs(ri.center[1] - rj.center[1])) - ri.inradius - rj.inradius;
+          if (m - gi - gj >= opt.minWeb || Math.abs(m - gi - gj) < 1e-12) continue;
+          const t = m / 2;
+          if (t < opt.minGap) demote(ri.inradius < rj.inradius ? i : j);
+          else {
+            g[i] = Math.min(gi, t);
+            g[j] = Math.min(gj, t);
+            if (Math.abs(m - g[i]! - g[j]!) > 1e-12) demote(ri.inradius < rj.inradius ? i : j);
+          }
+          changed = true;
+        } else if (gj == null) {
+          const sep = separation(sq(i), holes[j]!);
+          if (sep >= opt.minWeb - 1e-12) continue;
+          const next = gi - (opt.minWeb - sep) - 1e-9;
+          if (next < opt.minGap) demote(i);
+          else g[i] = next;
+          changed = true;
+        }
+      }
+    }
+  }
+  const footprints = holes.map((h, i) => (g[i] == null ? h.map((v) => [v[0], v[1]] as Vec2) : sq(i)));
+  const radial = holes.flatMap((h, i) => (g[i] == null ? [] : radialPieces(h, round[i]!.center, round[i]!.inradius + g[i])));
+  return { footprints, radial };
+}
