@@ -9,7 +9,7 @@
  */
 import type { Vec3 } from '../core/types.ts';
 import { holePolygons, partPolygon, type ConnectorDef, type PartDef } from './connectors.ts';
-import { asRectangle, bbox, decomposePlate, isRectangle, planSocket, type Vec2 } from './geometry.ts';
+import { bbox, decomposePlate, isRectangle, type Vec2 } from './geometry.ts';
 import { SAWYER_HAND, SAWYER_JOINTS, rpyToQuat } from './sawyer.ts';
 
 export interface CellLayout {
@@ -133,26 +133,7 @@ function socketGeoms(def: ConnectorDef, L: CellLayout, assets: string[]): string
   );
   const z0 = 0;
   const hz = L.socketTop / 2;
-  // Round holes get a square of radial pieces (one per hole edge); the slabs cover the rest of the plate.
-  const plan = planSocket(
-    holes,
-    def.parts.map((p) => (p.shape === 'circle' ? { center: p.center, inradius: p.radius + def.clearance / 2 } : null)),
-  );
-  const pieces = decomposePlate(plan.footprints, -hx, hx, -hy, hy);
-  const prism = (name: string, poly: readonly Vec2[]): void => {
-    const verts = poly.flatMap((p) => [p[0], p[1], z0]).concat(poly.flatMap((p) => [p[0], p[1], L.socketTop]));
-    assets.push(`<mesh name="m_${name}" vertex="${v(verts)}"/>`);
-    out.push(`<geom name="${name}" type="mesh" mesh="m_${name}" rgba="${col}" class="envc"/>`);
-  };
-  plan.radial.forEach((poly, k) => {
-    const name = `sock_r${k}`;
-    const r = asRectangle(poly);
-    if (!r) return prism(name, poly);
-    const [cx, cy] = [(r.min[0] + r.max[0]) / 2, (r.min[1] + r.max[1]) / 2];
-    out.push(
-      `<geom name="${name}" type="box" size="${f((r.max[0] - r.min[0]) / 2)} ${f((r.max[1] - r.min[1]) / 2)} ${f(hz)}" pos="${v([cx, cy, z0 + hz])}" rgba="${col}" class="envc"/>`,
-    );
-  });
+  const pieces = decomposePlate(holes, -hx, hx, -hy, hy);
   pieces.forEach((t, i) => {
     const name = `sock_p${i}`;
     if (isRectangle(t)) {
@@ -173,7 +154,9 @@ function socketGeoms(def: ConnectorDef, L: CellLayout, assets: string[]): string
         const q = quad[(k + 1) % 4]!;
         return Math.hypot(p[0] - q[0], p[1] - q[1]) > 1e-9;
       });
-      prism(name, uniq);
+      const verts = uniq.flatMap((p) => [p[0], p[1], z0]).concat(uniq.flatMap((p) => [p[0], p[1], L.socketTop]));
+      assets.push(`<mesh name="m_${name}" vertex="${v(verts)}"/>`);
+      out.push(`<geom name="${name}" type="mesh" mesh="m_${name}" rgba="${col}" class="envc"/>`);
     }
   });
   // Rim: a 2 mm band round the block's edge, so the housing cannot sink into the block beside it.
