@@ -176,6 +176,21 @@ export const SIM_AB = bench(
   }),
 );
 
+export const SIM_COLLISION = bench(
+  'sim-collision',
+  "Collision detection alone, for two source trees' cell models on one recorded trajectory (this checkout's P-controller episodes): CPU time of mj_kinematics + mj_collision per physics state (best of several rounds, so load matters less), and contacts per state. Run by name only.",
+  T.object({
+    base: T.string({ minLength: 1, description: 'a copy of src/ to compare this checkout against', cli: { arg: 'DIR' } }),
+    connectors: T.array(T.string({ minLength: 1 }), {
+      uniqueItems: true,
+      default: ['square16', 'europlug', 'dt12', 'round12', 'roundkey'],
+      description: 'the connectors',
+    }),
+    episodes: positive('recorded 20-step episodes per connector (half with a 2 mm goal error)', 20),
+    rounds: positive('timed passes over the states per model; the best counts', 9),
+  }),
+);
+
 export const STORE = bench(
   'store',
   "The log: transitions/s through the writer, append cost, append-to-commit latency, bytes per transition, bulk path, trainer's read path.",
@@ -206,11 +221,12 @@ export const BENCHES: readonly Command[] = [
   ROS2,
   SIM,
   SIM_AB,
+  SIM_COLLISION,
   STORE,
   UPDATE_PROFILE,
 ];
-/** Run only when named: they need an argument no default can give (sim-ab: the other tree). */
-export const BY_NAME_ONLY: readonly Command[] = [SIM_AB];
+/** Run only when named: they need an argument no default can give (sim-ab, sim-collision: the other tree). */
+export const BY_NAME_ONLY: readonly Command[] = [SIM_AB, SIM_COLLISION];
 
 /** A benchmark's flags from this process's argv; --help prints the table and a bad flag says why (exit 0 / 2). */
 export function benchArgs<S extends TSchema>(c: Command<S>, argv = process.argv.slice(2)): Static<S> {
