@@ -10,6 +10,7 @@
  * written by estop-load.ts through loadArgs), so its settings are declared here once and parsed by no one else.
  */
 import http from 'node:http';
+import { childConfigArg } from '../util/child-config.ts';
 
 export interface LoadConfig {
   url: string;
@@ -23,8 +24,8 @@ export interface LoadConfig {
 export const loadArgs = (c: LoadConfig): string[] => [JSON.stringify(c)];
 
 /** Parses and checks the child's argv[2]; an error names the field. */
-export function loadConfigOf(json: string): LoadConfig {
-  const c = JSON.parse(json) as Partial<LoadConfig>;
+export function loadConfigOf(json: string | undefined): LoadConfig {
+  const c = childConfigArg<LoadConfig>('load child config', json);
   if (typeof c.url !== 'string' || !/^https?:\/\//.test(c.url)) throw new Error(`load child config: url must be an http URL, got ${JSON.stringify(c.url)}`);
   if (!Number.isInteger(c.concurrency) || (c.concurrency as number) < 1)
     throw new Error(`load child config: concurrency must be an integer >= 1, got ${JSON.stringify(c.concurrency)}`);
@@ -32,7 +33,7 @@ export function loadConfigOf(json: string): LoadConfig {
   return c as LoadConfig;
 }
 
-if (import.meta.filename === process.argv[1]) await main(loadConfigOf(process.argv[2] ?? '{}'));
+if (import.meta.filename === process.argv[1]) await main(loadConfigOf(process.argv[2]));
 
 async function main({ url, concurrency, seconds }: LoadConfig): Promise<void> {
   const until = Date.now() + seconds * 1000;

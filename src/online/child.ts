@@ -6,6 +6,7 @@
 import { setPriority } from 'node:os';
 import { OnlineTrainer, type ExportInfo, type OnlineTrainerConfig, type TrainerProgress } from './trainer.ts';
 import { RewardTuner, type RewardExportInfo } from './reward-tuner.ts';
+import { childConfigArg } from '../util/child-config.ts';
 
 export type TrainerMessage =
   | { type: 'ready'; progress: TrainerProgress }
@@ -43,8 +44,8 @@ export interface ChildConfig {
 }
 
 /** Parses and checks the child's argv[2]; an error names the field. */
-export function childConfigOf(json: string): ChildConfig {
-  const c = JSON.parse(json) as Partial<ChildConfig>;
+export function childConfigOf(json: string | undefined): ChildConfig {
+  const c = childConfigArg<ChildConfig>('trainer child config', json);
   if (typeof c.trainer !== 'object' || c.trainer === null) throw new Error('trainer child config: trainer is missing (an object)');
   if (!Number.isInteger(c.nice) || (c.nice as number) < -20 || (c.nice as number) > 19)
     throw new Error(`trainer child config: nice must be an integer in [-20, 19], got ${JSON.stringify(c.nice)}`);
