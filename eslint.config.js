@@ -122,6 +122,18 @@ export default tseslint.config(
     },
   },
   {
+    // The trainer's settings reach it one way: the supervisor's options, carried in the child's JSON config
+    // (online/child.ts ChildConfig). Its child inherits the daemon's environment, so a variable read here would be a
+    // second, silent channel (TRAINER_NICE, TRAINER_POLL_MS and TRAINER_CRASH_AFTER were one until 2026-12).
+    files: ['src/online/**'],
+    rules: {
+      'no-restricted-properties': [
+        'error',
+        { object: 'process', property: 'env', message: "pass it in the trainer's config (online/child.ts ChildConfig), not the environment" },
+      ],
+    },
+  },
+  {
     // Tests and benchmarks read untyped JSON (HTTP replies, result files) and poke at internals on purpose.
     files: ['test/**', 'bench/**'],
     rules: {

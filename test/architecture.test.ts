@@ -58,3 +58,18 @@ test('the layer rule refuses a lower layer importing a higher one, and a library
   assert.deepEqual(await lint('src/daemon/x.ts', "import Fastify from 'fastify';\nexport { Fastify };\n"), ["'fastify' is imported only in src/api/"]);
   assert.deepEqual(await lint('src/daemon/x.ts', "import { Store } from '../store/index.ts';\nexport { Store };\n"), []);
 });
+
+test("the trainer's code reads no environment variable: its settings come in the child's JSON config", async () => {
+  const block = config.find((c) => c.files?.includes('src/online/**') && c.rules?.['no-restricted-properties']);
+  assert.ok(block?.rules, 'eslint.config.js restricts process.env in src/online/');
+  // typescript-eslint's parser, as the config sets it (the real files hold type imports).
+  const parser = config.find((c) => c.languageOptions?.parser)?.languageOptions?.parser;
+  const eslint = new ESLint({ cwd: ROOT, overrideConfigFile: true, overrideConfig: [{ files: ['**/*.ts'], languageOptions: { parser }, rules: block.rules }] });
+  const lint = async (file: string, code: string): Promise<string[]> =>
+    (await eslint.lintText(code, { filePath: join(ROOT, file) }))[0]?.messages.map((m) => m.message) ?? [];
+  assert.deepEqual(await lint('src/online/x.ts', 'export const poll = Number(process.env.TRAINER_POLL_MS ?? 250);\n'), [
+    "'process.env' is restricted from being used. pass it in the trainer's config (online/child.ts ChildConfig), not the environment",
+  ]);
+  // The real child and supervisor pass (the lint of npm test checks every file of src/online/ the same way).
+  for (const f of ['src/online/child.ts', 'src/online/supervisor.ts']) assert.deepEqual(await lint(f, readFileSync(join(ROOT, f), 'utf8')), [], f);
+});

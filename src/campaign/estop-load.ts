@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { startLearning } from '../app/learning.ts';
 import { Rng } from '../util/rng.ts';
+import { loadArgs } from './load-child.ts';
 import { ROOT, startTs } from './proc.ts';
 import { absNow } from '../daemon/thread-protocol.ts';
 import { campaignRig, CAMPAIGN_TOKEN, rigTrainer, threadedRig } from './rig.ts';
@@ -83,7 +84,7 @@ export async function estopUnderLoad(o: EstopLoadOptions): Promise<Row> {
           trainer: rigTrainer(r, o.dir, { utd: 8, seed: 2 }),
         })
       : null;
-  const load = startTs('src/campaign/load-child.ts', [url, String(o.concurrency ?? 16), String(Math.max(30, o.trials * 2 * 6 + 40))]);
+  const load = startTs('src/campaign/load-child.ts', loadArgs({ url, concurrency: o.concurrency ?? 16, seconds: Math.max(30, o.trials * 2 * 6 + 40) }));
   const rng = new Rng(o.seed);
   const latency: number[] = [];
   const bySource: Record<string, number[]> = {};

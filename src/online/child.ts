@@ -6,6 +6,7 @@
 import { setPriority } from 'node:os';
 import { OnlineTrainer, type ExportInfo, type OnlineTrainerConfig, type TrainerProgress } from './trainer.ts';
 import { RewardTuner, type RewardExportInfo } from './reward-tuner.ts';
+import { childConfigArg } from '../util/child-config.ts';
 
 export type TrainerMessage =
   | { type: 'ready'; progress: TrainerProgress }
@@ -20,12 +21,38 @@ export interface LoopOptions {
   /** Called with each message (IPC send in the child). */
   emit: (m: TrainerMessage) => void;
   shouldStop: () => boolean;
-  /** Test hook: exit (as a crash) after this many updates; env TRAINER_CRASH_AFTER in the child. */
+  /** Test hook: exit (as a crash) after this many updates (ChildConfig.crashAfter in the child). */
   crashAfter?: number;
   /** Called before each poll of the log (the fleet learner pulls PostgreSQL into its local mirror here). */
   beforePoll?: () => Promise<void>;
   /** Awaited after each export (the fleet learner publishes it into PostgreSQL). */
   afterExport?: (info: ExportInfo) => Promise<void>;
+}
+
+/**
+ * Everything the forked child is told, as one JSON object in argv[2], written by TrainerSupervisor (which declares the
+ * defaults). Nothing comes from the environment: the child's settings are the supervisor's options, in one place.
+ */
+export interface ChildConfig {
+  trainer: OnlineTrainerConfig;
+  /** Nice value the child gives itself (the control loop outranks it). */
+  nice: number;
+  /** ms between polls of the log when there is nothing to do. */
+  pollMs: number;
+  /** Test hook: crash after this many updates. */
+  crashAfter?: number;
+}
+
+/** Parses and checks the child's argv[2]; an error names the field. */
+export function childConfigOf(json: string | undefined): ChildConfig {
+  const c = childConfigArg<ChildConfig>('trainer child config', json);
+  if (typeof c.trainer !== 'object' || c.trainer === null) throw new Error('trainer child config: trainer is missing (an object)');
+  if (!Number.isInteger(c.nice) || (c.nice as number) < -20 || (c.nice as number) > 19)
+    throw new Error(`trainer child config: nice must be an integer in [-20, 19], got ${JSON.stringify(c.nice)}`);
+  if (typeof c.pollMs !== 'number' || !(c.pollMs > 0)) throw new Error(`trainer child config: pollMs must be a number > 0, got ${JSON.stringify(c.pollMs)}`);
+  if (c.crashAfter !== undefined && !(Number.isInteger(c.crashAfter) && c.crashAfter > 0))
+    throw new Error(`trainer child config: crashAfter must be an integer > 0, got ${JSON.stringify(c.crashAfter)}`);
+  return c as ChildConfig;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -80,7 +107,7 @@ export async function runTrainerLoop(cfg: OnlineTrainerConfig, o: LoopOptions): 
   }
 }
 
-// Entry point when forked: config as JSON in argv[2].
+// Entry point when forked: ChildConfig as JSON in argv[2].
 if (process.send && process.argv[2] && import.meta.filename === process.argv[1]) {
   const send = process.send.bind(process);
   let stop = false;
@@ -90,13 +117,12 @@ if (process.send && process.argv[2] && import.meta.filename === process.argv[1])
   process.on('disconnect', () => {
     stop = true;
   });
+  const cc = childConfigOf(process.argv[2]);
   try {
-    setPriority(0, Math.min(19, Number(process.env.TRAINER_NICE ?? 10)));
+    setPriority(0, cc.nice);
   } catch {
     // not permitted: run at the inherited priority
   }
-  const cfg = JSON.parse(process.argv[2]) as OnlineTrainerConfig;
-  const crash = process.env.TRAINER_CRASH_AFTER ? Number(process.env.TRAINER_CRASH_AFTER) : undefined;
   const t0 = performance.now();
   const emit = (m: TrainerMessage): void => {
     if (m.type === 'ready')
@@ -105,11 +131,11 @@ if (process.send && process.argv[2] && import.meta.filename === process.argv[1])
       );
     send(m);
   };
-  runTrainerLoop(cfg, {
-    pollMs: Number(process.env.TRAINER_POLL_MS ?? 250),
+  runTrainerLoop(cc.trainer, {
+    pollMs: cc.pollMs,
     emit,
     shouldStop: () => stop,
-    ...(crash !== undefined ? { crashAfter: crash } : {}),
+    ...(cc.crashAfter !== undefined ? { crashAfter: cc.crashAfter } : {}),
   }).then(
     () => process.exit(0),
     (e: unknown) => {

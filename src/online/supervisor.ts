@@ -7,7 +7,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type { OnlineTrainerConfig, TrainerProgress } from './trainer.ts';
-import type { TrainerMessage } from './child.ts';
+import type { ChildConfig, TrainerMessage } from './child.ts';
 
 export interface SupervisorOptions {
   config: OnlineTrainerConfig;
@@ -15,10 +15,12 @@ export interface SupervisorOptions {
   backoffBaseMs?: number;
   backoffMaxMs?: number;
   stableMs?: number;
-  /** Extra environment of the child (e.g. TRAINER_CRASH_AFTER in tests). */
-  env?: Record<string, string>;
   /** Nice value of the trainer process (default 10: the control loop outranks it). */
   nice?: number;
+  /** ms between the trainer's polls of the log when it has nothing to do (default 250; tests use less). */
+  pollMs?: number;
+  /** Test hook: the trainer crashes after this many updates (each process counts from 0). */
+  crashAfter?: number;
   /**
    * A trainer that says nothing this long (ms) is hung (it sends progress about once a second while it trains):
    * killed and restarted like a crash. Before its first 'ready' the limit is `startupMs` (loading prior data can take
@@ -97,9 +99,15 @@ export class TrainerSupervisor extends EventEmitter {
     this.st.state = 'starting';
     this.st.starts++;
     this.startedAt = Date.now();
-    const child = fork(new URL('./child.ts', import.meta.url).pathname, [JSON.stringify(this.o.config)], {
+    // Every setting of the child travels in its config (it reads no environment variable of its own).
+    const cc: ChildConfig = {
+      trainer: this.o.config,
+      nice: this.o.nice ?? 10,
+      pollMs: this.o.pollMs ?? 250,
+      ...(this.o.crashAfter !== undefined ? { crashAfter: this.o.crashAfter } : {}),
+    };
+    const child = fork(new URL('./child.ts', import.meta.url).pathname, [JSON.stringify(cc)], {
       execArgv: ['--import', 'tsx'],
-      env: { ...process.env, TRAINER_NICE: String(this.o.nice ?? 10), ...this.o.env },
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
     });
     this.child = child;

@@ -5,6 +5,7 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { getPriority } from 'node:os';
 import { join } from 'node:path';
 import { startLearning } from '../../src/app/learning.ts';
 import { DEFAULT_ONLINE } from '../../src/online/trainer.ts';
@@ -23,6 +24,17 @@ async function until(pred: () => boolean, ms: number, what: string): Promise<voi
 }
 
 test('trainer exports are swapped in; a trainer crash leaves control running and the trainer restarts', async (t) => {
+  // The child takes its settings from the supervisor alone: environment variables of the old names, set here to other
+  // values, must change nothing (with them read, the trainer would not crash at 12 and the wait below times out).
+  const oldEnv = { TRAINER_CRASH_AFTER: '1000000', TRAINER_POLL_MS: '60000', TRAINER_NICE: '12' };
+  for (const [k, v] of Object.entries(oldEnv)) {
+    const was = process.env[k];
+    process.env[k] = v;
+    t.after(() => {
+      if (was === undefined) delete process.env[k];
+      else process.env[k] = was;
+    });
+  }
   const r = await rig({ startLoop: true, overrides: { episodeSteps: 6 }, connector: fx.domains[0] as string });
   t.after(() => r.close());
   const d = r.app.daemon;
@@ -41,9 +53,19 @@ test('trainer exports are swapped in; a trainer crash leaves control running and
       seed: 1,
     },
     swap: { validation: { probeCount: 8, residualBoundM: 0.005, maxDiffM: 1, maxMeanDiffM: 1, onFlag: 'accept' } },
-    supervisor: { backoffBaseMs: 200, backoffMaxMs: 1000, env: { TRAINER_CRASH_AFTER: '12', TRAINER_POLL_MS: '50' } },
+    supervisor: { backoffBaseMs: 200, backoffMaxMs: 1000, crashAfter: 12, pollMs: 50, nice: 11 },
   });
   t.after(() => learning.close());
+  // The nice value the supervisor was given, not TRAINER_NICE (sampled while a trainer runs; it may be gone by then).
+  const nices: number[] = [];
+  learning.supervisor.on('progress', (s: { state: string; pid: number | null }) => {
+    if (s.state !== 'running' || s.pid === null) return;
+    try {
+      nices.push(getPriority(s.pid));
+    } catch {
+      // exited meanwhile
+    }
+  });
   assert.ok(d.startPractice({ count: 4, scenario: 'I', explorationNoise: 0.001 }).ok);
   await until(() => learning.supervisor.status().crashes >= 1, 90_000, 'a trainer crash');
   // Control is unaffected by the crash: a new practice run completes while the trainer is down or restarting.
@@ -67,6 +89,8 @@ test('trainer exports are swapped in; a trainer crash leaves control running and
   assert.match(d.policyVersion ?? '', /^policy-iql-online@\d+$/);
   const view = learning.view();
   assert.ok(view.trainer.crashes >= 1);
+  // A process can only raise its nice value: 11 is observable when this test runs at 11 or less.
+  if (getPriority() <= 11) assert.ok(nices.length > 0 && nices.every((n) => n === 11), `trainer nice values: ${nices.join(', ')}`);
   assert.ok(view.trainer.updates > 0);
   assert.equal(view.policyVersion, d.policyVersion);
   const st = d.status().extra as { trainer?: { crashes: number }; learning?: { policyVersion: string | null } };

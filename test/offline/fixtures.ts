@@ -7,6 +7,7 @@ import { DEFAULT_PRIOR_SETTINGS } from '../../src/data/episode.ts';
 import { makeSplit, type Split } from '../../src/data/splits.ts';
 import { loadConnectors } from '../../src/sim/connectors.ts';
 import { DEFAULT_OFFLINE, type OfflineOptions } from '../../src/offline/iql.ts';
+import { DEFAULT_REWARD, type RewardOptions } from '../../src/offline/reward.ts';
 
 export const TRAIN = ['hex14', 'round22', 'dsub'];
 export const HELD_OUT = ['dt12', 'europlug'];
@@ -63,6 +64,28 @@ export function tinyOfflineOptions(fx: Pick<TinyDb, 'db' | 'split'>, checkpointD
     checkpointEvery: steps,
     resume: false,
     logEvery: 100000,
+    ...o,
+  };
+}
+
+/**
+ * The reward classifier at test size on a tiny database (16 px, two layers of 8 filters, codes of 8 and 4, held out on
+ * the same database by its split). The reward tests start from this and set their steps, seed and cue.
+ */
+export function tinyRewardOptions(fx: Pick<TinyDb, 'db' | 'split'>, o: Partial<RewardOptions> = {}): RewardOptions {
+  return {
+    ...DEFAULT_REWARD,
+    db: fx.db,
+    heldOutDb: fx.db,
+    split: fx.split,
+    imageSize: 16,
+    batchSize: 32,
+    filters: [8, 8],
+    zIDim: 8,
+    zSDim: 4,
+    headHidden: [32],
+    logEvery: 100_000,
+    maxPerDomain: 1000,
     ...o,
   };
 }

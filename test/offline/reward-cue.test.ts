@@ -6,40 +6,17 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { initBackend } from '../../src/learn/backend.ts';
 import { evaluateBalanced, type DaibClassifier } from '../../src/learn/daib.ts';
-import {
-  DEFAULT_REWARD,
-  exportReward,
-  loadRewardData,
-  trainRewardMethod,
-  type RewardData,
-  type RewardOptions,
-  type RewardRow,
-} from '../../src/offline/reward.ts';
+import { exportReward, loadRewardData, trainRewardMethod, type RewardData, type RewardOptions, type RewardRow } from '../../src/offline/reward.ts';
 import { cardPathFor, readCard } from '../../src/policy/card.ts';
 import { inputSpecOf } from '../../src/policy/inputs.ts';
 import { RewardModel } from '../../src/policy/onnx-model.ts';
-import { tinyDb } from './fixtures.ts';
+import { tinyDb, tinyRewardOptions } from './fixtures.ts';
 
 await initBackend();
 const fx = await tinyDb('reward-cue-test', 6);
 after(() => fx.cleanup());
 
-const small: RewardOptions = {
-  ...DEFAULT_REWARD,
-  db: fx.db,
-  heldOutDb: fx.db,
-  split: fx.split,
-  steps: 300,
-  imageSize: 16,
-  batchSize: 32,
-  filters: [8, 8],
-  zIDim: 8,
-  zSDim: 4,
-  headHidden: [32],
-  logEvery: 100_000,
-  maxPerDomain: 1000,
-  seed: 0,
-};
+const small = tinyRewardOptions(fx, { steps: 300, seed: 0 });
 
 /** Held-out accuracy (50/50 per connector) on seated frames and unseated ones less than 6 mm above seated. */
 function nearSeatedAccuracy(

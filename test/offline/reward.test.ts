@@ -8,30 +8,16 @@ import { initBackend } from '../../src/learn/backend.ts';
 import { main as trainRewardMain } from '../../src/cli/train-reward.ts';
 import { cardPathFor, readCard, sha256File } from '../../src/policy/card.ts';
 import { RewardModel } from '../../src/policy/onnx-model.ts';
-import { DEFAULT_REWARD, errorsByHeight, exportReward, loadRewardData, trainRewardMethod, type RewardOptions } from '../../src/offline/reward.ts';
+import { errorsByHeight, exportReward, loadRewardData, trainRewardMethod } from '../../src/offline/reward.ts';
 import type { LoadedImages } from '../../src/data/dataset.ts';
 import { Store } from '../../src/store/index.ts';
-import { HELD_OUT, TRAIN, tinyDb } from './fixtures.ts';
+import { HELD_OUT, TRAIN, tinyDb, tinyRewardOptions } from './fixtures.ts';
 
 await initBackend();
 const fx = await tinyDb('train-reward-test', 4);
 after(() => fx.cleanup());
 
-const small: RewardOptions = {
-  ...DEFAULT_REWARD,
-  db: fx.db,
-  heldOutDb: fx.db,
-  split: fx.split,
-  steps: 200,
-  imageSize: 16,
-  batchSize: 32,
-  filters: [8, 8],
-  zIDim: 8,
-  zSDim: 4,
-  headHidden: [32],
-  logEvery: 1000,
-  maxPerDomain: 1000,
-};
+const small = tinyRewardOptions(fx, { steps: 200 });
 
 test('train-reward CLI: table JSON, reward.onnx + valid card that loads through RewardModel', async () => {
   const out = join(fx.dir, 'models');

@@ -38,7 +38,7 @@ test('a hung trainer (stopped, process kept) is killed and restarted, and says w
     },
     backoffBaseMs: 100,
     hangMs: 1500,
-    env: { TRAINER_POLL_MS: '100' },
+    pollMs: 100,
   });
   const crashes: string[] = [];
   sup.on('crash', (c: { error: string | null }) => crashes.push(c.error ?? ''));
