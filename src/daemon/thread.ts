@@ -372,7 +372,7 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
 
   /** The control thread's newest missed control ticks, each with the collections of its heap it waited through, and
    *  its garbage collection so far (count, total ms, those of 10 ms or more). */
-  lateTicks(): { lateTicks: LateTick[]; modelLoadMs: number[]; gc: { count: number; totalMs: number; over10Ms: GcEntry[] } } {
+  lateTicks(): { lateTicks: LateTick[]; modelLoadMs: number[]; gc: { count: number; totalMs: number; over10Ms: GcEntry[] }; monotonicOffsetMs: number } {
     return this.call('lateTicks') as ReturnType<DaemonThread['lateTicks']>;
   }
 
