@@ -291,7 +291,7 @@ async function phase(mode: Mode, round: number): Promise<Record<string, unknown>
               `[late ${t.lateMs.toFixed(0)} skip ${t.skipped} prev ${t.prevTickMs.toFixed(0)} (sim ${t.prevBackendMs.toFixed(0)} infer ${t.prevInferMs.toFixed(0)}) gc ${t.gc?.ms.toFixed(0) ?? '-'} model loads ${t.modelLoads ?? '-'}` +
               ` timer late ${t.timerLateMs?.toFixed(1) ?? '-'} spin ${t.spinMs?.toFixed(1) ?? '-'}` +
               (t.thread
-                ? ` | run ${t.thread.runMs.toFixed(1)} run-queue ${t.thread.runQueueMs.toFixed(1)} off-cpu ${t.thread.offCpuMs.toFixed(1)} loop idle ${t.thread.loopIdleMs.toFixed(1)} busy ${t.thread.loopActiveMs.toFixed(1)} faults ${t.thread.minflt}/${t.thread.majflt} csw ${t.thread.vcsw}/${t.thread.nvcsw} steal ${t.thread.stealMs}`
+                ? ` | run ${t.thread.runMs.toFixed(1)} run-queue ${t.thread.runQueueMs.toFixed(1)} off-cpu ${t.thread.offCpuMs.toFixed(1)} loop idle ${t.thread.loopIdleMs.toFixed(1)} busy ${t.thread.loopActiveMs.toFixed(1)} faults ${t.thread.minflt}/${t.thread.majflt} csw ${t.thread.vcsw}/${t.thread.nvcsw} steal ${t.thread.stealMs} (cpu${t.thread.cpu} ${t.thread.stealOnCpuMs})`
                 : '') +
               ` at ${(t.startedAt + late.monotonicOffsetMs).toFixed(1)}]`,
           )

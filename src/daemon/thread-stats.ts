@@ -20,8 +20,10 @@ export interface ThreadSample {
   nvcsw: number;
   /** This thread's event loop: time spent waiting for events (its timer, messages) so far (ms). */
   loopIdleMs: number;
-  /** The machine's steal time over all CPUs (ms, /proc/stat; 10 ms steps): a virtual machine's vCPUs not running. */
-  stealMs: number;
+  /** The CPU the thread last ran on (/proc/thread-self/stat). */
+  cpu: number;
+  /** Steal time per CPU (ms, /proc/stat; 10 ms steps): a virtual machine's vCPU not run by its host. */
+  stealMs: number[];
 }
 
 /** What a stretch of time (one sample to the next) was made of, for a late tick. */
@@ -37,8 +39,11 @@ export interface ThreadDelta {
   /** The event loop waiting for events (its timer, messages), and running callbacks (JS, native, GC) (ms). */
   loopIdleMs: number;
   loopActiveMs: number;
-  /** Steal time of all the machine's CPUs together (ms, in 10 ms steps). */
+  /** Steal time of all the machine's CPUs together, and of the CPU the thread was on at the stretch's start (ms, in
+   *  10 ms steps): the host not running the virtual machine's CPU, which no setting inside the machine can prevent. */
   stealMs: number;
+  stealOnCpuMs: number;
+  cpu: number;
 }
 
 export function threadDelta(a: ThreadSample, b: ThreadSample, wallMs: number): ThreadDelta {
@@ -54,15 +59,17 @@ export function threadDelta(a: ThreadSample, b: ThreadSample, wallMs: number): T
     nvcsw: b.nvcsw - a.nvcsw,
     loopIdleMs: b.loopIdleMs - a.loopIdleMs,
     loopActiveMs: Math.max(0, wallMs - (b.loopIdleMs - a.loopIdleMs)),
-    stealMs: b.stealMs - a.stealMs,
+    stealMs: b.stealMs.reduce((t, x, i) => t + x - (a.stealMs[i] ?? x), 0),
+    stealOnCpuMs: (b.stealMs[a.cpu] ?? NaN) - (a.stealMs[a.cpu] ?? NaN),
+    cpu: a.cpu,
   };
 }
 
 /** Parses /proc/<pid>/task/<tid>/stat: fields after the command (which may hold spaces and parentheses). */
-export function parseStatFaults(text: string): { minflt: number; majflt: number } {
+export function parseStatFaults(text: string): { minflt: number; majflt: number; cpu: number } {
   const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  // After ")": state(3) ppid pgrp session tty_nr tpgid flags minflt(10) cminflt majflt(12): indices 7 and 9 here.
-  return { minflt: Number(rest[7]), majflt: Number(rest[9]) };
+  // After ")": state(3) ppid pgrp session tty_nr tpgid flags minflt(10) cminflt majflt(12) ... processor(39).
+  return { minflt: Number(rest[7]), majflt: Number(rest[9]), cpu: Number(rest[36]) };
 }
 
 export function parseCtxSwitches(text: string): { vcsw: number; nvcsw: number } {
@@ -71,10 +78,11 @@ export function parseCtxSwitches(text: string): { vcsw: number; nvcsw: number } 
   return { vcsw: Number(v?.[1] ?? NaN), nvcsw: Number(n?.[1] ?? NaN) };
 }
 
-/** Steal time in ms from /proc/stat's first line ("cpu user nice system idle iowait irq softirq steal ..."). */
-export function parseSteal(text: string, userHz = 100): number {
-  const f = text.slice(0, text.indexOf('\n')).trim().split(/\s+/);
-  return (Number(f[8] ?? NaN) * 1000) / userHz;
+/** Steal time per CPU in ms from /proc/stat's "cpuN user nice system idle iowait irq softirq steal ..." lines. */
+export function parseSteal(text: string, userHz = 100): number[] {
+  const out: number[] = [];
+  for (const m of text.matchAll(/^cpu(\d+)\s+(.*)$/gm)) out[Number(m[1])] = (Number(m[2]?.split(/\s+/)[7] ?? NaN) * 1000) / userHz;
+  return out;
 }
 
 export class ThreadStats {

@@ -17,10 +17,12 @@ const busy = (ms: number): void => {
 
 test('the /proc lines are read by field, whatever the thread is called', () => {
   // A command with spaces and a parenthesis, as a worker's may be.
-  const stat = '4242 (node (worker) x) S 1 2 3 0 -1 4194560 1234 0 56 0 10 20 0 0 -100 0 40 0 1000 1 2';
-  assert.deepEqual(parseStatFaults(stat), { minflt: 1234, majflt: 56 });
+  const stat =
+    '4242 (node (worker) x) S 1 2 3 0 -1 4194560 1234 0 56 0 10 20 0 0 -100 0 40 0 1000 1 2 18446744073709551615 1 1 0 0 0 0 0 4096 0 0 0 0 17 1 10 1 0 0 0';
+  assert.deepEqual(parseStatFaults(stat), { minflt: 1234, majflt: 56, cpu: 1 });
   assert.deepEqual(parseCtxSwitches('Name:\tnode\nvoluntary_ctxt_switches:\t17\nnonvoluntary_ctxt_switches:\t3\n'), { vcsw: 17, nvcsw: 3 });
-  assert.equal(parseSteal('cpu  4981923 459666 709988 2257036 38047 0 9057 42919 0 0\ncpu0 1 2 3\n'), 429190);
+  const procStat = 'cpu  4981923 459666 709988 2257036 38047 0 9057 42919 0 0\ncpu0 1 2 3 4 5 6 7 21520 0 0\ncpu1 1 2 3 4 5 6 7 21399 0 0\nintr 1 2\n';
+  assert.deepEqual(parseSteal(procStat), [215200, 213990]);
 });
 
 test('a stretch is split into on a core, in the run queue and off a core', () => {
@@ -32,10 +34,11 @@ test('a stretch is split into on a core, in the run queue and off a core', () =>
     vcsw: 5,
     nvcsw: 1,
     loopIdleMs,
-    stealMs: 100,
+    cpu: 1,
+    stealMs: [40, 100],
   });
   // 150 ms: 5 on a core, 20 waiting for one, so 125 asleep; the loop waited 120 of them.
-  assert.deepEqual(threadDelta(s(1e6, 2e6, 50), { ...s(6e6, 22e6, 170), minflt: 14, vcsw: 6, stealMs: 110 }, 150), {
+  assert.deepEqual(threadDelta(s(1e6, 2e6, 50), { ...s(6e6, 22e6, 170), minflt: 14, vcsw: 6, cpu: 0, stealMs: [50, 110] }, 150), {
     runMs: 5,
     runQueueMs: 20,
     offCpuMs: 125,
@@ -45,7 +48,9 @@ test('a stretch is split into on a core, in the run queue and off a core', () =>
     nvcsw: 0,
     loopIdleMs: 120,
     loopActiveMs: 30,
-    stealMs: 10,
+    stealMs: 20,
+    stealOnCpuMs: 10,
+    cpu: 1,
   });
 });
 
@@ -105,7 +110,8 @@ test('a late tick says how late the timer fired, and what the thread did meanwhi
     vcsw: n++,
     nvcsw: 0,
     loopIdleMs: 0,
-    stealMs: 0,
+    cpu: 0,
+    stealMs: [0],
   });
   const probes = [sample(0, 0), sample(4, 150)];
   const t = new TickTiming(16, 100, () => probes.shift() ?? sample(0, 0));
