@@ -45,7 +45,11 @@ import { saveBenchModel } from './models.ts';
 const args = benchArgs(DAEMON_THREAD);
 const { seconds, rounds, blockMs, blockEveryMs: blockEvery, estops } = args;
 /** V8's collector without helper threads (node --single-threaded-gc: a start-up flag; set later, V8 aborts mid-marking). */
-const gcMode = process.execArgv.includes('--single-threaded-gc') ? 'single-threaded' : 'default';
+const gcMode = process.execArgv.includes('--single-threaded')
+  ? 'no-background-tasks' // V8's --single-threaded: also no concurrent compilation and no wasm tier-up jobs
+  : process.execArgv.includes('--single-threaded-gc')
+    ? 'single-threaded'
+    : 'default';
 
 const root = resolve(import.meta.dirname, '..');
 const dir = mkdtempSync(join(tmpdir(), 'daemon-thread-bench-'));
@@ -306,9 +310,12 @@ for (let round = 1; round <= rounds; round++) {
   for (const mode of modes) results.push(await phase(mode, round));
 }
 hog?.kill('SIGKILL');
-const out = writeResults(gcMode === 'default' ? 'daemon-thread' : 'daemon-thread-single-threaded-gc', {
-  settings: { seconds, rounds, blockMs, blockEveryMs: blockEvery, estops, trainer: args.trainer, utd: args.utd, hog: args.hog },
-  phases: results,
-});
+const out = writeResults(
+  gcMode === 'default' ? 'daemon-thread' : gcMode === 'single-threaded' ? 'daemon-thread-single-threaded-gc' : 'daemon-thread-no-background-tasks',
+  {
+    settings: { seconds, rounds, blockMs, blockEveryMs: blockEvery, estops, trainer: args.trainer, utd: args.utd, hog: args.hog },
+    phases: results,
+  },
+);
 console.log(`results: ${out}`);
 process.exit(0);

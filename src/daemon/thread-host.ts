@@ -499,9 +499,6 @@ port.on('message', (m: ToControl) => {
         }
       });
       break;
-    case 'setStatusExtra':
-      d.setStatusExtra(m.name, m.value);
-      break;
     case 'ping':
       post({ type: 'pong', id: m.id });
       break;
