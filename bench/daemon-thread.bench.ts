@@ -45,7 +45,11 @@ import { saveBenchModel } from './models.ts';
 const args = benchArgs(DAEMON_THREAD);
 const { seconds, rounds, blockMs, blockEveryMs: blockEvery, estops } = args;
 /** V8's collector without helper threads (node --single-threaded-gc: a start-up flag; set later, V8 aborts mid-marking). */
-const gcMode = process.execArgv.includes('--single-threaded-gc') ? 'single-threaded' : 'default';
+const gcMode = process.execArgv.includes('--single-threaded')
+  ? 'no-background-tasks' // V8's --single-threaded: also no concurrent compilation and no wasm tier-up jobs
+  : process.execArgv.includes('--single-threaded-gc')
+    ? 'single-threaded'
+    : 'default';
 
 const root = resolve(import.meta.dirname, '..');
 const dir = mkdtempSync(join(tmpdir(), 'daemon-thread-bench-'));
@@ -288,7 +292,12 @@ async function phase(mode: Mode, round: number): Promise<Record<string, unknown>
         late.lateTicks
           .map(
             (t) =>
-              `[late ${t.lateMs.toFixed(0)} skip ${t.skipped} prev ${t.prevTickMs.toFixed(0)} (sim ${t.prevBackendMs.toFixed(0)} infer ${t.prevInferMs.toFixed(0)}) gc ${t.gc?.ms.toFixed(0) ?? '-'} model loads ${t.modelLoads ?? '-'}]`,
+              `[late ${t.lateMs.toFixed(0)} skip ${t.skipped} prev ${t.prevTickMs.toFixed(0)} (sim ${t.prevBackendMs.toFixed(0)} infer ${t.prevInferMs.toFixed(0)}) gc ${t.gc?.ms.toFixed(0) ?? '-'} model loads ${t.modelLoads ?? '-'}` +
+              ` timer late ${t.timerLateMs?.toFixed(1) ?? '-'} spin ${t.spinMs?.toFixed(1) ?? '-'}` +
+              (t.thread
+                ? ` | run ${t.thread.runMs.toFixed(1)} run-queue ${t.thread.runQueueMs.toFixed(1)} off-cpu ${t.thread.offCpuMs.toFixed(1)} loop idle ${t.thread.loopIdleMs.toFixed(1)} busy ${t.thread.loopActiveMs.toFixed(1)} faults ${t.thread.minflt}/${t.thread.majflt} csw ${t.thread.vcsw}/${t.thread.nvcsw} steal ${t.thread.stealMs} (cpu${t.thread.cpu} ${t.thread.stealOnCpuMs})`
+                : '') +
+              ` at ${(t.startedAt + late.monotonicOffsetMs).toFixed(1)}]`,
           )
           .join(' '),
     );
@@ -301,9 +310,12 @@ for (let round = 1; round <= rounds; round++) {
   for (const mode of modes) results.push(await phase(mode, round));
 }
 hog?.kill('SIGKILL');
-const out = writeResults(gcMode === 'default' ? 'daemon-thread' : 'daemon-thread-single-threaded-gc', {
-  settings: { seconds, rounds, blockMs, blockEveryMs: blockEvery, estops, trainer: args.trainer, utd: args.utd, hog: args.hog },
-  phases: results,
-});
+const out = writeResults(
+  gcMode === 'default' ? 'daemon-thread' : gcMode === 'single-threaded' ? 'daemon-thread-single-threaded-gc' : 'daemon-thread-no-background-tasks',
+  {
+    settings: { seconds, rounds, blockMs, blockEveryMs: blockEvery, estops, trainer: args.trainer, utd: args.utd, hog: args.hog },
+    phases: results,
+  },
+);
 console.log(`results: ${out}`);
 process.exit(0);

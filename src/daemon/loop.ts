@@ -38,6 +38,7 @@ import { TickScheduler } from './scheduler.ts';
 import { judgeEpisode, RecentEpisodes } from './scoring.ts';
 import { LabelBudget, labelNeed, type LabelRequest, type StepEvidence } from './labels.ts';
 import { TickTiming, type LateTick } from './timing.ts';
+import type { ThreadSample } from './thread-stats.ts';
 import {
   LeasedTakeover,
   MAX_LEASE_S,
@@ -69,6 +70,8 @@ export interface DaemonOptions {
    * once (null: none pending).
    */
   estopRequest?: () => string | null;
+  /** The ticking thread's own counters, read at each tick's start for the record of a missed tick (thread-stats.ts). */
+  threadProbe?: (() => ThreadSample) | null;
 }
 
 /** A model with its input builder, made off the tick when the model is set. */
@@ -162,7 +165,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     this.now = opts.now ?? (() => performance.now());
     this.estopRequest = opts.estopRequest ?? null;
     const win = opts.timingWindow ?? 4096;
-    this.timing = new TickTiming(win, 1000 / this.cfg.tickHz);
+    this.timing = new TickTiming(win, 1000 / this.cfg.tickHz, opts.threadProbe ?? null);
     const lim = this.cal.limits;
     this.limits = { forceLimitN: lim.forceLimitN, maxStepM: lim.maxStepM, staleSensorMaxAgeS: lim.staleSensorMaxAgeS, workspace: this.cal.workspace };
     this.actionLimits = { residualBoundM: lim.residualBoundM, maxStepM: lim.maxStepM };

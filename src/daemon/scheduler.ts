@@ -20,6 +20,9 @@ export interface TickInfo {
   skipped: number;
   /** True when this tick counts as missed: started over half a period late, or deadlines were skipped before it. */
   missed: boolean;
+  /** Real time only: how late the wait's timer fired (ms; 0 when the wait needed no timer), and the spin after it (ms). */
+  timerLateMs?: number;
+  spinMs?: number;
 }
 
 export interface SchedulerOptions {
@@ -75,6 +78,8 @@ export class TickScheduler {
     let skipped = 0;
     while (this.running) {
       if (this.opts.realtime) {
+        this.timerLateMs = 0;
+        this.spinStart = NaN;
         await this.sleepUntil(deadline, spin);
         if (!this.running) break;
       } else {
@@ -93,6 +98,10 @@ export class TickScheduler {
       }
       this.ticks++;
       const info: TickInfo = { index, deadline, lateMs, skipped, missed };
+      if (this.opts.realtime) {
+        info.timerLateMs = this.timerLateMs;
+        info.spinMs = Number.isNaN(this.spinStart) ? 0 : start - this.spinStart;
+      }
       skipped = 0;
       try {
         await tick(info);
@@ -114,12 +123,19 @@ export class TickScheduler {
     }
   }
 
+  /** The last wait: how late its timer fired (ms), and when its spin started (NaN: no spin). */
+  private timerLateMs = 0;
+  private spinStart = NaN;
+
   private async sleepUntil(deadline: number, spinMs: number): Promise<void> {
-    const coarse = deadline - this.now() - spinMs;
+    const asked = this.now();
+    const coarse = deadline - asked - spinMs;
     if (coarse > 0) {
       await new Promise<void>((resolve) => {
         const t = setTimeout(() => {
           this.wake = null;
+          // setTimeout rounds to whole ms (and libuv's clock to ms): up to ~1 ms late is the timer's resolution.
+          this.timerLateMs = this.now() - asked - coarse;
           resolve();
         }, coarse);
         this.wake = () => {
@@ -129,6 +145,7 @@ export class TickScheduler {
         };
       });
     }
+    this.spinStart = this.now();
     while (this.running && this.now() < deadline) await new Promise<void>((r) => setImmediate(r));
   }
 }

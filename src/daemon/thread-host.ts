@@ -34,6 +34,7 @@ import type { Ros2Backend } from '../ros2/backend.ts';
 import type { GroundTruth, Observation, Vec3 } from '../core/types.ts';
 import type { DaemonEvent, DaemonLog, EpisodeBegin, EpisodeFinish, ResidualPolicy, RewardScorer, TickTransition } from './interfaces.ts';
 import { GcWatch } from './gc-watch.ts';
+import { ThreadStats, type ThreadSample } from './thread-stats.ts';
 import { Daemon } from './loop.ts';
 import { loadPolicyFile, rewardFromModel } from './models.ts';
 import {
@@ -299,6 +300,7 @@ async function init(m: ThreadInit): Promise<void> {
     policy,
     reward,
     estopRequest: pollFlag,
+    threadProbe: threadProbe(),
     ...(m.timingWindow ? { timingWindow: m.timingWindow } : {}),
   });
   daemon = d;
@@ -320,6 +322,12 @@ function attachRos(d: Daemon, spec: ThreadRos2Backend, r: NonNullable<typeof ros
     r.teleop = new TeleopInput(r.transport, tp);
     d.addTakeoverInput(r.teleop);
   }
+}
+
+/** This thread's counters for the record of a missed tick (opened here: /proc/thread-self is the calling thread). */
+function threadProbe(): (() => ThreadSample) | null {
+  const s = ThreadStats.open();
+  return s ? () => s.sample() : null;
 }
 
 function answer(id: number, fn: () => unknown): void {
@@ -485,12 +493,11 @@ port.on('message', (m: ToControl) => {
               })),
               modelLoadMs: modelLoads.map((l) => l.ms),
               gc: { count: gcWatch.count, totalMs: gcWatch.totalMs, over10Ms: gcWatch.long(10) },
+              // CLOCK_MONOTONIC (ms) minus this thread's performance.now: places a late tick on a kernel trace's clock.
+              monotonicOffsetMs: Number(process.hrtime.bigint()) / 1e6 - performance.now(),
             };
         }
       });
-      break;
-    case 'setStatusExtra':
-      d.setStatusExtra(m.name, m.value);
       break;
     case 'ping':
       post({ type: 'pong', id: m.id });

@@ -77,7 +77,6 @@ export type ToControl =
   | { type: 'start' }
   | { type: 'call'; id: number; method: CallMethod; arg?: PracticeRequest | TakeoverRequest | NoteLabelArgs | SimulationRequest }
   | { type: 'estop'; seq: number; detail: string; origin: 'rest' | 'internal' }
-  | { type: 'setStatusExtra'; name: string; value: unknown }
   | { type: 'ping'; id: number }
   | { type: 'setPolicy'; id: number; path: string | null; version: string | null; at: 'episode-boundary' | 'between-ticks' | null }
   | { type: 'setReward'; path: string | null; version: string | null }

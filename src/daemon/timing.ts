@@ -6,6 +6,7 @@
 import type { TickInfo, TickScheduler } from './scheduler.ts';
 import { RingStats } from './scheduler.ts';
 import type { Summary } from './stats.ts';
+import { threadDelta, type ThreadDelta, type ThreadSample } from './thread-stats.ts';
 import type { TimingStatus } from './types.ts';
 
 /** What a missed control tick was doing: the tick before it (its phases) and the stretch it waited (ms, this thread's
@@ -27,6 +28,12 @@ export interface LateTick {
   gc?: { count: number; ms: number; kinds: string[] };
   /** Model loads on the ticking thread (a policy or reward swap) in that stretch. */
   modelLoads?: number;
+  /** How late the wait's timer fired, and the spin after it (ms; scheduler.ts TickInfo). */
+  timerLateMs?: number;
+  spinMs?: number;
+  /** The ticking thread over that stretch, where it reads its own counters (thread-stats.ts): on a core, in the run
+   *  queue, off a core (asleep or blocked); page faults; context switches; its event loop idle and busy. */
+  thread?: ThreadDelta;
 }
 
 /** Late ticks kept (newest). */
@@ -55,9 +62,13 @@ export class TickTiming {
   private prevTickBackendMs = 0;
   private backendTotalBefore = 0;
 
+  private prevSample: ThreadSample | null = null;
+
   constructor(
     window: number,
     private readonly periodMs: number,
+    /** The ticking thread's own counters, read at every tick's start (null: not recorded). */
+    private readonly probe: (() => ThreadSample) | null = null,
   ) {
     this.compute = new RingStats(window);
     this.computeCpu = new RingStats(window);
@@ -75,6 +86,8 @@ export class TickTiming {
     const start = info.deadline + info.lateMs;
     const prevStart = this.prevStart;
     this.prevStart = start;
+    const prevSample = this.prevSample;
+    this.prevSample = this.probe?.() ?? null;
     if (!(info.missed && control && this.prevTickControl)) {
       this.missedInARow = 0;
       return 0;
@@ -93,6 +106,8 @@ export class TickTiming {
       prevComputeMs: this.compute.last,
       prevBackendMs: this.prevTickBackendMs,
       prevInferMs: this.infer.last,
+      ...(info.timerLateMs !== undefined ? { timerLateMs: info.timerLateMs, spinMs: info.spinMs ?? 0 } : {}),
+      ...(prevSample && this.prevSample ? { thread: threadDelta(prevSample, this.prevSample, start - prevStart) } : {}),
     });
     if (this.lateTicks.length > LATE_KEPT) this.lateTicks.shift();
     return n;

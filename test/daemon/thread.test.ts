@@ -184,3 +184,37 @@ test('shutdown is clean: the episode is closed, the log flushed, the control thr
     store.close();
   }
 });
+
+test(
+  'status sections set on this thread go to no control-thread message, and show in status and its events',
+  { skip: inProcess, timeout: 60_000 },
+  async (t) => {
+    const app = await threadedApp('extras', { realtime: true, episodeSteps: 30 });
+    t.after(() => app.close());
+    const d = app.daemon as DaemonThread;
+    // Every message to the control thread (receiving one can make it wait for this thread: see setStatusExtra).
+    const worker = (d as unknown as { worker: { postMessage: (m: unknown, transfer?: unknown) => void } }).worker;
+    const sent: unknown[] = [];
+    const post = worker.postMessage.bind(worker);
+    worker.postMessage = (m, transfer) => {
+      sent.push(m);
+      post(m, transfer);
+    };
+    const events: DaemonStatus[] = [];
+    d.on('status', (s) => events.push(s));
+    d.setStatusExtra('trainer', { updates: 7 });
+    d.setStatusExtra('learning', { swaps: 1 });
+    assert.deepEqual(sent, [], 'nothing sent to the control thread');
+    assert.deepEqual(events.at(-1)?.extra.trainer, { updates: 7 }, 'a status event at once');
+    assert.deepEqual(d.status().extra.learning, { swaps: 1 });
+    // The statuses the control thread publishes (once a second while practising) carry them too.
+    assert.ok(d.startPractice({ count: 1, scenario: 'II' }).ok);
+    const n = events.length;
+    const t0 = performance.now();
+    while (events.length <= n + 1 && performance.now() - t0 < 20_000) await sleep(50);
+    assert.deepEqual(events.at(-1)?.extra.trainer, { updates: 7 });
+    d.setStatusExtra('trainer', undefined);
+    assert.equal(d.status().extra.trainer, undefined, 'removed');
+    assert.deepEqual(d.status().extra.learning, { swaps: 1 });
+  },
+);
