@@ -1,0 +1,3 @@
+#!/bin/bash
+if [ "$1" = WAIT ]; then exec ./waitpid.sh "$2"; fi
+exec ./run1.sh "$@"
