@@ -10,7 +10,7 @@
  *
  *   npx tsx src/cli/fleet-demo.ts [--arms 3] [--connectors europlug,megablock,dt12] [--seconds 120] [--faults]
  *       [--free-run] [--no-fleet] [--no-learner] [--export-every 100] [--batch-size 64] [--checkpoint models/iql-offline] [--out data/runs/fleet-demo]
- *       [--goal-error-mm 1.5] [--offline-db data/prior.db|none] [--settle 20] [--learner-nice 10] [--bad-versions] [--online-fraction F]
+ *       [--goal-error-mm 1.5] [--offline-db data/prior.db|none] [--settle 20] [--learner-nice 10] [--bad-versions] [--online-fraction F] [--seed K]
  *
  * --goal-error-mm gives every arm's socket calibration that x* error (as the online experiment does), so that the
  * P-controller alone misses and there is something to learn. Steady-state figures (ingest rate, ship lag) are taken
@@ -324,6 +324,15 @@ export const FLEET_DEMO = command({
         cli: { defaultText: "the learner's own" },
       }),
     ),
+    // A run's seed: without it the arms keep the declared practice.seed and the learner its own (the recorded runs).
+    seed: T.optional(
+      T.integer({
+        minimum: 0,
+        maximum: 1e6,
+        description: "every arm's practice.seed (start poses, exploration noise) and the learner's --seed",
+        cli: { defaultText: 'the declared ones' },
+      }),
+    ),
     'learner-nice': T.integer({ minimum: -20, maximum: 19, default: 10, description: 'nice value of the learner process' }),
     out: T.string({ minLength: 1, default: 'data/runs/fleet-demo', description: 'output directory (emptied first)', cli: { arg: 'DIR' } }),
   }),
@@ -367,6 +376,7 @@ async function main(): Promise<number> {
         `lockDir: ${join(out, 'locks')}`,
         `backend: {sim: {connector: ${connector}}}`,
         `fleet: {enabled: ${!values['no-fleet']}}`,
+        ...(values.seed === undefined ? [] : [`practice: {seed: ${values.seed}}`]),
         '',
       ].join('\n'),
     );
@@ -393,6 +403,7 @@ async function main(): Promise<number> {
         '--offline-db',
         values['offline-db'],
         ...(values['online-fraction'] === undefined ? [] : ['--online-fraction', String(values['online-fraction'])]),
+        ...(values.seed === undefined ? [] : ['--seed', String(values.seed)]),
       ],
       env,
       values['learner-nice'],
