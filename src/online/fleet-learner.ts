@@ -52,27 +52,16 @@ export interface FleetLearnerStats {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Opens the mirror file; a file that does not open or check cleanly is named, removed and made anew. */
+/** Opens the mirror file (Store.open runs quick_check); a file that does not open is named, removed and made anew. */
 function openMirror(file: string, log: (l: string) => void): { store: Store; remade: string | null } {
-  const remove = (): void => {
-    for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
-  };
-  let store: Store;
   try {
-    store = Store.open(file);
+    return { store: Store.open(file), remade: null };
   } catch (e) {
     const why = `unusable (${(e as Error).message})`;
     log(`fleet learner: mirror ${file} ${why}; pulling the pool again`);
-    remove();
+    for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
     return { store: Store.open(file), remade: why };
   }
-  const check = store.quickCheck();
-  if (check === 'ok') return { store, remade: null };
-  store.close();
-  const why = `corrupt (quick_check: ${check})`;
-  log(`fleet learner: mirror ${file} ${why}; pulling the pool again`);
-  remove();
-  return { store: Store.open(file), remade: why };
 }
 
 export async function runFleetLearner(o: FleetLearnerOptions): Promise<FleetLearnerStats> {
