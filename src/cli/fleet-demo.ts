@@ -190,7 +190,8 @@ export interface Sample {
     shipError: string | null;
   }>;
   pg: Array<{ robotId: string; transitions: number; lagP50: number | null; lagP99: number | null }> | null;
-  learner: { updates: number | null; ups: number | null; pulled: number | null; pullMs: number | null; published: number } | null;
+  /** pulled and pullMs: by the running learner process; kept: the rows its mirror held when it started (a restart). */
+  learner: { updates: number | null; ups: number | null; pulled: number | null; pullMs: number | null; kept?: number | null; published: number } | null;
 }
 
 function startNode(script: string, args: string[], env: NodeJS.ProcessEnv, nice: number, logFile: string): ChildProcess {
@@ -684,7 +685,7 @@ async function main(): Promise<number> {
       try {
         const j = JSON.parse(readFileSync(learnerStats, 'utf8')) as {
           progress: { updates: number; updatesPerSec: number | null } | null;
-          learner: { pulled: number; pullMs: number } | null;
+          learner: { pulled: number; pullMs: number; kept?: number } | null;
           published: unknown[];
         };
         ls = {
@@ -692,6 +693,7 @@ async function main(): Promise<number> {
           ups: j.progress?.updatesPerSec ?? null,
           pulled: j.learner?.pulled ?? null,
           pullMs: j.learner?.pullMs ?? null,
+          kept: j.learner?.kept ?? null,
           published: j.published.length,
         };
       } catch {
@@ -777,7 +779,8 @@ async function main(): Promise<number> {
       ingest: {
         transitionsPerSec: final.reduce((a, c) => a + c.pg, 0) / durationS,
         steadyTransitionsPerSec: steadyRate,
-        learnerPulledPerSec: lastLearner?.pulled != null ? lastLearner.pulled / durationS : null,
+        // A restarted learner pulls only what its kept mirror lacks: the rows it holds are the kept and the pulled.
+        learnerPulledPerSec: lastLearner?.pulled != null ? (lastLearner.pulled + (lastLearner.kept ?? 0)) / durationS : null,
         learnerPullCapacityPerSec: lastLearner?.pulled && lastLearner.pullMs ? (lastLearner.pulled * 1000) / lastLearner.pullMs : null,
       },
       shipLagMs: { p50: pct(lastPg.map((p) => p.lagP50 ?? NaN).filter(Number.isFinite), 0.5), p99: Math.max(...lastPg.map((p) => p.lagP99 ?? 0)) },
