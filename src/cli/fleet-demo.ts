@@ -6,11 +6,16 @@
  * transition was lost or duplicated; with --bad-versions it publishes the fault campaign's five bad policies, which
  * each arm must refuse. Each fault's recovery is measured (the backlog shipped, the learner's next version live
  * everywhere, the killed arm practising and shipped), and each arm's practice through it. Writes <out>/fleet.json,
- * <out>/fleet.md and <out>/success.png.
+ * <out>/fleet.md and <out>/success.png, and from the arms' own logs <out>/windows.md (success per window) and, with
+ * faults, <out>/stalls.md (each arm through each fault): src/cli/fleet-report.ts.
+ *
+ * `--report DIR[,DIR...]` runs nothing: it rewrites windows.md (and stalls.md) of finished runs from their logs, and
+ * over several runs (seeds) writes <out>/seeds.md and <out>/seeds.png (per arm and window: each run, mean, worst).
  *
  *   npx tsx src/cli/fleet-demo.ts [--arms 3] [--connectors europlug,megablock,dt12] [--seconds 120] [--faults]
  *       [--free-run] [--no-fleet] [--no-learner] [--export-every 100] [--batch-size 64] [--checkpoint models/iql-offline] [--out data/runs/fleet-demo]
- *       [--goal-error-mm 1.5] [--offline-db data/prior.db|none] [--settle 20] [--learner-nice 10] [--bad-versions] [--online-fraction F]
+ *       [--goal-error-mm 1.5] [--offline-db data/prior.db|none] [--settle 20] [--learner-nice 10] [--bad-versions] [--online-fraction F] [--seed K]
+ *   npx tsx src/cli/fleet-demo.ts --report DIR[,DIR...] [--window 150] [--t0 MS] [--out DIR]
  *
  * --goal-error-mm gives every arm's socket calibration that x* error (as the online experiment does), so that the
  * P-controller alone misses and there is something to learn. Steady-state figures (ingest rate, ship lag) are taken
@@ -20,8 +25,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { command, fromArgv, T } from './flags.ts';
+import { basename, join, resolve } from 'node:path';
+import { command, fromArgv, T, UsageError } from './flags.ts';
 import { svgToPngFile } from '../robot/image-codec.ts';
 import { runIfMain } from '../util/args.ts';
 import { frame, points, polyline, SVG_CLOSE } from '../util/svg-chart.ts';
@@ -29,6 +34,7 @@ import { Store } from '../store/index.ts';
 import { FleetStore, startPgCluster, pgTarget, type PgCluster } from '../store/pg/index.ts';
 import { BAD_MODEL_KINDS, makeBadModel } from '../campaign/bad-models.ts';
 import { cardPathFor, sha256Hex } from '../policy/card.ts';
+import { faultStallsMd, readArmLogs, runWindows, seedsSvg, seedsTable, successWindows, successWindowsMd } from './fleet-report.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -184,7 +190,8 @@ export interface Sample {
     shipError: string | null;
   }>;
   pg: Array<{ robotId: string; transitions: number; lagP50: number | null; lagP99: number | null }> | null;
-  learner: { updates: number | null; ups: number | null; pulled: number | null; pullMs: number | null; published: number } | null;
+  /** pulled and pullMs: by the running learner process; kept: the rows its mirror held when it started (a restart). */
+  learner: { updates: number | null; ups: number | null; pulled: number | null; pullMs: number | null; kept?: number | null; published: number } | null;
 }
 
 function startNode(script: string, args: string[], env: NodeJS.ProcessEnv, nice: number, logFile: string): ChildProcess {
@@ -324,14 +331,44 @@ export const FLEET_DEMO = command({
         cli: { defaultText: "the learner's own" },
       }),
     ),
+    // A run's seed: without it the arms keep the declared practice.seed and the learner its own (the recorded runs).
+    seed: T.optional(
+      T.integer({
+        minimum: 0,
+        maximum: 1e6,
+        description: "every arm's practice.seed (start poses, exploration noise) and the learner's --seed",
+        cli: { defaultText: 'the declared ones' },
+      }),
+    ),
     'learner-nice': T.integer({ minimum: -20, maximum: 19, default: 10, description: 'nice value of the learner process' }),
-    out: T.string({ minLength: 1, default: 'data/runs/fleet-demo', description: 'output directory (emptied first)', cli: { arg: 'DIR' } }),
+    out: T.string({
+      minLength: 1,
+      default: 'data/runs/fleet-demo',
+      description: 'output directory (emptied first; with --report over several runs: where seeds.md and seeds.png go, not emptied)',
+      cli: { arg: 'DIR' },
+    }),
+    report: T.optional(
+      T.array(T.string({ minLength: 1 }), {
+        minItems: 1,
+        description: "run nothing: rewrite these finished runs' windows.md (and stalls.md) from their arms' logs; over several runs also seeds.md/.png",
+        cli: { arg: 'DIR,...', defaultText: 'none' },
+      }),
+    ),
+    window: T.number({ exclusiveMinimum: 0, maximum: 86400, default: 150, description: 'length of the success windows', cli: { arg: 'S' } }),
+    t0: T.optional(
+      T.integer({
+        minimum: 0,
+        description: "--report of one run: wall time (ms) of its faults' t = 0 (runs before fleet.json had startedAt)",
+        cli: { arg: 'MS', defaultText: "fleet.json's startedAt" },
+      }),
+    ),
   }),
 });
 
 async function main(): Promise<number> {
   const values = fromArgv(FLEET_DEMO, process.argv.slice(2), (v) => v);
   if (typeof values === 'number') return values;
+  if (values.report) return report(values.report, values.window, values.t0, resolve(values.out));
   const n = values.arms;
   const seconds = values.seconds;
   const connectors = values.connectors;
@@ -367,6 +404,7 @@ async function main(): Promise<number> {
         `lockDir: ${join(out, 'locks')}`,
         `backend: {sim: {connector: ${connector}}}`,
         `fleet: {enabled: ${!values['no-fleet']}}`,
+        ...(values.seed === undefined ? [] : [`practice: {seed: ${values.seed}}`]),
         '',
       ].join('\n'),
     );
@@ -393,6 +431,7 @@ async function main(): Promise<number> {
         '--offline-db',
         values['offline-db'],
         ...(values['online-fraction'] === undefined ? [] : ['--online-fraction', String(values['online-fraction'])]),
+        ...(values.seed === undefined ? [] : ['--seed', String(values.seed)]),
       ],
       env,
       values['learner-nice'],
@@ -646,7 +685,7 @@ async function main(): Promise<number> {
       try {
         const j = JSON.parse(readFileSync(learnerStats, 'utf8')) as {
           progress: { updates: number; updatesPerSec: number | null } | null;
-          learner: { pulled: number; pullMs: number } | null;
+          learner: { pulled: number; pullMs: number; kept?: number } | null;
           published: unknown[];
         };
         ls = {
@@ -654,6 +693,7 @@ async function main(): Promise<number> {
           ups: j.progress?.updatesPerSec ?? null,
           pulled: j.learner?.pulled ?? null,
           pullMs: j.learner?.pullMs ?? null,
+          kept: j.learner?.kept ?? null,
           published: j.published.length,
         };
       } catch {
@@ -666,7 +706,10 @@ async function main(): Promise<number> {
       await sleep(3000);
     }
     // A fault's recovery still being measured (the learner's first version after a restart can take minutes).
-    await Promise.race([Promise.all(runs), sleep(180_000)]);
+    // (The time limit is cleared after: a pending timer kept the finished demo alive for up to 3 minutes.)
+    let limit: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(runs), new Promise<void>((r) => (limit = setTimeout(r, 180_000)))]);
+    clearTimeout(limit);
     // Wind down: stop practising, let every shipper catch up, then count local rows against PostgreSQL.
     await Promise.all(
       arms.map(async (a) => {
@@ -736,7 +779,8 @@ async function main(): Promise<number> {
       ingest: {
         transitionsPerSec: final.reduce((a, c) => a + c.pg, 0) / durationS,
         steadyTransitionsPerSec: steadyRate,
-        learnerPulledPerSec: lastLearner?.pulled != null ? lastLearner.pulled / durationS : null,
+        // A restarted learner pulls only what its kept mirror lacks: the rows it holds are the kept and the pulled.
+        learnerPulledPerSec: lastLearner?.pulled != null ? (lastLearner.pulled + (lastLearner.kept ?? 0)) / durationS : null,
         learnerPullCapacityPerSec: lastLearner?.pulled && lastLearner.pullMs ? (lastLearner.pulled * 1000) / lastLearner.pullMs : null,
       },
       shipLagMs: { p50: pct(lastPg.map((p) => p.lagP50 ?? NaN).filter(Number.isFinite), 0.5), p99: Math.max(...lastPg.map((p) => p.lagP99 ?? 0)) },
@@ -783,6 +827,7 @@ async function main(): Promise<number> {
       ...faultTables(faults, result.faultWindows),
     ].join('\n');
     writeFileSync(join(out, 'fleet.md'), md);
+    writeRunReport(out, values.window, t0, faults);
     await svgToPngFile(
       successSvg(
         samples,
@@ -798,6 +843,40 @@ async function main(): Promise<number> {
     await fleet?.close().catch(() => undefined);
     cluster.destroy();
   }
+}
+
+/** A finished run's tables from its arms' logs: windows.md, and stalls.md when it had faults. */
+function writeRunReport(dir: string, windowS: number, t0: number, faults: Array<{ t: number; kind: string }>): void {
+  const arms = readArmLogs(dir);
+  writeFileSync(join(dir, 'windows.md'), successWindowsMd(successWindows(arms, windowS)));
+  if (faults.length) writeFileSync(join(dir, 'stalls.md'), faultStallsMd(arms, faults, t0));
+}
+
+/** --report: finished runs' tables again, and over several runs the seeds table and plot. */
+async function report(dirs: string[], windowS: number, t0: number | undefined, out: string): Promise<number> {
+  const runs = dirs.map((d) => {
+    const dir = resolve(d);
+    const fj = JSON.parse(readFileSync(join(dir, 'fleet.json'), 'utf8')) as { startedAt?: number; seconds: number; faults: Array<{ t: number; kind: string }> };
+    const w = runWindows(dir, windowS);
+    if (w.from === 'logs') {
+      const start = t0 ?? fj.startedAt;
+      if (fj.faults.length && start === undefined) throw new UsageError(`${dir}/fleet.json has no startedAt: give --t0`);
+      writeRunReport(dir, windowS, start ?? 0, fj.faults);
+      console.log(`${dir}: windows.md${fj.faults.length ? ', stalls.md' : ''} from the arms' logs`);
+    } else console.log(`${dir}: no arm logs; its recorded windows.md is used`);
+    return { label: basename(dir), names: w.names, windows: w.windows, seconds: fj.seconds };
+  });
+  if (runs.length > 1) {
+    mkdirSync(out, { recursive: true });
+    // Windows that start within the shortest run (the last one of a run holds only its wind-down).
+    const s = Math.min(...runs.map((r) => r.seconds));
+    const t = seedsTable(runs, s);
+    writeFileSync(join(out, 'seeds.md'), t.md);
+    await svgToPngFile(seedsSvg(runs, s), join(out, 'seeds.png'));
+    console.log(t.md);
+    console.log(`wrote ${join(out, 'seeds.md')} and seeds.png`);
+  }
+  return 0;
 }
 
 /** The faults as markdown: what each recovery measured, and each arm through each fault (30 s from its start). */

@@ -550,7 +550,8 @@ export class OnlineTrainer {
     };
     const ids = this.reader.transitionIds(filter);
     if (ids.length === 0) return 0;
-    const recs = this.reader.getTransitions(ids, { images: true });
+    // Images are decoded only for rows without cached features (below): a restarted learner's kept mirror has them all.
+    const recs = this.reader.getTransitions(ids, { images: false });
     const byEp = new Map<number, TransitionRecord[]>();
     for (const r of recs) {
       const l = byEp.get(r.episodeId) ?? [];
@@ -587,7 +588,9 @@ export class OnlineTrainer {
     if (missing.length > 0) {
       const px = this.imageSize * this.imageSize * 3;
       const imgs = new Uint8Array(missing.length * px);
-      missing.forEach((r, i) => {
+      const withImages = new Map(this.reader.getTransitions(missing.map((r) => r.id), { images: true }).map((r) => [r.id, r]));
+      missing.forEach((m, i) => {
+        const r = withImages.get(m.id) ?? m;
         if (!r.image) throw new Error(`${c.db}: transitions.id=${r.id} has no image; the online trainer needs the logged image`);
         modelImageBytes(r.image, this.imageSize, this.imageSize, imgs, i * px);
       });

@@ -137,9 +137,35 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX episode_labels_episode ON episode_labels(episode_id, id);
   `,
+  // 4: the fleet learner's mirror (src/store/pg/mirror.ts) keeps its copy across restarts: which fleet it copies
+  // (and with which filter), each arm's high-water marks, and each arm's session and episode ids in the mirror. They
+  // are written in the same transaction as the rows pulled, so a killed learner resumes exactly where it stopped.
+  // An arm's log leaves these tables empty.
+  `
+  CREATE TABLE mirror_source (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    fleet_json  TEXT NOT NULL,
+    filter_json TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+  );
+  CREATE TABLE mirror_arms (
+    robot           TEXT PRIMARY KEY,
+    last_transition INTEGER NOT NULL,
+    last_episode    INTEGER NOT NULL,
+    last_label      INTEGER NOT NULL
+  );
+  CREATE TABLE mirror_ids (
+    robot     TEXT NOT NULL,
+    kind      TEXT NOT NULL CHECK (kind IN ('session', 'episode')),
+    remote_id INTEGER NOT NULL,
+    local_id  INTEGER,
+    open      INTEGER NOT NULL DEFAULT 0 CHECK (open IN (0, 1)),
+    PRIMARY KEY (robot, kind, remote_id)
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** Tables a database at SCHEMA_VERSION must have. */
-export const OUR_TABLES: readonly string[] = ['sessions', 'episodes', 'transitions', 'features', 'models', 'model_activations', 'events', 'episode_labels'];
+export const OUR_TABLES: readonly string[] = ['sessions', 'episodes', 'transitions', 'features', 'models', 'model_activations', 'events', 'episode_labels', 'mirror_source', 'mirror_arms', 'mirror_ids'];

@@ -42,6 +42,9 @@ import type {
   EventRecord,
   ModelKind,
   ModelRecord,
+  MirrorArmMarks,
+  MirrorId,
+  MirrorState,
   ModelRegistration,
   RewardUpdate,
   SessionRecord,
@@ -860,6 +863,56 @@ export class Store {
     }
     s.raw(false);
     return { episodes: eps.length, transitions: n, sha256: h.digest('hex') };
+  }
+
+  // ---------------------------------------------------------------- the fleet learner's mirror (schema 4)
+
+  /** Runs `fn` in one transaction (nested calls become savepoints): all of its writes or none. */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  /** The mirror's saved state: its source, each arm's high-water marks and id maps. */
+  mirrorState(): MirrorState {
+    const src = this.stmt('SELECT fleet_json, filter_json, created_at FROM mirror_source WHERE id = 1').get() as
+      | { fleet_json: string; filter_json: string; created_at: number }
+      | undefined;
+    const arms = this.stmt('SELECT robot, last_transition, last_episode, last_label FROM mirror_arms ORDER BY robot').all() as Array<{
+      robot: string;
+      last_transition: number;
+      last_episode: number;
+      last_label: number;
+    }>;
+    const ids = this.stmt('SELECT robot, kind, remote_id, local_id, open FROM mirror_ids ORDER BY robot, kind, remote_id').all() as Array<{
+      robot: string;
+      kind: 'session' | 'episode';
+      remote_id: number;
+      local_id: number | null;
+      open: number;
+    }>;
+    return {
+      source: src ? { fleet: src.fleet_json, filter: src.filter_json, createdAt: src.created_at } : null,
+      arms: arms.map((a) => ({ robot: a.robot, lastTransition: a.last_transition, lastEpisode: a.last_episode, lastLabel: a.last_label })),
+      ids: ids.map((r) => ({ robot: r.robot, kind: r.kind, remoteId: r.remote_id, localId: r.local_id, open: r.open === 1 })),
+    };
+  }
+
+  /** Records which fleet and filter this mirror copies (a new mirror only: it is never changed, the file is remade). */
+  setMirrorSource(fleet: string, filter: string, at = Date.now()): void {
+    this.stmt('INSERT INTO mirror_source (id, fleet_json, filter_json, created_at) VALUES (1, ?, ?, ?)').run(fleet, filter, at);
+  }
+
+  /** Saves an arm's high-water marks and its new or changed ids; call inside the transaction that wrote the rows. */
+  saveMirrorArm(m: MirrorArmMarks, ids: readonly MirrorId[]): void {
+    this.stmt(
+      `INSERT INTO mirror_arms (robot, last_transition, last_episode, last_label) VALUES (?, ?, ?, ?)
+       ON CONFLICT (robot) DO UPDATE SET last_transition = excluded.last_transition, last_episode = excluded.last_episode, last_label = excluded.last_label`,
+    ).run(m.robot, m.lastTransition, m.lastEpisode, m.lastLabel);
+    const up = this.stmt(
+      `INSERT INTO mirror_ids (robot, kind, remote_id, local_id, open) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (robot, kind, remote_id) DO UPDATE SET local_id = excluded.local_id, open = excluded.open`,
+    );
+    for (const r of ids) up.run(r.robot, r.kind, r.remoteId, r.localId, r.open ? 1 : 0);
   }
 
   /** Runs PRAGMA quick_check on this connection; returns 'ok' or the problems found. */

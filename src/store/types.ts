@@ -226,3 +226,28 @@ export interface EpisodeLabelRecord {
   by: string;
   createdAt: number;
 }
+
+/** The fleet learner's mirror state (src/store/pg/mirror.ts): how far each arm's rows are copied. */
+export interface MirrorArmMarks {
+  robot: string;
+  lastTransition: number;
+  lastEpisode: number;
+  lastLabel: number;
+}
+
+/** One of an arm's sessions or episodes (by its id in the arm's log) and its id in the mirror (null: filtered out). */
+export interface MirrorId {
+  robot: string;
+  kind: 'session' | 'episode';
+  remoteId: number;
+  localId: number | null;
+  /** An episode not yet ended in the mirror. */
+  open: boolean;
+}
+
+export interface MirrorState {
+  /** Which fleet (JSON) and with which filter (JSON) this mirror copies; null: a new mirror. */
+  source: { fleet: string; filter: string; createdAt: number } | null;
+  arms: MirrorArmMarks[];
+  ids: MirrorId[];
+}

@@ -56,6 +56,7 @@ test(
     for (const a of arms) assert.ok(a.r.app.daemon.startPractice({ count: 3, scenario: 'I', explorationNoise: 0.001 }).ok);
     let stop = false;
     const published: number[] = [];
+    const versions = new Map<number, string>();
     let pulled: Record<string, number> = {};
     const learner = runFleetLearner({
       target: {
@@ -80,7 +81,10 @@ test(
       rollout: { mode: 'all' },
       pollMs: 100,
       shouldStop: () => stop,
-      onPublished: (p) => published.push(p.modelId),
+      onPublished: (p) => {
+        published.push(p.modelId);
+        versions.set(p.modelId, p.version);
+      },
       onPull: (s) => (pulled = { ...s.perRobot }),
     });
     t.after(async () => {
@@ -108,7 +112,8 @@ test(
     assert.deepEqual(decisions, ['accepted', 'accepted']);
     // Validated by each arm on its own log (the validation is on its model row), then live at an episode boundary.
     for (const a of arms) {
-      const m = a.r.app.log.store.listModels('policy').find((x) => x.version.startsWith('policy-iql-online@'));
+      // This version's row: a newer one the learner published before it stopped may still be in validation.
+      const m = a.r.app.log.store.listModels('policy').find((x) => x.version === versions.get(id));
       assert.ok(m && m.validation, `${a.robotId} validated the version`);
       if (a.r.app.daemon.status().practice === null) assert.ok(a.r.app.daemon.startPractice({ count: 1, scenario: 'I' }).ok);
     }

@@ -77,7 +77,21 @@ export const PG_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX fleet_events_kind ON fleet_events (kind, time);
   `,
+  // 4: this fleet database's identity, made once: a learner's mirror kept across restarts (mirror.ts) is only used
+  // against the fleet it was pulled from (a database made anew under the same name gets a new id).
+  `
+  CREATE TABLE fleet_identity (fleet_id text NOT NULL, created_at bigint NOT NULL);
+  INSERT INTO fleet_identity VALUES (gen_random_uuid()::text, (extract(epoch FROM clock_timestamp()) * 1000)::bigint);
+  `,
 ];
+
+/** Which fleet a connection reaches: the database's own id (migration 4), its name, and the cluster's system
+ *  identifier (null where the role may not read it). */
+export interface FleetIdentity {
+  fleetId: string;
+  database: string;
+  cluster: string | null;
+}
 
 export const NOTIFY_CHANNEL = 'fleet_models';
 
@@ -314,6 +328,18 @@ export class FleetStore {
       const events = await once('fleet_events', EVENT_COLS, b.events);
       return { inserted, labels, events };
     });
+  }
+
+  async identity(): Promise<FleetIdentity> {
+    const r = await this.pool.query<{ fleet_id: string; db: string }>('SELECT fleet_id, current_database() AS db FROM fleet_identity');
+    const row = r.rows[0];
+    if (!row || r.rows.length !== 1) throw new Error(`fleet store ${this.target.describe}: fleet_identity holds ${r.rows.length} rows, not 1`);
+    // pg_control_system() is readable by every role by default; a server that revokes it still has the fleet id.
+    const cluster = await this.pool
+      .query<{ s: string }>('SELECT system_identifier::text AS s FROM pg_control_system()')
+      .then((x) => x.rows[0]?.s ?? null)
+      .catch(() => null);
+    return { fleetId: row.fleet_id, database: row.db, cluster };
   }
 
   /** The newest local transition id PostgreSQL holds for an arm (0: none). */
