@@ -180,7 +180,7 @@ export function resizeRgb(src: Uint8Array, sw: number, sh: number, out: Uint8Arr
  * Along one axis of s source pixels resized to d: each output pixel's source span [from, to) as pairs. Shrinking, the
  * spans tile the source; enlarging, a span would be empty, so it is the one pixel under the output pixel's centre.
  */
-function footprints(s: number, d: number): Int32Array {
+export function footprints(s: number, d: number): Int32Array {
   const spans = new Int32Array(2 * d);
   for (let i = 0; i < d; i++) {
     let from = Math.floor((i * s) / d);
