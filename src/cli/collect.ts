@@ -91,6 +91,10 @@ export const COLLECT = command({
       description:
         "render shadows (a lamp along the light direction): the plug's shadow shows how deep it is once its pins are hidden; keep shadowed and shadowless data in separate files",
     }),
+    depth: T.boolean({
+      description:
+        "also log the wrist camera's depth image (a D405-like RGB-D camera, sim/depth.ts; the colour images are unchanged): for train:reward --cue depth",
+    }),
     residualBoundMm: T.optional(
       T.string({
         description:
@@ -154,6 +158,7 @@ export function collectArgsOf({ values: v, help }: Parsed<typeof COLLECT.flags>)
     episodeLength: v.episodeLength,
     nuisance: v.nuisance,
     shadows: v.shadows,
+    depth: v.depth,
     residualBound: rb === undefined ? d.residualBound : rb === 'free' ? null : nonNegMm('--residual-bound-mm', rb, 50),
   };
   if (settings.residualBound === 0) throw new UsageError('--residual-bound-mm: must be > 0 ("free" for an unbounded controller)');

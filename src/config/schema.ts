@@ -50,6 +50,10 @@ export const SimBackendConfigSchema = T.object(
     startHeight: T.number({ exclusiveMinimum: 0, maximum: 0.5, default: 0.03, description: 'height (m) of the start pose above the socket' }),
     nuisance: T.boolean({ default: true, description: 'randomise table colour, light direction and camera pose per episode' }),
     shadows: T.boolean({ default: false, description: "render shadows; must match how the reward and policy models' data were rendered" }),
+    depth: T.boolean({
+      default: false,
+      description: 'the wrist camera also gives a depth image (a D405-like RGB-D camera, sim/depth.ts); a reward model whose card takes depth cells needs it',
+    }),
   },
   { default: {} },
 );

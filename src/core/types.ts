@@ -13,12 +13,25 @@ export interface RgbImage {
   data: Uint8Array;
 }
 
+/**
+ * A depth image registered to the colour image (same size and pixel grid): distance along the optical axis (m), as an
+ * RGB-D wrist camera (e.g. a RealSense D405) reports it; 0 = no valid depth (too near, no return), as such cameras do.
+ */
+export interface DepthImage {
+  width: number;
+  height: number;
+  /** length width*height, metres */
+  data: Float32Array;
+}
+
 /** Force (N) then torque (N m) at the wrist, in the base frame. */
 export type Wrench = [number, number, number, number, number, number];
 
 /** One synchronised reading of everything the controller needs. */
 export interface Observation {
   image: RgbImage;
+  /** The wrist camera's depth image, when the backend has one (the simulator with `depth`, a ROS depth topic). */
+  depth?: DepthImage;
   /** Bias-corrected wrist wrench. */
   wrench: Wrench;
   /** End-effector (connector tip) position. */

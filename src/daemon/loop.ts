@@ -27,7 +27,7 @@ import { composeAction, composeTakeover, type ActionLimits } from '../control/ac
 import { pControl } from '../control/p-controller.ts';
 import type { Calibration, DaemonConfig } from '../config/schema.ts';
 import type { EpisodeSpec, RobotBackend } from '../robot/backend.ts';
-import { ImagePreprocessor, WrenchCorrector } from '../robot/preprocess.ts';
+import { ImagePreprocessor, WrenchCorrector, prepareDepth } from '../robot/preprocess.ts';
 import type { GroundTruth, Observation, Scenario, Vec3 } from '../core/types.ts';
 import { deriveSeed, Rng } from '../util/rng.ts';
 import type { EpisodeOutcome } from '../store/types.ts';
@@ -968,7 +968,9 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     const goal: Vec3 = [base[0] + s.offset[0], base[1] + s.offset[1], base[2] + s.offset[2]];
     const logged = await this.logImage.prepare(raw.image);
     if (logged.usedSharp) this.timing.sharpTicks++;
-    const obs: Observation = { ...raw, image: logged.rgb, wrench, goal };
+    // The depth image (an RGB-D backend's) on the logged image's grid, as the reward's depth cells were trained on.
+    const depth = raw.depth ? prepareDepth(raw.depth, raw.image, this.cal.camera.crop, logged.rgb.width, logged.rgb.height) : undefined;
+    const obs: Observation = { ...raw, image: logged.rgb, ...(depth ? { depth } : {}), wrench, goal };
     const none: ModelInput = { image: undefined, proprio: undefined };
     const pol = this.policySlot?.inputs;
     const rew = this.rewardSlot?.inputs;

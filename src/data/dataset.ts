@@ -319,6 +319,7 @@ export interface TransitionDataset {
 export function observationOf(t: TransitionRecord): Observation {
   return {
     image: t.image ?? { width: 0, height: 0, data: new Uint8Array(0) },
+    ...(t.depth ? { depth: t.depth } : {}),
     wrench: t.wrench,
     eePos: t.eePos,
     eeQuat: t.eeQuat,

@@ -50,6 +50,8 @@ export interface PriorSettings {
   residualBound: number | null;
   /** Render shadows (CellConfig.shadows). Data with and without shadows must not be mixed in one training set. */
   shadows: boolean;
+  /** Also log the wrist camera's depth image (CellConfig.depth). The colour images are the same with or without it. */
+  depth: boolean;
 }
 
 export const DEFAULT_PRIOR_SETTINGS: PriorSettings = {
@@ -64,6 +66,7 @@ export const DEFAULT_PRIOR_SETTINGS: PriorSettings = {
   kp: [1, 1, 0.3],
   residualBound: DEFAULT_RESIDUAL_BOUND_M,
   shadows: false,
+  depth: false,
 };
 
 export function validatePriorSettings(s: PriorSettings, where = 'prior settings'): void {
@@ -83,6 +86,7 @@ export function validatePriorSettings(s: PriorSettings, where = 'prior settings'
   if (!Array.isArray(s.kp) || s.kp.length !== 3 || !s.kp.every((v) => Number.isFinite(v) && v >= 0 && v <= 10)) bad('kp', 'must be 3 gains in [0, 10]', s.kp);
   if (s.residualBound !== null && !(s.residualBound > 0 && s.residualBound <= 0.05)) bad('residualBound', 'must be null or in (0, 0.05] m', s.residualBound);
   if (typeof s.shadows !== 'boolean') bad('shadows', 'must be a boolean', s.shadows);
+  if (typeof s.depth !== 'boolean') bad('depth', 'must be a boolean', s.depth);
 }
 
 /**
@@ -95,7 +99,7 @@ export const COLLECT_FORMAT = 3;
 /** Short hash of the settings (and the controller name), stored in every episode's start state: resume only skips
  *  an episode collected with the same settings. */
 export function settingsKey(s: PriorSettings, controller: string): string {
-  const canon = JSON.stringify([COLLECT_FORMAT, s.imageSize, s.camera, s.goalNoise, s.goalBias, s.startHeight, s.nuisance, s.episodeLength, s.maxStep, s.kp, controller, ...(s.residualBound === null ? [] : [s.residualBound]), ...(s.shadows ? ['shadows'] : [])]);
+  const canon = JSON.stringify([COLLECT_FORMAT, s.imageSize, s.camera, s.goalNoise, s.goalBias, s.startHeight, s.nuisance, s.episodeLength, s.maxStep, s.kp, controller, ...(s.residualBound === null ? [] : [s.residualBound]), ...(s.shadows ? ['shadows'] : []), ...(s.depth ? ['depth'] : [])]);
   return createHash('sha256').update(canon).digest('hex').slice(0, 16);
 }
 
@@ -311,6 +315,7 @@ export class CellCache {
       nuisance: s.nuisance,
       maxStep: s.maxStep,
       shadows: s.shadows,
+      depth: s.depth,
     });
     this.current = { name, cell };
     return cell;

@@ -28,6 +28,16 @@ export const DEFAULT_PROPRIO_SPEC: ProprioSpec = {
   std: [1, 1, 1, 1, 1, 1, 1, 1, 1],
 };
 
+/** Normalisation of depth cells (m). */
+const DEPTH_MEAN_M = 0.1;
+const DEPTH_STD_M = 0.01;
+/**
+ * What a depth cell without one valid pixel reads (m): about a D405's near limit at 424 px (~3.2 cm; the cells a wrist
+ * camera leaves empty are parts too near), so that an empty cell is a fixed, finite input.
+ */
+export const DEPTH_EMPTY_M = 0.03;
+const DEPTH_NAME = /^depth([1-9][0-9]?)_([0-9]+)_([0-9]+)$/;
+
 /**
  * Cues a reward classifier may take beside the wrist image (`train:reward --cue`), as proprio specs in raw units.
  * 'fz': the bias-corrected axial wrist force. A plug pressed onto the bottom of its socket reads several newtons
@@ -35,14 +45,31 @@ export const DEFAULT_PROPRIO_SPEC: ProprioSpec = {
  * short of seated reads about 0 (90th percentile <= 1.7 N), while the wrist camera sees the two almost alike. It says
  * "pressed home", not "seated": a plug seated without pressing reads 0 N as well (results/reward-cue/README.md).
  * 'wrench': all six components. 'none': the image alone (the cards made before cues existed).
+ * 'depth': the wrist depth image as 8 x 8 cells (depthGridSpec; an RGB-D wrist camera, e.g. a RealSense D405); it
+ * sees seated without pressing. 'depth+fz': both.
  */
 export const REWARD_CUES = {
   none: null,
   fz: { layout: ['fz'], mean: [0], std: [1] },
   wrench: { layout: ['fx', 'fy', 'fz', 'tx', 'ty', 'tz'], mean: [0, 0, 0, 0, 0, 0], std: [1, 1, 1, 1, 1, 1] },
+  depth: depthGridSpec(8),
+  'depth+fz': { layout: [...depthGridSpec(8).layout, 'fz'], mean: [...depthGridSpec(8).mean, 0], std: [...depthGridSpec(8).std, 1] },
 } as const satisfies Record<string, ProprioSpec | null>;
 
 export type RewardCue = keyof typeof REWARD_CUES;
+
+/**
+ * The wrist depth image as n x n cells (`depth{n}_{row}_{col}`, row 0 at the top): each the mean valid depth (m) over
+ * the cell's footprint, area resampling as for the image, so any depth image size gives the same cells. Normalised
+ * around 0.1 m in centimetres (the socket face is 9-11 cm from the wrist camera; 1 mm = 0.1). 'depth' = 'depth8': 64
+ * cells of 8x8 pixels at 64 px. Why depth: once the pins are hidden the colour image barely changes over the last
+ * millimetres, while every socket-face cell comes nearer by exactly the distance the plug goes down.
+ */
+function depthGridSpec(n: number): { layout: string[]; mean: number[]; std: number[] } {
+  const layout: string[] = [];
+  for (let r = 0; r < n; r++) for (let c = 0; c < n; c++) layout.push(`depth${n}_${r}_${c}`);
+  return { layout, mean: layout.map(() => DEPTH_MEAN_M), std: layout.map(() => DEPTH_STD_M) };
+}
 
 /** A cue's proprio spec as a fresh (mutable) copy, or null for the image alone. */
 export function rewardCueSpec(cue: RewardCue): ProprioSpec | null {
@@ -153,7 +180,7 @@ export function resizeRgb(src: Uint8Array, sw: number, sh: number, out: Uint8Arr
  * Along one axis of s source pixels resized to d: each output pixel's source span [from, to) as pairs. Shrinking, the
  * spans tile the source; enlarging, a span would be empty, so it is the one pixel under the output pixel's centre.
  */
-function footprints(s: number, d: number): Int32Array {
+export function footprints(s: number, d: number): Int32Array {
   const spans = new Int32Array(2 * d);
   for (let i = 0; i < d; i++) {
     let from = Math.floor((i * s) / d);
@@ -205,12 +232,44 @@ const GETTERS: Record<string, Getter> = {
 };
 
 /** Names a proprio layout may use: dx dy dz = end effector minus goal x* (m); x y z = end effector (m);
- *  gx gy gz = goal x* (m); fx fy fz tx ty tz = bias-corrected wrench (N, N m). */
-export const PROPRIO_NAMES = Object.keys(GETTERS);
+ *  gx gy gz = goal x* (m); fx fy fz tx ty tz = bias-corrected wrench (N, N m); depth{n}_{r}_{c} = a cell of the depth
+ *  image on an n x n grid (m; n <= 99, see depthGridSpec). */
+export const PROPRIO_NAMES = [...Object.keys(GETTERS), 'depth{n}_{r}_{c}'];
+
+/**
+ * The depth image's n x n cells (m, row-major) into `out`: mean of the valid (> 0) pixels in each cell's area
+ * footprint, DEPTH_EMPTY_M where none is valid. Throws InputSpecError when the observation has no depth image.
+ */
+export function depthGrid(o: Observation, n: number, out: Float64Array): void {
+  const d = o.depth;
+  if (!d) throw new InputSpecError('observation has no depth image, and the model takes depth cells (the backend must provide a depth camera)');
+  if (d.data.length !== d.width * d.height || d.width < n || d.height < n)
+    throw new InputSpecError(`depth image ${d.width}x${d.height} with ${d.data.length} values cannot give ${n}x${n} cells`);
+  const ys = footprints(d.height, n);
+  const xs = footprints(d.width, n);
+  for (let r = 0; r < n; r++) {
+    for (let c = 0; c < n; c++) {
+      let sum = 0,
+        k = 0;
+      for (let y = ys[2 * r]!; y < ys[2 * r + 1]!; y++) {
+        for (let x = xs[2 * c]!; x < xs[2 * c + 1]!; x++) {
+          const v = d.data[y * d.width + x]!;
+          if (v > 0) {
+            sum += v;
+            k++;
+          }
+        }
+      }
+      out[r * n + c] = k > 0 ? sum / k : DEPTH_EMPTY_M;
+    }
+  }
+}
 
 /** Builds a proprio vector by the layout's names; compiled once, so the tick runs a loop into a reused buffer. */
 export class ProprioBuilder {
   private readonly getters: Getter[];
+  /** Depth grids this layout reads, by cell count n: filled once per build() before the getters run. */
+  private readonly grids = new Map<number, Float64Array>();
   private readonly buf: Float32Array;
   private readonly mean: Float64Array;
   private readonly invStd: Float64Array;
@@ -223,7 +282,7 @@ export class ProprioBuilder {
       );
     }
     this.getters = spec.layout.map((name, i) => {
-      const g = GETTERS[name];
+      const g = GETTERS[name] ?? this.depthGetter(name);
       if (!g) throw new InputSpecError(`${source}: proprio layout[${i}] '${name}' is not a known element (known: ${PROPRIO_NAMES.join(' ')})`);
       return g;
     });
@@ -235,8 +294,26 @@ export class ProprioBuilder {
     this.buf = new Float32Array(spec.layout.length);
   }
 
-  /** Fills and returns the reused buffer (copy it to keep it). */
+  /** A depth cell's getter (reads the grid build() fills), or null when `name` is not one. */
+  private depthGetter(name: string): Getter | null {
+    const m = DEPTH_NAME.exec(name);
+    if (!m) return null;
+    const n = Number(m[1]),
+      r = Number(m[2]),
+      c = Number(m[3]);
+    if (r >= n || c >= n) return null;
+    let grid = this.grids.get(n);
+    if (!grid) {
+      grid = new Float64Array(n * n);
+      this.grids.set(n, grid);
+    }
+    const g = grid;
+    return () => g[r * n + c]!;
+  }
+
+  /** Fills and returns the reused buffer (copy it to keep it). Throws InputSpecError if it needs depth the observation lacks. */
   build(o: Observation): Float32Array {
+    for (const [n, grid] of this.grids) depthGrid(o, n, grid);
     for (let i = 0; i < this.getters.length; i++) {
       this.buf[i] = ((this.getters[i] as Getter)(o) - (this.mean[i] as number)) * (this.invStd[i] as number);
     }

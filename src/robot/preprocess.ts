@@ -8,8 +8,8 @@
  * cost for an identity resize.
  */
 import sharp from 'sharp';
-import { resizeRgb } from '../policy/inputs.ts';
-import type { RgbImage, Wrench } from '../core/types.ts';
+import { footprints, resizeRgb } from '../policy/inputs.ts';
+import type { DepthImage, RgbImage, Wrench } from '../core/types.ts';
 
 /** sharp's resampling kernels, or 'area': the models' area average (policy/inputs.ts resizeRgb), done in JS. */
 export type ResizeMethod = 'area' | 'nearest' | 'linear' | 'cubic' | 'mitchell' | 'lanczos2' | 'lanczos3';
@@ -44,6 +44,51 @@ export interface PreparedImage {
 
 export class PreprocessError extends Error {
   override name = 'PreprocessError';
+}
+
+/**
+ * The depth image onto the logged image's grid: it must be registered to the colour frame (same size: a camera's
+ * "aligned depth" stream), gets the same calibration crop, then each logged pixel is the mean of the valid (> 0) depth
+ * pixels under it (0 if none), so a hole does not pull an average towards the camera. Identity (no copy) when there is
+ * no crop and the sizes agree, as in the simulator. Throws PreprocessError naming both sizes otherwise.
+ */
+export function prepareDepth(
+  depth: DepthImage,
+  frame: { width: number; height: number },
+  crop: ImagePreprocessSpec['crop'],
+  width: number,
+  height: number,
+): DepthImage {
+  if (depth.width !== frame.width || depth.height !== frame.height || depth.data.length !== depth.width * depth.height) {
+    throw new PreprocessError(
+      `depth image ${depth.width}x${depth.height} (${depth.data.length} values) is not registered to the ${frame.width}x${frame.height} colour frame (use the camera's depth stream aligned to colour)`,
+    );
+  }
+  const c = crop ?? { x: 0, y: 0, width: depth.width, height: depth.height };
+  if (c.x + c.width > depth.width || c.y + c.height > depth.height) {
+    throw new PreprocessError(`calibration camera.crop ${JSON.stringify(c)} exceeds the ${depth.width}x${depth.height} depth frame`);
+  }
+  if (!crop && depth.width === width && depth.height === height) return depth;
+  const ys = footprints(c.height, height);
+  const xs = footprints(c.width, width);
+  const out = new Float32Array(width * height);
+  for (let r = 0; r < height; r++) {
+    for (let q = 0; q < width; q++) {
+      let sum = 0,
+        k = 0;
+      for (let y = c.y + ys[2 * r]!; y < c.y + ys[2 * r + 1]!; y++) {
+        for (let x = c.x + xs[2 * q]!; x < c.x + xs[2 * q + 1]!; x++) {
+          const v = depth.data[y * depth.width + x]!;
+          if (v > 0 && Number.isFinite(v)) {
+            sum += v;
+            k++;
+          }
+        }
+      }
+      out[r * width + q] = k > 0 ? sum / k : 0;
+    }
+  }
+  return { width, height, data: out };
 }
 
 export class ImagePreprocessor {

@@ -221,5 +221,6 @@ export function simCellOptions(cfg: DaemonConfig): Omit<CellConfig, 'connector'>
     startHeight: sim.startHeight,
     nuisance: sim.nuisance,
     shadows: sim.shadows ?? false,
+    depth: sim.depth ?? false,
   };
 }

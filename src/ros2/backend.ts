@@ -17,13 +17,14 @@
  */
 import { performance } from 'node:perf_hooks';
 import { EstopSource, type EpisodeSpec, type EstopListener, type EstopSignal, type RobotBackend } from '../robot/backend.ts';
-import type { Observation, RgbImage, Vec3, Wrench } from '../core/types.ts';
+import type { DepthImage, Observation, RgbImage, Vec3, Wrench } from '../core/types.ts';
 import {
   compressedImageFromMsg,
   diagnosticArray,
   diagnosticStatus,
   estopFromRobotState,
   imageFromMsg,
+  depthFromMsg,
   poseFromMsg,
   targetPoseFromDelta,
   timeToSec,
@@ -42,6 +43,12 @@ export interface Ros2TopicsConfig {
   /** Camera topic; its type follows `imageKind`. */
   image: string;
   imageKind: 'raw' | 'compressed';
+  /**
+   * Depth image registered to the camera image (sensor_msgs/Image, 16UC1 mm or 32FC1 m; e.g. a RealSense's
+   * aligned_depth_to_color), for a reward model that takes depth cells; null: none. A frame of another size than the
+   * colour frame, or another encoding, is refused: the observation then has no depth and such a model stops the arm.
+   */
+  depth: string | null;
   wrench: string;
   /** End-effector pose, geometry_msgs/PoseStamped in the base frame (not subscribed when jointStates is set). */
   pose: string;
@@ -81,6 +88,7 @@ export const DEFAULT_ROS2_CONFIG: Ros2BackendConfig = {
   topics: {
     image: '/camera/image_raw',
     imageKind: 'raw',
+    depth: null,
     wrench: '/wrist_ft/wrench',
     pose: '/ee_pose',
     jointStates: null,
@@ -130,6 +138,10 @@ export class Ros2Backend implements RobotBackend {
   // latest data
   private rawImage: { msg: ImageMsg; at: number; seq: number } | null = null;
   private convertedSeq = 0;
+  /** The newest depth message (converted when observed, at most once) and the last good conversion (null: none). */
+  private rawDepth: { msg: ImageMsg; seq: number } | null = null;
+  private depthSeq = 0;
+  private depth: DepthImage | null = null;
   private compressedPending: { msg: CompressedImageMsg; at: number } | null = null;
   private decoding = false;
   private image: RgbImage = { width: 1, height: 1, data: new Uint8Array(3) };
@@ -175,6 +187,16 @@ export class Ros2Backend implements RobotBackend {
           this.compressedPending = { msg, at: this.mark(t.image) };
           this.headerStamps.image = timeToSec(msg.header.stamp);
           this.pumpDecode();
+        }),
+      );
+    }
+    if (t.depth) {
+      const topic = t.depth;
+      let seq = 0;
+      this.subs.push(
+        transport.subscribe(topic, 'sensor_msgs/msg/Image', c.qos.sensors, (msg) => {
+          this.mark(topic);
+          this.rawDepth = { msg, seq: ++seq };
         }),
       );
     }
@@ -305,12 +327,27 @@ export class Ros2Backend implements RobotBackend {
         this.imageAt = at;
       });
     }
+    const dTopic = this.t.depth;
+    if (dTopic && this.rawDepth && this.depthSeq !== this.rawDepth.seq) {
+      const { msg, seq } = this.rawDepth;
+      this.depthSeq = seq;
+      // A bad frame leaves no depth (not the previous one): a model that needs it then stops the arm.
+      this.depth = null;
+      this.guard(dTopic, () => {
+        const d = depthFromMsg(msg, dTopic);
+        if (d.width !== this.image.width || d.height !== this.image.height) {
+          throw new Error(`ros2 ${dTopic}: depth ${d.width}x${d.height} is not registered to the ${this.image.width}x${this.image.height} camera image (use the depth aligned to colour)`);
+        }
+        this.depth = d;
+      });
+    }
     const w = this.rawWrench;
     const b = this.bias;
     const pose = this.pose;
     const goal = this.socket ?? this.config.goal;
     return {
       image: this.image,
+      ...(this.depth ? { depth: this.depth } : {}),
       wrench: [w[0] - b[0], w[1] - b[1], w[2] - b[2], w[3] - b[3], w[4] - b[4], w[5] - b[5]],
       eePos: pose ? [...pose.pos] : [NaN, NaN, NaN],
       eeQuat: pose ? [...pose.quat] : [1, 0, 0, 0],
@@ -439,7 +476,7 @@ export class Ros2Backend implements RobotBackend {
 
   topicStats(): TopicStat[] {
     const now = this.clock();
-    const topics = [this.t.image, this.t.wrench, this.t.jointStates ?? this.t.pose, this.t.estop, this.t.robotState, this.t.socketPose].filter(
+    const topics = [this.t.image, this.t.depth, this.t.wrench, this.t.jointStates ?? this.t.pose, this.t.estop, this.t.robotState, this.t.socketPose].filter(
       (x): x is string => !!x,
     );
     return topics.map((topic) => {

@@ -4,7 +4,7 @@
  * {x, y, z, w} in ROS; images in the daemon are tightly packed RGB.
  */
 import { decodeImage, encodeImage } from '../robot/image-codec.ts';
-import type { RgbImage, Vec3, Wrench } from '../core/types.ts';
+import type { DepthImage, RgbImage, Vec3, Wrench } from '../core/types.ts';
 import {
   ESTOP_BUTTON,
   type CompressedImageMsg,
@@ -79,6 +79,33 @@ export function imageFromMsg(msg: ImageMsg, topic = 'image'): RgbImage {
         out[d + 1] = src[s + g] as number;
         out[d + 2] = src[s + b] as number;
       }
+    }
+  }
+  return { width, height, data: out };
+}
+
+/**
+ * sensor_msgs/Image depth -> metres: 16UC1 (or mono16) in millimetres, as RealSense and most RGB-D drivers publish, or
+ * 32FC1 in metres (REP 118). 0, NaN and +-Inf read as no depth (0). Either byte order. Throws naming the topic.
+ */
+export function depthFromMsg(msg: ImageMsg, topic = 'depth'): DepthImage {
+  const enc = msg.encoding;
+  const bytes = enc === '16UC1' || enc === 'mono16' ? 2 : enc === '32FC1' ? 4 : 0;
+  if (bytes === 0) throw new Error(`ros2 ${topic}: depth encoding '${enc}' is not supported (16UC1 or mono16 in mm, 32FC1 in m)`);
+  const { width, height, step } = msg;
+  if (width <= 0 || height <= 0) throw new Error(`ros2 ${topic}: empty depth image ${width}x${height}`);
+  if (step < width * bytes) throw new Error(`ros2 ${topic}: step ${step} < width ${width} x ${bytes} bytes`);
+  if (msg.data.length < step * (height - 1) + width * bytes) {
+    throw new Error(`ros2 ${topic}: ${msg.data.length} data bytes for ${width}x${height} ${enc} with step ${step}`);
+  }
+  const view = new DataView(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength);
+  const little = msg.is_bigendian === 0;
+  const out = new Float32Array(width * height);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const o = y * step + x * bytes;
+      const v = bytes === 2 ? view.getUint16(o, little) / 1000 : view.getFloat32(o, little);
+      out[y * width + x] = Number.isFinite(v) && v > 0 ? v : 0;
     }
   }
   return { width, height, data: out };

@@ -336,8 +336,16 @@ export class RayCamera {
     img[3 * p + 2] = shade.background[2];
   }
 
-  /** Plain render: every pixel cast against every geom in `groups`. */
-  render(data: Data, pose: CameraPose, shade: Shading, frames: readonly TextureFrame[], out?: Uint8Array): RgbImage {
+  /** Axial depth (m) of a hit at range d along pixel p's ray: what an RGB-D camera reports (z, not range). */
+  private axial(p: number, d: number): number {
+    return -d * this.local[3 * p + 2]!;
+  }
+
+  /**
+   * Plain render: every pixel cast against every geom in `groups`. With `depth` (width*height), also the exact axial
+   * depth of every pixel (m; 0 where the ray hits nothing), from the same ray cast: no extra ray.
+   */
+  render(data: Data, pose: CameraPose, shade: Shading, frames: readonly TextureFrame[], out?: Uint8Array, depth?: Float32Array): RgbImage {
     const n = this.rotate(pose.R, null);
     // flg_static=1: include the world's static geoms (table, socket); bodyexclude=-1: none.
     this.mj.mj_multiRay(this.model, data, pose.pos, this.world as unknown as number[], this.groups, 1, -1, this.gid, this.dist, this.nrm, n, this.cutoff);
@@ -357,6 +365,7 @@ export class RayCamera {
       if (g < 0) this.background(img, p, shade);
       else this.shadeHit(img, p, p, g, dist[p]!, nrm, pose, shade, frames, null, lamp !== null && this.shadowed[p] === 1);
     }
+    if (depth) for (let p = 0; p < n; p++) depth[p] = gid[p]! < 0 ? 0 : this.axial(p, dist[p]!);
     return { width: this.width, height: this.height, data: img };
   }
 
@@ -372,7 +381,7 @@ export class RayCamera {
 
   /**
    * Render for a camera rigidly mounted on a body: `attachedGroups` are that body's geoms (cast once per
-   * mounting), `solid(g)` tells which of them can never be occluded by `envGroups` geoms.
+   * mounting), `solid(g)` tells which of them can never be occluded by `envGroups` geoms. `depth`: as in render().
    */
   renderAttached(
     data: Data,
@@ -383,6 +392,7 @@ export class RayCamera {
     envGroups: Groups,
     solid: (geom: number) => boolean,
     out?: Uint8Array,
+    depth?: Float32Array,
   ): RgbImage {
     const n = this.n;
     const R = pose.R;
@@ -487,6 +497,8 @@ export class RayCamera {
     // Attached pixels: shade the cached surface with the current orientation (the body may tilt a little).
     const layer = L;
     for (let p = 0; p < n; p++) if (layer.kind[p] === 1) this.shadeCached(img, p, layer, R, shade);
+    // Depth: the attached layer's cached range (the mounting is rigid), else no return, until the world pass below.
+    if (depth) for (let p = 0; p < n; p++) depth[p] = layer.kind[p] === 0 ? 0 : this.axial(p, layer.dist[p]!);
     // Shadows fall on the world (cast against the full model: the plug and gripper are what shade the socket);
     // the attached layer is lit as cached.
     // Ray q shows the world when it hit something nearer than any attached surface behind the same pixel.
@@ -507,8 +519,10 @@ export class RayCamera {
       const p = envIdx[q]!;
       const g = egid[q]!;
       const d = edist[q]!;
-      if (g >= 0 && (kind[p] !== 2 || d < ldist[p]!)) this.shadeHit(img, p, q, g, d, enrm, pose, shade, frames, view, lamp !== null && this.shadowed[q] === 1);
-      else if (kind[p] === 2) this.shadeCached(img, p, layer, R, shade);
+      if (g >= 0 && (kind[p] !== 2 || d < ldist[p]!)) {
+        this.shadeHit(img, p, q, g, d, enrm, pose, shade, frames, view, lamp !== null && this.shadowed[q] === 1);
+        if (depth) depth[p] = this.axial(p, d);
+      } else if (kind[p] === 2) this.shadeCached(img, p, layer, R, shade);
       else this.background(img, p, shade);
     }
     return { width: this.width, height: this.height, data: img };

@@ -19,7 +19,7 @@
  */
 import { drawStartOffset } from '../core/scenario.ts';
 import type { GroundTruth } from '../core/types.ts';
-import type { Observation, Vec3, Wrench } from '../core/types.ts';
+import type { DepthImage, Observation, Vec3, Wrench } from '../core/types.ts';
 import { RayCamera, lookAt, matMul3, rotVec, type CameraPose, type EnvView, type Shading, type TextureFrame } from './camera.ts';
 import type { ConnectorDef } from './connectors.ts';
 import { cholSolve6, TipIk } from './ik.ts';
@@ -27,6 +27,7 @@ import { SERVO } from './mjcf.ts';
 import { buildCellXml, buildViewXml, type CellLayout } from './mjcf.ts';
 import { compileXml, DataViews, describeWasmError, mujoco, type Mujoco } from './mujoco.ts';
 import { Rng } from '../util/rng.ts';
+import { DepthNoise } from './depth.ts';
 import { CELL_HOME, SAWYER_JOINTS } from './sawyer.ts';
 
 import type { Scenario } from '../core/types.ts';
@@ -58,6 +59,11 @@ export interface CellConfig {
    * as seated.
    */
   shadows?: boolean;
+  /**
+   * The camera also returns a depth image (Observation.depth): the ray cast's axial distances through a D405-like
+   * noise model (sim/depth.ts). Off by default: the colour image and every earlier log stay as they were.
+   */
+  depth?: boolean;
 }
 
 export interface ResetOptions {
@@ -94,6 +100,7 @@ const DEFAULTS = {
   nuisance: true,
   fovDeg: 32,
   shadows: false,
+  depth: false,
 };
 
 /** Wrist camera in the plug frame (z up the tool, origin at the tip): beside and above the tip, looking just below it. */
@@ -122,6 +129,8 @@ function checkConfig(c: Required<CellConfig>): void {
   if (!(c.goalNoise >= 0 && c.goalNoise <= 0.05)) bad('goalNoise', 'must be in [0, 0.05] m', c.goalNoise);
   if (!(c.fovDeg > 5 && c.fovDeg < 120)) bad('fovDeg', 'must be in (5, 120) deg', c.fovDeg);
   if (typeof c.shadows !== 'boolean') bad('shadows', 'must be a boolean', c.shadows);
+  if (typeof c.depth !== 'boolean') bad('depth', 'must be a boolean', c.depth);
+  if (c.depth && c.imageSize === 0) bad('depth', 'needs a camera (imageSize > 0)', c.depth);
 }
 
 export class SimCell {
@@ -135,6 +144,9 @@ export class SimCell {
   private readonly ik: TipIk;
   private readonly camera: RayCamera | null;
   private readonly imageBuf: Uint8Array;
+  /** Exact axial depth of the last render (m), and the depth camera's noise (null: no depth). */
+  private readonly depthExact: Float32Array | null;
+  private readonly depthNoise: DepthNoise | null;
   private readonly solidGeom: Uint8Array;
   private envView: EnvView | null = null;
   private viewTable = -1;
@@ -205,6 +217,8 @@ export class SimCell {
     this.camera = size > 0 ? new RayCamera(mj, model, size, size, config.fovDeg) : null;
     this.solidGeom = new Uint8Array(model.ngeom);
     this.imageBuf = new Uint8Array(3 * size * size);
+    this.depthExact = config.depth ? new Float32Array(size * size) : null;
+    this.depthNoise = config.depth ? new DepthNoise() : null;
     if (this.camera) {
       // Group 5 holds the socket's exact collision pieces: the camera sees their visual stand-ins instead.
       // The wrist camera also skips the arm links (group 3): never in its view, costly to test.
@@ -274,6 +288,7 @@ export class SimCell {
     if (opt.scenario !== 'I' && opt.scenario !== 'II') throw new RangeError(`scenario must be "I" or "II", got ${JSON.stringify(opt.scenario)}`);
     const rng = new Rng(opt.seed);
     const c = this.config;
+    this.depthNoise?.reset(opt.seed);
     // Draw everything in a fixed order whatever the options, so a seed means the same start with or without nuisance.
     const [ox, oy] = drawStartOffset(rng, opt.scenario);
     const gn: [number, number] = [rng.uniform(-1, 1) * c.goalNoise, rng.uniform(-1, 1) * c.goalNoise];
@@ -394,8 +409,10 @@ export class SimCell {
     this.alive();
     const t = this.time();
     const image = this.render();
+    const depth = this.depthImage();
     return {
       image,
+      ...(depth ? { depth } : {}),
       wrench: this.wrench(),
       eePos: this.tipPos(),
       eeQuat: this.tipQuat(),
@@ -449,7 +466,8 @@ export class SimCell {
   render(): Observation['image'] {
     if (!this.camera) return { width: 0, height: 0, data: new Uint8Array(0) };
     const out = new Uint8Array(this.imageBuf.length);
-    if (this.config.camera === 'fixed') return this.camera.render(this.data, this.cameraPose(), this.shading, this.textureFrames(), out);
+    const depth = this.depthExact ?? undefined;
+    if (this.config.camera === 'fixed') return this.camera.render(this.data, this.cameraPose(), this.shading, this.textureFrames(), out, depth);
     // Wrist camera: the plug and gripper (groups 1, 4) are cast once per episode; table and socket (0, 2) per frame.
     return this.camera.renderAttached(
       this.data,
@@ -460,13 +478,32 @@ export class SimCell {
       [1, 0, 1, 0, 0, 0],
       (g) => this.solidGeom[g] === 1,
       out,
+      depth,
     );
   }
 
-  /** Reference render: every ray against every visible geom (what render() must equal; for tests). */
-  renderReference(): Observation['image'] {
+  /**
+   * The depth image of the last render() (what the depth camera reports: sim/depth.ts), or null without `depth`.
+   * Costs no ray: render() keeps the distances it cast.
+   */
+  private depthImage(): DepthImage | null {
+    if (!this.depthExact || !this.depthNoise) return null;
+    const size = this.config.imageSize;
+    const data = new Float32Array(size * size);
+    this.depthNoise.apply(this.depthExact, data);
+    return { width: size, height: size, data };
+  }
+
+  /** Exact depth of the last render (m, no camera noise; for tests), or null without `depth`. */
+  exactDepth(): Float32Array | null {
+    return this.depthExact ? Float32Array.from(this.depthExact) : null;
+  }
+
+  /** Reference render: every ray against every visible geom (what render() must equal; for tests). With `depth`, its
+   *  exact depth too (what exactDepth() must equal). */
+  renderReference(depth?: Float32Array): Observation['image'] {
     if (!this.camera) return { width: 0, height: 0, data: new Uint8Array(0) };
-    return this.camera.render(this.data, this.cameraPose(), this.shading, this.textureFrames());
+    return this.camera.render(this.data, this.cameraPose(), this.shading, this.textureFrames(), undefined, depth);
   }
 
   /**

@@ -10,7 +10,7 @@
  * Vectors (wrench, pose, actions): little-endian float64, so every JS number round-trips exactly.
  */
 import zlib from 'node:zlib';
-import type { RgbImage } from '../core/types.ts';
+import type { DepthImage, RgbImage } from '../core/types.ts';
 
 export const IMAGE_CODEC = 'deflate-sub1';
 export const IMAGE_FORMAT = 'rgb8';
@@ -62,6 +62,63 @@ export function decodeImage(blob: Uint8Array, width: number, height: number, cod
     data[r + 1] = raw[r + 1]!;
     data[r + 2] = raw[r + 2]!;
     for (let x = r + 3; x < r + stride; x++) data[x] = (raw[x]! + data[x - 3]!) & 255;
+  }
+  return { width, height, data };
+}
+
+/**
+ * Depth images: uint16 in 0.1 mm units (a RealSense D405's default depth unit; 0 = no depth, up to 6.5535 m), each row
+ * through the same Sub filter (mod 2^16) and deflate level 1. Lossless for depth already quantised to 0.1 mm, as the
+ * simulated camera's is (sim/depth.ts) and a 16UC1 mm topic's is.
+ */
+export const DEPTH_CODEC = 'u16-100um-deflate-sub1';
+const DEPTH_UNIT = 1e-4;
+
+/** Checks a depth image's shape and values; throws naming the field. */
+export function checkDepth(depth: DepthImage, where: string): void {
+  const { width, height, data } = depth;
+  if (!Number.isInteger(width) || width <= 0 || !Number.isInteger(height) || height <= 0) {
+    throw new CodecError(`${where}: depth.width/height must be positive integers, got ${width}x${height}`);
+  }
+  if (!(data instanceof Float32Array) || data.length !== width * height) {
+    throw new CodecError(`${where}: depth.data must be a Float32Array of width*height = ${width * height} values, got ${data?.length}`);
+  }
+}
+
+export function encodeDepth(depth: DepthImage): Buffer {
+  const { width, height, data } = depth;
+  const raw = new Uint16Array(data.length);
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i]!;
+    // Not finite or negative: no depth, as the camera reports it.
+    raw[i] = v > 0 && Number.isFinite(v) ? Math.min(65535, Math.round(v / DEPTH_UNIT)) : 0;
+  }
+  const f = new Uint16Array(raw.length);
+  for (let y = 0; y < height; y++) {
+    const r = y * width;
+    f[r] = raw[r]!;
+    for (let x = r + 1; x < r + width; x++) f[x] = (raw[x]! - raw[x - 1]!) & 0xffff;
+  }
+  return zlib.deflateSync(Buffer.from(f.buffer, f.byteOffset, f.byteLength), { level: 1 });
+}
+
+export function decodeDepth(blob: Uint8Array, width: number, height: number, codec: string, where: string): DepthImage {
+  if (codec !== DEPTH_CODEC) throw new CodecError(`${where}: unknown depth codec '${codec}' (this build reads '${DEPTH_CODEC}')`);
+  let raw: Buffer;
+  try {
+    raw = zlib.inflateSync(blob);
+  } catch (e) {
+    throw new CodecError(`${where}: depth blob does not inflate: ${(e as Error).message}`);
+  }
+  if (raw.length !== 2 * width * height) throw new CodecError(`${where}: depth inflates to ${raw.length} bytes, expected ${2 * width * height}`);
+  const data = new Float32Array(width * height);
+  for (let y = 0; y < height; y++) {
+    let acc = 0;
+    for (let x = 0; x < width; x++) {
+      const i = y * width + x;
+      acc = (acc + raw.readUInt16LE(2 * i)) & 0xffff;
+      data[i] = acc * DEPTH_UNIT;
+    }
   }
   return { width, height, data };
 }

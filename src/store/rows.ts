@@ -1,18 +1,32 @@
 /** Mapping between TransitionInput / TransitionRecord and the transitions table's columns. Shared with the writer worker. */
 import type { Vec3, Wrench } from '../core/types.ts';
-import { IMAGE_CODEC, IMAGE_FORMAT, checkImage, decodeImage, decodeVec, decodeVecOrNull, encodeImage, encodeVec, encodeVecOrNull } from './codec.ts';
+import {
+  DEPTH_CODEC,
+  IMAGE_CODEC,
+  IMAGE_FORMAT,
+  checkDepth,
+  checkImage,
+  decodeDepth,
+  decodeImage,
+  decodeVec,
+  decodeVecOrNull,
+  encodeDepth,
+  encodeImage,
+  encodeVec,
+  encodeVecOrNull,
+} from './codec.ts';
 import type { EpisodeEnd, EpisodeOutcome, RewardUpdate, TransitionInput, TransitionRecord } from './types.ts';
 
 export const INSERT_TRANSITION_SQL = `INSERT INTO transitions (
   episode_id, step, image_width, image_height, image_format, image_codec, image,
   wrench, ee_pos, ee_quat, goal, action_p, action_residual, action_executed,
   reward_prob, gt_success, done, tick_time, image_stamp, wrench_stamp, policy_version, wall_time,
-  intervention, intervention_source
+  intervention, intervention_source, depth_width, depth_height, depth_codec, depth
 ) VALUES (
   @episode_id, @step, @image_width, @image_height, @image_format, @image_codec, @image,
   @wrench, @ee_pos, @ee_quat, @goal, @action_p, @action_residual, @action_executed,
   @reward_prob, @gt_success, @done, @tick_time, @image_stamp, @wrench_stamp, @policy_version, @wall_time,
-  @intervention, @intervention_source
+  @intervention, @intervention_source, @depth_width, @depth_height, @depth_codec, @depth
 )`;
 
 export type TransitionParams = Record<string, number | string | Buffer | null>;
@@ -63,6 +77,7 @@ export function transitionParams(t: TransitionInput, where = 'transition'): Tran
   const o = t.obs;
   if (o == null) throw new TypeError(`${where}.obs is missing`);
   checkImage(o.image, `${where}.obs`);
+  if (o.depth) checkDepth(o.depth, `${where}.obs`);
   return {
     episode_id: t.episodeId,
     step: t.step,
@@ -88,6 +103,10 @@ export function transitionParams(t: TransitionInput, where = 'transition'): Tran
     wall_time: t.wallTime ?? Date.now(),
     intervention: t.intervention ? 1 : 0,
     intervention_source: t.intervention ? (t.interventionSource ?? 'unknown') : null,
+    depth_width: o.depth ? o.depth.width : null,
+    depth_height: o.depth ? o.depth.height : null,
+    depth_codec: o.depth ? DEPTH_CODEC : null,
+    depth: o.depth ? encodeDepth(o.depth) : null,
   };
 }
 
@@ -96,8 +115,9 @@ export const TRANSITION_COLS_V1_NO_IMAGE = `t.id, t.episode_id, t.step, t.image_
   t.wrench, t.ee_pos, t.ee_quat, t.goal, t.action_p, t.action_residual, t.action_executed,
   t.reward_prob, t.gt_success, t.done, t.tick_time, t.image_stamp, t.wrench_stamp, t.policy_version, t.wall_time`;
 /** Column list without the image blob, for reads that do not need pixels. */
-export const TRANSITION_COLS_NO_IMAGE = `${TRANSITION_COLS_V1_NO_IMAGE}, t.intervention, t.intervention_source`;
-export const TRANSITION_COLS = `${TRANSITION_COLS_NO_IMAGE}, t.image`;
+export const TRANSITION_COLS_NO_IMAGE = `${TRANSITION_COLS_V1_NO_IMAGE}, t.intervention, t.intervention_source, t.depth_width, t.depth_height, t.depth_codec`;
+/** With the pixels: the image, and the depth image when one was logged (schema 4). */
+export const TRANSITION_COLS = `${TRANSITION_COLS_NO_IMAGE}, t.image, t.depth`;
 
 export interface TransitionRow {
   id: number;
@@ -125,6 +145,10 @@ export interface TransitionRow {
   wall_time: number;
   intervention: number;
   intervention_source: string | null;
+  depth_width?: number | null;
+  depth_height?: number | null;
+  depth_codec?: string | null;
+  depth?: Buffer | null;
 }
 
 export function transitionFromRow(r: TransitionRow, file: string): TransitionRecord {
@@ -134,11 +158,13 @@ export function transitionFromRow(r: TransitionRow, file: string): TransitionRec
     if (r.image_format !== IMAGE_FORMAT) throw new TypeError(`${where}: unknown image_format '${r.image_format}'`);
     image = decodeImage(r.image, r.image_width ?? 0, r.image_height ?? 0, r.image_codec ?? '', where);
   }
+  const depth = r.depth != null ? decodeDepth(r.depth, r.depth_width ?? 0, r.depth_height ?? 0, r.depth_codec ?? '', where) : null;
   return {
     id: r.id,
     episodeId: r.episode_id,
     step: r.step,
     image,
+    depth,
     imageWidth: r.image_width,
     imageHeight: r.image_height,
     wrench: decodeVec(r.wrench, 6, `${where} wrench`) as Wrench,

@@ -163,6 +163,14 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (robot, kind, remote_id)
   );
   `,
+  // 5: the wrist camera's depth image, when the backend has one (issue 13: an RGB-D wrist camera tells seated from a
+  // few millimetres above). Same pixel grid as the image; codec.ts DEPTH_CODEC. NULL on rows without depth.
+  `
+  ALTER TABLE transitions ADD COLUMN depth_width INTEGER;
+  ALTER TABLE transitions ADD COLUMN depth_height INTEGER;
+  ALTER TABLE transitions ADD COLUMN depth_codec TEXT;
+  ALTER TABLE transitions ADD COLUMN depth BLOB;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -521,6 +521,10 @@ export class Store {
       'policy_version',
       'wall_time',
       'intervention_source',
+      'depth_width',
+      'depth_height',
+      'depth_codec',
+      'depth',
     ];
     // intervention is NOT NULL: rows shipped before the takeover migration carry none.
     return this.db.transaction(() =>

@@ -1,5 +1,5 @@
 /** Records the Store reads and writes. Times: `*At`/`wallTime` are ms since the Unix epoch; stamps are robot-clock seconds. */
-import type { Observation, RgbImage, Vec3, Wrench } from '../core/types.ts';
+import type { DepthImage, Observation, RgbImage, Vec3, Wrench } from '../core/types.ts';
 
 export type EpisodeKind = 'practice' | 'eval' | 'prior';
 /** success/failure: judged by the learned reward (or ground truth for prior data); aborted: stopped on request;
@@ -106,6 +106,8 @@ export interface TransitionRecord {
   step: number;
   /** Decoded RGB (byte-equal to what was logged), or null when not requested / not logged. */
   image: RgbImage | null;
+  /** Decoded depth image (m, 0 = none; 0.1 mm steps), or null when not requested / not logged. */
+  depth: DepthImage | null;
   imageWidth: number | null;
   imageHeight: number | null;
   wrench: Wrench;

@@ -155,6 +155,8 @@ export class TransitionWriter {
           obs: {
             ...o,
             image: { width: o.image.width, height: o.image.height, data },
+            // Copied for the same reason (cloned, not transferred: it is the smaller part).
+            ...(o.depth ? { depth: { width: o.depth.width, height: o.depth.height, data: new Float32Array(o.depth.data) } } : {}),
             wrench: [...o.wrench] as typeof o.wrench,
             eePos: [...o.eePos] as typeof o.eePos,
             eeQuat: [...o.eeQuat] as typeof o.eeQuat,

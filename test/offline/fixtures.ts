@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { collectPrior } from '../../src/data/collect.ts';
-import { DEFAULT_PRIOR_SETTINGS } from '../../src/data/episode.ts';
+import { DEFAULT_PRIOR_SETTINGS, type PriorSettings } from '../../src/data/episode.ts';
 import { makeSplit, type Split } from '../../src/data/splits.ts';
 import { loadConnectors } from '../../src/sim/connectors.ts';
 import { DEFAULT_OFFLINE, type OfflineOptions } from '../../src/offline/iql.ts';
@@ -21,8 +21,13 @@ export interface TinyDb {
   cleanup: () => void;
 }
 
-/** `episodes` expert episodes per connector (scenario I and II), 64 px images, 12-step episodes. */
-export async function tinyDb(prefix: string, episodes = 4, connectors: string[] = [...TRAIN, ...HELD_OUT]): Promise<TinyDb> {
+/** `episodes` expert episodes per connector (scenario I and II), 64 px images, 12-step episodes; `settings` on top. */
+export async function tinyDb(
+  prefix: string,
+  episodes = 4,
+  connectors: string[] = [...TRAIN, ...HELD_OUT],
+  settings: Partial<PriorSettings> = {},
+): Promise<TinyDb> {
   const dir = mkdtempSync(join(tmpdir(), `${prefix}-`));
   const db = join(dir, 'prior.db');
   await collectPrior({
@@ -33,7 +38,7 @@ export async function tinyDb(prefix: string, episodes = 4, connectors: string[] 
     episodesPerConnector: episodes,
     seed: 5,
     workers: 0,
-    settings: { ...DEFAULT_PRIOR_SETTINGS, imageSize: 64, episodeLength: 12, goalNoise: 0.002 },
+    settings: { ...DEFAULT_PRIOR_SETTINGS, imageSize: 64, episodeLength: 12, goalNoise: 0.002, ...settings },
   });
   const spec = { description: 'test split', heldOut: HELD_OUT, train: TRAIN };
   const splitFile = join(dir, 'split.json');
