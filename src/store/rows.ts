@@ -116,7 +116,7 @@ export const TRANSITION_COLS_V1_NO_IMAGE = `t.id, t.episode_id, t.step, t.image_
   t.reward_prob, t.gt_success, t.done, t.tick_time, t.image_stamp, t.wrench_stamp, t.policy_version, t.wall_time`;
 /** Column list without the image blob, for reads that do not need pixels. */
 export const TRANSITION_COLS_NO_IMAGE = `${TRANSITION_COLS_V1_NO_IMAGE}, t.intervention, t.intervention_source, t.depth_width, t.depth_height, t.depth_codec`;
-/** With the pixels: the image, and the depth image when one was logged (schema 4). */
+/** With the pixels: the image, and the depth image when one was logged (schema 5). */
 export const TRANSITION_COLS = `${TRANSITION_COLS_NO_IMAGE}, t.image, t.depth`;
 
 export interface TransitionRow {
