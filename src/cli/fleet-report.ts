@@ -204,10 +204,12 @@ export interface SeedRun {
 }
 
 /** Per arm and window, each run's success, the mean and the worst over the runs; windows that start before `seconds`. */
-export function seedsTable(runs: SeedRun[], seconds: number): { md: string; rows: Array<{ arm: string; from: number; to: number; rates: Array<number | null>; mean: number | null; worst: number | null }> } {
+export function seedsTable(
+  runs: SeedRun[],
+  seconds: number,
+): { md: string; rows: Array<{ arm: string; from: number; to: number; rates: Array<number | null>; mean: number | null; worst: number | null }> } {
   const names = runs[0]?.names ?? [];
-  for (const r of runs)
-    if (r.names.join() !== names.join()) throw new Error(`${r.label}: arms ${r.names.join(', ')}, the first run has ${names.join(', ')}`);
+  for (const r of runs) if (r.names.join() !== names.join()) throw new Error(`${r.label}: arms ${r.names.join(', ')}, the first run has ${names.join(', ')}`);
   const spans = (runs[0]?.windows ?? []).filter((w) => w.from < seconds).map((w) => [w.from, w.to] as const);
   const rows = names.flatMap((arm, i) =>
     spans.map(([from, to]) => {
@@ -243,7 +245,12 @@ export function seedsSvg(runs: SeedRun[], seconds: number): string {
     box,
     xMax,
     root: ` viewBox="0 0 ${W} ${H}"`,
-    title: { text: `Success per window (simulator ground truth) over ${runs.length} runs: thin each run, thick the mean`, x: L, y: 18, attrs: ' font-size="13"' },
+    title: {
+      text: `Success per window (simulator ground truth) over ${runs.length} runs: thin each run, thick the mean`,
+      x: L,
+      y: 18,
+      attrs: ' font-size="13"',
+    },
     grid: { at: [0, 0.25, 0.5, 0.75, 1], label: String, stroke: '#eee', attrs: ' font-size="10" text-anchor="end"' },
     xTitle: { text: 'seconds from the first practice episode (window middles)', dy: 8, attrs: ' font-size="11" text-anchor="middle"' },
   });

@@ -588,7 +588,14 @@ export class OnlineTrainer {
     if (missing.length > 0) {
       const px = this.imageSize * this.imageSize * 3;
       const imgs = new Uint8Array(missing.length * px);
-      const withImages = new Map(this.reader.getTransitions(missing.map((r) => r.id), { images: true }).map((r) => [r.id, r]));
+      const withImages = new Map(
+        this.reader
+          .getTransitions(
+            missing.map((r) => r.id),
+            { images: true },
+          )
+          .map((r) => [r.id, r]),
+      );
       missing.forEach((m, i) => {
         const r = withImages.get(m.id) ?? m;
         if (!r.image) throw new Error(`${c.db}: transitions.id=${r.id} has no image; the online trainer needs the logged image`);
