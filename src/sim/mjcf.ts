@@ -100,11 +100,7 @@ function plugGeoms(def: ConnectorDef, L: CellLayout, assets: string[]): string[]
   def.parts.forEach((p, i) => out.push(partGeom(p, `plug_pin${i}`, 0, [0, pl], `rgba="${col}" class="plug"`, assets, () => partPolygon(p))));
   const [hx, hy] = [def.housing.size[0] / 2, def.housing.size[1] / 2];
   const hh = def.housing.height / 2;
-  // The housing is a body of its own, welded to the plug: the plug body's bounding volume tree then holds the pins
-  // only, so the midphase no longer walks the socket's face pieces for the housing (which only the rim accepts).
-  out.push(
-    `<body name="plug_housing" gravcomp="1"><geom name="plug_housing" type="box" size="${f(hx)} ${f(hy)} ${f(hh)}" pos="0 0 ${f(pl + hh)}" rgba="${col}" class="housing"/></body>`,
-  );
+  out.push(`<geom name="plug_housing" type="box" size="${f(hx)} ${f(hy)} ${f(hh)}" pos="0 0 ${f(pl + hh)}" rgba="${col}" class="housing"/>`);
   // Gripper: an adapter block and two fingers clamping the housing (visual only).
   const az = pl + def.housing.height + L.adapter / 2;
   out.push(
