@@ -7,7 +7,8 @@ import { DEFAULT_PRIOR_SETTINGS, type PriorSettings } from '../../src/data/episo
 import { makeSplit, type Split } from '../../src/data/splits.ts';
 import { loadConnectors } from '../../src/sim/connectors.ts';
 import { DEFAULT_OFFLINE, type OfflineOptions } from '../../src/offline/iql.ts';
-import { DEFAULT_REWARD, type RewardOptions } from '../../src/offline/reward.ts';
+import { evaluateBalanced, type DaibClassifier } from '../../src/learn/daib.ts';
+import { DEFAULT_REWARD, loadRewardData, trainRewardMethod, type RewardData, type RewardOptions, type RewardRow } from '../../src/offline/reward.ts';
 
 export const TRAIN = ['hex14', 'round22', 'dsub'];
 export const HELD_OUT = ['dt12', 'europlug'];
@@ -93,4 +94,29 @@ export function tinyRewardOptions(fx: Pick<TinyDb, 'db' | 'split'>, o: Partial<R
     maxPerDomain: 1000,
     ...o,
   };
+}
+
+/** Held-out accuracy (50/50 per connector) on seated frames and unseated ones less than 6 mm above seated: what a cue
+ *  for "seated" must improve. `keepModel` hands the trained classifier to the caller, who disposes of it. */
+export function nearSeatedAccuracy(
+  o: RewardOptions,
+  method: 'daib' | 'erm',
+  keepModel = false,
+): { accuracy: number; samples: number; trained?: { clf: DaibClassifier; row: RewardRow; data: RewardData } } {
+  const data = loadRewardData(o);
+  const { clf, row } = trainRewardMethod(o, data, method);
+  try {
+    const h = data.heldOut;
+    const prob = clf.predict(h.images, h.count, 256, h.proprio);
+    const keep: number[] = [];
+    for (let i = 0; i < h.count; i++) if (h.success[i] === 1 || (h.aboveSeated[i] as number) < 0.006) keep.push(i);
+    const e = evaluateBalanced(
+      keep.map((i) => prob[i] as number),
+      keep.map((i) => h.success[i] as number),
+      keep.map((i) => h.domain[i] as number),
+    );
+    return { accuracy: e.accuracy, samples: keep.length, ...(keepModel ? { trained: { clf, row, data } } : {}) };
+  } finally {
+    if (!keepModel) clf.dispose();
+  }
 }

@@ -5,12 +5,11 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { initBackend } from '../../src/learn/backend.ts';
-import { evaluateBalanced, type DaibClassifier } from '../../src/learn/daib.ts';
-import { exportReward, loadRewardData, trainRewardMethod, type RewardData, type RewardOptions, type RewardRow } from '../../src/offline/reward.ts';
+import { exportReward } from '../../src/offline/reward.ts';
 import { cardPathFor, readCard } from '../../src/policy/card.ts';
 import { inputSpecOf } from '../../src/policy/inputs.ts';
 import { RewardModel } from '../../src/policy/onnx-model.ts';
-import { tinyDb, tinyRewardOptions } from './fixtures.ts';
+import { nearSeatedAccuracy, tinyDb, tinyRewardOptions } from './fixtures.ts';
 
 await initBackend();
 const fx = await tinyDb('reward-cue-test', 6);
@@ -18,35 +17,12 @@ after(() => fx.cleanup());
 
 const small = tinyRewardOptions(fx, { steps: 300, seed: 0 });
 
-/** Held-out accuracy (50/50 per connector) on seated frames and unseated ones less than 6 mm above seated. */
-function nearSeatedAccuracy(
-  o: RewardOptions,
-  keepModel = false,
-): { accuracy: number; samples: number; trained?: { clf: DaibClassifier; row: RewardRow; data: RewardData } } {
-  const data: RewardData = loadRewardData(o);
-  const { clf, row } = trainRewardMethod(o, data, 'daib');
-  try {
-    const h = data.heldOut;
-    const prob = clf.predict(h.images, h.count, 256, h.proprio);
-    const keep: number[] = [];
-    for (let i = 0; i < h.count; i++) if (h.success[i] === 1 || (h.aboveSeated[i] as number) < 0.006) keep.push(i);
-    const e = evaluateBalanced(
-      keep.map((i) => prob[i] as number),
-      keep.map((i) => h.success[i] as number),
-      keep.map((i) => h.domain[i] as number),
-    );
-    return { accuracy: e.accuracy, samples: keep.length, ...(keepModel ? { trained: { clf, row, data } } : {}) };
-  } finally {
-    if (!keepModel) clf.dispose();
-  }
-}
-
 let withCue: ReturnType<typeof nearSeatedAccuracy>['trained'];
 after(() => withCue?.clf.dispose());
 
 test('with the wrench cue (fz) the classifier beats the image-only one on held-out frames 0-6 mm above seated', () => {
-  const image = nearSeatedAccuracy({ ...small, cue: 'none' });
-  const fz = nearSeatedAccuracy({ ...small, cue: 'fz' }, true);
+  const image = nearSeatedAccuracy({ ...small, cue: 'none' }, 'daib');
+  const fz = nearSeatedAccuracy({ ...small, cue: 'fz' }, 'daib', true);
   withCue = fz.trained;
   assert.equal(fz.samples, image.samples);
   assert.ok(fz.samples >= 40, `only ${fz.samples} near-seated held-out samples`);

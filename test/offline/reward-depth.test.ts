@@ -5,56 +5,28 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { initBackend } from '../../src/learn/backend.ts';
-import { evaluateBalanced } from '../../src/learn/daib.ts';
-import { DEFAULT_REWARD, exportReward, loadRewardData, trainRewardMethod, type RewardOptions } from '../../src/offline/reward.ts';
+import { exportReward } from '../../src/offline/reward.ts';
 import { cardPathFor, readCard } from '../../src/policy/card.ts';
 import { inputSpecOf, REWARD_CUES } from '../../src/policy/inputs.ts';
-import { tinyDb } from './fixtures.ts';
+import { nearSeatedAccuracy, tinyDb, tinyRewardOptions } from './fixtures.ts';
 
 await initBackend();
 const fx = await tinyDb('reward-depth-test', 6, undefined, { depth: true });
 after(() => fx.cleanup());
 
-const small: RewardOptions = {
-  ...DEFAULT_REWARD,
-  db: fx.db,
-  heldOutDb: fx.db,
-  split: fx.split,
-  steps: 300,
-  imageSize: 16,
-  batchSize: 32,
-  filters: [8, 8],
-  zIDim: 8,
-  zSDim: 4,
-  headHidden: [32],
-  logEvery: 100_000,
-  maxPerDomain: 1000,
-  seed: 0,
-};
+const small = tinyRewardOptions(fx, { steps: 300, seed: 0 });
 
 test('with depth cells the classifier beats the image-only one on held-out frames 0-6 mm above seated; its card names them', () => {
-  const near = (o: RewardOptions, exportTo?: string): { accuracy: number; samples: number } => {
-    const data = loadRewardData(o);
-    const { clf, row } = trainRewardMethod(o, data, 'erm');
-    try {
-      const h = data.heldOut;
-      const prob = clf.predict(h.images, h.count, 256, h.proprio);
-      const keep: number[] = [];
-      for (let i = 0; i < h.count; i++) if (h.success[i] === 1 || (h.aboveSeated[i] as number) < 0.006) keep.push(i);
-      const e = evaluateBalanced(
-        keep.map((i) => prob[i] as number),
-        keep.map((i) => h.success[i] as number),
-        keep.map((i) => h.domain[i] as number),
-      );
-      if (exportTo) exportReward(clf, row, o, data, exportTo);
-      return { accuracy: e.accuracy, samples: keep.length };
-    } finally {
-      clf.dispose();
-    }
-  };
-  const image = near({ ...small, cue: 'none' });
+  const image = nearSeatedAccuracy({ ...small, cue: 'none' }, 'erm');
   const path = join(fx.dir, 'depth', 'reward.onnx');
-  const depth = near({ ...small, cue: 'depth' }, path);
+  const depth = nearSeatedAccuracy({ ...small, cue: 'depth' }, 'erm', true);
+  const trained = depth.trained;
+  assert.ok(trained);
+  try {
+    exportReward(trained.clf, trained.row, { ...small, cue: 'depth' }, trained.data, path);
+  } finally {
+    trained.clf.dispose();
+  }
   console.log(`near-seated held-out accuracy: image only ${image.accuracy.toFixed(3)}, image + depth ${depth.accuracy.toFixed(3)} (${depth.samples} samples)`);
   assert.equal(depth.samples, image.samples);
   assert.ok(depth.samples >= 40, `only ${depth.samples} near-seated held-out samples`);
