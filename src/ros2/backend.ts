@@ -336,7 +336,9 @@ export class Ros2Backend implements RobotBackend {
       this.guard(dTopic, () => {
         const d = depthFromMsg(msg, dTopic);
         if (d.width !== this.image.width || d.height !== this.image.height) {
-          throw new Error(`ros2 ${dTopic}: depth ${d.width}x${d.height} is not registered to the ${this.image.width}x${this.image.height} camera image (use the depth aligned to colour)`);
+          throw new Error(
+            `ros2 ${dTopic}: depth ${d.width}x${d.height} is not registered to the ${this.image.width}x${this.image.height} camera image (use the depth aligned to colour)`,
+          );
         }
         this.depth = d;
       });

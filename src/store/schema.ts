@@ -176,4 +176,16 @@ export const MIGRATIONS: readonly string[] = [
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** Tables a database at SCHEMA_VERSION must have. */
-export const OUR_TABLES: readonly string[] = ['sessions', 'episodes', 'transitions', 'features', 'models', 'model_activations', 'events', 'episode_labels', 'mirror_source', 'mirror_arms', 'mirror_ids'];
+export const OUR_TABLES: readonly string[] = [
+  'sessions',
+  'episodes',
+  'transitions',
+  'features',
+  'models',
+  'model_activations',
+  'events',
+  'episode_labels',
+  'mirror_source',
+  'mirror_arms',
+  'mirror_ids',
+];

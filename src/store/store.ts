@@ -879,8 +879,7 @@ export class Store {
   /** The mirror's saved state: its source, each arm's high-water marks and id maps. */
   mirrorState(): MirrorState {
     const src = this.stmt('SELECT fleet_json, filter_json, created_at FROM mirror_source WHERE id = 1').get() as
-      | { fleet_json: string; filter_json: string; created_at: number }
-      | undefined;
+      { fleet_json: string; filter_json: string; created_at: number } | undefined;
     const arms = this.stmt('SELECT robot, last_transition, last_episode, last_label FROM mirror_arms ORDER BY robot').all() as Array<{
       robot: string;
       last_transition: number;

@@ -15,7 +15,12 @@ export function writeRun(dir: string): void {
     // arm-1: 8 episodes in the first 30 s window, 5 successes (0.625); then gaps 2.25 s and 2.35 s (median 2.3),
     // a tripped one, and one without a ground truth.
     [
-      ...Array.from({ length: 8 }, (_, i): [number, boolean | null, string, string | null] => [1000 + 2000 * i, i < 5, i < 3 ? 'policy-iql-offline@1' : 'policy-iql-online@20', 'success']),
+      ...Array.from({ length: 8 }, (_, i): [number, boolean | null, string, string | null] => [
+        1000 + 2000 * i,
+        i < 5,
+        i < 3 ? 'policy-iql-offline@1' : 'policy-iql-online@20',
+        'success',
+      ]),
       [31_000, true, 'policy-iql-online@40', 'success'],
       [33_250, false, 'policy-iql-online@40', 'tripped'],
       [35_600, null, 'policy-iql-online@40', 'aborted'],
@@ -23,7 +28,12 @@ export function writeRun(dir: string): void {
     ],
     // arm-2: 8 in the first window, 3 successes (0.375); gaps of 2.25 s, even count.
     [
-      ...Array.from({ length: 8 }, (_, i): [number, boolean | null, string, string | null] => [2000 + 2250 * i, i % 3 === 0, 'policy-iql-online@20', i === 4 ? 'tripped' : 'failure']),
+      ...Array.from({ length: 8 }, (_, i): [number, boolean | null, string, string | null] => [
+        2000 + 2250 * i,
+        i % 3 === 0,
+        'policy-iql-online@20',
+        i === 4 ? 'tripped' : 'failure',
+      ]),
       [50_000, false, 'policy-iql-online@60', 'failure'],
       [52_250, true, 'policy-iql-online@60', 'success'],
     ],

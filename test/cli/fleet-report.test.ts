@@ -45,7 +45,17 @@ const PY_WINDOWS_7 = `| window (s) | arm-1 europlug | arm-2 dt12 |
 
 test('numbers are formatted as Python formats them: an exact half goes to the even digit', () => {
   assert.deepEqual(
-    [pyFixed(0.625, 2), pyFixed(0.375, 2), pyFixed(0.125, 2), pyFixed(2.25, 1), pyFixed(12.5, 0), pyFixed(47.5, 0), pyFixed(0.615, 2), pyFixed(1, 2), pyFixed(0, 1)],
+    [
+      pyFixed(0.625, 2),
+      pyFixed(0.375, 2),
+      pyFixed(0.125, 2),
+      pyFixed(2.25, 1),
+      pyFixed(12.5, 0),
+      pyFixed(47.5, 0),
+      pyFixed(0.615, 2),
+      pyFixed(1, 2),
+      pyFixed(0, 1),
+    ],
     ['0.62', '0.38', '0.12', '2.2', '12', '48', '0.61', '1.00', '0.0'],
   );
 });

@@ -23,13 +23,19 @@ test('depth cells: mean of valid pixels per cell, empty cells read the near limi
   const d = Float32Array.from([0.05, 0, 0, 0, 0.07, 0.06, 0, 0, 0.1, 0.1, 0.2, 0.2, 0.1, 0.1, 0.2, 0.2]);
   const out = new Float64Array(4);
   depthGrid(obs({ width: 4, height: 4, data: d }), 2, out);
-  assert.deepEqual(Array.from(out, (v) => +v.toFixed(6)), [0.06, DEPTH_EMPTY_M, 0.1, 0.2]);
+  assert.deepEqual(
+    Array.from(out, (v) => +v.toFixed(6)),
+    [0.06, DEPTH_EMPTY_M, 0.1, 0.2],
+  );
   // The same scene at 8x8 (every pixel doubled) gives the same cells.
   const big = new Float32Array(64);
   for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) big[y * 8 + x] = d[(y >> 1) * 4 + (x >> 1)]!;
   const out8 = new Float64Array(4);
   depthGrid(obs({ width: 8, height: 8, data: big }), 2, out8);
-  assert.deepEqual(Array.from(out8, (v) => +v.toFixed(6)), Array.from(out, (v) => +v.toFixed(6)));
+  assert.deepEqual(
+    Array.from(out8, (v) => +v.toFixed(6)),
+    Array.from(out, (v) => +v.toFixed(6)),
+  );
 });
 
 test("the 'depth+fz' cue: 64 cells normalised around 0.1 m in centimetres, then fz; without depth it refuses", () => {
@@ -45,6 +51,12 @@ test("the 'depth+fz' cue: 64 cells normalised around 0.1 m in centimetres, then 
   assert.ok(Math.abs(v[0]! - -0.7) < 1e-5, `cell ${v[0]}`);
   assert.equal(v[64], 7.5);
   const inputs = new ModelInputs({ image: null, proprio: spec }, 'card x');
-  assert.throws(() => inputs.build(obs()), (e: Error) => e instanceof InputSpecError && /no depth image/.test(e.message));
-  assert.throws(() => new ProprioBuilder({ layout: ['depth8_8_0'], mean: [0], std: [1] }, 'card y'), /card y: proprio layout\[0\] 'depth8_8_0' is not a known element/);
+  assert.throws(
+    () => inputs.build(obs()),
+    (e: Error) => e instanceof InputSpecError && /no depth image/.test(e.message),
+  );
+  assert.throws(
+    () => new ProprioBuilder({ layout: ['depth8_8_0'], mean: [0], std: [1] }, 'card y'),
+    /card y: proprio layout\[0\] 'depth8_8_0' is not a known element/,
+  );
 });

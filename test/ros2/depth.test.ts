@@ -37,10 +37,16 @@ test('depth topic: 16UC1 mm and 32FC1 m become metres registered to the colour i
   img.publish(imageToMsg({ width: 2, height: 2, data: new Uint8Array(12).fill(9) }, 1, 'cam'));
   dep.publish(depthMsg(2, 2, '16UC1', [52, 0, 91, 60000]));
   await flush();
-  assert.deepEqual(Array.from(b.observe().depth?.data ?? [], (x) => +x.toFixed(4)), [0.052, 0, 0.091, 60]);
+  assert.deepEqual(
+    Array.from(b.observe().depth?.data ?? [], (x) => +x.toFixed(4)),
+    [0.052, 0, 0.091, 60],
+  );
   dep.publish(depthMsg(2, 2, '32FC1', [0.05, Number.NaN, Number.POSITIVE_INFINITY, 0.1]));
   await flush();
-  assert.deepEqual(Array.from(b.observe().depth?.data ?? [], (x) => +x.toFixed(4)), [0.05, 0, 0, 0.1]);
+  assert.deepEqual(
+    Array.from(b.observe().depth?.data ?? [], (x) => +x.toFixed(4)),
+    [0.05, 0, 0, 0.1],
+  );
   assert.equal(b.topicStats().find((s) => s.topic === '/camera/aligned_depth_to_color/image_raw')?.error, null);
   b.dispose();
 });
@@ -70,7 +76,10 @@ test("the daemon's depth preprocessing: the calibration crop, then valid-pixel m
   // 4x4 frame, crop the right 2 columns x 4 rows, log at 1x2: each logged pixel averages a 2x2 block's valid pixels.
   const data = Float32Array.from([9, 9, 0.05, 0, 9, 9, 0.07, 0.06, 9, 9, 0.1, 0.1, 9, 9, 0, 0]);
   const d = prepareDepth({ width: 4, height: 4, data }, { width: 4, height: 4 }, { x: 2, y: 0, width: 2, height: 4 }, 1, 2);
-  assert.deepEqual(Array.from(d.data, (x) => +x.toFixed(5)), [0.06, 0.1]);
+  assert.deepEqual(
+    Array.from(d.data, (x) => +x.toFixed(5)),
+    [0.06, 0.1],
+  );
   const same = { width: 4, height: 4, data };
   assert.equal(prepareDepth(same, { width: 4, height: 4 }, null, 4, 4), same, 'identity without a crop at the logged size');
   assert.throws(

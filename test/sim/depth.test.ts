@@ -27,7 +27,11 @@ test('depth on: the colour image, wrench and pose are byte-for-byte those of the
   try {
     const oa = [a.reset({ seed: 7, scenario: 'II' })];
     const ob = [b.reset({ seed: 7, scenario: 'II' })];
-    for (const act of [[0.004, -0.003, -0.006], [0.002, 0.001, -0.01], [0, 0, -0.01]] as Vec3[]) {
+    for (const act of [
+      [0.004, -0.003, -0.006],
+      [0.002, 0.001, -0.01],
+      [0, 0, -0.01],
+    ] as Vec3[]) {
       oa.push(a.step(act));
       ob.push(b.step(act));
     }
@@ -78,7 +82,9 @@ test('the cue: the socket face reads nearer by millimetres when the plug is seat
   try {
     cell.reset({ seed: 4, scenario: 'I' });
     const median = (o: Observation): number => {
-      const v = Array.from((o.depth as { data: Float32Array }).data).filter((x) => x > 0).sort((p, q) => p - q);
+      const v = Array.from((o.depth as { data: Float32Array }).data)
+        .filter((x) => x > 0)
+        .sort((p, q) => p - q);
       return v[v.length >> 1] as number;
     };
     const above = driveTo(cell, 0.003);

@@ -56,8 +56,14 @@ test('the depth codec: lossless at 0.1 mm, compact, and refuses a malformed fram
   const d = depthFrame(3);
   const blob = encodeDepth(d);
   assert.ok(blob.length < 2 * 64 * 64, `${blob.length} bytes`);
-  assert.deepEqual(decodeDepth(blob, 64, 64, DEPTH_CODEC, 'x').data, decodeDepth(encodeDepth(decodeDepth(blob, 64, 64, DEPTH_CODEC, 'x')), 64, 64, DEPTH_CODEC, 'x').data);
-  assert.throws(() => decodeDepth(blob, 64, 32, DEPTH_CODEC, 'row 5'), (e: Error) => e instanceof CodecError && /row 5: depth inflates/.test(e.message));
+  assert.deepEqual(
+    decodeDepth(blob, 64, 64, DEPTH_CODEC, 'x').data,
+    decodeDepth(encodeDepth(decodeDepth(blob, 64, 64, DEPTH_CODEC, 'x')), 64, 64, DEPTH_CODEC, 'x').data,
+  );
+  assert.throws(
+    () => decodeDepth(blob, 64, 32, DEPTH_CODEC, 'row 5'),
+    (e: Error) => e instanceof CodecError && /row 5: depth inflates/.test(e.message),
+  );
   assert.throws(() => decodeDepth(blob, 64, 64, 'png16', 'row 5'), /unknown depth codec 'png16'/);
   const { store, eid } = openEpisodeLog(join(dir, 'c.db'));
   try {

@@ -78,7 +78,15 @@ export class FleetMirror {
       const why = mismatch(st.source, identity, filter);
       if (why) throw new Error(`${store.file}: ${why}`);
     }
-    for (const m of st.arms) this.arms.set(m.robot, { lastTransition: m.lastTransition, lastEpisode: m.lastEpisode, lastLabel: m.lastLabel, sessions: new Map(), episodes: new Map(), open: new Set() });
+    for (const m of st.arms)
+      this.arms.set(m.robot, {
+        lastTransition: m.lastTransition,
+        lastEpisode: m.lastEpisode,
+        lastLabel: m.lastLabel,
+        sessions: new Map(),
+        episodes: new Map(),
+        open: new Set(),
+      });
     for (const r of st.ids) {
       const a = this.arms.get(r.robot);
       if (!a) continue;

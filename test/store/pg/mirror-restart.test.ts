@@ -155,7 +155,19 @@ test('a restarted learner pulls only what is new; a corrupt mirror is named and 
     const t0 = Date.now();
     const stats = await runFleetLearner({
       target,
-      trainer: { ...DEFAULT_ONLINE, offlineDb: null, offlineDomains: [], onlineFraction: 1, startCheckpoint: fx!.checkpoint, workDir, batchSize: 16, utd: 1, exportEvery: 0, minOnline: 1000, seed: 1 },
+      trainer: {
+        ...DEFAULT_ONLINE,
+        offlineDb: null,
+        offlineDomains: [],
+        onlineFraction: 1,
+        startCheckpoint: fx!.checkpoint,
+        workDir,
+        batchSize: 16,
+        utd: 1,
+        exportEvery: 0,
+        minOnline: 1000,
+        seed: 1,
+      },
       rollout: { mode: 'all' },
       pollMs: 50,
       shouldStop: () => stop || (stop = pulled >= want || Date.now() - t0 > 30_000),
@@ -176,7 +188,10 @@ test('a restarted learner pulls only what is new; a corrupt mirror is named and 
   }
   const second = await run(40);
   assert.deepEqual([second.kept, second.pulled, second.remade], [60, 40, null], 'the restart kept 60 rows and pulled the 40 new ones only');
-  assert.ok(logs.some((l) => /mirror .* kept: 60 transitions of 1 arms/.test(l)), logs.join('\n'));
+  assert.ok(
+    logs.some((l) => /mirror .* kept: 60 transitions of 1 arms/.test(l)),
+    logs.join('\n'),
+  );
   const mirror = Store.openReadOnly(join(workDir, 'mirror.db'));
   const keys = rowKeys(mirror);
   mirror.close();
@@ -190,5 +205,8 @@ test('a restarted learner pulls only what is new; a corrupt mirror is named and 
   assert.equal(third.kept, 0);
   assert.equal(third.pulled, 100);
   assert.match(third.remade ?? '', /unusable/);
-  assert.ok(logs.some((l) => /mirror .*mirror\.db unusable .*; pulling the pool again/.test(l)), logs.join('\n'));
+  assert.ok(
+    logs.some((l) => /mirror .*mirror\.db unusable .*; pulling the pool again/.test(l)),
+    logs.join('\n'),
+  );
 });
