@@ -7,9 +7,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { backendLabel, initBackend, nativeGemm } from '../../src/learn/backend.ts';
 import type { Gemm } from '../../src/learn/gemm.ts';
-import { DEFAULT_IQL, IqlAgent, type IqlBatch } from '../../src/learn/iql.ts';
+import { DEFAULT_IQL, IqlAgent } from '../../src/learn/iql.ts';
 import { netVariables } from '../../src/learn/nets.ts';
 import { Rng } from '../../src/util/rng.ts';
+import { featureBatch } from './fixtures.ts';
 
 const info = await initBackend({ prefer: 'wasm' });
 const gemm = nativeGemm();
@@ -149,19 +150,7 @@ for (const critics of [2, 10]) {
     { skip: noGemm },
     () => {
       const F = 48;
-      const B = 256;
-      const r = new Rng(5);
-      const f = (k: number, s = 1): Float32Array => Float32Array.from({ length: B * k }, () => r.normal(0, s));
-      const batch: IqlBatch = {
-        size: B,
-        features: f(F),
-        nextFeatures: f(F),
-        proprio: f(9, 0.01),
-        nextProprio: f(9, 0.01),
-        action: f(3, 0.003),
-        reward: Float32Array.from({ length: B }, () => (r.bernoulli(0.3) ? 1 : 0)),
-        done: new Float32Array(B),
-      };
+      const batch = featureBatch(5);
       const [one, two] = both(() => {
         const agent = new IqlAgent({
           ...DEFAULT_IQL,

@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { backendLabel, initBackend, setNativeGemm } from '../../src/learn/backend.ts';
 import { loadGemm } from '../../src/learn/gemm.ts';
-import { DEFAULT_IQL, IqlAgent, type IqlBatch, type IqlStats, setFusedHeads } from '../../src/learn/iql.ts';
-import { Rng } from '../../src/util/rng.ts';
+import { DEFAULT_IQL, IqlAgent, type IqlStats, setFusedHeads } from '../../src/learn/iql.ts';
+import { featureBatch } from './fixtures.ts';
 
 const info = await initBackend({ prefer: 'wasm' });
 const noGemm = info.gemm === undefined ? `native gemm unavailable: ${info.gemmError ?? '?'}` : false;
@@ -128,23 +128,6 @@ test('the addon refuses arrays too small for the shapes (it writes into the wasm
   r.gemm.sgemm(false, false, 1, 2, 2, 3, Float32Array.of(1, 2, 3, 4, 5, 6), 0, Float32Array.of(1, 0, 0, 1, 1, 1), 0, c, Float32Array.of(10, 20), 1, 0, 0);
   assert.deepEqual([...c], [1 + 3 + 10, 2 + 3 + 20, 4 + 6 + 10, 5 + 6 + 20]);
 });
-
-function featureBatch(seed: number): IqlBatch {
-  const B = 256;
-  const F = 48;
-  const rng = new Rng(seed);
-  const f = (k: number, s = 1): Float32Array => Float32Array.from({ length: B * k }, () => rng.normal(0, s));
-  return {
-    size: B,
-    features: f(F),
-    nextFeatures: f(F),
-    proprio: f(9, 0.01),
-    nextProprio: f(9, 0.01),
-    action: f(3, 0.003),
-    reward: Float32Array.from({ length: B }, () => (rng.bernoulli(0.3) ? 1 : 0)),
-    done: new Float32Array(B),
-  };
-}
 
 test('IQL on cached features: the same losses, step for step, with and without the native GEMM', { skip: noGemm }, () => {
   const run = (native: boolean): IqlStats[] => {
