@@ -528,6 +528,28 @@ export class RayCamera {
     return { width: this.width, height: this.height, data: img };
   }
 
+  /**
+   * Each pixel's ray cast on its own with mj_ray, which tests every geom of `model` in `groups` (mj_multiRay skips a body
+   * whose bounding sphere a ray misses): per pixel the axial depth (m, 0 where nothing is hit). Slow; for tests.
+   */
+  castEach(model: Model, data: Data, pose: CameraPose, groups: Groups): Float64Array {
+    this.rotate(pose.R, null);
+    const out = new Float64Array(this.n);
+    const gid = new this.mj.IntBuffer(1);
+    const nrm = new this.mj.DoubleBuffer(3);
+    try {
+      for (let p = 0; p < this.n; p++) {
+        const vec = [this.world[3 * p]!, this.world[3 * p + 1]!, this.world[3 * p + 2]!];
+        const d = this.mj.mj_ray(model, data, pose.pos, vec, groups, 1, -1, gid, nrm);
+        out[p] = d >= 0 && d <= this.cutoff ? this.axial(p, d) : 0;
+      }
+    } finally {
+      gid.delete();
+      nrm.delete();
+    }
+    return out;
+  }
+
   dispose(): void {
     this.invalidateLayer();
     this.gid.delete();

@@ -88,6 +88,23 @@ export class SimError extends Error {
 type Model = InstanceType<Mujoco['MjModel']>;
 type Data = InstanceType<Mujoco['MjData']>;
 
+/**
+ * What the camera casts its rays against when they may hit the arm or the plug: the cell's model with the plug as one
+ * body (mjcf.ts plugOneBody), posed by copying the stepped model's geom and body poses in. mj_multiRay skips every geom
+ * of a body whose bounding sphere a ray misses, and that sphere is built over the body's colliding geoms only: in the
+ * stepped model, where the housing and gripper are bodies of their own, it would be the pins' alone, and it cut the
+ * gripper's fingers and whole pins out of the wrist view (and so out of the depth image).
+ */
+interface RayModel {
+  model: Model;
+  data: Data;
+  v: DataViews;
+  /** Per ray-model geom: the stepped model's geom at the same pose. */
+  geoms: Int32Array;
+  /** Per ray-model body: the stepped model's body. */
+  bodies: Int32Array;
+}
+
 const DEFAULTS = {
   imageSize: 64,
   camera: 'wrist' as 'wrist' | 'fixed',
@@ -148,6 +165,9 @@ export class SimCell {
   private readonly depthExact: Float32Array | null;
   private readonly depthNoise: DepthNoise | null;
   private readonly solidGeom: Uint8Array;
+  private readonly rays: RayModel | null;
+  /** The camera's attached layer is cast at the next render (set at every reset), so the ray model must be posed. */
+  private layerPending = true;
   private envView: EnvView | null = null;
   private viewTable = -1;
   private readonly ctrlFrom: Float64Array;
@@ -184,6 +204,7 @@ export class SimCell {
     config: Required<CellConfig>,
     layout: CellLayout,
     private readonly view: { model: Model; data: Data } | null,
+    rayModel: { model: Model; data: Data } | null,
   ) {
     this.config = config;
     this.layout = layout;
@@ -205,7 +226,10 @@ export class SimCell {
     this.physicsPerControl = Math.max(1, Math.round(1 / (config.controlHz * config.timestep)));
     this.tipSite = mj.mj_name2id(model, mj.mjtObj.mjOBJ_SITE.value, 'tip');
     this.ftSite = mj.mj_name2id(model, mj.mjtObj.mjOBJ_SITE.value, 'ft');
-    this.tableGeom = mj.mj_name2id(model, mj.mjtObj.mjOBJ_GEOM.value, 'table');
+    this.rays = rayModel ? rayPoses(mj, model, rayModel) : null;
+    // The camera's geom tables index the model its rays are cast against.
+    const camModel = this.rays?.model ?? model;
+    this.tableGeom = mj.mj_name2id(camModel, mj.mjtObj.mjOBJ_GEOM.value, 'table');
     if (this.tipSite < 0 || this.ftSite < 0 || this.tableGeom < 0) throw new SimError('generated model lacks the tip/ft sites or the table');
     const Rd = Float64Array.from([1, 0, 0, 0, 1, 0, 0, 0, 1]);
     this.ik = new TipIk(mj, model, scratch, this.tipSite, Rd, Float64Array.from(CELL_HOME));
@@ -214,8 +238,8 @@ export class SimCell {
     this.camLocalR = lookAt(WRIST_CAM_POS, WRIST_CAM_TARGET, [0, 0, 1]);
     this.shading = { light: norm3(NOMINAL_LIGHT), ambient: 0.35, background: [40, 44, 52], lamp: null };
     const size = config.imageSize;
-    this.camera = size > 0 ? new RayCamera(mj, model, size, size, config.fovDeg) : null;
-    this.solidGeom = new Uint8Array(model.ngeom);
+    this.camera = size > 0 ? new RayCamera(mj, camModel, size, size, config.fovDeg) : null;
+    this.solidGeom = new Uint8Array(camModel.ngeom);
     this.imageBuf = new Uint8Array(3 * size * size);
     this.depthExact = config.depth ? new Float32Array(size * size) : null;
     this.depthNoise = config.depth ? new DepthNoise() : null;
@@ -227,8 +251,8 @@ export class SimCell {
     }
     if (this.camera) {
       // Texture slots: 0 = plug (moves with the tip), 1 = socket.
-      for (let g = 0; g < model.ngeom; g++) {
-        const name = mj.mj_id2name(model, mj.mjtObj.mjOBJ_GEOM.value, g) ?? '';
+      for (let g = 0; g < camModel.ngeom; g++) {
+        const name = mj.mj_id2name(camModel, mj.mjtObj.mjOBJ_GEOM.value, g) ?? '';
         if (name.startsWith('plug_')) this.camera.geomTex[g] = 0;
         else if (name === 'sock_block') this.camera.geomTex[g] = 1;
         // The housing and the gripper always stay above the socket face: nothing in the world can hide them.
@@ -258,6 +282,8 @@ export class SimCell {
     let scratch: Data | null = null;
     let viewModel: Model | null = null;
     let viewData: Data | null = null;
+    let rayModel: Model | null = null;
+    let rayData: Data | null = null;
     try {
       data = new mj.MjData(model);
       scratch = new mj.MjData(model);
@@ -266,12 +292,27 @@ export class SimCell {
         viewData = new mj.MjData(viewModel);
         mj.mj_forward(viewModel, viewData);
       }
-      return new SimCell(mj, model, data, scratch, config, layout, viewModel && viewData ? { model: viewModel, data: viewData } : null);
+      if (config.imageSize > 0) {
+        rayModel = compileXml(mj, buildCellXml(config.connector, { timestep: config.timestep, plugOneBody: true }).xml);
+        rayData = new mj.MjData(rayModel);
+      }
+      return new SimCell(
+        mj,
+        model,
+        data,
+        scratch,
+        config,
+        layout,
+        viewModel && viewData ? { model: viewModel, data: viewData } : null,
+        rayModel && rayData ? { model: rayModel, data: rayData } : null,
+      );
     } catch (e) {
       data?.delete();
       scratch?.delete();
       viewData?.delete();
       viewModel?.delete();
+      rayData?.delete();
+      rayModel?.delete();
       model.delete();
       throw e instanceof Error ? e : new SimError(describeWasmError(mj, e));
     }
@@ -467,10 +508,13 @@ export class SimCell {
     if (!this.camera) return { width: 0, height: 0, data: new Uint8Array(0) };
     const out = new Uint8Array(this.imageBuf.length);
     const depth = this.depthExact ?? undefined;
-    if (this.config.camera === 'fixed') return this.camera.render(this.data, this.cameraPose(), this.shading, this.textureFrames(), out, depth);
+    // Rays meet the cell's model (not the static view's) in a full render, in the wrist view's attached layer and in shadows.
+    const data = this.posedRays(this.config.camera === 'fixed' || this.config.shadows || this.layerPending);
+    this.layerPending = false;
+    if (this.config.camera === 'fixed') return this.camera.render(data, this.cameraPose(), this.shading, this.textureFrames(), out, depth);
     // Wrist camera: the plug and gripper (groups 1, 4) are cast once per episode; table and socket (0, 2) per frame.
     return this.camera.renderAttached(
-      this.data,
+      data,
       this.cameraPose(),
       this.shading,
       this.textureFrames(),
@@ -503,7 +547,42 @@ export class SimCell {
    *  exact depth too (what exactDepth() must equal). */
   renderReference(depth?: Float32Array): Observation['image'] {
     if (!this.camera) return { width: 0, height: 0, data: new Uint8Array(0) };
-    return this.camera.render(this.data, this.cameraPose(), this.shading, this.textureFrames(), undefined, depth);
+    return this.camera.render(this.posedRays(true), this.cameraPose(), this.shading, this.textureFrames(), undefined, depth);
+  }
+
+  /**
+   * Exact depth of what the camera sees now in the model the cell steps, every ray against every visible geom with no
+   * culling (RayCamera.castEach; ~0.1 s; for tests): what exactDepth() must equal. Null without a camera.
+   */
+  unculledDepth(): Float64Array | null {
+    if (!this.camera) return null;
+    return this.camera.castEach(this.model, this.data, this.cameraPose(), this.camera.groups);
+  }
+
+  /**
+   * The data the camera's rays meet: the ray model's, with the stepped model's poses copied in when `pose` (the poses of
+   * the last physics step, as every other reading of the observation), else as last posed.
+   */
+  private posedRays(pose: boolean): Data {
+    const r = this.rays;
+    if (!r) return this.data;
+    if (!pose) return r.data;
+    const from = this.v,
+      to = r.v;
+    const gx = from.get('geom_xpos'),
+      gm = from.get('geom_xmat'),
+      bx = from.get('xipos');
+    const tx = to.get('geom_xpos'),
+      tm = to.get('geom_xmat'),
+      tb = to.get('xipos');
+    const { geoms, bodies } = r;
+    for (let g = 0; g < geoms.length; g++) {
+      const s = geoms[g]!;
+      tx.set(gx.subarray(3 * s, 3 * s + 3), 3 * g);
+      tm.set(gm.subarray(9 * s, 9 * s + 9), 9 * g);
+    }
+    for (let b = 0; b < bodies.length; b++) tb.set(bx.subarray(3 * bodies[b]!, 3 * bodies[b]! + 3), 3 * b);
+    return r.data;
   }
 
   /**
@@ -605,6 +684,8 @@ export class SimCell {
     this.model.delete();
     this.view?.data.delete();
     this.view?.model.delete();
+    this.rays?.data.delete();
+    this.rays?.model.delete();
   }
 
   // ------------------------------------------------------------------ internals
@@ -664,6 +745,7 @@ export class SimCell {
   private applyNuisance(on: boolean, tint: Vec3, light: [number, number], jitter: number[]): void {
     const cam = this.camera;
     cam?.invalidateLayer(); // the camera's mounting may change below
+    this.layerPending = true;
     if (on) {
       // Muted table colours: a random hue at low-moderate saturation and value.
       const h = tint[0] * 6,
@@ -736,6 +818,29 @@ export class SimCell {
 }
 
 const IDENTITY = Float64Array.from([1, 0, 0, 0, 1, 0, 0, 0, 1]);
+
+/**
+ * The ray model's geoms and bodies matched to the stepped model's by name. Its plug housing takes the pose of the stepped
+ * model's plug_housing_mass, the copy in the pins' body (mjcf.ts): the same body and local pose as in the one-body plug.
+ */
+function rayPoses(mj: Mujoco, stepped: Model, r: { model: Model; data: Data }): RayModel {
+  const match = (type: number, count: number, rename: (name: string) => string): Int32Array =>
+    Int32Array.from({ length: count }, (_, i) => {
+      const name = mj.mj_id2name(r.model, type, i) ?? '';
+      const j = mj.mj_name2id(stepped, type, rename(name));
+      if (j < 0)
+        throw new SimError(
+          `the ray model's ${type === mj.mjtObj.mjOBJ_GEOM.value ? 'geom' : 'body'} ${i} (${JSON.stringify(name)}) is not in the cell's model`,
+        );
+      return j;
+    });
+  return {
+    ...r,
+    v: new DataViews(r.data),
+    geoms: match(mj.mjtObj.mjOBJ_GEOM.value, r.model.ngeom, (n) => (n === 'plug_housing' ? 'plug_housing_mass' : n)),
+    bodies: match(mj.mjtObj.mjOBJ_BODY.value, r.model.nbody, (n) => n),
+  };
+}
 
 /** How far (m) the horizontal target may stay ahead of the tip between steps (bounds lateral push when blocked). */
 const LATERAL_LEAD = 0.002;

@@ -93,25 +93,43 @@ function partGeom(p: PartDef, name: string, grow: number, z: [number, number], a
   return `<geom name="${name}" type="mesh" mesh="m_${name}" ${attrs}/>`;
 }
 
-function plugGeoms(def: ConnectorDef, L: CellLayout, assets: string[]): string[] {
+function plugGeoms(def: ConnectorDef, L: CellLayout, assets: string[], oneBody: boolean): string[] {
   const out: string[] = [];
   const col = rgba(def.plug.color);
   const pl = L.pinLength;
   def.parts.forEach((p, i) => out.push(partGeom(p, `plug_pin${i}`, 0, [0, pl], `rgba="${col}" class="plug"`, assets, () => partPolygon(p))));
   const [hx, hy] = [def.housing.size[0] / 2, def.housing.size[1] / 2];
   const hh = def.housing.height / 2;
-  out.push(`<geom name="plug_housing" type="box" size="${f(hx)} ${f(hy)} ${f(hh)}" pos="0 0 ${f(pl + hh)}" rgba="${col}" class="housing"/>`);
-  // Gripper: an adapter block and two fingers clamping the housing (visual only).
+  const housing = `type="box" size="${f(hx)} ${f(hy)} ${f(hh)}" pos="0 0 ${f(pl + hh)}"`;
+  if (oneBody) {
+    out.push(`<geom name="plug_housing" ${housing} rgba="${col}" class="housing"/>`);
+    out.push(...gripGeoms(def, L));
+    return out;
+  }
+  // The housing collides as a body of its own, welded to the plug: the plug body's bounding volume tree then holds
+  // the pins only, so the midphase no longer walks the socket's face pieces for the housing (which only the rim
+  // accepts). Its mass stays with the plug body through an invisible, non-colliding copy in the old geom's place, so
+  // the plug's mass, centre and inertia, and with them the trajectories, are bitwise those of one body.
+  out.push(`<geom name="plug_housing_mass" ${housing} rgba="0 0 0 0" contype="0" conaffinity="0" density="1500" group="3"/>`);
+  out.push(`<body name="plug_housing"><geom name="plug_housing" ${housing} rgba="${col}" class="housing" density="0"/></body>`);
+  // The gripper is a body of its own too, so the pins' body holds nothing else that rays could look for.
+  out.push(`<body name="gripper">${gripGeoms(def, L).join('')}</body>`);
+  return out;
+}
+
+/** The gripper: an adapter block and two fingers clamping the housing (visual only), in the plug's frame. */
+function gripGeoms(def: ConnectorDef, L: CellLayout): string[] {
+  const [hx, hh, pl] = [def.housing.size[0] / 2, def.housing.height / 2, L.pinLength];
   const az = pl + def.housing.height + L.adapter / 2;
-  out.push(
+  const grip = [
     `<geom name="grip_adapter" type="box" size="${f(Math.min(hx, 0.02) + 0.004)} 0.012 ${f(L.adapter / 2)}" pos="0 0 ${f(az)}" rgba="0.25 0.25 0.28 1" class="visual"/>`,
-  );
+  ];
   for (const s of [-1, 1]) {
-    out.push(
+    grip.push(
       `<geom name="grip_finger${s > 0 ? 'r' : 'l'}" type="box" size="0.004 0.01 ${f(hh + L.adapter / 2)}" pos="${v([s * (hx + 0.004), 0, pl + hh + L.adapter / 2])}" rgba="0.3 0.3 0.33 1" class="visual"/>`,
     );
   }
-  return out;
+  return grip;
 }
 
 /** Socket geoms (in the socket body frame: origin at the table top under the socket centre). */
@@ -198,6 +216,12 @@ function linkCapsule(name: string, to: Vec3, radius: number): string {
 
 export interface CellModelOptions {
   timestep: number;
+  /**
+   * The plug as one body (pins, housing and gripper), as the ray caster must see it; default false: the housing and
+   * the gripper are bodies of their own, welded to the pins' body (what the physics steps). Same kinematics and
+   * dynamics either way; see plugGeoms for why physics and rays each want their own.
+   */
+  plugOneBody?: boolean;
 }
 
 const TABLE = '<geom name="table" type="plane" size="0.5 0.6 0.01" pos="0.62 0.1 0" rgba="0.6 0.5 0.4 1" class="env" group="0"/>';
@@ -239,7 +263,7 @@ export function buildCellXml(def: ConnectorDef, opt: CellModelOptions): { xml: s
   const L = cellLayout(def);
   const assets: string[] = [];
   const sock = socketGeoms(def, L, assets);
-  const plug = plugGeoms(def, L, assets);
+  const plug = plugGeoms(def, L, assets, opt.plugOneBody ?? false);
   const radii = [0.07, 0.06, 0.055, 0.05, 0.045, 0.04, 0.035];
 
   // Kinematic chain: base -> l0 (j0) -> ... -> l6 (j6) -> hand -> plug (welded).

@@ -62,7 +62,9 @@ export function describeWasmError(mj: Mujoco, e: unknown): string {
 export class DataViews {
   private cache = new Map<string, Float64Array>();
   constructor(private readonly data: object) {}
-  get(field: 'qpos' | 'qvel' | 'ctrl' | 'site_xpos' | 'site_xmat' | 'sensordata' | 'qfrc_actuator' | 'qfrc_applied' | 'qM'): Float64Array {
+  get(
+    field: 'qpos' | 'qvel' | 'ctrl' | 'site_xpos' | 'site_xmat' | 'sensordata' | 'qfrc_actuator' | 'qfrc_applied' | 'qM' | 'geom_xpos' | 'geom_xmat' | 'xipos',
+  ): Float64Array {
     let v = this.cache.get(field);
     if (v === undefined || v.length === 0) {
       v = (this.data as Record<string, Float64Array>)[field]!;
