@@ -92,8 +92,8 @@ type Data = InstanceType<Mujoco['MjData']>;
  * What the camera casts its rays against when they may hit the arm or the plug: the cell's model with the plug as one
  * body (mjcf.ts plugOneBody), posed by copying the stepped model's geom and body poses in. mj_multiRay skips every geom
  * of a body whose bounding sphere a ray misses, and that sphere is built over the body's colliding geoms only: in the
- * stepped model, where the housing and gripper are bodies of their own, it would be the pins' alone, and it cut the
- * gripper's fingers and whole pins out of the wrist view (and so out of the depth image).
+ * stepped model, where the housing is a body of its own, it would be the pins' alone, and it cut the gripper's
+ * fingers and whole pins out of the wrist view (and so out of the depth image).
  */
 interface RayModel {
   model: Model;

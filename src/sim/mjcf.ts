@@ -112,8 +112,8 @@ function plugGeoms(def: ConnectorDef, L: CellLayout, assets: string[], oneBody: 
   // the plug's mass, centre and inertia, and with them the trajectories, are bitwise those of one body.
   out.push(`<geom name="plug_housing_mass" ${housing} rgba="0 0 0 0" contype="0" conaffinity="0" density="1500" group="3"/>`);
   out.push(`<body name="plug_housing"><geom name="plug_housing" ${housing} rgba="${col}" class="housing" density="0"/></body>`);
-  // The gripper is a body of its own too, so the pins' body holds nothing else that rays could look for.
-  out.push(`<body name="gripper">${gripGeoms(def, L).join('')}</body>`);
+  // The gripper stays in the pins' body: visual only, it is in no bounding volume and costs no body of its own.
+  out.push(...gripGeoms(def, L));
   return out;
 }
 
@@ -217,9 +217,9 @@ function linkCapsule(name: string, to: Vec3, radius: number): string {
 export interface CellModelOptions {
   timestep: number;
   /**
-   * The plug as one body (pins, housing and gripper), as the ray caster must see it; default false: the housing and
-   * the gripper are bodies of their own, welded to the pins' body (what the physics steps). Same kinematics and
-   * dynamics either way; see plugGeoms for why physics and rays each want their own.
+   * The plug as one body (pins, housing and gripper), as the ray caster must see it; default false: the housing
+   * collides as a body of its own, welded to the pins' body (what the physics steps). Same kinematics and dynamics
+   * either way; see plugGeoms, and SimCell's RayModel for why the camera needs the one-body plug.
    */
   plugOneBody?: boolean;
 }
