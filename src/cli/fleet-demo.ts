@@ -37,6 +37,8 @@ import { cardPathFor, sha256Hex } from '../policy/card.ts';
 import { faultStallsMd, readArmLogs, runWindows, seedsSvg, seedsTable, successWindows, successWindowsMd } from './fleet-report.ts';
 
 const root = resolve(import.meta.dirname, '../..');
+/** How long an arm's daemon may take to start and begin practising. */
+const START_MS = 900_000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface Arm {
@@ -218,8 +220,8 @@ async function startArm(a: Arm, env: NodeJS.ProcessEnv, token: string): Promise<
   a.proc = startNode('src/cli/daemon.ts', ['--config', a.config, '--no-learning'], { ...env, DAEMON_TOKEN: token }, 0, a.log);
   const t0 = Date.now();
   // Eight daemons starting at once on two loaded cores can take minutes.
-  // Six daemons starting at a load of 50 took over 300 s.
-  while (Date.now() - t0 < 600_000) {
+  // Six daemons starting at a load of 50 took over 300 s; eight at a load of 60-70, over 600 s.
+  while (Date.now() - t0 < START_MS) {
     const m = /API: (http:\/\/\S+)/.exec(safeRead(a.log));
     if (m) {
       a.url = m[1] as string;
@@ -228,14 +230,14 @@ async function startArm(a: Arm, env: NodeJS.ProcessEnv, token: string): Promise<
     if (a.proc.exitCode !== null) throw new Error(`${a.robotId} exited (${a.proc.exitCode}); see ${a.log}`);
     await sleep(200);
   }
-  if (!a.url) throw new Error(`${a.robotId}: no API within 600 s; see ${a.log}`);
+  if (!a.url) throw new Error(`${a.robotId}: no API within ${START_MS / 1000} s; see ${a.log}`);
   // At a load of 60 the control thread may not answer within the API's 5 s: an operator would try again.
   for (let i = 0; ; i++) {
     try {
       await practise(a, token);
       return;
     } catch (e) {
-      if (Date.now() - t0 > 600_000) throw e;
+      if (Date.now() - t0 > START_MS) throw e;
       console.error(`${a.robotId}: ${(e as Error).message}; trying again (${i + 1})`);
       await sleep(2000);
     }

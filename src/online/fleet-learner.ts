@@ -8,6 +8,8 @@
  * The mirror (`<workDir>/mirror.db`, with the features the trainer computed on it) is kept across restarts: a
  * restarted learner checks it against the fleet (FleetMirror.check) and pulls only what is new. A mirror of another
  * fleet or filter, ahead of PostgreSQL, or unreadable is named in the log, removed, and the pool pulled again.
+ * The prior data's features (the frozen encoders on every prior observation) are cached in `<workDir>/feature-cache`
+ * unless the trainer names another directory, so a restart with prior data does not compute them again either.
  */
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -138,7 +140,8 @@ export async function runFleetLearner(o: FleetLearnerOptions): Promise<FleetLear
   stats.kept = mirror.stats.kept;
   try {
     await runTrainerLoop(
-      { ...o.trainer, db: mirrorDb },
+      // The prior data's features are cached beside the mirror, so a restart does not recompute them (minutes at load).
+      { ...o.trainer, db: mirrorDb, featureCache: o.trainer.featureCache ?? join(o.trainer.workDir, 'feature-cache') },
       {
         pollMs: o.pollMs ?? 250,
         shouldStop: o.shouldStop,

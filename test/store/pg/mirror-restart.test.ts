@@ -2,20 +2,22 @@
  * The fleet learner keeps its mirror across restarts (issue 17): a restarted learner pulls only the rows that are new
  * since it stopped, and none is lost or doubled; the marks are saved with the rows, so a pull that fails half-way
  * leaves neither; a mirror of another fleet database, ahead of PostgreSQL, or a corrupt file is named and pulled
- * again. Real throw-away PostgreSQL, real SQLite files, the real online trainer on a tiny checkpoint.
+ * again, and so is a mirror with one damaged page inside an otherwise valid file (found by the quick_check on open).
+ * Real throw-away PostgreSQL, real SQLite files, the real online trainer on a tiny checkpoint.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { runFleetLearner, type FleetLearnerStats } from '../../../src/online/fleet-learner.ts';
 import { DEFAULT_ONLINE } from '../../../src/online/trainer.ts';
-import { Store } from '../../../src/store/index.ts';
+import { Store, StoreOpenError } from '../../../src/store/index.ts';
 import { FleetStore } from '../../../src/store/pg/fleet-store.ts';
 import { FleetMirror } from '../../../src/store/pg/mirror.ts';
 import { Shipper } from '../../../src/store/pg/shipper.ts';
-import { pgTarget } from '../../../src/store/pg/credentials.ts';
+import { pgTarget, type PgTarget } from '../../../src/store/pg/credentials.ts';
 import { makeTransition } from '../fixtures/data.ts';
 import { tinyOffline } from '../../online/fixtures.ts';
 import { pgSkip, usePgCluster } from './helpers.ts';
@@ -29,7 +31,7 @@ after(() => {
 });
 
 /** Logs `episodes` episodes of 20 steps on an arm (the last left open if `leaveOpen`) and ships them. */
-async function practise(arm: Store, robotId: string, episodes: number, o: { leaveOpen?: boolean; end?: number[] } = {}): Promise<number[]> {
+async function practise(arm: Store, robotId: string, episodes: number, o: { leaveOpen?: boolean; end?: number[]; target?: PgTarget } = {}): Promise<number[]> {
   const session = arm.listSessions()[0]?.id ?? arm.openSession({ robot: robotId, backend: 'test', config: {}, calibration: {} });
   for (const ep of o.end ?? []) arm.endEpisode(ep, { outcome: 'success', learnedSuccessProb: 0.9, gtSuccess: true });
   const eps: number[] = [];
@@ -42,7 +44,7 @@ async function practise(arm: Store, robotId: string, episodes: number, o: { leav
     if (!(o.leaveOpen && i === episodes - 1)) arm.endEpisode(ep, { outcome: 'failure', learnedSuccessProb: 0.1, gtSuccess: false });
     eps.push(ep);
   }
-  const s = new Shipper({ db: arm.file, robotId, target: pg.target(), batch: 64, intervalMs: 20 });
+  const s = new Shipper({ db: arm.file, robotId, target: o.target ?? pg.target(), batch: 64, intervalMs: 20 });
   s.start();
   try {
     await s.drain();
@@ -59,6 +61,36 @@ function rowKeys(store: Store): string[] {
     .listEpisodes()
     .flatMap((e) => (store.getEpisode(e.id, { transitions: true })?.transitions ?? []).map((t) => `${sessions.get(e.sessionId)}:${e.seed}:${t.step}`))
     .sort();
+}
+
+/** Runs a fleet learner (the real online trainer on the tiny checkpoint) until it has pulled `want` rows in this run. */
+async function runLearner(target: PgTarget, workDir: string, logs: string[], want: number): Promise<FleetLearnerStats> {
+  let pulled = 0;
+  let stop = false;
+  const t0 = Date.now();
+  const stats = await runFleetLearner({
+    target,
+    trainer: {
+      ...DEFAULT_ONLINE,
+      offlineDb: null,
+      offlineDomains: [],
+      onlineFraction: 1,
+      startCheckpoint: fx!.checkpoint,
+      workDir,
+      batchSize: 16,
+      utd: 1,
+      exportEvery: 0,
+      minOnline: 1000,
+      seed: 1,
+    },
+    rollout: { mode: 'all' },
+    pollMs: 50,
+    shouldStop: () => stop || (stop = pulled >= want || Date.now() - t0 > 30_000),
+    log: (l) => logs.push(l),
+    onPull: (s) => (pulled = s.pulled),
+  });
+  assert.ok(stats.pulled >= want, `pulled ${stats.pulled} of ${want} within 30 s; log:\n${logs.join('\n')}`);
+  return stats;
 }
 
 test('a kept mirror pulls only new rows; marks and rows are saved together; another fleet or a mirror ahead is refused', { skip: pgSkip }, async (t) => {
@@ -148,35 +180,7 @@ test('a restarted learner pulls only what is new; a corrupt mirror is named and 
   }
   const workDir = join(dir, 'learner');
   const logs: string[] = [];
-  /** Runs the learner until it has pulled `want` rows in this run, then stops it. */
-  const run = async (want: number): Promise<FleetLearnerStats> => {
-    let pulled = 0;
-    let stop = false;
-    const t0 = Date.now();
-    const stats = await runFleetLearner({
-      target,
-      trainer: {
-        ...DEFAULT_ONLINE,
-        offlineDb: null,
-        offlineDomains: [],
-        onlineFraction: 1,
-        startCheckpoint: fx!.checkpoint,
-        workDir,
-        batchSize: 16,
-        utd: 1,
-        exportEvery: 0,
-        minOnline: 1000,
-        seed: 1,
-      },
-      rollout: { mode: 'all' },
-      pollMs: 50,
-      shouldStop: () => stop || (stop = pulled >= want || Date.now() - t0 > 30_000),
-      log: (l) => logs.push(l),
-      onPull: (s) => (pulled = s.pulled),
-    });
-    assert.ok(stats.pulled >= want, `pulled ${stats.pulled} of ${want} within 30 s`);
-    return stats;
-  };
+  const run = (want: number): Promise<FleetLearnerStats> => runLearner(target, workDir, logs, want);
   const first = await run(60);
   assert.deepEqual([first.kept, first.pulled, first.remade], [0, 60, null]);
   await practise(arm, 'b1', 2);
@@ -210,3 +214,95 @@ test('a restarted learner pulls only what is new; a corrupt mirror is named and 
     logs.join('\n'),
   );
 });
+
+/** What the open says of a damaged page: quick_check's findings, or SQLite's own error when its walk hits the page. */
+const DAMAGED = /quick_check failed|database disk image is malformed/;
+
+/** Overwrites page `pageno` (1-based) of `file` with seeded noise, as a bad sector or a torn write would leave it. */
+function damagePage(file: string, pageno: number, pageSize: number): void {
+  const b = readFileSync(file);
+  let x = 0x9e3779b9 ^ pageno;
+  for (let i = 0; i < pageSize; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    b[(pageno - 1) * pageSize + i] = x & 255;
+  }
+  writeFileSync(file, b);
+}
+
+test(
+  'a damaged page inside a kept mirror is found on start, named, removed and pulled again; nothing lost or doubled against PostgreSQL',
+  { skip: pgSkip },
+  async (t) => {
+    const admin = await FleetStore.connect(pg.target());
+    await admin.query('CREATE DATABASE corrupt_fleet');
+    await admin.close();
+    const target = pgTarget({}, { ...pg.cluster().env, PGDATABASE: 'corrupt_fleet' });
+    const arms = ['c1', 'c2'].map((r) => ({ robot: r, store: Store.open(join(dir, `${r}.db`)) }));
+    t.after(() => arms.forEach((a) => a.store.close()));
+    for (const a of arms) await practise(a.store, a.robot, 3, { target });
+    const workDir = join(dir, 'learner-c');
+    const file = join(workDir, 'mirror.db');
+    const logs: string[] = [];
+    const first = await runLearner(target, workDir, logs, 120);
+    assert.deepEqual([first.kept, first.remade], [0, null]);
+
+    // Where the mirror's pages are (SQLite's dbstat), read with no other connection on the file. The learner's last
+    // connection checkpointed its write-ahead log into the file, so the damage below is not masked by a newer copy.
+    assert.ok(!existsSync(`${file}-wal`), 'no write-ahead log left beside the stopped mirror');
+    const db = new Database(file, { readonly: true, fileMustExist: true });
+    const pageSize = db.pragma('page_size', { simple: true }) as number;
+    const pages = db.prepare('SELECT name, pageno, pagetype FROM dbstat ORDER BY pageno').all() as { name: string; pageno: number; pagetype: string }[];
+    db.close();
+    const pick = (name: string, type: string): number | undefined => {
+      const of = pages.filter((p) => p.name === name && p.pagetype === type);
+      return of[Math.floor(of.length / 2)]?.pageno;
+    };
+    const targets = {
+      'a transitions leaf': pick('transitions', 'leaf'),
+      'an image overflow page': pick('transitions', 'overflow'),
+      'a cached-features page': pick('features', 'leaf') ?? pick('features', 'overflow'),
+      'an episodes index page': pick('episodes_domain_kind', 'leaf'),
+      "the mirror's id map": pick('mirror_ids', 'leaf'),
+    };
+    for (const [what, pageno] of Object.entries(targets))
+      assert.ok(pageno !== undefined && pageno > 1, `the mirror has ${what}: ${JSON.stringify(pages.slice(0, 40))}`);
+
+    // Each kind of page, damaged in a copy: the header and schema still read (the file is otherwise valid), and the
+    // open the learner does (Store.open: quick_check) refuses it, naming the file.
+    for (const [what, pageno] of Object.entries(targets)) {
+      const copy = join(dir, `damaged-${pageno}.db`);
+      cpSync(file, copy);
+      damagePage(copy, pageno!, pageSize);
+      Store.openReadOnly(copy).close();
+      assert.throws(
+        () => Store.open(copy),
+        (e: unknown) => e instanceof StoreOpenError && e.reason === 'corrupt' && e.message.includes(copy) && DAMAGED.test(e.message),
+        `${what} (page ${pageno}) damaged: refused on open`,
+      );
+    }
+
+    // More practice while the learner is down; then a damaged transitions page in the learner's own mirror.
+    await practise(arms[0]!.store, 'c1', 2, { target });
+    damagePage(file, targets['a transitions leaf']!, pageSize);
+    const second = await runLearner(target, workDir, logs, 160);
+    assert.equal(second.kept, 0, 'nothing kept from the damaged mirror');
+    assert.match(second.remade ?? '', DAMAGED);
+    assert.ok(
+      logs.some((l) => l.includes(`mirror ${file} unusable (`) && DAMAGED.test(l) && l.endsWith('; pulling the pool again')),
+      logs.join('\n'),
+    );
+    // Counted against PostgreSQL: every row of every arm once, none missing.
+    const fleet = await FleetStore.connect(target);
+    const inPg = (await fleet.query<{ k: string }>("SELECT robot_id || ':' || episode_local_id || ':' || step AS k FROM fleet_transitions"))
+      .map((r) => r.k)
+      .sort();
+    await fleet.close();
+    assert.equal(inPg.length, 160);
+    const mirror = Store.openReadOnly(file);
+    const keys = rowKeys(mirror);
+    mirror.close();
+    assert.deepEqual(keys, inPg, 'the remade mirror holds exactly the rows in PostgreSQL');
+  },
+);
