@@ -9,7 +9,10 @@
  *   open(path) -> string            dlopen + dlsym cblas_sgemm; returns openblas_get_config() (or "") ; throws on failure
  *   setThreads(n)                   the addon's own threads (1 or 2, see "Two threads" below); OpenBLAS stays at 1
  *   threadStats() -> [jobs split, parts the helper ran, helper CPU ms in parts, helper CPU ms in all, caller CPU ms
- *        waiting for the helper's parts]: how much the second core took, and what it cost (benchmarks)
+ *        waiting for the helper's parts, kernels queued, queued kernels the helper ran, its CPU ms in them, the caller's
+ *        CPU ms waiting in sync, the caller's CPU ms running queued kernels]: what the second core took and cost
+ *   setQueue(on) -> bool, sync()    the helper's queue (see "The helper's queue" below)
+ *   threadCpuMs()                   the calling thread's CPU time
  *   sgemm(tA, tB, batch, M, N, K, A, strideA, B, strideB, C, bias, biasMode, act, alpha)
  *        C[b] = act(op(A[b]) op(B[b]) + bias) for b < batch, all row-major float32, op = transpose when tA/tB.
  *        strideA/strideB: elements between batch items (0 = broadcast one matrix). C is dense [batch, M, N].
@@ -110,7 +113,7 @@ static struct {
   _Atomic uint64_t state;  /* head << 1 | running */
   _Atomic int error;
   _Atomic int owned;       /* one JS thread owns the queue (another, e.g. a worker, runs its kernels directly) */
-  _Atomic uint64_t queued, helperRan, helperNs, syncWaitNs;
+  _Atomic uint64_t queued, helperRan, helperNs, syncWaitNs, callerRanNs;
 } q;
 static _Thread_local int tl_queue, tl_nosplit, tl_owner;
 
@@ -252,11 +255,13 @@ static int q_run_claimed(int helper) {
   QCmd *c = &q.cmd[head % QCAP];
   const int saved = tl_nosplit;
   tl_nosplit = 1;
-  const long c0 = helper ? thread_cpu_ns() : 0;
+  const long c0 = thread_cpu_ns();
   if (c->fn(c->job) != 0) atomic_store(&q.error, 1);
   if (helper) {
     atomic_fetch_add(&q.helperNs, (uint64_t)(thread_cpu_ns() - c0));
     atomic_fetch_add(&q.helperRan, 1);
+  } else {
+    atomic_fetch_add(&q.callerRanNs, (uint64_t)(thread_cpu_ns() - c0));
   }
   tl_nosplit = saved;
   atomic_store(&q.state, (uint64_t)(uint32_t)(head + 1) << 1);
@@ -267,13 +272,15 @@ static int q_run_claimed(int helper) {
 static void q_drain(void) {
   if (!q_pending()) return;
   const long c0 = thread_cpu_ns();
+  const uint64_t ran0 = atomic_load(&q.callerRanNs);
   int spins = 0;
   while (q_pending()) {
     if (q_run_claimed(0)) continue;
     if (++spins < 4096) cpu_relax();
     else sched_yield();
   }
-  atomic_fetch_add(&q.syncWaitNs, (uint64_t)(thread_cpu_ns() - c0));
+  /* Waiting only: the commands run here count as the caller's work. */
+  atomic_fetch_add(&q.syncWaitNs, (uint64_t)(thread_cpu_ns() - c0) - (atomic_load(&q.callerRanNs) - ran0));
 }
 
 /* job (size bytes, copied) run by fn: appended to the queue in queue mode, else run here. 0, or -1 out of memory. */
@@ -1050,13 +1057,13 @@ static napi_value ThreadStats(napi_env env, napi_callback_info info) {
     struct timespec t;
     if (pthread_getcpuclockid(pool.helper, &cid) == 0 && clock_gettime(cid, &t) == 0) helperCpuMs = t.tv_sec * 1e3 + t.tv_nsec / 1e6;
   }
-  const double v[9] = {(double)atomic_load(&pool.jobs),  (double)atomic_load(&pool.helperParts), atomic_load(&pool.helperWorkNs) / 1e6,
+  const double v[10] = {(double)atomic_load(&pool.jobs),  (double)atomic_load(&pool.helperParts), atomic_load(&pool.helperWorkNs) / 1e6,
                        helperCpuMs,
                        atomic_load(&pool.callerWaitNs) / 1e6, (double)atomic_load(&q.queued), (double)atomic_load(&q.helperRan),
-                       atomic_load(&q.helperNs) / 1e6,     atomic_load(&q.syncWaitNs) / 1e6};
+                       atomic_load(&q.helperNs) / 1e6,     atomic_load(&q.syncWaitNs) / 1e6, atomic_load(&q.callerRanNs) / 1e6};
   napi_value r, x;
-  CHECK(napi_create_array_with_length(env, 9, &r));
-  for (uint32_t k = 0; k < 9; k++) {
+  CHECK(napi_create_array_with_length(env, 10, &r));
+  for (uint32_t k = 0; k < 10; k++) {
     CHECK(napi_create_double(env, v[k], &x));
     CHECK(napi_set_element(env, r, k, x));
   }

@@ -70,6 +70,7 @@ export type ThreadStats = [
   helperRanQueued: number,
   helperQueuedMs: number,
   syncWaitMs: number,
+  callerRanQueuedMs: number,
 ];
 
 /** Fused activations the native kernel applies itself (codes of gemm.c); others fall back to tfjs. */
@@ -108,8 +109,9 @@ export interface Gemm {
   /**
    * Since load: [jobs split over the two threads, parts the helper ran, the helper's CPU ms in those parts, its CPU ms
    * in all (spinning included), the caller's CPU ms waiting for the helper's parts, kernels queued on the helper
-   * lane, those the helper ran (the caller ran the rest in sync), the helper's CPU ms in them, the caller's CPU ms in
-   * sync (waiting, or running what the helper had not started)]. Benchmarks: what the second core did.
+   * lane, those the helper ran (the caller ran the rest in sync), the helper's CPU ms in them, the caller's CPU ms
+   * waiting in sync, the caller's CPU ms running queued kernels the helper had not started]. Benchmarks: what the
+   * second core did.
    */
   threadStats: () => ThreadStats;
   /**
@@ -185,7 +187,7 @@ export function loadGemm(opts: LoadGemmOptions = {}): GemmLoad {
         addRow: addon.addRow,
         relu: addon.relu ?? jsRelu,
         reluGrad: addon.reluGrad ?? jsReluGrad,
-        threadStats: addon.threadStats ?? ((): ThreadStats => [0, 0, 0, 0, 0, 0, 0, 0, 0]),
+        threadStats: addon.threadStats ?? ((): ThreadStats => [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
         helper: undefined as unknown as Gemm, // set below (it refers to this object)
         sync,
         parallel: process.env['INSERTION_PARALLEL_HEADS'] !== 'off',
