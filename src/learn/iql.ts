@@ -7,6 +7,10 @@
  *   3. twin Q: L_Q = E[(r + gamma*(1-done)*V(s') - Qi(s,a))^2], i = 1, 2, with the updated V (+ DAIB aux)
  *   4. Polyak: Qt <- polyak*Q + (1-polyak)*Qt (heads and, in image mode, the Q encoder)
  * (Same order as the authors' JAX code: the actor uses V before this step's value update.)
+ * What each step reads: 1 and 2 the target critics and V as they were before this update (one forward each, shared),
+ * 1 pi's and 2 V's own pre-update weights; 3 V after step 2 (for V(s')) and each critic's pre-update weights; 4 the
+ * critics after step 3. So the policy step is independent of 2-4, each critic of the others, and every forward but
+ * V(s') can run first: the fused path runs pi and half the critics on the native addon's helper thread meanwhile.
  *
  * Networks: Gaussian policy (tanh'd mean, state-independent log-std), V and twin Q with LayerNorm in hidden layers.
  * Actions are the residual, bounded to +-actionScale (metres) and learned in [-1, 1] (a = residual / actionScale).
@@ -688,6 +692,8 @@ export class IqlAgent {
    * gradients of each loss with respect to the head outputs written out, then each head's backward and Adam
    * (fused.ts). Same order, same targets (the subset min), same optimiser state (HeapAdam's moments and step count),
    * so the two paths continue each other; test/learn/fused.test.ts compares them step for step.
+   * With two addon threads the heads on the helper lane (fusedHeads) run concurrently with the caller's, in the same
+   * order per head, so every value is bit-identical to one thread (test/learn/gemm-threads.test.ts).
    */
   private fusedUpdate(batch: IqlBatch, g: Gemm): number[] {
     const c = this.config;
