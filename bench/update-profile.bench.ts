@@ -185,7 +185,7 @@ if (g.setThreads(2) === 2) {
         },
       ];
     }),
-  ) as Record<Mode, Record<string, number>>;
+  ) as unknown as Record<Mode, Record<string, number>>;
   const md = modes;
   for (const m of ['one', 'split', 'lanes'] as const) {
     const x = md[m];

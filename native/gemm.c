@@ -11,7 +11,8 @@
  *   threadStats() -> [jobs split, parts the helper ran, helper CPU ms in parts, helper CPU ms in all, caller CPU ms
  *        waiting for the helper's parts, kernels queued, queued kernels the helper ran, its CPU ms in them, the caller's
  *        CPU ms waiting in sync, the caller's CPU ms running queued kernels]: what the second core took and cost
- *   setQueue(on) -> bool, sync()    the helper's queue (see "The helper's queue" below)
+ *   setQueue(on) -> bool, sync(), mark() -> position, syncTo(position)
+ *                                   the helper's queue (see "The helper's queue" below)
  *   threadCpuMs()                   the calling thread's CPU time
  *   sgemm(tA, tB, batch, M, N, K, A, strideA, B, strideB, C, bias, biasMode, act, alpha)
  *        C[b] = act(op(A[b]) op(B[b]) + bias) for b < batch, all row-major float32, op = transpose when tA/tB.
@@ -268,19 +269,29 @@ static int q_run_claimed(int helper) {
   return 1;
 }
 
-/* Runs every queued command: those the helper has not claimed here, in order; waits for the one it runs. */
-static void q_drain(void) {
-  if (!q_pending()) return;
+/* Whether every command queued before position mark has run. */
+static int q_done_to(uint32_t mark) {
+  return (int32_t)((uint32_t)(atomic_load(&q.state) >> 1) - mark) >= 0;
+}
+
+/* Runs the commands queued before position mark: those the helper has not claimed here, in order; waits for the one
+ * it runs. */
+static void q_drain_to(uint32_t mark) {
+  if (q_done_to(mark)) return;
   const long c0 = thread_cpu_ns();
   const uint64_t ran0 = atomic_load(&q.callerRanNs);
   int spins = 0;
-  while (q_pending()) {
+  while (!q_done_to(mark)) {
     if (q_run_claimed(0)) continue;
     if (++spins < 4096) cpu_relax();
     else sched_yield();
   }
   /* Waiting only: the commands run here count as the caller's work. */
   atomic_fetch_add(&q.syncWaitNs, (uint64_t)(thread_cpu_ns() - c0) - (atomic_load(&q.callerRanNs) - ran0));
+}
+
+static void q_drain(void) {
+  q_drain_to(atomic_load(&q.tail));
 }
 
 /* job (size bytes, copied) run by fn: appended to the queue in queue mode, else run here. 0, or -1 out of memory. */
@@ -1103,6 +1114,29 @@ static napi_value Sync(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* mark() -> the queue's position after the last queued kernel; syncTo(mark): every kernel queued before it has run
+ * (later ones may still be running: the caller waits only for what it reads next). */
+static napi_value Mark(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value r;
+  CHECK(napi_create_uint32(env, atomic_load(&q.tail), &r));
+  return r;
+}
+
+static napi_value SyncTo(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value a[1];
+  uint32_t mark = 0;
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  if (argc != 1 || napi_get_value_uint32(env, a[0], &mark) != napi_ok) {
+    napi_throw_type_error(env, NULL, "gemm.syncTo(mark): mark must be a value of mark()");
+    return NULL;
+  }
+  q_drain_to(mark);
+  if (atomic_exchange(&q.error, 0)) napi_throw_error(env, NULL, "gemm.syncTo: a queued kernel ran out of memory (its output is not valid)");
+  return NULL;
+}
+
 /* threadCpuMs(): the calling thread's CPU time (benchmarks: the caller's own share beside the helper). */
 static napi_value ThreadCpuMs(napi_env env, napi_callback_info info) {
   (void)info;
@@ -1128,6 +1162,8 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"reluGrad", NULL, ReluGrad, NULL, NULL, NULL, napi_default, NULL},
       {"setQueue", NULL, SetQueue, NULL, NULL, NULL, napi_default, NULL},
       {"sync", NULL, Sync, NULL, NULL, NULL, napi_default, NULL},
+      {"mark", NULL, Mark, NULL, NULL, NULL, napi_default, NULL},
+      {"syncTo", NULL, SyncTo, NULL, NULL, NULL, napi_default, NULL},
       {"threadCpuMs", NULL, ThreadCpuMs, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;

@@ -57,6 +57,8 @@ interface GemmAddon {
   /** Queue mode of the calling thread (absent in older addons); returns whether it is on. */
   setQueue?: (on: boolean) => boolean;
   sync?: () => void;
+  mark?: () => number;
+  syncTo?: (mark: number) => void;
   threadCpuMs?: () => number;
 }
 
@@ -124,6 +126,10 @@ export interface Gemm {
   helper: Gemm;
   /** Waits for every kernel queued on the helper lane (no-op when none is). */
   sync: () => void;
+  /** The helper lane's position after its last queued kernel, for `syncTo`. */
+  mark: () => number;
+  /** Waits for the kernels queued before `mark` only (later ones may still run): what the caller reads next. */
+  syncTo: (mark: number) => void;
   /** Whether the helper lane queues (with two threads): env INSERTION_PARALLEL_HEADS=off makes it false; benchmarks toggle it. */
   parallel: boolean;
   /** The calling thread's CPU time in ms (NaN with an older addon). */
@@ -190,6 +196,8 @@ export function loadGemm(opts: LoadGemmOptions = {}): GemmLoad {
         threadStats: addon.threadStats ?? ((): ThreadStats => [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
         helper: undefined as unknown as Gemm, // set below (it refers to this object)
         sync,
+        mark: addon.mark ?? ((): number => 0),
+        syncTo: addon.syncTo ?? sync,
         parallel: process.env['INSERTION_PARALLEL_HEADS'] !== 'off',
         threadCpuMs: addon.threadCpuMs ?? ((): number => NaN),
         setThreads: (n: number): number => {

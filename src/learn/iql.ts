@@ -420,9 +420,10 @@ export class IqlAgent {
   /** The fused heads, (re)loaded from the tfjs variables when those changed since. */
   private fusedHeads(g: Gemm): FusedHeads {
     if (!this.fused) {
-      // Two lanes (fusedUpdate): the helper's runs pi and the even critics with their targets, the caller's V and the
-      // odd ones; a critic and its target share a lane (Polyak reads the critic's new weights). With one thread
-      // the helper lane runs its kernels at once, in the same order.
+      // Two lanes (fusedUpdate): the helper's runs pi, every target critic and the even critics, the caller's V and the
+      // odd critics (it also does the JS work between kernels). A target's Polyak step reads its critic's new weights:
+      // in queue order on the helper lane, or already computed on the caller's. With one thread the helper lane runs
+      // its kernels at once, in the same order.
       const make = (m: Mlp, lane: Gemm): FusedMlp => new FusedMlp(m.config, lane);
       const a = this.config.actionDim;
       const lane = (j: number): Gemm => (j % 2 === 0 ? g.helper : g);
@@ -430,7 +431,7 @@ export class IqlAgent {
         pi: make(this.h.pi, g.helper),
         v: make(this.h.v, g),
         qs: this.h.qs.map((m, j) => make(m, lane(j))),
-        qts: this.h.qts.map((m, j) => make(m, lane(j))),
+        qts: this.h.qts.map((m) => make(m, g.helper)),
         logStd: new Float32Array(a),
         logStdSpare: new Float32Array(a),
       };
@@ -749,18 +750,21 @@ export class IqlAgent {
       [pNext, P],
     ]);
 
-    // Every forward on the pre-update parameters first: the target critics of this step's subset, V(s), pi(s) and each
-    // critic Q_j(s, a). None of them depends on this update's steps (each head changes only in its own step below),
-    // and each head's activations stay for its backward. Heads on the helper lane (fusedHeads: pi, and the even
-    // critics with their targets) run on the addon's helper thread in the meantime when it has two; sync() below.
+    // Every forward on the pre-update parameters first: pi(s), the target critics of this step's subset, V(s) and
+    // each critic Q_j(s, a). None of them depends on this update's steps (each head changes only in its own step
+    // below), and each head's activations stay for its backward. Heads on the helper lane (fusedHeads: pi, the
+    // targets, the even critics) run on the addon's helper thread in the meantime when it has two: the caller waits
+    // for what it reads next (syncTo), and for everything at the end (sync).
     const subset = targetCriticSubset(c, this.step);
     const actor = batch.trainActor !== false;
     const raw = actor ? f.pi.forward(xPi, n) : null;
     const qtOut = subset.map((j) => (f.qts[j] as FusedMlp).forward(xQ, n));
+    const targetsDone = g.mark();
     // V's forward on s serves both the advantages and the value loss (V does not change in between).
     const v = Float32Array.from(f.v.forward(xV, n)); // a copy: V's buffer is overwritten by V(s') in step 3
     const qOut = f.qs.map((q) => q.forward(xQ, n));
-    g.sync();
+    const criticsDone = g.mark();
+    g.syncTo(targetsDone);
 
     // Targets: min over this step's subset of target critics; V(s) before any update; advantage weights.
     const qT = new Float32Array(n).fill(Infinity);
@@ -842,6 +846,7 @@ export class IqlAgent {
     let qLoss = 0;
     let qMean = 0;
     let qMax = -Infinity;
+    g.syncTo(criticsDone);
     f.qs.forEach((q, j) => {
       const o = qOut[j] as Float32Array;
       const dQ = new Float32Array(n); // one per critic: a queued backward reads it later
@@ -860,7 +865,7 @@ export class IqlAgent {
     });
     this.fusedAdam(this.optimizers.q as HeapAdam, f.qs);
 
-    // 4. Polyak-averaged target critics (each on its critic's lane).
+    // 4. Polyak-averaged target critics (on the helper lane: the caller's critics are done by now).
     f.qts.forEach((t, j) => t.polyakFrom(f.qs[j] as FusedMlp, c.polyak));
     g.sync();
     for (const grp of ['pi', 'logStd', 'v', 'q', 'qt'] as const) this.tfStale.add(grp);
