@@ -39,7 +39,7 @@ const add = (key: string, ms: number, f: number): void => {
 };
 // The caller's thread CPU (with one thread, or kernels split over two, every kernel runs at once on either lane).
 const tcpu = (): number => g.threadCpuMs();
-for (const lane of [g, g.helper])
+for (const lane of new Set([g, g.helper]))
   for (const k of KERNELS) {
     const f = lane[k] as (...a: unknown[]) => unknown;
     (lane as unknown as Record<string, unknown>)[k] = (...a: unknown[]): unknown => {
