@@ -4,7 +4,10 @@
  * update timed and counted (sgemm by shape, with its GFLOP/s), the rest (JS glue, allocation) by difference, and the
  * trainer's per-update policy average. The GEMM peak is sgemm 1024^3 on the same thread; the update's share of it is
  * (its sgemm FLOPs / peak) / its CPU time. Timing each call costs a little itself: the plain pass comes first.
- * Then one and two threads side by side (the addon's helper thread), with what the helper took and cost.
+ * The same breakdown again with two threads splitting the kernels, in the caller's own thread CPU time (what the
+ * caller still does itself). Then three modes side by side: one thread, two threads splitting kernels, and two threads
+ * with the update's heads on two lanes (pi and the even critics on the helper thread, src/learn/iql.ts), with what
+ * the helper took and cost.
  *   npx tsx bench/update-profile.bench.ts [--critics 2] [--updates 100]
  */
 import os from 'node:os';
@@ -14,6 +17,7 @@ import { polyakArrays, variableValues } from '../src/learn/optim.ts';
 
 import { benchArgs, UPDATE_PROFILE } from './commands.ts';
 import { writeResults } from './lib.ts';
+import type { ThreadStats } from '../src/learn/gemm.ts';
 import { featureWorkload } from './models.ts';
 
 const { critics, updates: N } = benchArgs(UPDATE_PROFILE);
@@ -29,28 +33,29 @@ const cpu = (): number => {
 const KERNELS = ['sgemm', 'adam', 'lerp', 'layerNorm', 'layerNormGrad', 'sumRows', 'relu', 'reluGrad'] as const;
 const spent = new Map<string, { ms: number; calls: number; flop: number }>();
 let timing = false;
-let flop = 0;
 const add = (key: string, ms: number, f: number): void => {
   const s = spent.get(key) ?? { ms: 0, calls: 0, flop: 0 };
   spent.set(key, { ms: s.ms + ms, calls: s.calls + 1, flop: s.flop + f });
 };
-for (const k of KERNELS) {
-  const f = g[k] as (...a: unknown[]) => unknown;
-  (g as unknown as Record<string, unknown>)[k] = (...a: unknown[]): unknown => {
-    if (!timing) return f(...a);
-    const c0 = cpu();
-    const r = f(...a);
-    const ms = cpu() - c0;
-    if (k === 'sgemm') {
-      const [tA, tB, batch, M, Nn, K] = a as [boolean, boolean, number, number, number, number];
-      const fl = 2 * batch * M * Nn * K;
-      flop += fl;
-      add(`sgemm ${tA ? 'T' : 'N'}${tB ? 'T' : 'N'} ${M}x${Nn}x${K}`, ms, fl);
-    }
-    add(k, ms, 0);
-    return r;
-  };
-}
+// The caller's thread CPU (with one thread, or kernels split over two, every kernel runs at once on either lane).
+const tcpu = (): number => g.threadCpuMs();
+for (const lane of new Set([g, g.helper]))
+  for (const k of KERNELS) {
+    const f = lane[k] as (...a: unknown[]) => unknown;
+    (lane as unknown as Record<string, unknown>)[k] = (...a: unknown[]): unknown => {
+      if (!timing) return f(...a);
+      const c0 = tcpu();
+      const r = f(...a);
+      const ms = tcpu() - c0;
+      if (k === 'sgemm') {
+        const [tA, tB, batch, M, Nn, K] = a as [boolean, boolean, number, number, number, number];
+        const fl = 2 * batch * M * Nn * K;
+        add(`sgemm ${tA ? 'T' : 'N'}${tB ? 'T' : 'N'} ${M}x${Nn}x${K}`, ms, fl);
+      }
+      add(k, ms, 0);
+      return r;
+    };
+  }
 
 const B = 256;
 const { agent, batch } = featureWorkload(critics, B);
@@ -63,11 +68,26 @@ const updateMs = (cpu() - c0) / N;
 c0 = cpu();
 for (let i = 0; i < N; i++) polyakArrays(avg, agent.policyWeights(), 0.002);
 const averageMs = (cpu() - c0) / N;
+g.parallel = false; // the lanes would queue: per-kernel times need every kernel run at once
 timing = true;
-c0 = cpu();
+c0 = tcpu();
 for (let i = 0; i < N; i++) agent.update(batch);
-const timedMs = (cpu() - c0) / N;
+const timedMs = (tcpu() - c0) / N;
 timing = false;
+const spentOne = new Map(spent);
+spent.clear();
+// The same with two threads splitting the kernels: the caller's own share of each (where its time goes).
+let timedSplitMs = NaN;
+if (g.setThreads(2) === 2) {
+  timing = true;
+  c0 = tcpu();
+  for (let i = 0; i < N; i++) agent.update(batch);
+  timedSplitMs = (tcpu() - c0) / N;
+  timing = false;
+  g.setThreads(1);
+}
+const spentSplit = new Map(spent);
+g.parallel = true;
 
 const M = 1024;
 const A1 = new Float32Array(M * M).fill(0.5);
@@ -80,8 +100,9 @@ for (let r = 0; r < 7; r++) {
   best = Math.min(best, cpu() - t0);
 }
 const peak = (2 * M ** 3) / best / 1e6;
-const gflop = flop / N / 1e9;
-const nativeMs = KERNELS.reduce((s, k) => s + (spent.get(k)?.ms ?? 0), 0) / N;
+const gflop = [...spentOne].filter(([k]) => k.startsWith('sgemm ')).reduce((s2, [, x]) => s2 + x.flop, 0) / N / 1e9;
+const nativeMs = KERNELS.reduce((s2, k) => s2 + (spentOne.get(k)?.ms ?? 0), 0) / N;
+const nativeSplitMs = KERNELS.reduce((s2, k) => s2 + (spentSplit.get(k)?.ms ?? 0), 0) / N;
 console.log(
   `load average ${os
     .loadavg()
@@ -94,59 +115,90 @@ console.log(
 );
 console.log(`trainer's policy average per update ${averageMs.toFixed(3)} ms`);
 console.log(
-  `timed pass ${timedMs.toFixed(2)} ms: native ${nativeMs.toFixed(2)} ms, the rest (JS glue, allocation; includes the timers) ${(timedMs - nativeMs).toFixed(2)} ms`,
+  `timed pass (caller's thread CPU), one thread -> two threads splitting kernels: ${timedMs.toFixed(2)} -> ${timedSplitMs.toFixed(2)} ms; ` +
+    `native ${nativeMs.toFixed(2)} -> ${nativeSplitMs.toFixed(2)} ms, the rest (JS glue, allocation; includes the timers) ${(timedMs - nativeMs).toFixed(2)} -> ${(timedSplitMs - nativeSplitMs).toFixed(2)} ms`,
 );
-for (const [k, s] of [...spent].sort((a, b) => b[1].ms - a[1].ms)) {
-  const rate = s.flop ? `  ${(s.flop / s.ms / 1e6).toFixed(1)} GFLOP/s` : '';
-  console.log(`  ${k.padEnd(26)} ${(s.ms / N).toFixed(3)} ms  ${(s.calls / N).toFixed(0)} calls${rate}`);
+for (const [k, s2] of [...spentOne].sort((a, b) => b[1].ms - a[1].ms)) {
+  const rate = s2.flop ? `  ${(s2.flop / s2.ms / 1e6).toFixed(1)} GFLOP/s` : '';
+  const split = spentSplit.get(k);
+  console.log(`  ${k.padEnd(26)} ${(s2.ms / N).toFixed(3)} -> ${split ? (split.ms / N).toFixed(3) : '?'} ms  ${(s2.calls / N).toFixed(0)} calls${rate}`);
 }
-// Two threads (the addon's helper, src/learn/gemm.ts), side by side with one: blocks of 10 updates alternate, so both
-// see the same load. On a loaded machine wall time is the scheduler's; the CPU figures say what the helper took
-// (its work), what it cost (its CPU in all, spinning included), and the caller's own work per update (its CPU less
-// its waits for the helper), which is what an update's wall time comes to when the helper has a core of its own.
-let twoThreads: Record<string, number> | null = null;
+// Three modes side by side, blocks of 10 updates in rotating order so that all see the same load: one thread; two
+// threads splitting kernels; two threads with the heads on two lanes (and the split kernels where the helper is
+// free). On a loaded machine wall time is the scheduler's; the CPU figures say what the helper took (its work), what
+// it cost (its CPU in all, spinning included), and the caller's own work (its CPU less its waits for the helper).
+// With a core each, an update takes about max(caller's work, helper's work), counting queued kernels the caller ran
+// (when the helper was not scheduled) as the helper's: the updates/s estimated for a quiet machine (an upper bound:
+// the lanes also wait for each other at the two sync points).
+type Mode = 'one' | 'split' | 'lanes';
+let modes: Record<Mode, Record<string, number>> | null = null;
 if (g.setThreads(2) === 2) {
-  const acc = { 1: { wall: 0, cpu: 0, n: 0 }, 2: { wall: 0, cpu: 0, n: 0 } };
-  let s2 = [0, 0, 0, 0, 0];
-  for (let b = 0; b < Math.max(2, Math.round(N / 10)); b++)
-    for (const t of b % 2 ? ([2, 1] as const) : ([1, 2] as const)) {
-      g.setThreads(t);
+  const acc = Object.fromEntries(
+    (['one', 'split', 'lanes'] as const).map((m) => [m, { wall: 0, cpu: 0, caller: 0, n: 0, st: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0] as number[] }]),
+  ) as Record<Mode, { wall: number; cpu: number; caller: number; n: number; st: number[] }>;
+  const orders: Mode[][] = [
+    ['one', 'split', 'lanes'],
+    ['lanes', 'one', 'split'],
+    ['split', 'lanes', 'one'],
+  ];
+  for (let b = 0; b < Math.max(3, Math.round(N / 10)); b++)
+    for (const m of orders[b % 3] as Mode[]) {
+      g.setThreads(m === 'one' ? 1 : 2);
+      g.parallel = m === 'lanes';
       const a = g.threadStats();
       const c1 = cpu();
+      const k1 = tcpu();
       const t0 = performance.now();
       for (let i = 0; i < 10; i++) agent.update(batch);
-      acc[t].wall += performance.now() - t0;
-      acc[t].cpu += cpu() - c1;
-      acc[t].n += 10;
-      if (t === 2) s2 = g.threadStats().map((x, k) => (s2[k] as number) + x - (a[k] as number));
+      const r = acc[m];
+      r.wall += performance.now() - t0;
+      r.cpu += cpu() - c1;
+      r.caller += tcpu() - k1;
+      r.n += 10;
+      r.st = g.threadStats().map((x, k) => (r.st[k] as number) + x - (a[k] as number));
     }
   g.setThreads(1);
-  const n2 = acc[2].n;
-  const [, , helperWork, helperCpu, callerWait] = s2 as [number, number, number, number, number];
-  const callerCpu = (acc[2].cpu - helperCpu) / n2;
-  twoThreads = {
-    oneThreadWallMs: acc[1].wall / acc[1].n,
-    oneThreadCpuMs: acc[1].cpu / acc[1].n,
-    twoThreadsWallMs: acc[2].wall / n2,
-    twoThreadsCpuMs: acc[2].cpu / n2,
-    wallRatio: acc[1].wall / acc[1].n / (acc[2].wall / n2),
-    helperWorkMs: helperWork / n2,
-    helperCpuMs: helperCpu / n2,
-    callerCpuMs: callerCpu,
-    callerWaitMs: callerWait / n2,
-    callerWorkMs: callerCpu - callerWait / n2,
-    splitJobsPerUpdate: (s2[0] as number) / n2,
-    helperShareOfParts: (s2[1] as number) / Math.max(1, 2 * (s2[0] as number)),
-  };
-  const t2 = twoThreads;
-  const f = (k: string): string => (t2[k] as number).toFixed(2);
-  console.log(
-    `two threads, side by side (${acc[1].n} + ${n2} updates): wall ${f('oneThreadWallMs')} -> ${f('twoThreadsWallMs')} ms (x${f('wallRatio')}); ` +
-      `CPU ${f('oneThreadCpuMs')} -> ${f('twoThreadsCpuMs')} ms: the helper worked ${f('helperWorkMs')} ms (${(100 * (t2['helperShareOfParts'] as number)).toFixed(0)} % of the split parts) ` +
-      `and used ${f('helperCpuMs')} ms with its spinning; the caller's own work ${f('callerWorkMs')} ms (waited ${f('callerWaitMs')} ms) ` +
-      `-> ${(1000 / (t2['callerWorkMs'] as number)).toFixed(0)}/s when the helper has a core`,
-  );
+  g.parallel = true;
+  modes = Object.fromEntries(
+    (['one', 'split', 'lanes'] as const).map((m) => {
+      const r = acc[m];
+      const [, parts, partsMs, , partWait, queued, helperRan, helperQueuedMs, syncWait, callerRanQueued] = r.st as ThreadStats;
+      const helperWork = (partsMs + helperQueuedMs) / r.n;
+      const callerWork = (r.caller - partWait - syncWait) / r.n;
+      return [
+        m,
+        {
+          wallMs: r.wall / r.n,
+          updatesPerSecond: (1000 * r.n) / r.wall,
+          cpuMs: r.cpu / r.n,
+          callerCpuMs: r.caller / r.n,
+          callerWaitMs: (partWait + syncWait) / r.n,
+          callerWorkMs: callerWork,
+          helperWorkMs: helperWork,
+          helperOtherCpuMs: r.cpu / r.n - r.caller / r.n - helperWork,
+          helperParts: parts / r.n,
+          queuedPerUpdate: queued / r.n,
+          helperRanQueuedShare: queued ? helperRan / queued : 0,
+          callerRanQueuedMs: callerRanQueued / r.n,
+          // Each lane's own work: what the caller ran of the helper's queue (the helper was not scheduled) moves back.
+          quietUpdatesPerSecond: 1000 / Math.max(callerWork - callerRanQueued / r.n, helperWork + callerRanQueued / r.n),
+        },
+      ];
+    }),
+  ) as unknown as Record<Mode, Record<string, number>>;
+  const md = modes;
+  for (const m of ['one', 'split', 'lanes'] as const) {
+    const x = md[m];
+    const f = (k: string, d = 2): string => (x[k] as number).toFixed(d);
+    console.log(
+      `${m.padEnd(5)} (${acc[m].n} updates): wall ${f('wallMs')} ms (${f('updatesPerSecond', 0)}/s, x${((md.one.wallMs as number) / (x.wallMs as number)).toFixed(2)}); ` +
+        `CPU ${f('cpuMs')} ms: caller ${f('callerCpuMs')} (own work ${f('callerWorkMs')}, waiting ${f('callerWaitMs')}), helper work ${f('helperWorkMs')}, ` +
+        `helper spin/other ${f('helperOtherCpuMs')}; ${f('queuedPerUpdate', 0)} kernels queued, ${(100 * (x.helperRanQueuedShare as number)).toFixed(0)} % run by the helper (the caller ran ${f('callerRanQueuedMs')} ms of them) ` +
+        `-> ${f('quietUpdatesPerSecond', 0)}/s with a core each`,
+    );
+  }
 }
+const twoThreads = modes;
 
 console.log(
   `wrote ${writeResults('update-profile', {
@@ -161,8 +213,18 @@ console.log(
     shareOfPeak: ((gflop / peak) * 1000) / updateMs,
     timedPassCpuMs: timedMs,
     nativeCpuMs: nativeMs,
+    timedPassSplitCallerCpuMs: timedSplitMs,
+    nativeSplitCallerCpuMs: nativeSplitMs,
     kernels: Object.fromEntries(
-      [...spent].map(([k, s]) => [k, { msPerUpdate: s.ms / N, callsPerUpdate: s.calls / N, gflops: s.flop ? s.flop / s.ms / 1e6 : null }]),
+      [...spentOne].map(([k, s2]) => [
+        k,
+        {
+          msPerUpdate: s2.ms / N,
+          splitCallerMsPerUpdate: (spentSplit.get(k)?.ms ?? NaN) / N,
+          callsPerUpdate: s2.calls / N,
+          gflops: s2.flop ? s2.flop / s2.ms / 1e6 : null,
+        },
+      ]),
     ),
   })}`,
 );

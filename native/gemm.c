@@ -9,7 +9,11 @@
  *   open(path) -> string            dlopen + dlsym cblas_sgemm; returns openblas_get_config() (or "") ; throws on failure
  *   setThreads(n)                   the addon's own threads (1 or 2, see "Two threads" below); OpenBLAS stays at 1
  *   threadStats() -> [jobs split, parts the helper ran, helper CPU ms in parts, helper CPU ms in all, caller CPU ms
- *        waiting for the helper's parts]: how much the second core took, and what it cost (benchmarks)
+ *        waiting for the helper's parts, kernels queued, queued kernels the helper ran, its CPU ms in them, the caller's
+ *        CPU ms waiting in sync, the caller's CPU ms running queued kernels]: what the second core took and cost
+ *   setQueue(on) -> bool, sync(), mark() -> position, syncTo(position)
+ *                                   the helper's queue (see "The helper's queue" below)
+ *   threadCpuMs()                   the calling thread's CPU time
  *   sgemm(tA, tB, batch, M, N, K, A, strideA, B, strideB, C, bias, biasMode, act, alpha)
  *        C[b] = act(op(A[b]) op(B[b]) + bias) for b < batch, all row-major float32, op = transpose when tA/tB.
  *        strideA/strideB: elements between batch items (0 = broadcast one matrix). C is dense [batch, M, N].
@@ -73,7 +77,8 @@ static set_threads_fn g_set_threads = NULL;
 typedef void (*part_fn)(void *arg, int part);
 static struct {
   _Atomic uint64_t state;
-  _Atomic uint32_t gen32; /* the futex word: the low 32 bits of the generation */
+  _Atomic uint32_t gen32; /* the low 32 bits of the generation */
+  _Atomic uint32_t wake32; /* the futex word the helper sleeps on: bumped by every split job and queued kernel */
   _Atomic int sleeping;
   _Atomic int done;
   _Atomic int busy;        /* a job is posted (a second JS thread calling in runs alone) */
@@ -86,6 +91,32 @@ static struct {
   int started;
   pthread_t helper;
 } pool = {.threads = 1};
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * The helper's queue (setQueue(true) on the calling thread, then sync()): kernels called in queue mode are not run
+ * but appended, in call order, to a queue that the helper thread runs one after the other while the caller goes on
+ * with other kernels (src/learn/iql.ts: one IQL update's independent heads on the two threads). A command is a
+ * function and a copy of its job (pointers into the caller's arrays, which the JS side keeps alive until sync()).
+ * `qstate` packs (head << 1 | running): exactly one thread runs a command at a time, in order, so a queued head
+ * computes what it would on the caller. sync() runs the commands the helper has not claimed on the caller, so on a
+ * loaded machine, when the helper is not scheduled, nothing waits for it. Queued kernels never split (tl_nosplit):
+ * both threads are busy then, and the split gives the same bits anyway. */
+typedef int (*exec_fn)(void *job); /* 0, or -1 when out of memory */
+#define QCAP 1024
+#define QPAYLOAD 192
+typedef struct {
+  exec_fn fn;
+  _Alignas(16) unsigned char job[QPAYLOAD];
+} QCmd;
+static struct {
+  QCmd cmd[QCAP];
+  _Atomic uint32_t tail;   /* written by the owner thread only */
+  _Atomic uint64_t state;  /* head << 1 | running */
+  _Atomic int error;
+  _Atomic int owned;       /* one JS thread owns the queue (another, e.g. a worker, runs its kernels directly) */
+  _Atomic uint64_t queued, helperRan, helperNs, syncWaitNs, callerRanNs;
+} q;
+static _Thread_local int tl_queue, tl_nosplit, tl_owner;
 
 static long g_spin_ns = 50000L;  /* INSERTION_GEMM_SPIN_US overrides (experiments) */
 #define SPLIT_MNK (1L << 20) /* multiply-adds below which a GEMM stays on one thread (about 12 us of work) */
@@ -108,6 +139,9 @@ static long thread_cpu_ns(void) {
   return t.tv_sec * 1000000000L + t.tv_nsec;
 }
 
+static int q_pending(void);
+static int q_run_claimed(int helper);
+
 /* Claims the next part of generation gen, or -1. */
 static int claim(uint32_t gen, int parts) {
   uint64_t s = atomic_load(&pool.state);
@@ -120,18 +154,24 @@ static int claim(uint32_t gen, int parts) {
 static void *helper_main(void *unused) {
   (void)unused;
   uint32_t seen = 0;
+  tl_nosplit = 1; /* the helper never posts split jobs itself (nobody would share them) */
   for (;;) {
     const long t0 = now_ns();
     uint32_t g;
     int spins = 0;
-    while ((g = atomic_load(&pool.gen32)) == seen) {
+    while ((g = atomic_load(&pool.gen32)) == seen && !q_pending()) {
       cpu_relax();
       if (++spins % 64 == 0 && now_ns() - t0 > g_spin_ns) {
+        const uint32_t w = atomic_load(&pool.wake32);
         atomic_store(&pool.sleeping, 1);
-        if (atomic_load(&pool.gen32) == seen) syscall(SYS_futex, &pool.gen32, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
+        if (atomic_load(&pool.gen32) == seen && !q_pending()) syscall(SYS_futex, &pool.wake32, FUTEX_WAIT_PRIVATE, w, NULL, NULL, 0);
         atomic_store(&pool.sleeping, 0);
       }
     }
+    /* Queued kernels first (the caller is busy with its own), then the parts of a split job. */
+    while (q_run_claimed(1)) {
+    }
+    if (g == seen) continue;
     seen = g;
     /* fn, arg and parts were written before gen32 (seq_cst): valid for this generation. */
     const part_fn fn = pool.fn;
@@ -149,10 +189,15 @@ static void *helper_main(void *unused) {
   return NULL;
 }
 
+static void wake_helper(void) {
+  atomic_fetch_add(&pool.wake32, 1);
+  if (atomic_load(&pool.sleeping)) syscall(SYS_futex, &pool.wake32, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
 /* Runs fn(arg, 0..parts-1), on both threads when the pool has two and is free, else here in order. */
 static void run_parts(part_fn fn, void *arg, int parts) {
   int expected = 0;
-  if (pool.threads < 2 || parts < 2 || !atomic_compare_exchange_strong(&pool.busy, &expected, 1)) {
+  if (pool.threads < 2 || parts < 2 || tl_nosplit || !atomic_compare_exchange_strong(&pool.busy, &expected, 1)) {
     for (int p = 0; p < parts; p++) fn(arg, p);
     return;
   }
@@ -163,7 +208,7 @@ static void run_parts(part_fn fn, void *arg, int parts) {
   const uint32_t gen = atomic_load(&pool.gen32) + 1;
   atomic_store(&pool.state, (uint64_t)gen << 32);
   atomic_store(&pool.gen32, gen);
-  if (atomic_load(&pool.sleeping)) syscall(SYS_futex, &pool.gen32, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+  wake_helper();
   atomic_fetch_add(&pool.jobs, 1);
   int mine = 0, p;
   while ((p = claim(gen, parts)) >= 0) {
@@ -193,6 +238,77 @@ static int start_pool(int n) {
   }
   pool.threads = n >= 2 ? 2 : 1;
   return 1;
+}
+
+static int q_pending(void) {
+  return (uint32_t)(atomic_load(&q.state) >> 1) != atomic_load(&q.tail);
+}
+
+/* Claims the next queued command and runs it (helper: 1 when called by the helper thread); 0 when there is none or
+ * another thread is running one. */
+static int q_run_claimed(int helper) {
+  uint64_t s = atomic_load(&q.state);
+  for (;;) {
+    if ((s & 1) || (uint32_t)(s >> 1) == atomic_load(&q.tail)) return 0;
+    if (atomic_compare_exchange_weak(&q.state, &s, s | 1)) break;
+  }
+  const uint32_t head = (uint32_t)(s >> 1);
+  QCmd *c = &q.cmd[head % QCAP];
+  const int saved = tl_nosplit;
+  tl_nosplit = 1;
+  const long c0 = thread_cpu_ns();
+  if (c->fn(c->job) != 0) atomic_store(&q.error, 1);
+  if (helper) {
+    atomic_fetch_add(&q.helperNs, (uint64_t)(thread_cpu_ns() - c0));
+    atomic_fetch_add(&q.helperRan, 1);
+  } else {
+    atomic_fetch_add(&q.callerRanNs, (uint64_t)(thread_cpu_ns() - c0));
+  }
+  tl_nosplit = saved;
+  atomic_store(&q.state, (uint64_t)(uint32_t)(head + 1) << 1);
+  return 1;
+}
+
+/* Whether every command queued before position mark has run. */
+static int q_done_to(uint32_t mark) {
+  return (int32_t)((uint32_t)(atomic_load(&q.state) >> 1) - mark) >= 0;
+}
+
+/* Runs the commands queued before position mark: those the helper has not claimed here, in order; waits for the one
+ * it runs. */
+static void q_drain_to(uint32_t mark) {
+  if (q_done_to(mark)) return;
+  const long c0 = thread_cpu_ns();
+  const uint64_t ran0 = atomic_load(&q.callerRanNs);
+  int spins = 0;
+  while (!q_done_to(mark)) {
+    if (q_run_claimed(0)) continue;
+    if (++spins < 4096) cpu_relax();
+    else sched_yield();
+  }
+  /* Waiting only: the commands run here count as the caller's work. */
+  atomic_fetch_add(&q.syncWaitNs, (uint64_t)(thread_cpu_ns() - c0) - (atomic_load(&q.callerRanNs) - ran0));
+}
+
+static void q_drain(void) {
+  q_drain_to(atomic_load(&q.tail));
+}
+
+/* job (size bytes, copied) run by fn: appended to the queue in queue mode, else run here. 0, or -1 out of memory. */
+static int submit(exec_fn fn, const void *job, size_t size) {
+  if (!tl_queue) return fn((void *)job);
+  if (size > QPAYLOAD) abort(); /* a programming error: QPAYLOAD is sized for the jobs below */
+  const uint32_t t = atomic_load(&q.tail);
+  /* Full: run commands here until there is room (the helper may not be scheduled). */
+  while (t - (uint32_t)(atomic_load(&q.state) >> 1) >= QCAP)
+    if (!q_run_claimed(0)) sched_yield();
+  QCmd *c = &q.cmd[t % QCAP];
+  c->fn = fn;
+  memcpy(c->job, job, size);
+  atomic_store(&q.tail, t + 1);
+  atomic_fetch_add(&q.queued, 1);
+  wake_helper();
+  return 0;
 }
 
 #define CHECK(call)                                                   \
@@ -247,6 +363,8 @@ static napi_value SetThreads(napi_env env, napi_callback_info info) {
   }
   /* OpenBLAS itself stays on one thread: the addon splits the work (its own threads lose at these sizes). */
   if (g_set_threads) g_set_threads(1);
+  q_drain(); /* a queue without a helper would never run */
+  if (n < 2) tl_queue = 0;
   if (!start_pool(n)) {
     napi_throw_error(env, NULL, "gemm.setThreads: could not start the helper thread");
     return NULL;
@@ -354,13 +472,18 @@ static void run_gemm(GemmJob *j) {
   const int side = j->M >= j->N ? j->M : j->N;
   /* Small outputs (under 8192 values) stay whole: OpenBLAS picks its small-matrix kernels by shape there, and a half
    * could get a different kernel (another summation order) than the whole; above it, halves give the same bits. */
-  if (pool.threads < 2 || mnk < SPLIT_MNK || side < 32 || (int64_t)j->M * j->N < 8192) {
+  if (pool.threads < 2 || tl_nosplit || mnk < SPLIT_MNK || side < 32 || (int64_t)j->M * j->N < 8192) {
     gemm_block(j, 0, j->M, 0, j->N);
     return;
   }
   j->byRows = j->M >= j->N;
   j->cut = ((side / 2 + 15) / 16) * 16;
   run_parts(gemm_part, j, 2);
+}
+
+static int exec_gemm(void *job) {
+  run_gemm((GemmJob *)job);
+  return 0;
 }
 
 static napi_value Sgemm(napi_env env, napi_callback_info info) {
@@ -406,7 +529,7 @@ static napi_value Sgemm(napi_env env, napi_callback_info info) {
     /* A bias is the initial C (beta = 1): no second pass over the output for it. */
     GemmJob j = {.tA = tA, .tB = tB, .M = M, .N = N, .K = K, .lda = lda, .ldb = ldb, .ldc = N, .A = A + (uint64_t)b * sA,
                  .B = B + (uint64_t)b * sB, .C = C + (uint64_t)b * mn, .bias = bias, .biasMode = biasMode, .act = act, .leak = leak, .beta = 0.0f};
-    run_gemm(&j);
+    submit(exec_gemm, &j, sizeof j);
   }
   return NULL;
 }
@@ -452,6 +575,11 @@ static void adam_part(void *arg, int part) {
   adam_loop(j->w + k0, j->g + k0, j->m + k0, j->v + k0, j->out + k0, k1 - k0, j->lr, j->b1, j->b2, j->eps, j->c1, j->c2);
 }
 
+static int exec_adam(void *job) {
+  run_parts(adam_part, job, ((AdamJob *)job)->parts);
+  return 0;
+}
+
 static napi_value Adam(napi_env env, napi_callback_info info) {
   size_t argc = 11;
   napi_value a[11];
@@ -479,8 +607,21 @@ static napi_value Adam(napi_env env, napi_callback_info info) {
     return NULL;
   }
   AdamJob j = {w, g, m, v, out, lw, lr, b1, b2, eps, c1, c2, pool.threads > 1 && lw >= SPLIT_ELEMENTS ? 2 : 1};
-  run_parts(adam_part, &j, j.parts);
+  submit(exec_adam, &j, sizeof j);
   return NULL;
+}
+
+typedef struct {
+  float *out;
+  const float *s, *t;
+  size_t n;
+  double tau;
+} LerpJob;
+
+static int exec_lerp(void *job) {
+  const LerpJob *j = (const LerpJob *)job;
+  for (size_t k = 0; k < j->n; k++) j->out[k] = (float)(j->tau * j->s[k] + (1 - j->tau) * j->t[k]);
+  return 0;
 }
 
 static napi_value Lerp(napi_env env, napi_callback_info info) {
@@ -496,7 +637,8 @@ static napi_value Lerp(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, "gemm.lerp: out, s and t must have the same length");
     return NULL;
   }
-  for (size_t k = 0; k < lo; k++) out[k] = (float)(tau * src[k] + (1 - tau) * tgt[k]);
+  LerpJob j = {out, src, tgt, lo, tau};
+  submit(exec_lerp, &j, sizeof j);
   return NULL;
 }
 
@@ -561,6 +703,16 @@ static void ln_part(void *arg, int part) {
   ln_rows(j->x + r0 * j->c, j->g, j->b, j->y + r0 * j->c, (r1 - r0) * j->c, j->c, j->eps, j->tmp + (size_t)part * j->c);
 }
 
+static int exec_ln(void *job) {
+  LnJob *j = (LnJob *)job;
+  /* Scratch per run (not static): the addon may be loaded in more than one thread (worker_threads). */
+  j->tmp = (float *)malloc(sizeof(float) * j->c * 2);
+  if (!j->tmp) return -1;
+  run_parts(ln_part, j, j->parts);
+  free(j->tmp);
+  return 0;
+}
+
 static napi_value LayerNorm(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value a[5];
@@ -579,16 +731,9 @@ static napi_value LayerNorm(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, "gemm.layerNorm: rows longer than 65536 values");
     return NULL;
   }
-  /* Scratch per call (not static): the addon may be loaded in more than one thread (worker_threads). */
-  float *tmp = (float *)malloc(sizeof(float) * lg * 2);
-  if (!tmp) {
-    napi_throw_error(env, NULL, "gemm.layerNorm: out of memory");
-    return NULL;
-  }
   /* Rows are independent: two halves of the rows on two threads give the same values. */
-  LnJob j = {x, g, b, y, lx / lg, lg, (float)eps, tmp, pool.threads > 1 && lx >= SPLIT_ELEMENTS && lx / lg >= 2 ? 2 : 1};
-  run_parts(ln_part, &j, j.parts);
-  free(tmp);
+  LnJob j = {x, g, b, y, lx / lg, lg, (float)eps, NULL, pool.threads > 1 && lx >= SPLIT_ELEMENTS && lx / lg >= 2 ? 2 : 1};
+  if (submit(exec_ln, &j, sizeof j) != 0) napi_throw_error(env, NULL, "gemm.layerNorm: out of memory");
   return NULL;
 }
 
@@ -609,6 +754,28 @@ static void ln_grad_part(void *arg, int part) {
   ln_grad_rows(j->dy + o, j->x + o, j->g, j->dx + o, s, s + c, s + 2 * c, s + 3 * c, s + 4 * c, (r1 - r0) * c, c, j->eps);
 }
 
+typedef struct {
+  LnGradJob j;
+  float *dg, *db;
+} LnGradCmd;
+
+static int exec_ln_grad(void *job) {
+  LnGradCmd *cmd = (LnGradCmd *)job;
+  LnGradJob *j = &cmd->j;
+  const size_t c = j->c;
+  /* Scratch per run (not static): the addon may be loaded in more than one thread (worker_threads). */
+  float *scratch = (float *)calloc(10 * c, sizeof(float));
+  if (!scratch) return -1;
+  j->scratch = scratch;
+  run_parts(ln_grad_part, j, j->parts);
+  for (size_t k = 0; k < c; k++) {
+    cmd->dg[k] = j->parts == 2 ? scratch[k] + scratch[5 * c + k] : scratch[k];
+    cmd->db[k] = j->parts == 2 ? scratch[c + k] + scratch[6 * c + k] : scratch[c + k];
+  }
+  free(scratch);
+  return 0;
+}
+
 static napi_value LayerNormGrad(napi_env env, napi_callback_info info) {
   size_t argc = 7;
   napi_value a[7];
@@ -625,21 +792,10 @@ static napi_value LayerNormGrad(napi_env env, napi_callback_info info) {
     return NULL;
   }
   const size_t c = lg;
-  /* Scratch per call (not static): the addon may be loaded in more than one thread (worker_threads). */
-  float *scratch = (float *)calloc(10 * c, sizeof(float));
-  if (!scratch) {
-    napi_throw_error(env, NULL, "gemm.layerNormGrad: out of memory");
-    return NULL;
-  }
   /* Large inputs: two halves of the rows, each with its own dgamma/dbeta sums, added at the end. The cut depends
    * on the shape only, never on the thread count, so one and two threads give the same bits. */
-  LnGradJob j = {dy, x, g, dx, scratch, lx / c, c, (float)eps, lx >= SPLIT_ELEMENTS && lx / c >= 2 ? 2 : 1};
-  run_parts(ln_grad_part, &j, j.parts);
-  for (size_t k = 0; k < c; k++) {
-    dg[k] = j.parts == 2 ? scratch[k] + scratch[5 * c + k] : scratch[k];
-    db[k] = j.parts == 2 ? scratch[c + k] + scratch[6 * c + k] : scratch[c + k];
-  }
-  free(scratch);
+  LnGradCmd j = {{dy, x, g, dx, NULL, lx / c, c, (float)eps, lx >= SPLIT_ELEMENTS && lx / c >= 2 ? 2 : 1}, dg, db};
+  if (submit(exec_ln_grad, &j, sizeof j) != 0) napi_throw_error(env, NULL, "gemm.layerNormGrad: out of memory");
   return NULL;
 }
 
@@ -757,6 +913,7 @@ static napi_value Conv(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, "gemm.conv: array sizes do not match dims");
     return NULL;
   }
+  q_drain(); /* never queued (the fused heads do not call it): what was queued before comes first */
   float *cols = (float *)malloc(sizeof(float) * kk * CONV_CHUNK);
   if (!cols) {
     napi_throw_error(env, NULL, "gemm.conv: out of memory");
@@ -803,6 +960,15 @@ static void sum_rows_part(void *arg, int part) {
   for (size_t k = k0; k < k1; k++) j->out[k] = (float)j->acc[k];
 }
 
+static int exec_sum_rows(void *job) {
+  SumRowsJob *j = (SumRowsJob *)job;
+  j->acc = (double *)calloc(j->lo, sizeof(double));
+  if (!j->acc) return -1;
+  run_parts(sum_rows_part, j, j->parts);
+  free(j->acc);
+  return 0;
+}
+
 static napi_value SumRows(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value a[2];
@@ -814,15 +980,9 @@ static napi_value SumRows(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, "gemm.sumRows: x must be rows of out.length values");
     return NULL;
   }
-  double *acc = (double *)calloc(lo, sizeof(double));
-  if (!acc) {
-    napi_throw_error(env, NULL, "gemm.sumRows: out of memory");
-    return NULL;
-  }
   /* Columns are independent sums: two ranges of columns on two threads give the same values. */
-  SumRowsJob j = {x, out, acc, lx, lo, pool.threads > 1 && lx >= SPLIT_ELEMENTS && lo >= 32 ? 2 : 1};
-  run_parts(sum_rows_part, &j, j.parts);
-  free(acc);
+  SumRowsJob j = {x, out, NULL, lx, lo, pool.threads > 1 && lx >= SPLIT_ELEMENTS && lo >= 32 ? 2 : 1};
+  if (submit(exec_sum_rows, &j, sizeof j) != 0) napi_throw_error(env, NULL, "gemm.sumRows: out of memory");
   return NULL;
 }
 
@@ -837,6 +997,7 @@ static napi_value AddRow(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, "gemm.addRow: a and out must be rows of b.length values");
     return NULL;
   }
+  q_drain(); /* never queued, as conv */
   for (size_t o = 0; o < lx; o += lb)
     for (size_t k = 0; k < lb; k++) out[o + k] = x[o + k] + b[k];
   return NULL;
@@ -866,6 +1027,11 @@ static void relu_part(void *arg, int part) {
   else relu_loop(j->out + k0, k1 - k0);
 }
 
+static int exec_relu(void *job) {
+  run_parts(relu_part, job, ((ReluJob *)job)->parts);
+  return 0;
+}
+
 static napi_value Relu(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value a[1];
@@ -874,7 +1040,7 @@ static napi_value Relu(napi_env env, napi_callback_info info) {
   size_t lx;
   if (argc != 1 || !f32(env, a[0], &x, &lx, "x")) return NULL;
   ReluJob j = {NULL, NULL, x, lx, pool.threads > 1 && lx >= SPLIT_ELEMENTS ? 2 : 1};
-  run_parts(relu_part, &j, j.parts);
+  submit(exec_relu, &j, sizeof j);
   return NULL;
 }
 
@@ -890,7 +1056,7 @@ static napi_value ReluGrad(napi_env env, napi_callback_info info) {
     return NULL;
   }
   ReluJob j = {dy, y, dx, ldy, pool.threads > 1 && ldy >= SPLIT_ELEMENTS ? 2 : 1};
-  run_parts(relu_part, &j, j.parts);
+  submit(exec_relu, &j, sizeof j);
   return NULL;
 }
 
@@ -902,14 +1068,80 @@ static napi_value ThreadStats(napi_env env, napi_callback_info info) {
     struct timespec t;
     if (pthread_getcpuclockid(pool.helper, &cid) == 0 && clock_gettime(cid, &t) == 0) helperCpuMs = t.tv_sec * 1e3 + t.tv_nsec / 1e6;
   }
-  const double v[5] = {(double)atomic_load(&pool.jobs), (double)atomic_load(&pool.helperParts), atomic_load(&pool.helperWorkNs) / 1e6,
-                       helperCpuMs, atomic_load(&pool.callerWaitNs) / 1e6};
+  const double v[10] = {(double)atomic_load(&pool.jobs),  (double)atomic_load(&pool.helperParts), atomic_load(&pool.helperWorkNs) / 1e6,
+                       helperCpuMs,
+                       atomic_load(&pool.callerWaitNs) / 1e6, (double)atomic_load(&q.queued), (double)atomic_load(&q.helperRan),
+                       atomic_load(&q.helperNs) / 1e6,     atomic_load(&q.syncWaitNs) / 1e6, atomic_load(&q.callerRanNs) / 1e6};
   napi_value r, x;
-  CHECK(napi_create_array_with_length(env, 5, &r));
-  for (uint32_t k = 0; k < 5; k++) {
+  CHECK(napi_create_array_with_length(env, 10, &r));
+  for (uint32_t k = 0; k < 10; k++) {
     CHECK(napi_create_double(env, v[k], &x));
     CHECK(napi_set_element(env, r, k, x));
   }
+  return r;
+}
+
+_Static_assert(sizeof(GemmJob) <= QPAYLOAD && sizeof(AdamJob) <= QPAYLOAD && sizeof(LnJob) <= QPAYLOAD && sizeof(LnGradCmd) <= QPAYLOAD &&
+                   sizeof(SumRowsJob) <= QPAYLOAD && sizeof(ReluJob) <= QPAYLOAD && sizeof(LerpJob) <= QPAYLOAD,
+               "a queued job does not fit QPAYLOAD");
+
+/* setQueue(on) -> whether this thread now queues its kernels (on needs two threads and the queue not owned by another
+ * thread; then false, and kernels run directly). Turning it off does not run the queue: sync() does. */
+static napi_value SetQueue(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value a[1];
+  bool on = false;
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  if (argc != 1 || napi_get_value_bool(env, a[0], &on) != napi_ok) {
+    napi_throw_type_error(env, NULL, "gemm.setQueue(on): on must be a boolean");
+    return NULL;
+  }
+  if (on && !tl_owner) {
+    int expected = 0;
+    tl_owner = atomic_compare_exchange_strong(&q.owned, &expected, 1);
+  }
+  tl_queue = on && tl_owner && pool.threads >= 2;
+  napi_value r;
+  CHECK(napi_get_boolean(env, tl_queue, &r));
+  return r;
+}
+
+/* sync(): every queued kernel has run when it returns (the caller runs those the helper has not started). */
+static napi_value Sync(napi_env env, napi_callback_info info) {
+  (void)info;
+  q_drain();
+  if (atomic_exchange(&q.error, 0)) napi_throw_error(env, NULL, "gemm.sync: a queued kernel ran out of memory (its output is not valid)");
+  return NULL;
+}
+
+/* mark() -> the queue's position after the last queued kernel; syncTo(mark): every kernel queued before it has run
+ * (later ones may still be running: the caller waits only for what it reads next). */
+static napi_value Mark(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value r;
+  CHECK(napi_create_uint32(env, atomic_load(&q.tail), &r));
+  return r;
+}
+
+static napi_value SyncTo(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value a[1];
+  uint32_t mark = 0;
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  if (argc != 1 || napi_get_value_uint32(env, a[0], &mark) != napi_ok) {
+    napi_throw_type_error(env, NULL, "gemm.syncTo(mark): mark must be a value of mark()");
+    return NULL;
+  }
+  q_drain_to(mark);
+  if (atomic_exchange(&q.error, 0)) napi_throw_error(env, NULL, "gemm.syncTo: a queued kernel ran out of memory (its output is not valid)");
+  return NULL;
+}
+
+/* threadCpuMs(): the calling thread's CPU time (benchmarks: the caller's own share beside the helper). */
+static napi_value ThreadCpuMs(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value r;
+  CHECK(napi_create_double(env, thread_cpu_ns() / 1e6, &r));
   return r;
 }
 
@@ -928,6 +1160,11 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"addRow", NULL, AddRow, NULL, NULL, NULL, napi_default, NULL},
       {"relu", NULL, Relu, NULL, NULL, NULL, napi_default, NULL},
       {"reluGrad", NULL, ReluGrad, NULL, NULL, NULL, napi_default, NULL},
+      {"setQueue", NULL, SetQueue, NULL, NULL, NULL, napi_default, NULL},
+      {"sync", NULL, Sync, NULL, NULL, NULL, napi_default, NULL},
+      {"mark", NULL, Mark, NULL, NULL, NULL, napi_default, NULL},
+      {"syncTo", NULL, SyncTo, NULL, NULL, NULL, napi_default, NULL},
+      {"threadCpuMs", NULL, ThreadCpuMs, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

@@ -39,9 +39,13 @@ export class FusedMlp {
   private d1 = new Float32Array(0);
   private d2 = new Float32Array(0);
 
+  /**
+   * g: the kernels this head runs on. Its helper lane (`gemm.helper`) queues them on the addon's helper thread: then
+   * outputs, gradients and parameters are valid only after `g.sync()` (IqlAgent's update runs heads on both lanes).
+   */
   constructor(
     readonly config: MlpConfig,
-    private readonly g: Gemm,
+    readonly g: Gemm,
   ) {
     if ((config.outActivation ?? 'linear') !== 'linear') throw new Error(`fused mlp: outActivation '${config.outActivation}' is not supported (linear only)`);
     const dims = [config.inDim, ...config.hidden, config.outDim];
@@ -163,8 +167,10 @@ export class FusedMlp {
     this.params.forEach((w, i) => {
       const out = this.spare[i] as Float32Array;
       const s = source.params[i] as Float32Array;
-      if (tau === 1) out.set(s);
-      else this.g.lerp(out, s, w, tau);
+      if (tau === 1) {
+        this.g.sync(); // a plain copy: the source's queued kernels must have run
+        out.set(s);
+      } else this.g.lerp(out, s, w, tau);
       this.spare[i] = w;
       this.params[i] = out;
     });

@@ -54,9 +54,26 @@ interface GemmAddon {
   addRow: (a: Float32Array, b: Float32Array, out: Float32Array) => void;
   relu?: (x: Float32Array) => void;
   reluGrad?: (dy: Float32Array, y: Float32Array, dx: Float32Array) => void;
+  /** Queue mode of the calling thread (absent in older addons); returns whether it is on. */
+  setQueue?: (on: boolean) => boolean;
+  sync?: () => void;
+  mark?: () => number;
+  syncTo?: (mark: number) => void;
+  threadCpuMs?: () => number;
 }
 
-export type ThreadStats = [jobs: number, helperParts: number, helperWorkMs: number, helperCpuMs: number, callerWaitMs: number];
+export type ThreadStats = [
+  jobs: number,
+  helperParts: number,
+  helperWorkMs: number,
+  helperCpuMs: number,
+  callerWaitMs: number,
+  queued: number,
+  helperRanQueued: number,
+  helperQueuedMs: number,
+  syncWaitMs: number,
+  callerRanQueuedMs: number,
+];
 
 /** Fused activations the native kernel applies itself (codes of gemm.c); others fall back to tfjs. */
 export const GEMM_ACTIVATIONS: Readonly<Record<string, number>> = { linear: 0, relu: 1, relu6: 2, elu: 3, sigmoid: 4, leakyrelu: 5 };
@@ -93,9 +110,30 @@ export interface Gemm {
   reluGrad: (dy: Float32Array, y: Float32Array, dx: Float32Array) => void;
   /**
    * Since load: [jobs split over the two threads, parts the helper ran, the helper's CPU ms in those parts, its CPU ms
-   * in all (spinning included), the caller's CPU ms waiting for the helper's parts]. Benchmarks: what the second core did.
+   * in all (spinning included), the caller's CPU ms waiting for the helper's parts, kernels queued on the helper
+   * lane, those the helper ran (the caller ran the rest in sync), the helper's CPU ms in them, the caller's CPU ms
+   * waiting in sync, the caller's CPU ms running queued kernels the helper had not started]. Benchmarks: what the
+   * second core did.
    */
   threadStats: () => ThreadStats;
+  /**
+   * The helper lane: the same kernels, but with two threads and `parallel` on, the fused heads' kernels called
+   * through it (sgemm, adam, lerp, layerNorm/Grad, sumRows, relu/Grad) are queued and run in call order on the
+   * helper thread while the caller goes on; `sync()` waits for them (running on the caller those the helper has not
+   * started). Arrays passed in stay referenced until then. Otherwise it runs them at once, like this object.
+   * Its own `helper` is itself.
+   */
+  helper: Gemm;
+  /** Waits for every kernel queued on the helper lane (no-op when none is). */
+  sync: () => void;
+  /** The helper lane's position after its last queued kernel, for `syncTo`. */
+  mark: () => number;
+  /** Waits for the kernels queued before `mark` only (later ones may still run): what the caller reads next. */
+  syncTo: (mark: number) => void;
+  /** Whether the helper lane queues (with two threads): env INSERTION_PARALLEL_HEADS=off makes it false; benchmarks toggle it. */
+  parallel: boolean;
+  /** The calling thread's CPU time in ms (NaN with an older addon). */
+  threadCpuMs: () => number;
   /** Changes the thread count at run time (benchmarks and tests compare 1 and 2 in one process); returns it. */
   setThreads: (n: number) => number;
 }
@@ -111,6 +149,9 @@ export interface LoadGemmOptions {
    */
   threads?: number;
 }
+
+/** Arrays handed to queued kernels, referenced until sync() (the helper reads and writes them later; one addon per process). */
+const queuedArrays: unknown[] = [];
 
 export const DEFAULT_ADDON = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'native', 'build', 'gemm.node');
 
@@ -134,6 +175,10 @@ export function loadGemm(opts: LoadGemmOptions = {}): GemmLoad {
       const asked = opts.threads ?? 1;
       const got = addon.setThreads(asked);
       const threads = typeof got === 'number' ? got : asked;
+      const sync = (): void => {
+        addon.sync?.();
+        queuedArrays.length = 0;
+      };
       const gemm: Gemm = {
         library: config || path,
         path,
@@ -148,19 +193,58 @@ export function loadGemm(opts: LoadGemmOptions = {}): GemmLoad {
         addRow: addon.addRow,
         relu: addon.relu ?? jsRelu,
         reluGrad: addon.reluGrad ?? jsReluGrad,
-        threadStats: addon.threadStats ?? ((): ThreadStats => [0, 0, 0, 0, 0]),
+        threadStats: addon.threadStats ?? ((): ThreadStats => [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+        helper: undefined as unknown as Gemm, // set below (it refers to this object)
+        sync,
+        mark: addon.mark ?? ((): number => 0),
+        syncTo: addon.syncTo ?? sync,
+        parallel: process.env['INSERTION_PARALLEL_HEADS'] !== 'off',
+        threadCpuMs: addon.threadCpuMs ?? ((): number => NaN),
         setThreads: (n: number): number => {
           const r = addon.setThreads(n);
           gemm.threads = typeof r === 'number' ? r : n;
           return gemm.threads;
         },
       };
+      gemm.helper = helperLane(gemm, addon, queuedArrays);
       return { gemm };
     } catch (err) {
       errors.push((err as Error).message);
     }
   }
   return { error: `no BLAS with cblas_sgemm (install Debian's libopenblas0-pthread): ${errors.join('; ')}` };
+}
+
+/** The helper lane of `main` (see Gemm.helper). */
+function helperLane(main: Gemm, addon: GemmAddon, keep: unknown[]): Gemm {
+  const setQueue = addon.setQueue;
+  if (!setQueue || !addon.sync) return main;
+  const lane: Gemm = { ...main };
+  // Queue only when asked (two threads, parallel on) and the addon agrees (it may refuse: another thread owns it).
+  const queued =
+    <A extends unknown[]>(f: (...a: A) => void) =>
+    (...a: A): void => {
+      if (main.threads < 2 || !main.parallel || !setQueue(true)) return f(...a);
+      try {
+        f(...a);
+      } finally {
+        setQueue(false);
+      }
+      for (const x of a) if (ArrayBuffer.isView(x)) keep.push(x);
+    };
+  lane.sgemm = queued(addon.sgemm);
+  lane.adam = queued(addon.adam);
+  lane.lerp = queued(addon.lerp);
+  lane.layerNorm = queued(addon.layerNorm);
+  lane.layerNormGrad = queued(addon.layerNormGrad);
+  lane.sumRows = queued(addon.sumRows);
+  lane.relu = queued(main.relu);
+  lane.reluGrad = queued(main.reluGrad);
+  lane.helper = lane;
+  // threads, parallel and setThreads belong to main: read through to it.
+  Object.defineProperty(lane, 'threads', { get: () => main.threads });
+  Object.defineProperty(lane, 'parallel', { get: () => main.parallel, set: (v: boolean) => (main.parallel = v) });
+  return lane;
 }
 
 function jsRelu(x: Float32Array): void {

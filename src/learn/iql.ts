@@ -7,6 +7,10 @@
  *   3. twin Q: L_Q = E[(r + gamma*(1-done)*V(s') - Qi(s,a))^2], i = 1, 2, with the updated V (+ DAIB aux)
  *   4. Polyak: Qt <- polyak*Q + (1-polyak)*Qt (heads and, in image mode, the Q encoder)
  * (Same order as the authors' JAX code: the actor uses V before this step's value update.)
+ * What each step reads: 1 and 2 the target critics and V as they were before this update (one forward each, shared),
+ * 1 pi's and 2 V's own pre-update weights; 3 V after step 2 (for V(s')) and each critic's pre-update weights; 4 the
+ * critics after step 3. So the policy step is independent of 2-4, each critic of the others, and every forward but
+ * V(s') can run first: the fused path runs pi and half the critics on the native addon's helper thread meanwhile.
  *
  * Networks: Gaussian policy (tanh'd mean, state-independent log-std), V and twin Q with LayerNorm in hidden layers.
  * Actions are the residual, bounded to +-actionScale (metres) and learned in [-1, 1] (a = residual / actionScale).
@@ -416,13 +420,18 @@ export class IqlAgent {
   /** The fused heads, (re)loaded from the tfjs variables when those changed since. */
   private fusedHeads(g: Gemm): FusedHeads {
     if (!this.fused) {
-      const make = (m: Mlp): FusedMlp => new FusedMlp(m.config, g);
+      // Two lanes (fusedUpdate): the helper's runs pi, every target critic and the even critics, the caller's V and the
+      // odd critics (it also does the JS work between kernels). A target's Polyak step reads its critic's new weights:
+      // in queue order on the helper lane, or already computed on the caller's. With one thread the helper lane runs
+      // its kernels at once, in the same order.
+      const make = (m: Mlp, lane: Gemm): FusedMlp => new FusedMlp(m.config, lane);
       const a = this.config.actionDim;
+      const lane = (j: number): Gemm => (j % 2 === 0 ? g.helper : g);
       this.fused = {
-        pi: make(this.h.pi),
-        v: make(this.h.v),
-        qs: this.h.qs.map(make),
-        qts: this.h.qts.map(make),
+        pi: make(this.h.pi, g.helper),
+        v: make(this.h.v, g),
+        qs: this.h.qs.map((m, j) => make(m, lane(j))),
+        qts: this.h.qts.map((m) => make(m, g.helper)),
         logStd: new Float32Array(a),
         logStdSpare: new Float32Array(a),
       };
@@ -684,6 +693,8 @@ export class IqlAgent {
    * gradients of each loss with respect to the head outputs written out, then each head's backward and Adam
    * (fused.ts). Same order, same targets (the subset min), same optimiser state (HeapAdam's moments and step count),
    * so the two paths continue each other; test/learn/fused.test.ts compares them step for step.
+   * With two addon threads the heads on the helper lane (fusedHeads) run concurrently with the caller's, in the same
+   * order per head, so every value is bit-identical to one thread (test/learn/gemm-threads.test.ts).
    */
   private fusedUpdate(batch: IqlBatch, g: Gemm): number[] {
     const c = this.config;
@@ -739,15 +750,25 @@ export class IqlAgent {
       [pNext, P],
     ]);
 
+    // Every forward on the pre-update parameters first: pi(s), the target critics of this step's subset, V(s) and
+    // each critic Q_j(s, a). None of them depends on this update's steps (each head changes only in its own step
+    // below), and each head's activations stay for its backward. Heads on the helper lane (fusedHeads: pi, the
+    // targets, the even critics) run on the addon's helper thread in the meantime when it has two: the caller waits
+    // for what it reads next (syncTo), and for everything at the end (sync).
+    const subset = targetCriticSubset(c, this.step);
+    const actor = batch.trainActor !== false;
+    const raw = actor ? f.pi.forward(xPi, n) : null;
+    const qtOut = subset.map((j) => (f.qts[j] as FusedMlp).forward(xQ, n));
+    const targetsDone = g.mark();
+    // V's forward on s serves both the advantages and the value loss (V does not change in between).
+    const v = Float32Array.from(f.v.forward(xV, n)); // a copy: V's buffer is overwritten by V(s') in step 3
+    const qOut = f.qs.map((q) => q.forward(xQ, n));
+    const criticsDone = g.mark();
+    g.syncTo(targetsDone);
+
     // Targets: min over this step's subset of target critics; V(s) before any update; advantage weights.
     const qT = new Float32Array(n).fill(Infinity);
-    for (const j of targetCriticSubset(c, this.step)) {
-      const o = (f.qts[j] as FusedMlp).forward(xQ, n);
-      for (let i = 0; i < n; i++) qT[i] = Math.min(qT[i] as number, o[i] as number);
-    }
-    // V's forward on s serves both the advantages and the value loss (V does not change in between); its activations
-    // stay for V's backward.
-    const v = Float32Array.from(f.v.forward(xV, n));
+    for (const o of qtOut) for (let i = 0; i < n; i++) qT[i] = Math.min(qT[i] as number, o[i] as number);
     const w = new Float32Array(n);
     let advSum = 0;
     let wSum = 0;
@@ -760,8 +781,7 @@ export class IqlAgent {
 
     // 1. Policy (skipped in a critic-only update, logged as NaN): L = -mean_i w_i * sum_k [-z^2/2 - ls_k - log(2 pi)/2], z = (a - tanh(raw)) / exp(ls), ls = clip(logStd).
     let piLoss = NaN;
-    if (batch.trainActor !== false) {
-      const raw = f.pi.forward(xPi, n);
+    if (raw) {
       const dRaw = new Float32Array(n * A);
       const dLs = new Float64Array(A);
       const ls = Array.from(f.logStd, (x) => Math.min(c.logStdMax, Math.max(c.logStdMin, x)));
@@ -784,9 +804,9 @@ export class IqlAgent {
       const piOpt = this.optimizers.pi as HeapAdam;
       const { t: tPi, slot } = this.fusedAdam(piOpt, [f.pi]);
       {
-        // log std's slot follows the head's, on the same step count
+        // log std's slot follows the head's, on the same step count (and the head's lane)
         const sl = piOpt.slot(slot, A);
-        g.adam(
+        f.pi.g.adam(
           f.logStd,
           dLogStd,
           sl.m,
@@ -826,9 +846,10 @@ export class IqlAgent {
     let qLoss = 0;
     let qMean = 0;
     let qMax = -Infinity;
-    const dQ = new Float32Array(n);
+    g.syncTo(criticsDone);
     f.qs.forEach((q, j) => {
-      const o = q.forward(xQ, n);
+      const o = qOut[j] as Float32Array;
+      const dQ = new Float32Array(n); // one per critic: a queued backward reads it later
       let l = 0;
       for (let i = 0; i < n; i++) {
         const e = (o[i] as number) - (y[i] as number);
@@ -844,8 +865,9 @@ export class IqlAgent {
     });
     this.fusedAdam(this.optimizers.q as HeapAdam, f.qs);
 
-    // 4. Polyak-averaged target critics.
+    // 4. Polyak-averaged target critics (on the helper lane: the caller's critics are done by now).
     f.qts.forEach((t, j) => t.polyakFrom(f.qs[j] as FusedMlp, c.polyak));
+    g.sync();
     for (const grp of ['pi', 'logStd', 'v', 'q', 'qt'] as const) this.tfStale.add(grp);
     const logStdMean = f.logStd.reduce((s2, x) => s2 + x, 0) / A;
     return [vLoss, qLoss, piLoss, vSum / n, qMean / n, qMax, advSum / n, wSum / n, logStdMean, NaN, NaN];

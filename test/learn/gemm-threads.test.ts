@@ -1,7 +1,8 @@
 /**
  * The native addon on two threads (setThreads(2), INSERTION_GEMM_THREADS=2): every kernel it splits gives the same
  * bits as on one thread, and so does an IQL update on the fused heads (every weight after several steps, twin
- * critics and an ensemble). Skips, saying why, when the addon or OpenBLAS is missing.
+ * critics and an ensemble), also with its heads on two lanes (pi and the even critics queued on the helper thread
+ * while the caller runs V and the odd ones). Skips, saying why, when the addon or OpenBLAS is missing.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -144,13 +145,19 @@ test('two threads: Adam, LayerNorm and its gradient, bias sums, ReLU and convolu
   }
 });
 
-for (const critics of [2, 10]) {
+for (const [critics, parallel] of [
+  [2, true],
+  [10, true],
+  [2, false],
+] as const) {
   test(
-    `two threads: IQL on cached features (fused heads, ${critics} critics), every weight after 4 updates = one thread, bit for bit`,
+    `two threads${parallel ? ' and the heads on two lanes' : ', split kernels only'}: IQL on cached features (fused heads, ${critics} critics), every weight after 4 updates = one thread, bit for bit`,
     { skip: noGemm },
     () => {
       const F = 48;
       const batch = featureBatch(5);
+      const queued0 = addon.threadStats()[5];
+      addon.parallel = parallel;
       const [one, two] = both(() => {
         const agent = new IqlAgent({
           ...DEFAULT_IQL,
@@ -163,8 +170,9 @@ for (const critics of [2, 10]) {
           seed: 4,
         });
         assert.match(agent.backend, /IQL heads: fused/);
-        const losses = [0, 1, 2, 3].map(() => {
-          const s = agent.update(batch);
+        // The third update trains the critics only (no policy step on the helper lane).
+        const losses = [0, 1, 2, 3].map((i) => {
+          const s = agent.update(i === 2 ? { ...batch, trainActor: false } : batch);
           return [s.vLoss, s.qLoss, s.piLoss];
         });
         const vars = [
@@ -178,7 +186,12 @@ for (const critics of [2, 10]) {
         agent.dispose();
         return [Float32Array.from(losses.flat()), ...weights];
       });
+      addon.parallel = true;
       assertSameBits(one, two, `IQL ${critics} critics (losses, then each variable)`);
+      // Each update queued pi's and the even critics' kernels on the helper lane (which thread ran them varies).
+      const queued = addon.threadStats()[5] - queued0;
+      if (parallel) assert.ok(queued >= 4 * 50, `only ${queued} kernels were queued on the helper lane in 4 updates`);
+      else assert.equal(queued, 0);
     },
   );
 }
