@@ -17,6 +17,15 @@ export interface RgbImage {
  * A depth image registered to the colour image (same size and pixel grid): distance along the optical axis (m), as an
  * RGB-D wrist camera (e.g. a RealSense D405) reports it; 0 = no valid depth (too near, no return), as such cameras do.
  */
+/**
+ * What a robot backend observes beyond the colour image, wrench and pose every backend gives: what a model's inputs
+ * are checked against before it may drive (policy/inputs.ts unmetSensors).
+ */
+export interface BackendSensors {
+  /** The wrist camera's depth image registered to the colour image (Observation.depth). */
+  depth: boolean;
+}
+
 export interface DepthImage {
   width: number;
   height: number;

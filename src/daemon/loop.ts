@@ -26,9 +26,9 @@ import { EventEmitter } from 'node:events';
 import { composeAction, composeTakeover, type ActionLimits } from '../control/action.ts';
 import { pControl } from '../control/p-controller.ts';
 import type { Calibration, DaemonConfig } from '../config/schema.ts';
-import type { EpisodeSpec, RobotBackend } from '../robot/backend.ts';
+import { sensorsOf, type EpisodeSpec, type RobotBackend } from '../robot/backend.ts';
 import { ImagePreprocessor, WrenchCorrector, prepareDepth } from '../robot/preprocess.ts';
-import type { GroundTruth, Observation, Scenario, Vec3 } from '../core/types.ts';
+import type { BackendSensors, GroundTruth, Observation, Scenario, Vec3 } from '../core/types.ts';
 import { deriveSeed, Rng } from '../util/rng.ts';
 import type { EpisodeOutcome } from '../store/types.ts';
 import { ModelInputs, type ModelInput } from '../policy/inputs.ts';
@@ -116,6 +116,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
   private state: DaemonState = 'idle';
   private readonly latch = new EstopLatch();
   private readonly backend: RobotBackend;
+  private readonly sensors: BackendSensors;
   private readonly cfg: DaemonConfig;
   private readonly cal: Calibration;
   private readonly log: DaemonLog;
@@ -159,6 +160,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
   constructor(opts: DaemonOptions) {
     super();
     this.backend = opts.backend;
+    this.sensors = sensorsOf(opts.backend);
     this.cfg = opts.config;
     this.cal = opts.calibration;
     this.log = opts.log;
@@ -364,6 +366,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     return {
       state: this.state,
       backend: this.backend.kind,
+      sensors: this.sensors,
       tickHz: this.cfg.tickHz,
       realtime: this.cfg.realtime,
       practice: this.run ? { ...this.run } : null,

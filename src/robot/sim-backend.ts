@@ -12,7 +12,7 @@ import { findConnector, loadConnectors, type ConnectorDef } from '../sim/connect
 import { SimCell, type CellConfig } from '../sim/cell.ts';
 import { EstopSource, type EpisodeSpec, type EstopListener, type EstopSignal, type RobotBackend } from './backend.ts';
 import type { DaemonConfig } from '../config/schema.ts';
-import type { GroundTruth, Observation, Vec3 } from '../core/types.ts';
+import type { BackendSensors, GroundTruth, Observation, Vec3 } from '../core/types.ts';
 
 export interface SimBackendOptions {
   /** Connector loaded first (name in `connectors`). */
@@ -70,6 +70,10 @@ export class SimBackend implements RobotBackend {
     const cellOptions = opts.cell ?? {};
     const cell = await SimCell.create({ ...cellOptions, connector: def });
     return new SimBackend(cell, connectors, cellOptions);
+  }
+
+  sensors(): BackendSensors {
+    return { depth: this.cell.config.depth };
   }
 
   get connector(): string {

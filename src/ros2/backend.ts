@@ -17,7 +17,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { EstopSource, type EpisodeSpec, type EstopListener, type EstopSignal, type RobotBackend } from '../robot/backend.ts';
-import type { DepthImage, Observation, RgbImage, Vec3, Wrench } from '../core/types.ts';
+import type { BackendSensors, DepthImage, Observation, RgbImage, Vec3, Wrench } from '../core/types.ts';
 import {
   compressedImageFromMsg,
   diagnosticArray,
@@ -82,6 +82,11 @@ export interface Ros2BackendConfig {
   rateWindow: number;
   /** The chain from joint states to the connector tip (required with topics.jointStates), or null. */
   kinematics: KinematicChain | null;
+}
+
+/** What a ROS 2 robot with these topics observes (before the backend exists: the control thread builds it). */
+export function ros2Sensors(topics: Pick<Ros2TopicsConfig, 'depth'>): BackendSensors {
+  return { depth: topics.depth !== null };
 }
 
 export const DEFAULT_ROS2_CONFIG: Ros2BackendConfig = {
@@ -474,6 +479,10 @@ export class Ros2Backend implements RobotBackend {
   /** Tare: the current raw wrench becomes the bias (in free air, at episode start). */
   zeroWrench(): void {
     this.bias = [...this.rawWrench];
+  }
+
+  sensors(): BackendSensors {
+    return ros2Sensors(this.t);
   }
 
   topicStats(): TopicStat[] {
