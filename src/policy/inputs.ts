@@ -242,7 +242,10 @@ export const PROPRIO_NAMES = [...Object.keys(GETTERS), 'depth{n}_{r}_{c}'];
  */
 export function depthGrid(o: Observation, n: number, out: Float64Array): void {
   const d = o.depth;
-  if (!d) throw new InputSpecError('observation has no depth image, and the model takes depth cells (the backend must provide a depth camera)');
+  if (!d) {
+    const why = o.depthFault ? ` (${o.depthFault})` : '';
+    throw new InputSpecError(`observation has no depth image${why}, and the model takes depth cells (the backend must provide a depth camera)`);
+  }
   if (d.data.length !== d.width * d.height || d.width < n || d.height < n)
     throw new InputSpecError(`depth image ${d.width}x${d.height} with ${d.data.length} values cannot give ${n}x${n} cells`);
   const ys = footprints(d.height, n);

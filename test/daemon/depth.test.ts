@@ -55,7 +55,7 @@ function register(store: Store, path: string): number {
   return store.registerModel({ kind, version: versionOf(card), path, card, sha256: sha256Hex(readFileSync(path)) });
 }
 
-const simRig = async (depth: boolean, o: { withReward?: boolean; listen?: boolean } = {}) =>
+const simRig = async (depth: boolean, o: { withReward?: boolean; listen?: boolean; steps?: number } = {}) =>
   backendRig(
     (config) =>
       SimBackend.create({
@@ -64,7 +64,7 @@ const simRig = async (depth: boolean, o: { withReward?: boolean; listen?: boolea
       }),
     {
       reward: (o.withReward ?? true) ? rewardFromModel(await RewardModel.load(rewardPath)) : null,
-      overrides: { episodeSteps: 4 },
+      overrides: { episodeSteps: o.steps ?? 4 },
       listen: o.listen ?? false,
     },
   );
@@ -197,4 +197,36 @@ test('at start the shipped or active depth reward is skipped without depth (the 
   const withDepth = await loadStartupModels(dir, r.app.log.store, { depth: true });
   t.after(() => withDepth.reward?.dispose?.());
   assert.equal(withDepth.reward?.version, 'reward-depth@2');
+});
+
+test('a depth stream that stops while a depth reward scores: the watchdog stops the arm within the age and says "depth stale"', async (t) => {
+  const r = await simRig(true, { steps: 40 });
+  t.after(() => r.close());
+  const d = r.app.daemon;
+  assert.ok(d.startPractice({ count: 1, scenario: 'II', explorationNoise: 0 }).ok);
+  await tickUntil(r.app, () => d.status().episode?.step === 2, 20);
+  r.backend.injectFault({ freezeDepth: true });
+  const before = r.backend.commandsExecuted;
+  await tickUntil(r.app, () => d.currentState === 'estopped', 20);
+  const moved = r.backend.commandsExecuted - before;
+  const maxMoves = Math.ceil(r.calibration.limits.staleSensorMaxAgeS * r.config.tickHz);
+  assert.ok(moved <= maxMoves, `${moved} commands on a stale depth image (limit ${maxMoves})`);
+  assert.equal(d.status().safety.estop.source, 'internal:stale-depth');
+  assert.match(d.status().safety.estop.detail ?? '', /^depth stale: depth image is \d+\.\d{3} s old \(limit 0\.5 s\)$/);
+  const refused = d.resetEstop();
+  assert.ok(!refused.ok && /depth stale/.test(refused.reason), `reset refused while the depth is stale: ${JSON.stringify(refused)}`);
+  r.backend.clearFaults();
+  assert.deepEqual(d.resetEstop(), { ok: true });
+});
+
+test('a depth stream that stops with no model using depth: practice goes on (the depth watchdog watches only what is used)', async (t) => {
+  const r = await simRig(true, { withReward: false, steps: 12 });
+  t.after(() => r.close());
+  const d = r.app.daemon;
+  assert.ok(d.startPractice({ count: 1, scenario: 'II', explorationNoise: 0 }).ok);
+  await tickUntil(r.app, () => d.status().episode?.step === 1, 20);
+  r.backend.injectFault({ freezeDepth: true });
+  await tickUntil(r.app, () => d.currentState === 'idle' && d.status().practice === null, 40);
+  assert.equal(d.status().safety.estop.engaged, false);
+  assert.equal(d.currentState, 'idle');
 });
