@@ -46,7 +46,7 @@ test(
     const transport = new DdsTransport({ domainId: domain });
     const cfg = structuredClone(DEFAULT_ROS2_CONFIG);
     cfg.topics.socketPose = '/sim/socket_pose';
-    cfg.topics.depth = robot.ready.depthTopic as string;
+    cfg.topics.depth = String(robot.ready.depthTopic);
     const backend = new Ros2Backend(transport, cfg);
     const config = loadDaemonConfig(join(root, 'config/daemon.yaml'), {
       port: 0,
