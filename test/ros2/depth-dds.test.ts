@@ -87,7 +87,7 @@ test(
       assert.equal(d.currentState, 'idle', JSON.stringify(d.status().safety.estop));
       await app.log.flush();
       const ep = app.log.store.listEpisodes()[0]!;
-      const ts = app.log.store.getEpisode(ep.id, { transitions: true, images: true })!.transitions;
+      const ts = app.log.store.getEpisode(ep.id, { transitions: true, images: true })?.transitions ?? [];
       assert.equal(ts.length, 5);
       for (const tr of ts) {
         assert.ok(tr.depth && tr.depth.width === 64 && tr.depth.height === 64, `step ${tr.step}: depth logged`);
