@@ -410,6 +410,7 @@ export async function buildApi(opts: ApiOptions): Promise<ApiServer> {
         modelId: m.id,
         path: m.path,
         cfg: opts.swapValidation ?? DEFAULT_SWAP_VALIDATION,
+        sensors: daemon.status().sensors,
       });
       if (!verdict.ok) {
         await p.dispose?.();

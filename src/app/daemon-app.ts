@@ -26,6 +26,10 @@ import { DaemonThread } from '../daemon/thread.ts';
 import type { ThreadRos2Backend } from '../daemon/thread-protocol.ts';
 import type { RunningDaemon } from '../daemon/types.ts';
 import { loadStartupModels, policyFromModel, rewardFromModel } from '../daemon/models.ts';
+import { ros2Sensors } from '../ros2/backend.ts';
+import { sensorsOf } from '../robot/backend.ts';
+import { unmetSensors } from '../policy/inputs.ts';
+import type { BackendSensors } from '../core/types.ts';
 
 /** The API could not bind its address (port taken, an address this machine does not have, no permission). */
 export class ListenError extends Error {
@@ -203,8 +207,21 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp<Run
   let swapValidation: SwapValidationConfig;
   try {
     recordLimitChanges(log, o.calibration, cfg.calibrationDir, notes);
+    // What the robot observes, before the control thread builds it: models it cannot feed are refused now, not at a tick.
+    const sensors: BackendSensors = backend
+      ? sensorsOf(backend)
+      : o.threadBackend
+        ? ros2Sensors(o.threadBackend.section.backend.topics)
+        : { depth: simCellOptions(cfg).depth ?? false };
+    for (const [what, m] of [
+      ['policy', policy],
+      ['reward model', reward],
+    ] as const) {
+      const why = m ? unmetSensors(m.input, sensors) : null;
+      if (m && why) throw new Error(`${what} ${m.version} refused at start: ${why}`);
+    }
     if (policy === undefined || reward === undefined) {
-      const loaded = await loadStartupModels(cfg.modelsDir, log.store);
+      const loaded = await loadStartupModels(cfg.modelsDir, log.store, sensors);
       notes.push(...loaded.notes);
       if (policy === undefined) policy = loaded.policy;
       else await loaded.policy?.dispose?.();

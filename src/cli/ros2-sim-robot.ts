@@ -1,12 +1,14 @@
 /**
  * The simulated cell as a ROS 2 robot, in its own process, over the DDS-wire transport (loopback-only by default).
  *   npx tsx src/cli/ros2-sim-robot.ts [--domain N] [--connector square16] [--image-size 64] [--sensor-hz 30] [--control-hz 10] [--camera 640x480]
- *                                     [--joint-states] [--camera-thread] (--help lists them)
+ *                                     [--joint-states] [--camera-thread] [--depth] (--help lists them)
  * Prints one JSON line `{"ready":true,...}` when its publishers and subscriptions exist; stops on SIGINT/SIGTERM.
  * --joint-states: an arm that publishes sensor_msgs/JointState on /joint_states and no tip pose; the ready line then
  * carries `kinematics`, the chain for backend.ros2.kinematics (as a real arm's URDF would give it).
  * --camera-thread: the camera publishes from its own thread and DDS participant (src/ros2/sim-camera.ts), as a separate
  * camera node would, so the physics of each motion command does not hold frames back.
+ * --depth: an RGB-D wrist camera (the simulator's D405-like depth, src/sim/depth.ts): its depth image aligned to colour
+ * goes out on /camera/aligned_depth_to_color/image_raw (32FC1 m), for a ROS backend with topics.depth and a depth reward.
  */
 import { command, fromArgv, optionalText, T, UsageError } from './flags.ts';
 import { SimBackend } from '../robot/sim-backend.ts';
@@ -31,6 +33,9 @@ export const SIM_ROBOT = command({
     camera: optionalText('publish camera frames of this size', 'WIDTHxHEIGHT', '--image-size square'),
     'joint-states': T.boolean({ description: 'publish sensor_msgs/JointState on /joint_states and no tip pose (the ready line carries the chain)' }),
     'camera-thread': T.boolean({ description: 'publish the camera from its own thread and DDS participant, as a separate camera node would' }),
+    depth: T.boolean({
+      description: 'the wrist camera is an RGB-D camera: also publish its depth aligned to colour (32FC1 m) on /camera/aligned_depth_to_color/image_raw',
+    }),
   }),
 });
 
@@ -41,7 +46,10 @@ const parsed = fromArgv(SIM_ROBOT, process.argv.slice(2), (v) => {
 if (typeof parsed === 'number') process.exit(parsed);
 const values = parsed;
 const controlHz = values['control-hz'];
-const sim = await SimBackend.create({ connector: values.connector, cell: { imageSize: values['image-size'], controlHz, nuisance: false } });
+const sim = await SimBackend.create({
+  connector: values.connector,
+  cell: { imageSize: values['image-size'], controlHz, nuisance: false, depth: values.depth === true },
+});
 const transport = new DdsTransport(values.domain !== undefined ? { domainId: values.domain } : {});
 const m = values.camera === undefined ? null : /^(\d+)x(\d+)$/.exec(values.camera);
 const camera = m ? { width: Number(m[1]), height: Number(m[2]) } : undefined;
@@ -72,6 +80,7 @@ console.log(
     connector: sim.connector,
     cycloneUri: process.env.CYCLONEDDS_URI,
     ...(jointStates ? { kinematics: simArmChain(sim) } : {}),
+    ...(values.depth ? { depthTopic: SIM_ROBOT_TOPICS.depth } : {}),
   }),
 );
 const t0 = performance.now();

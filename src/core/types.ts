@@ -17,6 +17,15 @@ export interface RgbImage {
  * A depth image registered to the colour image (same size and pixel grid): distance along the optical axis (m), as an
  * RGB-D wrist camera (e.g. a RealSense D405) reports it; 0 = no valid depth (too near, no return), as such cameras do.
  */
+/**
+ * What a robot backend observes beyond the colour image, wrench and pose every backend gives: what a model's inputs
+ * are checked against before it may drive (policy/inputs.ts unmetSensors).
+ */
+export interface BackendSensors {
+  /** The wrist camera's depth image registered to the colour image (Observation.depth). */
+  depth: boolean;
+}
+
 export interface DepthImage {
   width: number;
   height: number;
@@ -43,6 +52,12 @@ export interface Observation {
   /** Acquisition times (s, backend clock) of the camera frame and of the wrench sample, for the stale-sensor watchdog. */
   imageStamp: number;
   wrenchStamp: number;
+  /** Acquisition time (s, backend clock) of the depth image, for the watchdog when a model uses depth; absent: the
+   *  colour frame's (a camera giving both in one frame, as the simulator does). */
+  depthStamp?: number;
+  /** Why there is no depth image although the backend has a depth camera: its newest frame was refused (ROS: size or
+   *  encoding), said in the e-stop text of a model that needs it. */
+  depthFault?: string;
 }
 
 /** Start distribution of an episode (the research's): I within +-10 mm of the socket, II 10-20 mm away. */

@@ -26,12 +26,12 @@ import { EventEmitter } from 'node:events';
 import { composeAction, composeTakeover, type ActionLimits } from '../control/action.ts';
 import { pControl } from '../control/p-controller.ts';
 import type { Calibration, DaemonConfig } from '../config/schema.ts';
-import type { EpisodeSpec, RobotBackend } from '../robot/backend.ts';
+import { sensorsOf, type EpisodeSpec, type RobotBackend } from '../robot/backend.ts';
 import { ImagePreprocessor, WrenchCorrector, prepareDepth } from '../robot/preprocess.ts';
-import type { GroundTruth, Observation, Scenario, Vec3 } from '../core/types.ts';
+import type { BackendSensors, GroundTruth, Observation, Scenario, Vec3 } from '../core/types.ts';
 import { deriveSeed, Rng } from '../util/rng.ts';
 import type { EpisodeOutcome } from '../store/types.ts';
-import { ModelInputs, type ModelInput } from '../policy/inputs.ts';
+import { ModelInputs, depthCellsOf, type ModelInput } from '../policy/inputs.ts';
 import type { DaemonLog, ModelInputSpec, ResidualPolicy, RewardScorer, TickTransition } from './interfaces.ts';
 import { decideSafety, EstopLatch, type EstopOrigin, type ResetResult, type SafetyDecision, type SafetyLimits } from './safety.ts';
 import { TickScheduler } from './scheduler.ts';
@@ -78,6 +78,8 @@ export interface DaemonOptions {
 interface ModelSlot<M> {
   model: M;
   inputs: ModelInputs;
+  /** It takes depth cells: the depth image is watched for staleness while it drives or scores. */
+  depth: boolean;
 }
 
 interface Pending {
@@ -116,6 +118,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
   private state: DaemonState = 'idle';
   private readonly latch = new EstopLatch();
   private readonly backend: RobotBackend;
+  private readonly sensors: BackendSensors;
   private readonly cfg: DaemonConfig;
   private readonly cal: Calibration;
   private readonly log: DaemonLog;
@@ -159,6 +162,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
   constructor(opts: DaemonOptions) {
     super();
     this.backend = opts.backend;
+    this.sensors = sensorsOf(opts.backend);
     this.cfg = opts.config;
     this.cal = opts.calibration;
     this.log = opts.log;
@@ -364,6 +368,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     return {
       state: this.state,
       backend: this.backend.kind,
+      sensors: this.sensors,
       tickHz: this.cfg.tickHz,
       realtime: this.cfg.realtime,
       practice: this.run ? { ...this.run } : null,
@@ -524,7 +529,10 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     const decision: SafetyDecision =
       ep.step > 0 && Number.isFinite(now) && !(now > ep.lastClock)
         ? { kind: 'trip', reason: 'stale-clock', detail: `robot clock did not advance since the last tick (${now} s)`, latch: true, retract: false }
-        : decideSafety({ now, obs: p.obs, proposed: action.executed, latch: this.latch.state, backendEstop: this.backend.estopEngaged() }, this.limits);
+        : decideSafety(
+            { now, obs: p.obs, proposed: action.executed, latch: this.latch.state, backendEstop: this.backend.estopEngaged(), needsDepth: this.needsDepth() },
+            this.limits,
+          );
     if (decision.kind === 'trip') {
       this.handleTrip(decision, ep);
       this.timing.compute.push(this.now() - t0);
@@ -823,11 +831,13 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     } catch (e) {
       return `cannot observe: ${(e as Error).message}`;
     }
+    const needsDepth = this.needsDepth();
     const d = decideSafety(
-      { now: this.backend.clock(), obs, proposed: [0, 0, 0], latch: new EstopLatch().state, backendEstop: { engaged: false, source: null } },
+      { now: this.backend.clock(), obs, proposed: [0, 0, 0], latch: new EstopLatch().state, backendEstop: { engaged: false, source: null }, needsDepth },
       this.limits,
     );
     if (d.kind === 'trip' && d.latch) return d.detail;
+    if (needsDepth && !obs.depth) return `no depth image${obs.depthFault ? ` (${obs.depthFault})` : ''}, and a model takes depth cells`;
     return this.logImage.frameProblem(obs.image); // a malformed frame latched the observation fault
   }
 
@@ -883,8 +893,13 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
 
   // ---------------------------------------------------------------- models
 
+  /** A model driving or scoring now takes depth cells. */
+  private needsDepth(): boolean {
+    return (this.policySlot?.depth ?? false) || (this.rewardSlot?.depth ?? false);
+  }
+
   private slot<M extends { input: ModelInputSpec; version: string }>(model: M, what: string): ModelSlot<M> {
-    return { model, inputs: new ModelInputs(model.input, `${what} ${model.version}`) };
+    return { model, inputs: new ModelInputs(model.input, `${what} ${model.version}`), depth: depthCellsOf(model.input).length > 0 };
   }
 
   private applySwap(slot: ModelSlot<ResidualPolicy> | null, at: string): ResidualPolicy | null {

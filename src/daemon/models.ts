@@ -7,8 +7,8 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { readCard, cardPathFor, sha256Hex, type ModelCard } from '../policy/card.ts';
 import { PolicyModel, RewardModel } from '../policy/onnx-model.ts';
-import { inputSpecOf } from '../policy/inputs.ts';
-import type { Vec3 } from '../core/types.ts';
+import { inputSpecOf, unmetSensors } from '../policy/inputs.ts';
+import type { BackendSensors, Vec3 } from '../core/types.ts';
 import type { Store } from '../store/index.ts';
 import { readFileSync } from 'node:fs';
 import type { ResidualPolicy, RewardScorer } from './interfaces.ts';
@@ -71,8 +71,10 @@ export interface LoadedModels {
  * Picks and loads the policy and reward model to start with: the store's active version of each kind if its file
  * exists, else the newest shipped version (by card version). Registers shipped models in the store. A model that
  * fails to load is reported and skipped: the daemon then runs the P-controller alone (or without a learned reward).
+ * With `sensors` (the robot's), a model the robot cannot feed (a depth reward without a depth camera) is refused with
+ * the reason, the active one included, and the newest shipped version it can feed is taken instead.
  */
-export async function loadStartupModels(dir: string, store: Store | null): Promise<LoadedModels> {
+export async function loadStartupModels(dir: string, store: Store | null, sensors?: BackendSensors): Promise<LoadedModels> {
   const notes: string[] = [];
   const { models, problems } = scanModels(dir);
   notes.push(...problems);
@@ -84,19 +86,41 @@ export async function loadStartupModels(dir: string, store: Store | null): Promi
       }
     }
   }
+  /** Why the robot cannot feed this model (null: it can, or no sensors were given); a card it cannot read is left to the load. */
+  const unfed = (m: ShippedModel): string | null => {
+    if (!sensors) return null;
+    try {
+      return unmetSensors(inputSpecOf(m.card, m.path), sensors);
+    } catch {
+      return null;
+    }
+  };
   const pick = (kind: 'policy' | 'reward'): ShippedModel | null => {
+    const what = kind === 'reward' ? 'reward model' : 'policy';
     const active = store?.activeModel(kind);
     if (active && existsSync(active.path)) {
-      const m = models.find((x) => x.path === active.path);
-      if (m) return m;
-      try {
-        return { kind, path: active.path, card: readCard(cardPathFor(active.path)) };
-      } catch (e) {
-        notes.push(`active ${kind} ${active.version}: ${(e as Error).message}`);
+      let m = models.find((x) => x.path === active.path) ?? null;
+      if (!m) {
+        try {
+          m = { kind, path: active.path, card: readCard(cardPathFor(active.path)) };
+        } catch (e) {
+          notes.push(`active ${kind} ${active.version}: ${(e as Error).message}`);
+        }
       }
+      const why = m && unfed(m);
+      if (m && !why) return m;
+      if (why) notes.push(`WARNING: active ${what} ${active.version} refused: ${why}; the newest shipped one the robot can feed instead`);
     }
-    const ofKind = models.filter((m) => m.kind === kind).sort((a, b) => a.card.version - b.card.version);
-    return ofKind[ofKind.length - 1] ?? null;
+    const ofKind = models
+      .filter((m) => m.kind === kind)
+      .sort((a, b) => a.card.version - b.card.version)
+      .reverse();
+    for (const m of ofKind) {
+      const why = unfed(m);
+      if (!why) return m;
+      notes.push(`${what} ${versionOf(m.card)} (${m.path}) skipped: ${why}`);
+    }
+    return null;
   };
   let policy: ResidualPolicy | null = null;
   let reward: RewardScorer | null = null;

@@ -3,7 +3,8 @@
  * tick, on the action it would send, and sends only what comes out. Order of checks (first failure wins):
  *   1. e-stop latched (REST, backend or internal) or engaged at the backend
  *   2. non-finite observation (pose, wrench, stamps)
- *   3. stale sensors: camera frame or wrench sample older than the configured age (backend clock)
+ *   3. stale sensors: camera frame or wrench sample older than the configured age (backend clock); the depth image too
+ *      while a model uses depth (needsDepth)
  *   4. force limit: |F| above the limit -> stop and retract
  *   5. end effector outside the workspace box
  *   6. non-finite proposed action
@@ -16,7 +17,7 @@ import { limitStep } from '../control/action.ts';
 import type { EstopSignal } from '../robot/backend.ts';
 import type { Observation, Vec3 } from '../core/types.ts';
 
-export type TripReason = 'estop' | 'non-finite' | 'stale-camera' | 'stale-wrench' | 'stale-clock' | 'force-limit' | 'workspace';
+export type TripReason = 'estop' | 'non-finite' | 'stale-camera' | 'stale-wrench' | 'stale-depth' | 'stale-clock' | 'force-limit' | 'workspace';
 
 export interface SafetyLimits {
   forceLimitN: number;
@@ -51,6 +52,8 @@ export interface SafetyInput {
   proposed: Vec3;
   latch: LatchState;
   backendEstop: EstopSignal;
+  /** A driving policy or the reward model takes depth cells: the depth image's age is watched like the camera's. */
+  needsDepth?: boolean;
 }
 
 export function allFinite(xs: ArrayLike<number>): boolean {
@@ -94,6 +97,16 @@ export function decideSafety(input: SafetyInput, limits: SafetyLimits): SafetyDe
     const age = now - stamp;
     if (age > limits.staleSensorMaxAgeS)
       return { kind: 'trip', reason, detail: `${what} is ${age.toFixed(3)} s old (limit ${limits.staleSensorMaxAgeS} s)`, latch: true, retract: false };
+  }
+  // A depth stream that stops keeps its last frame on the observation: its own stamp tells (the colour one's if none).
+  if (input.needsDepth && obs.depth) {
+    const stamp = obs.depthStamp ?? obs.imageStamp;
+    if (!Number.isFinite(stamp)) return { kind: 'trip', reason: 'non-finite', detail: 'depth image stamp is not a finite number', latch: true, retract: false };
+    const age = now - stamp;
+    if (age > limits.staleSensorMaxAgeS) {
+      const detail = `depth stale: depth image is ${age.toFixed(3)} s old (limit ${limits.staleSensorMaxAgeS} s)`;
+      return { kind: 'trip', reason: 'stale-depth', detail, latch: true, retract: false };
+    }
   }
   const f = forceMagnitude(obs);
   if (f > limits.forceLimitN) {

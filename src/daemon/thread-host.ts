@@ -24,14 +24,14 @@ import { readlinkSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import { parentPort, type MessagePort } from 'node:worker_threads';
 import { RewardModel } from '../policy/onnx-model.ts';
-import type { EpisodeSpec, EstopListener, EstopSignal, RobotBackend } from '../robot/backend.ts';
+import { sensorsOf, type EpisodeSpec, type EstopListener, type EstopSignal, type RobotBackend } from '../robot/backend.ts';
 import { SimBackend, simCellOptions } from '../robot/sim-backend.ts';
 import { createRos2Backend } from '../ros2/config.ts';
 import { DaemonRosNode } from '../ros2/node.ts';
 import { TeleopInput } from '../ros2/teleop.ts';
 import type { Ros2Transport } from '../ros2/transport.ts';
 import type { Ros2Backend } from '../ros2/backend.ts';
-import type { GroundTruth, Observation, Vec3 } from '../core/types.ts';
+import type { BackendSensors, GroundTruth, Observation, Vec3 } from '../core/types.ts';
 import type { DaemonEvent, DaemonLog, EpisodeBegin, EpisodeFinish, ResidualPolicy, RewardScorer, TickTransition } from './interfaces.ts';
 import { GcWatch } from './gc-watch.ts';
 import { ThreadStats, type ThreadSample } from './thread-stats.ts';
@@ -128,6 +128,10 @@ class GuardedBackend implements RobotBackend {
 
   observe(): Observation {
     return this.inner.observe();
+  }
+  /** Passed on (an optional member a wrapper drops would hide the depth camera, and a depth model would be refused). */
+  sensors(): BackendSensors {
+    return sensorsOf(this.inner);
   }
   command(delta: Vec3): void {
     if (this.blocked()) return;

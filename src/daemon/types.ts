@@ -2,7 +2,7 @@
  * The daemon's vocabulary, seen from outside the loop: its states, practice runs, episode summaries, status, typed
  * events, and `DaemonControl`, the narrow interface the API, the swap manager and the learning wiring drive it through.
  */
-import type { Scenario, Vec3 } from '../core/types.ts';
+import type { BackendSensors, Scenario, Vec3 } from '../core/types.ts';
 import type { EpisodeOutcome } from '../store/types.ts';
 import type { ResidualPolicy, RewardScorer } from './interfaces.ts';
 import type { EstopOrigin, LatchState, ResetResult, TripReason } from './safety.ts';
@@ -94,6 +94,8 @@ export interface TimingStatus {
 export interface DaemonStatus {
   state: DaemonState;
   backend: string;
+  /** What the backend observes beyond colour, wrench and pose: models are checked against it before they drive. */
+  sensors: BackendSensors;
   tickHz: number;
   realtime: boolean;
   practice: PracticeRun | null;

@@ -10,7 +10,7 @@
  * Only area resampling is accepted in a card: it is what the training loaders do, so a card naming another kernel
  * would be fed differently at training and at drive time.
  */
-import type { Observation, RgbImage } from '../core/types.ts';
+import type { BackendSensors, Observation, RgbImage } from '../core/types.ts';
 import type { ModelCard } from './card.ts';
 
 /** Proprio layout (element names, see PROPRIO_NAMES) and the normalisation the caller applies. */
@@ -242,7 +242,10 @@ export const PROPRIO_NAMES = [...Object.keys(GETTERS), 'depth{n}_{r}_{c}'];
  */
 export function depthGrid(o: Observation, n: number, out: Float64Array): void {
   const d = o.depth;
-  if (!d) throw new InputSpecError('observation has no depth image, and the model takes depth cells (the backend must provide a depth camera)');
+  if (!d) {
+    const why = o.depthFault ? ` (${o.depthFault})` : '';
+    throw new InputSpecError(`observation has no depth image${why}, and the model takes depth cells (the backend must provide a depth camera)`);
+  }
   if (d.data.length !== d.width * d.height || d.width < n || d.height < n)
     throw new InputSpecError(`depth image ${d.width}x${d.height} with ${d.data.length} values cannot give ${n}x${n} cells`);
   const ys = footprints(d.height, n);
@@ -263,6 +266,28 @@ export function depthGrid(o: Observation, n: number, out: Float64Array): void {
       out[r * n + c] = k > 0 ? sum / k : DEPTH_EMPTY_M;
     }
   }
+}
+
+/** The depth cells a model's inputs read (their names), empty when it takes no depth. */
+export function depthCellsOf(spec: ModelInputSpec): string[] {
+  return (spec.proprio?.layout ?? []).filter((name) => DEPTH_NAME.test(name));
+}
+
+/**
+ * The one rule of what a model needs from the robot beyond the colour image, wrench and pose: why the backend with
+ * `sensors` cannot feed it (null: it can). Every path that lets a model drive or score asks it before the swap
+ * (REST activation and rollback, trainer and fleet hot-swaps, label-tuned rewards, the daemon's start), so a model
+ * the backend cannot feed is refused with this reason instead of stopping the arm at its first tick.
+ */
+export function unmetSensors(spec: ModelInputSpec, sensors: BackendSensors): string | null {
+  const cells = depthCellsOf(spec);
+  if (cells.length > 0 && !sensors.depth) {
+    return (
+      `it takes ${cells.length} depth cells (${cells[0]}...) and the robot backend gives no depth image ` +
+      '(simulator: backend.sim.depth: true; ROS 2: backend.ros2.topics.depth, a depth image aligned to colour)'
+    );
+  }
+  return null;
 }
 
 /** Builds a proprio vector by the layout's names; compiled once, so the tick runs a loop into a reused buffer. */

@@ -5,7 +5,7 @@
  */
 import type { EpisodeSpec, EstopListener, EstopSignal, RobotBackend } from '../robot/backend.ts';
 import type { SimBackend } from '../robot/sim-backend.ts';
-import type { GroundTruth, Observation, Vec3 } from '../core/types.ts';
+import type { BackendSensors, GroundTruth, Observation, Vec3 } from '../core/types.ts';
 import type { PlannedStart } from './source.ts';
 
 /** How a start was actually rebuilt (for the result document). */
@@ -121,6 +121,10 @@ export class ReplayBackend implements RobotBackend {
 
   groundTruth(): GroundTruth {
     return this.sim.groundTruth();
+  }
+
+  sensors(): BackendSensors {
+    return this.sim.sensors();
   }
 
   domains(): string[] {

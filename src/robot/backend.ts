@@ -3,7 +3,7 @@
  * Like a ros2_control hardware interface, the daemon talks only to this, so the same loop drives the MuJoCo cell,
  * a ROS 2 arm, or a test fake. Units as in types.ts (metres, newtons, seconds); frames: robot base, z up.
  */
-import type { GroundTruth, Observation, Scenario, Vec3 } from '../core/types.ts';
+import type { BackendSensors, GroundTruth, Observation, Scenario, Vec3 } from '../core/types.ts';
 
 export type BackendKind = 'sim' | 'mock' | 'ros2' | 'replay';
 
@@ -25,6 +25,11 @@ export interface EpisodeSpec {
 }
 
 export type EstopListener = (signal: EstopSignal) => void;
+
+/** A backend's sensors (none beyond colour, wrench and pose when it does not say). */
+export function sensorsOf(backend: Pick<RobotBackend, 'sensors'>): BackendSensors {
+  return backend.sensors?.() ?? { depth: false };
+}
 
 export interface RobotBackend {
   readonly kind: BackendKind;
@@ -48,6 +53,9 @@ export interface RobotBackend {
   clock(): number;
   /** Simulation only, evaluation only. */
   groundTruth?(): GroundTruth;
+  /** What it observes beyond colour, wrench and pose (a depth camera); absent: nothing more. Fixed for its lifetime:
+   *  models are checked against it before they may drive (policy/inputs.ts unmetSensors). */
+  sensors?(): BackendSensors;
   /** Domains (connectors) this backend can switch to by itself; absent: any label is accepted (a real cell records it). */
   domains?(): string[];
   /** Release resources. */

@@ -12,7 +12,7 @@ import { findConnector, loadConnectors, type ConnectorDef } from '../sim/connect
 import { SimCell, type CellConfig } from '../sim/cell.ts';
 import { EstopSource, type EpisodeSpec, type EstopListener, type EstopSignal, type RobotBackend } from './backend.ts';
 import type { DaemonConfig } from '../config/schema.ts';
-import type { GroundTruth, Observation, Vec3 } from '../core/types.ts';
+import type { BackendSensors, GroundTruth, Observation, Vec3 } from '../core/types.ts';
 
 export interface SimBackendOptions {
   /** Connector loaded first (name in `connectors`). */
@@ -28,6 +28,9 @@ export interface SimFaults {
   freezeCamera?: boolean;
   /** Wrench samples stop updating. */
   freezeWrench?: boolean;
+  /** Depth images stop updating (the last one and its stamp kept) while colour frames go on: a depth stream that
+   *  stopped. Only with the cell's depth camera. */
+  freezeDepth?: boolean;
   /** The end-effector pose reads NaN. */
   nanPose?: boolean;
   /** The wrench reads NaN. */
@@ -47,6 +50,7 @@ export class SimBackend implements RobotBackend {
   private faults: SimFaults = {};
   private frozenImage: Pick<Observation, 'image' | 'imageStamp'> | null = null;
   private frozenWrench: Pick<Observation, 'wrench' | 'wrenchStamp'> | null = null;
+  private frozenDepth: Pick<Observation, 'depth' | 'depthStamp'> | null = null;
   private frozenStamps: { image: number; wrench: number } | null = null;
   private connectorName: string;
   /** Commands actually executed (physics run), for tests: proves what reached the "robot". */
@@ -72,6 +76,10 @@ export class SimBackend implements RobotBackend {
     return new SimBackend(cell, connectors, cellOptions);
   }
 
+  sensors(): BackendSensors {
+    return { depth: this.cell.config.depth };
+  }
+
   get connector(): string {
     return this.connectorName;
   }
@@ -85,6 +93,7 @@ export class SimBackend implements RobotBackend {
     let o = this.last;
     if (this.faults.freezeCamera && this.frozenImage) o = { ...o, ...this.frozenImage };
     if (this.faults.freezeWrench && this.frozenWrench) o = { ...o, ...this.frozenWrench };
+    if (this.faults.freezeDepth && this.frozenDepth) o = { ...o, ...this.frozenDepth };
     if (this.faults.nanPose) o = { ...o, eePos: [NaN, NaN, NaN] };
     if (this.faults.nanWrench) o = { ...o, wrench: [NaN, NaN, NaN, NaN, NaN, NaN] };
     if (this.faults.frozenStamps && this.frozenStamps) o = { ...o, imageStamp: this.frozenStamps.image, wrenchStamp: this.frozenStamps.wrench };
@@ -170,6 +179,9 @@ export class SimBackend implements RobotBackend {
   injectFault(f: SimFaults): void {
     if (f.freezeCamera && !this.faults.freezeCamera) this.frozenImage = { image: this.last.image, imageStamp: this.last.imageStamp };
     if (f.freezeWrench && !this.faults.freezeWrench) this.frozenWrench = { wrench: this.last.wrench, wrenchStamp: this.last.wrenchStamp };
+    if (f.freezeDepth && !this.faults.freezeDepth && this.last.depth) {
+      this.frozenDepth = { depth: this.last.depth, depthStamp: this.last.depthStamp ?? this.last.imageStamp };
+    }
     if (f.frozenStamps && !this.faults.frozenStamps) this.frozenStamps = { image: this.last.imageStamp, wrench: this.last.wrenchStamp };
     this.faults = { ...this.faults, ...f };
   }
@@ -178,6 +190,7 @@ export class SimBackend implements RobotBackend {
     this.faults = {};
     this.frozenImage = null;
     this.frozenWrench = null;
+    this.frozenDepth = null;
     this.frozenStamps = null;
   }
 

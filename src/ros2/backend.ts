@@ -17,7 +17,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { EstopSource, type EpisodeSpec, type EstopListener, type EstopSignal, type RobotBackend } from '../robot/backend.ts';
-import type { DepthImage, Observation, RgbImage, Vec3, Wrench } from '../core/types.ts';
+import type { BackendSensors, DepthImage, Observation, RgbImage, Vec3, Wrench } from '../core/types.ts';
 import {
   compressedImageFromMsg,
   diagnosticArray,
@@ -84,6 +84,11 @@ export interface Ros2BackendConfig {
   kinematics: KinematicChain | null;
 }
 
+/** What a ROS 2 robot with these topics observes (before the backend exists: the control thread builds it). */
+export function ros2Sensors(topics: Pick<Ros2TopicsConfig, 'depth'>): BackendSensors {
+  return { depth: topics.depth !== null };
+}
+
 export const DEFAULT_ROS2_CONFIG: Ros2BackendConfig = {
   topics: {
     image: '/camera/image_raw',
@@ -139,9 +144,13 @@ export class Ros2Backend implements RobotBackend {
   private rawImage: { msg: ImageMsg; at: number; seq: number } | null = null;
   private convertedSeq = 0;
   /** The newest depth message (converted when observed, at most once) and the last good conversion (null: none). */
-  private rawDepth: { msg: ImageMsg; seq: number } | null = null;
+  private rawDepth: { msg: ImageMsg; seq: number; at: number } | null = null;
   private depthSeq = 0;
   private depth: DepthImage | null = null;
+  /** Arrival (backend clock) of the frame `depth` came from: the watchdog's stamp when a model uses depth. */
+  private depthAt = -Infinity;
+  /** Why the newest depth frame was refused (null: it was not), carried on the observation for the e-stop text. */
+  private depthFault: string | null = null;
   private compressedPending: { msg: CompressedImageMsg; at: number } | null = null;
   private decoding = false;
   private image: RgbImage = { width: 1, height: 1, data: new Uint8Array(3) };
@@ -195,8 +204,8 @@ export class Ros2Backend implements RobotBackend {
       let seq = 0;
       this.subs.push(
         transport.subscribe(topic, 'sensor_msgs/msg/Image', c.qos.sensors, (msg) => {
-          this.mark(topic);
-          this.rawDepth = { msg, seq: ++seq };
+          const at = this.mark(topic);
+          this.rawDepth = { msg, seq: ++seq, at };
         }),
       );
     }
@@ -329,9 +338,9 @@ export class Ros2Backend implements RobotBackend {
     }
     const dTopic = this.t.depth;
     if (dTopic && this.rawDepth && this.depthSeq !== this.rawDepth.seq) {
-      const { msg, seq } = this.rawDepth;
+      const { msg, seq, at } = this.rawDepth;
       this.depthSeq = seq;
-      // A bad frame leaves no depth (not the previous one): a model that needs it then stops the arm.
+      // A bad frame leaves no depth (not the previous one): a model that needs it then stops the arm, saying why.
       this.depth = null;
       this.guard(dTopic, () => {
         const d = depthFromMsg(msg, dTopic);
@@ -341,7 +350,9 @@ export class Ros2Backend implements RobotBackend {
           );
         }
         this.depth = d;
+        this.depthAt = at;
       });
+      this.depthFault = this.depth ? null : (this.errors.get(dTopic) ?? `ros2 ${dTopic}: depth frame refused`);
     }
     const w = this.rawWrench;
     const b = this.bias;
@@ -349,7 +360,12 @@ export class Ros2Backend implements RobotBackend {
     const goal = this.socket ?? this.config.goal;
     return {
       image: this.image,
-      ...(this.depth ? { depth: this.depth } : {}),
+      ...(this.depth ? { depth: this.depth, depthStamp: this.depthAt } : {}),
+      ...(this.depthFault
+        ? { depthFault: this.depthFault }
+        : !this.depth && this.t.depth
+          ? { depthFault: `ros2 ${this.t.depth}: no depth frame received` }
+          : {}),
       wrench: [w[0] - b[0], w[1] - b[1], w[2] - b[2], w[3] - b[3], w[4] - b[4], w[5] - b[5]],
       eePos: pose ? [...pose.pos] : [NaN, NaN, NaN],
       eeQuat: pose ? [...pose.quat] : [1, 0, 0, 0],
@@ -474,6 +490,10 @@ export class Ros2Backend implements RobotBackend {
   /** Tare: the current raw wrench becomes the bias (in free air, at episode start). */
   zeroWrench(): void {
     this.bias = [...this.rawWrench];
+  }
+
+  sensors(): BackendSensors {
+    return ros2Sensors(this.t);
   }
 
   topicStats(): TopicStat[] {

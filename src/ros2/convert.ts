@@ -111,6 +111,14 @@ export function depthFromMsg(msg: ImageMsg, topic = 'depth'): DepthImage {
   return { width, height, data: out };
 }
 
+/** Depth (m) -> sensor_msgs/Image 32FC1 in metres (REP 118; 0 = no depth), little-endian: what depthFromMsg reads. */
+export function depthToMsg(depth: DepthImage, stamp: number, frameId: string): ImageMsg {
+  const data = new Uint8Array(depth.width * depth.height * 4);
+  const view = new DataView(data.buffer);
+  for (let i = 0; i < depth.data.length; i++) view.setFloat32(4 * i, depth.data[i] as number, true);
+  return { header: header(stamp, frameId), height: depth.height, width: depth.width, encoding: '32FC1', is_bigendian: 0, step: depth.width * 4, data };
+}
+
 /** Packed RGB -> sensor_msgs/Image in rgb8 (no copy) or bgr8. */
 export function imageToMsg(img: RgbImage, stamp: number, frameId: string, encoding: 'rgb8' | 'bgr8' = 'rgb8'): ImageMsg {
   let data = img.data;

@@ -9,10 +9,13 @@
  * names them) and no Cartesian pose: the daemon then needs the kinematic chain (simArmChain, the URDF's joint origins,
  * the hand and the held connector's length) to know where the tip is. The true tip pose still goes out on
  * `/sim/ee_pose_truth`, for tests to compare against.
+ *
+ * With the cell's depth camera (CellConfig.depth), it also publishes the depth image registered to the colour image,
+ * as an RGB-D camera's aligned depth stream (32FC1 in metres, same size and pixel grid), on `topics.depth`.
  */
 import type { SimBackend } from '../robot/sim-backend.ts';
-import type { RgbImage, Vec3 } from '../core/types.ts';
-import { deltaFromTwistStamped, header, imageToMsg, poseFromMsg, poseToMsg, wrenchToMsg } from './convert.ts';
+import type { DepthImage, RgbImage, Vec3 } from '../core/types.ts';
+import { deltaFromTwistStamped, depthToMsg, header, imageToMsg, poseFromMsg, poseToMsg, wrenchToMsg } from './convert.ts';
 import type { BoolMsg, ImageMsg, JointStateMsg, PoseStampedMsg, WrenchStampedMsg } from './messages.ts';
 import type { KinematicChain } from './kinematics.ts';
 import { SAWYER_HAND, SAWYER_JOINTS } from '../sim/sawyer.ts';
@@ -20,6 +23,8 @@ import { QOS_DEFAULT, QOS_LATCHED, QOS_SENSOR, type Closable, type Publisher, ty
 
 export interface SimRobotTopics {
   image: string;
+  /** Depth registered to `image` (32FC1 m), published only when the cell has its depth camera. */
+  depth: string;
   wrench: string;
   pose: string;
   estop: string;
@@ -34,6 +39,7 @@ export interface SimRobotTopics {
 
 export const SIM_ROBOT_TOPICS: SimRobotTopics = {
   image: '/camera/image_raw',
+  depth: '/camera/aligned_depth_to_color/image_raw',
   wrench: '/wrist_ft/wrench',
   pose: '/ee_pose',
   estop: '/estop',
@@ -62,6 +68,7 @@ export function simArmChain(sim: SimBackend): KinematicChain {
 export class SimRos2Robot {
   private readonly closers: Closable[] = [];
   private readonly img: Publisher<ImageMsg> | null;
+  private readonly dep: Publisher<ImageMsg> | null;
   private readonly wr: Publisher<WrenchStampedMsg>;
   private readonly pose: Publisher<PoseStampedMsg>;
   private readonly joints: Publisher<JointStateMsg> | null;
@@ -70,6 +77,7 @@ export class SimRos2Robot {
   private timer: NodeJS.Timeout | null = null;
   commands = 0;
   imagesPublished = 0;
+  depthPublished = 0;
   ignoredWhileEstopped = 0;
 
   constructor(
@@ -92,6 +100,7 @@ export class SimRos2Robot {
   ) {
     const t = o.topics ?? SIM_ROBOT_TOPICS;
     this.img = o.onFrame ? null : transport.createPublisher(t.image, 'sensor_msgs/msg/Image', QOS_SENSOR);
+    this.dep = sim.sensors().depth ? transport.createPublisher(t.depth, 'sensor_msgs/msg/Image', QOS_SENSOR) : null;
     this.wr = transport.createPublisher(t.wrench, 'geometry_msgs/msg/WrenchStamped', QOS_SENSOR);
     this.pose = transport.createPublisher(o.jointStates ? t.poseTruth : t.pose, 'geometry_msgs/msg/PoseStamped', QOS_SENSOR);
     this.joints = o.jointStates ? transport.createPublisher(t.jointStates, 'sensor_msgs/msg/JointState', QOS_SENSOR) : null;
@@ -167,9 +176,25 @@ export class SimRos2Robot {
 
   private publishImage(): void {
     const img = this.frame();
+    this.publishDepth();
     if (!this.img) return; // the camera thread publishes
     this.img.publish(imageToMsg(img, Date.now() / 1000, 'wrist_camera'));
     this.imagesPublished++;
+  }
+
+  private resampledDepth: { from: DepthImage; to: DepthImage } | null = null;
+
+  /** The depth image at the camera size (the same nearest-neighbour pixels as the colour frame: registered to it). */
+  private publishDepth(): void {
+    if (!this.dep) return;
+    let d = this.sim.observe().depth;
+    if (!d) return;
+    if (this.o.camera) {
+      if (this.resampledDepth?.from !== d) this.resampledDepth = { from: d, to: resampleDepth(d, this.o.camera.width, this.o.camera.height) };
+      d = this.resampledDepth.to;
+    }
+    this.dep.publish(depthToMsg(d, Date.now() / 1000, 'wrist_camera'));
+    this.depthPublished++;
   }
 
   private publishState(): void {
@@ -208,6 +233,16 @@ export function resample(img: RgbImage, width: number, height: number): RgbImage
       out[d + 1] = img.data[s + 1] as number;
       out[d + 2] = img.data[s + 2] as number;
     }
+  }
+  return { width, height, data: out };
+}
+
+/** The depth counterpart of `resample`: the same source pixel for each output pixel, so both stay registered. */
+export function resampleDepth(d: DepthImage, width: number, height: number): DepthImage {
+  const out = new Float32Array(width * height);
+  for (let y = 0; y < height; y++) {
+    const sy = Math.min(d.height - 1, Math.floor((y * d.height) / height));
+    for (let x = 0; x < width; x++) out[y * width + x] = d.data[sy * d.width + Math.min(d.width - 1, Math.floor((x * d.width) / width))] as number;
   }
   return { width, height, data: out };
 }

@@ -460,6 +460,7 @@ export class SimCell {
       goal: [...this.goal] as Vec3,
       imageStamp: t,
       wrenchStamp: t,
+      ...(depth ? { depthStamp: t } : {}),
     };
   }
 

@@ -16,7 +16,8 @@ import type { DaemonEvent, DaemonLog, ResidualPolicy } from '../daemon/interface
 import type { DaemonControl, EpisodeSummary } from '../daemon/types.ts';
 import { loadPolicyFile } from '../daemon/models.ts';
 import type { Store } from '../store/index.ts';
-import { DEFAULT_SWAP_VALIDATION, probeSet, validatePolicy, type SwapValidationConfig, type ValidationResult } from './validate.ts';
+import { DEFAULT_SWAP_VALIDATION, probeSet, unfedRefusal, validatePolicy, type SwapValidationConfig, type ValidationResult } from './validate.ts';
+import type { BackendSensors } from '../core/types.ts';
 
 export interface SwapConfig {
   validation: SwapValidationConfig;
@@ -88,6 +89,8 @@ export async function validateCandidate(o: {
   modelId: number;
   path: string;
   cfg: SwapValidationConfig;
+  /** What the robot observes (the daemon's status().sensors): a policy it cannot feed is refused before the probes. */
+  sensors: BackendSensors;
 }): Promise<SwapVerdict> {
   const { store, candidate, modelId, path } = o;
   const version = candidate.version;
@@ -95,6 +98,11 @@ export async function validateCandidate(o: {
     o.event({ kind: 'swap_rejected', message: `policy ${version} rejected: ${reason}`, data: { path, version, modelId, validation } });
     return { ok: false, reason, validation };
   };
+  const unmet = unfedRefusal(candidate, o.sensors);
+  if (unmet) {
+    store.setModelValidation(modelId, unmet);
+    return rejected(unmet.reason, unmet);
+  }
   let validation: ValidationResult;
   try {
     validation = await validatePolicy(candidate, o.current, probeSet(store, o.cfg.probeCount), o.cfg);
@@ -190,6 +198,7 @@ export class SwapManager {
       modelId,
       path,
       cfg: this.cfg.validation,
+      sensors: this.daemon.status().sensors,
     });
     if (!verdict.ok || !verdict.validation) {
       await candidate.dispose?.();

@@ -9,7 +9,8 @@
 import type { DaemonEvent, RewardScorer } from '../daemon/interfaces.ts';
 import type { DaemonControl } from '../daemon/types.ts';
 import type { Store } from '../store/index.ts';
-import { inputsFor, probeSet } from './validate.ts';
+import { inputsFor, probeSet, unfedRefusal } from './validate.ts';
+import type { BackendSensors } from '../core/types.ts';
 
 export interface RewardValidationConfig {
   probeCount: number;
@@ -36,7 +37,11 @@ export async function validateReward(
   current: RewardScorer | null,
   store: Store,
   c: RewardValidationConfig,
+  /** What the robot observes (the daemon's status().sensors): a reward it cannot feed is refused before the probes. */
+  sensors: BackendSensors,
 ): Promise<RewardValidation> {
+  const unmet = unfedRefusal(candidate, sensors);
+  if (unmet) return { ok: false, flagged: false, reason: unmet.reason, probes: 0, meanDiff: null, flipFraction: null };
   const probes = probeSet(store, c.probeCount);
   let sum = 0,
     flips = 0,
@@ -94,7 +99,7 @@ export async function offerReward(o: {
   reason?: string | null;
   cfg?: Partial<RewardValidationConfig>;
 }): Promise<RewardValidation> {
-  const v = await validateReward(o.candidate, o.daemon.models().reward, o.store, { ...DEFAULT_REWARD_VALIDATION, ...o.cfg });
+  const v = await validateReward(o.candidate, o.daemon.models().reward, o.store, { ...DEFAULT_REWARD_VALIDATION, ...o.cfg }, o.daemon.status().sensors);
   o.store.setModelValidation(o.modelId, v);
   if (!v.ok) {
     o.event({

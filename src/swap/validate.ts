@@ -9,8 +9,8 @@
 import { DEFAULT_RESIDUAL_BOUND_M } from '../control/action.ts';
 import type { ResidualPolicy } from '../daemon/interfaces.ts';
 import { observationOf } from '../data/dataset.ts';
-import { ModelInputs, type ModelInput } from '../policy/inputs.ts';
-import type { Observation } from '../core/types.ts';
+import { ModelInputs, unmetSensors, type ModelInput, type ModelInputSpec } from '../policy/inputs.ts';
+import type { BackendSensors, Observation } from '../core/types.ts';
 import type { Store } from '../store/index.ts';
 
 export interface SwapValidationConfig {
@@ -43,6 +43,18 @@ export interface ValidationResult {
   maxDiffM: number | null;
   maxAbsActionM: number;
   ms: number;
+}
+
+/**
+ * A candidate the robot cannot feed (policy/inputs.ts unmetSensors: a depth model on a backend without depth), as a
+ * failed validation naming the model; null when it can be fed. Checked before the probes: logged probes may carry what
+ * the backend gives no longer (a log recorded with a depth camera, the daemon restarted without one), and a fresh log
+ * has none to fail on.
+ */
+export function unfedRefusal(model: { input: ModelInputSpec; version: string }, sensors: BackendSensors): ValidationResult | null {
+  const why = unmetSensors(model.input, sensors);
+  if (!why) return null;
+  return { ok: false, flagged: false, reason: `${model.version}: ${why}`, probes: 0, meanDiffM: null, maxDiffM: null, maxAbsActionM: 0, ms: 0 };
 }
 
 /** The newest `n` logged transitions that carry an image, as observations (oldest first). */

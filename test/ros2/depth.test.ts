@@ -9,6 +9,7 @@ import { imageToMsg } from '../../src/ros2/convert.ts';
 import type { ImageMsg } from '../../src/ros2/messages.ts';
 import { QOS_SENSOR } from '../../src/ros2/transport.ts';
 import { PreprocessError, prepareDepth } from '../../src/robot/preprocess.ts';
+import { ModelInputs, REWARD_CUES } from '../../src/policy/inputs.ts';
 
 const flush = async (n = 3): Promise<void> => {
   for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
@@ -69,6 +70,40 @@ test('depth topic: a frame of another size or encoding is refused with the reaso
   await flush();
   assert.equal(b.observe().depth, undefined);
   assert.match(err(), /depth encoding 'rgb8' is not supported \(16UC1 or mono16 in mm, 32FC1 in m\)/);
+  b.dispose();
+});
+
+test('depth topic: the refusal reaches the e-stop text of a model taking depth cells; a good frame carries its arrival stamp', async () => {
+  const t = new FakeTransport();
+  const b = new Ros2Backend(t, cfg());
+  const img = t.createPublisher('/camera/image_raw', 'sensor_msgs/msg/Image', QOS_SENSOR);
+  const dep = t.createPublisher('/camera/aligned_depth_to_color/image_raw', 'sensor_msgs/msg/Image', QOS_SENSOR);
+  const reward = new ModelInputs({ image: null, proprio: { ...REWARD_CUES.depth, layout: [...REWARD_CUES.depth.layout] } }, 'reward-depth@1');
+  img.publish(imageToMsg({ width: 8, height: 8, data: new Uint8Array(192) }, 1, 'cam'));
+  await flush();
+  assert.match(b.observe().depthFault ?? '', /no depth frame received/);
+  const sent = b.clock();
+  dep.publish(depthMsg(8, 8, '16UC1', new Array<number>(64).fill(50)));
+  await flush();
+  const received = b.clock();
+  await new Promise((r) => setTimeout(r, 60));
+  const good = b.observe();
+  const stamp = good.depthStamp ?? NaN;
+  assert.ok(stamp >= sent && stamp <= received, `stamped at arrival on the backend clock (${stamp} in [${sent}, ${received}]), not when observed`);
+  assert.equal(good.depthFault, undefined);
+  reward.build(good);
+  dep.publish(depthMsg(8, 8, 'rgb8', []));
+  await flush();
+  const bad = b.observe();
+  assert.equal(bad.depth, undefined);
+  // What the loop latches with: 'observation failed: ' + this message.
+  assert.throws(
+    () => reward.build(bad),
+    /observation has no depth image \(ros2 \/camera\/aligned_depth_to_color\/image_raw: depth encoding 'rgb8' is not supported \(16UC1 or mono16 in mm, 32FC1 in m\)\), and the model takes depth cells/,
+  );
+  dep.publish(depthMsg(4, 4, '16UC1', new Array<number>(16).fill(50)));
+  await flush();
+  assert.throws(() => reward.build(b.observe()), /no depth image \(ros2 \S+: depth 4x4 is not registered to the 8x8 camera image/);
   b.dispose();
 });
 

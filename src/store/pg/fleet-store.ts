@@ -83,6 +83,13 @@ export const PG_MIGRATIONS: readonly string[] = [
   CREATE TABLE fleet_identity (fleet_id text NOT NULL, created_at bigint NOT NULL);
   INSERT INTO fleet_identity VALUES (gen_random_uuid()::text, (extract(epoch FROM clock_timestamp()) * 1000)::bigint);
   `,
+  // 5: the wrist camera's depth image (the local schema's migration 5, issue 13), as the log stores it (codec.ts
+  // DEPTH_CODEC: 0.1 mm uint16, deflated), so that a fleet learner can train and validate a depth reward. NULL on rows
+  // without depth and on rows shipped before this migration.
+  `
+  ALTER TABLE fleet_transitions ADD COLUMN depth_width integer, ADD COLUMN depth_height integer, ADD COLUMN depth_codec text,
+    ADD COLUMN depth bytea;
+  `,
 ];
 
 /** Which fleet a connection reaches: the database's own id (migration 4), its name, and the cluster's system
@@ -120,6 +127,10 @@ const TRANSITION_COLS = [
   ['wall_time', 'wall_time', 'bigint'],
   ['intervention', 'intervention', 'smallint'],
   ['intervention_source', 'intervention_source', 'text'],
+  ['depth_width', 'depth_width', 'integer'],
+  ['depth_height', 'depth_height', 'integer'],
+  ['depth_codec', 'depth_codec', 'text'],
+  ['depth', 'depth', 'bytea'],
 ] as const;
 const LABEL_COLS = [
   ['episode_id', 'episode_local_id', 'bigint'],
