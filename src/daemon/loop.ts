@@ -9,8 +9,8 @@
  *   While an operator holds a takeover (any TakeoverInput polled each control tick: REST lease, ROS teleop, simulated
  *   operator; takeover.ts), the operator's move replaces u_H + residual under the same step limit (composeTakeover)
  *   and the same safety filter, and the transition is logged as an intervention with its source.
- * Beside it: tick timing and missed-tick accounting (timing.ts), episode scoring (scoring.ts), the vocabulary and the
- * typed events seen from outside (types.ts).
+ * Beside it: tick timing and missed-tick accounting (timing.ts), episode scoring (scoring.ts), the status snapshot
+ * (status.ts), the vocabulary and the typed events seen from outside (types.ts).
  * A transition is completed one tick later, when the next observation (and so its reward) is known; the last one of
  * an episode in the 'scoring' tick.
  *
@@ -38,6 +38,7 @@ import { TickScheduler } from './scheduler.ts';
 import { judgeEpisode, RecentEpisodes } from './scoring.ts';
 import { LabelBudget, labelNeed, type LabelRequest, type StepEvidence } from './labels.ts';
 import { TickTiming, type LateTick } from './timing.ts';
+import { buildStatus, takeoverStatus } from './status.ts';
 import type { ThreadSample } from './thread-stats.ts';
 import {
   LeasedTakeover,
@@ -360,36 +361,28 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
   }
 
   status(): DaemonStatus {
-    const ep = this.episode;
-    return {
+    return buildStatus({
       state: this.state,
-      backend: this.backend.kind,
-      tickHz: this.cfg.tickHz,
-      realtime: this.cfg.realtime,
-      practice: this.run ? { ...this.run } : null,
-      episode: ep ? { id: ep.id, index: ep.index, step: ep.step, steps: ep.steps, domain: ep.domain, scenario: ep.scenario } : null,
+      backendKind: this.backend.kind,
+      config: this.cfg,
+      run: this.run,
+      episode: this.episode,
       lastEpisode: this.lastEpisode,
       recent: this.recent.rates(this.cfg.practice.successThreshold),
-      safety: { estop: this.latch.state, backendEstop: this.backend.estopEngaged(), lastTrip: this.lastTrip },
+      estop: this.latch.state,
+      backendEstop: this.backend.estopEngaged(),
+      lastTrip: this.lastTrip,
       timing: this.timing.status(this.scheduler),
-      policy: {
-        version: this.policyVersion,
-        mode: this.policySlot ? 'residual' : 'p-only',
-        pendingSwap: this.pendingSwap ? (this.pendingSwap.slot?.model.version ?? 'p-only') : null,
-        faults: this.policyFaults,
-      },
-      reward: { version: this.rewardSlot?.model.version ?? null },
-      labels: {
-        budget: this.cfg.labels.budget,
-        judged: this.labelBudget.judged,
-        requested: this.labelBudget.requested,
-        skipped: this.labelBudget.skipped,
-        open: [...this.openLabelRequests.values()].slice(-20),
-      },
+      policy: this.policySlot?.model ?? null,
+      pendingSwap: this.pendingSwap,
+      policyFaults: this.policyFaults,
+      reward: this.rewardSlot?.model ?? null,
+      labelBudget: this.labelBudget,
+      openLabelRequests: this.openLabelRequests.values(),
       lastPose: this.lastPose,
       takeover: this.takeoverStatus(),
-      extra: { ...this.extras },
-    };
+      extras: this.extras,
+    });
   }
 
   /** Attaches (or with undefined removes) a named section to status and the SSE stream, e.g. trainer progress. */
@@ -436,17 +429,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
   }
 
   takeoverStatus(): TakeoverStatus {
-    const t = this.takeovers;
-    return {
-      active: t.active,
-      source: t.source,
-      since: t.since,
-      episodeSteps: t.episodeSteps,
-      totalSteps: t.totalSteps,
-      takeovers: t.takeovers,
-      inputs: ['rest', ...this.takeoverInputs.map((i) => i.name)],
-      rest: { holding: this.restTakeover.holding(), remainingMs: this.restTakeover.remainingMs() },
-    };
+    return takeoverStatus(this.takeovers, this.takeoverInputs, this.restTakeover);
   }
 
   /** The newest missed control ticks and what they were doing (timing.ts LateTick). */
