@@ -466,33 +466,22 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
   private async controlTick(): Promise<void> {
     const ep = this.episode;
     if (!ep) return;
-    const t0 = this.now();
-    const cpu0 = process.cpuUsage();
-    if (this.run?.stopRequested) {
-      this.backend.stop();
-      const p = await this.observeOrLatch();
-      if (!p || this.episode !== ep) return;
-      const r = await this.scoreReward(p);
-      if (this.episode !== ep) return;
-      this.completePending(ep, r.prob, r.gt, true);
-      this.closeEpisode(ep, 'aborted', 'stop requested', r.prob, r.gt);
-      this.afterEpisode();
-      return;
-    }
+    const clock = this.timing.controlTick(this.now);
+    if (this.run?.stopRequested) return this.stopTick(ep);
     const policySlot = this.policySlot;
+    // Observe, and build every model's input.
     const p = await this.observeOrLatch();
     if (!p || this.episode !== ep) return;
-    const ti = this.now();
-    const [residualRaw, reward] = await Promise.all([
-      this.runPolicy(policySlot, p),
-      ep.pending ? this.scoreReward(p) : Promise.resolve({ prob: null, gt: null }),
-    ]);
-    const tInferEnd = this.now();
+    // Infer: the policy's residual, and the reward of this observation for the previous transition.
+    const [residualRaw, reward] = await clock.infer(() =>
+      Promise.all([this.runPolicy(policySlot, p), ep.pending ? this.scoreReward(p) : Promise.resolve({ prob: null, gt: null })]),
+    );
     // Anything may have happened while we awaited (REST e-stop, stop request, shutdown): re-check before moving.
     if (this.episode !== ep || this.state !== 'running') return;
     if (ep.pending) this.completePending(ep, reward.prob, reward.gt, false);
     this.noteEvidence(ep, p, reward.prob);
 
+    // Compose the action: u_H + bounded residual, or the operator's move, step-limited.
     const uH = pControl(p.obs.eePos, p.obs.goal, this.cal.gains.kp);
     // Noise goes inside the bound: what is executed as residual never exceeds it, and learning sees that same action.
     const noisy: Vec3 =
@@ -502,6 +491,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     // Polled now, after the awaits, so a lapsed lease is seen as lapsed; the operator's move replaces u_H + residual.
     const operator = this.pollTakeover(p, ep);
     const action = operator ? composeTakeover(uH, operator.delta, this.actionLimits) : composeAction(uH, noisy, this.actionLimits);
+    // Decide safety, last.
     const now = this.backend.clock();
     // A robot clock that stands still would blind the stale-sensor watchdog (it measures ages on that clock).
     const decision: SafetyDecision =
@@ -510,22 +500,20 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
         : decideSafety({ now, obs: p.obs, proposed: action.executed, latch: this.latch.state, backendEstop: this.backend.estopEngaged() }, this.limits);
     if (decision.kind === 'trip') {
       this.handleTrip(decision, ep);
-      this.timing.compute.push(this.now() - t0);
+      clock.abandoned();
       return;
     }
     // The last moment before the arm moves: an e-stop requested meanwhile from another thread wins.
     if (this.pollEstopRequest()) {
-      this.timing.compute.push(this.now() - t0);
+      clock.abandoned();
       return;
     }
-    const cpuBefore = process.cpuUsage(cpu0);
-    const tc = this.now();
-    this.backend.command(decision.action);
-    ep.lastClock = now;
-    const tcEnd = this.now();
-    const cpu2 = process.cpuUsage();
-    this.timing.backend.push(tcEnd - tc);
-    this.timing.infer.push(tInferEnd - ti);
+    // Command.
+    clock.command(() => {
+      this.backend.command(decision.action);
+      ep.lastClock = now;
+    });
+    // Log: the transition waits for the next observation's reward (completePending).
     this.lastPose = p.obs.eePos;
     ep.pending = {
       t: {
@@ -542,12 +530,20 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     };
     this.noteTakeover(operator, ep);
     ep.step++;
-    this.timing.controlTicks++;
     if (ep.step >= ep.steps) this.setState('scoring');
-    this.timing.compute.push(this.now() - t0 - (tcEnd - tc));
-    const cpuAfter = process.cpuUsage(cpu2);
-    this.timing.computeCpu.push((cpuBefore.user + cpuBefore.system + cpuAfter.user + cpuAfter.system) / 1000);
-    if (this.timing.controlTicks % Math.max(1, Math.round(this.cfg.tickHz)) === 0) this.emitStatus();
+    if (clock.ended() % Math.max(1, Math.round(this.cfg.tickHz)) === 0) this.emitStatus();
+  }
+
+  /** A control tick after stopPractice(): hold the arm, score where it stands, close the episode as aborted. */
+  private async stopTick(ep: OpenEpisode): Promise<void> {
+    this.backend.stop();
+    const p = await this.observeOrLatch();
+    if (!p || this.episode !== ep) return;
+    const r = await this.scoreReward(p);
+    if (this.episode !== ep) return;
+    this.completePending(ep, r.prob, r.gt, true);
+    this.closeEpisode(ep, 'aborted', 'stop requested', r.prob, r.gt);
+    this.afterEpisode();
   }
 
   /** The tick after the last step: score the final observation, close the episode. */
