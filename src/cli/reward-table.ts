@@ -16,6 +16,9 @@ import { basename, join } from 'node:path';
 import type { BalancedEvaluation } from '../learn/daib.ts';
 import type { HeightErrors, RewardRow } from '../offline/reward.ts';
 import { runIfMain } from '../util/args.ts';
+import { fixed, mean } from '../util/py-format.ts';
+
+export { fixed, mean };
 import { command, existingFile, fromArgv, T, UsageError } from './flags.ts';
 
 /** The command line, declared once (src/cli/flags.ts). */
@@ -100,53 +103,6 @@ export function readConfig(arg: string): RewardConfig {
   };
 }
 
-/** A finite double as m * 2^e, m an integer. */
-function exactParts(x: number): [bigint, number] {
-  const v = new DataView(new ArrayBuffer(8));
-  v.setFloat64(0, x);
-  const hi = v.getUint32(0);
-  const expBits = (hi >>> 20) & 0x7ff;
-  let m = (BigInt(hi & 0xfffff) << 32n) | BigInt(v.getUint32(4));
-  if (expBits !== 0) m |= 1n << 52n;
-  return [hi >>> 31 ? -m : m, expBits === 0 ? -1074 : expBits - 1075];
-}
-const bitLength = (n: bigint): number => (n === 0n ? 0 : n.toString(2).length);
-
-/**
- * The mean rounded once, as Python's statistics.mean: the exact sum over n, then the nearest double (ties to even).
- * A plain sum / n can land on the other side of a printed tie (0.975, 0.875, 0.925 -> 0.9250000000000002: "93" where
- * the mean is 92.5 % and Python prints "92").
- */
-export function mean(xs: readonly number[]): number {
-  if (xs.length === 0 || !xs.every(Number.isFinite)) return xs.reduce((a, b) => a + b, 0) / xs.length;
-  const parts = xs.map(exactParts);
-  const e = Math.min(...parts.map(([, pe]) => pe));
-  const sum = parts.reduce((acc, [m, pe]) => acc + (m << BigInt(pe - e)), 0n);
-  if (sum === 0n) return 0;
-  const num = sum < 0n ? -sum : sum;
-  const den = BigInt(xs.length);
-  // A quotient of at least 55 bits: 53 kept, a rounding bit, and the rest (with the remainder) as sticky.
-  const k = 56 + bitLength(den) - bitLength(num);
-  const scaledNum = k >= 0 ? num << BigInt(k) : num;
-  const scaledDen = k >= 0 ? den : den << BigInt(-k);
-  const q = scaledNum / scaledDen;
-  const sticky = scaledNum % scaledDen !== 0n;
-  const drop = bitLength(q) - 53;
-  let kept = q >> BigInt(drop);
-  const rest = q & ((1n << BigInt(drop)) - 1n);
-  const half = 1n << BigInt(drop - 1);
-  if (rest > half || (rest === half && (sticky || (kept & 1n) === 1n))) kept += 1n;
-  const abs = Number(kept) * 2 ** (e - k + drop);
-  return sum < 0n ? -abs : abs;
-}
-/** Python's f'{x:.1f}' / f'{x:.0f}': the exact binary value rounded, an exact tie to even (toFixed takes it up). */
-export function fixed(x: number, digits: number): string {
-  const exact = x.toFixed(100); // every digit of a double of this size
-  const point = exact.indexOf('.');
-  if (!/^50*$/.test(exact.slice(point + 1 + digits))) return x.toFixed(digits);
-  const kept = digits === 0 ? exact.slice(0, point) : exact.slice(0, point + 1 + digits);
-  return Number(kept.at(-1)) % 2 === 0 ? kept : x.toFixed(digits);
-}
 const pct = (x: number, digits = 1): string => fixed(100 * x, digits);
 const signed = (x: number): string => `${x >= 0 ? '+' : ''}${pct(x)}`;
 /** The first smallest, as Python's min(..., key=...). */
