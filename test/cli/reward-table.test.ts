@@ -13,46 +13,41 @@ const ROOT = resolve(import.meta.dirname, '../..');
 const R = join(ROOT, 'results/reward-seeds');
 const M = join(ROOT, 'results/reward-daib-moments');
 
-test('results/reward-seeds/table.md comes out of its JSON files byte for byte (the command in its README)', () => {
+/** The command's output on `args` (it must succeed), as the file it writes. */
+function tableOf(args: string[]): string {
   const lines: string[] = [];
-  const code = main(
-    [
-      `DAIB (moments), image=${M}/daib-seed0.json,${R}/daib-moments-seed1.json,${R}/daib-moments-seed2.json`,
-      `ERM, image=${M}/erm-seed0.json,${R}/erm-seed1.json,${R}/erm-seed2.json`,
-      `DAIB (moments), image + fz=${R}/fz-daib-moments-seed0.json,${R}/fz-daib-moments-seed1.json`,
-      `ERM, image + fz=${R}/fz-erm-seed0.json,${R}/fz-erm-seed1.json,${R}/fz-erm-seed2.json`,
-      '--pairs',
-      '1:2,3:4',
-      '--unpressed',
-      `${R}/unpressed`,
-    ],
-    (l) => lines.push(l),
+  assert.equal(
+    main(args, (l) => lines.push(l)),
+    0,
   );
-  assert.equal(code, 0);
-  assert.equal(`${lines.join('\n')}\n`, readFileSync(join(R, 'table.md'), 'utf8'));
+  return `${lines.join('\n')}\n`;
+}
+
+test('results/reward-seeds/table.md comes out of its JSON files byte for byte (the command in its README)', () => {
+  const md = tableOf([
+    `DAIB (moments), image=${M}/daib-seed0.json,${R}/daib-moments-seed1.json,${R}/daib-moments-seed2.json`,
+    `ERM, image=${M}/erm-seed0.json,${R}/erm-seed1.json,${R}/erm-seed2.json`,
+    `DAIB (moments), image + fz=${R}/fz-daib-moments-seed0.json,${R}/fz-daib-moments-seed1.json`,
+    `ERM, image + fz=${R}/fz-erm-seed0.json,${R}/fz-erm-seed1.json,${R}/fz-erm-seed2.json`,
+    '--pairs',
+    '1:2,3:4',
+    '--unpressed',
+    `${R}/unpressed`,
+  ]);
+  assert.equal(md, readFileSync(join(R, 'table.md'), 'utf8'));
 });
 
 test('results/reward-depth/table.md comes out of its JSON files byte for byte (--layout sections, the command in its README)', () => {
   const D = join(ROOT, 'results/reward-depth');
   const cfg = (label: string, stem: string): string => `${label}=${[0, 1, 2].map((s) => `${D}/${stem}-seed${s}.json`).join(',')}`;
-  const lines: string[] = [];
-  const code = main(
-    [
-      '--layout',
-      'sections',
-      cfg('DAIB (moments), image + depth', 'depth-daib-moments'),
-      cfg('ERM, image + depth', 'depth-erm'),
-      cfg('DAIB (moments), image', 'daib-moments'),
-      cfg('ERM, image', 'erm'),
-      '--pairs',
-      '1:2,3:4,1:3,2:4',
-      '--unpressed',
-      `${D}/unpressed`,
-    ],
-    (l) => lines.push(l),
-  );
-  assert.equal(code, 0);
-  assert.equal(`${lines.join('\n')}\n`, readFileSync(join(D, 'table.md'), 'utf8'));
+  const configs = [
+    cfg('DAIB (moments), image + depth', 'depth-daib-moments'),
+    cfg('ERM, image + depth', 'depth-erm'),
+    cfg('DAIB (moments), image', 'daib-moments'),
+    cfg('ERM, image', 'erm'),
+  ];
+  const md = tableOf(['--layout', 'sections', ...configs, '--pairs', '1:2,3:4,1:3,2:4', '--unpressed', `${D}/unpressed`]);
+  assert.equal(md, readFileSync(join(D, 'table.md'), 'utf8'));
 });
 
 test("a mean is rounded once, as Python's statistics.mean (a plain sum / n prints 93 where Python prints 92)", () => {
