@@ -7,6 +7,8 @@
  *   npx tsx src/cli/experiment.ts --merge runA,runB --out results/x   # one report from runs made side by side
  *   npx tsx src/cli/experiment.ts --seeds 0,1,2 --out DIR             # per seed: DIR/seed-N/; then DIR/seeds.md, seeds.png
  *   npx tsx src/cli/experiment.ts --merge-seeds runA,runB --out DIR   # the seeds report from runs made separately
+ *   npx tsx src/cli/experiment.ts --compare CAND,REF --connectors a,b   # a candidate's seed-S-C runs against reference runs
+ *   npx tsx src/cli/experiment.ts --practice-counts runA,runB          # practice successes per --eval-every, from each run's log
  *   the trainer's settings, the practice noise, the checkpoint and the prior data are the daemon's (--config, default
  *   config/daemon.yaml: the `learning` and `practice` sections); a flag overrides one of them for this run.
  *   ablations (table 7): --ablation no-daib-policy --checkpoint <IQL checkpoint trained without DAIB>, made by
@@ -23,6 +25,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { measureBaselines, mergeRuns, runConnector, seedsReport, writeReport, type ConnectorResult, type ExperimentOptions } from '../experiment/online.ts';
+import { compareRuns, practiceCounts, runSeeds } from '../experiment/compare.ts';
 import { runIfMain } from '../util/args.ts';
 import { splitFrom } from '../offline/common.ts';
 import { command, fromArgv, nameList, optionalText, parseCommand, type Parsed, splitFlag, T, UsageError } from './flags.ts';
@@ -46,7 +49,9 @@ export const EXPERIMENT = command({
   name: 'experiment',
   usage: `npx tsx src/cli/experiment.ts [flags]
    or: experiment --merge DIR,DIR... --out DIR         (one report from runs made side by side, e.g. one per connector)
-   or: experiment --merge-seeds DIR,DIR... --out DIR   (per-seed tables and one plot with every seed, from runs of different seeds)`,
+   or: experiment --merge-seeds DIR,DIR... --out DIR   (per-seed tables and one plot with every seed, from runs of different seeds)
+   or: experiment --compare CANDIDATE,REFERENCE [--connectors LIST] [--seeds LIST]   (two sets of seed-S-C runs side by side)
+   or: experiment --practice-counts DIR,DIR... [--eval-every N]   (practice successes per N episodes, from each run's log)`,
   about:
     "Learning on the job on held-out connectors through the real daemon path. The trainer's settings, the practice noise, the checkpoint and the prior data are the daemon's (--config: its learning and practice sections); a flag overrides one of them for this run.",
   flags: T.object({
@@ -137,6 +142,22 @@ export const EXPERIMENT = command({
         cli: { arg: 'DIR,DIR,...', defaultText: 'none' },
       }),
     ),
+    compare: T.optional(
+      T.array(T.string({ minLength: 1 }), {
+        minItems: 2,
+        maxItems: 2,
+        description:
+          "print a candidate's runs against reference runs, per seed and connector (each directory holds seed-S-C/C/curve.json; --seeds: default every seed the candidate has)",
+        cli: { arg: 'CANDIDATE,REFERENCE', defaultText: 'none' },
+      }),
+    ),
+    practiceCounts: T.optional(
+      T.array(T.string({ minLength: 1 }), {
+        description:
+          "print each run's practice per --eval-every episodes from its log (DIR/C/daemon-*.db): seated by ground truth / called a success by the learned reward (p > 0.5) / both",
+        cli: { arg: 'DIR,DIR,...', defaultText: 'none' },
+      }),
+    ),
   }),
 });
 
@@ -208,6 +229,20 @@ export async function main(argv: string[]): Promise<number> {
   const args = fromArgv(EXPERIMENT, argv, (_, p) => p);
   if (typeof args === 'number') return args;
   const a = args.values;
+  if (a.compare !== undefined || a.practiceCounts !== undefined) {
+    try {
+      if (a.practiceCounts !== undefined) for (const line of practiceCounts(a.practiceCounts, a.evalEvery)) console.log(line);
+      if (a.compare !== undefined) {
+        const [candidate, reference] = a.compare as [string, string];
+        const connectors = a.connectors ?? splitFrom(a.split).heldOut;
+        for (const line of compareRuns(candidate, reference, connectors, a.seeds ?? runSeeds(candidate, connectors))) console.log(line);
+      }
+      return 0;
+    } catch (e) {
+      console.error(`experiment: ${(e as Error).message}`);
+      return 1;
+    }
+  }
   for (const [dirs, flag, run] of [
     [a.merge, '--merge', mergeRuns],
     [a.mergeSeeds, '--merge-seeds', seedsReport],

@@ -11,10 +11,10 @@
  * These replace results/fleet-demo/success-windows.py and fault-stalls.py; their numbers are formatted as Python's
  * `format` did (halves of the last digit round to even), so a recorded table and its rewrite compare byte for byte.
  */
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { Store, StoreOpenError } from '../store/index.ts';
+import { readLog } from '../store/index.ts';
+import { fixed } from '../util/py-format.ts';
 import { frame, points, polyline, SVG_CLOSE } from '../util/svg-chart.ts';
 
 /** One practice episode as the report needs it. */
@@ -33,21 +33,8 @@ export interface ArmLog {
   episodes: ReportEpisode[];
 }
 
-/** `x` with `d` decimals as Python's format does: the nearest, and an exact half to the even digit. */
-export function pyFixed(x: number, d: number): string {
-  if (!Number.isFinite(x)) return String(x);
-  const sign = x < 0 || Object.is(x, -0) ? '-' : '';
-  const a = Math.abs(x);
-  // toFixed with 60 more digits is the double's exact decimal expansion (|x| < 1e21 here): an exact tie shows 50...0.
-  const exact = a.toFixed(Math.min(100, d + 60));
-  const dot = exact.indexOf('.');
-  const keepEnd = d === 0 ? dot : dot + 1 + d;
-  const rest = exact.slice(d === 0 ? dot + 1 : keepEnd);
-  if (!/^50*$/.test(rest)) return sign + a.toFixed(d);
-  const kept = exact.slice(0, keepEnd);
-  const last = Number(kept.at(-1));
-  return sign + (last % 2 === 0 ? kept : a.toFixed(d));
-}
+/** `x` with `d` decimals as Python's format does (util/py-format.ts). */
+export const pyFixed = fixed;
 
 /** Python's float floor division a // b (CPython float_divmod), for the window count. */
 function pyFloorDiv(a: number, b: number): number {
@@ -65,30 +52,16 @@ export function readArmLogs(runDir: string): ArmLog[] {
     .map((f) => /^arm-(\d+)\.db$/.exec(f))
     .filter((m): m is RegExpExecArray => m !== null)
     .sort((x, y) => Number(x[1]) - Number(y[1]));
-  return files.map((m) => {
-    const file = join(runDir, m[0]);
-    let s: Store;
-    let copy: string | null = null;
-    try {
-      s = Store.openReadOnly(file);
-    } catch (e) {
-      if (!(e instanceof StoreOpenError && e.reason === 'older')) throw e;
-      // A run's log from an older build: read a migrated copy, the run's file stays as it was.
-      copy = mkdtempSync(join(tmpdir(), 'fleet-report-'));
-      for (const x of ['', '-wal']) if (existsSync(file + x)) copyFileSync(file + x, join(copy, m[0] + x));
-      s = Store.open(join(copy, m[0]), { integrityCheck: 'header' });
-    }
-    try {
+  return files.map((m) =>
+    // A run's log from an older build is read from a migrated copy; the run's file stays as it was.
+    readLog(join(runDir, m[0]), (s) => {
       const eps = s.listEpisodes({ kind: 'practice', order: 'asc', limit: Number.MAX_SAFE_INTEGER });
       return {
         name: basename(m[0], '.db'),
         episodes: eps.map((e) => ({ startedAt: e.startedAt, gtSuccess: e.gtSuccess, policyVersion: e.policyVersion, domain: e.domain, outcome: e.outcome })),
       };
-    } finally {
-      s.close();
-      if (copy) rmSync(copy, { recursive: true, force: true });
-    }
-  });
+    }),
+  );
 }
 
 export interface SuccessWindow {

@@ -6,14 +6,19 @@
  *   npx tsx src/cli/reward-table.ts 'DAIB, image=a-seed0.json,a-seed1.json' 'ERM, image=b-seed0.json,b-seed1.json' \
  *     --pairs 1:2 --unpressed DIR > table.md
  *
- * Numbers are printed as Python's format() would (results/reward-seeds/table.md was first made by a Python script):
- * 1 decimal, or none for shares and minutes.
+ * Two layouts of the same figures: `compact` (results/reward-seeds/table.md) and `sections` (results/reward-depth/
+ * table.md: headed sections, the error shares as a table, the unpressed runs per configuration and seed).
+ * Numbers are printed as Python's format() would (both tables were first made by Python scripts): 1 decimal, or none
+ * for shares and minutes.
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import type { BalancedEvaluation } from '../learn/daib.ts';
 import type { HeightErrors, RewardRow } from '../offline/reward.ts';
 import { runIfMain } from '../util/args.ts';
+import { fixed, mean } from '../util/py-format.ts';
+
+export { fixed, mean };
 import { command, existingFile, fromArgv, T, UsageError } from './flags.ts';
 
 /** The command line, declared once (src/cli/flags.ts). */
@@ -40,19 +45,32 @@ argument (its label, then its files; their rows in file order), in table order.`
       description: 'height bins of the error table (labels as eval-reward writes them)',
     }),
     unpressed: T.optional(
-      T.string({ minLength: 1, description: 'a directory of eval-reward --out JSONs: one row each, named by its file', cli: { arg: 'DIR' } }),
+      T.string({
+        minLength: 1,
+        description:
+          "a directory of eval-reward --out JSONs on seatings that do not press: compact, one row per file named by it; sections, the file of each run's name, per configuration and seed",
+        cli: { arg: 'DIR' },
+      }),
     ),
+    layout: T.enum(['compact', 'sections'], {
+      default: 'compact',
+      description: 'compact: tables and lines (results/reward-seeds); sections: headed sections, every figure a table (results/reward-depth)',
+    }),
   }),
 });
 
-/** One configuration: a label and the runs of its files. */
+/** One configuration: a label, its files and their runs (in file order), and the held-out data they were scored on. */
 export interface RewardConfig {
   label: string;
   rows: RewardRow[];
+  /** Each file and the seed of its first run (null: none), for the unpressed report of the same name. */
+  files: Array<{ path: string; seed: number | null }>;
+  heldOutDb: string | null;
 }
 
 /** What eval-reward --out writes, as far as the tables read it. */
 interface UnpressedReport {
+  db?: string;
   evaluation: BalancedEvaluation;
   errorsByHeight: HeightErrors[];
 }
@@ -70,23 +88,21 @@ export function readConfig(arg: string): RewardConfig {
   const eq = arg.lastIndexOf('=');
   if (eq <= 0 || eq === arg.length - 1) throw new UsageError(`'${arg}': expected LABEL=FILE[,FILE...]`);
   const files = arg.slice(eq + 1).split(',');
-  const rows = files.flatMap((f) => {
-    const r = (readJson(f) as { rows?: unknown }).rows;
-    if (!Array.isArray(r)) throw new UsageError(`${f}: field 'rows' is missing (not a train-reward --results file)`);
-    return r as RewardRow[];
+  let heldOutDb: string | null = null;
+  const read = files.map((path) => {
+    const j = readJson(path) as { rows?: unknown; heldOutDb?: unknown };
+    if (!Array.isArray(j.rows)) throw new UsageError(`${path}: field 'rows' is missing (not a train-reward --results file)`);
+    if (typeof j.heldOutDb === 'string') heldOutDb ??= j.heldOutDb;
+    return { path, rows: j.rows as RewardRow[] };
   });
-  return { label: arg.slice(0, eq), rows };
+  return {
+    label: arg.slice(0, eq),
+    rows: read.flatMap((f) => f.rows),
+    files: read.map((f) => ({ path: f.path, seed: f.rows[0]?.seed ?? null })),
+    heldOutDb,
+  };
 }
 
-const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
-/** Python's f'{x:.1f}' / f'{x:.0f}': the exact binary value rounded, an exact tie to even (toFixed takes it up). */
-export function fixed(x: number, digits: number): string {
-  const exact = x.toFixed(100); // every digit of a double of this size
-  const point = exact.indexOf('.');
-  if (!/^50*$/.test(exact.slice(point + 1 + digits))) return x.toFixed(digits);
-  const kept = digits === 0 ? exact.slice(0, point) : exact.slice(0, point + 1 + digits);
-  return Number(kept.at(-1)) % 2 === 0 ? kept : x.toFixed(digits);
-}
 const pct = (x: number, digits = 1): string => fixed(100 * x, digits);
 const signed = (x: number): string => `${x >= 0 ? '+' : ''}${pct(x)}`;
 /** The first smallest, as Python's min(..., key=...). */
@@ -100,23 +116,120 @@ function at<K, V>(m: Map<K, V>, k: K, what: string): V {
   return v;
 }
 
+export interface TableOptions {
+  pairs: Array<[number, number]>;
+  connectors?: string[];
+  bins: string[];
+  unpressed?: string;
+  layout?: 'compact' | 'sections';
+}
+
+interface Run {
+  seed: number;
+  acc: number;
+  per: Map<string, number>;
+  errs: Map<string, Map<string, number>>;
+  row: RewardRow;
+}
+
 /** Every table, as markdown lines. */
-export function rewardTables(
-  configs: RewardConfig[],
-  o: { pairs: Array<[number, number]>; connectors?: string[]; bins: string[]; unpressed?: string },
-): string[] {
+export function rewardTables(configs: RewardConfig[], o: TableOptions): string[] {
   const first = configs.find((c) => c.rows.length > 0)?.rows[0];
   const names = o.connectors ?? (first ? first.evaluation.perDomain.map((d) => d.name ?? String(d.domain)) : []);
-  const out: string[] = [];
-  out.push(`| configuration | seed | held-out | ${names.join(' | ')} | worst connector | probe on zI | training min |`);
-  out.push(`|---|---|---|${'---|'.repeat(names.length)}---|---|---|`);
-  const runs = configs.map((c) =>
+  const runs: Run[][] = configs.map((c) =>
     c.rows.map((r) => {
       const per = perDomain(r.evaluation);
       const errs = new Map(r.errorsByHeight.map((b) => [b.name, new Map(b.bins.map((x) => [x.label, x.errorRate]))]));
       return { seed: r.seed, acc: r.evaluation.accuracy, per, errs, row: r };
     }),
   );
+  for (const [a, b] of o.pairs) {
+    if (!configs[a - 1] || !configs[b - 1]) throw new UsageError(`--pairs ${a}:${b}: there are ${configs.length} configurations`);
+  }
+  const t = { configs, runs, names, o };
+  if (o.layout === 'sections') {
+    const heldOut = configs.find((c) => c.heldOutDb !== null)?.heldOutDb;
+    const unpressed = o.unpressed === undefined ? [] : unpressedPerRun(t, o.unpressed);
+    return [
+      `### Held-out prior data (${heldOut ? `\`${heldOut}\`` : 'held-out data'}), every run`,
+      '',
+      ...perSeedTable(t),
+      '',
+      '### Over seeds',
+      '',
+      ...overSeedsTable(t),
+      '',
+      '### Differences on common seeds (points)',
+      '',
+      ...differences(t).map(({ a, b, seeds }) => `- ${a} minus ${b}: ${seeds.map(([s, d]) => `seed ${s} ${signed(d)}`).join(', ')}`),
+      '',
+      `### Share of held-out frames called wrongly, mean over seeds (${o.bins.join(' / ')} above seated, %)`,
+      '',
+      `| configuration | ${names.join(' | ')} |`,
+      `|---|${'---|'.repeat(names.length)}`,
+      ...errorShares(t).map(({ label, cells }) => `| ${label} | ${cells.map((c) => c.join(' / ')).join(' | ')} |`),
+      ...(o.unpressed === undefined
+        ? []
+        : [
+            '',
+            `### Seated without pressing (\`${unpressed.find((u) => u.report.db)?.report.db ?? o.unpressed}\`, P-controller, exact goal, fz = 0 N), every exported run`,
+            '',
+            `| configuration | seed | mean | ${names.join(' | ')} | seated frames wrong |`,
+            `|---|---|---|${'---|'.repeat(names.length)}---|`,
+            ...unpressed.map(({ label, seed, report: r, file }) => {
+              const per = perDomain(r.evaluation);
+              // Over seated frames (weighted by each connector's count), not over connectors as the compact layout.
+              const seated = r.errorsByHeight.flatMap((b) => b.bins.filter((x) => x.label === 'seated'));
+              const wrong =
+                seated.reduce((a, x) => a + x.samples * x.errorRate, 0) /
+                Math.max(
+                  1,
+                  seated.reduce((a, x) => a + x.samples, 0),
+                );
+              return `| ${label} | ${seed} | ${pct(r.evaluation.accuracy)} % | ${names.map((n) => pct(at(per, n, file))).join(' | ')} | ${pct(wrong, 0)} % |`;
+            }),
+          ]),
+    ];
+  }
+  const out: string[] = [...perSeedTable(t), '', ...overSeedsTable(t), ''];
+  for (const { a, b, seeds } of differences(t)) {
+    out.push(
+      `${a} - ${b}: ${seeds.map(([s, d]) => `seed ${s} ${signed(d)}`).join(', ')}; mean over these seeds ${signed(mean(seeds.map(([, d]) => d)))} points`,
+    );
+  }
+  out.push('');
+  out.push(`share of held-out frames called wrongly, mean over seeds (${o.bins[0] ?? ''} / unseated ${o.bins.slice(1).join(' / ')} above seated):`);
+  for (const { label, cells } of errorShares(t)) out.push(`  ${label}: ${names.map((n, i) => `${n} ${(cells[i] ?? []).join(' / ')}`).join('; ')}`);
+  if (o.unpressed !== undefined) {
+    const files = readdirSync(o.unpressed)
+      .sort()
+      .filter((f) => f.endsWith('.json'));
+    const reports = files.map((f) => ({ f, r: readJson(join(o.unpressed as string, f)) as UnpressedReport }));
+    out.push('');
+    out.push(`| unpressed seatings (${reports[0]?.r.db ?? 'data/heldout-p.db'}) | mean | ${names.join(' | ')} | seated frames wrong (mean over connectors) |`);
+    out.push(`|---|---|${'---|'.repeat(names.length)}---|`);
+    for (const { f, r } of reports) {
+      const per = perDomain(r.evaluation);
+      const seated = mean(r.errorsByHeight.flatMap((b) => b.bins.filter((x) => x.label === 'seated').map((x) => x.errorRate)));
+      out.push(`| ${f.slice(0, -5)} | ${pct(r.evaluation.accuracy)} % | ${names.map((n) => pct(at(per, n, f))).join(' | ')} | ${pct(seated, 0)} % |`);
+    }
+  }
+  return out;
+}
+
+interface Tables {
+  configs: RewardConfig[];
+  runs: Run[][];
+  names: string[];
+  o: TableOptions;
+}
+
+/** Every run: held-out accuracy, per connector, the worst, the domain probe, training minutes. */
+function perSeedTable({ configs, runs, names }: Tables): string[] {
+  const out = [
+    `| configuration | seed | held-out | ${names.join(' | ')} | worst connector | probe on zI | training min |`,
+    `|---|---|---|${'---|'.repeat(names.length)}---|---|---|`,
+  ];
   configs.forEach((c, i) => {
     for (const { seed, acc, per, row } of runs[i] ?? []) {
       const worst = argmin([...per.keys()], (n) => at(per, n, c.label));
@@ -126,9 +239,15 @@ export function rewardTables(
       );
     }
   });
-  out.push('');
-  out.push(`| configuration | seeds | mean | worst seed | ${names.map((n) => `${n} mean (worst)`).join(' | ')} |`);
-  out.push(`|---|---|---|---|${'---|'.repeat(names.length)}`);
+  return out;
+}
+
+/** Per configuration: the mean and worst seed, and each connector's mean (worst). */
+function overSeedsTable({ configs, runs, names }: Tables): string[] {
+  const out = [
+    `| configuration | seeds | mean | worst seed | ${names.map((n) => `${n} mean (worst)`).join(' | ')} |`,
+    `|---|---|---|---|${'---|'.repeat(names.length)}`,
+  ];
   configs.forEach((c, i) => {
     const rs = runs[i] ?? [];
     if (rs.length === 0) return;
@@ -141,42 +260,42 @@ export function rewardTables(
       `| ${c.label} | ${rs.map((r) => r.seed).join(',')} | ${pct(mean(rs.map((r) => r.acc)))} % | ${pct(w.acc)} % (seed ${w.seed}) | ${cells.join(' | ')} |`,
     );
   });
-  out.push('');
-  for (const [a, b] of o.pairs) {
-    const ca = configs[a - 1];
-    const cb = configs[b - 1];
-    if (!ca || !cb) throw new UsageError(`--pairs ${a}:${b}: there are ${configs.length} configurations`);
+  return out;
+}
+
+/** Each --pairs A:B on the seeds both have: A's accuracy minus B's, per seed (pairs without a common seed left out). */
+function differences({ configs, runs, o }: Tables): Array<{ a: string; b: string; seeds: Array<[number, number]> }> {
+  return o.pairs.flatMap(([a, b]) => {
+    const ca = configs[a - 1] as RewardConfig;
+    const cb = configs[b - 1] as RewardConfig;
     const d = new Map((runs[a - 1] ?? []).map((r) => [r.seed, r.acc]));
     const e = new Map((runs[b - 1] ?? []).map((r) => [r.seed, r.acc]));
     const common = [...d.keys()].filter((s) => e.has(s)).sort((x, y) => x - y);
-    if (common.length === 0) continue;
-    const diff = (s: number): number => at(d, s, ca.label) - at(e, s, cb.label);
-    out.push(
-      `${ca.label} - ${cb.label}: ${common.map((s) => `seed ${s} ${signed(diff(s))}`).join(', ')}; mean over these seeds ${signed(mean(common.map(diff)))} points`,
-    );
-  }
-  out.push('');
-  out.push(`share of held-out frames called wrongly, mean over seeds (${o.bins[0] ?? ''} / unseated ${o.bins.slice(1).join(' / ')} above seated):`);
-  configs.forEach((c, i) => {
-    const rs = runs[i] ?? [];
-    if (rs.length === 0) return;
-    const cell = (n: string): string =>
-      `${n} ${o.bins.map((b) => pct(mean(rs.map((r) => at(at(r.errs, n, `${c.label} errorsByHeight`), b, `${c.label} ${n} bin`))), 0)).join(' / ')}`;
-    out.push(`  ${c.label}: ${names.map(cell).join('; ')}`);
+    if (common.length === 0) return [];
+    return [{ a: ca.label, b: cb.label, seeds: common.map((s): [number, number] => [s, at(d, s, ca.label) - at(e, s, cb.label)]) }];
   });
-  if (o.unpressed !== undefined) {
-    out.push('');
-    out.push(`| unpressed seatings (data/heldout-p.db) | mean | ${names.join(' | ')} | seated frames wrong (mean over connectors) |`);
-    out.push(`|---|---|${'---|'.repeat(names.length)}---|`);
-    for (const f of readdirSync(o.unpressed).sort()) {
-      if (!f.endsWith('.json')) continue;
-      const r = readJson(join(o.unpressed, f)) as UnpressedReport;
-      const per = perDomain(r.evaluation);
-      const seated = mean(r.errorsByHeight.flatMap((b) => b.bins.filter((x) => x.label === 'seated').map((x) => x.errorRate)));
-      out.push(`| ${f.slice(0, -5)} | ${pct(r.evaluation.accuracy)} % | ${names.map((n) => pct(at(per, n, f))).join(' | ')} | ${pct(seated, 0)} % |`);
-    }
-  }
-  return out;
+}
+
+/** Per configuration and connector: the share of frames called wrongly in each height bin, mean over seeds (%). */
+function errorShares({ configs, runs, names, o }: Tables): Array<{ label: string; cells: string[][] }> {
+  return configs.flatMap((c, i) => {
+    const rs = runs[i] ?? [];
+    if (rs.length === 0) return [];
+    const cell = (n: string): string[] =>
+      o.bins.map((b) => pct(mean(rs.map((r) => at(at(r.errs, n, `${c.label} errorsByHeight`), b, `${c.label} ${n} bin`))), 0));
+    return [{ label: c.label, cells: names.map(cell) }];
+  });
+}
+
+/** The unpressed report of each run that has one: DIR/<the run's file name>, in configuration and file order. */
+function unpressedPerRun({ configs }: Tables, dir: string): Array<{ label: string; seed: number; file: string; report: UnpressedReport }> {
+  return configs.flatMap((c) =>
+    c.files.flatMap(({ path, seed }) => {
+      const file = join(dir, basename(path));
+      if (!existsSync(file) || seed === null) return [];
+      return [{ label: c.label, seed, file, report: readJson(file) as UnpressedReport }];
+    }),
+  );
 }
 
 export function main(
@@ -196,6 +315,7 @@ export function main(
         o: {
           pairs,
           bins: a.bins,
+          layout: a.layout,
           ...(a.connectors ? { connectors: a.connectors } : {}),
           ...(a.unpressed ? { unpressed: existingFile('--unpressed', a.unpressed) } : {}),
         },

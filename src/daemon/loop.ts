@@ -9,8 +9,8 @@
  *   While an operator holds a takeover (any TakeoverInput polled each control tick: REST lease, ROS teleop, simulated
  *   operator; takeover.ts), the operator's move replaces u_H + residual under the same step limit (composeTakeover)
  *   and the same safety filter, and the transition is logged as an intervention with its source.
- * Beside it: tick timing and missed-tick accounting (timing.ts), episode scoring (scoring.ts), the vocabulary and the
- * typed events seen from outside (types.ts).
+ * Beside it: tick timing and missed-tick accounting (timing.ts), episode scoring (scoring.ts), the status snapshot
+ * (status.ts), the vocabulary and the typed events seen from outside (types.ts).
  * A transition is completed one tick later, when the next observation (and so its reward) is known; the last one of
  * an episode in the 'scoring' tick.
  *
@@ -38,6 +38,7 @@ import { TickScheduler } from './scheduler.ts';
 import { judgeEpisode, RecentEpisodes } from './scoring.ts';
 import { LabelBudget, labelNeed, type LabelRequest, type StepEvidence } from './labels.ts';
 import { TickTiming, type LateTick } from './timing.ts';
+import { buildStatus, takeoverStatus } from './status.ts';
 import type { ThreadSample } from './thread-stats.ts';
 import {
   LeasedTakeover,
@@ -364,37 +365,29 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
   }
 
   status(): DaemonStatus {
-    const ep = this.episode;
-    return {
+    return buildStatus({
       state: this.state,
-      backend: this.backend.kind,
+      backendKind: this.backend.kind,
       sensors: this.sensors,
-      tickHz: this.cfg.tickHz,
-      realtime: this.cfg.realtime,
-      practice: this.run ? { ...this.run } : null,
-      episode: ep ? { id: ep.id, index: ep.index, step: ep.step, steps: ep.steps, domain: ep.domain, scenario: ep.scenario } : null,
+      config: this.cfg,
+      run: this.run,
+      episode: this.episode,
       lastEpisode: this.lastEpisode,
       recent: this.recent.rates(this.cfg.practice.successThreshold),
-      safety: { estop: this.latch.state, backendEstop: this.backend.estopEngaged(), lastTrip: this.lastTrip },
+      estop: this.latch.state,
+      backendEstop: this.backend.estopEngaged(),
+      lastTrip: this.lastTrip,
       timing: this.timing.status(this.scheduler),
-      policy: {
-        version: this.policyVersion,
-        mode: this.policySlot ? 'residual' : 'p-only',
-        pendingSwap: this.pendingSwap ? (this.pendingSwap.slot?.model.version ?? 'p-only') : null,
-        faults: this.policyFaults,
-      },
-      reward: { version: this.rewardSlot?.model.version ?? null },
-      labels: {
-        budget: this.cfg.labels.budget,
-        judged: this.labelBudget.judged,
-        requested: this.labelBudget.requested,
-        skipped: this.labelBudget.skipped,
-        open: [...this.openLabelRequests.values()].slice(-20),
-      },
+      policy: this.policySlot?.model ?? null,
+      pendingSwap: this.pendingSwap,
+      policyFaults: this.policyFaults,
+      reward: this.rewardSlot?.model ?? null,
+      labelBudget: this.labelBudget,
+      openLabelRequests: this.openLabelRequests.values(),
       lastPose: this.lastPose,
       takeover: this.takeoverStatus(),
-      extra: { ...this.extras },
-    };
+      extras: this.extras,
+    });
   }
 
   /** Attaches (or with undefined removes) a named section to status and the SSE stream, e.g. trainer progress. */
@@ -441,17 +434,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
   }
 
   takeoverStatus(): TakeoverStatus {
-    const t = this.takeovers;
-    return {
-      active: t.active,
-      source: t.source,
-      since: t.since,
-      episodeSteps: t.episodeSteps,
-      totalSteps: t.totalSteps,
-      takeovers: t.takeovers,
-      inputs: ['rest', ...this.takeoverInputs.map((i) => i.name)],
-      rest: { holding: this.restTakeover.holding(), remainingMs: this.restTakeover.remainingMs() },
-    };
+    return takeoverStatus(this.takeovers, this.takeoverInputs, this.restTakeover);
   }
 
   /** The newest missed control ticks and what they were doing (timing.ts LateTick). */
@@ -488,33 +471,22 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
   private async controlTick(): Promise<void> {
     const ep = this.episode;
     if (!ep) return;
-    const t0 = this.now();
-    const cpu0 = process.cpuUsage();
-    if (this.run?.stopRequested) {
-      this.backend.stop();
-      const p = await this.observeOrLatch();
-      if (!p || this.episode !== ep) return;
-      const r = await this.scoreReward(p);
-      if (this.episode !== ep) return;
-      this.completePending(ep, r.prob, r.gt, true);
-      this.closeEpisode(ep, 'aborted', 'stop requested', r.prob, r.gt);
-      this.afterEpisode();
-      return;
-    }
+    const clock = this.timing.controlTick(this.now);
+    if (this.run?.stopRequested) return this.stopTick(ep);
     const policySlot = this.policySlot;
+    // Observe, and build every model's input.
     const p = await this.observeOrLatch();
     if (!p || this.episode !== ep) return;
-    const ti = this.now();
-    const [residualRaw, reward] = await Promise.all([
-      this.runPolicy(policySlot, p),
-      ep.pending ? this.scoreReward(p) : Promise.resolve({ prob: null, gt: null }),
-    ]);
-    const tInferEnd = this.now();
+    // Infer: the policy's residual, and the reward of this observation for the previous transition.
+    const [residualRaw, reward] = await clock.infer(() =>
+      Promise.all([this.runPolicy(policySlot, p), ep.pending ? this.scoreReward(p) : Promise.resolve({ prob: null, gt: null })]),
+    );
     // Anything may have happened while we awaited (REST e-stop, stop request, shutdown): re-check before moving.
     if (this.episode !== ep || this.state !== 'running') return;
     if (ep.pending) this.completePending(ep, reward.prob, reward.gt, false);
     this.noteEvidence(ep, p, reward.prob);
 
+    // Compose the action: u_H + bounded residual, or the operator's move, step-limited.
     const uH = pControl(p.obs.eePos, p.obs.goal, this.cal.gains.kp);
     // Noise goes inside the bound: what is executed as residual never exceeds it, and learning sees that same action.
     const noisy: Vec3 =
@@ -524,6 +496,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     // Polled now, after the awaits, so a lapsed lease is seen as lapsed; the operator's move replaces u_H + residual.
     const operator = this.pollTakeover(p, ep);
     const action = operator ? composeTakeover(uH, operator.delta, this.actionLimits) : composeAction(uH, noisy, this.actionLimits);
+    // Decide safety, last.
     const now = this.backend.clock();
     // A robot clock that stands still would blind the stale-sensor watchdog (it measures ages on that clock).
     const decision: SafetyDecision =
@@ -535,22 +508,20 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
           );
     if (decision.kind === 'trip') {
       this.handleTrip(decision, ep);
-      this.timing.compute.push(this.now() - t0);
+      clock.abandoned();
       return;
     }
     // The last moment before the arm moves: an e-stop requested meanwhile from another thread wins.
     if (this.pollEstopRequest()) {
-      this.timing.compute.push(this.now() - t0);
+      clock.abandoned();
       return;
     }
-    const cpuBefore = process.cpuUsage(cpu0);
-    const tc = this.now();
-    this.backend.command(decision.action);
-    ep.lastClock = now;
-    const tcEnd = this.now();
-    const cpu2 = process.cpuUsage();
-    this.timing.backend.push(tcEnd - tc);
-    this.timing.infer.push(tInferEnd - ti);
+    // Command.
+    clock.command(() => {
+      this.backend.command(decision.action);
+      ep.lastClock = now;
+    });
+    // Log: the transition waits for the next observation's reward (completePending).
     this.lastPose = p.obs.eePos;
     ep.pending = {
       t: {
@@ -567,12 +538,20 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     };
     this.noteTakeover(operator, ep);
     ep.step++;
-    this.timing.controlTicks++;
     if (ep.step >= ep.steps) this.setState('scoring');
-    this.timing.compute.push(this.now() - t0 - (tcEnd - tc));
-    const cpuAfter = process.cpuUsage(cpu2);
-    this.timing.computeCpu.push((cpuBefore.user + cpuBefore.system + cpuAfter.user + cpuAfter.system) / 1000);
-    if (this.timing.controlTicks % Math.max(1, Math.round(this.cfg.tickHz)) === 0) this.emitStatus();
+    if (clock.ended() % Math.max(1, Math.round(this.cfg.tickHz)) === 0) this.emitStatus();
+  }
+
+  /** A control tick after stopPractice(): hold the arm, score where it stands, close the episode as aborted. */
+  private async stopTick(ep: OpenEpisode): Promise<void> {
+    this.backend.stop();
+    const p = await this.observeOrLatch();
+    if (!p || this.episode !== ep) return;
+    const r = await this.scoreReward(p);
+    if (this.episode !== ep) return;
+    this.completePending(ep, r.prob, r.gt, true);
+    this.closeEpisode(ep, 'aborted', 'stop requested', r.prob, r.gt);
+    this.afterEpisode();
   }
 
   /** The tick after the last step: score the final observation, close the episode. */

@@ -137,6 +137,11 @@ export class TickTiming {
     };
   }
 
+  /** Starts timing one control tick (its wall clock and CPU time from now). */
+  controlTick(now: () => number): ControlTickClock {
+    return new ControlTickClock(this, now);
+  }
+
   samples(scheduler: TickScheduler): { compute: Float64Array; computeCpu: Float64Array; backend: Float64Array; jitter: Float64Array; infer: Float64Array } {
     return {
       compute: this.compute.values(),
@@ -145,5 +150,61 @@ export class TickTiming {
       jitter: scheduler.jitter.values(),
       infer: this.infer.values(),
     };
+  }
+}
+
+/**
+ * The clocks of one control tick, so that the tick itself shows only its steps: its compute (wall time from its start
+ * without the robot's command), the CPU time of the same work, the inference, and the command. A tick that ends
+ * before commanding (a trip, an e-stop) records its compute only.
+ */
+export class ControlTickClock {
+  private readonly t0: number;
+  private readonly cpu0: NodeJS.CpuUsage;
+  private inferMs = 0;
+  private commandMs = 0;
+  private cpuBefore: NodeJS.CpuUsage | null = null;
+  private cpuAfterStart: NodeJS.CpuUsage | null = null;
+
+  constructor(
+    private readonly timing: TickTiming,
+    private readonly now: () => number,
+  ) {
+    this.t0 = now();
+    this.cpu0 = process.cpuUsage();
+  }
+
+  /** Runs the tick's inference (started inside, so that its synchronous part is timed too). */
+  async infer<T>(run: () => Promise<T>): Promise<T> {
+    const ti = this.now();
+    const r = await run();
+    this.inferMs = this.now() - ti;
+    return r;
+  }
+
+  /** Ended before commanding: the whole tick was compute. */
+  abandoned(): void {
+    this.timing.compute.push(this.now() - this.t0);
+  }
+
+  /** Sends the command: its time is the robot's (the sim's physics step), not the daemon's compute. */
+  command(send: () => void): void {
+    this.cpuBefore = process.cpuUsage(this.cpu0);
+    const tc = this.now();
+    send();
+    this.commandMs = this.now() - tc;
+    this.cpuAfterStart = process.cpuUsage();
+    this.timing.backend.push(this.commandMs);
+    this.timing.infer.push(this.inferMs);
+  }
+
+  /** A commanded tick ended: counts it, records its compute and CPU time; returns the control ticks so far. */
+  ended(): number {
+    this.timing.controlTicks++;
+    this.timing.compute.push(this.now() - this.t0 - this.commandMs);
+    const before = this.cpuBefore ?? { user: 0, system: 0 };
+    const after = this.cpuAfterStart ? process.cpuUsage(this.cpuAfterStart) : { user: 0, system: 0 };
+    this.timing.computeCpu.push((before.user + before.system + after.user + after.system) / 1000);
+    return this.timing.controlTicks;
   }
 }

@@ -78,6 +78,23 @@ export interface EnvView {
   tex: Int8Array;
 }
 
+/** Scratch for facingNormal's result (one per module: rendering is synchronous, one pixel at a time). */
+const FACING = new Float64Array(3);
+
+/**
+ * The surface normal hit by ray q, turned to face the camera (the ray cast gives a geom's outward normal, which faces
+ * away on a hit from inside or behind), into out[0..2]. Small and monomorphic, so V8 inlines it in the per-pixel loops.
+ */
+function facingNormal(nrm: Float64Array, q: number, dx: number, dy: number, dz: number, out: Float64Array): void {
+  const nx = nrm[3 * q]!,
+    ny = nrm[3 * q + 1]!,
+    nz = nrm[3 * q + 2]!;
+  const flip = nx * dx + ny * dy + nz * dz > 0;
+  out[0] = flip ? -nx : nx;
+  out[1] = flip ? -ny : ny;
+  out[2] = flip ? -nz : nz;
+}
+
 export class RayCamera {
   readonly n: number;
   private readonly local: Float64Array; // ray directions in the camera frame (x right, y up, z backward)
@@ -239,14 +256,10 @@ export class RayCamera {
     const dx = w[3 * q]!,
       dy = w[3 * q + 1]!,
       dz = w[3 * q + 2]!;
-    let nx = nrm[3 * q]!,
-      ny = nrm[3 * q + 1]!,
-      nz = nrm[3 * q + 2]!;
-    if (nx * dx + ny * dy + nz * dz > 0) {
-      nx = -nx;
-      ny = -ny;
-      nz = -nz;
-    }
+    facingNormal(nrm, q, dx, dy, dz, FACING);
+    const nx = FACING[0]!,
+      ny = FACING[1]!,
+      nz = FACING[2]!;
     const lam = shadowed ? 0 : Math.max(0, nx * shade.light[0] + ny * shade.light[1] + nz * shade.light[2]);
     const bright = shade.ambient + (1 - shade.ambient) * lam;
     if (view) this.surface(g, pose.pos[0] + d * dx, pose.pos[1] + d * dy, pose.pos[2] + d * dz, frames, this.rgb, 0, view.color, view.tex);
@@ -419,14 +432,10 @@ export class RayCamera {
           dy = this.world[3 * p + 1]!,
           dz = this.world[3 * p + 2]!;
         this.surface(g, pose.pos[0] + d * dx, pose.pos[1] + d * dy, pose.pos[2] + d * dz, frames, color, 3 * p);
-        let nx = nrm[3 * p]!,
-          ny = nrm[3 * p + 1]!,
-          nz = nrm[3 * p + 2]!;
-        if (nx * dx + ny * dy + nz * dz > 0) {
-          nx = -nx;
-          ny = -ny;
-          nz = -nz;
-        }
+        facingNormal(nrm, p, dx, dy, dz, FACING);
+        const nx = FACING[0]!,
+          ny = FACING[1]!,
+          nz = FACING[2]!;
         // camera frame normal: R^T n
         normal[3 * p] = R[0]! * nx + R[3]! * ny + R[6]! * nz;
         normal[3 * p + 1] = R[1]! * nx + R[4]! * ny + R[7]! * nz;

@@ -236,26 +236,42 @@ export function buildViewXml(def: ConnectorDef): string {
   const assets: string[] = [];
   const vis = socketVisualGeoms(def, L, assets);
   const [sx, sy] = L.socketXY;
-  return `<mujoco model="view_${def.name}">
-  <compiler angle="radian" autolimits="true"/>
-  <size memory="64K"/>
-  <default>
-    <!-- The socket's geoms get collision bits although this model is never stepped: MuJoCo builds a body's bounding
+  return mjcfDocument({
+    model: `view_${def.name}`,
+    head: '<size memory="64K"/>',
+    defaults: [
+      `<!-- The socket's geoms get collision bits although this model is never stepped: MuJoCo builds a body's bounding
          volume hierarchy only over colliding geoms, and mj_multiRay culls geoms by their bounding angles only in bodies
-         that have one. Without it every ray tested every hole marker (dt12: 12 ray_box tests per ray). -->
-    <default class="env"><geom contype="0" conaffinity="0" group="0"/></default>
-    <default class="sockvis"><geom contype="1" conaffinity="1" density="0" group="2"/></default>
+         that have one. Without it every ray tested every hole marker (dt12: 12 ray_box tests per ray). -->`,
+      '<default class="env"><geom contype="0" conaffinity="0" group="0"/></default>',
+      '<default class="sockvis"><geom contype="1" conaffinity="1" density="0" group="2"/></default>',
+    ],
+    assets,
+    world: `<body name="socket" pos="${v([sx, sy, L.tableTop])}">
+      ${vis.join('\n      ')}
+    </body>`,
+  });
+}
+
+/**
+ * An MJCF document as both models write it (the camera's view model and the physics cell): the compiler settings,
+ * `head` (option, size), the defaults, the meshes, the world standing on the table, then `tail` (actuators, sensors).
+ */
+function mjcfDocument(d: { model: string; head: string; defaults: readonly string[]; assets: readonly string[]; world: string; tail?: string }): string {
+  return `<mujoco model="${d.model}">
+  <compiler angle="radian" autolimits="true"/>
+  ${d.head}
+  <default>
+    ${d.defaults.join('\n    ')}
   </default>
   <asset>
-    ${assets.join('\n    ')}
+    ${d.assets.join('\n    ')}
   </asset>
   <worldbody>
     ${TABLE}
-    <body name="socket" pos="${v([sx, sy, L.tableTop])}">
-      ${vis.join('\n      ')}
-    </body>
+    ${d.world}
   </worldbody>
-</mujoco>
+${d.tail ?? ''}</mujoco>
 `;
 }
 
@@ -297,45 +313,40 @@ export function buildCellXml(def: ConnectorDef, opt: CellModelOptions): { xml: s
   }).join('\n    ');
 
   const [sx, sy] = L.socketXY;
-  const xml = `<mujoco model="insertion_cell_${def.name}">
-  <compiler angle="radian" autolimits="true"/>
-  <option timestep="${f(opt.timestep)}" integrator="implicitfast" cone="elliptic" impratio="10"/>
-  <size memory="1M"/>
-  <default>
-    <geom solref="0.004 1" solimp="0.95 0.99 0.0005" friction="0.3 0.005 0.0001"/>
-    <default class="visual"><geom contype="0" conaffinity="0" density="0" group="4"/></default>
-    <default class="arm"><geom contype="0" conaffinity="0" density="0" group="3"/></default>
-    <!-- Collision bits: pins have contype 2, the housing 4. The face pieces and hole floors accept only pins
+  const xml = mjcfDocument({
+    model: `insertion_cell_${def.name}`,
+    head: `<option timestep="${f(opt.timestep)}" integrator="implicitfast" cone="elliptic" impratio="10"/>
+  <size memory="1M"/>`,
+    defaults: [
+      '<geom solref="0.004 1" solimp="0.95 0.99 0.0005" friction="0.3 0.005 0.0001"/>',
+      '<default class="visual"><geom contype="0" conaffinity="0" density="0" group="4"/></default>',
+      '<default class="arm"><geom contype="0" conaffinity="0" density="0" group="3"/></default>',
+      `<!-- Collision bits: pins have contype 2, the housing 4. The face pieces and hole floors accept only pins
          (2), the block's rim and the table accept both (6). The housing never tests the many face pieces: the
-         pins reach the face first, and only near the block's edge could the housing touch it (the rim). -->
-    <default class="env"><geom contype="0" conaffinity="6" condim="3" group="2"/></default>
-    <default class="envc"><geom contype="0" conaffinity="2" condim="3" group="5"/></default>
-    <default class="rim"><geom contype="0" conaffinity="6" condim="3" group="5"/></default>
-    <default class="sockvis"><geom contype="0" conaffinity="0" density="0" group="2"/></default>
-    <default class="plug"><geom contype="2" conaffinity="0" condim="3" density="1500" group="1"/></default>
-    <default class="housing"><geom contype="4" conaffinity="0" condim="3" density="1500" group="1"/></default>
-  </default>
-  <asset>
-    ${assets.join('\n    ')}
-  </asset>
-  <worldbody>
-    ${TABLE}
-    <geom name="arm_pedestal" type="cylinder" size="0.09 0.05" pos="0 0 0.05" rgba="0.2 0.2 0.22 1" class="arm"/>
+         pins reach the face first, and only near the block's edge could the housing touch it (the rim). -->`,
+      '<default class="env"><geom contype="0" conaffinity="6" condim="3" group="2"/></default>',
+      '<default class="envc"><geom contype="0" conaffinity="2" condim="3" group="5"/></default>',
+      '<default class="rim"><geom contype="0" conaffinity="6" condim="3" group="5"/></default>',
+      '<default class="sockvis"><geom contype="0" conaffinity="0" density="0" group="2"/></default>',
+      '<default class="plug"><geom contype="2" conaffinity="0" condim="3" density="1500" group="1"/></default>',
+      '<default class="housing"><geom contype="4" conaffinity="0" condim="3" density="1500" group="1"/></default>',
+    ],
+    assets,
+    world: `<geom name="arm_pedestal" type="cylinder" size="0.09 0.05" pos="0 0 0.05" rgba="0.2 0.2 0.22 1" class="arm"/>
     <body name="socket" pos="${v([sx, sy, L.tableTop])}">
       ${sock.join('\n      ')}
     </body>
     <body name="base" pos="0 0 0.1">
       ${chain}${hand}${close}
-    </body>
-  </worldbody>
-  <actuator>
+    </body>`,
+    tail: `  <actuator>
     ${actuators}
   </actuator>
   <sensor>
     <force name="ft_force" site="ft"/>
     <torque name="ft_torque" site="ft"/>
   </sensor>
-</mujoco>
-`;
+`,
+  });
   return { xml, layout: L };
 }

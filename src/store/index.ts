@@ -2,6 +2,7 @@
 export { Store, type RawRow, type ListOptions, type ReadOptions, type StoreCounts } from './store.ts';
 export { TransitionWriter, type TransitionWriterOptions, type WriterStats, type CommittedTransition, type WriterTestHooks } from './writer.ts';
 export { StoreOpenError, type OpenOptions } from './open.ts';
+export { readLog } from './read-log.ts';
 export { APPLICATION_ID, SCHEMA_VERSION } from './schema.ts';
 export { IMAGE_CODEC, encodeImage, decodeImage } from './codec.ts';
 export type * from './types.ts';

@@ -10,7 +10,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { APPLICATION_ID, Store, StoreOpenError } from '../../src/store/index.ts';
+import { APPLICATION_ID, readLog, Store, StoreOpenError } from '../../src/store/index.ts';
 import { MIGRATIONS } from '../../src/store/schema.ts';
 import { transitionParams } from '../../src/store/rows.ts';
 import { makeTransition } from './fixtures/data.ts';
@@ -202,4 +202,22 @@ test('migration 2 (interventions) on a schema-1 log: rows read as not interventi
   } finally {
     s.close();
   }
+});
+
+test("readLog reads an older build's log through a migrated copy and leaves the file at its version", () => {
+  const file = join(dir, 'older-run.db');
+  const old = Store.open(file, { migrations: MIGRATIONS.slice(0, 3) });
+  const session = old.openSession({ robot: 'sim', backend: 'sim', config: {}, calibration: {} });
+  old.endEpisode(old.beginEpisode({ sessionId: session, kind: 'practice', domain: 'europlug' }), { outcome: 'success', gtSuccess: true });
+  old.close();
+  assert.throws(
+    () => Store.openReadOnly(file),
+    (e: unknown) => e instanceof StoreOpenError && e.reason === 'older',
+  );
+  const eps = readLog(file, (s) => s.listEpisodes({ kind: 'practice' }));
+  assert.deepEqual(
+    eps.map((e) => [e.domain, e.gtSuccess]),
+    [['europlug', true]],
+  );
+  assert.equal(version(file), 3, 'the file itself is not migrated');
 });
