@@ -3,6 +3,7 @@ import { SINGLE_THREADED_GC_FLAG } from '../daemon/gc-watch.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { withProcessCpus } from '../util/affinity.ts';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 
@@ -20,11 +21,14 @@ export interface Child {
 /** Runs `node --import tsx <script> ...args` (no npx in between: the pid is the process itself). */
 export function startTs(script: string, args: string[], env: Record<string, string> = {}): Child {
   // As npm start runs the daemon (SINGLE_THREADED_GC_FLAG: the control thread's collections on that thread alone).
-  const proc = spawn(process.execPath, [SINGLE_THREADED_GC_FLAG, '--import', 'tsx', resolve(ROOT, script), ...args], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  // Every CPU, also beside an in-process daemon with controlCpu (its main thread is pinned; children inherit that).
+  const proc = withProcessCpus(() =>
+    spawn(process.execPath, [SINGLE_THREADED_GC_FLAG, '--import', 'tsx', resolve(ROOT, script), ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
   const lines: string[] = [];
   let err = '';
   let partial = '';
