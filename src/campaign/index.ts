@@ -25,6 +25,8 @@ export interface CampaignOptions {
   killMaxMs: number;
   /** A fixed limit for a power-loss (re)start to print its API line; default: one that follows the load (startLimitMs). */
   startTimeoutMs?: number;
+  /** Stop the power-loss row after this many minutes with the kills done so far (marked as stopped). */
+  killMaxMinutes?: number;
   requests: number;
   estopTrials: number;
   forceEpisodes: number;
@@ -106,6 +108,7 @@ export async function runCampaign(o: CampaignOptions): Promise<Row[]> {
         trainer: o.trainer,
         log: o.log,
         ...(o.startTimeoutMs !== undefined ? { startTimeoutMs: o.startTimeoutMs } : {}),
+        ...(o.killMaxMinutes !== undefined ? { maxMinutes: o.killMaxMinutes } : {}),
       }),
     );
     await run('trainer', () => trainerFaults({ dir: join(work, 'trainer'), strictTicks: o.strictTicks, threaded: o.controlThread, log: o.log }));

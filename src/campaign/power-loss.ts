@@ -28,6 +28,8 @@ export interface PowerLossOptions {
   trainer?: boolean;
   /** How long a (re)start may take to print its API line (ms): a fixed limit. Default: startLimitMs of the load. */
   startTimeoutMs?: number;
+  /** Stop killing after this many minutes (the run then ends cleanly and reports the kills done, marked as stopped). */
+  maxMinutes?: number;
   log?: (s: string) => void;
 }
 
@@ -117,6 +119,8 @@ export async function powerLoss(o: PowerLossOptions): Promise<Row> {
     return { child, url: m[1] as string };
   };
 
+  const runStart = performance.now();
+  let stoppedAt: number | null = null;
   let current: { child: Child; url: string } | null = null;
   let pending: { label: string; problems: string[]; summary: string } | null = null;
   try {
@@ -150,6 +154,11 @@ export async function powerLoss(o: PowerLossOptions): Promise<Row> {
         pending = null;
       } else if (problems.length) row.check(label, problems);
       if (k === o.kills) break;
+      if (o.maxMinutes !== undefined && performance.now() - runStart > o.maxMinutes * 60_000) {
+        stoppedAt = k;
+        log(`  power loss: stopped at the ${o.maxMinutes} min limit after ${k} of ${o.kills} kills`);
+        break;
+      }
 
       const started = await api(cur.url, '/practice/start', {
         method: 'POST',
@@ -223,6 +232,11 @@ export async function powerLoss(o: PowerLossOptions): Promise<Row> {
   row.data.finalCounts = final.counts;
   row.data.startMs = startMs.map(Math.round);
   row.data.trainerExitMs = trainerExitMs;
+  row.data.minutes = Math.round((performance.now() - runStart) / 600) / 100;
+  if (stoppedAt !== null) {
+    row.data.stoppedAtMinuteLimit = { maxMinutes: o.maxMinutes, killsDone: stoppedAt };
+    row.failures.push(`stopped at the ${o.maxMinutes} min limit after ${stoppedAt} of ${o.kills} kills (not a full run)`);
+  }
   if (orphans.length) row.failures.push(`${orphans.length} trainer process(es) outlived the killed daemon by 60 s`);
   startMs = [];
   return row.done(

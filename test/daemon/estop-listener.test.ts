@@ -93,6 +93,14 @@ test('an e-stop on the listener port latches within a tick while the main thread
   const stats = d.estopStats();
   assert.ok(stats.latched >= 1, 'the request latched in the control thread');
   assert.equal(stats.viaListener + stats.viaFlag, stats.latched, 'latched through the flag, not the main thread');
+  if (!viaApi) {
+    // The main thread hears of the press once it is free (the dashboard test reads this).
+    const t0 = Date.now();
+    while (d.estopListenerPresses().received < 1 && Date.now() - t0 < 5000) await sleep(20);
+    const p = d.estopListenerPresses();
+    assert.deepEqual([p.received, p.latched], [1, 1], 'the listener reports the press, confirmed latched');
+    assert.ok(p.confirmMs[0] !== undefined && p.confirmMs[0] < tickMs);
+  }
   assert.ok(after.timing.ticks - before.timing.ticks >= 3, 'the loop kept ticking through the block');
   await d.flushLog();
   // Closed by the e-stop (on a machine loaded enough to starve even this thread, the deadman may have held it first;
