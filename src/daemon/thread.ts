@@ -183,6 +183,7 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
         worker.postMessage(init, [port1]);
       });
       if (got.type === 'failed') throw new Error(got.error);
+      if (got.type !== 'listening') throw new Error(`e-stop listener: '${got.type}' before it was listening`);
       worker.on('message', (m: FromEstopListener) => {
         if (m.type !== 'press') return;
         this.listenerPresses.received++;

@@ -15,6 +15,7 @@ import { TrainerSupervisor } from '../../src/online/supervisor.ts';
 import { DEFAULT_ONLINE } from '../../src/online/trainer.ts';
 import { Store } from '../../src/store/index.ts';
 import { parseCpuList, planCpus, threadCpus } from '../../src/util/affinity.ts';
+import { startWorker } from '../../src/util/worker.ts';
 import { tempDir } from '../daemon/helpers.ts';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -107,6 +108,17 @@ test(
     assert.ok(pid);
     assert.deepEqual(pidCpus(pid), all, 'the trainer child has every CPU');
     assert.deepEqual(pidCpus(process.pid), others, 'the main thread is pinned again after the fork');
+    // A worker thread started later (replay jobs, the fleet shipper: src/util/worker.ts) gets every CPU too.
+    const before = new Set(readdirSync('/proc/self/task'));
+    const w = startWorker(new URL('data:text/javascript,setInterval(() => {}, 1000)'), null);
+    t.after(() => w.terminate());
+    await new Promise((r) => w.once('online', r));
+    const fresh = readdirSync('/proc/self/task')
+      .filter((x) => !before.has(x))
+      .map(Number);
+    assert.ok(fresh.length >= 1, 'the worker has a thread');
+    for (const tid of fresh) assert.deepEqual(threadCpus(process.pid, tid), all, `new thread ${tid} has every CPU`);
+    await w.terminate();
     await sup.stop();
 
     await app.close();
