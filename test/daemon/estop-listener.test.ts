@@ -14,6 +14,7 @@ import type { ConfigOverrides } from '../../src/config/load.ts';
 import type { DaemonConfig } from '../../src/config/schema.ts';
 import { DaemonThread } from '../../src/daemon/thread.ts';
 import type { RunningDaemon } from '../../src/daemon/types.ts';
+import { withProcessCpus } from '../../src/util/affinity.ts';
 import { simApp, tempDir, TOKEN } from './helpers.ts';
 
 const viaApi = process.env.ESTOP_LISTENER_TEST_VIA_API === '1';
@@ -62,7 +63,9 @@ test('an e-stop on the listener port latches within a tick while the main thread
   assert.ok(d instanceof DaemonThread);
   assert.ok(a.estopUrl, 'the listener runs beside the control thread');
   const url = viaApi ? `${a.url}/estop` : a.estopUrl;
-  const client = new Worker(CLIENT, { eval: true });
+  // The operator's client stands for another process: every CPU, not the pinned main thread's (config controlCpu), on
+  // which this test busy-waits.
+  const client = withProcessCpus(() => new Worker(CLIENT, { eval: true }));
   t.after(() => client.terminate());
   const next = (): Promise<unknown> => new Promise((resolve) => client.once('message', resolve));
   // Warm the client's HTTP stack (undici loads lazily) on a route that does not stop anything.

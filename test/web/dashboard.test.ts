@@ -100,12 +100,12 @@ test('/ tells how to build the page when dist/web is missing, and the API still 
 });
 
 test('the dashboard in Chromium: live values, practice from the page, token refusal, e-stop within a tick', async (t) => {
-  const r = await liveRig();
+  // Chromium first: a process started after the daemon pinned its main thread (config controlCpu) would inherit that
+  // thread's CPUs; an operator's browser is no child of the daemon.
   const b = await launchBrowser({ width: 1440, height: 900 });
-  t.after(async () => {
-    await b.close();
-    await r.close();
-  });
+  t.after(() => b.close());
+  const r = await liveRig();
+  t.after(() => r.close());
   const d = r.app.daemon;
   const url = r.app.url as string;
   const consoleErrors: string[] = [];
