@@ -54,6 +54,21 @@ export const DAEMON_THREAD = bench(
     hog: T.boolean({ default: true, description: 'no CPU-hog process', cli: { flag: '--no-hog', sets: false } }),
     utd: positive("the trainer's updates per practice transition", 20),
     controlPriority: nice('nice value of the control thread', "the config's controlPriority"),
+    controlCpu: T.optional(
+      T.nullable(T.integer({ minimum: -1, maximum: 1023 }), {
+        description: 'CPU of the control thread, the main thread on the others (-1: the last CPU)',
+        cli: { arg: 'CPU|none', nullWord: 'none', defaultText: "the config's controlCpu" },
+      }),
+    ),
+    tag: T.optional(
+      T.string({
+        minLength: 1,
+        maxLength: 60,
+        pattern: '^[A-Za-z0-9._-]+$',
+        description: "appended to the results file's name (two runs side by side)",
+        cli: { arg: 'NAME' },
+      }),
+    ),
     modes: T.array(T.enum(DAEMON_THREAD_MODES), { uniqueItems: true, default: [...DAEMON_THREAD_MODES], description: 'the modes, in this order' }),
   }),
 );

@@ -26,7 +26,7 @@
  * performance.timeOrigin-based); for (c) request -> latch. In process the latch needs the main thread.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { getPriority, loadavg, setPriority, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -102,6 +102,15 @@ async function estopWhileBlocked(url: string, blockFor: number, delayMs: number)
   return answer;
 }
 
+/** A thread's CPUs as the kernel lists them (/proc/<pid>/status Cpus_allowed_list; the main thread for a pid). */
+const cpusOf = (pid: number): string | null => {
+  try {
+    return /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? null;
+  } catch {
+    return null;
+  }
+};
+
 const ms = (s: Summary): string => `p50 ${s.median.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms, max ${s.max.toFixed(1)} ms`;
 
 type Mode = (typeof DAEMON_THREAD_MODES)[number];
@@ -113,6 +122,7 @@ async function phase(mode: Mode, round: number): Promise<Record<string, unknown>
   config.controlThread = mode !== 'in-process';
   if (mode === 'threaded-no-rt') config.controlRealtime = null;
   if (args.controlPriority !== undefined) config.controlPriority = args.controlPriority;
+  if (args.controlCpu !== undefined) config.controlCpu = args.controlCpu;
   const calibration = loadCalibration(join(root, 'calibration'));
   const app = await startDaemonApp({
     config,
@@ -125,7 +135,7 @@ async function phase(mode: Mode, round: number): Promise<Record<string, unknown>
     reward: rewardFromModel(await RewardModel.load(rewardPath)),
   });
   const d = app.daemon;
-  for (const n of app.notes) if (/priority|nice/.test(n)) console.log(`  ${mode}: ${n}`);
+  for (const n of app.notes) if (/priority|nice|CPU/.test(n)) console.log(`  ${mode}: ${n}`);
   if (d instanceof DaemonThread !== config.controlThread) throw new Error(`${mode}: got the other kind of daemon`);
   let learning: Learning | null = null;
   if (args.trainer) {
@@ -143,6 +153,7 @@ async function phase(mode: Mode, round: number): Promise<Record<string, unknown>
       swap: { validation: { probeCount: 16, residualBoundM: 0.005, maxDiffM: 1, maxMeanDiffM: 1, onFlag: 'accept' } },
     });
   }
+  let trainerCpus: string | null = null;
   const start = (): void => {
     const r = d.startPractice({ count: 1_000_000, scenario: 'II' });
     if (!r.ok) throw new Error(r.reason);
@@ -153,7 +164,9 @@ async function phase(mode: Mode, round: number): Promise<Record<string, unknown>
     while (learning.supervisor.status().state !== 'running' && performance.now() - t < 90_000) await sleep(200);
     const pid = learning.supervisor.status().pid;
     if (pid) setPriority(pid, 0); // the trainer at normal priority (a child inherits ours)
+    if (pid) trainerCpus = cpusOf(pid);
   }
+  const mainCpus = cpusOf(process.pid);
   const t0Status = d.status();
   const u0 = learning?.supervisor.status().updatesTotal ?? 0;
   const load0 = loadavg();
@@ -269,6 +282,8 @@ async function phase(mode: Mode, round: number): Promise<Record<string, unknown>
     nice: getPriority(0),
     controlPriority: config.controlThread ? config.controlPriority : null,
     controlRealtime: config.controlThread ? config.controlRealtime : null,
+    controlCpu: config.controlThread ? config.controlCpu : null,
+    cpus: { main: mainCpus, trainer: trainerCpus, notes: app.notes.filter((n) => /CPU/.test(n)) },
   };
   console.log(
     `${mode.padEnd(14)} round ${round}: ${f.ticks} ticks, missed ${f.missed} (during episodes ${f.missedControl}, ${f.missedControlAfterSlowSimStep} after a sim step > 50 ms); tick lateness ${ms(jitter)}; compute p99 ${compute.p99.toFixed(2)} ms, sim step p99 ${simStep.p99.toFixed(1)} ms; ` +
@@ -311,9 +326,20 @@ for (let round = 1; round <= rounds; round++) {
 }
 hog?.kill('SIGKILL');
 const out = writeResults(
-  gcMode === 'default' ? 'daemon-thread' : gcMode === 'single-threaded' ? 'daemon-thread-single-threaded-gc' : 'daemon-thread-no-background-tasks',
+  (gcMode === 'default' ? 'daemon-thread' : gcMode === 'single-threaded' ? 'daemon-thread-single-threaded-gc' : 'daemon-thread-no-background-tasks') +
+    (args.tag ? `-${args.tag}` : ''),
   {
-    settings: { seconds, rounds, blockMs, blockEveryMs: blockEvery, estops, trainer: args.trainer, utd: args.utd, hog: args.hog },
+    settings: {
+      seconds,
+      rounds,
+      blockMs,
+      blockEveryMs: blockEvery,
+      estops,
+      trainer: args.trainer,
+      utd: args.utd,
+      hog: args.hog,
+      controlCpu: args.controlCpu ?? '(config)',
+    },
     phases: results,
   },
 );

@@ -30,6 +30,7 @@ import { ros2Sensors } from '../ros2/backend.ts';
 import { sensorsOf } from '../robot/backend.ts';
 import { unmetSensors } from '../policy/inputs.ts';
 import type { BackendSensors } from '../core/types.ts';
+import { formatCpuList, pinMainThread, planCpus, processCpus, threadCpus, unpinMainThread, type CpuPlan } from '../util/affinity.ts';
 
 /** The API could not bind its address (port taken, an address this machine does not have, no permission). */
 export class ListenError extends Error {
@@ -171,6 +172,15 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp<Run
   const backend = o.backend ?? (threaded ? null : await SimBackend.create({ connector: cfg.backend.sim.connector, cell: simCellOptions(cfg) }));
   const robotName = o.threadBackend ? `the ${o.threadBackend.kind} backend` : 'the simulated cell';
   notes.push(threaded ? `control loop: in its own thread with ${robotName} (controlThread)` : `control loop: on the main thread (${why})`);
+  // controlCpu: checked before anything opens (a CPU the process may not use is refused here, naming it); the control
+  // thread pins itself as it starts, the main thread below once the threads of the start are running.
+  let cpus: CpuPlan | null = null;
+  if (cfg.controlCpu !== null && !threaded) notes.push(`CPU pinning: off, the control loop is on the main thread (controlCpu ${cfg.controlCpu})`);
+  else if (cfg.controlCpu !== null) {
+    const planned = planCpus(cfg.controlCpu, processCpus());
+    cpus = planned.plan;
+    if (planned.note) notes.push(planned.note);
+  }
   if (cfg.priority !== null) notes.push(applyPriority(cfg.priority));
   const gcNote = singleThreadedGcNote(threaded && cfg.controlRealtime !== null && cfg.realtime);
   if (gcNote) notes.push(gcNote);
@@ -193,7 +203,16 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp<Run
   let api: ApiServer | null = null;
   let policy = o.policy;
   let reward = o.reward;
+  let mainPinned = false;
   const release = async (): Promise<void> => {
+    if (mainPinned) {
+      mainPinned = false;
+      try {
+        unpinMainThread();
+      } catch {
+        // closing: the thread keeps its CPUs, nothing depends on them any more
+      }
+    }
     if (daemon) await daemon.shutdown();
     if (api) await api.close();
     await log.close();
@@ -288,6 +307,19 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp<Run
         notes.push(`e-stop: POST ${estopUrl} (its own thread: lands while the main thread is busy; no token, like POST /estop)`);
       }
       d.setStatusExtra('api', { host: cfg.api.host, loopbackOnly: exposed === null, warnings: exposed ? [exposed] : [], estopUrl });
+    }
+    // Last, so the threads started above (SQLite writer, e-stop listener) keep every CPU; later children get them back
+    // (src/util/affinity.ts withProcessCpus).
+    if (cpus) {
+      try {
+        pinMainThread(cpus);
+        mainPinned = true;
+        notes.push(
+          `CPU pinning: control thread on CPU ${cpus.control}, main thread on CPU ${formatCpuList(threadCpus(process.pid))} (controlCpu ${cfg.controlCpu}); processes it starts get CPUs ${formatCpuList(cpus.all)}`,
+        );
+      } catch (e) {
+        notes.push(`CPU pinning: the main thread is not pinned (${(e as Error).message}); it shares the control thread's CPU`);
+      }
     }
   } catch (e) {
     try {

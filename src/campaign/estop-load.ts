@@ -14,6 +14,7 @@ import { Worker } from 'node:worker_threads';
 import { startLearning } from '../app/learning.ts';
 import { Rng } from '../util/rng.ts';
 import { loadArgs } from './load-child.ts';
+import { withProcessCpus } from '../util/affinity.ts';
 import { ROOT, startTs } from './proc.ts';
 import { absNow } from '../daemon/thread-protocol.ts';
 import { campaignRig, CAMPAIGN_TOKEN, rigTrainer, threadedRig } from './rig.ts';
@@ -94,7 +95,8 @@ export async function estopUnderLoad(o: EstopLoadOptions): Promise<Row> {
   const t0timing = d.status().timing;
   // REST e-stops come from an operator's client in its own thread: this thread also serves the API under load, and a
   // request it sent itself would leave only when it gets to it (measured: 259 ms and 3 commands late).
-  const client = new Worker(ESTOP_CLIENT, { eval: true });
+  // The operator's client stands for another process: every CPU, not those of the pinned main thread (controlCpu).
+  const client = withProcessCpus(() => new Worker(ESTOP_CLIENT, { eval: true }));
   const restEstop = (target: string): Promise<{ sentAt: number; repliedAt: number; status: number; body: string }> =>
     new Promise((resolve) => {
       client.once('message', resolve);

@@ -23,6 +23,10 @@ export interface CampaignOptions {
   kills: number;
   /** Kill moments are uniform in [0.3 s, killMaxMs] after practice starts. */
   killMaxMs: number;
+  /** A fixed limit for a power-loss (re)start to print its API line; default: one that follows the load (startLimitMs). */
+  startTimeoutMs?: number;
+  /** Stop the power-loss row after this many minutes with the kills done so far (marked as stopped). */
+  killMaxMinutes?: number;
   requests: number;
   estopTrials: number;
   forceEpisodes: number;
@@ -96,7 +100,16 @@ export async function runCampaign(o: CampaignOptions): Promise<Row[]> {
   };
   try {
     await run('power-loss', () =>
-      powerLoss({ dir: join(work, 'power-loss'), kills: o.kills, maxMs: o.killMaxMs, seed: o.seed, trainer: o.trainer, log: o.log }),
+      powerLoss({
+        dir: join(work, 'power-loss'),
+        kills: o.kills,
+        maxMs: o.killMaxMs,
+        seed: o.seed,
+        trainer: o.trainer,
+        log: o.log,
+        ...(o.startTimeoutMs !== undefined ? { startTimeoutMs: o.startTimeoutMs } : {}),
+        ...(o.killMaxMinutes !== undefined ? { maxMinutes: o.killMaxMinutes } : {}),
+      }),
     );
     await run('trainer', () => trainerFaults({ dir: join(work, 'trainer'), strictTicks: o.strictTicks, threaded: o.controlThread, log: o.log }));
     await run('sensors', () => sensorFaults({ dir: join(work, 'sensors'), log: o.log }));

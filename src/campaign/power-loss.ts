@@ -9,11 +9,12 @@
  * and no missed-tick deadman while the trainer starts beside it on a loaded machine.
  */
 import { existsSync, mkdirSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { checkLog } from '../store/check.ts';
 import { Store } from '../store/index.ts';
 import { Rng } from '../util/rng.ts';
-import { alive, childPids, startTs, type Child } from './proc.ts';
+import { alive, childPids, cpuSeconds, startTs, type Child } from './proc.ts';
 import { RowBuilder, sleep, type Row } from './report.ts';
 
 export interface PowerLossOptions {
@@ -25,8 +26,10 @@ export interface PowerLossOptions {
   maxMs?: number;
   /** Run with the background trainer (on by default in the daemon, from models/iql-offline). Default true. */
   trainer?: boolean;
-  /** How long a (re)start may take to print its API line (ms, default 90,000). */
+  /** How long a (re)start may take to print its API line (ms): a fixed limit. Default: startLimitMs of the load. */
   startTimeoutMs?: number;
+  /** Stop killing after this many minutes (the run then ends cleanly and reports the kills done, marked as stopped). */
+  maxMinutes?: number;
   log?: (s: string) => void;
 }
 
@@ -53,6 +56,16 @@ async function api(url: string, path: string, init: RequestInit = {}): Promise<{
   return { status: res.status, body };
 }
 
+/** A start's limit when none is given: at least START_MIN_MS, else START_PER_SHARE_MS per unit of (1 + load per core).
+ *  A start is CPU work (tsx compile, onnxruntime, MuJoCo, the trainer fork), so at load L on C cores it gets about
+ *  C / (L + C) of a core: restarts took 17-50 s at load 19-28 on 2 cores, and one passed 90 s. */
+export const START_MIN_MS = 90_000;
+export const START_PER_SHARE_MS = 15_000;
+export function startLimitMs(load1: number, cores: number): number {
+  const perCore = Number.isFinite(load1) && load1 > 0 ? load1 / Math.max(1, cores) : 0;
+  return Math.round(Math.max(START_MIN_MS, START_PER_SHARE_MS * (1 + perCore)));
+}
+
 export async function powerLoss(o: PowerLossOptions): Promise<Row> {
   const row = new RowBuilder('power loss (SIGKILL during practice + training)');
   const log = o.log ?? (() => undefined);
@@ -75,22 +88,39 @@ export async function powerLoss(o: PowerLossOptions): Promise<Row> {
   const start = async (): Promise<{ child: Child; url: string }> => {
     const t0 = performance.now();
     const child = startTs('src/cli/daemon.ts', args, env);
+    const cores = availableParallelism();
+    const loadAtStart = loadavg()[0] ?? 0;
+    // Re-read while waiting: the load can rise after the start, and the limit with it (never below what it was).
+    let limit = o.startTimeoutMs ?? startLimitMs(loadAtStart, cores);
+    const limitNow = (): number => (limit = o.startTimeoutMs ?? Math.max(limit, startLimitMs(loadavg()[0] ?? 0, cores)));
     let m: RegExpExecArray;
     try {
-      m = await child.line(/^API: (http:\/\/\S+)/, o.startTimeoutMs ?? 90_000);
+      m = await child.line(/^API: (http:\/\/\S+)/, limitNow);
     } catch (e) {
+      // Say what it waited for, how long, why that long, and whether the daemon was starved (little CPU) or busy.
+      const why =
+        o.startTimeoutMs === undefined
+          ? `the limit follows the load: max(${START_MIN_MS / 1000} s, ${START_PER_SHARE_MS / 1000} s x (1 + load/cores)); set one with --start-timeout`
+          : 'the limit set by --start-timeout';
+      const cpu = cpuSeconds(child.pid);
+      const detail =
+        `the daemon (pid ${child.pid}) did not print its "API: http://..." line: ${why}; ` +
+        `1-min load ${loadAtStart.toFixed(1)} at the start, ${(loadavg()[0] ?? 0).toFixed(1)} now, on ${cores} cores; ` +
+        `the daemon used ${Number.isFinite(cpu) ? cpu.toFixed(1) : '?'} s of CPU in ${((performance.now() - t0) / 1000).toFixed(1)} s`;
       // A daemon too slow to come up (seen at load 33) must not be left running: it would practise and train on, beside
       // the next start on the same log.
       const kids = childPids(child.pid);
       child.proc.kill('SIGKILL');
       await child.exited;
       for (const pid of kids.filter(alive)) process.kill(pid, 'SIGKILL');
-      throw e;
+      throw new Error(`${e instanceof Error ? e.message : String(e)} (${detail})`);
     }
     startMs.push(performance.now() - t0);
     return { child, url: m[1] as string };
   };
 
+  const runStart = performance.now();
+  let stoppedAt: number | null = null;
   let current: { child: Child; url: string } | null = null;
   let pending: { label: string; problems: string[]; summary: string } | null = null;
   try {
@@ -124,6 +154,11 @@ export async function powerLoss(o: PowerLossOptions): Promise<Row> {
         pending = null;
       } else if (problems.length) row.check(label, problems);
       if (k === o.kills) break;
+      if (o.maxMinutes !== undefined && performance.now() - runStart > o.maxMinutes * 60_000) {
+        stoppedAt = k;
+        log(`  power loss: stopped at the ${o.maxMinutes} min limit after ${k} of ${o.kills} kills`);
+        break;
+      }
 
       const started = await api(cur.url, '/practice/start', {
         method: 'POST',
@@ -197,6 +232,11 @@ export async function powerLoss(o: PowerLossOptions): Promise<Row> {
   row.data.finalCounts = final.counts;
   row.data.startMs = startMs.map(Math.round);
   row.data.trainerExitMs = trainerExitMs;
+  row.data.minutes = Math.round((performance.now() - runStart) / 600) / 100;
+  if (stoppedAt !== null) {
+    row.data.stoppedAtMinuteLimit = { maxMinutes: o.maxMinutes, killsDone: stoppedAt };
+    row.failures.push(`stopped at the ${o.maxMinutes} min limit after ${stoppedAt} of ${o.kills} kills (not a full run)`);
+  }
   if (orphans.length) row.failures.push(`${orphans.length} trainer process(es) outlived the killed daemon by 60 s`);
   startMs = [];
   return row.done(

@@ -3,6 +3,7 @@ import { SINGLE_THREADED_GC_FLAG } from '../daemon/gc-watch.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { withProcessCpus } from '../util/affinity.ts';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 
@@ -12,18 +13,22 @@ export interface Child {
   lines: string[];
   stderr: () => string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** Resolves with the first stdout line matching `re` (rejects on exit or timeout). */
-  line(re: RegExp, timeoutMs: number): Promise<RegExpExecArray>;
+  /** Resolves with the first stdout line matching `re` (rejects on exit or timeout; a function timeout is re-read as it
+   *  waits, for limits that follow the load). */
+  line(re: RegExp, timeoutMs: number | (() => number)): Promise<RegExpExecArray>;
 }
 
 /** Runs `node --import tsx <script> ...args` (no npx in between: the pid is the process itself). */
 export function startTs(script: string, args: string[], env: Record<string, string> = {}): Child {
   // As npm start runs the daemon (SINGLE_THREADED_GC_FLAG: the control thread's collections on that thread alone).
-  const proc = spawn(process.execPath, [SINGLE_THREADED_GC_FLAG, '--import', 'tsx', resolve(ROOT, script), ...args], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  // Every CPU, also beside an in-process daemon with controlCpu (its main thread is pinned; children inherit that).
+  const proc = withProcessCpus(() =>
+    spawn(process.execPath, [SINGLE_THREADED_GC_FLAG, '--import', 'tsx', resolve(ROOT, script), ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
   const lines: string[] = [];
   let err = '';
   let partial = '';
@@ -46,7 +51,7 @@ export function startTs(script: string, args: string[], env: Record<string, stri
   );
   let done = false;
   void exited.then(() => (done = true));
-  const line = (re: RegExp, timeoutMs: number): Promise<RegExpExecArray> =>
+  const line = (re: RegExp, timeout: number | (() => number)): Promise<RegExpExecArray> =>
     new Promise((res, rej) => {
       const t0 = Date.now();
       const look = (): void => {
@@ -55,6 +60,7 @@ export function startTs(script: string, args: string[], env: Record<string, stri
           if (m) return res(m);
         }
         if (done) return rej(new Error(`process exited before printing ${String(re)}: ${lines.slice(-5).join(' | ')} ${err.slice(-800)}`));
+        const timeoutMs = typeof timeout === 'number' ? timeout : timeout();
         if (Date.now() - t0 > timeoutMs) return rej(new Error(`no ${String(re)} within ${timeoutMs} ms: ${lines.slice(-5).join(' | ')} ${err.slice(-800)}`));
         waiters.push(look);
         setTimeout(look, 200).unref();
@@ -75,6 +81,18 @@ export function childPids(pid: number): number[] {
     // gone
   }
   return out;
+}
+
+/** CPU time (user + system, seconds) a process has used so far, from /proc/<pid>/stat (NaN when gone or not Linux). */
+export function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces) in parentheses: utime and stime are fields 14 and 15.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return NaN;
+  }
 }
 
 export function alive(pid: number): boolean {

@@ -21,6 +21,22 @@ export const CAMPAIGN = command({
     kills: T.optional(
       T.integer({ minimum: 0, maximum: 100_000, description: 'SIGKILLs of the daemon during practice', cli: { defaultText: `full ${FULL.kills}` } }),
     ),
+    startTimeout: T.optional(
+      T.integer({
+        minimum: 1,
+        maximum: 86_400,
+        description: 'seconds a power-loss (re)start may take to print its API line',
+        cli: { arg: 'S', defaultText: 'max(90, 15 x (1 + load per core)), re-read while waiting' },
+      }),
+    ),
+    killMaxMinutes: T.optional(
+      T.integer({
+        minimum: 1,
+        maximum: 100_000,
+        description: 'stop the power-loss row after M minutes with the kills done so far (reported as stopped)',
+        cli: { arg: 'M' },
+      }),
+    ),
     requests: T.optional(T.integer({ minimum: 1, maximum: 10_000_000, description: 'hostile HTTP requests', cli: { defaultText: `full ${FULL.requests}` } })),
     estopTrials: T.optional(
       T.integer({ minimum: 1, maximum: 10_000, description: 'e-stops per source (REST, robot) under load', cli: { defaultText: `full ${FULL.estopTrials}` } }),
@@ -78,7 +94,14 @@ export async function main(argv: string[], io: Io = STDIO): Promise<number> {
         only = only ? [...only, 'soak'] : ['soak'];
       } else if (base.soakEpisodes > 0 && !only) only = [...ROWS];
       const out = a.out === undefined ? resolve(import.meta.dirname, '../../results/campaign') : resolve(a.out);
-      return { ...base, only, out, log: (s) => io.out(`${s}\n`) };
+      return {
+        ...base,
+        ...(a.killMaxMinutes !== undefined ? { killMaxMinutes: a.killMaxMinutes } : {}),
+        ...(a.startTimeout !== undefined ? { startTimeoutMs: a.startTimeout * 1000 } : {}),
+        only,
+        out,
+        log: (s) => io.out(`${s}\n`),
+      };
     },
     io,
   );

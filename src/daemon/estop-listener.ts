@@ -31,8 +31,11 @@ export interface EstopListenerInit {
   nice: number | null;
 }
 
-/** listener -> main. */
-export type FromEstopListener = { type: 'listening'; port: number; address: string; family: string } | { type: 'failed'; error: string };
+/** listener -> main (`press`: one POST /estop answered, latched or not within CONFIRM_MS, for DaemonThread.estopListenerPresses). */
+export type FromEstopListener =
+  | { type: 'listening'; port: number; address: string; family: string }
+  | { type: 'failed'; error: string }
+  | { type: 'press'; latched: boolean; confirmMs: number };
 
 /** How long the reply waits for the control thread to confirm the latch (ms); motion is blocked meanwhile anyway. */
 const CONFIRM_MS = 1000;
@@ -75,6 +78,7 @@ function start(m: EstopListenerInit): void {
     req.resume();
     void flag.waitAcknowledged(seq, CONFIRM_MS).then((latched) => {
       const ms = Math.round((performance.now() - t0) * 1000) / 1000;
+      main.postMessage({ type: 'press', latched, confirmMs: ms } satisfies FromEstopListener);
       if (latched) reply(res, 200, { engaged: true, latched: true, confirmMs: ms });
       else
         reply(res, 202, {

@@ -23,6 +23,7 @@ import { execFileSync } from 'node:child_process';
 import { readlinkSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import { parentPort, type MessagePort } from 'node:worker_threads';
+import { formatCpuList, planCpus, setThreadCpus, threadCpus } from '../util/affinity.ts';
 import { RewardModel } from '../policy/onnx-model.ts';
 import { sensorsOf, type EpisodeSpec, type EstopListener, type EstopSignal, type RobotBackend } from '../robot/backend.ts';
 import { SimBackend, simCellOptions } from '../robot/sim-backend.ts';
@@ -261,6 +262,23 @@ function applyThreadPriority(nice: number | null, realtime: number | null): stri
   return notes;
 }
 
+/**
+ * controlCpu: this thread alone on its CPU (src/util/affinity.ts says why). The main thread checked the setting before
+ * it started this thread (a CPU the process may not use is refused there) and pins itself to the other CPUs.
+ */
+function applyThreadCpu(setting: number | null): string[] {
+  if (setting === null) return [];
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    const { plan } = planCpus(setting, threadCpus(process.pid, tid));
+    if (!plan) return [];
+    setThreadCpus(tid, [plan.control]);
+    return [`control thread: CPU ${formatCpuList(threadCpus(process.pid, tid))} (controlCpu ${setting})`];
+  } catch (e) {
+    return [`control thread: not pinned (${(e as Error).message}); it runs on any CPU`];
+  }
+}
+
 async function init(m: ThreadInit): Promise<void> {
   flag = new EstopFlag(m.estop);
   replies = m.replies;
@@ -268,6 +286,7 @@ async function init(m: ThreadInit): Promise<void> {
   const cfg = m.config;
   const notes: string[] = [];
   notes.push(...applyThreadPriority(cfg.controlPriority, cfg.controlRealtime));
+  notes.push(...applyThreadCpu(cfg.controlCpu));
   const spec = m.backend;
   let robot: RobotBackend;
   if (spec?.kind === 'ros2') {

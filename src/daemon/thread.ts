@@ -183,6 +183,14 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
         worker.postMessage(init, [port1]);
       });
       if (got.type === 'failed') throw new Error(got.error);
+      if (got.type !== 'listening') throw new Error(`e-stop listener: '${got.type}' before it was listening`);
+      worker.on('message', (m: FromEstopListener) => {
+        if (m.type !== 'press') return;
+        this.listenerPresses.received++;
+        if (m.latched) this.listenerPresses.latched++;
+        this.listenerPresses.confirmMs.push(m.confirmMs);
+        if (this.listenerPresses.confirmMs.length > 1000) this.listenerPresses.confirmMs.shift();
+      });
       this.send({ type: 'estopWake', port: port2 }, [port2]);
       const h = got.family === 'IPv6' ? `[${got.address}]` : got.address;
       this.estopUrl = `http://${h}:${got.port}/estop`;
@@ -372,6 +380,16 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
   estopStats(): EstopStats {
     return this.call('estopStats') as EstopStats;
   }
+
+  /**
+   * What the e-stop listener answered: presses it received, how many the control thread confirmed as latched within
+   * its wait (by whichever path saw the flag first: the listener's wake-up, a tick or a motion command's poll, so
+   * EstopStats.viaListener may not count them), and each one's request -> confirmed time (ms, newest last).
+   */
+  estopListenerPresses(): { received: number; latched: number; confirmMs: number[] } {
+    return { ...this.listenerPresses, confirmMs: [...this.listenerPresses.confirmMs] };
+  }
+  private readonly listenerPresses = { received: 0, latched: 0, confirmMs: [] as number[] };
 
   // ---------------------------------------------------------------- plumbing
 

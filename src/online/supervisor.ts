@@ -8,6 +8,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type { OnlineTrainerConfig, TrainerProgress } from './trainer.ts';
 import type { ChildConfig, TrainerMessage } from './child.ts';
+import { withProcessCpus } from '../util/affinity.ts';
 
 export interface SupervisorOptions {
   config: OnlineTrainerConfig;
@@ -106,10 +107,13 @@ export class TrainerSupervisor extends EventEmitter {
       pollMs: this.o.pollMs ?? 250,
       ...(this.o.crashAfter !== undefined ? { crashAfter: this.o.crashAfter } : {}),
     };
-    const child = fork(new URL('./child.ts', import.meta.url).pathname, [JSON.stringify(cc)], {
-      execArgv: ['--import', 'tsx'],
-      stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
-    });
+    // With controlCpu the main thread is pinned off the control thread's CPU: the trainer gets every CPU back.
+    const child = withProcessCpus(() =>
+      fork(new URL('./child.ts', import.meta.url).pathname, [JSON.stringify(cc)], {
+        execArgv: ['--import', 'tsx'],
+        stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+      }),
+    );
     this.child = child;
     this.st.pid = child.pid ?? null;
     this.lastHeard = Date.now();

@@ -41,6 +41,7 @@ test('every flag comes from a field declaration, with its help line and default'
   const flags = daemonFlags();
   assert.deepEqual(flags.map((f) => f.cli.flag).sort(), [
     '--calibration',
+    '--control-cpu',
     '--db',
     '--episode-steps',
     '--estop-port',

@@ -14,6 +14,7 @@ import type { ConfigOverrides } from '../../src/config/load.ts';
 import type { DaemonConfig } from '../../src/config/schema.ts';
 import { DaemonThread } from '../../src/daemon/thread.ts';
 import type { RunningDaemon } from '../../src/daemon/types.ts';
+import { withProcessCpus } from '../../src/util/affinity.ts';
 import { simApp, tempDir, TOKEN } from './helpers.ts';
 
 const viaApi = process.env.ESTOP_LISTENER_TEST_VIA_API === '1';
@@ -62,7 +63,9 @@ test('an e-stop on the listener port latches within a tick while the main thread
   assert.ok(d instanceof DaemonThread);
   assert.ok(a.estopUrl, 'the listener runs beside the control thread');
   const url = viaApi ? `${a.url}/estop` : a.estopUrl;
-  const client = new Worker(CLIENT, { eval: true });
+  // The operator's client stands for another process: every CPU, not the pinned main thread's (config controlCpu), on
+  // which this test busy-waits.
+  const client = withProcessCpus(() => new Worker(CLIENT, { eval: true }));
   t.after(() => client.terminate());
   const next = (): Promise<unknown> => new Promise((resolve) => client.once('message', resolve));
   // Warm the client's HTTP stack (undici loads lazily) on a route that does not stop anything.
@@ -93,6 +96,14 @@ test('an e-stop on the listener port latches within a tick while the main thread
   const stats = d.estopStats();
   assert.ok(stats.latched >= 1, 'the request latched in the control thread');
   assert.equal(stats.viaListener + stats.viaFlag, stats.latched, 'latched through the flag, not the main thread');
+  if (!viaApi) {
+    // The main thread hears of the press once it is free (the dashboard test reads this).
+    const t0 = Date.now();
+    while (d.estopListenerPresses().received < 1 && Date.now() - t0 < 5000) await sleep(20);
+    const p = d.estopListenerPresses();
+    assert.deepEqual([p.received, p.latched], [1, 1], 'the listener reports the press, confirmed latched');
+    assert.ok(p.confirmMs[0] !== undefined && p.confirmMs[0] < tickMs);
+  }
   assert.ok(after.timing.ticks - before.timing.ticks >= 3, 'the loop kept ticking through the block');
   await d.flushLog();
   // Closed by the e-stop (on a machine loaded enough to starve even this thread, the deadman may have held it first;

@@ -1,13 +1,14 @@
 /**
  * Real headless Chromium (Debian's, installed by scripts/install-system-deps.sh) through playwright-core, with a fresh
  * profile per launch and nothing that phones home; and the built dashboard (built here if `npm run build:web` has not
- * run yet, so a single test file can run alone).
+ * run since the sources changed, so a single test file can run alone and never tests a stale page).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser as PwBrowser, type BrowserContext } from 'playwright-core';
+import { DIGEST_FILE, webSourceDigest } from '../../web/source-digest.ts';
 
 export const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const root = resolve(import.meta.dirname, '../..');
@@ -23,8 +24,15 @@ export const CHROMIUM_ARGS = [
   '--disable-sync',
 ];
 
+/**
+ * Builds the dashboard unless dist/web was built from the sources as they are: a build older than the sources (seen: one
+ * without the e-stop listener's URL, so the page's e-stop never reached the listener and the Chromium test failed) is
+ * rebuilt, not tested (the digest: web/source-digest.ts, written by every build).
+ */
 export function ensureWebBuilt(): void {
-  if (existsSync(join(root, 'dist/web/index.html'))) return;
+  const stamp = join(root, 'dist/web', DIGEST_FILE);
+  const digest = webSourceDigest(join(root, 'web'));
+  if (existsSync(join(root, 'dist/web/index.html')) && existsSync(stamp) && readFileSync(stamp, 'utf8').trim() === digest) return;
   const r = spawnSync(
     process.execPath,
     [join(root, 'node_modules/vite/bin/vite.js'), 'build', '--config', join(root, 'web/vite.config.ts'), '--logLevel', 'warn'],

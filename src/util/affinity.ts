@@ -1,0 +1,130 @@
+/**
+ * CPU affinity of single threads (Linux), for config `controlCpu`: the control thread on a core of its own and the
+ * daemon's main thread on the others. Why: the main thread wakes the control thread (a MessagePort message) while
+ * holding the port's lock; on the same core the real-time control thread preempts the sender, blocks on that lock, and
+ * the normal-priority sender then waits for a core (perf: p99 56 ms, max 68 ms). On different cores the wake-up never
+ * preempts the sender (by hand, with taskset: maximum tick lateness 16-42 ms -> 1.1 ms).
+ *
+ * sched_setaffinity(2) on a thread id is done by util-linux's `taskset -p` (as `chrt` sets the control thread's
+ * real-time class); the masks are read back from /proc/<pid>/task/<tid>/status.
+ *
+ * A process forked by a pinned thread inherits its mask: every child the daemon starts (the trainer, a load process)
+ * goes through `withProcessCpus`, which gives the main thread the process's original CPUs back for the fork.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+/** "0-2,5" -> [0, 1, 2, 5] (the kernel's list format, /proc/.../status Cpus_allowed_list). */
+export function parseCpuList(s: string): number[] {
+  const out: number[] = [];
+  for (const part of s.trim().split(',')) {
+    if (!part) continue;
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part);
+    if (!m) throw new Error(`not a CPU list: '${s}'`);
+    const a = Number(m[1]);
+    const b = m[2] === undefined ? a : Number(m[2]);
+    for (let c = a; c <= b; c++) out.push(c);
+  }
+  return out;
+}
+
+/** [0, 1, 2, 5] -> "0,1,2,5" (what taskset -c takes). */
+export function formatCpuList(cpus: readonly number[]): string {
+  return cpus.join(',');
+}
+
+/** The CPUs a thread may run on (pid: the process; tid: one of its threads, default its main thread). */
+export function threadCpus(pid: number, tid: number = pid): number[] {
+  const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+  const m = /^Cpus_allowed_list:\s*(\S+)/m.exec(status);
+  if (!m?.[1]) throw new Error(`no Cpus_allowed_list in /proc/${pid}/task/${tid}/status`);
+  return parseCpuList(m[1]);
+}
+
+/** sched_setaffinity(tid, cpus), through taskset -p (one thread: no -a). Throws with taskset's own words. */
+export function setThreadCpus(tid: number, cpus: readonly number[]): void {
+  try {
+    execFileSync('taskset', ['-p', '-c', formatCpuList(cpus), String(tid)], { stdio: 'pipe', timeout: 5000 });
+  } catch (e) {
+    const why = ((e as { stderr?: Buffer }).stderr?.toString().trim() || (e as Error).message).split('\n')[0];
+    throw new Error(`could not set the CPUs of thread ${tid} to ${formatCpuList(cpus)}: ${why}`);
+  }
+}
+
+export interface CpuPlan {
+  /** The control thread's core. */
+  control: number;
+  /** The main thread's cores: every other CPU the process may use. */
+  main: number[];
+  /** The CPUs the process was given (its children get these back). */
+  all: number[];
+}
+
+/**
+ * Where the threads go for a `controlCpu` setting, given the CPUs the process may use: null (off) -> null; -1 -> the
+ * last of them; n -> CPU n, which must be one of them. null also with a single CPU (nothing to keep apart; `note` says so).
+ */
+export function planCpus(setting: number | null, allowed: readonly number[]): { plan: CpuPlan | null; note: string | null } {
+  if (setting === null) return { plan: null, note: null };
+  const list = formatCpuList(allowed);
+  const control = setting === -1 ? allowed[allowed.length - 1] : setting;
+  if (control === undefined || !allowed.includes(control)) {
+    throw new Error(
+      `controlCpu: CPU ${setting} ${setting >= 0 ? 'does not exist here or is not allowed to this process' : 'is not a CPU'} (this process may use CPUs ${list || 'none'}; -1 is the last of them, null turns pinning off)`,
+    );
+  }
+  if (allowed.length < 2) return { plan: null, note: `CPU pinning: off, the process has one CPU (${list}) (controlCpu ${setting})` };
+  return { plan: { control, main: allowed.filter((c) => c !== control), all: [...allowed] }, note: null };
+}
+
+/** The main thread's CPUs as pinned by pinMainThread (null: not pinned), the process's original ones, and how many
+ *  daemons in this process asked for it (tests and benchmarks start several, one after another or side by side). */
+let pinned: { main: number[]; all: number[]; users: number } | null = null;
+
+/** The CPUs the process was given: the main thread's, or, while it is pinned, the ones it had before. */
+export function processCpus(): number[] {
+  return pinned ? [...pinned.all] : threadCpus(process.pid);
+}
+
+/** Pins the process's main thread (its tid is the pid) to plan.main; threads it starts later inherit that. */
+export function pinMainThread(plan: CpuPlan): void {
+  setThreadCpus(process.pid, plan.main);
+  pinned = { main: plan.main, all: plan.all, users: (pinned?.users ?? 0) + 1 };
+}
+
+/** The daemon that pinned it is closing: the main thread gets its original CPUs back when the last one closes. */
+export function unpinMainThread(): void {
+  if (!pinned) return;
+  if (--pinned.users > 0) return;
+  const all = pinned.all;
+  pinned = null;
+  setThreadCpus(process.pid, all);
+}
+
+/**
+ * Runs `fork` (a synchronous spawn on the main thread: node forks from the calling thread, and the child inherits that
+ * thread's CPUs) with the main thread on the process's original CPUs, so the child starts with all of them; then pins
+ * the main thread again. If taskset fails, the child is started anyway (on the main thread's CPUs) and `onError` says so.
+ */
+export function withProcessCpus<T>(fork: () => T, onError: (message: string) => void = (m) => process.emitWarning(m)): T {
+  const p = pinned;
+  if (!p) return fork();
+  let widened = true;
+  try {
+    setThreadCpus(process.pid, p.all);
+  } catch (e) {
+    widened = false;
+    onError(`a child process starts on CPUs ${formatCpuList(p.main)} only: ${(e as Error).message}`);
+  }
+  try {
+    return fork();
+  } finally {
+    if (widened) {
+      try {
+        setThreadCpus(process.pid, p.main);
+      } catch (e) {
+        onError(`the main thread stays on CPUs ${formatCpuList(p.all)} (the control thread's too): ${(e as Error).message}`);
+      }
+    }
+  }
+}

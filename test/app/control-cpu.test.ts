@@ -1,0 +1,144 @@
+/**
+ * Config controlCpu (src/util/affinity.ts): the daemon pins its control thread to one CPU and its main thread to the
+ * others, says so, gives the trainer it starts every CPU back (a child inherits the forking thread's CPUs), unpins at
+ * close, and refuses a CPU the process may not use before it opens anything. Real threads, read from /proc.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join, resolve } from 'node:path';
+import { startDaemonApp } from '../../src/app/daemon-app.ts';
+import { loadCalibration, loadDaemonConfig } from '../../src/config/load.ts';
+import { TrainerSupervisor } from '../../src/online/supervisor.ts';
+import { DEFAULT_ONLINE } from '../../src/online/trainer.ts';
+import { Store } from '../../src/store/index.ts';
+import { parseCpuList, planCpus, threadCpus } from '../../src/util/affinity.ts';
+import { startWorker } from '../../src/util/worker.ts';
+import { tempDir } from '../daemon/helpers.ts';
+
+const root = resolve(import.meta.dirname, '../..');
+const all = process.platform === 'linux' ? threadCpus(process.pid) : [];
+const skip = all.length < 2 || availableParallelism() < 2 ? 'needs Linux and at least 2 CPUs for this process' : false;
+
+function pidCpus(pid: number): number[] {
+  return threadCpus(pid);
+}
+
+/** The threads of this process on exactly these CPUs. */
+function threadsOn(cpus: number[]): number[] {
+  return readdirSync('/proc/self/task')
+    .map(Number)
+    .filter((tid) => {
+      try {
+        return threadCpus(process.pid, tid).join() === cpus.join();
+      } catch {
+        return false; // exited meanwhile
+      }
+    });
+}
+
+test('planCpus: -1 is the last CPU, a CPU the process may not use is refused naming it, one CPU is off', () => {
+  assert.deepEqual(parseCpuList('0-2,5'), [0, 1, 2, 5]);
+  assert.deepEqual(planCpus(-1, [0, 1]).plan, { control: 1, main: [0], all: [0, 1] });
+  assert.deepEqual(planCpus(0, [0, 1, 2]).plan, { control: 0, main: [1, 2], all: [0, 1, 2] });
+  assert.equal(planCpus(null, [0, 1]).plan, null);
+  assert.throws(() => planCpus(7, [0, 1]), /controlCpu: CPU 7 does not exist here or is not allowed to this process \(this process may use CPUs 0,1/);
+  const one = planCpus(-1, [3]);
+  assert.equal(one.plan, null);
+  assert.match(one.note ?? '', /off, the process has one CPU \(3\)/);
+});
+
+test(
+  'controlCpu -1: control thread on the last CPU, main thread on the others, the trainer gets every CPU; unpinned at close',
+  { skip, timeout: 60_000 },
+  async (t) => {
+    const tmp = tempDir('control-cpu-');
+    t.after(tmp.cleanup);
+    const db = join(tmp.dir, 'log.db');
+    const config = loadDaemonConfig(join(root, 'config/daemon.yaml'), { port: 0, db, realtime: true, modelsDir: join(tmp.dir, 'none') });
+    config.controlThread = true;
+    config.controlRealtime = null; // no privileges needed
+    config.controlCpu = -1;
+    const last = all[all.length - 1] as number;
+    const others = all.filter((c) => c !== last);
+    const app = await startDaemonApp({
+      config,
+      calibration: loadCalibration(join(root, 'calibration')),
+      token: 'control-cpu-token-123456',
+      listen: false,
+      startLoop: false,
+    });
+    let closed = false;
+    t.after(async () => {
+      if (!closed) await app.close();
+    });
+    assert.ok(
+      app.notes.some((n) => n.startsWith(`CPU pinning: control thread on CPU ${last}, main thread on CPU ${others.join(',')} (controlCpu -1)`)),
+      app.notes.join('\n'),
+    );
+    assert.ok(
+      app.notes.some((n) => n === `control thread: CPU ${last} (controlCpu -1)`),
+      app.notes.join('\n'),
+    );
+    assert.deepEqual(pidCpus(process.pid), others, 'the main thread is off the control CPU');
+    assert.equal(threadsOn([last]).length, 1, 'one thread (the control thread) alone on its CPU');
+
+    // What a fork from the pinned main thread inherits (why the daemon's children go through withProcessCpus) ...
+    const plain = spawn('sleep', ['5'], { stdio: 'ignore' });
+    t.after(() => plain.kill('SIGKILL'));
+    assert.deepEqual(pidCpus(plain.pid as number), others);
+    // ... and the trainer the daemon starts: every CPU.
+    Store.open(join(tmp.dir, 'trainer.db')).close();
+    const sup = new TrainerSupervisor({
+      config: {
+        ...DEFAULT_ONLINE,
+        db: join(tmp.dir, 'trainer.db'),
+        startCheckpoint: join(root, 'models/iql-offline'),
+        offlineDb: null,
+        offlineDomains: [],
+        workDir: join(tmp.dir, 'trainer'),
+      },
+      backoffBaseMs: 60_000,
+    });
+    sup.start();
+    t.after(() => sup.stop());
+    const pid = sup.status().pid;
+    assert.ok(pid);
+    assert.deepEqual(pidCpus(pid), all, 'the trainer child has every CPU');
+    assert.deepEqual(pidCpus(process.pid), others, 'the main thread is pinned again after the fork');
+    // A worker thread started later (replay jobs, the fleet shipper: src/util/worker.ts) gets every CPU too.
+    const before = new Set(readdirSync('/proc/self/task'));
+    const w = startWorker(new URL('data:text/javascript,setInterval(() => {}, 1000)'), null);
+    t.after(() => w.terminate());
+    await new Promise((r) => w.once('online', r));
+    const fresh = readdirSync('/proc/self/task')
+      .filter((x) => !before.has(x))
+      .map(Number);
+    assert.ok(fresh.length >= 1, 'the worker has a thread');
+    for (const tid of fresh) assert.deepEqual(threadCpus(process.pid, tid), all, `new thread ${tid} has every CPU`);
+    await w.terminate();
+    await sup.stop();
+
+    await app.close();
+    closed = true;
+    assert.deepEqual(pidCpus(process.pid), all, 'the main thread has every CPU again after close');
+  },
+);
+
+test('controlCpu naming a CPU the process may not use: refused before anything opens', { skip, timeout: 30_000 }, async (t) => {
+  const tmp = tempDir('control-cpu-bad-');
+  t.after(tmp.cleanup);
+  const db = join(tmp.dir, 'log.db');
+  const config = loadDaemonConfig(join(root, 'config/daemon.yaml'), { port: 0, db, realtime: true, modelsDir: join(tmp.dir, 'none') });
+  config.controlThread = true;
+  config.controlRealtime = null;
+  config.controlCpu = 1023;
+  await assert.rejects(
+    startDaemonApp({ config, calibration: loadCalibration(join(root, 'calibration')), token: 'control-cpu-token-123456', listen: false, startLoop: false }),
+    new RegExp(`controlCpu: CPU 1023 does not exist here or is not allowed to this process \\(this process may use CPUs ${all.join(',')}`),
+  );
+  assert.equal(existsSync(db), false, 'no log opened');
+  assert.deepEqual(pidCpus(process.pid), all);
+});
