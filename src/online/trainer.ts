@@ -366,10 +366,7 @@ export function checkpointConfig(dir: string): IqlConfig {
 }
 
 /** The agent's config online: the checkpoint's, with the trainer's actor learning rate and critic settings. */
-export function onlineAgentConfig(
-  saved: IqlConfig,
-  c: Pick<OnlineTrainerConfig, 'actorLr' | 'critics' | 'targetCritics' | 'criticPolyak'>,
-): IqlConfig {
+export function onlineAgentConfig(saved: IqlConfig, c: Pick<OnlineTrainerConfig, 'actorLr' | 'critics' | 'targetCritics' | 'criticPolyak'>): IqlConfig {
   return {
     ...saved,
     ...(c.actorLr !== null ? { actorLr: c.actorLr } : {}),

@@ -41,6 +41,8 @@ test('every flag comes from a field declaration, with its help line and default'
   const flags = daemonFlags();
   assert.deepEqual(flags.map((f) => f.cli.flag).sort(), [
     '--calibration',
+    '--critic-polyak',
+    '--critics',
     '--db',
     '--episode-steps',
     '--estop-port',
@@ -57,6 +59,7 @@ test('every flag comes from a field declaration, with its help line and default'
     '--priority',
     '--shadow-gate-episodes',
     '--shadow-gate-margin',
+    '--target-critics',
     '--tick-hz',
     '--utd',
     '--warmup-updates',

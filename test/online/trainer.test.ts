@@ -189,7 +189,9 @@ test('critics 10 / targetCritics 2 from a 2-critic checkpoint: extra critics sta
       if (j < 2 || !isOut) assert.ok(same(w, src[i] as Float32Array), `critic ${j + 1} variable ${i}: the saved critic ${(j % 2) + 1}'s`);
       else if (w.some((x) => x !== 0)) assert.ok(!same(w, src[i] as Float32Array), `critic ${j + 1}'s output layer is its own, not a copy`);
     });
-    vals(qts[j] as (typeof qs)[number]).forEach((w, i) => assert.ok(j < 2 || same(w, mine[i] as Float32Array), `target critic ${j + 1} starts equal to critic ${j + 1}`));
+    vals(qts[j] as (typeof qs)[number]).forEach((w, i) =>
+      assert.ok(j < 2 || same(w, mine[i] as Float32Array), `target critic ${j + 1} starts equal to critic ${j + 1}`),
+    );
   }
   assert.equal(tr.poll(), n);
   const before = await tr.export();
