@@ -273,6 +273,23 @@ export const LearningConfigSchema = T.object(
       default: null,
       description: "the policy head's learning rate online; null: the checkpoint's (3e-4)",
     }),
+    critics: T.nullable(T.integer({ minimum: 1, maximum: 32 }), {
+      default: null,
+      description:
+        "Q critics of the online learner; null: the checkpoint's (2, twin Q). More than the checkpoint has (RLPD: 10) starts the extra ones from its critics' hidden layers with fresh output layers (src/online/README.md)",
+      cli: { flag: '--critics', arg: 'N|checkpoint', nullWord: 'checkpoint' },
+    }),
+    targetCritics: T.nullable(T.integer({ minimum: 1, maximum: 32 }), {
+      default: null,
+      description:
+        "target critics whose min is each update's target, drawn at random per update when fewer than the critics (RLPD: 2 of 10); null: the checkpoint's (2)",
+      cli: { flag: '--target-critics', arg: 'N|checkpoint', nullWord: 'checkpoint' },
+    }),
+    criticPolyak: T.nullable(T.number({ exclusiveMinimum: 0, maximum: 1 }), {
+      default: null,
+      description: "Polyak rate of the target critics online; null: the checkpoint's (0.005)",
+      cli: { flag: '--critic-polyak', arg: 'RATE|checkpoint', nullWord: 'checkpoint' },
+    }),
     exportEvery: T.integer({
       minimum: 0,
       maximum: 1000000,
@@ -384,6 +401,9 @@ export const OVERRIDES = {
   onlineFraction: 'learning.onlineFraction',
   utd: 'learning.utd',
   warmupUpdates: 'learning.warmupUpdates',
+  critics: 'learning.critics',
+  targetCritics: 'learning.targetCritics',
+  criticPolyak: 'learning.criticPolyak',
   shadowGateEpisodes: 'learning.shadowGate.episodes',
   shadowGateMargin: 'learning.shadowGate.margin',
 } as const;

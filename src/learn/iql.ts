@@ -26,6 +26,8 @@
  *
  * Batches arrive as plain typed arrays (the replay lives outside the wasm heap).
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 
 import { Rng, deriveSeed } from '../util/rng.ts';
@@ -1022,8 +1024,13 @@ export class IqlAgent {
     );
   }
 
-  /** Restore the checkpoint `dir/latest.json` points at. Refuses (clear error naming file and key) anything that does not match this agent. */
-  async loadCheckpoint(dir: string): Promise<void> {
+  /**
+   * Restore the checkpoint `dir/latest.json` points at. Refuses (clear error naming file and key) anything that does not
+   * match this agent, except with `growCritics` a checkpoint with fewer critics than this agent: see growCriticsFrom.
+   */
+  async loadCheckpoint(dir: string, opts: { growCritics?: boolean } = {}): Promise<void> {
+    const saved = opts.growCritics ? savedCritics(dir) : null;
+    if (saved !== null && saved < (this.config.critics ?? 2)) return this.growCriticsFrom(dir, saved);
     const m = await loadCheckpoint(dir, 'IQL checkpoint', {
       format: IQL_CHECKPOINT_FORMAT,
       variables: this.namedVariables(),
@@ -1045,6 +1052,64 @@ export class IqlAgent {
     this.tfStale.clear(); // the loaded weights replace any pending fused ones
     this.fusedFresh = false;
   }
+
+  /**
+   * RLPD's ensemble from a checkpoint with `saved` (< config.critics) critics, e.g. the shipped twin-Q one. RLPD
+   * initialises all 10 critics at random and learns them from scratch; a trained checkpoint's two critics are worth
+   * keeping, and plain copies would stay identical (same batch, same target, same gradient). So critic j > saved
+   * takes the hidden layers (dense + LayerNorm) of critic ((j - 1) mod saved) + 1 and keeps its own freshly initialised
+   * output layer (glorot, its own seed): diverse heads on trained features, fitted by the critic-only warm-up before
+   * the policy moves. Its target critic starts equal to it. Everything else, the step and the policy's and V's Adam
+   * state load as saved; the critics' Adam keeps the saved critics' moments (slots after them were the encoders',
+   * frozen online), the new critics' moments start at zero.
+   */
+  private async growCriticsFrom(dir: string, saved: number): Promise<void> {
+    const base = new IqlAgent({ ...this.config, critics: saved, targetCritics: Math.min(saved, this.config.targetCritics ?? 2) });
+    try {
+      await base.loadCheckpoint(dir);
+      const src = new Map(base.namedVariables());
+      // Copies of the values, never shared buffers (the heap optimiser and the fused heads write variables in place).
+      const from = (key: string): tf.Tensor => {
+        const t = src.get(key);
+        if (!t) throw new Error(`IQL checkpoint: ${dir}: no variable '${key}' to start the extra critics from`);
+        return tf.tensor(Float32Array.from(t.dataSync()), t.shape);
+      };
+      tf.tidy(() => {
+        for (const [key, v] of this.namedVariables()) {
+          const m = /^q(\d+)t?_head_(.+)$/.exec(key);
+          const j = m ? Number(m[1]) : 0;
+          if (!m || j <= saved) v.assign(from(key));
+          else if (!m[2]?.startsWith('out/')) v.assign(from(`q${((j - 1) % saved) + 1}_head_${m[2]}`));
+        }
+      });
+      this.h.qs.forEach((q, j) => j >= saved && polyakUpdate(this.h.qts[j] as Mlp, q, 1));
+      for (const k of ['pi', 'v'] as const) await copyAdam(base.optimizers[k], this.optimizers[k], Infinity);
+      await copyAdam(base.optimizers.q, this.optimizers.q, saved * netVariables(this.h.qs[0] as Mlp).length);
+      this.step = base.step;
+      this.encodersFrozen = base.encodersFrozen;
+      this.tfStale.clear();
+      this.fusedFresh = false;
+    } finally {
+      base.dispose();
+    }
+  }
+}
+
+/** Adam state (iterations, first moments, second moments) of the first `slots` variables of `from` into `to`. */
+async function copyAdam(from: tf.Optimizer, to: tf.Optimizer, slots: number): Promise<void> {
+  const [it, ...rest] = await from.getWeights();
+  const half = rest.length / 2;
+  const n = Math.min(slots, half);
+  if (it) await to.setWeights([it, ...rest.slice(0, n), ...rest.slice(half, half + n)]);
+  for (const w of [it, ...rest]) if (w && !(w.tensor instanceof tf.Variable)) w.tensor.dispose();
+}
+
+/** Critics of the checkpoint `dir/latest.json` points at (its config's, 2 when absent). */
+function savedCritics(dir: string): number {
+  const latest = JSON.parse(fs.readFileSync(path.join(dir, 'latest.json'), 'utf8')) as { checkpoint?: string };
+  const file = path.join(dir, String(latest.checkpoint), 'manifest.json');
+  const m = JSON.parse(fs.readFileSync(file, 'utf8')) as { config?: { critics?: number } };
+  return m.config?.critics ?? 2;
 }
 
 function noCritic(j: number): never {

@@ -89,6 +89,13 @@ export interface OnlineTrainerConfig {
   /** Adam learning rate of the policy head online; null = the checkpoint's (3e-4). A lower one is VRL3's
    *  conservative start. */
   actorLr: number | null;
+  /** Q critics; null = the checkpoint's. More than the checkpoint has: RLPD's ensemble, the extra critics started by
+   *  IqlAgent.loadCheckpoint's critic growth (hidden layers of the checkpoint's critics, fresh output layers). */
+  critics: number | null;
+  /** Target critics in each update's min (RLPD: a random 2 of 10); null = the checkpoint's (2). */
+  targetCritics: number | null;
+  /** Polyak rate of the target critics; null = the checkpoint's (0.005). */
+  criticPolyak: number | null;
   /** Weights of the online rows in each batch's online share, by the arm (the session's robot: in the fleet learner's
    *  mirror, the arm's robot id) and the connector (the episode's domain): a row's weight is arms[robot] x
    *  connectors[domain], 1 where unnamed, 0 leaves it out. Absent/null or both empty: uniform (as before). */
@@ -102,7 +109,17 @@ export interface OnlineTrainerConfig {
 /** The trainer settings a config's learning section declares (src/config/schema.ts): the daemon's and the experiment's. */
 export type TrainerSettings = Pick<
   OnlineTrainerConfig,
-  'onlineFraction' | 'utd' | 'batchSize' | 'policyAverage' | 'warmupUpdates' | 'actorLr' | 'exportEvery' | 'gemmThreads'
+  | 'onlineFraction'
+  | 'utd'
+  | 'batchSize'
+  | 'policyAverage'
+  | 'warmupUpdates'
+  | 'actorLr'
+  | 'critics'
+  | 'targetCritics'
+  | 'criticPolyak'
+  | 'exportEvery'
+  | 'gemmThreads'
 >;
 
 export function trainerSettings(l: TrainerSettings): TrainerSettings {
@@ -113,6 +130,9 @@ export function trainerSettings(l: TrainerSettings): TrainerSettings {
     policyAverage: l.policyAverage,
     warmupUpdates: l.warmupUpdates,
     actorLr: l.actorLr,
+    critics: l.critics,
+    targetCritics: l.targetCritics,
+    criticPolyak: l.criticPolyak,
     exportEvery: l.exportEvery,
     gemmThreads: l.gemmThreads,
   };
@@ -345,6 +365,17 @@ export function checkpointConfig(dir: string): IqlConfig {
   return m.config.daib ? { ...m.config, daib: savedDaibConfig(m.config.daib) } : m.config;
 }
 
+/** The agent's config online: the checkpoint's, with the trainer's actor learning rate and critic settings. */
+export function onlineAgentConfig(saved: IqlConfig, c: Pick<OnlineTrainerConfig, 'actorLr' | 'critics' | 'targetCritics' | 'criticPolyak'>): IqlConfig {
+  return {
+    ...saved,
+    ...(c.actorLr !== null ? { actorLr: c.actorLr } : {}),
+    ...(c.critics !== null ? { critics: c.critics } : {}),
+    ...(c.targetCritics !== null ? { targetCritics: c.targetCritics } : {}),
+    ...(c.criticPolyak !== null ? { polyak: c.criticPolyak } : {}),
+  };
+}
+
 export class OnlineTrainer {
   readonly cfg: OnlineTrainerConfig;
   agent!: IqlAgent;
@@ -430,8 +461,9 @@ export class OnlineTrainer {
     const own = join(c.workDir, 'checkpoints');
     const from = existsSync(join(own, 'latest.json')) ? own : c.startCheckpoint;
     const config = checkpointConfig(from);
-    this.agent = new IqlAgent(c.actorLr === null ? config : { ...config, actorLr: c.actorLr });
-    await this.agent.loadCheckpoint(from);
+    this.agent = new IqlAgent(onlineAgentConfig(config, c));
+    // A checkpoint with fewer critics than asked for (the shipped twin-Q one, critics 10) grows its ensemble on load.
+    await this.agent.loadCheckpoint(from, { growCritics: true });
     this.agent.freezeEncoders();
     // A restart from this trainer's own checkpoint has adapted critics already.
     this.warmupLeft = from === own ? 0 : c.warmupUpdates;

@@ -42,6 +42,8 @@ test('every flag comes from a field declaration, with its help line and default'
   assert.deepEqual(flags.map((f) => f.cli.flag).sort(), [
     '--calibration',
     '--control-cpu',
+    '--critic-polyak',
+    '--critics',
     '--db',
     '--episode-steps',
     '--estop-port',
@@ -58,6 +60,7 @@ test('every flag comes from a field declaration, with its help line and default'
     '--priority',
     '--shadow-gate-episodes',
     '--shadow-gate-margin',
+    '--target-critics',
     '--tick-hz',
     '--utd',
     '--warmup-updates',

@@ -18,7 +18,9 @@ import { policyFromModel } from '../../src/daemon/models.ts';
 import { Store } from '../../src/store/index.ts';
 import { inputsFor, probeSet } from '../../src/swap/validate.ts';
 import { rig, tickUntil, type Rig } from '../daemon/helpers.ts';
-import { netVariables } from '../../src/learn/nets.ts';
+import { netVariableKeys, netVariables } from '../../src/learn/nets.ts';
+import { IqlAgent } from '../../src/learn/iql.ts';
+import { checkpointConfig } from '../../src/online/trainer.ts';
 import { practiceTrainer, tinyOffline } from './fixtures.ts';
 
 const fx = await tinyOffline('trainer-online-test');
@@ -147,6 +149,71 @@ test('warm-up: the first N updates train the critics only, so what the trainer e
   for (let i = 0; i < 20; i++) assert.ok(Number.isFinite(tr.update().piLoss), 'the policy trains after the warm-up');
   const moved = await diff(start.path, (await tr.export()).path);
   assert.ok(moved > 1e-6, `after the warm-up the policy moves (max |diff| ${moved} m)`);
+});
+
+/**
+ * RLPD's ensemble reached from the trainer's settings, started from a twin-Q checkpoint (critics 10, targets a random 2):
+ * the two saved critics load as they are; each extra critic has critic ((j - 1) mod 2) + 1's hidden layers and its own
+ * fresh output layer, its target equal to it; then the trainer learns with it as the twin-Q one does.
+ */
+test('critics 10 / targetCritics 2 from a 2-critic checkpoint: extra critics start on the saved hidden layers with fresh heads, and the trainer learns', async (t) => {
+  const r = await rewardedPractice(t, 8, 6, 400);
+  const n = r.app.log.store.countTransitions({ kind: 'practice' });
+  const tr = practiceTrainer(r.db, fx.checkpoint, join(fx.dir, 'online-ensemble'), {
+    batchSize: 32,
+    utd: 24,
+    seed: 2,
+    policyAverage: 1,
+    warmupUpdates: 0,
+    critics: 10,
+    targetCritics: 2,
+  });
+  t.after(() => tr.close());
+  await tr.init();
+  const qs = tr.agent.qs;
+  const qts = tr.agent.qTargets;
+  assert.equal(qs.length, 10);
+  assert.equal(qts.length, 10);
+  const vals = (net: (typeof qs)[number]): Float32Array[] => netVariables(net).map((v) => Float32Array.from(v.dataSync()));
+  const same = (a: Float32Array, b: Float32Array): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
+  const twin = new IqlAgent(checkpointConfig(fx.checkpoint));
+  t.after(() => twin.dispose());
+  await twin.loadCheckpoint(fx.checkpoint);
+  const saved = [vals(twin.qs[0] as (typeof qs)[number]), vals(twin.qs[1] as (typeof qs)[number])];
+  const outKeys = netVariableKeys(qs[0] as (typeof qs)[number]).map((k) => k.includes('_out/'));
+  for (let j = 0; j < 10; j++) {
+    const mine = vals(qs[j] as (typeof qs)[number]);
+    const src = saved[j % 2] as Float32Array[];
+    mine.forEach((w, i) => {
+      const isOut = outKeys[i] === true;
+      if (j < 2 || !isOut) assert.ok(same(w, src[i] as Float32Array), `critic ${j + 1} variable ${i}: the saved critic ${(j % 2) + 1}'s`);
+      else if (w.some((x) => x !== 0)) assert.ok(!same(w, src[i] as Float32Array), `critic ${j + 1}'s output layer is its own, not a copy`);
+    });
+    vals(qts[j] as (typeof qs)[number]).forEach((w, i) =>
+      assert.ok(j < 2 || same(w, mine[i] as Float32Array), `target critic ${j + 1} starts equal to critic ${j + 1}`),
+    );
+  }
+  assert.equal(tr.poll(), n);
+  const before = await tr.export();
+  const first = tr.update();
+  while (tr.pending > 0) tr.update();
+  const p = tr.progress();
+  assert.ok((p.losses?.qLoss ?? Infinity) < first.qLoss, `Q loss of the ensemble falls (${first.qLoss} -> ${p.losses?.qLoss})`);
+  const heads = tr.agent.qs.map((q) => vals(q).at(-2) as Float32Array);
+  assert.ok(
+    heads.slice(2).every((h, j) => !same(h, heads[j % 2] as Float32Array)),
+    'the extra critics stay distinct from the critics they started from',
+  );
+  const probes = probeSet(r.app.log.store, 24);
+  const x0 = await meanResidualX(before.path, probes);
+  const x1 = await meanResidualX((await tr.export()).path, probes);
+  assert.ok(x1 < x0 - 0.0005 && x1 < -0.0005, `learned toward the rewarded side: mean residual x ${(x0 * 1000).toFixed(3)} -> ${(x1 * 1000).toFixed(3)} mm`);
+  // The trainer's own checkpoint has the 10 critics: a restart loads it as it is.
+  await tr.agent.saveCheckpoint(join(fx.dir, 'ensemble-own'));
+  const again = new IqlAgent(checkpointConfig(join(fx.dir, 'ensemble-own')));
+  t.after(() => again.dispose());
+  await again.loadCheckpoint(join(fx.dir, 'ensemble-own'));
+  assert.equal(again.qs.length, 10);
 });
 
 let leakKey = 0;
