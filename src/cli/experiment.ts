@@ -33,6 +33,14 @@ import { learningField, shadowGateField } from './trainer-flags.ts';
 import { checkpointConfig, exportCheckpointPolicy, trainerSettings } from '../online/trainer.ts';
 import { loadDaemonConfig } from '../config/load.ts';
 import { parseSimOperator } from '../control/sim-operator.ts';
+import { cardPathFor, readCard } from '../policy/card.ts';
+import { inputSpecOf } from '../policy/inputs.ts';
+
+/** Whether a reward model's card feeds it depth cells (policy/inputs.ts depthGrid). */
+function rewardTakesDepth(path: string): boolean {
+  const spec = inputSpecOf(readCard(cardPathFor(path)), path);
+  return spec.proprio?.layout.some((n) => n.startsWith('depth')) ?? false;
+}
 
 function operatorArg(spec: string): ReturnType<typeof parseSimOperator> {
   try {
@@ -87,6 +95,10 @@ export const EXPERIMENT = command({
       default: 'models/reward.onnx',
       description: "reward classifier, or 'gt' for the simulator's ground truth",
       cli: { arg: 'FILE|gt' },
+    }),
+    depth: T.boolean({
+      description: 'the simulated wrist camera also gives a depth image (backend.sim.depth), as a reward taking depth cells needs',
+      cli: { defaultText: 'backend.sim.depth of --config' },
     }),
     offlineDb: T.optional(
       T.string({ minLength: 1, description: 'prior data for the offline share of each batch', cli: { arg: 'FILE', ...fromConfig('learning.offlineDb') } }),
@@ -181,6 +193,12 @@ export function experimentOptions(argv: string[] | ExperimentFlags): ExperimentO
     throw new UsageError(`--checkpoint: ${checkpoint}/latest.json does not exist (train one: src/cli/train-offline.ts --checkpoint-dir ${checkpoint})`);
   const rewardPath = a.reward === 'gt' ? null : a.reward;
   if (rewardPath && !existsSync(rewardPath)) throw new UsageError(`--reward: ${rewardPath} does not exist`);
+  const simDepth = a.depth || (config.backend.sim.depth ?? false);
+  // Refused here rather than at the first tick, where the daemon would stop the arm for want of depth.
+  if (rewardPath && !simDepth && rewardTakesDepth(rewardPath))
+    throw new UsageError(
+      `--reward: ${rewardPath} takes the wrist depth image (its card's proprio inputs); add --depth (or backend.sim.depth: true in --config)`,
+    );
   const offlineDb = a.offlineDb ?? l.offlineDb;
   const seeds = a.seeds ?? [a.seed];
   const gateEpisodes = a.shadowGateEpisodes ?? l.shadowGate.episodes;
@@ -225,6 +243,7 @@ export function experimentOptions(argv: string[] | ExperimentFlags): ExperimentO
     trainerWaitS: a.trainerWaitS,
     baselines: a.baselines,
     operator: a.operator !== undefined ? operatorArg(a.operator) : null,
+    simDepth,
     configFile,
     calibrationDir: config.calibrationDir,
     onProgress: (line) => console.log(`${new Date().toISOString()} ${line}`),

@@ -1,12 +1,15 @@
 /**
- * Reproduce the shipped models from scratch: collect prior data (if missing) -> train the reward classifier (table 8)
- * -> offline IQL -> export -> evaluate -> models/ + cards + models/iql-offline/ (the checkpoint) + models/README.md.
+ * Reproduce the shipped models from scratch: collect prior data with the wrist depth image (if missing) -> train the
+ * shipped reward classifiers (image-only DAIB -> reward.onnx; DAIB with the depth cue -> reward-depth.onnx; ERM beside
+ * each) -> offline IQL -> export -> evaluate -> the table-8 ablations and more seeds -> models/ + cards +
+ * models/iql-offline/ (the checkpoint) + models/README.md.
  *
  *   npx tsx src/cli/models.ts                 # everything, with the shipped settings
  *   npx tsx src/cli/models.ts --readme-only   # regenerate models/README.md from the files in models/
  *
  * Each stage is one of the project's own commands, run as a child process (its output streams through), so the
- * stages can also be run by hand. Collection and offline training resume when re-run after an interruption.
+ * stages can also be run by hand (or one at a time: --skip-collect, --skip-reward, --skip-offline, --skip-tables).
+ * Collection and offline training resume when re-run after an interruption.
  * Exit codes: 0 done, 2 bad arguments, 1 a stage failed.
  */
 import { spawnSync } from 'node:child_process';
@@ -26,9 +29,18 @@ export const SHIPPED = {
   rewardImageSize: 64,
   /** Colour augmentation of every table-8 method (DaibConfig.colorJitter): megablock's saturated blue socket is unlike any training colour. */
   rewardColorJitter: 0.2,
+  /**
+   * How DAIB's adversary hides the connector from zI: per-domain moments matched. The gradient-reversal adversary left
+   * zI telling the domain apart perfectly (src/learn/daib.ts); moments is what results/reward-seeds and reward-depth measured.
+   */
+  rewardAdversary: 'moments',
+  /** The second classifier's cue beside the image: the wrist depth image (collected with --depth; results/reward-depth). */
+  rewardDepthCue: 'depth',
+  rewardDepthFile: 'reward-depth.onnx',
   /** Card versions of the shipped models: raised whenever a retrained model replaces a shipped one at the same path. */
-  rewardCardVersion: 3,
-  offlineCardVersion: 2,
+  rewardCardVersion: 4,
+  rewardDepthCardVersion: 1,
+  offlineCardVersion: 3,
   offlineSteps: 3000,
   offlineImageSize: 32,
   offlineBatch: 128,
@@ -56,8 +68,9 @@ export const MODELS = command({
       description: "trials per connector of the policy's evaluation (0 = none)",
     }),
     skipCollect: T.boolean({ description: 'do not collect prior data' }),
-    skipReward: T.boolean({ description: 'do not train the reward classifiers' }),
+    skipReward: T.boolean({ description: 'do not train the shipped reward classifiers (image and depth)' }),
     skipOffline: T.boolean({ description: 'do not train the offline policy' }),
+    skipTables: T.boolean({ description: 'do not train the reward tables beyond the shipped classifiers (ablations, more seeds)' }),
     readmeOnly: T.boolean({ description: 'only regenerate models/README.md from the files in --out' }),
   }),
 });
@@ -78,7 +91,11 @@ export async function main(argv: string[]): Promise<number> {
       if (!a.skipCollect) {
         // The commands of src/data/README.md; re-running skips episodes already collected.
         if (!existsSync(SHIPPED.prior)) {
-          const common = ['--scenario', 'I,II', '--seed', '0', '--image-size', '64', '--goal-noise-mm', '2', '--workers', '2', '--split', SHIPPED.split];
+          const common = [
+            ...['--scenario', 'I,II', '--seed', '0', '--image-size', '64', '--goal-noise-mm', '2', '--workers', '2', '--split', SHIPPED.split],
+            // The wrist depth image beside the colour one (it changes no colour pixel): one collection serves both rewards.
+            '--depth',
+          ];
           run('src/cli/collect.ts', ['--db', SHIPPED.prior, '--connectors', 'train', '--episodes-per-connector', '100', '--controllers', 'expert', ...common]);
           run('src/cli/collect.ts', ['--db', SHIPPED.prior, '--connectors', 'train', '--episodes-per-connector', '20', '--controllers', 'p', ...common]);
         }
@@ -104,32 +121,27 @@ export async function main(argv: string[]): Promise<number> {
             '2',
             '--split',
             SHIPPED.split,
+            '--depth',
           ]);
         }
       }
+      // One table-8 run: the shipped data and settings, then what differs between runs.
+      const reward = (methods: string, seeds: string, outDir: string, results: string, extra: string[] = []): void =>
+        run('src/cli/train-reward.ts', [
+          ...['--db', SHIPPED.prior, '--heldout-db', SHIPPED.heldOut, '--split', SHIPPED.split, '--steps', String(rewardSteps)],
+          ...['--image-size', String(SHIPPED.rewardImageSize), '--color-jitter', String(SHIPPED.rewardColorJitter)],
+          ...['--adversary', SHIPPED.rewardAdversary, '--method', methods, '--seed', seeds, '--out', outDir],
+          ...['--results', join(out, `reward-table8-${SHIPPED.rewardImageSize}px${results}.json`), ...extra],
+        ]);
+      const depth = ['--cue', SHIPPED.rewardDepthCue];
       if (!a.skipReward) {
-        // One table-8 run: the shipped data and settings, then what differs between runs.
-        const reward = (methods: string, seeds: string, outDir: string, results: string, extra: string[] = []): void =>
-          run('src/cli/train-reward.ts', [
-            ...['--db', SHIPPED.prior, '--heldout-db', SHIPPED.heldOut, '--split', SHIPPED.split, '--steps', String(rewardSteps)],
-            ...['--image-size', String(SHIPPED.rewardImageSize), '--color-jitter', String(SHIPPED.rewardColorJitter)],
-            ...[
-              '--method',
-              methods,
-              '--seed',
-              seeds,
-              '--out',
-              outDir,
-              '--results',
-              join(out, `reward-table8-${SHIPPED.rewardImageSize}px${results}.json`),
-              ...extra,
-            ],
-          ]);
-        // DAIB (exported) and ERM first, so the shipped classifier is ready early; then the other table-8 methods.
+        // The shipped classifiers first: image-only DAIB (exported as reward.onnx) beside ERM, then DAIB with the depth
+        // cue (exported as reward-depth.onnx) beside ERM with it.
         reward('daib,erm', '0', out, '', ['--card-version', String(SHIPPED.rewardCardVersion)]);
-        reward('vib,dann,daib-nobottleneck', '0', 'data/runs/reward-ablations', '-ablations');
-        // DAIB vs ERM on more seeds (table only; that run's model stays in data/runs).
-        reward('daib,erm', '1,2', 'data/runs/reward-seeds', '-seeds');
+        reward('daib,erm', '0', out, '-depth', [
+          ...depth,
+          ...['--export-file', SHIPPED.rewardDepthFile, '--card-version', String(SHIPPED.rewardDepthCardVersion)],
+        ]);
       }
       if (!a.skipOffline) {
         run('src/cli/train-offline.ts', [
@@ -157,6 +169,13 @@ export async function main(argv: string[]): Promise<number> {
         ]);
         // The checkpoint itself: the online trainer starts from it (ONNX files hold inference graphs only).
         shipCheckpoint(SHIPPED.checkpointDir, join(out, 'iql-offline'), REPRODUCE);
+      }
+      if (!a.skipTables) {
+        // The tables beyond the shipped models (their models stay in data/runs): the other table-8 methods, then DAIB
+        // vs ERM on more seeds, image-only and with depth.
+        reward('vib,dann,daib-nobottleneck', '0', 'data/runs/reward-ablations', '-ablations');
+        reward('daib,erm', '1,2', 'data/runs/reward-seeds', '-seeds');
+        reward('daib,erm', '1,2', 'data/runs/reward-depth-seeds', '-depth-seeds', depth);
       }
     }
     const readme = buildModelsReadme(out, REPRODUCE);

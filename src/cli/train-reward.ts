@@ -8,7 +8,7 @@
  * --method daib|erm|vib|dann|daib-nobottleneck|all (or a comma list); --seed 0,1 runs every method per seed.
  * --cue none|fz|wrench: what the classifier takes beside the image (policy/inputs.ts REWARD_CUES; default none).
  * --adversary reversal|moments: how the adversarial methods hide the domain from zI (src/learn/daib.ts; default reversal).
- * The first seed's --export method (default daib) goes to <out>/reward.onnx + card; the table to <out>/reward-table8.json
+ * The first seed's --export method (default daib) goes to <out>/reward.onnx (or --export-file) + card; the table to <out>/reward-table8.json
  * (or --results). Exit codes: 0 done, 2 bad arguments, 1 anything else.
  */
 import { existsSync } from 'node:fs';
@@ -65,6 +65,12 @@ export const TRAIN_REWARD = command({
     }),
     logEvery: T.integer({ minimum: 1, maximum: 1_000_000, default: DEFAULT_REWARD.logEvery, description: 'updates between log lines' }),
     out: T.string({ minLength: 1, default: 'models', description: 'directory of the exported classifier', cli: { arg: 'DIR' } }),
+    exportFile: T.string({
+      pattern: '^[^/\\\\]+\\.onnx$',
+      default: 'reward.onnx',
+      description: 'file name of the exported classifier in --out (its card beside it), e.g. reward-depth.onnx',
+      cli: { arg: 'NAME' },
+    }),
     results: T.optional(T.string({ description: 'the table as JSON', cli: { arg: 'FILE', defaultText: '<out>/reward-table8.json' } })),
   }),
 });
@@ -95,10 +101,10 @@ export async function main(argv: string[]): Promise<number> {
     };
     const exportMethod = a.export ?? (methods.includes('daib') ? 'daib' : (methods[0] ?? 'daib'));
     if (!methods.includes(exportMethod)) throw new UsageError(`--export: method '${exportMethod}' is not among --method (${methods.join(',')})`);
-    return { o, seeds, exportMethod, out: a.out, results: a.results ?? join(a.out, 'reward-table8.json') };
+    return { o, seeds, exportMethod, out: a.out, exportFile: a.exportFile, results: a.results ?? join(a.out, 'reward-table8.json') };
   });
   if (typeof r === 'number') return r;
-  const { o, seeds, exportMethod, out, results } = r;
+  const { o, seeds, exportMethod, out, exportFile, results } = r;
   await initBackend();
   const backend = backendLabel();
   const rows: RewardRow[] = [];
@@ -135,7 +141,7 @@ export async function main(argv: string[]): Promise<number> {
       const { clf, row } = trainRewardMethod(os, data, method);
       rows.push(row);
       if (si === 0 && method === exportMethod) {
-        exported = join(out, 'reward.onnx');
+        exported = join(out, exportFile);
         exportReward(clf, row, os, data, exported);
         log(backend, `exported ${exported} (+ card)`);
       }

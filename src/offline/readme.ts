@@ -42,18 +42,33 @@ export function buildModelsReadme(dir: string, reproduce: string): string {
     reproduce,
     '```',
     '',
-    'Stages (each a command of its own, see `src/offline/README.md`): collect prior data if `data/prior.db` / `data/heldout.db`',
-    'are missing -> `src/cli/train-reward.ts` (all five methods, exports DAIB) -> `src/cli/train-offline.ts` (resumable',
-    'checkpoints in `data/runs/iql`; exports the policy and encoders, then evaluates the exported policy).',
+    'Stages (each a command of its own, see `src/offline/README.md`; `--skip-collect`, `--skip-reward`, `--skip-offline` and',
+    '`--skip-tables` run them one at a time): collect prior data with the wrist depth image (`collect --depth`, which changes no',
+    'colour pixel) if `data/prior.db` / `data/heldout.db` are missing -> `src/cli/train-reward.ts` twice, DAIB (moments adversary)',
+    'and ERM, image-only (exports DAIB as `reward.onnx`) and with the depth cue (exports DAIB as `reward-depth.onnx`) ->',
+    '`src/cli/train-offline.ts` (resumable checkpoints in `data/runs/iql`; exports the policy and encoders, then evaluates the',
+    'exported policy) -> the other table-8 methods and seeds 1, 2 of DAIB and ERM (tables only).',
     '',
+  ];
+  // Only where the depth classifier is there: the shipped set may predate it.
+  if (existsSync(join(dir, 'reward-depth.onnx')))
+    parts.push(
+      '**Two rewards.** `reward.onnx` sees the wrist colour image alone and runs on any cell. `reward-depth.onnx` also takes',
+      'the wrist depth image as 8x8 cells (an RGB-D wrist camera such as a RealSense D405): use it only where the backend gives',
+      'depth (`backend.sim.depth: true`, or a ROS cell with `topics.depth`); otherwise the daemon stops the arm at the first tick',
+      '("observation has no depth image"). Its errors a few millimetres short of seated are in its table below: an unseated',
+      'plug called seated is a false success online.',
+      '',
+    );
+  parts.push(
     '**Why these sizes.** wasm image-IQL costs three conv encoders (policy, Q, V) per update; on this shared 2-core machine',
     'it ran 1-3 updates/s at 32x32 with batch 128 and 3x16-filter encoders (5.8/s on idle cores). 32x32 input, batch 128,',
     'filters 16-16-16 and z = 16+16 keep the offline run within ~40 min; 64x64 would be ~3x slower per update. The reward',
     'classifier has one encoder (32-32-32 filters) and is shipped at 64x64 (1500 steps, ~8-10 min per method): at 32x32 a seated',
     'plug and one a millimetre short look alike (an earlier measurement, before the collector-format-3 renderer fix, had DAIB',
-    'at 75.2 % over three seeds at 32 px against 78.6 % at 64 px). The shipped classifier is seed 0 of the table below.',
+    'at 75.2 % over three seeds at 32 px against 78.6 % at 64 px). Each shipped classifier is seed 0 of its table below.',
     '',
-  ];
+  );
   const cardAt = (f: string): ModelCard | null => (existsSync(cardPathFor(join(dir, f))) ? readCard(cardPathFor(join(dir, f))) : null);
   const rewardCard = cardAt('reward.onnx'),
     policyCard = cardAt('policy.onnx');
@@ -63,7 +78,9 @@ export function buildModelsReadme(dir: string, reproduce: string): string {
       'hashes in their cards below differ). The policy, encoders and checkpoint come from the collector-format-2 run (code',
       `${policyCard.code.gitCommit.slice(0, 12)}). Its renders differ from format 3 only on checker-textured connectors. A format-3 re-run of the offline stage, which`,
       '`npm run models` makes, learned europlug much more slowly online with the shipped reward (3/20 against 15/20 after 100 practice',
-      'episodes; `src/online/README.md`), so it was not shipped.',
+      'episodes; `src/online/README.md`), so it was not shipped. Nor was the from-scratch run of `npm run models` with depth',
+      '(`results/models-from-scratch/`): its policy learned europlug to 6/20 and dt12 to 10/20 after 100 practice episodes',
+      'where the shipped one reaches 18-19 and 12 (seed 0).',
       '',
     );
   }
@@ -79,14 +96,22 @@ export function buildModelsReadme(dir: string, reproduce: string): string {
   const readTable = (p: string): { rows: Row[]; settings: Record<string, unknown>; backend: string } =>
     JSON.parse(readFileSync(p, 'utf8')) as { rows: Row[]; settings: Record<string, unknown>; backend: string };
   // The shipped classifier's run (+ the other table-8 methods, same seed and settings), then more seeds when present.
-  for (const [file, ablationsFile, seedsFile] of [['reward-table8-64px.json', 'reward-table8-64px-ablations.json', 'reward-table8-64px-seeds.json']] as const) {
+  const tables = [
+    ['reward.onnx', 'reward-table8-64px.json', 'reward-table8-64px-ablations.json', 'reward-table8-64px-seeds.json'],
+    ['reward-depth.onnx', 'reward-table8-64px-depth.json', null, 'reward-table8-64px-depth-seeds.json'],
+  ] as const;
+  for (const [model, file, ablationsFile, seedsFile] of tables) {
     const p = join(dir, file);
     if (!existsSync(p)) continue;
     const t = readTable(p);
-    const ap = join(dir, ablationsFile);
-    if (existsSync(ap)) t.rows.push(...readTable(ap).rows);
+    const ap = ablationsFile === null ? null : join(dir, ablationsFile);
+    const withAblations = ap !== null && existsSync(ap);
+    if (withAblations) t.rows.push(...readTable(ap).rows);
+    // Tables written before cues and adversaries existed hold neither setting: the image alone, gradient reversal.
+    const cue = typeof t.settings.cue === 'string' && t.settings.cue !== 'none' ? `image + ${t.settings.cue}` : 'image only';
+    const adversary = typeof t.settings.adversary === 'string' ? t.settings.adversary : 'reversal';
     parts.push(
-      `## Reward classifier: held-out accuracy by method (research table 8), ${String(t.settings.imageSize)} px (\`${file}\`${existsSync(ap) ? `, \`${ablationsFile}\`` : ''})`,
+      `## Reward classifier \`${model}\` (${cue}, ${adversary} adversary): held-out accuracy by method (research table 8), ${String(t.settings.imageSize)} px (\`${file}\`${withAblations ? `, \`${ablationsFile}\`` : ''})`,
       '',
       `Each method trained with the same settings (${JSON.stringify(t.settings)}), evaluated on the held-out connectors, rebalanced 50/50 per connector (mean over connectors of (TPR+TNR)/2). Backend: ${t.backend}.`,
       '',

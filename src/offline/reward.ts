@@ -267,9 +267,14 @@ export function exportReward(clf: DaibClassifier, row: RewardRow, o: RewardOptio
   };
   for (const d of row.evaluation.perDomain) metrics[`heldOutAccuracy_${d.name ?? d.domain}`] = d.accuracy;
   const cue = rewardCueSpec(o.cue);
-  const takes = cue
-    ? `the wrist-camera image and the bias-corrected wrist wrench (${cue.layout.join(', ')}; proprio input, raw N / N m)`
-    : 'the wrist-camera image';
+  // Say what the proprio input is: the depth cells (64 names) are summarised, the wrench components listed.
+  const depthCells = cue ? cue.layout.filter((n) => n.startsWith('depth')).length : 0;
+  const wrench = cue ? cue.layout.filter((n) => !n.startsWith('depth')) : [];
+  const parts = [
+    ...(depthCells ? [`the wrist depth image as ${depthCells} cells (m)`] : []),
+    ...(wrench.length ? [`the bias-corrected wrist wrench (${wrench.join(', ')}; raw N / N m)`] : []),
+  ];
+  const takes = cue ? `the wrist-camera image and ${parts.join(' and ')} (proprio input)` : 'the wrist-camera image';
   const { card } = saveOnnxModel(model, path, {
     inputRoles: cue ? ['image', 'proprio'] : ['image'],
     outputRoles: ['probability'],
