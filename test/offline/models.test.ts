@@ -16,8 +16,9 @@ test('shipped reward classifier: loads, valid card, held-out accuracy recorded, 
   const path = join(MODELS, 'reward.onnx');
   const card = readCard(cardPathFor(path));
   assert.equal(card.kind, 'reward');
-  // The version `npm run models` writes: a daemon registers name@version once, so a replaced model needs a new one.
-  assert.equal(card.version, SHIPPED.rewardCardVersion);
+  // At most the version `npm run models` writes (a daemon registers name@version once, so a replaced model needs a new
+  // one); lower while an older run's reward is shipped (models/README.md, results/models-from-scratch/).
+  assert.ok(card.version <= SHIPPED.rewardCardVersion, `reward card v${card.version} > pipeline v${SHIPPED.rewardCardVersion}`);
   assert.ok(card.training.heldOut.length > 0);
   for (const c of card.training.heldOut) assert.ok(!card.training.connectors.includes(c), `${c} is both trained on and held out`);
   assert.match(card.training.database?.sha256 ?? '', /^[0-9a-f]{64}$/);
