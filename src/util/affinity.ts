@@ -2,8 +2,8 @@
  * CPU affinity of single threads (Linux), for config `controlCpu`: the control thread on a core of its own and the
  * daemon's main thread on the others. Why: the main thread wakes the control thread (a MessagePort message) while
  * holding the port's lock; on the same core the real-time control thread preempts the sender, blocks on that lock, and
- * the normal-priority sender then waits for a core (perf: p99 56 ms, max 68 ms). On different cores the wake-up never
- * preempts the sender (by hand, with taskset: maximum tick lateness 16-42 ms -> 1.1 ms).
+ * the normal-priority sender then waits for a core. On different cores the wake-up never preempts the sender (figures:
+ * the README's fail-safety section, results/campaign/missed-ticks-pinning-*.json).
  *
  * sched_setaffinity(2) on a thread id is done by util-linux's `taskset -p` (as `chrt` sets the control thread's
  * real-time class); the masks are read back from /proc/<pid>/task/<tid>/status.
