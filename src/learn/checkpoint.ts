@@ -93,19 +93,10 @@ export async function saveCheckpoint(dir: string, c: CheckpointContent, keep = 2
 }
 
 /**
- * Restores the checkpoint `dir/latest.json` points at into `variables` and `optimizers` (same keys and shapes), after
- * `check(manifest, manifestPath)` accepted its fields. `what` names the learner in errors. Returns the manifest.
+ * The manifest of the checkpoint `dir/latest.json` points at (or of the newest complete one, after an interrupted save),
+ * with its folder and path; unchecked. `what` names the learner in errors.
  */
-export async function loadCheckpoint(
-  dir: string,
-  what: string,
-  into: {
-    format: string;
-    variables: Array<[string, tf.Variable]>;
-    optimizers: Record<string, tf.Optimizer>;
-    check?: (m: CheckpointManifest, file: string) => void;
-  },
-): Promise<CheckpointManifest> {
+export function readManifest(dir: string, what: string): { ck: string; mPath: string; m: Record<string, unknown> } {
   const latestPath = path.join(dir, 'latest.json');
   let latest: { checkpoint?: unknown };
   try {
@@ -133,6 +124,24 @@ export async function loadCheckpoint(
   } catch (err) {
     throw new Error(`${what}: cannot read ${mPath}: ${(err as Error).message}`);
   }
+  return { ck, mPath, m };
+}
+
+/**
+ * Restores the checkpoint `dir/latest.json` points at into `variables` and `optimizers` (same keys and shapes), after
+ * `check(manifest, manifestPath)` accepted its fields. `what` names the learner in errors. Returns the manifest.
+ */
+export async function loadCheckpoint(
+  dir: string,
+  what: string,
+  into: {
+    format: string;
+    variables: Array<[string, tf.Variable]>;
+    optimizers: Record<string, tf.Optimizer>;
+    check?: (m: CheckpointManifest, file: string) => void;
+  },
+): Promise<CheckpointManifest> {
+  const { ck, mPath, m } = readManifest(dir, what);
   if (m.format !== into.format) throw new Error(`${what}: ${mPath}: field 'format' is ${JSON.stringify(m.format)}, expected ${JSON.stringify(into.format)}`);
   const tensors = m.tensors as TensorEntry[] | undefined;
   const optCounts = m.optimizers as Record<string, number> | undefined;

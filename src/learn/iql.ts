@@ -26,15 +26,13 @@
  *
  * Batches arrive as plain typed arrays (the replay lives outside the wasm heap).
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 
 import { Rng, deriveSeed } from '../util/rng.ts';
 import { backendLabel, nativeGemm } from './backend.ts';
 import { FusedMlp } from './fused.ts';
 import type { Gemm } from './gemm.ts';
-import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
+import { loadCheckpoint, readManifest, saveCheckpoint } from './checkpoint.ts';
 import { HeapAdam, makeAdam } from './optim.ts';
 import { DaibRepresentation, type DaibRepConfig, bceWithLogits, defaultDaibConfig, oneHot } from './daib.ts';
 import { Scale } from './layers.ts';
@@ -1106,10 +1104,8 @@ async function copyAdam(from: tf.Optimizer, to: tf.Optimizer, slots: number): Pr
 
 /** Critics of the checkpoint `dir/latest.json` points at (its config's, 2 when absent). */
 function savedCritics(dir: string): number {
-  const latest = JSON.parse(fs.readFileSync(path.join(dir, 'latest.json'), 'utf8')) as { checkpoint?: string };
-  const file = path.join(dir, String(latest.checkpoint), 'manifest.json');
-  const m = JSON.parse(fs.readFileSync(file, 'utf8')) as { config?: { critics?: number } };
-  return m.config?.critics ?? 2;
+  const { m } = readManifest(dir, 'IQL checkpoint');
+  return (m.config as { critics?: number } | undefined)?.critics ?? 2;
 }
 
 function noCritic(j: number): never {
