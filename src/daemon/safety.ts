@@ -89,24 +89,24 @@ export function decideSafety(input: SafetyInput, limits: SafetyLimits): SafetyDe
   ) {
     return { kind: 'trip', reason: 'non-finite', detail: 'observation holds a non-finite number', latch: true, retract: false };
   }
-  // A camera frame or wrench sample older than the limit (backend clock) trips the watchdog.
-  for (const [reason, what, stamp] of [
-    ['stale-camera', 'camera frame', obs.imageStamp],
-    ['stale-wrench', 'wrench sample', obs.wrenchStamp],
-  ] as const) {
+  // A camera frame, wrench sample or (while a model uses it) depth image older than the limit (backend clock) trips the
+  // watchdog. A depth stream that stops keeps its last frame on the observation: its own stamp tells (colour's if none).
+  const sensors: Array<readonly [TripReason, string, number, string]> = [
+    ['stale-camera', 'camera frame', obs.imageStamp, ''],
+    ['stale-wrench', 'wrench sample', obs.wrenchStamp, ''],
+  ];
+  if (input.needsDepth && obs.depth) sensors.push(['stale-depth', 'depth image', obs.depthStamp ?? obs.imageStamp, 'depth stale: ']);
+  for (const [reason, what, stamp, prefix] of sensors) {
+    if (!Number.isFinite(stamp)) return { kind: 'trip', reason: 'non-finite', detail: `${what} stamp is not a finite number`, latch: true, retract: false };
     const age = now - stamp;
     if (age > limits.staleSensorMaxAgeS)
-      return { kind: 'trip', reason, detail: `${what} is ${age.toFixed(3)} s old (limit ${limits.staleSensorMaxAgeS} s)`, latch: true, retract: false };
-  }
-  // A depth stream that stops keeps its last frame on the observation: its own stamp tells (the colour one's if none).
-  if (input.needsDepth && obs.depth) {
-    const stamp = obs.depthStamp ?? obs.imageStamp;
-    if (!Number.isFinite(stamp)) return { kind: 'trip', reason: 'non-finite', detail: 'depth image stamp is not a finite number', latch: true, retract: false };
-    const age = now - stamp;
-    if (age > limits.staleSensorMaxAgeS) {
-      const detail = `depth stale: depth image is ${age.toFixed(3)} s old (limit ${limits.staleSensorMaxAgeS} s)`;
-      return { kind: 'trip', reason: 'stale-depth', detail, latch: true, retract: false };
-    }
+      return {
+        kind: 'trip',
+        reason,
+        detail: `${prefix}${what} is ${age.toFixed(3)} s old (limit ${limits.staleSensorMaxAgeS} s)`,
+        latch: true,
+        retract: false,
+      };
   }
   const f = forceMagnitude(obs);
   if (f > limits.forceLimitN) {
