@@ -9,7 +9,7 @@
  *
  *   npx tsx bench/online.bench.ts [--checkpoint data/runs/iql] [--offline-db data/prior.db] [--seconds 120] [--swaps 200]
  *                                 [--hidden 16,16 --z 4,4 (the tiny checkpoint's MLP widths and zI,zS sizes)] [--utd 4]
- *                                 [--critics 10 (the tiny checkpoint's Q ensemble; target: min of a random 2)]
+ *                                 [--critics 10 (the Q ensemble of the tiny checkpoint and of the trainer; target: min of a random 2)]
  * Without a checkpoint argument it trains a tiny one first (16 px, real MuJoCo data): figures then describe the
  * plumbing with small networks. The trainer child runs the same initBackend as this process: the engine printed
  * (wasm+openblas or wasm; INSERTION_GEMM=off forces wasm's own matMul) is the one it uses.
@@ -138,6 +138,9 @@ const learning = startLearning(p1.a, {
     exportEvery: args.exportEvery,
     utd: args.utd,
     warmupUpdates: 0,
+    // The ensemble the trainer runs is this bench's, not the daemon's default (10): --critics 2 measures twin critics.
+    critics: args.critics,
+    targetCritics: 2,
   },
   swap: { validation: { probeCount: 16, residualBoundM: 0.005, maxDiffM: 1, maxMeanDiffM: 1, onFlag: 'accept' } },
 });
