@@ -504,6 +504,14 @@ export class SimCell {
     return this.ik.solve(target, seed, maxIter);
   }
 
+  /**
+   * Cast the wrist view's world pass in JavaScript (true, the default) or through mj_multiRay (false): bitwise the same
+   * images and depth (test/sim/view-rays.test.ts); the switch is for that test and for benchmarks.
+   */
+  analyticWorldRays(on: boolean): void {
+    if (this.camera) this.camera.analyticWorld = on;
+  }
+
   /** Render an image now (also part of observe()). */
   render(): Observation['image'] {
     if (!this.camera) return { width: 0, height: 0, data: new Uint8Array(0) };
