@@ -419,9 +419,21 @@ export class ViewRays {
           if (ang + th + CULL_MARGIN < Math.asin(Math.sqrt(r2 / w2))) bt[b] = 1;
         }
       }
+      // Most chunks see one box (the socket block) besides planes: its top-face shortcut inline, as box() takes it.
+      let only = -1;
+      for (let k = 0; k < nl; k++) {
+        const g = live[k]!;
+        if (this.type[g] === PLANE) continue;
+        only = only === -1 && this.type[g] === BOX ? g : -2;
+      }
+      if (only >= 0 && (this.front[3 * only + 2] === 0 || this.cover[3 * only + 2] === 0 || bt[this.bodyId[only]!] === 0)) only = -1;
       for (let k = c0; k < c1; k++) {
         const q = order[k]!;
-        this.single(p0, p1, p2, vec[3 * q]!, vec[3 * q + 1]!, vec[3 * q + 2]!, live, nl, bt, q, gid, dist, nrm);
+        const v0 = vec[3 * q]!,
+          v1 = vec[3 * q + 1]!,
+          v2 = vec[3 * q + 2]!;
+        if (only >= 0 && this.topFace(only, v0, v1, v2, q, gid, dist, nrm)) continue;
+        this.single(p0, p1, p2, v0, v1, v2, live, nl, bt, q, gid, dist, nrm);
       }
     }
   }
@@ -715,6 +727,35 @@ export class ViewRays {
       NRM[2] = m6 * n0 + m7 * n1 + m8 * n2;
     }
     return x;
+  }
+
+  /**
+   * box()'s shortcut on box g's front face along z for one ray, when it is the only non-plane geom the ray can meet and
+   * that face lies above every plane: writes ray q's result and returns true, or false (then cast the ray in full).
+   */
+  private topFace(g: number, v0: number, v1: number, v2: number, q: number, gid: Int32Array, dist: Float64Array, nrm: Float64Array): boolean {
+    const s = 3 * g,
+      mo = 9 * g,
+      mat = this.xmat,
+      lp = this.lpos;
+    // The bounding sphere's discriminant, as box() (the engine rejects when it is negative).
+    const va = v0 * v0 + v1 * v1 + v2 * v2,
+      vb = v0 * this.dpos[s]! + v1 * this.dpos[s + 1]! + v2 * this.dpos[s + 2]!;
+    if (vb * vb - va * this.dsq[g]! < 0) return false;
+    const f = this.front[s + 2]!;
+    const w2 = mat[mo + 2]! * v0 + mat[mo + 5]! * v1 + mat[mo + 8]! * v2;
+    if (!(f * w2 <= -GRAZE)) return false;
+    const w0 = mat[mo]! * v0 + mat[mo + 3]! * v1 + mat[mo + 6]! * v2,
+      w1 = mat[mo + 1]! * v0 + mat[mo + 4]! * v1 + mat[mo + 7]! * v2;
+    const sol = (f * this.size[s + 2]! - lp[s + 2]!) / w2;
+    if (!(Math.abs(lp[s]! + sol * w0) <= this.size[s]! - FACE_MARGIN && Math.abs(lp[s + 1]! + sol * w1) <= this.size[s + 1]! - FACE_MARGIN)) return false;
+    const o = 9 * g + 6;
+    gid[q] = g;
+    dist[q] = sol;
+    nrm[3 * q] = this.faceNrm[o]!;
+    nrm[3 * q + 1] = this.faceNrm[o + 1]!;
+    nrm[3 * q + 2] = this.faceNrm[o + 2]!;
+    return true;
   }
 
   /** A shortcut hit on geom g's front face along `axis`: its normal (computed per frame as the engine does) and cover. */

@@ -44,3 +44,27 @@ test('every connector: the analytic world pass gives bitwise the images and dept
   }
   assert.equal(frames, 20 * 2 * 6);
 });
+
+test("the wrist camera's cell steps without the arm's visual geoms: bitwise the trajectory and wrench of the cell with them", async () => {
+  // A fixed-camera cell keeps the arm's visual geoms (that camera sees the arm); a wrist-camera cell leaves them out,
+  // which only changes MuJoCo's broadphase sweep frame, never a contact. Pressing on the face and into the holes.
+  for (const name of ['europlug', 'roundkey', 'dt12']) {
+    const def = loadConnectors().find((c) => c.name === name)!;
+    const wrist = await SimCell.create({ connector: def, goalNoise: 0.002 });
+    const fixed = await SimCell.create({ connector: def, goalNoise: 0.002, camera: 'fixed', imageSize: 8 });
+    try {
+      let a = wrist.reset({ seed: 7, scenario: 'II' });
+      let b = fixed.reset({ seed: 7, scenario: 'II' });
+      for (let k = 0; k < 14; k++) {
+        assert.deepEqual([...a.eePos, ...a.eeQuat, ...a.wrench], [...b.eePos, ...b.eeQuat, ...b.wrench], `${name} step ${k}`);
+        const act: Vec3 = k < 9 ? pControl(a.eePos, a.goal) : [0, 0, -0.01];
+        a = wrist.step(act);
+        b = fixed.step(act);
+      }
+      assert.ok(wrist.contactCount() > 0, `${name}: the plug ends in contact`);
+    } finally {
+      wrist.dispose();
+      fixed.dispose();
+    }
+  }
+});
