@@ -1,5 +1,6 @@
 /**
- * Ray-cast RGB camera: one mj_multiRay call per frame (all rays from the camera centre), shaded with the
+ * Ray-cast RGB camera: one mj_multiRay call per frame (all rays from the camera centre; the wrist view's per-frame world
+ * pass is cast in JavaScript by view-rays.ts, bitwise the same), shaded with the
  * hit geom's colour, a Lambert term from the hit normal, and an optional procedural texture
  * (stripes/checker) evaluated in the frame of the object it belongs to (plug or socket), so patterns move
  * with the plug. No OpenGL needed; ~1 ms for 64x64.
