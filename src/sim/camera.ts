@@ -1,5 +1,6 @@
 /**
- * Ray-cast RGB camera: one mj_multiRay call per frame (all rays from the camera centre), shaded with the
+ * Ray-cast RGB camera: one mj_multiRay call per frame (all rays from the camera centre; the wrist view's per-frame world
+ * pass is cast in JavaScript by view-rays.ts, bitwise the same), shaded with the
  * hit geom's colour, a Lambert term from the hit normal, and an optional procedural texture
  * (stripes/checker) evaluated in the frame of the object it belongs to (plug or socket), so patterns move
  * with the plug. No OpenGL needed; ~1 ms for 64x64.
@@ -8,6 +9,7 @@ import type { RgbImage, Vec3 } from '../core/types.ts';
 import { axisAngleMatrix } from '../core/rotation.ts';
 import type { TextureDef } from './connectors.ts';
 import type { Mujoco } from './mujoco.ts';
+import { ViewRays } from './view-rays.ts';
 
 /** Empty results for a frame whose every pixel sees the solid attached layer (no world pass). */
 const NO_INTS = new Int32Array(0);
@@ -68,6 +70,12 @@ interface AttachedLayer {
   gid: InstanceType<Mujoco['IntBuffer']>;
   dist2: InstanceType<Mujoco['DoubleBuffer']>;
   nrm2: InstanceType<Mujoco['DoubleBuffer']>;
+  /** The analytic world pass's results (view-rays.ts), one per pixel of envIdx. */
+  wgid: Int32Array;
+  wdist: Float64Array;
+  wnrm: Float64Array;
+  /** Camera-frame directions of the envIdx rays, packed (what the analytic pass culls with). */
+  envLocal: Float64Array;
 }
 
 /** A static model of the visible world, with its own colour and texture tables. */
@@ -76,6 +84,8 @@ export interface EnvView {
   data: Data;
   color: Float64Array;
   tex: Int8Array;
+  /** The same ray cast as mj_multiRay on this model, in JavaScript (view-rays.ts). */
+  rays: ViewRays;
 }
 
 /** Scratch for facingNormal's result (one per module: rendering is synchronous, one pixel at a time). */
@@ -118,6 +128,11 @@ export class RayCamera {
   readonly shadowReceiver: Uint8Array;
   private layer: AttachedLayer | null = null;
   private envView: EnvView | null = null;
+  /**
+   * Cast the world pass against the view model in JavaScript (view-rays.ts: bitwise mj_multiRay's result, without its
+   * embind copy and per-ray bounding angles); false: through mj_multiRay (for tests and benchmarks).
+   */
+  analyticWorld = true;
   private readonly shadowDir: Float64Array;
   private readonly lampDist: Float64Array;
   private readonly shadowed: Uint8Array;
@@ -131,7 +146,7 @@ export class RayCamera {
     const rgba = model.geom_rgba as Float32Array;
     const color = new Float64Array(3 * ng);
     for (let g = 0; g < ng; g++) for (let k = 0; k < 3; k++) color[3 * g + k] = rgba[4 * g + k]!;
-    this.envView = { model, data, color, tex: new Int8Array(ng).fill(-1) };
+    this.envView = { model, data, color, tex: new Int8Array(ng).fill(-1), rays: new ViewRays(model, data) };
     return this.envView;
   }
 
@@ -457,6 +472,10 @@ export class RayCamera {
         gid: new this.mj.IntBuffer(m),
         dist2: new this.mj.DoubleBuffer(m),
         nrm2: new this.mj.DoubleBuffer(3 * m),
+        wgid: new Int32Array(m),
+        wdist: new Float64Array(m),
+        wnrm: new Float64Array(3 * m),
+        envLocal: Float64Array.from(env.flatMap((p) => [this.local[3 * p]!, this.local[3 * p + 1]!, this.local[3 * p + 2]!])),
       };
       this.layer = L;
     }
@@ -469,7 +488,8 @@ export class RayCamera {
     if (m > 0) {
       this.rotate(R, L.envIdx);
       // The world pass runs on the static view model when there is one (same coordinates, far fewer geoms).
-      if (view)
+      if (view && this.analyticWorld) view.rays.cast(pose.pos, R, L.envLocal, this.world, m, this.cutoff, L.wgid, L.wdist, L.wnrm);
+      else if (view)
         this.mj.mj_multiRay(
           view.model,
           view.data,
@@ -499,9 +519,15 @@ export class RayCamera {
           m,
           this.cutoff,
         );
-      egid = L.gid.GetView() as Int32Array;
-      edist = L.dist2.GetView() as Float64Array;
-      enrm = L.nrm2.GetView() as Float64Array;
+      if (view && this.analyticWorld) {
+        egid = L.wgid;
+        edist = L.wdist;
+        enrm = L.wnrm;
+      } else {
+        egid = L.gid.GetView() as Int32Array;
+        edist = L.dist2.GetView() as Float64Array;
+        enrm = L.nrm2.GetView() as Float64Array;
+      }
     }
     // Attached pixels: shade the cached surface with the current orientation (the body may tilt a little).
     const layer = L;

@@ -99,7 +99,7 @@ interface RayModel {
   model: Model;
   data: Data;
   v: DataViews;
-  /** Per ray-model geom: the stepped model's geom at the same pose. */
+  /** Per ray-model geom: the stepped model's geom at the same pose (-1: an arm visual the stepped model lacks). */
   geoms: Int32Array;
   /** Per ray-model body: the stepped model's body. */
   bodies: Int32Array;
@@ -276,7 +276,8 @@ export class SimCell {
     config.goalBias = [...config.goalBias] as Vec3;
     checkConfig(config);
     const mj = await mujoco();
-    const { xml, layout } = buildCellXml(config.connector, { timestep: config.timestep });
+    // The wrist camera never sees the arm (its rays skip group 3): the stepped model goes without the arm's visual geoms.
+    const { xml, layout } = buildCellXml(config.connector, { timestep: config.timestep, armVisuals: config.camera === 'fixed' });
     const model = compileXml(mj, xml);
     let data: Data | null = null;
     let scratch: Data | null = null;
@@ -504,6 +505,14 @@ export class SimCell {
     return this.ik.solve(target, seed, maxIter);
   }
 
+  /**
+   * Cast the wrist view's world pass in JavaScript (true, the default) or through mj_multiRay (false): bitwise the same
+   * images and depth (test/sim/view-rays.test.ts); the switch is for that test and for benchmarks.
+   */
+  analyticWorldRays(on: boolean): void {
+    if (this.camera) this.camera.analyticWorld = on;
+  }
+
   /** Render an image now (also part of observe()). */
   render(): Observation['image'] {
     if (!this.camera) return { width: 0, height: 0, data: new Uint8Array(0) };
@@ -579,6 +588,7 @@ export class SimCell {
     const { geoms, bodies } = r;
     for (let g = 0; g < geoms.length; g++) {
       const s = geoms[g]!;
+      if (s < 0) continue;
       tx.set(gx.subarray(3 * s, 3 * s + 3), 3 * g);
       tm.set(gm.subarray(9 * s, 9 * s + 9), 9 * g);
     }
@@ -829,6 +839,8 @@ function rayPoses(mj: Mujoco, stepped: Model, r: { model: Model; data: Data }): 
     Int32Array.from({ length: count }, (_, i) => {
       const name = mj.mj_id2name(r.model, type, i) ?? '';
       const j = mj.mj_name2id(stepped, type, rename(name));
+      // The arm's visual geoms are left out of the stepped model for the wrist camera, whose rays skip them (group 3).
+      if (j < 0 && type === mj.mjtObj.mjOBJ_GEOM.value && name.startsWith('arm_')) return -1;
       if (j < 0)
         throw new SimError(
           `the ray model's ${type === mj.mjtObj.mjOBJ_GEOM.value ? 'geom' : 'body'} ${i} (${JSON.stringify(name)}) is not in the cell's model`,

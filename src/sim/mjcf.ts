@@ -222,6 +222,13 @@ export interface CellModelOptions {
    * either way; see plugGeoms, and SimCell's RayModel for why the camera needs the one-body plug.
    */
   plugOneBody?: boolean;
+  /**
+   * The arm's visual geoms (link capsules and flange; default true). They never collide and weigh nothing, but MuJoCo's
+   * broadphase fits its sweep frame to every geom of a moving body (a covariance and its Jacobi eigen-solve) in every
+   * physics step: without them the step is cheaper, and contacts, trajectories and sensors are bitwise the same
+   * (test/sim/view-rays.test.ts). Only a camera that sees the arm needs them.
+   */
+  armVisuals?: boolean;
 }
 
 const TABLE = '<geom name="table" type="plane" size="0.5 0.6 0.01" pos="0.62 0.1 0" rgba="0.6 0.5 0.4 1" class="env" group="0"/>';
@@ -281,6 +288,7 @@ export function buildCellXml(def: ConnectorDef, opt: CellModelOptions): { xml: s
   const sock = socketGeoms(def, L, assets);
   const plug = plugGeoms(def, L, assets, opt.plugOneBody ?? false);
   const radii = [0.07, 0.06, 0.055, 0.05, 0.045, 0.04, 0.035];
+  const arm = opt.armVisuals ?? true;
 
   // Kinematic chain: base -> l0 (j0) -> ... -> l6 (j6) -> hand -> plug (welded).
   let chain = '';
@@ -291,14 +299,14 @@ export function buildCellXml(def: ConnectorDef, opt: CellModelOptions): { xml: s
     chain += `<body name="l${i}" pos="${v(j.xyz)}" quat="${v(rpyToQuat(j.rpy))}" gravcomp="1">
   <joint name="j${i}" axis="0 0 1" range="${v(j.range)}" armature="${f(SERVO.armature[i]!)}" damping="0.5"/>
   <inertial pos="${v(j.com)}" mass="${f(j.mass)}" diaginertia="${v(j.inertia)}"/>
-  ${linkCapsule(`arm_l${i}`, to, radii[i]!)}
+  ${arm ? linkCapsule(`arm_l${i}`, to, radii[i]!) : ''}
 `;
     close = `</body>\n` + close;
   });
   // Hand: flange at right_hand; the plug body hangs below it with its z axis flipped (tool points along hand +z).
   const hand = `<body name="hand" pos="${v(SAWYER_HAND.xyz)}" quat="${v(rpyToQuat(SAWYER_HAND.rpy))}" gravcomp="1">
   <inertial pos="0 0 0.01" mass="0.2" diaginertia="1e-4 1e-4 1e-4"/>
-  <geom name="arm_flange" type="cylinder" size="0.035 0.006" pos="0 0 0.006" class="arm" rgba="0.2 0.2 0.2 1"/>
+  ${arm ? '<geom name="arm_flange" type="cylinder" size="0.035 0.006" pos="0 0 0.006" class="arm" rgba="0.2 0.2 0.2 1"/>' : ''}
   <body name="plug" pos="0 0 ${f(0.012 + L.toolLength)}" quat="0 1 0 0" gravcomp="1">
     <site name="tip" pos="0 0 0" size="0.001"/>
     <site name="ft" pos="0 0 ${f(L.toolLength)}" size="0.002"/>
