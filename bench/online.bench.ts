@@ -175,6 +175,7 @@ const phase1 = {
   onlineUpdatesPerSec: updates / wall,
   trainerReportedUpdatesPerSec: learning.supervisor.status().progress?.updatesPerSec ?? null,
   trainerCpuMsPerUpdate: learning.supervisor.status().progress?.cpuMsPerUpdate ?? null,
+  trainerCpuBreakdownMs: learning.supervisor.status().progress?.cpuBreakdown ?? null,
   trainerEngine: learning.supervisor.status().progress?.engine ?? null,
   critics: args.critics,
   // Updates per control tick (= per new transition while practising): the update ratio sustained (null: no ticks).
