@@ -24,6 +24,8 @@
  *   lerp(out, s, t, tau)            out = tau * s + (1 - tau) * t (Polyak averaging), in double precision.
  *   layerNorm(x, gamma, beta, y, eps)               y = (x - mean) / sqrt(var + eps) * gamma + beta per row of
  *        gamma.length values (the last axis); layerNormGrad(dy, x, gamma, dx, dgamma, dbeta, eps) its gradients.
+ *        layerNormRelu(x, gamma, beta, y, eps): y = relu(layerNorm(x)) in one pass; reluLayerNormGrad(dy, y, x, gamma,
+ *        dx, dgamma, dbeta, eps): the gradients through it (dy: of y). Each gives the bits of the two calls it fuses.
  *        Row statistics two-pass in float (the JS fallback kernels in src/learn/backend.ts use doubles).
  *   conv(mode, dims, a, b, out)     NHWC 2-D convolution (no dilation) as im2col + sgemm over chunks of output pixels;
  *        dims = Int32Array [N, H, W, Ci, KH, KW, Co, strideH, strideW, padTop, padLeft, OH, OW], filter [KH, KW, Ci, Co].
@@ -401,7 +403,8 @@ static int i32(napi_env env, napi_value v, int32_t *out, const char *name) {
 }
 
 /* Element loops get an AVX2 clone picked at load time (ifunc) on CPUs that have it: the same IEEE operations in the
- * same order (no FMA contraction under -std=c11, no reassociation), so results equal the baseline clone's. */
+ * same order (no FMA contraction under -std=c11, no reassociation), so results equal the baseline clone's. Not an
+ * AVX-512 clone: on this Zen 4 it made LayerNorm and its gradient 2x slower (sum8's 8 lanes) for 5 % on Adam. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define VEC_CLONES __attribute__((target_clones("avx2", "default")))
 #else
@@ -618,9 +621,15 @@ typedef struct {
   double tau;
 } LerpJob;
 
+/* With the vector clones (the same operations: the same bits). out may be t (in place): no restrict, GCC checks the
+ * overlap at run time. */
+VEC_CLONES static void lerp_loop(float *out, const float *s, const float *t, size_t n, double tau) {
+  for (size_t k = 0; k < n; k++) out[k] = (float)(tau * s[k] + (1 - tau) * t[k]);
+}
+
 static int exec_lerp(void *job) {
   const LerpJob *j = (const LerpJob *)job;
-  for (size_t k = 0; k < j->n; k++) j->out[k] = (float)(j->tau * j->s[k] + (1 - j->tau) * j->t[k]);
+  lerp_loop(j->out, j->s, j->t, j->n, j->tau);
   return 0;
 }
 
@@ -661,21 +670,32 @@ static inline void row_stats(const float *restrict x, size_t c, float eps, float
   *r = 1.0f / sqrtf(sum8(tmp, c) / (float)c + eps);
 }
 
-VEC_CLONES static void ln_rows(const float *restrict X, const float *restrict G, const float *restrict Bt, float *restrict Y, size_t lx, size_t c, float eps, float *restrict tmp) {
+/* relu: the ReLU after the LayerNorm in the same pass (the same expression as relu_loop: the same bits as two calls). */
+VEC_CLONES static void ln_rows(const float *restrict X, const float *restrict G, const float *restrict Bt, float *restrict Y, size_t lx, size_t c, float eps,
+                               float *restrict tmp, int relu) {
   for (size_t o = 0; o < lx; o += c) {
     float mu, r;
     row_stats(X + o, c, eps, tmp, &mu, &r);
-    for (size_t k = 0; k < c; k++) Y[o + k] = (X[o + k] - mu) * r * G[k] + Bt[k];
+    if (relu)
+      for (size_t k = 0; k < c; k++) {
+        const float y = (X[o + k] - mu) * r * G[k] + Bt[k];
+        Y[o + k] = y > 0 ? y : 0;
+      }
+    else
+      for (size_t k = 0; k < c; k++) Y[o + k] = (X[o + k] - mu) * r * G[k] + Bt[k];
   }
 }
 
-VEC_CLONES static void ln_grad_rows(const float *restrict DY, const float *restrict X, const float *restrict G, float *restrict DX, float *restrict accG,
-                                   float *restrict accB, float *restrict xh, float *restrict gg, float *restrict tmp, size_t lx, size_t c, float eps) {
+/* Y (not NULL): DY is the gradient of a ReLU's output Y = relu(LayerNorm(X)); it goes through the ReLU first in the
+ * same pass (relu_grad_loop's expression: the same bits as reluGrad and then this). */
+VEC_CLONES static void ln_grad_rows(const float *restrict DY, const float *restrict Y, const float *restrict X, const float *restrict G, float *restrict DX,
+                                   float *restrict accG, float *restrict accB, float *restrict xh, float *restrict gg, float *restrict tmp, size_t lx, size_t c,
+                                   float eps) {
   for (size_t o = 0; o < lx; o += c) {
     float mu, r;
     row_stats(X + o, c, eps, tmp, &mu, &r);
     for (size_t k = 0; k < c; k++) {
-      const float xk = (X[o + k] - mu) * r, d = DY[o + k], gk = d * G[k];
+      const float xk = (X[o + k] - mu) * r, d = Y ? (Y[o + k] > 0 ? DY[o + k] : 0) : DY[o + k], gk = d * G[k];
       xh[k] = xk;
       gg[k] = gk;
       tmp[k] = gk * xk;
@@ -694,13 +714,14 @@ typedef struct {
   float eps;
   float *tmp; /* 2 * c floats: one row's scratch per part */
   int parts;
+  int relu;
 } LnJob;
 
 static void ln_part(void *arg, int part) {
   const LnJob *j = (const LnJob *)arg;
   const size_t cut = j->parts < 2 ? j->rows : (j->rows + 1) / 2;
   const size_t r0 = part == 0 ? 0 : cut, r1 = part == 0 ? cut : j->rows;
-  ln_rows(j->x + r0 * j->c, j->g, j->b, j->y + r0 * j->c, (r1 - r0) * j->c, j->c, j->eps, j->tmp + (size_t)part * j->c);
+  ln_rows(j->x + r0 * j->c, j->g, j->b, j->y + r0 * j->c, (r1 - r0) * j->c, j->c, j->eps, j->tmp + (size_t)part * j->c, j->relu);
 }
 
 static int exec_ln(void *job) {
@@ -713,7 +734,7 @@ static int exec_ln(void *job) {
   return 0;
 }
 
-static napi_value LayerNorm(napi_env env, napi_callback_info info) {
+static napi_value ln_call(napi_env env, napi_callback_info info, int relu) {
   size_t argc = 5;
   napi_value a[5];
   CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
@@ -732,13 +753,17 @@ static napi_value LayerNorm(napi_env env, napi_callback_info info) {
     return NULL;
   }
   /* Rows are independent: two halves of the rows on two threads give the same values. */
-  LnJob j = {x, g, b, y, lx / lg, lg, (float)eps, NULL, pool.threads > 1 && lx >= SPLIT_ELEMENTS && lx / lg >= 2 ? 2 : 1};
+  LnJob j = {x, g, b, y, lx / lg, lg, (float)eps, NULL, pool.threads > 1 && lx >= SPLIT_ELEMENTS && lx / lg >= 2 ? 2 : 1, relu};
   if (submit(exec_ln, &j, sizeof j) != 0) napi_throw_error(env, NULL, "gemm.layerNorm: out of memory");
   return NULL;
 }
 
+static napi_value LayerNorm(napi_env env, napi_callback_info info) { return ln_call(env, info, 0); }
+/* layerNormRelu(x, gamma, beta, y, eps): y = relu(layerNorm(x)) in one pass, the same bits as layerNorm then relu. */
+static napi_value LayerNormRelu(napi_env env, napi_callback_info info) { return ln_call(env, info, 1); }
+
 typedef struct {
-  const float *dy, *x, *g;
+  const float *dy, *y, *x, *g; /* y: NULL, or the ReLU output whose gradient dy is (reluLayerNormGrad) */
   float *dx;
   float *scratch; /* per part: 5 * c floats (dgamma, dbeta sums, 3 rows of scratch) */
   size_t rows, c;
@@ -751,7 +776,7 @@ static void ln_grad_part(void *arg, int part) {
   const size_t c = j->c, cut = j->parts < 2 ? j->rows : (j->rows + 1) / 2;
   const size_t r0 = part == 0 ? 0 : cut, r1 = part == 0 ? cut : j->rows, o = r0 * c;
   float *s = j->scratch + (size_t)part * 5 * c;
-  ln_grad_rows(j->dy + o, j->x + o, j->g, j->dx + o, s, s + c, s + 2 * c, s + 3 * c, s + 4 * c, (r1 - r0) * c, c, j->eps);
+  ln_grad_rows(j->dy + o, j->y ? j->y + o : NULL, j->x + o, j->g, j->dx + o, s, s + c, s + 2 * c, s + 3 * c, s + 4 * c, (r1 - r0) * c, c, j->eps);
 }
 
 typedef struct {
@@ -776,28 +801,39 @@ static int exec_ln_grad(void *job) {
   return 0;
 }
 
-static napi_value LayerNormGrad(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value a[7];
+/* relu: the arguments start with (dy, y, ...): dy is the gradient of y = relu(layerNorm(x)) (reluLayerNormGrad). */
+static napi_value ln_grad_call(napi_env env, napi_callback_info info, int relu) {
+  size_t argc = 8;
+  napi_value a[8];
   CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
-  float *dy, *x, *g, *dx, *dg, *db;
-  size_t ldy, lx, lg, ldx, ldg, ldb;
+  float *dy, *y = NULL, *x, *g, *dx, *dg, *db;
+  size_t ldy, ly = 0, lx, lg, ldx, ldg, ldb;
   double eps;
-  if (argc != 7 || !f32(env, a[0], &dy, &ldy, "dy") || !f32(env, a[1], &x, &lx, "x") || !f32(env, a[2], &g, &lg, "gamma") ||
-      !f32(env, a[3], &dx, &ldx, "dx") || !f32(env, a[4], &dg, &ldg, "dgamma") || !f32(env, a[5], &db, &ldb, "dbeta") ||
-      !dbl(env, a[6], &eps, "eps"))
+  const int o = relu ? 1 : 0;
+  if (argc != (size_t)(7 + o) || !f32(env, a[0], &dy, &ldy, "dy") || (relu && !f32(env, a[1], &y, &ly, "y")) || !f32(env, a[1 + o], &x, &lx, "x") ||
+      !f32(env, a[2 + o], &g, &lg, "gamma") || !f32(env, a[3 + o], &dx, &ldx, "dx") || !f32(env, a[4 + o], &dg, &ldg, "dgamma") ||
+      !f32(env, a[5 + o], &db, &ldb, "dbeta") || !dbl(env, a[6 + o], &eps, "eps"))
     return NULL;
-  if (lg == 0 || lg > 65536 || ldy != lx || ldx != lx || ldg != lg || ldb != lg || lx % lg != 0) {
-    napi_throw_range_error(env, NULL, "gemm.layerNormGrad: dy, x, dx must be rows of gamma.length (<= 65536) values; dgamma, dbeta as gamma");
+  if (lg == 0 || lg > 65536 || ldy != lx || ldx != lx || ldg != lg || ldb != lg || lx % lg != 0 || (relu && ly != lx)) {
+    napi_throw_range_error(env, NULL, "gemm.layerNormGrad: dy, (y,) x, dx must be rows of gamma.length (<= 65536) values; dgamma, dbeta as gamma");
+    return NULL;
+  }
+  if (relu && (dx == dy || dx == y)) {
+    napi_throw_range_error(env, NULL, "gemm.reluLayerNormGrad: dx must be a buffer distinct from dy and y");
     return NULL;
   }
   const size_t c = lg;
   /* Large inputs: two halves of the rows, each with its own dgamma/dbeta sums, added at the end. The cut depends
    * on the shape only, never on the thread count, so one and two threads give the same bits. */
-  LnGradCmd j = {{dy, x, g, dx, NULL, lx / c, c, (float)eps, lx >= SPLIT_ELEMENTS && lx / c >= 2 ? 2 : 1}, dg, db};
+  LnGradCmd j = {{dy, y, x, g, dx, NULL, lx / c, c, (float)eps, lx >= SPLIT_ELEMENTS && lx / c >= 2 ? 2 : 1}, dg, db};
   if (submit(exec_ln_grad, &j, sizeof j) != 0) napi_throw_error(env, NULL, "gemm.layerNormGrad: out of memory");
   return NULL;
 }
+
+static napi_value LayerNormGrad(napi_env env, napi_callback_info info) { return ln_grad_call(env, info, 0); }
+/* reluLayerNormGrad(dy, y, x, gamma, dx, dgamma, dbeta, eps): the gradient through y = relu(layerNorm(x)) in one pass,
+ * the same bits as reluGrad(dy, y, t) and then layerNormGrad(t, x, ...). */
+static napi_value ReluLayerNormGrad(napi_env env, napi_callback_info info) { return ln_grad_call(env, info, 1); }
 
 /* Output pixels per chunk: the im2col block (chunk x KH*KW*Ci floats) stays a few MB and cache-friendly. */
 #define CONV_CHUNK 2048
@@ -1155,6 +1191,8 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"lerp", NULL, Lerp, NULL, NULL, NULL, napi_default, NULL},
       {"layerNorm", NULL, LayerNorm, NULL, NULL, NULL, napi_default, NULL},
       {"layerNormGrad", NULL, LayerNormGrad, NULL, NULL, NULL, napi_default, NULL},
+      {"layerNormRelu", NULL, LayerNormRelu, NULL, NULL, NULL, napi_default, NULL},
+      {"reluLayerNormGrad", NULL, ReluLayerNormGrad, NULL, NULL, NULL, napi_default, NULL},
       {"conv", NULL, Conv, NULL, NULL, NULL, napi_default, NULL},
       {"sumRows", NULL, SumRows, NULL, NULL, NULL, napi_default, NULL},
       {"addRow", NULL, AddRow, NULL, NULL, NULL, napi_default, NULL},

@@ -93,8 +93,7 @@ export class FusedMlp {
       if (l.ln) {
         const z = this.z[i] as Float32Array;
         g.sgemm(false, false, 1, n, l.outDim, l.inDim, h, 0, W, 0, z, b, 1, 0, 0);
-        g.layerNorm(z, this.params[l.p + 2] as Float32Array, this.params[l.p + 3] as Float32Array, out, LN_EPSILON);
-        g.relu(out);
+        g.layerNormRelu(z, this.params[l.p + 2] as Float32Array, this.params[l.p + 3] as Float32Array, out, LN_EPSILON);
       } else {
         g.sgemm(false, false, 1, n, l.outDim, l.inDim, h, 0, W, 0, out, b, 1, l.relu ? 1 : 0, 0);
       }
@@ -116,23 +115,22 @@ export class FusedMlp {
       const m = n * l.outDim;
       let dz = d;
       if (l.relu) {
-        // d holds d(loss)/d(layer output): through ReLU (output > 0), then LayerNorm into d's own (now free) buffer.
+        // d holds d(loss)/d(layer output): through ReLU (output > 0), and LayerNorm in the same pass, into the other buffer.
         const out = this.a[i] as Float32Array;
         const dr = other(d).subarray(0, m);
-        g.reluGrad(d.subarray(0, m), out, dr);
-        dz = dr;
-        if (l.ln) {
-          dz = other(dr).subarray(0, m);
-          g.layerNormGrad(
-            dr,
+        if (l.ln)
+          g.reluLayerNormGrad(
+            d.subarray(0, m),
+            out,
             this.z[i] as Float32Array,
             this.params[l.p + 2] as Float32Array,
-            dz,
+            dr,
             this.grads[l.p + 2] as Float32Array,
             this.grads[l.p + 3] as Float32Array,
             LN_EPSILON,
           );
-        }
+        else g.reluGrad(d.subarray(0, m), out, dr);
+        dz = dr;
       }
       const input = i === 0 ? this.x : (this.a[i - 1] as Float32Array);
       g.sgemm(true, false, 1, l.inDim, l.outDim, n, input, 0, dz, 0, this.grads[l.p] as Float32Array, null, 0, 0, 0);

@@ -49,6 +49,18 @@ interface GemmAddon {
   lerp: (out: Float32Array, s: Float32Array, t: Float32Array, tau: number) => void;
   layerNorm: (x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, eps: number) => void;
   layerNormGrad: (dy: Float32Array, x: Float32Array, gamma: Float32Array, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, eps: number) => void;
+  /** See Gemm.layerNormRelu / reluLayerNormGrad (absent in older addons). */
+  layerNormRelu?: (x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, eps: number) => void;
+  reluLayerNormGrad?: (
+    dy: Float32Array,
+    y: Float32Array,
+    x: Float32Array,
+    gamma: Float32Array,
+    dx: Float32Array,
+    dgamma: Float32Array,
+    dbeta: Float32Array,
+    eps: number,
+  ) => void;
   conv: (mode: 0 | 1 | 2, dims: Int32Array, a: Float32Array, b: Float32Array, out: Float32Array) => void;
   sumRows: (x: Float32Array, out: Float32Array) => void;
   addRow: (a: Float32Array, b: Float32Array, out: Float32Array) => void;
@@ -96,6 +108,12 @@ export interface Gemm {
   /** LayerNorm over the last axis (gamma.length) and its gradients, as backend.ts's JS kernels. */
   layerNorm: GemmAddon['layerNorm'];
   layerNormGrad: GemmAddon['layerNormGrad'];
+  /**
+   * y = relu(layerNorm(x)) in one pass over the rows, and the gradients through it (dy: of y; dx must be another
+   * buffer than dy and y): the same bits as layerNorm + relu and reluGrad + layerNormGrad (an older addon: those calls).
+   */
+  layerNormRelu: NonNullable<GemmAddon['layerNormRelu']>;
+  reluLayerNormGrad: NonNullable<GemmAddon['reluLayerNormGrad']>;
   /**
    * NHWC conv (no dilation) as im2col + sgemm; dims [N, H, W, Ci, KH, KW, Co, strideH, strideW, padTop, padLeft, OH, OW].
    * mode 0 y = conv(x, filter); 1 dx from (dy, filter); 2 dW from (x, dy).
@@ -193,6 +211,14 @@ export function loadGemm(opts: LoadGemmOptions = {}): GemmLoad {
         addRow: addon.addRow,
         relu: addon.relu ?? jsRelu,
         reluGrad: addon.reluGrad ?? jsReluGrad,
+        layerNormRelu: addon.layerNormRelu ?? ((x, gamma, beta, y, eps): void => (gemm.layerNorm(x, gamma, beta, y, eps), gemm.relu(y))),
+        reluLayerNormGrad:
+          addon.reluLayerNormGrad ??
+          ((dy, y, x, gamma, dx, dgamma, dbeta, eps): void => {
+            const t = new Float32Array(dy.length);
+            gemm.reluGrad(dy, y, t);
+            gemm.layerNormGrad(t, x, gamma, dx, dgamma, dbeta, eps);
+          }),
         threadStats: addon.threadStats ?? ((): ThreadStats => [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
         helper: undefined as unknown as Gemm, // set below (it refers to this object)
         sync,
@@ -240,6 +266,17 @@ function helperLane(main: Gemm, addon: GemmAddon, keep: unknown[]): Gemm {
   lane.sumRows = queued(addon.sumRows);
   lane.relu = queued(main.relu);
   lane.reluGrad = queued(main.reluGrad);
+  // An older addon's fallbacks call main's kernels: through the lane's instead, so that they are queued too.
+  lane.layerNormRelu = addon.layerNormRelu
+    ? queued(addon.layerNormRelu)
+    : (x, gamma, beta, y, eps): void => (lane.layerNorm(x, gamma, beta, y, eps), lane.relu(y));
+  lane.reluLayerNormGrad = addon.reluLayerNormGrad
+    ? queued(addon.reluLayerNormGrad)
+    : (dy, y, x, gamma, dx, dgamma, dbeta, eps): void => {
+        const t = new Float32Array(dy.length);
+        lane.reluGrad(dy, y, t);
+        lane.layerNormGrad(t, x, gamma, dx, dgamma, dbeta, eps);
+      };
   lane.helper = lane;
   // threads, parallel and setThreads belong to main: read through to it.
   Object.defineProperty(lane, 'threads', { get: () => main.threads });

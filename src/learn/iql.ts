@@ -717,13 +717,17 @@ export class IqlAgent {
       for (let i = 0; i < n * P; i++) o[i] = Math.fround((x[i] as number) * (c.proprioScale[i % P] as number));
       return o;
     };
-    // Rows [features | proprio (| action)], as withProprio's concat.
+    // Rows [features | proprio (| action)], as withProprio's concat (element loops: no per-row views to allocate).
     const rows = (parts: Array<[Float32Array, number]>): Float32Array => {
       const w = parts.reduce((s2, [, k]) => s2 + k, 0);
       const o = new Float32Array(n * w);
       let off = 0;
       for (const [a, k] of parts) {
-        for (let i = 0; i < n; i++) o.set(a.subarray(i * k, (i + 1) * k), i * w + off);
+        for (let i = 0; i < n; i++) {
+          const src = i * k;
+          const dst = i * w + off;
+          for (let j = 0; j < k; j++) o[dst + j] = a[src + j] as number;
+        }
         off += k;
       }
       return o;

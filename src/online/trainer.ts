@@ -332,15 +332,21 @@ class FeatureTable {
       q: new Float32Array(rows.length * this.dims.q),
       v: new Float32Array(rows.length * this.dims.v),
     };
+    this.gatherInto(rows, out, 0);
+    return out;
+  }
+  /** Rows `rows` into out's arrays from row `at` on (element loops: no per-row views to allocate). */
+  gatherInto(rows: Int32Array, out: { pi: Float32Array; q: Float32Array; v: Float32Array }, at: number): void {
     for (const k of ['pi', 'q', 'v'] as const) {
       const d = this.dims[k];
       const src = this[k];
+      const dst = out[k];
       for (let i = 0; i < rows.length; i++) {
-        const r = rows[i] as number;
-        out[k].set(src.subarray(r * d, (r + 1) * d), i * d);
+        const r = (rows[i] as number) * d;
+        const o = (at + i) * d;
+        for (let j = 0; j < d; j++) dst[o + j] = src[r + j] as number;
       }
     }
-    return out;
   }
 }
 
@@ -930,16 +936,13 @@ export class OnlineTrainer {
       if (r.intervention[i] === 1) batch[off ? 'offlineInterventions' : 'onlineInterventions']++;
     }
     this.lastBatch = batch;
+    // The online rows then the offline rows, gathered straight into one batch.
+    const dims = this.agent.featureDims;
     const feats = (rows: Int32Array): IqlFeatures => {
-      const on = this.onFeat.gather(rows.subarray(0, nOn));
-      const of = this.offFeat.gather(rows.subarray(nOn));
-      const cat = (a: Float32Array, b2: Float32Array): Float32Array => {
-        const o = new Float32Array(a.length + b2.length);
-        o.set(a);
-        o.set(b2, a.length);
-        return o;
-      };
-      return { pi: cat(on.pi, of.pi), q: cat(on.q, of.q), v: cat(on.v, of.v) };
+      const out = { pi: new Float32Array(B * dims.pi), q: new Float32Array(B * dims.q), v: new Float32Array(B * dims.v) };
+      this.onFeat.gatherInto(rows.subarray(0, nOn), out, 0);
+      this.offFeat.gatherInto(rows.subarray(nOn), out, nOn);
+      return out;
     };
     const warm = this.warmupLeft > 0;
     const th1 = threadMs();

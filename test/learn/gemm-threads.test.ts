@@ -145,6 +145,57 @@ test('two threads: Adam, LayerNorm and its gradient, bias sums, ReLU and convolu
   }
 });
 
+test(
+  'the fused kernels = the calls they replace, bit for bit, on one and two threads: LayerNorm + ReLU, its gradient, Polyak in place',
+  { skip: noGemm },
+  () => {
+    for (const [rows, c] of [
+      [256, 256],
+      [255, 256],
+      [3, 64],
+    ] as const) {
+      const x = rnd(rows * c);
+      const dy = rnd(rows * c);
+      const gamma = rnd(c);
+      const beta = rnd(c);
+      // The two calls, on one thread: the reference.
+      addon.setThreads(1);
+      const y0 = new Float32Array(rows * c);
+      addon.layerNorm(x, gamma, beta, y0, 1e-5);
+      addon.relu(y0);
+      const t = new Float32Array(rows * c);
+      addon.reluGrad(dy, y0, t);
+      const dx0 = new Float32Array(rows * c);
+      const dg0 = new Float32Array(c);
+      const db0 = new Float32Array(c);
+      addon.layerNormGrad(t, x, gamma, dx0, dg0, db0, 1e-5);
+      const [one, two] = both(() => {
+        const y = new Float32Array(rows * c);
+        addon.layerNormRelu(x, gamma, beta, y, 1e-5);
+        const dx = new Float32Array(rows * c);
+        const dg = new Float32Array(c);
+        const db = new Float32Array(c);
+        addon.reluLayerNormGrad(dy, y, x, gamma, dx, dg, db, 1e-5);
+        return [y, dx, dg, db];
+      });
+      assert.ok(y0.some((v) => v === 0) && y0.some((v) => v > 0), 'the ReLU cuts some values');
+      assertSameBits([y0, dx0, dg0, db0], one, `fused LayerNorm+ReLU ${rows}x${c} vs the two calls`);
+      assertSameBits(one, two, `fused LayerNorm+ReLU ${rows}x${c}`);
+    }
+    for (const n of [5, 65541]) {
+      const s = rnd(n);
+      const t0 = rnd(n);
+      const out = new Float32Array(n);
+      addon.lerp(out, s, t0, 0.005);
+      const inPlace = t0.slice();
+      addon.lerp(inPlace, s, inPlace, 0.005);
+      assertSameBits([out], [inPlace], `lerp n=${n} in place`);
+      const js = Float32Array.from(t0, (v, k) => 0.005 * (s[k] as number) + (1 - 0.005) * v);
+      assertSameBits([js], [out], `lerp n=${n} vs the JS loop`);
+    }
+  },
+);
+
 for (const [critics, parallel] of [
   [2, true],
   [10, true],
