@@ -469,6 +469,8 @@ export class OnlineTrainer {
   private imageSize = 0;
   private reader!: Store;
   private writer!: Store;
+  /** update()'s batch arrays by name, reused from update to update (each is written in full; the agent keeps none). */
+  private readonly scratch = new Map<string, Float32Array | Int32Array>();
 
   constructor(cfg: OnlineTrainerConfig) {
     if (!(cfg.onlineFraction >= 0 && cfg.onlineFraction <= 1))
@@ -904,13 +906,23 @@ export class OnlineTrainer {
     const c = this.cfg;
     const B = c.batchSize;
     const nOn = this.offline.n === 0 ? B : !this.onlineSamplable ? 0 : Math.round(c.onlineFraction * B);
-    const rowsS = new Int32Array(B);
-    const rowsN = new Int32Array(B);
-    const action = new Float32Array(B * 3);
-    const reward = new Float32Array(B);
-    const done = new Float32Array(B);
-    const proprio = new Float32Array(B * PD);
-    const nextProprio = new Float32Array(B * PD);
+    const f32 = (name: string, len: number): Float32Array => {
+      let b = this.scratch.get(name);
+      if (!(b instanceof Float32Array) || b.length !== len) this.scratch.set(name, (b = new Float32Array(len)));
+      return b;
+    };
+    const i32 = (name: string, len: number): Int32Array => {
+      let b = this.scratch.get(name);
+      if (!(b instanceof Int32Array) || b.length !== len) this.scratch.set(name, (b = new Int32Array(len)));
+      return b;
+    };
+    const rowsS = i32('rowsS', B);
+    const rowsN = i32('rowsN', B);
+    const action = f32('action', B * 3);
+    const reward = f32('reward', B);
+    const done = f32('done', B);
+    const proprio = f32('proprio', B * PD);
+    const nextProprio = f32('nextProprio', B * PD);
     const batch = { online: nOn, offline: B - nOn, onlineInterventions: 0, offlineInterventions: 0, onlineByGroup: {} as Record<string, number> };
     for (let b = 0; b < B; b++) {
       const off = b >= nOn;
@@ -938,8 +950,8 @@ export class OnlineTrainer {
     this.lastBatch = batch;
     // The online rows then the offline rows, gathered straight into one batch.
     const dims = this.agent.featureDims;
-    const feats = (rows: Int32Array): IqlFeatures => {
-      const out = { pi: new Float32Array(B * dims.pi), q: new Float32Array(B * dims.q), v: new Float32Array(B * dims.v) };
+    const feats = (rows: Int32Array, name: string): IqlFeatures => {
+      const out = { pi: f32(`${name}.pi`, B * dims.pi), q: f32(`${name}.q`, B * dims.q), v: f32(`${name}.v`, B * dims.v) };
       this.onFeat.gatherInto(rows.subarray(0, nOn), out, 0);
       this.offFeat.gatherInto(rows.subarray(nOn), out, nOn);
       return out;
@@ -948,8 +960,8 @@ export class OnlineTrainer {
     const th1 = threadMs();
     const stats = this.agent.update({
       size: B,
-      features: feats(rowsS),
-      nextFeatures: feats(rowsN),
+      features: feats(rowsS, 's'),
+      nextFeatures: feats(rowsN, 'next'),
       proprio,
       nextProprio,
       action,
