@@ -22,6 +22,8 @@
  *   adam(w, g, m, v, out, lr, beta1, beta2, eps, c1, c2)   one Adam step, element-wise, in double precision like
  *        the JS loop it replaces (src/learn/optim.ts HeapAdam): m, v updated in place, out = the new weights.
  *   lerp(out, s, t, tau)            out = tau * s + (1 - tau) * t (Polyak averaging), in double precision.
+ *   adamPolyak(w, g, m, v, out, lr, beta1, beta2, eps, c1, c2, target, targetOut, tau): adam, then in the same pass
+ *        lerp(targetOut, out, target, tau) (a target network's step from the new weights); the same bits as the two.
  *   layerNorm(x, gamma, beta, y, eps)               y = (x - mean) / sqrt(var + eps) * gamma + beta per row of
  *        gamma.length values (the last axis); layerNormGrad(dy, x, gamma, dx, dgamma, dbeta, eps) its gradients.
  *        layerNormRelu(x, gamma, beta, y, eps): y = relu(layerNorm(x)) in one pass; reluLayerNormGrad(dy, y, x, gamma,
@@ -560,6 +562,23 @@ VEC_CLONES static void adam_loop(const float *restrict W, const float *restrict 
   }
 }
 
+/* adam_loop, then the target's Polyak step from the new weights in the same pass: TO = tau * O + (1 - tau) * T, lerp's
+ * expression on the stored (float) O, so the same bits as adam and then lerp(TO, O, T, tau). */
+VEC_CLONES static void adam_polyak_loop(const float *restrict W, const float *restrict G, float *restrict M, float *restrict V, float *restrict O, size_t n,
+                                        double lr, double b1, double b2, double eps, double c1, double c2, const float *restrict T, float *restrict TO,
+                                        double tau) {
+  for (size_t k = 0; k < n; k++) {
+    const double gk = G[k];
+    const double mk = b1 * (double)M[k] + (1 - b1) * gk;
+    const double sk = b2 * (double)V[k] + (1 - b2) * gk * gk;
+    M[k] = (float)mk;
+    V[k] = (float)sk;
+    const float o = (float)((double)W[k] - lr * (mk / c1) / (sqrt(sk / c2) + eps));
+    O[k] = o;
+    TO[k] = (float)(tau * o + (1 - tau) * T[k]);
+  }
+}
+
 /* Element loops split in two halves (at a multiple of 16) above this many elements. */
 #define SPLIT_ELEMENTS 16384
 
@@ -569,13 +588,19 @@ typedef struct {
   size_t n;
   double lr, b1, b2, eps, c1, c2;
   int parts;
+  const float *t; /* adamPolyak: the target's weights, its new weights (to) and the rate; t NULL: plain Adam */
+  float *to;
+  double tau;
 } AdamJob;
 
 static void adam_part(void *arg, int part) {
   const AdamJob *j = (const AdamJob *)arg;
   const size_t cut = j->parts < 2 ? j->n : ((j->n / 2 + 15) / 16) * 16;
   const size_t k0 = part == 0 ? 0 : cut, k1 = part == 0 ? cut : j->n;
-  adam_loop(j->w + k0, j->g + k0, j->m + k0, j->v + k0, j->out + k0, k1 - k0, j->lr, j->b1, j->b2, j->eps, j->c1, j->c2);
+  if (j->t)
+    adam_polyak_loop(j->w + k0, j->g + k0, j->m + k0, j->v + k0, j->out + k0, k1 - k0, j->lr, j->b1, j->b2, j->eps, j->c1, j->c2, j->t + k0, j->to + k0,
+                     j->tau);
+  else adam_loop(j->w + k0, j->g + k0, j->m + k0, j->v + k0, j->out + k0, k1 - k0, j->lr, j->b1, j->b2, j->eps, j->c1, j->c2);
 }
 
 static int exec_adam(void *job) {
@@ -583,12 +608,12 @@ static int exec_adam(void *job) {
   return 0;
 }
 
-static napi_value Adam(napi_env env, napi_callback_info info) {
-  size_t argc = 11;
-  napi_value a[11];
+static napi_value adam_call(napi_env env, napi_callback_info info, int polyak) {
+  size_t argc = 14;
+  napi_value a[14];
   CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
-  if (argc != 11) {
-    napi_throw_type_error(env, NULL, "gemm.adam: expected 11 arguments");
+  if (argc != (polyak ? 14u : 11u)) {
+    napi_throw_type_error(env, NULL, polyak ? "gemm.adamPolyak: expected 14 arguments" : "gemm.adam: expected 11 arguments");
     return NULL;
   }
   float *w, *g, *m, *v, *out;
@@ -609,10 +634,30 @@ static napi_value Adam(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, "gemm.adam: out, m and v must be distinct buffers");
     return NULL;
   }
-  AdamJob j = {w, g, m, v, out, lw, lr, b1, b2, eps, c1, c2, pool.threads > 1 && lw >= SPLIT_ELEMENTS ? 2 : 1};
+  AdamJob j = {w, g, m, v, out, lw, lr, b1, b2, eps, c1, c2, pool.threads > 1 && lw >= SPLIT_ELEMENTS ? 2 : 1, NULL, NULL, 0};
+  if (polyak) {
+    float *t, *to;
+    size_t lt, lto;
+    if (!f32(env, a[11], &t, &lt, "target") || !f32(env, a[12], &to, &lto, "targetOut") || !dbl(env, a[13], &j.tau, "tau")) return NULL;
+    if (lt != lw || lto != lw) {
+      napi_throw_range_error(env, NULL, "gemm.adamPolyak: target and targetOut must have w's length");
+      return NULL;
+    }
+    if (to == t || to == w || to == g || to == m || to == v || to == out || t == out) {
+      napi_throw_range_error(env, NULL, "gemm.adamPolyak: targetOut must be distinct from every other buffer, and target from out");
+      return NULL;
+    }
+    j.t = t;
+    j.to = to;
+  }
   submit(exec_adam, &j, sizeof j);
   return NULL;
 }
+
+static napi_value Adam(napi_env env, napi_callback_info info) { return adam_call(env, info, 0); }
+/* adamPolyak(w, g, m, v, out, lr, beta1, beta2, eps, c1, c2, target, targetOut, tau): adam, and in the same pass
+ * targetOut = tau * out + (1 - tau) * target (the target network's Polyak step from the new weights). */
+static napi_value AdamPolyak(napi_env env, napi_callback_info info) { return adam_call(env, info, 1); }
 
 typedef struct {
   float *out;
@@ -1188,6 +1233,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"threadStats", NULL, ThreadStats, NULL, NULL, NULL, napi_default, NULL},
       {"sgemm", NULL, Sgemm, NULL, NULL, NULL, napi_default, NULL},
       {"adam", NULL, Adam, NULL, NULL, NULL, napi_default, NULL},
+      {"adamPolyak", NULL, AdamPolyak, NULL, NULL, NULL, napi_default, NULL},
       {"lerp", NULL, Lerp, NULL, NULL, NULL, napi_default, NULL},
       {"layerNorm", NULL, LayerNorm, NULL, NULL, NULL, napi_default, NULL},
       {"layerNormGrad", NULL, LayerNormGrad, NULL, NULL, NULL, napi_default, NULL},

@@ -146,17 +146,29 @@ export class FusedMlp {
   /**
    * One Adam step on every parameter (HeapAdam's arithmetic: the addon's double-precision loop), moments m[i], v[i]
    * in place; t = the step number (bias corrections 1 - beta^t). New values go to a second buffer that then
-   * becomes the parameter (the addon's loop wants distinct buffers).
+   * becomes the parameter (the addon's loop wants distinct buffers). With `target`: then target.polyakFrom(this,
+   * tau), fused into the same pass over the weights (the same bits).
    */
-  adam(m: Float32Array[], v: Float32Array[], lr: number, beta1: number, beta2: number, eps: number, t: number): void {
+  adam(m: Float32Array[], v: Float32Array[], lr: number, beta1: number, beta2: number, eps: number, t: number, target?: { net: FusedMlp; tau: number }): void {
     const c1 = 1 - Math.pow(beta1, t);
     const c2 = 1 - Math.pow(beta2, t);
+    const tn = target?.net;
+    if (tn && tn.params.length !== this.params.length) throw new Error('fused mlp: polyak between different architectures');
     this.params.forEach((w, i) => {
       const out = this.spare[i] as Float32Array;
-      this.g.adam(w, this.grads[i] as Float32Array, m[i] as Float32Array, v[i] as Float32Array, out, lr, beta1, beta2, eps, c1, c2);
+      const g = this.grads[i] as Float32Array;
+      if (tn && target.tau !== 1) {
+        // The target's Polyak step from the new weights in the same pass (on this net's lane: the target is not read
+        // until the update's end).
+        const tOut = tn.spare[i] as Float32Array;
+        this.g.adamPolyak(w, g, m[i] as Float32Array, v[i] as Float32Array, out, lr, beta1, beta2, eps, c1, c2, tn.params[i] as Float32Array, tOut, target.tau);
+        tn.spare[i] = tn.params[i] as Float32Array;
+        tn.params[i] = tOut;
+      } else this.g.adam(w, g, m[i] as Float32Array, v[i] as Float32Array, out, lr, beta1, beta2, eps, c1, c2);
       this.spare[i] = w;
       this.params[i] = out;
     });
+    if (tn && target.tau === 1) tn.polyakFrom(this, 1);
   }
 
   /** this <- tau * source + (1 - tau) * this (Polyak; the addon's double-precision loop as `polyak`). */

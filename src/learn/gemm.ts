@@ -47,6 +47,23 @@ interface GemmAddon {
     c2: number,
   ) => void;
   lerp: (out: Float32Array, s: Float32Array, t: Float32Array, tau: number) => void;
+  /** See Gemm.adamPolyak (absent in older addons). */
+  adamPolyak?: (
+    w: Float32Array,
+    g: Float32Array,
+    m: Float32Array,
+    v: Float32Array,
+    out: Float32Array,
+    lr: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    c1: number,
+    c2: number,
+    target: Float32Array,
+    targetOut: Float32Array,
+    tau: number,
+  ) => void;
   layerNorm: (x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, eps: number) => void;
   layerNormGrad: (dy: Float32Array, x: Float32Array, gamma: Float32Array, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, eps: number) => void;
   /** See Gemm.layerNormRelu / reluLayerNormGrad (absent in older addons). */
@@ -105,6 +122,9 @@ export interface Gemm {
   adam: GemmAddon['adam'];
   /** out = tau * s + (1 - tau) * t (Polyak), as polyak()'s JS loop. */
   lerp: GemmAddon['lerp'];
+  /** adam, and in the same pass the target network's Polyak step from the new weights, lerp(targetOut, out, target,
+   *  tau): the same bits as the two calls (an older addon: those calls). */
+  adamPolyak: NonNullable<GemmAddon['adamPolyak']>;
   /** LayerNorm over the last axis (gamma.length) and its gradients, as backend.ts's JS kernels. */
   layerNorm: GemmAddon['layerNorm'];
   layerNormGrad: GemmAddon['layerNormGrad'];
@@ -204,6 +224,12 @@ export function loadGemm(opts: LoadGemmOptions = {}): GemmLoad {
         sgemm: addon.sgemm,
         adam: addon.adam,
         lerp: addon.lerp,
+        adamPolyak:
+          addon.adamPolyak ??
+          ((w, g, m, v, out, lr, b1, b2, eps, c1, c2, target, targetOut, tau): void => {
+            gemm.adam(w, g, m, v, out, lr, b1, b2, eps, c1, c2);
+            gemm.lerp(targetOut, out, target, tau);
+          }),
         layerNorm: addon.layerNorm,
         layerNormGrad: addon.layerNormGrad,
         conv: addon.conv,
@@ -261,6 +287,12 @@ function helperLane(main: Gemm, addon: GemmAddon, keep: unknown[]): Gemm {
   lane.sgemm = queued(addon.sgemm);
   lane.adam = queued(addon.adam);
   lane.lerp = queued(addon.lerp);
+  lane.adamPolyak = addon.adamPolyak
+    ? queued(addon.adamPolyak)
+    : (w, g, m, v, out, lr, b1, b2, eps, c1, c2, target, targetOut, tau): void => {
+        lane.adam(w, g, m, v, out, lr, b1, b2, eps, c1, c2);
+        lane.lerp(targetOut, out, target, tau);
+      };
   lane.layerNorm = queued(addon.layerNorm);
   lane.layerNormGrad = queued(addon.layerNormGrad);
   lane.sumRows = queued(addon.sumRows);

@@ -876,10 +876,8 @@ export class IqlAgent {
       qLoss += l / n;
       q.backward(dQ);
     });
-    this.fusedAdam(this.optimizers.q as HeapAdam, f.qs);
-
-    // 4. Polyak-averaged target critics (on the helper lane: the caller's critics are done by now).
-    f.qts.forEach((t, j) => t.polyakFrom(f.qs[j] as FusedMlp, c.polyak));
+    // 4. Polyak-averaged target critics, each in its critic's Adam pass (from the critic's new weights, on its lane).
+    this.fusedAdam(this.optimizers.q as HeapAdam, f.qs, f.qts, c.polyak);
     g.sync();
     for (const grp of ['pi', 'logStd', 'v', 'q', 'qt'] as const) this.tfStale.add(grp);
     const logStdMean = f.logStd.reduce((s2, x) => s2 + x, 0) / A;
@@ -888,13 +886,15 @@ export class IqlAgent {
 
   /**
    * One Adam step of a group of fused heads whose parameters are, in order, the optimiser's variable list (slots 0, 1,
-   * ...): returns the step count and the next free slot.
+   * ...): returns the step count and the next free slot. targets[j]: net j's target network, Polyak-stepped (rate
+   * tau) from net j's new weights in the same pass.
    */
-  private fusedAdam(opt: HeapAdam, nets: FusedMlp[]): { t: number; slot: number } {
+  private fusedAdam(opt: HeapAdam, nets: FusedMlp[], targets?: FusedMlp[], tau = 1): { t: number; slot: number } {
     const t = opt.nextIteration();
     let slot = 0;
-    for (const net of nets) {
+    nets.forEach((net, j) => {
       const s2 = net.params.map((x) => opt.slot(slot++, x.length));
+      const target = targets?.[j];
       net.adam(
         s2.map((x) => x.m),
         s2.map((x) => x.v),
@@ -903,8 +903,9 @@ export class IqlAgent {
         opt.beta2,
         opt.epsilon,
         t,
+        target ? { net: target, tau } : undefined,
       );
-    }
+    });
     return { t, slot };
   }
 

@@ -146,7 +146,7 @@ test('two threads: Adam, LayerNorm and its gradient, bias sums, ReLU and convolu
 });
 
 test(
-  'the fused kernels = the calls they replace, bit for bit, on one and two threads: LayerNorm + ReLU, its gradient, Polyak in place',
+  'the fused kernels = the calls they replace, bit for bit, on one and two threads: LayerNorm + ReLU, its gradient, Adam + Polyak; Polyak in place',
   { skip: noGemm },
   () => {
     for (const [rows, c] of [
@@ -181,6 +181,24 @@ test(
       assert.ok(y0.some((v) => v === 0) && y0.some((v) => v > 0), 'the ReLU cuts some values');
       assertSameBits([y0, dx0, dg0, db0], one, `fused LayerNorm+ReLU ${rows}x${c} vs the two calls`);
       assertSameBits(one, two, `fused LayerNorm+ReLU ${rows}x${c}`);
+    }
+    for (const n of [1000, 65541]) {
+      const w = rnd(n);
+      const g = rnd(n);
+      const m0 = rnd(n);
+      const v0 = rnd(n).map(Math.abs);
+      const target = rnd(n);
+      addon.setThreads(1);
+      const [m1, v1, out1, tOut1] = [m0.slice(), v0.slice(), new Float32Array(n), new Float32Array(n)];
+      addon.adam(w, g, m1, v1, out1, 1e-3, 0.9, 0.999, 1e-8, 0.3, 0.02);
+      addon.lerp(tOut1, out1, target, 0.005);
+      const [one, two] = both(() => {
+        const [m, v, out, tOut] = [m0.slice(), v0.slice(), new Float32Array(n), new Float32Array(n)];
+        addon.adamPolyak(w, g, m, v, out, 1e-3, 0.9, 0.999, 1e-8, 0.3, 0.02, target, tOut, 0.005);
+        return [m, v, out, tOut];
+      });
+      assertSameBits([m1, v1, out1, tOut1], one, `adamPolyak n=${n} vs adam + lerp`);
+      assertSameBits(one, two, `adamPolyak n=${n}`);
     }
     for (const n of [5, 65541]) {
       const s = rnd(n);
