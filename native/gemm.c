@@ -26,8 +26,9 @@
  *        lerp(targetOut, out, target, tau) (a target network's step from the new weights); the same bits as the two.
  *   layerNorm(x, gamma, beta, y, eps)               y = (x - mean) / sqrt(var + eps) * gamma + beta per row of
  *        gamma.length values (the last axis); layerNormGrad(dy, x, gamma, dx, dgamma, dbeta, eps) its gradients.
- *        layerNormRelu(x, gamma, beta, y, eps): y = relu(layerNorm(x)) in one pass; reluLayerNormGrad(dy, y, x, gamma,
- *        dx, dgamma, dbeta, eps): the gradients through it (dy: of y). Each gives the bits of the two calls it fuses.
+ *        layerNormRelu(x, gamma, beta, y, eps[, stats]): y = relu(layerNorm(x)) in one pass; reluLayerNormGrad(dy, y,
+ *        x, gamma, dx, dgamma, dbeta, eps[, stats]): the gradients through it (dy: of y). Each gives the bits of the two
+ *        calls it fuses; stats (2 floats a row) carries the rows' mean and 1/sqrt(var + eps) from the one to the other.
  *        Row statistics two-pass in float (the JS fallback kernels in src/learn/backend.ts use doubles).
  *   conv(mode, dims, a, b, out)     NHWC 2-D convolution (no dilation) as im2col + sgemm over chunks of output pixels;
  *        dims = Int32Array [N, H, W, Ci, KH, KW, Co, strideH, strideW, padTop, padLeft, OH, OW], filter [KH, KW, Ci, Co].
@@ -715,12 +716,17 @@ static inline void row_stats(const float *restrict x, size_t c, float eps, float
   *r = 1.0f / sqrtf(sum8(tmp, c) / (float)c + eps);
 }
 
-/* relu: the ReLU after the LayerNorm in the same pass (the same expression as relu_loop: the same bits as two calls). */
+/* relu: the ReLU after the LayerNorm in the same pass (the same expression as relu_loop: the same bits as two calls).
+ * S (not NULL): each row's mean and 1/sqrt(var + eps) are kept there (2 floats a row) for the gradient's pass. */
 VEC_CLONES static void ln_rows(const float *restrict X, const float *restrict G, const float *restrict Bt, float *restrict Y, size_t lx, size_t c, float eps,
-                               float *restrict tmp, int relu) {
+                               float *restrict tmp, int relu, float *restrict S) {
   for (size_t o = 0; o < lx; o += c) {
     float mu, r;
     row_stats(X + o, c, eps, tmp, &mu, &r);
+    if (S) {
+      S[2 * (o / c)] = mu;
+      S[2 * (o / c) + 1] = r;
+    }
     if (relu)
       for (size_t k = 0; k < c; k++) {
         const float y = (X[o + k] - mu) * r * G[k] + Bt[k];
@@ -732,13 +738,17 @@ VEC_CLONES static void ln_rows(const float *restrict X, const float *restrict G,
 }
 
 /* Y (not NULL): DY is the gradient of a ReLU's output Y = relu(LayerNorm(X)); it goes through the ReLU first in the
- * same pass (relu_grad_loop's expression: the same bits as reluGrad and then this). */
+ * same pass (relu_grad_loop's expression: the same bits as reluGrad and then this). S (not NULL): the rows' statistics
+ * as ln_rows kept them for this X (the same function of the same values: the same bits as computing them again). */
 VEC_CLONES static void ln_grad_rows(const float *restrict DY, const float *restrict Y, const float *restrict X, const float *restrict G, float *restrict DX,
                                    float *restrict accG, float *restrict accB, float *restrict xh, float *restrict gg, float *restrict tmp, size_t lx, size_t c,
-                                   float eps) {
+                                   float eps, const float *restrict S) {
   for (size_t o = 0; o < lx; o += c) {
     float mu, r;
-    row_stats(X + o, c, eps, tmp, &mu, &r);
+    if (S) {
+      mu = S[2 * (o / c)];
+      r = S[2 * (o / c) + 1];
+    } else row_stats(X + o, c, eps, tmp, &mu, &r);
     for (size_t k = 0; k < c; k++) {
       const float xk = (X[o + k] - mu) * r, d = Y ? (Y[o + k] > 0 ? DY[o + k] : 0) : DY[o + k], gk = d * G[k];
       xh[k] = xk;
@@ -760,13 +770,15 @@ typedef struct {
   float *tmp; /* 2 * c floats: one row's scratch per part */
   int parts;
   int relu;
+  float *stats; /* NULL, or 2 floats a row: mean, 1/sqrt(var + eps) */
 } LnJob;
 
 static void ln_part(void *arg, int part) {
   const LnJob *j = (const LnJob *)arg;
   const size_t cut = j->parts < 2 ? j->rows : (j->rows + 1) / 2;
   const size_t r0 = part == 0 ? 0 : cut, r1 = part == 0 ? cut : j->rows;
-  ln_rows(j->x + r0 * j->c, j->g, j->b, j->y + r0 * j->c, (r1 - r0) * j->c, j->c, j->eps, j->tmp + (size_t)part * j->c, j->relu);
+  ln_rows(j->x + r0 * j->c, j->g, j->b, j->y + r0 * j->c, (r1 - r0) * j->c, j->c, j->eps, j->tmp + (size_t)part * j->c, j->relu,
+          j->stats ? j->stats + 2 * r0 : NULL);
 }
 
 static int exec_ln(void *job) {
@@ -779,15 +791,20 @@ static int exec_ln(void *job) {
   return 0;
 }
 
+/* relu: layerNormRelu, whose optional 6th argument keeps the rows' statistics (2 floats a row) for reluLayerNormGrad. */
 static napi_value ln_call(napi_env env, napi_callback_info info, int relu) {
-  size_t argc = 5;
-  napi_value a[5];
+  size_t argc = 6;
+  napi_value a[6];
   CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
-  float *x, *g, *b, *y;
-  size_t lx, lg, lb, ly;
+  float *x, *g, *b, *y, *st = NULL;
+  size_t lx, lg, lb, ly, lst = 0;
   double eps;
-  if (argc != 5 || !f32(env, a[0], &x, &lx, "x") || !f32(env, a[1], &g, &lg, "gamma") || !f32(env, a[2], &b, &lb, "beta") ||
-      !f32(env, a[3], &y, &ly, "y") || !dbl(env, a[4], &eps, "eps"))
+  if (!(argc == 5 || (relu && argc == 6))) {
+    napi_throw_type_error(env, NULL, relu ? "gemm.layerNormRelu: expected 5 or 6 arguments" : "gemm.layerNorm: expected 5 arguments");
+    return NULL;
+  }
+  if ((argc == 6 && !f32(env, a[5], &st, &lst, "stats")) || !f32(env, a[0], &x, &lx, "x") || !f32(env, a[1], &g, &lg, "gamma") ||
+      !f32(env, a[2], &b, &lb, "beta") || !f32(env, a[3], &y, &ly, "y") || !dbl(env, a[4], &eps, "eps"))
     return NULL;
   if (lg == 0 || lb != lg || ly != lx || lx % lg != 0) {
     napi_throw_range_error(env, NULL, "gemm.layerNorm: x and y must be rows of gamma.length values; beta as gamma");
@@ -798,13 +815,18 @@ static napi_value ln_call(napi_env env, napi_callback_info info, int relu) {
     return NULL;
   }
   /* Rows are independent: two halves of the rows on two threads give the same values. */
-  LnJob j = {x, g, b, y, lx / lg, lg, (float)eps, NULL, pool.threads > 1 && lx >= SPLIT_ELEMENTS && lx / lg >= 2 ? 2 : 1, relu};
+  if (st && lst != 2 * (lx / lg)) {
+    napi_throw_range_error(env, NULL, "gemm.layerNormRelu: stats must have 2 values a row");
+    return NULL;
+  }
+  LnJob j = {x, g, b, y, lx / lg, lg, (float)eps, NULL, pool.threads > 1 && lx >= SPLIT_ELEMENTS && lx / lg >= 2 ? 2 : 1, relu, st};
   if (submit(exec_ln, &j, sizeof j) != 0) napi_throw_error(env, NULL, "gemm.layerNorm: out of memory");
   return NULL;
 }
 
 static napi_value LayerNorm(napi_env env, napi_callback_info info) { return ln_call(env, info, 0); }
-/* layerNormRelu(x, gamma, beta, y, eps): y = relu(layerNorm(x)) in one pass, the same bits as layerNorm then relu. */
+/* layerNormRelu(x, gamma, beta, y, eps[, stats]): y = relu(layerNorm(x)) in one pass, the same bits as layerNorm then
+ * relu; stats (2 floats a row) keeps the rows' mean and 1/sqrt(var + eps) for reluLayerNormGrad. */
 static napi_value LayerNormRelu(napi_env env, napi_callback_info info) { return ln_call(env, info, 1); }
 
 typedef struct {
@@ -814,6 +836,7 @@ typedef struct {
   size_t rows, c;
   float eps;
   int parts;
+  const float *stats; /* NULL, or the rows' statistics layerNormRelu kept for x */
 } LnGradJob;
 
 static void ln_grad_part(void *arg, int part) {
@@ -821,7 +844,8 @@ static void ln_grad_part(void *arg, int part) {
   const size_t c = j->c, cut = j->parts < 2 ? j->rows : (j->rows + 1) / 2;
   const size_t r0 = part == 0 ? 0 : cut, r1 = part == 0 ? cut : j->rows, o = r0 * c;
   float *s = j->scratch + (size_t)part * 5 * c;
-  ln_grad_rows(j->dy + o, j->y ? j->y + o : NULL, j->x + o, j->g, j->dx + o, s, s + c, s + 2 * c, s + 3 * c, s + 4 * c, (r1 - r0) * c, c, j->eps);
+  ln_grad_rows(j->dy + o, j->y ? j->y + o : NULL, j->x + o, j->g, j->dx + o, s, s + c, s + 2 * c, s + 3 * c, s + 4 * c, (r1 - r0) * c, c, j->eps,
+               j->stats ? j->stats + 2 * r0 : NULL);
 }
 
 typedef struct {
@@ -848,14 +872,18 @@ static int exec_ln_grad(void *job) {
 
 /* relu: the arguments start with (dy, y, ...): dy is the gradient of y = relu(layerNorm(x)) (reluLayerNormGrad). */
 static napi_value ln_grad_call(napi_env env, napi_callback_info info, int relu) {
-  size_t argc = 8;
-  napi_value a[8];
+  size_t argc = 9;
+  napi_value a[9];
   CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
-  float *dy, *y = NULL, *x, *g, *dx, *dg, *db;
-  size_t ldy, ly = 0, lx, lg, ldx, ldg, ldb;
+  float *dy, *y = NULL, *x, *g, *dx, *dg, *db, *st = NULL;
+  size_t ldy, ly = 0, lx, lg, ldx, ldg, ldb, lst = 0;
   double eps;
   const int o = relu ? 1 : 0;
-  if (argc != (size_t)(7 + o) || !f32(env, a[0], &dy, &ldy, "dy") || (relu && !f32(env, a[1], &y, &ly, "y")) || !f32(env, a[1 + o], &x, &lx, "x") ||
+  if (!(argc == (size_t)(7 + o) || (relu && argc == 9))) {
+    napi_throw_type_error(env, NULL, relu ? "gemm.reluLayerNormGrad: expected 8 or 9 arguments" : "gemm.layerNormGrad: expected 7 arguments");
+    return NULL;
+  }
+  if ((argc == 9 && !f32(env, a[8], &st, &lst, "stats")) || !f32(env, a[0], &dy, &ldy, "dy") || (relu && !f32(env, a[1], &y, &ly, "y")) || !f32(env, a[1 + o], &x, &lx, "x") ||
       !f32(env, a[2 + o], &g, &lg, "gamma") || !f32(env, a[3 + o], &dx, &ldx, "dx") || !f32(env, a[4 + o], &dg, &ldg, "dgamma") ||
       !f32(env, a[5 + o], &db, &ldb, "dbeta") || !dbl(env, a[6 + o], &eps, "eps"))
     return NULL;
@@ -867,17 +895,22 @@ static napi_value ln_grad_call(napi_env env, napi_callback_info info, int relu) 
     napi_throw_range_error(env, NULL, "gemm.reluLayerNormGrad: dx must be a buffer distinct from dy and y");
     return NULL;
   }
+  if (st && lst != 2 * (lx / lg)) {
+    napi_throw_range_error(env, NULL, "gemm.reluLayerNormGrad: stats must have 2 values a row");
+    return NULL;
+  }
   const size_t c = lg;
   /* Large inputs: two halves of the rows, each with its own dgamma/dbeta sums, added at the end. The cut depends
    * on the shape only, never on the thread count, so one and two threads give the same bits. */
-  LnGradCmd j = {{dy, y, x, g, dx, NULL, lx / c, c, (float)eps, lx >= SPLIT_ELEMENTS && lx / c >= 2 ? 2 : 1}, dg, db};
+  LnGradCmd j = {{dy, y, x, g, dx, NULL, lx / c, c, (float)eps, lx >= SPLIT_ELEMENTS && lx / c >= 2 ? 2 : 1, st}, dg, db};
   if (submit(exec_ln_grad, &j, sizeof j) != 0) napi_throw_error(env, NULL, "gemm.layerNormGrad: out of memory");
   return NULL;
 }
 
 static napi_value LayerNormGrad(napi_env env, napi_callback_info info) { return ln_grad_call(env, info, 0); }
-/* reluLayerNormGrad(dy, y, x, gamma, dx, dgamma, dbeta, eps): the gradient through y = relu(layerNorm(x)) in one pass,
- * the same bits as reluGrad(dy, y, t) and then layerNormGrad(t, x, ...). */
+/* reluLayerNormGrad(dy, y, x, gamma, dx, dgamma, dbeta, eps[, stats]): the gradient through y = relu(layerNorm(x)) in
+ * one pass, the same bits as reluGrad(dy, y, t) and then layerNormGrad(t, x, ...); stats: layerNormRelu's for this x
+ * (the rows' mean and 1/sqrt(var + eps) are then read, not computed again). */
 static napi_value ReluLayerNormGrad(napi_env env, napi_callback_info info) { return ln_grad_call(env, info, 1); }
 
 /* Output pixels per chunk: the im2col block (chunk x KH*KW*Ci floats) stays a few MB and cache-friendly. */

@@ -36,6 +36,8 @@ export class FusedMlp {
   /** Per layer: pre-LayerNorm output (LN layers) and the layer's output (post-activation). */
   private z: Float32Array[] = [];
   private a: Float32Array[] = [];
+  /** Per LN layer: each row's mean and 1/sqrt(var + eps) from the forward, read again by the backward. */
+  private stats: Float32Array[] = [];
   private d1 = new Float32Array(0);
   private d2 = new Float32Array(0);
 
@@ -70,6 +72,7 @@ export class FusedMlp {
     if (n === this.n) return;
     this.n = n;
     this.z = this.layers.map((l) => new Float32Array(l.ln ? n * l.outDim : 0));
+    this.stats = this.layers.map((l) => new Float32Array(l.ln ? 2 * n : 0));
     this.a = this.layers.map((l) => new Float32Array(n * l.outDim));
     const w = Math.max(...this.layers.map((l) => Math.max(l.inDim, l.outDim)));
     this.d1 = new Float32Array(n * w);
@@ -93,7 +96,7 @@ export class FusedMlp {
       if (l.ln) {
         const z = this.z[i] as Float32Array;
         g.sgemm(false, false, 1, n, l.outDim, l.inDim, h, 0, W, 0, z, b, 1, 0, 0);
-        g.layerNormRelu(z, this.params[l.p + 2] as Float32Array, this.params[l.p + 3] as Float32Array, out, LN_EPSILON);
+        g.layerNormRelu(z, this.params[l.p + 2] as Float32Array, this.params[l.p + 3] as Float32Array, out, LN_EPSILON, this.stats[i]);
       } else {
         g.sgemm(false, false, 1, n, l.outDim, l.inDim, h, 0, W, 0, out, b, 1, l.relu ? 1 : 0, 0);
       }
@@ -128,6 +131,7 @@ export class FusedMlp {
             this.grads[l.p + 2] as Float32Array,
             this.grads[l.p + 3] as Float32Array,
             LN_EPSILON,
+            this.stats[i],
           );
         else g.reluGrad(d.subarray(0, m), out, dr);
         dz = dr;

@@ -67,7 +67,7 @@ interface GemmAddon {
   layerNorm: (x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, eps: number) => void;
   layerNormGrad: (dy: Float32Array, x: Float32Array, gamma: Float32Array, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, eps: number) => void;
   /** See Gemm.layerNormRelu / reluLayerNormGrad (absent in older addons). */
-  layerNormRelu?: (x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, eps: number) => void;
+  layerNormRelu?: (x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, eps: number, stats?: Float32Array) => void;
   reluLayerNormGrad?: (
     dy: Float32Array,
     y: Float32Array,
@@ -77,6 +77,7 @@ interface GemmAddon {
     dgamma: Float32Array,
     dbeta: Float32Array,
     eps: number,
+    stats?: Float32Array,
   ) => void;
   conv: (mode: 0 | 1 | 2, dims: Int32Array, a: Float32Array, b: Float32Array, out: Float32Array) => void;
   sumRows: (x: Float32Array, out: Float32Array) => void;
@@ -131,6 +132,8 @@ export interface Gemm {
   /**
    * y = relu(layerNorm(x)) in one pass over the rows, and the gradients through it (dy: of y; dx must be another
    * buffer than dy and y): the same bits as layerNorm + relu and reluGrad + layerNormGrad (an older addon: those calls).
+   * stats (2 values a row, optional): the forward keeps each row's mean and 1/sqrt(var + eps) there, and the gradient
+   * of the same x reads them instead of computing them again (the same bits; an older addon ignores it).
    */
   layerNormRelu: NonNullable<GemmAddon['layerNormRelu']>;
   reluLayerNormGrad: NonNullable<GemmAddon['reluLayerNormGrad']>;
@@ -237,7 +240,12 @@ export function loadGemm(opts: LoadGemmOptions = {}): GemmLoad {
         addRow: addon.addRow,
         relu: addon.relu ?? jsRelu,
         reluGrad: addon.reluGrad ?? jsReluGrad,
-        layerNormRelu: addon.layerNormRelu ?? ((x, gamma, beta, y, eps): void => (gemm.layerNorm(x, gamma, beta, y, eps), gemm.relu(y))),
+        layerNormRelu:
+          addon.layerNormRelu ??
+          ((x, gamma, beta, y, eps): void => {
+            gemm.layerNorm(x, gamma, beta, y, eps);
+            gemm.relu(y);
+          }),
         reluLayerNormGrad:
           addon.reluLayerNormGrad ??
           ((dy, y, x, gamma, dx, dgamma, dbeta, eps): void => {

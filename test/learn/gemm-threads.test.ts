@@ -176,6 +176,13 @@ test(
         const dg = new Float32Array(c);
         const db = new Float32Array(c);
         addon.reluLayerNormGrad(dy, y, x, gamma, dx, dg, db, 1e-5);
+        // Again with the rows' statistics kept by the forward and read by the gradient.
+        const stats = new Float32Array(2 * rows);
+        const yS = new Float32Array(rows * c);
+        addon.layerNormRelu(x, gamma, beta, yS, 1e-5, stats);
+        const [dxS, dgS, dbS] = [new Float32Array(rows * c), new Float32Array(c), new Float32Array(c)];
+        addon.reluLayerNormGrad(dy, yS, x, gamma, dxS, dgS, dbS, 1e-5, stats);
+        assertSameBits([y, dx, dg, db], [yS, dxS, dgS, dbS], `fused LayerNorm+ReLU ${rows}x${c} with kept statistics`);
         return [y, dx, dg, db];
       });
       assert.ok(y0.some((v) => v === 0) && y0.some((v) => v > 0), 'the ReLU cuts some values');
