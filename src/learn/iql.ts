@@ -423,10 +423,10 @@ export class IqlAgent {
   /** The fused heads, (re)loaded from the tfjs variables when those changed since. */
   private fusedHeads(g: Gemm): FusedHeads {
     if (!this.fused) {
-      // Two lanes (fusedUpdate): the helper's runs pi, every target critic and the even critics, the caller's V and the
-      // odd critics (it also does the JS work between kernels). A target's Polyak step reads its critic's new weights:
-      // in queue order on the helper lane, or already computed on the caller's. With one thread the helper lane runs
-      // its kernels at once, in the same order.
+      // Two lanes (fusedUpdate): the helper's runs pi, the target critics' forwards and the even critics, the caller's
+      // V and the odd critics (it also does the JS work between kernels). A target's Polyak step runs in its critic's
+      // Adam pass, on the critic's lane, after the targets' forwards (the caller waits for those first). With one
+      // thread the helper lane runs its kernels at once, in the same order.
       const make = (m: Mlp, lane: Gemm): FusedMlp => new FusedMlp(m.config, lane);
       const a = this.config.actionDim;
       const lane = (j: number): Gemm => (j % 2 === 0 ? g.helper : g);
