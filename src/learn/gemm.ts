@@ -189,6 +189,8 @@ export interface LoadGemmOptions {
    * thread and the caller, with bit-identical results (OpenBLAS itself stays on one thread). More than 2 counts as 2.
    */
   threads?: number;
+  /** Exports to treat as absent (tests: the fallbacks an older addon gets, e.g. ['layerNormRelu', 'adamPolyak']). */
+  without?: ReadonlyArray<keyof GemmAddon>;
 }
 
 /** Arrays handed to queued kernels, referenced until sync() (the helper reads and writes them later; one addon per process). */
@@ -206,6 +208,16 @@ export function loadGemm(opts: LoadGemmOptions = {}): GemmLoad {
     addon = createRequire(import.meta.url)(addonPath) as GemmAddon;
   } catch (err) {
     return { error: `native gemm addon failed to load: ${(err as Error).message.split('\n')[0]}` };
+  }
+  const without = opts.without;
+  if (without?.length) {
+    // The addon's exports are not enumerable (napi_define_properties): copy them by name.
+    const all = addon as unknown as Record<string, unknown>;
+    addon = Object.fromEntries(
+      Object.getOwnPropertyNames(all)
+        .filter((k) => !without.includes(k as keyof GemmAddon))
+        .map((k) => [k, all[k]]),
+    ) as unknown as GemmAddon;
   }
   const env = process.env['INSERTION_BLAS'];
   const libraries = opts.libraries ?? (env ? [env] : ['libopenblas.so.0']);

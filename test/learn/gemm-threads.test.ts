@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { backendLabel, initBackend, nativeGemm } from '../../src/learn/backend.ts';
-import type { Gemm } from '../../src/learn/gemm.ts';
+import { loadGemm, type Gemm } from '../../src/learn/gemm.ts';
 import { DEFAULT_IQL, IqlAgent } from '../../src/learn/iql.ts';
 import { netVariables } from '../../src/learn/nets.ts';
 import { Rng } from '../../src/util/rng.ts';
@@ -220,6 +220,40 @@ test(
     }
   },
 );
+
+test('an older addon without the fused kernels: the fallbacks give the same bits, at once and queued on the helper lane', { skip: noGemm }, () => {
+  const old = loadGemm({ without: ['layerNormRelu', 'reluLayerNormGrad', 'adamPolyak'] }).gemm as Gemm;
+  assert.ok(old, 'the addon loads without those exports');
+  const [rows, c, n] = [256, 256, 65541];
+  const x = rnd(rows * c);
+  const dy = rnd(rows * c);
+  const gamma = rnd(c);
+  const beta = rnd(c);
+  const [w, g, m0, v0, target] = [rnd(n), rnd(n), rnd(n), rnd(n).map(Math.abs), rnd(n)];
+  const run = (k: Gemm): Float32Array[] => {
+    const y = new Float32Array(rows * c);
+    const stats = new Float32Array(2 * rows);
+    k.layerNormRelu(x, gamma, beta, y, 1e-5, stats);
+    const [dx, dg, db] = [new Float32Array(rows * c), new Float32Array(c), new Float32Array(c)];
+    k.reluLayerNormGrad(dy, y, x, gamma, dx, dg, db, 1e-5, stats);
+    const [m, v, out, tOut] = [m0.slice(), v0.slice(), new Float32Array(n), new Float32Array(n)];
+    k.adamPolyak(w, g, m, v, out, 1e-3, 0.9, 0.999, 1e-8, 0.3, 0.02, target, tOut, 0.005);
+    k.sync();
+    return [y, dx, dg, db, m, v, out, tOut];
+  };
+  try {
+    addon.setThreads(2);
+    assert.equal(old.setThreads(2), 2);
+    assertSameBits(run(addon), run(old), 'fused kernels vs the fallbacks');
+    const queued0 = old.threadStats()[5];
+    const lane = run(old.helper);
+    assert.ok(old.threadStats()[5] > queued0, 'the fallbacks queued their kernels on the helper lane');
+    assertSameBits(run(addon), lane, 'fused kernels vs the fallbacks queued on the helper lane');
+  } finally {
+    old.setThreads(1);
+    addon.setThreads(1);
+  }
+});
 
 for (const [critics, parallel] of [
   [2, true],
