@@ -1065,13 +1065,19 @@ typedef struct {
   int parts;
 } SumRowsJob;
 
+/* Columns k0..k1 of the row sums, rows in order, in double: with the vector clones (the same operations per column,
+ * in the same order: the same bits). */
+VEC_CLONES static void sum_rows_cols(const float *restrict x, double *restrict acc, float *restrict out, size_t lx, size_t lo, size_t k0, size_t k1) {
+  for (size_t o = 0; o < lx; o += lo)
+    for (size_t k = k0; k < k1; k++) acc[k] += x[o + k];
+  for (size_t k = k0; k < k1; k++) out[k] = (float)acc[k];
+}
+
 static void sum_rows_part(void *arg, int part) {
   const SumRowsJob *j = (const SumRowsJob *)arg;
   const size_t cut = j->parts < 2 ? j->lo : ((j->lo / 2 + 15) / 16) * 16;
   const size_t k0 = part == 0 ? 0 : cut, k1 = part == 0 ? cut : j->lo;
-  for (size_t o = 0; o < j->lx; o += j->lo)
-    for (size_t k = k0; k < k1; k++) j->acc[k] += j->x[o + k];
-  for (size_t k = k0; k < k1; k++) j->out[k] = (float)j->acc[k];
+  sum_rows_cols(j->x, j->acc, j->out, j->lx, j->lo, k0, k1);
 }
 
 static int exec_sum_rows(void *job) {
@@ -1092,6 +1098,10 @@ static napi_value SumRows(napi_env env, napi_callback_info info) {
   if (argc != 2 || !f32(env, a[0], &x, &lx, "x") || !f32(env, a[1], &out, &lo, "out")) return NULL;
   if (lo == 0 || lx % lo != 0) {
     napi_throw_range_error(env, NULL, "gemm.sumRows: x must be rows of out.length values");
+    return NULL;
+  }
+  if (out + lo > x && out < x + lx) {
+    napi_throw_range_error(env, NULL, "gemm.sumRows: out must not overlap x");
     return NULL;
   }
   /* Columns are independent sums: two ranges of columns on two threads give the same values. */

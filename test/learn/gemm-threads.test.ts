@@ -146,7 +146,7 @@ test('two threads: Adam, LayerNorm and its gradient, bias sums, ReLU and convolu
 });
 
 test(
-  'the fused kernels = the calls they replace, bit for bit, on one and two threads: LayerNorm + ReLU, its gradient, Adam + Polyak; Polyak in place',
+  'the fused kernels = the calls they replace, bit for bit, on one and two threads: LayerNorm + ReLU, its gradient, Adam + Polyak; bias sums, Polyak in place',
   { skip: noGemm },
   () => {
     for (const [rows, c] of [
@@ -206,6 +206,22 @@ test(
       });
       assertSameBits([m1, v1, out1, tOut1], one, `adamPolyak n=${n} vs adam + lerp`);
       assertSameBits(one, two, `adamPolyak n=${n}`);
+    }
+    for (const [rows, c] of [
+      [256, 256],
+      [3, 37],
+    ] as const) {
+      // The bias sums (vectorised per column): the JS loop's order, rows in turn, in double.
+      const x = rnd(rows * c);
+      const acc = new Float64Array(c);
+      for (let r = 0; r < rows; r++) for (let k = 0; k < c; k++) acc[k] = (acc[k] as number) + (x[r * c + k] as number);
+      const [one, two] = both(() => {
+        const out = new Float32Array(c);
+        addon.sumRows(x, out);
+        return [out];
+      });
+      assertSameBits([Float32Array.from(acc)], one, `sumRows ${rows}x${c} vs the JS loop`);
+      assertSameBits(one, two, `sumRows ${rows}x${c}`);
     }
     for (const n of [5, 65541]) {
       const s = rnd(n);
