@@ -163,7 +163,9 @@ while (learning.supervisor.status().state !== 'running') await sleep(200);
 const m0 = { ...p1.a.daemon.status().timing };
 const u0 = learning.supervisor.status().updatesTotal;
 const t0 = performance.now();
+const benchCpu0 = process.cpuUsage();
 while (performance.now() - t0 < seconds * 1000) await sleep(500);
+const benchCpu = process.cpuUsage(benchCpu0);
 const st = p1.a.daemon.status();
 const updates = learning.supervisor.status().updatesTotal - u0;
 console.log(
@@ -175,6 +177,10 @@ const phase1 = {
   onlineUpdatesPerSec: updates / wall,
   trainerReportedUpdatesPerSec: learning.supervisor.status().progress?.updatesPerSec ?? null,
   trainerCpuMsPerUpdate: learning.supervisor.status().progress?.cpuMsPerUpdate ?? null,
+  trainerCpuBreakdownMs: learning.supervisor.status().progress?.cpuBreakdown ?? null,
+  // Cores this process used meanwhile (the daemon, its control thread and writer, the swaps' loading and validation):
+  // what the trainer cannot have of the machine's two.
+  daemonProcessCores: (benchCpu.user + benchCpu.system) / 1e6 / ((performance.now() - t0) / 1000),
   trainerEngine: learning.supervisor.status().progress?.engine ?? null,
   critics: args.critics,
   // Updates per control tick (= per new transition while practising): the update ratio sustained (null: no ticks).

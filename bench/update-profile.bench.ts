@@ -30,7 +30,19 @@ const cpu = (): number => {
 };
 
 // Per-call CPU time of the kernels the fused heads call (wrapped in place: FusedMlp looks them up at call time).
-const KERNELS = ['sgemm', 'adam', 'lerp', 'layerNorm', 'layerNormGrad', 'sumRows', 'relu', 'reluGrad'] as const;
+const KERNELS = [
+  'sgemm',
+  'adam',
+  'adamPolyak',
+  'lerp',
+  'layerNorm',
+  'layerNormGrad',
+  'layerNormRelu',
+  'reluLayerNormGrad',
+  'sumRows',
+  'relu',
+  'reluGrad',
+] as const;
 const spent = new Map<string, { ms: number; calls: number; flop: number }>();
 let timing = false;
 const add = (key: string, ms: number, f: number): void => {

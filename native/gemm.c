@@ -22,8 +22,13 @@
  *   adam(w, g, m, v, out, lr, beta1, beta2, eps, c1, c2)   one Adam step, element-wise, in double precision like
  *        the JS loop it replaces (src/learn/optim.ts HeapAdam): m, v updated in place, out = the new weights.
  *   lerp(out, s, t, tau)            out = tau * s + (1 - tau) * t (Polyak averaging), in double precision.
+ *   adamPolyak(w, g, m, v, out, lr, beta1, beta2, eps, c1, c2, target, targetOut, tau): adam, then in the same pass
+ *        lerp(targetOut, out, target, tau) (a target network's step from the new weights); the same bits as the two.
  *   layerNorm(x, gamma, beta, y, eps)               y = (x - mean) / sqrt(var + eps) * gamma + beta per row of
  *        gamma.length values (the last axis); layerNormGrad(dy, x, gamma, dx, dgamma, dbeta, eps) its gradients.
+ *        layerNormRelu(x, gamma, beta, y, eps[, stats]): y = relu(layerNorm(x)) in one pass; reluLayerNormGrad(dy, y,
+ *        x, gamma, dx, dgamma, dbeta, eps[, stats]): the gradients through it (dy: of y). Each gives the bits of the two
+ *        calls it fuses; stats (2 floats a row) carries the rows' mean and 1/sqrt(var + eps) from the one to the other.
  *        Row statistics two-pass in float (the JS fallback kernels in src/learn/backend.ts use doubles).
  *   conv(mode, dims, a, b, out)     NHWC 2-D convolution (no dilation) as im2col + sgemm over chunks of output pixels;
  *        dims = Int32Array [N, H, W, Ci, KH, KW, Co, strideH, strideW, padTop, padLeft, OH, OW], filter [KH, KW, Ci, Co].
@@ -401,7 +406,8 @@ static int i32(napi_env env, napi_value v, int32_t *out, const char *name) {
 }
 
 /* Element loops get an AVX2 clone picked at load time (ifunc) on CPUs that have it: the same IEEE operations in the
- * same order (no FMA contraction under -std=c11, no reassociation), so results equal the baseline clone's. */
+ * same order (no FMA contraction under -std=c11, no reassociation), so results equal the baseline clone's. Not an
+ * AVX-512 clone: on this Zen 4 it made LayerNorm and its gradient 2x slower (sum8's 8 lanes) for 5 % on Adam. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define VEC_CLONES __attribute__((target_clones("avx2", "default")))
 #else
@@ -557,6 +563,23 @@ VEC_CLONES static void adam_loop(const float *restrict W, const float *restrict 
   }
 }
 
+/* adam_loop, then the target's Polyak step from the new weights in the same pass: TO = tau * O + (1 - tau) * T, lerp's
+ * expression on the stored (float) O, so the same bits as adam and then lerp(TO, O, T, tau). */
+VEC_CLONES static void adam_polyak_loop(const float *restrict W, const float *restrict G, float *restrict M, float *restrict V, float *restrict O, size_t n,
+                                        double lr, double b1, double b2, double eps, double c1, double c2, const float *restrict T, float *restrict TO,
+                                        double tau) {
+  for (size_t k = 0; k < n; k++) {
+    const double gk = G[k];
+    const double mk = b1 * (double)M[k] + (1 - b1) * gk;
+    const double sk = b2 * (double)V[k] + (1 - b2) * gk * gk;
+    M[k] = (float)mk;
+    V[k] = (float)sk;
+    const float o = (float)((double)W[k] - lr * (mk / c1) / (sqrt(sk / c2) + eps));
+    O[k] = o;
+    TO[k] = (float)(tau * o + (1 - tau) * T[k]);
+  }
+}
+
 /* Element loops split in two halves (at a multiple of 16) above this many elements. */
 #define SPLIT_ELEMENTS 16384
 
@@ -566,13 +589,19 @@ typedef struct {
   size_t n;
   double lr, b1, b2, eps, c1, c2;
   int parts;
+  const float *t; /* adamPolyak: the target's weights, its new weights (to) and the rate; t NULL: plain Adam */
+  float *to;
+  double tau;
 } AdamJob;
 
 static void adam_part(void *arg, int part) {
   const AdamJob *j = (const AdamJob *)arg;
   const size_t cut = j->parts < 2 ? j->n : ((j->n / 2 + 15) / 16) * 16;
   const size_t k0 = part == 0 ? 0 : cut, k1 = part == 0 ? cut : j->n;
-  adam_loop(j->w + k0, j->g + k0, j->m + k0, j->v + k0, j->out + k0, k1 - k0, j->lr, j->b1, j->b2, j->eps, j->c1, j->c2);
+  if (j->t)
+    adam_polyak_loop(j->w + k0, j->g + k0, j->m + k0, j->v + k0, j->out + k0, k1 - k0, j->lr, j->b1, j->b2, j->eps, j->c1, j->c2, j->t + k0, j->to + k0,
+                     j->tau);
+  else adam_loop(j->w + k0, j->g + k0, j->m + k0, j->v + k0, j->out + k0, k1 - k0, j->lr, j->b1, j->b2, j->eps, j->c1, j->c2);
 }
 
 static int exec_adam(void *job) {
@@ -580,12 +609,12 @@ static int exec_adam(void *job) {
   return 0;
 }
 
-static napi_value Adam(napi_env env, napi_callback_info info) {
-  size_t argc = 11;
-  napi_value a[11];
+static napi_value adam_call(napi_env env, napi_callback_info info, int polyak) {
+  size_t argc = 14;
+  napi_value a[14];
   CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
-  if (argc != 11) {
-    napi_throw_type_error(env, NULL, "gemm.adam: expected 11 arguments");
+  if (argc != (polyak ? 14u : 11u)) {
+    napi_throw_type_error(env, NULL, polyak ? "gemm.adamPolyak: expected 14 arguments" : "gemm.adam: expected 11 arguments");
     return NULL;
   }
   float *w, *g, *m, *v, *out;
@@ -606,10 +635,30 @@ static napi_value Adam(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, "gemm.adam: out, m and v must be distinct buffers");
     return NULL;
   }
-  AdamJob j = {w, g, m, v, out, lw, lr, b1, b2, eps, c1, c2, pool.threads > 1 && lw >= SPLIT_ELEMENTS ? 2 : 1};
+  AdamJob j = {w, g, m, v, out, lw, lr, b1, b2, eps, c1, c2, pool.threads > 1 && lw >= SPLIT_ELEMENTS ? 2 : 1, NULL, NULL, 0};
+  if (polyak) {
+    float *t, *to;
+    size_t lt, lto;
+    if (!f32(env, a[11], &t, &lt, "target") || !f32(env, a[12], &to, &lto, "targetOut") || !dbl(env, a[13], &j.tau, "tau")) return NULL;
+    if (lt != lw || lto != lw) {
+      napi_throw_range_error(env, NULL, "gemm.adamPolyak: target and targetOut must have w's length");
+      return NULL;
+    }
+    if (to == t || to == w || to == g || to == m || to == v || to == out || t == out) {
+      napi_throw_range_error(env, NULL, "gemm.adamPolyak: targetOut must be distinct from every other buffer, and target from out");
+      return NULL;
+    }
+    j.t = t;
+    j.to = to;
+  }
   submit(exec_adam, &j, sizeof j);
   return NULL;
 }
+
+static napi_value Adam(napi_env env, napi_callback_info info) { return adam_call(env, info, 0); }
+/* adamPolyak(w, g, m, v, out, lr, beta1, beta2, eps, c1, c2, target, targetOut, tau): adam, and in the same pass
+ * targetOut = tau * out + (1 - tau) * target (the target network's Polyak step from the new weights). */
+static napi_value AdamPolyak(napi_env env, napi_callback_info info) { return adam_call(env, info, 1); }
 
 typedef struct {
   float *out;
@@ -618,9 +667,15 @@ typedef struct {
   double tau;
 } LerpJob;
 
+/* With the vector clones (the same operations: the same bits). out may be t (in place): no restrict, GCC checks the
+ * overlap at run time. */
+VEC_CLONES static void lerp_loop(float *out, const float *s, const float *t, size_t n, double tau) {
+  for (size_t k = 0; k < n; k++) out[k] = (float)(tau * s[k] + (1 - tau) * t[k]);
+}
+
 static int exec_lerp(void *job) {
   const LerpJob *j = (const LerpJob *)job;
-  for (size_t k = 0; k < j->n; k++) j->out[k] = (float)(j->tau * j->s[k] + (1 - j->tau) * j->t[k]);
+  lerp_loop(j->out, j->s, j->t, j->n, j->tau);
   return 0;
 }
 
@@ -661,21 +716,41 @@ static inline void row_stats(const float *restrict x, size_t c, float eps, float
   *r = 1.0f / sqrtf(sum8(tmp, c) / (float)c + eps);
 }
 
-VEC_CLONES static void ln_rows(const float *restrict X, const float *restrict G, const float *restrict Bt, float *restrict Y, size_t lx, size_t c, float eps, float *restrict tmp) {
+/* relu: the ReLU after the LayerNorm in the same pass (the same expression as relu_loop: the same bits as two calls).
+ * S (not NULL): each row's mean and 1/sqrt(var + eps) are kept there (2 floats a row) for the gradient's pass. */
+VEC_CLONES static void ln_rows(const float *restrict X, const float *restrict G, const float *restrict Bt, float *restrict Y, size_t lx, size_t c, float eps,
+                               float *restrict tmp, int relu, float *restrict S) {
   for (size_t o = 0; o < lx; o += c) {
     float mu, r;
     row_stats(X + o, c, eps, tmp, &mu, &r);
-    for (size_t k = 0; k < c; k++) Y[o + k] = (X[o + k] - mu) * r * G[k] + Bt[k];
+    if (S) {
+      S[2 * (o / c)] = mu;
+      S[2 * (o / c) + 1] = r;
+    }
+    if (relu)
+      for (size_t k = 0; k < c; k++) {
+        const float y = (X[o + k] - mu) * r * G[k] + Bt[k];
+        Y[o + k] = y > 0 ? y : 0;
+      }
+    else
+      for (size_t k = 0; k < c; k++) Y[o + k] = (X[o + k] - mu) * r * G[k] + Bt[k];
   }
 }
 
-VEC_CLONES static void ln_grad_rows(const float *restrict DY, const float *restrict X, const float *restrict G, float *restrict DX, float *restrict accG,
-                                   float *restrict accB, float *restrict xh, float *restrict gg, float *restrict tmp, size_t lx, size_t c, float eps) {
+/* Y (not NULL): DY is the gradient of a ReLU's output Y = relu(LayerNorm(X)); it goes through the ReLU first in the
+ * same pass (relu_grad_loop's expression: the same bits as reluGrad and then this). S (not NULL): the rows' statistics
+ * as ln_rows kept them for this X (the same function of the same values: the same bits as computing them again). */
+VEC_CLONES static void ln_grad_rows(const float *restrict DY, const float *restrict Y, const float *restrict X, const float *restrict G, float *restrict DX,
+                                   float *restrict accG, float *restrict accB, float *restrict xh, float *restrict gg, float *restrict tmp, size_t lx, size_t c,
+                                   float eps, const float *restrict S) {
   for (size_t o = 0; o < lx; o += c) {
     float mu, r;
-    row_stats(X + o, c, eps, tmp, &mu, &r);
+    if (S) {
+      mu = S[2 * (o / c)];
+      r = S[2 * (o / c) + 1];
+    } else row_stats(X + o, c, eps, tmp, &mu, &r);
     for (size_t k = 0; k < c; k++) {
-      const float xk = (X[o + k] - mu) * r, d = DY[o + k], gk = d * G[k];
+      const float xk = (X[o + k] - mu) * r, d = Y ? (Y[o + k] > 0 ? DY[o + k] : 0) : DY[o + k], gk = d * G[k];
       xh[k] = xk;
       gg[k] = gk;
       tmp[k] = gk * xk;
@@ -694,13 +769,16 @@ typedef struct {
   float eps;
   float *tmp; /* 2 * c floats: one row's scratch per part */
   int parts;
+  int relu;
+  float *stats; /* NULL, or 2 floats a row: mean, 1/sqrt(var + eps) */
 } LnJob;
 
 static void ln_part(void *arg, int part) {
   const LnJob *j = (const LnJob *)arg;
   const size_t cut = j->parts < 2 ? j->rows : (j->rows + 1) / 2;
   const size_t r0 = part == 0 ? 0 : cut, r1 = part == 0 ? cut : j->rows;
-  ln_rows(j->x + r0 * j->c, j->g, j->b, j->y + r0 * j->c, (r1 - r0) * j->c, j->c, j->eps, j->tmp + (size_t)part * j->c);
+  ln_rows(j->x + r0 * j->c, j->g, j->b, j->y + r0 * j->c, (r1 - r0) * j->c, j->c, j->eps, j->tmp + (size_t)part * j->c, j->relu,
+          j->stats ? j->stats + 2 * r0 : NULL);
 }
 
 static int exec_ln(void *job) {
@@ -713,15 +791,20 @@ static int exec_ln(void *job) {
   return 0;
 }
 
-static napi_value LayerNorm(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value a[5];
+/* relu: layerNormRelu, whose optional 6th argument keeps the rows' statistics (2 floats a row) for reluLayerNormGrad. */
+static napi_value ln_call(napi_env env, napi_callback_info info, int relu) {
+  size_t argc = 6;
+  napi_value a[6];
   CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
-  float *x, *g, *b, *y;
-  size_t lx, lg, lb, ly;
+  float *x, *g, *b, *y, *st = NULL;
+  size_t lx, lg, lb, ly, lst = 0;
   double eps;
-  if (argc != 5 || !f32(env, a[0], &x, &lx, "x") || !f32(env, a[1], &g, &lg, "gamma") || !f32(env, a[2], &b, &lb, "beta") ||
-      !f32(env, a[3], &y, &ly, "y") || !dbl(env, a[4], &eps, "eps"))
+  if (!(argc == 5 || (relu && argc == 6))) {
+    napi_throw_type_error(env, NULL, relu ? "gemm.layerNormRelu: expected 5 or 6 arguments" : "gemm.layerNorm: expected 5 arguments");
+    return NULL;
+  }
+  if ((argc == 6 && !f32(env, a[5], &st, &lst, "stats")) || !f32(env, a[0], &x, &lx, "x") || !f32(env, a[1], &g, &lg, "gamma") ||
+      !f32(env, a[2], &b, &lb, "beta") || !f32(env, a[3], &y, &ly, "y") || !dbl(env, a[4], &eps, "eps"))
     return NULL;
   if (lg == 0 || lb != lg || ly != lx || lx % lg != 0) {
     napi_throw_range_error(env, NULL, "gemm.layerNorm: x and y must be rows of gamma.length values; beta as gamma");
@@ -732,18 +815,28 @@ static napi_value LayerNorm(napi_env env, napi_callback_info info) {
     return NULL;
   }
   /* Rows are independent: two halves of the rows on two threads give the same values. */
-  LnJob j = {x, g, b, y, lx / lg, lg, (float)eps, NULL, pool.threads > 1 && lx >= SPLIT_ELEMENTS && lx / lg >= 2 ? 2 : 1};
+  if (st && lst != 2 * (lx / lg)) {
+    napi_throw_range_error(env, NULL, "gemm.layerNormRelu: stats must have 2 values a row");
+    return NULL;
+  }
+  LnJob j = {x, g, b, y, lx / lg, lg, (float)eps, NULL, pool.threads > 1 && lx >= SPLIT_ELEMENTS && lx / lg >= 2 ? 2 : 1, relu, st};
   if (submit(exec_ln, &j, sizeof j) != 0) napi_throw_error(env, NULL, "gemm.layerNorm: out of memory");
   return NULL;
 }
 
+static napi_value LayerNorm(napi_env env, napi_callback_info info) { return ln_call(env, info, 0); }
+/* layerNormRelu(x, gamma, beta, y, eps[, stats]): y = relu(layerNorm(x)) in one pass, the same bits as layerNorm then
+ * relu; stats (2 floats a row) keeps the rows' mean and 1/sqrt(var + eps) for reluLayerNormGrad. */
+static napi_value LayerNormRelu(napi_env env, napi_callback_info info) { return ln_call(env, info, 1); }
+
 typedef struct {
-  const float *dy, *x, *g;
+  const float *dy, *y, *x, *g; /* y: NULL, or the ReLU output whose gradient dy is (reluLayerNormGrad) */
   float *dx;
   float *scratch; /* per part: 5 * c floats (dgamma, dbeta sums, 3 rows of scratch) */
   size_t rows, c;
   float eps;
   int parts;
+  const float *stats; /* NULL, or the rows' statistics layerNormRelu kept for x */
 } LnGradJob;
 
 static void ln_grad_part(void *arg, int part) {
@@ -751,7 +844,8 @@ static void ln_grad_part(void *arg, int part) {
   const size_t c = j->c, cut = j->parts < 2 ? j->rows : (j->rows + 1) / 2;
   const size_t r0 = part == 0 ? 0 : cut, r1 = part == 0 ? cut : j->rows, o = r0 * c;
   float *s = j->scratch + (size_t)part * 5 * c;
-  ln_grad_rows(j->dy + o, j->x + o, j->g, j->dx + o, s, s + c, s + 2 * c, s + 3 * c, s + 4 * c, (r1 - r0) * c, c, j->eps);
+  ln_grad_rows(j->dy + o, j->y ? j->y + o : NULL, j->x + o, j->g, j->dx + o, s, s + c, s + 2 * c, s + 3 * c, s + 4 * c, (r1 - r0) * c, c, j->eps,
+               j->stats ? j->stats + 2 * r0 : NULL);
 }
 
 typedef struct {
@@ -776,28 +870,48 @@ static int exec_ln_grad(void *job) {
   return 0;
 }
 
-static napi_value LayerNormGrad(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value a[7];
+/* relu: the arguments start with (dy, y, ...): dy is the gradient of y = relu(layerNorm(x)) (reluLayerNormGrad). */
+static napi_value ln_grad_call(napi_env env, napi_callback_info info, int relu) {
+  size_t argc = 9;
+  napi_value a[9];
   CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
-  float *dy, *x, *g, *dx, *dg, *db;
-  size_t ldy, lx, lg, ldx, ldg, ldb;
+  float *dy, *y = NULL, *x, *g, *dx, *dg, *db, *st = NULL;
+  size_t ldy, ly = 0, lx, lg, ldx, ldg, ldb, lst = 0;
   double eps;
-  if (argc != 7 || !f32(env, a[0], &dy, &ldy, "dy") || !f32(env, a[1], &x, &lx, "x") || !f32(env, a[2], &g, &lg, "gamma") ||
-      !f32(env, a[3], &dx, &ldx, "dx") || !f32(env, a[4], &dg, &ldg, "dgamma") || !f32(env, a[5], &db, &ldb, "dbeta") ||
-      !dbl(env, a[6], &eps, "eps"))
+  const int o = relu ? 1 : 0;
+  if (!(argc == (size_t)(7 + o) || (relu && argc == 9))) {
+    napi_throw_type_error(env, NULL, relu ? "gemm.reluLayerNormGrad: expected 8 or 9 arguments" : "gemm.layerNormGrad: expected 7 arguments");
     return NULL;
-  if (lg == 0 || lg > 65536 || ldy != lx || ldx != lx || ldg != lg || ldb != lg || lx % lg != 0) {
-    napi_throw_range_error(env, NULL, "gemm.layerNormGrad: dy, x, dx must be rows of gamma.length (<= 65536) values; dgamma, dbeta as gamma");
+  }
+  if ((argc == 9 && !f32(env, a[8], &st, &lst, "stats")) || !f32(env, a[0], &dy, &ldy, "dy") || (relu && !f32(env, a[1], &y, &ly, "y")) || !f32(env, a[1 + o], &x, &lx, "x") ||
+      !f32(env, a[2 + o], &g, &lg, "gamma") || !f32(env, a[3 + o], &dx, &ldx, "dx") || !f32(env, a[4 + o], &dg, &ldg, "dgamma") ||
+      !f32(env, a[5 + o], &db, &ldb, "dbeta") || !dbl(env, a[6 + o], &eps, "eps"))
+    return NULL;
+  if (lg == 0 || lg > 65536 || ldy != lx || ldx != lx || ldg != lg || ldb != lg || lx % lg != 0 || (relu && ly != lx)) {
+    napi_throw_range_error(env, NULL, "gemm.layerNormGrad: dy, (y,) x, dx must be rows of gamma.length (<= 65536) values; dgamma, dbeta as gamma");
+    return NULL;
+  }
+  if (relu && (dx == dy || dx == y)) {
+    napi_throw_range_error(env, NULL, "gemm.reluLayerNormGrad: dx must be a buffer distinct from dy and y");
+    return NULL;
+  }
+  if (st && lst != 2 * (lx / lg)) {
+    napi_throw_range_error(env, NULL, "gemm.reluLayerNormGrad: stats must have 2 values a row");
     return NULL;
   }
   const size_t c = lg;
   /* Large inputs: two halves of the rows, each with its own dgamma/dbeta sums, added at the end. The cut depends
    * on the shape only, never on the thread count, so one and two threads give the same bits. */
-  LnGradCmd j = {{dy, x, g, dx, NULL, lx / c, c, (float)eps, lx >= SPLIT_ELEMENTS && lx / c >= 2 ? 2 : 1}, dg, db};
+  LnGradCmd j = {{dy, y, x, g, dx, NULL, lx / c, c, (float)eps, lx >= SPLIT_ELEMENTS && lx / c >= 2 ? 2 : 1, st}, dg, db};
   if (submit(exec_ln_grad, &j, sizeof j) != 0) napi_throw_error(env, NULL, "gemm.layerNormGrad: out of memory");
   return NULL;
 }
+
+static napi_value LayerNormGrad(napi_env env, napi_callback_info info) { return ln_grad_call(env, info, 0); }
+/* reluLayerNormGrad(dy, y, x, gamma, dx, dgamma, dbeta, eps[, stats]): the gradient through y = relu(layerNorm(x)) in
+ * one pass, the same bits as reluGrad(dy, y, t) and then layerNormGrad(t, x, ...); stats: layerNormRelu's for this x
+ * (the rows' mean and 1/sqrt(var + eps) are then read, not computed again). */
+static napi_value ReluLayerNormGrad(napi_env env, napi_callback_info info) { return ln_grad_call(env, info, 1); }
 
 /* Output pixels per chunk: the im2col block (chunk x KH*KW*Ci floats) stays a few MB and cache-friendly. */
 #define CONV_CHUNK 2048
@@ -951,13 +1065,19 @@ typedef struct {
   int parts;
 } SumRowsJob;
 
+/* Columns k0..k1 of the row sums, rows in order, in double: with the vector clones (the same operations per column,
+ * in the same order: the same bits). */
+VEC_CLONES static void sum_rows_cols(const float *restrict x, double *restrict acc, float *restrict out, size_t lx, size_t lo, size_t k0, size_t k1) {
+  for (size_t o = 0; o < lx; o += lo)
+    for (size_t k = k0; k < k1; k++) acc[k] += x[o + k];
+  for (size_t k = k0; k < k1; k++) out[k] = (float)acc[k];
+}
+
 static void sum_rows_part(void *arg, int part) {
   const SumRowsJob *j = (const SumRowsJob *)arg;
   const size_t cut = j->parts < 2 ? j->lo : ((j->lo / 2 + 15) / 16) * 16;
   const size_t k0 = part == 0 ? 0 : cut, k1 = part == 0 ? cut : j->lo;
-  for (size_t o = 0; o < j->lx; o += j->lo)
-    for (size_t k = k0; k < k1; k++) j->acc[k] += j->x[o + k];
-  for (size_t k = k0; k < k1; k++) j->out[k] = (float)j->acc[k];
+  sum_rows_cols(j->x, j->acc, j->out, j->lx, j->lo, k0, k1);
 }
 
 static int exec_sum_rows(void *job) {
@@ -978,6 +1098,10 @@ static napi_value SumRows(napi_env env, napi_callback_info info) {
   if (argc != 2 || !f32(env, a[0], &x, &lx, "x") || !f32(env, a[1], &out, &lo, "out")) return NULL;
   if (lo == 0 || lx % lo != 0) {
     napi_throw_range_error(env, NULL, "gemm.sumRows: x must be rows of out.length values");
+    return NULL;
+  }
+  if (out + lo > x && out < x + lx) {
+    napi_throw_range_error(env, NULL, "gemm.sumRows: out must not overlap x");
     return NULL;
   }
   /* Columns are independent sums: two ranges of columns on two threads give the same values. */
@@ -1152,9 +1276,12 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"threadStats", NULL, ThreadStats, NULL, NULL, NULL, napi_default, NULL},
       {"sgemm", NULL, Sgemm, NULL, NULL, NULL, napi_default, NULL},
       {"adam", NULL, Adam, NULL, NULL, NULL, napi_default, NULL},
+      {"adamPolyak", NULL, AdamPolyak, NULL, NULL, NULL, napi_default, NULL},
       {"lerp", NULL, Lerp, NULL, NULL, NULL, napi_default, NULL},
       {"layerNorm", NULL, LayerNorm, NULL, NULL, NULL, napi_default, NULL},
       {"layerNormGrad", NULL, LayerNormGrad, NULL, NULL, NULL, napi_default, NULL},
+      {"layerNormRelu", NULL, LayerNormRelu, NULL, NULL, NULL, napi_default, NULL},
+      {"reluLayerNormGrad", NULL, ReluLayerNormGrad, NULL, NULL, NULL, napi_default, NULL},
       {"conv", NULL, Conv, NULL, NULL, NULL, napi_default, NULL},
       {"sumRows", NULL, SumRows, NULL, NULL, NULL, napi_default, NULL},
       {"addRow", NULL, AddRow, NULL, NULL, NULL, napi_default, NULL},

@@ -36,6 +36,8 @@ export class FusedMlp {
   /** Per layer: pre-LayerNorm output (LN layers) and the layer's output (post-activation). */
   private z: Float32Array[] = [];
   private a: Float32Array[] = [];
+  /** Per LN layer: each row's mean and 1/sqrt(var + eps) from the forward, read again by the backward. */
+  private stats: Float32Array[] = [];
   private d1 = new Float32Array(0);
   private d2 = new Float32Array(0);
 
@@ -70,6 +72,7 @@ export class FusedMlp {
     if (n === this.n) return;
     this.n = n;
     this.z = this.layers.map((l) => new Float32Array(l.ln ? n * l.outDim : 0));
+    this.stats = this.layers.map((l) => new Float32Array(l.ln ? 2 * n : 0));
     this.a = this.layers.map((l) => new Float32Array(n * l.outDim));
     const w = Math.max(...this.layers.map((l) => Math.max(l.inDim, l.outDim)));
     this.d1 = new Float32Array(n * w);
@@ -93,8 +96,7 @@ export class FusedMlp {
       if (l.ln) {
         const z = this.z[i] as Float32Array;
         g.sgemm(false, false, 1, n, l.outDim, l.inDim, h, 0, W, 0, z, b, 1, 0, 0);
-        g.layerNorm(z, this.params[l.p + 2] as Float32Array, this.params[l.p + 3] as Float32Array, out, LN_EPSILON);
-        g.relu(out);
+        g.layerNormRelu(z, this.params[l.p + 2] as Float32Array, this.params[l.p + 3] as Float32Array, out, LN_EPSILON, this.stats[i]);
       } else {
         g.sgemm(false, false, 1, n, l.outDim, l.inDim, h, 0, W, 0, out, b, 1, l.relu ? 1 : 0, 0);
       }
@@ -116,23 +118,23 @@ export class FusedMlp {
       const m = n * l.outDim;
       let dz = d;
       if (l.relu) {
-        // d holds d(loss)/d(layer output): through ReLU (output > 0), then LayerNorm into d's own (now free) buffer.
+        // d holds d(loss)/d(layer output): through ReLU (output > 0), and LayerNorm in the same pass, into the other buffer.
         const out = this.a[i] as Float32Array;
         const dr = other(d).subarray(0, m);
-        g.reluGrad(d.subarray(0, m), out, dr);
-        dz = dr;
-        if (l.ln) {
-          dz = other(dr).subarray(0, m);
-          g.layerNormGrad(
-            dr,
+        if (l.ln)
+          g.reluLayerNormGrad(
+            d.subarray(0, m),
+            out,
             this.z[i] as Float32Array,
             this.params[l.p + 2] as Float32Array,
-            dz,
+            dr,
             this.grads[l.p + 2] as Float32Array,
             this.grads[l.p + 3] as Float32Array,
             LN_EPSILON,
+            this.stats[i],
           );
-        }
+        else g.reluGrad(d.subarray(0, m), out, dr);
+        dz = dr;
       }
       const input = i === 0 ? this.x : (this.a[i - 1] as Float32Array);
       g.sgemm(true, false, 1, l.inDim, l.outDim, n, input, 0, dz, 0, this.grads[l.p] as Float32Array, null, 0, 0, 0);
@@ -148,17 +150,29 @@ export class FusedMlp {
   /**
    * One Adam step on every parameter (HeapAdam's arithmetic: the addon's double-precision loop), moments m[i], v[i]
    * in place; t = the step number (bias corrections 1 - beta^t). New values go to a second buffer that then
-   * becomes the parameter (the addon's loop wants distinct buffers).
+   * becomes the parameter (the addon's loop wants distinct buffers). With `target`: then target.polyakFrom(this,
+   * tau), fused into the same pass over the weights (the same bits).
    */
-  adam(m: Float32Array[], v: Float32Array[], lr: number, beta1: number, beta2: number, eps: number, t: number): void {
+  adam(m: Float32Array[], v: Float32Array[], lr: number, beta1: number, beta2: number, eps: number, t: number, target?: { net: FusedMlp; tau: number }): void {
     const c1 = 1 - Math.pow(beta1, t);
     const c2 = 1 - Math.pow(beta2, t);
+    const tn = target?.net;
+    if (tn && tn.params.length !== this.params.length) throw new Error('fused mlp: polyak between different architectures');
     this.params.forEach((w, i) => {
       const out = this.spare[i] as Float32Array;
-      this.g.adam(w, this.grads[i] as Float32Array, m[i] as Float32Array, v[i] as Float32Array, out, lr, beta1, beta2, eps, c1, c2);
+      const g = this.grads[i] as Float32Array;
+      if (tn && target.tau !== 1) {
+        // The target's Polyak step from the new weights in the same pass (on this net's lane: the target is not read
+        // until the update's end).
+        const tOut = tn.spare[i] as Float32Array;
+        this.g.adamPolyak(w, g, m[i] as Float32Array, v[i] as Float32Array, out, lr, beta1, beta2, eps, c1, c2, tn.params[i] as Float32Array, tOut, target.tau);
+        tn.spare[i] = tn.params[i] as Float32Array;
+        tn.params[i] = tOut;
+      } else this.g.adam(w, g, m[i] as Float32Array, v[i] as Float32Array, out, lr, beta1, beta2, eps, c1, c2);
       this.spare[i] = w;
       this.params[i] = out;
     });
+    if (tn && target.tau === 1) tn.polyakFrom(this, 1);
   }
 
   /** this <- tau * source + (1 - tau) * this (Polyak; the addon's double-precision loop as `polyak`). */

@@ -47,8 +47,38 @@ interface GemmAddon {
     c2: number,
   ) => void;
   lerp: (out: Float32Array, s: Float32Array, t: Float32Array, tau: number) => void;
+  /** See Gemm.adamPolyak (absent in older addons). */
+  adamPolyak?: (
+    w: Float32Array,
+    g: Float32Array,
+    m: Float32Array,
+    v: Float32Array,
+    out: Float32Array,
+    lr: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    c1: number,
+    c2: number,
+    target: Float32Array,
+    targetOut: Float32Array,
+    tau: number,
+  ) => void;
   layerNorm: (x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, eps: number) => void;
   layerNormGrad: (dy: Float32Array, x: Float32Array, gamma: Float32Array, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, eps: number) => void;
+  /** See Gemm.layerNormRelu / reluLayerNormGrad (absent in older addons). */
+  layerNormRelu?: (x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, eps: number, stats?: Float32Array) => void;
+  reluLayerNormGrad?: (
+    dy: Float32Array,
+    y: Float32Array,
+    x: Float32Array,
+    gamma: Float32Array,
+    dx: Float32Array,
+    dgamma: Float32Array,
+    dbeta: Float32Array,
+    eps: number,
+    stats?: Float32Array,
+  ) => void;
   conv: (mode: 0 | 1 | 2, dims: Int32Array, a: Float32Array, b: Float32Array, out: Float32Array) => void;
   sumRows: (x: Float32Array, out: Float32Array) => void;
   addRow: (a: Float32Array, b: Float32Array, out: Float32Array) => void;
@@ -93,9 +123,20 @@ export interface Gemm {
   adam: GemmAddon['adam'];
   /** out = tau * s + (1 - tau) * t (Polyak), as polyak()'s JS loop. */
   lerp: GemmAddon['lerp'];
+  /** adam, and in the same pass the target network's Polyak step from the new weights, lerp(targetOut, out, target,
+   *  tau): the same bits as the two calls (an older addon: those calls). */
+  adamPolyak: NonNullable<GemmAddon['adamPolyak']>;
   /** LayerNorm over the last axis (gamma.length) and its gradients, as backend.ts's JS kernels. */
   layerNorm: GemmAddon['layerNorm'];
   layerNormGrad: GemmAddon['layerNormGrad'];
+  /**
+   * y = relu(layerNorm(x)) in one pass over the rows, and the gradients through it (dy: of y; dx must be another
+   * buffer than dy and y): the same bits as layerNorm + relu and reluGrad + layerNormGrad (an older addon: those calls).
+   * stats (2 values a row, optional): the forward keeps each row's mean and 1/sqrt(var + eps) there, and the gradient
+   * of the same x reads them instead of computing them again (the same bits; an older addon ignores it).
+   */
+  layerNormRelu: NonNullable<GemmAddon['layerNormRelu']>;
+  reluLayerNormGrad: NonNullable<GemmAddon['reluLayerNormGrad']>;
   /**
    * NHWC conv (no dilation) as im2col + sgemm; dims [N, H, W, Ci, KH, KW, Co, strideH, strideW, padTop, padLeft, OH, OW].
    * mode 0 y = conv(x, filter); 1 dx from (dy, filter); 2 dW from (x, dy).
@@ -148,6 +189,8 @@ export interface LoadGemmOptions {
    * thread and the caller, with bit-identical results (OpenBLAS itself stays on one thread). More than 2 counts as 2.
    */
   threads?: number;
+  /** Exports to treat as absent (tests: the fallbacks an older addon gets, e.g. ['layerNormRelu', 'adamPolyak']). */
+  without?: ReadonlyArray<keyof GemmAddon>;
 }
 
 /** Arrays handed to queued kernels, referenced until sync() (the helper reads and writes them later; one addon per process). */
@@ -165,6 +208,16 @@ export function loadGemm(opts: LoadGemmOptions = {}): GemmLoad {
     addon = createRequire(import.meta.url)(addonPath) as GemmAddon;
   } catch (err) {
     return { error: `native gemm addon failed to load: ${(err as Error).message.split('\n')[0]}` };
+  }
+  const without = opts.without;
+  if (without?.length) {
+    // The addon's exports are not enumerable (napi_define_properties): copy them by name.
+    const all = addon as unknown as Record<string, unknown>;
+    addon = Object.fromEntries(
+      Object.getOwnPropertyNames(all)
+        .filter((k) => !without.includes(k as keyof GemmAddon))
+        .map((k) => [k, all[k]]),
+    ) as unknown as GemmAddon;
   }
   const env = process.env['INSERTION_BLAS'];
   const libraries = opts.libraries ?? (env ? [env] : ['libopenblas.so.0']);
@@ -186,6 +239,12 @@ export function loadGemm(opts: LoadGemmOptions = {}): GemmLoad {
         sgemm: addon.sgemm,
         adam: addon.adam,
         lerp: addon.lerp,
+        adamPolyak:
+          addon.adamPolyak ??
+          ((w, g, m, v, out, lr, b1, b2, eps, c1, c2, target, targetOut, tau): void => {
+            gemm.adam(w, g, m, v, out, lr, b1, b2, eps, c1, c2);
+            gemm.lerp(targetOut, out, target, tau);
+          }),
         layerNorm: addon.layerNorm,
         layerNormGrad: addon.layerNormGrad,
         conv: addon.conv,
@@ -193,6 +252,19 @@ export function loadGemm(opts: LoadGemmOptions = {}): GemmLoad {
         addRow: addon.addRow,
         relu: addon.relu ?? jsRelu,
         reluGrad: addon.reluGrad ?? jsReluGrad,
+        layerNormRelu:
+          addon.layerNormRelu ??
+          ((x, gamma, beta, y, eps): void => {
+            gemm.layerNorm(x, gamma, beta, y, eps);
+            gemm.relu(y);
+          }),
+        reluLayerNormGrad:
+          addon.reluLayerNormGrad ??
+          ((dy, y, x, gamma, dx, dgamma, dbeta, eps): void => {
+            const t = new Float32Array(dy.length);
+            gemm.reluGrad(dy, y, t);
+            gemm.layerNormGrad(t, x, gamma, dx, dgamma, dbeta, eps);
+          }),
         threadStats: addon.threadStats ?? ((): ThreadStats => [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
         helper: undefined as unknown as Gemm, // set below (it refers to this object)
         sync,
@@ -235,11 +307,28 @@ function helperLane(main: Gemm, addon: GemmAddon, keep: unknown[]): Gemm {
   lane.sgemm = queued(addon.sgemm);
   lane.adam = queued(addon.adam);
   lane.lerp = queued(addon.lerp);
+  lane.adamPolyak = addon.adamPolyak
+    ? queued(addon.adamPolyak)
+    : (w, g, m, v, out, lr, b1, b2, eps, c1, c2, target, targetOut, tau): void => {
+        lane.adam(w, g, m, v, out, lr, b1, b2, eps, c1, c2);
+        lane.lerp(targetOut, out, target, tau);
+      };
   lane.layerNorm = queued(addon.layerNorm);
   lane.layerNormGrad = queued(addon.layerNormGrad);
   lane.sumRows = queued(addon.sumRows);
   lane.relu = queued(main.relu);
   lane.reluGrad = queued(main.reluGrad);
+  // An older addon's fallbacks call main's kernels: through the lane's instead, so that they are queued too.
+  lane.layerNormRelu = addon.layerNormRelu
+    ? queued(addon.layerNormRelu)
+    : (x, gamma, beta, y, eps): void => (lane.layerNorm(x, gamma, beta, y, eps), lane.relu(y));
+  lane.reluLayerNormGrad = addon.reluLayerNormGrad
+    ? queued(addon.reluLayerNormGrad)
+    : (dy, y, x, gamma, dx, dgamma, dbeta, eps): void => {
+        const t = new Float32Array(dy.length);
+        lane.reluGrad(dy, y, t);
+        lane.layerNormGrad(t, x, gamma, dx, dgamma, dbeta, eps);
+      };
   lane.helper = lane;
   // threads, parallel and setThreads belong to main: read through to it.
   Object.defineProperty(lane, 'threads', { get: () => main.threads });

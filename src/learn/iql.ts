@@ -276,6 +276,9 @@ export class IqlAgent {
   /** True once encoders are frozen (features mode, or image mode after freezeEncoders()). */
   encodersFrozen: boolean;
   private readonly featDims: { pi: number; q: number; v: number };
+  /** The fused update's per-update arrays by name, reused from update to update (every element is written before it
+   *  is read; the update ends with a sync, so no queued kernel still reads one when the next update writes it). */
+  private readonly scratch = new Map<string, Float32Array>();
 
   constructor(config: IqlConfig) {
     validateIqlConfig(config);
@@ -420,10 +423,10 @@ export class IqlAgent {
   /** The fused heads, (re)loaded from the tfjs variables when those changed since. */
   private fusedHeads(g: Gemm): FusedHeads {
     if (!this.fused) {
-      // Two lanes (fusedUpdate): the helper's runs pi, every target critic and the even critics, the caller's V and the
-      // odd critics (it also does the JS work between kernels). A target's Polyak step reads its critic's new weights:
-      // in queue order on the helper lane, or already computed on the caller's. With one thread the helper lane runs
-      // its kernels at once, in the same order.
+      // Two lanes (fusedUpdate): the helper's runs pi, the target critics' forwards and the even critics, the caller's
+      // V and the odd critics (it also does the JS work between kernels). A target's Polyak step runs in its critic's
+      // Adam pass, on the critic's lane, after the targets' forwards (the caller waits for those first). With one
+      // thread the helper lane runs its kernels at once, in the same order.
       const make = (m: Mlp, lane: Gemm): FusedMlp => new FusedMlp(m.config, lane);
       const a = this.config.actionDim;
       const lane = (j: number): Gemm => (j % 2 === 0 ? g.helper : g);
@@ -699,6 +702,11 @@ export class IqlAgent {
   private fusedUpdate(batch: IqlBatch, g: Gemm): number[] {
     const c = this.config;
     const n = batch.size;
+    const buf = (name: string, len: number): Float32Array => {
+      let b = this.scratch.get(name);
+      if (b?.length !== len) this.scratch.set(name, (b = new Float32Array(len)));
+      return b;
+    };
     const P = c.proprioDim;
     const A = c.actionDim;
     const f = this.fusedHeads(g);
@@ -713,39 +721,43 @@ export class IqlAgent {
     const prop = (x: Float32Array | undefined, field: string): Float32Array => {
       if (P === 0) return new Float32Array(0);
       if (!x || x.length !== n * P) throw new Error(`IQL batch: field '${field}' must have size*proprioDim = ${n * P} values`);
-      const o = new Float32Array(n * P);
+      const o = buf(field, n * P);
       for (let i = 0; i < n * P; i++) o[i] = Math.fround((x[i] as number) * (c.proprioScale[i % P] as number));
       return o;
     };
-    // Rows [features | proprio (| action)], as withProprio's concat.
-    const rows = (parts: Array<[Float32Array, number]>): Float32Array => {
+    // Rows [features | proprio (| action)], as withProprio's concat (element loops: no per-row views to allocate).
+    const rows = (name: string, parts: Array<[Float32Array, number]>): Float32Array => {
       const w = parts.reduce((s2, [, k]) => s2 + k, 0);
-      const o = new Float32Array(n * w);
+      const o = buf(name, n * w);
       let off = 0;
       for (const [a, k] of parts) {
-        for (let i = 0; i < n; i++) o.set(a.subarray(i * k, (i + 1) * k), i * w + off);
+        for (let i = 0; i < n; i++) {
+          const src = i * k;
+          const dst = i * w + off;
+          for (let j = 0; j < k; j++) o[dst + j] = a[src + j] as number;
+        }
         off += k;
       }
       return o;
     };
-    const act = new Float32Array(n * A);
+    const act = buf('act', n * A);
     for (let i = 0; i < n * A; i++) act[i] = Math.min(1, Math.max(-1, Math.fround((batch.action[i] as number) / (c.actionScale[i % A] as number))));
     const p = prop(batch.proprio, 'proprio');
     const pNext = prop(batch.nextProprio, 'nextProprio');
-    const xPi = rows([
+    const xPi = rows('xPi', [
       [feats(batch.features, 'pi', 'features'), fd.pi],
       [p, P],
     ]);
-    const xV = rows([
+    const xV = rows('xV', [
       [feats(batch.features, 'v', 'features'), fd.v],
       [p, P],
     ]);
-    const xQ = rows([
+    const xQ = rows('xQ', [
       [feats(batch.features, 'q', 'features'), fd.q],
       [p, P],
       [act, A],
     ]);
-    const xVn = rows([
+    const xVn = rows('xVn', [
       [feats(batch.nextFeatures, 'v', 'nextFeatures'), fd.v],
       [pNext, P],
     ]);
@@ -761,15 +773,16 @@ export class IqlAgent {
     const qtOut = subset.map((j) => (f.qts[j] as FusedMlp).forward(xQ, n));
     const targetsDone = g.mark();
     // V's forward on s serves both the advantages and the value loss (V does not change in between).
-    const v = Float32Array.from(f.v.forward(xV, n)); // a copy: V's buffer is overwritten by V(s') in step 3
+    const v = buf('v', n); // a copy: V's buffer is overwritten by V(s') in step 3
+    v.set(f.v.forward(xV, n));
     const qOut = f.qs.map((q) => q.forward(xQ, n));
     const criticsDone = g.mark();
     g.syncTo(targetsDone);
 
     // Targets: min over this step's subset of target critics; V(s) before any update; advantage weights.
-    const qT = new Float32Array(n).fill(Infinity);
+    const qT = buf('qT', n).fill(Infinity);
     for (const o of qtOut) for (let i = 0; i < n; i++) qT[i] = Math.min(qT[i] as number, o[i] as number);
-    const w = new Float32Array(n);
+    const w = buf('w', n);
     let advSum = 0;
     let wSum = 0;
     for (let i = 0; i < n; i++) {
@@ -782,7 +795,7 @@ export class IqlAgent {
     // 1. Policy (skipped in a critic-only update, logged as NaN): L = -mean_i w_i * sum_k [-z^2/2 - ls_k - log(2 pi)/2], z = (a - tanh(raw)) / exp(ls), ls = clip(logStd).
     let piLoss = NaN;
     if (raw) {
-      const dRaw = new Float32Array(n * A);
+      const dRaw = buf('dRaw', n * A);
       const dLs = new Float64Array(A);
       const ls = Array.from(f.logStd, (x) => Math.min(c.logStdMax, Math.max(c.logStdMin, x)));
       piLoss = 0;
@@ -825,7 +838,7 @@ export class IqlAgent {
 
     // 2. Value: expectile regression, d = qT - V: dL/dV = -2 |tau - 1(d < 0)| d / n.
     const tau = c.expectile;
-    const dV = new Float32Array(n);
+    const dV = buf('dV', n);
     let vLoss = 0;
     let vSum = 0;
     for (let i = 0; i < n; i++) {
@@ -841,7 +854,7 @@ export class IqlAgent {
 
     // 3. Critics: TD towards y = r + gamma (1 - done) V'(s') with the updated V; dL/dq_j = 2 (q_j - y) / n.
     const vNext = f.v.forward(xVn, n);
-    const y = new Float32Array(n);
+    const y = buf('y', n);
     for (let i = 0; i < n; i++) y[i] = (batch.reward[i] as number) + c.gamma * (1 - (batch.done[i] as number)) * (vNext[i] as number);
     let qLoss = 0;
     let qMean = 0;
@@ -849,7 +862,7 @@ export class IqlAgent {
     g.syncTo(criticsDone);
     f.qs.forEach((q, j) => {
       const o = qOut[j] as Float32Array;
-      const dQ = new Float32Array(n); // one per critic: a queued backward reads it later
+      const dQ = buf(`dQ${j}`, n); // one per critic: a queued backward reads it later
       let l = 0;
       for (let i = 0; i < n; i++) {
         const e = (o[i] as number) - (y[i] as number);
@@ -863,10 +876,8 @@ export class IqlAgent {
       qLoss += l / n;
       q.backward(dQ);
     });
-    this.fusedAdam(this.optimizers.q as HeapAdam, f.qs);
-
-    // 4. Polyak-averaged target critics (on the helper lane: the caller's critics are done by now).
-    f.qts.forEach((t, j) => t.polyakFrom(f.qs[j] as FusedMlp, c.polyak));
+    // 4. Polyak-averaged target critics, each in its critic's Adam pass (from the critic's new weights, on its lane).
+    this.fusedAdam(this.optimizers.q as HeapAdam, f.qs, f.qts, c.polyak);
     g.sync();
     for (const grp of ['pi', 'logStd', 'v', 'q', 'qt'] as const) this.tfStale.add(grp);
     const logStdMean = f.logStd.reduce((s2, x) => s2 + x, 0) / A;
@@ -875,13 +886,15 @@ export class IqlAgent {
 
   /**
    * One Adam step of a group of fused heads whose parameters are, in order, the optimiser's variable list (slots 0, 1,
-   * ...): returns the step count and the next free slot.
+   * ...): returns the step count and the next free slot. targets[j]: net j's target network, Polyak-stepped (rate
+   * tau) from net j's new weights in the same pass.
    */
-  private fusedAdam(opt: HeapAdam, nets: FusedMlp[]): { t: number; slot: number } {
+  private fusedAdam(opt: HeapAdam, nets: FusedMlp[], targets?: FusedMlp[], tau = 1): { t: number; slot: number } {
     const t = opt.nextIteration();
     let slot = 0;
-    for (const net of nets) {
+    nets.forEach((net, j) => {
       const s2 = net.params.map((x) => opt.slot(slot++, x.length));
+      const target = targets?.[j];
       net.adam(
         s2.map((x) => x.m),
         s2.map((x) => x.v),
@@ -890,8 +903,9 @@ export class IqlAgent {
         opt.beta2,
         opt.epsilon,
         t,
+        target ? { net: target, tau } : undefined,
       );
-    }
+    });
     return { t, slot };
   }
 

@@ -27,7 +27,7 @@ import { join } from 'node:path';
 import { loadTransitions, observationOf, type TransitionDataset } from '../data/dataset.ts';
 import { learningReward } from '../data/labels.ts';
 import { cardPreprocessing, DEFAULT_PROPRIO_SPEC, modelImageBytes, ProprioBuilder } from '../policy/inputs.ts';
-import { initBackend, tensorMemory } from '../learn/backend.ts';
+import { initBackend, nativeGemm, tensorMemory } from '../learn/backend.ts';
 import { saveOnnxModel } from '../learn/export.ts';
 import { savedDaibConfig } from '../learn/daib.ts';
 import { IqlAgent, type IqlConfig, type IqlFeatures, type IqlStats } from '../learn/iql.ts';
@@ -171,6 +171,12 @@ export interface TrainerProgress {
   /** CPU time per update (ms, all threads of the trainer): 1000 / this = the updates/s one free core would give,
    *  a figure that does not depend on how busy the machine is. */
   cpuMsPerUpdate?: number | null;
+  /** Where the trainer's CPU went over the same window, ms per update: `process` all of the process's CPU (every
+   *  thread, in updates or not), `update` the process's CPU inside updates (= cpuMsPerUpdate), `mainThread` the
+   *  update thread's own CPU inside updates, of which `batch` (sampling and gathering the batch), `agent` (the IQL
+   *  update) and `average` (the exported policy's average); `poll` (reading and encoding new practice rows) and
+   *  `export` (ONNX, checkpoint, registration) outside updates. */
+  cpuBreakdown?: CpuBreakdown | null;
   /** The engine the updates run on (tfjs backend, GEMM, fused heads), as in the model cards. */
   engine?: string;
   exports: number;
@@ -178,6 +184,24 @@ export interface TrainerProgress {
   /** Critic-only warm-up updates still to come (the policy is the offline one until 0). */
   warmupLeft: number;
 }
+
+export interface CpuBreakdown {
+  process: number;
+  update: number;
+  mainThread: number;
+  batch: number;
+  agent: number;
+  average: number;
+  poll: number;
+  export: number;
+}
+
+/** CPU ms of the calling thread (the native addon's clock; NaN without it) and of the whole process. */
+const threadMs = (): number => nativeGemm()?.threadCpuMs() ?? NaN;
+const processMs = (): number => {
+  const c = process.cpuUsage();
+  return (c.user + c.system) / 1000;
+};
 
 export interface ExportInfo {
   path: string;
@@ -308,15 +332,21 @@ class FeatureTable {
       q: new Float32Array(rows.length * this.dims.q),
       v: new Float32Array(rows.length * this.dims.v),
     };
+    this.gatherInto(rows, out, 0);
+    return out;
+  }
+  /** Rows `rows` into out's arrays from row `at` on (element loops: no per-row views to allocate). */
+  gatherInto(rows: Int32Array, out: { pi: Float32Array; q: Float32Array; v: Float32Array }, at: number): void {
     for (const k of ['pi', 'q', 'v'] as const) {
       const d = this.dims[k];
       const src = this[k];
+      const dst = out[k];
       for (let i = 0; i < rows.length; i++) {
-        const r = rows[i] as number;
-        out[k].set(src.subarray(r * d, (r + 1) * d), i * d);
+        const r = (rows[i] as number) * d;
+        const o = (at + i) * d;
+        for (let j = 0; j < d; j++) dst[o + j] = src[r + j] as number;
       }
     }
-    return out;
   }
 }
 
@@ -410,6 +440,9 @@ export class OnlineTrainer {
   /** CPU time (this process, all threads) spent in update() since the last rate window, and per update over it. */
   private cpuUs = 0;
   private cpuMsPerUpdate: number | null = null;
+  /** Sums over the current rate window (CpuBreakdown's fields, ms; process: the process's CPU at the window's start). */
+  private cpuAcc = { process: 0, mainThread: 0, batch: 0, agent: 0, average: 0, poll: 0, export: 0 };
+  private cpuBreakdown: CpuBreakdown | null = null;
   private exports = 0;
   /** Intervention transitions added to the offline/demonstration buffer. */
   private demonstrations = 0;
@@ -436,6 +469,8 @@ export class OnlineTrainer {
   private imageSize = 0;
   private reader!: Store;
   private writer!: Store;
+  /** update()'s batch arrays by name, reused from update to update (each is written in full; the agent keeps none). */
+  private readonly scratch = new Map<string, Float32Array | Int32Array>();
 
   constructor(cfg: OnlineTrainerConfig) {
     if (!(cfg.onlineFraction >= 0 && cfg.onlineFraction <= 1))
@@ -572,6 +607,15 @@ export class OnlineTrainer {
    * Owes `utd` updates per new transition.
    */
   poll(): number {
+    const c0 = processMs();
+    try {
+      return this.pollRows();
+    } finally {
+      this.cpuAcc.poll += processMs() - c0;
+    }
+  }
+
+  private pollRows(): number {
     this.pollLabels();
     const c = this.cfg;
     const filter = {
@@ -858,16 +902,27 @@ export class OnlineTrainer {
   /** One IQL update on a mixed batch. */
   update(): IqlStats {
     const cpu0 = process.cpuUsage();
+    const th0 = threadMs();
     const c = this.cfg;
     const B = c.batchSize;
     const nOn = this.offline.n === 0 ? B : !this.onlineSamplable ? 0 : Math.round(c.onlineFraction * B);
-    const rowsS = new Int32Array(B);
-    const rowsN = new Int32Array(B);
-    const action = new Float32Array(B * 3);
-    const reward = new Float32Array(B);
-    const done = new Float32Array(B);
-    const proprio = new Float32Array(B * PD);
-    const nextProprio = new Float32Array(B * PD);
+    const f32 = (name: string, len: number): Float32Array => {
+      let b = this.scratch.get(name);
+      if (!(b instanceof Float32Array) || b.length !== len) this.scratch.set(name, (b = new Float32Array(len)));
+      return b;
+    };
+    const i32 = (name: string, len: number): Int32Array => {
+      let b = this.scratch.get(name);
+      if (!(b instanceof Int32Array) || b.length !== len) this.scratch.set(name, (b = new Int32Array(len)));
+      return b;
+    };
+    const rowsS = i32('rowsS', B);
+    const rowsN = i32('rowsN', B);
+    const action = f32('action', B * 3);
+    const reward = f32('reward', B);
+    const done = f32('done', B);
+    const proprio = f32('proprio', B * PD);
+    const nextProprio = f32('nextProprio', B * PD);
     const batch = { online: nOn, offline: B - nOn, onlineInterventions: 0, offlineInterventions: 0, onlineByGroup: {} as Record<string, number> };
     for (let b = 0; b < B; b++) {
       const off = b >= nOn;
@@ -893,22 +948,20 @@ export class OnlineTrainer {
       if (r.intervention[i] === 1) batch[off ? 'offlineInterventions' : 'onlineInterventions']++;
     }
     this.lastBatch = batch;
-    const feats = (rows: Int32Array): IqlFeatures => {
-      const on = this.onFeat.gather(rows.subarray(0, nOn));
-      const of = this.offFeat.gather(rows.subarray(nOn));
-      const cat = (a: Float32Array, b2: Float32Array): Float32Array => {
-        const o = new Float32Array(a.length + b2.length);
-        o.set(a);
-        o.set(b2, a.length);
-        return o;
-      };
-      return { pi: cat(on.pi, of.pi), q: cat(on.q, of.q), v: cat(on.v, of.v) };
+    // The online rows then the offline rows, gathered straight into one batch.
+    const dims = this.agent.featureDims;
+    const feats = (rows: Int32Array, name: string): IqlFeatures => {
+      const out = { pi: f32(`${name}.pi`, B * dims.pi), q: f32(`${name}.q`, B * dims.q), v: f32(`${name}.v`, B * dims.v) };
+      this.onFeat.gatherInto(rows.subarray(0, nOn), out, 0);
+      this.offFeat.gatherInto(rows.subarray(nOn), out, nOn);
+      return out;
     };
     const warm = this.warmupLeft > 0;
+    const th1 = threadMs();
     const stats = this.agent.update({
       size: B,
-      features: feats(rowsS),
-      nextFeatures: feats(rowsN),
+      features: feats(rowsS, 's'),
+      nextFeatures: feats(rowsN, 'next'),
       proprio,
       nextProprio,
       action,
@@ -917,8 +970,15 @@ export class OnlineTrainer {
       augment: false,
       trainActor: !warm,
     });
+    const th2 = threadMs();
     if (warm) this.warmupLeft--;
     else if (this.piAvgW) polyakArrays(this.piAvgW, this.agent.policyWeights(), c.policyAverage);
+    const th3 = threadMs();
+    const acc = this.cpuAcc;
+    acc.batch += th1 - th0;
+    acc.agent += th2 - th1;
+    acc.average += th3 - th2;
+    acc.mainThread += th3 - th0;
     this.last = stats;
     this.updates++;
     this.sinceExport++;
@@ -926,12 +986,28 @@ export class OnlineTrainer {
     const now = performance.now();
     const cpu = process.cpuUsage(cpu0);
     this.cpuUs += cpu.user + cpu.system;
-    if (!this.rate) this.rate = { t: now, u: this.updates };
-    else if (now - this.rate.t > 2000) {
+    if (!this.rate) {
+      this.rate = { t: now, u: this.updates };
+      this.cpuAcc = { process: processMs(), mainThread: 0, batch: 0, agent: 0, average: 0, poll: 0, export: 0 };
+    } else if (now - this.rate.t > 2000) {
+      const k = Math.max(1, this.updates - this.rate.u);
       this.ups = ((this.updates - this.rate.u) * 1000) / (now - this.rate.t);
-      this.cpuMsPerUpdate = this.cpuUs / 1000 / Math.max(1, this.updates - this.rate.u);
+      this.cpuMsPerUpdate = this.cpuUs / 1000 / k;
+      const a = this.cpuAcc;
+      const p = processMs();
+      this.cpuBreakdown = {
+        process: (p - a.process) / k,
+        update: this.cpuMsPerUpdate,
+        mainThread: a.mainThread / k,
+        batch: a.batch / k,
+        agent: a.agent / k,
+        average: a.average / k,
+        poll: a.poll / k,
+        export: a.export / k,
+      };
       this.cpuUs = 0;
       this.rate = { t: now, u: this.updates };
+      this.cpuAcc = { process: p, mainThread: 0, batch: 0, agent: 0, average: 0, poll: 0, export: 0 };
     }
     return stats;
   }
@@ -945,6 +1021,15 @@ export class OnlineTrainer {
 
   /** Exports the current policy to ONNX (+ card), checkpoints the agent, registers the version in the store. */
   async export(): Promise<ExportInfo> {
+    const c0 = processMs();
+    try {
+      return await this.exportNow();
+    } finally {
+      this.cpuAcc.export += processMs() - c0;
+    }
+  }
+
+  private async exportNow(): Promise<ExportInfo> {
     const c = this.cfg;
     const dir = join(c.workDir, 'models');
     mkdirSync(dir, { recursive: true });
@@ -1002,6 +1087,7 @@ export class OnlineTrainer {
       labels: this.labelsApplied,
       updatesPerSec: this.ups,
       cpuMsPerUpdate: this.cpuMsPerUpdate,
+      cpuBreakdown: this.cpuBreakdown,
       ...(this.agent ? { engine: this.agent.backend } : {}),
       exports: this.exports,
       lastExport: this.lastExport,

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { backendLabel, initBackend, nativeGemm } from '../../src/learn/backend.ts';
-import type { Gemm } from '../../src/learn/gemm.ts';
+import { loadGemm, type Gemm } from '../../src/learn/gemm.ts';
 import { DEFAULT_IQL, IqlAgent } from '../../src/learn/iql.ts';
 import { netVariables } from '../../src/learn/nets.ts';
 import { Rng } from '../../src/util/rng.ts';
@@ -142,6 +142,132 @@ test('two threads: Adam, LayerNorm and its gradient, bias sums, ReLU and convolu
       return [out];
     });
     assertSameBits(one, two, `conv mode ${mode} ${Ci}->${Co}`);
+  }
+});
+
+test(
+  'the fused kernels = the calls they replace, bit for bit, on one and two threads: LayerNorm + ReLU, its gradient, Adam + Polyak; bias sums, Polyak in place',
+  { skip: noGemm },
+  () => {
+    for (const [rows, c] of [
+      [256, 256],
+      [255, 256],
+      [3, 64],
+    ] as const) {
+      const x = rnd(rows * c);
+      const dy = rnd(rows * c);
+      const gamma = rnd(c);
+      const beta = rnd(c);
+      // The two calls, on one thread: the reference.
+      addon.setThreads(1);
+      const y0 = new Float32Array(rows * c);
+      addon.layerNorm(x, gamma, beta, y0, 1e-5);
+      addon.relu(y0);
+      const t = new Float32Array(rows * c);
+      addon.reluGrad(dy, y0, t);
+      const dx0 = new Float32Array(rows * c);
+      const dg0 = new Float32Array(c);
+      const db0 = new Float32Array(c);
+      addon.layerNormGrad(t, x, gamma, dx0, dg0, db0, 1e-5);
+      const [one, two] = both(() => {
+        const y = new Float32Array(rows * c);
+        addon.layerNormRelu(x, gamma, beta, y, 1e-5);
+        const dx = new Float32Array(rows * c);
+        const dg = new Float32Array(c);
+        const db = new Float32Array(c);
+        addon.reluLayerNormGrad(dy, y, x, gamma, dx, dg, db, 1e-5);
+        // Again with the rows' statistics kept by the forward and read by the gradient.
+        const stats = new Float32Array(2 * rows);
+        const yS = new Float32Array(rows * c);
+        addon.layerNormRelu(x, gamma, beta, yS, 1e-5, stats);
+        const [dxS, dgS, dbS] = [new Float32Array(rows * c), new Float32Array(c), new Float32Array(c)];
+        addon.reluLayerNormGrad(dy, yS, x, gamma, dxS, dgS, dbS, 1e-5, stats);
+        assertSameBits([y, dx, dg, db], [yS, dxS, dgS, dbS], `fused LayerNorm+ReLU ${rows}x${c} with kept statistics`);
+        return [y, dx, dg, db];
+      });
+      assert.ok(y0.some((v) => v === 0) && y0.some((v) => v > 0), 'the ReLU cuts some values');
+      assertSameBits([y0, dx0, dg0, db0], one, `fused LayerNorm+ReLU ${rows}x${c} vs the two calls`);
+      assertSameBits(one, two, `fused LayerNorm+ReLU ${rows}x${c}`);
+    }
+    for (const n of [1000, 65541]) {
+      const w = rnd(n);
+      const g = rnd(n);
+      const m0 = rnd(n);
+      const v0 = rnd(n).map(Math.abs);
+      const target = rnd(n);
+      addon.setThreads(1);
+      const [m1, v1, out1, tOut1] = [m0.slice(), v0.slice(), new Float32Array(n), new Float32Array(n)];
+      addon.adam(w, g, m1, v1, out1, 1e-3, 0.9, 0.999, 1e-8, 0.3, 0.02);
+      addon.lerp(tOut1, out1, target, 0.005);
+      const [one, two] = both(() => {
+        const [m, v, out, tOut] = [m0.slice(), v0.slice(), new Float32Array(n), new Float32Array(n)];
+        addon.adamPolyak(w, g, m, v, out, 1e-3, 0.9, 0.999, 1e-8, 0.3, 0.02, target, tOut, 0.005);
+        return [m, v, out, tOut];
+      });
+      assertSameBits([m1, v1, out1, tOut1], one, `adamPolyak n=${n} vs adam + lerp`);
+      assertSameBits(one, two, `adamPolyak n=${n}`);
+    }
+    for (const [rows, c] of [
+      [256, 256],
+      [3, 37],
+    ] as const) {
+      // The bias sums (vectorised per column): the JS loop's order, rows in turn, in double.
+      const x = rnd(rows * c);
+      const acc = new Float64Array(c);
+      for (let r = 0; r < rows; r++) for (let k = 0; k < c; k++) acc[k] = (acc[k] as number) + (x[r * c + k] as number);
+      const [one, two] = both(() => {
+        const out = new Float32Array(c);
+        addon.sumRows(x, out);
+        return [out];
+      });
+      assertSameBits([Float32Array.from(acc)], one, `sumRows ${rows}x${c} vs the JS loop`);
+      assertSameBits(one, two, `sumRows ${rows}x${c}`);
+    }
+    for (const n of [5, 65541]) {
+      const s = rnd(n);
+      const t0 = rnd(n);
+      const out = new Float32Array(n);
+      addon.lerp(out, s, t0, 0.005);
+      const inPlace = t0.slice();
+      addon.lerp(inPlace, s, inPlace, 0.005);
+      assertSameBits([out], [inPlace], `lerp n=${n} in place`);
+      const js = Float32Array.from(t0, (v, k) => 0.005 * (s[k] as number) + (1 - 0.005) * v);
+      assertSameBits([js], [out], `lerp n=${n} vs the JS loop`);
+    }
+  },
+);
+
+test('an older addon without the fused kernels: the fallbacks give the same bits, at once and queued on the helper lane', { skip: noGemm }, () => {
+  const old = loadGemm({ without: ['layerNormRelu', 'reluLayerNormGrad', 'adamPolyak'] }).gemm as Gemm;
+  assert.ok(old, 'the addon loads without those exports');
+  const [rows, c, n] = [256, 256, 65541];
+  const x = rnd(rows * c);
+  const dy = rnd(rows * c);
+  const gamma = rnd(c);
+  const beta = rnd(c);
+  const [w, g, m0, v0, target] = [rnd(n), rnd(n), rnd(n), rnd(n).map(Math.abs), rnd(n)];
+  const run = (k: Gemm): Float32Array[] => {
+    const y = new Float32Array(rows * c);
+    const stats = new Float32Array(2 * rows);
+    k.layerNormRelu(x, gamma, beta, y, 1e-5, stats);
+    const [dx, dg, db] = [new Float32Array(rows * c), new Float32Array(c), new Float32Array(c)];
+    k.reluLayerNormGrad(dy, y, x, gamma, dx, dg, db, 1e-5, stats);
+    const [m, v, out, tOut] = [m0.slice(), v0.slice(), new Float32Array(n), new Float32Array(n)];
+    k.adamPolyak(w, g, m, v, out, 1e-3, 0.9, 0.999, 1e-8, 0.3, 0.02, target, tOut, 0.005);
+    k.sync();
+    return [y, dx, dg, db, m, v, out, tOut];
+  };
+  try {
+    addon.setThreads(2);
+    assert.equal(old.setThreads(2), 2);
+    assertSameBits(run(addon), run(old), 'fused kernels vs the fallbacks');
+    const queued0 = old.threadStats()[5];
+    const lane = run(old.helper);
+    assert.ok(old.threadStats()[5] > queued0, 'the fallbacks queued their kernels on the helper lane');
+    assertSameBits(run(addon), lane, 'fused kernels vs the fallbacks queued on the helper lane');
+  } finally {
+    old.setThreads(1);
+    addon.setThreads(1);
   }
 });
 
