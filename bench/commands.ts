@@ -124,7 +124,12 @@ export const ONLINE = bench(
     swaps: positive('hot-swaps of phase 2', 200),
     hidden: T.array(T.integer({ minimum: 1, maximum: 4096 }), { minItems: 1, default: [16, 16], description: "the tiny checkpoint's MLP widths" }),
     z: T.tuple(T.integer({ minimum: 1, maximum: 1024 }), 2, { default: [4, 4], description: "the tiny checkpoint's zI,zS sizes", cli: { arg: 'ZI,ZS' } }),
-    critics: T.integer({ minimum: 2, maximum: 64, default: 2, description: "the Q ensemble the trainer runs (and the tiny checkpoint's); the target is the min of a random 2" }),
+    critics: T.integer({
+      minimum: 2,
+      maximum: 64,
+      default: 2,
+      description: "the Q ensemble the trainer runs (and the tiny checkpoint's); the target is the min of a random 2",
+    }),
     utd: positive("the trainer's updates per practice transition", 4),
     exportEvery: positive('the trainer exports every this many updates', 200),
   }),
