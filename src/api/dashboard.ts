@@ -36,8 +36,12 @@ export const DEFAULT_WEB_SOURCES = resolve(import.meta.dirname, '../../web');
  * beside it, as in an install without web/). The test helper ensureWebBuilt rebuilds on the same rule; the daemon only
  * says so, as a build needs the dev tools.
  */
-export function dashboardBuild(webDir = DEFAULT_WEB_DIR, sourcesDir = DEFAULT_WEB_SOURCES): { state: 'missing' | 'stale' | 'fresh' | 'unknown'; note: string | null } {
-  if (!existsSync(join(webDir, 'index.html'))) return { state: 'missing', note: `the dashboard is not built (no ${join(webDir, 'index.html')}): run npm run build:web` };
+export function dashboardBuild(
+  webDir = DEFAULT_WEB_DIR,
+  sourcesDir = DEFAULT_WEB_SOURCES,
+): { state: 'missing' | 'stale' | 'fresh' | 'unknown'; note: string | null } {
+  if (!existsSync(join(webDir, 'index.html')))
+    return { state: 'missing', note: `the dashboard is not built (no ${join(webDir, 'index.html')}): run npm run build:web` };
   if (!existsSync(sourcesDir)) return { state: 'unknown', note: null };
   const stamp = join(webDir, DIGEST_FILE);
   const built = existsSync(stamp) ? readFileSync(stamp, 'utf8').trim() : null;

@@ -48,7 +48,10 @@ test('commands: in order, seen by the next tick while the main thread is blocked
   const motions = d.simulation({ op: 'motionTimes', since: sentAt }) as number[];
   // At most the tick already past its e-stop poll when the command went in; none from a later tick.
   assert.ok(motions.length <= 1, `motion commands after the command was sent: ${motions.map((m) => (m - sentAt).toFixed(1)).join(', ')} ms`);
-  assert.ok(motions.every((m) => m - sentAt < periodMs), 'only within the tick in flight');
+  assert.ok(
+    motions.every((m) => m - sentAt < periodMs),
+    'only within the tick in flight',
+  );
   assert.equal(after.state, 'estopped');
   assert.ok(after.timing.ticks - before.timing.ticks >= 3, `the loop ticked on during the block (${after.timing.ticks - before.timing.ticks})`);
   assert.ok(d.resetEstop().ok);
