@@ -66,8 +66,12 @@ let events: MessageRing | null = null;
 let commands: MessageRing | null = null;
 let answers: MessageRing | null = null;
 const post = (m: FromControl): void => {
-  if (events) events.write(m);
-  else port.postMessage(m);
+  if (!events) return port.postMessage(m);
+  try {
+    events.write(m);
+  } catch {
+    port.postMessage(m); // larger than the whole ring (none is, by far): out of order rather than a throw in a tick
+  }
 };
 /** How often commands are read between ticks (ms): the wait of a main-thread call, as nobody wakes this thread. */
 const COMMAND_POLL_MS = 1;
