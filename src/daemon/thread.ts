@@ -261,7 +261,9 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
     return !this.exited;
   }
 
+  /** As of the control thread's newest event: what it said since this thread's last poll is read first. */
   get currentState(): DaemonState {
+    this.poll();
     return this.state;
   }
 
@@ -432,9 +434,16 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
 
   /** The control thread's events and log calls so far, in order; and any commands still in the backlog. */
   private poll(): void {
-    this.rings.commands.flush();
-    this.rings.events.read((m) => this.onMessage(m as FromControl));
+    if (this.polling) return; // a handler of one of its events asking for currentState: it is being read
+    this.polling = true;
+    try {
+      this.rings.commands.flush();
+      this.rings.events.read((m) => this.onMessage(m as FromControl));
+    } finally {
+      this.polling = false;
+    }
   }
+  private polling = false;
 
   /** The rings' fill (bytes pending, most ever, times a writer had to keep messages back), for benchmarks. */
   ringStats(): Record<'commands' | 'answers' | 'events', ReturnType<MessageRing['stats']>> {
