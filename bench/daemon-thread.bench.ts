@@ -70,7 +70,9 @@ const rewardPath = saveBenchModel(dir, 'reward');
 
 let hog: ChildProcess | null = null;
 if (args.hog) {
-  hog = spawn(process.execPath, ['-e', 'for(;;){}'], { stdio: 'ignore' });
+  // Time-limited, so that a bench killed before its exit handler leaves no hog behind: the whole run plus 5 minutes.
+  const limitMs = (seconds * rounds * args.modes.length + 300) * 1000;
+  hog = spawn(process.execPath, ['-e', `const end = Date.now() + ${limitMs}; while (Date.now() < end) {}`], { stdio: 'ignore' });
   if (hog.pid) setPriority(hog.pid, 0); // a neighbour at normal priority, whatever ours is
 }
 process.on('exit', () => hog?.kill('SIGKILL'));
@@ -244,6 +246,8 @@ async function phase(mode: Mode, round: number): Promise<Record<string, unknown>
   const simStep = summarize(fromTick(smp.backend, t0Status.timing.controlTicks, st.timing.controlTicks));
   const infer = summarize(fromTick(smp.infer, t0Status.timing.controlTicks, st.timing.controlTicks));
   const late = d instanceof DaemonThread ? d.lateTicks() : null;
+  // The shared-memory rings (absent on a tree from before them: the bench runs on both, side by side).
+  const rings = d instanceof DaemonThread && typeof (d as { ringStats?: unknown }).ringStats === 'function' ? d.ringStats() : null;
   const updates = (learning?.supervisor.status().updatesTotal ?? 0) - u0;
   const swaps = learning?.swaps.stats ?? null;
   d.stopPractice();
@@ -278,6 +282,9 @@ async function phase(mode: Mode, round: number): Promise<Record<string, unknown>
     trainer: learning ? { updates, updatesPerSecond: updates / wall, swaps: swaps?.swaps ?? 0, rejected: swaps?.rejected ?? 0 } : null,
     gc: gcMode,
     lateTicks: late,
+    channel: rings ? 'shared-memory rings' : 'MessagePort',
+    rings,
+    execArgv: process.execArgv.filter((a) => a.startsWith('--') && a !== '--import'),
     loadavg: { start: load0, end: load1 },
     nice: getPriority(0),
     controlPriority: config.controlThread ? config.controlPriority : null,

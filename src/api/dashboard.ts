@@ -11,6 +11,7 @@
  * Routes (all reads, no token): GET / (the page, or a 503 page that says how to build it), /assets/*, /favicon.svg,
  * /live (server-sent status, step batches, episodes, faults: one stream per page), /live/steps, /live/frame.png, /event-log, /connectors.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { extname, join, resolve, sep } from 'node:path';
 import type { FastifyInstance, FastifyReply } from 'fastify';
@@ -22,9 +23,34 @@ import type { DaemonControl, DaemonStatus } from '../daemon/types.ts';
 import type { Store } from '../store/index.ts';
 import { loadConnectors } from '../sim/connectors.ts';
 import { loadSplit } from '../data/splits.ts';
+import { DIGEST_FILE, webSourceDigest } from '../../web/source-digest.ts';
 
 /** Where `npm run build:web` writes the page (relative to the repository root). */
 export const DEFAULT_WEB_DIR = resolve(import.meta.dirname, '../../dist/web');
+/** The page's sources (web/), whose digest each build records beside itself (web/source-digest.ts). */
+export const DEFAULT_WEB_SOURCES = resolve(import.meta.dirname, '../../web');
+
+/**
+ * Whether the built page matches its sources: 'missing' (no index.html), 'stale' (built from other sources than
+ * web/ holds now, or with no record of them: the daemon would serve the old page), 'fresh', or 'unknown' (no sources
+ * beside it, as in an install without web/). The test helper ensureWebBuilt rebuilds on the same rule; the daemon only
+ * says so, as a build needs the dev tools.
+ */
+export function dashboardBuild(
+  webDir = DEFAULT_WEB_DIR,
+  sourcesDir = DEFAULT_WEB_SOURCES,
+): { state: 'missing' | 'stale' | 'fresh' | 'unknown'; note: string | null } {
+  if (!existsSync(join(webDir, 'index.html')))
+    return { state: 'missing', note: `the dashboard is not built (no ${join(webDir, 'index.html')}): run npm run build:web` };
+  if (!existsSync(sourcesDir)) return { state: 'unknown', note: null };
+  const stamp = join(webDir, DIGEST_FILE);
+  const built = existsSync(stamp) ? readFileSync(stamp, 'utf8').trim() : null;
+  if (built === webSourceDigest(sourcesDir)) return { state: 'fresh', note: null };
+  return {
+    state: 'stale',
+    note: `the dashboard in ${webDir} is stale (${built === null ? 'it has no record of its sources' : `built from other sources than ${sourcesDir} holds now`}): it serves the old page; run npm run build:web`,
+  };
+}
 
 /** One control step as the page sees it (no image: the newest frame is fetched from /live/frame.png). */
 export interface LiveStep {

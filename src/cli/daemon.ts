@@ -9,9 +9,9 @@
  * stdout ends up in journals and CI logs.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { DEFAULT_WEB_DIR } from '../api/dashboard.ts';
+import { rmSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { dashboardBuild } from '../api/dashboard.ts';
 import { ConfigError, loadCalibration, loadDaemonConfig, resolveToken } from '../config/load.ts';
 import { daemonUsage, parseDaemonArgs } from './daemon-args.ts';
 import { startDaemonApp } from '../app/daemon-app.ts';
@@ -161,7 +161,9 @@ export async function runDaemon(argv: string[], hook: BackendHook | null = null,
   );
   console.log(`API: ${app.url}  (OpenAPI: ${app.url}/openapi.json, status: ${app.url}/status, events: ${app.url}/events)`);
   if (app.estopUrl) console.log(`e-stop: curl -X POST ${app.estopUrl}   (its own thread; also POST ${app.url}/estop)`);
-  console.log(`dashboard: ${app.url}/${existsSync(join(DEFAULT_WEB_DIR, 'index.html')) ? '' : '  (not built: run npm run build:web)'}`);
+  const web = dashboardBuild();
+  console.log(`dashboard: ${app.url}/${web.state === 'missing' ? '  (not built: run npm run build:web)' : ''}`);
+  if (web.state === 'stale') console.warn(`warning: ${web.note}`);
   if (tokenFile) console.log(`token for this run: in ${tokenFile} (mode 600, removed at shutdown; set ${'$'}${tokenEnv} to choose one)`);
   const t = tokenFile ? `$(cat ${tokenFile})` : `$${'{'}${tokenEnv}${'}'}`;
   console.log(`try: curl -X POST -H "authorization: Bearer ${t}" -H 'content-type: application/json' -d '{"count":5}' ${app.url}/practice/start`);

@@ -73,6 +73,11 @@ export interface DaemonOptions {
   estopRequest?: () => string | null;
   /** The ticking thread's own counters, read at each tick's start for the record of a missed tick (thread-stats.ts). */
   threadProbe?: (() => ThreadSample) | null;
+  /**
+   * Called at the top of each scheduled tick, before anything of the tick: the control thread reads the main thread's
+   * commands there (thread-host.ts), so a command is seen by the next tick whatever its timers do.
+   */
+  beforeTick?: () => void;
 }
 
 /** A model with its input builder, made off the tick when the model is set. */
@@ -155,6 +160,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
   /** The backend's ground truth for a simulated operator (null on a real robot). */
   private readonly groundTruthFn: (() => GroundTruth) | null;
   private readonly estopRequest: (() => string | null) | null;
+  private readonly beforeTick: (() => void) | null;
   private tickWaiters: Array<() => void> = [];
   private readonly labelBudget: LabelBudget;
   /** This run's label requests not answered yet, by episode id (oldest first). */
@@ -169,6 +175,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     this.log = opts.log;
     this.now = opts.now ?? (() => performance.now());
     this.estopRequest = opts.estopRequest ?? null;
+    this.beforeTick = opts.beforeTick ?? null;
     const win = opts.timingWindow ?? 4096;
     this.timing = new TickTiming(win, 1000 / this.cfg.tickHz, opts.threadProbe ?? null);
     const lim = this.cal.limits;
@@ -201,6 +208,13 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
   start(): void {
     this.scheduler.start(
       (info) => {
+        if (this.beforeTick) {
+          try {
+            this.beforeTick();
+          } catch (e) {
+            this.fault(`before the tick: ${(e as Error).stack ?? String(e)}`);
+          }
+        }
         this.timing.tickStarted(info, this.isControlling());
         // A missed tick is a safety event; past the limit in a row, the loop cannot be trusted to hold 10 Hz: stop.
         const inARow = this.timing.missedInARow;

@@ -18,6 +18,8 @@
  *   (Daemon.afterNextTick), in the longest stretch without a tick due.
  * - Log calls are messages to the main thread, which owns the SQLite log; the id of a new episode comes back as a
  *   promise while the episode is being set up (no tick due).
+ * - Commands from the main thread are read from their shared-memory ring at the top of each tick and every millisecond
+ *   in between (poll), never from a MessagePort: no lock a normal-priority thread may hold (thread-protocol.ts).
  */
 import { execFileSync } from 'node:child_process';
 import { readlinkSync } from 'node:fs';
@@ -41,7 +43,9 @@ import { loadPolicyFile, rewardFromModel } from './models.ts';
 import {
   absNow,
   EstopFlag,
+  MessageRing,
   type CallReply,
+  type Command,
   type EstopStats,
   type EstopVia,
   type FromControl,
@@ -57,7 +61,22 @@ import type { TakeoverRequest } from './takeover.ts';
 
 if (!parentPort) throw new Error('thread-host.ts runs as a worker thread (see src/daemon/thread.ts)');
 const port = parentPort;
-const post = (m: FromControl): void => port.postMessage(m);
+/** The events ring (set at init); before it exists, the port ('ready', 'startFailed'). */
+let events: MessageRing | null = null;
+let commands: MessageRing | null = null;
+let answers: MessageRing | null = null;
+const post = (m: FromControl): void => {
+  if (!events) return port.postMessage(m);
+  try {
+    events.write(m);
+  } catch {
+    port.postMessage(m); // larger than the whole ring (none is, by far): out of order rather than a throw in a tick
+  }
+};
+/** How often commands are read between ticks (ms): the wait of a main-thread call, as nobody wakes this thread. */
+const COMMAND_POLL_MS = 1;
+/** Messages received on the worker's port (only 'init' and 'estopWake' belong there): for the test that says so. */
+let portMessages = 0;
 
 /** The daemon's log, on the main thread: every call is a message, in order; nothing here waits inside a tick. */
 class ThreadLog implements DaemonLog {
@@ -182,7 +201,6 @@ let backend: GuardedBackend | null = null;
 let ros: { transport: Ros2Transport; backend: Ros2Backend; node: DaemonRosNode | null; teleop: TeleopInput | null } | null = null;
 let flag: EstopFlag | null = null;
 let replies: MessagePort | null = null;
-let replySignal: Int32Array | null = null;
 const log = new ThreadLog();
 /** This thread's garbage collections, to say which ones a missed tick waited through (call 'lateTicks'). */
 const gcWatch = new GcWatch().start();
@@ -282,7 +300,8 @@ function applyThreadCpu(setting: number | null): string[] {
 async function init(m: ThreadInit): Promise<void> {
   flag = new EstopFlag(m.estop);
   replies = m.replies;
-  replySignal = new Int32Array(m.replySignal);
+  commands = new MessageRing(m.commands);
+  answers = new MessageRing(m.answers);
   const cfg = m.config;
   const notes: string[] = [];
   notes.push(...applyThreadPriority(cfg.controlPriority, cfg.controlRealtime));
@@ -323,6 +342,7 @@ async function init(m: ThreadInit): Promise<void> {
     policy,
     reward,
     estopRequest: pollFlag,
+    beforeTick: poll,
     threadProbe: threadProbe(),
     ...(m.timingWindow ? { timingWindow: m.timingWindow } : {}),
   });
@@ -334,7 +354,17 @@ async function init(m: ThreadInit): Promise<void> {
   d.on('takeover', (change) => post({ type: 'takeover', change }));
   d.on('labelRequest', (request) => post({ type: 'labelRequest', request }));
   if (spec?.kind === 'ros2' && ros) attachRos(d, spec, ros);
-  post({ type: 'ready', status: d.status(), notes });
+  port.postMessage({ type: 'ready', status: d.status(), notes } satisfies FromControl);
+  // From here on, events go through their ring, and commands are polled (the main thread sends none before 'ready').
+  events = new MessageRing(m.events);
+  setInterval(poll, COMMAND_POLL_MS);
+}
+
+/** The commands so far, in order; and whatever waited in this thread's backlogs (a full ring). Never waits. */
+function poll(): void {
+  events?.flush();
+  answers?.flush();
+  commands?.read((c) => handle(c as Command));
 }
 
 /** The daemon's face on the ROS graph and the teleop inputs, on this thread beside the backend they read. */
@@ -362,10 +392,12 @@ function answer(id: number, fn: () => unknown): void {
   }
   reply.state = daemon?.currentState ?? 'idle';
   reply.stateSeq = stateSeq;
-  if (!replies || !replySignal) return;
-  replies.postMessage(reply);
-  Atomics.add(replySignal, 0, 1);
-  Atomics.notify(replySignal, 0);
+  if (!answers || !replies) return;
+  try {
+    answers.write(reply);
+  } catch {
+    replies.postMessage(reply); // larger than the ring (a benchmark's timing samples): the main thread reads both
+  }
 }
 
 function swapPolicy(d: Daemon, id: number, path: string | null, version: string | null, at: 'episode-boundary' | 'between-ticks' | null): void {
@@ -457,10 +489,27 @@ async function shutdown(reason: string): Promise<void> {
 }
 
 port.on('message', (m: ToControl) => {
+  portMessages++;
   if (m.type === 'init') {
-    init(m).catch((e: unknown) => post({ type: 'startFailed', error: (e as Error).stack ?? String(e) }));
+    init(m).catch((e: unknown) => port.postMessage({ type: 'startFailed', error: (e as Error).stack ?? String(e) } satisfies FromControl));
     return;
   }
+  const d = daemon;
+  if (!d) return;
+  if (m.type === 'estopWake') {
+    // The e-stop listener set the flag (estop-listener.ts): latch now rather than at the next tick. If a tick or a
+    // motion command polled it first, nothing is pending any more.
+    m.port.on('message', () => {
+      const p = flag?.pending();
+      if (!p || !flag) return;
+      flag.acknowledge(p.seq);
+      d.estop(p.detail, 'rest');
+      latched(p.seq, p.requestedAt, 'listener');
+    });
+  }
+});
+
+function handle(m: Command): void {
   if (m.type === 'logReply') {
     log.reply(m.id, m.value, m.error);
     return;
@@ -519,6 +568,8 @@ port.on('message', (m: ToControl) => {
               // CLOCK_MONOTONIC (ms) minus this thread's performance.now: places a late tick on a kernel trace's clock.
               monotonicOffsetMs: Number(process.hrtime.bigint()) / 1e6 - performance.now(),
             };
+          case 'channels':
+            return { portMessages, eventsBacklog: events?.backlogged ?? 0, answersBacklog: answers?.backlogged ?? 0 };
         }
       });
       break;
@@ -534,16 +585,5 @@ port.on('message', (m: ToControl) => {
     case 'shutdown':
       void shutdown(m.reason);
       break;
-    case 'estopWake':
-      // The e-stop listener set the flag (estop-listener.ts): latch now rather than at the next tick. If a tick or a
-      // motion command polled it first, nothing is pending any more.
-      m.port.on('message', () => {
-        const p = flag?.pending();
-        if (!p || !flag) return;
-        flag.acknowledge(p.seq);
-        d.estop(p.detail, 'rest');
-        latched(p.seq, p.requestedAt, 'listener');
-      });
-      break;
   }
-});
+}

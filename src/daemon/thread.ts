@@ -4,11 +4,14 @@
  * thread-host.ts. The main thread keeps REST, event streams, the SQLite log (the worker's log calls arrive as messages
  * and go to the log given here), model validation and the trainer.
  *
+ * - Commands go into a shared-memory ring the control thread polls at the top of each tick and every millisecond between
+ *   ticks; its answers, events and log calls come back in two more that this thread polls (thread-protocol.ts says why
+ *   not a MessagePort: its lock let a normal-priority sender hold the real-time thread).
  * - E-stop: the shared flag first (the control thread polls it at every tick and right before every motion command, so
- *   a request never waits behind messages or a busy main thread), then a message with the detail.
+ *   a request never waits behind messages or a busy main thread), then a command with the detail.
  * - Commands that answer (status, startPractice, stopPractice, resetEstop) wait for the control thread's answer:
- *   the main thread waits for the control thread, never the other way round. Between ticks that is microseconds; during
- *   a simulated reset up to its length (tens of ms).
+ *   the main thread waits for the control thread, never the other way round. Between ticks that is about a millisecond
+ *   (the control thread's poll); during a simulated reset up to its length (tens of ms).
  * - Policies: the main thread loads and validates a candidate (its own session) as in process; setPolicy then sends the
  *   file's path and version, and the control thread loads its own session right after a tick. `models()` gives the
  *   main thread's copies (what validation compares against); setPolicy resolves with the copy that stopped driving.
@@ -23,6 +26,7 @@ import type { DaemonLog, ResidualPolicy, RewardScorer } from './interfaces.ts';
 import type { ResetResult } from './safety.ts';
 import {
   EstopFlag,
+  MessageRing,
   type CallMethod,
   type CallReply,
   type EstopStats,
@@ -31,6 +35,7 @@ import {
   type NoteLabelArgs,
   type ThreadRos2Backend,
   type SimulationRequest,
+  type Command,
   type ToControl,
 } from './thread-protocol.ts';
 import type { DaemonControl, DaemonEvents, DaemonState, DaemonStatus, PracticeRequest, PracticeRun, SwapOptions } from './types.ts';
@@ -57,6 +62,15 @@ const hostUrl = new URL('./thread-host.ts', import.meta.url);
 const listenerUrl = new URL('./estop-listener.ts', import.meta.url);
 /** How long shutdown waits for the control thread to close its episode and flush (ms). */
 const SHUTDOWN_WAIT_MS = 15_000;
+/** Ring sizes (bytes): commands are small; answers hold a status (kB) or a benchmark's timing samples (up to ~3 MB);
+ *  events hold a logged transition per tick (tens of kB with its image): seconds of a blocked main thread. */
+const COMMANDS_BYTES = 1 << 18;
+const ANSWERS_BYTES = 1 << 22;
+const EVENTS_BYTES = 1 << 23;
+/** How often this thread reads the control thread's events and log calls (ms). */
+const EVENTS_POLL_MS = 4;
+/** How long a waiting call sleeps between looks at the answers ring (ms): nobody wakes it (thread-protocol.ts). */
+const ANSWER_POLL_MS = 0.25;
 
 export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonControl {
   /** Always true: tells a DaemonThread from an in-process Daemon. */
@@ -82,12 +96,15 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
   /** http://host:port/estop of the e-stop listener (startEstopListener), or null. */
   estopUrl: string | null = null;
 
+  private readonly poller: NodeJS.Timeout;
+  /** A call's sleep between looks at the answers ring (Atomics.wait on a word nobody changes). */
+  private readonly nap = new Int32Array(new SharedArrayBuffer(4));
+
   private constructor(
     private readonly worker: Worker,
-    /** Answers to calls, read synchronously. */
+    /** Answers too large for their ring, read synchronously. */
     private readonly replies: MessagePort,
-    /** Bumped by the control thread after each answer. */
-    private readonly replySignal: Int32Array,
+    private readonly rings: { commands: MessageRing; answers: MessageRing; events: MessageRing },
     private readonly flag: EstopFlag,
     private readonly log: DaemonLog,
     o: DaemonThreadOptions,
@@ -103,8 +120,11 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
     this.controlPriority = o.config.controlPriority;
     worker.on('message', (m: FromControl) => this.onMessage(m));
     worker.on('error', (e) => this.died(`control thread failed: ${e.stack ?? e.message}`));
+    this.poller = setInterval(() => this.poll(), EVENTS_POLL_MS).unref();
     worker.on('exit', (code) => {
       this.exited = true;
+      this.poll(); // what it said before it ended (its log calls); calls from handlers now answer from the last status
+      clearInterval(this.poller);
       if (!this.shuttingDown) this.died(`control thread exited (code ${code})`);
       this.shutdownDone?.('control thread exited');
     });
@@ -125,7 +145,7 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
     const worker = startWorker(hostUrl, null);
     const { port1, port2 } = new MessageChannel();
     const flag = new EstopFlag();
-    const replySignal = new SharedArrayBuffer(4);
+    const rings = { commands: MessageRing.create(COMMANDS_BYTES), answers: MessageRing.create(ANSWERS_BYTES), events: MessageRing.create(EVENTS_BYTES) };
     const init: ToControl = {
       type: 'init',
       config: o.config,
@@ -135,7 +155,9 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
       timingWindow: o.timingWindow ?? null,
       backend: o.backend ?? null,
       estop: flag.buffer,
-      replySignal,
+      commands: rings.commands.buffer,
+      answers: rings.answers.buffer,
+      events: rings.events.buffer,
       replies: port2,
     };
     // Log calls may come before 'ready' (none do today); they are answered as soon as the proxy exists.
@@ -152,7 +174,7 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
       await worker.terminate();
       throw e;
     });
-    const t = new DaemonThread(worker, port1, new Int32Array(replySignal), flag, o.log, o, ready);
+    const t = new DaemonThread(worker, port1, rings, flag, o.log, o, ready);
     for (const m of early) t.onMessage(m);
     return t;
   }
@@ -191,7 +213,7 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
         this.listenerPresses.confirmMs.push(m.confirmMs);
         if (this.listenerPresses.confirmMs.length > 1000) this.listenerPresses.confirmMs.shift();
       });
-      this.send({ type: 'estopWake', port: port2 }, [port2]);
+      if (!this.exited) this.worker.postMessage({ type: 'estopWake', port: port2 } satisfies ToControl, [port2]);
       const h = got.family === 'IPv6' ? `[${got.address}]` : got.address;
       this.estopUrl = `http://${h}:${got.port}/estop`;
       return this.estopUrl;
@@ -220,6 +242,8 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
         // Every log call the control thread made before it answered has been handled (same port, in order).
         await this.worker.terminate();
       }
+      this.poll();
+      clearInterval(this.poller);
       this.replies.close();
       for (const [, resolve] of this.pings) resolve();
       this.pings.clear();
@@ -237,7 +261,9 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
     return !this.exited;
   }
 
+  /** As of the control thread's newest event: what it said since this thread's last poll is read first. */
   get currentState(): DaemonState {
+    this.poll();
     return this.state;
   }
 
@@ -376,6 +402,14 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
     return this.call('lateTicks') as ReturnType<DaemonThread['lateTicks']>;
   }
 
+  /**
+   * What reached the control thread on its MessagePort (only 'init' and the e-stop listener's 'estopWake' belong
+   * there: commands go through the ring), and what waits in its backlogs of full rings.
+   */
+  channels(): { portMessages: number; eventsBacklog: number; answersBacklog: number } {
+    return this.call('channels') as ReturnType<DaemonThread['channels']>;
+  }
+
   /** E-stops latched in the control thread, request -> latch latency, motion commands the guard refused. */
   estopStats(): EstopStats {
     return this.call('estopStats') as EstopStats;
@@ -393,8 +427,27 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
 
   // ---------------------------------------------------------------- plumbing
 
-  private send(m: ToControl, transfer?: MessagePort[]): void {
-    if (!this.exited) this.worker.postMessage(m, transfer);
+  /** Into the commands ring (a full ring keeps it in order in this thread's backlog, flushed at every poll). */
+  private send(m: Command): void {
+    if (!this.exited) this.rings.commands.write(m);
+  }
+
+  /** The control thread's events and log calls so far, in order; and any commands still in the backlog. */
+  private poll(): void {
+    if (this.polling) return; // a handler of one of its events asking for currentState: it is being read
+    this.polling = true;
+    try {
+      this.rings.commands.flush();
+      this.rings.events.read((m) => this.onMessage(m as FromControl));
+    } finally {
+      this.polling = false;
+    }
+  }
+  private polling = false;
+
+  /** The rings' fill (bytes pending, most ever, times a writer had to keep messages back), for benchmarks. */
+  ringStats(): Record<'commands' | 'answers' | 'events', ReturnType<MessageRing['stats']>> {
+    return { commands: this.rings.commands.stats(), answers: this.rings.answers.stats(), events: this.rings.events.stats() };
   }
 
   /** A call the control thread answers at once (between ticks); the main thread waits for it, bounded. */
@@ -403,22 +456,26 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
     const id = ++this.callId;
     this.send(arg === undefined ? { type: 'call', id, method } : { type: 'call', id, method, arg });
     const deadline = performance.now() + this.callTimeoutMs;
+    let mine: CallReply | null = null;
+    const take = (r: CallReply): void => {
+      if (r.stateSeq > this.stateSeq) {
+        this.stateSeq = r.stateSeq;
+        this.state = r.state;
+      }
+      if (r.id === id) mine = r; // an older id: the late answer to a call that timed out
+    };
     for (;;) {
-      const before = Atomics.load(this.replySignal, 0);
-      const got = receiveMessageOnPort(this.replies);
-      if (got) {
-        const r = got.message as CallReply;
-        if (r.stateSeq > this.stateSeq) {
-          this.stateSeq = r.stateSeq;
-          this.state = r.state;
-        }
-        if (r.id < id) continue; // the late answer to a call that timed out
+      this.rings.commands.flush();
+      this.rings.answers.read((r) => take(r as CallReply));
+      for (let got = receiveMessageOnPort(this.replies); got; got = receiveMessageOnPort(this.replies)) take(got.message as CallReply);
+      const r = mine as CallReply | null;
+      if (r) {
         if (r.error !== undefined) throw new Error(`control thread: ${method}: ${r.error}`);
         return r.value;
       }
       const left = deadline - performance.now();
       if (left <= 0 || this.exited) throw new Error(`control thread did not answer ${method} within ${this.callTimeoutMs} ms`);
-      Atomics.wait(this.replySignal, 0, before, Math.min(left, 50));
+      Atomics.wait(this.nap, 0, 0, Math.min(left, ANSWER_POLL_MS));
     }
   }
 
