@@ -1,7 +1,7 @@
 /**
  * Reproduce the shipped models from scratch: collect prior data with the wrist depth image (if missing) -> train the
  * shipped reward classifiers (image-only DAIB -> reward.onnx; DAIB with the depth cue -> reward-depth.onnx; ERM beside
- * each) -> offline IQL (the best of its checkpoints on the training connectors) -> export -> evaluate -> the table-8 ablations and more seeds -> models/ + cards +
+ * each) -> offline IQL -> export -> evaluate -> the table-8 ablations and more seeds -> models/ + cards +
  * models/iql-offline/ (the checkpoint) + models/README.md.
  *
  *   npx tsx src/cli/models.ts                 # everything, with the shipped settings
@@ -40,17 +40,8 @@ export const SHIPPED = {
   /** Card versions of the shipped models: raised whenever a retrained model replaces a shipped one at the same path. */
   rewardCardVersion: 4,
   rewardDepthCardVersion: 1,
-  offlineCardVersion: 4,
-  /**
-   * Offline IQL: 9000 updates, scored every 1500 on the TRAINING connectors (P + residual, scenarios I and II, x* error
-   * 1.5 mm, 4 trials each), and the best-scoring checkpoint is the one exported and shipped (src/offline/select.ts).
-   * The policy of one run swings between checkpoints (the from-scratch run: 20, 10, 28, 35, 18 % at 3000-9000 updates;
-   * results/offline-stage/), so stopping at a fixed step, as 3000 updates did, shipped whichever point that was.
-   */
-  offlineSteps: 9000,
-  offlineSelectEvery: 1500,
-  offlineSelectTrials: 4,
-  offlineCheckpointEvery: 500,
+  offlineCardVersion: 3,
+  offlineSteps: 3000,
   offlineImageSize: 32,
   offlineBatch: 128,
   evalTrials: 20,
@@ -168,8 +159,6 @@ export async function main(argv: string[]): Promise<number> {
           String(SHIPPED.offlineCardVersion),
           '--checkpoint-dir',
           SHIPPED.checkpointDir,
-          ...['--checkpoint-every', String(SHIPPED.offlineCheckpointEvery)],
-          ...['--select-every', String(SHIPPED.offlineSelectEvery), '--select-trials', String(SHIPPED.offlineSelectTrials)],
           '--resume',
           '--eval-trials',
           String(evalTrials),
@@ -178,9 +167,8 @@ export async function main(argv: string[]): Promise<number> {
           '--out',
           out,
         ]);
-        // The checkpoint itself, the selected one the ONNX files were exported from: the online trainer starts from it
-        // (ONNX files hold inference graphs only).
-        shipCheckpoint(join(SHIPPED.checkpointDir, 'best'), join(out, 'iql-offline'), REPRODUCE);
+        // The checkpoint itself: the online trainer starts from it (ONNX files hold inference graphs only).
+        shipCheckpoint(SHIPPED.checkpointDir, join(out, 'iql-offline'), REPRODUCE);
       }
       if (!a.skipTables) {
         // The tables beyond the shipped models (their models stay in data/runs): the other table-8 methods, then DAIB

@@ -46,13 +46,8 @@ export function buildModelsReadme(dir: string, reproduce: string): string {
     '`--skip-tables` run them one at a time): collect prior data with the wrist depth image (`collect --depth`, which changes no',
     'colour pixel) if `data/prior.db` / `data/heldout.db` are missing -> `src/cli/train-reward.ts` twice, DAIB (moments adversary)',
     'and ERM, image-only (exports DAIB as `reward.onnx`) and with the depth cue (exports DAIB as `reward-depth.onnx`) ->',
-    '`src/cli/train-offline.ts` (resumable checkpoints in `data/runs/iql`; every 1500 of its 9000 updates the policy is scored on',
-    'the training connectors, never the held-out ones, and the best-scoring checkpoint is the one exported, evaluated and shipped as',
-    '`iql-offline/`) -> the other table-8 methods and seeds 1, 2 of DAIB and ERM (tables only).',
-    '',
-    "**Why selection.** One offline run's policy swings between checkpoints: the from-scratch run scored 20, 10, 28, 35 and 18 % on",
-    'the training connectors (x* error 1.5 mm) at 3000, 4500, 6000, 7500 and 9000 updates, and held-out success followed it',
-    '(`results/offline-stage/`). A fixed number of updates ships whichever point the run stopped at.',
+    '`src/cli/train-offline.ts` (resumable checkpoints in `data/runs/iql`; exports the policy and encoders, then evaluates the',
+    'exported policy) -> the other table-8 methods and seeds 1, 2 of DAIB and ERM (tables only).',
     '',
   ];
   // Only where the depth classifier is there: the shipped set may predate it.
@@ -67,9 +62,8 @@ export function buildModelsReadme(dir: string, reproduce: string): string {
     );
   parts.push(
     '**Why these sizes.** wasm image-IQL costs three conv encoders (policy, Q, V) per update; on this shared 2-core machine',
-    'it ran 1-3 updates/s at 32x32 with batch 128 and 3x16-filter encoders (5.8/s on idle cores); with the native GEMM engine',
-    '3-10/s (6000 updates in 26 min at load 6-19). 32x32 input, batch 128, filters 16-16-16 and z = 16+16 keep the 9000 updates',
-    'and six selection scores (~1.5 min each) within about an hour; 64x64 would be ~3x slower per update. The reward',
+    'it ran 1-3 updates/s at 32x32 with batch 128 and 3x16-filter encoders (5.8/s on idle cores). 32x32 input, batch 128,',
+    'filters 16-16-16 and z = 16+16 keep the offline run within ~40 min; 64x64 would be ~3x slower per update. The reward',
     'classifier has one encoder (32-32-32 filters) and is shipped at 64x64 (1500 steps, ~8-10 min per method): at 32x32 a seated',
     'plug and one a millimetre short look alike (an earlier measurement, before the collector-format-3 renderer fix, had DAIB',
     'at 75.2 % over three seeds at 32 px against 78.6 % at 64 px). Each shipped classifier is seed 0 of its table below.',
