@@ -15,10 +15,11 @@ import { join } from 'node:path';
 import { runIfMain } from '../util/args.ts';
 import { DAIB_METHODS } from '../learn/daib.ts';
 import { backendLabel, initBackend } from '../learn/backend.ts';
-import { DEFAULT_OFFLINE, exportOffline, trainOffline, type OfflineOptions } from '../offline/iql.ts';
+import { DEFAULT_OFFLINE, exportOffline, trainOffline, type OfflineModel, type OfflineOptions } from '../offline/iql.ts';
 import { evaluatePolicy, formatPolicyEval, policyMetrics } from '../offline/evaluate-policy.ts';
 import { log, splitFrom, writeJson } from '../offline/common.ts';
-import { command, existingFile, fromArgv, splitFlag, T } from './flags.ts';
+import { readSelection, scoreCheckpoint, type SelectionState } from '../offline/select.ts';
+import { command, existingFile, fromArgv, splitFlag, T, UsageError } from './flags.ts';
 
 /** The command line, declared once: the parser, its checks and --help come from this table (src/cli/flags.ts). */
 export const TRAIN_OFFLINE = command({
@@ -57,6 +58,14 @@ export const TRAIN_OFFLINE = command({
       description: 'calibration errors of x* evaluated: magnitudes in mm along (1,1,0)/sqrt2',
       cli: { arg: 'MM,MM,...' },
     }),
+    selectEvery: T.integer({
+      minimum: 0,
+      maximum: 10_000_000,
+      default: 0,
+      description:
+        'every N updates (a multiple of --checkpoint-every) score the policy on the TRAINING connectors (P + residual, scenarios I and II, x* error 1.5 mm) and export the best checkpoint, not the last (kept in <checkpoint-dir>/best; src/offline/select.ts); 0 = the last',
+    }),
+    selectTrials: T.integer({ minimum: 1, maximum: 1000, default: 4, description: 'trials per training connector and scenario of each --select-every score' }),
     cardVersion: T.integer({
       minimum: 1,
       maximum: 1_000_000,
@@ -89,6 +98,9 @@ export async function main(argv: string[]): Promise<number> {
       resume: a.resume,
       logEvery: a.logEvery,
     };
+    if (a.selectEvery > 0 && !a.checkpointDir) throw new UsageError('--select-every needs --checkpoint-dir (the best checkpoint is kept there)');
+    if (a.selectEvery % a.checkpointEvery !== 0)
+      throw new UsageError(`--select-every: must be a multiple of --checkpoint-every (${a.checkpointEvery}), got ${a.selectEvery}`);
     return { a, opts };
   });
   if (typeof r === 'number') return r;
@@ -98,10 +110,42 @@ export async function main(argv: string[]): Promise<number> {
   await initBackend();
   const label = backendLabel();
   const out = a.out;
+  // Checkpoint selection on the training connectors (src/offline/select.ts): the policy of each selected step is exported
+  // to <checkpoint-dir>/select/ and scored; scores persist in selection.json, so a resumed run skips those measured.
+  const ckDir = opts.checkpointDir;
+  let selection: SelectionState | null = ckDir && a.selectEvery > 0 ? readSelection(ckDir, a.selectEvery, a.selectTrials) : null;
+  const score = async (m: OfflineModel): Promise<void> => {
+    if (!selection || !ckDir || selection.records.some((r) => r.step === m.agent.step)) return;
+    const dir = join(ckDir, 'select');
+    exportOffline(m, opts, dir);
+    selection = await scoreCheckpoint({
+      checkpointDir: ckDir,
+      state: selection,
+      step: m.agent.step,
+      policyPath: join(dir, 'policy.onnx'),
+      split: opts.split,
+      seed: opts.seed,
+    });
+    const r = selection.records.find((x) => x.step === m.agent.step);
+    log(
+      label,
+      `selection: step ${m.agent.step} scores ${((r?.score ?? 0) * 100).toFixed(1)} % on the training connectors (${r?.trials} trials); best so far step ${selection.best}`,
+    );
+  };
+  if (selection) opts.onCheckpoint = (m) => (m.agent.step % a.selectEvery === 0 || m.agent.step === opts.steps ? score(m) : Promise.resolve());
   const run = await trainOffline(opts);
+  if (selection && ckDir && !run.interrupted) {
+    await score(run); // a resumed finished run, or one stopped between its last checkpoint and its score
+    const best = selection.best;
+    if (best !== null && best !== run.agent.step) {
+      await run.agent.loadCheckpoint(join(ckDir, 'best'));
+      log(label, `selection: exporting the best checkpoint, step ${best} of ${opts.steps}`);
+    }
+  }
   log(label, `trained ${run.updatesThisRun} updates in ${run.seconds.toFixed(0)} s this run (step ${run.agent.step}/${opts.steps})`);
   const trainingSeconds = run.seconds;
-  let exported = exportOffline(run, opts, out, { trainingSeconds });
+  const sel = selection ? { selection } : {};
+  let exported = exportOffline(run, opts, out, { trainingSeconds, ...sel });
   log(label, `exported ${join(out, 'policy.onnx')} and encoder-{pi,q,v}.onnx`);
   if (evalTrials > 0) {
     const results = a.results ?? join(out, 'policy-eval.json');
@@ -118,7 +162,7 @@ export async function main(argv: string[]): Promise<number> {
     });
     console.log(formatPolicyEval(report));
     writeJson(results, report);
-    exported = exportOffline(run, opts, out, { trainingSeconds, metrics: policyMetrics(report) });
+    exported = exportOffline(run, opts, out, { trainingSeconds, metrics: policyMetrics(report), ...sel });
     log(label, `evaluation written to ${results}; policy card metrics updated`);
   }
   run.agent.dispose();

@@ -57,7 +57,12 @@ export interface OfflineOptions {
   /** Residual bound per axis (m); must match the daemon's residualBoundM. */
   actionBound: number;
   onLog?: (s: IqlStats & { updatesPerSec: number }) => void;
+  /** Called after each checkpoint is saved (train-offline's checkpoint selection, src/offline/select.ts). */
+  onCheckpoint?: (run: OfflineModel) => Promise<void>;
 }
+
+/** What an export needs of a run: the agent and the data it was trained on. */
+export type OfflineModel = Pick<OfflineRun, 'agent' | 'data' | 'domains' | 'digest'>;
 
 export const DEFAULT_OFFLINE: Omit<OfflineOptions, 'db' | 'split' | 'checkpointDir'> = {
   cardVersion: 1,
@@ -186,7 +191,10 @@ export async function trainOffline(o: OfflineOptions): Promise<OfflineRun> {
       );
       o.onLog?.({ ...last, updatesPerSec: ups });
     }
-    if (o.checkpointDir && (agent.step % o.checkpointEvery === 0 || agent.step === o.steps)) await agent.saveCheckpoint(o.checkpointDir);
+    if (o.checkpointDir && (agent.step % o.checkpointEvery === 0 || agent.step === o.steps)) {
+      await agent.saveCheckpoint(o.checkpointDir);
+      await o.onCheckpoint?.({ agent, data, domains, digest });
+    }
   }
   return { agent, data, domains, digest, updatesThisRun: done, seconds: (performance.now() - t0) / 1000, last, interrupted };
 }
@@ -218,10 +226,10 @@ export interface ExportedOffline {
 
 /** Export the deterministic policy to `<outDir>/policy.onnx` and the encoders to `<outDir>/encoder-{pi,q,v}.onnx`, with cards. */
 export function exportOffline(
-  run: OfflineRun,
+  run: OfflineModel,
   o: OfflineOptions,
   outDir: string,
-  extra: { metrics?: Record<string, number>; trainingSeconds?: number } = {},
+  extra: { metrics?: Record<string, number>; trainingSeconds?: number; selection?: unknown } = {},
 ): ExportedOffline {
   const { agent, data, domains, digest } = run;
   const c = agent.config;
@@ -246,6 +254,8 @@ export function exportOffline(
     augmentation: `random shift, pad ${c.shiftPad} px`,
     split: o.split.source,
     trainingSecondsThisProcess: extra.trainingSeconds ?? null,
+    // The checkpoint selection that chose this one, when the run selected (src/offline/select.ts).
+    ...(extra.selection !== undefined ? { selection: extra.selection } : {}),
   };
   const created = new Date().toISOString();
   const policyModel = agent.policyInferenceModel();
