@@ -9,6 +9,7 @@
  *   npx tsx src/cli/experiment.ts --merge-seeds runA,runB --out DIR   # the seeds report from runs made separately
  *   npx tsx src/cli/experiment.ts --compare CAND,REF --connectors a,b   # a candidate's seed-S-C runs against reference runs
  *   npx tsx src/cli/experiment.ts --practice-counts runA,runB          # practice successes per --eval-every, from each run's log
+ *   npx tsx src/cli/experiment.ts --trainer-lag runA,runB              # updates the driving version was behind, per --eval-every
  *   the trainer's settings, the practice noise, the checkpoint and the prior data are the daemon's (--config, default
  *   config/daemon.yaml: the `learning` and `practice` sections); a flag overrides one of them for this run.
  *   ablations (table 7): --ablation no-daib-policy --checkpoint <IQL checkpoint trained without DAIB>, made by
@@ -25,7 +26,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { measureBaselines, mergeRuns, runConnector, seedsReport, writeReport, type ConnectorResult, type ExperimentOptions } from '../experiment/online.ts';
-import { compareRuns, practiceCounts, runSeeds } from '../experiment/compare.ts';
+import { compareRuns, practiceCounts, runSeeds, trainerLag } from '../experiment/compare.ts';
 import { runIfMain } from '../util/args.ts';
 import { splitFrom } from '../offline/common.ts';
 import { command, fromArgv, nameList, optionalText, parseCommand, type Parsed, splitFlag, T, UsageError } from './flags.ts';
@@ -59,7 +60,8 @@ export const EXPERIMENT = command({
    or: experiment --merge DIR,DIR... --out DIR         (one report from runs made side by side, e.g. one per connector)
    or: experiment --merge-seeds DIR,DIR... --out DIR   (per-seed tables and one plot with every seed, from runs of different seeds)
    or: experiment --compare CANDIDATE,REFERENCE [--connectors LIST] [--seeds LIST]   (two sets of seed-S-C runs side by side)
-   or: experiment --practice-counts DIR,DIR... [--eval-every N]   (practice successes per N episodes, from each run's log)`,
+   or: experiment --practice-counts DIR,DIR... [--eval-every N]   (practice successes per N episodes, from each run's log)
+   or: experiment --trainer-lag DIR,DIR... [--eval-every N]   (updates the driving version was behind the practice, per N episodes)`,
   about:
     "Learning on the job on held-out connectors through the real daemon path. The trainer's settings, the practice noise, the checkpoint and the prior data are the daemon's (--config: its learning and practice sections); a flag overrides one of them for this run.",
   flags: T.object({
@@ -173,6 +175,13 @@ export const EXPERIMENT = command({
         cli: { arg: 'DIR,DIR,...', defaultText: 'none' },
       }),
     ),
+    trainerLag: T.optional(
+      T.array(T.string({ minLength: 1 }), {
+        description:
+          "print, per --eval-every practice episodes of each run (its log and settings.json), the mean trainer updates the driving version was behind the updates owed for the practice before it, and how many versions drove them",
+        cli: { arg: 'DIR,DIR,...', defaultText: 'none' },
+      }),
+    ),
   }),
 });
 
@@ -254,9 +263,10 @@ export async function main(argv: string[]): Promise<number> {
   const args = fromArgv(EXPERIMENT, argv, (_, p) => p);
   if (typeof args === 'number') return args;
   const a = args.values;
-  if (a.compare !== undefined || a.practiceCounts !== undefined) {
+  if (a.compare !== undefined || a.practiceCounts !== undefined || a.trainerLag !== undefined) {
     try {
       if (a.practiceCounts !== undefined) for (const line of practiceCounts(a.practiceCounts, a.evalEvery)) console.log(line);
+      if (a.trainerLag !== undefined) for (const line of trainerLag(a.trainerLag, a.evalEvery)) console.log(line);
       if (a.compare !== undefined) {
         const [candidate, reference] = a.compare as [string, string];
         const connectors = a.connectors ?? splitFrom(a.split).heldOut;

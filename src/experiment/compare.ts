@@ -4,7 +4,9 @@
  *   at the end, dips, finals, and the best point within the practice budget;
  * - each run's practice episodes per evaluation interval, from its daemon log: seated by ground truth, called a
  *   success by the learned reward (p > 0.5), both.
- * Both print what results/online-seeds-utd4/{compare,practice}.py printed (they replaced them), byte for byte.
+ * - each run's practice episodes per evaluation interval: how many trainer updates the policy that drove them was behind
+ *   the updates owed for the practice logged before them (`experiment --trainer-lag`).
+ * The first two print what results/online-seeds-utd4/{compare,practice}.py printed (they replaced them), byte for byte.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -102,18 +104,7 @@ export function compareRuns(candidate: string, reference: string, connectors: re
  */
 export function practiceCounts(runs: readonly string[], window: number): string[] {
   return runs.flatMap((run) => {
-    const logs = existsSync(run)
-      ? readdirSync(run, { withFileTypes: true })
-          .filter((d) => d.isDirectory())
-          .map((d) => d.name)
-          .sort()
-          .flatMap((c) => {
-            const db = readdirSync(join(run, c))
-              .filter((f) => /^daemon-.*\.db$/.test(f))
-              .sort()[0];
-            return db === undefined ? [] : [{ connector: c, db: join(run, c, db) }];
-          })
-      : [];
+    const logs = runLogs(run);
     const name = basename(run.replace(/\/+$/, ''));
     return logs.map(({ connector, db }) => {
       // A log of an older build is read from a migrated copy (readLog); the run's file stays as it was.
@@ -127,6 +118,69 @@ export function practiceCounts(runs: readonly string[], window: number): string[
         const both = b.filter((e) => e.gtSuccess === true && called(e.learnedSuccessProb)).length;
         parts.push(`${gt}/${learned}/${both}`);
       }
+      return `${logs.length > 1 ? `${name}/${connector}` : name}: ${parts.join('  ')}`;
+    });
+  });
+}
+
+/** A run's daemon logs: `<run>/<connector>/daemon-*.db` (the first by name), per connector directory. */
+function runLogs(run: string): Array<{ connector: string; db: string }> {
+  return existsSync(run)
+    ? readdirSync(run, { withFileTypes: true })
+        .filter((d) => d.isDirectory())
+        .map((d) => d.name)
+        .sort()
+        .flatMap((c) => {
+          const db = readdirSync(join(run, c))
+            .filter((f) => /^daemon-.*\.db$/.test(f))
+            .sort()[0];
+          return db === undefined ? [] : [{ connector: c, db: join(run, c, db) }];
+        })
+    : [];
+}
+
+/**
+ * How far the trainer was behind the practice it drove, per window of `window` practice episodes (oldest first), from
+ * each run's log: for each practice episode, the updates owed for the practice before it (`utd` x its transitions,
+ * utd from the run's settings.json) minus the updates of the version that drove it (the `updates` of that version's
+ * trainer export event; a version the trainer never exported, the offline policy, counts 0). Printed per window as
+ * "mean updates behind (versions that drove the window)". 0 behind: every episode was driven by the version trained on
+ * all the practice before it, as `--sync-every 1` makes it (the warm-up's exports then still carry the offline policy).
+ */
+export function trainerLag(runs: readonly string[], window: number): string[] {
+  return runs.flatMap((run) => {
+    const settingsFile = join(run, 'settings.json');
+    if (!existsSync(settingsFile)) throw new Error(`${settingsFile} does not exist: the run's utd is unknown`);
+    const utd = (JSON.parse(readFileSync(settingsFile, 'utf8')) as { trainer?: { utd?: unknown } }).trainer?.utd;
+    if (typeof utd !== 'number') throw new Error(`${settingsFile}: field 'trainer.utd' is missing`);
+    const logs = runLogs(run);
+    const name = basename(run.replace(/\/+$/, ''));
+    return logs.map(({ connector, db }) => {
+      const { episodes, steps, updates } = readLog(db, (s) => {
+        const episodes = s.listEpisodes({ kind: 'practice', order: 'asc', limit: Number.MAX_SAFE_INTEGER });
+        const steps = episodes.map((e) => s.countTransitions({ episodeIds: [e.id] }));
+        const updates = new Map<string, number>();
+        for (const ev of s.listEvents({ kind: 'trainer', limit: Number.MAX_SAFE_INTEGER })) {
+          const d = ev.data as { version?: unknown; updates?: unknown } | null;
+          if (typeof d?.version === 'string' && typeof d.updates === 'number') updates.set(d.version, d.updates);
+        }
+        return { episodes, steps, updates };
+      });
+      const parts: string[] = [];
+      let owed = 0;
+      let behind = 0;
+      let versions = new Set<string>();
+      episodes.forEach((e, i) => {
+        behind += owed - (updates.get(e.policyVersion ?? '') ?? 0);
+        versions.add(e.policyVersion ?? '-');
+        owed += utd * (steps[i] ?? 0);
+        const n = (i % window) + 1;
+        if (n === window || i === episodes.length - 1) {
+          parts.push(`${Math.round(behind / n)} (${versions.size})`);
+          behind = 0;
+          versions = new Set();
+        }
+      });
       return `${logs.length > 1 ? `${name}/${connector}` : name}: ${parts.join('  ')}`;
     });
   });

@@ -8,8 +8,9 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { compareRuns, practiceCounts, runSeeds } from '../../src/experiment/compare.ts';
+import { compareRuns, practiceCounts, runSeeds, trainerLag } from '../../src/experiment/compare.ts';
 import { Store } from '../../src/store/index.ts';
+import { makeTransition } from '../store/fixtures/data.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const UTD4 = join(ROOT, 'results/online-seeds-utd4');
@@ -63,4 +64,25 @@ test('practice counts: per window, seated by ground truth / called by the learne
   });
   s.close();
   assert.deepEqual(practiceCounts([`${run}/`, join(tmp, 'no-such-run')], 3), ['seed-0-europlug: 2/2/1  1/1/1']);
+});
+
+test('trainer lag: updates owed for the practice before each episode minus those of the version that drove it', () => {
+  const run = join(tmp, 'lag', 'seed-0-dt12');
+  mkdirSync(join(run, 'dt12'), { recursive: true });
+  writeFileSync(join(run, 'settings.json'), JSON.stringify({ trainer: { utd: 2 } }));
+  const s = Store.open(join(run, 'dt12', 'daemon-1.db'));
+  const session = s.openSession({ robot: 'sim', backend: 'sim', config: {}, calibration: {} });
+  s.recordEvent({ kind: 'trainer', message: 'exported', data: { version: 'online@3010', updates: 10 } });
+  s.recordEvent({ kind: 'trainer', message: 'exported', data: { version: 'online@3020', updates: 20 } });
+  // 5 steps each, so 10 updates owed per episode; driven by: offline, offline, @3010, @3020 (window 2, then 2).
+  ['offline@1', 'offline@1', 'online@3010', 'online@3020'].forEach((v, i) => {
+    const id = s.beginEpisode({ sessionId: session, kind: 'practice', domain: 'dt12', policyVersion: v });
+    s.appendTransitions(Array.from({ length: 5 }, (_, k) => makeTransition(id, k, i)));
+    s.endEpisode(id, { outcome: 'failure', gtSuccess: false, learnedSuccessProb: 0 });
+  });
+  s.close();
+  // behind: 0, 10 -> mean 5, 1 version; 20 - 10 = 10, 30 - 20 = 10 -> 10, 2 versions.
+  assert.deepEqual(trainerLag([run], 2), ['seed-0-dt12: 5 (1)  10 (2)']);
+  rmSync(join(run, 'settings.json'));
+  assert.throws(() => trainerLag([run], 2), /settings\.json does not exist: the run's utd is unknown/);
 });
