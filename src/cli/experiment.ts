@@ -178,7 +178,7 @@ export const EXPERIMENT = command({
     trainerLag: T.optional(
       T.array(T.string({ minLength: 1 }), {
         description:
-          "print, per --eval-every practice episodes of each run (its log and settings.json), the mean trainer updates the driving version was behind the updates owed for the practice before it, and how many versions drove them",
+          'print, per --eval-every practice episodes of each run (its log and settings.json), the mean trainer updates the driving version was behind the updates owed for the practice before it, and how many versions drove them',
         cli: { arg: 'DIR,DIR,...', defaultText: 'none' },
       }),
     ),
