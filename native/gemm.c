@@ -551,16 +551,21 @@ static int dbl(napi_env env, napi_value v, double *out, const char *name) {
 }
 
 
+/* One Adam element: updates the moments in place and returns the new weight (double arithmetic, stored as float).
+ * Inlined into both loops below, so each stays one vectorisable pass. */
+static inline __attribute__((always_inline)) float adam_elem(float w, float g, float *restrict m, float *restrict v, double lr, double b1,
+                                                             double b2, double eps, double c1, double c2) {
+  const double gk = g;
+  const double mk = b1 * (double)*m + (1 - b1) * gk;
+  const double sk = b2 * (double)*v + (1 - b2) * gk * gk;
+  *m = (float)mk;
+  *v = (float)sk;
+  return (float)((double)w - lr * (mk / c1) / (sqrt(sk / c2) + eps));
+}
+
 VEC_CLONES static void adam_loop(const float *restrict W, const float *restrict G, float *restrict M, float *restrict V, float *restrict O, size_t n,
                       double lr, double b1, double b2, double eps, double c1, double c2) {
-  for (size_t k = 0; k < n; k++) {
-    const double gk = G[k];
-    const double mk = b1 * (double)M[k] + (1 - b1) * gk;
-    const double sk = b2 * (double)V[k] + (1 - b2) * gk * gk;
-    M[k] = (float)mk;
-    V[k] = (float)sk;
-    O[k] = (float)((double)W[k] - lr * (mk / c1) / (sqrt(sk / c2) + eps));
-  }
+  for (size_t k = 0; k < n; k++) O[k] = adam_elem(W[k], G[k], &M[k], &V[k], lr, b1, b2, eps, c1, c2);
 }
 
 /* adam_loop, then the target's Polyak step from the new weights in the same pass: TO = tau * O + (1 - tau) * T, lerp's
@@ -569,12 +574,7 @@ VEC_CLONES static void adam_polyak_loop(const float *restrict W, const float *re
                                         double lr, double b1, double b2, double eps, double c1, double c2, const float *restrict T, float *restrict TO,
                                         double tau) {
   for (size_t k = 0; k < n; k++) {
-    const double gk = G[k];
-    const double mk = b1 * (double)M[k] + (1 - b1) * gk;
-    const double sk = b2 * (double)V[k] + (1 - b2) * gk * gk;
-    M[k] = (float)mk;
-    V[k] = (float)sk;
-    const float o = (float)((double)W[k] - lr * (mk / c1) / (sqrt(sk / c2) + eps));
+    const float o = adam_elem(W[k], G[k], &M[k], &V[k], lr, b1, b2, eps, c1, c2);
     O[k] = o;
     TO[k] = (float)(tau * o + (1 - tau) * T[k]);
   }

@@ -9,6 +9,22 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/** The arguments of the addon's Adam step: weights, gradient, moments, output, then lr, beta1, beta2, eps and the bias
+ *  corrections c1, c2. */
+type AdamArgs = [
+  w: Float32Array,
+  g: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  out: Float32Array,
+  lr: number,
+  beta1: number,
+  beta2: number,
+  eps: number,
+  c1: number,
+  c2: number,
+];
+
 /** The addon's exports (native/gemm.c documents the arguments). */
 interface GemmAddon {
   open: (path: string) => string;
@@ -33,37 +49,10 @@ interface GemmAddon {
     act: number,
     alpha: number,
   ) => void;
-  adam: (
-    w: Float32Array,
-    g: Float32Array,
-    m: Float32Array,
-    v: Float32Array,
-    out: Float32Array,
-    lr: number,
-    beta1: number,
-    beta2: number,
-    eps: number,
-    c1: number,
-    c2: number,
-  ) => void;
+  adam: (...a: AdamArgs) => void;
   lerp: (out: Float32Array, s: Float32Array, t: Float32Array, tau: number) => void;
   /** See Gemm.adamPolyak (absent in older addons). */
-  adamPolyak?: (
-    w: Float32Array,
-    g: Float32Array,
-    m: Float32Array,
-    v: Float32Array,
-    out: Float32Array,
-    lr: number,
-    beta1: number,
-    beta2: number,
-    eps: number,
-    c1: number,
-    c2: number,
-    target: Float32Array,
-    targetOut: Float32Array,
-    tau: number,
-  ) => void;
+  adamPolyak?: (...a: [...AdamArgs, target: Float32Array, targetOut: Float32Array, tau: number]) => void;
   layerNorm: (x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, eps: number) => void;
   layerNormGrad: (dy: Float32Array, x: Float32Array, gamma: Float32Array, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, eps: number) => void;
   /** See Gemm.layerNormRelu / reluLayerNormGrad (absent in older addons). */
