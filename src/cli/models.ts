@@ -34,8 +34,12 @@ export const SHIPPED = {
    * zI telling the domain apart perfectly (src/learn/daib.ts); moments is what results/reward-seeds and reward-depth measured.
    */
   rewardAdversary: 'moments',
-  /** The second classifier's cue beside the image: the wrist depth image (collected with --depth; results/reward-depth). */
-  rewardDepthCue: 'depth',
+  /**
+   * The second classifier's cue beside the image: the wrist depth image's vertical steps (collected with --depth). Not
+   * the absolute 8x8 cells ('depth', results/reward-depth): they tell how deep the tip is, not whether it is seated, and
+   * called plugs 3-10 mm short seated on deep connectors (results/reward-depth-relative).
+   */
+  rewardDepthCue: 'depth-dy',
   rewardDepthFile: 'reward-depth.onnx',
   /** Card versions of the shipped models: raised whenever a retrained model replaces a shipped one at the same path. */
   rewardCardVersion: 4,

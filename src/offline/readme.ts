@@ -54,7 +54,7 @@ export function buildModelsReadme(dir: string, reproduce: string): string {
   if (existsSync(join(dir, 'reward-depth.onnx')))
     parts.push(
       '**Two rewards.** `reward.onnx` sees the wrist colour image alone and runs on any cell. `reward-depth.onnx` also takes',
-      'the wrist depth image as 8x8 cells (an RGB-D wrist camera such as a RealSense D405): use it only where the backend gives',
+      'the wrist depth image (an RGB-D wrist camera such as a RealSense D405; the cue its card names): use it only where the backend gives',
       'depth (`backend.sim.depth: true`, or a ROS cell with `topics.depth`); otherwise the daemon stops the arm at the first tick',
       '("observation has no depth image"). Its errors a few millimetres short of seated are in its table below: an unseated',
       'plug called seated is a false success online.',

@@ -37,6 +37,10 @@ const DEPTH_STD_M = 0.01;
  */
 export const DEPTH_EMPTY_M = 0.03;
 const DEPTH_NAME = /^depth([1-9][0-9]?)_([0-9]+)_([0-9]+)$/;
+/** A vertical depth step (depthGridDy): cell (r+1, c) minus cell (r, c) on a rows x cols grid. */
+const DEPTH_DY_NAME = /^depthdy([1-9][0-9]?)x([1-9][0-9]?)_([0-9]+)_([0-9]+)$/;
+/** Normalisation of vertical depth steps (m): 1 unit = 2 mm. */
+const DEPTH_DY_STD_M = 0.002;
 
 /**
  * Cues a reward classifier may take beside the wrist image (`train:reward --cue`), as proprio specs in raw units.
@@ -47,6 +51,12 @@ const DEPTH_NAME = /^depth([1-9][0-9]?)_([0-9]+)_([0-9]+)$/;
  * 'wrench': all six components. 'none': the image alone (the cards made before cues existed).
  * 'depth': the wrist depth image as 8 x 8 cells (depthGridSpec; an RGB-D wrist camera, e.g. a RealSense D405); it
  * sees seated without pressing. 'depth+fz': both.
+ * 'depth-dy': only how depth changes from one row of the image to the next (depthDySpec), never how far anything is.
+ * The absolute cells of 'depth' tell how far the socket face is, i.e. how deep the tip is in the socket, and "seated"
+ * is a connector's own insertion depth (8-16 mm here): a classifier trained on them learns one depth for all
+ * connectors and calls a 16 mm connector seated 3-10 mm short (results/reward-depth-relative/). The steps keep what
+ * is the same for every connector: the jump from the plug housing's lower edge to the socket face beyond it, which
+ * grows with the exposed pin length (the pins' 4 mm standoff when seated, plus the height above seated).
  */
 export const REWARD_CUES = {
   none: null,
@@ -54,6 +64,7 @@ export const REWARD_CUES = {
   wrench: { layout: ['fx', 'fy', 'fz', 'tx', 'ty', 'tz'], mean: [0, 0, 0, 0, 0, 0], std: [1, 1, 1, 1, 1, 1] },
   depth: depthGridSpec(8),
   'depth+fz': { layout: [...depthGridSpec(8).layout, 'fz'], mean: [...depthGridSpec(8).mean, 0], std: [...depthGridSpec(8).std, 1] },
+  'depth-dy': depthDySpec(32, 4),
 } as const satisfies Record<string, ProprioSpec | null>;
 
 export type RewardCue = keyof typeof REWARD_CUES;
@@ -69,6 +80,17 @@ function depthGridSpec(n: number): { layout: string[]; mean: number[]; std: numb
   const layout: string[] = [];
   for (let r = 0; r < n; r++) for (let c = 0; c < n; c++) layout.push(`depth${n}_${r}_${c}`);
   return { layout, mean: layout.map(() => DEPTH_MEAN_M), std: layout.map(() => DEPTH_STD_M) };
+}
+
+/**
+ * Vertical depth steps on a rows x cols grid (`depthdy{rows}x{cols}_{r}_{c}`, r < rows - 1): cell (r+1, c) minus cell
+ * (r, c), cells as in depthGrid. Fine rows (2 px at 64 px for 32 rows) keep an occluding edge sharp; a few wide columns
+ * average the noise along it. Zero mean, 1 unit = 2 mm.
+ */
+function depthDySpec(rows: number, cols: number): { layout: string[]; mean: number[]; std: number[] } {
+  const layout: string[] = [];
+  for (let r = 0; r < rows - 1; r++) for (let c = 0; c < cols; c++) layout.push(`depthdy${rows}x${cols}_${r}_${c}`);
+  return { layout, mean: layout.map(() => 0), std: layout.map(() => DEPTH_DY_STD_M) };
 }
 
 /** A cue's proprio spec as a fresh (mutable) copy, or null for the image alone. */
@@ -233,25 +255,26 @@ const GETTERS: Record<string, Getter> = {
 
 /** Names a proprio layout may use: dx dy dz = end effector minus goal x* (m); x y z = end effector (m);
  *  gx gy gz = goal x* (m); fx fy fz tx ty tz = bias-corrected wrench (N, N m); depth{n}_{r}_{c} = a cell of the depth
- *  image on an n x n grid (m; n <= 99, see depthGridSpec). */
-export const PROPRIO_NAMES = [...Object.keys(GETTERS), 'depth{n}_{r}_{c}'];
+ *  image on an n x n grid (m; n <= 99, see depthGridSpec); depthdy{rows}x{cols}_{r}_{c} = cell (r+1, c) minus cell
+ *  (r, c) on a rows x cols grid (m; depthDySpec). */
+export const PROPRIO_NAMES = [...Object.keys(GETTERS), 'depth{n}_{r}_{c}', 'depthdy{rows}x{cols}_{r}_{c}'];
 
 /**
  * The depth image's n x n cells (m, row-major) into `out`: mean of the valid (> 0) pixels in each cell's area
  * footprint, DEPTH_EMPTY_M where none is valid. Throws InputSpecError when the observation has no depth image.
  */
-export function depthGrid(o: Observation, n: number, out: Float64Array): void {
+export function depthGrid(o: Observation, n: number, out: Float64Array, cols = n): void {
   const d = o.depth;
   if (!d) {
     const why = o.depthFault ? ` (${o.depthFault})` : '';
     throw new InputSpecError(`observation has no depth image${why}, and the model takes depth cells (the backend must provide a depth camera)`);
   }
-  if (d.data.length !== d.width * d.height || d.width < n || d.height < n)
-    throw new InputSpecError(`depth image ${d.width}x${d.height} with ${d.data.length} values cannot give ${n}x${n} cells`);
+  if (d.data.length !== d.width * d.height || d.width < cols || d.height < n)
+    throw new InputSpecError(`depth image ${d.width}x${d.height} with ${d.data.length} values cannot give ${n}x${cols} cells`);
   const ys = footprints(d.height, n);
-  const xs = footprints(d.width, n);
+  const xs = footprints(d.width, cols);
   for (let r = 0; r < n; r++) {
-    for (let c = 0; c < n; c++) {
+    for (let c = 0; c < cols; c++) {
       let sum = 0,
         k = 0;
       for (let y = ys[2 * r]!; y < ys[2 * r + 1]!; y++) {
@@ -263,14 +286,14 @@ export function depthGrid(o: Observation, n: number, out: Float64Array): void {
           }
         }
       }
-      out[r * n + c] = k > 0 ? sum / k : DEPTH_EMPTY_M;
+      out[r * cols + c] = k > 0 ? sum / k : DEPTH_EMPTY_M;
     }
   }
 }
 
 /** The depth cells a model's inputs read (their names), empty when it takes no depth. */
 export function depthCellsOf(spec: ModelInputSpec): string[] {
-  return (spec.proprio?.layout ?? []).filter((name) => DEPTH_NAME.test(name));
+  return (spec.proprio?.layout ?? []).filter((name) => DEPTH_NAME.test(name) || DEPTH_DY_NAME.test(name));
 }
 
 /**
@@ -293,8 +316,8 @@ export function unmetSensors(spec: ModelInputSpec, sensors: BackendSensors): str
 /** Builds a proprio vector by the layout's names; compiled once, so the tick runs a loop into a reused buffer. */
 export class ProprioBuilder {
   private readonly getters: Getter[];
-  /** Depth grids this layout reads, by cell count n: filled once per build() before the getters run. */
-  private readonly grids = new Map<number, Float64Array>();
+  /** Depth grids this layout reads, by rows x cols: filled once per build() before the getters run. */
+  private readonly grids = new Map<string, { rows: number; cols: number; cells: Float64Array }>();
   private readonly buf: Float32Array;
   private readonly mean: Float64Array;
   private readonly invStd: Float64Array;
@@ -319,26 +342,42 @@ export class ProprioBuilder {
     this.buf = new Float32Array(spec.layout.length);
   }
 
-  /** A depth cell's getter (reads the grid build() fills), or null when `name` is not one. */
+  /** The grid of rows x cols depth cells build() fills. */
+  private grid(rows: number, cols: number): Float64Array {
+    const key = `${rows}x${cols}`;
+    let g = this.grids.get(key);
+    if (!g) {
+      g = { rows, cols, cells: new Float64Array(rows * cols) };
+      this.grids.set(key, g);
+    }
+    return g.cells;
+  }
+
+  /** A depth cell's or vertical step's getter (reads the grid build() fills), or null when `name` is not one. */
   private depthGetter(name: string): Getter | null {
     const m = DEPTH_NAME.exec(name);
-    if (!m) return null;
-    const n = Number(m[1]),
-      r = Number(m[2]),
-      c = Number(m[3]);
-    if (r >= n || c >= n) return null;
-    let grid = this.grids.get(n);
-    if (!grid) {
-      grid = new Float64Array(n * n);
-      this.grids.set(n, grid);
+    if (m) {
+      const n = Number(m[1]),
+        r = Number(m[2]),
+        c = Number(m[3]);
+      if (r >= n || c >= n) return null;
+      const g = this.grid(n, n);
+      return () => g[r * n + c]!;
     }
-    const g = grid;
-    return () => g[r * n + c]!;
+    const s = DEPTH_DY_NAME.exec(name);
+    if (!s) return null;
+    const rows = Number(s[1]),
+      cols = Number(s[2]),
+      r = Number(s[3]),
+      c = Number(s[4]);
+    if (r >= rows - 1 || c >= cols) return null;
+    const g = this.grid(rows, cols);
+    return () => g[(r + 1) * cols + c]! - g[r * cols + c]!;
   }
 
   /** Fills and returns the reused buffer (copy it to keep it). Throws InputSpecError if it needs depth the observation lacks. */
   build(o: Observation): Float32Array {
-    for (const [n, grid] of this.grids) depthGrid(o, n, grid);
+    for (const g of this.grids.values()) depthGrid(o, g.rows, g.cells, g.cols);
     for (let i = 0; i < this.getters.length; i++) {
       this.buf[i] = ((this.getters[i] as Getter)(o) - (this.mean[i] as number)) * (this.invStd[i] as number);
     }

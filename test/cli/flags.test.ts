@@ -13,6 +13,7 @@ import { fieldsOf } from '../../src/config/declare.ts';
 import { LearningConfigSchema } from '../../src/config/schema.ts';
 import { CAMPAIGN } from '../../src/cli/campaign.ts';
 import { COLLECT } from '../../src/cli/collect.ts';
+import { DEPTH_BANDS } from '../../src/cli/depth-bands.ts';
 import { EVAL_POLICY } from '../../src/cli/eval-policy.ts';
 import { EVAL_REWARD } from '../../src/cli/eval-reward.ts';
 import { EVALUATE } from '../../src/cli/evaluate-args.ts';
@@ -33,6 +34,7 @@ import { BENCHES, DAEMON_THREAD, ROS2_CAMERA } from '../../bench/commands.ts';
 const COMMANDS: Command[] = [
   CAMPAIGN,
   COLLECT,
+  DEPTH_BANDS,
   EVAL_POLICY,
   EVAL_REWARD,
   EVALUATE,

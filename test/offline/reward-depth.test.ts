@@ -5,6 +5,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { initBackend } from '../../src/learn/backend.ts';
+import { depthBands } from '../../src/cli/depth-bands.ts';
 import { exportReward } from '../../src/offline/reward.ts';
 import { cardPathFor, readCard } from '../../src/policy/card.ts';
 import { inputSpecOf, REWARD_CUES } from '../../src/policy/inputs.ts';
@@ -37,4 +38,17 @@ test('with depth cells the classifier beats the image-only one on held-out frame
   const card = readCard(cardPathFor(path));
   assert.deepEqual(inputSpecOf(card, path).proprio?.layout, [...REWARD_CUES.depth.layout]);
   assert.equal((card.hyperparameters as { cue?: string }).cue, 'depth');
+});
+
+test('depth-bands: the socket face of a deep plug a few mm short is nearer than a shallow plug seated; the step is not', () => {
+  // Why absolute depth cells mislead (europlug seats at 16 mm, dt12 at 10): the face distance says how deep the tip is,
+  // not whether it is seated; the largest vertical step grows with the height above seated for both.
+  const rows = depthBands(fx.db, ['dt12', 'europlug']);
+  const band = (name: string, b: string) => rows.find((r) => r.name === name)!.bands.find((x) => x.band === b)!;
+  const eu = ['0-3 mm', '3-6 mm'].map((b) => band('europlug', b)).filter((b) => b.frames > 0);
+  assert.ok(eu.length > 0 && band('dt12', 'seated').frames > 0, JSON.stringify(rows));
+  for (const b of eu) {
+    assert.ok(b.faceMm < band('dt12', 'seated').faceMm, `europlug ${b.band} face ${b.faceMm} vs dt12 seated ${band('dt12', 'seated').faceMm}`);
+    assert.ok(b.stepMm > Math.max(band('dt12', 'seated').stepMm, band('europlug', 'seated').stepMm), `europlug ${b.band} step ${b.stepMm}`);
+  }
 });
