@@ -299,7 +299,7 @@ export const LearningConfigSchema = T.object(
     gemmThreads: T.nullable(T.integer({ minimum: 1, maximum: 2 }), {
       default: null,
       description:
-        "threads of the trainer's native kernels: 2 splits its GEMMs, Adam and LayerNorm over both cores with bit-identical results (src/learn/README.md); null: env INSERTION_GEMM_THREADS, else 1",
+        "threads of the trainer's native kernels: 2 splits its GEMMs, Adam and LayerNorm over both cores with bit-identical results (src/learn/README.md); null: env INSERTION_GEMM_THREADS, else 2 where the trainer may use two CPUs (1 on one)",
     }),
     shadowGate: ShadowGateConfigSchema,
   },

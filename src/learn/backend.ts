@@ -25,6 +25,7 @@
  * once; without the addon the wasm kernels run as before (the fallback that always works).
  * The chosen backend name, the GEMM engine and the list of applied fixes go into every training log and model card.
  */
+import { availableParallelism } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { GEMM_ACTIVATIONS, loadGemm, type Gemm } from './gemm.ts';
@@ -126,8 +127,11 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
   } else {
     // INSERTION_GEMM_THREADS: e.g. 2 lets the online trainer use the core the 10 Hz loop leaves idle between ticks.
     const envThreads = Number(process.env['INSERTION_GEMM_THREADS'] ?? NaN);
-    // Unsaid: the env's, else what an earlier call set (a second initBackend, e.g. the reward tuner's, keeps the trainer's).
-    const threads = opts.gemmThreads ?? (Number.isInteger(envThreads) && envThreads >= 1 ? envThreads : loadedGemm?.threads);
+    // Unsaid: the env's, else what an earlier call set (a second initBackend, e.g. the reward tuner's, keeps the trainer's),
+    // else 2 where this process may use two CPUs: bit-identical to one, and faster beside the 10 Hz daemon without
+    // costing it ticks (results/online-bench-quiet/).
+    const threads =
+      opts.gemmThreads ?? (Number.isInteger(envThreads) && envThreads >= 1 ? envThreads : (loadedGemm?.threads ?? (availableParallelism() >= 2 ? 2 : 1)));
     const r = loadGemm({ ...(opts.gemmAddon !== undefined ? { addon: opts.gemmAddon } : {}), ...(threads !== undefined ? { threads } : {}) });
     if (r.gemm) {
       registerNativeMatMul();

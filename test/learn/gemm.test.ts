@@ -3,6 +3,7 @@
  * the fallback to wasm's own matMul when the addon is absent. Tests that need the addon skip, saying why, when it
  * is not built or no OpenBLAS is installed (bash native/build.sh; Debian libopenblas0-pthread).
  */
+import { availableParallelism } from 'node:os';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
@@ -41,7 +42,9 @@ function assertClose(got: Float32Array, ref: Float32Array, tol: number, what: st
 const rnd = (shape: number[], seed: number): tf.Tensor => tf.randomUniform(shape, -1, 1, 'float32', seed);
 
 test('the engine is in the label: wasm+openblas with the library and thread count, or plain wasm', { skip: noGemm }, () => {
-  assert.match(backendLabel(), /^wasm\+openblas \(gemm: .*OpenBLAS.*, 1 thread; fixes: /);
+  // The default: two threads where the process may use two CPUs.
+  const threads = availableParallelism() >= 2 ? '2 threads' : '1 thread';
+  assert.match(backendLabel(), new RegExp(`^wasm\\+openblas \\(gemm: .*OpenBLAS.*, ${threads}; fixes: `));
   setNativeGemm(false);
   try {
     assert.match(backendLabel(), /^wasm \(fixes: /);
