@@ -21,6 +21,15 @@ const addon = gemm as Gemm;
 const rng = new Rng(11);
 const rnd = (n: number, s = 1): Float32Array => Float32Array.from({ length: n }, () => rng.normal(0, s));
 
+/** LayerNorm shapes (whole and ragged row blocks, a small one) with their random inputs. */
+function layerNormCases(): Array<{ rows: number; c: number; x: Float32Array; dy: Float32Array; gamma: Float32Array; beta: Float32Array }> {
+  return [
+    [256, 256],
+    [255, 256],
+    [3, 64],
+  ].map(([rows = 0, c = 0]) => ({ rows, c, x: rnd(rows * c), dy: rnd(rows * c), gamma: rnd(c), beta: rnd(c) }));
+}
+
 /** f's outputs on one thread, then on two; back at one thread afterwards. */
 function both(f: () => Float32Array[]): [Float32Array[], Float32Array[]] {
   try {
@@ -90,15 +99,7 @@ test('two threads: Adam, LayerNorm and its gradient, bias sums, ReLU and convolu
     });
     assertSameBits(one, two, `adam n=${n}`);
   }
-  for (const [rows, c] of [
-    [256, 256],
-    [255, 256],
-    [3, 64],
-  ] as const) {
-    const x = rnd(rows * c);
-    const dy = rnd(rows * c);
-    const gamma = rnd(c);
-    const beta = rnd(c);
+  for (const { rows, c, x, dy, gamma, beta } of layerNormCases()) {
     const [one, two] = both(() => {
       const y = new Float32Array(rows * c);
       const dx = new Float32Array(rows * c);
@@ -149,15 +150,7 @@ test(
   'the fused kernels = the calls they replace, bit for bit, on one and two threads: LayerNorm + ReLU, its gradient, Adam + Polyak; bias sums, Polyak in place',
   { skip: noGemm },
   () => {
-    for (const [rows, c] of [
-      [256, 256],
-      [255, 256],
-      [3, 64],
-    ] as const) {
-      const x = rnd(rows * c);
-      const dy = rnd(rows * c);
-      const gamma = rnd(c);
-      const beta = rnd(c);
+    for (const { rows, c, x, dy, gamma, beta } of layerNormCases()) {
       // The two calls, on one thread: the reference.
       addon.setThreads(1);
       const y0 = new Float32Array(rows * c);
