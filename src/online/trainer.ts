@@ -30,7 +30,7 @@ import { cardPreprocessing, DEFAULT_PROPRIO_SPEC, modelImageBytes, ProprioBuilde
 import { initBackend, nativeGemm, tensorMemory } from '../learn/backend.ts';
 import { saveOnnxModel } from '../learn/export.ts';
 import { savedDaibConfig } from '../learn/daib.ts';
-import { IqlAgent, type IqlConfig, type IqlFeatures, type IqlStats } from '../learn/iql.ts';
+import { IqlAgent, type IqlConfig, type IqlStats } from '../learn/iql.ts';
 import { gatherImages, netVariables, type Mlp } from '../learn/nets.ts';
 import { assignValues, polyakArrays, variableValues } from '../learn/optim.ts';
 import { sha256Hex, type ModelCard } from '../policy/card.ts';
@@ -234,6 +234,48 @@ interface Replay {
 }
 
 const PD = DEFAULT_PROPRIO_SPEC.layout.length;
+
+/** A rate window's CPU sums (CpuBreakdown's fields, ms), starting at the process's CPU `process`. */
+function cpuSums(process: number) {
+  return { process, mainThread: 0, batch: 0, agent: 0, average: 0, poll: 0, export: 0 };
+}
+
+/** One update's batch, allocated once per batch size and feature widths. */
+class BatchBuffers {
+  readonly rowsS: Int32Array;
+  readonly rowsN: Int32Array;
+  readonly action: Float32Array;
+  readonly reward: Float32Array;
+  readonly done: Float32Array;
+  readonly proprio: Float32Array;
+  readonly nextProprio: Float32Array;
+  readonly s: IqlFeatures3;
+  readonly next: IqlFeatures3;
+
+  constructor(
+    readonly size: number,
+    readonly dims: { pi: number; q: number; v: number },
+  ) {
+    const feats = (): IqlFeatures3 => ({
+      pi: new Float32Array(size * dims.pi),
+      q: new Float32Array(size * dims.q),
+      v: new Float32Array(size * dims.v),
+    });
+    this.rowsS = new Int32Array(size);
+    this.rowsN = new Int32Array(size);
+    this.action = new Float32Array(size * 3);
+    this.reward = new Float32Array(size);
+    this.done = new Float32Array(size);
+    this.proprio = new Float32Array(size * PD);
+    this.nextProprio = new Float32Array(size * PD);
+    this.s = feats();
+    this.next = feats();
+  }
+
+  fits(size: number, dims: { pi: number; q: number; v: number }): boolean {
+    return size === this.size && dims.pi === this.dims.pi && dims.q === this.dims.q && dims.v === this.dims.v;
+  }
+}
 
 type IqlFeatures3 = { pi: Float32Array; q: Float32Array; v: Float32Array };
 
@@ -441,7 +483,7 @@ export class OnlineTrainer {
   private cpuUs = 0;
   private cpuMsPerUpdate: number | null = null;
   /** Sums over the current rate window (CpuBreakdown's fields, ms; process: the process's CPU at the window's start). */
-  private cpuAcc = { process: 0, mainThread: 0, batch: 0, agent: 0, average: 0, poll: 0, export: 0 };
+  private cpuAcc = cpuSums(0);
   private cpuBreakdown: CpuBreakdown | null = null;
   private exports = 0;
   /** Intervention transitions added to the offline/demonstration buffer. */
@@ -469,8 +511,8 @@ export class OnlineTrainer {
   private imageSize = 0;
   private reader!: Store;
   private writer!: Store;
-  /** update()'s batch arrays by name, reused from update to update (each is written in full; the agent keeps none). */
-  private readonly scratch = new Map<string, Float32Array | Int32Array>();
+  /** update()'s batch arrays, reused from update to update (each is written in full; the agent keeps none). */
+  private buffers: BatchBuffers | null = null;
 
   constructor(cfg: OnlineTrainerConfig) {
     if (!(cfg.onlineFraction >= 0 && cfg.onlineFraction <= 1))
@@ -906,23 +948,9 @@ export class OnlineTrainer {
     const c = this.cfg;
     const B = c.batchSize;
     const nOn = this.offline.n === 0 ? B : !this.onlineSamplable ? 0 : Math.round(c.onlineFraction * B);
-    const f32 = (name: string, len: number): Float32Array => {
-      let b = this.scratch.get(name);
-      if (!(b instanceof Float32Array) || b.length !== len) this.scratch.set(name, (b = new Float32Array(len)));
-      return b;
-    };
-    const i32 = (name: string, len: number): Int32Array => {
-      let b = this.scratch.get(name);
-      if (!(b instanceof Int32Array) || b.length !== len) this.scratch.set(name, (b = new Int32Array(len)));
-      return b;
-    };
-    const rowsS = i32('rowsS', B);
-    const rowsN = i32('rowsN', B);
-    const action = f32('action', B * 3);
-    const reward = f32('reward', B);
-    const done = f32('done', B);
-    const proprio = f32('proprio', B * PD);
-    const nextProprio = f32('nextProprio', B * PD);
+    const dims = this.agent.featureDims;
+    if (!this.buffers?.fits(B, dims)) this.buffers = new BatchBuffers(B, dims);
+    const { rowsS, rowsN, action, reward, done, proprio, nextProprio } = this.buffers;
     const batch = { online: nOn, offline: B - nOn, onlineInterventions: 0, offlineInterventions: 0, onlineByGroup: {} as Record<string, number> };
     for (let b = 0; b < B; b++) {
       const off = b >= nOn;
@@ -949,9 +977,7 @@ export class OnlineTrainer {
     }
     this.lastBatch = batch;
     // The online rows then the offline rows, gathered straight into one batch.
-    const dims = this.agent.featureDims;
-    const feats = (rows: Int32Array, name: string): IqlFeatures => {
-      const out = { pi: f32(`${name}.pi`, B * dims.pi), q: f32(`${name}.q`, B * dims.q), v: f32(`${name}.v`, B * dims.v) };
+    const feats = (rows: Int32Array, out: IqlFeatures3): IqlFeatures3 => {
       this.onFeat.gatherInto(rows.subarray(0, nOn), out, 0);
       this.offFeat.gatherInto(rows.subarray(nOn), out, nOn);
       return out;
@@ -960,8 +986,8 @@ export class OnlineTrainer {
     const th1 = threadMs();
     const stats = this.agent.update({
       size: B,
-      features: feats(rowsS, 's'),
-      nextFeatures: feats(rowsN, 'next'),
+      features: feats(rowsS, this.buffers.s),
+      nextFeatures: feats(rowsN, this.buffers.next),
       proprio,
       nextProprio,
       action,
@@ -988,7 +1014,7 @@ export class OnlineTrainer {
     this.cpuUs += cpu.user + cpu.system;
     if (!this.rate) {
       this.rate = { t: now, u: this.updates };
-      this.cpuAcc = { process: processMs(), mainThread: 0, batch: 0, agent: 0, average: 0, poll: 0, export: 0 };
+      this.cpuAcc = cpuSums(processMs());
     } else if (now - this.rate.t > 2000) {
       const k = Math.max(1, this.updates - this.rate.u);
       this.ups = ((this.updates - this.rate.u) * 1000) / (now - this.rate.t);
@@ -1007,7 +1033,7 @@ export class OnlineTrainer {
       };
       this.cpuUs = 0;
       this.rate = { t: now, u: this.updates };
-      this.cpuAcc = { process: p, mainThread: 0, batch: 0, agent: 0, average: 0, poll: 0, export: 0 };
+      this.cpuAcc = cpuSums(p);
     }
     return stats;
   }
