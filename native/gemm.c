@@ -30,11 +30,14 @@
  *        x, gamma, dx, dgamma, dbeta, eps[, stats]): the gradients through it (dy: of y). Each gives the bits of the two
  *        calls it fuses; stats (2 floats a row) carries the rows' mean and 1/sqrt(var + eps) from the one to the other.
  *        Row statistics two-pass in float (the JS fallback kernels in src/learn/backend.ts use doubles).
- *   conv(mode, dims, a, b, out)     NHWC 2-D convolution (no dilation) as im2col + sgemm over chunks of output pixels;
+ *   conv(mode, dims, a, b, out)     NHWC 2-D convolution (no dilation): direct AVX2 kernels where the GEMM's output
+ *        channels are a multiple of 16 ("Direct convolutions" below), else im2col + sgemm over chunks of output pixels;
  *        dims = Int32Array [N, H, W, Ci, KH, KW, Co, strideH, strideW, padTop, padLeft, OH, OW], filter [KH, KW, Ci, Co].
  *        mode 0: out y [N, OH, OW, Co] = conv(a = x, b = filter);
  *        mode 1: out dx [N, H, W, Ci] = the input gradient from a = dy, b = filter (GEMM then col2im);
  *        mode 2: out dW [KH, KW, Ci, Co] = the filter gradient from a = x, b = dy.
+ *   convBiasRelu(dims, x, filter, bias, out)  out = relu(conv(x, filter) + bias) (mode 0; bias and ReLU per output tile).
+ *   setConvDirect(on) -> bool       whether conv uses the direct kernels (tests and benchmarks compare both).
  *   sumRows(x, out)                 out[k] = sum over rows of x[row, k] (rows of out.length values; double accumulators)
  *   addRow(a, b, out)               out[i] = a[i] + b[i % b.length] (a bias row added to every row)
  *   relu(x)                         x = max(x, 0) in place; reluGrad(dy, y, dx): dx = y > 0 ? dy : 0 (y = relu's output).
@@ -981,12 +984,287 @@ static void col2im(const float *cols, const ConvDims *d, size_t p0, size_t p1, f
   }
 }
 
-static napi_value Conv(napi_env env, napi_callback_info info) {
+/* ---------------------------------------------------------------------------------------------------------------
+ * Direct convolutions (x86-64 with AVX2 and FMA; `conv` uses them when the output channels of the GEMM it replaces
+ * are a multiple of 16, else im2col + sgemm above). Why: the training convs are small GEMMs with 32 output columns
+ * (Co), where OpenBLAS reached 45-60 GFLOP/s of its 98 and the im2col copy cost as much again at Ci = 3. Here a
+ * register tile of DC_R rows x 16 columns (12 accumulators) reads the input in place through a table of pointers:
+ *  - forward: rows = output pixels, reduced over the filter's KH rows, each a contiguous run of KW*Ci input floats
+ *    (border runs are copied with their zeros into a scratch row);
+ *  - input gradient: rows = input pixels of one stride phase (all share the same filter taps), reduced over those
+ *    taps, each a run of Co floats of dy (zeros where the tap falls outside dy), with the filter transposed per tap;
+ *  - filter gradient: rows = DC_R values of one filter row's run, columns = Co, reduced over every output pixel.
+ * Every output value is summed in a fixed order that depends on the shape only, so one and two threads give the
+ * same bits (parts cut pixel blocks or filter blocks). Not bit-identical to im2col + sgemm (another summation order):
+ * test/learn/backend.test.ts compares both with tfjs's cpu kernels. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define DC_R 6
+#define DC_P 256 /* pixels per chunk of the filter gradient */
+
+static int g_conv_direct = -1; /* -1: not checked yet; 0 off (no AVX2/FMA, or setConvDirect(false)); 1 on */
+static int conv_direct_on(void) {
+  if (g_conv_direct < 0) {
+    __builtin_cpu_init();
+    const char *e = getenv("INSERTION_CONV_DIRECT");
+    g_conv_direct = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && !(e && strcmp(e, "off") == 0);
+  }
+  return g_conv_direct;
+}
+
+/* o[r][0..15] = act(init[0..15] + sum over t < T, l < L of s[t*DC_R + r][l] * w[t][l*ldw + 0..15]) for r < DC_R. */
+__attribute__((target("avx2,fma"))) static void dc_tile(int T, int L, const float *const *s, const float *const *w, int ldw, const float *init,
+                                                      float *const *o, int relu) {
+  __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+  c00 = init ? _mm256_loadu_ps(init) : _mm256_setzero_ps();
+  c01 = init ? _mm256_loadu_ps(init + 8) : _mm256_setzero_ps();
+  c10 = c20 = c30 = c40 = c50 = c00;
+  c11 = c21 = c31 = c41 = c51 = c01;
+  for (int t = 0; t < T; t++) {
+    const float *s0 = s[t * DC_R], *s1 = s[t * DC_R + 1], *s2 = s[t * DC_R + 2], *s3 = s[t * DC_R + 3], *s4 = s[t * DC_R + 4],
+                *s5 = s[t * DC_R + 5];
+    const float *wt = w[t];
+    for (int l = 0; l < L; l++, wt += ldw) {
+      const __m256 w0 = _mm256_loadu_ps(wt), w1 = _mm256_loadu_ps(wt + 8);
+      __m256 b;
+      b = _mm256_broadcast_ss(s0 + l), c00 = _mm256_fmadd_ps(b, w0, c00), c01 = _mm256_fmadd_ps(b, w1, c01);
+      b = _mm256_broadcast_ss(s1 + l), c10 = _mm256_fmadd_ps(b, w0, c10), c11 = _mm256_fmadd_ps(b, w1, c11);
+      b = _mm256_broadcast_ss(s2 + l), c20 = _mm256_fmadd_ps(b, w0, c20), c21 = _mm256_fmadd_ps(b, w1, c21);
+      b = _mm256_broadcast_ss(s3 + l), c30 = _mm256_fmadd_ps(b, w0, c30), c31 = _mm256_fmadd_ps(b, w1, c31);
+      b = _mm256_broadcast_ss(s4 + l), c40 = _mm256_fmadd_ps(b, w0, c40), c41 = _mm256_fmadd_ps(b, w1, c41);
+      b = _mm256_broadcast_ss(s5 + l), c50 = _mm256_fmadd_ps(b, w0, c50), c51 = _mm256_fmadd_ps(b, w1, c51);
+    }
+  }
+  if (relu) {
+    const __m256 z = _mm256_setzero_ps();
+    c00 = _mm256_max_ps(c00, z), c01 = _mm256_max_ps(c01, z), c10 = _mm256_max_ps(c10, z), c11 = _mm256_max_ps(c11, z);
+    c20 = _mm256_max_ps(c20, z), c21 = _mm256_max_ps(c21, z), c30 = _mm256_max_ps(c30, z), c31 = _mm256_max_ps(c31, z);
+    c40 = _mm256_max_ps(c40, z), c41 = _mm256_max_ps(c41, z), c50 = _mm256_max_ps(c50, z), c51 = _mm256_max_ps(c51, z);
+  }
+  _mm256_storeu_ps(o[0], c00), _mm256_storeu_ps(o[0] + 8, c01), _mm256_storeu_ps(o[1], c10), _mm256_storeu_ps(o[1] + 8, c11);
+  _mm256_storeu_ps(o[2], c20), _mm256_storeu_ps(o[2] + 8, c21), _mm256_storeu_ps(o[3], c30), _mm256_storeu_ps(o[3] + 8, c31);
+  _mm256_storeu_ps(o[4], c40), _mm256_storeu_ps(o[4] + 8, c41), _mm256_storeu_ps(o[5], c50), _mm256_storeu_ps(o[5] + 8, c51);
+}
+
+/* o[k*ldo + 0..15] (+)= sum over p < P of s[p][lk[k]] * dy[p*ldy + 0..15] for k < DC_R (first: = instead of +=). */
+__attribute__((target("avx2,fma"))) static void dc_tile_dw(int P, const float *const *s, const int *lk, const float *dy, int ldy, float *o, int ldo,
+                                                         int first) {
+  __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+  if (first) {
+    c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = _mm256_setzero_ps();
+  } else {
+    c00 = _mm256_loadu_ps(o), c01 = _mm256_loadu_ps(o + 8), c10 = _mm256_loadu_ps(o + ldo), c11 = _mm256_loadu_ps(o + ldo + 8);
+    c20 = _mm256_loadu_ps(o + 2 * ldo), c21 = _mm256_loadu_ps(o + 2 * ldo + 8), c30 = _mm256_loadu_ps(o + 3 * ldo), c31 = _mm256_loadu_ps(o + 3 * ldo + 8);
+    c40 = _mm256_loadu_ps(o + 4 * ldo), c41 = _mm256_loadu_ps(o + 4 * ldo + 8), c50 = _mm256_loadu_ps(o + 5 * ldo), c51 = _mm256_loadu_ps(o + 5 * ldo + 8);
+  }
+  const int k0 = lk[0], k1 = lk[1], k2 = lk[2], k3 = lk[3], k4 = lk[4], k5 = lk[5];
+  for (int p = 0; p < P; p++, dy += ldy) {
+    const float *sp = s[p];
+    const __m256 d0 = _mm256_loadu_ps(dy), d1 = _mm256_loadu_ps(dy + 8);
+    __m256 b;
+    b = _mm256_broadcast_ss(sp + k0), c00 = _mm256_fmadd_ps(b, d0, c00), c01 = _mm256_fmadd_ps(b, d1, c01);
+    b = _mm256_broadcast_ss(sp + k1), c10 = _mm256_fmadd_ps(b, d0, c10), c11 = _mm256_fmadd_ps(b, d1, c11);
+    b = _mm256_broadcast_ss(sp + k2), c20 = _mm256_fmadd_ps(b, d0, c20), c21 = _mm256_fmadd_ps(b, d1, c21);
+    b = _mm256_broadcast_ss(sp + k3), c30 = _mm256_fmadd_ps(b, d0, c30), c31 = _mm256_fmadd_ps(b, d1, c31);
+    b = _mm256_broadcast_ss(sp + k4), c40 = _mm256_fmadd_ps(b, d0, c40), c41 = _mm256_fmadd_ps(b, d1, c41);
+    b = _mm256_broadcast_ss(sp + k5), c50 = _mm256_fmadd_ps(b, d0, c50), c51 = _mm256_fmadd_ps(b, d1, c51);
+  }
+  _mm256_storeu_ps(o, c00), _mm256_storeu_ps(o + 8, c01), _mm256_storeu_ps(o + ldo, c10), _mm256_storeu_ps(o + ldo + 8, c11);
+  _mm256_storeu_ps(o + 2 * ldo, c20), _mm256_storeu_ps(o + 2 * ldo + 8, c21), _mm256_storeu_ps(o + 3 * ldo, c30), _mm256_storeu_ps(o + 3 * ldo + 8, c31);
+  _mm256_storeu_ps(o + 4 * ldo, c40), _mm256_storeu_ps(o + 4 * ldo + 8, c41), _mm256_storeu_ps(o + 5 * ldo, c50), _mm256_storeu_ps(o + 5 * ldo + 8, c51);
+}
+
+typedef struct {
+  ConvDims d;
+  const float *a, *b, *bias; /* as conv's a and b; bias: forward only (NULL: none) */
+  float *out;
+  const float *wt;           /* input gradient: the filter transposed per tap, [KH*KW][Co][Ci] */
+  const float *zeros;        /* at least max(KW*Ci, Co) zeros */
+  int relu, parts, failed;
+} DcJob;
+
+/* Pointer to filter row a of output pixel p's input run (KW*Ci floats), through scratch (L floats) at the borders. */
+static const float *dc_run(const DcJob *j, size_t p, int a, float *scratch) {
+  const ConvDims *d = &j->d;
+  const size_t ohw = (size_t)d->OH * d->OW, n = p / ohw, rem = p % ohw;
+  const int i = (int)(rem / d->OW), jj = (int)(rem % d->OW);
+  const int r = i * d->sh + a - d->pT, q0 = jj * d->sw - d->pL;
+  if (r < 0 || r >= d->H) return j->zeros;
+  const float *row = j->a + ((size_t)n * d->H + r) * d->W * d->Ci;
+  if (q0 >= 0 && q0 + d->KW <= d->W) return row + (size_t)q0 * d->Ci;
+  for (int b = 0; b < d->KW; b++) {
+    const int q = q0 + b;
+    if (q < 0 || q >= d->W) memset(scratch + (size_t)b * d->Ci, 0, sizeof(float) * d->Ci);
+    else memcpy(scratch + (size_t)b * d->Ci, row + (size_t)q * d->Ci, sizeof(float) * d->Ci);
+  }
+  return scratch;
+}
+
+/* Forward, pixel blocks of part `part`: y[p, :] = act(bias + sum_a run(p, a) . W[a]). */
+static void dc_fwd_part(void *arg, int part) {
+  DcJob *j = (DcJob *)arg;
+  const ConvDims *d = &j->d;
+  const size_t np = (size_t)d->N * d->OH * d->OW, nb = (np + DC_R - 1) / DC_R;
+  const int L = d->KW * d->Ci, KH = d->KH;
+  const float **s = malloc(sizeof(float *) * DC_R * KH);
+  const float **w = malloc(sizeof(float *) * KH);
+  float *scratch = malloc(sizeof(float) * DC_R * KH * L);
+  if (!s || !w || !scratch) {
+    free(s), free(w), free(scratch);
+    j->failed = 1;
+    return;
+  }
+  float dummy[DC_R * 16];
+  for (size_t blk = nb * part / j->parts; blk < nb * (part + 1) / j->parts; blk++) {
+    float *base[DC_R];
+    for (int r = 0; r < DC_R; r++) {
+      const size_t p = blk * DC_R + r < np ? blk * DC_R + r : np - 1;
+      base[r] = blk * DC_R + r < np ? j->out + p * d->Co : NULL;
+      for (int a = 0; a < KH; a++) s[a * DC_R + r] = dc_run(j, p, a, scratch + ((size_t)r * KH + a) * L);
+    }
+    for (int c0 = 0; c0 < d->Co; c0 += 16) {
+      float *o[DC_R];
+      for (int r = 0; r < DC_R; r++) o[r] = base[r] ? base[r] + c0 : dummy + r * 16;
+      for (int a = 0; a < KH; a++) w[a] = j->b + (size_t)a * L * d->Co + c0;
+      dc_tile(KH, L, s, w, d->Co, j->bias ? j->bias + c0 : NULL, o, j->relu);
+    }
+  }
+  free(s), free(w), free(scratch);
+}
+
+/* Input gradient, per stride phase (ph_r, ph_q): every input pixel (n, r, q) with r = ph_r, q = ph_q modulo the
+ * strides gets dy[n, i, j] . W[a, b]^T over the taps (a, b) with i*sh + a - pT = r and j*sw + b - pL = q. */
+static void dc_dx_part(void *arg, int part) {
+  DcJob *j = (DcJob *)arg;
+  const ConvDims *d = &j->d;
+  const int taps = d->KH * d->KW;
+  const float **s = malloc(sizeof(float *) * DC_R * taps);
+  const float **w = malloc(sizeof(float *) * taps);
+  int *ta = malloc(sizeof(int) * 2 * taps);
+  if (!s || !w || !ta) {
+    free(s), free(w), free(ta);
+    j->failed = 1;
+    return;
+  }
+  float dummy[DC_R * 16];
+  for (int phr = 0; phr < d->sh && phr < d->H; phr++)
+    for (int phq = 0; phq < d->sw && phq < d->W; phq++) {
+      int T = 0;
+      for (int a = 0; a < d->KH; a++)
+        for (int b = 0; b < d->KW; b++)
+          if (((phr + d->pT - a) % d->sh + d->sh) % d->sh == 0 && ((phq + d->pL - b) % d->sw + d->sw) % d->sw == 0) ta[2 * T] = a, ta[2 * T + 1] = b, T++;
+      const size_t nr = (size_t)(d->H - phr + d->sh - 1) / d->sh, nq = (size_t)(d->W - phq + d->sw - 1) / d->sw;
+      const size_t npx = (size_t)d->N * nr * nq, nb = (npx + DC_R - 1) / DC_R;
+      for (size_t blk = nb * part / j->parts; blk < nb * (part + 1) / j->parts; blk++) {
+        float *base[DC_R];
+        for (int r = 0; r < DC_R; r++) {
+          const size_t k = blk * DC_R + r < npx ? blk * DC_R + r : npx - 1;
+          const size_t n = k / (nr * nq);
+          const int row = phr + (int)((k / nq) % nr) * d->sh, col = phq + (int)(k % nq) * d->sw;
+          base[r] = blk * DC_R + r < npx ? j->out + (((size_t)n * d->H + row) * d->W + col) * d->Ci : NULL;
+          for (int t = 0; t < T; t++) {
+            const int di = row + d->pT - ta[2 * t], dj = col + d->pL - ta[2 * t + 1];
+            const int i = di / d->sh, jj = dj / d->sw; /* exact (the phase): di, dj >= 0 checked next */
+            s[t * DC_R + r] = di >= 0 && dj >= 0 && i < d->OH && jj < d->OW ? j->a + (((size_t)n * d->OH + i) * d->OW + jj) * d->Co : j->zeros;
+          }
+        }
+        for (int c0 = 0; c0 < d->Ci; c0 += 16) {
+          float *o[DC_R];
+          for (int r = 0; r < DC_R; r++) o[r] = base[r] ? base[r] + c0 : dummy + r * 16;
+          for (int t = 0; t < T; t++) w[t] = j->wt + ((size_t)(ta[2 * t] * d->KW + ta[2 * t + 1]) * d->Co) * d->Ci + c0;
+          dc_tile(T, d->Co, s, w, d->Ci, NULL, o, 0);
+        }
+      }
+    }
+  free(s), free(w), free(ta);
+}
+
+/* Filter gradient: dW[a][l][co] = sum over output pixels p of run(p, a)[l] * dy[p, co], l < KW*Ci; the work items
+ * (a, block of DC_R values of l, block of 16 of co) are cut between the parts, pixels summed in order in chunks. */
+static void dc_dw_part(void *arg, int part) {
+  DcJob *j = (DcJob *)arg;
+  const ConvDims *d = &j->d;
+  const size_t np = (size_t)d->N * d->OH * d->OW;
+  const int L = d->KW * d->Ci, KH = d->KH, nl = (L + DC_R - 1) / DC_R, nc = d->Co / 16;
+  const int items = KH * nl * nc, i0 = items * part / j->parts, i1 = items * (part + 1) / j->parts;
+  if (i0 >= i1) return;
+  const float **s = malloc(sizeof(float *) * DC_P * KH);
+  float *scratch = malloc(sizeof(float) * DC_P * KH * L);
+  if (!s || !scratch) {
+    free(s), free(scratch);
+    j->failed = 1;
+    return;
+  }
+  for (size_t p0 = 0; p0 < np; p0 += DC_P) {
+    const int P = (int)(np - p0 < DC_P ? np - p0 : DC_P);
+    for (int a = 0; a < KH; a++)
+      for (int p = 0; p < P; p++) s[a * DC_P + p] = dc_run(j, p0 + p, a, scratch + ((size_t)a * DC_P + p) * L);
+    for (int it = i0; it < i1; it++) {
+      const int a = it / (nl * nc), l0 = (it / nc) % nl * DC_R, c0 = it % nc * 16;
+      int lk[DC_R];
+      for (int k = 0; k < DC_R; k++) lk[k] = l0 + k < L ? l0 + k : L - 1;
+      float *o = j->out + ((size_t)a * L + l0) * d->Co + c0;
+      if (l0 + DC_R <= L) {
+        dc_tile_dw(P, s + a * DC_P, lk, j->b + p0 * d->Co + c0, d->Co, o, d->Co, p0 == 0);
+      } else { /* the last rows of the run: a full tile through a copy, the valid rows written back */
+        float t[DC_R * 16];
+        for (int k = 0; k < DC_R; k++) memcpy(t + k * 16, o + (size_t)(lk[k] - l0) * d->Co, sizeof(float) * 16);
+        dc_tile_dw(P, s + a * DC_P, lk, j->b + p0 * d->Co + c0, d->Co, t, 16, p0 == 0);
+        for (int k = 0; l0 + k < L; k++) memcpy(o + (size_t)k * d->Co, t + k * 16, sizeof(float) * 16);
+      }
+    }
+  }
+  free(s), free(scratch);
+}
+
+/* The direct kernel for conv's mode, or 0 when it does not apply (no AVX2/FMA, channels not a multiple of 16);
+ * -1 out of memory. */
+static int conv_direct(int mode, const ConvDims *d, const float *A, const float *B, const float *bias, float *O) {
+  if (!conv_direct_on() || (mode == 1 ? d->Ci : d->Co) % 16 != 0) return 0;
+  const size_t L = (size_t)d->KW * d->Ci, zn = L > (size_t)d->Co ? L : (size_t)d->Co;
+  DcJob j = {.d = *d, .a = A, .b = B, .bias = bias, .out = O, .relu = bias != NULL, .parts = pool.threads >= 2 && !tl_nosplit ? 2 : 1};
+  float *zeros = calloc(zn, sizeof(float)), *wt = NULL;
+  if (!zeros) return -1;
+  j.zeros = zeros;
+  if (mode == 1) {
+    const size_t taps = (size_t)d->KH * d->KW;
+    wt = malloc(sizeof(float) * taps * d->Ci * d->Co);
+    if (!wt) {
+      free(zeros);
+      return -1;
+    }
+    for (size_t t = 0; t < taps; t++)
+      for (int c = 0; c < d->Ci; c++)
+        for (int o = 0; o < d->Co; o++) wt[(t * d->Co + o) * d->Ci + c] = B[(t * d->Ci + c) * d->Co + o];
+    j.wt = wt;
+  }
+  run_parts(mode == 0 ? dc_fwd_part : mode == 1 ? dc_dx_part : dc_dw_part, &j, j.parts);
+  free(zeros), free(wt);
+  return j.failed ? -1 : 1;
+}
+#else
+static int conv_direct(int mode, const ConvDims *d, const float *A, const float *B, const float *bias, float *O) {
+  (void)mode, (void)d, (void)A, (void)B, (void)bias, (void)O;
+  return 0;
+}
+#endif
+
+/* conv(mode, dims, a, b, out) and convBiasRelu(dims, x, filter, bias, out) (fused: mode 0 with y = relu(conv + bias)). */
+static napi_value conv_call(napi_env env, napi_callback_info info, int fused) {
   size_t argc = 5;
-  napi_value a[5];
-  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
-  int32_t mode = -1;
-  if (argc != 5 || !i32(env, a[0], &mode, "mode")) return NULL;
+  napi_value a5[5], a[6] = {0};
+  CHECK(napi_get_cb_info(env, info, &argc, a5, NULL, NULL));
+  int32_t mode = 0;
+  if (argc != 5) {
+    napi_throw_type_error(env, NULL, "gemm.conv: expected 5 arguments");
+    return NULL;
+  }
+  if (fused) { /* the argument order of conv with the bias before out: a = [mode], dims, x, filter, out, bias */
+    a[1] = a5[0], a[2] = a5[1], a[3] = a5[2], a[4] = a5[4], a[5] = a5[3];
+  } else {
+    memcpy(a, a5, sizeof a5);
+    if (!i32(env, a[0], &mode, "mode")) return NULL;
+  }
   napi_typedarray_type type;
   size_t nd = 0;
   void *dp = NULL;
@@ -999,6 +1277,9 @@ static napi_value Conv(napi_env env, napi_callback_info info) {
   float *A, *B, *O;
   size_t lA, lB, lO;
   if (!f32(env, a[2], &A, &lA, "a") || !f32(env, a[3], &B, &lB, "b") || !f32(env, a[4], &O, &lO, "out")) return NULL;
+  float *bias = NULL;
+  size_t lbias = 0;
+  if (fused && !f32(env, a[5], &bias, &lbias, "bias")) return NULL;
   if (!g_sgemm) {
     napi_throw_error(env, NULL, "gemm.conv: no BLAS opened");
     return NULL;
@@ -1023,11 +1304,17 @@ static napi_value Conv(napi_env env, napi_callback_info info) {
   const size_t kk = (size_t)d.KH * d.KW * d.Ci, np = (size_t)d.N * d.OH * d.OW, nx = (size_t)d.N * d.H * d.W * d.Ci;
   const size_t nw = kk * d.Co, ny = np * d.Co;
   const size_t want[3][3] = {{nx, nw, ny}, {ny, nw, nx}, {nx, ny, nw}};
-  if (lA != want[mode][0] || lB != want[mode][1] || lO != want[mode][2]) {
+  if (lA != want[mode][0] || lB != want[mode][1] || lO != want[mode][2] || (fused && lbias != (size_t)d.Co)) {
     napi_throw_range_error(env, NULL, "gemm.conv: array sizes do not match dims");
     return NULL;
   }
   q_drain(); /* never queued (the fused heads do not call it): what was queued before comes first */
+  const int direct = conv_direct(mode, &d, A, B, bias, O);
+  if (direct < 0) {
+    napi_throw_error(env, NULL, "gemm.conv: out of memory");
+    return NULL;
+  }
+  if (direct > 0) return NULL;
   float *cols = (float *)malloc(sizeof(float) * kk * CONV_CHUNK);
   if (!cols) {
     napi_throw_error(env, NULL, "gemm.conv: out of memory");
@@ -1039,7 +1326,8 @@ static napi_value Conv(napi_env env, napi_callback_info info) {
     const int m = (int)(p1 - p0);
     if (mode == 0) {
       im2col(A, &d, p0, p1, cols); /* y[p, :] = cols[p, :] . W[kk, Co] */
-      GemmJob j = {.M = m, .N = d.Co, .K = (int)kk, .lda = (int)kk, .ldb = d.Co, .ldc = d.Co, .A = cols, .B = B, .C = O + p0 * d.Co};
+      GemmJob j = {.M = m, .N = d.Co, .K = (int)kk, .lda = (int)kk, .ldb = d.Co, .ldc = d.Co, .A = cols, .B = B, .C = O + p0 * d.Co,
+                   .bias = bias, .biasMode = bias ? 1 : 0, .act = fused ? 1 : 0};
       run_gemm(&j);
     } else if (mode == 1) {
       /* dcols[p, :] = dy[p, :] . W^T, then scattered back */
@@ -1056,6 +1344,8 @@ static napi_value Conv(napi_env env, napi_callback_info info) {
   free(cols);
   return NULL;
 }
+static napi_value Conv(napi_env env, napi_callback_info info) { return conv_call(env, info, 0); }
+static napi_value ConvBiasRelu(napi_env env, napi_callback_info info) { return conv_call(env, info, 1); }
 
 typedef struct {
   const float *x;
@@ -1261,6 +1551,29 @@ static napi_value SyncTo(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* setConvDirect(on) -> whether conv now uses its direct kernels (false where the CPU lacks AVX2/FMA): tests and
+ * benchmarks compare them with im2col + sgemm in one process. */
+static napi_value SetConvDirect(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value a[1];
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  bool on = false;
+  if (argc != 1 || napi_get_value_bool(env, a[0], &on) != napi_ok) {
+    napi_throw_type_error(env, NULL, "gemm.setConvDirect: expected a boolean");
+    return NULL;
+  }
+#if defined(__x86_64__) && defined(__GNUC__)
+  g_conv_direct = -1;
+  g_conv_direct = on ? conv_direct_on() : 0;
+  const bool now = g_conv_direct == 1;
+#else
+  const bool now = false;
+#endif
+  napi_value r;
+  CHECK(napi_get_boolean(env, now, &r));
+  return r;
+}
+
 /* threadCpuMs(): the calling thread's CPU time (benchmarks: the caller's own share beside the helper). */
 static napi_value ThreadCpuMs(napi_env env, napi_callback_info info) {
   (void)info;
@@ -1283,6 +1596,8 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"layerNormRelu", NULL, LayerNormRelu, NULL, NULL, NULL, napi_default, NULL},
       {"reluLayerNormGrad", NULL, ReluLayerNormGrad, NULL, NULL, NULL, napi_default, NULL},
       {"conv", NULL, Conv, NULL, NULL, NULL, napi_default, NULL},
+      {"convBiasRelu", NULL, ConvBiasRelu, NULL, NULL, NULL, napi_default, NULL},
+      {"setConvDirect", NULL, SetConvDirect, NULL, NULL, NULL, napi_default, NULL},
       {"sumRows", NULL, SumRows, NULL, NULL, NULL, napi_default, NULL},
       {"addRow", NULL, AddRow, NULL, NULL, NULL, napi_default, NULL},
       {"relu", NULL, Relu, NULL, NULL, NULL, napi_default, NULL},

@@ -21,8 +21,9 @@
  * Each fix is tested against the cpu backend (test/learn/backend.test.ts).
  * On wasm, when the native GEMM loads (src/learn/gemm.ts: an N-API addon over OpenBLAS's cblas_sgemm), `BatchMatMul`
  * and `_FusedMatMul` (and so every matMul gradient) run on it instead: small training GEMMs (batch 256, 256-wide MLPs)
- * are 3-10x faster there than XNNPack on one thread. Everything else stays tfjs-wasm, so the learning math is written
- * once; without the addon the wasm kernels run as before (the fallback that always works).
+ * are 3-10x faster there than XNNPack on one thread; so do the convs and their gradients, and a conv + bias + ReLU
+ * layer is one kernel each way (`convBiasRelu`, used by nets.ts). Everything else stays tfjs-wasm, so the learning
+ * math is written once; without the addon the wasm kernels run as before (the fallback that always works).
  * The chosen backend name, the GEMM engine and the list of applied fixes go into every training log and model card.
  */
 import { availableParallelism } from 'node:os';
@@ -225,6 +226,7 @@ function registerNativeMatMul(): void {
       }) as unknown as tf.KernelFunc,
     });
   }
+  registerConvBiasRelu();
   nativeMatMulRegistered = true;
 }
 
@@ -259,10 +261,22 @@ function nativeConv(
   if (!a || !b || a.dtype !== 'float32' || b.dtype !== 'float32') return null;
   const xShape = (name === 'Conv2DBackpropInput' ? attrs['inputShape'] : a.shape) as [number, number, number, number];
   const fShape = (name === 'Conv2DBackpropFilter' ? attrs['filterShape'] : b.shape) as [number, number, number, number];
+  const dims = convDims(xShape, fShape, attrs);
+  if (!dims) return null;
+  const outShape =
+    name === 'Conv2D' ? [xShape[0], dims[11] as number, dims[12] as number, fShape[3]] : name === 'Conv2DBackpropInput' ? [...xShape] : [...fShape];
+  const out = backend.makeOutput(outShape, 'float32');
+  const ov = backend.typedArrayFromHeap(out);
+  g.conv(name === 'Conv2D' ? 0 : name === 'Conv2DBackpropInput' ? 1 : 2, dims, backend.typedArrayFromHeap(a), backend.typedArrayFromHeap(b), ov);
+  return out;
+}
+
+/** The addon's conv dims [N, H, W, Ci, KH, KW, Co, sH, sW, padTop, padLeft, OH, OW] (no dilation), or null for an empty or malformed conv. */
+function convDims(xShape: readonly number[] | undefined, fShape: readonly number[] | undefined, attrs: Record<string, unknown>): Int32Array | null {
   if (!xShape || !fShape || xShape.length !== 4 || fShape.length !== 4) return null;
   const info = tf.backend_util.computeConv2DInfo(
-    xShape,
-    fShape,
+    xShape as [number, number, number, number],
+    fShape as [number, number, number, number],
     attrs['strides'] as [number, number] | number,
     1,
     attrs['pad'] as 'valid' | 'same' | number,
@@ -270,15 +284,80 @@ function nativeConv(
     false,
     'channelsLast',
   );
-  const [n, H, W, ci] = xShape;
-  const [kh, kw, , co] = fShape;
+  const [n, H, W, ci] = xShape as [number, number, number, number];
+  const [kh, kw, , co] = fShape as [number, number, number, number];
   if (info.outHeight < 1 || info.outWidth < 1 || n * H * W * ci === 0 || co === 0) return null;
-  const dims = Int32Array.of(n, H, W, ci, kh, kw, co, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left, info.outHeight, info.outWidth);
-  const outShape = name === 'Conv2D' ? [n, info.outHeight, info.outWidth, co] : name === 'Conv2DBackpropInput' ? [...xShape] : [...fShape];
-  const out = backend.makeOutput(outShape, 'float32');
-  const ov = backend.typedArrayFromHeap(out);
-  g.conv(name === 'Conv2D' ? 0 : name === 'Conv2DBackpropInput' ? 1 : 2, dims, backend.typedArrayFromHeap(a), backend.typedArrayFromHeap(b), ov);
-  return out;
+  return Int32Array.of(n, H, W, ci, kh, kw, co, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left, info.outHeight, info.outWidth);
+}
+
+const CBR = 'ConvBiasRelu';
+const CBR_GRAD = 'ConvBiasReluGrad';
+
+/**
+ * y = relu(conv2d(x, filter) + bias) (NHWC, no dilation) as one native kernel on wasm with the native kernels loaded,
+ * and its gradient as one pass (dz = dy where y > 0, the bias gradient) and the two conv gradients, each computed
+ * only when needed (not the image's); null elsewhere (callers then use the plain ops: the same formula, which the
+ * tests compare it with on cpu).
+ */
+export function convBiasRelu(
+  x: tf.Tensor4D,
+  filter: tf.Tensor4D,
+  bias: tf.Tensor,
+  strides: [number, number] | number,
+  pad: 'same' | 'valid',
+): tf.Tensor4D | null {
+  if (tf.getBackend() !== 'wasm' || !activeGemm?.convBiasRelu || !tf.getKernel(CBR, 'wasm') || x.dtype !== 'float32' || bias.size !== filter.shape[3])
+    return null;
+  return tf.engine().runKernel<tf.Tensor4D>(CBR, { x, filter, bias }, { strides, pad });
+}
+
+function registerConvBiasRelu(): void {
+  tf.registerKernel({
+    kernelName: CBR,
+    backendName: 'wasm',
+    kernelFunc: (({ inputs, backend, attrs }: { inputs: Record<string, Info>; backend: WasmBackendLike; attrs: Record<string, unknown> }) => {
+      const { x, filter, bias } = inputs as { x: Info; filter: Info; bias: Info };
+      const f = activeGemm?.convBiasRelu;
+      const dims = convDims(x.shape, filter.shape, attrs);
+      if (!f || !dims) throw new Error(`${CBR}: needs the native kernels (convBiasRelu() returns null without them) and a non-empty conv`);
+      const out = backend.makeOutput([x.shape[0] as number, dims[11] as number, dims[12] as number, filter.shape[3] as number], 'float32');
+      const ov = backend.typedArrayFromHeap(out);
+      f(dims, backend.typedArrayFromHeap(x), backend.typedArrayFromHeap(filter), backend.typedArrayFromHeap(bias), ov);
+      return out;
+    }) as unknown as tf.KernelFunc,
+  });
+  // dz = y > 0 ? dy : 0 (the ReLU's gradient, read from its output) and the bias gradient, the sum of dz's rows.
+  tf.registerKernel({
+    kernelName: CBR_GRAD,
+    backendName: 'wasm',
+    kernelFunc: (({ inputs, backend }: { inputs: Record<string, Info>; backend: WasmBackendLike }) => {
+      const { dy, y } = inputs as { dy: Info; y: Info };
+      const c = y.shape[3] as number;
+      const dz = backend.makeOutput([...y.shape], 'float32');
+      const db = backend.makeOutput([c], 'float32');
+      const [dzv, dbv, dyv, yv] = [dz, db, dy, y].map((t) => backend.typedArrayFromHeap(t)) as [Float32Array, Float32Array, Float32Array, Float32Array];
+      const g = activeGemm ?? loadedGemm;
+      if (!g) throw new Error(`${CBR_GRAD}: no native kernels`);
+      g.reluGrad(dyv, yv, dzv);
+      g.sumRows(dzv, dbv);
+      return [dz, db];
+    }) as unknown as tf.KernelFunc,
+  });
+  tf.registerGradient({
+    kernelName: CBR,
+    inputsToSave: ['x', 'filter'],
+    outputsToSave: [true],
+    gradFunc: (dy, saved, attrs) => {
+      const [x, filter, y] = saved as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
+      const [dz, db] = tf.engine().runKernel<tf.Tensor[]>(CBR_GRAD, { dy: dy as tf.Tensor, y }, {}) as [tf.Tensor4D, tf.Tensor1D];
+      const conv = { strides: attrs['strides'] as number | number[], pad: attrs['pad'] as string, dataFormat: 'NHWC' };
+      return {
+        x: () => tf.engine().runKernel<tf.Tensor>('Conv2DBackpropInput', { dy: dz, filter }, { ...conv, inputShape: x.shape }),
+        filter: () => tf.engine().runKernel<tf.Tensor>('Conv2DBackpropFilter', { x, dy: dz }, { ...conv, filterShape: filter.shape }),
+        bias: () => db,
+      };
+    },
+  });
 }
 
 const prod = (s: readonly number[]): number => s.reduce((p, d) => p * d, 1);
@@ -402,6 +481,7 @@ export function applyWasmFixes(): string[] {
   fixes.push('Identity-shared');
   registerLayerNorm();
   fixes.push('LayerNorm-kernel');
+
   wasmFixesApplied = fixes;
   return fixes;
 }

@@ -69,6 +69,9 @@ interface GemmAddon {
     stats?: Float32Array,
   ) => void;
   conv: (mode: 0 | 1 | 2, dims: Int32Array, a: Float32Array, b: Float32Array, out: Float32Array) => void;
+  /** See Gemm.convBiasRelu / setConvDirect (absent in older addons). */
+  convBiasRelu?: (dims: Int32Array, x: Float32Array, filter: Float32Array, bias: Float32Array, out: Float32Array) => void;
+  setConvDirect?: (on: boolean) => boolean;
   sumRows: (x: Float32Array, out: Float32Array) => void;
   addRow: (a: Float32Array, b: Float32Array, out: Float32Array) => void;
   relu?: (x: Float32Array) => void;
@@ -131,6 +134,14 @@ export interface Gemm {
    * mode 0 y = conv(x, filter); 1 dx from (dy, filter); 2 dW from (x, dy).
    */
   conv: GemmAddon['conv'];
+  /** y = relu(conv(x, filter) + bias) (mode 0 with the bias and ReLU applied to each output tile); null with an older addon. */
+  convBiasRelu: NonNullable<GemmAddon['convBiasRelu']> | null;
+  /**
+   * Whether conv uses its direct AVX2 kernels where they apply (output channels of the GEMM a multiple of 16), else
+   * im2col + sgemm; returns whether they are on (false: an older addon, or a CPU without AVX2/FMA). Tests and
+   * benchmarks compare the two.
+   */
+  setConvDirect: (on: boolean) => boolean;
   /** out[k] = sum of x[row, k] over rows (bias gradients). */
   sumRows: GemmAddon['sumRows'];
   /** out = a + b broadcast over rows (bias add). */
@@ -237,6 +248,8 @@ export function loadGemm(opts: LoadGemmOptions = {}): GemmLoad {
         layerNorm: addon.layerNorm,
         layerNormGrad: addon.layerNormGrad,
         conv: addon.conv,
+        convBiasRelu: addon.convBiasRelu ?? null,
+        setConvDirect: addon.setConvDirect ?? ((): boolean => false),
         sumRows: addon.sumRows,
         addRow: addon.addRow,
         relu: addon.relu ?? jsRelu,

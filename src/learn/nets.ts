@@ -16,7 +16,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { deriveSeed } from '../util/rng.ts';
 import { polyak } from './optim.ts';
-import { layerNormLastAxis } from './backend.ts';
+import { convBiasRelu, layerNormLastAxis } from './backend.ts';
 
 /** LayerNorm epsilon shared with ONNX. */
 export const LN_EPSILON = 1e-5;
@@ -76,11 +76,16 @@ export function eagerApply(layer: tf.layers.Layer, x: tf.Tensor | tf.Tensor[]): 
       return fusable ? y : activate(y, act);
     }
     case 'Conv2D': {
-      // Unfused on purpose: the fused op's custom gradient always computes the input gradient, which for the first
-      // layer (the image) is wasted work, about as costly as the forward conv. The plain ops compute it lazily.
+      // Not tf.fused.conv2d: its custom gradient always computes the input gradient, which for the first layer (the
+      // image) is wasted work, about as costly as the forward conv. convBiasRelu and the plain ops compute it lazily.
       const [kernel, bias] = w;
       if (!kernel) break;
-      let y = tf.conv2d(t as tf.Tensor4D, kernel as tf.Tensor4D, cfg['strides'] as [number, number], cfg['padding'] as 'same' | 'valid');
+      const strides = cfg['strides'] as [number, number];
+      const pad = cfg['padding'] as 'same' | 'valid';
+      // One native kernel each way on wasm with the native kernels (backend.ts); the plain ops below elsewhere.
+      const fused = bias && act === 'relu' ? convBiasRelu(t as tf.Tensor4D, kernel as tf.Tensor4D, bias, strides, pad) : null;
+      if (fused) return fused;
+      let y = tf.conv2d(t as tf.Tensor4D, kernel as tf.Tensor4D, strides, pad);
       if (bias) y = tf.add(y, bias);
       return activate(y, act);
     }

@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend, backendLabel, setNativeGemm } from '../../src/learn/backend.ts';
+import { initBackend, backendLabel, nativeGemm, setNativeGemm } from '../../src/learn/backend.ts';
 import { buildEncoder, buildMlp, eagerApply, netVariables } from '../../src/learn/nets.ts';
 
 const info = await initBackend();
@@ -75,16 +75,28 @@ test('conv2d filter and input gradients match the cpu backend (strides, same/val
     { x: [2, 6, 7, 2], f: [2, 3, 2, 3], s: 1, pad: 'valid' },
     { x: [3, 9, 9, 8], f: [3, 3, 8, 4], s: 2, pad: 'same' }, // ci >= 8: the bulk-copy im2col path
     { x: [2, 8, 8, 16], f: [3, 3, 16, 5], s: 1, pad: 'valid' },
+    // 16 or 32 output (forward, filter gradient) or input (input gradient) channels: the addon's direct kernels.
+    { x: [3, 9, 9, 3], f: [3, 3, 3, 32], s: 2, pad: 'same' }, // padding on both sides, pixels not a multiple of 6
+    { x: [2, 16, 16, 32], f: [3, 3, 32, 32], s: 2, pad: 'same' }, // the encoder's middle layer
+    { x: [2, 10, 10, 16], f: [4, 4, 16, 16], s: 2, pad: 'same' }, // stride phases with 4 and 2x2 taps
+    { x: [2, 11, 11, 16], f: [4, 4, 16, 32], s: 3, pad: 'same' }, // stride > kernel/2: phases with 1 and 2 taps a side
+    { x: [1, 7, 9, 32], f: [2, 3, 32, 16], s: 1, pad: 'valid' },
+    { x: [2, 6, 6, 16], f: [1, 1, 16, 48], s: 2, pad: 'valid' },
+    { x: [3, 12, 12, 16], f: [3, 3, 16, 16], s: 1, pad: 'same' }, // 432 pixels: the filter gradient sums two chunks
   ];
-  // Both engines on wasm: the native im2col + OpenBLAS convs (when loaded) and wasm's kernels with the fixes.
+  // Every engine on wasm: the addon's direct kernels, its im2col + OpenBLAS (when loaded), wasm's kernels with the fixes.
+  const direct = nativeGemm()?.setConvDirect(true) ?? false;
   for (const [c, native] of cases.flatMap(
     (c) =>
       [
-        [c, true],
-        [c, false],
+        [c, 'direct'],
+        [c, 'im2col'],
+        [c, 'wasm'],
       ] as const,
   )) {
-    setNativeGemm(native);
+    if (native === 'direct' && !direct) continue;
+    setNativeGemm(native !== 'wasm');
+    nativeGemm()?.setConvDirect(native === 'direct');
     const xv = tf.randomNormal(c.x, 0, 1, 'float32', 11);
     const fv = tf.randomNormal(c.f, 0, 1, 'float32', 12);
     const { ref, got } = await onBoth(() => {
@@ -92,7 +104,8 @@ test('conv2d filter and input gradients match the cpu backend (strides, same/val
       return [gx as tf.Tensor, gf as tf.Tensor, tf.conv2d(xv as tf.Tensor4D, fv as tf.Tensor4D, c.s, c.pad)];
     });
     setNativeGemm(true);
-    const what = `${JSON.stringify(c)} native=${native}`;
+    nativeGemm()?.setConvDirect(true);
+    const what = `${JSON.stringify(c)} ${native}`;
     assert.ok(maxRelErr(got[2] as Float32Array, ref[2] as Float32Array) < 1e-4, `conv ${what}: ${maxRelErr(got[2] as Float32Array, ref[2] as Float32Array)}`);
     assert.ok(
       maxRelErr(got[1] as Float32Array, ref[1] as Float32Array) < 1e-4,
@@ -152,20 +165,44 @@ test('sum over all but the last axis (bias gradients) matches cpu; other sums un
   assert.deepEqual(tf.sum(x, [0, 1, 2], true).shape, [1, 1, 1, 5]);
 });
 
-test('gradient of a small conv-net loss matches cpu for every variable', async () => {
-  const enc = buildEncoder('bt_enc', { inputShape: [16, 16, 3], filters: [4, 6], kernelSize: 3, strides: [2, 2], padding: 'same', zIDim: 5, zSDim: 3 }, 5);
-  const head = buildMlp('bt_head', { inDim: 8, hidden: [16], outDim: 1, layerNorm: true }, 5);
-  const x = tf.randomUniform([4, 16, 16, 3], 0, 1, 'float32', 3);
-  const vars = [...netVariables(enc), ...netVariables(head)];
-  const { ref, got } = await onBoth(() => {
-    const { grads } = tf.variableGrads(() => {
+test('gradient of a small conv-net loss matches cpu for every variable (conv + bias + ReLU fused on the native kernels)', async () => {
+  // 4 and 6 filters: im2col + sgemm under the fused layer; 16 and 32: the direct kernels (and the plain ops without the addon).
+  for (const [k, filters] of [
+    [4, 6],
+    [16, 32],
+  ].entries()) {
+    const enc = buildEncoder(`bt_enc${k}`, { inputShape: [16, 16, 3], filters, kernelSize: 3, strides: [2, 2], padding: 'same', zIDim: 5, zSDim: 3 }, 5);
+    const head = buildMlp(`bt_head${k}`, { inDim: 8, hidden: [16], outDim: 1, layerNorm: true }, 5);
+    const x = tf.randomUniform([4, 16, 16, 3], 0, 1, 'float32', 3);
+    const vars = [...netVariables(enc), ...netVariables(head)];
+    const loss = (): tf.Scalar => {
       const o = enc.apply(x);
       return tf.add<tf.Scalar>(tf.mean(tf.square(head.apply(enc.features(x)))), tf.mean(tf.square(o.zSLogVar as tf.Tensor)));
-    }, vars);
-    return vars.map((v) => grads[v.name] as tf.Tensor);
-  });
-  assert.equal(got.length, vars.length);
-  got.forEach((g, i) => assert.ok(maxRelErr(g, ref[i] as Float32Array) < 1e-4, `variable ${vars[i]?.name}: ${maxRelErr(g, ref[i] as Float32Array)}`));
+    };
+    const { ref, got } = await onBoth(() => {
+      const { grads } = tf.variableGrads(loss, vars);
+      return [enc.features(x), ...vars.map((v) => grads[v.name] as tf.Tensor)];
+    });
+    assert.equal(got.length, vars.length + 1);
+    got.forEach((g, i) =>
+      assert.ok(
+        maxRelErr(g, ref[i] as Float32Array) < 1e-4,
+        `filters ${filters.join(',')} ${i ? `variable ${vars[i - 1]?.name}` : 'features'}: ${maxRelErr(g, ref[i] as Float32Array)}`,
+      ),
+    );
+    if (nativeGemm()?.convBiasRelu) {
+      // The fused kernel ran each way (two forwards of the trunk, apply and features), no plain conv; the first
+      // layer's input gradient (the image's) was not computed.
+      const p = await tf.profile(() => {
+        tf.tidy(() => {
+          tf.variableGrads(loss, vars);
+        });
+      });
+      const count = (name: string): number => p.kernels.filter((q) => q.name === name).length;
+      assert.deepEqual(['ConvBiasRelu', 'ConvBiasReluGrad', 'Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput'].map(count), [4, 4, 0, 4, 2]);
+    }
+    tf.dispose(x);
+  }
 });
 
 test(

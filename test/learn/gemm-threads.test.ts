@@ -121,6 +121,8 @@ test('two threads: Adam, LayerNorm and its gradient, bias sums, ReLU and convolu
     [
       [16, 32, 32, 3, 4, 4, 16, 2],
       [8, 16, 16, 16, 4, 4, 32, 2],
+      [16, 16, 16, 32, 3, 3, 32, 2], // the encoder's middle layer (direct kernels: 32 channels)
+      [4, 32, 32, 3, 3, 3, 32, 2],
     ].map((d) => [m as 0 | 1 | 2, d as [number, number, number, number, number, number, number, number]] as const),
   )) {
     const OH = Math.floor((H - KH) / s) + 1;
@@ -137,10 +139,13 @@ test('two threads: Adam, LayerNorm and its gradient, bias sums, ReLU and convolu
     )[mode];
     const a = rnd(sizes[0]);
     const b = rnd(sizes[1]);
+    const bias = rnd(Co);
     const [one, two] = both(() => {
       const out = new Float32Array(sizes[2]);
       addon.conv(mode, dims, a, b, out);
-      return [out];
+      const fused = new Float32Array(mode === 0 ? sizes[2] : 0);
+      if (mode === 0) addon.convBiasRelu?.(dims, a, b, bias, fused);
+      return [out, fused];
     });
     assertSameBits(one, two, `conv mode ${mode} ${Ci}->${Co}`);
   }
