@@ -1083,14 +1083,28 @@ typedef struct {
   int relu, parts, failed;
 } DcJob;
 
-/* Pointer to filter row a of output pixel p's input run (KW*Ci floats), through scratch (L floats) at the borders. */
-static const float *dc_run(const DcJob *j, size_t p, int a, float *scratch) {
+/* An output pixel (image n, row i, column j), stepped through in order without divisions. */
+typedef struct {
+  size_t n;
+  int i, j;
+} DcPix;
+static DcPix dc_pix(const ConvDims *d, size_t p) {
+  const size_t ohw = (size_t)d->OH * d->OW, rem = p % ohw;
+  return (DcPix){p / ohw, (int)(rem / d->OW), (int)(rem % d->OW)};
+}
+static inline void dc_next(const ConvDims *d, DcPix *x) {
+  if (++x->j == d->OW) {
+    x->j = 0;
+    if (++x->i == d->OH) x->i = 0, x->n++;
+  }
+}
+
+/* Pointer to filter row a of output pixel x's input run (KW*Ci floats), through scratch (L floats) at the borders. */
+static const float *dc_run(const DcJob *j, DcPix x, int a, float *scratch) {
   const ConvDims *d = &j->d;
-  const size_t ohw = (size_t)d->OH * d->OW, n = p / ohw, rem = p % ohw;
-  const int i = (int)(rem / d->OW), jj = (int)(rem % d->OW);
-  const int r = i * d->sh + a - d->pT, q0 = jj * d->sw - d->pL;
+  const int r = x.i * d->sh + a - d->pT, q0 = x.j * d->sw - d->pL;
   if (r < 0 || r >= d->H) return j->zeros;
-  const float *row = j->a + ((size_t)n * d->H + r) * d->W * d->Ci;
+  const float *row = j->a + ((size_t)x.n * d->H + r) * d->W * d->Ci;
   if (q0 >= 0 && q0 + d->KW <= d->W) return row + (size_t)q0 * d->Ci;
   for (int b = 0; b < d->KW; b++) {
     const int q = q0 + b;
@@ -1117,10 +1131,12 @@ static void dc_fwd_part(void *arg, int part) {
   float dummy[DC_R * 16];
   for (size_t blk = nb * part / j->parts; blk < nb * (part + 1) / j->parts; blk++) {
     float *base[DC_R];
-    for (int r = 0; r < DC_R; r++) {
-      const size_t p = blk * DC_R + r < np ? blk * DC_R + r : np - 1;
-      base[r] = blk * DC_R + r < np ? j->out + p * d->Co : NULL;
-      for (int a = 0; a < KH; a++) s[a * DC_R + r] = dc_run(j, p, a, scratch + ((size_t)r * KH + a) * L);
+    DcPix x = dc_pix(d, blk * DC_R);
+    for (int r = 0; r < DC_R; r++) { /* rows past the end repeat the last pixel, into a dummy output */
+      const size_t p = blk * DC_R + r;
+      base[r] = p < np ? j->out + p * d->Co : NULL;
+      for (int a = 0; a < KH; a++) s[a * DC_R + r] = dc_run(j, x, a, scratch + ((size_t)r * KH + a) * L);
+      if (p + 1 < np) dc_next(d, &x);
     }
     for (int c0 = 0; c0 < d->Co; c0 += 16) {
       float *o[DC_R];
@@ -1140,7 +1156,7 @@ static void dc_dx_part(void *arg, int part) {
   const int taps = d->KH * d->KW;
   const float **s = malloc(sizeof(float *) * DC_R * taps);
   const float **w = malloc(sizeof(float *) * taps);
-  int *ta = malloc(sizeof(int) * 2 * taps);
+  int *ta = malloc(sizeof(int) * 4 * taps); /* per tap: a, b, and the offsets of dy's row and column (exact divisions) */
   if (!s || !w || !ta) {
     free(s), free(w), free(ta);
     j->failed = 1;
@@ -1152,26 +1168,32 @@ static void dc_dx_part(void *arg, int part) {
       int T = 0;
       for (int a = 0; a < d->KH; a++)
         for (int b = 0; b < d->KW; b++)
-          if (((phr + d->pT - a) % d->sh + d->sh) % d->sh == 0 && ((phq + d->pL - b) % d->sw + d->sw) % d->sw == 0) ta[2 * T] = a, ta[2 * T + 1] = b, T++;
+          if (((phr + d->pT - a) % d->sh + d->sh) % d->sh == 0 && ((phq + d->pL - b) % d->sw + d->sw) % d->sw == 0)
+            ta[4 * T] = a, ta[4 * T + 1] = b, ta[4 * T + 2] = (phr + d->pT - a) / d->sh, ta[4 * T + 3] = (phq + d->pL - b) / d->sw, T++;
       const size_t nr = (size_t)(d->H - phr + d->sh - 1) / d->sh, nq = (size_t)(d->W - phq + d->sw - 1) / d->sw;
       const size_t npx = (size_t)d->N * nr * nq, nb = (npx + DC_R - 1) / DC_R;
       for (size_t blk = nb * part / j->parts; blk < nb * (part + 1) / j->parts; blk++) {
         float *base[DC_R];
-        for (int r = 0; r < DC_R; r++) {
-          const size_t k = blk * DC_R + r < npx ? blk * DC_R + r : npx - 1;
-          const size_t n = k / (nr * nq);
-          const int row = phr + (int)((k / nq) % nr) * d->sh, col = phq + (int)(k % nq) * d->sw;
-          base[r] = blk * DC_R + r < npx ? j->out + (((size_t)n * d->H + row) * d->W + col) * d->Ci : NULL;
+        /* The block's first input pixel (image n, row phr + ri*sh, column phq + qi*sw), then stepped through in order. */
+        const size_t k0 = blk * DC_R;
+        size_t n = k0 / (nr * nq);
+        int ri = (int)((k0 / nq) % nr), qi = (int)(k0 % nq);
+        for (int r = 0; r < DC_R; r++) { /* rows past the end repeat the last pixel, into a dummy output */
+          const int row = phr + ri * d->sh, col = phq + qi * d->sw;
+          base[r] = k0 + r < npx ? j->out + (((size_t)n * d->H + row) * d->W + col) * d->Ci : NULL;
           for (int t = 0; t < T; t++) {
-            const int di = row + d->pT - ta[2 * t], dj = col + d->pL - ta[2 * t + 1];
-            const int i = di / d->sh, jj = dj / d->sw; /* exact (the phase): di, dj >= 0 checked next */
-            s[t * DC_R + r] = di >= 0 && dj >= 0 && i < d->OH && jj < d->OW ? j->a + (((size_t)n * d->OH + i) * d->OW + jj) * d->Co : j->zeros;
+            const int i = ri + ta[4 * t + 2], jj = qi + ta[4 * t + 3];
+            s[t * DC_R + r] = i >= 0 && jj >= 0 && i < d->OH && jj < d->OW ? j->a + (((size_t)n * d->OH + i) * d->OW + jj) * d->Co : j->zeros;
+          }
+          if (k0 + r + 1 < npx && ++qi == (int)nq) {
+            qi = 0;
+            if (++ri == (int)nr) ri = 0, n++;
           }
         }
         for (int c0 = 0; c0 < d->Ci; c0 += 16) {
           float *o[DC_R];
           for (int r = 0; r < DC_R; r++) o[r] = base[r] ? base[r] + c0 : dummy + r * 16;
-          for (int t = 0; t < T; t++) w[t] = j->wt + ((size_t)(ta[2 * t] * d->KW + ta[2 * t + 1]) * d->Co) * d->Ci + c0;
+          for (int t = 0; t < T; t++) w[t] = j->wt + ((size_t)(ta[4 * t] * d->KW + ta[4 * t + 1]) * d->Co) * d->Ci + c0;
           dc_tile(T, d->Co, s, w, d->Ci, NULL, o, 0);
         }
       }
@@ -1197,8 +1219,9 @@ static void dc_dw_part(void *arg, int part) {
   }
   for (size_t p0 = 0; p0 < np; p0 += DC_P) {
     const int P = (int)(np - p0 < DC_P ? np - p0 : DC_P);
-    for (int a = 0; a < KH; a++)
-      for (int p = 0; p < P; p++) s[a * DC_P + p] = dc_run(j, p0 + p, a, scratch + ((size_t)a * DC_P + p) * L);
+    DcPix x = dc_pix(d, p0);
+    for (int p = 0; p < P; p++, dc_next(d, &x))
+      for (int a = 0; a < KH; a++) s[a * DC_P + p] = dc_run(j, x, a, scratch + ((size_t)a * DC_P + p) * L);
     for (int it = i0; it < i1; it++) {
       const int a = it / (nl * nc), l0 = (it / nc) % nl * DC_R, c0 = it % nc * 16;
       int lk[DC_R];

@@ -593,20 +593,23 @@ export class IqlAgent {
         if (which === 'q') return (this.qTargetEncoder as Encoder).features<tf.Tensor>(x) as tf.Tensor2D;
         return (this.reps as Record<NetName, DaibRepresentation>)[which].encoder.features<tf.Tensor>(x) as tf.Tensor2D;
       };
-      // Trainable features + DAIB auxiliary loss of one network.
-      const trainFeat = (which: NetName): { z: tf.Tensor2D; aux: tf.Scalar; domainCe: tf.Scalar; kl: tf.Scalar } => {
+      // Trainable features + DAIB auxiliary loss of one network; det: the deterministic features (feat's) from the same pass.
+      const trainFeat = (which: NetName): { z: tf.Tensor2D; det: tf.Tensor2D; aux: tf.Scalar; domainCe: tf.Scalar; kl: tf.Scalar } => {
         if (!imageMode || !this.reps) {
           const z = feat(which, false);
-          return { z, aux: tf.scalar(0), domainCe: tf.scalar(NaN), kl: tf.scalar(NaN) };
+          return { z, det: z, aux: tf.scalar(0), domainCe: tf.scalar(NaN), kl: tf.scalar(NaN) };
         }
         const rep = this.reps[which];
         const f = rep.forward(img as tf.Tensor4D, true, step);
+        // As Encoder.features: concat(zI, zSMean), from this pass's trunk (the same weights and input: the same values).
+        const parts = [f.zI, f.zSMean].filter((t): t is tf.Tensor2D => t !== null);
+        const det = parts.length === 1 ? (parts[0] as tf.Tensor2D) : tf.concat(parts, -1);
         const a = rep.aux(f, dom, step);
         let aux = tf.add<tf.Scalar>(a.adv, a.kl);
         if (this.aux && succ) aux = tf.add<tf.Scalar>(aux, tf.mul(c.successAuxWeight, bceWithLogits(this.aux[which].apply(f.z), succ)));
         // A term the method does not have is logged as NaN, not as a misleading 0.
         const hasAdv = rep.domainHead !== null && rep.config.advWeight > 0;
-        return { z: f.z, aux, domainCe: hasAdv ? a.domainCe : tf.scalar(NaN), kl: rep.settings.bottleneck ? a.klRaw : tf.scalar(NaN) };
+        return { z: f.z, det, aux, domainCe: hasAdv ? a.domainCe : tf.scalar(NaN), kl: rep.settings.bottleneck ? a.klRaw : tf.scalar(NaN) };
       };
 
       // Targets that do not depend on this step's updates.
@@ -615,7 +618,23 @@ export class IqlAgent {
       const qTarget = targetCriticSubset(c, step)
         .map((j) => (qts[j] as Mlp).apply(qtIn))
         .reduce((m, q) => tf.minimum(m, q));
-      const vOld = this.v.apply(this.withProprio(feat('v', false), p));
+
+      // 2. Value: expectile regression towards the target critics (+ DAIB). Run before the policy step, which reads V
+      // only as it was before this update and touches none of V's weights (the same values as steps 1 then 2): so V's
+      // forward on s here, with the pre-update weights, also gives the advantages' V(s) (no second encoder pass).
+      let vMean: tf.Tensor = tf.scalar(0);
+      let vOld: tf.Tensor = tf.scalar(0);
+      const vLoss = this.optimizers.v.minimize(
+        () => {
+          const f = trainFeat('v');
+          const v = this.v.apply(this.withProprio(f.z, p));
+          vOld = tf.keep(this.v.apply(this.withProprio(f.det, p)));
+          vMean = tf.keep(tf.mean(v));
+          return tf.add<tf.Scalar>(expectileLoss(tf.sub(qTarget, v), c.expectile), f.aux);
+        },
+        true,
+        this.vars('v'),
+      ) as tf.Scalar;
       const adv = tf.sub(qTarget, vOld);
       const weights = tf.minimum(tf.exp(tf.mul(c.temperature, adv)), c.advClip);
 
@@ -636,19 +655,6 @@ export class IqlAgent {
               true,
               this.vars('pi'),
             ) as tf.Scalar);
-
-      // 2. Value: expectile regression towards the target critics (+ DAIB).
-      let vMean: tf.Tensor = tf.scalar(0);
-      const vLoss = this.optimizers.v.minimize(
-        () => {
-          const f = trainFeat('v');
-          const v = this.v.apply(this.withProprio(f.z, p));
-          vMean = tf.keep(tf.mean(v));
-          return tf.add<tf.Scalar>(expectileLoss(tf.sub(qTarget, v), c.expectile), f.aux);
-        },
-        true,
-        this.vars('v'),
-      ) as tf.Scalar;
 
       // 3. Twin Q: TD towards r + gamma * V(s') with the updated V (+ DAIB).
       const vNext = this.v.apply(this.withProprio(feat('v', true), pNext));
@@ -680,7 +686,7 @@ export class IqlAgent {
         auxLog[0] ?? tf.scalar(NaN),
         auxLog[1] ?? tf.scalar(NaN),
       ]);
-      for (const t of [...auxLog, ...qStats, vMean]) t.dispose();
+      for (const t of [...auxLog, ...qStats, vMean, vOld]) t.dispose();
       return stats;
     });
     // 4. Polyak-averaged target critics.
