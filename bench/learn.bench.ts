@@ -160,7 +160,7 @@ async function flopsOf(fn: () => void): Promise<number> {
       const a0 = a[a.length - 2] ?? 0;
       const a1 = a[a.length - 1] ?? 0;
       flops += 2 * size(out) * (a0 === M ? a1 : a0);
-    } else if (k.name === 'Conv2D') {
+    } else if (k.name === 'Conv2D' || k.name === 'ConvBiasRelu') {
       const f = ins[1] ?? [];
       flops += 2 * size(out) * (f[0] ?? 0) * (f[1] ?? 0) * (f[2] ?? 0);
     } else if (k.name === 'Conv2DBackpropInput') {

@@ -38,6 +38,7 @@
  *        mode 2: out dW [KH, KW, Ci, Co] = the filter gradient from a = x, b = dy.
  *   convBiasRelu(dims, x, filter, bias, out)  out = relu(conv(x, filter) + bias) (mode 0; bias and ReLU per output tile).
  *   setConvDirect(on) -> bool       whether conv uses the direct kernels (tests and benchmarks compare both).
+ *   gatherImages(src, idx, shifts, dims, out)  batch assembly with random shifts (src/learn/nets.ts gatherImages).
  *   sumRows(x, out)                 out[k] = sum over rows of x[row, k] (rows of out.length values; double accumulators)
  *   addRow(a, b, out)               out[i] = a[i] + b[i % b.length] (a bias row added to every row)
  *   relu(x)                         x = max(x, 0) in place; reluGrad(dy, y, dx): dx = y > 0 ? dy : 0 (y = relu's output).
@@ -1440,6 +1441,66 @@ static napi_value AddRow(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* gatherImages(src, idx, shifts, dims, out): out[b] = image idx[b] of src (uint8 NHWC, dims = Int32Array [h, w, c]) / 255,
+ * shifted by (shifts[2b], shifts[2b+1]) rows and columns with edge replication (shifts null: none). The rule of
+ * gatherImages in src/learn/nets.ts (which draws the shifts), with the same double division rounded to float. */
+static napi_value GatherImages(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value a[5];
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  napi_typedarray_type t0, t1, t2 = napi_int32_array, t3;
+  size_t ls = 0, li = 0, lsh = 0, ld = 0;
+  void *src = NULL, *idx = NULL, *sh = NULL, *dims = NULL;
+  napi_valuetype shType = napi_null;
+  float *out;
+  size_t lo;
+  if (argc != 5) {
+    napi_throw_type_error(env, NULL, "gemm.gatherImages: expected 5 arguments");
+    return NULL;
+  }
+  if (!f32(env, a[4], &out, &lo, "out")) return NULL;
+  if (napi_get_typedarray_info(env, a[0], &t0, &ls, &src, NULL, NULL) != napi_ok || t0 != napi_uint8_array ||
+      napi_get_typedarray_info(env, a[1], &t1, &li, &idx, NULL, NULL) != napi_ok || t1 != napi_int32_array || napi_typeof(env, a[2], &shType) != napi_ok ||
+      (shType != napi_null && (napi_get_typedarray_info(env, a[2], &t2, &lsh, &sh, NULL, NULL) != napi_ok || t2 != napi_int32_array || lsh != 2 * li)) ||
+      napi_get_typedarray_info(env, a[3], &t3, &ld, &dims, NULL, NULL) != napi_ok || t3 != napi_int32_array || ld != 3) {
+    napi_throw_type_error(env, NULL, "gemm.gatherImages: expected (Uint8Array, Int32Array idx, Int32Array shifts (2 per image) or null, Int32Array [h, w, c], Float32Array)");
+    return NULL;
+  }
+  const int32_t *d = (const int32_t *)dims, *ix = (const int32_t *)idx, *shift = (const int32_t *)sh;
+  if (d[0] < 1 || d[1] < 1 || d[2] < 1) {
+    napi_throw_range_error(env, NULL, "gemm.gatherImages: bad dims");
+    return NULL;
+  }
+  const int h = d[0], w = d[1], c = d[2];
+  const size_t size = (size_t)h * w * c;
+  if (lo < li * size) {
+    napi_throw_range_error(env, NULL, "gemm.gatherImages: out is too short");
+    return NULL;
+  }
+  for (size_t b = 0; b < li; b++)
+    if (ix[b] < 0 || ((size_t)ix[b] + 1) * size > ls) {
+      napi_throw_range_error(env, NULL, "gemm.gatherImages: an index is outside the images");
+      return NULL;
+    }
+  q_drain(); /* never queued, as conv */
+  const uint8_t *u8 = (const uint8_t *)src;
+  for (size_t b = 0; b < li; b++) {
+    const uint8_t *img = u8 + (size_t)ix[b] * size;
+    float *o = out + b * size;
+    const int dy = shift ? shift[2 * b] : 0, dx = shift ? shift[2 * b + 1] : 0;
+    for (int y = 0; y < h; y++) {
+      const int sy = y + dy < 0 ? 0 : (y + dy >= h ? h - 1 : y + dy);
+      const uint8_t *row = img + (size_t)sy * w * c;
+      for (int x = 0; x < w; x++) {
+        const int sx = x + dx < 0 ? 0 : (x + dx >= w ? w - 1 : x + dx);
+        const uint8_t *px = row + (size_t)sx * c;
+        for (int k = 0; k < c; k++) *o++ = (float)(px[k] / 255.0);
+      }
+    }
+  }
+  return NULL;
+}
+
 VEC_CLONES static void relu_loop(float *restrict x, size_t n) {
   for (size_t k = 0; k < n; k++) x[k] = x[k] > 0 ? x[k] : 0;
 }
@@ -1619,6 +1680,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"layerNormRelu", NULL, LayerNormRelu, NULL, NULL, NULL, napi_default, NULL},
       {"reluLayerNormGrad", NULL, ReluLayerNormGrad, NULL, NULL, NULL, napi_default, NULL},
       {"conv", NULL, Conv, NULL, NULL, NULL, napi_default, NULL},
+      {"gatherImages", NULL, GatherImages, NULL, NULL, NULL, napi_default, NULL},
       {"convBiasRelu", NULL, ConvBiasRelu, NULL, NULL, NULL, napi_default, NULL},
       {"setConvDirect", NULL, SetConvDirect, NULL, NULL, NULL, napi_default, NULL},
       {"sumRows", NULL, SumRows, NULL, NULL, NULL, napi_default, NULL},

@@ -72,6 +72,7 @@ interface GemmAddon {
   /** See Gemm.convBiasRelu / setConvDirect (absent in older addons). */
   convBiasRelu?: (dims: Int32Array, x: Float32Array, filter: Float32Array, bias: Float32Array, out: Float32Array) => void;
   setConvDirect?: (on: boolean) => boolean;
+  gatherImages?: (src: Uint8Array, idx: Int32Array, shifts: Int32Array | null, dims: Int32Array, out: Float32Array) => void;
   sumRows: (x: Float32Array, out: Float32Array) => void;
   addRow: (a: Float32Array, b: Float32Array, out: Float32Array) => void;
   relu?: (x: Float32Array) => void;
@@ -142,6 +143,8 @@ export interface Gemm {
    * benchmarks compare the two.
    */
   setConvDirect: (on: boolean) => boolean;
+  /** Batch assembly for nets.ts's gatherImages (uint8 images, its shifts drawn there); null with an older addon. */
+  gatherImages: NonNullable<GemmAddon['gatherImages']> | null;
   /** out[k] = sum of x[row, k] over rows (bias gradients). */
   sumRows: GemmAddon['sumRows'];
   /** out = a + b broadcast over rows (bias add). */
@@ -250,6 +253,7 @@ export function loadGemm(opts: LoadGemmOptions = {}): GemmLoad {
         conv: addon.conv,
         convBiasRelu: addon.convBiasRelu ?? null,
         setConvDirect: addon.setConvDirect ?? ((): boolean => false),
+        gatherImages: addon.gatherImages ?? null,
         sumRows: addon.sumRows,
         addRow: addon.addRow,
         relu: addon.relu ?? jsRelu,

@@ -16,7 +16,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { deriveSeed } from '../util/rng.ts';
 import { polyak } from './optim.ts';
-import { convBiasRelu, layerNormLastAxis } from './backend.ts';
+import { convBiasRelu, layerNormLastAxis, nativeGemm } from './backend.ts';
 
 /** LayerNorm epsilon shared with ONNX. */
 export const LN_EPSILON = 1e-5;
@@ -358,16 +358,32 @@ export function gatherImages(
 ): void {
   const [h, w, c] = shape;
   const size = h * w * c;
+  const n = idx.length;
+  // Each image's shift (rows, columns), drawn in this order whichever loop copies.
+  const shifts = pad > 0 && randInt ? new Int32Array(2 * n) : null;
+  if (shifts && randInt) for (let k = 0; k < 2 * n; k++) shifts[k] = randInt(2 * pad + 1) - pad;
+  // The native loop (the same rule and values, about 10x faster) for uint8 images, in-range indices and a big enough out.
+  const g = nativeGemm()?.gatherImages;
+  const count = images.length / size;
+  if (
+    g &&
+    images instanceof Uint8Array &&
+    out.length >= n * size &&
+    Array.prototype.every.call(idx, (i: number) => Number.isInteger(i) && i >= 0 && i < count)
+  ) {
+    g(images, Int32Array.from(idx), shifts, Int32Array.of(h, w, c), out);
+    return;
+  }
   const u8 = images instanceof Uint8Array;
-  for (let b = 0; b < idx.length; b++) {
+  for (let b = 0; b < n; b++) {
     const src = (idx[b] ?? 0) * size;
     const dst = b * size;
-    if (pad <= 0 || !randInt) {
+    if (!shifts) {
       toUnitFloat(images, src, size, out, dst);
       continue;
     }
-    const dy = randInt(2 * pad + 1) - pad;
-    const dx = randInt(2 * pad + 1) - pad;
+    const dy = shifts[2 * b] as number;
+    const dx = shifts[2 * b + 1] as number;
     for (let y = 0; y < h; y++) {
       const sy = Math.min(h - 1, Math.max(0, y + dy));
       for (let x = 0; x < w; x++) {
