@@ -47,12 +47,12 @@ class Encoder(nn.Module):
         h = self.convs(x)
         zi, mu = self.zi(h), self.mu(h)
         if not train:
-            return torch.cat([zi, mu], -1), 0.0
+            return torch.cat([zi, mu], -1), 0.0, None
         lv = self.lv(h).clamp(-10, 4)
         zs = mu + torch.exp(0.5 * lv) * torch.randn_like(mu)
         kl = 0.5 * (mu ** 2 + lv.exp() - 1 - lv).sum(-1).mean()
         dom = F.cross_entropy(self.dom(Grl.apply(zi)), torch.randint(0, 8, (x.shape[0],)))
-        return torch.cat([zi, zs], -1), 0.01 * dom + 1e-3 * kl
+        return torch.cat([zi, zs], -1), 0.01 * dom + 1e-3 * kl, torch.cat([zi, mu], -1).detach()
 
 
 def mlp(i, o, ln):
@@ -87,32 +87,34 @@ def iql(size, critics=2):
     act, rew, done = torch.rand(B, A) * 2 - 1, torch.rand(B, 1), torch.zeros(B, 1)
 
     def feat(which, x, train):
+        """(features, DAIB aux loss, deterministic features of the same pass (training only))."""
         if not size:
-            return x, 0.0
+            return x, 0.0, x
         e = qt_enc if which == "qt" else enc[which]
         return e(x, train)
 
     def step():
         with torch.no_grad():
-            zq, _ = feat("qt", obs, False)
-            zv, _ = feat("v", obs, False)
+            zq, _, _ = feat("qt", obs, False)
             qin = torch.cat([zq, prop, act], -1)
             sub = torch.randperm(critics)[:2].tolist() if critics > 2 else range(critics)
             qt = torch.stack([qts[j](qin) for j in sub]).min(0).values
+        # V's step first, as src/learn/iql.ts: its encoder pass also gives the advantages' V(s) (pre-update weights).
+        z, aux, zv = feat("v", obs, True)
+        d = qt - v(torch.cat([z, prop], -1))
+        loss = (0.8 * F.relu(d) ** 2 + 0.2 * F.relu(-d) ** 2).mean() + aux
+        with torch.no_grad():
             w = torch.exp(3 * (qt - v(torch.cat([zv, prop], -1)))).clamp(max=100)
-        z, aux = feat("pi", obs, True)
+        o_v.zero_grad(); loss.backward(); o_v.step()
+        z, aux, _ = feat("pi", obs, True)
         mean = torch.tanh(pi(torch.cat([z, prop], -1)))
         logp = torch.distributions.Normal(mean, log_std.clamp(-5, 2).exp()).log_prob(act).sum(-1, keepdim=True)
         loss = -(w * logp).mean() + aux
         o_pi.zero_grad(); loss.backward(); o_pi.step()
-        z, aux = feat("v", obs, True)
-        d = qt - v(torch.cat([z, prop], -1))
-        loss = (0.8 * F.relu(d) ** 2 + 0.2 * F.relu(-d) ** 2).mean() + aux
-        o_v.zero_grad(); loss.backward(); o_v.step()
         with torch.no_grad():
-            zn, _ = feat("v", nobs, False)
+            zn, _, _ = feat("v", nobs, False)
             y = rew + 0.99 * (1 - done) * v(torch.cat([zn, nprop], -1))
-        z, aux = feat("q", obs, True)
+        z, aux, _ = feat("q", obs, True)
         qi = torch.cat([z, prop, act], -1)
         loss = sum(((q(qi) - y) ** 2).mean() for q in qs) + aux
         o_q.zero_grad(); loss.backward(); o_q.step()
@@ -131,7 +133,7 @@ def daib(size):
     x, y = torch.rand(B, 3, size, size), torch.randint(0, 2, (B, 1)).float()
 
     def step():
-        z, aux = enc(x, True)
+        z, aux, _ = enc(x, True)
         loss = F.binary_cross_entropy_with_logits(head(z), y) + aux
         opt.zero_grad(); loss.backward(); opt.step()
     return step
