@@ -1101,7 +1101,7 @@ static inline void dc_next(const ConvDims *d, DcPix *x) {
 }
 
 /* Pointer to filter row a of output pixel x's input run (KW*Ci floats), through scratch (L floats) at the borders. */
-static const float *dc_run(const DcJob *j, DcPix x, int a, float *scratch) {
+static inline __attribute__((always_inline)) const float *dc_run(const DcJob *j, DcPix x, int a, float *scratch) {
   const ConvDims *d = &j->d;
   const int r = x.i * d->sh + a - d->pT, q0 = x.j * d->sw - d->pL;
   if (r < 0 || r >= d->H) return j->zeros;
@@ -1164,41 +1164,38 @@ static void dc_dx_part(void *arg, int part) {
     return;
   }
   float dummy[DC_R * 16];
-  for (int phr = 0; phr < d->sh && phr < d->H; phr++)
-    for (int phq = 0; phq < d->sw && phq < d->W; phq++) {
-      int T = 0;
-      for (int a = 0; a < d->KH; a++)
-        for (int b = 0; b < d->KW; b++)
-          if (((phr + d->pT - a) % d->sh + d->sh) % d->sh == 0 && ((phq + d->pL - b) % d->sw + d->sw) % d->sw == 0)
-            ta[4 * T] = a, ta[4 * T + 1] = b, ta[4 * T + 2] = (phr + d->pT - a) / d->sh, ta[4 * T + 3] = (phq + d->pL - b) / d->sw, T++;
-      const size_t nr = (size_t)(d->H - phr + d->sh - 1) / d->sh, nq = (size_t)(d->W - phq + d->sw - 1) / d->sw;
-      const size_t npx = (size_t)d->N * nr * nq, nb = (npx + DC_R - 1) / DC_R;
-      for (size_t blk = nb * part / j->parts; blk < nb * (part + 1) / j->parts; blk++) {
-        float *base[DC_R];
-        /* The block's first input pixel (image n, row phr + ri*sh, column phq + qi*sw), then stepped through in order. */
-        const size_t k0 = blk * DC_R;
-        size_t n = k0 / (nr * nq);
-        int ri = (int)((k0 / nq) % nr), qi = (int)(k0 % nq);
-        for (int r = 0; r < DC_R; r++) { /* rows past the end repeat the last pixel, into a dummy output */
-          const int row = phr + ri * d->sh, col = phq + qi * d->sw;
-          base[r] = k0 + r < npx ? j->out + (((size_t)n * d->H + row) * d->W + col) * d->Ci : NULL;
-          for (int t = 0; t < T; t++) {
-            const int i = ri + ta[4 * t + 2], jj = qi + ta[4 * t + 3];
-            s[t * DC_R + r] = i >= 0 && jj >= 0 && i < d->OH && jj < d->OW ? j->a + (((size_t)n * d->OH + i) * d->OW + jj) * d->Co : j->zeros;
+  /* Image by image (its dx and dy stay in cache over its phases), the images cut between the parts. */
+  for (size_t n = (size_t)d->N * part / j->parts; n < (size_t)d->N * (part + 1) / j->parts; n++)
+    for (int phr = 0; phr < d->sh && phr < d->H; phr++)
+      for (int phq = 0; phq < d->sw && phq < d->W; phq++) {
+        int T = 0;
+        for (int a = 0; a < d->KH; a++)
+          for (int b = 0; b < d->KW; b++)
+            if (((phr + d->pT - a) % d->sh + d->sh) % d->sh == 0 && ((phq + d->pL - b) % d->sw + d->sw) % d->sw == 0)
+              ta[4 * T] = a, ta[4 * T + 1] = b, ta[4 * T + 2] = (phr + d->pT - a) / d->sh, ta[4 * T + 3] = (phq + d->pL - b) / d->sw, T++;
+        const int nr = (d->H - phr + d->sh - 1) / d->sh, nq = (d->W - phq + d->sw - 1) / d->sw, npx = nr * nq;
+        const float *dyn = j->a + n * d->OH * d->OW * d->Co;
+        float *dxn = j->out + n * d->H * d->W * d->Ci;
+        for (int k0 = 0; k0 < npx; k0 += DC_R) {
+          float *base[DC_R];
+          int ri = k0 / nq, qi = k0 % nq; /* the input pixel (row phr + ri*sh, column phq + qi*sw), stepped in order */
+          for (int r = 0; r < DC_R; r++) { /* rows past the end repeat the last pixel, into a dummy output */
+            const int row = phr + ri * d->sh, col = phq + qi * d->sw;
+            base[r] = k0 + r < npx ? dxn + ((size_t)row * d->W + col) * d->Ci : NULL;
+            for (int t = 0; t < T; t++) {
+              const int i = ri + ta[4 * t + 2], jj = qi + ta[4 * t + 3];
+              s[t * DC_R + r] = i >= 0 && jj >= 0 && i < d->OH && jj < d->OW ? dyn + ((size_t)i * d->OW + jj) * d->Co : j->zeros;
+            }
+            if (k0 + r + 1 < npx && ++qi == nq) qi = 0, ri++;
           }
-          if (k0 + r + 1 < npx && ++qi == (int)nq) {
-            qi = 0;
-            if (++ri == (int)nr) ri = 0, n++;
+          for (int c0 = 0; c0 < d->Ci; c0 += 16) {
+            float *o[DC_R];
+            for (int r = 0; r < DC_R; r++) o[r] = base[r] ? base[r] + c0 : dummy + r * 16;
+            for (int t = 0; t < T; t++) w[t] = j->wt + ((size_t)(ta[4 * t] * d->KW + ta[4 * t + 1]) * d->Co) * d->Ci + c0;
+            dc_tile(T, d->Co, s, w, d->Ci, NULL, o, 0);
           }
-        }
-        for (int c0 = 0; c0 < d->Ci; c0 += 16) {
-          float *o[DC_R];
-          for (int r = 0; r < DC_R; r++) o[r] = base[r] ? base[r] + c0 : dummy + r * 16;
-          for (int t = 0; t < T; t++) w[t] = j->wt + ((size_t)(ta[4 * t] * d->KW + ta[4 * t + 1]) * d->Co) * d->Ci + c0;
-          dc_tile(T, d->Co, s, w, d->Ci, NULL, o, 0);
         }
       }
-    }
   free(s), free(w), free(ta);
 }
 
