@@ -1047,9 +1047,10 @@ __attribute__((target("avx2,fma"))) static void dc_tile(int T, int L, const floa
   _mm256_storeu_ps(o[4], c40), _mm256_storeu_ps(o[4] + 8, c41), _mm256_storeu_ps(o[5], c50), _mm256_storeu_ps(o[5] + 8, c51);
 }
 
-/* o[k*ldo + 0..15] (+)= sum over p < P of s[p][lk[k]] * dy[p*ldy + 0..15] for k < DC_R (first: = instead of +=). */
-__attribute__((target("avx2,fma"))) static void dc_tile_dw(int P, const float *const *s, const int *lk, const float *dy, int ldy, float *o, int ldo,
-                                                         int first) {
+/* o[k*ldo + 0..15] (+)= sum over p < P of sk[k][p][lk[k]] * dy[p*ldy + 0..15] for k < DC_R (first: = instead of +=);
+ * sk[k]: per pixel, the run that row k reads (all the same when the tile's values are in one filter row). */
+__attribute__((target("avx2,fma"))) static void dc_tile_dw(int P, const float *const *const *sk, const int *lk, const float *dy, int ldy, float *o,
+                                                         int ldo, int first) {
   __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
   if (first) {
     c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = _mm256_setzero_ps();
@@ -1059,17 +1060,27 @@ __attribute__((target("avx2,fma"))) static void dc_tile_dw(int P, const float *c
     c40 = _mm256_loadu_ps(o + 4 * ldo), c41 = _mm256_loadu_ps(o + 4 * ldo + 8), c50 = _mm256_loadu_ps(o + 5 * ldo), c51 = _mm256_loadu_ps(o + 5 * ldo + 8);
   }
   const int k0 = lk[0], k1 = lk[1], k2 = lk[2], k3 = lk[3], k4 = lk[4], k5 = lk[5];
-  for (int p = 0; p < P; p++, dy += ldy) {
-    const float *sp = s[p];
-    const __m256 d0 = _mm256_loadu_ps(dy), d1 = _mm256_loadu_ps(dy + 8);
-    __m256 b;
-    b = _mm256_broadcast_ss(sp + k0), c00 = _mm256_fmadd_ps(b, d0, c00), c01 = _mm256_fmadd_ps(b, d1, c01);
-    b = _mm256_broadcast_ss(sp + k1), c10 = _mm256_fmadd_ps(b, d0, c10), c11 = _mm256_fmadd_ps(b, d1, c11);
-    b = _mm256_broadcast_ss(sp + k2), c20 = _mm256_fmadd_ps(b, d0, c20), c21 = _mm256_fmadd_ps(b, d1, c21);
-    b = _mm256_broadcast_ss(sp + k3), c30 = _mm256_fmadd_ps(b, d0, c30), c31 = _mm256_fmadd_ps(b, d1, c31);
-    b = _mm256_broadcast_ss(sp + k4), c40 = _mm256_fmadd_ps(b, d0, c40), c41 = _mm256_fmadd_ps(b, d1, c41);
-    b = _mm256_broadcast_ss(sp + k5), c50 = _mm256_fmadd_ps(b, d0, c50), c51 = _mm256_fmadd_ps(b, d1, c51);
+#define DC_DW_STEP(q0, q1, q2, q3, q4, q5)                                                                          \
+  {                                                                                                                  \
+    const __m256 d0 = _mm256_loadu_ps(dy), d1 = _mm256_loadu_ps(dy + 8);                                             \
+    __m256 b;                                                                                                        \
+    b = _mm256_broadcast_ss((q0) + k0), c00 = _mm256_fmadd_ps(b, d0, c00), c01 = _mm256_fmadd_ps(b, d1, c01);        \
+    b = _mm256_broadcast_ss((q1) + k1), c10 = _mm256_fmadd_ps(b, d0, c10), c11 = _mm256_fmadd_ps(b, d1, c11);        \
+    b = _mm256_broadcast_ss((q2) + k2), c20 = _mm256_fmadd_ps(b, d0, c20), c21 = _mm256_fmadd_ps(b, d1, c21);        \
+    b = _mm256_broadcast_ss((q3) + k3), c30 = _mm256_fmadd_ps(b, d0, c30), c31 = _mm256_fmadd_ps(b, d1, c31);        \
+    b = _mm256_broadcast_ss((q4) + k4), c40 = _mm256_fmadd_ps(b, d0, c40), c41 = _mm256_fmadd_ps(b, d1, c41);        \
+    b = _mm256_broadcast_ss((q5) + k5), c50 = _mm256_fmadd_ps(b, d0, c50), c51 = _mm256_fmadd_ps(b, d1, c51);        \
   }
+  const float *const *s0 = sk[0], *const *s1 = sk[1], *const *s2 = sk[2], *const *s3 = sk[3], *const *s4 = sk[4], *const *s5 = sk[5];
+  if (s0 == s1 && s0 == s2 && s0 == s3 && s0 == s4 && s0 == s5) {
+    for (int p = 0; p < P; p++, dy += ldy) {
+      const float *sp = s0[p];
+      DC_DW_STEP(sp, sp, sp, sp, sp, sp)
+    }
+  } else {
+    for (int p = 0; p < P; p++, dy += ldy) DC_DW_STEP(s0[p], s1[p], s2[p], s3[p], s4[p], s5[p])
+  }
+#undef DC_DW_STEP
   _mm256_storeu_ps(o, c00), _mm256_storeu_ps(o + 8, c01), _mm256_storeu_ps(o + ldo, c10), _mm256_storeu_ps(o + ldo + 8, c11);
   _mm256_storeu_ps(o + 2 * ldo, c20), _mm256_storeu_ps(o + 2 * ldo + 8, c21), _mm256_storeu_ps(o + 3 * ldo, c30), _mm256_storeu_ps(o + 3 * ldo + 8, c31);
   _mm256_storeu_ps(o + 4 * ldo, c40), _mm256_storeu_ps(o + 4 * ldo + 8, c41), _mm256_storeu_ps(o + 5 * ldo, c50), _mm256_storeu_ps(o + 5 * ldo + 8, c51);
@@ -1199,14 +1210,17 @@ static void dc_dx_part(void *arg, int part) {
   free(s), free(w), free(ta);
 }
 
-/* Filter gradient: dW[a][l][co] = sum over output pixels p of run(p, a)[l] * dy[p, co], l < KW*Ci; the work items
- * (a, block of DC_R values of l, block of 16 of co) are cut between the parts, pixels summed in order in chunks. */
+/* Filter gradient: dW[f][co] = sum over output pixels p of run(p, a)[l] * dy[p, co] for the filter's values f = a*L + l
+ * (l < L = KW*Ci); the work items (a block of DC_R values of f, a block of 16 of co) are cut between the parts, pixels
+ * summed in order in chunks. A block stays in one filter row when L is a multiple of DC_R (one run per pixel), else
+ * it runs on over the rows (L = 9 at Ci = 3: blocks of the 27 values, not of each row's 9). */
 static void dc_dw_part(void *arg, int part) {
   DcJob *j = (DcJob *)arg;
   const ConvDims *d = &j->d;
   const size_t np = (size_t)d->N * d->OH * d->OW;
-  const int L = d->KW * d->Ci, KH = d->KH, nl = (L + DC_R - 1) / DC_R, nc = d->Co / 16;
-  const int items = KH * nl * nc, i0 = items * part / j->parts, i1 = items * (part + 1) / j->parts;
+  const int L = d->KW * d->Ci, KH = d->KH, F = KH * L, nc = d->Co / 16;
+  const int nf = (F + DC_R - 1) / DC_R;
+  const int items = nf * nc, i0 = items * part / j->parts, i1 = items * (part + 1) / j->parts;
   if (i0 >= i1) return;
   const float **s = malloc(sizeof(float *) * DC_P * KH);
   float *scratch = malloc(sizeof(float) * DC_P * KH * L);
@@ -1221,17 +1235,22 @@ static void dc_dw_part(void *arg, int part) {
     for (int p = 0; p < P; p++, dc_next(d, &x))
       for (int a = 0; a < KH; a++) s[a * DC_P + p] = dc_run(j, x, a, scratch + ((size_t)a * DC_P + p) * L);
     for (int it = i0; it < i1; it++) {
-      const int a = it / (nl * nc), l0 = (it / nc) % nl * DC_R, c0 = it % nc * 16;
+      const int f0 = it / nc * DC_R, c0 = it % nc * 16;
       int lk[DC_R];
-      for (int k = 0; k < DC_R; k++) lk[k] = l0 + k < L ? l0 + k : L - 1;
-      float *o = j->out + ((size_t)a * L + l0) * d->Co + c0;
-      if (l0 + DC_R <= L) {
-        dc_tile_dw(P, s + a * DC_P, lk, j->b + p0 * d->Co + c0, d->Co, o, d->Co, p0 == 0);
-      } else { /* the last rows of the run: a full tile through a copy, the valid rows written back */
+      const float *const *sk[DC_R];
+      for (int k = 0; k < DC_R; k++) {
+        const int f = f0 + k < F ? f0 + k : F - 1;
+        lk[k] = f % L;
+        sk[k] = s + (size_t)(f / L) * DC_P;
+      }
+      float *o = j->out + (size_t)f0 * d->Co + c0;
+      if (f0 + DC_R <= F) {
+        dc_tile_dw(P, sk, lk, j->b + p0 * d->Co + c0, d->Co, o, d->Co, p0 == 0);
+      } else { /* the last values: a full tile through a copy, the valid rows written back */
         float t[DC_R * 16];
-        for (int k = 0; k < DC_R; k++) memcpy(t + k * 16, o + (size_t)(lk[k] - l0) * d->Co, sizeof(float) * 16);
-        dc_tile_dw(P, s + a * DC_P, lk, j->b + p0 * d->Co + c0, d->Co, t, 16, p0 == 0);
-        for (int k = 0; l0 + k < L; k++) memcpy(o + (size_t)k * d->Co, t + k * 16, sizeof(float) * 16);
+        for (int k = 0; f0 + k < F; k++) memcpy(t + k * 16, o + (size_t)k * d->Co, sizeof(float) * 16);
+        dc_tile_dw(P, sk, lk, j->b + p0 * d->Co + c0, d->Co, t, 16, p0 == 0);
+        for (int k = 0; f0 + k < F; k++) memcpy(o + (size_t)k * d->Co, t + k * 16, sizeof(float) * 16);
       }
     }
   }
