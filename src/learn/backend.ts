@@ -338,8 +338,7 @@ function registerConvBiasRelu(): void {
       const [dzv, dbv, dyv, yv] = [dz, db, dy, y].map((t) => backend.typedArrayFromHeap(t)) as [Float32Array, Float32Array, Float32Array, Float32Array];
       const g = activeGemm ?? loadedGemm;
       if (!g) throw new Error(`${CBR_GRAD}: no native kernels`);
-      g.reluGrad(dyv, yv, dzv);
-      g.sumRows(dzv, dbv);
+      g.reluGradSumRows(dyv, yv, dzv, dbv);
       return [dz, db];
     }) as unknown as tf.KernelFunc,
   });
