@@ -39,7 +39,6 @@
  *   convBiasRelu(dims, x, filter, bias, out)  out = relu(conv(x, filter) + bias) (mode 0; bias and ReLU per output tile).
  *   setConvDirect(on) -> bool       whether conv uses the direct kernels (tests and benchmarks compare both).
  *   gatherImages(src, idx, shifts, dims, out)  batch assembly with random shifts (src/learn/nets.ts gatherImages).
- *   reluGradSumRows(dy, y, dz, db)  reluGrad(dy, y, dz) and sumRows(dz, db) in one pass (the same bits).
  *   sumRows(x, out)                 out[k] = sum over rows of x[row, k] (rows of out.length values; double accumulators)
  *   addRow(a, b, out)               out[i] = a[i] + b[i % b.length] (a bias row added to every row)
  *   relu(x)                         x = max(x, 0) in place; reluGrad(dy, y, dx): dx = y > 0 ? dy : 0 (y = relu's output).
@@ -1575,43 +1574,6 @@ static napi_value ReluGrad(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* dz = y > 0 ? dy : 0 and db[k] = the sum of dz's rows (db.length values a row) in one pass: the expression of reluGrad
- * and the double accumulation of sumRows, each column's rows in order, so the same bits as those two calls. */
-VEC_CLONES static void relu_grad_sum_loop(const float *restrict dy, const float *restrict y, float *restrict dz, double *restrict acc, size_t n,
-                                          size_t c) {
-  for (size_t o = 0; o < n; o += c)
-    for (size_t k = 0; k < c; k++) {
-      const float v = y[o + k] > 0 ? dy[o + k] : 0;
-      dz[o + k] = v;
-      acc[k] += v;
-    }
-}
-
-/* reluGradSumRows(dy, y, dz, db): the conv + bias + ReLU layer's gradient through the ReLU and its bias gradient. */
-static napi_value ReluGradSumRows(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value a[4];
-  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
-  float *dy, *y, *dz, *db;
-  size_t ldy, ly, ldz, ldb;
-  if (argc != 4 || !f32(env, a[0], &dy, &ldy, "dy") || !f32(env, a[1], &y, &ly, "y") || !f32(env, a[2], &dz, &ldz, "dz") || !f32(env, a[3], &db, &ldb, "db"))
-    return NULL;
-  if (ly != ldy || ldz != ldy || ldb == 0 || ldy % ldb != 0) {
-    napi_throw_range_error(env, NULL, "gemm.reluGradSumRows: dy, y and dz must have the same length, rows of db.length values");
-    return NULL;
-  }
-  double *acc = calloc(ldb, sizeof(double));
-  if (!acc) {
-    napi_throw_error(env, NULL, "gemm.reluGradSumRows: out of memory");
-    return NULL;
-  }
-  q_drain(); /* never queued, as conv */
-  relu_grad_sum_loop(dy, y, dz, acc, ldy, ldb);
-  for (size_t k = 0; k < ldb; k++) db[k] = (float)acc[k];
-  free(acc);
-  return NULL;
-}
-
 static napi_value ThreadStats(napi_env env, napi_callback_info info) {
   (void)info;
   double helperCpuMs = 0;
@@ -1734,7 +1696,6 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"layerNormRelu", NULL, LayerNormRelu, NULL, NULL, NULL, napi_default, NULL},
       {"reluLayerNormGrad", NULL, ReluLayerNormGrad, NULL, NULL, NULL, napi_default, NULL},
       {"conv", NULL, Conv, NULL, NULL, NULL, napi_default, NULL},
-      {"reluGradSumRows", NULL, ReluGradSumRows, NULL, NULL, NULL, napi_default, NULL},
       {"gatherImages", NULL, GatherImages, NULL, NULL, NULL, napi_default, NULL},
       {"convBiasRelu", NULL, ConvBiasRelu, NULL, NULL, NULL, napi_default, NULL},
       {"setConvDirect", NULL, SetConvDirect, NULL, NULL, NULL, napi_default, NULL},

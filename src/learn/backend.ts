@@ -338,7 +338,8 @@ function registerConvBiasRelu(): void {
       const [dzv, dbv, dyv, yv] = [dz, db, dy, y].map((t) => backend.typedArrayFromHeap(t)) as [Float32Array, Float32Array, Float32Array, Float32Array];
       const g = activeGemm ?? loadedGemm;
       if (!g) throw new Error(`${CBR_GRAD}: no native kernels`);
-      g.reluGradSumRows(dyv, yv, dzv, dbv);
+      g.reluGrad(dyv, yv, dzv);
+      g.sumRows(dzv, dbv);
       return [dz, db];
     }) as unknown as tf.KernelFunc,
   });

@@ -73,7 +73,6 @@ interface GemmAddon {
   convBiasRelu?: (dims: Int32Array, x: Float32Array, filter: Float32Array, bias: Float32Array, out: Float32Array) => void;
   setConvDirect?: (on: boolean) => boolean;
   gatherImages?: (src: Uint8Array, idx: Int32Array, shifts: Int32Array | null, dims: Int32Array, out: Float32Array) => void;
-  reluGradSumRows?: (dy: Float32Array, y: Float32Array, dz: Float32Array, db: Float32Array) => void;
   sumRows: (x: Float32Array, out: Float32Array) => void;
   addRow: (a: Float32Array, b: Float32Array, out: Float32Array) => void;
   relu?: (x: Float32Array) => void;
@@ -146,8 +145,6 @@ export interface Gemm {
   setConvDirect: (on: boolean) => boolean;
   /** Batch assembly for nets.ts's gatherImages (uint8 images, its shifts drawn there); null with an older addon. */
   gatherImages: NonNullable<GemmAddon['gatherImages']> | null;
-  /** reluGrad(dy, y, dz) then sumRows(dz, db) in one pass, the same bits (an older addon: those calls). */
-  reluGradSumRows: NonNullable<GemmAddon['reluGradSumRows']>;
   /** out[k] = sum of x[row, k] over rows (bias gradients). */
   sumRows: GemmAddon['sumRows'];
   /** out = a + b broadcast over rows (bias add). */
@@ -257,12 +254,6 @@ export function loadGemm(opts: LoadGemmOptions = {}): GemmLoad {
         convBiasRelu: addon.convBiasRelu ?? null,
         setConvDirect: addon.setConvDirect ?? ((): boolean => false),
         gatherImages: addon.gatherImages ?? null,
-        reluGradSumRows:
-          addon.reluGradSumRows ??
-          ((dy, y, dz, db): void => {
-            gemm.reluGrad(dy, y, dz);
-            gemm.sumRows(dz, db);
-          }),
         sumRows: addon.sumRows,
         addRow: addon.addRow,
         relu: addon.relu ?? jsRelu,
