@@ -6,6 +6,7 @@
  */
 import type { TSchema } from '../src/config/declare.ts';
 import { command, fromArgv, T, type Command, type Static } from '../src/cli/flags.ts';
+import { learningField } from '../src/cli/trainer-flags.ts';
 
 const positive = (description: string, dflt: number, arg = 'N') => T.integer({ minimum: 1, maximum: 10_000_000, default: dflt, description, cli: { arg } });
 const nice = (description: string, defaultText: string) =>
@@ -132,6 +133,7 @@ export const ONLINE = bench(
     }),
     utd: positive("the trainer's updates per practice transition", 4),
     exportEvery: positive('the trainer exports every this many updates', 200),
+    gemmPrecision: learningField('gemmPrecision'),
   }),
 );
 
