@@ -225,6 +225,13 @@ export const UPDATE_PROFILE = bench(
   T.object({
     critics: T.integer({ minimum: 2, maximum: 64, default: 2, description: 'critics in the ensemble' }),
     updates: positive('timed updates per pass', 100),
+    precisions: T.array(T.enum(['fp32', 'bf16']), {
+      minItems: 1,
+      uniqueItems: true,
+      default: ['fp32'],
+      description: 'GEMM input precisions of the side-by-side blocks (bf16: learning.gemmPrecision); the breakdown runs at the first',
+      cli: { arg: 'LIST' },
+    }),
   }),
 );
 

@@ -47,7 +47,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 const tmp = mkdtempSync(join(tmpdir(), 'online-bench-'));
 process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
 
-await initBackend({ gemmPrecision: args.gemmPrecision });
+await initBackend(args.gemmPrecision ? { gemmPrecision: args.gemmPrecision } : {});
 const engine = backendLabel();
 const load0 = os.loadavg();
 console.log(`engine: ${engine}\nload average ${load0.map((x) => x.toFixed(2)).join(' ')}`);

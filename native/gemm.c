@@ -14,6 +14,9 @@
  *   setQueue(on) -> bool, sync(), mark() -> position, syncTo(position)
  *                                   the helper's queue (see "The helper's queue" below)
  *   threadCpuMs()                   the calling thread's CPU time
+ *   setPrecision(p) -> string       0: float32 sgemm (default); 1: sgemm's A and B rounded to bf16 and multiplied by
+ *                                   oneDNN with float32 sums when M, N and K are all >= 16 (see "bf16 GEMM inputs"
+ *                                   below); throws when it cannot
  *   sgemm(tA, tB, batch, M, N, K, A, strideA, B, strideB, C, bias, biasMode, act, alpha)
  *        C[b] = act(op(A[b]) op(B[b]) + bias) for b < batch, all row-major float32, op = transpose when tA/tB.
  *        strideA/strideB: elements between batch items (0 = broadcast one matrix). C is dense [batch, M, N].
@@ -445,6 +448,9 @@ typedef struct {
 } GemmJob;
 
 static int bf16_gemm(const GemmJob *j, int m, int n, const float *a, const float *b, float beta, float *c);
+/* Products with a side under this stay float32 under bf16 too: oneDNN's bf16 kernels ran the heads' 256x1x256 and
+ * 256x3x256 products 1.5-2x slower than sgemm (results/learner-bf16/), and they are a small part of the work. */
+#define BF16_MIN_SIDE 16
 
 /* Rows r0..r1, columns c0..c1 of the job's output: bias as the initial C (beta = 1), the GEMM, the activation. */
 static void gemm_block(const GemmJob *j, int r0, int r1, int c0, int c1) {
@@ -540,7 +546,7 @@ static napi_value Sgemm(napi_env env, napi_callback_info info) {
     /* A bias is the initial C (beta = 1): no second pass over the output for it. */
     GemmJob j = {.tA = tA, .tB = tB, .M = M, .N = N, .K = K, .lda = lda, .ldb = ldb, .ldc = N, .A = A + (uint64_t)b * sA,
                  .B = B + (uint64_t)b * sB, .C = C + (uint64_t)b * mn, .bias = bias, .biasMode = biasMode, .act = act, .leak = leak, .beta = 0.0f,
-                 .bf16 = atomic_load(&g_bf16)};
+                 .bf16 = atomic_load(&g_bf16) && M >= BF16_MIN_SIDE && N >= BF16_MIN_SIDE && K >= BF16_MIN_SIDE};
     submit(exec_gemm, &j, sizeof j);
   }
   return NULL;

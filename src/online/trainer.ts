@@ -63,8 +63,8 @@ export interface OnlineTrainerConfig {
   exportEvery: number;
   /** Threads of the native kernels (1 or 2; src/learn/gemm.ts); null: INSERTION_GEMM_THREADS, else 1. */
   gemmThreads: number | null;
-  /** Inputs of the native GEMMs ('bf16': rounded, through oneDNN; src/config/schema.ts). */
-  gemmPrecision: 'fp32' | 'bf16';
+  /** Inputs of the native GEMMs ('bf16': rounded, through oneDNN; src/config/schema.ts); null: INSERTION_GEMM_PRECISION, else fp32. */
+  gemmPrecision: 'fp32' | 'bf16' | null;
   /** Offline feature copies (1 = no augmentation; K > 1: copies 1..K-1 random-shifted by the agent's shiftPad). */
   offlineAugmentCopies: number;
   /** 'rewardProb' (the learned reward, default) or 'gt' (simulator ground truth; ablation only). */
