@@ -6,6 +6,7 @@
  */
 import type { TSchema } from '../src/config/declare.ts';
 import { command, fromArgv, T, type Command, type Static } from '../src/cli/flags.ts';
+import { learningField } from '../src/cli/trainer-flags.ts';
 
 const positive = (description: string, dflt: number, arg = 'N') => T.integer({ minimum: 1, maximum: 10_000_000, default: dflt, description, cli: { arg } });
 const nice = (description: string, defaultText: string) =>
@@ -132,6 +133,7 @@ export const ONLINE = bench(
     }),
     utd: positive("the trainer's updates per practice transition", 4),
     exportEvery: positive('the trainer exports every this many updates', 200),
+    gemmPrecision: learningField('gemmPrecision'),
   }),
 );
 
@@ -223,6 +225,13 @@ export const UPDATE_PROFILE = bench(
   T.object({
     critics: T.integer({ minimum: 2, maximum: 64, default: 2, description: 'critics in the ensemble' }),
     updates: positive('timed updates per pass', 100),
+    precisions: T.array(T.enum(['fp32', 'bf16']), {
+      minItems: 1,
+      uniqueItems: true,
+      default: ['fp32'],
+      description: 'GEMM input precisions of the side-by-side blocks (bf16: learning.gemmPrecision); the breakdown runs at the first',
+      cli: { arg: 'LIST' },
+    }),
   }),
 );
 

@@ -10,6 +10,7 @@
  *   npx tsx bench/online.bench.ts [--checkpoint data/runs/iql] [--offline-db data/prior.db] [--seconds 120] [--swaps 200]
  *                                 [--hidden 16,16 --z 4,4 (the tiny checkpoint's MLP widths and zI,zS sizes)] [--utd 4]
  *                                 [--critics 10 (the Q ensemble of the tiny checkpoint and of the trainer; target: min of a random 2)]
+ *                                 [--gemm-precision fp32|bf16 (the trainer's GEMM inputs, learning.gemmPrecision)]
  * Without a checkpoint argument it trains a tiny one first (16 px, real MuJoCo data): figures then describe the
  * plumbing with small networks. The trainer child runs the same initBackend as this process: the engine printed
  * (wasm+openblas or wasm; INSERTION_GEMM=off forces wasm's own matMul) is the one it uses.
@@ -46,7 +47,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 const tmp = mkdtempSync(join(tmpdir(), 'online-bench-'));
 process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
 
-await initBackend();
+await initBackend(args.gemmPrecision ? { gemmPrecision: args.gemmPrecision } : {});
 const engine = backendLabel();
 const load0 = os.loadavg();
 console.log(`engine: ${engine}\nload average ${load0.map((x) => x.toFixed(2)).join(' ')}`);
@@ -141,6 +142,7 @@ const learning = startLearning(p1.a, {
     // The ensemble the trainer runs is this bench's, not the daemon's default (10): --critics 2 measures twin critics.
     critics: args.critics,
     targetCritics: 2,
+    gemmPrecision: args.gemmPrecision,
   },
   swap: { validation: { probeCount: 16, residualBoundM: 0.005, maxDiffM: 1, maxMeanDiffM: 1, onFlag: 'accept' } },
 });
@@ -183,6 +185,7 @@ const phase1 = {
   daemonProcessCores: (benchCpu.user + benchCpu.system) / 1e6 / ((performance.now() - t0) / 1000),
   trainerEngine: learning.supervisor.status().progress?.engine ?? null,
   critics: args.critics,
+  gemmPrecision: args.gemmPrecision,
   // Updates per control tick (= per new transition while practising): the update ratio sustained (null: no ticks).
   updateRatioSustained: st.timing.controlTicks > m0.controlTicks ? updates / (st.timing.controlTicks - m0.controlTicks) : null,
   // Not 'running' at the end (e.g. 'estopped' by its missed-tick guard on a starved machine): the figures above then

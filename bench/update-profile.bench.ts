@@ -7,11 +7,12 @@
  * The same breakdown again with two threads splitting the kernels, in the caller's own thread CPU time (what the
  * caller still does itself). Then three modes side by side: one thread, two threads splitting kernels, and two threads
  * with the update's heads on two lanes (pi and the even critics on the helper thread, src/learn/iql.ts), with what
- * the helper took and cost.
- *   npx tsx bench/update-profile.bench.ts [--critics 2] [--updates 100]
+ * the helper took and cost. --precisions fp32,bf16: the breakdown in the first, and each mode in each precision side by
+ * side (bf16: the GEMMs' inputs rounded to bfloat16 through oneDNN, learning.gemmPrecision).
+ *   npx tsx bench/update-profile.bench.ts [--critics 2] [--updates 100] [--precisions fp32,bf16]
  */
 import os from 'node:os';
-import { initBackend, nativeGemm } from '../src/learn/backend.ts';
+import { backendLabel, initBackend, nativeGemm, setGemmPrecision } from '../src/learn/backend.ts';
 import { buildMlp, netVariables } from '../src/learn/nets.ts';
 import { polyakArrays, variableValues } from '../src/learn/optim.ts';
 
@@ -20,10 +21,14 @@ import { writeResults } from './lib.ts';
 import type { ThreadStats } from '../src/learn/gemm.ts';
 import { featureWorkload } from './models.ts';
 
-const { critics, updates: N } = benchArgs(UPDATE_PROFILE);
+const { critics, updates: N, precisions } = benchArgs(UPDATE_PROFILE);
 await initBackend();
 const g = nativeGemm();
 if (!g) throw new Error('the native GEMM did not load (bash native/build.sh): the fused heads need it');
+for (const p of precisions) if (setGemmPrecision(p) !== p) throw new Error(`GEMM precision ${p} unavailable: ${backendLabel()}`);
+setGemmPrecision(precisions[0] ?? 'fp32');
+const engine = backendLabel();
+console.log(`engine: ${engine}`);
 const cpu = (): number => {
   const c = process.cpuUsage();
   return (c.user + c.system) / 1000;
@@ -142,27 +147,30 @@ for (const [k, s2] of [...spentOne].sort((a, b) => b[1].ms - a[1].ms)) {
 // With a core each, an update takes about max(caller's work, helper's work), counting queued kernels the caller ran
 // (when the helper was not scheduled) as the helper's: the updates/s estimated for a quiet machine (an upper bound:
 // the lanes also wait for each other at the two sync points).
-type Mode = 'one' | 'split' | 'lanes';
+// Each mode in each precision of --precisions (named 'lanes bf16' etc. when more than one).
+const threadModes = ['one', 'split', 'lanes'] as const;
+type Mode = string;
+const modeList: Mode[] = precisions.flatMap((p) => threadModes.map((m) => (precisions.length > 1 ? `${m} ${p}` : m)));
 let modes: Record<Mode, Record<string, number>> | null = null;
 if (g.setThreads(2) === 2) {
-  const acc = Object.fromEntries(
-    (['one', 'split', 'lanes'] as const).map((m) => [m, { wall: 0, cpu: 0, caller: 0, n: 0, st: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0] as number[] }]),
-  ) as Record<Mode, { wall: number; cpu: number; caller: number; n: number; st: number[] }>;
-  const orders: Mode[][] = [
-    ['one', 'split', 'lanes'],
-    ['lanes', 'one', 'split'],
-    ['split', 'lanes', 'one'],
-  ];
-  for (let b = 0; b < Math.max(3, Math.round(N / 10)); b++)
-    for (const m of orders[b % 3] as Mode[]) {
-      g.setThreads(m === 'one' ? 1 : 2);
-      g.parallel = m === 'lanes';
+  const acc = Object.fromEntries(modeList.map((m) => [m, { wall: 0, cpu: 0, caller: 0, n: 0, st: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0] as number[] }])) as Record<
+    Mode,
+    { wall: number; cpu: number; caller: number; n: number; st: number[] }
+  >;
+  // Rotations of the list, so that every mode runs in every position.
+  const orders: Mode[][] = modeList.map((_, r) => [...modeList.slice(r), ...modeList.slice(0, r)]);
+  for (let b = 0; b < Math.max(modeList.length, Math.round(N / 10)); b++)
+    for (const m of orders[b % orders.length] as Mode[]) {
+      const [tm, p] = m.split(' ');
+      g.setThreads(tm === 'one' ? 1 : 2);
+      g.parallel = tm === 'lanes';
+      setGemmPrecision(p === 'bf16' || p === 'fp32' ? p : (precisions[0] ?? 'fp32'));
       const a = g.threadStats();
       const c1 = cpu();
       const k1 = tcpu();
       const t0 = performance.now();
       for (let i = 0; i < 10; i++) agent.update(batch);
-      const r = acc[m];
+      const r = acc[m] as { wall: number; cpu: number; caller: number; n: number; st: number[] };
       r.wall += performance.now() - t0;
       r.cpu += cpu() - c1;
       r.caller += tcpu() - k1;
@@ -171,9 +179,10 @@ if (g.setThreads(2) === 2) {
     }
   g.setThreads(1);
   g.parallel = true;
+  setGemmPrecision(precisions[0] ?? 'fp32');
   modes = Object.fromEntries(
-    (['one', 'split', 'lanes'] as const).map((m) => {
-      const r = acc[m];
+    modeList.map((m) => {
+      const r = acc[m] as { wall: number; cpu: number; caller: number; n: number; st: number[] };
       const [, parts, partsMs, , partWait, queued, helperRan, helperQueuedMs, syncWait, callerRanQueued] = r.st as ThreadStats;
       const helperWork = (partsMs + helperQueuedMs) / r.n;
       const callerWork = (r.caller - partWait - syncWait) / r.n;
@@ -197,13 +206,15 @@ if (g.setThreads(2) === 2) {
         },
       ];
     }),
-  ) as unknown as Record<Mode, Record<string, number>>;
+  );
   const md = modes;
-  for (const m of ['one', 'split', 'lanes'] as const) {
-    const x = md[m];
+  const base = md[modeList[0] as Mode] as Record<string, number>;
+  for (const m of modeList) {
+    const x = md[m] as Record<string, number>;
+    const n = (acc[m] as { n: number }).n;
     const f = (k: string, d = 2): string => (x[k] as number).toFixed(d);
     console.log(
-      `${m.padEnd(5)} (${acc[m].n} updates): wall ${f('wallMs')} ms (${f('updatesPerSecond', 0)}/s, x${((md.one.wallMs as number) / (x.wallMs as number)).toFixed(2)}); ` +
+      `${m.padEnd(10)} (${n} updates): wall ${f('wallMs')} ms (${f('updatesPerSecond', 0)}/s, x${((base.wallMs as number) / (x.wallMs as number)).toFixed(2)}); ` +
         `CPU ${f('cpuMs')} ms: caller ${f('callerCpuMs')} (own work ${f('callerWorkMs')}, waiting ${f('callerWaitMs')}), helper work ${f('helperWorkMs')}, ` +
         `helper spin/other ${f('helperOtherCpuMs')}; ${f('queuedPerUpdate', 0)} kernels queued, ${(100 * (x.helperRanQueuedShare as number)).toFixed(0)} % run by the helper (the caller ran ${f('callerRanQueuedMs')} ms of them) ` +
         `-> ${f('quietUpdatesPerSecond', 0)}/s with a core each`,
@@ -215,6 +226,9 @@ const twoThreads = modes;
 console.log(
   `wrote ${writeResults('update-profile', {
     twoThreads,
+    engine,
+    precisions,
+    loadAverage: os.loadavg(),
     critics,
     batch: B,
     updates: N,

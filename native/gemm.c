@@ -14,6 +14,9 @@
  *   setQueue(on) -> bool, sync(), mark() -> position, syncTo(position)
  *                                   the helper's queue (see "The helper's queue" below)
  *   threadCpuMs()                   the calling thread's CPU time
+ *   setPrecision(p) -> string       0: float32 sgemm (default); 1: sgemm's A and B rounded to bf16 and multiplied by
+ *                                   oneDNN with float32 sums when M, N and K are all >= 16 (see "bf16 GEMM inputs"
+ *                                   below); throws when it cannot
  *   sgemm(tA, tB, batch, M, N, K, A, strideA, B, strideB, C, bias, biasMode, act, alpha)
  *        C[b] = act(op(A[b]) op(B[b]) + bias) for b < batch, all row-major float32, op = transpose when tA/tB.
  *        strideA/strideB: elements between batch items (0 = broadcast one matrix). C is dense [batch, M, N].
@@ -79,6 +82,7 @@ typedef char *(*get_config_fn)(void);
 
 static sgemm_fn g_sgemm = NULL;
 static set_threads_fn g_set_threads = NULL;
+static _Atomic int g_bf16 = 0; /* setPrecision: 1 = sgemm's inputs in bf16 through oneDNN */
 
 /* ---------------------------------------------------------------------------------------------------------------
  * The two-thread pool. A job is fn(arg, part) for part < parts; `state` packs (generation << 32 | next part) so a
@@ -444,7 +448,13 @@ typedef struct {
   float leak, beta;
   int byRows; /* cut rows (else columns) at `cut` */
   int cut;
+  int bf16; /* inputs rounded to bf16 through oneDNN (the precision when the sgemm call was made) */
 } GemmJob;
+
+static int bf16_gemm(const GemmJob *j, int m, int n, const float *a, const float *b, float beta, float *c);
+/* Products with a side under this stay float32 under bf16 too: oneDNN's bf16 kernels ran the heads' 256x1x256 and
+ * 256x3x256 products 1.5-2x slower than sgemm (results/learner-bf16/), and they are a small part of the work. */
+#define BF16_MIN_SIDE 16
 
 /* Rows r0..r1, columns c0..c1 of the job's output: bias as the initial C (beta = 1), the GEMM, the activation. */
 static void gemm_block(const GemmJob *j, int r0, int r1, int c0, int c1) {
@@ -462,7 +472,8 @@ static void gemm_block(const GemmJob *j, int r0, int r1, int c0, int c1) {
   }
   const float *a = j->tA ? j->A + r0 : j->A + (uint64_t)r0 * j->lda;
   const float *b = j->tB ? j->B + (uint64_t)c0 * j->ldb : j->B + c0;
-  g_sgemm(RowMajor, j->tA ? Trans : NoTrans, j->tB ? Trans : NoTrans, m, n, j->K, 1.0f, a, j->lda, b, j->ldb, beta, c, j->ldc);
+  if (!j->bf16 || bf16_gemm(j, m, n, a, b, beta, c) != 0)
+    g_sgemm(RowMajor, j->tA ? Trans : NoTrans, j->tB ? Trans : NoTrans, m, n, j->K, 1.0f, a, j->lda, b, j->ldb, beta, c, j->ldc);
   if (j->act != 0) {
     if (n == j->ldc) epilogue(c, (uint64_t)m * n, j->act, j->leak);
     else
@@ -538,10 +549,261 @@ static napi_value Sgemm(napi_env env, napi_callback_info info) {
   for (int32_t b = 0; b < batch; b++) {
     /* A bias is the initial C (beta = 1): no second pass over the output for it. */
     GemmJob j = {.tA = tA, .tB = tB, .M = M, .N = N, .K = K, .lda = lda, .ldb = ldb, .ldc = N, .A = A + (uint64_t)b * sA,
-                 .B = B + (uint64_t)b * sB, .C = C + (uint64_t)b * mn, .bias = bias, .biasMode = biasMode, .act = act, .leak = leak, .beta = 0.0f};
+                 .B = B + (uint64_t)b * sB, .C = C + (uint64_t)b * mn, .bias = bias, .biasMode = biasMode, .act = act, .leak = leak, .beta = 0.0f,
+                 .bf16 = atomic_load(&g_bf16) && M >= BF16_MIN_SIDE && N >= BF16_MIN_SIDE && K >= BF16_MIN_SIDE};
     submit(exec_gemm, &j, sizeof j);
   }
   return NULL;
+}
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * bf16 GEMM inputs (setPrecision(1)): an sgemm call's A and B are rounded to bfloat16 (round to nearest even, as
+ * AVX512_BF16's vcvtneps2bf16: denormals to zero) and multiplied by oneDNN's matmul with float32 accumulation and a
+ * float32 C; bias, activation and everything outside sgemm (weights, Adam, LayerNorm, conv) stay float32. Faster
+ * only where the CPU multiplies bf16 natively (AVX512_BF16, AMX; measured in results/learner-bf16/).
+ * Why dlopen again: the addon still builds and loads without oneDNN (only the header is needed at build time, from
+ * libdnnl-dev; -DHAVE_DNNL), and setPrecision(1) reports why it cannot, leaving float32 on.
+ * Each thread (caller, helper) keeps its own primitives, one per shape, with a user scratchpad and its own stream, so
+ * the two never share oneDNN state; oneDNN's OpenMP is held to one thread per caller (the addon splits the work).
+ * A block of a split GEMM is its own primitive (its own shape): each output value sums the same products in the same
+ * order as the whole, so one and two threads agree bitwise here too (test/learn/gemm-bf16.test.ts). */
+#ifdef HAVE_DNNL
+#include <oneapi/dnnl/dnnl.h>
+
+static void to_bf16_scalar(const float *restrict x, uint16_t *restrict y, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    uint32_t u;
+    memcpy(&u, x + i, 4);
+    if ((u & 0x7f800000u) == 0) u &= 0x80000000u;                          /* denormal: signed zero */
+    else if ((u & 0x7fffffffu) > 0x7f800000u) u |= 0x00400000u;            /* NaN: stays a (quiet) NaN */
+    else u += 0x7fffu + ((u >> 16) & 1u);                                 /* round to nearest even */
+    y[i] = (uint16_t)(u >> 16);
+  }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && (__GNUC__ >= 10 || defined(__clang__))
+#include <immintrin.h>
+__attribute__((target("avx512f,avx512bf16,avx512vl"))) static void to_bf16_avx512(const float *restrict x, uint16_t *restrict y, size_t n) {
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) _mm256_storeu_si256((__m256i *)(y + i), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(x + i)));
+  to_bf16_scalar(x + i, y + i, n - i);
+}
+static int have_avx512bf16(void) {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512bf16");
+}
+#else
+static void to_bf16_avx512(const float *x, uint16_t *y, size_t n) { to_bf16_scalar(x, y, n); }
+static int have_avx512bf16(void) { return 0; }
+#endif
+static int g_cvt_avx512 = 0;
+
+/* rows x cols of x (row stride ld) into dense y. */
+static void to_bf16_rows(const float *x, int rows, int cols, int ld, uint16_t *y) {
+  if (ld == cols) {
+    if (g_cvt_avx512) to_bf16_avx512(x, y, (size_t)rows * cols);
+    else to_bf16_scalar(x, y, (size_t)rows * cols);
+    return;
+  }
+  for (int r = 0; r < rows; r++) {
+    if (g_cvt_avx512) to_bf16_avx512(x + (uint64_t)r * ld, y + (uint64_t)r * cols, (size_t)cols);
+    else to_bf16_scalar(x + (uint64_t)r * ld, y + (uint64_t)r * cols, (size_t)cols);
+  }
+}
+
+#define DNNL_FNS(X)                                                                                                         \
+  X(dnnl_engine_create) X(dnnl_stream_create) X(dnnl_memory_desc_init_by_strides) X(dnnl_matmul_desc_init)                   \
+  X(dnnl_primitive_attr_create) X(dnnl_primitive_attr_destroy) X(dnnl_primitive_attr_set_scratchpad_mode)                    \
+  X(dnnl_post_ops_create) X(dnnl_post_ops_append_sum) X(dnnl_post_ops_destroy) X(dnnl_primitive_attr_set_post_ops)          \
+  X(dnnl_primitive_desc_create) X(dnnl_primitive_desc_query) X(dnnl_primitive_desc_query_md) X(dnnl_memory_desc_get_size)    \
+  X(dnnl_primitive_desc_destroy) X(dnnl_primitive_create) X(dnnl_memory_create) X(dnnl_memory_set_data_handle)              \
+  X(dnnl_primitive_execute) X(dnnl_version)
+#define DNNL_PTR(f) static __typeof__(&f) p_##f;
+DNNL_FNS(DNNL_PTR)
+static void (*p_omp_set_num_threads)(int);
+static dnnl_engine_t g_eng;
+static char g_dnnl_desc[256];
+
+typedef struct {
+  int tA, tB, m, n, k, ldc, sum;
+  dnnl_primitive_t prim;
+  dnnl_memory_t ma, mb, mc, ms;
+  void *scratch;
+} MmEntry;
+#define MM_CACHE 64
+typedef struct {
+  dnnl_stream_t stream;
+  MmEntry e[MM_CACHE];
+  int count;
+  uint16_t *a16, *b16;
+  size_t a16n, b16n;
+} MmThread;
+static _Thread_local MmThread *tl_mm;
+
+/* C[m, n] (row stride ldc) = op(A16) op(B16) (+ C when sum), A16/B16 dense in their stored layout. The primitive's
+ * implementation string goes to *impl when asked. 0, or -1 (then the caller runs sgemm). */
+static MmEntry *mm_entry(MmThread *t, int tA, int tB, int m, int n, int k, int ldc, int sum, const char **impl) {
+  for (int i = 0; i < t->count; i++) {
+    MmEntry *e = &t->e[i];
+    if (e->tA == tA && e->tB == tB && e->m == m && e->n == n && e->k == k && e->ldc == ldc && e->sum == sum) return e;
+  }
+  if (t->count == MM_CACHE) return NULL; /* more shapes than any learner uses: float32 for the rest */
+  MmEntry *e = &t->e[t->count];
+  memset(e, 0, sizeof *e);
+  dnnl_memory_desc_t a, b, c;
+  dnnl_dims_t da = {m, k}, db = {k, n}, dc = {m, n};
+  dnnl_dims_t sa = {tA ? 1 : k, tA ? m : 1}, sb = {tB ? 1 : n, tB ? k : 1}, sc = {ldc, 1};
+  dnnl_primitive_attr_t attr = NULL;
+  dnnl_post_ops_t ops = NULL;
+  dnnl_primitive_desc_t pd = NULL;
+  dnnl_matmul_desc_t d;
+  int ok = p_dnnl_memory_desc_init_by_strides(&a, 2, da, dnnl_bf16, sa) == dnnl_success &&
+           p_dnnl_memory_desc_init_by_strides(&b, 2, db, dnnl_bf16, sb) == dnnl_success &&
+           p_dnnl_memory_desc_init_by_strides(&c, 2, dc, dnnl_f32, sc) == dnnl_success &&
+           p_dnnl_matmul_desc_init(&d, &a, &b, NULL, &c) == dnnl_success && p_dnnl_primitive_attr_create(&attr) == dnnl_success &&
+           p_dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) == dnnl_success;
+  if (ok && sum)
+    ok = p_dnnl_post_ops_create(&ops) == dnnl_success && p_dnnl_post_ops_append_sum(ops, 1.0f) == dnnl_success &&
+         p_dnnl_primitive_attr_set_post_ops(attr, ops) == dnnl_success;
+  ok = ok && p_dnnl_primitive_desc_create(&pd, &d, attr, g_eng, NULL) == dnnl_success;
+  if (ok) {
+    const dnnl_memory_desc_t *smd = p_dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    size_t bytes = smd ? p_dnnl_memory_desc_get_size(smd) : 0;
+    if (impl) p_dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, impl);
+    e->scratch = bytes ? aligned_alloc(64, (bytes + 63) / 64 * 64) : NULL;
+    ok = (!bytes || e->scratch) && p_dnnl_primitive_create(&e->prim, pd) == dnnl_success &&
+         p_dnnl_memory_create(&e->ma, &a, g_eng, DNNL_MEMORY_NONE) == dnnl_success &&
+         p_dnnl_memory_create(&e->mb, &b, g_eng, DNNL_MEMORY_NONE) == dnnl_success &&
+         p_dnnl_memory_create(&e->mc, &c, g_eng, DNNL_MEMORY_NONE) == dnnl_success &&
+         (!bytes || p_dnnl_memory_create(&e->ms, smd, g_eng, e->scratch) == dnnl_success);
+  }
+  if (pd) p_dnnl_primitive_desc_destroy(pd);
+  if (ops) p_dnnl_post_ops_destroy(ops);
+  if (attr) p_dnnl_primitive_attr_destroy(attr);
+  if (!ok) return NULL; /* (a failed entry's objects leak: it does not happen with a working oneDNN) */
+  e->tA = tA, e->tB = tB, e->m = m, e->n = n, e->k = k, e->ldc = ldc, e->sum = sum;
+  t->count++;
+  return e;
+}
+
+static MmThread *mm_thread(void) {
+  if (tl_mm) return tl_mm;
+  MmThread *t = calloc(1, sizeof *t);
+  if (!t) return NULL;
+  if (p_dnnl_stream_create(&t->stream, g_eng, dnnl_stream_default_flags) != dnnl_success) {
+    free(t);
+    return NULL;
+  }
+  if (p_omp_set_num_threads) p_omp_set_num_threads(1);
+  tl_mm = t;
+  return t;
+}
+
+static uint16_t *grow(uint16_t **buf, size_t *have, size_t need) {
+  if (*have >= need) return *buf;
+  free(*buf);
+  *buf = aligned_alloc(64, (need * 2 + 63) / 64 * 64);
+  *have = *buf ? need : 0;
+  return *buf;
+}
+
+static int bf16_gemm(const GemmJob *j, int m, int n, const float *a, const float *b, float beta, float *c) {
+  MmThread *t = mm_thread();
+  if (!t) return -1;
+  const int k = j->K;
+  MmEntry *e = mm_entry(t, j->tA, j->tB, m, n, k, j->ldc, beta != 0.0f, NULL);
+  if (!e || !grow(&t->a16, &t->a16n, (size_t)m * k) || !grow(&t->b16, &t->b16n, (size_t)k * n)) return -1;
+  /* Only the block's part of A and B, dense: A [m, K] or (tA) [K, m]; B [K, n] or (tB) [n, K]. */
+  if (j->tA) to_bf16_rows(a, k, m, j->lda, t->a16);
+  else to_bf16_rows(a, m, k, j->lda, t->a16);
+  if (j->tB) to_bf16_rows(b, n, k, j->ldb, t->b16);
+  else to_bf16_rows(b, k, n, j->ldb, t->b16);
+  if (p_dnnl_memory_set_data_handle(e->ma, t->a16) != dnnl_success || p_dnnl_memory_set_data_handle(e->mb, t->b16) != dnnl_success ||
+      p_dnnl_memory_set_data_handle(e->mc, c) != dnnl_success)
+    return -1;
+  dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, e->ma}, {DNNL_ARG_WEIGHTS, e->mb}, {DNNL_ARG_DST, e->mc}, {DNNL_ARG_SCRATCHPAD, e->ms}};
+  return p_dnnl_primitive_execute(e->prim, t->stream, e->ms ? 4 : 3, args) == dnnl_success ? 0 : -1;
+}
+
+/* Loads oneDNN once; "" when ready, else why not (into err). */
+static const char *dnnl_open(char *err, size_t len) {
+  static int tried = 0;
+  static char why[512];
+  if (tried) return why;
+  tried = 1;
+  void *h = dlopen("libdnnl.so.2", RTLD_NOW | RTLD_LOCAL);
+  if (!h) {
+    snprintf(why, sizeof why, "oneDNN not found (%s; install Debian's libdnnl2)", dlerror());
+    goto out;
+  }
+#define DNNL_SYM(f)                                                                 \
+  if (!(p_##f = (__typeof__(p_##f))dlsym(h, #f))) {                                 \
+    snprintf(why, sizeof why, "libdnnl.so.2 has no %s (oneDNN 2.x is needed)", #f); \
+    goto out;                                                                       \
+  }
+  DNNL_FNS(DNNL_SYM)
+  p_omp_set_num_threads = (void (*)(int))dlsym(h, "omp_set_num_threads");
+  if (p_dnnl_engine_create(&g_eng, dnnl_cpu, 0) != dnnl_success) {
+    snprintf(why, sizeof why, "oneDNN: no CPU engine");
+    goto out;
+  }
+  /* A probe: oneDNN runs bf16 on CPUs without it too, emulated and slower than float32; only a native kernel counts. */
+  MmThread *t = mm_thread();
+  const char *impl = NULL;
+  if (!t || !mm_entry(t, 0, 0, 256, 256, 256, 256, 0, &impl) || !impl) {
+    snprintf(why, sizeof why, "oneDNN: no bf16 matmul");
+    goto out;
+  }
+  if (!strstr(impl, "bf16") && !strstr(impl, "amx")) {
+    snprintf(why, sizeof why, "oneDNN has no native bf16 kernel on this CPU (its matmul: %s)", impl);
+    goto out;
+  }
+  g_cvt_avx512 = have_avx512bf16();
+  const dnnl_version_t *v = p_dnnl_version();
+  snprintf(g_dnnl_desc, sizeof g_dnnl_desc, "oneDNN %d.%d.%d %s", v->major, v->minor, v->patch, impl);
+  why[0] = 0;
+out:
+  snprintf(err, len, "%s", why);
+  return why;
+}
+#else
+static int bf16_gemm(const GemmJob *j, int m, int n, const float *a, const float *b, float beta, float *c) {
+  (void)j, (void)m, (void)n, (void)a, (void)b, (void)beta, (void)c;
+  return -1;
+}
+#endif
+
+/* setPrecision(p): 0 float32 sgemm, 1 bf16 inputs through oneDNN. Returns a description of the bf16 engine (e.g.
+ * "oneDNN 2.6.3 brg:avx512_core_bf16") or "float32"; throws, leaving float32 on, when bf16 cannot run here. Applies
+ * to sgemm calls made after it (queued ones keep the precision they were made with). */
+static napi_value SetPrecision(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t p = 0;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &p) != napi_ok || p < 0 || p > 1) {
+    napi_throw_type_error(env, NULL, "gemm.setPrecision(p): p must be 0 (float32) or 1 (bf16)");
+    return NULL;
+  }
+  const char *desc = "float32";
+  if (p == 1) {
+#ifdef HAVE_DNNL
+    char err[512];
+    if (dnnl_open(err, sizeof err)[0]) {
+      atomic_store(&g_bf16, 0);
+      napi_throw_error(env, NULL, err);
+      return NULL;
+    }
+    desc = g_dnnl_desc;
+#else
+    napi_throw_error(env, NULL, "this gemm addon was built without oneDNN (install libdnnl-dev, then bash native/build.sh)");
+    return NULL;
+#endif
+  }
+  atomic_store(&g_bf16, p);
+  napi_value out;
+  CHECK(napi_create_string_utf8(env, desc, NAPI_AUTO_LENGTH, &out));
+  return out;
 }
 
 static int dbl(napi_env env, napi_value v, double *out, const char *name) {
@@ -1708,6 +1970,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"mark", NULL, Mark, NULL, NULL, NULL, napi_default, NULL},
       {"syncTo", NULL, SyncTo, NULL, NULL, NULL, napi_default, NULL},
       {"threadCpuMs", NULL, ThreadCpuMs, NULL, NULL, NULL, napi_default, NULL},
+      {"setPrecision", NULL, SetPrecision, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

@@ -6,6 +6,8 @@
 #              - chromium: headless Chromium for anything a person looks at (the dashboard tests);
 #              - libopenblas0-pthread (6.7 MB download, 43 MB installed): cblas_sgemm for the trainer's native engine
 #                (native/gemm.c); without it the trainer falls back to tfjs-wasm's own kernels;
+#              - libdnnl-dev (oneDNN 2.6.3 with libdnnl2: 7 MB download, 40 MB installed): bf16 GEMM inputs for the
+#                trainer (learning.gemmPrecision: bf16, opt-in); the addon builds and runs in float32 without it;
 #              - cyclonedds-dev, cyclonedds-tools (idlc): the ROS 2 wire transport's native shim (native/dds);
 #              - libxml2-utils (xmllint) checks the ROS 2 launch XML, ament-cmake configures the ROS 2 package;
 #              - sqlite3: a live log must survive an operator's `sqlite3 <db>` (test/store/live-wal.test.ts);
@@ -14,7 +16,7 @@
 #                cluster is not used (apt-get does not start it in a container without init).
 #   --bench    also the trainer's yardstick: PyTorch (CPU, python3-torch; about 640 MB with its dependencies).
 set -euo pipefail
-pkgs=(python3 python3-onnx python3-numpy build-essential chromium libopenblas0-pthread cyclonedds-dev cyclonedds-tools libxml2-utils ament-cmake sqlite3 postgresql)
+pkgs=(python3 python3-onnx python3-numpy build-essential chromium libopenblas0-pthread libdnnl-dev cyclonedds-dev cyclonedds-tools libxml2-utils ament-cmake sqlite3 postgresql)
 if [ "${1:-}" = "--bench" ]; then pkgs+=(python3-torch); fi
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -301,6 +301,12 @@ export const LearningConfigSchema = T.object(
       description:
         "threads of the trainer's native kernels: 2 splits its GEMMs, Adam and LayerNorm over both cores with bit-identical results (src/learn/README.md); null: env INSERTION_GEMM_THREADS, else 2 where the trainer may use two CPUs (1 on one)",
     }),
+    gemmPrecision: T.nullable(T.enum(['fp32', 'bf16']), {
+      default: null,
+      cli: { arg: 'fp32|bf16|env', nullWord: 'env' },
+      description:
+        "inputs of the trainer's native GEMMs: 'bf16' rounds them to bfloat16 and multiplies through oneDNN with float32 sums (weights, Adam and the rest stay float32; faster only on CPUs with AVX512_BF16 or AMX, results/learner-bf16/); falls back to fp32 where oneDNN or the CPU's bf16 is missing (the engine label says which ran); null: env INSERTION_GEMM_PRECISION, else fp32",
+    }),
     shadowGate: ShadowGateConfigSchema,
   },
   { default: {} },

@@ -29,7 +29,7 @@
 import { availableParallelism } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { GEMM_ACTIVATIONS, loadGemm, type Gemm } from './gemm.ts';
+import { GEMM_ACTIVATIONS, loadGemm, type Gemm, type GemmPrecision } from './gemm.ts';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 
@@ -46,6 +46,8 @@ export interface BackendInfo {
   gemm?: string;
   /** Why the native GEMM is not used, when it is not (for logs). */
   gemmError?: string;
+  /** Why bf16 GEMM inputs were asked for and not used (the GEMM then runs in float32). */
+  gemmPrecisionError?: string;
 }
 
 export interface InitBackendOptions {
@@ -60,6 +62,11 @@ export interface InitBackendOptions {
   gemm?: 'auto' | 'off' | 'native';
   /** Native kernels' threads, 1 or 2 (default: env INSERTION_GEMM_THREADS, else the previous call's, else 1). */
   gemmThreads?: number;
+  /**
+   * Inputs of the native GEMMs: 'bf16' rounds them to bfloat16 through oneDNN (src/learn/gemm.ts), falling back to
+   * 'fp32' with the reason in gemmPrecisionError (default: env INSERTION_GEMM_PRECISION, else the previous call's, else 'fp32').
+   */
+  gemmPrecision?: GemmPrecision;
   /** Addon path (tests), default native/build/gemm.node. */
   gemmAddon?: string;
 }
@@ -83,8 +90,12 @@ export function tensorMemory(): { tensors: number; bytes: number } {
 
 export function backendLabel(): string {
   if (!current) return 'uninitialised';
-  const parts = [...(current.gemm ? [`gemm: ${current.gemm}`] : []), ...(current.fixes.length ? [`fixes: ${current.fixes.join(', ')}`] : [])];
-  const name = current.gemm ? `${current.name}+openblas` : current.name;
+  const parts = [
+    ...(current.gemm ? [`gemm: ${current.gemm}`] : []),
+    ...(current.gemmPrecisionError ? [`bf16 not used: ${current.gemmPrecisionError}`] : []),
+    ...(current.fixes.length ? [`fixes: ${current.fixes.join(', ')}`] : []),
+  ];
+  const name = current.gemm ? `${current.name}+openblas${activeGemm?.precision === 'bf16' ? '+onednn-bf16' : ''}` : current.name;
   return parts.length ? `${name} (${parts.join('; ')})` : name;
 }
 
@@ -136,6 +147,14 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
     const r = loadGemm({ ...(opts.gemmAddon !== undefined ? { addon: opts.gemmAddon } : {}), ...(threads !== undefined ? { threads } : {}) });
     if (r.gemm) {
       registerNativeMatMul();
+      const envPrecision = process.env['INSERTION_GEMM_PRECISION'];
+      const precision: GemmPrecision =
+        opts.gemmPrecision ?? (envPrecision === 'bf16' || envPrecision === 'fp32' ? envPrecision : (loadedGemm?.precision ?? 'fp32'));
+      try {
+        r.gemm.setPrecision(precision);
+      } catch (err) {
+        current.gemmPrecisionError = (err as Error).message;
+      }
       activeGemm = r.gemm;
       loadedGemm = r.gemm;
       current.gemm = gemmDescription(r.gemm);
@@ -155,7 +174,7 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
 // partial batch broadcasting, prelu, biases that are not a row vector or a scalar) go to the previous kernel.
 
 function gemmDescription(g: Gemm): string {
-  return `${g.library}, ${g.threads} thread${g.threads === 1 ? '' : 's'}`;
+  return `${g.library}, ${g.threads} thread${g.threads === 1 ? '' : 's'}${g.precision === 'bf16' ? `, bf16 inputs: ${g.bf16Engine ?? 'oneDNN'}` : ''}`;
 }
 
 let activeGemm: Gemm | null = null;
@@ -183,6 +202,23 @@ export function setNativeGemm(on: boolean): boolean {
     }
   }
   return activeGemm !== null;
+}
+
+/**
+ * Switches the native GEMM's input precision at run time (tests and benchmarks compare both in one process; the label
+ * follows). Returns the precision in effect afterwards: 'fp32' when bf16 cannot run here (the reason goes to the label).
+ */
+export function setGemmPrecision(p: GemmPrecision): GemmPrecision {
+  const g = loadedGemm;
+  if (!g) return 'fp32';
+  delete current?.gemmPrecisionError;
+  try {
+    g.setPrecision(p);
+  } catch (err) {
+    if (current) current.gemmPrecisionError = (err as Error).message;
+  }
+  if (current?.gemm) current.gemm = gemmDescription(g);
+  return g.precision;
 }
 
 function registerNativeMatMul(): void {

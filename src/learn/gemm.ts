@@ -83,6 +83,8 @@ interface GemmAddon {
   mark?: () => number;
   syncTo?: (mark: number) => void;
   threadCpuMs?: () => number;
+  /** 0 float32, 1 bf16 inputs through oneDNN; returns the engine's description, throws when bf16 cannot run (absent in older addons). */
+  setPrecision?: (p: 0 | 1) => string;
 }
 
 export type ThreadStats = [
@@ -180,7 +182,19 @@ export interface Gemm {
   threadCpuMs: () => number;
   /** Changes the thread count at run time (benchmarks and tests compare 1 and 2 in one process); returns it. */
   setThreads: (n: number) => number;
+  /** The inputs of sgemm's products: 'fp32', or 'bf16' (rounded to bfloat16, multiplied by oneDNN with float32 sums). */
+  precision: GemmPrecision;
+  /** With bf16: oneDNN's version and kernel, e.g. 'oneDNN 2.6.3 brg:avx512_core_bf16'. */
+  bf16Engine?: string;
+  /**
+   * Switches sgemm's precision for later calls (conv, Adam, LayerNorm and the weights stay float32). Throws, leaving
+   * 'fp32', when bf16 cannot run here: an addon built without oneDNN's header, no libdnnl.so.2, or a CPU on which
+   * oneDNN has no native bf16 kernel (it would emulate, slower than float32).
+   */
+  setPrecision: (p: GemmPrecision) => void;
 }
+
+export type GemmPrecision = 'fp32' | 'bf16';
 
 export interface LoadGemmOptions {
   /** Path of the addon (default native/build/gemm.node of this checkout). */
@@ -283,6 +297,25 @@ export function loadGemm(opts: LoadGemmOptions = {}): GemmLoad {
           gemm.threads = typeof r === 'number' ? r : n;
           return gemm.threads;
         },
+        precision: 'fp32',
+        setPrecision: (p: GemmPrecision): void => {
+          // Always asked of the addon: its setting is per process, and an earlier loadGemm may have changed it.
+          if (!addon.setPrecision) {
+            if (p === 'bf16') throw new Error('this gemm addon predates bf16 (run bash native/build.sh)');
+            return;
+          }
+          gemm.sync(); // queued products keep their precision anyway; the label must not run ahead of them
+          try {
+            const desc = addon.setPrecision(p === 'bf16' ? 1 : 0);
+            gemm.precision = p;
+            if (p === 'bf16') gemm.bf16Engine = desc;
+            else delete gemm.bf16Engine;
+          } catch (err) {
+            gemm.precision = 'fp32';
+            delete gemm.bf16Engine;
+            throw err;
+          }
+        },
       };
       gemm.helper = helperLane(gemm, addon, queuedArrays);
       return { gemm };
@@ -336,8 +369,10 @@ function helperLane(main: Gemm, addon: GemmAddon, keep: unknown[]): Gemm {
         lane.layerNormGrad(t, x, gamma, dx, dgamma, dbeta, eps);
       };
   lane.helper = lane;
-  // threads, parallel and setThreads belong to main: read through to it.
+  // threads, parallel, precision and setThreads belong to main: read through to it.
   Object.defineProperty(lane, 'threads', { get: () => main.threads });
+  Object.defineProperty(lane, 'precision', { get: () => main.precision });
+  Object.defineProperty(lane, 'bf16Engine', { get: () => main.bf16Engine });
   Object.defineProperty(lane, 'parallel', { get: () => main.parallel, set: (v: boolean) => (main.parallel = v) });
   return lane;
 }

@@ -63,6 +63,8 @@ export interface OnlineTrainerConfig {
   exportEvery: number;
   /** Threads of the native kernels (1 or 2; src/learn/gemm.ts); null: INSERTION_GEMM_THREADS, else 1. */
   gemmThreads: number | null;
+  /** Inputs of the native GEMMs ('bf16': rounded, through oneDNN; src/config/schema.ts); null: INSERTION_GEMM_PRECISION, else fp32. */
+  gemmPrecision: 'fp32' | 'bf16' | null;
   /** Offline feature copies (1 = no augmentation; K > 1: copies 1..K-1 random-shifted by the agent's shiftPad). */
   offlineAugmentCopies: number;
   /** 'rewardProb' (the learned reward, default) or 'gt' (simulator ground truth; ablation only). */
@@ -120,6 +122,7 @@ export type TrainerSettings = Pick<
   | 'criticPolyak'
   | 'exportEvery'
   | 'gemmThreads'
+  | 'gemmPrecision'
 >;
 
 export function trainerSettings(l: TrainerSettings): TrainerSettings {
@@ -135,6 +138,7 @@ export function trainerSettings(l: TrainerSettings): TrainerSettings {
     criticPolyak: l.criticPolyak,
     exportEvery: l.exportEvery,
     gemmThreads: l.gemmThreads,
+    gemmPrecision: l.gemmPrecision,
   };
 }
 
@@ -534,7 +538,10 @@ export class OnlineTrainer {
   /** Loads the agent and the offline replay (features of K copies). Seconds of work on a big prior database. */
   async init(): Promise<void> {
     const c = this.cfg;
-    await initBackend(c.gemmThreads !== null && c.gemmThreads !== undefined ? { gemmThreads: c.gemmThreads } : {});
+    await initBackend({
+      ...(c.gemmThreads !== null && c.gemmThreads !== undefined ? { gemmThreads: c.gemmThreads } : {}),
+      ...(c.gemmPrecision ? { gemmPrecision: c.gemmPrecision } : {}),
+    });
     const own = join(c.workDir, 'checkpoints');
     const from = existsSync(join(own, 'latest.json')) ? own : c.startCheckpoint;
     const config = checkpointConfig(from);
