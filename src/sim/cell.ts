@@ -374,6 +374,7 @@ export class SimCell {
     this.v.get('ctrl').set(sol.q);
     this.qTarget = sol.q;
     this.target = start;
+    this.contacts.invalidate();
     this.mj.mj_forward(m, d);
     this.stepPhysics(300); // settle the servos and contacts
     this.checkFinite();

@@ -67,6 +67,8 @@ export class ContactFilter {
   private readonly affinity: Int32Array;
   /** Per prism: z0, z1, centre x, y and radius of the outline's bounding circle. */
   private readonly box: Float64Array;
+  /** Per prism: the outline's bounding box, x0, x1, y0, y1. */
+  private readonly bbox: Float64Array;
   /** Per prism, edges from edgeStart: outward normal x, y and offset d (n.p - d is the signed distance). */
   private readonly edges: Float64Array;
   private readonly edgeStart: Int32Array;
@@ -114,6 +116,13 @@ export class ContactFilter {
     this.allOn = Int32Array.from(this.geom, (g) => aff[g]!);
     this.affinity = Int32Array.from(this.allOn);
     this.box = new Float64Array(5 * this.nPrisms);
+    this.bbox = Float64Array.from(
+      geo.prisms.flatMap((p) => {
+        const xs = p.outline.map((a) => a[0]);
+        const ys = p.outline.map((a) => a[1]);
+        return [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
+      }),
+    );
     this.edgeStart = new Int32Array(this.nPrisms + 1);
     const edges: number[] = [];
     geo.prisms.forEach((p, j) => {
@@ -177,6 +186,14 @@ export class ContactFilter {
     for (let j = 0; j < this.nPrisms; j++) view[this.geom[j]!] = a[j]!;
   }
 
+  /** Every pair on until the next rebuild: before MuJoCo collides outside a step (mj_forward). */
+  invalidate(): void {
+    if (!this.on) this.write(this.allOn);
+    this.on = true;
+    this.stale = true;
+    this.radius = -1;
+  }
+
   /** Before mj_step, with the joint positions it will collide at. */
   beforeStep(q: Float64Array): void {
     if (!this.enabled) {
@@ -232,6 +249,22 @@ export class ContactFilter {
       const cz = dx * ay - dy * ax;
       this.axisDist[k] = Math.sqrt(cx * cx + cy * cy + cz * cz) + this.geo.plugRadius;
     }
+    // The box round every mover, for a first bound against a whole prism at once.
+    let x0 = Infinity;
+    let x1 = -Infinity;
+    let y0 = Infinity;
+    let y1 = -Infinity;
+    let zlo = Infinity;
+    let zhi = -Infinity;
+    for (let i = 0; i < 2 * this.nMovers; i++) {
+      const rho = radii[i >> 1]!;
+      x0 = Math.min(x0, ends[3 * i]! - rho);
+      x1 = Math.max(x1, ends[3 * i]! + rho);
+      y0 = Math.min(y0, ends[3 * i + 1]! - rho);
+      y1 = Math.max(y1, ends[3 * i + 1]! + rho);
+      zlo = Math.min(zlo, ends[3 * i + 2]! - rho);
+      zhi = Math.max(zhi, ends[3 * i + 2]! + rho);
+    }
     let smallest = this.cfg.maxRadius;
     let off = 0;
     for (let j = 0; j < this.nPrisms; j++) {
@@ -242,6 +275,18 @@ export class ContactFilter {
       const r = box[5 * j + 4]!;
       const accepts = this.allOn[j]!;
       let mask = 0;
+      // The gap between the movers' box and the prism's along the widest-apart axis bounds every mover's clearance.
+      const gap = Math.max(this.bbox[4 * j]! - x1, x0 - this.bbox[4 * j + 1]!, this.bbox[4 * j + 2]! - y1, y0 - this.bbox[4 * j + 3]!, z0 - zhi, zlo - z1);
+      if (gap > near) {
+        for (let i = 0; i < this.nMovers; i++) {
+          if ((accepts & bits[i]!) === 0) continue;
+          off++;
+          this.stats.pairs++;
+        }
+        smallest = Math.min(smallest, gap);
+        this.affinity[j] = accepts & ~this.moverBits;
+        continue;
+      }
       for (let i = 0; i < this.nMovers; i++) {
         if ((accepts & bits[i]!) === 0) continue;
         const ax = ends[6 * i]!;
