@@ -77,6 +77,9 @@ export class ContactFilter {
   private readonly radii: Float64Array;
   private readonly bits: Int32Array;
   private readonly moverBits: number;
+  /** Per mover: its outline's vertices from polyStart (x, y in the plug's frame); none for a cylinder. */
+  private readonly poly: Float64Array;
+  private readonly polyStart: Int32Array;
   /** Per mover, its segment's ends in the socket's frame at qref. */
   private readonly ends: Float64Array;
   private readonly reach: Float64Array;
@@ -156,6 +159,14 @@ export class ContactFilter {
     this.edges = Float64Array.from(edges);
     this.local = Float64Array.from(geo.movers.flatMap((p) => [...p.from, ...p.to]));
     this.radii = Float64Array.from(geo.movers, (p) => p.radius);
+    this.polyStart = new Int32Array(this.nMovers + 1);
+    const poly: number[] = [];
+    geo.movers.forEach((p, i) => {
+      this.polyStart[i] = poly.length / 2;
+      for (const v of p.outline ?? []) poly.push(v[0], v[1]);
+    });
+    this.polyStart[this.nMovers] = poly.length / 2;
+    this.poly = Float64Array.from(poly);
     this.ends = new Float64Array(6 * this.nMovers);
     this.reach = Float64Array.from(geo.reach);
     this.axisDist = Float64Array.from(geo.reach);
@@ -221,6 +232,24 @@ export class ContactFilter {
     if (!this.stale && this.motion(q, this.qref) + 2 * this.motion(q, this.qpre) < this.radius) return;
     this.qref.set(this.qpre);
     this.rebuild(poses);
+  }
+
+  /**
+   * The smallest w . y over mover i's points y (plug frame): its outline's vertices, or its circle, at either end of
+   * its segment. Exact for a convex geom, so a half-space's signed distance to the whole geom.
+   */
+  private support(i: number, wx: number, wy: number, wz: number): number {
+    const l = this.local;
+    const za = l[6 * i + 2]!;
+    const zb = l[6 * i + 5]!;
+    let m = Math.min(wz * za, wz * zb);
+    const p0 = this.polyStart[i]!;
+    const p1 = this.polyStart[i + 1]!;
+    if (p0 === p1) return m + wx * l[6 * i]! + wy * l[6 * i + 1]! - this.radii[i]! * Math.sqrt(wx * wx + wy * wy);
+    let best = Infinity;
+    for (let k = p0; k < p1; k++) best = Math.min(best, wx * this.poly[2 * k]! + wy * this.poly[2 * k + 1]!);
+    m += best;
+    return m;
   }
 
   private rebuild({ xpos, xmat, xanchor, xaxis }: StepPoses): void {
@@ -301,16 +330,23 @@ export class ContactFilter {
         const mx = 0.5 * (ax + bx) - cx;
         const my = 0.5 * (ay + by) - cy;
         lb = Math.max(lb, Math.sqrt(mx * mx + my * my) - half - r);
-        const rho = radii[i]!;
-        if (lb - rho < near) {
+        let clearance = lb - radii[i]!;
+        if (clearance < near) {
+          // The prism's faces, each against the geom itself (its support in the face's normal, in the plug's frame).
+          const r = 9 * b;
+          const px = xpos[3 * b]! - o[0];
+          const py = xpos[3 * b + 1]! - o[1];
+          const pz = xpos[3 * b + 2]! - o[2];
           for (let e = edgeStart[j]!, end = edgeStart[j + 1]!; e < end; e++) {
             const nx = edges[3 * e]!;
             const ny = edges[3 * e + 1]!;
-            const d = edges[3 * e + 2]!;
-            lb = Math.max(lb, Math.min(nx * ax + ny * ay - d, nx * bx + ny * by - d));
+            const w = this.support(i, xmat[r]! * nx + xmat[r + 3]! * ny, xmat[r + 1]! * nx + xmat[r + 4]! * ny, xmat[r + 2]! * nx + xmat[r + 5]! * ny);
+            clearance = Math.max(clearance, nx * px + ny * py - edges[3 * e + 2]! + w);
           }
+          // Above the top (z <= z1) and below the bottom (z >= z0): the world's z in the plug's frame is row 3 of xmat.
+          clearance = Math.max(clearance, pz - z1 + this.support(i, xmat[r + 6]!, xmat[r + 7]!, xmat[r + 8]!));
+          clearance = Math.max(clearance, z0 - pz + this.support(i, -xmat[r + 6]!, -xmat[r + 7]!, -xmat[r + 8]!));
         }
-        const clearance = lb - rho;
         if (clearance > minClearance) {
           smallest = Math.min(smallest, clearance);
           off++;

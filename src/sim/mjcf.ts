@@ -67,6 +67,11 @@ export interface PlugCapsule {
   from: Vec3;
   to: Vec3;
   radius: number;
+  /**
+   * The geom exactly, as a prism along the same segment (which is parallel to the plug's z): its convex outline in the
+   * plug's xy, or null for a circle of `radius` round the segment (a cylinder).
+   */
+  outline: Vec2[] | null;
 }
 
 /** What the contact filter needs to know of the colliding geometry, in the frames the MJCF places it in. */
@@ -426,9 +431,17 @@ export function buildCellXml(def: ConnectorDef, opt: CellModelOptions): { xml: s
     from: [p.center[0], p.center[1], 0],
     to: [p.center[0], p.center[1], L.pinLength],
     radius: p.shape === 'circle' ? p.radius : Math.max(...partPolygon(p).map((q) => Math.hypot(q[0] - p.center[0], q[1] - p.center[1]))),
+    outline: p.shape === 'circle' ? null : partPolygon(p),
   }));
   const top = L.pinLength + def.housing.height;
-  movers.push({ geom: 'plug_housing', bit: HOUSING_BIT, from: [0, 0, L.pinLength], to: [0, 0, top], radius: Math.hypot(...def.housing.size) / 2 });
+  const [hx, hy] = [def.housing.size[0] / 2, def.housing.size[1] / 2];
+  const housing: Vec2[] = [
+    [-hx, -hy],
+    [hx, -hy],
+    [hx, hy],
+    [-hx, hy],
+  ];
+  movers.push({ geom: 'plug_housing', bit: HOUSING_BIT, from: [0, 0, L.pinLength], to: [0, 0, top], radius: Math.hypot(hx, hy), outline: housing });
   // MuJoCo's planes collide as half-spaces: the table is everything below its top.
   const far = 100;
   prisms.push({
