@@ -9,11 +9,14 @@
  * pin has a bit of its own and the housing another (mjcf.ts), and a socket geom accepts the bits of the plug geoms near it.
  *
  * Why a pair that is off cannot touch, from the pose the last physics step collided at (joint positions qref):
- * - A plug geom lies within its `radius` of a segment (a capsule round it, mjcf.ts). A socket geom is a convex prism: an
- *   outline extruded over a z range, so an intersection of half-spaces (the table: everything below its top).
- * - The distance from the segment to the prism is at least, for each of those half-spaces, the smaller of the segment
- *   ends' signed distances to it (a minimum over the segment of a maximum is at least the maximum of the minima, and an
- *   affine function is smallest at an end). The pair's clearance is that bound less the radius.
+ * - A socket geom is a convex prism: an outline extruded over a z range, so an intersection of half-spaces (the table:
+ *   everything below its top). The distance of any convex set from it is at least its signed distance from each of
+ *   those half-spaces.
+ * - A quick bound: a plug geom lies within its `radius` of a segment (a capsule round it, mjcf.ts), and the segment's
+ *   signed distance from a half-space is the smaller of its ends' (an affine function is smallest at an end); less the
+ *   radius. A box round all the plug geoms gives one bound for the whole plug at once.
+ * - The exact one, for pairs near by that bound: a plug geom is itself a prism along its segment (its outline, or a
+ *   cylinder), so its signed distance from a half-space is its support in the half-space's normal (`support`).
  * - Turning joint k by dq_k moves a point by at most |dq_k| times its distance from the joint's axis. At qref that
  *   distance is at most r_k (the plug origin's distance from the axis, plus plugRadius); on the way to q the later joints
  *   can add at most sum_{m>k} |dq_m| reach_m (mjcf.ts). So no point moves farther than
