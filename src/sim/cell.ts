@@ -24,7 +24,8 @@ import { RayCamera, lookAt, matMul3, rotVec, type CameraPose, type EnvView, type
 import type { ConnectorDef } from './connectors.ts';
 import { cholSolve6, TipIk } from './ik.ts';
 import { SERVO } from './mjcf.ts';
-import { buildCellXml, buildViewXml, type CellLayout } from './mjcf.ts';
+import { ContactFilter, type ContactFilterStats, type StepPoses } from './contact-filter.ts';
+import { buildCellXml, buildViewXml, type CellContactGeometry, type CellLayout } from './mjcf.ts';
 import { compileXml, DataViews, describeWasmError, mujoco, type Mujoco } from './mujoco.ts';
 import { Rng } from '../util/rng.ts';
 import { DepthNoise } from './depth.ts';
@@ -166,6 +167,9 @@ export class SimCell {
   private readonly depthNoise: DepthNoise | null;
   private readonly solidGeom: Uint8Array;
   private readonly rays: RayModel | null;
+  private readonly contacts: ContactFilter;
+  /** MuJoCo's poses after a step, through the cached views (re-fetched when wasm memory grows). */
+  private readonly stepPoses: StepPoses;
   /** The camera's attached layer is cast at the next render (set at every reset), so the ray model must be posed. */
   private layerPending = true;
   private envView: EnvView | null = null;
@@ -205,11 +209,27 @@ export class SimCell {
     layout: CellLayout,
     private readonly view: { model: Model; data: Data } | null,
     rayModel: { model: Model; data: Data } | null,
+    contact: CellContactGeometry,
   ) {
     this.config = config;
     this.layout = layout;
     this.nv = model.nv;
     this.v = new DataViews(data);
+    const v = this.v;
+    this.stepPoses = {
+      get xpos() {
+        return v.get('xpos');
+      },
+      get xmat() {
+        return v.get('xmat');
+      },
+      get xanchor() {
+        return v.get('xanchor');
+      },
+      get xaxis() {
+        return v.get('xaxis');
+      },
+    };
     this.massBuf = new mj.DoubleBuffer(model.nv * model.nv);
     this.mdq = new Float64Array(model.nv);
     this.jacp = new mj.DoubleBuffer(3 * model.nv);
@@ -227,6 +247,7 @@ export class SimCell {
     this.tipSite = mj.mj_name2id(model, mj.mjtObj.mjOBJ_SITE.value, 'tip');
     this.ftSite = mj.mj_name2id(model, mj.mjtObj.mjOBJ_SITE.value, 'ft');
     this.rays = rayModel ? rayPoses(mj, model, rayModel) : null;
+    this.contacts = new ContactFilter(mj, model, contact, mj.mj_name2id(model, mj.mjtObj.mjOBJ_BODY.value, 'plug'));
     // The camera's geom tables index the model its rays are cast against.
     const camModel = this.rays?.model ?? model;
     this.tableGeom = mj.mj_name2id(camModel, mj.mjtObj.mjOBJ_GEOM.value, 'table');
@@ -277,7 +298,7 @@ export class SimCell {
     checkConfig(config);
     const mj = await mujoco();
     // The wrist camera never sees the arm (its rays skip group 3): the stepped model goes without the arm's visual geoms.
-    const { xml, layout } = buildCellXml(config.connector, { timestep: config.timestep, armVisuals: config.camera === 'fixed' });
+    const { xml, layout, contact } = buildCellXml(config.connector, { timestep: config.timestep, armVisuals: config.camera === 'fixed' });
     const model = compileXml(mj, xml);
     let data: Data | null = null;
     let scratch: Data | null = null;
@@ -306,6 +327,7 @@ export class SimCell {
         layout,
         viewModel && viewData ? { model: viewModel, data: viewData } : null,
         rayModel && rayData ? { model: rayModel, data: rayData } : null,
+        contact,
       );
     } catch (e) {
       data?.delete();
@@ -352,6 +374,7 @@ export class SimCell {
     this.v.get('ctrl').set(sol.q);
     this.qTarget = sol.q;
     this.target = start;
+    this.contacts.invalidate();
     this.mj.mj_forward(m, d);
     this.stepPhysics(300); // settle the servos and contacts
     this.checkFinite();
@@ -389,8 +412,7 @@ export class SimCell {
     from.set(this.v.get('qpos').subarray(0, this.nv));
     const fromCopy = Float64Array.from(from);
     const to = sol.q;
-    const m = this.model,
-      d = this.data;
+    const m = this.model;
     const n = this.physicsPerControl;
     // Smooth (cosine) joint trajectory over the first 60% of the control period, then hold. The servo is PD
     // with velocity feed-forward: ctrl = q_des + (kv/kp) qd_des turns kp(ctrl - q) - kv qd into
@@ -439,7 +461,7 @@ export class SimCell {
       }
       // Only the last physics step's sensor values are ever read (the wrench in observe()).
       this.opt.disableflags = k < n ? this.sensorOffFlags : this.sensorOnFlags;
-      this.mj.mj_step(m, d);
+      this.physicsStep();
     }
     this.v.get('qfrc_applied').fill(0);
     this.qTarget = to;
@@ -511,6 +533,19 @@ export class SimCell {
    */
   analyticWorldRays(on: boolean): void {
     if (this.camera) this.camera.analyticWorld = on;
+  }
+
+  /**
+   * Switch the contact filter (contact-filter.ts) on (the default) or off: bitwise the same contacts and trajectories
+   * (test/sim/contact-filter.test.ts); the switch is for that test and for benchmarks.
+   */
+  contactFilter(on: boolean): void {
+    this.contacts.enabled = on;
+  }
+
+  /** The contact filter's counts since the cell was created. */
+  contactFilterStats(): ContactFilterStats {
+    return { ...this.contacts.stats };
   }
 
   /** Render an image now (also part of observe()). */
@@ -678,8 +713,16 @@ export class SimCell {
   private stepPhysics(n: number): void {
     for (let k = 1; k <= n; k++) {
       this.opt.disableflags = k < n ? this.sensorOffFlags : this.sensorOnFlags;
-      this.mj.mj_step(this.model, this.data);
+      this.physicsStep();
     }
+  }
+
+  /** One mj_step, with the socket geoms that the plug's cannot reach switched off for them. */
+  private physicsStep(): void {
+    const v = this.v;
+    this.contacts.beforeStep(v.get('qpos'));
+    this.mj.mj_step(this.model, this.data);
+    this.contacts.afterStep(v.get('qpos'), this.stepPoses);
   }
 
   dispose(): void {

@@ -41,6 +41,53 @@ export const SERVO = {
   zeta: 1.0,
 };
 
+/**
+ * Collision bits. The housing is 4; pin i has a bit of its own, 1 << (3 + i) (a connector has at most 16 parts), so the
+ * cell's contact filter (contact-filter.ts) can switch a socket piece off for one pin and keep it for another.
+ */
+export const HOUSING_BIT = 4;
+export const pinBit = (i: number): number => 1 << (3 + i);
+const pinMask = (def: ConnectorDef): number => def.parts.reduce((m, _, i) => m | pinBit(i), 0);
+
+/** A socket collision geom as the prism it is: a convex outline (socket frame, m) extruded over z. */
+export interface SocketPrism {
+  geom: string;
+  outline: Vec2[];
+  z: [number, number];
+}
+
+/**
+ * A geom that moves with the plug, as a capsule that holds it: every point lies within `radius` of the segment from
+ * `from` to `to` (the plug body's frame; the housing's body has the same frame).
+ */
+export interface PlugCapsule {
+  geom: string;
+  /** Its collision bit. */
+  bit: number;
+  from: Vec3;
+  to: Vec3;
+  radius: number;
+  /**
+   * The geom exactly, as a prism along the same segment (which is parallel to the plug's z): its convex outline in the
+   * plug's xy, or null for a circle of `radius` round the segment (a cylinder).
+   */
+  outline: Vec2[] | null;
+}
+
+/** What the contact filter needs to know of the colliding geometry, in the frames the MJCF places it in. */
+export interface CellContactGeometry {
+  /** The socket body's origin in the world; its frame is not rotated. */
+  socketOrigin: Vec3;
+  /** The pins and the housing. */
+  movers: PlugCapsule[];
+  /** Everything they collide with, in the socket's frame: the pieces, the floor, the rim, and the table as a slab. */
+  prisms: SocketPrism[];
+  /** Per arm joint: a bound on the distance from its origin, on its axis, to any point of a mover, at any pose (m). */
+  reach: number[];
+  /** The farthest any point of a mover lies from the plug body's origin (m). */
+  plugRadius: number;
+}
+
 const f = (x: number): string => {
   const r = Math.round(x * 1e7) / 1e7;
   return Object.is(r, -0) ? '0' : String(r);
@@ -97,7 +144,9 @@ function plugGeoms(def: ConnectorDef, L: CellLayout, assets: string[], oneBody: 
   const out: string[] = [];
   const col = rgba(def.plug.color);
   const pl = L.pinLength;
-  def.parts.forEach((p, i) => out.push(partGeom(p, `plug_pin${i}`, 0, [0, pl], `rgba="${col}" class="plug"`, assets, () => partPolygon(p))));
+  def.parts.forEach((p, i) =>
+    out.push(partGeom(p, `plug_pin${i}`, 0, [0, pl], `rgba="${col}" class="plug" contype="${pinBit(i)}"`, assets, () => partPolygon(p))),
+  );
   const [hx, hy] = [def.housing.size[0] / 2, def.housing.size[1] / 2];
   const hh = def.housing.height / 2;
   const housing = `type="box" size="${f(hx)} ${f(hy)} ${f(hh)}" pos="0 0 ${f(pl + hh)}"`;
@@ -132,19 +181,32 @@ function gripGeoms(def: ConnectorDef, L: CellLayout): string[] {
   return grip;
 }
 
-/** Socket geoms (in the socket body frame: origin at the table top under the socket centre). */
-function socketGeoms(def: ConnectorDef, L: CellLayout, assets: string[]): string[] {
+/** Socket geoms (in the socket body frame: origin at the table top under the socket centre); `prisms` gets the colliding ones. */
+function socketGeoms(def: ConnectorDef, L: CellLayout, assets: string[], prisms: SocketPrism[]): string[] {
   const out: string[] = [];
   const col = rgba(def.socket.color);
   const [hx, hy] = L.socketHalf;
   const holes = holePolygons(def);
+  const rect = (geom: string, x: [number, number], y: [number, number], z: [number, number]): void => {
+    prisms.push({
+      geom,
+      outline: [
+        [x[0], y[0]],
+        [x[1], y[0]],
+        [x[1], y[1]],
+        [x[0], y[1]],
+      ],
+      z,
+    });
+  };
   // The floor only needs to span the holes (the plate pieces stand on the table): fewer large geoms for the rays to test.
   const hb = bbox(holes.flat());
-  const fx = [hb.min[0] - 0.001, hb.max[0] + 0.001];
-  const fy = [hb.min[1] - 0.001, hb.max[1] + 0.001];
+  const fx: [number, number] = [hb.min[0] - 0.001, hb.max[0] + 0.001];
+  const fy: [number, number] = [hb.min[1] - 0.001, hb.max[1] + 0.001];
   out.push(
-    `<geom name="sock_floor" type="box" size="${f((fx[1]! - fx[0]!) / 2)} ${f((fy[1]! - fy[0]!) / 2)} ${f(L.floor / 2)}" pos="${v([(fx[0]! + fx[1]!) / 2, (fy[0]! + fy[1]!) / 2, L.floor / 2])}" rgba="${col}" class="envc"/>`,
+    `<geom name="sock_floor" type="box" size="${f((fx[1] - fx[0]) / 2)} ${f((fy[1] - fy[0]) / 2)} ${f(L.floor / 2)}" pos="${v([(fx[0] + fx[1]) / 2, (fy[0] + fy[1]) / 2, L.floor / 2])}" rgba="${col}" class="envc"/>`,
   );
+  rect('sock_floor', fx, fy, [0, L.floor]);
   const z0 = 0;
   const hz = L.socketTop / 2;
   const pieces = decomposePlate(holes, -hx, hx, -hy, hy);
@@ -156,6 +218,7 @@ function socketGeoms(def: ConnectorDef, L: CellLayout, assets: string[]): string
       out.push(
         `<geom name="${name}" type="box" size="${f((t.xr0 - t.xl0) / 2)} ${f((t.y1 - t.y0) / 2)} ${f(hz)}" pos="${v([cx, cy, z0 + hz])}" rgba="${col}" class="envc"/>`,
       );
+      rect(name, [t.xl0, t.xr0], [t.y0, t.y1], [z0, L.socketTop]);
     } else {
       const quad: Vec2[] = [
         [t.xl0, t.y0],
@@ -171,6 +234,7 @@ function socketGeoms(def: ConnectorDef, L: CellLayout, assets: string[]): string
       const verts = uniq.flatMap((p) => [p[0], p[1], z0]).concat(uniq.flatMap((p) => [p[0], p[1], L.socketTop]));
       assets.push(`<mesh name="m_${name}" vertex="${v(verts)}"/>`);
       out.push(`<geom name="${name}" type="mesh" mesh="m_${name}" rgba="${col}" class="envc"/>`);
+      prisms.push({ geom: name, outline: uniq, z: [z0, L.socketTop] });
     }
   });
   // Rim: a 2 mm band round the block's edge, so the housing cannot sink into the block beside it.
@@ -181,9 +245,11 @@ function socketGeoms(def: ConnectorDef, L: CellLayout, assets: string[]): string
     [rw, hy, hx - rw, 0],
     [rw, hy, -hx + rw, 0],
   ] as const) {
+    const name = `sock_rim_${out.length}`;
     out.push(
-      `<geom name="sock_rim_${out.length}" type="box" size="${f(sx)} ${f(sy)} ${f(L.socketTop / 2)}" pos="${v([px, py, L.socketTop / 2])}" rgba="${col}" class="rim"/>`,
+      `<geom name="${name}" type="box" size="${f(sx)} ${f(sy)} ${f(L.socketTop / 2)}" pos="${v([px, py, L.socketTop / 2])}" rgba="${col}" class="rim"/>`,
     );
+    rect(name, [px - sx, px + sx], [py - sy, py + sy], [0, L.socketTop]);
   }
   return out.concat(socketVisualGeoms(def, L, assets));
 }
@@ -282,10 +348,11 @@ ${d.tail ?? ''}</mujoco>
 `;
 }
 
-export function buildCellXml(def: ConnectorDef, opt: CellModelOptions): { xml: string; layout: CellLayout } {
+export function buildCellXml(def: ConnectorDef, opt: CellModelOptions): { xml: string; layout: CellLayout; contact: CellContactGeometry } {
   const L = cellLayout(def);
   const assets: string[] = [];
-  const sock = socketGeoms(def, L, assets);
+  const prisms: SocketPrism[] = [];
+  const sock = socketGeoms(def, L, assets, prisms);
   const plug = plugGeoms(def, L, assets, opt.plugOneBody ?? false);
   const radii = [0.07, 0.06, 0.055, 0.05, 0.045, 0.04, 0.035];
   const arm = opt.armVisuals ?? true;
@@ -303,11 +370,12 @@ export function buildCellXml(def: ConnectorDef, opt: CellModelOptions): { xml: s
 `;
     close = `</body>\n` + close;
   });
+  const plugZ = 0.012 + L.toolLength; // the flange, then the tool
   // Hand: flange at right_hand; the plug body hangs below it with its z axis flipped (tool points along hand +z).
   const hand = `<body name="hand" pos="${v(SAWYER_HAND.xyz)}" quat="${v(rpyToQuat(SAWYER_HAND.rpy))}" gravcomp="1">
   <inertial pos="0 0 0.01" mass="0.2" diaginertia="1e-4 1e-4 1e-4"/>
   ${arm ? '<geom name="arm_flange" type="cylinder" size="0.035 0.006" pos="0 0 0.006" class="arm" rgba="0.2 0.2 0.2 1"/>' : ''}
-  <body name="plug" pos="0 0 ${f(0.012 + L.toolLength)}" quat="0 1 0 0" gravcomp="1">
+  <body name="plug" pos="0 0 ${f(plugZ)}" quat="0 1 0 0" gravcomp="1">
     <site name="tip" pos="0 0 0" size="0.001"/>
     <site name="ft" pos="0 0 ${f(L.toolLength)}" size="0.002"/>
     ${plug.join('\n    ')}
@@ -329,15 +397,16 @@ export function buildCellXml(def: ConnectorDef, opt: CellModelOptions): { xml: s
       '<geom solref="0.004 1" solimp="0.95 0.99 0.0005" friction="0.3 0.005 0.0001"/>',
       '<default class="visual"><geom contype="0" conaffinity="0" density="0" group="4"/></default>',
       '<default class="arm"><geom contype="0" conaffinity="0" density="0" group="3"/></default>',
-      `<!-- Collision bits: pins have contype 2, the housing 4. The face pieces and hole floors accept only pins
-         (2), the block's rim and the table accept both (6). The housing never tests the many face pieces: the
-         pins reach the face first, and only near the block's edge could the housing touch it (the rim). -->`,
-      '<default class="env"><geom contype="0" conaffinity="6" condim="3" group="2"/></default>',
-      '<default class="envc"><geom contype="0" conaffinity="2" condim="3" group="5"/></default>',
-      '<default class="rim"><geom contype="0" conaffinity="6" condim="3" group="5"/></default>',
+      `<!-- Collision bits: each pin has a bit of its own (pinBit), the housing 4. The face pieces and hole floors
+         accept only pins, the block's rim and the table accept both. The housing never tests the many face pieces:
+         the pins reach the face first, and only near the block's edge could the housing touch it (the rim). -->`,
+      `<default class="env"><geom contype="0" conaffinity="${HOUSING_BIT | pinMask(def)}" condim="3" group="2"/></default>`,
+      `<default class="envc"><geom contype="0" conaffinity="${pinMask(def)}" condim="3" group="5"/></default>`,
+      `<default class="rim"><geom contype="0" conaffinity="${HOUSING_BIT | pinMask(def)}" condim="3" group="5"/></default>`,
       '<default class="sockvis"><geom contype="0" conaffinity="0" density="0" group="2"/></default>',
-      '<default class="plug"><geom contype="2" conaffinity="0" condim="3" density="1500" group="1"/></default>',
-      '<default class="housing"><geom contype="4" conaffinity="0" condim="3" density="1500" group="1"/></default>',
+      '<!-- Each pin sets its own contype (pinBit). -->',
+      '<default class="plug"><geom contype="0" conaffinity="0" condim="3" density="1500" group="1"/></default>',
+      `<default class="housing"><geom contype="${HOUSING_BIT}" conaffinity="0" condim="3" density="1500" group="1"/></default>`,
     ],
     assets,
     world: `<geom name="arm_pedestal" type="cylinder" size="0.09 0.05" pos="0 0 0.05" rgba="0.2 0.2 0.22 1" class="arm"/>
@@ -356,5 +425,38 @@ export function buildCellXml(def: ConnectorDef, opt: CellModelOptions): { xml: s
   </sensor>
 `,
   });
-  return { xml, layout: L };
+  const movers: PlugCapsule[] = def.parts.map((p, i) => ({
+    geom: `plug_pin${i}`,
+    bit: pinBit(i),
+    from: [p.center[0], p.center[1], 0],
+    to: [p.center[0], p.center[1], L.pinLength],
+    radius: p.shape === 'circle' ? p.radius : Math.max(...partPolygon(p).map((q) => Math.hypot(q[0] - p.center[0], q[1] - p.center[1]))),
+    outline: p.shape === 'circle' ? null : partPolygon(p),
+  }));
+  const top = L.pinLength + def.housing.height;
+  const [hx, hy] = [def.housing.size[0] / 2, def.housing.size[1] / 2];
+  const housing: Vec2[] = [
+    [-hx, -hy],
+    [hx, -hy],
+    [hx, hy],
+    [-hx, hy],
+  ];
+  movers.push({ geom: 'plug_housing', bit: HOUSING_BIT, from: [0, 0, L.pinLength], to: [0, 0, top], radius: Math.hypot(hx, hy), outline: housing });
+  // MuJoCo's planes collide as half-spaces: the table is everything below its top.
+  const far = 100;
+  prisms.push({
+    geom: 'table',
+    outline: [
+      [-far, -far],
+      [far, -far],
+      [far, far],
+      [-far, far],
+    ],
+    z: [-far, -L.tableTop],
+  });
+  // Triangle inequality down the chain: joint k's origin, the later joints' origins, the hand, the plug, its farthest point.
+  const norm = (a: readonly number[]): number => Math.hypot(...a);
+  const plugRadius = Math.max(...movers.map((m) => Math.hypot(Math.hypot(m.from[0], m.from[1]) + m.radius, m.to[2])));
+  const reach = SAWYER_JOINTS.map((_, k) => SAWYER_JOINTS.slice(k + 1).reduce((r, j) => r + norm(j.xyz), norm(SAWYER_HAND.xyz) + plugZ + plugRadius));
+  return { xml, layout: L, contact: { socketOrigin: [sx, sy, L.tableTop], movers, prisms, reach, plugRadius } };
 }

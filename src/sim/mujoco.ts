@@ -63,7 +63,23 @@ export class DataViews {
   private cache = new Map<string, Float64Array>();
   constructor(private readonly data: object) {}
   get(
-    field: 'qpos' | 'qvel' | 'ctrl' | 'site_xpos' | 'site_xmat' | 'sensordata' | 'qfrc_actuator' | 'qfrc_applied' | 'qM' | 'geom_xpos' | 'geom_xmat' | 'xipos',
+    field:
+      | 'qpos'
+      | 'qvel'
+      | 'ctrl'
+      | 'site_xpos'
+      | 'site_xmat'
+      | 'sensordata'
+      | 'qfrc_actuator'
+      | 'qfrc_applied'
+      | 'qM'
+      | 'geom_xpos'
+      | 'geom_xmat'
+      | 'xipos'
+      | 'xpos'
+      | 'xmat'
+      | 'xanchor'
+      | 'xaxis',
   ): Float64Array {
     let v = this.cache.get(field);
     if (v === undefined || v.length === 0) {

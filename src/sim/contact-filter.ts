@@ -1,0 +1,368 @@
+/**
+ * The contact filter of the cell: a socket collision geom is switched off for a plug geom (a pin or the housing) while
+ * the two provably cannot touch. MuJoCo then runs its midphase and narrow phase (GJK between a pin and a piece) only for
+ * the pairs that might touch; with everything off, the plug's body pairs leave the broadphase. The contacts, their
+ * order, and with them every trajectory stay bitwise the same: a pair that is off could only have produced nothing (the
+ * geoms have no margin, so only a penetrating pair makes a contact).
+ *
+ * MuJoCo's contact filter callback is not in the wasm bindings, so the switch is each socket geom's conaffinity: every
+ * pin has a bit of its own and the housing another (mjcf.ts), and a socket geom accepts the bits of the plug geoms near it.
+ *
+ * Why a pair that is off cannot touch, from the pose the last physics step collided at (joint positions qref):
+ * - A socket geom is a convex prism: an outline extruded over a z range, so an intersection of half-spaces (the table:
+ *   everything below its top). The distance of any convex set from it is at least its signed distance from each of
+ *   those half-spaces.
+ * - A quick bound: a plug geom lies within its `radius` of a segment (a capsule round it, mjcf.ts), and the segment's
+ *   signed distance from a half-space is the smaller of its ends' (an affine function is smallest at an end); less the
+ *   radius. A box round all the plug geoms gives one bound for the whole plug at once.
+ * - The exact one, for pairs near by that bound: a plug geom is itself a prism along its segment (its outline, or a
+ *   cylinder), so its signed distance from a half-space is its support in the half-space's normal (`support`).
+ * - Turning joint k by dq_k moves a point by at most |dq_k| times its distance from the joint's axis. At qref that
+ *   distance is at most r_k (the plug origin's distance from the axis, plus plugRadius); on the way to q the later joints
+ *   can add at most sum_{m>k} |dq_m| reach_m (mjcf.ts). So no point moves farther than
+ *   sum_k |dq_k| (r_k + sum_{m>k} |dq_m| reach_m).
+ * - While that bound stays below the smallest clearance of the pairs that are off, less `epsilon` for rounding, none
+ *   of them can touch. It is checked before every physics step. When it fails, every pair is on for that step, and the
+ *   filter is rebuilt from the pose the step collided at (MuJoCo's own poses, left in mjData by mj_step).
+ */
+import type { CellContactGeometry } from './mjcf.ts';
+import type { Mujoco } from './mujoco.ts';
+
+export interface ContactFilterConfig {
+  /** A pair is switched off only when its clearance exceeds this (m). Smaller switches more off but rebuilds more often. */
+  minClearance: number;
+  /** Allowance for rounding: the MJCF's 0.1 um, float32 mesh vertices, the narrow phase's tolerances (m). */
+  epsilon: number;
+  /** The filter is rebuilt at the latest after the plug may have moved this far (m). */
+  maxRadius: number;
+  /** Pairs whose quick bound (z range, bounding circle) is below this get the half-space bound too (m). */
+  near: number;
+}
+
+export const CONTACT_FILTER: ContactFilterConfig = { minClearance: 1e-4, epsilon: 1e-5, maxRadius: 0.02, near: 1e-3 };
+
+type Model = InstanceType<Mujoco['MjModel']>;
+
+/** Counts since creation: steps run, steps with every pair on, rebuilds, and the plug-socket pairs that were off. */
+export interface ContactFilterStats {
+  steps: number;
+  unfiltered: number;
+  rebuilds: number;
+  pairsOff: number;
+  pairs: number;
+}
+
+/** MuJoCo's poses after a step (those it collided at): the plug body's, and every joint's anchor and axis. */
+export interface StepPoses {
+  xpos: Float64Array;
+  xmat: Float64Array;
+  xanchor: Float64Array;
+  xaxis: Float64Array;
+}
+
+export class ContactFilter {
+  private readonly nMovers: number;
+  private readonly nPrisms: number;
+  private readonly nq: number;
+  private readonly geom: Int32Array;
+  /** Per prism: its compiled conaffinity (all on), and what it is now. */
+  private readonly allOn: Int32Array;
+  private readonly affinity: Int32Array;
+  /** Per prism: z0, z1, centre x, y and radius of the outline's bounding circle. */
+  private readonly box: Float64Array;
+  /** Per prism: the outline's bounding box, x0, x1, y0, y1. */
+  private readonly bbox: Float64Array;
+  /** Per prism, edges from edgeStart: outward normal x, y and offset d (n.p - d is the signed distance). */
+  private readonly edges: Float64Array;
+  private readonly edgeStart: Int32Array;
+  /** Per mover: its segment's ends in the plug's frame (6), its radius, its bit. */
+  private readonly local: Float64Array;
+  private readonly radii: Float64Array;
+  private readonly bits: Int32Array;
+  private readonly moverBits: number;
+  /** Per mover: its outline's vertices from polyStart (x, y in the plug's frame); none for a cylinder. */
+  private readonly poly: Float64Array;
+  private readonly polyStart: Int32Array;
+  /** Per mover, its segment's ends in the socket's frame at qref. */
+  private readonly ends: Float64Array;
+  private readonly reach: Float64Array;
+  /** Per joint: the farthest a mover point lies from its axis at qref. */
+  private readonly axisDist: Float64Array;
+  private readonly qref: Float64Array;
+  private readonly qpre: Float64Array;
+  /** The filter holds while the motion bound is below this; negative: not built. */
+  private radius = -1;
+  private stale = true;
+  private on = true;
+  private view: Int32Array | null = null;
+  enabled = true;
+  readonly stats: ContactFilterStats = { steps: 0, unfiltered: 0, rebuilds: 0, pairsOff: 0, pairs: 0 };
+
+  constructor(
+    mj: Mujoco,
+    private readonly model: Model,
+    private readonly geo: CellContactGeometry,
+    private readonly plugBody: number,
+    private readonly cfg: ContactFilterConfig = CONTACT_FILTER,
+  ) {
+    const id = (name: string): number => {
+      const g = mj.mj_name2id(model, mj.mjtObj.mjOBJ_GEOM.value, name);
+      if (g < 0) throw new Error(`the cell model lacks geom ${name}`);
+      return g;
+    };
+    this.nq = geo.reach.length;
+    if (model.njnt !== this.nq || model.nq !== this.nq) throw new Error('the contact filter expects one hinge per arm joint and nothing else');
+    this.nMovers = geo.movers.length;
+    this.nPrisms = geo.prisms.length;
+    this.geom = Int32Array.from(geo.prisms, (p) => id(p.geom));
+    for (const p of geo.movers) id(p.geom);
+    this.bits = Int32Array.from(geo.movers, (p) => p.bit);
+    this.moverBits = geo.movers.reduce((m, p) => m | p.bit, 0);
+    const aff = this.conaffinity();
+    this.allOn = Int32Array.from(this.geom, (g) => aff[g]!);
+    this.affinity = Int32Array.from(this.allOn);
+    this.box = new Float64Array(5 * this.nPrisms);
+    this.bbox = Float64Array.from(
+      geo.prisms.flatMap((p) => {
+        const xs = p.outline.map((a) => a[0]);
+        const ys = p.outline.map((a) => a[1]);
+        return [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
+      }),
+    );
+    this.edgeStart = new Int32Array(this.nPrisms + 1);
+    const edges: number[] = [];
+    geo.prisms.forEach((p, j) => {
+      const o = p.outline;
+      let area = 0;
+      let cx = 0;
+      let cy = 0;
+      for (let k = 0; k < o.length; k++) {
+        const a = o[k]!;
+        const b = o[(k + 1) % o.length]!;
+        area += a[0] * b[1] - b[0] * a[1];
+        cx += a[0] / o.length;
+        cy += a[1] / o.length;
+      }
+      const r = Math.max(...o.map((a) => Math.hypot(a[0] - cx, a[1] - cy)));
+      this.box.set([p.z[0], p.z[1], cx, cy, r], 5 * j);
+      this.edgeStart[j] = edges.length / 3;
+      const s = area > 0 ? 1 : -1;
+      for (let k = 0; k < o.length; k++) {
+        const a = o[k]!;
+        const b = o[(k + 1) % o.length]!;
+        const len = Math.hypot(b[0] - a[0], b[1] - a[1]);
+        if (len < 1e-12) continue;
+        // Outward normal: right of the edge for a counter-clockwise outline.
+        const nx = (s * (b[1] - a[1])) / len;
+        const ny = (s * -(b[0] - a[0])) / len;
+        edges.push(nx, ny, nx * a[0] + ny * a[1]);
+      }
+    });
+    this.edgeStart[this.nPrisms] = edges.length / 3;
+    this.edges = Float64Array.from(edges);
+    this.local = Float64Array.from(geo.movers.flatMap((p) => [...p.from, ...p.to]));
+    this.radii = Float64Array.from(geo.movers, (p) => p.radius);
+    this.polyStart = new Int32Array(this.nMovers + 1);
+    const poly: number[] = [];
+    geo.movers.forEach((p, i) => {
+      this.polyStart[i] = poly.length / 2;
+      for (const v of p.outline ?? []) poly.push(v[0], v[1]);
+    });
+    this.polyStart[this.nMovers] = poly.length / 2;
+    this.poly = Float64Array.from(poly);
+    this.ends = new Float64Array(6 * this.nMovers);
+    this.reach = Float64Array.from(geo.reach);
+    this.axisDist = Float64Array.from(geo.reach);
+    this.qref = new Float64Array(this.nq);
+    this.qpre = new Float64Array(this.nq);
+  }
+
+  /** The model's geom_conaffinity, re-fetched when wasm memory grew (a cached view is then detached). */
+  private conaffinity(): Int32Array {
+    if (this.view === null || this.view.length === 0) this.view = this.model.geom_conaffinity as Int32Array;
+    return this.view;
+  }
+
+  /** The bound on how far any mover point moved between joint positions qref and q (m). */
+  private motion(q: Float64Array, from: Float64Array): number {
+    let b = 0;
+    let tail = 0;
+    for (let k = this.nq - 1; k >= 0; k--) {
+      const d = Math.abs(q[k]! - from[k]!);
+      b += d * (this.axisDist[k]! + tail);
+      tail += d * this.reach[k]!;
+    }
+    return b;
+  }
+
+  private write(a: Int32Array): void {
+    const view = this.conaffinity();
+    for (let j = 0; j < this.nPrisms; j++) view[this.geom[j]!] = a[j]!;
+  }
+
+  /** Every pair on until the next rebuild: before MuJoCo collides outside a step (mj_forward). */
+  invalidate(): void {
+    if (!this.on) this.write(this.allOn);
+    this.on = true;
+    this.stale = true;
+    this.radius = -1;
+  }
+
+  /** Before mj_step, with the joint positions it will collide at. */
+  beforeStep(q: Float64Array): void {
+    if (!this.enabled) {
+      if (!this.on) this.write(this.allOn);
+      this.on = true;
+      this.stale = true;
+      return;
+    }
+    this.stats.steps++;
+    for (let k = 0; k < this.nq; k++) this.qpre[k] = q[k]!;
+    if (this.radius < 0 || this.motion(q, this.qref) >= this.radius) {
+      if (!this.on) this.write(this.allOn);
+      this.on = true;
+      this.stale = true;
+      this.stats.unfiltered++;
+    }
+  }
+
+  /**
+   * After mj_step, whose poses in mjData are those it collided at (qpre). Rebuild from them when the filter is off, or
+   * when two more steps like the last one could leave it (a guess at the next step, not part of the proof).
+   */
+  afterStep(q: Float64Array, poses: StepPoses): void {
+    if (!this.enabled) return;
+    if (!this.stale && this.motion(q, this.qref) + 2 * this.motion(q, this.qpre) < this.radius) return;
+    this.qref.set(this.qpre);
+    this.rebuild(poses);
+  }
+
+  /**
+   * The smallest w . y over mover i's points y (plug frame): its outline's vertices, or its circle, at either end of
+   * its segment. Exact for a convex geom, so a half-space's signed distance to the whole geom.
+   */
+  private support(i: number, wx: number, wy: number, wz: number): number {
+    const l = this.local;
+    const za = l[6 * i + 2]!;
+    const zb = l[6 * i + 5]!;
+    let m = Math.min(wz * za, wz * zb);
+    const p0 = this.polyStart[i]!;
+    const p1 = this.polyStart[i + 1]!;
+    if (p0 === p1) return m + wx * l[6 * i]! + wy * l[6 * i + 1]! - this.radii[i]! * Math.sqrt(wx * wx + wy * wy);
+    let best = Infinity;
+    for (let k = p0; k < p1; k++) best = Math.min(best, wx * this.poly[2 * k]! + wy * this.poly[2 * k + 1]!);
+    m += best;
+    return m;
+  }
+
+  private rebuild({ xpos, xmat, xanchor, xaxis }: StepPoses): void {
+    const { ends, box, edges, edgeStart, radii, bits, local } = this;
+    const { minClearance, near } = this.cfg;
+    const b = this.plugBody;
+    const o = this.geo.socketOrigin;
+    for (let i = 0; i < 2 * this.nMovers; i++) {
+      const x = local[3 * i]!;
+      const y = local[3 * i + 1]!;
+      const z = local[3 * i + 2]!;
+      for (let c = 0; c < 3; c++) {
+        ends[3 * i + c] = xpos[3 * b + c]! + xmat[9 * b + 3 * c]! * x + xmat[9 * b + 3 * c + 1]! * y + xmat[9 * b + 3 * c + 2]! * z - o[c]!;
+      }
+    }
+    // Each joint axis's distance from the plug's origin (|(p - anchor) x axis|), plus the plug's radius.
+    for (let k = 0; k < this.nq; k++) {
+      const dx = xpos[3 * b]! - xanchor[3 * k]!;
+      const dy = xpos[3 * b + 1]! - xanchor[3 * k + 1]!;
+      const dz = xpos[3 * b + 2]! - xanchor[3 * k + 2]!;
+      const ax = xaxis[3 * k]!;
+      const ay = xaxis[3 * k + 1]!;
+      const az = xaxis[3 * k + 2]!;
+      const cx = dy * az - dz * ay;
+      const cy = dz * ax - dx * az;
+      const cz = dx * ay - dy * ax;
+      this.axisDist[k] = Math.sqrt(cx * cx + cy * cy + cz * cz) + this.geo.plugRadius;
+    }
+    // The box round every mover, for a first bound against a whole prism at once.
+    let x0 = Infinity;
+    let x1 = -Infinity;
+    let y0 = Infinity;
+    let y1 = -Infinity;
+    let zlo = Infinity;
+    let zhi = -Infinity;
+    for (let i = 0; i < 2 * this.nMovers; i++) {
+      const rho = radii[i >> 1]!;
+      x0 = Math.min(x0, ends[3 * i]! - rho);
+      x1 = Math.max(x1, ends[3 * i]! + rho);
+      y0 = Math.min(y0, ends[3 * i + 1]! - rho);
+      y1 = Math.max(y1, ends[3 * i + 1]! + rho);
+      zlo = Math.min(zlo, ends[3 * i + 2]! - rho);
+      zhi = Math.max(zhi, ends[3 * i + 2]! + rho);
+    }
+    let smallest = this.cfg.maxRadius;
+    let off = 0;
+    for (let j = 0; j < this.nPrisms; j++) {
+      const z0 = box[5 * j]!;
+      const z1 = box[5 * j + 1]!;
+      const cx = box[5 * j + 2]!;
+      const cy = box[5 * j + 3]!;
+      const r = box[5 * j + 4]!;
+      const accepts = this.allOn[j]!;
+      let mask = 0;
+      // The gap between the movers' box and the prism's along the widest-apart axis bounds every mover's clearance.
+      const gap = Math.max(this.bbox[4 * j]! - x1, x0 - this.bbox[4 * j + 1]!, this.bbox[4 * j + 2]! - y1, y0 - this.bbox[4 * j + 3]!, z0 - zhi, zlo - z1);
+      if (gap > near) {
+        for (let i = 0; i < this.nMovers; i++) {
+          if ((accepts & bits[i]!) === 0) continue;
+          off++;
+          this.stats.pairs++;
+        }
+        smallest = Math.min(smallest, gap);
+        this.affinity[j] = accepts & ~this.moverBits;
+        continue;
+      }
+      for (let i = 0; i < this.nMovers; i++) {
+        if ((accepts & bits[i]!) === 0) continue;
+        const ax = ends[6 * i]!;
+        const ay = ends[6 * i + 1]!;
+        const az = ends[6 * i + 2]!;
+        const bx = ends[6 * i + 3]!;
+        const by = ends[6 * i + 4]!;
+        const bz = ends[6 * i + 5]!;
+        // Quick bounds: the z range, and the outline's bounding circle against the segment's xy midpoint and half length.
+        let lb = Math.max(z0 - Math.max(az, bz), Math.min(az, bz) - z1);
+        const half = 0.5 * Math.sqrt((bx - ax) ** 2 + (by - ay) ** 2);
+        const mx = 0.5 * (ax + bx) - cx;
+        const my = 0.5 * (ay + by) - cy;
+        lb = Math.max(lb, Math.sqrt(mx * mx + my * my) - half - r);
+        let clearance = lb - radii[i]!;
+        if (clearance < near) {
+          // The prism's faces, each against the geom itself (its support in the face's normal, in the plug's frame).
+          const r = 9 * b;
+          const px = xpos[3 * b]! - o[0];
+          const py = xpos[3 * b + 1]! - o[1];
+          const pz = xpos[3 * b + 2]! - o[2];
+          for (let e = edgeStart[j]!, end = edgeStart[j + 1]!; e < end; e++) {
+            const nx = edges[3 * e]!;
+            const ny = edges[3 * e + 1]!;
+            const w = this.support(i, xmat[r]! * nx + xmat[r + 3]! * ny, xmat[r + 1]! * nx + xmat[r + 4]! * ny, xmat[r + 2]! * nx + xmat[r + 5]! * ny);
+            clearance = Math.max(clearance, nx * px + ny * py - edges[3 * e + 2]! + w);
+          }
+          // Above the top (z <= z1) and below the bottom (z >= z0): the world's z in the plug's frame is row 3 of xmat.
+          clearance = Math.max(clearance, pz - z1 + this.support(i, xmat[r + 6]!, xmat[r + 7]!, xmat[r + 8]!));
+          clearance = Math.max(clearance, z0 - pz + this.support(i, -xmat[r + 6]!, -xmat[r + 7]!, -xmat[r + 8]!));
+        }
+        if (clearance > minClearance) {
+          smallest = Math.min(smallest, clearance);
+          off++;
+        } else mask |= bits[i]!;
+        this.stats.pairs++;
+      }
+      this.affinity[j] = mask | (accepts & ~this.moverBits);
+    }
+    this.write(this.affinity);
+    this.on = false;
+    this.stale = false;
+    this.radius = smallest - this.cfg.epsilon;
+    this.stats.rebuilds++;
+    this.stats.pairsOff += off;
+  }
+}
