@@ -37,6 +37,13 @@ above seated.`,
     split: splitFlag("the split 'heldout' refers to"),
     kinds: T.array(T.enum(KINDS), { uniqueItems: true, default: ['prior'], description: 'episode kinds' }),
     maxPerDomain: T.optional(T.integer({ minimum: 2, maximum: 10_000_000, description: 'at most N observations per connector', cli: { defaultText: 'all' } })),
+    controllers: nameList("only prior episodes of these controllers (e.g. face-press,seat-lift: the hard negatives' collectors)", 'every episode'),
+    andModel: T.optional(
+      T.string({
+        description: 'a second classifier that must agree: an observation is called seated only when both say so (the smaller probability)',
+        cli: { arg: 'FILE' },
+      }),
+    ),
     out: T.optional(T.string({ description: 'the report as JSON', cli: { arg: 'FILE.json' } })),
   }),
 });
@@ -45,7 +52,10 @@ export interface RewardEvalReport {
   tool: 'eval-reward';
   createdAt: string;
   model: { path: string; name: string; version: number; sha256: string };
+  /** The second classifier of a judgement both must agree on (--and-model), if any. */
+  andModel?: { path: string; name: string; version: number; sha256: string };
   db: string;
+  controllers: string[] | null;
   kinds: EpisodeKind[];
   /** Connectors evaluated that the model was trained on (its card's training.connectors): not held-out figures. */
   trainedOn: string[];
@@ -79,13 +89,46 @@ export async function evaluateRewardModel(o: {
   connectors: string[] | null;
   kinds: EpisodeKind[];
   maxPerDomain?: number;
+  controllers?: string[];
+  andModel?: string;
 }): Promise<RewardEvalReport> {
-  const model = await RewardModel.load(o.model);
+  const first = await scoreWith(o.model, o);
+  // Both loads read the same rows in the same order (sorted ids, the same seeded cap): only the inputs differ.
+  const second = o.andModel === undefined ? null : await scoreWith(o.andModel, o);
+  const { data } = first;
+  let prob = first.prob;
+  if (second) {
+    const same = second.data.count === data.count && second.data.transitionId.every((id, i) => id === data.transitionId[i]);
+    if (!same) throw new TrainArgError(`${o.andModel}: its inputs select other observations than ${o.model}'s (image sizes differ?)`);
+    prob = prob.map((p, i) => Math.min(p, second.prob[i] as number));
+  }
+  const evaluation = evaluateBalanced(prob, data.success, data.domain, 0.5, data.domainNames);
+  const trained = new Set([...first.card.training.connectors, ...(second?.card.training.connectors ?? [])]);
+  return {
+    tool: 'eval-reward',
+    createdAt: new Date().toISOString(),
+    model: first.ref,
+    ...(second ? { andModel: second.ref } : {}),
+    db: o.db,
+    controllers: o.controllers ?? null,
+    kinds: o.kinds,
+    trainedOn: data.domainNames.filter((d) => trained.has(d)),
+    evaluation,
+    errorsByHeight: errorsByHeight(prob, data),
+  };
+}
+
+/** One classifier's probabilities on the log's labelled observations, fed as its card says. */
+async function scoreWith(
+  path: string,
+  o: Parameters<typeof evaluateRewardModel>[0],
+): Promise<{ prob: Float32Array; data: ReturnType<typeof loadLabelledImages>; card: RewardModel['card']; ref: RewardEvalReport['model'] }> {
+  const model = await RewardModel.load(path);
   try {
     // The one input pipeline decides what the card may ask for (policy/inputs.ts); the loader resizes by it.
-    const spec = inputSpecOf(model.card, o.model);
+    const spec = inputSpecOf(model.card, path);
     const img = spec.image;
-    if (!img || img.width !== img.height) throw new TrainArgError(`${o.model}: its card does not describe a square RGB image input`);
+    if (!img || img.width !== img.height) throw new TrainArgError(`${path}: its card does not describe a square RGB image input`);
     const store = Store.openReadOnly(o.db);
     let data;
     try {
@@ -98,6 +141,7 @@ export async function evaluateRewardModel(o: {
         kinds: o.kinds,
         seed: 0,
         ...(o.maxPerDomain === undefined ? {} : { maxPerDomain: o.maxPerDomain }),
+        ...(o.controllers === undefined ? {} : { policyVersions: o.controllers }),
         ...(spec.proprio ? { proprio: spec.proprio } : {}),
       });
     } finally {
@@ -111,18 +155,8 @@ export async function evaluateRewardModel(o: {
       img,
       spec.proprio && data.proprio ? { values: data.proprio, dim: spec.proprio.layout.length } : null,
     );
-    const evaluation = evaluateBalanced(prob, data.success, data.domain, 0.5, data.domainNames);
     const c = model.card;
-    return {
-      tool: 'eval-reward',
-      createdAt: new Date().toISOString(),
-      model: { path: o.model, name: c.name, version: c.version, sha256: c.onnx.sha256 },
-      db: o.db,
-      kinds: o.kinds,
-      trainedOn: data.domainNames.filter((d) => c.training.connectors.includes(d)),
-      evaluation,
-      errorsByHeight: errorsByHeight(prob, data),
-    };
+    return { prob, data, card: c, ref: { path, name: c.name, version: c.version, sha256: c.onnx.sha256 } };
   } finally {
     await model.dispose();
   }
@@ -137,6 +171,8 @@ export async function main(argv: string[]): Promise<number> {
       connectors: c === undefined ? null : c.length === 1 && c[0] === 'heldout' ? splitFrom(a.split).heldOut : c,
       kinds: a.kinds,
       ...(a.maxPerDomain === undefined ? {} : { maxPerDomain: a.maxPerDomain }),
+      ...(a.controllers === undefined ? {} : { controllers: a.controllers }),
+      ...(a.andModel === undefined ? {} : { andModel: existingFile('--and-model', a.andModel) }),
     };
     return { o, out: a.out };
   });
@@ -149,7 +185,8 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`eval-reward: ${(err as Error).message}`);
     return 2;
   }
-  console.log(formatAccuracyTable([{ method: `${r.model.name} v${r.model.version}`, evaluation: r.evaluation }]));
+  const name = `${r.model.name} v${r.model.version}${r.andModel ? ` and ${r.andModel.name} v${r.andModel.version}` : ''}`;
+  console.log(formatAccuracyTable([{ method: name, evaluation: r.evaluation }]));
   if (r.trainedOn.length > 0)
     console.log(`note: the model was trained on ${r.trainedOn.join(', ')} (its card's training.connectors): their accuracy is not a held-out figure`);
   console.log(`\nper connector (accuracy rebalanced 50/50; seated / unseated samples):\n${formatDomainAccuracy(r.evaluation)}\n`);

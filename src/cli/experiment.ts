@@ -98,6 +98,11 @@ export const EXPERIMENT = command({
       description: "reward classifier, or 'gt' for the simulator's ground truth",
       cli: { arg: 'FILE|gt' },
     }),
+    rewardAnd: optionalText(
+      'a second reward classifier that must agree with --reward: a learned success only when both say so (the smaller probability)',
+      'FILE',
+      'none',
+    ),
     depth: T.boolean({
       description: 'the simulated wrist camera also gives a depth image (backend.sim.depth), as a reward taking depth cells needs',
       cli: { defaultText: 'backend.sim.depth of --config' },
@@ -202,12 +207,17 @@ export function experimentOptions(argv: string[] | ExperimentFlags): ExperimentO
     throw new UsageError(`--checkpoint: ${checkpoint}/latest.json does not exist (train one: src/cli/train-offline.ts --checkpoint-dir ${checkpoint})`);
   const rewardPath = a.reward === 'gt' ? null : a.reward;
   if (rewardPath && !existsSync(rewardPath)) throw new UsageError(`--reward: ${rewardPath} does not exist`);
+  const rewardAndPath = a.rewardAnd ?? null;
+  if (rewardAndPath !== null && (rewardPath === null || !existsSync(rewardAndPath)))
+    throw new UsageError(rewardPath === null ? '--reward-and: needs a learned --reward to agree with' : `--reward-and: ${rewardAndPath} does not exist`);
   const simDepth = a.depth || (config.backend.sim.depth ?? false);
   // Refused here rather than at the first tick, where the daemon would stop the arm for want of depth.
-  if (rewardPath && !simDepth && rewardTakesDepth(rewardPath))
-    throw new UsageError(
-      `--reward: ${rewardPath} takes the wrist depth image (its card's proprio inputs); add --depth (or backend.sim.depth: true in --config)`,
-    );
+  for (const [flag, path] of [
+    ['--reward', rewardPath],
+    ['--reward-and', rewardAndPath],
+  ] as const)
+    if (path && !simDepth && rewardTakesDepth(path))
+      throw new UsageError(`${flag}: ${path} takes the wrist depth image (its card's proprio inputs); add --depth (or backend.sim.depth: true in --config)`);
   const offlineDb = a.offlineDb ?? l.offlineDb;
   const seeds = a.seeds ?? [a.seed];
   const gateEpisodes = a.shadowGateEpisodes ?? l.shadowGate.episodes;
@@ -228,6 +238,7 @@ export function experimentOptions(argv: string[] | ExperimentFlags): ExperimentO
     startCheckpoint: checkpoint,
     policyPath: a.policy ?? 'models/policy.onnx',
     rewardPath,
+    ...(rewardAndPath !== null ? { rewardAndPath } : {}),
     offlineDb: offlineDb !== null && existsSync(offlineDb) ? offlineDb : null,
     offlineDomains: split.train,
     outDir: a.out ?? join('data/runs', `experiment-${new Date().toISOString().replace(/[:.]/g, '-')}`),

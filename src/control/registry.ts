@@ -14,6 +14,7 @@ import {
   type StraightDownConfig,
 } from './baselines.ts';
 import type { Controller } from './controller.ts';
+import { FacePress, SeatLift, type FacePressConfig, type SeatLiftConfig } from './hard-negatives.ts';
 import { NoisyExpert, type NoisyExpertConfig } from './noisy-expert.ts';
 import { PController, type PControllerConfig } from './p-controller.ts';
 import { PolicyController, type PolicyControllerConfig } from './policy-controller.ts';
@@ -22,6 +23,8 @@ import { PolicyController, type PolicyControllerConfig } from './policy-controll
 export interface ControllerOverrides {
   p?: Partial<PControllerConfig>;
   expert?: Partial<NoisyExpertConfig>;
+  'face-press'?: Partial<FacePressConfig>;
+  'seat-lift'?: Partial<SeatLiftConfig>;
   straight?: Partial<StraightDownConfig>;
   random?: Partial<RandomSearchConfig>;
   spiral?: Partial<SpiralSearchConfig>;
@@ -35,8 +38,10 @@ interface Entry {
   description: string;
   /** Runs a learned model (async act, needs a model file): kept out of CONTROLLER_NAMES, the scripted list. */
   learned?: boolean;
-  /** Reads the true socket pose (only the expert, and the localize stand-in for its estimate). */
+  /** Reads the true socket pose (the prior-data collectors, and the localize stand-in for its estimate). */
   privileged: boolean;
+  /** A prior-data collector (it steers by the true socket pose), never a baseline. */
+  collectorOnly?: boolean;
   make: (o: ControllerOverrides) => Controller;
 }
 
@@ -90,7 +95,20 @@ const REGISTRY: Record<string, Entry> = {
   expert: {
     description: 'noisy scripted expert (prior-data collector; uses the true socket pose, random action w.p. 0.2)',
     privileged: true,
+    collectorOnly: true,
     make: (o) => new NoisyExpert(o.expert),
+  },
+  'face-press': {
+    description: 'hard negatives for the reward (prior data only): the plug pressed on the socket face 1.5-6 mm beside the true centre-line',
+    privileged: true,
+    collectorOnly: true,
+    make: (o) => new FacePress(o['face-press']),
+  },
+  'seat-lift': {
+    description: 'hard negatives for the reward (prior data only): seated on the true centre-line, then lifted 1-4 mm and pressed home, in turns',
+    privileged: true,
+    collectorOnly: true,
+    make: (o) => new SeatLift(o['seat-lift']),
   },
 };
 
@@ -109,6 +127,11 @@ export function isControllerName(name: string): boolean {
 
 export function describeController(name: string): string {
   return REGISTRY[name]?.description ?? '';
+}
+
+/** Whether the named controller collects prior data only (the noisy expert, the hard-negative collectors). */
+export function isCollectorOnly(name: string): boolean {
+  return REGISTRY[name]?.collectorOnly ?? false;
 }
 
 /** Whether the named controller needs ctx.privileged. */

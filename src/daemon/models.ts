@@ -30,6 +30,36 @@ export function rewardFromModel(m: RewardModel): RewardScorer {
   return { ...modelFace(m), probability: (image, proprio) => m.probability(image ?? new Float32Array(0), proprio) };
 }
 
+/**
+ * Two rewards that must agree: an observation is a learned success only when both call it one, so its probability is
+ * the smaller of the two. For rewards that fail on different frames (the image reward on plugs a few mm short, the
+ * depth-steps reward on a plug resting on the face). Both must read the same image; at most one may take proprio
+ * inputs (the one input pipeline builds one vector per observation). The version names both.
+ */
+export function agreeingRewards(a: RewardScorer, b: RewardScorer): RewardScorer {
+  if (JSON.stringify(a.input.image) !== JSON.stringify(b.input.image))
+    throw new Error(
+      `agreeing rewards ${a.version} and ${b.version}: their image inputs differ (${JSON.stringify(a.input.image)} vs ${JSON.stringify(b.input.image)})`,
+    );
+  if (a.input.proprio && b.input.proprio) throw new Error(`agreeing rewards ${a.version} and ${b.version}: only one of them may take proprio inputs`);
+  const withProprio = b.input.proprio ? b : a;
+  return {
+    version: `${a.version}&${b.version}`,
+    input: { image: a.input.image, proprio: withProprio.input.proprio },
+    probability: async (image, proprio) => {
+      const [pa, pb] = await Promise.all([
+        a.probability(image, a === withProprio ? proprio : undefined),
+        b.probability(image, b === withProprio ? proprio : undefined),
+      ]);
+      return Math.min(pa, pb);
+    },
+    dispose: async () => {
+      await a.dispose?.();
+      await b.dispose?.();
+    },
+  };
+}
+
 export interface ShippedModel {
   kind: 'policy' | 'reward';
   path: string;

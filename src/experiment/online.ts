@@ -21,7 +21,7 @@ import { frame, points, polyline, SVG_CLOSE, type Box } from '../util/svg-chart.
 import { loadCalibration, loadDaemonConfig } from '../config/load.ts';
 import { startDaemonApp, type DaemonApp } from '../app/daemon-app.ts';
 import { simCellOptions } from '../robot/sim-backend.ts';
-import { loadPolicyFile, rewardFromModel } from '../daemon/models.ts';
+import { agreeingRewards, loadPolicyFile, rewardFromModel } from '../daemon/models.ts';
 import { createController, needsPrivileged } from '../control/registry.ts';
 import { evaluate, formatRate } from '../eval/evaluate.ts';
 import { simCellFactory } from '../eval/sim-cells.ts';
@@ -57,6 +57,8 @@ export interface ExperimentOptions {
   policyPath: string;
   /** Reward classifier; null = simulator ground truth (the 'no learned reward' ablation). */
   rewardPath: string | null;
+  /** A second reward that must agree with rewardPath's (daemon/models.ts agreeingRewards); absent: rewardPath's alone. */
+  rewardAndPath?: string;
   offlineDb: string | null;
   offlineDomains: string[];
   outDir: string;
@@ -239,7 +241,8 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
   calibration.socket.offset = offsetVec(o.offsetMm);
   const backend = await SimBackend.create({ connector, cell: simCellOptions(config) });
   const offline = await loadPolicyFile(o.policyPath);
-  const reward = o.rewardPath ? rewardFromModel(await RewardModel.load(o.rewardPath)) : null;
+  const first = o.rewardPath ? rewardFromModel(await RewardModel.load(o.rewardPath)) : null;
+  const reward = first && o.rewardAndPath ? agreeingRewards(first, rewardFromModel(await RewardModel.load(o.rewardAndPath))) : first;
   const app = await startDaemonApp({ config, calibration, token: null, backend, policy: offline, reward, listen: false, startLoop: true });
   // Registered like the daemon registers its shipped models: the shadow gate and REST rollback name it by version.
   if (!app.log.store.findModel('policy', offline.version)) {

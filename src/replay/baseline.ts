@@ -9,7 +9,7 @@
 import type { ControlContext, Controller } from '../control/controller.ts';
 import { DEFAULT_MAX_STEP } from '../control/controller.ts';
 import { pControl } from '../control/p-controller.ts';
-import { createController, CONTROLLER_NAMES, needsPrivileged } from '../control/registry.ts';
+import { createController, CONTROLLER_NAMES, isCollectorOnly, needsPrivileged } from '../control/registry.ts';
 import type { ResidualPolicy } from '../daemon/interfaces.ts';
 import type { Vec3 } from '../core/types.ts';
 import { deriveSeed, Rng } from '../util/rng.ts';
@@ -17,11 +17,11 @@ import type { ReplayBackend } from './backend.ts';
 
 export const BASELINE_PREFIX = 'baseline:';
 
-/** Throws, listing the known names, unless `name` is a scripted baseline (the privileged noisy expert is not one). */
+/** Throws, listing the known names, unless `name` is a scripted baseline (the prior-data collectors are not). */
 export function checkBaseline(name: string): void {
-  if (!CONTROLLER_NAMES.includes(name) || name === 'expert') {
+  if (!CONTROLLER_NAMES.includes(name) || isCollectorOnly(name)) {
     throw new Error(
-      `unknown baseline '${name}' (known: ${CONTROLLER_NAMES.filter((n) => n !== 'expert')
+      `unknown baseline '${name}' (known: ${CONTROLLER_NAMES.filter((n) => !isCollectorOnly(n))
         .map((n) => BASELINE_PREFIX + n)
         .join(', ')})`,
     );

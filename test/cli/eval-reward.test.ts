@@ -5,6 +5,8 @@ import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { main } from '../../src/cli/eval-reward.ts';
 import type { RewardEvalReport } from '../../src/cli/eval-reward.ts';
+import { collectPrior } from '../../src/data/collect.ts';
+import { DEFAULT_PRIOR_SETTINGS } from '../../src/data/episode.ts';
 import { HELD_OUT, tinyDb } from '../offline/fixtures.ts';
 
 const fx = await tinyDb('eval-reward-test', 6, [...HELD_OUT]);
@@ -60,4 +62,39 @@ test('eval-reward: bad arguments, no matching episodes and a corrupt model exit 
   writeFileSync(bad, 'not a model');
   writeFileSync(`${bad}.json`, readFileSync('models/reward.onnx.json'));
   assert.equal(await main(['--model', bad, '--db', fx.db, '--split', fx.splitFile]), 2);
+});
+
+test('eval-reward: --controllers keeps only those prior episodes; --and-model reports the pair', async () => {
+  // The tiny file plus face-pressed dt12 episodes: every one of their frames is unseated (ground truth).
+  const hard = join(fx.dir, 'with-face-press.db');
+  copyFileSync(fx.db, hard);
+  await collectPrior({
+    db: hard,
+    connectors: ['dt12'],
+    controllers: ['face-press'],
+    scenarios: ['I', 'II'],
+    episodesPerConnector: 2,
+    seed: 4,
+    workers: 0,
+    settings: { ...DEFAULT_PRIOR_SETTINGS, imageSize: 64, episodeLength: 12, goalNoise: 0.002 },
+  });
+  const run = async (args: string[]): Promise<RewardEvalReport> => {
+    const out = join(fx.dir, `r-${args.join('-').replace(/[^a-z0-9-]/gi, '')}.json`);
+    assert.equal(await main(['--model', 'models/reward.onnx', ...args, '--out', out]), 0);
+    return JSON.parse(readFileSync(out, 'utf8')) as RewardEvalReport;
+  };
+  const face = await run(['--db', hard, '--controllers', 'face-press']);
+  assert.deepEqual(face.controllers, ['face-press']);
+  assert.deepEqual(
+    face.evaluation.perDomain.map((d) => [d.name, d.positives, d.samples]),
+    [['dt12', 0, 26]],
+  );
+  const plain = await run(['--db', fx.db]);
+  assert.deepEqual((await run(['--db', hard, '--controllers', 'expert'])).evaluation, plain.evaluation);
+  assert.notDeepEqual((await run(['--db', hard])).evaluation, plain.evaluation);
+  // A classifier that must agree with itself changes nothing; the report names both.
+  const pair = await run(['--db', fx.db, '--and-model', 'models/reward.onnx']);
+  assert.equal(pair.andModel?.sha256, plain.model.sha256);
+  assert.deepEqual(pair.evaluation, plain.evaluation);
+  assert.equal(await main(['--db', fx.db, '--and-model', join(fx.dir, 'missing.onnx')]), 2);
 });
