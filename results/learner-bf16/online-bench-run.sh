@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Interleaved fp32 / bf16 online bench runs (twin UTD 40, then 10 critics UTD 10), one at a time.
 set -u
-cd /work/wt-bf16
-out=data/runs/bf16-bench
+cd "$(dirname "$0")/../.."
+out=${OUT:-data/runs/bf16-bench}
+mkdir -p "$out"
 i=0
-for spec in "2 40 fp32" "2 40 bf16" "2 40 bf16" "2 40 fp32" "10 10 fp32" "10 10 bf16" "10 10 bf16" "10 10 fp32"; do
-  set -- $spec
+# SPECS: space-separated critics,utd,precision triples (default: the interleaved eight below).
+SPECS=${SPECS:-"2,40,fp32 2,40,bf16 2,40,bf16 2,40,fp32 10,10,fp32 10,10,bf16 10,10,bf16 10,10,fp32"}
+for spec in $SPECS; do
+  IFS=, read -r c u p <<< "$spec"
+  set -- "$c" "$u" "$p"
   i=$((i+1))
   name="$(printf %02d $i)-critics$1-utd$2-$3"
   echo "$(date -u +%T) start $name load $(cut -d' ' -f1-3 /proc/loadavg)"

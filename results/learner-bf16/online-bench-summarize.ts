@@ -1,5 +1,5 @@
-// Usage: npx tsx results/learner-bf16/online-bench-summarize.ts [OUT.json] -> one line per online.bench log (0*.log
-// beside this file): updates/s, update ratio, trainer CPU per update, missed ticks, tick lateness p99, load, engine.
+// Usage: npx tsx results/learner-bf16/online-bench-summarize.ts [DIR] [OUT.json] -> one line per online.bench log
+// (0*.log in DIR, default data/runs/bf16-bench as online-bench-run.sh writes them): updates/s, update ratio, trainer CPU per update, missed ticks, tick lateness p99, load, engine.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +15,7 @@ type Phase1 = {
   trainerEngine: string | null;
   daemonStateAtEnd: string;
 };
-const here = dirname(fileURLToPath(import.meta.url));
+const here = process.argv[2] ?? join(dirname(fileURLToPath(import.meta.url)), '../../data/runs/bf16-bench');
 const rows = [];
 for (const log of readdirSync(here).filter((f) => /^0.*\.log$/.test(f)).sort()) {
   const s = readFileSync(join(here, log), 'utf8');
@@ -49,4 +49,4 @@ for (const log of readdirSync(here).filter((f) => /^0.*\.log$/.test(f)).sort()) 
       `bf16=${(r.engine ?? '').includes('bf16')} ${r.daemonStateAtEnd}`,
   );
 }
-if (process.argv[2]) writeFileSync(process.argv[2], JSON.stringify(rows, null, 1));
+if (process.argv[3]) writeFileSync(process.argv[3], JSON.stringify(rows, null, 1));
