@@ -1,5 +1,6 @@
-import { DEFAULT_IQL, type IqlBatch, type IqlConfig } from '../../src/learn/iql.ts';
-import type { Rng } from '../../src/util/rng.ts';
+import assert from 'node:assert/strict';
+import { DEFAULT_IQL, IqlAgent, type IqlBatch, type IqlConfig } from '../../src/learn/iql.ts';
+import { Rng } from '../../src/util/rng.ts';
 
 /**
  * The chain MDP of the IQL tests: states 0..n-1, state n-1 terminal; one action moves right, the other left
@@ -72,4 +73,30 @@ export function chainStates(n: number): Float32Array {
   const eye = new Float32Array((n - 1) * n);
   for (let s = 0; s < n - 1; s++) eye[s * n + s] = 1;
   return eye;
+}
+
+/**
+ * Trains the 5-state chain's features agent for 800 updates (gamma 0.9, tau 0.9, beta 10) on the engine in use, and
+ * asserts its label matches `backend`, V is within 0.06 of the expectile fixed point, and the policy moves right.
+ */
+export function assertChainLearned(backend: RegExp): void {
+  const N = 5;
+  const gamma = 0.9;
+  const tau = 0.9;
+  const V = chainExpectileValues(N, gamma, tau);
+  const agent = new IqlAgent(chainAgentConfig(N, { gamma, tau, beta: 10, seed: 3 }));
+  try {
+    assert.match(agent.backend, backend);
+    const rng = new Rng(1);
+    for (let step = 0; step < 800; step++) agent.update(chainFeatureBatch(rng, N, 64));
+    const eye = chainStates(N);
+    const learned = agent.values(eye);
+    const acts = agent.actFeatures(eye);
+    for (let s = 0; s < N - 1; s++) {
+      assert.ok(Math.abs((learned[s] ?? 0) - (V[s] ?? 0)) < 0.06, `V(${s}) = ${learned[s]?.toFixed(3)}, expected ${V[s]?.toFixed(3)}`);
+      assert.ok((acts[s] ?? 0) > 0.05, `policy at ${s} moves right: ${acts[s]}`);
+    }
+  } finally {
+    agent.dispose();
+  }
 }

@@ -6,7 +6,7 @@ import { FusedMlp } from '../../src/learn/fused.ts';
 import { DEFAULT_IQL, IqlAgent, type IqlBatch, type IqlConfig, type IqlStats, setFusedHeads, targetCriticSubset } from '../../src/learn/iql.ts';
 import { buildMlp, netVariables } from '../../src/learn/nets.ts';
 import { Rng } from '../../src/util/rng.ts';
-import { chainAgentConfig, chainExpectileValues, chainFeatureBatch, chainStates } from './chain.ts';
+import { assertChainLearned } from './chain.ts';
 
 const info = await initBackend();
 const noGemm = info.gemm ? false : `native gemm unavailable (${info.gemmError})`;
@@ -154,23 +154,7 @@ test('ensemble: the target is the min over a random subset of the target critics
 });
 
 test('fused heads on the chain MDP reach the known expectile value; checkpoints and readers see the fused weights', { skip: noGemm }, () => {
-  const N = 5;
-  const gamma = 0.9;
-  const tau = 0.9;
-  const V = chainExpectileValues(N, gamma, tau);
-  const agent = new IqlAgent(chainAgentConfig(N, { gamma, tau, beta: 10, seed: 3 }));
-  assert.match(agent.backend, /IQL heads: fused/);
-  const rng = new Rng(1);
-  const B = 64;
-  for (let step = 0; step < 800; step++) agent.update(chainFeatureBatch(rng, N, B));
-  const eye = chainStates(N);
-  const learned = agent.values(eye);
-  const acts = agent.actFeatures(eye);
-  for (let s = 0; s < N - 1; s++) {
-    assert.ok(Math.abs((learned[s] ?? 0) - (V[s] ?? 0)) < 0.06, `V(${s}) = ${learned[s]?.toFixed(3)}, expected ${V[s]?.toFixed(3)}`);
-    assert.ok((acts[s] ?? 0) > 0.05, `policy at ${s} moves right: ${acts[s]}`);
-  }
-  agent.dispose();
+  assertChainLearned(/IQL heads: fused/);
 });
 
 test('switching engines mid-run continues the same run (weights, targets and Adam state shared), checkpoints included', { skip: noGemm }, async () => {

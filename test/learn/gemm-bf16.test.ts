@@ -12,7 +12,7 @@ import { loadGemm, type Gemm } from '../../src/learn/gemm.ts';
 import { DEFAULT_IQL, IqlAgent, type IqlConfig, type IqlStats } from '../../src/learn/iql.ts';
 import { netVariables } from '../../src/learn/nets.ts';
 import { Rng } from '../../src/util/rng.ts';
-import { chainAgentConfig, chainExpectileValues, chainFeatureBatch, chainStates } from './chain.ts';
+import { assertChainLearned } from './chain.ts';
 import { featureBatch } from './fixtures.ts';
 
 const info = await initBackend({ prefer: 'wasm', gemmPrecision: 'fp32' });
@@ -217,24 +217,7 @@ for (const critics of [2, 10]) {
 }
 
 test('bf16: the fused heads on the chain MDP still reach the known expectile value and the optimal policy', { skip: why }, () => {
-  withPrecision('bf16', () => {
-    const N = 5;
-    const gamma = 0.9;
-    const tau = 0.9;
-    const V = chainExpectileValues(N, gamma, tau);
-    const agent = new IqlAgent(chainAgentConfig(N, { gamma, tau, beta: 10, seed: 3 }));
-    assert.match(agent.backend, /onednn-bf16.*IQL heads: fused/);
-    const r = new Rng(1);
-    for (let step = 0; step < 800; step++) agent.update(chainFeatureBatch(r, N, 64));
-    const eye = chainStates(N);
-    const learned = agent.values(eye);
-    const acts = agent.actFeatures(eye);
-    for (let s = 0; s < N - 1; s++) {
-      assert.ok(Math.abs((learned[s] ?? 0) - (V[s] ?? 0)) < 0.06, `V(${s}) = ${learned[s]?.toFixed(3)}, expected ${V[s]?.toFixed(3)}`);
-      assert.ok((acts[s] ?? 0) > 0.05, `policy at ${s} moves right: ${acts[s]}`);
-    }
-    agent.dispose();
-  });
+  withPrecision('bf16', () => assertChainLearned(/onednn-bf16.*IQL heads: fused/));
 });
 
 test('the label names the precision; an addon without bf16 keeps float32 and says why', { skip: why }, async () => {
