@@ -47,6 +47,13 @@ const TRI = new Float64Array(9);
 const TRN = new Float64Array(3);
 /** Set by box()/cylinder(): 1 when their hit was a shortcut face that lies above every plane geom (see single()). */
 const SHORT = new Uint8Array(1);
+/**
+ * The ray being cast: its origin (the camera, per frame) and direction, set by cast() and read by the per-ray tests.
+ * Passed as arguments, these doubles were boxed (a heap allocation) at every call V8 does not inline, several per ray,
+ * which made the world pass one of the control thread's largest allocators.
+ */
+const ORG = new Float64Array(3);
+const RAY = new Float64Array(3);
 
 /** ray_quad's smallest non-negative root of a x^2 + 2 b x + c = 0 (-1 if none). */
 function rayQuad(a: number, b: number, c: number): number {
@@ -59,8 +66,15 @@ function rayQuad(a: number, b: number, c: number): number {
   return x1 >= 0 ? x1 : -1;
 }
 
-/** ray_sphere without a normal: centre c (at co), squared radius. */
-function raySphere(c: Float64Array, co: number, distSqr: number, p0: number, p1: number, p2: number, v0: number, v1: number, v2: number): number {
+/** ray_sphere without a normal for the ray in ORG, RAY: centre c (at co), squared radius sqr[so]. */
+function raySphere(c: Float64Array, co: number, sqr: Float64Array, so: number): number {
+  const distSqr = sqr[so]!;
+  const p0 = ORG[0]!,
+    p1 = ORG[1]!,
+    p2 = ORG[2]!,
+    v0 = RAY[0]!,
+    v1 = RAY[1]!,
+    v2 = RAY[2]!;
   const d0 = p0 - c[co]!,
     d1 = p1 - c[co + 1]!,
     d2 = p2 - c[co + 2]!;
@@ -352,6 +366,9 @@ export class ViewRays {
     this.px = p0;
     this.py = p1;
     this.pz = p2;
+    ORG[0] = p0;
+    ORG[1] = p1;
+    ORG[2] = p2;
     this.framePoses(p0, p1, p2);
     // Each geom's bounding sphere seen from the camera, in the camera's frame: unit direction and angular radius + margin.
     const gdir = this.gdir,
@@ -429,11 +446,11 @@ export class ViewRays {
       if (only >= 0 && (this.front[3 * only + 2] === 0 || this.cover[3 * only + 2] === 0 || bt[this.bodyId[only]!] === 0)) only = -1;
       for (let k = c0; k < c1; k++) {
         const q = order[k]!;
-        const v0 = vec[3 * q]!,
-          v1 = vec[3 * q + 1]!,
-          v2 = vec[3 * q + 2]!;
-        if (only >= 0 && this.topFace(only, v0, v1, v2, q, gid, dist, nrm)) continue;
-        this.single(p0, p1, p2, v0, v1, v2, live, nl, bt, q, gid, dist, nrm);
+        RAY[0] = vec[3 * q]!;
+        RAY[1] = vec[3 * q + 1]!;
+        RAY[2] = vec[3 * q + 2]!;
+        if (only >= 0 && this.topFace(only, q, gid, dist, nrm)) continue;
+        this.single(live, nl, bt, q, gid, dist, nrm);
       }
     }
   }
@@ -514,21 +531,7 @@ export class ViewRays {
    * (a tie goes to the lower geom index, as in MuJoCo's order), and not at all when a face that lies above every plane
    * (coverFace) was hit first: the plane's hit would be farther by a margin no rounding can close.
    */
-  private single(
-    p0: number,
-    p1: number,
-    p2: number,
-    v0: number,
-    v1: number,
-    v2: number,
-    live: Int32Array,
-    nl: number,
-    bodyTest: Uint8Array,
-    q: number,
-    gid: Int32Array,
-    dist: Float64Array,
-    nrm: Float64Array,
-  ): void {
+  private single(live: Int32Array, nl: number, bodyTest: Uint8Array, q: number, gid: Int32Array, dist: Float64Array, nrm: Float64Array): void {
     let best = -1,
       bg = -1,
       n0 = 0,
@@ -544,7 +547,7 @@ export class ViewRays {
       const b = this.bodyId[g]!;
       if (b !== body) {
         body = b;
-        bodyHit = bodyTest[b] === 1 || raySphere(this.bodyCenter, 3 * b, this.bodySqr[b]!, p0, p1, p2, v0, v1, v2) >= 0;
+        bodyHit = bodyTest[b] === 1 || raySphere(this.bodyCenter, 3 * b, this.bodySqr, b) >= 0;
       }
       if (!bodyHit) continue;
       const t = this.type[g]!;
@@ -554,9 +557,9 @@ export class ViewRays {
       }
       SHORT[0] = 0;
       let d: number;
-      if (t === BOX) d = this.box(g, v0, v1, v2);
-      else if (t === CYLINDER) d = this.cylinder(g, v0, v1, v2);
-      else d = this.mesh(g, v0, v1, v2);
+      if (t === BOX) d = this.box(g);
+      else if (t === CYLINDER) d = this.cylinder(g);
+      else d = this.mesh(g);
       if (d >= 0 && (d < best || best < 0)) {
         best = d;
         bg = g;
@@ -570,7 +573,7 @@ export class ViewRays {
       for (let k = 0; k < nl; k++) {
         const g = live[k]!;
         if (this.type[g] !== PLANE) continue;
-        const d = this.plane(g, v0, v1, v2);
+        const d = this.plane(g);
         if (d >= 0 && (best < 0 || d < best || (d === best && g < bg))) {
           best = d;
           bg = g;
@@ -588,7 +591,10 @@ export class ViewRays {
   }
 
   /** ray_plane; the camera's local position is the frame's (LPOS), as ray_map computes it for every ray. */
-  private plane(g: number, v0: number, v1: number, v2: number): number {
+  private plane(g: number): number {
+    const v0 = RAY[0]!,
+      v1 = RAY[1]!,
+      v2 = RAY[2]!;
     const mat = this.xmat,
       mo = 9 * g,
       size = this.size,
@@ -622,7 +628,10 @@ export class ViewRays {
    * points lie at least FACE_MARGIN * GRAZE outside) or find a farther hit, and its bounding sphere test passes, so its
    * answer is that face: the same division on the same numbers, and the face's normal.
    */
-  private box(g: number, v0: number, v1: number, v2: number): number {
+  private box(g: number): number {
+    const v0 = RAY[0]!,
+      v1 = RAY[1]!,
+      v2 = RAY[2]!;
     const size = this.size,
       s = 3 * g,
       mat = this.xmat,
@@ -733,7 +742,10 @@ export class ViewRays {
    * box()'s shortcut on box g's front face along z for one ray, when it is the only non-plane geom the ray can meet and
    * that face lies above every plane: writes ray q's result and returns true, or false (then cast the ray in full).
    */
-  private topFace(g: number, v0: number, v1: number, v2: number, q: number, gid: Int32Array, dist: Float64Array, nrm: Float64Array): boolean {
+  private topFace(g: number, q: number, gid: Int32Array, dist: Float64Array, nrm: Float64Array): boolean {
+    const v0 = RAY[0]!,
+      v1 = RAY[1]!,
+      v2 = RAY[2]!;
     const s = 3 * g,
       mo = 9 * g,
       mat = this.xmat,
@@ -769,7 +781,10 @@ export class ViewRays {
   }
 
   /** ray_cylinder, with the same shortcut as box() for the cap turned to the camera. */
-  private cylinder(g: number, v0: number, v1: number, v2: number): number {
+  private cylinder(g: number): number {
+    const v0 = RAY[0]!,
+      v1 = RAY[1]!,
+      v2 = RAY[2]!;
     const size = this.size,
       s = 3 * g,
       mat = this.xmat,
@@ -836,9 +851,9 @@ export class ViewRays {
   }
 
   /** mj_rayMesh: the bounding box, then mju_rayTree over the mesh's bounding volume tree in MuJoCo's stack order. */
-  private mesh(g: number, v0: number, v1: number, v2: number): number {
+  private mesh(g: number): number {
     // The mesh's own shortcut hits are not final: only its triangles are.
-    const hit = this.box(g, v0, v1, v2);
+    const hit = this.box(g);
     SHORT[0] = 0;
     if (hit < 0) return -1;
     const meshid = this.dataid[g]!;
