@@ -54,6 +54,8 @@ const SHORT = new Uint8Array(1);
  */
 const ORG = new Float64Array(3);
 const RAY = new Float64Array(3);
+/** Likewise the distance of a hit: plane(), box(), cylinder() and mesh() put it here and return 1 (-1: no hit). */
+const DIST = new Float64Array(1);
 
 /** ray_quad's smallest non-negative root of a x^2 + 2 b x + c = 0 (-1 if none). */
 function rayQuad(a: number, b: number, c: number): number {
@@ -556,10 +558,11 @@ export class ViewRays {
         continue;
       }
       SHORT[0] = 0;
-      let d: number;
-      if (t === BOX) d = this.box(g);
-      else if (t === CYLINDER) d = this.cylinder(g);
-      else d = this.mesh(g);
+      let hit: number;
+      if (t === BOX) hit = this.box(g);
+      else if (t === CYLINDER) hit = this.cylinder(g);
+      else hit = this.mesh(g);
+      const d = hit >= 0 ? DIST[0]! : -1;
       if (d >= 0 && (d < best || best < 0)) {
         best = d;
         bg = g;
@@ -573,7 +576,7 @@ export class ViewRays {
       for (let k = 0; k < nl; k++) {
         const g = live[k]!;
         if (this.type[g] !== PLANE) continue;
-        const d = this.plane(g);
+        const d = this.plane(g) >= 0 ? DIST[0]! : -1;
         if (d >= 0 && (best < 0 || d < best || (d === best && g < bg))) {
           best = d;
           bg = g;
@@ -616,7 +619,8 @@ export class ViewRays {
       NRM[0] = mat[mo + 2]!;
       NRM[1] = mat[mo + 5]!;
       NRM[2] = mat[mo + 8]!;
-      return x;
+      DIST[0] = x;
+      return 1;
     }
     return -1;
   }
@@ -669,17 +673,26 @@ export class ViewRays {
     let f = front[s + 2]!;
     if (f !== 0 && f * w2 <= -GRAZE) {
       sol = (f * s2 - l2) / w2;
-      if (Math.abs(l0 + sol * w0) <= s0 - FACE_MARGIN && Math.abs(l1 + sol * w1) <= s1 - FACE_MARGIN) return this.faceHit(g, 2, sol);
+      if (Math.abs(l0 + sol * w0) <= s0 - FACE_MARGIN && Math.abs(l1 + sol * w1) <= s1 - FACE_MARGIN) {
+        DIST[0] = sol;
+        return this.faceHit(g, 2);
+      }
     }
     f = front[s]!;
     if (f !== 0 && f * w0 <= -GRAZE) {
       sol = (f * s0 - l0) / w0;
-      if (Math.abs(l1 + sol * w1) <= s1 - FACE_MARGIN && Math.abs(l2 + sol * w2) <= s2 - FACE_MARGIN) return this.faceHit(g, 0, sol);
+      if (Math.abs(l1 + sol * w1) <= s1 - FACE_MARGIN && Math.abs(l2 + sol * w2) <= s2 - FACE_MARGIN) {
+        DIST[0] = sol;
+        return this.faceHit(g, 0);
+      }
     }
     f = front[s + 1]!;
     if (f !== 0 && f * w1 <= -GRAZE) {
       sol = (f * s1 - l1) / w1;
-      if (Math.abs(l0 + sol * w0) <= s0 - FACE_MARGIN && Math.abs(l2 + sol * w2) <= s2 - FACE_MARGIN) return this.faceHit(g, 1, sol);
+      if (Math.abs(l0 + sol * w0) <= s0 - FACE_MARGIN && Math.abs(l2 + sol * w2) <= s2 - FACE_MARGIN) {
+        DIST[0] = sol;
+        return this.faceHit(g, 1);
+      }
     }
     // ray_sphere(pos, NULL, |size|^2, pnt, vec) < 0: reject
     if (rayQuad(va, vb, vc) < 0) return -1;
@@ -735,7 +748,9 @@ export class ViewRays {
       NRM[1] = m3 * n0 + m4 * n1 + m5 * n2;
       NRM[2] = m6 * n0 + m7 * n1 + m8 * n2;
     }
-    return x;
+    if (x < 0) return -1;
+    DIST[0] = x;
+    return 1;
   }
 
   /**
@@ -771,13 +786,13 @@ export class ViewRays {
   }
 
   /** A shortcut hit on geom g's front face along `axis`: its normal (computed per frame as the engine does) and cover. */
-  private faceHit(g: number, axis: number, sol: number): number {
+  private faceHit(g: number, axis: number): number {
     const o = 9 * g + 3 * axis;
     NRM[0] = this.faceNrm[o]!;
     NRM[1] = this.faceNrm[o + 1]!;
     NRM[2] = this.faceNrm[o + 2]!;
     SHORT[0] = this.cover[3 * g + axis]!;
-    return sol;
+    return 1;
   }
 
   /** ray_cylinder, with the same shortcut as box() for the cap turned to the camera. */
@@ -808,7 +823,10 @@ export class ViewRays {
       const a = l0 + sol * w0,
         b = l1 + sol * w1;
       const ri = r - FACE_MARGIN;
-      if (ri > 0 && a * a + b * b <= ri * ri) return this.faceHit(g, 2, sol);
+      if (ri > 0 && a * a + b * b <= ri * ri) {
+        DIST[0] = sol;
+        return this.faceHit(g, 2);
+      }
     }
     if (rayQuad(va, vb, vc) < 0) return -1;
     let x = -1,
@@ -847,7 +865,9 @@ export class ViewRays {
         rotateNormal(mat, mo, TRN[0], TRN[1], TRN[2]);
       } else rotateNormal(mat, mo, 0, 0, type);
     }
-    return x;
+    if (x < 0) return -1;
+    DIST[0] = x;
+    return 1;
   }
 
   /** mj_rayMesh: the bounding box, then mju_rayTree over the mesh's bounding volume tree in MuJoCo's stack order. */
@@ -929,7 +949,9 @@ export class ViewRays {
       }
     }
     if (x >= 0) rotateNormal(xmat, mo, m0, m1, m2);
-    return x;
+    if (x < 0) return -1;
+    DIST[0] = x;
+    return 1;
   }
 }
 
