@@ -169,6 +169,10 @@ async function phase(mode: Mode, round: number): Promise<Record<string, unknown>
     if (pid) trainerCpus = cpusOf(pid);
   }
   const mainCpus = cpusOf(process.pid);
+  // The control thread's allocation meter (absent on a tree from before it: the bench runs on both, side by side).
+  const heapOf = (): ReturnType<DaemonThread['heap']> | null =>
+    d instanceof DaemonThread && typeof (d as { heap?: unknown }).heap === 'function' ? d.heap() : null;
+  const heap0 = heapOf();
   const t0Status = d.status();
   const u0 = learning?.supervisor.status().updatesTotal ?? 0;
   const load0 = loadavg();
@@ -237,6 +241,7 @@ async function phase(mode: Mode, round: number): Promise<Record<string, unknown>
   clearInterval(blocker);
   clearInterval(swapper);
   const wall = (performance.now() - t0) / 1000;
+  const heap1 = heapOf(); // first: the calls below (timing samples) allocate on the control thread
   const st = d.status();
   const load1 = loadavg();
   const smp = d.timingSamples();
@@ -246,6 +251,16 @@ async function phase(mode: Mode, round: number): Promise<Record<string, unknown>
   const simStep = summarize(fromTick(smp.backend, t0Status.timing.controlTicks, st.timing.controlTicks));
   const infer = summarize(fromTick(smp.infer, t0Status.timing.controlTicks, st.timing.controlTicks));
   const late = d instanceof DaemonThread ? d.lateTicks() : null;
+  const heap =
+    heap0 && heap1
+      ? {
+          ticks: heap1.ticks - heap0.ticks,
+          heapBytesPerTick: (heap1.heapBytes - heap0.heapBytes) / Math.max(1, heap1.ticks - heap0.ticks),
+          externalBytesPerTick: (heap1.externalBytes - heap0.externalBytes) / Math.max(1, heap1.ticks - heap0.ticks),
+          collections: heap1.sincePrevious,
+          maxPauseMs: Math.max(0, ...Object.values(heap1.sincePrevious).map((c) => c.maxMs)),
+        }
+      : null;
   // The shared-memory rings (absent on a tree from before them: the bench runs on both, side by side).
   const rings = d instanceof DaemonThread && typeof (d as { ringStats?: unknown }).ringStats === 'function' ? d.ringStats() : null;
   const updates = (learning?.supervisor.status().updatesTotal ?? 0) - u0;
@@ -282,6 +297,7 @@ async function phase(mode: Mode, round: number): Promise<Record<string, unknown>
     trainer: learning ? { updates, updatesPerSecond: updates / wall, swaps: swaps?.swaps ?? 0, rejected: swaps?.rejected ?? 0 } : null,
     gc: gcMode,
     lateTicks: late,
+    controlThreadHeap: heap,
     channel: rings ? 'shared-memory rings' : 'MessagePort',
     rings,
     execArgv: process.execArgv.filter((a) => a.startsWith('--') && a !== '--import'),
@@ -305,6 +321,14 @@ async function phase(mode: Mode, round: number): Promise<Record<string, unknown>
         )}; ${d instanceof DaemonThread ? `estop() request -> latch ${ms(summarize(estopLatency))}; ` : ''}${estopNotLatched} not latched; main thread blocked ${blocks.length}x, ${(f.mainThreadBlocks.totalMs / 1000).toFixed(1)} s; ${activations} policy activations (load -> live p50 ${summarize(activationMs).median.toFixed(0)} ms); ` +
       `${f.trainer ? `trainer ${updates} updates (${f.trainer.updatesPerSecond.toFixed(1)}/s), ${f.trainer.swaps} swaps; ` : ''}load ${load0.map((x) => x.toFixed(1)).join('/')} -> ${load1.map((x) => x.toFixed(1)).join('/')}`,
   );
+  if (heap) {
+    console.log(
+      `  ${mode}: control thread allocated ${(heap.heapBytesPerTick / 1024).toFixed(1)} kB/tick on its heap, ${(heap.externalBytesPerTick / 1024).toFixed(1)} kB/tick outside it; collections ` +
+        Object.entries(heap.collections)
+          .map(([k, c]) => `${k} ${c.count}x (total ${c.totalMs.toFixed(0)} ms, max ${c.maxMs.toFixed(1)} ms)`)
+          .join(', '),
+    );
+  }
   if (late) {
     const withGc = late.lateTicks.filter((t) => (t.gc?.ms ?? 0) > 0);
     console.log(

@@ -4,6 +4,7 @@
  * collection (the observer's callback is queued), so matching is done when the late ticks are read, not as they start.
  */
 import { constants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
+import { GCProfiler, getHeapStatistics } from 'node:v8';
 
 const KINDS: Record<number, string> = {
   [constants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
@@ -82,5 +83,67 @@ export class GcWatch {
   /** Collections of at least `minMs`, newest last. */
   long(minMs: number): GcEntry[] {
     return this.ring.filter((e) => e.ms >= minMs);
+  }
+}
+
+/** What one thread has allocated and collected since its HeapMeter started (HeapMeter.read). */
+export interface HeapReading {
+  /** Bytes allocated on the JS heap: the used size now minus at the start, plus what every collection freed. */
+  heapBytes: number;
+  /** Bytes of memory outside the heap that V8 was told of (ArrayBuffer backing stores: Buffers, typed arrays), likewise. */
+  externalBytes: number;
+  /** Collections by V8's kind (Scavenge, MarkSweepCompact, IncrementalMarking, ProcessWeakCallbacks): count, total
+   *  and longest (ms, as V8 timed them on this thread). */
+  collections: Record<string, { count: number; totalMs: number; maxMs: number }>;
+  /** The same, of the collections since the previous reading only. */
+  sincePrevious: Record<string, { count: number; totalMs: number; maxMs: number }>;
+  usedHeapBytes: number;
+}
+
+/**
+ * This thread's allocation, measured exactly (V8's GCProfiler: the heap's size before and after each collection),
+ * for benchmarks and the test that keeps the tick path from allocating. Readings are cumulative since construction.
+ */
+export class HeapMeter {
+  private readonly profiler = new GCProfiler();
+  private readonly start0: { used: number; ext: number };
+  private freedHeap = 0;
+  private freedExt = 0;
+  private readonly collections: HeapReading['collections'] = {};
+
+  constructor() {
+    const h = getHeapStatistics();
+    this.start0 = { used: h.used_heap_size, ext: h.external_memory };
+    this.profiler.start();
+  }
+
+  read(): HeapReading {
+    const r = this.profiler.stop();
+    const h = getHeapStatistics();
+    this.profiler.start();
+    const sincePrevious: HeapReading['collections'] = {};
+    for (const s of r?.statistics ?? []) {
+      const b = s.beforeGC.heapStatistics;
+      const a = s.afterGC.heapStatistics;
+      this.freedHeap += b.usedHeapSize - a.usedHeapSize;
+      this.freedExt += b.externalMemory - a.externalMemory;
+      const ms = s.cost / 1000; // microseconds
+      for (const c of [(this.collections[s.gcType] ??= { count: 0, totalMs: 0, maxMs: 0 }), (sincePrevious[s.gcType] ??= { count: 0, totalMs: 0, maxMs: 0 })]) {
+        c.count++;
+        c.totalMs += ms;
+        c.maxMs = Math.max(c.maxMs, ms);
+      }
+    }
+    return {
+      heapBytes: h.used_heap_size - this.start0.used + this.freedHeap,
+      externalBytes: h.external_memory - this.start0.ext + this.freedExt,
+      collections: structuredClone(this.collections),
+      sincePrevious,
+      usedHeapBytes: h.used_heap_size,
+    };
+  }
+
+  stop(): void {
+    this.profiler.stop();
   }
 }

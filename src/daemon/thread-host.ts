@@ -36,7 +36,7 @@ import type { Ros2Transport } from '../ros2/transport.ts';
 import type { Ros2Backend } from '../ros2/backend.ts';
 import type { BackendSensors, GroundTruth, Observation, Vec3 } from '../core/types.ts';
 import type { DaemonEvent, DaemonLog, EpisodeBegin, EpisodeFinish, ResidualPolicy, RewardScorer, TickTransition } from './interfaces.ts';
-import { GcWatch } from './gc-watch.ts';
+import { GcWatch, HeapMeter } from './gc-watch.ts';
 import { ThreadStats, type ThreadSample } from './thread-stats.ts';
 import { Daemon } from './loop.ts';
 import { loadPolicyFile, rewardFromModel } from './models.ts';
@@ -204,6 +204,8 @@ let replies: MessagePort | null = null;
 const log = new ThreadLog();
 /** This thread's garbage collections, to say which ones a missed tick waited through (call 'lateTicks'). */
 const gcWatch = new GcWatch().start();
+/** This thread's allocation and collections by kind (call 'heap', for benchmarks). */
+const heapMeter = new HeapMeter();
 let stateSeq = 0;
 const estopStats: EstopStats = { latched: 0, viaFlag: 0, viaListener: 0, latencyMs: [], lastLatchedAt: null, commandsRefused: 0 };
 /** Which swap request each policy in this thread came from (0: the startup policy), to name it to the main thread. */
@@ -480,6 +482,7 @@ async function shutdown(reason: string): Promise<void> {
     ros?.node?.close();
     backend?.dispose();
     gcWatch.stop();
+    heapMeter.stop();
     // The participant last: its readers are gone, so no DDS callback can reach a thread that is about to end.
     await ros?.transport.close();
   } catch (e) {
@@ -568,6 +571,8 @@ function handle(m: Command): void {
               // CLOCK_MONOTONIC (ms) minus this thread's performance.now: places a late tick on a kernel trace's clock.
               monotonicOffsetMs: Number(process.hrtime.bigint()) / 1e6 - performance.now(),
             };
+          case 'heap':
+            return { ...heapMeter.read(), ticks: d.status().timing.ticks };
           case 'channels':
             return { portMessages, eventsBacklog: events?.backlogged ?? 0, answersBacklog: answers?.backlogged ?? 0 };
         }

@@ -78,6 +78,7 @@ export type CallMethod =
   | 'noteLabel'
   | 'simulation'
   | 'lateTicks'
+  | 'heap'
   | 'channels';
 
 /**

@@ -40,7 +40,7 @@ import {
 } from './thread-protocol.ts';
 import type { DaemonControl, DaemonEvents, DaemonState, DaemonStatus, PracticeRequest, PracticeRun, SwapOptions } from './types.ts';
 import type { TakeoverRequest } from './takeover.ts';
-import type { GcEntry } from './gc-watch.ts';
+import type { GcEntry, HeapReading } from './gc-watch.ts';
 import type { LateTick } from './timing.ts';
 
 export interface DaemonThreadOptions {
@@ -400,6 +400,11 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
    *  its garbage collection so far (count, total ms, those of 10 ms or more). */
   lateTicks(): { lateTicks: LateTick[]; modelLoadMs: number[]; gc: { count: number; totalMs: number; over10Ms: GcEntry[] }; monotonicOffsetMs: number } {
     return this.call('lateTicks') as ReturnType<DaemonThread['lateTicks']>;
+  }
+
+  /** The control thread's allocation and collections since it started, and its ticks so far (gc-watch.ts HeapMeter). */
+  heap(): HeapReading & { ticks: number } {
+    return this.call('heap') as HeapReading & { ticks: number };
   }
 
   /**

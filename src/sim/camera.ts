@@ -90,6 +90,11 @@ export interface EnvView {
 
 /** Scratch for facingNormal's result (one per module: rendering is synchronous, one pixel at a time). */
 const FACING = new Float64Array(3);
+/**
+ * Scratch for a hit point handed to surface(): a double passed as an argument to a call V8 does not inline is boxed
+ * (a heap allocation per pixel), and these per-pixel calls made rendering the control thread's largest allocator.
+ */
+const HIT = new Float64Array(3);
 
 /**
  * The surface normal hit by ray q, turned to face the camera (the ray cast gives a geom's outward normal, which faces
@@ -208,18 +213,8 @@ export class RayCamera {
     return m;
   }
 
-  /** Base colour of geom g at a world hit point, after its texture. */
-  private surface(
-    g: number,
-    hx: number,
-    hy: number,
-    hz: number,
-    frames: readonly TextureFrame[],
-    out: Float64Array,
-    o: number,
-    color = this.geomColor,
-    tex = this.geomTex,
-  ): void {
+  /** Base colour of geom g at the world hit point in HIT, after its texture. */
+  private surface(g: number, frames: readonly TextureFrame[], out: Float64Array, o: number, color = this.geomColor, tex = this.geomTex): void {
     out[o] = color[3 * g]!;
     out[o + 1] = color[3 * g + 1]!;
     out[o + 2] = color[3 * g + 2]!;
@@ -227,9 +222,9 @@ export class RayCamera {
     const fr = slot >= 0 ? frames[slot] : undefined;
     if (!fr || fr.tex.kind === 'none') return;
     // Hit point in the texture's frame: R^T (hit - origin)
-    const px = hx - fr.origin[0],
-      py = hy - fr.origin[1],
-      pz = hz - fr.origin[2];
+    const px = HIT[0]! - fr.origin[0],
+      py = HIT[1]! - fr.origin[1],
+      pz = HIT[2]! - fr.origin[2];
     const Rt = fr.R;
     const ux = Rt[0]! * px + Rt[3]! * py + Rt[6]! * pz;
     const uy = Rt[1]! * px + Rt[4]! * py + Rt[7]! * pz;
@@ -253,13 +248,13 @@ export class RayCamera {
 
   private readonly rgb = new Float64Array(3);
 
-  /** Shade one environment/plain hit into img at pixel p (q = index of the ray in the packed arrays). */
+  /** Shade one environment/plain hit into img at pixel p (q = index of the ray in the packed arrays; its range dist[q]). */
   private shadeHit(
     img: Uint8Array,
     p: number,
     q: number,
     g: number,
-    d: number,
+    dist: Float64Array,
     nrm: Float64Array,
     pose: CameraPose,
     shade: Shading,
@@ -268,6 +263,7 @@ export class RayCamera {
     shadowed = false,
   ): void {
     const w = this.world;
+    const d = dist[q]!;
     const dx = w[3 * q]!,
       dy = w[3 * q + 1]!,
       dz = w[3 * q + 2]!;
@@ -277,8 +273,11 @@ export class RayCamera {
       nz = FACING[2]!;
     const lam = shadowed ? 0 : Math.max(0, nx * shade.light[0] + ny * shade.light[1] + nz * shade.light[2]);
     const bright = shade.ambient + (1 - shade.ambient) * lam;
-    if (view) this.surface(g, pose.pos[0] + d * dx, pose.pos[1] + d * dy, pose.pos[2] + d * dz, frames, this.rgb, 0, view.color, view.tex);
-    else this.surface(g, pose.pos[0] + d * dx, pose.pos[1] + d * dy, pose.pos[2] + d * dz, frames, this.rgb, 0);
+    HIT[0] = pose.pos[0] + d * dx;
+    HIT[1] = pose.pos[1] + d * dy;
+    HIT[2] = pose.pos[2] + d * dz;
+    if (view) this.surface(g, frames, this.rgb, 0, view.color, view.tex);
+    else this.surface(g, frames, this.rgb, 0);
     const o = 3 * p;
     img[o] = Math.min(255, Math.round(255 * this.rgb[0]! * bright));
     img[o + 1] = Math.min(255, Math.round(255 * this.rgb[1]! * bright));
@@ -391,7 +390,7 @@ export class RayCamera {
     for (let p = 0; p < n; p++) {
       const g = gid[p]!;
       if (g < 0) this.background(img, p, shade);
-      else this.shadeHit(img, p, p, g, dist[p]!, nrm, pose, shade, frames, null, lamp !== null && this.shadowed[p] === 1);
+      else this.shadeHit(img, p, p, g, dist, nrm, pose, shade, frames, null, lamp !== null && this.shadowed[p] === 1);
     }
     if (depth) for (let p = 0; p < n; p++) depth[p] = gid[p]! < 0 ? 0 : this.axial(p, dist[p]!);
     return { width: this.width, height: this.height, data: img };
@@ -446,7 +445,10 @@ export class RayCamera {
         const dx = this.world[3 * p]!,
           dy = this.world[3 * p + 1]!,
           dz = this.world[3 * p + 2]!;
-        this.surface(g, pose.pos[0] + d * dx, pose.pos[1] + d * dy, pose.pos[2] + d * dz, frames, color, 3 * p);
+        HIT[0] = pose.pos[0] + d * dx;
+        HIT[1] = pose.pos[1] + d * dy;
+        HIT[2] = pose.pos[2] + d * dz;
+        this.surface(g, frames, color, 3 * p);
         facingNormal(nrm, p, dx, dy, dz, FACING);
         const nx = FACING[0]!,
           ny = FACING[1]!,
@@ -555,7 +557,7 @@ export class RayCamera {
       const g = egid[q]!;
       const d = edist[q]!;
       if (g >= 0 && (kind[p] !== 2 || d < ldist[p]!)) {
-        this.shadeHit(img, p, q, g, d, enrm, pose, shade, frames, view, lamp !== null && this.shadowed[q] === 1);
+        this.shadeHit(img, p, q, g, edist, enrm, pose, shade, frames, view, lamp !== null && this.shadowed[q] === 1);
         if (depth) depth[p] = this.axial(p, d);
       } else if (kind[p] === 2) this.shadeCached(img, p, layer, R, shade);
       else this.background(img, p, shade);

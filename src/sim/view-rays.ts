@@ -47,6 +47,15 @@ const TRI = new Float64Array(9);
 const TRN = new Float64Array(3);
 /** Set by box()/cylinder(): 1 when their hit was a shortcut face that lies above every plane geom (see single()). */
 const SHORT = new Uint8Array(1);
+/**
+ * The ray being cast: its origin (the camera, per frame) and direction, set by cast() and read by the per-ray tests.
+ * Passed as arguments, these doubles were boxed (a heap allocation) at every call V8 does not inline, several per ray,
+ * which made the world pass one of the control thread's largest allocators.
+ */
+const ORG = new Float64Array(3);
+const RAY = new Float64Array(3);
+/** Likewise the distance of a hit: plane(), box(), cylinder() and mesh() put it here and return 1 (-1: no hit). */
+const DIST = new Float64Array(1);
 
 /** ray_quad's smallest non-negative root of a x^2 + 2 b x + c = 0 (-1 if none). */
 function rayQuad(a: number, b: number, c: number): number {
@@ -59,8 +68,15 @@ function rayQuad(a: number, b: number, c: number): number {
   return x1 >= 0 ? x1 : -1;
 }
 
-/** ray_sphere without a normal: centre c (at co), squared radius. */
-function raySphere(c: Float64Array, co: number, distSqr: number, p0: number, p1: number, p2: number, v0: number, v1: number, v2: number): number {
+/** ray_sphere without a normal for the ray in ORG, RAY: centre c (at co), squared radius sqr[so]. */
+function raySphere(c: Float64Array, co: number, sqr: Float64Array, so: number): number {
+  const distSqr = sqr[so]!;
+  const p0 = ORG[0]!,
+    p1 = ORG[1]!,
+    p2 = ORG[2]!,
+    v0 = RAY[0]!,
+    v1 = RAY[1]!,
+    v2 = RAY[2]!;
   const d0 = p0 - c[co]!,
     d1 = p1 - c[co + 1]!,
     d2 = p2 - c[co + 2]!;
@@ -352,6 +368,9 @@ export class ViewRays {
     this.px = p0;
     this.py = p1;
     this.pz = p2;
+    ORG[0] = p0;
+    ORG[1] = p1;
+    ORG[2] = p2;
     this.framePoses(p0, p1, p2);
     // Each geom's bounding sphere seen from the camera, in the camera's frame: unit direction and angular radius + margin.
     const gdir = this.gdir,
@@ -429,11 +448,11 @@ export class ViewRays {
       if (only >= 0 && (this.front[3 * only + 2] === 0 || this.cover[3 * only + 2] === 0 || bt[this.bodyId[only]!] === 0)) only = -1;
       for (let k = c0; k < c1; k++) {
         const q = order[k]!;
-        const v0 = vec[3 * q]!,
-          v1 = vec[3 * q + 1]!,
-          v2 = vec[3 * q + 2]!;
-        if (only >= 0 && this.topFace(only, v0, v1, v2, q, gid, dist, nrm)) continue;
-        this.single(p0, p1, p2, v0, v1, v2, live, nl, bt, q, gid, dist, nrm);
+        RAY[0] = vec[3 * q]!;
+        RAY[1] = vec[3 * q + 1]!;
+        RAY[2] = vec[3 * q + 2]!;
+        if (only >= 0 && this.topFace(only, q, gid, dist, nrm)) continue;
+        this.single(live, nl, bt, q, gid, dist, nrm);
       }
     }
   }
@@ -514,21 +533,7 @@ export class ViewRays {
    * (a tie goes to the lower geom index, as in MuJoCo's order), and not at all when a face that lies above every plane
    * (coverFace) was hit first: the plane's hit would be farther by a margin no rounding can close.
    */
-  private single(
-    p0: number,
-    p1: number,
-    p2: number,
-    v0: number,
-    v1: number,
-    v2: number,
-    live: Int32Array,
-    nl: number,
-    bodyTest: Uint8Array,
-    q: number,
-    gid: Int32Array,
-    dist: Float64Array,
-    nrm: Float64Array,
-  ): void {
+  private single(live: Int32Array, nl: number, bodyTest: Uint8Array, q: number, gid: Int32Array, dist: Float64Array, nrm: Float64Array): void {
     let best = -1,
       bg = -1,
       n0 = 0,
@@ -544,7 +549,7 @@ export class ViewRays {
       const b = this.bodyId[g]!;
       if (b !== body) {
         body = b;
-        bodyHit = bodyTest[b] === 1 || raySphere(this.bodyCenter, 3 * b, this.bodySqr[b]!, p0, p1, p2, v0, v1, v2) >= 0;
+        bodyHit = bodyTest[b] === 1 || raySphere(this.bodyCenter, 3 * b, this.bodySqr, b) >= 0;
       }
       if (!bodyHit) continue;
       const t = this.type[g]!;
@@ -553,10 +558,11 @@ export class ViewRays {
         continue;
       }
       SHORT[0] = 0;
-      let d: number;
-      if (t === BOX) d = this.box(g, v0, v1, v2);
-      else if (t === CYLINDER) d = this.cylinder(g, v0, v1, v2);
-      else d = this.mesh(g, v0, v1, v2);
+      let hit: number;
+      if (t === BOX) hit = this.box(g);
+      else if (t === CYLINDER) hit = this.cylinder(g);
+      else hit = this.mesh(g);
+      const d = hit >= 0 ? DIST[0]! : -1;
       if (d >= 0 && (d < best || best < 0)) {
         best = d;
         bg = g;
@@ -570,7 +576,7 @@ export class ViewRays {
       for (let k = 0; k < nl; k++) {
         const g = live[k]!;
         if (this.type[g] !== PLANE) continue;
-        const d = this.plane(g, v0, v1, v2);
+        const d = this.plane(g) >= 0 ? DIST[0]! : -1;
         if (d >= 0 && (best < 0 || d < best || (d === best && g < bg))) {
           best = d;
           bg = g;
@@ -588,7 +594,10 @@ export class ViewRays {
   }
 
   /** ray_plane; the camera's local position is the frame's (LPOS), as ray_map computes it for every ray. */
-  private plane(g: number, v0: number, v1: number, v2: number): number {
+  private plane(g: number): number {
+    const v0 = RAY[0]!,
+      v1 = RAY[1]!,
+      v2 = RAY[2]!;
     const mat = this.xmat,
       mo = 9 * g,
       size = this.size,
@@ -610,7 +619,8 @@ export class ViewRays {
       NRM[0] = mat[mo + 2]!;
       NRM[1] = mat[mo + 5]!;
       NRM[2] = mat[mo + 8]!;
-      return x;
+      DIST[0] = x;
+      return 1;
     }
     return -1;
   }
@@ -622,7 +632,10 @@ export class ViewRays {
    * points lie at least FACE_MARGIN * GRAZE outside) or find a farther hit, and its bounding sphere test passes, so its
    * answer is that face: the same division on the same numbers, and the face's normal.
    */
-  private box(g: number, v0: number, v1: number, v2: number): number {
+  private box(g: number): number {
+    const v0 = RAY[0]!,
+      v1 = RAY[1]!,
+      v2 = RAY[2]!;
     const size = this.size,
       s = 3 * g,
       mat = this.xmat,
@@ -660,17 +673,26 @@ export class ViewRays {
     let f = front[s + 2]!;
     if (f !== 0 && f * w2 <= -GRAZE) {
       sol = (f * s2 - l2) / w2;
-      if (Math.abs(l0 + sol * w0) <= s0 - FACE_MARGIN && Math.abs(l1 + sol * w1) <= s1 - FACE_MARGIN) return this.faceHit(g, 2, sol);
+      if (Math.abs(l0 + sol * w0) <= s0 - FACE_MARGIN && Math.abs(l1 + sol * w1) <= s1 - FACE_MARGIN) {
+        DIST[0] = sol;
+        return this.faceHit(g, 2);
+      }
     }
     f = front[s]!;
     if (f !== 0 && f * w0 <= -GRAZE) {
       sol = (f * s0 - l0) / w0;
-      if (Math.abs(l1 + sol * w1) <= s1 - FACE_MARGIN && Math.abs(l2 + sol * w2) <= s2 - FACE_MARGIN) return this.faceHit(g, 0, sol);
+      if (Math.abs(l1 + sol * w1) <= s1 - FACE_MARGIN && Math.abs(l2 + sol * w2) <= s2 - FACE_MARGIN) {
+        DIST[0] = sol;
+        return this.faceHit(g, 0);
+      }
     }
     f = front[s + 1]!;
     if (f !== 0 && f * w1 <= -GRAZE) {
       sol = (f * s1 - l1) / w1;
-      if (Math.abs(l0 + sol * w0) <= s0 - FACE_MARGIN && Math.abs(l2 + sol * w2) <= s2 - FACE_MARGIN) return this.faceHit(g, 1, sol);
+      if (Math.abs(l0 + sol * w0) <= s0 - FACE_MARGIN && Math.abs(l2 + sol * w2) <= s2 - FACE_MARGIN) {
+        DIST[0] = sol;
+        return this.faceHit(g, 1);
+      }
     }
     // ray_sphere(pos, NULL, |size|^2, pnt, vec) < 0: reject
     if (rayQuad(va, vb, vc) < 0) return -1;
@@ -726,14 +748,19 @@ export class ViewRays {
       NRM[1] = m3 * n0 + m4 * n1 + m5 * n2;
       NRM[2] = m6 * n0 + m7 * n1 + m8 * n2;
     }
-    return x;
+    if (x < 0) return -1;
+    DIST[0] = x;
+    return 1;
   }
 
   /**
    * box()'s shortcut on box g's front face along z for one ray, when it is the only non-plane geom the ray can meet and
    * that face lies above every plane: writes ray q's result and returns true, or false (then cast the ray in full).
    */
-  private topFace(g: number, v0: number, v1: number, v2: number, q: number, gid: Int32Array, dist: Float64Array, nrm: Float64Array): boolean {
+  private topFace(g: number, q: number, gid: Int32Array, dist: Float64Array, nrm: Float64Array): boolean {
+    const v0 = RAY[0]!,
+      v1 = RAY[1]!,
+      v2 = RAY[2]!;
     const s = 3 * g,
       mo = 9 * g,
       mat = this.xmat,
@@ -759,17 +786,20 @@ export class ViewRays {
   }
 
   /** A shortcut hit on geom g's front face along `axis`: its normal (computed per frame as the engine does) and cover. */
-  private faceHit(g: number, axis: number, sol: number): number {
+  private faceHit(g: number, axis: number): number {
     const o = 9 * g + 3 * axis;
     NRM[0] = this.faceNrm[o]!;
     NRM[1] = this.faceNrm[o + 1]!;
     NRM[2] = this.faceNrm[o + 2]!;
     SHORT[0] = this.cover[3 * g + axis]!;
-    return sol;
+    return 1;
   }
 
   /** ray_cylinder, with the same shortcut as box() for the cap turned to the camera. */
-  private cylinder(g: number, v0: number, v1: number, v2: number): number {
+  private cylinder(g: number): number {
+    const v0 = RAY[0]!,
+      v1 = RAY[1]!,
+      v2 = RAY[2]!;
     const size = this.size,
       s = 3 * g,
       mat = this.xmat,
@@ -793,7 +823,10 @@ export class ViewRays {
       const a = l0 + sol * w0,
         b = l1 + sol * w1;
       const ri = r - FACE_MARGIN;
-      if (ri > 0 && a * a + b * b <= ri * ri) return this.faceHit(g, 2, sol);
+      if (ri > 0 && a * a + b * b <= ri * ri) {
+        DIST[0] = sol;
+        return this.faceHit(g, 2);
+      }
     }
     if (rayQuad(va, vb, vc) < 0) return -1;
     let x = -1,
@@ -832,13 +865,15 @@ export class ViewRays {
         rotateNormal(mat, mo, TRN[0], TRN[1], TRN[2]);
       } else rotateNormal(mat, mo, 0, 0, type);
     }
-    return x;
+    if (x < 0) return -1;
+    DIST[0] = x;
+    return 1;
   }
 
   /** mj_rayMesh: the bounding box, then mju_rayTree over the mesh's bounding volume tree in MuJoCo's stack order. */
-  private mesh(g: number, v0: number, v1: number, v2: number): number {
+  private mesh(g: number): number {
     // The mesh's own shortcut hits are not final: only its triangles are.
-    const hit = this.box(g, v0, v1, v2);
+    const hit = this.box(g);
     SHORT[0] = 0;
     if (hit < 0) return -1;
     const meshid = this.dataid[g]!;
@@ -914,7 +949,9 @@ export class ViewRays {
       }
     }
     if (x >= 0) rotateNormal(xmat, mo, m0, m1, m2);
-    return x;
+    if (x < 0) return -1;
+    DIST[0] = x;
+    return 1;
   }
 }
 
