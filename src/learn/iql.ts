@@ -619,8 +619,8 @@ export class IqlAgent {
         .map((j) => (qts[j] as Mlp).apply(qtIn))
         .reduce((m, q) => tf.minimum(m, q));
 
-      // 2. Value: expectile regression towards the target critics (+ DAIB). Run before the policy step, which reads V
-      // only as it was before this update and touches none of V's weights (the same values as steps 1 then 2): so V's
+      // 1. Value: expectile regression towards the target critics (+ DAIB). Run before the policy step, which reads V
+      // only as it was before this update and touches none of V's weights (the same values as the policy step then the value step): so V's
       // forward on s here, with the pre-update weights, also gives the advantages' V(s) (no second encoder pass).
       let vMean: tf.Tensor = tf.scalar(0);
       let vOld: tf.Tensor = tf.scalar(0);
@@ -638,7 +638,7 @@ export class IqlAgent {
       const adv = tf.sub(qTarget, vOld);
       const weights = tf.minimum(tf.exp(tf.mul(c.temperature, adv)), c.advClip);
 
-      // 1. Policy: advantage-weighted regression (+ DAIB); skipped in a critic-only update (logged as NaN).
+      // 2. Policy: advantage-weighted regression (+ DAIB); skipped in a critic-only update (logged as NaN).
       let auxLog: tf.Tensor[] = [];
       const piLoss =
         batch.trainActor === false
