@@ -619,8 +619,8 @@ export class IqlAgent {
         .map((j) => (qts[j] as Mlp).apply(qtIn))
         .reduce((m, q) => tf.minimum(m, q));
 
-      // 1. Value: expectile regression towards the target critics (+ DAIB). Run before the policy step, which reads V
-      // only as it was before this update and touches none of V's weights (the same values as the policy step then the value step): so V's
+      // 1. Value: expectile regression towards the target critics (+ DAIB). It runs before the policy step, which reads
+      // V only as it was before this update and touches none of V's weights, so the order changes no value; and V's
       // forward on s here, with the pre-update weights, also gives the advantages' V(s) (no second encoder pass).
       let vMean: tf.Tensor = tf.scalar(0);
       let vOld: tf.Tensor = tf.scalar(0);
