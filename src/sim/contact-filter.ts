@@ -64,7 +64,9 @@ export class ContactFilter {
   private readonly nMovers: number;
   private readonly nPrisms: number;
   private readonly nq: number;
-  private readonly geom: Int32Array;
+  /** The prisms' geom ids, and the movers'. */
+  readonly geom: Int32Array;
+  readonly moverGeom: Int32Array;
   /** Per prism: its compiled conaffinity (all on), and what it is now. */
   private readonly allOn: Int32Array;
   private readonly affinity: Int32Array;
@@ -94,6 +96,11 @@ export class ContactFilter {
   private radius = -1;
   private stale = true;
   private on = true;
+  /**
+   * Per pair (prism j, mover i at j * movers + i): the clearance the last rebuild proved at qref, NaN for a pair it left
+   * on. Kept for test/sim/contact-filter-bound.test.ts, which checks each against MuJoCo's own distance.
+   */
+  readonly clearance: Float64Array;
   private view: Int32Array | null = null;
   enabled = true;
   readonly stats: ContactFilterStats = { steps: 0, unfiltered: 0, rebuilds: 0, pairsOff: 0, pairs: 0 };
@@ -115,7 +122,7 @@ export class ContactFilter {
     this.nMovers = geo.movers.length;
     this.nPrisms = geo.prisms.length;
     this.geom = Int32Array.from(geo.prisms, (p) => id(p.geom));
-    for (const p of geo.movers) id(p.geom);
+    this.moverGeom = Int32Array.from(geo.movers, (p) => id(p.geom));
     this.bits = Int32Array.from(geo.movers, (p) => p.bit);
     this.moverBits = geo.movers.reduce((m, p) => m | p.bit, 0);
     const aff = this.conaffinity();
@@ -175,6 +182,12 @@ export class ContactFilter {
     this.axisDist = Float64Array.from(geo.reach);
     this.qref = new Float64Array(this.nq);
     this.qpre = new Float64Array(this.nq);
+    this.clearance = new Float64Array(this.nPrisms * this.nMovers).fill(NaN);
+  }
+
+  /** The proof in force: the joint positions it was built at, and the motion bound it holds below (negative: none). */
+  proof(): { qref: Float64Array; radius: number } {
+    return { qref: this.qref, radius: this.on ? -1 : this.radius };
   }
 
   /** The model's geom_conaffinity, re-fetched when wasm memory grew (a cached view is then detached). */
@@ -184,7 +197,7 @@ export class ContactFilter {
   }
 
   /** The bound on how far any mover point moved between joint positions qref and q (m). */
-  private motion(q: Float64Array, from: Float64Array): number {
+  motion(q: Float64Array, from: Float64Array): number {
     let b = 0;
     let tail = 0;
     for (let k = this.nq - 1; k >= 0; k--) {
@@ -299,6 +312,7 @@ export class ContactFilter {
     }
     let smallest = this.cfg.maxRadius;
     let off = 0;
+    const proved = this.clearance.fill(NaN);
     for (let j = 0; j < this.nPrisms; j++) {
       const z0 = box[5 * j]!;
       const z1 = box[5 * j + 1]!;
@@ -312,6 +326,7 @@ export class ContactFilter {
       if (gap > near) {
         for (let i = 0; i < this.nMovers; i++) {
           if ((accepts & bits[i]!) === 0) continue;
+          proved[j * this.nMovers + i] = gap;
           off++;
           this.stats.pairs++;
         }
@@ -352,6 +367,7 @@ export class ContactFilter {
         }
         if (clearance > minClearance) {
           smallest = Math.min(smallest, clearance);
+          proved[j * this.nMovers + i] = clearance;
           off++;
         } else mask |= bits[i]!;
         this.stats.pairs++;
