@@ -6,7 +6,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { readCard, cardPathFor, sha256Hex, type ModelCard } from '../policy/card.ts';
-import { PolicyModel, RewardModel } from '../policy/onnx-model.ts';
+import { PolicyModel, RewardModel, type LoadOptions } from '../policy/onnx-model.ts';
 import { inputSpecOf, unmetSensors } from '../policy/inputs.ts';
 import type { BackendSensors, Vec3 } from '../core/types.ts';
 import type { Store } from '../store/index.ts';
@@ -178,6 +178,6 @@ export async function loadStartupModels(dir: string, store: Store | null, sensor
 }
 
 /** Loads a registered model by id for activation through the API (off the control path). */
-export async function loadPolicyFile(path: string): Promise<ResidualPolicy> {
-  return policyFromModel(await PolicyModel.load(path));
+export async function loadPolicyFile(path: string, opts: LoadOptions = {}): Promise<ResidualPolicy> {
+  return policyFromModel(await PolicyModel.load(path, opts));
 }

@@ -26,7 +26,7 @@ import { readlinkSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import { parentPort, type MessagePort } from 'node:worker_threads';
 import { formatCpuList, planCpus, setThreadCpus, threadCpus } from '../util/affinity.ts';
-import { RewardModel } from '../policy/onnx-model.ts';
+import { ModelFileBuffer, RewardModel, type LoadOptions } from '../policy/onnx-model.ts';
 import { sensorsOf, type EpisodeSpec, type EstopListener, type EstopSignal, type RobotBackend } from '../robot/backend.ts';
 import { SimBackend, simCellOptions } from '../robot/sim-backend.ts';
 import { createRos2Backend } from '../ros2/config.ts';
@@ -191,8 +191,11 @@ class GuardedBackend implements RobotBackend {
   }
 }
 
+/** This thread's model loads read their files into one reused buffer (ModelFileBuffer says why). */
+const loadOptions: LoadOptions = { fileBuffer: new ModelFileBuffer() };
+
 async function loadReward(path: string): Promise<RewardScorer> {
-  return rewardFromModel(await RewardModel.load(path));
+  return rewardFromModel(await RewardModel.load(path, loadOptions));
 }
 
 let daemon: Daemon | null = null;
@@ -323,7 +326,7 @@ async function init(m: ThreadInit): Promise<void> {
   let reward: RewardScorer | null = null;
   if (m.policyPath) {
     try {
-      policy = await loadPolicyFile(m.policyPath);
+      policy = await loadPolicyFile(m.policyPath, loadOptions);
       policyIds.set(policy, 0);
     } catch (e) {
       notes.push(`control thread: policy ${m.policyPath} refused: ${(e as Error).message} (P-controller alone)`);
@@ -408,7 +411,7 @@ function swapPolicy(d: Daemon, id: number, path: string | null, version: string 
     if (path !== null) {
       await d.afterNextTick();
       try {
-        next = await timedLoad(() => loadPolicyFile(path));
+        next = await timedLoad(() => loadPolicyFile(path, loadOptions));
       } catch (e) {
         post({ type: 'policySwapped', id, oldId: id, error: `control thread could not load ${path}: ${(e as Error).message}` });
         return;

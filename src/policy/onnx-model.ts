@@ -9,7 +9,7 @@
  * Sessions are created asynchronously and warmed up inside `load`, off the control path; onnxruntime-node has no
  * synchronous run, so `run` is async (its single-sample latency is measured by bench/onnx.bench.ts).
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { onnxProto } from './onnx-format.ts';
 import type { Vec3 } from '../core/types.ts';
@@ -38,6 +38,40 @@ export interface LoadOptions {
   warmupRuns?: number;
   /** Passed to onnxruntime; the default is one intra-op thread (the machine's other core belongs to the trainer). */
   sessionOptions?: ort.InferenceSession.SessionOptions;
+  /** Where to read the file's bytes (default: a new Buffer per load). */
+  fileBuffer?: ModelFileBuffer;
+}
+
+/**
+ * One buffer for the bytes of every model a thread loads, grown to the largest file. For the control thread, where a
+ * new Buffer per load (the file's size) was megabytes outside the heap per policy activation, left to the garbage
+ * collector. The bytes are needed only until the session exists (onnxruntime parses them into its own copy), so loads
+ * one after another share it; a load that finds it in use (loads overlapping) reads into a Buffer of its own.
+ */
+export class ModelFileBuffer {
+  private buf: Buffer = Buffer.alloc(0);
+  private inUse = false;
+
+  /** The file's bytes (a view of the shared buffer until `release`, or a Buffer of its own if it is in use). */
+  read(path: string): Buffer {
+    if (this.inUse) return readFileSync(path);
+    const fd = openSync(path, 'r');
+    try {
+      const size = fstatSync(fd).size;
+      if (size > this.buf.length) this.buf = Buffer.allocUnsafeSlow(size);
+      let n = 0;
+      for (let got = 1; n < size && got > 0; n += got) got = readSync(fd, this.buf, n, size - n, null);
+      this.inUse = true;
+      return this.buf.subarray(0, n);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** The bytes `read` returned are no longer used (their session exists, or the load failed). */
+  release(bytes: Buffer): void {
+    if (bytes.buffer === this.buf.buffer) this.inUse = false;
+  }
 }
 
 export type RoleFeeds = Partial<Record<InputRole, Float32Array>>;
@@ -83,11 +117,20 @@ async function loadChecked(path: string, kind: ModelKind, opts: LoadOptions): Pr
 
   let bytes: Buffer;
   try {
-    bytes = readFileSync(path);
+    bytes = opts.fileBuffer ? opts.fileBuffer.read(path) : readFileSync(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     return refuse(code === 'ENOENT' ? 'the file does not exist' : `the file cannot be read (${(e as Error).message})`);
   }
+  try {
+    return await checkedSession(path, kind, opts, bytes, refuse);
+  } finally {
+    opts.fileBuffer?.release(bytes);
+  }
+}
+
+/** The checks on the file's bytes and its card, then the session made from those bytes. */
+async function checkedSession(path: string, kind: ModelKind, opts: LoadOptions, bytes: Buffer, refuse: (msg: string) => never): Promise<Checked> {
   if (bytes.length === 0) refuse('the file is empty');
 
   // Our own parse first: onnxruntime's message for a damaged file is less specific than this.

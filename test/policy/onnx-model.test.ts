@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { saveOnnxModel } from '../../src/learn/export.ts';
 import { scale } from '../../src/learn/layers.ts';
 import { cardPathFor, sha256Hex, type ModelKind } from '../../src/policy/card.ts';
-import { EncoderModel, loadModel, ModelLoadError, ModelRunError, PolicyModel, RewardModel } from '../../src/policy/onnx-model.ts';
+import { EncoderModel, loadModel, ModelFileBuffer, ModelLoadError, ModelRunError, PolicyModel, RewardModel } from '../../src/policy/onnx-model.ts';
 import { buildPolicyLike, cardDraft, randomizeWeights } from './fixtures.ts';
 
 await tf.setBackend('cpu');
@@ -139,6 +139,42 @@ test('refuses a missing file, a corrupt file and a truncated file', async () => 
   const { path: p2 } = save('truncated', 'policy');
   writeFileSync(p2, readFileSync(p2).subarray(0, 1000));
   await refused(PolicyModel.load(p2), p2, /corrupt or truncated|sha256/);
+});
+
+test('loads through a shared ModelFileBuffer: one buffer reused, the same models, the same refusals, overlapping loads apart', async () => {
+  const files = new ModelFileBuffer();
+  const big = save('buffer-big', 'policy', buildPolicyLike({ size: SIZE, proprioDim: PROPRIO, hidden: 64, head: 'action', bound: 0.002, seed: 5 }));
+  const small = save('buffer-small', 'reward');
+  const bigBytes = files.read(big.path);
+  assert.deepEqual(bigBytes, readFileSync(big.path));
+  files.release(bigBytes);
+  const smallBytes = files.read(small.path);
+  assert.equal(smallBytes.buffer, bigBytes.buffer, "the second read reuses the first one's memory");
+  assert.deepEqual(smallBytes, readFileSync(small.path), "only the smaller file's bytes, none of the larger one's tail");
+  assert.notEqual(files.read(big.path).buffer, smallBytes.buffer, 'a read while the buffer is in use gets its own memory');
+  files.release(smallBytes);
+
+  const obs = randomObs(1, 4);
+  const ref = { policy: (big.model.predict(obs.t) as tf.Tensor).dataSync(), reward: (small.model.predict(obs.t) as tf.Tensor).dataSync() };
+  // Overlapping loads (onnxruntime reads the bytes after an await): each must get its own file's session.
+  const [policy, reward] = await Promise.all([PolicyModel.load(big.path, { fileBuffer: files }), RewardModel.load(small.path, { fileBuffer: files })]);
+  const a = await policy.run(obs.image, obs.proprio);
+  a.forEach((v, i) => assert.ok(Math.abs(v - (ref.policy[i] as number)) < 1e-7 + 1e-4 * 0.002, `policy output ${i}: ${v} vs ${ref.policy[i]}`));
+  assert.ok(Math.abs((await reward.probability(obs.image, obs.proprio)) - (ref.reward[0] as number)) < 1e-4);
+  await Promise.all([policy.dispose(), reward.dispose()]);
+
+  // A refused load leaves the buffer free; a smaller file after it loads.
+  const missing = join(dir, 'buffer-nope.onnx');
+  await refused(PolicyModel.load(missing, { fileBuffer: files }), missing, /does not exist/);
+  const { path: cut } = save('buffer-cut', 'policy');
+  writeFileSync(cut, readFileSync(cut).subarray(0, 1000));
+  await refused(PolicyModel.load(cut, { fileBuffer: files }), cut, /corrupt or truncated|sha256/);
+  const again = await RewardModel.load(small.path, { fileBuffer: files });
+  const bytes = files.read(small.path);
+  assert.equal(bytes.buffer, bigBytes.buffer, 'the buffer was released after each load');
+  files.release(bytes);
+  await again.dispose();
+  obs.t.forEach((t) => t.dispose());
 });
 
 test('refuses a missing, unparsable or invalid card, naming the card file and field', async () => {
