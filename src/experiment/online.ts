@@ -103,6 +103,8 @@ export interface CurvePoint {
   /** Practice steps the simulated operator drove so far (0 without one). */
   interventionSteps: number;
   elapsedS: number;
+  /** The trainer's CPU per update (ms, all its threads) over its last rate window (~2 s) before this point. */
+  trainerCpuMsPerUpdate?: number | null;
 }
 
 export interface ConnectorResult {
@@ -115,7 +117,8 @@ export interface ConnectorResult {
   final: { II: number; trials: number; version: string | null };
   robustness: Array<{ errorMm: number; pOnly: number; residual: number; trials: number }>;
   swaps: { swaps: number; rejected: number; flagged: number };
-  trainer: { crashes: number; updates: number };
+  /** engine: what the trainer's updates ran on (tfjs backend, GEMM and its precision), as in its model cards. */
+  trainer: { crashes: number; updates: number; engine?: string };
   /** The simulated operator, when one took part: episodes it took over and steps it drove. */
   operator: { source: string; takeovers: number; steps: number } | null;
   /** The shadow gate's verdict on each export, when it was on. */
@@ -342,6 +345,7 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
         elapsedS: (performance.now() - t0) / 1000,
       },
     ];
+    let engine: string | undefined;
     let done = 0;
     let runSeed = o.seed * 100000;
     const sync = Math.max(1, Math.min(o.syncEvery ?? o.evalEvery, o.evalEvery));
@@ -358,6 +362,8 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
       const succ = await evalRun(app, trials, 'II', evalSeed);
       lap('evalsCurve');
       const v = learning.view();
+      const tp = learning.supervisor.status().progress;
+      if (tp?.engine) engine = tp.engine;
       curve.push({
         practiceEpisodes: done,
         policyVersion: app.daemon.policyVersion,
@@ -368,9 +374,10 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
         gtSuccessRate: v.gtSuccessRate,
         interventionSteps: simOperator?.steps ?? 0,
         elapsedS: (performance.now() - t0) / 1000,
+        trainerCpuMsPerUpdate: tp?.cpuMsPerUpdate ?? null,
       });
       say(
-        `${done} practice episodes: scenario II ${succ}/${trials} (policy ${app.daemon.policyVersion}, ${v.trainer.updates} updates, learned success ${v.learnedSuccessRate?.toFixed(2)} vs ground truth ${v.gtSuccessRate?.toFixed(2)}, swaps ${v.swaps.swaps}, rejected ${v.swaps.rejected}` +
+        `${done} practice episodes: scenario II ${succ}/${trials} (policy ${app.daemon.policyVersion}, ${v.trainer.updates} updates, learned success ${v.learnedSuccessRate?.toFixed(2)} vs ground truth ${v.gtSuccessRate?.toFixed(2)}, swaps ${v.swaps.swaps}, rejected ${v.swaps.rejected}; trainer ${tp?.cpuMsPerUpdate?.toFixed(1) ?? '-'} ms CPU/update on ${engine ?? '?'}` +
           `${simOperator ? `; operator took over ${simOperator.takeovers} episodes, ${simOperator.steps} steps` : ''})`,
       );
       writeFileSync(join(dir, 'curve.json'), JSON.stringify(curve, null, 1));
@@ -432,7 +439,7 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
       final: { II: last.successes, trials, version: last.policyVersion },
       robustness,
       swaps: { swaps: view.swaps.swaps, rejected: view.swaps.rejected, flagged: view.swaps.flagged },
-      trainer: { crashes: view.trainer.crashes, updates: view.trainer.updates },
+      trainer: { crashes: view.trainer.crashes, updates: view.trainer.updates, ...(engine ? { engine } : {}) },
       operator: simOperator ? { source: simOperator.source, takeovers: simOperator.takeovers, steps: simOperator.steps } : null,
       wallClockS: (performance.now() - t0) / 1000,
       phasesS,
