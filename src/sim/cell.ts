@@ -189,6 +189,8 @@ export class SimCell {
   /** disableflags as compiled, and with the sensor stage switched off. */
   private readonly sensorOnFlags: number;
   private readonly sensorOffFlags: number;
+  /** Whether disableflags is sensorOnFlags now (as compiled). */
+  private sensors = true;
   private readonly effort: Float64Array;
   private qTarget: Float64Array;
   private target: Vec3 = [0, 0, 0];
@@ -460,7 +462,7 @@ export class SimCell {
         ff[i] = sdd * Mdq[i]! + Math.max(-lim, Math.min(lim, t));
       }
       // Only the last physics step's sensor values are ever read (the wrench in observe()).
-      this.opt.disableflags = k < n ? this.sensorOffFlags : this.sensorOnFlags;
+      this.sensorsOn(k === n);
       this.physicsStep();
     }
     this.v.get('qfrc_applied').fill(0);
@@ -712,9 +714,16 @@ export class SimCell {
    */
   private stepPhysics(n: number): void {
     for (let k = 1; k <= n; k++) {
-      this.opt.disableflags = k < n ? this.sensorOffFlags : this.sensorOnFlags;
+      this.sensorsOn(k === n);
       this.physicsStep();
     }
+  }
+
+  /** Sensors on or off for the next physics steps; the flag is set through embind (~0.1 us) only when it changes. */
+  private sensorsOn(on: boolean): void {
+    if (on === this.sensors) return;
+    this.opt.disableflags = on ? this.sensorOnFlags : this.sensorOffFlags;
+    this.sensors = on;
   }
 
   /** One mj_step, with the socket geoms that the plug's cannot reach switched off for them. */

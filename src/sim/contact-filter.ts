@@ -24,6 +24,9 @@
  * - While that bound stays below the smallest clearance of the pairs that are off, less `epsilon` for rounding, none
  *   of them can touch. It is checked before every physics step. When it fails, every pair is on for that step, and the
  *   filter is rebuilt from the pose the step collided at (MuJoCo's own poses, left in mjData by mj_step).
+ * - Two tiers, each its own proof of the above: a full rebuild proves every pair; those it finds `far` apart or more stay
+ *   off, against the motion since it (qfar), until the next full rebuild. The others (near) are proved again, alone, at
+ *   every rebuild, against the motion since the last one (qref). Most rebuilds are then near ones, over a few pairs.
  */
 import type { CellContactGeometry } from './mjcf.ts';
 import type { Mujoco } from './mujoco.ts';
@@ -37,17 +40,23 @@ export interface ContactFilterConfig {
   maxRadius: number;
   /** Pairs whose quick bound (z range, bounding circle) is below this get the half-space bound too (m). */
   near: number;
+  /** A full rebuild leaves pairs at least this far apart off until the next full one; the rest are proved at every rebuild (m). */
+  far: number;
 }
 
-export const CONTACT_FILTER: ContactFilterConfig = { minClearance: 1e-4, epsilon: 1e-5, maxRadius: 0.02, near: 1e-3 };
+export const CONTACT_FILTER: ContactFilterConfig = { minClearance: 1e-4, epsilon: 1e-5, maxRadius: 0.02, near: 1e-3, far: 2e-3 };
 
 type Model = InstanceType<Mujoco['MjModel']>;
 
-/** Counts since creation: steps run, steps with every pair on, rebuilds, and the plug-socket pairs that were off. */
+/**
+ * Counts since creation: steps run, steps with every near pair on (unfiltered), rebuilds (fullRebuilds of them full), and
+ * the plug-socket pairs that were off at each rebuild (a near rebuild counts the far pairs it leaves off too).
+ */
 export interface ContactFilterStats {
   steps: number;
   unfiltered: number;
   rebuilds: number;
+  fullRebuilds: number;
   pairsOff: number;
   pairs: number;
 }
@@ -77,6 +86,15 @@ export class ContactFilter {
   /** Per prism, edges from edgeStart: outward normal x, y and offset d (n.p - d is the signed distance). */
   private readonly edges: Float64Array;
   private readonly edgeStart: Int32Array;
+  /**
+   * Per edge: its normal's index among the distinct normals (many pieces share them); the top and bottom faces come
+   * after those. A rebuild computes each mover's support in each such direction once (`supports`, stamped `rebuildNo`).
+   */
+  private readonly edgeDir: Int32Array;
+  private readonly nDirs: number;
+  private readonly supports: Float64Array;
+  private readonly supportStamp: Int32Array;
+  private rebuildNo = 0;
   /** Per mover: its segment's ends in the plug's frame (6), its radius, its bit. */
   private readonly local: Float64Array;
   private readonly radii: Float64Array;
@@ -88,22 +106,34 @@ export class ContactFilter {
   /** Per mover, its segment's ends in the socket's frame at qref. */
   private readonly ends: Float64Array;
   private readonly reach: Float64Array;
-  /** Per joint: the farthest a mover point lies from its axis at qref. */
+  /** Per joint: the farthest a mover point lies from its axis at qref, and at qfar. */
   private readonly axisDist: Float64Array;
+  private readonly axisDistFar: Float64Array;
   private readonly qref: Float64Array;
+  private readonly qfar: Float64Array;
   private readonly qpre: Float64Array;
-  /** The filter holds while the motion bound is below this; negative: not built. */
+  /** The near tier holds while the motion bound since qref is below this, the far tier since qfar; negative: not built. */
   private radius = -1;
+  private farRadius = -1;
+  /** Per prism: the movers (bits) of its near pairs, which every rebuild proves; the others are far or not accepted. */
+  private readonly nearMask: Int32Array;
+  /** A near (stale) or full (staleFar) rebuild is due after this step. */
   private stale = true;
+  private staleFar = true;
+  /** Every pair on (the compiled conaffinity); else the far pairs are off at least. */
   private on = true;
+  /** Far pairs off as of the last full rebuild (counted into stats.pairsOff at every near rebuild). */
+  private farOff = 0;
   /**
-   * Per pair (prism j, mover i at j * movers + i): the clearance the last rebuild proved at qref, NaN for a pair it left
-   * on. Kept for test/sim/contact-filter-bound.test.ts, which checks each against MuJoCo's own distance.
+   * Per pair (prism j, mover i at j * movers + i): the clearance the rebuild that switched it off proved at its pose, NaN
+   * for a pair left on; `far` says which tier (1: at the last full rebuild, qfar; 0: at the last rebuild, qref). Kept for
+   * test/sim/contact-filter-bound.test.ts, which checks each against MuJoCo's own distance.
    */
   readonly clearance: Float64Array;
+  readonly far: Uint8Array;
   private view: Int32Array | null = null;
   enabled = true;
-  readonly stats: ContactFilterStats = { steps: 0, unfiltered: 0, rebuilds: 0, pairsOff: 0, pairs: 0 };
+  readonly stats: ContactFilterStats = { steps: 0, unfiltered: 0, rebuilds: 0, fullRebuilds: 0, pairsOff: 0, pairs: 0 };
 
   constructor(
     mj: Mujoco,
@@ -167,6 +197,15 @@ export class ContactFilter {
     });
     this.edgeStart[this.nPrisms] = edges.length / 3;
     this.edges = Float64Array.from(edges);
+    const dirs = new Map<string, number>();
+    this.edgeDir = Int32Array.from({ length: edges.length / 3 }, (_, e) => {
+      const key = Array.from(Float64Array.of(edges[3 * e]!, edges[3 * e + 1]!), (x) => (Object.is(x, -0) ? '-0' : String(x))).join();
+      if (!dirs.has(key)) dirs.set(key, dirs.size);
+      return dirs.get(key)!;
+    });
+    this.nDirs = dirs.size + 2;
+    this.supports = new Float64Array(this.nDirs * geo.movers.length);
+    this.supportStamp = new Int32Array(this.nDirs * geo.movers.length);
     this.local = Float64Array.from(geo.movers.flatMap((p) => [...p.from, ...p.to]));
     this.radii = Float64Array.from(geo.movers, (p) => p.radius);
     this.polyStart = new Int32Array(this.nMovers + 1);
@@ -180,14 +219,21 @@ export class ContactFilter {
     this.ends = new Float64Array(6 * this.nMovers);
     this.reach = Float64Array.from(geo.reach);
     this.axisDist = Float64Array.from(geo.reach);
+    this.axisDistFar = Float64Array.from(geo.reach);
     this.qref = new Float64Array(this.nq);
+    this.qfar = new Float64Array(this.nq);
     this.qpre = new Float64Array(this.nq);
+    this.nearMask = new Int32Array(this.nPrisms);
     this.clearance = new Float64Array(this.nPrisms * this.nMovers).fill(NaN);
+    this.far = new Uint8Array(this.nPrisms * this.nMovers);
   }
 
-  /** The proof in force: the joint positions it was built at, and the motion bound it holds below (negative: none). */
-  proof(): { qref: Float64Array; radius: number } {
-    return { qref: this.qref, radius: this.on ? -1 : this.radius };
+  /**
+   * The proofs in force: the joint positions each tier was built at, and the motion bounds they hold below (negative:
+   * none).
+   */
+  proof(): { qref: Float64Array; radius: number; qfar: Float64Array; farRadius: number } {
+    return { qref: this.qref, radius: this.on ? -1 : this.radius, qfar: this.qfar, farRadius: this.on ? -1 : this.farRadius };
   }
 
   /** The model's geom_conaffinity, re-fetched when wasm memory grew (a cached view is then detached). */
@@ -196,13 +242,17 @@ export class ContactFilter {
     return this.view;
   }
 
-  /** The bound on how far any mover point moved between joint positions qref and q (m). */
-  motion(q: Float64Array, from: Float64Array): number {
+  /**
+   * The bound on how far any mover point moved between joint positions `from` and q (m), with the axis distances of
+   * the near tier's pose (qref), or of the far tier's (qfar) when `far`.
+   */
+  motion(q: Float64Array, from: Float64Array, far = false): number {
+    const axisDist = far ? this.axisDistFar : this.axisDist;
     let b = 0;
     let tail = 0;
     for (let k = this.nq - 1; k >= 0; k--) {
       const d = Math.abs(q[k]! - from[k]!);
-      b += d * (this.axisDist[k]! + tail);
+      b += d * (axisDist[k]! + tail);
       tail += d * this.reach[k]!;
     }
     return b;
@@ -213,41 +263,55 @@ export class ContactFilter {
     for (let j = 0; j < this.nPrisms; j++) view[this.geom[j]!] = a[j]!;
   }
 
-  /** Every pair on until the next rebuild: before MuJoCo collides outside a step (mj_forward). */
-  invalidate(): void {
+  /** Every pair on until the next full rebuild. */
+  private allPairsOn(): void {
     if (!this.on) this.write(this.allOn);
     this.on = true;
     this.stale = true;
+    this.staleFar = true;
     this.radius = -1;
+    this.farRadius = -1;
+  }
+
+  /** Every pair on until the next rebuild: before MuJoCo collides outside a step (mj_forward). */
+  invalidate(): void {
+    this.allPairsOn();
   }
 
   /** Before mj_step, with the joint positions it will collide at. */
   beforeStep(q: Float64Array): void {
     if (!this.enabled) {
-      if (!this.on) this.write(this.allOn);
-      this.on = true;
-      this.stale = true;
+      this.allPairsOn();
       return;
     }
     this.stats.steps++;
     for (let k = 0; k < this.nq; k++) this.qpre[k] = q[k]!;
-    if (this.radius < 0 || this.motion(q, this.qref) >= this.radius) {
-      if (!this.on) this.write(this.allOn);
-      this.on = true;
+    if (this.on) {
+      this.stats.unfiltered++;
+      return;
+    }
+    if (this.motion(q, this.qfar, true) >= this.farRadius) {
+      this.allPairsOn();
+      this.stats.unfiltered++;
+    } else if (!this.stale && this.motion(q, this.qref) >= this.radius) {
+      // The far pairs stay off; every near pair is on for this step.
+      const view = this.conaffinity();
+      for (let j = 0; j < this.nPrisms; j++) view[this.geom[j]!] = this.affinity[j]! | this.nearMask[j]!;
       this.stale = true;
       this.stats.unfiltered++;
     }
   }
 
   /**
-   * After mj_step, whose poses in mjData are those it collided at (qpre). Rebuild from them when the filter is off, or
-   * when two more steps like the last one could leave it (a guess at the next step, not part of the proof).
+   * After mj_step, whose poses in mjData are those it collided at (qpre). Rebuild from them when a tier is off, or when
+   * two more steps like the last one could leave it (a guess at the next step, not part of the proof): the far tier
+   * with every pair, the near tier alone.
    */
   afterStep(q: Float64Array, poses: StepPoses): void {
     if (!this.enabled) return;
-    if (!this.stale && this.motion(q, this.qref) + 2 * this.motion(q, this.qpre) < this.radius) return;
-    this.qref.set(this.qpre);
-    this.rebuild(poses);
+    const step = 2 * this.motion(q, this.qpre);
+    if (this.staleFar || this.motion(q, this.qfar, true) + step >= this.farRadius) this.rebuild(poses, true);
+    else if (this.stale || this.motion(q, this.qref) + step >= this.radius) this.rebuild(poses, false);
   }
 
   /**
@@ -268,12 +332,38 @@ export class ContactFilter {
     return m;
   }
 
-  private rebuild({ xpos, xmat, xanchor, xaxis }: StepPoses): void {
-    const { ends, box, edges, edgeStart, radii, bits, local } = this;
-    const { minClearance, near } = this.cfg;
+  /**
+   * Mover i's support (as `support`) along direction `dir`: an edge normal (nx, ny, 0) of the socket's frame, or the
+   * world's z (dir nDirs - 2: the top face) or -z (nDirs - 1: the bottom), turned into the plug's frame by the plug
+   * body b's xmat. Computed once per rebuild.
+   */
+  private supportAlong(i: number, dir: number, nx: number, ny: number, xmat: Float64Array, b: number): number {
+    const k = i * this.nDirs + dir;
+    if (this.supportStamp[k] === this.rebuildNo) return this.supports[k]!;
+    const r = 9 * b;
+    let w: number;
+    if (dir === this.nDirs - 2) w = this.support(i, xmat[r + 6]!, xmat[r + 7]!, xmat[r + 8]!);
+    else if (dir === this.nDirs - 1) w = this.support(i, -xmat[r + 6]!, -xmat[r + 7]!, -xmat[r + 8]!);
+    else w = this.support(i, xmat[r]! * nx + xmat[r + 3]! * ny, xmat[r + 1]! * nx + xmat[r + 4]! * ny, xmat[r + 2]! * nx + xmat[r + 5]! * ny);
+    this.supports[k] = w;
+    this.supportStamp[k] = this.rebuildNo;
+    return w;
+  }
+
+  /**
+   * Prove the pairs from MuJoCo's poses of the step just run (at qpre): every pair (`full`), or the near ones alone. A
+   * full rebuild sorts the pairs into the tiers.
+   */
+  private rebuild({ xpos, xmat, xanchor, xaxis }: StepPoses, full: boolean): void {
+    const { ends, box, edges, edgeStart, radii, bits, local, nearMask } = this;
+    const { minClearance, near, far } = this.cfg;
+    const nM = this.nMovers;
     const b = this.plugBody;
     const o = this.geo.socketOrigin;
-    for (let i = 0; i < 2 * this.nMovers; i++) {
+    this.rebuildNo++;
+    this.qref.set(this.qpre);
+    if (full) this.qfar.set(this.qpre);
+    for (let i = 0; i < 2 * nM; i++) {
       const x = local[3 * i]!;
       const y = local[3 * i + 1]!;
       const z = local[3 * i + 2]!;
@@ -294,6 +384,7 @@ export class ContactFilter {
       const cz = dx * ay - dy * ax;
       this.axisDist[k] = Math.sqrt(cx * cx + cy * cy + cz * cz) + this.geo.plugRadius;
     }
+    if (full) this.axisDistFar.set(this.axisDist);
     // The box round every mover, for a first bound against a whole prism at once.
     let x0 = Infinity;
     let x1 = -Infinity;
@@ -301,7 +392,7 @@ export class ContactFilter {
     let y1 = -Infinity;
     let zlo = Infinity;
     let zhi = -Infinity;
-    for (let i = 0; i < 2 * this.nMovers; i++) {
+    for (let i = 0; i < 2 * nM; i++) {
       const rho = radii[i >> 1]!;
       x0 = Math.min(x0, ends[3 * i]! - rho);
       x1 = Math.max(x1, ends[3 * i]! + rho);
@@ -311,73 +402,95 @@ export class ContactFilter {
       zhi = Math.max(zhi, ends[3 * i + 2]! + rho);
     }
     let smallest = this.cfg.maxRadius;
+    let farthest = this.cfg.maxRadius;
     let off = 0;
-    const proved = this.clearance.fill(NaN);
+    let farOff = 0;
+    const proved = this.clearance;
+    const tier = this.far;
     for (let j = 0; j < this.nPrisms; j++) {
+      const accepts = this.allOn[j]!;
+      // The movers to prove here: all that the prism accepts, or the near ones.
+      const prove = full ? accepts & this.moverBits : nearMask[j]!;
+      if (prove === 0) continue;
       const z0 = box[5 * j]!;
       const z1 = box[5 * j + 1]!;
       const cx = box[5 * j + 2]!;
       const cy = box[5 * j + 3]!;
       const r = box[5 * j + 4]!;
-      const accepts = this.allOn[j]!;
+      // Movers left on, and near movers (the far ones keep their bits off).
       let mask = 0;
+      let nearBits = full ? 0 : prove;
       // The gap between the movers' box and the prism's along the widest-apart axis bounds every mover's clearance.
       const gap = Math.max(this.bbox[4 * j]! - x1, x0 - this.bbox[4 * j + 1]!, this.bbox[4 * j + 2]! - y1, y0 - this.bbox[4 * j + 3]!, z0 - zhi, zlo - z1);
-      if (gap > near) {
-        for (let i = 0; i < this.nMovers; i++) {
-          if ((accepts & bits[i]!) === 0) continue;
-          proved[j * this.nMovers + i] = gap;
-          off++;
-          this.stats.pairs++;
-        }
-        smallest = Math.min(smallest, gap);
-        this.affinity[j] = accepts & ~this.moverBits;
-        continue;
-      }
-      for (let i = 0; i < this.nMovers; i++) {
-        if ((accepts & bits[i]!) === 0) continue;
-        const ax = ends[6 * i]!;
-        const ay = ends[6 * i + 1]!;
-        const az = ends[6 * i + 2]!;
-        const bx = ends[6 * i + 3]!;
-        const by = ends[6 * i + 4]!;
-        const bz = ends[6 * i + 5]!;
-        // Quick bounds: the z range, and the outline's bounding circle against the segment's xy midpoint and half length.
-        let lb = Math.max(z0 - Math.max(az, bz), Math.min(az, bz) - z1);
-        const half = 0.5 * Math.sqrt((bx - ax) ** 2 + (by - ay) ** 2);
-        const mx = 0.5 * (ax + bx) - cx;
-        const my = 0.5 * (ay + by) - cy;
-        lb = Math.max(lb, Math.sqrt(mx * mx + my * my) - half - r);
-        let clearance = lb - radii[i]!;
-        if (clearance < near) {
-          // The prism's faces, each against the geom itself (its support in the face's normal, in the plug's frame).
-          const r = 9 * b;
-          const px = xpos[3 * b]! - o[0];
-          const py = xpos[3 * b + 1]! - o[1];
-          const pz = xpos[3 * b + 2]! - o[2];
-          for (let e = edgeStart[j]!, end = edgeStart[j + 1]!; e < end; e++) {
-            const nx = edges[3 * e]!;
-            const ny = edges[3 * e + 1]!;
-            const w = this.support(i, xmat[r]! * nx + xmat[r + 3]! * ny, xmat[r + 1]! * nx + xmat[r + 4]! * ny, xmat[r + 2]! * nx + xmat[r + 5]! * ny);
-            clearance = Math.max(clearance, nx * px + ny * py - edges[3 * e + 2]! + w);
-          }
-          // Above the top (z <= z1) and below the bottom (z >= z0): the world's z in the plug's frame is row 3 of xmat.
-          clearance = Math.max(clearance, pz - z1 + this.support(i, xmat[r + 6]!, xmat[r + 7]!, xmat[r + 8]!));
-          clearance = Math.max(clearance, z0 - pz + this.support(i, -xmat[r + 6]!, -xmat[r + 7]!, -xmat[r + 8]!));
-        }
-        if (clearance > minClearance) {
-          smallest = Math.min(smallest, clearance);
-          proved[j * this.nMovers + i] = clearance;
-          off++;
-        } else mask |= bits[i]!;
+      for (let i = 0; i < nM; i++) {
+        if ((prove & bits[i]!) === 0) continue;
         this.stats.pairs++;
+        const k = j * nM + i;
+        let clearance = gap;
+        if (gap <= near) {
+          const ax = ends[6 * i]!;
+          const ay = ends[6 * i + 1]!;
+          const az = ends[6 * i + 2]!;
+          const bx = ends[6 * i + 3]!;
+          const by = ends[6 * i + 4]!;
+          const bz = ends[6 * i + 5]!;
+          // Quick bounds: the z range, and the outline's bounding circle against the segment's xy midpoint and half length.
+          let lb = Math.max(z0 - Math.max(az, bz), Math.min(az, bz) - z1);
+          const half = 0.5 * Math.sqrt((bx - ax) ** 2 + (by - ay) ** 2);
+          const mx = 0.5 * (ax + bx) - cx;
+          const my = 0.5 * (ay + by) - cy;
+          lb = Math.max(lb, Math.sqrt(mx * mx + my * my) - half - r);
+          clearance = lb - radii[i]!;
+          if (clearance < near) {
+            // The prism's faces, each against the geom itself (its support in the face's normal, in the plug's frame).
+            const px = xpos[3 * b]! - o[0];
+            const py = xpos[3 * b + 1]! - o[1];
+            const pz = xpos[3 * b + 2]! - o[2];
+            for (let e = edgeStart[j]!, end = edgeStart[j + 1]!; e < end; e++) {
+              const nx = edges[3 * e]!;
+              const ny = edges[3 * e + 1]!;
+              clearance = Math.max(clearance, nx * px + ny * py - edges[3 * e + 2]! + this.supportAlong(i, this.edgeDir[e]!, nx, ny, xmat, b));
+            }
+            // Above the top (z <= z1) and below the bottom (z >= z0).
+            clearance = Math.max(clearance, pz - z1 + this.supportAlong(i, this.nDirs - 2, 0, 0, xmat, b));
+            clearance = Math.max(clearance, z0 - pz + this.supportAlong(i, this.nDirs - 1, 0, 0, xmat, b));
+          }
+        }
+        if (clearance <= minClearance) {
+          mask |= bits[i]!;
+          nearBits |= bits[i]!;
+          proved[k] = NaN;
+          tier[k] = 0;
+          continue;
+        }
+        proved[k] = clearance;
+        off++;
+        if (full && clearance >= far) {
+          tier[k] = 1;
+          farOff++;
+          farthest = Math.min(farthest, clearance);
+        } else {
+          tier[k] = 0;
+          nearBits |= bits[i]!;
+          smallest = Math.min(smallest, clearance);
+        }
       }
       this.affinity[j] = mask | (accepts & ~this.moverBits);
+      nearMask[j] = nearBits;
     }
     this.write(this.affinity);
     this.on = false;
     this.stale = false;
     this.radius = smallest - this.cfg.epsilon;
+    if (full) {
+      this.staleFar = false;
+      this.farRadius = farthest - this.cfg.epsilon;
+      this.farOff = farOff;
+      this.stats.fullRebuilds++;
+    } else {
+      off += this.farOff;
+      this.stats.pairs += this.farOff;
+    }
     this.stats.rebuilds++;
     this.stats.pairsOff += off;
   }

@@ -31,6 +31,32 @@ test('centred start, exact goal: the P-controller seats every connector family',
   }
 });
 
+test("the wrench is the last physics step's: with the sensors computed at every physics step it is bitwise the same", async () => {
+  const cfg: CellConfig = { connector: byName('europlug'), imageSize: 0, goalBias: [0.002, 0, 0] };
+  const lean = await SimCell.create(cfg);
+  const every = await SimCell.create(cfg);
+  // The reference keeps the compiled flags (sensors on) at every physics step: the cell's switch is made a no-op.
+  (every as unknown as { sensorsOn(on: boolean): void }).sensorsOn = () => {};
+  try {
+    let a = lean.reset({ seed: 5, scenario: 'I' });
+    let b = every.reset({ seed: 5, scenario: 'I' });
+    let pressing = 0;
+    for (let k = 0; k < 12; k++) {
+      assert.deepEqual(a.wrench, b.wrench, `step ${k}: wrench ${a.wrench.join(' ')}, with the sensors at every physics step ${b.wrench.join(' ')}`);
+      assert.deepEqual(a.eePos, b.eePos);
+      if (a.wrench[2] > 5) pressing++;
+      const act = pControl(a.eePos, a.goal);
+      a = lean.step(act);
+      b = every.step(act);
+    }
+    // The comparison must cover contact, where a stale reading would differ most.
+    assert.ok(pressing >= 3, `only ${pressing} steps pressing on the face`);
+  } finally {
+    lean.dispose();
+    every.dispose();
+  }
+});
+
 test('a 2 mm goal error is blocked at the socket face with a large upward force on the wrist sensor', async () => {
   for (const name of ['square16', 'europlug']) {
     const { cell, last } = await runP({ connector: byName(name), imageSize: 0, goalBias: [0.002, 0, 0] }, 11);
