@@ -1,9 +1,10 @@
 /**
  * CPU affinity of single threads (Linux), for config `controlCpu`: the control thread on a core of its own and the
- * daemon's main thread on the others. Why: the main thread wakes the control thread (a MessagePort message) while
- * holding the port's lock; on the same core the real-time control thread preempts the sender, blocks on that lock, and
- * the normal-priority sender then waits for a core. On different cores the wake-up never preempts the sender (figures:
- * the README's fail-safety section, results/campaign/missed-ticks-pinning-*.json).
+ * daemon's main thread on the others. Why, when main and control thread talked through a MessagePort: the main thread
+ * woke the control thread while holding the port's lock; on the same core the real-time control thread preempted the
+ * sender, blocked on that lock, and the normal-priority sender then waited for a core. The shared-memory rings that
+ * replaced the port wake nobody, and since them no difference is measured (the README's fail-safety section,
+ * results/campaign/missed-ticks-pinning-*.json, missed-ticks-control-cpu-native-pairs.json).
  *
  * Node has no thread-affinity API: sched_setaffinity(2) on a thread id is one call in the project's C addon
  * (native/gemm.c setThreadCpus), with util-linux's `taskset -p` as the fallback when the addon is missing or was built
