@@ -17,6 +17,10 @@
  *   setPrecision(p) -> string       0: float32 sgemm (default); 1: sgemm's A and B rounded to bf16 and multiplied by
  *                                   oneDNN with float32 sums when M, N and K are all >= 16 (see "bf16 GEMM inputs"
  *                                   below); throws when it cannot
+ *   setThreadCpus(tid, cpus)        sched_setaffinity(2) of one thread of this process (tid 0: the calling thread) to
+ *                                   the CPUs in cpus (an array of CPU numbers); throws with the system's reason. Not a
+ *                                   GEMM call: it is here because Node has no thread-affinity API and this is the
+ *                                   project's one C addon (src/util/affinity.ts, config controlCpu)
  *   sgemm(tA, tB, batch, M, N, K, A, strideA, B, strideB, C, bias, biasMode, act, alpha)
  *        C[b] = act(op(A[b]) op(B[b]) + bias) for b < batch, all row-major float32, op = transpose when tA/tB.
  *        strideA/strideB: elements between batch items (0 = broadcast one matrix). C is dense [batch, M, N].
@@ -61,6 +65,7 @@
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <errno.h>
 #include <linux/futex.h>
 #include <math.h>
 #include <pthread.h>
@@ -1944,6 +1949,56 @@ static napi_value ThreadCpuMs(napi_env env, napi_callback_info info) {
   return r;
 }
 
+/* setThreadCpus(tid, cpus): sched_setaffinity on one thread id (0 = the caller), so the daemon pins its control thread
+ * without running taskset. Only threads of this process are accepted: the call is for the daemon's own threads. */
+static napi_value SetThreadCpus(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int32_t tid = -1;
+  bool isArray = false;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 2 || napi_get_value_int32(env, argv[0], &tid) != napi_ok || tid < 0 ||
+      napi_is_array(env, argv[1], &isArray) != napi_ok || !isArray) {
+    napi_throw_type_error(env, NULL, "gemm.setThreadCpus(tid, cpus): tid must be a thread id >= 0, cpus an array of CPU numbers");
+    return NULL;
+  }
+  if (tid != 0) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%d", tid);
+    if (access(path, F_OK) != 0) {
+      char msg[128];
+      snprintf(msg, sizeof msg, "gemm.setThreadCpus: %d is not a thread of this process", tid);
+      napi_throw_error(env, NULL, msg);
+      return NULL;
+    }
+  }
+  uint32_t n = 0;
+  CHECK(napi_get_array_length(env, argv[1], &n));
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value v;
+    int32_t cpu = -1;
+    CHECK(napi_get_element(env, argv[1], i, &v));
+    if (napi_get_value_int32(env, v, &cpu) != napi_ok || cpu < 0 || cpu >= CPU_SETSIZE) {
+      napi_throw_range_error(env, NULL, "gemm.setThreadCpus: each CPU must be an integer in [0, CPU_SETSIZE)");
+      return NULL;
+    }
+    CPU_SET(cpu, &set);
+  }
+  if (n == 0) {
+    napi_throw_range_error(env, NULL, "gemm.setThreadCpus: no CPU given");
+    return NULL;
+  }
+  if (sched_setaffinity((pid_t)tid, sizeof set, &set) != 0) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "sched_setaffinity(%d): %s", tid, strerror(errno));
+    napi_throw_error(env, NULL, msg);
+    return NULL;
+  }
+  return NULL;
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"open", NULL, Open, NULL, NULL, NULL, napi_default, NULL},
@@ -1971,6 +2026,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"syncTo", NULL, SyncTo, NULL, NULL, NULL, napi_default, NULL},
       {"threadCpuMs", NULL, ThreadCpuMs, NULL, NULL, NULL, napi_default, NULL},
       {"setPrecision", NULL, SetPrecision, NULL, NULL, NULL, napi_default, NULL},
+      {"setThreadCpus", NULL, SetThreadCpus, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

@@ -30,7 +30,7 @@ import { ros2Sensors } from '../ros2/backend.ts';
 import { sensorsOf } from '../robot/backend.ts';
 import { unmetSensors } from '../policy/inputs.ts';
 import type { BackendSensors } from '../core/types.ts';
-import { formatCpuList, pinMainThread, planCpus, processCpus, threadCpus, unpinMainThread, type CpuPlan } from '../util/affinity.ts';
+import { affinityMechanism, formatCpuList, pinMainThread, planCpus, processCpus, threadCpus, unpinMainThread, type CpuPlan } from '../util/affinity.ts';
 
 /** The API could not bind its address (port taken, an address this machine does not have, no permission). */
 export class ListenError extends Error {
@@ -315,7 +315,7 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp<Run
         pinMainThread(cpus);
         mainPinned = true;
         notes.push(
-          `CPU pinning: control thread on CPU ${cpus.control}, main thread on CPU ${formatCpuList(threadCpus(process.pid))} (controlCpu ${cfg.controlCpu}); processes it starts get CPUs ${formatCpuList(cpus.all)}`,
+          `CPU pinning: control thread on CPU ${cpus.control}, main thread on CPU ${formatCpuList(threadCpus(process.pid))} (controlCpu ${cfg.controlCpu}); processes it starts get CPUs ${formatCpuList(cpus.all)}; set through ${affinityMechanism()}`,
         );
       } catch (e) {
         notes.push(`CPU pinning: the main thread is not pinned (${(e as Error).message}); it shares the control thread's CPU`);

@@ -343,7 +343,7 @@ export const DaemonConfigSchema = T.object({
   controlCpu: T.nullable(T.integer({ minimum: -1, maximum: 1023 }), {
     default: -1,
     description:
-      "CPU of the control thread alone (controlThread); the daemon's main thread then runs on the process's other CPUs, so its messages to the control thread (sent under a lock) never land on the core the real-time control thread preempts (src/util/affinity.ts); -1 (default): the last CPU the process may use; a CPU the process may not use is refused at start; the processes and worker threads the daemon starts later (the trainer, replay jobs) get all its CPUs; with one CPU it is off (said); null: no pinning. Default on: in 5 side-by-side pairs at load 36-64 it lowered the tick lateness p99 in all 5 and the ticks missed during episodes 15 -> 6 (results/campaign/missed-ticks-pinning-setting-pairs.json)",
+      "CPU of the control thread alone (controlThread); the daemon's main thread then runs on the process's other CPUs, so the two never compete for a core (src/util/affinity.ts says why); -1 (default): the last CPU the process may use; a CPU the process may not use is refused at start; the processes and worker threads the daemon starts later (the trainer, replay jobs) get all its CPUs; with one CPU it is off (said); null: no pinning. Default on: with the MessagePort it lowered the tick lateness p99 in 5 of 5 pairs (results/campaign/missed-ticks-pinning-setting-pairs.json); since the shared-memory rings no difference is measured (results/campaign/missed-ticks-control-cpu-native-pairs.json)",
     cli: { flag: '--control-cpu', arg: 'CPU|none', nullWord: 'none' },
   }),
   priority: T.nullable(T.integer({ minimum: -20, maximum: 19 }), {

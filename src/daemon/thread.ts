@@ -142,7 +142,10 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
       if (m && !m.path)
         throw new Error(`the control thread loads its ${what} from its file: ${m.version} has no path (use the in-process daemon, controlThread: false)`);
     }
-    const worker = startWorker(hostUrl, null);
+    // V8's memory reducer off for this heap: when a heap's allocation rate drops (this thread's is low, ~170 kB a tick)
+    // it starts full mark-compacts and shrinks the young generation, and those were the thread's longest pauses
+    // (the README's fail-safety table: results/campaign/gc-memory-reducer-pairs.json).
+    const worker = startWorker(hostUrl, null, { memoryReducer: false });
     const { port1, port2 } = new MessageChannel();
     const flag = new EstopFlag();
     const rings = { commands: MessageRing.create(COMMANDS_BYTES), answers: MessageRing.create(ANSWERS_BYTES), events: MessageRing.create(EVENTS_BYTES) };

@@ -6,8 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { NATIVE_ADDON } from '../util/native-addon.ts';
 
 /** The arguments of the addon's Adam step: weights, gradient, moments, output, then lr, beta1, beta2, eps and the bias
  *  corrections c1, c2. */
@@ -213,7 +212,7 @@ export interface LoadGemmOptions {
 /** Arrays handed to queued kernels, referenced until sync() (the helper reads and writes them later; one addon per process). */
 const queuedArrays: unknown[] = [];
 
-export const DEFAULT_ADDON = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'native', 'build', 'gemm.node');
+export const DEFAULT_ADDON = NATIVE_ADDON;
 
 export type GemmLoad = { gemm: Gemm; error?: undefined } | { gemm?: undefined; error: string };
 

@@ -1,18 +1,23 @@
 /**
  * CPU affinity of single threads (Linux), for config `controlCpu`: the control thread on a core of its own and the
- * daemon's main thread on the others. Why: the main thread wakes the control thread (a MessagePort message) while
- * holding the port's lock; on the same core the real-time control thread preempts the sender, blocks on that lock, and
- * the normal-priority sender then waits for a core. On different cores the wake-up never preempts the sender (figures:
- * the README's fail-safety section, results/campaign/missed-ticks-pinning-*.json).
+ * daemon's main thread on the others. Why, when main and control thread talked through a MessagePort: the main thread
+ * woke the control thread while holding the port's lock; on the same core the real-time control thread preempted the
+ * sender, blocked on that lock, and the normal-priority sender then waited for a core. The shared-memory rings that
+ * replaced the port wake nobody, and since them no difference is measured (the README's fail-safety section,
+ * results/campaign/missed-ticks-pinning-*.json, missed-ticks-control-cpu-native-pairs.json).
  *
- * sched_setaffinity(2) on a thread id is done by util-linux's `taskset -p` (as `chrt` sets the control thread's
- * real-time class); the masks are read back from /proc/<pid>/task/<tid>/status.
+ * Node has no thread-affinity API: sched_setaffinity(2) on a thread id is one call in the project's C addon
+ * (native/gemm.c setThreadCpus), with util-linux's `taskset -p` as the fallback when the addon is missing or was built
+ * before that call (a fork and exec per call, which blocks the calling thread a few ms). The masks are read back from
+ * /proc/<pid>/task/<tid>/status.
  *
  * A process forked by a pinned thread inherits its mask: every child the daemon starts (the trainer, a load process)
  * goes through `withProcessCpus`, which gives the main thread the process's original CPUs back for the fork.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { NATIVE_ADDON } from './native-addon.ts';
 
 /** "0-2,5" -> [0, 1, 2, 5] (the kernel's list format, /proc/.../status Cpus_allowed_list). */
 export function parseCpuList(s: string): number[] {
@@ -41,13 +46,39 @@ export function threadCpus(pid: number, tid: number = pid): number[] {
   return parseCpuList(m[1]);
 }
 
-/** sched_setaffinity(tid, cpus), through taskset -p (one thread: no -a). Throws with taskset's own words. */
-export function setThreadCpus(tid: number, cpus: readonly number[]): void {
+type SetCpus = (tid: number, cpus: readonly number[]) => void;
+
+/** The addon's setThreadCpus, or why it cannot be used (loaded once, on first use). */
+let nativeSetter: SetCpus | string | undefined;
+
+function nativeSetCpus(): SetCpus | string {
+  if (nativeSetter !== undefined) return nativeSetter;
   try {
-    execFileSync('taskset', ['-p', '-c', formatCpuList(cpus), String(tid)], { stdio: 'pipe', timeout: 5000 });
+    const addon = createRequire(import.meta.url)(NATIVE_ADDON) as { setThreadCpus?: SetCpus };
+    nativeSetter =
+      typeof addon.setThreadCpus === 'function' ? addon.setThreadCpus : `the native addon was built before setThreadCpus (run bash native/build.sh)`;
+  } catch (e) {
+    nativeSetter = `the native addon did not load (${(e as Error).message.split('\n')[0]}; run bash native/build.sh)`;
+  }
+  return nativeSetter;
+}
+
+/** How setThreadCpus sets a mask here, for the daemon's start-up notes. */
+export function affinityMechanism(): string {
+  const n = nativeSetCpus();
+  return typeof n === 'function' ? 'sched_setaffinity' : `taskset, because ${n}`;
+}
+
+/** sched_setaffinity(tid, cpus) on one thread of this process (the addon's call, else taskset -p). Throws with the
+ *  system's reason. */
+export function setThreadCpus(tid: number, cpus: readonly number[]): void {
+  const n = nativeSetCpus();
+  try {
+    if (typeof n === 'function') n(tid, cpus);
+    else execFileSync('taskset', ['-p', '-c', formatCpuList(cpus), String(tid)], { stdio: 'pipe', timeout: 5000 });
   } catch (e) {
     const why = ((e as { stderr?: Buffer }).stderr?.toString().trim() || (e as Error).message).split('\n')[0];
-    throw new Error(`could not set the CPUs of thread ${tid} to ${formatCpuList(cpus)}: ${why}`);
+    throw new Error(`could not set the CPUs of thread ${tid} to ${formatCpuList(cpus)}: ${why}${typeof n === 'function' ? '' : ` (taskset, because ${n})`}`);
   }
 }
 
@@ -104,7 +135,7 @@ export function unpinMainThread(): void {
 /**
  * Runs `fork` (a synchronous spawn on the main thread: node forks from the calling thread, and the child inherits that
  * thread's CPUs) with the main thread on the process's original CPUs, so the child starts with all of them; then pins
- * the main thread again. If taskset fails, the child is started anyway (on the main thread's CPUs) and `onError` says so.
+ * the main thread again. If that fails, the child is started anyway (on the main thread's CPUs) and `onError` says so.
  */
 export function withProcessCpus<T>(fork: () => T, onError: (message: string) => void = (m) => process.emitWarning(m)): T {
   const p = pinned;

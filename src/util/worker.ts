@@ -1,11 +1,44 @@
+import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import { withProcessCpus } from './affinity.ts';
+
+export interface StartWorkerOptions {
+  /**
+   * false: V8's memory reducer off for this worker's heap (the control thread: src/daemon/thread.ts says why). V8 reads
+   * the flag once, when a heap is set up, so it is cleared only until the worker runs; the main thread's heap and later
+   * workers keep the reducer. A process started with node --memory-reducer or --no-memory-reducer keeps what it was told.
+   */
+  memoryReducer?: boolean;
+}
 
 /**
  * Starts a worker thread on the module at `url`. Node 20 cannot start a .ts worker entry even when this process
  * runs under --import tsx, so a .ts entry is loaded through a tiny eval'd module that registers tsx first.
  */
-export function startWorker(url: URL, workerData: unknown): Worker {
+export function startWorker(url: URL, workerData: unknown, o: StartWorkerOptions = {}): Worker {
+  const clear = o.memoryReducer === false && !process.execArgv.some((a) => a === '--memory-reducer' || a === '--no-memory-reducer');
+  if (clear) setFlagsFromString('--no-memory-reducer');
+  let worker: Worker;
+  try {
+    worker = create(url, workerData);
+  } catch (e) {
+    if (clear) setFlagsFromString('--memory-reducer');
+    throw e;
+  }
+  if (clear) {
+    let restored = false;
+    const restore = (): void => {
+      if (restored) return;
+      restored = true;
+      setFlagsFromString('--memory-reducer');
+    };
+    worker.once('online', restore);
+    worker.once('exit', restore);
+  }
+  return worker;
+}
+
+function create(url: URL, workerData: unknown): Worker {
   // A thread starts on its creator's CPUs (new Worker creates it synchronously): with controlCpu the main thread is
   // pinned off the control thread's CPU, and a worker started later (replay jobs, the fleet shipper) gets every CPU back.
   if (!url.pathname.endsWith('.ts')) return withProcessCpus(() => new Worker(url, { workerData }));

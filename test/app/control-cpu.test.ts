@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startDaemonApp } from '../../src/app/daemon-app.ts';
@@ -141,4 +141,20 @@ test('controlCpu naming a CPU the process may not use: refused before anything o
   );
   assert.equal(existsSync(db), false, 'no log opened');
   assert.deepEqual(pidCpus(process.pid), all);
+});
+
+test('controlCpu that is not a CPU number: the config is refused, naming the field and the bound', (t) => {
+  const tmp = tempDir('control-cpu-config-');
+  t.after(tmp.cleanup);
+  const base = readFileSync(join(root, 'config/daemon.yaml'), 'utf8').replace(/^controlCpu:.*\n/m, '');
+  for (const [value, why] of [
+    ['-2', /field 'controlCpu': must be >= -1/],
+    ['2048', /field 'controlCpu': must be <= 1023/],
+    ['1.5', /field 'controlCpu': must be integer/],
+    ['last', /field 'controlCpu': must be integer/],
+  ] as const) {
+    const file = join(tmp.dir, 'daemon.yaml');
+    writeFileSync(file, `${base}controlCpu: ${value}\n`);
+    assert.throws(() => loadDaemonConfig(file), why, `controlCpu: ${value}`);
+  }
 });
