@@ -30,6 +30,12 @@ export const LABEL_EXPERIMENT = command({
     reward: T.string({ minLength: 1, default: 'models/reward.onnx', description: 'the learned reward judged', cli: { arg: 'FILE' } }),
     out: T.string({ minLength: 1, default: 'data/runs/labels', description: 'writes labels.json and labels.md here', cli: { arg: 'DIR' } }),
     tuneEvery: T.integer({ minimum: 0, maximum: 100000, default: 0, description: 'fine-tune the reward on every N new labels and swap it in (0 = off)' }),
+    config: T.string({
+      minLength: 1,
+      default: 'config/daemon.yaml',
+      description: 'the daemon config whose practice and labels sections give the rest (e.g. practice.liftToleranceM)',
+      cli: { arg: 'FILE' },
+    }),
   }),
 });
 
@@ -45,7 +51,7 @@ export async function main(argv: string[]): Promise<number> {
     policyPath: a.policy,
     rewardPath: a.reward,
     outDir: a.out,
-    configFile: 'config/daemon.yaml',
+    configFile: a.config,
     calibrationDir: 'calibration',
     tuneEvery: a.tuneEvery,
     onProgress: (l) => console.log(l),

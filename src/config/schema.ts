@@ -101,6 +101,11 @@ export const PracticeConfigSchema = T.object(
       description: "reward probability above which an episode's final observation counts as a (learned) success",
     }),
     useGroundTruthReward: T.boolean({ default: false, description: "ablation only: the simulator's ground-truth success as the reward" }),
+    liftToleranceM: T.nullable(T.number({ minimum: 0, maximum: 0.02 }), {
+      default: 0.001,
+      description:
+        "lift check on the learned reward (daemon/scoring.ts checkedReward): an observation whose tip is more than this (m) above the lowest the tip reached earlier in the episode is not seated, whatever the classifier says (seated is as deep as a connector goes); its reward is 0, for the episode's judgement and for learning alike. 0.001 = the simulator's seated tolerance; null: off",
+    }),
   },
   { default: {} },
 );

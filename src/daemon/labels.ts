@@ -7,8 +7,9 @@
  *     ('flip-flop');
  *   - or the learned outcome and the physical evidence disagree ('physical-disagreement'): the tip's height above the
  *     calibrated socket x* at the end says the connector went down to its seated height (within `seatedToleranceM`)
- *     while the classifier says failure, or that it never went down while the classifier says success. The pose and
- *     x* are what any robot backend delivers; no simulator ground truth is used here.
+ *     while the classifier says failure, or that it never went down while the classifier says success. A tip the lift
+ *     check (scoring.ts) found lifted above the lowest it reached is not down: that failure is already explained, and
+ *     asks for no label. The pose and x* are what any robot backend delivers; no simulator ground truth is used here.
  * Budget: requests never exceed ceil(budget * judged episodes) at any moment (so one request is possible at once,
  * the next after 1/budget episodes, ...). A request that does not fit is recorded as skipped (counted, not asked).
  */
@@ -31,11 +32,15 @@ export interface LabelRequestSettings {
 
 /** One observation's evidence, kept per episode (newest last, a few steps). */
 export interface StepEvidence {
-  /** The classifier's probability on this observation. */
+  /** The learned reward of this observation (the classifier's probability through the lift check, scoring.ts). */
   prob: number;
   eePos: Vec3;
   goal: Vec3;
   wrench: Wrench;
+  /** Tip height above the lowest it reached earlier in the episode (m); absent: not known. */
+  liftM?: number;
+  /** The lift check found the tip lifted above that lowest point (so not seated). */
+  lifted?: boolean;
 }
 
 export type LabelRequestReason = 'uncertain' | 'flip-flop' | 'physical-disagreement';
@@ -47,6 +52,8 @@ export interface LabelNeed {
   /** Tip height above x* at the end (m); null without steps. */
   heightAboveGoalM: number | null;
   physicallyDown: boolean | null;
+  /** Tip height above the lowest it reached earlier in the episode (m), when known. */
+  liftM: number | null;
   /** Force along z at the end (N, bias-corrected): reported for the operator, not judged on. */
   forceZN: number | null;
   recentProbs: number[];
@@ -73,7 +80,7 @@ export function labelNeed(steps: readonly StepEvidence[], threshold: number, s: 
     if (sides.size === 2 && moved < s.stillM) reasons.push('flip-flop');
   }
   const height = last.eePos[2] - last.goal[2];
-  const down = Number.isFinite(height) ? height <= s.seatedToleranceM : null;
+  const down = Number.isFinite(height) ? height <= s.seatedToleranceM && last.lifted !== true : null;
   if (down !== null && down !== learnedSuccess) reasons.push('physical-disagreement');
   if (reasons.length === 0) return null;
   return {
@@ -82,6 +89,7 @@ export function labelNeed(steps: readonly StepEvidence[], threshold: number, s: 
     learnedSuccess,
     heightAboveGoalM: Number.isFinite(height) ? height : null,
     physicallyDown: down,
+    liftM: last.liftM ?? null,
     forceZN: Number.isFinite(last.wrench[2]) ? last.wrench[2] : null,
     recentProbs: steps.map((x) => x.prob),
   };

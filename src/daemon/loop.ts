@@ -35,7 +35,7 @@ import { ModelInputs, depthCellsOf, type ModelInput } from '../policy/inputs.ts'
 import type { DaemonLog, ModelInputSpec, ResidualPolicy, RewardScorer, TickTransition } from './interfaces.ts';
 import { decideSafety, EstopLatch, type EstopOrigin, type ResetResult, type SafetyDecision, type SafetyLimits } from './safety.ts';
 import { TickScheduler } from './scheduler.ts';
-import { judgeEpisode, RecentEpisodes } from './scoring.ts';
+import { checkedReward, judgeEpisode, LowestTip, RecentEpisodes, type CheckedReward } from './scoring.ts';
 import { LabelBudget, labelNeed, type LabelRequest, type StepEvidence } from './labels.ts';
 import { TickTiming, type LateTick } from './timing.ts';
 import { buildStatus, takeoverStatus } from './status.ts';
@@ -108,6 +108,8 @@ interface OpenEpisode {
   kind: 'practice' | 'eval';
   /** The last few scored observations (reward probability, tip pose, x*, wrench): a label request's evidence. */
   evidence: StepEvidence[];
+  /** The lowest tip so far, for the lift check on the learned reward (scoring.ts). */
+  lowest: LowestTip;
 }
 
 interface Prepared {
@@ -497,8 +499,9 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     );
     // Anything may have happened while we awaited (REST e-stop, stop request, shutdown): re-check before moving.
     if (this.episode !== ep || this.state !== 'running') return;
-    if (ep.pending) this.completePending(ep, reward.prob, reward.gt, false);
-    this.noteEvidence(ep, p, reward.prob);
+    const checked = this.checkReward(ep, p, reward.prob);
+    if (ep.pending) this.completePending(ep, checked.prob, reward.gt, false);
+    this.noteEvidence(ep, p, checked);
 
     // Compose the action: u_H + bounded residual, or the operator's move, step-limited.
     const uH = pControl(p.obs.eePos, p.obs.goal, this.cal.gains.kp);
@@ -563,8 +566,9 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     if (!p || this.episode !== ep) return;
     const r = await this.scoreReward(p);
     if (this.episode !== ep) return;
-    this.completePending(ep, r.prob, r.gt, true);
-    this.closeEpisode(ep, 'aborted', 'stop requested', r.prob, r.gt);
+    const checked = this.checkReward(ep, p, r.prob);
+    this.completePending(ep, checked.prob, r.gt, true);
+    this.closeEpisode(ep, 'aborted', 'stop requested', checked.prob, r.gt);
     this.afterEpisode();
   }
 
@@ -577,10 +581,11 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     const r = await this.scoreReward(p);
     if (this.episode !== ep || this.state !== 'scoring') return;
     this.lastPose = p.obs.eePos;
-    this.completePending(ep, r.prob, r.gt, true);
-    this.noteEvidence(ep, p, r.prob);
-    const { outcome, reason } = judgeEpisode(r.prob, r.gt, this.cfg.practice);
-    this.closeEpisode(ep, outcome, reason, r.prob, r.gt);
+    const checked = this.checkReward(ep, p, r.prob);
+    this.completePending(ep, checked.prob, r.gt, true);
+    this.noteEvidence(ep, p, checked);
+    const { outcome, reason } = judgeEpisode(checked.prob, r.gt, this.cfg.practice, checked.refused);
+    this.closeEpisode(ep, outcome, reason, checked.prob, r.gt);
     // Only outcomes the learned reward judged can ask for a label (ground-truth judging needs none).
     if (r.prob !== null && !this.cfg.practice.useGroundTruthReward && (outcome === 'success' || outcome === 'failure')) this.considerLabelRequest(ep);
     this.afterEpisode();
@@ -651,6 +656,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
       lastClock: Number.NEGATIVE_INFINITY,
       kind: run.kind,
       evidence: [],
+      lowest: new LowestTip(),
     };
     this.takeovers.newEpisode();
     this.setState('running');
@@ -706,9 +712,14 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
 
   // ---------------------------------------------------------------- operator labels (src/daemon/labels.ts)
 
-  private noteEvidence(ep: OpenEpisode, p: Prepared, prob: number | null): void {
-    if (prob === null) return;
-    ep.evidence.push({ prob, eePos: p.obs.eePos, goal: p.obs.goal, wrench: p.obs.wrench });
+  /** Every observation's learned reward passes the lift check (scoring.ts checkedReward) before anything uses it. */
+  private checkReward(ep: OpenEpisode, p: Prepared, rawProb: number | null): CheckedReward {
+    return checkedReward(rawProb, ep.lowest.observe(p.obs.eePos), this.cfg.practice);
+  }
+
+  private noteEvidence(ep: OpenEpisode, p: Prepared, r: CheckedReward): void {
+    if (r.prob === null) return;
+    ep.evidence.push({ prob: r.prob, eePos: p.obs.eePos, goal: p.obs.goal, wrench: p.obs.wrench, liftM: r.liftM, lifted: r.lifted });
     const keep = Math.max(2, this.cfg.labels.flipSteps);
     if (ep.evidence.length > keep) ep.evidence.splice(0, ep.evidence.length - keep);
   }

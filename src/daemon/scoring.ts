@@ -1,7 +1,17 @@
 /**
  * Episode scoring: how an episode's outcome is judged from the reward classifier (or, in simulation when asked or
- * when no classifier is loaded, from ground truth), and the recent-episodes window behind the operator's success rates.
+ * when no classifier is loaded, from ground truth), the physical check every learned reward passes first, and the
+ * recent-episodes window behind the operator's success rates.
+ *
+ * The lift check (issue 13): seated is as deep as a connector goes, so an observation whose tip is more than
+ * `liftToleranceM` above the lowest the tip reached earlier in the episode cannot be seated, whatever the classifier
+ * says (every learned reward called a plug that the episode's last action lifted 1-3 mm seated:
+ * results/reward-lift-check/). Its reward is 0. The daemon applies `checkedReward` once per scored observation and
+ * logs the result as the transition's rewardProb, so the episode's judgement, the label requests and learning
+ * (data/labels.ts learningReward reads rewardProb) all see the same checked reward. It needs only the tip height along
+ * the insertion axis (the cell's z), which every backend delivers: no connector constant, no calibration of x*.
  */
+import type { Vec3 } from '../core/types.ts';
 import type { EpisodeOutcome } from '../store/types.ts';
 import type { EpisodeSummary } from './types.ts';
 
@@ -10,10 +20,59 @@ export interface ScoringSettings {
   successThreshold: number;
   /** Judge by the simulator's ground truth even when a reward classifier is loaded. */
   useGroundTruthReward: boolean;
+  /** Lift check: a tip more than this (m) above the episode's lowest so far is not seated; null: off. */
+  liftToleranceM: number | null;
 }
 
-/** The outcome of an episode whose final observation scored `prob` (null: no classifier) with ground truth `gt`. */
-export function judgeEpisode(prob: number | null, gt: boolean | null, s: ScoringSettings): { outcome: EpisodeOutcome; reason: string | null } {
+/** The lowest tip height of one episode so far, and how far above it each new observation is. */
+export class LowestTip {
+  private z = Number.POSITIVE_INFINITY;
+
+  /** Notes the observation's tip and returns its height above the lowest point of earlier observations (m, >= 0). */
+  observe(eePos: Vec3): number {
+    const z = eePos[2];
+    if (!Number.isFinite(z)) return 0;
+    const lift = Number.isFinite(this.z) ? Math.max(0, z - this.z) : 0;
+    this.z = Math.min(this.z, z);
+    return lift;
+  }
+}
+
+export interface CheckedReward {
+  /** The reward: the classifier's probability, 0 when the lift check refuses it; null without a classifier. */
+  prob: number | null;
+  /** The classifier's own probability. */
+  rawProb: number | null;
+  /** Tip height above the lowest it reached earlier in the episode (m). */
+  liftM: number;
+  /** The lift check says this observation cannot be seated. */
+  lifted: boolean;
+  /** Why a learned success was overruled (the operator reads it in the episode's reason), else null. */
+  refused: string | null;
+}
+
+/** A classifier's probability on one observation through the lift check (the one rule; see the file header). */
+export function checkedReward(rawProb: number | null, liftM: number, s: Pick<ScoringSettings, 'liftToleranceM' | 'successThreshold'>): CheckedReward {
+  const lifted = s.liftToleranceM !== null && liftM > s.liftToleranceM;
+  if (!lifted || rawProb === null) return { prob: rawProb, rawProb, liftM, lifted, refused: null };
+  const tol = s.liftToleranceM ?? 0;
+  const refused =
+    rawProb >= s.successThreshold
+      ? `refused by the lift check: tip ${(1000 * liftM).toFixed(1)} mm above the lowest it reached (tolerance ${(1000 * tol).toFixed(1)} mm); classifier ${rawProb.toFixed(3)}`
+      : null;
+  return { prob: 0, rawProb, liftM, lifted, refused };
+}
+
+/**
+ * The outcome of an episode whose final observation's checked reward is `prob` (null: no classifier) with ground
+ * truth `gt`; `refused` is the lift check's reason when it overruled the classifier.
+ */
+export function judgeEpisode(
+  prob: number | null,
+  gt: boolean | null,
+  s: ScoringSettings,
+  refused: string | null = null,
+): { outcome: EpisodeOutcome; reason: string | null } {
   const useGt = s.useGroundTruthReward || prob === null;
   if (useGt && gt !== null) {
     return {
@@ -21,7 +80,7 @@ export function judgeEpisode(prob: number | null, gt: boolean | null, s: Scoring
       reason: prob === null ? 'judged by ground truth (no reward model loaded)' : 'judged by ground truth (useGroundTruthReward)',
     };
   }
-  if (prob !== null) return { outcome: prob >= s.successThreshold ? 'success' : 'failure', reason: null };
+  if (prob !== null) return { outcome: prob >= s.successThreshold ? 'success' : 'failure', reason: refused };
   return { outcome: 'failure', reason: 'no reward model and no ground truth: not judged' };
 }
 

@@ -9,13 +9,15 @@
  * - labelled success: the episode's last transition (whose next observation is the final one) gets 1. Earlier
  *   transitions keep their learned reward: the label says where the episode ended, not when the connector seated.
  * Ground truth as the reward source ('gt', an ablation) is not overridden: it is already the truth.
+ * The daemon's logged rewardProb has already passed the lift check (daemon/scoring.ts checkedReward: 0 where the tip
+ * was lifted above the lowest it reached), so learning and the daemon's judgement see the same reward.
  */
 
 /** Where the reward of a transition comes from (see dataset.ts RewardSource). */
 export type LearningRewardSource = 'rewardProb' | 'gt' | 'rewardThreshold';
 
 export interface RewardFields {
-  /** The classifier's probability on the next observation, as the daemon logged it. */
+  /** The classifier's probability on the next observation through the lift check, as the daemon logged it. */
   rewardProb: number | null;
   /** Simulator ground truth of the next observation (null on a real robot). */
   gtSuccess: boolean | null;

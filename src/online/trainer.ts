@@ -11,8 +11,9 @@
  *   2. Online replay: the daemon's practice transitions, read incrementally from the same SQLite file (ended episodes
  *      only, so s' is known); features computed once, without augmentation, and cached in the store (putFeatures) so
  *      a restarted trainer does not recompute them. Reward = the reward classifier's probability on the NEXT
- *      observation, which the daemon logged as rewardProb (ground truth only with reward: 'gt', an ablation), unless an
- *      operator labelled the episode: data/labels.ts learningReward is the one rule, re-applied when a label arrives.
+ *      observation, which the daemon logged as rewardProb after its lift check (daemon/scoring.ts; ground truth only
+ *      with reward: 'gt', an ablation), unless an operator labelled the episode: data/labels.ts learningReward is the
+ *      one rule, re-applied when a label arrives.
  *      Operator takeovers (intervention transitions; their logged action is executed - u_H, the residual the policy
  *      should have output) go, marked, into BOTH buffers as HIL-SERL does: the online one like any practice step, and
  *      the offline/demonstration one (addDemonstrations), so that they stay in every batch's offline share too.

@@ -50,7 +50,8 @@ export interface EpisodeStart {
 export interface EpisodeEnd {
   outcome: EpisodeOutcome;
   reason?: string | null;
-  /** The reward classifier's success probability for the episode. */
+  /** The learned reward of the final observation: the classifier's probability, 0 when the daemon's lift check
+   *  refused it (the reason then says so and gives the classifier's probability). */
   learnedSuccessProb?: number | null;
   /** Ground truth (simulation only; for evaluation, never learning). */
   gtSuccess?: boolean | null;
@@ -86,7 +87,8 @@ export interface TransitionInput {
   actionResidual?: Vec3 | null;
   /** What the robot was commanded after the safety filter. */
   actionExecuted?: Vec3 | null;
-  /** Reward classifier's probability on the next observation, if already known (else setRewards later). */
+  /** Reward classifier's probability on the next observation (through the daemon's lift check, daemon/scoring.ts),
+   *  if already known (else setRewards later). */
   rewardProb?: number | null;
   gtSuccess?: boolean | null;
   done?: boolean;

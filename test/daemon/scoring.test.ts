@@ -1,0 +1,132 @@
+/**
+ * The lift check on the learned reward (src/daemon/scoring.ts, issue 13): a tip lifted above the lowest it reached in
+ * the episode cannot be seated, so the classifier's "seated" is refused, for the judgement and for the logged reward
+ * the trainer learns from. The rule alone, then through the real MuJoCo cell and the daemon's log (real SQLite).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Vec3 } from '../../src/core/types.ts';
+import { learningReward } from '../../src/data/labels.ts';
+import type { RewardScorer } from '../../src/daemon/interfaces.ts';
+import { labelNeed, type StepEvidence } from '../../src/daemon/labels.ts';
+import { checkedReward, judgeEpisode, LowestTip, type ScoringSettings } from '../../src/daemon/scoring.ts';
+import { logged, rig, tickUntil } from './helpers.ts';
+
+const S: ScoringSettings = { successThreshold: 0.5, useGroundTruthReward: false, liftToleranceM: 0.001 };
+
+test('the lift check: a tip lifted more than the tolerance above its lowest point is refused; going down never is', () => {
+  const low = new LowestTip();
+  // Going down (an insertion): each observation is the lowest yet, nothing is refused.
+  for (const z of [0.03, 0.02, 0.01, 0.0]) assert.equal(checkedReward(0.9, low.observe([0, 0, z]), S).lifted, false);
+  // Seated with sub-mm wobble (expert episodes wobble up to 0.7 mm, results/reward-lift-check/): kept.
+  const wobble = checkedReward(0.9, low.observe([0, 0, 0.0007]), S);
+  assert.deepEqual([wobble.prob, wobble.lifted, wobble.refused], [0.9, false, null]);
+  // Lifted 1.8 mm by the last action: the classifier's 0.93 becomes 0, a failure, and the reason says why.
+  const lifted = checkedReward(0.93, low.observe([0, 0, 0.0018]), S);
+  assert.equal(lifted.prob, 0);
+  assert.equal(lifted.rawProb, 0.93);
+  assert.ok(Math.abs(lifted.liftM - 0.0018) < 1e-12);
+  const j = judgeEpisode(lifted.prob, null, S, lifted.refused);
+  assert.equal(j.outcome, 'failure');
+  assert.match(j.reason ?? '', /lift check: tip 1\.8 mm above the lowest it reached \(tolerance 1\.0 mm\); classifier 0\.930/);
+  // A low probability on a lifted tip is also 0 (not seated either way), with no "refused" reason.
+  assert.deepEqual([checkedReward(0.2, 0.002, S).prob, checkedReward(0.2, 0.002, S).refused], [0, null]);
+  // Pressed home again: back at the lowest point, the classifier is believed again.
+  assert.equal(checkedReward(0.9, low.observe([0, 0, 0.0001]), S).prob, 0.9);
+  // Off (null): the classifier alone, as before this check.
+  assert.equal(checkedReward(0.93, 0.0018, { ...S, liftToleranceM: null }).prob, 0.93);
+  // No classifier: nothing to check.
+  assert.equal(checkedReward(null, 0.0018, S).prob, null);
+  // A non-finite tip is not evidence.
+  assert.equal(new LowestTip().observe([0, 0, Number.NaN]), 0);
+});
+
+test('a lifted tip asks for no label: the lift check already explains the failure', () => {
+  const ev = (prob: number, z: number, lifted: boolean): StepEvidence => ({
+    prob,
+    eePos: [0, 0, z],
+    goal: [0, 0, 0],
+    wrench: [0, 0, 0, 0, 0, 0],
+    liftM: lifted ? 0.0018 : 0,
+    lifted,
+  });
+  const L = { requests: true, uncertainBand: 0.15, flipSteps: 0, stillM: 0.001, seatedToleranceM: 0.002, budget: 1 };
+  // 1.8 mm above x*, refused by the lift check (reward 0): physically not down, no disagreement.
+  const n = labelNeed([ev(0, 0.0018, true)], 0.5, L);
+  assert.equal(n, null);
+  // The same height without a lift (never lower): down, and a learned failure there disagrees.
+  assert.deepEqual(labelNeed([ev(0.1, 0.0018, false)], 0.5, L)?.reasons, ['physical-disagreement']);
+});
+
+/** The classifier's known mistake, made deterministic: it calls every frame seated (as every learned reward called a
+ *  plug lifted 1-3 mm by the last action, results/reward-depth-hardneg/). */
+const saysSeated: RewardScorer = {
+  version: 'says-seated',
+  input: { image: null, proprio: { layout: ['dx', 'dy', 'dz'], mean: [0, 0, 0], std: [1, 1, 1] } },
+  async probability(): Promise<number> {
+    return 0.9;
+  },
+};
+
+/**
+ * Two practice episodes in the MuJoCo cell, P-controller with the exact x*: the first ends seated, in the second the
+ * operator's takeover lifts the seated plug 2 mm on the last step. Returns per episode its outcome, reason, ground
+ * truth and the rewards of its logged transitions as the trainer reads them (data/labels.ts learningReward).
+ */
+async function seatThenLift(
+  liftToleranceM: number | null,
+): Promise<Array<{ outcome: string | null; reason: string | null; gt: boolean | null; rewards: number[] }>> {
+  const steps = 14;
+  const r = await rig({
+    connector: 'europlug',
+    reward: saysSeated,
+    overrides: { episodeSteps: steps },
+    config: (c) => {
+      c.practice.liftToleranceM = liftToleranceM;
+      c.labels.requests = false;
+    },
+  });
+  try {
+    const d = r.app.daemon;
+    assert.ok(d.startPractice({ count: 2, scenario: 'I', explorationNoise: 0 }).ok);
+    await tickUntil(r.app, () => d.status().episode !== null && d.status().episode?.index === 1 && d.currentState === 'running', 400);
+    // Episode 2: drive to the last step, then lift.
+    await tickUntil(r.app, () => d.status().episode?.step === steps - 1);
+    assert.equal(r.sim.groundTruth?.().success, true, 'seated before the last step');
+    const up: Vec3 = [0, 0, 0.002];
+    assert.equal(d.takeover({ delta: up, source: 'test-lift' }).ok, true);
+    await d.tick(); // the last control step: the lift
+    d.releaseTakeover();
+    await tickUntil(r.app, () => d.status().practice === null && d.currentState === 'idle');
+    await logged(r);
+    const store = r.app.log.store;
+    return store
+      .listEpisodes({ limit: 10 })
+      .sort((a, b) => a.id - b.id)
+      .map((e) => {
+        const ts = store.getEpisode(e.id, { transitions: true, images: false })?.transitions ?? [];
+        const rewards = ts.map((t, i) => learningReward(t, { source: 'rewardProb', last: i === ts.length - 1 }) ?? Number.NaN);
+        return { outcome: e.outcome, reason: e.reason, gt: e.gtSuccess, rewards };
+      });
+  } finally {
+    await r.close();
+  }
+}
+
+test('MuJoCo cell: a seated plug lifted by the last action is judged a failure and learned from as 0; a seated one stays a success', async () => {
+  const [seated, lifted] = await seatThenLift(0.001);
+  assert.ok(seated && lifted);
+  // Never refuses a real success: the seated episode keeps the classifier's judgement and rewards.
+  assert.deepEqual([seated.outcome, seated.gt, seated.reason], ['success', true, null]);
+  assert.equal(seated.rewards.at(-1), 0.9);
+  // The lifted one: ground truth says not seated, the judgement agrees, and the trainer's reward of the last step is 0.
+  assert.equal(lifted.gt, false, 'the last action unseated the plug');
+  assert.equal(lifted.outcome, 'failure');
+  assert.match(lifted.reason ?? '', /refused by the lift check: tip 2\.\d mm above the lowest/);
+  assert.equal(lifted.rewards.at(-1), 0);
+  assert.equal(lifted.rewards.at(-2), 0.9, 'the seated steps before the lift keep their reward');
+
+  // Without the check (as before): the same lift is a learned success, and learning gets 0.9 for it.
+  const [, before] = await seatThenLift(null);
+  assert.deepEqual([before?.outcome, before?.gt, before?.rewards.at(-1)], ['success', false, 0.9]);
+});
