@@ -65,7 +65,11 @@ test('the daemon on its real-time schedule allocates little per control tick (mo
     command(delta);
   };
   const { log, ring } = ringLog();
-  const d = new Daemon({ backend: mock, config, calibration: loadCalibration(join(root, 'calibration')), log });
+  const calibration = loadCalibration(join(root, 'calibration'));
+  // This test measures allocation, not timing: on a loaded machine a 50 Hz tick can be missed a few times in a row, and
+  // the deadman (3 in a row by default) would stop the arm and the count with it.
+  calibration.limits.maxMissedTicks = 10;
+  const d = new Daemon({ backend: mock, config, calibration, log });
   // As thread-host.ts: every status goes out through the events ring.
   d.on('status', (status) => void ring.write({ type: 'status', status }));
   try {
@@ -75,7 +79,7 @@ test('the daemon on its real-time schedule allocates little per control tick (mo
     const until = async (n: number): Promise<void> => {
       const deadline = performance.now() + 60_000;
       while (commands < n && performance.now() < deadline) await sleep(20);
-      assert.ok(commands >= n, `only ${commands} control ticks in 60 s`);
+      assert.ok(commands >= n, `only ${commands} control ticks in 60 s (state ${d.currentState})`);
     };
     await until(WARMUP);
     const meter = new HeapMeter();
