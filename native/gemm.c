@@ -1263,7 +1263,7 @@ static void col2im(const float *cols, const ConvDims *d, size_t p0, size_t p1, f
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define DC_R 6
-#define DC_P 256 /* pixels per chunk of the filter gradient */
+#define DC_P 128 /* pixels per chunk of the filter gradient (any size gives the same sums: the partial sums are floats) */
 
 static int g_conv_direct = -1; /* -1: not checked yet; 0 off (no AVX2/FMA, or setConvDirect(false)); 1 on */
 static int conv_direct_on(void) {
@@ -1471,8 +1471,9 @@ static inline __attribute__((always_inline)) const float *dc_run(const DcJob *j,
 }
 
 /* Software prefetch of a byte range, a few lines per call, spread over the work that comes before it is read: at
- * batch 256 a layer's tensors (up to 8 MB) come from L3 or memory, and the tiles' access pattern (several rows of
- * several images at once) is not one the hardware prefetchers follow well. */
+ * batch 256 a layer's tensors (up to 8 MB) come from L3 or memory. Used for the next image of the input gradient and
+ * the next chunk of the filter gradient, where it saved 5 % and 2 % of an update's CPU; the forward pass gained
+ * nothing measurable from it (results/learner-conv32/README.md). */
 typedef struct {
   const char *at, *end;
 } DcPf;
@@ -1481,12 +1482,6 @@ static inline void dc_pf(DcPf *f, int lines, int hint_l2) {
     if (hint_l2) _mm_prefetch(f->at, _MM_HINT_T1);
     else _mm_prefetch(f->at, _MM_HINT_T0);
   }
-}
-/* The cursor moved to at least `from` (never back) and its end to `to`. */
-static inline void dc_pf_ahead(DcPf *f, const void *from, const void *to) {
-  const char *a = (const char *)((uintptr_t)from & ~(uintptr_t)63);
-  if (f->at < a) f->at = a;
-  if (f->end < (const char *)to) f->end = (const char *)to;
 }
 
 /* Forward, pixel blocks of part `part`: y[p, :] = act(bias + sum_a run(p, a) . W[a]), in tiles of R pixels x CW. */
@@ -1505,10 +1500,6 @@ static void dc_fwd_part(void *arg, int part) {
     return;
   }
   float dummy[DC_RMAX * 32];
-  const char *xEnd = (const char *)(j->a + (size_t)d->N * d->H * d->W * d->Ci), *oEnd = (const char *)(j->out + np * d->Co);
-  const size_t pfDist = 2 * (size_t)d->W * d->Ci * sizeof(float) * d->sh + 4096; /* the next output row's new input, and a margin */
-  const int pfLines = (int)(4 * ((size_t)R * d->sw * d->Ci * sizeof(float) * KH / 64) + 8); /* beyond the new input a tile reaches */
-  DcPf pf = {(const char *)j->a, (const char *)j->a};
   for (size_t blk = nb * part / j->parts; blk < nb * (part + 1) / j->parts; blk++) {
     float *base[DC_RMAX];
     DcPix x = dc_pix(d, blk * R);
@@ -1517,15 +1508,6 @@ static void dc_fwd_part(void *arg, int part) {
       base[r] = p < np ? j->out + p * d->Co : NULL;
       for (int a = 0; a < KH; a++) s[a * R + r] = dc_run(j, x, a, scratch + ((size_t)r * KH + a) * L);
       if (p + 1 < np) dc_next(d, &x);
-    }
-    { /* the input from this tile's last pixel's last filter row on, up to pfDist bytes ahead (images are read in order) */
-      const int rr = x.i * d->sh + KH - 1 - d->pT, qq = x.j * d->sw - d->pL;
-      const float *far = j->a + (((size_t)x.n * d->H + (rr < d->H ? (rr < 0 ? 0 : rr) : d->H - 1)) * d->W + (qq < 0 ? 0 : qq)) * d->Ci;
-      dc_pf_ahead(&pf, far, (const char *)far + pfDist < xEnd ? (const char *)far + pfDist : xEnd);
-      dc_pf(&pf, pfLines, 0);
-      /* the next tile's output lines, for writing */
-      const char *o1 = (const char *)(j->out + (blk + 1) * R * d->Co), *o2 = (const char *)(j->out + (blk + 2) * R * d->Co);
-      for (const char *q = o1; q < o2 && q < oEnd; q += 64) __builtin_prefetch(q, 1, 3);
     }
     for (int c0 = 0; c0 < d->Co; c0 += CW) {
       float *o[DC_RMAX];
