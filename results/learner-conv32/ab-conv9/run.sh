@@ -4,6 +4,7 @@
 set -euo pipefail
 base="$1"; branch="$2"; rounds="${3:-5}"; only="${4:-32x32}"
 out="${OUT:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}"  # OUT: another directory for the files
+mkdir -p "$out"
 for r in $(seq 1 "$rounds"); do
   for wt in "$base" "$branch"; do
     name="$(basename "$wt")"
