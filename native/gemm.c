@@ -1268,7 +1268,7 @@ static void col2im(const float *cols, const ConvDims *d, size_t p0, size_t p1, f
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define DC_R 6
-#define DC_P 256 /* pixels per chunk of the filter gradient */
+#define DC_P 128 /* pixels per chunk of the filter gradient (any size gives the same sums: the partial sums are floats) */
 
 static int g_conv_direct = -1; /* -1: not checked yet; 0 off (no AVX2/FMA, or setConvDirect(false)); 1 on */
 static int conv_direct_on(void) {
@@ -1278,6 +1278,22 @@ static int conv_direct_on(void) {
     g_conv_direct = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && !(e && strcmp(e, "off") == 0);
   }
   return g_conv_direct;
+}
+
+/* The wide tiles (AVX-512F: up to 12 rows x 32 columns, 24 of the 32 zmm registers) where the CPU has them and the
+ * columns are a multiple of 32. Each output value gets the same operations in the same order as in the AVX2 tiles
+ * (init, then one FMA per term in the order of t, l or of the pixels), so both give the same bits; the wide tile reads
+ * its inputs once for 32 columns instead of twice, and half as many weights per FMA, which matters once a layer's
+ * tensors (8 MB at batch 256) no longer fit in L2. INSERTION_CONV_WIDE=off or setConvWide(false): AVX2 tiles only. */
+#define DC_RMAX 12
+static int g_conv_wide = -1;
+static int conv_wide_on(void) {
+  if (g_conv_wide < 0) {
+    __builtin_cpu_init();
+    const char *e = getenv("INSERTION_CONV_WIDE");
+    g_conv_wide = __builtin_cpu_supports("avx512f") && !(e && strcmp(e, "off") == 0);
+  }
+  return g_conv_wide;
 }
 
 /* o[r][0..15] = act(init[0..15] + sum over t < T, l < L of s[t*DC_R + r][l] * w[t][l*ldw + 0..15]) for r < DC_R. */
@@ -1353,6 +1369,69 @@ __attribute__((target("avx2,fma"))) static void dc_tile_dw(int P, const float *c
   _mm256_storeu_ps(o + 4 * ldo, c40), _mm256_storeu_ps(o + 4 * ldo + 8, c41), _mm256_storeu_ps(o + 5 * ldo, c50), _mm256_storeu_ps(o + 5 * ldo + 8, c51);
 }
 
+/* The wide tiles, generated for several row counts (the columns are 32: two zmm registers a row). */
+#define DC_ROWS8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+#define DC_ROWS9(X) DC_ROWS8(X) X(8)
+#define DC_ROWS12(X) DC_ROWS9(X) X(9) X(10) X(11)
+#define DCW_DECL(r) __m512 c##r##a = i0, c##r##b = i1;
+#define DCW_SP(r) const float *s##r = s[t * rn + r];
+#define DCW_FMA(r, v)                                                                                                \
+  {                                                                                                                  \
+    const __m512 b = _mm512_set1_ps(v);                                                                              \
+    c##r##a = _mm512_fmadd_ps(b, w0, c##r##a), c##r##b = _mm512_fmadd_ps(b, w1, c##r##b);                            \
+  }
+#define DCW_FMA_S(r) DCW_FMA(r, s##r[l])
+#define DCW_FMA_V(r) DCW_FMA(r, v[r])
+#define DCW_RELU(r) c##r##a = _mm512_max_ps(c##r##a, z), c##r##b = _mm512_max_ps(c##r##b, z);
+#define DCW_ST(r) _mm512_storeu_ps(o[r], c##r##a), _mm512_storeu_ps(o[r] + 16, c##r##b);
+#define DCW_DECL_DW(r)                                                                                               \
+  __m512 c##r##a = first ? _mm512_setzero_ps() : _mm512_loadu_ps(o + r * ldo),                                      \
+         c##r##b = first ? _mm512_setzero_ps() : _mm512_loadu_ps(o + r * ldo + 16);
+#define DCW_ST_DW(r) _mm512_storeu_ps(o + r * ldo, c##r##a), _mm512_storeu_ps(o + r * ldo + 16, c##r##b);
+
+/* dc_tile with ROWS rows and 32 columns: o[r][0..31] = act(init[0..31] + sum over t, l of s[t*RN + r][l] * w[t][l*ldw + 0..31]). */
+#define DC_TILE_W(NAME, ROWS, RN)                                                                                    \
+  __attribute__((target("avx512f"))) static void NAME(int T, int L, const float *const *s, const float *const *w, int ldw, const float *init, \
+                                                     float *const *o, int relu) {                                    \
+    const int rn = RN;                                                                                               \
+    const __m512 i0 = init ? _mm512_loadu_ps(init) : _mm512_setzero_ps(), i1 = init ? _mm512_loadu_ps(init + 16) : _mm512_setzero_ps(); \
+    ROWS(DCW_DECL)                                                                                                   \
+    for (int t = 0; t < T; t++) {                                                                                    \
+      ROWS(DCW_SP)                                                                                                   \
+      const float *wt = w[t];                                                                                        \
+      for (int l = 0; l < L; l++, wt += ldw) {                                                                       \
+        const __m512 w0 = _mm512_loadu_ps(wt), w1 = _mm512_loadu_ps(wt + 16);                                       \
+        ROWS(DCW_FMA_S)                                                                                              \
+      }                                                                                                              \
+    }                                                                                                                \
+    if (relu) {                                                                                                      \
+      const __m512 z = _mm512_setzero_ps();                                                                          \
+      ROWS(DCW_RELU)                                                                                                 \
+    }                                                                                                                \
+    ROWS(DCW_ST)                                                                                                     \
+  }
+DC_TILE_W(dc_tile_w12, DC_ROWS12, 12)
+DC_TILE_W(dc_tile_w8, DC_ROWS8, 8)
+
+/* dc_tile_dw with ROWS rows of consecutive filter values and 32 columns: o[r*ldo + 0..31] (+)= sum over p < P of
+ * sp[p][k0 + r] * dy[p*ldy + 0..31] (each pixel's values for the tile in one run: sp[p]). */
+#define DC_TILE_DW_W(NAME, ROWS)                                                                                     \
+  __attribute__((target("avx512f"))) static void NAME(int P, const float *const *sp, int k0, const float *dy, int ldy, float *o, int ldo, \
+                                                     int first) {                                                    \
+    ROWS(DCW_DECL_DW)                                                                                                \
+    for (int p = 0; p < P; p++, dy += ldy) {                                                                         \
+      const float *v = sp[p] + k0;                                                                                   \
+      const __m512 w0 = _mm512_loadu_ps(dy), w1 = _mm512_loadu_ps(dy + 16);                                         \
+      ROWS(DCW_FMA_V)                                                                                                \
+    }                                                                                                                \
+    ROWS(DCW_ST_DW)                                                                                                  \
+  }
+DC_TILE_DW_W(dc_tile_dw_w12, DC_ROWS12)
+DC_TILE_DW_W(dc_tile_dw_w9, DC_ROWS9)
+
+typedef void (*dc_tile_fn)(int T, int L, const float *const *s, const float *const *w, int ldw, const float *init, float *const *o, int relu);
+typedef void (*dc_tile_dw_fn)(int P, const float *const *sp, int k0, const float *dy, int ldy, float *o, int ldo, int first);
+
 typedef struct {
   ConvDims d;
   const float *a, *b, *bias; /* as conv's a and b; bias: forward only (NULL: none) */
@@ -1360,6 +1439,9 @@ typedef struct {
   const float *wt;           /* input gradient: the filter transposed per tap, [KH*KW][Co][Ci] */
   const float *zeros;        /* at least max(KW*Ci, Co) zeros */
   int relu, parts, failed;
+  int R, CW;                 /* the tile: R rows x CW columns (AVX2: DC_R x 16; wide: 8, 9 or 12 x 32) */
+  dc_tile_fn tile;           /* forward and input gradient: dc_tile or a wide tile */
+  dc_tile_dw_fn tile_dw;     /* filter gradient with wide tiles (NULL: dc_tile_dw) */
 } DcJob;
 
 /* An output pixel (image n, row i, column j), stepped through in order without divisions. */
@@ -1393,35 +1475,50 @@ static inline __attribute__((always_inline)) const float *dc_run(const DcJob *j,
   return scratch;
 }
 
-/* Forward, pixel blocks of part `part`: y[p, :] = act(bias + sum_a run(p, a) . W[a]). */
+/* Software prefetch of a byte range, a few lines per call, spread over the work that comes before it is read: at
+ * batch 256 a layer's tensors (up to 8 MB) come from L3 or memory. Used for the next image of the input gradient and
+ * the next chunk of the filter gradient, where it saved 5 % and 2 % of an update's CPU; the forward pass gained
+ * nothing measurable from it (results/learner-conv32/README.md). */
+typedef struct {
+  const char *at, *end;
+} DcPf;
+static inline void dc_pf(DcPf *f, int lines, int hint_l2) {
+  for (; lines > 0 && f->at < f->end; lines--, f->at += 64) {
+    if (hint_l2) _mm_prefetch(f->at, _MM_HINT_T1);
+    else _mm_prefetch(f->at, _MM_HINT_T0);
+  }
+}
+
+/* Forward, pixel blocks of part `part`: y[p, :] = act(bias + sum_a run(p, a) . W[a]), in tiles of R pixels x CW. */
 static void dc_fwd_part(void *arg, int part) {
   DcJob *j = (DcJob *)arg;
   const ConvDims *d = &j->d;
-  const size_t np = (size_t)d->N * d->OH * d->OW, nb = (np + DC_R - 1) / DC_R;
+  const int R = j->R, CW = j->CW;
+  const size_t np = (size_t)d->N * d->OH * d->OW, nb = (np + R - 1) / R;
   const int L = d->KW * d->Ci, KH = d->KH;
-  const float **s = malloc(sizeof(float *) * DC_R * KH);
+  const float **s = malloc(sizeof(float *) * R * KH);
   const float **w = malloc(sizeof(float *) * KH);
-  float *scratch = malloc(sizeof(float) * DC_R * KH * L);
+  float *scratch = malloc(sizeof(float) * R * KH * L);
   if (!s || !w || !scratch) {
     free(s), free(w), free(scratch);
     j->failed = 1;
     return;
   }
-  float dummy[DC_R * 16];
+  float dummy[DC_RMAX * 32];
   for (size_t blk = nb * part / j->parts; blk < nb * (part + 1) / j->parts; blk++) {
-    float *base[DC_R];
-    DcPix x = dc_pix(d, blk * DC_R);
-    for (int r = 0; r < DC_R; r++) { /* rows past the end repeat the last pixel, into a dummy output */
-      const size_t p = blk * DC_R + r;
+    float *base[DC_RMAX];
+    DcPix x = dc_pix(d, blk * R);
+    for (int r = 0; r < R; r++) { /* rows past the end repeat the last pixel, into a dummy output */
+      const size_t p = blk * R + r;
       base[r] = p < np ? j->out + p * d->Co : NULL;
-      for (int a = 0; a < KH; a++) s[a * DC_R + r] = dc_run(j, x, a, scratch + ((size_t)r * KH + a) * L);
+      for (int a = 0; a < KH; a++) s[a * R + r] = dc_run(j, x, a, scratch + ((size_t)r * KH + a) * L);
       if (p + 1 < np) dc_next(d, &x);
     }
-    for (int c0 = 0; c0 < d->Co; c0 += 16) {
-      float *o[DC_R];
-      for (int r = 0; r < DC_R; r++) o[r] = base[r] ? base[r] + c0 : dummy + r * 16;
+    for (int c0 = 0; c0 < d->Co; c0 += CW) {
+      float *o[DC_RMAX];
+      for (int r = 0; r < R; r++) o[r] = base[r] ? base[r] + c0 : dummy + r * CW;
       for (int a = 0; a < KH; a++) w[a] = j->b + (size_t)a * L * d->Co + c0;
-      dc_tile(KH, L, s, w, d->Co, j->bias ? j->bias + c0 : NULL, o, j->relu);
+      j->tile(KH, L, s, w, d->Co, j->bias ? j->bias + c0 : NULL, o, j->relu);
     }
   }
   free(s), free(w), free(scratch);
@@ -1432,8 +1529,9 @@ static void dc_fwd_part(void *arg, int part) {
 static void dc_dx_part(void *arg, int part) {
   DcJob *j = (DcJob *)arg;
   const ConvDims *d = &j->d;
+  const int R = j->R, CW = j->CW;
   const int taps = d->KH * d->KW;
-  const float **s = malloc(sizeof(float *) * DC_R * taps);
+  const float **s = malloc(sizeof(float *) * R * taps);
   const float **w = malloc(sizeof(float *) * taps);
   int *ta = malloc(sizeof(int) * 4 * taps); /* per tap: a, b, and the offsets of dy's row and column (exact divisions) */
   if (!s || !w || !ta) {
@@ -1441,7 +1539,11 @@ static void dc_dx_part(void *arg, int part) {
     j->failed = 1;
     return;
   }
-  float dummy[DC_R * 16];
+  float dummy[DC_RMAX * 32];
+  DcPf pfy = {NULL, NULL}, pfx = {NULL, NULL};
+  const size_t tilesPerImage = ((size_t)d->H * d->W + R - 1) / R + 1;
+  const int pfLinesY = (int)(((size_t)d->OH * d->OW * d->Co * sizeof(float) / 64 + tilesPerImage - 1) / tilesPerImage + 1);
+  const int pfLinesX = (int)(((size_t)d->H * d->W * d->Ci * sizeof(float) / 64 + tilesPerImage - 1) / tilesPerImage + 1);
   /* Image by image (its dx and dy stay in cache over its phases), the images cut between the parts. */
   for (size_t n = (size_t)d->N * part / j->parts; n < (size_t)d->N * (part + 1) / j->parts; n++)
     for (int phr = 0; phr < d->sh && phr < d->H; phr++)
@@ -1454,23 +1556,29 @@ static void dc_dx_part(void *arg, int part) {
         const int nr = (d->H - phr + d->sh - 1) / d->sh, nq = (d->W - phq + d->sw - 1) / d->sw, npx = nr * nq;
         const float *dyn = j->a + n * d->OH * d->OW * d->Co;
         float *dxn = j->out + n * d->H * d->W * d->Ci;
-        for (int k0 = 0; k0 < npx; k0 += DC_R) {
-          float *base[DC_R];
+        if (phr == 0 && phq == 0 && n + 1 < (size_t)d->N) { /* the next image's dy, then its dx (written next) */
+          pfy = (DcPf){(const char *)(dyn + d->OH * d->OW * d->Co), (const char *)(dyn + 2 * d->OH * d->OW * d->Co)};
+          pfx = (DcPf){(const char *)(dxn + d->H * d->W * d->Ci), (const char *)(dxn + 2 * d->H * d->W * d->Ci)};
+        }
+        for (int k0 = 0; k0 < npx; k0 += R) {
+          dc_pf(&pfy, pfLinesY, 0);
+          dc_pf(&pfx, pfLinesX, 0);
+          float *base[DC_RMAX];
           int ri = k0 / nq, qi = k0 % nq; /* the input pixel (row phr + ri*sh, column phq + qi*sw), stepped in order */
-          for (int r = 0; r < DC_R; r++) { /* rows past the end repeat the last pixel, into a dummy output */
+          for (int r = 0; r < R; r++) { /* rows past the end repeat the last pixel, into a dummy output */
             const int row = phr + ri * d->sh, col = phq + qi * d->sw;
             base[r] = k0 + r < npx ? dxn + ((size_t)row * d->W + col) * d->Ci : NULL;
             for (int t = 0; t < T; t++) {
               const int i = ri + ta[4 * t + 2], jj = qi + ta[4 * t + 3];
-              s[t * DC_R + r] = i >= 0 && jj >= 0 && i < d->OH && jj < d->OW ? dyn + ((size_t)i * d->OW + jj) * d->Co : j->zeros;
+              s[t * R + r] = i >= 0 && jj >= 0 && i < d->OH && jj < d->OW ? dyn + ((size_t)i * d->OW + jj) * d->Co : j->zeros;
             }
             if (k0 + r + 1 < npx && ++qi == nq) qi = 0, ri++;
           }
-          for (int c0 = 0; c0 < d->Ci; c0 += 16) {
-            float *o[DC_R];
-            for (int r = 0; r < DC_R; r++) o[r] = base[r] ? base[r] + c0 : dummy + r * 16;
+          for (int c0 = 0; c0 < d->Ci; c0 += CW) {
+            float *o[DC_RMAX];
+            for (int r = 0; r < R; r++) o[r] = base[r] ? base[r] + c0 : dummy + r * CW;
             for (int t = 0; t < T; t++) w[t] = j->wt + ((size_t)(ta[4 * t] * d->KW + ta[4 * t + 1]) * d->Co) * d->Ci + c0;
-            dc_tile(T, d->Co, s, w, d->Ci, NULL, o, 0);
+            j->tile(T, d->Co, s, w, d->Ci, NULL, o, 0);
           }
         }
       }
@@ -1478,21 +1586,26 @@ static void dc_dx_part(void *arg, int part) {
 }
 
 /* Filter gradient: dW[f][co] = sum over output pixels p of run(p, a)[l] * dy[p, co] for the filter's values f = a*L + l
- * (l < L = KW*Ci); the work items (a block of DC_R values of f, a block of 16 of co) are cut between the parts, pixels
- * summed in order in chunks. A block stays in one filter row when L is a multiple of DC_R (one run per pixel), else
- * it runs on over the rows (L = 9 at Ci = 3: blocks of the 27 values, not of each row's 9). */
+ * (l < L = KW*Ci); the work items (a block of R values of f, a block of CW of co) are cut between the parts, pixels
+ * summed in order in chunks of DC_P. AVX2 tiles: a block stays in one filter row when L is a multiple of DC_R (one run
+ * per pixel), else it runs on over the rows (L = 9 at Ci = 3: blocks of the 27 values, not of each row's 9). Wide
+ * tiles read one run per pixel: when L is not a multiple of R (9 or 12), each pixel's KH runs are first copied into one
+ * row of F values (padded with zeros to whole tiles): the same values, so the same sums. */
 static void dc_dw_part(void *arg, int part) {
   DcJob *j = (DcJob *)arg;
   const ConvDims *d = &j->d;
+  const int R = j->R, CW = j->CW;
   const size_t np = (size_t)d->N * d->OH * d->OW;
-  const int L = d->KW * d->Ci, KH = d->KH, F = KH * L, nc = d->Co / 16;
-  const int nf = (F + DC_R - 1) / DC_R;
+  const int L = d->KW * d->Ci, KH = d->KH, F = KH * L, nc = d->Co / CW;
+  const int nf = (F + R - 1) / R;
+  const int wide = j->tile_dw != NULL, pack = wide && L % R != 0, Fp = nf * R;
   const int items = nf * nc, i0 = items * part / j->parts, i1 = items * (part + 1) / j->parts;
   if (i0 >= i1) return;
   const float **s = malloc(sizeof(float *) * DC_P * KH);
   float *scratch = malloc(sizeof(float) * DC_P * KH * L);
-  if (!s || !scratch) {
-    free(s), free(scratch);
+  float *packed = pack ? calloc((size_t)DC_P * Fp, sizeof(float)) : NULL;
+  if (!s || !scratch || (pack && !packed)) {
+    free(s), free(scratch), free(packed);
     j->failed = 1;
     return;
   }
@@ -1501,35 +1614,66 @@ static void dc_dw_part(void *arg, int part) {
     DcPix x = dc_pix(d, p0);
     for (int p = 0; p < P; p++, dc_next(d, &x))
       for (int a = 0; a < KH; a++) s[a * DC_P + p] = dc_run(j, x, a, scratch + ((size_t)a * DC_P + p) * L);
+    if (pack) {
+      for (int p = 0; p < P; p++)
+        for (int a = 0; a < KH; a++) memcpy(packed + (size_t)p * Fp + (size_t)a * L, s[a * DC_P + p], sizeof(float) * L);
+      for (int p = 0; p < P; p++) s[p] = packed + (size_t)p * Fp;
+    }
+    DcPf pfx = {NULL, NULL}, pfy = {NULL, NULL};
+    int pfLines = 0;
+    if (p0 + P < np) { /* the next chunk's images (whole, from its first pixel's) and its dy */
+      const size_t q1 = p0 + 2 * (size_t)P < np ? p0 + 2 * (size_t)P : np, ohw = (size_t)d->OH * d->OW, hwc = (size_t)d->H * d->W * d->Ci;
+      pfx = (DcPf){(const char *)(j->a + (p0 + P) / ohw * hwc), (const char *)(j->a + ((q1 - 1) / ohw + 1) * hwc)};
+      pfy = (DcPf){(const char *)(j->b + (p0 + P) * d->Co), (const char *)(j->b + q1 * d->Co)};
+      pfLines = (int)(((size_t)(pfx.end - pfx.at + pfy.end - pfy.at) / 64 + (i1 - i0) - 1) / (i1 - i0) + 1);
+    }
     for (int it = i0; it < i1; it++) {
-      const int f0 = it / nc * DC_R, c0 = it % nc * 16;
-      int lk[DC_R];
-      const float *const *sk[DC_R];
-      for (int k = 0; k < DC_R; k++) {
-        const int f = f0 + k < F ? f0 + k : F - 1;
-        lk[k] = f % L;
-        sk[k] = s + (size_t)(f / L) * DC_P;
-      }
+      const int f0 = it / nc * R, c0 = it % nc * CW;
+      dc_pf(&pfy, pfLines, 1);
+      dc_pf(&pfx, pfLines, 1);
       float *o = j->out + (size_t)f0 * d->Co + c0;
-      if (f0 + DC_R <= F) {
-        dc_tile_dw(P, sk, lk, j->b + p0 * d->Co + c0, d->Co, o, d->Co, p0 == 0);
-      } else { /* the last values: a full tile through a copy, the valid rows written back */
-        float t[DC_R * 16];
-        for (int k = 0; f0 + k < F; k++) memcpy(t + k * 16, o + (size_t)k * d->Co, sizeof(float) * 16);
-        dc_tile_dw(P, sk, lk, j->b + p0 * d->Co + c0, d->Co, t, 16, p0 == 0);
-        for (int k = 0; f0 + k < F; k++) memcpy(o + (size_t)k * d->Co, t + k * 16, sizeof(float) * 16);
+      float t[DC_RMAX * 32];
+      const int full = f0 + R <= F;
+      if (!full) /* the last values: a full tile through a copy, the valid rows written back */
+        for (int k = 0; f0 + k < F; k++) memcpy(t + k * CW, o + (size_t)k * d->Co, sizeof(float) * CW);
+      float *ot = full ? o : t;
+      const int ldo = full ? d->Co : CW;
+      if (wide) {
+        /* one run per pixel: the packed rows (KH = 1, L = Fp), or filter row f0 / L with the tile inside it */
+        j->tile_dw(P, pack ? s : s + (size_t)(f0 / L) * DC_P, pack ? f0 : f0 % L, j->b + p0 * d->Co + c0, d->Co, ot, ldo, p0 == 0);
+      } else {
+        int lk[DC_R];
+        const float *const *sk[DC_R];
+        for (int k = 0; k < DC_R; k++) {
+          const int f = f0 + k < F ? f0 + k : F - 1;
+          lk[k] = f % L;
+          sk[k] = s + (size_t)(f / L) * DC_P;
+        }
+        dc_tile_dw(P, sk, lk, j->b + p0 * d->Co + c0, d->Co, ot, ldo, p0 == 0);
       }
+      if (!full)
+        for (int k = 0; f0 + k < F; k++) memcpy(o + (size_t)k * d->Co, t + k * CW, sizeof(float) * CW);
     }
   }
-  free(s), free(scratch);
+  free(s), free(scratch), free(packed);
 }
 
 /* The direct kernel for conv's mode, or 0 when it does not apply (no AVX2/FMA, channels not a multiple of 16);
  * -1 out of memory. */
 static int conv_direct(int mode, const ConvDims *d, const float *A, const float *B, const float *bias, float *O) {
-  if (!conv_direct_on() || (mode == 1 ? d->Ci : d->Co) % 16 != 0) return 0;
+  const int cols = mode == 1 ? d->Ci : d->Co; /* the tile's columns: dx's input channels, else the output channels */
+  if (!conv_direct_on() || cols % 16 != 0) return 0;
   const size_t L = (size_t)d->KW * d->Ci, zn = L > (size_t)d->Co ? L : (size_t)d->Co;
-  DcJob j = {.d = *d, .a = A, .b = B, .bias = bias, .out = O, .relu = bias != NULL, .parts = pool.threads >= 2 && !tl_nosplit ? 2 : 1};
+  const int wide = cols % 32 == 0 && conv_wide_on();
+  DcJob j = {.d = *d, .a = A, .b = B, .bias = bias, .out = O, .relu = bias != NULL, .parts = pool.threads >= 2 && !tl_nosplit ? 2 : 1,
+             .R = DC_R, .CW = 16, .tile = dc_tile};
+  if (wide) { /* rows: 12 for pixels of the whole batch; 8 for the input gradient's phases (8x8 or 4x4 pixels at 16x16
+               * or 8x8); the filter gradient's a divisor of a filter row's values (96 at Ci = 32, 9 at Ci = 3) */
+    j.CW = 32;
+    j.R = mode == 0 ? 12 : mode == 1 ? 8 : L % 12 == 0 || L % 9 != 0 ? 12 : 9;
+    j.tile = j.R == 8 ? dc_tile_w8 : dc_tile_w12;
+    if (mode == 2) j.tile_dw = j.R == 9 ? dc_tile_dw_w9 : dc_tile_dw_w12;
+  }
   float *zeros = calloc(zn, sizeof(float)), *wt = NULL;
   if (!zeros) return -1;
   j.zeros = zeros;
@@ -1941,6 +2085,29 @@ static napi_value SetConvDirect(napi_env env, napi_callback_info info) {
   return r;
 }
 
+/* setConvWide(on) -> whether the direct convs now use their wide (AVX-512F) tiles where the columns allow (false where
+ * the CPU lacks AVX-512F or the direct kernels are off): tests compare them with the AVX2 tiles in one process. */
+static napi_value SetConvWide(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value a[1];
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  bool on = false;
+  if (argc != 1 || napi_get_value_bool(env, a[0], &on) != napi_ok) {
+    napi_throw_type_error(env, NULL, "gemm.setConvWide: expected a boolean");
+    return NULL;
+  }
+#if defined(__x86_64__) && defined(__GNUC__)
+  g_conv_wide = -1;
+  g_conv_wide = on ? conv_wide_on() : 0;
+  const bool now = g_conv_wide == 1 && conv_direct_on();
+#else
+  const bool now = false;
+#endif
+  napi_value r;
+  CHECK(napi_get_boolean(env, now, &r));
+  return r;
+}
+
 /* threadCpuMs(): the calling thread's CPU time (benchmarks: the caller's own share beside the helper). */
 static napi_value ThreadCpuMs(napi_env env, napi_callback_info info) {
   (void)info;
@@ -2016,6 +2183,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"gatherImages", NULL, GatherImages, NULL, NULL, NULL, napi_default, NULL},
       {"convBiasRelu", NULL, ConvBiasRelu, NULL, NULL, NULL, napi_default, NULL},
       {"setConvDirect", NULL, SetConvDirect, NULL, NULL, NULL, napi_default, NULL},
+      {"setConvWide", NULL, SetConvWide, NULL, NULL, NULL, napi_default, NULL},
       {"sumRows", NULL, SumRows, NULL, NULL, NULL, napi_default, NULL},
       {"addRow", NULL, AddRow, NULL, NULL, NULL, napi_default, NULL},
       {"relu", NULL, Relu, NULL, NULL, NULL, napi_default, NULL},

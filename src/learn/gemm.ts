@@ -71,6 +71,8 @@ interface GemmAddon {
   /** See Gemm.convBiasRelu / setConvDirect (absent in older addons). */
   convBiasRelu?: (dims: Int32Array, x: Float32Array, filter: Float32Array, bias: Float32Array, out: Float32Array) => void;
   setConvDirect?: (on: boolean) => boolean;
+  /** See Gemm.setConvWide (absent in older addons). */
+  setConvWide?: (on: boolean) => boolean;
   gatherImages?: (src: Uint8Array, idx: Int32Array, shifts: Int32Array | null, dims: Int32Array, out: Float32Array) => void;
   sumRows: (x: Float32Array, out: Float32Array) => void;
   addRow: (a: Float32Array, b: Float32Array, out: Float32Array) => void;
@@ -144,6 +146,12 @@ export interface Gemm {
    * benchmarks compare the two.
    */
   setConvDirect: (on: boolean) => boolean;
+  /**
+   * Whether the direct kernels use their wide AVX-512F tiles (32 columns) where the channels are a multiple of 32,
+   * else AVX2 tiles of 16: the same operations in the same order, so the same bits, with fewer loads per FMA. Returns
+   * whether they are on (false: an older addon, a CPU without AVX-512F, or the direct kernels off). Tests compare the two.
+   */
+  setConvWide: (on: boolean) => boolean;
   /** Batch assembly for nets.ts's gatherImages (uint8 images, its shifts drawn there); null with an older addon. */
   gatherImages: NonNullable<GemmAddon['gatherImages']> | null;
   /** out[k] = sum of x[row, k] over rows (bias gradients). */
@@ -266,6 +274,7 @@ export function loadGemm(opts: LoadGemmOptions = {}): GemmLoad {
         conv: addon.conv,
         convBiasRelu: addon.convBiasRelu ?? null,
         setConvDirect: addon.setConvDirect ?? ((): boolean => false),
+        setConvWide: addon.setConvWide ?? ((): boolean => false),
         gatherImages: addon.gatherImages ?? null,
         sumRows: addon.sumRows,
         addRow: addon.addRow,

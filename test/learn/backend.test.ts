@@ -84,19 +84,23 @@ test('conv2d filter and input gradients match the cpu backend (strides, same/val
     { x: [2, 6, 6, 16], f: [1, 1, 16, 48], s: 2, pad: 'valid' },
     { x: [3, 12, 12, 16], f: [3, 3, 16, 16], s: 1, pad: 'same' }, // 432 pixels: the filter gradient sums two chunks
   ];
-  // Every engine on wasm: the addon's direct kernels, its im2col + OpenBLAS (when loaded), wasm's kernels with the fixes.
+  // Every engine on wasm: the addon's direct kernels with their AVX2 tiles and (where the CPU has AVX-512F) the wide
+  // ones, its im2col + OpenBLAS (when loaded), wasm's kernels with the fixes.
   const direct = nativeGemm()?.setConvDirect(true) ?? false;
+  const wide = nativeGemm()?.setConvWide(true) ?? false;
   for (const [c, native] of cases.flatMap(
     (c) =>
       [
+        [c, 'wide'],
         [c, 'direct'],
         [c, 'im2col'],
         [c, 'wasm'],
       ] as const,
   )) {
-    if (native === 'direct' && !direct) continue;
+    if ((native === 'direct' && !direct) || (native === 'wide' && !wide)) continue;
     setNativeGemm(native !== 'wasm');
-    nativeGemm()?.setConvDirect(native === 'direct');
+    nativeGemm()?.setConvDirect(native === 'direct' || native === 'wide');
+    nativeGemm()?.setConvWide(native === 'wide');
     const xv = tf.randomNormal(c.x, 0, 1, 'float32', 11);
     const fv = tf.randomNormal(c.f, 0, 1, 'float32', 12);
     const { ref, got } = await onBoth(() => {
@@ -105,6 +109,7 @@ test('conv2d filter and input gradients match the cpu backend (strides, same/val
     });
     setNativeGemm(true);
     nativeGemm()?.setConvDirect(true);
+    nativeGemm()?.setConvWide(true);
     const what = `${JSON.stringify(c)} ${native}`;
     assert.ok(maxRelErr(got[2] as Float32Array, ref[2] as Float32Array) < 1e-4, `conv ${what}: ${maxRelErr(got[2] as Float32Array, ref[2] as Float32Array)}`);
     assert.ok(
@@ -118,6 +123,60 @@ test('conv2d filter and input gradients match the cpu backend (strides, same/val
     xv.dispose();
     fv.dispose();
   }
+});
+
+test("the direct convs' wide (AVX-512F) tiles give the same bits as the AVX2 tiles", (t) => {
+  const g = nativeGemm();
+  if (!g?.convBiasRelu || !g.setConvDirect(true) || !g.setConvWide(true)) {
+    t.skip('no direct conv kernels with wide tiles here (an older addon, or a CPU without AVX-512F)');
+    return;
+  }
+  // [N, H, W, Ci, KH, KW, Co, sH, sW, padTop, padLeft]: tiles of 12 pixels across images with a remainder; the filter
+  // gradient's rows of 12 (Ci = 32), 9 (Ci = 3: one filter row a tile) and packed runs (KW*Ci = 64: neither), over more
+  // than one chunk of pixels; the input gradient's 8-row tiles over phases of 4x4, 3x3 and 8x8 pixels; 64 channels.
+  const shapes = [
+    [5, 16, 16, 32, 3, 3, 32, 2, 2, 0, 0],
+    [7, 32, 32, 3, 3, 3, 32, 2, 2, 0, 0],
+    [3, 8, 8, 32, 3, 3, 32, 2, 2, 0, 0],
+    [2, 7, 7, 32, 3, 3, 64, 2, 2, 1, 1],
+    [3, 9, 10, 32, 2, 2, 32, 1, 1, 0, 0],
+    [2, 12, 12, 64, 3, 3, 32, 1, 1, 1, 1],
+  ] as const;
+  const rnd = (n: number, seed: number): Float32Array => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + seed) * 3.1);
+  for (const [N, H, W, Ci, KH, KW, Co, sh, sw, pT, pL] of shapes) {
+    const pB = sh === 1 ? KH - 1 - pT : 0;
+    const OH = Math.floor((H + pT + pB - KH) / sh) + 1;
+    const OW = Math.floor((W + pL + (sw === 1 ? KW - 1 - pL : 0) - KW) / sw) + 1;
+    const dims = Int32Array.of(N, H, W, Ci, KH, KW, Co, sh, sw, pT, pL, OH, OW);
+    const x = rnd(N * H * W * Ci, 1);
+    const f = rnd(KH * KW * Ci * Co, 2);
+    const dy = rnd(N * OH * OW * Co, 3);
+    const bias = rnd(Co, 4);
+    const run = (w: boolean): Float32Array[] => {
+      g.setConvWide(w);
+      const y = new Float32Array(N * OH * OW * Co);
+      const yb = new Float32Array(y.length);
+      const dx = new Float32Array(x.length);
+      const dw = new Float32Array(f.length);
+      g.conv(0, dims, x, f, y);
+      g.convBiasRelu?.(dims, x, f, bias, yb);
+      g.conv(1, dims, dy, f, dx);
+      g.conv(2, dims, x, dy, dw);
+      return [y, yb, dx, dw];
+    };
+    const [narrow, wideOut] = [run(false), run(true)];
+    ['conv', 'convBiasRelu', 'input gradient', 'filter gradient'].forEach((what, k) => {
+      const a = narrow[k] as Float32Array;
+      const b = wideOut[k] as Float32Array;
+      const bad = a.findIndex((v, i) => !Object.is(v, b[i]));
+      assert.equal(bad, -1, `${what} of ${dims.join('x')}: element ${bad}: AVX2 ${a[bad]} wide ${b[bad]}`);
+      assert.ok(
+        a.some((v) => v !== 0),
+        `${what} of ${dims.join('x')} is all zeros`,
+      );
+    });
+  }
+  g.setConvWide(true);
 });
 
 test('matMul with every transpose combination (values and gradients) matches cpu', async () => {

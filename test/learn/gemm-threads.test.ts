@@ -235,6 +235,12 @@ test(
   },
 );
 
+test('an older addon without setConvWide: the wrapper reports the wide conv tiles off', { skip: noGemm }, () => {
+  const old = loadGemm({ without: ['setConvWide'] }).gemm as Gemm;
+  assert.ok(old, 'the addon loads without that export');
+  assert.equal(old.setConvWide(true), false);
+});
+
 test('an older addon without the fused kernels: the fallbacks give the same bits, at once and queued on the helper lane', { skip: noGemm }, () => {
   const old = loadGemm({ without: ['layerNormRelu', 'reluLayerNormGrad', 'adamPolyak'] }).gemm as Gemm;
   assert.ok(old, 'the addon loads without those exports');
