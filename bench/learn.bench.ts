@@ -25,12 +25,11 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend, backendLabel, nativeGemm, setNativeGemm } from '../src/learn/backend.ts';
 import { loadGemm } from '../src/learn/gemm.ts';
 import { DaibClassifier, defaultDaibConfig } from '../src/learn/daib.ts';
-import { DEFAULT_IQL, IqlAgent, type IqlBatch, iqlDaibConfig, setFusedHeads } from '../src/learn/iql.ts';
+import { setFusedHeads } from '../src/learn/iql.ts';
 import { makePegDataset } from '../src/learn/synthetic.ts';
-import { Rng } from '../src/util/rng.ts';
 import { benchArgs, LEARN } from './commands.ts';
 import { summarize, writeResults, type Summary } from './lib.ts';
-import { BENCH_PROPRIO_SCALE, featureWorkload } from './models.ts';
+import { featureWorkload, imageWorkload } from './models.ts';
 
 const args = benchArgs(LEARN);
 const { quick } = args;
@@ -280,44 +279,9 @@ if (wanted('daib classifier 64x64')) {
 }
 
 // --- IQL with image encoders
-function imageBatch(rng: Rng, S: number, domains: number): IqlBatch {
-  const px = B * S * S * 3;
-  const img = (): Uint8Array => {
-    const a = new Uint8Array(px);
-    for (let i = 0; i < px; i++) a[i] = rng.int(256);
-    return a;
-  };
-  const f = (k: number, s: number): Float32Array => Float32Array.from({ length: B * k }, () => rng.normal(0, s));
-  return {
-    size: B,
-    images: img(),
-    nextImages: img(),
-    proprio: f(9, 0.01),
-    nextProprio: f(9, 0.01),
-    action: f(3, 0.003),
-    reward: Float32Array.from({ length: B }, () => (rng.bernoulli(0.3) ? 1 : 0)),
-    done: new Float32Array(B),
-    success: Uint8Array.from({ length: B }, () => (rng.bernoulli(0.3) ? 1 : 0)),
-    domain: Int32Array.from({ length: B }, () => rng.int(domains)),
-  };
-}
-
-const proprioScale = BENCH_PROPRIO_SCALE;
 for (const S of [32, 64]) {
   if (!wanted(`iql image encoders ${S}x${S}`)) continue;
-  const agent = new IqlAgent({
-    ...DEFAULT_IQL,
-    mode: 'image',
-    proprioDim: 9,
-    proprioScale,
-    shiftPad: S / 16,
-    seed: 1,
-    daib: iqlDaibConfig({
-      numDomains: 8,
-      encoder: { inputShape: [S, S, 3], filters: [32, 32, 32], kernelSize: 3, strides: [2, 2, 2], padding: 'same', zIDim: 32, zSDim: 16 },
-    }),
-  });
-  const batch = imageBatch(new Rng(S), S, 8);
+  const { agent, batch } = imageWorkload(S, B);
   await measure(`iql image encoders ${S}x${S}`, 2, quick ? 2 : S === 64 ? 3 : 5, () => agent.update(batch));
 }
 

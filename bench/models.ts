@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import { saveOnnxModel } from '../src/learn/export.ts';
-import { DEFAULT_IQL, IqlAgent, type IqlBatch } from '../src/learn/iql.ts';
+import { DEFAULT_IQL, IqlAgent, type IqlBatch, iqlDaibConfig } from '../src/learn/iql.ts';
 import { Rng } from '../src/util/rng.ts';
 import { buildPolicyLike, cardDraft } from '../test/policy/fixtures.ts';
 
@@ -49,6 +49,46 @@ export function featureWorkload(critics: number, batchSize = 256): { agent: IqlA
     action: f(3, 0.003),
     reward: Float32Array.from({ length: batchSize }, () => (rng.bernoulli(0.3) ? 1 : 0)),
     done: new Float32Array(batchSize),
+  };
+  return { agent, batch };
+}
+
+/**
+ * Offline IQL with image encoders at S x S (three stride-2 3x3 convs of 32 filters, DAIB-shaped encoders, 8 domains)
+ * and one fixed synthetic batch: learn.bench's workload, and the kernel studies' in results/learner-conv32/.
+ */
+export function imageWorkload(S: number, batchSize = 256): { agent: IqlAgent; batch: IqlBatch } {
+  const agent = new IqlAgent({
+    ...DEFAULT_IQL,
+    mode: 'image',
+    proprioDim: 9,
+    proprioScale: BENCH_PROPRIO_SCALE,
+    shiftPad: S / 16,
+    seed: 1,
+    daib: iqlDaibConfig({
+      numDomains: 8,
+      encoder: { inputShape: [S, S, 3], filters: [32, 32, 32], kernelSize: 3, strides: [2, 2, 2], padding: 'same', zIDim: 32, zSDim: 16 },
+    }),
+  });
+  const rng = new Rng(S);
+  const px = batchSize * S * S * 3;
+  const img = (): Uint8Array => {
+    const a = new Uint8Array(px);
+    for (let i = 0; i < px; i++) a[i] = rng.int(256);
+    return a;
+  };
+  const f = (k: number, s: number): Float32Array => Float32Array.from({ length: batchSize * k }, () => rng.normal(0, s));
+  const batch: IqlBatch = {
+    size: batchSize,
+    images: img(),
+    nextImages: img(),
+    proprio: f(9, 0.01),
+    nextProprio: f(9, 0.01),
+    action: f(3, 0.003),
+    reward: Float32Array.from({ length: batchSize }, () => (rng.bernoulli(0.3) ? 1 : 0)),
+    done: new Float32Array(batchSize),
+    success: Uint8Array.from({ length: batchSize }, () => (rng.bernoulli(0.3) ? 1 : 0)),
+    domain: Int32Array.from({ length: batchSize }, () => rng.int(8)),
   };
   return { agent, batch };
 }

@@ -5,9 +5,7 @@
 //   npx tsx ab-inproc.ts ADDON_A ADDON_B [PAIRS] [SIZE]  -> medians of the main thread's and the process's CPU ms per update
 import os from 'node:os';
 import { initBackend, nativeGemm } from '../../src/learn/backend.ts';
-import { DEFAULT_IQL, IqlAgent, type IqlBatch, iqlDaibConfig } from '../../src/learn/iql.ts';
-import { Rng } from '../../src/util/rng.ts';
-import { BENCH_PROPRIO_SCALE } from '../../bench/models.ts';
+import { imageWorkload } from '../../bench/models.ts';
 const [a, b] = [process.argv[2], process.argv[3]];
 if (!a || !b) throw new Error('usage: ab-inproc.ts ADDON_A ADDON_B [PAIRS]');
 const pairs = Number(process.argv[4] ?? 15);
@@ -19,33 +17,7 @@ const use = async (addon: string): Promise<void> => {
 const S = Number(process.argv[5] ?? 32);
 const B = 256;
 await use(a);
-const agent = new IqlAgent({
-  ...DEFAULT_IQL,
-  mode: 'image',
-  proprioDim: 9,
-  proprioScale: BENCH_PROPRIO_SCALE,
-  shiftPad: S / 16,
-  seed: 1,
-  daib: iqlDaibConfig({
-    numDomains: 8,
-    encoder: { inputShape: [S, S, 3], filters: [32, 32, 32], kernelSize: 3, strides: [2, 2, 2], padding: 'same', zIDim: 32, zSDim: 16 },
-  }),
-});
-const rng = new Rng(S);
-const img = (): Uint8Array => Uint8Array.from({ length: B * S * S * 3 }, () => rng.int(256));
-const f = (k: number, s: number): Float32Array => Float32Array.from({ length: B * k }, () => rng.normal(0, s));
-const batch: IqlBatch = {
-  size: B,
-  images: img(),
-  nextImages: img(),
-  proprio: f(9, 0.01),
-  nextProprio: f(9, 0.01),
-  action: f(3, 0.003),
-  reward: Float32Array.from({ length: B }, () => (rng.bernoulli(0.3) ? 1 : 0)),
-  done: new Float32Array(B),
-  success: Uint8Array.from({ length: B }, () => (rng.bernoulli(0.3) ? 1 : 0)),
-  domain: Int32Array.from({ length: B }, () => rng.int(8)),
-};
+const { agent, batch } = imageWorkload(S, B);
 for (const addon of [a, b, a, b]) {
   await use(addon);
   agent.update(batch); // warm-up: V8 tiers the JS and wasm up
