@@ -60,6 +60,18 @@ export interface DaemonThreadOptions {
 
 const hostUrl = new URL('./thread-host.ts', import.meta.url);
 const listenerUrl = new URL('./estop-listener.ts', import.meta.url);
+/**
+ * Concurrent TurboFan for the control thread's isolate (env INSERTION_CONTROL_CONCURRENT_RECOMPILATION=on|off, for
+ * measuring: results/campaign/README.md). Off, its optimizations run on its own thread instead of as jobs on V8's
+ * platform threads, which a scavenge of its heap may wait for at a safepoint (results/campaign/gc-offcore-waits-perf.json).
+ */
+export function controlConcurrentRecompilation(env: NodeJS.ProcessEnv = process.env): boolean {
+  const v = env['INSERTION_CONTROL_CONCURRENT_RECOMPILATION'];
+  if (v === undefined || v === '' || v === 'on') return true;
+  if (v === 'off') return false;
+  throw new Error(`INSERTION_CONTROL_CONCURRENT_RECOMPILATION must be on or off, not ${JSON.stringify(v)}`);
+}
+
 /** How long shutdown waits for the control thread to close its episode and flush (ms). */
 const SHUTDOWN_WAIT_MS = 15_000;
 /** Ring sizes (bytes): commands are small; answers hold a status (kB) or a benchmark's timing samples (up to ~3 MB);
@@ -145,7 +157,7 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
     // V8's memory reducer off for this heap: when a heap's allocation rate drops (this thread's is low, ~170 kB a tick)
     // it starts full mark-compacts and shrinks the young generation, and those were the thread's longest pauses
     // (the README's fail-safety table: results/campaign/gc-memory-reducer-pairs.json).
-    const worker = startWorker(hostUrl, null, { memoryReducer: false });
+    const worker = startWorker(hostUrl, null, { memoryReducer: false, concurrentRecompilation: controlConcurrentRecompilation() });
     const { port1, port2 } = new MessageChannel();
     const flag = new EstopFlag();
     const rings = { commands: MessageRing.create(COMMANDS_BYTES), answers: MessageRing.create(ANSWERS_BYTES), events: MessageRing.create(EVENTS_BYTES) };

@@ -4,34 +4,46 @@ import { withProcessCpus } from './affinity.ts';
 
 export interface StartWorkerOptions {
   /**
-   * false: V8's memory reducer off for this worker's heap (the control thread: src/daemon/thread.ts says why). V8 reads
-   * the flag once, when a heap is set up, so it is cleared only until the worker runs; the main thread's heap and later
-   * workers keep the reducer. A process started with node --memory-reducer or --no-memory-reducer keeps what it was told.
+   * false: V8's memory reducer off for this worker's heap (the control thread: src/daemon/thread.ts says why).
    */
   memoryReducer?: boolean;
+  /**
+   * false: no concurrent TurboFan for this worker's isolate: it optimizes on its own thread instead of posting jobs to
+   * V8's platform threads (V8 creates an isolate's OptimizingCompileDispatcher only if the flag is on at its setup).
+   */
+  concurrentRecompilation?: boolean;
 }
+
+/** The V8 flag behind each option. */
+const FLAGS = { memoryReducer: 'memory-reducer', concurrentRecompilation: 'concurrent-recompilation' } as const;
 
 /**
  * Starts a worker thread on the module at `url`. Node 20 cannot start a .ts worker entry even when this process
  * runs under --import tsx, so a .ts entry is loaded through a tiny eval'd module that registers tsx first.
+ *
+ * An option set to false clears its V8 flag until the worker runs: V8 reads these flags once, when an isolate and its
+ * heap are set up, so the main thread and later workers keep them. A flag given to node (--x or --no-x) is left as told.
  */
 export function startWorker(url: URL, workerData: unknown, o: StartWorkerOptions = {}): Worker {
-  const clear = o.memoryReducer === false && !process.execArgv.some((a) => a === '--memory-reducer' || a === '--no-memory-reducer');
-  if (clear) setFlagsFromString('--no-memory-reducer');
+  const cleared = (Object.keys(FLAGS) as (keyof typeof FLAGS)[])
+    .filter((k) => o[k] === false)
+    .map((k) => FLAGS[k])
+    .filter((f) => !process.execArgv.some((a) => a === `--${f}` || a === `--no-${f}`));
+  for (const f of cleared) setFlagsFromString(`--no-${f}`);
+  let restored = false;
+  const restore = (): void => {
+    if (restored) return;
+    restored = true;
+    for (const f of cleared) setFlagsFromString(`--${f}`);
+  };
   let worker: Worker;
   try {
     worker = create(url, workerData);
   } catch (e) {
-    if (clear) setFlagsFromString('--memory-reducer');
+    restore();
     throw e;
   }
-  if (clear) {
-    let restored = false;
-    const restore = (): void => {
-      if (restored) return;
-      restored = true;
-      setFlagsFromString('--memory-reducer');
-    };
+  if (cleared.length) {
     worker.once('online', restore);
     worker.once('exit', restore);
   }
