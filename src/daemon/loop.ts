@@ -712,14 +712,14 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
 
   // ---------------------------------------------------------------- operator labels (src/daemon/labels.ts)
 
-  /** Every observation's learned reward passes the lift check (scoring.ts checkedReward) before anything uses it. */
+  /** Every observation's learned reward passes the lift and height checks (scoring.ts checkedReward) before anything uses it. */
   private checkReward(ep: OpenEpisode, p: Prepared, rawProb: number | null): CheckedReward {
-    return checkedReward(rawProb, ep.lowest.observe(p.obs.eePos), this.cfg.practice);
+    return checkedReward(rawProb, ep.lowest.observe(p.obs.eePos), p.obs.eePos[2] - p.obs.goal[2], this.cfg.practice);
   }
 
   private noteEvidence(ep: OpenEpisode, p: Prepared, r: CheckedReward): void {
     if (r.prob === null) return;
-    ep.evidence.push({ prob: r.prob, eePos: p.obs.eePos, goal: p.obs.goal, wrench: p.obs.wrench, liftM: r.liftM, lifted: r.lifted });
+    ep.evidence.push({ prob: r.prob, eePos: p.obs.eePos, goal: p.obs.goal, wrench: p.obs.wrench, liftM: r.liftM, lifted: r.lifted, high: r.high });
     const keep = Math.max(2, this.cfg.labels.flipSteps);
     if (ep.evidence.length > keep) ep.evidence.splice(0, ep.evidence.length - keep);
   }
