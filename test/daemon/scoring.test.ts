@@ -54,7 +54,10 @@ test('the height check: a tip more than the tolerance above x* is refused; a sea
   // Lifted and high: both reasons.
   assert.match(checkedReward(0.9, 0.002, 0.009, S).refused ?? '', /lift check: tip 2\.0 mm .* and the height check: tip 9\.0 mm above x\*/);
   // Off (null), or the height not known: no verdict (high null), the classifier alone.
-  assert.deepEqual([checkedReward(0.9, 0, 0.016, { ...S, heightToleranceM: null }).prob, checkedReward(0.9, 0, 0.016, { ...S, heightToleranceM: null }).high], [0.9, null]);
+  assert.deepEqual(
+    [checkedReward(0.9, 0, 0.016, { ...S, heightToleranceM: null }).prob, checkedReward(0.9, 0, 0.016, { ...S, heightToleranceM: null }).high],
+    [0.9, null],
+  );
   assert.deepEqual([checkedReward(0.9, 0, Number.NaN, S).prob, checkedReward(0.9, 0, null, S).high], [0.9, null]);
 });
 
@@ -142,7 +145,9 @@ async function seatThenLift(
  * src/control/hard-negatives.ts): the P-controller drives the plug down onto the socket face, where it rests. Returns
  * the outcome, reason, ground truth, the final tip above x* and the last logged transition's learning reward.
  */
-async function restOnFace(heightToleranceM: number | null): Promise<{ outcome: string | null; reason: string | null; gt: boolean | null; lastAboveX: number; reward: number }> {
+async function restOnFace(
+  heightToleranceM: number | null,
+): Promise<{ outcome: string | null; reason: string | null; gt: boolean | null; lastAboveX: number; reward: number }> {
   const r = await rig({
     connector: 'europlug',
     reward: saysSeated,
