@@ -94,16 +94,8 @@ export function closestField(name: string, known: readonly string[]): string | n
   return best;
 }
 
-/** Fields that moved: an old file is refused with where the setting lives now (never silently re-read). */
-const MOVED: Record<string, string> = {
-  'labels.seatedToleranceM':
-    "moved to practice.heightToleranceM (one setting: a tip more than it above x* is not seated, for the reward and the label requests alike; default 0.004 m, the old 0.002 m was the label requests' alone)",
-};
-
 function messageOf(err: ErrorObject): string {
   const params = err.params as { additionalProperty?: string; allowedValues?: unknown[] };
-  const moved = err.keyword === 'additionalProperties' ? MOVED[fieldOf(err)] : undefined;
-  if (moved) return moved;
   if (err.keyword === 'additionalProperties') {
     const known = Object.keys((err.parentSchema as { properties?: object } | undefined)?.properties ?? {});
     const guess = params.additionalProperty === undefined ? null : closestField(params.additionalProperty, known);

@@ -109,7 +109,7 @@ export const PracticeConfigSchema = T.object(
     heightToleranceM: T.nullable(T.number({ minimum: 0, maximum: 0.05 }), {
       default: 0.004,
       description:
-        "height check on the learned reward (daemon/scoring.ts checkedReward): an observation whose tip is more than this (m) above the calibrated x* is not seated (a plug resting on the socket face stands its insertion depth above it); reward 0, as the lift check. Must exceed x*'s vertical calibration error plus about 1 mm; it misses plugs held up by less. Also the label requests' 'physically down' (within it, not lifted). null: off (and no physical evidence for label requests)",
+        "height check on the learned reward (daemon/scoring.ts checkedReward): an observation whose tip is more than this (m) above the calibrated x* is not seated (a plug resting on the socket face stands its insertion depth above it); reward 0, as the lift check. Must exceed x*'s vertical calibration error plus about 1 mm; it misses plugs held up by less. null: off",
     }),
   },
   { default: {} },
@@ -203,6 +203,13 @@ export const LabelsConfigSchema = T.object(
       maximum: 0.01,
       default: 0.001,
       description: 'tip movement (m) across those steps below which the scene counts as unchanged',
+    }),
+    seatedToleranceM: T.number({
+      exclusiveMinimum: 0,
+      maximum: 0.02,
+      default: 0.002,
+      description:
+        'tip height above x* (m) up to which the connector counts as physically down; a learned outcome that disagrees asks for a label. Tighter than practice.heightToleranceM, above which the reward is refused outright',
     }),
     budget: T.number({
       minimum: 0,

@@ -5,12 +5,14 @@
  *     threshold ('uncertain'), or its last `flipSteps` probabilities fall on both sides of the threshold while the tip
  *     moved less than `stillM` between them, i.e. the classifier changed its mind about a scene that did not change
  *     ('flip-flop');
- *   - or the learned outcome and the physical evidence disagree ('physical-disagreement'): the tip at the end is down
- *     at its seated height (the height check of scoring.ts, `practice.heightToleranceM` above the calibrated x*, did
- *     not find it high, nor the lift check lifted) while the classifier says failure, or it is not down while the
- *     classifier says success. The daemon's checks set the reward of a tip they find not down to 0, so there only
- *     the first case remains (a failure the checks explain asks for no label). The pose and x* are what any robot
- *     backend delivers; no simulator ground truth is used here. With the height check off there is no such evidence.
+ *   - or the learned outcome and the physical evidence disagree ('physical-disagreement'): the tip's height above the
+ *     calibrated socket x* at the end says the connector went down to its seated height (within `seatedToleranceM`)
+ *     while the classifier says failure, or that it never went down while the classifier says success. A tip the lift
+ *     check (scoring.ts) found lifted above the lowest it reached is not down: that failure is already explained, and
+ *     asks for no label. `seatedToleranceM` is not the height check's `practice.heightToleranceM` (scoring.ts): that
+ *     one refuses the reward outright, so it must allow for x*'s vertical error (default 4 mm); asking costs only a
+ *     label, so this band is tighter (2 mm) and a learned success 2-4 mm above x*, a plug partly in, asks
+ *     (results/reward-lift-check/: with one 4 mm setting for both, those requests were lost). The pose and x* are what any robot backend delivers; no simulator ground truth is used here.
  * Budget: requests never exceed ceil(budget * judged episodes) at any moment (so one request is possible at once,
  * the next after 1/budget episodes, ...). A request that does not fit is recorded as skipped (counted, not asked).
  */
@@ -25,6 +27,8 @@ export interface LabelRequestSettings {
   flipSteps: number;
   /** Tip movement (m) below which the scene counts as unchanged across those steps. */
   stillM: number;
+  /** Tip height above x* (m) up to which the connector counts as physically down (seated height). */
+  seatedToleranceM: number;
   /** Fraction of judged episodes that may raise a request. */
   budget: number;
 }
@@ -40,8 +44,6 @@ export interface StepEvidence {
   liftM?: number;
   /** The lift check found the tip lifted above that lowest point (so not seated). */
   lifted?: boolean;
-  /** The height check found the tip too far above x* to be seated; null or absent: check off, not known. */
-  high?: boolean | null;
 }
 
 export type LabelRequestReason = 'uncertain' | 'flip-flop' | 'physical-disagreement';
@@ -81,7 +83,7 @@ export function labelNeed(steps: readonly StepEvidence[], threshold: number, s: 
     if (sides.size === 2 && moved < s.stillM) reasons.push('flip-flop');
   }
   const height = last.eePos[2] - last.goal[2];
-  const down = typeof last.high === 'boolean' ? !last.high && last.lifted !== true : null;
+  const down = Number.isFinite(height) ? height <= s.seatedToleranceM && last.lifted !== true : null;
   if (down !== null && down !== learnedSuccess) reasons.push('physical-disagreement');
   if (reasons.length === 0) return null;
   return {

@@ -719,7 +719,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
 
   private noteEvidence(ep: OpenEpisode, p: Prepared, r: CheckedReward): void {
     if (r.prob === null) return;
-    ep.evidence.push({ prob: r.prob, eePos: p.obs.eePos, goal: p.obs.goal, wrench: p.obs.wrench, liftM: r.liftM, lifted: r.lifted, high: r.high });
+    ep.evidence.push({ prob: r.prob, eePos: p.obs.eePos, goal: p.obs.goal, wrench: p.obs.wrench, liftM: r.liftM, lifted: r.lifted });
     const keep = Math.max(2, this.cfg.labels.flipSteps);
     if (ep.evidence.length > keep) ep.evidence.splice(0, ep.evidence.length - keep);
   }

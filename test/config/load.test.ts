@@ -85,8 +85,6 @@ test('config file errors name the file and the field', (t) => {
     [/camera: wrist /, 'camera: ceiling ', 'backend.sim.camera', /"wrist","fixed"/],
     [/shadows: false /, 'shadows: sometimes ', 'backend.sim.shadows', /boolean/],
     [/swapAt: episode-boundary/, 'swapAt: whenever', 'swapAt'],
-    // A moved field says where it lives now (not a silent default for the new one).
-    [/budget: 0\.1 /, 'seatedToleranceM: 0.002\n  budget: 0.1 ', 'labels.seatedToleranceM', /moved to practice\.heightToleranceM/],
   ];
   for (const [from, to, field, detail] of cases) {
     writeFileSync(c.config, orig);

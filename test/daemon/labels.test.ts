@@ -2,7 +2,7 @@
  * Asking for labels (issue 13): the decision (src/daemon/labels.ts) on hand-made evidence, its budget, and the daemon
  * asking on the mock robot with a real SQLite log: an uncertain episode asks, a confident one whose tip pose agrees does
  * not, a confident failure whose tip went down does (a success whose tip never went down is refused by the height
- * check instead), and the budget holds over a run.
+ * check, scoring.ts, and asks nothing), and the budget holds over a run.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,16 +11,9 @@ import type { RewardScorer } from '../../src/daemon/interfaces.ts';
 import { LabelBudget, labelNeed, type LabelRequestSettings, type StepEvidence } from '../../src/daemon/labels.ts';
 import { logged, mockRig, tickUntil } from './helpers.ts';
 
-const S: LabelRequestSettings = { requests: true, uncertainBand: 0.15, flipSteps: 3, stillM: 0.001, budget: 1 };
+const S: LabelRequestSettings = { requests: true, uncertainBand: 0.15, flipSteps: 3, stillM: 0.001, seatedToleranceM: 0.002, budget: 1 };
 const goal: Vec3 = [0.5, 0, 0.1];
-// The height check's verdict as the daemon's default (practice.heightToleranceM 4 mm) gives it.
-const at = (prob: number, heightM: number, x = 0): StepEvidence => ({
-  prob,
-  eePos: [0.5 + x, 0, 0.1 + heightM],
-  goal,
-  wrench: [0, 0, -20, 0, 0, 0],
-  high: heightM > 0.004,
-});
+const at = (prob: number, heightM: number, x = 0): StepEvidence => ({ prob, eePos: [0.5 + x, 0, 0.1 + heightM], goal, wrench: [0, 0, -20, 0, 0, 0] });
 
 test('labelNeed: uncertain, flip-flop and physical disagreement ask; a confident outcome the tip pose agrees with does not', () => {
   assert.equal(labelNeed([at(0.1, 0.02), at(0.3, 0.008), at(0.97, 0.0005)], 0.5, S), null, 'confident success, tip down');
@@ -30,11 +23,11 @@ test('labelNeed: uncertain, flip-flop and physical disagreement ask; a confident
   assert.deepEqual(labelNeed([at(0.9, 0.0005), at(0.1, 0.0005), at(0.95, 0.0005)], 0.5, S)?.reasons, ['flip-flop']);
   // The same probabilities while the tip moves 5 mm are not a flip-flop: the scene changed.
   assert.equal(labelNeed([at(0.9, 0.0005, 0.005), at(0.1, 0.0005), at(0.95, 0.0005)], 0.5, S), null);
-  const fp = labelNeed([at(0.9, 0.006), at(0.93, 0.006), at(0.96, 0.006)], 0.5, S);
-  assert.deepEqual(fp?.reasons, ['physical-disagreement'], 'learned success 6 mm above the seated height');
+  const fp = labelNeed([at(0.9, 0.004), at(0.93, 0.004), at(0.96, 0.004)], 0.5, S);
+  assert.deepEqual(fp?.reasons, ['physical-disagreement'], 'learned success 4 mm above the seated height');
   assert.equal(fp?.learnedSuccess, true);
   assert.equal(fp?.physicallyDown, false);
-  assert.ok(Math.abs((fp?.heightAboveGoalM ?? 0) - 0.006) < 1e-12);
+  assert.ok(Math.abs((fp?.heightAboveGoalM ?? 0) - 0.004) < 1e-12);
   assert.deepEqual(labelNeed([at(0.05, 0.0005), at(0.05, 0.0005), at(0.05, 0.0005)], 0.5, S)?.reasons, ['physical-disagreement'], 'learned failure, tip down');
   assert.equal(labelNeed([], 0.5, S), null);
   // The band is a setting.
@@ -144,7 +137,7 @@ test('physical evidence: a confident learned failure whose tip went down asks, w
   }
 
   // 6 mm of x* error: the P-controller lands on the socket face, 16 mm above the seated height, and the classifier
-  // says seated. The height check (practice.heightToleranceM) refuses it: a failure it explains, no label asked.
+  // says seated. The height check (practice.heightToleranceM) refuses it: a failure the tip pose agrees with, no label.
   const face = await practise(0.97, 10, { goalNoise: 0.006, budget: 0.25 });
   t.after(() => face.r.close());
   const eps = face.r.app.log.store.listEpisodes({ order: 'asc' });

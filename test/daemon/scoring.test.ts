@@ -69,20 +69,17 @@ test('a lifted tip asks for no label: the lift check already explains the failur
     wrench: [0, 0, 0, 0, 0, 0],
     liftM: lifted ? 0.0018 : 0,
     lifted,
-    high: checkedReward(prob, 0, z, S).high,
   });
-  const L = { requests: true, uncertainBand: 0.15, flipSteps: 0, stillM: 0.001, budget: 1 };
+  const L = { requests: true, uncertainBand: 0.15, flipSteps: 0, stillM: 0.001, seatedToleranceM: 0.002, budget: 1 };
   // 1.8 mm above x*, refused by the lift check (reward 0): physically not down, no disagreement.
   const n = labelNeed([ev(0, 0.0018, true)], 0.5, L);
   assert.equal(n, null);
   // The same height without a lift (never lower): down, and a learned failure there disagrees.
   assert.deepEqual(labelNeed([ev(0.1, 0.0018, false)], 0.5, L)?.reasons, ['physical-disagreement']);
-  // Down is the height check's verdict: within practice.heightToleranceM (4 mm) above x*, a failure disagrees; above it
-  // (resting on the face), the failure is explained and asks for nothing.
-  assert.deepEqual(labelNeed([ev(0.1, 0.0035, false)], 0.5, L)?.reasons, ['physical-disagreement']);
-  assert.equal(labelNeed([ev(0, 0.016, false)], 0.5, L), null);
-  // With the height check off there is no physical evidence.
-  assert.equal(labelNeed([{ ...ev(0.1, 0.0018, false), high: null }], 0.5, L), null);
+  // A success 3 mm above x* (a plug partly in) is within the height check's 4 mm, so it keeps the classifier's 0.9,
+  // but above the labels' tighter 2 mm: it asks. At 16 mm (on the face) the height check refuses it: no label.
+  assert.deepEqual(labelNeed([ev(checkedReward(0.9, 0, 0.003, S).prob ?? 0, 0.003, false)], 0.5, L)?.reasons, ['physical-disagreement']);
+  assert.equal(labelNeed([ev(checkedReward(0.9, 0, 0.016, S).prob ?? 0, 0.016, false)], 0.5, L), null);
 });
 
 /** The classifier's known mistake, made deterministic: it calls every frame seated (as every learned reward called a
