@@ -12,7 +12,8 @@
  *     asks for no label. `seatedToleranceM` is not the height check's `practice.heightToleranceM` (scoring.ts): that
  *     one refuses the reward outright, so it must allow for x*'s vertical error (default 4 mm); asking costs only a
  *     label, so this band is tighter (2 mm) and a learned success 2-4 mm above x*, a plug partly in, asks
- *     (results/reward-lift-check/: with one 4 mm setting for both, those requests were lost). The pose and x* are what any robot backend delivers; no simulator ground truth is used here.
+ *     (results/reward-lift-check/: with one 4 mm setting for both, those requests were lost). The pose and x* are
+ *     what any robot backend delivers; no simulator ground truth is used here.
  * Budget: requests never exceed ceil(budget * judged episodes) at any moment (so one request is possible at once,
  * the next after 1/budget episodes, ...). A request that does not fit is recorded as skipped (counted, not asked).
  */
