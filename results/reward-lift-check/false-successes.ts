@@ -26,7 +26,11 @@ for (const run of process.argv.slice(2)) {
   const eps = db
     .prepare("SELECT id, outcome, reason, learned_success_prob AS p, gt_success AS gt, start_state_json AS ss FROM episodes WHERE kind = 'practice' ORDER BY id")
     .all() as Ep[];
-  const last = db.prepare('SELECT ee_pos, action_executed, wrench, step FROM transitions WHERE episode_id = ? ORDER BY step DESC LIMIT 1');
+  const last = db.prepare('SELECT ee_pos, goal, action_executed, wrench, step FROM transitions WHERE episode_id = ? ORDER BY step DESC LIMIT 1');
+  const aboveX = (e: Ep): number => {
+    const r = last.get(e.id) as { ee_pos: Buffer; goal: Buffer } | undefined;
+    return r ? 1000 * (vec(r.ee_pos, 3)[2]! - vec(r.goal, 3)[2]!) : Number.NaN;
+  };
   const lowest = db.prepare('SELECT ee_pos FROM transitions WHERE episode_id = ?');
   const where = (e: Ep): string => {
     const st = JSON.parse(e.ss) as { socketPos?: number[]; goal: number[] };
@@ -41,8 +45,8 @@ for (const run of process.argv.slice(2)) {
   };
   const judged = eps.filter((e) => (e.outcome === 'success' || e.outcome === 'failure') && e.gt !== null);
   const raw = (e: Ep): number | null => {
-    const m = e.reason ? /lift check: tip ([\d.]+) mm.*classifier ([\d.]+)/.exec(e.reason) : null;
-    return m ? Number(m[2]) : e.p;
+    const m = e.reason ? /check: tip .*classifier ([\d.]+)/.exec(e.reason) : null;
+    return m ? Number(m[1]) : e.p;
   };
   const count = (succ: (e: Ep) => boolean): { f: number; m: number } => ({
     f: judged.filter((e) => succ(e) && !e.gt).length,
@@ -54,8 +58,16 @@ for (const run of process.argv.slice(2)) {
   console.log(
     `${run}: ${judged.length} practice episodes, ${seated} seated; judged (with the check if on): false ${judgedAs.f} missed ${judgedAs.m}; classifier alone on the same episodes: false ${classifier.f} missed ${classifier.m}`,
   );
+  const heightMm = Number(process.env.HEIGHT_MM ?? 4);
+  const would = judged.filter((e) => e.outcome === 'success' && aboveX(e) > heightMm);
+  const byCheck = (re: RegExp): Ep[] => judged.filter((e) => e.reason !== null && re.test(e.reason));
+  const [lift, height] = [byCheck(/lift check/), byCheck(/height check/)];
+  console.log(
+    `  refused by the lift check ${lift.length} (seated ${lift.filter((e) => e.gt).length}), by the height check ${height.length} (seated ${height.filter((e) => e.gt).length}); ` +
+      `learned successes whose last logged tip is > ${heightMm} mm above x*: ${would.length} (seated ${would.filter((e) => e.gt).length}, tips ${would.map((e) => aboveX(e).toFixed(1)).join(' ')} mm)`,
+  );
   eps.forEach((e, i) => {
-    if (e.reason && /lift check/.test(e.reason)) console.log(`  refused ep#${i} gt ${e.gt ? 'SEATED' : 'not seated'}: ${e.reason}`);
+    if (e.reason && /(lift|height) check/.test(e.reason)) console.log(`  refused ep#${i} gt ${e.gt ? 'SEATED' : 'not seated'}: ${e.reason}`);
     else if (e.outcome === 'success' && e.gt === 0) console.log(`  F ep#${i} p=${e.p?.toFixed(2)} ${where(e)}`);
     else if (e.outcome === 'failure' && e.gt === 1) console.log(`  M ep#${i} p=${e.p?.toFixed(2)} ${where(e)}`);
   });

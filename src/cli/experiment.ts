@@ -84,6 +84,13 @@ export const EXPERIMENT = command({
       description: 'calibration error of x*: mm along (1,1,0)/sqrt2 (socket.offset)',
       cli: { arg: 'MM' },
     }),
+    goalErrorZMm: T.number({
+      minimum: -20,
+      maximum: 20,
+      default: 0,
+      description: "vertical component of x*'s calibration error (mm, + up, - below the seated height): what the height check must allow",
+      cli: { arg: 'MM' },
+    }),
     config: T.string({
       minLength: 1,
       default: 'config/daemon.yaml',
@@ -235,6 +242,7 @@ export function experimentOptions(argv: string[] | ExperimentFlags): ExperimentO
     ...(a.syncEvery !== undefined ? { syncEvery: a.syncEvery } : {}),
     trials: a.trials,
     offsetMm: a.goalErrorMm,
+    offsetZMm: a.goalErrorZMm,
     startCheckpoint: checkpoint,
     policyPath: a.policy ?? 'models/policy.onnx',
     rewardPath,

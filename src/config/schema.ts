@@ -106,6 +106,11 @@ export const PracticeConfigSchema = T.object(
       description:
         "lift check on the learned reward (daemon/scoring.ts checkedReward): an observation whose tip is more than this (m) above the lowest the tip reached earlier in the episode is not seated, whatever the classifier says (seated is as deep as a connector goes); its reward is 0, for the episode's judgement and for learning alike. 0.001 = the simulator's seated tolerance; null: off",
     }),
+    heightToleranceM: T.nullable(T.number({ minimum: 0, maximum: 0.05 }), {
+      default: 0.004,
+      description:
+        "height check on the learned reward (daemon/scoring.ts checkedReward): an observation whose tip is more than this (m) above the calibrated x* is not seated (a plug resting on the socket face stands its insertion depth above it); reward 0, as the lift check. Must exceed x*'s vertical calibration error plus about 1 mm; it misses plugs held up by less. null: off",
+    }),
   },
   { default: {} },
 );
@@ -203,7 +208,8 @@ export const LabelsConfigSchema = T.object(
       exclusiveMinimum: 0,
       maximum: 0.02,
       default: 0.002,
-      description: 'tip height above x* (m) up to which the connector counts as physically down; a learned outcome that disagrees asks for a label',
+      description:
+        'tip height above x* (m) up to which the connector counts as physically down; a learned outcome that disagrees asks for a label. Tighter than practice.heightToleranceM, above which the reward is refused outright',
     }),
     budget: T.number({
       minimum: 0,

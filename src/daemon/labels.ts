@@ -9,7 +9,11 @@
  *     calibrated socket x* at the end says the connector went down to its seated height (within `seatedToleranceM`)
  *     while the classifier says failure, or that it never went down while the classifier says success. A tip the lift
  *     check (scoring.ts) found lifted above the lowest it reached is not down: that failure is already explained, and
- *     asks for no label. The pose and x* are what any robot backend delivers; no simulator ground truth is used here.
+ *     asks for no label. `seatedToleranceM` is not the height check's `practice.heightToleranceM` (scoring.ts): that
+ *     one refuses the reward outright, so it must allow for x*'s vertical error (default 4 mm); asking costs only a
+ *     label, so this band is tighter (2 mm) and a learned success 2-4 mm above x*, a plug partly in, asks
+ *     (results/reward-lift-check/: with one 4 mm setting for both, those requests were lost). The pose and x* are
+ *     what any robot backend delivers; no simulator ground truth is used here.
  * Budget: requests never exceed ceil(budget * judged episodes) at any moment (so one request is possible at once,
  * the next after 1/budget episodes, ...). A request that does not fit is recorded as skipped (counted, not asked).
  */

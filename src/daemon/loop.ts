@@ -712,9 +712,9 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
 
   // ---------------------------------------------------------------- operator labels (src/daemon/labels.ts)
 
-  /** Every observation's learned reward passes the lift check (scoring.ts checkedReward) before anything uses it. */
+  /** Every observation's learned reward passes the lift and height checks (scoring.ts checkedReward) before anything uses it. */
   private checkReward(ep: OpenEpisode, p: Prepared, rawProb: number | null): CheckedReward {
-    return checkedReward(rawProb, ep.lowest.observe(p.obs.eePos), this.cfg.practice);
+    return checkedReward(rawProb, ep.lowest.observe(p.obs.eePos), p.obs.eePos[2] - p.obs.goal[2], this.cfg.practice);
   }
 
   private noteEvidence(ep: OpenEpisode, p: Prepared, r: CheckedReward): void {

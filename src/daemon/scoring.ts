@@ -10,6 +10,14 @@
  * logs the result as the transition's rewardProb, so the episode's judgement, the label requests and learning
  * (data/labels.ts learningReward reads rewardProb) all see the same checked reward. It needs only the tip height along
  * the insertion axis (the cell's z), which every backend delivers: no connector constant, no calibration of x*.
+ *
+ * The height check, in the same rule: the calibrated x* is where the seated tip stands (the P-controller drives to
+ * it), so an observation whose tip is more than `heightToleranceM` above x* cannot be seated either: a plug resting
+ * on the socket face stands at least its insertion depth above it (8-16 mm here), and the learned rewards called such
+ * plugs seated (results/reward-lift-check/). The tolerance must cover x*'s vertical calibration error plus the
+ * seated tip's own slack (seated ends stand <= 1 mm above an exact x*), so the default is a few mm: it never refuses a
+ * seated plug while the vertical x* error is below about 3 mm, and it misses a plug held up by less than the
+ * tolerance (a connector inserting less deep than that, or a plug a few mm short of seated).
  */
 import type { Vec3 } from '../core/types.ts';
 import type { EpisodeOutcome } from '../store/types.ts';
@@ -22,6 +30,8 @@ export interface ScoringSettings {
   useGroundTruthReward: boolean;
   /** Lift check: a tip more than this (m) above the episode's lowest so far is not seated; null: off. */
   liftToleranceM: number | null;
+  /** Height check: a tip more than this (m) above the calibrated x* is not seated; null: off. */
+  heightToleranceM: number | null;
 }
 
 /** The lowest tip height of one episode so far, and how far above it each new observation is. */
@@ -47,25 +57,40 @@ export interface CheckedReward {
   liftM: number;
   /** The lift check says this observation cannot be seated. */
   lifted: boolean;
+  /** Tip height above the calibrated x* (m); null: not known. */
+  heightM: number | null;
+  /** The height check says this observation cannot be seated (tip too far above x*); null: check off or height unknown. */
+  high: boolean | null;
   /** Why a learned success was overruled (the operator reads it in the episode's reason), else null. */
   refused: string | null;
 }
 
-/** A classifier's probability on one observation through the lift check (the one rule; see the file header). */
-export function checkedReward(rawProb: number | null, liftM: number, s: Pick<ScoringSettings, 'liftToleranceM' | 'successThreshold'>): CheckedReward {
+/**
+ * A classifier's probability on one observation through the lift and height checks (the one rule; see the file
+ * header): `liftM` is the tip's height above the lowest it reached earlier in the episode, `heightM` its height above
+ * the calibrated x* (null: not known).
+ */
+export function checkedReward(
+  rawProb: number | null,
+  liftM: number,
+  heightM: number | null,
+  s: Pick<ScoringSettings, 'liftToleranceM' | 'heightToleranceM' | 'successThreshold'>,
+): CheckedReward {
   const lifted = s.liftToleranceM !== null && liftM > s.liftToleranceM;
-  if (!lifted || rawProb === null) return { prob: rawProb, rawProb, liftM, lifted, refused: null };
-  const tol = s.liftToleranceM ?? 0;
-  const refused =
-    rawProb >= s.successThreshold
-      ? `refused by the lift check: tip ${(1000 * liftM).toFixed(1)} mm above the lowest it reached (tolerance ${(1000 * tol).toFixed(1)} mm); classifier ${rawProb.toFixed(3)}`
-      : null;
-  return { prob: 0, rawProb, liftM, lifted, refused };
+  const high = s.heightToleranceM === null || heightM === null || !Number.isFinite(heightM) ? null : heightM > s.heightToleranceM;
+  if ((!lifted && high !== true) || rawProb === null) return { prob: rawProb, rawProb, liftM, lifted, heightM, high, refused: null };
+  const why: string[] = [];
+  if (lifted) why.push(`lift check: tip ${mm(liftM)} mm above the lowest it reached (tolerance ${mm(s.liftToleranceM ?? 0)} mm)`);
+  if (high) why.push(`height check: tip ${mm(heightM ?? 0)} mm above x* (tolerance ${mm(s.heightToleranceM ?? 0)} mm)`);
+  const refused = rawProb >= s.successThreshold ? `refused by the ${why.join(' and the ')}; classifier ${rawProb.toFixed(3)}` : null;
+  return { prob: 0, rawProb, liftM, lifted, heightM, high, refused };
 }
+
+const mm = (m: number): string => (1000 * m).toFixed(1);
 
 /**
  * The outcome of an episode whose final observation's checked reward is `prob` (null: no classifier) with ground
- * truth `gt`; `refused` is the lift check's reason when it overruled the classifier.
+ * truth `gt`; `refused` is the checks' reason when it overruled the classifier.
  */
 export function judgeEpisode(
   prob: number | null,

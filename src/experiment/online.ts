@@ -51,6 +51,8 @@ export interface ExperimentOptions {
   trials: number;
   /** Calibration error |x* error| in mm along (1,1,0)/sqrt2. */
   offsetMm: number;
+  /** Vertical component of the x* error (mm, + up, - below the seated height); absent: 0. */
+  offsetZMm?: number;
   /** Offline IQL checkpoint the trainer starts from. */
   startCheckpoint: string;
   /** ONNX of the offline policy (exported from the same checkpoint). */
@@ -172,8 +174,9 @@ async function evalRun(app: DaemonApp, count: number, scenario: Scenario, seed: 
   return eps.filter((e) => e.gtSuccess === true).length;
 }
 
-function offsetVec(mm: number, sign = 1): Vec3 {
-  return goalErrorVec(sign * mm);
+function offsetVec(mm: number, sign = 1, zMm = 0): Vec3 {
+  const v = goalErrorVec(sign * mm);
+  return [v[0], v[1], v[2] + zMm / 1000];
 }
 
 /** Lets the trainer pay the updates owed for the practice logged so far and its export land (bounded wait). */
@@ -198,7 +201,7 @@ async function waitForTrainer(app: DaemonApp, learning: Learning, o: ExperimentO
  */
 export async function measureBaselines(
   connector: string,
-  o: Pick<ExperimentOptions, 'trials' | 'episodeSteps' | 'offsetMm'>,
+  o: Pick<ExperimentOptions, 'trials' | 'episodeSteps' | 'offsetMm' | 'offsetZMm'>,
   seed: number,
   shadows: boolean,
   imageSize = 0,
@@ -214,7 +217,7 @@ export async function measureBaselines(
       trials: o.trials,
       seed,
       episodeLength: o.episodeSteps,
-      createCell: simCellFactory(defs, { goalBias: offsetVec(o.offsetMm), imageSize, shadows }),
+      createCell: simCellFactory(defs, { goalBias: offsetVec(o.offsetMm, 1, o.offsetZMm), imageSize, shadows }),
     });
     for (const c of res.cells) baselines[`${c.controller} (${scenario})`] = { scenario, successes: c.successes, trials: c.trials };
   }
@@ -241,7 +244,7 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
   config.practice.seed = o.seed;
   config.practice.useGroundTruthReward = o.rewardPath === null;
   const calibration = loadCalibration(o.calibrationDir);
-  calibration.socket.offset = offsetVec(o.offsetMm);
+  calibration.socket.offset = offsetVec(o.offsetMm, 1, o.offsetZMm);
   const backend = await SimBackend.create({ connector, cell: simCellOptions(config) });
   const offline = await loadPolicyFile(o.policyPath);
   const first = o.rewardPath ? rewardFromModel(await RewardModel.load(o.rewardPath)) : null;
@@ -390,7 +393,7 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
       const final = app.daemon.models().policy;
       for (const sign of [1, -1]) {
         // Change the calibration error in place: the daemon reads calibration.socket.offset every tick.
-        calibration.socket.offset = offsetVec(o.robustMm, sign);
+        calibration.socket.offset = offsetVec(o.robustMm, sign, o.offsetZMm);
         const res = await evalRun(app, trials, 'II', evalSeed + 7);
         await app.daemon.setPolicy(null, { at: 'between-ticks' });
         const p = await evalRun(app, trials, 'II', evalSeed + 7);
@@ -398,7 +401,7 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
         robustness.push({ errorMm: sign * o.robustMm, residual: res, pOnly: p, trials });
         say(`robustness at ${sign * o.robustMm} mm: residual ${res}/${trials}, P alone ${p}/${trials}`);
       }
-      calibration.socket.offset = offsetVec(o.offsetMm);
+      calibration.socket.offset = offsetVec(o.offsetMm, 1, o.offsetZMm);
     }
     lap('robustness');
     say(

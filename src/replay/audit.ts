@@ -4,7 +4,8 @@
  * Two classifiers are judged, each against the truth of the frame it judged:
  *  - 'replayed': the reward model given to the replay, run by the replay's daemon on the replayed frames (the daemon's
  *    own input pipeline), against the cell's ground truth of those frames;
- *  - 'logged': the probabilities in the source log, against the log's own ground truth where it has one (simulated
+ *  - 'logged': the probabilities in the source log (the daemon's checked rewards where the session ran its lift and
+ *    height checks, daemon/scoring.ts), against the log's own ground truth where it has one (simulated
  *    sessions) and otherwise the replay's, only while the replay is still on the logged trajectory (the frames are
  *    then the same). Heights come from the replay's truth, so they are known only on the logged trajectory.
  *

@@ -140,6 +140,10 @@ function replayConfig(src: ReturnType<typeof readSource>, o: ReplayOptions, outD
   }
   cfg.realtime = false;
   cfg.practice.explorationNoise = 0;
+  // The replay's reward model is there to be audited: its own calls, not the daemon's lift and height checks on top
+  // (daemon/scoring.ts), which would turn frames far above x* into negatives whatever the model says.
+  cfg.practice.liftToleranceM = null;
+  cfg.practice.heightToleranceM = null;
   cfg.swapAt = 'episode-boundary';
   return cfg;
 }

@@ -1,7 +1,8 @@
 /**
  * Asking for labels (issue 13): the decision (src/daemon/labels.ts) on hand-made evidence, its budget, and the daemon
  * asking on the mock robot with a real SQLite log: an uncertain episode asks, a confident one whose tip pose agrees does
- * not, a confident one whose tip never went down does, and the budget holds over a run.
+ * not, a confident failure whose tip went down does (a success whose tip never went down is refused by the height
+ * check, scoring.ts, and asks nothing), and the budget holds over a run.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -120,22 +121,36 @@ test('the daemon asks for a label for an uncertain episode and not for a confide
   assert.equal(unsure.r.app.log.store.listEvents({ kind: 'label' }).length, 2, 'label events in the log');
 });
 
-test('a confident learned success whose tip never went down asks (physical evidence), within the budget', async (t) => {
-  // 6 mm of x* error: the P-controller lands on the socket face, 16 mm above the seated height.
-  const run = await practise(0.97, 10, { goalNoise: 0.006, budget: 0.25 });
-  t.after(() => run.r.close());
-  const eps = run.r.app.log.store.listEpisodes({ order: 'asc' });
-  const blocked = eps.filter((e) => e.gtSuccess === false).length;
-  assert.ok(blocked >= 6, `most episodes blocked (${blocked}/10)`);
-  assert.equal(run.status.labels.judged, 10);
-  assert.ok(run.status.labels.requested <= Math.ceil(0.25 * 10), `budget: ${run.status.labels.requested} requests for 10 episodes`);
-  assert.ok(run.status.labels.requested >= 2, 'and used');
-  assert.equal(run.status.labels.requested + run.status.labels.skipped, blocked, 'every blocked episode wanted a label, no seated one did');
-  for (const e of run.events) {
-    const q = e.data as { reasons: string[]; physicallyDown: boolean; learnedSuccess: boolean; heightAboveGoalM: number };
-    assert.deepEqual(q.reasons, ['physical-disagreement']);
-    assert.equal(q.learnedSuccess, true);
-    assert.ok(q.heightAboveGoalM > 0.01, `tip ${q.heightAboveGoalM} m above x*`);
-    assert.equal(eps.find((x) => x.id === e.episodeId)?.gtSuccess, false, 'asked about a false positive');
+test('physical evidence: a confident learned failure whose tip went down asks, within the budget; a success on the face is refused, not asked', async (t) => {
+  // The classifier misses seated plugs: every episode ends down at x* and is judged a failure.
+  const missed = await practise(0.03, 10, { budget: 0.25 });
+  t.after(() => missed.r.close());
+  const seated = missed.r.app.log.store.listEpisodes({ order: 'asc' });
+  assert.deepEqual([seated.filter((e) => e.gtSuccess === true).length, seated.filter((e) => e.outcome === 'failure').length], [10, 10]);
+  assert.equal(missed.status.labels.judged, 10);
+  assert.ok(missed.status.labels.requested <= Math.ceil(0.25 * 10), `budget: ${missed.status.labels.requested} requests for 10 episodes`);
+  assert.ok(missed.status.labels.requested >= 2, 'and used');
+  assert.equal(missed.status.labels.requested + missed.status.labels.skipped, 10, 'every missed success wanted a label');
+  for (const e of missed.events) {
+    const q = e.data as { reasons: string[]; physicallyDown: boolean; learnedSuccess: boolean };
+    assert.deepEqual([q.reasons, q.physicallyDown, q.learnedSuccess], [['physical-disagreement'], true, false]);
   }
+
+  // 6 mm of x* error: the P-controller lands on the socket face, 16 mm above the seated height, and the classifier
+  // says seated. The height check (practice.heightToleranceM) refuses it: a failure the tip pose agrees with, no label.
+  const face = await practise(0.97, 10, { goalNoise: 0.006, budget: 0.25 });
+  t.after(() => face.r.close());
+  const eps = face.r.app.log.store.listEpisodes({ order: 'asc' });
+  const blocked = eps.filter((e) => e.gtSuccess === false);
+  assert.ok(blocked.length >= 6, `most episodes blocked (${blocked.length}/10)`);
+  for (const e of blocked) {
+    assert.equal(e.outcome, 'failure');
+    assert.match(e.reason ?? '', /refused by the height check: tip 1\d\.\d mm above x\*/);
+  }
+  assert.deepEqual(
+    eps.filter((e) => e.gtSuccess === true).map((e) => e.outcome),
+    Array<string>(10 - blocked.length).fill('success'),
+    'the seated ones stay successes',
+  );
+  assert.deepEqual([face.status.labels.judged, face.status.labels.requested, face.status.labels.skipped], [10, 0, 0]);
 });

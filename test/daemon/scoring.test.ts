@@ -1,7 +1,8 @@
 /**
- * The lift check on the learned reward (src/daemon/scoring.ts, issue 13): a tip lifted above the lowest it reached in
- * the episode cannot be seated, so the classifier's "seated" is refused, for the judgement and for the logged reward
- * the trainer learns from. The rule alone, then through the real MuJoCo cell and the daemon's log (real SQLite).
+ * The lift and height checks on the learned reward (src/daemon/scoring.ts, issue 13): a tip lifted above the lowest it
+ * reached in the episode, or standing more than a tolerance above the calibrated x*, cannot be seated, so the
+ * classifier's "seated" is refused, for the judgement and for the logged reward the trainer learns from. The rule
+ * alone, then through the real MuJoCo cell and the daemon's log (real SQLite).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,17 +13,17 @@ import { labelNeed, type StepEvidence } from '../../src/daemon/labels.ts';
 import { checkedReward, judgeEpisode, LowestTip, type ScoringSettings } from '../../src/daemon/scoring.ts';
 import { logged, rig, tickUntil } from './helpers.ts';
 
-const S: ScoringSettings = { successThreshold: 0.5, useGroundTruthReward: false, liftToleranceM: 0.001 };
+const S: ScoringSettings = { successThreshold: 0.5, useGroundTruthReward: false, liftToleranceM: 0.001, heightToleranceM: 0.004 };
 
 test('the lift check: a tip lifted more than the tolerance above its lowest point is refused; going down never is', () => {
   const low = new LowestTip();
   // Going down (an insertion): each observation is the lowest yet, nothing is refused.
-  for (const z of [0.03, 0.02, 0.01, 0.0]) assert.equal(checkedReward(0.9, low.observe([0, 0, z]), S).lifted, false);
+  for (const z of [0.03, 0.02, 0.01, 0.0]) assert.equal(checkedReward(0.9, low.observe([0, 0, z]), 0, S).lifted, false);
   // Seated with sub-mm wobble (expert episodes wobble up to 0.7 mm, results/reward-lift-check/): kept.
-  const wobble = checkedReward(0.9, low.observe([0, 0, 0.0007]), S);
+  const wobble = checkedReward(0.9, low.observe([0, 0, 0.0007]), 0.0007, S);
   assert.deepEqual([wobble.prob, wobble.lifted, wobble.refused], [0.9, false, null]);
   // Lifted 1.8 mm by the last action: the classifier's 0.93 becomes 0, a failure, and the reason says why.
-  const lifted = checkedReward(0.93, low.observe([0, 0, 0.0018]), S);
+  const lifted = checkedReward(0.93, low.observe([0, 0, 0.0018]), 0.0018, S);
   assert.equal(lifted.prob, 0);
   assert.equal(lifted.rawProb, 0.93);
   assert.ok(Math.abs(lifted.liftM - 0.0018) < 1e-12);
@@ -30,15 +31,34 @@ test('the lift check: a tip lifted more than the tolerance above its lowest poin
   assert.equal(j.outcome, 'failure');
   assert.match(j.reason ?? '', /lift check: tip 1\.8 mm above the lowest it reached \(tolerance 1\.0 mm\); classifier 0\.930/);
   // A low probability on a lifted tip is also 0 (not seated either way), with no "refused" reason.
-  assert.deepEqual([checkedReward(0.2, 0.002, S).prob, checkedReward(0.2, 0.002, S).refused], [0, null]);
+  assert.deepEqual([checkedReward(0.2, 0.002, 0.002, S).prob, checkedReward(0.2, 0.002, 0.002, S).refused], [0, null]);
   // Pressed home again: back at the lowest point, the classifier is believed again.
-  assert.equal(checkedReward(0.9, low.observe([0, 0, 0.0001]), S).prob, 0.9);
+  assert.equal(checkedReward(0.9, low.observe([0, 0, 0.0001]), 0.0001, S).prob, 0.9);
   // Off (null): the classifier alone, as before this check.
-  assert.equal(checkedReward(0.93, 0.0018, { ...S, liftToleranceM: null }).prob, 0.93);
+  assert.equal(checkedReward(0.93, 0.0018, 0.0018, { ...S, liftToleranceM: null }).prob, 0.93);
   // No classifier: nothing to check.
-  assert.equal(checkedReward(null, 0.0018, S).prob, null);
+  assert.equal(checkedReward(null, 0.0018, 0.0018, S).prob, null);
   // A non-finite tip is not evidence.
   assert.equal(new LowestTip().observe([0, 0, Number.NaN]), 0);
+});
+
+test('the height check: a tip more than the tolerance above x* is refused; a seated tip with a vertical x* error is not', () => {
+  // Resting on the socket face: never lifted (it is at its lowest), 16 mm above x*. The classifier's 0.9 becomes 0.
+  const face = checkedReward(0.9, 0, 0.016, S);
+  assert.deepEqual([face.prob, face.rawProb, face.lifted, face.high], [0, 0.9, false, true]);
+  const j = judgeEpisode(face.prob, null, S, face.refused);
+  assert.equal(j.outcome, 'failure');
+  assert.match(j.reason ?? '', /refused by the height check: tip 16\.0 mm above x\* \(tolerance 4\.0 mm\); classifier 0\.900/);
+  // A seated tip 1 mm above a true x*, or with x* calibrated 2.5 mm low (3.5 mm above it): kept.
+  for (const h of [0.001, 0.0035, -0.003]) assert.deepEqual([checkedReward(0.9, 0, h, S).prob, checkedReward(0.9, 0, h, S).high], [0.9, false]);
+  // Lifted and high: both reasons.
+  assert.match(checkedReward(0.9, 0.002, 0.009, S).refused ?? '', /lift check: tip 2\.0 mm .* and the height check: tip 9\.0 mm above x\*/);
+  // Off (null), or the height not known: no verdict (high null), the classifier alone.
+  assert.deepEqual(
+    [checkedReward(0.9, 0, 0.016, { ...S, heightToleranceM: null }).prob, checkedReward(0.9, 0, 0.016, { ...S, heightToleranceM: null }).high],
+    [0.9, null],
+  );
+  assert.deepEqual([checkedReward(0.9, 0, Number.NaN, S).prob, checkedReward(0.9, 0, null, S).high], [0.9, null]);
 });
 
 test('a lifted tip asks for no label: the lift check already explains the failure', () => {
@@ -56,6 +76,10 @@ test('a lifted tip asks for no label: the lift check already explains the failur
   assert.equal(n, null);
   // The same height without a lift (never lower): down, and a learned failure there disagrees.
   assert.deepEqual(labelNeed([ev(0.1, 0.0018, false)], 0.5, L)?.reasons, ['physical-disagreement']);
+  // A success 3 mm above x* (a plug partly in) is within the height check's 4 mm, so it keeps the classifier's 0.9,
+  // but above the labels' tighter 2 mm: it asks. At 16 mm (on the face) the height check refuses it: no label.
+  assert.deepEqual(labelNeed([ev(checkedReward(0.9, 0, 0.003, S).prob ?? 0, 0.003, false)], 0.5, L)?.reasons, ['physical-disagreement']);
+  assert.equal(labelNeed([ev(checkedReward(0.9, 0, 0.016, S).prob ?? 0, 0.016, false)], 0.5, L), null);
 });
 
 /** The classifier's known mistake, made deterministic: it calls every frame seated (as every learned reward called a
@@ -112,6 +136,61 @@ async function seatThenLift(
     await r.close();
   }
 }
+
+/**
+ * One practice episode in the MuJoCo cell whose calibrated x* is 4 mm beside the socket (as FacePress aims,
+ * src/control/hard-negatives.ts): the P-controller drives the plug down onto the socket face, where it rests. Returns
+ * the outcome, reason, ground truth, the final tip above x* and the last logged transition's learning reward.
+ */
+async function restOnFace(
+  heightToleranceM: number | null,
+): Promise<{ outcome: string | null; reason: string | null; gt: boolean | null; lastAboveX: number; reward: number }> {
+  const r = await rig({
+    connector: 'europlug',
+    reward: saysSeated,
+    overrides: { episodeSteps: 20 },
+    calibration: (c) => {
+      c.socket.offset = [0.004, 0, 0];
+    },
+    config: (c) => {
+      c.practice.heightToleranceM = heightToleranceM;
+      c.labels.requests = false;
+    },
+  });
+  try {
+    const d = r.app.daemon;
+    assert.ok(d.startPractice({ count: 1, scenario: 'I', explorationNoise: 0 }).ok);
+    await tickUntil(r.app, () => d.status().practice === null && d.currentState === 'idle', 400);
+    await logged(r);
+    const store = r.app.log.store;
+    const [e] = store.listEpisodes({ limit: 1 });
+    assert.ok(e);
+    const ts = store.getEpisode(e.id, { transitions: true, images: false })?.transitions ?? [];
+    const last = ts.at(-1);
+    assert.ok(last);
+    return {
+      outcome: e.outcome,
+      reason: e.reason,
+      gt: e.gtSuccess,
+      lastAboveX: last.eePos[2] - last.goal[2],
+      reward: learningReward(last, { source: 'rewardProb', last: true }) ?? Number.NaN,
+    };
+  } finally {
+    await r.close();
+  }
+}
+
+test('MuJoCo cell: a plug resting on the socket face is judged a failure and learned from as 0', async () => {
+  const on = await restOnFace(0.004);
+  assert.equal(on.gt, false, 'resting on the face, not seated');
+  assert.ok(on.lastAboveX > 0.006, `the tip stands its insertion depth above x* (${(1000 * on.lastAboveX).toFixed(1)} mm)`);
+  assert.equal(on.outcome, 'failure');
+  assert.match(on.reason ?? '', /refused by the height check: tip \d+\.\d mm above x\*/);
+  assert.equal(on.reward, 0);
+  // Without the check (as before): the classifier's mistake is a learned success, and learning gets 0.9 for it.
+  const off = await restOnFace(null);
+  assert.deepEqual([off.outcome, off.gt, off.reward], ['success', false, 0.9]);
+});
 
 test('MuJoCo cell: a seated plug lifted by the last action is judged a failure and learned from as 0; a seated one stays a success', async () => {
   const [seated, lifted] = await seatThenLift(0.001);

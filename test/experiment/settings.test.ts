@@ -62,3 +62,10 @@ test('the daemon and the experiment read the same learning settings from the con
   assert.equal(e3.trainer.warmupUpdates, 0);
   assert.equal(e3.trainer.onlineFraction, 0.3);
 });
+
+test("the experiment's x* error: horizontal magnitude, and a vertical component (what the height check must allow)", () => {
+  const plain = experimentOptions(['--connectors', 'europlug']);
+  assert.deepEqual([plain.offsetMm, plain.offsetZMm], [1.5, 0]);
+  const low = experimentOptions(['--connectors', 'europlug', '--goal-error-z-mm=-3']);
+  assert.deepEqual([low.offsetMm, low.offsetZMm], [1.5, -3]);
+});

@@ -68,7 +68,13 @@ async function setup(
   autoRollback: SwapConfig['autoRollback'],
 ): Promise<{ r: MockRig; m: SwapManager; reward: ReturnType<typeof plannedReward> }> {
   const reward = plannedReward();
-  const r = await mockRig({ policy: policyFromModel(await PolicyModel.load(v3)), reward, overrides: { episodeSteps: 3 } });
+  // The rollback is the subject: the height check (frames far above x* in 3 steps) is off.
+  const r = await mockRig({
+    policy: policyFromModel(await PolicyModel.load(v3)),
+    reward,
+    overrides: { episodeSteps: 3 },
+    config: (c) => void (c.practice.heightToleranceM = null),
+  });
   t.after(() => r.close());
   reward.attach(r);
   const store = r.app.log.store;
