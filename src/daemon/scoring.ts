@@ -79,11 +79,12 @@ export function checkedReward(
   const lifted = s.liftToleranceM !== null && liftM > s.liftToleranceM;
   const high = s.heightToleranceM === null || heightM === null || !Number.isFinite(heightM) ? null : heightM > s.heightToleranceM;
   if ((!lifted && high !== true) || rawProb === null) return { prob: rawProb, rawProb, liftM, lifted, heightM, high, refused: null };
+  // The reason is written only when a learned success is overruled: on the approach (every tick above x*) nothing is.
+  if (rawProb < s.successThreshold) return { prob: 0, rawProb, liftM, lifted, heightM, high, refused: null };
   const why: string[] = [];
   if (lifted) why.push(`lift check: tip ${mm(liftM)} mm above the lowest it reached (tolerance ${mm(s.liftToleranceM ?? 0)} mm)`);
   if (high) why.push(`height check: tip ${mm(heightM ?? 0)} mm above x* (tolerance ${mm(s.heightToleranceM ?? 0)} mm)`);
-  const refused = rawProb >= s.successThreshold ? `refused by the ${why.join(' and the ')}; classifier ${rawProb.toFixed(3)}` : null;
-  return { prob: 0, rawProb, liftM, lifted, heightM, high, refused };
+  return { prob: 0, rawProb, liftM, lifted, heightM, high, refused: `refused by the ${why.join(' and the ')}; classifier ${rawProb.toFixed(3)}` };
 }
 
 const mm = (m: number): string => (1000 * m).toFixed(1);
