@@ -20,7 +20,8 @@ export const TOKEN = 'test-token-0123456789';
 
 export function tempDir(prefix: string): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  // Retries: a file a closing component writes last (a WAL checkpoint, a model) can race the removal (ENOTEMPTY).
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 }) };
 }
 
 /**
