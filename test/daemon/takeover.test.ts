@@ -107,9 +107,10 @@ test('a lapsed lease stops overriding within a tick: the policy resumes, nothing
   const r = await start();
   t.after(() => r.close());
   const d = r.app.daemon;
-  assert.equal((await post(r, '/teleop', { delta: [0, 0, -0.001], leaseS: 0.05 })).status, 202);
+  // A lease long enough that the next tick falls inside it on a loaded machine (50 ms did not at load 22).
+  assert.equal((await post(r, '/teleop', { delta: [0, 0, -0.001], leaseS: 0.5 })).status, 202);
   await d.tick(); // held
-  await new Promise((res) => setTimeout(res, 120)); // the client went quiet past its lease
+  await new Promise((res) => setTimeout(res, 600)); // the client went quiet past its lease
   assert.equal(d.status().takeover.rest.holding, false);
   await d.tick();
   await d.tick();

@@ -106,13 +106,27 @@ test('the API practises episodes end to end through the threaded daemon; status,
   for (let i = 0; i < 100 && d.policyVersion !== 'thread-policy@1'; i++) await sleep(50);
   assert.equal(d.policyVersion, 'thread-policy@1');
   assert.equal(d.status().policy.version, 'thread-policy@1', 'the control thread drives it');
-  const again = await call(app, 'POST', '/practice/start', { count: 1, scenario: 'II', explorationNoise: 0 });
-  assert.equal(again.status, 202);
-  await d.whenState('running', 20_000);
-  // An operator takeover over REST reaches the control thread, drives the arm and is logged as an intervention.
+  // An operator takeover over REST reaches the control thread, drives the arm and is logged as an intervention. The
+  // client streams its lease as a SpaceMouse bridge does, from before the episode starts (a free-running 6-step
+  // episode can end before a single request sent after it started arrives, on a loaded machine).
   const teleop = await call(app, 'POST', '/teleop', { delta: [0, 0, -0.001], leaseS: 1, source: 'thread-test' });
   assert.equal(teleop.status, 202, JSON.stringify(teleop.json));
+  let streaming = true;
+  const stream = (async () => {
+    while (streaming) {
+      await call(app, 'POST', '/teleop', { delta: [0, 0, -0.001], leaseS: 1, source: 'thread-test' });
+      await sleep(100);
+    }
+  })();
+  const episodesBefore = episodes.length;
+  const again = await call(app, 'POST', '/practice/start', { count: 1, scenario: 'II', explorationNoise: 0 });
+  assert.equal(again.status, 202);
+  for (let i = 0; i < 400 && episodes.length === episodesBefore; i++) await sleep(50);
+  assert.equal(episodes.length, episodesBefore + 1, 'the practice episode ended');
   await d.whenState('idle', 20_000);
+  streaming = false;
+  await stream;
+  await call(app, 'POST', '/teleop/release');
   await flushed(app);
   const last = newest(store.listEpisodes({ sessionId: app.log.sessionId }));
   assert.equal(last?.policyVersion, 'thread-policy@1');
