@@ -120,15 +120,15 @@ export function judgeEpisode(
 
 /**
  * The height check's own failure mode, watched (issue 13): x* calibrated more than the tolerance too low refuses EVERY
- * seated plug (measured: x* 5 mm low, 52 of 52 seated europlugs refused at 5.0-5.4 mm above x*, the policy fell from
- * 12 to 3/20), and nothing else says why learning collapsed. Its signature, per judged episode's final observation:
- * most of what the classifier called seated is refused by the height check, with the tip at one height above x*
- * (a plug at the bottom of something), not at scattered heights (plugs still moving, a classifier's random errors).
- * Ordinary practice does not look like that: real seatings stand within 1 mm of x* and are kept, so the refusals of
- * plugs resting on the socket face (at their connector's insertion depth above x*) stay a small share of the
- * classifier's successes (at most 3 in any 20 episodes in the runs of results/reward-lift-check/). The watch cannot
- * tell a low x* from a classifier that calls every face-resting plug seated (both are a cluster at one height with
- * nothing kept), so its warning names both causes; it never changes the rewards (why: the README, issue 13).
+ * seated plug, learning gets no success and the policy collapses, and nothing else says why. Its signature, per
+ * judged episode's final observation: most of what the classifier called seated is refused by the height check, with
+ * the tip at one height above x* (a plug at the bottom of something), not at scattered heights (plugs still moving, a
+ * classifier's random errors). Ordinary practice does not look like that: real seatings stand within 1 mm of x* and
+ * are kept, so the refusals of plugs resting on the socket face (at their connector's insertion depth above x*) stay a
+ * minority of the classifier's successes. The watch cannot tell a low x* from a classifier that calls every
+ * face-resting plug seated (both: a cluster at one height, nothing kept), so its warning names both causes, and it
+ * never changes the rewards: switching the check off would teach the trainer the second case's false successes.
+ * Thresholds and runs: results/reward-lift-check/README.md, "The height-refusal warning".
  */
 export interface HeightWatchSettings {
   /** Judged episodes looked at (the newest). */
