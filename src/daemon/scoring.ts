@@ -217,7 +217,7 @@ export class HeightRefusalWatch {
       `height check: ${c.count} of the classifier's last ${c.classifierSuccesses} successes (${c.judged} judged episodes) were refused ` +
       `with the tip ${mm(c.minM)}-${mm(c.maxM)} mm above x*, at one height: x* may be ${off.toFixed(1)} mm too low, and then every seated ` +
       `plug is refused and learning gets no success. Recalibrate the socket's z (calibration/socket.yaml goal or offset), ` +
-      `or raise practice.heightToleranceM above ${(off + 1).toFixed(0)} mm (now ${mm(this.toleranceM)} mm). ` +
+      `or raise practice.heightToleranceM above ${Math.ceil(off + 1)} mm (now ${mm(this.toleranceM)} mm). ` +
       `If instead the plugs rest on the socket face there (x* off sideways), the refusals are right. The check keeps refusing meanwhile.`;
     this.warning = { kind: 'height-refusals-cluster', message, offsetMm: Number(off.toFixed(1)), cluster: c, episodeId: e.episodeId, at: now };
     return this.warning;

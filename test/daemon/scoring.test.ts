@@ -126,6 +126,8 @@ test('the height-refusal watch: refusals clustered at one height with nothing ke
   assert.match(w.message, /x\* may be 5\.0 mm too low/);
   assert.match(w.message, /calibration\/socket\.yaml/);
   assert.match(w.message, /raise practice\.heightToleranceM above 6 mm \(now 4\.0 mm\)/);
+  // The fix names a tolerance that keeps the whole seated spread (up to 1 mm above the offset): 5.4 mm -> above 7 mm.
+  assert.match(watch(Array.from({ length: 5 }, (_, i) => judged(i, { mm: 5.4 }))).w?.message ?? '', /above 7 mm/);
   // The check off: nothing to watch.
   const off = new HeightRefusalWatch(null);
   assert.ok(low.every((e) => off.add(e) === null) && off.warning === null);
