@@ -2,7 +2,8 @@
 // them (the outcome), and as the classifier alone would have (its probability >= 0.5: the episode's learned success
 // probability, or, where the lift check refused it, the classifier's probability in the reason). Lists every episode
 // the lift check refused, with its ground truth, and every false or missed success with the last logged observation
-// (the judged final one is not logged) and the last commanded move, as results/reward-depth-hardneg/false-successes.ts.
+// (the judged final one is not logged) and the last commanded move. For runs without the checks (results/reward-depth-hardneg/)
+// the judged and the classifier-alone counts are the same.
 // Usage: npx tsx results/reward-lift-check/false-successes.ts RUN_DIR...
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';

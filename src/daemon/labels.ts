@@ -18,6 +18,7 @@
  * the next after 1/budget episodes, ...). A request that does not fit is recorded as skipped (counted, not asked).
  */
 import type { Vec3, Wrench } from '../core/types.ts';
+import { heightAboveGoalM } from './scoring.ts';
 
 export interface LabelRequestSettings {
   /** Ask for labels at all. */
@@ -83,7 +84,7 @@ export function labelNeed(steps: readonly StepEvidence[], threshold: number, s: 
     const moved = Math.max(...z.map((p) => Math.hypot(p[0] - z[0]![0], p[1] - z[0]![1], p[2] - z[0]![2])));
     if (sides.size === 2 && moved < s.stillM) reasons.push('flip-flop');
   }
-  const height = last.eePos[2] - last.goal[2];
+  const height = heightAboveGoalM(last.eePos, last.goal);
   const down = Number.isFinite(height) ? height <= s.seatedToleranceM && last.lifted !== true : null;
   if (down !== null && down !== learnedSuccess) reasons.push('physical-disagreement');
   if (reasons.length === 0) return null;

@@ -35,7 +35,7 @@ import { ModelInputs, depthCellsOf, type ModelInput } from '../policy/inputs.ts'
 import type { DaemonLog, ModelInputSpec, ResidualPolicy, RewardScorer, TickTransition } from './interfaces.ts';
 import { decideSafety, EstopLatch, type EstopOrigin, type ResetResult, type SafetyDecision, type SafetyLimits } from './safety.ts';
 import { TickScheduler } from './scheduler.ts';
-import { checkedReward, judgeEpisode, LowestTip, RecentEpisodes, type CheckedReward } from './scoring.ts';
+import { checkedReward, heightAboveGoalM, HeightRefusalWatch, judgeEpisode, LowestTip, RecentEpisodes, type CheckedReward } from './scoring.ts';
 import { LabelBudget, labelNeed, type LabelRequest, type StepEvidence } from './labels.ts';
 import { TickTiming, type LateTick } from './timing.ts';
 import { buildStatus, takeoverStatus } from './status.ts';
@@ -167,6 +167,8 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
   private readonly labelBudget: LabelBudget;
   /** This run's label requests not answered yet, by episode id (oldest first). */
   private readonly openLabelRequests = new Map<number, LabelRequest>();
+  /** Height refusals clustering at one height: the sign of x* calibrated too low (scoring.ts). */
+  private readonly heightWatch: HeightRefusalWatch;
 
   constructor(opts: DaemonOptions) {
     super();
@@ -185,6 +187,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     this.actionLimits = { residualBoundM: lim.residualBoundM, maxStepM: lim.maxStepM };
     this.wrench = new WrenchCorrector(this.cal.wrench.bias);
     this.labelBudget = new LabelBudget(this.cfg.labels.budget);
+    this.heightWatch = new HeightRefusalWatch(this.cfg.practice.heightToleranceM);
     const [w, h] = this.cal.camera.inputSize;
     this.logImage = new ImagePreprocessor({ crop: this.cal.camera.crop, width: w, height: h, channelOrder: this.cal.camera.channelOrder, lockFrameSize: true });
     if (opts.policy) this.policySlot = this.slot(opts.policy, 'policy');
@@ -402,6 +405,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
       openLabelRequests: this.openLabelRequests.values(),
       lastPose: this.lastPose,
       takeover: this.takeoverStatus(),
+      warnings: this.heightWatch.warning ? [this.heightWatch.warning] : [],
       extras: this.extras,
     });
   }
@@ -586,8 +590,11 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     this.noteEvidence(ep, p, checked);
     const { outcome, reason } = judgeEpisode(checked.prob, r.gt, this.cfg.practice, checked.refused);
     this.closeEpisode(ep, outcome, reason, checked.prob, r.gt);
-    // Only outcomes the learned reward judged can ask for a label (ground-truth judging needs none).
-    if (r.prob !== null && !this.cfg.practice.useGroundTruthReward && (outcome === 'success' || outcome === 'failure')) this.considerLabelRequest(ep);
+    // Only outcomes the learned reward judged can ask for a label (ground-truth judging needs none), or tell of x* too low.
+    if (r.prob !== null && !this.cfg.practice.useGroundTruthReward && (outcome === 'success' || outcome === 'failure')) {
+      this.considerLabelRequest(ep);
+      this.watchHeight(ep, checked);
+    }
     this.afterEpisode();
   }
 
@@ -714,7 +721,20 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
 
   /** Every observation's learned reward passes the lift and height checks (scoring.ts checkedReward) before anything uses it. */
   private checkReward(ep: OpenEpisode, p: Prepared, rawProb: number | null): CheckedReward {
-    return checkedReward(rawProb, ep.lowest.observe(p.obs.eePos), p.obs.eePos[2] - p.obs.goal[2], this.cfg.practice);
+    return checkedReward(rawProb, ep.lowest.observe(p.obs.eePos), heightAboveGoalM(p.obs.eePos, p.obs.goal), this.cfg.practice);
+  }
+
+  /** A judged episode's final reward to the height-refusal watch; its warning (once) to the event log and /status. */
+  private watchHeight(ep: OpenEpisode, r: CheckedReward): void {
+    const raised = this.heightWatch.add({
+      episodeId: ep.id,
+      classifierSuccess: r.rawProb !== null && r.rawProb >= this.cfg.practice.successThreshold,
+      heightRefused: r.high === true && !r.lifted,
+      heightM: r.heightM,
+    });
+    if (!raised) return;
+    this.log.event({ kind: 'height_warning', message: raised.message, data: raised, episodeId: ep.id });
+    this.emitStatus();
   }
 
   private noteEvidence(ep: OpenEpisode, p: Prepared, r: CheckedReward): void {

@@ -21,7 +21,7 @@
  */
 import type { Vec3 } from '../core/types.ts';
 import type { EpisodeOutcome } from '../store/types.ts';
-import type { EpisodeSummary } from './types.ts';
+import type { DaemonWarning, EpisodeSummary } from './types.ts';
 
 export interface ScoringSettings {
   /** Reward probability at or above which the episode counts as a success. */
@@ -46,6 +46,14 @@ export class LowestTip {
     this.z = Math.min(this.z, z);
     return lift;
   }
+}
+
+/**
+ * The tip's height above the calibrated x* along the insertion axis (the cell's z; m): what the height check refuses
+ * on, the label requests' "physically down" and the reward tuner's seated frames read. One definition for all of them.
+ */
+export function heightAboveGoalM(eePos: Vec3, goal: Vec3): number {
+  return eePos[2] - goal[2];
 }
 
 export interface CheckedReward {
@@ -108,6 +116,112 @@ export function judgeEpisode(
   }
   if (prob !== null) return { outcome: prob >= s.successThreshold ? 'success' : 'failure', reason: refused };
   return { outcome: 'failure', reason: 'no reward model and no ground truth: not judged' };
+}
+
+/**
+ * The height check's own failure mode, watched (issue 13): x* calibrated more than the tolerance too low refuses EVERY
+ * seated plug, learning gets no success and the policy collapses, and nothing else says why. Its signature, per
+ * judged episode's final observation: most of what the classifier called seated is refused by the height check, with
+ * the tip at one height above x* (a plug at the bottom of something), not at scattered heights (plugs still moving, a
+ * classifier's random errors). Ordinary practice does not look like that: real seatings stand within 1 mm of x* and
+ * are kept, so the refusals of plugs resting on the socket face (at their connector's insertion depth above x*) stay a
+ * minority of the classifier's successes. The watch cannot tell a low x* from a classifier that calls every
+ * face-resting plug seated (both: a cluster at one height, nothing kept), so its warning names both causes, and it
+ * never changes the rewards: switching the check off would teach the trainer the second case's false successes.
+ * Thresholds and runs: results/reward-lift-check/README.md, "The height-refusal warning".
+ */
+export interface HeightWatchSettings {
+  /** Judged episodes looked at (the newest). */
+  window: number;
+  /** Refusals at one height needed to warn. */
+  minCount: number;
+  /** Share of the window's classifier successes (kept or refused) those refusals must make up. */
+  minShare: number;
+  /** Width of "one height" (m): seated tips spread over 1 mm above x* (prior data, 0-0.97 mm). */
+  bandM: number;
+}
+
+export const HEIGHT_WATCH: HeightWatchSettings = { window: 20, minCount: 5, minShare: 0.5, bandM: 0.002 };
+
+/** One judged episode as the watch sees it: its final observation's checked reward. */
+export interface JudgedFinal {
+  episodeId: number;
+  /** The classifier called it seated (its own probability at or above the success threshold). */
+  classifierSuccess: boolean;
+  /** The height check refused that success, and the lift check did not (the tip was at its lowest: at the bottom of something). */
+  heightRefused: boolean;
+  /** Tip height above x* (m); null: not known. */
+  heightM: number | null;
+}
+
+export interface HeightCluster {
+  /** Refusals at one height, and the classifier's successes in the window. */
+  count: number;
+  classifierSuccesses: number;
+  judged: number;
+  /** Heights above x* of the cluster (m): median, min, max. */
+  medianM: number;
+  minM: number;
+  maxM: number;
+}
+
+/** The largest group of height refusals within `bandM` of each other, if it meets the rule; null otherwise. */
+export function heightRefusalCluster(items: readonly JudgedFinal[], s: HeightWatchSettings = HEIGHT_WATCH): HeightCluster | null {
+  const w = items.slice(-s.window);
+  const successes = w.filter((e) => e.classifierSuccess).length;
+  const h = w
+    .flatMap((e) => (e.classifierSuccess && e.heightRefused && e.heightM !== null && Number.isFinite(e.heightM) ? [e.heightM] : []))
+    .sort((a, b) => a - b);
+  let best = { from: 0, to: 0 };
+  for (let i = 0, j = 0; j < h.length; j++) {
+    while (h[j]! - h[i]! > s.bandM + 1e-12) i++;
+    if (j + 1 - i > best.to - best.from) best = { from: i, to: j + 1 };
+  }
+  const c = h.slice(best.from, best.to);
+  if (c.length < s.minCount || c.length < s.minShare * successes) return null;
+  const mid = c.length >> 1;
+  const medianM = c.length % 2 ? c[mid]! : (c[mid - 1]! + c[mid]!) / 2;
+  return { count: c.length, classifierSuccesses: successes, judged: w.length, medianM, minM: c[0]!, maxM: c[c.length - 1]! };
+}
+
+/** The warning an operator reads (in /status and the event log). */
+export interface HeightWarning extends DaemonWarning {
+  kind: 'height-refusals-cluster';
+  /** The cluster's median height above x* (mm): the likely vertical x* error. */
+  offsetMm: number;
+  cluster: HeightCluster;
+}
+
+/**
+ * Watches the judged episodes for `heightRefusalCluster`; raises its warning once (the calibration and the tolerance
+ * are read at start, so what it found stays true until the daemon restarts: it is not withdrawn).
+ */
+export class HeightRefusalWatch {
+  private readonly items: JudgedFinal[] = [];
+  warning: HeightWarning | null = null;
+
+  constructor(
+    private readonly toleranceM: number | null,
+    private readonly s: HeightWatchSettings = HEIGHT_WATCH,
+  ) {}
+
+  /** Notes a judged episode; returns the warning when this episode raised it (once), else null. */
+  add(e: JudgedFinal, now: number = Date.now()): HeightWarning | null {
+    if (this.toleranceM === null || this.warning) return null;
+    this.items.push(e);
+    if (this.items.length > this.s.window) this.items.shift();
+    const c = heightRefusalCluster(this.items, this.s);
+    if (!c) return null;
+    const off = 1000 * c.medianM;
+    const message =
+      `height check: ${c.count} of the classifier's last ${c.classifierSuccesses} successes (${c.judged} judged episodes) were refused ` +
+      `with the tip ${mm(c.minM)}-${mm(c.maxM)} mm above x*, at one height: x* may be ${off.toFixed(1)} mm too low, and then every seated ` +
+      `plug is refused and learning gets no success. Recalibrate the socket's z (calibration/socket.yaml goal or offset), ` +
+      `or raise practice.heightToleranceM above ${Math.ceil(off + 1)} mm (now ${mm(this.toleranceM)} mm). ` +
+      `If instead the plugs rest on the socket face there (x* off sideways), the refusals are right. The check keeps refusing meanwhile.`;
+    this.warning = { kind: 'height-refusals-cluster', message, offsetMm: Number(off.toFixed(1)), cluster: c, episodeId: e.episodeId, at: now };
+    return this.warning;
+  }
 }
 
 /** The last `size` judged episodes (success or failure), for learned and ground-truth success rates. */

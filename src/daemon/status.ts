@@ -7,7 +7,7 @@ import type { BackendSensors, Vec3 } from '../core/types.ts';
 import type { LabelRequest } from './labels.ts';
 import type { LatchState } from './safety.ts';
 import type { TakeoverStatus, TakeoverTracker } from './takeover.ts';
-import type { DaemonState, DaemonStatus, EpisodeSummary, PracticeRun, TimingStatus, TripRecord } from './types.ts';
+import type { DaemonState, DaemonStatus, DaemonWarning, EpisodeSummary, PracticeRun, TimingStatus, TripRecord } from './types.ts';
 
 /** Open label requests shown in a snapshot (the newest). */
 const OPEN_LABELS_SHOWN = 20;
@@ -37,6 +37,7 @@ export interface StatusSources {
   openLabelRequests: Iterable<LabelRequest>;
   lastPose: Vec3 | null;
   takeover: TakeoverStatus;
+  warnings: readonly DaemonWarning[];
   extras: Record<string, unknown>;
 }
 
@@ -70,6 +71,7 @@ export function buildStatus(s: StatusSources): DaemonStatus {
     },
     lastPose: s.lastPose,
     takeover: s.takeover,
+    warnings: [...s.warnings],
     extra: { ...s.extras },
   };
 }

@@ -91,6 +91,16 @@ export interface TimingStatus {
   sharpTicks: number;
 }
 
+/** Something the operator should act on that is not a fault: raised once, logged as an event, kept in /status. */
+export interface DaemonWarning {
+  kind: string;
+  message: string;
+  /** The episode whose judgement raised it, if any. */
+  episodeId: number | null;
+  /** Wall clock (ms since the Unix epoch). */
+  at: number;
+}
+
 export interface DaemonStatus {
   state: DaemonState;
   backend: string;
@@ -112,6 +122,8 @@ export interface DaemonStatus {
   lastPose: Vec3 | null;
   /** Operator takeover: who holds the arm now, intervention counts, the sources polled, the REST lease. */
   takeover: TakeoverStatus;
+  /** Warnings for the operator (e.g. height refusals clustering at one height: x* calibrated too low, scoring.ts). */
+  warnings: DaemonWarning[];
   /** Sections other components attach (e.g. the background trainer's progress), see setStatusExtra. */
   extra: Record<string, unknown>;
 }

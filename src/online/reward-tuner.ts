@@ -18,6 +18,7 @@
 import { readFileSync } from 'node:fs';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { heightAboveGoalM } from '../daemon/scoring.ts';
 import { initBackend } from '../learn/backend.ts';
 import type { DaibConfig } from '../learn/daib.ts';
 import { saveOnnxModel } from '../learn/export.ts';
@@ -142,7 +143,7 @@ export class RewardTuner {
         if (!success) for (const row of rows.slice(-c.lastFrames)) frames.push({ row, target: 0, anchor: false });
         else {
           const last = rows[rows.length - 1]!;
-          if (last.eePos[2] - last.goal[2] <= c.seatedToleranceM) frames.push({ row: last, target: 1, anchor: false });
+          if (heightAboveGoalM(last.eePos, last.goal) <= c.seatedToleranceM) frames.push({ row: last, target: 1, anchor: false });
         }
       }
       const labelled = frames.length;

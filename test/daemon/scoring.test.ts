@@ -10,7 +10,15 @@ import type { Vec3 } from '../../src/core/types.ts';
 import { learningReward } from '../../src/data/labels.ts';
 import type { RewardScorer } from '../../src/daemon/interfaces.ts';
 import { labelNeed, type StepEvidence } from '../../src/daemon/labels.ts';
-import { checkedReward, judgeEpisode, LowestTip, type ScoringSettings } from '../../src/daemon/scoring.ts';
+import {
+  checkedReward,
+  HeightRefusalWatch,
+  heightRefusalCluster,
+  judgeEpisode,
+  LowestTip,
+  type JudgedFinal,
+  type ScoringSettings,
+} from '../../src/daemon/scoring.ts';
 import { logged, rig, tickUntil } from './helpers.ts';
 
 const S: ScoringSettings = { successThreshold: 0.5, useGroundTruthReward: false, liftToleranceM: 0.001, heightToleranceM: 0.004 };
@@ -80,6 +88,73 @@ test('a lifted tip asks for no label: the lift check already explains the failur
   // but above the labels' tighter 2 mm: it asks. At 16 mm (on the face) the height check refuses it: no label.
   assert.deepEqual(labelNeed([ev(checkedReward(0.9, 0, 0.003, S).prob ?? 0, 0.003, false)], 0.5, L)?.reasons, ['physical-disagreement']);
   assert.equal(labelNeed([ev(checkedReward(0.9, 0, 0.016, S).prob ?? 0, 0.016, false)], 0.5, L), null);
+});
+
+/** A judged episode for the height-refusal watch: 'kept' (a success the checks let through, seated within 1 mm of x*),
+ *  'fail' (the classifier said failure), or a height refusal at `mm` above x* ('lift': refused by the lift check too). */
+function judged(id: number, what: 'kept' | 'fail' | { mm: number; lift?: boolean }): JudgedFinal {
+  if (what === 'kept') return { episodeId: id, classifierSuccess: true, heightRefused: false, heightM: 0.0003 };
+  if (what === 'fail') return { episodeId: id, classifierSuccess: false, heightRefused: false, heightM: 0.012 };
+  return { episodeId: id, classifierSuccess: true, heightRefused: !what.lift, heightM: what.mm / 1000 };
+}
+
+/** Feeds a log to a fresh watch (tolerance 4 mm); returns the warning and the index of the episode that raised it. */
+function watch(log: JudgedFinal[]): { index: number; w: ReturnType<HeightRefusalWatch['add']> } {
+  const hw = new HeightRefusalWatch(0.004);
+  for (const [i, e] of log.entries()) {
+    const w = hw.add(e, 0);
+    if (w) {
+      assert.equal(hw.add(e, 0), null, 'raised once, not again');
+      return { index: i, w };
+    }
+  }
+  return { index: -1, w: null };
+}
+
+test('the height-refusal watch: refusals clustered at one height with nothing kept warn once, with the offset and the fix', () => {
+  // x* calibrated 5 mm low (results/reward-lift-check/height/false-successes-vertical-error.txt, its first 20 episodes):
+  // every seated plug refused at 5.0-5.1 mm, one unseated plug at 8.0 mm, the rest classifier failures.
+  const refused: Record<number, number> = { 0: 5.0, 2: 5.1, 3: 5.0, 5: 5.0, 7: 5.0, 8: 5.1, 10: 8.0, 12: 5.0, 13: 5.0, 14: 5.0, 16: 5.0 };
+  const low = Array.from({ length: 20 }, (_, i) => judged(i, refused[i] === undefined ? 'fail' : { mm: refused[i] }));
+  const { index, w } = watch(low);
+  assert.equal(index, 7, 'raised at the fifth refusal at one height');
+  assert.ok(w);
+  assert.equal(w.kind, 'height-refusals-cluster');
+  assert.equal(w.offsetMm, 5);
+  assert.deepEqual([w.cluster.count, w.cluster.classifierSuccesses, w.episodeId], [5, 5, 7]);
+  assert.match(w.message, /5 of the classifier's last 5 successes .* refused with the tip 5\.0-5\.1 mm above x\*/);
+  assert.match(w.message, /x\* may be 5\.0 mm too low/);
+  assert.match(w.message, /calibration\/socket\.yaml/);
+  assert.match(w.message, /raise practice\.heightToleranceM above 6 mm \(now 4\.0 mm\)/);
+  // The fix names a tolerance that keeps the whole seated spread (up to 1 mm above the offset): 5.4 mm -> above 7 mm.
+  assert.match(watch(Array.from({ length: 5 }, (_, i) => judged(i, { mm: 5.4 }))).w?.message ?? '', /above 7 mm/);
+  // The check off: nothing to watch.
+  const off = new HeightRefusalWatch(null);
+  assert.ok(low.every((e) => off.add(e) === null) && off.warning === null);
+});
+
+test('the height-refusal watch: ordinary practice, plugs resting on the face among kept seatings, does not warn', () => {
+  // The depth-steps europlug run with the check (results/reward-lift-check/height/false-successes.txt): height
+  // refusals at 16.0-16.1 mm (on the face) in episodes 0, 18, 20, 55, 77 and 5.4 mm in 74, lift refusals in 44 and 87;
+  // 69 of 100 seated and kept, the rest classifier failures.
+  const face: Record<number, number> = { 0: 16.0, 18: 16.1, 20: 16.0, 55: 16.1, 74: 5.4, 77: 16.0 };
+  const run = Array.from({ length: 100 }, (_, i) =>
+    face[i] !== undefined ? judged(i, { mm: face[i] }) : i === 44 || i === 87 ? judged(i, { mm: 1.3, lift: true }) : judged(i, i % 10 < 7 ? 'kept' : 'fail'),
+  );
+  assert.equal(watch(run).w, null);
+  // A bad stretch: 6 face rests at one height in 20 episodes (F), but more seatings kept (K) at every point: no warning.
+  const bad = [...'KKFKFKFKFKFKFK------'].map((c, i) => judged(i, c === 'K' ? 'kept' : c === 'F' ? { mm: 16 } : 'fail'));
+  assert.equal(watch(bad).w, null);
+  // The same stretch with one seating fewer before the fifth rest (5 refused, 5 kept): half refused at one height warns.
+  assert.equal(watch([...'KFKFKFKFKF'].map((c, i) => judged(i, c === 'K' ? 'kept' : { mm: 16 }))).index, 9);
+  // Refusals at scattered heights (plugs still moving down, the classifier's random errors): no height to name.
+  assert.equal(watch([5, 7, 9, 11, 13, 15, 6.5, 10.5].map((mm, i) => judged(i, { mm }))).w, null);
+  // Lifted plugs are not at the bottom of anything: not counted.
+  assert.equal(watch(Array.from({ length: 10 }, (_, i) => judged(i, { mm: 5, lift: true }))).w, null);
+  // The same rule: 5 at one height within 2 mm among scattered ones, nothing kept, does warn (median of the cluster).
+  const c = heightRefusalCluster([5.0, 9, 5.4, 13, 6.2, 5.1, 16, 5.2].map((mm, i) => judged(i, { mm })));
+  assert.ok(c);
+  assert.deepEqual([c.count, c.classifierSuccesses, Math.round(c.medianM * 1e4) / 10], [5, 8, 5.2]);
 });
 
 /** The classifier's known mistake, made deterministic: it calls every frame seated (as every learned reward called a
@@ -208,4 +283,69 @@ test('MuJoCo cell: a seated plug lifted by the last action is judged a failure a
   // Without the check (as before): the same lift is a learned success, and learning gets 0.9 for it.
   const [, before] = await seatThenLift(null);
   assert.deepEqual([before?.outcome, before?.gt, before?.rewards.at(-1)], ['success', false, 0.9]);
+});
+
+/**
+ * Practice in the MuJoCo cell with the calibrated x* `dz` m off vertically (P-controller, the classifier's constant
+ * 0.9): returns the daemon's warnings as GET /status (real fastify) shows them, the logged 'height_warning' events,
+ * and the episodes' reasons.
+ */
+async function practiceWithXStarOff(
+  dz: number,
+  episodes: number,
+): Promise<{
+  warnings: Array<{ kind: string; message: string; offsetMm?: number; episodeId: number | null }>;
+  events: string[];
+  reasons: Array<string | null>;
+}> {
+  const r = await rig({
+    connector: 'europlug',
+    reward: saysSeated,
+    listen: true,
+    overrides: { episodeSteps: 14 },
+    calibration: (c) => {
+      c.socket.offset = [0, 0, dz];
+    },
+    config: (c) => {
+      c.labels.requests = false;
+    },
+  });
+  try {
+    const d = r.app.daemon;
+    assert.ok(d.startPractice({ count: episodes, scenario: 'I', explorationNoise: 0 }).ok);
+    await tickUntil(r.app, () => d.status().practice === null && d.currentState === 'idle', 40 * episodes);
+    await logged(r);
+    const status = (await (await fetch(`${r.app.url}/status`)).json()) as {
+      warnings: Array<{ kind: string; message: string; offsetMm?: number; episodeId: number | null }>;
+    };
+    const store = r.app.log.store;
+    return {
+      warnings: status.warnings,
+      events: store.listEvents({ kind: 'height_warning' }).map((e) => e.message),
+      reasons: store
+        .listEpisodes({ limit: 100 })
+        .sort((a, b) => a.id - b.id)
+        .map((e) => e.reason),
+    };
+  } finally {
+    await r.close();
+  }
+}
+
+test('MuJoCo cell: x* calibrated 5 mm too low, every seated plug refused at one height: /status and the log warn once, with the offset', async () => {
+  const low = await practiceWithXStarOff(-0.005, 7);
+  assert.equal(low.reasons.length, 7);
+  for (const why of low.reasons) assert.match(why ?? '', /refused by the height check: tip 5\.\d mm above x\*/, 'every seated plug refused');
+  assert.equal(low.warnings.length, 1, JSON.stringify(low.warnings));
+  const [w] = low.warnings;
+  assert.ok(w);
+  assert.equal(w.kind, 'height-refusals-cluster');
+  assert.ok(w.offsetMm !== undefined && Math.abs(w.offsetMm - 5) < 0.6, `offset ${w.offsetMm} mm`);
+  assert.match(w.message, /x\* may be 5\.\d mm too low/);
+  assert.match(w.message, /calibration\/socket\.yaml .* practice\.heightToleranceM/);
+  assert.deepEqual(low.events, [w.message], 'logged once, not per episode');
+  // x* right: the same practice keeps every seated plug and warns of nothing.
+  const exact = await practiceWithXStarOff(0, 7);
+  assert.deepEqual(exact.reasons, Array<null>(7).fill(null));
+  assert.deepEqual([exact.warnings, exact.events], [[], []]);
 });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { buildStatus, takeoverStatus, type StatusSources } from '../../src/daemon/status.ts';
 import { TakeoverTracker } from '../../src/daemon/takeover.ts';
 import type { LabelRequest } from '../../src/daemon/labels.ts';
-import type { TimingStatus } from '../../src/daemon/types.ts';
+import type { DaemonWarning, TimingStatus } from '../../src/daemon/types.ts';
 
 function sources(over: Partial<StatusSources> = {}): StatusSources {
   return {
@@ -31,6 +31,7 @@ function sources(over: Partial<StatusSources> = {}): StatusSources {
     openLabelRequests: [],
     lastPose: null,
     takeover: takeoverStatus(new TakeoverTracker(), [], { holding: () => false, remainingMs: () => null }),
+    warnings: [],
     extras: {},
     ...over,
   };
@@ -47,6 +48,17 @@ test('a status snapshot copies what the loop changes later, and says who drives'
   assert.deepEqual(s.policy, { version: 'p@2', mode: 'residual', pendingSwap: 'p-only', faults: 0 });
   assert.deepEqual(s.labels, { budget: 0.1, judged: 5, requested: 1, skipped: 2, open: [] });
   assert.equal(buildStatus(sources()).policy.mode, 'p-only');
+});
+
+test('a status snapshot carries the daemon warnings (e.g. height refusals at one height), as a copy', () => {
+  const warnings: DaemonWarning[] = [{ kind: 'height-refusals-cluster', message: 'x* may be 5.0 mm too low', episodeId: 7, at: 1 }];
+  const s = buildStatus(sources({ warnings }));
+  warnings.push({ kind: 'other', message: 'later', episodeId: null, at: 2 });
+  assert.deepEqual(
+    s.warnings.map((w) => w.message),
+    ['x* may be 5.0 mm too low'],
+  );
+  assert.deepEqual(buildStatus(sources()).warnings, []);
 });
 
 test('a status snapshot shows the newest 20 open label requests, oldest first', () => {

@@ -343,3 +343,48 @@ test('the dashboard in Chromium: live values, practice from the page, token refu
     await Promise.all(more.map((p) => p.close()));
   });
 });
+
+test('x* calibrated 5 mm too low: the control thread warns once, and /status and the learning card say so', async (t) => {
+  const b = await launchBrowser({ width: 1440, height: 900 });
+  const tmp = tempDir('dash-height-');
+  const config = loadDaemonConfig(join(root, 'config/daemon.yaml'), {
+    port: 0,
+    db: join(tmp.dir, 'log.db'),
+    modelsDir: join(tmp.dir, 'models'),
+    priority: null,
+    realtime: false,
+    episodeSteps: 14,
+    controlThread: true,
+  });
+  config.backend.sim.nuisance = false;
+  config.practice.explorationNoise = 0;
+  config.labels.requests = false;
+  const calibration = loadCalibration(join(root, 'calibration'));
+  calibration.socket.offset = [0, 0, -0.005];
+  // The shipped image reward calls a seated europlug seated; the P-controller alone seats it (scenario I).
+  const app = await startDaemonApp({
+    config,
+    calibration,
+    token: TOKEN,
+    reward: rewardFromModel(await RewardModel.load(join(root, 'models/reward.onnx'))),
+  });
+  // One hook, in teardown order: the page before the daemon, the daemon before its folder.
+  t.after(async () => {
+    await b.close();
+    await app.close();
+    tmp.cleanup();
+  });
+  const d = app.daemon;
+  assert.ok(d instanceof DaemonThread, 'the loop runs in its own thread');
+  const page: Page = await b.context.newPage();
+  await page.goto(app.url as string, { waitUntil: 'load' });
+  assert.ok(d.startPractice({ count: 10, scenario: 'I', explorationNoise: 0, domain: 'europlug' }).ok);
+  const w = await until('a warning in /status', () => d.status().warnings[0] ?? null, 120_000, 100);
+  assert.equal(w.kind, 'height-refusals-cluster');
+  assert.match(w.message, /x\* may be 5\.\d mm too low/);
+  const text = await until('the learning card shows it', async () => page.textContent('[data-testid=daemon-warning]'), 20_000, 100);
+  assert.equal(text, w.message);
+  await until('practice over', () => d.currentState === 'idle' && d.status().practice === null, 120_000, 100);
+  assert.equal(d.status().warnings.length, 1, 'once');
+  assert.equal(app.log.store.listEvents({ kind: 'height_warning' }).length, 1);
+});

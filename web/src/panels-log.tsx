@@ -99,6 +99,11 @@ export const LearningCard = memo(function LearningCard({ s, tick, losses }: { s:
         <Metric label="updates · per s" value={tr ? `${tr.updates} · ${fmt(tr.updatesPerSec, 1)}` : '–'} />
         <Metric label="swaps · rejected" value={view ? `${view.swaps.swaps} · ${view.swaps.rejected}` : '–'} />
       </div>
+      {(s?.warnings ?? []).map((w) => (
+        <div key={w.kind} class="error small" data-testid="daemon-warning">
+          {w.message}
+        </div>
+      ))}
       <div class="two-plots">
         <div>
           {judged.length > 0 ? (
