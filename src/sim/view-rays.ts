@@ -9,7 +9,9 @@
  * skipped for a chunk of consecutive rays when the chunk's cone of directions clears the geom's own bounding sphere
  * (the sphere its intersection function tests first) by more than CULL_MARGIN. MuJoCo's bounding angles only ever skip
  * geoms a ray cannot hit, so both give the nearest hit among all geoms; test/sim/view-rays.test.ts checks the two
- * casts pixel for pixel on every connector. MuJoCo's per-body bounding sphere test is repeated exactly.
+ * casts pixel for pixel on every connector. MuJoCo's per-body bounding sphere test is repeated exactly. Shortcuts that
+ * skip tests whose outcome is proven by a margin (box and cylinder faces turned to the camera, thin mesh slabs: MeshSlab)
+ * give the same hit as the full tests.
  */
 import type { Vec3 } from '../core/types.ts';
 import type { Mujoco } from './mujoco.ts';
