@@ -195,6 +195,7 @@ export const SIM_AB = bench(
       default: 400,
       description: 'timed control steps per connector and tree, in whole 20-step episodes (the remainder is dropped)',
     }),
+    depth: T.boolean({ description: 'the wrist depth image too (CellConfig.depth), hashed with the colour image' }),
   }),
 );
 

@@ -5,7 +5,7 @@
  * interleaved one episode at a time, so load on a shared machine falls on both alike. Per connector it prints wall and
  * CPU median and p99 of a step, the inserted episodes, and hashes of every image and of every tip pose and wrench:
  * equal hashes mean the change left images and trajectories bitwise as they were.
- *   npx tsx bench/sim-ab.bench.ts --base /tmp/base/src [--connectors square16,europlug,dt12,round12] [--steps 400]
+ *   npx tsx bench/sim-ab.bench.ts --base /tmp/base/src [--connectors square16,europlug,dt12,round12] [--steps 400] [--depth]
  */
 import { resolve } from 'node:path';
 import type { Observation, Vec3 } from '../src/core/types.ts';
@@ -13,9 +13,9 @@ import { benchArgs, SIM_AB } from './commands.ts';
 import { summarize, writeResults } from './lib.ts';
 
 const args = benchArgs(SIM_AB);
-const { base: baseDir, connectors } = args;
+const { base: baseDir, connectors, depth } = args;
 const steps = Math.floor(args.steps / 20) * 20;
-const figures: Record<string, unknown> = { base: resolve(baseDir), steps };
+const figures: Record<string, unknown> = { base: resolve(baseDir), steps, depth };
 
 interface Cell {
   reset(o: { seed: number; scenario: 'I' }): Observation;
@@ -33,12 +33,12 @@ async function tree(src: string): Promise<Tree> {
   const conn = (await import(resolve(src, 'sim/connectors.ts'))) as { loadConnectors(): unknown; findConnector(all: unknown, n: string): object };
   const pc = (await import(resolve(src, 'control/p-controller.ts'))) as { pControl(e: Vec3, g: Vec3): Vec3 };
   const all = conn.loadConnectors();
-  return { create: (n, goalBias) => cellMod.SimCell.create({ connector: conn.findConnector(all, n), goalBias }), pControl: (e, g) => pc.pControl(e, g) };
+  return { create: (n, goalBias) => cellMod.SimCell.create({ connector: conn.findConnector(all, n), goalBias, depth }), pControl: (e, g) => pc.pControl(e, g) };
 }
 
 const trees: Record<string, Tree> = { base: await tree(baseDir), new: await tree(resolve(import.meta.dirname, '../src')) };
 console.log(
-  `side by side: base = ${baseDir}, new = this checkout; ${steps} steps per connector; load average ${(await import('node:os'))
+  `side by side: base = ${baseDir}, new = this checkout; ${steps} steps per connector${depth ? ', depth on' : ''}; load average ${(await import('node:os'))
     .loadavg()
     .map((x) => x.toFixed(1))
     .join(' ')}`,
@@ -78,6 +78,7 @@ for (const name of connectors) {
       r.cpu.push((c.user + c.system) / 1000);
       const img = r.obs.image.data;
       for (let i = 0; i < img.length; i++) r.imageHash = (Math.imul(r.imageHash, 31) + img[i]!) | 0;
+      if (r.obs.depth) for (const x of new Int32Array(r.obs.depth.data.buffer)) r.imageHash = (Math.imul(r.imageHash, 31) + x) | 0;
       for (const x of new Int32Array(Float64Array.from([...r.obs.eePos, ...r.obs.wrench]).buffer)) r.poseHash = (Math.imul(r.poseHash, 31) + x) | 0;
     }
     if (++r.k % 20 === 0) {

@@ -232,7 +232,13 @@ export class RayCamera {
     const per = fr.tex.period;
     let alt: boolean;
     if (fr.tex.kind === 'stripes') {
-      const v = ux * Math.cos(fr.tex.angle) + uy * Math.sin(fr.tex.angle) + 0.5 * uz;
+      // The stripe direction's cosine and sine, once per texture slot and angle (they were two calls per pixel).
+      if (!Object.is(this.stripeAngle[slot], fr.tex.angle)) {
+        this.stripeAngle[slot] = fr.tex.angle;
+        this.stripeCos[slot] = Math.cos(fr.tex.angle);
+        this.stripeSin[slot] = Math.sin(fr.tex.angle);
+      }
+      const v = ux * this.stripeCos[slot]! + uy * this.stripeSin[slot]! + 0.5 * uz;
       alt = (Math.floor(v / (per / 2)) & 1) === 1;
     } else {
       // The socket face lies exactly on the plane uz = 0 of its frame: without the nudge, rounding noise in the hit
@@ -247,6 +253,10 @@ export class RayCamera {
   }
 
   private readonly rgb = new Float64Array(3);
+  /** Per texture slot: the stripe angle last seen (NaN: none) and its cosine and sine. */
+  private readonly stripeAngle = new Float64Array(128).fill(NaN);
+  private readonly stripeCos = new Float64Array(128);
+  private readonly stripeSin = new Float64Array(128);
 
   /** Shade one environment/plain hit into img at pixel p (q = index of the ray in the packed arrays; its range dist[q]). */
   private shadeHit(

@@ -132,6 +132,18 @@ export class ContactFilter {
   readonly clearance: Float64Array;
   readonly far: Uint8Array;
   private view: Int32Array | null = null;
+  /**
+   * The bodies holding prisms (the socket's, the world's for the table): each one's body_conaffinity, the OR over its
+   * geoms that MuJoCo's broadphase filters body pairs by (canCollide2), is kept the OR of its geoms' current
+   * conaffinity. With every pair of a body off, its pairs with the plug's bodies then never reach the midphase (whose
+   * box tree walk found nothing to collide, every geom pair being filtered out): the same contacts in the same order.
+   * Per such body: the OR of its other geoms' conaffinity, and its prisms (indices into `geom`) from bodyPrismStart.
+   */
+  private readonly bodies: Int32Array;
+  private readonly bodyBase: Int32Array;
+  private readonly bodyPrismStart: Int32Array;
+  private readonly bodyPrisms: Int32Array;
+  private bodyView: Int32Array | null = null;
   enabled = true;
   readonly stats: ContactFilterStats = { steps: 0, unfiltered: 0, rebuilds: 0, fullRebuilds: 0, pairsOff: 0, pairs: 0 };
 
@@ -157,6 +169,17 @@ export class ContactFilter {
     this.moverBits = geo.movers.reduce((m, p) => m | p.bit, 0);
     const aff = this.conaffinity();
     this.allOn = Int32Array.from(this.geom, (g) => aff[g]!);
+    const geomBody = model.geom_bodyid as Int32Array;
+    const bodies = [...new Set(Array.from(this.geom, (g) => geomBody[g]!))];
+    this.bodies = Int32Array.from(bodies);
+    this.bodyBase = Int32Array.from(bodies, (b) => {
+      let base = 0;
+      for (let g = 0; g < model.ngeom; g++) if (geomBody[g] === b && !this.geom.includes(g)) base |= aff[g]!;
+      return base;
+    });
+    const members = bodies.map((b) => Array.from(this.geom.keys()).filter((j) => geomBody[this.geom[j]!] === b));
+    this.bodyPrismStart = Int32Array.from([0, ...members.map((_, k) => members.slice(0, k + 1).flat().length)]);
+    this.bodyPrisms = Int32Array.from(members.flat());
     this.affinity = Int32Array.from(this.allOn);
     this.box = new Float64Array(5 * this.nPrisms);
     this.bbox = Float64Array.from(
@@ -261,6 +284,18 @@ export class ContactFilter {
   private write(a: Int32Array): void {
     const view = this.conaffinity();
     for (let j = 0; j < this.nPrisms; j++) view[this.geom[j]!] = a[j]!;
+    this.writeBodies();
+  }
+
+  /** Each prism body's body_conaffinity: the OR of its geoms' conaffinity as they are now. */
+  private writeBodies(): void {
+    const view = this.conaffinity();
+    if (this.bodyView === null || this.bodyView.length === 0) this.bodyView = this.model.body_conaffinity as Int32Array;
+    for (let k = 0; k < this.bodies.length; k++) {
+      let or = this.bodyBase[k]!;
+      for (let i = this.bodyPrismStart[k]!; i < this.bodyPrismStart[k + 1]!; i++) or |= view[this.geom[this.bodyPrisms[i]!]!]!;
+      this.bodyView[this.bodies[k]!] = or;
+    }
   }
 
   /** Every pair on until the next full rebuild. */
@@ -297,6 +332,7 @@ export class ContactFilter {
       // The far pairs stay off; every near pair is on for this step.
       const view = this.conaffinity();
       for (let j = 0; j < this.nPrisms; j++) view[this.geom[j]!] = this.affinity[j]! | this.nearMask[j]!;
+      this.writeBodies();
       this.stale = true;
       this.stats.unfiltered++;
     }

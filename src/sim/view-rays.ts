@@ -9,7 +9,9 @@
  * skipped for a chunk of consecutive rays when the chunk's cone of directions clears the geom's own bounding sphere
  * (the sphere its intersection function tests first) by more than CULL_MARGIN. MuJoCo's bounding angles only ever skip
  * geoms a ray cannot hit, so both give the nearest hit among all geoms; test/sim/view-rays.test.ts checks the two
- * casts pixel for pixel on every connector. MuJoCo's per-body bounding sphere test is repeated exactly.
+ * casts pixel for pixel on every connector. MuJoCo's per-body bounding sphere test is repeated exactly. Shortcuts that
+ * skip tests whose outcome is proven by a margin (box and cylinder faces turned to the camera, thin mesh slabs: MeshSlab)
+ * give the same hit as the full tests.
  */
 import type { Vec3 } from '../core/types.ts';
 import type { Mujoco } from './mujoco.ts';
@@ -32,6 +34,12 @@ const FACE_MARGIN = 1e-7;
 const GRAZE = 0.1;
 /** A face lies above a plane when all its corners are at least this high over it (m). */
 const ABOVE = 1e-6;
+/**
+ * Thin mesh slabs (the hole markers' prisms): a ray whose crossing of the face turned to the camera lies this far (m)
+ * inside one of its triangles, or this far beyond the slab's outline, takes the shortcut (MeshSlab); float32 vertices
+ * are off their plane by ~1e-9 m.
+ */
+const SLAB_MARGIN = 1e-6;
 
 const PLANE = 0,
   CYLINDER = 5,
@@ -108,6 +116,34 @@ function normalize3(a: Float64Array, o: number): void {
   }
 }
 
+/**
+ * A mesh that is a thin convex prism (two parallel faces, the outline's walls between them), for mesh()'s shortcut. A
+ * ray from outside that crosses a face's plane inside one of its triangles by SLAB_MARGIN, steeply (GRAZE), enters
+ * there: every other triangle of that face misses it by about that margin, and any wall or the far face it meets lies
+ * farther along it. So mj_rayMesh's answer is that triangle's ray_triangle, if the tree walk reaches its leaf (every node
+ * on its path passes the slab test, checked per ray). A ray that crosses the slab's whole thickness outside the outline
+ * by the margin meets nothing. Any other ray walks the tree in full.
+ */
+interface MeshSlab {
+  /** The local axis across the slab, and the two along it (the face's 2D coordinates). */
+  axis: number;
+  u: number;
+  v: number;
+  /** The two faces' planes along `axis`: [low, high]. */
+  level: [number, number];
+  /** The outline's edges: outward unit normal (u, v) and offset, 3 per edge. */
+  outline: Float64Array;
+  /** Per face (0: low, 1: high): its triangles' face ids, 3 inward unit edge lines each (9 numbers), and tree paths. */
+  faces: [SlabFace, SlabFace];
+}
+interface SlabFace {
+  tri: Int32Array;
+  edges: Float64Array;
+  /** Per triangle, its leaf's path from the root: nodes pathStart[t]..pathStart[t + 1] in `path`. */
+  pathStart: Int32Array;
+  path: Int32Array;
+}
+
 export class ViewRays {
   private readonly ngeom: number;
   private readonly type: Int32Array;
@@ -136,6 +172,8 @@ export class ViewRays {
   private readonly bvhChild: Int32Array;
   private readonly bvhNodeId: Int32Array;
   private readonly stack = new Int32Array(64);
+  /** Per geom: its mesh as a thin slab (mesh()'s shortcut), or null. */
+  private readonly slabs: (MeshSlab | null)[];
   /** Per frame: 1 = geom eliminated (cutoff), and per chunk the geoms left to test. */
   private readonly elim: Uint8Array;
   private readonly live: Int32Array;
@@ -225,6 +263,107 @@ export class ViewRays {
       planes.push(g);
     }
     this.planes = Int32Array.from(planes);
+    this.slabs = Array.from({ length: ng }, (_, g) => (this.type[g] === MESH ? this.meshSlab(this.dataid[g]!) : null));
+  }
+
+  /** Mesh m as a thin slab (MeshSlab), or null when it is not one. */
+  private meshSlab(m: number): MeshSlab | null {
+    const va = this.meshVertAdr[m]!,
+      fa = this.meshFaceAdr[m]!;
+    const nv = (m + 1 < this.meshVertAdr.length ? this.meshVertAdr[m + 1]! : this.meshVert.length / 3) - va;
+    const nf = (m + 1 < this.meshFaceAdr.length ? this.meshFaceAdr[m + 1]! : this.meshFace.length / 3) - fa;
+    const vert = (i: number, k: number): number => this.meshVert[3 * (va + i) + k]!;
+    const ext = [0, 1, 2].map((k) => {
+      let lo = Infinity,
+        hi = -Infinity;
+      for (let i = 0; i < nv; i++) {
+        lo = Math.min(lo, vert(i, k));
+        hi = Math.max(hi, vert(i, k));
+      }
+      return [lo, hi] as [number, number];
+    });
+    const span = ext.map(([lo, hi]) => hi - lo);
+    const axis = span.indexOf(Math.min(...span));
+    const u = axis === 0 ? 1 : 0,
+      v = axis === 2 ? 1 : 2;
+    const [lo, hi] = ext[axis]!;
+    // Thin: every vertex on one of two levels, far apart against the margin, and far thinner than wide.
+    const side = (i: number): number => (Math.abs(vert(i, axis) - lo) <= 1e-8 ? 0 : Math.abs(vert(i, axis) - hi) <= 1e-8 ? 1 : -1);
+    if (!(hi - lo > 100 * SLAB_MARGIN) || hi - lo > 0.1 * Math.min(span[u]!, span[v]!)) return null;
+    for (let i = 0; i < nv; i++) if (side(i) < 0) return null;
+    // The outline: the convex hull of the high face's vertices in (u, v) (monotone chain), counter-clockwise.
+    const pts = Array.from({ length: nv }, (_, i) => i)
+      .filter((i) => side(i) === 1)
+      .map((i) => [vert(i, u), vert(i, v)] as [number, number])
+      .sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    const crossZ = (o: number[], a: number[], b: number[]): number => (a[0]! - o[0]!) * (b[1]! - o[1]!) - (a[1]! - o[1]!) * (b[0]! - o[0]!);
+    const half = (list: [number, number][]): [number, number][] => {
+      const h: [number, number][] = [];
+      for (const p of list) {
+        while (h.length >= 2 && crossZ(h[h.length - 2]!, h[h.length - 1]!, p) <= 0) h.pop();
+        h.push(p);
+      }
+      return h.slice(0, -1);
+    };
+    const hull = [...half(pts), ...half([...pts].reverse())];
+    if (hull.length < 3) return null;
+    const outline: number[] = [];
+    for (let k = 0; k < hull.length; k++) {
+      const a = hull[k]!,
+        b = hull[(k + 1) % hull.length]!;
+      const len = Math.hypot(b[0] - a[0], b[1] - a[1]);
+      const nu = (b[1] - a[1]) / len,
+        nvv = -(b[0] - a[0]) / len;
+      outline.push(nu, nvv, nu * a[0] + nvv * a[1]);
+    }
+    // Each leaf's path from the root.
+    const bvh = this.meshBvhAdr[m]!;
+    const parent = new Map<number, number>();
+    const leaf = new Map<number, number>();
+    const walk = [0];
+    while (walk.length > 0) {
+      const node = walk.pop()!;
+      const fid = this.bvhNodeId[bvh + node]!;
+      if (fid !== -1) leaf.set(fid, node);
+      for (let i = 0; i < 2; i++) {
+        const ch = this.bvhChild[2 * (bvh + node) + i]!;
+        if (ch !== -1) {
+          parent.set(ch, node);
+          walk.push(ch);
+        }
+      }
+    }
+    const face = (level: number): SlabFace => {
+      const tri: number[] = [],
+        edges: number[] = [],
+        pathStart = [0],
+        path: number[] = [];
+      for (let f = 0; f < nf; f++) {
+        const ids = [0, 1, 2].map((i) => this.meshFace[3 * (fa + f) + i]!);
+        if (!ids.every((i) => side(i) === level)) continue;
+        const p = ids.map((i) => [vert(i, u), vert(i, v)] as [number, number]);
+        const area = crossZ(p[0]!, p[1]!, p[2]!);
+        if (Math.abs(area) < 1e-12) continue; // a sliver no ray can be inside of by the margin
+        const s = area > 0 ? 1 : -1;
+        for (let k = 0; k < 3; k++) {
+          const a = p[k]!,
+            b = p[(k + 1) % 3]!;
+          const len = Math.hypot(b[0] - a[0], b[1] - a[1]);
+          // Inward unit normal: left of the edge for a counter-clockwise triangle.
+          const nu = (-s * (b[1] - a[1])) / len,
+            nvv = (s * (b[0] - a[0])) / len;
+          edges.push(nu, nvv, nu * a[0] + nvv * a[1]);
+        }
+        const nodes: number[] = [];
+        for (let node: number | undefined = leaf.get(f); node !== undefined; node = parent.get(node)) nodes.push(node);
+        if (leaf.get(f) === undefined) return { tri: new Int32Array(0), edges: new Float64Array(0), pathStart: new Int32Array(1), path: new Int32Array(0) };
+        path.push(...nodes.reverse());
+        pathStart.push(path.length);
+        tri.push(f);
+      }
+      return { tri: Int32Array.from(tri), edges: Float64Array.from(edges), pathStart: Int32Array.from(pathStart), path: Int32Array.from(path) };
+    };
+    return { axis, u, v, level: [lo, hi], outline: Float64Array.from(outline), faces: [face(0), face(1)] };
   }
 
   /** Chunks of the last prepared ray set: rays in chunk order, chunk starts, unit axis (3 per chunk), half-angle (rad). */
@@ -906,6 +1045,15 @@ export class ViewRays {
     B0[1] = c1;
     B0[2] = c2;
     normalize3(B0, 0);
+    const slab = this.slabs[g];
+    if (slab) {
+      const short = this.slabRay(slab, meshid, bvhadr, l0, l1, l2, w0, w1, w2);
+      if (short === 0) return -1;
+      if (short === 1) {
+        rotateNormal(xmat, mo, TRN[0]!, TRN[1]!, TRN[2]!);
+        return 1;
+      }
+    }
     let x = -1,
       m0 = 0,
       m1 = 0,
@@ -921,7 +1069,7 @@ export class ViewRays {
       face = this.meshFace;
     while (ns > 0) {
       const node = stack[--ns]!;
-      if (!slab(this.bvhAabb, 6 * (bvhadr + node), l0, l1, l2, w0, w1, w2)) continue;
+      if (!slab3(this.bvhAabb, 6 * (bvhadr + node), l0, l1, l2, w0, w1, w2)) continue;
       const fid = nodeid[bvhadr + node]!;
       if (fid !== -1) {
         const f = fid + faceAdr;
@@ -953,10 +1101,65 @@ export class ViewRays {
     DIST[0] = x;
     return 1;
   }
+
+  /**
+   * MeshSlab's shortcut for the local ray (l, w), with mesh()'s basis in B0, B1: 1 = a hit (its distance in DIST, its
+   * local normal in TRN), 0 = no hit, -1 = not settled (walk the tree).
+   */
+  private slabRay(slab: MeshSlab, meshid: number, bvhadr: number, l0: number, l1: number, l2: number, w0: number, w1: number, w2: number): number {
+    const { axis, u, v } = slab;
+    const la = axis === 0 ? l0 : axis === 1 ? l1 : l2,
+      wa = axis === 0 ? w0 : axis === 1 ? w1 : w2;
+    const lu = u === 0 ? l0 : l1,
+      wu = u === 0 ? w0 : w1,
+      lv = v === 2 ? l2 : l1,
+      wv = v === 2 ? w2 : w1;
+    const [lo, hi] = slab.level;
+    // The face turned to the ray's origin, crossed steeply.
+    const level = la > hi + SLAB_MARGIN ? 1 : la < lo - SLAB_MARGIN ? 0 : -1;
+    if (level < 0 || !(Math.abs(wa) >= GRAZE * Math.sqrt(w0 * w0 + w1 * w1 + w2 * w2)) || (level === 1) !== wa < 0) return -1;
+    const t = ((level === 1 ? hi : lo) - la) / wa;
+    const pu = lu + t * wu,
+      pv = lv + t * wv;
+    // Beyond the outline by more than the ray's drift across the slab: no hit.
+    const drift = ((hi - lo) * Math.sqrt(wu * wu + wv * wv)) / Math.abs(wa);
+    const out = slab.outline;
+    let worst = -Infinity;
+    for (let k = 0; k < out.length; k += 3) worst = Math.max(worst, out[k]! * pu + out[k + 1]! * pv - out[k + 2]!);
+    if (worst > drift + SLAB_MARGIN) return 0;
+    if (!(worst <= -SLAB_MARGIN)) return -1;
+    const face = slab.faces[level === 1 ? 1 : 0];
+    const e = face.edges;
+    for (let k = 0; k < face.tri.length; k++) {
+      const o = 9 * k;
+      if (
+        !(e[o]! * pu + e[o + 1]! * pv - e[o + 2]! >= SLAB_MARGIN) ||
+        !(e[o + 3]! * pu + e[o + 4]! * pv - e[o + 5]! >= SLAB_MARGIN) ||
+        !(e[o + 6]! * pu + e[o + 7]! * pv - e[o + 8]! >= SLAB_MARGIN)
+      )
+        continue;
+      // The tree walk reaches this leaf only if every node on its path passes the slab test.
+      for (let i = face.pathStart[k]!; i < face.pathStart[k + 1]!; i++)
+        if (!slab3(this.bvhAabb, 6 * (bvhadr + face.path[i]!), l0, l1, l2, w0, w1, w2)) return -1;
+      const f = face.tri[k]! + this.meshFaceAdr[meshid]!,
+        vertAdr = this.meshVertAdr[meshid]!;
+      for (let i = 0; i < 3; i++) {
+        const vi = 3 * (this.meshFace[3 * f + i]! + vertAdr);
+        TRI[3 * i] = this.meshVert[vi]!;
+        TRI[3 * i + 1] = this.meshVert[vi + 1]!;
+        TRI[3 * i + 2] = this.meshVert[vi + 2]!;
+      }
+      const sol = rayTriangle(l0, l1, l2, w0, w1, w2);
+      if (!(sol >= 0)) return -1;
+      DIST[0] = sol;
+      return 1;
+    }
+    return -1;
+  }
 }
 
 /** mju_raySlab against node box a (centre, half size at box[a..a+6]) for the local ray (l, w). */
-function slab(box: Float64Array, a: number, l0: number, l1: number, l2: number, w0: number, w1: number, w2: number): boolean {
+function slab3(box: Float64Array, a: number, l0: number, l1: number, l2: number, w0: number, w1: number, w2: number): boolean {
   let tmin = 0,
     tmax = Infinity;
   for (let d = 0; d < 3; d++) {

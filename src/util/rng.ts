@@ -49,8 +49,12 @@ export function deriveSeed(...parts: Array<number | string>): number {
 /** Seeded generator. All methods advance the state; copy with `clone()` to branch without disturbing it. */
 export class Rng {
   private state: number;
-  /** Cached second value of the Box-Muller pair. */
-  private spare: number | null = null;
+  /**
+   * Cached second value of the Box-Muller pair, when hasSpare. A number field that is never null keeps V8's double
+   * representation: stored in place, where `number | null` boxed every spare in a new heap number.
+   */
+  private spare = 0;
+  private hasSpare = false;
 
   constructor(seed: number) {
     if (!Number.isFinite(seed)) throw new RangeError(`Rng: seed must be a finite number, got ${seed}`);
@@ -85,17 +89,22 @@ export class Rng {
 
   /** Gaussian with the given mean and standard deviation (Box-Muller, polar-free form). */
   normal(mean = 0, std = 1): number {
-    if (this.spare !== null) {
-      const z = this.spare;
-      this.spare = null;
-      return mean + std * z;
+    if (this.hasSpare) {
+      this.hasSpare = false;
+      return mean + std * this.spare;
     }
+    return mean + this.boxMuller(std);
+  }
+
+  /** A new Box-Muller pair: keeps r * sin as the spare, returns std * r * cos (rounded as normal() always did). */
+  private boxMuller(std: number): number {
     // 1 - next() is in (0, 1], so the log is finite.
     const u1 = 1 - this.next();
     const u2 = this.next();
     const r = Math.sqrt(-2 * Math.log(u1));
     this.spare = r * Math.sin(2 * Math.PI * u2);
-    return mean + std * r * Math.cos(2 * Math.PI * u2);
+    this.hasSpare = true;
+    return std * r * Math.cos(2 * Math.PI * u2);
   }
 
   /** An independent generator for a labelled sub-stream (does not advance this one). */
@@ -109,6 +118,7 @@ export class Rng {
     const r = new Rng(0);
     r.state = this.state;
     r.spare = this.spare;
+    r.hasSpare = this.hasSpare;
     return r;
   }
 }
