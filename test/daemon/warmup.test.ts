@@ -37,6 +37,16 @@ test('the warm-up practises on a cell of its own before the daemon is ready: the
     c.controlWarmupTicks = 40;
   });
   t.after(() => a.close());
+  // The robot (the daemon's cell) got no motion command; the log got no episode, transition or practice event.
+  assert.deepEqual(d.simulation({ op: 'motionTimes', since: 0 }), []);
+  await d.flushLog();
+  assert.equal(a.log.store.listEpisodes().length, 0);
+  assert.equal(a.log.store.countTransitions(), 0);
+  assert.equal(a.log.store.listEvents({ kind: 'practice' }).length, 0);
+  const st = d.status();
+  assert.equal(st.state, 'idle');
+  assert.equal(st.recent.n, 0);
+  assert.equal(st.timing.controlTicks, 0);
   // Ready: the warm-up has run, on its own cell, every tick it was asked for.
   const w = d.warmup;
   assert.ok(w, 'a warm-up report');
@@ -49,16 +59,6 @@ test('the warm-up practises on a cell of its own before the daemon is ready: the
     d.notes.some((n) => /warmed up on a cell of its own, 40 control ticks/.test(n)),
     d.notes.join('\n'),
   );
-  // The robot (the daemon's cell) got no motion command; the log got no episode, transition or practice event.
-  assert.deepEqual(d.simulation({ op: 'motionTimes', since: 0 }), []);
-  await d.flushLog();
-  assert.equal(a.log.store.listEpisodes().length, 0);
-  assert.equal(a.log.store.countTransitions(), 0);
-  assert.equal(a.log.store.listEvents({ kind: 'practice' }).length, 0);
-  const st = d.status();
-  assert.equal(st.state, 'idle');
-  assert.equal(st.recent.n, 0);
-  assert.equal(st.timing.controlTicks, 0);
   // The same checks see real practice: the daemon's cell moves and its episode is logged.
   const r = d.startPractice({ count: 1, scenario: 'I' });
   assert.ok(r.ok);
