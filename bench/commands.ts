@@ -61,6 +61,14 @@ export const DAEMON_THREAD = bench(
         cli: { arg: 'CPU|none', nullWord: 'none', defaultText: "the config's controlCpu" },
       }),
     ),
+    controlWarmupTicks: T.optional(
+      T.integer({
+        minimum: 0,
+        maximum: 5000,
+        description: "control ticks of the control thread's warm-up before it is ready (0: none)",
+        cli: { arg: 'N', defaultText: "the config's controlWarmupTicks" },
+      }),
+    ),
     tag: T.optional(
       T.string({
         minLength: 1,

@@ -126,7 +126,11 @@ async function phase(mode: Mode, round: number): Promise<Record<string, unknown>
   if (mode === 'threaded-no-rt') config.controlRealtime = null;
   if (args.controlPriority !== undefined) config.controlPriority = args.controlPriority;
   if (args.controlCpu !== undefined) config.controlCpu = args.controlCpu;
+  if (args.controlWarmupTicks !== undefined) config.controlWarmupTicks = args.controlWarmupTicks;
   const calibration = loadCalibration(join(root, 'calibration'));
+  // The daemon's whole life on CLOCK_MONOTONIC (ms), to place its late ticks and collections in it (--lives).
+  const monoNow = (): number => Number(process.hrtime.bigint()) / 1e6;
+  const lifeStartMono = monoNow();
   const app = await startDaemonApp({
     config,
     calibration,
@@ -138,7 +142,8 @@ async function phase(mode: Mode, round: number): Promise<Record<string, unknown>
     reward: rewardFromModel(await RewardModel.load(rewardPath)),
   });
   const d = app.daemon;
-  for (const n of app.notes) if (/priority|nice|CPU/.test(n)) console.log(`  ${mode}: ${n}`);
+  const readyMs = monoNow() - lifeStartMono;
+  for (const n of app.notes) if (/priority|nice|CPU|warm/.test(n)) console.log(`  ${mode}: ${n}`);
   if (d instanceof DaemonThread !== config.controlThread) throw new Error(`${mode}: got the other kind of daemon`);
   let learning: Learning | null = null;
   if (args.trainer) {
@@ -264,6 +269,7 @@ async function phase(mode: Mode, round: number): Promise<Record<string, unknown>
       : null;
   // The shared-memory rings (absent on a tree from before them: the bench runs on both, side by side).
   const rings = d instanceof DaemonThread && typeof (d as { ringStats?: unknown }).ringStats === 'function' ? d.ringStats() : null;
+  const life = late ? lifeOf(late, smp, st, lifeStartMono, readyMs) : null;
   const updates = (learning?.supervisor.status().updatesTotal ?? 0) - u0;
   const swaps = learning?.swaps.stats ?? null;
   d.stopPractice();
@@ -298,6 +304,7 @@ async function phase(mode: Mode, round: number): Promise<Record<string, unknown>
     trainer: learning ? { updates, updatesPerSecond: updates / wall, swaps: swaps?.swaps ?? 0, rejected: swaps?.rejected ?? 0 } : null,
     gc: gcMode,
     lateTicks: late,
+    life,
     controlThreadHeap: heap,
     channel: rings ? 'shared-memory rings' : 'MessagePort',
     rings,
@@ -308,6 +315,8 @@ async function phase(mode: Mode, round: number): Promise<Record<string, unknown>
     controlPriority: config.controlThread ? config.controlPriority : null,
     controlRealtime: config.controlThread ? config.controlRealtime : null,
     controlCpu: config.controlThread ? config.controlCpu : null,
+    controlWarmupTicks: config.controlThread ? config.controlWarmupTicks : null,
+    warmup: d instanceof DaemonThread && 'warmup' in d ? d.warmup : null,
     cpus: { main: mainCpus, trainer: trainerCpus, notes: app.notes.filter((n) => /CPU/.test(n)) },
   };
   console.log(
@@ -350,7 +359,78 @@ async function phase(mode: Mode, round: number): Promise<Record<string, unknown>
           .join(' '),
     );
   }
+  if (life) {
+    console.log(
+      `  ${mode} life: ready ${life.readyMs.toFixed(0)} ms after start; missed ${life.missed} (control ${life.missedControl}) of ${life.ticks} ticks; lateness max ${life.maxLatenessMs.toFixed(1)} ms at ~${(life.maxLatenessAtMs / 1000).toFixed(1)} s; ` +
+        `first 300 ticks compute p99 ${(life.first300Ticks as { compute: Summary }).compute.p99.toFixed(1)} max ${(life.first300Ticks as { compute: Summary }).compute.max.toFixed(1)} ms (after: p99 ${(life.afterThem as { compute: Summary }).compute.p99.toFixed(1)} max ${(life.afterThem as { compute: Summary }).compute.max.toFixed(1)} ms); ` +
+        `collections >= 10 ms: ${life.longCollections.map((c) => `${c.kind} ${c.ms.toFixed(1)} ms at ${(c.atMs / 1000).toFixed(1)} s`).join(', ') || 'none'}; ` +
+        `late ticks: ${life.lateTicks.map((t) => `${t.lateMs.toFixed(0)} ms at ${(t.atMs / 1000).toFixed(1)} s (gc ${t.gcMs.toFixed(0)}, off-cpu ${t.offCpuMs?.toFixed(0) ?? '-'}, run-queue ${t.runQueueMs?.toFixed(0) ?? '-'}, vcsw ${t.vcsw ?? '-'}, steal ${t.stealMs ?? '-'}, sim ${t.prevSimMs.toFixed(0)})`).join(', ') || 'none'}`,
+    );
+  }
   return f;
+}
+
+/**
+ * The daemon's whole life, from the call that started it (start-up included, where the rare long stalls were): its
+ * missed ticks, its largest tick lateness and when, its collections of 10 ms or more and its late ticks, each placed in
+ * seconds since that call.
+ */
+function lifeOf(
+  late: ReturnType<DaemonThread['lateTicks']>,
+  smp: ReturnType<DaemonThread['timingSamples']>,
+  st: ReturnType<DaemonThread['status']>,
+  lifeStartMono: number,
+  readyMs: number,
+): Record<string, unknown> & {
+  readyMs: number;
+  missed: number;
+  missedControl: number;
+  ticks: number;
+  maxLatenessMs: number;
+  maxLatenessAtMs: number;
+  longCollections: { kind: string; ms: number; atMs: number }[];
+  lateTicks: {
+    lateMs: number;
+    atMs: number;
+    gcMs: number;
+    offCpuMs: number | null;
+    runQueueMs: number | null;
+    stealMs: number | null;
+    vcsw: number | null;
+    prevSimMs: number;
+  }[];
+} {
+  const jitter = smp.jitter;
+  const at = (controlMs: number): number => controlMs + late.monotonicOffsetMs - lifeStartMono;
+  // The first control ticks (where a cold thread compiles) against the rest: compute and lateness.
+  const FIRST = 300;
+  const early = { compute: summarize(smp.compute.slice(0, FIRST)), lateness: summarize(jitter.slice(0, FIRST)) };
+  const later = { compute: summarize(smp.compute.slice(FIRST)), lateness: summarize(jitter.slice(FIRST)) };
+  let maxI = 0;
+  for (let i = 1; i < jitter.length; i++) if ((jitter[i] ?? 0) > (jitter[maxI] ?? 0)) maxI = i;
+  // The ticks' window holds the whole life (timingWindow 65,536 ticks); tick i starts about i periods after 'ready'.
+  const periodMs = 1000 / st.tickHz;
+  return {
+    readyMs,
+    ticks: st.timing.ticks,
+    missed: st.timing.missed,
+    missedControl: st.timing.missedControl,
+    maxLatenessMs: jitter[maxI] ?? 0,
+    maxLatenessAtMs: readyMs + maxI * periodMs,
+    longCollections: late.gc.over10Ms.map((c) => ({ kind: c.kind, ms: c.ms, atMs: at(c.start) })),
+    first300Ticks: early,
+    afterThem: later,
+    lateTicks: late.lateTicks.map((t) => ({
+      lateMs: t.lateMs,
+      atMs: at(t.startedAt),
+      gcMs: t.gc?.ms ?? 0,
+      offCpuMs: t.thread?.offCpuMs ?? null,
+      runQueueMs: t.thread?.runQueueMs ?? null,
+      stealMs: t.thread?.stealMs ?? null,
+      vcsw: t.thread?.vcsw ?? null,
+      prevSimMs: t.prevBackendMs,
+    })),
+  };
 }
 
 const results: Record<string, unknown>[] = [];
@@ -372,6 +452,7 @@ const out = writeResults(
       utd: args.utd,
       hog: args.hog,
       controlCpu: args.controlCpu ?? '(config)',
+      controlWarmupTicks: args.controlWarmupTicks ?? '(config)',
     },
     phases: results,
   },

@@ -8,6 +8,7 @@
  * counted over the whole row (they fail it only with `strictTicks`). `threaded`: the control loop in its own thread, as
  * `npm start` runs it (threadedRig); otherwise the in-process loop of the campaign rig.
  */
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { startLearning } from '../app/learning.ts';
 import { BAD_MODEL_KINDS, makeBadModel } from './bad-models.ts';
@@ -158,6 +159,10 @@ export async function trainerFaults(o: TrainerFaultOptions): Promise<Row> {
   row.data.controlTicks = ticks;
   row.data.deadmanTrips = deadmanTrips;
   row.data.otherStops = otherStops;
+  // Which ticks were missed and what they waited through (GC, model loads, the thread on or off its core): the row
+  // alone says only how many.
+  if (d instanceof DaemonThread) row.data.lateTicks = d.lateTicks().lateTicks;
+  row.data.loadavg = loadavg();
   row.data.trainer = { starts: sup.status().starts, crashes: sup.status().crashes, hangs: sup.hangs, lastError: sup.status().lastError };
   row.data.swaps = learning.swaps.stats;
   if (drivenByBad.length) row.failures.push(`${drivenByBad.length} episode(s) driven by a bad model`);

@@ -357,6 +357,14 @@ export const DaemonConfigSchema = T.object({
       "CPU of the control thread alone (controlThread); the daemon's main thread then runs on the process's other CPUs, so the two never compete for a core (src/util/affinity.ts says why); -1 (default): the last CPU the process may use; a CPU the process may not use is refused at start; the processes and worker threads the daemon starts later (the trainer, replay jobs) get all its CPUs; with one CPU it is off (said); null: no pinning. Default on: with the MessagePort it lowered the tick lateness p99 in 5 of 5 pairs (results/campaign/missed-ticks-pinning-setting-pairs.json); since the shared-memory rings no difference is measured (results/campaign/missed-ticks-control-cpu-native-pairs.json)",
     cli: { flag: '--control-cpu', arg: 'CPU|none', nullWord: 'none' },
   }),
+  controlWarmupTicks: T.integer({
+    minimum: 0,
+    maximum: 5000,
+    default: 300,
+    description:
+      "control ticks the control thread practises, as fast as they go, on a simulated cell of its own before it says it is ready (controlThread), so that V8 optimizes the tick's code and MuJoCo's wasm tiers up before any tick counts (src/daemon/warmup.ts); it never touches the robot, the log or the e-stop flag; 0: off",
+    cli: { flag: '--control-warmup-ticks', arg: 'N' },
+  }),
   priority: T.nullable(T.integer({ minimum: -20, maximum: 19 }), {
     default: -5,
     description:
@@ -410,6 +418,7 @@ export const OVERRIDES = {
   episodeSteps: 'practice.episodeSteps',
   priority: 'priority',
   controlCpu: 'controlCpu',
+  controlWarmupTicks: 'controlWarmupTicks',
   controlThread: 'controlThread',
   learning: 'learning.enabled',
   learningCheckpoint: 'learning.checkpoint',

@@ -40,6 +40,7 @@ import { GcWatch, HeapMeter } from './gc-watch.ts';
 import { ThreadStats, type ThreadSample } from './thread-stats.ts';
 import { Daemon } from './loop.ts';
 import { loadPolicyFile, rewardFromModel } from './models.ts';
+import { warmUp, type WarmupReport } from './warmup.ts';
 import {
   absNow,
   EstopFlag,
@@ -309,8 +310,10 @@ async function init(m: ThreadInit): Promise<void> {
   answers = new MessageRing(m.answers);
   const cfg = m.config;
   const notes: string[] = [];
-  notes.push(...applyThreadPriority(cfg.controlPriority, cfg.controlRealtime));
-  notes.push(...applyThreadCpu(cfg.controlCpu));
+  // The real-time class and the CPU pin come last, right before 'ready': start-up (the cell, the models, the warm-up:
+  // seconds of CPU under load) runs in the normal class on any CPU, where it cannot hold another real-time thread of
+  // that CPU (another daemon's control thread) off its core. Nice first, so that threads started meanwhile inherit it.
+  notes.push(...applyThreadPriority(cfg.controlPriority, null));
   const spec = m.backend;
   let robot: RobotBackend;
   if (spec?.kind === 'ros2') {
@@ -339,6 +342,19 @@ async function init(m: ThreadInit): Promise<void> {
       notes.push(`control thread: reward model ${m.rewardPath} refused: ${(e as Error).message}`);
     }
   }
+  // Before 'ready': V8 optimizes the tick's code and MuJoCo's wasm tiers up on a cell of the warm-up's own (warmup.ts).
+  let warmup: WarmupReport | null = null;
+  if (cfg.controlWarmupTicks > 0) {
+    const f = flag;
+    try {
+      warmup = await warmUp({ config: cfg, calibration: m.calibration, policy, reward, ticks: cfg.controlWarmupTicks, abort: () => f.pending() !== null });
+      notes.push(
+        `control thread: warmed up on a cell of its own, ${warmup.controlTicks} control ticks in ${warmup.episodes} episodes, ${(warmup.ms / 1000).toFixed(1)} s (controlWarmupTicks)`,
+      );
+    } catch (e) {
+      notes.push(`control thread: warm-up failed (${(e as Error).message}); its first ticks run cold`);
+    }
+  }
   const d = new Daemon({
     backend,
     config: cfg,
@@ -359,7 +375,14 @@ async function init(m: ThreadInit): Promise<void> {
   d.on('takeover', (change) => post({ type: 'takeover', change }));
   d.on('labelRequest', (request) => post({ type: 'labelRequest', request }));
   if (spec?.kind === 'ros2' && ros) attachRos(d, spec, ros);
-  port.postMessage({ type: 'ready', status: d.status(), notes } satisfies FromControl);
+  notes.push(...applyThreadCpu(cfg.controlCpu));
+  if (cfg.realtime) notes.push(...applyThreadPriority(null, cfg.controlRealtime));
+  else if (cfg.controlRealtime !== null) {
+    // Free-running, the loop never sleeps: in the real-time class it would hold its CPU (95 % of each second, the
+    // kernel's limit) from every normal thread and from other daemons' real-time control threads there.
+    notes.push(`control thread: normal scheduling, no real-time priority (controlRealtime ${cfg.controlRealtime}): the loop free-runs (realtime false)`);
+  }
+  port.postMessage({ type: 'ready', status: d.status(), notes, warmup } satisfies FromControl);
   // From here on, events go through their ring, and commands are polled (the main thread sends none before 'ready').
   events = new MessageRing(m.events);
   setInterval(poll, COMMAND_POLL_MS);

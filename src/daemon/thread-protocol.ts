@@ -15,6 +15,7 @@
  * The control thread never waits for the main thread inside a tick: its log calls are messages (an episode's id
  * arrives as a promise, while no tick is due), and a full ring keeps its messages in order in a local backlog.
  */
+import type { WarmupReport } from './warmup.ts';
 import { deserialize, serialize } from 'node:v8';
 import type { MessagePort } from 'node:worker_threads';
 import type { Calibration, DaemonConfig } from '../config/schema.ts';
@@ -112,7 +113,7 @@ export type LogCall =
   | { op: 'flush'; id: number };
 
 export type FromControl =
-  | { type: 'ready'; status: DaemonStatus; notes: string[] }
+  | { type: 'ready'; status: DaemonStatus; notes: string[]; warmup: WarmupReport | null }
   | { type: 'startFailed'; error: string }
   | { type: 'state'; state: DaemonState; seq: number }
   | { type: 'status'; status: DaemonStatus }

@@ -42,6 +42,7 @@ import type { DaemonControl, DaemonEvents, DaemonState, DaemonStatus, PracticeRe
 import type { TakeoverRequest } from './takeover.ts';
 import type { GcEntry, HeapReading } from './gc-watch.ts';
 import type { LateTick } from './timing.ts';
+import type { WarmupReport } from './warmup.ts';
 
 export interface DaemonThreadOptions {
   config: DaemonConfig;
@@ -102,6 +103,8 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
   private readonly pings = new Map<number, () => void>();
   /** Startup notes from the control thread (a model it could not load). */
   readonly notes: string[] = [];
+  /** What the control thread's warm-up did before it was ready (null: off, or it failed: a note says so). */
+  readonly warmup: WarmupReport | null;
   /** Request -> latch of e-stops as the control thread measured them (ms), newest last. */
   readonly estopLatencies: number[] = [];
   private estopListener: Worker | null = null;
@@ -120,7 +123,7 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
     private readonly flag: EstopFlag,
     private readonly log: DaemonLog,
     o: DaemonThreadOptions,
-    ready: { status: DaemonStatus; notes: string[] },
+    ready: { status: DaemonStatus; notes: string[]; warmup: WarmupReport | null },
   ) {
     super();
     this.policy = o.policy;
@@ -128,6 +131,7 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
     this.lastStatus = ready.status;
     this.state = ready.status.state;
     this.notes.push(...ready.notes);
+    this.warmup = ready.warmup;
     this.callTimeoutMs = o.callTimeoutMs ?? 5000;
     this.controlPriority = o.config.controlPriority;
     worker.on('message', (m: FromControl) => this.onMessage(m));

@@ -42,6 +42,7 @@ test('every flag comes from a field declaration, with its help line and default'
   assert.deepEqual(flags.map((f) => f.cli.flag).sort(), [
     '--calibration',
     '--control-cpu',
+    '--control-warmup-ticks',
     '--critic-polyak',
     '--critics',
     '--db',

@@ -34,6 +34,9 @@ export async function simApp(dir: string, name: string, overrides: ConfigOverrid
     db: join(dir, `${name}.db`),
     modelsDir: join(dir, 'no-models'),
     priority: null,
+    // The control thread's warm-up runs (its code path is every threaded test's), short: test/daemon/warmup.test.ts
+    // checks what it does.
+    controlWarmupTicks: 20,
     ...overrides,
   });
   config.backend.sim.nuisance = false;

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { GcWatch, singleThreadedGcNote } from '../../src/daemon/gc-watch.ts';
 import { TickTiming } from '../../src/daemon/timing.ts';
@@ -72,4 +73,11 @@ test('the daemon warns when node runs without --single-threaded-gc, and not with
     { encoding: 'utf8', cwd: new URL('../..', import.meta.url).pathname },
   ).trim();
   assert.equal(withFlag, 'null');
+});
+
+test('the npm scripts that run a real-time control thread start node with --single-threaded-gc (the campaign too)', () => {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> };
+  for (const name of ['start', 'daemon', 'campaign']) {
+    assert.match(pkg.scripts[name] ?? '', /^node --single-threaded-gc --import tsx src\/cli\/\S+\.ts$/, `npm run ${name}`);
+  }
 });
