@@ -11,6 +11,7 @@ import { TrainerSupervisor } from '../../src/online/supervisor.ts';
 import { DEFAULT_ONLINE } from '../../src/online/trainer.ts';
 import { tempDir } from '../daemon/helpers.ts';
 import { alive } from '../../src/campaign/proc.ts';
+import { teardown } from '../teardown.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 
@@ -23,8 +24,9 @@ async function until(pred: () => boolean, ms: number, what: string): Promise<voi
 }
 
 test('a hung trainer (stopped, process kept) is killed and restarted, and says why', { timeout: 60_000 }, async (t) => {
+  const defer = teardown(t);
   const tmp = tempDir('supervisor-hang-');
-  t.after(tmp.cleanup);
+  defer(tmp.cleanup);
   const db = join(tmp.dir, 'log.db');
   Store.open(db).close();
   const sup = new TrainerSupervisor({
@@ -43,7 +45,7 @@ test('a hung trainer (stopped, process kept) is killed and restarted, and says w
   const crashes: string[] = [];
   sup.on('crash', (c: { error: string | null }) => crashes.push(c.error ?? ''));
   sup.start();
-  t.after(() => sup.stop());
+  defer(() => sup.stop());
   await until(() => sup.status().state === 'running', 45_000, 'the trainer to be ready');
   // Still answering: no false alarm over three silence limits.
   await new Promise((r) => setTimeout(r, 4500));
