@@ -60,7 +60,9 @@ test('a REST takeover replaces the policy, is logged as an intervention with its
     return text;
   });
   const op: Vec3 = [0.001, -0.002, -0.003];
-  const held = await post(r, '/teleop', { delta: op, leaseS: 1, source: 'spacemouse' });
+  // A lease far longer than the test (it releases explicitly): at load 30 a 1 s lease lapsed between the POST and the
+  // status read, and the lapse is the next test's subject.
+  const held = await post(r, '/teleop', { delta: op, leaseS: 60, source: 'spacemouse' });
   assert.equal(held.status, 202, JSON.stringify(held.json));
   assert.equal(held.json.inEpisode, true);
   await d.tick();
@@ -107,10 +109,15 @@ test('a REST takeover replaces the policy, is logged as an intervention with its
 test('a lapsed lease stops overriding within a tick: the policy resumes, nothing stale moves the arm', async (t) => {
   const r = await start(t);
   const d = r.app.daemon;
-  assert.equal((await post(r, '/teleop', { delta: [0, 0, -0.001], leaseS: 0.05 })).status, 202);
+  // 3 s: the first tick must come within the lease (at load 30 a 50 ms lease had lapsed before it); then the client
+  // goes quiet and the test waits for the lapse itself, not for a guess at its time.
+  assert.equal((await post(r, '/teleop', { delta: [0, 0, -0.001], leaseS: 3 })).status, 202);
   await d.tick(); // held
-  await new Promise((res) => setTimeout(res, 120)); // the client went quiet past its lease
-  assert.equal(d.status().takeover.rest.holding, false);
+  const quiet = Date.now();
+  while (d.status().takeover.rest.holding) {
+    assert.ok(Date.now() - quiet < 60_000, 'the lease never lapsed');
+    await new Promise((res) => setTimeout(res, 20));
+  }
   await d.tick();
   await d.tick();
   await tickUntil(r.app, () => d.currentState === 'idle');

@@ -171,8 +171,11 @@ test('a restarted learner pulls only what is new; a corrupt mirror is named and 
   const env = pg.cluster().env;
   // Its own database: the first test changed the shared one.
   const admin = await FleetStore.connect(pg.target());
-  await admin.query('CREATE DATABASE learner_fleet');
-  await admin.close();
+  try {
+    await admin.query('CREATE DATABASE learner_fleet');
+  } finally {
+    await admin.close(); // (an open client would keep the test process alive)
+  }
   const target = pgTarget({}, { ...env, PGDATABASE: 'learner_fleet' });
   {
     const s = new Shipper({ db: arm.file, robotId: 'b1', target, batch: 64, intervalMs: 20 });
@@ -238,8 +241,11 @@ test(
   { skip: pgSkip },
   async (t) => {
     const admin = await FleetStore.connect(pg.target());
-    await admin.query('CREATE DATABASE corrupt_fleet');
-    await admin.close();
+    try {
+      await admin.query('CREATE DATABASE corrupt_fleet');
+    } finally {
+      await admin.close(); // (an open client would keep the test process alive)
+    }
     const target = pgTarget({}, { ...pg.cluster().env, PGDATABASE: 'corrupt_fleet' });
     const arms = ['c1', 'c2'].map((r) => ({ robot: r, store: Store.open(join(dir, `${r}.db`)) }));
     t.after(() => arms.forEach((a) => a.store.close()));
@@ -297,10 +303,10 @@ test(
     );
     // Counted against PostgreSQL: every row of every arm once, none missing.
     const fleet = await FleetStore.connect(target);
-    const inPg = (await fleet.query<{ k: string }>("SELECT robot_id || ':' || episode_local_id || ':' || step AS k FROM fleet_transitions"))
-      .map((r) => r.k)
-      .sort();
-    await fleet.close();
+    const rows = await fleet
+      .query<{ k: string }>("SELECT robot_id || ':' || episode_local_id || ':' || step AS k FROM fleet_transitions")
+      .finally(() => fleet.close()); // (also when the query fails: an open client keeps the test process alive)
+    const inPg = rows.map((r) => r.k).sort();
     assert.equal(inPg.length, 160);
     const mirror = Store.openReadOnly(file);
     const keys = rowKeys(mirror);
