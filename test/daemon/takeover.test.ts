@@ -60,12 +60,14 @@ test('a REST takeover replaces the policy, is logged as an intervention with its
     return text;
   });
   const op: Vec3 = [0.001, -0.002, -0.003];
-  // A lease far longer than the test (it releases explicitly): at load 30 a 1 s lease lapsed between the POST and the
-  // status read, and the lapse is the next test's subject.
-  const held = await post(r, '/teleop', { delta: op, leaseS: 60, source: 'spacemouse' });
+  // Renewed before each tick, as a spacemouse client sends: at load 30 one 1 s lease (the API's longest) lapsed over the
+  // two ticks, and the lapse is the next test's subject.
+  const hold = (): ReturnType<typeof post> => post(r, '/teleop', { delta: op, leaseS: 1, source: 'spacemouse' });
+  const held = await hold();
   assert.equal(held.status, 202, JSON.stringify(held.json));
   assert.equal(held.json.inEpisode, true);
   await d.tick();
+  assert.equal((await hold()).status, 202);
   await d.tick();
   const st = (await (await fetch(`${r.app.url}/status`)).json()) as { takeover: { active: boolean; source: string; episodeSteps: number } };
   assert.equal(st.takeover.active, true);
@@ -109,9 +111,9 @@ test('a REST takeover replaces the policy, is logged as an intervention with its
 test('a lapsed lease stops overriding within a tick: the policy resumes, nothing stale moves the arm', async (t) => {
   const r = await start(t);
   const d = r.app.daemon;
-  // 3 s: the first tick must come within the lease (at load 30 a 50 ms lease had lapsed before it); then the client
-  // goes quiet and the test waits for the lapse itself, not for a guess at its time.
-  assert.equal((await post(r, '/teleop', { delta: [0, 0, -0.001], leaseS: 3 })).status, 202);
+  // 1 s (the API's longest): the first tick must come within the lease (at load 30 a 50 ms lease had lapsed before it);
+  // then the client goes quiet and the test waits for the lapse itself, not for a guess at its time.
+  assert.equal((await post(r, '/teleop', { delta: [0, 0, -0.001], leaseS: 1 })).status, 202);
   await d.tick(); // held
   const quiet = Date.now();
   while (d.status().takeover.rest.holding) {
