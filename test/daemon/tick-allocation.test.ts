@@ -79,7 +79,7 @@ test('the daemon on its real-time schedule allocates little per control tick (mo
     const until = async (n: number): Promise<void> => {
       const deadline = performance.now() + 60_000;
       while (commands < n && performance.now() < deadline) await sleep(20);
-      assert.ok(commands >= n, `only ${commands} control ticks in 60 s (state ${d.currentState})`);
+      assert.ok(commands >= n, `only ${commands} control ticks in 60 s (state ${d.currentState}, e-stop ${JSON.stringify(d.status().safety.estop)})`);
     };
     await until(WARMUP);
     const meter = new HeapMeter();

@@ -287,7 +287,14 @@ test('the dashboard in Chromium: live values, practice from the page, token refu
   });
 
   await t.test('the e-stop button stops the arm within a tick (checked on the daemon)', async () => {
-    await until('running mid-episode', () => d.currentState === 'running', 20_000, 5);
+    // The 40 episodes started from the page can be over by now (the subtests before took 160 s at load 20): then more.
+    if (d.status().practice === null && d.currentState === 'idle') assert.ok(d.startPractice({ count: 5, scenario: 'II' }).ok);
+    await until(
+      `running mid-episode (state ${d.currentState}, e-stop ${JSON.stringify(d.status().safety.estop)})`,
+      () => d.currentState === 'running',
+      20_000,
+      5,
+    );
     const period = 1000 / r.config.tickHz;
     let at: { wall: number; controlTicks: number } | null = null;
     const onState = (s: string): void => {
