@@ -2010,25 +2010,36 @@ _Static_assert(sizeof(GemmJob) <= QPAYLOAD && sizeof(AdamJob) <= QPAYLOAD && siz
                    sizeof(SumRowsJob) <= QPAYLOAD && sizeof(ReluJob) <= QPAYLOAD && sizeof(LerpJob) <= QPAYLOAD,
                "a queued job does not fit QPAYLOAD");
 
+/* The one argument of a switch (setQueue, setConvDirect, setConvWide): false with a TypeError thrown (`message`) unless
+ * the call has exactly one boolean argument. */
+static bool bool_arg(napi_env env, napi_callback_info info, const char *message, bool *on) {
+  size_t argc = 1;
+  napi_value a[1];
+  if (napi_get_cb_info(env, info, &argc, a, NULL, NULL) != napi_ok || argc != 1 || napi_get_value_bool(env, a[0], on) != napi_ok) {
+    napi_throw_type_error(env, NULL, message);
+    return false;
+  }
+  return true;
+}
+
+/* A JS boolean (NULL, with an error thrown, if N-API fails). */
+static napi_value boolean(napi_env env, bool b) {
+  napi_value r;
+  CHECK(napi_get_boolean(env, b, &r));
+  return r;
+}
+
 /* setQueue(on) -> whether this thread now queues its kernels (on needs two threads and the queue not owned by another
  * thread; then false, and kernels run directly). Turning it off does not run the queue: sync() does. */
 static napi_value SetQueue(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value a[1];
   bool on = false;
-  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
-  if (argc != 1 || napi_get_value_bool(env, a[0], &on) != napi_ok) {
-    napi_throw_type_error(env, NULL, "gemm.setQueue(on): on must be a boolean");
-    return NULL;
-  }
+  if (!bool_arg(env, info, "gemm.setQueue(on): on must be a boolean", &on)) return NULL;
   if (on && !tl_owner) {
     int expected = 0;
     tl_owner = atomic_compare_exchange_strong(&q.owned, &expected, 1);
   }
   tl_queue = on && tl_owner && pool.threads >= 2;
-  napi_value r;
-  CHECK(napi_get_boolean(env, tl_queue, &r));
-  return r;
+  return boolean(env, tl_queue);
 }
 
 /* sync(): every queued kernel has run when it returns (the caller runs those the helper has not started). */
@@ -2065,14 +2076,8 @@ static napi_value SyncTo(napi_env env, napi_callback_info info) {
 /* setConvDirect(on) -> whether conv now uses its direct kernels (false where the CPU lacks AVX2/FMA): tests and
  * benchmarks compare them with im2col + sgemm in one process. */
 static napi_value SetConvDirect(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value a[1];
-  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
   bool on = false;
-  if (argc != 1 || napi_get_value_bool(env, a[0], &on) != napi_ok) {
-    napi_throw_type_error(env, NULL, "gemm.setConvDirect: expected a boolean");
-    return NULL;
-  }
+  if (!bool_arg(env, info, "gemm.setConvDirect: expected a boolean", &on)) return NULL;
 #if defined(__x86_64__) && defined(__GNUC__)
   g_conv_direct = -1;
   g_conv_direct = on ? conv_direct_on() : 0;
@@ -2080,22 +2085,14 @@ static napi_value SetConvDirect(napi_env env, napi_callback_info info) {
 #else
   const bool now = false;
 #endif
-  napi_value r;
-  CHECK(napi_get_boolean(env, now, &r));
-  return r;
+  return boolean(env, now);
 }
 
 /* setConvWide(on) -> whether the direct convs now use their wide (AVX-512F) tiles where the columns allow (false where
  * the CPU lacks AVX-512F or the direct kernels are off): tests compare them with the AVX2 tiles in one process. */
 static napi_value SetConvWide(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value a[1];
-  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
   bool on = false;
-  if (argc != 1 || napi_get_value_bool(env, a[0], &on) != napi_ok) {
-    napi_throw_type_error(env, NULL, "gemm.setConvWide: expected a boolean");
-    return NULL;
-  }
+  if (!bool_arg(env, info, "gemm.setConvWide: expected a boolean", &on)) return NULL;
 #if defined(__x86_64__) && defined(__GNUC__)
   g_conv_wide = -1;
   g_conv_wide = on ? conv_wide_on() : 0;
@@ -2103,9 +2100,7 @@ static napi_value SetConvWide(napi_env env, napi_callback_info info) {
 #else
   const bool now = false;
 #endif
-  napi_value r;
-  CHECK(napi_get_boolean(env, now, &r));
-  return r;
+  return boolean(env, now);
 }
 
 /* threadCpuMs(): the calling thread's CPU time (benchmarks: the caller's own share beside the helper). */

@@ -213,13 +213,24 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp<Run
         // closing: the thread keeps its CPUs, nothing depends on them any more
       }
     }
-    if (daemon) await daemon.shutdown();
-    if (api) await api.close();
-    await log.close();
+    // Every step, even after one throws (a control thread left running or a server left open would keep the process
+    // alive); then the first error.
+    const errors: unknown[] = [];
+    const step = async (f: () => unknown): Promise<void> => {
+      try {
+        await f();
+      } catch (e) {
+        errors.push(e);
+      }
+    };
+    await step(() => daemon?.shutdown());
+    await step(() => api?.close());
+    await step(() => log.close());
     const current = daemon?.models() ?? { policy, reward };
-    await current.policy?.dispose?.();
-    await current.reward?.dispose?.();
-    if (!o.backend) backend?.dispose();
+    await step(() => current.policy?.dispose?.());
+    await step(() => current.reward?.dispose?.());
+    if (!o.backend) await step(() => backend?.dispose());
+    if (errors.length > 0) throw errors[0];
   };
   let url: string | null = null;
   let estopUrl: string | null = null;

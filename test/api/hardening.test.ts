@@ -10,6 +10,7 @@ import { buildApi, exposureWarning, isLoopbackHost, OPEN_STATE_CHANGING_ROUTES }
 import { loadPolicyFile } from '../../src/daemon/models.ts';
 import { rig, TOKEN, type Rig } from '../daemon/helpers.ts';
 import { AUTH as auth, call } from './helpers.ts';
+import { teardown } from '../teardown.ts';
 
 const json = { 'content-type': 'application/json' };
 const url = (r: Rig): string => r.app.url ?? assert.fail('not listening');
@@ -59,10 +60,11 @@ test('the token is checked before the body or params are parsed or validated', a
 });
 
 test('a server started without a token refuses every state-changing route, whatever the request carries', async (t) => {
+  const defer = teardown(t);
   const r = await rig({ listen: false });
-  t.after(() => r.close());
+  defer(() => r.close());
   const api = await buildApi({ daemon: r.app.daemon, store: r.app.log.store, token: null, tokenEnv: 'MY_TOKEN_VAR', loadPolicy: loadPolicyFile });
-  t.after(() => api.close());
+  defer(() => api.close());
   await api.listen({ host: '127.0.0.1', port: 0 });
   const addr = api.server.address();
   assert.ok(addr && typeof addr === 'object');
@@ -95,8 +97,9 @@ test('a server started without a token refuses every state-changing route, whate
 });
 
 test('tokens never appear in the request log, in /status or in the session record', async (t) => {
+  const defer = teardown(t);
   const r = await rig({ listen: false, config: (c) => (c.api.token = 'file-token-that-must-not-leak') });
-  t.after(() => r.close());
+  defer(() => r.close());
   let logged = '';
   const stream = new Writable({
     write(chunk: Buffer, _enc, done) {
@@ -105,7 +108,7 @@ test('tokens never appear in the request log, in /status or in the session recor
     },
   });
   const api = await buildApi({ daemon: r.app.daemon, store: r.app.log.store, token: TOKEN, loadPolicy: loadPolicyFile, logger: { level: 'trace', stream } });
-  t.after(() => api.close());
+  defer(() => api.close());
   await api.listen({ host: '127.0.0.1', port: 0 });
   const addr = api.server.address();
   assert.ok(addr && typeof addr === 'object');
@@ -128,6 +131,7 @@ test('tokens never appear in the request log, in /status or in the session recor
 });
 
 test('an API bound beyond loopback is reported in /status; loopback is not', async (t) => {
+  const defer = teardown(t);
   assert.equal(isLoopbackHost('127.0.0.1'), true);
   assert.equal(isLoopbackHost('127.3.4.5'), true);
   assert.equal(isLoopbackHost('::1'), true);
@@ -140,7 +144,7 @@ test('an API bound beyond loopback is reported in /status; loopback is not', asy
   assert.match(exposureWarning('0.0.0.0') ?? '', /every network interface/);
 
   const open = await rig({ listen: true, overrides: { host: '0.0.0.0' } });
-  t.after(() => open.close());
+  defer(() => open.close());
   assert.ok(
     open.app.notes.some((n) => /WARNING: the API listens on 0\.0\.0\.0/.test(n)),
     open.app.notes.join('\n'),
@@ -150,7 +154,7 @@ test('an API bound beyond loopback is reported in /status; loopback is not', asy
   assert.match(s.json.extra.api.warnings[0], /not on loopback/);
 
   const local = await rig({ listen: true });
-  t.after(() => local.close());
+  defer(() => local.close());
   const ls = await call(url(local), 'GET', '/status', undefined, {});
   assert.deepEqual(ls.json.extra.api, { host: '127.0.0.1', loopbackOnly: true, warnings: [], estopUrl: null }); // in process: no e-stop listener
   assert.ok(!local.app.notes.some((n) => n.startsWith('WARNING')));

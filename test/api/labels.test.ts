@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import type { RewardScorer } from '../../src/daemon/interfaces.ts';
 import { logged, mockRig, tickUntil } from '../daemon/helpers.ts';
 import { AUTH as auth, call } from './helpers.ts';
+import { teardown } from '../teardown.ts';
 
 const unsure: RewardScorer = {
   version: 'unsure',
@@ -16,6 +17,7 @@ const unsure: RewardScorer = {
 };
 
 test('POST /episodes/:id/label: validated, stored, shown, answers the label request, logged; GET /label-requests', async (t) => {
+  const defer = teardown(t);
   const r = await mockRig({
     reward: unsure,
     listen: true,
@@ -24,13 +26,13 @@ test('POST /episodes/:id/label: validated, stored, shown, answers the label requ
       c.labels.budget = 1;
     },
   });
-  t.after(() => r.close());
+  defer(() => r.close());
   const d = r.app.daemon;
   // The event stream carries the request.
   const ac = new AbortController();
-  t.after(() => ac.abort());
+  defer(() => ac.abort());
   const timer = setTimeout(() => ac.abort(), 20_000);
-  t.after(() => clearTimeout(timer));
+  defer(() => clearTimeout(timer));
   const res = await fetch(`${r.app.url}/events`, { signal: ac.signal });
   const reader = (res.body as ReadableStream<Uint8Array>).getReader();
   const dec = new TextDecoder();

@@ -208,8 +208,9 @@ test('stop practice over REST ends the run; models list answers with none regist
   assert.equal((await call(r, 'POST', '/models/rollback', { kind: 'policy' })).status, 409);
 });
 
-test('closing the daemon ends open event streams instead of waiting for clients', { timeout: 20_000 }, async () => {
+test('closing the daemon ends open event streams instead of waiting for clients', { timeout: 20_000 }, async (t) => {
   const r = await rig({ listen: true });
+  t.after(() => r.close()); // (the same close: a no-op once the test has closed it)
   const res = await fetch(`${r.app.url}/events`);
   const reader = (res.body as ReadableStream<Uint8Array>).getReader();
   await reader.read(); // the first status event

@@ -17,6 +17,7 @@ import { Store } from '../../src/store/index.ts';
 import { parseCpuList, planCpus, threadCpus } from '../../src/util/affinity.ts';
 import { startWorker } from '../../src/util/worker.ts';
 import { tempDir } from '../daemon/helpers.ts';
+import { teardown } from '../teardown.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 const all = process.platform === 'linux' ? threadCpus(process.pid) : [];
@@ -54,8 +55,9 @@ test(
   'controlCpu -1: control thread on the last CPU, main thread on the others, the trainer gets every CPU; unpinned at close',
   { skip, timeout: 60_000 },
   async (t) => {
+    const defer = teardown(t);
     const tmp = tempDir('control-cpu-');
-    t.after(tmp.cleanup);
+    defer(tmp.cleanup);
     const db = join(tmp.dir, 'log.db');
     const config = loadDaemonConfig(join(root, 'config/daemon.yaml'), { port: 0, db, realtime: true, modelsDir: join(tmp.dir, 'none') });
     config.controlThread = true;
@@ -71,7 +73,7 @@ test(
       startLoop: false,
     });
     let closed = false;
-    t.after(async () => {
+    defer(async () => {
       if (!closed) await app.close();
     });
     assert.ok(
@@ -87,7 +89,7 @@ test(
 
     // What a fork from the pinned main thread inherits (why the daemon's children go through withProcessCpus) ...
     const plain = spawn('sleep', ['5'], { stdio: 'ignore' });
-    t.after(() => plain.kill('SIGKILL'));
+    defer(() => plain.kill('SIGKILL'));
     assert.deepEqual(pidCpus(plain.pid as number), others);
     // ... and the trainer the daemon starts: every CPU.
     Store.open(join(tmp.dir, 'trainer.db')).close();
@@ -103,7 +105,7 @@ test(
       backoffBaseMs: 60_000,
     });
     sup.start();
-    t.after(() => sup.stop());
+    defer(() => sup.stop());
     const pid = sup.status().pid;
     assert.ok(pid);
     assert.deepEqual(pidCpus(pid), all, 'the trainer child has every CPU');
@@ -111,7 +113,7 @@ test(
     // A worker thread started later (replay jobs, the fleet shipper: src/util/worker.ts) gets every CPU too.
     const before = new Set(readdirSync('/proc/self/task'));
     const w = startWorker(new URL('data:text/javascript,setInterval(() => {}, 1000)'), null);
-    t.after(() => w.terminate());
+    defer(() => w.terminate());
     await new Promise((r) => w.once('online', r));
     const fresh = readdirSync('/proc/self/task')
       .filter((x) => !before.has(x))

@@ -16,13 +16,15 @@ import { FleetStore } from '../../src/store/pg/fleet-store.ts';
 import { buildPolicyLike, cardDraft } from '../policy/fixtures.ts';
 import { rig, tempDir } from '../daemon/helpers.ts';
 import { pgSkip, usePgCluster } from '../store/pg/helpers.ts';
+import { teardown } from '../teardown.ts';
 
 const pg = usePgCluster();
 
 test('a fleet version taking depth cells is rejected by an arm without depth, with the reason in PostgreSQL', { skip: pgSkip }, async (t) => {
+  const defer = teardown(t);
   await tf.setBackend('cpu');
   const tmp = tempDir('fleet-depth-');
-  t.after(tmp.cleanup);
+  defer(tmp.cleanup);
   const path = join(tmp.dir, 'policy-depth.onnx');
   const cue = REWARD_CUES.depth;
   const m = buildPolicyLike({ size: 64, proprioDim: cue.layout.length, hidden: 16, head: 'action', seed: 5 });
@@ -33,22 +35,18 @@ test('a fleet version taking depth cells is rejected by an arm without depth, wi
 
   const env = { ...pg.cluster().env };
   const r = await rig({ startLoop: false });
+  defer(() => r.close());
   assert.deepEqual(r.app.daemon.status().sensors, { depth: false });
+  // (closed before the arm: it writes into the arm's folder)
   const fleet = startFleet(r.app, {
     config: { enabled: true, credentialsFile: null, shipBatch: 64, shipIntervalMs: 50, takeVersions: true },
     robotId: 'arm-1',
     env,
     retryMs: 300,
   });
-  // One hook, in teardown order: the fleet still writes into the arm's folder until it is closed, and a hook that
-  // throws skips the hooks after it (their handles would then keep the test process alive).
-  let store: FleetStore | null = null;
-  t.after(async () => {
-    await fleet.close();
-    await store?.close();
-    await r.close();
-  });
-  store = await FleetStore.connect(pg.target());
+  defer(() => fleet.close());
+  const store = await FleetStore.connect(pg.target());
+  defer(() => store.close());
   const id = await store.publishModel({
     kind: 'policy',
     version: 'policy-depth@1',

@@ -14,6 +14,7 @@ import { rig } from '../daemon/helpers.ts';
 import { TRAIN } from '../offline/fixtures.ts';
 import { tinyOffline } from '../online/fixtures.ts';
 import { pgSkip, usePgCluster } from '../store/pg/helpers.ts';
+import { teardown } from '../teardown.ts';
 
 const pg = usePgCluster();
 const fx = pgSkip ? null : await tinyOffline('fleet-test');
@@ -31,12 +32,16 @@ test(
   'two arms and one learner: the version reaches both arms and each validates it, a bad one is refused by each; no password in /status or the log',
   { skip: pgSkip },
   async (t) => {
+    const defer = teardown(t);
     const c = pg.cluster();
     const env = { ...c.env };
     const validation = { probeCount: 8, residualBoundM: 0.005, maxDiffM: 1, maxMeanDiffM: 1, onFlag: 'accept' as const };
+    // (each close registered as its part opens: one arm failing to start must not leave the other running; each fleet
+    // closes before its arm, into whose folder it writes)
     const arms = await Promise.all(
       ['arm-1', 'arm-2'].map(async (robotId) => {
         const r = await rig({ startLoop: true, overrides: { episodeSteps: 6 }, connector: fx!.domains[0] as string });
+        defer(() => r.close());
         const fleet = startFleet(r.app, {
           config: { enabled: true, credentialsFile: null, shipBatch: 64, shipIntervalMs: 50, takeVersions: true },
           robotId,
@@ -44,15 +49,10 @@ test(
           retryMs: 300,
           swapValidation: validation,
         });
+        defer(() => fleet.close());
         return { r, fleet, robotId };
       }),
     );
-    t.after(async () => {
-      for (const a of arms) {
-        await a.fleet.close();
-        await a.r.close();
-      }
-    });
     for (const a of arms) assert.ok(a.r.app.daemon.startPractice({ count: 3, scenario: 'I', explorationNoise: 0.001 }).ok);
     let stop = false;
     const published: number[] = [];
@@ -87,7 +87,7 @@ test(
       },
       onPull: (s) => (pulled = { ...s.perRobot }),
     });
-    t.after(async () => {
+    defer(async () => {
       stop = true;
       await learner;
     });
@@ -124,7 +124,7 @@ test(
       source: 'test',
       secrets: [],
     });
-    t.after(() => fleet.close());
+    defer(() => fleet.close());
     await until(async () => (await fleet.modelStatus(id)).filter((s) => s.state === 'live').length === 2, 10_000, 'both arms reporting live');
     assert.ok((await fleet.modelStatus(id)).every((s) => s.liveAt !== null && s.liveAt >= s.at - 60_000));
     // The learner may have published more than one version before it stopped: let every arm reach the newest, so

@@ -11,6 +11,7 @@ import { startLearning } from '../../src/app/learning.ts';
 import { DEFAULT_ONLINE } from '../../src/online/trainer.ts';
 import { rig } from '../daemon/helpers.ts';
 import { tinyOffline } from '../online/fixtures.ts';
+import { teardown } from '../teardown.ts';
 
 const fx = await tinyOffline('trainer-sup-test');
 after(() => fx.cleanup());
@@ -24,19 +25,20 @@ async function until(pred: () => boolean, ms: number, what: string): Promise<voi
 }
 
 test('trainer exports are swapped in; a trainer crash leaves control running and the trainer restarts', async (t) => {
+  const defer = teardown(t);
   // The child takes its settings from the supervisor alone: environment variables of the old names, set here to other
   // values, must change nothing (with them read, the trainer would not crash at 12 and the wait below times out).
   const oldEnv = { TRAINER_CRASH_AFTER: '1000000', TRAINER_POLL_MS: '60000', TRAINER_NICE: '12' };
   for (const [k, v] of Object.entries(oldEnv)) {
     const was = process.env[k];
     process.env[k] = v;
-    t.after(() => {
+    defer(() => {
       if (was === undefined) delete process.env[k];
       else process.env[k] = was;
     });
   }
   const r = await rig({ startLoop: true, overrides: { episodeSteps: 6 }, connector: fx.domains[0] as string });
-  t.after(() => r.close());
+  defer(() => r.close());
   const d = r.app.daemon;
   const learning = startLearning(r.app, {
     trainer: {
@@ -55,7 +57,7 @@ test('trainer exports are swapped in; a trainer crash leaves control running and
     swap: { validation: { probeCount: 8, residualBoundM: 0.005, maxDiffM: 1, maxMeanDiffM: 1, onFlag: 'accept' } },
     supervisor: { backoffBaseMs: 200, backoffMaxMs: 1000, crashAfter: 12, pollMs: 50, nice: 11 },
   });
-  t.after(() => learning.close());
+  defer(() => learning.close());
   // The nice value the supervisor was given, not TRAINER_NICE (sampled while a trainer runs; it may be gone by then).
   const nices: number[] = [];
   learning.supervisor.on('progress', (s: { state: string; pid: number | null }) => {

@@ -8,13 +8,15 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Store } from '../../src/store/index.ts';
 import { mockRig, tempDir } from '../daemon/helpers.ts';
+import { teardown } from '../teardown.ts';
 
 /** The app as npm start assembles it, on the mock robot, its log in `db` (the test's file: both starts share it). */
 const start = (db: string) => mockRig({ db });
 
 test('a restart after a crash reports the episodes and sessions it closed; a clean one reports none', async (t) => {
+  const defer = teardown(t);
   const tmp = tempDir('recovered-');
-  t.after(tmp.cleanup);
+  defer(tmp.cleanup);
   const db = join(tmp.dir, 'log.db');
   // What a SIGKILL mid-episode leaves: an open session with an open episode.
   const s = Store.open(db);
@@ -23,7 +25,7 @@ test('a restart after a crash reports the episodes and sessions it closed; a cle
   s.close();
 
   const a = await start(db);
-  t.after(a.close); // (also when an assertion fails: an open app keeps the test process alive)
+  defer(a.close); // (also when an assertion fails: an open app keeps the test process alive)
   const st = (await a.app.api.inject({ method: 'GET', url: '/status' })).json<{
     extra: { recovered: { episodes: number; sessions: number; message: string | null } };
   }>();
@@ -38,7 +40,7 @@ test('a restart after a crash reports the episodes and sessions it closed; a cle
   await a.close();
 
   const b = await start(db);
-  t.after(b.close);
+  defer(b.close);
   const st2 = (await b.app.api.inject({ method: 'GET', url: '/status' })).json<{ extra: { recovered?: unknown } }>();
   assert.equal(st2.extra.recovered, undefined, 'nothing to report');
   assert.ok(!b.app.notes.some((n) => n.startsWith('recovered')));

@@ -11,8 +11,10 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Store } from '../../src/store/index.ts';
 import { daemonProcess, root, tempDir } from '../daemon/helpers.ts';
+import { teardown } from '../teardown.ts';
 
-function runDaemon(args: string[], timeoutMs = 60_000): Promise<{ code: number | null; out: string; timedOut: boolean }> {
+// timeoutMs only tells a hang from a slow start (a start took 26 s at load 25 on the 2-core machine)
+function runDaemon(args: string[], timeoutMs = 180_000): Promise<{ code: number | null; out: string; timedOut: boolean }> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/daemon.ts'), ...args], {
     cwd: root,
     env: { ...process.env, DAEMON_TOKEN: 'listen-test-token-1' },
@@ -54,12 +56,13 @@ function assertSessionClosed(db: string): void {
 }
 
 test('a port already in use ends the daemon with exit 1, the error, and its session closed', async (t) => {
+  const defer = teardown(t);
   const tmp = tempDir('daemon-listen-');
-  t.after(tmp.cleanup);
+  defer(tmp.cleanup);
   const { port, server } = await takenPort();
-  t.after(() => server.close());
+  defer(() => server.close());
   const db = join(tmp.dir, 'busy.db');
-  const r = await runDaemon(['--port', String(port), '--db', db, '--models', join(tmp.dir, 'models'), '--priority', 'none'], 30_000);
+  const r = await runDaemon(['--port', String(port), '--db', db, '--models', join(tmp.dir, 'models'), '--priority', 'none']);
   assert.equal(r.timedOut, false, `the daemon hung instead of exiting:\n${r.out}`);
   assert.equal(r.code, 1, r.out);
   assert.match(r.out, /cannot listen on 127\.0\.0\.1:\d+.*EADDRINUSE/);
@@ -71,7 +74,7 @@ test('an address the machine does not have ends the daemon with exit 1 and its s
   t.after(tmp.cleanup);
   const db = join(tmp.dir, 'badhost.db');
   // 192.0.2.0/24 is TEST-NET-1 (RFC 5737): never assigned to this machine, so bind() fails with EADDRNOTAVAIL.
-  const r = await runDaemon(['--port', '0', '--host', '192.0.2.1', '--db', db, '--models', join(tmp.dir, 'models'), '--priority', 'none'], 30_000);
+  const r = await runDaemon(['--port', '0', '--host', '192.0.2.1', '--db', db, '--models', join(tmp.dir, 'models'), '--priority', 'none']);
   assert.equal(r.timedOut, false, `the daemon hung instead of exiting:\n${r.out}`);
   assert.equal(r.code, 1, r.out);
   assert.match(r.out, /cannot listen on 192\.0\.2\.1:0/);
@@ -79,8 +82,9 @@ test('an address the machine does not have ends the daemon with exit 1 and its s
 });
 
 test('a token made for the run goes to a mode-600 file, never to stdout, and the file goes at shutdown', async (t) => {
+  const defer = teardown(t);
   const tmp = tempDir('daemon-token-');
-  t.after(tmp.cleanup);
+  defer(tmp.cleanup);
   const db = join(tmp.dir, 'tok.db');
   const env = { ...process.env };
   delete env.DAEMON_TOKEN;

@@ -12,17 +12,19 @@ import { daemonFlags, daemonUsage, parseDaemonArgs } from '../../src/cli/daemon-
 import { fieldsOf, T, type Static } from '../../src/config/declare.ts';
 import { loadDaemonConfig } from '../../src/config/load.ts';
 import { DaemonConfigSchema, OVERRIDES } from '../../src/config/schema.ts';
+import { teardown } from '../teardown.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 const shipped = join(root, 'config/daemon.yaml');
 
 test('the shipped daemon.yaml says exactly what the declared defaults say', (t) => {
+  const defer = teardown(t);
   const dir = mkdtempSync(join(tmpdir(), 'decl-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  defer(() => rmSync(dir, { recursive: true, force: true }));
   // Only the fields without a default (paths); everything else comes from the declaration.
   const minimal = join(root, 'config', `.minimal-${process.pid}.yaml`);
   writeFileSync(minimal, 'db: ../data/daemon.db\nmodelsDir: ../models\ncalibrationDir: ../calibration\n');
-  t.after(() => rmSync(minimal, { force: true }));
+  defer(() => rmSync(minimal, { force: true }));
   assert.deepEqual(loadDaemonConfig(minimal), loadDaemonConfig(shipped));
   // A section left out entirely gets its defaults too; one given in part keeps what it says.
   const partial = join(dir, 'p.yaml');

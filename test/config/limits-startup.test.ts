@@ -6,13 +6,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { rig, tempDir } from '../daemon/helpers.ts';
+import { teardown } from '../teardown.ts';
 
 test('a safety limit changed from the shipped value or since the last session is logged as an event at startup', async (t) => {
+  const defer = teardown(t);
   const tmp = tempDir('limits-startup-');
-  t.after(tmp.cleanup);
+  defer(tmp.cleanup);
   const db = join(tmp.dir, 'log.db');
 
   const shipped = await rig({ overrides: { db } });
+  defer(() => shipped.close()); // (a no-op once closed below)
   assert.equal(shipped.app.log.store.listEvents({ kind: 'safety_limit_changed' }).length, 0, 'the shipped limits log nothing');
   assert.ok(!shipped.app.notes.some((n) => /safety limit/.test(n)));
   await shipped.close();
@@ -25,7 +28,7 @@ test('a safety limit changed from the shipped value or since the last session is
       c.limits.maxStepM = 0.005;
     },
   });
-  t.after(() => loose.close());
+  defer(() => loose.close());
   const events = loose.app.log.store.listEvents({ kind: 'safety_limit_changed', order: 'asc' });
   const messages = events.map((e) => e.message);
   assert.ok(

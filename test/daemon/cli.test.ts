@@ -8,10 +8,12 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { Store } from '../../src/store/index.ts';
 import { daemonProcess, root, tempDir } from './helpers.ts';
+import { teardown } from '../teardown.ts';
 
 test('the daemon process shuts down gracefully on SIGTERM mid-episode', async (t) => {
+  const defer = teardown(t);
   const tmp = tempDir('daemon-cli-');
-  t.after(tmp.cleanup);
+  defer(tmp.cleanup);
   const db = join(tmp.dir, 'cli.db');
   const token = 'cli-test-token-42';
   const { child, url, out, exited } = await daemonProcess(
@@ -27,9 +29,12 @@ test('the daemon process shuts down gracefully on SIGTERM mid-episode', async (t
     body: JSON.stringify({ count: 3, scenario: 'II' }),
   });
   assert.equal(start.status, 202);
-  for (let i = 0; i < 200; i++) {
+  // Until step 3 of an episode (a loaded machine is slow to get there; 180 s only turns a stuck daemon into a failure).
+  const t0 = Date.now();
+  for (;;) {
     const s = (await (await fetch(`${url}/status`)).json()) as { episode: { step: number } | null };
     if ((s.episode?.step ?? 0) >= 3) break;
+    assert.ok(Date.now() - t0 < 180_000, `no episode reached step 3 in 180 s:\n${out()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
   child.kill('SIGTERM');
@@ -38,7 +43,7 @@ test('the daemon process shuts down gracefully on SIGTERM mid-episode', async (t
   assert.match(out(), /daemon stopped cleanly/);
 
   const store = Store.openReadOnly(db);
-  t.after(() => store.close());
+  defer(() => store.close());
   const [session] = store.listSessions();
   assert.ok(session?.endedAt, 'session closed');
   const [ep] = store.listEpisodes();

@@ -21,6 +21,7 @@ import type { Store } from '../../src/store/index.ts';
 import { buildPolicyLike, cardDraft } from '../policy/fixtures.ts';
 import { call } from '../api/helpers.ts';
 import { backendRig, logged, simApp, tempDir, tickUntil } from './helpers.ts';
+import { teardown } from '../teardown.ts';
 
 await tf.setBackend('cpu');
 const tmp = tempDir('daemon-depth-');
@@ -123,8 +124,9 @@ test('last line: a depth reward set without validation on a backend without dept
 });
 
 test('REST activation of a depth reward or policy on a backend without depth: 422 with the reason, nothing swapped; with depth: 202', async (t) => {
+  const defer = teardown(t);
   const r = await simRig(false, { withReward: false, listen: true });
-  t.after(() => r.close());
+  defer(() => r.close());
   const d = r.app.daemon;
   const store = r.app.log.store;
   const rid = register(store, rewardPath);
@@ -143,17 +145,18 @@ test('REST activation of a depth reward or policy on a backend without depth: 42
   assert.equal(store.listEvents({ kind: 'swap_rejected' }).length, 2);
   // The same reward with a depth camera passes (fresh log: 0 probes) and scores.
   const withDepth = await simRig(true, { withReward: false, listen: true });
-  t.after(() => withDepth.close());
+  defer(() => withDepth.close());
   const ok = await call(withDepth, 'POST', `/models/${register(withDepth.app.log.store, rewardPath)}/activate`, {});
   assert.equal(ok.status, 202, JSON.stringify(ok.json));
   assert.equal(withDepth.app.daemon.status().reward.version, 'reward-depth@1');
 });
 
 test('the swap manager (trainer and fleet versions) refuses a depth policy on a backend without depth, before its probes', async (t) => {
+  const defer = teardown(t);
   const r = await simRig(false, { withReward: false });
-  t.after(() => r.close());
+  defer(() => r.close());
   const swaps = new SwapManager(r.app.daemon, r.app.log.store, r.app.log, {}, loadPolicyFile);
-  t.after(() => swaps.close());
+  defer(() => swaps.close());
   const out = await swaps.offer(depthPolicyPath, { by: 'fleet' });
   assert.equal(out.accepted, false);
   assert.match(out.reason, DEPTH_REASON);
@@ -165,6 +168,7 @@ test('the swap manager (trainer and fleet versions) refuses a depth policy on a 
 });
 
 test('at start the shipped or active depth reward is skipped without depth (the newest it can feed instead), and taken with depth', async (t) => {
+  const defer = teardown(t);
   const dir = join(tmp.dir, 'shipped');
   saveModel({ kind: 'reward', depth: false, name: 'reward-image', version: 1, dir });
   const depthV2 = saveModel({ kind: 'reward', depth: true, name: 'reward-depth', version: 2, dir });
@@ -174,7 +178,7 @@ test('at start the shipped or active depth reward is skipped without depth (the 
       c.backend.sim.depth = depth;
       c.backend.sim.imageSize = 64;
     });
-    t.after(() => app.close());
+    defer(() => app.close());
     assert.deepEqual(app.daemon.status().sensors, { depth });
     assert.equal(app.daemon.status().reward.version, depth ? 'reward-depth@2' : 'reward-image@1', app.notes.join('\n'));
     if (!depth)
@@ -185,17 +189,17 @@ test('at start the shipped or active depth reward is skipped without depth (the 
   }
   // An operator's active depth reward, restarted without depth: refused with a warning, the image one instead.
   const r = await simRig(false, { withReward: false });
-  t.after(() => r.close());
+  defer(() => r.close());
   r.app.log.store.activateModel(register(r.app.log.store, depthV2), { by: 'test' });
   const loaded = await loadStartupModels(dir, r.app.log.store, { depth: false });
-  t.after(() => loaded.reward?.dispose?.());
+  defer(() => loaded.reward?.dispose?.());
   assert.equal(loaded.reward?.version, 'reward-image@1');
   assert.ok(
     loaded.notes.some((n) => /^WARNING: active reward model reward-depth@2 refused: it takes 64 depth cells/.test(n)),
     loaded.notes.join('\n'),
   );
   const withDepth = await loadStartupModels(dir, r.app.log.store, { depth: true });
-  t.after(() => withDepth.reward?.dispose?.());
+  defer(() => withDepth.reward?.dispose?.());
   assert.equal(withDepth.reward?.version, 'reward-depth@2');
 });
 

@@ -16,6 +16,7 @@ import { DaemonThread } from '../../src/daemon/thread.ts';
 import type { RunningDaemon } from '../../src/daemon/types.ts';
 import { withProcessCpus } from '../../src/util/affinity.ts';
 import { simApp, tempDir, TOKEN } from './helpers.ts';
+import { teardown } from '../teardown.ts';
 
 const viaApi = process.env.ESTOP_LISTENER_TEST_VIA_API === '1';
 const tmp = tempDir('estop-listener-');
@@ -57,8 +58,9 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 const absNow = (): number => performance.timeOrigin + performance.now();
 
 test('an e-stop on the listener port latches within a tick while the main thread is blocked for 300 ms', { timeout: 60_000 }, async (t) => {
+  const defer = teardown(t);
   const a = await app('blocked', { realtime: true, episodeSteps: 1000 });
-  t.after(() => a.close());
+  defer(() => a.close());
   const d = a.daemon;
   assert.ok(d instanceof DaemonThread);
   assert.ok(a.estopUrl, 'the listener runs beside the control thread');
@@ -66,7 +68,7 @@ test('an e-stop on the listener port latches within a tick while the main thread
   // The operator's client stands for another process: every CPU, not the pinned main thread's (config controlCpu), on
   // which this test busy-waits.
   const client = withProcessCpus(() => new Worker(CLIENT, { eval: true }));
-  t.after(() => client.terminate());
+  defer(() => client.terminate());
   const next = (): Promise<unknown> => new Promise((resolve) => client.once('message', resolve));
   // Warm the client's HTTP stack (undici loads lazily) on a route that does not stop anything.
   client.postMessage({ warm: `${new URL(url).origin}/warm-up` });
@@ -113,13 +115,14 @@ test('an e-stop on the listener port latches within a tick while the main thread
 });
 
 test('the listener takes only POST /estop; /status shows it; -1 turns it off; in process there is none', { timeout: 60_000 }, async (t) => {
+  const defer = teardown(t);
   assert.equal(estopListenerPort(8750, null, 8750), 8751, 'default: the API port + 1');
   assert.equal(estopListenerPort(0, null, 41234), 0, 'API on a free port: the listener too');
   assert.equal(estopListenerPort(8750, 9000, 8750), 9000);
   assert.equal(estopListenerPort(8750, -1, 8750), null);
 
   const a = await app('routes', { realtime: true });
-  t.after(() => a.close());
+  defer(() => a.close());
   const u = a.estopUrl;
   assert.ok(u);
   assert.match(u, /^http:\/\/127\.0\.0\.1:\d+\/estop$/);
@@ -138,9 +141,9 @@ test('the listener takes only POST /estop; /status shows it; -1 turns it off; in
   assert.equal(reset.status, 200);
 
   const off = await app('off', { realtime: true }, (c) => (c.api.estopPort = -1));
-  t.after(() => off.close());
+  defer(() => off.close());
   assert.equal(off.estopUrl, null);
   const inProcess = await app('in-process', { realtime: true }, (c) => (c.controlThread = false));
-  t.after(() => inProcess.close());
+  defer(() => inProcess.close());
   assert.equal(inProcess.estopUrl, null, 'in process the API shares the loop thread: no listener');
 });

@@ -5,13 +5,15 @@
  * is refused while such frames keep coming and accepted once they stop; frozen stamps with data flowing and a NaN
  * wrench from the simulator are caught too.
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import type { SimFaults } from '../../src/robot/sim-backend.ts';
 import { rig, tickUntil } from './helpers.ts';
+import { teardown } from '../teardown.ts';
 
-async function running() {
+async function running(t: TestContext) {
   const r = await rig({ overrides: { episodeSteps: 30 } });
+  teardown(t)(() => r.close());
   const d = r.app.daemon;
   assert.ok(d.startPractice({ count: 2, scenario: 'II' }).ok);
   await tickUntil(r.app, () => (d.status().episode?.step ?? 0) >= 2, 40);
@@ -25,8 +27,7 @@ const frames: Array<{ fault: SimFaults; detail: RegExp }> = [
 
 for (const c of frames) {
   test(`a frame of the wrong ${c.fault.wrongImage}: stopped in that tick, latched, reset refused until frames are right again`, async (t) => {
-    const r = await running();
-    t.after(() => r.close());
+    const r = await running(t);
     const d = r.app.daemon;
     r.sim.injectFault(c.fault);
     const before = r.sim.commandsExecuted;
@@ -50,8 +51,7 @@ test('frozen stamps with data flowing and a NaN wrench from the simulator latch 
     [{ frozenStamps: true }, /internal:stale-(camera|wrench)/],
     [{ nanWrench: true }, /internal:non-finite/],
   ] as const) {
-    const r = await running();
-    t.after(() => r.close());
+    const r = await running(t);
     const d = r.app.daemon;
     r.sim.injectFault(fault);
     await tickUntil(r.app, () => d.currentState === 'estopped', 10);

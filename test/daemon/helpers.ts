@@ -13,6 +13,7 @@ import type { RunningDaemon } from '../../src/daemon/types.ts';
 import { MockBackend, type MockBackendOptions } from '../../src/robot/mock-backend.ts';
 import type { RobotBackend } from '../../src/robot/backend.ts';
 import { SimBackend } from '../../src/robot/sim-backend.ts';
+import { closers, endProcess, teardown } from '../teardown.ts';
 import type { Observation, Vec3 } from '../../src/core/types.ts';
 
 export const root = resolve(import.meta.dirname, '../..');
@@ -120,10 +121,13 @@ export async function backendRig<B extends RobotBackend>(
   let closed: Promise<void> | null = null;
   const close = (): Promise<void> =>
     (closed ??= (async () => {
-      if (o.disposeFirst) b.dispose();
-      await app.close();
-      if (!o.disposeFirst) b.dispose();
-      t.cleanup();
+      // (each step even when one before it throws: a failed app.close must not leave the backend or the folder behind)
+      const steps = closers();
+      steps.defer(t.cleanup);
+      if (!o.disposeFirst) steps.defer(() => b.dispose());
+      steps.defer(() => app.close());
+      if (o.disposeFirst) steps.defer(() => b.dispose());
+      await steps.close();
     })());
   return { app, backend: b, config, calibration, db, close };
 }
@@ -169,7 +173,7 @@ export async function mockRig(o: Omit<RigOptions, 'connector'> & { mock?: MockBa
 /**
  * The main job as its own process (`src/cli/daemon.ts ...args`, as npm start runs it), resolved once it has printed its
  * API address and `ready` holds for what it printed; `out()` is all it printed (stdout and stderr). Killed when the
- * test ends, if it is still running.
+ * test ends, if it is still running (on teardown(t): register the test's folder there too, before this call).
  */
 export async function daemonProcess(
   t: TestContext,
@@ -178,27 +182,31 @@ export async function daemonProcess(
   ready: (out: string) => boolean = () => true,
 ): Promise<{ child: ChildProcessByStdio<null, Readable, Readable>; url: string; out: () => string; exited: Promise<number | null> }> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/daemon.ts'), ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  t.after(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
-  let out = '';
-  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-  child.stderr.on('data', (b: Buffer) => (out += b.toString()));
+  // On the test's teardown stack, so it is gone (not only signalled) before the folder it writes into is removed.
+  teardown(t)(() => endProcess(child));
   const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+  let out = '';
+  // Ready when it prints so, failed when it exits first: no time budget decides. The backstop only turns a hang into a
+  // failure (a start took 26 s at load 25 on the 2-core machine, so 30 s failed there while nothing was wrong).
   const url = await new Promise<string>((res, rej) => {
-    // (the poll stops either way: a poll left running would keep the test process alive after a failed start)
-    const timer = setTimeout(() => {
-      clearInterval(poll);
-      rej(new Error(`no API line in 30 s:\n${out}`));
-    }, 30_000);
-    const poll = setInterval(() => {
+    const check = (): void => {
       const m = /API: (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-      if (m?.[1] && ready(out)) {
-        clearInterval(poll);
-        clearTimeout(timer);
-        res(m[1]);
-      }
-    }, 50);
+      if (m?.[1] && ready(out)) done(() => res(m[1] as string));
+    };
+    const onData = (b: Buffer): void => {
+      out += b.toString();
+      check();
+    };
+    const onExit = (code: number | null): void => done(() => rej(new Error(`the daemon exited (${code}) before it was ready:\n${out}`)));
+    const timer = setTimeout(() => done(() => rej(new Error(`no API line in 180 s:\n${out}`))), 180_000);
+    const done = (settle: () => void): void => {
+      clearTimeout(timer);
+      child.off('exit', onExit);
+      settle();
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.once('exit', onExit);
   });
   return { child, url, out: () => out, exited };
 }

@@ -4,12 +4,13 @@
  * not, a confident failure whose tip went down does (a success whose tip never went down is refused by the height
  * check, scoring.ts, and asks nothing), and the budget holds over a run.
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Vec3 } from '../../src/core/types.ts';
 import type { RewardScorer } from '../../src/daemon/interfaces.ts';
 import { LabelBudget, labelNeed, type LabelRequestSettings, type StepEvidence } from '../../src/daemon/labels.ts';
 import { logged, mockRig, tickUntil } from './helpers.ts';
+import { teardown } from '../teardown.ts';
 
 const S: LabelRequestSettings = { requests: true, uncertainBand: 0.15, flipSteps: 3, stillM: 0.001, seatedToleranceM: 0.002, budget: 1 };
 const goal: Vec3 = [0.5, 0, 0.1];
@@ -60,7 +61,7 @@ function fixedReward(prob: number): RewardScorer {
   };
 }
 
-async function practise(prob: number, count: number, o: { goalNoise?: number; budget?: number } = {}) {
+async function practise(t: TestContext, prob: number, count: number, o: { goalNoise?: number; budget?: number } = {}) {
   const r = await mockRig({
     reward: fixedReward(prob),
     overrides: { episodeSteps: 12 },
@@ -69,6 +70,7 @@ async function practise(prob: number, count: number, o: { goalNoise?: number; bu
       c.labels.budget = o.budget ?? 1;
     },
   });
+  teardown(t)(() => r.close());
   const d = r.app.daemon;
   const asked: number[] = [];
   d.on('labelRequest', (q) => asked.push(q.episodeId));
@@ -79,8 +81,7 @@ async function practise(prob: number, count: number, o: { goalNoise?: number; bu
 }
 
 test('the daemon asks for a label for an uncertain episode and not for a confident one', async (t) => {
-  const confident = await practise(0.97, 3);
-  t.after(() => confident.r.close());
+  const confident = await practise(t, 0.97, 3);
   const eps = confident.r.app.log.store.listEpisodes({ order: 'asc' });
   assert.deepEqual(
     eps.map((e) => [e.outcome, e.gtSuccess]),
@@ -95,8 +96,7 @@ test('the daemon asks for a label for an uncertain episode and not for a confide
   assert.equal(confident.events.length, 0);
   assert.deepEqual([confident.status.labels.judged, confident.status.labels.requested, confident.status.labels.open.length], [3, 0, 0]);
 
-  const unsure = await practise(0.55, 3);
-  t.after(() => unsure.r.close());
+  const unsure = await practise(t, 0.55, 3);
   const ids = unsure.r.app.log.store.listEpisodes({ order: 'asc' }).map((e) => e.id);
   assert.deepEqual(unsure.asked, ids, 'each uncertain episode asks (budget 1)');
   assert.deepEqual(
@@ -123,8 +123,7 @@ test('the daemon asks for a label for an uncertain episode and not for a confide
 
 test('physical evidence: a confident learned failure whose tip went down asks, within the budget; a success on the face is refused, not asked', async (t) => {
   // The classifier misses seated plugs: every episode ends down at x* and is judged a failure.
-  const missed = await practise(0.03, 10, { budget: 0.25 });
-  t.after(() => missed.r.close());
+  const missed = await practise(t, 0.03, 10, { budget: 0.25 });
   const seated = missed.r.app.log.store.listEpisodes({ order: 'asc' });
   assert.deepEqual([seated.filter((e) => e.gtSuccess === true).length, seated.filter((e) => e.outcome === 'failure').length], [10, 10]);
   assert.equal(missed.status.labels.judged, 10);
@@ -138,8 +137,7 @@ test('physical evidence: a confident learned failure whose tip went down asks, w
 
   // 6 mm of x* error: the P-controller lands on the socket face, 16 mm above the seated height, and the classifier
   // says seated. The height check (practice.heightToleranceM) refuses it: a failure the tip pose agrees with, no label.
-  const face = await practise(0.97, 10, { goalNoise: 0.006, budget: 0.25 });
-  t.after(() => face.r.close());
+  const face = await practise(t, 0.97, 10, { goalNoise: 0.006, budget: 0.25 });
   const eps = face.r.app.log.store.listEpisodes({ order: 'asc' });
   const blocked = eps.filter((e) => e.gtSuccess === false);
   assert.ok(blocked.length >= 6, `most episodes blocked (${blocked.length}/10)`);

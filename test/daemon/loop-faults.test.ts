@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { RewardScorer } from '../../src/daemon/interfaces.ts';
 import { logged, mockRig, scriptedPolicy, tickUntil, type MockRig } from './helpers.ts';
+import { teardown } from '../teardown.ts';
 
 const idle = (r: MockRig) => (): boolean => r.app.daemon.currentState === 'idle' && r.app.daemon.status().practice === null;
 
@@ -128,8 +129,9 @@ test('a reward model that returns NaN, out-of-range values or throws: faults rec
 });
 
 test('moveToStart failing: fault recorded, arm stopped, back to idle, practice cancelled', async (t) => {
+  const defer = teardown(t);
   const r = await mockRig({ overrides: { episodeSteps: 3 } });
-  t.after(() => r.close());
+  defer(() => r.close());
   const d = r.app.daemon;
   const store = r.app.log.store;
   // The very first reset fails.
@@ -196,8 +198,9 @@ for (const mode of ['abort', 'ignore'] as const) {
 }
 
 test("the robot's e-stop pressed during a reset: latched, reset refused while engaged, no episode", async (t) => {
+  const defer = teardown(t);
   const r = await mockRig({ overrides: { episodeSteps: 5 } });
-  t.after(() => r.close());
+  defer(() => r.close());
   const d = r.app.daemon;
   const gate = r.mock.gateNextReset();
   assert.ok(d.startPractice({ count: 2, scenario: 'I' }).ok);

@@ -16,6 +16,7 @@ import { cardDraft, saveModelLike } from '../policy/fixtures.ts';
 import { logged, rig, tempDir, tickUntil, TOKEN } from './helpers.ts';
 import { sha256Hex } from '../../src/policy/card.ts';
 import { readFileSync } from 'node:fs';
+import { teardown } from '../teardown.ts';
 
 await tf.setBackend('cpu');
 const tmp = tempDir('daemon-models-');
@@ -45,12 +46,13 @@ const policy2Path = saveModel('policy-v4.onnx', 'policy', 4, 2);
 const rewardPath = saveModel('reward-v3.onnx', 'reward', 3, 3);
 
 test('ONNX policy drives the loop; each reward is the classifier on the next observation', async (t) => {
+  const defer = teardown(t);
   const policy = policyFromModel(await PolicyModel.load(policyPath));
   const rewardModel = await RewardModel.load(rewardPath);
   const reward = rewardFromModel(rewardModel);
   // The classifier's own value is the subject: the height check (frames far above x*) is off.
   const r = await rig({ policy, reward, overrides: { episodeSteps: 6 }, config: (c) => void (c.practice.heightToleranceM = null) });
-  t.after(() => r.close());
+  defer(() => r.close());
   const d = r.app.daemon;
   assert.equal(d.status().policy.mode, 'residual');
   assert.ok(d.startPractice({ count: 1, scenario: 'I', explorationNoise: 0 }).ok);
@@ -64,7 +66,7 @@ test('ONNX policy drives the loop; each reward is the classifier on the next obs
   const pro = new ProprioBuilder(reward.input.proprio as NonNullable<typeof reward.input.proprio>, 'test');
   const pol = new ProprioBuilder(policy.input.proprio as NonNullable<typeof policy.input.proprio>, 'test');
   const policyModel = await PolicyModel.load(policyPath);
-  t.after(() => policyModel.dispose());
+  defer(() => policyModel.dispose());
   for (let k = 0; k < ts.length; k++) {
     const tr = ts[k];
     assert.ok(tr?.image && tr.actionResidual);
@@ -101,10 +103,11 @@ test('ONNX policy drives the loop; each reward is the classifier on the next obs
 });
 
 test('startup picks the newest shipped model and registers it; the store active version wins', async (t) => {
+  const defer = teardown(t);
   const d = tempDir('daemon-startup-');
-  t.after(d.cleanup);
+  defer(d.cleanup);
   const r = await rig({ overrides: { modelsDir: tmp.dir } });
-  t.after(() => r.close());
+  defer(() => r.close());
   const loaded = await loadStartupModels(tmp.dir, r.app.log.store);
   assert.equal(loaded.policy?.version, 'test-policy@4');
   assert.equal(loaded.reward?.version, 'test-reward@3');

@@ -3,13 +3,15 @@
  * refused while it persists and accepted once it clears. (The sim-backed daemon tests cover a frozen camera, a frozen
  * wrench and a NaN pose; these add a NaN wrench, frozen stamps with data still flowing, and a corrupt camera frame.)
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import type { MockFaults } from '../../src/robot/mock-backend.ts';
 import { mockRig, tickUntil } from './helpers.ts';
+import { teardown } from '../teardown.ts';
 
-async function running(steps = 20) {
+async function running(t: TestContext, steps = 20) {
   const r = await mockRig({ overrides: { episodeSteps: steps } });
+  teardown(t)(() => r.close());
   const d = r.app.daemon;
   assert.ok(d.startPractice({ count: 2, scenario: 'II' }).ok);
   await tickUntil(r.app, () => d.status().episode?.step === 2, 10);
@@ -17,8 +19,7 @@ async function running(steps = 20) {
 }
 
 test('a NaN wrench: stopped and latched in the same tick, reset refused until the sensor reads numbers again', async (t) => {
-  const r = await running();
-  t.after(() => r.close());
+  const r = await running(t);
   const d = r.app.daemon;
   r.mock.injectFault({ nanWrench: true });
   const before = r.mock.commandsExecuted;
@@ -41,8 +42,7 @@ const stale: Array<{ fault: MockFaults; source: string }> = [
 
 for (const s of stale) {
   test(`${JSON.stringify(s.fault)}: the watchdog latches within the configured age and says which sensor`, async (t) => {
-    const r = await running(40);
-    t.after(() => r.close());
+    const r = await running(t, 40);
     const d = r.app.daemon;
     r.mock.injectFault(s.fault);
     const before = r.mock.commandsExecuted;
@@ -63,8 +63,7 @@ for (const s of stale) {
 
 // A frame whose data does not match its size makes preprocessing throw: treated like a non-finite observation.
 test('a corrupt camera frame: stopped and latched with the reason, the tick does not throw', async (t) => {
-  const r = await running();
-  t.after(() => r.close());
+  const r = await running(t);
   const d = r.app.daemon;
   r.mock.injectFault({ corruptImage: true });
   const before = r.mock.commandsExecuted;
@@ -80,8 +79,7 @@ test('a corrupt camera frame: stopped and latched with the reason, the tick does
 // A robot clock that stands still makes every sensor look fresh (ages are measured on it): the loop checks that it
 // advances between commanded ticks.
 test('a frozen robot clock: stopped and latched at the next tick, which would otherwise go on moving', async (t) => {
-  const r = await running();
-  t.after(() => r.close());
+  const r = await running(t);
   const d = r.app.daemon;
   r.mock.injectFault({ frozenClock: true });
   const before = r.mock.commandsExecuted;

@@ -5,7 +5,7 @@
  * intervention with its source; a lapsed lease gives the arm back to the policy; the e-stop beats any takeover.
  * The daemon drives the mock robot (src/robot/mock-backend.ts), ticks by hand.
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Vec3 } from '../../src/core/types.ts';
 import { clampPerAxis } from '../../src/control/action.ts';
@@ -15,6 +15,7 @@ import { TeleopInput } from '../../src/ros2/teleop.ts';
 import { QOS_SENSOR } from '../../src/ros2/transport.ts';
 import type { TransitionRecord } from '../../src/store/types.ts';
 import { logged, mockRig, scriptedPolicy, tickUntil, TOKEN, type MockRig } from './helpers.ts';
+import { teardown } from '../teardown.ts';
 
 const POLICY_RESIDUAL: Vec3 = [0.004, 0, 0];
 const auth = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
@@ -25,8 +26,9 @@ async function post(r: MockRig, path: string, body: unknown, headers: Record<str
   return { status: res.status, json: await res.json() };
 }
 
-async function start(o: { listen?: boolean } = {}): Promise<MockRig> {
+async function start(t: TestContext, o: { listen?: boolean } = {}): Promise<MockRig> {
   const r = await mockRig({ listen: o.listen ?? true, policy: scriptedPolicy('fixed-residual', () => POLICY_RESIDUAL), overrides: { episodeSteps: 8 } });
+  teardown(t)(() => r.close());
   assert.ok(r.app.daemon.startPractice({ count: 1, scenario: 'II', explorationNoise: 0 }).ok);
   await r.app.daemon.settle(); // the reset: running, no step taken yet
   assert.equal(r.app.daemon.currentState, 'running');
@@ -42,8 +44,7 @@ async function steps(r: MockRig): Promise<TransitionRecord[]> {
 const close = (a: readonly number[], b: readonly number[], tol = 1e-12): boolean => a.every((v, i) => Math.abs(v - (b[i] as number)) <= tol);
 
 test('a REST takeover replaces the policy, is logged as an intervention with its source, and shows in /status and /events', async (t) => {
-  const r = await start();
-  t.after(() => r.close());
+  const r = await start(t);
   const d = r.app.daemon;
   await tickUntil(r.app, () => d.status().episode?.step === 2);
   // The event stream, read beside the ticks.
@@ -59,10 +60,14 @@ test('a REST takeover replaces the policy, is logged as an intervention with its
     return text;
   });
   const op: Vec3 = [0.001, -0.002, -0.003];
-  const held = await post(r, '/teleop', { delta: op, leaseS: 1, source: 'spacemouse' });
+  // Renewed before each tick, as a spacemouse client sends: at load 30 one 1 s lease (the API's longest) lapsed over the
+  // two ticks, and the lapse is the next test's subject.
+  const hold = (): ReturnType<typeof post> => post(r, '/teleop', { delta: op, leaseS: 1, source: 'spacemouse' });
+  const held = await hold();
   assert.equal(held.status, 202, JSON.stringify(held.json));
   assert.equal(held.json.inEpisode, true);
   await d.tick();
+  assert.equal((await hold()).status, 202);
   await d.tick();
   const st = (await (await fetch(`${r.app.url}/status`)).json()) as { takeover: { active: boolean; source: string; episodeSteps: number } };
   assert.equal(st.takeover.active, true);
@@ -104,14 +109,17 @@ test('a REST takeover replaces the policy, is logged as an intervention with its
 });
 
 test('a lapsed lease stops overriding within a tick: the policy resumes, nothing stale moves the arm', async (t) => {
-  const r = await start();
-  t.after(() => r.close());
+  const r = await start(t);
   const d = r.app.daemon;
-  // A lease long enough that the next tick falls inside it on a loaded machine (50 ms did not at load 22).
-  assert.equal((await post(r, '/teleop', { delta: [0, 0, -0.001], leaseS: 0.5 })).status, 202);
+  // 1 s (the API's longest): the first tick must come within the lease (at load 30 a 50 ms lease had lapsed before it);
+  // then the client goes quiet and the test waits for the lapse itself, not for a guess at its time.
+  assert.equal((await post(r, '/teleop', { delta: [0, 0, -0.001], leaseS: 1 })).status, 202);
   await d.tick(); // held
-  await new Promise((res) => setTimeout(res, 600)); // the client went quiet past its lease
-  assert.equal(d.status().takeover.rest.holding, false);
+  const quiet = Date.now();
+  while (d.status().takeover.rest.holding) {
+    assert.ok(Date.now() - quiet < 60_000, 'the lease never lapsed');
+    await new Promise((res) => setTimeout(res, 20));
+  }
   await d.tick();
   await d.tick();
   await tickUntil(r.app, () => d.currentState === 'idle');
@@ -132,8 +140,7 @@ test('a lapsed lease stops overriding within a tick: the policy resumes, nothing
 });
 
 test('a takeover command beyond the step limit is limited (direction kept); out-of-bounds requests are refused', async (t) => {
-  const r = await start();
-  t.after(() => r.close());
+  const r = await start(t);
   const d = r.app.daemon;
   const big: Vec3 = [0.02, 0.02, -0.02];
   assert.equal((await post(r, '/teleop', { delta: big, leaseS: 1 })).status, 202);
@@ -160,13 +167,13 @@ test('a takeover command beyond the step limit is limited (direction kept); out-
 });
 
 test('a takeover on the ROS teleop topic (spacenav Twist through the FakeTransport) overrides the policy and is logged', async (t) => {
-  const r = await start({ listen: false });
-  t.after(() => r.close());
+  const defer = teardown(t);
+  const r = await start(t, { listen: false });
   const d = r.app.daemon;
   const bus = new FakeTransport();
   let now = 0;
   const teleop = new TeleopInput(bus, { ...DEFAULT_TELEOP, twist: '/spacenav/twist', twistScale: 0.05, timeout: 0.3 }, () => now);
-  t.after(() => teleop.close());
+  defer(() => teleop.close());
   d.addTakeoverInput(teleop);
   assert.deepEqual(d.status().takeover.inputs, ['rest', 'ros2-teleop']);
   const pub = bus.createPublisher('/spacenav/twist', 'geometry_msgs/msg/Twist', QOS_SENSOR);
@@ -195,8 +202,7 @@ test('a takeover on the ROS teleop topic (spacenav Twist through the FakeTranspo
 });
 
 test('e-stop beats a takeover: nothing is commanded after it, the lease is dropped, a new takeover is refused', async (t) => {
-  const r = await start();
-  t.after(() => r.close());
+  const r = await start(t);
   const d = r.app.daemon;
   assert.equal((await post(r, '/teleop', { delta: [0, 0, -0.002], leaseS: 1 })).status, 202);
   await d.tick();

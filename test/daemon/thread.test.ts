@@ -30,7 +30,10 @@ async function threadedApp(name: string, overrides: ConfigOverrides, edit?: (c: 
     c.controlThread = !inProcess;
     edit?.(c);
   });
-  assert.equal(app.daemon instanceof DaemonThread, !inProcess);
+  if (app.daemon instanceof DaemonThread !== !inProcess) {
+    await app.close(); // (its control thread would keep the test process alive)
+    assert.fail(`the loop ${inProcess ? 'is not' : 'is'} expected in a control thread`);
+  }
   return app;
 }
 
@@ -174,8 +177,9 @@ test('e-stop latches within the tick while the main thread is blocked for 300 ms
   assert.equal(d.currentState, 'idle');
 });
 
-test('shutdown is clean: the episode is closed, the log flushed, the control thread gone', { timeout: 60_000 }, async () => {
+test('shutdown is clean: the episode is closed, the log flushed, the control thread gone', { timeout: 60_000 }, async (t) => {
   const app = await threadedApp('shutdown', { realtime: true, episodeSteps: 1000 });
+  t.after(() => app.close()); // (the same close the test awaits below: for a failure before it)
   const d = app.daemon;
   assert.ok(d.startPractice({ count: 5, scenario: 'II' }).ok);
   await d.whenState('running', 20_000);

@@ -3,7 +3,7 @@
  * schemas parsed by @foxglove/rosmsg and the messages decoded by @foxglove/rosmsg2-serialization's MessageReader,
  * the PNGs decoded by sharp. The log is a real daemon session on the simulated cell (test/export/fixture.ts).
  */
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,12 +17,14 @@ import { Store } from '../../src/store/index.ts';
 import type { TransitionRecord } from '../../src/store/types.ts';
 import { tempDir } from '../daemon/helpers.ts';
 import { loggedSession } from './fixture.ts';
+import { teardown } from '../teardown.ts';
 
 const tmp = tempDir('export-mcap-');
-after(() => tmp.cleanup());
+const closeFile = teardown();
+closeFile(tmp.cleanup);
 const fx = await loggedSession(tmp.dir, { episodes: 3, steps: 6 });
 const store = Store.openReadOnly(fx.db);
-after(() => store.close());
+closeFile(() => store.close());
 
 /** The whole file in memory behind @mcap/core's IReadable: no project code between the file and the reader. */
 function bufferReadable(bytes: Uint8Array): McapTypes.IReadable {

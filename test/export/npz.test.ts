@@ -2,7 +2,7 @@
  * The flat .npz dataset read by an independent reader: Python's NumPy (np.load, no pickle), compared array by
  * array with the daemon's log (a real session on the simulated cell, test/export/fixture.ts).
  */
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -12,12 +12,14 @@ import { Store } from '../../src/store/index.ts';
 import type { TransitionRecord } from '../../src/store/types.ts';
 import { tempDir } from '../daemon/helpers.ts';
 import { loggedSession } from './fixture.ts';
+import { teardown } from '../teardown.ts';
 
 const tmp = tempDir('export-npz-');
-after(() => tmp.cleanup());
+const closeFile = teardown();
+closeFile(tmp.cleanup);
 const fx = await loggedSession(tmp.dir, { episodes: 3, steps: 5 });
 const store = Store.openReadOnly(fx.db);
-after(() => store.close());
+closeFile(() => store.close());
 
 /** np.load in a Python process; arrays come back as JSON (NaN -> null), images as per-row sha256 of their bytes. */
 const LOADER = `

@@ -4,12 +4,14 @@
  * critics and an ensemble), also with its heads on two lanes (pi and the even critics queued on the helper thread
  * while the caller runs V and the odd ones). Skips, saying why, when the addon or OpenBLAS is missing.
  */
+import { createRequire } from 'node:module';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { backendLabel, initBackend, nativeGemm } from '../../src/learn/backend.ts';
 import { loadGemm, type Gemm } from '../../src/learn/gemm.ts';
 import { DEFAULT_IQL, IqlAgent } from '../../src/learn/iql.ts';
 import { netVariables } from '../../src/learn/nets.ts';
+import { NATIVE_ADDON } from '../../src/util/native-addon.ts';
 import { Rng } from '../../src/util/rng.ts';
 import { featureBatch } from './fixtures.ts';
 
@@ -234,6 +236,28 @@ test(
     }
   },
 );
+
+test("the addon's switches (setQueue, setConvDirect, setConvWide) take exactly one boolean and answer with one", { skip: noGemm }, () => {
+  const raw = createRequire(import.meta.url)(NATIVE_ADDON) as Record<'setQueue' | 'setConvDirect' | 'setConvWide', (...a: unknown[]) => unknown>;
+  const direct = raw.setConvDirect(true);
+  const wide = raw.setConvWide(true);
+  try {
+    for (const name of ['setQueue', 'setConvDirect', 'setConvWide'] as const) {
+      for (const bad of [[], [1], ['true'], [null]]) {
+        assert.throws(
+          () => raw[name](...bad),
+          (e: Error) => e instanceof TypeError && e.message.startsWith(`gemm.${name}`),
+          `${name}(${JSON.stringify(bad)})`,
+        );
+      }
+      assert.equal(typeof raw[name](false), 'boolean', name);
+    }
+    assert.equal(raw.setConvDirect(false), false, 'off is off');
+  } finally {
+    raw.setConvDirect(direct);
+    raw.setConvWide(wide);
+  }
+});
 
 test('an older addon without setConvWide: the wrapper reports the wide conv tiles off', { skip: noGemm }, () => {
   const old = loadGemm({ without: ['setConvWide'] }).gemm as Gemm;

@@ -11,6 +11,7 @@ import { loadTransitions } from '../../src/data/dataset.ts';
 import type { RewardScorer } from '../../src/daemon/interfaces.ts';
 import { logged, mockRig, tickUntil } from '../daemon/helpers.ts';
 import { practiceTrainer, tinyOffline } from './fixtures.ts';
+import { teardown } from '../teardown.ts';
 
 const fx = await tinyOffline('online-labels-test');
 after(() => fx.cleanup());
@@ -22,10 +23,11 @@ const learned: RewardScorer = {
 };
 
 test('a label overrides the learned reward of its episode in the trainer replay and the replay loader', async (t) => {
+  const defer = teardown(t);
   const domain = fx.domains[0] as string;
   // The label's override is the subject: the height check (frames far above x* in 5 steps) is off.
   const r = await mockRig({ reward: learned, overrides: { episodeSteps: 5 }, config: (c) => void (c.practice.heightToleranceM = null) });
-  t.after(() => r.close());
+  defer(() => r.close());
   const d = r.app.daemon;
   assert.ok(d.startPractice({ count: 3, scenario: 'I', explorationNoise: 0.001, domain }).ok);
   await tickUntil(r.app, () => d.currentState === 'idle' && d.status().practice === null, 100);
@@ -35,7 +37,7 @@ test('a label overrides the learned reward of its episode in the trainer replay 
   store.labelEpisode({ episodeId: e1, success: false, by: 'test' }); // before the trainer has read the episode
 
   const tr = practiceTrainer(r.db, fx.checkpoint, join(fx.dir, 'labels-test'), { batchSize: 8, utd: 1 });
-  t.after(() => tr.close());
+  defer(() => tr.close());
   await tr.init();
   assert.equal(tr.poll(), 15);
   const byEpisode = (): Map<number, number[]> => {

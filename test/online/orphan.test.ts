@@ -10,6 +10,7 @@ import { Store } from '../../src/store/index.ts';
 import { alive } from '../../src/campaign/proc.ts';
 import { startChild } from '../store/fixtures/child.ts';
 import { tempDir } from '../daemon/helpers.ts';
+import { endProcess, teardown } from '../teardown.ts';
 
 async function gone(pid: number, ms: number): Promise<boolean> {
   const t0 = Date.now();
@@ -18,17 +19,22 @@ async function gone(pid: number, ms: number): Promise<boolean> {
 }
 
 for (const when of ['while the trainer starts', 'once the trainer runs'] as const) {
-  test(`the daemon SIGKILLed ${when}: the trainer exits`, { timeout: 60_000 }, async (t) => {
+  // (the timeout covers starting two processes, 60 s was not enough at load 30; the subject is gone()'s 20 s)
+  test(`the daemon SIGKILLed ${when}: the trainer exits`, { timeout: 240_000 }, async (t) => {
+    const defer = teardown(t);
     const tmp = tempDir('orphan-');
-    t.after(tmp.cleanup);
+    defer(tmp.cleanup);
     const db = join(tmp.dir, 'log.db');
     Store.open(db).close();
     const parent = startChild(join(import.meta.dirname, 'fixtures', 'supervisor-parent.ts'), [db, join(tmp.dir, 'trainer')]);
+    defer(() => endProcess(parent.proc));
     await parent.ready;
     const pid = Number(/^READY (\d+)/m.exec(parent.lines.join('\n'))?.[1]);
     assert.ok(pid > 0);
-    t.after(() => {
+    // (not this process's child: gone once kill(pid, 0) fails, before its folder is removed)
+    defer(async () => {
       if (alive(pid)) process.kill(pid, 'SIGKILL');
+      assert.ok(await gone(pid, 10_000), `trainer ${pid} survived SIGKILL`);
     });
     if (when === 'once the trainer runs') await new Promise((r) => setTimeout(r, 6000));
     parent.proc.kill('SIGKILL');

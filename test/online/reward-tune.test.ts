@@ -19,6 +19,7 @@ import { DEFAULT_REWARD_TUNE, RewardTuner } from '../../src/online/reward-tuner.
 import { offerReward } from '../../src/swap/reward.ts';
 import type { TransitionRecord } from '../../src/store/types.ts';
 import { logged, rig, root, tickUntil } from '../daemon/helpers.ts';
+import { teardown } from '../teardown.ts';
 
 await initBackend();
 const shipped = join(root, 'models/reward.onnx');
@@ -39,8 +40,9 @@ async function probs(path: string, rows: TransitionRecord[]): Promise<Float32Arr
 }
 
 test('the reward head fine-tuned on labels: exact ONNX import, moves toward the labels, exported, validated, swapped in', async (t) => {
+  const defer = teardown(t);
   const r = await rig({ reward: rewardFromModel(await RewardModel.load(shipped)), connector: 'europlug', overrides: { episodeSteps: 14 } });
-  t.after(() => r.close());
+  defer(() => r.close());
   const d = r.app.daemon;
   assert.ok(d.startPractice({ count: 4, scenario: 'I', explorationNoise: 0.001 }).ok);
   await tickUntil(r.app, () => d.currentState === 'idle' && d.status().practice === null, 200);
@@ -80,7 +82,7 @@ test('the reward head fine-tuned on labels: exact ONNX import, moves toward the 
     steps: 150,
     anchorFrames: 64,
   });
-  t.after(() => tuner.close());
+  defer(() => tuner.close());
   await tuner.init();
   assert.equal(tuner.poll(), 2);
   assert.ok(tuner.due);

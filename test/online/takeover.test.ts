@@ -11,6 +11,7 @@ import type { TakeoverContext, TakeoverInput } from '../../src/core/takeover.ts'
 import { DEFAULT_ONLINE, OnlineTrainer } from '../../src/online/trainer.ts';
 import { mockRig, tickUntil } from '../daemon/helpers.ts';
 import { tinyOffline } from './fixtures.ts';
+import { teardown } from '../teardown.ts';
 
 const fx = await tinyOffline('trainer-takeover-test');
 after(() => fx.cleanup());
@@ -22,8 +23,9 @@ const operator: TakeoverInput = {
 };
 
 test('intervention transitions enter both buffers, marked, with the residual executed - u_H; batches draw them from both', async (t) => {
+  const defer = teardown(t);
   const r = await mockRig({ overrides: { episodeSteps: 8 } });
-  t.after(() => r.close());
+  defer(() => r.close());
   const d = r.app.daemon;
   d.addTakeoverInput(operator);
   assert.ok(d.startPractice({ count: 3, scenario: 'II', explorationNoise: 0.001 }).ok);
@@ -46,7 +48,7 @@ test('intervention transitions enter both buffers, marked, with the residual exe
     utd: 1,
     seed: 1,
   });
-  t.after(() => tr.close());
+  defer(() => tr.close());
   await tr.init();
   const priorN = tr.progress().offlineTransitions;
   assert.ok(priorN > 0, 'prior data loaded');

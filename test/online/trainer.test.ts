@@ -22,6 +22,7 @@ import { netVariableKeys, netVariables } from '../../src/learn/nets.ts';
 import { IqlAgent } from '../../src/learn/iql.ts';
 import { checkpointConfig } from '../../src/online/trainer.ts';
 import { practiceTrainer, tinyOffline } from './fixtures.ts';
+import { teardown } from '../teardown.ts';
 
 const fx = await tinyOffline('trainer-online-test');
 after(() => fx.cleanup());
@@ -41,7 +42,7 @@ async function meanResidualX(path: string, probes: ReturnType<typeof probeSet>):
  *  noise decides), so a trainer that learns moves the residual toward -x. */
 async function rewardedPractice(t: TestContext, episodeSteps: number, count: number, maxTicks: number): Promise<Rig> {
   const r = await rig({ overrides: { episodeSteps }, connector: fx.domains[0] as string });
-  t.after(() => r.close());
+  teardown(t)(() => r.close()); // (the test's stack: its trainer on this log closes first)
   const d = r.app.daemon;
   assert.ok(d.startPractice({ count, scenario: 'I', explorationNoise: 0.002 }).ok);
   await tickUntil(r.app, () => d.currentState === 'idle' && d.status().practice === null, maxTicks);
@@ -58,6 +59,7 @@ async function rewardedPractice(t: TestContext, episodeSteps: number, count: num
 }
 
 test('online IQL on logged practice data: cached features, UTD bookkeeping, learning toward the rewarded action', async (t) => {
+  const defer = teardown(t);
   const r = await rewardedPractice(t, 8, 6, 400);
   const store = r.app.log.store;
   const n = store.countTransitions({ kind: 'practice' });
@@ -69,14 +71,14 @@ test('online IQL on logged practice data: cached features, UTD bookkeeping, lear
     policyAverage: 1,
     warmupUpdates: 0, // raw weights, no warm-up: this test checks the update direction
   });
-  t.after(() => tr.close());
+  defer(() => tr.close());
   await tr.init();
   const before = await tr.export();
   assert.equal(tr.poll(), n);
   assert.equal(tr.pending, 24 * n);
   assert.equal(tr.poll(), 0, 'nothing new: nothing read twice');
   const ro = Store.openReadOnly(r.db);
-  t.after(() => ro.close());
+  defer(() => ro.close());
   const ids = ro.transitionIds({ kind: 'practice' });
   const encoderVersions = new Set<string>();
   // Every transition's features are cached once, under the encoder version.
@@ -106,6 +108,7 @@ test('online IQL on logged practice data: cached features, UTD bookkeeping, lear
 });
 
 test('warm-up: the first N updates train the critics only, so what the trainer exports is the offline policy until then', async (t) => {
+  const defer = teardown(t);
   const r = await rewardedPractice(t, 6, 3, 300);
   const store = r.app.log.store;
   const W = 30;
@@ -116,7 +119,7 @@ test('warm-up: the first N updates train the critics only, so what the trainer e
     policyAverage: 1,
     warmupUpdates: W,
   });
-  t.after(() => tr.close());
+  defer(() => tr.close());
   await tr.init();
   const start = await tr.export();
   assert.ok(tr.poll() > 0);
@@ -157,6 +160,7 @@ test('warm-up: the first N updates train the critics only, so what the trainer e
  * fresh output layer, its target equal to it; then the trainer learns with it as the twin-Q one does.
  */
 test('critics 10 / targetCritics 2 from a 2-critic checkpoint: extra critics start on the saved hidden layers with fresh heads, and the trainer learns', async (t) => {
+  const defer = teardown(t);
   const r = await rewardedPractice(t, 8, 6, 400);
   const n = r.app.log.store.countTransitions({ kind: 'practice' });
   const tr = practiceTrainer(r.db, fx.checkpoint, join(fx.dir, 'online-ensemble'), {
@@ -168,7 +172,7 @@ test('critics 10 / targetCritics 2 from a 2-critic checkpoint: extra critics sta
     critics: 10,
     targetCritics: 2,
   });
-  t.after(() => tr.close());
+  defer(() => tr.close());
   await tr.init();
   const qs = tr.agent.qs;
   const qts = tr.agent.qTargets;
@@ -177,7 +181,7 @@ test('critics 10 / targetCritics 2 from a 2-critic checkpoint: extra critics sta
   const vals = (net: (typeof qs)[number]): Float32Array[] => netVariables(net).map((v) => Float32Array.from(v.dataSync()));
   const same = (a: Float32Array, b: Float32Array): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
   const twin = new IqlAgent(checkpointConfig(fx.checkpoint));
-  t.after(() => twin.dispose());
+  defer(() => twin.dispose());
   await twin.loadCheckpoint(fx.checkpoint);
   const saved = [vals(twin.qs[0] as (typeof qs)[number]), vals(twin.qs[1] as (typeof qs)[number])];
   const outKeys = netVariableKeys(qs[0] as (typeof qs)[number]).map((k) => k.includes('_out/'));
@@ -211,7 +215,7 @@ test('critics 10 / targetCritics 2 from a 2-critic checkpoint: extra critics sta
   // The trainer's own checkpoint has the 10 critics: a restart loads it as it is.
   await tr.agent.saveCheckpoint(join(fx.dir, 'ensemble-own'));
   const again = new IqlAgent(checkpointConfig(join(fx.dir, 'ensemble-own')));
-  t.after(() => again.dispose());
+  defer(() => again.dispose());
   await again.loadCheckpoint(join(fx.dir, 'ensemble-own'));
   assert.equal(again.qs.length, 10);
 });

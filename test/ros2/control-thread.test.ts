@@ -9,7 +9,7 @@
  * - `npm start` with backend.kind ros2 (runDaemon) runs the background trainer: its exports are validated and swapped in.
  * Skips with the reason when the DDS shim is not built.
  */
-import { test, before, after } from 'node:test';
+import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -31,6 +31,7 @@ import type { DaemonApp } from '../../src/app/daemon-app.ts';
 import type { RunningDaemon } from '../../src/daemon/types.ts';
 import { root, tempDir, TOKEN } from '../daemon/helpers.ts';
 import { tinyOffline, type TinyOffline } from '../online/fixtures.ts';
+import { endProcess, teardown } from '../teardown.ts';
 
 /** ROS2_THREAD_TEST_IN_PROCESS=1: the first test on the loop in process (the ros2 backend on the main thread, as before):
  *  it must then fail, which is what the control thread is for. */
@@ -46,6 +47,8 @@ const KEEP_ALL: QosProfile = { reliability: 'reliable', durability: 'volatile', 
 
 const domain = 100 + Math.floor(Math.random() * 100);
 const tmp = tempDir('ros2-thread-');
+const closeFile = teardown();
+closeFile(tmp.cleanup);
 let robot: { proc: ChildProcess; kinematics: KinematicChain } | null = null;
 let obs: DdsTransport | null = null;
 /** The robot's true tip positions (it publishes them beside the joint states). */
@@ -56,9 +59,12 @@ const cmds: { stamp: number; speed: number }[] = [];
 before(async () => {
   if (skip) return;
   const r = await startSimRobot(domain, ['--sensor-hz', '30', '--joint-states', '--camera-thread']);
+  closeFile(() => endProcess(r.proc, 'SIGTERM'));
   robot = { proc: r.proc, kinematics: r.ready.kinematics as KinematicChain };
   // An observer on the graph, as `ros2 topic echo` would be (its own participant, on this thread).
-  obs = new DdsTransport({ domainId: domain });
+  const o = new DdsTransport({ domainId: domain });
+  closeFile(() => o.close());
+  obs = o;
   obs.subscribe('/sim/ee_pose_truth', 'geometry_msgs/msg/PoseStamped', KEEP_ALL_BE, (m) =>
     truth.push([m.pose.position.x, m.pose.position.y, m.pose.position.z]),
   );
@@ -66,12 +72,6 @@ before(async () => {
     cmds.push({ stamp: m.header.stamp.sec * 1000 + m.header.stamp.nanosec / 1e6, speed: Math.hypot(m.twist.linear.x, m.twist.linear.y, m.twist.linear.z) }),
   );
   await waitFor(() => truth.length > 0, 20_000, 'the robot state on the graph');
-});
-
-after(async () => {
-  await obs?.close();
-  robot?.proc.kill('SIGTERM');
-  tmp.cleanup();
 });
 
 /** The backend.ros2 section for this robot: joint states and its chain, the socket pose it publishes. */
@@ -89,6 +89,7 @@ test(
   'the ros2 backend runs in the control thread: pose from JointState + the chain, a spacenav takeover logged; a 300 ms main-thread block delays no tick and no robot e-stop',
   { skip, timeout: 120_000 },
   async (t) => {
+    const defer = teardown(t);
     const o = obs as DdsTransport;
     const config = loadDaemonConfig(join(root, 'config/daemon.yaml'), {
       port: 0,
@@ -106,15 +107,26 @@ test(
     let app: DaemonApp<RunningDaemon>;
     if (inProcess) {
       const made = await createRos2Backend(section, { tickHz: config.tickHz, goal: null });
-      app = await startDaemonApp({ config, calibration, token: TOKEN, listen: false, backend: made.backend });
+      defer(async () => (made.backend.dispose(), await made.transport.close()));
+      const a = await startDaemonApp({ config, calibration, token: TOKEN, listen: false, backend: made.backend });
+      defer(() => a.close());
+      app = a;
       const node = new DaemonRosNode(made.transport, app.daemon, made.backend, nodeOptions);
+      defer(() => node.close());
       const teleop = new TeleopInput(made.transport, section.teleop);
+      defer(() => teleop.close());
       (app.daemon as Daemon).addTakeoverInput(teleop);
-      t.after(async () => (teleop.close(), node.close(), made.backend.dispose(), await made.transport.close()));
     } else {
-      app = await startDaemonApp({ config, calibration, token: TOKEN, listen: false, threadBackend: { kind: 'ros2', section, goal: null, node: nodeOptions } });
+      const a = await startDaemonApp({
+        config,
+        calibration,
+        token: TOKEN,
+        listen: false,
+        threadBackend: { kind: 'ros2', section, goal: null, node: nodeOptions },
+      });
+      defer(() => a.close());
+      app = a;
     }
-    t.after(() => app.close());
     const d = app.daemon;
     if (!inProcess) {
       assert.ok(d instanceof DaemonThread, 'the loop runs in the control thread');

@@ -12,6 +12,7 @@ import { encode, type ImageMsg } from '../../src/ros2/messages.ts';
 import { imageToMsg, wrenchToMsg } from '../../src/ros2/convert.ts';
 import { Ros2Backend, DEFAULT_ROS2_CONFIG } from '../../src/ros2/backend.ts';
 import { QOS_DEFAULT, QOS_LATCHED, QOS_SENSOR } from '../../src/ros2/transport.ts';
+import { teardown } from '../teardown.ts';
 
 const avail = ddsAvailable();
 const skip = avail.ok ? false : `DDS shim not available: ${avail.reason}`;
@@ -27,29 +28,27 @@ async function waitFor(pred: () => boolean, ms: number, what: string): Promise<v
   }
 }
 
-test('publish/subscribe across two participants: a 640x480 rgb8 Image and a WrenchStamped arrive intact', { skip }, async () => {
+test('publish/subscribe across two participants: a 640x480 rgb8 Image and a WrenchStamped arrive intact', { skip }, async (ctx) => {
+  const defer = teardown(ctx);
   const d = domain();
   const a = new DdsTransport({ domainId: d });
+  defer(() => a.close());
   const b = new DdsTransport({ domainId: d });
-  try {
-    const images: ImageMsg[] = [];
-    const wrenches: number[][] = [];
-    b.subscribe('/camera/image_raw', 'sensor_msgs/msg/Image', QOS_DEFAULT, (m) => images.push(m));
-    b.subscribe('/wrist_ft/wrench', 'geometry_msgs/msg/WrenchStamped', QOS_DEFAULT, (m) => wrenches.push([m.wrench.force.x, m.wrench.torque.z]));
-    const ip = a.createPublisher('/camera/image_raw', 'sensor_msgs/msg/Image', QOS_DEFAULT);
-    const wp = a.createPublisher('/wrist_ft/wrench', 'geometry_msgs/msg/WrenchStamped', QOS_DEFAULT);
-    await waitFor(() => ip.matched() > 0 && wp.matched() > 0, 5000, 'discovery');
-    const data = Uint8Array.from({ length: 640 * 480 * 3 }, (_, i) => (i * 13) & 0xff);
-    ip.publish(imageToMsg({ width: 640, height: 480, data }, 1.5, 'cam'));
-    wp.publish(wrenchToMsg([1, 2, 3, 4, 5, 6], 1.5, 'ft'));
-    await waitFor(() => images.length === 1 && wrenches.length === 1, 5000, 'samples');
-    assert.equal(images[0]!.width, 640);
-    assert.ok(Buffer.from(images[0]!.data).equals(Buffer.from(data)));
-    assert.deepEqual(wrenches[0], [1, 6]);
-  } finally {
-    await a.close();
-    await b.close();
-  }
+  defer(() => b.close());
+  const images: ImageMsg[] = [];
+  const wrenches: number[][] = [];
+  b.subscribe('/camera/image_raw', 'sensor_msgs/msg/Image', QOS_DEFAULT, (m) => images.push(m));
+  b.subscribe('/wrist_ft/wrench', 'geometry_msgs/msg/WrenchStamped', QOS_DEFAULT, (m) => wrenches.push([m.wrench.force.x, m.wrench.torque.z]));
+  const ip = a.createPublisher('/camera/image_raw', 'sensor_msgs/msg/Image', QOS_DEFAULT);
+  const wp = a.createPublisher('/wrist_ft/wrench', 'geometry_msgs/msg/WrenchStamped', QOS_DEFAULT);
+  await waitFor(() => ip.matched() > 0 && wp.matched() > 0, 5000, 'discovery');
+  const data = Uint8Array.from({ length: 640 * 480 * 3 }, (_, i) => (i * 13) & 0xff);
+  ip.publish(imageToMsg({ width: 640, height: 480, data }, 1.5, 'cam'));
+  wp.publish(wrenchToMsg([1, 2, 3, 4, 5, 6], 1.5, 'ft'));
+  await waitFor(() => images.length === 1 && wrenches.length === 1, 5000, 'samples');
+  assert.equal(images[0]!.width, 640);
+  assert.ok(Buffer.from(images[0]!.data).equals(Buffer.from(data)));
+  assert.deepEqual(wrenches[0], [1, 6]);
 });
 
 test('a malformed sample is refused by the shim with the type named', { skip }, async () => {
@@ -65,54 +64,50 @@ test('a malformed sample is refused by the shim with the type named', { skip }, 
   }
 });
 
-test('services: a std_srvs/Trigger call over rq/.../rr/... request-reply, two clients kept apart; no server -> clear timeout', { skip }, async () => {
+test('services: a std_srvs/Trigger call over rq/.../rr/... request-reply, two clients kept apart; no server -> clear timeout', { skip }, async (ctx) => {
+  const defer = teardown(ctx);
   const d = domain();
   const srv = new DdsTransport({ domainId: d });
+  defer(() => srv.close());
   const cli = new DdsTransport({ domainId: d });
-  try {
-    let calls = 0;
-    srv.createService('/insertion/estop', 'std_srvs/srv/Trigger', () => ({ success: true, message: `engaged ${++calls}` }));
-    const c1 = cli.createClient('/insertion/estop', 'std_srvs/srv/Trigger');
-    const c2 = cli.createClient('/insertion/estop', 'std_srvs/srv/Trigger');
-    const [r1, r2] = await Promise.all([c1.call({ structure_needs_at_least_one_member: 0 }), c2.call({ structure_needs_at_least_one_member: 0 })]);
-    assert.equal(r1.success, true);
-    assert.deepEqual([r1.message, r2.message].sort(), ['engaged 1', 'engaged 2']);
-    const none = cli.createClient('/insertion/nothing_here', 'std_srvs/srv/Trigger');
-    await assert.rejects(none.call({ structure_needs_at_least_one_member: 0 }, 300), /no server found within 300 ms/);
-  } finally {
-    await srv.close();
-    await cli.close();
-  }
+  defer(() => cli.close());
+  let calls = 0;
+  srv.createService('/insertion/estop', 'std_srvs/srv/Trigger', () => ({ success: true, message: `engaged ${++calls}` }));
+  const c1 = cli.createClient('/insertion/estop', 'std_srvs/srv/Trigger');
+  const c2 = cli.createClient('/insertion/estop', 'std_srvs/srv/Trigger');
+  const [r1, r2] = await Promise.all([c1.call({ structure_needs_at_least_one_member: 0 }), c2.call({ structure_needs_at_least_one_member: 0 })]);
+  assert.equal(r1.success, true);
+  assert.deepEqual([r1.message, r2.message].sort(), ['engaged 1', 'engaged 2']);
+  const none = cli.createClient('/insertion/nothing_here', 'std_srvs/srv/Trigger');
+  await assert.rejects(none.call({ structure_needs_at_least_one_member: 0 }, 300), /no server found within 300 ms/);
 });
 
-test('the ros2 backend over DDS: sensors arrive, an e-stop on the topic stops motion publication', { skip }, async () => {
+test('the ros2 backend over DDS: sensors arrive, an e-stop on the topic stops motion publication', { skip }, async (ctx) => {
+  const defer = teardown(ctx);
   const d = domain();
   const robot = new DdsTransport({ domainId: d });
+  defer(() => robot.close());
   const daemonSide = new DdsTransport({ domainId: d });
+  defer(() => daemonSide.close());
   const cfg = structuredClone(DEFAULT_ROS2_CONFIG);
   cfg.goal = [0.5, 0, 0.1];
   const backend = new Ros2Backend(daemonSide, cfg);
-  try {
-    const img = robot.createPublisher('/camera/image_raw', 'sensor_msgs/msg/Image', QOS_SENSOR);
-    const estop = robot.createPublisher('/estop', 'std_msgs/msg/Bool', QOS_LATCHED);
-    let cmds = 0;
-    robot.subscribe('/insertion/cmd_twist', 'geometry_msgs/msg/TwistStamped', QOS_DEFAULT, () => cmds++);
-    await waitFor(() => img.matched() > 0 && estop.matched() > 0, 5000, 'discovery');
-    img.publish(imageToMsg({ width: 4, height: 2, data: new Uint8Array(24).fill(9) }, 1, 'cam'));
-    await waitFor(() => backend.observe().image.width === 4, 5000, 'image');
-    backend.command([0.001, 0, 0]);
-    await waitFor(() => cmds === 1, 5000, 'command');
-    estop.publish({ data: true });
-    await waitFor(() => backend.estopEngaged().engaged, 5000, 'e-stop');
-    await waitFor(() => cmds === 2, 5000, 'the stop sent on e-stop');
-    backend.command([0.001, 0, 0]);
-    await new Promise((r) => setTimeout(r, 200));
-    assert.equal(cmds, 2, 'no motion command while the e-stop is engaged');
-  } finally {
-    backend.dispose();
-    await robot.close();
-    await daemonSide.close();
-  }
+  defer(() => backend.dispose());
+  const img = robot.createPublisher('/camera/image_raw', 'sensor_msgs/msg/Image', QOS_SENSOR);
+  const estop = robot.createPublisher('/estop', 'std_msgs/msg/Bool', QOS_LATCHED);
+  let cmds = 0;
+  robot.subscribe('/insertion/cmd_twist', 'geometry_msgs/msg/TwistStamped', QOS_DEFAULT, () => cmds++);
+  await waitFor(() => img.matched() > 0 && estop.matched() > 0, 5000, 'discovery');
+  img.publish(imageToMsg({ width: 4, height: 2, data: new Uint8Array(24).fill(9) }, 1, 'cam'));
+  await waitFor(() => backend.observe().image.width === 4, 5000, 'image');
+  backend.command([0.001, 0, 0]);
+  await waitFor(() => cmds === 1, 5000, 'command');
+  estop.publish({ data: true });
+  await waitFor(() => backend.estopEngaged().engaged, 5000, 'e-stop');
+  await waitFor(() => cmds === 2, 5000, 'the stop sent on e-stop');
+  backend.command([0.001, 0, 0]);
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(cmds, 2, 'no motion command while the e-stop is engaged');
 });
 
 test(

@@ -20,6 +20,7 @@ import { REWARD_CUES } from '../../src/policy/inputs.ts';
 import { rewardFromModel } from '../../src/daemon/models.ts';
 import { buildPolicyLike, cardDraft } from '../policy/fixtures.ts';
 import { tempDir, TOKEN } from '../daemon/helpers.ts';
+import { endProcess, teardown } from '../teardown.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 const avail = ddsAvailable();
@@ -29,10 +30,12 @@ if (skip) console.log(`# skipped: ${skip}`);
 test(
   'over DDS: the simulated robot publishes its depth aligned to colour, and the daemon practises with a depth reward on the ros2 backend',
   { skip, timeout: 120_000 },
-  async () => {
+  async (ctx) => {
+    const defer = teardown(ctx);
     await tf.setBackend('cpu');
     const domain = 100 + Math.floor(Math.random() * 100);
     const t = tempDir('ros2-depth-');
+    defer(t.cleanup);
     const rewardPath = join(t.dir, 'reward-depth.onnx');
     const cue = REWARD_CUES.depth;
     const m = buildPolicyLike({ size: 64, proprioDim: cue.layout.length, hidden: 16, head: 'probability', seed: 5 });
@@ -42,12 +45,15 @@ test(
     m.dispose();
 
     const robot = await startSimRobot(domain, ['--sensor-hz', '30', '--depth']);
+    defer(() => endProcess(robot.proc, 'SIGTERM'));
     assert.equal(robot.ready.depthTopic, '/camera/aligned_depth_to_color/image_raw');
     const transport = new DdsTransport({ domainId: domain });
+    defer(() => transport.close());
     const cfg = structuredClone(DEFAULT_ROS2_CONFIG);
     cfg.topics.socketPose = '/sim/socket_pose';
     cfg.topics.depth = String(robot.ready.depthTopic);
     const backend = new Ros2Backend(transport, cfg);
+    defer(() => backend.dispose());
     const config = loadDaemonConfig(join(root, 'config/daemon.yaml'), {
       port: 0,
       db: join(t.dir, 'log.db'),
@@ -58,47 +64,43 @@ test(
     });
     config.practice.explorationNoise = 0;
     const calibration = loadCalibration(join(root, 'calibration'));
-    let app: Awaited<ReturnType<typeof startDaemonApp>> | null = null;
-    try {
-      await waitFor(
-        () => {
-          const o = backend.observe();
-          return Number.isFinite(o.eePos[0]) && Number.isFinite(o.goal[0]) && o.depth !== undefined && backend.clock() - o.imageStamp < 0.5;
-        },
-        30_000,
-        'pose, socket pose, camera and depth from the robot process',
-      );
-      const o = backend.observe();
-      assert.equal(o.depthFault, undefined);
-      assert.deepEqual([o.depth!.width, o.depth!.height], [o.image.width, o.image.height], 'registered to the colour image');
-      const valid = Array.from(o.depth!.data).filter((v) => v > 0);
-      assert.ok(valid.length > 0.5 * o.depth!.data.length, `${valid.length} valid depth pixels`);
-      assert.ok(
-        valid.every((v) => v > 0.03 && v < 0.5 && Math.abs(v * 1e4 - Math.round(v * 1e4)) < 1e-2),
-        "metres on the camera's 0.1 mm grid, within its range",
-      );
-      assert.deepEqual(backend.sensors(), { depth: true });
+    // The stale-sensor watchdog at its widest (2 s): at load 22 a frame from the robot process (another process beside
+    // busy cores) arrived 0.6 s old and the default 0.5 s stopped the episode. The watchdog has its own tests (sensor-faults).
+    calibration.limits.staleSensorMaxAgeS = 2;
+    calibration.limits.beyondSoftBound = ['staleSensorMaxAgeS'];
+    await waitFor(
+      () => {
+        const o = backend.observe();
+        return Number.isFinite(o.eePos[0]) && Number.isFinite(o.goal[0]) && o.depth !== undefined && backend.clock() - o.imageStamp < 0.5;
+      },
+      30_000,
+      'pose, socket pose, camera and depth from the robot process',
+    );
+    const o = backend.observe();
+    assert.equal(o.depthFault, undefined);
+    assert.deepEqual([o.depth!.width, o.depth!.height], [o.image.width, o.image.height], 'registered to the colour image');
+    const valid = Array.from(o.depth!.data).filter((v) => v > 0);
+    assert.ok(valid.length > 0.5 * o.depth!.data.length, `${valid.length} valid depth pixels`);
+    assert.ok(
+      valid.every((v) => v > 0.03 && v < 0.5 && Math.abs(v * 1e4 - Math.round(v * 1e4)) < 1e-2),
+      "metres on the camera's 0.1 mm grid, within its range",
+    );
+    assert.deepEqual(backend.sensors(), { depth: true });
 
-      const reward = rewardFromModel(await RewardModel.load(rewardPath));
-      app = await startDaemonApp({ config, calibration, token: TOKEN, backend, policy: null, reward, listen: false, startLoop: true });
-      const d = app.daemon;
-      assert.ok(d.startPractice({ count: 1, scenario: 'I' }).ok);
-      await waitFor(() => d.currentState !== 'running' && d.currentState !== 'resetting' && d.status().practice === null, 60_000, 'the episode done');
-      assert.equal(d.currentState, 'idle', JSON.stringify(d.status().safety.estop));
-      await app.log.flush();
-      const ep = app.log.store.listEpisodes()[0]!;
-      const ts = app.log.store.getEpisode(ep.id, { transitions: true, images: true })?.transitions ?? [];
-      assert.equal(ts.length, 5);
-      for (const tr of ts) {
-        assert.ok(tr.depth && tr.depth.width === 64 && tr.depth.height === 64, `step ${tr.step}: depth logged`);
-        assert.ok(tr.rewardProb !== null && tr.rewardProb >= 0 && tr.rewardProb <= 1, `step ${tr.step}: reward ${tr.rewardProb}`);
-      }
-    } finally {
-      if (app) await app.close();
-      backend.dispose();
-      await transport.close();
-      robot.proc.kill('SIGTERM');
-      t.cleanup();
+    const reward = rewardFromModel(await RewardModel.load(rewardPath));
+    const app = await startDaemonApp({ config, calibration, token: TOKEN, backend, policy: null, reward, listen: false, startLoop: true });
+    defer(() => app.close());
+    const d = app.daemon;
+    assert.ok(d.startPractice({ count: 1, scenario: 'I' }).ok);
+    await waitFor(() => d.currentState !== 'running' && d.currentState !== 'resetting' && d.status().practice === null, 60_000, 'the episode done');
+    assert.equal(d.currentState, 'idle', JSON.stringify(d.status().safety.estop));
+    await app.log.flush();
+    const ep = app.log.store.listEpisodes()[0]!;
+    const ts = app.log.store.getEpisode(ep.id, { transitions: true, images: true })?.transitions ?? [];
+    assert.equal(ts.length, 5);
+    for (const tr of ts) {
+      assert.ok(tr.depth && tr.depth.width === 64 && tr.depth.height === 64, `step ${tr.step}: depth logged`);
+      assert.ok(tr.rewardProb !== null && tr.rewardProb >= 0 && tr.rewardProb <= 1, `step ${tr.step}: reward ${tr.rewardProb}`);
     }
   },
 );

@@ -24,7 +24,8 @@ export function startSimRobot(domain: number, args: string[] = []): Promise<{ pr
   let out = '';
   proc.stderr?.on('data', (d: Buffer) => (err += d.toString()));
   return new Promise((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`sim robot did not start: ${err}`)), 60_000);
+    // (killed when it does not come up: a child left running would keep the test process alive)
+    const timer = setTimeout(() => (proc.kill('SIGKILL'), rej(new Error(`sim robot did not start: ${err}`))), 60_000);
     proc.stdout?.on('data', (d: Buffer) => {
       out += d.toString();
       const line = out.split('\n').find((l) => l.includes('"ready":true') && l.trim().endsWith('}'));
@@ -33,7 +34,7 @@ export function startSimRobot(domain: number, args: string[] = []): Promise<{ pr
         res({ proc, ready: JSON.parse(line) as Record<string, unknown>, stderr: () => err });
       }
     });
-    proc.on('exit', (code) => rej(new Error(`sim robot exited (${code}): ${err}`)));
+    proc.on('exit', (code) => (clearTimeout(timer), rej(new Error(`sim robot exited (${code}): ${err}`))));
   });
 }
 

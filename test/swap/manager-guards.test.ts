@@ -4,7 +4,7 @@
  * success is within the margin of the previous one's, nor before either version has K judged episodes; a pending swap
  * superseded by a newer offer never drives, its `live` promise resolves (null) and its session is released.
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ import { SwapManager, type SwapConfig } from '../../src/swap/manager.ts';
 import { sha256Hex } from '../../src/policy/card.ts';
 import { saveModelLike } from '../policy/fixtures.ts';
 import { mockRig, tempDir, tickUntil, type MockRig } from '../daemon/helpers.ts';
+import { teardown } from '../teardown.ts';
 
 await tf.setBackend('cpu');
 const tmp = tempDir('swap-guards-test-');
@@ -64,7 +65,7 @@ async function practice(r: MockRig, count: number): Promise<void> {
 
 /** A daemon driven by v3 (registered, so that a rollback can find it) with the planned reward, and a swap manager. */
 async function setup(
-  t: { after: (fn: () => unknown) => void },
+  t: Pick<TestContext, 'after'>,
   autoRollback: SwapConfig['autoRollback'],
 ): Promise<{ r: MockRig; m: SwapManager; reward: ReturnType<typeof plannedReward> }> {
   const reward = plannedReward();
@@ -75,12 +76,13 @@ async function setup(
     overrides: { episodeSteps: 3 },
     config: (c) => void (c.practice.heightToleranceM = null),
   });
-  t.after(() => r.close());
+  const defer = teardown(t);
+  defer(() => r.close());
   reward.attach(r);
   const store = r.app.log.store;
   store.registerModel({ kind: 'policy', version: V3, path: v3, card: JSON.parse(readFileSync(`${v3}.json`, 'utf8')), sha256: sha256Hex(readFileSync(v3)) });
   const m = new SwapManager(r.app.daemon, store, r.app.log, { autoRollback, validation: LENIENT });
-  t.after(() => m.close());
+  defer(() => m.close());
   return { r, m, reward };
 }
 
@@ -168,7 +170,7 @@ test('an offer superseded by a newer one before the boundary: never drives, live
     return spy;
   };
   const m = new SwapManager(d, store, r.app.log, { validation: LENIENT }, load);
-  t.after(() => m.close());
+  teardown(t)(() => m.close());
   await practice(r, 1); // probes
   assert.ok(d.startPractice({ count: 2, scenario: 'I', explorationNoise: 0 }).ok);
   await tickUntil(r.app, () => d.status().episode?.step === 1, 10);

@@ -13,6 +13,7 @@ import { SwapManager } from '../../src/swap/manager.ts';
 import { sha256Hex } from '../../src/policy/card.ts';
 import { saveModelLike } from '../policy/fixtures.ts';
 import { rig, tempDir, tickUntil } from '../daemon/helpers.ts';
+import { teardown } from '../teardown.ts';
 
 await tf.setBackend('cpu');
 const tmp = tempDir('swap-test-');
@@ -31,13 +32,14 @@ async function practice(r: Awaited<ReturnType<typeof rig>>, count: number): Prom
 }
 
 test('a corrupt exported model is rejected with its reason and the old one keeps driving', async (t) => {
+  const defer = teardown(t);
   const r = await rig({ policy: policyFromModel(await PolicyModel.load(v3)), overrides: { episodeSteps: 5 } });
-  t.after(() => r.close());
+  defer(() => r.close());
   const store = r.app.log.store;
   const m = new SwapManager(r.app.daemon, store, r.app.log, {
     validation: { probeCount: 8, residualBoundM: 0.005, maxDiffM: 1, maxMeanDiffM: 1, onFlag: 'accept' },
   });
-  t.after(() => m.close());
+  defer(() => m.close());
   await practice(r, 1);
   // Corrupt copy: same card, flipped bytes in the ONNX file (the card's sha256 no longer matches).
   const bad = join(tmp.dir, 'policy-bad.onnx');
@@ -64,12 +66,13 @@ test('a corrupt exported model is rejected with its reason and the old one keeps
 });
 
 test('swaps land at episode boundaries; every transition records the version that drove it', async (t) => {
+  const defer = teardown(t);
   const r = await rig({ policy: policyFromModel(await PolicyModel.load(v3)), overrides: { episodeSteps: 6 } });
-  t.after(() => r.close());
+  defer(() => r.close());
   const d = r.app.daemon;
   const store = r.app.log.store;
   const m = new SwapManager(d, store, r.app.log, { validation: { probeCount: 8, residualBoundM: 0.005, maxDiffM: 1, maxMeanDiffM: 1, onFlag: 'accept' } });
-  t.after(() => m.close());
+  defer(() => m.close());
   await practice(r, 1); // probes
   assert.ok(d.startPractice({ count: 3, scenario: 'I', explorationNoise: 0 }).ok);
   // Mid-episode: offer v4 when the second episode of this run is at step 3.
@@ -103,8 +106,9 @@ test('swaps land at episode boundaries; every transition records the version tha
 });
 
 test('a version that differs beyond the limit is flagged: rejected or accepted per setting', async (t) => {
+  const defer = teardown(t);
   const r = await rig({ policy: policyFromModel(await PolicyModel.load(v3)), overrides: { episodeSteps: 4 } });
-  t.after(() => r.close());
+  defer(() => r.close());
   const d = r.app.daemon;
   const store = r.app.log.store;
   await practice(r, 1);
@@ -121,7 +125,7 @@ test('a version that differs beyond the limit is flagged: rejected or accepted p
     at: 'between-ticks',
     validation: { probeCount: 8, residualBoundM: 0.005, maxDiffM: 1e-9, maxMeanDiffM: 1e-9, onFlag: 'accept' },
   });
-  t.after(() => lenient.close());
+  defer(() => lenient.close());
   const b = await lenient.offer(v5);
   assert.equal(b.accepted, true);
   assert.equal(b.validation?.flagged, true);
@@ -139,6 +143,7 @@ test('a version that differs beyond the limit is flagged: rejected or accepted p
 });
 
 test('automatic rollback: learned success of the new version drops below the previous one by the margin', async (t) => {
+  const defer = teardown(t);
   let daemonRef: { policyVersion: string | null } | null = null;
   // The reward classifier's verdict depends on which version drove (v4 "fails"): a stand-in for a worse policy.
   const reward = {
@@ -154,7 +159,7 @@ test('automatic rollback: learned success of the new version drops below the pre
     overrides: { episodeSteps: 3 },
     config: (c) => void (c.practice.heightToleranceM = null),
   });
-  t.after(() => r.close());
+  defer(() => r.close());
   const d = r.app.daemon;
   daemonRef = d;
   const store = r.app.log.store;
@@ -162,7 +167,7 @@ test('automatic rollback: learned success of the new version drops below the pre
     autoRollback: { k: 3, margin: 0.3 },
     validation: { probeCount: 4, residualBoundM: 0.005, maxDiffM: 1, maxMeanDiffM: 1, onFlag: 'accept' },
   });
-  t.after(() => m.close());
+  defer(() => m.close());
   // v3 must be registered (it was loaded at start-up by the test, not through the store).
   store.registerModel({
     kind: 'policy',

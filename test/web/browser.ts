@@ -49,13 +49,20 @@ export interface Browser {
 export async function launchBrowser(viewport = { width: 1440, height: 900 }): Promise<Browser> {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: run scripts/install-system-deps.sh (installs Debian's chromium) or set CHROMIUM_PATH`);
   const profile = mkdtempSync(join(tmpdir(), 'dash-chromium-'));
+  // (retries: Chromium's last profile writes can race the removal)
+  const removeProfile = (): void => rmSync(profile, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
   // A persistent context on a fresh temp dir is playwright's way to pass --user-data-dir.
-  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport });
+  const context = await chromium
+    .launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport })
+    .catch((e: unknown) => {
+      removeProfile();
+      throw e;
+    });
   return {
     context,
     close: async () => {
       await context.close().catch(() => undefined);
-      rmSync(profile, { recursive: true, force: true });
+      removeProfile();
     },
   };
 }

@@ -18,6 +18,7 @@ import { DaemonThread } from '../../src/daemon/thread.ts';
 import type { RunningDaemon } from '../../src/daemon/types.ts';
 import { rig, root, tempDir, TOKEN } from '../daemon/helpers.ts';
 import { ensureWebBuilt, launchBrowser } from './browser.ts';
+import { teardown } from '../teardown.ts';
 
 ensureWebBuilt();
 
@@ -62,13 +63,15 @@ async function liveRig(): Promise<LiveRig> {
     policy: policyFromModel(await PolicyModel.load(join(root, 'models/policy.onnx'))),
     reward: rewardFromModel(await RewardModel.load(join(root, 'models/reward.onnx'))),
   });
-  assert.ok(app.daemon instanceof DaemonThread, 'the loop runs in its own thread');
   return {
     app,
     config,
     close: async () => {
-      await app.close();
-      tmp.cleanup();
+      try {
+        await app.close();
+      } finally {
+        tmp.cleanup();
+      }
     },
   };
 }
@@ -100,12 +103,14 @@ test('/ tells how to build the page when dist/web is missing, and the API still 
 });
 
 test('the dashboard in Chromium: live values, practice from the page, token refusal, e-stop within a tick', async (t) => {
+  const defer = teardown(t);
   // Chromium first: a process started after the daemon pinned its main thread (config controlCpu) would inherit that
   // thread's CPUs; an operator's browser is no child of the daemon.
   const b = await launchBrowser({ width: 1440, height: 900 });
-  t.after(() => b.close());
+  defer(() => b.close());
   const r = await liveRig();
-  t.after(() => r.close());
+  defer(() => r.close());
+  assert.ok(r.app.daemon instanceof DaemonThread, 'the loop runs in its own thread');
   const d = r.app.daemon;
   const url = r.app.url as string;
   const consoleErrors: string[] = [];
@@ -282,7 +287,14 @@ test('the dashboard in Chromium: live values, practice from the page, token refu
   });
 
   await t.test('the e-stop button stops the arm within a tick (checked on the daemon)', async () => {
-    await until('running mid-episode', () => d.currentState === 'running', 20_000, 5);
+    // The 40 episodes started from the page can be over by now (the subtests before took 160 s at load 20): then more.
+    if (d.status().practice === null && d.currentState === 'idle') assert.ok(d.startPractice({ count: 5, scenario: 'II' }).ok);
+    await until(
+      `running mid-episode (state ${d.currentState}, e-stop ${JSON.stringify(d.status().safety.estop)})`,
+      () => d.currentState === 'running',
+      20_000,
+      5,
+    );
     const period = 1000 / r.config.tickHz;
     let at: { wall: number; controlTicks: number } | null = null;
     const onState = (s: string): void => {

@@ -16,6 +16,7 @@ import { FleetMirror } from '../../../src/store/pg/mirror.ts';
 import { Shipper } from '../../../src/store/pg/shipper.ts';
 import { makeTransition } from '../fixtures/data.ts';
 import { pgSkip, usePgCluster } from './helpers.ts';
+import { teardown } from '../../teardown.ts';
 
 const pg0 = usePgCluster();
 const dir = mkdtempSync(join(tmpdir(), 'fleet-depth-'));
@@ -29,11 +30,12 @@ function depthImage(seed: number): { width: number; height: number; data: Float3
 }
 
 test('PostgreSQL migration 5 adds the depth columns to a version 4 fleet; depth ships and mirrors byte for byte', { skip: pgSkip }, async (t) => {
+  const defer = teardown(t);
   const target = pg0.target();
   // A fleet database as the previous build left it: migrations 1-4, and a row shipped then.
   const raw = new pg.Client(target.config);
   await raw.connect();
-  t.after(() => raw.end());
+  defer(() => raw.end());
   await raw.query('CREATE TABLE fleet_schema (version integer NOT NULL)');
   for (const m of PG_MIGRATIONS.slice(0, 4)) await raw.query(m);
   await raw.query('INSERT INTO fleet_schema VALUES (4)');
@@ -44,7 +46,7 @@ test('PostgreSQL migration 5 adds the depth columns to a version 4 fleet; depth 
 
   // An arm logs one episode with a depth camera and one without, and ships them (its FleetStore migrates 4 -> 5).
   const arm = Store.open(join(dir, 'arm.db'));
-  t.after(() => arm.close());
+  defer(() => arm.close());
   const session = arm.openSession({ robot: 'arm-d', backend: 'sim', config: {}, calibration: {} });
   for (const withDepth of [true, false]) {
     const ep = arm.beginEpisode({ sessionId: session, kind: 'practice', domain: 'europlug', seed: withDepth ? 1 : 2 });
@@ -71,7 +73,7 @@ test('PostgreSQL migration 5 adds the depth columns to a version 4 fleet; depth 
 
   // PostgreSQL holds the log's depth columns as stored.
   const fleet = await FleetStore.connect(target);
-  t.after(() => fleet.close());
+  defer(() => fleet.close());
   const local = arm.rawTransitions(0, 1000);
   const remote = await fleet.transitionsAfter('arm-d', 0, 1000);
   assert.equal(remote.length, 40);
@@ -84,7 +86,7 @@ test('PostgreSQL migration 5 adds the depth columns to a version 4 fleet; depth 
 
   // The learner's mirror keeps them: the same depth images decode from it as from the arm's log.
   const mirror = Store.open(join(dir, 'mirror.db'));
-  t.after(() => mirror.close());
+  defer(() => mirror.close());
   await new FleetMirror(mirror, {}, await fleet.identity()).pull(fleet);
   assert.equal(mirror.countTransitions(), 40);
   const decoded = (st: Store, seed: number) => {

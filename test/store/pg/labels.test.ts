@@ -18,6 +18,7 @@ import { Shipper } from '../../../src/store/pg/shipper.ts';
 import { makeTransition } from '../fixtures/data.ts';
 import { tinyOffline } from '../../online/fixtures.ts';
 import { pgSkip, usePgCluster } from './helpers.ts';
+import { teardown } from '../../teardown.ts';
 
 const pg = usePgCluster();
 const fx = pgSkip ? null : await tinyOffline('fleet-labels-test');
@@ -36,8 +37,9 @@ async function until(what: () => boolean, ms = 15_000): Promise<void> {
 }
 
 test('labels and events ship once across a crash, and the learner trains with the shipped labels', { skip: pgSkip }, async (t) => {
+  const defer = teardown(t);
   const arm = Store.open(join(dir, 'arm-1.db'));
-  t.after(() => arm.close());
+  defer(() => arm.close());
   const session = arm.openSession({ robot: 'arm-1', backend: 'test', config: {}, calibration: {} });
   const eps: number[] = [];
   for (let i = 0; i < 4; i++) {
@@ -55,11 +57,11 @@ test('labels and events ship once across a crash, and the learner trains with th
   // Batches of 16: the first carries both labels and all four events; then a crash before the mark is written.
   const first = new Shipper({ db: arm.file, robotId: 'arm-1', target, batch: 16, intervalMs: 20, testHooks: { crashAfterCommit: 1 } });
   first.start();
-  t.after(() => first.stop());
+  defer(() => first.stop());
   await until(() => first.stats.lastError !== null);
   await first.stop();
   const fleet = await FleetStore.connect(target);
-  t.after(() => fleet.close());
+  defer(() => fleet.close());
   assert.equal((await fleet.labelsAfter('arm-1', 0, 100)).length, 2, 'the crashed batch committed both labels');
 
   // Labels added after that batch (a corrected one: the newest counts) ship with the rest; nothing twice.
@@ -67,7 +69,7 @@ test('labels and events ship once across a crash, and the learner trains with th
   arm.labelEpisode({ episodeId: e3, success: false, by: 'api', note: 'corrected' });
   const second = new Shipper({ db: arm.file, robotId: 'arm-1', target, batch: 16, intervalMs: 20 });
   second.start();
-  t.after(() => second.stop()); // a failing assertion must not leave it shipping
+  defer(() => second.stop()); // a failing assertion must not leave it shipping
   await second.drain();
   await until(() => second.stats.labels === 2);
   await second.stop();
@@ -106,7 +108,7 @@ test('labels and events ship once across a crash, and the learner trains with th
     batchSize: 8,
     utd: 1,
   });
-  t.after(() => tr.close());
+  defer(() => tr.close());
   await tr.init();
   assert.ok(tr.poll() > 0);
   const rewards = new Map<number, number[]>();

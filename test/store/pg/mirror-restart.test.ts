@@ -21,6 +21,7 @@ import { pgTarget, type PgTarget } from '../../../src/store/pg/credentials.ts';
 import { makeTransition } from '../fixtures/data.ts';
 import { tinyOffline } from '../../online/fixtures.ts';
 import { pgSkip, usePgCluster } from './helpers.ts';
+import { teardown } from '../../teardown.ts';
 
 const pg = usePgCluster();
 const fx = pgSkip ? null : await tinyOffline('fleet-mirror-restart');
@@ -94,11 +95,12 @@ async function runLearner(target: PgTarget, workDir: string, logs: string[], wan
 }
 
 test('a kept mirror pulls only new rows; marks and rows are saved together; another fleet or a mirror ahead is refused', { skip: pgSkip }, async (t) => {
+  const defer = teardown(t);
   const arm = Store.open(join(dir, 'a1.db'));
-  t.after(() => arm.close());
+  defer(() => arm.close());
   const [, open] = (await practise(arm, 'a1', 2, { leaveOpen: true })) as [number, number];
   const fleet = await FleetStore.connect(pg.target());
-  t.after(() => fleet.close());
+  defer(() => fleet.close());
   const identity = await fleet.identity();
   assert.match(identity.fleetId, /^[0-9a-f-]{36}$/);
   assert.match(identity.cluster ?? '', /^\d+$/, 'the cluster system identifier is readable');
@@ -139,7 +141,7 @@ test('a kept mirror pulls only new rows; marks and rows are saved together; anot
 
   // A fresh mirror of the same fleet holds the same rows: nothing lost.
   const fresh = Store.open(join(dir, 'mirror-fresh.db'));
-  t.after(() => fresh.close());
+  defer(() => fresh.close());
   await new FleetMirror(fresh, {}, identity).pull(fleet);
   assert.deepEqual(rowKeys(fresh), keys);
 
@@ -147,7 +149,7 @@ test('a kept mirror pulls only new rows; marks and rows are saved together; anot
   // mirror ahead of PostgreSQL: each refused with its reason.
   await fleet.query('CREATE DATABASE other_fleet');
   const other = await FleetStore.connect(pgTarget({}, { ...pg.cluster().env, PGDATABASE: 'other_fleet' }));
-  t.after(() => other.close());
+  defer(() => other.close());
   const otherId = await other.identity();
   const refused = await FleetMirror.check(m, other, otherId);
   assert.ok(!refused.ok && /pulled from database '.+', this fleet is 'other_fleet'/.test(refused.reason), JSON.stringify(refused));
@@ -169,8 +171,11 @@ test('a restarted learner pulls only what is new; a corrupt mirror is named and 
   const env = pg.cluster().env;
   // Its own database: the first test changed the shared one.
   const admin = await FleetStore.connect(pg.target());
-  await admin.query('CREATE DATABASE learner_fleet');
-  await admin.close();
+  try {
+    await admin.query('CREATE DATABASE learner_fleet');
+  } finally {
+    await admin.close(); // (an open client would keep the test process alive)
+  }
   const target = pgTarget({}, { ...env, PGDATABASE: 'learner_fleet' });
   {
     const s = new Shipper({ db: arm.file, robotId: 'b1', target, batch: 64, intervalMs: 20 });
@@ -236,8 +241,11 @@ test(
   { skip: pgSkip },
   async (t) => {
     const admin = await FleetStore.connect(pg.target());
-    await admin.query('CREATE DATABASE corrupt_fleet');
-    await admin.close();
+    try {
+      await admin.query('CREATE DATABASE corrupt_fleet');
+    } finally {
+      await admin.close(); // (an open client would keep the test process alive)
+    }
     const target = pgTarget({}, { ...pg.cluster().env, PGDATABASE: 'corrupt_fleet' });
     const arms = ['c1', 'c2'].map((r) => ({ robot: r, store: Store.open(join(dir, `${r}.db`)) }));
     t.after(() => arms.forEach((a) => a.store.close()));
@@ -295,10 +303,10 @@ test(
     );
     // Counted against PostgreSQL: every row of every arm once, none missing.
     const fleet = await FleetStore.connect(target);
-    const inPg = (await fleet.query<{ k: string }>("SELECT robot_id || ':' || episode_local_id || ':' || step AS k FROM fleet_transitions"))
-      .map((r) => r.k)
-      .sort();
-    await fleet.close();
+    const rows = await fleet
+      .query<{ k: string }>("SELECT robot_id || ':' || episode_local_id || ':' || step AS k FROM fleet_transitions")
+      .finally(() => fleet.close()); // (also when the query fails: an open client keeps the test process alive)
+    const inPg = rows.map((r) => r.k).sort();
     assert.equal(inPg.length, 160);
     const mirror = Store.openReadOnly(file);
     const keys = rowKeys(mirror);
