@@ -37,9 +37,9 @@ for i in $(seq 1 "$N"); do
     wait $B
     if [ -n "$PERF" ]; then
       kill -INT $P; wait $P
-      perf script -F tid,cpu,time,event,trace -i "$OUT/$tag.perf.data" 2>/dev/null | python3 results/campaign/startup-lives/run-queue.py "$TID" 10 > "$OUT/$tag.waits.json"
+      perf script -F tid,cpu,time,event,trace -i "$OUT/$tag.perf.data" 2>/dev/null | node --import tsx results/campaign/startup-lives/run-queue.ts "$TID" 10 > "$OUT/$tag.waits.json"
       rm -f "$OUT/$tag.perf.data"
-      python3 -c "import json,sys; w=json.load(open(sys.argv[1]))['waits']; print('  run-queue waits >= 10 ms:', '; '.join(f\"{x['ms']} ms: \" + ', '.join(f'{k} {v}' for k,v in list(x['ran'].items())[:3]) for x in w) or 'none')" "$OUT/$tag.waits.json" | tee -a "$OUT/lives.log"
+      node -e 'const f = (v) => (Number.isInteger(v) ? v.toFixed(1) : String(v)); const w = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).waits; console.log("  run-queue waits >= 10 ms:", w.map((x) => `${f(x.ms)} ms: ` + Object.entries(x.ran).slice(0, 3).map(([k, v]) => `${k} ${f(v)}`).join(", ")).join("; ") || "none")' "$OUT/$tag.waits.json" | tee -a "$OUT/lives.log"
     fi
     cp bench/results/daemon-thread-single-threaded-gc-$tag.json "$OUT/$tag.json" 2>/dev/null || echo "  $tag: no results" | tee -a "$OUT/lives.log"
     grep -h ' life: ' "$OUT/$tag.out" | tee -a "$OUT/lives.log"
