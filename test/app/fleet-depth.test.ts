@@ -32,7 +32,8 @@ test('a fleet version taking depth cells is rejected by an arm without depth, wi
   m.dispose();
 
   const env = { ...pg.cluster().env };
-  const r = await rig({ startLoop: false });
+  // An arm without a depth camera (the shipped config's simulated cell has one).
+  const r = await rig({ startLoop: false, config: (c) => void (c.backend.sim.depth = false) });
   assert.deepEqual(r.app.daemon.status().sensors, { depth: false });
   const fleet = startFleet(r.app, {
     config: { enabled: true, credentialsFile: null, shipBatch: 64, shipIntervalMs: 50, takeVersions: true },
