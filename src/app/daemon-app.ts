@@ -222,8 +222,8 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp<Run
     if (!o.backend) backend?.dispose();
   };
   let url: string | null = null;
-  /** How the reward was chosen, for /status (the caller's own when it passed one). */
-  let rewardChoice: LoadedModels['rewardChoice'] | { file: string | null; rule: 'given'; passedOver: [] } | null = null;
+  /** How the start-up reward was chosen, for /status (none when the caller passed the reward). */
+  let rewardChoice: LoadedModels['rewardChoice'] | null = null;
   let estopUrl: string | null = null;
   let swapValidation: SwapValidationConfig;
   try {
@@ -277,7 +277,7 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp<Run
       notes.push(...daemon.notes);
     }
     const d = daemon;
-    d.setStatusExtra('rewardChoice', rewardChoice ?? { file: reward?.path ?? null, rule: 'given', passedOver: [] });
+    if (rewardChoice) d.setStatusExtra('rewardChoice', rewardChoice);
     if (recoveredNote) d.setStatusExtra('recovered', { episodes: rec.episodes, sessions: rec.sessions, message: recoveredNote });
     api = await buildApi({
       daemon: d,
