@@ -34,6 +34,9 @@ export const DAEMON = bench(
     hog: T.boolean({ default: true, description: 'no run beside a CPU-hog process', cli: { flag: '--no-hog', sets: false } }),
     hogTicks: T.optional(T.integer({ minimum: 1, maximum: 10_000_000, description: 'ticks of the run beside the CPU hog', cli: { defaultText: '--ticks' } })),
     logOnly: T.boolean({ description: 'only the log throughput' }),
+    depth: T.boolean({
+      description: 'only the log throughput, then free-running with the wrist depth image and models/reward-depth.onnx against none and models/reward.onnx',
+    }),
     logRows: positive('rows of the log-throughput run', 20_000),
     priority: nice('nice value of the real-time runs', "the config's priority"),
   }),

@@ -53,7 +53,7 @@ interface Run {
   close: () => Promise<void>;
 }
 
-async function start(name: string, o: { realtime: boolean; crop?: boolean; noModels?: boolean }): Promise<Run> {
+async function start(name: string, o: { realtime: boolean; crop?: boolean; noModels?: boolean; depth?: boolean; reward?: string }): Promise<Run> {
   const config: DaemonConfig = loadDaemonConfig(join(root, 'config/daemon.yaml'), {
     port: 0,
     db: join(dir, `${name}.db`),
@@ -64,9 +64,12 @@ async function start(name: string, o: { realtime: boolean; crop?: boolean; noMod
   config.priority = o.realtime ? (args.priority === undefined ? config.priority : args.priority) : null;
   const calibration: Calibration = loadCalibration(join(root, 'calibration'));
   if (o.crop) calibration.camera.crop = { x: 4, y: 4, width: 56, height: 56 };
-  const sim = await SimBackend.create({ connector: config.backend.sim.connector, cell: { imageSize: 64, controlHz: config.tickHz, nuisance: true } });
+  const sim = await SimBackend.create({
+    connector: config.backend.sim.connector,
+    cell: { imageSize: 64, controlHz: config.tickHz, nuisance: true, depth: o.depth ?? false },
+  });
   const policy = o.noModels ? null : policyFromModel(await PolicyModel.load(policyPath));
-  const reward = o.noModels ? null : rewardFromModel(await RewardModel.load(rewardPath));
+  const reward = o.noModels ? null : rewardFromModel(await RewardModel.load(o.reward ?? rewardPath));
   const app = await startDaemonApp({
     config,
     calibration,
@@ -197,6 +200,35 @@ const results: Record<string, unknown> = { models: 'policy + reward: 3-conv enco
 }
 if (args.logOnly) {
   console.log(`results: ${writeResults('daemon-log', results)}`);
+  process.exit(0);
+}
+
+// The shipped defaults' cost: the wrist depth image with the shipped depth reward, against no depth with the shipped
+// image reward (what a cell without depth runs), free-running, side by side after a warm-up of each.
+if (args.depth) {
+  const arms = [
+    { name: 'no depth, models/reward.onnx', depth: false, reward: join(root, 'models/reward.onnx') },
+    { name: 'depth, models/reward-depth.onnx', depth: true, reward: join(root, 'models/reward-depth.onnx') },
+  ];
+  for (const a of arms) {
+    const w = await start(`warm-${String(a.depth)}`, { realtime: false, depth: a.depth, reward: a.reward });
+    await practise(w, 300, `warm-up ${a.name}`, true);
+    await w.close();
+  }
+  const out: Record<string, unknown> = {};
+  for (const a of arms) {
+    const run = await start(`depth-${String(a.depth)}`, { realtime: false, depth: a.depth, reward: a.reward });
+    const t0 = performance.now();
+    await practise(run, freeTicks, `free-run ${a.name}`, true);
+    const f = figures(run, (performance.now() - t0) / 1000);
+    await run.close();
+    out[a.name] = f;
+    console.log(
+      `free-run, ${a.name}: compute ${ms(f.computeMs as Summary)} (CPU time ${ms(f.computeCpuMs as Summary)}); sim step ${ms(f.simStepMs as Summary)}; inference ${ms(f.inferMs as Summary)}; ${(f.controlTicksPerSecond as number).toFixed(0)} control ticks/s`,
+    );
+  }
+  results.depthPair = out;
+  console.log(`results: ${writeResults('daemon-depth', results)}`);
   process.exit(0);
 }
 

@@ -25,7 +25,7 @@ import { Daemon } from '../daemon/loop.ts';
 import { DaemonThread } from '../daemon/thread.ts';
 import type { ThreadRos2Backend } from '../daemon/thread-protocol.ts';
 import type { RunningDaemon } from '../daemon/types.ts';
-import { loadStartupModels, policyFromModel, rewardFromModel } from '../daemon/models.ts';
+import { loadStartupModels, policyFromModel, rewardFromModel, type LoadedModels } from '../daemon/models.ts';
 import { ros2Sensors } from '../ros2/backend.ts';
 import { sensorsOf } from '../robot/backend.ts';
 import { unmetSensors } from '../policy/inputs.ts';
@@ -233,6 +233,8 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp<Run
     if (errors.length > 0) throw errors[0];
   };
   let url: string | null = null;
+  /** How the start-up reward was chosen, for /status (none when the caller passed the reward). */
+  let rewardChoice: LoadedModels['rewardChoice'] | null = null;
   let estopUrl: string | null = null;
   let swapValidation: SwapValidationConfig;
   try {
@@ -251,8 +253,9 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp<Run
       if (m && why) throw new Error(`${what} ${m.version} refused at start: ${why}`);
     }
     if (policy === undefined || reward === undefined) {
-      const loaded = await loadStartupModels(cfg.modelsDir, log.store, sensors);
+      const loaded = await loadStartupModels(cfg.modelsDir, log.store, { sensors, rewardPreference: cfg.rewardPreference });
       notes.push(...loaded.notes);
+      if (reward === undefined) rewardChoice = loaded.rewardChoice;
       if (policy === undefined) policy = loaded.policy;
       else await loaded.policy?.dispose?.();
       if (reward === undefined) reward = loaded.reward;
@@ -285,6 +288,7 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp<Run
       notes.push(...daemon.notes);
     }
     const d = daemon;
+    if (rewardChoice) d.setStatusExtra('rewardChoice', rewardChoice);
     if (recoveredNote) d.setStatusExtra('recovered', { episodes: rec.episodes, sessions: rec.sessions, message: recoveredNote });
     api = await buildApi({
       daemon: d,

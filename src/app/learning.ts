@@ -26,7 +26,7 @@ export interface LearningOptions {
   /** Window K of the learned / ground-truth success rates in the operator view. */
   windowK?: number;
   /** Fine-tuning the reward classifier on operator labels (online/reward-tuner.ts): on by default when the reward the
-   *  daemon uses is a registered model with a DAIB card; false: off. */
+   *  daemon uses is a registered model with a DAIB card taking the image alone (not the depth reward); false: off. */
   rewardTune?: Partial<RewardTunerConfig> | false;
 }
 
@@ -176,13 +176,22 @@ export function startLearning(app: DaemonApp<RunningDaemon>, o: LearningOptions)
   };
 }
 
+/**
+ * Whether operator labels can fine-tune this reward model (its card): a DAIB-family classifier taking the image alone.
+ * The tuner fine-tunes the head on logged images (online/reward-tuner.ts), so not a reward that also takes proprio
+ * inputs such as the depth cells (the shipped depth reward); that one's labels still override its reward for learning.
+ */
+export function labelTunable(card: unknown): boolean {
+  const daib = (card as { hyperparameters?: { daib?: { proprioDim?: number } } } | undefined)?.hyperparameters?.daib;
+  return !!daib && (daib.proprioDim ?? 0) === 0;
+}
+
 /** The trainer config with reward fine-tuning filled in (see LearningOptions.rewardTune). */
 function withRewardTune(app: DaemonApp<RunningDaemon>, o: LearningOptions): OnlineTrainerConfig {
   if (o.rewardTune === false || o.trainer.rewardTune !== undefined) return o.trainer;
   const version = app.daemon.models().reward?.version;
   const m = version ? app.log.store.findModel('reward', version) : null;
-  const daib = (m?.card as { hyperparameters?: { daib?: unknown } } | undefined)?.hyperparameters?.daib;
-  if (!m || !daib || !existsSync(m.path)) return o.trainer;
+  if (!m || !labelTunable(m.card) || !existsSync(m.path)) return o.trainer;
   return { ...o.trainer, rewardTune: { ...DEFAULT_REWARD_TUNE, db: o.trainer.db, rewardPath: m.path, workDir: o.trainer.workDir, ...o.rewardTune } };
 }
 

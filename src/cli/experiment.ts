@@ -36,6 +36,7 @@ import { loadDaemonConfig } from '../config/load.ts';
 import { parseSimOperator } from '../control/sim-operator.ts';
 import { cardPathFor, readCard } from '../policy/card.ts';
 import { inputSpecOf } from '../policy/inputs.ts';
+import { preferredReward } from '../daemon/models.ts';
 
 /** Whether a reward model's card feeds it depth cells (policy/inputs.ts depthGrid). */
 function rewardTakesDepth(path: string): boolean {
@@ -99,12 +100,11 @@ export const EXPERIMENT = command({
     }),
     checkpoint: optionalText('offline IQL checkpoint the trainer starts from', 'DIR', 'learning.checkpoint of --config, else <modelsDir>/iql-offline'),
     policy: optionalText('the offline policy (ONNX) evaluated first', 'FILE', "models/policy.onnx (the checkpoint's own when absent)"),
-    reward: T.string({
-      minLength: 1,
-      default: 'models/reward.onnx',
-      description: "reward classifier, or 'gt' for the simulator's ground truth",
-      cli: { arg: 'FILE|gt' },
-    }),
+    reward: optionalText(
+      "reward classifier, or 'gt' for the simulator's ground truth (models/reward.onnx: the image reward)",
+      'FILE|gt',
+      "what the daemon starts with: the first of --config's rewardPreference in its modelsDir the cell can feed (the depth reward with depth, the image reward with --no-depth)",
+    ),
     rewardAnd: optionalText(
       'a second reward classifier that must agree with --reward: a learned success only when both say so (the smaller probability)',
       'FILE',
@@ -112,6 +112,10 @@ export const EXPERIMENT = command({
     ),
     depth: T.boolean({
       description: 'the simulated wrist camera also gives a depth image (backend.sim.depth), as a reward taking depth cells needs',
+      cli: { defaultText: 'backend.sim.depth of --config' },
+    }),
+    noDepth: T.boolean({
+      description: 'the simulated wrist camera gives no depth image (a cell without depth: the default reward is then the image one)',
       cli: { defaultText: 'backend.sim.depth of --config' },
     }),
     offlineDb: T.optional(
@@ -212,12 +216,19 @@ export function experimentOptions(argv: string[] | ExperimentFlags): ExperimentO
   const checkpoint = a.checkpoint ?? l.checkpoint ?? join(config.modelsDir, 'iql-offline');
   if (!existsSync(join(checkpoint, 'latest.json')))
     throw new UsageError(`--checkpoint: ${checkpoint}/latest.json does not exist (train one: src/cli/train-offline.ts --checkpoint-dir ${checkpoint})`);
-  const rewardPath = a.reward === 'gt' ? null : a.reward;
+  if (a.depth && a.noDepth) throw new UsageError('--depth and --no-depth: give one');
+  const simDepth = a.noDepth ? false : a.depth || (config.backend.sim.depth ?? false);
+  // Without --reward, the daemon's own rule (daemon/models.ts preferredReward), so the experiment runs what it runs.
+  const daemonReward = (): string => {
+    const { model, passedOver } = preferredReward(config.modelsDir, config.rewardPreference, { depth: simDepth });
+    if (!model) throw new UsageError(`--reward: none of rewardPreference can be used (${passedOver.join('; ')}); give --reward FILE or gt`);
+    return model.path;
+  };
+  const rewardPath = a.reward === 'gt' ? null : (a.reward ?? daemonReward());
   if (rewardPath && !existsSync(rewardPath)) throw new UsageError(`--reward: ${rewardPath} does not exist`);
   const rewardAndPath = a.rewardAnd ?? null;
   if (rewardAndPath !== null && (rewardPath === null || !existsSync(rewardAndPath)))
     throw new UsageError(rewardPath === null ? '--reward-and: needs a learned --reward to agree with' : `--reward-and: ${rewardAndPath} does not exist`);
-  const simDepth = a.depth || (config.backend.sim.depth ?? false);
   // Refused here rather than at the first tick, where the daemon would stop the arm for want of depth.
   for (const [flag, path] of [
     ['--reward', rewardPath],

@@ -11,7 +11,9 @@ import { join } from 'node:path';
 import { labelTable, runLabelConnector, type LabelExperimentOptions, type LabelRow } from '../experiment/labels.ts';
 import { runIfMain } from '../util/args.ts';
 import { splitFrom } from '../offline/common.ts';
-import { command, fromArgv, nameList, T } from './flags.ts';
+import { command, fromArgv, nameList, optionalText, T, UsageError } from './flags.ts';
+import { loadDaemonConfig } from '../config/load.ts';
+import { preferredReward } from '../daemon/models.ts';
 
 /** The command line, declared once (src/cli/flags.ts). */
 export const LABEL_EXPERIMENT = command({
@@ -27,7 +29,11 @@ export const LABEL_EXPERIMENT = command({
     episodeSteps: T.integer({ minimum: 1, maximum: 1000, default: 20, description: 'control steps per episode' }),
     noise: T.number({ minimum: 0, maximum: 0.05, default: 0.001, description: 'exploration noise std dev (m)' }),
     policy: T.string({ minLength: 1, default: 'models/policy.onnx', description: 'the policy that drives', cli: { arg: 'FILE' } }),
-    reward: T.string({ minLength: 1, default: 'models/reward.onnx', description: 'the learned reward judged', cli: { arg: 'FILE' } }),
+    reward: optionalText(
+      'the learned reward judged (models/reward.onnx: the image reward)',
+      'FILE',
+      "what the daemon starts with: the first of --config's rewardPreference the cell (backend.sim.depth) can feed",
+    ),
     out: T.string({ minLength: 1, default: 'data/runs/labels', description: 'writes labels.json and labels.md here', cli: { arg: 'DIR' } }),
     tuneEvery: T.integer({ minimum: 0, maximum: 100000, default: 0, description: 'fine-tune the reward on every N new labels and swap it in (0 = off)' }),
     config: T.string({
@@ -40,22 +46,29 @@ export const LABEL_EXPERIMENT = command({
 });
 
 export async function main(argv: string[]): Promise<number> {
-  const o = fromArgv(LABEL_EXPERIMENT, argv, (a): LabelExperimentOptions => ({
-    connectors: a.connectors ?? splitFrom(undefined).heldOut,
-    episodes: a.episodes,
-    budget: a.budget,
-    offsetMm: a.goalErrorMm,
-    seed: a.seed,
-    episodeSteps: a.episodeSteps,
-    explorationNoise: a.noise,
-    policyPath: a.policy,
-    rewardPath: a.reward,
-    outDir: a.out,
-    configFile: a.config,
-    calibrationDir: 'calibration',
-    tuneEvery: a.tuneEvery,
-    onProgress: (l) => console.log(l),
-  }));
+  const o = fromArgv(LABEL_EXPERIMENT, argv, (a): LabelExperimentOptions => {
+    // Without --reward, the daemon's own rule (daemon/models.ts preferredReward) on the config's cell.
+    const config = loadDaemonConfig(a.config);
+    const chosen = preferredReward(config.modelsDir, config.rewardPreference, { depth: config.backend.sim.depth ?? false });
+    const reward = a.reward ?? chosen.model?.path;
+    if (!reward) throw new UsageError(`--reward: none of rewardPreference can be used (${chosen.passedOver.join('; ')})`);
+    return {
+      connectors: a.connectors ?? splitFrom(undefined).heldOut,
+      episodes: a.episodes,
+      budget: a.budget,
+      offsetMm: a.goalErrorMm,
+      seed: a.seed,
+      episodeSteps: a.episodeSteps,
+      explorationNoise: a.noise,
+      policyPath: a.policy,
+      rewardPath: reward,
+      outDir: a.out,
+      configFile: a.config,
+      calibrationDir: 'calibration',
+      tuneEvery: a.tuneEvery,
+      onProgress: (l) => console.log(l),
+    };
+  });
   if (typeof o === 'number') return o;
   mkdirSync(o.outDir, { recursive: true });
   const rows: LabelRow[] = [];

@@ -6,6 +6,7 @@
  *
  *   npx tsx src/cli/models.ts                 # everything, with the shipped settings
  *   npx tsx src/cli/models.ts --readme-only   # regenerate models/README.md from the files in models/
+ *   npx tsx src/cli/models.ts --only-depth-reward   # only reward-depth.onnx (+ card, table) and the README
  *
  * Each stage is one of the project's own commands, run as a child process (its output streams through), so the
  * stages can also be run by hand (or one at a time: --skip-collect, --skip-reward, --skip-offline, --skip-tables).
@@ -73,6 +74,9 @@ export const MODELS = command({
     }),
     skipCollect: T.boolean({ description: 'do not collect prior data' }),
     skipReward: T.boolean({ description: 'do not train the shipped reward classifiers (image and depth)' }),
+    onlyDepthReward: T.boolean({
+      description: 'train only the shipped depth reward (reward-depth.onnx, its card and table) and regenerate the README; nothing else',
+    }),
     skipOffline: T.boolean({ description: 'do not train the offline policy' }),
     skipTables: T.boolean({ description: 'do not train the reward tables beyond the shipped classifiers (ablations, more seeds)' }),
     readmeOnly: T.boolean({ description: 'only regenerate models/README.md from the files in --out' }),
@@ -92,7 +96,9 @@ export async function main(argv: string[]): Promise<number> {
   const { out, rewardSteps, offlineSteps, evalTrials } = a;
   try {
     if (!a.readmeOnly) {
-      if (!a.skipCollect) {
+      // --only-depth-reward: the second shipped classifier alone (the image reward, data and policy left as they are).
+      const only = a.onlyDepthReward;
+      if (!a.skipCollect && !only) {
         // The commands of src/data/README.md; re-running skips episodes already collected.
         if (!existsSync(SHIPPED.prior)) {
           const common = [
@@ -141,13 +147,13 @@ export async function main(argv: string[]): Promise<number> {
       if (!a.skipReward) {
         // The shipped classifiers first: image-only DAIB (exported as reward.onnx) beside ERM, then DAIB with the depth
         // cue (exported as reward-depth.onnx) beside ERM with it.
-        reward('daib,erm', '0', out, '', ['--card-version', String(SHIPPED.rewardCardVersion)]);
+        if (!only) reward('daib,erm', '0', out, '', ['--card-version', String(SHIPPED.rewardCardVersion)]);
         reward('daib,erm', '0', out, '-depth', [
           ...depth,
           ...['--export-file', SHIPPED.rewardDepthFile, '--card-version', String(SHIPPED.rewardDepthCardVersion)],
         ]);
       }
-      if (!a.skipOffline) {
+      if (!a.skipOffline && !only) {
         run('src/cli/train-offline.ts', [
           '--db',
           SHIPPED.prior,
@@ -174,7 +180,7 @@ export async function main(argv: string[]): Promise<number> {
         // The checkpoint itself: the online trainer starts from it (ONNX files hold inference graphs only).
         shipCheckpoint(SHIPPED.checkpointDir, join(out, 'iql-offline'), REPRODUCE);
       }
-      if (!a.skipTables) {
+      if (!a.skipTables && !only) {
         // The tables beyond the shipped models (their models stay in data/runs): the other table-8 methods, then DAIB
         // vs ERM on more seeds, image-only and with depth.
         reward('vib,dann,daib-nobottleneck', '0', 'data/runs/reward-ablations', '-ablations');

@@ -51,8 +51,9 @@ export const SimBackendConfigSchema = T.object(
     nuisance: T.boolean({ default: true, description: 'randomise table colour, light direction and camera pose per episode' }),
     shadows: T.boolean({ default: false, description: "render shadows; must match how the reward and policy models' data were rendered" }),
     depth: T.boolean({
-      default: false,
-      description: 'the wrist camera also gives a depth image (a D405-like RGB-D camera, sim/depth.ts); a reward model whose card takes depth cells needs it',
+      default: true,
+      description:
+        'the wrist camera also gives a depth image (a D405-like RGB-D camera, sim/depth.ts); a reward model whose card takes depth cells needs it (rewardPreference puts the depth reward first)',
     }),
   },
   { default: {} },
@@ -333,6 +334,11 @@ export const DaemonConfigSchema = T.object({
     cli: { flag: '--free-run', sets: false },
   }),
   modelsDir: T.string({ minLength: 1, description: 'directory of ONNX models with their JSON cards', cli: { flag: '--models', arg: 'DIR' } }),
+  rewardPreference: T.array(T.string({ minLength: 1 }), {
+    default: ['reward-depth.onnx', 'reward.onnx'],
+    description:
+      "reward model files in modelsDir, most preferred first: the daemon starts with the first whose card's inputs the robot's sensors can feed (the depth-steps reward on a cell with a wrist depth image, the image reward otherwise); a reward activated over REST stays first; [] or none fed: the newest card version",
+  }),
   calibrationDir: T.string({ minLength: 1, description: 'directory of calibration files', cli: { flag: '--calibration', arg: 'DIR' } }),
   swapAt: T.enum(['episode-boundary', 'between-ticks'], { default: 'episode-boundary', description: 'when a newly activated policy takes over by default' }),
   controlThread: T.boolean({

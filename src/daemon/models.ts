@@ -95,17 +95,68 @@ export interface LoadedModels {
   reward: RewardScorer | null;
   /** Human-readable lines for the operator (what was loaded, what was refused, and why). */
   notes: string[];
+  /** Which reward was taken and by which rule (for /status): the store's active one, the first of `rewardPreference` the
+   *  robot can feed, or the newest card version; the preferred files passed over, with why. */
+  rewardChoice: { file: string | null; rule: PickRule | 'none'; passedOver: string[] };
+}
+
+/** How a start-up model was picked (loadStartupModels). */
+type PickRule = 'active' | 'preference' | 'newest';
+
+/** Why `sensors` cannot feed this model (null: they can, or none were given); a card it cannot read is left to the load. */
+function unfedBy(m: ShippedModel, sensors: BackendSensors | undefined): string | null {
+  if (!sensors) return null;
+  try {
+    return unmetSensors(inputSpecOf(m.card, m.path), sensors);
+  } catch {
+    return null;
+  }
 }
 
 /**
- * Picks and loads the policy and reward model to start with: the store's active version of each kind if its file
- * exists, else the newest shipped version (by card version). Registers shipped models in the store. A model that
- * fails to load is reported and skipped: the daemon then runs the P-controller alone (or without a learned reward).
- * With `sensors` (the robot's), a model the robot cannot feed (a depth reward without a depth camera) is refused with
- * the reason, the active one included, and the newest shipped version it can feed is taken instead.
+ * The config's rewardPreference rule, written once (the daemon's start and the experiments that run what it runs): the
+ * first of `preference` (file names in `dir`) shipped there with a reward card that `sensors` can feed, and why each
+ * file before it was passed over.
  */
-export async function loadStartupModels(dir: string, store: Store | null, sensors?: BackendSensors): Promise<LoadedModels> {
+export function preferredReward(
+  dir: string,
+  preference: readonly string[],
+  sensors?: BackendSensors,
+  models: ShippedModel[] = scanModels(dir).models,
+): { model: ShippedModel | null; passedOver: string[] } {
+  const passedOver: string[] = [];
+  for (const file of preference) {
+    const m = models.find((x) => x.kind === 'reward' && x.path === join(dir, file));
+    const why = m ? unfedBy(m, sensors) : 'not in the models directory';
+    if (m && !why) return { model: m, passedOver };
+    passedOver.push(`${file}: ${why}`);
+  }
+  return { model: null, passedOver };
+}
+
+/** Start-up choices beside the models directory and the store. */
+export interface StartupModelOptions {
+  /** The robot's sensors: a model they cannot feed (a depth reward without a depth camera) is refused, with why. */
+  sensors?: BackendSensors;
+  /** Reward files in the models directory, most preferred first (config rewardPreference); absent or []: newest card version. */
+  rewardPreference?: readonly string[];
+}
+
+/**
+ * Picks and loads the policy and reward model to start with. For each kind, in order:
+ *  1. the store's active version (an operator's or the trainer's activation) if its file exists and the robot can feed it;
+ *  2. rewards only: the first file of `rewardPreference` that exists and the robot can feed, so the preference between
+ *     rewards of different names (depth reward over image reward) is declared in the config, not read from card versions
+ *     that count each name's retrainings separately;
+ *  3. the newest shipped version by card version that the robot can feed.
+ * Registers shipped models in the store. A model that fails to load is reported and skipped: the daemon then runs the
+ * P-controller alone (or without a learned reward). With `sensors` (the robot's), a model the robot cannot feed is
+ * passed over with the reason, said in the notes.
+ */
+export async function loadStartupModels(dir: string, store: Store | null, o: StartupModelOptions = {}): Promise<LoadedModels> {
+  const { sensors, rewardPreference = [] } = o;
   const notes: string[] = [];
+  const rewardChoice: LoadedModels['rewardChoice'] = { file: null, rule: 'none', passedOver: [] };
   const { models, problems } = scanModels(dir);
   notes.push(...problems);
   if (store) {
@@ -116,16 +167,8 @@ export async function loadStartupModels(dir: string, store: Store | null, sensor
       }
     }
   }
-  /** Why the robot cannot feed this model (null: it can, or no sensors were given); a card it cannot read is left to the load. */
-  const unfed = (m: ShippedModel): string | null => {
-    if (!sensors) return null;
-    try {
-      return unmetSensors(inputSpecOf(m.card, m.path), sensors);
-    } catch {
-      return null;
-    }
-  };
-  const pick = (kind: 'policy' | 'reward'): ShippedModel | null => {
+  const unfed = (m: ShippedModel): string | null => unfedBy(m, sensors);
+  const pick = (kind: 'policy' | 'reward'): { m: ShippedModel; rule: PickRule } | null => {
     const what = kind === 'reward' ? 'reward model' : 'policy';
     const active = store?.activeModel(kind);
     if (active && existsSync(active.path)) {
@@ -138,8 +181,14 @@ export async function loadStartupModels(dir: string, store: Store | null, sensor
         }
       }
       const why = m && unfed(m);
-      if (m && !why) return m;
-      if (why) notes.push(`WARNING: active ${what} ${active.version} refused: ${why}; the newest shipped one the robot can feed instead`);
+      if (m && !why) return { m, rule: 'active' };
+      if (why) notes.push(`WARNING: active ${what} ${active.version} refused: ${why}; the one the robot can feed instead`);
+    }
+    if (kind === 'reward') {
+      const { model, passedOver } = preferredReward(dir, rewardPreference, sensors, models);
+      rewardChoice.passedOver = passedOver;
+      for (const p of passedOver) notes.push(`reward model ${p.replace(/: /, ' (rewardPreference) passed over: ')}`);
+      if (model) return { m: model, rule: 'preference' };
     }
     const ofKind = models
       .filter((m) => m.kind === kind)
@@ -147,14 +196,14 @@ export async function loadStartupModels(dir: string, store: Store | null, sensor
       .reverse();
     for (const m of ofKind) {
       const why = unfed(m);
-      if (!why) return m;
+      if (!why) return { m, rule: 'newest' };
       notes.push(`${what} ${versionOf(m.card)} (${m.path}) skipped: ${why}`);
     }
     return null;
   };
   let policy: ResidualPolicy | null = null;
   let reward: RewardScorer | null = null;
-  const p = pick('policy');
+  const p = pick('policy')?.m;
   if (p) {
     try {
       policy = policyFromModel(await PolicyModel.load(p.path));
@@ -166,15 +215,18 @@ export async function loadStartupModels(dir: string, store: Store | null, sensor
   if (!policy) notes.push('no policy: running the P-controller alone');
   const r = pick('reward');
   if (r) {
+    const why = { active: 'the active one in the log', preference: 'first in rewardPreference the robot can feed', newest: 'newest card version' }[r.rule];
     try {
-      reward = rewardFromModel(await RewardModel.load(r.path));
-      notes.push(`reward model ${reward.version} loaded from ${r.path}`);
+      reward = rewardFromModel(await RewardModel.load(r.m.path));
+      notes.push(`reward model ${reward.version} loaded from ${r.m.path} (${why})`);
+      rewardChoice.file = r.m.path;
+      rewardChoice.rule = r.rule;
     } catch (e) {
-      notes.push(`reward model ${r.path} refused: ${(e as Error).message}`);
+      notes.push(`reward model ${r.m.path} refused: ${(e as Error).message}`);
     }
   }
   if (!reward) notes.push('no reward model: episodes are judged by simulator ground truth where available, transitions carry no learned reward');
-  return { policy, reward, notes };
+  return { policy, reward, notes, rewardChoice };
 }
 
 /** Loads a registered model by id for activation through the API (off the control path). */

@@ -83,8 +83,8 @@ export interface ExperimentOptions {
   baselines: boolean;
   /** A simulated operator taking over practice episodes (null/absent: none). Its kp is the calibration's. */
   operator?: Partial<Omit<SimOperatorConfig, 'kp'>> | null;
-  /** The simulated wrist camera also gives depth (backend.sim.depth), which a reward taking depth cells needs; absent:
-   *  the config's setting. */
+  /** Whether the simulated wrist camera also gives depth (backend.sim.depth), which a reward taking depth cells needs;
+   *  absent: the config's setting. */
   simDepth?: boolean;
   /** Path of the daemon config / calibration (defaults: the shipped ones). */
   configFile: string;
@@ -239,7 +239,7 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
   const db = join(dir, `daemon-${Date.now()}.db`);
   const config = loadDaemonConfig(o.configFile, { port: 0, db, realtime: false, episodeSteps: o.episodeSteps, priority: null });
   config.backend.sim.connector = connector;
-  if (o.simDepth) config.backend.sim.depth = true;
+  if (o.simDepth !== undefined) config.backend.sim.depth = o.simDepth;
   config.practice.explorationNoise = o.explorationNoise;
   config.practice.seed = o.seed;
   config.practice.useGroundTruthReward = o.rewardPath === null;

@@ -53,11 +53,13 @@ export function buildModelsReadme(dir: string, reproduce: string): string {
   // Only where the depth classifier is there: the shipped set may predate it.
   if (existsSync(join(dir, 'reward-depth.onnx')))
     parts.push(
-      '**Two rewards.** `reward.onnx` sees the wrist colour image alone and runs on any cell. `reward-depth.onnx` also takes',
-      'the wrist depth image (an RGB-D wrist camera such as a RealSense D405; the cue its card names): use it only where the backend gives',
-      'depth (`backend.sim.depth: true`, or a ROS cell with `topics.depth`); otherwise the daemon stops the arm at the first tick',
-      '("observation has no depth image"). Its errors a few millimetres short of seated are in its table below: an unseated',
-      'plug called seated is a false success online.',
+      '**Two rewards.** `reward-depth.onnx` also takes the wrist depth image (an RGB-D wrist camera such as a RealSense D405;',
+      'the cue its card names); `reward.onnx` sees the wrist colour image alone and runs on any cell. The daemon starts with the',
+      'first of `rewardPreference` (config/daemon.yaml: `reward-depth.onnx`, then `reward.onnx`) the robot can feed: the depth',
+      'reward where the backend gives depth (`backend.sim.depth: true`, the default, or a ROS cell with `topics.depth`), the',
+      'image reward otherwise, saying so at start and in `/status`. `npm run models -- --only-depth-reward` remakes the depth',
+      'reward alone. Its errors a few millimetres short of seated are in its table below: an unseated plug called seated is a',
+      "false success online, which the daemon's lift and height checks refuse (`practice.liftToleranceM`, `heightToleranceM`).",
       '',
     );
   parts.push(

@@ -34,7 +34,8 @@ test('a fleet version taking depth cells is rejected by an arm without depth, wi
   m.dispose();
 
   const env = { ...pg.cluster().env };
-  const r = await rig({ startLoop: false });
+  // An arm without a depth camera (the shipped config's simulated cell has one).
+  const r = await rig({ startLoop: false, config: (c) => void (c.backend.sim.depth = false) });
   defer(() => r.close());
   assert.deepEqual(r.app.daemon.status().sensors, { depth: false });
   // (closed before the arm: it writes into the arm's folder)

@@ -1,11 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseDaemonArgs } from '../../src/cli/daemon-args.ts';
 import { ConfigError, limitChanges, loadCalibration, loadDaemonConfig, resolveToken } from '../../src/config/load.ts';
 import { SAFETY_BOUNDS, SHIPPED_LIMITS } from '../../src/config/schema.ts';
+import { cardPathFor, readCard } from '../../src/policy/card.ts';
+import { inputSpecOf, unmetSensors } from '../../src/policy/inputs.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 const defaultConfig = join(root, 'config/daemon.yaml');
@@ -32,6 +34,21 @@ function throwsConfig(fn: () => unknown, file: RegExp, field: string | null, det
     return true;
   });
 }
+
+test('out of the box the simulated cell has a wrist depth image and starts with the shipped depth reward it can feed', () => {
+  const cfg = loadDaemonConfig(defaultConfig);
+  assert.equal(cfg.backend.sim.depth, true);
+  const [first, ...rest] = cfg.rewardPreference;
+  assert.equal(first, 'reward-depth.onnx');
+  // Every preferred file is shipped; the first takes depth cells (so a robot without depth passes it over), the last none.
+  const needs = (file: string): string | null => {
+    const path = join(cfg.modelsDir, file);
+    assert.ok(existsSync(path), `${path} is shipped`);
+    return unmetSensors(inputSpecOf(readCard(cardPathFor(path)), path), { depth: false });
+  };
+  assert.match(needs(first) ?? '', /depth cells/);
+  assert.equal(needs(rest.at(-1) ?? first), null);
+});
 
 test('the shipped config and calibration load and resolve paths against the config file', () => {
   const cfg = loadDaemonConfig(defaultConfig);

@@ -31,10 +31,10 @@ process.on('exit', tmp.cleanup);
  * A random-weight model in `dir`: a reward classifier or a residual policy taking the image and the 64 depth cells
  * (the card of `--cue depth`), or the image and one proprio element (no depth).
  */
-function saveModel(o: { kind: 'reward' | 'policy'; depth: boolean; name: string; version: number; dir?: string }): string {
+function saveModel(o: { kind: 'reward' | 'policy'; depth: boolean; name: string; version: number; dir?: string; file?: string }): string {
   const dir = o.dir ?? tmp.dir;
   mkdirSync(dir, { recursive: true });
-  const path = join(dir, `${o.name}-${o.version}.onnx`);
+  const path = join(dir, o.file ?? `${o.name}-${o.version}.onnx`);
   const cue = o.depth ? REWARD_CUES.depth : { layout: ['dz'], mean: [0], std: [1] };
   const m = buildPolicyLike({ size: 64, proprioDim: cue.layout.length, hidden: 16, head: o.kind === 'reward' ? 'probability' : 'action', seed: 5 });
   const draft = cardDraft(o.kind, { size: 64, proprioDim: cue.layout.length });
@@ -191,16 +191,59 @@ test('at start the shipped or active depth reward is skipped without depth (the 
   const r = await simRig(false, { withReward: false });
   defer(() => r.close());
   r.app.log.store.activateModel(register(r.app.log.store, depthV2), { by: 'test' });
-  const loaded = await loadStartupModels(dir, r.app.log.store, { depth: false });
+  const loaded = await loadStartupModels(dir, r.app.log.store, { sensors: { depth: false } });
   defer(() => loaded.reward?.dispose?.());
   assert.equal(loaded.reward?.version, 'reward-image@1');
   assert.ok(
     loaded.notes.some((n) => /^WARNING: active reward model reward-depth@2 refused: it takes 64 depth cells/.test(n)),
     loaded.notes.join('\n'),
   );
-  const withDepth = await loadStartupModels(dir, r.app.log.store, { depth: true });
+  const withDepth = await loadStartupModels(dir, r.app.log.store, { sensors: { depth: true } });
   defer(() => withDepth.reward?.dispose?.());
   assert.equal(withDepth.reward?.version, 'reward-depth@2');
+});
+
+test('the shipped rewardPreference: the depth reward on a cell with depth, the image reward without (said), though its card version is higher', async (t) => {
+  // As models/ ships them: the image reward has been retrained more often, so card versions alone would pick it.
+  const dir = join(tmp.dir, 'preferred');
+  saveModel({ kind: 'reward', depth: false, name: 'reward-daib', version: 3, dir, file: 'reward.onnx' });
+  saveModel({ kind: 'reward', depth: true, name: 'reward-daib-depth', version: 1, dir, file: 'reward-depth.onnx' });
+  for (const depth of [true, false]) {
+    // The daemon as npm start assembles it, with the shipped config's rewardPreference.
+    const app = await simApp(tmp.dir, `preferred-${depth}`, { modelsDir: dir }, (c) => {
+      c.backend.sim.depth = depth;
+      c.backend.sim.imageSize = 64;
+    });
+    t.after(() => app.close());
+    const s = app.daemon.status();
+    assert.equal(s.reward.version, depth ? 'reward-daib-depth@1' : 'reward-daib@3', app.notes.join('\n'));
+    const choice = s.extra.rewardChoice as { file: string; rule: string; passedOver: string[] };
+    assert.equal(choice.file, join(dir, depth ? 'reward-depth.onnx' : 'reward.onnx'));
+    assert.equal(choice.rule, 'preference');
+    const said = /reward model reward-depth\.onnx \(rewardPreference\) passed over: it takes 64 depth cells/;
+    assert.equal(
+      app.notes.some((n) => said.test(n)),
+      !depth,
+      app.notes.join('\n'),
+    );
+    assert.equal(choice.passedOver.length, depth ? 0 : 1);
+    assert.ok(app.notes.some((n) => /first in rewardPreference the robot can feed/.test(n)));
+  }
+  // An operator's REST activation still wins over the preference on a cell that can feed it.
+  const r = await simRig(true, { withReward: false });
+  t.after(() => r.close());
+  const image = r.app.log.store.registerModel({
+    kind: 'reward',
+    version: 'reward-daib@3',
+    path: join(dir, 'reward.onnx'),
+    card: readCard(cardPathFor(join(dir, 'reward.onnx'))),
+    sha256: sha256Hex(readFileSync(join(dir, 'reward.onnx'))),
+  });
+  r.app.log.store.activateModel(image, { by: 'test' });
+  const loaded = await loadStartupModels(dir, r.app.log.store, { sensors: { depth: true }, rewardPreference: ['reward-depth.onnx', 'reward.onnx'] });
+  t.after(() => loaded.reward?.dispose?.());
+  assert.equal(loaded.reward?.version, 'reward-daib@3');
+  assert.equal(loaded.rewardChoice.rule, 'active');
 });
 
 test('a depth stream that stops while a depth reward scores: the watchdog stops the arm within the age and says "depth stale"', async (t) => {

@@ -138,7 +138,14 @@ export async function rig(o: RigOptions = {}): Promise<Rig> {
     (config) =>
       SimBackend.create({
         connector: config.backend.sim.connector,
-        cell: { imageSize: config.backend.sim.imageSize, controlHz: config.tickHz, startHeight: config.backend.sim.startHeight, nuisance: false },
+        cell: {
+          imageSize: config.backend.sim.imageSize,
+          controlHz: config.tickHz,
+          startHeight: config.backend.sim.startHeight,
+          nuisance: false,
+          // The shipped config's depth camera (on by default), so a test's cell is the daemon's unless the test says otherwise.
+          depth: config.backend.sim.depth ?? false,
+        },
       }),
     {
       ...o,
