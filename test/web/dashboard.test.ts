@@ -43,19 +43,24 @@ interface LiveRig {
  * As `npm start` runs it: the loop in the control thread, with the shipped deadman (Chromium beside it on the same 2
  * cores cost an in-process loop bursts of late ticks; bench/dashboard.bench.ts measures both).
  */
-async function liveRig(): Promise<LiveRig> {
-  const tmp = tempDir('dash-live-');
+/** The shipped config on the control thread, its log and models in tmp, no nuisance or practice noise. */
+function threadConfig(tmp: string, o: { realtime: boolean; episodeSteps: number }): DaemonConfig {
   const config = loadDaemonConfig(join(root, 'config/daemon.yaml'), {
     port: 0,
-    db: join(tmp.dir, 'log.db'),
-    modelsDir: join(tmp.dir, 'models'),
+    db: join(tmp, 'log.db'),
+    modelsDir: join(tmp, 'models'),
     priority: null,
-    realtime: true,
-    episodeSteps: 20,
     controlThread: true,
+    ...o,
   });
   config.backend.sim.nuisance = false;
   config.practice.explorationNoise = 0;
+  return config;
+}
+
+async function liveRig(): Promise<LiveRig> {
+  const tmp = tempDir('dash-live-');
+  const config = threadConfig(tmp.dir, { realtime: true, episodeSteps: 20 });
   const app = await startDaemonApp({
     config,
     calibration: loadCalibration(join(root, 'calibration')),
@@ -359,17 +364,7 @@ test('the dashboard in Chromium: live values, practice from the page, token refu
 test('x* calibrated 5 mm too low: the control thread warns once, and /status and the learning card say so', async (t) => {
   const b = await launchBrowser({ width: 1440, height: 900 });
   const tmp = tempDir('dash-height-');
-  const config = loadDaemonConfig(join(root, 'config/daemon.yaml'), {
-    port: 0,
-    db: join(tmp.dir, 'log.db'),
-    modelsDir: join(tmp.dir, 'models'),
-    priority: null,
-    realtime: false,
-    episodeSteps: 14,
-    controlThread: true,
-  });
-  config.backend.sim.nuisance = false;
-  config.practice.explorationNoise = 0;
+  const config = threadConfig(tmp.dir, { realtime: false, episodeSteps: 14 });
   config.labels.requests = false;
   const calibration = loadCalibration(join(root, 'calibration'));
   calibration.socket.offset = [0, 0, -0.005];
