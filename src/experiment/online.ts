@@ -602,6 +602,26 @@ function bestBaseline(r: ConnectorResult): { name: string; successes: number } |
 }
 
 /**
+ * A run made with --no-baselines takes its search baselines from `baselines.json` in its folder, as `--baselines-only`
+ * writes it with the same seed, trials and x* error (the same starts: both use the run's evaluation seed). A file
+ * made for other settings is refused rather than compared against the wrong starts.
+ */
+function withSeparateBaselines(dir: string, settings: { seed?: number; trials?: number; offsetMm?: number }, results: ConnectorResult[]): ConnectorResult[] {
+  const f = join(dir, 'baselines.json');
+  if (!existsSync(f)) return results;
+  const b = JSON.parse(readFileSync(f, 'utf8')) as {
+    seed?: unknown;
+    trials?: unknown;
+    offsetMm?: unknown;
+    baselines?: Record<string, ConnectorResult['baselines']>;
+  };
+  for (const k of ['seed', 'trials', 'offsetMm'] as const)
+    if (settings[k] !== undefined && b[k] !== settings[k])
+      throw new Error(`seeds report: ${f} has ${k} ${String(b[k])}, the run's results.json ${String(settings[k])}: baselines of other starts`);
+  return results.map((r) => (Object.keys(r.baselines).length > 0 ? r : { ...r, baselines: b.baselines?.[r.connector] ?? {} }));
+}
+
+/**
  * Per-seed learning curves and tables, the mean and worst over seeds per connector against the targets (>= 18/20
  * within the practice budget, no dip of more than 2/20 below the offline level), and one plot with every seed drawn:
  * <out>/seeds.md, seeds.json, seeds.svg, seeds.png. Each dir is an experiment output (results.json) of one seed.
@@ -611,10 +631,10 @@ export async function seedsReport(dirs: readonly string[], out: string, budget =
   const runs: SeedRun[] = dirs.map((d) => {
     const f = join(d, 'results.json');
     if (!existsSync(f)) throw new Error(`seeds report: ${f} does not exist (not an experiment output, or it ended before its first connector)`);
-    const r = JSON.parse(readFileSync(f, 'utf8')) as { settings?: { seed?: number }; results?: ConnectorResult[] };
+    const r = JSON.parse(readFileSync(f, 'utf8')) as { settings?: { seed?: number; trials?: number; offsetMm?: number }; results?: ConnectorResult[] };
     if (!Array.isArray(r.results) || r.results.length === 0) throw new Error(`seeds report: ${f} holds no connector results`);
     if (typeof r.settings?.seed !== 'number') throw new Error(`seeds report: ${f}: field 'settings.seed' is missing`);
-    return { dir: d, seed: r.settings.seed, results: r.results };
+    return { dir: d, seed: r.settings.seed, results: withSeparateBaselines(d, r.settings, r.results) };
   });
   mkdirSync(out, { recursive: true });
   const lines: string[] = [

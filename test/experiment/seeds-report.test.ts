@@ -84,3 +84,22 @@ test('seeds report: per-seed best baseline, above-baseline and the target verdic
     ],
   );
 });
+
+test("seeds report: a run without baselines takes --baselines-only's baselines.json of the same starts, and refuses another's", async () => {
+  const d = run('sep', 0, [result('nema15', [1, 10, 18, 19, 19], {})]);
+  const file = (seed: number, successes: number) =>
+    writeFileSync(
+      join(d, 'baselines.json'),
+      JSON.stringify({ trials: 20, offsetMm: 1.5, seed, baselines: { nema15: { 'loc-spiral (II)': { scenario: 'II', successes, trials: 20 } } } }),
+    );
+  writeFileSync(
+    join(d, 'results.json'),
+    JSON.stringify({ settings: { seed: 0, trials: 20, offsetMm: 1.5 }, results: [result('nema15', [1, 10, 18, 19, 19], {})] }),
+  );
+  file(0, 19);
+  const md = await seedsReport([d], join(dir, 'out-sep'));
+  assert.match(md, /\| nema15 \| 0 \| [^\n]* \| loc-spiral 19 \|\n/);
+  assert.match(md, /\| nema15 \| 1 \| 19 \| 19\.0\/20 \| 19\/20 \| 0 \| no \| not met \|/, 'a final equal to the baseline is not above it');
+  file(1, 7);
+  await assert.rejects(seedsReport([d], join(dir, 'out-sep2')), /baselines\.json has seed 1, the run's results\.json 0/);
+});
