@@ -67,6 +67,20 @@ interface GemmAddon {
     eps: number,
     stats?: Float32Array,
   ) => void;
+  /** See Gemm.reluLayerNormGradEx (absent in older addons). */
+  reluLayerNormGradEx?: (
+    dy: Float32Array,
+    w: Float32Array | null,
+    y: Float32Array,
+    x: Float32Array,
+    gamma: Float32Array,
+    dx: Float32Array,
+    dgamma: Float32Array,
+    dbeta: Float32Array,
+    eps: number,
+    stats: Float32Array | null,
+    dbias: Float32Array | null,
+  ) => void;
   conv: (mode: 0 | 1 | 2, dims: Int32Array, a: Float32Array, b: Float32Array, out: Float32Array) => void;
   /** See Gemm.convBiasRelu / setConvDirect (absent in older addons). */
   convBiasRelu?: (dims: Int32Array, x: Float32Array, filter: Float32Array, bias: Float32Array, out: Float32Array) => void;
@@ -133,6 +147,13 @@ export interface Gemm {
    */
   layerNormRelu: NonNullable<GemmAddon['layerNormRelu']>;
   reluLayerNormGrad: NonNullable<GemmAddon['reluLayerNormGrad']>;
+  /**
+   * reluLayerNormGrad with the passes next to it folded in, the same bits as the calls it replaces (an older addon:
+   * those calls). w (or null): dy is one value a row and the gradient of y is dy[row] * w[k], the product
+   * sgemm(false, true, 1, rows, c, 1, dy, 0, w, 0, ...) would write out (the input gradient of a dense layer with one
+   * output); dbias (or null): sumRows(dx, dbias), the bias gradient of the dense layer under the LayerNorm.
+   */
+  reluLayerNormGradEx: NonNullable<GemmAddon['reluLayerNormGradEx']>;
   /**
    * NHWC conv (no dilation) as im2col + sgemm; dims [N, H, W, Ci, KH, KW, Co, strideH, strideW, padTop, padLeft, OH, OW].
    * mode 0 y = conv(x, filter); 1 dx from (dy, filter); 2 dW from (x, dy).
@@ -293,6 +314,7 @@ export function loadGemm(opts: LoadGemmOptions = {}): GemmLoad {
             gemm.reluGrad(dy, y, t);
             gemm.layerNormGrad(t, x, gamma, dx, dgamma, dbeta, eps);
           }),
+        reluLayerNormGradEx: addon.reluLayerNormGradEx ?? reluLayerNormGradExFallback(() => gemm),
         threadStats: addon.threadStats ?? ((): ThreadStats => [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
         helper: undefined as unknown as Gemm, // set below (it refers to this object)
         sync,
@@ -376,6 +398,7 @@ function helperLane(main: Gemm, addon: GemmAddon, keep: unknown[]): Gemm {
         lane.reluGrad(dy, y, t);
         lane.layerNormGrad(t, x, gamma, dx, dgamma, dbeta, eps);
       };
+  lane.reluLayerNormGradEx = addon.reluLayerNormGradEx ? queued(addon.reluLayerNormGradEx) : reluLayerNormGradExFallback(() => lane);
   lane.helper = lane;
   // threads, parallel, precision and setThreads belong to main: read through to it.
   Object.defineProperty(lane, 'threads', { get: () => main.threads });
@@ -383,6 +406,21 @@ function helperLane(main: Gemm, addon: GemmAddon, keep: unknown[]): Gemm {
   Object.defineProperty(lane, 'bf16Engine', { get: () => main.bf16Engine });
   Object.defineProperty(lane, 'parallel', { get: () => main.parallel, set: (v: boolean) => (main.parallel = v) });
   return lane;
+}
+
+/** reluLayerNormGradEx as the calls it folds together, on the kernels of `k()` (a lane's, so that they queue on it). */
+function reluLayerNormGradExFallback(k: () => Gemm): Gemm['reluLayerNormGradEx'] {
+  return (dy, w, y, x, gamma, dx, dgamma, dbeta, eps, stats, dbias): void => {
+    const g = k();
+    let d = dy;
+    if (w) {
+      d = new Float32Array(y.length);
+      g.sgemm(false, true, 1, dy.length, w.length, 1, dy, 0, w, 0, d, null, 0, 0, 0);
+    }
+    if (stats) g.reluLayerNormGrad(d, y, x, gamma, dx, dgamma, dbeta, eps, stats);
+    else g.reluLayerNormGrad(d, y, x, gamma, dx, dgamma, dbeta, eps);
+    if (dbias) g.sumRows(dx, dbias);
+  };
 }
 
 function jsRelu(x: Float32Array): void {
