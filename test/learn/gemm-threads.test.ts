@@ -252,25 +252,29 @@ test(
       addon.layerNormRelu(x, gamma, beta, y, 1e-5, stats);
       const calls = (d: Float32Array | null): Float32Array[] => {
         let g = dy;
+        const dw = new Float32Array(c);
         if (d) {
           g = new Float32Array(rows * c);
           addon.sgemm(false, true, 1, rows, c, 1, d, 0, w, 0, g, null, 0, 0, 0);
+          addon.sgemm(true, false, 1, c, 1, rows, y, 0, d, 0, dw, null, 0, 0, 0);
         }
         const [dx, dg, db, bias] = [new Float32Array(rows * c), new Float32Array(c), new Float32Array(c), new Float32Array(c)];
         addon.reluLayerNormGrad(g, y, x, gamma, dx, dg, db, 1e-5, stats);
         addon.sumRows(dx, bias);
-        return [dx, dg, db, bias];
+        return [dx, dg, db, bias, dw];
       };
       const ex = (k: Gemm, d: Float32Array | null): Float32Array[] => {
-        const [dx, dg, db, bias] = [new Float32Array(rows * c), new Float32Array(c), new Float32Array(c), new Float32Array(c)];
-        k.reluLayerNormGradEx(d ?? dy, d ? w : null, y, x, gamma, dx, dg, db, 1e-5, stats, bias);
+        const [dx, dg, db, bias, dw] = [new Float32Array(rows * c), new Float32Array(c), new Float32Array(c), new Float32Array(c), new Float32Array(c)];
+        const wrote = k.reluLayerNormGradEx(d ?? dy, d ? w : null, y, x, gamma, dx, dg, db, 1e-5, stats, bias, d ? dw : null);
         k.sync();
-        return [dx, dg, db, bias];
+        // This machine's addon sums the weight gradient itself (x86-64 with FMA); elsewhere it may leave it to sgemm.
+        assert.equal(wrote, d !== null, 'dw written');
+        return [dx, dg, db, bias, dw];
       };
       for (const d of [dOut, null]) {
         const what = `reluLayerNormGradEx ${rows}x${c}${d ? ' from a one-output layer' : ''}`;
         const ref = calls(d);
-        assert.ok(ref[0]?.some((v) => v !== 0) && ref[3]?.some((v) => v !== 0), `${what}: a gradient to compare`);
+        assert.ok(ref[0]?.some((v) => v !== 0) && ref[3]?.some((v) => v !== 0) && (!d || ref[4]?.some((v) => v !== 0)), `${what}: a gradient to compare`);
         const [one, two] = both(() => ex(addon, d));
         assertSameBits(ref, one, `${what} vs the calls it folds, one thread`);
         assertSameBits(ref, two, `${what} vs the calls it folds, two threads`);
@@ -340,11 +344,12 @@ test('an older addon without the fused kernels: the fallbacks give the same bits
     const [dx, dg, db] = [new Float32Array(rows * c), new Float32Array(c), new Float32Array(c)];
     k.reluLayerNormGrad(dy, y, x, gamma, dx, dg, db, 1e-5, stats);
     const [dxE, dgE, dbE, biasE] = [new Float32Array(rows * c), new Float32Array(c), new Float32Array(c), new Float32Array(c)];
-    k.reluLayerNormGradEx(dy.subarray(0, rows), gamma, y, x, gamma, dxE, dgE, dbE, 1e-5, stats, biasE);
+    const dwE = new Float32Array(c);
+    assert.ok(k.reluLayerNormGradEx(dy.subarray(0, rows), gamma, y, x, gamma, dxE, dgE, dbE, 1e-5, stats, biasE, dwE), 'dw written');
     const [m, v, out, tOut] = [m0.slice(), v0.slice(), new Float32Array(n), new Float32Array(n)];
     k.adamPolyak(w, g, m, v, out, 1e-3, 0.9, 0.999, 1e-8, 0.3, 0.02, target, tOut, 0.005);
     k.sync();
-    return [y, dx, dg, db, dxE, dgE, dbE, biasE, m, v, out, tOut];
+    return [y, dx, dg, db, dxE, dgE, dbE, biasE, dwE, m, v, out, tOut];
   };
   try {
     addon.setThreads(2);
