@@ -37,6 +37,8 @@
  *        x, gamma, dx, dgamma, dbeta, eps[, stats]): the gradients through it (dy: of y). Each gives the bits of the two
  *        calls it fuses; stats (2 floats a row) carries the rows' mean and 1/sqrt(var + eps) from the one to the other.
  *        Row statistics two-pass in float (the JS fallback kernels in src/learn/backend.ts use doubles).
+ *        reluLayerNormGradEx(dy, w, y, x, gamma, dx, dgamma, dbeta, eps, stats, dbias[, dw]) -> bool: reluLayerNormGrad
+ *        with the bias sums of dx and, below a one-output layer (w), its input and weight gradients in the same pass.
  *   conv(mode, dims, a, b, out)     NHWC 2-D convolution (no dilation): direct AVX2 kernels where the GEMM's output
  *        channels are a multiple of 16 ("Direct convolutions" below), else im2col + sgemm over chunks of output pixels;
  *        dims = Int32Array [N, H, W, Ci, KH, KW, Co, strideH, strideW, padTop, padLeft, OH, OW], filter [KH, KW, Ci, Co].
