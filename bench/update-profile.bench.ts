@@ -25,6 +25,9 @@ const { critics, updates: N, precisions } = benchArgs(UPDATE_PROFILE);
 await initBackend();
 const g = nativeGemm();
 if (!g) throw new Error('the native GEMM did not load (bash native/build.sh): the fused heads need it');
+// The breakdown's first pass is on one thread (initBackend's default is two where the process may use two CPUs: a
+// split GEMM's caller CPU would then be half of it).
+g.setThreads(1);
 for (const p of precisions) if (setGemmPrecision(p) !== p) throw new Error(`GEMM precision ${p} unavailable: ${backendLabel()}`);
 setGemmPrecision(precisions[0] ?? 'fp32');
 const engine = backendLabel();
@@ -44,6 +47,7 @@ const KERNELS = [
   'layerNormGrad',
   'layerNormRelu',
   'reluLayerNormGrad',
+  'reluLayerNormGradEx',
   'sumRows',
   'relu',
   'reluGrad',

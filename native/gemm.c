@@ -37,6 +37,8 @@
  *        x, gamma, dx, dgamma, dbeta, eps[, stats]): the gradients through it (dy: of y). Each gives the bits of the two
  *        calls it fuses; stats (2 floats a row) carries the rows' mean and 1/sqrt(var + eps) from the one to the other.
  *        Row statistics two-pass in float (the JS fallback kernels in src/learn/backend.ts use doubles).
+ *        reluLayerNormGradEx(dy, w, y, x, gamma, dx, dgamma, dbeta, eps, stats, dbias[, dw]) -> bool: reluLayerNormGrad
+ *        with the bias sums of dx and, below a one-output layer (w), its input and weight gradients in the same pass.
  *   conv(mode, dims, a, b, out)     NHWC 2-D convolution (no dilation): direct AVX2 kernels where the GEMM's output
  *        channels are a multiple of 16 ("Direct convolutions" below), else im2col + sgemm over chunks of output pixels;
  *        dims = Int32Array [N, H, W, Ci, KH, KW, Co, strideH, strideW, padTop, padLeft, OH, OW], filter [KH, KW, Ci, Co].
@@ -968,6 +970,8 @@ static napi_value Lerp(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+VEC_CLONES static void sum_rows_cols(const float *restrict x, double *restrict acc, float *restrict out, size_t lx, size_t lo, size_t k0, size_t k1);
+
 /* Sum of x[0..c) with 8 interleaved partial sums (a fixed order, so deterministic; the compiler vectorises it). */
 static inline float sum8(const float *restrict x, size_t c) {
   float p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
@@ -1008,20 +1012,50 @@ VEC_CLONES static void ln_rows(const float *restrict X, const float *restrict G,
   }
 }
 
+/* acc[k] = fma(y[k], s, acc[k]): one row of the weight gradient of a one-output dense layer, y^T dy, summed as this
+ * OpenBLAS's sgemm sums that product (one fused multiply-add a row, rows in order, from 0; checked bit for bit in
+ * test/learn/gemm-threads.test.ts). Only where the CPU has FMA (g_fma); else the caller keeps the sgemm. */
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx2,fma"))) static void fma_row(float *restrict acc, const float *restrict y, float s, size_t c) {
+  for (size_t k = 0; k < c; k++) acc[k] = __builtin_fmaf(y[k], s, acc[k]);
+}
+static int have_fma(void) {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("fma") && __builtin_cpu_supports("avx2");
+}
+#else
+static void fma_row(float *restrict acc, const float *restrict y, float s, size_t c) {
+  for (size_t k = 0; k < c; k++) acc[k] = fmaf(y[k], s, acc[k]);
+}
+static int have_fma(void) { return 0; }
+#endif
+
 /* Y (not NULL): DY is the gradient of a ReLU's output Y = relu(LayerNorm(X)); it goes through the ReLU first in the
  * same pass (relu_grad_loop's expression: the same bits as reluGrad and then this). S (not NULL): the rows' statistics
- * as ln_rows kept them for this X (the same function of the same values: the same bits as computing them again). */
-VEC_CLONES static void ln_grad_rows(const float *restrict DY, const float *restrict Y, const float *restrict X, const float *restrict G, float *restrict DX,
-                                   float *restrict accG, float *restrict accB, float *restrict xh, float *restrict gg, float *restrict tmp, size_t lx, size_t c,
-                                   float eps, const float *restrict S) {
+ * as ln_rows kept them for this X (the same function of the same values: the same bits as computing them again).
+ * DY1 (not NULL, then DY is not read): the gradient of Y is DY1[row] * W1[k], what sgemm's [rows x 1] x [1 x c] product
+ * gives (one product; + 0.0f as its accumulator: a -0 product comes out +0 there too), built a row at a time in dyr.
+ * BIAS (not NULL): each row of DX is added to it in double after it is written, sum_rows_cols's arithmetic in row order.
+ * DW1 (not NULL, with DY1): the one-output layer's weight gradient Y^T DY1, a row at a time (fma_row). */
+VEC_CLONES static void ln_grad_rows(const float *restrict DY, const float *restrict DY1, const float *restrict W1, const float *restrict Y, const float *restrict X,
+                                   const float *restrict G, float *restrict DX, float *restrict accG, float *restrict accB, float *restrict xh, float *restrict gg,
+                                   float *restrict tmp, float *restrict dyr, size_t lx, size_t c, float eps, const float *restrict S, double *restrict BIAS,
+                                   float *restrict DW1) {
   for (size_t o = 0; o < lx; o += c) {
     float mu, r;
     if (S) {
       mu = S[2 * (o / c)];
       r = S[2 * (o / c) + 1];
     } else row_stats(X + o, c, eps, tmp, &mu, &r);
+    const float *restrict dy;
+    if (DY1) {
+      const float s = DY1[o / c];
+      for (size_t k = 0; k < c; k++) dyr[k] = 0.0f + s * W1[k];
+      dy = dyr;
+      if (DW1) fma_row(DW1, Y + o, s, c);
+    } else dy = DY + o;
     for (size_t k = 0; k < c; k++) {
-      const float xk = (X[o + k] - mu) * r, d = Y ? (Y[o + k] > 0 ? DY[o + k] : 0) : DY[o + k], gk = d * G[k];
+      const float xk = (X[o + k] - mu) * r, d = Y ? (Y[o + k] > 0 ? dy[k] : 0) : dy[k], gk = d * G[k];
       xh[k] = xk;
       gg[k] = gk;
       tmp[k] = gk * xk;
@@ -1030,6 +1064,8 @@ VEC_CLONES static void ln_grad_rows(const float *restrict DY, const float *restr
     }
     const float s1 = sum8(gg, c) / (float)c, s2 = sum8(tmp, c) / (float)c;
     for (size_t k = 0; k < c; k++) DX[o + k] = r * (gg[k] - s1 - xh[k] * s2);
+    if (BIAS)
+      for (size_t k = 0; k < c; k++) BIAS[k] += DX[o + k];
   }
 }
 
@@ -1103,25 +1139,30 @@ static napi_value LayerNormRelu(napi_env env, napi_callback_info info) { return 
 typedef struct {
   const float *dy, *y, *x, *g; /* y: NULL, or the ReLU output whose gradient dy is (reluLayerNormGrad) */
   float *dx;
-  float *scratch; /* per part: 5 * c floats (dgamma, dbeta sums, 3 rows of scratch) */
+  float *scratch; /* per part: 6 * c floats (dgamma, dbeta sums, 4 rows of scratch) */
   size_t rows, c;
   float eps;
   int parts;
   const float *stats; /* NULL, or the rows' statistics layerNormRelu kept for x */
+  const float *dy1, *w1; /* NULL, or the gradient of y as dy1[row] * w1[k] (reluLayerNormGradEx; dy is then NULL) */
+  double *bias;          /* NULL, or the column sums of dx in double (reluLayerNormGradEx's dbias) */
+  float *dw1;            /* NULL, or y^T dy1 (reluLayerNormGradEx's dw, zeroed before the pass) */
+  int biasParts;         /* parts that add their rows to bias and dw1: 2 when the parts run one after the other, else 1 */
 } LnGradJob;
 
 static void ln_grad_part(void *arg, int part) {
   const LnGradJob *j = (const LnGradJob *)arg;
   const size_t c = j->c, cut = j->parts < 2 ? j->rows : (j->rows + 1) / 2;
   const size_t r0 = part == 0 ? 0 : cut, r1 = part == 0 ? cut : j->rows, o = r0 * c;
-  float *s = j->scratch + (size_t)part * 5 * c;
-  ln_grad_rows(j->dy + o, j->y ? j->y + o : NULL, j->x + o, j->g, j->dx + o, s, s + c, s + 2 * c, s + 3 * c, s + 4 * c, (r1 - r0) * c, c, j->eps,
-               j->stats ? j->stats + 2 * r0 : NULL);
+  float *s = j->scratch + (size_t)part * 6 * c;
+  ln_grad_rows(j->dy ? j->dy + o : NULL, j->dy1 ? j->dy1 + r0 : NULL, j->w1, j->y ? j->y + o : NULL, j->x + o, j->g, j->dx + o, s, s + c, s + 2 * c, s + 3 * c,
+               s + 4 * c, s + 5 * c, (r1 - r0) * c, c, j->eps, j->stats ? j->stats + 2 * r0 : NULL, part < j->biasParts ? j->bias : NULL,
+               part < j->biasParts ? j->dw1 : NULL);
 }
 
 typedef struct {
   LnGradJob j;
-  float *dg, *db;
+  float *dg, *db, *dbias;
 } LnGradCmd;
 
 static int exec_ln_grad(void *job) {
@@ -1129,15 +1170,36 @@ static int exec_ln_grad(void *job) {
   LnGradJob *j = &cmd->j;
   const size_t c = j->c;
   /* Scratch per run (not static): the addon may be loaded in more than one thread (worker_threads). */
-  float *scratch = (float *)calloc(10 * c, sizeof(float));
-  if (!scratch) return -1;
+  float *scratch = (float *)calloc(12 * c, sizeof(float));
+  double *bias = cmd->dbias ? (double *)calloc(c, sizeof(double)) : NULL;
+  if (!scratch || (cmd->dbias && !bias)) {
+    free(scratch);
+    free(bias);
+    return -1;
+  }
   j->scratch = scratch;
+  j->bias = bias;
+  /* The bias sums add rows in order: both parts in the pass when they run one after the other (run_parts then loops
+   * here), else the first part's rows in the pass and the second's after it. */
+  j->biasParts = j->parts < 2 || pool.threads < 2 || tl_nosplit ? 2 : 1;
+  if (j->dw1) memset(j->dw1, 0, sizeof(float) * c);
   run_parts(ln_grad_part, j, j->parts);
   for (size_t k = 0; k < c; k++) {
-    cmd->dg[k] = j->parts == 2 ? scratch[k] + scratch[5 * c + k] : scratch[k];
-    cmd->db[k] = j->parts == 2 ? scratch[c + k] + scratch[6 * c + k] : scratch[c + k];
+    cmd->dg[k] = j->parts == 2 ? scratch[k] + scratch[6 * c + k] : scratch[k];
+    cmd->db[k] = j->parts == 2 ? scratch[c + k] + scratch[7 * c + k] : scratch[c + k];
+  }
+  if (bias) {
+    const size_t cut = j->parts < 2 ? j->rows : (j->rows + 1) / 2;
+    if (j->biasParts < 2) sum_rows_cols(j->dx + cut * c, bias, cmd->dbias, (j->rows - cut) * c, c, 0, c);
+    else
+      for (size_t k = 0; k < c; k++) cmd->dbias[k] = (float)bias[k];
+  }
+  if (j->dw1 && j->biasParts < 2) {
+    const size_t cut = (j->rows + 1) / 2;
+    for (size_t r = cut; r < j->rows; r++) fma_row(j->dw1, j->y + r * c, j->dy1[r], c);
   }
   free(scratch);
+  free(bias);
   return 0;
 }
 
@@ -1173,7 +1235,7 @@ static napi_value ln_grad_call(napi_env env, napi_callback_info info, int relu) 
   const size_t c = lg;
   /* Large inputs: two halves of the rows, each with its own dgamma/dbeta sums, added at the end. The cut depends
    * on the shape only, never on the thread count, so one and two threads give the same bits. */
-  LnGradCmd j = {{dy, y, x, g, dx, NULL, lx / c, c, (float)eps, lx >= SPLIT_ELEMENTS && lx / c >= 2 ? 2 : 1, st}, dg, db};
+  LnGradCmd j = {{dy, y, x, g, dx, NULL, lx / c, c, (float)eps, lx >= SPLIT_ELEMENTS && lx / c >= 2 ? 2 : 1, st, NULL, NULL, NULL, NULL, 0}, dg, db, NULL};
   if (submit(exec_ln_grad, &j, sizeof j) != 0) napi_throw_error(env, NULL, "gemm.layerNormGrad: out of memory");
   return NULL;
 }
@@ -1183,6 +1245,70 @@ static napi_value LayerNormGrad(napi_env env, napi_callback_info info) { return 
  * one pass, the same bits as reluGrad(dy, y, t) and then layerNormGrad(t, x, ...); stats: layerNormRelu's for this x
  * (the rows' mean and 1/sqrt(var + eps) are then read, not computed again). */
 static napi_value ReluLayerNormGrad(napi_env env, napi_callback_info info) { return ln_grad_call(env, info, 1); }
+
+/* A Float32Array argument or null (then *data = NULL, *length = 0). */
+static int f32_or_null(napi_env env, napi_value v, float **data, size_t *length, const char *name) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) == napi_ok && t == napi_null) {
+    *data = NULL;
+    *length = 0;
+    return 1;
+  }
+  return f32(env, v, data, length, name);
+}
+
+/* reluLayerNormGradEx(dy, w, y, x, gamma, dx, dgamma, dbeta, eps, stats, dbias[, dw]) -> bool: reluLayerNormGrad with
+ * more passes folded in, each the same bits as the calls it replaces (test/learn/gemm-threads.test.ts):
+ *   w (or null): dy is [rows] and the gradient of y is dy[row] * w[k], what sgemm(false, true, rows, c, 1, dy, w) gives
+ *     (the gradient through a dense layer with one output, e.g. a critic's head): that product is not written out;
+ *   dbias (or null): sumRows(dx, dbias), the bias gradient of the dense layer under the LayerNorm;
+ *   dw (with w; or null): that one-output layer's weight gradient y^T dy, sgemm(true, false, c, 1, rows, y, dy)'s sums.
+ * stats may be null. Returns whether it wrote dw (false on a CPU without FMA: then compute it otherwise). */
+static napi_value ReluLayerNormGradEx(napi_env env, napi_callback_info info) {
+  size_t argc = 12;
+  napi_value a[12];
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  if (argc != 11 && argc != 12) {
+    napi_throw_type_error(env, NULL, "gemm.reluLayerNormGradEx: expected 11 or 12 arguments");
+    return NULL;
+  }
+  float *dy, *w, *y, *x, *g, *dx, *dg, *db, *st, *dbias, *dw = NULL;
+  size_t ldy, lw, ly, lx, lg, ldx, ldg, ldb, lst, lbias, ldw = 0;
+  double eps;
+  if (!f32(env, a[0], &dy, &ldy, "dy") || !f32_or_null(env, a[1], &w, &lw, "w") || !f32(env, a[2], &y, &ly, "y") || !f32(env, a[3], &x, &lx, "x") ||
+      !f32(env, a[4], &g, &lg, "gamma") || !f32(env, a[5], &dx, &ldx, "dx") || !f32(env, a[6], &dg, &ldg, "dgamma") || !f32(env, a[7], &db, &ldb, "dbeta") ||
+      !dbl(env, a[8], &eps, "eps") || !f32_or_null(env, a[9], &st, &lst, "stats") || !f32_or_null(env, a[10], &dbias, &lbias, "dbias") ||
+      (argc == 12 && !f32_or_null(env, a[11], &dw, &ldw, "dw")))
+    return NULL;
+  if (lg == 0 || lg > 65536 || ly != lx || ldx != lx || ldg != lg || ldb != lg || lx % lg != 0 || (w ? lw != lg || ldy != lx / lg : ldy != lx) ||
+      (dbias && lbias != lg)) {
+    napi_throw_range_error(env, NULL,
+                           "gemm.reluLayerNormGradEx: y, x, dx must be rows of gamma.length (<= 65536) values, dy as them (or one value a row with w of "
+                           "gamma.length); dgamma, dbeta, dbias as gamma");
+    return NULL;
+  }
+  if (dx == dy || dx == y) {
+    napi_throw_range_error(env, NULL, "gemm.reluLayerNormGradEx: dx must be a buffer distinct from dy and y");
+    return NULL;
+  }
+  if (st && lst != 2 * (lx / lg)) {
+    napi_throw_range_error(env, NULL, "gemm.reluLayerNormGradEx: stats must have 2 values a row");
+    return NULL;
+  }
+  if (dw && (!w || ldw != lg || dw == dx || dw == dbias)) {
+    napi_throw_range_error(env, NULL, "gemm.reluLayerNormGradEx: dw needs w and has gamma.length values, in its own buffer");
+    return NULL;
+  }
+  static int fma = -1;
+  if (fma < 0) fma = have_fma();
+  if (!fma) dw = NULL;
+  const size_t c = lg;
+  LnGradCmd j = {{w ? NULL : dy, y, x, g, dx, NULL, lx / c, c, (float)eps, lx >= SPLIT_ELEMENTS && lx / c >= 2 ? 2 : 1, st, w ? dy : NULL, w, NULL, dw, 0}, dg, db, dbias};
+  if (submit(exec_ln_grad, &j, sizeof j) != 0) napi_throw_error(env, NULL, "gemm.reluLayerNormGradEx: out of memory");
+  napi_value r;
+  CHECK(napi_get_boolean(env, dw != NULL, &r));
+  return r;
+}
 
 /* Output pixels per chunk: the im2col block (chunk x KH*KW*Ci floats) stays a few MB and cache-friendly. */
 #define CONV_CHUNK 2048
@@ -2174,6 +2300,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"layerNormGrad", NULL, LayerNormGrad, NULL, NULL, NULL, napi_default, NULL},
       {"layerNormRelu", NULL, LayerNormRelu, NULL, NULL, NULL, napi_default, NULL},
       {"reluLayerNormGrad", NULL, ReluLayerNormGrad, NULL, NULL, NULL, napi_default, NULL},
+      {"reluLayerNormGradEx", NULL, ReluLayerNormGradEx, NULL, NULL, NULL, napi_default, NULL},
       {"conv", NULL, Conv, NULL, NULL, NULL, napi_default, NULL},
       {"gatherImages", NULL, GatherImages, NULL, NULL, NULL, napi_default, NULL},
       {"convBiasRelu", NULL, ConvBiasRelu, NULL, NULL, NULL, napi_default, NULL},

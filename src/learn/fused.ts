@@ -113,17 +113,25 @@ export class FusedMlp {
     // d, the gradient flowing down, lives in d1 or d2 below the output layer; each step writes the other one.
     const other = (a: Float32Array): Float32Array => (a.buffer === this.d1.buffer ? this.d2 : this.d1);
     let d = dOut;
+    // Not null: d is one value a row, and the gradient of this layer's output is d[row] * w1[k] (the input gradient of
+    // a one-output layer above, left to the LayerNorm gradient's pass instead of written out by an sgemm).
+    let w1: Float32Array | null = null;
+    // With w1: that layer's weight gradient, left to the same pass (its input is this layer's output).
+    let dw1: Float32Array | null = null;
     for (let i = this.layers.length - 1; i >= 0; i--) {
       const l = this.layers[i] as Layer;
       const m = n * l.outDim;
       let dz = d;
+      let biasDone = false;
       if (l.relu) {
         // d holds d(loss)/d(layer output): through ReLU (output > 0), and LayerNorm in the same pass, into the other buffer.
         const out = this.a[i] as Float32Array;
         const dr = other(d).subarray(0, m);
-        if (l.ln)
-          g.reluLayerNormGrad(
-            d.subarray(0, m),
+        if (l.ln) {
+          // The bias gradient (the sum of dz's rows) in the same pass, and the one-output layer's weight gradient.
+          const wrote = g.reluLayerNormGradEx(
+            w1 ? d : d.subarray(0, m),
+            w1,
             out,
             this.z[i] as Float32Array,
             this.params[l.p + 2] as Float32Array,
@@ -131,18 +139,32 @@ export class FusedMlp {
             this.grads[l.p + 2] as Float32Array,
             this.grads[l.p + 3] as Float32Array,
             LN_EPSILON,
-            this.stats[i],
+            this.stats[i] as Float32Array,
+            this.grads[l.p + 1] as Float32Array,
+            dw1,
           );
-        else g.reluGrad(d.subarray(0, m), out, dr);
+          if (w1 && dw1 && !wrote) g.sgemm(true, false, 1, w1.length, 1, n, out, 0, d, 0, dw1, null, 0, 0, 0);
+          biasDone = true;
+        } else g.reluGrad(d.subarray(0, m), out, dr);
         dz = dr;
       }
+      w1 = null;
+      dw1 = null;
+      const below = i > 0 ? (this.layers[i - 1] as Layer) : null;
+      const foldBelow = l.outDim === 1 && below?.ln === true;
       const input = i === 0 ? this.x : (this.a[i - 1] as Float32Array);
-      g.sgemm(true, false, 1, l.inDim, l.outDim, n, input, 0, dz, 0, this.grads[l.p] as Float32Array, null, 0, 0, 0);
-      g.sumRows(dz, this.grads[l.p + 1] as Float32Array);
+      if (!foldBelow) g.sgemm(true, false, 1, l.inDim, l.outDim, n, input, 0, dz, 0, this.grads[l.p] as Float32Array, null, 0, 0, 0);
+      if (!biasDone) g.sumRows(dz, this.grads[l.p + 1] as Float32Array);
       if (i > 0) {
-        const dx = other(dz).subarray(0, n * l.inDim);
-        g.sgemm(false, true, 1, n, l.inDim, l.outDim, dz, 0, this.params[l.p] as Float32Array, 0, dx, null, 0, 0, 0);
-        d = dx;
+        if (foldBelow) {
+          d = dz;
+          w1 = this.params[l.p] as Float32Array;
+          dw1 = this.grads[l.p] as Float32Array;
+        } else {
+          const dx = other(dz).subarray(0, n * l.inDim);
+          g.sgemm(false, true, 1, n, l.inDim, l.outDim, dz, 0, this.params[l.p] as Float32Array, 0, dx, null, 0, 0, 0);
+          d = dx;
+        }
       }
     }
   }

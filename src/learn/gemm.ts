@@ -67,6 +67,21 @@ interface GemmAddon {
     eps: number,
     stats?: Float32Array,
   ) => void;
+  /** See Gemm.reluLayerNormGradEx (absent in older addons). */
+  reluLayerNormGradEx?: (
+    dy: Float32Array,
+    w: Float32Array | null,
+    y: Float32Array,
+    x: Float32Array,
+    gamma: Float32Array,
+    dx: Float32Array,
+    dgamma: Float32Array,
+    dbeta: Float32Array,
+    eps: number,
+    stats: Float32Array | null,
+    dbias: Float32Array | null,
+    dw?: Float32Array | null,
+  ) => boolean;
   conv: (mode: 0 | 1 | 2, dims: Int32Array, a: Float32Array, b: Float32Array, out: Float32Array) => void;
   /** See Gemm.convBiasRelu / setConvDirect (absent in older addons). */
   convBiasRelu?: (dims: Int32Array, x: Float32Array, filter: Float32Array, bias: Float32Array, out: Float32Array) => void;
@@ -133,6 +148,15 @@ export interface Gemm {
    */
   layerNormRelu: NonNullable<GemmAddon['layerNormRelu']>;
   reluLayerNormGrad: NonNullable<GemmAddon['reluLayerNormGrad']>;
+  /**
+   * reluLayerNormGrad with the passes next to it folded in, the same bits as the calls it replaces (an older addon:
+   * those calls). w (or null): dy is one value a row and the gradient of y is dy[row] * w[k], the product
+   * sgemm(false, true, 1, rows, c, 1, dy, 0, w, 0, ...) would write out (the input gradient of a dense layer with one
+   * output); dbias (or null): sumRows(dx, dbias), the bias gradient of the dense layer under the LayerNorm; dw (with
+   * w, or null): that one-output layer's weight gradient, sgemm(true, false, 1, c, 1, rows, y, 0, dy, 0, dw, ...).
+   * Returns whether it wrote dw (false where the addon cannot give sgemm's bits for it: then compute it otherwise).
+   */
+  reluLayerNormGradEx: NonNullable<GemmAddon['reluLayerNormGradEx']>;
   /**
    * NHWC conv (no dilation) as im2col + sgemm; dims [N, H, W, Ci, KH, KW, Co, strideH, strideW, padTop, padLeft, OH, OW].
    * mode 0 y = conv(x, filter); 1 dx from (dy, filter); 2 dW from (x, dy).
@@ -293,6 +317,7 @@ export function loadGemm(opts: LoadGemmOptions = {}): GemmLoad {
             gemm.reluGrad(dy, y, t);
             gemm.layerNormGrad(t, x, gamma, dx, dgamma, dbeta, eps);
           }),
+        reluLayerNormGradEx: addon.reluLayerNormGradEx ?? reluLayerNormGradExFallback(() => gemm),
         threadStats: addon.threadStats ?? ((): ThreadStats => [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
         helper: undefined as unknown as Gemm, // set below (it refers to this object)
         sync,
@@ -341,15 +366,17 @@ function helperLane(main: Gemm, addon: GemmAddon, keep: unknown[]): Gemm {
   const lane: Gemm = { ...main };
   // Queue only when asked (two threads, parallel on) and the addon agrees (it may refuse: another thread owns it).
   const queued =
-    <A extends unknown[]>(f: (...a: A) => void) =>
-    (...a: A): void => {
+    <A extends unknown[], R>(f: (...a: A) => R) =>
+    (...a: A): R => {
       if (main.threads < 2 || !main.parallel || !setQueue(true)) return f(...a);
+      let r: R;
       try {
-        f(...a);
+        r = f(...a);
       } finally {
         setQueue(false);
       }
       for (const x of a) if (ArrayBuffer.isView(x)) keep.push(x);
+      return r;
     };
   lane.sgemm = queued(addon.sgemm);
   lane.adam = queued(addon.adam);
@@ -376,6 +403,7 @@ function helperLane(main: Gemm, addon: GemmAddon, keep: unknown[]): Gemm {
         lane.reluGrad(dy, y, t);
         lane.layerNormGrad(t, x, gamma, dx, dgamma, dbeta, eps);
       };
+  lane.reluLayerNormGradEx = addon.reluLayerNormGradEx ? queued(addon.reluLayerNormGradEx) : reluLayerNormGradExFallback(() => lane);
   lane.helper = lane;
   // threads, parallel, precision and setThreads belong to main: read through to it.
   Object.defineProperty(lane, 'threads', { get: () => main.threads });
@@ -383,6 +411,23 @@ function helperLane(main: Gemm, addon: GemmAddon, keep: unknown[]): Gemm {
   Object.defineProperty(lane, 'bf16Engine', { get: () => main.bf16Engine });
   Object.defineProperty(lane, 'parallel', { get: () => main.parallel, set: (v: boolean) => (main.parallel = v) });
   return lane;
+}
+
+/** reluLayerNormGradEx as the calls it folds together, on the kernels of `k()` (a lane's, so that they queue on it). */
+function reluLayerNormGradExFallback(k: () => Gemm): Gemm['reluLayerNormGradEx'] {
+  return (dy, w, y, x, gamma, dx, dgamma, dbeta, eps, stats, dbias, dw): boolean => {
+    const g = k();
+    let d = dy;
+    if (w) {
+      d = new Float32Array(y.length);
+      g.sgemm(false, true, 1, dy.length, w.length, 1, dy, 0, w, 0, d, null, 0, 0, 0);
+      if (dw) g.sgemm(true, false, 1, w.length, 1, dy.length, y, 0, dy, 0, dw, null, 0, 0, 0);
+    }
+    if (stats) g.reluLayerNormGrad(d, y, x, gamma, dx, dgamma, dbeta, eps, stats);
+    else g.reluLayerNormGrad(d, y, x, gamma, dx, dgamma, dbeta, eps);
+    if (dbias) g.sumRows(dx, dbias);
+    return !!(w && dw);
+  };
 }
 
 function jsRelu(x: Float32Array): void {

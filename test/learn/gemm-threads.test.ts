@@ -237,6 +237,69 @@ test(
   },
 );
 
+test(
+  'reluLayerNormGradEx = the product a one-output layer passes down, reluLayerNormGrad and sumRows, bit for bit, on one and two threads and queued on the helper lane',
+  { skip: noGemm },
+  () => {
+    for (const { rows, c, x, dy, gamma, beta } of layerNormCases()) {
+      // The gradient from a one-output layer above: zeros among its values, negative weights (a -0 product).
+      const dOut = Float32Array.from(rnd(rows), (v, i) => (i % 7 === 0 ? 0 : v * 1e-3));
+      const w = rnd(c);
+      w[0] = -Math.abs(w[0] as number);
+      const y = new Float32Array(rows * c);
+      const stats = new Float32Array(2 * rows);
+      addon.setThreads(1);
+      addon.layerNormRelu(x, gamma, beta, y, 1e-5, stats);
+      const calls = (d: Float32Array | null): Float32Array[] => {
+        let g = dy;
+        const dw = new Float32Array(c);
+        if (d) {
+          g = new Float32Array(rows * c);
+          addon.sgemm(false, true, 1, rows, c, 1, d, 0, w, 0, g, null, 0, 0, 0);
+          addon.sgemm(true, false, 1, c, 1, rows, y, 0, d, 0, dw, null, 0, 0, 0);
+        }
+        const [dx, dg, db, bias] = [new Float32Array(rows * c), new Float32Array(c), new Float32Array(c), new Float32Array(c)];
+        addon.reluLayerNormGrad(g, y, x, gamma, dx, dg, db, 1e-5, stats);
+        addon.sumRows(dx, bias);
+        return [dx, dg, db, bias, dw];
+      };
+      const ex = (k: Gemm, d: Float32Array | null): Float32Array[] => {
+        const [dx, dg, db, bias, dw] = [new Float32Array(rows * c), new Float32Array(c), new Float32Array(c), new Float32Array(c), new Float32Array(c)];
+        const wrote = k.reluLayerNormGradEx(d ?? dy, d ? w : null, y, x, gamma, dx, dg, db, 1e-5, stats, bias, d ? dw : null);
+        k.sync();
+        // This machine's addon sums the weight gradient itself (x86-64 with FMA); elsewhere it may leave it to sgemm.
+        assert.equal(wrote, d !== null, 'dw written');
+        return [dx, dg, db, bias, dw];
+      };
+      for (const d of [dOut, null]) {
+        const what = `reluLayerNormGradEx ${rows}x${c}${d ? ' from a one-output layer' : ''}`;
+        const ref = calls(d);
+        assert.ok(ref[0]?.some((v) => v !== 0) && ref[3]?.some((v) => v !== 0) && (!d || ref[4]?.some((v) => v !== 0)), `${what}: a gradient to compare`);
+        const [one, two] = both(() => ex(addon, d));
+        assertSameBits(ref, one, `${what} vs the calls it folds, one thread`);
+        assertSameBits(ref, two, `${what} vs the calls it folds, two threads`);
+        addon.setThreads(2);
+        const queued0 = addon.threadStats()[5];
+        const lane = ex(addon.helper, d);
+        const queued = addon.threadStats()[5] - queued0;
+        addon.setThreads(1);
+        assert.equal(queued, 1, `${what}: queued on the helper lane`);
+        assertSameBits(ref, lane, `${what} vs the calls it folds, queued on the helper lane`);
+      }
+      // Without dbias and stats: dx, dgamma, dbeta as reluLayerNormGrad's.
+      const [dx, dg, db] = [new Float32Array(rows * c), new Float32Array(c), new Float32Array(c)];
+      addon.reluLayerNormGradEx(dy, null, y, x, gamma, dx, dg, db, 1e-5, null, null);
+      assertSameBits(calls(null).slice(0, 3), [dx, dg, db], `reluLayerNormGradEx ${rows}x${c} without stats and dbias`);
+    }
+    assert.throws(
+      () =>
+        addon.reluLayerNormGradEx(rnd(6), rnd(8), rnd(40), rnd(40), rnd(8), new Float32Array(40), new Float32Array(8), new Float32Array(8), 1e-5, null, null),
+      /one value a row/,
+      'dy of the wrong length with w',
+    );
+  },
+);
+
 test("the addon's switches (setQueue, setConvDirect, setConvWide) take exactly one boolean and answer with one", { skip: noGemm }, () => {
   const raw = createRequire(import.meta.url)(NATIVE_ADDON) as Record<'setQueue' | 'setConvDirect' | 'setConvWide', (...a: unknown[]) => unknown>;
   const direct = raw.setConvDirect(true);
@@ -266,7 +329,7 @@ test('an older addon without setConvWide: the wrapper reports the wide conv tile
 });
 
 test('an older addon without the fused kernels: the fallbacks give the same bits, at once and queued on the helper lane', { skip: noGemm }, () => {
-  const old = loadGemm({ without: ['layerNormRelu', 'reluLayerNormGrad', 'adamPolyak'] }).gemm as Gemm;
+  const old = loadGemm({ without: ['layerNormRelu', 'reluLayerNormGrad', 'adamPolyak', 'reluLayerNormGradEx'] }).gemm as Gemm;
   assert.ok(old, 'the addon loads without those exports');
   const [rows, c, n] = [256, 256, 65541];
   const x = rnd(rows * c);
@@ -280,10 +343,13 @@ test('an older addon without the fused kernels: the fallbacks give the same bits
     k.layerNormRelu(x, gamma, beta, y, 1e-5, stats);
     const [dx, dg, db] = [new Float32Array(rows * c), new Float32Array(c), new Float32Array(c)];
     k.reluLayerNormGrad(dy, y, x, gamma, dx, dg, db, 1e-5, stats);
+    const [dxE, dgE, dbE, biasE] = [new Float32Array(rows * c), new Float32Array(c), new Float32Array(c), new Float32Array(c)];
+    const dwE = new Float32Array(c);
+    assert.ok(k.reluLayerNormGradEx(dy.subarray(0, rows), gamma, y, x, gamma, dxE, dgE, dbE, 1e-5, stats, biasE, dwE), 'dw written');
     const [m, v, out, tOut] = [m0.slice(), v0.slice(), new Float32Array(n), new Float32Array(n)];
     k.adamPolyak(w, g, m, v, out, 1e-3, 0.9, 0.999, 1e-8, 0.3, 0.02, target, tOut, 0.005);
     k.sync();
-    return [y, dx, dg, db, m, v, out, tOut];
+    return [y, dx, dg, db, dxE, dgE, dbE, biasE, dwE, m, v, out, tOut];
   };
   try {
     addon.setThreads(2);
@@ -344,7 +410,7 @@ for (const [critics, parallel] of [
       assertSameBits(one, two, `IQL ${critics} critics (losses, then each variable)`);
       // Each update queued pi's and the even critics' kernels on the helper lane (which thread ran them varies).
       const queued = addon.threadStats()[5] - queued0;
-      if (parallel) assert.ok(queued >= 4 * 50, `only ${queued} kernels were queued on the helper lane in 4 updates`);
+      if (parallel) assert.ok(queued >= 4 * 40, `only ${queued} kernels were queued on the helper lane in 4 updates`);
       else assert.equal(queued, 0);
     },
   );
