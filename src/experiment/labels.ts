@@ -64,6 +64,9 @@ export interface LabelRow {
   withRandomLabels: Counts;
   /** Reward versions fine-tuned on the labels and swapped in during the run (tuneEvery > 0). */
   rewardVersions: string[];
+  /** Every judged episode in order: the learned outcome, the ground truth, the reward version that judged it, and
+   *  whether it was asked for (so runs with and without fine-tuning compare episode by episode). */
+  perEpisode: Array<{ index: number; learned: boolean; gt: boolean; reward: string | null; asked: boolean }>;
   seconds: number;
 }
 
@@ -104,6 +107,7 @@ export async function runLabelConnector(connector: string, o: LabelExperimentOpt
   const reward = rewardFromModel(await RewardModel.load(o.rewardPath));
   const app = await startDaemonApp({ config, calibration, token: null, backend, policy, reward, listen: false, startLoop: true });
   const eps: EpisodeSummary[] = [];
+  const judgedBy = new Map<number, string | null>();
   const requests: LabelRequest[] = [];
   const versions: string[] = [];
   const tuner =
@@ -114,7 +118,10 @@ export async function runLabelConnector(connector: string, o: LabelExperimentOpt
   let tuning: Promise<void> = Promise.resolve();
   try {
     const d = app.daemon;
-    d.on('episode', (e) => eps.push(e));
+    d.on('episode', (e) => {
+      eps.push(e);
+      judgedBy.set(e.id, d.models().reward?.version ?? null);
+    });
     // The simulated operator: looks at the cell (ground truth of the episode just closed) and labels over the REST path.
     d.on('labelRequest', (q) => {
       requests.push(q);
@@ -200,6 +207,13 @@ export async function runLabelConnector(connector: string, o: LabelExperimentOpt
     withRequestedLabels: countErrors(judged, asked),
     withRandomLabels: acc,
     rewardVersions: versions,
+    perEpisode: judged.map((e) => ({
+      index: e.index,
+      learned: e.outcome === 'success',
+      gt: e.gtSuccess === true,
+      reward: judgedBy.get(e.id) ?? null,
+      asked: asked.has(e.id),
+    })),
     seconds: (performance.now() - t0) / 1000,
   };
 }
@@ -232,6 +246,7 @@ export function labelTable(rows: LabelRow[]): string {
     {
       connector: 'all',
       rewardVersions: [],
+      perEpisode: [],
       episodes: 0,
       gtFailures: 0,
       gtSuccesses: 0,
