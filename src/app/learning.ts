@@ -14,8 +14,9 @@ import type { DaemonConfig } from '../config/schema.ts';
 import { splitFrom } from '../offline/common.ts';
 import { DEFAULT_ONLINE, trainerSettings, type OnlineTrainerConfig } from '../online/trainer.ts';
 import { TrainerSupervisor, type SupervisorOptions } from '../online/supervisor.ts';
-import { DEFAULT_REWARD_TUNE, LABEL_TUNED_REWARD_VALIDATION, type RewardExportInfo, type RewardTunerConfig } from '../online/reward-tuner.ts';
+import { DEFAULT_REWARD_TUNE, LABEL_TUNED_REWARD_VALIDATION, labelTuneRefusal, type RewardExportInfo, type RewardTunerConfig } from '../online/reward-tuner.ts';
 import { rewardFromModel } from '../daemon/models.ts';
+import { cardPathFor, readCard } from '../policy/card.ts';
 import { RewardModel } from '../policy/onnx-model.ts';
 import { offerReward } from '../swap/reward.ts';
 
@@ -26,7 +27,8 @@ export interface LearningOptions {
   /** Window K of the learned / ground-truth success rates in the operator view. */
   windowK?: number;
   /** Fine-tuning the reward classifier on operator labels (online/reward-tuner.ts): on by default when the reward the
-   *  daemon uses is a registered model with a DAIB card taking the image alone (not the depth reward); false: off. */
+   *  daemon uses is a registered model the tuner can feed (labelTuneRefusal: a DAIB card, image and any proprio such
+   *  as the depth reward's depth steps); false: off. */
   rewardTune?: Partial<RewardTunerConfig> | false;
 }
 
@@ -176,22 +178,23 @@ export function startLearning(app: DaemonApp<RunningDaemon>, o: LearningOptions)
   };
 }
 
-/**
- * Whether operator labels can fine-tune this reward model (its card): a DAIB-family classifier taking the image alone.
- * The tuner fine-tunes the head on logged images (online/reward-tuner.ts), so not a reward that also takes proprio
- * inputs such as the depth cells (the shipped depth reward); that one's labels still override its reward for learning.
- */
-export function labelTunable(card: unknown): boolean {
-  const daib = (card as { hyperparameters?: { daib?: { proprioDim?: number } } } | undefined)?.hyperparameters?.daib;
-  return !!daib && (daib.proprioDim ?? 0) === 0;
-}
-
-/** The trainer config with reward fine-tuning filled in (see LearningOptions.rewardTune). */
-function withRewardTune(app: DaemonApp<RunningDaemon>, o: LearningOptions): OnlineTrainerConfig {
+/** The trainer config with reward fine-tuning filled in (see LearningOptions.rewardTune); when the daemon's reward is
+ *  one the tuner cannot feed, the event log says why labels will only override its reward. */
+export function withRewardTune(app: DaemonApp<RunningDaemon>, o: LearningOptions): OnlineTrainerConfig {
   if (o.rewardTune === false || o.trainer.rewardTune !== undefined) return o.trainer;
   const version = app.daemon.models().reward?.version;
   const m = version ? app.log.store.findModel('reward', version) : null;
-  if (!m || !labelTunable(m.card) || !existsSync(m.path)) return o.trainer;
+  if (!m || !existsSync(m.path)) return o.trainer;
+  let why: string | null;
+  try {
+    why = labelTuneRefusal(readCard(cardPathFor(m.path)), m.path);
+  } catch (e) {
+    why = (e as Error).message;
+  }
+  if (why) {
+    app.log.event({ kind: 'trainer', message: `operator labels override the reward ${m.version} but do not fine-tune it: ${why}` });
+    return o.trainer;
+  }
   return { ...o.trainer, rewardTune: { ...DEFAULT_REWARD_TUNE, db: o.trainer.db, rewardPath: m.path, workDir: o.trainer.workDir, ...o.rewardTune } };
 }
 

@@ -5,6 +5,7 @@
  *
  *   nice npx tsx src/cli/label-experiment.ts --connectors dt12,megablock,nema15,europlug,roundkey --episodes 40 --budget 0.1
  *   ... --tune-every 2      # also fine-tune the reward on the labels during the run (same episodes: the reward does not act)
+ *   ... --tune-every 2 --spot-labels 0.1   # and the operator labels 10 % of episodes unasked (both outcomes to tune on)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -36,6 +37,12 @@ export const LABEL_EXPERIMENT = command({
     ),
     out: T.string({ minLength: 1, default: 'data/runs/labels', description: 'writes labels.json and labels.md here', cli: { arg: 'DIR' } }),
     tuneEvery: T.integer({ minimum: 0, maximum: 100000, default: 0, description: 'fine-tune the reward on every N new labels and swap it in (0 = off)' }),
+    spotLabels: T.number({
+      minimum: 0,
+      maximum: 1,
+      default: 0,
+      description: 'share of judged episodes the simulated operator also labels unasked, at random (labels of both outcomes for --tune-every)',
+    }),
     config: T.string({
       minLength: 1,
       default: 'config/daemon.yaml',
@@ -66,6 +73,7 @@ export async function main(argv: string[]): Promise<number> {
       configFile: a.config,
       calibrationDir: 'calibration',
       tuneEvery: a.tuneEvery,
+      spotLabels: a.spotLabels,
       onProgress: (l) => console.log(l),
     };
   });

@@ -16,6 +16,7 @@
  *     what any robot backend delivers; no simulator ground truth is used here.
  * Budget: requests never exceed ceil(budget * judged episodes) at any moment (so one request is possible at once,
  * the next after 1/budget episodes, ...). A request that does not fit is recorded as skipped (counted, not asked).
+ * The height-refusal warning's episodes (reason 'height-refusal', loop.ts) wait for room in the same budget instead.
  */
 import type { Vec3, Wrench } from '../core/types.ts';
 import { heightAboveGoalM } from './scoring.ts';
@@ -48,7 +49,9 @@ export interface StepEvidence {
   lifted?: boolean;
 }
 
-export type LabelRequestReason = 'uncertain' | 'flip-flop' | 'physical-disagreement';
+/** 'height-refusal': the height check refused the classifier's success at the height the height-refusal warning named
+ *  (scoring.ts heightRefusalCluster): if x* is too low there, the plug was seated and a label recovers its reward. */
+export type LabelRequestReason = 'uncertain' | 'flip-flop' | 'physical-disagreement' | 'height-refusal';
 
 export interface LabelNeed {
   reasons: LabelRequestReason[];
@@ -70,8 +73,14 @@ export interface LabelRequest extends LabelNeed {
   requestedAt: number;
 }
 
-/** Whether an episode's outcome needs a label, from its last steps' evidence (newest last); null when it does not. */
-export function labelNeed(steps: readonly StepEvidence[], threshold: number, s: LabelRequestSettings): LabelNeed | null {
+/** Whether an episode's outcome needs a label, from its last steps' evidence (newest last); null when it does not.
+ *  `also`: reasons found elsewhere (the height-refusal warning), added to the ones found here. */
+export function labelNeed(
+  steps: readonly StepEvidence[],
+  threshold: number,
+  s: LabelRequestSettings,
+  also: readonly LabelRequestReason[] = [],
+): LabelNeed | null {
   const last = steps[steps.length - 1];
   if (!last) return null;
   const reasons: LabelRequestReason[] = [];
@@ -87,6 +96,7 @@ export function labelNeed(steps: readonly StepEvidence[], threshold: number, s: 
   const height = heightAboveGoalM(last.eePos, last.goal);
   const down = Number.isFinite(height) ? height <= s.seatedToleranceM && last.lifted !== true : null;
   if (down !== null && down !== learnedSuccess) reasons.push('physical-disagreement');
+  reasons.push(...also);
   if (reasons.length === 0) return null;
   return {
     reasons,
@@ -118,5 +128,12 @@ export class LabelBudget {
     }
     this.skipped++;
     return false;
+  }
+
+  /** A request about an episode judged earlier (counted then), if it fits the budget now (and counts it). */
+  spend(): boolean {
+    if (this.requested + 1 > Math.ceil(this.fraction * this.judged - 1e-9)) return false;
+    this.requested++;
+    return true;
   }
 }

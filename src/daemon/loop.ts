@@ -35,7 +35,17 @@ import { ModelInputs, depthCellsOf, type ModelInput } from '../policy/inputs.ts'
 import type { DaemonLog, ModelInputSpec, ResidualPolicy, RewardScorer, TickTransition } from './interfaces.ts';
 import { decideSafety, EstopLatch, type EstopOrigin, type ResetResult, type SafetyDecision, type SafetyLimits } from './safety.ts';
 import { TickScheduler } from './scheduler.ts';
-import { checkedReward, heightAboveGoalM, HeightRefusalWatch, judgeEpisode, LowestTip, RecentEpisodes, type CheckedReward } from './scoring.ts';
+import {
+  checkedReward,
+  HEIGHT_WATCH,
+  heightAboveGoalM,
+  HeightRefusalWatch,
+  judgeEpisode,
+  LowestTip,
+  RecentEpisodes,
+  type CheckedReward,
+  type JudgedFinal,
+} from './scoring.ts';
 import { LabelBudget, labelNeed, type LabelRequest, type StepEvidence } from './labels.ts';
 import { TickTiming, type LateTick } from './timing.ts';
 import { buildStatus, takeoverStatus } from './status.ts';
@@ -122,6 +132,9 @@ const RECENT = 20;
 /** How long shutdown waits for a reset or retract in flight (ms). */
 const SHUTDOWN_WAIT_MS = 5000;
 
+/** Height refusals kept waiting for room in the label budget at most (five of the watch's windows). */
+const HEIGHT_REQUESTS_WAITING = 5 * HEIGHT_WATCH.window;
+
 export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl {
   private state: DaemonState = 'idle';
   private readonly latch = new EstopLatch();
@@ -169,6 +182,10 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
   private readonly openLabelRequests = new Map<number, LabelRequest>();
   /** Height refusals clustering at one height: the sign of x* calibrated too low (scoring.ts). */
   private readonly heightWatch: HeightRefusalWatch;
+  /** The label requests of the watch's recent height refusals (by episode id), ready for when it warns. */
+  private readonly heightRefusals = new Map<number, LabelRequest>();
+  /** Height refusals at the warned height waiting for room in the label budget (oldest first). */
+  private readonly heightRequestQueue: LabelRequest[] = [];
 
   constructor(opts: DaemonOptions) {
     super();
@@ -724,17 +741,55 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     return checkedReward(rawProb, ep.lowest.observe(p.obs.eePos), heightAboveGoalM(p.obs.eePos, p.obs.goal), this.cfg.practice);
   }
 
-  /** A judged episode's final reward to the height-refusal watch; its warning (once) to the event log and /status. */
+  /**
+   * A judged episode's final reward to the height-refusal watch; its warning (once) to the event log and /status. The
+   * refusals it warns about, and later ones at the same height, become label requests as the label budget allows.
+   */
   private watchHeight(ep: OpenEpisode, r: CheckedReward): void {
-    const raised = this.heightWatch.add({
+    const judged: JudgedFinal = {
       episodeId: ep.id,
       classifierSuccess: r.rawProb !== null && r.rawProb >= this.cfg.practice.successThreshold,
       heightRefused: r.high === true && !r.lifted,
       heightM: r.heightM,
-    });
-    if (!raised) return;
-    this.log.event({ kind: 'height_warning', message: raised.message, data: raised, episodeId: ep.id });
-    this.emitStatus();
+    };
+    const request = (): LabelRequest | null => {
+      const need = labelNeed(ep.evidence, this.cfg.practice.successThreshold, this.cfg.labels, ['height-refusal']);
+      return need && { ...need, episodeId: ep.id, domain: ep.domain, requestedAt: Date.now() };
+    };
+    if (this.heightWatch.warning) {
+      const q = this.heightWatch.atWarnedHeight(judged) ? request() : null;
+      if (q && !this.openLabelRequests.has(ep.id)) this.heightRequestQueue.push(q);
+    } else {
+      const q = judged.classifierSuccess && judged.heightRefused ? request() : null;
+      if (q) this.heightRefusals.set(ep.id, q);
+      for (const id of this.heightRefusals.keys()) if (this.heightRefusals.size > HEIGHT_WATCH.window) this.heightRefusals.delete(id);
+      const raised = this.heightWatch.add(judged);
+      if (raised) {
+        this.log.event({ kind: 'height_warning', message: raised.message, data: raised, episodeId: ep.id });
+        for (const id of raised.cluster.episodeIds) {
+          const c = this.heightRefusals.get(id);
+          if (c && !this.openLabelRequests.has(id)) this.heightRequestQueue.push(c);
+        }
+        this.heightRefusals.clear();
+        this.emitStatus();
+      }
+    }
+    this.askQueuedHeightRequests();
+  }
+
+  /** The warned height refusals' label requests, oldest first, as far as the label budget has room now. */
+  private askQueuedHeightRequests(): void {
+    if (!this.cfg.labels.requests) {
+      this.heightRequestQueue.length = 0;
+      return;
+    }
+    while (this.heightRequestQueue.length > 0 && this.labelBudget.spend()) this.askLabel(this.heightRequestQueue.shift()!);
+    // A long run at the wrong x* outgrows any budget: the oldest waiting ones give way (counted as skipped).
+    const over = this.heightRequestQueue.length - HEIGHT_REQUESTS_WAITING;
+    if (over > 0) {
+      this.heightRequestQueue.splice(0, over);
+      this.labelBudget.skipped += over;
+    }
   }
 
   private noteEvidence(ep: OpenEpisode, p: Prepared, r: CheckedReward): void {
@@ -750,14 +805,18 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     if (!s.requests) return;
     const need = labelNeed(ep.evidence, this.cfg.practice.successThreshold, s);
     if (!this.labelBudget.judge(need !== null) || !need) return;
-    const req: LabelRequest = { ...need, episodeId: ep.id, domain: ep.domain, requestedAt: Date.now() };
-    this.openLabelRequests.set(ep.id, req);
-    const h = need.heightAboveGoalM === null ? '' : `, tip ${(1000 * need.heightAboveGoalM).toFixed(1)} mm above x*`;
+    this.askLabel({ ...need, episodeId: ep.id, domain: ep.domain, requestedAt: Date.now() });
+  }
+
+  /** A label request: kept open until answered, logged, streamed. */
+  private askLabel(req: LabelRequest): void {
+    this.openLabelRequests.set(req.episodeId, req);
+    const h = req.heightAboveGoalM === null ? '' : `, tip ${(1000 * req.heightAboveGoalM).toFixed(1)} mm above x*`;
     this.log.event({
       kind: 'label_request',
-      message: `label requested for episode ${ep.id} (${need.reasons.join(', ')}): reward ${need.finalProb.toFixed(2)}${h}`,
+      message: `label requested for episode ${req.episodeId} (${req.reasons.join(', ')}): reward ${req.finalProb.toFixed(2)}${h}`,
       data: req,
-      episodeId: ep.id,
+      episodeId: req.episodeId,
     });
     this.emit('labelRequest', req);
     this.emitStatus();

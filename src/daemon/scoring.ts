@@ -127,8 +127,10 @@ export function judgeEpisode(
  * are kept, so the refusals of plugs resting on the socket face (at their connector's insertion depth above x*) stay a
  * minority of the classifier's successes. The watch cannot tell a low x* from a classifier that calls every
  * face-resting plug seated (both: a cluster at one height, nothing kept), so its warning names both causes, and it
- * never changes the rewards: switching the check off would teach the trainer the second case's false successes.
- * Thresholds and runs: results/reward-lift-check/README.md, "The height-refusal warning".
+ * never changes the rewards: switching the check off would teach the trainer the second case's false successes. Instead
+ * the person who can tell the two apart is asked: the cluster's episodes, and later refusals at the same height
+ * (`atWarnedHeight`), become label requests (daemon/loop.ts), and a "seated" label overrides their reward
+ * (data/labels.ts). Thresholds and runs: results/reward-lift-check/README.md, "The height-refusal warning".
  */
 export interface HeightWatchSettings {
   /** Judged episodes looked at (the newest). */
@@ -163,25 +165,34 @@ export interface HeightCluster {
   medianM: number;
   minM: number;
   maxM: number;
+  /** The cluster's episodes, oldest first. */
+  episodeIds: number[];
 }
 
 /** The largest group of height refusals within `bandM` of each other, if it meets the rule; null otherwise. */
 export function heightRefusalCluster(items: readonly JudgedFinal[], s: HeightWatchSettings = HEIGHT_WATCH): HeightCluster | null {
   const w = items.slice(-s.window);
   const successes = w.filter((e) => e.classifierSuccess).length;
-  const h = w
-    .flatMap((e) => (e.classifierSuccess && e.heightRefused && e.heightM !== null && Number.isFinite(e.heightM) ? [e.heightM] : []))
-    .sort((a, b) => a - b);
+  const h = w.filter((e) => refusedAtBottom(e)).sort((a, b) => a.heightM! - b.heightM!);
   let best = { from: 0, to: 0 };
   for (let i = 0, j = 0; j < h.length; j++) {
-    while (h[j]! - h[i]! > s.bandM + 1e-12) i++;
+    while (h[j]!.heightM! - h[i]!.heightM! > s.bandM + 1e-12) i++;
     if (j + 1 - i > best.to - best.from) best = { from: i, to: j + 1 };
   }
-  const c = h.slice(best.from, best.to);
+  const c = h.slice(best.from, best.to).map((e) => e.heightM!);
   if (c.length < s.minCount || c.length < s.minShare * successes) return null;
   const mid = c.length >> 1;
   const medianM = c.length % 2 ? c[mid]! : (c[mid - 1]! + c[mid]!) / 2;
-  return { count: c.length, classifierSuccesses: successes, judged: w.length, medianM, minM: c[0]!, maxM: c[c.length - 1]! };
+  const episodeIds = h
+    .slice(best.from, best.to)
+    .map((e) => e.episodeId)
+    .sort((a, b) => a - b);
+  return { count: c.length, classifierSuccesses: successes, judged: w.length, medianM, minM: c[0]!, maxM: c[c.length - 1]!, episodeIds };
+}
+
+/** A classifier success the height check refused with the tip at its lowest (at the bottom of something), height known. */
+function refusedAtBottom(e: JudgedFinal): boolean {
+  return e.classifierSuccess && e.heightRefused && e.heightM !== null && Number.isFinite(e.heightM);
 }
 
 /** The warning an operator reads (in /status and the event log). */
@@ -218,9 +229,17 @@ export class HeightRefusalWatch {
       `with the tip ${mm(c.minM)}-${mm(c.maxM)} mm above x*, at one height: x* may be ${off.toFixed(1)} mm too low, and then every seated ` +
       `plug is refused and learning gets no success. Recalibrate the socket's z (calibration/socket.yaml goal or offset), ` +
       `or raise practice.heightToleranceM above ${Math.ceil(off + 1)} mm (now ${mm(this.toleranceM)} mm). ` +
-      `If instead the plugs rest on the socket face there (x* off sideways), the refusals are right. The check keeps refusing meanwhile.`;
+      `If instead the plugs rest on the socket face there (x* off sideways), the refusals are right. The check keeps refusing meanwhile; ` +
+      `the refused episodes at that height are asked as label requests (within the label budget), so a seated one's reward can be recovered.`;
     this.warning = { kind: 'height-refusals-cluster', message, offsetMm: Number(off.toFixed(1)), cluster: c, episodeId: e.episodeId, at: now };
     return this.warning;
+  }
+
+  /** After the warning: whether a judged episode is another refusal at the warned height (within the band of the
+   *  cluster's median), whose reward a label could recover as well. */
+  atWarnedHeight(e: JudgedFinal): boolean {
+    const w = this.warning;
+    return w !== null && refusedAtBottom(e) && Math.abs(e.heightM! - w.cluster.medianM) <= this.s.bandM + 1e-12;
   }
 }
 

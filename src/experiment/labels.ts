@@ -41,6 +41,9 @@ export interface LabelExperimentOptions {
   /** Also fine-tune the reward on the labels as they come (online/reward-tuner.ts, every `tuneEvery` labels) and swap
    *  each version in through the reward validation; 0 = off. Runs in this process between episodes (the loop free-runs). */
   tuneEvery: number;
+  /** Share of judged episodes the simulated operator also labels unasked (spot checks, drawn at random): labels of
+   *  both outcomes for the fine-tune, which the requests alone rarely give. 0 = none. Not counted as requested labels. */
+  spotLabels: number;
   onProgress?: (line: string) => void;
 }
 
@@ -62,8 +65,13 @@ export interface LabelRow {
   withRequestedLabels: Counts;
   /** The same number of labels on random episodes (expected counts). */
   withRandomLabels: Counts;
+  /** Episodes the operator labelled unasked (spotLabels). */
+  spotLabelled: number;
   /** Reward versions fine-tuned on the labels and swapped in during the run (tuneEvery > 0). */
   rewardVersions: string[];
+  /** Every judged episode in order: the learned outcome, the ground truth, the reward version that judged it, and
+   *  whether it was asked for (so runs with and without fine-tuning compare episode by episode). */
+  perEpisode: Array<{ index: number; learned: boolean; gt: boolean; reward: string | null; asked: boolean; spot: boolean }>;
   seconds: number;
 }
 
@@ -104,7 +112,9 @@ export async function runLabelConnector(connector: string, o: LabelExperimentOpt
   const reward = rewardFromModel(await RewardModel.load(o.rewardPath));
   const app = await startDaemonApp({ config, calibration, token: null, backend, policy, reward, listen: false, startLoop: true });
   const eps: EpisodeSummary[] = [];
+  const judgedBy = new Map<number, string | null>();
   const requests: LabelRequest[] = [];
+  const spot = new Set<number>();
   const versions: string[] = [];
   const tuner =
     o.tuneEvery > 0
@@ -114,14 +124,16 @@ export async function runLabelConnector(connector: string, o: LabelExperimentOpt
   let tuning: Promise<void> = Promise.resolve();
   try {
     const d = app.daemon;
-    d.on('episode', (e) => eps.push(e));
+    d.on('episode', (e) => {
+      eps.push(e);
+      judgedBy.set(e.id, d.models().reward?.version ?? null);
+    });
     // The simulated operator: looks at the cell (ground truth of the episode just closed) and labels over the REST path.
-    d.on('labelRequest', (q) => {
-      requests.push(q);
-      const gt = eps.find((e) => e.id === q.episodeId)?.gtSuccess;
+    const operatorLabels = (episodeId: number): void => {
+      const gt = eps.find((e) => e.id === episodeId)?.gtSuccess;
       if (gt == null) return;
-      app.log.store.labelEpisode({ episodeId: q.episodeId, success: gt, by: 'simulated-operator', note: 'ground truth' });
-      d.noteLabel(q.episodeId, gt, 'simulated-operator', 'ground truth');
+      app.log.store.labelEpisode({ episodeId, success: gt, by: 'simulated-operator', note: 'ground truth' });
+      d.noteLabel(episodeId, gt, 'simulated-operator', 'ground truth');
       if (!tuner) return;
       const tuneNow = async (): Promise<void> => {
         await app.log.flush(); // the labelled episode's rows are committed before they are read
@@ -152,6 +164,16 @@ export async function runLabelConnector(connector: string, o: LabelExperimentOpt
           o.onProgress?.(`[${connector}] reward fine-tune failed: ${(e as Error).message}`);
         }
       });
+    };
+    d.on('labelRequest', (q) => {
+      requests.push(q);
+      operatorLabels(q.episodeId);
+    });
+    const spotRng = new Rng(o.seed + 11);
+    d.on('episode', (e) => {
+      if (o.spotLabels <= 0 || (e.outcome !== 'success' && e.outcome !== 'failure') || !spotRng.bernoulli(o.spotLabels)) return;
+      spot.add(e.id);
+      setImmediate(() => operatorLabels(e.id)); // after the daemon has finished closing the episode
     });
     const r = d.startPractice({ count: o.episodes, scenario: 'II', kind: 'practice', seed: o.seed * 100000 });
     if (!r.ok) throw new Error(`practice refused: ${r.reason}`);
@@ -199,7 +221,16 @@ export async function runLabelConnector(connector: string, o: LabelExperimentOpt
     noLabels: countErrors(judged, new Set()),
     withRequestedLabels: countErrors(judged, asked),
     withRandomLabels: acc,
+    spotLabelled: spot.size,
     rewardVersions: versions,
+    perEpisode: judged.map((e) => ({
+      index: e.index,
+      learned: e.outcome === 'success',
+      gt: e.gtSuccess === true,
+      reward: judgedBy.get(e.id) ?? null,
+      asked: asked.has(e.id),
+      spot: spot.has(e.id),
+    })),
     seconds: (performance.now() - t0) / 1000,
   };
 }
@@ -214,6 +245,7 @@ export function labelTable(rows: LabelRow[]): string {
       gtFailures: t.gtFailures + r.gtFailures,
       gtSuccesses: t.gtSuccesses + r.gtSuccesses,
       requested: t.requested + r.requested,
+      spotLabelled: t.spotLabelled + r.spotLabelled,
       requestsOnErrors: t.requestsOnErrors + r.requestsOnErrors,
       noLabels: {
         falsePositives: t.noLabels.falsePositives + r.noLabels.falsePositives,
@@ -231,7 +263,9 @@ export function labelTable(rows: LabelRow[]): string {
     }),
     {
       connector: 'all',
+      spotLabelled: 0,
       rewardVersions: [],
+      perEpisode: [],
       episodes: 0,
       gtFailures: 0,
       gtSuccesses: 0,
@@ -245,7 +279,7 @@ export function labelTable(rows: LabelRow[]): string {
     },
   );
   const line = (r: LabelRow): string =>
-    `| ${r.connector} | ${r.episodes} | ${r.gtFailures} | ${r.requested} (${pct(r.requested, r.episodes)}; ${r.requestsOnErrors} on errors) | ` +
+    `| ${r.connector} | ${r.episodes} | ${r.gtFailures} | ${r.requested} (${pct(r.requested, r.episodes)}; ${r.requestsOnErrors} on errors)${r.spotLabelled ? `; +${r.spotLabelled} unasked` : ''} | ` +
     `${r.noLabels.falsePositives} (${pct(r.noLabels.falsePositives, r.gtFailures)}) | ${r.withRequestedLabels.falsePositives} (${pct(r.withRequestedLabels.falsePositives, r.gtFailures)}) | ` +
     `${r.withRandomLabels.falsePositives.toFixed(1)} (${pct(r.withRandomLabels.falsePositives, r.gtFailures)}) | ${r.noLabels.falseNegatives} / ${r.withRequestedLabels.falseNegatives} / ${r.withRandomLabels.falseNegatives.toFixed(1)} |`;
   return [

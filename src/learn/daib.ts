@@ -610,8 +610,9 @@ export class DaibClassifier {
     this.optimizer.dispose();
   }
 
-  /** The head's input: z, then the scaled proprio when the classifier takes one. Inside a tidy. */
-  private headInput(z: tf.Tensor2D, proprio: tf.Tensor2D | null): tf.Tensor2D {
+  /** The head's input: z, then the scaled proprio when the classifier takes one. Inside a tidy. Public for the head's
+   *  fine-tune on frozen features (reward-tune.ts), which must build it exactly as training and inference do. */
+  headInput(z: tf.Tensor2D, proprio: tf.Tensor2D | null): tf.Tensor2D {
     if (this.config.proprioDim === 0) return z;
     if (!proprio) throw new Error(`DAIB classifier: takes a proprio input of ${this.config.proprioDim} values, none given`);
     return tf.concat<tf.Tensor2D>([z, tf.mul<tf.Tensor2D>(proprio, tf.tensor1d(this.config.proprioScale))], -1);

@@ -6,13 +6,14 @@
  * `<layer>/<kernel|bias|gamma|beta>`; conv kernels go back from ONNX's [co, ci, kh, kw] to tfjs's [kh, kw, ci, co]).
  * Layers the inference graph does not hold (the bottleneck's log-variance, the domain head) keep their initial
  * weights: inference never uses them. `fineTuneHead` then trains only the success head on frozen encoder features
- * (computed once), with per-sample weights, and the result is exported through the ordinary path
+ * (computed once; with the proprio input, e.g. the depth reward's depth steps, joined as in training), with
+ * per-sample weights, and the result is exported through the ordinary path
  * (`clf.inferenceModel()` + saveOnnxModel).
  */
 import * as tf from '@tensorflow/tfjs';
 import { onnxProto } from '../policy/onnx-format.ts';
 import { DaibClassifier, savedDaibConfig, type DaibConfig } from './daib.ts';
-import { gatherImages, netVariables } from './nets.ts';
+import { netVariables } from './nets.ts';
 import { makeAdam } from './optim.ts';
 
 /** float32 initializers of an ONNX model by name. */
@@ -93,31 +94,38 @@ export interface HeadTuneResult {
   steps: number;
 }
 
+/** A tuning set as the model is fed (policy/inputs.ts ModelInputs): float images, and proprio when it takes one. */
+export interface HeadTuneInputs {
+  /** count * h * w * 3, NHWC, already scaled as the card asks (byte / 255). */
+  images: Float32Array;
+  /** count * proprioDim, raw units (the classifier's proprioScale is applied inside, as in its graph); absent: none. */
+  proprio?: Float32Array;
+}
+
 /**
- * Trains the success head only, on frozen encoder features of `count` images (uint8 RGB, NHWC, the encoder's input
- * size), toward `targets` in [0, 1] (hard labels or soft anchors) weighted per sample.
+ * Trains the success head only, on frozen encoder features of `count` samples (and their proprio, joined as
+ * DaibClassifier.headInput joins it), toward `targets` in [0, 1] (hard labels or soft anchors) weighted per sample.
  */
 export function fineTuneHead(
   clf: DaibClassifier,
-  images: Uint8Array,
+  inputs: HeadTuneInputs,
   count: number,
   targets: Float32Array,
   weights: Float32Array,
   o: HeadTuneOptions,
 ): HeadTuneResult {
   if (targets.length !== count || weights.length !== count)
-    throw new Error(`fineTuneHead: ${count} images, ${targets.length} targets, ${weights.length} weights`);
+    throw new Error(`fineTuneHead: ${count} samples, ${targets.length} targets, ${weights.length} weights`);
   const shape = clf.config.encoder.inputShape;
   const size = shape[0] * shape[1] * shape[2];
-  if (images.length !== count * size) throw new Error(`fineTuneHead: images has ${images.length} values, need ${count}*${size}`);
-  const buf = new Float32Array(count * size);
-  gatherImages(
-    images,
-    shape,
-    Int32Array.from({ length: count }, (_, i) => i),
-    buf,
-  );
-  const feats = tf.tidy(() => clf.rep.encoder.features<tf.Tensor>(tf.tensor4d(buf, [count, ...shape])) as tf.Tensor2D);
+  if (inputs.images.length !== count * size) throw new Error(`fineTuneHead: images has ${inputs.images.length} values, need ${count}*${size}`);
+  const pd = clf.config.proprioDim;
+  if ((inputs.proprio?.length ?? 0) !== count * pd)
+    throw new Error(`fineTuneHead: proprio has ${inputs.proprio?.length ?? 0} values, the classifier takes ${count}*${pd}`);
+  const feats = tf.tidy(() => {
+    const z = clf.rep.encoder.features<tf.Tensor>(tf.tensor4d(inputs.images, [count, ...shape])) as tf.Tensor2D;
+    return clf.headInput(z, pd > 0 && inputs.proprio ? tf.tensor2d(inputs.proprio, [count, pd]) : null);
+  });
   const y = tf.tensor2d(targets, [count, 1]);
   const wsum = weights.reduce((a, b) => a + b, 0);
   const w = tf.tensor2d(

@@ -14,17 +14,22 @@
  *   logged probability on it as a soft target (weight `anchorWeight` in total), so the head does not drift where no
  *   one labelled; a version waits until labelled frames of both outcomes exist.
  * Every version starts from the ORIGINAL model's weights and uses every label so far (the newest per episode).
+ *
+ * Each frame is fed as the daemon scores it: the logged row as its observation (data/dataset.ts observationOf) through
+ * the card's input builder (policy/inputs.ts ModelInputs), so a reward taking proprio inputs (the depth reward's depth
+ * steps from the logged depth image) is tuned on exactly what it judges. A frame the card's inputs cannot be built
+ * from (no image, or no depth image for a depth reward) is left out. Which rewards can be tuned: `labelTuneRefusal`.
  */
-import { readFileSync } from 'node:fs';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { observationOf } from '../data/dataset.ts';
 import { heightAboveGoalM } from '../daemon/scoring.ts';
 import { initBackend } from '../learn/backend.ts';
 import type { DaibConfig } from '../learn/daib.ts';
 import { saveOnnxModel } from '../learn/export.ts';
 import { fineTuneHead, rewardClassifierFromOnnx } from '../learn/reward-tune.ts';
-import { cardPathFor, readCard, sha256Hex } from '../policy/card.ts';
-import { modelImageBytes } from '../policy/inputs.ts';
+import { cardPathFor, readCard, sha256Hex, type ModelCard } from '../policy/card.ts';
+import { InputSpecError, inputSpecOf, ModelInputs, type ModelInputSpec } from '../policy/inputs.ts';
 import { Store } from '../store/index.ts';
 import type { TransitionRecord } from '../store/types.ts';
 import { Rng } from '../util/rng.ts';
@@ -72,6 +77,31 @@ export const DEFAULT_REWARD_TUNE: Omit<RewardTunerConfig, 'db' | 'rewardPath' | 
  */
 export const LABEL_TUNED_REWARD_VALIDATION = { maxFlipFraction: 0.1, onFlag: 'reject' } as const;
 
+/**
+ * Why operator labels cannot fine-tune the reward of this card (null: they can): the tuner rebuilds a DAIB-family
+ * classifier from the card's `hyperparameters.daib` and feeds it what the card's inputs name (an image, and a proprio
+ * vector such as the depth reward's depth steps), so the card must describe such a classifier and inputs the one input
+ * pipeline can build from a logged observation, of the sizes the classifier takes. The daemon (app/learning.ts) and
+ * the tuner ask this one rule.
+ */
+export function labelTuneRefusal(card: ModelCard, source: string): string | null {
+  const daib = (card.hyperparameters as { daib?: Partial<DaibConfig> } | undefined)?.daib;
+  if (!daib?.encoder?.inputShape) return `${source}: field 'hyperparameters.daib' is missing: only a DAIB-family classifier can be fine-tuned`;
+  let spec: ModelInputSpec;
+  try {
+    spec = inputSpecOf(card, source);
+  } catch (e) {
+    return (e as Error).message;
+  }
+  const [h, w] = daib.encoder.inputShape;
+  if (!spec.image || spec.image.width !== w || spec.image.height !== h)
+    return `${source}: the card's image input (${spec.image ? `${spec.image.width}x${spec.image.height}` : 'none'}) is not the classifier's ${w}x${h}`;
+  const pd = daib.proprioDim ?? 0;
+  if ((spec.proprio?.layout.length ?? 0) !== pd)
+    return `${source}: the card's proprio input has ${spec.proprio?.layout.length ?? 0} values, the classifier ${pd}`;
+  return null;
+}
+
 export interface RewardExportInfo {
   path: string;
   version: string;
@@ -80,6 +110,12 @@ export interface RewardExportInfo {
   frames: { positive: number; negative: number; anchors: number };
   lossBefore: number;
   lossAfter: number;
+}
+
+/** One frame as the model is fed (copies of the input builder's buffers). */
+interface Fed {
+  image: Float32Array;
+  proprio: Float32Array | undefined;
 }
 
 export class RewardTuner {
@@ -96,7 +132,9 @@ export class RewardTuner {
 
   async init(): Promise<void> {
     await initBackend();
-    readCard(cardPathFor(this.cfg.rewardPath)); // refuses a missing or bad card now rather than at the first label
+    // Refuses a missing or bad card, or one it cannot tune, now rather than at the first label.
+    const why = labelTuneRefusal(readCard(cardPathFor(this.cfg.rewardPath)), this.cfg.rewardPath);
+    if (why) throw new Error(`reward tuner: ${why}`);
     this.reader = Store.openReadOnly(this.cfg.db);
     this.writer = Store.open(this.cfg.db, { integrityCheck: 'header' });
   }
@@ -130,20 +168,38 @@ export class RewardTuner {
     const c = this.cfg;
     const bytes = readFileSync(c.rewardPath);
     const card = readCard(cardPathFor(c.rewardPath));
-    const daib = (card.hyperparameters as { daib?: DaibConfig }).daib;
-    if (!daib) throw new Error(`${cardPathFor(c.rewardPath)}: field 'hyperparameters.daib' is missing: only a DAIB-family classifier can be fine-tuned`);
+    const why = labelTuneRefusal(card, c.rewardPath);
+    if (why) throw new Error(`reward tuner: ${why}`);
+    const daib = (card.hyperparameters as { daib: DaibConfig }).daib;
+    const inputs = new ModelInputs(inputSpecOf(card, c.rewardPath), c.rewardPath);
     const clf = rewardClassifierFromOnnx(bytes, daib, c.rewardPath);
     try {
-      const [h, wd] = daib.encoder.inputShape;
-      const px = h * wd * 3;
-      const frames: Array<{ row: TransitionRecord; target: number; anchor: boolean }> = [];
+      const frames: Array<{ input: Fed; target: number; anchor: boolean }> = [];
+      let unfed = 0;
+      /** The row as the daemon's scoring feeds the model (copies), or null when its inputs cannot be built. */
+      const feed = (row: TransitionRecord): Fed | null => {
+        if (!row.image) return null;
+        try {
+          const x = inputs.build(observationOf(row));
+          return { image: Float32Array.from(x.image ?? []), proprio: x.proprio && Float32Array.from(x.proprio) };
+        } catch (e) {
+          if (!(e instanceof InputSpecError)) throw e;
+          unfed++;
+          return null;
+        }
+      };
       for (const [ep, success] of this.labels) {
         const rows = (r.getEpisode(ep, { transitions: true, images: true })?.transitions ?? []).filter((t) => t.image !== null);
         if (rows.length === 0) continue;
-        if (!success) for (const row of rows.slice(-c.lastFrames)) frames.push({ row, target: 0, anchor: false });
-        else {
+        if (!success) {
+          for (const row of rows.slice(-c.lastFrames)) {
+            const input = feed(row);
+            if (input) frames.push({ input, target: 0, anchor: false });
+          }
+        } else {
           const last = rows[rows.length - 1]!;
-          if (heightAboveGoalM(last.eePos, last.goal) <= c.seatedToleranceM) frames.push({ row: last, target: 1, anchor: false });
+          const input = heightAboveGoalM(last.eePos, last.goal) <= c.seatedToleranceM ? feed(last) : null;
+          if (input) frames.push({ input, target: 1, anchor: false });
         }
       }
       const labelled = frames.length;
@@ -151,7 +207,7 @@ export class RewardTuner {
       // seated frames into false negatives): wait for labelled frames of both.
       const pos = frames.filter((f) => f.target === 1).length;
       if (pos === 0 || pos === labelled) {
-        this.lastSkip = `labelled frames of one outcome only (${pos} seated, ${labelled - pos} not): waiting for labels of the other`;
+        this.lastSkip = `labelled frames of one outcome only (${pos} seated, ${labelled - pos} not${unfed ? `, ${unfed} without the inputs the reward takes` : ''}): waiting for labels of the other`;
         return null;
       }
       // Anchors: the last frames of unlabelled practice episodes (where the outcome is decided), each with the
@@ -164,15 +220,22 @@ export class RewardTuner {
         const j = rows.length - 1 - rng.int(Math.min(c.lastFrames, rows.length));
         const row = rows[j],
           prev = rows[j - 1];
-        if (!row?.image || !prev || prev.step !== row.step - 1 || prev.rewardProb == null) continue;
-        frames.push({ row, target: prev.rewardProb, anchor: true });
+        if (!row || !prev || prev.step !== row.step - 1 || prev.rewardProb == null) continue;
+        const input = feed(row);
+        if (input) frames.push({ input, target: prev.rewardProb, anchor: true });
       }
       const anchors = frames.length - labelled;
-      const images = new Uint8Array(frames.length * px);
-      frames.forEach((f, i) => modelImageBytes(f.row.image!, wd, h, images, i * px));
+      const px = frames[0]!.input.image.length;
+      const pd = daib.proprioDim ?? 0;
+      const images = new Float32Array(frames.length * px);
+      const proprio = pd > 0 ? new Float32Array(frames.length * pd) : undefined;
+      frames.forEach((f, i) => {
+        images.set(f.input.image, i * px);
+        if (proprio && f.input.proprio) proprio.set(f.input.proprio, i * pd);
+      });
       const targets = Float32Array.from(frames, (f) => f.target);
       const weights = Float32Array.from(frames, (f) => (f.anchor ? (c.anchorWeight * labelled) / Math.max(1, anchors) : 1));
-      const res = fineTuneHead(clf, images, frames.length, targets, weights, {
+      const res = fineTuneHead(clf, { images, ...(proprio ? { proprio } : {}) }, frames.length, targets, weights, {
         steps: c.steps,
         lr: c.lr,
         batchSize: c.batchSize,
@@ -185,7 +248,7 @@ export class RewardTuner {
       const path = join(dir, `${c.exportName}-${String(version).padStart(7, '0')}.onnx`);
       const positive = frames.filter((f) => !f.anchor && f.target === 1).length;
       const out = saveOnnxModel(clf.inferenceModel(), path, {
-        inputRoles: ['image'],
+        inputRoles: pd > 0 ? ['image', 'proprio'] : ['image'],
         outputRoles: ['probability'],
         card: {
           kind: 'reward',

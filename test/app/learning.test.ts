@@ -7,10 +7,9 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { getPriority } from 'node:os';
 import { join } from 'node:path';
-import { labelTunable, startLearning } from '../../src/app/learning.ts';
-import { readCard } from '../../src/policy/card.ts';
+import { startLearning } from '../../src/app/learning.ts';
 import { DEFAULT_ONLINE } from '../../src/online/trainer.ts';
-import { rig, root } from '../daemon/helpers.ts';
+import { rig } from '../daemon/helpers.ts';
 import { tinyOffline } from '../online/fixtures.ts';
 import { teardown } from '../teardown.ts';
 
@@ -120,10 +119,4 @@ test('trainer exports are swapped in; a trainer crash leaves control running and
   assert.ok(lv.swaps.swaps >= 1);
   await r.app.log.flush();
   assert.ok(r.app.log.store.listEvents({ kind: 'trainer' }).some((e) => /crashed/.test(e.message)));
-});
-
-test('operator labels fine-tune the shipped image reward, not the shipped depth reward (the tuner feeds images alone)', () => {
-  assert.equal(labelTunable(readCard(join(root, 'models/reward.onnx.json'))), true);
-  assert.equal(labelTunable(readCard(join(root, 'models/reward-depth.onnx.json'))), false);
-  assert.equal(labelTunable({ hyperparameters: {} }), false, 'not a DAIB-family card');
 });

@@ -2,7 +2,8 @@
  * Asking for labels (issue 13): the decision (src/daemon/labels.ts) on hand-made evidence, its budget, and the daemon
  * asking on the mock robot with a real SQLite log: an uncertain episode asks, a confident one whose tip pose agrees does
  * not, a confident failure whose tip went down does (a success whose tip never went down is refused by the height
- * check, scoring.ts, and asks nothing), and the budget holds over a run.
+ * check, scoring.ts, and asks nothing for that, but once such refusals cluster at one height they are asked about, as
+ * x* calibrated too low would look the same), and the budget holds over a run.
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -136,7 +137,9 @@ test('physical evidence: a confident learned failure whose tip went down asks, w
   }
 
   // 6 mm of x* error: the P-controller lands on the socket face, 16 mm above the seated height, and the classifier
-  // says seated. The height check (practice.heightToleranceM) refuses it: a failure the tip pose agrees with, no label.
+  // says seated. The height check (practice.heightToleranceM) refuses it: a failure the tip pose agrees with, so no
+  // label for that. But refusals at one height are also what x* calibrated too low looks like, which the daemon cannot
+  // tell apart (scoring.ts heightRefusalCluster): once it warns, the refused episodes are asked, within the budget.
   const face = await practise(t, 0.97, 10, { goalNoise: 0.006, budget: 0.25 });
   const eps = face.r.app.log.store.listEpisodes({ order: 'asc' });
   const blocked = eps.filter((e) => e.gtSuccess === false);
@@ -150,5 +153,14 @@ test('physical evidence: a confident learned failure whose tip went down asks, w
     Array<string>(10 - blocked.length).fill('success'),
     'the seated ones stay successes',
   );
-  assert.deepEqual([face.status.labels.judged, face.status.labels.requested, face.status.labels.skipped], [10, 0, 0]);
+  assert.deepEqual(
+    face.status.warnings.map((w) => w.kind),
+    ['height-refusals-cluster'],
+  );
+  assert.deepEqual([face.status.labels.judged, face.status.labels.requested, face.status.labels.skipped], [10, Math.ceil(0.25 * 10), 0]);
+  const blockedIds = new Set(blocked.map((e) => e.id));
+  for (const e of face.events) {
+    assert.deepEqual((e.data as { reasons: string[] }).reasons, ['height-refusal']);
+    assert.ok(blockedIds.has(e.episodeId ?? -1), `asked about a refused episode: ${e.episodeId}`);
+  }
 });

@@ -19,6 +19,7 @@ import {
   type JudgedFinal,
   type ScoringSettings,
 } from '../../src/daemon/scoring.ts';
+import { AUTH } from '../api/helpers.ts';
 import { logged, rig, tickUntil } from './helpers.ts';
 
 const S: ScoringSettings = { successThreshold: 0.5, useGroundTruthReward: false, liftToleranceM: 0.001, heightToleranceM: 0.004 };
@@ -293,10 +294,16 @@ test('MuJoCo cell: a seated plug lifted by the last action is judged a failure a
 async function practiceWithXStarOff(
   dz: number,
   episodes: number,
+  /** Label requests on with this budget (off otherwise); the operator then labels the first requested episode seated. */
+  labelBudget: number | null = null,
 ): Promise<{
   warnings: Array<{ kind: string; message: string; offsetMm?: number; episodeId: number | null }>;
   events: string[];
   reasons: Array<string | null>;
+  episodeIds: number[];
+  requests: Array<{ episodeId: number; reasons: string[] }>;
+  /** Rewards of the labelled episode's transitions as learning reads them, before and after the label. */
+  recovered: { episodeId: number; before: number[]; after: number[] } | null;
 }> {
   const r = await rig({
     connector: 'europlug',
@@ -307,7 +314,8 @@ async function practiceWithXStarOff(
       c.socket.offset = [0, 0, dz];
     },
     config: (c) => {
-      c.labels.requests = false;
+      c.labels.requests = labelBudget !== null;
+      c.labels.budget = labelBudget ?? 0;
     },
   });
   try {
@@ -319,7 +327,29 @@ async function practiceWithXStarOff(
       warnings: Array<{ kind: string; message: string; offsetMm?: number; episodeId: number | null }>;
     };
     const store = r.app.log.store;
+    const requests = store
+      .listEvents({ kind: 'label_request', order: 'asc' })
+      .map((e) => ({ episodeId: e.episodeId ?? -1, reasons: (e.data as { reasons: string[] }).reasons }));
+    const rewards = (id: number): number[] => {
+      const ts = store.getEpisode(id, { transitions: true, images: false })?.transitions ?? [];
+      const label = store.episodeLabel(id)?.success ?? null;
+      return ts.map((t, i) => learningReward(t, { source: 'rewardProb', label, last: i === ts.length - 1 }) ?? Number.NaN);
+    };
+    let recovered = null;
+    const first = requests[0]?.episodeId;
+    if (first !== undefined) {
+      const before = rewards(first);
+      const res = await fetch(`${r.app.url}/episodes/${first}/label`, { method: 'POST', headers: AUTH, body: JSON.stringify({ success: true }) });
+      assert.equal(res.status, 201);
+      recovered = { episodeId: first, before, after: rewards(first) };
+    }
     return {
+      episodeIds: store
+        .listEpisodes({ limit: 100 })
+        .map((e) => e.id)
+        .sort((a, b) => a - b),
+      requests,
+      recovered,
       warnings: status.warnings,
       events: store.listEvents({ kind: 'height_warning' }).map((e) => e.message),
       reasons: store
@@ -348,4 +378,23 @@ test('MuJoCo cell: x* calibrated 5 mm too low, every seated plug refused at one 
   const exact = await practiceWithXStarOff(0, 7);
   assert.deepEqual(exact.reasons, Array<null>(7).fill(null));
   assert.deepEqual([exact.warnings, exact.events], [[], []]);
+});
+
+test('MuJoCo cell: x* 5 mm too low, the warned height refusals become label requests within the budget, and a "seated" label recovers the reward', async () => {
+  // Budget 0.5: the warning comes with the 5th judged episode, which has room for ceil(2.5) = 3 requests, the 7th for
+  // one more; every request is about a refused episode, oldest first.
+  const low = await practiceWithXStarOff(-0.005, 7, 0.5);
+  assert.equal(low.warnings.length, 1);
+  assert.deepEqual(
+    low.requests,
+    low.episodeIds.slice(0, 4).map((episodeId) => ({ episodeId, reasons: ['height-refusal'] })),
+  );
+  // The refused seated plug taught nothing but 0; labelled seated, its last transition is a success again.
+  const rec = low.recovered;
+  assert.ok(rec);
+  assert.equal(rec.before.at(-1), 0, 'refused by the height check');
+  assert.equal(rec.after.at(-1), 1, 'recovered by the label');
+  // x* right: nothing refused, nothing asked.
+  const exact = await practiceWithXStarOff(0, 7, 0.5);
+  assert.deepEqual([exact.warnings, exact.requests], [[], []]);
 });

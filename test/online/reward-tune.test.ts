@@ -8,15 +8,20 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { rewardFromModel } from '../../src/daemon/models.ts';
+import { withRewardTune } from '../../src/app/learning.ts';
+import { observationOf } from '../../src/data/dataset.ts';
+import { loadStartupModels, rewardFromModel } from '../../src/daemon/models.ts';
 import { initBackend } from '../../src/learn/backend.ts';
 import type { DaibConfig } from '../../src/learn/daib.ts';
 import { rewardClassifierFromOnnx } from '../../src/learn/reward-tune.ts';
 import { readCard, cardPathFor } from '../../src/policy/card.ts';
 import { modelImageBytes } from '../../src/policy/inputs.ts';
 import { RewardModel } from '../../src/policy/onnx-model.ts';
-import { DEFAULT_REWARD_TUNE, RewardTuner } from '../../src/online/reward-tuner.ts';
+import { DEFAULT_REWARD_TUNE, LABEL_TUNED_REWARD_VALIDATION, labelTuneRefusal, RewardTuner } from '../../src/online/reward-tuner.ts';
+import { DEFAULT_ONLINE } from '../../src/online/trainer.ts';
 import { offerReward } from '../../src/swap/reward.ts';
+import { inputsFor } from '../../src/swap/validate.ts';
+import { call } from '../api/helpers.ts';
 import type { TransitionRecord } from '../../src/store/types.ts';
 import { logged, rig, root, tickUntil } from '../daemon/helpers.ts';
 import { teardown } from '../teardown.ts';
@@ -134,5 +139,164 @@ test('the reward head fine-tuned on labels: exact ONNX import, moves toward the 
   const bad = await offerReward({ daemon: d, store, event: (x) => r.app.log.event(x), candidate: broken, modelId: info.modelId, by: 'test' });
   assert.equal(bad.ok, false);
   assert.match(bad.reason, /probability 1.5 is not in \[0, 1\]/);
+  assert.equal(d.status().reward.version, info.version);
+});
+
+test('which rewards labels can fine-tune (labelTuneRefusal): both shipped rewards, the depth reward included; not a card the tuner cannot feed', () => {
+  const image = readCard(join(root, 'models/reward.onnx.json'));
+  const depth = readCard(join(root, 'models/reward-depth.onnx.json'));
+  assert.equal(labelTuneRefusal(image, 'reward.onnx'), null);
+  assert.equal(labelTuneRefusal(depth, 'reward-depth.onnx'), null);
+  assert.match(labelTuneRefusal({ ...depth, hyperparameters: {} }, 'x') ?? '', /hyperparameters\.daib' is missing/);
+  // A card whose proprio layout is not the classifier's width: it would be fed what it does not take.
+  const short = { ...depth, preprocessing: { ...depth.preprocessing, proprio: { layout: ['dz'], mean: [0], std: [1] } } };
+  assert.match(labelTuneRefusal(short, 'x') ?? '', /proprio input has 1 values, the classifier 124/);
+});
+
+/** onnxruntime's probabilities of a reward file on logged rows, each fed as the daemon's scoring feeds it. */
+async function scored(path: string, rows: readonly TransitionRecord[]): Promise<number[]> {
+  const m = rewardFromModel(await RewardModel.load(path));
+  try {
+    const out: number[] = [];
+    for (const row of rows) {
+      const x = inputsFor(m, observationOf(row));
+      out.push(await m.probability(x.image, x.proprio));
+    }
+    return out;
+  } finally {
+    await m.dispose?.();
+  }
+}
+
+test('the depth default through the daemon: operator labels over REST fine-tune the depth reward on what it scores, it is validated and swapped in; a bad label set is refused', async (t) => {
+  const defer = teardown(t);
+  const depthPath = join(root, 'models/reward-depth.onnx');
+  // The shipped config's cell (depth camera on), P-controller with the exact x*: 16 steps seat a scenario-I start and
+  // leave a scenario-II start (10-20 mm away) short of seated, so both outcomes are logged.
+  const r = await rig({ connector: 'europlug', listen: true, overrides: { episodeSteps: 16 } });
+  defer(() => r.close());
+  const d = r.app.daemon;
+  const store = r.app.log.store;
+  assert.deepEqual(d.status().sensors, { depth: true });
+  // The daemon's own start-up rule on this cell registers the shipped models and picks the depth reward.
+  const start = await loadStartupModels(join(root, 'models'), store, { sensors: d.status().sensors, rewardPreference: r.config.rewardPreference });
+  await start.policy?.dispose?.();
+  assert.equal(start.rewardChoice.file, depthPath);
+  assert.ok(start.reward);
+  d.setReward(start.reward);
+  const practise = async (scenario: 'I' | 'II', count: number): Promise<void> => {
+    assert.ok(d.startPractice({ count, scenario, explorationNoise: 0.001 }).ok);
+    await tickUntil(r.app, () => d.currentState === 'idle' && d.status().practice === null, 40 * count);
+    await logged(r);
+  };
+  await practise('I', 3);
+  await practise('II', 3);
+  const eps = store.listEpisodes({ order: 'asc' });
+  const rows = (id: number): TransitionRecord[] => store.getEpisode(id, { transitions: true, images: true })?.transitions ?? [];
+  assert.ok(
+    rows(eps[0]!.id).every((x) => x.depth !== null),
+    'the log holds the depth images the reward was scored on',
+  );
+  const truth = eps.map((e) => ({ id: e.id, gt: e.gtSuccess === true }));
+  t.diagnostic(`ground truth ${JSON.stringify(truth.map((x) => x.gt))}; learned ${JSON.stringify(eps.map((e) => e.learnedSuccessProb?.toFixed(3)))}`);
+  assert.ok(truth.some((x) => x.gt) && truth.some((x) => !x.gt), 'both outcomes practised');
+
+  // The trainer's reward fine-tune as learning configures it for this daemon: the depth reward, not skipped.
+  const trainer = withRewardTune(r.app, {
+    trainer: { ...DEFAULT_ONLINE, db: r.db, offlineDb: null, offlineDomains: [], startCheckpoint: 'unused', workDir: join(r.db, '..', 'trainer') },
+  });
+  assert.equal(trainer.rewardTune?.rewardPath, depthPath, 'labels fine-tune the depth reward the daemon scores with');
+  const tuneCfg = { ...trainer.rewardTune, minNewLabels: 1 };
+
+  // Operator labels over REST, the ground truth of two seated and two unseated episodes; the rest stay unlabelled.
+  const toLabel = [...truth.filter((x) => x.gt).slice(0, 2), ...truth.filter((x) => !x.gt).slice(0, 2)];
+  const unlabelled = truth.filter((x) => !toLabel.includes(x));
+  assert.ok(unlabelled.length > 0);
+  for (const x of toLabel) assert.equal((await call(r, 'POST', `/episodes/${x.id}/label`, { success: x.gt })).status, 201);
+  const tuner = new RewardTuner(tuneCfg);
+  defer(() => tuner.close());
+  await tuner.init();
+  assert.equal(tuner.poll(), toLabel.length);
+  const info = tuner.tune();
+  assert.ok(info, tuner.lastSkip ?? '');
+  assert.ok(info.frames.anchors > 0, 'unlabelled episodes anchor the head');
+  assert.equal(readCard(cardPathFor(info.path)).inputs.length, 2, 'the version takes the image and the depth steps, as the original');
+  // Its probability on the labelled frames (fed as the daemon feeds them) moves toward the labels; unlabelled
+  // episodes' frames move less.
+  const labelled = toLabel.flatMap((x) => {
+    const rs = rows(x.id);
+    const last = rs.at(-1)!;
+    return x.gt ? (last.eePos[2] - last.goal[2] <= 0.002 ? [{ row: last, target: 1 }] : []) : rs.slice(-3).map((row) => ({ row, target: 0 }));
+  });
+  assert.deepEqual(
+    [labelled.filter((f) => f.target === 1).length, labelled.filter((f) => f.target === 0).length],
+    [info.frames.positive, info.frames.negative],
+  );
+  const before = await scored(
+    depthPath,
+    labelled.map((f) => f.row),
+  );
+  const after = await scored(
+    info.path,
+    labelled.map((f) => f.row),
+  );
+  const gap = (p: number[]): number => p.reduce((s, v, i) => s + Math.abs(v - labelled[i]!.target), 0) / p.length;
+  const others = unlabelled.flatMap((x) => rows(x.id));
+  const [oldO, newO] = [await scored(depthPath, others), await scored(info.path, others)];
+  const moved = newO.reduce((s, p, i) => s + Math.abs(p - oldO[i]!), 0) / others.length;
+  const msg = `mean |p - label| on ${labelled.length} labelled frames ${gap(before).toFixed(4)} -> ${gap(after).toFixed(4)}; unlabelled frames mean |dp| ${moved.toFixed(4)}`;
+  t.diagnostic(msg);
+  assert.ok(gap(after) < gap(before) - 0.05, msg);
+  assert.ok(moved < 0.1, msg);
+
+  // Validated on logged observations against the depth reward and swapped in; the daemon scores with it.
+  const candidate = rewardFromModel(await RewardModel.load(info.path));
+  const v = await offerReward({
+    daemon: d,
+    store,
+    event: (x) => r.app.log.event(x),
+    candidate,
+    modelId: info.modelId,
+    by: 'trainer',
+    cfg: LABEL_TUNED_REWARD_VALIDATION,
+  });
+  assert.ok(v.ok, v.reason);
+  assert.equal(d.status().reward.version, info.version);
+  await practise('I', 2);
+  const scoredAfter = store.listEpisodes({ order: 'asc' }).slice(-2);
+  assert.ok(
+    scoredAfter.every((e) => e.learnedSuccessProb !== null && (e.outcome === 'success' || e.outcome === 'failure')),
+    JSON.stringify(scoredAfter),
+  );
+
+  // A bad label set (every seated episode labelled failure, but one, so no unlabelled episode anchors the head): its
+  // version changes too many outcomes on the logged observations and is refused; the daemon keeps the version it has.
+  const seated = store
+    .listEpisodes({ order: 'asc' })
+    .filter((e) => e.gtSuccess === true)
+    .map((e) => e.id);
+  for (const id of seated.slice(1)) assert.equal((await call(r, 'POST', `/episodes/${id}/label`, { success: false })).status, 201);
+  assert.ok(seated.length >= 4, `seated episodes: ${seated.length}`);
+  // (Tuned harder than the default, so that its version does what bad labels would do over many of them.)
+  const badTuner = new RewardTuner({ ...tuneCfg, exportName: 'reward-bad-labels', steps: 400, lr: 5e-3 });
+  defer(() => badTuner.close());
+  await badTuner.init();
+  badTuner.poll();
+  const bad = badTuner.tune();
+  assert.ok(bad, badTuner.lastSkip ?? '');
+  const badCandidate = rewardFromModel(await RewardModel.load(bad.path));
+  const refused = await offerReward({
+    daemon: d,
+    store,
+    event: (x) => r.app.log.event(x),
+    candidate: badCandidate,
+    modelId: bad.modelId,
+    by: 'trainer',
+    cfg: LABEL_TUNED_REWARD_VALIDATION,
+  });
+  t.diagnostic(`bad label set: ${JSON.stringify(bad.frames)}: ${refused.reason}`);
+  await badCandidate.dispose?.();
+  assert.equal(refused.ok, false, refused.reason);
+  assert.match(refused.reason, /changes too many outcomes/);
   assert.equal(d.status().reward.version, info.version);
 });
