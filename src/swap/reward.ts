@@ -1,7 +1,7 @@
 /**
  * Validation and swap of a new reward classifier version (issue 13: the label-tuned versions from the trainer, and
- * REST activation/rollback), the reward's counterpart of validateCandidate for policies: on recently logged
- * observations (the same probe set, fed through each model's own input builder) every probability must be finite and
+ * REST activation/rollback), the reward's counterpart of validateCandidate for policies: on the last logged frames of
+ * recent episodes (validate.ts outcomeProbeSet, fed through each model's own input builder) every probability must be finite and
  * within [0, 1]; the outcome the candidate gives a probe (p >= threshold) is compared with the current reward's, and
  * a version that changes more than `maxFlipFraction` of them is flagged (recorded; refused when onFlag is 'reject').
  * The verdict is stored on the model row; a refusal is a 'swap_rejected' event, a swap a 'swap' event (the daemon's).
@@ -9,7 +9,7 @@
 import type { DaemonEvent, RewardScorer } from '../daemon/interfaces.ts';
 import type { DaemonControl } from '../daemon/types.ts';
 import type { Store } from '../store/index.ts';
-import { inputsFor, probeSet, unfedRefusal } from './validate.ts';
+import { inputsFor, outcomeProbeSet, unfedRefusal } from './validate.ts';
 import type { BackendSensors } from '../core/types.ts';
 
 export interface RewardValidationConfig {
@@ -42,7 +42,7 @@ export async function validateReward(
 ): Promise<RewardValidation> {
   const unmet = unfedRefusal(candidate, sensors);
   if (unmet) return { ok: false, flagged: false, reason: unmet.reason, probes: 0, meanDiff: null, flipFraction: null };
-  const probes = probeSet(store, c.probeCount);
+  const probes = outcomeProbeSet(store, c.probeCount);
   let sum = 0,
     flips = 0,
     compared = 0;

@@ -65,7 +65,26 @@ export function probeSet(store: Store, n: number): Observation[] {
   return rows.slice(Math.max(0, rows.length - n)).map(observationOf);
 }
 
-/** The model's own inputs for one observation, by the one input pipeline (a copy: safe to keep). */
+/**
+ * The frames that decide episodes' outcomes, for judging a reward: the last logged frame (with an image) of each of the
+ * newest `n` ended episodes, topped up with the newest frames while fewer have ended. The newest frames alone are
+ * mostly one episode's approach, where a reward that misjudges seated plugs changes nothing (results/labels-depth/).
+ */
+export function outcomeProbeSet(store: Store, n: number): Observation[] {
+  const ids: number[] = [];
+  for (const e of store.listEpisodes({ limit: n * 2 })) {
+    if (ids.length >= n) break;
+    if (e.endedAt === null || e.transitionCount === 0) continue;
+    const last = store.transitionIds({ episodeIds: [e.id] }).at(-1);
+    if (last !== undefined) ids.push(last);
+  }
+  const ends = store
+    .getTransitions(ids, { images: true })
+    .filter((r) => r.image !== null)
+    .map(observationOf);
+  return ends.length >= n ? ends : [...probeSet(store, n - ends.length), ...ends];
+}
+
 /** A model's inputs for a logged observation, built as its card asks (a policy or a reward model). */
 export function inputsFor(policy: Pick<ResidualPolicy, 'input' | 'version'>, obs: Observation): ModelInput {
   const x = new ModelInputs(policy.input, policy.version).build(obs);

@@ -9,6 +9,7 @@ const WHY: Record<string, string> = {
   uncertain: 'reward unsure',
   'flip-flop': 'reward changed its mind',
   'physical-disagreement': 'tip pose disagrees',
+  'height-refusal': 'refused at the warned height',
 };
 
 export const LabelsCard = memo(function LabelsCard({ s }: { s: DaemonStatus | null }) {
