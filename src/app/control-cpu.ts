@@ -2,8 +2,8 @@
  * Which CPU an arm's control thread takes (config `controlCpu`), agreed between the daemons of one machine.
  *
  * Why: each control thread runs SCHED_FIFO (controlRealtime) alone on its CPU. Two daemons that both took the last CPU
- * (one per arm, or a test suite beside a daemon) delayed each other's ticks by 100-280 ms: FIFO never preempts an
- * equal priority (results/campaign/rt-neighbours/).
+ * (one per arm, or a test suite beside a daemon) delayed each other's ticks: FIFO never preempts an equal priority
+ * (results/campaign/rt-neighbours/).
  *
  * How they agree: a claim is a ProcessLock (src/store/lock.ts: held for the daemon's life, dropped by the kernel when
  * the process dies however it dies, naming its holder) on `control-cpu-<cpu>-<n>.lock` in the lock directory (config

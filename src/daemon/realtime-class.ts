@@ -3,9 +3,9 @@
  * normal class: thread-host.ts), and the one rule about leaving it:
  *
  * The simulated cell's own work outside ticks (its reset, a connector switch, a retract) runs in the normal class.
- * It is the simulator's alone (a real arm's reset is motion the thread waits for), 20-90 ms of CPU, up to 280 ms under
- * load, with no tick due; at SCHED_FIFO it held its CPU against every other real-time thread there, other daemons'
- * control threads included, since FIFO never preempts an equal priority (results/campaign/rt-neighbours/). In the
+ * It is the simulator's alone (a real arm's reset is motion the thread waits for), the longest CPU work the thread does,
+ * with no tick due; at SCHED_FIFO it held its CPU against every other real-time thread there, other daemons' control
+ * threads included, since FIFO never preempts an equal priority (results/campaign/rt-neighbours/). In the
  * normal class, at the thread's nice value, it still outranks normal work, and yields to real-time ticks.
  *
  * If the class cannot be left, the work runs real-time; if it cannot be taken back, the thread runs on in the normal

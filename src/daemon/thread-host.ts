@@ -14,8 +14,7 @@
  *   episodes: no control tick is due and the arm is not commanded; an e-stop requested meanwhile is seen right after
  *   the reset, before any motion (Daemon polls the shared flag there). The cell is the robot, so it has to live on
  *   the thread that commands it; moving the reset elsewhere would mean a second cell and copying its state. It runs
- *   in the normal class (RealtimeClass.normalDuring): at SCHED_FIFO it held its CPU for 100-280 ms under load against
- *   other daemons' real-time control threads there, which FIFO does not preempt at an equal priority.
+ *   in the normal class (realtime-class.ts says why).
  * - Creating a model's onnxruntime session is synchronous native work (about 10 ms): it starts right after a tick
  *   (Daemon.afterNextTick), in the longest stretch without a tick due.
  * - Log calls are messages to the main thread, which owns the SQLite log; the id of a new episode comes back as a
