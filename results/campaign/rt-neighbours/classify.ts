@@ -8,7 +8,7 @@
 // with the time each other task ran on that CPU meanwhile and the holder's sampled stacks, each put in one class:
 // the simulated cell's reset or retract (moveToStart, reset, retract frames), a model load, a control tick, a
 // collection, or other. A missed tick (the bench's late ticks) is charged to the wait that overlaps its late stretch
-// and whose main holder is (a) the other daemon's control thread, (b) another real-time thread, (c) a normal thread; else
+// and whose main holder is (a) another daemon's control thread (of the group started together), (b) another real-time thread, (c) a normal thread; else
 // to its own collection (>= 20 ms), else "other" (summarize.ts in ../startup-lives does the same for one daemon).
 import { createReadStream, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,17 +25,19 @@ type Phase = {
   lateTicks?: { lateTicks: LateTick[]; monotonicOffsetMs: number } | null;
   loadavg: { start: number[]; end: number[] };
   cpus?: { notes: string[] };
+  jitterMs?: { p99: number; max: number };
 };
-type Wait = { cpu: number; a: number; b: number; holders: Map<number, number>; stacks: Map<number, Map<string, number>> };
+type Wait = { cpu: number; a: number; b: number; holders: Map<number, number>; stacks: Map<number, Map<string, number>>; examples: Map<number, string[]> };
 
 const MIN_WAIT_MS = 10;
 const classOf = (frames: string[]): string => {
   const s = frames.join(' | ');
-  if (/moveToStart|SimCell\.reset|[ ~*]reset[ (]|retract/.test(s)) return 'sim reset/retract';
-  if (/loadPolicy|loadReward|InferenceSession|PolicyModel|RewardModel|onnxruntime.*[Cc]reate|applySwap|setPolicy/.test(s)) return 'model load/swap';
+  if (/moveToStart|SimCell\.reset|[ ~*^]reset file|[ ~*^]retract file/.test(s)) return 'sim reset/retract';
+  if (/loadPolicy|loadReward|InferenceSession|PolicyModel|RewardModel|readFileSync|applySwap|setPolicy|setReward/.test(s)) return 'model load/swap';
+  if (/controlTick|[ ~*^]tick file|[ ~*^]command file|physicsStep|mj_step|[ ~*^]step file/.test(s)) return 'control tick';
   if (/Heap::|Scavenge|MarkCompact|ScavengerCollector|GCTracer|v8::internal::GC/.test(s)) return 'collection';
-  if (/[ ~*]tick[ (]|command|cell\.step|[ ~*]step[ (]/.test(s)) return 'control tick';
   if (/warmUp/.test(s)) return 'warm-up';
+  if (/^finish_task_switch/.test(frames[0] ?? '')) return 'being switched in';
   return 'other';
 };
 
@@ -62,6 +64,9 @@ async function pair(dir: string, tag: string): Promise<Record<string, unknown>> 
       const m = w.stacks.get(s.tid) ?? new Map<string, number>();
       m.set(c, (m.get(c) ?? 0) + 1);
       w.stacks.set(s.tid, m);
+      const ex = w.examples.get(s.tid) ?? [];
+      if (ex.length < 2) ex.push(s.frames.filter((f) => f !== '[unknown]').slice(0, 12).join(' < '));
+      w.examples.set(s.tid, ex);
       if (c === 'other' && isControl(s.tid)) {
         const k = s.frames.slice(0, 4).join(' < ');
         otherSamples.set(k, (otherSamples.get(k) ?? 0) + 1);
@@ -116,7 +121,7 @@ async function pair(dir: string, tag: string): Promise<Record<string, unknown>> 
       if (open.has(c)) continue;
       const at = lastCpu.get(c);
       if (at === undefined) continue;
-      open.set(c, { cpu: at, a: since, b: since, holders: new Map(), stacks: new Map() });
+      open.set(c, { cpu: at, a: since, b: since, holders: new Map(), stacks: new Map(), examples: new Map() });
     }
     // The task that ran on this CPU until now: charged to every control thread waiting here.
     const r = running.get(cpu);
@@ -143,16 +148,16 @@ async function pair(dir: string, tag: string): Promise<Record<string, unknown>> 
   finishSample();
 
   const sides: Record<string, unknown>[] = [];
-  for (const [k, side] of ['a', 'b'].entries()) {
-    const pid = pids[k] ?? -1;
-    const other = pids[1 - k] ?? -1;
+  for (const [k, pid] of pids.entries()) {
+    const side = 'abcdefgh'[k] ?? String(k);
     const tid = control.get(pid);
-    const ntid = control.get(other);
+    // The other daemons of the group: their control threads.
+    const ntids = new Set(pids.filter((p) => p !== pid).flatMap((p) => (control.has(p) ? [control.get(p) as number] : [])));
     const d = JSON.parse(readFileSync(join(dir, `${tag}-${side}.json`), 'utf8')) as { figures: { phases: Phase[] } };
     const ph = d.figures.phases[0];
     if (!ph) throw new Error(`${tag}-${side}: no phase`);
     const holderKind = (h: number): string => {
-      if (h === ntid) return 'the other daemon';
+      if (ntids.has(h)) return 'another daemon of the group';
       if (pidOf.get(h) === pid) return 'its own process';
       return (prioOf.get(h) ?? 120) < 100 ? 'another real-time thread' : 'a normal thread';
     };
@@ -160,8 +165,10 @@ async function pair(dir: string, tag: string): Promise<Record<string, unknown>> 
       const byKind = new Map<string, number>();
       for (const [h, ms] of w.holders) byKind.set(holderKind(h), (byKind.get(holderKind(h)) ?? 0) + ms);
       const main = [...byKind].sort((x, y) => y[1] - x[1])[0];
-      const doing = ntid !== undefined ? Object.fromEntries(w.stacks.get(ntid) ?? []) : {};
-      return { at: w.a, ms: (w.b - w.a) * 1000, cpu: w.cpu, mainHolder: main?.[0] ?? 'none', byHolder: Object.fromEntries(byKind), neighbourDoing: doing };
+      const doing: Record<string, number> = {};
+      for (const n of ntids) for (const [c, x] of w.stacks.get(n) ?? []) doing[c] = (doing[c] ?? 0) + x;
+      const neighbourStacks = [...ntids].flatMap((n) => w.examples.get(n) ?? []);
+      return { at: w.a, ms: (w.b - w.a) * 1000, cpu: w.cpu, mainHolder: main?.[0] ?? 'none', byHolder: Object.fromEntries(byKind), neighbourDoing: doing, neighbourStacks };
     });
     const late = ph.lateTicks;
     const charged: Record<string, number> = {};
@@ -175,7 +182,7 @@ async function pair(dir: string, tag: string): Promise<Record<string, unknown>> 
         const w = ws.filter((x) => x.at < end && x.at + x.ms / 1000 > start).sort((x, y) => y.ms - x.ms)[0];
         let why = w && w.mainHolder !== 'its own process' ? w.mainHolder : (t.gc?.ms ?? 0) >= 20 ? 'its own collection' : 'other';
         if (why === 'other' && t.lateMs < 5 && prevCharge && prevCharge !== 'other' && t.sincePrevStartMs < 300) why = prevCharge;
-        if (why === 'the other daemon' && w) {
+        if (why === 'another daemon of the group' && w) {
           const top = Object.entries(w.neighbourDoing).sort((x, y) => y[1] - x[1])[0];
           why += `: ${top?.[0] ?? 'no sample'}`;
         }
@@ -185,7 +192,7 @@ async function pair(dir: string, tag: string): Promise<Record<string, unknown>> 
       }
     }
     const life = ph.life;
-    const neighbourWaits = ws.filter((w) => w.mainHolder === 'the other daemon');
+    const neighbourWaits = ws.filter((w) => w.mainHolder === 'another daemon of the group');
     const doingTotals: Record<string, number> = {};
     for (const w of neighbourWaits) for (const [c, n] of Object.entries(w.neighbourDoing)) doingTotals[c] = (doingTotals[c] ?? 0) + n;
     sides.push({
@@ -194,12 +201,16 @@ async function pair(dir: string, tag: string): Promise<Record<string, unknown>> 
       controlTid: tid ?? null,
       cpuNotes: (ph.cpus?.notes ?? []).filter((n) => /control thread|CPU pinning|control CPU/.test(n)),
       load: [ph.loadavg.start[0], ph.loadavg.end[0]],
-      window: { controlTicks: ph.controlTicks, missedControl: ph.missedControl },
+      window: { controlTicks: ph.controlTicks, missedControl: ph.missedControl, latenessP99Ms: ph.jitterMs?.p99 ?? null, latenessMaxMs: ph.jitterMs?.max ?? null },
       life: life ? { ticks: life.ticks, missedControl: life.missedControl, maxLatenessMs: Math.round(life.maxLatenessMs * 10) / 10 } : null,
       missedBy: charged,
       lateTicks: ticks,
       waits10ms: ws.length,
       waitsByMainHolder: ws.reduce<Record<string, number>>((acc, w) => ({ ...acc, [w.mainHolder]: (acc[w.mainHolder] ?? 0) + 1 }), {}),
+      longestBehindOtherDaemon: neighbourWaits
+        .sort((x, y) => y.ms - x.ms)
+        .slice(0, 3)
+        .map((w) => ({ ms: Math.round(w.ms * 10) / 10, doing: w.neighbourDoing, stacks: w.neighbourStacks })),
       waitsBehindOtherDaemon: { n: neighbourWaits.length, maxMs: Math.round(Math.max(0, ...neighbourWaits.map((w) => w.ms)) * 10) / 10, samplesOfWhatItDid: doingTotals },
     });
   }
@@ -215,11 +226,16 @@ const tags = readdirSync(dir)
   .sort((x, y) => x.localeCompare(y, 'en', { numeric: true }));
 const pairs = [];
 for (const tag of tags) pairs.push(await pair(dir, tag));
-type Side = { side: string; load: number[]; life: { ticks: number; missedControl: number } | null; missedBy: Record<string, number>; waitsBehindOtherDaemon: { n: number; maxMs: number; samplesOfWhatItDid: Record<string, number> }; cpuNotes: string[] };
-const arms = new Map<string, { lives: number; ticks: number; missed: number; by: Record<string, number>; load: number[]; behind: number; doing: Record<string, number> }>();
+type Side = { side: string; load: number[]; window: { latenessP99Ms: number | null; latenessMaxMs: number | null }; life: { ticks: number; missedControl: number } | null; missedBy: Record<string, number>; waitsBehindOtherDaemon: { n: number; maxMs: number; samplesOfWhatItDid: Record<string, number> }; cpuNotes: string[] };
+const arms = new Map<
+  string,
+  { lives: number; ticks: number; missed: number; by: Record<string, number>; load: number[]; behind: number; doing: Record<string, number>; p99: number[]; max: number[] }
+>();
 for (const p of pairs) {
   for (const s of p.sides as Side[]) {
-    const a = arms.get(p.arm) ?? { lives: 0, ticks: 0, missed: 0, by: {}, load: [], behind: 0, doing: {} };
+    const a = arms.get(p.arm) ?? { lives: 0, ticks: 0, missed: 0, by: {}, load: [], behind: 0, doing: {}, p99: [], max: [] };
+    if (s.window.latenessP99Ms !== null) a.p99.push(s.window.latenessP99Ms);
+    if (s.window.latenessMaxMs !== null) a.max.push(s.window.latenessMaxMs);
     a.lives++;
     a.ticks += s.life?.ticks ?? 0;
     a.missed += s.life?.missedControl ?? 0;
@@ -230,14 +246,14 @@ for (const p of pairs) {
     arms.set(p.arm, a);
     const cpu = s.cpuNotes.find((n) => n.startsWith('control thread: CPU')) ?? '?';
     console.log(
-      `${p.pair}-${s.side} load ${s.load.map((x) => x.toFixed(0)).join('-')} ${cpu.replace('control thread: ', '')} | missed ${s.life?.missedControl ?? '?'} of ${s.life?.ticks ?? '?'} ticks (${((1e4 * (s.life?.missedControl ?? 0)) / Math.max(1, s.life?.ticks ?? 0)).toFixed(1)} per 10,000) by ${JSON.stringify(s.missedBy)} | waits >= 10 ms behind the other daemon ${s.waitsBehindOtherDaemon.n} (max ${s.waitsBehindOtherDaemon.maxMs} ms; its samples ${JSON.stringify(s.waitsBehindOtherDaemon.samplesOfWhatItDid)})`,
+      `${p.pair}-${s.side} load ${s.load.map((x) => x.toFixed(0)).join('-')} ${cpu.replace('control thread: ', '')} | missed ${s.life?.missedControl ?? '?'} of ${s.life?.ticks ?? '?'} ticks (${((1e4 * (s.life?.missedControl ?? 0)) / Math.max(1, s.life?.ticks ?? 0)).toFixed(1)} per 10,000) by ${JSON.stringify(s.missedBy)} | window lateness p99 ${s.window.latenessP99Ms?.toFixed(2)} max ${s.window.latenessMaxMs?.toFixed(1)} ms | waits >= 10 ms behind another daemon's control thread ${s.waitsBehindOtherDaemon.n} (max ${s.waitsBehindOtherDaemon.maxMs} ms; its samples ${JSON.stringify(s.waitsBehindOtherDaemon.samplesOfWhatItDid)})`,
     );
   }
 }
 console.log();
 for (const [k, a] of arms) {
   console.log(
-    `${k}: ${a.lives} lives, load ${Math.min(...a.load).toFixed(1)}-${Math.max(...a.load).toFixed(1)}; missed ${a.missed} of ${a.ticks} control ticks (${((1e4 * a.missed) / Math.max(1, a.ticks)).toFixed(1)} per 10,000) by ${JSON.stringify(a.by)}; waits >= 10 ms behind the other daemon ${a.behind}, its stack samples then ${JSON.stringify(a.doing)}`,
+    `${k}: ${a.lives} lives, load ${Math.min(...a.load).toFixed(1)}-${Math.max(...a.load).toFixed(1)}; missed ${a.missed} of ${a.ticks} control ticks (${((1e4 * a.missed) / Math.max(1, a.ticks)).toFixed(1)} per 10,000) by ${JSON.stringify(a.by)}; window lateness p99 ${Math.min(...a.p99).toFixed(2)}-${Math.max(...a.p99).toFixed(2)} ms, max ${Math.min(...a.max).toFixed(1)}-${Math.max(...a.max).toFixed(1)} ms; waits >= 10 ms behind another daemon's control thread ${a.behind}, its stack samples then ${JSON.stringify(a.doing)}`,
   );
 }
 const out = process.argv[3];
