@@ -21,6 +21,11 @@
  *                                   the CPUs in cpus (an array of CPU numbers); throws with the system's reason. Not a
  *                                   GEMM call: it is here because Node has no thread-affinity API and this is the
  *                                   project's one C addon (src/util/affinity.ts, config controlCpu)
+ *   setThreadRealtime(tid, priority) sched_setscheduler(2) of one thread of this process (tid 0: the calling thread):
+ *                                   priority 1-99 SCHED_FIFO with SCHED_RESET_ON_FORK, 0 SCHED_OTHER (nice kept);
+ *                                   throws with the system's reason. A system call where chrt is a fork and exec: the
+ *                                   control thread leaves the real-time class for each simulated reset and comes back
+ *                                   (src/util/realtime.ts, config controlRealtime)
  *   sgemm(tA, tB, batch, M, N, K, A, strideA, B, strideB, C, bias, biasMode, act, alpha)
  *        C[b] = act(op(A[b]) op(B[b]) + bias) for b < batch, all row-major float32, op = transpose when tA/tB.
  *        strideA/strideB: elements between batch items (0 = broadcast one matrix). C is dense [batch, M, N].
@@ -2287,6 +2292,41 @@ static napi_value SetThreadCpus(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* setThreadRealtime(tid, priority): sched_setscheduler on one thread id (0 = the caller), SCHED_FIFO at priority 1-99
+ * (reset on fork: a process the thread starts is not real-time) or SCHED_OTHER for 0. Threads of this process only. */
+static napi_value SetThreadRealtime(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int32_t tid = -1, prio = -1;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 2 || napi_get_value_int32(env, argv[0], &tid) != napi_ok || tid < 0 || napi_get_value_int32(env, argv[1], &prio) != napi_ok ||
+      prio < 0 || prio > 99) {
+    napi_throw_type_error(env, NULL, "gemm.setThreadRealtime(tid, priority): tid must be a thread id >= 0, priority an integer in [0, 99] (0: SCHED_OTHER)");
+    return NULL;
+  }
+  if (tid != 0) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%d", tid);
+    if (access(path, F_OK) != 0) {
+      char msg[128];
+      snprintf(msg, sizeof msg, "gemm.setThreadRealtime: %d is not a thread of this process", tid);
+      napi_throw_error(env, NULL, msg);
+      return NULL;
+    }
+  }
+  struct sched_param sp;
+  memset(&sp, 0, sizeof sp);
+  sp.sched_priority = prio;
+  int policy = prio > 0 ? (SCHED_FIFO | SCHED_RESET_ON_FORK) : SCHED_OTHER;
+  if (sched_setscheduler((pid_t)tid, policy, &sp) != 0) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "sched_setscheduler(%d, %s, %d): %s", tid, prio > 0 ? "SCHED_FIFO" : "SCHED_OTHER", prio, strerror(errno));
+    napi_throw_error(env, NULL, msg);
+    return NULL;
+  }
+  return NULL;
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"open", NULL, Open, NULL, NULL, NULL, napi_default, NULL},
@@ -2317,6 +2357,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"threadCpuMs", NULL, ThreadCpuMs, NULL, NULL, NULL, napi_default, NULL},
       {"setPrecision", NULL, SetPrecision, NULL, NULL, NULL, napi_default, NULL},
       {"setThreadCpus", NULL, SetThreadCpus, NULL, NULL, NULL, napi_default, NULL},
+      {"setThreadRealtime", NULL, SetThreadRealtime, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

@@ -30,7 +30,9 @@ import { ros2Sensors } from '../ros2/backend.ts';
 import { sensorsOf } from '../robot/backend.ts';
 import { unmetSensors } from '../policy/inputs.ts';
 import type { BackendSensors } from '../core/types.ts';
-import { affinityMechanism, formatCpuList, pinMainThread, planCpus, processCpus, threadCpus, unpinMainThread, type CpuPlan } from '../util/affinity.ts';
+import { affinityMechanism, formatCpuList, pinMainThread, processCpus, threadCpus, unpinMainThread, type CpuPlan } from '../util/affinity.ts';
+import { chooseControlCpu } from './control-cpu.ts';
+import { defaultLockDir, type ProcessLock } from '../store/index.ts';
 
 /** The API could not bind its address (port taken, an address this machine does not have, no permission). */
 export class ListenError extends Error {
@@ -174,12 +176,15 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp<Run
   notes.push(threaded ? `control loop: in its own thread with ${robotName} (controlThread)` : `control loop: on the main thread (${why})`);
   // controlCpu: checked before anything opens (a CPU the process may not use is refused here, naming it); the control
   // thread pins itself as it starts, the main thread below once the threads of the start are running.
+  // Daemons on one machine claim different CPUs (src/app/control-cpu.ts); the claim is released at close.
   let cpus: CpuPlan | null = null;
+  let cpuClaim: ProcessLock | null = null;
   if (cfg.controlCpu !== null && !threaded) notes.push(`CPU pinning: off, the control loop is on the main thread (controlCpu ${cfg.controlCpu})`);
   else if (cfg.controlCpu !== null) {
-    const planned = planCpus(cfg.controlCpu, processCpus());
-    cpus = planned.plan;
-    if (planned.note) notes.push(planned.note);
+    const chosen = chooseControlCpu(cfg.controlCpu, processCpus(), cfg.lockDir ?? defaultLockDir());
+    cpus = chosen.plan;
+    cpuClaim = chosen.claim;
+    if (chosen.note) notes.push(chosen.note);
   }
   if (cfg.priority !== null) notes.push(applyPriority(cfg.priority));
   const gcNote = singleThreadedGcNote(threaded && cfg.controlRealtime !== null && cfg.realtime);
@@ -194,6 +199,7 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp<Run
     );
   } catch (e) {
     if (!o.backend) backend?.dispose();
+    cpuClaim?.release();
     throw e;
   }
   // From here on the log holds an open session and a writer thread: any failure before the app is handed over (models,
@@ -205,10 +211,10 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp<Run
   let reward = o.reward;
   let mainPinned = false;
   const release = async (): Promise<void> => {
-    if (mainPinned) {
+    if (mainPinned && cpus) {
       mainPinned = false;
       try {
-        unpinMainThread();
+        unpinMainThread(cpus.control);
       } catch {
         // closing: the thread keeps its CPUs, nothing depends on them any more
       }
@@ -226,6 +232,7 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp<Run
     await step(() => daemon?.shutdown());
     await step(() => api?.close());
     await step(() => log.close());
+    await step(() => cpuClaim?.release()); // after the control thread has ended
     const current = daemon?.models() ?? { policy, reward };
     await step(() => current.policy?.dispose?.());
     await step(() => current.reward?.dispose?.());
@@ -283,6 +290,7 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp<Run
         policy: policy ?? null,
         reward: reward ?? null,
         backend: o.threadBackend ?? null,
+        controlCpu: cpus?.control ?? null,
         ...timing,
       });
       notes.push(...daemon.notes);
@@ -330,7 +338,7 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp<Run
         pinMainThread(cpus);
         mainPinned = true;
         notes.push(
-          `CPU pinning: control thread on CPU ${cpus.control}, main thread on CPU ${formatCpuList(threadCpus(process.pid))} (controlCpu ${cfg.controlCpu}); processes it starts get CPUs ${formatCpuList(cpus.all)}; set through ${affinityMechanism()}`,
+          `CPU pinning: control thread on CPU ${cpus.control}${cpuClaim ? ` (claimed: ${cpuClaim.file})` : ''}, main thread on CPU ${formatCpuList(threadCpus(process.pid))} (controlCpu ${cfg.controlCpu}); processes it starts get CPUs ${formatCpuList(cpus.all)}; set through ${affinityMechanism()}`,
         );
       } catch (e) {
         notes.push(`CPU pinning: the main thread is not pinned (${(e as Error).message}); it shares the control thread's CPU`);

@@ -355,12 +355,12 @@ export const DaemonConfigSchema = T.object({
   controlRealtime: T.nullable(T.integer({ minimum: 1, maximum: 99 }), {
     default: 10,
     description:
-      "real-time priority (SCHED_FIFO, via chrt, reset on fork) of the control thread alone, as ros2_control runs its loop: nice only ranks threads within one scheduling group, and other sessions' jobs (Linux autogroups) are other groups; the thread takes about 3 % of a core; needs root or CAP_SYS_NICE (refused: said, and nice applies); null: normal scheduling",
+      "real-time priority (SCHED_FIFO, reset on fork) of the control thread alone, as ros2_control runs its loop: nice only ranks threads within one scheduling group, and other sessions' jobs (Linux autogroups) are other groups; the thread takes about 3 % of a core; taken once the daemon is ready, and left for each simulated cell's reset and retract (the simulator's own work, no tick due: at SCHED_FIFO it held the CPU against other daemons' control threads); needs root or CAP_SYS_NICE (refused: said, and nice applies); null: normal scheduling",
   }),
   controlCpu: T.nullable(T.integer({ minimum: -1, maximum: 1023 }), {
     default: -1,
     description:
-      "CPU of the control thread alone (controlThread); the daemon's main thread then runs on the process's other CPUs, so the two never compete for a core (src/util/affinity.ts says why); -1 (default): the last CPU the process may use; a CPU the process may not use is refused at start; the processes and worker threads the daemon starts later (the trainer, replay jobs) get all its CPUs; with one CPU it is off (said); null: no pinning. Default on: with the MessagePort it lowered the tick lateness p99 in 5 of 5 pairs (results/campaign/missed-ticks-pinning-setting-pairs.json); since the shared-memory rings no difference is measured (results/campaign/missed-ticks-control-cpu-native-pairs.json)",
+      "CPU of the control thread alone (controlThread); the daemon's main thread then runs on the process's other CPUs, so the two never compete for a core (src/util/affinity.ts says why); daemons on one machine claim their CPUs in lockDir, so that two arms' real-time control threads do not share one (src/app/control-cpu.ts); -1 (default): a CPU no other daemon's control thread has, the last the process may use first; when every CPU has one, the least shared (said at start); n: CPU n (claimed too; shared and said if another daemon has it); a CPU the process may not use is refused at start; the processes and worker threads the daemon starts later (the trainer, replay jobs) get all its CPUs; with one CPU it is off (said); null: no pinning. Default on: with the MessagePort it lowered the tick lateness p99 in 5 of 5 pairs (results/campaign/missed-ticks-pinning-setting-pairs.json); since the shared-memory rings no difference is measured (results/campaign/missed-ticks-control-cpu-native-pairs.json)",
     cli: { flag: '--control-cpu', arg: 'CPU|none', nullWord: 'none' },
   }),
   controlWarmupTicks: T.integer({
@@ -389,7 +389,7 @@ export const DaemonConfigSchema = T.object({
   lockDir: T.nullable(T.string({ minLength: 1 }), {
     default: null,
     description:
-      'directory of the per-robot lock files (relative to the config file); null: $INSERTION_DAEMON_LOCK_DIR, else /run/lock/insertion-daemon, else <tmpdir>/insertion-daemon-locks',
+      'directory of the per-robot lock files and the control-CPU claims (relative to the config file): daemons that share it agree on robots and CPUs, so one per machine; null: $INSERTION_DAEMON_LOCK_DIR, else /run/lock/insertion-daemon, else <tmpdir>/insertion-daemon-locks',
   }),
   fleet: FleetConfigSchema,
 });

@@ -13,7 +13,8 @@
  * - The simulated cell's reset (20-90 ms of synchronous wasm) and a connector switch run in state 'resetting', between
  *   episodes: no control tick is due and the arm is not commanded; an e-stop requested meanwhile is seen right after
  *   the reset, before any motion (Daemon polls the shared flag there). The cell is the robot, so it has to live on
- *   the thread that commands it; moving the reset elsewhere would mean a second cell and copying its state.
+ *   the thread that commands it; moving the reset elsewhere would mean a second cell and copying its state. It runs
+ *   in the normal class (realtime-class.ts says why).
  * - Creating a model's onnxruntime session is synchronous native work (about 10 ms): it starts right after a tick
  *   (Daemon.afterNextTick), in the longest stretch without a tick due.
  * - Log calls are messages to the main thread, which owns the SQLite log; the id of a new episode comes back as a
@@ -21,11 +22,10 @@
  * - Commands from the main thread are read from their shared-memory ring at the top of each tick and every millisecond
  *   in between (poll), never from a MessagePort: no lock a normal-priority thread may hold (thread-protocol.ts).
  */
-import { execFileSync } from 'node:child_process';
 import { readlinkSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import { parentPort, type MessagePort } from 'node:worker_threads';
-import { formatCpuList, planCpus, setThreadCpus, threadCpus } from '../util/affinity.ts';
+import { formatCpuList, setThreadCpus, threadCpus } from '../util/affinity.ts';
 import { ModelFileBuffer, RewardModel, type LoadOptions } from '../policy/onnx-model.ts';
 import { sensorsOf, type EpisodeSpec, type EstopListener, type EstopSignal, type RobotBackend } from '../robot/backend.ts';
 import { SimBackend, simCellOptions } from '../robot/sim-backend.ts';
@@ -40,6 +40,7 @@ import { GcWatch, HeapMeter } from './gc-watch.ts';
 import { ThreadStats, type ThreadSample } from './thread-stats.ts';
 import { Daemon } from './loop.ts';
 import { loadPolicyFile, rewardFromModel } from './models.ts';
+import { RealtimeClass } from './realtime-class.ts';
 import { warmUp, type WarmupReport } from './warmup.ts';
 import {
   absNow,
@@ -134,6 +135,8 @@ class GuardedBackend implements RobotBackend {
   constructor(
     private readonly inner: RobotBackend,
     private readonly flag: EstopFlag,
+    /** Runs the robot's work outside ticks (reset, retract): RealtimeClass.normalDuring for the simulated cell. */
+    private readonly offTick: <T>(work: () => Promise<T>) => Promise<T> = (work) => work(),
   ) {
     this.kind = inner.kind;
     if (inner.groundTruth) this.groundTruth = (): GroundTruth => (inner.groundTruth as () => GroundTruth).call(inner);
@@ -167,13 +170,13 @@ class GuardedBackend implements RobotBackend {
     return this.inner;
   }
   async moveToStart(spec: EpisodeSpec): Promise<void> {
-    if (!this.blocked()) await this.inner.moveToStart(spec);
+    if (!this.blocked()) await this.offTick(() => this.inner.moveToStart(spec));
   }
   stop(): void {
     this.inner.stop();
   }
   async retract(dz: number): Promise<void> {
-    if (!this.blocked()) await this.inner.retract(dz);
+    if (!this.blocked()) await this.offTick(() => this.inner.retract(dz));
   }
   estopEngaged(): EstopSignal {
     return this.inner.estopEngaged();
@@ -252,51 +255,39 @@ function pollFlag(): string | null {
   return p.detail;
 }
 
-/**
- * Linux priorities are per thread: these apply to this thread alone (inference runs on it too: onnxruntime-node runs a
- * session on the calling thread, one intra-op thread). Nice first, so threads it starts later inherit it; then the
- * real-time class, reset on fork so that they do not inherit that. Returns lines for the operator.
- */
-function applyThreadPriority(nice: number | null, realtime: number | null): string[] {
-  let tid: number;
-  try {
-    tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-    if (!Number.isInteger(tid)) throw new Error('no thread id in /proc/thread-self');
-  } catch (e) {
-    return nice === null && realtime === null ? [] : [`control thread: priorities not set (${(e as Error).message})`];
-  }
-  const notes: string[] = [];
-  if (nice !== null) {
-    try {
-      setPriority(tid, nice);
-      notes.push(`control thread: nice ${getPriority(tid)} (controlPriority)`);
-    } catch (e) {
-      notes.push(`control thread: could not set nice ${nice} (${(e as Error).message}); it runs at the process's priority`);
-    }
-  }
-  if (realtime !== null) {
-    try {
-      execFileSync('chrt', ['--fifo', '--reset-on-fork', '--pid', String(realtime), String(tid)], { stdio: 'pipe', timeout: 5000 });
-      notes.push(`control thread: real-time SCHED_FIFO priority ${realtime} (controlRealtime)`);
-    } catch (e) {
-      const why = ((e as { stderr?: Buffer }).stderr?.toString().trim() || (e as Error).message).split('\n')[0];
-      notes.push(`control thread: could not take real-time priority ${realtime} (${why}); normal scheduling${nice !== null ? ' at its nice value' : ''}`);
-    }
-  }
-  return notes;
+/** This thread's id (Linux priorities, classes and CPU masks are per thread). */
+function ownTid(): number {
+  const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+  if (!Number.isInteger(tid)) throw new Error('no thread id in /proc/thread-self');
+  return tid;
 }
 
 /**
- * controlCpu: this thread alone on its CPU (src/util/affinity.ts says why). The main thread checked the setting before
- * it started this thread (a CPU the process may not use is refused there) and pins itself to the other CPUs.
+ * Nice applies to this thread alone (inference runs on it too: onnxruntime-node runs a session on the calling thread,
+ * one intra-op thread), set first, so that threads it starts later inherit it. Returns lines for the operator.
  */
-function applyThreadCpu(setting: number | null): string[] {
-  if (setting === null) return [];
+function applyThreadNice(nice: number | null): string[] {
+  if (nice === null) return [];
   try {
-    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-    const { plan } = planCpus(setting, threadCpus(process.pid, tid));
-    if (!plan) return [];
-    setThreadCpus(tid, [plan.control]);
+    const tid = ownTid();
+    setPriority(tid, nice);
+    return [`control thread: nice ${getPriority(tid)} (controlPriority)`];
+  } catch (e) {
+    return [`control thread: could not set nice ${nice} (${(e as Error).message}); it runs at the process's priority`];
+  }
+}
+
+const realtimeClass = new RealtimeClass({ tid: ownTid, fault: (message) => post({ type: 'fault', message }) });
+
+/**
+ * The control CPU the main thread chose and claimed (src/app/control-cpu.ts): this thread alone on it
+ * (src/util/affinity.ts says why); the main thread pins itself to the other CPUs.
+ */
+function applyThreadCpu(cpu: number | null, setting: number | null): string[] {
+  if (cpu === null) return [];
+  try {
+    const tid = ownTid();
+    setThreadCpus(tid, [cpu]);
     return [`control thread: CPU ${formatCpuList(threadCpus(process.pid, tid))} (controlCpu ${setting})`];
   } catch (e) {
     return [`control thread: not pinned (${(e as Error).message}); it runs on any CPU`];
@@ -313,7 +304,7 @@ async function init(m: ThreadInit): Promise<void> {
   // The real-time class and the CPU pin come last, right before 'ready': start-up (the cell, the models, the warm-up:
   // seconds of CPU under load) runs in the normal class on any CPU, where it cannot hold another real-time thread of
   // that CPU (another daemon's control thread) off its core. Nice first, so that threads started meanwhile inherit it.
-  notes.push(...applyThreadPriority(cfg.controlPriority, null));
+  notes.push(...applyThreadNice(cfg.controlPriority));
   const spec = m.backend;
   let robot: RobotBackend;
   if (spec?.kind === 'ros2') {
@@ -324,7 +315,7 @@ async function init(m: ThreadInit): Promise<void> {
   } else {
     robot = await SimBackend.create({ connector: cfg.backend.sim.connector, cell: simCellOptions(cfg) });
   }
-  backend = new GuardedBackend(robot, flag);
+  backend = new GuardedBackend(robot, flag, robot instanceof SimBackend ? realtimeClass.normalDuring : undefined);
   let policy: ResidualPolicy | null = null;
   let reward: RewardScorer | null = null;
   if (m.policyPath) {
@@ -375,8 +366,8 @@ async function init(m: ThreadInit): Promise<void> {
   d.on('takeover', (change) => post({ type: 'takeover', change }));
   d.on('labelRequest', (request) => post({ type: 'labelRequest', request }));
   if (spec?.kind === 'ros2' && ros) attachRos(d, spec, ros);
-  notes.push(...applyThreadCpu(cfg.controlCpu));
-  if (cfg.realtime) notes.push(...applyThreadPriority(null, cfg.controlRealtime));
+  notes.push(...applyThreadCpu(m.controlCpu, cfg.controlCpu));
+  if (cfg.realtime && cfg.controlRealtime !== null) notes.push(...realtimeClass.take(cfg.controlRealtime));
   else if (cfg.controlRealtime !== null) {
     // Free-running, the loop never sleeps: in the real-time class it would hold its CPU (95 % of each second, the
     // kernel's limit) from every normal thread and from other daemons' real-time control threads there.
@@ -491,6 +482,8 @@ function simulation(req: SimulationRequest): unknown {
       return null;
     case 'motionTimes':
       return backend.motionTimes.filter((t) => t >= req.since);
+    case 'offTickWork':
+      return { ...realtimeClass.work };
   }
 }
 

@@ -56,6 +56,8 @@ export interface ThreadInit {
   timingWindow: number | null;
   /** The robot: null, the simulated cell of config.backend.sim. */
   backend: ThreadRos2Backend | null;
+  /** The CPU the control thread pins itself to, chosen and claimed by the main thread (src/app/control-cpu.ts); null: none. */
+  controlCpu: number | null;
   /** The shared e-stop flag (EstopFlag). */
   estop: SharedArrayBuffer;
   /** MessageRing buffers: main -> control commands; control -> main answers to calls, and events and log calls. */
@@ -86,7 +88,18 @@ export type CallMethod =
  * What a test or the fault campaign does to the simulated cell in the control thread (the cell lives there): press or
  * release its e-stop button, or read when motion commands reached it (absNow ms, newest last, at most 4096).
  */
-export type SimulationRequest = { op: 'pressEstop'; source: string } | { op: 'releaseEstop' } | { op: 'motionTimes'; since: number };
+export type SimulationRequest = { op: 'pressEstop'; source: string } | { op: 'releaseEstop' } | { op: 'motionTimes'; since: number } | { op: 'offTickWork' };
+
+/** The simulated cell's work outside ticks (resets, retracts) and the scheduling class each ran in (thread-host.ts RealtimeClass). */
+export interface OffTickWork {
+  runs: number;
+  /** Started while the thread was SCHED_FIFO (the class could not be left, or the thread was never real-time: 0 then). */
+  realtime: number;
+  normal: number;
+  /** Leaving, or taking back, the real-time class failed. */
+  dropFailures: number;
+  restoreFailures: number;
+}
 
 /** Commands, in the commands ring. */
 export type Command =

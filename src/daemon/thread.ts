@@ -57,6 +57,8 @@ export interface DaemonThreadOptions {
   callTimeoutMs?: number;
   /** A robot the control thread builds itself (the ROS 2 node over DDS); default: the simulated cell. */
   backend?: ThreadRos2Backend | null;
+  /** The CPU the control thread pins itself to (chosen and claimed by src/app/control-cpu.ts); default none. */
+  controlCpu?: number | null;
 }
 
 const hostUrl = new URL('./thread-host.ts', import.meta.url);
@@ -173,6 +175,7 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
       rewardPath: o.reward?.path ?? null,
       timingWindow: o.timingWindow ?? null,
       backend: o.backend ?? null,
+      controlCpu: o.controlCpu ?? null,
       estop: flag.buffer,
       commands: rings.commands.buffer,
       answers: rings.answers.buffer,

@@ -108,28 +108,49 @@ export function planCpus(setting: number | null, allowed: readonly number[]): { 
   return { plan: { control, main: allowed.filter((c) => c !== control), all: [...allowed] }, note: null };
 }
 
-/** The main thread's CPUs as pinned by pinMainThread (null: not pinned), the process's original ones, and how many
- *  daemons in this process asked for it (tests and benchmarks start several, one after another or side by side). */
-let pinned: { main: number[]; all: number[]; users: number } | null = null;
+/** The main thread's CPUs as pinned by pinMainThread (null: not pinned), the process's original ones, and the control
+ *  CPUs of the daemons in this process that asked for it (tests and benchmarks start several, one after another or side
+ *  by side; side by side they have different control CPUs: src/app/control-cpu.ts). */
+let pinned: { main: number[]; all: number[]; controls: number[] } | null = null;
 
 /** The CPUs the process was given: the main thread's, or, while it is pinned, the ones it had before. */
 export function processCpus(): number[] {
   return pinned ? [...pinned.all] : threadCpus(process.pid);
 }
 
-/** Pins the process's main thread (its tid is the pid) to plan.main; threads it starts later inherit that. */
-export function pinMainThread(plan: CpuPlan): void {
-  setThreadCpus(process.pid, plan.main);
-  pinned = { main: plan.main, all: plan.all, users: (pinned?.users ?? 0) + 1 };
+/** The main thread's CPUs: all but every control thread's of this process; all when none is left (said by the caller). */
+function mainCpus(all: readonly number[], controls: readonly number[]): number[] {
+  const rest = all.filter((c) => !controls.includes(c));
+  return rest.length > 0 ? rest : [...all];
 }
 
-/** The daemon that pinned it is closing: the main thread gets its original CPUs back when the last one closes. */
-export function unpinMainThread(): void {
+/** Pins the process's main thread (its tid is the pid) off plan.control (and off other daemons' of this process);
+ *  threads it starts later inherit that. Returns the main thread's CPUs. */
+export function pinMainThread(plan: CpuPlan): number[] {
+  const all = pinned?.all ?? plan.all;
+  const controls = [...(pinned?.controls ?? []), plan.control];
+  const main = mainCpus(all, controls);
+  setThreadCpus(process.pid, main);
+  pinned = { main, all, controls };
+  return main;
+}
+
+/** The daemon whose control thread is on `control` is closing: the main thread gets its CPUs back when the last one
+ *  closes (and the CPU of this one before that). */
+export function unpinMainThread(control: number): void {
   if (!pinned) return;
-  if (--pinned.users > 0) return;
+  const controls = [...pinned.controls];
+  const i = controls.indexOf(control);
+  if (i >= 0) controls.splice(i, 1);
   const all = pinned.all;
-  pinned = null;
-  setThreadCpus(process.pid, all);
+  if (controls.length === 0) {
+    pinned = null;
+    setThreadCpus(process.pid, all);
+    return;
+  }
+  const main = mainCpus(all, controls);
+  pinned = { main, all, controls };
+  setThreadCpus(process.pid, main);
 }
 
 /**

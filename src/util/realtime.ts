@@ -1,0 +1,70 @@
+/**
+ * The real-time class of single threads (Linux), for config `controlRealtime`: SCHED_FIFO for the control thread, and
+ * back to the normal class (SCHED_OTHER) around work that must not hold a CPU against other real-time threads there.
+ *
+ * sched_setscheduler(2) on a thread id is one call in the project's C addon (native/gemm.c setThreadRealtime), with
+ * util-linux's `chrt` as the fallback when the addon is missing or was built before that call (a fork and exec per
+ * call, which blocks the calling thread a few ms; the start-up note says which is used). SCHED_FIFO is taken with
+ * SCHED_RESET_ON_FORK, so a process the thread starts is not real-time.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { NATIVE_ADDON } from './native-addon.ts';
+
+type SetRealtime = (tid: number, priority: number) => void;
+
+/** The addon's setThreadRealtime, or why it cannot be used (loaded once, on first use). */
+let nativeSetter: SetRealtime | string | undefined;
+
+function nativeSetRealtime(): SetRealtime | string {
+  if (nativeSetter !== undefined) return nativeSetter;
+  try {
+    const addon = createRequire(import.meta.url)(NATIVE_ADDON) as { setThreadRealtime?: SetRealtime };
+    nativeSetter =
+      typeof addon.setThreadRealtime === 'function'
+        ? addon.setThreadRealtime
+        : 'the native addon was built before setThreadRealtime (run bash native/build.sh)';
+  } catch (e) {
+    nativeSetter = `the native addon did not load (${(e as Error).message.split('\n')[0]}; run bash native/build.sh)`;
+  }
+  return nativeSetter;
+}
+
+/** How setThreadRealtime sets a class here, for the daemon's start-up notes. */
+export function realtimeMechanism(): string {
+  const n = nativeSetRealtime();
+  return typeof n === 'function' ? 'sched_setscheduler' : `chrt, because ${n}`;
+}
+
+/**
+ * One thread of this process: SCHED_FIFO at `priority` (1-99, reset on fork), or SCHED_OTHER for null (its nice value
+ * is kept). Throws with the system's reason (without root or CAP_SYS_NICE, SCHED_FIFO is refused).
+ */
+export function setThreadRealtime(tid: number, priority: number | null): void {
+  if (priority !== null && !(Number.isInteger(priority) && priority >= 1 && priority <= 99))
+    throw new RangeError(`real-time priority must be an integer in [1, 99], got ${priority}`);
+  const n = nativeSetRealtime();
+  try {
+    if (typeof n === 'function') n(tid, priority ?? 0);
+    else if (priority === null) execFileSync('chrt', ['--other', '--pid', '0', String(tid)], { stdio: 'pipe', timeout: 5000 });
+    else execFileSync('chrt', ['--fifo', '--reset-on-fork', '--pid', String(priority), String(tid)], { stdio: 'pipe', timeout: 5000 });
+  } catch (e) {
+    const why = ((e as { stderr?: Buffer }).stderr?.toString().trim() || (e as Error).message).split('\n')[0];
+    throw new Error(`${why}${typeof n === 'function' ? '' : ` (chrt, because ${n})`}`);
+  }
+}
+
+/** Linux's scheduling policies by number (/proc/.../stat field 41). */
+const POLICIES = ['SCHED_OTHER', 'SCHED_FIFO', 'SCHED_RR', 'SCHED_BATCH', 'SCHED_ISO', 'SCHED_IDLE', 'SCHED_DEADLINE'] as const;
+
+/** A thread's scheduling policy and real-time priority, read from /proc (default: the calling thread). */
+export function threadPolicy(pid: number = process.pid, tid?: number): { policy: string; priority: number } {
+  const file = tid === undefined ? '/proc/thread-self/stat' : `/proc/${pid}/task/${tid}/stat`;
+  const stat = readFileSync(file, 'utf8');
+  // Fields after the command name (which may hold spaces and parentheses): state is field 3; rt_priority 40, policy 41.
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const priority = Number(rest[40 - 3]);
+  const n = Number(rest[41 - 3]);
+  return { policy: POLICIES[n] ?? `policy ${n}`, priority };
+}
