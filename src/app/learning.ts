@@ -26,9 +26,9 @@ export interface LearningOptions {
   supervisor?: Omit<SupervisorOptions, 'config'>;
   /** Window K of the learned / ground-truth success rates in the operator view. */
   windowK?: number;
-  /** Fine-tuning the reward classifier on operator labels (online/reward-tuner.ts): on by default when the reward the
-   *  daemon uses is a registered model the tuner can feed (labelTuneRefusal: a DAIB card, image and any proprio such
-   *  as the depth reward's depth steps); false: off. */
+  /** Fine-tuning the reward classifier on operator labels (online/reward-tuner.ts): on when the reward the daemon uses
+   *  is a registered model the tuner can feed (labelTuneRefusal: a DAIB card, image and any proprio such as the depth
+   *  reward's depth steps); false: off (what a daemon config's `labels.fineTune: false`, the default, gives). */
   rewardTune?: Partial<RewardTunerConfig> | false;
 }
 
@@ -203,6 +203,8 @@ export interface LearningPlan {
   /** null: learning is off; `note` says why. */
   trainer: OnlineTrainerConfig | null;
   shadowGate: ShadowGateConfig | null;
+  /** Whether operator labels also fine-tune the reward (`labels.fineTune`); a label overrides its episode's reward either way. */
+  rewardTune: boolean;
   note: string;
 }
 
@@ -215,7 +217,8 @@ export interface LearningPlan {
 export function learningPlan(config: DaemonConfig): LearningPlan {
   const l = config.learning;
   const gate = l.shadowGate.episodes > 0 ? { episodes: l.shadowGate.episodes, margin: l.shadowGate.margin } : null;
-  if (!l.enabled) return { trainer: null, shadowGate: null, note: 'learning: off (learning.enabled false / --no-learning)' };
+  const rewardTune = config.labels.fineTune;
+  if (!l.enabled) return { trainer: null, shadowGate: null, rewardTune, note: 'learning: off (learning.enabled false / --no-learning)' };
   const ck = l.checkpoint ?? join(config.modelsDir, 'iql-offline');
   if (!existsSync(join(ck, 'latest.json'))) {
     if (l.checkpoint !== null)
@@ -224,7 +227,12 @@ export function learningPlan(config: DaemonConfig): LearningPlan {
         'learning.checkpoint',
         `${ck}/latest.json does not exist (an offline IQL checkpoint: src/cli/train-offline.ts --checkpoint-dir)`,
       );
-    return { trainer: null, shadowGate: null, note: `learning: off, no offline checkpoint at ${ck} (set learning.checkpoint, or --no-learning to say so)` };
+    return {
+      trainer: null,
+      shadowGate: null,
+      rewardTune,
+      note: `learning: off, no offline checkpoint at ${ck} (set learning.checkpoint, or --no-learning to say so)`,
+    };
   }
   const prior = l.offlineDb !== null && existsSync(l.offlineDb) ? l.offlineDb : null;
   const trainer: OnlineTrainerConfig = {
@@ -244,7 +252,8 @@ export function learningPlan(config: DaemonConfig): LearningPlan {
   const warm = l.warmupUpdates > 0 ? `, ${l.warmupUpdates} critic-only warm-up updates` : '';
   const ens = l.critics !== null ? `, ${l.critics} critics (min over ${l.targetCritics ?? 2} targets)` : '';
   const g = gate ? `; shadow swap gate on (${gate.episodes} starts, margin ${gate.margin})` : '';
-  return { trainer, shadowGate: gate, note: `learning: background trainer from ${ck}, ${data}, UTD ${l.utd}${ens}${warm}${g}` };
+  const labels = rewardTune ? '; operator labels also fine-tune the reward (labels.fineTune)' : '';
+  return { trainer, shadowGate: gate, rewardTune, note: `learning: background trainer from ${ck}, ${data}, UTD ${l.utd}${ens}${warm}${g}${labels}` };
 }
 
 /** Starts what learningPlan says on a running daemon (null when learning is off). */
@@ -253,7 +262,11 @@ export function learningFromConfig(app: DaemonApp<RunningDaemon>, config: Daemon
   if (!plan.trainer) return { learning: null, note: plan.note };
   const gate = plan.shadowGate;
   return {
-    learning: startLearning(app, { trainer: plan.trainer, ...(gate ? { swap: { shadow: (o) => shadowGate({ ...o, cfg: gate }) } } : {}) }),
+    learning: startLearning(app, {
+      trainer: plan.trainer,
+      ...(plan.rewardTune ? {} : { rewardTune: false }),
+      ...(gate ? { swap: { shadow: (o) => shadowGate({ ...o, cfg: gate }) } } : {}),
+    }),
     note: plan.note,
   };
 }

@@ -27,6 +27,7 @@ test('the daemon and the experiment read the same learning settings from the con
   assert.equal(daemon.onlineFraction, 1);
   assert.equal(daemon.utd, 2);
   assert.equal(daemon.gemmThreads, null);
+  assert.equal(learningPlan(shipped).rewardTune, false, 'labels do not fine-tune the reward unless labels.fineTune says so');
   assert.equal(exp.explorationNoise, shipped.practice.explorationNoise);
   assert.equal(exp.startCheckpoint, daemon.startCheckpoint);
 
@@ -40,10 +41,12 @@ test('the daemon and the experiment read the same learning settings from the con
     .replace('utd: 2 ', 'utd: 3 ')
     .replace('warmupUpdates: 800 ', 'warmupUpdates: 7 ')
     .replace('gemmThreads: null ', 'gemmThreads: 2 ')
-    .replace('explorationNoise: 0.001 ', 'explorationNoise: 0.002 ');
+    .replace('explorationNoise: 0.001 ', 'explorationNoise: 0.002 ')
+    .replace('fineTune: false ', 'fineTune: true ');
   writeFileSync(file, text);
   const cfg = loadDaemonConfig(file);
   const d2 = learningPlan(cfg).trainer;
+  assert.equal(learningPlan(cfg).rewardTune, true);
   assert.ok(d2);
   const e2 = experimentOptions(['--config', file, '--connectors', 'europlug']);
   for (const [k, v] of [
