@@ -2242,6 +2242,19 @@ static napi_value ThreadCpuMs(napi_env env, napi_callback_info info) {
   return r;
 }
 
+/* Whether tid is 0 (the caller) or a thread of this process; throws naming `fn` when not: the thread calls may only
+ * touch this process's threads. */
+static bool isOwnThread(napi_env env, int32_t tid, const char* fn) {
+  if (tid == 0) return true;
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/task/%d", tid);
+  if (access(path, F_OK) == 0) return true;
+  char msg[128];
+  snprintf(msg, sizeof msg, "%s: %d is not a thread of this process", fn, tid);
+  napi_throw_error(env, NULL, msg);
+  return false;
+}
+
 /* setThreadCpus(tid, cpus): sched_setaffinity on one thread id (0 = the caller), so the daemon pins its control thread
  * without running taskset. Only threads of this process are accepted: the call is for the daemon's own threads. */
 static napi_value SetThreadCpus(napi_env env, napi_callback_info info) {
@@ -2255,16 +2268,7 @@ static napi_value SetThreadCpus(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "gemm.setThreadCpus(tid, cpus): tid must be a thread id >= 0, cpus an array of CPU numbers");
     return NULL;
   }
-  if (tid != 0) {
-    char path[64];
-    snprintf(path, sizeof path, "/proc/self/task/%d", tid);
-    if (access(path, F_OK) != 0) {
-      char msg[128];
-      snprintf(msg, sizeof msg, "gemm.setThreadCpus: %d is not a thread of this process", tid);
-      napi_throw_error(env, NULL, msg);
-      return NULL;
-    }
-  }
+  if (!isOwnThread(env, tid, "gemm.setThreadCpus")) return NULL;
   uint32_t n = 0;
   CHECK(napi_get_array_length(env, argv[1], &n));
   cpu_set_t set;
@@ -2304,16 +2308,7 @@ static napi_value SetThreadRealtime(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "gemm.setThreadRealtime(tid, priority): tid must be a thread id >= 0, priority an integer in [0, 99] (0: SCHED_OTHER)");
     return NULL;
   }
-  if (tid != 0) {
-    char path[64];
-    snprintf(path, sizeof path, "/proc/self/task/%d", tid);
-    if (access(path, F_OK) != 0) {
-      char msg[128];
-      snprintf(msg, sizeof msg, "gemm.setThreadRealtime: %d is not a thread of this process", tid);
-      napi_throw_error(env, NULL, msg);
-      return NULL;
-    }
-  }
+  if (!isOwnThread(env, tid, "gemm.setThreadRealtime")) return NULL;
   struct sched_param sp;
   memset(&sp, 0, sizeof sp);
   sp.sched_priority = prio;
