@@ -112,6 +112,11 @@ export const PracticeConfigSchema = T.object(
       description:
         "height check on the learned reward (daemon/scoring.ts checkedReward): an observation whose tip is more than this (m) above the calibrated x* is not seated (a plug resting on the socket face stands its insertion depth above it); reward 0, as the lift check. Must exceed x*'s vertical calibration error plus about 1 mm; it misses plugs held up by less. null: off",
     }),
+    endSeatedFrames: T.nullable(T.integer({ minimum: 1, maximum: 1000 }), {
+      default: null,
+      description:
+        'seated end (daemon/scoring.ts SeatedEnd): an episode (practice or evaluation) ends, judged and logged done, at the first observation completing this many consecutive observations whose checked learned reward says seated; the arm is held there instead of pressing on to the step limit. Not with useGroundTruthReward. Measured with 5 (from the prior data), not adopted: results/online-hold/. null: off',
+    }),
   },
   { default: {} },
 );

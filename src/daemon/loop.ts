@@ -43,6 +43,7 @@ import {
   judgeEpisode,
   LowestTip,
   RecentEpisodes,
+  SeatedEnd,
   type CheckedReward,
   type JudgedFinal,
 } from './scoring.ts';
@@ -120,6 +121,8 @@ interface OpenEpisode {
   evidence: StepEvidence[];
   /** The lowest tip so far, for the lift check on the learned reward (scoring.ts). */
   lowest: LowestTip;
+  /** Consecutive observations the checked reward called seated: the seated end (scoring.ts SeatedEnd). */
+  seated: SeatedEnd;
 }
 
 interface Prepared {
@@ -521,6 +524,15 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     // Anything may have happened while we awaited (REST e-stop, stop request, shutdown): re-check before moving.
     if (this.episode !== ep || this.state !== 'running') return;
     const checked = this.checkReward(ep, p, reward.prob);
+    // Seated for long enough (scoring.ts SeatedEnd): this observation is the episode's final one; hold the arm there.
+    if (ep.seated.observe(checked) && ep.pending) {
+      this.backend.stop();
+      clock.abandoned();
+      this.lastPose = p.obs.eePos;
+      const why = `seated end: checked reward seated on ${ep.seated.frames} consecutive observations, ended after ${ep.step} of ${ep.steps} steps`;
+      this.finishEpisode(ep, p, reward, checked, why);
+      return;
+    }
     if (ep.pending) this.completePending(ep, checked.prob, reward.gt, false);
     this.noteEvidence(ep, p, checked);
 
@@ -602,10 +614,19 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     const r = await this.scoreReward(p);
     if (this.episode !== ep || this.state !== 'scoring') return;
     this.lastPose = p.obs.eePos;
-    const checked = this.checkReward(ep, p, r.prob);
+    this.finishEpisode(ep, p, r, this.checkReward(ep, p, r.prob), null);
+  }
+
+  /**
+   * The episode's final observation is scored: its transition logged done, the episode judged and closed, then the next
+   * episode or idle. At the step limit (the scoring tick) or at the seated end (`ended`: why, written in the reason).
+   */
+  private finishEpisode(ep: OpenEpisode, p: Prepared, r: { prob: number | null; gt: boolean | null }, checked: CheckedReward, ended: string | null): void {
     this.completePending(ep, checked.prob, r.gt, true);
     this.noteEvidence(ep, p, checked);
-    const { outcome, reason } = judgeEpisode(checked.prob, r.gt, this.cfg.practice, checked.refused);
+    const judged = judgeEpisode(checked.prob, r.gt, this.cfg.practice, checked.refused);
+    const { outcome } = judged;
+    const reason = ended === null ? judged.reason : judged.reason === null ? ended : `${ended}; ${judged.reason}`;
     this.closeEpisode(ep, outcome, reason, checked.prob, r.gt);
     // Only outcomes the learned reward judged can ask for a label (ground-truth judging needs none), or tell of x* too low.
     if (r.prob !== null && !this.cfg.practice.useGroundTruthReward && (outcome === 'success' || outcome === 'failure')) {
@@ -681,6 +702,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
       kind: run.kind,
       evidence: [],
       lowest: new LowestTip(),
+      seated: new SeatedEnd(this.cfg.practice),
     };
     this.takeovers.newEpisode();
     this.setState('running');

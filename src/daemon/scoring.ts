@@ -32,6 +32,8 @@ export interface ScoringSettings {
   liftToleranceM: number | null;
   /** Height check: a tip more than this (m) above the calibrated x* is not seated; null: off. */
   heightToleranceM: number | null;
+  /** Seated end: the episode ends after this many consecutive observations the checked reward calls seated; null: off. */
+  endSeatedFrames: number | null;
 }
 
 /** The lowest tip height of one episode so far, and how far above it each new observation is. */
@@ -96,6 +98,37 @@ export function checkedReward(
 }
 
 const mm = (m: number): string => (1000 * m).toFixed(1);
+
+/**
+ * The seated end (issue 13; HIL-SERL ends an episode when its reward classifier fires): an episode ends at the first
+ * observation that completes `endSeatedFrames` consecutive observations whose CHECKED reward (checkedReward: classifier,
+ * lift and height checks) is at or above the success threshold. That observation is the episode's final one: the arm is
+ * held, the episode judged on it and its last transition logged done, as at the step limit. Ending, not holding the
+ * pose to the step limit: the trainer already makes every episode's last transition terminal (no bootstrap), so an
+ * ended success is the terminal transition IQL learns from either way, while held steps would log moves the policy did
+ * not choose; and a seated plug that is pressed on can be lifted by the policy's own press-lift loop, so that the
+ * outcome depended on the last step's parity (results/online-seeds-checks/, point 6). More than one frame so that a
+ * single false call (a plug still moving down) does not end an episode; the count: results/online-hold/. Off with
+ * ground-truth judging (the ablation): that episode is judged by the simulator, not by this reward.
+ */
+export class SeatedEnd {
+  private run = 0;
+
+  constructor(private readonly s: Pick<ScoringSettings, 'endSeatedFrames' | 'successThreshold' | 'useGroundTruthReward'>) {}
+
+  /** Notes one observation's checked reward; true when the episode ends at it. */
+  observe(r: Pick<CheckedReward, 'prob'>): boolean {
+    const k = this.s.endSeatedFrames;
+    if (k === null || this.s.useGroundTruthReward) return false;
+    this.run = r.prob !== null && r.prob >= this.s.successThreshold ? this.run + 1 : 0;
+    return this.run >= k;
+  }
+
+  /** Consecutive seated observations so far. */
+  get frames(): number {
+    return this.run;
+  }
+}
 
 /**
  * The outcome of an episode whose final observation's checked reward is `prob` (null: no classifier) with ground

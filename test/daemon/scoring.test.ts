@@ -22,7 +22,7 @@ import {
 import { AUTH } from '../api/helpers.ts';
 import { logged, rig, tickUntil } from './helpers.ts';
 
-const S: ScoringSettings = { successThreshold: 0.5, useGroundTruthReward: false, liftToleranceM: 0.001, heightToleranceM: 0.004 };
+const S: ScoringSettings = { successThreshold: 0.5, useGroundTruthReward: false, liftToleranceM: 0.001, heightToleranceM: 0.004, endSeatedFrames: null };
 
 test('the lift check: a tip lifted more than the tolerance above its lowest point is refused; going down never is', () => {
   const low = new LowestTip();

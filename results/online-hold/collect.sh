@@ -1,0 +1,13 @@
+#!/bin/bash
+# copy each run's small outputs to results/online-hold/runs/ (not the SQLite log or trainer checkpoints)
+cd /work/wt-hold13
+for d in data/runs/hold/seed-*; do
+  [ -d "$d" ] || continue
+  n=$(basename $d); c=${n##*-}; o=results/online-hold/runs/$n
+  [ -f $d/results.json ] || continue
+  mkdir -p $o/$c
+  for f in curve.png curve.svg results.json settings.json table.md; do [ -f $d/$f ] && cp $d/$f $o/; done
+  [ -f $d/$c/curve.json ] && cp $d/$c/curve.json $o/$c/
+  cp $d.log $o/run.log
+  grep -E " $n " data/runs/hold/runs.log > $o/time.txt
+done
