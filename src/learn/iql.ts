@@ -933,14 +933,15 @@ export class IqlAgent {
     return m;
   }
 
-  /** Deterministic residual (metres) for features rows (featureDims.pi) and proprio. */
-  actFeatures(features: Float32Array, proprio?: Float32Array): Float32Array {
+  /** Deterministic residual (metres) for features rows (featureDims.pi) and proprio; `head`: another policy head of
+   *  this architecture (clonePolicyHead), e.g. the trainer's Polyak average or the offline one. */
+  actFeatures(features: Float32Array, proprio?: Float32Array, head: Mlp = this.pi): Float32Array {
     const n = features.length / this.featDims.pi;
     return tf.tidy(
       () =>
         tf
           .mul(
-            tf.tanh(this.pi.apply(this.withProprio(tf.tensor2d(features, [n, this.featDims.pi]), this.proprioTensor(proprio, n, 'proprio')))),
+            tf.tanh(head.apply(this.withProprio(tf.tensor2d(features, [n, this.featDims.pi]), this.proprioTensor(proprio, n, 'proprio')))),
             tf.tensor1d(this.config.actionScale),
           )
           .dataSync() as Float32Array,
