@@ -272,7 +272,7 @@ export function experimentOptions(argv: string[] | ExperimentFlags): ExperimentO
       batchSize: a.batchSize ?? settings.batchSize,
       exportEvery: a.exportEvery ?? settings.exportEvery,
       warmupUpdates: a.warmupUpdates ?? settings.warmupUpdates,
-      evidenceGate: a.evidenceGate !== undefined ? a.evidenceGate : settings.evidenceGate,
+      evidenceGate: a.evidenceGate ?? settings.evidenceGate,
       actorLr: a.actorLr ?? settings.actorLr,
       critics: a.critics !== undefined ? a.critics : settings.critics,
       targetCritics: a.targetCritics !== undefined ? a.targetCritics : settings.targetCritics,

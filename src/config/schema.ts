@@ -281,11 +281,11 @@ export const LearningConfigSchema = T.object(
         'critic-only updates at the switch from offline to online: the policy stays the offline one until the critics have adapted (800 = 20 practice episodes of 20 steps at UTD 2; europlug: without it 3 9 7 0 0 2/10 over 50 episodes, with it 3 3 3 7 7 8; megablock dipped with it: src/online/README.md)',
       cli: { flag: '--warmup-updates', arg: 'N' },
     }),
-    evidenceGate: T.nullable(T.number({ exclusiveMinimum: 0, maximum: 0.25 }), {
-      default: null,
+    evidenceGate: T.boolean({
+      default: false,
       description:
-        "the evidence gate's one-sided level: exports stay the offline policy until a t-test over the practice episodes it drove (reward increments times the exploration noise along the trainer's change, each episode scored before the trainer learns from it) favours the change (src/online/evidence-gate.ts); off: exports follow the average from the first actor update",
-      cli: { flag: '--evidence-gate', arg: 'ALPHA|off', nullWord: 'off' },
+        "the evidence gate: exports stay the offline policy until every critic of the ensemble ranks the trainer's candidate above it on practice states the critics have not yet learned from (src/online/evidence-gate.ts); off: exports follow the average from the first actor update",
+      cli: { flag: '--evidence-gate' },
     }),
     actorLr: T.nullable(T.number({ exclusiveMinimum: 0, maximum: 0.1 }), {
       default: null,

@@ -385,7 +385,7 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
       });
       say(
         `${done} practice episodes: scenario II ${succ}/${trials} (policy ${app.daemon.policyVersion}, ${v.trainer.updates} updates, learned success ${v.learnedSuccessRate?.toFixed(2)} vs ground truth ${v.gtSuccessRate?.toFixed(2)}, swaps ${v.swaps.swaps}, rejected ${v.swaps.rejected}; trainer ${tp?.cpuMsPerUpdate?.toFixed(1) ?? '-'} ms CPU/update on ${engine ?? '?'}` +
-          `${tp?.gate ? `; evidence gate ${tp.gate.open ? `open (after ${tp.gate.openedAt} episodes scored)` : `closed (${tp.gate.episodes} episodes scored, t ${tp.gate.t?.toFixed(2) ?? '-'} of ${tp.gate.tNeeded?.toFixed(2) ?? '-'})`}` : ''}` +
+          `${tp?.gate ? `; evidence gate ${tp.gate.open ? `open (at check ${tp.gate.openedAt})` : `closed (${tp.gate.checks} checks, last ${tp.gate.last ? `${tp.gate.last.ahead} of ${tp.gate.last.critics} critics ahead` : '-'})`}` : ''}` +
           `${simOperator ? `; operator took over ${simOperator.takeovers} episodes, ${simOperator.steps} steps` : ''})`,
       );
       writeFileSync(join(dir, 'curve.json'), JSON.stringify(curve, null, 1));

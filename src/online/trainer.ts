@@ -40,7 +40,7 @@ import type { RewardTunerConfig } from './reward-tuner.ts';
 import { LEARNING_DEFAULTS, type FleetSampling } from '../config/schema.ts';
 import type { TransitionRecord } from '../store/types.ts';
 import { deriveSeed, Rng } from '../util/rng.ts';
-import { episodeEvidence, EvidenceGate, type GateStatus } from './evidence-gate.ts';
+import { EvidenceGate, meanAdvantages, type GateStatus } from './evidence-gate.ts';
 
 export interface OnlineTrainerConfig {
   /** The daemon's log (read: practice transitions; write: feature cache, model registrations). */
@@ -90,10 +90,10 @@ export interface OnlineTrainerConfig {
    *  (and every export) stays the offline one until the critics have adapted to the practice data and its learned
    *  reward; 0 = none. Not repeated when the trainer resumes from its own checkpoint. */
   warmupUpdates: number;
-  /** The evidence gate (evidence-gate.ts): every export carries the offline policy head until a one-sided t-test at
-   *  this level says the practice episodes the offline policy drove favour the trainer's change; null = off (exports
-   *  follow the average from the first actor update). Not re-applied when the trainer resumes from its own checkpoint. */
-  evidenceGate: number | null;
+  /** The evidence gate (evidence-gate.ts): every export carries the offline policy head until every critic ranks the
+   *  candidate above it on newly read practice states; false = off (exports follow the average from the first actor
+   *  update). Not re-applied when the trainer resumes from its own checkpoint. */
+  evidenceGate: boolean;
   /** Adam learning rate of the policy head online; null = the checkpoint's (3e-4). A lower one is VRL3's
    *  conservative start. */
   actorLr: number | null;
@@ -565,8 +565,8 @@ export class OnlineTrainer {
     this.agent.freezeEncoders();
     // A restart from this trainer's own checkpoint has adapted critics already.
     this.warmupLeft = from === own ? 0 : c.warmupUpdates;
-    if (c.evidenceGate !== null) {
-      this.gate = new EvidenceGate(c.evidenceGate, from === own);
+    if (c.evidenceGate) {
+      this.gate = new EvidenceGate(from === own);
       if (!this.gate.open) this.pi0 = this.agent.clonePolicyHead('pi_offline');
     }
     if (c.policyAverage < 1) {
@@ -827,11 +827,7 @@ export class OnlineTrainer {
       this.rowsOfEpisode.set(o.episodeId, l);
       this.rowGroup.push(this.groupOf(o.episodeId));
     });
-    this.scoreEvidence(
-      add,
-      origins,
-      keep.map((i) => pi.subarray(i * dims.pi, (i + 1) * dims.pi)),
-    );
+    this.rankCandidate(add, keep, pi, q);
     this.origins.push(...origins);
     this.online = appendReplay(this.online, add);
     this.rebuildWeights();
@@ -842,30 +838,23 @@ export class OnlineTrainer {
   }
 
   /**
-   * The evidence gate's step 2 (evidence-gate.ts) on newly read episodes, before any update has seen them: each
-   * episode's g from its rows' noise (action - pi0(s)) and the candidate's change (pi_c(s) - pi0(s)).
+   * The evidence gate's step 1 (evidence-gate.ts) on newly read rows, before any update has seen them: every critic's
+   * mean Q of the candidate's actions minus the offline policy's on their observations.
    */
-  private scoreEvidence(add: Replay, origins: RewardOrigin[], piFeat: Float32Array[]): void {
+  private rankCandidate(add: Replay, keep: number[], piAll: Float32Array, qAll: Float32Array): void {
     const gate = this.gate;
     if (!gate || gate.open || !this.pi0 || this.actorUpdates === 0 || add.n === 0) return;
-    const dp = this.agent.featureDims.pi;
-    const f = new Float32Array(add.n * dp);
-    piFeat.forEach((x, j) => f.set(x, j * dp));
-    const a0 = this.agent.actFeatures(f, add.proprio, this.pi0);
-    const ac = this.agent.actFeatures(f, add.proprio, this.piAvg ? this.averagedPolicy(this.piAvg) : this.agent.pi);
-    const byEp = new Map<number, number[]>();
-    origins.forEach((o, j) => byEp.set(o.episodeId, [...(byEp.get(o.episodeId) ?? []), j]));
-    for (const js of byEp.values()) {
-      if (js.some((j) => add.intervention[j] === 1)) continue; // a takeover's action is not pi0 + noise
-      const rows = js.map((j) => ({
-        reward: add.reward[j]!,
-        delta: [0, 1, 2].map((k) => ac[j * 3 + k]! - a0[j * 3 + k]!),
-        noise: [0, 1, 2].map((k) => add.action[j * 3 + k]! - a0[j * 3 + k]!),
-      }));
-      for (const r of rows) gate.noteNoise(r.noise);
-      const g = episodeEvidence(rows);
-      if (g !== null && gate.add(g)) break;
-    }
+    const dims = this.agent.featureDims;
+    const pick = (all: Float32Array, w: number): Float32Array => {
+      const f = new Float32Array(keep.length * w);
+      keep.forEach((i, j) => f.set(all.subarray(i * w, (i + 1) * w), j * w));
+      return f;
+    };
+    const fPi = pick(piAll, dims.pi);
+    const fQ = pick(qAll, dims.q);
+    const a0 = this.agent.actFeatures(fPi, add.proprio, this.pi0);
+    const ac = this.agent.actFeatures(fPi, add.proprio, this.piAvg ? this.averagedPolicy(this.piAvg) : this.agent.pi);
+    gate.rank(meanAdvantages(this.agent.criticValues(fQ, add.proprio, ac), this.agent.criticValues(fQ, add.proprio, a0)));
     if (gate.open) {
       for (const v of netVariables(this.pi0)) v.dispose();
       this.pi0 = null;
