@@ -61,8 +61,8 @@ test('the daemon and the experiment read the same learning settings from the con
   assert.equal(e3.trainer.utd, 4);
   assert.equal(e3.trainer.warmupUpdates, 0);
   // The evidence gate: off unless set, by the file or the flag.
-  assert.equal(e3.trainer.evidenceGate, null);
-  assert.equal(experimentOptions(['--config', file, '--connectors', 'europlug', '--evidence-gate', '0.025']).trainer.evidenceGate, 0.025);
+  assert.equal(e3.trainer.evidenceGate, false);
+  assert.equal(experimentOptions(['--config', file, '--connectors', 'europlug', '--evidence-gate']).trainer.evidenceGate, true);
   assert.equal(e3.trainer.onlineFraction, 0.3);
 });
 
