@@ -14,7 +14,7 @@ import { logged, rig, tickUntil, type Rig } from '../daemon/helpers.ts';
 import { practiceTrainer, tinyOffline, zeroResidualStart } from './fixtures.ts';
 import { teardown } from '../teardown.ts';
 
-test("the gate opens only when every critic ranks the candidate ahead, and stays open", () => {
+test('the gate opens only when every critic ranks the candidate ahead, and stays open', () => {
   const g = new EvidenceGate();
   assert.ok(!g.rank([0.3, 0.2, -0.01, 0.5]), 'one dissenting critic keeps it closed');
   assert.ok(!g.rank([0.3, 0.2, 0, 0.5]), 'a tie is not ahead');
