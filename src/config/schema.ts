@@ -291,6 +291,12 @@ export const LearningConfigSchema = T.object(
         'critic-only updates at the switch from offline to online: the policy stays the offline one until the critics have adapted (800 = 20 practice episodes of 20 steps at UTD 2; europlug: without it 3 9 7 0 0 2/10 over 50 episodes, with it 3 3 3 7 7 8; megablock dipped with it: src/online/README.md)',
       cli: { flag: '--warmup-updates', arg: 'N' },
     }),
+    evidenceGate: T.boolean({
+      default: false,
+      description:
+        "the evidence gate: exports stay the offline policy until every critic of the ensemble ranks the trainer's candidate above it on practice states the critics have not yet learned from (src/online/evidence-gate.ts); off: exports follow the average from the first actor update",
+      cli: { flag: '--evidence-gate' },
+    }),
     actorLr: T.nullable(T.number({ exclusiveMinimum: 0, maximum: 0.1 }), {
       default: null,
       description: "the policy head's learning rate online; null: the checkpoint's (3e-4)",
@@ -443,6 +449,7 @@ export const OVERRIDES = {
   onlineFraction: 'learning.onlineFraction',
   utd: 'learning.utd',
   warmupUpdates: 'learning.warmupUpdates',
+  evidenceGate: 'learning.evidenceGate',
   critics: 'learning.critics',
   targetCritics: 'learning.targetCritics',
   criticPolyak: 'learning.criticPolyak',

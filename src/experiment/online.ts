@@ -35,6 +35,7 @@ import { startLearning, type Learning } from '../app/learning.ts';
 import { shadowGate } from '../replay/shadow.ts';
 import { cardPathFor, readCard, sha256Hex } from '../policy/card.ts';
 import { DEFAULT_ONLINE, type OnlineTrainerConfig } from '../online/trainer.ts';
+import type { GateStatus } from '../online/evidence-gate.ts';
 import type { SwapConfig } from '../swap/manager.ts';
 import { SimOperator, type SimOperatorConfig } from '../control/sim-operator.ts';
 
@@ -107,6 +108,8 @@ export interface CurvePoint {
   elapsedS: number;
   /** The trainer's CPU per update (ms, all its threads) over its last rate window (~2 s) before this point. */
   trainerCpuMsPerUpdate?: number | null;
+  /** The evidence gate at this point (learning.evidenceGate; null: off). */
+  evidenceGate?: GateStatus | null;
 }
 
 export interface ConnectorResult {
@@ -378,9 +381,11 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
         interventionSteps: simOperator?.steps ?? 0,
         elapsedS: (performance.now() - t0) / 1000,
         trainerCpuMsPerUpdate: tp?.cpuMsPerUpdate ?? null,
+        evidenceGate: tp?.gate ?? null,
       });
       say(
         `${done} practice episodes: scenario II ${succ}/${trials} (policy ${app.daemon.policyVersion}, ${v.trainer.updates} updates, learned success ${v.learnedSuccessRate?.toFixed(2)} vs ground truth ${v.gtSuccessRate?.toFixed(2)}, swaps ${v.swaps.swaps}, rejected ${v.swaps.rejected}; trainer ${tp?.cpuMsPerUpdate?.toFixed(1) ?? '-'} ms CPU/update on ${engine ?? '?'}` +
+          `${tp?.gate ? `; evidence gate ${tp.gate.open ? `open (at check ${tp.gate.openedAt})` : `closed (${tp.gate.checks} checks, last ${tp.gate.last ? `${tp.gate.last.ahead} of ${tp.gate.last.critics} critics ahead` : '-'})`}` : ''}` +
           `${simOperator ? `; operator took over ${simOperator.takeovers} episodes, ${simOperator.steps} steps` : ''})`,
       );
       writeFileSync(join(dir, 'curve.json'), JSON.stringify(curve, null, 1));

@@ -926,6 +926,19 @@ export class IqlAgent {
     );
   }
 
+  /** Every critic's Q(s, a) for features rows (featureDims.q), proprio and residuals `action` (metres, clipped to the
+   *  bound as in training): one array per critic. */
+  criticValues(features: Float32Array, proprio: Float32Array | undefined, action: Float32Array): Float32Array[] {
+    const c = this.config;
+    const n = features.length / this.featDims.q;
+    const qs = this.qs;
+    return tf.tidy(() => {
+      const act = tf.clipByValue(tf.div(tf.tensor2d(action, [n, c.actionDim]), tf.tensor1d(c.actionScale)), -1, 1) as tf.Tensor2D;
+      const x = this.withProprio(tf.tensor2d(features, [n, this.featDims.q]), this.proprioTensor(proprio, n, 'proprio'), act);
+      return qs.map((q) => q.apply(x).dataSync() as Float32Array);
+    });
+  }
+
   /** A copy of the policy head (same architecture and weights), e.g. to keep a Polyak average of it. */
   clonePolicyHead(name: string): Mlp {
     const m = buildMlp(name, this.pi.config, this.config.seed);
@@ -933,14 +946,15 @@ export class IqlAgent {
     return m;
   }
 
-  /** Deterministic residual (metres) for features rows (featureDims.pi) and proprio. */
-  actFeatures(features: Float32Array, proprio?: Float32Array): Float32Array {
+  /** Deterministic residual (metres) for features rows (featureDims.pi) and proprio; `head`: another policy head of
+   *  this architecture (clonePolicyHead), e.g. the trainer's Polyak average or the offline one. */
+  actFeatures(features: Float32Array, proprio?: Float32Array, head: Mlp = this.pi): Float32Array {
     const n = features.length / this.featDims.pi;
     return tf.tidy(
       () =>
         tf
           .mul(
-            tf.tanh(this.pi.apply(this.withProprio(tf.tensor2d(features, [n, this.featDims.pi]), this.proprioTensor(proprio, n, 'proprio')))),
+            tf.tanh(head.apply(this.withProprio(tf.tensor2d(features, [n, this.featDims.pi]), this.proprioTensor(proprio, n, 'proprio')))),
             tf.tensor1d(this.config.actionScale),
           )
           .dataSync() as Float32Array,

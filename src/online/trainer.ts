@@ -40,6 +40,7 @@ import type { RewardTunerConfig } from './reward-tuner.ts';
 import { LEARNING_DEFAULTS, type FleetSampling } from '../config/schema.ts';
 import type { TransitionRecord } from '../store/types.ts';
 import { deriveSeed, Rng } from '../util/rng.ts';
+import { EvidenceGate, meanAdvantages, type GateStatus } from './evidence-gate.ts';
 
 export interface OnlineTrainerConfig {
   /** The daemon's log (read: practice transitions; write: feature cache, model registrations). */
@@ -89,6 +90,10 @@ export interface OnlineTrainerConfig {
    *  (and every export) stays the offline one until the critics have adapted to the practice data and its learned
    *  reward; 0 = none. Not repeated when the trainer resumes from its own checkpoint. */
   warmupUpdates: number;
+  /** The evidence gate (evidence-gate.ts): every export carries the offline policy head until every critic ranks the
+   *  candidate above it on newly read practice states; false = off (exports follow the average from the first actor
+   *  update). Not re-applied when the trainer resumes from its own checkpoint. */
+  evidenceGate: boolean;
   /** Adam learning rate of the policy head online; null = the checkpoint's (3e-4). A lower one is VRL3's
    *  conservative start. */
   actorLr: number | null;
@@ -117,6 +122,7 @@ export type TrainerSettings = Pick<
   | 'batchSize'
   | 'policyAverage'
   | 'warmupUpdates'
+  | 'evidenceGate'
   | 'actorLr'
   | 'critics'
   | 'targetCritics'
@@ -133,6 +139,7 @@ export function trainerSettings(l: TrainerSettings): TrainerSettings {
     batchSize: l.batchSize,
     policyAverage: l.policyAverage,
     warmupUpdates: l.warmupUpdates,
+    evidenceGate: l.evidenceGate,
     actorLr: l.actorLr,
     critics: l.critics,
     targetCritics: l.targetCritics,
@@ -188,6 +195,8 @@ export interface TrainerProgress {
   lastExport: { version: string; path: string; modelId: number } | null;
   /** Critic-only warm-up updates still to come (the policy is the offline one until 0). */
   warmupLeft: number;
+  /** The evidence gate (null: off). */
+  gate: GateStatus | null;
 }
 
 export interface CpuBreakdown {
@@ -466,6 +475,10 @@ export class OnlineTrainer {
   private onFeat!: FeatureTable;
   private copies = 1;
   private warmupLeft = 0;
+  /** The evidence gate and the offline policy head it holds the exports on (null: no gate, or opened). */
+  private gate: EvidenceGate | null = null;
+  private pi0: Mlp | null = null;
+  private actorUpdates = 0;
   private lastTransitionId = 0;
   /** Per online replay row: what its reward came from; and the rows of each episode, for labels. */
   private origins: RewardOrigin[] = [];
@@ -552,6 +565,10 @@ export class OnlineTrainer {
     this.agent.freezeEncoders();
     // A restart from this trainer's own checkpoint has adapted critics already.
     this.warmupLeft = from === own ? 0 : c.warmupUpdates;
+    if (c.evidenceGate) {
+      this.gate = new EvidenceGate(from === own);
+      if (!this.gate.open) this.pi0 = this.agent.clonePolicyHead('pi_offline');
+    }
     if (c.policyAverage < 1) {
       this.piAvg = this.agent.clonePolicyHead('pi_avg');
       this.piAvgW = variableValues(netVariables(this.piAvg));
@@ -810,6 +827,7 @@ export class OnlineTrainer {
       this.rowsOfEpisode.set(o.episodeId, l);
       this.rowGroup.push(this.groupOf(o.episodeId));
     });
+    this.rankCandidate(add, keep, pi, q);
     this.origins.push(...origins);
     this.online = appendReplay(this.online, add);
     this.rebuildWeights();
@@ -817,6 +835,30 @@ export class OnlineTrainer {
     this.owed = Math.min(c.maxOwed, this.owed + m * c.utd);
     if (c.exportEvery === 0 && m > 0) this.exportDue = true;
     return m;
+  }
+
+  /**
+   * The evidence gate's step 1 (evidence-gate.ts) on newly read rows, before any update has seen them: every critic's
+   * mean Q of the candidate's actions minus the offline policy's on their observations.
+   */
+  private rankCandidate(add: Replay, keep: number[], piAll: Float32Array, qAll: Float32Array): void {
+    const gate = this.gate;
+    if (!gate || gate.open || !this.pi0 || this.actorUpdates === 0 || add.n === 0) return;
+    const dims = this.agent.featureDims;
+    const pick = (all: Float32Array, w: number): Float32Array => {
+      const f = new Float32Array(keep.length * w);
+      keep.forEach((i, j) => f.set(all.subarray(i * w, (i + 1) * w), j * w));
+      return f;
+    };
+    const fPi = pick(piAll, dims.pi);
+    const fQ = pick(qAll, dims.q);
+    const a0 = this.agent.actFeatures(fPi, add.proprio, this.pi0);
+    const ac = this.agent.actFeatures(fPi, add.proprio, this.piAvg ? this.averagedPolicy(this.piAvg) : this.agent.pi);
+    gate.rank(meanAdvantages(this.agent.criticValues(fQ, add.proprio, ac), this.agent.criticValues(fQ, add.proprio, a0)));
+    if (gate.open) {
+      for (const v of netVariables(this.pi0)) v.dispose();
+      this.pi0 = null;
+    }
   }
 
   /**
@@ -1006,7 +1048,10 @@ export class OnlineTrainer {
     });
     const th2 = threadMs();
     if (warm) this.warmupLeft--;
-    else if (this.piAvgW) polyakArrays(this.piAvgW, this.agent.policyWeights(), c.policyAverage);
+    else {
+      this.actorUpdates++;
+      if (this.piAvgW) polyakArrays(this.piAvgW, this.agent.policyWeights(), c.policyAverage);
+    }
     const th3 = threadMs();
     const acc = this.cpuAcc;
     acc.batch += th1 - th0;
@@ -1092,7 +1137,8 @@ export class OnlineTrainer {
       metrics: this.last
         ? Object.fromEntries(Object.entries({ vLoss: this.last.vLoss, qLoss: this.last.qLoss, piLoss: this.last.piLoss }).filter(([, x]) => Number.isFinite(x)))
         : {},
-      ...(this.piAvg ? { head: this.averagedPolicy(this.piAvg) } : {}),
+      // Held by a closed evidence gate: the offline head; else the average (or the raw head).
+      ...(this.pi0 ? { head: this.pi0 } : this.piAvg ? { head: this.averagedPolicy(this.piAvg) } : {}),
     });
     await this.agent.saveCheckpoint(join(c.workDir, 'checkpoints'));
     const v = `${card.name}@${card.version}`;
@@ -1126,6 +1172,7 @@ export class OnlineTrainer {
       exports: this.exports,
       lastExport: this.lastExport,
       warmupLeft: this.warmupLeft,
+      gate: this.gate?.status() ?? null,
     };
   }
 
@@ -1140,6 +1187,7 @@ export class OnlineTrainer {
     this.writer?.close();
     this.agent?.dispose();
     if (this.piAvg) for (const v of netVariables(this.piAvg)) v.dispose();
+    if (this.pi0) for (const v of netVariables(this.pi0)) v.dispose();
   }
 }
 
