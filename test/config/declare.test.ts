@@ -50,6 +50,7 @@ test('every flag comes from a field declaration, with its help line and default'
     '--db',
     '--episode-steps',
     '--estop-port',
+    '--evidence-gate',
     '--free-run',
     '--host',
     '--in-process',
