@@ -6,12 +6,11 @@
 import { test, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { loadPolicyFile, policyFromModel } from '../../src/daemon/models.ts';
-import { PolicyModel } from '../../src/policy/onnx-model.ts';
-import { inputsFor, probeSet } from '../../src/swap/validate.ts';
+import { loadPolicyFile } from '../../src/daemon/models.ts';
+import { probeSet } from '../../src/swap/validate.ts';
 import { EvidenceGate, meanAdvantages } from '../../src/online/evidence-gate.ts';
 import { logged, rig, tickUntil, type Rig } from '../daemon/helpers.ts';
-import { practiceTrainer, tinyOffline, zeroResidualStart } from './fixtures.ts';
+import { maxActionDiff, practiceTrainer, tinyOffline, zeroResidualStart } from './fixtures.ts';
 import { teardown } from '../teardown.ts';
 
 test('the gate opens only when every critic ranks the candidate ahead, and stays open', () => {
@@ -55,18 +54,6 @@ async function practice(r: Rig, count: number, side: -1 | 1): Promise<void> {
   }
 }
 
-async function maxDiff(a: string, b: string, probes: ReturnType<typeof probeSet>): Promise<number> {
-  const [pa, pb] = [policyFromModel(await PolicyModel.load(a)), policyFromModel(await PolicyModel.load(b))];
-  let m = 0;
-  for (const o of probes) {
-    const [ya, yb] = [await pa.run(inputsFor(pa, o).image, inputsFor(pa, o).proprio), await pb.run(inputsFor(pb, o).image, inputsFor(pb, o).proprio)];
-    for (let k = 0; k < 3; k++) m = Math.max(m, Math.abs((ya[k] as number) - (yb[k] as number)));
-  }
-  await pa.dispose?.();
-  await pb.dispose?.();
-  return m;
-}
-
 /** Trains on a first batch rewarded on -x (the candidate moves to -x), then reads a second batch: what the gate does. */
 async function gateRun(t: TestContext, second: -1 | 1, name: string) {
   const defer = teardown(t);
@@ -90,13 +77,13 @@ async function gateRun(t: TestContext, second: -1 | 1, name: string) {
   while (tr.pending > 0) tr.update();
   const held = await tr.export();
   const probes = probeSet(r.app.log.store, 16);
-  const heldDiff = await maxDiff(start.path, held.path, probes);
+  const heldDiff = await maxActionDiff(start.path, held.path, probes);
   await practice(r, 8, second);
   tr.poll();
   const gate = tr.progress().gate;
   while (tr.pending > 0) tr.update();
   const after = await tr.export();
-  return { heldDiff, gate, afterDiff: await maxDiff(start.path, after.path, probes) };
+  return { heldDiff, gate, afterDiff: await maxActionDiff(start.path, after.path, probes) };
 }
 
 test('through the trainer: exports are the offline policy while closed; the ensemble ranking the trained change ahead on new practice opens the gate', async (t) => {

@@ -6,6 +6,10 @@ import { netVariables } from '../../src/learn/nets.ts';
 import { trainOffline } from '../../src/offline/iql.ts';
 import { DEFAULT_ONLINE, exportCheckpointPolicy, OnlineTrainer, type OnlineTrainerConfig } from '../../src/online/trainer.ts';
 import { tinyDb, tinyOfflineOptions, TRAIN, type TinyDb } from '../offline/fixtures.ts';
+import { policyFromModel } from '../../src/daemon/models.ts';
+import { PolicyModel } from '../../src/policy/onnx-model.ts';
+import { inputsFor } from '../../src/swap/validate.ts';
+import type { Observation } from '../../src/core/types.ts';
 
 export interface TinyOffline extends TinyDb {
   checkpoint: string;
@@ -38,4 +42,17 @@ export async function zeroResidualStart(fx: Pick<TinyDb, 'db' | 'split' | 'dir'>
 /** A trainer on a rig's practice log, from `checkpoint`: practice data only (no prior data) unless `o` says otherwise. */
 export function practiceTrainer(db: string, checkpoint: string, workDir: string, o: Partial<OnlineTrainerConfig> = {}): OnlineTrainer {
   return new OnlineTrainer({ ...DEFAULT_ONLINE, db, offlineDb: null, offlineDomains: [], startCheckpoint: checkpoint, workDir, onlineFraction: 1, ...o });
+}
+
+/** The largest difference of any action component between two exported policies over the probes (m). */
+export async function maxActionDiff(a: string, b: string, probes: readonly Observation[]): Promise<number> {
+  const [pa, pb] = [policyFromModel(await PolicyModel.load(a)), policyFromModel(await PolicyModel.load(b))];
+  let m = 0;
+  for (const o of probes) {
+    const [ya, yb] = [await pa.run(inputsFor(pa, o).image, inputsFor(pa, o).proprio), await pb.run(inputsFor(pb, o).image, inputsFor(pb, o).proprio)];
+    for (let k = 0; k < 3; k++) m = Math.max(m, Math.abs((ya[k] as number) - (yb[k] as number)));
+  }
+  await pa.dispose?.();
+  await pb.dispose?.();
+  return m;
 }

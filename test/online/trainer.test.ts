@@ -21,7 +21,7 @@ import { rig, tickUntil, type Rig } from '../daemon/helpers.ts';
 import { netVariableKeys, netVariables } from '../../src/learn/nets.ts';
 import { IqlAgent } from '../../src/learn/iql.ts';
 import { checkpointConfig } from '../../src/online/trainer.ts';
-import { practiceTrainer, tinyOffline } from './fixtures.ts';
+import { maxActionDiff, practiceTrainer, tinyOffline } from './fixtures.ts';
 import { teardown } from '../teardown.ts';
 
 const fx = await tinyOffline('trainer-online-test');
@@ -136,17 +136,7 @@ test('warm-up: the first N updates train the critics only, so what the trainer e
     'the critics trained',
   );
   const probes = probeSet(store, 12);
-  const diff = async (a: string, b: string): Promise<number> => {
-    const [pa, pb] = [policyFromModel(await PolicyModel.load(a)), policyFromModel(await PolicyModel.load(b))];
-    let m = 0;
-    for (const o of probes) {
-      const [ya, yb] = [await pa.run(inputsFor(pa, o).image, inputsFor(pa, o).proprio), await pb.run(inputsFor(pb, o).image, inputsFor(pb, o).proprio)];
-      for (let k = 0; k < 3; k++) m = Math.max(m, Math.abs((ya[k] as number) - (yb[k] as number)));
-    }
-    await pa.dispose?.();
-    await pb.dispose?.();
-    return m;
-  };
+  const diff = (a: string, b: string): Promise<number> => maxActionDiff(a, b, probes);
   const during = await diff(start.path, warmed.path);
   assert.ok(during < 1e-7, `exported policy after ${W} warm-up updates equals the offline one (max |diff| ${during} m)`);
   for (let i = 0; i < 20; i++) assert.ok(Number.isFinite(tr.update().piLoss), 'the policy trains after the warm-up');
