@@ -16,8 +16,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { NATIVE_ADDON } from './native-addon.ts';
+import { addonCall } from './native-addon.ts';
 
 /** "0-2,5" -> [0, 1, 2, 5] (the kernel's list format, /proc/.../status Cpus_allowed_list). */
 export function parseCpuList(s: string): number[] {
@@ -48,19 +47,9 @@ export function threadCpus(pid: number, tid: number = pid): number[] {
 
 type SetCpus = (tid: number, cpus: readonly number[]) => void;
 
-/** The addon's setThreadCpus, or why it cannot be used (loaded once, on first use). */
-let nativeSetter: SetCpus | string | undefined;
-
+/** The addon's setThreadCpus, or why it cannot be used. */
 function nativeSetCpus(): SetCpus | string {
-  if (nativeSetter !== undefined) return nativeSetter;
-  try {
-    const addon = createRequire(import.meta.url)(NATIVE_ADDON) as { setThreadCpus?: SetCpus };
-    nativeSetter =
-      typeof addon.setThreadCpus === 'function' ? addon.setThreadCpus : `the native addon was built before setThreadCpus (run bash native/build.sh)`;
-  } catch (e) {
-    nativeSetter = `the native addon did not load (${(e as Error).message.split('\n')[0]}; run bash native/build.sh)`;
-  }
-  return nativeSetter;
+  return addonCall<SetCpus>('setThreadCpus');
 }
 
 /** How setThreadCpus sets a mask here, for the daemon's start-up notes. */

@@ -9,26 +9,13 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { NATIVE_ADDON } from './native-addon.ts';
+import { addonCall } from './native-addon.ts';
 
 type SetRealtime = (tid: number, priority: number) => void;
 
-/** The addon's setThreadRealtime, or why it cannot be used (loaded once, on first use). */
-let nativeSetter: SetRealtime | string | undefined;
-
+/** The addon's setThreadRealtime, or why it cannot be used. */
 function nativeSetRealtime(): SetRealtime | string {
-  if (nativeSetter !== undefined) return nativeSetter;
-  try {
-    const addon = createRequire(import.meta.url)(NATIVE_ADDON) as { setThreadRealtime?: SetRealtime };
-    nativeSetter =
-      typeof addon.setThreadRealtime === 'function'
-        ? addon.setThreadRealtime
-        : 'the native addon was built before setThreadRealtime (run bash native/build.sh)';
-  } catch (e) {
-    nativeSetter = `the native addon did not load (${(e as Error).message.split('\n')[0]}; run bash native/build.sh)`;
-  }
-  return nativeSetter;
+  return addonCall<SetRealtime>('setThreadRealtime');
 }
 
 /** How setThreadRealtime sets a class here, for the daemon's start-up notes. */
