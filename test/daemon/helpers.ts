@@ -15,6 +15,7 @@ import type { RobotBackend } from '../../src/robot/backend.ts';
 import { SimBackend } from '../../src/robot/sim-backend.ts';
 import { closers, endProcess, teardown } from '../teardown.ts';
 import type { Observation, Vec3 } from '../../src/core/types.ts';
+import type { EpisodeRecord, TransitionRecord } from '../../src/store/types.ts';
 
 export const root = resolve(import.meta.dirname, '../..');
 export const TOKEN = 'test-token-0123456789';
@@ -233,6 +234,19 @@ export async function tickUntil(app: DaemonApp, pred: () => boolean, max = 200):
 export async function logged(r: Pick<Rig, 'app'>): Promise<void> {
   await r.app.log.flush();
   await new Promise((res) => setImmediate(res));
+}
+
+/** One practice episode (scenario I, no exploration noise) ticked by hand to idle: the logged episode and its
+ *  transitions (no images), in the file. */
+export async function oneEpisode(r: Pick<Rig, 'app'>): Promise<{ episode: EpisodeRecord; transitions: TransitionRecord[] }> {
+  const d = r.app.daemon;
+  if (!d.startPractice({ count: 1, scenario: 'I', explorationNoise: 0 }).ok) throw new Error('practice did not start');
+  await tickUntil(r.app, () => d.status().practice === null && d.currentState === 'idle', 400);
+  await logged(r);
+  const store = r.app.log.store;
+  const [episode] = store.listEpisodes({ limit: 1 });
+  if (!episode) throw new Error('no episode logged');
+  return { episode, transitions: store.getEpisode(episode.id, { transitions: true, images: false })?.transitions ?? [] };
 }
 
 /** A residual policy with a fixed (or scripted) output, no image: tests the loop around the model. */

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import type { RewardScorer } from '../../src/daemon/interfaces.ts';
 import { SeatedEnd } from '../../src/daemon/scoring.ts';
 import { teardown } from '../teardown.ts';
-import { logged, rig, tickUntil } from './helpers.ts';
+import { oneEpisode, rig } from './helpers.ts';
 
 const S = { successThreshold: 0.5, useGroundTruthReward: false, endSeatedFrames: 3 };
 
@@ -91,15 +91,8 @@ async function episode(t: TestContext, kind: 'right' | 'says-seated', endSeatedF
   });
   defer(() => r.close());
   reward.truth = () => r.sim.groundTruth?.().success ?? false;
-  const d = r.app.daemon;
   const stops = r.sim.stopsRequested;
-  assert.ok(d.startPractice({ count: 1, scenario: 'I', explorationNoise: 0 }).ok);
-  await tickUntil(r.app, () => d.status().practice === null && d.currentState === 'idle', 400);
-  await logged(r);
-  const store = r.app.log.store;
-  const [e] = store.listEpisodes({ limit: 1 });
-  assert.ok(e);
-  const ts = store.getEpisode(e.id, { transitions: true, images: false })?.transitions ?? [];
+  const { episode: e, transitions: ts } = await oneEpisode(r);
   return {
     outcome: e.outcome,
     reason: e.reason,

@@ -20,7 +20,7 @@ import {
   type ScoringSettings,
 } from '../../src/daemon/scoring.ts';
 import { AUTH } from '../api/helpers.ts';
-import { logged, rig, tickUntil } from './helpers.ts';
+import { logged, oneEpisode, rig, tickUntil } from './helpers.ts';
 
 const S: ScoringSettings = { successThreshold: 0.5, useGroundTruthReward: false, liftToleranceM: 0.001, heightToleranceM: 0.004, endSeatedFrames: null };
 
@@ -234,14 +234,7 @@ async function restOnFace(
     },
   });
   try {
-    const d = r.app.daemon;
-    assert.ok(d.startPractice({ count: 1, scenario: 'I', explorationNoise: 0 }).ok);
-    await tickUntil(r.app, () => d.status().practice === null && d.currentState === 'idle', 400);
-    await logged(r);
-    const store = r.app.log.store;
-    const [e] = store.listEpisodes({ limit: 1 });
-    assert.ok(e);
-    const ts = store.getEpisode(e.id, { transitions: true, images: false })?.transitions ?? [];
+    const { episode: e, transitions: ts } = await oneEpisode(r);
     const last = ts.at(-1);
     assert.ok(last);
     return {
