@@ -2,18 +2,15 @@
 // closed, how many of those were not seated by ground truth where they ended (false ends), the logged transitions per
 // episode (20 without the end: what the trainer's updates are owed for), and the ground-truth successes.
 // Usage: npx tsx results/online-hold/ends.ts RUN_DIR...
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { statSync } from 'node:fs';
 import { openReadOnly } from '../../src/store/open.ts';
+import { runLogs } from '../../src/experiment/compare.ts';
 
 console.log('| run | kind | episodes | seated ends | false ends (not seated there) | transitions per episode | ground-truth successes |');
 console.log('|---|---|---|---|---|---|---|');
 for (const run of process.argv.slice(2)) {
   if (!statSync(run).isDirectory()) continue;
-  const file = readdirSync(run)
-    .filter((d) => !d.includes('.') && existsSync(join(run, d)))
-    .flatMap((d) => readdirSync(join(run, d)).map((f) => join(run, d, f)))
-    .find((f) => /\/daemon-[^/]*\.db$/.test(f));
+  const file = runLogs(run)[0]?.db;
   if (!file) continue;
   const db = openReadOnly(file);
   const rows = db

@@ -5,9 +5,8 @@
 // failures' last logged tip, lateral distance from the seated tip and height above it (a plug on the socket face stands
 // its insertion depth above it).
 // Usage: npx tsx results/online-seeds-checks/blocks.ts RUN_DIR...   (each RUN_DIR holds C/daemon-*.db)
-import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { openReadOnly } from '../../src/store/open.ts';
+import { runLogs } from '../../src/experiment/compare.ts';
 
 const vec = (b: Buffer | null, n: number): number[] =>
   b ? Array.from({ length: n }, (_, i) => (b.length === n * 8 ? b.readDoubleLE(i * 8) : b.readFloatLE(i * 4))) : new Array<number>(n).fill(0);
@@ -15,10 +14,7 @@ const BLOCK = Number(process.env.BLOCK ?? 25);
 const TRIALS = Number(process.env.TRIALS ?? 20);
 
 for (const run of process.argv.slice(2)) {
-  const file = readdirSync(run)
-    .filter((d) => !d.includes('.') && existsSync(join(run, d)))
-    .flatMap((d) => readdirSync(join(run, d)).map((f) => join(run, d, f)))
-    .find((f) => /\/daemon-[^/]*\.db$/.test(f));
+  const file = runLogs(run)[0]?.db;
   if (!file) throw new Error(`${run}: no daemon-*.db`);
   const db = openReadOnly(file);
   type Ep = { id: number; kind: string; outcome: string | null; reason: string | null; gt: number | null; ss: string; pv: string | null };

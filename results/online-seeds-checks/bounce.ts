@@ -3,18 +3,14 @@
 // tolerance), how many lifts they had, and how many of them ended not seated. A policy that presses and lifts on
 // alternate steps (a period-2 oscillation under the P-controller) seats or not by the parity of its last step.
 // Usage: npx tsx results/online-seeds-checks/bounce.ts RUN_DIR...
-import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { openReadOnly } from '../../src/store/open.ts';
+import { runLogs } from '../../src/experiment/compare.ts';
 
 const vec = (b: Buffer, n: number): number[] => Array.from({ length: n }, (_, i) => (b.length === n * 8 ? b.readDoubleLE(i * 8) : b.readFloatLE(i * 4)));
 const TRIALS = 20;
 const BLOCK = 25;
 for (const run of process.argv.slice(2)) {
-  const file = readdirSync(run)
-    .filter((d) => !d.includes('.') && existsSync(join(run, d)))
-    .flatMap((d) => readdirSync(join(run, d)).map((f) => join(run, d, f)))
-    .find((f) => /\/daemon-[^/]*\.db$/.test(f));
+  const file = runLogs(run)[0]?.db;
   if (!file) continue;
   const db = openReadOnly(file);
   type Ep = { id: number; kind: string; gt: number | null; ss: string };

@@ -5,9 +5,8 @@
 // (the judged final one is not logged) and the last commanded move. For runs without the checks (results/reward-depth-hardneg/)
 // the judged and the classifier-alone counts are the same.
 // Usage: npx tsx results/reward-lift-check/false-successes.ts RUN_DIR...
-import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { openReadOnly } from '../../src/store/open.ts';
+import { runLogs } from '../../src/experiment/compare.ts';
 
 /** A little-endian vector stored as float64 (or, in older logs, float32). */
 function vec(blob: Buffer | null, n: number): number[] {
@@ -17,10 +16,7 @@ function vec(blob: Buffer | null, n: number): number[] {
 }
 
 for (const run of process.argv.slice(2)) {
-  const file = readdirSync(run)
-    .sort()
-    .flatMap((d) => (existsSync(join(run, d)) && !d.includes('.') ? readdirSync(join(run, d)).sort().map((f) => join(run, d, f)) : []))
-    .find((f) => /\/daemon-[^/]*\.db$/.test(f));
+  const file = runLogs(run)[0]?.db;
   if (!file) throw new Error(`${run}: no daemon-*.db in a subfolder`);
   const db = openReadOnly(file);
   type Ep = { id: number; outcome: string; reason: string | null; p: number | null; gt: number | null; ss: string };

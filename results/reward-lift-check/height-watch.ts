@@ -9,10 +9,10 @@
 //   logged tip stood more than 4 mm above seated are counted with them (in runs without the height check, the refusals
 //   they would have been; an upper bound: a plug still moving down may have ended lower).
 // Usage: npx tsx results/reward-lift-check/height-watch.ts RUN_DIR|FILE.txt...
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync, statSync } from 'node:fs';
 import { HEIGHT_WATCH, heightRefusalCluster, type JudgedFinal } from '../../src/daemon/scoring.ts';
 import { openReadOnly } from '../../src/store/open.ts';
+import { runLogs } from '../../src/experiment/compare.ts';
 
 const s = HEIGHT_WATCH;
 const settings = `window ${s.window}, minCount ${s.minCount}, minShare ${s.minShare}, band ${1000 * s.bandM} mm`;
@@ -47,10 +47,7 @@ function fromText(file: string): void {
 }
 
 function fromRun(run: string): void {
-  const file = readdirSync(run)
-    .sort()
-    .flatMap((d) => (existsSync(join(run, d)) && !d.includes('.') ? readdirSync(join(run, d)).sort().map((f) => join(run, d, f)) : []))
-    .find((f) => /\/daemon-[^/]*\.db$/.test(f));
+  const file = runLogs(run)[0]?.db;
   if (!file) throw new Error(`${run}: no daemon-*.db in a subfolder`);
   const db = openReadOnly(file);
   type Ep = { id: number; outcome: string; reason: string | null; p: number | null; gt: number | null };

@@ -123,8 +123,8 @@ export function practiceCounts(runs: readonly string[], window: number): string[
   });
 }
 
-/** A run's daemon logs: `<run>/<connector>/daemon-*.db` (the first by name), per connector directory. */
-function runLogs(run: string): Array<{ connector: string; db: string }> {
+/** A run's daemon logs: `<run>/<connector>/daemon-*.db` (the first by name), per connector directory (by name). */
+export function runLogs(run: string): Array<{ connector: string; db: string }> {
   return existsSync(run)
     ? readdirSync(run, { withFileTypes: true })
         .filter((d) => d.isDirectory())
