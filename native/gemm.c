@@ -31,8 +31,8 @@
  *        strideA/strideB: elements between batch items (0 = broadcast one matrix). C is dense [batch, M, N].
  *        biasMode: 0 none, 1 a row vector of N (added to every row), 2 a scalar.
  *        act: 0 linear, 1 relu, 2 relu6, 3 elu, 4 sigmoid, 5 leakyrelu(alpha).
- *   adam(w, g, m, v, out, lr, beta1, beta2, eps, c1, c2)   one Adam step, element-wise, in double precision like
- *        the JS loop it replaces (src/learn/optim.ts HeapAdam): m, v updated in place, out = the new weights.
+ *   adam(w, g, m, v, out, lr, beta1, beta2, eps, c1, c2)   one Adam step, element-wise, in float32 with the same
+ *        bits as the JS loop it replaces (src/learn/optim.ts HeapAdam): m, v updated in place, out = the new weights.
  *   lerp(out, s, t, tau)            out = tau * s + (1 - tau) * t (Polyak averaging), in double precision.
  *   adamPolyak(w, g, m, v, out, lr, beta1, beta2, eps, c1, c2, target, targetOut, tau): adam, then in the same pass
  *        lerp(targetOut, out, target, tau) (a target network's step from the new weights); the same bits as the two.
@@ -829,32 +829,43 @@ static int dbl(napi_env env, napi_value v, double *out, const char *name) {
 }
 
 
-/* One Adam element: updates the moments in place and returns the new weight (double arithmetic, stored as float).
+/* Adam's scalars as float32, computed in double from the caller's numbers and then rounded, as HeapAdam's JS loop
+ * does: step = lr / c1, rc2 = 1 / sqrt(c2) (c1, c2: the bias corrections 1 - beta^t). */
+typedef struct {
+  float b1, a1, b2, a2, step, rc2, eps;
+} AdamK;
+
+static AdamK adam_k(double lr, double b1, double b2, double eps, double c1, double c2) {
+  const AdamK k = {(float)b1, (float)(1 - b1), (float)b2, (float)(1 - b2), (float)(lr / c1), (float)(1 / sqrt(c2)), (float)eps};
+  return k;
+}
+
+/* One Adam element in float32, PyTorch's formulation: m = b1 m + (1 - b1) g; v = b2 v + ((1 - b2) g) g;
+ * w - step m / (sqrt(v) rc2 + eps). Float, not double: the double divisions and square root were 1.6 ns an element
+ * (the update's largest cost after the GEMMs); in float the loop vectorises 8 wide. Each operation rounds to float
+ * (-std=c11: no FMA contraction), so the JS loop with Math.fround after each operation gives the same bits.
  * Inlined into both loops below, so each stays one vectorisable pass. */
-static inline __attribute__((always_inline)) float adam_elem(float w, float g, float *restrict m, float *restrict v, double lr, double b1,
-                                                             double b2, double eps, double c1, double c2) {
-  const double gk = g;
-  const double mk = b1 * (double)*m + (1 - b1) * gk;
-  const double sk = b2 * (double)*v + (1 - b2) * gk * gk;
-  *m = (float)mk;
-  *v = (float)sk;
-  return (float)((double)w - lr * (mk / c1) / (sqrt(sk / c2) + eps));
+static inline __attribute__((always_inline)) float adam_elem(float w, float g, float *restrict m, float *restrict v, const AdamK *k) {
+  const float mk = k->b1 * *m + k->a1 * g;
+  const float sk = k->b2 * *v + (k->a2 * g) * g;
+  *m = mk;
+  *v = sk;
+  return w - (k->step * mk) / (sqrtf(sk) * k->rc2 + k->eps);
 }
 
 VEC_CLONES static void adam_loop(const float *restrict W, const float *restrict G, float *restrict M, float *restrict V, float *restrict O, size_t n,
-                      double lr, double b1, double b2, double eps, double c1, double c2) {
-  for (size_t k = 0; k < n; k++) O[k] = adam_elem(W[k], G[k], &M[k], &V[k], lr, b1, b2, eps, c1, c2);
+                                 AdamK k) {
+  for (size_t i = 0; i < n; i++) O[i] = adam_elem(W[i], G[i], &M[i], &V[i], &k);
 }
 
 /* adam_loop, then the target's Polyak step from the new weights in the same pass: TO = tau * O + (1 - tau) * T, lerp's
  * expression on the stored (float) O, so the same bits as adam and then lerp(TO, O, T, tau). */
 VEC_CLONES static void adam_polyak_loop(const float *restrict W, const float *restrict G, float *restrict M, float *restrict V, float *restrict O, size_t n,
-                                        double lr, double b1, double b2, double eps, double c1, double c2, const float *restrict T, float *restrict TO,
-                                        double tau) {
-  for (size_t k = 0; k < n; k++) {
-    const float o = adam_elem(W[k], G[k], &M[k], &V[k], lr, b1, b2, eps, c1, c2);
-    O[k] = o;
-    TO[k] = (float)(tau * o + (1 - tau) * T[k]);
+                                        AdamK k, const float *restrict T, float *restrict TO, double tau) {
+  for (size_t i = 0; i < n; i++) {
+    const float o = adam_elem(W[i], G[i], &M[i], &V[i], &k);
+    O[i] = o;
+    TO[i] = (float)(tau * o + (1 - tau) * T[i]);
   }
 }
 
@@ -865,7 +876,7 @@ typedef struct {
   const float *w, *g;
   float *m, *v, *out;
   size_t n;
-  double lr, b1, b2, eps, c1, c2;
+  AdamK k;
   int parts;
   const float *t; /* adamPolyak: the target's weights, its new weights (to) and the rate; t NULL: plain Adam */
   float *to;
@@ -877,9 +888,8 @@ static void adam_part(void *arg, int part) {
   const size_t cut = j->parts < 2 ? j->n : ((j->n / 2 + 15) / 16) * 16;
   const size_t k0 = part == 0 ? 0 : cut, k1 = part == 0 ? cut : j->n;
   if (j->t)
-    adam_polyak_loop(j->w + k0, j->g + k0, j->m + k0, j->v + k0, j->out + k0, k1 - k0, j->lr, j->b1, j->b2, j->eps, j->c1, j->c2, j->t + k0, j->to + k0,
-                     j->tau);
-  else adam_loop(j->w + k0, j->g + k0, j->m + k0, j->v + k0, j->out + k0, k1 - k0, j->lr, j->b1, j->b2, j->eps, j->c1, j->c2);
+    adam_polyak_loop(j->w + k0, j->g + k0, j->m + k0, j->v + k0, j->out + k0, k1 - k0, j->k, j->t + k0, j->to + k0, j->tau);
+  else adam_loop(j->w + k0, j->g + k0, j->m + k0, j->v + k0, j->out + k0, k1 - k0, j->k);
 }
 
 static int exec_adam(void *job) {
@@ -906,14 +916,12 @@ static napi_value adam_call(napi_env env, napi_callback_info info, int polyak) {
     napi_throw_range_error(env, NULL, "gemm.adam: w, g, m, v and out must have the same length");
     return NULL;
   }
-  /* The same operations in the same order as the JS loop (doubles, float32 stores; -std=c11 keeps FMA contraction
-   * off), so both give identical weights. */
   /* Distinct buffers (the JS side passes fresh moment arrays and a fresh output): restrict lets the loop vectorise. */
   if (out == w || out == g || out == m || out == v || m == v) {
     napi_throw_range_error(env, NULL, "gemm.adam: out, m and v must be distinct buffers");
     return NULL;
   }
-  AdamJob j = {w, g, m, v, out, lw, lr, b1, b2, eps, c1, c2, pool.threads > 1 && lw >= SPLIT_ELEMENTS ? 2 : 1, NULL, NULL, 0};
+  AdamJob j = {w, g, m, v, out, lw, adam_k(lr, b1, b2, eps, c1, c2), pool.threads > 1 && lw >= SPLIT_ELEMENTS ? 2 : 1, NULL, NULL, 0};
   if (polyak) {
     float *t, *to;
     size_t lt, lto;

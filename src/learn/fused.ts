@@ -170,7 +170,7 @@ export class FusedMlp {
   }
 
   /**
-   * One Adam step on every parameter (HeapAdam's arithmetic: the addon's double-precision loop), moments m[i], v[i]
+   * One Adam step on every parameter (HeapAdam's arithmetic: the addon's float32 loop), moments m[i], v[i]
    * in place; t = the step number (bias corrections 1 - beta^t). New values go to a second buffer that then
    * becomes the parameter (the addon's loop wants distinct buffers). With `target`: then target.polyakFrom(this,
    * tau), fused into the same pass over the weights (the same bits).

@@ -130,7 +130,7 @@ export interface Gemm {
    * biasMode 0 none, 1 row vector of N, 2 scalar.
    */
   sgemm: GemmAddon['sgemm'];
-  /** One Adam step (m, v in place; out = new weights), the same double-precision arithmetic as HeapAdam's JS loop. */
+  /** One Adam step (m, v in place; out = new weights), the same float32 arithmetic as HeapAdam's JS loop. */
   adam: GemmAddon['adam'];
   /** out = tau * s + (1 - tau) * t (Polyak), as polyak()'s JS loop. */
   lerp: GemmAddon['lerp'];

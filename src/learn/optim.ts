@@ -7,7 +7,7 @@
  * bias correction by beta^t), same checkpoint layout (`getWeights`: iterations, all first moments, all second
  * moments, by position in the variable list), so the two are interchangeable. On other backends `makeAdam` returns
  * tfjs' own Adam and `polyak` uses tf ops. With the native kernels loaded (backend.ts, gemm.ts) the two loops run in C
- * with the same double-precision arithmetic in the same order (identical weights, about 10x faster).
+ * with the same arithmetic in the same order (Adam in float32, Polyak in double; identical weights, about 10x faster).
  */
 import * as tf from '@tensorflow/tfjs';
 import { nativeGemm } from './backend.ts';
@@ -37,6 +37,43 @@ function wasmBackend(): WasmHeapBackend | null {
 function view(b: WasmHeapBackend, t: tf.Tensor): Float32Array {
   if (t.dtype !== 'float32') throw new Error(`heap update: tensor has dtype ${t.dtype}, expected float32`);
   return b.typedArrayFromHeap({ dataId: t.dataId, shape: t.shape, dtype: t.dtype });
+}
+
+/**
+ * One Adam step in float32 (PyTorch's formulation: step = lr / c1, denominator sqrt(v) / sqrt(c2) + eps), each
+ * operation rounded to float32 (fround): the same bits as the addon's loop (native/gemm.c adam_elem), which runs in
+ * float because the double divisions and square root were the largest cost of an update after its GEMMs. Doubles
+ * round to the same float as float arithmetic for + - * / and sqrt (53 >= 2 x 24 + 2 bits).
+ */
+function adamLoop(
+  w: Float32Array,
+  g: Float32Array,
+  m: Float32Array,
+  s: Float32Array,
+  out: Float32Array,
+  lr: number,
+  beta1: number,
+  beta2: number,
+  epsilon: number,
+  c1: number,
+  c2: number,
+): void {
+  const f = Math.fround;
+  const b1 = f(beta1),
+    a1 = f(1 - beta1),
+    b2 = f(beta2),
+    a2 = f(1 - beta2);
+  const step = f(lr / c1),
+    rc2 = f(1 / Math.sqrt(c2)),
+    eps = f(epsilon);
+  for (let k = 0; k < w.length; k++) {
+    const gk = g[k] as number;
+    const mk = f(f(b1 * (m[k] as number)) + f(a1 * gk));
+    const sk = f(f(b2 * (s[k] as number)) + f(f(a2 * gk) * gk));
+    m[k] = mk;
+    s[k] = sk;
+    out[k] = f((w[k] as number) - f(f(step * mk) / f(f(f(Math.sqrt(sk)) * rc2) + eps)));
+  }
 }
 
 export class HeapAdam extends tf.Optimizer {
@@ -82,15 +119,7 @@ export class HeapAdam extends tf.Optimizer {
       const next = new Float32Array(n);
       const nat = nativeGemm();
       if (nat) nat.adam(w, gv, m, s, next, lr, beta1, beta2, epsilon, c1, c2);
-      else
-        for (let k = 0; k < n; k++) {
-          const gk = gv[k] as number;
-          const mk = beta1 * (m[k] as number) + (1 - beta1) * gk;
-          const sk = beta2 * (s[k] as number) + (1 - beta2) * gk * gk;
-          m[k] = mk;
-          s[k] = sk;
-          next[k] = (w[k] as number) - (lr * (mk / c1)) / (Math.sqrt(sk / c2) + epsilon);
-        }
+      else adamLoop(w, gv, m, s, next, lr, beta1, beta2, epsilon, c1, c2);
       assignNew(variable, next);
     });
     this.incrementIterations();
