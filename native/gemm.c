@@ -33,7 +33,8 @@
  *        act: 0 linear, 1 relu, 2 relu6, 3 elu, 4 sigmoid, 5 leakyrelu(alpha).
  *   adam(w, g, m, v, out, lr, beta1, beta2, eps, c1, c2)   one Adam step, element-wise, in float32 with the same
  *        bits as the JS loop it replaces (src/learn/optim.ts HeapAdam): m, v updated in place, out = the new weights.
- *   lerp(out, s, t, tau)            out = tau * s + (1 - tau) * t (Polyak averaging), in double precision.
+ *   lerp(out, s, t, tau)            out = tau * s + (1 - tau) * t (Polyak averaging), in float32 with tau and 1 - tau
+ *        rounded to float (tfjs' own arithmetic for the same expression).
  *   adamPolyak(w, g, m, v, out, lr, beta1, beta2, eps, c1, c2, target, targetOut, tau): adam, then in the same pass
  *        lerp(targetOut, out, target, tau) (a target network's step from the new weights); the same bits as the two.
  *   layerNorm(x, gamma, beta, y, eps)               y = (x - mean) / sqrt(var + eps) * gamma + beta per row of
@@ -862,10 +863,11 @@ VEC_CLONES static void adam_loop(const float *restrict W, const float *restrict 
  * expression on the stored (float) O, so the same bits as adam and then lerp(TO, O, T, tau). */
 VEC_CLONES static void adam_polyak_loop(const float *restrict W, const float *restrict G, float *restrict M, float *restrict V, float *restrict O, size_t n,
                                         AdamK k, const float *restrict T, float *restrict TO, double tau) {
+  const float a = (float)tau, b = (float)(1 - tau);
   for (size_t i = 0; i < n; i++) {
     const float o = adam_elem(W[i], G[i], &M[i], &V[i], &k);
     O[i] = o;
-    TO[i] = (float)(tau * o + (1 - tau) * T[i]);
+    TO[i] = a * o + b * T[i];
   }
 }
 
@@ -956,7 +958,8 @@ typedef struct {
 /* With the vector clones (the same operations: the same bits). out may be t (in place): no restrict, GCC checks the
  * overlap at run time. */
 VEC_CLONES static void lerp_loop(float *out, const float *s, const float *t, size_t n, double tau) {
-  for (size_t k = 0; k < n; k++) out[k] = (float)(tau * s[k] + (1 - tau) * t[k]);
+  const float a = (float)tau, b = (float)(1 - tau);
+  for (size_t k = 0; k < n; k++) out[k] = a * s[k] + b * t[k];
 }
 
 static int exec_lerp(void *job) {

@@ -197,7 +197,7 @@ export class FusedMlp {
     if (tn && target.tau === 1) tn.polyakFrom(this, 1);
   }
 
-  /** this <- tau * source + (1 - tau) * this (Polyak; the addon's double-precision loop as `polyak`). */
+  /** this <- tau * source + (1 - tau) * this (Polyak; the addon's float32 loop as `polyak`). */
   polyakFrom(source: FusedMlp, tau: number): void {
     if (source.params.length !== this.params.length) throw new Error('fused mlp: polyak between different architectures');
     this.params.forEach((w, i) => {

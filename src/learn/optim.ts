@@ -7,7 +7,7 @@
  * bias correction by beta^t), same checkpoint layout (`getWeights`: iterations, all first moments, all second
  * moments, by position in the variable list), so the two are interchangeable. On other backends `makeAdam` returns
  * tfjs' own Adam and `polyak` uses tf ops. With the native kernels loaded (backend.ts, gemm.ts) the two loops run in C
- * with the same arithmetic in the same order (Adam in float32, Polyak in double; identical weights, about 10x faster).
+ * with the same arithmetic in the same order (float32; identical weights, about 10x faster).
  */
 import * as tf from '@tensorflow/tfjs';
 import { nativeGemm } from './backend.ts';
@@ -191,12 +191,18 @@ export function polyak(target: tf.Variable[], source: tf.Variable[], tau: number
   });
 }
 
-/** out <- tau * s + (1 - tau) * t (out may be t): polyak()'s arithmetic, the addon's double-precision loop or its JS twin. */
+/**
+ * out <- tau * s + (1 - tau) * t (out may be t): polyak()'s arithmetic, the addon's float32 loop or its JS twin (each
+ * operation rounded to float32, tau and 1 - tau too: the same bits, and tfjs' own arithmetic for the expression).
+ */
 function lerpInto(out: Float32Array, s: Float32Array, t: Float32Array, tau: number): void {
   const nat = nativeGemm();
+  const f = Math.fround;
+  const a = f(tau),
+    b = f(1 - tau);
   if (tau === 1) out.set(s);
   else if (nat) nat.lerp(out, s, t, tau);
-  else for (let k = 0; k < t.length; k++) out[k] = tau * (s[k] as number) + (1 - tau) * (t[k] as number);
+  else for (let k = 0; k < t.length; k++) out[k] = f(f(a * (s[k] as number)) + f(b * (t[k] as number)));
 }
 
 /**

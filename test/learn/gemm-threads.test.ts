@@ -231,7 +231,8 @@ test(
       const inPlace = t0.slice();
       addon.lerp(inPlace, s, inPlace, 0.005);
       assertSameBits([out], [inPlace], `lerp n=${n} in place`);
-      const js = Float32Array.from(t0, (v, k) => 0.005 * (s[k] as number) + (1 - 0.005) * v);
+      const f = Math.fround; // float32 arithmetic, tau and 1 - tau rounded to float (src/learn/optim.ts lerpInto)
+      const js = Float32Array.from(t0, (v, k) => f(f(f(0.005) * (s[k] as number)) + f(f(1 - 0.005) * v)));
       assertSameBits([js], [out], `lerp n=${n} vs the JS loop`);
     }
   },
