@@ -374,8 +374,7 @@ function registerConvBiasRelu(): void {
       const [dzv, dbv, dyv, yv] = [dz, db, dy, y].map((t) => backend.typedArrayFromHeap(t)) as [Float32Array, Float32Array, Float32Array, Float32Array];
       const g = activeGemm ?? loadedGemm;
       if (!g) throw new Error(`${CBR_GRAD}: no native kernels`);
-      g.reluGrad(dyv, yv, dzv);
-      g.sumRows(dzv, dbv);
+      g.reluGradSumRows(dyv, yv, dzv, dbv);
       return [dz, db];
     }) as unknown as tf.KernelFunc,
   });
@@ -733,7 +732,20 @@ function registerFastConv2DBackpropInput(): void {
   });
 }
 
-/** Sum over all axes but the last (bias gradients) by a row loop on heap views; anything else goes to wasm's kernel. */
+/** Small sums over all axes but the last without wasm's transpose (tests switch it off to compare with wasm's Sum). */
+let smallSums = true;
+/** Switches the small leading-axes sums (Sum-leading-axes, fix 3) on or off; returns the previous setting. */
+export function setSmallSums(on: boolean): boolean {
+  const was = smallSums;
+  smallSums = on;
+  return was;
+}
+
+/**
+ * Sum over all axes but the last (bias gradients) by a row loop on heap views; anything else goes to wasm's kernel.
+ * From 1024 rows in double (sumRows); below, wasm's own sums (float, from 0, rows in order: the same bits) without
+ * its transpose of the input, which cost more than the sums for the heads' [256, 256] bias gradients.
+ */
 function wrapSumOverLeadingAxes(): void {
   const orig = tf.getKernel('Sum', 'wasm');
   if (!orig) throw new Error('wasm backend has no Sum kernel');
@@ -750,11 +762,20 @@ function wrapSumOverLeadingAxes(): void {
       const leading = r >= 2 && axes.length === r - 1 && [...axes].sort((a, b) => a - b).every((a, i) => a === i);
       const c = x.shape[r - 1] ?? 0;
       const rows = c > 0 ? tf.util.sizeFromShape(x.shape) / c : 0;
-      if (!leading || x.dtype !== 'float32' || rows < 1024) return origFunc({ inputs, backend, attrs });
+      // wasm sums in the order of the axes as given (its transpose puts them innermost in that order): rows in order
+      // only when they ascend.
+      const small = smallSums && axes.every((a, i) => a === i);
+      if (!leading || x.dtype !== 'float32' || rows < 1 || (rows < 1024 && !small)) return origFunc({ inputs, backend, attrs });
       const outShape = attrs['keepDims'] === true ? [...new Array<number>(r - 1).fill(1), c] : [c];
       const out = backend.makeOutput(outShape, 'float32');
       const ov = backend.typedArrayFromHeap(out);
       const xv = backend.typedArrayFromHeap(x);
+      if (rows < 1024) {
+        // Float32Array accumulators: each += is a float addition (the double sum of two floats rounds to the float sum).
+        ov.fill(0);
+        for (let p = 0, o = 0; p < rows; p++, o += c) for (let k = 0; k < c; k++) ov[k] = (ov[k] as number) + (xv[o + k] as number);
+        return out;
+      }
       if (activeGemm) {
         activeGemm.sumRows(xv, ov);
         return out;

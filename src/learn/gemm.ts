@@ -93,6 +93,8 @@ interface GemmAddon {
   addRow: (a: Float32Array, b: Float32Array, out: Float32Array) => void;
   relu?: (x: Float32Array) => void;
   reluGrad?: (dy: Float32Array, y: Float32Array, dx: Float32Array) => void;
+  /** See Gemm.reluGradSumRows (absent in older addons). */
+  reluGradSumRows?: (dy: Float32Array, y: Float32Array, dz: Float32Array, db: Float32Array) => void;
   /** Queue mode of the calling thread (absent in older addons); returns whether it is on. */
   setQueue?: (on: boolean) => boolean;
   sync?: () => void;
@@ -185,6 +187,9 @@ export interface Gemm {
   /** x = max(x, 0) in place, and dx = y > 0 ? dy : 0 (the fused heads' ReLU); JS loops when an older addon lacks them. */
   relu: (x: Float32Array) => void;
   reluGrad: (dy: Float32Array, y: Float32Array, dx: Float32Array) => void;
+  /** dz = y > 0 ? dy : 0 and db = sumRows(dz) (a conv + bias + ReLU layer's backward) in one pass: the same bits as
+   *  reluGrad then sumRows, which an older addon runs instead. */
+  reluGradSumRows: (dy: Float32Array, y: Float32Array, dz: Float32Array, db: Float32Array) => void;
   /**
    * Since load: [jobs split over the two threads, parts the helper ran, the helper's CPU ms in those parts, its CPU ms
    * in all (spinning included), the caller's CPU ms waiting for the helper's parts, kernels queued on the helper
@@ -304,6 +309,12 @@ export function loadGemm(opts: LoadGemmOptions = {}): GemmLoad {
         addRow: addon.addRow,
         relu: addon.relu ?? jsRelu,
         reluGrad: addon.reluGrad ?? jsReluGrad,
+        reluGradSumRows:
+          addon.reluGradSumRows ??
+          ((dy, y, dz, db): void => {
+            gemm.reluGrad(dy, y, dz);
+            gemm.sumRows(dz, db);
+          }),
         layerNormRelu:
           addon.layerNormRelu ??
           ((x, gamma, beta, y, eps): void => {
@@ -392,6 +403,7 @@ function helperLane(main: Gemm, addon: GemmAddon, keep: unknown[]): Gemm {
   lane.sumRows = queued(addon.sumRows);
   lane.relu = queued(main.relu);
   lane.reluGrad = queued(main.reluGrad);
+  lane.reluGradSumRows = addon.reluGradSumRows ? queued(addon.reluGradSumRows) : (dy, y, dz, db): void => (lane.reluGrad(dy, y, dz), lane.sumRows(dz, db));
   // An older addon's fallbacks call main's kernels: through the lane's instead, so that they are queued too.
   lane.layerNormRelu = addon.layerNormRelu
     ? queued(addon.layerNormRelu)
