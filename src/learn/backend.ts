@@ -514,6 +514,8 @@ export function applyWasmFixes(): string[] {
   }
   shareIdentityBuffers();
   fixes.push('Identity-shared');
+  wrapConcatRows();
+  fixes.push('Concat-rows');
   registerLayerNorm();
   fixes.push('LayerNorm-kernel');
 
@@ -746,6 +748,14 @@ export function setSmallSums(on: boolean): boolean {
  * From 1024 rows in double (sumRows); below, wasm's own sums (float, from 0, rows in order: the same bits) without
  * its transpose of the input, which cost more than the sums for the heads' [256, 256] bias gradients.
  */
+/** out[k] = x[0][k] + x[1][k] + ... in float, from 0, rows in order (a Float32Array accumulator: each += is a float
+ *  addition, as the double sum of two floats rounds to their float sum): the addon's sumRowsFloat without the addon. */
+function sumRowsFloat(x: Float32Array, out: Float32Array, rows: number, c: number): void {
+  const acc = new Float32Array(c);
+  for (let p = 0, o = 0; p < rows; p++, o += c) for (let k = 0; k < c; k++) acc[k] = (acc[k] as number) + (x[o + k] as number);
+  out.set(acc);
+}
+
 function wrapSumOverLeadingAxes(): void {
   const orig = tf.getKernel('Sum', 'wasm');
   if (!orig) throw new Error('wasm backend has no Sum kernel');
@@ -771,9 +781,8 @@ function wrapSumOverLeadingAxes(): void {
       const ov = backend.typedArrayFromHeap(out);
       const xv = backend.typedArrayFromHeap(x);
       if (rows < 1024) {
-        // Float32Array accumulators: each += is a float addition (the double sum of two floats rounds to the float sum).
-        ov.fill(0);
-        for (let p = 0, o = 0; p < rows; p++, o += c) for (let k = 0; k < c; k++) ov[k] = (ov[k] as number) + (xv[o + k] as number);
+        if (activeGemm?.sumRowsFloat) activeGemm.sumRowsFloat(xv, ov);
+        else sumRowsFloat(xv, ov, rows, c);
         return out;
       }
       if (activeGemm) {
@@ -894,6 +903,52 @@ function registerLayerNorm(): void {
       return { x: () => dx as tf.Tensor, gamma: () => tf.reshape(dg as tf.Tensor, gShape), beta: () => tf.reshape(db as tf.Tensor, gShape) };
     },
   });
+}
+
+/**
+ * Concat of float32 tensors (the heads' inputs: features, proprio, action) by an element loop between heap views:
+ * wasm's kernel copies each row of each input through a subarray, an object per row and input (0.08 ms for 256 rows
+ * of 48 + 9 floats). The same values (a copy); other dtypes and any empty input go to wasm's kernel.
+ */
+function wrapConcatRows(): void {
+  const orig = tf.getKernel('Concat', 'wasm');
+  if (!orig) throw new Error('wasm backend has no Concat kernel');
+  const origFunc = orig.kernelFunc as unknown as KFunc;
+  tf.unregisterKernel('Concat', 'wasm');
+  tf.registerKernel({
+    ...orig,
+    kernelFunc: ((args: { inputs: Record<string, Info>; backend: WasmBackendLike; attrs: Record<string, unknown> }) => {
+      const xs = Object.values(args.inputs); // the tensors in order (tfjs passes an array)
+      const first = xs[0];
+      if (!first || xs.length < 2 || xs.some((x) => x.dtype !== 'float32' || x.shape.length !== first.shape.length || prod(x.shape) === 0))
+        return origFunc(args);
+      const r = first.shape.length;
+      const a = tf.util.parseAxisParam(args.attrs['axis'] as number | number[], first.shape)[0] ?? 0;
+      tf.backend_util.assertParamsConsistent(
+        xs.map((x) => [...x.shape]),
+        a,
+      );
+      const rows = prod(first.shape.slice(0, a));
+      const widths = xs.map((x) => prod(x.shape.slice(a)));
+      const width = widths.reduce((s, w) => s + w, 0);
+      const outShape = [...first.shape];
+      outShape[a] = xs.reduce((s, x) => s + (x.shape[a] as number), 0);
+      if (r === 0 || prod(outShape) !== rows * width) return origFunc(args);
+      const out = args.backend.makeOutput(outShape, 'float32');
+      const ov = args.backend.typedArrayFromHeap(out);
+      let col = 0;
+      xs.forEach((x, i) => {
+        copyColumns(args.backend.typedArrayFromHeap(x), ov, rows, widths[i] as number, width, col);
+        col += widths[i] as number;
+      });
+      return out;
+    }) as unknown as tf.KernelFunc,
+  });
+}
+
+/** out[p * width + col + k] = x[p * w + k] for p < rows, k < w. */
+function copyColumns(x: Float32Array, out: Float32Array, rows: number, w: number, width: number, col: number): void {
+  for (let p = 0, i = 0, o = col; p < rows; p++, o += width) for (let k = 0; k < w; k++, i++) out[o + k] = x[i] as number;
 }
 
 /** Identity, and Cast to the input's own dtype, return the input's buffer with one more reference (no copy). */

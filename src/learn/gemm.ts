@@ -90,6 +90,8 @@ interface GemmAddon {
   setConvWide?: (on: boolean) => boolean;
   gatherImages?: (src: Uint8Array, idx: Int32Array, shifts: Int32Array | null, dims: Int32Array, out: Float32Array) => void;
   sumRows: (x: Float32Array, out: Float32Array) => void;
+  /** See Gemm.sumRowsFloat (absent in older addons). */
+  sumRowsFloat?: (x: Float32Array, out: Float32Array) => void;
   addRow: (a: Float32Array, b: Float32Array, out: Float32Array) => void;
   relu?: (x: Float32Array) => void;
   reluGrad?: (dy: Float32Array, y: Float32Array, dx: Float32Array) => void;
@@ -182,6 +184,8 @@ export interface Gemm {
   gatherImages: NonNullable<GemmAddon['gatherImages']> | null;
   /** out[k] = sum of x[row, k] over rows (bias gradients). */
   sumRows: GemmAddon['sumRows'];
+  /** The same sums in float, from 0, rows in order (tfjs-wasm's Sum's bits); null with an older addon. */
+  sumRowsFloat: NonNullable<GemmAddon['sumRowsFloat']> | null;
   /** out = a + b broadcast over rows (bias add). */
   addRow: GemmAddon['addRow'];
   /** x = max(x, 0) in place, and dx = y > 0 ? dy : 0 (the fused heads' ReLU); JS loops when an older addon lacks them. */
@@ -306,6 +310,7 @@ export function loadGemm(opts: LoadGemmOptions = {}): GemmLoad {
         setConvWide: addon.setConvWide ?? ((): boolean => false),
         gatherImages: addon.gatherImages ?? null,
         sumRows: addon.sumRows,
+        sumRowsFloat: addon.sumRowsFloat ?? null,
         addRow: addon.addRow,
         relu: addon.relu ?? jsRelu,
         reluGrad: addon.reluGrad ?? jsReluGrad,
