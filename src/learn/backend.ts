@@ -9,7 +9,8 @@
  *     replace it by a sub-pixel formulation: one stride-1 XNNPack conv of dy with s*s phase filters, then a
  *     depth-to-space transpose and a crop (the original stays as the fallback for dilated convs).
  *  3. wasm's Sum transposes its input when the reduced axes are not innermost. Bias gradients reduce every axis but
- *     the last (e.g. [256,32,32,32] -> [32] for a conv bias): we sum those rows directly on the heap instead.
+ *     the last (e.g. [256,32,32,32] -> [32] for a conv bias): we sum those rows directly on the heap instead (under
+ *     1024 rows with wasm's own float sums, the same bits).
  *  4. wasm's matMul only takes XNNPack's fast path without transposeA/transposeB, and backprop always transposes.
  *     We wrap `BatchMatMul` and `_FusedMatMul` to transpose the operand explicitly first.
  *  5. wasm's `Identity` (and `Cast` to the same dtype) copies the buffer; autodiff and tf.keep/clone call it hundreds
@@ -18,6 +19,7 @@
  *  6. LayerNorm over the last axis is one kernel forward and one backward (`LayerNormLastAxis`, row loops on the heap)
  *     instead of ~12 and ~40 tfjs kernels; nets.ts uses it through `layerNormLastAxis` on wasm, the op-based formula
  *     elsewhere (the same formula; tests compare values and gradients with the ops on cpu).
+ *  7. wasm's Concat copies each row of each input through a subarray; float32 concats are one loop between heap views.
  * Each fix is tested against the cpu backend (test/learn/backend.test.ts).
  * On wasm, when the native GEMM loads (src/learn/gemm.ts: an N-API addon over OpenBLAS's cblas_sgemm), `BatchMatMul`
  * and `_FusedMatMul` (and so every matMul gradient) run on it instead: small training GEMMs (batch 256, 256-wide MLPs)
