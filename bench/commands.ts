@@ -117,6 +117,13 @@ export const LEARN = bench(
     quick: T.boolean({ description: 'fewer timed updates per workload' }),
     torch: T.boolean({ default: true, description: 'no PyTorch comparison', cli: { flag: '--no-torch', sets: false } }),
     torchThreads: T.array(T.integer({ minimum: 1, maximum: 64 }), { uniqueItems: true, default: [1, 2], description: "PyTorch's thread counts" }),
+    warmup: T.integer({
+      minimum: 0,
+      maximum: 1000,
+      default: 0,
+      description: "extra warm-up updates per workload, ours and PyTorch's (V8 optimises the JS on other threads for the first updates)",
+      cli: { arg: 'N' },
+    }),
     only: T.optional(
       T.array(T.string({ minLength: 1 }), { uniqueItems: true, description: 'only workloads whose name contains one of these', cli: { defaultText: 'all' } }),
     ),

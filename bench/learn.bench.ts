@@ -15,7 +15,10 @@
  * Wall and CPU time per update (CPU time approximates the unloaded cost on a shared machine); the load average is
  * printed and saved with the figures. Short on purpose: a few updates after warm-up (V8 tiers wasm up first).
  *
- *   npx tsx bench/learn.bench.ts [--quick] [--no-torch] [--torch-threads 1] [--only features,32x32]
+ * --warmup N adds N warm-up updates per workload to ours and PyTorch's: for the first few updates V8 still optimises
+ * the JS on its background threads, CPU time that the process's figure counts (about 10 ms an update at 32x32).
+ *
+ *   npx tsx bench/learn.bench.ts [--quick] [--no-torch] [--torch-threads 1] [--only features,32x32] [--warmup 8]
  */
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
@@ -189,7 +192,7 @@ async function measure(name: string, warmup: number, iters: number, fn: () => vo
   if (!wanted(name)) return;
   for (const e of list) {
     useEngine(e);
-    for (let i = 0; i < warmup; i++) fn();
+    for (let i = 0; i < warmup + args.warmup; i++) fn();
   }
   // FLOPs counted from the tfjs kernels (the fused engine does the same GEMMs: its forward on s for V is shared).
   useEngine(list[0] as Engine);
@@ -313,7 +316,11 @@ if (args.torch) {
   for (const threads of torchThreads) {
     // torch.set_num_threads does not bound OpenBLAS's own pool (its CPU time exceeded its wall time at "1 thread"): cap both.
     const env = { ...process.env, OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads) };
-    const r = spawnSync('/usr/bin/python3', [script, String(threads), quick ? '1' : '0', only.join(',')], { encoding: 'utf8', timeout: 600_000, env });
+    const r = spawnSync('/usr/bin/python3', [script, String(threads), quick ? '1' : '0', only.join(','), String(args.warmup)], {
+      encoding: 'utf8',
+      timeout: 600_000,
+      env,
+    });
     const line = r.stdout?.trim().split('\n').at(-1) ?? '';
     if (r.status !== 0 || !line.startsWith('{')) {
       console.log(

@@ -4,7 +4,8 @@ IQL: Gaussian policy, V, twin Q + Polyak targets, Adam, 2x256 MLPs (LayerNorm in
 policy, Q, V has its own 3-conv encoder (32 filters, 3x3, stride 2, same) with zI (Dense-LN-tanh, 32) and zS
 (mean/log-var, 16) heads, a domain classifier through gradient reversal and the KL term, plus a target Q encoder.
 DAIB classifier: the same encoder with a 2x256 success head.
-Usage: python3 bench/learn_torch.py THREADS QUICK [ONLY]   (ONLY: comma-separated substrings of the workload names)
+Usage: python3 bench/learn_torch.py THREADS QUICK [ONLY [WARMUP]]   (ONLY: comma-separated substrings of the workload
+names; WARMUP: extra warm-up steps per workload, as learn.bench.ts --warmup)
 Prints one JSON object: {"threads": n, "rows": [{"name", "medianMs", "p99Ms", "cpuMedianMs", "n"}]}.
 """
 import json
@@ -154,6 +155,7 @@ def measure(name, fn, warmup, iters):
 
 
 only = [w for w in sys.argv[3].split(",") if w] if len(sys.argv) > 3 else []
+extra_warmup = int(sys.argv[4]) if len(sys.argv) > 4 else 0
 workloads = [
     ("daib classifier 64x64", lambda: daib(64), 2, 2 if quick else 5),
     ("iql image encoders 32x32", lambda: iql(32), 2, 2 if quick else 5),
@@ -161,5 +163,5 @@ workloads = [
     ("iql cached features (48-d)", lambda: iql(None), 10, 10 if quick else 40),
     ("iql features, 10 critics", lambda: iql(None, 10), 3, 4 if quick else 40),
 ]
-rows = [measure(name, make(), w, n) for name, make, w, n in workloads if not only or any(o in name for o in only)]
+rows = [measure(name, make(), w + extra_warmup, n) for name, make, w, n in workloads if not only or any(o in name for o in only)]
 print(json.dumps({"threads": threads, "torch": torch.__version__, "rows": rows}))

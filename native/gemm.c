@@ -1602,19 +1602,44 @@ static inline void dc_next(const ConvDims *d, DcPix *x) {
   }
 }
 
-/* Pointer to filter row a of output pixel x's input run (KW*Ci floats), through scratch (L floats) at the borders. */
-static inline __attribute__((always_inline)) const float *dc_run(const DcJob *j, DcPix x, int a, float *scratch) {
-  const ConvDims *d = &j->d;
-  const int r = x.i * d->sh + a - d->pT, q0 = x.j * d->sw - d->pL;
-  if (r < 0 || r >= d->H) return j->zeros;
-  const float *row = j->a + ((size_t)x.n * d->H + r) * d->W * d->Ci;
-  if (q0 >= 0 && q0 + d->KW <= d->W) return row + (size_t)q0 * d->Ci;
-  for (int b = 0; b < d->KW; b++) {
-    const int q = q0 + b;
-    if (q < 0 || q >= d->W) memset(scratch + (size_t)b * d->Ci, 0, sizeof(float) * d->Ci);
-    else memcpy(scratch + (size_t)b * d->Ci, row + (size_t)q * d->Ci, sizeof(float) * d->Ci);
-  }
+/* A run that crosses the left or right border: its taps inside the image row copied into scratch, zeros for the rest,
+ * in one copy and at most two fills (per tap, as before, Ci = 3 made three library calls of 12 bytes a run). */
+static const float *dc_border(const float *row, int q0, const ConvDims *d, float *scratch) {
+  const int L = d->KW * d->Ci, off = q0 * d->Ci; /* run value t is row[off + t] where 0 <= off + t < W*Ci */
+  int lo = off < 0 ? -off : 0, hi = d->W * d->Ci - off;
+  if (lo > L) lo = L;
+  if (hi > L) hi = L;
+  if (hi < lo) hi = lo;
+  if (lo > 0) memset(scratch, 0, sizeof(float) * lo);
+  if (hi > lo) memcpy(scratch + lo, row + off + lo, sizeof(float) * (hi - lo));
+  if (L > hi) memset(scratch + hi, 0, sizeof(float) * (L - hi));
   return scratch;
+}
+
+/* The input runs (KW*Ci floats) of output pixel x's KH filter rows: s[a * ss] for a < KH, through scratch + a * sc (L
+ * floats each) at the left and right borders, j->zeros for padding rows. rows caches the KH input rows of the output
+ * row (n, i) last seen: the row arithmetic runs once per output row, not once per pixel and filter row. */
+typedef struct {
+  size_t n;
+  int i;
+  const float **rows;
+} DcRows;
+static inline __attribute__((always_inline)) void dc_runs(const DcJob *j, DcRows *c, DcPix x, const float **s, size_t ss, float *scratch, size_t sc) {
+  const ConvDims *d = &j->d;
+  const int KH = d->KH;
+  if (x.n != c->n || x.i != c->i) {
+    c->n = x.n, c->i = x.i;
+    for (int a = 0; a < KH; a++) {
+      const int r = x.i * d->sh + a - d->pT;
+      c->rows[a] = r < 0 || r >= d->H ? NULL : j->a + ((size_t)x.n * d->H + r) * d->W * d->Ci;
+    }
+  }
+  const int q0 = x.j * d->sw - d->pL;
+  if (q0 >= 0 && q0 + d->KW <= d->W) {
+    for (int a = 0; a < KH; a++) s[a * ss] = c->rows[a] ? c->rows[a] + (size_t)q0 * d->Ci : j->zeros;
+  } else {
+    for (int a = 0; a < KH; a++) s[a * ss] = c->rows[a] ? dc_border(c->rows[a], q0, d, scratch + a * sc) : j->zeros;
+  }
 }
 
 /* Software prefetch of a byte range, a few lines per call, spread over the work that comes before it is read: at
@@ -1640,20 +1665,22 @@ static void dc_fwd_part(void *arg, int part) {
   const int L = d->KW * d->Ci, KH = d->KH;
   const float **s = malloc(sizeof(float *) * R * KH);
   const float **w = malloc(sizeof(float *) * KH);
+  const float **rows = malloc(sizeof(float *) * KH); /* dc_runs' cache */
   float *scratch = malloc(sizeof(float) * R * KH * L);
-  if (!s || !w || !scratch) {
-    free(s), free(w), free(scratch);
+  if (!s || !w || !rows || !scratch) {
+    free(s), free(w), free(rows), free(scratch);
     j->failed = 1;
     return;
   }
   float dummy[DC_RMAX * 32];
+  DcRows rc = {(size_t)-1, -1, rows};
   for (size_t blk = nb * part / j->parts; blk < nb * (part + 1) / j->parts; blk++) {
     float *base[DC_RMAX];
     DcPix x = dc_pix(d, blk * R);
     for (int r = 0; r < R; r++) { /* rows past the end repeat the last pixel, into a dummy output */
       const size_t p = blk * R + r;
       base[r] = p < np ? j->out + p * d->Co : NULL;
-      for (int a = 0; a < KH; a++) s[a * R + r] = dc_run(j, x, a, scratch + ((size_t)r * KH + a) * L);
+      dc_runs(j, &rc, x, s + r, R, scratch + (size_t)r * KH * L, L);
       if (p + 1 < np) dc_next(d, &x);
     }
     for (int c0 = 0; c0 < d->Co; c0 += CW) {
@@ -1663,7 +1690,7 @@ static void dc_fwd_part(void *arg, int part) {
       j->tile(KH, L, s, w, d->Co, j->bias ? j->bias + c0 : NULL, o, j->relu);
     }
   }
-  free(s), free(w), free(scratch);
+  free(s), free(w), free(rows), free(scratch);
 }
 
 /* Input gradient, per stride phase (ph_r, ph_q): every input pixel (n, r, q) with r = ph_r, q = ph_q modulo the
@@ -1744,18 +1771,19 @@ static void dc_dw_part(void *arg, int part) {
   const int items = nf * nc, i0 = items * part / j->parts, i1 = items * (part + 1) / j->parts;
   if (i0 >= i1) return;
   const float **s = malloc(sizeof(float *) * DC_P * KH);
+  const float **rows = malloc(sizeof(float *) * KH); /* dc_runs' cache */
   float *scratch = malloc(sizeof(float) * DC_P * KH * L);
   float *packed = pack ? calloc((size_t)DC_P * Fp, sizeof(float)) : NULL;
-  if (!s || !scratch || (pack && !packed)) {
-    free(s), free(scratch), free(packed);
+  if (!s || !rows || !scratch || (pack && !packed)) {
+    free(s), free(rows), free(scratch), free(packed);
     j->failed = 1;
     return;
   }
+  DcRows rc = {(size_t)-1, -1, rows};
   for (size_t p0 = 0; p0 < np; p0 += DC_P) {
     const int P = (int)(np - p0 < DC_P ? np - p0 : DC_P);
     DcPix x = dc_pix(d, p0);
-    for (int p = 0; p < P; p++, dc_next(d, &x))
-      for (int a = 0; a < KH; a++) s[a * DC_P + p] = dc_run(j, x, a, scratch + ((size_t)a * DC_P + p) * L);
+    for (int p = 0; p < P; p++, dc_next(d, &x)) dc_runs(j, &rc, x, s + p, DC_P, scratch + (size_t)p * L, (size_t)DC_P * L);
     if (pack) {
       for (int p = 0; p < P; p++)
         for (int a = 0; a < KH; a++) memcpy(packed + (size_t)p * Fp + (size_t)a * L, s[a * DC_P + p], sizeof(float) * L);
@@ -1797,7 +1825,7 @@ static void dc_dw_part(void *arg, int part) {
         for (int k = 0; f0 + k < F; k++) memcpy(o + (size_t)k * d->Co, t + k * CW, sizeof(float) * CW);
     }
   }
-  free(s), free(scratch), free(packed);
+  free(s), free(rows), free(scratch), free(packed);
 }
 
 /* The direct kernel for conv's mode, or 0 when it does not apply (no AVX2/FMA, channels not a multiple of 16);
@@ -1993,6 +2021,35 @@ static napi_value SumRows(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* sumRowsFloat(x, out): out[k] = the sum of x's rows (rows of out.length values) in float, from 0, rows in order: the
+ * sums of tfjs-wasm's Sum kernel (the small bias gradients of the heads), without its transpose. Vectorised across
+ * columns only, so every column's additions are the same and in the same order. */
+VEC_CLONES static void sum_rows_float(const float *restrict x, float *restrict out, size_t lx, size_t lo) {
+  for (size_t k = 0; k < lo; k++) out[k] = 0.0f;
+  for (size_t o = 0; o < lx; o += lo)
+    for (size_t k = 0; k < lo; k++) out[k] += x[o + k];
+}
+
+static napi_value SumRowsFloat(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value a[2];
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  float *x, *out;
+  size_t lx, lo;
+  if (argc != 2 || !f32(env, a[0], &x, &lx, "x") || !f32(env, a[1], &out, &lo, "out")) return NULL;
+  if (lo == 0 || lx % lo != 0) {
+    napi_throw_range_error(env, NULL, "gemm.sumRowsFloat: x must be rows of out.length values");
+    return NULL;
+  }
+  if (out + lo > x && out < x + lx) {
+    napi_throw_range_error(env, NULL, "gemm.sumRowsFloat: out must not overlap x");
+    return NULL;
+  }
+  q_drain(); /* never queued, as conv */
+  sum_rows_float(x, out, lx, lo);
+  return NULL;
+}
+
 static napi_value AddRow(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value a[3];
@@ -2053,6 +2110,8 @@ static napi_value GatherImages(napi_env env, napi_callback_info info) {
     }
   q_drain(); /* never queued, as conv */
   const uint8_t *u8 = (const uint8_t *)src;
+  float lut[256]; /* (float)(v / 255.0) for every byte: the same values as the division, without one per pixel */
+  for (int v = 0; v < 256; v++) lut[v] = (float)(v / 255.0);
   for (size_t b = 0; b < li; b++) {
     const uint8_t *img = u8 + (size_t)ix[b] * size;
     float *o = out + b * size;
@@ -2063,7 +2122,7 @@ static napi_value GatherImages(napi_env env, napi_callback_info info) {
       for (int x = 0; x < w; x++) {
         const int sx = x + dx < 0 ? 0 : (x + dx >= w ? w - 1 : x + dx);
         const uint8_t *px = row + (size_t)sx * c;
-        for (int k = 0; k < c; k++) *o++ = (float)(px[k] / 255.0);
+        for (int k = 0; k < c; k++) *o++ = lut[px[k]];
       }
     }
   }
@@ -2124,6 +2183,122 @@ static napi_value ReluGrad(napi_env env, napi_callback_info info) {
   }
   ReluJob j = {dy, y, dx, ldy, pool.threads > 1 && ldy >= SPLIT_ELEMENTS ? 2 : 1};
   submit(exec_relu, &j, sizeof j);
+  return NULL;
+}
+
+/* reluGradSumRows(dy, y, dz, db): dz = y > 0 ? dy : 0 and db = the sum of dz's rows (rows of db.length values), the
+ * ReLU's gradient and the bias gradient of a conv + bias + ReLU layer in one pass over dz instead of reluGrad then
+ * sumRows (which read dz again: 8 MB a call at batch 256). Each column's sum is sumRows': in double, rows in order,
+ * rounded once, so the same bits as the two calls. With AVX-512F and columns a multiple of 16: 16 columns per
+ * register (32 at a time: the encoders' convs), else the two loops above. Parts cut the columns. */
+typedef struct {
+  const float *dy, *y;
+  float *dz, *db;
+  double *acc;
+  size_t n, lo;
+  int parts, wide;
+} ReluSumJob;
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx512f"))) static void relu_sum_cols16(const float *dy, const float *y, float *dz, float *db, size_t n, size_t lo, size_t k0,
+                                                               size_t k1) {
+  const __m512 z = _mm512_setzero_ps();
+  for (size_t k = k0; k < k1; k += 16) {
+    __m512d a0 = _mm512_setzero_pd(), a1 = _mm512_setzero_pd();
+    for (size_t o = k; o < n; o += lo) {
+      const __mmask16 m = _mm512_cmp_ps_mask(_mm512_loadu_ps(y + o), z, _CMP_GT_OQ);
+      const __m512 g = _mm512_maskz_mov_ps(m, _mm512_loadu_ps(dy + o));
+      _mm512_storeu_ps(dz + o, g);
+      a0 = _mm512_add_pd(a0, _mm512_cvtps_pd(_mm512_castps512_ps256(g)));
+      a1 = _mm512_add_pd(a1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(g), 1))));
+    }
+    _mm256_storeu_ps(db + k, _mm512_cvtpd_ps(a0));
+    _mm256_storeu_ps(db + k + 8, _mm512_cvtpd_ps(a1));
+  }
+}
+/* 32 columns a pass (rows of 128 bytes: whole cache lines), the sums in 4 registers. */
+__attribute__((target("avx512f"))) static void relu_sum_cols32(const float *dy, const float *y, float *dz, float *db, size_t n, size_t lo, size_t k0) {
+  const __m512 z = _mm512_setzero_ps();
+  __m512d a0 = _mm512_setzero_pd(), a1 = _mm512_setzero_pd(), a2 = _mm512_setzero_pd(), a3 = _mm512_setzero_pd();
+  for (size_t o = k0; o < n; o += lo) {
+    const __mmask16 m0 = _mm512_cmp_ps_mask(_mm512_loadu_ps(y + o), z, _CMP_GT_OQ);
+    const __mmask16 m1 = _mm512_cmp_ps_mask(_mm512_loadu_ps(y + o + 16), z, _CMP_GT_OQ);
+    const __m512 g0 = _mm512_maskz_mov_ps(m0, _mm512_loadu_ps(dy + o)), g1 = _mm512_maskz_mov_ps(m1, _mm512_loadu_ps(dy + o + 16));
+    _mm512_storeu_ps(dz + o, g0);
+    _mm512_storeu_ps(dz + o + 16, g1);
+    a0 = _mm512_add_pd(a0, _mm512_cvtps_pd(_mm512_castps512_ps256(g0)));
+    a1 = _mm512_add_pd(a1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(g0), 1))));
+    a2 = _mm512_add_pd(a2, _mm512_cvtps_pd(_mm512_castps512_ps256(g1)));
+    a3 = _mm512_add_pd(a3, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(g1), 1))));
+  }
+  _mm256_storeu_ps(db + k0, _mm512_cvtpd_ps(a0));
+  _mm256_storeu_ps(db + k0 + 8, _mm512_cvtpd_ps(a1));
+  _mm256_storeu_ps(db + k0 + 16, _mm512_cvtpd_ps(a2));
+  _mm256_storeu_ps(db + k0 + 24, _mm512_cvtpd_ps(a3));
+}
+static int relu_sum_wide(size_t lo) {
+  static int avx512 = -1;
+  if (avx512 < 0) {
+    __builtin_cpu_init();
+    avx512 = __builtin_cpu_supports("avx512f");
+  }
+  return avx512 && lo % 16 == 0;
+}
+#else
+static void relu_sum_cols16(const float *dy, const float *y, float *dz, float *db, size_t n, size_t lo, size_t k0, size_t k1) {
+  (void)dy, (void)y, (void)dz, (void)db, (void)n, (void)lo, (void)k0, (void)k1;
+}
+static void relu_sum_cols32(const float *dy, const float *y, float *dz, float *db, size_t n, size_t lo, size_t k0) {
+  (void)dy, (void)y, (void)dz, (void)db, (void)n, (void)lo, (void)k0;
+}
+static int relu_sum_wide(size_t lo) {
+  (void)lo;
+  return 0;
+}
+#endif
+
+static void relu_sum_part(void *arg, int part) {
+  const ReluSumJob *j = (const ReluSumJob *)arg;
+  const size_t cut = j->parts < 2 ? j->lo : ((j->lo / 2 + 15) / 16) * 16;
+  const size_t k0 = part == 0 ? 0 : cut, k1 = part == 0 ? cut : j->lo;
+  if (j->wide) {
+    size_t k = k0;
+    for (; k + 32 <= k1; k += 32) relu_sum_cols32(j->dy, j->y, j->dz, j->db, j->n, j->lo, k);
+    if (k < k1) relu_sum_cols16(j->dy, j->y, j->dz, j->db, j->n, j->lo, k, k1);
+    return;
+  }
+  /* the two passes of reluGrad and sumRows, over this part's columns */
+  for (size_t o = 0; o < j->n; o += j->lo) relu_grad_loop(j->dy + o + k0, j->y + o + k0, j->dz + o + k0, k1 - k0);
+  sum_rows_cols(j->dz, j->acc, j->db, j->n, j->lo, k0, k1);
+}
+
+static int exec_relu_sum(void *job) {
+  ReluSumJob *j = (ReluSumJob *)job;
+  if (!j->wide && !(j->acc = (double *)calloc(j->lo, sizeof(double)))) return -1;
+  run_parts(relu_sum_part, j, j->parts);
+  free(j->acc);
+  return 0;
+}
+
+static napi_value ReluGradSumRows(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value a[4];
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  float *dy, *y, *dz, *db;
+  size_t ldy, ly, ldz, ldb;
+  if (argc != 4 || !f32(env, a[0], &dy, &ldy, "dy") || !f32(env, a[1], &y, &ly, "y") || !f32(env, a[2], &dz, &ldz, "dz") ||
+      !f32(env, a[3], &db, &ldb, "db"))
+    return NULL;
+  if (ly != ldy || ldz != ldy || ldb == 0 || ldy % ldb != 0) {
+    napi_throw_range_error(env, NULL, "gemm.reluGradSumRows: dy, y and dz must have the same length, rows of db.length values");
+    return NULL;
+  }
+  if ((db + ldb > dz && db < dz + ldz) || (db + ldb > dy && db < dy + ldy) || (db + ldb > y && db < y + ly)) {
+    napi_throw_range_error(env, NULL, "gemm.reluGradSumRows: db must not overlap dy, y or dz");
+    return NULL;
+  }
+  ReluSumJob j = {dy, y, dz, db, NULL, ldy, ldb, pool.threads > 1 && ldy >= SPLIT_ELEMENTS && ldb >= 32 ? 2 : 1, relu_sum_wide(ldb)};
+  if (submit(exec_relu_sum, &j, sizeof j) != 0) napi_throw_error(env, NULL, "gemm.reluGradSumRows: out of memory");
   return NULL;
 }
 
@@ -2353,9 +2528,11 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"setConvDirect", NULL, SetConvDirect, NULL, NULL, NULL, napi_default, NULL},
       {"setConvWide", NULL, SetConvWide, NULL, NULL, NULL, napi_default, NULL},
       {"sumRows", NULL, SumRows, NULL, NULL, NULL, napi_default, NULL},
+      {"sumRowsFloat", NULL, SumRowsFloat, NULL, NULL, NULL, napi_default, NULL},
       {"addRow", NULL, AddRow, NULL, NULL, NULL, napi_default, NULL},
       {"relu", NULL, Relu, NULL, NULL, NULL, napi_default, NULL},
       {"reluGrad", NULL, ReluGrad, NULL, NULL, NULL, napi_default, NULL},
+      {"reluGradSumRows", NULL, ReluGradSumRows, NULL, NULL, NULL, napi_default, NULL},
       {"setQueue", NULL, SetQueue, NULL, NULL, NULL, napi_default, NULL},
       {"sync", NULL, Sync, NULL, NULL, NULL, napi_default, NULL},
       {"mark", NULL, Mark, NULL, NULL, NULL, napi_default, NULL},

@@ -9,7 +9,8 @@
  *     replace it by a sub-pixel formulation: one stride-1 XNNPack conv of dy with s*s phase filters, then a
  *     depth-to-space transpose and a crop (the original stays as the fallback for dilated convs).
  *  3. wasm's Sum transposes its input when the reduced axes are not innermost. Bias gradients reduce every axis but
- *     the last (e.g. [256,32,32,32] -> [32] for a conv bias): we sum those rows directly on the heap instead.
+ *     the last (e.g. [256,32,32,32] -> [32] for a conv bias): we sum those rows directly on the heap instead (under
+ *     1024 rows with wasm's own float sums, the same bits).
  *  4. wasm's matMul only takes XNNPack's fast path without transposeA/transposeB, and backprop always transposes.
  *     We wrap `BatchMatMul` and `_FusedMatMul` to transpose the operand explicitly first.
  *  5. wasm's `Identity` (and `Cast` to the same dtype) copies the buffer; autodiff and tf.keep/clone call it hundreds
@@ -18,6 +19,7 @@
  *  6. LayerNorm over the last axis is one kernel forward and one backward (`LayerNormLastAxis`, row loops on the heap)
  *     instead of ~12 and ~40 tfjs kernels; nets.ts uses it through `layerNormLastAxis` on wasm, the op-based formula
  *     elsewhere (the same formula; tests compare values and gradients with the ops on cpu).
+ *  7. wasm's Concat copies each row of each input through a subarray; float32 concats are one loop between heap views.
  * Each fix is tested against the cpu backend (test/learn/backend.test.ts).
  * On wasm, when the native GEMM loads (src/learn/gemm.ts: an N-API addon over OpenBLAS's cblas_sgemm), `BatchMatMul`
  * and `_FusedMatMul` (and so every matMul gradient) run on it instead: small training GEMMs (batch 256, 256-wide MLPs)
@@ -374,8 +376,7 @@ function registerConvBiasRelu(): void {
       const [dzv, dbv, dyv, yv] = [dz, db, dy, y].map((t) => backend.typedArrayFromHeap(t)) as [Float32Array, Float32Array, Float32Array, Float32Array];
       const g = activeGemm ?? loadedGemm;
       if (!g) throw new Error(`${CBR_GRAD}: no native kernels`);
-      g.reluGrad(dyv, yv, dzv);
-      g.sumRows(dzv, dbv);
+      g.reluGradSumRows(dyv, yv, dzv, dbv);
       return [dz, db];
     }) as unknown as tf.KernelFunc,
   });
@@ -515,6 +516,8 @@ export function applyWasmFixes(): string[] {
   }
   shareIdentityBuffers();
   fixes.push('Identity-shared');
+  wrapConcatRows();
+  fixes.push('Concat-rows');
   registerLayerNorm();
   fixes.push('LayerNorm-kernel');
 
@@ -733,7 +736,28 @@ function registerFastConv2DBackpropInput(): void {
   });
 }
 
-/** Sum over all axes but the last (bias gradients) by a row loop on heap views; anything else goes to wasm's kernel. */
+/** Small sums over all axes but the last without wasm's transpose (tests switch it off to compare with wasm's Sum). */
+let smallSums = true;
+/** Switches the small leading-axes sums (Sum-leading-axes, fix 3) on or off; returns the previous setting. */
+export function setSmallSums(on: boolean): boolean {
+  const was = smallSums;
+  smallSums = on;
+  return was;
+}
+
+/**
+ * Sum over all axes but the last (bias gradients) by a row loop on heap views; anything else goes to wasm's kernel.
+ * From 1024 rows in double (sumRows); below, wasm's own sums (float, from 0, rows in order: the same bits) without
+ * its transpose of the input, which cost more than the sums for the heads' [256, 256] bias gradients.
+ */
+/** out[k] = x[0][k] + x[1][k] + ... in float, from 0, rows in order (a Float32Array accumulator: each += is a float
+ *  addition, as the double sum of two floats rounds to their float sum): the addon's sumRowsFloat without the addon. */
+function sumRowsFloat(x: Float32Array, out: Float32Array, rows: number, c: number): void {
+  const acc = new Float32Array(c);
+  for (let p = 0, o = 0; p < rows; p++, o += c) for (let k = 0; k < c; k++) acc[k] = (acc[k] as number) + (x[o + k] as number);
+  out.set(acc);
+}
+
 function wrapSumOverLeadingAxes(): void {
   const orig = tf.getKernel('Sum', 'wasm');
   if (!orig) throw new Error('wasm backend has no Sum kernel');
@@ -750,11 +774,19 @@ function wrapSumOverLeadingAxes(): void {
       const leading = r >= 2 && axes.length === r - 1 && [...axes].sort((a, b) => a - b).every((a, i) => a === i);
       const c = x.shape[r - 1] ?? 0;
       const rows = c > 0 ? tf.util.sizeFromShape(x.shape) / c : 0;
-      if (!leading || x.dtype !== 'float32' || rows < 1024) return origFunc({ inputs, backend, attrs });
+      // wasm sums in the order of the axes as given (its transpose puts them innermost in that order): rows in order
+      // only when they ascend.
+      const small = smallSums && axes.every((a, i) => a === i);
+      if (!leading || x.dtype !== 'float32' || rows < 1 || (rows < 1024 && !small)) return origFunc({ inputs, backend, attrs });
       const outShape = attrs['keepDims'] === true ? [...new Array<number>(r - 1).fill(1), c] : [c];
       const out = backend.makeOutput(outShape, 'float32');
       const ov = backend.typedArrayFromHeap(out);
       const xv = backend.typedArrayFromHeap(x);
+      if (rows < 1024) {
+        if (activeGemm?.sumRowsFloat) activeGemm.sumRowsFloat(xv, ov);
+        else sumRowsFloat(xv, ov, rows, c);
+        return out;
+      }
       if (activeGemm) {
         activeGemm.sumRows(xv, ov);
         return out;
@@ -873,6 +905,52 @@ function registerLayerNorm(): void {
       return { x: () => dx as tf.Tensor, gamma: () => tf.reshape(dg as tf.Tensor, gShape), beta: () => tf.reshape(db as tf.Tensor, gShape) };
     },
   });
+}
+
+/**
+ * Concat of float32 tensors (the heads' inputs: features, proprio, action) by an element loop between heap views:
+ * wasm's kernel copies each row of each input through a subarray, an object per row and input (0.08 ms for 256 rows
+ * of 48 + 9 floats). The same values (a copy); other dtypes and any empty input go to wasm's kernel.
+ */
+function wrapConcatRows(): void {
+  const orig = tf.getKernel('Concat', 'wasm');
+  if (!orig) throw new Error('wasm backend has no Concat kernel');
+  const origFunc = orig.kernelFunc as unknown as KFunc;
+  tf.unregisterKernel('Concat', 'wasm');
+  tf.registerKernel({
+    ...orig,
+    kernelFunc: ((args: { inputs: Record<string, Info>; backend: WasmBackendLike; attrs: Record<string, unknown> }) => {
+      const xs = Object.values(args.inputs); // the tensors in order (tfjs passes an array)
+      const first = xs[0];
+      if (!first || xs.length < 2 || xs.some((x) => x.dtype !== 'float32' || x.shape.length !== first.shape.length || prod(x.shape) === 0))
+        return origFunc(args);
+      const r = first.shape.length;
+      const a = tf.util.parseAxisParam(args.attrs['axis'] as number | number[], first.shape)[0] ?? 0;
+      tf.backend_util.assertParamsConsistent(
+        xs.map((x) => [...x.shape]),
+        a,
+      );
+      const rows = prod(first.shape.slice(0, a));
+      const widths = xs.map((x) => prod(x.shape.slice(a)));
+      const width = widths.reduce((s, w) => s + w, 0);
+      const outShape = [...first.shape];
+      outShape[a] = xs.reduce((s, x) => s + (x.shape[a] as number), 0);
+      if (r === 0 || prod(outShape) !== rows * width) return origFunc(args);
+      const out = args.backend.makeOutput(outShape, 'float32');
+      const ov = args.backend.typedArrayFromHeap(out);
+      let col = 0;
+      xs.forEach((x, i) => {
+        copyColumns(args.backend.typedArrayFromHeap(x), ov, rows, widths[i] as number, width, col);
+        col += widths[i] as number;
+      });
+      return out;
+    }) as unknown as tf.KernelFunc,
+  });
+}
+
+/** out[p * width + col + k] = x[p * w + k] for p < rows, k < w. */
+function copyColumns(x: Float32Array, out: Float32Array, rows: number, w: number, width: number, col: number): void {
+  for (let p = 0, i = 0, o = col; p < rows; p++, o += width) for (let k = 0; k < w; k++, i++) out[o + k] = x[i] as number;
 }
 
 /** Identity, and Cast to the input's own dtype, return the input's buffer with one more reference (no copy). */

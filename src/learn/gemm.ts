@@ -90,9 +90,13 @@ interface GemmAddon {
   setConvWide?: (on: boolean) => boolean;
   gatherImages?: (src: Uint8Array, idx: Int32Array, shifts: Int32Array | null, dims: Int32Array, out: Float32Array) => void;
   sumRows: (x: Float32Array, out: Float32Array) => void;
+  /** See Gemm.sumRowsFloat (absent in older addons). */
+  sumRowsFloat?: (x: Float32Array, out: Float32Array) => void;
   addRow: (a: Float32Array, b: Float32Array, out: Float32Array) => void;
   relu?: (x: Float32Array) => void;
   reluGrad?: (dy: Float32Array, y: Float32Array, dx: Float32Array) => void;
+  /** See Gemm.reluGradSumRows (absent in older addons). */
+  reluGradSumRows?: (dy: Float32Array, y: Float32Array, dz: Float32Array, db: Float32Array) => void;
   /** Queue mode of the calling thread (absent in older addons); returns whether it is on. */
   setQueue?: (on: boolean) => boolean;
   sync?: () => void;
@@ -180,11 +184,16 @@ export interface Gemm {
   gatherImages: NonNullable<GemmAddon['gatherImages']> | null;
   /** out[k] = sum of x[row, k] over rows (bias gradients). */
   sumRows: GemmAddon['sumRows'];
+  /** The same sums in float, from 0, rows in order (tfjs-wasm's Sum's bits); null with an older addon. */
+  sumRowsFloat: NonNullable<GemmAddon['sumRowsFloat']> | null;
   /** out = a + b broadcast over rows (bias add). */
   addRow: GemmAddon['addRow'];
   /** x = max(x, 0) in place, and dx = y > 0 ? dy : 0 (the fused heads' ReLU); JS loops when an older addon lacks them. */
   relu: (x: Float32Array) => void;
   reluGrad: (dy: Float32Array, y: Float32Array, dx: Float32Array) => void;
+  /** dz = y > 0 ? dy : 0 and db = sumRows(dz) (a conv + bias + ReLU layer's backward) in one pass: the same bits as
+   *  reluGrad then sumRows, which an older addon runs instead. */
+  reluGradSumRows: (dy: Float32Array, y: Float32Array, dz: Float32Array, db: Float32Array) => void;
   /**
    * Since load: [jobs split over the two threads, parts the helper ran, the helper's CPU ms in those parts, its CPU ms
    * in all (spinning included), the caller's CPU ms waiting for the helper's parts, kernels queued on the helper
@@ -301,9 +310,16 @@ export function loadGemm(opts: LoadGemmOptions = {}): GemmLoad {
         setConvWide: addon.setConvWide ?? ((): boolean => false),
         gatherImages: addon.gatherImages ?? null,
         sumRows: addon.sumRows,
+        sumRowsFloat: addon.sumRowsFloat ?? null,
         addRow: addon.addRow,
         relu: addon.relu ?? jsRelu,
         reluGrad: addon.reluGrad ?? jsReluGrad,
+        reluGradSumRows:
+          addon.reluGradSumRows ??
+          ((dy, y, dz, db): void => {
+            gemm.reluGrad(dy, y, dz);
+            gemm.sumRows(dz, db);
+          }),
         layerNormRelu:
           addon.layerNormRelu ??
           ((x, gamma, beta, y, eps): void => {
@@ -392,6 +408,7 @@ function helperLane(main: Gemm, addon: GemmAddon, keep: unknown[]): Gemm {
   lane.sumRows = queued(addon.sumRows);
   lane.relu = queued(main.relu);
   lane.reluGrad = queued(main.reluGrad);
+  lane.reluGradSumRows = addon.reluGradSumRows ? queued(addon.reluGradSumRows) : (dy, y, dz, db): void => (lane.reluGrad(dy, y, dz), lane.sumRows(dz, db));
   // An older addon's fallbacks call main's kernels: through the lane's instead, so that they are queued too.
   lane.layerNormRelu = addon.layerNormRelu
     ? queued(addon.layerNormRelu)

@@ -276,8 +276,7 @@ export class IqlAgent {
   /** True once encoders are frozen (features mode, or image mode after freezeEncoders()). */
   encodersFrozen: boolean;
   private readonly featDims: { pi: number; q: number; v: number };
-  /** The fused update's per-update arrays by name, reused from update to update (every element is written before it
-   *  is read; the update ends with a sync, so no queued kernel still reads one when the next update writes it). */
+  /** Per-update arrays by name (scratchArray), reused from update to update. */
   private readonly scratch = new Map<string, Float32Array>();
 
   constructor(config: IqlConfig) {
@@ -489,12 +488,23 @@ export class IqlAgent {
     return this.config.daib.encoder.inputShape;
   }
 
+  /**
+   * The per-update array `name` of `len` floats, reused from update to update (a fresh 3 MB image batch costs page
+   * faults and garbage collection each update). Callers write every element before reading it; the fused update ends
+   * with a sync, so no queued kernel still reads one when the next update writes it; tensors copy their values.
+   */
+  private scratchArray(name: string, len: number): Float32Array {
+    let b = this.scratch.get(name);
+    if (b?.length !== len) this.scratch.set(name, (b = new Float32Array(len)));
+    return b;
+  }
+
   /** Random shifts are a pure function of (seed, step, which): a resumed run augments exactly as the original would. */
   private imagesTensor(src: Uint8Array | Float32Array, n: number, augment: boolean, which: string): tf.Tensor4D {
     const shape = this.imageShape();
     const size = shape[0] * shape[1] * shape[2];
     if (src.length < n * size) throw new Error(`IQL batch: field 'images' has ${src.length} values, expected size*h*w*c = ${n * size}`);
-    const buf = new Float32Array(n * size);
+    const buf = this.scratchArray(`images-${which}`, n * size);
     const rng = new Rng(deriveSeed(this.config.seed, 'augment', this.step, which));
     gatherImages(
       src,
@@ -708,11 +718,7 @@ export class IqlAgent {
   private fusedUpdate(batch: IqlBatch, g: Gemm): number[] {
     const c = this.config;
     const n = batch.size;
-    const buf = (name: string, len: number): Float32Array => {
-      let b = this.scratch.get(name);
-      if (b?.length !== len) this.scratch.set(name, (b = new Float32Array(len)));
-      return b;
-    };
+    const buf = (name: string, len: number): Float32Array => this.scratchArray(name, len);
     const P = c.proprioDim;
     const A = c.actionDim;
     const f = this.fusedHeads(g);

@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend, backendLabel, nativeGemm, setNativeGemm } from '../../src/learn/backend.ts';
+import { initBackend, backendLabel, nativeGemm, setNativeGemm, setSmallSums } from '../../src/learn/backend.ts';
 import { buildEncoder, buildMlp, eagerApply, netVariables } from '../../src/learn/nets.ts';
 
 const info = await initBackend();
@@ -222,6 +222,62 @@ test('sum over all but the last axis (bias gradients) matches cpu; other sums un
     got.forEach((g, i) => assert.ok(maxRelErr(g, ref[i] as Float32Array) < 1e-4, `sum case ${i} native=${native}: ${maxRelErr(g, ref[i] as Float32Array)}`));
   }
   assert.deepEqual(tf.sum(x, [0, 1, 2], true).shape, [1, 1, 1, 5]);
+});
+
+test("small sums over all but the last axis (under 1024 rows: the heads' bias gradients) = wasm's own Sum, bit for bit", (t) => {
+  if (info.name !== 'wasm') return t.skip('wasm only');
+  // Values of mixed magnitudes, so that another summation order or a double accumulator rounds differently somewhere.
+  const x = tf.tidy(() => tf.mul(tf.randomNormal([256, 256], 0, 1, 'float32', 5), tf.exp(tf.randomNormal([256, 256], 0, 3, 'float32', 6))));
+  const cases = (): tf.Tensor[] => [
+    tf.sum(x, 0),
+    tf.sum(tf.reshape(x, [1, 256, 256]), [0, 1]),
+    tf.sum(tf.reshape(x, [4, 64, 256]), [1, 0], true),
+    tf.sum(tf.slice(tf.reshape(x, [1024, 64]), [0, 0], [1023, 64]), 0), // the most rows summed in float
+    tf.sum(tf.reshape(x, [65536, 1]), 0), // 65536 rows: the double sums (sumRows), not these
+  ];
+  const run = (small: boolean, native: boolean): Float32Array[] => {
+    const was = setSmallSums(small);
+    setNativeGemm(native);
+    try {
+      return tf.tidy(() => cases().map((c) => c.dataSync() as Float32Array));
+    } finally {
+      setSmallSums(was);
+      setNativeGemm(true);
+    }
+  };
+  const own = run(false, true);
+  // The addon's loop (sumRowsFloat) and the JS one (without the addon).
+  for (const native of [true, false]) {
+    const small = run(true, native);
+    own.forEach((o, k) => {
+      const s = small[k] as Float32Array;
+      assert.equal(s.length, o.length);
+      const i = s.findIndex((v, j) => !Object.is(v, o[j]));
+      assert.equal(i, -1, `case ${k} (native ${native}): element ${i} is ${s[i]}, wasm's Sum gives ${o[i]}`);
+    });
+  }
+  assert.deepEqual(
+    tf.tidy(() => tf.sum(tf.reshape(x, [4, 64, 256]), [0, 1], true).shape),
+    [1, 1, 256],
+  );
+  x.dispose();
+});
+
+test('concat (float32, any axis, 2-3 inputs; wasm: a loop between heap views) = cpu exactly; int32 and empty inputs too', async () => {
+  const t = (shape: number[], seed: number): tf.Tensor => tf.randomNormal(shape, 0, 1, 'float32', seed);
+  const { ref, got } = await onBoth(() => [
+    tf.concat([t([256, 48], 1), t([256, 9], 2)], -1),
+    tf.concat([t([256, 48], 3), t([256, 9], 4), t([256, 3], 5)], 1),
+    tf.concat([t([2, 3, 4], 6), t([2, 5, 4], 7)], 1),
+    tf.concat([t([2, 3, 4], 8), t([1, 3, 4], 9)], 0),
+    tf.concat([t([4, 2], 10), tf.zeros([4, 0]), t([4, 1], 11)], 1),
+    tf.concat([tf.tensor2d([1, 2, 3, 4], [2, 2], 'int32'), tf.tensor2d([5, 6], [2, 1], 'int32')], 1),
+  ]);
+  assert.deepEqual(
+    got.map((g) => g.length),
+    [256 * 57, 256 * 60, 2 * 8 * 4, 3 * 3 * 4, 12, 6],
+  );
+  got.forEach((g, i) => assert.deepEqual(g, ref[i], `concat case ${i}`));
 });
 
 test('gradient of a small conv-net loss matches cpu for every variable (conv + bias + ReLU fused on the native kernels)', async () => {

@@ -329,6 +329,49 @@ test('an older addon without setConvWide: the wrapper reports the wide conv tile
   assert.equal(old.setConvWide(true), false);
 });
 
+test('reluGradSumRows = reluGrad then sumRows, bit for bit: one thread, two, queued on the helper lane, and an older addon', { skip: noGemm }, () => {
+  const old = loadGemm({ without: ['reluGradSumRows'] }).gemm as Gemm;
+  assert.ok(old, 'the addon loads without that export');
+  // [rows, columns]: the encoder's middle layer (split on two threads), 16 and 48 columns (the 16-wide pass), and
+  // columns that are not a multiple of 16 (the plain loops).
+  for (const [rows, c] of [
+    [65536, 32],
+    [4096, 16],
+    [1500, 48],
+    [3000, 8],
+    [1000, 24],
+    [7, 32],
+  ] as const) {
+    const n = rows * c;
+    // Signs at random, exact zeros and negative zeros in both (y = 0 is not > 0; dy = -0 passes as -0).
+    const y = rnd(n).map((v, i) => (i % 13 === 0 ? 0 : i % 17 === 0 ? -0 : v));
+    const dy = rnd(n).map((v, i) => (i % 11 === 0 ? -0 : v));
+    const ref = ((): Float32Array[] => {
+      const [dz, db] = [new Float32Array(n), new Float32Array(c)];
+      addon.reluGrad(dy, y, dz);
+      addon.sumRows(dz, db);
+      return [dz, db];
+    })();
+    const run = (k: Gemm): Float32Array[] => {
+      const [dz, db] = [new Float32Array(n), new Float32Array(c)];
+      k.reluGradSumRows(dy, y, dz, db);
+      k.sync();
+      return [dz, db];
+    };
+    const [one, two] = both(() => run(addon));
+    assertSameBits(ref, one, `reluGradSumRows ${rows}x${c}, one thread`);
+    assertSameBits(ref, two, `reluGradSumRows ${rows}x${c}, two threads`);
+    assertSameBits(ref, run(old), `reluGradSumRows ${rows}x${c}, an older addon's fallback`);
+    try {
+      addon.setThreads(2);
+      assertSameBits(ref, run(addon.helper), `reluGradSumRows ${rows}x${c}, queued on the helper lane`);
+    } finally {
+      addon.setThreads(1);
+    }
+  }
+  assert.throws(() => addon.reluGradSumRows(new Float32Array(10), new Float32Array(10), new Float32Array(10), new Float32Array(3)), /rows of db.length/);
+});
+
 test('an older addon without the fused kernels: the fallbacks give the same bits, at once and queued on the helper lane', { skip: noGemm }, () => {
   const old = loadGemm({ without: ['layerNormRelu', 'reluLayerNormGrad', 'adamPolyak', 'reluLayerNormGradEx'] }).gemm as Gemm;
   assert.ok(old, 'the addon loads without those exports');
