@@ -292,10 +292,10 @@ export const LearningConfigSchema = T.object(
       cli: { flag: '--warmup-updates', arg: 'N' },
     }),
     evidenceGate: T.boolean({
-      default: false,
+      default: true,
       description:
-        "the evidence gate: exports stay the offline policy until every critic of the ensemble ranks the trainer's candidate above it on practice states the critics have not yet learned from (src/online/evidence-gate.ts); off: exports follow the average from the first actor update",
-      cli: { flag: '--evidence-gate' },
+        "the evidence gate: exports stay the offline policy until every critic of the ensemble ranks the trainer's candidate above it on practice states the critics have not yet learned from (src/online/evidence-gate.ts; on by default: no dip below the offline level in 15 runs, results/online-s11/); off: exports follow the average from the first actor update",
+      cli: { flag: '--no-evidence-gate', sets: false },
     }),
     actorLr: T.nullable(T.number({ exclusiveMinimum: 0, maximum: 0.1 }), {
       default: null,
@@ -330,10 +330,10 @@ export const LearningConfigSchema = T.object(
         "threads of the trainer's native kernels: 2 splits its GEMMs, Adam and LayerNorm over both cores with bit-identical results (src/learn/README.md); null: env INSERTION_GEMM_THREADS, else 2 where the trainer may use two CPUs (1 on one)",
     }),
     gemmPrecision: T.nullable(T.enum(['fp32', 'bf16']), {
-      default: null,
+      default: 'bf16',
       cli: { arg: 'fp32|bf16|env', nullWord: 'env' },
       description:
-        "inputs of the trainer's native GEMMs: 'bf16' rounds them to bfloat16 and multiplies through oneDNN with float32 sums (weights, Adam and the rest stay float32; faster only on CPUs with AVX512_BF16 or AMX, results/learner-bf16/); falls back to fp32 where oneDNN or the CPU's bf16 is missing (the engine label says which ran); null: env INSERTION_GEMM_PRECISION, else fp32",
+        "inputs of the trainer's native GEMMs: 'bf16' rounds them to bfloat16 and multiplies through oneDNN with float32 sums (weights, Adam and the rest stay float32; faster only on CPUs with AVX512_BF16 or AMX, results/learner-bf16/; the default since it learned as well online, results/online-s11/); falls back to fp32 where oneDNN or the CPU's bf16 is missing (the engine label says which ran); null: env INSERTION_GEMM_PRECISION, else fp32",
     }),
     shadowGate: ShadowGateConfigSchema,
   },

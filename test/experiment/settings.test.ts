@@ -63,9 +63,9 @@ test('the daemon and the experiment read the same learning settings from the con
   const e3 = experimentOptions(['--config', file, '--connectors', 'europlug', '--utd', '4', '--warmup-updates', '0']);
   assert.equal(e3.trainer.utd, 4);
   assert.equal(e3.trainer.warmupUpdates, 0);
-  // The evidence gate: off unless set, by the file or the flag.
-  assert.equal(e3.trainer.evidenceGate, false);
-  assert.equal(experimentOptions(['--config', file, '--connectors', 'europlug', '--evidence-gate']).trainer.evidenceGate, true);
+  // The evidence gate: on unless the file or the flag turns it off.
+  assert.equal(e3.trainer.evidenceGate, true);
+  assert.equal(experimentOptions(['--config', file, '--connectors', 'europlug', '--no-evidence-gate']).trainer.evidenceGate, false);
   assert.equal(e3.trainer.onlineFraction, 0.3);
 });
 

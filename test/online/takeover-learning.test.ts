@@ -51,6 +51,7 @@ async function runOnce(
     const practiceGt = r.app.log.store.listEpisodes({ kind: 'practice', limit: 100 }).filter((e) => e.gtSuccess).length;
     const tr = practiceTrainer(r.db, checkpoint, join(fx.dir, `online-${withOperator}`), {
       warmupUpdates: 0, // the learning itself is what is compared, from the first update
+      evidenceGate: false, // every export carries it (the gate: evidence-gate.test.ts)
       onlineFraction: 0.5,
       batchSize: 64,
       utd: 4,

@@ -70,6 +70,7 @@ test('online IQL on logged practice data: cached features, UTD bookkeeping, lear
     seed: 2,
     policyAverage: 1,
     warmupUpdates: 0, // raw weights, no warm-up: this test checks the update direction
+    evidenceGate: false, // nor exports held on the offline policy (the gate: evidence-gate.test.ts)
   });
   defer(() => tr.close());
   await tr.init();
@@ -118,6 +119,7 @@ test('warm-up: the first N updates train the critics only, so what the trainer e
     seed: 4,
     policyAverage: 1,
     warmupUpdates: W,
+    evidenceGate: false, // the warm-up alone holds the exports here (the gate: evidence-gate.test.ts)
   });
   defer(() => tr.close());
   await tr.init();
@@ -159,6 +161,7 @@ test('critics 10 / targetCritics 2 from a 2-critic checkpoint: extra critics sta
     seed: 2,
     policyAverage: 1,
     warmupUpdates: 0,
+    evidenceGate: false, // exports follow the update from the first (the gate: evidence-gate.test.ts)
     critics: 10,
     targetCritics: 2,
   });
