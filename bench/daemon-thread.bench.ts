@@ -9,6 +9,7 @@
  *   npx tsx bench/daemon-thread.bench.ts --seconds 20 --rounds 2 --no-trainer --modes in-process,threaded
  *   node --single-threaded-gc --import tsx bench/daemon-thread.bench.ts --modes threaded   # as npm start runs the daemon
  *   INSERTION_CONTROL_CONCURRENT_RECOMPILATION=off ...   # no concurrent TurboFan for the control thread (thread.ts)
+ *   INSERTION_FORK_CEILING=off ...   # forks (the trainer's start, --spawn-every-ms) in the normal class (thread.ts)
  *
  * The control thread's late ticks are printed with what they waited through (its garbage collections, model loads:
  * DaemonThread.lateTicks); run one command with and one without --single-threaded-gc at the same time to compare
@@ -38,7 +39,7 @@ import { startDaemonApp } from '../src/app/daemon-app.ts';
 import { startLearning, type Learning } from '../src/app/learning.ts';
 import { loadCalibration, loadDaemonConfig } from '../src/config/load.ts';
 import { loadPolicyFile, rewardFromModel } from '../src/daemon/models.ts';
-import { controlConcurrentRecompilation, DaemonThread } from '../src/daemon/thread.ts';
+import { controlConcurrentRecompilation, DaemonThread, forkCeilingWanted } from '../src/daemon/thread.ts';
 import { DEFAULT_ONLINE } from '../src/online/trainer.ts';
 import { RewardModel } from '../src/policy/onnx-model.ts';
 import { withProcessCpus } from '../src/util/affinity.ts';
@@ -324,6 +325,7 @@ async function phase(mode: Mode, round: number): Promise<Record<string, unknown>
     rings,
     execArgv: process.execArgv.filter((a) => a.startsWith('--') && a !== '--import'),
     controlConcurrentRecompilation: config.controlThread ? controlConcurrentRecompilation() : null,
+    forkCeiling: config.controlThread ? forkCeilingWanted() : null,
     loadavg: { start: load0, end: load1 },
     nice: getPriority(0),
     controlPriority: config.controlThread ? config.controlPriority : null,

@@ -30,7 +30,7 @@ interface Sample {
 }
 
 /** Every switch, compactly: time, cpu, prev tid, prev state (R = preempted), next tid. */
-const sw: { t: number; cpu: number; prev: number; prevState: string; next: number }[] = [];
+const sw: { t: number; cpu: number; prev: number; prevState: string; prevPrio: number; next: number }[] = [];
 const wakeups: { t: number; tid: number; by: Pick<Sample, 'comm' | 'pid' | 'tid' | 't'> }[] = []; // every wake-up (sched_waking, in the waker's context)
 const tgid = new Map<number, number>();
 const rtSwitchOut: Sample[] = []; // the control thread's switch-outs with stacks (filled after it is known)
@@ -58,7 +58,7 @@ const finish = (s: Sample | null): void => {
     }
     const last = sw.at(-1);
     if (last && last.t === s.t && last.cpu === s.cpu && last.prev === s.tid && last.next === next) return; // duplicate
-    sw.push({ t: s.t, cpu: s.cpu, prev: s.tid, prevState, next });
+    sw.push({ t: s.t, cpu: s.cpu, prev: s.tid, prevState, prevPrio, next });
   } else if (s.event === 'sched:sched_waking') {
     if (s.stack.length > 0) wakings.push(s);
     else wakeups.push({ t: s.t, tid: Number(/ pid=(\d+)/.exec(` ${s.trace}`)?.[1]), by: { comm: s.comm, pid: s.pid, tid: s.tid, t: s.t } });
@@ -157,6 +157,7 @@ interface Sleep {
 const ctlSw = sw.filter((e) => e.prev === ctl || e.next === ctl);
 const sleeps: Sleep[] = [];
 const rqWaits: { t0: number; t1: number; ms: number; heldBy: string }[] = [];
+let notRealtime = 0;
 // The stacked copy of a switch is a second perf event at the same tracepoint: its time differs by microseconds.
 const stackAt = (t: number): string[] => {
   let best: Sample | null = null;
@@ -170,6 +171,11 @@ for (let i = 0; i < ctlSw.length; i++) {
   if (!inAgain) break;
   const ms = (inAgain.t - e.t) * 1e3;
   if (ms < THR) continue;
+  // Only while real-time: before 'ready' (start-up, warm-up) and during a simulated reset it is in the normal class.
+  if (!(e.prevPrio < 100)) {
+    notRealtime++;
+    continue;
+  }
   if (e.prevState.startsWith('R')) {
     rqWaits.push({ t0: e.t, t1: inAgain.t, ms, heldBy: `${e.next} (pid ${tgid.get(e.next) ?? '?'})` });
     continue;
@@ -235,13 +241,14 @@ const out = {
   thresholdMs: THR,
   forksByDaemonProcess: ownForks.map((f) => ({ t: f.t, byTid: f.parentTid, child: f.child })),
   sleepsByClass: Object.fromEntries([...byClass.entries()].sort((a, b) => b[1].maxMs - a[1].maxMs)),
-  runQueueWaits: { n: rqWaits.length, maxMs: Math.max(0, ...rqWaits.map((w) => w.ms)) },
+  runQueueWaits: { n: rqWaits.length, maxMs: Math.max(0, ...rqWaits.map((w) => w.ms)), longest: [...rqWaits].sort((a, b) => b.ms - a.ms).slice(0, 5) },
+  waitsInTheNormalClass: notRealtime,
   lateTicks: late,
   sleeps,
   life: phase.life,
 };
 writeFileSync(join(dir, `${tag}.classified.json`), JSON.stringify(out, null, 1));
-console.log(`${tag}: control thread ${ctl} of ${benchPid}; ${ownForks.length} forks by the daemon's process; sleeps >= ${THR} ms: ${sleeps.length}; run-queue waits >= ${THR} ms: ${rqWaits.length} (max ${out.runQueueWaits.maxMs.toFixed(1)} ms)`);
+console.log(`${tag}: control thread ${ctl} of ${benchPid}; ${ownForks.length} forks by the daemon's process; while real-time, sleeps >= ${THR} ms: ${sleeps.length}; run-queue waits >= ${THR} ms: ${rqWaits.length} (max ${out.runQueueWaits.maxMs.toFixed(1)} ms, behind ${out.runQueueWaits.longest.map((w) => w.heldBy).join(', ')}); in the normal class (start-up, resets) ${notRealtime} more`);
 for (const [k, c] of byClass) console.log(`  ${c.n} x max ${c.maxMs.toFixed(1)} ms total ${c.totalMs.toFixed(0)} ms: ${k}`);
 for (const s of sleeps.filter((x) => x.ms >= 20).sort((a, b) => b.ms - a.ms).slice(0, 8)) {
   console.log(`  ${s.ms.toFixed(1)} ms at ${s.t0.toFixed(3)} ${s.state} ${s.class}; forks meanwhile ${s.forksMeanwhile}`);
