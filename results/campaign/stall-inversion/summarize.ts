@@ -10,7 +10,13 @@ if (!dir) throw new Error('usage: summarize.ts OUTDIR [OUT.json]');
 interface Classified {
   tag: string;
   forksByDaemonProcess: unknown[];
-  sleeps: { ms: number; class: string; waker: { mainThread: boolean; sameProcess: boolean; class: string } | null; wakerMeanwhile: { runQueueMs: number } | null }[];
+  sleeps: {
+    t0: number;
+    ms: number;
+    class: string;
+    waker: { tid: number; mainThread: boolean; sameProcess: boolean; class: string; stack: string[] } | null;
+    wakerMeanwhile: { onCpuMs: number; runQueueMs: number } | null;
+  }[];
   runQueueWaits: { n: number; maxMs: number };
   lateTicks: { lateMs: number; skipped: number; cause: string }[];
 }
@@ -45,6 +51,17 @@ for (const f of readdirSync(dir)
     e.n++;
     e.maxMs = Math.max(e.maxMs, s.ms);
   }
+  // Every sleep of 50 ms or more, by what released it: the waker's stack names it (the class of the sleeper's own stack
+  // can be a neighbouring switch's when perf lost events under load).
+  const SITES = ['dup_mmap', '__malloc_fork_unlock_parent', 'NotifyPark', 'pthread_cond_wait', 'hrtimer_wakeup', 'do_exit'];
+  const stalls = c.sleeps
+    .filter((s) => s.ms >= 50)
+    .map((s) => {
+      const site = SITES.find((x) => s.waker?.stack.some((f) => f.startsWith(x))) ?? (s.waker?.stack.length ? 'other' : 'no stack recorded');
+      const who = s.waker ? (s.waker.mainThread ? 'main thread' : s.waker.sameProcess ? `thread ${s.waker.tid}` : 'another process') : '?';
+      const mw = s.wakerMeanwhile ? `, it was runnable ${s.wakerMeanwhile.runQueueMs.toFixed(0)} ms and on a CPU ${s.wakerMeanwhile.onCpuMs.toFixed(0)} ms meanwhile` : '';
+      return `${s.ms.toFixed(0)} ms (${s.class}), released by the ${who} at ${site}${mw}`;
+    });
   const row = {
     tag: c.tag,
     arm,
@@ -61,6 +78,7 @@ for (const f of readdirSync(dir)
     mmapLockSleeps: { n: mmap.length, maxMs: Number(Math.max(0, ...mmap).toFixed(1)) },
     runQueueWaitsOver5Ms: c.runQueueWaits,
     lateTicks: c.lateTicks.map((l) => `${l.lateMs.toFixed(0)} ms: ${l.cause}`),
+    stallsOver50Ms: stalls,
   };
   rows.push(row);
   const a = arms.get(arm) ?? { lives: 0, ticks: 0, missed: 0, p99: [], max: [], mmap: [], mmapOver50: 0, late: [] };
@@ -76,7 +94,7 @@ for (const f of readdirSync(dir)
   console.log(
     `${c.tag} load ${row.load.join('-')}: missed ${row.lifeMissedControl} of ${row.lifeTicks} life ticks; window p99 ${row.latenessP99Ms} max ${row.latenessMaxMs} ms; ` +
       `${row.forks} forks${row.spawnCallMs ? ` (spawn call p50 ${row.spawnCallMs.p50} max ${row.spawnCallMs.max} ms)` : ''}; mmap_lock sleeps ${mmap.length} (max ${row.mmapLockSleeps.maxMs} ms); ` +
-      `sleeps >= 5 ms ${JSON.stringify(byClass)}; late: ${row.lateTicks.join(' | ') || 'none'}`,
+      `late: ${row.lateTicks.join(' | ') || 'none'}; stalls >= 50 ms: ${stalls.join(' | ') || 'none'}`,
   );
 }
 const range = (x: number[]): string => (x.length ? `${Math.min(...x).toFixed(2)}-${Math.max(...x).toFixed(2)}` : '-');
