@@ -54,6 +54,13 @@ export const DAEMON_THREAD = bench(
     blockEveryMs: positive('... every this many ms', 1000, 'MS'),
     estops: T.integer({ minimum: 0, maximum: 10_000, default: 6, description: 'e-stops per mode (each path in turn)' }),
     swapEveryMs: positive('a policy activation every this many ms', 2000, 'MS'),
+    spawnEveryMs: T.integer({
+      minimum: 0,
+      maximum: 600_000,
+      default: 0,
+      description: 'a child process (/bin/true) started from the main thread every this many ms, as the daemon starts its trainer (0: none)',
+      cli: { arg: 'MS' },
+    }),
     trainer: T.boolean({ default: true, description: 'no background trainer', cli: { flag: '--no-trainer', sets: false } }),
     hog: T.boolean({ default: true, description: 'no CPU-hog process', cli: { flag: '--no-hog', sets: false } }),
     utd: positive("the trainer's updates per practice transition", 20),

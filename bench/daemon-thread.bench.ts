@@ -9,6 +9,7 @@
  *   npx tsx bench/daemon-thread.bench.ts --seconds 20 --rounds 2 --no-trainer --modes in-process,threaded
  *   node --single-threaded-gc --import tsx bench/daemon-thread.bench.ts --modes threaded   # as npm start runs the daemon
  *   INSERTION_CONTROL_CONCURRENT_RECOMPILATION=off ...   # no concurrent TurboFan for the control thread (thread.ts)
+ *   INSERTION_FORK_CEILING=off ...   # forks (the trainer's start, --spawn-every-ms) in the normal class (thread.ts)
  *
  * The control thread's late ticks are printed with what they waited through (its garbage collections, model loads:
  * DaemonThread.lateTicks); run one command with and one without --single-threaded-gc at the same time to compare
@@ -38,9 +39,10 @@ import { startDaemonApp } from '../src/app/daemon-app.ts';
 import { startLearning, type Learning } from '../src/app/learning.ts';
 import { loadCalibration, loadDaemonConfig } from '../src/config/load.ts';
 import { loadPolicyFile, rewardFromModel } from '../src/daemon/models.ts';
-import { controlConcurrentRecompilation, DaemonThread } from '../src/daemon/thread.ts';
+import { controlConcurrentRecompilation, DaemonThread, forkCeilingWanted } from '../src/daemon/thread.ts';
 import { DEFAULT_ONLINE } from '../src/online/trainer.ts';
 import { RewardModel } from '../src/policy/onnx-model.ts';
+import { withProcessCpus } from '../src/util/affinity.ts';
 import { saveBenchModel } from './models.ts';
 
 const args = benchArgs(DAEMON_THREAD);
@@ -213,6 +215,17 @@ async function phase(mode: Mode, round: number): Promise<Record<string, unknown>
         swapBusy = false;
       });
   }, args.swapEveryMs);
+  // Child processes started from the main thread (--spawn-every-ms), as the daemon starts its trainer: node forks the
+  // whole process (libuv's fork), and the time each spawn() call held the main thread (fork, then the child's exec).
+  const spawnMs: number[] = [];
+  const spawner =
+    args.spawnEveryMs > 0
+      ? setInterval(() => {
+          const t = performance.now();
+          withProcessCpus(() => spawn('/bin/true', [], { stdio: 'ignore' }));
+          spawnMs.push(performance.now() - t);
+        }, args.spawnEveryMs)
+      : null;
   // The client's HTTP stack loads lazily (about 250 ms on its first request): not part of any e-stop.
   await new Promise((resolve) => {
     client.once('message', resolve);
@@ -246,6 +259,7 @@ async function phase(mode: Mode, round: number): Promise<Record<string, unknown>
   while (performance.now() - t0 < seconds * 1000) await sleep(200);
   clearInterval(blocker);
   clearInterval(swapper);
+  if (spawner) clearInterval(spawner);
   const wall = (performance.now() - t0) / 1000;
   const heap1 = heapOf(); // first: the calls below (timing samples) allocate on the control thread
   const st = d.status();
@@ -301,6 +315,7 @@ async function phase(mode: Mode, round: number): Promise<Record<string, unknown>
     },
     mainThreadBlocks: { n: blocks.length, totalMs: blocks.reduce((a, b) => a + b, 0) },
     policyActivations: { n: activations, loadToLiveMs: summarize(activationMs) },
+    spawns: { everyMs: args.spawnEveryMs, n: spawnMs.length, callMs: summarize(spawnMs) },
     trainer: learning ? { updates, updatesPerSecond: updates / wall, swaps: swaps?.swaps ?? 0, rejected: swaps?.rejected ?? 0 } : null,
     gc: gcMode,
     lateTicks: late,
@@ -310,6 +325,7 @@ async function phase(mode: Mode, round: number): Promise<Record<string, unknown>
     rings,
     execArgv: process.execArgv.filter((a) => a.startsWith('--') && a !== '--import'),
     controlConcurrentRecompilation: config.controlThread ? controlConcurrentRecompilation() : null,
+    forkCeiling: config.controlThread ? forkCeilingWanted() : null,
     loadavg: { start: load0, end: load1 },
     nice: getPriority(0),
     controlPriority: config.controlThread ? config.controlPriority : null,
@@ -329,7 +345,7 @@ async function phase(mode: Mode, round: number): Promise<Record<string, unknown>
         )
         .join(
           '; ',
-        )}; ${d instanceof DaemonThread ? `estop() request -> latch ${ms(summarize(estopLatency))}; ` : ''}${estopNotLatched} not latched; main thread blocked ${blocks.length}x, ${(f.mainThreadBlocks.totalMs / 1000).toFixed(1)} s; ${activations} policy activations (load -> live p50 ${summarize(activationMs).median.toFixed(0)} ms); ` +
+        )}; ${d instanceof DaemonThread ? `estop() request -> latch ${ms(summarize(estopLatency))}; ` : ''}${estopNotLatched} not latched; main thread blocked ${blocks.length}x, ${(f.mainThreadBlocks.totalMs / 1000).toFixed(1)} s; ${activations} policy activations (load -> live p50 ${summarize(activationMs).median.toFixed(0)} ms); ${spawnMs.length ? `${spawnMs.length} spawns (call ${ms(summarize(spawnMs))}); ` : ''}` +
       `${f.trainer ? `trainer ${updates} updates (${f.trainer.updatesPerSecond.toFixed(1)}/s), ${f.trainer.swaps} swaps; ` : ''}load ${load0.map((x) => x.toFixed(1)).join('/')} -> ${load1.map((x) => x.toFixed(1)).join('/')}`,
   );
   if (heap) {
@@ -452,6 +468,7 @@ const out = writeResults(
       utd: args.utd,
       hog: args.hog,
       controlCpu: args.controlCpu ?? '(config)',
+      spawnEveryMs: args.spawnEveryMs,
       controlWarmupTicks: args.controlWarmupTicks ?? '(config)',
     },
     phases: results,

@@ -35,6 +35,11 @@ export class RealtimeClass {
     this.set = deps.set ?? setThreadRealtime;
   }
 
+  /** The SCHED_FIFO priority the thread took (it may be in the normal class for a reset now), or null: none. */
+  get realtimePriority(): number | null {
+    return this.priority;
+  }
+
   /** SCHED_FIFO at `priority` for the calling thread; lines for the operator. */
   take(priority: number): string[] {
     try {

@@ -373,7 +373,7 @@ async function init(m: ThreadInit): Promise<void> {
     // kernel's limit) from every normal thread and from other daemons' real-time control threads there.
     notes.push(`control thread: normal scheduling, no real-time priority (controlRealtime ${cfg.controlRealtime}): the loop free-runs (realtime false)`);
   }
-  port.postMessage({ type: 'ready', status: d.status(), notes, warmup } satisfies FromControl);
+  port.postMessage({ type: 'ready', status: d.status(), notes, warmup, realtime: realtimeClass.realtimePriority } satisfies FromControl);
   // From here on, events go through their ring, and commands are polled (the main thread sends none before 'ready').
   events = new MessageRing(m.events);
   setInterval(poll, COMMAND_POLL_MS);

@@ -126,7 +126,13 @@ export type LogCall =
   | { op: 'flush'; id: number };
 
 export type FromControl =
-  | { type: 'ready'; status: DaemonStatus; notes: string[]; warmup: WarmupReport | null }
+  | {
+      type: 'ready';
+      status: DaemonStatus;
+      notes: string[];
+      warmup: WarmupReport | null;
+      /** SCHED_FIFO priority it took (null: none) */ realtime: number | null;
+    }
   | { type: 'startFailed'; error: string }
   | { type: 'state'; state: DaemonState; seq: number }
   | { type: 'status'; status: DaemonStatus }

@@ -20,6 +20,7 @@ import { waitForState } from './wait.ts';
 import { EventEmitter } from 'node:events';
 import { MessageChannel, receiveMessageOnPort, type MessagePort, type Worker } from 'node:worker_threads';
 import type { Calibration, DaemonConfig } from '../config/schema.ts';
+import { holdForkCeiling } from '../util/realtime.ts';
 import { startWorker, workerStarted } from '../util/worker.ts';
 import type { EstopListenerInit, FromEstopListener } from './estop-listener.ts';
 import type { DaemonLog, ResidualPolicy, RewardScorer } from './interfaces.ts';
@@ -75,6 +76,17 @@ export function controlConcurrentRecompilation(env: NodeJS.ProcessEnv = process.
   throw new Error(`INSERTION_CONTROL_CONCURRENT_RECOMPILATION must be on or off, not ${JSON.stringify(v)}`);
 }
 
+/**
+ * The fork ceiling for this process's forks while the control thread is real-time (env INSERTION_FORK_CEILING=on|off,
+ * default on; off for measuring: results/campaign/stall-inversion/).
+ */
+export function forkCeilingWanted(env: NodeJS.ProcessEnv = process.env): boolean {
+  const v = env['INSERTION_FORK_CEILING'];
+  if (v === undefined || v === '' || v === 'on') return true;
+  if (v === 'off') return false;
+  throw new Error(`INSERTION_FORK_CEILING must be on or off, not ${JSON.stringify(v)}`);
+}
+
 /** How long shutdown waits for the control thread to close its episode and flush (ms). */
 const SHUTDOWN_WAIT_MS = 15_000;
 /** Ring sizes (bytes): commands are small; answers hold a status (kB) or a benchmark's timing samples (up to ~3 MB);
@@ -114,6 +126,8 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
   estopUrl: string | null = null;
 
   private readonly poller: NodeJS.Timeout;
+  /** Ends this thread's hold on the fork ceiling (holdForkCeiling); a no-op when it holds none. */
+  private dropCeiling: () => void = () => undefined;
   /** A call's sleep between looks at the answers ring (Atomics.wait on a word nobody changes). */
   private readonly nap = new Int32Array(new SharedArrayBuffer(4));
 
@@ -141,6 +155,7 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
     this.poller = setInterval(() => this.poll(), EVENTS_POLL_MS).unref();
     worker.on('exit', (code) => {
       this.exited = true;
+      this.dropCeiling();
       this.poll(); // what it said before it ended (its log calls); calls from handlers now answer from the last status
       clearInterval(this.poller);
       if (!this.shuttingDown) this.died(`control thread exited (code ${code})`);
@@ -197,6 +212,8 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
       throw e;
     });
     const t = new DaemonThread(worker, port1, rings, flag, o.log, o, ready);
+    // While it is real-time, this process's forks (the trainer's start) run just below it (util/realtime.ts says why).
+    if (ready.realtime !== null && forkCeilingWanted()) t.dropCeiling = holdForkCeiling(ready.realtime, (m) => t.emit('fault', m));
     for (const m of early) t.onMessage(m);
     return t;
   }
@@ -264,6 +281,7 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
         // Every log call the control thread made before it answered has been handled (same port, in order).
         await this.worker.terminate();
       }
+      this.dropCeiling();
       this.poll();
       clearInterval(this.poller);
       this.replies.close();

@@ -17,6 +17,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { addonCall } from './native-addon.ts';
+import { atForkCeiling } from './realtime.ts';
 
 /** "0-2,5" -> [0, 1, 2, 5] (the kernel's list format, /proc/.../status Cpus_allowed_list). */
 export function parseCpuList(s: string): number[] {
@@ -146,10 +147,11 @@ export function unpinMainThread(control: number): void {
  * Runs `fork` (a synchronous spawn on the main thread: node forks from the calling thread, and the child inherits that
  * thread's CPUs) with the main thread on the process's original CPUs, so the child starts with all of them; then pins
  * the main thread again. If that fails, the child is started anyway (on the main thread's CPUs) and `onError` says so.
+ * The fork runs at the fork ceiling while a control thread is real-time (util/realtime.ts atForkCeiling says why).
  */
 export function withProcessCpus<T>(fork: () => T, onError: (message: string) => void = (m) => process.emitWarning(m)): T {
   const p = pinned;
-  if (!p) return fork();
+  if (!p) return atForkCeiling(fork);
   let widened = true;
   try {
     setThreadCpus(process.pid, p.all);
@@ -158,7 +160,7 @@ export function withProcessCpus<T>(fork: () => T, onError: (message: string) => 
     onError(`a child process starts on CPUs ${formatCpuList(p.main)} only: ${(e as Error).message}`);
   }
   try {
-    return fork();
+    return atForkCeiling(fork);
   } finally {
     if (widened) {
       try {

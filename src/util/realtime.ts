@@ -55,3 +55,66 @@ export function threadPolicy(pid: number = process.pid, tid?: number): { policy:
   const n = Number(rest[41 - 3]);
   return { policy: POLICIES[n] ?? `policy ${n}`, priority };
 }
+
+/**
+ * A fork's priority ceiling. A fork copies the whole address space's page tables holding the process's mmap_lock for
+ * writing, and every page fault of every other thread of the process waits for it, the real-time control thread's
+ * too. In the normal class the forking thread loses its CPU to the load inside that copy (the kernel's cond_resched
+ * points), and the control thread then sleeps until the load lets the fork finish: a priority inversion of 100-200 ms
+ * under a saturated machine (results/campaign/stall-inversion/). While a control thread of this process is real-time,
+ * a fork runs at a real-time priority just below it, so nothing but real-time work delays the copy. The child starts in
+ * the normal class (SCHED_RESET_ON_FORK). Only through the addon: the `chrt` fallback is a fork itself.
+ */
+const ceilings: { priority: number; fault: (message: string) => void }[] = [];
+
+/**
+ * A control thread of this process is real-time at `priority`: forks run just below it until the returned call.
+ * `fault` says a fork that could not take (or leave) the ceiling, once until one succeeds again.
+ */
+export function holdForkCeiling(priority: number, fault: (message: string) => void): () => void {
+  const entry = { priority, fault };
+  ceilings.push(entry);
+  return () => {
+    const i = ceilings.indexOf(entry);
+    if (i >= 0) ceilings.splice(i, 1);
+  };
+}
+
+/** The real-time priority a fork runs at now (one below the lowest real-time control thread's), or null: none. */
+export function forkCeiling(): number | null {
+  return ceilings.length ? Math.max(1, Math.min(...ceilings.map((c) => c.priority)) - 1) : null;
+}
+
+let ceilingFailed = false;
+
+/**
+ * Runs `fork` (a synchronous spawn or thread start on the main thread) at the fork ceiling, if there is one, and puts
+ * the main thread back in the normal class (its nice value kept) after. The fork runs whatever happens; a refusal
+ * either way is said to the holders (holdForkCeiling), once until the ceiling works again.
+ */
+export function atForkCeiling<T>(fork: () => T, set: (tid: number, priority: number | null) => void = setThreadRealtime): T {
+  const p = forkCeiling();
+  if (p === null || typeof nativeSetRealtime() !== 'function') return fork();
+  const say = (m: string): void => {
+    if (!ceilingFailed) for (const c of [...ceilings]) c.fault(m);
+    ceilingFailed = true;
+  };
+  try {
+    set(process.pid, p);
+  } catch (e) {
+    say(
+      `a child process was started in the normal class, not at real-time priority ${p} below the control thread (${(e as Error).message}): the control thread's page faults may wait behind the load for the fork`,
+    );
+    return fork();
+  }
+  try {
+    return fork();
+  } finally {
+    try {
+      set(process.pid, null);
+      ceilingFailed = false;
+    } catch (e) {
+      say(`the main thread stays real-time at priority ${p} after starting a child process (${(e as Error).message})`);
+    }
+  }
+}

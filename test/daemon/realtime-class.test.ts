@@ -11,7 +11,7 @@ import { readlinkSync } from 'node:fs';
 import { RealtimeClass } from '../../src/daemon/realtime-class.ts';
 import { DaemonThread } from '../../src/daemon/thread.ts';
 import type { OffTickWork } from '../../src/daemon/thread-protocol.ts';
-import { setThreadRealtime, threadPolicy } from '../../src/util/realtime.ts';
+import { forkCeiling, setThreadRealtime, threadPolicy } from '../../src/util/realtime.ts';
 import { simApp, tempDir } from './helpers.ts';
 import { teardown } from '../teardown.ts';
 
@@ -58,6 +58,7 @@ test('the simulated cell resets in the normal class and ticks real-time again af
     d.notes.join('\n'),
   );
   assert.equal(fifoThreads(), before + 1, 'the control thread is real-time once ready');
+  assert.equal(forkCeiling(), 9, "the process's forks run just below it (util/realtime.ts atForkCeiling)");
   const faults: string[] = [];
   d.on('fault', (m: string) => faults.push(m));
   const r = d.startPractice({ count: 2, scenario: 'I' });
@@ -70,6 +71,8 @@ test('the simulated cell resets in the normal class and ticks real-time again af
   assert.equal(w.dropFailures + w.restoreFailures, 0);
   assert.equal(fifoThreads(), before + 1, 'real-time again after the resets');
   assert.deepEqual(faults, [], 'nothing to say');
+  await app.close();
+  assert.equal(forkCeiling(), null, 'no ceiling once the control thread has ended');
 });
 
 test('a free-running or never real-time thread resets as it is: no class change asked', async () => {
