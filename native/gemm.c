@@ -2000,21 +2000,34 @@ static int exec_sum_rows(void *job) {
   return 0;
 }
 
-static napi_value SumRows(napi_env env, napi_callback_info info) {
+/* The arguments of sumRows and sumRowsFloat, (x, out): x rows of out.length values, out apart from x; 0 (thrown) if
+ * not. */
+static int sum_rows_args(napi_env env, napi_callback_info info, const char *name, float **x, float **out, size_t *lx, size_t *lo) {
   size_t argc = 2;
   napi_value a[2];
-  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  char msg[96];
+  if (napi_get_cb_info(env, info, &argc, a, NULL, NULL) != napi_ok) {
+    napi_throw_error(env, NULL, "gemm: N-API call failed: napi_get_cb_info");
+    return 0;
+  }
+  if (argc != 2 || !f32(env, a[0], x, lx, "x") || !f32(env, a[1], out, lo, "out")) return 0;
+  if (*lo == 0 || *lx % *lo != 0) {
+    snprintf(msg, sizeof msg, "gemm.%s: x must be rows of out.length values", name);
+    napi_throw_range_error(env, NULL, msg);
+    return 0;
+  }
+  if (*out + *lo > *x && *out < *x + *lx) {
+    snprintf(msg, sizeof msg, "gemm.%s: out must not overlap x", name);
+    napi_throw_range_error(env, NULL, msg);
+    return 0;
+  }
+  return 1;
+}
+
+static napi_value SumRows(napi_env env, napi_callback_info info) {
   float *x, *out;
   size_t lx, lo;
-  if (argc != 2 || !f32(env, a[0], &x, &lx, "x") || !f32(env, a[1], &out, &lo, "out")) return NULL;
-  if (lo == 0 || lx % lo != 0) {
-    napi_throw_range_error(env, NULL, "gemm.sumRows: x must be rows of out.length values");
-    return NULL;
-  }
-  if (out + lo > x && out < x + lx) {
-    napi_throw_range_error(env, NULL, "gemm.sumRows: out must not overlap x");
-    return NULL;
-  }
+  if (!sum_rows_args(env, info, "sumRows", &x, &out, &lx, &lo)) return NULL;
   /* Columns are independent sums: two ranges of columns on two threads give the same values. */
   SumRowsJob j = {x, out, NULL, lx, lo, pool.threads > 1 && lx >= SPLIT_ELEMENTS && lo >= 32 ? 2 : 1};
   if (submit(exec_sum_rows, &j, sizeof j) != 0) napi_throw_error(env, NULL, "gemm.sumRows: out of memory");
@@ -2031,20 +2044,9 @@ VEC_CLONES static void sum_rows_float(const float *restrict x, float *restrict o
 }
 
 static napi_value SumRowsFloat(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value a[2];
-  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
   float *x, *out;
   size_t lx, lo;
-  if (argc != 2 || !f32(env, a[0], &x, &lx, "x") || !f32(env, a[1], &out, &lo, "out")) return NULL;
-  if (lo == 0 || lx % lo != 0) {
-    napi_throw_range_error(env, NULL, "gemm.sumRowsFloat: x must be rows of out.length values");
-    return NULL;
-  }
-  if (out + lo > x && out < x + lx) {
-    napi_throw_range_error(env, NULL, "gemm.sumRowsFloat: out must not overlap x");
-    return NULL;
-  }
+  if (!sum_rows_args(env, info, "sumRowsFloat", &x, &out, &lx, &lo)) return NULL;
   q_drain(); /* never queued, as conv */
   sum_rows_float(x, out, lx, lo);
   return NULL;

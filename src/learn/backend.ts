@@ -758,45 +758,51 @@ function sumRowsFloat(x: Float32Array, out: Float32Array, rows: number, c: numbe
   out.set(acc);
 }
 
+/** Replaces wasm's kernel `name` with make(its own kernelFunc), which the replacement falls back to. */
+function replaceWasmKernel(name: string, make: (prev: KFunc) => unknown): void {
+  const orig = tf.getKernel(name, 'wasm');
+  if (!orig) throw new Error(`wasm backend has no ${name} kernel`);
+  tf.unregisterKernel(name, 'wasm');
+  // The wrappers type their own arguments (backends, attrs); tfjs calls them with its KernelFunc arguments.
+  tf.registerKernel({ ...orig, kernelFunc: make(orig.kernelFunc as unknown as KFunc) as tf.KernelFunc });
+}
+
 function wrapSumOverLeadingAxes(): void {
-  const orig = tf.getKernel('Sum', 'wasm');
-  if (!orig) throw new Error('wasm backend has no Sum kernel');
-  const origFunc = orig.kernelFunc as unknown as KFunc;
-  tf.unregisterKernel('Sum', 'wasm');
-  tf.registerKernel({
-    ...orig,
-    kernelFunc: (({ inputs, backend, attrs }: { inputs: Record<string, Info>; backend: WasmBackendLike; attrs: Record<string, unknown> }) => {
-      const x = inputs['x'];
-      if (!x) throw new Error('Sum: missing x');
-      const r = x.shape.length;
-      const rawAxes = attrs['axis'] as number | number[] | null | undefined;
-      const axes = rawAxes == null ? [...Array(r).keys()] : (Array.isArray(rawAxes) ? rawAxes : [rawAxes]).map((a) => (a < 0 ? a + r : a));
-      const leading = r >= 2 && axes.length === r - 1 && [...axes].sort((a, b) => a - b).every((a, i) => a === i);
-      const c = x.shape[r - 1] ?? 0;
-      const rows = c > 0 ? tf.util.sizeFromShape(x.shape) / c : 0;
-      // wasm sums in the order of the axes as given (its transpose puts them innermost in that order): rows in order
-      // only when they ascend.
-      const small = smallSums && axes.every((a, i) => a === i);
-      if (!leading || x.dtype !== 'float32' || rows < 1 || (rows < 1024 && !small)) return origFunc({ inputs, backend, attrs });
-      const outShape = attrs['keepDims'] === true ? [...new Array<number>(r - 1).fill(1), c] : [c];
-      const out = backend.makeOutput(outShape, 'float32');
-      const ov = backend.typedArrayFromHeap(out);
-      const xv = backend.typedArrayFromHeap(x);
-      if (rows < 1024) {
-        if (activeGemm?.sumRowsFloat) activeGemm.sumRowsFloat(xv, ov);
-        else sumRowsFloat(xv, ov, rows, c);
+  replaceWasmKernel(
+    'Sum',
+    (origFunc) =>
+      ({ inputs, backend, attrs }: { inputs: Record<string, Info>; backend: WasmBackendLike; attrs: Record<string, unknown> }) => {
+        const x = inputs['x'];
+        if (!x) throw new Error('Sum: missing x');
+        const r = x.shape.length;
+        const rawAxes = attrs['axis'] as number | number[] | null | undefined;
+        const axes = rawAxes == null ? [...Array(r).keys()] : (Array.isArray(rawAxes) ? rawAxes : [rawAxes]).map((a) => (a < 0 ? a + r : a));
+        const leading = r >= 2 && axes.length === r - 1 && [...axes].sort((a, b) => a - b).every((a, i) => a === i);
+        const c = x.shape[r - 1] ?? 0;
+        const rows = c > 0 ? tf.util.sizeFromShape(x.shape) / c : 0;
+        // wasm sums in the order of the axes as given (its transpose puts them innermost in that order): rows in order
+        // only when they ascend.
+        const small = smallSums && axes.every((a, i) => a === i);
+        if (!leading || x.dtype !== 'float32' || rows < 1 || (rows < 1024 && !small)) return origFunc({ inputs, backend, attrs });
+        const outShape = attrs['keepDims'] === true ? [...new Array<number>(r - 1).fill(1), c] : [c];
+        const out = backend.makeOutput(outShape, 'float32');
+        const ov = backend.typedArrayFromHeap(out);
+        const xv = backend.typedArrayFromHeap(x);
+        if (rows < 1024) {
+          if (activeGemm?.sumRowsFloat) activeGemm.sumRowsFloat(xv, ov);
+          else sumRowsFloat(xv, ov, rows, c);
+          return out;
+        }
+        if (activeGemm) {
+          activeGemm.sumRows(xv, ov);
+          return out;
+        }
+        const acc = new Float64Array(c);
+        for (let p = 0, o = 0; p < rows; p++, o += c) for (let k = 0; k < c; k++) acc[k] = (acc[k] as number) + (xv[o + k] as number);
+        ov.set(acc);
         return out;
-      }
-      if (activeGemm) {
-        activeGemm.sumRows(xv, ov);
-        return out;
-      }
-      const acc = new Float64Array(c);
-      for (let p = 0, o = 0; p < rows; p++, o += c) for (let k = 0; k < c; k++) acc[k] = (acc[k] as number) + (xv[o + k] as number);
-      ov.set(acc);
-      return out;
-    }) as unknown as tf.KernelFunc,
-  });
+      },
+  );
 }
 
 const LN = 'LayerNormLastAxis';
@@ -913,38 +919,30 @@ function registerLayerNorm(): void {
  * of 48 + 9 floats). The same values (a copy); other dtypes and any empty input go to wasm's kernel.
  */
 function wrapConcatRows(): void {
-  const orig = tf.getKernel('Concat', 'wasm');
-  if (!orig) throw new Error('wasm backend has no Concat kernel');
-  const origFunc = orig.kernelFunc as unknown as KFunc;
-  tf.unregisterKernel('Concat', 'wasm');
-  tf.registerKernel({
-    ...orig,
-    kernelFunc: ((args: { inputs: Record<string, Info>; backend: WasmBackendLike; attrs: Record<string, unknown> }) => {
-      const xs = Object.values(args.inputs); // the tensors in order (tfjs passes an array)
-      const first = xs[0];
-      if (!first || xs.length < 2 || xs.some((x) => x.dtype !== 'float32' || x.shape.length !== first.shape.length || prod(x.shape) === 0))
-        return origFunc(args);
-      const r = first.shape.length;
-      const a = tf.util.parseAxisParam(args.attrs['axis'] as number | number[], first.shape)[0] ?? 0;
-      tf.backend_util.assertParamsConsistent(
-        xs.map((x) => [...x.shape]),
-        a,
-      );
-      const rows = prod(first.shape.slice(0, a));
-      const widths = xs.map((x) => prod(x.shape.slice(a)));
-      const width = widths.reduce((s, w) => s + w, 0);
-      const outShape = [...first.shape];
-      outShape[a] = xs.reduce((s, x) => s + (x.shape[a] as number), 0);
-      if (r === 0 || prod(outShape) !== rows * width) return origFunc(args);
-      const out = args.backend.makeOutput(outShape, 'float32');
-      const ov = args.backend.typedArrayFromHeap(out);
-      let col = 0;
-      xs.forEach((x, i) => {
-        copyColumns(args.backend.typedArrayFromHeap(x), ov, rows, widths[i] as number, width, col);
-        col += widths[i] as number;
-      });
-      return out;
-    }) as unknown as tf.KernelFunc,
+  replaceWasmKernel('Concat', (origFunc) => (args: { inputs: Record<string, Info>; backend: WasmBackendLike; attrs: Record<string, unknown> }) => {
+    const xs = Object.values(args.inputs); // the tensors in order (tfjs passes an array)
+    const first = xs[0];
+    if (!first || xs.length < 2 || xs.some((x) => x.dtype !== 'float32' || x.shape.length !== first.shape.length || prod(x.shape) === 0)) return origFunc(args);
+    const r = first.shape.length;
+    const a = tf.util.parseAxisParam(args.attrs['axis'] as number | number[], first.shape)[0] ?? 0;
+    tf.backend_util.assertParamsConsistent(
+      xs.map((x) => [...x.shape]),
+      a,
+    );
+    const rows = prod(first.shape.slice(0, a));
+    const widths = xs.map((x) => prod(x.shape.slice(a)));
+    const width = widths.reduce((s, w) => s + w, 0);
+    const outShape = [...first.shape];
+    outShape[a] = xs.reduce((s, x) => s + (x.shape[a] as number), 0);
+    if (r === 0 || prod(outShape) !== rows * width) return origFunc(args);
+    const out = args.backend.makeOutput(outShape, 'float32');
+    const ov = args.backend.typedArrayFromHeap(out);
+    let col = 0;
+    xs.forEach((x, i) => {
+      copyColumns(args.backend.typedArrayFromHeap(x), ov, rows, widths[i] as number, width, col);
+      col += widths[i] as number;
+    });
+    return out;
   });
 }
 
