@@ -13,6 +13,7 @@ import { join, resolve } from 'node:path';
 import { chooseControlCpu, controlCpuLockFile } from '../../src/app/control-cpu.ts';
 import { startDaemonApp, type DaemonApp } from '../../src/app/daemon-app.ts';
 import { loadCalibration, loadDaemonConfig } from '../../src/config/load.ts';
+import type { DaemonConfig } from '../../src/config/schema.ts';
 import { TrainerSupervisor } from '../../src/online/supervisor.ts';
 import { DEFAULT_ONLINE } from '../../src/online/trainer.ts';
 import { Store } from '../../src/store/index.ts';
@@ -44,6 +45,27 @@ function threadsOn(cpus: number[]): number[] {
     });
 }
 
+/** The daemon config these tests start: the control thread on CPU `controlCpu`, no real-time privileges needed, and
+ *  claims in a lock directory of its own (no other daemon's on this machine). */
+function controlThreadConfig(dir: string, db: string, controlCpu: number): DaemonConfig {
+  const config = loadDaemonConfig(join(root, 'config/daemon.yaml'), { port: 0, db, realtime: true, modelsDir: join(dir, 'none') });
+  config.controlThread = true;
+  config.controlRealtime = null;
+  config.controlCpu = controlCpu;
+  config.lockDir = join(dir, 'locks');
+  return config;
+}
+
+function startControlDaemon(config: DaemonConfig): Promise<DaemonApp<RunningDaemon>> {
+  return startDaemonApp({
+    config,
+    calibration: loadCalibration(join(root, 'calibration')),
+    token: 'control-cpu-token-123456',
+    listen: false,
+    startLoop: false,
+  });
+}
+
 test('planCpus: -1 is the last CPU, a CPU the process may not use is refused naming it, one CPU is off', () => {
   assert.deepEqual(parseCpuList('0-2,5'), [0, 1, 2, 5]);
   assert.deepEqual(planCpus(-1, [0, 1]).plan, { control: 1, main: [0], all: [0, 1] });
@@ -62,21 +84,10 @@ test(
     const defer = teardown(t);
     const tmp = tempDir('control-cpu-');
     defer(tmp.cleanup);
-    const db = join(tmp.dir, 'log.db');
-    const config = loadDaemonConfig(join(root, 'config/daemon.yaml'), { port: 0, db, realtime: true, modelsDir: join(tmp.dir, 'none') });
-    config.controlThread = true;
-    config.controlRealtime = null; // no privileges needed
-    config.controlCpu = -1;
-    config.lockDir = join(tmp.dir, 'locks'); // no other daemon's claims on this machine
+    const config = controlThreadConfig(tmp.dir, join(tmp.dir, 'log.db'), -1);
     const last = all[all.length - 1] as number;
     const others = all.filter((c) => c !== last);
-    const app = await startDaemonApp({
-      config,
-      calibration: loadCalibration(join(root, 'calibration')),
-      token: 'control-cpu-token-123456',
-      listen: false,
-      startLoop: false,
-    });
+    const app = await startControlDaemon(config);
     let closed = false;
     defer(async () => {
       if (!closed) await app.close();
@@ -142,12 +153,8 @@ test('controlCpu naming a CPU the process may not use: refused before anything o
   const tmp = tempDir('control-cpu-bad-');
   t.after(tmp.cleanup);
   const db = join(tmp.dir, 'log.db');
-  const config = loadDaemonConfig(join(root, 'config/daemon.yaml'), { port: 0, db, realtime: true, modelsDir: join(tmp.dir, 'none') });
-  config.controlThread = true;
-  config.controlRealtime = null;
-  config.controlCpu = 1023;
   await assert.rejects(
-    startDaemonApp({ config, calibration: loadCalibration(join(root, 'calibration')), token: 'control-cpu-token-123456', listen: false, startLoop: false }),
+    startControlDaemon(controlThreadConfig(tmp.dir, db, 1023)),
     new RegExp(`controlCpu: CPU 1023 does not exist here or is not allowed to this process \\(this process may use CPUs ${all.join(',')}`),
   );
   assert.equal(existsSync(db), false, 'no log opened');
@@ -251,24 +258,9 @@ test('two daemons started side by side get different control CPUs; the main thre
   const tmp = tempDir('control-cpu-two-');
   defer(tmp.cleanup);
   const start = async (name: string): Promise<DaemonApp<RunningDaemon>> => {
-    const config = loadDaemonConfig(join(root, 'config/daemon.yaml'), {
-      port: 0,
-      db: join(tmp.dir, `${name}.db`),
-      realtime: true,
-      modelsDir: join(tmp.dir, 'none'),
-    });
-    config.controlThread = true;
-    config.controlRealtime = null;
-    config.controlCpu = -1;
+    const config = controlThreadConfig(tmp.dir, join(tmp.dir, `${name}.db`), -1);
     config.controlWarmupTicks = 0;
-    config.lockDir = join(tmp.dir, 'locks');
-    const app = await startDaemonApp({
-      config,
-      calibration: loadCalibration(join(root, 'calibration')),
-      token: 'control-cpu-token-123456',
-      listen: false,
-      startLoop: false,
-    });
+    const app = await startControlDaemon(config);
     defer(() => app.close());
     return app;
   };
