@@ -42,7 +42,7 @@ for (const f of readdirSync(dir)
   const c = JSON.parse(readFileSync(join(dir, f), 'utf8')) as Classified;
   const b = JSON.parse(readFileSync(join(dir, `${c.tag}.json`), 'utf8')) as Bench;
   const p = b.figures.phases[0]!;
-  const arm = /ceiling-(on|off)/.exec(c.tag)?.[1] ?? 'other';
+  const arm = /-(on|off)-\d+-\d+$/.exec(c.tag)?.[1] ?? 'other';
   const mmap = c.sleeps.filter((s) => s.class.startsWith('mmap_lock')).map((s) => s.ms);
   const byClass: Record<string, { n: number; maxMs: number }> = {};
   for (const s of c.sleeps) {
