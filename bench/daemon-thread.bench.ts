@@ -8,7 +8,7 @@
  *   npx tsx bench/daemon-thread.bench.ts                       # 30 s per mode, trainer + hog + blocker
  *   npx tsx bench/daemon-thread.bench.ts --seconds 20 --rounds 2 --no-trainer --modes in-process,threaded
  *   node --single-threaded-gc --import tsx bench/daemon-thread.bench.ts --modes threaded   # as npm start runs the daemon
- *   INSERTION_CONTROL_CONCURRENT_RECOMPILATION=off ...   # no concurrent TurboFan for the control thread (thread.ts)
+ *   INSERTION_CONTROL_CONCURRENT_RECOMPILATION=on ...   # concurrent TurboFan for the control thread (off by default: thread.ts)
  *   INSERTION_FORK_CEILING=off ...   # forks (the trainer's start, --spawn-every-ms) in the normal class (thread.ts)
  *
  * The control thread's late ticks are printed with what they waited through (its garbage collections, model loads:

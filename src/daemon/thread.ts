@@ -65,14 +65,16 @@ export interface DaemonThreadOptions {
 const hostUrl = new URL('./thread-host.ts', import.meta.url);
 const listenerUrl = new URL('./estop-listener.ts', import.meta.url);
 /**
- * Concurrent TurboFan for the control thread's isolate (env INSERTION_CONTROL_CONCURRENT_RECOMPILATION=on|off, for
- * measuring: results/campaign/README.md). Off, its optimizations run on its own thread instead of as jobs on V8's
- * platform threads, which a scavenge of its heap may wait for at a safepoint (results/campaign/gc-offcore-waits-perf.json).
+ * Concurrent TurboFan for the control thread's isolate: off by default, so its optimizations run on its own thread
+ * instead of as jobs posted to V8's platform threads. Posting one takes the platform's task-queue mutex, which any
+ * normal-priority thread of the process posting its own job may hold while the load keeps it off a CPU: the real-time
+ * control thread then waits for it (results/campaign/stall-inversion/). The cost, a dearer tick compute p99, is well
+ * inside the tick's budget. Env INSERTION_CONTROL_CONCURRENT_RECOMPILATION=on|off, for measuring.
  */
 export function controlConcurrentRecompilation(env: NodeJS.ProcessEnv = process.env): boolean {
   const v = env['INSERTION_CONTROL_CONCURRENT_RECOMPILATION'];
-  if (v === undefined || v === '' || v === 'on') return true;
-  if (v === 'off') return false;
+  if (v === undefined || v === '' || v === 'off') return false;
+  if (v === 'on') return true;
   throw new Error(`INSERTION_CONTROL_CONCURRENT_RECOMPILATION must be on or off, not ${JSON.stringify(v)}`);
 }
 

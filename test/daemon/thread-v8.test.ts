@@ -8,8 +8,9 @@ import { controlConcurrentRecompilation } from '../../src/daemon/thread.ts';
 
 const KEY = 'INSERTION_CONTROL_CONCURRENT_RECOMPILATION';
 
-test('INSERTION_CONTROL_CONCURRENT_RECOMPILATION: unset or on keeps it, off clears it, anything else is refused', () => {
-  assert.equal(controlConcurrentRecompilation({}), true);
+test('INSERTION_CONTROL_CONCURRENT_RECOMPILATION: unset or off clears it, on keeps it, anything else is refused', () => {
+  assert.equal(controlConcurrentRecompilation({}), false);
+  assert.equal(controlConcurrentRecompilation({ [KEY]: '' }), false);
   assert.equal(controlConcurrentRecompilation({ [KEY]: 'on' }), true);
   assert.equal(controlConcurrentRecompilation({ [KEY]: 'off' }), false);
   assert.throws(() => controlConcurrentRecompilation({ [KEY]: 'false' }), /on or off, not "false"/);
