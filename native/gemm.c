@@ -1988,7 +1988,7 @@ static napi_value ConvBiasRelu(napi_env env, napi_callback_info info) { return c
  * gradients are per pixel or per image; each filter gradient value sums the pixels in order, continued from group to
  * group (DcJob.acc); each bias gradient is sumRows' double sum in row order, continued likewise. So the same bits. */
 #define TRUNK_MAX 8
-#define TRUNK_GROUP 8 /* images a group: layer 1 of the 32x32 encoder is 256 KB of output a group, its gradient as much */
+#define TRUNK_GROUP 16 /* images a group: layer 1 of the 32x32 encoder is 512 KB of output a group (16 gave 3 % less CPU than 8 in the backward, 32 the same) */
 
 /* dz = y > 0 ? dy : 0 (the ReLU's gradient) and acc[k] += dz's column k in double, rows in order (reluGradSumRows'
  * sums, continued over groups). Vectorised across columns only: the same operations per column. */

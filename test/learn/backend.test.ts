@@ -333,9 +333,9 @@ test('the conv trunk as one kernel each way = the layers one by one, bit for bit
     return;
   }
   // 32 channels (the direct kernels, wide tiles where the CPU has them) and 8 (the trunk kernel's layer-by-layer
-  // fallback); 19 and 9 images: groups of the addon's 8 with a partial last one; the third case keeps more recorded
-  // forwards than the trunk holds (8), so the oldest gradients recompute their intermediates; the fourth has 16 input
-  // channels, so the input gradient runs in the trunk too (an image's 3 take the fallback for it).
+  // fallback); 19 images: a full group of the addon's 16 and a partial one, 9: one partial group; the third case keeps
+  // more recorded forwards than the trunk holds (8), so the oldest gradients recompute their intermediates; the fourth
+  // has 16 input channels, so the input gradient runs in the trunk too (an image's 3 take the fallback for it).
   const cases: { filters: number[]; n: number; passes: number; c?: number }[] = [
     { filters: [32, 32, 32], n: 19, passes: 1 },
     { filters: [8, 16], n: 9, passes: 1 },
