@@ -52,6 +52,10 @@
  *        mode 1: out dx [N, H, W, Ci] = the input gradient from a = dy, b = filter (GEMM then col2im);
  *        mode 2: out dW [KH, KW, Ci, Co] = the filter gradient from a = x, b = dy.
  *   convBiasRelu(dims, x, filter, bias, out)  out = relu(conv(x, filter) + bias) (mode 0; bias and ReLU per output tile).
+ *   convTrunk(dims, x, filters, biases, ys, group) -> bool  layers of convBiasRelu in turn (dims: 13 values a layer), a
+ *        group of images at a time; convTrunkGrad(dims, x, filters, ys, dy, dfilters, dbiases, dx, group) -> bool: every
+ *        layer's filter and bias gradient (and x's when dx is given). The same bits as layer by layer; false where the
+ *        direct kernels do not apply ("A trunk of conv + bias + ReLU layers" below).
  *   setConvDirect(on) -> bool       whether conv uses the direct kernels (tests and benchmarks compare both).
  *   gatherImages(src, idx, shifts, dims, out)  batch assembly with random shifts (src/learn/nets.ts gatherImages).
  *   sumRows(x, out)                 out[k] = sum over rows of x[row, k] (rows of out.length values; double accumulators)

@@ -23,8 +23,8 @@
  * Each fix is tested against the cpu backend (test/learn/backend.test.ts).
  * On wasm, when the native GEMM loads (src/learn/gemm.ts: an N-API addon over OpenBLAS's cblas_sgemm), `BatchMatMul`
  * and `_FusedMatMul` (and so every matMul gradient) run on it instead: small training GEMMs (batch 256, 256-wide MLPs)
- * are 3-10x faster there than XNNPack on one thread; so do the convs and their gradients, and a conv + bias + ReLU
- * layer is one kernel each way (`convBiasRelu`, used by nets.ts). Everything else stays tfjs-wasm, so the learning
+ * are 3-10x faster there than XNNPack on one thread; so do the convs and their gradients, a conv + bias + ReLU
+ * layer is one kernel each way (`convBiasRelu`), and an encoder's whole trunk of them too (`convTrunk`, used by nets.ts). Everything else stays tfjs-wasm, so the learning
  * math is written once; without the addon the wasm kernels run as before (the fallback that always works).
  * The chosen backend name, the GEMM engine and the list of applied fixes go into every training log and model card.
  */
