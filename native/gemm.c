@@ -52,6 +52,10 @@
  *        mode 1: out dx [N, H, W, Ci] = the input gradient from a = dy, b = filter (GEMM then col2im);
  *        mode 2: out dW [KH, KW, Ci, Co] = the filter gradient from a = x, b = dy.
  *   convBiasRelu(dims, x, filter, bias, out)  out = relu(conv(x, filter) + bias) (mode 0; bias and ReLU per output tile).
+ *   convTrunk(dims, x, filters, biases, ys, group) -> bool  layers of convBiasRelu in turn (dims: 13 values a layer), a
+ *        group of images at a time; convTrunkGrad(dims, x, filters, ys, dy, dfilters, dbiases, dx, group) -> bool: every
+ *        layer's filter and bias gradient (and x's when dx is given). The same bits as layer by layer; false where the
+ *        direct kernels do not apply ("A trunk of conv + bias + ReLU layers" below).
  *   setConvDirect(on) -> bool       whether conv uses the direct kernels (tests and benchmarks compare both).
  *   gatherImages(src, idx, shifts, dims, out)  batch assembly with random shifts (src/learn/nets.ts gatherImages).
  *   sumRows(x, out)                 out[k] = sum over rows of x[row, k] (rows of out.length values; double accumulators)
@@ -1581,6 +1585,7 @@ typedef struct {
   const float *wt;           /* input gradient: the filter transposed per tap, [KH*KW][Co][Ci] */
   const float *zeros;        /* at least max(KW*Ci, Co) zeros */
   int relu, parts, failed;
+  int acc;                   /* filter gradient: add to out (the trunk's later image groups) instead of starting at 0 */
   int R, CW;                 /* the tile: R rows x CW columns (AVX2: DC_R x 16; wide: 8, 9 or 12 x 32) */
   dc_tile_fn tile;           /* forward and input gradient: dc_tile or a wide tile */
   dc_tile_dw_fn tile_dw;     /* filter gradient with wide tiles (NULL: dc_tile_dw) */
@@ -1810,7 +1815,7 @@ static void dc_dw_part(void *arg, int part) {
       const int ldo = full ? d->Co : CW;
       if (wide) {
         /* one run per pixel: the packed rows (KH = 1, L = Fp), or filter row f0 / L with the tile inside it */
-        j->tile_dw(P, pack ? s : s + (size_t)(f0 / L) * DC_P, pack ? f0 : f0 % L, j->b + p0 * d->Co + c0, d->Co, ot, ldo, p0 == 0);
+        j->tile_dw(P, pack ? s : s + (size_t)(f0 / L) * DC_P, pack ? f0 : f0 % L, j->b + p0 * d->Co + c0, d->Co, ot, ldo, p0 == 0 && !j->acc);
       } else {
         int lk[DC_R];
         const float *const *sk[DC_R];
@@ -1819,7 +1824,7 @@ static void dc_dw_part(void *arg, int part) {
           lk[k] = f % L;
           sk[k] = s + (size_t)(f / L) * DC_P;
         }
-        dc_tile_dw(P, sk, lk, j->b + p0 * d->Co + c0, d->Co, ot, ldo, p0 == 0);
+        dc_tile_dw(P, sk, lk, j->b + p0 * d->Co + c0, d->Co, ot, ldo, p0 == 0 && !j->acc);
       }
       if (!full)
         for (int k = 0; f0 + k < F; k++) memcpy(o + (size_t)k * d->Co, t + k * CW, sizeof(float) * CW);
@@ -1830,13 +1835,15 @@ static void dc_dw_part(void *arg, int part) {
 
 /* The direct kernel for conv's mode, or 0 when it does not apply (no AVX2/FMA, channels not a multiple of 16);
  * -1 out of memory. */
-static int conv_direct(int mode, const ConvDims *d, const float *A, const float *B, const float *bias, float *O) {
+/* The direct kernel for conv's mode, as conv_direct; acc: the filter gradient adds to O; wtpre: the input gradient's
+ * filter already transposed per tap (NULL: transposed here). */
+static int conv_direct_ex(int mode, const ConvDims *d, const float *A, const float *B, const float *bias, float *O, int acc, const float *wtpre) {
   const int cols = mode == 1 ? d->Ci : d->Co; /* the tile's columns: dx's input channels, else the output channels */
   if (!conv_direct_on() || cols % 16 != 0) return 0;
   const size_t L = (size_t)d->KW * d->Ci, zn = L > (size_t)d->Co ? L : (size_t)d->Co;
   const int wide = cols % 32 == 0 && conv_wide_on();
   DcJob j = {.d = *d, .a = A, .b = B, .bias = bias, .out = O, .relu = bias != NULL, .parts = pool.threads >= 2 && !tl_nosplit ? 2 : 1,
-             .R = DC_R, .CW = 16, .tile = dc_tile};
+             .R = DC_R, .CW = 16, .tile = dc_tile, .acc = acc};
   if (wide) { /* rows: 12 for pixels of the whole batch; 8 for the input gradient's phases (8x8 or 4x4 pixels at 16x16
                * or 8x8); the filter gradient's a divisor of a filter row's values (96 at Ci = 32, 9 at Ci = 3) */
     j.CW = 32;
@@ -1847,7 +1854,8 @@ static int conv_direct(int mode, const ConvDims *d, const float *A, const float 
   float *zeros = calloc(zn, sizeof(float)), *wt = NULL;
   if (!zeros) return -1;
   j.zeros = zeros;
-  if (mode == 1) {
+  if (mode == 1 && wtpre) j.wt = wtpre;
+  else if (mode == 1) {
     const size_t taps = (size_t)d->KH * d->KW;
     wt = malloc(sizeof(float) * taps * d->Ci * d->Co);
     if (!wt) {
@@ -1863,10 +1871,18 @@ static int conv_direct(int mode, const ConvDims *d, const float *A, const float 
   free(zeros), free(wt);
   return j.failed ? -1 : 1;
 }
-#else
 static int conv_direct(int mode, const ConvDims *d, const float *A, const float *B, const float *bias, float *O) {
-  (void)mode, (void)d, (void)A, (void)B, (void)bias, (void)O;
+  return conv_direct_ex(mode, d, A, B, bias, O, 0, NULL);
+}
+static int conv_direct_avail(void) { return conv_direct_on(); }
+#else
+static int conv_direct_avail(void) { return 0; }
+static int conv_direct_ex(int mode, const ConvDims *d, const float *A, const float *B, const float *bias, float *O, int acc, const float *wtpre) {
+  (void)mode, (void)d, (void)A, (void)B, (void)bias, (void)O, (void)acc, (void)wtpre;
   return 0;
+}
+static int conv_direct(int mode, const ConvDims *d, const float *A, const float *B, const float *bias, float *O) {
+  return conv_direct_ex(mode, d, A, B, bias, O, 0, NULL);
 }
 #endif
 
@@ -1967,6 +1983,267 @@ static napi_value conv_call(napi_env env, napi_callback_info info, int fused) {
 }
 static napi_value Conv(napi_env env, napi_callback_info info) { return conv_call(env, info, 0); }
 static napi_value ConvBiasRelu(napi_env env, napi_callback_info info) { return conv_call(env, info, 1); }
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * A trunk of conv + bias + ReLU layers (the image encoders' convs) as one call each way, image group by image group:
+ * a group's layer outputs (and in the backward pass its gradients) are still in L2 when the next layer reads them,
+ * where layer by layer each 8 MB tensor at batch 256 went out to memory and came back. The same direct kernels run on
+ * each group, and every value gets the same operations in the same order as layer by layer: outputs and input
+ * gradients are per pixel or per image; each filter gradient value sums the pixels in order, continued from group to
+ * group (DcJob.acc); each bias gradient is sumRows' double sum in row order, continued likewise. So the same bits. */
+#define TRUNK_MAX 8
+#define TRUNK_GROUP 16 /* images a group: layer 1 of the 32x32 encoder is 512 KB of output a group (16 gave 3 % less CPU than 8 in the backward, 32 the same) */
+
+/* dz = y > 0 ? dy : 0 (the ReLU's gradient) and acc[k] += dz's column k in double, rows in order (reluGradSumRows'
+ * sums, continued over groups). Vectorised across columns only: the same operations per column. */
+VEC_CLONES static void relu_mask_acc_loop(const float *restrict dy, const float *restrict y, float *restrict dz, double *restrict acc, size_t rows, size_t c) {
+  for (size_t r = 0; r < rows; r++, dy += c, y += c, dz += c)
+    for (size_t k = 0; k < c; k++) {
+      const float g = y[k] > 0.0f ? dy[k] : 0.0f;
+      dz[k] = g;
+      acc[k] += g;
+    }
+}
+
+static int relu_sum_wide(size_t lo); /* reluGradSumRows' test: AVX-512F and columns a multiple of 16 */
+#if defined(__x86_64__) && defined(__GNUC__)
+/* relu_mask_acc_loop with AVX-512F, 16 columns a register (the compiler's clone of the loop above was 3x slower than
+ * reluGradSumRows' pass): each column's additions are the same, in the same order. */
+__attribute__((target("avx512f"))) static void relu_mask_acc16(const float *dy, const float *y, float *dz, double *acc, size_t rows, size_t c) {
+  const __m512 z = _mm512_setzero_ps();
+  for (size_t k = 0; k < c; k += 16) {
+    __m512d a0 = _mm512_loadu_pd(acc + k), a1 = _mm512_loadu_pd(acc + k + 8);
+    for (size_t r = 0, o = k; r < rows; r++, o += c) {
+      const __mmask16 m = _mm512_cmp_ps_mask(_mm512_loadu_ps(y + o), z, _CMP_GT_OQ);
+      const __m512 g = _mm512_maskz_mov_ps(m, _mm512_loadu_ps(dy + o));
+      _mm512_storeu_ps(dz + o, g);
+      a0 = _mm512_add_pd(a0, _mm512_cvtps_pd(_mm512_castps512_ps256(g)));
+      a1 = _mm512_add_pd(a1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(g), 1))));
+    }
+    _mm512_storeu_pd(acc + k, a0);
+    _mm512_storeu_pd(acc + k + 8, a1);
+  }
+}
+static void relu_mask_acc(const float *dy, const float *y, float *dz, double *acc, size_t rows, size_t c) {
+  if (relu_sum_wide(c)) relu_mask_acc16(dy, y, dz, acc, rows, c);
+  else relu_mask_acc_loop(dy, y, dz, acc, rows, c);
+}
+#else
+static void relu_mask_acc(const float *dy, const float *y, float *dz, double *acc, size_t rows, size_t c) { relu_mask_acc_loop(dy, y, dz, acc, rows, c); }
+#endif
+
+/* The layers' dims (13 values each), checked one by one as conv's and as a chain (each layer's input is the previous
+ * layer's output); 0 (thrown) if not. */
+static int trunk_dims(napi_env env, napi_value v, ConvDims *d, int *L) {
+  napi_typedarray_type type;
+  size_t nd = 0;
+  void *dp = NULL;
+  if (napi_get_typedarray_info(env, v, &type, &nd, &dp, NULL, NULL) != napi_ok || type != napi_int32_array || nd == 0 || nd % 13 != 0 ||
+      nd / 13 > TRUNK_MAX) {
+    napi_throw_type_error(env, NULL, "gemm.convTrunk: dims must be an Int32Array of 13 values per layer (1 to 8 layers)");
+    return 0;
+  }
+  *L = (int)(nd / 13);
+  const int32_t *dv = (const int32_t *)dp;
+  for (int l = 0; l < *L; l++) {
+    for (int k = 0; k < 13; k++) {
+      const int32_t lo = (k == 9 || k == 10) ? 0 : 1;
+      if (dv[13 * l + k] < lo || dv[13 * l + k] > (1 << 24)) {
+        napi_throw_range_error(env, NULL, "gemm.convTrunk: bad dims");
+        return 0;
+      }
+    }
+    memcpy(&d[l], dv + 13 * l, sizeof(ConvDims));
+    const ConvDims *c = &d[l];
+    if ((double)c->N * c->H * c->W * c->Ci > 1e12 || (double)c->N * c->OH * c->OW * c->Co > 1e12 || (double)c->KH * c->KW * c->Ci * c->Co > 1e12) {
+      napi_throw_range_error(env, NULL, "gemm.convTrunk: dims too large");
+      return 0;
+    }
+    if (l > 0 && (c->N != d[l - 1].N || c->H != d[l - 1].OH || c->W != d[l - 1].OW || c->Ci != d[l - 1].Co)) {
+      napi_throw_range_error(env, NULL, "gemm.convTrunk: a layer's input is not the previous layer's output");
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/* L Float32Arrays (or nulls where `nulls` allows: bit l set) from a JS array, each of want[l] values. */
+static int trunk_arrays(napi_env env, napi_value v, int L, const size_t *want, unsigned nulls, float **out, const char *name) {
+  bool isArray = false;
+  uint32_t len = 0;
+  char msg[112];
+  if (napi_is_array(env, v, &isArray) != napi_ok || !isArray || napi_get_array_length(env, v, &len) != napi_ok || len != (uint32_t)L) {
+    snprintf(msg, sizeof msg, "gemm.convTrunk: %s must be an array of one entry per layer", name);
+    napi_throw_type_error(env, NULL, msg);
+    return 0;
+  }
+  for (int l = 0; l < L; l++) {
+    napi_value e;
+    napi_valuetype t;
+    if (napi_get_element(env, v, (uint32_t)l, &e) != napi_ok || napi_typeof(env, e, &t) != napi_ok) return 0;
+    out[l] = NULL;
+    if ((t == napi_null || t == napi_undefined) && (nulls >> l & 1u)) continue;
+    size_t n = 0;
+    if (!f32(env, e, &out[l], &n, name)) return 0;
+    if (n != want[l]) {
+      snprintf(msg, sizeof msg, "gemm.convTrunk: %s[%d] has %zu values, expected %zu", name, l, n, want[l]);
+      napi_throw_range_error(env, NULL, msg);
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/* One Float32Array of want values (or null where allowed). */
+static int trunk_one(napi_env env, napi_value v, size_t want, int allowNull, float **out, const char *name) {
+  napi_valuetype t;
+  char msg[112];
+  *out = NULL;
+  if (napi_typeof(env, v, &t) != napi_ok) return 0;
+  if (allowNull && (t == napi_null || t == napi_undefined)) return 1;
+  size_t n = 0;
+  if (!f32(env, v, out, &n, name)) return 0;
+  if (n != want) {
+    snprintf(msg, sizeof msg, "gemm.convTrunk: %s has %zu values, expected %zu", name, n, want);
+    napi_throw_range_error(env, NULL, msg);
+    return 0;
+  }
+  return 1;
+}
+
+/* Whether the direct kernels run every layer (AVX2/FMA, output channels a multiple of 16, and input channels too for
+ * the layers whose input gradient is taken). */
+static int trunk_direct(const ConvDims *d, int L, int dxFrom) {
+  if (!conv_direct_avail()) return 0;
+  for (int l = 0; l < L; l++)
+    if (d[l].Co % 16 != 0 || (l >= dxFrom && d[l].Ci % 16 != 0)) return 0;
+  return 1;
+}
+
+static size_t trunk_in(const ConvDims *c) { return (size_t)c->H * c->W * c->Ci; }   /* floats an image, input */
+static size_t trunk_out(const ConvDims *c) { return (size_t)c->OH * c->OW * c->Co; } /* floats an image, output */
+
+/* convTrunk(dims, x, filters, biases, ys, group): ys[l] = relu(conv(ys[l - 1], filters[l]) + biases[l]) with ys[-1] = x;
+ * ys[l] null (not the last) keeps only a group's values. Returns false (nothing done) where the direct kernels do not
+ * apply (the caller then runs the layers one by one). group: images a group, 0 = TRUNK_GROUP. */
+static napi_value ConvTrunk(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value a[6];
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  if (argc != 6) {
+    napi_throw_type_error(env, NULL, "gemm.convTrunk: expected 6 arguments");
+    return NULL;
+  }
+  ConvDims d[TRUNK_MAX];
+  int L = 0, group = 0;
+  if (!trunk_dims(env, a[0], d, &L) || !i32(env, a[5], &group, "group")) return NULL;
+  const size_t N = (size_t)d[0].N;
+  size_t wf[TRUNK_MAX], wb[TRUNK_MAX], wy[TRUNK_MAX];
+  for (int l = 0; l < L; l++) wf[l] = (size_t)d[l].KH * d[l].KW * d[l].Ci * d[l].Co, wb[l] = (size_t)d[l].Co, wy[l] = N * trunk_out(&d[l]);
+  float *x[1], *F[TRUNK_MAX], *B[TRUNK_MAX], *Y[TRUNK_MAX];
+  if (!trunk_one(env, a[1], N * trunk_in(&d[0]), 0, x, "x") || !trunk_arrays(env, a[2], L, wf, 0, F, "filters") || !trunk_arrays(env, a[3], L, wb, 0, B, "biases") ||
+      !trunk_arrays(env, a[4], L, wy, (1u << (L - 1)) - 1u, Y, "ys"))
+    return NULL;
+  napi_value r;
+  if (!trunk_direct(d, L, L)) {
+    CHECK(napi_get_boolean(env, false, &r));
+    return r;
+  }
+  const size_t G = group > 0 ? (size_t)group : TRUNK_GROUP;
+  float *scratch[TRUNK_MAX] = {0};
+  int failed = 0;
+  for (int l = 0; l < L && !failed; l++)
+    if (!Y[l] && !(scratch[l] = malloc(sizeof(float) * G * trunk_out(&d[l])))) failed = 1;
+  q_drain(); /* never queued, as conv */
+  for (size_t n0 = 0; n0 < N && !failed; n0 += G) {
+    const size_t g = N - n0 < G ? N - n0 : G;
+    const float *in = x[0] + n0 * trunk_in(&d[0]);
+    for (int l = 0; l < L && !failed; l++) {
+      ConvDims c = d[l];
+      c.N = (int)g;
+      float *out = Y[l] ? Y[l] + n0 * trunk_out(&d[l]) : scratch[l];
+      if (conv_direct_ex(0, &c, in, F[l], B[l], out, 0, NULL) != 1) failed = 1;
+      in = out;
+    }
+  }
+  for (int l = 0; l < L; l++) free(scratch[l]);
+  if (failed) {
+    napi_throw_error(env, NULL, "gemm.convTrunk: out of memory");
+    return NULL;
+  }
+  CHECK(napi_get_boolean(env, true, &r));
+  return r;
+}
+
+/* convTrunkGrad(dims, x, filters, ys, dy, dfilters, dbiases, dx, group): the gradients of convTrunk's last output
+ * (dy) for every layer's filter and bias, and for x when dx is given (else not computed). ys: every layer's output,
+ * as convTrunk kept them. Returns false (nothing done) where the direct kernels do not apply. */
+static napi_value ConvTrunkGrad(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value a[9];
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  if (argc != 9) {
+    napi_throw_type_error(env, NULL, "gemm.convTrunkGrad: expected 9 arguments");
+    return NULL;
+  }
+  ConvDims d[TRUNK_MAX];
+  int L = 0, group = 0;
+  if (!trunk_dims(env, a[0], d, &L) || !i32(env, a[8], &group, "group")) return NULL;
+  const size_t N = (size_t)d[0].N;
+  const size_t wx = N * trunk_in(&d[0]);
+  size_t wf[TRUNK_MAX], wb[TRUNK_MAX], wy[TRUNK_MAX];
+  for (int l = 0; l < L; l++) wf[l] = (size_t)d[l].KH * d[l].KW * d[l].Ci * d[l].Co, wb[l] = (size_t)d[l].Co, wy[l] = N * trunk_out(&d[l]);
+  float *x[1], *dy[1], *dx[1], *F[TRUNK_MAX], *Y[TRUNK_MAX], *DF[TRUNK_MAX], *DB[TRUNK_MAX];
+  if (!trunk_one(env, a[1], wx, 0, x, "x") || !trunk_arrays(env, a[2], L, wf, 0, F, "filters") || !trunk_arrays(env, a[3], L, wy, 0, Y, "ys") ||
+      !trunk_one(env, a[4], wy[L - 1], 0, dy, "dy") || !trunk_arrays(env, a[5], L, wf, 0, DF, "dfilters") ||
+      !trunk_arrays(env, a[6], L, wb, 0, DB, "dbiases") || !trunk_one(env, a[7], wx, 1, dx, "dx"))
+    return NULL;
+  napi_value r;
+  if (!trunk_direct(d, L, dx[0] ? 0 : 1)) {
+    CHECK(napi_get_boolean(env, false, &r));
+    return r;
+  }
+  const size_t G = group > 0 ? (size_t)group : TRUNK_GROUP;
+  float *dz[TRUNK_MAX] = {0}, *dyl[TRUNK_MAX] = {0}, *wt[TRUNK_MAX] = {0};
+  double *acc[TRUNK_MAX] = {0};
+  int failed = 0;
+  for (int l = 0; l < L && !failed; l++) {
+    const size_t taps = (size_t)d[l].KH * d[l].KW;
+    if (!(dz[l] = malloc(sizeof(float) * G * trunk_out(&d[l]))) || !(acc[l] = calloc((size_t)d[l].Co, sizeof(double)))) failed = 1;
+    else if (l < L - 1 && !(dyl[l] = malloc(sizeof(float) * G * trunk_out(&d[l])))) failed = 1;
+    else if ((l > 0 || dx[0]) && !(wt[l] = malloc(sizeof(float) * taps * d[l].Ci * d[l].Co))) failed = 1;
+    else if (wt[l]) /* the input gradient's filter, transposed per tap once for every group (as conv_direct does) */
+      for (size_t t = 0; t < taps; t++)
+        for (int c = 0; c < d[l].Ci; c++)
+          for (int o = 0; o < d[l].Co; o++) wt[l][(t * d[l].Co + o) * d[l].Ci + c] = F[l][(t * d[l].Ci + c) * d[l].Co + o];
+  }
+  q_drain(); /* never queued, as conv */
+  for (size_t n0 = 0; n0 < N && !failed; n0 += G) {
+    const size_t g = N - n0 < G ? N - n0 : G;
+    for (int l = L - 1; l >= 0 && !failed; l--) {
+      ConvDims c = d[l];
+      c.N = (int)g;
+      const size_t per = trunk_out(&d[l]);
+      const float *dyg = l == L - 1 ? dy[0] + n0 * per : dyl[l];
+      relu_mask_acc(dyg, Y[l] + n0 * per, dz[l], acc[l], g * c.OH * c.OW, (size_t)c.Co);
+      const float *in = l == 0 ? x[0] + n0 * trunk_in(&d[0]) : Y[l - 1] + n0 * trunk_out(&d[l - 1]);
+      if (conv_direct_ex(2, &c, in, dz[l], NULL, DF[l], n0 > 0, NULL) != 1) failed = 1;
+      else if (l > 0 && conv_direct_ex(1, &c, dz[l], F[l], NULL, dyl[l - 1], 0, wt[l]) != 1) failed = 1;
+      else if (l == 0 && dx[0] && conv_direct_ex(1, &c, dz[0], F[0], NULL, dx[0] + n0 * trunk_in(&d[0]), 0, wt[0]) != 1) failed = 1;
+    }
+  }
+  for (int l = 0; l < L; l++) {
+    if (!failed)
+      for (int k = 0; k < d[l].Co; k++) DB[l][k] = (float)acc[l][k];
+    free(dz[l]), free(dyl[l]), free(wt[l]), free(acc[l]);
+  }
+  if (failed) {
+    napi_throw_error(env, NULL, "gemm.convTrunkGrad: out of memory");
+    return NULL;
+  }
+  CHECK(napi_get_boolean(env, true, &r));
+  return r;
+}
 
 typedef struct {
   const float *x;
@@ -2527,6 +2804,8 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"conv", NULL, Conv, NULL, NULL, NULL, napi_default, NULL},
       {"gatherImages", NULL, GatherImages, NULL, NULL, NULL, napi_default, NULL},
       {"convBiasRelu", NULL, ConvBiasRelu, NULL, NULL, NULL, napi_default, NULL},
+      {"convTrunk", NULL, ConvTrunk, NULL, NULL, NULL, napi_default, NULL},
+      {"convTrunkGrad", NULL, ConvTrunkGrad, NULL, NULL, NULL, napi_default, NULL},
       {"setConvDirect", NULL, SetConvDirect, NULL, NULL, NULL, napi_default, NULL},
       {"setConvWide", NULL, SetConvWide, NULL, NULL, NULL, napi_default, NULL},
       {"sumRows", NULL, SumRows, NULL, NULL, NULL, napi_default, NULL},

@@ -23,8 +23,8 @@
  * Each fix is tested against the cpu backend (test/learn/backend.test.ts).
  * On wasm, when the native GEMM loads (src/learn/gemm.ts: an N-API addon over OpenBLAS's cblas_sgemm), `BatchMatMul`
  * and `_FusedMatMul` (and so every matMul gradient) run on it instead: small training GEMMs (batch 256, 256-wide MLPs)
- * are 3-10x faster there than XNNPack on one thread; so do the convs and their gradients, and a conv + bias + ReLU
- * layer is one kernel each way (`convBiasRelu`, used by nets.ts). Everything else stays tfjs-wasm, so the learning
+ * are 3-10x faster there than XNNPack on one thread; so do the convs and their gradients, a conv + bias + ReLU
+ * layer is one kernel each way (`convBiasRelu`), and an encoder's whole trunk of them too (`convTrunk`, used by nets.ts). Everything else stays tfjs-wasm, so the learning
  * math is written once; without the addon the wasm kernels run as before (the fallback that always works).
  * The chosen backend name, the GEMM engine and the list of applied fixes go into every training log and model card.
  */
@@ -265,6 +265,7 @@ function registerNativeMatMul(): void {
     });
   }
   registerConvBiasRelu();
+  registerConvTrunk();
   nativeMatMulRegistered = true;
 }
 
@@ -393,6 +394,212 @@ function registerConvBiasRelu(): void {
         filter: () => tf.engine().runKernel<tf.Tensor>('Conv2DBackpropFilter', { x, dy: dz }, { ...conv, filterShape: filter.shape }),
         bias: () => db,
       };
+    },
+  });
+}
+
+const TRUNK = 'ConvTrunk';
+const TRUNK_GRAD = 'ConvTrunkGrad';
+
+/** Float32Arrays kept between calls, by length: the trunk's intermediates (8 MB at batch 256) without fresh pages each pass. */
+const trunkPool = new Map<number, Float32Array[]>();
+const trunkTake = (n: number): Float32Array => trunkPool.get(n)?.pop() ?? new Float32Array(n);
+const trunkGive = (a: Float32Array): void => {
+  const free = trunkPool.get(a.length) ?? [];
+  if (free.length < 4) free.push(a);
+  trunkPool.set(a.length, free);
+};
+/**
+ * The intermediate layers' outputs of trunk calls recorded for a gradient, by the call's key (its attrs): the gradient
+ * reads them and gives them back. A recorded call whose gradient never runs is dropped after TRUNK_KEEP newer ones;
+ * a gradient that finds none recomputes them (the same forward, the same values).
+ */
+const trunkSaved = new Map<number, Float32Array[]>();
+const TRUNK_KEEP = 8;
+let trunkKey = 0;
+let trunkOn = true;
+/** Switches the trunk kernel (convTrunk) on or off: off, callers apply the layers one by one, as with an older addon
+ *  (tests compare the two). Returns the previous setting. */
+export function setConvTrunk(on: boolean): boolean {
+  const was = trunkOn;
+  trunkOn = on;
+  return was;
+}
+
+interface TrunkLayer {
+  filter: tf.Tensor4D;
+  bias: tf.Tensor;
+}
+
+/**
+ * Layers of y = relu(conv2d(x, filter) + bias) applied in turn (an image encoder's conv trunk) as ONE native kernel on
+ * wasm with the native kernels loaded, image group by image group (each group's layer outputs read back from L2), and
+ * one kernel for every layer's gradients; the same values, bit for bit, as `convBiasRelu` layer by layer (tests). null
+ * elsewhere or with an older addon: callers then apply the layers one by one.
+ */
+export function convTrunk(x: tf.Tensor4D, layers: TrunkLayer[], strides: ([number, number] | number)[], pad: 'same' | 'valid'): tf.Tensor4D | null {
+  const g = activeGemm;
+  if (!trunkOn || tf.getBackend() !== 'wasm' || !g?.convTrunk || !g.convTrunkGrad || !tf.getKernel(TRUNK, 'wasm') || x.dtype !== 'float32') return null;
+  if (layers.length === 0 || layers.length > 8 || strides.length !== layers.length) return null;
+  if (layers.some((l) => l.bias.size !== l.filter.shape[3] || l.filter.dtype !== 'float32' || l.bias.dtype !== 'float32')) return null;
+  // Inputs as a list (tfjs saves every input of such a kernel for its gradient): x, the filters, the biases.
+  const inputs = [x, ...layers.map((l) => l.filter), ...layers.map((l) => l.bias)];
+  // Intermediates are kept only when a gradient may be asked for (a tape is recording).
+  const key = tf.engine().isTapeOn() ? ++trunkKey : -1;
+  return tf
+    .engine()
+    .runKernel<tf.Tensor4D>(TRUNK, inputs as unknown as tf.NamedTensorMap, { strides: strides as unknown as number[], pad, key, layers: layers.length });
+}
+
+/** Each layer's conv dims (the addon's 13 values) for the trunk's shapes, or null when one is empty or malformed. */
+function trunkDims(xShape: readonly number[], filters: Info[], attrs: Record<string, unknown>): Int32Array | null {
+  const strides = attrs['strides'] as ([number, number] | number)[];
+  const dims = new Int32Array(13 * filters.length);
+  let shape = [...xShape];
+  for (let l = 0; l < filters.length; l++) {
+    const f = filters[l] as Info;
+    const d = convDims(shape, f.shape, { strides: strides[l], pad: attrs['pad'] });
+    if (!d) return null;
+    dims.set(d, 13 * l);
+    shape = [shape[0] as number, d[11] as number, d[12] as number, f.shape[3] as number];
+  }
+  return dims;
+}
+
+/** Floats an image of layer l's output, and the whole batch's. */
+const trunkOut = (dims: Int32Array, l: number): number => (dims[13 * l + 11] as number) * (dims[13 * l + 12] as number) * (dims[13 * l + 6] as number);
+
+/** The trunk's forward into ys (the last one given; the others filled, or kept a group at a time where null). */
+function trunkForward(g: Gemm, dims: Int32Array, x: Float32Array, filters: Float32Array[], biases: Float32Array[], ys: (Float32Array | null)[]): void {
+  const f = g.convTrunk;
+  if (f && f(dims, x, filters, biases, ys, 0)) return;
+  // The direct kernels do not apply (channels, CPU): layer by layer through convBiasRelu, in full arrays.
+  const cbr = g.convBiasRelu;
+  if (!cbr) throw new Error(`${TRUNK}: needs the native kernels`);
+  let input = x;
+  const temps: Float32Array[] = [];
+  for (let l = 0; l < filters.length; l++) {
+    const n = (dims[0] as number) * trunkOut(dims, l);
+    const out = ys[l] ?? trunkTake(n);
+    if (!ys[l]) temps.push(out);
+    cbr(dims.subarray(13 * l, 13 * l + 13), input, filters[l] as Float32Array, biases[l] as Float32Array, out);
+    input = out;
+  }
+  temps.forEach(trunkGive);
+}
+
+function registerConvTrunk(): void {
+  const views = (backend: WasmBackendLike, infos: Info[]): Float32Array[] => infos.map((t) => backend.typedArrayFromHeap(t));
+  // Inputs n values from `from` of a kernel's input list.
+  const layerInputs = (inputs: Record<string, Info>, n: number, from: number): Info[] =>
+    Array.from({ length: n }, (_, i) => inputs[from + i] ?? fail(`${TRUNK}: missing input ${from + i}`));
+  const fail = (m: string): never => {
+    throw new Error(m);
+  };
+  tf.registerKernel({
+    kernelName: TRUNK,
+    backendName: 'wasm',
+    kernelFunc: (({ inputs, backend, attrs }: { inputs: Record<string, Info>; backend: WasmBackendLike; attrs: Record<string, unknown> }) => {
+      const L = attrs['layers'] as number;
+      const [x] = layerInputs(inputs, 1, 0) as [Info];
+      const filters = layerInputs(inputs, L, 1);
+      const biases = layerInputs(inputs, L, 1 + L);
+      const g = activeGemm ?? loadedGemm;
+      const dims = trunkDims(x.shape, filters, attrs);
+      if (!g || !dims) throw new Error(`${TRUNK}: needs the native kernels (convTrunk() returns null without them) and non-empty convs`);
+      const N = x.shape[0] as number;
+      const last = L - 1;
+      const out = backend.makeOutput([N, dims[13 * last + 11] as number, dims[13 * last + 12] as number, dims[13 * last + 6] as number], 'float32');
+      const key = attrs['key'] as number;
+      const kept = key >= 0 ? Array.from({ length: L - 1 }, (_, l) => trunkTake(N * trunkOut(dims, l))) : null;
+      // Views after the allocation (a heap growth detaches older views).
+      trunkForward(g, dims, backend.typedArrayFromHeap(x), views(backend, filters), views(backend, biases), [
+        ...(kept ?? Array.from({ length: L - 1 }, () => null)),
+        backend.typedArrayFromHeap(out),
+      ]);
+      if (kept) {
+        trunkSaved.set(key, kept);
+        for (const k of trunkSaved.keys()) {
+          if (trunkSaved.size <= TRUNK_KEEP) break;
+          trunkSaved.get(k)?.forEach(trunkGive);
+          trunkSaved.delete(k);
+        }
+      }
+      return out;
+    }) as unknown as tf.KernelFunc,
+  });
+  // Inputs [x, dy, y, filters..., biases...]; outputs: every layer's filter gradient, then every bias gradient, then
+  // (attrs.dx) x's.
+  tf.registerKernel({
+    kernelName: TRUNK_GRAD,
+    backendName: 'wasm',
+    kernelFunc: (({ inputs, backend, attrs }: { inputs: Record<string, Info>; backend: WasmBackendLike; attrs: Record<string, unknown> }) => {
+      const L = attrs['layers'] as number;
+      const [x, dy, y] = layerInputs(inputs, 3, 0) as [Info, Info, Info];
+      const filters = layerInputs(inputs, L, 3);
+      const g = activeGemm ?? loadedGemm;
+      const dims = trunkDims(x.shape, filters, attrs);
+      if (!g || !dims) throw new Error(`${TRUNK_GRAD}: no native kernels`);
+      const N = x.shape[0] as number;
+      const withDx = attrs['dx'] === true;
+      const dW = filters.map((f) => backend.makeOutput([...f.shape], 'float32'));
+      const db = filters.map((f) => backend.makeOutput([f.shape[3] as number], 'float32'));
+      const dx = withDx ? backend.makeOutput([...x.shape], 'float32') : null;
+      const xv = backend.typedArrayFromHeap(x);
+      const fv = views(backend, filters);
+      // The intermediates kept by the forward call, or recomputed (the same values) when they were dropped.
+      const key = attrs['key'] as number;
+      let kept = trunkSaved.get(key);
+      trunkSaved.delete(key);
+      if (!kept) {
+        kept = Array.from({ length: L - 1 }, (_, l) => trunkTake(N * trunkOut(dims, l)));
+        const biases = views(backend, layerInputs(inputs, L, 3 + L));
+        trunkForward(g, dims, xv, fv, biases, [...kept, trunkTake(N * trunkOut(dims, L - 1))]);
+      }
+      const ys = [...kept, backend.typedArrayFromHeap(y)];
+      const [dWv, dbv] = [views(backend, dW), views(backend, db)];
+      const dyv = backend.typedArrayFromHeap(dy);
+      const dxv = dx ? backend.typedArrayFromHeap(dx) : null;
+      const f = g.convTrunkGrad;
+      if (!(f && f(dims, xv, fv, ys, dyv, dWv, dbv, dxv, 0))) {
+        // Layer by layer (the direct kernels do not apply): reluGradSumRows, then conv's filter and input gradients.
+        let dyl = dyv;
+        for (let l = L - 1; l >= 0; l--) {
+          const d = dims.subarray(13 * l, 13 * l + 13);
+          const dz = trunkTake(dyl.length);
+          g.reluGradSumRows(dyl, ys[l] as Float32Array, dz, dbv[l] as Float32Array);
+          const input = l === 0 ? xv : (ys[l - 1] as Float32Array);
+          g.conv(2, d, input, dz, dWv[l] as Float32Array);
+          if (l > 0 || dxv) {
+            const next = l > 0 ? trunkTake(input.length) : (dxv as Float32Array);
+            g.conv(1, d, dz, fv[l] as Float32Array, next);
+            if (dyl !== dyv) trunkGive(dyl);
+            dyl = next;
+          }
+          trunkGive(dz);
+        }
+        if (dyl !== dyv && dyl !== dxv) trunkGive(dyl);
+      }
+      kept.forEach(trunkGive);
+      return [...dW, ...db, ...(dx ? [dx] : [])];
+    }) as unknown as tf.KernelFunc,
+  });
+  tf.registerGradient({
+    kernelName: TRUNK,
+    saveAllInputs: true,
+    outputsToSave: [true],
+    gradFunc: (dy, saved, attrs) => {
+      const L = attrs['layers'] as number;
+      const [x, ...weights] = saved.slice(0, 1 + 2 * L);
+      const args = [x, dy as tf.Tensor, saved[1 + 2 * L] as tf.Tensor, ...weights] as unknown as tf.NamedTensorMap;
+      // The weights' gradients in one kernel, now (outside the per-input tidies, so each thunk can return its own);
+      // x's (never an image's) by its own kernel when asked, which recomputes the chain.
+      const grads = tf.engine().runKernel<tf.Tensor[]>(TRUNK_GRAD, args, { ...attrs, dx: false });
+      const out: Record<string, () => tf.Tensor> = {
+        0: () => tf.engine().runKernel<tf.Tensor[]>(TRUNK_GRAD, args, { ...attrs, key: -1, dx: true })[2 * L] as tf.Tensor,
+      };
+      for (let i = 0; i < 2 * L; i++) out[1 + i] = () => grads[i] as tf.Tensor;
+      return out;
     },
   });
 }

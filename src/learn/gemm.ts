@@ -86,6 +86,19 @@ interface GemmAddon {
   /** See Gemm.convBiasRelu / setConvDirect (absent in older addons). */
   convBiasRelu?: (dims: Int32Array, x: Float32Array, filter: Float32Array, bias: Float32Array, out: Float32Array) => void;
   setConvDirect?: (on: boolean) => boolean;
+  /** See Gemm.convTrunk / convTrunkGrad (absent in older addons). */
+  convTrunk?: (dims: Int32Array, x: Float32Array, filters: Float32Array[], biases: Float32Array[], ys: (Float32Array | null)[], group: number) => boolean;
+  convTrunkGrad?: (
+    dims: Int32Array,
+    x: Float32Array,
+    filters: Float32Array[],
+    ys: Float32Array[],
+    dy: Float32Array,
+    dfilters: Float32Array[],
+    dbiases: Float32Array[],
+    dx: Float32Array | null,
+    group: number,
+  ) => boolean;
   /** See Gemm.setConvWide (absent in older addons). */
   setConvWide?: (on: boolean) => boolean;
   gatherImages?: (src: Uint8Array, idx: Int32Array, shifts: Int32Array | null, dims: Int32Array, out: Float32Array) => void;
@@ -168,6 +181,19 @@ export interface Gemm {
   conv: GemmAddon['conv'];
   /** y = relu(conv(x, filter) + bias) (mode 0 with the bias and ReLU applied to each output tile); null with an older addon. */
   convBiasRelu: NonNullable<GemmAddon['convBiasRelu']> | null;
+  /**
+   * A trunk of conv + bias + ReLU layers (dims: 13 values a layer, each layer's input the previous one's output) in one
+   * call, group images at a time (0: the addon's default), with the direct kernels: ys[l] = relu(conv(ys[l-1]) + b[l]),
+   * ys[-1] = x; a null ys[l] (not the last) is kept only a group at a time. The same bits as convBiasRelu layer by
+   * layer. Returns false, having done nothing, where the direct kernels do not apply; null with an older addon.
+   */
+  convTrunk: NonNullable<GemmAddon['convTrunk']> | null;
+  /**
+   * convTrunk's backward from the last output's gradient dy and every layer's output ys: each layer's filter and bias
+   * gradients (and x's into dx when given), the same bits as the layer-by-layer kernels (reluGradSumRows, conv modes
+   * 2 and 1). Returns false, having done nothing, where the direct kernels do not apply; null with an older addon.
+   */
+  convTrunkGrad: NonNullable<GemmAddon['convTrunkGrad']> | null;
   /**
    * Whether conv uses its direct AVX2 kernels where they apply (output channels of the GEMM a multiple of 16), else
    * im2col + sgemm; returns whether they are on (false: an older addon, or a CPU without AVX2/FMA). Tests and
@@ -306,6 +332,8 @@ export function loadGemm(opts: LoadGemmOptions = {}): GemmLoad {
         layerNormGrad: addon.layerNormGrad,
         conv: addon.conv,
         convBiasRelu: addon.convBiasRelu ?? null,
+        convTrunk: addon.convTrunk ?? null,
+        convTrunkGrad: addon.convTrunkGrad ?? null,
         setConvDirect: addon.setConvDirect ?? ((): boolean => false),
         setConvWide: addon.setConvWide ?? ((): boolean => false),
         gatherImages: addon.gatherImages ?? null,

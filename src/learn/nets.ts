@@ -16,7 +16,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { deriveSeed } from '../util/rng.ts';
 import { polyak } from './optim.ts';
-import { convBiasRelu, layerNormLastAxis, nativeGemm } from './backend.ts';
+import { convBiasRelu, convTrunk, layerNormLastAxis, nativeGemm } from './backend.ts';
 
 /** LayerNorm epsilon shared with ONNX. */
 export const LN_EPSILON = 1e-5;
@@ -230,9 +230,19 @@ export function buildEncoder(name: string, config: EncoderConfig, seed: number):
   const concat = tf.layers.concatenate({ name: `${name}_features`, axis: -1 });
   const layers: tf.layers.Layer[] = [...convs, flatten, ...zI, ...(zSMean ? [zSMean] : []), ...(zSLogVar ? [zSLogVar] : [])];
 
+  // The conv trunk as one native kernel each way where it runs (backend.ts convTrunk: the same values as layer by layer).
+  let trunkWeights: { filter: tf.Tensor4D; bias: tf.Tensor }[] | null = null;
+  const trunk = (x: tf.Tensor): tf.Tensor | null => {
+    if (!convs.every((c) => c.built)) return null;
+    trunkWeights ??= convs.map((c) => {
+      const [filter, bias] = c.trainableWeights.map((w) => w.read());
+      return { filter: filter as tf.Tensor4D, bias: bias as tf.Tensor };
+    });
+    return convTrunk(x as tf.Tensor4D, trunkWeights, config.strides, config.padding);
+  };
   function apply<T extends AnyT>(x: T, withLogVar = true): EncoderOutputs<T> {
-    let h = x;
-    for (const c of convs) h = ap(c, h);
+    let h = x instanceof tf.Tensor ? ((trunk(x) as T | null) ?? x) : x;
+    if (h === x) for (const c of convs) h = ap(c, h);
     h = ap(flatten, h);
     let zi: T | null = null;
     if (zI.length) {

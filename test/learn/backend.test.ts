@@ -5,7 +5,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend, backendLabel, nativeGemm, setNativeGemm, setSmallSums } from '../../src/learn/backend.ts';
+import { initBackend, backendLabel, nativeGemm, setConvTrunk, setNativeGemm, setSmallSums } from '../../src/learn/backend.ts';
+import { loadGemm } from '../../src/learn/gemm.ts';
 import { buildEncoder, buildMlp, eagerApply, netVariables } from '../../src/learn/nets.ts';
 
 const info = await initBackend();
@@ -314,10 +315,88 @@ test('gradient of a small conv-net loss matches cpu for every variable (conv + b
         });
       });
       const count = (name: string): number => p.kernels.filter((q) => q.name === name).length;
-      assert.deepEqual(['ConvBiasRelu', 'ConvBiasReluGrad', 'Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput'].map(count), [4, 4, 0, 4, 2]);
+      if (nativeGemm()?.convTrunk) {
+        // The trunk kernel each way (its layers inside it), one gradient per recorded forward.
+        assert.deepEqual(['ConvTrunk', 'ConvTrunkGrad', 'ConvBiasRelu', 'Conv2D', 'Conv2DBackpropFilter'].map(count), [2, 2, 0, 0, 0]);
+      } else {
+        assert.deepEqual(['ConvBiasRelu', 'ConvBiasReluGrad', 'Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput'].map(count), [4, 4, 0, 4, 2]);
+      }
     }
     tf.dispose(x);
   }
+});
+
+test('the conv trunk as one kernel each way = the layers one by one, bit for bit: features, every gradient, the input gradient', async (t) => {
+  const g = nativeGemm();
+  if (!g?.convTrunk) {
+    t.skip('no trunk kernel here (plain wasm, or an older addon: the encoders apply their layers one by one)');
+    return;
+  }
+  // 32 channels (the direct kernels, wide tiles where the CPU has them) and 8 (the trunk kernel's layer-by-layer
+  // fallback); 19 images: a full group of the addon's 16 and a partial one, 9: one partial group; the third case keeps
+  // more recorded forwards than the trunk holds (8), so the oldest gradients recompute their intermediates; the fourth
+  // has 16 input channels, so the input gradient runs in the trunk too (an image's 3 take the fallback for it).
+  const cases: { filters: number[]; n: number; passes: number; c?: number }[] = [
+    { filters: [32, 32, 32], n: 19, passes: 1 },
+    { filters: [8, 16], n: 9, passes: 1 },
+    { filters: [16, 32], n: 9, passes: 10 },
+    { filters: [32, 16], n: 19, passes: 1, c: 16 },
+  ];
+  const threads = g.threads;
+  try {
+    for (const [k, { filters, n, passes, c = 3 }] of cases.entries()) {
+      const enc = buildEncoder(
+        `trunk_enc${k}`,
+        { inputShape: [16, 16, c], filters, kernelSize: 3, strides: filters.map(() => 2), padding: 'same', zIDim: 5, zSDim: 3 },
+        7,
+      );
+      const xs = Array.from({ length: passes }, (_, i) => tf.randomUniform<tf.Rank.R4>([n, 16, 16, c], -0.2, 1, 'float32', 11 + i));
+      const vars = netVariables(enc).filter((v) => !v.name.includes('logvar')); // features() does not use that head
+      const loss = (): tf.Scalar => tf.addN(xs.map((x) => tf.mean(tf.square(tf.sub(enc.features(x), 0.3))))) as tf.Scalar;
+      const run = (): Float32Array[] =>
+        tf
+          .tidy(() => {
+            const { grads } = tf.variableGrads(loss, vars);
+            const dx = tf.grad((x: tf.Tensor) => tf.sum(tf.square(enc.features(x as tf.Tensor4D))))(xs[0] as tf.Tensor4D);
+            return [enc.features(xs[0] as tf.Tensor4D), dx, ...vars.map((v) => grads[v.name] as tf.Tensor)];
+          })
+          .map((o) => {
+            const d = o.dataSync() as Float32Array;
+            o.dispose();
+            return d;
+          });
+      setConvTrunk(false);
+      const ref = run();
+      setConvTrunk(true);
+      for (const th of [1, 2]) {
+        g.setThreads(th);
+        const got = run();
+        got.forEach((a, i) =>
+          assert.deepEqual(
+            a,
+            ref[i],
+            `filters ${filters.join(',')}, ${th} thread(s): ${i === 0 ? 'features' : i === 1 ? 'input gradient' : `gradient of ${vars[i - 2]?.name}`}`,
+          ),
+        );
+      }
+      g.setThreads(threads);
+      tf.dispose(xs);
+    }
+  } finally {
+    setConvTrunk(true);
+    g.setThreads(threads);
+  }
+});
+
+test('an older addon without the trunk kernel: the wrapper reports none (the encoders then apply their layers one by one)', (t) => {
+  if (!nativeGemm()) {
+    t.skip('no native kernels here');
+    return;
+  }
+  const old = loadGemm({ without: ['convTrunk', 'convTrunkGrad'] }).gemm;
+  assert.ok(old, 'the addon loads without those exports');
+  assert.equal(old.convTrunk, null);
+  assert.equal(old.convTrunkGrad, null);
 });
 
 test(
