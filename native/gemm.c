@@ -2123,6 +2123,11 @@ static int trunk_direct(const ConvDims *d, int L, int dxFrom) {
 static size_t trunk_in(const ConvDims *c) { return (size_t)c->H * c->W * c->Ci; }   /* floats an image, input */
 static size_t trunk_out(const ConvDims *c) { return (size_t)c->OH * c->OW * c->Co; } /* floats an image, output */
 
+/* Floats of each layer's filter (wf), bias (wb) and output for N images (wy). */
+static void trunk_sizes(const ConvDims *d, int L, size_t N, size_t *wf, size_t *wb, size_t *wy) {
+  for (int l = 0; l < L; l++) wf[l] = (size_t)d[l].KH * d[l].KW * d[l].Ci * d[l].Co, wb[l] = (size_t)d[l].Co, wy[l] = N * trunk_out(&d[l]);
+}
+
 /* convTrunk(dims, x, filters, biases, ys, group): ys[l] = relu(conv(ys[l - 1], filters[l]) + biases[l]) with ys[-1] = x;
  * ys[l] null (not the last) keeps only a group's values. Returns false (nothing done) where the direct kernels do not
  * apply (the caller then runs the layers one by one). group: images a group, 0 = TRUNK_GROUP. */
@@ -2139,7 +2144,7 @@ static napi_value ConvTrunk(napi_env env, napi_callback_info info) {
   if (!trunk_dims(env, a[0], d, &L) || !i32(env, a[5], &group, "group")) return NULL;
   const size_t N = (size_t)d[0].N;
   size_t wf[TRUNK_MAX], wb[TRUNK_MAX], wy[TRUNK_MAX];
-  for (int l = 0; l < L; l++) wf[l] = (size_t)d[l].KH * d[l].KW * d[l].Ci * d[l].Co, wb[l] = (size_t)d[l].Co, wy[l] = N * trunk_out(&d[l]);
+  trunk_sizes(d, L, N, wf, wb, wy);
   float *x[1], *F[TRUNK_MAX], *B[TRUNK_MAX], *Y[TRUNK_MAX];
   if (!trunk_one(env, a[1], N * trunk_in(&d[0]), 0, x, "x") || !trunk_arrays(env, a[2], L, wf, 0, F, "filters") || !trunk_arrays(env, a[3], L, wb, 0, B, "biases") ||
       !trunk_arrays(env, a[4], L, wy, (1u << (L - 1)) - 1u, Y, "ys"))
@@ -2192,7 +2197,7 @@ static napi_value ConvTrunkGrad(napi_env env, napi_callback_info info) {
   const size_t N = (size_t)d[0].N;
   const size_t wx = N * trunk_in(&d[0]);
   size_t wf[TRUNK_MAX], wb[TRUNK_MAX], wy[TRUNK_MAX];
-  for (int l = 0; l < L; l++) wf[l] = (size_t)d[l].KH * d[l].KW * d[l].Ci * d[l].Co, wb[l] = (size_t)d[l].Co, wy[l] = N * trunk_out(&d[l]);
+  trunk_sizes(d, L, N, wf, wb, wy);
   float *x[1], *dy[1], *dx[1], *F[TRUNK_MAX], *Y[TRUNK_MAX], *DF[TRUNK_MAX], *DB[TRUNK_MAX];
   if (!trunk_one(env, a[1], wx, 0, x, "x") || !trunk_arrays(env, a[2], L, wf, 0, F, "filters") || !trunk_arrays(env, a[3], L, wy, 0, Y, "ys") ||
       !trunk_one(env, a[4], wy[L - 1], 0, dy, "dy") || !trunk_arrays(env, a[5], L, wf, 0, DF, "dfilters") ||
