@@ -2123,28 +2123,37 @@ static int trunk_direct(const ConvDims *d, int L, int dxFrom) {
 static size_t trunk_in(const ConvDims *c) { return (size_t)c->H * c->W * c->Ci; }   /* floats an image, input */
 static size_t trunk_out(const ConvDims *c) { return (size_t)c->OH * c->OW * c->Co; } /* floats an image, output */
 
-/* Floats of each layer's filter (wf), bias (wb) and output for N images (wy). */
-static void trunk_sizes(const ConvDims *d, int L, size_t N, size_t *wf, size_t *wb, size_t *wy) {
-  for (int l = 0; l < L; l++) wf[l] = (size_t)d[l].KH * d[l].KW * d[l].Ci * d[l].Co, wb[l] = (size_t)d[l].Co, wy[l] = N * trunk_out(&d[l]);
+/* The trunk calls' common arguments: exactly `want` of them into a[], the layers' dims from a[0], the group from the
+ * last, and the floats of each layer's filter (wf), bias (wb) and output for the batch (wy). 0: an exception is set. */
+static int trunk_args(napi_env env, napi_callback_info info, size_t want, napi_value *a, const char *name, ConvDims *d, int *L,
+                      int *group, size_t *wf, size_t *wb, size_t *wy) {
+  size_t argc = want;
+  if (napi_get_cb_info(env, info, &argc, a, NULL, NULL) != napi_ok) {
+    napi_throw_error(env, NULL, "gemm: N-API call failed: napi_get_cb_info");
+    return 0;
+  }
+  if (argc != want) {
+    char msg[80];
+    snprintf(msg, sizeof msg, "gemm.%s: expected %zu arguments", name, want);
+    napi_throw_type_error(env, NULL, msg);
+    return 0;
+  }
+  if (!trunk_dims(env, a[0], d, L) || !i32(env, a[want - 1], group, "group")) return 0;
+  for (int l = 0; l < *L; l++)
+    wf[l] = (size_t)d[l].KH * d[l].KW * d[l].Ci * d[l].Co, wb[l] = (size_t)d[l].Co, wy[l] = (size_t)d[0].N * trunk_out(&d[l]);
+  return 1;
 }
 
 /* convTrunk(dims, x, filters, biases, ys, group): ys[l] = relu(conv(ys[l - 1], filters[l]) + biases[l]) with ys[-1] = x;
  * ys[l] null (not the last) keeps only a group's values. Returns false (nothing done) where the direct kernels do not
  * apply (the caller then runs the layers one by one). group: images a group, 0 = TRUNK_GROUP. */
 static napi_value ConvTrunk(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
   napi_value a[6];
-  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
-  if (argc != 6) {
-    napi_throw_type_error(env, NULL, "gemm.convTrunk: expected 6 arguments");
-    return NULL;
-  }
   ConvDims d[TRUNK_MAX];
   int L = 0, group = 0;
-  if (!trunk_dims(env, a[0], d, &L) || !i32(env, a[5], &group, "group")) return NULL;
-  const size_t N = (size_t)d[0].N;
   size_t wf[TRUNK_MAX], wb[TRUNK_MAX], wy[TRUNK_MAX];
-  trunk_sizes(d, L, N, wf, wb, wy);
+  if (!trunk_args(env, info, 6, a, "convTrunk", d, &L, &group, wf, wb, wy)) return NULL;
+  const size_t N = (size_t)d[0].N;
   float *x[1], *F[TRUNK_MAX], *B[TRUNK_MAX], *Y[TRUNK_MAX];
   if (!trunk_one(env, a[1], N * trunk_in(&d[0]), 0, x, "x") || !trunk_arrays(env, a[2], L, wf, 0, F, "filters") || !trunk_arrays(env, a[3], L, wb, 0, B, "biases") ||
       !trunk_arrays(env, a[4], L, wy, (1u << (L - 1)) - 1u, Y, "ys"))
@@ -2184,20 +2193,13 @@ static napi_value ConvTrunk(napi_env env, napi_callback_info info) {
  * (dy) for every layer's filter and bias, and for x when dx is given (else not computed). ys: every layer's output,
  * as convTrunk kept them. Returns false (nothing done) where the direct kernels do not apply. */
 static napi_value ConvTrunkGrad(napi_env env, napi_callback_info info) {
-  size_t argc = 9;
   napi_value a[9];
-  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
-  if (argc != 9) {
-    napi_throw_type_error(env, NULL, "gemm.convTrunkGrad: expected 9 arguments");
-    return NULL;
-  }
   ConvDims d[TRUNK_MAX];
   int L = 0, group = 0;
-  if (!trunk_dims(env, a[0], d, &L) || !i32(env, a[8], &group, "group")) return NULL;
+  size_t wf[TRUNK_MAX], wb[TRUNK_MAX], wy[TRUNK_MAX];
+  if (!trunk_args(env, info, 9, a, "convTrunkGrad", d, &L, &group, wf, wb, wy)) return NULL;
   const size_t N = (size_t)d[0].N;
   const size_t wx = N * trunk_in(&d[0]);
-  size_t wf[TRUNK_MAX], wb[TRUNK_MAX], wy[TRUNK_MAX];
-  trunk_sizes(d, L, N, wf, wb, wy);
   float *x[1], *dy[1], *dx[1], *F[TRUNK_MAX], *Y[TRUNK_MAX], *DF[TRUNK_MAX], *DB[TRUNK_MAX];
   if (!trunk_one(env, a[1], wx, 0, x, "x") || !trunk_arrays(env, a[2], L, wf, 0, F, "filters") || !trunk_arrays(env, a[3], L, wy, 0, Y, "ys") ||
       !trunk_one(env, a[4], wy[L - 1], 0, dy, "dy") || !trunk_arrays(env, a[5], L, wf, 0, DF, "dfilters") ||
