@@ -67,6 +67,7 @@ export function trainerFields(d: { checkpoint: string; workDir: string }) {
     critics: learningField('critics'),
     targetCritics: learningField('targetCritics'),
     criticPolyak: learningField('criticPolyak'),
+    temperature: learningField('temperature'),
     seed: T.integer({ minimum: 0, maximum: 1e9, default: 0, description: 'seed of batches and initialisation' }),
     reward: T.enum(['rewardProb', 'gt'], {
       default: DEFAULT_ONLINE.reward,
@@ -97,6 +98,7 @@ export function trainerConfigOf(a: TrainerFlagValues): Omit<OnlineTrainerConfig,
     critics: a.critics,
     targetCritics: a.targetCritics,
     criticPolyak: a.criticPolyak,
+    temperature: a.temperature,
     seed: a.seed,
     reward: a.reward,
   };

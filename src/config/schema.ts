@@ -301,6 +301,12 @@ export const LearningConfigSchema = T.object(
       default: null,
       description: "the policy head's learning rate online; null: the checkpoint's (3e-4)",
     }),
+    temperature: T.nullable(T.number({ exclusiveMinimum: 0, maximum: 100 }), {
+      default: null,
+      description:
+        "inverse temperature beta of IQL's advantage weights exp(beta * A) online (how greedily the policy follows the practice actions the critics rank above V); null: the checkpoint's (3)",
+      cli: { flag: '--temperature', arg: 'BETA|checkpoint', nullWord: 'checkpoint' },
+    }),
     critics: T.nullable(T.integer({ minimum: 1, maximum: 32 }), {
       default: 10,
       description:
@@ -453,6 +459,7 @@ export const OVERRIDES = {
   critics: 'learning.critics',
   targetCritics: 'learning.targetCritics',
   criticPolyak: 'learning.criticPolyak',
+  temperature: 'learning.temperature',
   shadowGateEpisodes: 'learning.shadowGate.episodes',
   shadowGateMargin: 'learning.shadowGate.margin',
 } as const;

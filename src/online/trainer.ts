@@ -97,6 +97,8 @@ export interface OnlineTrainerConfig {
   /** Adam learning rate of the policy head online; null = the checkpoint's (3e-4). A lower one is VRL3's
    *  conservative start. */
   actorLr: number | null;
+  /** Inverse temperature of the AWR weights exp(beta * A) online; null = the checkpoint's (3). */
+  temperature: number | null;
   /** Q critics; null = the checkpoint's. More than the checkpoint has: RLPD's ensemble, the extra critics started by
    *  IqlAgent.loadCheckpoint's critic growth (hidden layers of the checkpoint's critics, fresh output layers). */
   critics: number | null;
@@ -124,6 +126,7 @@ export type TrainerSettings = Pick<
   | 'warmupUpdates'
   | 'evidenceGate'
   | 'actorLr'
+  | 'temperature'
   | 'critics'
   | 'targetCritics'
   | 'criticPolyak'
@@ -141,6 +144,7 @@ export function trainerSettings(l: TrainerSettings): TrainerSettings {
     warmupUpdates: l.warmupUpdates,
     evidenceGate: l.evidenceGate,
     actorLr: l.actorLr,
+    temperature: l.temperature,
     critics: l.critics,
     targetCritics: l.targetCritics,
     criticPolyak: l.criticPolyak,
@@ -452,10 +456,14 @@ export function checkpointConfig(dir: string): IqlConfig {
 }
 
 /** The agent's config online: the checkpoint's, with the trainer's actor learning rate and critic settings. */
-export function onlineAgentConfig(saved: IqlConfig, c: Pick<OnlineTrainerConfig, 'actorLr' | 'critics' | 'targetCritics' | 'criticPolyak'>): IqlConfig {
+export function onlineAgentConfig(
+  saved: IqlConfig,
+  c: Pick<OnlineTrainerConfig, 'actorLr' | 'temperature' | 'critics' | 'targetCritics' | 'criticPolyak'>,
+): IqlConfig {
   return {
     ...saved,
     ...(c.actorLr !== null ? { actorLr: c.actorLr } : {}),
+    ...(c.temperature !== null ? { temperature: c.temperature } : {}),
     ...(c.critics !== null ? { critics: c.critics } : {}),
     ...(c.targetCritics !== null ? { targetCritics: c.targetCritics } : {}),
     ...(c.criticPolyak !== null ? { polyak: c.criticPolyak } : {}),
@@ -545,6 +553,7 @@ export class OnlineTrainer {
       throw new Error(`online trainer: field 'warmupUpdates' must be an integer >= 0, got ${cfg.warmupUpdates}`);
     if (cfg.actorLr !== null && !(cfg.actorLr > 0 && cfg.actorLr < 1))
       throw new Error(`online trainer: field 'actorLr' must be in (0, 1) or null, got ${cfg.actorLr}`);
+    if (cfg.temperature !== null && !(cfg.temperature > 0)) throw new Error(`online trainer: field 'temperature' must be > 0 or null, got ${cfg.temperature}`);
     this.cfg = cfg;
     this.rng = new Rng(deriveSeed(cfg.seed, 'online-trainer'));
   }

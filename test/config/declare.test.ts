@@ -65,6 +65,7 @@ test('every flag comes from a field declaration, with its help line and default'
     '--shadow-gate-episodes',
     '--shadow-gate-margin',
     '--target-critics',
+    '--temperature',
     '--tick-hz',
     '--utd',
     '--warmup-updates',
