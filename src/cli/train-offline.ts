@@ -45,6 +45,13 @@ export const TRAIN_OFFLINE = command({
     checkpointEvery: T.integer({ minimum: 1, maximum: 1_000_000, default: DEFAULT_OFFLINE.checkpointEvery, description: 'updates between checkpoints' }),
     resume: T.boolean({ description: "continue from the checkpoint directory's latest checkpoint (a finished run just re-exports and evaluates)" }),
     logEvery: T.integer({ minimum: 1, maximum: 1_000_000, default: DEFAULT_OFFLINE.logEvery, description: 'updates between log lines' }),
+    weightAverage: T.number({
+      minimum: 0,
+      maximum: 1,
+      default: DEFAULT_OFFLINE.weightAverage,
+      description: 'Polyak rate of a running average of every weight, which the last checkpoint and the export carry (0 = the last iterate)',
+      cli: { arg: 'RATE' },
+    }),
     evalTrials: T.integer({
       minimum: 0,
       maximum: 1000,
@@ -97,6 +104,7 @@ export async function main(argv: string[]): Promise<number> {
       checkpointEvery: a.checkpointEvery,
       resume: a.resume,
       logEvery: a.logEvery,
+      weightAverage: a.weightAverage,
     };
     if (a.selectEvery > 0 && !a.checkpointDir) throw new UsageError('--select-every needs --checkpoint-dir (the best checkpoint is kept there)');
     if (a.selectEvery % a.checkpointEvery !== 0)

@@ -482,6 +482,11 @@ export class IqlAgent {
     }
   }
 
+  /** Every variable an update trains (each network's head, its encoder and auxiliary head unless frozen, log std). */
+  trainedVariables(): tf.Variable[] {
+    return [...this.vars('pi'), ...this.vars('q'), ...this.vars('v')];
+  }
+
   // --- input assembly
   private imageShape(): [number, number, number] {
     if (!this.config.daib) throw new Error('IQL: no image shape in features mode');

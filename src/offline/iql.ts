@@ -16,6 +16,7 @@ import { backendLabel } from '../learn/backend.ts';
 import type { DaibMethod } from '../learn/daib.ts';
 import { DEFAULT_IQL, IqlAgent, iqlDaibConfig, type IqlConfig, type IqlStats } from '../learn/iql.ts';
 import { saveOnnxModel } from '../learn/export.ts';
+import { assignValues, polyakArrays, variableValues } from '../learn/optim.ts';
 import type { ModelCard } from '../policy/card.ts';
 import { Store } from '../store/index.ts';
 import { deriveSeed } from '../util/rng.ts';
@@ -56,6 +57,11 @@ export interface OfflineOptions {
   stopAfter?: number;
   /** Residual bound per axis (m); must match the daemon's residualBoundM. */
   actionBound: number;
+  /** Polyak rate of a running average of every trained weight (encoders, heads, log std): after each update
+   *  avg <- (1 - rate) avg + rate w, and the last step's checkpoint and the export carry the average, not the last
+   *  SGD iterate (one run's raw policy swings between checkpoints: results/offline-stage/). 0 = off. The average
+   *  restarts from the current weights when a run resumes. */
+  weightAverage: number;
   onLog?: (s: IqlStats & { updatesPerSec: number }) => void;
   /** Called after each checkpoint is saved (train-offline's checkpoint selection, src/offline/select.ts). */
   onCheckpoint?: (run: OfflineModel) => Promise<void>;
@@ -79,6 +85,7 @@ export const DEFAULT_OFFLINE: Omit<OfflineOptions, 'db' | 'split' | 'checkpointD
   resume: false,
   logEvery: 50,
   actionBound: 0.005,
+  weightAverage: 0,
 };
 
 export interface OfflineRun {
@@ -167,6 +174,8 @@ export async function trainOffline(o: OfflineOptions): Promise<OfflineRun> {
   let done = 0;
   let last: IqlStats | null = null;
   let interrupted = false;
+  const trained = o.weightAverage > 0 ? agent.trainedVariables() : [];
+  const avg = o.weightAverage > 0 ? variableValues(trained) : null;
   while (agent.step < o.steps) {
     if (o.stopAfter !== undefined && done >= o.stopAfter) {
       interrupted = true;
@@ -175,6 +184,10 @@ export async function trainOffline(o: OfflineOptions): Promise<OfflineRun> {
     // The batch of update k depends only on (seed, k): see the file header.
     const sampler = new TransitionSampler(data, { seed: deriveSeed(o.seed, 'offline-batch', agent.step), batchSize: o.batchSize });
     last = agent.update(sampler.sample());
+    if (avg) {
+      polyakArrays(avg, variableValues(trained), o.weightAverage);
+      if (agent.step === o.steps) assignValues(trained, avg);
+    }
     done++;
     stepsLog++;
     if (agent.step % o.logEvery === 0 || agent.step === o.steps) {

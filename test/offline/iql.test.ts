@@ -7,6 +7,7 @@ import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/learn/backend.ts';
+import { variableValues } from '../../src/learn/optim.ts';
 import { PolicyController } from '../../src/control/policy-controller.ts';
 import { createController } from '../../src/control/registry.ts';
 import { cardPathFor, readCard } from '../../src/policy/card.ts';
@@ -109,6 +110,30 @@ test('interrupted offline IQL resumes to exactly the uninterrupted result', asyn
   assert.equal(e.result.cells.length, 2 * HELD_OUT.length);
   const m = policyMetrics(report);
   assert.ok(Number.isFinite(m.successRate_heldout_I_bias1p5mm_policy));
+});
+
+test('weightAverage: the last step carries the running average of every trained weight, not the last iterate', async () => {
+  // The batches of update k depend only on (seed, k), so runs of 0, 1 and 2 updates give the iterates w0, w1, w2.
+  const weights = async (steps: number, weightAverage = 0): Promise<Float32Array[]> => {
+    const run = await trainOffline(opts(null, { steps, weightAverage, resume: false }));
+    const w = variableValues(run.agent.trainedVariables());
+    run.agent.dispose();
+    return w;
+  };
+  const [w0, w1, w2] = [await weights(0), await weights(1), await weights(2)];
+  const averaged = await weights(2, 0.5);
+  // avg: w0 -> 0.5 w0 + 0.5 w1 -> 0.25 w0 + 0.25 w1 + 0.5 w2.
+  let maxErr = 0;
+  let moved = 0;
+  averaged.forEach((a, i) => {
+    for (let k = 0; k < a.length; k++) {
+      const want = 0.25 * (w0[i]?.[k] ?? NaN) + 0.25 * (w1[i]?.[k] ?? NaN) + 0.5 * (w2[i]?.[k] ?? NaN);
+      maxErr = Math.max(maxErr, Math.abs((a[k] as number) - want));
+      moved = Math.max(moved, Math.abs((a[k] as number) - (w2[i]?.[k] ?? NaN)));
+    }
+  });
+  assert.ok(maxErr < 1e-6, `average off by ${maxErr}`);
+  assert.ok(moved > 1e-5, 'the averaged weights are the last iterate');
 });
 
 // Table 7's "no DAIB in the policy": the same pipeline with plain ERM encoders (no domain adversary, no bottleneck).
