@@ -1,5 +1,6 @@
 #!/bin/bash
-# one online run: $1 tag, $2 seed, $3 connector, rest: extra experiment flags; the from-scratch models in s13-snap/models
+# one online run: $1 tag, $2 seed, $3 connector, rest: extra experiment flags; run from the snapshot $SNAP
+# (data/runs/<SNAP>, a git archive of the code with its models/; default s13-snap: the from-scratch models)
 tag=$1; s=$2; c=$3; shift 3; n=$tag/seed-$s-$c; out=/work/main/data/runs/s13/$n
 mkdir -p /work/main/data/runs/s13/$tag
 cd /work/main/data/runs/${SNAP:-s13-snap}
