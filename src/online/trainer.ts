@@ -455,7 +455,7 @@ export function checkpointConfig(dir: string): IqlConfig {
   return m.config.daib ? { ...m.config, daib: savedDaibConfig(m.config.daib) } : m.config;
 }
 
-/** The agent's config online: the checkpoint's, with the trainer's actor learning rate and critic settings. */
+/** The agent's config online: the checkpoint's, with the trainer's actor learning rate, temperature and critic settings. */
 export function onlineAgentConfig(
   saved: IqlConfig,
   c: Pick<OnlineTrainerConfig, 'actorLr' | 'temperature' | 'critics' | 'targetCritics' | 'criticPolyak'>,
