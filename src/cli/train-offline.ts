@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { runIfMain } from '../util/args.ts';
 import { DAIB_METHODS } from '../learn/daib.ts';
 import { backendLabel, initBackend } from '../learn/backend.ts';
-import { DEFAULT_OFFLINE, exportOffline, trainOffline, type OfflineModel, type OfflineOptions } from '../offline/iql.ts';
+import { ACTOR_LR_SCHEDULES, DEFAULT_OFFLINE, exportOffline, trainOffline, type OfflineModel, type OfflineOptions } from '../offline/iql.ts';
 import { evaluatePolicy, formatPolicyEval, policyMetrics } from '../offline/evaluate-policy.ts';
 import { log, splitFrom, writeJson } from '../offline/common.ts';
 import { readSelection, scoreCheckpoint, type SelectionState } from '../offline/select.ts';
@@ -51,6 +51,10 @@ export const TRAIN_OFFLINE = command({
       default: DEFAULT_OFFLINE.weightAverage,
       description: 'Polyak rate of a running average of every weight, which the last checkpoint and the export carry (0 = the last iterate)',
       cli: { arg: 'RATE' },
+    }),
+    actorLrSchedule: T.enum(ACTOR_LR_SCHEDULES, {
+      default: DEFAULT_OFFLINE.actorLrSchedule,
+      description: "the actor's learning rate over the run: constant, or cosine (IQL's recipe: down to 0 at the last update)",
     }),
     evalTrials: T.integer({
       minimum: 0,
@@ -105,6 +109,7 @@ export async function main(argv: string[]): Promise<number> {
       resume: a.resume,
       logEvery: a.logEvery,
       weightAverage: a.weightAverage,
+      actorLrSchedule: a.actorLrSchedule,
     };
     if (a.selectEvery > 0 && !a.checkpointDir) throw new UsageError('--select-every needs --checkpoint-dir (the best checkpoint is kept there)');
     if (a.selectEvery % a.checkpointEvery !== 0)

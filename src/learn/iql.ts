@@ -482,6 +482,18 @@ export class IqlAgent {
     }
   }
 
+  /**
+   * The actor's (policy head, its encoder, log std) learning rate from the next update on, for a schedule over an
+   * offline run (src/offline/iql.ts). Not saved in checkpoints: an agent loaded from one starts at config.actorLr.
+   */
+  setActorLearningRate(lr: number): void {
+    if (!(lr >= 0)) throw new Error(`IQL: actor learning rate must be >= 0, got ${lr}`);
+    const opt = this.optimizers.pi;
+    if (opt instanceof HeapAdam) opt.learningRate = lr;
+    // tfjs' AdamOptimizer keeps the rate in a protected field that every applyGradients reads.
+    else (opt as unknown as { learningRate: number }).learningRate = lr;
+  }
+
   /** Every variable an update trains (each network's head, its encoder and auxiliary head unless frozen, log std). */
   trainedVariables(): tf.Variable[] {
     return [...this.vars('pi'), ...this.vars('q'), ...this.vars('v')];

@@ -85,7 +85,8 @@ export class HeapAdam extends tf.Optimizer {
   private v: Float32Array[] = [];
 
   constructor(
-    readonly learningRate: number,
+    /** Read at every step: a schedule may change it between steps (IqlAgent.setActorLearningRate). */
+    public learningRate: number,
     readonly beta1 = 0.9,
     readonly beta2 = 0.999,
     readonly epsilon = 1e-7,

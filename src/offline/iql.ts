@@ -62,6 +62,14 @@ export interface OfflineOptions {
    *  SGD iterate (one run's raw policy swings between checkpoints: results/offline-stage/). 0 = off. The average
    *  restarts from the current weights when a run resumes. */
   weightAverage: number;
+  /**
+   * The actor's learning rate over the run: 'constant' (IqlConfig.actorLr at every update) or 'cosine', IQL's reference
+   * recipe: actorLr (1 + cos(pi k / steps)) / 2 at update k, falling to 0 at the last, so the exported policy is a
+   * settled fit of the final advantages, not wherever a constant-step iterate happened to stop (one run's policy swings
+   * between checkpoints: results/offline-stage/). A function of the step, so a resumed run follows it exactly; critics
+   * and V keep their constant rates, and the online trainer starts again at actorLr.
+   */
+  actorLrSchedule: ActorLrSchedule;
   onLog?: (s: IqlStats & { updatesPerSec: number }) => void;
   /** Called after each checkpoint is saved (train-offline's checkpoint selection, src/offline/select.ts). */
   onCheckpoint?: (run: OfflineModel) => Promise<void>;
@@ -86,7 +94,17 @@ export const DEFAULT_OFFLINE: Omit<OfflineOptions, 'db' | 'split' | 'checkpointD
   logEvery: 50,
   actionBound: 0.005,
   weightAverage: 0,
+  actorLrSchedule: 'constant',
 };
+
+export const ACTOR_LR_SCHEDULES = ['constant', 'cosine'] as const;
+export type ActorLrSchedule = (typeof ACTOR_LR_SCHEDULES)[number];
+
+/** The actor's learning rate for update `step` (0-based) of a `steps`-update run: see OfflineOptions.actorLrSchedule. */
+export function actorLearningRate(schedule: ActorLrSchedule, base: number, step: number, steps: number): number {
+  if (schedule === 'constant') return base;
+  return (base * (1 + Math.cos((Math.PI * Math.min(step, steps)) / steps))) / 2;
+}
 
 export interface OfflineRun {
   agent: IqlAgent;
@@ -183,6 +201,7 @@ export async function trainOffline(o: OfflineOptions): Promise<OfflineRun> {
     }
     // The batch of update k depends only on (seed, k): see the file header.
     const sampler = new TransitionSampler(data, { seed: deriveSeed(o.seed, 'offline-batch', agent.step), batchSize: o.batchSize });
+    if (o.actorLrSchedule !== 'constant') agent.setActorLearningRate(actorLearningRate(o.actorLrSchedule, agent.config.actorLr, agent.step, o.steps));
     last = agent.update(sampler.sample());
     if (avg) {
       polyakArrays(avg, variableValues(trained), o.weightAverage);
@@ -262,6 +281,7 @@ export function exportOffline(
     encoderMethod: method,
     batchSize: o.batchSize,
     steps: o.steps,
+    actorLrSchedule: o.actorLrSchedule,
     imageSize: o.imageSize,
     reward: 'rewardProb (ground truth 0/1 on prior data)',
     augmentation: `random shift, pad ${c.shiftPad} px`,
