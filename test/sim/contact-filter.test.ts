@@ -13,7 +13,8 @@ import type { Mujoco } from '../../src/sim/mujoco.ts';
 test('every connector: the contact filter leaves poses, wrenches and contacts bitwise as they were, from the start to pressing in the holes', async () => {
   let steps = 0;
   let inContact = 0;
-  for (const def of loadConnectors()) {
+  const defs = loadConnectors();
+  for (const def of defs) {
     const on = await SimCell.create({ connector: def, imageSize: 0, goalNoise: 0.002 });
     const off = await SimCell.create({ connector: def, imageSize: 0, goalNoise: 0.002 });
     off.contactFilter(false);
@@ -49,8 +50,8 @@ test('every connector: the contact filter leaves poses, wrenches and contacts bi
       off.dispose();
     }
   }
-  assert.equal(steps, 20 * 2 * 17);
-  assert.ok(inContact >= 30, `the plug ends in contact in ${inContact} of 40 episodes`);
+  assert.equal(steps, defs.length * 2 * 17);
+  assert.ok(inContact >= 0.75 * defs.length * 2, `the plug ends in contact in ${inContact} of ${defs.length * 2} episodes`);
 });
 
 test("MuJoCo's broadphase sees the filter: each socket body's body_conaffinity is its geoms' current OR, 0 while all are off", async () => {
