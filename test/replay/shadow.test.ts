@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { recentStarts, shadowGate } from '../../src/replay/shadow.ts';
 import { SwapManager } from '../../src/swap/manager.ts';
+import { cardPathFor, readCard } from '../../src/policy/card.ts';
 import { learningPlan } from '../../src/app/learning.ts';
 import { loadDaemonConfig } from '../../src/config/load.ts';
 import { logged, rig, root, tickUntil, type Rig } from '../daemon/helpers.ts';
@@ -57,7 +58,8 @@ describe('shadow swap gate', () => {
     const refused = await strict.offer(path);
     strict.close();
     assert.equal(refused.accepted, false);
-    assert.match(refused.reason, /^shadow gate refused: candidate policy-iql-offline@1 \d+% vs driving p-only \d+%/);
+    const card = readCard(cardPathFor(path));
+    assert.match(refused.reason, new RegExp(`^shadow gate refused: candidate ${card.name}@${card.version} \\d+% vs driving p-only \\d+%`));
     assert.equal(strict.stats.shadowRefused, 1);
     assert.ok(strict.stats.lastShadowMs! > 0);
     assert.equal(r.app.daemon.policyVersion, null, 'the refused candidate never drives');
