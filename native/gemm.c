@@ -65,7 +65,7 @@
  *   Every array is a Float32Array (views on the wasm heap work: no copy); sizes are checked before any access.
  *
  * Two threads (setThreads(2)): a GEMM of at least SPLIT_MNK multiply-adds and 8192 outputs is cut into two blocks
- * of output rows or columns (a multiple of 16); Adam, LayerNorm, bias sums and ReLU into two ranges of elements, rows
+ * of output rows (a multiple of 48); Adam, LayerNorm, bias sums and ReLU into two ranges of elements, rows
  * or columns. One helper thread and the calling thread each claim blocks (an atomic counter), so when the helper is
  * not scheduled (a loaded machine) the caller does both and nothing waits for it. Each output value is computed by
  * the same code in the same order as on one thread, so the results are bit-identical (test/learn/gemm-threads.test.ts);
@@ -504,7 +504,10 @@ static void gemm_part(void *arg, int part) {
   else gemm_block(j, 0, j->M, part == 0 ? 0 : j->cut, part == 0 ? j->cut : j->N);
 }
 
-/* The job on one thread, or cut in two along its longer output side (at a multiple of 16: whole micro-tiles). */
+/* The job on one thread, or cut in two blocks of output rows at a multiple of 48: whole micro-tiles of OpenBLAS's
+ * SkylakeX (16) and Haswell (24 rows) sgemm kernels. A block that starts inside a micro-tile sums some values in
+ * another order: with Haswell's kernels (OPENBLAS_CORETYPE=Haswell, or an AMD CPU) row cuts at 16, 32 or 64 changed
+ * bits, cuts at 48, 96 and 144 did not; a column cut (at 144) changed bits too, so only rows are cut. */
 static void run_gemm(GemmJob *j) {
   const int64_t mnk = (int64_t)j->M * j->N * j->K;
   const int side = j->M >= j->N ? j->M : j->N;
@@ -514,8 +517,12 @@ static void run_gemm(GemmJob *j) {
     gemm_block(j, 0, j->M, 0, j->N);
     return;
   }
-  j->byRows = j->M >= j->N;
-  j->cut = ((side / 2 + 15) / 16) * 16;
+  j->byRows = true;
+  j->cut = ((j->M / 2 + 47) / 48) * 48;
+  if (j->cut >= j->M) {
+    gemm_block(j, 0, j->M, 0, j->N);
+    return;
+  }
   run_parts(gemm_part, j, 2);
 }
 

@@ -113,8 +113,10 @@ test('conv2d filter and input gradients match the cpu backend (strides, same/val
     nativeGemm()?.setConvWide(true);
     const what = `${JSON.stringify(c)} ${native}`;
     assert.ok(maxRelErr(got[2] as Float32Array, ref[2] as Float32Array) < 1e-4, `conv ${what}: ${maxRelErr(got[2] as Float32Array, ref[2] as Float32Array)}`);
+    // A filter gradient sums hundreds of products of values in the hundreds, in the BLAS kernel's order: OpenBLAS's
+    // Haswell kernels put im2col 1.4e-4 from tfjs cpu on the 32-channel case (a wrong gradient is off by ~1).
     assert.ok(
-      maxRelErr(got[1] as Float32Array, ref[1] as Float32Array) < 1e-4,
+      maxRelErr(got[1] as Float32Array, ref[1] as Float32Array) < 5e-4,
       `filter grad ${what}: ${maxRelErr(got[1] as Float32Array, ref[1] as Float32Array)}`,
     );
     assert.ok(
