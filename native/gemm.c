@@ -463,8 +463,7 @@ typedef struct {
   const float *bias;
   int32_t biasMode, act;
   float leak, beta;
-  int byRows; /* cut rows (else columns) at `cut` */
-  int cut;
+  int cut; /* the first row of the second block */
   int bf16; /* inputs rounded to bf16 through oneDNN (the precision when the sgemm call was made) */
 } GemmJob;
 
@@ -500,8 +499,7 @@ static void gemm_block(const GemmJob *j, int r0, int r1, int c0, int c1) {
 
 static void gemm_part(void *arg, int part) {
   const GemmJob *j = (const GemmJob *)arg;
-  if (j->byRows) gemm_block(j, part == 0 ? 0 : j->cut, part == 0 ? j->cut : j->M, 0, j->N);
-  else gemm_block(j, 0, j->M, part == 0 ? 0 : j->cut, part == 0 ? j->cut : j->N);
+  gemm_block(j, part == 0 ? 0 : j->cut, part == 0 ? j->cut : j->M, 0, j->N);
 }
 
 /* The job on one thread, or cut in two blocks of output rows at a multiple of 48: whole micro-tiles of OpenBLAS's
@@ -517,7 +515,6 @@ static void run_gemm(GemmJob *j) {
     gemm_block(j, 0, j->M, 0, j->N);
     return;
   }
-  j->byRows = true;
   j->cut = ((j->M / 2 + 47) / 48) * 48;
   if (j->cut >= j->M) {
     gemm_block(j, 0, j->M, 0, j->N);
