@@ -173,7 +173,7 @@ export async function trainOffline(o: OfflineOptions): Promise<OfflineRun> {
       const prev = existsSync(runFile) ? (JSON.parse(readFileSync(runFile, 'utf8')) as { digest?: { sha256?: string } }) : null;
       if (prev?.digest?.sha256 !== digest.sha256) {
         throw new Error(
-          `${runFile}: the checkpoints were trained on data with sha256 ${String(prev?.digest?.sha256)}, but ${o.db} now holds ${digest.sha256}; use a new --checkpoint-dir (or restore that database)`,
+          `${runFile}: the checkpoints were trained on data with sha256 ${String(prev?.digest?.sha256)}, but ${o.db} now holds ${digest.sha256}; use a new --checkpoint-dir (or restore that database; digests recorded before December 2026 also hashed each row's wall-clock time)`,
         );
       }
       await agent.loadCheckpoint(o.checkpointDir);

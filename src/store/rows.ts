@@ -110,10 +110,12 @@ export function transitionParams(t: TransitionInput, where = 'transition'): Tran
   };
 }
 
-/** The columns of schema version 1, without the image blob (what the dataset digest has always hashed). */
-export const TRANSITION_COLS_V1_NO_IMAGE = `t.id, t.episode_id, t.step, t.image_width, t.image_height, t.image_format, t.image_codec,
+/** Schema-1 columns but the wall-clock time and the image blob: what Store.datasetDigest hashes of every row. */
+export const TRANSITION_DIGEST_COLS_V1 = `t.id, t.episode_id, t.step, t.image_width, t.image_height, t.image_format, t.image_codec,
   t.wrench, t.ee_pos, t.ee_quat, t.goal, t.action_p, t.action_residual, t.action_executed,
-  t.reward_prob, t.gt_success, t.done, t.tick_time, t.image_stamp, t.wrench_stamp, t.policy_version, t.wall_time`;
+  t.reward_prob, t.gt_success, t.done, t.tick_time, t.image_stamp, t.wrench_stamp, t.policy_version`;
+/** The columns of schema version 1, without the image blob. */
+export const TRANSITION_COLS_V1_NO_IMAGE = `${TRANSITION_DIGEST_COLS_V1}, t.wall_time`;
 /** Column list without the image blob, for reads that do not need pixels. */
 export const TRANSITION_COLS_NO_IMAGE = `${TRANSITION_COLS_V1_NO_IMAGE}, t.intervention, t.intervention_source, t.depth_width, t.depth_height, t.depth_codec`;
 /** With the pixels: the image, and the depth image when one was logged (schema 5). */

@@ -18,7 +18,7 @@ import {
   INSERT_TRANSITION_SQL,
   TRANSITION_COLS,
   TRANSITION_COLS_NO_IMAGE,
-  TRANSITION_COLS_V1_NO_IMAGE,
+  TRANSITION_DIGEST_COLS_V1,
   UPDATE_REWARD_SQL,
   type TransitionRow,
   endParams,
@@ -815,8 +815,10 @@ export class Store {
 
   /**
    * A content hash of a training set for model cards: counts and sha256 over the selected episodes and their
-   * transitions' stored columns (compressed images included as stored), in id order. Independent of page layout,
-   * WAL state and unrelated rows, so it identifies the data a model saw. Reads in chunks.
+   * transitions' stored columns (compressed images and depth images included as stored), in id order. Independent of
+   * page layout, WAL state and unrelated rows, so it identifies the data a model saw. The wall-clock time of each row is
+   * left out: two runs of a deterministic collection then share a digest, so a card's digest can be checked against a
+   * re-collection (digests recorded before December 2026 hashed it, so no two collections matched). Reads in chunks.
    */
   datasetDigest(f: TransitionFilter = {}): DatasetDigest {
     const h = createHash('sha256');
@@ -843,10 +845,10 @@ export class Store {
       for (const v of row) add(v);
     }
     const { where: tw, params: tp } = filterSql(f);
-    // Schema-1 columns as always, then the intervention pair only where it is set: a log without interventions keeps the
-    // digest it had before migration 2 (model cards and offline checkpoints record it), a marked one hashes the marks.
+    // Schema-1 columns but the wall-clock time, then the intervention pair and the depth image only where set: a row
+    // without them hashes as before their migrations, a marked row hashes its marks, a row with depth its depth.
     const s = this.stmt(
-      `SELECT ${TRANSITION_COLS_V1_NO_IMAGE}, t.image, t.intervention, t.intervention_source FROM transitions t JOIN episodes e ON e.id = t.episode_id WHERE ${tw} AND t.id > @cursor ORDER BY t.id LIMIT 512`,
+      `SELECT ${TRANSITION_DIGEST_COLS_V1}, t.image, t.intervention, t.intervention_source, t.depth_width, t.depth_height, t.depth_codec, t.depth FROM transitions t JOIN episodes e ON e.id = t.episode_id WHERE ${tw} AND t.id > @cursor ORDER BY t.id LIMIT 512`,
     ).raw();
     let cursor = -1;
     let n = 0;
@@ -854,11 +856,16 @@ export class Store {
       const rows = s.all({ ...tp, cursor }) as unknown[][];
       for (const row of rows) {
         h.update('\x01T');
+        const depth = row.splice(row.length - 4, 4);
         const marks = row.splice(row.length - 2, 2);
         for (const v of row) add(v);
         if (marks[0] === 1) {
           h.update('\x01I');
           add(marks[1]);
+        }
+        if (depth[3] != null) {
+          h.update('\x01D');
+          for (const v of depth) add(v);
         }
       }
       n += rows.length;

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { APPLICATION_ID, SCHEMA_VERSION, Store } from '../../src/store/index.ts';
 import { assertSameTransition } from './fixtures/assert.ts';
-import { makeTransition } from './fixtures/data.ts';
+import { makeTransition, openEpisodeLog } from './fixtures/data.ts';
 
 function tmp(): { dir: string; file: string; done: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'store-test-'));
@@ -32,6 +32,39 @@ test('a new file gets our application_id, the current schema, WAL; reopening mig
     const s3 = Store.open(t.file);
     assert.equal(s3.quickCheck(), 'ok');
     s3.close();
+  } finally {
+    t.done();
+  }
+});
+
+test('the digest leaves out wall-clock times, so a repeated collection matches, and hashes the depth image', () => {
+  const t = tmp();
+  try {
+    const depth = (z: number) => ({ width: 2, height: 2, data: new Float32Array([z, 0.05, 0.06, 0]) });
+    // One log as a collection writes it, with a depth frame on the first row.
+    const log = (name: string, z: number) => {
+      const l = openEpisodeLog(join(t.dir, name));
+      const first = makeTransition(l.eid, 0);
+      l.store.appendTransitions([{ ...first, obs: { ...first.obs, depth: depth(z) } }, makeTransition(l.eid, 1)]);
+      return l;
+    };
+    const a = log('a.db', 0.0523);
+    const b = log('b.db', 0.0523);
+    // The second run of the collection: same rows, written later.
+    const raw = new Database(b.file);
+    raw.prepare('UPDATE transitions SET wall_time = wall_time + 3600000').run();
+    raw.close();
+    const da = a.store.datasetDigest();
+    assert.equal(da.transitions, 2);
+    assert.deepEqual(b.store.datasetDigest(), da);
+    // A depth frame 0.1 mm deeper is other data; so is the same log without its depth.
+    const c = log('c.db', 0.0524);
+    assert.notEqual(c.store.datasetDigest().sha256, da.sha256);
+    const raw2 = new Database(a.file);
+    raw2.prepare('UPDATE transitions SET depth = NULL, depth_width = NULL, depth_height = NULL, depth_codec = NULL').run();
+    raw2.close();
+    assert.notEqual(a.store.datasetDigest().sha256, da.sha256);
+    for (const l of [a, b, c]) l.store.close();
   } finally {
     t.done();
   }
