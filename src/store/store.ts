@@ -845,8 +845,8 @@ export class Store {
       for (const v of row) add(v);
     }
     const { where: tw, params: tp } = filterSql(f);
-    // Schema-1 columns but the wall-clock time, then the intervention pair and the depth image only where set: a row
-    // without them hashes as before their migrations, a marked row hashes its marks, a row with depth its depth.
+    // Schema-1 columns but the wall-clock time, then the intervention pair and the depth image only where set (a row
+    // without them adds nothing for them, so an older log's rows hash as a newer log's rows of the same content).
     const s = this.stmt(
       `SELECT ${TRANSITION_DIGEST_COLS_V1}, t.image, t.intervention, t.intervention_source, t.depth_width, t.depth_height, t.depth_codec, t.depth FROM transitions t JOIN episodes e ON e.id = t.episode_id WHERE ${tw} AND t.id > @cursor ORDER BY t.id LIMIT 512`,
     ).raw();
