@@ -508,15 +508,11 @@ static void gemm_part(void *arg, int part) {
  * bits, cuts at 48, 96 and 144 did not; a column cut (at 144) changed bits too, so only rows are cut. */
 static void run_gemm(GemmJob *j) {
   const int64_t mnk = (int64_t)j->M * j->N * j->K;
-  const int side = j->M >= j->N ? j->M : j->N;
-  /* Small outputs (under 8192 values) stay whole: OpenBLAS picks its small-matrix kernels by shape there, and a half
-   * could get a different kernel (another summation order) than the whole; above it, halves give the same bits. */
-  if (pool.threads < 2 || tl_nosplit || mnk < SPLIT_MNK || side < 32 || (int64_t)j->M * j->N < 8192) {
-    gemm_block(j, 0, j->M, 0, j->N);
-    return;
-  }
   j->cut = ((j->M / 2 + 47) / 48) * 48;
-  if (j->cut >= j->M) {
+  /* Small outputs (under 8192 values) stay whole: OpenBLAS picks its small-matrix kernels by shape there, and a half
+   * could get a different kernel (another summation order) than the whole; above it, halves give the same bits.
+   * So do outputs of at most 48 rows (no cut inside them). */
+  if (pool.threads < 2 || tl_nosplit || mnk < SPLIT_MNK || (int64_t)j->M * j->N < 8192 || j->cut >= j->M) {
     gemm_block(j, 0, j->M, 0, j->N);
     return;
   }
