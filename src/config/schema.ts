@@ -294,7 +294,7 @@ export const LearningConfigSchema = T.object(
     evidenceGate: T.boolean({
       default: true,
       description:
-        "the evidence gate: exports stay the offline policy until every critic of the ensemble ranks the trainer's candidate above it on practice states the critics have not yet learned from (src/online/evidence-gate.ts; on by default: no dip below the offline level in 15 runs, results/online-s11/); off: exports follow the average from the first actor update",
+        "the evidence gate: exports stay the offline policy until every critic of the ensemble ranks the trainer's candidate above it on practice states the critics have not yet learned from (src/online/evidence-gate.ts; on by default since results/online-s11/, where it removed the dips at the switch; its critics also rank later versions that drift below the offline level ahead, so it does not catch those: results/online-s16/); off: exports follow the average from the first actor update",
       cli: { flag: '--no-evidence-gate', sets: false },
     }),
     actorLr: T.nullable(T.number({ exclusiveMinimum: 0, maximum: 0.1 }), {
