@@ -32,8 +32,7 @@ const p0 = await loadPolicyFile('models/policy.onnx');
 const app = await startDaemonApp({ config, calibration, token: null, backend, policy: p0, reward: null, listen: false, startLoop: true });
 const models = join(runDir, connector, 'trainer', 'models');
 const files = readdirSync(models).filter((f) => f.endsWith('.onnx')).sort();
-const out: string[] = [];
-out.push(`offline ${await evalRun(app, 20, seed * 1000 + 17)}`);
+console.log(`offline ${await evalRun(app, 20, seed * 1000 + 17)}`);
 for (const [i, f] of files.entries()) {
   if (i % every !== 0) continue;
   const p = await loadPolicyFile(join(models, f));

@@ -12,8 +12,9 @@ for arm in sys.argv[1:]:
         n = os.path.basename(d); conn = r['connector']
         bf = os.path.join(d, 'baselines.json')
         if not os.path.exists(bf):
-            bf = f'/work/main/results/online-depth-default/runs/{n}/baselines.json'
-            if not os.path.exists(bf): bf = f'/work/main/results/online-s11c/runs/{n}/baselines.json'
+            res = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
+            bf = os.path.join(res, 'online-depth-default', 'runs', n, 'baselines.json')
+            if not os.path.exists(bf): bf = os.path.join(res, 'online-s11c', 'runs', n, 'baselines.json')
         b = json.load(open(bf))['baselines'][conn]
         best_b = max(v['successes'] for k, v in b.items() if v['scenario'] == 'II')
         dip = max(0, c[0] - min(c))
