@@ -90,7 +90,7 @@ export const PracticeConfigSchema = T.object(
     explorationNoise: T.number({
       minimum: 0,
       maximum: 0.05,
-      default: 0.001,
+      default: 0.0005,
       description: 'default std dev (m) of the Gaussian exploration noise added to the residual while practising',
     }),
     scenario: T.enum(['I', 'II'], { default: 'II', description: 'default start distribution (I: within 10 mm, II: 10-20 mm away)' }),

@@ -41,7 +41,7 @@ test('the daemon and the experiment read the same learning settings from the con
     .replace('utd: 2 ', 'utd: 3 ')
     .replace('warmupUpdates: 800 ', 'warmupUpdates: 7 ')
     .replace('gemmThreads: null ', 'gemmThreads: 2 ')
-    .replace('explorationNoise: 0.001 ', 'explorationNoise: 0.002 ')
+    .replace('explorationNoise: 0.0005 ', 'explorationNoise: 0.002 ')
     .replace('fineTune: false ', 'fineTune: true ');
   writeFileSync(file, text);
   const cfg = loadDaemonConfig(file);

@@ -171,7 +171,8 @@ test('the dashboard in Chromium: live values, practice from the page, token refu
     assert.equal(run.count, 40);
     assert.equal(run.domain, 'europlug');
     assert.equal(run.scenario, 'II');
-    assert.equal(run.explorationNoise, 0.001);
+    // The noise field left empty: the daemon's own default applies (the page keeps no copy of it).
+    assert.equal(run.explorationNoise, r.config.practice.explorationNoise);
     assert.ok(requests.length > 0 && requests.every((u) => !u.includes(TOKEN)), 'token never in a URL');
     assert.equal(await page.evaluate<string | null>("sessionStorage.getItem('insertion-daemon.token')"), TOKEN);
   });

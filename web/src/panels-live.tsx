@@ -123,14 +123,16 @@ export const PracticeCard = memo(function PracticeCard({ s, live }: { s: DaemonS
   const [domain, setDomain] = useState('');
   const [scenario, setScenario] = useState<'I' | 'II'>('II');
   const [count, setCount] = useState(10);
-  const [noiseMm, setNoiseMm] = useState(1);
+  // Empty: the daemon's own default (practice.explorationNoise) applies; the page keeps no copy of it.
+  const [noiseMm, setNoiseMm] = useState<number | null>(null);
   const run = s?.practice ?? null;
   const ep0 = s?.episode ?? null;
   // Status comes about once a second; the live steps say where the episode is now.
   const ep = ep0 && live && live.episodeId === ep0.id ? { ...ep0, step: Math.max(ep0.step, live.step + 1) } : ep0;
   const start = (e: Event): void => {
     e.preventDefault();
-    const body: Record<string, unknown> = { count, scenario, explorationNoise: Math.round(noiseMm * 1e3) / 1e6 };
+    const body: Record<string, unknown> = { count, scenario };
+    if (noiseMm !== null) body['explorationNoise'] = Math.round(noiseMm * 1e3) / 1e6;
     if (domain) body['domain'] = domain;
     void act('Start practice', '/practice/start', body);
   };
@@ -170,7 +172,19 @@ export const PracticeCard = memo(function PracticeCard({ s, live }: { s: DaemonS
         </label>
         <label>
           <span title="std dev of the exploration noise added to the residual">Noise σ (mm)</span>
-          <input type="number" min={0} max={50} step={0.1} value={noiseMm} onInput={(e) => setNoiseMm(Number((e.target as HTMLInputElement).value))} />
+          <input
+            type="number"
+            min={0}
+            max={50}
+            step={0.1}
+            placeholder="default"
+            value={noiseMm ?? ''}
+            onInput={(e) => {
+              const v = (e.target as HTMLInputElement).value;
+              setNoiseMm(v === '' ? null : Number(v));
+            }}
+            data-testid="noise"
+          />
         </label>
         <div class="actions span2">
           <button class="btn primary" type="submit" disabled={run !== null} data-testid="start">
