@@ -183,7 +183,6 @@ export const PracticeCard = memo(function PracticeCard({ s, live }: { s: DaemonS
               const v = (e.target as HTMLInputElement).value;
               setNoiseMm(v === '' ? null : Number(v));
             }}
-            data-testid="noise"
           />
         </label>
         <div class="actions span2">
