@@ -166,6 +166,7 @@ export async function buildApi(opts: ApiOptions): Promise<ApiServer> {
             domain: { type: 'string', minLength: 1, maxLength: 200 },
             scenario: { enum: ['I', 'II'] },
             explorationNoise: { type: 'number', minimum: 0, maximum: 0.05 },
+            noiseCorrelation: { type: 'number', minimum: 0, maximum: 1 },
             // Bounded like ids: beyond 2^53 an 'integer' is no longer exact (-1.8e308 passed as one, issue 12 campaign).
             seed: { type: 'integer', minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER },
             kind: { enum: ['practice', 'eval'] },
@@ -174,7 +175,15 @@ export async function buildApi(opts: ApiOptions): Promise<ApiServer> {
       },
     },
     async (req, reply) => {
-      const body = req.body as { count: number; domain?: string; scenario?: Scenario; explorationNoise?: number; seed?: number; kind?: 'practice' | 'eval' };
+      const body = req.body as {
+        count: number;
+        domain?: string;
+        scenario?: Scenario;
+        explorationNoise?: number;
+        noiseCorrelation?: number;
+        seed?: number;
+        kind?: 'practice' | 'eval';
+      };
       const r = daemon.startPractice(body);
       if (!r.ok && r.reason.startsWith('unknown domain'))
         return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: `body/domain: ${r.reason}` });

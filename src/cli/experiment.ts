@@ -133,6 +133,9 @@ export const EXPERIMENT = command({
     ),
     episodeSteps: T.integer({ minimum: 2, maximum: 1000, default: 20, description: 'control steps per episode' }),
     noise: T.optional(T.number({ minimum: 0, maximum: 0.05, description: 'exploration noise std dev (m)', cli: fromConfig('practice.explorationNoise') })),
+    noiseCorrelation: T.optional(
+      T.number({ minimum: 0, maximum: 1, description: 'step-to-step correlation of that noise in an episode', cli: fromConfig('practice.noiseCorrelation') }),
+    ),
     // The trainer's settings as the config's learning section declares them; absent, that section's (of --config).
     utd: T.optional(learningField('utd', fromConfig('learning.utd'), false)),
     onlineFraction: T.optional(learningField('onlineFraction', fromConfig('learning.onlineFraction'), false)),
@@ -266,6 +269,7 @@ export function experimentOptions(argv: string[] | ExperimentFlags): ExperimentO
     seed: seeds[0] as number,
     episodeSteps: a.episodeSteps,
     explorationNoise: a.noise ?? config.practice.explorationNoise,
+    noiseCorrelation: a.noiseCorrelation ?? config.practice.noiseCorrelation,
     trainer: {
       ...settings,
       utd: a.utd ?? settings.utd,

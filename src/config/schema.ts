@@ -93,6 +93,13 @@ export const PracticeConfigSchema = T.object(
       default: 0.0005,
       description: 'default std dev (m) of the Gaussian exploration noise added to the residual while practising',
     }),
+    noiseCorrelation: T.number({
+      minimum: 0,
+      maximum: 1,
+      default: 0,
+      description:
+        'default correlation of the exploration noise from one step to the next within an episode (0: a fresh draw per step; 1: one offset per episode)',
+    }),
     scenario: T.enum(['I', 'II'], { default: 'II', description: 'default start distribution (I: within 10 mm, II: 10-20 mm away)' }),
     seed: T.integer({ default: 1, description: 'base seed of episode start poses and exploration noise' }),
     successThreshold: T.number({

@@ -25,6 +25,7 @@ import { waitForState } from './wait.ts';
 import { EventEmitter } from 'node:events';
 import { composeAction, composeTakeover, type ActionLimits } from '../control/action.ts';
 import { pControl } from '../control/p-controller.ts';
+import { ExplorationNoise } from '../control/exploration.ts';
 import type { Calibration, DaemonConfig } from '../config/schema.ts';
 import { sensorsOf, type EpisodeSpec, type RobotBackend } from '../robot/backend.ts';
 import { ImagePreprocessor, WrenchCorrector, prepareDepth } from '../robot/preprocess.ts';
@@ -110,8 +111,7 @@ interface OpenEpisode {
   steps: number;
   domain: string;
   scenario: Scenario;
-  noise: number;
-  rng: Rng;
+  noise: ExplorationNoise;
   pending: Pending | null;
   policyVersion: string | null;
   /** Backend clock at the last commanded tick: the next control tick must see it advance. */
@@ -292,6 +292,8 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     }
     const noise = req.explorationNoise ?? (req.kind === 'eval' ? 0 : this.cfg.practice.explorationNoise);
     if (!(noise >= 0 && Number.isFinite(noise))) return { ok: false, reason: 'explorationNoise must be a finite number >= 0' };
+    const noiseCorrelation = req.noiseCorrelation ?? this.cfg.practice.noiseCorrelation;
+    if (!(noiseCorrelation >= 0 && noiseCorrelation <= 1)) return { ok: false, reason: 'noiseCorrelation must be a number in [0, 1]' };
     const id = ++this.runCounter;
     this.run = {
       id,
@@ -300,6 +302,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
       domain: req.domain ?? this.cfg.backend.sim.connector,
       scenario: req.scenario ?? this.cfg.practice.scenario,
       explorationNoise: noise,
+      noiseCorrelation,
       seed: req.seed ?? deriveSeed(this.cfg.practice.seed, 'run', id),
       kind: req.kind ?? 'practice',
       stopRequested: false,
@@ -539,10 +542,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     // Compose the action: u_H + bounded residual, or the operator's move, step-limited.
     const uH = pControl(p.obs.eePos, p.obs.goal, this.cal.gains.kp);
     // Noise goes inside the bound: what is executed as residual never exceeds it, and learning sees that same action.
-    const noisy: Vec3 =
-      ep.noise > 0
-        ? [residualRaw[0] + ep.rng.normal(0, ep.noise), residualRaw[1] + ep.rng.normal(0, ep.noise), residualRaw[2] + ep.rng.normal(0, ep.noise)]
-        : residualRaw;
+    const noisy = ep.noise.apply(residualRaw);
     // Polled now, after the awaits, so a lapsed lease is seen as lapsed; the operator's move replaces u_H + residual.
     const operator = this.pollTakeover(p, ep);
     const action = operator ? composeTakeover(uH, operator.delta, this.actionLimits) : composeAction(uH, noisy, this.actionLimits);
@@ -694,8 +694,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
       steps: this.cfg.practice.episodeSteps,
       domain: run.domain,
       scenario: run.scenario,
-      noise: run.explorationNoise,
-      rng: new Rng(deriveSeed(seed, 'exploration')),
+      noise: new ExplorationNoise(run.explorationNoise, run.noiseCorrelation, new Rng(deriveSeed(seed, 'exploration'))),
       pending: null,
       policyVersion,
       lastClock: Number.NEGATIVE_INFINITY,

@@ -26,6 +26,8 @@ export interface PracticeRequest {
   scenario?: Scenario;
   /** Std dev (m) of Gaussian noise added to the residual; 0 for evaluation. */
   explorationNoise?: number;
+  /** Correlation in [0, 1] of the noise from one step to the next within an episode (control/exploration.ts). */
+  noiseCorrelation?: number;
   /** Base seed of this run's start poses and noise (default: config seed + run number). */
   seed?: number;
   /** Recorded episode kind: practice (default) or eval. */
@@ -39,6 +41,7 @@ export interface PracticeRun {
   domain: string;
   scenario: Scenario;
   explorationNoise: number;
+  noiseCorrelation: number;
   seed: number;
   kind: 'practice' | 'eval';
   stopRequested: boolean;

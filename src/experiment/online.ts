@@ -68,6 +68,8 @@ export interface ExperimentOptions {
   seed: number;
   episodeSteps: number;
   explorationNoise: number;
+  /** Step-to-step correlation of that noise within an episode (control/exploration.ts). */
+  noiseCorrelation: number;
   trainer: Partial<OnlineTrainerConfig>;
   swap?: Partial<SwapConfig>;
   /** The shadow swap gate (src/replay/shadow.ts) on every trainer export; observe: record its verdict, never refuse
@@ -244,6 +246,7 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
   config.backend.sim.connector = connector;
   if (o.simDepth !== undefined) config.backend.sim.depth = o.simDepth;
   config.practice.explorationNoise = o.explorationNoise;
+  config.practice.noiseCorrelation = o.noiseCorrelation;
   config.practice.seed = o.seed;
   config.practice.useGroundTruthReward = o.rewardPath === null;
   const calibration = loadCalibration(o.calibrationDir);

@@ -82,6 +82,8 @@ test('bodies, params and queries are validated with 4xx errors naming the field'
     [{ count: 1.5 }, /count must be integer/],
     [{ count: 1, scenario: 'III' }, /scenario/],
     [{ count: 1, explorationNoise: 1 }, /explorationNoise/],
+    [{ count: 1, noiseCorrelation: 1.5 }, /noiseCorrelation/],
+    [{ count: 1, noiseCorrelation: -0.1 }, /noiseCorrelation/],
     [{ count: 1, colour: 'red' }, /additional properties/],
     [{ count: 1, domain: '' }, /domain/],
     [{ count: 1, domain: 'no-such-plug' }, /body\/domain: unknown domain 'no-such-plug'.*square16/],

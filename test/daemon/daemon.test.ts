@@ -286,6 +286,37 @@ test('the residual is bounded, a NaN policy falls back to u_H, and non-finite nu
   assert.equal(sent.length, 12);
 });
 
+test('exploration noise: white by default, one offset per episode at correlation 1 (the run records it)', async (t) => {
+  const r = await rig({ policy: scriptedPolicy('zero', () => [0, 0, 0]), overrides: { episodeSteps: 6 } });
+  t.after(() => r.close());
+  const d = r.app.daemon;
+  const seen = new Set<number>();
+  const residuals = async (req: { explorationNoise: number; noiseCorrelation?: number }): Promise<number[][][]> => {
+    const started = d.startPractice({ count: 2, scenario: 'I', ...req });
+    assert.ok(started.ok);
+    assert.equal(started.run.noiseCorrelation, req.noiseCorrelation ?? 0, "the config's default applies when the request has none");
+    await tickUntil(r.app, idle(r));
+    await logged(r);
+    const eps = r.app.log.store.listEpisodes().filter((e) => !seen.has(e.id));
+    for (const e of eps) seen.add(e.id);
+    return eps.map((e) => (r.app.log.store.getEpisode(e.id, { transitions: true, images: false })?.transitions ?? []).map((tr) => tr.actionResidual ?? []));
+  };
+  const spread = (xs: number[][]): number => Math.max(...xs.map((x) => Math.hypot(...x.map((v, k) => v - (xs[0]?.[k] ?? 0)))));
+  const white = await residuals({ explorationNoise: 0.001 });
+  assert.equal(white.length, 2);
+  for (const ep of white) assert.ok(spread(ep) > 1e-4, 'a fresh draw at every step');
+  const held = await residuals({ explorationNoise: 0.001, noiseCorrelation: 1 });
+  assert.equal(held.length, 2);
+  for (const ep of held) {
+    assert.equal(ep.length, 6);
+    assert.ok(Math.hypot(...(ep[0] ?? [])) > 1e-5, 'an offset, not zero');
+    assert.ok(spread(ep) < 1e-12, `one offset for the whole episode (${JSON.stringify(ep)})`);
+  }
+  assert.ok(spread([held[0]?.[0] ?? [], held[1]?.[0] ?? []]) > 1e-5, 'each episode draws its own');
+  const bad = d.startPractice({ count: 1, noiseCorrelation: 1.5 });
+  assert.ok(!bad.ok && /noiseCorrelation must be a number in \[0, 1\]/.test(bad.reason));
+});
+
 test('a non-finite pose trips the safety filter: nothing is commanded and the latch engages', async (t) => {
   const { r, d, sent, before } = await practising(t);
   r.sim.injectFault({ nanPose: true });

@@ -43,6 +43,7 @@ test('online IQL with the learned reward lifts a zero residual from P-controller
     seed: 0,
     episodeSteps: 20,
     explorationNoise: 0.001,
+    noiseCorrelation: 0,
     trainer: { onlineFraction: 1, batchSize: 64, utd: 4, warmupUpdates: 0 },
     robustMm: 0,
     baselines: false,

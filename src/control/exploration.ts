@@ -1,0 +1,48 @@
+/**
+ * Practice's exploration noise, added to the policy's residual before the action rule bounds it (control/action.ts).
+ *
+ * Gaussian per axis with std dev `sigma`, correlated across one episode's steps as an AR(1) process:
+ *   eps_0 = w_0,   eps_t = c * eps_{t-1} + sqrt(1 - c^2) * w_t,   w_t ~ N(0, sigma^2) per axis
+ * so every step's noise has the same std dev whatever the correlation c. c = 0 is white noise (a fresh draw per step);
+ * c = 1 holds one offset for the whole episode. Why correlate: with the lateral gain of 1 the P-controller undoes a
+ * step's offset at the next step, so white noise jiggles the tip around one aim while it descends, and an episode
+ * tells little about which aim inserts. An offset held through the descent tries one aim per episode, as a
+ * calibration error would be, and the same noise std dev jams a tight connector less often.
+ */
+import type { Vec3 } from '../core/types.ts';
+import type { Rng } from '../util/rng.ts';
+
+export class ExplorationNoise {
+  private prev: Vec3 | null = null;
+
+  /** `rng` is the episode's own: a run's noise repeats from its seed. */
+  constructor(
+    readonly sigma: number,
+    readonly correlation: number,
+    private readonly rng: Rng,
+  ) {
+    if (!(sigma >= 0 && Number.isFinite(sigma))) throw new RangeError(`exploration noise must be a finite number >= 0, got ${sigma}`);
+    if (!(correlation >= 0 && correlation <= 1)) throw new RangeError(`noise correlation must be in [0, 1], got ${correlation}`);
+  }
+
+  /** The next step's noise (three draws per step whatever the correlation, so the stream stays aligned). */
+  next(): Vec3 {
+    const s = this.sigma;
+    const w: Vec3 = [this.rng.normal(0, s), this.rng.normal(0, s), this.rng.normal(0, s)];
+    const p = this.prev;
+    const c = this.correlation;
+    if (p === null || c === 0) this.prev = w;
+    else {
+      const k = Math.sqrt(1 - c * c);
+      this.prev = [c * p[0] + k * w[0], c * p[1] + k * w[1], c * p[2] + k * w[2]];
+    }
+    return this.prev;
+  }
+
+  /** Adds the next step's noise to `residual` (nothing, and no draw, when sigma is 0). */
+  apply(residual: Vec3): Vec3 {
+    if (this.sigma === 0) return residual;
+    const n = this.next();
+    return [residual[0] + n[0], residual[1] + n[1], residual[2] + n[2]];
+  }
+}

@@ -1,0 +1,76 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ExplorationNoise } from '../../src/control/exploration.ts';
+import { Rng } from '../../src/util/rng.ts';
+import type { Vec3 } from '../../src/core/types.ts';
+
+/** Many episodes of `steps` draws: per-axis std dev over all draws, and the lag-1 correlation within episodes. */
+function stats(sigma: number, correlation: number, episodes = 400, steps = 20): { std: number; lag1: number } {
+  let sum2 = 0;
+  let n = 0;
+  let cross = 0;
+  let pairs = 0;
+  for (let e = 0; e < episodes; e++) {
+    const noise = new ExplorationNoise(sigma, correlation, new Rng(1000 + e));
+    let prev: Vec3 | null = null;
+    for (let t = 0; t < steps; t++) {
+      const x = noise.next();
+      for (let k = 0; k < 3; k++) {
+        sum2 += (x[k] as number) ** 2;
+        n++;
+        if (prev) {
+          cross += (x[k] as number) * (prev[k] as number);
+          pairs++;
+        }
+      }
+      prev = x;
+    }
+  }
+  const v = sum2 / n;
+  return { std: Math.sqrt(v), lag1: cross / pairs / v };
+}
+
+test('white noise (correlation 0): std dev sigma, no correlation from step to step', () => {
+  const s = stats(0.0005, 0);
+  assert.ok(Math.abs(s.std / 0.0005 - 1) < 0.05, `std ${s.std}`);
+  assert.ok(Math.abs(s.lag1) < 0.05, `lag-1 correlation ${s.lag1}`);
+});
+
+test('correlated noise keeps the std dev and has the asked correlation', () => {
+  for (const c of [0.5, 0.9]) {
+    const s = stats(0.001, c);
+    assert.ok(Math.abs(s.std / 0.001 - 1) < 0.08, `c ${c}: std ${s.std}`);
+    assert.ok(Math.abs(s.lag1 - c) < 0.05, `c ${c}: lag-1 correlation ${s.lag1}`);
+  }
+});
+
+test('correlation 1 holds one offset for the episode; each episode draws its own', () => {
+  const a = new ExplorationNoise(0.001, 1, new Rng(3));
+  const first = a.next();
+  for (let t = 0; t < 19; t++) assert.deepEqual(a.next(), first);
+  const b = new ExplorationNoise(0.001, 1, new Rng(4)).next();
+  assert.notDeepEqual(b, first);
+});
+
+test('correlation 0 is the white noise of one draw per axis and step (the stream of earlier logs)', () => {
+  const rng = new Rng(9);
+  const noise = new ExplorationNoise(0.0005, 0, new Rng(9));
+  for (let t = 0; t < 5; t++) assert.deepEqual(noise.next(), [rng.normal(0, 0.0005), rng.normal(0, 0.0005), rng.normal(0, 0.0005)]);
+});
+
+test('apply adds the noise to the residual; sigma 0 adds nothing and draws nothing', () => {
+  const r: Vec3 = [0.001, -0.002, 0.0005];
+  const noise = new ExplorationNoise(0.0005, 0.5, new Rng(2));
+  const twin = new ExplorationNoise(0.0005, 0.5, new Rng(2));
+  const out = noise.apply(r);
+  const n = twin.next();
+  for (let k = 0; k < 3; k++) assert.ok(Math.abs((out[k] as number) - ((r[k] as number) + (n[k] as number))) < 1e-15);
+  assert.deepEqual(new ExplorationNoise(0, 1, new Rng(2)).apply(r), r);
+});
+
+test('bad settings are refused with a clear error', () => {
+  assert.throws(() => new ExplorationNoise(-1, 0, new Rng(1)), /finite number >= 0/);
+  assert.throws(() => new ExplorationNoise(Number.NaN, 0, new Rng(1)), /finite number >= 0/);
+  assert.throws(() => new ExplorationNoise(0.001, 1.5, new Rng(1)), /\[0, 1\]/);
+  assert.throws(() => new ExplorationNoise(0.001, Number.NaN, new Rng(1)), /\[0, 1\]/);
+});
