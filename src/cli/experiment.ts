@@ -136,6 +136,9 @@ export const EXPERIMENT = command({
     noiseCorrelation: T.optional(
       T.number({ minimum: 0, maximum: 1, description: 'step-to-step correlation of that noise in an episode', cli: fromConfig('practice.noiseCorrelation') }),
     ),
+    noiseTaperMm: T.optional(
+      T.number({ minimum: 0, maximum: 100, description: 'height above x* (mm) below which that noise fades to zero', cli: fromConfig('practice.noiseTaperM') }),
+    ),
     // The trainer's settings as the config's learning section declares them; absent, that section's (of --config).
     utd: T.optional(learningField('utd', fromConfig('learning.utd'), false)),
     onlineFraction: T.optional(learningField('onlineFraction', fromConfig('learning.onlineFraction'), false)),
@@ -270,6 +273,7 @@ export function experimentOptions(argv: string[] | ExperimentFlags): ExperimentO
     episodeSteps: a.episodeSteps,
     explorationNoise: a.noise ?? config.practice.explorationNoise,
     noiseCorrelation: a.noiseCorrelation ?? config.practice.noiseCorrelation,
+    noiseTaperM: a.noiseTaperMm !== undefined ? a.noiseTaperMm / 1000 : config.practice.noiseTaperM,
     trainer: {
       ...settings,
       utd: a.utd ?? settings.utd,

@@ -100,6 +100,12 @@ export const PracticeConfigSchema = T.object(
       description:
         'default correlation of the exploration noise from one step to the next within an episode (0: a fresh draw per step; 1: one offset per episode)',
     }),
+    noiseTaperM: T.number({
+      minimum: 0,
+      maximum: 0.1,
+      default: 0,
+      description: 'height above x* (m) below which the exploration noise fades linearly to zero at x* (0: no taper)',
+    }),
     scenario: T.enum(['I', 'II'], { default: 'II', description: 'default start distribution (I: within 10 mm, II: 10-20 mm away)' }),
     seed: T.integer({ default: 1, description: 'base seed of episode start poses and exploration noise' }),
     successThreshold: T.number({

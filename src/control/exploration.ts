@@ -7,7 +7,11 @@
  * c = 1 holds one offset for the whole episode. Why correlate: with the lateral gain of 1 the P-controller undoes a
  * step's offset at the next step, so white noise jiggles the tip around one aim while it descends, and an episode
  * tells little about which aim inserts. An offset held through the descent tries one aim per episode, as a
- * calibration error would be, and the same noise std dev jams a tight connector less often.
+ * calibration error would be.
+ *
+ * The noise can also fade as the tip nears x* (the seated tip position): scaled by clamp(h / taperM, 0, 1), h the tip's
+ * height above x*. Inside a socket its walls decide where the tip goes laterally, and noise there can only jam it; a
+ * taper at least as long as the socket is deep keeps the full noise at the socket's mouth, where the aim is decided.
  */
 import type { Vec3 } from '../core/types.ts';
 import type { Rng } from '../util/rng.ts';
@@ -20,9 +24,12 @@ export class ExplorationNoise {
     readonly sigma: number,
     readonly correlation: number,
     private readonly rng: Rng,
+    /** Height above x* (m) below which the noise fades linearly to zero at x*; 0: no taper. */
+    readonly taperM = 0,
   ) {
     if (!(sigma >= 0 && Number.isFinite(sigma))) throw new RangeError(`exploration noise must be a finite number >= 0, got ${sigma}`);
     if (!(correlation >= 0 && correlation <= 1)) throw new RangeError(`noise correlation must be in [0, 1], got ${correlation}`);
+    if (!(taperM >= 0 && Number.isFinite(taperM))) throw new RangeError(`noise taper must be a finite number >= 0 (m), got ${taperM}`);
   }
 
   /** The next step's noise (three draws per step whatever the correlation, so the stream stays aligned). */
@@ -39,10 +46,13 @@ export class ExplorationNoise {
     return this.prev;
   }
 
-  /** Adds the next step's noise to `residual` (nothing, and no draw, when sigma is 0). */
-  apply(residual: Vec3): Vec3 {
+  /** Adds the next step's noise to `residual` (nothing, and no draw, when sigma is 0), tapered by the tip's height
+   *  above x* (m; a non-finite height gets no noise). */
+  apply(residual: Vec3, heightAboveGoalM: number): Vec3 {
     if (this.sigma === 0) return residual;
     const n = this.next();
-    return [residual[0] + n[0], residual[1] + n[1], residual[2] + n[2]];
+    const k = this.taperM > 0 ? Math.min(1, Math.max(0, heightAboveGoalM / this.taperM)) : 1;
+    const s = Number.isFinite(k) ? k : 0;
+    return [residual[0] + s * n[0], residual[1] + s * n[1], residual[2] + s * n[2]];
   }
 }

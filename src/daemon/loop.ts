@@ -542,7 +542,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     // Compose the action: u_H + bounded residual, or the operator's move, step-limited.
     const uH = pControl(p.obs.eePos, p.obs.goal, this.cal.gains.kp);
     // Noise goes inside the bound: what is executed as residual never exceeds it, and learning sees that same action.
-    const noisy = ep.noise.apply(residualRaw);
+    const noisy = ep.noise.apply(residualRaw, p.obs.eePos[2] - p.obs.goal[2]);
     // Polled now, after the awaits, so a lapsed lease is seen as lapsed; the operator's move replaces u_H + residual.
     const operator = this.pollTakeover(p, ep);
     const action = operator ? composeTakeover(uH, operator.delta, this.actionLimits) : composeAction(uH, noisy, this.actionLimits);
@@ -694,7 +694,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
       steps: this.cfg.practice.episodeSteps,
       domain: run.domain,
       scenario: run.scenario,
-      noise: new ExplorationNoise(run.explorationNoise, run.noiseCorrelation, new Rng(deriveSeed(seed, 'exploration'))),
+      noise: new ExplorationNoise(run.explorationNoise, run.noiseCorrelation, new Rng(deriveSeed(seed, 'exploration')), this.cfg.practice.noiseTaperM),
       pending: null,
       policyVersion,
       lastClock: Number.NEGATIVE_INFINITY,

@@ -70,6 +70,8 @@ export interface ExperimentOptions {
   explorationNoise: number;
   /** Step-to-step correlation of that noise within an episode (control/exploration.ts). */
   noiseCorrelation: number;
+  /** Height above x* (m) below which that noise fades to zero (control/exploration.ts); 0: none. */
+  noiseTaperM: number;
   trainer: Partial<OnlineTrainerConfig>;
   swap?: Partial<SwapConfig>;
   /** The shadow swap gate (src/replay/shadow.ts) on every trainer export; observe: record its verdict, never refuse
@@ -247,6 +249,7 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
   if (o.simDepth !== undefined) config.backend.sim.depth = o.simDepth;
   config.practice.explorationNoise = o.explorationNoise;
   config.practice.noiseCorrelation = o.noiseCorrelation;
+  config.practice.noiseTaperM = o.noiseTaperM;
   config.practice.seed = o.seed;
   config.practice.useGroundTruthReward = o.rewardPath === null;
   const calibration = loadCalibration(o.calibrationDir);

@@ -62,10 +62,10 @@ test('apply adds the noise to the residual; sigma 0 adds nothing and draws nothi
   const r: Vec3 = [0.001, -0.002, 0.0005];
   const noise = new ExplorationNoise(0.0005, 0.5, new Rng(2));
   const twin = new ExplorationNoise(0.0005, 0.5, new Rng(2));
-  const out = noise.apply(r);
+  const out = noise.apply(r, 0.01);
   const n = twin.next();
   for (let k = 0; k < 3; k++) assert.ok(Math.abs((out[k] as number) - ((r[k] as number) + (n[k] as number))) < 1e-15);
-  assert.deepEqual(new ExplorationNoise(0, 1, new Rng(2)).apply(r), r);
+  assert.deepEqual(new ExplorationNoise(0, 1, new Rng(2)).apply(r, 0.01), r);
 });
 
 test('bad settings are refused with a clear error', () => {
@@ -73,4 +73,17 @@ test('bad settings are refused with a clear error', () => {
   assert.throws(() => new ExplorationNoise(Number.NaN, 0, new Rng(1)), /finite number >= 0/);
   assert.throws(() => new ExplorationNoise(0.001, 1.5, new Rng(1)), /\[0, 1\]/);
   assert.throws(() => new ExplorationNoise(0.001, Number.NaN, new Rng(1)), /\[0, 1\]/);
+});
+
+test('the taper fades the noise linearly from taperM above x* to nothing at x* and below', () => {
+  const r: Vec3 = [0, 0, 0];
+  const at = (h: number): Vec3 => new ExplorationNoise(0.001, 0, new Rng(5), 0.008).apply(r, h);
+  const full = new ExplorationNoise(0.001, 0, new Rng(5)).apply(r, 0);
+  assert.ok(Math.hypot(...full) > 1e-5);
+  assert.deepEqual(at(0.016), full, 'full noise above the taper');
+  at(0.004).forEach((v, k) => assert.ok(Math.abs(v - 0.5 * (full[k] as number)) < 1e-15, 'half way: half the noise'));
+  assert.deepEqual(at(0), [0, 0, 0]);
+  assert.deepEqual(at(-0.002), [0, 0, 0]);
+  assert.deepEqual(at(Number.NaN), [0, 0, 0], 'an unknown height gets no noise');
+  assert.throws(() => new ExplorationNoise(0.001, 0, new Rng(1), -0.001), /taper/);
 });

@@ -44,6 +44,7 @@ test('online IQL with the learned reward lifts a zero residual from P-controller
     episodeSteps: 20,
     explorationNoise: 0.001,
     noiseCorrelation: 0,
+    noiseTaperM: 0,
     trainer: { onlineFraction: 1, batchSize: 64, utd: 4, warmupUpdates: 0 },
     robustMm: 0,
     baselines: false,
