@@ -69,14 +69,15 @@ export const EXPERIMENT = command({
     connectors: nameList('held-out connectors practised on', "the split's held-out connectors"),
     episodes: T.integer({ minimum: 1, maximum: 100000, default: 200, description: 'practice episodes per connector' }),
     evalEvery: T.integer({ minimum: 1, maximum: 100000, default: 25, description: 'practice episodes between evaluations' }),
-    syncEvery: T.optional(
-      T.integer({
-        minimum: 1,
-        maximum: 100000,
-        description: 'episodes between waits for the trainer (1 = reproducible)',
-        cli: { defaultText: '--eval-every' },
-      }),
-    ),
+    // 1: each episode is driven by the version trained on all practice before it, as on a robot whose trainer keeps up
+    // at 10 Hz, and a run repeats exactly. --eval-every's value: free-running between evaluations, the trainer beside
+    // a cell that practises faster than it learns (the command of sessions 11-17; results/online-s18/).
+    syncEvery: T.integer({
+      minimum: 1,
+      maximum: 100000,
+      default: 1,
+      description: "episodes between waits for the trainer (1: the daemon's regime, reproducible; the --eval-every value: free-running)",
+    }),
     trials: T.integer({ minimum: 1, maximum: 1000, default: 20, description: 'trials per evaluation point' }),
     goalErrorMm: T.number({
       minimum: 0,
@@ -258,7 +259,7 @@ export function experimentOptions(argv: string[] | ExperimentFlags): ExperimentO
     connectors,
     episodes: a.episodes,
     evalEvery: a.evalEvery,
-    ...(a.syncEvery !== undefined ? { syncEvery: a.syncEvery } : {}),
+    syncEvery: a.syncEvery,
     trials: a.trials,
     offsetMm: a.goalErrorMm,
     offsetZMm: a.goalErrorZMm,

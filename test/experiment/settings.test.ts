@@ -29,6 +29,8 @@ test('the daemon and the experiment read the same learning settings from the con
   assert.equal(daemon.gemmThreads, null);
   assert.equal(learningPlan(shipped).rewardTune, false, 'labels do not fine-tune the reward unless labels.fineTune says so');
   assert.equal(exp.explorationNoise, shipped.practice.explorationNoise);
+  assert.equal(exp.noiseCorrelation, shipped.practice.noiseCorrelation);
+  assert.equal(exp.noiseTaperM, shipped.practice.noiseTaperM);
   assert.equal(exp.startCheckpoint, daemon.startCheckpoint);
 
   // A changed config file changes both.
@@ -42,6 +44,8 @@ test('the daemon and the experiment read the same learning settings from the con
     .replace('warmupUpdates: 800 ', 'warmupUpdates: 7 ')
     .replace('gemmThreads: null ', 'gemmThreads: 2 ')
     .replace('explorationNoise: 0.0005 ', 'explorationNoise: 0.002 ')
+    .replace('noiseCorrelation: 0 ', 'noiseCorrelation: 0.5 ')
+    .replace('noiseTaperM: 0 ', 'noiseTaperM: 0.008 ')
     .replace('fineTune: false ', 'fineTune: true ');
   writeFileSync(file, text);
   const cfg = loadDaemonConfig(file);
@@ -59,14 +63,23 @@ test('the daemon and the experiment read the same learning settings from the con
     assert.equal(e2.trainer[k], v, `experiment ${k}`);
   }
   assert.equal(e2.explorationNoise, 0.002);
+  assert.deepEqual([cfg.practice.noiseCorrelation, e2.noiseCorrelation, cfg.practice.noiseTaperM, e2.noiseTaperM], [0.5, 0.5, 0.008, 0.008]);
   // A flag overrides the file for the experiment run.
   const e3 = experimentOptions(['--config', file, '--connectors', 'europlug', '--utd', '4', '--warmup-updates', '0']);
   assert.equal(e3.trainer.utd, 4);
   assert.equal(e3.trainer.warmupUpdates, 0);
+  const e4 = experimentOptions(['--config', file, '--connectors', 'europlug', '--noise-correlation', '0.9', '--noise-taper-mm', '10']);
+  assert.deepEqual([e4.noiseCorrelation, e4.noiseTaperM], [0.9, 0.01]);
   // The evidence gate: on unless the file or the flag turns it off.
   assert.equal(e3.trainer.evidenceGate, true);
   assert.equal(experimentOptions(['--config', file, '--connectors', 'europlug', '--no-evidence-gate']).trainer.evidenceGate, false);
   assert.equal(e3.trainer.onlineFraction, 0.3);
+});
+
+test("the experiment runs in the daemon's regime unless asked to free-run", () => {
+  // Each practice episode waits for the trainer (as a daemon whose trainer keeps up), so a run repeats exactly.
+  assert.equal(experimentOptions(['--connectors', 'europlug']).syncEvery, 1);
+  assert.equal(experimentOptions(['--connectors', 'europlug', '--sync-every', '25']).syncEvery, 25);
 });
 
 test("the experiment's x* error: horizontal magnitude, and a vertical component (what the height check must allow)", () => {
