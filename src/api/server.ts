@@ -10,7 +10,6 @@
  * bodies are never type-coerced ("5" is not a count), and errors come back as 400 with the offending field named.
  * The OpenAPI document is served at /openapi.json; /events streams status as server-sent events.
  */
-import type { Scenario } from '../core/types.ts';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
@@ -18,7 +17,7 @@ import swagger from '@fastify/swagger';
 import { requestValidatorCompiler } from '../config/request-validator.ts';
 import { encodePng } from '../robot/image-codec.ts';
 import { eventStreams, sseEvent } from './sse.ts';
-import type { DaemonControl, DaemonStatus } from '../daemon/types.ts';
+import type { DaemonControl, DaemonStatus, PracticeRequest } from '../daemon/types.ts';
 import type { ResidualPolicy, RewardScorer } from '../daemon/interfaces.ts';
 import type { Store } from '../store/index.ts';
 import type { ModelRecord } from '../store/types.ts';
@@ -175,16 +174,7 @@ export async function buildApi(opts: ApiOptions): Promise<ApiServer> {
       },
     },
     async (req, reply) => {
-      const body = req.body as {
-        count: number;
-        domain?: string;
-        scenario?: Scenario;
-        explorationNoise?: number;
-        noiseCorrelation?: number;
-        seed?: number;
-        kind?: 'practice' | 'eval';
-      };
-      const r = daemon.startPractice(body);
+      const r = daemon.startPractice(req.body as PracticeRequest);
       if (!r.ok && r.reason.startsWith('unknown domain'))
         return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: `body/domain: ${r.reason}` });
       if (!r.ok) return reply.code(409).send({ statusCode: 409, error: 'Conflict', message: r.reason });
