@@ -252,9 +252,15 @@ export function learningPlan(config: DaemonConfig): LearningPlan {
   const warm = l.warmupUpdates > 0 ? `, ${l.warmupUpdates} critic-only warm-up updates` : '';
   const ev = l.evidenceGate ? ', exports held on the offline policy until every critic ranks the change above it (evidence gate)' : '';
   const ens = l.critics !== null ? `, ${l.critics} critics (min over ${l.targetCritics ?? 2} targets)` : '';
+  const beta = l.temperature !== null ? `, advantage temperature ${l.temperature}` : '';
   const g = gate ? `; shadow swap gate on (${gate.episodes} starts, margin ${gate.margin})` : '';
   const labels = rewardTune ? '; operator labels also fine-tune the reward (labels.fineTune)' : '';
-  return { trainer, shadowGate: gate, rewardTune, note: `learning: background trainer from ${ck}, ${data}, UTD ${l.utd}${ens}${warm}${ev}${g}${labels}` };
+  return {
+    trainer,
+    shadowGate: gate,
+    rewardTune,
+    note: `learning: background trainer from ${ck}, ${data}, UTD ${l.utd}${ens}${beta}${warm}${ev}${g}${labels}`,
+  };
 }
 
 /** Starts what learningPlan says on a running daemon (null when learning is off). */

@@ -299,9 +299,9 @@ export const LearningConfigSchema = T.object(
     warmupUpdates: T.integer({
       minimum: 0,
       maximum: 1000000,
-      default: 800,
+      default: 1600,
       description:
-        'critic-only updates at the switch from offline to online: the policy stays the offline one until the critics have adapted (800 = 20 practice episodes of 20 steps at UTD 2; europlug: without it 3 9 7 0 0 2/10 over 50 episodes, with it 3 3 3 7 7 8; megablock dipped with it: src/online/README.md)',
+        'critic-only updates at the switch from offline to online: the policy stays the offline one until the critics have adapted (1600 = 40 practice episodes of 20 steps at UTD 2; with temperature 6 no run dipped by more than 2 over the 25 target runs, against 3 with 800 and temperature 3: results/online-s19/; europlug: without it 3 9 7 0 0 2/10 over 50 episodes, with 800 3 3 3 7 7 8: src/online/README.md)',
       cli: { flag: '--warmup-updates', arg: 'N' },
     }),
     evidenceGate: T.boolean({
@@ -315,9 +315,9 @@ export const LearningConfigSchema = T.object(
       description: "the policy head's learning rate online; null: the checkpoint's (3e-4)",
     }),
     temperature: T.nullable(T.number({ exclusiveMinimum: 0, maximum: 100 }), {
-      default: null,
+      default: 6,
       description:
-        "inverse temperature beta of IQL's advantage weights exp(beta * A) online (how greedily the policy follows the practice actions the critics rank above V); null: the checkpoint's (3)",
+        "inverse temperature beta of IQL's advantage weights exp(beta * A) online (how greedily the policy follows the practice actions the critics rank above V; 6, twice the checkpoint's, learned faster in the daemon's regime: results/online-s19/); null: the checkpoint's (3)",
       cli: { flag: '--temperature', arg: 'BETA|checkpoint', nullWord: 'checkpoint' },
     }),
     critics: T.nullable(T.integer({ minimum: 1, maximum: 32 }), {

@@ -55,7 +55,9 @@ test('npm start runs the background trainer by default, from the shipped checkpo
   assert.equal(cfg.onlineFraction, 1, 'practice data alone (results/online-seeds-of100/)');
   assert.equal(cfg.utd, 2);
   assert.equal(cfg.warmupUpdates, LEARNING_DEFAULTS.warmupUpdates);
-  assert.equal(cfg.warmupUpdates, 800, 'the critic-only warm-up at the switch');
+  assert.equal(cfg.warmupUpdates, 1600, 'the critic-only warm-up at the switch (results/online-s19/)');
+  assert.equal(cfg.temperature, LEARNING_DEFAULTS.temperature);
+  assert.equal(cfg.temperature, 6, 'the greedier extraction of results/online-s19/');
   assert.equal(cfg.offlineDb, null, 'no prior data: practice data alone');
   assert.deepEqual(cfg.offlineDomains, []);
   assert.equal(r.learning.supervisor.status().state, 'stopped', 'and stopped with the daemon');

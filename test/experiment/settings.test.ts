@@ -41,7 +41,7 @@ test('the daemon and the experiment read the same learning settings from the con
     .replace('calibrationDir: ../calibration', `calibrationDir: ${join(root, 'calibration')}`)
     .replace('onlineFraction: 1 ', 'onlineFraction: 0.3 ')
     .replace('utd: 2 ', 'utd: 3 ')
-    .replace('warmupUpdates: 800 ', 'warmupUpdates: 7 ')
+    .replace('warmupUpdates: 1600 ', 'warmupUpdates: 7 ')
     .replace('gemmThreads: null ', 'gemmThreads: 2 ')
     .replace('explorationNoise: 0.0005 ', 'explorationNoise: 0.002 ')
     .replace('noiseCorrelation: 0 ', 'noiseCorrelation: 0.5 ')
