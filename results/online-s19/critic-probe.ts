@@ -16,8 +16,9 @@ import { checkpointConfig, DEFAULT_ONLINE, onlineAgentConfig } from '../../src/o
 const [runDir, ckpt, deltaS] = process.argv.slice(2) as [string, string, string | undefined];
 const delta = Number(deltaS ?? 0.5) / 1000;
 await initBackend({});
-const agent = new IqlAgent(onlineAgentConfig(checkpointConfig(ckpt), { ...DEFAULT_ONLINE, critics: 10 }));
-await agent.loadCheckpoint(ckpt, { growCritics: true });
+// The checkpoint's own critics: growing the offline one's 2 to 10 would add 8 fresh random output layers to the mean.
+const agent = new IqlAgent(onlineAgentConfig(checkpointConfig(ckpt), { ...DEFAULT_ONLINE, critics: null, targetCritics: null }));
+await agent.loadCheckpoint(ckpt);
 const dbFile = readdirSync(runDir).find((f) => /^daemon-.*\.db$/.test(f));
 if (!dbFile) throw new Error(`${runDir}: no daemon-*.db`);
 const db = join(runDir, dbFile);
