@@ -15,6 +15,8 @@ import { LiveTap, registerDashboard } from '../api/dashboard.ts';
 import { limitChanges, type LimitChange } from '../config/load.ts';
 import type { Calibration, DaemonConfig, LimitsCalibration } from '../config/schema.ts';
 import { PolicyModel, RewardModel } from '../policy/onnx-model.ts';
+import { cardPathFor, readCard } from '../policy/card.ts';
+import { loadConnectors, rewardDepthCoverage } from '../sim/connectors.ts';
 import type { RobotBackend } from '../robot/backend.ts';
 import { DEFAULT_SWAP_VALIDATION, type SwapValidationConfig } from '../swap/validate.ts';
 import { SimBackend, simCellOptions } from '../robot/sim-backend.ts';
@@ -131,6 +133,28 @@ function configSnapshot(cfg: DaemonConfig): unknown {
  * act: one 'safety_limit_changed' event per limit (old -> new) in the log, and a line for the operator (a WARNING when
  * the change loosens the limit).
  */
+/**
+ * The connectors defined in data/connectors whose insertion depth the start-up reward's training connectors do not
+ * cover (the rule: rewardDepthCoverage), for /status; the default connector's is also a start-up warning. Null when
+ * the reward has no card to read (a reward passed in, two rewards combined).
+ */
+function rewardCoverage(reward: RewardScorer): { reward: string; outside: Record<string, string> } | null {
+  if (!reward.path) return null;
+  let trained: string[];
+  try {
+    trained = readCard(cardPathFor(reward.path)).training.connectors;
+  } catch {
+    return null; // the loader read this card moments ago; a card gone since then has nothing to say here
+  }
+  const defs = loadConnectors(undefined, { onProblem: () => {} });
+  const outside: Record<string, string> = {};
+  for (const def of defs) {
+    const why = rewardDepthCoverage(def, trained, defs);
+    if (why) outside[def.name] = why;
+  }
+  return { reward: reward.version, outside };
+}
+
 function recordLimitChanges(log: StoreLog, calibration: Calibration, calibrationDir: string, notes: string[]): void {
   const unit = (f: string): string => (f.endsWith('N') ? ' N' : f.endsWith('S') ? ' s' : ' m');
   const report = (c: LimitChange, against: string): void => {
@@ -297,6 +321,12 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp<Run
     }
     const d = daemon;
     if (rewardChoice) d.setStatusExtra('rewardChoice', rewardChoice);
+    const coverage = reward ? rewardCoverage(reward) : null;
+    if (coverage) {
+      d.setStatusExtra('rewardCoverage', coverage);
+      const own = coverage.outside[cfg.backend.sim.connector];
+      if (own) notes.push(`WARNING: reward model ${coverage.reward}: ${own}`);
+    }
     if (recoveredNote) d.setStatusExtra('recovered', { episodes: rec.episodes, sessions: rec.sessions, message: recoveredNote });
     api = await buildApi({
       daemon: d,

@@ -12,7 +12,8 @@ import { basename, dirname, extname, join, relative, resolve } from 'node:path';
 import { checkCalibration, checkCalibrationFile, checkDaemonConfig, ConfigError, readStructured } from '../config/load.ts';
 import { CALIBRATION_FILES, type CalibrationFile } from '../config/schema.ts';
 import { loadSplit, SplitError } from '../data/splits.ts';
-import { ConnectorError, DEFAULT_CONNECTOR_DIR, loadConnector, loadConnectors, type ConnectorProblem } from '../sim/connectors.ts';
+import { readCard } from '../policy/card.ts';
+import { ConnectorError, DEFAULT_CONNECTOR_DIR, loadConnector, loadConnectors, rewardDepthCoverage, type ConnectorProblem } from '../sim/connectors.ts';
 import { runIfMain } from '../util/args.ts';
 import { command, commandUsage, fromArgv, optionalText, T } from './flags.ts';
 
@@ -76,6 +77,25 @@ export function kindOf(file: string): FileKind | null {
 const msg = (e: unknown): string =>
   e instanceof ConfigError || e instanceof ConnectorError || e instanceof SplitError ? e.message : String((e as Error).message ?? e);
 
+let rewards: Array<{ name: string; trained: string[] }> | undefined;
+
+/** The shipped reward models (models/*.onnx.json cards of kind reward): file name and training connectors. */
+function shippedRewards(): Array<{ name: string; trained: string[] }> {
+  const dir = join(ROOT, 'models');
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.onnx.json'))
+    .sort()
+    .flatMap((f) => {
+      try {
+        const card = readCard(join(dir, f));
+        return card.kind === 'reward' ? [{ name: f.replace(/\.json$/, ''), trained: card.training.connectors }] : [];
+      } catch {
+        return []; // an unreadable card is the model loader's error to report, not this file's
+      }
+    });
+}
+
 /** Checks one file (or a calibration directory) as `kind`. */
 export function checkFile(file: string, kind: FileKind | null, connectorDir: string = DEFAULT_CONNECTOR_DIR): FileReport {
   const report: FileReport = { file, kind, errors: [], notes: [] };
@@ -88,7 +108,12 @@ export function checkFile(file: string, kind: FileKind | null, connectorDir: str
   }
   if (kind === 'connector') {
     try {
-      loadConnector(file);
+      const def = loadConnector(file);
+      const defs = loadConnectors(connectorDir, { onProblem: () => {} });
+      for (const r of (rewards ??= shippedRewards())) {
+        const why = rewardDepthCoverage(def, r.trained, defs);
+        if (why) report.notes.push(`note: ${r.name}: ${why}`);
+      }
     } catch (e) {
       report.errors.push(...(e instanceof ConnectorError ? e.problems : [msg(e)]));
     }

@@ -436,3 +436,22 @@ export function findConnector(defs: readonly ConnectorDef[] & { problems?: reado
   if (broken) throw new ConnectorError(`connector "${name}" cannot be used: ${broken.error.message}`);
   throw new ConnectorError(`unknown connector "${name}" (known: ${defs.map((x) => x.name).join(', ')})`);
 }
+
+/**
+ * Whether a learned reward trained on `trained` connectors covers `def`'s insertion depth: null when the depth lies
+ * within the trained depths, else why not. The classifiers judge "seated" from how deep the plug looks; outside the
+ * depths they saw they miss seated plugs (shallower) or take part-inserted ones for seated (deeper):
+ * results/online-s20/. Trained connectors not in `defs` are left out; with none found, nothing can be said (null).
+ */
+export function rewardDepthCoverage(def: ConnectorDef, trained: readonly string[], defs: readonly ConnectorDef[]): string | null {
+  const depths = defs.filter((d) => trained.includes(d.name)).map((d) => d.depth);
+  if (depths.length === 0) return null;
+  const lo = Math.min(...depths);
+  const hi = Math.max(...depths);
+  if (def.depth >= lo - 1e-9 && def.depth <= hi + 1e-9) return null;
+  const mm = (m: number): string => `${+(m / MM).toFixed(1)} mm`;
+  return (
+    `${def.name} inserts ${mm(def.depth)} deep, outside the ${+(lo / MM).toFixed(1)}-${mm(hi)} of the ${depths.length} connectors the reward was trained on: ` +
+    `its learned successes may be wrong (${def.depth < lo ? 'seated plugs missed' : 'part-inserted plugs taken for seated'}); label episodes, or train a reward on such depths`
+  );
+}

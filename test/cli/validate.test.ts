@@ -108,3 +108,21 @@ test('the npm script exits non-zero on a bad file and 2 on a missing one', () =>
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a connector deeper or shallower than the shipped rewards' training connectors gets a note naming each reward; one inside none", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'validate-depth-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const conn = join(dir, 'connectors');
+  mkdirSync(conn);
+  const europlug = JSON.parse(readFileSync(join(root, 'data/connectors/europlug.json'), 'utf8')) as Record<string, unknown>;
+  for (const mm of [4, 12, 24]) writeFileSync(join(conn, `d${mm}.json`), JSON.stringify({ ...europlug, name: `d${mm}`, depth_mm: mm }));
+  const r = await run([conn]);
+  assert.equal(r.code, 0, r.out); // a note, not an error: the file is a valid connector
+  // The shipped rewards were trained on connectors 8-16 mm deep (models/*.onnx.json, data/connectors).
+  assert.match(
+    r.out,
+    /ok {4}.*d24\.json \(connector\)\n +note: reward-depth\.onnx: d24 inserts 24 mm deep, outside the 8-16 mm of the 25 connectors .*part-inserted/,
+  );
+  assert.match(r.out, /note: reward\.onnx: d4 inserts 4 mm deep, .*seated plugs missed/);
+  assert.doesNotMatch(r.out, /note: .*d12 inserts/);
+});

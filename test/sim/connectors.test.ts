@@ -3,7 +3,16 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConnectorError, DEFAULT_CONNECTOR_DIR, findConnector, holePolygons, loadConnector, loadConnectors, partPolygon } from '../../src/sim/connectors.ts';
+import {
+  ConnectorError,
+  DEFAULT_CONNECTOR_DIR,
+  findConnector,
+  holePolygons,
+  loadConnector,
+  loadConnectors,
+  partPolygon,
+  rewardDepthCoverage,
+} from '../../src/sim/connectors.ts';
 import { decomposePlate, insideConvex, polygonArea, trapezoidArea, xInterval, type Vec2 } from '../../src/sim/geometry.ts';
 
 const shipped = loadConnectors();
@@ -288,4 +297,15 @@ test('one bad connector file does not stop the others: it is skipped with a warn
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("a reward's depth coverage: inside its training connectors' depths says nothing; shallower or deeper says which way it errs", () => {
+  const at = (name: string, depthMm: number) => ({ ...findConnector(shipped, 'europlug'), name, depth: depthMm / 1000 });
+  const trained = ['dt12', 'megablock']; // 10 and 14 mm deep
+  for (const mm of [10, 12, 14]) assert.equal(rewardDepthCoverage(at('inside', mm), trained, shipped), null, `${mm} mm`);
+  const shallow = rewardDepthCoverage(at('shallow', 9), trained, shipped);
+  assert.match(shallow ?? '', /^shallow inserts 9 mm deep, outside the 10-14 mm of the 2 connectors the reward was trained on: .*seated plugs missed/);
+  assert.match(rewardDepthCoverage(at('deep', 16), trained, shipped) ?? '', /deep inserts 16 mm deep, .*part-inserted plugs taken for seated/);
+  // Training connectors this list does not define: nothing to compare with.
+  assert.equal(rewardDepthCoverage(at('deep', 16), ['not-here'], shipped), null);
 });
