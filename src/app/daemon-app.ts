@@ -16,7 +16,7 @@ import { limitChanges, type LimitChange } from '../config/load.ts';
 import type { Calibration, DaemonConfig, LimitsCalibration } from '../config/schema.ts';
 import { PolicyModel, RewardModel } from '../policy/onnx-model.ts';
 import { cardPathFor, readCard } from '../policy/card.ts';
-import { loadConnectors, rewardDepthCoverage } from '../sim/connectors.ts';
+import { loadConnectors, rewardDepthCoverage, type ConnectorDef } from '../sim/connectors.ts';
 import type { RobotBackend } from '../robot/backend.ts';
 import { DEFAULT_SWAP_VALIDATION, type SwapValidationConfig } from '../swap/validate.ts';
 import { SimBackend, simCellOptions } from '../robot/sim-backend.ts';
@@ -129,11 +129,6 @@ function configSnapshot(cfg: DaemonConfig): unknown {
 }
 
 /**
- * A safety limit that differs from the shipped calibration, or from the previous session on this log, is an explicit
- * act: one 'safety_limit_changed' event per limit (old -> new) in the log, and a line for the operator (a WARNING when
- * the change loosens the limit).
- */
-/**
  * The connectors defined in data/connectors whose insertion depth the start-up reward's training connectors do not
  * cover (the rule: rewardDepthCoverage), for /status; the default connector's is also a start-up warning. Null when
  * the reward has no card to read (a reward passed in, two rewards combined).
@@ -141,12 +136,13 @@ function configSnapshot(cfg: DaemonConfig): unknown {
 function rewardCoverage(reward: RewardScorer): { reward: string; outside: Record<string, string> } | null {
   if (!reward.path) return null;
   let trained: string[];
+  let defs: ConnectorDef[];
   try {
     trained = readCard(cardPathFor(reward.path)).training.connectors;
+    defs = loadConnectors(undefined, { onProblem: () => {} });
   } catch {
-    return null; // the loader read this card moments ago; a card gone since then has nothing to say here
+    return null; // a card gone since the loader read it, or no connector directory: nothing to compare, not a reason to stop
   }
-  const defs = loadConnectors(undefined, { onProblem: () => {} });
   const outside: Record<string, string> = {};
   for (const def of defs) {
     const why = rewardDepthCoverage(def, trained, defs);
@@ -155,6 +151,11 @@ function rewardCoverage(reward: RewardScorer): { reward: string; outside: Record
   return { reward: reward.version, outside };
 }
 
+/**
+ * A safety limit that differs from the shipped calibration, or from the previous session on this log, is an explicit
+ * act: one 'safety_limit_changed' event per limit (old -> new) in the log, and a line for the operator (a WARNING when
+ * the change loosens the limit).
+ */
 function recordLimitChanges(log: StoreLog, calibration: Calibration, calibrationDir: string, notes: string[]): void {
   const unit = (f: string): string => (f.endsWith('N') ? ' N' : f.endsWith('S') ? ' s' : ' m');
   const report = (c: LimitChange, against: string): void => {

@@ -13,7 +13,15 @@ import { checkCalibration, checkCalibrationFile, checkDaemonConfig, ConfigError,
 import { CALIBRATION_FILES, type CalibrationFile } from '../config/schema.ts';
 import { loadSplit, SplitError } from '../data/splits.ts';
 import { readCard } from '../policy/card.ts';
-import { ConnectorError, DEFAULT_CONNECTOR_DIR, loadConnector, loadConnectors, rewardDepthCoverage, type ConnectorProblem } from '../sim/connectors.ts';
+import {
+  ConnectorError,
+  DEFAULT_CONNECTOR_DIR,
+  loadConnector,
+  loadConnectors,
+  rewardDepthCoverage,
+  type ConnectorDef,
+  type ConnectorProblem,
+} from '../sim/connectors.ts';
 import { runIfMain } from '../util/args.ts';
 import { command, commandUsage, fromArgv, optionalText, T } from './flags.ts';
 
@@ -96,6 +104,20 @@ function shippedRewards(): Array<{ name: string; trained: string[] }> {
     });
 }
 
+/** What the shipped rewards' training depths do not cover of a valid connector (notes, never errors). */
+function coverageNotes(def: ConnectorDef, connectorDir: string): string[] {
+  let defs: ConnectorDef[];
+  try {
+    defs = loadConnectors(connectorDir, { onProblem: () => {} });
+  } catch {
+    return []; // no connector directory to look the training connectors up in: nothing to compare with
+  }
+  return (rewards ??= shippedRewards()).flatMap((r) => {
+    const why = rewardDepthCoverage(def, r.trained, defs);
+    return why ? [`note: ${r.name}: ${why}`] : [];
+  });
+}
+
 /** Checks one file (or a calibration directory) as `kind`. */
 export function checkFile(file: string, kind: FileKind | null, connectorDir: string = DEFAULT_CONNECTOR_DIR): FileReport {
   const report: FileReport = { file, kind, errors: [], notes: [] };
@@ -108,12 +130,7 @@ export function checkFile(file: string, kind: FileKind | null, connectorDir: str
   }
   if (kind === 'connector') {
     try {
-      const def = loadConnector(file);
-      const defs = loadConnectors(connectorDir, { onProblem: () => {} });
-      for (const r of (rewards ??= shippedRewards())) {
-        const why = rewardDepthCoverage(def, r.trained, defs);
-        if (why) report.notes.push(`note: ${r.name}: ${why}`);
-      }
+      report.notes.push(...coverageNotes(loadConnector(file), connectorDir));
     } catch (e) {
       report.errors.push(...(e instanceof ConnectorError ? e.problems : [msg(e)]));
     }
