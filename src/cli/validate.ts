@@ -12,7 +12,7 @@ import { basename, dirname, extname, join, relative, resolve } from 'node:path';
 import { checkCalibration, checkCalibrationFile, checkDaemonConfig, ConfigError, readStructured } from '../config/load.ts';
 import { CALIBRATION_FILES, type CalibrationFile } from '../config/schema.ts';
 import { loadSplit, SplitError } from '../data/splits.ts';
-import { readCard } from '../policy/card.ts';
+import { scanModels } from '../daemon/models.ts';
 import {
   ConnectorError,
   DEFAULT_CONNECTOR_DIR,
@@ -87,21 +87,11 @@ const msg = (e: unknown): string =>
 
 let rewards: Array<{ name: string; trained: string[] }> | undefined;
 
-/** The shipped reward models (models/*.onnx.json cards of kind reward): file name and training connectors. */
+/** The shipped reward models (models/, as the daemon scans them): file name and training connectors. */
 function shippedRewards(): Array<{ name: string; trained: string[] }> {
-  const dir = join(ROOT, 'models');
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir)
-    .filter((f) => f.endsWith('.onnx.json'))
-    .sort()
-    .flatMap((f) => {
-      try {
-        const card = readCard(join(dir, f));
-        return card.kind === 'reward' ? [{ name: f.replace(/\.json$/, ''), trained: card.training.connectors }] : [];
-      } catch {
-        return []; // an unreadable card is the model loader's error to report, not this file's
-      }
-    });
+  return scanModels(join(ROOT, 'models'))
+    .models.filter((m) => m.kind === 'reward')
+    .map((m) => ({ name: basename(m.path), trained: m.card.training.connectors }));
 }
 
 /** What the shipped rewards' training depths do not cover of a valid connector (notes, never errors). */
