@@ -43,9 +43,9 @@ export const SHIPPED = {
   rewardDepthCue: 'depth-dy',
   rewardDepthFile: 'reward-depth.onnx',
   /** Card versions of the shipped models: raised whenever a retrained model replaces a shipped one at the same path. */
-  rewardCardVersion: 6,
-  rewardDepthCardVersion: 3,
-  offlineCardVersion: 5,
+  rewardCardVersion: 7,
+  rewardDepthCardVersion: 4,
+  offlineCardVersion: 6,
   offlineSteps: 3000,
   offlineImageSize: 32,
   offlineBatch: 128,
