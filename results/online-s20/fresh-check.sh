@@ -32,5 +32,5 @@ run_one() {
     --robust-mm 0 --trainer-wait-s 3000 --no-baselines "$@" --out "$ROOT/$R/$tag/seed-$s-$c" > "$ROOT/$R/$tag/seed-$s-$c.log" 2>&1)
 }
 export -f run_one; export ROOT=$PWD R S
-for s in $seeds; do for c in $C; do for arm in "$@"; do echo "${arm%%=*} $s $c ${arm#*=}"; done; done; done > $R/sweep-fresh-check.txt
+for s in $seeds; do for c in $C; do for arm in "$@"; do echo "${arm%%=*} $s $c ${arm#*=}" | sed "s/ *$//"; done; done; done > $R/sweep-fresh-check.txt  # xargs -L joins a line ending in a blank to the next
 xargs -P 2 -L 1 bash -c 'run_one "$@"' _ < $R/sweep-fresh-check.txt

@@ -13,7 +13,7 @@
  *
  * The height check, in the same rule: the calibrated x* is where the seated tip stands (the P-controller drives to
  * it), so an observation whose tip is more than `heightToleranceM` above x* cannot be seated either: a plug resting
- * on the socket face stands at least its insertion depth above it (8-16 mm here), and the learned rewards called such
+ * on the socket face stands at least its insertion depth above it (4-24 mm here), and the learned rewards called such
  * plugs seated (results/reward-lift-check/). The tolerance must cover x*'s vertical calibration error plus the
  * seated tip's own slack (seated ends stand <= 1 mm above an exact x*), so the default is a few mm: it never refuses a
  * seated plug while the vertical x* error is below about 3 mm, and it misses a plug held up by less than the

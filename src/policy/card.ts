@@ -353,11 +353,16 @@ export function readCard(cardPath: string): ModelCard {
   return validateCard(raw, cardPath);
 }
 
-/** The commit of the working tree the process runs from, and whether it has uncommitted changes; 'unknown' outside git. */
+/**
+ * The commit of the working tree the process runs from, and whether it has uncommitted changes; 'unknown' outside git.
+ * Changes under models/ do not count: they are what `npm run models` writes, so its later stages would otherwise call
+ * the code dirty because its earlier stages replaced the shipped models.
+ */
 export function codeVersion(cwd = process.cwd()): { gitCommit: string; dirty: boolean } {
   try {
     const gitCommit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    const status = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const args = ['status', '--porcelain', '--untracked-files=no', '--', ':/', ':(top,exclude)models'];
+    const status = execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
     return { gitCommit, dirty: status.trim().length > 0 };
   } catch {
     return { gitCommit: 'unknown', dirty: true };

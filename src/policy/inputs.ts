@@ -53,7 +53,7 @@ const DEPTH_DY_STD_M = 0.002;
  * sees seated without pressing. 'depth+fz': both.
  * 'depth-dy': only how depth changes from one row of the image to the next (depthDySpec), never how far anything is.
  * The absolute cells of 'depth' tell how far the socket face is, i.e. how deep the tip is in the socket, and "seated"
- * is a connector's own insertion depth (8-16 mm here): a classifier trained on them learns one depth for all
+ * is a connector's own insertion depth (4-24 mm here): a classifier trained on them learns one depth for all
  * connectors and calls a 16 mm connector seated 3-10 mm short (results/reward-depth-relative/). The steps keep what
  * is the same for every connector: the jump from the plug housing's lower edge to the socket face beyond it, which
  * grows with the exposed pin length (the pins' 4 mm standoff when seated, plus the height above seated).

@@ -115,14 +115,14 @@ test("a connector deeper or shallower than the shipped rewards' training connect
   const conn = join(dir, 'connectors');
   mkdirSync(conn);
   const europlug = JSON.parse(readFileSync(join(root, 'data/connectors/europlug.json'), 'utf8')) as Record<string, unknown>;
-  for (const mm of [4, 12, 24]) writeFileSync(join(conn, `d${mm}.json`), JSON.stringify({ ...europlug, name: `d${mm}`, depth_mm: mm }));
+  for (const mm of [3, 12, 28]) writeFileSync(join(conn, `d${mm}.json`), JSON.stringify({ ...europlug, name: `d${mm}`, depth_mm: mm }));
   const r = await run([conn]);
   assert.equal(r.code, 0, r.out); // a note, not an error: the file is a valid connector
-  // The shipped rewards were trained on connectors 8-16 mm deep (models/*.onnx.json, data/connectors).
+  // The shipped rewards were trained on connectors 4-24 mm deep (models/*.onnx.json, data/connectors).
   assert.match(
     r.out,
-    /ok {4}.*d24\.json \(connector\)\n +note: reward-depth\.onnx: d24 inserts 24 mm deep, outside the 8-16 mm of the 25 connectors .*part-inserted/,
+    /ok {4}.*d28\.json \(connector\)\n +note: reward-depth\.onnx: d28 inserts 28 mm deep, outside the 4-24 mm of the 33 connectors .*part-inserted/,
   );
-  assert.match(r.out, /note: reward\.onnx: d4 inserts 4 mm deep, .*seated plugs missed/);
+  assert.match(r.out, /note: reward\.onnx: d3 inserts 3 mm deep, .*seated plugs missed/);
   assert.doesNotMatch(r.out, /note: .*d12 inserts/);
 });

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, readdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -59,6 +60,27 @@ test('codeVersion reads the git commit of the working tree', { skip: !existsSync
   const v = codeVersion();
   assert.match(v.gitCommit, /^[0-9a-f]{40}$/);
   assert.equal(codeVersion(tmpdir()).gitCommit, 'unknown');
+});
+
+test('codeVersion: changed models/ files (what npm run models writes) leave the code clean; a changed source file does not, from any folder', (t) => {
+  const repo = mkdtempSync(join(tmpdir(), 'card-git-'));
+  t.after(() => rmSync(repo, { recursive: true, force: true }));
+  const git = (...args: string[]): string => execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { cwd: repo, encoding: 'utf8' });
+  git('init', '-q');
+  mkdirSync(join(repo, 'models'));
+  mkdirSync(join(repo, 'src'));
+  writeFileSync(join(repo, 'models', 'reward.onnx'), 'old');
+  writeFileSync(join(repo, 'src', 'a.ts'), 'old');
+  git('add', '.');
+  git('commit', '-qm', 'x');
+  assert.equal(codeVersion(repo).dirty, false);
+  writeFileSync(join(repo, 'models', 'reward.onnx'), 'retrained');
+  writeFileSync(join(repo, 'notes.md'), 'untracked');
+  assert.equal(codeVersion(repo).dirty, false);
+  assert.equal(codeVersion(join(repo, 'src')).dirty, false);
+  writeFileSync(join(repo, 'src', 'a.ts'), 'edited');
+  assert.equal(codeVersion(repo).dirty, true);
+  assert.equal(codeVersion(join(repo, 'models')).dirty, true);
 });
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each case deliberately breaks the ModelCard type
