@@ -3,9 +3,8 @@
 # data/connectors plus the five fresh connectors of results/online-s20/fresh-connectors), with the command of README.md:
 #   bash results/online-s21/sweep.sh SNAP TAG "SEEDS" "CONNECTORS" [FLAGS...]
 #   e.g. bash results/online-s21/sweep.sh s21 dnew "0 1 2" "dt12 megablock nema15 europlug roundkey usbc xlr3 hdmi bs1363 dt06"
-# Each run: data/runs/s16/TAG/seed-S-C (results.json, curves) and seed-S-C.log. Then results/online-s20/collect.sh-style
-# collection and python3 results/online-s16/meets.py DIR (the held-out baselines are results/online-depth-default's,
-# the fresh ones results/online-s20/baselines/).
+# Each run: data/runs/s16/TAG/seed-S-C (results.json, curves) and seed-S-C.log. Then bash results/online-s21/collect.sh TAG
+# and python3 results/online-s16/meets.py results/online-s21/TAG/runs (with each start's search baselines).
 set -eu
 cd "$(dirname "$0")/../.."
 snap=$1 tag=$2 seeds=$3 conns=$4; shift 4

@@ -78,6 +78,21 @@ export const DEFAULT_REWARD_TUNE: Omit<RewardTunerConfig, 'db' | 'rewardPath' | 
 export const LABEL_TUNED_REWARD_VALIDATION = { maxFlipFraction: 0.1, onFlag: 'reject' } as const;
 
 /**
+ * The fine-tune's weight of each frame. The labelled frames weigh 1 on average, and each labelled outcome half of
+ * them whatever its frame count: a failure gives `lastFrames` frames and a success one, and near-seated failure frames
+ * outnumbering seated ones taught the head to call seated frames unseated (session 21's depth reward flipped 2 of 3
+ * seated probes on 2 + 2 labels). The anchors weigh `anchorWeight` times the labelled frames in total.
+ */
+export function frameWeights(frames: ReadonlyArray<{ anchor: boolean; target: number }>, anchorWeight: number): Float32Array {
+  const labelled = frames.filter((f) => !f.anchor);
+  const pos = labelled.filter((f) => f.target === 1).length;
+  const anchors = frames.length - labelled.length;
+  return Float32Array.from(frames, (f) =>
+    f.anchor ? (anchorWeight * labelled.length) / Math.max(1, anchors) : labelled.length / (2 * (f.target === 1 ? pos : labelled.length - pos)),
+  );
+}
+
+/**
  * Why operator labels cannot fine-tune the reward of this card (null: they can): the tuner rebuilds a DAIB-family
  * classifier from the card's `hyperparameters.daib` and feeds it what the card's inputs name (an image, and a proprio
  * vector such as the depth reward's depth steps), so the card must describe such a classifier and inputs the one input
@@ -234,7 +249,7 @@ export class RewardTuner {
         if (proprio && f.input.proprio) proprio.set(f.input.proprio, i * pd);
       });
       const targets = Float32Array.from(frames, (f) => f.target);
-      const weights = Float32Array.from(frames, (f) => (f.anchor ? (c.anchorWeight * labelled) / Math.max(1, anchors) : 1));
+      const weights = frameWeights(frames, c.anchorWeight);
       const res = fineTuneHead(clf, { images, ...(proprio ? { proprio } : {}) }, frames.length, targets, weights, {
         steps: c.steps,
         lr: c.lr,

@@ -17,7 +17,7 @@ import { rewardClassifierFromOnnx } from '../../src/learn/reward-tune.ts';
 import { readCard, cardPathFor } from '../../src/policy/card.ts';
 import { modelImageBytes } from '../../src/policy/inputs.ts';
 import { RewardModel } from '../../src/policy/onnx-model.ts';
-import { DEFAULT_REWARD_TUNE, LABEL_TUNED_REWARD_VALIDATION, labelTuneRefusal, RewardTuner } from '../../src/online/reward-tuner.ts';
+import { DEFAULT_REWARD_TUNE, frameWeights, LABEL_TUNED_REWARD_VALIDATION, labelTuneRefusal, RewardTuner } from '../../src/online/reward-tuner.ts';
 import { DEFAULT_ONLINE } from '../../src/online/trainer.ts';
 import { offerReward } from '../../src/swap/reward.ts';
 import { inputsFor } from '../../src/swap/validate.ts';
@@ -140,6 +140,21 @@ test('the reward head fine-tuned on labels: exact ONNX import, moves toward the 
   assert.equal(bad.ok, false);
   assert.match(bad.reason, /probability 1.5 is not in \[0, 1\]/);
   assert.equal(d.status().reward.version, info.version);
+});
+
+test('frameWeights: each labelled outcome weighs as much as the other whatever its frame count; anchors weigh anchorWeight times the labelled frames', () => {
+  // Two labelled successes (one frame each), two failures (three frames each), four anchors.
+  const frames = [
+    ...[1, 1].map((target) => ({ anchor: false, target })),
+    ...Array.from({ length: 6 }, () => ({ anchor: false, target: 0 })),
+    ...[0.2, 0.9, 0.5, 0].map((target) => ({ anchor: true, target })),
+  ];
+  const w = frameWeights(frames, 2);
+  const sum = (pick: (f: { anchor: boolean; target: number }) => boolean): number => frames.reduce((s, f, i) => s + (pick(f) ? w[i]! : 0), 0);
+  const [pos, neg, anchors] = [sum((f) => !f.anchor && f.target === 1), sum((f) => !f.anchor && f.target === 0), sum((f) => f.anchor)];
+  assert.ok(Math.abs(pos - 4) < 1e-6 && Math.abs(neg - 4) < 1e-6, `successes ${pos}, failures ${neg}: 4 each (8 labelled frames)`);
+  assert.ok(Math.abs(anchors - 16) < 1e-5, `anchors ${anchors}`);
+  assert.ok(w[0]! > w[2]!, 'a success frame outweighs a failure frame when failures give more frames');
 });
 
 test('which rewards labels can fine-tune (labelTuneRefusal): both shipped rewards, the depth reward included; not a card the tuner cannot feed', () => {
