@@ -140,6 +140,17 @@ export const EXPERIMENT = command({
     noiseTaperMm: T.optional(
       T.number({ minimum: 0, maximum: 100, description: 'height above x* (mm) below which that noise fades to zero', cli: fromConfig('practice.noiseTaperM') }),
     ),
+    noiseAnnealWindow: T.optional(
+      T.integer({
+        minimum: 0,
+        maximum: 1000,
+        description: 'shrink that noise as the last N practice episodes succeed (0: off)',
+        cli: fromConfig('practice.noiseAnnealWindow'),
+      }),
+    ),
+    noiseAnnealFloor: T.optional(
+      T.number({ minimum: 0, maximum: 1, description: 'the smallest share of that noise the annealing leaves', cli: fromConfig('practice.noiseAnnealFloor') }),
+    ),
     // The trainer's settings as the config's learning section declares them; absent, that section's (of --config).
     utd: T.optional(learningField('utd', fromConfig('learning.utd'), false)),
     onlineFraction: T.optional(learningField('onlineFraction', fromConfig('learning.onlineFraction'), false)),
@@ -275,6 +286,8 @@ export function experimentOptions(argv: string[] | ExperimentFlags): ExperimentO
     explorationNoise: a.noise ?? config.practice.explorationNoise,
     noiseCorrelation: a.noiseCorrelation ?? config.practice.noiseCorrelation,
     noiseTaperM: a.noiseTaperMm !== undefined ? a.noiseTaperMm / 1000 : config.practice.noiseTaperM,
+    noiseAnnealWindow: a.noiseAnnealWindow ?? config.practice.noiseAnnealWindow,
+    noiseAnnealFloor: a.noiseAnnealFloor ?? config.practice.noiseAnnealFloor,
     trainer: {
       ...settings,
       utd: a.utd ?? settings.utd,

@@ -106,6 +106,19 @@ export const PracticeConfigSchema = T.object(
       default: 0,
       description: 'height above x* (m) below which the exploration noise fades linearly to zero at x* (0: no taper)',
     }),
+    noiseAnnealWindow: T.integer({
+      minimum: 0,
+      maximum: 1000,
+      default: 0,
+      description:
+        "practice noise that shrinks as practice succeeds (control/exploration.ts NoiseAnneal): each practice episode's noise is explorationNoise times clamp(2 (1 - s), noiseAnnealFloor, 1), s = the learned successes among this connector's last N practice episodes / N (episodes not yet practised count as failures); 0: off, the noise stays explorationNoise",
+    }),
+    noiseAnnealFloor: T.number({
+      minimum: 0,
+      maximum: 1,
+      default: 0.25,
+      description: 'the smallest share of explorationNoise that noiseAnnealWindow leaves',
+    }),
     scenario: T.enum(['I', 'II'], { default: 'II', description: 'default start distribution (I: within 10 mm, II: 10-20 mm away)' }),
     seed: T.integer({ default: 1, description: 'base seed of episode start poses and exploration noise' }),
     successThreshold: T.number({

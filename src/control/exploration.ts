@@ -56,3 +56,42 @@ export class ExplorationNoise {
     return [residual[0] + s * n[0], residual[1] + s * n[1], residual[2] + s * n[2]];
   }
 }
+
+/**
+ * Practice noise that shrinks as practice succeeds. Each practice episode's std dev is the configured one times
+ *   clamp(2 (1 - s), floor, 1),   s = learned successes among the connector's last `window` practice episodes / window
+ * (episodes not yet practised count as failures, so a new connector starts at full noise and the noise stays full
+ * until half the window has succeeded). Why: the noise dithers a plug past small misalignments, so a policy whose
+ * practice nearly always seats can still jam without it; its practice outcomes then no longer tell the learner what
+ * its own, noise-free action does, and the noisy actions it is fitted to let its mean drift. Less noise once practice
+ * succeeds keeps practice close to what the robot does without it.
+ */
+export class NoiseAnneal {
+  private readonly outcomes = new Map<string, boolean[]>();
+
+  /** `window` 0: off (every scale is 1). */
+  constructor(
+    readonly window: number,
+    readonly floor: number,
+  ) {
+    if (!(Number.isInteger(window) && window >= 0)) throw new RangeError(`noise annealing window must be an integer >= 0, got ${window}`);
+    if (!(floor >= 0 && floor <= 1)) throw new RangeError(`noise annealing floor must be in [0, 1], got ${floor}`);
+  }
+
+  /** The share of the configured noise for the connector's next practice episode. */
+  scale(domain: string): number {
+    if (this.window === 0) return 1;
+    const seen = this.outcomes.get(domain) ?? [];
+    const s = seen.filter(Boolean).length / this.window;
+    return Math.min(1, Math.max(this.floor, 2 * (1 - s)));
+  }
+
+  /** A judged practice episode's learned outcome. */
+  add(domain: string, success: boolean): void {
+    if (this.window === 0) return;
+    const seen = this.outcomes.get(domain) ?? [];
+    seen.push(success);
+    if (seen.length > this.window) seen.shift();
+    this.outcomes.set(domain, seen);
+  }
+}

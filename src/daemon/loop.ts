@@ -25,7 +25,7 @@ import { waitForState } from './wait.ts';
 import { EventEmitter } from 'node:events';
 import { composeAction, composeTakeover, type ActionLimits } from '../control/action.ts';
 import { pControl } from '../control/p-controller.ts';
-import { ExplorationNoise } from '../control/exploration.ts';
+import { ExplorationNoise, NoiseAnneal } from '../control/exploration.ts';
 import type { Calibration, DaemonConfig } from '../config/schema.ts';
 import { sensorsOf, type EpisodeSpec, type RobotBackend } from '../robot/backend.ts';
 import { ImagePreprocessor, WrenchCorrector, prepareDepth } from '../robot/preprocess.ts';
@@ -158,6 +158,8 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
   private episode: OpenEpisode | null = null;
   private lastEpisode: EpisodeSummary | null = null;
   private readonly recent = new RecentEpisodes(RECENT);
+  /** Practice noise that shrinks as this daemon's practice of a connector succeeds (off unless practice.noiseAnnealWindow). */
+  private readonly anneal: NoiseAnneal;
   private lastTrip: TripRecord | null = null;
   private lastPose: Vec3 | null = null;
   private policyFaults = 0;
@@ -195,6 +197,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     this.backend = opts.backend;
     this.sensors = sensorsOf(opts.backend);
     this.cfg = opts.config;
+    this.anneal = new NoiseAnneal(this.cfg.practice.noiseAnnealWindow, this.cfg.practice.noiseAnnealFloor);
     this.cal = opts.calibration;
     this.log = opts.log;
     this.now = opts.now ?? (() => performance.now());
@@ -628,6 +631,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     const { outcome } = judged;
     const reason = ended === null ? judged.reason : judged.reason === null ? ended : `${ended}; ${judged.reason}`;
     this.closeEpisode(ep, outcome, reason, checked.prob, r.gt);
+    if (ep.kind === 'practice' && (outcome === 'success' || outcome === 'failure')) this.anneal.add(ep.domain, outcome === 'success');
     // Only outcomes the learned reward judged can ask for a label (ground-truth judging needs none), or tell of x* too low.
     if (r.prob !== null && !this.cfg.practice.useGroundTruthReward && (outcome === 'success' || outcome === 'failure')) {
       this.considerLabelRequest(ep);
@@ -694,7 +698,12 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
       steps: this.cfg.practice.episodeSteps,
       domain: run.domain,
       scenario: run.scenario,
-      noise: new ExplorationNoise(run.explorationNoise, run.noiseCorrelation, new Rng(deriveSeed(seed, 'exploration')), this.cfg.practice.noiseTaperM),
+      noise: new ExplorationNoise(
+        run.explorationNoise * (run.kind === 'practice' ? this.anneal.scale(run.domain) : 1),
+        run.noiseCorrelation,
+        new Rng(deriveSeed(seed, 'exploration')),
+        this.cfg.practice.noiseTaperM,
+      ),
       pending: null,
       policyVersion,
       lastClock: Number.NEGATIVE_INFINITY,

@@ -72,6 +72,9 @@ export interface ExperimentOptions {
   noiseCorrelation: number;
   /** Height above x* (m) below which that noise fades to zero (control/exploration.ts); 0: none. */
   noiseTaperM: number;
+  /** Practice noise annealing (control/exploration.ts NoiseAnneal): window (0: off) and floor; absent: the config file's. */
+  noiseAnnealWindow?: number;
+  noiseAnnealFloor?: number;
   trainer: Partial<OnlineTrainerConfig>;
   swap?: Partial<SwapConfig>;
   /** The shadow swap gate (src/replay/shadow.ts) on every trainer export; observe: record its verdict, never refuse
@@ -250,6 +253,8 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
   config.practice.explorationNoise = o.explorationNoise;
   config.practice.noiseCorrelation = o.noiseCorrelation;
   config.practice.noiseTaperM = o.noiseTaperM;
+  if (o.noiseAnnealWindow !== undefined) config.practice.noiseAnnealWindow = o.noiseAnnealWindow;
+  if (o.noiseAnnealFloor !== undefined) config.practice.noiseAnnealFloor = o.noiseAnnealFloor;
   config.practice.seed = o.seed;
   config.practice.useGroundTruthReward = o.rewardPath === null;
   const calibration = loadCalibration(o.calibrationDir);

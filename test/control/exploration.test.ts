@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ExplorationNoise } from '../../src/control/exploration.ts';
+import { ExplorationNoise, NoiseAnneal } from '../../src/control/exploration.ts';
 import { Rng } from '../../src/util/rng.ts';
 import type { Vec3 } from '../../src/core/types.ts';
 
@@ -86,4 +86,24 @@ test('the taper fades the noise linearly from taperM above x* to nothing at x* a
   assert.deepEqual(at(-0.002), [0, 0, 0]);
   assert.deepEqual(at(Number.NaN), [0, 0, 0], 'an unknown height gets no noise');
   assert.throws(() => new ExplorationNoise(0.001, 0, new Rng(1), -0.001), /taper/);
+});
+
+test('annealing: full noise until half the window has succeeded, then down to the floor; per connector', () => {
+  const a = new NoiseAnneal(10, 0.25);
+  assert.equal(a.scale('dt12'), 1, 'nothing practised yet: full noise');
+  for (let i = 0; i < 5; i++) a.add('dt12', true);
+  assert.equal(a.scale('dt12'), 1, '5 of 10 succeeded (the rest not yet practised count as failures)');
+  for (let i = 0; i < 2; i++) a.add('dt12', true);
+  assert.ok(Math.abs(a.scale('dt12') - 0.6) < 1e-12, '7 of 10: 2 (1 - 0.7)');
+  for (let i = 0; i < 3; i++) a.add('dt12', true);
+  assert.equal(a.scale('dt12'), 0.25, 'all 10: the floor');
+  for (let i = 0; i < 4; i++) a.add('dt12', false);
+  assert.ok(Math.abs(a.scale('dt12') - 0.8) < 1e-12, 'the window slides: 6 of the last 10 succeeded');
+  assert.equal(a.scale('europlug'), 1, 'another connector keeps its own window');
+  const off = new NoiseAnneal(0, 0.25);
+  off.add('dt12', true);
+  assert.equal(off.scale('dt12'), 1, 'window 0: off');
+  assert.throws(() => new NoiseAnneal(-1, 0.25), /window/);
+  assert.throws(() => new NoiseAnneal(2.5, 0.25), /window/);
+  assert.throws(() => new NoiseAnneal(10, 1.5), /floor/);
 });

@@ -6,6 +6,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { pControl } from '../../src/control/p-controller.ts';
 import { limitStep } from '../../src/control/action.ts';
+import { NoiseAnneal } from '../../src/control/exploration.ts';
 import { Store } from '../../src/store/index.ts';
 import type { Vec3 } from '../../src/core/types.ts';
 import { dist, logged, rig, scriptedPolicy, tickUntil, type Rig, type RigOptions } from './helpers.ts';
@@ -315,6 +316,52 @@ test('exploration noise: white by default, one offset per episode at correlation
   assert.ok(spread([held[0]?.[0] ?? [], held[1]?.[0] ?? []]) > 1e-5, 'each episode draws its own');
   const bad = d.startPractice({ count: 1, noiseCorrelation: 1.5 });
   assert.ok(!bad.ok && /noiseCorrelation must be a number in \[0, 1\]/.test(bad.reason));
+});
+
+test("noise annealing: each practice episode's noise is the configured one times the scale its connector's outcomes give", async (t) => {
+  // A zero policy: the logged residual is the noise itself, so a run with annealing is the same draws times the scale.
+  const practise = async (window: number): Promise<{ outcomes: string[]; residuals: number[][][] }> => {
+    const r = await rig({
+      policy: scriptedPolicy('zero', () => [0, 0, 0]),
+      overrides: { episodeSteps: 20 },
+      config: (c) => {
+        c.practice.noiseAnnealWindow = window;
+        c.practice.noiseAnnealFloor = 0.25;
+      },
+    });
+    t.after(() => r.close());
+    assert.ok(r.app.daemon.startPractice({ count: 4, scenario: 'I', explorationNoise: 0.001 }).ok);
+    await tickUntil(r.app, idle(r), 400);
+    await logged(r);
+    const eps = r.app.log.store.listEpisodes().sort((a, b) => a.id - b.id);
+    return {
+      outcomes: eps.map((e) => e.outcome ?? ''),
+      residuals: eps.map((e) =>
+        (r.app.log.store.getEpisode(e.id, { transitions: true, images: false })?.transitions ?? []).map((tr) => tr.actionResidual ?? []),
+      ),
+    };
+  };
+  const off = await practise(0);
+  const on = await practise(2);
+  assert.equal(on.outcomes.length, 4);
+  assert.ok(on.outcomes.filter((o) => o === 'success').length >= 2, `the P-controller at the exact x* seats most episodes (${on.outcomes.join(', ')})`);
+  const expected = new NoiseAnneal(2, 0.25);
+  const scales: number[] = [];
+  on.outcomes.forEach((o, k) => {
+    const scale = expected.scale('square16');
+    scales.push(scale);
+    const a = on.residuals[k] ?? [];
+    const b = off.residuals[k] ?? [];
+    assert.ok(a.length > 0 && a.length === b.length);
+    a.forEach((x, i) =>
+      x.forEach((v, j) => assert.ok(Math.abs(v - scale * (b[i]?.[j] ?? NaN)) < 1e-12, `episode ${k} step ${i}: ${v} = ${scale} x ${b[i]?.[j]}`)),
+    );
+    if (o === 'success' || o === 'failure') expected.add('square16', o === 'success');
+  });
+  assert.ok(
+    scales.some((s) => s < 1),
+    `the noise shrank once practice succeeded (scales ${scales.join(', ')})`,
+  );
 });
 
 test('a non-finite pose trips the safety filter: nothing is commanded and the latch engages', async (t) => {
