@@ -298,8 +298,9 @@ export const LearningConfigSchema = T.object(
     utd: T.number({
       exclusiveMinimum: 0,
       maximum: 100,
-      default: 2,
-      description: 'updates per new practice transition (update-to-data ratio)',
+      default: 3,
+      description:
+        'updates per new practice transition (update-to-data ratio); 3 reached the online target within 50 practice episodes where 2 needed 75-100, and met it in 44 of 50 runs against 39 (results/online-s22/); 4 learned fast, then fell back (results/online-seeds-utd4/)',
       cli: { flag: '--utd', arg: 'R' },
     }),
     batchSize: T.integer({ minimum: 2, maximum: 4096, default: 256, description: 'update batch size' }),
@@ -314,7 +315,7 @@ export const LearningConfigSchema = T.object(
       maximum: 1000000,
       default: 1600,
       description:
-        'critic-only updates at the switch from offline to online: the policy stays the offline one until the critics have adapted (1600 = 40 practice episodes of 20 steps at UTD 2; with temperature 6 no run dipped by more than 2 over the 25 target runs, against 3 with 800 and temperature 3: results/online-s19/; europlug: without it 3 9 7 0 0 2/10 over 50 episodes, with 800 3 3 3 7 7 8: src/online/README.md)',
+        'critic-only updates at the switch from offline to online: the policy stays the offline one until the critics have adapted (1600 = about 27 practice episodes of 20 steps at UTD 3, 40 at UTD 2; with temperature 6 no run dipped by more than 2 over the 25 target runs, against 3 with 800 and temperature 3: results/online-s19/; europlug: without it 3 9 7 0 0 2/10 over 50 episodes, with 800 3 3 3 7 7 8: src/online/README.md)',
       cli: { flag: '--warmup-updates', arg: 'N' },
     }),
     evidenceGate: T.boolean({

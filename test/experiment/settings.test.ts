@@ -25,7 +25,7 @@ test('the daemon and the experiment read the same learning settings from the con
   const exp = experimentOptions(['--connectors', 'europlug']);
   assert.deepEqual(pick(exp.trainer as ReturnType<typeof trainerSettings>), pick(daemon));
   assert.equal(daemon.onlineFraction, 1);
-  assert.equal(daemon.utd, 2);
+  assert.equal(daemon.utd, 3);
   assert.equal(daemon.gemmThreads, null);
   assert.equal(learningPlan(shipped).rewardTune, false, 'labels do not fine-tune the reward unless labels.fineTune says so');
   assert.equal(exp.explorationNoise, shipped.practice.explorationNoise);
@@ -40,7 +40,7 @@ test('the daemon and the experiment read the same learning settings from the con
     .replace('modelsDir: ../models', `modelsDir: ${join(root, 'models')}`)
     .replace('calibrationDir: ../calibration', `calibrationDir: ${join(root, 'calibration')}`)
     .replace('onlineFraction: 1 ', 'onlineFraction: 0.3 ')
-    .replace('utd: 2 ', 'utd: 3 ')
+    .replace('utd: 3 ', 'utd: 5 ')
     .replace('warmupUpdates: 1600 ', 'warmupUpdates: 7 ')
     .replace('gemmThreads: null ', 'gemmThreads: 2 ')
     .replace('explorationNoise: 0.0005 ', 'explorationNoise: 0.002 ')
@@ -55,7 +55,7 @@ test('the daemon and the experiment read the same learning settings from the con
   const e2 = experimentOptions(['--config', file, '--connectors', 'europlug']);
   for (const [k, v] of [
     ['onlineFraction', 0.3],
-    ['utd', 3],
+    ['utd', 5],
     ['warmupUpdates', 7],
     ['gemmThreads', 2],
   ] as const) {
