@@ -61,10 +61,10 @@ export class ExplorationNoise {
  * Practice noise that shrinks as practice succeeds. Each practice episode's std dev is the configured one times
  *   clamp(2 (1 - s), floor, 1),   s = learned successes among the connector's last `window` practice episodes / window
  * (episodes not yet practised count as failures, so a new connector starts at full noise and the noise stays full
- * until half the window has succeeded). Why: the noise dithers a plug past small misalignments, so a policy whose
- * practice nearly always seats can still jam without it; its practice outcomes then no longer tell the learner what
- * its own, noise-free action does, and the noisy actions it is fitted to let its mean drift. Less noise once practice
- * succeeds keeps practice close to what the robot does without it.
+ * until half the window has succeeded). The idea: the noise dithers a plug past small misalignments, so a policy whose
+ * practice nearly always seats can still jam without it, and its practice outcomes no longer tell the learner what
+ * its own, noise-free action does; less noise once practice succeeds keeps practice close to that action. Measured,
+ * the dither also helps some connectors learn, so it is off by default (results/online-s22/).
  */
 export class NoiseAnneal {
   private readonly outcomes = new Map<string, boolean[]>();
