@@ -53,7 +53,8 @@ test('npm start runs the background trainer by default, from the shipped checkpo
   assert.equal(cfg.startCheckpoint, join(root, 'models/iql-offline'));
   assert.equal(cfg.onlineFraction, LEARNING_DEFAULTS.onlineFraction);
   assert.equal(cfg.onlineFraction, 1, 'practice data alone (results/online-seeds-of100/)');
-  assert.equal(cfg.utd, 2);
+  assert.equal(cfg.utd, LEARNING_DEFAULTS.utd);
+  assert.equal(cfg.utd, 3, 'three updates per practice transition (results/online-s22/)');
   assert.equal(cfg.warmupUpdates, LEARNING_DEFAULTS.warmupUpdates);
   assert.equal(cfg.warmupUpdates, 1600, 'the critic-only warm-up at the switch (results/online-s19/)');
   assert.equal(cfg.temperature, LEARNING_DEFAULTS.temperature);
