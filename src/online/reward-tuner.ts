@@ -80,8 +80,8 @@ export const LABEL_TUNED_REWARD_VALIDATION = { maxFlipFraction: 0.1, onFlag: 're
 /**
  * The fine-tune's weight of each frame. The labelled frames weigh 1 on average, and each labelled outcome half of
  * them whatever its frame count: a failure gives `lastFrames` frames and a success one, and near-seated failure frames
- * outnumbering seated ones taught the head to call seated frames unseated (session 21's depth reward flipped 2 of 3
- * seated probes on 2 + 2 labels). The anchors weigh `anchorWeight` times the labelled frames in total.
+ * outnumbering seated ones taught the head to call seated frames unseated (results/online-s21/, section 5). The
+ * anchors weigh `anchorWeight` times the labelled frames in total.
  */
 export function frameWeights(frames: ReadonlyArray<{ anchor: boolean; target: number }>, anchorWeight: number): Float32Array {
   const labelled = frames.filter((f) => !f.anchor);
