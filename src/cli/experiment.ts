@@ -151,6 +151,14 @@ export const EXPERIMENT = command({
     noiseAnnealFloor: T.optional(
       T.number({ minimum: 0, maximum: 1, description: 'the smallest share of that noise the annealing leaves', cli: fromConfig('practice.noiseAnnealFloor') }),
     ),
+    examEvery: T.optional(
+      T.integer({
+        minimum: 0,
+        maximum: 1000,
+        description: 'every Nth practice episode without that noise, an exam (0: none)',
+        cli: fromConfig('practice.examEvery'),
+      }),
+    ),
     // The trainer's settings as the config's learning section declares them; absent, that section's (of --config).
     utd: T.optional(learningField('utd', fromConfig('learning.utd'), false)),
     onlineFraction: T.optional(learningField('onlineFraction', fromConfig('learning.onlineFraction'), false)),
@@ -288,6 +296,7 @@ export function experimentOptions(argv: string[] | ExperimentFlags): ExperimentO
     noiseTaperM: a.noiseTaperMm !== undefined ? a.noiseTaperMm / 1000 : config.practice.noiseTaperM,
     noiseAnnealWindow: a.noiseAnnealWindow ?? config.practice.noiseAnnealWindow,
     noiseAnnealFloor: a.noiseAnnealFloor ?? config.practice.noiseAnnealFloor,
+    examEvery: a.examEvery ?? config.practice.examEvery,
     trainer: {
       ...settings,
       utd: a.utd ?? settings.utd,

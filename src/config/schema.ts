@@ -119,6 +119,13 @@ export const PracticeConfigSchema = T.object(
       default: 0.25,
       description: 'the smallest share of explorationNoise that noiseAnnealWindow leaves',
     }),
+    examEvery: T.integer({
+      minimum: 0,
+      maximum: 1000,
+      default: 0,
+      description:
+        "every Nth practice episode of a connector runs without exploration noise (an exam, control/exploration.ts ExamSchedule): its outcome is the policy's own action's, reported apart in status (exams), and its transitions are learned from like any practice; 0: no exams",
+    }),
     scenario: T.enum(['I', 'II'], { default: 'II', description: 'default start distribution (I: within 10 mm, II: 10-20 mm away)' }),
     seed: T.integer({ default: 1, description: 'base seed of episode start poses and exploration noise' }),
     successThreshold: T.number({

@@ -95,3 +95,25 @@ export class NoiseAnneal {
     this.outcomes.set(domain, seen);
   }
 }
+
+/**
+ * Exams: every Nth practice episode of a connector runs without exploration noise. Practice noise dithers a plug past
+ * small misalignments, so practice can keep seating while the policy's own, noise-free action (what an evaluation and
+ * the daemon's work run) has drifted; an exam's outcome is that action's, and its transitions show the learner what
+ * that action does. Counted per connector over this daemon's life, so the schedule does not restart with each run.
+ */
+export class ExamSchedule {
+  private readonly begun = new Map<string, number>();
+
+  /** `every` 0: off (no exams). */
+  constructor(readonly every: number) {
+    if (!(Number.isInteger(every) && every >= 0)) throw new RangeError(`exam interval must be an integer >= 0, got ${every}`);
+  }
+
+  /** Whether the connector's next practice episode is an exam (the Nth, 2Nth, ...); counts it. */
+  next(domain: string): boolean {
+    const n = (this.begun.get(domain) ?? 0) + 1;
+    this.begun.set(domain, n);
+    return this.every > 0 && n % this.every === 0;
+  }
+}

@@ -25,7 +25,7 @@ import { waitForState } from './wait.ts';
 import { EventEmitter } from 'node:events';
 import { composeAction, composeTakeover, type ActionLimits } from '../control/action.ts';
 import { pControl } from '../control/p-controller.ts';
-import { ExplorationNoise, NoiseAnneal } from '../control/exploration.ts';
+import { ExamSchedule, ExplorationNoise, NoiseAnneal } from '../control/exploration.ts';
 import type { Calibration, DaemonConfig } from '../config/schema.ts';
 import { sensorsOf, type EpisodeSpec, type RobotBackend } from '../robot/backend.ts';
 import { ImagePreprocessor, WrenchCorrector, prepareDepth } from '../robot/preprocess.ts';
@@ -117,6 +117,8 @@ interface OpenEpisode {
   /** Backend clock at the last commanded tick: the next control tick must see it advance. */
   lastClock: number;
   kind: 'practice' | 'eval';
+  /** A practice episode run without noise (practice.examEvery): its outcome is the policy's own action's. */
+  exam: boolean;
   /** The last few scored observations (reward probability, tip pose, x*, wrench): a label request's evidence. */
   evidence: StepEvidence[];
   /** The lowest tip so far, for the lift check on the learned reward (scoring.ts). */
@@ -160,6 +162,9 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
   private readonly recent = new RecentEpisodes(RECENT);
   /** Practice noise that shrinks as this daemon's practice of a connector succeeds (off unless practice.noiseAnnealWindow). */
   private readonly anneal: NoiseAnneal;
+  /** Which practice episodes are exams, and the recent exams' outcomes (status.exams). */
+  private readonly examSchedule: ExamSchedule;
+  private readonly exams = new RecentEpisodes(RECENT);
   private lastTrip: TripRecord | null = null;
   private lastPose: Vec3 | null = null;
   private policyFaults = 0;
@@ -198,6 +203,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     this.sensors = sensorsOf(opts.backend);
     this.cfg = opts.config;
     this.anneal = new NoiseAnneal(this.cfg.practice.noiseAnnealWindow, this.cfg.practice.noiseAnnealFloor);
+    this.examSchedule = new ExamSchedule(this.cfg.practice.examEvery);
     this.cal = opts.calibration;
     this.log = opts.log;
     this.now = opts.now ?? (() => performance.now());
@@ -419,6 +425,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
       episode: this.episode,
       lastEpisode: this.lastEpisode,
       recent: this.recent.rates(this.cfg.practice.successThreshold),
+      exams: this.cfg.practice.examEvery > 0 ? { every: this.cfg.practice.examEvery, ...this.exams.rates(this.cfg.practice.successThreshold) } : null,
       estop: this.latch.state,
       backendEstop: this.backend.estopEngaged(),
       lastTrip: this.lastTrip,
@@ -667,11 +674,13 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
       this.setState('idle');
       return;
     }
+    const exam = run.kind === 'practice' && this.examSchedule.next(run.domain);
+    const sigma = exam ? 0 : run.explorationNoise * (run.kind === 'practice' ? this.anneal.scale(run.domain) : 1);
     const raw = this.backend.observe();
     if (this.cal.wrench.rezeroAtEpisodeStart && !this.wrench.rezero(raw.wrench)) {
       this.fault('wrench re-zero refused: non-finite reading');
     }
-    const startState = { eePos: raw.eePos, goal: raw.goal, seed, wrenchBias: this.wrench.currentBias };
+    const startState = { eePos: raw.eePos, goal: raw.goal, seed, wrenchBias: this.wrench.currentBias, explorationNoise: sigma, ...(exam ? { exam } : {}) };
     const policyVersion = this.policyVersion;
     let id: number;
     try {
@@ -698,16 +707,12 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
       steps: this.cfg.practice.episodeSteps,
       domain: run.domain,
       scenario: run.scenario,
-      noise: new ExplorationNoise(
-        run.explorationNoise * (run.kind === 'practice' ? this.anneal.scale(run.domain) : 1),
-        run.noiseCorrelation,
-        new Rng(deriveSeed(seed, 'exploration')),
-        this.cfg.practice.noiseTaperM,
-      ),
+      noise: new ExplorationNoise(sigma, run.noiseCorrelation, new Rng(deriveSeed(seed, 'exploration')), this.cfg.practice.noiseTaperM),
       pending: null,
       policyVersion,
       lastClock: Number.NEGATIVE_INFINITY,
       kind: run.kind,
+      exam,
       evidence: [],
       lowest: new LowestTip(),
       seated: new SeatedEnd(this.cfg.practice),
@@ -757,9 +762,11 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
       steps: ep.step,
       policyVersion: ep.policyVersion,
       interventionSteps: this.takeovers.episodeSteps,
+      ...(ep.exam ? { exam: true } : {}),
     };
     this.lastEpisode = summary;
     this.recent.add(summary);
+    if (ep.exam) this.exams.add(summary);
     this.emit('episode', summary);
     if (this.pendingSwap) this.applySwap(this.pendingSwap.slot, 'episode-boundary');
   }

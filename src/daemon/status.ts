@@ -23,6 +23,7 @@ export interface StatusSources {
   episode: { id: number; index: number; step: number; steps: number; domain: string; scenario: string } | null;
   lastEpisode: EpisodeSummary | null;
   recent: DaemonStatus['recent'];
+  exams: DaemonStatus['exams'];
   estop: LatchState;
   backendEstop: { engaged: boolean; source: string | null };
   lastTrip: TripRecord | null;
@@ -53,6 +54,7 @@ export function buildStatus(s: StatusSources): DaemonStatus {
     episode: ep ? { id: ep.id, index: ep.index, step: ep.step, steps: ep.steps, domain: ep.domain, scenario: ep.scenario } : null,
     lastEpisode: s.lastEpisode,
     recent: s.recent,
+    exams: s.exams,
     safety: { estop: s.estop, backendEstop: s.backendEstop, lastTrip: s.lastTrip },
     timing: s.timing,
     policy: {

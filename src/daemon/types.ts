@@ -59,6 +59,8 @@ export interface EpisodeSummary {
   policyVersion: string | null;
   /** Steps of this episode an operator's takeover drove (human interventions). */
   interventionSteps?: number;
+  /** A practice episode run without exploration noise (practice.examEvery). */
+  exam?: boolean;
 }
 
 export interface TripRecord {
@@ -116,6 +118,9 @@ export interface DaemonStatus {
   lastEpisode: EpisodeSummary | null;
   /** Recent episodes (newest last), for learned / ground-truth success rates. */
   recent: { n: number; learnedSuccessRate: number | null; gtSuccessRate: number | null; meanRewardProb: number | null };
+  /** The recent exams (practice episodes without noise, every `every`th of a connector: practice.examEvery), or null
+   *  when there are none: the policy's own success rate, which noisy practice can overstate. */
+  exams: ({ every: number } & DaemonStatus['recent']) | null;
   safety: { estop: LatchState; backendEstop: { engaged: boolean; source: string | null }; lastTrip: TripRecord | null };
   timing: TimingStatus;
   policy: { version: string | null; mode: 'residual' | 'p-only'; pendingSwap: string | null; faults: number };

@@ -22,6 +22,7 @@ import { loadCalibration, loadDaemonConfig } from '../config/load.ts';
 import { startDaemonApp, type DaemonApp } from '../app/daemon-app.ts';
 import { simCellOptions } from '../robot/sim-backend.ts';
 import { agreeingRewards, loadPolicyFile, rewardFromModel } from '../daemon/models.ts';
+import type { DaemonStatus } from '../daemon/types.ts';
 import { createController, needsPrivileged } from '../control/registry.ts';
 import { evaluate, formatRate } from '../eval/evaluate.ts';
 import { simCellFactory } from '../eval/sim-cells.ts';
@@ -75,6 +76,8 @@ export interface ExperimentOptions {
   /** Practice noise annealing (control/exploration.ts NoiseAnneal): window (0: off) and floor; absent: the config file's. */
   noiseAnnealWindow?: number;
   noiseAnnealFloor?: number;
+  /** Every Nth practice episode without noise (practice.examEvery); absent: the config file's. */
+  examEvery?: number;
   trainer: Partial<OnlineTrainerConfig>;
   swap?: Partial<SwapConfig>;
   /** The shadow swap gate (src/replay/shadow.ts) on every trainer export; observe: record its verdict, never refuse
@@ -117,6 +120,8 @@ export interface CurvePoint {
   trainerCpuMsPerUpdate?: number | null;
   /** The evidence gate at this point (learning.evidenceGate; null: off). */
   evidenceGate?: GateStatus | null;
+  /** The daemon's recent exams (practice.examEvery; null: none): practice episodes without noise, last 20. */
+  exams?: DaemonStatus['exams'];
 }
 
 export interface ConnectorResult {
@@ -255,6 +260,7 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
   config.practice.noiseTaperM = o.noiseTaperM;
   if (o.noiseAnnealWindow !== undefined) config.practice.noiseAnnealWindow = o.noiseAnnealWindow;
   if (o.noiseAnnealFloor !== undefined) config.practice.noiseAnnealFloor = o.noiseAnnealFloor;
+  if (o.examEvery !== undefined) config.practice.examEvery = o.examEvery;
   config.practice.seed = o.seed;
   config.practice.useGroundTruthReward = o.rewardPath === null;
   const calibration = loadCalibration(o.calibrationDir);
@@ -393,10 +399,12 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
         elapsedS: (performance.now() - t0) / 1000,
         trainerCpuMsPerUpdate: tp?.cpuMsPerUpdate ?? null,
         evidenceGate: tp?.gate ?? null,
+        exams: app.daemon.status().exams,
       });
       say(
         `${done} practice episodes: scenario II ${succ}/${trials} (policy ${app.daemon.policyVersion}, ${v.trainer.updates} updates, learned success ${v.learnedSuccessRate?.toFixed(2)} vs ground truth ${v.gtSuccessRate?.toFixed(2)}, swaps ${v.swaps.swaps}, rejected ${v.swaps.rejected}; trainer ${tp?.cpuMsPerUpdate?.toFixed(1) ?? '-'} ms CPU/update on ${engine ?? '?'}` +
           `${tp?.gate ? `; evidence gate ${tp.gate.open ? `open (at check ${tp.gate.openedAt})` : `closed (${tp.gate.checks} checks, last ${tp.gate.last ? `${tp.gate.last.ahead} of ${tp.gate.last.critics} critics ahead` : '-'})`}` : ''}` +
+          `${curve.at(-1)?.exams ? `; exams ${curve.at(-1)?.exams?.learnedSuccessRate?.toFixed(2)} of the last ${curve.at(-1)?.exams?.n}` : ''}` +
           `${simOperator ? `; operator took over ${simOperator.takeovers} episodes, ${simOperator.steps} steps` : ''})`,
       );
       writeFileSync(join(dir, 'curve.json'), JSON.stringify(curve, null, 1));

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ExplorationNoise, NoiseAnneal } from '../../src/control/exploration.ts';
+import { ExamSchedule, ExplorationNoise, NoiseAnneal } from '../../src/control/exploration.ts';
 import { Rng } from '../../src/util/rng.ts';
 import type { Vec3 } from '../../src/core/types.ts';
 
@@ -106,4 +106,16 @@ test('annealing: full noise until half the window has succeeded, then down to th
   assert.throws(() => new NoiseAnneal(-1, 0.25), /window/);
   assert.throws(() => new NoiseAnneal(2.5, 0.25), /window/);
   assert.throws(() => new NoiseAnneal(10, 1.5), /floor/);
+});
+
+test('exams: every Nth practice episode of each connector, counted over runs; 0 is none', () => {
+  const e = new ExamSchedule(3);
+  const a = Array.from({ length: 7 }, () => e.next('a'));
+  assert.deepEqual(a, [false, false, true, false, false, true, false]);
+  assert.deepEqual([e.next('b'), e.next('b'), e.next('b')], [false, false, true], 'each connector has its own count');
+  assert.deepEqual([e.next('a'), e.next('a')], [false, true], "'a' goes on from its 7th");
+  const off = new ExamSchedule(0);
+  assert.ok(Array.from({ length: 10 }, () => off.next('a')).every((x) => !x));
+  assert.throws(() => new ExamSchedule(-1), /exam interval/);
+  assert.throws(() => new ExamSchedule(1.5), /exam interval/);
 });

@@ -6,7 +6,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { pControl } from '../../src/control/p-controller.ts';
 import { limitStep } from '../../src/control/action.ts';
-import { NoiseAnneal } from '../../src/control/exploration.ts';
+import { ExamSchedule, NoiseAnneal } from '../../src/control/exploration.ts';
 import { Store } from '../../src/store/index.ts';
 import type { Vec3 } from '../../src/core/types.ts';
 import { dist, logged, rig, scriptedPolicy, tickUntil, type Rig, type RigOptions } from './helpers.ts';
@@ -362,6 +362,50 @@ test("noise annealing: each practice episode's noise is the configured one times
     scales.some((s) => s < 1),
     `the noise shrank once practice succeeded (scales ${scales.join(', ')})`,
   );
+});
+
+test('exams: every Nth practice episode runs without noise, is marked in the log, and is counted apart in status', async (t) => {
+  // A zero policy: the logged residual is the noise itself, so an exam's residuals are all zero.
+  const r = await rig({
+    policy: scriptedPolicy('zero', () => [0, 0, 0]),
+    overrides: { episodeSteps: 20 },
+    config: (c) => {
+      c.practice.examEvery = 2;
+    },
+  });
+  t.after(() => r.close());
+  assert.equal(r.app.daemon.status().exams?.n, 0, 'exams on, none run yet');
+  const summaries: { exam?: boolean }[] = [];
+  r.app.daemon.on('episode', (e: { exam?: boolean }) => summaries.push(e));
+  // Two runs: the schedule counts a connector's practice over runs, not within one.
+  for (const count of [3, 2]) {
+    assert.ok(r.app.daemon.startPractice({ count, scenario: 'I', explorationNoise: 0.001 }).ok);
+    await tickUntil(r.app, idle(r), 400);
+  }
+  await logged(r);
+  const eps = r.app.log.store.listEpisodes().sort((a, b) => a.id - b.id);
+  assert.equal(eps.length, 5);
+  const expected = new ExamSchedule(2);
+  eps.forEach((e, k) => {
+    const exam = expected.next('square16');
+    const rec = r.app.log.store.getEpisode(e.id, { transitions: true, images: false });
+    const start = rec?.startState as { exam?: boolean; explorationNoise?: number };
+    assert.equal(start.exam === true, exam, `episode ${k}: exam marked in its start state`);
+    assert.equal(start.explorationNoise, exam ? 0 : 0.001);
+    const biggest = Math.max(...(rec?.transitions ?? []).map((tr) => Math.hypot(...(tr.actionResidual ?? [NaN]))));
+    if (exam) assert.equal(biggest, 0, `episode ${k} (an exam) has no noise`);
+    else assert.ok(biggest > 1e-5, `episode ${k} (practice) has its noise (${biggest})`);
+    assert.equal(summaries[k]?.exam === true, exam);
+  });
+  const judged = eps.filter((e, k) => k % 2 === 1 && (e.outcome === 'success' || e.outcome === 'failure'));
+  const s = r.app.daemon.status();
+  assert.equal(s.exams?.every, 2);
+  assert.equal(s.exams?.n, judged.length);
+  assert.ok(judged.length === 2, `both exams judged (${eps.map((e) => e.outcome).join(', ')})`);
+  // This rig judges by the simulator's ground truth (no reward model).
+  assert.equal(s.exams?.gtSuccessRate, judged.filter((e) => e.gtSuccess === true).length / 2);
+  assert.equal(s.exams?.learnedSuccessRate, null);
+  assert.equal(s.recent.n, eps.filter((e) => e.outcome === 'success' || e.outcome === 'failure').length, 'recent still counts every episode');
 });
 
 test('a non-finite pose trips the safety filter: nothing is commanded and the latch engages', async (t) => {

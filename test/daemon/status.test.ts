@@ -30,6 +30,7 @@ function sources(over: Partial<StatusSources> = {}): StatusSources {
     episode: { id: 4, index: 1, step: 2, steps: 20, domain: 'europlug', scenario: 'II' },
     lastEpisode: null,
     recent: { n: 0, learnedSuccessRate: null, gtSuccessRate: null, meanRewardProb: null },
+    exams: null,
     estop: { engaged: false, source: null, origin: null, since: null, detail: null },
     backendEstop: { engaged: false, source: null },
     lastTrip: null,
