@@ -259,7 +259,7 @@ export function learningPlan(config: DaemonConfig): LearningPlan {
     trainer,
     shadowGate: gate,
     rewardTune,
-    note: `learning: background trainer from ${ck}, ${data}, UTD ${l.utd}${ens}${beta}${warm}${ev}${g}${labels}`,
+    note: `learning: background trainer from ${ck}, ${data}, UTD ${l.utd}${l.utdLateAfter > 0 ? ` (${l.utdLate} past ${l.utdLateAfter} transitions of a connector)` : ''}${ens}${beta}${warm}${ev}${g}${labels}`,
   };
 }
 

@@ -161,6 +161,8 @@ export const EXPERIMENT = command({
     ),
     // The trainer's settings as the config's learning section declares them; absent, that section's (of --config).
     utd: T.optional(learningField('utd', fromConfig('learning.utd'), false)),
+    utdLateAfter: T.optional(learningField('utdLateAfter', fromConfig('learning.utdLateAfter'), false)),
+    utdLate: T.optional(learningField('utdLate', fromConfig('learning.utdLate'), false)),
     onlineFraction: T.optional(learningField('onlineFraction', fromConfig('learning.onlineFraction'), false)),
     batchSize: T.optional(learningField('batchSize', fromConfig('learning.batchSize'), false)),
     exportEvery: T.optional(learningField('exportEvery', fromConfig('learning.exportEvery'), false)),
@@ -300,6 +302,8 @@ export function experimentOptions(argv: string[] | ExperimentFlags): ExperimentO
     trainer: {
       ...settings,
       utd: a.utd ?? settings.utd,
+      utdLateAfter: a.utdLateAfter ?? settings.utdLateAfter,
+      utdLate: a.utdLate ?? settings.utdLate,
       onlineFraction: a.onlineFraction ?? settings.onlineFraction,
       batchSize: a.batchSize ?? settings.batchSize,
       exportEvery: a.exportEvery ?? settings.exportEvery,

@@ -60,6 +60,8 @@ export function trainerFields(d: { checkpoint: string; workDir: string }) {
     // Declared once, in the config's learning section (its defaults are DEFAULT_ONLINE's).
     onlineFraction: learningField('onlineFraction'),
     utd: learningField('utd'),
+    utdLateAfter: learningField('utdLateAfter'),
+    utdLate: learningField('utdLate'),
     batchSize: learningField('batchSize'),
     exportEvery: learningField('exportEvery'),
     warmupUpdates: learningField('warmupUpdates'),

@@ -310,6 +310,21 @@ export const LearningConfigSchema = T.object(
         'updates per new practice transition (update-to-data ratio); 3 reached the online target within 50 practice episodes where 2 needed 75-100, and met it in 44 of 50 runs against 39 (results/online-s22/); 4 learned fast, then fell back (results/online-seeds-utd4/)',
       cli: { flag: '--utd', arg: 'R' },
     }),
+    utdLateAfter: T.integer({
+      minimum: 0,
+      maximum: 10_000_000,
+      default: 0,
+      description:
+        'practice transitions of a connector (robot/connector) after which its further transitions owe utdLate updates each instead of utd: learn a new connector fast, then train less hard on what it has learnt; 0: utd throughout',
+      cli: { flag: '--utd-late-after', arg: 'N' },
+    }),
+    utdLate: T.number({
+      exclusiveMinimum: 0,
+      maximum: 100,
+      default: 2,
+      description: 'updates per practice transition of a connector past utdLateAfter of its transitions',
+      cli: { flag: '--utd-late', arg: 'R' },
+    }),
     batchSize: T.integer({ minimum: 2, maximum: 4096, default: 256, description: 'update batch size' }),
     policyAverage: T.number({
       exclusiveMinimum: 0,
@@ -488,6 +503,8 @@ export const OVERRIDES = {
   learningWorkDir: 'learning.workDir',
   onlineFraction: 'learning.onlineFraction',
   utd: 'learning.utd',
+  utdLateAfter: 'learning.utdLateAfter',
+  utdLate: 'learning.utdLate',
   warmupUpdates: 'learning.warmupUpdates',
   evidenceGate: 'learning.evidenceGate',
   critics: 'learning.critics',

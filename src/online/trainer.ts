@@ -61,6 +61,10 @@ export interface OnlineTrainerConfig {
   batchSize: number;
   /** Updates per new environment step (transition). */
   utd: number;
+  /** Transitions of a connector (robot/connector group) after which its new transitions owe `utdLate` updates each
+   *  instead of `utd`; 0: `utd` throughout. */
+  utdLateAfter: number;
+  utdLate: number;
   /** Export every N updates; 0 = after the updates owed for each new set of ended episodes. */
   exportEvery: number;
   /** Threads of the native kernels (1 or 2; src/learn/gemm.ts); null: INSERTION_GEMM_THREADS, else 1. */
@@ -121,6 +125,8 @@ export type TrainerSettings = Pick<
   OnlineTrainerConfig,
   | 'onlineFraction'
   | 'utd'
+  | 'utdLateAfter'
+  | 'utdLate'
   | 'batchSize'
   | 'policyAverage'
   | 'warmupUpdates'
@@ -139,6 +145,8 @@ export function trainerSettings(l: TrainerSettings): TrainerSettings {
   return {
     onlineFraction: l.onlineFraction,
     utd: l.utd,
+    utdLateAfter: l.utdLateAfter,
+    utdLate: l.utdLate,
     batchSize: l.batchSize,
     policyAverage: l.policyAverage,
     warmupUpdates: l.warmupUpdates,
@@ -529,6 +537,8 @@ export class OnlineTrainer {
   private groups: Array<{ key: string; weight: number }> = [];
   private groupIndex = new Map<string, number>();
   private groupOfEpisode = new Map<number, number>();
+  /** Online transitions read so far per group (the UTD schedule, cfg.utdLateAfter). */
+  private groupRows = new Map<number, number>();
   /** Cumulative sampling weights of the online rows (weighted sampling only; null: uniform). */
   private cumWeight: Float64Array | null = null;
   private lastExport: TrainerProgress['lastExport'] = null;
@@ -544,6 +554,10 @@ export class OnlineTrainer {
     if (!(cfg.onlineFraction >= 0 && cfg.onlineFraction <= 1))
       throw new Error(`online trainer: field 'onlineFraction' must be in [0, 1], got ${cfg.onlineFraction}`);
     if (!(cfg.utd > 0)) throw new Error(`online trainer: field 'utd' must be > 0, got ${cfg.utd}`);
+    if (!(cfg.utdLate > 0)) throw new Error(`online trainer: field 'utdLate' must be > 0, got ${cfg.utdLate}`);
+    if (!(Number.isInteger(cfg.utdLateAfter) && cfg.utdLateAfter >= 0)) {
+      throw new Error(`online trainer: field 'utdLateAfter' must be an integer >= 0, got ${cfg.utdLateAfter}`);
+    }
     if (!Number.isInteger(cfg.batchSize) || cfg.batchSize < 2) throw new Error(`online trainer: field 'batchSize' must be an integer >= 2`);
     if (!Number.isInteger(cfg.offlineAugmentCopies) || cfg.offlineAugmentCopies < 1)
       throw new Error(`online trainer: field 'offlineAugmentCopies' must be an integer >= 1`);
@@ -830,18 +844,23 @@ export class OnlineTrainer {
       add.intervention[j] = r.intervention ? 1 : 0;
       this.onlineInterventions += add.intervention[j];
     });
+    let owed = 0;
     origins.forEach((o, j) => {
       const l = this.rowsOfEpisode.get(o.episodeId) ?? [];
       l.push(this.online.n + j);
       this.rowsOfEpisode.set(o.episodeId, l);
-      this.rowGroup.push(this.groupOf(o.episodeId));
+      const g = this.groupOf(o.episodeId);
+      this.rowGroup.push(g);
+      const seen = this.groupRows.get(g) ?? 0;
+      this.groupRows.set(g, seen + 1);
+      owed += c.utdLateAfter > 0 && seen >= c.utdLateAfter ? c.utdLate : c.utd;
     });
     this.rankCandidate(add, keep, pi, q);
     this.origins.push(...origins);
     this.online = appendReplay(this.online, add);
     this.rebuildWeights();
     this.addDemonstrations(add);
-    this.owed = Math.min(c.maxOwed, this.owed + m * c.utd);
+    this.owed = Math.min(c.maxOwed, this.owed + owed);
     if (c.exportEvery === 0 && m > 0) this.exportDue = true;
     return m;
   }

@@ -22,6 +22,7 @@ import { netVariableKeys, netVariables } from '../../src/learn/nets.ts';
 import { IqlAgent } from '../../src/learn/iql.ts';
 import { checkpointConfig } from '../../src/online/trainer.ts';
 import { maxActionDiff, practiceTrainer, tinyOffline } from './fixtures.ts';
+import { TRAIN } from '../offline/fixtures.ts';
 import { teardown } from '../teardown.ts';
 
 const fx = await tinyOffline('trainer-online-test');
@@ -106,6 +107,29 @@ test('online IQL on logged practice data: cached features, UTD bookkeeping, lear
   const msg = `mean residual x ${(x0 * 1000).toFixed(3)} -> ${(x1 * 1000).toFixed(3)} mm`;
   assert.ok(x1 < x0 - 0.0005, `moved toward the rewarded side by > 0.5 mm: ${msg}`);
   assert.ok(x1 < -0.0005, `ended on the rewarded side (< -0.5 mm), beyond what cloning the ~0-mean data would give: ${msg}`);
+});
+
+test("the UTD schedule: each connector's transitions past utdLateAfter owe utdLate updates, counted per connector", async (t) => {
+  const defer = teardown(t);
+  const [a, b] = [fx.domains[0] as string, TRAIN.find((c) => c !== fx.domains[0]) as string];
+  const r = await rig({ overrides: { episodeSteps: 6 }, connector: a });
+  defer(() => r.close());
+  const d = r.app.daemon;
+  // Two episodes of each connector, the second connector's after the first's: 12 transitions each.
+  for (const domain of [a, b]) {
+    assert.ok(d.startPractice({ count: 2, scenario: 'I', domain }).ok);
+    await tickUntil(r.app, () => d.currentState === 'idle' && d.status().practice === null, 200);
+  }
+  await r.app.log.flush();
+  const per = [a, b].map((domain) => r.app.log.store.countTransitions({ kind: 'practice', domain: [domain] }));
+  assert.deepEqual(per, [12, 12]);
+  const tr = practiceTrainer(r.db, fx.checkpoint, join(fx.dir, 'online-utd-schedule'), { utd: 5, utdLateAfter: 8, utdLate: 2, evidenceGate: false });
+  defer(() => tr.close());
+  await tr.init();
+  assert.equal(tr.poll(), 24);
+  // Per connector 8 x 5 + 4 x 2; one count over both would owe 8 x 5 + 16 x 2 = 72.
+  assert.equal(tr.progress().owed, 2 * (8 * 5 + 4 * 2));
+  assert.throws(() => practiceTrainer(r.db, fx.checkpoint, join(fx.dir, 'x'), { utdLate: 0 }), /utdLate/);
 });
 
 test('warm-up: the first N updates train the critics only, so what the trainer exports is the offline policy until then', async (t) => {
