@@ -5,7 +5,7 @@
  *
  *   npx tsx src/cli/fleet-learner.ts --checkpoint models/iql-offline [--offline-db data/prior.db] [--work-dir data/runs/fleet-learner]
  *       [--robots arm-1,arm-2] [--connectors europlug,dt12] [--rollout all | connector:a,b | arm:x,y | staged:FIRST:EPISODES:MINSUCCESS]
- *       [--online-fraction 1] [--utd 3] [--batch-size 256] [--export-every 0] [--seed 0] [--reward rewardProb|gt]
+ *       [--online-fraction 1] [--utd 3] [--utd-late-after 0] [--utd-late 2] [--batch-size 256] [--export-every 0] [--seed 0] [--reward rewardProb|gt]
  *       [--credentials FILE] [--stats FILE] [--config config/daemon.yaml]
  *
  * --config: a daemon config file whose fleet section gives the per-arm and per-connector sampling weights

@@ -4,7 +4,7 @@
  * the next episode boundary; $DAEMON_TOKEN authorises). Stop with SIGINT/SIGTERM (finishes the current update).
  *
  *   npx tsx src/cli/trainer.ts --db data/daemon.db --checkpoint data/runs/iql [--offline-db data/prior.db]
- *       [--work-dir data/runs/trainer] [--online-fraction 1] [--utd 3] [--batch-size 256] [--export-every 0] [--warmup-updates 0]
+ *       [--work-dir data/runs/trainer] [--online-fraction 1] [--utd 3] [--utd-late-after 0] [--utd-late 2] [--batch-size 256] [--export-every 0] [--warmup-updates 0]
  *       [--connectors a,b] [--reward rewardProb|gt] [--daemon-url http://127.0.0.1:8750]
  * The defaults are the declared learning settings (src/config/schema.ts, the `learning` section the daemon reads).
  */

@@ -68,6 +68,8 @@ test('every flag comes from a field declaration, with its help line and default'
     '--temperature',
     '--tick-hz',
     '--utd',
+    '--utd-late',
+    '--utd-late-after',
     '--warmup-updates',
   ]);
   assert.deepEqual(new Set(flags.map((f) => f.path)), new Set(Object.values(OVERRIDES)), 'each override names a flagged field');
