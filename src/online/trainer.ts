@@ -18,7 +18,8 @@
  *      should have output) go, marked, into BOTH buffers as HIL-SERL does: the online one like any practice step, and
  *      the offline/demonstration one (addDemonstrations), so that they stay in every batch's offline share too.
  *   3. Updates: each batch = round(onlineFraction * B) online + the rest offline samples; `utd` updates per new
- *      environment step (transition) are owed and paid as data arrives.
+ *      environment step (transition) are owed and paid as data arrives (`utdLate` each once its robot/connector group
+ *      has `utdLateAfter` transitions: a schedule that learns a new connector fast and then trains less hard).
  *   4. Every `exportEvery` updates (0: after the updates owed for each new batch of episodes) the deterministic policy
  *      (frozen pi encoder + a Polyak average of the trained head, `policyAverage`) is exported to ONNX with a card,
  *      registered in the store, checkpointed, and announced (onExport) - the daemon validates and hot-swaps it (src/swap).

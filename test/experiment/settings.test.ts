@@ -31,6 +31,7 @@ test('the daemon and the experiment read the same learning settings from the con
   assert.equal(exp.explorationNoise, shipped.practice.explorationNoise);
   assert.equal(exp.noiseCorrelation, shipped.practice.noiseCorrelation);
   assert.equal(exp.noiseTaperM, shipped.practice.noiseTaperM);
+  assert.equal(exp.examEvery, shipped.practice.examEvery);
   assert.equal(exp.startCheckpoint, daemon.startCheckpoint);
 
   // A changed config file changes both.
@@ -41,6 +42,9 @@ test('the daemon and the experiment read the same learning settings from the con
     .replace('calibrationDir: ../calibration', `calibrationDir: ${join(root, 'calibration')}`)
     .replace('onlineFraction: 1 ', 'onlineFraction: 0.3 ')
     .replace('utd: 3 ', 'utd: 5 ')
+    .replace('utdLateAfter: 0 ', 'utdLateAfter: 40 ')
+    .replace('utdLate: 2 ', 'utdLate: 1.5 ')
+    .replace('examEvery: 0 ', 'examEvery: 5 ')
     .replace('warmupUpdates: 1600 ', 'warmupUpdates: 7 ')
     .replace('gemmThreads: null ', 'gemmThreads: 2 ')
     .replace('explorationNoise: 0.0005 ', 'explorationNoise: 0.002 ')
@@ -56,6 +60,8 @@ test('the daemon and the experiment read the same learning settings from the con
   for (const [k, v] of [
     ['onlineFraction', 0.3],
     ['utd', 5],
+    ['utdLateAfter', 40],
+    ['utdLate', 1.5],
     ['warmupUpdates', 7],
     ['gemmThreads', 2],
   ] as const) {
@@ -63,6 +69,7 @@ test('the daemon and the experiment read the same learning settings from the con
     assert.equal(e2.trainer[k], v, `experiment ${k}`);
   }
   assert.equal(e2.explorationNoise, 0.002);
+  assert.deepEqual([cfg.practice.examEvery, e2.examEvery], [5, 5]);
   assert.deepEqual([cfg.practice.noiseCorrelation, e2.noiseCorrelation, cfg.practice.noiseTaperM, e2.noiseTaperM], [0.5, 0.5, 0.008, 0.008]);
   // A flag overrides the file for the experiment run.
   const e3 = experimentOptions(['--config', file, '--connectors', 'europlug', '--utd', '4', '--warmup-updates', '0']);
