@@ -61,6 +61,7 @@ function threadConfig(tmp: string, o: { realtime: boolean; episodeSteps: number 
 async function liveRig(): Promise<LiveRig> {
   const tmp = tempDir('dash-live-');
   const config = threadConfig(tmp.dir, { realtime: true, episodeSteps: 20 });
+  config.practice.examEvery = 2; // every other practice episode without noise: the learning card shows their rate
   const app = await startDaemonApp({
     config,
     calibration: loadCalibration(join(root, 'calibration')),
@@ -201,6 +202,18 @@ test('the dashboard in Chromium: live values, practice from the page, token refu
       5000,
     );
     assert.ok(parseFloat((await page.textContent('[data-testid=p50]')) ?? '') > 0, 'tick timing shown');
+    // The exams' rate (every 2nd practice episode runs without noise) as the daemon reports it.
+    await until('an exam judged', () => (d.status().exams?.n ?? 0) >= 1, 60_000);
+    await until(
+      'the learning card shows the exams',
+      async () => {
+        const e = d.status().exams;
+        const shown = (await page.textContent('[data-testid=exam-rate]')) ?? '';
+        return e !== null && e.learnedSuccessRate !== null && shown === `${(e.learnedSuccessRate * 100).toFixed(0)} %`;
+      },
+      10_000,
+      200,
+    );
     console.log(`# first live frame ${firstFrame.toFixed(0)} ms after navigation start (page opened before practice; bench/dashboard.bench.ts measures it)`);
   });
 

@@ -94,6 +94,11 @@ export const LearningCard = memo(function LearningCard({ s, tick, losses }: { s:
       <div class="metrics">
         <Metric label={`learned, last ${k}`} value={pct(lastL)} testid="learned-rate" />
         <Metric label={`truth, last ${k}`} value={withGt ? pct(lastG) : 'n/a'} testid="gt-rate" />
+        <Metric
+          label={s?.exams ? `exams (no noise), last ${s.exams.n}` : 'exams (no noise)'}
+          value={s?.exams ? pct(s.exams.learnedSuccessRate ?? s.exams.gtSuccessRate) : 'off'}
+          testid="exam-rate"
+        />
         <Metric label="false pos / neg" value={withGt ? `${fp} / ${fn}` : 'n/a'} tone={withGt ? (fp > 0 ? 'warn' : 'ok') : undefined} testid="fp" />
         <Metric label="trainer" value={tr ? tr.state : 'off'} tone={tr ? (tr.lastError ? 'bad' : 'ok') : undefined} />
         <Metric label="updates · per s" value={tr ? `${tr.updates} · ${fmt(tr.updatesPerSec, 1)}` : '–'} />
@@ -120,7 +125,7 @@ export const LearningCard = memo(function LearningCard({ s, tick, losses }: { s:
             <div class="empty">
               {tr
                 ? 'Waiting for the trainer’s first losses.'
-                : 'The background trainer is not running. Start the daemon with TRAINER_CHECKPOINT=models/iql-offline to learn on the job.'}
+                : 'The background trainer is not running: npm start runs it unless --no-learning (or learning.enabled: false) says otherwise.'}
             </div>
           )}
           {tr?.lastError && <div class="error small">trainer: {tr.lastError}</div>}
