@@ -97,10 +97,15 @@ test(
     assert.match(rates, /\/camera\/image_raw/, 'topic rates in /status');
 
     // 2. the robot's e-stop (pressed through its own service) latches the daemon and stops motion within a tick
+    // The service clients first, each discovered by its server before it is needed: discovery across processes is not
+    // the subject, and under load it took longer than a call's budget (a fresh client's first call waits for it).
+    const press = transport.createClient('/sim/estop_press', 'std_srvs/srv/Trigger');
+    const release = transport.createClient('/sim/estop_release', 'std_srvs/srv/Trigger');
+    const reset = transport.createClient('/insertion/reset_estop', 'std_srvs/srv/Trigger');
+    await Promise.all([press, release, reset].map((c) => c.waitForServer?.(30_000)));
     assert.ok(d.startPractice({ count: 3, scenario: 'I' }).ok);
     await waitFor(() => d.currentState === 'running', 30_000, 'running');
     await new Promise((res) => setTimeout(res, 250));
-    const press = transport.createClient('/sim/estop_press', 'std_srvs/srv/Trigger');
     assert.equal((await press.call({ structure_needs_at_least_one_member: 0 }, 5000)).success, true);
     await waitFor(() => d.currentState === 'estopped', 5000, 'daemon e-stopped');
     await new Promise((res) => setTimeout(res, 500));
@@ -109,11 +114,9 @@ test(
     const moving = cmds.filter((c) => c.at > estopAt + 100 && c.speed > 0);
     assert.equal(moving.length, 0, `motion commands later than one tick after the e-stop: ${moving.length}`);
     assert.equal(d.resetEstop().ok, false, 'reset refused while the robot e-stop is engaged');
-    const release = transport.createClient('/sim/estop_release', 'std_srvs/srv/Trigger');
-    await release.call({ structure_needs_at_least_one_member: 0 }, 5000);
+    await release.call({ structure_needs_at_least_one_member: 0 }, 15_000);
     await waitFor(() => !backend.estopEngaged().engaged, 5000, 'released');
-    const reset = transport.createClient('/insertion/reset_estop', 'std_srvs/srv/Trigger');
-    const rr = await reset.call({ structure_needs_at_least_one_member: 0 }, 5000);
+    const rr = await reset.call({ structure_needs_at_least_one_member: 0 }, 15_000);
     assert.equal(rr.success, true, rr.message);
   },
 );
