@@ -102,7 +102,7 @@ test(
     const press = transport.createClient('/sim/estop_press', 'std_srvs/srv/Trigger');
     const release = transport.createClient('/sim/estop_release', 'std_srvs/srv/Trigger');
     const reset = transport.createClient('/insertion/reset_estop', 'std_srvs/srv/Trigger');
-    await Promise.all([press, release, reset].map((c) => c.waitForServer?.(30_000)));
+    for (const c of [press, release, reset]) await c.waitForServer?.(30_000);
     assert.ok(d.startPractice({ count: 3, scenario: 'I' }).ok);
     await waitFor(() => d.currentState === 'running', 30_000, 'running');
     await new Promise((res) => setTimeout(res, 250));
