@@ -387,6 +387,7 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
       const v = learning.view();
       const tp = learning.supervisor.status().progress;
       if (tp?.engine) engine = tp.engine;
+      const exams = app.daemon.status().exams;
       curve.push({
         practiceEpisodes: done,
         policyVersion: app.daemon.policyVersion,
@@ -399,12 +400,12 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
         elapsedS: (performance.now() - t0) / 1000,
         trainerCpuMsPerUpdate: tp?.cpuMsPerUpdate ?? null,
         evidenceGate: tp?.gate ?? null,
-        exams: app.daemon.status().exams,
+        exams,
       });
       say(
         `${done} practice episodes: scenario II ${succ}/${trials} (policy ${app.daemon.policyVersion}, ${v.trainer.updates} updates, learned success ${v.learnedSuccessRate?.toFixed(2)} vs ground truth ${v.gtSuccessRate?.toFixed(2)}, swaps ${v.swaps.swaps}, rejected ${v.swaps.rejected}; trainer ${tp?.cpuMsPerUpdate?.toFixed(1) ?? '-'} ms CPU/update on ${engine ?? '?'}` +
           `${tp?.gate ? `; evidence gate ${tp.gate.open ? `open (at check ${tp.gate.openedAt})` : `closed (${tp.gate.checks} checks, last ${tp.gate.last ? `${tp.gate.last.ahead} of ${tp.gate.last.critics} critics ahead` : '-'})`}` : ''}` +
-          `${curve.at(-1)?.exams ? `; exams ${curve.at(-1)?.exams?.learnedSuccessRate?.toFixed(2)} of the last ${curve.at(-1)?.exams?.n}` : ''}` +
+          `${exams ? `; exams ${exams.learnedSuccessRate?.toFixed(2)} of the last ${exams.n}` : ''}` +
           `${simOperator ? `; operator took over ${simOperator.takeovers} episodes, ${simOperator.steps} steps` : ''})`,
       );
       writeFileSync(join(dir, 'curve.json'), JSON.stringify(curve, null, 1));
