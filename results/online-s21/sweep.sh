@@ -5,9 +5,12 @@
 #   e.g. bash results/online-s21/sweep.sh s21 dnew "0 1 2" "dt12 megablock nema15 europlug roundkey usbc xlr3 hdmi bs1363 dt06"
 # Each run: data/runs/s16/TAG/seed-S-C (results.json, curves) and seed-S-C.log. Then bash results/online-s21/collect.sh TAG
 # and python3 results/online-s16/meets.py results/online-s21/TAG/runs (with each start's search baselines).
+# Or from an explicit queue of lines "TAG SEED CONNECTOR FLAGS..." (two arms interleaved by connector, say):
+#   bash results/online-s21/sweep.sh SNAP --queue FILE
 set -eu
 cd "$(dirname "$0")/../.."
-snap=$1 tag=$2 seeds=$3 conns=$4; shift 4
+snap=$1
+if [ "$2" = --queue ]; then queue=$3; tag=; else tag=$2 seeds=$3 conns=$4; shift 4; fi
 R=data/runs/s16; S=$R/snap-$snap
 if [ ! -d $S ]; then
   mkdir -p $S
@@ -19,6 +22,7 @@ if [ ! -d $S ]; then
 fi
 run_one() {
   local tag=$1 s=$2 c=$3; shift 3
+  mkdir -p "$ROOT/$R/$tag"
   local out="$ROOT/$R/$tag/seed-$s-$c"
   echo "$(date -u +%T) start $tag/seed-$s-$c load $(cut -d' ' -f1-3 /proc/loadavg)" >> "$ROOT/$R/sweep-log.txt"
   (cd "$ROOT/$S" && nice -n 5 npx tsx src/cli/experiment.ts --connectors $c --episodes 100 --eval-every 25 --trials 20 --seed $s \
@@ -26,6 +30,8 @@ run_one() {
   echo "$(date -u +%T) end $tag/seed-$s-$c load $(cut -d' ' -f1-3 /proc/loadavg)" >> "$ROOT/$R/sweep-log.txt"
 }
 export -f run_one; export ROOT=$PWD R S
-mkdir -p $R/$tag
-for s in $seeds; do for c in $conns; do echo "$tag $s $c $*" | sed "s/ *$//"; done; done > $R/sweep-$tag.txt  # xargs -L joins a line ending in a blank to the next
-xargs -P 2 -L 1 bash -c 'run_one "$@"' _ < $R/sweep-$tag.txt
+if [ -n "$tag" ]; then
+  queue=$R/sweep-$tag.txt
+  for s in $seeds; do for c in $conns; do echo "$tag $s $c $*" | sed "s/ *$//"; done; done > $queue  # xargs -L joins a line ending in a blank to the next
+fi
+xargs -P 2 -L 1 bash -c 'run_one "$@"' _ < $queue
