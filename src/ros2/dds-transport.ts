@@ -21,7 +21,7 @@ import {
 } from './transport.ts';
 
 /** The addon's surface (native/dds/shim.c). Handles are opaque externals. */
-interface Shim {
+export interface Shim {
   open(domainId: number): number;
   writer(pp: number, topic: string, type: string, reliable: number, transientLocal: number, depth: number): object;
   write(w: object, bytes: Uint8Array): void;
@@ -84,16 +84,22 @@ export interface DdsTransportOptions {
   loopbackOnly?: boolean;
   /** Called with a decode error on an incoming sample (the sample is dropped). */
   onError?: (topic: string, err: Error) => void;
+  /** Tests only: a fake of the native shim, for races real discovery cannot be made to show on demand. */
+  shim?: Shim;
+  /** How long a service waits for its reply writer to discover a new client's reader before replying anyway (ms). */
+  replyMatchWaitMs?: number;
 }
 
 const SERVICE_QOS = { reliable: 1, transientLocal: 0, depth: 10 };
+/** Discovery at load 6 on this machine took a few hundred ms between participants; rmw_cyclonedds waits 100 ms. */
+const REPLY_MATCH_WAIT_MS = 2000;
 
 function flags(q: QosProfile): [number, number, number] {
   return [q.reliability === 'reliable' ? 1 : 0, q.durability === 'transient_local' ? 1 : 0, q.depth];
 }
 
 /** Request/reply samples: CDR header, client id (8 bytes), sequence number (8 bytes), then the body's fields. */
-function wrap(clientId: Uint8Array, seq: bigint, body: Uint8Array): Uint8Array {
+export function wrap(clientId: Uint8Array, seq: bigint, body: Uint8Array): Uint8Array {
   const out = new Uint8Array(20 + body.length - 4);
   out.set(body.subarray(0, 4), 0);
   out.set(clientId, 4);
@@ -103,7 +109,7 @@ function wrap(clientId: Uint8Array, seq: bigint, body: Uint8Array): Uint8Array {
   return out;
 }
 
-function unwrap(bytes: Uint8Array): { clientId: Uint8Array; seq: bigint; body: Uint8Array } {
+export function unwrap(bytes: Uint8Array): { clientId: Uint8Array; seq: bigint; body: Uint8Array } {
   if (bytes.length < 20) throw new Error(`service sample of ${bytes.length} bytes lacks the request header`);
   const body = new Uint8Array(bytes.length - 16);
   body.set(bytes.subarray(0, 4), 0);
@@ -120,7 +126,7 @@ export class DdsTransport implements Ros2Transport {
 
   constructor(private readonly opts: DdsTransportOptions = {}) {
     applyLoopbackDefault(opts.loopbackOnly !== false);
-    this.s = loadShim();
+    this.s = opts.shim ?? loadShim();
     const domain = opts.domainId ?? Number(process.env.ROS_DOMAIN_ID ?? 0);
     if (!Number.isInteger(domain) || domain < 0 || domain > 232) throw new Error(`dds transport: domain id ${domain} (ROS_DOMAIN_ID) must be 0..232`);
     this.pp = this.s.open(domain);
@@ -199,6 +205,12 @@ export class DdsTransport implements Ros2Transport {
             this.opts.onError?.(name, e as Error);
             return; // as rclcpp: a failing callback sends no reply; the client times out
           }
+          // Replies are volatile, and discovery is not symmetric: the client may already see this writer (so it sent
+          // the request) while this writer has not yet matched the client's reader, and a reply written now would be
+          // lost. Each client has one request writer and one reply reader, so reply once every request writer seen has
+          // its reader matched too (as rmw_cyclonedds waits for the caller's reader), or after a bounded wait.
+          const deadline = Date.now() + (this.opts.replyMatchWaitMs ?? REPLY_MATCH_WAIT_MS);
+          while (!this.closed && this.s.matched(w, 0) < sub.matched() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
           if (!this.closed) this.s.write(w, wrap(req.clientId, req.seq, resCodec.encode(res)));
         })();
       },

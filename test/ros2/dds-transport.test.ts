@@ -5,10 +5,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { ddsAvailable, DdsTransport, loadShim, LOOPBACK_CONFIG, SHIM_PATH } from '../../src/ros2/dds-transport.ts';
+import { ddsAvailable, DdsTransport, loadShim, LOOPBACK_CONFIG, SHIM_PATH, unwrap, wrap, type Shim } from '../../src/ros2/dds-transport.ts';
 import { spawnSync } from 'node:child_process';
 import { TransportUnavailableError } from '../../src/ros2/transport.ts';
-import { encode, type ImageMsg } from '../../src/ros2/messages.ts';
+import { codecFor, encode, type ImageMsg } from '../../src/ros2/messages.ts';
 import { imageToMsg, wrenchToMsg } from '../../src/ros2/convert.ts';
 import { Ros2Backend, DEFAULT_ROS2_CONFIG } from '../../src/ros2/backend.ts';
 import { QOS_DEFAULT, QOS_LATCHED, QOS_SENSOR } from '../../src/ros2/transport.ts';
@@ -181,4 +181,67 @@ test('without the built shim: a clear error saying how to build it (runs everywh
       return true;
     },
   );
+});
+
+/**
+ * A fake of the native shim (named as one: real discovery cannot be made to show this race on demand). Its endpoints'
+ * matched counts are set by the test; a request is delivered by calling the request reader's onData.
+ */
+class FakeShim implements Shim {
+  readonly written: Uint8Array[] = [];
+  readonly readers = new Map<string, { onData: () => void; queue: Uint8Array[]; matched: number }>();
+  readonly writers = new Map<string, { matched: number }>();
+  open = (): number => 1;
+  writer = (_pp: number, topic: string): object => {
+    const w = { topic, matched: 0 };
+    this.writers.set(topic, w);
+    return w;
+  };
+  write = (_w: object, bytes: Uint8Array): void => void this.written.push(bytes);
+  reader = (_pp: number, topic: string, _type: string, _r: number, _t: number, _d: number, onData: () => void): object => {
+    const r = { topic, onData, queue: [] as Uint8Array[], matched: 0 };
+    this.readers.set(topic, r);
+    return r;
+  };
+  take = (r: object): Uint8Array[] => (r as { queue: Uint8Array[] }).queue.splice(0);
+  matched = (e: object): number => (e as { matched: number }).matched;
+  closeWriter = (): void => undefined;
+  closeReader = (): void => undefined;
+  close = (): void => undefined;
+  types = (): string[] => [];
+}
+
+test('a service replies only once its reply writer has matched the caller reader, and after a bounded wait at worst (fake shim)', async () => {
+  const shim = new FakeShim();
+  const t = new DdsTransport({ domainId: 0, loopbackOnly: false, shim, replyMatchWaitMs: 60_000 });
+  t.createService('/insertion/estop', 'std_srvs/srv/Trigger', () => ({ success: true, message: 'engaged' }));
+  const req = shim.readers.get('rq/insertion/estopRequest')!;
+  const reply = shim.writers.get('rr/insertion/estopReply')!;
+  // The client has discovered the server (its request arrives) before the server's reply writer has seen its reader.
+  req.matched = 1;
+  const clientId = Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8]);
+  req.queue.push(wrap(clientId, 7n, codecFor('std_srvs/srv/Trigger_Request').encode({ structure_needs_at_least_one_member: 0 })));
+  req.onData();
+  await new Promise((r) => setTimeout(r, 150));
+  assert.equal(shim.written.length, 0, 'no reply while the caller reader is unmatched: it would be lost');
+  reply.matched = 1;
+  await waitFor(() => shim.written.length === 1, 2000, 'the reply once matched');
+  const rep = unwrap(shim.written[0]!);
+  assert.deepEqual([...rep.clientId], [...clientId]);
+  assert.equal(rep.seq, 7n);
+  assert.equal(codecFor('std_srvs/srv/Trigger_Response').decode(rep.body).message, 'engaged');
+  await t.close();
+
+  // A reader that never matches (a client gone, or one that only writes) delays the reply by the bound, no more.
+  const shim2 = new FakeShim();
+  const t2 = new DdsTransport({ domainId: 0, loopbackOnly: false, shim: shim2, replyMatchWaitMs: 100 });
+  t2.createService('/insertion/estop', 'std_srvs/srv/Trigger', () => ({ success: true, message: 'late' }));
+  const req2 = shim2.readers.get('rq/insertion/estopRequest')!;
+  req2.matched = 1;
+  const t0 = Date.now();
+  req2.queue.push(wrap(clientId, 1n, codecFor('std_srvs/srv/Trigger_Request').encode({ structure_needs_at_least_one_member: 0 })));
+  req2.onData();
+  await waitFor(() => shim2.written.length === 1, 2000, 'the reply after the bound');
+  assert.ok(Date.now() - t0 >= 100, `replied after ${Date.now() - t0} ms, before the 100 ms bound`);
+  await t2.close();
 });
