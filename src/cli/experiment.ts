@@ -133,7 +133,22 @@ export const EXPERIMENT = command({
       }),
     ),
     episodeSteps: T.integer({ minimum: 2, maximum: 1000, default: 20, description: 'control steps per episode' }),
-    noise: T.optional(T.number({ minimum: 0, maximum: 0.05, description: 'exploration noise std dev (m)', cli: fromConfig('practice.explorationNoise') })),
+    noise: T.optional(
+      T.number({
+        minimum: 0,
+        maximum: 0.05,
+        description: 'exploration noise std dev (m), for every connector unless --noise-from-clearance is given too',
+        cli: fromConfig('practice.explorationNoise'),
+      }),
+    ),
+    noiseFromClearance: T.optional(
+      T.number({
+        minimum: 0,
+        maximum: 10,
+        description: "practice noise = this x the connector's clearance (0: off, the noise above for every connector)",
+        cli: fromConfig('practice.noiseFromClearance'),
+      }),
+    ),
     noiseCorrelation: T.optional(
       T.number({ minimum: 0, maximum: 1, description: 'step-to-step correlation of that noise in an episode', cli: fromConfig('practice.noiseCorrelation') }),
     ),
@@ -299,6 +314,8 @@ export function experimentOptions(argv: string[] | ExperimentFlags): ExperimentO
     noiseAnnealWindow: a.noiseAnnealWindow ?? config.practice.noiseAnnealWindow,
     noiseAnnealFloor: a.noiseAnnealFloor ?? config.practice.noiseAnnealFloor,
     examEvery: a.examEvery ?? config.practice.examEvery,
+    // An explicit --noise means that noise, unless the clearance rule is asked for too.
+    noiseFromClearance: a.noiseFromClearance ?? (a.noise !== undefined ? 0 : config.practice.noiseFromClearance),
     trainer: {
       ...settings,
       utd: a.utd ?? settings.utd,

@@ -93,6 +93,13 @@ export const PracticeConfigSchema = T.object(
       default: 0.0005,
       description: 'default std dev (m) of the Gaussian exploration noise added to the residual while practising',
     }),
+    noiseFromClearance: T.number({
+      minimum: 0,
+      maximum: 10,
+      default: 0,
+      description:
+        "practice noise from the connector's fit: each practice episode's noise std dev is this times the connector definition's clearance (data/connectors, clearance_mm), so it explores at the scale of the fit's play; explorationNoise for a connector without a definition; 0: off, explorationNoise for every connector (control/exploration.ts practiceNoise)",
+    }),
     noiseCorrelation: T.number({
       minimum: 0,
       maximum: 1,

@@ -25,7 +25,8 @@ import { waitForState } from './wait.ts';
 import { EventEmitter } from 'node:events';
 import { composeAction, composeTakeover, type ActionLimits } from '../control/action.ts';
 import { pControl } from '../control/p-controller.ts';
-import { ExamSchedule, ExplorationNoise, NoiseAnneal } from '../control/exploration.ts';
+import { ExamSchedule, ExplorationNoise, NoiseAnneal, practiceNoise } from '../control/exploration.ts';
+import { connectorClearances } from '../sim/connectors.ts';
 import type { Calibration, DaemonConfig } from '../config/schema.ts';
 import { sensorsOf, type EpisodeSpec, type RobotBackend } from '../robot/backend.ts';
 import { ImagePreprocessor, WrenchCorrector, prepareDepth } from '../robot/preprocess.ts';
@@ -90,6 +91,9 @@ export interface DaemonOptions {
    * commands there (thread-host.ts), so a command is seen by the next tick whatever its timers do.
    */
   beforeTick?: () => void;
+  /** Connector clearances (m) by domain, for practice.noiseFromClearance; default: data/connectors' definitions, read
+   *  once here when that setting is on. */
+  clearances?: ReadonlyMap<string, number>;
 }
 
 /** A model with its input builder, made off the tick when the model is set. */
@@ -164,6 +168,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
   private readonly anneal: NoiseAnneal;
   /** Which practice episodes are exams, and the recent exams' outcomes (status.exams). */
   private readonly examSchedule: ExamSchedule;
+  private readonly clearances: ReadonlyMap<string, number>;
   private readonly exams = new RecentEpisodes(RECENT);
   private lastTrip: TripRecord | null = null;
   private lastPose: Vec3 | null = null;
@@ -204,6 +209,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     this.cfg = opts.config;
     this.anneal = new NoiseAnneal(this.cfg.practice.noiseAnnealWindow, this.cfg.practice.noiseAnnealFloor);
     this.examSchedule = new ExamSchedule(this.cfg.practice.examEvery);
+    this.clearances = opts.clearances ?? (this.cfg.practice.noiseFromClearance > 0 ? connectorClearances() : new Map());
     this.cal = opts.calibration;
     this.log = opts.log;
     this.now = opts.now ?? (() => performance.now());
@@ -299,7 +305,8 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     if (req.domain !== undefined && known && !known.includes(req.domain)) {
       return { ok: false, reason: `unknown domain '${req.domain}' for this ${this.backend.kind} backend (known: ${known.join(', ')})` };
     }
-    const noise = req.explorationNoise ?? (req.kind === 'eval' ? 0 : this.cfg.practice.explorationNoise);
+    const domain = req.domain ?? this.cfg.backend.sim.connector;
+    const noise = req.explorationNoise ?? (req.kind === 'eval' ? 0 : practiceNoise(this.cfg.practice, this.clearances.get(domain)));
     if (!(noise >= 0 && Number.isFinite(noise))) return { ok: false, reason: 'explorationNoise must be a finite number >= 0' };
     const noiseCorrelation = req.noiseCorrelation ?? this.cfg.practice.noiseCorrelation;
     if (!(noiseCorrelation >= 0 && noiseCorrelation <= 1)) return { ok: false, reason: 'noiseCorrelation must be a number in [0, 1]' };
@@ -308,7 +315,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
       id,
       count: req.count,
       done: 0,
-      domain: req.domain ?? this.cfg.backend.sim.connector,
+      domain,
       scenario: req.scenario ?? this.cfg.practice.scenario,
       explorationNoise: noise,
       noiseCorrelation,

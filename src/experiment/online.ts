@@ -78,6 +78,8 @@ export interface ExperimentOptions {
   noiseAnnealFloor?: number;
   /** Every Nth practice episode without noise (practice.examEvery); absent: the config file's. */
   examEvery?: number;
+  /** Practice noise = this x the connector's clearance (practice.noiseFromClearance; 0: off); absent: the config file's. */
+  noiseFromClearance?: number;
   trainer: Partial<OnlineTrainerConfig>;
   swap?: Partial<SwapConfig>;
   /** The shadow swap gate (src/replay/shadow.ts) on every trainer export; observe: record its verdict, never refuse
@@ -261,6 +263,7 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
   if (o.noiseAnnealWindow !== undefined) config.practice.noiseAnnealWindow = o.noiseAnnealWindow;
   if (o.noiseAnnealFloor !== undefined) config.practice.noiseAnnealFloor = o.noiseAnnealFloor;
   if (o.examEvery !== undefined) config.practice.examEvery = o.examEvery;
+  if (o.noiseFromClearance !== undefined) config.practice.noiseFromClearance = o.noiseFromClearance;
   config.practice.seed = o.seed;
   config.practice.useGroundTruthReward = o.rewardPath === null;
   const calibration = loadCalibration(o.calibrationDir);

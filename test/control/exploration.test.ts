@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ExamSchedule, ExplorationNoise, NoiseAnneal } from '../../src/control/exploration.ts';
+import { ExamSchedule, ExplorationNoise, NoiseAnneal, practiceNoise } from '../../src/control/exploration.ts';
+import { connectorClearances } from '../../src/sim/connectors.ts';
 import { Rng } from '../../src/util/rng.ts';
 import type { Vec3 } from '../../src/core/types.ts';
 
@@ -118,4 +119,18 @@ test('exams: every Nth practice episode of each connector, counted over runs; 0 
   assert.ok(Array.from({ length: 10 }, () => off.next('a')).every((x) => !x));
   assert.throws(() => new ExamSchedule(-1), /exam interval/);
   assert.throws(() => new ExamSchedule(1.5), /exam interval/);
+});
+
+test("practiceNoise: the connector's clearance times the ratio when on and known, else the configured noise", () => {
+  const on = { explorationNoise: 0.0005, noiseFromClearance: 1 };
+  assert.equal(practiceNoise(on, 0.0008), 0.0008);
+  assert.equal(practiceNoise({ ...on, noiseFromClearance: 2 }, 0.0004), 0.0008);
+  assert.equal(practiceNoise(on, undefined), 0.0005, 'a connector without a definition gets the configured noise');
+  assert.equal(practiceNoise({ ...on, noiseFromClearance: 0 }, 0.0008), 0.0005, 'off: the configured noise for every connector');
+  // A 0.5 mm fit at ratio 1 gets exactly the old default: those runs repeat bit for bit.
+  assert.equal(practiceNoise(on, 0.5 / 1000), 0.0005);
+  const known = connectorClearances();
+  assert.equal(known.get('dt12'), 0.0005);
+  assert.equal(known.get('europlug'), 0.0008);
+  assert.equal(connectorClearances('/nonexistent/connectors').size, 0, 'no directory: none known, practice keeps the configured noise');
 });

@@ -364,6 +364,43 @@ test("noise annealing: each practice episode's noise is the configured one times
   );
 });
 
+test("noise from the fit: practice noise is noiseFromClearance times the connector's clearance; an explicit noise wins", async (t) => {
+  // A zero policy: the logged residual is the noise itself. The rig's connector, square16, has a 0.8 mm clearance in
+  // data/connectors, which the daemon reads when the setting is on.
+  const r = await rig({
+    policy: scriptedPolicy('zero', () => [0, 0, 0]),
+    overrides: { episodeSteps: 20 },
+    config: (c) => {
+      c.practice.noiseFromClearance = 1.5;
+      c.practice.explorationNoise = 0.0005;
+    },
+  });
+  t.after(() => r.close());
+  const d = r.app.daemon;
+  const seen = new Set<number>();
+  const practise = async (req: Partial<PracticeRequest>): Promise<{ sigma: number; std: number }> => {
+    const started = d.startPractice({ count: 2, scenario: 'I', ...req });
+    assert.ok(started.ok);
+    await tickUntil(r.app, idle(r), 400);
+    await logged(r);
+    const eps = r.app.log.store.listEpisodes().filter((e) => !seen.has(e.id));
+    for (const e of eps) seen.add(e.id);
+    const draws: number[] = [];
+    for (const e of eps) {
+      const rec = r.app.log.store.getEpisode(e.id, { transitions: true, images: false });
+      assert.equal((rec?.startState as { explorationNoise?: number }).explorationNoise, started.run.explorationNoise, 'each episode records its noise');
+      for (const tr of rec?.transitions ?? []) draws.push(...(tr.actionResidual ?? []));
+    }
+    return { sigma: started.run.explorationNoise, std: Math.sqrt(draws.reduce((s, v) => s + v * v, 0) / draws.length) };
+  };
+  const fit = await practise({});
+  assert.ok(Math.abs(fit.sigma - 1.5 * 0.0008) < 1e-12, `1.5 x square16's 0.8 mm, got ${fit.sigma}`);
+  assert.ok(Math.abs(fit.std / 0.0012 - 1) < 0.25, `the residuals' spread is that noise (${fit.std})`);
+  const explicit = await practise({ explorationNoise: 0.0003 });
+  assert.equal(explicit.sigma, 0.0003);
+  assert.ok(Math.abs(explicit.std / 0.0003 - 1) < 0.25, `an explicit noise is used as given (${explicit.std})`);
+});
+
 test('exams: every Nth practice episode runs without noise, is marked in the log, and is counted apart in status', async (t) => {
   // A zero policy: the logged residual is the noise itself, so an exam's residuals are all zero.
   const r = await rig({

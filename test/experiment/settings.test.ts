@@ -32,6 +32,7 @@ test('the daemon and the experiment read the same learning settings from the con
   assert.equal(exp.noiseCorrelation, shipped.practice.noiseCorrelation);
   assert.equal(exp.noiseTaperM, shipped.practice.noiseTaperM);
   assert.equal(exp.examEvery, shipped.practice.examEvery);
+  assert.equal(exp.noiseFromClearance, shipped.practice.noiseFromClearance);
   assert.equal(exp.startCheckpoint, daemon.startCheckpoint);
 
   // A changed config file changes both.
@@ -50,6 +51,7 @@ test('the daemon and the experiment read the same learning settings from the con
     .replace('explorationNoise: 0.0005 ', 'explorationNoise: 0.002 ')
     .replace('noiseCorrelation: 0 ', 'noiseCorrelation: 0.5 ')
     .replace('noiseTaperM: 0 ', 'noiseTaperM: 0.008 ')
+    .replace('noiseFromClearance: 0 ', 'noiseFromClearance: 1.5 ')
     .replace('fineTune: false ', 'fineTune: true ');
   writeFileSync(file, text);
   const cfg = loadDaemonConfig(file);
@@ -70,6 +72,10 @@ test('the daemon and the experiment read the same learning settings from the con
   }
   assert.equal(e2.explorationNoise, 0.002);
   assert.deepEqual([cfg.practice.examEvery, e2.examEvery], [5, 5]);
+  assert.deepEqual([cfg.practice.noiseFromClearance, e2.noiseFromClearance], [1.5, 1.5]);
+  // An explicit --noise is that noise for every connector, unless the clearance rule is named too.
+  assert.equal(experimentOptions(['--config', file, '--connectors', 'europlug', '--noise', '0.001']).noiseFromClearance, 0);
+  assert.equal(experimentOptions(['--config', file, '--connectors', 'europlug', '--noise', '0.001', '--noise-from-clearance', '2']).noiseFromClearance, 2);
   assert.deepEqual([cfg.practice.noiseCorrelation, e2.noiseCorrelation, cfg.practice.noiseTaperM, e2.noiseTaperM], [0.5, 0.5, 0.008, 0.008]);
   // A flag overrides the file for the experiment run.
   const e3 = experimentOptions(['--config', file, '--connectors', 'europlug', '--utd', '4', '--warmup-updates', '0']);
