@@ -98,7 +98,7 @@ export const PracticeConfigSchema = T.object(
       maximum: 10,
       default: 0,
       description:
-        "practice noise from the connector's fit: each practice episode's noise std dev is this times the connector definition's clearance (data/connectors, clearance_mm), so it explores at the scale of the fit's play; explorationNoise for a connector without a definition; 0: off, explorationNoise for every connector (control/exploration.ts practiceNoise)",
+        "practice noise from the connector's fit: each practice episode's noise std dev is this times the connector definition's clearance (data/connectors, clearance_mm), so it explores at the scale of the fit's play; explorationNoise for a connector without a definition; 0: off, explorationNoise for every connector (control/exploration.ts practiceNoise); 1 slowed learning on four held-out connectors and failed nema15 seed 0 (results/online-s24/)",
     }),
     noiseCorrelation: T.number({
       minimum: 0,

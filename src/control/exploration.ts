@@ -19,7 +19,7 @@ import type { Rng } from '../util/rng.ts';
 /**
  * A practice episode's noise std dev (m): `noiseFromClearance` times the connector's clearance when that is on and the
  * connector has a definition, else `explorationNoise`. The fit's play sets the scale of the misalignment practice must
- * try: 0.5 mm suits a 0.5 mm fit, while a 0.8 mm fit learned faster with 1 mm (results/online-s17/, online-s24/).
+ * try, the idea measured in results/online-s24/ (off by default: it slowed learning where the fit is looser).
  */
 export function practiceNoise(practice: { explorationNoise: number; noiseFromClearance: number }, clearanceM: number | undefined): number {
   return practice.noiseFromClearance > 0 && clearanceM !== undefined ? practice.noiseFromClearance * clearanceM : practice.explorationNoise;
