@@ -91,7 +91,7 @@ export interface DdsTransportOptions {
 }
 
 const SERVICE_QOS = { reliable: 1, transientLocal: 0, depth: 10 };
-/** Discovery at load 6 on this machine took a few hundred ms between participants; rmw_cyclonedds waits 100 ms. */
+/** Only a caller that never matches waits this long, so it can be generous to a loaded machine (rmw_cyclonedds: 100 ms). */
 const REPLY_MATCH_WAIT_MS = 2000;
 
 function flags(q: QosProfile): [number, number, number] {
