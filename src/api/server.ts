@@ -254,6 +254,27 @@ export async function buildApi(opts: ApiOptions): Promise<ApiServer> {
     daemon.releaseTakeover(),
   );
 
+  app.post(
+    '/goal-refinement/reset',
+    {
+      schema: {
+        summary:
+          "Forget x*'s refinement from seated practice (practice.refineGoalEpisodes) for one connector, or for every one when " +
+          'no domain is given: after the socket was moved or recalibrated. x* is the calibrated one until new seated episodes.',
+        tags: ['calibration'],
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { domain: { type: 'string', minLength: 1, maxLength: 200 } },
+        },
+      },
+    },
+    async (req) => {
+      const body = (req.body ?? {}) as { domain?: string };
+      return { ...daemon.resetGoalRefinement(body.domain ?? null, 'api'), goalRefinement: daemon.status().goalRefinement };
+    },
+  );
+
   app.get('/sessions', { schema: { summary: 'Sessions, newest first', tags: ['log'], querystring: listQuery } }, async (req) =>
     store.listSessions(req.query as object),
   );

@@ -34,6 +34,7 @@ import { unmetSensors } from '../policy/inputs.ts';
 import type { BackendSensors } from '../core/types.ts';
 import { affinityMechanism, formatCpuList, pinMainThread, processCpus, threadCpus, unpinMainThread, type CpuPlan } from '../util/affinity.ts';
 import { chooseControlCpu } from './control-cpu.ts';
+import { goalEndingsFromLog } from './goal-refinement.ts';
 import { defaultLockDir, type ProcessLock } from '../store/index.ts';
 
 /** The API could not bind its address (port taken, an address this machine does not have, no permission). */
@@ -300,12 +301,23 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp<Run
         ? `recovered: closed ${rec.episodes} episode(s) and ${rec.sessions} session(s) a previous run left open (killed?), outcome 'error'`
         : null;
     if (recoveredNote) notes.push(recoveredNote);
+    const goal = cfg.practice.refineGoalEpisodes > 0 ? goalEndingsFromLog(log.store) : { endings: {}, notes: [] };
+    notes.push(...goal.notes);
     swapValidation = { ...DEFAULT_SWAP_VALIDATION, residualBoundM: o.calibration.limits.residualBoundM, ...o.swapValidation };
     // The dashboard's live view taps the loop's log (a reference per tick; see src/api/dashboard.ts).
     const live = new LiveTap(log);
     const timing = o.timingWindow ? { timingWindow: o.timingWindow } : {};
     if (backend) {
-      daemon = new Daemon({ backend, config: cfg, calibration: o.calibration, log: live, policy: policy ?? null, reward: reward ?? null, ...timing });
+      daemon = new Daemon({
+        backend,
+        config: cfg,
+        calibration: o.calibration,
+        log: live,
+        policy: policy ?? null,
+        reward: reward ?? null,
+        goalEndings: goal.endings,
+        ...timing,
+      });
     } else {
       // The control thread loads its own sessions of these models; the copies here are what validation compares with.
       daemon = await DaemonThread.create({
@@ -316,6 +328,7 @@ export async function startDaemonApp(o: DaemonAppOptions): Promise<DaemonApp<Run
         reward: reward ?? null,
         backend: o.threadBackend ?? null,
         controlCpu: cpus?.control ?? null,
+        goalEndings: goal.endings,
         ...timing,
       });
       notes.push(...daemon.notes);

@@ -149,6 +149,14 @@ export const EXPERIMENT = command({
         cli: fromConfig('practice.noiseFromClearance'),
       }),
     ),
+    refineGoalEpisodes: T.optional(
+      T.integer({
+        minimum: 0,
+        maximum: 1000,
+        description: 'seated practice episodes of a connector after which its x* is touched up from where they ended (0: off)',
+        cli: fromConfig('practice.refineGoalEpisodes'),
+      }),
+    ),
     noiseCorrelation: T.optional(
       T.number({ minimum: 0, maximum: 1, description: 'step-to-step correlation of that noise in an episode', cli: fromConfig('practice.noiseCorrelation') }),
     ),
@@ -314,6 +322,7 @@ export function experimentOptions(argv: string[] | ExperimentFlags): ExperimentO
     noiseAnnealWindow: a.noiseAnnealWindow ?? config.practice.noiseAnnealWindow,
     noiseAnnealFloor: a.noiseAnnealFloor ?? config.practice.noiseAnnealFloor,
     examEvery: a.examEvery ?? config.practice.examEvery,
+    refineGoalEpisodes: a.refineGoalEpisodes ?? config.practice.refineGoalEpisodes,
     // An explicit --noise means that noise, unless the clearance rule is asked for too.
     noiseFromClearance: a.noiseFromClearance ?? (a.noise !== undefined ? 0 : config.practice.noiseFromClearance),
     trainer: {

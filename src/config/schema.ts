@@ -133,6 +133,26 @@ export const PracticeConfigSchema = T.object(
       description:
         "every Nth practice episode of a connector runs without exploration noise (an exam, control/exploration.ts ExamSchedule): its outcome is the policy's own action's, reported apart in status (exams), and its transitions are learned from like any practice; 0: no exams (4 mended one run's late fall but slowed early learning: results/online-s23/)",
     }),
+    refineGoalEpisodes: T.integer({
+      minimum: 0,
+      maximum: 1000,
+      default: 0,
+      description:
+        "x* refined from seated insertions (control/goal-refine.ts): once this many of a connector's practice episodes are judged seated, its x* moves laterally by the median offset of where they ended from the calibrated x* (the last refineGoalWindow of them), for every later episode of that connector, practice and evaluation; 0: off, x* is the calibrated one. For a cell whose P-controller drives alone, or a policy that learnt with it on: 3 failed its gate with the shipped policy, which already corrects x*'s error and then corrected it twice (results/online-s25/)",
+    }),
+    refineGoalWindow: T.integer({
+      minimum: 1,
+      maximum: 1000,
+      default: 9,
+      description: "the seated practice episodes (a connector's latest) whose median ending refines its x*; at least refineGoalEpisodes",
+    }),
+    refineGoalMaxM: T.number({
+      exclusiveMinimum: 0,
+      maximum: 0.05,
+      default: 0.004,
+      description:
+        'the largest lateral correction (m) the refinement applies; a larger one is refused and said (x* is then too far off to touch up: recalibrate)',
+    }),
     scenario: T.enum(['I', 'II'], { default: 'II', description: 'default start distribution (I: within 10 mm, II: 10-20 mm away)' }),
     seed: T.integer({ default: 1, description: 'base seed of episode start poses and exploration noise' }),
     successThreshold: T.number({

@@ -26,6 +26,7 @@ import { EventEmitter } from 'node:events';
 import { composeAction, composeTakeover, type ActionLimits } from '../control/action.ts';
 import { pControl } from '../control/p-controller.ts';
 import { ExamSchedule, ExplorationNoise, NoiseAnneal, practiceNoise } from '../control/exploration.ts';
+import { GoalRefiner, type GoalRefineNews, type SeatedEnding } from '../control/goal-refine.ts';
 import { connectorClearances } from '../sim/connectors.ts';
 import type { Calibration, DaemonConfig } from '../config/schema.ts';
 import { sensorsOf, type EpisodeSpec, type RobotBackend } from '../robot/backend.ts';
@@ -94,6 +95,9 @@ export interface DaemonOptions {
   /** Connector clearances (m) by domain, for practice.noiseFromClearance; default: data/connectors' definitions, read
    *  once here when that setting is on. */
   clearances?: ReadonlyMap<string, number>;
+  /** Seated practice endings read back from the log by connector (oldest first), to restore x*'s refinement after a
+   *  restart (app/goal-refinement.ts); ignored when practice.refineGoalEpisodes is 0. */
+  goalEndings?: Readonly<Record<string, readonly SeatedEnding[]>>;
 }
 
 /** A model with its input builder, made off the tick when the model is set. */
@@ -133,6 +137,8 @@ interface OpenEpisode {
 
 interface Prepared {
   obs: Observation;
+  /** x* as calibrated, before goal refinement (obs.goal is the refined one). */
+  calibratedGoal: Vec3;
   policy: ModelInput;
   reward: ModelInput;
 }
@@ -169,6 +175,8 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
   /** Which practice episodes are exams, and the recent exams' outcomes (status.exams). */
   private readonly examSchedule: ExamSchedule;
   private readonly clearances: ReadonlyMap<string, number>;
+  /** x* touched up from seated practice endings, per connector (off unless practice.refineGoalEpisodes). */
+  private readonly goalRefiner: GoalRefiner;
   private readonly exams = new RecentEpisodes(RECENT);
   private lastTrip: TripRecord | null = null;
   private lastPose: Vec3 | null = null;
@@ -209,9 +217,17 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     this.cfg = opts.config;
     this.anneal = new NoiseAnneal(this.cfg.practice.noiseAnnealWindow, this.cfg.practice.noiseAnnealFloor);
     this.examSchedule = new ExamSchedule(this.cfg.practice.examEvery);
+    const pr = this.cfg.practice;
+    this.goalRefiner = new GoalRefiner({
+      episodes: pr.refineGoalEpisodes,
+      window: Math.max(pr.refineGoalWindow, pr.refineGoalEpisodes),
+      maxM: pr.refineGoalMaxM,
+    });
     this.clearances = opts.clearances ?? (this.cfg.practice.noiseFromClearance > 0 ? connectorClearances() : new Map());
     this.cal = opts.calibration;
     this.log = opts.log;
+    for (const [domain, endings] of Object.entries(opts.goalEndings ?? {}))
+      this.noteGoal(this.goalRefiner.restore(domain, endings), null, 'restored from the log');
     this.now = opts.now ?? (() => performance.now());
     this.estopRequest = opts.estopRequest ?? null;
     this.beforeTick = opts.beforeTick ?? null;
@@ -432,6 +448,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
       episode: this.episode,
       lastEpisode: this.lastEpisode,
       recent: this.recent.rates(this.cfg.practice.successThreshold),
+      goalRefinement: this.goalRefiner.summary(),
       exams: this.cfg.practice.examEvery > 0 ? { every: this.cfg.practice.examEvery, ...this.exams.rates(this.cfg.practice.successThreshold) } : null,
       estop: this.latch.state,
       backendEstop: this.backend.estopEngaged(),
@@ -646,12 +663,44 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     const reason = ended === null ? judged.reason : judged.reason === null ? ended : `${ended}; ${judged.reason}`;
     this.closeEpisode(ep, outcome, reason, checked.prob, r.gt);
     if (ep.kind === 'practice' && (outcome === 'success' || outcome === 'failure')) this.anneal.add(ep.domain, outcome === 'success');
+    if (ep.kind === 'practice' && (outcome === 'success' || outcome === 'failure'))
+      this.noteGoal(this.goalRefiner.addEnding(ep.domain, ep.id, p.obs.eePos, p.calibratedGoal, outcome === 'success'), ep.id, 'judged seated');
     // Only outcomes the learned reward judged can ask for a label (ground-truth judging needs none), or tell of x* too low.
     if (r.prob !== null && !this.cfg.practice.useGroundTruthReward && (outcome === 'success' || outcome === 'failure')) {
       this.considerLabelRequest(ep);
       this.watchHeight(ep, checked);
     }
     this.afterEpisode();
+  }
+
+  /** What the x* refinement changed (control/goal-refine.ts), to the event log: its full state, so a restart restores it. */
+  private noteGoal(news: GoalRefineNews | null, episodeId: number | null, why: string): void {
+    if (!news) return;
+    const mm = (v: number): string => (1000 * v).toFixed(2);
+    const at = episodeId === null ? {} : { episodeId };
+    if (news.kind === 'moved') {
+      const c = news.correction;
+      this.log.event({
+        kind: 'goal_refined',
+        message: `${news.domain}: x* ${mm(c.dx)}, ${mm(c.dy)} mm from its calibration, the median ending of ${c.endings.length} seated practice episodes (${why})`,
+        data: { domain: news.domain, dxM: c.dx, dyM: c.dy, endings: c.endings, previous: news.previous },
+        ...at,
+      });
+    } else if (news.kind === 'withdrawn') {
+      this.log.event({
+        kind: 'goal_refined',
+        message: `${news.domain}: x* back to its calibration, fewer than ${this.goalRefiner.cfg.episodes} seated practice episodes (${why})`,
+        data: { domain: news.domain, dxM: 0, dyM: 0, endings: this.goalRefiner.endingsOf(news.domain), previous: news.previous },
+        ...at,
+      });
+    } else {
+      this.log.event({
+        kind: 'goal_refine_refused',
+        message: `${news.domain}: seated practice episodes end ${mm(news.dx)}, ${mm(news.dy)} mm from the calibrated x*, beyond the ${mm(news.maxM)} mm the refinement applies: x* stays as calibrated; recalibrate the socket`,
+        data: { domain: news.domain, dxM: news.dx, dyM: news.dy, maxM: news.maxM },
+        ...at,
+      });
+    }
   }
 
   // ---------------------------------------------------------------- episode lifecycle
@@ -879,8 +928,21 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
       message: `episode ${episodeId} labelled ${success ? 'success' : 'failure'} by ${by}${req ? ` (answers the request: ${req.reasons.join(', ')})` : ''}${note ? `: ${note}` : ''}`,
       data: { episodeId, success, by, note, answeredRequest: req !== undefined, learnedSuccess: req?.learnedSuccess ?? null },
     });
+    this.noteGoal(this.goalRefiner.label(episodeId, success), episodeId, `labelled ${success ? 'success' : 'failure'} by ${by}`);
     this.emitStatus();
     return { answeredRequest: req !== undefined };
+  }
+
+  /** Forget x*'s refinement of one connector, or of all (the socket was moved or recalibrated): the calibrated x* again. */
+  resetGoalRefinement(domain: string | null, by: string): { reset: string[] } {
+    const reset = this.goalRefiner.reset(domain ?? undefined);
+    this.log.event({
+      kind: 'goal_refine_reset',
+      message: `x* refinement reset by ${by} for ${domain ?? 'every connector'}${reset.length ? ` (was on for ${reset.join(', ')})` : ''}: the calibrated x* until new seated practice episodes`,
+      data: { domain, reset, by },
+    });
+    this.emitStatus();
+    return { reset };
   }
 
   // ---------------------------------------------------------------- safety
@@ -1107,7 +1169,8 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     const wrench = this.wrench.correct(raw.wrench);
     const s = this.cal.socket;
     const base = s.goal ?? raw.goal;
-    const goal: Vec3 = [base[0] + s.offset[0], base[1] + s.offset[1], base[2] + s.offset[2]];
+    const calibratedGoal: Vec3 = [base[0] + s.offset[0], base[1] + s.offset[1], base[2] + s.offset[2]];
+    const goal = this.goalRefiner.refine(this.run?.domain, calibratedGoal);
     const logged = await this.logImage.prepare(raw.image);
     if (logged.usedSharp) this.timing.sharpTicks++;
     // The depth image (an RGB-D backend's) on the logged image's grid, as the reward's depth cells were trained on.
@@ -1118,7 +1181,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     const rew = this.rewardSlot?.inputs;
     const policy = pol ? pol.build(obs) : none;
     const reward = rew ? rew.build(obs) : none;
-    return { obs, policy, reward };
+    return { obs, policy, reward, calibratedGoal };
   }
 
   // ---------------------------------------------------------------- plumbing

@@ -24,6 +24,7 @@ export interface StatusSources {
   lastEpisode: EpisodeSummary | null;
   recent: DaemonStatus['recent'];
   exams: DaemonStatus['exams'];
+  goalRefinement: DaemonStatus['goalRefinement'];
   estop: LatchState;
   backendEstop: { engaged: boolean; source: string | null };
   lastTrip: TripRecord | null;
@@ -55,6 +56,7 @@ export function buildStatus(s: StatusSources): DaemonStatus {
     lastEpisode: s.lastEpisode,
     recent: s.recent,
     exams: s.exams,
+    goalRefinement: s.goalRefinement,
     safety: { estop: s.estop, backendEstop: s.backendEstop, lastTrip: s.lastTrip },
     timing: s.timing,
     policy: {

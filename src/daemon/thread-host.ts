@@ -53,6 +53,7 @@ import {
   type FromControl,
   type LogCall,
   type NoteLabelArgs,
+  type ResetGoalArgs,
   type SimulationRequest,
   type ThreadInit,
   type ThreadRos2Backend,
@@ -357,6 +358,7 @@ async function init(m: ThreadInit): Promise<void> {
     beforeTick: poll,
     threadProbe: threadProbe(),
     ...(m.timingWindow ? { timingWindow: m.timingWindow } : {}),
+    goalEndings: m.goalEndings,
   });
   daemon = d;
   d.on('state', (state) => post({ type: 'state', state, seq: ++stateSeq }));
@@ -571,6 +573,10 @@ function handle(m: Command): void {
           case 'noteLabel': {
             const a = m.arg as NoteLabelArgs;
             return d.noteLabel(a.episodeId, a.success, a.by, a.note);
+          }
+          case 'resetGoalRefinement': {
+            const a = m.arg as ResetGoalArgs;
+            return d.resetGoalRefinement(a.domain, a.by);
           }
           case 'timingSamples':
             return d.timingSamples();

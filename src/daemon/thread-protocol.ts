@@ -24,6 +24,7 @@ import type { DaemonState, DaemonStatus, EpisodeSummary, PracticeRequest } from 
 import type { TakeoverChange, TakeoverRequest } from './takeover.ts';
 import type { LabelRequest } from './labels.ts';
 import type { Vec3 } from '../core/types.ts';
+import type { SeatedEnding } from '../control/goal-refine.ts';
 import type { Ros2Section } from '../ros2/config.ts';
 import type { DaemonNodeOptions } from '../ros2/node.ts';
 
@@ -47,6 +48,11 @@ export interface NoteLabelArgs {
   note: string | null;
 }
 
+export interface ResetGoalArgs {
+  domain: string | null;
+  by: string;
+}
+
 export interface ThreadInit {
   type: 'init';
   config: DaemonConfig;
@@ -54,6 +60,8 @@ export interface ThreadInit {
   policyPath: string | null;
   rewardPath: string | null;
   timingWindow: number | null;
+  /** Seated practice endings from the log, restoring x*'s refinement (DaemonOptions.goalEndings). */
+  goalEndings: Record<string, SeatedEnding[]>;
   /** The robot: null, the simulated cell of config.backend.sim. */
   backend: ThreadRos2Backend | null;
   /** The CPU the control thread pins itself to, chosen and claimed by the main thread (src/app/control-cpu.ts); null: none. */
@@ -79,6 +87,7 @@ export type CallMethod =
   | 'takeover'
   | 'releaseTakeover'
   | 'noteLabel'
+  | 'resetGoalRefinement'
   | 'simulation'
   | 'lateTicks'
   | 'heap'
@@ -104,7 +113,7 @@ export interface OffTickWork {
 /** Commands, in the commands ring. */
 export type Command =
   | { type: 'start' }
-  | { type: 'call'; id: number; method: CallMethod; arg?: PracticeRequest | TakeoverRequest | NoteLabelArgs | SimulationRequest }
+  | { type: 'call'; id: number; method: CallMethod; arg?: PracticeRequest | TakeoverRequest | NoteLabelArgs | ResetGoalArgs | SimulationRequest }
   | { type: 'estop'; seq: number; detail: string; origin: 'rest' | 'internal' }
   | { type: 'ping'; id: number }
   | { type: 'setPolicy'; id: number; path: string | null; version: string | null; at: 'episode-boundary' | 'between-ticks' | null }

@@ -19,6 +19,7 @@
 import { waitForState } from './wait.ts';
 import { EventEmitter } from 'node:events';
 import { MessageChannel, receiveMessageOnPort, type MessagePort, type Worker } from 'node:worker_threads';
+import type { SeatedEnding } from '../control/goal-refine.ts';
 import type { Calibration, DaemonConfig } from '../config/schema.ts';
 import { holdForkCeiling } from '../util/realtime.ts';
 import { startWorker, workerStarted } from '../util/worker.ts';
@@ -34,6 +35,7 @@ import {
   type FromControl,
   type LogCall,
   type NoteLabelArgs,
+  type ResetGoalArgs,
   type ThreadRos2Backend,
   type SimulationRequest,
   type Command,
@@ -54,6 +56,8 @@ export interface DaemonThreadOptions {
   policy: ResidualPolicy | null;
   reward: RewardScorer | null;
   timingWindow?: number;
+  /** Seated practice endings from the log, restoring x*'s refinement (DaemonOptions.goalEndings). */
+  goalEndings?: Record<string, SeatedEnding[]>;
   /** How long a command waits for the control thread's answer (ms). Default 5000 (a connector switch takes ~1 s). */
   callTimeoutMs?: number;
   /** A robot the control thread builds itself (the ROS 2 node over DDS); default: the simulated cell. */
@@ -191,6 +195,7 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
       policyPath: o.policy?.path ?? null,
       rewardPath: o.reward?.path ?? null,
       timingWindow: o.timingWindow ?? null,
+      goalEndings: o.goalEndings ?? {},
       backend: o.backend ?? null,
       controlCpu: o.controlCpu ?? null,
       estop: flag.buffer,
@@ -357,6 +362,12 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
     return this.call('noteLabel', arg) as { answeredRequest: boolean };
   }
 
+  resetGoalRefinement(domain: string | null, by: string): { reset: string[] } {
+    if (this.exited) return { reset: [] };
+    const arg: ResetGoalArgs = { domain, by };
+    return this.call('resetGoalRefinement', arg) as { reset: string[] };
+  }
+
   releaseTakeover(): { ok: true; wasHolding: boolean } {
     if (this.exited) return { ok: true, wasHolding: false };
     return this.call('releaseTakeover') as { ok: true; wasHolding: boolean };
@@ -498,7 +509,7 @@ export class DaemonThread extends EventEmitter<DaemonEvents> implements DaemonCo
   }
 
   /** A call the control thread answers at once (between ticks); the main thread waits for it, bounded. */
-  private call(method: CallMethod, arg?: PracticeRequest | TakeoverRequest | NoteLabelArgs | SimulationRequest): unknown {
+  private call(method: CallMethod, arg?: PracticeRequest | TakeoverRequest | NoteLabelArgs | ResetGoalArgs | SimulationRequest): unknown {
     if (this.exited) throw new Error('the control thread has ended');
     const id = ++this.callId;
     this.send(arg === undefined ? { type: 'call', id, method } : { type: 'call', id, method, arg });

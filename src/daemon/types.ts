@@ -121,6 +121,9 @@ export interface DaemonStatus {
   /** The recent exams (practice episodes without noise, every `every`th of a connector: practice.examEvery), or null
    *  when there are none: the policy's own success rate, which noisy practice can overstate. */
   exams: ({ every: number } & DaemonStatus['recent']) | null;
+  /** x* touched up from seated practice endings (practice.refineGoalEpisodes; control/goal-refine.ts): each connector's
+   *  lateral correction (m) to its calibrated x* and the seated endings it stands on; {} when off or none yet. */
+  goalRefinement: Record<string, { dxM: number; dyM: number; episodes: number }>;
   safety: { estop: LatchState; backendEstop: { engaged: boolean; source: string | null }; lastTrip: TripRecord | null };
   timing: TimingStatus;
   policy: { version: string | null; mode: 'residual' | 'p-only'; pendingSwap: string | null; faults: number };
@@ -174,6 +177,8 @@ export interface DaemonControl {
   releaseTakeover(): { ok: true; wasHolding: boolean };
   /** An operator's label has been stored: log it, answer the episode's open label request. */
   noteLabel(episodeId: number, success: boolean, by: string, note?: string | null): { answeredRequest: boolean };
+  /** Forget x*'s refinement (control/goal-refine.ts) of one connector, or of every one (null). */
+  resetGoalRefinement(domain: string | null, by: string): { reset: string[] };
   on<K extends keyof DaemonEvents>(event: K, listener: (...args: DaemonEvents[K]) => void): unknown;
   off<K extends keyof DaemonEvents>(event: K, listener: (...args: DaemonEvents[K]) => void): unknown;
 }

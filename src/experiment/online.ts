@@ -80,6 +80,8 @@ export interface ExperimentOptions {
   examEvery?: number;
   /** Practice noise = this x the connector's clearance (practice.noiseFromClearance; 0: off); absent: the config file's. */
   noiseFromClearance?: number;
+  /** x* touched up after this many seated practice episodes (practice.refineGoalEpisodes; 0: off); absent: the config file's. */
+  refineGoalEpisodes?: number;
   trainer: Partial<OnlineTrainerConfig>;
   swap?: Partial<SwapConfig>;
   /** The shadow swap gate (src/replay/shadow.ts) on every trainer export; observe: record its verdict, never refuse
@@ -264,6 +266,7 @@ export async function runConnector(connector: string, o: ExperimentOptions): Pro
   if (o.noiseAnnealFloor !== undefined) config.practice.noiseAnnealFloor = o.noiseAnnealFloor;
   if (o.examEvery !== undefined) config.practice.examEvery = o.examEvery;
   if (o.noiseFromClearance !== undefined) config.practice.noiseFromClearance = o.noiseFromClearance;
+  if (o.refineGoalEpisodes !== undefined) config.practice.refineGoalEpisodes = o.refineGoalEpisodes;
   config.practice.seed = o.seed;
   config.practice.useGroundTruthReward = o.rewardPath === null;
   const calibration = loadCalibration(o.calibrationDir);

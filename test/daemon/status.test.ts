@@ -31,6 +31,7 @@ function sources(over: Partial<StatusSources> = {}): StatusSources {
     lastEpisode: null,
     recent: { n: 0, learnedSuccessRate: null, gtSuccessRate: null, meanRewardProb: null },
     exams: null,
+    goalRefinement: { europlug: { dxM: -0.0008, dyM: -0.001, episodes: 3 } },
     estop: { engaged: false, source: null, origin: null, since: null, detail: null },
     backendEstop: { engaged: false, source: null },
     lastTrip: null,
