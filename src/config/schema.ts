@@ -400,6 +400,14 @@ export const LearningConfigSchema = T.object(
       description: "Polyak rate of the target critics online; null: the checkpoint's (0.005)",
       cli: { flag: '--critic-polyak', arg: 'RATE|checkpoint', nullWord: 'checkpoint' },
     }),
+    hindsightWeight: T.number({
+      minimum: 0,
+      maximum: 100,
+      default: 0,
+      description:
+        "hindsight aims (src/online/trainer.ts seatedAims): practice states whose plug rests on the socket's face are given their connector's aim, the median of where its latest seated practice episodes ended relative to x*, as one more action of this weight x the batch's mean advantage weight in the actor's loss; 0: off",
+      cli: { flag: '--hindsight-weight', arg: 'W' },
+    }),
     exportEvery: T.integer({
       minimum: 0,
       maximum: 1000000,
@@ -537,6 +545,7 @@ export const OVERRIDES = {
   critics: 'learning.critics',
   targetCritics: 'learning.targetCritics',
   criticPolyak: 'learning.criticPolyak',
+  hindsightWeight: 'learning.hindsightWeight',
   temperature: 'learning.temperature',
   shadowGateEpisodes: 'learning.shadowGate.episodes',
   shadowGateMargin: 'learning.shadowGate.margin',

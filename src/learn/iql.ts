@@ -88,6 +88,10 @@ export interface IqlConfig {
   critics?: number;
   /** Target critics in that min (default 2; = critics: the min over all). */
   targetCritics?: number;
+  /** Weight of hindsight aims (`IqlBatch.aims`) in the policy's loss, relative to the batch's mean advantage weight:
+   *  each aim counts as one more action of that weight in the Gaussian log-likelihood of the policy's mean (the
+   *  spread is left to the data's actions). The online trainer sets it from learning.hindsightWeight; 0/absent: none. */
+  aimWeight?: number;
   /** Features mode (from scratch): feature widths of the policy, Q and V inputs. Ignored in image mode (= encoder widths). */
   featureDims?: { pi: number; q: number; v: number };
   /** Seed of weights, noise and augmentation. */
@@ -136,6 +140,7 @@ export function validateIqlConfig(c: IqlConfig, where = 'IQL config'): void {
   if (!(c.advClip > 0)) bad('advClip', 'must be > 0');
   if (!(c.gamma >= 0 && c.gamma <= 1)) bad('gamma', 'must be in [0, 1]');
   if (!(c.polyak > 0 && c.polyak <= 1)) bad('polyak', 'must be in (0, 1]');
+  if (c.aimWeight !== undefined && !(c.aimWeight >= 0)) bad('aimWeight', 'must be >= 0');
   for (const k of ['actorLr', 'criticLr', 'valueLr'] as const) if (!(c[k] > 0)) bad(k, 'must be > 0');
   if (!(c.logStdMin < c.logStdMax)) bad('logStdMin/logStdMax', 'must satisfy min < max');
   if (c.mode === 'image' && !c.daib) bad('daib', "is required in 'image' mode");
@@ -214,6 +219,9 @@ export interface IqlBatch {
   augment?: boolean;
   /** false: update the critics (Q, V) only and leave the policy untouched (the online trainer's warm-up). Default true. */
   trainActor?: boolean;
+  /** Hindsight aims: per row and action dimension, a residual (metres) the policy's mean is pulled toward with weight
+   *  config.aimWeight x the batch's mean advantage weight; NaN: none for that row and dimension. size*actionDim. */
+  aims?: Float32Array;
 }
 
 export interface IqlStats {
@@ -593,6 +601,27 @@ export class IqlAgent {
     return s;
   }
 
+  /**
+   * The hindsight aims' loss as a function of the policy's mean (tfjs path): aimWeight x mean(w) x mean over rows of
+   * sum_k [finite aim] (aim_k / scale_k clipped - mean_k)^2 / (2 sigma_k^2), sigma from the log std as it is now (a
+   * constant: the aims move the mean only). Null when there are none.
+   */
+  private aimTerm(batch: IqlBatch, weights: tf.Tensor): ((mean: tf.Tensor) => tf.Scalar) | null {
+    const c = this.config;
+    const aims = batch.aims;
+    if (!aims || !((c.aimWeight ?? 0) > 0) || batch.trainActor === false) return null;
+    const n = batch.size;
+    const A = c.actionDim;
+    if (aims.length !== n * A) throw new Error(`IQL batch: field 'aims' has ${aims.length} values, expected ${n * A}`);
+    const mask = Float32Array.from(aims, (t) => (Number.isFinite(t) ? 1 : 0));
+    const target = Float32Array.from(aims, (t, j) => (Number.isFinite(t) ? Math.max(-1, Math.min(1, t / (c.actionScale[j % A] as number))) : 0));
+    const m = tf.tensor2d(mask, [n, A]);
+    const tn = tf.tensor2d(target, [n, A]);
+    const invVar = tf.exp(tf.mul(-2, tf.clipByValue(tf.tensor1d(this.logStd.dataSync()), c.logStdMin, c.logStdMax)));
+    const lam = tf.mul(c.aimWeight ?? 0, tf.mean(weights));
+    return (mean) => tf.mul<tf.Scalar>(lam, tf.div(tf.sum(tf.mul(tf.mul(m, tf.square(tf.sub(tn, mean))), tf.mul(0.5, invVar))), n));
+  }
+
   /** The update through tfjs (autodiff; every mode): the reference the fused path is tested against. Stats as `update`. */
   private tfUpdate(batch: IqlBatch, imageMode: boolean): ArrayLike<number> {
     const c = this.config;
@@ -664,8 +693,9 @@ export class IqlAgent {
       ) as tf.Scalar;
       const adv = tf.sub(qTarget, vOld);
       const weights = tf.minimum(tf.exp(tf.mul(c.temperature, adv)), c.advClip);
+      const aimTerm = this.aimTerm(batch, weights);
 
-      // 2. Policy: advantage-weighted regression (+ DAIB); skipped in a critic-only update (logged as NaN).
+      // 2. Policy: advantage-weighted regression (+ DAIB) (+ hindsight aims); skipped in a critic-only update (logged as NaN).
       let auxLog: tf.Tensor[] = [];
       const piLoss =
         batch.trainActor === false
@@ -677,7 +707,8 @@ export class IqlAgent {
                 const logStd = tf.clipByValue(this.logStd, c.logStdMin, c.logStdMax);
                 const logp = gaussianLogProb(act, mean, logStd);
                 auxLog = [tf.keep(f.domainCe), tf.keep(f.kl)];
-                return tf.add<tf.Scalar>(tf.neg(tf.mean(tf.mul(tf.squeeze(weights, [1]), logp))), f.aux);
+                const awr = tf.add<tf.Scalar>(tf.neg(tf.mean(tf.mul(tf.squeeze(weights, [1]), logp))), f.aux);
+                return aimTerm ? tf.add<tf.Scalar>(awr, aimTerm(mean)) : awr;
               },
               true,
               this.vars('pi'),
@@ -838,6 +869,23 @@ export class IqlAgent {
           // d(-w logp / n)/d mean = -w z / (sigma n); through tanh: * (1 - mean^2).
           dRaw[i * A + k] = ((-wi * z * inv) / n) * (1 - mean * mean);
           dLs[k] = (dLs[k] as number) - (wi * (z * z - 1)) / n;
+        }
+      }
+      // Hindsight aims: one more action each, of weight aimWeight x mean(w), on the mean only (not the log std).
+      const aims = batch.aims;
+      const lam = (c.aimWeight ?? 0) * (wSum / n);
+      if (aims && lam > 0) {
+        for (let i = 0; i < n; i++) {
+          for (let k = 0; k < A; k++) {
+            const t = aims[i * A + k] as number;
+            if (!Number.isFinite(t)) continue;
+            const tn = Math.max(-1, Math.min(1, t / (c.actionScale[k] as number)));
+            const mean = Math.tanh(raw[i * A + k] as number);
+            const inv = Math.exp(-(ls[k] as number));
+            const z = (tn - mean) * inv;
+            piLoss += lam * 0.5 * z * z;
+            dRaw[i * A + k] = (dRaw[i * A + k] as number) + ((-lam * z * inv) / n) * (1 - mean * mean);
+          }
         }
       }
       piLoss /= n;

@@ -111,6 +111,10 @@ export interface OnlineTrainerConfig {
   targetCritics: number | null;
   /** Polyak rate of the target critics; null = the checkpoint's (0.005). */
   criticPolyak: number | null;
+  /** Hindsight aims (`seatedAims`): each online row whose plug rests on the socket's face gets its connector's aim,
+   *  the median of where its latest seated practice episodes ended, counted in the actor's loss as one more action of
+   *  this weight x the batch's mean advantage weight (IqlConfig.aimWeight); 0 = off. */
+  hindsightWeight: number;
   /** Weights of the online rows in each batch's online share, by the arm (the session's robot: in the fleet learner's
    *  mirror, the arm's robot id) and the connector (the episode's domain): a row's weight is arms[robot] x
    *  connectors[domain], 1 where unnamed, 0 leaves it out. Absent/null or both empty: uniform (as before). */
@@ -137,6 +141,7 @@ export type TrainerSettings = Pick<
   | 'critics'
   | 'targetCritics'
   | 'criticPolyak'
+  | 'hindsightWeight'
   | 'exportEvery'
   | 'gemmThreads'
   | 'gemmPrecision'
@@ -157,6 +162,7 @@ export function trainerSettings(l: TrainerSettings): TrainerSettings {
     critics: l.critics,
     targetCritics: l.targetCritics,
     criticPolyak: l.criticPolyak,
+    hindsightWeight: l.hindsightWeight,
     exportEvery: l.exportEvery,
     gemmThreads: l.gemmThreads,
     gemmPrecision: l.gemmPrecision,
@@ -261,6 +267,18 @@ interface Replay {
 }
 
 const PD = DEFAULT_PROPRIO_SPEC.layout.length;
+/** Hindsight aims: the seated endings a group's aim is the median of, at most and at least. */
+const AIM_WINDOW = 9;
+const AIM_MIN = 3;
+/** A state rests on the socket's face: the tip this far above x* (m; a seated one is at it) and pressing this hard (N). */
+const FACE_HEIGHT_M = 0.003;
+const FACE_FORCE_N = 5;
+
+function median(v: number[]): number {
+  const s = [...v].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
 
 /** A rate window's CPU sums (CpuBreakdown's fields, ms), starting at the process's CPU `process`. */
 function cpuSums(process: number) {
@@ -278,6 +296,9 @@ class BatchBuffers {
   readonly nextProprio: Float32Array;
   readonly s: IqlFeatures3;
   readonly next: IqlFeatures3;
+  /** The online replay row of each of the batch's online rows. */
+  readonly onlineRows: Int32Array;
+  readonly aims: Float32Array;
 
   constructor(
     readonly size: number,
@@ -297,6 +318,8 @@ class BatchBuffers {
     this.nextProprio = new Float32Array(size * PD);
     this.s = feats();
     this.next = feats();
+    this.onlineRows = new Int32Array(size);
+    this.aims = new Float32Array(size * 3);
   }
 
   fits(size: number, dims: { pi: number; q: number; v: number }): boolean {
@@ -467,10 +490,12 @@ export function checkpointConfig(dir: string): IqlConfig {
 /** The agent's config online: the checkpoint's, with the trainer's actor learning rate, temperature and critic settings. */
 export function onlineAgentConfig(
   saved: IqlConfig,
-  c: Pick<OnlineTrainerConfig, 'actorLr' | 'temperature' | 'critics' | 'targetCritics' | 'criticPolyak'>,
+  c: Pick<OnlineTrainerConfig, 'actorLr' | 'temperature' | 'critics' | 'targetCritics' | 'criticPolyak'> &
+    Partial<Pick<OnlineTrainerConfig, 'hindsightWeight'>>,
 ): IqlConfig {
   return {
     ...saved,
+    ...(c.hindsightWeight ? { aimWeight: c.hindsightWeight } : {}),
     ...(c.actorLr !== null ? { actorLr: c.actorLr } : {}),
     ...(c.temperature !== null ? { temperature: c.temperature } : {}),
     ...(c.critics !== null ? { critics: c.critics } : {}),
@@ -569,6 +594,7 @@ export class OnlineTrainer {
     if (cfg.actorLr !== null && !(cfg.actorLr > 0 && cfg.actorLr < 1))
       throw new Error(`online trainer: field 'actorLr' must be in (0, 1) or null, got ${cfg.actorLr}`);
     if (cfg.temperature !== null && !(cfg.temperature > 0)) throw new Error(`online trainer: field 'temperature' must be > 0 or null, got ${cfg.temperature}`);
+    if (!(cfg.hindsightWeight >= 0)) throw new Error(`online trainer: field 'hindsightWeight' must be >= 0, got ${cfg.hindsightWeight}`);
     this.cfg = cfg;
     this.rng = new Rng(deriveSeed(cfg.seed, 'online-trainer'));
   }
@@ -1020,6 +1046,45 @@ export class OnlineTrainer {
     return this.online.n >= this.cfg.minOnline && this.onlineSamplable ? Math.floor(this.owed) : 0;
   }
 
+  /**
+   * Hindsight aims: each group's (arm and connector) median lateral tip offset from x* at the end of its latest
+   * `AIM_WINDOW` practice episodes judged seated (the final row's learned reward > 0.5), once there are `AIM_MIN`. A
+   * seated plug's tip is in the socket, so that offset is the residual that aims the P-controller (lateral gain 1) at
+   * the socket from any state; the policy is pulled toward it where it most needs to be, on the socket's face.
+   */
+  seatedAims(): Map<number, [number, number]> {
+    const seen = new Map<number, Array<[number, number]>>();
+    const on = this.online;
+    for (let i = on.n - 1; i >= 0; i--) {
+      if (on.done[i] !== 1 || !((on.reward[i] as number) > 0.5)) continue;
+      const g = this.rowGroup[i] as number;
+      const l = seen.get(g) ?? [];
+      if (l.length >= AIM_WINDOW) continue;
+      l.push([on.nextProprio[i * PD] as number, on.nextProprio[i * PD + 1] as number]);
+      seen.set(g, l);
+    }
+    const aims = new Map<number, [number, number]>();
+    for (const [g, l] of seen) if (l.length >= AIM_MIN) aims.set(g, [median(l.map((x) => x[0])), median(l.map((x) => x[1]))]);
+    return aims;
+  }
+
+  /** The batch's aims (IqlBatch.aims): its group's lateral aim on the online rows whose plug rests on the face; NaN elsewhere. */
+  private faceAims(nOn: number): Float32Array {
+    const buf = this.buffers as BatchBuffers;
+    const aims = buf.aims.fill(NaN);
+    const byGroup = this.seatedAims();
+    for (let b = 0; b < nOn; b++) {
+      const aim = byGroup.get(this.rowGroup[buf.onlineRows[b] as number] as number);
+      const dz = buf.proprio[b * PD + 2] as number;
+      const fz = buf.proprio[b * PD + 5] as number;
+      if (aim && dz > FACE_HEIGHT_M && Math.abs(fz) > FACE_FORCE_N) {
+        aims[b * 3] = aim[0];
+        aims[b * 3 + 1] = aim[1];
+      }
+    }
+    return aims;
+  }
+
   /** One IQL update on a mixed batch. */
   update(): IqlStats {
     const cpu0 = process.cpuUsage();
@@ -1036,6 +1101,7 @@ export class OnlineTrainer {
       const r = off ? this.offline : this.online;
       const i = off ? this.rng.int(r.n) : this.sampleOnline();
       if (!off) {
+        this.buffers.onlineRows[b] = i;
         const key = this.groups[this.rowGroup[i]!]!.key;
         batch.onlineByGroup[key] = (batch.onlineByGroup[key] ?? 0) + 1;
       }
@@ -1062,6 +1128,7 @@ export class OnlineTrainer {
       return out;
     };
     const warm = this.warmupLeft > 0;
+    const aims = c.hindsightWeight > 0 && !warm ? this.faceAims(nOn) : null;
     const th1 = threadMs();
     const stats = this.agent.update({
       size: B,
@@ -1074,6 +1141,7 @@ export class OnlineTrainer {
       done,
       augment: false,
       trainActor: !warm,
+      ...(aims ? { aims } : {}),
     });
     const th2 = threadMs();
     if (warm) this.warmupLeft--;

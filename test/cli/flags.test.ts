@@ -166,8 +166,8 @@ test("the trainer's settings are declared once: every command that sets one acce
   }
   assert.equal(
     compared,
-    11 + 11 + 14,
-    'onlineFraction, utd, utdLateAfter, utdLate, batchSize, exportEvery, warmupUpdates, critics, targetCritics, criticPolyak, temperature (+ actorLr and the shadow gate in the experiment)',
+    12 + 12 + 15,
+    'onlineFraction, utd, utdLateAfter, utdLate, batchSize, exportEvery, warmupUpdates, critics, targetCritics, criticPolyak, hindsightWeight, temperature (+ actorLr and the shadow gate in the experiment)',
   );
   // A ratio the daemon accepts (learning.utd > 0) is accepted by the trainer too (it was refused below 0.01).
   assert.equal(parseCommand(TRAINER, ['--db', 'x.db', '--utd', '0.005']).values.utd, 0.005);

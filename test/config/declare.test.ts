@@ -51,6 +51,7 @@ test('every flag comes from a field declaration, with its help line and default'
     '--episode-steps',
     '--estop-port',
     '--free-run',
+    '--hindsight-weight',
     '--host',
     '--in-process',
     '--learning-checkpoint',

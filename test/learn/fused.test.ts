@@ -72,12 +72,24 @@ const featureConfig = (over: Partial<IqlConfig> = {}): IqlConfig => ({
   ...over,
 });
 
+/** Hindsight aims on every other row, lateral only (NaN elsewhere), as the online trainer gives them. */
+function withAims(b: IqlBatch, aim: [number, number]): IqlBatch {
+  const aims = new Float32Array(b.size * 3).fill(NaN);
+  for (let i = 0; i < b.size; i += 2) aims.set(aim, i * 3);
+  return { ...b, aims };
+}
+
 /** Runs `steps` updates on one engine; returns the stats and the final weights (through the tfjs variables). */
-function runAgent(fused: boolean, cfg: IqlConfig, steps: number): { stats: IqlStats[]; weights: Float32Array[]; backend: string } {
+function runAgent(
+  fused: boolean,
+  cfg: IqlConfig,
+  steps: number,
+  batch: (i: number) => IqlBatch = (i) => featureBatch(100 + i),
+): { stats: IqlStats[]; weights: Float32Array[]; backend: string } {
   setFusedHeads(fused);
   try {
     const agent = new IqlAgent(cfg);
-    const stats = Array.from({ length: steps }, (_, i) => agent.update(featureBatch(100 + i)));
+    const stats = Array.from({ length: steps }, (_, i) => agent.update(batch(i)));
     const backend = agent.backend;
     const weights = [
       ...netVariables(agent.pi),
@@ -116,6 +128,43 @@ for (const critics of [2, 5]) {
     assert.notEqual((ref.stats[0] as IqlStats).qLoss, (ref.stats[steps - 1] as IqlStats).qLoss);
   });
 }
+
+test('hindsight aims: fused heads = tfjs autodiff step for step, and they pull the policy mean toward the aim', { skip: noGemm }, () => {
+  const cfg = featureConfig({ aimWeight: 1 });
+  const steps = 6;
+  const aimed = (i: number): IqlBatch => withAims(featureBatch(100 + i), [0.002, -0.002]);
+  const ref = runAgent(false, cfg, steps, aimed);
+  const got = runAgent(true, cfg, steps, aimed);
+  for (let i = 0; i < steps; i++) close((got.stats[i] as IqlStats).piLoss, (ref.stats[i] as IqlStats).piLoss, 2e-4, `step ${i + 1} piLoss`);
+  ref.weights.forEach((w, i) => {
+    const gw = got.weights[i] as Float32Array;
+    let worst = 0;
+    w.forEach((x, k) => (worst = Math.max(worst, Math.abs(x - (gw[k] as number)))));
+    assert.ok(worst < 2e-4, `variable ${i}: max |fused - tfjs| = ${worst}`);
+  });
+  // Learning: the same updates with and without the aims; the mean residual on the batches' states moves toward the
+  // aim (+2 mm in x, -2 mm in y) only with them; aimWeight 0 ignores them.
+  const meanAction = (weight: number, aims: boolean): [number, number] => {
+    setFusedHeads(true);
+    const agent = new IqlAgent(featureConfig({ aimWeight: weight }));
+    for (let i = 0; i < 60; i++) agent.update(aims ? aimed(i) : featureBatch(100 + i));
+    const b = featureBatch(999);
+    const a = agent.actFeatures((b.features as { pi: Float32Array }).pi, b.proprio);
+    agent.dispose();
+    let x = 0;
+    let y = 0;
+    for (let i = 0; i < b.size; i++) {
+      x += (a[i * 3] as number) / b.size;
+      y += (a[i * 3 + 1] as number) / b.size;
+    }
+    return [x, y];
+  };
+  const plain = meanAction(1, false);
+  const pulled = meanAction(1, true);
+  const off = meanAction(0, true);
+  assert.ok(pulled[0] - plain[0] > 0.0005 && plain[1] - pulled[1] > 0.0005, `toward (+2, -2) mm: ${plain.join()} -> ${pulled.join()}`);
+  assert.deepEqual(off, plain, 'aimWeight 0: the aims change nothing');
+});
 
 test('ensemble: the target is the min over a random subset of the target critics (RLPD), drawn per step from the seed', { skip: noGemm }, () => {
   const cfg = featureConfig({ critics: 6, targetCritics: 2 });

@@ -20,4 +20,6 @@ test("the online agent keeps the checkpoint's settings where the trainer's are n
   assert.deepEqual(onlineAgentConfig(saved, none), saved);
   const c = onlineAgentConfig(saved, { actorLr: 1e-4, temperature: 10, critics: 10, targetCritics: 2, criticPolyak: 0.01 });
   assert.deepEqual([c.actorLr, c.temperature, c.critics, c.targetCritics, c.polyak, c.expectile], [1e-4, 10, 10, 2, 0.01, saved.expectile]);
+  assert.equal(onlineAgentConfig(saved, { ...none, hindsightWeight: 0 }).aimWeight, undefined, 'hindsight aims off: the agent has none');
+  assert.equal(onlineAgentConfig(saved, { ...none, hindsightWeight: 1 }).aimWeight, 1);
 });

@@ -19,7 +19,7 @@ import { Store } from '../../src/store/index.ts';
 import { inputsFor, probeSet } from '../../src/swap/validate.ts';
 import { rig, tickUntil, type Rig } from '../daemon/helpers.ts';
 import { netVariableKeys, netVariables } from '../../src/learn/nets.ts';
-import { IqlAgent } from '../../src/learn/iql.ts';
+import { IqlAgent, type IqlBatch } from '../../src/learn/iql.ts';
 import { checkpointConfig } from '../../src/online/trainer.ts';
 import { maxActionDiff, practiceTrainer, tinyOffline } from './fixtures.ts';
 import { TRAIN } from '../offline/fixtures.ts';
@@ -288,5 +288,65 @@ test('updates, exports and new episodes leave no tfjs tensors behind', { timeout
     );
   } finally {
     tr.close();
+  }
+});
+
+/** A practice episode of 20 steps: resting 10 mm above x* at (+2, +2) mm, pressing (|Fz| 12 N) on even steps only, then
+ *  ending at `end` (mm from x*, at its height) with the final reward `final`. */
+function addEnding(s: Store, session: number, end: [number, number], final: number): void {
+  const ep = s.beginEpisode({ sessionId: session, kind: 'practice', domain: fx.domains[0] as string });
+  s.appendTransitions(
+    Array.from({ length: 20 }, (_, k) => {
+      const t = makeTransition(ep, k, ++leakKey);
+      const g = t.obs.goal;
+      const [dx, dy, dz] = k === 19 ? [end[0] / 1000, end[1] / 1000, 0] : [0.002, 0.002, 0.01];
+      const w = [...t.obs.wrench] as typeof t.obs.wrench;
+      w[2] = k === 19 || k % 2 === 0 ? -12 : -1;
+      return { ...t, obs: { ...t.obs, eePos: [g[0] + dx, g[1] + dy, g[2] + dz], wrench: w }, rewardProb: k === 19 ? final : 0.2 };
+    }),
+  );
+  s.endEpisode(ep, { outcome: final > 0.5 ? 'success' : 'failure', learnedSuccessProb: final });
+}
+
+test("hindsight aims: a connector's aim is the median of its latest seated endings; only face rows get it", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hindsight-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const db = join(dir, 'log.db');
+  const s = Store.open(db);
+  const session = s.openSession({ robot: 'arm', backend: 'sim', config: {}, calibration: {} });
+  addEnding(s, session, [-1, -1], 0.9);
+  addEnding(s, session, [3, 3], 0.1); // judged failed: no evidence of where the socket is
+  addEnding(s, session, [-0.8, -1.2], 0.9);
+  const tr = practiceTrainer(db, fx.checkpoint, join(dir, 'work'), { batchSize: 64, utd: 1, warmupUpdates: 0, hindsightWeight: 1 });
+  try {
+    await tr.init();
+    assert.ok(tr.poll() > 0);
+    assert.equal(tr.seatedAims().size, 0, 'two seated endings: no aim yet');
+    addEnding(s, session, [-1.2, -0.9], 0.9);
+    addEnding(s, session, [5, 5], 0.9); // a wrong judgement: the median ignores it
+    assert.ok(tr.poll() > 0);
+    const aims = [...tr.seatedAims().values()];
+    assert.equal(aims.length, 1);
+    const [ax, ay] = aims[0] as [number, number];
+    assert.ok(Math.abs(ax + 0.0009) < 1e-6 && Math.abs(ay + 0.00095) < 1e-6, `median of the four seated endings: ${ax}, ${ay}`);
+    // The update's batch: the aim on the rows resting on the face (10 mm up, 12 N), none elsewhere, none on z.
+    let seen: IqlBatch | null = null;
+    const update = tr.agent.update.bind(tr.agent);
+    tr.agent.update = (b: IqlBatch) => ((seen = b), update(b));
+    tr.update();
+    const b = seen as IqlBatch | null;
+    assert.ok(b?.aims && b.proprio, 'the batch carries aims');
+    let face = 0;
+    for (let i = 0; i < b.size; i++) {
+      const onFace: boolean = (b.proprio[i * 9 + 2] as number) > 0.003 && Math.abs(b.proprio[i * 9 + 5] as number) > 5;
+      face += onFace ? 1 : 0;
+      assert.equal(Number.isFinite(b.aims[i * 3]), onFace, `row ${i}`);
+      if (onFace) assert.ok(Math.abs((b.aims[i * 3] as number) - ax) < 1e-7 && Math.abs((b.aims[i * 3 + 1] as number) - ay) < 1e-7);
+      assert.ok(Number.isNaN(b.aims[i * 3 + 2]), 'lateral only');
+    }
+    assert.ok(face > 10 && face < b.size - 10, `face rows and others both sampled (${face} of ${b.size})`);
+  } finally {
+    tr.close();
+    s.close();
   }
 });
