@@ -17,6 +17,7 @@ import { rewardCueSpec } from '../policy/inputs.ts';
 import { Store } from '../store/index.ts';
 import { runIfMain } from '../util/args.ts';
 import { command, existingFile, fromArgv, nameList, splitFlag, T } from './flags.ts';
+import { median } from '../util/stats.ts';
 
 export const DEPTH_BANDS = command({
   name: 'depth-bands',
@@ -40,13 +41,6 @@ export interface DepthBand {
   faceMm: number;
   /** Median largest vertical depth step (mm). */
   stepMm: number;
-}
-
-function median(xs: number[]): number {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 /** Per connector, the bands of its labelled prior frames. Throws when the log's rows have no depth image. */

@@ -10,6 +10,7 @@
  * A correction beyond `maxM` is refused (x* is then too far off to touch up: recalibrate), said once per connector.
  */
 import type { Vec3 } from '../core/types.ts';
+import { median } from '../util/stats.ts';
 
 export interface GoalRefineConfig {
   /** Seated practice episodes of a connector before its x* moves; 0: off. */
@@ -42,12 +43,6 @@ export type GoalRefineNews =
 
 /** Practice endings of any outcome kept, so that an operator's later "seated" label can add one. */
 const KEPT_ENDINGS = 64;
-
-function median(v: number[]): number {
-  const s = [...v].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-}
 
 export function validateGoalRefineConfig(cfg: GoalRefineConfig): void {
   if (!(Number.isInteger(cfg.episodes) && cfg.episodes >= 0)) throw new RangeError(`goal refinement episodes must be an integer >= 0, got ${cfg.episodes}`);

@@ -42,6 +42,7 @@ import { LEARNING_DEFAULTS, type FleetSampling } from '../config/schema.ts';
 import type { TransitionRecord } from '../store/types.ts';
 import { deriveSeed, Rng } from '../util/rng.ts';
 import { EvidenceGate, meanAdvantages, type GateStatus } from './evidence-gate.ts';
+import { median } from '../util/stats.ts';
 
 export interface OnlineTrainerConfig {
   /** The daemon's log (read: practice transitions; write: feature cache, model registrations). */
@@ -273,12 +274,6 @@ const AIM_MIN = 3;
 /** A state rests on the socket's face: the tip this far above x* (m; a seated one is at it) and pressing this hard (N). */
 const FACE_HEIGHT_M = 0.003;
 const FACE_FORCE_N = 5;
-
-function median(v: number[]): number {
-  const s = [...v].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-}
 
 /** A rate window's CPU sums (CpuBreakdown's fields, ms), starting at the process's CPU `process`. */
 function cpuSums(process: number) {
