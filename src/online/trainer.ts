@@ -199,6 +199,9 @@ export interface TrainerProgress {
   meanPredictedReward: number | null;
   /** Operator labels read (each overrides its episode's rewards). */
   labels: number;
+  /** Hindsight aims (learning.hindsightWeight > 0), by arm and connector (the sampling group's key): the lateral
+   *  residual (mm) its face states are pulled toward; absent when off. */
+  hindsightAims?: Record<string, { dxMm: number; dyMm: number }>;
   updatesPerSec: number | null;
   /** CPU time per update (ms, all threads of the trainer): 1000 / this = the updates/s one free core would give,
    *  a figure that does not depend on how busy the machine is. */
@@ -1063,6 +1066,12 @@ export class OnlineTrainer {
     return aims;
   }
 
+  private aimsByKey(): Record<string, { dxMm: number; dyMm: number }> {
+    const out: Record<string, { dxMm: number; dyMm: number }> = {};
+    for (const [g, [x, y]] of this.seatedAims()) out[this.groups[g]?.key ?? String(g)] = { dxMm: 1000 * x, dyMm: 1000 * y };
+    return out;
+  }
+
   /** The batch's aims (IqlBatch.aims): its group's lateral aim on the online rows whose plug rests on the face; NaN elsewhere. */
   private faceAims(nOn: number): Float32Array {
     const buf = this.buffers as BatchBuffers;
@@ -1257,6 +1266,7 @@ export class OnlineTrainer {
       losses: l ? { vLoss: l.vLoss, qLoss: l.qLoss, piLoss: l.piLoss, qMean: l.qMean, vMean: l.vMean } : null,
       meanPredictedReward: this.rewardCount ? this.rewardSum / this.rewardCount : null,
       labels: this.labelsApplied,
+      ...(this.cfg.hindsightWeight > 0 ? { hindsightAims: this.aimsByKey() } : {}),
       updatesPerSec: this.ups,
       cpuMsPerUpdate: this.cpuMsPerUpdate,
       cpuBreakdown: this.cpuBreakdown,

@@ -329,6 +329,8 @@ test("hindsight aims: a connector's aim is the median of its latest seated endin
     assert.equal(aims.length, 1);
     const [ax, ay] = aims[0] as [number, number];
     assert.ok(Math.abs(ax + 0.0009) < 1e-6 && Math.abs(ay + 0.00095) < 1e-6, `median of the four seated endings: ${ax}, ${ay}`);
+    const shown = Object.values(tr.progress().hindsightAims ?? {});
+    assert.ok(shown.length === 1 && Math.abs((shown[0]?.dxMm ?? 0) + 0.9) < 1e-3, `progress (and so /status) shows it: ${JSON.stringify(shown)}`);
     // The update's batch: the aim on the rows resting on the face (10 mm up, 12 N), none elsewhere, none on z.
     let seen: IqlBatch | null = null;
     const update = tr.agent.update.bind(tr.agent);
