@@ -662,9 +662,10 @@ export class Daemon extends EventEmitter<DaemonEvents> implements DaemonControl 
     const { outcome } = judged;
     const reason = ended === null ? judged.reason : judged.reason === null ? ended : `${ended}; ${judged.reason}`;
     this.closeEpisode(ep, outcome, reason, checked.prob, r.gt);
-    if (ep.kind === 'practice' && (outcome === 'success' || outcome === 'failure')) this.anneal.add(ep.domain, outcome === 'success');
-    if (ep.kind === 'practice' && (outcome === 'success' || outcome === 'failure'))
+    if (ep.kind === 'practice' && (outcome === 'success' || outcome === 'failure')) {
+      this.anneal.add(ep.domain, outcome === 'success');
       this.noteGoal(this.goalRefiner.addEnding(ep.domain, ep.id, p.obs.eePos, p.calibratedGoal, outcome === 'success'), ep.id, 'judged seated');
+    }
     // Only outcomes the learned reward judged can ask for a label (ground-truth judging needs none), or tell of x* too low.
     if (r.prob !== null && !this.cfg.practice.useGroundTruthReward && (outcome === 'success' || outcome === 'failure')) {
       this.considerLabelRequest(ep);
