@@ -113,7 +113,7 @@ export class GoalRefiner {
     if (!this.enabled || !e) return null;
     const list = this.seated.get(e.domain) ?? [];
     const at = list.findIndex((s) => s.episodeId === episodeId);
-    if (success === at >= 0) return null;
+    if (success === at >= 0) return null; // already in (or out of) the median
     if (success) {
       list.push({ episodeId, dx: e.dx, dy: e.dy });
       list.sort((a, b) => a.episodeId - b.episodeId);

@@ -558,6 +558,8 @@ export class OnlineTrainer {
   } | null = null;
   /** Per online replay row its `robot/connector` group (index into groups); each group's sampling weight. */
   private rowGroup: number[] = [];
+  /** seatedAims' answer until the online replay or its rewards change (null: to be computed). */
+  private seatedAimsCache: Map<number, [number, number]> | null = null;
   private groups: Array<{ key: string; weight: number }> = [];
   private groupIndex = new Map<string, number>();
   private groupOfEpisode = new Map<number, number>();
@@ -883,6 +885,7 @@ export class OnlineTrainer {
     this.rankCandidate(add, keep, pi, q);
     this.origins.push(...origins);
     this.online = appendReplay(this.online, add);
+    this.seatedAimsCache = null;
     this.rebuildWeights();
     this.addDemonstrations(add);
     this.owed = Math.min(c.maxOwed, this.owed + owed);
@@ -1030,6 +1033,7 @@ export class OnlineTrainer {
         if (rw !== null) this.online.reward[row] = rw;
       }
     }
+    this.seatedAimsCache = null;
     this.labelsApplied += fresh.length;
     return fresh.length;
   }
@@ -1051,6 +1055,11 @@ export class OnlineTrainer {
    * the socket from any state; the policy is pulled toward it where it most needs to be, on the socket's face.
    */
   seatedAims(): Map<number, [number, number]> {
+    return (this.seatedAimsCache ??= this.findSeatedAims());
+  }
+
+  /** seatedAims, computed: a scan of the online replay, newest first (kept until new rows or labels arrive). */
+  private findSeatedAims(): Map<number, [number, number]> {
     const seen = new Map<number, Array<[number, number]>>();
     const on = this.online;
     for (let i = on.n - 1; i >= 0; i--) {

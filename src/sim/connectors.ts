@@ -381,17 +381,6 @@ function intendedName(file: string): string {
  * needs that connector fails (findConnector says why). Two files with one name are both skipped: which one was meant
  * cannot be guessed.
  */
-/** Each usable connector definition's clearance (m) by name; a directory that cannot be read gives none (practice then
- *  uses the configured noise for every connector: control/exploration.ts practiceNoise). */
-export function connectorClearances(dir: string = DEFAULT_CONNECTOR_DIR): Map<string, number> {
-  try {
-    return new Map(loadConnectors(dir).map((d) => [d.name, d.clearance]));
-  } catch (e) {
-    if (e instanceof ConnectorError) return new Map();
-    throw e;
-  }
-}
-
 export function loadConnectors(dir: string = DEFAULT_CONNECTOR_DIR, opts: { onProblem?: (p: ConnectorProblem) => void } = {}): ConnectorList {
   let files: string[];
   try {
@@ -437,6 +426,17 @@ export function loadConnectors(dir: string = DEFAULT_CONNECTOR_DIR, opts: { onPr
   }
   usable.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   return Object.assign(usable, { problems });
+}
+
+/** Each usable connector definition's clearance (m) by name; a directory that cannot be read gives none (practice then
+ *  uses the configured noise for every connector: control/exploration.ts practiceNoise). */
+export function connectorClearances(dir: string = DEFAULT_CONNECTOR_DIR): Map<string, number> {
+  try {
+    return new Map(loadConnectors(dir).map((d) => [d.name, d.clearance]));
+  } catch (e) {
+    if (e instanceof ConnectorError) return new Map();
+    throw e;
+  }
 }
 
 /** Find a connector by name in a list, with a clear error listing what exists. */
